@@ -1,0 +1,200 @@
+"""Intake's HTTP API: one route per step of the method, reads with read-your-writes."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+import asyncpg
+from fastapi import APIRouter, Depends, Query, Request, status
+
+from services.intake import commands as c
+from services.intake.application import Intake
+from services.intake.projections import CONSUMER
+from shared.catalogue import Catalogue, ServiceItem
+from shared.consumer import wait_for_position
+from shared.contracts.vocabulary import Channel
+from shared.http import (
+    Actor,
+    ErrorResponse,
+    ExpectedVersion,
+    IdempotencyKey,
+    WrittenPublic,
+    problem,
+)
+from shared.settings import Settings
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorResponse}, 404: {"model": ErrorResponse},
+    409: {"model": ErrorResponse}, 422: {"model": ErrorResponse},
+    503: {"model": ErrorResponse},
+}
+
+
+def _intake(request: Request) -> Intake:
+    return request.app.state.intake
+
+
+def _pool(request: Request) -> asyncpg.Pool:
+    return request.app.state.pool
+
+
+def _settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def _catalogue(request: Request) -> Catalogue:
+    return request.app.state.catalogue
+
+
+IntakeDep = Annotated[Intake, Depends(_intake)]
+PoolDep = Annotated[asyncpg.Pool, Depends(_pool)]
+SettingsDep = Annotated[Settings, Depends(_settings)]
+CatalogueDep = Annotated[Catalogue, Depends(_catalogue)]
+After = Annotated[int | None, Query(ge=0, description=(
+    "A write's position: wait (bounded) until the read model has applied it."))]
+
+cases = APIRouter(prefix="/cases", tags=["cases"], responses=ERRORS)
+catalogue = APIRouter(prefix="/catalogue", tags=["catalogue"])
+
+
+@cases.post("", status_code=status.HTTP_201_CREATED, response_model=WrittenPublic,
+            summary="Open a case (a resident arrives, calls, or is visited)")
+async def open_case(body: c.OpenCase, intake: IntakeDep, key: IdempotencyKey,
+                    actor: Actor) -> WrittenPublic:
+    return WrittenPublic.of(await intake.open_case(body, actor, key))
+
+
+def _step(name: str, summary: str, command: type[c._Command], method: str) -> None:
+    async def route(case_id: UUID, body: Any, intake: IntakeDep, key: IdempotencyKey,
+                    actor: Actor, expected: ExpectedVersion) -> WrittenPublic:
+        use_case = getattr(intake, method)
+        return WrittenPublic.of(await use_case(case_id, body, actor, key, expected))
+
+    route.__annotations__["body"] = command
+    route.__name__ = method
+    cases.post(f"/{{case_id}}/{name}", response_model=WrittenPublic, summary=summary)(route)
+
+
+_step("hear", "Step 1: the request in the resident's own words", c.HearRequest, "hear_request")
+_step("restate", "Step 1: restate the request; confirmed or corrected", c.RestateRequest,
+      "restate_request")
+_step("concerns", "Step 2: needs, worries, emotion on arrival, urgency", c.NoteConcerns,
+      "note_concerns")
+_step("guidance", "Step 3: policy basis, eligibility, what was promised", c.GiveGuidance,
+      "give_guidance")
+_step("actions", "Step 4: an action taken or a referral", c.TakeAction, "take_action")
+_step("deadlines", "Step 4: a deadline that must not be missed", c.NoteDeadline,
+      "note_deadline")
+_step("obligations", "Step 4: a recurring obligation to watch", c.DeclareObligation,
+      "declare_obligation")
+_step("resolve", "Step 4: resolve with outcome and emotion at the end", c.ResolveCase,
+      "resolve_case")
+_step("reopen", "Reopen a resolved case", c.ReopenCase, "reopen_case")
+
+
+async def _wait(pool: asyncpg.Pool, settings: Settings, after: int | None) -> None:
+    if after is None:
+        return
+    if not await wait_for_position(pool, CONSUMER, "intake", after, settings.read_wait_timeout_s):
+        raise problem(504, "read_model_behind",
+                      f"the read model has not applied position {after} yet; retry shortly",
+                      position=after)
+
+
+CASE_COLUMNS = ("case_id, center_id, counter_id, clerk_id, channel, service_item, resident_id,"
+                " status, stage, emotion_on_arrival, urgency, eligibility, outcome,"
+                " emotion_defused, opened_at, updated_at, resolved_at, next_deadline,"
+                " reopen_count, version, position")
+
+
+@cases.get("/{case_id}", summary="A case with its full timeline")
+async def get_case(case_id: UUID, pool: PoolDep, settings: SettingsDep,
+                   after: After = None) -> dict[str, Any]:
+    await _wait(pool, settings, after)
+    row = await pool.fetchrow(f"SELECT {CASE_COLUMNS} FROM cases WHERE case_id = $1", case_id)
+    if row is None:
+        raise problem(404, "not_found", f"case {case_id} not found", id=str(case_id))
+    timeline = await pool.fetch(
+        "SELECT version, position, type, schema_version, occurred_at, recorded_at, actor,"
+        " causation_id, correlation_id, payload::text AS payload FROM case_timeline"
+        " WHERE case_id = $1 ORDER BY version", case_id)
+    import orjson
+    return {**dict(row), "timeline": [
+        {**dict(t), "payload": orjson.loads(t["payload"])} for t in timeline]}
+
+
+@cases.get("", summary="Cases by center, status, service item and date, newest first")
+async def list_cases(
+    pool: PoolDep, settings: SettingsDep,
+    center_id: Annotated[str | None, Query(max_length=64)] = None,
+    status_: Annotated[str | None, Query(alias="status", pattern="^(open|resolved)$")] = None,
+    service_item: Annotated[str | None, Query(max_length=64)] = None,
+    channel: Channel | None = None,
+    resident_id: UUID | None = None,
+    opened_from: date | None = None,
+    opened_to: date | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+    after: After = None,
+) -> dict[str, Any]:
+    await _wait(pool, settings, after)
+    where, args = [], []
+
+    def arg(value: Any) -> str:
+        args.append(value)
+        return f"${len(args)}"
+
+    if center_id:
+        where.append(f"center_id = {arg(center_id)}")
+    if status_:
+        where.append(f"status = {arg(status_)}")
+    if service_item:
+        where.append(f"service_item = {arg(service_item)}")
+    if channel:
+        where.append(f"channel = {arg(channel.value)}")
+    if resident_id:
+        where.append(f"resident_id = {arg(resident_id)}")
+    if opened_from:
+        where.append(f"(opened_at AT TIME ZONE {arg(settings.center_timezone)})::date >= "
+                     f"{arg(opened_from)}")
+    if opened_to:
+        where.append(f"(opened_at AT TIME ZONE {arg(settings.center_timezone)})::date <= "
+                     f"{arg(opened_to)}")
+    if cursor:
+        try:
+            stamp, _, ident = cursor.partition("|")
+            cursor_at, cursor_id = datetime.fromisoformat(stamp), UUID(ident)
+        except ValueError:
+            raise problem(400, "cursor_invalid", "cursor is not one this API returned") from None
+        where.append(f"(opened_at, case_id) < ({arg(cursor_at)}, {arg(cursor_id)})")
+    sql = f"SELECT {CASE_COLUMNS} FROM cases"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += f" ORDER BY opened_at DESC, case_id DESC LIMIT {arg(limit + 1)}"
+    rows = [dict(r) for r in await pool.fetch(sql, *args)]
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        last = rows[-1]
+        next_cursor = f"{last['opened_at'].isoformat()}|{last['case_id']}"
+    return {"items": rows, "next_cursor": next_cursor}
+
+
+@catalogue.get("", response_model=list[ServiceItem], summary="The service catalogue")
+async def list_items(cat: CatalogueDep,
+                     q: Annotated[str | None, Query(max_length=100, description=(
+                         "Search in Chinese, pinyin (full or initials) or English"))] = None,
+                     limit: Annotated[int, Query(ge=1, le=500)] = 500) -> list[ServiceItem]:
+    if q:
+        return cat.search(q, limit=limit)
+    return list(cat.items())[:limit]
+
+
+@catalogue.get("/{code}", response_model=ServiceItem, responses=ERRORS)
+async def get_item(code: str, cat: CatalogueDep) -> ServiceItem:
+    item = cat.get(code)
+    if item is None:
+        raise problem(404, "not_found", f"service item {code!r} is not in the catalogue")
+    return item

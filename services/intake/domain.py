@@ -1,0 +1,213 @@
+"""The Case aggregate: steps 1-4 of the six-step method at the counter. No I/O here."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+from uuid import UUID, uuid5
+
+from eventsourcing.domain import Aggregate, event
+
+from shared.contracts.vocabulary import ActionKind, Outcome
+from shared.errors import AlreadyDoneError, IdempotencyKeyReused, InvalidCommand, RuleViolated
+from shared.privacy import redact
+
+CASE_NAMESPACE = UUID("0f7c8a52-2a8e-4d55-b0a4-6c3e1f8b9d10")
+
+Meta = dict[str, Any]
+"""Envelope parts recorded with every event: actor, occurred_at, causation_id, correlation_id."""
+
+
+def case_id_for(center_id: str, idempotency_key: str) -> UUID:
+    """Opening a case twice with one Idempotency-Key opens it once."""
+    return uuid5(CASE_NAMESPACE, f"{center_id}\x1f{idempotency_key}")
+
+
+class Case(Aggregate):
+    """One resident's affair at one center, from the first word to the resolution."""
+
+    @event("CaseOpened")
+    def __init__(self, id: UUID, center_id: str, counter_id: str, clerk_id: str,
+                 channel: str, service_item: str, resident_id: UUID | None, meta: Meta) -> None:
+        self.center_id = center_id
+        self.counter_id = counter_id
+        self.clerk_id = clerk_id
+        self.channel = channel
+        self.service_item = service_item
+        self.resident_id = resident_id
+        self.status = "open"
+        self.heard = False
+        self.understood = False
+        self.emotion: str | None = None
+        self.deadlines: set[UUID] = set()
+        self.obligations: set[UUID] = set()
+        self.commands: dict[str, tuple[str, int]] = {}
+        self._remember(meta, "CaseOpened")
+
+    # -- idempotency ------------------------------------------------------------------------
+
+    def _remember(self, meta: Meta, kind: str) -> None:
+        """Called inside an event's apply, where ``self.version`` is still the previous one."""
+        key = meta.get("causation_id")
+        if key:
+            self.commands[key] = (kind, 1 if kind == "CaseOpened" else self.version + 1)
+
+    def check_new_command(self, key: str | None, kind: str) -> None:
+        """A key already applied to this case returns the earlier answer instead of acting twice."""
+        if not key or key not in self.commands:
+            return
+        used_for, version = self.commands[key]
+        if used_for != kind:
+            raise IdempotencyKeyReused(
+                f"Idempotency-Key {key!r} was already used for {used_for} on this case",
+                key=key, used_for=used_for)
+        raise AlreadyDoneError(self.id, version)
+
+    # -- rules ------------------------------------------------------------------------------
+
+    def check_open(self) -> None:
+        if self.status != "open":
+            raise RuleViolated("the case is resolved; reopen it first", status=self.status)
+
+    def check_heard(self, what: str) -> None:
+        if not self.heard:
+            raise RuleViolated(f"cannot {what} a case whose request was never heard "
+                               "(step 1 comes first)")
+
+    # -- step 1: listen ---------------------------------------------------------------------
+
+    def hear_request(self, words: str, meta: Meta) -> None:
+        self.check_new_command(meta.get("causation_id"), "RequestHeard")
+        self.check_open()
+        self._heard(words=redact(words), meta=meta)
+
+    @event("RequestHeard")
+    def _heard(self, words: str, meta: Meta) -> None:
+        self.heard = True
+        self._remember(meta, "RequestHeard")
+
+    def restate_request(self, restatement: str, confirmed: bool, correction: str | None,
+                        meta: Meta) -> None:
+        self.check_new_command(meta.get("causation_id"), "RequestRestated")
+        self.check_open()
+        self.check_heard("restate")
+        if confirmed and correction:
+            raise InvalidCommand("a confirmed restatement has no correction",
+                                 field="correction")
+        if not confirmed and not (correction and correction.strip()):
+            raise InvalidCommand("a restatement must be confirmed by the resident, or corrected "
+                                 "with the resident's correction", field="correction")
+        self._restated(restatement=redact(restatement), confirmed=confirmed,
+                       correction=redact(correction) if correction else None, meta=meta)
+
+    @event("RequestRestated")
+    def _restated(self, restatement: str, confirmed: bool, correction: str | None,
+                  meta: Meta) -> None:
+        self.understood = confirmed
+        self._remember(meta, "RequestRestated")
+
+    # -- step 2: empathize ------------------------------------------------------------------
+
+    def note_concerns(self, needs: list[str], worries: list[str], emotion: str, urgency: str,
+                      meta: Meta) -> None:
+        self.check_new_command(meta.get("causation_id"), "ConcernsNoted")
+        self.check_open()
+        self._concerns_noted(needs=[redact(n) for n in needs],
+                             worries=[redact(w) for w in worries],
+                             emotion=emotion, urgency=urgency, meta=meta)
+
+    @event("ConcernsNoted")
+    def _concerns_noted(self, needs: list[str], worries: list[str], emotion: str, urgency: str,
+                        meta: Meta) -> None:
+        if self.emotion is None:
+            self.emotion = emotion
+        self._remember(meta, "ConcernsNoted")
+
+    # -- step 3: guide ----------------------------------------------------------------------
+
+    def give_guidance(self, service_item: str, policy_basis: str, eligibility: str,
+                      promised: str, missing_documents: list[str], meta: Meta) -> None:
+        self.check_new_command(meta.get("causation_id"), "GuidanceGiven")
+        self.check_open()
+        self.check_heard("guide")
+        self._guided(service_item=service_item, policy_basis=policy_basis,
+                     eligibility=eligibility, promised=redact(promised),
+                     missing_documents=missing_documents, meta=meta)
+
+    @event("GuidanceGiven")
+    def _guided(self, service_item: str, policy_basis: str, eligibility: str, promised: str,
+                missing_documents: list[str], meta: Meta) -> None:
+        self.service_item = service_item
+        self._remember(meta, "GuidanceGiven")
+
+    # -- step 4: serve ----------------------------------------------------------------------
+
+    def take_action(self, kind: str, description: str, referred_to: str | None,
+                    meta: Meta) -> None:
+        self.check_new_command(meta.get("causation_id"), "ActionTaken")
+        self.check_open()
+        self.check_heard("serve")
+        if kind == ActionKind.REFERRED and not referred_to:
+            raise InvalidCommand("a referral names where the resident was referred to",
+                                 field="referred_to")
+        self._acted(kind=kind, description=redact(description), referred_to=referred_to,
+                    meta=meta)
+
+    @event("ActionTaken")
+    def _acted(self, kind: str, description: str, referred_to: str | None, meta: Meta) -> None:
+        self._remember(meta, "ActionTaken")
+
+    def note_deadline(self, deadline_id: UUID, due_on: date, description: str,
+                      meta: Meta) -> None:
+        self.check_new_command(meta.get("causation_id"), "DeadlineNoted")
+        self.check_open()
+        self._deadline_noted(deadline_id=deadline_id, due_on=due_on,
+                             description=redact(description), meta=meta)
+
+    @event("DeadlineNoted")
+    def _deadline_noted(self, deadline_id: UUID, due_on: date, description: str,
+                        meta: Meta) -> None:
+        self.deadlines.add(deadline_id)
+        self._remember(meta, "DeadlineNoted")
+
+    def declare_obligation(self, obligation_id: UUID, description: str, cadence: str,
+                           next_due_on: date, meta: Meta) -> None:
+        self.check_new_command(meta.get("causation_id"), "ObligationDeclared")
+        if self.resident_id is None:
+            raise RuleViolated("a recurring obligation needs a resident to contact; "
+                               "the case was opened without a resident id")
+        self._obligation_declared(obligation_id=obligation_id, description=redact(description),
+                                  cadence=cadence, next_due_on=next_due_on, meta=meta)
+
+    @event("ObligationDeclared")
+    def _obligation_declared(self, obligation_id: UUID, description: str, cadence: str,
+                             next_due_on: date, meta: Meta) -> None:
+        self.obligations.add(obligation_id)
+        self._remember(meta, "ObligationDeclared")
+
+    def resolve(self, outcome: str, explanation: str, emotion_defused: bool, meta: Meta) -> None:
+        self.check_new_command(meta.get("causation_id"), "CaseResolved")
+        self.check_open()
+        self.check_heard("resolve")
+        if outcome != Outcome.RESOLVED and not explanation.strip():
+            raise InvalidCommand("an outcome other than 'resolved' needs the explanation given "
+                                 "to the resident", field="explanation")
+        self._resolved(outcome=outcome, explanation=redact(explanation),
+                       emotion_defused=emotion_defused, meta=meta)
+
+    @event("CaseResolved")
+    def _resolved(self, outcome: str, explanation: str, emotion_defused: bool,
+                  meta: Meta) -> None:
+        self.status = "resolved"
+        self._remember(meta, "CaseResolved")
+
+    def reopen(self, reason: str, meta: Meta) -> None:
+        self.check_new_command(meta.get("causation_id"), "CaseReopened")
+        if self.status != "resolved":
+            raise RuleViolated("only a resolved case can be reopened", status=self.status)
+        self._reopened(reason=redact(reason), meta=meta)
+
+    @event("CaseReopened")
+    def _reopened(self, reason: str, meta: Meta) -> None:
+        self.status = "open"
+        self._remember(meta, "CaseReopened")

@@ -1,0 +1,62 @@
+"""Intake's wiring: settings -> store, bus, group commit, relay, read model, HTTP API."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+import uvicorn
+from fastapi import FastAPI
+
+from services.intake.api import cases, catalogue
+from services.intake.application import Intake, IntakeApplication
+from services.intake.projections import CONSUMER, DDL, CaseProjection
+from shared.catalogue import load_catalogue
+from shared.http import install_error_handlers
+from shared.logs import configure_logging
+from shared.service import install_health, start_runtime, stop_runtime
+from shared.settings import Settings
+
+SERVICE = "intake"
+
+
+def create_app(settings: Settings) -> FastAPI:
+    catalogue_ = load_catalogue(settings.catalogue_paths)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime = await start_runtime(settings, SERVICE, IntakeApplication, DDL)
+        app.state.runtime = runtime
+        app.state.pool = runtime.pool
+        app.state.intake = Intake(runtime.committer, catalogue_)
+        runtime.add_consumer(CONSUMER, CaseProjection(),
+                             [f"{settings.subject_prefix}.intake.*.*"])
+        try:
+            yield
+        finally:
+            await stop_runtime(runtime)
+
+    app = FastAPI(title="sixstep intake", version="1.0",
+                  description="Steps 1-4 of the six-step method: listen, empathize, guide, "
+                              "serve. Every write takes an Idempotency-Key and returns the "
+                              "case version and log position.",
+                  lifespan=lifespan)
+    app.state.settings = settings
+    app.state.catalogue = catalogue_
+    app.state.runtime = None
+    install_error_handlers(app)
+    install_health(app, lambda: app.state.runtime)
+    app.include_router(cases)
+    app.include_router(catalogue)
+    return app
+
+
+def main() -> None:
+    settings = Settings()
+    configure_logging(settings.log_level, settings.log_json)
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.intake_port,
+                log_level=settings.log_level.lower(), access_log=False)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,116 @@
+"""Intake's read model, built from the stream: cases and their timelines (asyncpg)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+import orjson
+
+from shared.contracts import Envelope
+
+CONSUMER = "intake-cases"
+
+DDL = [
+    "CREATE TABLE IF NOT EXISTS cases ("
+    " case_id uuid PRIMARY KEY, center_id text NOT NULL, counter_id text NOT NULL,"
+    " clerk_id text NOT NULL, channel text NOT NULL, service_item text NOT NULL,"
+    " resident_id uuid, status text NOT NULL, stage text NOT NULL,"
+    " emotion_on_arrival text, urgency text, eligibility text, outcome text,"
+    " emotion_defused boolean, opened_at timestamptz NOT NULL, updated_at timestamptz NOT NULL,"
+    " resolved_at timestamptz, next_deadline date, reopen_count int NOT NULL DEFAULT 0,"
+    " version int NOT NULL, position bigint NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS cases_center_opened ON cases (center_id, opened_at DESC)",
+    "CREATE INDEX IF NOT EXISTS cases_center_status ON cases (center_id, status)",
+    "CREATE INDEX IF NOT EXISTS cases_item ON cases (service_item)",
+    "CREATE INDEX IF NOT EXISTS cases_resident ON cases (resident_id)",
+    "CREATE TABLE IF NOT EXISTS case_timeline ("
+    " case_id uuid NOT NULL, version int NOT NULL, position bigint NOT NULL,"
+    " type text NOT NULL, schema_version int NOT NULL, occurred_at timestamptz NOT NULL,"
+    " recorded_at timestamptz NOT NULL, actor text NOT NULL, causation_id text,"
+    " correlation_id text, payload jsonb NOT NULL, PRIMARY KEY (case_id, version))",
+]
+
+STAGES = {
+    "RequestHeard": "heard", "RequestRestated": "restated", "ConcernsNoted": "concerns_noted",
+    "GuidanceGiven": "guided", "ActionTaken": "served", "DeadlineNoted": None,
+    "ObligationDeclared": None, "CaseResolved": "resolved", "CaseReopened": "reopened",
+}
+
+
+def _patch(patch: dict[str, Any], e: Envelope) -> None:
+    p = e.payload
+    stage = STAGES.get(e.type)
+    if stage:
+        patch["stage"] = stage
+    if e.type == "ConcernsNoted":
+        patch.setdefault("emotion_on_arrival", p["emotion"])
+        patch["urgency"] = p["urgency"]
+    elif e.type == "GuidanceGiven":
+        patch["eligibility"] = p["eligibility"]
+        patch["service_item"] = p["service_item"]
+    elif e.type == "DeadlineNoted":
+        due = date.fromisoformat(p["due_on"])
+        if patch.get("next_deadline") is None or due < patch["next_deadline"]:
+            patch["next_deadline"] = due
+    elif e.type == "CaseResolved":
+        patch.update(status="resolved", outcome=p["outcome"],
+                     emotion_defused=p["emotion_defused"], resolved_at=e.occurred_at)
+    elif e.type == "CaseReopened":
+        patch.update(status="open", outcome=None, emotion_defused=None, resolved_at=None)
+        patch["reopen_count"] = patch.get("reopen_count", 0) + 1
+    patch["updated_at"] = e.occurred_at
+    patch["version"] = e.aggregate_version
+    patch["position"] = e.position
+
+
+class CaseProjection:
+    """Applies intake events to ``cases`` and ``case_timeline`` in the consumer's transaction."""
+
+    async def apply(self, conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
+        opened: list[tuple[Any, ...]] = []
+        patches: dict[UUID, dict[str, Any]] = defaultdict(dict)
+        timeline: list[tuple[Any, ...]] = []
+        for e in events:
+            if e.service != "intake" or e.case_id is None:
+                continue
+            timeline.append((e.case_id, e.aggregate_version, e.position, e.type, e.version,
+                             e.occurred_at, e.recorded_at, e.actor, e.causation_id,
+                             e.correlation_id, orjson.dumps(e.payload).decode()))
+            if e.type == "CaseOpened":
+                p = e.payload
+                opened.append((e.case_id, e.center_id, p["counter_id"], p["clerk_id"],
+                               p["channel"], p["service_item"],
+                               UUID(p["resident_id"]) if p["resident_id"] else None,
+                               e.occurred_at, e.aggregate_version, e.position))
+            else:
+                _patch(patches[e.case_id], e)
+        if opened:
+            await conn.executemany(
+                "INSERT INTO cases (case_id, center_id, counter_id, clerk_id, channel,"
+                " service_item, resident_id, status, stage, opened_at, updated_at, version,"
+                " position) VALUES ($1, $2, $3, $4, $5, $6, $7, 'open', 'opened', $8, $8, $9,"
+                " $10) ON CONFLICT (case_id) DO NOTHING", opened)
+        by_shape: dict[tuple[str, ...], list[tuple[Any, ...]]] = defaultdict(list)
+        for case_id, patch in patches.items():
+            increments = patch.pop("reopen_count", 0)
+            patch["reopen_count"] = increments
+            columns = tuple(sorted(patch))
+            by_shape[columns].append((case_id, *(patch[c] for c in columns)))
+        for columns, rows in by_shape.items():
+            sets = ", ".join(
+                f"{c} = reopen_count + ${i + 2}" if c == "reopen_count" else
+                (f"{c} = COALESCE(emotion_on_arrival, ${i + 2})" if c == "emotion_on_arrival"
+                 else f"{c} = ${i + 2}")
+                for i, c in enumerate(columns))
+            await conn.executemany(f"UPDATE cases SET {sets} WHERE case_id = $1", rows)
+        if timeline:
+            await conn.executemany(
+                "INSERT INTO case_timeline (case_id, version, position, type, schema_version,"
+                " occurred_at, recorded_at, actor, causation_id, correlation_id, payload)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb)"
+                " ON CONFLICT DO NOTHING", timeline)

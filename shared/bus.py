@@ -1,0 +1,101 @@
+"""The one replayable log on NATS JetStream: connection, stream definition, subjects."""
+
+from __future__ import annotations
+
+import zlib
+from uuid import UUID
+
+import nats
+from nats.aio.client import Client as NATS
+from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
+from nats.js.client import JetStreamContext
+from nats.js.errors import NotFoundError
+
+from shared.settings import Settings
+
+DLQ_TOKEN = "dlq"
+
+
+def partition_of(key: UUID, partitions: int) -> int:
+    """Stable partition of a case id (crc32, so every language computes the same)."""
+    return zlib.crc32(key.bytes) % partitions
+
+
+def event_subject(settings: Settings, service: str, event_type: str, key: UUID) -> str:
+    """``<prefix>.<service>.<EventType>.p<NN>``: filter by origin, type, or partition."""
+    partition = partition_of(key, settings.partitions)
+    return f"{settings.subject_prefix}.{service}.{event_type}.p{partition}"
+
+
+def partition_subjects(settings: Settings, partitions: list[int], service: str = "*",
+                       event_type: str = "*") -> list[str]:
+    return [f"{settings.subject_prefix}.{service}.{event_type}.p{p}" for p in partitions]
+
+
+def dead_letter_subject(settings: Settings, consumer: str) -> str:
+    """Dead letters live in their own stream, so a replay of the log never meets them."""
+    return f"{DLQ_TOKEN}.{settings.subject_prefix}.{consumer}"
+
+
+def dead_letter_stream(settings: Settings) -> str:
+    return f"{settings.stream_name}_DLQ"
+
+
+def stream_config(settings: Settings) -> StreamConfig:
+    """The stream as code: every event of every service, file storage, kept by limits."""
+    return StreamConfig(
+        name=settings.stream_name,
+        subjects=[f"{settings.subject_prefix}.>"],
+        retention=RetentionPolicy.LIMITS,
+        storage=StorageType.FILE,
+        num_replicas=settings.stream_replicas,
+        max_age=settings.stream_max_age_days * 86400.0,
+        duplicate_window=float(settings.stream_duplicate_window_s),
+        discard=DiscardPolicy.OLD,
+        allow_direct=True,
+        description="sixstep: every event of every service, the one replayable log",
+    )
+
+
+async def connect(settings: Settings, name: str) -> NATS:
+    return await nats.connect(
+        servers=[s.strip() for s in settings.nats_url.split(",")],
+        name=name,
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=0.5,
+        connect_timeout=5,
+        pending_size=64 * 1024 * 1024,
+    )
+
+
+def dead_letter_stream_config(settings: Settings) -> StreamConfig:
+    return StreamConfig(
+        name=dead_letter_stream(settings),
+        subjects=[f"{DLQ_TOKEN}.{settings.subject_prefix}.>"],
+        retention=RetentionPolicy.LIMITS,
+        storage=StorageType.FILE,
+        num_replicas=settings.stream_replicas,
+        duplicate_window=float(settings.stream_duplicate_window_s),
+        description="sixstep: events a consumer could not apply, with the reason",
+    )
+
+
+async def ensure_streams(js: JetStreamContext, settings: Settings) -> None:
+    """The event log and the dead-letter stream, as code; idempotent, safe from every replica."""
+    await ensure_stream(js, stream_config(settings))
+    await ensure_stream(js, dead_letter_stream_config(settings))
+
+
+async def ensure_stream(js: JetStreamContext, config: StreamConfig) -> None:
+    """Create a stream, or bring its mutable settings in line."""
+    assert config.name is not None
+    try:
+        info = await js.stream_info(config.name)
+    except NotFoundError:
+        await js.add_stream(config)
+        return
+    current = info.config
+    if (current.num_replicas != config.num_replicas or current.max_age != config.max_age
+            or current.duplicate_window != config.duplicate_window
+            or set(current.subjects or []) != set(config.subjects or [])):
+        await js.update_stream(config)

@@ -1,0 +1,17 @@
+"""The ``sixstep`` command: run the system, play a demo day, inspect the log."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(name="sixstep", no_args_is_help=True, add_completion=False,
+                  help="sixstep: the six-step reception method, event-sourced.")
+
+
+def _register() -> None:
+    from shared.cli import commands  # noqa: F401  (each module adds its commands to ``app``)
+
+
+def main() -> None:
+    _register()
+    app()

@@ -1,0 +1,3 @@
+"""Imports every command module so that each registers itself on the root app."""
+
+from shared.cli import run  # noqa: F401

@@ -1,0 +1,247 @@
+"""``sixstep run``: the whole system on this machine, starting NATS and PostgreSQL if needed.
+
+Servers come from DATABASE_URL / NATS_URL when those are set, else they are started under the
+state folder (``nats/``, ``pg/``) and kept there between runs. The three services run as child
+processes; each line they print goes to stdout prefixed with the service's name, and is also
+appended to ``<state-dir>/logs/<service>.log``. Ctrl-C or SIGTERM stops the services, then the
+servers this command started, and exits 0; a service that dies on its own stops everything and
+exits 1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+from collections import deque
+from collections.abc import Awaitable
+from pathlib import Path
+from typing import Annotated, TextIO
+
+import httpx
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from shared.cli import app
+from shared.devservers import DevServerError, ManagedServer, ensure_servers, port_is_free
+from shared.settings import ServiceName, Settings
+
+SERVICES: tuple[ServiceName, ...] = ("intake", "followup", "feedback")
+STOP_GRACE_S = 10.0
+TAIL_LINES = 40
+
+
+
+class ServiceFailed(Exception):
+    """A service did not come up, or went away while it should have been running."""
+
+
+class _Service:
+    """One service child process: its output pump, its log tail and its health URL."""
+
+    def __init__(self, name: ServiceName, port: int, log_path: Path) -> None:
+        self.name = name
+        self.port = port
+        self.log_path = log_path
+        self.tail: deque[str] = deque(maxlen=TAIL_LINES)
+        self.proc: asyncio.subprocess.Process | None = None
+        self.pump: asyncio.Task[None] | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def failure(self, what: str) -> ServiceFailed:
+        tail = "\n".join(self.tail) or "(it printed nothing)"
+        return ServiceFailed(f"service {self.name} {what}; last lines of its output "
+                             f"({self.log_path}):\n{tail}")
+
+    async def spawn(self, env: dict[str, str]) -> None:
+        self.proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", f"services.{self.name}.main",
+            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT, env=env, start_new_session=True, limit=1 << 20)
+        self.pump = asyncio.create_task(self._pump(self.proc.stdout))
+
+    async def _pump(self, stream: asyncio.StreamReader | None) -> None:
+        assert stream is not None
+        prefix = f"{self.name:<9}| "
+        with self.log_path.open("a", encoding="utf-8") as log_file:
+            while raw := await stream.readline():
+                line = raw.decode("utf-8", "replace").rstrip("\n")
+                self.tail.append(line)
+                log_file.write(line + "\n")
+                _write(sys.stdout, prefix + line)
+
+    async def wait_healthy(self, within_s: float) -> None:
+        """Until ``GET /health`` answers 200; raises if the process exits or time runs out."""
+        try:
+            async with asyncio.timeout(within_s):
+                await self._poll_health()
+        except TimeoutError:
+            raise self.failure(
+                f"did not answer GET /health with 200 within {within_s:.0f} s") from None
+
+    async def _poll_health(self) -> None:
+        assert self.proc is not None
+        async with httpx.AsyncClient(trust_env=False, timeout=1.0) as client:
+            while self.proc.returncode is None:
+                with contextlib.suppress(httpx.HTTPError):
+                    if (await client.get(f"{self.base_url}/health")).status_code == 200:
+                        return
+                await asyncio.sleep(0.2)
+        raise self.failure(f"exited with code {self.proc.returncode} while starting")
+
+    async def stop(self) -> None:
+        """SIGTERM, wait, SIGKILL; then let the output pump drain."""
+        proc = self.proc
+        if proc is not None and proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(proc.wait(), STOP_GRACE_S)
+            except TimeoutError:
+                _write(sys.stderr, f"{self.name} ignored SIGTERM for {STOP_GRACE_S:.0f} s; "
+                                   "killing it")
+                proc.kill()
+                await proc.wait()
+        if self.pump is not None:
+            await self.pump
+
+
+def _write(stream: TextIO, line: str) -> None:
+    with contextlib.suppress(BrokenPipeError):
+        stream.write(line + "\n")
+        stream.flush()
+
+
+def _table(database_url: str, nats_url: str, servers: list[ManagedServer],
+           services: list[_Service]) -> Table:
+    table = Table(title="sixstep is running (Ctrl-C stops it)")
+    table.add_column("part", no_wrap=True)
+    table.add_column("listens on", no_wrap=True, min_width=len(database_url))
+    table.add_column("also")
+    table.add_column("pid", no_wrap=True)
+    for service in services:
+        pid = str(service.proc.pid) if service.proc else ""
+        table.add_row(service.name, f"{service.base_url}", f"{service.base_url}/docs", pid)
+    started = {server.url: server for server in servers}
+    for part, url in (("NATS", nats_url), ("PostgreSQL", database_url)):
+        server = started.get(url)
+        also = f"data in {server.data_dir}" if server else "given by the environment"
+        table.add_row(part, url, also, str(server.pid) if server else "")
+    return table
+
+
+class _Runner:
+    def __init__(self, settings: Settings, state_dir: Path, with_services: bool,
+                 startup_timeout: float) -> None:
+        self.settings = settings
+        self.state_dir = state_dir.resolve()
+        self.with_services = with_services
+        self.startup_timeout = startup_timeout
+        self.stop_requested = asyncio.Event()
+        self.servers: list[ManagedServer] = []
+        self.services: list[_Service] = []
+        self.console = Console()
+        if not self.console.is_terminal:  # piped: do not cut URLs at 80 columns
+            self.console = Console(width=120)
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self.stop_requested.set)
+        try:
+            await self._start_and_watch()
+            return 0
+        except (DevServerError, ServiceFailed) as error:
+            Console(stderr=True).print(f"[bold red]error:[/] {escape(str(error))}", highlight=False)
+            return 1
+        finally:
+            await self._stop_all()
+
+    async def _start_and_watch(self) -> None:
+        if self.with_services:
+            self._check_ports()
+        given = self.settings.model_fields_set
+        database_url, nats_url, self.servers = await asyncio.to_thread(
+            ensure_servers, self.state_dir,
+            self.settings.database_url if "database_url" in given else None,
+            self.settings.nats_url if "nats_url" in given else None)
+        if self.with_services and not self.stop_requested.is_set():
+            await self._start_services(database_url, nats_url)
+        if self.stop_requested.is_set():
+            return
+        self.console.print(_table(database_url, nats_url, self.servers, self.services))
+        exits = [asyncio.create_task(s.proc.wait()) for s in self.services if s.proc]
+        try:
+            await self._unless_stopped(asyncio.wait(exits, return_when=asyncio.FIRST_COMPLETED))
+        finally:
+            for task in exits:
+                task.cancel()
+        for service in self.services:
+            if service.proc and service.proc.returncode is not None:
+                raise service.failure(f"exited unexpectedly with code {service.proc.returncode}")
+
+    def _check_ports(self) -> None:
+        for name in SERVICES:
+            port = self.settings.port_for(name)
+            if not port_is_free(port):
+                raise ServiceFailed(f"port {port} for service {name} is already in use "
+                                    f"(set {name.upper()}_PORT to use another)")
+
+    async def _start_services(self, database_url: str, nats_url: str) -> None:
+        logs = self.state_dir / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        self.services = [_Service(name, self.settings.port_for(name), logs / f"{name}.log")
+                         for name in SERVICES]
+        env = {**os.environ, "DATABASE_URL": database_url, "NATS_URL": nats_url,
+               "HOST": self.settings.host, "PYTHONUNBUFFERED": "1",
+               **{f"{s.name.upper()}_PORT": str(s.port) for s in self.services}}
+        for service in self.services:
+            await service.spawn(env)
+        waits = [asyncio.create_task(s.wait_healthy(self.startup_timeout))
+                 for s in self.services]
+        try:
+            await self._unless_stopped(asyncio.gather(*waits))
+        finally:
+            for task in waits:
+                task.cancel()
+
+    async def _unless_stopped(self, work: Awaitable[object]) -> None:
+        """Await ``work`` (re-raising its error) unless a stop is requested first."""
+        work_task = asyncio.ensure_future(work)
+        stop = asyncio.create_task(self.stop_requested.wait())
+        await asyncio.wait([work_task, stop], return_when=asyncio.FIRST_COMPLETED)
+        stop.cancel()
+        if work_task.done():
+            work_task.result()
+            return
+        work_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await work_task
+
+    async def _stop_all(self) -> None:
+        if self.services:
+            self.console.print("stopping services…")
+            await asyncio.gather(*(s.stop() for s in self.services))
+        for server in reversed(self.servers):
+            self.console.print(f"stopping {server.name}…")
+            await asyncio.to_thread(server.stop)
+
+
+@app.command("run")
+def run(
+    state_dir: Annotated[Path, typer.Option(
+        help="Where started servers keep their data, and where service logs go.")] = Path(".state"),
+    no_services: Annotated[bool, typer.Option(
+        "--no-services", help="Only make sure NATS and PostgreSQL are there.")] = False,
+    startup_timeout: Annotated[float, typer.Option(
+        help="Seconds each service gets to answer GET /health.")] = 60.0,
+) -> None:
+    """Run NATS, PostgreSQL and the three services here; print where each listens."""
+    runner = _Runner(Settings(), state_dir, not no_services, startup_timeout)
+    raise typer.Exit(asyncio.run(runner.run()))

@@ -1,0 +1,308 @@
+"""The consumer framework: durable pull consumers that apply events exactly once in effect.
+
+A consumer fetches a batch, drops what it has already applied, and applies the rest in one
+PostgreSQL transaction together with its tracking records (per aggregate: the last stream
+sequence applied). It acks only after the commit, so a crash before the commit redelivers
+and a crash after it finds the tracking records and skips. Events of one aggregate are
+applied in stream order: when one fails, later events of the same aggregate wait behind it
+(durably: the block is a column of the tracking row) until it succeeds or is dead-lettered.
+A failing event is retried with back-off up to ``max_deliver`` times, then published to the
+dead-letter stream with the reason; an event that cannot be decoded goes there at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+from uuid import UUID
+
+import asyncpg
+import orjson
+import structlog
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
+from pydantic import ValidationError
+
+from shared.bus import dead_letter_subject
+from shared.contracts import REGISTRY, Envelope
+from shared.settings import Settings
+
+log = structlog.get_logger("sixstep.consumer")
+
+
+class PermanentError(Exception):
+    """Raised by a handler for an event it can never apply: dead-lettered without retries."""
+
+
+class Handler(Protocol):
+    async def apply(self, conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
+        """Apply events (in stream order) inside the caller's transaction."""
+        ...
+
+
+@dataclass
+class ConsumerStats:
+    applied: int = 0
+    duplicates: int = 0
+    retried: int = 0
+    dead_lettered: int = 0
+    batches: int = 0
+    last_stream_seq: int = 0
+    pending: int = 0
+
+
+TRACKING_DDL = [
+    "CREATE TABLE IF NOT EXISTS consumer_tracking ("
+    " consumer text NOT NULL, key uuid NOT NULL, seq bigint NOT NULL,"
+    " blocked_seq bigint, PRIMARY KEY (consumer, key))",
+    "CREATE TABLE IF NOT EXISTS consumer_progress ("
+    " consumer text NOT NULL, service text NOT NULL, position bigint NOT NULL,"
+    " stream_seq bigint NOT NULL, updated_at timestamptz NOT NULL DEFAULT now(),"
+    " PRIMARY KEY (consumer, service))",
+]
+
+
+@dataclass
+class _Item:
+    msg: Msg
+    seq: int
+    delivered: int
+    envelope: Envelope | None = None
+    error: str | None = None
+
+
+@dataclass
+class Consumer:
+    """One durable pull consumer feeding one handler."""
+
+    settings: Settings
+    nc: NATS
+    pool: asyncpg.Pool
+    name: str
+    handler: Handler
+    filter_subjects: list[str]
+    batch: int = 500
+    max_deliver: int = 5
+    backoff: Sequence[float] = (0.2, 1.0, 5.0, 15.0)
+    deliver_from_seq: int | None = None
+    on_batch: Callable[[ConsumerStats], None] | None = None
+    stats: ConsumerStats = field(default_factory=ConsumerStats)
+
+    async def ensure(self) -> None:
+        """Create the durable consumer (or align its filters); idempotent."""
+        js = self.nc.jetstream()
+        config = ConsumerConfig(
+            durable_name=self.name,
+            ack_policy=AckPolicy.EXPLICIT,
+            ack_wait=30.0,
+            max_deliver=self.max_deliver + 2,  # our own count dead-letters first
+            max_ack_pending=max(self.batch * 4, 1000),
+            filter_subjects=self.filter_subjects,
+            deliver_policy=(DeliverPolicy.BY_START_SEQUENCE if self.deliver_from_seq
+                            else DeliverPolicy.ALL),
+            opt_start_seq=self.deliver_from_seq,
+            max_waiting=64,
+        )
+        try:
+            info = await js.consumer_info(self.settings.stream_name, self.name)
+            if sorted(info.config.filter_subjects or []) != sorted(self.filter_subjects):
+                await js.add_consumer(self.settings.stream_name, config)
+        except NotFoundError:
+            await js.add_consumer(self.settings.stream_name, config)
+
+    async def run(self) -> None:
+        await self.ensure()
+        js = self.nc.jetstream()
+        sub = await js.pull_subscribe_bind(self.name, self.settings.stream_name)
+        log.info("consumer.started", consumer=self.name, subjects=self.filter_subjects)
+        try:
+            while True:
+                try:
+                    msgs = await sub.fetch(self.batch, timeout=1.0)
+                except (TimeoutError, NatsTimeoutError):
+                    continue
+                if msgs:
+                    try:
+                        await self.process(msgs)
+                    except Exception:
+                        # The store or the bus failed under us: hand the batch back now
+                        # rather than after ack_wait, then let the supervisor restart us.
+                        for msg in msgs:
+                            with contextlib.suppress(Exception):
+                                await msg.nak(delay=self.backoff[0])
+                        raise
+        finally:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+
+    # -- one batch --------------------------------------------------------------------------
+
+    async def process(self, msgs: Sequence[Msg]) -> None:
+        items = [self._decode(m) for m in msgs]
+        for item in items:
+            if item.envelope is None:
+                await self._dead_letter(item, item.error or "undecodable")
+        good = [i for i in items if i.envelope is not None]
+        if good:
+            await self._apply(good)
+        self.stats.batches += 1
+        if self.on_batch:
+            self.on_batch(self.stats)
+
+    def _decode(self, msg: Msg) -> _Item:
+        meta = msg.metadata
+        item = _Item(msg, meta.sequence.stream, meta.num_delivered)
+        self.stats.last_stream_seq = max(self.stats.last_stream_seq, item.seq)
+        self.stats.pending = meta.num_pending
+        try:
+            envelope = Envelope.model_validate(orjson.loads(msg.data))
+            item.envelope = REGISTRY.current(envelope)
+        except (orjson.JSONDecodeError, ValidationError, LookupError, ValueError) as exc:
+            item.error = f"undecodable event: {type(exc).__name__}: {str(exc)[:500]}"
+        return item
+
+    async def _apply(self, items: list[_Item]) -> None:
+        keys = list({i.envelope.partition_key for i in items if i.envelope})
+        async with self.pool.acquire() as conn:
+            rows = await conn.fetch(
+                "SELECT key, seq, blocked_seq FROM consumer_tracking "
+                "WHERE consumer = $1 AND key = ANY($2::uuid[])", self.name, keys)
+            tracked = {r["key"]: (r["seq"], r["blocked_seq"]) for r in rows}
+            fresh: list[_Item] = []
+            waiting: list[_Item] = []
+            for item in items:
+                assert item.envelope is not None
+                seq, blocked = tracked.get(item.envelope.partition_key, (0, None))
+                if item.seq <= seq:
+                    self.stats.duplicates += 1
+                    await item.msg.ack()
+                elif blocked is not None and item.seq > blocked:
+                    waiting.append(item)
+                else:
+                    fresh.append(item)
+            for item in waiting:
+                await item.msg.nak(delay=self.backoff[0])
+            if not fresh:
+                return
+            try:
+                async with conn.transaction():
+                    await self.handler.apply(conn, [i.envelope for i in fresh if i.envelope])
+                    await self._track(conn, fresh)
+            except Exception as exc:  # one bad event must not hold back the batch
+                log.warning("consumer.batch_failed", consumer=self.name, size=len(fresh),
+                            error=f"{type(exc).__name__}: {exc}")
+                await self._apply_one_by_one(conn, fresh)
+                return
+        for item in fresh:
+            await item.msg.ack()
+        self.stats.applied += len(fresh)
+
+    async def _track(self, conn: asyncpg.Connection, items: list[_Item]) -> None:
+        last: dict[UUID, int] = {}
+        progress: dict[str, tuple[int, int]] = {}
+        for item in items:
+            assert item.envelope is not None
+            last[item.envelope.partition_key] = item.seq
+            pos, seq = progress.get(item.envelope.service, (0, 0))
+            progress[item.envelope.service] = (max(pos, item.envelope.position),
+                                               max(seq, item.seq))
+        await conn.execute(
+            "INSERT INTO consumer_tracking (consumer, key, seq) "
+            "SELECT $1, k, s FROM unnest($2::uuid[], $3::bigint[]) AS t(k, s) "
+            "ON CONFLICT (consumer, key) DO UPDATE SET seq = EXCLUDED.seq, blocked_seq = "
+            "CASE WHEN consumer_tracking.blocked_seq <= EXCLUDED.seq THEN NULL "
+            "ELSE consumer_tracking.blocked_seq END",
+            self.name, list(last), list(last.values()))
+        await conn.executemany(
+            "INSERT INTO consumer_progress (consumer, service, position, stream_seq) "
+            "VALUES ($1, $2, $3, $4) ON CONFLICT (consumer, service) DO UPDATE SET "
+            "position = GREATEST(consumer_progress.position, EXCLUDED.position), "
+            "stream_seq = GREATEST(consumer_progress.stream_seq, EXCLUDED.stream_seq), "
+            "updated_at = now()",
+            [(self.name, svc, pos, seq) for svc, (pos, seq) in progress.items()])
+
+    async def _apply_one_by_one(self, conn: asyncpg.Connection, items: list[_Item]) -> None:
+        failed_keys: set[UUID] = set()
+        for item in items:
+            assert item.envelope is not None
+            key = item.envelope.partition_key
+            if key in failed_keys:  # keep the aggregate's order: wait behind the failure
+                await item.msg.nak(delay=self.backoff[0])
+                continue
+            try:
+                async with conn.transaction():
+                    await self.handler.apply(conn, [item.envelope])
+                    await self._track(conn, [item])
+            except Exception as exc:
+                reason = f"{type(exc).__name__}: {str(exc)[:500]}"
+                if isinstance(exc, PermanentError) or item.delivered >= self.max_deliver:
+                    item.error = reason
+                    await self._dead_letter(item, reason, conn=conn)
+                    continue
+                failed_keys.add(key)
+                await conn.execute(
+                    "INSERT INTO consumer_tracking (consumer, key, seq, blocked_seq) "
+                    "VALUES ($1, $2, 0, $3) ON CONFLICT (consumer, key) DO UPDATE SET "
+                    "blocked_seq = LEAST(COALESCE(consumer_tracking.blocked_seq, $3), $3)",
+                    self.name, key, item.seq)
+                delay = self.backoff[min(item.delivered, len(self.backoff)) - 1]
+                self.stats.retried += 1
+                log.warning("consumer.retry", consumer=self.name, seq=item.seq,
+                            delivered=item.delivered, delay=delay, error=reason)
+                await item.msg.nak(delay=delay)
+                continue
+            await item.msg.ack()
+            self.stats.applied += 1
+
+    async def _dead_letter(self, item: _Item, reason: str,
+                           conn: asyncpg.Connection | None = None) -> None:
+        js = self.nc.jetstream()
+        await js.publish(
+            dead_letter_subject(self.settings, self.name), item.msg.data,
+            headers={
+                "Nats-Msg-Id": f"dlq:{self.name}:{item.seq}",
+                "Sixstep-Consumer": self.name,
+                "Sixstep-Reason": reason.replace("\n", " ")[:1000],
+                "Sixstep-Subject": item.msg.subject,
+                "Sixstep-Stream-Seq": str(item.seq),
+                "Sixstep-Delivered": str(item.delivered),
+            })
+        if item.envelope is not None:
+            # The dead letter no longer holds back the aggregate's later events.
+            sql = ("INSERT INTO consumer_tracking (consumer, key, seq) VALUES ($1, $2, $3) "
+                   "ON CONFLICT (consumer, key) DO UPDATE SET "
+                   "seq = GREATEST(consumer_tracking.seq, EXCLUDED.seq), blocked_seq = NULL")
+            args = (self.name, item.envelope.partition_key, item.seq)
+            if conn is not None:
+                await conn.execute(sql, *args)
+            else:
+                await self.pool.execute(sql, *args)
+        await item.msg.term()
+        self.stats.dead_lettered += 1
+        log.error("consumer.dead_lettered", consumer=self.name, seq=item.seq, reason=reason)
+
+
+async def wait_for_position(pool: asyncpg.Pool, consumer: str, service: str, position: int,
+                            timeout: float) -> bool:
+    """Read-your-writes: wait (bounded) until ``consumer`` applied ``service``'s ``position``."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    delay = 0.005
+    while True:
+        applied = await pool.fetchval(
+            "SELECT position FROM consumer_progress WHERE consumer = $1 AND service = $2",
+            consumer, service)
+        if applied is not None and applied >= position:
+            return True
+        if loop.time() >= deadline:
+            return False
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.1)
+
+

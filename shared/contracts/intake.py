@@ -1,0 +1,122 @@
+"""Contracts of the intake service's events: steps 1-4 of the method at the counter."""
+
+from __future__ import annotations
+
+from datetime import date
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.contracts.registry import REGISTRY, EventContract
+from shared.contracts.vocabulary import (
+    ActionKind,
+    Cadence,
+    Channel,
+    Eligibility,
+    Emotion,
+    Outcome,
+    Urgency,
+)
+
+SERVICE = "intake"
+
+
+class _Payload(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class CaseOpened(_Payload):
+    """A resident came to a window (or called, or was visited) about one service item."""
+
+    center_id: str
+    counter_id: str = Field(description="The window, phone line or visiting team.")
+    clerk_id: str
+    channel: Channel
+    service_item: str = Field(description="Catalogue code.")
+    resident_id: UUID | None = Field(None, description="Opaque id; personal data stays in the vault.")
+
+
+class RequestHeard(_Payload):
+    """Step 1: the request in the resident's own words."""
+
+    words: str
+
+
+class RequestRestated(_Payload):
+    """Step 1: the clerk's restatement, confirmed by the resident or corrected."""
+
+    restatement: str
+    confirmed: bool
+    correction: str | None = None
+
+
+class ConcernsNoted(_Payload):
+    """Step 2: needs, worries and the emotion the resident arrived with."""
+
+    needs: list[str] = []
+    worries: list[str] = []
+    emotion: Emotion
+    urgency: Urgency
+
+
+class GuidanceGiven(_Payload):
+    """Step 3: the policy explained, eligibility, and what was promised."""
+
+    service_item: str
+    policy_basis: str
+    eligibility: Eligibility
+    promised: str = ""
+    missing_documents: list[str] = []
+
+
+class ActionTaken(_Payload):
+    """Step 4: something done for the resident, or a referral."""
+
+    kind: ActionKind
+    description: str
+    referred_to: str | None = None
+
+
+class DeadlineNoted(_Payload):
+    """Step 4: a date that must not be missed (e.g. an application window closing)."""
+
+    deadline_id: UUID
+    due_on: date
+    description: str
+
+
+class ObligationDeclared(_Payload):
+    """Step 4: a recurring obligation (e.g. monthly reimbursement) the center will watch."""
+
+    obligation_id: UUID
+    description: str
+    cadence: Cadence
+    next_due_on: date
+
+
+class CaseResolved(_Payload):
+    """Step 4: the outcome, the explanation given, and whether the emotion was defused."""
+
+    outcome: Outcome
+    explanation: str
+    emotion_defused: bool
+
+
+class CaseReopened(_Payload):
+    reason: str
+
+
+CONTRACTS = [
+    REGISTRY.add(EventContract("CaseOpened", SERVICE, CaseOpened, summary=CaseOpened.__doc__ or "")),
+    REGISTRY.add(EventContract("RequestHeard", SERVICE, RequestHeard, summary="Step 1: own words")),
+    REGISTRY.add(EventContract("RequestRestated", SERVICE, RequestRestated,
+                               summary="Step 1: restated, confirmed or corrected")),
+    REGISTRY.add(EventContract("ConcernsNoted", SERVICE, ConcernsNoted, summary="Step 2")),
+    REGISTRY.add(EventContract("GuidanceGiven", SERVICE, GuidanceGiven, summary="Step 3")),
+    REGISTRY.add(EventContract("ActionTaken", SERVICE, ActionTaken, summary="Step 4: action")),
+    REGISTRY.add(EventContract("DeadlineNoted", SERVICE, DeadlineNoted, summary="Step 4: deadline")),
+    REGISTRY.add(EventContract("ObligationDeclared", SERVICE, ObligationDeclared,
+                               summary="Step 4: recurring obligation")),
+    REGISTRY.add(EventContract("CaseResolved", SERVICE, CaseResolved, summary="Step 4: resolved")),
+    REGISTRY.add(EventContract("CaseReopened", SERVICE, CaseReopened, summary="Case reopened")),
+]

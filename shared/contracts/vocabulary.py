@@ -1,0 +1,57 @@
+"""The center's words, shared by every service: channels, emotions, outcomes."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Channel(StrEnum):
+    COUNTER = "counter"
+    PHONE = "phone"
+    HOME_VISIT = "home_visit"
+    OPEN311 = "open311"
+
+
+class Emotion(StrEnum):
+    CALM = "calm"
+    ANXIOUS = "anxious"
+    UPSET = "upset"
+    ANGRY = "angry"
+    DISTRESSED = "distressed"
+
+    @property
+    def needs_defusing(self) -> bool:
+        """Upset, angry and distressed arrivals count in the emotion-defused rate."""
+        return self in (Emotion.UPSET, Emotion.ANGRY, Emotion.DISTRESSED)
+
+
+class Urgency(StrEnum):
+    LOW = "low"
+    NORMAL = "normal"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+
+class Eligibility(StrEnum):
+    ELIGIBLE = "eligible"
+    NOT_ELIGIBLE = "not_eligible"
+    MORE_DOCUMENTS = "more_documents"
+
+
+class ActionKind(StrEnum):
+    DONE_ON_THE_SPOT = "done_on_the_spot"
+    REFERRED = "referred"
+    ESCALATED = "escalated"
+    DOCUMENTS_COLLECTED = "documents_collected"
+
+
+class Outcome(StrEnum):
+    RESOLVED = "resolved"
+    PARTLY_RESOLVED = "partly_resolved"
+    CANNOT_BE_RESOLVED = "cannot_be_resolved"
+
+
+class Cadence(StrEnum):
+    MONTHLY = "monthly"
+    QUARTERLY = "quarterly"
+    YEARLY = "yearly"

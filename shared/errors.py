@@ -1,0 +1,61 @@
+"""Errors a command can end with; each maps to one HTTP status and a machine-readable code."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class CommandError(Exception):
+    status: int = 400
+    code: str = "bad_request"
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+class NotFound(CommandError):
+    status = 404
+    code = "not_found"
+
+
+class VersionConflict(CommandError):
+    """Someone else wrote first: the caller's view of the aggregate is stale."""
+
+    status = 409
+    code = "version_conflict"
+
+
+class RuleViolated(CommandError):
+    """The command breaks one of the method's rules in the aggregate's current state."""
+
+    status = 409
+    code = "rule_violated"
+
+
+class InvalidCommand(CommandError):
+    status = 422
+    code = "invalid_command"
+
+
+class IdempotencyKeyReused(CommandError):
+    status = 422
+    code = "idempotency_key_reused"
+
+
+class Unavailable(CommandError):
+    status = 503
+    code = "store_unavailable"
+
+
+class AlreadyDoneError(Exception):
+    """Not a failure: the command's Idempotency-Key was already applied to this aggregate.
+
+    Raised by a domain ``check_new_command``; the write path answers with the earlier result.
+    """
+
+    def __init__(self, aggregate_id: Any, version: int) -> None:
+        super().__init__(f"{aggregate_id}@{version}")
+        self.aggregate_id = aggregate_id
+        self.version = version

@@ -1,0 +1,49 @@
+"""Building a service's eventsourcing Application on PostgreSQL from settings."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any, TypeVar
+
+from eventsourcing.application import Application
+from eventsourcing.persistence import Transcoder, Transcoding
+
+from shared.settings import ServiceName, Settings
+from shared.store import ensure_schema, postgres_env
+
+
+class DateAsISO(Transcoding):
+    type = date
+    name = "date_iso"
+
+    def encode(self, obj: date) -> str:
+        return obj.isoformat()
+
+    def decode(self, data: str) -> date:
+        return date.fromisoformat(data)
+
+
+class ServiceApplication(Application):
+    """Base for each service's write side: its events in its own schema, dates transcoded."""
+
+    def register_transcodings(self, transcoder: Transcoder) -> None:
+        super().register_transcodings(transcoder)
+        transcoder.register(DateAsISO())  # type: ignore[attr-defined]
+
+
+A = TypeVar("A", bound=ServiceApplication)
+
+
+def build_application(cls: type[A], settings: Settings, service: ServiceName,
+                      **extra_env: Any) -> A:
+    schema = settings.schema_for(service)
+    ensure_schema(settings, schema)
+    env = postgres_env(settings, schema, service)
+    env.update({k: str(v) for k, v in extra_env.items()})
+    return cls(env=env)
+
+
+def events_table(app: Application) -> tuple[str, str]:
+    """(schema, table) of an application's stored events: the outbox the relay reads."""
+    recorder: Any = app.recorder
+    return recorder.datastore.schema, recorder.events_table_name

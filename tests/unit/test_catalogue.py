@@ -1,0 +1,259 @@
+"""The service catalogue: what the counter can do, found in Chinese, pinyin or English."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shared.catalogue import (
+    Catalogue,
+    CatalogueError,
+    ServiceItem,
+    UnknownServiceItem,
+    load_catalogue,
+)
+
+
+@pytest.fixture(scope="module")
+def catalogue() -> Catalogue:
+    return load_catalogue()
+
+
+def codes(items: list[ServiceItem]) -> list[str]:
+    return [item.code for item in items]
+
+
+def item_data(**overrides: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "code": "SA-WINTER-HEATING-SUBSIDY",
+        "name_zh": "冬季取暖补贴",
+        "name_en": "Winter heating subsidy",
+        "category": "social_assistance",
+        "documents": [{"zh": "居民身份证", "en": "Resident identity card"}],
+        "policy_basis": {"zh": "本市冬季取暖补贴办法", "en": "The city's winter heating rules"},
+        "keywords": ["取暖费", "heating"],
+        "typical_days": 10,
+        "recurring": False,
+    }
+    data.update(overrides)
+    return data
+
+
+def write(path: Path, content: Any) -> Path:
+    text = content if isinstance(content, str) else json.dumps(content, ensure_ascii=False)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+# -- what ships -----------------------------------------------------------------------------
+
+
+def test_the_shipped_catalogue_covers_the_everyday_affairs(catalogue: Catalogue) -> None:
+    assert len(catalogue.items()) >= 36
+    names = {item.name_zh for item in catalogue.items()}
+    for name in [
+        "困难补助",
+        "失业登记",
+        "失业保险金申领",
+        "医疗费用报销",
+        "城乡居民基本医疗保险参保",
+        "最低生活保障",
+        "特困人员医疗救助",
+        "特殊工种提前退休",
+        "就业援助",
+        "养老服务补贴",
+        "临时救助",
+        "居住证申领",
+        "生育登记",
+    ]:
+        assert name in names, name
+
+
+def test_every_item_is_complete_and_in_a_labelled_category(catalogue: Catalogue) -> None:
+    categories = {c.code: c for c in catalogue.categories()}
+    assert len(categories) >= 10
+    for category in categories.values():
+        assert category.name_zh and category.name_en
+    for item in catalogue.items():
+        assert item.category in categories
+        assert item.code.startswith(categories[item.category].prefix + "-")
+        assert item.code.isascii()
+        assert item.documents, item.code
+        assert item.policy_basis.zh and item.policy_basis.en
+        assert item.typical_days >= 0
+
+
+def test_monthly_obligations_are_marked_recurring(catalogue: Catalogue) -> None:
+    assert catalogue.require("MI-MEDICAL-REIMBURSEMENT").recurring
+    assert catalogue.require("SA-MINIMUM-LIVING-ALLOWANCE").recurring
+    assert catalogue.require("SI-UNEMPLOYMENT-BENEFIT").recurring
+    assert not catalogue.require("EMP-UNEMPLOYMENT-REGISTRATION").recurring
+
+
+def test_items_are_immutable(catalogue: Catalogue) -> None:
+    item = catalogue.require("SA-HARDSHIP-SUBSIDY")
+    with pytest.raises(ValueError, match="frozen"):
+        item.typical_days = 1  # type: ignore[misc]
+
+
+def test_lookup_by_code(catalogue: Catalogue) -> None:
+    assert catalogue.get("SA-HARDSHIP-SUBSIDY") is not None
+    assert catalogue.get("NO-SUCH-ITEM") is None
+    assert "SA-HARDSHIP-SUBSIDY" in catalogue
+    with pytest.raises(UnknownServiceItem) as raised:
+        catalogue.require("NO-SUCH-ITEM")
+    assert isinstance(raised.value, LookupError)
+    assert raised.value.code == "NO-SUCH-ITEM"
+    assert (
+        str(raised.value)
+        == "unknown service item 'NO-SUCH-ITEM': it is not in the service catalogue"
+    )
+
+
+# -- search ---------------------------------------------------------------------------------
+
+
+def test_search_in_chinese(catalogue: Catalogue) -> None:
+    assert codes(catalogue.search("失业登记"))[0] == "EMP-UNEMPLOYMENT-REGISTRATION"
+    assert set(codes(catalogue.search("失业"))) >= {
+        "EMP-UNEMPLOYMENT-REGISTRATION",
+        "SI-UNEMPLOYMENT-BENEFIT",
+    }
+    # A resident says "低保": the keyword finds the minimum living allowance first.
+    assert codes(catalogue.search("低保"))[0] == "SA-MINIMUM-LIVING-ALLOWANCE"
+    assert codes(catalogue.search("困难补助"))[0] == "SA-HARDSHIP-SUBSIDY"
+    assert codes(catalogue.search("失业登记。"))[0] == "EMP-UNEMPLOYMENT-REGISTRATION"
+    assert codes(catalogue.search("失业dengji"))[0] == "EMP-UNEMPLOYMENT-REGISTRATION"
+
+
+def test_search_in_full_pinyin(catalogue: Catalogue) -> None:
+    assert codes(catalogue.search("shiye"))[0] == "EMP-UNEMPLOYMENT-REGISTRATION"
+    assert codes(catalogue.search("shiyedengji"))[0] == "EMP-UNEMPLOYMENT-REGISTRATION"
+    assert "EMP-UNEMPLOYMENT-REGISTRATION" in codes(catalogue.search("dengji"))
+    assert codes(catalogue.search("yiliao baoxiao"))[0] == "MI-MEDICAL-REIMBURSEMENT"
+    assert codes(catalogue.search("dibao"))[0] == "SA-MINIMUM-LIVING-ALLOWANCE"
+
+
+def test_search_in_pinyin_initials(catalogue: Catalogue) -> None:
+    # 失业登记 and 生育登记 both read "sydj"; both are offered, unemployment first.
+    assert codes(catalogue.search("sydj"))[:2] == [
+        "EMP-UNEMPLOYMENT-REGISTRATION",
+        "FAM-BIRTH-REGISTRATION",
+    ]
+    assert codes(catalogue.search("tqtx"))[0] == "PEN-EARLY-RETIREMENT-SPECIAL-WORK"
+    assert codes(catalogue.search("SYDJ"))[0] == "EMP-UNEMPLOYMENT-REGISTRATION"
+
+
+def test_pinyin_matches_only_at_syllable_boundaries(catalogue: Catalogue) -> None:
+    # "iye" sits inside "shiye" but starts no syllable.
+    assert "EMP-UNEMPLOYMENT-REGISTRATION" not in codes(catalogue.search("iye"))
+
+
+def test_search_in_english(catalogue: Catalogue) -> None:
+    assert set(codes(catalogue.search("Unemployment"))) >= {
+        "EMP-UNEMPLOYMENT-REGISTRATION",
+        "SI-UNEMPLOYMENT-BENEFIT",
+    }
+    assert codes(catalogue.search("medical expense"))[0] == "MI-MEDICAL-REIMBURSEMENT"
+    assert codes(catalogue.search("hardship subsidy"))[0] == "SA-HARDSHIP-SUBSIDY"
+    assert codes(catalogue.search("RESIDENCE PERMIT"))[0] == "CIV-RESIDENCE-PERMIT"
+    assert "EC-ELDERLY-CARE-SUBSIDY" in codes(catalogue.search("subsidies for the elderly"))
+
+
+def test_search_by_code_and_limits(catalogue: Catalogue) -> None:
+    assert codes(catalogue.search("sa-hardship-subsidy")) == ["SA-HARDSHIP-SUBSIDY"]
+    assert len(catalogue.search("subsidy", limit=3)) == 3
+    assert catalogue.search("subsidy", limit=0) == []
+    assert catalogue.search("   ") == []
+    assert catalogue.search("量子计算") == []
+
+
+# -- extension files ------------------------------------------------------------------------
+
+
+def test_an_extension_file_replaces_and_adds(tmp_path: Path, catalogue: Catalogue) -> None:
+    shipped = catalogue.require("SA-HARDSHIP-SUBSIDY")
+    replaced = shipped.model_dump(mode="json") | {"typical_days": 5, "keywords": ["节日慰问"]}
+    extra = write(
+        tmp_path / "center.json",
+        {
+            "categories": [
+                {
+                    "code": "community",
+                    "prefix": "COM",
+                    "name_zh": "社区事务",
+                    "name_en": "Community affairs",
+                }
+            ],
+            "items": [
+                replaced,
+                item_data(),
+                item_data(
+                    code="COM-PARKING-PERMIT",
+                    name_zh="小区停车证",
+                    category="community",
+                    name_en="Residential parking permit",
+                    keywords=[],
+                ),
+            ],
+        },
+    )
+    amended = load_catalogue([extra])
+    assert len(amended) == len(catalogue) + 2
+    assert amended.require("SA-HARDSHIP-SUBSIDY").typical_days == 5
+    assert codes(amended.search("节日慰问")) == ["SA-HARDSHIP-SUBSIDY"]
+    assert codes(amended.search("qunuan"))[0] == "SA-WINTER-HEATING-SUBSIDY"
+    assert codes(amended.search("parking"))[0] == "COM-PARKING-PERMIT"
+    assert "community" in {c.code for c in amended.categories()}
+    # The shipped catalogue itself is untouched.
+    assert load_catalogue().require("SA-HARDSHIP-SUBSIDY").typical_days == shipped.typical_days
+
+
+def test_later_extension_files_win(tmp_path: Path) -> None:
+    first = write(tmp_path / "a.json", {"items": [item_data(typical_days=10)]})
+    second = write(tmp_path / "b.json", {"items": [item_data(typical_days=3)]})
+    assert load_catalogue([first, second]).require("SA-WINTER-HEATING-SUBSIDY").typical_days == 3
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ("{not json", "not valid JSON"),
+        ({"items": [item_data(typical_days=-1)]}, "item #1 (SA-WINTER-HEATING-SUBSIDY)"),
+        ({"items": [item_data(name_zh="")]}, "name_zh"),
+        ({"items": [{"code": "SA-NO-NAME"}]}, "item #1 (SA-NO-NAME): name_zh: Field required"),
+        ({"items": [item_data(category="astrology")]}, "unknown category 'astrology'"),
+        ({"items": [item_data(code="EMP-WINTER-HEATING")]}, "must start with 'SA-'"),
+        ({"items": [item_data(code="sa-lower-case")]}, "code"),
+        ({"items": [item_data(colour="red")]}, "colour"),
+        (
+            {"items": [item_data(), item_data()]},
+            "item #2 (SA-WINTER-HEATING-SUBSIDY): code appears",
+        ),
+        ({"itemz": []}, "itemz"),
+        ([], "expected an object"),
+        (
+            {"categories": [{"code": "x", "prefix": "SA", "name_zh": "某", "name_en": "X"}]},
+            "prefix 'SA' already belongs",
+        ),
+    ],
+)
+def test_a_bad_file_names_the_file_and_the_item(
+    tmp_path: Path, content: Any, expected: str
+) -> None:
+    bad = write(tmp_path / "bad.json", content)
+    with pytest.raises(CatalogueError) as raised:
+        load_catalogue([bad])
+    message = str(raised.value)
+    assert str(bad) in message
+    assert expected in message
+
+
+def test_a_missing_file_is_a_clear_error(tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere.json"
+    with pytest.raises(CatalogueError, match="cannot be read") as raised:
+        load_catalogue([missing])
+    assert str(missing) in str(raised.value)

@@ -1,0 +1,96 @@
+"""The local servers that `sixstep run` and the fixtures start: real processes, real clients."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import asyncpg
+import nats
+
+from shared.devservers import NatsServer, PostgresServer, ensure_servers, free_port, port_is_free
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+async def _publish(url: str, stream: str, payload: bytes) -> int:
+    nc = await nats.connect(url, connect_timeout=2, max_reconnect_attempts=0)
+    try:
+        js = nc.jetstream()
+        await js.add_stream(name=stream, subjects=[f"{stream.lower()}.>"])
+        ack = await js.publish(f"{stream.lower()}.one", payload)
+        return ack.seq
+    finally:
+        await nc.close()
+
+
+def test_free_port_is_free() -> None:
+    assert port_is_free(free_port())
+
+
+async def test_nats_server_serves_jetstream_and_stops(tmp_path: Path) -> None:
+    with NatsServer(tmp_path / "nats") as server:
+        pid = server.pid
+        assert pid is not None
+        assert await _publish(server.url, "DEVTEST", b"hello") == 1
+        assert (tmp_path / "nats" / "nats-server.log").stat().st_size > 0
+    assert server.pid is None
+    assert _gone(pid)
+
+
+async def test_postgres_server_serves_restarts_and_stops(tmp_path: Path) -> None:
+    server = PostgresServer(tmp_path / "pg")
+    server.start()
+    try:
+        conn = await asyncpg.connect(server.url)
+        await conn.execute("CREATE TABLE visit (id int PRIMARY KEY)")
+        await conn.execute("INSERT INTO visit VALUES (1)")
+        assert await conn.fetchval("SHOW max_connections") == "200"
+        await conn.close()
+
+        first_pid = server.pid
+        server.restart()
+        assert server.pid not in (None, first_pid)
+        conn = await asyncpg.connect(server.url)
+        assert await conn.fetchval("SELECT count(*) FROM visit") == 1
+        await conn.close()
+    finally:
+        pid = server.pid
+        server.stop()
+    assert pid is not None
+    assert server.pid is None
+    assert _gone(pid)
+
+
+async def test_ensure_servers_keeps_data_between_runs(tmp_path: Path) -> None:
+    database_url, nats_url, started = ensure_servers(tmp_path, None, None)
+    try:
+        assert await _publish(nats_url, "KEPT", b"first") == 1
+        conn = await asyncpg.connect(database_url)
+        await conn.execute("CREATE TABLE kept (id int)")
+        await conn.close()
+    finally:
+        for server in reversed(started):
+            server.stop()
+
+    database_url, nats_url, started = ensure_servers(tmp_path, None, None)
+    try:
+        assert await _publish(nats_url, "KEPT", b"second") == 2
+        conn = await asyncpg.connect(database_url)
+        assert await conn.fetchval("SELECT count(*) FROM kept") == 0
+        await conn.close()
+    finally:
+        for server in reversed(started):
+            server.stop()
+
+
+def test_ensure_servers_uses_given_urls(tmp_path: Path) -> None:
+    given = ("postgresql://postgres@127.0.0.1:1/postgres", "nats://127.0.0.1:1")
+    assert ensure_servers(tmp_path, *given) == (*given, [])
+    assert not any(tmp_path.iterdir())
