@@ -155,8 +155,10 @@ class _ServerProcess:
                 extra_groups=[] if user else None,
             )
 
-    def _wait_until(self, ready: Callable[[], bool], timeout: float, what: str) -> None:
-        """Poll ``ready`` until true; on exit or timeout kill the child and raise with its log."""
+    def _wait_until(self, ready: Callable[[], bool], timeout: float, what: str, *,
+                    kill_on_timeout: bool = True) -> None:
+        """Poll ``ready`` until true; raise with the log's tail if the child exits or time runs
+        out (killing the child first, unless told not to)."""
         deadline = time.monotonic() + timeout
         while True:
             assert self._proc is not None
@@ -168,7 +170,8 @@ class _ServerProcess:
             if ready():
                 return
             if time.monotonic() > deadline:
-                self.kill()
+                if kill_on_timeout:
+                    self.kill()
                 raise DevServerError(
                     f"{self.name} was not {what} after {timeout:.0f} s; "
                     f"last lines of {self.log_path}:\n{self.log_tail()}")
@@ -289,11 +292,15 @@ class NatsServer(_ServerProcess):
             and _http_ok(f"{self.monitor_url}/healthz?js-enabled-only=true"),
             timeout, "accepting connections")
         if wait_healthy:
-            self.wait_healthy(timeout)
+            self._wait_until(self._healthy, timeout, "healthy")
 
     def wait_healthy(self, timeout: float = 30.0) -> None:
-        """Wait until ``/healthz`` answers 200 (JetStream, and its cluster, are ready)."""
-        self._wait_until(lambda: _http_ok(f"{self.monitor_url}/healthz"), timeout, "healthy")
+        """Wait until ``/healthz`` answers 200 (JetStream, and its cluster, are ready); raises
+        DevServerError on timeout, leaving the server running."""
+        self._wait_until(self._healthy, timeout, "healthy", kill_on_timeout=False)
+
+    def _healthy(self) -> bool:
+        return _http_ok(f"{self.monitor_url}/healthz")
 
     def _refuse_running_leftover(self) -> None:
         # nats-server does not lock its store folder; two servers on one folder corrupt it.

@@ -1,0 +1,320 @@
+"""The log's guarantees: nothing lost or doubled between store and stream, and consumers
+that apply each event once, in order, dead-lettering what they cannot apply."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+
+import asyncpg
+import httpx
+import orjson
+import pytest
+
+from services.intake import commands as c
+from services.intake.application import Intake, IntakeApplication
+from shared.bus import connect, ensure_streams
+from shared.catalogue import load_catalogue
+from shared.consumer import TRACKING_DDL, Consumer, PermanentError
+from shared.contracts import Envelope
+from shared.devservers import free_port
+from shared.eventstore import build_application
+from shared.group_commit import GroupCommitter
+from shared.outbox import Relay
+from shared.settings import Settings
+from shared.store import create_pool, run_migrations
+from tests.support import dead_letters, stream_envelopes, stream_messages, wait_until
+
+CENTER = "SH-PD-HUAMU"
+
+
+@dataclass
+class WriteSide:
+    app: IntakeApplication
+    intake: Intake
+    committer: GroupCommitter
+    pool: asyncpg.Pool
+
+
+@contextlib.asynccontextmanager
+async def write_side(settings: Settings) -> AsyncIterator[WriteSide]:
+    """Intake's store and use cases with no relay running: events stay in the outbox."""
+    app = await asyncio.to_thread(build_application, IntakeApplication, settings, "intake")
+    committer = GroupCommitter(app)
+    committer.start()
+    pool = await create_pool(settings, settings.schema_for("intake"))
+    try:
+        yield WriteSide(app, Intake(committer, load_catalogue()), committer, pool)
+    finally:
+        await committer.close()
+        await pool.close()
+        app.close()
+
+
+async def open_and_hear(side: WriteSide, n: int) -> list[uuid.UUID]:
+    ids = []
+    for i in range(n):
+        opened = await side.intake.open_case(c.OpenCase(
+            center_id=CENTER, counter_id="w1", clerk_id="clerk-1",
+            service_item="MI-MEDICAL-REIMBURSEMENT"), "clerk-1", f"open-{i:04d}-{uuid.uuid4().hex}")
+        await side.intake.hear_request(opened.aggregate_id, c.HearRequest(words=f"第{i}位居民"),
+                                       "clerk-1", f"hear-{uuid.uuid4().hex}")
+        ids.append(opened.aggregate_id)
+    return ids
+
+
+async def run_relay(settings: Settings, side: WriteSide, until_events: int) -> None:
+    nc = await connect(settings, "test-relay")
+    try:
+        await ensure_streams(nc.jetstream(), settings)
+        relay = Relay(settings, "intake", side.app, side.pool, nc)
+        task = asyncio.create_task(relay.run())
+
+        async def published() -> bool:
+            return len(await stream_messages(settings)) >= until_events
+
+        try:
+            await wait_until(published, what=f"{until_events} events on the stream")
+            await asyncio.sleep(0.3)  # anything extra would show up now
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    finally:
+        await nc.close()
+
+
+def assert_once_in_order(envelopes: Sequence[Envelope], expected: int) -> None:
+    positions = [e.position for e in envelopes]
+    assert positions == list(range(1, expected + 1)), "each stored event once, in log order"
+    by_case: dict[uuid.UUID, list[int]] = {}
+    for e in envelopes:
+        by_case.setdefault(e.aggregate_id, []).append(e.aggregate_version)
+    assert all(v == list(range(1, len(v) + 1)) for v in by_case.values())
+
+
+async def test_stored_events_reach_the_stream_once_after_a_relay_crash(
+        settings: Settings) -> None:
+    async with write_side(settings) as side:
+        await open_and_hear(side, 5)  # stored; the relay is "down": nothing published yet
+        assert await stream_messages(settings) == []
+        await run_relay(settings, side, 10)
+        assert_once_in_order(await stream_envelopes(settings), 10)
+
+        # The relay crashed after publishing but before saving its position.
+        await side.pool.execute("UPDATE outbox_position SET position = 0")
+        await open_and_hear(side, 2)
+        await run_relay(settings, side, 14)
+        assert_once_in_order(await stream_envelopes(settings), 14)
+
+        # Even with its position lost entirely, the server drops re-publishes by Nats-Msg-Id.
+        await side.pool.execute("DELETE FROM outbox_position")
+        nc = await connect(settings, "test")
+        js = nc.jetstream()
+        for m in (await stream_messages(settings))[:3]:
+            ack = await js.publish(m.subject, m.data, headers=dict(m.headers or {}))
+            assert ack.duplicate
+        await nc.close()
+        assert_once_in_order(await stream_envelopes(settings), 14)
+
+
+def _service_env(settings: Settings, port: int) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({"DATABASE_URL": settings.database_url, "NATS_URL": settings.nats_url,
+                "STREAM_NAME": settings.stream_name, "SUBJECT_PREFIX": settings.subject_prefix,
+                "SCHEMA_PREFIX": settings.schema_prefix, "PARTITIONS": str(settings.partitions),
+                "INTAKE_PORT": str(port), "LOG_LEVEL": "WARNING"})
+    return env
+
+
+async def _start_service(settings: Settings, port: int) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen([sys.executable, "-m", "services.intake.main"],
+                            env=_service_env(settings, port), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+
+    async def healthy() -> bool:
+        try:
+            async with httpx.AsyncClient() as client:
+                return (await client.get(f"http://127.0.0.1:{port}/ready")).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    await wait_until(healthy, timeout=30, what="intake to be ready")
+    return proc
+
+
+async def test_kill_9_mid_load_loses_and_doubles_nothing(settings: Settings) -> None:
+    port = free_port()
+    proc = await _start_service(settings, port)
+    accepted: list[dict] = []
+    base = f"http://127.0.0.1:{port}"
+
+    async def writer(client: httpx.AsyncClient, i: int) -> None:
+        body = {"center_id": CENTER, "counter_id": "w2", "clerk_id": "clerk-2",
+                "service_item": "SA-HARDSHIP-SUBSIDY"}
+        with contextlib.suppress(httpx.HTTPError):
+            r = await client.post(f"{base}/cases", json=body,
+                                  headers={"Idempotency-Key": f"load-{i:06d}"})
+            if r.status_code == 201:
+                accepted.append(r.json())
+
+    try:
+        async with httpx.AsyncClient(timeout=5) as client:
+            first = [asyncio.create_task(writer(client, i)) for i in range(150)]
+            await asyncio.sleep(0.15)
+            proc.send_signal(signal.SIGKILL)
+            await asyncio.gather(*first)
+            proc.wait()
+            proc = await _start_service(settings, port)
+            await asyncio.gather(*[writer(client, i) for i in range(150, 250)])
+            # Retries of writes whose answer was lost in the crash are answered, not redone.
+            await asyncio.gather(*[writer(client, i) for i in range(0, 150)])
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=20)
+
+    accepted_ids = {a["id"] for a in accepted}
+    assert len(accepted_ids) == 250
+
+    async def all_published() -> bool:
+        return len(await stream_messages(settings)) >= 250
+
+    proc = await _start_service(settings, port)  # its relay finishes whatever is left
+    try:
+        await wait_until(all_published, what="every accepted write on the stream")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=20)
+    envelopes = await stream_envelopes(settings)
+    assert_once_in_order(envelopes, len(envelopes))
+    assert {str(e.aggregate_id) for e in envelopes} == accepted_ids
+
+
+class CountingHandler:
+    """Counts how often each event's effect is applied; fails on the resident's word 'poison'."""
+
+    def __init__(self) -> None:
+        self.fail_always = "poison"
+
+    async def apply(self, conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
+        for e in events:
+            if e.payload.get("words") == self.fail_always:
+                raise RuntimeError("cannot apply this one")
+            if e.payload.get("words") == "permanent":
+                raise PermanentError("this event can never apply")
+            await conn.execute(
+                "INSERT INTO effects (event_id, n) VALUES ($1, 1) "
+                "ON CONFLICT (event_id) DO UPDATE SET n = effects.n + 1", e.event_id)
+
+
+@contextlib.asynccontextmanager
+async def consumer_of(settings: Settings, crash_before_first_ack: bool = False
+                      ) -> AsyncIterator[tuple[Consumer, asyncpg.Pool]]:
+    schema = f"{settings.schema_prefix}consumer"
+    conn = await asyncpg.connect(settings.database_url)
+    await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+    await conn.close()
+    pool = await create_pool(settings, schema)
+    await run_migrations(pool, schema, [*TRACKING_DDL, "CREATE TABLE IF NOT EXISTS effects "
+                                        "(event_id uuid PRIMARY KEY, n int NOT NULL)"])
+    nc = await connect(settings, "test-consumer")
+    await ensure_streams(nc.jetstream(), settings)
+
+    class CrashingConsumer(Consumer):
+        async def process(self, msgs):  # type: ignore[no-untyped-def]
+            for m in msgs:
+                if crash_before_first_ack and m.metadata.num_delivered == 1:
+                    m.ack = m.nak  # type: ignore[method-assign]  # the ack never arrives
+            await super().process(msgs)
+
+    consumer = CrashingConsumer(settings=settings, nc=nc, pool=pool, name="counting",
+                                handler=CountingHandler(),
+                                filter_subjects=[f"{settings.subject_prefix}.intake.*.*"],
+                                batch=50, max_deliver=3, backoff=(0.05, 0.1, 0.2))
+    task = asyncio.create_task(consumer.run())
+    try:
+        yield consumer, pool
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await nc.close()
+        await pool.close()
+
+
+async def test_a_redelivered_event_is_not_applied_twice(settings: Settings) -> None:
+    async with write_side(settings) as side:
+        await open_and_hear(side, 10)
+        await run_relay(settings, side, 20)
+    async with consumer_of(settings, crash_before_first_ack=True) as (consumer, pool):
+        async def all_seen_twice() -> bool:
+            return consumer.stats.duplicates >= 20
+        await wait_until(all_seen_twice, what="every event redelivered")
+        counts = [r["n"] for r in await pool.fetch("SELECT n FROM effects")]
+        assert len(counts) == 20 and set(counts) == {1}
+
+
+async def _publish_raw(settings: Settings, subject: str, data: bytes) -> None:
+    nc = await connect(settings, "test")
+    await nc.jetstream().publish(subject, data)
+    await nc.close()
+
+
+async def test_a_poison_event_is_dead_lettered_and_the_rest_keep_flowing(
+        settings: Settings) -> None:
+    async with write_side(settings) as side:
+        good = await open_and_hear(side, 2)
+        poisoned = await side.intake.open_case(c.OpenCase(
+            center_id=CENTER, counter_id="w1", clerk_id="clerk-1",
+            service_item="SA-HARDSHIP-SUBSIDY"), "clerk-1", "open-poison-0001")
+        await side.intake.hear_request(poisoned.aggregate_id, c.HearRequest(words="poison"),
+                                       "clerk-1", "hear-poison-0001")
+        # Later events of the poisoned case wait behind it, then flow once it is dead-lettered.
+        await side.intake.note_concerns(poisoned.aggregate_id, c.NoteConcerns(emotion="upset"),
+                                        "clerk-1", "concerns-poison-0001")
+        later = await open_and_hear(side, 2)
+        await run_relay(settings, side, 11)
+    await _publish_raw(settings, f"{settings.subject_prefix}.intake.CaseOpened.p0",
+                       b"{not json")
+    async with consumer_of(settings) as (consumer, pool):
+        async def settled() -> bool:
+            return consumer.stats.applied >= 10 and consumer.stats.dead_lettered >= 2
+        await wait_until(settled, what="the good events applied and two dead letters")
+        applied = {r["event_id"] for r in await pool.fetch("SELECT event_id FROM effects")}
+    letters = await dead_letters(settings)
+    reasons = sorted((m.headers or {})["Sixstep-Reason"] for m in letters)
+    assert len(letters) == 2
+    assert reasons[0].startswith("RuntimeError: cannot apply this one")
+    assert reasons[1].startswith("undecodable event")
+    poison = orjson.loads(next(m.data for m in letters
+                               if m.headers["Sixstep-Reason"].startswith("RuntimeError")))
+    assert poison["payload"]["words"] == "poison"
+    assert int(next(m for m in letters if m.headers["Sixstep-Reason"].startswith(
+        "RuntimeError")).headers["Sixstep-Delivered"]) == 3, "bounded retries first"
+    assert len(applied) == 10, "2+2 good cases x2 events, the poisoned case's other 2 events"
+    assert len(good) == 2 and len(later) == 2
+
+
+@pytest.mark.parametrize("words", ["permanent"])
+async def test_a_permanent_failure_is_dead_lettered_at_once(settings: Settings,
+                                                             words: str) -> None:
+    async with write_side(settings) as side:
+        case = await side.intake.open_case(c.OpenCase(
+            center_id=CENTER, counter_id="w1", clerk_id="clerk-1",
+            service_item="SA-HARDSHIP-SUBSIDY"), "clerk-1", "open-perm-00001")
+        await side.intake.hear_request(case.aggregate_id, c.HearRequest(words=words),
+                                       "clerk-1", "hear-perm-00001")
+        await run_relay(settings, side, 2)
+    async with consumer_of(settings) as (consumer, _):
+        async def done() -> bool:
+            return consumer.stats.dead_lettered == 1 and consumer.stats.applied == 1
+        await wait_until(done, what="one applied, one dead letter")
+    letters = await dead_letters(settings)
+    assert letters[0].headers["Sixstep-Delivered"] == "1"
