@@ -77,14 +77,20 @@ class Runtime:
 
 
 async def start_runtime(settings: Settings, service: ServiceName,
-                        app_cls: type[ServiceApplication], ddl: Sequence[str]) -> Runtime:
+                        app_cls: type[ServiceApplication], ddl: Sequence[str],
+                        metrics: Metrics | None = None) -> Runtime:
+    """Open the store, the pool and the bus; start group commit and the relay.
+
+    Pass the ``Metrics`` installed on the FastAPI app (``metrics.install(app)`` at creation)
+    so that /metrics shows the runtime's counters.
+    """
     application = await asyncio.to_thread(build_application, app_cls, settings, service)
     schema = settings.schema_for(service)
     pool = await create_pool(settings, schema)
     await run_migrations(pool, schema, [*TRACKING_DDL, *ddl])
     nc = await connect(settings, f"sixstep-{service}")
     await ensure_streams(nc.jetstream(), settings)
-    metrics = Metrics(service)
+    metrics = metrics or Metrics(service)
     committer = GroupCommitter(
         application, max_batch=settings.group_commit_max_batch,
         max_wait_ms=settings.group_commit_max_wait_ms,

@@ -12,7 +12,7 @@ from services.intake.api import cases, catalogue
 from services.intake.application import Intake, IntakeApplication
 from services.intake.projections import CONSUMER, DDL, CaseProjection
 from shared.catalogue import load_catalogue
-from shared.http import install_error_handlers
+from shared.http import Metrics, install_error_handlers
 from shared.logs import configure_logging
 from shared.service import install_health, start_runtime, stop_runtime
 from shared.settings import Settings
@@ -22,10 +22,11 @@ SERVICE = "intake"
 
 def create_app(settings: Settings) -> FastAPI:
     catalogue_ = load_catalogue(settings.catalogue_paths)
+    metrics = Metrics(SERVICE)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        runtime = await start_runtime(settings, SERVICE, IntakeApplication, DDL)
+        runtime = await start_runtime(settings, SERVICE, IntakeApplication, DDL, metrics)
         app.state.runtime = runtime
         app.state.pool = runtime.pool
         app.state.intake = Intake(runtime.committer, catalogue_)
@@ -45,6 +46,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.catalogue = catalogue_
     app.state.runtime = None
     install_error_handlers(app)
+    metrics.install(app)
     install_health(app, lambda: app.state.runtime)
     app.include_router(cases)
     app.include_router(catalogue)
