@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -33,7 +34,8 @@ class CaseOpened(_Payload):
     clerk_id: str
     channel: Channel
     service_item: str = Field(description="Catalogue code.")
-    resident_id: UUID | None = Field(None, description="Opaque id; personal data stays in the vault.")
+    resident_id: UUID | None = Field(
+        None, description="Opaque id; personal data stays in the vault.")
 
 
 class RequestHeard(_Payload):
@@ -51,12 +53,34 @@ class RequestRestated(_Payload):
 
 
 class ConcernsNoted(_Payload):
-    """Step 2: needs, worries and the emotion the resident arrived with."""
+    """Step 2: needs, worries, the emotion the resident arrived with, and how urgent it is.
+
+    v2 (current) grades urgency (low / normal / high / critical); v1 only said urgent or not.
+    """
 
     needs: list[str] = []
     worries: list[str] = []
     emotion: Emotion
     urgency: Urgency
+
+
+class ConcernsNotedV1(_Payload):
+    """ConcernsNoted as first recorded: a yes/no ``urgent`` flag instead of a graded urgency.
+
+    Kept so that v1 events still in the log are read through :func:`concerns_noted_v1_to_v2`.
+    """
+
+    needs: list[str] = []
+    worries: list[str] = []
+    emotion: Emotion
+    urgent: bool = False
+
+
+def concerns_noted_v1_to_v2(payload: dict[str, Any]) -> dict[str, Any]:
+    """v1 -> v2: ``urgent: true`` reads as urgency ``high``, ``false`` as ``normal``."""
+    v1 = ConcernsNotedV1.model_validate(payload)
+    return {"needs": v1.needs, "worries": v1.worries, "emotion": v1.emotion.value,
+            "urgency": (Urgency.HIGH if v1.urgent else Urgency.NORMAL).value}
 
 
 class GuidanceGiven(_Payload):
@@ -107,14 +131,17 @@ class CaseReopened(_Payload):
 
 
 CONTRACTS = [
-    REGISTRY.add(EventContract("CaseOpened", SERVICE, CaseOpened, summary=CaseOpened.__doc__ or "")),
+    REGISTRY.add(EventContract("CaseOpened", SERVICE, CaseOpened,
+                               summary=CaseOpened.__doc__ or "")),
     REGISTRY.add(EventContract("RequestHeard", SERVICE, RequestHeard, summary="Step 1: own words")),
     REGISTRY.add(EventContract("RequestRestated", SERVICE, RequestRestated,
                                summary="Step 1: restated, confirmed or corrected")),
-    REGISTRY.add(EventContract("ConcernsNoted", SERVICE, ConcernsNoted, summary="Step 2")),
+    REGISTRY.add(EventContract("ConcernsNoted", SERVICE, ConcernsNoted, version=2,
+                               upcasters={1: concerns_noted_v1_to_v2}, summary="Step 2")),
     REGISTRY.add(EventContract("GuidanceGiven", SERVICE, GuidanceGiven, summary="Step 3")),
     REGISTRY.add(EventContract("ActionTaken", SERVICE, ActionTaken, summary="Step 4: action")),
-    REGISTRY.add(EventContract("DeadlineNoted", SERVICE, DeadlineNoted, summary="Step 4: deadline")),
+    REGISTRY.add(EventContract("DeadlineNoted", SERVICE, DeadlineNoted,
+                               summary="Step 4: deadline")),
     REGISTRY.add(EventContract("ObligationDeclared", SERVICE, ObligationDeclared,
                                summary="Step 4: recurring obligation")),
     REGISTRY.add(EventContract("CaseResolved", SERVICE, CaseResolved, summary="Step 4: resolved")),
