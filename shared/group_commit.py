@@ -13,7 +13,6 @@ The library is synchronous; it runs on one dedicated thread so the event loop ne
 from __future__ import annotations
 
 import asyncio
-import copy
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -187,6 +186,7 @@ class GroupCommitter:
                     item.outcome = VersionConflict(
                         "the case was changed by another writer; reload and retry")
                 except _Tainted as exc:
+                    self._forget(item.ids)
                     item.outcome = exc.__cause__ or exc
         except (PersistenceError, psycopg.Error) as exc:
             for item in batch:
@@ -210,7 +210,7 @@ class GroupCommitter:
                 if unit.pending_counts() != before:
                     if single:
                         raise _Tainted() from exc
-                    raise _Tainted()
+                    raise _Tainted() from None
                 item.outcome = exc
                 continue
             except Exception as exc:
@@ -248,14 +248,16 @@ class GroupCommitter:
         for aggregate_id, version in stored.items():
             cached = self._cache.get(aggregate_id)
             if cached is not None and cached.version == version:
+                # No copy: every failure path forgets the ids it touched, so a cached
+                # aggregate is only ever left holding committed state.
                 self._cache.move_to_end(aggregate_id)
-                loaded[aggregate_id] = copy.deepcopy(cached)
+                loaded[aggregate_id] = cached
             else:
                 loaded[aggregate_id] = self.app.repository.get(aggregate_id)
         return loaded
 
     def _remember(self, aggregate: Aggregate) -> None:
-        self._cache[aggregate.id] = copy.deepcopy(aggregate)
+        self._cache[aggregate.id] = aggregate
         self._cache.move_to_end(aggregate.id)
         while len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Request, Response
@@ -21,6 +20,7 @@ from prometheus_client import (
 )
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.errors import CommandError
 from shared.group_commit import Written
@@ -88,7 +88,7 @@ def problem(status: int, code: str, message: str, **details: Any) -> HTTPExcepti
     return HTTPException(status, {"code": code, "message": message, "details": details})
 
 
-def _idempotency_key(
+async def _idempotency_key(
     idempotency_key: Annotated[str | None, Header(
         description="Unique per intended write (8-128 chars of A-Z a-z 0-9 _ . : -); "
                     "a retry with the same key returns the first answer.")] = None,
@@ -102,7 +102,7 @@ def _idempotency_key(
     return idempotency_key
 
 
-def _expected_version(
+async def _expected_version(
     if_match: Annotated[str | None, Header(
         description="The version you last saw; the write is refused with 409 if it moved.")]
         = None,
@@ -115,7 +115,7 @@ def _expected_version(
     return int(value)
 
 
-def _actor(x_actor: Annotated[str | None, Header(
+async def _actor(x_actor: Annotated[str | None, Header(
         description="Who acts (clerk id); replaced by the bearer token's subject once auth "
                     "is on.")] = None) -> str:
     if x_actor is not None and not re.fullmatch(r"[A-Za-z0-9_.:@\-]{1,64}", x_actor):
@@ -154,17 +154,36 @@ class Metrics:
         self.service = service
 
     def install(self, app: FastAPI) -> None:
-        @app.middleware("http")
-        async def _measure(request: Request,
-                           call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-            start = time.perf_counter()
-            response = await call_next(request)
-            route = request.scope.get("route")
-            path = getattr(route, "path", "unmatched")
-            self.requests.labels(self.service, request.method, path,
-                                 str(response.status_code)).inc()
-            self.latency.labels(self.service, path).observe(time.perf_counter() - start)
-            return response
+        """Count and time every request (a plain ASGI middleware: no per-request task)."""
+        metrics = self
+
+        class _Measure:
+            def __init__(self, inner: ASGIApp) -> None:
+                self.inner = inner
+
+            async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+                if scope["type"] != "http":
+                    await self.inner(scope, receive, send)
+                    return
+                start = time.perf_counter()
+                status = [500]
+
+                async def sending(message: Message) -> None:
+                    if message["type"] == "http.response.start":
+                        status[0] = message["status"]
+                    await send(message)
+
+                try:
+                    await self.inner(scope, receive, sending)
+                finally:
+                    route = scope.get("route")
+                    path = getattr(route, "path", "unmatched")
+                    metrics.requests.labels(metrics.service, scope["method"], path,
+                                            str(status[0])).inc()
+                    metrics.latency.labels(metrics.service, path).observe(
+                        time.perf_counter() - start)
+
+        app.add_middleware(_Measure)
 
         @app.get("/metrics", include_in_schema=False)
         async def _metrics() -> Response:

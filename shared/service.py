@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,11 +55,22 @@ class Runtime:
 
         consumer = Consumer(settings=settings, nc=self.nc, pool=self.pool, name=name,
                             handler=handler, filter_subjects=list(filter_subjects),
-                            batch=settings.consumer_batch, max_deliver=settings.consumer_max_deliver,
+                            batch=settings.consumer_batch,
+                            max_deliver=settings.consumer_max_deliver,
                             backoff=settings.consumer_backoff_s, on_batch=on_batch)
         self.consumers[name] = consumer
-        self.background.start(f"consumer:{name}", consumer.run)
+        if self.runs_workers:
+            self.background.start(f"consumer:{name}", consumer.run)
         return consumer
+
+    @property
+    def runs_workers(self) -> bool:
+        return "workers" in self.settings.roles
+
+    def start_worker(self, name: str, loop_factory: Callable[[], Awaitable[None]]) -> None:
+        """A background loop (scheduler, fan-out) that runs only in worker processes."""
+        if self.runs_workers:
+            self.background.start(name, loop_factory)
 
     async def readiness(self) -> tuple[bool, dict[str, Any]]:
         checks: dict[str, Any] = {}
@@ -69,7 +80,8 @@ class Runtime:
         except Exception as exc:
             checks["store"] = f"down: {type(exc).__name__}"
         checks["nats"] = "ok" if self.nc.is_connected else "down"
-        lag = {name: c.stats.pending for name, c in self.consumers.items()}
+        lag = ({name: c.stats.pending for name, c in self.consumers.items()}
+               if self.runs_workers else {})
         checks["consumer_lag"] = lag
         lag_ok = all(v <= self.settings.ready_max_lag for v in lag.values())
         ok = checks["store"] == "ok" and checks["nats"] == "ok" and lag_ok
@@ -100,7 +112,7 @@ async def start_runtime(settings: Settings, service: ServiceName,
     published = metrics.published.labels(service)
     relay = Relay(settings, service, application, pool, nc, on_published=published.inc)
     runtime.relay = relay
-    runtime.background.start("relay", relay.run)
+    runtime.start_worker("relay", relay.run)
     log.info("service.started", service=service, schema=schema)
     return runtime
 
@@ -108,7 +120,7 @@ async def start_runtime(settings: Settings, service: ServiceName,
 async def stop_runtime(runtime: Runtime) -> None:
     """Graceful: finish accepted writes, let the relay publish them, then drain and close."""
     await runtime.committer.close()
-    if runtime.relay is not None:
+    if runtime.relay is not None and runtime.runs_workers:
         deadline = asyncio.get_running_loop().time() + 5.0
         last = await runtime.pool.fetchval(
             f'SELECT max(notification_id) FROM "{runtime.relay.schema}".'

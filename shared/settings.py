@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import re
+from datetime import time
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ServiceName = Literal["intake", "followup", "feedback"]
 
@@ -36,7 +38,20 @@ class Settings(BaseSettings):
 
     center_timezone: str = "Asia/Shanghai"
     catalogue_paths: list[Path] = Field(
-        default_factory=list, description="Extra catalogue files (JSON) merged over the shipped one.")
+        default_factory=list,
+        description="Extra catalogue files (JSON) merged over the shipped one.")
+
+    # -- Open311 GeoReport v2 beside intake's own API (services/intake/open311.py) ----------
+    open311_api_keys: dict[str, str] = Field(default_factory=dict, description=(
+        "api_key -> center_id as JSON. Each key is a counter-app credential scoped to one "
+        "center. Write the key itself (16+ characters) or 'sha256:<64 hex>' of it."))
+    open311_request_type: Literal["realtime", "batch"] = Field("realtime", description=(
+        "realtime: a POST answers with service_request_id once the case is readable (a token "
+        "if the read model is slower than read_wait_timeout_s); batch: always a token."))
+    open311_retry_window_s: int = Field(600, ge=1, description=(
+        "The same POST from one api_key within this window opens one case."))
+    open311_contact: str = "The community affairs service center's front desk."
+    open311_key_service: str = "Ask the center for a counter-app api_key."
 
     host: str = "127.0.0.1"
     intake_port: int = 8001
@@ -52,13 +67,80 @@ class Settings(BaseSettings):
     read_wait_timeout_s: float = Field(5.0, ge=0)
     ready_max_lag: int = Field(10_000, ge=0, description="/ready fails above this consumer lag.")
 
+    # -- follow-up (step 5): office hours, holidays beyond the package, rule timings --------
+    office_open: time = Field(time(9, 0), description="Counter opens (center's wall clock).")
+    office_close: time = Field(time(17, 0), description="Counter closes (center's wall clock).")
+    office_lunch_start: time | None = None
+    office_lunch_end: time | None = None
+    center_office_hours: dict[str, str] = Field(default_factory=dict, description=(
+        "Per-center hours as JSON, e.g. {\"SH-PD-HUAMU\": \"08:30-12:00,13:30-17:30\"}."))
+    holidays_file: Path | None = Field(None, description=(
+        "JSON: year -> {holidays: [dates], workdays: [make-up dates]} for years the "
+        "chinese-calendar package does not cover yet."))
+    center_holidays_files: dict[str, Path] = Field(
+        default_factory=dict, description="Per-center holidays files (JSON), over holidays_file.")
+    followup_deadline_reminder_working_days: int = Field(3, ge=0)
+    followup_post_resolution_working_days: int = Field(5, ge=0)
+    followup_early_check_working_days: int = Field(1, ge=0)
+    followup_obligation_grace_working_days: int = Field(3, ge=0)
+    followup_escalate_after_working_days: int = Field(2, ge=1)
+    followup_policy_outreach_working_days: int = Field(2, ge=0)
+    followup_team: str = Field("followup-desk", description="Team for follow-ups with no clerk.")
+    followup_supervisor_team: str = Field("supervisor", description="Who gets escalations.")
+    followup_scheduler_interval_s: float = Field(5.0, gt=0)
+    followup_scheduler_batch: int = Field(1000, ge=1)
+    followup_fanout_batch: int = Field(1000, ge=1)
+
+    survey_token_secret: SecretStr = Field(
+        SecretStr("dev-only-survey-token-secret"),
+        description="HMAC key of survey links; set a long random value outside development.")
+    survey_link_base: str = Field("http://127.0.0.1:8003/s",
+                                  description="Survey page; the link is <base>/<survey_id>?t=<token>.")
+    survey_delay_minutes: float = Field(120.0, ge=0,
+                                        description="SMS and phone callback wait this long after "
+                                                    "the resolution; the counter tablet asks at once.")
+    survey_answer_days: int = Field(7, ge=1, description="Days a sent survey waits for an answer.")
+    survey_channels: dict[str, str] = Field(
+        default_factory=lambda: {"counter": "tablet", "phone": "phone_callback",
+                                 "home_visit": "sms", "open311": "sms"},
+        description="Survey channel per intake channel (the resident's preferred way back).")
+    rectification_working_days: int = Field(15, ge=1, description="Deadline of a bad review.")
+    feedback_tick_s: float = Field(1.0, gt=0, description="How often due surveys are sent/expired.")
+
+    roles: Annotated[set[str], NoDecode] = Field(
+        default_factory=lambda: {"api", "workers"},
+        description="What this process does: 'api' (HTTP writes and reads), 'workers' (outbox "
+                    "relay, consumers, schedulers). Split them to scale each on its own.")
+
     log_level: str = "INFO"
     log_json: bool = True
+
+    @field_validator("roles", mode="before")
+    @classmethod
+    def _split_roles(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = {r.strip() for r in value.split(",") if r.strip()}
+        if isinstance(value, set | list | tuple) and not set(value) <= {"api", "workers"}:
+            raise ValueError("roles are 'api' and/or 'workers', e.g. ROLES=api,workers")
+        return value
 
     @field_validator("center_timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
         ZoneInfo(value)
+        return value
+
+    @field_validator("open311_api_keys")
+    @classmethod
+    def _usable_keys(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, center in value.items():
+            if key.startswith("sha256:"):
+                if not re.fullmatch(r"[0-9a-f]{64}", key.removeprefix("sha256:")):
+                    raise ValueError("a hashed api_key is 'sha256:' and 64 lower-case hex digits")
+            elif len(key) < 16:
+                raise ValueError("an api_key needs at least 16 characters")
+            if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}", center):
+                raise ValueError(f"center_id {center!r} is not a valid code")
         return value
 
     @cached_property

@@ -68,4 +68,5 @@ async def run_migrations(pool: asyncpg.Pool, schema: str, statements: list[str])
             for statement in statements:
                 await conn.execute(statement)
         finally:
-            await conn.execute("SELECT pg_advisory_unlock(hashtext($1))", f"sixstep-migrate:{schema}")
+            await conn.execute("SELECT pg_advisory_unlock(hashtext($1))",
+                               f"sixstep-migrate:{schema}")

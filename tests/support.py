@@ -51,7 +51,7 @@ async def stream_messages(settings: Settings, stream: str | None = None,
         while True:
             try:
                 batch = await sub.fetch(1000, timeout=0.5)
-            except (TimeoutError, asyncio.TimeoutError):
+            except TimeoutError:
                 break
             out.extend(batch)
             if batch and batch[-1].metadata.num_pending == 0:

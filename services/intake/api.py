@@ -32,19 +32,19 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _intake(request: Request) -> Intake:
+async def _intake(request: Request) -> Intake:
     return request.app.state.intake
 
 
-def _pool(request: Request) -> asyncpg.Pool:
+async def _pool(request: Request) -> asyncpg.Pool:
     return request.app.state.pool
 
 
-def _settings(request: Request) -> Settings:
+async def _settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def _catalogue(request: Request) -> Catalogue:
+async def _catalogue(request: Request) -> Catalogue:
     return request.app.state.catalogue
 
 

@@ -41,7 +41,9 @@ class Intake:
     def _known_item(self, code: str) -> None:
         if self.catalogue.get(code) is None:
             raise InvalidCommand(
-                f"service item {code!r} is not in the catalogue", field="service_item", service_item=code
+                f"service item {code!r} is not in the catalogue",
+                field="service_item",
+                service_item=code,
             )
 
     async def open_case(self, cmd: c.OpenCase, actor: str, key: str) -> Written:

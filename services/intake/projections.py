@@ -23,7 +23,8 @@ DDL = [
     " emotion_on_arrival text, urgency text, eligibility text, outcome text,"
     " emotion_defused boolean, opened_at timestamptz NOT NULL, updated_at timestamptz NOT NULL,"
     " resolved_at timestamptz, next_deadline date, reopen_count int NOT NULL DEFAULT 0,"
-    " version int NOT NULL, position bigint NOT NULL)",
+    " version int NOT NULL, position bigint NOT NULL,"
+    " projected_at timestamptz NOT NULL DEFAULT clock_timestamp())",
     "CREATE INDEX IF NOT EXISTS cases_center_opened ON cases (center_id, opened_at DESC)",
     "CREATE INDEX IF NOT EXISTS cases_center_status ON cases (center_id, status)",
     "CREATE INDEX IF NOT EXISTS cases_item ON cases (service_item)",
@@ -107,7 +108,9 @@ class CaseProjection:
                 (f"{c} = COALESCE(emotion_on_arrival, ${i + 2})" if c == "emotion_on_arrival"
                  else f"{c} = ${i + 2}")
                 for i, c in enumerate(columns))
-            await conn.executemany(f"UPDATE cases SET {sets} WHERE case_id = $1", rows)
+            await conn.executemany(
+                f"UPDATE cases SET {sets}, projected_at = clock_timestamp() WHERE case_id = $1",
+                rows)
         if timeline:
             await conn.executemany(
                 "INSERT INTO case_timeline (case_id, version, position, type, schema_version,"

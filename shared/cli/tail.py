@@ -61,7 +61,7 @@ def tail(
             while count == 0 or seen < count:
                 try:
                     msgs = await sub.fetch(min(256, count - seen) if count else 256, timeout=1)
-                except (TimeoutError, asyncio.TimeoutError):
+                except TimeoutError:
                     continue
                 for m in msgs:
                     console.print(_line(m.metadata.sequence.stream, m.data))

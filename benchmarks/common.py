@@ -1,0 +1,150 @@
+"""What every benchmark needs: its own servers, services in their own processes, a load tool.
+
+Benchmarks start their own NATS and PostgreSQL (never the machine's shared ones) in a
+temporary folder, run each service as a separate process, and drive HTTP load with wrk from
+another process, so the figures are the service's and not the load generator's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from shared.devservers import NatsServer, PostgresServer, free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Servers:
+    nats_url: str
+    database_url: str
+    folder: Path
+
+
+@contextlib.contextmanager
+def servers() -> Iterator[Servers]:
+    folder = Path(tempfile.mkdtemp(prefix="sixstep-bench-"))
+    nats = NatsServer(folder / "nats")
+    pg = PostgresServer(folder / "pg")
+    nats.start()
+    pg.start()
+    try:
+        yield Servers(nats.url, pg.url, folder)
+    finally:
+        pg.stop()
+        nats.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def service_env(srv: Servers, **extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({"DATABASE_URL": srv.database_url, "NATS_URL": srv.nats_url,
+                "LOG_LEVEL": "WARNING"})
+    env.update(extra)
+    return env
+
+
+@contextlib.contextmanager
+def service(module: str, port: int, env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
+    proc = subprocess.Popen([sys.executable, "-m", module], env=env, cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 60
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.time() > deadline:
+                raise RuntimeError(f"{module} did not become ready on port {port}")
+            time.sleep(0.1)
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+WRK_DONE = """
+done = function(summary, latency, requests)
+  io.write(string.format('WRK_JSON {"requests": %d, "duration_us": %d, "non2xx": %d, '
+    .. '"errors": %d, "p50_us": %d, "p99_us": %d}\\n', summary.requests, summary.duration,
+    summary.errors.status, summary.errors.connect + summary.errors.read + summary.errors.write
+    + summary.errors.timeout, latency:percentile(50), latency:percentile(99)))
+end
+"""
+
+
+@dataclass
+class WrkResult:
+    rate: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    failures: int
+
+
+def wrk(url: str, script: str, *, seconds: int = 10, connections: int = 32) -> WrkResult:
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is needed for HTTP load: apt-get install -y wrk")
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(script + WRK_DONE)
+        path = f.name
+    try:
+        out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "-s", path,
+                              "--timeout", "10s", url], capture_output=True, text=True,
+                             check=True).stdout
+    finally:
+        os.unlink(path)
+    line = next(x for x in out.splitlines() if x.startswith("WRK_JSON "))
+    data = json.loads(line.removeprefix("WRK_JSON "))
+    return WrkResult(rate=data["requests"] / (data["duration_us"] / 1e6),
+                     p50_ms=data["p50_us"] / 1000, p99_ms=data["p99_us"] / 1000,
+                     requests=data["requests"], failures=data["non2xx"] + data["errors"])
+
+
+def post_script(path: str, body: str, key_prefix: str, delay_ms: float = 0) -> str:
+    """A wrk script that POSTs ``body`` with a fresh Idempotency-Key on every request.
+
+    With ``delay_ms`` each connection pauses between requests: a steady, bounded rate.
+    """
+    pause = f"delay = function() return {delay_ms:.1f} end" if delay_ms else ""
+    return pause + f"""
+local counter = 0
+local prefix = "{key_prefix}-" .. tostring(math.random(1, 1e9))
+request = function()
+  counter = counter + 1
+  return wrk.format("POST", "{path}", {{["Content-Type"] = "application/json",
+    ["Idempotency-Key"] = prefix .. "-" .. counter}}, [[{body}]])
+end
+"""
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    return f"{os.cpu_count()} cores, {cpu}, Python {platform.python_version()}, {platform.system()}"
+
+
+def free_ports(n: int) -> list[int]:
+    return [free_port() for _ in range(n)]

@@ -1,0 +1,196 @@
+"""Intake's write path: sustained HTTP case-writes/s and end-to-end latency, beside baselines.
+
+    .venv/bin/python benchmarks/intake.py [--seconds 10]
+
+Measured in one run, on servers the benchmark starts itself:
+  * asyncpg single-row INSERT rate (32 connections, autocommit)
+  * JetStream publish-with-ack rate, awaited one by one and pipelined
+  * plain FastAPI + asyncpg INSERT over HTTP (the CRUD baseline), wrk, 32 connections
+  * sixstep intake POST /cases over HTTP, same wrk client
+  * end-to-end latency: HTTP 201 -> the case in intake's read model (via relay, stream and
+    consumer), at half of intake's measured maximum rate, open loop
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import asyncpg
+import httpx
+import nats
+
+from benchmarks.common import (
+    ROOT,
+    Servers,
+    free_ports,
+    machine,
+    post_script,
+    servers,
+    service,
+    service_env,
+    wrk,
+)
+
+CASE = ('{"center_id": "SH-PD-HUAMU", "counter_id": "window-3", "clerk_id": "clerk-017",'
+        ' "channel": "counter", "service_item": "SA-HARDSHIP-SUBSIDY"}')
+
+
+async def asyncpg_insert_rate(dsn: str, seconds: float) -> float:
+    pool = await asyncpg.create_pool(dsn, min_size=32, max_size=32)
+    await pool.execute("CREATE TABLE IF NOT EXISTS bench_rows (id uuid PRIMARY KEY, v text)")
+    count = 0
+    stop = time.perf_counter() + seconds
+
+    async def worker() -> None:
+        nonlocal count
+        async with pool.acquire() as conn:
+            while time.perf_counter() < stop:
+                await conn.execute("INSERT INTO bench_rows VALUES ($1, 'x')", uuid.uuid4())
+                count += 1
+
+    start = time.perf_counter()
+    await asyncio.gather(*[worker() for _ in range(32)])
+    elapsed = time.perf_counter() - start
+    await pool.close()
+    return count / elapsed
+
+
+async def jetstream_rates(url: str, n: int) -> tuple[float, float]:
+    nc = await nats.connect(url)
+    js = nc.jetstream()
+    await js.add_stream(name="BENCH", subjects=["bench.>"])
+    data = b"x" * 600
+    start = time.perf_counter()
+    for i in range(n // 4):
+        await js.publish("bench.one", data, headers={"Nats-Msg-Id": f"a{i}"})
+    awaited = (n // 4) / (time.perf_counter() - start)
+    start = time.perf_counter()
+    for chunk in range(0, n, 1000):
+        await asyncio.gather(*[js.publish("bench.many", data, headers={"Nats-Msg-Id": f"b{i}"})
+                               for i in range(chunk, min(chunk + 1000, n))])
+    pipelined = n / (time.perf_counter() - start)
+    await js.delete_stream("BENCH")
+    await nc.close()
+    return awaited, pipelined
+
+
+def case_body(counter: str) -> str:
+    return CASE.replace('"window-3"', f'"{counter}"')
+
+
+def steady_load(base: str, rate: float, seconds: int, counter: str) -> float:
+    """wrk with a pause per connection: about ``rate`` writes/s; returns the achieved rate."""
+    connections = 16
+    delay = max(1.0, connections * 1000.0 / rate - 2.0)
+    result = wrk(base, post_script("/cases", case_body(counter), counter, delay_ms=delay),
+                 seconds=seconds, connections=connections)
+    return result.rate
+
+
+async def stored_to_read_model(dsn: str, counter: str) -> tuple[float, float, int]:
+    """From the event's commit (recorded_at) to its row in the read model, on server clocks."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            behind = await conn.fetchval(
+                "SELECT count(*) FROM intake.intake_events e WHERE e.notification_id > "
+                "(SELECT coalesce(max(position), 0) FROM intake.consumer_progress)")
+            if behind == 0:
+                break
+            await asyncio.sleep(0.2)
+        rows = await conn.fetch(
+            "SELECT extract(epoch FROM c.projected_at - t.recorded_at) * 1000 AS ms"
+            " FROM intake.cases c JOIN intake.case_timeline t"
+            " ON t.case_id = c.case_id AND t.version = 1 WHERE c.counter_id = $1", counter)
+    finally:
+        await conn.close()
+    latencies = sorted(float(r["ms"]) for r in rows)
+    return (statistics.median(latencies), latencies[max(0, int(len(latencies) * 0.99) - 1)],
+            len(latencies))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=int, default=10)
+    args = parser.parse_args()
+    with servers() as srv:
+        run(srv, args.seconds)
+
+
+def run(srv: Servers, seconds: int) -> dict[str, float]:
+    figures: dict[str, float] = {}
+    figures["asyncpg_insert_per_s"] = asyncio.run(asyncpg_insert_rate(srv.database_url, 3))
+    awaited, pipelined = asyncio.run(jetstream_rates(srv.nats_url, 20_000))
+    figures["js_publish_awaited_per_s"], figures["js_publish_pipelined_per_s"] = awaited, pipelined
+    crud_port, intake_port, worker_port = free_ports(3)
+    crud = subprocess.Popen([sys.executable, "benchmarks/crud_baseline.py", str(crud_port),
+                             srv.database_url], cwd=ROOT)
+    try:
+        for _ in range(100):
+            try:
+                if httpx.get(f"http://127.0.0.1:{crud_port}/ready").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        result = wrk(f"http://127.0.0.1:{crud_port}", post_script("/cases", CASE, "crud"),
+                     seconds=seconds)
+        figures["crud_http_per_s"] = result.rate
+    finally:
+        crud.terminate()
+        crud.wait()
+    base = f"http://127.0.0.1:{intake_port}"
+    # One process doing everything (the default of `sixstep run`).
+    with service("services.intake.main", intake_port,
+                 service_env(srv, INTAKE_PORT=str(intake_port))):
+        result = wrk(base, post_script("/cases", CASE, "intake"), seconds=seconds)
+        figures["intake_http_per_s"] = result.rate
+        figures["intake_http_failures"] = result.failures
+    # API and workers (relay, consumers) in two processes, as ops would scale them.
+    with service("services.intake.main", worker_port,
+                 service_env(srv, INTAKE_PORT=str(worker_port), ROLES="workers")), \
+         service("services.intake.main", intake_port,
+                 service_env(srv, INTAKE_PORT=str(intake_port), ROLES="api")):
+        result = wrk(base, post_script("/cases", CASE, "split"), seconds=seconds)
+        figures["intake_split_http_per_s"] = result.rate
+        figures["intake_split_failures"] = result.failures
+        best = max(figures["intake_http_per_s"], figures["intake_split_http_per_s"])
+        for share, label in ((0.5, "half"), (0.9, "ninety")):
+            achieved = steady_load(base, best * share, max(4, seconds // 2), f"e2e-{label}")
+            p50, p99, n = asyncio.run(stored_to_read_model(srv.database_url, f"e2e-{label}"))
+            figures[f"e2e_{label}_rate"], figures[f"e2e_{label}_p50_ms"] = achieved, p50
+            figures[f"e2e_{label}_p99_ms"], figures[f"e2e_{label}_n"] = p99, n
+    report(figures)
+    return figures
+
+
+def report(f: dict[str, float]) -> None:
+    crud = f["crud_http_per_s"]
+    print(f"machine: {machine()}")
+    print(f"asyncpg single-row INSERT (32 conns)        {f['asyncpg_insert_per_s']:>9,.0f} /s")
+    print(f"JetStream publish, awaited one by one        {f['js_publish_awaited_per_s']:>9,.0f} /s")
+    pipelined = f["js_publish_pipelined_per_s"]
+    print(f"JetStream publish, pipelined                 {pipelined:>9,.0f} /s")
+    print(f"CRUD baseline: FastAPI + asyncpg INSERT      {crud:>9,.0f} req/s")
+    for key, label in (("intake_http_per_s", "intake, one process"),
+                       ("intake_split_http_per_s", "intake, api + workers processes")):
+        print(f"sixstep {label:<36} {f[key]:>9,.0f} req/s  = {f[key] / crud:.2f} x CRUD, "
+              f"{f[key] / f['asyncpg_insert_per_s']:.2f} x asyncpg INSERT, "
+              f"{f[key] / f['js_publish_awaited_per_s']:.2f} x awaited publish")
+    for label in ("half", "ninety"):
+        print(f"stored -> intake read model at {f[f'e2e_{label}_rate']:,.0f}/s ({label} of max): "
+              f"p50 {f[f'e2e_{label}_p50_ms']:.1f} ms, p99 {f[f'e2e_{label}_p99_ms']:.1f} ms "
+              f"({f[f'e2e_{label}_n']:.0f} cases)")
+
+
+if __name__ == "__main__":
+    main()
