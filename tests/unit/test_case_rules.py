@@ -1,0 +1,75 @@
+"""The Case aggregate's rules, without servers: what a clerk may and may not do."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+
+import pytest
+
+from services.intake.domain import Case, case_id_for
+from shared.errors import AlreadyDoneError, IdempotencyKeyReused, InvalidCommand, RuleViolated
+
+
+def new_case() -> Case:
+    return Case(id=case_id_for("c1", "open-1"), center_id="c1", counter_id="w1",
+                clerk_id="k1", channel="counter", service_item="SA-HARDSHIP-SUBSIDY",
+                resident_id=uuid.uuid4(), meta={"causation_id": "open-1"})
+
+
+def meta(key: str) -> dict[str, str]:
+    return {"causation_id": key}
+
+
+def test_steps_after_listening_need_the_request_heard_first() -> None:
+    case = new_case()
+    with pytest.raises(RuleViolated):
+        case.resolve("resolved", "", True, meta("r1"))
+    with pytest.raises(RuleViolated):
+        case.give_guidance("SA-HARDSHIP-SUBSIDY", "办法", "eligible", "", [], meta("g1"))
+    case.hear_request("想申请补助", meta("h1"))
+    case.resolve("resolved", "", True, meta("r1"))
+    assert case.status == "resolved"
+
+
+def test_a_restatement_is_confirmed_or_corrected() -> None:
+    case = new_case()
+    case.hear_request("想申请补助", meta("h1"))
+    with pytest.raises(InvalidCommand):
+        case.restate_request("申请补助", False, None, meta("s1"))
+    with pytest.raises(InvalidCommand):
+        case.restate_request("申请补助", True, "其实不是", meta("s1"))
+    case.restate_request("申请补助", False, "是临时救助", meta("s1"))
+    assert case.understood is False
+    case.restate_request("申请临时救助", True, None, meta("s2"))
+    assert case.understood is True
+
+
+def test_only_a_resolved_case_reopens() -> None:
+    case = new_case()
+    with pytest.raises(RuleViolated):
+        case.reopen("再问问", meta("o1"))
+    case.hear_request("x", meta("h1"))
+    case.resolve("cannot_be_resolved", "不在本中心职权范围，已告知去向", False, meta("r1"))
+    case.reopen("居民带来了新材料", meta("o1"))
+    assert case.status == "open"
+
+
+def test_a_key_applied_once_answers_with_the_first_version() -> None:
+    case = new_case()
+    case.hear_request("x", meta("h1"))
+    case.note_deadline(uuid.uuid4(), date(2026, 12, 1), "补材料", meta("d1"))
+    with pytest.raises(AlreadyDoneError) as done:
+        case.hear_request("x", meta("h1"))
+    assert done.value.version == 2
+    with pytest.raises(IdempotencyKeyReused):
+        case.note_concerns([], [], "calm", "low", meta("h1"))
+
+
+def test_an_obligation_needs_a_resident_to_contact() -> None:
+    case = Case(id=uuid.uuid4(), center_id="c1", counter_id="w1", clerk_id="k1",
+                channel="phone", service_item="MI-MEDICAL-REIMBURSEMENT", resident_id=None,
+                meta={})
+    with pytest.raises(RuleViolated):
+        case.declare_obligation(uuid.uuid4(), "每月报销", "monthly", date(2026, 12, 10),
+                                meta("o1"))

@@ -1,0 +1,73 @@
+"""Event contracts: one definition per type, JSON Schemas, and upcasting of old versions."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from uuid import uuid4
+
+import pytest
+from pydantic import BaseModel
+
+from shared.contracts import REGISTRY, Envelope, EventContract
+from shared.contracts.registry import Registry, UnsupportedVersion
+from shared.privacy import redact
+
+
+def test_every_contract_exports_a_json_schema_with_the_envelope() -> None:
+    schemas = REGISTRY.json_schemas()
+    assert len(schemas) == len(list(REGISTRY))
+    opened = next(v for k, v in schemas.items() if k.startswith("CaseOpened.v"))
+    assert opened["properties"]["type"] == {"const": "CaseOpened"}
+    for field in ("event_id", "case_id", "center_id", "occurred_at", "recorded_at",
+                  "causation_id", "correlation_id", "actor"):
+        assert field in opened["properties"]
+    assert "service_item" in opened["properties"]["payload"]["properties"]
+    json.dumps(schemas)  # serialisable as files
+
+
+def test_event_types_are_unique_across_services() -> None:
+    registry = Registry()
+
+    class P(BaseModel):
+        x: int
+
+    registry.add(EventContract("Thing", "a", P))
+    with pytest.raises(ValueError, match="defined twice"):
+        registry.add(EventContract("Thing", "b", P))
+
+
+def test_an_old_version_is_upcast_through_the_chain_and_never_guessed() -> None:
+    class V3(BaseModel):
+        words: str
+        language: str
+        length: int
+
+    registry = Registry()
+    registry.add(EventContract("Said", "intake", V3, version=3, upcasters={
+        1: lambda p: {**p, "language": "zh"},
+        2: lambda p: {**p, "length": len(p["words"])},
+    }))
+    envelope = Envelope(event_id=uuid4(), type="Said", version=1, service="intake", position=1,
+                        aggregate_id=uuid4(), aggregate_version=1, case_id=None, center_id="c",
+                        occurred_at=datetime.now(UTC), recorded_at=datetime.now(UTC),
+                        actor="clerk", payload={"words": "你好"})
+    current = registry.current(envelope)
+    assert current.version == 3
+    assert current.payload == {"words": "你好", "language": "zh", "length": 2}
+    with pytest.raises(UnsupportedVersion):
+        registry.current(envelope.model_copy(update={"version": 4}))
+
+
+@pytest.mark.parametrize(("text", "hidden"), [
+    ("电话13812345678找我", "13812345678"),
+    ("手机 +86 138-1234-5678", "138-1234-5678"),
+    ("身份证11010519491231002X", "11010519491231002X"),
+    ("座机021-62345678", "021-62345678"),
+])
+def test_free_text_loses_phone_and_id_numbers(text: str, hidden: str) -> None:
+    assert hidden not in redact(text)
+
+
+def test_ordinary_numbers_stay() -> None:
+    assert redact("报销了3200元，住院12天") == "报销了3200元，住院12天"
