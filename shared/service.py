@@ -42,6 +42,13 @@ class Runtime:
 
     def add_consumer(self, name: str, handler: Handler, filter_subjects: Sequence[str]) -> Consumer:
         settings = self.settings
+        owned = settings.owned_partitions()
+        if owned is not None:
+            # Scale out by partition: this replica's durable consumer sees only its share.
+            name = f"{name}-p{'_'.join(str(p) for p in owned)}" if len(owned) <= 4 else \
+                f"{name}-p{owned[0]}to{owned[-1]}x{len(owned)}"
+            filter_subjects = [f"{subject.rsplit('.', 1)[0]}.p{p}"
+                               for subject in filter_subjects for p in owned]
         counter = self.metrics.consumed.labels(self.service, name)
         dead = self.metrics.dead_letters.labels(self.service, name)
         lag = self.metrics.lag.labels(self.service, name)

@@ -9,10 +9,25 @@ from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ServiceName = Literal["intake", "followup", "feedback"]
+
+
+def parse_partitions(spec: str, partitions: int) -> list[int]:
+    """'0-3,8' -> [0, 1, 2, 3, 8]; every number must be below ``partitions``."""
+    owned: set[int] = set()
+    for part in (p.strip() for p in spec.split(",") if p.strip()):
+        low, _, high = part.partition("-")
+        try:
+            first, last = int(low), int(high or low)
+        except ValueError:
+            raise ValueError(f"partition range {part!r} is not like '0-7' or '3'") from None
+        if not 0 <= first <= last < partitions:
+            raise ValueError(f"partition range {part!r} is outside 0-{partitions - 1}")
+        owned.update(range(first, last + 1))
+    return sorted(owned)
 
 
 class Settings(BaseSettings):
@@ -107,6 +122,9 @@ class Settings(BaseSettings):
     rectification_working_days: int = Field(15, ge=1, description="Deadline of a bad review.")
     feedback_tick_s: float = Field(1.0, gt=0, description="How often due surveys are sent/expired.")
 
+    consumer_partitions: str = Field(
+        "", description="Partitions this replica's consumers own, e.g. '0-7' or '0,2,4'; empty "
+                        "owns all. Replicas with disjoint sets share the work, each event once.")
     roles: Annotated[set[str], NoDecode] = Field(
         default_factory=lambda: {"api", "workers"},
         description="What this process does: 'api' (HTTP writes and reads), 'workers' (outbox "
@@ -123,6 +141,18 @@ class Settings(BaseSettings):
         if isinstance(value, set | list | tuple) and not set(value) <= {"api", "workers"}:
             raise ValueError("roles are 'api' and/or 'workers', e.g. ROLES=api,workers")
         return value
+
+    @model_validator(mode="after")
+    def _partitions_in_range(self) -> Settings:
+        parse_partitions(self.consumer_partitions, self.partitions)
+        return self
+
+    def owned_partitions(self) -> list[int] | None:
+        """The partitions this replica consumes, or None for all of them."""
+        if not self.consumer_partitions.strip():
+            return None
+        owned = parse_partitions(self.consumer_partitions, self.partitions)
+        return owned
 
     @field_validator("center_timezone")
     @classmethod
