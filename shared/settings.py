@@ -109,11 +109,12 @@ class Settings(BaseSettings):
     survey_token_secret: SecretStr = Field(
         SecretStr("dev-only-survey-token-secret"),
         description="HMAC key of survey links; set a long random value outside development.")
-    survey_link_base: str = Field("http://127.0.0.1:8003/s",
-                                  description="Survey page; the link is <base>/<survey_id>?t=<token>.")
-    survey_delay_minutes: float = Field(120.0, ge=0,
-                                        description="SMS and phone callback wait this long after "
-                                                    "the resolution; the counter tablet asks at once.")
+    survey_link_base: str = Field(
+        "http://127.0.0.1:8003/s",
+        description="Survey page; the link is <base>/<survey_id>?t=<token>.")
+    survey_delay_minutes: float = Field(
+        120.0, ge=0, description="SMS and phone callback wait this long after the resolution; "
+                                 "the counter tablet asks at once.")
     survey_answer_days: int = Field(7, ge=1, description="Days a sent survey waits for an answer.")
     survey_channels: dict[str, str] = Field(
         default_factory=lambda: {"counter": "tablet", "phone": "phone_callback",

@@ -1,19 +1,144 @@
-"""Contracts of the feedback service's events: step 6, the resident's verdict."""
+"""Contracts of the feedback service's events: step 6, the resident's verdict.
+
+A survey is one question put to a resident about one case: after the case is resolved
+(``purpose = resolution``) or after a rectification (``purpose = revisit``). It is requested,
+sent through the resident's channel, and then either answered (``RatingGiven``), left without an
+answer until its deadline (``SurveyExpired``: recorded as *no answer*, never as satisfied), or
+withdrawn because the case was reopened before an answer came (``SurveyWithdrawn``).
+
+A bad review (dissatisfied or very dissatisfied) opens a rectification with a deadline in working
+days (``RectificationOpened``, consumed by the follow-up service), whose outcome is recorded
+(``RectificationCompleted``) before a revisit survey is requested (``RevisitRequested``).
+
+No personal data: the resident is an opaque id, free text went through ``shared.privacy.redact``.
+"""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Annotated
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from shared.contracts.registry import REGISTRY, EventContract
 
 SERVICE = "feedback"
 
 
+class RatingLevel(StrEnum):
+    """The five levels of China's government-service good/bad review practice (好差评)."""
+
+    VERY_SATISFIED = "very_satisfied"  # 非常满意
+    SATISFIED = "satisfied"  # 满意
+    BASICALLY_SATISFIED = "basically_satisfied"  # 基本满意
+    DISSATISFIED = "dissatisfied"  # 不满意
+    VERY_DISSATISFIED = "very_dissatisfied"  # 非常不满意
+
+    @property
+    def is_satisfied(self) -> bool:
+        """The three upper levels count as satisfied (a good review)."""
+        return self in SATISFIED_LEVELS
+
+    @property
+    def is_bad_review(self) -> bool:
+        """Dissatisfied and very dissatisfied are a bad review (差评): a rectification follows."""
+        return not self.is_satisfied
+
+
+SATISFIED_LEVELS = frozenset({RatingLevel.VERY_SATISFIED, RatingLevel.SATISFIED,
+                              RatingLevel.BASICALLY_SATISFIED})
+
+
+class Aspect(StrEnum):
+    """What the resident marks separately, one aspect per step of the method at the counter."""
+
+    LISTENED = "listened"  # step 1: the clerk listened to me
+    UNDERSTOOD = "understood"  # step 2: the clerk understood what worried me
+    EXPLAINED_CLEARLY = "explained_clearly"  # step 3: the policy was explained clearly
+    SERVED_WELL = "served_well"  # step 4: I was served well
+
+
+class SurveyChannel(StrEnum):
+    TABLET = "tablet"  # the counter's tablet, right away
+    SMS = "sms"  # a link by text message, after a delay
+    PHONE_CALLBACK = "phone_callback"  # a clerk calls back and records the answer
+
+
+class SurveyPurpose(StrEnum):
+    RESOLUTION = "resolution"  # the case was resolved
+    REVISIT = "revisit"  # a rectification was done after a bad review
+
+
+class AnsweredVia(StrEnum):
+    TOKEN = "token"  # the resident, with the single-use link
+    CLERK = "clerk"  # a clerk recorded the resident's answer (phone callback, counter)
+
+
+class RectificationOutcome(StrEnum):
+    RECTIFIED = "rectified"  # what was wrong was put right
+    EXPLAINED = "explained"  # nothing could change; the resident was given the reasons again
+    NOT_RECTIFIABLE = "not_rectifiable"  # it could not be put right (e.g. outside the law)
+
+
+Mark = Annotated[int, Field(ge=1, le=5)]
+
+
 class _Payload(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class SurveyRequested(_Payload):
+    """A satisfaction survey is due on a case: after its resolution, or as a revisit."""
+
+    survey_id: UUID
+    purpose: SurveyPurpose
+    channel: SurveyChannel
+    resident_id: UUID | None = Field(None, description="Opaque id; contact details stay in intake.")
+    counter_id: str
+    clerk_id: str
+    service_item: str
+    send_at: datetime = Field(description="When it goes out (tablet: right away).")
+    expires_at: datetime = Field(description="No answer by then is recorded as no answer.")
+    rectification_id: UUID | None = Field(None, description="The rectification a revisit follows.")
+
+
+class SurveySent(_Payload):
+    """The survey went out through its channel (the link carries a single-use token)."""
+
+    survey_id: UUID
+    channel: SurveyChannel
+    expires_at: datetime
+
+
+class RatingGiven(_Payload):
+    """The resident's verdict on the five-level scale, with optional comment and aspect marks."""
+
+    survey_id: UUID
+    purpose: SurveyPurpose
+    level: RatingLevel
+    comment: str = ""
+    aspects: dict[Aspect, Mark] = Field(
+        default_factory=dict, description="Marks 1 (poor) to 5 (excellent) per aspect.")
+    via: AnsweredVia
+    clerk_id: str | None = Field(None, description="The clerk who recorded an assisted answer.")
+    rectification_id: UUID | None = None
+
+
+class SurveyExpired(_Payload):
+    """No answer came by the deadline: recorded as no answer, never counted as satisfied."""
+
+    survey_id: UUID
+    purpose: SurveyPurpose
+    was_sent: bool
+
+
+class SurveyWithdrawn(_Payload):
+    """The case was reopened before an answer came: this survey no longer asks anything."""
+
+    survey_id: UUID
+    reason: str
 
 
 class RectificationOpened(_Payload):
@@ -24,9 +149,39 @@ class RectificationOpened(_Payload):
     rating: str
     deadline_on: date
     summary: str = ""
+    survey_id: UUID | None = Field(None, description="The survey whose answer was the bad review.")
+
+
+class RectificationCompleted(_Payload):
+    """What was done about a bad review, and whether it was done by the deadline."""
+
+    rectification_id: UUID
+    outcome: RectificationOutcome
+    actions: str
+    deadline_on: date
+    completed_on: date = Field(description="The day in the center's time zone.")
+    on_time: bool = Field(description="completed_on <= deadline_on")
+
+
+class RevisitRequested(_Payload):
+    """After the rectification, the resident is asked again (a revisit survey)."""
+
+    rectification_id: UUID
+    survey_id: UUID = Field(description="The revisit survey.")
+
+
+def _add(model: type[_Payload], summary: str = "") -> EventContract:
+    return REGISTRY.add(EventContract(model.__name__, SERVICE, model,
+                                      summary=summary or (model.__doc__ or "")))
 
 
 CONTRACTS = [
-    REGISTRY.add(EventContract("RectificationOpened", SERVICE, RectificationOpened,
-                               summary=RectificationOpened.__doc__ or "")),
+    _add(SurveyRequested),
+    _add(SurveySent),
+    _add(RatingGiven),
+    _add(SurveyExpired),
+    _add(SurveyWithdrawn),
+    _add(RectificationOpened),
+    _add(RectificationCompleted),
+    _add(RevisitRequested),
 ]
