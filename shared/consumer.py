@@ -20,7 +20,6 @@ from typing import Protocol
 from uuid import UUID
 
 import asyncpg
-import orjson
 import structlog
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
@@ -121,12 +120,19 @@ class Consumer:
         js = self.nc.jetstream()
         sub = await js.pull_subscribe_bind(self.name, self.settings.stream_name)
         log.info("consumer.started", consumer=self.name, subjects=self.filter_subjects)
+        async def fetch() -> list[Msg]:
+            try:
+                return await sub.fetch(self.batch, timeout=1.0)
+            except (TimeoutError, NatsTimeoutError):
+                return []
+
+        # Fetch the next batch while this one is applied: batches are still applied one
+        # after the other, in stream order.
+        upcoming: asyncio.Task[list[Msg]] = asyncio.create_task(fetch())
         try:
             while True:
-                try:
-                    msgs = await sub.fetch(self.batch, timeout=1.0)
-                except (TimeoutError, NatsTimeoutError):
-                    continue
+                msgs = await upcoming
+                upcoming = asyncio.create_task(fetch())
                 if msgs:
                     try:
                         await self.process(msgs)
@@ -138,6 +144,9 @@ class Consumer:
                                 await msg.nak(delay=self.backoff[0])
                         raise
         finally:
+            upcoming.cancel()
+            with contextlib.suppress(BaseException):
+                await upcoming
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
 
@@ -161,9 +170,9 @@ class Consumer:
         self.stats.last_stream_seq = max(self.stats.last_stream_seq, item.seq)
         self.stats.pending = meta.num_pending
         try:
-            envelope = Envelope.model_validate(orjson.loads(msg.data))
+            envelope = Envelope.model_validate_json(msg.data)
             item.envelope = REGISTRY.current(envelope)
-        except (orjson.JSONDecodeError, ValidationError, LookupError, ValueError) as exc:
+        except (ValidationError, LookupError, ValueError) as exc:
             item.error = f"undecodable event: {type(exc).__name__}: {str(exc)[:500]}"
         return item
 
@@ -212,20 +221,22 @@ class Consumer:
             pos, seq = progress.get(item.envelope.service, (0, 0))
             progress[item.envelope.service] = (max(pos, item.envelope.position),
                                                max(seq, item.seq))
+        services = list(progress)
+        # One round trip: tracking rows and progress in a single statement.
         await conn.execute(
-            "INSERT INTO consumer_tracking (consumer, key, seq) "
-            "SELECT $1, k, s FROM unnest($2::uuid[], $3::bigint[]) AS t(k, s) "
-            "ON CONFLICT (consumer, key) DO UPDATE SET seq = EXCLUDED.seq, blocked_seq = "
-            "CASE WHEN consumer_tracking.blocked_seq <= EXCLUDED.seq THEN NULL "
-            "ELSE consumer_tracking.blocked_seq END",
-            self.name, list(last), list(last.values()))
-        await conn.executemany(
+            "WITH tracked AS (INSERT INTO consumer_tracking (consumer, key, seq) "
+            " SELECT $1, k, s FROM unnest($2::uuid[], $3::bigint[]) AS t(k, s) "
+            " ON CONFLICT (consumer, key) DO UPDATE SET seq = EXCLUDED.seq, blocked_seq = "
+            " CASE WHEN consumer_tracking.blocked_seq <= EXCLUDED.seq THEN NULL "
+            " ELSE consumer_tracking.blocked_seq END RETURNING 1) "
             "INSERT INTO consumer_progress (consumer, service, position, stream_seq) "
-            "VALUES ($1, $2, $3, $4) ON CONFLICT (consumer, service) DO UPDATE SET "
-            "position = GREATEST(consumer_progress.position, EXCLUDED.position), "
-            "stream_seq = GREATEST(consumer_progress.stream_seq, EXCLUDED.stream_seq), "
-            "updated_at = now()",
-            [(self.name, svc, pos, seq) for svc, (pos, seq) in progress.items()])
+            " SELECT $1, svc, pos, seq FROM unnest($4::text[], $5::bigint[], $6::bigint[])"
+            " AS p(svc, pos, seq) ON CONFLICT (consumer, service) DO UPDATE SET "
+            " position = GREATEST(consumer_progress.position, EXCLUDED.position), "
+            " stream_seq = GREATEST(consumer_progress.stream_seq, EXCLUDED.stream_seq), "
+            " updated_at = now()",
+            self.name, list(last), list(last.values()), services,
+            [progress[svc][0] for svc in services], [progress[svc][1] for svc in services])
 
     async def _apply_one_by_one(self, conn: asyncpg.Connection, items: list[_Item]) -> None:
         failed_keys: set[UUID] = set()
