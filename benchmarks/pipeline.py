@@ -23,23 +23,23 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import asyncpg  # noqa: E402
-import nats  # noqa: E402
-from nats.js.api import AckPolicy, ConsumerConfig  # noqa: E402
+import asyncpg
+import nats
+from nats.js.api import AckPolicy, ConsumerConfig
 
-from benchmarks.common import machine, peak_rss_mb, servers  # noqa: E402
-from services.intake import commands as c  # noqa: E402
-from services.intake.application import Intake, IntakeApplication  # noqa: E402
-from services.intake.domain import Case  # noqa: E402
-from services.intake.projections import DDL, CaseProjection  # noqa: E402
-from shared.bus import connect, ensure_streams  # noqa: E402
-from shared.catalogue import load_catalogue  # noqa: E402
-from shared.consumer import TRACKING_DDL, Consumer  # noqa: E402
-from shared.eventstore import build_application  # noqa: E402
-from shared.group_commit import GroupCommitter  # noqa: E402
-from shared.outbox import Relay  # noqa: E402
-from shared.settings import Settings  # noqa: E402
-from shared.store import create_pool, run_migrations  # noqa: E402
+from benchmarks.common import machine, peak_rss_mb, servers
+from services.intake import commands as c
+from services.intake.application import Intake, IntakeApplication
+from services.intake.domain import Case
+from services.intake.projections import DDL, CaseProjection
+from shared.bus import connect, ensure_streams
+from shared.catalogue import load_catalogue
+from shared.consumer import TRACKING_DDL, Consumer
+from shared.eventstore import build_application
+from shared.group_commit import GroupCommitter
+from shared.outbox import Relay
+from shared.settings import Settings
+from shared.store import create_pool, run_migrations
 
 
 def naive_save_rate(settings: Settings, n: int) -> float:
