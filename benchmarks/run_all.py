@@ -1,0 +1,68 @@
+"""``make bench``: every benchmark in one run, written to benchmarks/README.md.
+
+Each benchmark starts its own servers and prints its figures beside the baselines measured in
+the same run. This script runs them one after the other and keeps their output, with the date,
+the machine and the command, in benchmarks/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from benchmarks.common import machine  # noqa: E402
+
+SUITE: list[tuple[str, list[str], str]] = [
+    ("intake.py", [], "Intake HTTP writes and end-to-end latency (issue 2, 11)"),
+    ("pipeline.py", [], "Each pipeline stage beside its raw baseline (issue 11)"),
+    ("scale_out.py", [], "Consumers with one and two replicas (issue 6)"),
+    ("followup_fanout.py", [], "Policy-change fan-out over 100,000 past cases (issue 3)"),
+    ("feedback_figures.py", [], "The center's figures from a synthetic year (issue 4)"),
+    ("replay_export.py", [], "Replay and export of the log (issue 5, 11)"),
+]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--only", nargs="*", help="run only these scripts (e.g. intake.py)")
+    args = parser.parse_args()
+    sections: list[str] = []
+    for script, extra, title in SUITE:
+        if args.only and script not in args.only:
+            continue
+        path = HERE / script
+        if not path.exists():
+            continue
+        command = f".venv/bin/python benchmarks/{script} {' '.join(extra)}".strip()
+        print(f"== {command}", flush=True)
+        start = time.perf_counter()
+        done = subprocess.run([sys.executable, str(path), *extra], cwd=HERE.parent,
+                              capture_output=True, text=True)
+        elapsed = time.perf_counter() - start
+        lines = [x for x in done.stdout.splitlines() if not x.startswith("adding o+x")]
+        print("\n".join(lines), flush=True)
+        status = "" if done.returncode == 0 else f" — FAILED (exit {done.returncode})"
+        if done.returncode:
+            lines += done.stderr.splitlines()[-15:]
+        sections.append(f"### {title}{status}\n\n`{command}` ({elapsed:.0f} s)\n\n```\n"
+                        + "\n".join(lines) + "\n```\n")
+    today = dt.date.today().isoformat()
+    readme = HERE / "README.md"
+    intro = (readme.read_text().split("<!-- FIGURES -->")[0] if readme.exists() else
+             "# Benchmarks\n\n")
+    readme.write_text(intro + "<!-- FIGURES -->\n\n"
+                      f"## Latest figures ({today}, {machine()})\n\n"
+                      "Produced by `make bench` (`.venv/bin/python benchmarks/run_all.py`).\n\n"
+                      + "\n".join(sections))
+    print(f"wrote {readme}")
+
+
+if __name__ == "__main__":
+    main()
