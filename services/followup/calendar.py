@@ -5,9 +5,21 @@ The State Council publishes each year's holiday schedule (放假安排) late in 
 says people work on it: Monday to Friday unless a statutory holiday, plus the adjusted make-up
 days (调休上班), which may fall on a Saturday or a Sunday.
 
-Only the years the installed package knows are covered (``covered_years()``; 2004-2026 with
-chinese_calendar 1.11.0). Any day outside them raises ``CalendarOutOfRange``: the calendar never
-guesses. Upgrade the package when a new year's schedule is published.
+The years the installed package knows are covered (``covered_years()``; 2004-2026 with
+chinese_calendar 1.11.0). A year the package does not know yet (the State Council publishes the
+next year's schedule in November or December, before a package release) can be added explicitly
+with a *holidays file* (``HolidaySchedule``, loaded by ``load_holidays``): JSON mapping a year to
+its statutory days off and its make-up working days::
+
+    {"2027": {"source": "国办发明电〔2026〕X号",
+              "holidays": ["2027-01-01", "2027-02-05", ...],
+              "workdays": ["2027-02-14", ...]}}
+
+In a year of the file, a day is a working day when it is a make-up working day, or a Monday to
+Friday that is not a holiday. The file is consulted only for years the package lacks (the
+package wins for the years it has, so upgrading it makes the file's old years moot), and its
+years must follow on from the package's without a gap. Any day outside the package's years and
+the file's raises ``CalendarOutOfRange``: the calendar never guesses.
 
 Counting rules (``s`` is the start day, ``d`` a deadline day; a datetime stands for its calendar
 day in the center's time zone; "working day k" is the k-th working day in the covered years):
@@ -32,18 +44,23 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from functools import cache
+from functools import lru_cache
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import chinese_calendar
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, RootModel, ValidationError, model_validator
 
 __all__ = [
     "CENTER_TZ",
     "CalendarOutOfRange",
+    "HolidaySchedule",
+    "HolidaysFileError",
     "OfficeHours",
     "WorkingCalendar",
+    "YearSchedule",
     "covered_years",
+    "load_holidays",
 ]
 
 CENTER_TZ = ZoneInfo("Asia/Shanghai")
@@ -58,9 +75,66 @@ class CalendarOutOfRange(ValueError):
         self.last_year = last_year
         super().__init__(
             f"no statutory holiday schedule for year {year}: the working-day calendar covers "
-            f"{first_year}-{last_year} (chinese_calendar {chinese_calendar.__version__}); "
-            "upgrade the chinese-calendar package once that year's schedule is published"
+            f"{first_year}-{last_year} (chinese_calendar {chinese_calendar.__version__} and "
+            "the holidays file, if any); upgrade the chinese-calendar package once that year's "
+            "schedule is published, or add the year to the holidays file (settings "
+            "holidays_file / center_holidays_files)"
         )
+
+
+class HolidaysFileError(ValueError):
+    """A holidays file that cannot be used as it is (named in the message)."""
+
+
+class YearSchedule(BaseModel):
+    """One year's statutory schedule: days off on weekdays, make-up working days on weekends."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    holidays: tuple[date, ...] = ()
+    workdays: tuple[date, ...] = ()
+    source: str = ""
+
+    def check(self, year: int) -> None:
+        for day in (*self.holidays, *self.workdays):
+            if day.year != year:
+                raise HolidaysFileError(f"{day} is listed under year {year}")
+        for day in self.workdays:
+            if day.weekday() < 5:
+                raise HolidaysFileError(
+                    f"make-up working day {day} is a weekday; list only the Saturdays and "
+                    "Sundays that are worked")
+        both = set(self.holidays) & set(self.workdays)
+        if both:
+            raise HolidaysFileError(f"{min(both)} is listed as a holiday and a working day")
+
+
+class HolidaySchedule(RootModel[dict[int, YearSchedule]]):
+    """Years the chinese-calendar package does not cover yet, given explicitly."""
+
+    model_config = ConfigDict(frozen=True)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> HolidaySchedule:
+        for year, schedule in self.root.items():
+            if not 1900 < year < 2200:
+                raise ValueError(f"{year} is not a plausible year")
+            schedule.check(year)
+        return self
+
+    def key(self) -> tuple[tuple[int, tuple[date, ...], tuple[date, ...]], ...]:
+        """A hashable fingerprint, so every calendar with the same schedule shares one table."""
+        return tuple(sorted((y, tuple(sorted(s.holidays)), tuple(sorted(s.workdays)))
+                            for y, s in self.root.items()))
+
+
+def load_holidays(path: str | Path) -> HolidaySchedule:
+    """Read a holidays file; an invalid one fails loudly with the file named."""
+    path = Path(path)
+    try:
+        return HolidaySchedule.model_validate_json(path.read_bytes())
+    except (OSError, ValidationError, HolidaysFileError) as exc:
+        raise HolidaysFileError(f"holidays file {path}: {exc}") from exc
 
 
 class OfficeHours(BaseModel):
@@ -113,35 +187,59 @@ class _Table:
     working_set: frozenset[int]
 
 
-@cache
-def _table() -> _Table:
-    """All working days of the years the installed chinese_calendar covers."""
+def _package_years() -> tuple[int, int]:
     years = {day.year for day in chinese_calendar.constants.holidays}
-    first_year, last_year = min(years), max(years)
+    return min(years), max(years)
+
+
+@lru_cache(maxsize=16)
+def _table(extra: tuple[tuple[int, tuple[date, ...], tuple[date, ...]], ...] = ()) -> _Table:
+    """All working days of the package's years, and of the extra years the package lacks."""
+    first_year, last_year = _package_years()
+    added = {year: (frozenset(off), frozenset(on)) for year, off, on in extra
+             if not first_year <= year <= last_year}
+    for year in sorted(added):
+        if year == last_year + 1:
+            last_year = year
+    for year in sorted(added, reverse=True):
+        if year == first_year - 1:
+            first_year = year
+    gaps = sorted(y for y in added if not first_year <= y <= last_year)
+    if gaps:
+        raise HolidaysFileError(
+            f"the holidays file gives {gaps[0]} but the years before it are not covered: its "
+            f"years must follow on from {first_year}-{last_year} without a gap")
     day, end = date(first_year, 1, 1), date(last_year, 12, 31)
     working: list[int] = []
     while day <= end:
-        if chinese_calendar.is_workday(day):
+        if day.year in added:
+            off, on = added[day.year]
+            works = day in on or (day.weekday() < 5 and day not in off)
+        else:
+            works = chinese_calendar.is_workday(day)
+        if works:
             working.append(day.toordinal())
         day += timedelta(days=1)
     return _Table(first_year, last_year, tuple(working), frozenset(working))
 
 
 def covered_years() -> tuple[int, int]:
-    """First and last year (inclusive) whose holiday schedule the calendar knows."""
-    table = _table()
-    return table.first_year, table.last_year
+    """First and last year (inclusive) whose holiday schedule the installed package knows."""
+    return _package_years()
 
 
 class WorkingCalendar:
     """Working days and office hours of one center, in its time zone."""
 
     def __init__(
-        self, tz: ZoneInfo | str = CENTER_TZ, office_hours: OfficeHours | None = None
+        self,
+        tz: ZoneInfo | str = CENTER_TZ,
+        office_hours: OfficeHours | None = None,
+        holidays: HolidaySchedule | None = None,
     ) -> None:
         self.tz = ZoneInfo(tz) if isinstance(tz, str) else tz
         self.office_hours = office_hours if office_hours is not None else OfficeHours()
-        self._table = _table()
+        self._table = _table(holidays.key() if holidays is not None else ())
 
     def __repr__(self) -> str:
         hours = self.office_hours
@@ -181,6 +279,14 @@ class WorkingCalendar:
     def opening_on(self, day: date) -> datetime:
         """Office opening on that day, as an aware datetime in the center's zone."""
         return datetime.combine(day, self.office_hours.open, tzinfo=self.tz)
+
+    def closing_on(self, day: date) -> datetime:
+        """Office closing on that day, as an aware datetime in the center's zone."""
+        return datetime.combine(day, self.office_hours.close, tzinfo=self.tz)
+
+    def local_day(self, at: datetime) -> date:
+        """The calendar day of a moment in the center's zone."""
+        return self._local(at).date()
 
     def next_working_morning(self, at: datetime) -> datetime:
         """The first office opening at or after ``at``.

@@ -1,0 +1,344 @@
+"""Follow-up's use cases: each turns one command (from staff, a rule, or the scheduler) into
+events on one aggregate, committed in batches through the GroupCommitter."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate
+
+from services.followup import commands as c
+from services.followup.calendar import WorkingCalendar
+from services.followup.centers import Calendars
+from services.followup.clock import Clock
+from services.followup.domain import (
+    FollowUp,
+    Meta,
+    Obligation,
+    PolicyChange,
+    covered,
+    follow_up_id_for,
+    obligation_aggregate_id,
+    obligation_missed_at,
+)
+from shared.catalogue import Catalogue
+from shared.contracts.followup import Priority, Reason
+from shared.errors import AlreadyDoneError, InvalidCommand, VersionConflict
+from shared.eventstore import ServiceApplication
+from shared.group_commit import GroupCommitter, Unit, Written
+from shared.settings import Settings
+
+
+class FollowUpApplication(ServiceApplication):
+    name = "followup"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A follow-up a rule (or the fan-out) wants to exist; scheduling it twice is a no-op."""
+
+    follow_up_id: UUID
+    center_id: str
+    case_id: UUID | None
+    reason: Reason
+    resident_id: UUID | None
+    due_at: datetime
+    assigned_clerk: str | None
+    assigned_team: str | None
+    source: str
+    source_id: UUID | None = None
+    priority: Priority = Priority.NORMAL
+    service_item: str | None = None
+    causation_id: str | None = None
+    correlation_id: str | None = None
+    occurred_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Watch:
+    """An obligation declared at intake, to be watched from now on."""
+
+    obligation_id: UUID
+    center_id: str
+    case_id: UUID
+    resident_id: UUID
+    cadence: str
+    next_due_on: date
+    assigned_clerk: str | None
+    service_item: str | None
+    causation_id: str | None = None
+    correlation_id: str | None = None
+    occurred_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Advanced:
+    """What one scheduler attempt did to one aggregate."""
+
+    fired: list[str]
+    version: int
+    next_fire_at: datetime | None
+
+
+SYSTEM_RULES = "system:rules"
+SYSTEM_SCHEDULER = "system:scheduler"
+
+
+class FollowUps:
+    """The follow-up use cases, shared by the HTTP API, the rules, the fan-out and the scheduler."""
+
+    def __init__(self, committer: GroupCommitter, calendars: Calendars, settings: Settings,
+                 clock: Clock, catalogue: Catalogue) -> None:
+        self.committer = committer
+        self.calendars = calendars
+        self.settings = settings
+        self.clock = clock
+        self.catalogue = catalogue
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def calendar(self, center_id: str) -> WorkingCalendar:
+        return self.calendars.for_center(center_id)
+
+    def _meta(self, cmd: c._Command | None, actor: str, key: str | None) -> Meta:
+        return {
+            "actor": actor,
+            "occurred_at": (cmd.occurred_at if cmd is not None else None) or self.clock.now(),
+            "causation_id": key,
+            "correlation_id": cmd.correlation_id if cmd is not None else None,
+        }
+
+    def _when(self, center_id: str, cmd: c._When) -> datetime:
+        if cmd.due_at is not None:
+            return cmd.due_at
+        assert cmd.due_on is not None
+        calendar = self.calendar(center_id)
+        return covered(lambda: calendar.opening_on(calendar.add_working_days(cmd.due_on, 0)))
+
+    async def _on(self, aggregate_id: UUID, what: str, key: str | None, kind: str,
+                  expected_version: int | None, act: Callable[[Any, Meta], None],
+                  meta: Meta) -> Written:
+        def run(unit: Unit) -> Aggregate:
+            aggregate = unit.get(aggregate_id, what)
+            aggregate.check_new_command(key, kind)
+            meta["center_id"] = aggregate.center_id
+            meta["case_id"] = getattr(aggregate, "case_id", None)
+            if expected_version is not None and aggregate.version != expected_version:
+                raise VersionConflict(
+                    f"{what} is at version {aggregate.version}, not {expected_version}",
+                    current_version=aggregate.version, expected_version=expected_version)
+            act(aggregate, meta)
+            return aggregate
+
+        return await self.committer.submit(run, [aggregate_id])
+
+    # -- scheduling -------------------------------------------------------------------------
+
+    async def schedule(self, plan: Plan) -> Written:
+        """Create the planned follow-up unless it exists (then: ``replayed``, nothing written)."""
+        meta: Meta = {"actor": SYSTEM_RULES, "occurred_at": plan.occurred_at or self.clock.now(),
+                      "causation_id": plan.causation_id, "correlation_id": plan.correlation_id,
+                      "center_id": plan.center_id, "case_id": plan.case_id}
+
+        def run(unit: Unit) -> Aggregate:
+            if unit.find(plan.follow_up_id) is not None:
+                raise AlreadyDoneError(plan.follow_up_id, 1)
+            follow_up = FollowUp(
+                id=plan.follow_up_id, reason=plan.reason.value, resident_id=plan.resident_id,
+                due_at=plan.due_at, assigned_clerk=plan.assigned_clerk,
+                assigned_team=plan.assigned_team, priority=plan.priority.value,
+                service_item=plan.service_item, source=plan.source, source_id=plan.source_id,
+                meta=meta)
+            unit.add(follow_up)
+            return follow_up
+
+        return await self.committer.submit(run, [plan.follow_up_id])
+
+    async def schedule_by_hand(self, cmd: c.ScheduleFollowUp, actor: str, key: str) -> Written:
+        if cmd.service_item is not None and self.catalogue.get(cmd.service_item) is None:
+            raise InvalidCommand(f"service item {cmd.service_item!r} is not in the catalogue",
+                                 field="service_item")
+        follow_up_id = follow_up_id_for("api", f"{cmd.center_id}\x1f{key}")
+        due_at = self._when(cmd.center_id, cmd)
+        meta = self._meta(cmd, actor, key) | {"center_id": cmd.center_id, "case_id": cmd.case_id}
+
+        def run(unit: Unit) -> Aggregate:
+            existing = unit.find(follow_up_id)
+            if existing is not None:
+                existing.check_new_command(key, "FollowUpScheduled")
+            follow_up = FollowUp(
+                id=follow_up_id, reason=cmd.reason.value, resident_id=cmd.resident_id,
+                due_at=due_at, assigned_clerk=cmd.assigned_clerk,
+                assigned_team=cmd.assigned_team, priority=cmd.priority.value,
+                service_item=cmd.service_item, source="api", source_id=None, meta=meta)
+            unit.add(follow_up)
+            return follow_up
+
+        return await self.committer.submit(run, [follow_up_id])
+
+    # -- staff ------------------------------------------------------------------------------
+
+    async def complete(self, follow_up_id: UUID, cmd: c.CompleteFollowUp, actor: str,
+                       key: str | None, expected_version: int | None = None) -> Written:
+        return await self._on(
+            follow_up_id, "follow-up", key, "FollowUpCompleted", expected_version,
+            lambda f, meta: f.complete(cmd.outcome.value, cmd.channel.value, cmd.note, meta),
+            self._meta(cmd, actor, key))
+
+    async def reschedule(self, follow_up_id: UUID, cmd: c.RescheduleFollowUp, actor: str,
+                         key: str | None, expected_version: int | None = None) -> Written:
+        now = self.clock.now()
+
+        def act(f: FollowUp, meta: Meta) -> None:
+            due_at = self._when(f.center_id, cmd)
+            f.reschedule(due_at, cmd.reason, cmd.assigned_clerk, cmd.assigned_team, now, meta)
+
+        return await self._on(follow_up_id, "follow-up", key, "FollowUpRescheduled",
+                              expected_version, act, self._meta(cmd, actor, key))
+
+    async def escalate(self, follow_up_id: UUID, cmd: c.EscalateFollowUp, actor: str,
+                       key: str | None, expected_version: int | None = None) -> Written:
+        now = self.clock.now()
+        supervisor = self.settings.followup_supervisor_team
+
+        def act(f: FollowUp, meta: Meta) -> None:
+            covered(lambda: f.escalate(cmd.reason, supervisor, self.calendar(f.center_id), now,
+                                       meta))
+
+        return await self._on(follow_up_id, "follow-up", key, "FollowUpEscalated",
+                              expected_version, act, self._meta(cmd, actor, key))
+
+    async def cancel(self, follow_up_id: UUID, cmd: c.CancelFollowUp, actor: str,
+                     key: str | None, expected_version: int | None = None) -> Written:
+        return await self._on(follow_up_id, "follow-up", key, "FollowUpCancelled",
+                              expected_version, lambda f, meta: f.cancel(cmd.reason, meta),
+                              self._meta(cmd, actor, key))
+
+    # -- policy changes ---------------------------------------------------------------------
+
+    async def publish_policy(self, cmd: c.PublishPolicyChange, actor: str, key: str) -> Written:
+        unknown = [code for code in cmd.service_items if self.catalogue.get(code) is None]
+        if unknown:
+            raise InvalidCommand(f"service items not in the catalogue: {', '.join(unknown)}",
+                                 field="service_items", codes=unknown)
+        policy_id = follow_up_id_for("policy", f"{cmd.center_id}\x1f{key}")
+        meta = self._meta(cmd, actor, key) | {"center_id": cmd.center_id, "case_id": None}
+        calendar = self.calendar(cmd.center_id)
+        published_on = calendar.local_day(meta["occurred_at"])
+        outreach_due_at = covered(lambda: calendar.opening_on(calendar.add_working_days(
+            published_on, self.settings.followup_policy_outreach_working_days)))
+
+        def run(unit: Unit) -> Aggregate:
+            existing = unit.find(policy_id)
+            if existing is not None:
+                existing.check_new_command(key, "PolicyChangePublished")
+            policy = PolicyChange(id=policy_id, service_items=sorted(set(cmd.service_items)),
+                                  summary=cmd.summary, effective_on=cmd.effective_on,
+                                  all_centers=cmd.all_centers, outreach_due_at=outreach_due_at,
+                                  meta=meta)
+            unit.add(policy)
+            return policy
+
+        return await self.committer.submit(run, [policy_id])
+
+    async def finish_fan_out(self, policy_id: UUID, residents: int) -> Written:
+        meta: Meta = {"actor": "system:fan-out", "occurred_at": self.clock.now(),
+                      "causation_id": None, "correlation_id": str(policy_id)}
+        return await self._on(policy_id, "policy change", None, "PolicyChangeFannedOut", None,
+                              lambda p, m: p.finish_fan_out(residents, m), meta)
+
+    # -- obligations ------------------------------------------------------------------------
+
+    async def watch(self, watch: Watch) -> Written:
+        aggregate_id = obligation_aggregate_id(watch.obligation_id)
+        calendar = self.calendar(watch.center_id)
+        grace = self.settings.followup_obligation_grace_working_days
+        missed_at = covered(lambda: obligation_missed_at(calendar, watch.next_due_on, grace))
+        meta: Meta = {"actor": SYSTEM_RULES, "occurred_at": watch.occurred_at or self.clock.now(),
+                      "causation_id": watch.causation_id, "correlation_id": watch.correlation_id,
+                      "center_id": watch.center_id, "case_id": watch.case_id}
+
+        def run(unit: Unit) -> Aggregate:
+            if unit.find(aggregate_id) is not None:
+                raise AlreadyDoneError(aggregate_id, 1)
+            obligation = Obligation(
+                id=aggregate_id, obligation_id=watch.obligation_id,
+                resident_id=watch.resident_id, cadence=watch.cadence,
+                next_due_on=watch.next_due_on, missed_at=missed_at,
+                assigned_clerk=watch.assigned_clerk, service_item=watch.service_item, meta=meta)
+            unit.add(obligation)
+            return obligation
+
+        return await self.committer.submit(run, [aggregate_id])
+
+    async def fulfil(self, obligation_id: UUID, cmd: c.FulfilObligation, actor: str,
+                     key: str | None, expected_version: int | None = None) -> Written:
+        grace = self.settings.followup_obligation_grace_working_days
+
+        def act(o: Obligation, meta: Meta) -> None:
+            calendar = self.calendar(o.center_id)
+            fulfilled_on = cmd.fulfilled_on or calendar.local_day(meta["occurred_at"])
+            covered(lambda: o.fulfil(cmd.period_due_on, fulfilled_on, calendar, grace, meta))
+
+        return await self._on(obligation_aggregate_id(obligation_id), "obligation", key,
+                              "ObligationFulfilled", expected_version, act,
+                              self._meta(cmd, actor, key))
+
+    async def end_obligation(self, obligation_id: UUID, cmd: c.EndObligation, actor: str,
+                             key: str | None, expected_version: int | None = None) -> Written:
+        return await self._on(obligation_aggregate_id(obligation_id), "obligation", key,
+                              "ObligationEnded", expected_version,
+                              lambda o, meta: o.end(cmd.reason, meta),
+                              self._meta(cmd, actor, key))
+
+    # -- the scheduler's step ---------------------------------------------------------------
+
+    async def advance(self, aggregate_id: UUID, kind: str, now: datetime) -> Advanced:
+        """Record whatever has come due on one aggregate by ``now``; nothing early, once.
+
+        Two replicas may try the same aggregate at once: the store's optimistic concurrency
+        lets one write, and the other either sees the new state (nothing to do) or gets a
+        VersionConflict and leaves it.
+        """
+        settings = self.settings
+        outcome: dict[str, Advanced] = {}
+
+        def run(unit: Unit) -> Aggregate:
+            aggregate = unit.get(aggregate_id, kind)
+            calendar = self.calendar(aggregate.center_id)
+            meta: Meta = {"actor": SYSTEM_SCHEDULER, "occurred_at": now, "causation_id": None,
+                          "correlation_id": None, "center_id": aggregate.center_id,
+                          "case_id": aggregate.case_id}
+            if isinstance(aggregate, FollowUp):
+                fired = covered(lambda: aggregate.advance(
+                    now, calendar, settings.followup_escalate_after_working_days,
+                    settings.followup_supervisor_team, meta))
+            elif isinstance(aggregate, Obligation):
+                missed = covered(lambda: aggregate.miss(
+                    now, calendar, settings.followup_obligation_grace_working_days, meta))
+                fired = ["ObligationMissed"] * len(missed)
+                for period, follow_up_id, missed_at in missed:
+                    if unit.find(follow_up_id) is None:
+                        unit.add(FollowUp(
+                            id=follow_up_id, reason=Reason.OBLIGATION_MISSED.value,
+                            resident_id=aggregate.resident_id,
+                            due_at=covered(lambda at=missed_at: calendar.next_working_morning(at)),
+                            assigned_clerk=aggregate.assigned_clerk,
+                            assigned_team=None if aggregate.assigned_clerk
+                            else settings.followup_team,
+                            priority=Priority.HIGH.value, service_item=aggregate.service_item,
+                            source="followup:ObligationMissed",
+                            source_id=aggregate.obligation_id,
+                            meta=meta | {"causation_id": f"obligation:{period}"}))
+                        fired.append("FollowUpScheduled")
+            else:
+                fired = []
+            outcome["result"] = Advanced(fired, aggregate.version, aggregate.next_fire_at)
+            return aggregate
+
+        await self.committer.submit(run, [aggregate_id])
+        return outcome["result"]

@@ -1,0 +1,98 @@
+"""What staff (and operators) can ask of follow-up: one typed command per use case."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from shared.contracts.followup import ContactChannel, FollowUpOutcome, Priority, Reason
+
+CODE = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
+ITEM = r"^[A-Z]{2,4}(?:-[A-Z0-9]+)+$"
+
+
+class _Command(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    occurred_at: datetime | None = Field(
+        None, description="When it happened (ISO 8601 with offset); default now.")
+    correlation_id: str | None = Field(None, max_length=128)
+
+    @model_validator(mode="after")
+    def _aware(self) -> _Command:
+        for name in ("occurred_at", "due_at"):
+            value = getattr(self, name, None)
+            if value is not None and value.utcoffset() is None:
+                raise ValueError(f"{name} needs a time zone offset, e.g. "
+                                 "2026-03-02T09:15:00+08:00")
+        return self
+
+
+class _When(_Command):
+    due_at: datetime | None = Field(None, description="Exact moment (with offset).")
+    due_on: date | None = Field(None, description="A day: office opening on it, or on the next "
+                                                  "working day when it is a day off.")
+
+    @model_validator(mode="after")
+    def _one_of(self) -> _When:
+        if (self.due_at is None) == (self.due_on is None):
+            raise ValueError("give exactly one of due_at and due_on")
+        return self
+
+
+class ScheduleFollowUp(_When):
+    """Plan a contact by hand, e.g. a home visit."""
+
+    center_id: str = Field(pattern=CODE, examples=["SH-PD-HUAMU"])
+    reason: Reason = Reason.HOME_VISIT
+    case_id: UUID | None = None
+    resident_id: UUID | None = Field(None, description="Opaque id from the resident vault.")
+    assigned_clerk: str | None = Field(None, pattern=CODE)
+    assigned_team: str | None = Field(None, pattern=CODE)
+    priority: Priority = Priority.NORMAL
+    service_item: str | None = Field(None, pattern=ITEM)
+
+    @model_validator(mode="after")
+    def _someone(self) -> ScheduleFollowUp:
+        if self.assigned_clerk is None and self.assigned_team is None:
+            raise ValueError("assign the follow-up to a clerk or a team")
+        return self
+
+
+class CompleteFollowUp(_Command):
+    outcome: FollowUpOutcome
+    channel: ContactChannel
+    note: str = Field("", max_length=2000)
+
+
+class RescheduleFollowUp(_When):
+    reason: str = Field(min_length=1, max_length=1000)
+    assigned_clerk: str | None = Field(None, pattern=CODE)
+    assigned_team: str | None = Field(None, pattern=CODE)
+
+
+class EscalateFollowUp(_Command):
+    reason: str = Field(min_length=1, max_length=1000)
+
+
+class CancelFollowUp(_Command):
+    reason: str = Field(min_length=1, max_length=1000)
+
+
+class PublishPolicyChange(_Command):
+    center_id: str = Field(pattern=CODE, description="The publishing center.")
+    service_items: list[str] = Field(min_length=1, max_length=50)
+    summary: str = Field(min_length=1, max_length=2000)
+    effective_on: date
+    all_centers: bool = Field(False, description="Reach residents of every center.")
+
+
+class FulfilObligation(_Command):
+    period_due_on: date | None = Field(None, description="Default: the current period.")
+    fulfilled_on: date | None = Field(None, description="Default: today (center's zone).")
+
+
+class EndObligation(_Command):
+    reason: str = Field(min_length=1, max_length=1000)

@@ -1,0 +1,315 @@
+"""What follow-up does with other services' events: the rules of step 5.
+
+From intake (consumed from the stream, in each case's order):
+
+* ``CaseOpened`` / ``GuidanceGiven``: remember the case (center, resident, clerk, service items)
+  in ``case_refs`` and ``resident_items``, the read model the policy fan-out walks.
+* ``DeadlineNoted``: a *deadline reminder* at office opening N working days before the deadline
+  (``followup_deadline_reminder_working_days``), or at once when the deadline is closer.
+* ``CaseResolved``: a *post-resolution check* M working days later
+  (``followup_post_resolution_working_days``); an *early check* (``followup_early_check_working_
+  days``, priority high) when the outcome is ``cannot_be_resolved`` or the emotion was not
+  defused.
+* ``CaseReopened``: the open post-resolution checks of the case are cancelled (the counter is
+  handling it again; resolving it again schedules a new check).
+* ``ObligationDeclared``: the obligation is watched (see ``domain.Obligation``).
+
+From feedback: ``RectificationOpened`` -> a *rectification* follow-up due at office opening on
+the deadline (on the last working day before it when the deadline is a day off).
+
+Each effect is a command with a deterministic id, so re-applying an event after a crash finds
+the follow-up already there and writes nothing. A rule whose dates fall outside the working-day
+calendar is *parked* (``parked_rules``, logged) and retried when the service starts: never a
+guessed date, never a lost follow-up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import date, datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+import orjson
+import structlog
+
+from services.followup import commands as c
+from services.followup.application import SYSTEM_RULES, FollowUps, Plan, Watch
+from services.followup.calendar import CalendarOutOfRange
+from services.followup.domain import CalendarNotCovered, follow_up_id_for
+from shared.contracts import Envelope
+from shared.contracts.followup import Priority, Reason
+
+log = structlog.get_logger("sixstep.followup.rules")
+
+CONSUMER = "followup-rules"
+
+DDL = [
+    "CREATE TABLE IF NOT EXISTS case_refs ("
+    " case_id uuid PRIMARY KEY, center_id text NOT NULL, resident_id uuid,"
+    " clerk_id text NOT NULL, counter_id text NOT NULL, service_item text NOT NULL,"
+    " status text NOT NULL, opened_at timestamptz NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS resident_items ("
+    " resident_id uuid NOT NULL, service_item text NOT NULL, case_id uuid NOT NULL,"
+    " center_id text NOT NULL, opened_at timestamptz NOT NULL,"
+    " PRIMARY KEY (resident_id, service_item, case_id))",
+    "CREATE INDEX IF NOT EXISTS resident_items_item ON resident_items (service_item)",
+    "CREATE TABLE IF NOT EXISTS rule_followups ("
+    " case_id uuid NOT NULL, follow_up_id uuid NOT NULL, rule text NOT NULL,"
+    " PRIMARY KEY (case_id, follow_up_id))",
+    "CREATE TABLE IF NOT EXISTS parked_rules ("
+    " event_id uuid PRIMARY KEY, type text NOT NULL, envelope jsonb NOT NULL,"
+    " reason text NOT NULL, parked_at timestamptz NOT NULL DEFAULT now())",
+]
+
+Row = tuple[UUID, UUID, str]
+"""(case id, follow-up id, rule): what a rule scheduled for a case, kept in rule_followups."""
+def plain(value: Any) -> UUID | None:
+    """asyncpg's UUID as the standard library's (the event store transcodes only that)."""
+    return None if value is None else UUID(str(value))
+
+
+Effect = Callable[[list[Row]], Awaitable[Row | None]]
+"""Runs one rule; gets what earlier rules of the same case scheduled in this batch."""
+
+
+class Rules:
+    """The consumer handler: read models first (in the consumer's transaction), then effects."""
+
+    def __init__(self, followups: FollowUps) -> None:
+        self.followups = followups
+        self.settings = followups.settings
+
+    async def apply(self, conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
+        per_case: dict[UUID, list[tuple[Envelope, Effect]]] = defaultdict(list)
+        for e in events:
+            await self._remember(conn, e)
+            effect = await self._effect_for(conn, e)
+            if effect is not None:
+                per_case[e.partition_key].append((e, effect))
+        results = await asyncio.gather(*(self._run_in_order(conn, steps)
+                                         for steps in per_case.values()))
+        rows = [row for result in results for row in result[0]]
+        parked = [p for result in results for p in result[1]]
+        if rows:
+            await conn.executemany(
+                "INSERT INTO rule_followups (case_id, follow_up_id, rule) VALUES ($1, $2, $3)"
+                " ON CONFLICT DO NOTHING", rows)
+        for e, reason in parked:
+            await self._park(conn, e, reason)
+
+    async def _run_in_order(self, conn: asyncpg.Connection, steps: list[tuple[Envelope, Effect]]
+                            ) -> tuple[list[Row], list[tuple[Envelope, str]]]:
+        rows: list[Row] = []
+        parked: list[tuple[Envelope, str]] = []
+        for e, effect in steps:
+            try:
+                result = await effect(rows)
+            except (CalendarOutOfRange, CalendarNotCovered) as exc:
+                parked.append((e, str(exc)))
+                continue
+            if result is not None:
+                rows.append(result)
+        return rows, parked
+
+    async def _park(self, conn: asyncpg.Connection, e: Envelope, reason: str) -> None:
+        log.error("rule.parked", event_id=str(e.event_id), type=e.type, reason=reason)
+        await conn.execute(
+            "INSERT INTO parked_rules (event_id, type, envelope, reason) VALUES ($1, $2, $3, $4)"
+            " ON CONFLICT (event_id) DO UPDATE SET reason = EXCLUDED.reason",
+            e.event_id, e.type, orjson.dumps(e.model_dump(mode="json")).decode(), reason)
+
+    async def retry_parked(self, pool: asyncpg.Pool) -> int:
+        """Apply parked rules again (e.g. after a holidays file was added); returns how many
+        went through. Rules that still cannot be applied stay parked."""
+        done = 0
+        async with pool.acquire() as conn:
+            rows = await conn.fetch("SELECT event_id, envelope::text AS envelope FROM parked_rules"
+                                    " ORDER BY parked_at")
+            for row in rows:
+                e = Envelope.model_validate(orjson.loads(row["envelope"]))
+                async with conn.transaction():
+                    effect = await self._effect_for(conn, e)
+                    if effect is None:
+                        await conn.execute("DELETE FROM parked_rules WHERE event_id = $1",
+                                           e.event_id)
+                        continue
+                    created, parked = await self._run_in_order(conn, [(e, effect)])
+                    if parked:
+                        await self._park(conn, e, parked[0][1])
+                        continue
+                    if created:
+                        await conn.executemany(
+                            "INSERT INTO rule_followups (case_id, follow_up_id, rule)"
+                            " VALUES ($1, $2, $3) ON CONFLICT DO NOTHING", created)
+                    await conn.execute("DELETE FROM parked_rules WHERE event_id = $1",
+                                       e.event_id)
+                    done += 1
+        return done
+
+    # -- read models ------------------------------------------------------------------------
+
+    async def _remember(self, conn: asyncpg.Connection, e: Envelope) -> None:
+        p = e.payload
+        if e.service != "intake" or e.case_id is None:
+            return
+        if e.type == "CaseOpened":
+            resident = UUID(p["resident_id"]) if p["resident_id"] else None
+            await conn.execute(
+                "INSERT INTO case_refs (case_id, center_id, resident_id, clerk_id, counter_id,"
+                " service_item, status, opened_at) VALUES ($1, $2, $3, $4, $5, $6, 'open', $7)"
+                " ON CONFLICT (case_id) DO NOTHING", e.case_id, e.center_id, resident,
+                p["clerk_id"], p["counter_id"], p["service_item"], e.occurred_at)
+            if resident is not None:
+                await self._touch(conn, resident, p["service_item"], e.case_id, e.center_id,
+                                  e.occurred_at)
+        elif e.type == "GuidanceGiven":
+            row = await conn.fetchrow(
+                "UPDATE case_refs SET service_item = $2 WHERE case_id = $1"
+                " RETURNING resident_id, center_id, opened_at", e.case_id, p["service_item"])
+            if row is not None and row["resident_id"] is not None:
+                await self._touch(conn, row["resident_id"], p["service_item"], e.case_id,
+                                  row["center_id"], row["opened_at"])
+        elif e.type in ("CaseResolved", "CaseReopened"):
+            await conn.execute("UPDATE case_refs SET status = $2 WHERE case_id = $1",
+                               e.case_id, "resolved" if e.type == "CaseResolved" else "open")
+
+    async def _touch(self, conn: asyncpg.Connection, resident: UUID, item: str, case_id: UUID,
+                     center_id: str, opened_at: datetime) -> None:
+        await conn.execute(
+            "INSERT INTO resident_items (resident_id, service_item, case_id, center_id,"
+            " opened_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+            resident, item, case_id, center_id, opened_at)
+
+    # -- effects ----------------------------------------------------------------------------
+
+    async def _effect_for(self, conn: asyncpg.Connection, e: Envelope) -> Effect | None:
+        if e.type == "RectificationOpened":
+            return await self._rectification(conn, e)
+        if e.service != "intake" or e.case_id is None:
+            return None
+        if e.type not in ("DeadlineNoted", "CaseResolved", "CaseReopened", "ObligationDeclared"):
+            return None
+        case = await conn.fetchrow("SELECT * FROM case_refs WHERE case_id = $1", e.case_id)
+        if case is None:  # CaseOpened was dead-lettered or predates this consumer
+            log.warning("rule.unknown_case", case_id=str(e.case_id), type=e.type)
+            return None
+        if e.type == "DeadlineNoted":
+            return self._deadline(e, case)
+        if e.type == "CaseResolved":
+            return self._resolved(e, case)
+        if e.type == "ObligationDeclared":
+            return self._obligation(e, case)
+        open_checks = [r["follow_up_id"] for r in await conn.fetch(
+            "SELECT follow_up_id FROM rule_followups WHERE case_id = $1 AND rule = $2",
+            e.case_id, Reason.POST_RESOLUTION_CHECK.value)]
+        return self._reopened(e, open_checks)
+
+    def _plan(self, e: Envelope, case: asyncpg.Record, follow_up_id: UUID, reason: Reason,
+              due_at: datetime, **extra: Any) -> Plan:
+        return Plan(follow_up_id=follow_up_id, center_id=e.center_id, case_id=e.case_id,
+                    reason=reason, resident_id=plain(case["resident_id"]), due_at=due_at,
+                    assigned_clerk=extra.pop("assigned_clerk", case["clerk_id"]),
+                    assigned_team=extra.pop("assigned_team", None),
+                    source=f"{e.service}:{e.type}", service_item=case["service_item"],
+                    causation_id=str(e.event_id), correlation_id=e.correlation_id,
+                    occurred_at=e.occurred_at, **extra)
+
+    def _deadline(self, e: Envelope, case: asyncpg.Record) -> Effect:
+        calendar = self.followups.calendar(e.center_id)
+        deadline_id = UUID(e.payload["deadline_id"])
+        follow_up_id = follow_up_id_for("deadline", deadline_id)
+
+        async def run(_: list[Row]) -> Row:
+            due_on = date.fromisoformat(e.payload["due_on"])
+            day = calendar.subtract_working_days(
+                due_on, self.settings.followup_deadline_reminder_working_days)
+            due_at = max(calendar.opening_on(day), e.occurred_at)  # closer: at once
+            await self.followups.schedule(self._plan(
+                e, case, follow_up_id, Reason.DEADLINE_REMINDER, due_at, source_id=deadline_id))
+            return (case["case_id"], follow_up_id, Reason.DEADLINE_REMINDER.value)
+
+        return run
+
+    def _resolved(self, e: Envelope, case: asyncpg.Record) -> Effect:
+        calendar = self.followups.calendar(e.center_id)
+        early = (e.payload["outcome"] == "cannot_be_resolved"
+                 or e.payload["emotion_defused"] is False)
+        days = (self.settings.followup_early_check_working_days if early
+                else self.settings.followup_post_resolution_working_days)
+        follow_up_id = follow_up_id_for("resolution", e.event_id)
+
+        async def run(_: list[Row]) -> Row:
+            resolved_on = calendar.local_day(e.occurred_at)
+            due_at = max(calendar.opening_on(calendar.add_working_days(resolved_on, days)),
+                         e.occurred_at)
+            await self.followups.schedule(self._plan(
+                e, case, follow_up_id, Reason.POST_RESOLUTION_CHECK, due_at,
+                priority=Priority.HIGH if early else Priority.NORMAL, source_id=e.event_id))
+            return (case["case_id"], follow_up_id, Reason.POST_RESOLUTION_CHECK.value)
+
+        return run
+
+    def _reopened(self, e: Envelope, open_checks: list[UUID]) -> Effect:
+        async def run(earlier: list[Row]) -> None:
+            # Checks scheduled by this case's earlier events in the same batch count too.
+            this_batch = [f for _, f, rule in earlier if rule == Reason.POST_RESOLUTION_CHECK]
+            for follow_up_id in dict.fromkeys([*open_checks, *this_batch]):
+                await self.followups.cancel(
+                    follow_up_id, c.CancelFollowUp(reason="case reopened",
+                                                   occurred_at=e.occurred_at),
+                    SYSTEM_RULES, f"reopen:{e.event_id}")
+            return None
+
+        return run
+
+    def _obligation(self, e: Envelope, case: asyncpg.Record) -> Effect:
+        p = e.payload
+        watch = Watch(obligation_id=UUID(p["obligation_id"]), center_id=e.center_id,
+                      case_id=e.case_id,  # type: ignore[arg-type]
+                      resident_id=plain(case["resident_id"]),  # type: ignore[arg-type]
+                      cadence=p["cadence"],
+                      next_due_on=date.fromisoformat(p["next_due_on"]),
+                      assigned_clerk=case["clerk_id"], service_item=case["service_item"],
+                      causation_id=str(e.event_id), correlation_id=e.correlation_id,
+                      occurred_at=e.occurred_at)
+
+        async def run(_: list[Row]) -> None:
+            if watch.resident_id is None:
+                log.warning("rule.obligation_without_resident", case_id=str(e.case_id))
+                return
+            await self.followups.watch(watch)
+            return None
+
+        return run
+
+    async def _rectification(self, conn: asyncpg.Connection, e: Envelope) -> Effect:
+        p = e.payload
+        case = (await conn.fetchrow("SELECT * FROM case_refs WHERE case_id = $1", e.case_id)
+                if e.case_id else None)
+        calendar = self.followups.calendar(e.center_id)
+        rectification_id = UUID(p["rectification_id"])
+        follow_up_id = follow_up_id_for("rectification", rectification_id)
+        resident = (UUID(p["resident_id"]) if p.get("resident_id")
+                    else plain(case["resident_id"]) if case else None)
+
+        async def run(_: list[Row]) -> Row | None:
+            deadline = date.fromisoformat(p["deadline_on"])
+            due_at = max(calendar.opening_on(calendar.subtract_working_days(deadline, 0)),
+                         e.occurred_at)
+            await self.followups.schedule(Plan(
+                follow_up_id=follow_up_id, center_id=e.center_id, case_id=e.case_id,
+                reason=Reason.RECTIFICATION, resident_id=resident, due_at=due_at,
+                assigned_clerk=None, assigned_team=self.settings.followup_team,
+                source=f"{e.service}:{e.type}", source_id=rectification_id,
+                priority=Priority.HIGH, service_item=case["service_item"] if case else None,
+                causation_id=str(e.event_id), correlation_id=e.correlation_id,
+                occurred_at=e.occurred_at))
+            if e.case_id is None:
+                return None
+            return (e.case_id, follow_up_id, Reason.RECTIFICATION.value)
+
+        return run

@@ -1,0 +1,372 @@
+"""Step 5 of the method: follow-ups, watched obligations and policy changes. No I/O here.
+
+A ``FollowUp`` moves  scheduled -> due -> missed -> escalated  as time passes (the scheduler
+calls ``advance(now)``), and ends completed or cancelled by staff. Staff may also reschedule it
+(back to scheduled) or escalate it by hand. An ``Obligation`` watches a recurring obligation
+declared at intake and counts a period as missed when no fulfilment was recorded by the end of
+its grace working days. A ``PolicyChange`` is published once and fanned out to residents.
+
+Every moment is computed on the center's ``WorkingCalendar`` (pure, passed in) and recorded in
+the event, so replaying the log never depends on today's calendar settings.
+"""
+
+from __future__ import annotations
+
+import calendar as gregorian
+from datetime import date, datetime, timedelta
+from typing import Any
+from uuid import UUID, uuid5
+
+from eventsourcing.domain import Aggregate, event
+
+from services.followup.calendar import CalendarOutOfRange, WorkingCalendar
+from shared.errors import (
+    AlreadyDoneError,
+    CommandError,
+    IdempotencyKeyReused,
+    InvalidCommand,
+    RuleViolated,
+)
+from shared.privacy import redact
+
+FOLLOWUP_NAMESPACE = UUID("3b0e6c1a-5d2f-4e8b-9a7c-1f4d2e6b8c90")
+
+Meta = dict[str, Any]
+"""Envelope parts recorded with every event: actor, occurred_at, causation_id, correlation_id,
+center_id, case_id."""
+
+OPEN = ("scheduled", "due", "missed", "escalated")
+CADENCE_MONTHS = {"monthly": 1, "quarterly": 3, "yearly": 12}
+
+
+class CalendarNotCovered(CommandError):
+    """A moment falls in a year the working-day calendar does not cover (never guessed)."""
+
+    status = 422
+    code = "calendar_out_of_range"
+
+
+def follow_up_id_for(kind: str, key: object) -> UUID:
+    """Deterministic ids: the same upstream fact always names the same follow-up."""
+    return uuid5(FOLLOWUP_NAMESPACE, f"{kind}:{key}")
+
+
+def policy_follow_up_id(policy_id: UUID, resident_id: UUID) -> UUID:
+    """One outreach per resident per policy change, however often the fan-out runs."""
+    return uuid5(policy_id, str(resident_id))
+
+
+def obligation_aggregate_id(obligation_id: UUID) -> UUID:
+    return follow_up_id_for("obligation", obligation_id)
+
+
+def end_of_due_day(calendar: WorkingCalendar, due_at: datetime) -> datetime:
+    """Office closing on the working day a follow-up due at ``due_at`` is to be done."""
+    local = due_at.astimezone(calendar.tz)
+    day = local.date()
+    if calendar.is_working_day(day) and local.time() < calendar.office_hours.close:
+        return calendar.closing_on(day)
+    return calendar.closing_on(calendar.add_working_days(day + timedelta(days=1), 0))
+
+
+def obligation_missed_at(calendar: WorkingCalendar, due_on: date, grace: int) -> datetime:
+    """A period due on ``due_on`` is missed at office closing of the ``grace``-th working day
+    after it (``due_on`` itself is day 0 when it is a working day, else the next working day)."""
+    return calendar.closing_on(calendar.add_working_days(due_on, grace))
+
+
+def add_months(first: date, months: int) -> date:
+    """``first`` moved by whole months, on the same day of the month or the month's last day."""
+    month0 = first.month - 1 + months
+    year, month = first.year + month0 // 12, month0 % 12 + 1
+    return date(year, month, min(first.day, gregorian.monthrange(year, month)[1]))
+
+
+class _Remembers(Aggregate):
+    """Idempotency: an Idempotency-Key applied once answers every retry with the first result."""
+
+    def _remember(self, meta: Meta, kind: str, created: bool = False) -> None:
+        """Called inside an event's apply, where ``self.version`` is still the previous one."""
+        key = meta.get("causation_id")
+        if key:
+            self.commands[key] = (kind, 1 if created else self.version + 1)
+
+    def check_new_command(self, key: str | None, kind: str) -> None:
+        if not key or key not in self.commands:
+            return
+        used_for, version = self.commands[key]
+        if used_for != kind:
+            raise IdempotencyKeyReused(
+                f"Idempotency-Key {key!r} was already used for {used_for} here",
+                key=key, used_for=used_for)
+        raise AlreadyDoneError(self.id, version)
+
+
+class FollowUp(_Remembers):
+    """One planned contact with a resident, for one reason, by a clerk or a team."""
+
+    @event("FollowUpScheduled")
+    def __init__(self, id: UUID, reason: str, resident_id: UUID | None, due_at: datetime,
+                 assigned_clerk: str | None, assigned_team: str | None, priority: str,
+                 service_item: str | None, source: str, source_id: UUID | None,
+                 meta: Meta) -> None:
+        self.center_id: str = meta["center_id"]
+        self.case_id: UUID | None = meta.get("case_id")
+        self.reason = reason
+        self.resident_id = resident_id
+        self.due_at = due_at
+        self.assigned_clerk = assigned_clerk
+        self.assigned_team = assigned_team
+        self.priority = priority
+        self.status = "scheduled"
+        self.overdue_at: datetime | None = None
+        self.escalate_at: datetime | None = None
+        self.escalated_to: str | None = None
+        self.commands: dict[str, tuple[str, int]] = {}
+        self._remember(meta, "FollowUpScheduled", created=True)
+
+    @property
+    def next_fire_at(self) -> datetime | None:
+        """When the scheduler next has something to do with this follow-up."""
+        return {"scheduled": self.due_at, "due": self.overdue_at,
+                "missed": self.escalate_at}.get(self.status)
+
+    def check_open(self, what: str) -> None:
+        if self.status not in OPEN:
+            raise RuleViolated(f"cannot {what} a follow-up that is {self.status}",
+                               status=self.status)
+
+    # -- time passes ------------------------------------------------------------------------
+
+    def advance(self, now: datetime, calendar: WorkingCalendar, escalate_after: int,
+                supervisor: str, meta: Meta) -> list[str]:
+        """Record every step whose moment has come (none early); returns the event types."""
+        fired: list[str] = []
+        for _ in range(3):
+            if self.status == "scheduled" and self.due_at <= now:
+                self._due(due_at=self.due_at, overdue_at=end_of_due_day(calendar, self.due_at),
+                          meta=meta)
+                fired.append("FollowUpDue")
+            elif self.status == "due" and self.overdue_at and self.overdue_at <= now:
+                due_day = calendar.local_day(self.overdue_at)
+                escalate_at = calendar.opening_on(calendar.add_working_days(due_day,
+                                                                            escalate_after))
+                self._missed(due_at=self.due_at, escalate_at=escalate_at, meta=meta)
+                fired.append("FollowUpMissed")
+            elif self.status == "missed" and self.escalate_at and self.escalate_at <= now:
+                self._escalated(escalated_to=supervisor,
+                                overdue_working_days=self._overdue_days(calendar, now),
+                                by_scheduler=True, reason="", meta=meta)
+                fired.append("FollowUpEscalated")
+            else:
+                break
+        return fired
+
+    def _overdue_days(self, calendar: WorkingCalendar, now: datetime) -> int:
+        due_day = calendar.local_day(self.overdue_at or self.due_at)
+        return max(0, calendar.working_days_between(due_day, calendar.local_day(now)))
+
+    @event("FollowUpDue")
+    def _due(self, due_at: datetime, overdue_at: datetime, meta: Meta) -> None:
+        self.status = "due"
+        self.overdue_at = overdue_at
+
+    @event("FollowUpMissed")
+    def _missed(self, due_at: datetime, escalate_at: datetime, meta: Meta) -> None:
+        self.status = "missed"
+        self.escalate_at = escalate_at
+
+    # -- staff ------------------------------------------------------------------------------
+
+    def complete(self, outcome: str, channel: str, note: str, meta: Meta) -> None:
+        self.check_new_command(meta.get("causation_id"), "FollowUpCompleted")
+        self.check_open("complete")
+        self._completed(outcome=outcome, channel=channel, note=redact(note), meta=meta)
+
+    @event("FollowUpCompleted")
+    def _completed(self, outcome: str, channel: str, note: str, meta: Meta) -> None:
+        self.status = "completed"
+        self._remember(meta, "FollowUpCompleted")
+
+    def reschedule(self, due_at: datetime, reason: str, assigned_clerk: str | None,
+                   assigned_team: str | None, now: datetime, meta: Meta) -> None:
+        self.check_new_command(meta.get("causation_id"), "FollowUpRescheduled")
+        self.check_open("reschedule")
+        if due_at < now:
+            raise InvalidCommand("a follow-up cannot be rescheduled into the past",
+                                 field="due_at", now=now.isoformat())
+        if assigned_clerk is None and assigned_team is None:
+            assigned_clerk, assigned_team = self.assigned_clerk, self.assigned_team
+        self._rescheduled(due_at=due_at, assigned_clerk=assigned_clerk,
+                          assigned_team=assigned_team, reason=redact(reason), meta=meta)
+
+    @event("FollowUpRescheduled")
+    def _rescheduled(self, due_at: datetime, assigned_clerk: str | None,
+                     assigned_team: str | None, reason: str, meta: Meta) -> None:
+        self.status = "scheduled"
+        self.due_at = due_at
+        self.overdue_at = self.escalate_at = None
+        self.assigned_clerk, self.assigned_team = assigned_clerk, assigned_team
+        self._remember(meta, "FollowUpRescheduled")
+
+    def escalate(self, reason: str, supervisor: str, calendar: WorkingCalendar, now: datetime,
+                 meta: Meta) -> None:
+        self.check_new_command(meta.get("causation_id"), "FollowUpEscalated")
+        self.check_open("escalate")
+        if self.status == "escalated":
+            raise RuleViolated("the follow-up is already escalated",
+                               escalated_to=self.escalated_to)
+        self._escalated(escalated_to=supervisor,
+                        overdue_working_days=self._overdue_days(calendar, now),
+                        by_scheduler=False, reason=redact(reason), meta=meta)
+
+    @event("FollowUpEscalated")
+    def _escalated(self, escalated_to: str, overdue_working_days: int, by_scheduler: bool,
+                   reason: str, meta: Meta) -> None:
+        self.status = "escalated"
+        self.escalated_to = escalated_to
+        self._remember(meta, "FollowUpEscalated")
+
+    def cancel(self, reason: str, meta: Meta) -> bool:
+        """Cancel while open; a no-op (False) when it already ended, so rules may re-run."""
+        self.check_new_command(meta.get("causation_id"), "FollowUpCancelled")
+        if self.status not in OPEN:
+            return False
+        self._cancelled(reason=redact(reason), meta=meta)
+        return True
+
+    @event("FollowUpCancelled")
+    def _cancelled(self, reason: str, meta: Meta) -> None:
+        self.status = "cancelled"
+        self._remember(meta, "FollowUpCancelled")
+
+
+class Obligation(_Remembers):
+    """A recurring obligation (e.g. monthly reimbursement) that follow-up watches.
+
+    Periods fall on ``first_due_on`` moved by whole cadence months (day clamped to month end,
+    never drifting). The current period is ``next_due_on``; it is *missed* at ``missed_at``
+    (see ``obligation_missed_at``) unless a fulfilment was recorded before.
+    """
+
+    @event("ObligationWatched")
+    def __init__(self, id: UUID, obligation_id: UUID, resident_id: UUID, cadence: str,
+                 next_due_on: date, missed_at: datetime, assigned_clerk: str | None,
+                 service_item: str | None, meta: Meta) -> None:
+        self.center_id: str = meta["center_id"]
+        self.case_id: UUID | None = meta.get("case_id")
+        self.obligation_id = obligation_id
+        self.resident_id = resident_id
+        self.cadence = cadence
+        self.first_due_on = next_due_on
+        self.period = 0
+        self.next_due_on = next_due_on
+        self.missed_at: datetime | None = missed_at
+        self.assigned_clerk = assigned_clerk
+        self.service_item = service_item
+        self.active = True
+        self.missed: set[date] = set()
+        self.commands = {}
+        self._remember(meta, "ObligationWatched", created=True)
+
+    @property
+    def next_fire_at(self) -> datetime | None:
+        return self.missed_at if self.active else None
+
+    def _period_on(self, index: int) -> date:
+        return add_months(self.first_due_on, index * CADENCE_MONTHS[self.cadence])
+
+    def fulfil(self, period_due_on: date | None, fulfilled_on: date, calendar: WorkingCalendar,
+               grace: int, meta: Meta) -> None:
+        self.check_new_command(meta.get("causation_id"), "ObligationFulfilled")
+        if not self.active:
+            raise RuleViolated("the obligation is no longer watched")
+        period = period_due_on or self.next_due_on
+        if period == self.next_due_on:
+            following = self._period_on(self.period + 1)
+            self._fulfilled(period_due_on=period, fulfilled_on=fulfilled_on, late=False,
+                            next_due_on=following,
+                            missed_at=obligation_missed_at(calendar, following, grace), meta=meta)
+        elif period in self.missed:
+            self._fulfilled(period_due_on=period, fulfilled_on=fulfilled_on, late=True,
+                            next_due_on=self.next_due_on, missed_at=self.missed_at, meta=meta)
+        else:
+            raise InvalidCommand(
+                f"{period} is neither the current period ({self.next_due_on}) nor a missed one",
+                field="period_due_on", current=self.next_due_on.isoformat())
+
+    @event("ObligationFulfilled")
+    def _fulfilled(self, period_due_on: date, fulfilled_on: date, late: bool, next_due_on: date,
+                   missed_at: datetime, meta: Meta) -> None:
+        if late:
+            self.missed.discard(period_due_on)
+        else:
+            self.period += 1
+            self.next_due_on, self.missed_at = next_due_on, missed_at
+        self._remember(meta, "ObligationFulfilled")
+
+    def miss(self, now: datetime, calendar: WorkingCalendar, grace: int,
+             meta: Meta) -> list[tuple[date, UUID, datetime]]:
+        """Every period whose grace ended by ``now`` is missed: (period, follow-up id, when)."""
+        out: list[tuple[date, UUID, datetime]] = []
+        for _ in range(60):  # five years of monthly periods per call at most
+            if not (self.active and self.missed_at is not None and self.missed_at <= now):
+                break
+            period, when = self.next_due_on, self.missed_at
+            follow_up_id = follow_up_id_for("obligation-missed", f"{self.obligation_id}:{period}")
+            following = self._period_on(self.period + 1)
+            self._missed(period_due_on=period, follow_up_id=follow_up_id, next_due_on=following,
+                         missed_at=obligation_missed_at(calendar, following, grace), meta=meta)
+            out.append((period, follow_up_id, when))
+        return out
+
+    @event("ObligationMissed")
+    def _missed(self, period_due_on: date, follow_up_id: UUID, next_due_on: date,
+                missed_at: datetime, meta: Meta) -> None:
+        self.missed.add(period_due_on)
+        self.period += 1
+        self.next_due_on, self.missed_at = next_due_on, missed_at
+
+    def end(self, reason: str, meta: Meta) -> None:
+        self.check_new_command(meta.get("causation_id"), "ObligationEnded")
+        if not self.active:
+            raise RuleViolated("the obligation is no longer watched")
+        self._ended(reason=redact(reason), meta=meta)
+
+    @event("ObligationEnded")
+    def _ended(self, reason: str, meta: Meta) -> None:
+        self.active = False
+        self._remember(meta, "ObligationEnded")
+
+
+class PolicyChange(_Remembers):
+    """A published policy change; its fan-out reaches each affected resident once."""
+
+    @event("PolicyChangePublished")
+    def __init__(self, id: UUID, service_items: list[str], summary: str, effective_on: date,
+                 all_centers: bool, outreach_due_at: datetime, meta: Meta) -> None:
+        self.center_id: str = meta["center_id"]
+        self.service_items = service_items
+        self.effective_on = effective_on
+        self.all_centers = all_centers
+        self.outreach_due_at = outreach_due_at
+        self.residents: int | None = None
+        self.commands = {}
+        self._remember(meta, "PolicyChangePublished", created=True)
+
+    def finish_fan_out(self, residents: int, meta: Meta) -> None:
+        if self.residents is None:
+            self._fanned_out(residents=residents, meta=meta)
+
+    @event("PolicyChangeFannedOut")
+    def _fanned_out(self, residents: int, meta: Meta) -> None:
+        self.residents = residents
+
+
+def covered(action: Any) -> Any:
+    """Run ``action()``; a day beyond the calendar becomes a 422 naming the year."""
+    try:
+        return action()
+    except CalendarOutOfRange as exc:
+        raise CalendarNotCovered(str(exc), year=exc.year, first_year=exc.first_year,
+                                 last_year=exc.last_year) from exc

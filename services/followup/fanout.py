@@ -1,0 +1,118 @@
+"""Policy-change fan-out: one outreach follow-up per affected resident, once, resumable.
+
+A published policy change (``policy_changes`` row, from its event) is walked over
+``resident_items`` in resident-id order, ``followup_fanout_batch`` residents at a time: for each
+resident whose past cases touch the policy's service items (at the publishing center, or at
+every center), a follow-up with the id ``uuid5(policy_id, resident_id)`` is scheduled through the
+GroupCommitter. After each batch the cursor (the last resident id) and the count move together in
+one compare-and-set, so:
+
+* a retried publish command is the same policy (same Idempotency-Key, same id): one fan-out;
+* a crash or restart resumes after the last saved cursor; a batch that was written but whose
+  cursor was not saved is written again, and each follow-up already there is a no-op;
+* each resident is counted once, and memory holds one batch, whatever the history's length;
+* with several replicas, an advisory lock per policy lets one of them fan it out at a time.
+
+When the walk ends, ``PolicyChangeFannedOut`` records how many residents were reached.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from uuid import UUID
+
+import asyncpg
+import structlog
+
+from services.followup.application import FollowUps, Plan
+from services.followup.domain import policy_follow_up_id
+from shared.contracts.followup import Reason
+
+log = structlog.get_logger("sixstep.followup.fanout")
+
+RESIDENTS = (
+    "SELECT DISTINCT ON (resident_id) resident_id, case_id, center_id FROM resident_items"
+    " WHERE service_item = ANY($1::text[]) AND ($2::text IS NULL OR center_id = $2)"
+    " AND ($3::uuid IS NULL OR resident_id > $3)"
+    " ORDER BY resident_id, opened_at DESC, case_id LIMIT $4")
+
+
+class FanOut:
+    def __init__(self, pool: asyncpg.Pool, followups: FollowUps, *, batch: int,
+                 interval_s: float) -> None:
+        self.pool = pool
+        self.followups = followups
+        self.batch = batch
+        self.interval_s = interval_s
+        self.team = followups.settings.followup_team
+
+    async def run(self) -> None:
+        while True:
+            await self.once()
+            await asyncio.sleep(self.interval_s)
+
+    async def once(self) -> int:
+        """Fan out every unfinished policy change; returns how many were finished now."""
+        rows = await self.pool.fetch(
+            "SELECT policy_id FROM policy_changes WHERE finished_at IS NULL"
+            " ORDER BY published_at")
+        finished = 0
+        for row in rows:
+            finished += await self.fan_out(row["policy_id"])
+        return finished
+
+    async def fan_out(self, policy_id: UUID) -> int:
+        async with self.pool.acquire() as lock:
+            key = f"sixstep-fanout:{policy_id}"
+            if not await lock.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", key):
+                return 0  # another replica is on it
+            try:
+                return await self._walk(policy_id)
+            finally:
+                await lock.execute("SELECT pg_advisory_unlock(hashtext($1))", key)
+
+    async def _walk(self, policy_id: UUID) -> int:
+        policy = await self.pool.fetchrow("SELECT * FROM policy_changes WHERE policy_id = $1",
+                                          policy_id)
+        if policy is None or policy["finished_at"] is not None:
+            return 0
+        cursor: UUID | None = policy["cursor"]
+        residents: int = policy["residents"]
+        center = None if policy["all_centers"] else policy["center_id"]
+        log.info("fanout.started", policy_id=str(policy_id), resume_after=str(cursor))
+        while True:
+            batch = await self.pool.fetch(RESIDENTS, policy["service_items"], center, cursor,
+                                          self.batch)
+            if batch:
+                await self._write(policy, batch)
+                last: UUID = batch[-1]["resident_id"]
+                moved = await self._save_progress(policy_id, cursor, last, len(batch))
+                if not moved:
+                    return 0  # someone else moved the cursor; they go on from there
+                cursor, residents = last, residents + len(batch)
+            if len(batch) < self.batch:
+                break
+        await self.followups.finish_fan_out(policy_id, residents)
+        await self.pool.execute(
+            "UPDATE policy_changes SET finished_at = COALESCE(finished_at, now())"
+            " WHERE policy_id = $1", policy_id)
+        log.info("fanout.finished", policy_id=str(policy_id), residents=residents)
+        return 1
+
+    async def _write(self, policy: asyncpg.Record, batch: list[asyncpg.Record]) -> None:
+        policy_id = UUID(str(policy["policy_id"]))
+        await asyncio.gather(*(self.followups.schedule(Plan(
+            follow_up_id=policy_follow_up_id(policy_id, UUID(str(r["resident_id"]))),
+            center_id=r["center_id"], case_id=UUID(str(r["case_id"])),
+            reason=Reason.POLICY_CHANGE, resident_id=UUID(str(r["resident_id"])),
+            due_at=policy["outreach_due_at"],
+            assigned_clerk=None, assigned_team=self.team, source="followup:PolicyChangePublished",
+            source_id=policy_id, causation_id=f"policy:{policy_id}",
+            correlation_id=str(policy_id))) for r in batch))
+
+    async def _save_progress(self, policy_id: UUID, old: UUID | None, new: UUID,
+                             count: int) -> bool:
+        status = await self.pool.execute(
+            "UPDATE policy_changes SET cursor = $3, residents = residents + $4"
+            " WHERE policy_id = $1 AND cursor IS NOT DISTINCT FROM $2", policy_id, old, new, count)
+        return status.endswith(" 1")

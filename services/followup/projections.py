@@ -1,0 +1,191 @@
+"""Follow-up's read models (asyncpg), built from its own events on the stream.
+
+* ``followups``      the worklists: one row per follow-up, its status and assignment
+* ``timers``         the scheduler's index: per aggregate, when it next has something to do
+* ``policy_changes`` each published policy change and its fan-out's progress
+* ``obligations``    watched obligations and their current period
+
+Every event that leaves a timer running carries its moment, so ``timers`` is a function of the
+last event of each aggregate. The scheduler also writes ``timers`` (from the aggregate it just
+advanced); both writes are guarded by the aggregate version, so the newer one wins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+import asyncpg
+
+from shared.contracts import Envelope
+
+CONSUMER = "followup-worklist"
+OPEN = ("scheduled", "due", "missed", "escalated")
+
+DDL = [
+    "CREATE TABLE IF NOT EXISTS followups ("
+    " follow_up_id uuid PRIMARY KEY, center_id text NOT NULL, case_id uuid,"
+    " resident_id uuid, reason text NOT NULL, priority text NOT NULL, status text NOT NULL,"
+    " due_at timestamptz NOT NULL, due_on date NOT NULL, assigned_clerk text,"
+    " assigned_team text, escalated_to text, service_item text, source text NOT NULL,"
+    " source_id uuid, outcome text, channel text, scheduled_at timestamptz NOT NULL,"
+    " updated_at timestamptz NOT NULL, completed_at timestamptz, version int NOT NULL,"
+    " position bigint NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS followups_clerk ON followups (center_id, assigned_clerk, due_on)"
+    " WHERE status IN ('scheduled', 'due', 'missed', 'escalated')",
+    "CREATE INDEX IF NOT EXISTS followups_team ON followups (center_id, assigned_team, due_on)"
+    " WHERE status IN ('scheduled', 'due', 'missed', 'escalated')",
+    "CREATE INDEX IF NOT EXISTS followups_escalated ON followups (center_id, escalated_to)"
+    " WHERE status = 'escalated'",
+    "CREATE INDEX IF NOT EXISTS followups_case ON followups (case_id)",
+    "CREATE INDEX IF NOT EXISTS followups_source ON followups (source_id)",
+    "CREATE TABLE IF NOT EXISTS timers ("
+    " aggregate_id uuid PRIMARY KEY, kind text NOT NULL, fire_at timestamptz,"
+    " version int NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS timers_due ON timers (fire_at, aggregate_id)"
+    " WHERE fire_at IS NOT NULL",
+    "CREATE TABLE IF NOT EXISTS policy_changes ("
+    " policy_id uuid PRIMARY KEY, center_id text NOT NULL, service_items text[] NOT NULL,"
+    " all_centers boolean NOT NULL, effective_on date NOT NULL,"
+    " outreach_due_at timestamptz NOT NULL, published_at timestamptz NOT NULL,"
+    " cursor uuid, residents int NOT NULL DEFAULT 0, finished_at timestamptz)",
+    "CREATE TABLE IF NOT EXISTS obligations ("
+    " obligation_id uuid PRIMARY KEY, aggregate_id uuid NOT NULL, center_id text NOT NULL,"
+    " case_id uuid, resident_id uuid NOT NULL, cadence text NOT NULL,"
+    " next_due_on date NOT NULL, missed_at timestamptz, active boolean NOT NULL,"
+    " missed_periods int NOT NULL DEFAULT 0, version int NOT NULL)",
+]
+
+UPSERT_TIMER = (
+    "INSERT INTO timers (aggregate_id, kind, fire_at, version)"
+    " SELECT * FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::int[])"
+    " ON CONFLICT (aggregate_id) DO UPDATE SET fire_at = EXCLUDED.fire_at,"
+    " version = EXCLUDED.version WHERE timers.version <= EXCLUDED.version")
+
+
+async def upsert_timers(conn: asyncpg.Connection | asyncpg.Pool,
+                        rows: Sequence[tuple[UUID, str, datetime | None, int]]) -> None:
+    if rows:
+        ids, kinds, fires, versions = zip(*rows, strict=True)
+        await conn.execute(UPSERT_TIMER, list(ids), list(kinds), list(fires), list(versions))
+
+
+def _at(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+class WorklistProjection:
+    """Applies follow-up's own events to its read models in the consumer's transaction."""
+
+    def __init__(self, tz: ZoneInfo) -> None:
+        self.tz = tz
+
+    async def apply(self, conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
+        scheduled: list[tuple[Any, ...]] = []
+        updates: list[tuple[Any, ...]] = []
+        timers: dict[UUID, tuple[UUID, str, datetime | None, int]] = {}
+        for e in events:
+            if e.service != "followup":
+                continue
+            p, fid, v = e.payload, e.aggregate_id, e.aggregate_version
+            if e.type == "FollowUpScheduled":
+                due_at = _at(p["due_at"])
+                assert due_at is not None
+                scheduled.append((
+                    fid, e.center_id, e.case_id,
+                    UUID(p["resident_id"]) if p["resident_id"] else None, p["reason"],
+                    p["priority"], due_at, due_at.astimezone(self.tz).date(),
+                    p["assigned_clerk"], p["assigned_team"], p["service_item"], p["source"],
+                    UUID(p["source_id"]) if p["source_id"] else None, e.occurred_at, v,
+                    e.position))
+                timers[fid] = (fid, "followup", due_at, v)
+            elif e.type.startswith("FollowUp"):
+                change = self._change(e)
+                updates.append((fid, v, e.position, e.occurred_at, *change))
+                fire = {"FollowUpDue": "overdue_at", "FollowUpMissed": "escalate_at",
+                        "FollowUpRescheduled": "due_at"}.get(e.type)
+                timers[fid] = (fid, "followup", _at(p[fire]) if fire else None, v)
+            elif e.type == "PolicyChangePublished":
+                await conn.execute(
+                    "INSERT INTO policy_changes (policy_id, center_id, service_items,"
+                    " all_centers, effective_on, outreach_due_at, published_at)"
+                    " VALUES ($1, $2, $3, $4, $5::text::date, $6, $7)"
+                    " ON CONFLICT (policy_id) DO NOTHING",
+                    fid, e.center_id, p["service_items"], p["all_centers"], p["effective_on"],
+                    _at(p["outreach_due_at"]), e.occurred_at)
+            elif e.type == "PolicyChangeFannedOut":
+                await conn.execute(
+                    "UPDATE policy_changes SET finished_at = COALESCE(finished_at, $2),"
+                    " residents = $3 WHERE policy_id = $1", fid, e.occurred_at, p["residents"])
+            elif e.type.startswith("Obligation"):
+                await self._obligation(conn, e)
+                missed_at = None if e.type == "ObligationEnded" else _at(p["missed_at"])
+                timers[fid] = (fid, "obligation", missed_at, v)
+        if scheduled:
+            await conn.executemany(
+                "INSERT INTO followups (follow_up_id, center_id, case_id, resident_id, reason,"
+                " priority, status, due_at, due_on, assigned_clerk, assigned_team, service_item,"
+                " source, source_id, scheduled_at, updated_at, version, position)"
+                " VALUES ($1, $2, $3, $4, $5, $6, 'scheduled', $7, $8, $9, $10, $11, $12, $13,"
+                " $14, $14, $15, $16) ON CONFLICT (follow_up_id) DO NOTHING", scheduled)
+        if updates:
+            await conn.executemany(
+                "UPDATE followups SET version = $2, position = $3, updated_at = $4,"
+                " status = COALESCE($5, status), due_at = COALESCE($6, due_at),"
+                " due_on = COALESCE($7, due_on),"
+                " assigned_clerk = CASE WHEN $8 THEN $9 ELSE assigned_clerk END,"
+                " assigned_team = CASE WHEN $8 THEN $10 ELSE assigned_team END,"
+                " escalated_to = COALESCE($11, escalated_to), outcome = COALESCE($12, outcome),"
+                " channel = COALESCE($13, channel), completed_at = COALESCE($14, completed_at)"
+                " WHERE follow_up_id = $1 AND version < $2", updates)
+        await upsert_timers(conn, list(timers.values()))
+
+    def _change(self, e: Envelope) -> tuple[Any, ...]:
+        """(status, due_at, due_on, reassigned, clerk, team, escalated_to, outcome, channel,
+        completed_at) for an event after FollowUpScheduled; None leaves a column as it is."""
+        p = e.payload
+        none = (None, None, None, False, None, None, None, None, None, None)
+        if e.type == "FollowUpDue":
+            return ("due", *none[1:])
+        if e.type == "FollowUpMissed":
+            return ("missed", *none[1:])
+        if e.type == "FollowUpEscalated":
+            return ("escalated", None, None, False, None, None, p["escalated_to"], None, None,
+                    None)
+        if e.type == "FollowUpCompleted":
+            return ("completed", None, None, False, None, None, None, p["outcome"],
+                    p["channel"], e.occurred_at)
+        if e.type == "FollowUpRescheduled":
+            due_at = _at(p["due_at"])
+            assert due_at is not None
+            return ("scheduled", due_at, due_at.astimezone(self.tz).date(), True,
+                    p["assigned_clerk"], p["assigned_team"], None, None, None, None)
+        if e.type == "FollowUpCancelled":
+            return ("cancelled", *none[1:])
+        return none
+
+    async def _obligation(self, conn: asyncpg.Connection, e: Envelope) -> None:
+        p = e.payload
+        if e.type == "ObligationWatched":
+            await conn.execute(
+                "INSERT INTO obligations (obligation_id, aggregate_id, center_id, case_id,"
+                " resident_id, cadence, next_due_on, missed_at, active, version)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7::text::date, $8, true, $9)"
+                " ON CONFLICT (obligation_id) DO NOTHING",
+                UUID(p["obligation_id"]), e.aggregate_id, e.center_id, e.case_id,
+                UUID(p["resident_id"]), p["cadence"], p["next_due_on"], _at(p["missed_at"]),
+                e.aggregate_version)
+        elif e.type in ("ObligationFulfilled", "ObligationMissed"):
+            await conn.execute(
+                "UPDATE obligations SET next_due_on = $2::text::date, missed_at = $3,"
+                " missed_periods = missed_periods + $4, version = $5"
+                " WHERE aggregate_id = $1 AND version < $5",
+                e.aggregate_id, p["next_due_on"], _at(p["missed_at"]),
+                1 if e.type == "ObligationMissed" else 0, e.aggregate_version)
+        elif e.type == "ObligationEnded":
+            await conn.execute(
+                "UPDATE obligations SET active = false, missed_at = NULL, version = $2"
+                " WHERE aggregate_id = $1 AND version < $2", e.aggregate_id, e.aggregate_version)

@@ -1,0 +1,111 @@
+"""Due follow-ups -> events, exactly once, on any number of replicas.
+
+Every ``interval`` the scheduler reads the ``timers`` whose moment has come (``fire_at <= now``,
+never earlier) in pages, and asks each aggregate to ``advance(now)``: a follow-up becomes due at
+its ``due_at``, missed at the close of its due working day, escalated to the supervisor once it
+is ``followup_escalate_after_working_days`` working days overdue; an obligation's period is
+missed after its grace working days, which schedules a follow-up. All of it is recorded by the
+aggregate itself, so:
+
+* **exactly once**: two replicas may try the same aggregate at the same moment; the event
+  store's optimistic concurrency lets one write, the other sees the new state (nothing left to
+  do) or a VersionConflict, and writes nothing;
+* **restarts and downtime**: timers live in PostgreSQL; the first tick after a start fires
+  everything whose moment passed while no scheduler ran (each step in order, each recorded);
+* **never early**: an aggregate refuses to fire before its moment, whatever the timer row says;
+* **time** comes from an injectable clock, so tests set it instead of sleeping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+import structlog
+
+from services.followup.application import Advanced, FollowUps
+from services.followup.clock import Clock
+from services.followup.projections import upsert_timers
+from shared.errors import CommandError, VersionConflict
+
+log = structlog.get_logger("sixstep.followup.scheduler")
+
+
+@dataclass
+class Tick:
+    """What one tick did: event types recorded, and attempts that found another writer first."""
+
+    fired: Counter[str] = field(default_factory=Counter)
+    attempted: int = 0
+    conflicts: int = 0
+    failed: int = 0
+
+
+class Scheduler:
+    def __init__(self, pool: asyncpg.Pool, followups: FollowUps, clock: Clock, *,
+                 interval_s: float, batch: int) -> None:
+        self.pool = pool
+        self.followups = followups
+        self.clock = clock
+        self.interval_s = interval_s
+        self.batch = batch
+
+    async def run(self) -> None:
+        """Tick now (catch up after downtime), then every ``interval_s``."""
+        while True:
+            tick = await self.tick()
+            if tick.fired or tick.failed:
+                log.info("scheduler.tick", fired=dict(tick.fired), attempted=tick.attempted,
+                         conflicts=tick.conflicts, failed=tick.failed)
+            await asyncio.sleep(self.interval_s)
+
+    async def tick(self, now: datetime | None = None) -> Tick:
+        """Advance every aggregate whose timer is at or before ``now`` (default: the clock)."""
+        now = now or self.clock.now()
+        result = Tick()
+        after: tuple[datetime, UUID] | None = None
+        while True:
+            if after is None:
+                rows = await self.pool.fetch(
+                    "SELECT aggregate_id, kind, fire_at FROM timers WHERE fire_at <= $1"
+                    " ORDER BY fire_at, aggregate_id LIMIT $2", now, self.batch)
+            else:
+                rows = await self.pool.fetch(
+                    "SELECT aggregate_id, kind, fire_at FROM timers WHERE fire_at <= $1"
+                    " AND (fire_at, aggregate_id) > ($2, $3)"
+                    " ORDER BY fire_at, aggregate_id LIMIT $4", now, *after, self.batch)
+            if not rows:
+                return result
+            outcomes = await asyncio.gather(
+                *(self.followups.advance(r["aggregate_id"], r["kind"], now) for r in rows),
+                return_exceptions=True)
+            timers: list[tuple[UUID, str, datetime | None, int]] = []
+            errors: Counter[str] = Counter()
+            for row, outcome in zip(rows, outcomes, strict=True):
+                result.attempted += 1
+                if isinstance(outcome, Advanced):
+                    result.fired.update(outcome.fired)
+                    timers.append((row["aggregate_id"], row["kind"], outcome.next_fire_at,
+                                   outcome.version))
+                elif isinstance(outcome, VersionConflict):
+                    result.conflicts += 1  # another replica wrote first
+                else:
+                    result.failed += 1
+                    errors[_describe(outcome)] += 1
+            for error, count in errors.items():
+                log.error("scheduler.cannot_advance", error=error, count=count)
+            await upsert_timers(self.pool, timers)
+            if len(rows) < self.batch:
+                return result
+            after = (rows[-1]["fire_at"], rows[-1]["aggregate_id"])
+
+
+def _describe(error: Any) -> str:
+    if isinstance(error, CommandError):
+        return f"{error.code}: {error.message}"
+    return f"{type(error).__name__}: {error}"

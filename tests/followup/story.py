@@ -1,0 +1,120 @@
+"""Helpers for follow-up stories: both services in-process, a hand-set clock, the stream."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import asyncpg
+import httpx
+from fastapi import FastAPI
+
+from services.followup.clock import ManualClock
+from services.followup.main import create_app as create_followup
+from services.intake.main import create_app as create_intake
+from shared.settings import Settings
+from tests.support import headers, running, wait_until
+
+CENTER = "SH-PD-HUAMU"
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def at(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=SHANGHAI)
+
+
+def key() -> str:
+    return f"k-{uuid.uuid4().hex}"
+
+
+def quiet(settings: Settings, **extra: Any) -> Settings:
+    """Settings whose background scheduler and fan-out only run at start: tests tick by hand."""
+    return settings.model_copy(update={"followup_scheduler_interval_s": 3600.0, **extra})
+
+
+@dataclass
+class Center:
+    """The center's day: intake at the counter, follow-up behind it, one clock."""
+
+    settings: Settings
+    clock: ManualClock
+    intake: httpx.AsyncClient
+    followup: httpx.AsyncClient
+    app: FastAPI
+
+    @property
+    def scheduler(self) -> Any:
+        return self.app.state.scheduler
+
+    @property
+    def fanout(self) -> Any:
+        return self.app.state.fanout
+
+    async def open_case(self, when: datetime, resident: uuid.UUID | None = None,
+                        item: str = "SA-HARDSHIP-SUBSIDY", clerk: str = "clerk-017") -> str:
+        r = await self.intake.post("/cases", headers=headers(key()), json={
+            "center_id": CENTER, "counter_id": "window-3", "clerk_id": clerk,
+            "service_item": item, "resident_id": str(resident or uuid.uuid4()),
+            "occurred_at": when.isoformat()})
+        assert r.status_code == 201, r.text
+        case_id = r.json()["id"]
+        await self.step(case_id, "hear", {"words": "想问问补助", "occurred_at": when.isoformat()})
+        return case_id
+
+    async def step(self, case_id: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        r = await self.intake.post(f"/cases/{case_id}/{name}", json=body, headers=headers(key()))
+        assert r.status_code == 200, (name, r.text)
+        return r.json()
+
+    async def followups_of(self, case_id: str, n: int, what: str = "follow-ups"
+                           ) -> list[dict[str, Any]]:
+        """Wait until the case has ``n`` follow-ups in the read model; return them."""
+        found: list[dict[str, Any]] = []
+
+        async def check() -> bool:
+            nonlocal found
+            r = await self.followup.get("/followups", params={"case_id": case_id})
+            found = r.json()["items"]
+            return len(found) >= n
+
+        await wait_until(check, what=what)
+        return found
+
+    async def settled(self) -> None:
+        """Wait until the worklist has applied every follow-up event written so far."""
+        pool: asyncpg.Pool = self.app.state.pool
+        runtime = self.app.state.runtime
+
+        async def check() -> bool:
+            last = await pool.fetchval(
+                f'SELECT max(notification_id) FROM "{runtime.relay.schema}".'
+                f'"{runtime.relay.table}"') or 0
+            applied = await pool.fetchval(
+                "SELECT position FROM consumer_progress WHERE consumer = 'followup-worklist'"
+                " AND service = 'followup'") or 0
+            return applied >= last
+
+        await wait_until(check, what="the worklist to catch up")
+
+    async def get(self, follow_up_id: str) -> dict[str, Any]:
+        r = await self.followup.get(f"/followups/{follow_up_id}")
+        assert r.status_code == 200, r.text
+        return r.json()
+
+
+@contextlib.asynccontextmanager
+async def center_day(settings: Settings, start: datetime, *, with_intake: bool = True,
+                     **extra: Any) -> AsyncIterator[Center]:
+    settings = quiet(settings, **extra)
+    clock = ManualClock(start)
+    app = create_followup(settings, clock)
+    async with contextlib.AsyncExitStack() as stack:
+        intake = (await stack.enter_async_context(running(create_intake(settings)))
+                  if with_intake else httpx.AsyncClient())
+        followup = await stack.enter_async_context(running(app))
+        yield Center(settings, clock, intake, followup, app)

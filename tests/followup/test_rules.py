@@ -1,0 +1,168 @@
+"""Rules: what follow-up schedules when intake (and feedback) events arrive on the stream."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from shared.bus import connect, event_subject
+from shared.contracts import Envelope
+from shared.outbox import encode
+from shared.settings import Settings
+from tests.followup.story import CENTER, at, center_day, key
+from tests.support import headers, stream_envelopes
+
+
+def by_reason(items: list[dict], reason: str) -> list[dict]:
+    return [f for f in items if f["reason"] == reason]
+
+
+async def test_a_deadline_gets_a_reminder_working_days_before_it(settings: Settings) -> None:
+    async with center_day(settings, at(2026, 3, 2, 9)) as center:
+        case_id = await center.open_case(at(2026, 3, 2, 9, 10))
+        # Friday Mar 13: three working days before is Tuesday Mar 10.
+        await center.step(case_id, "deadlines", {"due_on": "2026-03-13", "description": "补交材料",
+                                                 "occurred_at": at(2026, 3, 2, 9, 20).isoformat()})
+        # Tomorrow: closer than three working days, so the reminder is due at once.
+        await center.step(case_id, "deadlines", {"due_on": "2026-03-03", "description": "签字",
+                                                 "occurred_at": at(2026, 3, 2, 9, 30).isoformat()})
+        items = await center.followups_of(case_id, 2)
+        reminders = sorted(by_reason(items, "deadline_reminder"), key=lambda f: f["due_at"])
+        assert [datetime.fromisoformat(f["due_at"]) for f in reminders] == [
+            at(2026, 3, 2, 9, 30), at(2026, 3, 10, 9)]
+        assert all(f["assigned_clerk"] == "clerk-017" and f["status"] == "scheduled"
+                   for f in reminders)
+        assert reminders[0]["resident_id"] is not None
+
+        tick = await center.scheduler.tick(at(2026, 3, 2, 9, 45))
+        assert tick.fired == {"FollowUpDue": 1}, "only the close deadline is due yet"
+        r = await center.followup.post(
+            f"/followups/{reminders[0]['follow_up_id']}/complete", headers=headers(key()),
+            json={"outcome": "done", "channel": "phone", "note": "已提醒"})
+        assert r.status_code == 200, r.text
+        await center.settled()
+        assert (await center.scheduler.tick(at(2026, 3, 10, 8, 59))).fired == {}, "never early"
+        assert (await center.scheduler.tick(at(2026, 3, 10, 9))).fired == {"FollowUpDue": 1}
+
+
+async def test_a_resolution_gets_a_check_and_a_hard_one_an_early_check(
+        settings: Settings) -> None:
+    async with center_day(settings, at(2026, 3, 6, 9)) as center:
+        friday = at(2026, 3, 6, 16).isoformat()
+        calm = await center.open_case(at(2026, 3, 6, 10))
+        stuck = await center.open_case(at(2026, 3, 6, 10))
+        upset = await center.open_case(at(2026, 3, 6, 10))
+        await center.step(calm, "resolve", {"outcome": "resolved", "emotion_defused": True,
+                                            "occurred_at": friday})
+        await center.step(stuck, "resolve", {"outcome": "cannot_be_resolved",
+                                             "explanation": "不符合条件，已说明原因",
+                                             "emotion_defused": True, "occurred_at": friday})
+        await center.step(upset, "resolve", {"outcome": "resolved", "emotion_defused": False,
+                                             "occurred_at": friday})
+        [check] = await center.followups_of(calm, 1)
+        assert check["reason"] == "post_resolution_check" and check["priority"] == "normal"
+        assert datetime.fromisoformat(check["due_at"]) == at(2026, 3, 13, 9), "5 working days"
+        for case_id in (stuck, upset):
+            [early] = await center.followups_of(case_id, 1)
+            assert early["priority"] == "high"
+            assert datetime.fromisoformat(early["due_at"]) == at(2026, 3, 9, 9), "next Monday"
+
+        # Reopened at the counter: the check is moot; resolving again schedules a new one.
+        await center.step(calm, "reopen", {"reason": "居民补充材料",
+                                           "occurred_at": at(2026, 3, 9, 10).isoformat()})
+        await center.step(calm, "resolve", {"outcome": "resolved", "emotion_defused": True,
+                                            "occurred_at": at(2026, 3, 9, 11).isoformat()})
+        items = await center.followups_of(calm, 2)
+        await center.settled()
+        items = (await center.followup.get("/followups", params={"case_id": calm})).json()["items"]
+        states = {(f["status"], f["due_at"][:10]) for f in items}
+        assert states == {("cancelled", "2026-03-13"), ("scheduled", "2026-03-16")}
+
+
+async def test_a_missed_monthly_obligation_gets_a_proactive_contact(settings: Settings) -> None:
+    async with center_day(settings, at(2026, 3, 2, 9)) as center:
+        case_id = await center.open_case(at(2026, 3, 2, 9, 10), item="MI-MEDICAL-REIMBURSEMENT")
+        await center.step(case_id, "obligations", {
+            "description": "每月报销单据", "cadence": "monthly", "next_due_on": "2026-03-16",
+            "occurred_at": at(2026, 3, 2, 9, 30).isoformat()})
+        envelopes = await _wait_for(settings, "ObligationDeclared")
+        obligation_id = envelopes[0].payload["obligation_id"]
+        await _wait_for(settings, "ObligationWatched")
+        r = await center.followup.get(f"/obligations/{obligation_id}")
+        assert r.json()["next_due_on"] == "2026-03-16"
+        # Grace: the due day and 3 working days; missed at closing on Thursday Mar 19.
+        assert datetime.fromisoformat(r.json()["missed_at"]) == at(2026, 3, 19, 17)
+
+        # March: fulfilled on time (recorded through the follow-up API).
+        center.clock.set(at(2026, 3, 17, 10))
+        r = await center.followup.post(f"/obligations/{obligation_id}/fulfilments",
+                                       json={}, headers=headers(key()))
+        assert r.status_code == 200, r.text
+        assert (await center.scheduler.tick(at(2026, 3, 20, 9))).fired == {}
+        r = await center.followup.get(f"/obligations/{obligation_id}",
+                                      params={"after": r.json()["position"]})
+        assert r.json()["next_due_on"] == "2026-04-16"
+
+        # April: nothing recorded by closing on Tuesday Apr 21 (Thu 16, Fri 17, Mon 20, Tue 21).
+        assert (await center.scheduler.tick(at(2026, 4, 21, 16, 59))).fired == {}
+        tick = await center.scheduler.tick(at(2026, 4, 21, 17))
+        assert tick.fired == {"ObligationMissed": 1, "FollowUpScheduled": 1}
+        [contact] = by_reason(await center.followups_of(case_id, 1), "obligation_missed")
+        assert contact["priority"] == "high" and contact["assigned_clerk"] == "clerk-017"
+        assert datetime.fromisoformat(contact["due_at"]) == at(2026, 4, 22, 9)
+        await center.settled()
+        assert (await center.scheduler.tick(at(2026, 4, 22, 9))).fired == {"FollowUpDue": 1}
+        r = await center.followup.get(f"/obligations/{obligation_id}")
+        assert r.json()["missed_periods"] == 1 and r.json()["next_due_on"] == "2026-05-16"
+
+
+async def test_a_bad_review_gets_a_rectification_follow_up_on_its_deadline(
+        settings: Settings) -> None:
+    async with center_day(settings, at(2026, 3, 16, 9)) as center:
+        case_id = await center.open_case(at(2026, 3, 16, 9, 10))
+        rectification_id = uuid.uuid4()
+        await _publish_feedback(settings, uuid.UUID(case_id), {
+            "rectification_id": str(rectification_id), "resident_id": None,
+            "rating": "dissatisfied", "deadline_on": "2026-03-21", "summary": "等待时间太长"})
+        [revisit] = await center.followups_of(case_id, 1, "the rectification follow-up")
+        assert revisit["reason"] == "rectification" and revisit["priority"] == "high"
+        assert revisit["assigned_team"] == "followup-desk"
+        assert revisit["source_id"] == str(rectification_id)
+        assert revisit["resident_id"] is not None, "the resident comes from the case"
+        # Saturday Mar 21 is a day off: due on the last working day before it.
+        assert datetime.fromisoformat(revisit["due_at"]) == at(2026, 3, 20, 9)
+
+    scheduled = [e for e in await stream_envelopes(settings) if e.type == "FollowUpScheduled"]
+    assert len(scheduled) == 1 and scheduled[0].center_id == CENTER
+    assert str(scheduled[0].case_id) == case_id
+
+
+async def _wait_for(settings: Settings, type_: str) -> list[Envelope]:
+    from tests.support import wait_until
+
+    found: list[Envelope] = []
+
+    async def check() -> bool:
+        nonlocal found
+        found = [e for e in await stream_envelopes(settings) if e.type == type_]
+        return bool(found)
+
+    await wait_until(check, what=type_)
+    return found
+
+
+async def _publish_feedback(settings: Settings, case_id: uuid.UUID, payload: dict) -> None:
+    """What the feedback service will publish when a bad review opens a rectification."""
+    now = datetime.now(UTC)
+    envelope = Envelope(
+        event_id=uuid.uuid4(), type="RectificationOpened", version=1, service="feedback",
+        position=1, aggregate_id=uuid.uuid4(), aggregate_version=1, case_id=case_id,
+        center_id=CENTER, occurred_at=at(2026, 3, 16, 15), recorded_at=now,
+        actor="system:feedback", payload=payload)
+    nc = await connect(settings, "test-feedback")
+    try:
+        await nc.jetstream().publish(
+            event_subject(settings, "feedback", "RectificationOpened", case_id),
+            encode(envelope), headers={"Nats-Msg-Id": "feedback:1"})
+    finally:
+        await nc.close()
