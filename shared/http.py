@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import time
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Request, Response
@@ -55,6 +56,12 @@ class WrittenPublic(BaseModel):
     def of(cls, written: Written) -> WrittenPublic:
         return cls(id=str(written.aggregate_id), version=written.version,
                    position=written.position, replayed=written.replayed)
+
+
+def new_app(**kwargs: Any) -> FastAPI:
+    """A FastAPI app as every sixstep service wants it: Prometheus metrics are ours, so
+    FastAPI's own OpenTelemetry hooks (an environment lookup on every request) stay off."""
+    return FastAPI(telemetry={"tracing": False, "metrics": False, "logs": False}, **kwargs)
 
 
 def error_response(status: int, code: str, message: str,
@@ -123,6 +130,31 @@ async def _actor(x_actor: Annotated[str | None, Header(
     return x_actor or "counter-app"
 
 
+@dataclass(frozen=True)
+class WriteContext:
+    """What every write carries besides its body: who, which attempt, and what version."""
+
+    key: str
+    actor: str
+    expected_version: int | None
+
+
+async def _write_context(
+    idempotency_key: Annotated[str | None, Header(
+        description="Unique per intended write (8-128 chars of A-Z a-z 0-9 _ . : -); "
+                    "a retry with the same key returns the first answer.")] = None,
+    if_match: Annotated[str | None, Header(
+        description="The version you last saw; the write is refused with 409 if it moved.")]
+        = None,
+    x_actor: Annotated[str | None, Header(description="Who acts (clerk id).")] = None,
+) -> WriteContext:
+    """One dependency for the three write headers (fewer dependencies, faster requests)."""
+    return WriteContext(key=await _idempotency_key(idempotency_key),
+                        actor=await _actor(x_actor),
+                        expected_version=await _expected_version(if_match))
+
+
+Write = Annotated[WriteContext, Depends(_write_context)]
 IdempotencyKey = Annotated[str, Depends(_idempotency_key)]
 ExpectedVersion = Annotated[int | None, Depends(_expected_version)]
 Actor = Annotated[str, Depends(_actor)]

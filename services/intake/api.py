@@ -15,14 +15,7 @@ from services.intake.projections import CONSUMER
 from shared.catalogue import Catalogue, ServiceItem
 from shared.consumer import wait_for_position
 from shared.contracts.vocabulary import Channel
-from shared.http import (
-    Actor,
-    ErrorResponse,
-    ExpectedVersion,
-    IdempotencyKey,
-    WrittenPublic,
-    problem,
-)
+from shared.http import ErrorResponse, Write, WrittenPublic, problem
 from shared.settings import Settings
 
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -61,16 +54,16 @@ catalogue = APIRouter(prefix="/catalogue", tags=["catalogue"])
 
 @cases.post("", status_code=status.HTTP_201_CREATED, response_model=WrittenPublic,
             summary="Open a case (a resident arrives, calls, or is visited)")
-async def open_case(body: c.OpenCase, intake: IntakeDep, key: IdempotencyKey,
-                    actor: Actor) -> WrittenPublic:
-    return WrittenPublic.of(await intake.open_case(body, actor, key))
+async def open_case(body: c.OpenCase, request: Request, write: Write) -> WrittenPublic:
+    intake: Intake = request.app.state.intake
+    return WrittenPublic.of(await intake.open_case(body, write.actor, write.key))
 
 
 def _step(name: str, summary: str, command: type[c._Command], method: str) -> None:
-    async def route(case_id: UUID, body: Any, intake: IntakeDep, key: IdempotencyKey,
-                    actor: Actor, expected: ExpectedVersion) -> WrittenPublic:
-        use_case = getattr(intake, method)
-        return WrittenPublic.of(await use_case(case_id, body, actor, key, expected))
+    async def route(case_id: UUID, body: Any, request: Request, write: Write) -> WrittenPublic:
+        use_case = getattr(request.app.state.intake, method)
+        return WrittenPublic.of(await use_case(case_id, body, write.actor, write.key,
+                                               write.expected_version))
 
     route.__annotations__["body"] = command
     route.__name__ = method

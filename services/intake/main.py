@@ -12,7 +12,7 @@ from services.intake.api import cases, catalogue
 from services.intake.application import Intake, IntakeApplication
 from services.intake.projections import CONSUMER, DDL, CaseProjection
 from shared.catalogue import load_catalogue
-from shared.http import Metrics, install_error_handlers
+from shared.http import Metrics, install_error_handlers, new_app
 from shared.logs import configure_logging
 from shared.service import install_health, start_runtime, stop_runtime
 from shared.settings import Settings
@@ -37,7 +37,7 @@ def create_app(settings: Settings) -> FastAPI:
         finally:
             await stop_runtime(runtime)
 
-    app = FastAPI(title="sixstep intake", version="1.0",
+    app = new_app(title="sixstep intake", version="1.0",
                   description="Steps 1-4 of the six-step method: listen, empathize, guide, "
                               "serve. Every write takes an Idempotency-Key and returns the "
                               "case version and log position.",
