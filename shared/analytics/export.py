@@ -1,0 +1,471 @@
+"""Export: events flattened (envelope + payload) to Parquet or CSV, partitioned by month.
+
+Layouts: ``per-type`` writes one table per event type (``<Type>/month=YYYY-MM/part-*.parquet``,
+columns = envelope + that type's payload fields); ``wide`` writes one table of every event
+(``events/month=YYYY-MM/...``, columns = envelope + the union of all payload fields). The month
+is the month of ``occurred_at`` on the center's clock. Every row carries ``schema_version``
+(the contract version it was read as, after upcasting) and ``stored_version`` (the version it
+was stored under); each Parquet file also records its contract versions in its metadata, and
+``_manifest.json`` at the root records them for every file, CSV included.
+
+No personal data: the opaque resident id (a key into the vault) is left out, and every
+free-text field is passed through :func:`shared.privacy.redact` again, so an event stored
+before a redaction rule existed cannot leak a phone or ID number into an export.
+
+Memory stays bounded: rows wait in column buffers of at most ``buffer_rows`` rows in all, then
+go out as row groups; at most ``max_open`` files are open at once. The manifest is the
+checkpoint: it is rewritten (atomically) only after the files it lists are complete, every
+``commit_every`` events and at the end. A rerun resumes after the manifest's last sequence and
+deletes any file the manifest does not list (the remains of an interrupted segment).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import json
+import os
+import types
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any, Literal, Union, get_args, get_origin
+from uuid import UUID
+
+import orjson
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from shared.analytics.replay import Batch, Replay, Selection
+from shared.contracts import REGISTRY, Envelope
+from shared.contracts.registry import EventContract
+from shared.privacy import redact
+from shared.settings import Settings
+
+Format = Literal["parquet", "csv"]
+Layout = Literal["per-type", "wide"]
+Kind = Literal["plain", "text", "text_list", "list", "date", "datetime", "json"]
+
+MANIFEST = "_manifest.json"
+WIDE_TABLE = "events"
+
+#: Payload fields never exported: keys that lead back to a person.
+PERSONAL_FIELDS = frozenset({"resident_id"})
+
+TIMESTAMP = pa.timestamp("us", tz="UTC")
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: pa.DataType
+    field: str  # the envelope attribute or payload key it comes from
+    kind: Kind = "plain"
+    payload: bool = True
+
+
+ENVELOPE_COLUMNS: tuple[Column, ...] = (
+    Column("stream_seq", pa.int64(), "stream_seq", payload=False),
+    Column("event_id", pa.string(), "event_id", payload=False),
+    Column("type", pa.string(), "type", payload=False),
+    Column("schema_version", pa.int32(), "version", payload=False),
+    Column("stored_version", pa.int32(), "stored_version", payload=False),
+    Column("service", pa.string(), "service", payload=False),
+    Column("position", pa.int64(), "position", payload=False),
+    Column("aggregate_id", pa.string(), "aggregate_id", payload=False),
+    Column("aggregate_version", pa.int64(), "aggregate_version", payload=False),
+    Column("case_id", pa.string(), "case_id", payload=False),
+    Column("center_id", pa.string(), "center_id", payload=False),
+    Column("occurred_at", TIMESTAMP, "occurred_at", payload=False),
+    Column("recorded_at", TIMESTAMP, "recorded_at", payload=False),
+    Column("causation_id", pa.string(), "causation_id", payload=False),
+    Column("correlation_id", pa.string(), "correlation_id", payload=False),
+    Column("actor", pa.string(), "actor", payload=False),
+)
+_ENVELOPE_NAMES = frozenset(c.name for c in ENVELOPE_COLUMNS)
+
+
+def _arrow(annotation: Any) -> tuple[pa.DataType, Kind]:
+    """The Arrow type of a payload field, from its pydantic annotation."""
+    origin = get_origin(annotation)
+    if origin in (Union, types.UnionType):
+        inner = [a for a in get_args(annotation) if a is not type(None)]
+        return _arrow(inner[0]) if len(inner) == 1 else (pa.string(), "json")
+    if origin is list:
+        item, kind = _arrow(get_args(annotation)[0])
+        if kind == "text":
+            return pa.list_(pa.string()), "text_list"
+        return (pa.list_(item), "list") if kind == "plain" else (pa.string(), "json")
+    if isinstance(annotation, type):
+        if issubclass(annotation, bool):
+            return pa.bool_(), "plain"
+        if issubclass(annotation, enum.Enum):
+            return pa.string(), "plain"
+        if issubclass(annotation, str):
+            return pa.string(), "text"
+        if issubclass(annotation, int):
+            return pa.int64(), "plain"
+        if issubclass(annotation, float):
+            return pa.float64(), "plain"
+        if issubclass(annotation, UUID):
+            return pa.string(), "plain"
+        if issubclass(annotation, datetime):
+            return TIMESTAMP, "datetime"
+        if issubclass(annotation, date):
+            return pa.date32(), "date"
+    return pa.string(), "json"
+
+
+def payload_columns(contract: EventContract) -> list[Column]:
+    """The exported payload columns of one event type (personal fields left out)."""
+    out = []
+    for name, info in contract.payload.model_fields.items():
+        if name in PERSONAL_FIELDS:
+            continue
+        arrow_type, kind = _arrow(info.annotation)
+        column = f"payload_{name}" if name in _ENVELOPE_NAMES else name
+        out.append(Column(column, arrow_type, name, kind))
+    return out
+
+
+def type_columns(contract: EventContract) -> list[Column]:
+    return [*ENVELOPE_COLUMNS, *payload_columns(contract)]
+
+
+def wide_columns(contracts: Iterable[EventContract]) -> list[Column]:
+    """Envelope + the union of payload columns; a name with two types becomes JSON text."""
+    merged: dict[str, Column] = {}
+    for contract in contracts:
+        for col in payload_columns(contract):
+            seen = merged.get(col.name)
+            if seen is None:
+                merged[col.name] = col
+            elif seen.type != col.type:
+                merged[col.name] = Column(col.name, pa.string(), col.field, "json")
+    return [*ENVELOPE_COLUMNS, *merged.values()]
+
+
+def _value(col: Column, e: Envelope, seq: int, stored_version: int) -> Any:
+    if not col.payload:
+        if col.field == "stream_seq":
+            return seq
+        if col.field == "stored_version":
+            return stored_version
+        value = getattr(e, col.field)
+        return str(value) if isinstance(value, UUID) else value
+    value = e.payload.get(col.field)
+    if value is None:
+        return None
+    kind = col.kind
+    if kind == "plain" or kind == "list":
+        return value
+    if kind == "text":
+        return redact(value)
+    if kind == "text_list":
+        return [redact(v) for v in value]
+    if kind == "date":
+        return date.fromisoformat(value) if isinstance(value, str) else value
+    if kind == "datetime":
+        return datetime.fromisoformat(value) if isinstance(value, str) else value
+    return orjson.dumps(value).decode()
+
+
+def schema_of(columns: list[Column], metadata: dict[str, str]) -> pa.Schema:
+    return pa.schema([pa.field(c.name, c.type) for c in columns],
+                     metadata={k.encode(): v.encode() for k, v in metadata.items()})
+
+
+def _csv_ready(table: pa.Table) -> pa.Table:
+    """CSV has no lists: list columns become JSON text."""
+    for i, f in enumerate(table.schema):
+        if pa.types.is_list(f.type):
+            texts = [None if v is None else json.dumps(v, ensure_ascii=False)
+                     for v in table.column(i).to_pylist()]
+            table = table.set_column(i, pa.field(f.name, pa.string()), pa.array(texts, pa.string()))
+    return table
+
+
+@dataclass
+class _Partition:
+    table: str
+    month: str
+    columns: list[Column]
+    schema: pa.Schema
+    buffer: dict[str, list[Any]]
+    rows: int = 0
+    parts: int = 0
+    writer: Any = None
+    path: Path | None = None
+    entry: dict[str, Any] | None = None
+
+
+@dataclass
+class ExportResult:
+    root: Path
+    events: int = 0
+    scanned: int = 0
+    files: int = 0
+    first_seq: int | None = None
+    last_seq: int = 0
+    resumed_from: int | None = None
+    stopped: bool = False
+    undecodable: int = 0
+    rows_by_table: dict[str, int] = field(default_factory=dict)
+
+
+class Exporter:
+    """Writes a selection of the log under ``root``; ``await run()`` resumes when it can."""
+
+    def __init__(self, settings: Settings, root: Path, *, fmt: Format = "parquet",
+                 layout: Layout = "per-type", selection: Selection | None = None,
+                 batch_size: int = 2000, buffer_rows: int = 65_536, max_open: int = 32,
+                 commit_every: int = 250_000, stop: asyncio.Event | None = None,
+                 on_start: Callable[[Replay], None] | None = None,
+                 on_batch: Callable[[Replay, Batch], None] | None = None) -> None:
+        self.settings = settings
+        self.root = root
+        self.fmt = fmt
+        self.layout = layout
+        self.selection = selection or Selection()
+        self.batch_size = batch_size
+        self.buffer_rows = buffer_rows
+        self.max_open = max_open
+        self.commit_every = commit_every
+        self.stop = stop
+        self.on_start = on_start
+        self.on_batch = on_batch
+        self.tz = settings.tz
+        self.contracts = {c.type: c for c in REGISTRY}
+        self.versions = {c.type: c.version for c in self.contracts.values()}
+        self._partitions: dict[tuple[str, str], _Partition] = {}
+        self._open: OrderedDict[tuple[str, str], _Partition] = OrderedDict()
+        self._pending: list[dict[str, Any]] = []
+        self._buffered = 0
+        self._segment = 0
+        self._wide = wide_columns(self.contracts.values()) if layout == "wide" else None
+        self.manifest: dict[str, Any] = {}
+
+    # -- manifest (the checkpoint) ----------------------------------------------------------
+
+    def _new_manifest(self) -> dict[str, Any]:
+        return {
+            "format": self.fmt, "layout": self.layout, "stream": self.settings.stream_name,
+            "subject_prefix": self.settings.subject_prefix,
+            "selection": self.selection.fingerprint(),
+            "selection_text": self.selection.describe(),
+            "month_of": "occurred_at", "timezone": self.settings.center_timezone,
+            "contracts": {t: {"service": c.service, "version": c.version}
+                          for t, c in sorted(self.contracts.items())},
+            "privacy": {"dropped_fields": sorted(PERSONAL_FIELDS),
+                        "redacted": "every free-text payload field (shared.privacy.redact)"},
+            "first_seq": None, "last_seq": 0, "events": 0, "files": [],
+            "started_at": datetime.now(UTC).isoformat(), "completed_at": None,
+        }
+
+    def _load_manifest(self, restart: bool) -> int | None:
+        path = self.root / MANIFEST
+        if restart or not path.exists():
+            self._remove_parts(keep=set())
+            path.unlink(missing_ok=True)
+            self.manifest = self._new_manifest()
+            return None
+        manifest = json.loads(path.read_text())
+        mine = self._new_manifest()
+        for key in ("format", "layout", "stream", "selection"):
+            if manifest.get(key) != mine[key]:
+                raise ValueError(
+                    f"{self.root} holds an export with {key}={manifest.get(key)!r}, not "
+                    f"{mine[key]!r}; use another folder or --restart")
+        if manifest.get("contracts") != mine["contracts"]:
+            raise ValueError(f"{self.root} was exported under other contract versions; "
+                             "--restart to export again")
+        self.manifest = manifest
+        self._remove_parts(keep={f["path"] for f in manifest["files"]})
+        return int(manifest["last_seq"]) + 1 if manifest["last_seq"] else None
+
+    def _remove_parts(self, keep: set[str]) -> None:
+        if not self.root.exists():
+            return
+        for path in self.root.rglob("part-*"):
+            if path.is_file() and path.relative_to(self.root).as_posix() not in keep:
+                path.unlink()
+
+    def _save_manifest(self) -> None:
+        path = self.root / MANIFEST
+        tmp = path.with_name(MANIFEST + ".tmp")
+        with tmp.open("w") as f:
+            json.dump(self.manifest, f, indent=1, ensure_ascii=False)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+
+    # -- rows -------------------------------------------------------------------------------
+
+    def _partition(self, e: Envelope) -> _Partition:
+        local = e.occurred_at.astimezone(self.tz)
+        month = f"{local.year:04d}-{local.month:02d}"
+        table = WIDE_TABLE if self._wide is not None else e.type
+        key = (table, month)
+        part = self._partitions.get(key)
+        if part is None:
+            if self._wide is not None:
+                columns = self._wide
+                meta = {"sixstep.table": WIDE_TABLE,
+                        "sixstep.contracts": json.dumps(self.versions, sort_keys=True)}
+            else:
+                contract = self.contracts[e.type]
+                columns = type_columns(contract)
+                meta = {"sixstep.table": e.type, "sixstep.type": e.type,
+                        "sixstep.schema_version": str(contract.version),
+                        "sixstep.contracts": json.dumps({e.type: contract.version})}
+            meta["sixstep.stream"] = self.settings.stream_name
+            part = _Partition(table, month, columns, schema_of(columns, meta),
+                              {c.name: [] for c in columns})
+            self._partitions[key] = part
+        return part
+
+    def add(self, batch: Batch) -> None:
+        for e, seq, stored in zip(batch.events, batch.seqs, batch.stored_versions, strict=True):
+            part = self._partition(e)
+            buf = part.buffer
+            for col in part.columns:
+                buf[col.name].append(_value(col, e, seq, stored))
+            part.rows += 1
+            self._buffered += 1
+            if self._buffered >= self.buffer_rows:
+                self._flush_all()
+
+    def _flush(self, part: _Partition) -> None:
+        if not part.rows:
+            return
+        arrays = [pa.array(part.buffer[c.name], type=c.type) for c in part.columns]
+        table = pa.Table.from_arrays(arrays, schema=part.schema)
+        writer = self._writer(part)
+        writer.write_table(table if self.fmt == "parquet" else _csv_ready(table))
+        assert part.entry is not None
+        part.entry["rows"] += part.rows
+        part.buffer = {c.name: [] for c in part.columns}
+        self._buffered -= part.rows
+        part.rows = 0
+
+    def _flush_all(self) -> None:
+        for part in self._partitions.values():
+            self._flush(part)
+
+    def _writer(self, part: _Partition) -> Any:
+        key = (part.table, part.month)
+        if part.writer is not None:
+            self._open.move_to_end(key)
+            return part.writer
+        while len(self._open) >= self.max_open:
+            _, oldest = self._open.popitem(last=False)
+            self._close(oldest)
+        folder = self.root / part.table / f"month={part.month}"
+        folder.mkdir(parents=True, exist_ok=True)
+        part.parts += 1
+        name = f"part-{self._segment:012d}-{part.parts:04d}.{self.fmt}"
+        part.path = folder / (name + ".tmp")
+        if self.fmt == "parquet":
+            part.writer = pq.ParquetWriter(part.path, part.schema, compression="zstd")
+        else:
+            csv_schema = pa.schema([pa.field(f.name, pa.string() if pa.types.is_list(f.type)
+                                             else f.type) for f in part.schema])
+            part.writer = pacsv.CSVWriter(part.path, csv_schema)
+        self._open[key] = part
+        part.entry = {"tmp": part.path, "table": part.table, "month": part.month, "rows": 0}
+        self._pending.append(part.entry)
+        return part.writer
+
+    def _close(self, part: _Partition) -> None:
+        if part.writer is not None:
+            part.writer.close()
+            part.writer = None
+
+    def commit(self, last_seq: int, events: int) -> None:
+        """Finish every open file, then record them (and ``last_seq``) in the manifest."""
+        self._flush_all()
+        for part in list(self._open.values()):
+            self._close(part)
+        self._open.clear()
+        for entry in self._pending:
+            tmp: Path = entry["tmp"]
+            final = tmp.with_suffix("")
+            os.replace(tmp, final)
+            self.manifest["files"].append({
+                "path": final.relative_to(self.root).as_posix(), "table": entry["table"],
+                "month": entry["month"], "rows": entry["rows"]})
+        self._pending.clear()
+        self.manifest["last_seq"] = last_seq
+        self.manifest["events"] += events
+        if self.manifest["first_seq"] is None and events:
+            self.manifest["first_seq"] = self._segment_first
+        self._save_manifest()
+        self._segment = last_seq + 1
+        self._segment_first = None
+        for part in self._partitions.values():
+            part.parts = 0
+
+    def abandon(self) -> None:
+        """Drop the unfinished segment's files (on an error)."""
+        for part in list(self._open.values()):
+            self._close(part)
+        self._open.clear()
+        for entry in self._pending:
+            Path(entry["tmp"]).unlink(missing_ok=True)
+        self._pending.clear()
+
+    # -- the run ----------------------------------------------------------------------------
+
+    async def run(self, *, restart: bool = False) -> ExportResult:
+        self.root.mkdir(parents=True, exist_ok=True)
+        from_seq = self._load_manifest(restart)
+        result = ExportResult(self.root, resumed_from=from_seq)
+        self._segment = from_seq or 1
+        self._segment_first: int | None = None
+        since_commit = 0
+        replay = Replay(self.settings, self.selection, from_seq=from_seq,
+                        batch_size=self.batch_size, stop=self.stop)
+        try:
+            async with replay:
+                if self.on_start:
+                    self.on_start(replay)
+                async for batch in replay:
+                    if batch.events and self._segment_first is None:
+                        self._segment_first = batch.seqs[0]
+                    self.add(batch)
+                    result.events += len(batch.events)
+                    since_commit += len(batch.events)
+                    if since_commit >= self.commit_every:
+                        self.commit(batch.last_seq, since_commit)
+                        since_commit = 0
+                    if self.on_batch:
+                        self.on_batch(replay, batch)
+                result.stopped = replay.stopped
+                result.scanned = replay.scanned
+                result.undecodable = replay.undecodable
+                self.commit(max(replay.last_seq, int(self.manifest["last_seq"] or 0)),
+                            since_commit)
+        except BaseException:
+            self.abandon()
+            raise
+        if not result.stopped:
+            self.manifest["completed_at"] = datetime.now(UTC).isoformat()
+            self._save_manifest()
+        result.last_seq = int(self.manifest["last_seq"])
+        result.first_seq = self.manifest["first_seq"]
+        result.files = len(self.manifest["files"])
+        for f in self.manifest["files"]:
+            result.rows_by_table[f["table"]] = result.rows_by_table.get(f["table"], 0) + f["rows"]
+        return result
+
+
+async def export(settings: Settings, root: Path, **options: Any) -> ExportResult:
+    restart = options.pop("restart", False)
+    return await Exporter(settings, root, **options).run(restart=restart)
+
+
+def read_manifest(root: Path) -> dict[str, Any]:
+    return json.loads((root / MANIFEST).read_text())

@@ -1,0 +1,54 @@
+"""What a read model is, for the tools that rebuild it or fold it at a moment.
+
+Each service's ``projections.py`` describes its read model(s) with one :class:`ReadModel`
+(``READ_MODEL = ReadModel(...)``): the handler its consumer runs, the DDL of its tables, the
+consumer's name and subject filters. The analysts' tools find it by the service's name
+(``services.<service>.projections:READ_MODEL``) or by an explicit ``module:attribute``; shared
+code never imports a service, it is handed the object.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from shared.consumer import Handler
+from shared.settings import ServiceName, Settings
+
+
+@dataclass(frozen=True)
+class ReadModel:
+    """A service's read model, as its consumer builds it from the log.
+
+    ``keys`` names, per table, the column holding the event's partition key (the case id), so
+    that a comparison can leave out cases the live consumer has not caught up with and a time
+    travel can pick one case's rows. ``volatile`` columns (e.g. when a row was projected) differ
+    between two correct builds and are not compared.
+    """
+
+    service: ServiceName
+    consumer: str
+    handler: Callable[[], Handler]
+    ddl: Sequence[str]
+    subjects: Callable[[Settings], list[str]]
+    keys: Mapping[str, str] = field(default_factory=dict)
+    volatile: frozenset[str] = frozenset()
+
+    def schema(self, settings: Settings) -> str:
+        return settings.schema_for(self.service)
+
+
+def load_read_model(ref: str) -> ReadModel:
+    """``intake`` (``services.intake.projections:READ_MODEL``) or ``package.module:ATTR``."""
+    module_name, _, attr = ref.partition(":")
+    if not attr:
+        module_name, attr = f"services.{ref}.projections", "READ_MODEL"
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        raise LookupError(f"no read model {ref!r}: cannot import {module_name}") from exc
+    model = getattr(module, attr, None)
+    if not isinstance(model, ReadModel):
+        raise LookupError(f"no read model {ref!r}: {module_name} has no ReadModel {attr}")
+    return model

@@ -1,0 +1,336 @@
+"""Replaying the log: a selection of the stream, in stream order, in bounded batches.
+
+A :class:`Replay` reads through an ephemeral pull consumer of its own (no acks, in-memory
+consumer state, removed by the server if the reader goes away) that starts at the first event,
+at a stream sequence, or at a moment. Service and event type select subjects on the server;
+a case selects its partition subject on the server and the case itself on the client; centers
+and moments are checked on the client (with a cheap byte test before decoding). Every event is
+decoded and upcast to its current contract version with ``REGISTRY.current``.
+
+The end is fixed when the replay starts (the stream's last sequence then), so a replay of a
+live log finishes. At most one fetched batch is held at a time: memory does not grow with the
+length of history. The consumer's own sequence numbers must follow each other; a gap (a
+message the client dropped) restarts the consumer just after the last event handed out, as
+an ordered consumer would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Literal
+from uuid import UUID
+
+from nats.aio.client import Client as NATS
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.client import JetStreamContext
+from nats.js.errors import NotFoundError
+from pydantic import ValidationError
+
+from shared.bus import connect, partition_of
+from shared.contracts import REGISTRY, Envelope
+from shared.settings import Settings
+
+Clock = Literal["recorded", "occurred"]
+
+#: A replay "since" a moment starts this much earlier on the stream's own clock, so that a
+#: server clock a little behind the service's does not lose events; the rest is filtered.
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+class NoSuchStream(LookupError):
+    pass
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which events to replay. Empty fields select everything.
+
+    ``since`` / ``until`` (inclusive) apply to ``recorded_at`` (when the service stored the
+    event) or, with ``clock="occurred"``, to ``occurred_at`` (when the counter says it
+    happened). ``subjects`` are raw subject filters (a read model's); the other fields narrow
+    them further.
+    """
+
+    services: tuple[str, ...] = ()
+    types: tuple[str, ...] = ()
+    centers: tuple[str, ...] = ()
+    cases: tuple[UUID, ...] = ()
+    since: datetime | None = None
+    until: datetime | None = None
+    clock: Clock = "recorded"
+    subjects: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for moment in (self.since, self.until):
+            if moment is not None and moment.tzinfo is None:
+                raise ValueError("since/until need a time zone (the center's, or UTC)")
+
+    def filter_subjects(self, settings: Settings) -> list[str]:
+        """Subject filters for the server: origin service, event type, case partition."""
+        parts = sorted({f"p{partition_of(c, settings.partitions)}" for c in self.cases}) or ["*"]
+        if self.subjects:
+            out: list[str] = []
+            for subject in self.subjects:
+                tokens = subject.split(".")
+                if len(tokens) == 4 and tokens[3] == "*":
+                    out += [".".join([*tokens[:3], p]) for p in parts]
+                else:
+                    out.append(subject)
+            return list(dict.fromkeys(out))
+        pairs: list[tuple[str, str]] = []
+        if self.types:
+            for type_name in self.types:
+                service = REGISTRY.get(type_name).service if type_name in REGISTRY else "*"
+                if service == "*":
+                    pairs += [(s, type_name) for s in self.services or ("*",)]
+                elif not self.services or service in self.services:
+                    pairs.append((service, type_name))
+            if not pairs:
+                raise ValueError(f"none of the event types {', '.join(self.types)} is emitted "
+                                 f"by {', '.join(self.services)}")
+        else:
+            pairs = [(s, "*") for s in self.services or ("*",)]
+        prefix = settings.subject_prefix
+        return list(dict.fromkeys(f"{prefix}.{s}.{t}.{p}" for s, t in pairs for p in parts))
+
+    def matches(self, e: Envelope) -> bool:
+        if self.centers and e.center_id not in self.centers:
+            return False
+        if self.cases and e.case_id not in self.cases:
+            return False
+        if self.services and e.service not in self.services:
+            return False
+        if self.types and e.type not in self.types:
+            return False
+        moment = e.recorded_at if self.clock == "recorded" else e.occurred_at
+        if self.since is not None and moment < self.since:
+            return False
+        return self.until is None or moment <= self.until
+
+    def prefilter(self, data: bytes) -> bool:
+        """False when the raw message certainly does not match (saves decoding it)."""
+        if self.centers and not any(c.encode() in data for c in self.centers):
+            return False
+        return not self.cases or any(str(c).encode() in data for c in self.cases)
+
+    def fingerprint(self) -> str:
+        """Stable text naming this selection, for checkpoints."""
+        spec = {
+            "services": sorted(self.services), "types": sorted(self.types),
+            "centers": sorted(self.centers), "cases": sorted(map(str, self.cases)),
+            "since": self.since.isoformat() if self.since else None,
+            "until": self.until.isoformat() if self.until else None,
+            "clock": self.clock, "subjects": sorted(self.subjects),
+        }
+        return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
+
+    def describe(self) -> str:
+        bits = [f"{name}={','.join(map(str, value))}" for name, value in (
+            ("service", self.services), ("type", self.types), ("center", self.centers),
+            ("case", self.cases), ("subject", self.subjects)) if value]
+        if self.since:
+            bits.append(f"{self.clock}>={self.since.isoformat()}")
+        if self.until:
+            bits.append(f"{self.clock}<={self.until.isoformat()}")
+        return " ".join(bits) or "everything"
+
+
+def decode(data: bytes) -> tuple[Envelope, int]:
+    """A message as its current contract version, and the version it was stored under."""
+    stored = Envelope.model_validate_json(data)
+    return REGISTRY.current(stored), stored.version
+
+
+@dataclass
+class Batch:
+    """One fetched batch: the matching events (upcast) and the stream range it covered."""
+
+    events: list[Envelope] = field(default_factory=list)
+    seqs: list[int] = field(default_factory=list)
+    stored_versions: list[int] = field(default_factory=list)
+    first_seq: int = 0
+    last_seq: int = 0
+    scanned: int = 0
+    undecodable: list[tuple[int, str]] = field(default_factory=list)
+
+
+class Replay:
+    """``async with Replay(settings, selection) as r: async for batch in r: ...``
+
+    ``total`` is the number of messages the server will deliver (those matching the subject
+    filters), known on entering; ``last_seq`` the last stream sequence handed out, which is
+    where a rerun resumes (``from_seq=last_seq + 1``). Setting ``stop`` ends the iteration
+    after the current batch, with ``stopped`` true.
+    """
+
+    def __init__(self, settings: Settings, selection: Selection | None = None, *,
+                 from_seq: int | None = None, batch_size: int = 1000,
+                 max_rate: float | None = None, stop: asyncio.Event | None = None,
+                 nc: NATS | None = None) -> None:
+        self.settings = settings
+        self.selection = selection or Selection()
+        self.from_seq = from_seq
+        self.batch_size = batch_size
+        self.max_rate = max_rate
+        self.stop = stop
+        self._nc = nc
+        self._own_nc = nc is None
+        self._js: JetStreamContext | None = None
+        self._consumer: str | None = None
+        self._sub: JetStreamContext.PullSubscription | None = None
+        self._expected_cseq = 1
+        self.subjects: list[str] = []
+        self.first_seq = 0
+        self.upto = 0
+        self.total = 0
+        self.scanned = 0
+        self.matched = 0
+        self.undecodable = 0
+        self.last_seq = (from_seq - 1) if from_seq else 0
+        self.stopped = False
+        self.restarts = 0
+
+    async def __aenter__(self) -> Replay:
+        if self._nc is None:
+            self._nc = await connect(self.settings, "sixstep-replay")
+        self._js = self._nc.jetstream()
+        try:
+            info = await self._js.stream_info(self.settings.stream_name)
+        except NotFoundError:
+            await self.close()
+            raise NoSuchStream(f"no stream {self.settings.stream_name!r} at "
+                               f"{self.settings.nats_url}") from None
+        self.first_seq = info.state.first_seq
+        self.upto = info.state.last_seq
+        self.subjects = self.selection.filter_subjects(self.settings)
+        if info.state.messages == 0 or (self.from_seq or 0) > self.upto:
+            return self
+        await self._start(self.from_seq)
+        assert self._sub is not None
+        self.total = (await self._sub.consumer_info()).num_pending
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self._drop_consumer()
+        if self._own_nc and self._nc is not None:
+            with contextlib.suppress(Exception):
+                await self._nc.close()
+            self._nc = None
+
+    async def _start(self, from_seq: int | None) -> None:
+        assert self._js is not None
+        if from_seq:
+            policy = dict(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=from_seq)
+        elif self.selection.since is not None:
+            policy = dict(deliver_policy=DeliverPolicy.BY_START_TIME,
+                          opt_start_time=self.selection.since - CLOCK_SKEW)
+        else:
+            policy = dict(deliver_policy=DeliverPolicy.ALL)
+        filters = (dict(filter_subject=self.subjects[0]) if len(self.subjects) == 1
+                   else dict(filter_subjects=self.subjects))
+        config = ConsumerConfig(
+            ack_policy=AckPolicy.NONE, inactive_threshold=60.0, mem_storage=True,
+            num_replicas=1, description="sixstep replay (ephemeral)", **policy, **filters)
+        info = await self._js.add_consumer(self.settings.stream_name, config)
+        self._consumer = info.name
+        self._sub = await self._js.pull_subscribe_bind(
+            consumer=info.name, stream=self.settings.stream_name)
+        self._expected_cseq = 1
+
+    async def _drop_consumer(self) -> None:
+        if self._sub is not None:
+            with contextlib.suppress(Exception):
+                await self._sub.unsubscribe()
+            self._sub = None
+        if self._consumer is not None and self._js is not None:
+            with contextlib.suppress(Exception):
+                await self._js.delete_consumer(self.settings.stream_name, self._consumer)
+            self._consumer = None
+
+    async def _restart(self) -> None:
+        """Start a new consumer just after the last event handed out."""
+        self.restarts += 1
+        await self._drop_consumer()
+        await self._start(self.last_seq + 1)
+
+    async def _pending(self) -> int:
+        assert self._sub is not None
+        return (await self._sub.consumer_info()).num_pending
+
+    def __aiter__(self) -> AsyncIterator[Batch]:
+        return self._batches()
+
+    async def _batches(self) -> AsyncIterator[Batch]:
+        if self._sub is None:
+            return
+        started = time.monotonic()
+        idle = 0
+        done = False
+        while not done:
+            if self.stop is not None and self.stop.is_set():
+                self.stopped = True
+                return
+            assert self._sub is not None
+            try:
+                msgs = await self._sub.fetch(self.batch_size, timeout=2.0)
+            except (TimeoutError, NatsTimeoutError):
+                if self.last_seq >= self.upto or await self._pending() == 0:
+                    return
+                idle += 1
+                if idle >= 3:
+                    await self._restart()
+                    idle = 0
+                continue
+            idle = 0
+            batch = Batch(first_seq=self.last_seq + 1)
+            gap = False
+            for msg in msgs:
+                meta = msg.metadata
+                if meta.sequence.consumer != self._expected_cseq:
+                    gap = True
+                    break
+                seq = meta.sequence.stream
+                if seq > self.upto:
+                    done = True
+                    break
+                self._expected_cseq += 1
+                self.last_seq = seq
+                batch.scanned += 1
+                if meta.num_pending == 0:
+                    done = True
+                if not self.selection.prefilter(msg.data):
+                    continue
+                try:
+                    envelope, stored_version = decode(msg.data)
+                except (ValidationError, ValueError, LookupError) as exc:
+                    batch.undecodable.append((seq, f"{type(exc).__name__}: {str(exc)[:300]}"))
+                    continue
+                if self.selection.matches(envelope):
+                    batch.events.append(envelope)
+                    batch.seqs.append(seq)
+                    batch.stored_versions.append(stored_version)
+            batch.last_seq = self.last_seq
+            self.scanned += batch.scanned
+            self.matched += len(batch.events)
+            self.undecodable += len(batch.undecodable)
+            if self.last_seq >= self.upto:
+                done = True
+            if batch.scanned:
+                yield batch
+            if gap:
+                await self._restart()
+            if self.max_rate and not done:
+                ahead = self.scanned / self.max_rate - (time.monotonic() - started)
+                if ahead > 0:
+                    await asyncio.sleep(ahead)
