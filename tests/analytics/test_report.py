@@ -1,0 +1,136 @@
+"""The center's figures for a period, from an export: right numbers, a table, a page that draws."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import date
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from shared.analytics.export import export
+from shared.analytics.figures import compute
+from shared.analytics.replay import Replay
+from shared.analytics.report import terminal_table, write_html
+from shared.settings import Settings
+from tests.analytics.support import (
+    HARDSHIP,
+    HUAMU,
+    SHANGHAI,
+    UNEMPLOYMENT,
+    at,
+    month_of_march_stories,
+    publish,
+)
+
+CHROMIUM = Path("/usr/bin/chromium")
+MARCH_2, MARCH_3 = date(2026, 3, 2), date(2026, 3, 3)
+
+
+async def folded_figures(settings: Settings, start: date, end: date) -> dict[str, int]:
+    """The same definitions, folded case by case from a replay: an oracle for the SQL."""
+    cases: dict[object, dict[str, object]] = {}
+    async with Replay(settings) as replay:
+        async for batch in replay:
+            for e in batch.events:
+                c = cases.setdefault(e.case_id, {})
+                day = e.occurred_at.astimezone(SHANGHAI).date()
+                if e.type == "CaseOpened":
+                    c["opened_on"] = day
+                elif e.type == "ConcernsNoted":
+                    c.setdefault("emotion", e.payload["emotion"])
+                elif e.type == "CaseResolved":
+                    c.update(resolved_on=day, outcome=e.payload["outcome"],
+                             defused=e.payload["emotion_defused"])
+                elif e.type == "CaseReopened":
+                    c.pop("resolved_on", None)
+    out = dict.fromkeys(("visits", "resolved", "resolved_as_resolved", "upset_resolved",
+                         "defused"), 0)
+    for c in cases.values():
+        out["visits"] += start <= c["opened_on"] <= end  # type: ignore[operator]
+        if "resolved_on" in c and start <= c["resolved_on"] <= end:  # type: ignore[operator]
+            out["resolved"] += 1
+            out["resolved_as_resolved"] += c["outcome"] == "resolved"
+            upset = c.get("emotion") in ("upset", "angry", "distressed")
+            out["upset_resolved"] += upset
+            out["defused"] += upset and bool(c["defused"])
+    return out
+
+
+async def test_figures_for_a_period_from_the_export(settings: Settings, tmp_path: Path) -> None:
+    await publish(settings, month_of_march_stories())
+    root = tmp_path / "export"
+    await export(settings, root)
+
+    figures = compute(root, MARCH_2, MARCH_3, tz="Asia/Shanghai")
+    assert figures.total.counts == {"visits": 9, "resolved": 8, "resolved_as_resolved": 7,
+                                    "upset_resolved": 3, "defused": 2}
+    assert figures.total.rates == {"resolution_rate": 7 / 8, "emotion_defused_rate": 2 / 3}
+    assert figures.total.counts == await folded_figures(settings, MARCH_2, MARCH_3)
+
+    by_day = {r.key: r.counts for r in figures.by_day}
+    assert by_day[MARCH_2]["visits"] == 7 and by_day[MARCH_3]["visits"] == 2
+    assert by_day[MARCH_3]["resolved"] == 1
+    by_item = {r.key: r for r in figures.by_item}
+    assert by_item[HARDSHIP].counts["visits"] == 5
+    assert by_item[UNEMPLOYMENT].rates["resolution_rate"] == 2 / 3
+
+    huamu = compute(root, MARCH_2, MARCH_3, tz="Asia/Shanghai", center=HUAMU)
+    assert (huamu.total.counts["visits"], huamu.total.rates["resolution_rate"]) == (6, 4 / 5)
+
+    # As they stood at 10:15 on 2 March: later events (recorded after it) do not count yet.
+    then = compute(root, MARCH_2, MARCH_3, tz="Asia/Shanghai", as_of=at("2026-03-02", 10, 15))
+    assert then.total.counts == {"visits": 5, "resolved": 3, "resolved_as_resolved": 3,
+                                 "upset_resolved": 2, "defused": 2}
+
+    console = Console(record=True, width=160)
+    console.print(terminal_table(figures))
+    text = console.export_text()
+    assert "87.5%" in text and "66.7%" in text and HARDSHIP in text
+
+
+@pytest.mark.skipif(not CHROMIUM.exists() and shutil.which("chromium") is None,
+                    reason="needs Debian's chromium (apt-get install -y chromium)")
+async def test_the_report_page_renders_its_charts_in_a_real_browser(
+        settings: Settings, tmp_path: Path) -> None:
+    from playwright.async_api import async_playwright
+
+    await publish(settings, month_of_march_stories())
+    await export(settings, tmp_path / "export")
+    figures = compute(tmp_path / "export", date(2026, 2, 27), MARCH_3, tz="Asia/Shanghai")
+    page_path = write_html(figures, tmp_path / "report.html", source="test export")
+    assert "<script" not in page_path.read_text() and "http" not in page_path.read_text()\
+        .replace("http://www.w3.org/2000/svg", "")
+
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(
+            executable_path=str(CHROMIUM if CHROMIUM.exists() else shutil.which("chromium")),
+            args=["--headless", "--no-sandbox", "--disable-gpu",
+                  "--disable-background-networking"])
+        try:
+            page = await browser.new_page(viewport={"width": 900, "height": 1400})
+            await page.goto(page_path.as_uri())
+            charts = await page.eval_on_selector_all("svg.chart", """svgs => svgs.map(s => {
+                const box = s.getBoundingClientRect();
+                const marks = [...s.querySelectorAll('rect.bar, path.series, circle.point')];
+                return {name: s.dataset.chart, width: box.width, height: box.height,
+                        marks: marks.length,
+                        drawn: marks.filter(m => {
+                            const b = m.getBBox(); return b.width > 0 || b.height > 0;
+                        }).length};
+            })""")
+            by_name = {c["name"]: c for c in charts}
+            assert set(by_name) == {"visits-per-day", "rates-over-time", "visits-by-item"}
+            for chart in charts:
+                assert chart["width"] > 300 and chart["height"] > 100, chart
+                assert chart["marks"] > 0 and chart["drawn"] == chart["marks"], chart
+            assert by_name["visits-per-day"]["marks"] == len(figures.by_day) == 3
+            # Resolution rate on 2 and 3 March (a line and its points), emotion-defused rate
+            # on 2 March only (a point); 27 February resolved nothing: no point.
+            assert by_name["rates-over-time"]["marks"] == 1 + 2 + 1
+            tile = await page.text_content("[data-figure=resolution_rate] b")
+            assert tile == "87.5%"
+            await page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
+        finally:
+            await browser.close()
