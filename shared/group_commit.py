@@ -220,9 +220,9 @@ class GroupCommitter:
             item.aggregate = aggregate
             item.events = list(aggregate.pending_events[before.get(aggregate.id, 0):])
         dirty = unit.dirty()
-        if not dirty:
-            return
-        recordings = self.app.save(*dirty)
+        # A batch whose commands all had nothing to record saves nothing, but each caller
+        # still gets its answer (the aggregate's current version and position) below.
+        recordings = self.app.save(*dirty) if dirty else []
         positions = {id(r.domain_event): r.notification.id for r in recordings}
         for aggregate in dirty:
             self._remember(aggregate)
