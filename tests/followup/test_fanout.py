@@ -1,0 +1,113 @@
+"""A policy change reaches every affected resident once: through a retry and a crash."""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+
+from services.followup.clock import ManualClock
+from services.followup.domain import policy_follow_up_id
+from services.followup.main import create_app
+from shared.settings import Settings
+from tests.followup.story import CENTER, at, center_day, key
+from tests.support import headers, running, stream_envelopes, wait_until
+
+SUBSIDY, ALLOWANCE, PENSION = ("SA-HARDSHIP-SUBSIDY", "SA-MINIMUM-LIVING-ALLOWANCE",
+                               "PEN-RETIREMENT-CLAIM")
+
+
+async def test_policy_fan_out_survives_a_retry_and_a_crash(settings: Settings) -> None:
+    affected = [uuid.uuid4() for _ in range(7)]
+    others = [uuid.uuid4() for _ in range(2)]
+    body = {"center_id": CENTER, "service_items": [SUBSIDY, ALLOWANCE],
+            "summary": "困难补助标准上调", "effective_on": "2026-04-01"}
+    async with center_day(settings, at(2026, 3, 2, 9), followup_fanout_batch=3) as center:
+        monday = at(2026, 3, 2, 9, 30)
+        for i, resident in enumerate(affected):  # some residents came twice
+            await center.open_case(monday, resident, item=SUBSIDY if i % 2 else ALLOWANCE)
+            if i < 3:
+                await center.open_case(monday, resident, item=SUBSIDY)
+        for resident in others:
+            await center.open_case(monday, resident, item=PENSION)
+
+        k = key()
+        first = await center.followup.post("/policy-changes", json=body, headers=headers(k))
+        retry = await center.followup.post("/policy-changes", json=body, headers=headers(k))
+        assert first.status_code == retry.status_code == 202, first.text
+        assert retry.json() == first.json() | {"replayed": True}, "a retry is the same change"
+        policy_id = uuid.UUID(first.json()["id"])
+        r = await center.followup.get(f"/policy-changes/{policy_id}",
+                                      params={"after": first.json()["position"]})
+        assert r.json()["state"] == "fanning_out"
+        await _cases_known(center.app, 12)
+
+        # The power goes out after the second batch was written, before its cursor was saved.
+        fanout = center.fanout
+        saved = fanout._save_progress
+        calls = 0
+
+        async def power_cut(*args):  # type: ignore[no-untyped-def]
+            nonlocal calls
+            calls += 1
+            if calls == 2:
+                raise RuntimeError("power cut")
+            return await saved(*args)
+
+        fanout._save_progress = power_cut
+        try:
+            await fanout.once()
+            raise AssertionError("the fan-out should have died")
+        except RuntimeError as exc:
+            assert str(exc) == "power cut"
+        written = await _written(center.app, policy_id)
+        assert written == 6, "two batches of three were written"
+
+    # Back up: the new process resumes after the last saved cursor.
+    restarted = create_app(center.settings, ManualClock(at(2026, 3, 2, 10)))
+    async with running(restarted) as api:
+        await restarted.state.fanout.once()
+        r = await api.get(f"/policy-changes/{policy_id}")
+        assert r.json()["residents"] == 7
+        await wait_until(lambda: _finished(api, policy_id), what="the fan-out to finish")
+        items: list[dict] = []
+
+        async def all_in_worklist() -> bool:
+            nonlocal items
+            r = await api.get("/followups", params={"source_id": str(policy_id), "limit": 50})
+            items = r.json()["items"]
+            return len(items) >= 7
+
+        await wait_until(all_in_worklist, what="the outreach follow-ups in the worklist")
+        assert sorted(f["resident_id"] for f in items) == sorted(map(str, affected))
+        assert {f["follow_up_id"] for f in items} == {
+            str(policy_follow_up_id(policy_id, resident)) for resident in affected}
+        assert {(f["reason"], f["assigned_team"], f["due_at"][:16]) for f in items} == {
+            ("policy_change", "followup-desk", "2026-03-04T01:00")}, "2 working days later"
+
+    envelopes = await stream_envelopes(center.settings)
+    scheduled = Counter(e.payload["resident_id"] for e in envelopes
+                        if e.type == "FollowUpScheduled"
+                        and e.payload["source_id"] == str(policy_id))
+    assert sorted(scheduled) == sorted(map(str, affected)) and set(scheduled.values()) == {1}
+    [published] = [e for e in envelopes if e.type == "PolicyChangePublished"]
+    assert published.case_id is None and published.center_id == CENTER
+    [done] = [e for e in envelopes if e.type == "PolicyChangeFannedOut"]
+    assert done.payload == {"residents": 7}
+
+
+async def _cases_known(app, n: int) -> None:  # type: ignore[no-untyped-def]
+    async def check() -> bool:
+        return await app.state.pool.fetchval("SELECT count(*) FROM case_refs") >= n
+    await wait_until(check, what="the cases in follow-up's read model")
+
+
+async def _written(app, policy_id: uuid.UUID) -> int:  # type: ignore[no-untyped-def]
+    runtime = app.state.runtime
+    return await app.state.pool.fetchval(
+        f'SELECT count(*) FROM "{runtime.relay.schema}"."{runtime.relay.table}"'
+        " WHERE originator_version = 1 AND originator_id <> $1", policy_id)
+
+
+async def _finished(api, policy_id: uuid.UUID) -> bool:  # type: ignore[no-untyped-def]
+    r = await api.get(f"/policy-changes/{policy_id}")
+    return r.json()["state"] == "fanned_out"
