@@ -1,0 +1,265 @@
+"""Feedback's HTTP API: ratings, a case's feedback, the supervisor's rectifications, figures.
+
+Same rules as intake: every write takes an Idempotency-Key and answers with the version and
+the log position; every read takes ``?after=<position>`` to see that write.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+import asyncpg
+import orjson
+from fastapi import APIRouter, Depends, Query, Request
+
+from services.feedback import commands as c
+from services.feedback.application import Feedback
+from services.feedback.domain import revisit_survey_id_for
+from services.feedback.figures import DIMENSIONS, FIGURES, Dimension, FigureQuery, Period, compute
+from shared.consumer import wait_for_position
+from shared.http import (
+    Actor,
+    ErrorResponse,
+    ExpectedVersion,
+    IdempotencyKey,
+    WrittenPublic,
+    problem,
+)
+from shared.settings import Settings
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorResponse}, 403: {"model": ErrorResponse},
+    404: {"model": ErrorResponse}, 409: {"model": ErrorResponse},
+    410: {"model": ErrorResponse}, 422: {"model": ErrorResponse},
+    503: {"model": ErrorResponse}, 504: {"model": ErrorResponse},
+}
+
+
+async def _feedback(request: Request) -> Feedback:
+    return request.app.state.feedback
+
+
+async def _pool(request: Request) -> asyncpg.Pool:
+    return request.app.state.pool
+
+
+async def _settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+async def _consumers(request: Request) -> dict[str, str]:
+    return request.app.state.consumer_names
+
+
+FeedbackDep = Annotated[Feedback, Depends(_feedback)]
+PoolDep = Annotated[asyncpg.Pool, Depends(_pool)]
+SettingsDep = Annotated[Settings, Depends(_settings)]
+ConsumersDep = Annotated[dict[str, str], Depends(_consumers)]
+After = Annotated[int | None, Query(ge=0, description=(
+    "A feedback write's position: wait (bounded) until the read model has applied it."))]
+
+surveys = APIRouter(prefix="/surveys", tags=["surveys"], responses=ERRORS)
+cases = APIRouter(prefix="/cases", tags=["cases"], responses=ERRORS)
+rectifications = APIRouter(prefix="/rectifications", tags=["rectifications"], responses=ERRORS)
+figures = APIRouter(prefix="/figures", tags=["figures"], responses=ERRORS)
+
+
+class RectificationWritten(WrittenPublic):
+    revisit_survey_id: str
+
+
+async def _wait(pool: asyncpg.Pool, settings: Settings, consumer: str, service: str,
+                after: int | None) -> None:
+    if after is None:
+        return
+    if not await wait_for_position(pool, consumer, service, after,
+                                   settings.read_wait_timeout_s):
+        raise problem(504, "read_model_behind",
+                      f"the read model has not applied {service} position {after} yet; "
+                      "retry shortly", position=after, service=service)
+
+
+def _today(settings: Settings, feedback: Feedback) -> date:
+    return feedback.clock().astimezone(settings.tz).date()
+
+
+# -- writes -----------------------------------------------------------------------------------
+
+
+@surveys.post("/{survey_id}/rating", response_model=WrittenPublic,
+              summary="Rate the service: the resident with the link's token, or a clerk")
+async def rate(survey_id: UUID, body: c.RateService, feedback: FeedbackDep,
+               key: IdempotencyKey, actor: Actor, expected: ExpectedVersion) -> WrittenPublic:
+    """Five levels; an optional comment (personal data is redacted) and aspect marks.
+
+    With ``token``: 403 ``token_invalid`` / ``token_wrong_case``, 410 ``token_expired``;
+    409 ``survey_already_answered`` for a second answer. A dissatisfied or very dissatisfied
+    answer opens a rectification in the same commit.
+    """
+    return WrittenPublic.of(await feedback.rate(survey_id, body, actor, key, expected))
+
+
+@rectifications.post("/{rectification_id}/outcome", response_model=RectificationWritten,
+                     summary="Record what was done about a bad review; a revisit follows")
+async def complete_rectification(rectification_id: UUID, body: c.CompleteRectification,
+                                 feedback: FeedbackDep, key: IdempotencyKey, actor: Actor,
+                                 expected: ExpectedVersion) -> RectificationWritten:
+    written = await feedback.complete_rectification(rectification_id, body, actor, key,
+                                                    expected)
+    return RectificationWritten(**WrittenPublic.of(written).model_dump(),
+                                revisit_survey_id=str(revisit_survey_id_for(rectification_id)))
+
+
+# -- reads ------------------------------------------------------------------------------------
+
+SURVEY_COLUMNS = (
+    "survey_id, case_id, center_id, counter_id, clerk_id, service_item, purpose, channel,"
+    " rectification_id, status, requested_at, send_at, expires_at, sent_at, answered_at,"
+    " level, comment, aspects::text AS aspects, via, answered_by, closed_at,"
+    " withdrawn_reason, version, position")
+RECTIFICATION_COLUMNS = (
+    "r.rectification_id, r.case_id, r.center_id, r.survey_id, r.rating, r.summary,"
+    " r.opened_at, r.deadline_on, r.status, r.completed_at, r.completed_on, r.outcome,"
+    " r.actions, r.on_time, r.revisit_survey_id, v.status AS revisit_status,"
+    " v.level AS revisit_level, r.version, r.position")
+RECTIFICATION_FROM = ("rectifications r LEFT JOIN surveys v"
+                      " ON v.survey_id = r.revisit_survey_id")
+
+
+def _survey(row: asyncpg.Record) -> dict[str, Any]:
+    out = dict(row)
+    out["aspects"] = orjson.loads(out["aspects"]) if out["aspects"] else {}
+    return out
+
+
+def _rectification(row: asyncpg.Record, today: date) -> dict[str, Any]:
+    out = dict(row)
+    out["overdue"] = out["status"] == "open" and out["deadline_on"] < today
+    return out
+
+
+@surveys.get("/{survey_id}", summary="One survey: where it stands, and the answer if any")
+async def get_survey(survey_id: UUID, pool: PoolDep, settings: SettingsDep,
+                     consumers: ConsumersDep, after: After = None) -> dict[str, Any]:
+    await _wait(pool, settings, consumers["views"], "feedback", after)
+    row = await pool.fetchrow(f"SELECT {SURVEY_COLUMNS} FROM surveys WHERE survey_id = $1",
+                              survey_id)
+    if row is None:
+        raise problem(404, "not_found", f"survey {survey_id} not found", id=str(survey_id))
+    return _survey(row)
+
+
+@cases.get("/{case_id}/feedback", summary="A case's surveys, answers and rectifications")
+async def case_feedback(case_id: UUID, pool: PoolDep, settings: SettingsDep,
+                        feedback: FeedbackDep, consumers: ConsumersDep,
+                        after: After = None) -> dict[str, Any]:
+    await _wait(pool, settings, consumers["views"], "feedback", after)
+    rows = await pool.fetch(f"SELECT {SURVEY_COLUMNS} FROM surveys WHERE case_id = $1"
+                            " ORDER BY requested_at, survey_id", case_id)
+    rects = await pool.fetch(f"SELECT {RECTIFICATION_COLUMNS} FROM {RECTIFICATION_FROM}"
+                             " WHERE r.case_id = $1 ORDER BY r.opened_at", case_id)
+    if not rows:
+        raise problem(404, "not_found", f"no feedback on case {case_id} yet", id=str(case_id))
+    today = _today(settings, feedback)
+    return {"case_id": str(case_id), "surveys": [_survey(r) for r in rows],
+            "rectifications": [_rectification(r, today) for r in rects]}
+
+
+@rectifications.get("", summary="The supervisor's board: open rectifications, overdue first")
+async def list_rectifications(
+    pool: PoolDep, settings: SettingsDep, feedback: FeedbackDep, consumers: ConsumersDep,
+    center_id: Annotated[str | None, Query(max_length=64)] = None,
+    status: Literal["open", "overdue", "completed", "all"] = "open",
+    as_of: Annotated[date | None, Query(description="Today, in the center's zone, by default")]
+        = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+    after: After = None,
+) -> dict[str, Any]:
+    await _wait(pool, settings, consumers["views"], "feedback", after)
+    today = as_of or _today(settings, feedback)
+    where, args = [], []
+
+    def arg(value: Any) -> str:
+        args.append(value)
+        return f"${len(args)}"
+
+    if center_id:
+        where.append(f"r.center_id = {arg(center_id)}")
+    if status in ("open", "overdue"):
+        where.append("r.status = 'open'")
+    if status == "overdue":
+        where.append(f"r.deadline_on < {arg(today)}")
+    elif status == "completed":
+        where.append("r.status <> 'open'")
+    sql = f"SELECT {RECTIFICATION_COLUMNS} FROM {RECTIFICATION_FROM}"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += f" ORDER BY r.deadline_on, r.opened_at LIMIT {arg(limit)}"
+    rows = await pool.fetch(sql, *args)
+    counts = await pool.fetchrow(
+        "SELECT count(*) FILTER (WHERE status = 'open') AS open,"
+        " count(*) FILTER (WHERE status = 'open' AND deadline_on < $1) AS overdue"
+        " FROM rectifications WHERE ($2::text IS NULL OR center_id = $2)", today, center_id)
+    return {"as_of": today, "open": counts["open"], "overdue": counts["overdue"],
+            "items": [_rectification(r, today) for r in rows]}
+
+
+@rectifications.get("/{rectification_id}", summary="One rectification")
+async def get_rectification(rectification_id: UUID, pool: PoolDep, settings: SettingsDep,
+                            feedback: FeedbackDep, consumers: ConsumersDep,
+                            after: After = None) -> dict[str, Any]:
+    await _wait(pool, settings, consumers["views"], "feedback", after)
+    row = await pool.fetchrow(f"SELECT {RECTIFICATION_COLUMNS} FROM {RECTIFICATION_FROM}"
+                              " WHERE r.rectification_id = $1", rectification_id)
+    if row is None:
+        raise problem(404, "not_found", f"rectification {rectification_id} not found",
+                      id=str(rectification_id))
+    return _rectification(row, _today(settings, feedback))
+
+
+@figures.get("", summary="The center's figures by period and by center, counter, clerk, item")
+async def get_figures(
+    pool: PoolDep, settings: SettingsDep, feedback: FeedbackDep, consumers: ConsumersDep,
+    period: Period = "month",
+    date_from: Annotated[date | None, Query(alias="from")] = None,
+    date_to: Annotated[date | None, Query(alias="to")] = None,
+    group_by: Annotated[list[str] | None, Query(description=(
+        "Repeat or comma-separate: center_id, counter_id, clerk_id, service_item"))] = None,
+    center_id: Annotated[str | None, Query(max_length=64)] = None,
+    counter_id: Annotated[str | None, Query(max_length=64)] = None,
+    clerk_id: Annotated[str | None, Query(max_length=64)] = None,
+    service_item: Annotated[str | None, Query(max_length=64)] = None,
+    as_of: Annotated[date | None, Query(description=(
+        "The day a deadline is judged on (past deadline = before it); default today"))] = None,
+    after: After = None,
+    after_intake: Annotated[int | None, Query(ge=0, description=(
+        "An intake write's position: wait until the figures have applied it."))] = None,
+) -> dict[str, Any]:
+    """Every figure has a numerator, a denominator and their rate (null when nothing counts);
+    ``visits``, ``bad_reviews`` and ``rectifications_opened`` are counts. Days are the
+    center's calendar days; weeks start on Monday. Definitions: README, "The center's
+    figures"."""
+    await _wait(pool, settings, consumers["figures"], "feedback", after)
+    await _wait(pool, settings, consumers["figures"], "intake", after_intake)
+    if date_from and date_to and date_from > date_to:
+        raise problem(400, "period_invalid", "'from' is after 'to'")
+    dims: list[Dimension] = []
+    for value in group_by or ["center_id"]:
+        for part in (p.strip() for p in value.split(",") if p.strip()):
+            if part not in DIMENSIONS:
+                raise problem(400, "group_by_invalid", f"cannot group by {part!r}",
+                              allowed=list(DIMENSIONS))
+            if part not in dims:
+                dims.append(part)  # type: ignore[arg-type]
+    given = {"center_id": center_id, "counter_id": counter_id, "clerk_id": clerk_id,
+             "service_item": service_item}
+    filters = tuple((d, v) for d, v in given.items() if v is not None)
+    today = as_of or _today(settings, feedback)
+    query = FigureQuery(period=period, date_from=date_from, date_to=date_to, as_of=today,
+                        group_by=tuple(dims), filters=filters)  # type: ignore[arg-type]
+    rows = await compute(pool, query)
+    return {"period": period, "from": date_from, "to": date_to, "as_of": today,
+            "group_by": dims, "filters": dict(filters), "time_zone": settings.center_timezone,
+            "figures": {f.name: f.meaning for f in FIGURES}, "rows": rows}

@@ -1,0 +1,267 @@
+"""Feedback's use cases: each turns one command into events, committed in batches.
+
+Ports, wired in ``main.py``: a clock (``now``), the working-day calendar (``deadline_for``)
+and the survey tokens. Sending lives in ``scheduler.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+from eventsourcing.domain import Aggregate
+
+from services.feedback import commands as c
+from services.feedback.domain import (
+    Meta,
+    Rectification,
+    Survey,
+    survey_id_for_resolution,
+)
+from services.feedback.tokens import SurveyTokens
+from shared.contracts.feedback import AnsweredVia, SurveyChannel, SurveyPurpose
+from shared.errors import AlreadyDoneError, VersionConflict
+from shared.eventstore import ServiceApplication
+from shared.group_commit import GroupCommitter, Unit, Written
+from shared.settings import Settings
+
+Clock = Callable[[], datetime]
+DeadlineFor = Callable[[date, int], date]
+"""``deadline_for(start, n)``: the day ``n`` working days after ``start`` (shared/workdays.py)."""
+
+
+class FeedbackApplication(ServiceApplication):
+    name = "feedback"
+
+
+def system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class SurveyPolicy:
+    """When surveys go out and how long they wait; how long a rectification may take."""
+
+    delay: timedelta = timedelta(hours=2)
+    answer_window: timedelta = timedelta(days=7)
+    channels: dict[str, str] = field(default_factory=lambda: {
+        "counter": "tablet", "phone": "phone_callback", "home_visit": "sms", "open311": "sms"})
+    rectification_working_days: int = 15
+    tz: ZoneInfo = field(default_factory=lambda: ZoneInfo("Asia/Shanghai"))
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SurveyPolicy:
+        for channel in settings.survey_channels.values():
+            SurveyChannel(channel)  # fail at start-up on a channel nobody can send through
+        return cls(delay=timedelta(minutes=settings.survey_delay_minutes),
+                   answer_window=timedelta(days=settings.survey_answer_days),
+                   channels=dict(settings.survey_channels),
+                   rectification_working_days=settings.rectification_working_days,
+                   tz=settings.tz)
+
+    def channel_for(self, intake_channel: str, resident_id: UUID | None) -> SurveyChannel:
+        channel = SurveyChannel(self.channels.get(intake_channel, SurveyChannel.SMS))
+        if channel == SurveyChannel.SMS and resident_id is None:
+            return SurveyChannel.PHONE_CALLBACK  # no one to text: a clerk calls back
+        return channel
+
+    def timing(self, channel: str, start: datetime) -> tuple[datetime, datetime]:
+        """(send_at, expires_at) of a survey whose occasion happened at ``start``."""
+        send_at = start if channel == SurveyChannel.TABLET else start + self.delay
+        return send_at, send_at + self.answer_window
+
+
+@dataclass(frozen=True)
+class ResolvedCase:
+    """What feedback needs to know about a resolved case (from intake's events)."""
+
+    case_id: UUID
+    center_id: str
+    counter_id: str
+    clerk_id: str
+    service_item: str
+    intake_channel: str
+    resident_id: UUID | None
+    resolved_event_id: UUID
+    resolved_at: datetime
+    correlation_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """A survey to hand to the sender: where it goes and the link that answers it."""
+
+    survey_id: UUID
+    case_id: UUID
+    center_id: str
+    counter_id: str
+    resident_id: UUID | None
+    channel: str
+    purpose: str
+    expires_at: datetime
+    token: str
+
+
+def meta_for(command: c._Command | None, actor: str, key: str | None, now: datetime) -> Meta:
+    return {
+        "actor": actor,
+        "occurred_at": (command.occurred_at if command and command.occurred_at else now),
+        "causation_id": key,
+        "correlation_id": command.correlation_id if command else None,
+    }
+
+
+class Feedback:
+    """The feedback use cases, shared by the HTTP API, the consumers and the scheduler."""
+
+    def __init__(self, committer: GroupCommitter, policy: SurveyPolicy, tokens: SurveyTokens,
+                 deadline_for: DeadlineFor, clock: Clock = system_clock) -> None:
+        self.committer = committer
+        self.policy = policy
+        self.tokens = tokens
+        self.deadline_for = deadline_for
+        self.clock = clock
+
+    def local_day(self, at: datetime) -> date:
+        return at.astimezone(self.policy.tz).date()
+
+    # -- from intake: a resolution asks for a survey; a reopening withdraws it --------------
+
+    def is_too_old(self, case: ResolvedCase) -> bool:
+        """A resolution seen only after its survey would have expired gets no survey.
+
+        That happens when feedback first reads a long history: old cases are not texted.
+        """
+        channel = self.policy.channel_for(case.intake_channel, case.resident_id)
+        _, expires_at = self.policy.timing(channel, case.resolved_at)
+        return self.clock() >= expires_at
+
+    async def request_survey(self, case: ResolvedCase) -> Written:
+        survey_id = survey_id_for_resolution(case.resolved_event_id)
+        channel = self.policy.channel_for(case.intake_channel, case.resident_id)
+        send_at, expires_at = self.policy.timing(channel, case.resolved_at)
+        cause = str(case.resolved_event_id)
+        meta: Meta = {"actor": "system:feedback", "occurred_at": self.clock(),
+                      "causation_id": cause, "correlation_id": case.correlation_id,
+                      "center_id": case.center_id, "case_id": case.case_id}
+
+        def run(unit: Unit) -> Aggregate:
+            if unit.find(survey_id) is not None:
+                raise AlreadyDoneError(survey_id, 1)
+            survey = Survey(id=survey_id, survey_id=survey_id,
+                            purpose=SurveyPurpose.RESOLUTION.value, channel=channel.value,
+                            resident_id=case.resident_id, counter_id=case.counter_id,
+                            clerk_id=case.clerk_id, service_item=case.service_item,
+                            send_at=send_at, expires_at=expires_at, rectification_id=None,
+                            meta=meta)
+            unit.add(survey)
+            return survey
+
+        return await self.committer.submit(run, [survey_id])
+
+    async def withdraw_survey(self, survey_id: UUID, reason: str, cause: str) -> Written:
+        meta = meta_for(None, "system:feedback", cause, self.clock())
+
+        def run(unit: Unit) -> Aggregate:
+            survey: Survey = unit.get(survey_id, "survey")
+            survey.check_new_command(cause, "SurveyWithdrawn")
+            survey.withdraw(reason, meta)
+            return survey
+
+        return await self.committer.submit(run, [survey_id])
+
+    # -- the scheduler: send when due, expire when the deadline passes ----------------------
+
+    async def send_survey(self, survey_id: UUID) -> Outgoing:
+        """Record the survey as sent (once) and return what to hand to the sender."""
+        now = self.clock()
+        meta = meta_for(None, "system:feedback-scheduler", None, now)
+        out: dict[str, Outgoing] = {}
+
+        def run(unit: Unit) -> Aggregate:
+            survey: Survey = unit.get(survey_id, "survey")
+            survey.send(now, meta)
+            out["message"] = Outgoing(
+                survey_id=survey.id, case_id=survey.case_id, center_id=survey.center_id,
+                counter_id=survey.counter_id, resident_id=survey.resident_id,
+                channel=survey.channel, purpose=survey.purpose, expires_at=survey.expires_at,
+                token=self.tokens.issue(survey.id, survey.expires_at))
+            return survey
+
+        await self.committer.submit(run, [survey_id])
+        return out["message"]
+
+    async def expire_survey(self, survey_id: UUID) -> Written:
+        now = self.clock()
+        meta = meta_for(None, "system:feedback-scheduler", None, now)
+
+        def run(unit: Unit) -> Aggregate:
+            survey: Survey = unit.get(survey_id, "survey")
+            survey.expire(now, meta)
+            return survey
+
+        return await self.committer.submit(run, [survey_id])
+
+    # -- the resident's answer --------------------------------------------------------------
+
+    async def rate(self, survey_id: UUID, cmd: c.RateService, actor: str, key: str,
+                   expected_version: int | None = None) -> Written:
+        """A rating; a bad review opens its rectification in the same commit."""
+        now = self.clock()
+        if cmd.token is not None:
+            self.tokens.read(cmd.token)  # a forged link fails before anything is loaded
+            via, actor = AnsweredVia.TOKEN, "resident"
+            cmd = cmd.model_copy(update={"occurred_at": None})  # a resident answers now
+        else:
+            via, actor = AnsweredVia.CLERK, cmd.clerk_id or actor
+        meta = meta_for(cmd, actor, key, now)
+        aspects = {a.value: mark for a, mark in cmd.aspects.items()}
+
+        def run(unit: Unit) -> Aggregate:
+            survey: Survey = unit.get(survey_id, "survey")
+            survey.check_new_command(key, "RatingGiven")
+            if cmd.token is not None:
+                self.tokens.check(cmd.token, survey_id, now)
+            if expected_version is not None and survey.version != expected_version:
+                raise VersionConflict(
+                    f"survey is at version {survey.version}, not {expected_version}",
+                    current_version=survey.version, expected_version=expected_version)
+            survey.rate(cmd.level, cmd.comment, aspects, via, cmd.clerk_id, now, meta)
+            if survey.is_bad_review:
+                start = self.local_day(meta["occurred_at"])
+                deadline = self.deadline_for(start, self.policy.rectification_working_days)
+                rectification = Rectification.open_for(survey, deadline, meta)
+                unit.add(rectification)
+            return survey
+
+        return await self.committer.submit(run, [survey_id])
+
+    # -- the supervisor: what was done about a bad review, then ask again -------------------
+
+    async def complete_rectification(self, rectification_id: UUID,
+                                     cmd: c.CompleteRectification, actor: str, key: str,
+                                     expected_version: int | None = None) -> Written:
+        now = self.clock()
+        meta = meta_for(cmd, actor, key, now)
+
+        def run(unit: Unit) -> Aggregate:
+            rectification: Rectification = unit.get(rectification_id, "rectification")
+            rectification.check_new_command(key, "RectificationCompleted")
+            if expected_version is not None and rectification.version != expected_version:
+                raise VersionConflict(
+                    f"rectification is at version {rectification.version}, "
+                    f"not {expected_version}",
+                    current_version=rectification.version, expected_version=expected_version)
+            done_at: datetime = meta["occurred_at"]
+            rectification.complete(cmd.outcome.value, cmd.actions, self.local_day(done_at),
+                                   meta)
+            send_at, expires_at = self.policy.timing(rectification.revisit_channel,
+                                                     max(done_at, now))
+            unit.add(rectification.request_revisit(send_at, expires_at, meta))
+            return rectification
+
+        return await self.committer.submit(run, [rectification_id])
+

@@ -1,0 +1,54 @@
+"""What the survey page, a clerk and a supervisor can ask of feedback (also the HTTP bodies)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from shared.contracts.feedback import Aspect, Mark, RatingLevel, RectificationOutcome
+
+CODE = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
+
+
+class _Command(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    occurred_at: datetime | None = Field(
+        None, description="When it happened (ISO 8601 with offset); default now.")
+    correlation_id: str | None = Field(None, max_length=128)
+
+    @model_validator(mode="after")
+    def _aware(self) -> _Command:
+        if self.occurred_at is not None and self.occurred_at.utcoffset() is None:
+            raise ValueError("occurred_at needs a time zone offset, e.g. 2026-03-02T09:15:00+08:00")
+        return self
+
+
+class RateService(_Command):
+    """A rating: by the resident with the survey link's token, or recorded by a clerk."""
+
+    token: str | None = Field(None, max_length=200,
+                              description="The token of the survey link (the resident answers).")
+    clerk_id: str | None = Field(None, pattern=CODE, description=(
+        "The clerk recording the resident's answer (phone callback, counter), when there is "
+        "no token."))
+    level: RatingLevel
+    comment: str = Field("", max_length=2000)
+    aspects: dict[Aspect, Mark] = Field(default_factory=dict, description=(
+        "Optional marks 1 (poor) to 5 (excellent): listened, understood, explained_clearly, "
+        "served_well."))
+
+    @model_validator(mode="after")
+    def _one_way(self) -> RateService:
+        if (self.token is None) == (self.clerk_id is None):
+            raise ValueError("give the survey link's token (the resident answers) or clerk_id "
+                             "(a clerk records the answer), exactly one of them")
+        return self
+
+
+class CompleteRectification(_Command):
+    """The outcome of a rectification; a revisit survey follows."""
+
+    outcome: RectificationOutcome
+    actions: str = Field(min_length=1, max_length=4000, description="What was done.")

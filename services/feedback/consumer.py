@@ -1,0 +1,118 @@
+"""What feedback does with intake's events: a resolution asks for a survey, a reopening
+withdraws the survey still waiting for an answer.
+
+Feedback keeps the little it needs to know about each case (``intake_cases``: counter,
+clerk, service item, channel, opaque resident id) in the consumer's transaction. The survey
+commands are idempotent (the survey's id comes from the CaseResolved event's id; the upstream
+event id is the command's causation id), so a redelivered batch asks nothing twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+import structlog
+
+from services.feedback.application import Feedback, ResolvedCase
+from services.feedback.domain import survey_id_for_resolution
+from shared.contracts import Envelope
+from shared.errors import NotFound, RuleViolated
+
+log = structlog.get_logger("sixstep.feedback.consumer")
+
+CONSUMER = "feedback-intake"
+TYPES = ("CaseOpened", "GuidanceGiven", "CaseResolved", "CaseReopened")
+
+DDL = [
+    "CREATE TABLE IF NOT EXISTS intake_cases ("
+    " case_id uuid PRIMARY KEY, center_id text NOT NULL, counter_id text NOT NULL,"
+    " clerk_id text NOT NULL, channel text NOT NULL, service_item text NOT NULL,"
+    " resident_id uuid, last_survey_id uuid)",
+]
+
+COLUMNS = ("case_id", "center_id", "counter_id", "clerk_id", "channel", "service_item",
+           "resident_id", "last_survey_id")
+
+
+def subjects(prefix: str) -> list[str]:
+    return [f"{prefix}.intake.{t}.*" for t in TYPES]
+
+
+def _plain(row: asyncpg.Record) -> dict[str, Any]:
+    """asyncpg's UUIDs as the standard library's (the event store transcodes only those)."""
+    return {k: UUID(bytes=v.bytes) if isinstance(v, UUID) else v for k, v in row.items()}
+
+
+class IntakeFollower:
+    """Turns intake's resolutions and reopenings into survey commands."""
+
+    def __init__(self, feedback: Feedback) -> None:
+        self.feedback = feedback
+
+    async def apply(self, conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
+        ids = list({e.case_id for e in events if e.case_id is not None})
+        rows = await conn.fetch(
+            f"SELECT {', '.join(COLUMNS)} FROM intake_cases WHERE case_id = ANY($1::uuid[])"
+            " FOR UPDATE", ids)
+        cases: dict[UUID, dict[str, Any]] = {r["case_id"]: _plain(r) for r in rows}
+        dirty: set[UUID] = set()
+        work: dict[UUID, list[tuple[str, Any]]] = {}
+        for e in events:
+            if e.service != "intake" or e.case_id is None or e.type not in TYPES:
+                continue
+            p = e.payload
+            case = cases.get(e.case_id)
+            if e.type == "CaseOpened":
+                cases[e.case_id] = {
+                    "case_id": e.case_id, "center_id": e.center_id,
+                    "counter_id": p["counter_id"], "clerk_id": p["clerk_id"],
+                    "channel": p["channel"], "service_item": p["service_item"],
+                    "resident_id": UUID(p["resident_id"]) if p["resident_id"] else None,
+                    "last_survey_id": None}
+                dirty.add(e.case_id)
+            elif case is None:
+                log.warning("feedback.unknown_case", case_id=str(e.case_id), type=e.type)
+            elif e.type == "GuidanceGiven":
+                case["service_item"] = p["service_item"]
+                dirty.add(e.case_id)
+            elif e.type == "CaseResolved":
+                resolved = ResolvedCase(
+                    case_id=e.case_id, center_id=case["center_id"],
+                    counter_id=case["counter_id"], clerk_id=case["clerk_id"],
+                    service_item=case["service_item"], intake_channel=case["channel"],
+                    resident_id=case["resident_id"], resolved_event_id=e.event_id,
+                    resolved_at=e.occurred_at, correlation_id=e.correlation_id)
+                if self.feedback.is_too_old(resolved):
+                    continue
+                case["last_survey_id"] = survey_id_for_resolution(e.event_id)
+                dirty.add(e.case_id)
+                work.setdefault(e.case_id, []).append(("request", resolved))
+            elif e.type == "CaseReopened" and case["last_survey_id"] is not None:
+                work.setdefault(e.case_id, []).append(
+                    ("withdraw", (case["last_survey_id"], str(e.event_id))))
+        if dirty:
+            await conn.executemany(
+                f"INSERT INTO intake_cases ({', '.join(COLUMNS)}) VALUES"
+                " ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (case_id) DO UPDATE SET"
+                " service_item = EXCLUDED.service_item,"
+                " last_survey_id = EXCLUDED.last_survey_id",
+                [tuple(cases[i][c] for c in COLUMNS) for i in dirty])
+        if work:
+            # One case's commands in order; different cases together (one group commit).
+            await asyncio.gather(*(self._run(steps) for steps in work.values()))
+
+    async def _run(self, steps: list[tuple[str, Any]]) -> None:
+        for kind, arg in steps:
+            if kind == "request":
+                await self.feedback.request_survey(arg)
+                continue
+            survey_id, cause = arg
+            try:
+                await self.feedback.withdraw_survey(survey_id, "the case was reopened", cause)
+            except (RuleViolated, NotFound) as exc:  # answered or expired already: it stands
+                log.info("feedback.survey_not_withdrawn", survey_id=str(survey_id),
+                         reason=exc.message)

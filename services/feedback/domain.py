@@ -1,0 +1,303 @@
+"""Step 6, the resident's verdict: the Survey and Rectification aggregates. No I/O here.
+
+A ``Survey`` asks one resident about one case once: it is requested, sent, and ends answered,
+expired without an answer, or withdrawn. A bad answer opens a ``Rectification``, whose outcome
+is recorded before a revisit survey asks the resident again.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+from uuid import UUID, uuid5
+
+from eventsourcing.domain import Aggregate, event
+
+from shared.contracts.feedback import (
+    AnsweredVia,
+    RatingLevel,
+    SurveyChannel,
+    SurveyPurpose,
+)
+from shared.errors import AlreadyDoneError, CommandError, IdempotencyKeyReused, RuleViolated
+from shared.privacy import redact
+
+FEEDBACK_NAMESPACE = UUID("3b9d6f0e-8a41-4c7e-b2d5-91e0c4a7f6b3")
+
+Meta = dict[str, Any]
+"""Envelope parts recorded with every event: actor, occurred_at, causation_id, correlation_id,
+center_id, case_id."""
+
+SUMMARY_LENGTH = 280
+
+
+def survey_id_for_resolution(resolved_event_id: UUID) -> UUID:
+    """One survey per resolution: the same CaseResolved event always asks the same survey."""
+    return uuid5(FEEDBACK_NAMESPACE, f"survey:resolution:{resolved_event_id}")
+
+
+def rectification_id_for(survey_id: UUID) -> UUID:
+    """At most one rectification per answered survey."""
+    return uuid5(FEEDBACK_NAMESPACE, f"rectification:{survey_id}")
+
+
+def revisit_survey_id_for(rectification_id: UUID) -> UUID:
+    """At most one revisit per rectification."""
+    return uuid5(FEEDBACK_NAMESPACE, f"survey:revisit:{rectification_id}")
+
+
+# -- errors a resident or a clerk can meet ----------------------------------------------------
+
+
+class SurveyAlreadyAnswered(CommandError):
+    status = 409
+    code = "survey_already_answered"
+
+
+class SurveyWithdrawnError(CommandError):
+    status = 409
+    code = "survey_withdrawn"
+
+
+class SurveyClosed(CommandError):
+    """The survey's deadline passed: its answer is recorded as no answer."""
+
+    status = 410
+    code = "survey_expired"
+
+
+# -- shared by both aggregates ----------------------------------------------------------------
+
+
+class _Remembers(Aggregate):
+    """Idempotency: an Idempotency-Key (or upstream event id) already applied answers again."""
+
+    def _remember(self, meta: Meta, kind: str, created: bool = False) -> None:
+        """Called inside an event's apply, where ``self.version`` is still the previous one.
+
+        A command that records several events is remembered by its first event's kind (what
+        the caller checks) and its last event's version (what the caller was answered).
+        """
+        if not hasattr(self, "commands"):
+            self.commands: dict[str, tuple[str, int]] = {}
+        key = meta.get("causation_id")
+        if key:
+            first = self.commands.get(key)
+            self.commands[key] = (first[0] if first else kind,
+                                  1 if created else self.version + 1)
+
+    def check_new_command(self, key: str | None, kind: str) -> None:
+        if not key or key not in getattr(self, "commands", {}):
+            return
+        used_for, version = self.commands[key]
+        if used_for != kind:
+            raise IdempotencyKeyReused(
+                f"Idempotency-Key {key!r} was already used for {used_for} here",
+                key=key, used_for=used_for)
+        raise AlreadyDoneError(self.id, version)
+
+
+# -- the survey -------------------------------------------------------------------------------
+
+
+class Survey(_Remembers):
+    """One question to one resident about one case: how satisfied are you?"""
+
+    @event("SurveyRequested")
+    def __init__(self, id: UUID, survey_id: UUID, purpose: str, channel: str,
+                 resident_id: UUID | None, counter_id: str, clerk_id: str, service_item: str,
+                 send_at: datetime, expires_at: datetime, rectification_id: UUID | None,
+                 meta: Meta) -> None:
+        self.case_id: UUID = meta["case_id"]
+        self.center_id: str = meta["center_id"]
+        self.purpose = purpose
+        self.channel = channel
+        self.resident_id = resident_id
+        self.counter_id = counter_id
+        self.clerk_id = clerk_id
+        self.service_item = service_item
+        self.send_at = send_at
+        self.expires_at = expires_at
+        self.rectification_id = rectification_id
+        self.status = "requested"
+        self.level: str | None = None
+        self._remember(meta, "SurveyRequested", created=True)
+
+    def meta_for(self, meta: Meta) -> Meta:
+        return {**meta, "center_id": self.center_id, "case_id": self.case_id}
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in ("requested", "sent")
+
+    def is_past_deadline(self, now: datetime) -> bool:
+        return now >= self.expires_at
+
+    # -- sending ----------------------------------------------------------------------------
+
+    def send(self, now: datetime, meta: Meta) -> None:
+        if self.status != "requested":
+            raise RuleViolated("the survey is not waiting to be sent", status=self.status)
+        if self.is_past_deadline(now):
+            raise SurveyClosed("the survey's deadline passed before it was sent",
+                               expires_at=self.expires_at.isoformat())
+        self._sent(survey_id=self.id, channel=self.channel, expires_at=self.expires_at,
+                   meta=self.meta_for(meta))
+
+    @event("SurveySent")
+    def _sent(self, survey_id: UUID, channel: str, expires_at: datetime, meta: Meta) -> None:
+        self.status = "sent"
+        self._remember(meta, "SurveySent")
+
+    # -- answering --------------------------------------------------------------------------
+
+    def check_answerable(self, now: datetime) -> None:
+        if self.status == "answered":
+            raise SurveyAlreadyAnswered("this survey was already answered; it takes one answer",
+                                        survey_id=str(self.id))
+        if self.status == "withdrawn":
+            raise SurveyWithdrawnError("this survey was withdrawn: the case was reopened",
+                                       survey_id=str(self.id))
+        if self.status == "expired" or self.is_past_deadline(now):
+            raise SurveyClosed("the survey's deadline has passed; it was recorded as no answer",
+                               survey_id=str(self.id), expires_at=self.expires_at.isoformat())
+
+    def rate(self, level: RatingLevel, comment: str, aspects: dict[str, int], via: AnsweredVia,
+             clerk_id: str | None, now: datetime, meta: Meta) -> None:
+        self.check_answerable(now)
+        self._rated(survey_id=self.id, purpose=self.purpose, level=level.value,
+                    comment=redact(comment), aspects=dict(aspects), via=via.value,
+                    clerk_id=clerk_id, rectification_id=self.rectification_id,
+                    meta=self.meta_for(meta))
+
+    @event("RatingGiven")
+    def _rated(self, survey_id: UUID, purpose: str, level: str, comment: str,
+               aspects: dict[str, int], via: str, clerk_id: str | None,
+               rectification_id: UUID | None, meta: Meta) -> None:
+        self.status = "answered"
+        self.level = level
+        self.comment = comment
+        self.aspects = aspects
+        self._remember(meta, "RatingGiven")
+
+    @property
+    def is_bad_review(self) -> bool:
+        return self.level is not None and RatingLevel(self.level).is_bad_review
+
+    # -- no answer, or no longer asked ------------------------------------------------------
+
+    def expire(self, now: datetime, meta: Meta) -> None:
+        if not self.is_open:
+            raise RuleViolated("only a survey still waiting for an answer expires",
+                               status=self.status)
+        if not self.is_past_deadline(now):
+            raise RuleViolated("the survey's deadline has not passed yet",
+                               expires_at=self.expires_at.isoformat())
+        self._expired(survey_id=self.id, purpose=self.purpose,
+                      was_sent=self.status == "sent", meta=self.meta_for(meta))
+
+    @event("SurveyExpired")
+    def _expired(self, survey_id: UUID, purpose: str, was_sent: bool, meta: Meta) -> None:
+        self.status = "expired"
+        self._remember(meta, "SurveyExpired")
+
+    def withdraw(self, reason: str, meta: Meta) -> None:
+        if not self.is_open:
+            raise RuleViolated("only a survey still waiting for an answer can be withdrawn",
+                               status=self.status)
+        self._withdrawn(survey_id=self.id, reason=redact(reason), meta=self.meta_for(meta))
+
+    @event("SurveyWithdrawn")
+    def _withdrawn(self, survey_id: UUID, reason: str, meta: Meta) -> None:
+        self.status = "withdrawn"
+        self._remember(meta, "SurveyWithdrawn")
+
+
+# -- the rectification ------------------------------------------------------------------------
+
+
+class Rectification(_Remembers):
+    """A bad review taken seriously: put right by a deadline, then the resident asked again."""
+
+    @event("RectificationOpened")
+    def __init__(self, id: UUID, rectification_id: UUID, resident_id: UUID | None, rating: str,
+                 deadline_on: date, summary: str, survey_id: UUID, channel: str,
+                 counter_id: str, clerk_id: str, service_item: str, meta: Meta) -> None:
+        # channel, counter, clerk and service item stay in the store for the revisit survey;
+        # they are not part of the RectificationOpened contract.
+        self.case_id: UUID = meta["case_id"]
+        self.center_id: str = meta["center_id"]
+        self.resident_id = resident_id
+        self.rating = rating
+        self.deadline_on = deadline_on
+        self.survey_id = survey_id
+        self.channel = channel
+        self.counter_id = counter_id
+        self.clerk_id = clerk_id
+        self.service_item = service_item
+        self.status = "open"
+        self._remember(meta, "RectificationOpened", created=True)
+
+    @classmethod
+    def open_for(cls, survey: Survey, deadline_on: date, meta: Meta) -> Rectification:
+        """Open the rectification a bad review calls for (the survey was just answered)."""
+        if not survey.is_bad_review:
+            raise RuleViolated("only a bad review opens a rectification", level=survey.level)
+        rectification_id = rectification_id_for(survey.id)
+        summary = survey.comment[:SUMMARY_LENGTH]
+        low = sorted(a for a, mark in survey.aspects.items() if mark <= 2)
+        if low:
+            summary = (summary + " " if summary else "") + "[low marks: " + ", ".join(low) + "]"
+        return cls(id=rectification_id, rectification_id=rectification_id,
+                   resident_id=survey.resident_id, rating=survey.level or "",
+                   deadline_on=deadline_on, summary=summary, survey_id=survey.id,
+                   channel=survey.channel, counter_id=survey.counter_id,
+                   clerk_id=survey.clerk_id, service_item=survey.service_item,
+                   meta=survey.meta_for(meta))
+
+    def meta_for(self, meta: Meta) -> Meta:
+        return {**meta, "center_id": self.center_id, "case_id": self.case_id}
+
+    def complete(self, outcome: str, actions: str, completed_on: date, meta: Meta) -> None:
+        if self.status != "open":
+            raise RuleViolated("the rectification's outcome is already recorded",
+                               status=self.status)
+        self._completed(rectification_id=self.id, outcome=outcome, actions=redact(actions),
+                        deadline_on=self.deadline_on, completed_on=completed_on,
+                        on_time=completed_on <= self.deadline_on, meta=self.meta_for(meta))
+
+    @event("RectificationCompleted")
+    def _completed(self, rectification_id: UUID, outcome: str, actions: str, deadline_on: date,
+                   completed_on: date, on_time: bool, meta: Meta) -> None:
+        self.status = "completed"
+        self.completed_on = completed_on
+        self._remember(meta, "RectificationCompleted")
+
+    @property
+    def revisit_channel(self) -> str:
+        """The first survey's channel; the tablet becomes a text (or a call): the resident is
+        no longer at the counter."""
+        if self.channel != SurveyChannel.TABLET:
+            return self.channel
+        return (SurveyChannel.SMS if self.resident_id is not None
+                else SurveyChannel.PHONE_CALLBACK).value
+
+    def request_revisit(self, send_at: datetime, expires_at: datetime, meta: Meta) -> Survey:
+        """Ask the resident again: the revisit survey, created beside this event."""
+        if self.status != "completed":
+            raise RuleViolated("a revisit follows the rectification's outcome",
+                               status=self.status)
+        survey_id = revisit_survey_id_for(self.id)
+        self._revisit_requested(rectification_id=self.id, survey_id=survey_id,
+                                meta=self.meta_for(meta))
+        return Survey(id=survey_id, survey_id=survey_id, purpose=SurveyPurpose.REVISIT.value,
+                      channel=self.revisit_channel, resident_id=self.resident_id,
+                      counter_id=self.counter_id, clerk_id=self.clerk_id,
+                      service_item=self.service_item, send_at=send_at, expires_at=expires_at,
+                      rectification_id=self.id, meta=self.meta_for(meta))
+
+    @event("RevisitRequested")
+    def _revisit_requested(self, rectification_id: UUID, survey_id: UUID, meta: Meta) -> None:
+        self.status = "revisit_requested"
+        self.revisit_survey_id = survey_id
+        self._remember(meta, "RevisitRequested")

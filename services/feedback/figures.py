@@ -1,0 +1,412 @@
+"""The center's figures: read models built from the whole log, and the queries over them.
+
+The projection keeps one *fact row* per thing an analyst counts, each built only from events:
+
+    fig_cases          one row per case            (intake: CaseOpened, ConcernsNoted,
+                                                     GuidanceGiven, CaseResolved, CaseReopened)
+    fig_surveys        one row per survey          (feedback: SurveyRequested, SurveySent,
+                                                     RatingGiven, SurveyExpired, SurveyWithdrawn)
+    fig_rectifications one row per rectification  (feedback: RectificationOpened,
+                                                     RectificationCompleted)
+    fig_followups      one row per follow-up       (followup: FollowUpScheduled,
+                                                     FollowUpRescheduled, FollowUpCompleted,
+                                                     FollowUpMissed, FollowUpCancelled)
+
+A batch of events is applied read-modify-write: the rows it touches are read once, the events
+applied in stream order in memory, and the changed rows written back with one statement per
+table. Days are the center's calendar days (``settings.tz``) of the event's ``occurred_at``,
+so the tables are rebuilt from the log whenever the zone changes. ``FIGURES`` below is the
+definition of every figure, numerator and denominator, as SQL over those rows; README gives
+the same definitions as queries over the raw events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, Literal
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+import asyncpg
+
+from shared.contracts import Envelope
+
+CONSUMER = "feedback-figures"
+
+INTAKE_TYPES = ("CaseOpened", "ConcernsNoted", "GuidanceGiven", "CaseResolved", "CaseReopened")
+FEEDBACK_TYPES = ("SurveyRequested", "SurveySent", "RatingGiven", "SurveyExpired",
+                  "SurveyWithdrawn", "RectificationOpened", "RectificationCompleted")
+FOLLOWUP_TYPES = ("FollowUpScheduled", "FollowUpRescheduled", "FollowUpCompleted",
+                  "FollowUpMissed", "FollowUpCancelled")
+
+UPSET = ("upset", "angry", "distressed")
+SATISFIED = ("very_satisfied", "satisfied", "basically_satisfied")
+BAD = ("dissatisfied", "very_dissatisfied")
+
+
+def subjects(prefix: str) -> list[str]:
+    """What the figures consumer reads: only the event types it counts."""
+    return [f"{prefix}.{service}.{t}.*"
+            for service, types in (("intake", INTAKE_TYPES), ("feedback", FEEDBACK_TYPES),
+                                   ("followup", FOLLOWUP_TYPES))
+            for t in types]
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    key: str
+    columns: tuple[tuple[str, str], ...]  # (name, SQL type), key first
+
+    @property
+    def names(self) -> list[str]:
+        return [c for c, _ in self.columns]
+
+    def ddl(self) -> str:
+        cols = ", ".join(f"{c} {t}" + (" PRIMARY KEY" if c == self.key else "")
+                         for c, t in self.columns)
+        return f"CREATE TABLE IF NOT EXISTS {self.name} ({cols})"
+
+    def upsert(self) -> str:
+        names = self.names
+        arrays = ", ".join(f"${i + 1}::{t}[]" for i, (_, t) in enumerate(self.columns))
+        sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in names if c != self.key)
+        return (f"INSERT INTO {self.name} ({', '.join(names)}) SELECT * FROM unnest({arrays})"
+                f" ON CONFLICT ({self.key}) DO UPDATE SET {sets}")
+
+
+CASES = Table("fig_cases", "case_id", (
+    ("case_id", "uuid"), ("center_id", "text"), ("counter_id", "text"), ("clerk_id", "text"),
+    ("service_item", "text"), ("opened_on", "date"), ("emotion", "text"),
+    ("resolved", "boolean"), ("resolved_on", "date"), ("outcome", "text"),
+    ("defused", "boolean")))
+SURVEYS = Table("fig_surveys", "survey_id", (
+    ("survey_id", "uuid"), ("case_id", "uuid"), ("center_id", "text"), ("purpose", "text"),
+    ("requested_on", "date"), ("was_sent", "boolean"), ("result", "text"),
+    ("closed_on", "date"), ("level", "text")))
+RECTIFICATIONS = Table("fig_rectifications", "rectification_id", (
+    ("rectification_id", "uuid"), ("case_id", "uuid"), ("center_id", "text"),
+    ("opened_on", "date"), ("deadline_on", "date"), ("completed_on", "date")))
+FOLLOWUPS = Table("fig_followups", "follow_up_id", (
+    ("follow_up_id", "uuid"), ("case_id", "uuid"), ("center_id", "text"), ("reason", "text"),
+    ("due_on", "date"), ("completed_on", "date"), ("missed", "boolean"),
+    ("cancelled", "boolean")))
+TABLES = (CASES, SURVEYS, RECTIFICATIONS, FOLLOWUPS)
+
+DDL = [
+    *(t.ddl() for t in TABLES),
+    "CREATE INDEX IF NOT EXISTS fig_cases_opened ON fig_cases (center_id, opened_on)",
+    "CREATE INDEX IF NOT EXISTS fig_cases_resolved ON fig_cases (center_id, resolved_on)",
+    "CREATE INDEX IF NOT EXISTS fig_surveys_closed ON fig_surveys (center_id, closed_on)",
+    "CREATE INDEX IF NOT EXISTS fig_rect_opened ON fig_rectifications (center_id, opened_on)",
+    "CREATE INDEX IF NOT EXISTS fig_followups_due ON fig_followups (center_id, due_on)",
+]
+
+Row = dict[str, Any]
+
+
+def _empty(table: Table, key: UUID, e: Envelope) -> Row:
+    row: Row = dict.fromkeys(table.names)
+    row[table.key] = key
+    row["center_id"] = e.center_id
+    if "case_id" in row and table is not CASES:
+        row["case_id"] = e.case_id
+    return row
+
+
+class FiguresProjection:
+    """Applies intake, feedback and follow-up events to the fact rows (one transaction)."""
+
+    def __init__(self, tz: ZoneInfo) -> None:
+        self.tz = tz
+
+    def day(self, at: datetime | str) -> date:
+        if isinstance(at, str):
+            at = datetime.fromisoformat(at)
+        return at.astimezone(self.tz).date()
+
+    @staticmethod
+    def _route(e: Envelope) -> tuple[Table, UUID] | None:
+        if e.service == "intake":
+            if e.type in INTAKE_TYPES and e.case_id is not None:
+                return CASES, e.case_id
+        elif e.service == "feedback":
+            if e.type.startswith("Rectification"):
+                return RECTIFICATIONS, e.aggregate_id
+            if e.type in FEEDBACK_TYPES:
+                return SURVEYS, e.aggregate_id
+        elif e.service == "followup" and e.type in FOLLOWUP_TYPES:
+            return FOLLOWUPS, e.aggregate_id
+        return None
+
+    async def apply(self, conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
+        routed: list[tuple[Envelope, Table, UUID]] = []
+        keys: dict[str, set[UUID]] = {t.name: set() for t in TABLES}
+        for e in events:
+            target = self._route(e)
+            if target is not None:
+                routed.append((e, *target))
+                keys[target[0].name].add(target[1])
+        if not routed:
+            return
+        rows: dict[str, dict[UUID, Row]] = {}
+        for table in TABLES:
+            wanted = keys[table.name]
+            rows[table.name] = {}
+            if wanted:
+                found = await conn.fetch(
+                    f"SELECT {', '.join(table.names)} FROM {table.name}"
+                    f" WHERE {table.key} = ANY($1::uuid[]) FOR UPDATE", list(wanted))
+                rows[table.name] = {r[table.key]: dict(r) for r in found}
+        dirty: dict[str, set[UUID]] = {t.name: set() for t in TABLES}
+        for e, table, key in routed:
+            current = rows[table.name]
+            row = current.get(key)
+            if row is None:
+                row = current[key] = _empty(table, key, e)
+            APPLY[e.type](self, row, e)
+            dirty[table.name].add(key)
+        for table in TABLES:
+            changed = [rows[table.name][k] for k in dirty[table.name]]
+            if changed:
+                await conn.execute(table.upsert(),
+                                   *([r[c] for r in changed] for c in table.names))
+
+    # -- intake ------------------------------------------------------------------------------
+
+    def _case_opened(self, row: Row, e: Envelope) -> None:
+        p = e.payload
+        row.update(center_id=e.center_id, counter_id=p["counter_id"], clerk_id=p["clerk_id"],
+                   opened_on=self.day(e.occurred_at))
+        if row["service_item"] is None:
+            row["service_item"] = p["service_item"]
+        if row["resolved"] is None:
+            row["resolved"] = False
+
+    def _concerns(self, row: Row, e: Envelope) -> None:
+        if row["emotion"] is None:  # the emotion on arrival: the first one noted
+            row["emotion"] = e.payload["emotion"]
+
+    def _guided(self, row: Row, e: Envelope) -> None:
+        row["service_item"] = e.payload["service_item"]
+
+    def _resolved(self, row: Row, e: Envelope) -> None:
+        p = e.payload
+        row.update(resolved=True, resolved_on=self.day(e.occurred_at), outcome=p["outcome"],
+                   defused=p["emotion_defused"])
+
+    def _reopened(self, row: Row, e: Envelope) -> None:
+        row.update(resolved=False, resolved_on=None, outcome=None, defused=None)
+
+    # -- feedback ----------------------------------------------------------------------------
+
+    def _survey_requested(self, row: Row, e: Envelope) -> None:
+        row.update(case_id=e.case_id, purpose=e.payload["purpose"],
+                   requested_on=self.day(e.occurred_at))
+        if row["was_sent"] is None:
+            row["was_sent"] = False
+
+    def _survey_sent(self, row: Row, e: Envelope) -> None:
+        row["was_sent"] = True
+
+    def _rated(self, row: Row, e: Envelope) -> None:
+        row.update(result="answered", closed_on=self.day(e.occurred_at),
+                   level=e.payload["level"], purpose=e.payload["purpose"])
+
+    def _expired(self, row: Row, e: Envelope) -> None:
+        row.update(result="expired", closed_on=self.day(e.occurred_at),
+                   purpose=e.payload["purpose"])
+
+    def _withdrawn(self, row: Row, e: Envelope) -> None:
+        row.update(result="withdrawn", closed_on=self.day(e.occurred_at))
+
+    def _rectification_opened(self, row: Row, e: Envelope) -> None:
+        row.update(opened_on=self.day(e.occurred_at),
+                   deadline_on=date.fromisoformat(e.payload["deadline_on"]))
+
+    def _rectification_completed(self, row: Row, e: Envelope) -> None:
+        row["completed_on"] = date.fromisoformat(e.payload["completed_on"])
+
+    # -- follow-up ---------------------------------------------------------------------------
+
+    def _followup_scheduled(self, row: Row, e: Envelope) -> None:
+        row.update(reason=e.payload["reason"], due_on=self.day(e.payload["due_at"]))
+        for flag in ("missed", "cancelled"):
+            if row[flag] is None:
+                row[flag] = False
+
+    def _followup_rescheduled(self, row: Row, e: Envelope) -> None:
+        row["due_on"] = self.day(e.payload["due_at"])
+
+    def _followup_completed(self, row: Row, e: Envelope) -> None:
+        if row["completed_on"] is None:
+            row["completed_on"] = self.day(e.occurred_at)
+
+    def _followup_missed(self, row: Row, e: Envelope) -> None:
+        row["missed"] = True
+
+    def _followup_cancelled(self, row: Row, e: Envelope) -> None:
+        row["cancelled"] = True
+
+
+APPLY: dict[str, Callable[[FiguresProjection, Row, Envelope], None]] = {
+    "CaseOpened": FiguresProjection._case_opened,
+    "ConcernsNoted": FiguresProjection._concerns,
+    "GuidanceGiven": FiguresProjection._guided,
+    "CaseResolved": FiguresProjection._resolved,
+    "CaseReopened": FiguresProjection._reopened,
+    "SurveyRequested": FiguresProjection._survey_requested,
+    "SurveySent": FiguresProjection._survey_sent,
+    "RatingGiven": FiguresProjection._rated,
+    "SurveyExpired": FiguresProjection._expired,
+    "SurveyWithdrawn": FiguresProjection._withdrawn,
+    "RectificationOpened": FiguresProjection._rectification_opened,
+    "RectificationCompleted": FiguresProjection._rectification_completed,
+    "FollowUpScheduled": FiguresProjection._followup_scheduled,
+    "FollowUpRescheduled": FiguresProjection._followup_rescheduled,
+    "FollowUpCompleted": FiguresProjection._followup_completed,
+    "FollowUpMissed": FiguresProjection._followup_missed,
+    "FollowUpCancelled": FiguresProjection._followup_cancelled,
+}
+
+
+# -- the figures: one definition each ---------------------------------------------------------
+
+Period = Literal["day", "week", "month", "year", "all"]
+Dimension = Literal["center_id", "counter_id", "clerk_id", "service_item"]
+DIMENSIONS: tuple[Dimension, ...] = ("center_id", "counter_id", "clerk_id", "service_item")
+
+
+def _in(values: tuple[str, ...]) -> str:
+    return "(" + ", ".join(f"'{v}'" for v in values) + ")"
+
+
+@dataclass(frozen=True)
+class Figure:
+    """``denominator`` rows of ``table`` whose ``anchor`` day is in the period; ``numerator``
+    those of them that also meet ``numerator``. A count has no numerator."""
+
+    name: str
+    table: Table
+    anchor: str
+    denominator: str
+    numerator: str | None = None
+    meaning: str = ""
+
+
+FIGURES: tuple[Figure, ...] = (
+    Figure("visits", CASES, "opened_on", "TRUE",
+           meaning="cases opened (CaseOpened)"),
+    Figure("resolution_rate", CASES, "resolved_on", "f.resolved", "f.outcome = 'resolved'",
+           meaning="cases resolved as 'resolved' over cases whose last word is CaseResolved"),
+    Figure("emotion_defused_rate", CASES, "resolved_on",
+           f"f.resolved AND f.emotion IN {_in(UPSET)}", "f.defused",
+           meaning="upset/angry/distressed arrivals resolved with emotion_defused"),
+    Figure("satisfaction_rate", SURVEYS, "closed_on",
+           "f.purpose = 'resolution' AND f.result = 'answered'", f"f.level IN {_in(SATISFIED)}",
+           meaning="satisfied levels over answers to resolution surveys"),
+    Figure("response_rate", SURVEYS, "closed_on",
+           "f.purpose = 'resolution' AND f.result IN ('answered', 'expired')",
+           "f.result = 'answered'",
+           meaning="answers over answers + no answers (resolution surveys)"),
+    Figure("bad_reviews", SURVEYS, "closed_on",
+           f"f.result = 'answered' AND f.level IN {_in(BAD)}",
+           meaning="answers dissatisfied or very dissatisfied (any survey)"),
+    Figure("revisit_satisfaction_rate", SURVEYS, "closed_on",
+           "f.purpose = 'revisit' AND f.result = 'answered'", f"f.level IN {_in(SATISFIED)}",
+           meaning="satisfied levels over answers to revisit surveys"),
+    Figure("rectifications_opened", RECTIFICATIONS, "opened_on", "TRUE",
+           meaning="rectifications opened (RectificationOpened)"),
+    Figure("rectification_on_time_rate", RECTIFICATIONS, "opened_on",
+           "(f.completed_on IS NOT NULL OR f.deadline_on < $as_of)",
+           "f.completed_on IS NOT NULL AND f.completed_on <= f.deadline_on",
+           meaning="completed by the deadline over completed or past the deadline"),
+    Figure("followups_on_time_rate", FOLLOWUPS, "due_on",
+           "(f.completed_on IS NOT NULL OR f.missed)",
+           "f.completed_on IS NOT NULL AND NOT f.missed",
+           meaning="completed and never missed over completed or missed"),
+)
+FIGURE_NAMES = tuple(f.name for f in FIGURES)
+
+
+@dataclass(frozen=True)
+class FigureQuery:
+    period: Period = "month"
+    date_from: date | None = None
+    date_to: date | None = None
+    as_of: date | None = None
+    group_by: tuple[Dimension, ...] = ("center_id",)
+    filters: tuple[tuple[Dimension, str], ...] = ()
+
+
+def _bucket(period: Period, column: str) -> str:
+    if period == "all":
+        return "NULL::date"
+    return f"date_trunc('{period}', {column}::timestamp)::date"
+
+
+def _sql(figure: Figure, q: FigureQuery, args: list[Any]) -> str:
+    def arg(value: Any) -> str:
+        args.append(value)
+        return f"${len(args)}"
+
+    on_case = [d for d in (*q.group_by, *(k for k, _ in q.filters)) if d != "center_id"]
+    join = figure.table is not CASES and bool(on_case)
+    source = f"{figure.table.name} f"
+    if join:
+        source += " LEFT JOIN fig_cases c ON c.case_id = f.case_id"
+
+    def column(d: Dimension) -> str:
+        if d == "center_id" or figure.table is CASES:
+            return f"f.{d}"
+        return f"c.{d}"
+
+    anchor = f"f.{figure.anchor}"
+    denominator = figure.denominator
+    if "$as_of" in denominator:
+        denominator = denominator.replace("$as_of", arg(q.as_of or date.today()))
+    where = [denominator, f"{anchor} IS NOT NULL"]
+    if q.date_from:
+        where.append(f"{anchor} >= {arg(q.date_from)}")
+    if q.date_to:
+        where.append(f"{anchor} <= {arg(q.date_to)}")
+    for d, value in q.filters:
+        where.append(f"{column(d)} = {arg(value)}")
+    keys = [f"{_bucket(q.period, anchor)} AS period_start",
+            *(f"{column(d)} AS {d}" for d in q.group_by)]
+    numerator = (f"count(*) FILTER (WHERE {figure.numerator})" if figure.numerator
+                 else "NULL::bigint")
+    groups = ", ".join(str(i + 1) for i in range(len(keys)))
+    return (f"SELECT {', '.join(keys)}, count(*) AS denominator, {numerator} AS numerator"
+            f" FROM {source} WHERE {' AND '.join(where)} GROUP BY {groups}")
+
+
+async def compute(conn: asyncpg.Connection | asyncpg.Pool, q: FigureQuery) -> list[dict[str, Any]]:
+    """Every figure for every (period, group) that has at least one counted row."""
+    merged: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for figure in FIGURES:
+        args: list[Any] = []
+        for r in await conn.fetch(_sql(figure, q, args), *args):
+            key = (r["period_start"], *(r[d] for d in q.group_by))
+            row = merged.get(key)
+            if row is None:
+                row = merged[key] = {"period_start": r["period_start"],
+                                     **{d: r[d] for d in q.group_by}}
+            row[figure.name] = _value(figure, r["numerator"], r["denominator"])
+    out = []
+    for key in sorted(merged, key=lambda k: tuple((v is None, v or "") for v in k)):
+        row = merged[key]
+        for figure in FIGURES:
+            row.setdefault(figure.name, _value(figure, 0, 0))
+        out.append(row)
+    return out
+
+
+def _value(figure: Figure, numerator: int | None, denominator: int) -> Any:
+    if figure.numerator is None:
+        return denominator
+    return {"numerator": numerator or 0, "denominator": denominator,
+            "rate": round(numerator / denominator, 6) if denominator and numerator is not None
+            else None}

@@ -1,0 +1,106 @@
+"""Feedback's wiring: settings -> store, bus, group commit, relay, consumers, scheduler, API.
+
+The composition root: the ports (clock, sender, working-day calendar) are chosen here, and a
+test swaps them in one place (``create_app(settings, sender=..., clock=...)``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+import structlog
+import uvicorn
+from fastapi import FastAPI
+
+from services.feedback import consumer, figures, projections
+from services.feedback.api import cases, rectifications, surveys
+from services.feedback.api import figures as figures_routes
+from services.feedback.application import (
+    Clock,
+    DeadlineFor,
+    Feedback,
+    FeedbackApplication,
+    SurveyPolicy,
+    system_clock,
+)
+from services.feedback.scheduler import SurveyScheduler
+from services.feedback.sending import LoggingSender, SurveySender
+from services.feedback.tokens import SurveyTokens
+from shared.http import Metrics, install_error_handlers
+from shared.logs import configure_logging
+from shared.service import install_health, start_runtime, stop_runtime
+from shared.settings import Settings
+from shared.workdays import add_working_days
+
+SERVICE = "feedback"
+DDL = [*projections.DDL, *figures.DDL, *consumer.DDL]
+DEFAULT_SECRET = "dev-only-survey-token-secret"
+
+log = structlog.get_logger("sixstep.feedback")
+
+
+def create_app(settings: Settings, *, sender: SurveySender | None = None,
+               clock: Clock = system_clock,
+               deadline_for: DeadlineFor = add_working_days) -> FastAPI:
+    policy = SurveyPolicy.from_settings(settings)
+    secret = settings.survey_token_secret.get_secret_value()
+    tokens = SurveyTokens(secret)
+    sender_ = sender or LoggingSender()
+    metrics = Metrics(SERVICE)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if secret == DEFAULT_SECRET:
+            log.warning("feedback.default_token_secret",
+                        hint="set SURVEY_TOKEN_SECRET outside development")
+        runtime = await start_runtime(settings, SERVICE, FeedbackApplication, DDL, metrics)
+        feedback = Feedback(runtime.committer, policy, tokens, deadline_for, clock)
+        app.state.runtime = runtime
+        app.state.pool = runtime.pool
+        app.state.feedback = feedback
+        prefix = settings.subject_prefix
+        views = runtime.add_consumer(projections.CONSUMER, projections.FeedbackViews(),
+                                     [f"{prefix}.feedback.*.*"])
+        facts = runtime.add_consumer(figures.CONSUMER, figures.FiguresProjection(settings.tz),
+                                     figures.subjects(prefix))
+        runtime.add_consumer(consumer.CONSUMER, consumer.IntakeFollower(feedback),
+                             consumer.subjects(prefix))
+        app.state.consumer_names = {"views": views.name, "figures": facts.name}
+        scheduler = SurveyScheduler(runtime.pool, feedback, sender_, settings.survey_link_base,
+                                    schema=settings.schema_for(SERVICE),
+                                    tick_s=settings.feedback_tick_s)
+        app.state.scheduler = scheduler
+        runtime.start_worker("survey-scheduler", scheduler.run)
+        try:
+            yield
+        finally:
+            await stop_runtime(runtime)
+
+    app = FastAPI(title="sixstep feedback", version="1.0",
+                  description="Step 6 of the six-step method: the resident's verdict on the "
+                              "five-level scale, bad reviews and their rectification, and the "
+                              "center's figures. Every write takes an Idempotency-Key and "
+                              "returns the version and log position.",
+                  lifespan=lifespan)
+    app.state.settings = settings
+    app.state.runtime = None
+    install_error_handlers(app)
+    metrics.install(app)
+    install_health(app, lambda: app.state.runtime)
+    app.include_router(surveys)
+    app.include_router(cases)
+    app.include_router(rectifications)
+    app.include_router(figures_routes)
+    return app
+
+
+def main() -> None:
+    settings = Settings()
+    configure_logging(settings.log_level, settings.log_json)
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.feedback_port,
+                log_level=settings.log_level.lower(), access_log=False)
+
+
+if __name__ == "__main__":
+    main()

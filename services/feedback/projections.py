@@ -1,0 +1,139 @@
+"""Feedback's working read models (asyncpg): surveys and rectifications.
+
+``surveys`` drives the scheduler (what to send, what to expire) and answers "what did this
+case's resident say"; ``rectifications`` is the supervisor's board. The center's figures are
+in ``figures.py``. Both are built from feedback's own events on the stream.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+import orjson
+
+from shared.contracts import Envelope
+
+CONSUMER = "feedback-views"
+
+DDL = [
+    "CREATE TABLE IF NOT EXISTS surveys ("
+    " survey_id uuid PRIMARY KEY, case_id uuid NOT NULL, center_id text NOT NULL,"
+    " counter_id text NOT NULL, clerk_id text NOT NULL, service_item text NOT NULL,"
+    " purpose text NOT NULL, channel text NOT NULL, resident_id uuid, rectification_id uuid,"
+    " status text NOT NULL, requested_at timestamptz NOT NULL, send_at timestamptz NOT NULL,"
+    " expires_at timestamptz NOT NULL, sent_at timestamptz, answered_at timestamptz,"
+    " level text, comment text, aspects jsonb, via text, answered_by text,"
+    " closed_at timestamptz, withdrawn_reason text,"
+    " version int NOT NULL, position bigint NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS surveys_case ON surveys (case_id)",
+    "CREATE INDEX IF NOT EXISTS surveys_to_send ON surveys (send_at) WHERE status = 'requested'",
+    "CREATE INDEX IF NOT EXISTS surveys_to_expire ON surveys (expires_at)"
+    " WHERE status IN ('requested', 'sent')",
+    "CREATE TABLE IF NOT EXISTS rectifications ("
+    " rectification_id uuid PRIMARY KEY, case_id uuid NOT NULL, center_id text NOT NULL,"
+    " survey_id uuid, resident_id uuid, rating text NOT NULL, summary text NOT NULL,"
+    " opened_at timestamptz NOT NULL, deadline_on date NOT NULL, status text NOT NULL,"
+    " completed_at timestamptz, completed_on date, outcome text, actions text, on_time boolean,"
+    " revisit_survey_id uuid, version int NOT NULL, position bigint NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS rectifications_case ON rectifications (case_id)",
+    "CREATE INDEX IF NOT EXISTS rectifications_open ON rectifications (center_id, deadline_on)"
+    " WHERE status = 'open'",
+]
+
+SURVEY_INSERT = (
+    "INSERT INTO surveys (survey_id, case_id, center_id, counter_id, clerk_id, service_item,"
+    " purpose, channel, resident_id, rectification_id, status, requested_at, send_at,"
+    " expires_at, version, position) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,"
+    " 'requested', $11, $12, $13, $14, $15) ON CONFLICT (survey_id) DO NOTHING")
+
+RECTIFICATION_INSERT = (
+    "INSERT INTO rectifications (rectification_id, case_id, center_id, survey_id, resident_id,"
+    " rating, summary, opened_at, deadline_on, status, version, position) VALUES"
+    " ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'open', $10, $11)"
+    " ON CONFLICT (rectification_id) DO NOTHING")
+
+
+def _uuid(value: Any) -> UUID | None:
+    return UUID(value) if value else None
+
+
+def _at(value: str) -> datetime:
+    return datetime.fromisoformat(value)
+
+
+class FeedbackViews:
+    """Applies feedback events to ``surveys`` and ``rectifications`` in the consumer's
+    transaction: new rows first, then one UPDATE per shape of change."""
+
+    async def apply(self, conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
+        surveys: list[tuple[Any, ...]] = []
+        rectifications: list[tuple[Any, ...]] = []
+        survey_patch: dict[UUID, dict[str, Any]] = defaultdict(dict)
+        rect_patch: dict[UUID, dict[str, Any]] = defaultdict(dict)
+        for e in events:
+            if e.service != "feedback":
+                continue
+            p = e.payload
+            if e.type == "SurveyRequested":
+                surveys.append((e.aggregate_id, e.case_id, e.center_id, p["counter_id"],
+                                p["clerk_id"], p["service_item"], p["purpose"], p["channel"],
+                                _uuid(p["resident_id"]), _uuid(p["rectification_id"]),
+                                e.occurred_at, _at(p["send_at"]), _at(p["expires_at"]),
+                                e.aggregate_version, e.position))
+                continue
+            if e.type == "RectificationOpened":
+                rectifications.append((e.aggregate_id, e.case_id, e.center_id,
+                                       _uuid(p.get("survey_id")), _uuid(p["resident_id"]),
+                                       p["rating"], p["summary"], e.occurred_at,
+                                       date.fromisoformat(p["deadline_on"]),
+                                       e.aggregate_version, e.position))
+                continue
+            if e.type in ("SurveySent", "RatingGiven", "SurveyExpired", "SurveyWithdrawn"):
+                patch = survey_patch[e.aggregate_id]
+                if e.type == "SurveySent":
+                    patch.update(status="sent", sent_at=e.occurred_at)
+                elif e.type == "RatingGiven":
+                    patch.update(status="answered", answered_at=e.occurred_at,
+                                 level=p["level"], comment=p["comment"],
+                                 aspects=orjson.dumps(p["aspects"]).decode(), via=p["via"],
+                                 answered_by=p["clerk_id"] or e.actor)
+                elif e.type == "SurveyExpired":
+                    patch.update(status="expired", closed_at=e.occurred_at)
+                else:
+                    patch.update(status="withdrawn", closed_at=e.occurred_at,
+                                 withdrawn_reason=p["reason"])
+            elif e.type == "RectificationCompleted":
+                rect_patch[e.aggregate_id].update(
+                    status="completed", completed_at=e.occurred_at,
+                    completed_on=date.fromisoformat(p["completed_on"]), outcome=p["outcome"],
+                    actions=p["actions"], on_time=p["on_time"])
+            elif e.type == "RevisitRequested":
+                rect_patch[e.aggregate_id].update(revisit_survey_id=UUID(p["survey_id"]))
+            else:
+                continue
+            target = survey_patch if e.aggregate_id in survey_patch else rect_patch
+            target[e.aggregate_id].update(version=e.aggregate_version, position=e.position)
+        if surveys:
+            await conn.executemany(SURVEY_INSERT, surveys)
+        if rectifications:
+            await conn.executemany(RECTIFICATION_INSERT, rectifications)
+        await _patch(conn, "surveys", "survey_id", survey_patch)
+        await _patch(conn, "rectifications", "rectification_id", rect_patch)
+
+
+async def _patch(conn: asyncpg.Connection, table: str, key: str,
+                 patches: dict[UUID, dict[str, Any]]) -> None:
+    by_shape: dict[tuple[str, ...], list[tuple[Any, ...]]] = defaultdict(list)
+    for ident, patch in patches.items():
+        columns = tuple(sorted(patch))
+        by_shape[columns].append((ident, *(patch[c] for c in columns)))
+    for columns, rows in by_shape.items():
+        sets = ", ".join(
+            f"{c} = ${i + 2}::jsonb" if c == "aspects" else f"{c} = ${i + 2}"
+            for i, c in enumerate(columns))
+        await conn.executemany(f"UPDATE {table} SET {sets} WHERE {key} = $1", rows)

@@ -1,0 +1,115 @@
+"""Due surveys -> sent through the resident's channel; past their deadline -> no answer.
+
+One replica schedules at a time (a PostgreSQL advisory lock elects it; the others stand by).
+Each survey is marked sent in the store first (the Survey aggregate takes ``SurveySent`` once),
+then handed to the sender: a survey is sent at most once, and a crash between the two leaves
+it unsent and, at its deadline, recorded as no answer. Expiry is a command on the aggregate
+too, so an answer and the deadline never both win.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import OrderedDict
+from uuid import UUID
+
+import asyncpg
+import structlog
+
+from services.feedback.application import Feedback
+from services.feedback.domain import SurveyClosed
+from services.feedback.sending import SurveyMessage, SurveySender, survey_link
+from shared.errors import CommandError, NotFound, RuleViolated
+
+log = structlog.get_logger("sixstep.feedback.scheduler")
+
+
+class SurveyScheduler:
+    def __init__(self, pool: asyncpg.Pool, feedback: Feedback, sender: SurveySender,
+                 link_base: str, *, schema: str, tick_s: float = 1.0, batch: int = 500) -> None:
+        self.pool = pool
+        self.feedback = feedback
+        self.sender = sender
+        self.link_base = link_base
+        self.lock_key = f"sixstep-feedback-scheduler:{schema}"
+        self.tick_s = tick_s
+        self.batch = batch
+        # Surveys handled lately, still shown as due until the read model catches up.
+        self._done: OrderedDict[tuple[str, UUID], None] = OrderedDict()
+
+    async def run(self) -> None:
+        async with self.pool.acquire() as conn:
+            waited = False
+            while not await conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))",
+                                          self.lock_key):
+                if not waited:
+                    log.info("scheduler.standby")
+                    waited = True
+                await asyncio.sleep(2.0)
+            try:
+                while True:
+                    await self.tick()
+                    await asyncio.sleep(self.tick_s)
+            finally:
+                with contextlib.suppress(Exception):
+                    await conn.execute("SELECT pg_advisory_unlock(hashtext($1))", self.lock_key)
+
+    async def tick(self) -> tuple[int, int]:
+        """One pass: expire what is past its deadline, send what is due. (expired, sent)"""
+        now = self.feedback.clock()
+        to_expire = await self.pool.fetch(
+            "SELECT survey_id FROM surveys WHERE status IN ('requested', 'sent')"
+            " AND expires_at <= $1 ORDER BY expires_at LIMIT $2", now, self.batch)
+        expired = sum(await asyncio.gather(*(self._expire(r["survey_id"]) for r in to_expire)))
+        to_send = await self.pool.fetch(
+            "SELECT survey_id FROM surveys WHERE status = 'requested' AND send_at <= $1"
+            " AND expires_at > $1 ORDER BY send_at LIMIT $2", now, self.batch)
+        sent = sum(await asyncio.gather(*(self._send(r["survey_id"]) for r in to_send)))
+        return expired, sent
+
+    def _mark(self, kind: str, survey_id: UUID) -> None:
+        self._done[(kind, survey_id)] = None
+        while len(self._done) > 50_000:
+            self._done.popitem(last=False)
+
+    async def _expire(self, survey_id: UUID) -> int:
+        if ("expire", survey_id) in self._done:
+            return 0
+        try:
+            await self.feedback.expire_survey(survey_id)
+        except (RuleViolated, NotFound):
+            self._mark("expire", survey_id)  # answered or withdrawn meanwhile
+            return 0
+        except CommandError as exc:  # the store is busy or down: next tick
+            log.warning("survey.expire_failed", survey_id=str(survey_id), error=exc.message)
+            return 0
+        self._mark("expire", survey_id)
+        return 1
+
+    async def _send(self, survey_id: UUID) -> int:
+        if ("send", survey_id) in self._done:
+            return 0
+        try:
+            out = await self.feedback.send_survey(survey_id)
+        except SurveyClosed:
+            return await self._expire(survey_id)
+        except (RuleViolated, NotFound):
+            self._mark("send", survey_id)  # sent, answered or withdrawn already
+            return 0
+        except CommandError as exc:
+            log.warning("survey.send_failed", survey_id=str(survey_id), error=exc.message)
+            return 0
+        self._mark("send", survey_id)
+        message = SurveyMessage(
+            survey_id=out.survey_id, case_id=out.case_id, center_id=out.center_id,
+            counter_id=out.counter_id, resident_id=out.resident_id, channel=out.channel,
+            purpose=out.purpose, link=survey_link(self.link_base, out.survey_id, out.token),
+            token=out.token, expires_at=out.expires_at)
+        try:
+            await self.sender.send(message)
+        except Exception as exc:  # the gateway's failure: the survey ends as no answer
+            log.error("survey.gateway_failed", survey_id=str(survey_id), channel=out.channel,
+                      error=f"{type(exc).__name__}: {exc}")
+            return 0
+        return 1

@@ -1,0 +1,91 @@
+"""Survey links a resident can answer without an account: signed, expiring, bound to a survey.
+
+A token is ``<body>.<mac>`` in base64url: the body holds the survey id and the expiry (epoch
+seconds); the MAC is HMAC-SHA256 under ``settings.survey_token_secret``, truncated to 128 bits.
+Nobody without the secret can make a token for another survey (another resident's case), and
+the expiry cannot be moved. Single use is not the token's job: the Survey aggregate takes one
+answer, so a second answer with the same link is refused by the store, on every replica.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from uuid import UUID
+
+from shared.errors import CommandError
+
+_CONTEXT = b"sixstep-survey-token-v1\x00"
+_MAC_BYTES = 16
+
+
+class TokenInvalid(CommandError):
+    status = 403
+    code = "token_invalid"
+
+
+class TokenWrongCase(CommandError):
+    status = 403
+    code = "token_wrong_case"
+
+
+class TokenExpired(CommandError):
+    status = 410
+    code = "token_expired"
+
+
+@dataclass(frozen=True)
+class SurveyToken:
+    survey_id: UUID
+    expires_at: datetime
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+class SurveyTokens:
+    """Issues and reads survey tokens with one secret."""
+
+    def __init__(self, secret: str | bytes) -> None:
+        key = secret.encode() if isinstance(secret, str) else secret
+        if len(key) < 16:
+            raise ValueError("the survey token secret needs at least 16 bytes")
+        self._key = key
+
+    def _mac(self, body: bytes) -> bytes:
+        return hmac.new(self._key, _CONTEXT + body, hashlib.sha256).digest()[:_MAC_BYTES]
+
+    def issue(self, survey_id: UUID, expires_at: datetime) -> str:
+        body = survey_id.bytes + int(expires_at.timestamp()).to_bytes(5, "big")
+        return f"{_b64(body)}.{_b64(self._mac(body))}"
+
+    def read(self, token: str) -> SurveyToken:
+        """The token's survey and expiry; ``TokenInvalid`` unless this secret signed it."""
+        try:
+            body_text, _, mac_text = token.partition(".")
+            body, mac = _unb64(body_text), _unb64(mac_text)
+        except (ValueError, UnicodeEncodeError):
+            raise TokenInvalid("the survey link is not valid") from None
+        if len(body) != 21 or not hmac.compare_digest(mac, self._mac(body)):
+            raise TokenInvalid("the survey link is not valid")
+        expires = datetime.fromtimestamp(int.from_bytes(body[16:], "big"), tz=UTC)
+        return SurveyToken(UUID(bytes=body[:16]), expires)
+
+    def check(self, token: str, survey_id: UUID, now: datetime) -> SurveyToken:
+        """A token that answers ``survey_id`` at ``now``, or the reason it does not."""
+        read = self.read(token)
+        if read.survey_id != survey_id:
+            raise TokenWrongCase("this survey link belongs to another case's survey",
+                                 survey_id=str(survey_id))
+        if now >= read.expires_at:
+            raise TokenExpired("the survey link has expired",
+                               expires_at=read.expires_at.isoformat())
+        return read

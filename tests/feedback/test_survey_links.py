@@ -1,0 +1,96 @@
+"""A survey link answers one survey, once, before its deadline; no answer stays no answer."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from shared.settings import Settings
+from tests.feedback.helpers import Clock, KeptSender, key
+from tests.feedback.test_feedback_loop import CENTER, START, center, fast, resolved_case
+from tests.support import headers, stream_envelopes, wait_until
+
+
+async def test_a_link_answers_its_own_survey_once_before_its_deadline(settings: Settings) -> None:
+    settings = fast(settings)
+    clock, sender = Clock(START), KeptSender()
+    async with center(settings, clock, sender) as (intake, feedback):
+        at_counter = await resolved_case(intake)  # tablet, right away
+        by_phone = await resolved_case(intake, channel="phone", emotion="calm")  # call back
+        left = await resolved_case(intake, emotion="upset")  # tablet; never answered
+        reopened = await resolved_case(intake, channel="home_visit", emotion="calm")  # SMS
+
+        # Reopened before the text went out: that survey asks nothing any more.
+        r = await intake.post(f"/cases/{reopened}/reopen", headers=headers(key()),
+                              json={"reason": "居民补充了材料"})
+        assert r.status_code == 200, r.text
+
+        async def sent(n: int) -> bool:
+            return len(sender.sent) >= n
+
+        async def withdrawn() -> bool:
+            return any(e.type == "SurveyWithdrawn" for e in await stream_envelopes(settings))
+        await wait_until(lambda: sent(2), what="the two tablet surveys")
+        await wait_until(withdrawn, what="the reopened case's survey withdrawn")
+        clock.advance(hours=2, minutes=1)
+        await wait_until(lambda: sent(3), what="the phone callback")
+        by_case = {str(m.case_id): m for m in sender.sent}
+        assert reopened not in by_case, "a withdrawn survey is never sent"
+        a, b, c = by_case[at_counter], by_case[by_phone], by_case[left]
+        assert (a.channel, b.channel, c.channel) == ("tablet", "phone_callback", "tablet")
+
+        async def rate(survey_id: str, k: str | None = None, **body: object) -> dict:
+            r = await feedback.post(f"/surveys/{survey_id}/rating", headers=headers(k or key()),
+                                    json={"level": "very_satisfied", **body})
+            return {"status": r.status_code, **r.json()}
+
+        # Someone else's case: the link of A's survey does not answer B's.
+        wrong = await rate(str(b.survey_id), token=a.token)
+        assert wrong["status"] == 403 and wrong["error"]["code"] == "token_wrong_case"
+        forged = a.token[:-3] + ("AAA" if not a.token.endswith("AAA") else "BBB")
+        bad = await rate(str(a.survey_id), token=forged)
+        assert bad["status"] == 403 and bad["error"]["code"] == "token_invalid"
+        assert (await rate(str(a.survey_id), token="nonsense"))["status"] == 403
+        none = await rate(str(a.survey_id))
+        assert none["status"] == 422, "a token or a clerk, one of them"
+
+        # Once: a retry with the same key is the same answer; another answer is refused.
+        k = key()
+        first = await rate(str(a.survey_id), k, token=a.token, level="satisfied")
+        assert first["status"] == 200
+        retry = await rate(str(a.survey_id), k, token=a.token, level="satisfied")
+        assert retry == first | {"replayed": True}
+        again = await rate(str(a.survey_id), token=a.token, level="very_dissatisfied")
+        assert again["status"] == 409 and again["error"]["code"] == "survey_already_answered"
+
+        # The phone desk calls back and records the answer; the resident's link is then spent.
+        called = await rate(str(b.survey_id), clerk_id="clerk-021", level="basically_satisfied")
+        assert called["status"] == 200
+        assert (await rate(str(b.survey_id), token=b.token))["status"] == 409
+
+        withdrawn_id = next(e.aggregate_id for e in await stream_envelopes(settings)
+                            if e.type == "SurveyWithdrawn")
+        gone = await rate(str(withdrawn_id), clerk_id="clerk-021")
+        assert gone["status"] == 409 and gone["error"]["code"] == "survey_withdrawn"
+
+        # Seven days later C's link has expired; the scheduler records no answer.
+        clock.now = datetime.fromisoformat("2026-12-02T10:01:00+08:00")
+        late = await rate(str(c.survey_id), token=c.token)
+        assert late["status"] == 410 and late["error"]["code"] == "token_expired"
+
+        async def expired() -> bool:
+            return any(e.type == "SurveyExpired" for e in await stream_envelopes(settings))
+        await wait_until(expired, what="the survey recorded as no answer")
+        late = await rate(str(c.survey_id), clerk_id="clerk-021")
+        assert late["status"] == 410 and late["error"]["code"] == "survey_expired"
+
+        # No answer is never a satisfied answer: 2 of 3 answered, 2 of 2 answers satisfied.
+        (row,) = (await feedback.get("/figures", params={
+            "period": "all", "after": called["position"], "center_id": CENTER})).json()["rows"]
+        assert row["response_rate"] == {"numerator": 2, "denominator": 3, "rate": 0.666667}
+        assert row["satisfaction_rate"] == {"numerator": 2, "denominator": 2, "rate": 1.0}
+
+    expired_event = next(e for e in await stream_envelopes(settings)
+                         if e.type == "SurveyExpired")
+    assert expired_event.payload == {"survey_id": str(c.survey_id), "purpose": "resolution",
+                                     "was_sent": True}
+    assert str(expired_event.case_id) == left
