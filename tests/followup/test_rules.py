@@ -10,7 +10,7 @@ from shared.contracts import Envelope
 from shared.outbox import encode
 from shared.settings import Settings
 from tests.followup.story import CENTER, at, center_day, key
-from tests.support import headers, stream_envelopes
+from tests.support import headers, stream_envelopes, wait_until
 
 
 def by_reason(items: list[dict], reason: str) -> list[dict]:
@@ -88,6 +88,12 @@ async def test_a_missed_monthly_obligation_gets_a_proactive_contact(settings: Se
         envelopes = await _wait_for(settings, "ObligationDeclared")
         obligation_id = envelopes[0].payload["obligation_id"]
         await _wait_for(settings, "ObligationWatched")
+
+        async def watched() -> bool:
+            r = await center.followup.get(f"/obligations/{obligation_id}")
+            return r.status_code == 200
+
+        await wait_until(watched, what="the obligation in the read model")
         r = await center.followup.get(f"/obligations/{obligation_id}")
         assert r.json()["next_due_on"] == "2026-03-16"
         # Grace: the due day and 3 working days; missed at closing on Thursday Mar 19.
@@ -138,8 +144,6 @@ async def test_a_bad_review_gets_a_rectification_follow_up_on_its_deadline(
 
 
 async def _wait_for(settings: Settings, type_: str) -> list[Envelope]:
-    from tests.support import wait_until
-
     found: list[Envelope] = []
 
     async def check() -> bool:
