@@ -27,6 +27,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from shared.cli import app
+from shared.cli.context import write_endpoints
 from shared.devservers import DevServerError, ManagedServer, ensure_servers, port_is_free
 from shared.settings import ServiceName, Settings
 
@@ -171,6 +172,7 @@ class _Runner:
             ensure_servers, self.state_dir,
             self.settings.database_url if "database_url" in given else None,
             self.settings.nats_url if "nats_url" in given else None)
+        write_endpoints(self.state_dir, database_url, nats_url)
         if self.with_services and not self.stop_requested.is_set():
             await self._start_services(database_url, nats_url)
         if self.stop_requested.is_set():

@@ -14,7 +14,7 @@ from rich.console import Console
 
 from shared.bus import connect
 from shared.cli import app
-from shared.settings import Settings
+from shared.cli.context import cli_settings
 
 console = Console(highlight=False)
 
@@ -40,7 +40,7 @@ def tail(
     count: Annotated[int, typer.Option(help="Stop after this many events (0: follow).")] = 0,
 ) -> None:
     """Print events as they arrive on the stream (Ctrl-C to stop)."""
-    settings = Settings()
+    settings = cli_settings()
 
     async def follow() -> None:
         nc = await connect(settings, "sixstep-tail")
