@@ -34,6 +34,9 @@ DDL = [
     " source_id uuid, outcome text, channel text, scheduled_at timestamptz NOT NULL,"
     " updated_at timestamptz NOT NULL, completed_at timestamptz, version int NOT NULL,"
     " position bigint NOT NULL)",
+    # When the row first became visible here: end-to-end latency is measured against it.
+    "ALTER TABLE followups ADD COLUMN IF NOT EXISTS projected_at timestamptz"
+    " NOT NULL DEFAULT clock_timestamp()",
     "CREATE INDEX IF NOT EXISTS followups_clerk ON followups (center_id, assigned_clerk, due_on)"
     " WHERE status IN ('scheduled', 'due', 'missed', 'escalated')",
     "CREATE INDEX IF NOT EXISTS followups_team ON followups (center_id, assigned_team, due_on)"
