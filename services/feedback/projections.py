@@ -30,6 +30,9 @@ DDL = [
     " level text, comment text, aspects jsonb, via text, answered_by text,"
     " closed_at timestamptz, withdrawn_reason text,"
     " version int NOT NULL, position bigint NOT NULL)",
+    # When the row first became visible here: end-to-end latency is measured against it.
+    "ALTER TABLE surveys ADD COLUMN IF NOT EXISTS projected_at timestamptz"
+    " NOT NULL DEFAULT clock_timestamp()",
     "CREATE INDEX IF NOT EXISTS surveys_case ON surveys (case_id)",
     "CREATE INDEX IF NOT EXISTS surveys_to_send ON surveys (send_at) WHERE status = 'requested'",
     "CREATE INDEX IF NOT EXISTS surveys_to_expire ON surveys (expires_at)"
