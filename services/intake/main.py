@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from services.intake.api import cases, catalogue
 from services.intake.application import Intake, IntakeApplication
+from services.intake.open311 import router as open311
 from services.intake.projections import CONSUMER, DDL, CaseProjection
 from shared.catalogue import load_catalogue
 from shared.http import Metrics, install_error_handlers, new_app
@@ -50,6 +51,7 @@ def create_app(settings: Settings) -> FastAPI:
     install_health(app, lambda: app.state.runtime)
     app.include_router(cases)
     app.include_router(catalogue)
+    app.include_router(open311)
     return app
 
 

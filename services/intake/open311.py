@@ -1,0 +1,530 @@
+"""Open311 GeoReport v2 beside intake's own API: a civic app posts and follows cases as a counter
+app would. Translation only: requests become the Intake use cases, reads come from the read model.
+
+Under ``/open311/v2``, each resource as ``.json`` and ``.xml``:
+
+    GET  discovery          where the endpoint is, its formats, how to get an api_key
+    GET  services           the service catalogue
+    GET  services/{code}    what an item needs: documents, policy basis, usual time
+    POST requests           open a case (channel open311) and hear the description     api_key
+    GET  requests           the Open311 cases of the api_key's center, the spec's filters api_key
+    GET  requests/{id}      one of them                                                 api_key
+    GET  tokens/{token}     token -> service_request_id once the case is readable
+
+A POST is ``open_case`` then ``hear_request`` (the description, in the resident's own words),
+each with an Idempotency-Key derived from the request, so a retried POST is one case:
+an ``Idempotency-Key`` header when the app sends one, otherwise an HMAC (keyed with the
+api_key) of the whole form and the ``open311_retry_window_s`` slot it arrived in. Identical
+POSTs less than a window apart are one case (across a slot boundary once the first is readable);
+a retry after a half-done POST finishes the hearing. Contact and location fields are accepted
+and dropped: they are personal data, and intake has no resident vault for them yet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import os
+import re
+from collections.abc import Awaitable, Callable, Coroutine
+from datetime import UTC, datetime, timedelta
+from importlib.resources import files
+from pathlib import Path as FilePath
+from typing import Annotated, Any
+from urllib.parse import parse_qsl
+from uuid import UUID
+
+import asyncpg
+import orjson
+import structlog
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException
+
+from services.intake import commands as c
+from services.intake.api import CatalogueDep, IntakeDep, PoolDep, SettingsDep
+from services.intake.domain import case_id_for
+from services.intake.open311_format import (
+    DEFAULT_FORMAT,
+    MEDIA_TYPES,
+    Open311Error,
+    end_of,
+    error,
+    parse_w3c,
+    render,
+    w3c,
+)
+from services.intake.open311_keys import ApiKeys, Credential
+from services.intake.open311_words import (
+    LIFE_EVENTS,
+    Lang,
+    definition,
+    language,
+    service,
+    service_notice,
+    status_notes,
+)
+from services.intake.projections import CONSUMER
+from shared.catalogue import Catalogue
+from shared.consumer import wait_for_position
+from shared.contracts.vocabulary import Channel
+from shared.errors import CommandError, NotFound, VersionConflict
+from shared.group_commit import Written
+from shared.http import KEY_PATTERN
+from shared.settings import Settings
+
+SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
+MAX_BODY = 64 * 1024
+MAX_DESCRIPTION = 4000  # the spec's limit, and HearRequest's
+MAX_SPAN = timedelta(days=90)
+MAX_RESULTS = 1000  # "first 1000 requests returned"
+COUNTER = "open311"
+
+log = structlog.get_logger("sixstep.open311")
+
+
+def _format_of(request: Request) -> str:
+    suffix = request.url.path.rpartition(".")[2]
+    return suffix if suffix in MEDIA_TYPES else DEFAULT_FORMAT
+
+
+class Open311Route(APIRoute):
+    """Every failure under /open311 answers in the spec's error format, in the asked format."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def route(request: Request) -> Response:
+            fmt = _format_of(request)
+            try:
+                return await handler(request)
+            except Open311Error as exc:
+                return error(fmt, exc.status, exc.description)
+            except (RequestValidationError, ValidationError) as exc:
+                problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+                                     for e in exc.errors())
+                return error(fmt, 400, f"invalid request: {problems}")
+            except NotFound as exc:
+                return error(fmt, 404, exc.message)
+            except CommandError as exc:
+                return error(fmt, 400, exc.message)
+            except HTTPException as exc:
+                return error(fmt, 404 if exc.status_code == 404 else 400, str(exc.detail))
+            except Exception:  # "400 - General Service Error ... Client will need to notify us"
+                log.exception("open311.failed", method=request.method, path=request.url.path)
+                return error(fmt, 400, "General service error: the request could not be "
+                                       "processed now; it is safe to send it again.")
+
+        return route
+
+
+router = APIRouter(prefix="/open311/v2", tags=["open311"], route_class=Open311Route)
+
+
+# -- dependencies -----------------------------------------------------------------------------
+
+
+async def _out(fmt: Annotated[str, Path(description="xml or json")]) -> str:
+    if fmt not in MEDIA_TYPES:
+        raise Open311Error(400, f"format {fmt!r} is not offered; use .xml or .json")
+    return fmt
+
+
+async def _keys(request: Request) -> ApiKeys:
+    state = request.app.state
+    keys = getattr(state, "open311_keys", None)
+    if keys is None:
+        keys = state.open311_keys = ApiKeys(request.app.state.settings.open311_api_keys)
+    return keys
+
+
+async def _lang(accept_language: Annotated[str | None, Header()] = None) -> Lang:
+    return language(accept_language)
+
+
+Out = Annotated[str, Depends(_out)]
+KeysDep = Annotated[ApiKeys, Depends(_keys)]
+LangDep = Annotated[Lang, Depends(_lang)]
+Jurisdiction = Annotated[str | None, Query(description=(
+    "Optional: the api_key already names the center (jurisdiction)."))]
+ApiKey = Annotated[str | None, Query(description="A counter-app credential for one center.")]
+
+
+def _credential(keys: ApiKeys, api_key: str | None, action: str) -> Credential:
+    credential = keys.credential(api_key)
+    if credential is None:
+        what = "Missing" if not api_key else "Invalid"
+        raise Open311Error(403, f"{what} api_key received -- can't proceed with {action}.")
+    return credential
+
+
+def _check_jurisdiction(given: str | None, keys: ApiKeys, center: str | None) -> None:
+    """Optional everywhere: the api_key (or the shared catalogue) already settles it."""
+    if not given:
+        return
+    if (center is not None and given != center) or (center is None and given not in keys.centers):
+        raise Open311Error(404, f"jurisdiction_id {given!r} was not found")
+
+
+# -- discovery, services, service definitions ---------------------------------------------------
+
+
+def _changeset(settings: Settings) -> str:
+    """When the catalogue (the service list and definitions) last changed."""
+    paths = [FilePath(str(files("shared") / "data" / "catalogue.json")), *settings.catalogue_paths]
+    latest = max(os.stat(p).st_mtime for p in paths)
+    return datetime.fromtimestamp(int(latest), UTC).isoformat().replace("+00:00", "Z")
+
+
+@router.get("/discovery.{fmt}", summary="Open311 service discovery")
+async def discovery(request: Request, out: Out, settings: SettingsDep) -> Response:
+    changeset = await asyncio.to_thread(_changeset, settings)
+    url = str(request.base_url).rstrip("/") + router.prefix
+    return render(out, "discovery", {
+        "changeset": changeset,
+        "contact": settings.open311_contact,
+        "key_service": settings.open311_key_service,
+        "endpoints": [{"specification": SPECIFICATION, "url": url, "changeset": changeset,
+                       "type": "production", "formats": ["text/xml", "application/json"]}],
+    })
+
+
+@router.get("/services.{fmt}", summary="GET Service List: the service catalogue")
+async def services(out: Out, cat: CatalogueDep, keys: KeysDep, lang: LangDep,
+                   settings: SettingsDep, jurisdiction_id: Jurisdiction = None) -> Response:
+    _check_jurisdiction(jurisdiction_id, keys, None)
+    listed = [service(cat, item, lang) | {"type": settings.open311_request_type}
+              for item in cat.items()]
+    return render(out, "services", listed)
+
+
+@router.get("/services/{service_code}.{fmt}", summary="GET Service Definition")
+async def service_definition(service_code: str, out: Out, cat: CatalogueDep, keys: KeysDep,
+                             lang: LangDep, jurisdiction_id: Jurisdiction = None) -> Response:
+    _check_jurisdiction(jurisdiction_id, keys, None)
+    item = cat.get(service_code)
+    if item is None:
+        raise Open311Error(404, f"service_code {service_code!r} was not found")
+    return render(out, "service_definition", definition(item, lang))
+
+
+# -- POST a service request ---------------------------------------------------------------------
+
+
+async def _form(request: Request) -> list[tuple[str, str]]:
+    media = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if media not in ("", "application/x-www-form-urlencoded"):
+        raise Open311Error(400, "send the service request as application/x-www-form-urlencoded")
+    body = await request.body()
+    if len(body) > MAX_BODY:
+        raise Open311Error(400, f"the request is larger than {MAX_BODY} bytes")
+    try:
+        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, max_num_fields=200,
+                          errors="strict")
+    except ValueError:
+        raise Open311Error(400, "the request is not valid UTF-8 form data") from None
+    return [(name, value.strip()) for name, value in pairs]
+
+
+def _first(pairs: list[tuple[str, str]]) -> dict[str, str]:
+    """Each field's first value; an empty value counts as absent (the spec's null rule)."""
+    out: dict[str, str] = {}
+    for name, value in pairs:
+        if value and name not in out:
+            out[name] = value
+    return out
+
+
+_ATTRIBUTE = re.compile(r"attribute\[([^\]]+)\](?:\[\])?")
+
+
+def _check_fields(fields: dict[str, str], pairs: list[tuple[str, str]], cat: Catalogue,
+                  lang: Lang) -> str:
+    """The spec's checks on a new request; returns the service_code."""
+    code = fields.get("service_code")
+    if not code:
+        raise Open311Error(400, "service_code was not provided")
+    item = cat.get(code)
+    if item is None:
+        raise Open311Error(404, f"service_code {code!r} was not found")
+    known = {a["code"] for a in definition(item, lang)["attributes"]}
+    for name, _ in pairs:
+        match = _ATTRIBUTE.fullmatch(name)
+        if match and match.group(1) not in known:
+            raise Open311Error(400, f"attribute {match.group(1)!r} is not defined for {code}")
+    if len(fields.get("description", "")) > MAX_DESCRIPTION:
+        raise Open311Error(400, f"description is longer than {MAX_DESCRIPTION} characters")
+    if ("lat" in fields) != ("long" in fields):
+        raise Open311Error(400, "lat and long are sent together")
+    if "lat" in fields:
+        try:
+            lat, long = float(fields["lat"]), float(fields["long"])
+        except ValueError:
+            raise Open311Error(400, "lat and long are WGS84 decimal degrees") from None
+        if not (-90 <= lat <= 90 and -180 <= long <= 180):
+            raise Open311Error(400, "lat and long are out of range")
+    return code
+
+
+def _request_key(api_key: str, center_id: str, pairs: list[tuple[str, str]],
+                 header_key: str | None, slot: int) -> str:
+    """One Idempotency-Key per intended request (see the module's docstring)."""
+    if header_key:
+        material = f"header\x1f{header_key}"
+    else:
+        form = sorted((n, v) for n, v in pairs if n != "api_key" and v)
+        material = f"form\x1f{slot}\x1f{orjson.dumps(form).decode()}"
+    mac = hmac.new(api_key.encode(), f"{center_id}\x1f{material}".encode(), hashlib.sha256)
+    return f"o311-{mac.hexdigest()[:40]}"
+
+
+async def _twice(call: Callable[[], Awaitable[Written]]) -> Written:
+    """Two copies of one POST racing: the loser's retry finds the winner's answer."""
+    try:
+        return await call()
+    except VersionConflict:
+        return await call()
+
+
+async def _readable(pool: asyncpg.Pool, case_id: UUID, version: int, timeout: float) -> bool:
+    loop = asyncio.get_running_loop()
+    deadline, delay = loop.time() + timeout, 0.005
+    while True:
+        seen = await pool.fetchval("SELECT version FROM cases WHERE case_id = $1", case_id)
+        if seen is not None and seen >= version:
+            return True
+        if loop.time() >= deadline:
+            return False
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.1)
+
+
+_FORM_FIELDS = ("api_key", "jurisdiction_id", "service_code", "description", "lat", "long",
+                "address_string", "address_id", "email", "device_id", "account_id",
+                "first_name", "last_name", "phone", "media_url")
+_POST_BODY = {"requestBody": {"required": True, "content": {
+    "application/x-www-form-urlencoded": {"schema": {
+        "type": "object", "required": ["api_key", "service_code"],
+        "properties": {name: {"type": "string"} for name in _FORM_FIELDS}}}}}}
+
+
+@router.post("/requests.{fmt}", summary="POST Service Request: open a case (channel open311)",
+             openapi_extra=_POST_BODY)
+async def create_request(request: Request, out: Out, intake: IntakeDep, pool: PoolDep,
+                         cat: CatalogueDep, keys: KeysDep, lang: LangDep, settings: SettingsDep,
+                         idempotency_key: Annotated[str | None, Header()] = None) -> Response:
+    pairs = await _form(request)
+    fields = _first(pairs)
+    api_key = fields.get("api_key") or request.query_params.get("api_key")
+    credential = _credential(keys, api_key, "create_request")
+    _check_jurisdiction(fields.get("jurisdiction_id"), keys, credential.center_id)
+    code = _check_fields(fields, pairs, cat, lang)
+    if idempotency_key is not None and not KEY_PATTERN.fullmatch(idempotency_key):
+        raise Open311Error(400, "Idempotency-Key must be 8-128 characters of A-Z a-z 0-9 _ . : -")
+
+    center = credential.center_id
+    slot = int(datetime.now(UTC).timestamp()) // settings.open311_retry_window_s
+    key = _request_key(str(api_key), center, pairs, idempotency_key, slot)
+    if idempotency_key is None:
+        earlier = _request_key(str(api_key), center, pairs, None, slot - 1)
+        opened_at = await pool.fetchval("SELECT opened_at FROM cases WHERE case_id = $1",
+                                        case_id_for(center, f"{earlier}-open"))
+        window = timedelta(seconds=settings.open311_retry_window_s)
+        if opened_at is not None and datetime.now(UTC) - opened_at < window:
+            key = earlier
+
+    opening = c.OpenCase(center_id=center, counter_id=COUNTER, clerk_id=credential.clerk_id,
+                         channel=Channel.OPEN311, service_item=code, correlation_id=key)
+    written = await _twice(lambda: intake.open_case(opening, credential.actor, f"{key}-open"))
+    case_id = written.aggregate_id
+    if words := fields.get("description"):
+        hearing = c.HearRequest(words=words, correlation_id=key)
+        written = await _twice(lambda: intake.hear_request(
+            case_id, hearing, credential.actor, f"{key}-hear"))
+
+    answer: dict[str, Any] = {}
+    if settings.open311_request_type == "realtime" and await _readable(
+            pool, case_id, written.version, settings.read_wait_timeout_s):
+        answer["service_request_id"] = str(case_id)
+    else:
+        answer["token"] = f"{case_id.hex}.{written.version}.{written.position}"
+    answer |= {"service_notice": service_notice(cat.get(code), lang), "account_id": None}
+    return render(out, "service_requests", [answer])
+
+
+# -- GET tokens, requests, a request ------------------------------------------------------------
+
+_TOKEN = re.compile(r"([0-9a-f]{32})\.(\d{1,9})\.(\d{1,18})")
+
+
+@router.get("/tokens/{token}.{fmt}", summary="GET service_request_id from a token")
+async def token(token: str, out: Out, pool: PoolDep, keys: KeysDep,
+                jurisdiction_id: Jurisdiction = None, api_key: ApiKey = None) -> Response:
+    """A token is the case, the version the POST left it at and the POST's log position: it
+    resolves once the read model shows the case as the POST left it, is pending (no
+    service_request_id yet) while the read model is behind, and is not found otherwise."""
+    credential = keys.credential(api_key)
+    center = credential.center_id if credential else None
+    _check_jurisdiction(jurisdiction_id, keys, center)
+    match = _TOKEN.fullmatch(token)
+    if match is None:
+        raise Open311Error(404, f"token {token!r} was not found")
+    case_id, version, position = UUID(match.group(1)), int(match.group(2)), int(match.group(3))
+    row = await pool.fetchrow("SELECT center_id, version FROM cases"
+                              " WHERE case_id = $1 AND channel = $2",
+                              case_id, Channel.OPEN311.value)
+    if row is not None and center not in (None, row["center_id"]):
+        raise Open311Error(404, f"token {token!r} was not found")
+    if row is not None and row["version"] >= version:
+        return render(out, "service_requests", [{"service_request_id": str(case_id),
+                                                 "token": token}])
+    # position 0: the POST was a copy answered in the same commit as the original.
+    if row is not None or position == 0 or not await wait_for_position(
+            pool, CONSUMER, "intake", position, 0):
+        return render(out, "service_requests", [{"service_request_id": None, "token": token}])
+    raise Open311Error(404, f"token {token!r} was not found")
+
+
+SELECT_REQUESTS = (
+    "SELECT c.case_id, c.center_id, c.service_item, c.status, c.opened_at, c.updated_at,"
+    " c.resolved_at, c.next_deadline, heard.words, life.type AS life_type,"
+    " life.payload::text AS life_payload, referral.referred_to"
+    " FROM cases c"
+    " LEFT JOIN LATERAL (SELECT t.payload->>'words' AS words FROM case_timeline t"
+    "  WHERE t.case_id = c.case_id AND t.type = 'RequestHeard' ORDER BY t.version LIMIT 1)"
+    "  heard ON true"
+    " LEFT JOIN LATERAL (SELECT t.type, t.payload FROM case_timeline t"
+    "  WHERE t.case_id = c.case_id AND t.type = ANY($1::text[]) ORDER BY t.version DESC LIMIT 1)"
+    "  life ON true"
+    " LEFT JOIN LATERAL (SELECT t.payload->>'referred_to' AS referred_to FROM case_timeline t"
+    "  WHERE t.case_id = c.case_id AND t.type = 'ActionTaken'"
+    "  AND t.payload->>'referred_to' IS NOT NULL ORDER BY t.version DESC LIMIT 1)"
+    "  referral ON true"
+    " WHERE c.center_id = $2 AND c.channel = $3"
+)
+
+
+def _service_request(row: asyncpg.Record, cat: Catalogue, lang: Lang,
+                     settings: Settings) -> dict[str, Any]:
+    """One case as the spec's ``request``: open until resolved, closed when resolved."""
+    tz = settings.tz
+    item = cat.get(row["service_item"])
+    closed = row["status"] == "resolved"
+    name = (item.name_zh if lang == "zh" else item.name_en) if item else row["service_item"]
+    return {
+        "service_request_id": str(row["case_id"]),
+        "status": "closed" if closed else "open",
+        "status_notes": status_notes(row["life_type"], row["life_payload"], lang),
+        "service_name": name,
+        "service_code": row["service_item"],
+        "description": row["words"],
+        "agency_responsible": row["referred_to"] or row["center_id"],
+        "service_notice": service_notice(item, lang),
+        "requested_datetime": w3c(row["opened_at"], tz),
+        "updated_datetime": w3c(row["resolved_at"] if closed and row["resolved_at"]
+                                else row["updated_at"], tz),
+        "expected_datetime": w3c(end_of(row["next_deadline"], tz), tz),
+        # Location is not kept: a center's affairs are about people, and addresses are
+        # personal data that never leaves the (future) resident vault.
+        "address": None, "address_id": None, "zipcode": None,
+        "lat": None, "long": None, "media_url": None,
+    }
+
+
+def _split(value: str | None) -> list[str]:
+    return [v.strip() for v in (value or "").split(",") if v.strip()]
+
+
+def _window(start: str | None, end: str | None, settings: Settings) -> tuple[datetime, datetime]:
+    try:
+        since = parse_w3c(start, settings.tz) if start else None
+        until = parse_w3c(end, settings.tz, end=True) if end else None
+    except ValueError as exc:
+        raise Open311Error(400, f"{exc} is not a W3C date-time with a zone, e.g. "
+                                "2010-01-01T00:00:00Z") from None
+    if since is None and until is None:
+        until = datetime.now(UTC)
+    if since is None:
+        assert until is not None
+        since = until - MAX_SPAN
+    if until is None:
+        until = since + MAX_SPAN
+    if until < since:
+        raise Open311Error(400, "end_date is before start_date")
+    if until - since > MAX_SPAN:
+        raise Open311Error(400, "start_date to end_date may not span more than 90 days")
+    return since, until
+
+
+@router.get("/requests.{fmt}", summary="GET Service Requests, with the spec's filters")
+async def requests(
+    out: Out, pool: PoolDep, cat: CatalogueDep, keys: KeysDep, lang: LangDep,
+    settings: SettingsDep, api_key: ApiKey = None, jurisdiction_id: Jurisdiction = None,
+    service_request_id: Annotated[str | None, Query(description="Comma separated; overrides "
+                                                    "every other filter")] = None,
+    service_code: Annotated[str | None, Query(description="Comma separated")] = None,
+    start_date: Annotated[str | None, Query(description="W3C, e.g. 2010-01-01T00:00:00Z")] = None,
+    end_date: Annotated[str | None, Query(description="W3C; at most 90 days after start")] = None,
+    status: Annotated[str | None, Query(description="open, closed; comma separated")] = None,
+) -> Response:
+    credential = _credential(keys, api_key, "get_requests")
+    _check_jurisdiction(jurisdiction_id, keys, credential.center_id)
+    args: list[Any] = [list(LIFE_EVENTS), credential.center_id, Channel.OPEN311.value]
+
+    def arg(value: Any) -> str:
+        args.append(value)
+        return f"${len(args)}"
+
+    where: list[str] = []
+    if ids := _split(service_request_id):
+        wanted = []
+        for ident in ids[:MAX_RESULTS]:
+            try:
+                wanted.append(UUID(ident))
+            except ValueError:
+                continue  # an id that cannot exist matches nothing
+        where.append(f"c.case_id = ANY({arg(wanted)}::uuid[])")
+    else:
+        since, until = _window(start_date, end_date, settings)
+        where.append(f"c.opened_at BETWEEN {arg(since)} AND {arg(until)}")
+        if codes := _split(service_code):
+            where.append(f"c.service_item = ANY({arg(codes)}::text[])")
+        if statuses := _split(status):
+            unknown = set(statuses) - {"open", "closed"}
+            if unknown:
+                raise Open311Error(400, f"status {sorted(unknown)[0]!r} is not open or closed")
+            mapped = ["resolved" if s == "closed" else "open" for s in statuses]
+            where.append(f"c.status = ANY({arg(mapped)}::text[])")
+    sql = (f"{SELECT_REQUESTS} AND {' AND '.join(where)}"
+           f" ORDER BY c.opened_at DESC, c.case_id DESC LIMIT {MAX_RESULTS}")
+    rows = await pool.fetch(sql, *args)
+    return render(out, "service_requests",
+                  [_service_request(r, cat, lang, settings) for r in rows])
+
+
+@router.get("/requests/{service_request_id}.{fmt}", summary="GET Service Request")
+async def one_request(service_request_id: str, out: Out, pool: PoolDep, cat: CatalogueDep,
+                      keys: KeysDep, lang: LangDep, settings: SettingsDep,
+                      api_key: ApiKey = None, jurisdiction_id: Jurisdiction = None) -> Response:
+    credential = _credential(keys, api_key, "get_request")
+    _check_jurisdiction(jurisdiction_id, keys, credential.center_id)
+    try:
+        case_id = UUID(service_request_id)
+    except ValueError:
+        raise Open311Error(404, f"service_request_id {service_request_id!r} was not found") \
+            from None
+    row = await pool.fetchrow(f"{SELECT_REQUESTS} AND c.case_id = $4", list(LIFE_EVENTS),
+                              credential.center_id, Channel.OPEN311.value, case_id)
+    if row is None:
+        raise Open311Error(404, f"service_request_id {service_request_id!r} was not found")
+    return render(out, "service_requests", [_service_request(row, cat, lang, settings)])
+
+
+@router.api_route("/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+                  include_in_schema=False)
+async def elsewhere(request: Request, rest: str) -> Response:
+    resource = rest.removesuffix(f".{_format_of(request)}")
+    raise Open311Error(404, f"no GeoReport v2 resource at {request.method} /{resource}")

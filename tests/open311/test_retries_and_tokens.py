@@ -1,0 +1,83 @@
+"""Apps retry and some expect tokens: one case per intended request, tokens that resolve."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import httpx
+
+from services.intake.main import create_app
+from shared.settings import Settings
+from tests.open311.support import KEY, both, with_keys
+from tests.support import running, stream_envelopes, wait_until
+
+FORM = {"api_key": KEY, "service_code": "SA-HARDSHIP-SUBSIDY",
+        "description": "老伴住院了，家里生活困难，想申请补助"}
+
+
+async def resolved(client: httpx.AsyncClient, token: str) -> str:
+    """Poll GET tokens/{token} as a batch-minded app does, until it names the request."""
+
+    async def named() -> bool:
+        r = await client.get(f"/open311/v2/tokens/{token}.json")
+        assert r.status_code == 200, r.text
+        [answer] = r.json()
+        # GET service_request_id from a token, Response: service_request_id, token.
+        # Until the case is readable, the token is known and the id still empty.
+        assert list(answer) == ["service_request_id", "token"] and answer["token"] == token
+        return answer["service_request_id"] is not None
+
+    await wait_until(named, what=f"token {token} to resolve")
+    [answer] = await both(client, "GET", f"tokens/{token}", "service_requests")
+    return answer["service_request_id"]
+
+
+async def test_batch_mode_answers_with_tokens_and_retries_open_one_case(
+        settings: Settings) -> None:
+    batch = with_keys(settings, open311_request_type="batch")
+    async with running(create_app(batch)) as client:
+        listed = await both(client, "GET", "services", "services")
+        assert {s["type"] for s in listed} == {"batch"}
+
+        r = await client.post("/open311/v2/requests.json", data=FORM)
+        assert r.status_code == 200, r.text
+        [answer] = r.json()
+        # "token ... This should not be returned if service_request_id is returned"
+        assert list(answer) == ["token", "service_notice", "account_id"]
+        case_id = await resolved(client, answer["token"])
+        [request] = await both(client, "GET", f"requests/{case_id}", "service_requests",
+                               params={"api_key": KEY})
+        assert request["description"] == FORM["description"]
+
+        # Three copies of one POST at once (a flaky network, an impatient app): one case.
+        copies = await asyncio.gather(*[
+            client.post("/open311/v2/requests.json", data=FORM | {"description": "又来了"})
+            for _ in range(3)])
+        assert [r.status_code for r in copies] == [200] * 3, [r.text for r in copies]
+        ids = {await resolved(client, r.json()[0]["token"]) for r in copies}
+        assert len(ids) == 1 and case_id not in ids
+
+        # An app that sends Idempotency-Key gets exactly that: the same key is the same
+        # request whatever the body says; a new key is a new request even with the same body.
+        key = f"app-{uuid.uuid4().hex}"
+        first = await client.post("/open311/v2/requests.xml", data=FORM,
+                                  headers={"Idempotency-Key": key})
+        again = await client.post("/open311/v2/requests.json", data=FORM | {"description": "改"},
+                                  headers={"Idempotency-Key": key})
+        fresh = await client.post("/open311/v2/requests.json", data=FORM,
+                                  headers={"Idempotency-Key": f"app-{uuid.uuid4().hex}"})
+        keyed = await resolved(client, again.json()[0]["token"])
+        assert f"<token>{again.json()[0]['token']}</token>" in first.text
+        assert keyed not in (case_id, await resolved(client, fresh.json()[0]["token"]))
+
+    async def settled() -> bool:
+        return len([e for e in await stream_envelopes(settings)
+                    if e.type == "CaseOpened"]) == 4
+    await wait_until(settled, what="four cases on the stream")
+    envelopes = await stream_envelopes(settings)
+    opened = [e for e in envelopes if e.type == "CaseOpened"]
+    heard = [e for e in envelopes if e.type == "RequestHeard"]
+    assert len(opened) == 4 and len(heard) == 4, "each intended request once, heard once"
+    by_case = {str(e.case_id): e.payload["words"] for e in heard}
+    assert by_case[keyed] == FORM["description"], "a reused Idempotency-Key keeps the first"
