@@ -12,19 +12,15 @@ Under ``/open311/v2``, each resource as ``.json`` and ``.xml``:
     GET  tokens/{token}     token -> service_request_id once the case is readable
 
 A POST is ``open_case`` then ``hear_request`` (the description, in the resident's own words),
-each with an Idempotency-Key derived from the request, so a retried POST is one case:
-an ``Idempotency-Key`` header when the app sends one, otherwise an HMAC (keyed with the
-api_key) of the whole form and the ``open311_retry_window_s`` slot it arrived in. Identical
-POSTs less than a window apart are one case (across a slot boundary once the first is readable);
-a retry after a half-done POST finishes the hearing. Contact and location fields are accepted
-and dropped: they are personal data, and intake has no resident vault for them yet.
+each with an Idempotency-Key derived from the request, so a retried POST is one case
+(``open311_form.request_key``). Contact and location fields are accepted and dropped: they are
+personal data, and intake has no resident vault for them yet. Reading service requests needs the
+api_key although the spec does not ask for one: these are residents' affairs, not potholes.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import os
 import re
 from collections.abc import Awaitable, Callable, Coroutine
@@ -32,11 +28,8 @@ from datetime import UTC, datetime, timedelta
 from importlib.resources import files
 from pathlib import Path as FilePath
 from typing import Annotated, Any
-from urllib.parse import parse_qsl
 from uuid import UUID
 
-import asyncpg
-import orjson
 import structlog
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -47,17 +40,29 @@ from starlette.exceptions import HTTPException
 from services.intake import commands as c
 from services.intake.api import CatalogueDep, IntakeDep, PoolDep, SettingsDep
 from services.intake.domain import case_id_for
+from services.intake.open311_form import (
+    FORM_FIELDS,
+    check_fields,
+    first_values,
+    read_form,
+    request_key,
+)
 from services.intake.open311_format import (
     DEFAULT_FORMAT,
     MEDIA_TYPES,
     Open311Error,
-    end_of,
     error,
-    parse_w3c,
     render,
-    w3c,
 )
 from services.intake.open311_keys import ApiKeys, Credential
+from services.intake.open311_reads import (
+    MAX_RESULTS,
+    SELECT_REQUESTS,
+    readable,
+    service_request,
+    split,
+    window,
+)
 from services.intake.open311_words import (
     LIFE_EVENTS,
     Lang,
@@ -65,10 +70,8 @@ from services.intake.open311_words import (
     language,
     service,
     service_notice,
-    status_notes,
 )
 from services.intake.projections import CONSUMER
-from shared.catalogue import Catalogue
 from shared.consumer import wait_for_position
 from shared.contracts.vocabulary import Channel
 from shared.errors import CommandError, NotFound, VersionConflict
@@ -77,10 +80,6 @@ from shared.http import KEY_PATTERN
 from shared.settings import Settings
 
 SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
-MAX_BODY = 64 * 1024
-MAX_DESCRIPTION = 4000  # the spec's limit, and HearRequest's
-MAX_SPAN = timedelta(days=90)
-MAX_RESULTS = 1000  # "first 1000 requests returned"
 COUNTER = "open311"
 
 log = structlog.get_logger("sixstep.open311")
@@ -214,73 +213,6 @@ async def service_definition(service_code: str, out: Out, cat: CatalogueDep, key
 # -- POST a service request ---------------------------------------------------------------------
 
 
-async def _form(request: Request) -> list[tuple[str, str]]:
-    media = request.headers.get("content-type", "").partition(";")[0].strip().lower()
-    if media not in ("", "application/x-www-form-urlencoded"):
-        raise Open311Error(400, "send the service request as application/x-www-form-urlencoded")
-    body = await request.body()
-    if len(body) > MAX_BODY:
-        raise Open311Error(400, f"the request is larger than {MAX_BODY} bytes")
-    try:
-        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, max_num_fields=200,
-                          errors="strict")
-    except ValueError:
-        raise Open311Error(400, "the request is not valid UTF-8 form data") from None
-    return [(name, value.strip()) for name, value in pairs]
-
-
-def _first(pairs: list[tuple[str, str]]) -> dict[str, str]:
-    """Each field's first value; an empty value counts as absent (the spec's null rule)."""
-    out: dict[str, str] = {}
-    for name, value in pairs:
-        if value and name not in out:
-            out[name] = value
-    return out
-
-
-_ATTRIBUTE = re.compile(r"attribute\[([^\]]+)\](?:\[\])?")
-
-
-def _check_fields(fields: dict[str, str], pairs: list[tuple[str, str]], cat: Catalogue,
-                  lang: Lang) -> str:
-    """The spec's checks on a new request; returns the service_code."""
-    code = fields.get("service_code")
-    if not code:
-        raise Open311Error(400, "service_code was not provided")
-    item = cat.get(code)
-    if item is None:
-        raise Open311Error(404, f"service_code {code!r} was not found")
-    known = {a["code"] for a in definition(item, lang)["attributes"]}
-    for name, _ in pairs:
-        match = _ATTRIBUTE.fullmatch(name)
-        if match and match.group(1) not in known:
-            raise Open311Error(400, f"attribute {match.group(1)!r} is not defined for {code}")
-    if len(fields.get("description", "")) > MAX_DESCRIPTION:
-        raise Open311Error(400, f"description is longer than {MAX_DESCRIPTION} characters")
-    if ("lat" in fields) != ("long" in fields):
-        raise Open311Error(400, "lat and long are sent together")
-    if "lat" in fields:
-        try:
-            lat, long = float(fields["lat"]), float(fields["long"])
-        except ValueError:
-            raise Open311Error(400, "lat and long are WGS84 decimal degrees") from None
-        if not (-90 <= lat <= 90 and -180 <= long <= 180):
-            raise Open311Error(400, "lat and long are out of range")
-    return code
-
-
-def _request_key(api_key: str, center_id: str, pairs: list[tuple[str, str]],
-                 header_key: str | None, slot: int) -> str:
-    """One Idempotency-Key per intended request (see the module's docstring)."""
-    if header_key:
-        material = f"header\x1f{header_key}"
-    else:
-        form = sorted((n, v) for n, v in pairs if n != "api_key" and v)
-        material = f"form\x1f{slot}\x1f{orjson.dumps(form).decode()}"
-    mac = hmac.new(api_key.encode(), f"{center_id}\x1f{material}".encode(), hashlib.sha256)
-    return f"o311-{mac.hexdigest()[:40]}"
-
-
 async def _twice(call: Callable[[], Awaitable[Written]]) -> Written:
     """Two copies of one POST racing: the loser's retry finds the winner's answer."""
     try:
@@ -289,26 +221,10 @@ async def _twice(call: Callable[[], Awaitable[Written]]) -> Written:
         return await call()
 
 
-async def _readable(pool: asyncpg.Pool, case_id: UUID, version: int, timeout: float) -> bool:
-    loop = asyncio.get_running_loop()
-    deadline, delay = loop.time() + timeout, 0.005
-    while True:
-        seen = await pool.fetchval("SELECT version FROM cases WHERE case_id = $1", case_id)
-        if seen is not None and seen >= version:
-            return True
-        if loop.time() >= deadline:
-            return False
-        await asyncio.sleep(delay)
-        delay = min(delay * 2, 0.1)
-
-
-_FORM_FIELDS = ("api_key", "jurisdiction_id", "service_code", "description", "lat", "long",
-                "address_string", "address_id", "email", "device_id", "account_id",
-                "first_name", "last_name", "phone", "media_url")
 _POST_BODY = {"requestBody": {"required": True, "content": {
     "application/x-www-form-urlencoded": {"schema": {
         "type": "object", "required": ["api_key", "service_code"],
-        "properties": {name: {"type": "string"} for name in _FORM_FIELDS}}}}}}
+        "properties": {name: {"type": "string"} for name in FORM_FIELDS}}}}}}
 
 
 @router.post("/requests.{fmt}", summary="POST Service Request: open a case (channel open311)",
@@ -316,20 +232,20 @@ _POST_BODY = {"requestBody": {"required": True, "content": {
 async def create_request(request: Request, out: Out, intake: IntakeDep, pool: PoolDep,
                          cat: CatalogueDep, keys: KeysDep, lang: LangDep, settings: SettingsDep,
                          idempotency_key: Annotated[str | None, Header()] = None) -> Response:
-    pairs = await _form(request)
-    fields = _first(pairs)
+    pairs = await read_form(request)
+    fields = first_values(pairs)
     api_key = fields.get("api_key") or request.query_params.get("api_key")
     credential = _credential(keys, api_key, "create_request")
     _check_jurisdiction(fields.get("jurisdiction_id"), keys, credential.center_id)
-    code = _check_fields(fields, pairs, cat, lang)
+    code = check_fields(fields, pairs, cat, lang)
     if idempotency_key is not None and not KEY_PATTERN.fullmatch(idempotency_key):
         raise Open311Error(400, "Idempotency-Key must be 8-128 characters of A-Z a-z 0-9 _ . : -")
 
     center = credential.center_id
     slot = int(datetime.now(UTC).timestamp()) // settings.open311_retry_window_s
-    key = _request_key(str(api_key), center, pairs, idempotency_key, slot)
+    key = request_key(str(api_key), center, pairs, idempotency_key, slot)
     if idempotency_key is None:
-        earlier = _request_key(str(api_key), center, pairs, None, slot - 1)
+        earlier = request_key(str(api_key), center, pairs, None, slot - 1)
         opened_at = await pool.fetchval("SELECT opened_at FROM cases WHERE case_id = $1",
                                         case_id_for(center, f"{earlier}-open"))
         window = timedelta(seconds=settings.open311_retry_window_s)
@@ -346,7 +262,7 @@ async def create_request(request: Request, out: Out, intake: IntakeDep, pool: Po
             case_id, hearing, credential.actor, f"{key}-hear"))
 
     answer: dict[str, Any] = {}
-    if settings.open311_request_type == "realtime" and await _readable(
+    if settings.open311_request_type == "realtime" and await readable(
             pool, case_id, written.version, settings.read_wait_timeout_s):
         answer["service_request_id"] = str(case_id)
     else:
@@ -388,77 +304,6 @@ async def token(token: str, out: Out, pool: PoolDep, keys: KeysDep,
     raise Open311Error(404, f"token {token!r} was not found")
 
 
-SELECT_REQUESTS = (
-    "SELECT c.case_id, c.center_id, c.service_item, c.status, c.opened_at, c.updated_at,"
-    " c.resolved_at, c.next_deadline, heard.words, life.type AS life_type,"
-    " life.payload::text AS life_payload, referral.referred_to"
-    " FROM cases c"
-    " LEFT JOIN LATERAL (SELECT t.payload->>'words' AS words FROM case_timeline t"
-    "  WHERE t.case_id = c.case_id AND t.type = 'RequestHeard' ORDER BY t.version LIMIT 1)"
-    "  heard ON true"
-    " LEFT JOIN LATERAL (SELECT t.type, t.payload FROM case_timeline t"
-    "  WHERE t.case_id = c.case_id AND t.type = ANY($1::text[]) ORDER BY t.version DESC LIMIT 1)"
-    "  life ON true"
-    " LEFT JOIN LATERAL (SELECT t.payload->>'referred_to' AS referred_to FROM case_timeline t"
-    "  WHERE t.case_id = c.case_id AND t.type = 'ActionTaken'"
-    "  AND t.payload->>'referred_to' IS NOT NULL ORDER BY t.version DESC LIMIT 1)"
-    "  referral ON true"
-    " WHERE c.center_id = $2 AND c.channel = $3"
-)
-
-
-def _service_request(row: asyncpg.Record, cat: Catalogue, lang: Lang,
-                     settings: Settings) -> dict[str, Any]:
-    """One case as the spec's ``request``: open until resolved, closed when resolved."""
-    tz = settings.tz
-    item = cat.get(row["service_item"])
-    closed = row["status"] == "resolved"
-    name = (item.name_zh if lang == "zh" else item.name_en) if item else row["service_item"]
-    return {
-        "service_request_id": str(row["case_id"]),
-        "status": "closed" if closed else "open",
-        "status_notes": status_notes(row["life_type"], row["life_payload"], lang),
-        "service_name": name,
-        "service_code": row["service_item"],
-        "description": row["words"],
-        "agency_responsible": row["referred_to"] or row["center_id"],
-        "service_notice": service_notice(item, lang),
-        "requested_datetime": w3c(row["opened_at"], tz),
-        "updated_datetime": w3c(row["resolved_at"] if closed and row["resolved_at"]
-                                else row["updated_at"], tz),
-        "expected_datetime": w3c(end_of(row["next_deadline"], tz), tz),
-        # Location is not kept: a center's affairs are about people, and addresses are
-        # personal data that never leaves the (future) resident vault.
-        "address": None, "address_id": None, "zipcode": None,
-        "lat": None, "long": None, "media_url": None,
-    }
-
-
-def _split(value: str | None) -> list[str]:
-    return [v.strip() for v in (value or "").split(",") if v.strip()]
-
-
-def _window(start: str | None, end: str | None, settings: Settings) -> tuple[datetime, datetime]:
-    try:
-        since = parse_w3c(start, settings.tz) if start else None
-        until = parse_w3c(end, settings.tz, end=True) if end else None
-    except ValueError as exc:
-        raise Open311Error(400, f"{exc} is not a W3C date-time with a zone, e.g. "
-                                "2010-01-01T00:00:00Z") from None
-    if since is None and until is None:
-        until = datetime.now(UTC)
-    if since is None:
-        assert until is not None
-        since = until - MAX_SPAN
-    if until is None:
-        until = since + MAX_SPAN
-    if until < since:
-        raise Open311Error(400, "end_date is before start_date")
-    if until - since > MAX_SPAN:
-        raise Open311Error(400, "start_date to end_date may not span more than 90 days")
-    return since, until
-
-
 @router.get("/requests.{fmt}", summary="GET Service Requests, with the spec's filters")
 async def requests(
     out: Out, pool: PoolDep, cat: CatalogueDep, keys: KeysDep, lang: LangDep,
@@ -479,7 +324,7 @@ async def requests(
         return f"${len(args)}"
 
     where: list[str] = []
-    if ids := _split(service_request_id):
+    if ids := split(service_request_id):
         wanted = []
         for ident in ids[:MAX_RESULTS]:
             try:
@@ -488,11 +333,11 @@ async def requests(
                 continue  # an id that cannot exist matches nothing
         where.append(f"c.case_id = ANY({arg(wanted)}::uuid[])")
     else:
-        since, until = _window(start_date, end_date, settings)
+        since, until = window(start_date, end_date, settings)
         where.append(f"c.opened_at BETWEEN {arg(since)} AND {arg(until)}")
-        if codes := _split(service_code):
+        if codes := split(service_code):
             where.append(f"c.service_item = ANY({arg(codes)}::text[])")
-        if statuses := _split(status):
+        if statuses := split(status):
             unknown = set(statuses) - {"open", "closed"}
             if unknown:
                 raise Open311Error(400, f"status {sorted(unknown)[0]!r} is not open or closed")
@@ -502,7 +347,7 @@ async def requests(
            f" ORDER BY c.opened_at DESC, c.case_id DESC LIMIT {MAX_RESULTS}")
     rows = await pool.fetch(sql, *args)
     return render(out, "service_requests",
-                  [_service_request(r, cat, lang, settings) for r in rows])
+                  [service_request(r, cat, lang, settings) for r in rows])
 
 
 @router.get("/requests/{service_request_id}.{fmt}", summary="GET Service Request")
@@ -520,7 +365,7 @@ async def one_request(service_request_id: str, out: Out, pool: PoolDep, cat: Cat
                               credential.center_id, Channel.OPEN311.value, case_id)
     if row is None:
         raise Open311Error(404, f"service_request_id {service_request_id!r} was not found")
-    return render(out, "service_requests", [_service_request(row, cat, lang, settings)])
+    return render(out, "service_requests", [service_request(row, cat, lang, settings)])
 
 
 @router.api_route("/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"],

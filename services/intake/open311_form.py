@@ -1,0 +1,101 @@
+"""A POST Service Request's form: read it, check it as the spec does, and name the request.
+
+Naming the request is what makes a retried POST harmless. Open311 has no idempotency of its
+own, so :func:`request_key` derives sixstep's Idempotency-Key from the request: from the app's
+``Idempotency-Key`` header when it sends one (exact: same key, same request, whatever the body),
+otherwise from the whole form and the ``open311_retry_window_s`` slot it arrived in, as an HMAC
+keyed with the api_key (the key lands in the log as ``causation_id``; keyed, it cannot be
+guessed back to a phone number in the form). Identical POSTs less than a window apart are one
+case: always within one slot, and across a slot boundary once the first is readable (the route
+looks for the previous slot's case). The route opens and hears with ``<key>-open`` and
+``<key>-hear``, so a retry after a half-done POST finishes the hearing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from urllib.parse import parse_qsl
+
+import orjson
+from fastapi import Request
+
+from services.intake.open311_format import Open311Error
+from services.intake.open311_words import Lang, definition
+from shared.catalogue import Catalogue
+
+MAX_BODY = 64 * 1024
+MAX_DESCRIPTION = 4000  # the spec's limit, and HearRequest's
+FORM_FIELDS = ("api_key", "jurisdiction_id", "service_code", "description", "lat", "long",
+               "address_string", "address_id", "email", "device_id", "account_id",
+               "first_name", "last_name", "phone", "media_url")
+
+
+async def read_form(request: Request) -> list[tuple[str, str]]:
+    """The form's fields in order, values trimmed ("Content-Type: application/x-www-form-
+    urlencoded"); the spec's ``attribute[code][]`` repeats stay separate pairs."""
+    media = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if media not in ("", "application/x-www-form-urlencoded"):
+        raise Open311Error(400, "send the service request as application/x-www-form-urlencoded")
+    body = await request.body()
+    if len(body) > MAX_BODY:
+        raise Open311Error(400, f"the request is larger than {MAX_BODY} bytes")
+    try:
+        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, max_num_fields=200,
+                          errors="strict")
+    except ValueError:
+        raise Open311Error(400, "the request is not valid UTF-8 form data") from None
+    return [(name, value.strip()) for name, value in pairs]
+
+
+def first_values(pairs: list[tuple[str, str]]) -> dict[str, str]:
+    """Each field's first value; an empty value counts as absent (the spec's null rule)."""
+    out: dict[str, str] = {}
+    for name, value in pairs:
+        if value and name not in out:
+            out[name] = value
+    return out
+
+
+_ATTRIBUTE = re.compile(r"attribute\[([^\]]+)\](?:\[\])?")
+
+
+def check_fields(fields: dict[str, str], pairs: list[tuple[str, str]], cat: Catalogue,
+                 lang: Lang) -> str:
+    """The spec's checks on a new request; returns the service_code."""
+    code = fields.get("service_code")
+    if not code:
+        raise Open311Error(400, "service_code was not provided")
+    item = cat.get(code)
+    if item is None:
+        raise Open311Error(404, f"service_code {code!r} was not found")
+    known = {a["code"] for a in definition(item, lang)["attributes"]}
+    for name, _ in pairs:
+        match = _ATTRIBUTE.fullmatch(name)
+        if match and match.group(1) not in known:
+            raise Open311Error(400, f"attribute {match.group(1)!r} is not defined for {code}")
+    if len(fields.get("description", "")) > MAX_DESCRIPTION:
+        raise Open311Error(400, f"description is longer than {MAX_DESCRIPTION} characters")
+    if ("lat" in fields) != ("long" in fields):
+        raise Open311Error(400, "lat and long are sent together")
+    if "lat" in fields:
+        try:
+            lat, long = float(fields["lat"]), float(fields["long"])
+        except ValueError:
+            raise Open311Error(400, "lat and long are WGS84 decimal degrees") from None
+        if not (-90 <= lat <= 90 and -180 <= long <= 180):
+            raise Open311Error(400, "lat and long are out of range")
+    return code
+
+
+def request_key(api_key: str, center_id: str, pairs: list[tuple[str, str]],
+                header_key: str | None, slot: int) -> str:
+    """One Idempotency-Key per intended request (see the module's docstring)."""
+    if header_key:
+        material = f"header\x1f{header_key}"
+    else:
+        form = sorted((n, v) for n, v in pairs if n != "api_key" and v)
+        material = f"form\x1f{slot}\x1f{orjson.dumps(form).decode()}"
+    mac = hmac.new(api_key.encode(), f"{center_id}\x1f{material}".encode(), hashlib.sha256)
+    return f"o311-{mac.hexdigest()[:40]}"
