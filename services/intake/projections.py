@@ -11,6 +11,7 @@ from uuid import UUID
 import asyncpg
 import orjson
 
+from shared.analytics.readmodel import ReadModel
 from shared.contracts import Envelope
 
 CONSUMER = "intake-cases"
@@ -117,3 +118,12 @@ class CaseProjection:
                 " occurred_at, recorded_at, actor, causation_id, correlation_id, payload)"
                 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb)"
                 " ON CONFLICT DO NOTHING", timeline)
+
+
+READ_MODEL = ReadModel(
+    service="intake", consumer=CONSUMER, handler=CaseProjection, ddl=DDL,
+    subjects=lambda settings: [f"{settings.subject_prefix}.intake.*.*"],
+    keys={"cases": "case_id", "case_timeline": "case_id"},
+    volatile=frozenset({"projected_at"}),
+)
+"""What ``sixstep rebuild intake`` and ``sixstep as-of`` fold the log with."""

@@ -108,8 +108,8 @@ async def test_ctrl_c_stops_the_command_cleanly_and_a_rerun_resumes(settings: Se
     env = {**os.environ, "NATS_URL": settings.nats_url, "STREAM_NAME": settings.stream_name,
            "SUBJECT_PREFIX": settings.subject_prefix, "PARTITIONS": str(settings.partitions),
            "COLUMNS": "120"}
-    args = [str(Path(sys.executable).with_name("sixstep")), "replay", "--out", str(out), "--batch", "10",
-            "--max-rate", "150"]
+    args = [str(Path(sys.executable).with_name("sixstep")), "replay", "--out", str(out),
+            "--batch", "10", "--max-rate", "150"]
     checkpoint = tmp_path / "events.jsonl.checkpoint.json"
 
     proc = await asyncio.create_subprocess_exec(*args, env=env, stderr=asyncio.subprocess.PIPE)

@@ -1,0 +1,445 @@
+"""Blue/green rebuild of a read model: build it from the log beside the live one, compare, switch.
+
+1. ``prepare``: a staging schema ``<live>__rb_<stamp>`` gets the read model's DDL, the consumer
+   tracking tables and a ``rebuild_state`` row (the last stream sequence applied). An
+   unfinished staging schema is picked up again, so an interrupted rebuild resumes.
+2. ``catch_up``: replays the consumer's subjects from there through the read model's own
+   handler, one transaction per batch (effects, tracking records and ``rebuild_state``
+   together: exactly once in effect, like the live consumer). An event the handler refuses is
+   recorded in ``rebuild_skipped`` and passed, as the live consumer would dead-letter it.
+3. ``diff``: row by row, by primary key, staging against live, leaving out volatile columns and
+   the cases whose live tracking has not applied exactly the same events (they are counted as
+   lagging, not as differences).
+4. ``switch``: pauses the live durable consumer and waits until it has nothing unacknowledged
+   (no batch of it is half applied), catches up, and then in one transaction: locks the live
+   tables, applies the last events, moves the live tables to ``<live>__old_<stamp>`` and the
+   rebuilt ones into the live schema, and replaces the live consumer's tracking rows with the
+   rebuilt ones. Readers see the old tables until the commit and the new ones after it. The
+   consumer is resumed (it also resumes by itself when the pause runs out) and goes on from the
+   rebuilt tracking: what the rebuild already applied is skipped as a duplicate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+import orjson
+from nats.aio.client import Client as NATS
+from nats.js.errors import NotFoundError
+
+from shared.analytics.readmodel import ReadModel
+from shared.analytics.replay import Batch, Replay, Selection
+from shared.bus import connect
+from shared.consumer import TRACKING_DDL
+from shared.contracts import Envelope
+from shared.settings import Settings
+
+STAGING = "__rb_"
+RETIRED = "__old_"
+STATE_DDL = [
+    "CREATE TABLE IF NOT EXISTS rebuild_state (consumer text PRIMARY KEY,"
+    " last_seq bigint NOT NULL DEFAULT 0, applied bigint NOT NULL DEFAULT 0,"
+    " skipped bigint NOT NULL DEFAULT 0, started_at timestamptz NOT NULL DEFAULT now(),"
+    " updated_at timestamptz NOT NULL DEFAULT now())",
+    "CREATE TABLE IF NOT EXISTS rebuild_skipped (seq bigint PRIMARY KEY, type text,"
+    " reason text NOT NULL)",
+]
+BOOKKEEPING = frozenset({"consumer_tracking", "consumer_progress", "rebuild_state",
+                         "rebuild_skipped"})
+_ALTER = {"r": "TABLE", "p": "TABLE", "v": "VIEW", "m": "MATERIALIZED VIEW"}
+
+
+class RebuildError(RuntimeError):
+    pass
+
+
+def q(name: str) -> str:
+    """A quoted SQL identifier."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+@dataclass
+class TableDiff:
+    table: str
+    live_rows: int
+    rebuilt_rows: int
+    only_live: int = 0
+    only_rebuilt: int = 0
+    changed: int = 0
+    compared: list[str] = field(default_factory=list)
+    samples: list[dict[str, Any]] = field(default_factory=list)
+    missing_live: bool = False
+
+    @property
+    def same(self) -> bool:
+        return not (self.only_live or self.only_rebuilt or self.changed or self.missing_live)
+
+
+@dataclass
+class Diff:
+    staging: str
+    live: str
+    tables: list[TableDiff]
+    lagging_keys: int
+    rebuilt_seq: int
+
+    @property
+    def same(self) -> bool:
+        return all(t.same for t in self.tables)
+
+
+@dataclass
+class SwitchResult:
+    retired: str
+    last_seq: int
+    tables: list[str]
+    paused_consumer: bool
+
+
+async def _track(conn: asyncpg.Connection, consumer: str, events: Sequence[Envelope],
+                 seqs: Sequence[int]) -> None:
+    """The live consumer's tracking records, for what the rebuild applied (same tables)."""
+    last: dict[UUID, int] = {}
+    progress: dict[str, tuple[int, int]] = {}
+    for e, seq in zip(events, seqs, strict=True):
+        last[e.partition_key] = seq
+        pos, top = progress.get(e.service, (0, 0))
+        progress[e.service] = (max(pos, e.position), max(top, seq))
+    if last:
+        await conn.execute(
+            "INSERT INTO consumer_tracking (consumer, key, seq) "
+            "SELECT $1, k, s FROM unnest($2::uuid[], $3::bigint[]) AS t(k, s) "
+            "ON CONFLICT (consumer, key) DO UPDATE SET seq = EXCLUDED.seq, blocked_seq = NULL",
+            consumer, list(last), list(last.values()))
+    if progress:
+        await conn.executemany(
+            "INSERT INTO consumer_progress (consumer, service, position, stream_seq) "
+            "VALUES ($1, $2, $3, $4) ON CONFLICT (consumer, service) DO UPDATE SET "
+            "position = GREATEST(consumer_progress.position, EXCLUDED.position), "
+            "stream_seq = GREATEST(consumer_progress.stream_seq, EXCLUDED.stream_seq), "
+            "updated_at = now()",
+            [(consumer, svc, pos, top) for svc, (pos, top) in progress.items()])
+
+
+class Rebuild:
+    """``async with Rebuild(settings, model) as rb: await rb.prepare(); await rb.catch_up()``"""
+
+    def __init__(self, settings: Settings, model: ReadModel, *, batch_size: int = 1000,
+                 stop: asyncio.Event | None = None,
+                 on_start: Callable[[Replay], None] | None = None,
+                 on_batch: Callable[[Replay, Batch], None] | None = None) -> None:
+        self.settings = settings
+        self.model = model
+        self.live = model.schema(settings)
+        self.batch_size = batch_size
+        self.stop = stop
+        self.on_start = on_start
+        self.on_batch = on_batch
+        self.staging: str | None = None
+        self.resumed = False
+        self._handler = model.handler()
+        self._conn: asyncpg.Connection | None = None
+        self._nc: NATS | None = None
+
+    async def __aenter__(self) -> Rebuild:
+        self._conn = await asyncpg.connect(self.settings.database_url)
+        self._nc = await connect(self.settings, "sixstep-rebuild")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._conn is not None:
+            await self._conn.close()
+        if self._nc is not None:
+            with contextlib.suppress(Exception):
+                await self._nc.close()
+
+    @property
+    def conn(self) -> asyncpg.Connection:
+        assert self._conn is not None, "use Rebuild as an async context manager"
+        return self._conn
+
+    # -- staging ----------------------------------------------------------------------------
+
+    async def schemas(self, tag: str = STAGING) -> list[str]:
+        rows = await self.conn.fetch(
+            "SELECT nspname FROM pg_namespace WHERE starts_with(nspname, $1) ORDER BY nspname",
+            self.live + tag)
+        return [r["nspname"] for r in rows]
+
+    async def discard(self) -> list[str]:
+        """Drop every unfinished staging schema of this read model."""
+        dropped = await self.schemas()
+        for schema in dropped:
+            await self.conn.execute(f"DROP SCHEMA {q(schema)} CASCADE")
+        return dropped
+
+    async def prepare(self, *, fresh: bool = False) -> str:
+        """The staging schema: an unfinished one (resumed), or a new one."""
+        if fresh:
+            await self.discard()
+        existing = await self.schemas()
+        self.resumed = bool(existing)
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+        self.staging = existing[-1] if existing else f"{self.live}{STAGING}{stamp}"
+        if len(self.staging) > 63:
+            raise RebuildError(f"schema name {self.staging!r} is longer than PostgreSQL allows")
+        await self.conn.execute(f"CREATE SCHEMA IF NOT EXISTS {q(self.staging)}")
+        await self.conn.execute(f"SET search_path TO {q(self.staging)}, public")
+        for statement in [*self.model.ddl, *TRACKING_DDL, *STATE_DDL]:
+            await self.conn.execute(statement)
+        await self.conn.execute(
+            "INSERT INTO rebuild_state (consumer) VALUES ($1) ON CONFLICT DO NOTHING",
+            self.model.consumer)
+        return self.staging
+
+    async def state(self) -> asyncpg.Record:
+        return await self.conn.fetchrow(
+            "SELECT last_seq, applied, skipped FROM rebuild_state WHERE consumer = $1",
+            self.model.consumer)
+
+    async def skipped(self, limit: int = 20) -> list[asyncpg.Record]:
+        return await self.conn.fetch(
+            "SELECT seq, type, reason FROM rebuild_skipped ORDER BY seq LIMIT $1", limit)
+
+    # -- catching up ------------------------------------------------------------------------
+
+    def selection(self) -> Selection:
+        return Selection(subjects=tuple(self.model.subjects(self.settings)))
+
+    async def catch_up(self) -> int:
+        """Apply what the log holds beyond the staging schema's last sequence; returns it."""
+        assert self.staging is not None, "prepare() first"
+        last_seq = (await self.state())["last_seq"]
+        replay = Replay(self.settings, self.selection(), from_seq=last_seq + 1,
+                        batch_size=self.batch_size, stop=self.stop, nc=self._nc)
+        async with replay:
+            if self.on_start:
+                self.on_start(replay)
+            async for batch in replay:
+                await self._apply(batch)
+                if self.on_batch:
+                    self.on_batch(replay, batch)
+        return int((await self.state())["last_seq"])
+
+    async def _apply(self, batch: Batch) -> None:
+        conn = self.conn
+        skipped: list[tuple[int, str | None, str]] = [(s, None, r) for s, r in batch.undecodable]
+        events, seqs = batch.events, batch.seqs
+        async with conn.transaction():
+            if events:
+                try:
+                    async with conn.transaction():
+                        await self._handler.apply(conn, events)
+                except Exception:
+                    skipped += await self._one_by_one(events, seqs)
+                await _track(conn, self.model.consumer, events, seqs)
+            if skipped:
+                await conn.executemany(
+                    "INSERT INTO rebuild_skipped (seq, type, reason) VALUES ($1, $2, $3) "
+                    "ON CONFLICT DO NOTHING", skipped)
+            await conn.execute(
+                "UPDATE rebuild_state SET last_seq = $2, applied = applied + $3,"
+                " skipped = skipped + $4, updated_at = now() WHERE consumer = $1",
+                self.model.consumer, batch.last_seq, len(events) - len(skipped), len(skipped))
+
+    async def _one_by_one(self, events: Sequence[Envelope],
+                          seqs: Sequence[int]) -> list[tuple[int, str | None, str]]:
+        refused = []
+        for e, seq in zip(events, seqs, strict=True):
+            try:
+                async with self.conn.transaction():
+                    await self._handler.apply(self.conn, [e])
+            except Exception as exc:
+                refused.append((seq, e.type, f"{type(exc).__name__}: {str(exc)[:500]}"))
+        return refused
+
+    # -- comparing --------------------------------------------------------------------------
+
+    async def _relations(self, schema: str) -> dict[str, str]:
+        rows = await self.conn.fetch(
+            "SELECT c.relname, c.relkind::text AS relkind FROM pg_class c JOIN pg_namespace n ON"
+            " n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relkind IN ('r','p','v','m')"
+            " ORDER BY c.relname", schema)
+        return {r["relname"]: r["relkind"] for r in rows if r["relname"] not in BOOKKEEPING}
+
+    async def _columns(self, schema: str, table: str) -> list[str]:
+        rows = await self.conn.fetch(
+            "SELECT attname FROM pg_attribute WHERE attrelid = ($1 || '.' || $2)::regclass"
+            " AND attnum > 0 AND NOT attisdropped ORDER BY attnum", q(schema), q(table))
+        return [r["attname"] for r in rows]
+
+    async def _primary_key(self, schema: str, table: str) -> list[str]:
+        rows = await self.conn.fetch(
+            "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid"
+            " AND a.attnum = ANY(i.indkey) WHERE i.indrelid = ($1 || '.' || $2)::regclass"
+            " AND i.indisprimary ORDER BY array_position(i.indkey, a.attnum)",
+            q(schema), q(table))
+        return [r["attname"] for r in rows]
+
+    async def _has_tracking(self, schema: str) -> bool:
+        return bool(await self.conn.fetchval(
+            "SELECT to_regclass($1) IS NOT NULL", f"{q(schema)}.consumer_tracking"))
+
+    async def diff(self, *, samples: int = 5) -> Diff:
+        """The rebuilt view against the live one (cases the live one lags on left out)."""
+        assert self.staging is not None, "prepare() first"
+        staging, live = q(self.staging), q(self.live)
+        tracked = await self._has_tracking(self.live)
+        in_sync = (f"(SELECT s.key FROM {staging}.consumer_tracking s JOIN {live}"
+                   ".consumer_tracking x ON x.consumer = s.consumer AND x.key = s.key"
+                   " AND x.seq = s.seq WHERE s.consumer = $1)")
+        live_relations = await self._relations(self.live)
+        tables = []
+        for table in await self._relations(self.staging):
+            t = q(table)
+            rebuilt_rows = await self.conn.fetchval(f"SELECT count(*) FROM {staging}.{t}")
+            if table not in live_relations:
+                tables.append(TableDiff(table, 0, rebuilt_rows, only_rebuilt=rebuilt_rows,
+                                        missing_live=True))
+                continue
+            live_rows = await self.conn.fetchval(f"SELECT count(*) FROM {live}.{t}")
+            mine = await self._columns(self.staging, table)
+            theirs = set(await self._columns(self.live, table))
+            common = [c for c in mine if c in theirs]
+            pk = await self._primary_key(self.staging, table) or common
+            compared = [c for c in common if c not in pk and c not in self.model.volatile]
+            join = " AND ".join(f"l.{q(c)} = r.{q(c)}" for c in pk)
+            changed = " OR ".join(f"l.{q(c)} IS DISTINCT FROM r.{q(c)}" for c in compared)
+            changed = f"({changed})" if changed else "false"
+            key = self.model.keys.get(table)
+            where = (f"COALESCE(l.{q(key)}, r.{q(key)}) IN {in_sync}" if key and tracked
+                     else "true")
+            args = [self.model.consumer] if key and tracked else []
+            source = (f"FROM (SELECT true AS _p, * FROM {live}.{t}) l FULL JOIN"
+                      f" (SELECT true AS _p, * FROM {staging}.{t}) r ON {join} WHERE {where}")
+            counts = await self.conn.fetchrow(
+                "SELECT count(*) FILTER (WHERE l._p IS NULL) AS only_rebuilt,"
+                " count(*) FILTER (WHERE r._p IS NULL) AS only_live,"
+                f" count(*) FILTER (WHERE l._p AND r._p AND {changed}) AS changed {source}",
+                *args)
+            found = TableDiff(table, live_rows, rebuilt_rows, counts["only_live"],
+                              counts["only_rebuilt"], counts["changed"], compared)
+            if not found.same and samples:
+                rows = await self.conn.fetch(
+                    f"SELECT to_jsonb(l) AS l, to_jsonb(r) AS r {source} AND (l._p IS NULL"
+                    f" OR r._p IS NULL OR {changed}) LIMIT {int(samples)}", *args)
+                found.samples = [_sample(row, pk, compared) for row in rows]
+            tables.append(found)
+        lagging = 0
+        if tracked:
+            lagging = await self.conn.fetchval(
+                f"SELECT count(*) FROM (SELECT key, seq FROM {staging}.consumer_tracking WHERE"
+                f" consumer = $1) s FULL JOIN (SELECT key, seq FROM {live}.consumer_tracking"
+                " WHERE consumer = $1) x ON x.key = s.key WHERE s.seq IS DISTINCT FROM x.seq",
+                self.model.consumer)
+        return Diff(self.staging, self.live, tables, lagging, (await self.state())["last_seq"])
+
+    # -- switching --------------------------------------------------------------------------
+
+    async def _pause_live_consumer(self, timeout: float) -> bool:
+        assert self._nc is not None
+        js = self._nc.jetstream()
+        stream, consumer = self.settings.stream_name, self.model.consumer
+        try:
+            await js.consumer_info(stream, consumer)
+        except NotFoundError:
+            return False
+        until = (datetime.now(UTC) + timedelta(seconds=timeout + 300)).isoformat()
+        await js.pause_consumer(stream, consumer, until.replace("+00:00", "Z"))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while (info := await js.consumer_info(stream, consumer)).num_ack_pending:
+            if loop.time() > deadline:
+                await js.resume_consumer(stream, consumer)
+                raise RebuildError(f"the live consumer {consumer} still had "
+                                   f"{info.num_ack_pending} events in hand after {timeout} s")
+            await asyncio.sleep(0.05)
+        return True
+
+    async def switch(self, *, pause_timeout: float = 30.0,
+                     lock_timeout_s: float = 10.0) -> SwitchResult:
+        """Catch up and put the rebuilt tables in place of the live ones, atomically."""
+        assert self.staging is not None and self._nc is not None, "prepare() first"
+        js = self._nc.jetstream()
+        paused = await self._pause_live_consumer(pause_timeout)
+        try:
+            await self.catch_up()
+            if self.stop is not None and self.stop.is_set():
+                raise RebuildError("stopped before the switch; run again to resume")
+            result = await self._swap(lock_timeout_s)
+            result.paused_consumer = paused
+        finally:
+            if paused:
+                with contextlib.suppress(Exception):
+                    await js.resume_consumer(self.settings.stream_name, self.model.consumer)
+        await self.conn.execute(f"DROP SCHEMA {q(self.staging)} CASCADE")
+        await self.conn.execute("SET search_path TO DEFAULT")
+        return result
+
+    async def _swap(self, lock_timeout_s: float) -> SwitchResult:
+        assert self.staging is not None
+        conn = self.conn
+        staging, live = q(self.staging), q(self.live)
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+        retired = f"{self.live}{RETIRED}{stamp}"
+        consumer = self.model.consumer
+        async with conn.transaction():
+            await conn.execute(f"SET LOCAL lock_timeout = '{int(lock_timeout_s * 1000)}ms'")
+            await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {live}")
+            rebuilt = await self._relations(self.staging)
+            present = await self._relations(self.live)
+            moving_out = [t for t in rebuilt if t in present]
+            if moving_out:
+                await conn.execute(f"LOCK TABLE {', '.join(f'{live}.{q(t)}' for t in moving_out)}"
+                                   " IN ACCESS EXCLUSIVE MODE")
+            # The last events, under the lock: nothing can be applied to the live view now.
+            self.stop = None
+            await self.catch_up()
+            last_seq = int((await self.state())["last_seq"])
+            await conn.execute(f"CREATE SCHEMA {q(retired)}")
+            for t in moving_out:
+                await conn.execute(f"ALTER {_ALTER[present[t]]} {live}.{q(t)} SET SCHEMA"
+                                   f" {q(retired)}")
+            for t, kind in rebuilt.items():
+                await conn.execute(f"ALTER {_ALTER[kind]} {staging}.{q(t)} SET SCHEMA {live}")
+            await conn.execute(f"SET LOCAL search_path TO {live}, public")
+            for statement in TRACKING_DDL:
+                await conn.execute(statement)
+            await conn.execute(f"DELETE FROM {live}.consumer_tracking WHERE consumer = $1",
+                               consumer)
+            await conn.execute(
+                f"INSERT INTO {live}.consumer_tracking (consumer, key, seq) SELECT consumer,"
+                f" key, seq FROM {staging}.consumer_tracking WHERE consumer = $1", consumer)
+            await conn.execute(f"DELETE FROM {live}.consumer_progress WHERE consumer = $1",
+                               consumer)
+            await conn.execute(
+                f"INSERT INTO {live}.consumer_progress (consumer, service, position,"
+                f" stream_seq) SELECT consumer, service, position, stream_seq FROM"
+                f" {staging}.consumer_progress WHERE consumer = $1", consumer)
+            await conn.execute(
+                f"CREATE TABLE {q(retired)}.switch_info AS SELECT $1::text AS consumer,"
+                " $2::text AS rebuilt_in, $3::bigint AS last_seq, now() AS switched_at",
+                consumer, self.staging, last_seq)
+        return SwitchResult(retired, last_seq, list(rebuilt), False)
+
+
+def _sample(row: asyncpg.Record, pk: list[str], compared: list[str]) -> dict[str, Any]:
+    live = orjson.loads(row["l"]) if row["l"] else None
+    rebuilt = orjson.loads(row["r"]) if row["r"] else None
+    either = live or rebuilt or {}
+    out: dict[str, Any] = {"key": {c: either.get(c) for c in pk}}
+    if live is None:
+        out["only"] = "rebuilt"
+    elif rebuilt is None:
+        out["only"] = "live"
+    else:
+        out["columns"] = {c: (live.get(c), rebuilt.get(c)) for c in compared
+                          if live.get(c) != rebuilt.get(c)}
+    return out

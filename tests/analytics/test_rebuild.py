@@ -1,0 +1,159 @@
+"""An analyst rebuilds intake's read model from the log while the counter keeps working,
+and looks at a case as it stood earlier in the day."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import httpx
+
+from services.intake.main import create_app
+from services.intake.projections import READ_MODEL
+from shared.analytics.rebuild import Rebuild
+from shared.analytics.timetravel import state_as_of
+from shared.settings import Settings
+from tests.support import headers, running
+
+CENTER = "SH-PD-HUAMU"
+
+
+async def post(client: httpx.AsyncClient, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    r = await client.post(path, json=body, headers=headers(f"k-{uuid.uuid4().hex}"))
+    assert r.status_code in (200, 201), r.text
+    return r.json()
+
+
+async def a_visit(client: httpx.AsyncClient, emotion: str = "upset",
+                  resolve: bool = True) -> tuple[str, int]:
+    opened = await post(client, "/cases", {
+        "center_id": CENTER, "counter_id": "window-3", "clerk_id": "clerk-017",
+        "channel": "counter", "service_item": "SA-HARDSHIP-SUBSIDY",
+        "resident_id": str(uuid.uuid4())})
+    case = f"/cases/{opened['id']}"
+    await post(client, f"{case}/hear", {"words": "想申请困难补助"})
+    await post(client, f"{case}/concerns", {"emotion": emotion, "urgency": "high"})
+    last = await post(client, f"{case}/guidance", {"policy_basis": "条例",
+                                                  "eligibility": "eligible"})
+    if resolve:
+        last = await post(client, f"{case}/resolve", {
+            "outcome": "resolved", "explanation": "已办结", "emotion_defused": True})
+    return opened["id"], last["position"]
+
+
+async def read(client: httpx.AsyncClient, case_id: str, after: int) -> dict[str, Any]:
+    r = await client.get(f"/cases/{case_id}", params={"after": after})
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+async def test_rebuild_compares_then_switches_while_the_counter_keeps_working(
+        settings: Settings) -> None:
+    live = settings.schema_for("intake")
+    async with running(create_app(settings)) as client:
+        visits = [await a_visit(client) for _ in range(4)]
+        top = max(p for _, p in visits)
+        await read(client, visits[-1][0], top)
+
+        async with Rebuild(settings, READ_MODEL, batch_size=7) as rb:
+            await rb.prepare()
+            await rb.catch_up()
+            diff = await rb.diff()
+            assert diff.same, diff
+            assert {t.table: t.rebuilt_rows for t in diff.tables} == {"cases": 4,
+                                                                      "case_timeline": 20}
+
+        # An old projection bug left the live view wrong for two cases.
+        (first, _), (second, _) = visits[0], visits[1]
+        conn = await asyncpg.connect(settings.database_url)
+        try:
+            await conn.execute(f'UPDATE "{live}".cases SET outcome = $2 WHERE case_id = $1',
+                               uuid.UUID(first), "cannot_be_resolved")
+            await conn.execute(f'DELETE FROM "{live}".case_timeline WHERE case_id = $1'
+                               " AND version = 2", uuid.UUID(second))
+        finally:
+            await conn.close()
+
+        async with Rebuild(settings, READ_MODEL, batch_size=7) as rb:
+            staging = await rb.prepare()
+            assert rb.resumed, "the unfinished rebuild is picked up again"
+            await rb.catch_up()
+            diff = await rb.diff()
+            found = {t.table: t for t in diff.tables}
+            assert found["cases"].changed == 1 and found["cases"].only_live == 0
+            assert found["cases"].samples[0]["columns"]["outcome"] == ("cannot_be_resolved",
+                                                                      "resolved")
+            assert found["case_timeline"].only_rebuilt == 1
+
+            # Switch while residents keep coming: writes before, during and after.
+            async def counter_day() -> list[tuple[str, int]]:
+                return [await a_visit(client, emotion="calm") for _ in range(6)]
+
+            writer = asyncio.create_task(counter_day())
+            await asyncio.sleep(0.05)
+            switched = await rb.switch()
+            more = await writer
+            assert switched.paused_consumer and switched.retired.startswith(f"{live}__old_")
+            assert staging not in await rb.schemas()
+
+        fixed = await read(client, first, 0)
+        assert fixed["outcome"] == "resolved"
+        assert len((await read(client, second, 0))["timeline"]) == 5
+        # The live consumer went on from the rebuilt tracking: later writes are applied once.
+        latest, position = await a_visit(client, resolve=False)
+        assert (await read(client, latest, position))["stage"] == "guided"
+        for case_id, pos in [*more, (latest, position)]:
+            assert len((await read(client, case_id, pos))["timeline"]) >= 4
+
+        async with Rebuild(settings, READ_MODEL) as rb:
+            await rb.prepare(fresh=True)
+            await rb.catch_up()
+            diff = await rb.diff()
+            assert diff.same and diff.lagging_keys == 0, diff
+            assert {t.table: t.live_rows for t in diff.tables} == {"cases": 11,
+                                                                   "case_timeline": 54}
+            await rb.discard()
+
+
+async def test_a_case_as_it_stood_at_any_moment(settings: Settings) -> None:
+    async with running(create_app(settings)) as client:
+        opened = await post(client, "/cases", {
+            "center_id": CENTER, "counter_id": "window-3", "clerk_id": "clerk-017",
+            "channel": "counter", "service_item": "SA-HARDSHIP-SUBSIDY",
+            "occurred_at": "2026-03-02T09:00:00+08:00"})
+        case_id = uuid.UUID(opened["id"])
+        case = f"/cases/{case_id}"
+        before = datetime.now(UTC)
+        await post(client, f"{case}/hear", {"words": "想申请困难补助",
+                                            "occurred_at": "2026-03-02T09:02:00+08:00"})
+        await post(client, f"{case}/concerns", {"emotion": "angry", "urgency": "high",
+                                                "occurred_at": "2026-03-02T09:05:00+08:00"})
+        middle = datetime.now(UTC)
+        last = await post(client, f"{case}/resolve", {
+            "outcome": "resolved", "explanation": "已办结", "emotion_defused": True,
+            "occurred_at": "2026-03-02T09:30:00+08:00"})
+        await read(client, str(case_id), last["position"])
+
+    # What the system showed at each moment (recorded clock) ...
+    then = await state_as_of(settings, READ_MODEL, case_id, before)
+    [row] = then.tables["cases"]
+    assert then.events == 1 and row["stage"] == "opened" and row["status"] == "open"
+    then = await state_as_of(settings, READ_MODEL, case_id, middle)
+    [row] = then.tables["cases"]
+    assert (row["stage"], row["emotion_on_arrival"], row["status"]) == (
+        "concerns_noted", "angry", "open")
+    assert [t["type"] for t in then.tables["case_timeline"]] == [
+        "CaseOpened", "RequestHeard", "ConcernsNoted"]
+    now = await state_as_of(settings, READ_MODEL, case_id, datetime.now(UTC))
+    assert now.tables["cases"][0]["status"] == "resolved"
+
+    # ... and what had happened by the counter's clock.
+    at_nine_ten = datetime.fromisoformat("2026-03-02T09:10:00+08:00")
+    then = await state_as_of(settings, READ_MODEL, case_id, at_nine_ten, clock="occurred")
+    assert then.tables["cases"][0]["stage"] == "concerns_noted"
+    earlier = datetime.fromisoformat("2026-03-02T08:59:00+08:00")
+    assert not (await state_as_of(settings, READ_MODEL, case_id, earlier,
+                                  clock="occurred")).exists
