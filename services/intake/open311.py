@@ -248,8 +248,8 @@ async def create_request(request: Request, out: Out, intake: IntakeDep, pool: Po
         earlier = request_key(str(api_key), center, pairs, None, slot - 1)
         opened_at = await pool.fetchval("SELECT opened_at FROM cases WHERE case_id = $1",
                                         case_id_for(center, f"{earlier}-open"))
-        window = timedelta(seconds=settings.open311_retry_window_s)
-        if opened_at is not None and datetime.now(UTC) - opened_at < window:
+        retry_window = timedelta(seconds=settings.open311_retry_window_s)
+        if opened_at is not None and datetime.now(UTC) - opened_at < retry_window:
             key = earlier
 
     opening = c.OpenCase(center_id=center, counter_id=COUNTER, clerk_id=credential.clerk_id,
