@@ -12,7 +12,6 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate
 
 from services.followup import commands as c
-from services.followup.calendar import WorkingCalendar
 from services.followup.centers import Calendars
 from services.followup.clock import Clock
 from services.followup.domain import (
@@ -25,6 +24,7 @@ from services.followup.domain import (
     obligation_aggregate_id,
     obligation_missed_at,
 )
+from shared.calendar import WorkingCalendar
 from shared.catalogue import Catalogue
 from shared.contracts.followup import Priority, Reason
 from shared.errors import AlreadyDoneError, InvalidCommand, VersionConflict

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import time
 
-from services.followup.calendar import (
+from shared.calendar import (
     HolidaySchedule,
     OfficeHours,
     WorkingCalendar,

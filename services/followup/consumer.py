@@ -38,8 +38,8 @@ import structlog
 
 from services.followup import commands as c
 from services.followup.application import SYSTEM_RULES, FollowUps, Plan, Watch
-from services.followup.calendar import CalendarOutOfRange
 from services.followup.domain import CalendarNotCovered, follow_up_id_for
+from shared.calendar import CalendarOutOfRange
 from shared.contracts import Envelope
 from shared.contracts.followup import Priority, Reason
 

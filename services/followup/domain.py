@@ -19,7 +19,7 @@ from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
-from services.followup.calendar import CalendarOutOfRange, WorkingCalendar
+from shared.calendar import CalendarOutOfRange, WorkingCalendar
 from shared.errors import (
     AlreadyDoneError,
     CommandError,

@@ -7,7 +7,7 @@ from datetime import date, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.followup.calendar import WorkingCalendar
+from shared.calendar import WorkingCalendar
 from shared.workdays import add_working_days
 
 CALENDAR = WorkingCalendar()

@@ -8,16 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from services.followup.calendar import (
+from services.followup.centers import Calendars
+from services.followup.clock import ManualClock
+from services.followup.main import create_app
+from shared.calendar import (
     CalendarOutOfRange,
     HolidaysFileError,
     WorkingCalendar,
     covered_years,
     load_holidays,
 )
-from services.followup.centers import Calendars
-from services.followup.clock import ManualClock
-from services.followup.main import create_app
 from shared.settings import Settings
 from tests.followup.story import at, center_day, quiet
 from tests.support import running, wait_until

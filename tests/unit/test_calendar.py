@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.followup.calendar import (
+from shared.calendar import (
     CalendarOutOfRange,
     OfficeHours,
     WorkingCalendar,
