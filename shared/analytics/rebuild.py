@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -45,7 +46,8 @@ STAGING = "__rb_"
 RETIRED = "__old_"
 STATE_DDL = [
     "CREATE TABLE IF NOT EXISTS rebuild_state (consumer text PRIMARY KEY,"
-    " last_seq bigint NOT NULL DEFAULT 0, applied bigint NOT NULL DEFAULT 0,"
+    " ddl_hash text NOT NULL, last_seq bigint NOT NULL DEFAULT 0,"
+    " applied bigint NOT NULL DEFAULT 0,"
     " skipped bigint NOT NULL DEFAULT 0, started_at timestamptz NOT NULL DEFAULT now(),"
     " updated_at timestamptz NOT NULL DEFAULT now())",
     "CREATE TABLE IF NOT EXISTS rebuild_skipped (seq bigint PRIMARY KEY, type text,"
@@ -194,9 +196,15 @@ class Rebuild:
         await self.conn.execute(f"SET search_path TO {q(self.staging)}, public")
         for statement in [*self.model.ddl, *TRACKING_DDL, *STATE_DDL]:
             await self.conn.execute(statement)
+        ddl_hash = hashlib.sha256("\n".join(self.model.ddl).encode()).hexdigest()[:16]
         await self.conn.execute(
-            "INSERT INTO rebuild_state (consumer) VALUES ($1) ON CONFLICT DO NOTHING",
-            self.model.consumer)
+            "INSERT INTO rebuild_state (consumer, ddl_hash) VALUES ($1, $2)"
+            " ON CONFLICT DO NOTHING", self.model.consumer, ddl_hash)
+        built_with = await self.conn.fetchval(
+            "SELECT ddl_hash FROM rebuild_state WHERE consumer = $1", self.model.consumer)
+        if built_with != ddl_hash:
+            raise RebuildError(f"{self.staging} was started with another version of the read "
+                               "model's DDL; start over with --fresh")
         return self.staging
 
     async def state(self) -> asyncpg.Record:
@@ -213,12 +221,13 @@ class Rebuild:
     def selection(self) -> Selection:
         return Selection(subjects=tuple(self.model.subjects(self.settings)))
 
-    async def catch_up(self) -> int:
+    async def catch_up(self, *, stoppable: bool = True) -> int:
         """Apply what the log holds beyond the staging schema's last sequence; returns it."""
         assert self.staging is not None, "prepare() first"
         last_seq = (await self.state())["last_seq"]
         replay = Replay(self.settings, self.selection(), from_seq=last_seq + 1,
-                        batch_size=self.batch_size, stop=self.stop, nc=self._nc)
+                        batch_size=self.batch_size, stop=self.stop if stoppable else None,
+                        nc=self._nc)
         async with replay:
             if self.on_start:
                 self.on_start(replay)
@@ -400,8 +409,7 @@ class Rebuild:
                 await conn.execute(f"LOCK TABLE {', '.join(f'{live}.{q(t)}' for t in moving_out)}"
                                    " IN ACCESS EXCLUSIVE MODE")
             # The last events, under the lock: nothing can be applied to the live view now.
-            self.stop = None
-            await self.catch_up()
+            await self.catch_up(stoppable=False)
             last_seq = int((await self.state())["last_seq"])
             await conn.execute(f"CREATE SCHEMA {q(retired)}")
             for t in moving_out:

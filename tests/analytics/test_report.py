@@ -134,3 +134,56 @@ async def test_the_report_page_renders_its_charts_in_a_real_browser(
             await page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
         finally:
             await browser.close()
+
+
+async def test_export_figures_agree_with_the_feedback_services_figures(
+        settings: Settings, tmp_path: Path) -> None:
+    """The same events through the feedback service's figures projection and queries."""
+    import asyncpg
+
+    from services.feedback import figures as feedback
+
+    await publish(settings, month_of_march_stories())
+    await export(settings, tmp_path / "export")
+
+    conn = await asyncpg.connect(settings.database_url)
+    tx = conn.transaction()
+    await tx.start()
+    try:
+        await conn.execute(f'CREATE SCHEMA "{settings.schema_prefix}figures_check"')
+        await conn.execute(f'SET LOCAL search_path TO "{settings.schema_prefix}figures_check"')
+        for statement in feedback.DDL:
+            await conn.execute(statement)
+        projection = feedback.FiguresProjection(SHANGHAI)
+        async with Replay(settings) as replay:
+            async for batch in replay:
+                await projection.apply(conn, batch.events)
+
+        for center, group_by in ((None, ()), (HUAMU, ("center_id",))):
+            query = feedback.FigureQuery(period="all", date_from=MARCH_2, date_to=MARCH_3,
+                                         group_by=group_by)  # type: ignore[arg-type]
+            rows = [r for r in await feedback.compute(conn, query)
+                    if center is None or r["center_id"] == center]
+            [theirs] = rows
+            ours = compute(tmp_path / "export", MARCH_2, MARCH_3, tz="Asia/Shanghai",
+                           center=center).total
+            assert ours.counts["visits"] == theirs["visits"]
+            for name, num, den in (("resolution_rate", "resolved_as_resolved", "resolved"),
+                                   ("emotion_defused_rate", "defused", "upset_resolved")):
+                assert (ours.counts[num], ours.counts[den]) == (
+                    theirs[name]["numerator"], theirs[name]["denominator"]), (center, name)
+                assert ours.rates[name] == pytest.approx(theirs[name]["rate"], abs=1e-6)
+
+        query = feedback.FigureQuery(period="all", date_from=MARCH_2, date_to=MARCH_3,
+                                     group_by=("service_item",))
+        theirs_by_item = {r["service_item"]: r for r in await feedback.compute(conn, query)}
+        ours_by_item = {r.key: r for r in compute(tmp_path / "export", MARCH_2, MARCH_3,
+                                                  tz="Asia/Shanghai").by_item}
+        assert set(ours_by_item) == set(theirs_by_item)
+        for item, row in ours_by_item.items():
+            assert row.counts["visits"] == theirs_by_item[item]["visits"]
+            assert row.counts["resolved"] == theirs_by_item[item]["resolution_rate"][
+                "denominator"]
+    finally:
+        await tx.rollback()
+        await conn.close()
