@@ -104,10 +104,11 @@ def case_events(n: int, position: int, start: datetime) -> list[tuple[str, bytes
         ("RequestRestated", 1, {"restatement": "您想申请补贴并了解所需材料", "confirmed": True,
                                 "correction": None}),
         ("ConcernsNoted", 1, {"needs": ["生活费"], "worries": ["房租"],
-                              "emotion": EMOTIONS[n % len(EMOTIONS)], "urgent": True})
+                              "emotion": EMOTIONS[n % len(EMOTIONS)], "urgency": "normal"})
         if v1 else
         ("ConcernsNoted", 2, {"needs": ["生活费"], "worries": ["房租"],
-                              "emotion": EMOTIONS[n % len(EMOTIONS)], "urgency": "normal"}),
+                              "emotion": EMOTIONS[n % len(EMOTIONS)], "urgency": "normal",
+                              "needs_defusing": n % len(EMOTIONS) >= 3}),
         ("GuidanceGiven", 1, {"service_item": item, "policy_basis": "《社会救助暂行办法》",
                               "eligibility": "eligible", "promised": "当场受理",
                               "missing_documents": []}),

@@ -6,7 +6,7 @@ from datetime import date
 from typing import Any
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared.contracts.registry import REGISTRY, EventContract
 from shared.contracts.vocabulary import (
@@ -55,8 +55,28 @@ class RequestRestated(_Payload):
 class ConcernsNoted(_Payload):
     """Step 2: needs, worries, the emotion the resident arrived with, and how urgent it is.
 
-    v2 (current) grades urgency (low / normal / high / critical); v1 only said urgent or not.
+    v2 (current) also says whether that emotion is one the center must defuse (upset, angry,
+    distressed), so every reader counts the emotion-defused rate on the same arrivals; the
+    relay fills it in from ``emotion``. v1 events are read through
+    :func:`concerns_noted_v1_to_v2`.
     """
+
+    needs: list[str] = []
+    worries: list[str] = []
+    emotion: Emotion
+    urgency: Urgency
+    needs_defusing: bool = Field(description="The emotion on arrival must be defused.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derive_needs_defusing(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "needs_defusing" not in data and "emotion" in data:
+            data = {**data, "needs_defusing": Emotion(data["emotion"]).needs_defusing}
+        return data
+
+
+class ConcernsNotedV1(_Payload):
+    """ConcernsNoted as recorded before v2: the same, without ``needs_defusing``."""
 
     needs: list[str] = []
     worries: list[str] = []
@@ -64,23 +84,10 @@ class ConcernsNoted(_Payload):
     urgency: Urgency
 
 
-class ConcernsNotedV1(_Payload):
-    """ConcernsNoted as first recorded: a yes/no ``urgent`` flag instead of a graded urgency.
-
-    Kept so that v1 events still in the log are read through :func:`concerns_noted_v1_to_v2`.
-    """
-
-    needs: list[str] = []
-    worries: list[str] = []
-    emotion: Emotion
-    urgent: bool = False
-
-
 def concerns_noted_v1_to_v2(payload: dict[str, Any]) -> dict[str, Any]:
-    """v1 -> v2: ``urgent: true`` reads as urgency ``high``, ``false`` as ``normal``."""
+    """v1 -> v2: ``needs_defusing`` from the emotion on arrival (upset, angry, distressed)."""
     v1 = ConcernsNotedV1.model_validate(payload)
-    return {"needs": v1.needs, "worries": v1.worries, "emotion": v1.emotion.value,
-            "urgency": (Urgency.HIGH if v1.urgent else Urgency.NORMAL).value}
+    return {**v1.model_dump(mode="json"), "needs_defusing": v1.emotion.needs_defusing}
 
 
 class GuidanceGiven(_Payload):

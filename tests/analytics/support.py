@@ -49,12 +49,14 @@ class CaseStory:
                                "resident_id": str(uuid.uuid4())}),
             ("RequestHeard", 1, {"words": self.words}),
         ]
-        if self.concerns_v1:
+        if self.concerns_v1:  # exactly as the relay published it before v2
             steps.append(("ConcernsNoted", 1, {"needs": ["生活费"], "worries": [],
-                                                "emotion": self.emotion, "urgent": True}))
+                                                "emotion": self.emotion, "urgency": "high"}))
         else:
-            steps.append(("ConcernsNoted", 2, {"needs": ["生活费"], "worries": [],
-                                                "emotion": self.emotion, "urgency": "normal"}))
+            steps.append(("ConcernsNoted", 2, {
+                "needs": ["生活费"], "worries": [], "emotion": self.emotion,
+                "urgency": "normal",
+                "needs_defusing": self.emotion in ("upset", "angry", "distressed")}))
         steps.append(("GuidanceGiven", 1, {"service_item": self.item, "policy_basis": "条例",
                                             "eligibility": "eligible", "promised": "",
                                             "missing_documents": []}))
@@ -108,7 +110,8 @@ def month_of_march_stories() -> list[CaseStory]:
 
     Huamu, opened 2 Mar: 4 cases, 3 resolved + 1 partly; one upset (defused), one angry (not).
     Huamu, opened 3 Mar: 2 cases, 1 resolved, 1 open. Huamu 27 Feb: 1 resolved then reopened.
-    Lujiazui 2 Mar: 3 cases, all resolved, one distressed (defused), one v1 ConcernsNoted.
+    Lujiazui 2 Mar: 3 cases, all resolved, two distressed (defused), one of them recorded
+    under ConcernsNoted v1 (before ``needs_defusing``).
     """
     return [
         CaseStory(HUAMU, HARDSHIP, at("2026-03-02", 9), emotion="upset", defused=True,
@@ -121,6 +124,6 @@ def month_of_march_stories() -> list[CaseStory]:
         CaseStory(HUAMU, HARDSHIP, at("2026-02-27", 16), reopened=True),
         CaseStory(LUJIAZUI, HARDSHIP, at("2026-03-02", 9), emotion="distressed"),
         CaseStory(LUJIAZUI, UNEMPLOYMENT, at("2026-03-02", 9, 30), concerns_v1=True,
-                  emotion="anxious"),
+                  emotion="distressed"),
         CaseStory(LUJIAZUI, HARDSHIP, at("2026-03-02", 10)),
     ]

@@ -42,7 +42,7 @@ async def test_per_type_parquet_by_month_with_versions_and_no_personal_data(
     assert meta[b"sixstep.schema_version"] == b"2"
     concerns = pq.read_table(root / "ConcernsNoted").to_pylist()
     v1 = [r for r in concerns if r["stored_version"] == 1]
-    assert len(v1) == 1 and v1[0]["schema_version"] == 2 and v1[0]["urgency"] == "high"
+    assert len(v1) == 1 and v1[0]["schema_version"] == 2 and v1[0]["needs_defusing"] is True
     assert all(r["needs"] == ["生活费"] for r in concerns)
 
     # The resident said a phone number at the counter; this event predates the redaction
@@ -66,7 +66,8 @@ async def test_wide_csv_has_every_event_in_one_table(settings: Settings,
         with path.open(newline="") as f:
             rows += list(csv.DictReader(f))
     assert len(rows) == published
-    assert {"type", "schema_version", "stored_version", "urgency", "outcome", "words"} <= set(
+    assert {"type", "schema_version", "stored_version", "needs_defusing", "outcome",
+            "words"} <= set(
         rows[0])
     assert "resident_id" not in rows[0]
     assert all(PHONE not in r["words"] for r in rows)

@@ -42,15 +42,15 @@ async def test_replay_reads_the_whole_log_in_order_and_upcasts_old_events(
     seqs = [s for s, _, _ in replayed]
     assert seqs == sorted(seqs) and seqs[0] == 1 and seqs[-1] == published
 
-    # The Lujiazui visit was recorded under ConcernsNoted v1 (a yes/no "urgent" flag): it
-    # is read as v2, urgent -> urgency "high", and the stored version is still known.
+    # One Lujiazui visit was recorded under ConcernsNoted v1, before v2 said whether the
+    # emotion needs defusing: it is read as v2, and the stored version is still known.
     v1_case = next(s for s in stories if s.concerns_v1).case_id
     concerns = [(v, e) for _, v, e in replayed
                 if e.type == "ConcernsNoted" and e.case_id == v1_case]  # type: ignore[attr-defined]
     [(stored, envelope)] = concerns
     assert stored == 1 and envelope.version == 2  # type: ignore[attr-defined]
+    assert envelope.payload["needs_defusing"] is True  # type: ignore[attr-defined]
     assert envelope.payload["urgency"] == "high"  # type: ignore[attr-defined]
-    assert "urgent" not in envelope.payload  # type: ignore[attr-defined]
 
 
 async def test_replay_selects_by_type_center_case_and_moment(settings: Settings) -> None:

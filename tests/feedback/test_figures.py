@@ -168,7 +168,7 @@ def march() -> History:
     # case 7: window 2, clerk 1, item B; its concerns stored as ConcernsNoted v1. Dissatisfied
     # -> rectification r3 (deadline 31st) completed 2 April: late.
     c7 = case(7, at("09", "09:00"), W2, C1, B)
-    h.add("intake", "ConcernsNoted", at("09", "09:05"), {"emotion": "calm", "urgent": False},
+    h.add("intake", "ConcernsNoted", at("09", "09:05"), {"emotion": "calm", "urgency": "normal"},
           case_id=c7, version=1)
     resolve(c7, at("09"), "resolved", False)
     s7 = survey(c7, "s7", at("09", "10:01"))
