@@ -121,7 +121,7 @@ class CaseProjection:
 
 
 READ_MODEL = ReadModel(
-    service="intake", consumer=CONSUMER, handler=CaseProjection, ddl=DDL,
+    service="intake", consumer=CONSUMER, handler=lambda _settings: CaseProjection(), ddl=DDL,
     subjects=lambda settings: [f"{settings.subject_prefix}.intake.*.*"],
     keys={"cases": "case_id", "case_timeline": "case_id"},
     volatile=frozenset({"projected_at"}),

@@ -21,6 +21,9 @@ from shared.settings import ServiceName, Settings
 class ReadModel:
     """A service's read model, as its consumer builds it from the log.
 
+    ``handler(settings)`` makes the handler the live consumer runs (settings give it, e.g.,
+    the center's time zone).
+
     ``keys`` names, per table, the column holding the event's partition key (the case id), so
     that a comparison can leave out cases the live consumer has not caught up with and a time
     travel can pick one case's rows. ``volatile`` columns (e.g. when a row was projected) differ
@@ -29,7 +32,7 @@ class ReadModel:
 
     service: ServiceName
     consumer: str
-    handler: Callable[[], Handler]
+    handler: Callable[[Settings], Handler]
     ddl: Sequence[str]
     subjects: Callable[[Settings], list[str]]
     keys: Mapping[str, str] = field(default_factory=dict)

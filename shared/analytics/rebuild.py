@@ -146,7 +146,7 @@ class Rebuild:
         self.on_batch = on_batch
         self.staging: str | None = None
         self.resumed = False
-        self._handler = model.handler()
+        self._handler = model.handler(settings)
         self._conn: asyncpg.Connection | None = None
         self._nc: NATS | None = None
 

@@ -57,7 +57,7 @@ async def state_as_of(settings: Settings, model: ReadModel, key: UUID, moment: d
             await conn.execute(f"SET LOCAL search_path TO {schema}, public")
             for statement in model.ddl:
                 await conn.execute(statement)
-            handler = model.handler()
+            handler = model.handler(settings)
             async with Replay(settings, selection) as replay:
                 async for batch in replay:
                     if batch.events:

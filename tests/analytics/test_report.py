@@ -84,6 +84,13 @@ async def test_figures_for_a_period_from_the_export(settings: Settings, tmp_path
     assert then.total.counts == {"visits": 5, "resolved": 3, "resolved_as_resolved": 3,
                                  "upset_resolved": 3, "defused": 3}
 
+    # The same figures from a CSV export and from one wide table.
+    for fmt, layout in (("csv", "per-type"), ("parquet", "wide")):
+        other = tmp_path / f"{fmt}-{layout}"
+        await export(settings, other, fmt=fmt, layout=layout)
+        again = compute(other, MARCH_2, MARCH_3, tz="Asia/Shanghai")
+        assert again.total == figures.total and again.by_item == figures.by_item
+
     console = Console(record=True, width=160)
     console.print(terminal_table(figures))
     text = console.export_text()
