@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 import uvicorn
 from fastapi import FastAPI
 
+from services.intake import pages
 from services.intake.api import cases, catalogue
 from services.intake.application import Intake, IntakeApplication
 from services.intake.open311 import router as open311
@@ -52,6 +53,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(cases)
     app.include_router(catalogue)
     app.include_router(open311)
+    pages.install(app)
     return app
 
 

@@ -1,0 +1,146 @@
+// The clerk's steps, kept in the browser until intake has them: strictly in order, each with its
+// own Idempotency-Key made once when the step is queued, so a retry after a dropped connection
+// (even one whose answer was lost after the server recorded the step) records it exactly once.
+//
+// The queue lives in localStorage: a reload or a crash of the tab keeps it. A case opened while
+// the network is down has no id yet; its later steps name it by a local reference that is
+// resolved when the opening is answered.
+
+import { ApiError, NetworkError, api, newKey } from "/ui/shared/ui.js";
+
+const QUEUE_KEY = "sixstep.counter.queue.v1";
+const CASES_KEY = "sixstep.counter.cases.v1";
+const FAILED_KEY = "sixstep.counter.failed.v1";
+const LOCK = "sixstep.counter.queue";
+// Answers that mean "not now" rather than "never": the step stays first in the queue.
+const RETRY_CODES = new Set(["version_conflict", "store_unavailable", "read_model_behind"]);
+const MAX_DELAY_MS = 5000;
+
+function read(key, fallback) {
+  try { return JSON.parse(localStorage.getItem(key)) ?? fallback; } catch { return fallback; }
+}
+
+function write(key, value) { localStorage.setItem(key, JSON.stringify(value)); }
+
+export class StepQueue extends EventTarget {
+  constructor() {
+    super();
+    this.state = "online"; // online | sending | offline | retrying | auth
+    this.sendingId = null;
+    this.running = false;
+    this.again = false;
+    this.timer = null;
+    this.delay = 1000;
+    window.addEventListener("online", () => this.kick(0));
+    window.addEventListener("offline", () => { if (this.items().length) this.setState("offline"); });
+  }
+
+  /** Steps not yet recorded by intake, oldest first. */
+  items() { return read(QUEUE_KEY, []); }
+
+  /** Steps intake refused (a rule, an invalid value): shown to the clerk, never retried. */
+  failed() { return read(FAILED_KEY, []); }
+
+  clearFailed(caseRef) { write(FAILED_KEY, this.failed().filter((f) => f.caseRef !== caseRef)); }
+
+  /** The case id intake gave the case known here as ``ref`` (undefined until it answered). */
+  caseId(ref) { return read(CASES_KEY, {})[ref]; }
+
+  /** Queue one step: ``op`` is ``open`` or a step path (``hear``, ``restate`` …). */
+  enqueue(op, caseRef, body) {
+    const item = {
+      id: newKey("q"), key: newKey("step"), op, caseRef, body, queuedAt: new Date().toISOString(),
+    };
+    write(QUEUE_KEY, [...this.items(), item]);
+    this.emit("change");
+    this.kick(0);
+    return item;
+  }
+
+  kick(delayMs) {
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.flush(), delayMs);
+  }
+
+  setState(state) {
+    if (this.state === state) return;
+    this.state = state;
+    this.emit("state");
+  }
+
+  emit(type, detail = {}) { this.dispatchEvent(new CustomEvent(type, { detail })); }
+
+  /** Send what is queued, in order; one tab at a time (Web Locks where the browser has them). */
+  async flush() {
+    if (this.running) { this.again = true; return; }
+    this.running = true;
+    try {
+      if (navigator.locks) {
+        await navigator.locks.request(LOCK, { ifAvailable: true }, async (lock) => {
+          if (lock) await this.drain();
+          else this.kick(2000); // another tab of this counter is sending
+        });
+      } else {
+        await this.drain();
+      }
+    } finally {
+      this.running = false;
+      if (this.again) { this.again = false; this.kick(0); }
+    }
+  }
+
+  async drain() {
+    for (;;) {
+      const [item] = this.items();
+      if (!item) { this.setState("online"); this.delay = 1000; return; }
+      let path = "/cases";
+      if (item.op !== "open") {
+        const id = this.caseId(item.caseRef);
+        if (!id) { // its opening was refused: nothing to attach it to
+          this.refuse(item, { code: "case_not_opened", message: "the case was not opened" });
+          continue;
+        }
+        path = `/cases/${id}/${item.op}`;
+      }
+      this.sendingId = item.id;
+      this.setState("sending");
+      this.emit("change");
+      try {
+        const answer = await api(path, { method: "POST", body: item.body, key: item.key });
+        if (item.op === "open") write(CASES_KEY, { ...read(CASES_KEY, {}), [item.caseRef]: answer.id });
+        this.remove(item.id);
+        this.sendingId = null;
+        this.delay = 1000;
+        this.emit("sent", { item, answer });
+        this.emit("change");
+      } catch (err) {
+        this.sendingId = null;
+        if (err instanceof NetworkError
+            || (err instanceof ApiError && (err.status >= 500 || err.status === 408 || err.status === 429
+                                            || RETRY_CODES.has(err.code)))) {
+          this.setState(err instanceof NetworkError ? "offline" : "retrying");
+          this.emit("change");
+          this.kick(this.delay);
+          this.delay = Math.min(this.delay * 2, MAX_DELAY_MS);
+          return;
+        }
+        if (err instanceof ApiError && err.status === 401) {
+          this.setState("auth"); // kept: sent once the clerk signs in again
+          this.emit("change");
+          this.emit("auth");
+          return;
+        }
+        this.refuse(item, { code: err.code || "error", message: err.message, status: err.status });
+      }
+    }
+  }
+
+  remove(id) { write(QUEUE_KEY, this.items().filter((i) => i.id !== id)); }
+
+  refuse(item, error) {
+    this.remove(item.id);
+    write(FAILED_KEY, [...this.failed(), { ...item, error, failedAt: new Date().toISOString() }]);
+    this.emit("failed", { item, error });
+    this.emit("change");
+  }
+}

@@ -1,0 +1,185 @@
+// What every sixstep page uses: words in two languages, the signed-in session, API calls.
+// Plain ES module, no build step.
+
+const STRINGS = JSON.parse(document.getElementById("strings")?.textContent || '{"zh":{},"en":{}}');
+const LANG_KEY = "sixstep.lang";
+const LANG_COOKIE = "sixstep_lang";
+const SESSION_KEY = "sixstep.session";
+
+// -- language ---------------------------------------------------------------------------------
+
+let current = document.body.dataset.lang || "zh";
+const listeners = new Set();
+
+export function lang() { return current; }
+
+/** The word for ``key`` in the current language; ``{name}`` placeholders from ``vars``. */
+export function t(key, vars = {}) {
+  const table = STRINGS[current] || {};
+  let text = table[key] ?? STRINGS.zh?.[key] ?? key;
+  for (const [k, v] of Object.entries(vars)) text = text.replaceAll(`{${k}}`, v);
+  return text;
+}
+
+/** Translate every ``[data-i18n]`` (text), ``[data-i18n-placeholder]``, ``[data-i18n-title]``. */
+export function applyI18n(root = document) {
+  root.querySelectorAll("[data-i18n]").forEach((el) => { el.textContent = t(el.dataset.i18n); });
+  root.querySelectorAll("[data-i18n-placeholder]").forEach((el) => {
+    el.placeholder = t(el.dataset.i18nPlaceholder);
+  });
+  root.querySelectorAll("[data-i18n-title]").forEach((el) => { el.title = t(el.dataset.i18nTitle); });
+  root.querySelectorAll("[data-lang-button]").forEach((el) => {
+    el.setAttribute("aria-pressed", String(el.dataset.langButton === current));
+  });
+  document.documentElement.lang = current === "zh" ? "zh-CN" : "en";
+  if (STRINGS[current]?.page_title) document.title = t("page_title");
+}
+
+export function setLang(value) {
+  if (!(value in STRINGS) || value === current) return;
+  current = value;
+  document.body.dataset.lang = value;
+  localStorage.setItem(LANG_KEY, value);
+  document.cookie = `${LANG_COOKIE}=${value}; path=/; max-age=31536000; samesite=lax`;
+  applyI18n();
+  listeners.forEach((fn) => fn(value));
+}
+
+export function onLangChange(fn) { listeners.add(fn); }
+
+/** Language buttons (``[data-lang-button=zh|en]``) switch in place; a stored choice wins over
+ *  the server's default unless the URL names one. */
+export function initLang() {
+  const fromUrl = new URLSearchParams(location.search).get("lang");
+  const stored = localStorage.getItem(LANG_KEY);
+  if (!fromUrl && stored && stored !== current && stored in STRINGS) setLang(stored);
+  else applyI18n();
+  document.querySelectorAll("[data-lang-button]").forEach((el) => {
+    el.addEventListener("click", () => setLang(el.dataset.langButton));
+  });
+}
+
+// -- the signed-in session (sessionStorage: gone when the tab closes) ----------------------------
+
+/** The claims of a JWT, read without checking it (the server checks); ``{}`` if not a JWT. */
+export function claimsOf(token) {
+  try {
+    const part = token.split(".")[1];
+    const json = atob(part.replace(/-/g, "+").replace(/_/g, "/").padEnd(Math.ceil(part.length / 4) * 4, "="));
+    return JSON.parse(decodeURIComponent(escape(json)));
+  } catch {
+    return {};
+  }
+}
+
+export function session() {
+  try { return JSON.parse(sessionStorage.getItem(SESSION_KEY)) || null; } catch { return null; }
+}
+
+export function saveSession(value) { sessionStorage.setItem(SESSION_KEY, JSON.stringify(value)); }
+
+export function clearSession() { sessionStorage.removeItem(SESSION_KEY); }
+
+// -- API calls ----------------------------------------------------------------------------------
+
+/** Thrown when the request never got an answer (network down, server unreachable). */
+export class NetworkError extends Error {}
+
+/** An answer with an error status; ``code`` is the API's ``error.code``. */
+export class ApiError extends Error {
+  constructor(status, body) {
+    super(body?.error?.message || `HTTP ${status}`);
+    this.status = status;
+    this.code = body?.error?.code || `http_${status}`;
+    this.details = body?.error?.details || {};
+  }
+}
+
+export function authHeaders() {
+  const s = session();
+  const out = {};
+  if (s?.token) out.Authorization = `Bearer ${s.token}`;
+  else if (s?.clerk_id) out["X-Actor"] = s.clerk_id;
+  return out;
+}
+
+/** Call the API; JSON in and out. ``key``: the Idempotency-Key of a write. */
+export async function api(path, { method = "GET", body, key, signal } = {}) {
+  const headers = { Accept: "application/json", ...authHeaders() };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (key) headers["Idempotency-Key"] = key;
+  let response;
+  try {
+    response = await fetch(path, {
+      method, headers, signal, cache: "no-store",
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch (err) {
+    if (err?.name === "AbortError") throw err;
+    throw new NetworkError(String(err?.message || err));
+  }
+  let data = null;
+  const text = await response.text().catch(() => "");
+  if (text) { try { data = JSON.parse(text); } catch { data = { raw: text }; } }
+  if (!response.ok) throw new ApiError(response.status, data);
+  return data;
+}
+
+/** A fresh Idempotency-Key (A-Z a-z 0-9 _ . : -, 8-128 characters). */
+export function newKey(prefix = "ui") {
+  const bytes = new Uint8Array(16);
+  crypto.getRandomValues(bytes);
+  return `${prefix}-${Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("")}`;
+}
+
+// -- small DOM helpers --------------------------------------------------------------------------
+
+/** ``h("div", {class: "x", onclick: fn}, "text", child)`` */
+export function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k.startsWith("on") && typeof v === "function") el.addEventListener(k.slice(2), v);
+    else if (k === "dataset") Object.assign(el.dataset, v);
+    else if (v === true) el.setAttribute(k, "");
+    else el.setAttribute(k, v);
+  }
+  for (const c of children.flat()) {
+    if (c === undefined || c === null || c === false) continue;
+    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return el;
+}
+
+export function toast(message, kind = "") {
+  let box = document.querySelector(".toasts");
+  if (!box) { box = h("div", { class: "toasts", role: "status", "aria-live": "polite" }); document.body.append(box); }
+  const el = h("div", { class: `toast ${kind}` }, message);
+  box.append(el);
+  setTimeout(() => el.remove(), 4200);
+}
+
+export function fmtDateTime(value) {
+  if (!value) return "";
+  const d = new Date(value);
+  return d.toLocaleString(current === "zh" ? "zh-CN" : "en-GB", {
+    month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", hour12: false,
+  });
+}
+
+export function fmtDate(value) {
+  if (!value) return "";
+  const d = typeof value === "string" && value.length === 10 ? new Date(`${value}T00:00:00`) : new Date(value);
+  return d.toLocaleDateString(current === "zh" ? "zh-CN" : "en-GB", { year: "numeric", month: "2-digit", day: "2-digit" });
+}
+
+export function fmtTime(value) {
+  const d = value ? new Date(value) : new Date();
+  return d.toLocaleTimeString(current === "zh" ? "zh-CN" : "en-GB", { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false });
+}
+
+/** ``YYYY-MM-DD`` of a Date in the browser's zone (the counter's). */
+export function isoDay(d) {
+  const p = (n) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}`;
+}
