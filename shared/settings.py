@@ -112,6 +112,9 @@ class Settings(BaseSettings):
     survey_link_base: str = Field(
         "http://127.0.0.1:8003/s",
         description="Survey page; the link is <base>/<survey_id>?t=<token>.")
+    followup_url: str | None = Field(None, description=(
+        "Where the supervisor's board (served by feedback) reads the follow-up worklist; "
+        "default http://<host>:<followup_port>."))
     survey_delay_minutes: float = Field(
         120.0, ge=0, description="SMS and phone callback wait this long after the resolution; "
                                  "the counter tablet asks at once.")

@@ -13,7 +13,7 @@ import structlog
 import uvicorn
 from fastapi import FastAPI
 
-from services.feedback import consumer, figures, projections
+from services.feedback import consumer, figures, pages, projections
 from services.feedback.api import cases, rectifications, surveys
 from services.feedback.api import figures as figures_routes
 from services.feedback.application import (
@@ -92,6 +92,7 @@ def create_app(settings: Settings, *, sender: SurveySender | None = None,
     app.include_router(cases)
     app.include_router(rectifications)
     app.include_router(figures_routes)
+    pages.install(app)
     return app
 
 

@@ -1,0 +1,322 @@
+// The supervisor's board: figures from feedback's /figures, rectifications from
+// /rectifications, the follow-up worklist through feedback's /board/worklist (which asks the
+// follow-up service with the same token). Polled every few seconds: what happens at the counters
+// shows up without a reload.
+
+import {
+  ApiError, NetworkError, api, applyI18n, clearSession, fmtDate, fmtTime, h, initLang,
+  onLangChange, t,
+} from "/ui/shared/ui.js";
+import { currentSession, setupSignIn, showSignIn } from "/ui/shared/signin.js";
+
+const $ = (sel, root = document) => root.querySelector(sel);
+const $$ = (sel, root = document) => Array.from(root.querySelectorAll(sel));
+const SVG = "http://www.w3.org/2000/svg";
+const RATES = [
+  ["resolution_rate", "#1f4fd1"], ["emotion_defused_rate", "#7a3db8"],
+  ["satisfaction_rate", "#177245"], ["response_rate", "#d97706"],
+];
+// What a center aims for (the handbook: resolution and defused above 98 %, satisfaction 100 %).
+const TARGETS = { resolution_rate: 0.98, emotion_defused_rate: 0.98, satisfaction_rate: 1.0, response_rate: 0.8 };
+
+const SHOWN = 4; // items per worklist column; the rest are counted
+const board = $("#board");
+const every = Math.max(1, Number(board.dataset.every) || 5) * 1000;
+const zone = board.dataset.tz || "Asia/Shanghai";
+let timer = null;
+let data = { daily: null, month: null, rect: null, worklist: null, at: null, stale: false };
+let previous = {};
+
+function today() { // the center's calendar day
+  return new Intl.DateTimeFormat("en-CA", { timeZone: zone, year: "numeric", month: "2-digit", day: "2-digit" }).format(new Date());
+}
+
+function addDays(day, n) {
+  const d = new Date(`${day}T00:00:00Z`);
+  d.setUTCDate(d.getUTCDate() + n);
+  return d.toISOString().slice(0, 10);
+}
+
+function pct(rate) {
+  if (rate === null || rate === undefined) return t("no_data");
+  const value = Math.round(rate * 1000) / 10;
+  return `${Number.isInteger(value) ? value : value.toFixed(1)}%`;
+}
+
+// -- fetching -----------------------------------------------------------------------------------
+
+async function refresh() {
+  const s = currentSession();
+  if (!s) return signedOut(t("signin_expired"));
+  const day = today();
+  const c = encodeURIComponent(s.center_id);
+  const asks = [
+    api(`/figures?period=day&from=${addDays(day, -29)}&to=${day}&center_id=${c}`),
+    api(`/figures?period=month&from=${day.slice(0, 8)}01&to=${day}&center_id=${c}`),
+    api(`/rectifications?center_id=${c}&status=open&limit=50`),
+    api(`/board/worklist?center_id=${c}`),
+  ];
+  const [daily, month, rect, worklist] = await Promise.allSettled(asks);
+  const results = [daily, month, rect, worklist];
+  if (results.some((r) => r.status === "rejected" && r.reason instanceof ApiError && r.reason.status === 401)) {
+    return signedOut(t("signin_expired"));
+  }
+  const offline = results.every((r) => r.status === "rejected" && r.reason instanceof NetworkError);
+  data.stale = offline;
+  if (!offline) data.at = new Date();
+  const keep = (r, old) => (r.status === "fulfilled" ? r.value : (r.reason instanceof NetworkError ? old : { error: r.reason }));
+  data = { ...data, daily: keep(daily, data.daily), month: keep(month, data.month), rect: keep(rect, data.rect), worklist: keep(worklist, data.worklist) };
+  render();
+  return undefined;
+}
+
+function schedule() {
+  clearTimeout(timer);
+  timer = setTimeout(async () => { try { await refresh(); } finally { if (currentSession()) schedule(); } }, every);
+}
+
+// -- rendering ----------------------------------------------------------------------------------
+
+function rowOf(response, day) {
+  return response?.rows?.find((r) => r.period_start === day) || null;
+}
+
+function renderKpis() {
+  const day = data.daily?.as_of || today();
+  const todayRow = rowOf(data.daily, day);
+  const monthRow = data.month?.rows?.[0] || null;
+  for (const tile of $$(".kpi")) {
+    const name = tile.dataset.fig;
+    const now = todayRow ? todayRow[name] : null;
+    const mon = monthRow ? monthRow[name] : null;
+    let big; let of = ""; let bar = 0; let monText; let monOf = "";
+    if (name === "visits") {
+      big = String(now ?? 0);
+      monText = String(mon ?? 0);
+      of = t("yesterday", { n: rowOf(data.daily, addDays(day, -1))?.visits ?? 0 });
+      const max = Math.max(1, ...(data.daily?.rows || []).map((r) => r.visits || 0));
+      bar = (now ?? 0) / max;
+      tile.classList.remove("good", "warn", "bad");
+    } else {
+      const rate = now?.rate ?? null;
+      big = pct(rate);
+      of = now && now.denominator ? t("of", { n: now.numerator, d: now.denominator }) : "";
+      bar = rate ?? 0;
+      monText = pct(mon?.rate ?? null);
+      monOf = mon && mon.denominator ? t("of", { n: mon.numerator, d: mon.denominator }) : "";
+      const target = TARGETS[name];
+      tile.classList.toggle("good", rate !== null && rate >= target);
+      tile.classList.toggle("warn", rate !== null && rate < target && rate >= target - 0.1);
+      tile.classList.toggle("bad", rate !== null && rate < target - 0.1);
+    }
+    const part = (p) => $(`[data-part="${p}"]`, tile);
+    if (previous[name] !== undefined && previous[name] !== big + monText) {
+      tile.classList.remove("flash");
+      void tile.offsetWidth; // restart the animation
+      tile.classList.add("flash");
+    }
+    previous[name] = big + monText;
+    part("today").textContent = big;
+    part("today-of").textContent = of;
+    part("bar").style.width = `${Math.round(Math.min(1, bar) * 100)}%`;
+    part("month").textContent = monText;
+    part("month-of").textContent = monOf;
+    tile.dataset.today = big;
+    tile.dataset.month = monText;
+  }
+}
+
+function svg(tag, attrs = {}, text) {
+  const el = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, v);
+  if (text !== undefined) el.textContent = text;
+  return el;
+}
+
+const W = 640; const H = 230; const L = 40; const R = 12; const T = 14; const B = 28;
+
+function days30() {
+  const end = data.daily?.as_of || today();
+  return Array.from({ length: 30 }, (_, i) => addDays(end, i - 29));
+}
+
+function xLabels(el, days, x) {
+  days.forEach((d, i) => {
+    if (i % 7 === 1 || i === days.length - 1) {
+      const last = i === days.length - 1;
+      el.append(svg("text", { x: x(i), y: H - 8, "text-anchor": last ? "end" : "middle", class: "axis" }, d.slice(5).replace("-", "/")));
+    }
+  });
+}
+
+/** A top for the axis: four equal steps of 1, 2, 5, 10, 20, 50 … */
+function niceMax(v) {
+  const raw = Math.max(1, v) / 4;
+  const p = 10 ** Math.floor(Math.log10(raw));
+  const step = [1, 2, 5, 10].map((m) => m * p).find((m) => m >= raw);
+  return Math.max(4, Math.ceil(step) * 4);
+}
+
+function renderVisits() {
+  const el = $("#chart-visits");
+  const days = days30();
+  const byDay = new Map((data.daily?.rows || []).map((r) => [r.period_start, r.visits || 0]));
+  const values = days.map((d) => byDay.get(d) || 0);
+  const max = niceMax(Math.max(...values));
+  const bw = (W - L - R) / days.length;
+  const y = (v) => T + (H - T - B) * (1 - v / max);
+  el.replaceChildren();
+  for (let k = 0; k <= 4; k += 1) {
+    const v = (max / 4) * k;
+    el.append(svg("line", { x1: L, x2: W - R, y1: y(v), y2: y(v), class: "grid" }));
+    el.append(svg("text", { x: L - 6, y: y(v) + 4, "text-anchor": "end", class: "axis" }, v));
+  }
+  values.forEach((v, i) => {
+    const top = y(v);
+    el.append(svg("rect", {
+      x: L + i * bw + bw * 0.18, y: top, width: bw * 0.64, height: Math.max(0, H - B - top), rx: 2,
+      class: `bar${i === days.length - 1 ? " today" : ""}`,
+    }, undefined));
+    if (v && (i === days.length - 1 || v === Math.max(...values))) {
+      el.append(svg("text", { x: L + i * bw + bw / 2, y: top - 4, "text-anchor": "middle", class: "val" }, v));
+    }
+  });
+  xLabels(el, days, (i) => L + i * bw + bw / 2);
+  el.setAttribute("aria-label", `${t("chart_visits")}: ${values.join(", ")}`);
+}
+
+function renderRates() {
+  const el = $("#chart-rates");
+  const days = days30();
+  const byDay = new Map((data.daily?.rows || []).map((r) => [r.period_start, r]));
+  const all = [];
+  for (const [name] of RATES) for (const d of days) { const r = byDay.get(d)?.[name]?.rate; if (r !== null && r !== undefined) all.push(r); }
+  const least = all.length ? Math.min(...all) : 1;
+  const lo = [0.8, 0.6, 0].find((l) => l <= least); // ticks of 5, 10 or 25 points
+  const x = (i) => L + ((W - L - R) * i) / (days.length - 1);
+  const y = (v) => T + (H - T - B) * (1 - (v - lo) / (1 - lo));
+  el.replaceChildren();
+  for (let k = 0; k <= 4; k += 1) {
+    const v = lo + ((1 - lo) / 4) * k;
+    el.append(svg("line", { x1: L, x2: W - R, y1: y(v), y2: y(v), class: "grid" }));
+    el.append(svg("text", { x: L - 6, y: y(v) + 4, "text-anchor": "end", class: "axis" }, `${Math.round(v * 100)}%`));
+  }
+  if (!all.length) {
+    el.append(svg("text", { x: (W + L) / 2, y: H / 2, "text-anchor": "middle", class: "empty" }, t("chart_empty")));
+  }
+  for (const [name, color] of RATES) {
+    let path = "";
+    days.forEach((d, i) => {
+      const r = byDay.get(d)?.[name]?.rate;
+      if (r === null || r === undefined) return;
+      path += `${path ? "L" : "M"}${x(i).toFixed(1)},${y(r).toFixed(1)}`;
+      el.append(svg("circle", { cx: x(i), cy: y(r), r: 3.2, fill: color }));
+    });
+    if (path) el.append(svg("path", { d: path, fill: "none", stroke: color, "stroke-width": 2, "stroke-linejoin": "round" }));
+  }
+  xLabels(el, days, x);
+  $("#legend").replaceChildren(...RATES.map(([name, color]) => h("span", {}, h("i", { style: `background:${color}` }), t(`fig_${name}`))));
+}
+
+function renderWorklist() {
+  const wl = data.worklist;
+  const note = $("#wl-note");
+  const lists = { due_today: [], overdue: [], escalated: [] };
+  if (wl && !wl.error) {
+    note.textContent = "";
+    lists.due_today = wl.due_today || [];
+    lists.escalated = (wl.overdue || []).filter((f) => f.status === "escalated");
+    lists.overdue = (wl.overdue || []).filter((f) => f.status !== "escalated");
+  } else if (wl?.error) {
+    note.textContent = wl.error.status === 403 ? t("forbidden") : t("wl_unavailable");
+  }
+  for (const [name, items] of Object.entries(lists)) {
+    $(`[data-count="${name}"]`).textContent = items.length;
+    const ul = $(`[data-list="${name}"]`);
+    const shown = items.slice(0, SHOWN).map((f) => h("li", { dataset: { id: f.follow_up_id } },
+      h("div", { class: "r" }, t(`reason_${f.reason}`), f.priority === "high" ? h("span", { class: "badge red" }, t("urgent")) : null),
+      h("div", { class: "m" }, `${t("due")} ${fmtDate(f.due_on)} · ${t("assigned")} ${f.escalated_to || f.assigned_clerk || f.assigned_team || ""}`),
+      f.case_id ? h("div", { class: "m" }, `${t("case")} ${String(f.case_id).slice(0, 8)}`) : null));
+    if (items.length > SHOWN) shown.push(h("li", { class: "more" }, t("more", { n: items.length - SHOWN })));
+    ul.replaceChildren(...(items.length ? shown : [h("li", { class: "none" }, t("wl_empty"))]));
+  }
+}
+
+/** A rectification's summary in the reader's words: the resident's comment, then the aspects
+ *  marked low (the service writes them as "[low marks: listened, ...]"). */
+function summaryText(summary) {
+  const found = summary.match(/^(.*?)\s*\[low marks: ([^\]]+)\]\s*$/s);
+  if (!found) return summary;
+  const aspects = found[2].split(",").map((a) => t(`aspect_${a.trim()}`)).join(t("list_sep"));
+  return [found[1], t("low_marks", { aspects })].filter(Boolean).join(" · ");
+}
+
+function renderRectifications() {
+  const rect = data.rect;
+  const ul = $("#rect-list");
+  if (!rect || rect.error) {
+    ul.replaceChildren(h("li", { class: "none" }, rect?.error?.status === 403 ? t("forbidden") : t("rect_empty")));
+    return;
+  }
+  $("#rect-open").textContent = rect.open;
+  $("#rect-overdue").textContent = rect.overdue;
+  ul.replaceChildren(...(rect.items.length ? rect.items.map((r) => h("li", { class: r.overdue ? "overdue" : "", dataset: { id: r.rectification_id, case: r.case_id } },
+    h("div", { class: "h" },
+      h("span", { class: `badge ${r.rating === "very_dissatisfied" ? "red" : "amber"}` }, t(`level_${r.rating}`)),
+      r.overdue ? h("span", { class: "badge red" }, t("overdue")) : null,
+      h("span", { class: "spacer" }),
+      h("span", { class: "muted small" }, t("rect_deadline", { date: fmtDate(r.deadline_on) }))),
+    r.summary ? h("div", { class: "s" }, summaryText(r.summary)) : null,
+    h("div", { class: "m" }, `${t("rect_opened", { date: fmtDate(r.opened_at) })} · ${t("case")} ${String(r.case_id).slice(0, 8)}`)))
+    : [h("li", { class: "none" }, t("rect_empty"))]));
+}
+
+function renderLive() {
+  const el = $("#live");
+  el.hidden = !data.at;
+  if (!data.at) return;
+  el.textContent = t(data.stale ? "live_stale" : "live", { time: fmtTime(data.at) });
+  el.className = `net${data.stale ? " offline" : ""}`;
+}
+
+function render() {
+  renderKpis();
+  renderVisits();
+  renderRates();
+  renderWorklist();
+  renderRectifications();
+  renderLive();
+}
+
+// -- sign-in and start ----------------------------------------------------------------------------
+
+function signedOut(note) {
+  clearTimeout(timer);
+  $("#board").hidden = true;
+  $("#sign-out").hidden = true;
+  $("#who").hidden = true;
+  $("#live").hidden = true;
+  showSignIn(note);
+}
+
+async function start(s) {
+  $("#signin").hidden = true;
+  $("#board").hidden = false;
+  $("#sign-out").hidden = false;
+  $("#who").hidden = false;
+  $("#who").replaceChildren(h("b", {}, s.clerk_id), h("br"), `${s.center_id} · ${t(`role_${s.role}`)}`);
+  await refresh();
+  schedule();
+}
+
+initLang();
+onLangChange(() => { if (currentSession()) { render(); const s = currentSession(); $("#who").replaceChildren(h("b", {}, s.clerk_id), h("br"), `${s.center_id} · ${t(`role_${s.role}`)}`); } });
+setupSignIn({
+  roles: ["supervisor"],
+  probe: (s) => api(`/rectifications?center_id=${encodeURIComponent(s.center_id)}&limit=1`),
+  onSignedIn: start,
+});
+$("#sign-out").addEventListener("click", () => { clearSession(); signedOut(); });
+if (currentSession()) start(currentSession());
+else signedOut();
+applyI18n();

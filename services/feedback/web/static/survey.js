@@ -1,0 +1,61 @@
+// The resident's answer: posted to feedback's API with the link's own token. The
+// Idempotency-Key was made when the page was rendered, so pressing "send" twice, or again after
+// a dropped connection, records one answer.
+
+import { ApiError, NetworkError, api, t } from "/ui/shared/ui.js";
+
+const form = document.getElementById("survey");
+const submit = form.querySelector(".s-submit");
+const sendError = document.getElementById("send-error");
+const levelError = document.getElementById("level-error");
+
+function show(id) {
+  form.hidden = true;
+  const section = document.getElementById(id);
+  section.hidden = false;
+  section.focus();
+  window.scrollTo({ top: 0 });
+}
+
+function fail(message) {
+  sendError.hidden = false;
+  sendError.textContent = message;
+}
+
+form.addEventListener("change", (e) => { if (e.target.name === "level") levelError.hidden = true; });
+
+form.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const data = new FormData(form);
+  const level = data.get("level");
+  if (!level) {
+    levelError.hidden = false;
+    form.querySelector("input[name=level]").focus();
+    return;
+  }
+  const aspects = {};
+  for (const [name, value] of data.entries()) {
+    if (name.startsWith("aspect-")) aspects[name.slice(7)] = Number(value);
+  }
+  const body = { token: form.dataset.token, level, comment: (data.get("comment") || "").trim(), aspects };
+  sendError.hidden = true;
+  submit.disabled = true;
+  const label = submit.textContent;
+  submit.textContent = submit.dataset.sending;
+  try {
+    await api(`/surveys/${form.dataset.survey}/rating`, { method: "POST", body, key: form.dataset.key });
+    const bad = level === "dissatisfied" || level === "very_dissatisfied";
+    document.querySelector("#thanks .s-good").hidden = bad;
+    document.querySelector("#thanks .s-bad").hidden = !bad;
+    show("thanks");
+  } catch (err) {
+    if (err instanceof ApiError && err.code === "survey_already_answered") show("used-live");
+    else if (err instanceof ApiError && err.status === 410) show("expired-live");
+    else if (err instanceof NetworkError) fail(t("network"));
+    else if (err instanceof ApiError && err.status === 429) fail(t("busy"));
+    else fail(t("error", { message: err.message }));
+  } finally {
+    submit.disabled = false;
+    submit.textContent = label;
+  }
+});
