@@ -20,7 +20,11 @@ $(STAMP): pyproject.toml
 run: venv
 	$(VENV)/bin/sixstep run $(ARGS)
 
+# The browser tests (tests/pages) drive Debian's chromium; its Chinese fonts make the pages'
+# screenshots readable. apt-get installs them where they are missing.
 test: venv
+	@command -v chromium >/dev/null && fc-list :lang=zh | grep -q . || \
+	  (apt-get update && apt-get install -y --no-install-recommends chromium fonts-noto-cjk)
 	$(VENV)/bin/python -m pytest -q $(ARGS)
 
 lint: venv
