@@ -202,9 +202,9 @@ class GroupCommitter:
             try:
                 aggregate = item.command(unit)
             except AlreadyDoneError as done:
-                item.outcome = Written(done.aggregate_id, done.version,
-                                       self._position_of(done.aggregate_id, done.version),
-                                       replayed=True)
+                # The first answer's position is settled after the save: it may be in this
+                # very batch (a client's retry racing its own first attempt).
+                item.outcome = Written(done.aggregate_id, done.version, 0, replayed=True)
                 continue
             except CommandError as exc:
                 if unit.pending_counts() != before:
@@ -224,6 +224,7 @@ class GroupCommitter:
         # still gets its answer (the aggregate's current version and position) below.
         recordings = self.app.save(*dirty) if dirty else []
         positions = {id(r.domain_event): r.notification.id for r in recordings}
+        self._settle_replays(batch, recordings)
         for aggregate in dirty:
             self._remember(aggregate)
         for item in batch:
@@ -236,6 +237,18 @@ class GroupCommitter:
                     item.outcome = Written(item.aggregate.id, item.aggregate.version,
                                            self._position_of(item.aggregate.id,
                                                              item.aggregate.version))
+
+    def _settle_replays(self, batch: list[_Item], recordings: Sequence[Any]) -> None:
+        """Give each replayed answer the position of the write it repeats."""
+        saved = {(r.domain_event.originator_id, r.domain_event.originator_version):
+                 r.notification.id for r in recordings}
+        for item in batch:
+            outcome = item.outcome
+            if isinstance(outcome, Written) and outcome.replayed and not outcome.position:
+                key = (outcome.aggregate_id, outcome.version)
+                item.outcome = Written(outcome.aggregate_id, outcome.version,
+                                       saved.get(key) or self._position_of(*key),
+                                       replayed=True)
 
     def _load(self, ids: set[UUID]) -> dict[UUID, Aggregate]:
         if not ids:
