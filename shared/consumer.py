@@ -8,13 +8,27 @@ applied in stream order: when one fails, later events of the same aggregate wait
 (durably: the block is a column of the tracking row) until it succeeds or is dead-lettered.
 A failing event is retried with back-off up to ``max_deliver`` times, then published to the
 dead-letter stream with the reason; an event that cannot be decoded goes there at once.
+
+Per-aggregate order also holds across crashes and replicas, because a durable consumer is
+only ever driven by one process at a time:
+
+* **one leader per durable**: a consumer applies its batches on one PostgreSQL connection that
+  holds an advisory lock named after the stream and the durable; a second process with the
+  same consumer (a rolling update, a double start) waits on standby. If that connection dies,
+  the lock goes with it and so does every batch still being applied on it.
+* **in-order recovery**: the leader resets its durable to the ack floor when it starts
+  (``$JS.API.CONSUMER.RESET``, nats-server 2.14+), so whatever a crashed predecessor had
+  fetched but not acknowledged comes back at once and in stream order, before anything newer;
+  what was applied already is skipped by its tracking record.
+* **drain**: ``drain()`` lets the batch in hand finish (applied, tracked, acked) and fetches
+  no more; the service's shutdown calls it before it stops the loops.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 from uuid import UUID
@@ -23,6 +37,7 @@ import asyncpg
 import structlog
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
+from nats.errors import Error as NatsError
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
@@ -91,7 +106,18 @@ class Consumer:
     backoff: Sequence[float] = (0.2, 1.0, 5.0, 15.0)
     deliver_from_seq: int | None = None
     on_batch: Callable[[ConsumerStats], None] | None = None
+    ack_wait: float = 30.0
     stats: ConsumerStats = field(default_factory=ConsumerStats)
+    _conn: asyncpg.Connection | None = field(default=None, init=False, repr=False)
+    _stopping: asyncio.Event = field(default_factory=asyncio.Event, init=False, repr=False)
+    _idle: asyncio.Event = field(default_factory=asyncio.Event, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._idle.set()
+
+    @property
+    def lock_key(self) -> str:
+        return f"sixstep-consumer:{self.settings.stream_name}:{self.name}"
 
     async def ensure(self) -> None:
         """Create the durable consumer (or align its filters); idempotent."""
@@ -99,7 +125,7 @@ class Consumer:
         config = ConsumerConfig(
             durable_name=self.name,
             ack_policy=AckPolicy.EXPLICIT,
-            ack_wait=30.0,
+            ack_wait=self.ack_wait,
             max_deliver=self.max_deliver + 2,  # our own count dead-letters first
             max_ack_pending=max(self.batch * 4, 1000),
             filter_subjects=self.filter_subjects,
@@ -115,11 +141,45 @@ class Consumer:
         except NotFoundError:
             await js.add_consumer(self.settings.stream_name, config)
 
+    async def drain(self, timeout: float = 10.0) -> None:
+        """Finish the batch in hand (applied, tracked, acked), then fetch no more."""
+        self._stopping.set()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), timeout)
+
     async def run(self) -> None:
+        async with self.pool.acquire() as conn:
+            await self._lead(conn)
+            self._conn = conn
+            try:
+                await self._consume()
+            finally:
+                self._conn = None
+
+    async def _lead(self, conn: asyncpg.Connection) -> None:
+        """Wait until this process drives the durable (the lock lives as long as ``conn``)."""
+        waited = False
+        while not await conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))",
+                                      self.lock_key):
+            if not waited:
+                log.info("consumer.standby", consumer=self.name)
+                waited = True
+            await asyncio.sleep(1.0)
+
+    async def _reset_to_ack_floor(self) -> None:
+        """Have what a crashed predecessor fetched and never acked redelivered now, in order."""
+        try:
+            await self.nc.jetstream().reset_consumer(self.settings.stream_name, self.name)
+        except NatsError as exc:  # an older server: redelivery waits for ack_wait instead
+            log.warning("consumer.reset_unavailable", consumer=self.name, error=str(exc))
+
+    async def _consume(self) -> None:
         await self.ensure()
+        await self._reset_to_ack_floor()
         js = self.nc.jetstream()
         sub = await js.pull_subscribe_bind(self.name, self.settings.stream_name)
         log.info("consumer.started", consumer=self.name, subjects=self.filter_subjects)
+
         async def fetch() -> list[Msg]:
             try:
                 return await sub.fetch(self.batch, timeout=1.0)
@@ -132,8 +192,14 @@ class Consumer:
         try:
             while True:
                 msgs = await upcoming
+                if self._stopping.is_set():
+                    for msg in msgs:  # not started: back to the stream for the next leader
+                        with contextlib.suppress(Exception):
+                            await msg.nak()
+                    await asyncio.Event().wait()  # drained: wait to be cancelled
                 upcoming = asyncio.create_task(fetch())
                 if msgs:
+                    self._idle.clear()
                     try:
                         await self.process(msgs)
                     except Exception:
@@ -143,6 +209,8 @@ class Consumer:
                             with contextlib.suppress(Exception):
                                 await msg.nak(delay=self.backoff[0])
                         raise
+                    finally:
+                        self._idle.set()
         finally:
             upcoming.cancel()
             with contextlib.suppress(BaseException):
@@ -176,9 +244,18 @@ class Consumer:
             item.error = f"undecodable event: {type(exc).__name__}: {str(exc)[:500]}"
         return item
 
+    @contextlib.asynccontextmanager
+    async def _connection(self) -> AsyncIterator[asyncpg.Connection]:
+        """The leader's own connection (it holds the lock); a pooled one outside ``run``."""
+        if self._conn is not None:
+            yield self._conn
+            return
+        async with self.pool.acquire() as conn:
+            yield conn
+
     async def _apply(self, items: list[_Item]) -> None:
         keys = list({i.envelope.partition_key for i in items if i.envelope})
-        async with self.pool.acquire() as conn:
+        async with self._connection() as conn:
             rows = await conn.fetch(
                 "SELECT key, seq, blocked_seq FROM consumer_tracking "
                 "WHERE consumer = $1 AND key = ANY($2::uuid[])", self.name, keys)
@@ -247,9 +324,12 @@ class Consumer:
                 await item.msg.nak(delay=self.backoff[0])
                 continue
             try:
-                async with conn.transaction():
-                    await self.handler.apply(conn, [item.envelope])
-                    await self._track(conn, [item])
+                with structlog.contextvars.bound_contextvars(
+                        correlation_id=item.envelope.correlation_id,
+                        event_id=str(item.envelope.event_id)):
+                    async with conn.transaction():
+                        await self.handler.apply(conn, [item.envelope])
+                        await self._track(conn, [item])
             except Exception as exc:
                 reason = f"{type(exc).__name__}: {str(exc)[:500]}"
                 if isinstance(exc, PermanentError) or item.delivered >= self.max_deliver:
@@ -265,7 +345,9 @@ class Consumer:
                 delay = self.backoff[min(item.delivered, len(self.backoff)) - 1]
                 self.stats.retried += 1
                 log.warning("consumer.retry", consumer=self.name, seq=item.seq,
-                            delivered=item.delivered, delay=delay, error=reason)
+                            delivered=item.delivered, delay=delay, error=reason,
+                            correlation_id=item.envelope.correlation_id,
+                            event_id=str(item.envelope.event_id))
                 await item.msg.nak(delay=delay)
                 continue
             await item.msg.ack()
@@ -293,10 +375,14 @@ class Consumer:
             if conn is not None:
                 await conn.execute(sql, *args)
             else:
-                await self.pool.execute(sql, *args)
+                async with self._connection() as own:
+                    await own.execute(sql, *args)
         await item.msg.term()
         self.stats.dead_lettered += 1
-        log.error("consumer.dead_lettered", consumer=self.name, seq=item.seq, reason=reason)
+        envelope = item.envelope
+        log.error("consumer.dead_lettered", consumer=self.name, seq=item.seq, reason=reason,
+                  correlation_id=envelope.correlation_id if envelope else None,
+                  event_id=str(envelope.event_id) if envelope else None)
 
 
 async def wait_for_position(pool: asyncpg.Pool, consumer: str, service: str, position: int,

@@ -81,6 +81,10 @@ class Settings(BaseSettings):
     consumer_backoff_s: tuple[float, ...] = (0.2, 1.0, 5.0, 15.0)
     read_wait_timeout_s: float = Field(5.0, ge=0)
     ready_max_lag: int = Field(10_000, ge=0, description="/ready fails above this consumer lag.")
+    consumer_ack_wait_s: float = Field(30.0, gt=0, description=(
+        "How long a fetched event may stay unacknowledged before the server hands it out "
+        "again. A consumer resets its durable to the ack floor when it starts, so a "
+        "crashed predecessor's batch comes back at once, in order, whatever this is."))
 
     # -- follow-up (step 5): office hours, holidays beyond the package, rule timings --------
     office_open: time = Field(time(9, 0), description="Counter opens (center's wall clock).")

@@ -1,0 +1,116 @@
+"""A consumer that dies holding a fetched batch: its successor applies that batch first.
+
+Without recovery the batch would wait out ``ack_wait`` while the successor applied the case's
+later events; the earlier event would then look like a duplicate and never be applied.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Sequence
+
+import asyncpg
+
+from shared.bus import connect
+from shared.consumer import TRACKING_DDL, Consumer
+from shared.contracts import Envelope
+from shared.settings import Settings
+from shared.store import create_pool, run_migrations
+from tests.intake.test_log_guarantees import open_and_hear, run_relay, write_side
+from tests.support import wait_until
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.applied: list[str] = []
+
+    async def apply(self, conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
+        self.applied.extend(e.type for e in events)
+
+
+async def test_a_successor_applies_the_dead_consumers_batch_first_and_in_order(
+        settings: Settings) -> None:
+    async with write_side(settings) as side:
+        await open_and_hear(side, 1)  # CaseOpened, then RequestHeard, of one case
+        await run_relay(settings, side, 2)
+    schema = f"{settings.schema_prefix}recovery"
+    conn = await asyncpg.connect(settings.database_url)
+    await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+    await conn.close()
+    pool = await create_pool(settings, schema)
+    await run_migrations(pool, schema, TRACKING_DDL)
+    subjects = [f"{settings.subject_prefix}.intake.*.*"]
+
+    # The first process fetches CaseOpened and dies before it acknowledges anything.
+    doomed = await connect(settings, "doomed")
+    first = Consumer(settings=settings, nc=doomed, pool=pool, name="recovery",
+                     handler=Recorder(), filter_subjects=subjects, batch=1)
+    await first.ensure()
+    sub = await doomed.jetstream().pull_subscribe_bind("recovery", settings.stream_name)
+    [held] = await sub.fetch(1, timeout=5)
+    assert held.subject.split(".")[2] == "CaseOpened"
+    await doomed.close()
+
+    # Its successor (ack_wait 30 s as in production) gets CaseOpened back at once, first.
+    nc = await connect(settings, "successor")
+    recorder = Recorder()
+    successor = Consumer(settings=settings, nc=nc, pool=pool, name="recovery",
+                         handler=recorder, filter_subjects=subjects, batch=1)
+    task = asyncio.create_task(successor.run())
+    try:
+        async def both() -> bool:
+            return len(recorder.applied) >= 2
+        await wait_until(both, timeout=10, what="both events applied")
+        assert recorder.applied == ["CaseOpened", "RequestHeard"]
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await nc.close()
+        await pool.close()
+
+
+async def test_a_second_process_with_the_same_consumer_waits_on_standby(
+        settings: Settings) -> None:
+    async with write_side(settings) as side:
+        await open_and_hear(side, 2)
+        await run_relay(settings, side, 4)
+    schema = f"{settings.schema_prefix}standby"
+    conn = await asyncpg.connect(settings.database_url)
+    await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+    await conn.close()
+    pool = await create_pool(settings, schema)
+    await run_migrations(pool, schema, TRACKING_DDL)
+    subjects = [f"{settings.subject_prefix}.intake.*.*"]
+    ncs = [await connect(settings, f"replica-{i}") for i in range(2)]
+    recorders = [Recorder(), Recorder()]
+    consumers = [Consumer(settings=settings, nc=nc, pool=pool, name="standby",
+                          handler=r, filter_subjects=subjects, batch=1)
+                 for nc, r in zip(ncs, recorders, strict=True)]
+    leader = asyncio.create_task(consumers[0].run())
+    try:
+        async def led() -> bool:
+            return len(recorders[0].applied) == 4
+        await wait_until(led, what="the leader to apply everything")
+        standby = asyncio.create_task(consumers[1].run())
+        await asyncio.sleep(1.5)
+        assert recorders[1].applied == [], "the second process only stands by"
+        leader.cancel()  # the leader goes away: the standby takes over
+        with contextlib.suppress(asyncio.CancelledError):
+            await leader
+        async with write_side(settings) as side:
+            await open_and_hear(side, 1)
+            await run_relay(settings, side, 6)
+
+        async def took_over() -> bool:
+            return recorders[1].applied == ["CaseOpened", "RequestHeard"]
+        await wait_until(took_over, what="the standby to take over")
+        standby.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await standby
+    finally:
+        leader.cancel()
+        for nc in ncs:
+            await nc.close()
+        await pool.close()
