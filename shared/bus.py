@@ -80,22 +80,31 @@ def dead_letter_stream_config(settings: Settings) -> StreamConfig:
     )
 
 
-async def ensure_streams(js: JetStreamContext, settings: Settings) -> None:
-    """The event log and the dead-letter stream, as code; idempotent, safe from every replica."""
-    await ensure_stream(js, stream_config(settings))
-    await ensure_stream(js, dead_letter_stream_config(settings))
+async def ensure_streams(js: JetStreamContext, settings: Settings) -> dict[str, str]:
+    """The event log and the dead-letter stream, as code; idempotent, safe from every replica.
+
+    Returns what happened to each stream: ``created``, ``updated: <fields>`` or ``unchanged``.
+    """
+    return {config.name or "": await ensure_stream(js, config)
+            for config in (stream_config(settings), dead_letter_stream_config(settings))}
 
 
-async def ensure_stream(js: JetStreamContext, config: StreamConfig) -> None:
-    """Create a stream, or bring its mutable settings in line."""
+async def ensure_stream(js: JetStreamContext, config: StreamConfig) -> str:
+    """Create a stream, or bring its mutable settings in line; says which it did."""
     assert config.name is not None
     try:
         info = await js.stream_info(config.name)
     except NotFoundError:
         await js.add_stream(config)
-        return
+        return "created"
     current = info.config
-    if (current.num_replicas != config.num_replicas or current.max_age != config.max_age
-            or current.duplicate_window != config.duplicate_window
-            or set(current.subjects or []) != set(config.subjects or [])):
-        await js.update_stream(config)
+    changed = [name for name, differs in (
+        ("num_replicas", current.num_replicas != config.num_replicas),
+        ("max_age", (current.max_age or 0) != (config.max_age or 0)),
+        ("duplicate_window", current.duplicate_window != config.duplicate_window),
+        ("subjects", set(current.subjects or []) != set(config.subjects or [])),
+    ) if differs]
+    if not changed:
+        return "unchanged"
+    await js.update_stream(config)
+    return f"updated: {', '.join(changed)}"

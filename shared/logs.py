@@ -1,20 +1,69 @@
-"""Structured JSON logs; correlation ids ride along, personal data never does."""
+"""Structured JSON logs; correlation ids ride along, personal data never does.
+
+* Every line is one JSON object on stderr (``LOG_JSON=false`` for people at a terminal),
+  with ``timestamp``, ``level``, ``event`` and whatever was bound: the HTTP middleware binds
+  ``correlation_id`` per request (``shared.http.install_correlation``), the consumer binds the
+  event's ``correlation_id`` and ``event_id`` while it applies one.
+* Personal data is kept out twice over: events carry no names or numbers to begin with, and
+  this last processor drops fields named like personal data and replaces ID numbers and phone
+  numbers in every string (an exception's message can quote a row).
+* uvicorn's own lines (errors, start-up) go through the same renderer once a service starts
+  (``adopt_stdlib_logging``), so a log shipper sees one format.
+"""
 
 from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Mapping, MutableMapping
+from typing import Any
 
 import structlog
 
+from shared.privacy import redact
 
-def configure_logging(level: str = "INFO", json: bool = True) -> None:
-    processors: list[structlog.types.Processor] = [
+#: Field names that never reach a log line, whatever their value.
+PERSONAL_FIELDS = frozenset({
+    "name", "full_name", "resident_name", "phone", "mobile", "telephone", "id_number",
+    "id_card", "address", "words", "restatement", "correction", "email",
+})
+DROPPED = "[personal data dropped]"
+
+
+def _scrub(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, Mapping):
+        return {k: DROPPED if str(k).lower() in PERSONAL_FIELDS else _scrub(v)
+                for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_scrub(v) for v in value]
+    return value
+
+
+def scrub_personal_data(_: Any, __: str, event_dict: MutableMapping[str, Any]
+                        ) -> MutableMapping[str, Any]:
+    """A structlog processor: the last line of defence for residents' personal data."""
+    for key in list(event_dict):
+        if key.lower() in PERSONAL_FIELDS:
+            event_dict[key] = DROPPED
+        else:
+            event_dict[key] = _scrub(event_dict[key])
+    return event_dict
+
+
+def _shared_processors() -> list[structlog.types.Processor]:
+    return [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.processors.format_exc_info,
+        scrub_personal_data,
     ]
+
+
+def configure_logging(level: str = "INFO", json: bool = True) -> None:
+    processors = _shared_processors()
     processors.append(structlog.processors.JSONRenderer() if json
                       else structlog.dev.ConsoleRenderer(colors=False))
     structlog.configure(
@@ -23,3 +72,23 @@ def configure_logging(level: str = "INFO", json: bool = True) -> None:
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
         cache_logger_on_first_use=True,
     )
+
+
+def adopt_stdlib_logging(level: str = "INFO") -> None:
+    """Render uvicorn's (and any library's) stdlib log records as our JSON lines.
+
+    Called when a service starts, i.e. after ``uvicorn.run`` installed its own handlers.
+    """
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[structlog.stdlib.add_logger_name, *_shared_processors()],
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                    structlog.processors.JSONRenderer()])
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(formatter)
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logger = logging.getLogger(name)
+        logger.handlers = [handler] if name == "uvicorn" else []
+        logger.propagate = name != "uvicorn"
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(logging.getLevelName(level))

@@ -176,7 +176,7 @@ class Relay:
                 reply = await asyncio.wait_for(future, timeout=10.0)
                 if "error" in reply or "seq" not in reply:
                     raise RuntimeError(f"stream refused {self.service}:{position}: "
-                                       f"{reply['error']}")
+                                       f"{reply.get('error', 'no answer (no leader?)')}")
                 acked = position
         except (TimeoutError, RuntimeError) as exc:
             log.warning("relay.publish_failed", service=self.service, acked=acked,

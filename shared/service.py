@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,20 +12,28 @@ from typing import Any
 import asyncpg
 import structlog
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from nats.aio.client import Client as NATS
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.metrics import Gauge
 
 from shared.bus import connect, ensure_streams
 from shared.consumer import TRACKING_DDL, Consumer, ConsumerStats, Handler
+from shared.deadletters import REPLAY_DDL
 from shared.eventstore import ServiceApplication, build_application
 from shared.group_commit import GroupCommitter
-from shared.http import Metrics
+from shared.http import Metrics, install_correlation
+from shared.logs import adopt_stdlib_logging
+from shared.ops import install_ops
 from shared.outbox import Relay
 from shared.runtime import Background
 from shared.settings import ServiceName, Settings
 from shared.store import create_pool, run_migrations
 
 log = structlog.get_logger("sixstep.service")
+
+#: The suffix ``add_consumer`` gives a partitioned replica's durable (``-p0_1``, ``-p0to15x16``).
+PARTITION_SUFFIX = re.compile(r"-p(?:\d+(?:_\d+)*|\d+to\d+x\d+)$")
 
 
 @dataclass
@@ -38,10 +47,12 @@ class Runtime:
     metrics: Metrics
     background: Background = field(default_factory=Background)
     consumers: dict[str, Consumer] = field(default_factory=dict)
+    base_names: dict[str, str] = field(default_factory=dict)
     relay: Relay | None = None
 
     def add_consumer(self, name: str, handler: Handler, filter_subjects: Sequence[str]) -> Consumer:
         settings = self.settings
+        base = name
         owned = settings.owned_partitions()
         if owned is not None:
             # Scale out by partition: this replica's durable consumer sees only its share.
@@ -64,11 +75,29 @@ class Runtime:
                             handler=handler, filter_subjects=list(filter_subjects),
                             batch=settings.consumer_batch,
                             max_deliver=settings.consumer_max_deliver,
-                            backoff=settings.consumer_backoff_s, on_batch=on_batch)
+                            backoff=settings.consumer_backoff_s, on_batch=on_batch,
+                            ack_wait=settings.consumer_ack_wait_s)
         self.consumers[name] = consumer
+        self.base_names[name] = base
         if self.runs_workers:
             self.background.start(f"consumer:{name}", consumer.run)
         return consumer
+
+    def handler_for(self, consumer: str) -> Handler | None:
+        """The handler behind a consumer name, also another partition replica's
+        (``intake-cases-p2_3`` on a replica that owns 0-1): for dead-letter replay."""
+        if consumer in self.consumers:
+            return self.consumers[consumer].handler
+        base = PARTITION_SUFFIX.sub("", consumer)
+        for name, known in self.base_names.items():
+            if known == base:
+                return self.consumers[name].handler
+        return None
+
+    def scheduler_backlog(self, scheduler: str) -> Gauge:
+        """The gauge a scheduler sets to how much due work it has not yet turned into events
+        (``runtime.scheduler_backlog("followups").set(n)`` after each tick)."""
+        return self.metrics.scheduler_backlog.labels(self.service, scheduler)
 
     @property
     def runs_workers(self) -> bool:
@@ -103,13 +132,16 @@ async def start_runtime(settings: Settings, service: ServiceName,
     Pass the ``Metrics`` installed on the FastAPI app (``metrics.install(app)`` at creation)
     so that /metrics shows the runtime's counters.
     """
+    if settings.log_json:
+        adopt_stdlib_logging(settings.log_level)
     application = await asyncio.to_thread(build_application, app_cls, settings, service)
     schema = settings.schema_for(service)
     pool = await create_pool(settings, schema)
-    await run_migrations(pool, schema, [*TRACKING_DDL, *ddl])
+    await run_migrations(pool, schema, [*TRACKING_DDL, *REPLAY_DDL, *ddl])
     nc = await connect(settings, f"sixstep-{service}")
     await ensure_streams(nc.jetstream(), settings)
     metrics = metrics or Metrics(service)
+    application.on_recorded = metrics.appended.labels(service).inc
     committer = GroupCommitter(
         application, max_batch=settings.group_commit_max_batch,
         max_wait_ms=settings.group_commit_max_wait_ms,
@@ -125,7 +157,9 @@ async def start_runtime(settings: Settings, service: ServiceName,
 
 
 async def stop_runtime(runtime: Runtime) -> None:
-    """Graceful: finish accepted writes, let the relay publish them, then drain and close."""
+    """Graceful: consumers finish the batch in hand (they may write too), accepted writes are
+    committed, the relay publishes them; then the loops stop and NATS is drained."""
+    await asyncio.gather(*(c.drain() for c in runtime.consumers.values()))
     await runtime.committer.close()
     if runtime.relay is not None and runtime.runs_workers:
         deadline = asyncio.get_running_loop().time() + 5.0
@@ -143,6 +177,18 @@ async def stop_runtime(runtime: Runtime) -> None:
 
 
 def install_health(app: FastAPI, get_runtime: Callable[[], Runtime | None]) -> None:
+    """The operations surface of a service: /health, /ready, /metrics (when the service did
+    not install its own ``Metrics``: then only the runtime's counters), the /ops routes
+    (``shared.ops``) and a correlation id in the log context of every request."""
+    install_correlation(app)
+    install_ops(app, get_runtime)
+    if not any(getattr(route, "path", None) == "/metrics" for route in app.routes):
+        @app.get("/metrics", include_in_schema=False)
+        async def _metrics() -> Response:
+            runtime = get_runtime()
+            body = generate_latest(runtime.metrics.registry) if runtime else b""
+            return Response(body, media_type=CONTENT_TYPE_LATEST)
+
     @app.get("/health", tags=["ops"], summary="Alive")
     async def health() -> dict[str, str]:
         return {"status": "ok"}

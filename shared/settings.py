@@ -85,6 +85,9 @@ class Settings(BaseSettings):
         "How long a fetched event may stay unacknowledged before the server hands it out "
         "again. A consumer resets its durable to the ack floor when it starts, so a "
         "crashed predecessor's batch comes back at once, in order, whatever this is."))
+    ops_token: SecretStr | None = Field(None, description=(
+        "Bearer token for the /ops routes (dead-letter replay). Unset: /ops answers only "
+        "requests from the loopback interface (kubectl port-forward, docker exec)."))
 
     # -- follow-up (step 5): office hours, holidays beyond the package, rule timings --------
     office_open: time = Field(time(9, 0), description="Counter opens (center's wall clock).")

@@ -1,0 +1,152 @@
+"""``sixstep dlq``: list, replay and drop dead letters.
+
+``list`` reads the dead-letter stream directly. ``replay`` asks the service that owns the
+consumer to apply its dead letters (``POST /ops/dlq/replay``): only that service has the
+consumer's handler, and it applies each letter once, in one transaction with a replay record,
+before deleting it (``shared/deadletters.py``). Nothing is re-published to the event stream.
+``drop`` deletes a letter that must never be applied.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Annotated, Any
+
+import httpx
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from shared.bus import connect
+from shared.cli import app
+from shared.deadletters import drop_dead_letter, read_dead_letters
+from shared.service import PARTITION_SUFFIX
+from shared.settings import ServiceName, Settings
+
+SERVICES: tuple[ServiceName, ...] = ("intake", "followup", "feedback")
+
+dlq = typer.Typer(help="Dead letters: list them, replay them after a fix, drop them.",
+                  no_args_is_help=True)
+app.add_typer(dlq, name="dlq")
+console = Console(highlight=False)
+
+
+def _list(settings: Settings, consumer: str | None) -> list[dict[str, Any]]:
+    async def read() -> list[dict[str, Any]]:
+        nc = await connect(settings, "sixstep-dlq")
+        try:
+            return [letter.summary() for letter in
+                    await read_dead_letters(nc, settings, consumer)]
+        finally:
+            await nc.close()
+
+    return asyncio.run(read())
+
+
+@dlq.command("list")
+def list_letters(
+    consumer: Annotated[str | None, typer.Option(help="Only this consumer's letters.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+) -> None:
+    """Every dead letter: its sequence, consumer, reason and where it came from."""
+    letters = _list(Settings(), consumer)
+    if as_json:
+        for letter in letters:
+            typer.echo(json.dumps(letter, ensure_ascii=False))
+        return
+    table = Table(title=f"{len(letters)} dead letter(s)")
+    for column in ("seq", "consumer", "type", "aggregate", "stream seq", "tries", "reason"):
+        table.add_column(column, overflow="fold")
+    for letter in letters:
+        table.add_row(str(letter["seq"]), letter["consumer"], str(letter["type"]),
+                      str(letter["aggregate_id"])[:8], str(letter["stream_seq"]),
+                      str(letter["delivered"]), escape(str(letter["reason"])[:160]))
+    console.print(table)
+
+
+def _base_url(settings: Settings, service: ServiceName) -> str:
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+    return f"http://{host}:{settings.port_for(service)}"
+
+
+def _headers(settings: Settings) -> dict[str, str]:
+    token = settings.ops_token.get_secret_value() if settings.ops_token else None
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+def _owner(client: httpx.Client, settings: Settings, consumer: str,
+           candidates: list[str]) -> str:
+    """The first service URL whose /ops/consumers knows ``consumer`` (or its handler)."""
+    base = PARTITION_SUFFIX.sub("", consumer)
+    asked: list[str] = []
+    for url in candidates:
+        try:
+            answer = client.get(f"{url}/ops/consumers", headers=_headers(settings))
+        except httpx.HTTPError as exc:
+            asked.append(f"{url} ({type(exc).__name__})")
+            continue
+        if answer.status_code != 200:
+            asked.append(f"{url} ({answer.status_code})")
+            continue
+        for known in answer.json()["consumers"]:
+            if consumer in (known["name"], known["handler"]) or base == known["handler"]:
+                return url
+        asked.append(url)
+    raise typer.BadParameter(f"no service owns consumer {consumer!r}; asked {', '.join(asked)}")
+
+
+@dlq.command("replay")
+def replay(
+    consumer: Annotated[str, typer.Option(help="The consumer named in the letters.")],
+    seq: Annotated[list[int] | None, typer.Option(
+        help="Dead-letter sequence(s) to replay; all of the consumer's when omitted.")] = None,
+    service: Annotated[str | None, typer.Option(
+        help="The owning service (intake, followup, feedback); found by asking when "
+             "omitted.")] = None,
+    url: Annotated[str | None, typer.Option(
+        help="The owning service's base URL, e.g. http://127.0.0.1:8002.")] = None,
+) -> None:
+    """Apply a consumer's dead letters through its handler, once each, and drop them."""
+    settings = Settings()
+    if service is not None and service not in SERVICES:
+        raise typer.BadParameter(f"service is one of {', '.join(SERVICES)}")
+    with httpx.Client(timeout=120.0, trust_env=False) as client:
+        target = url or _owner(client, settings, consumer,
+                               [_base_url(settings, s) for s in SERVICES
+                                if service is None or s == service])
+        answer = client.post(f"{target}/ops/dlq/replay", headers=_headers(settings),
+                             json={"consumer": consumer, "seqs": seq})
+    if answer.status_code != 200:
+        console.print(f"[red]replay refused ({answer.status_code}):[/red] {escape(answer.text)}")
+        raise typer.Exit(2)
+    report = answer.json()
+    console.print(f"{consumer} via {target}: replayed {len(report['replayed'])}, "
+                  f"already applied {len(report['already_applied'])}, "
+                  f"failed {len(report['failed'])}")
+    for failure in report["failed"]:
+        console.print(f"  seq {failure['seq']}: {escape(str(failure['reason']))}")
+    if report["failed"]:
+        raise typer.Exit(1)
+
+
+@dlq.command("drop")
+def drop(
+    seq: Annotated[list[int], typer.Option(help="Dead-letter sequence(s) to delete.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask.")] = False,
+) -> None:
+    """Delete dead letters for good (an event that must never be applied)."""
+    settings = Settings()
+    if not yes:
+        typer.confirm(f"delete dead letter(s) {', '.join(map(str, seq))} for good?", abort=True)
+
+    async def run() -> list[bool]:
+        nc = await connect(settings, "sixstep-dlq")
+        try:
+            return [await drop_dead_letter(nc, settings, s) for s in seq]
+        finally:
+            await nc.close()
+
+    for s, dropped in zip(seq, asyncio.run(run()), strict=True):
+        console.print(f"seq {s}: {'dropped' if dropped else 'not found'}")

@@ -1,0 +1,182 @@
+"""Dead letters: what a consumer could not apply, how to list them, and how to replay them.
+
+A consumer publishes an event it gave up on to the dead-letter stream (``<STREAM>_DLQ``,
+subject ``dlq.<prefix>.<consumer>``) with the original bytes and headers that say why
+(``Sixstep-Reason``), where it came from (``Sixstep-Subject``, ``Sixstep-Stream-Seq``) and
+how often it was tried (``Sixstep-Delivered``).
+
+Replay never puts the event back on the event stream: that would record it twice in the one
+replayable log. Instead the service that owns the consumer applies the dead letter through
+the consumer's own handler, in one PostgreSQL transaction together with a row in
+``consumer_replays`` keyed by (consumer, original stream sequence), and only then deletes it
+from the dead-letter stream. A crash between the commit and the delete leaves the row, so
+the next replay skips the effect and just deletes the letter: exactly once in effect, like
+the live consumer.
+
+The event is applied late: its aggregate's later events went on without it (that is what
+dead-lettering is for). Handlers that must see a case's events strictly in order should
+refuse it (``PermanentError``) and the case's view be rebuilt instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import asyncpg
+import orjson
+import structlog
+from nats.aio.client import Client as NATS
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
+from pydantic import ValidationError
+
+from shared.bus import DLQ_TOKEN, dead_letter_stream, dead_letter_subject
+from shared.consumer import Handler
+from shared.contracts import REGISTRY, Envelope
+from shared.privacy import redact
+from shared.settings import Settings
+
+log = structlog.get_logger("sixstep.deadletters")
+
+REPLAY_DDL = [
+    "CREATE TABLE IF NOT EXISTS consumer_replays ("
+    " consumer text NOT NULL, stream_seq bigint NOT NULL, dlq_seq bigint NOT NULL,"
+    " replayed_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (consumer, stream_seq))",
+]
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """One message of the dead-letter stream."""
+
+    seq: int
+    consumer: str
+    reason: str
+    subject: str
+    stream_seq: int
+    delivered: int
+    data: bytes
+    dead_at: datetime | None = None
+
+    def envelope(self) -> Envelope:
+        """The event as its consumer would see it now (upcast to the current version)."""
+        return REGISTRY.current(Envelope.model_validate_json(self.data))
+
+    def summary(self) -> dict[str, object]:
+        """What an operator needs to decide, without the payload (no free text)."""
+        out: dict[str, object] = {
+            "seq": self.seq, "consumer": self.consumer, "stream_seq": self.stream_seq,
+            "subject": self.subject, "delivered": self.delivered,
+            "reason": redact(self.reason),
+            "dead_at": self.dead_at.isoformat() if self.dead_at else None}
+        try:
+            raw = orjson.loads(self.data)
+            out.update(type=raw.get("type"), event_id=raw.get("event_id"),
+                       aggregate_id=raw.get("aggregate_id"),
+                       correlation_id=raw.get("correlation_id"))
+        except (orjson.JSONDecodeError, AttributeError):
+            out.update(type=None, event_id=None, aggregate_id=None, correlation_id=None)
+        return out
+
+
+async def read_dead_letters(nc: NATS, settings: Settings, consumer: str | None = None,
+                            seqs: Sequence[int] | None = None) -> list[DeadLetter]:
+    """The dead letters of one consumer (or of all), oldest first."""
+    js = nc.jetstream()
+    stream = dead_letter_stream(settings)
+    try:
+        info = await js.stream_info(stream)
+    except NotFoundError:
+        return []
+    if info.state.messages == 0:
+        return []
+    subject = (dead_letter_subject(settings, consumer) if consumer
+               else f"{DLQ_TOKEN}.{settings.subject_prefix}.>")
+    sub = await js.pull_subscribe(
+        subject, stream=stream,
+        config=ConsumerConfig(ack_policy=AckPolicy.NONE, deliver_policy=DeliverPolicy.ALL,
+                              inactive_threshold=10.0))
+    wanted = set(seqs) if seqs is not None else None
+    letters: list[DeadLetter] = []
+    try:
+        while True:
+            try:
+                msgs = await sub.fetch(500, timeout=0.5)
+            except (TimeoutError, NatsTimeoutError):
+                break
+            for m in msgs:
+                h = m.headers or {}
+                seq = m.metadata.sequence.stream
+                if wanted is None or seq in wanted:
+                    letters.append(DeadLetter(
+                        seq=seq, consumer=h.get("Sixstep-Consumer", ""),
+                        reason=h.get("Sixstep-Reason", ""),
+                        subject=h.get("Sixstep-Subject", ""),
+                        stream_seq=int(h.get("Sixstep-Stream-Seq", "0") or 0),
+                        delivered=int(h.get("Sixstep-Delivered", "0") or 0),
+                        data=m.data, dead_at=m.metadata.timestamp))
+            if not msgs or msgs[-1].metadata.num_pending == 0:
+                break
+    finally:
+        with contextlib.suppress(Exception):
+            await sub.unsubscribe()
+    return letters
+
+
+@dataclass
+class ReplayReport:
+    consumer: str
+    replayed: list[int] = field(default_factory=list)
+    already_applied: list[int] = field(default_factory=list)
+    failed: list[dict[str, object]] = field(default_factory=list)
+
+
+async def replay_dead_letters(nc: NATS, pool: asyncpg.Pool, settings: Settings,
+                              consumer: str, handler: Handler,
+                              seqs: Sequence[int] | None = None) -> ReplayReport:
+    """Apply ``consumer``'s dead letters through ``handler``, each once; delete the applied."""
+    report = ReplayReport(consumer)
+    js = nc.jetstream()
+    stream = dead_letter_stream(settings)
+    for letter in await read_dead_letters(nc, settings, consumer, seqs):
+        try:
+            envelope = letter.envelope()
+        except (ValidationError, LookupError, ValueError) as exc:
+            report.failed.append({"seq": letter.seq,
+                                  "reason": f"undecodable: {type(exc).__name__}"})
+            continue
+        try:
+            with structlog.contextvars.bound_contextvars(
+                    correlation_id=envelope.correlation_id, event_id=str(envelope.event_id)):
+                async with pool.acquire() as conn, conn.transaction():
+                    fresh = await conn.fetchval(
+                        "INSERT INTO consumer_replays (consumer, stream_seq, dlq_seq) "
+                        "VALUES ($1, $2, $3) ON CONFLICT DO NOTHING RETURNING true",
+                        consumer, letter.stream_seq, letter.seq)
+                    if fresh:
+                        await handler.apply(conn, [envelope])
+        except Exception as exc:
+            reason = redact(f"{type(exc).__name__}: {str(exc)[:300]}")
+            report.failed.append({"seq": letter.seq, "reason": reason})
+            log.warning("deadletter.replay_failed", consumer=consumer, seq=letter.seq,
+                        stream_seq=letter.stream_seq, error=reason)
+            continue
+        (report.replayed if fresh else report.already_applied).append(letter.seq)
+        with contextlib.suppress(NotFoundError):
+            await js.delete_msg(stream, letter.seq)
+        log.info("deadletter.replayed", consumer=consumer, seq=letter.seq,
+                 stream_seq=letter.stream_seq, applied=bool(fresh),
+                 event_id=str(envelope.event_id))
+    return report
+
+
+async def drop_dead_letter(nc: NATS, settings: Settings, seq: int) -> bool:
+    """Delete one dead letter for good (it is kept nowhere else); False if it was not there."""
+    try:
+        return bool(await nc.jetstream().delete_msg(dead_letter_stream(settings), seq))
+    except NotFoundError:
+        return False

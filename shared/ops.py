@@ -1,0 +1,104 @@
+"""The operations routes every service answers: its consumers, and replaying dead letters.
+
+``sixstep dlq replay`` talks to these: only the service that owns a consumer has its handler,
+so only that service can apply a dead letter exactly once (``shared.deadletters``).
+
+Access: with ``OPS_TOKEN`` set, a request needs ``Authorization: Bearer <OPS_TOKEN>``;
+without it, only requests from the loopback interface are answered (``docker compose exec``,
+``kubectl port-forward`` and ``kubectl exec`` all arrive there).
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Header, Request
+from pydantic import BaseModel, Field
+
+from shared.deadletters import replay_dead_letters
+from shared.http import problem
+
+if TYPE_CHECKING:
+    from shared.service import Runtime
+
+LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+
+
+class ConsumerPublic(BaseModel):
+    name: str
+    handler: str
+    filter_subjects: list[str]
+    running_here: bool
+    applied: int
+    dead_lettered: int
+    pending: int
+
+
+class ConsumersPublic(BaseModel):
+    service: str
+    consumers: list[ConsumerPublic]
+
+
+class ReplayRequest(BaseModel):
+    consumer: str = Field(description="The consumer named in the dead letter (Sixstep-Consumer)")
+    seqs: list[int] | None = Field(
+        None, description="Dead-letter stream sequences; all of the consumer's when omitted")
+
+
+class ReplayPublic(BaseModel):
+    consumer: str
+    replayed: list[int]
+    already_applied: list[int]
+    failed: list[dict[str, object]]
+
+
+def _runtime(request: Request,
+             authorization: Annotated[str | None, Header()] = None) -> Any:
+    """The service's runtime, for a caller allowed to operate it."""
+    settings = request.app.state.settings
+    token = settings.ops_token.get_secret_value() if settings.ops_token else None
+    if token:
+        given = (authorization or "").removeprefix("Bearer ").strip()
+        if not hmac.compare_digest(given.encode(), token.encode()):
+            raise problem(401, "ops_token_required",
+                          "the /ops routes need Authorization: Bearer <OPS_TOKEN>")
+    elif request.client is None or request.client.host not in LOOPBACK:
+        raise problem(403, "ops_loopback_only",
+                      "without OPS_TOKEN the /ops routes answer only on the loopback "
+                      "interface (docker exec, kubectl port-forward)")
+    runtime = request.app.state.ops_runtime()
+    if runtime is None:
+        raise problem(503, "starting", "the service is starting")
+    return runtime
+
+
+RuntimeDep = Annotated[Any, Depends(_runtime)]
+
+
+def install_ops(app: FastAPI, get_runtime: Callable[[], Runtime | None]) -> None:
+    app.state.ops_runtime = get_runtime
+    router = APIRouter(prefix="/ops", tags=["ops"])
+
+    @router.get("/consumers", summary="This service's consumers and their counters")
+    async def consumers(runtime: RuntimeDep) -> ConsumersPublic:
+        return ConsumersPublic(service=runtime.service, consumers=[
+            ConsumerPublic(name=c.name, handler=runtime.base_names.get(c.name, c.name),
+                           filter_subjects=c.filter_subjects,
+                           running_here=runtime.runs_workers, applied=c.stats.applied,
+                           dead_lettered=c.stats.dead_lettered, pending=c.stats.pending)
+            for c in runtime.consumers.values()])
+
+    @router.post("/dlq/replay", summary="Apply a consumer's dead letters once, then drop them")
+    async def replay(body: ReplayRequest, runtime: RuntimeDep) -> ReplayPublic:
+        handler = runtime.handler_for(body.consumer)
+        if handler is None:
+            raise problem(404, "not_found", f"no consumer {body.consumer!r} in this service",
+                          consumers=sorted(runtime.consumers))
+        report = await replay_dead_letters(runtime.nc, runtime.pool, runtime.settings,
+                                           body.consumer, handler, body.seqs)
+        return ReplayPublic(consumer=report.consumer, replayed=report.replayed,
+                            already_applied=report.already_applied, failed=report.failed)
+
+    app.include_router(router)
