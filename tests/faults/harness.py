@@ -1,0 +1,415 @@
+"""The fault tests' harness: services as real processes, a steady load, and the final audit.
+
+* ``System`` runs services with ``python -m services.<name>.main`` (each replica its own
+  process, port and log file) and can SIGKILL, restart or stop any of them.
+* ``Load`` writes case stories (open, hear, concerns, resolve, reopen, resolve) through intake's
+  HTTP API at a steady pace. A write that fails (service down, store down, timeout) is retried
+  with the same Idempotency-Key until it is accepted, so every story finishes, and every
+  accepted write is remembered with the position intake answered.
+* ``audit`` is the final check: every accepted write is on the stream exactly once, each
+  service's log is on the stream once and in order, every durable consumer has applied every
+  event of its subjects (its tracking records reach the last event of every case), nothing
+  was dead-lettered, and intake's read model shows each event applied exactly once (one
+  timeline row per event, ``reopen_count`` equal to the reopenings: a second application of
+  an event would add to it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+from nats.js.errors import NotFoundError
+
+from shared.bus import connect
+from shared.contracts import Envelope
+from shared.devservers import free_port
+from shared.settings import Settings
+from tests.support import dead_letters, stream_messages
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVICES = ("intake", "followup", "feedback")
+CENTER = "SH-PD-HUAMU"
+
+
+def available_services() -> tuple[str, ...]:
+    return tuple(s for s in SERVICES if (ROOT / "services" / s / "main.py").exists())
+
+
+def service_env(settings: Settings, **extra: str) -> dict[str, str]:
+    """The environment of a service process for one test's settings."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("DATABASE_URL", "NATS_URL", "CONSUMER_PARTITIONS", "ROLES")}
+    env.update({
+        "DATABASE_URL": settings.database_url, "NATS_URL": settings.nats_url,
+        "STREAM_NAME": settings.stream_name, "SUBJECT_PREFIX": settings.subject_prefix,
+        "SCHEMA_PREFIX": settings.schema_prefix, "PARTITIONS": str(settings.partitions),
+        "STREAM_REPLICAS": str(settings.stream_replicas),
+        "CONSUMER_MAX_DELIVER": str(settings.consumer_max_deliver),
+        "CONSUMER_BACKOFF_S": "[" + ",".join(map(str, settings.consumer_backoff_s)) + "]",
+        "CONSUMER_BATCH": "200", "LOG_LEVEL": "INFO", "LOG_JSON": "true",
+        "FOLLOWUP_SCHEDULER_INTERVAL_S": "2", "FEEDBACK_TICK_S": "2",
+        "SURVEY_TOKEN_SECRET": "fault-tests-survey-token-secret-0123456789",
+        "PYTHONUNBUFFERED": "1",
+    })
+    env.update(extra)
+    return env
+
+
+@dataclass
+class ServiceProcess:
+    """One replica of one service, as its own OS process."""
+
+    service: str
+    label: str
+    env: dict[str, str]
+    port: int
+    log_path: Path
+    proc: subprocess.Popen[bytes] | None = None
+    starts: int = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def spawn(self) -> None:
+        env = {**self.env, f"{self.service.upper()}_PORT": str(self.port)}
+        log = self.log_path.open("ab")
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", f"services.{self.service}.main"], cwd=ROOT, env=env,
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+        finally:
+            log.close()
+        self.starts += 1
+
+    async def wait_ready(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        async with httpx.AsyncClient(timeout=2.0, trust_env=False) as client:
+            while True:
+                assert self.proc is not None
+                if self.proc.poll() is not None:
+                    raise AssertionError(f"{self.label} exited with {self.proc.returncode}:\n"
+                                         f"{self.tail()}")
+                with contextlib.suppress(httpx.HTTPError):
+                    if (await client.get(f"{self.url}/ready")).status_code == 200:
+                        return
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"{self.label} not ready after {timeout:.0f} s:\n"
+                                         f"{self.tail()}")
+                await asyncio.sleep(0.1)
+
+    async def start(self) -> None:
+        self.spawn()
+        await self.wait_ready()
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+
+    async def stop(self, timeout: float = 20.0) -> int | None:
+        """SIGTERM (graceful: drain), then SIGKILL after ``timeout``; the exit code."""
+        proc = self.proc
+        if proc is None or proc.poll() is not None:
+            return proc.returncode if proc else None
+        proc.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(asyncio.to_thread(proc.wait), timeout)
+        except TimeoutError:
+            proc.kill()
+            await asyncio.to_thread(proc.wait)
+        return proc.returncode
+
+    def tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+@dataclass
+class System:
+    settings: Settings
+    logs: Path
+    replicas: dict[str, ServiceProcess] = field(default_factory=dict)
+
+    def add(self, service: str, label: str | None = None, **env: str) -> ServiceProcess:
+        label = label or service
+        replica = ServiceProcess(service, label, service_env(self.settings, **env), free_port(),
+                                 self.logs / f"{label}.log")
+        self.replicas[label] = replica
+        return replica
+
+    def __getitem__(self, label: str) -> ServiceProcess:
+        return self.replicas[label]
+
+    async def start(self) -> None:
+        for replica in self.replicas.values():
+            replica.spawn()
+        await asyncio.gather(*(r.wait_ready() for r in self.replicas.values()))
+
+    async def stop(self) -> None:
+        await asyncio.gather(*(r.stop() for r in self.replicas.values()))
+
+    def tails(self) -> str:
+        return "\n".join(f"--- {label} ---\n{r.tail(25)}" for label, r in self.replicas.items())
+
+
+# ---------------------------------------------------------------------------------- the load
+
+
+@dataclass
+class Accepted:
+    case_id: str
+    version: int
+    position: int
+    step: str
+
+
+@dataclass
+class Load:
+    """Case stories written at a steady pace, each write retried until it is accepted."""
+
+    intake_url: str
+    workers: int = 3
+    pause_s: float = 0.08
+    give_up_s: float = 60.0
+    accepted: dict[str, Accepted] = field(default_factory=dict)
+    retries: int = 0
+    stories: int = 0
+    _stop: asyncio.Event = field(default_factory=asyncio.Event)
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    STORY = (
+        ("open", "", lambda i: {"center_id": CENTER, "counter_id": f"w{i % 4}",
+                                "clerk_id": f"clerk-{i % 7}",
+                                "service_item": "MI-MEDICAL-REIMBURSEMENT",
+                                "correlation_id": f"visit-{i}"}),
+        ("hear", "/hear", lambda i: {"words": f"第{i}位居民：报销还没到账"}),
+        ("concerns", "/concerns", lambda i: {"emotion": "anxious", "needs": ["reimbursement"]}),
+        ("resolve", "/resolve", lambda i: {"outcome": "resolved", "emotion_defused": True}),
+        ("reopen", "/reopen", lambda i: {"reason": "the money still did not arrive"}),
+        ("resolve-again", "/resolve", lambda i: {"outcome": "resolved",
+                                                 "emotion_defused": True}),
+    )
+
+    @property
+    def writes(self) -> int:
+        return len(self.accepted)
+
+    def start(self) -> None:
+        self._tasks = [asyncio.create_task(self._worker(w)) for w in range(self.workers)]
+
+    async def stop(self) -> None:
+        """Finish the stories under way (their writes retried until accepted), then stop."""
+        self._stop.set()
+        await asyncio.gather(*self._tasks)
+
+    async def until_writes(self, n: int, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while self.writes < n:
+            for task in self._tasks:
+                if task.done():
+                    task.result()
+            if time.monotonic() > deadline:
+                raise AssertionError(f"only {self.writes} of {n} writes accepted")
+            await asyncio.sleep(0.05)
+
+    async def _worker(self, worker: int) -> None:
+        async with httpx.AsyncClient(timeout=5.0, trust_env=False) as client:
+            while not self._stop.is_set():
+                i = self.stories
+                self.stories += 1
+                case_id = ""
+                for step, path, body in self.STORY:
+                    key = f"story-{i:05d}-{step}"
+                    url = (f"{self.intake_url}/cases" if step == "open"
+                           else f"{self.intake_url}/cases/{case_id}{path}")
+                    answer = await self._write(client, url, key, body(i))
+                    case_id = answer["id"]
+                    self.accepted[key] = Accepted(answer["id"], answer["version"],
+                                                  answer["position"], step)
+                    await asyncio.sleep(self.pause_s)
+
+    async def _write(self, client: httpx.AsyncClient, url: str, key: str,
+                     body: dict[str, Any]) -> dict[str, Any]:
+        deadline = time.monotonic() + self.give_up_s
+        while True:
+            try:
+                r = await client.post(url, json=body, headers={"Idempotency-Key": key})
+                if r.status_code in (200, 201):
+                    return dict(r.json())
+                if r.status_code < 500 and r.status_code != 409:
+                    raise AssertionError(f"{key}: {r.status_code} {r.text}")
+                # 409 only as a lost race with our own retry; 5xx: the store or bus is away.
+            except httpx.HTTPError:
+                pass
+            self.retries += 1
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{key} not accepted within {self.give_up_s:.0f} s")
+            await asyncio.sleep(0.2)
+
+
+# ---------------------------------------------------------------------------------- the audit
+
+
+def subject_matches(pattern: str, subject: str) -> bool:
+    """NATS subject matching: ``*`` one token, ``>`` the rest."""
+    p, s = pattern.split("."), subject.split(".")
+    for i, token in enumerate(p):
+        if token == ">":
+            return len(s) > i
+        if i >= len(s) or (token != "*" and token != s[i]):
+            return False
+    return len(p) == len(s)
+
+
+@dataclass
+class LogEntry:
+    seq: int
+    subject: str
+    envelope: Envelope
+
+
+async def read_log(settings: Settings) -> list[LogEntry]:
+    return [LogEntry(m.metadata.sequence.stream, m.subject, Envelope.model_validate_json(m.data))
+            for m in await stream_messages(settings)]
+
+
+async def durable_consumers(settings: Settings) -> dict[str, list[str]]:
+    """Every durable consumer on the test's stream with its filter subjects."""
+    nc = await connect(settings, "fault-audit")
+    try:
+        try:
+            infos = await nc.jetstream().consumers_info(settings.stream_name)
+        except NotFoundError:
+            return {}
+        return {i.name: list(i.config.filter_subjects or [i.config.filter_subject or ">"])
+                for i in infos if i.config.durable_name}
+    finally:
+        await nc.close()
+
+
+def service_of(consumer: str) -> str:
+    return consumer.split("-", 1)[0]
+
+
+async def unapplied(settings: Settings, log: list[LogEntry],
+                    consumers: dict[str, list[str]]) -> dict[str, int]:
+    """Per durable consumer: how many cases' last event it has not applied yet."""
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        behind: dict[str, int] = {}
+        for name, filters in consumers.items():
+            expected: dict[uuid.UUID, int] = {}
+            for entry in log:
+                if any(subject_matches(f, entry.subject) for f in filters):
+                    expected[entry.envelope.partition_key] = entry.seq
+            schema = settings.schema_for(service_of(name))  # type: ignore[arg-type]
+            rows = await conn.fetch(
+                f'SELECT key, seq FROM "{schema}".consumer_tracking WHERE consumer = $1', name)
+            tracked = {r["key"]: r["seq"] for r in rows}
+            behind[name] = sum(1 for k, s in expected.items() if tracked.get(k, 0) < s)
+        return behind
+    finally:
+        await conn.close()
+
+
+async def wait_all_applied(settings: Settings, expected_intake_position: int,
+                           timeout: float = 60.0) -> tuple[list[LogEntry], dict[str, list[str]]]:
+    """Until intake's log is fully on the stream and every consumer has applied everything
+    (derived events of follow-up and feedback included, so wait for the log to settle)."""
+    deadline = time.monotonic() + timeout
+    last_len = -1
+    while True:
+        log = await read_log(settings)
+        consumers = await durable_consumers(settings)
+        on_stream = max((e.envelope.position for e in log if e.envelope.service == "intake"),
+                        default=0)
+        behind = await unapplied(settings, log, consumers) if consumers else {}
+        settled = len(log) == last_len
+        if on_stream >= expected_intake_position and not any(behind.values()) and settled:
+            return log, consumers
+        last_len = len(log)
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not everything applied after {timeout:.0f} s: intake "
+                                 f"position {on_stream}/{expected_intake_position} on the "
+                                 f"stream; cases behind per consumer: {behind}")
+        await asyncio.sleep(0.5)
+
+
+async def audit(settings: Settings, load: Load, *, services: Iterable[str],
+                timeout: float = 60.0) -> dict[str, Any]:
+    """The final check of a fault test; returns a few figures for the test's report."""
+    expected = max(a.position for a in load.accepted.values())
+    log, consumers = await wait_all_applied(settings, expected, timeout)
+
+    # Every accepted write is on the stream exactly once, where intake said it is.
+    by_version: dict[tuple[str, int], list[LogEntry]] = defaultdict(list)
+    for entry in log:
+        e = entry.envelope
+        by_version[(e.service + ":" + str(e.aggregate_id), e.aggregate_version)].append(entry)
+    for key, write in load.accepted.items():
+        found = by_version.get((f"intake:{write.case_id}", write.version), [])
+        assert len(found) == 1, f"accepted write {key} is on the stream {len(found)} times"
+        assert found[0].envelope.position == write.position, \
+            f"{key} answered {write} but is at position {found[0].envelope.position}"
+
+    # Each service's log: on the stream once, in order, no gaps.
+    for service in services:
+        positions = [e.envelope.position for e in log if e.envelope.service == service]
+        assert positions == list(range(1, len(positions) + 1)), \
+            f"{service}'s events are not on the stream exactly once and in order"
+    assert all(len(v) == 1 for v in by_version.values()), "an event is on the stream twice"
+
+    # Each consumer has applied all of its events (checked by wait_all_applied), and none
+    # was given up on.
+    letters = await dead_letters(settings)
+    assert letters == [], [(m.headers or {}).get("Sixstep-Reason") for m in letters]
+    assert {service_of(c) for c in consumers} >= set(services), consumers
+
+    # Intake's read model: each event applied exactly once.
+    intake = [e.envelope for e in log if e.envelope.service == "intake"]
+    await assert_intake_view_exact(settings, intake)
+    return {"writes": load.writes, "events": len(log), "consumers": len(consumers),
+            "retries": load.retries}
+
+
+async def assert_intake_view_exact(settings: Settings, events: list[Envelope]) -> None:
+    schema = settings.schema_for("intake")
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        timeline = {(r["case_id"], r["version"]) for r in await conn.fetch(
+            f'SELECT case_id, version FROM "{schema}".case_timeline')}
+        cases = {r["case_id"]: r for r in await conn.fetch(
+            f'SELECT case_id, version, reopen_count, status FROM "{schema}".cases')}
+    finally:
+        await conn.close()
+    assert timeline == {(e.case_id, e.aggregate_version) for e in events}
+    last: dict[uuid.UUID, Envelope] = {}
+    reopened: dict[uuid.UUID, int] = defaultdict(int)
+    for e in events:
+        assert e.case_id is not None
+        last[e.case_id] = e
+        reopened[e.case_id] += e.type == "CaseReopened"
+    assert set(cases) == set(last), "one row per case"
+    for case_id, e in last.items():
+        row = cases[case_id]
+        assert row["version"] == e.aggregate_version, f"case {case_id} misses an event"
+        assert row["reopen_count"] == reopened[case_id], \
+            f"case {case_id}: reopen applied {row['reopen_count']} times, " \
+            f"{reopened[case_id]} on the log"

@@ -1,0 +1,101 @@
+"""A three-node NATS cluster, the stream on three replicas: the leader dies mid-load, writes
+go on, it comes back and catches up; nothing lost or doubled."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from nats.errors import Error as NatsError
+
+from shared.bus import connect
+from shared.devservers import NatsServer, free_port
+from shared.settings import Settings
+from tests.faults.harness import Load, System, audit, available_services
+
+pytestmark = pytest.mark.timeout(240)
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[list[NatsServer]]:
+    cluster_ports = [free_port() for _ in range(3)]
+    nodes = [NatsServer(tmp_path / f"n{i}", server_name=f"n{i}", cluster_name="sixstep",
+                        cluster_port=port,
+                        routes=[f"nats://127.0.0.1:{p}" for p in cluster_ports if p != port])
+             for i, port in enumerate(cluster_ports)]
+    try:
+        for node in nodes:
+            node.start(wait_healthy=False)
+        for node in nodes:
+            node.wait_healthy(60)
+        yield nodes
+    finally:
+        for node in nodes:
+            node.stop()
+
+
+async def stream_cluster(settings: Settings, within_s: float = 30.0
+                         ) -> tuple[str, list[tuple[str, bool]]]:
+    """The stream's leader and its followers (name, current); waits out an election."""
+    nc = await connect(settings, "fault-cluster")
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within_s
+    try:
+        while True:
+            with contextlib.suppress(NatsError):
+                info = await nc.jetstream().stream_info(settings.stream_name)
+                if info.cluster is not None and info.cluster.leader:
+                    return info.cluster.leader, [(r.name, bool(r.current))
+                                                 for r in info.cluster.replicas or []]
+            if loop.time() > deadline:
+                raise AssertionError(f"the stream has no leader after {within_s:.0f} s")
+            await asyncio.sleep(0.25)
+    finally:
+        await nc.close()
+
+
+async def test_the_stream_leader_dies_mid_load_and_comes_back(
+        cluster: list[NatsServer], settings: Settings, tmp_path: Path) -> None:
+    settings = settings.model_copy(update={
+        "nats_url": ",".join(n.url for n in cluster), "stream_replicas": 3})
+    system = System(settings, tmp_path)
+    services = available_services()
+    for service in services:
+        system.add(service)
+    try:
+        await system.start()
+        leader, followers = await stream_cluster(settings)
+        assert len(followers) == 2
+        load = Load(system["intake"].url)
+        load.start()
+        try:
+            await load.until_writes(40)
+            victim = next(n for n in cluster if n.server_name == leader)
+            victim.kill()  # kill -9 the stream's leader
+            await load.until_writes(load.writes + 60, timeout=90)  # writes go on without it
+            new_leader, _ = await stream_cluster(settings)
+            assert new_leader != leader
+            await asyncio.to_thread(victim.start)  # back, with its data
+            await load.until_writes(load.writes + 40)
+        finally:
+            await load.stop()
+        report = await audit(settings, load, services=services, timeout=90)
+
+        async def all_current() -> bool:
+            _, replicas = await stream_cluster(settings)
+            return len(replicas) == 2 and all(current for _, current in replicas)
+
+        for _ in range(100):
+            if await all_current():
+                break
+            await asyncio.sleep(0.2)
+        assert await all_current(), "the returning node caught up with the stream"
+        print(f"leader {leader} killed, {new_leader} took over: {report}")
+    except BaseException:
+        print(system.tails())
+        raise
+    finally:
+        await system.stop()
