@@ -54,6 +54,7 @@ function formValue(form, field) {
 
 function signedOut(note) {
   $("#desk").hidden = true;
+  $("#net").hidden = !queue.items().length; // steps still waiting are never hidden
   $("#sign-out").hidden = true;
   $("#who").hidden = true;
   showSignIn(note);
@@ -71,6 +72,7 @@ function startDesk() {
   $("#signin").hidden = true;
   $("#desk").hidden = false;
   $("#sign-out").hidden = false;
+  $("#net").hidden = false;
   const who = $("#who");
   who.hidden = false;
   who.replaceChildren(h("b", {}, s.clerk_id), h("br"), `${s.center_id} · ${s.counter_id}`);

@@ -6,7 +6,7 @@
 // the network is down has no id yet; its later steps name it by a local reference that is
 // resolved when the opening is answered.
 
-import { ApiError, NetworkError, api, newKey } from "/ui/shared/ui.js";
+import { ApiError, NetworkError, api, newKey, session } from "/ui/shared/ui.js";
 
 const QUEUE_KEY = "sixstep.counter.queue.v1";
 const CASES_KEY = "sixstep.counter.cases.v1";
@@ -50,6 +50,7 @@ export class StepQueue extends EventTarget {
   enqueue(op, caseRef, body) {
     const item = {
       id: newKey("q"), key: newKey("step"), op, caseRef, body, queuedAt: new Date().toISOString(),
+      by: session()?.clerk_id || null, // sent only under the token of who took the step
     };
     write(QUEUE_KEY, [...this.items(), item]);
     this.emit("change");
@@ -93,6 +94,11 @@ export class StepQueue extends EventTarget {
     for (;;) {
       const [item] = this.items();
       if (!item) { this.setState("online"); this.delay = 1000; return; }
+      if (!session()?.token || (item.by && session().clerk_id !== item.by)) {
+        this.setState("auth"); // waits for its clerk to sign in again
+        this.emit("change");
+        return;
+      }
       let path = "/cases";
       if (item.op !== "open") {
         const id = this.caseId(item.caseRef);
