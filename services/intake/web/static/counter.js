@@ -97,6 +97,7 @@ async function findResident(event) {
   const status = $("#resident-status");
   status.className = "help";
   resident = null;
+  $("#register-form").hidden = true;
   if (!q) { status.textContent = ""; renderResident(); return; }
   let residentId = null;
   if (UUID_RE.test(q)) {
@@ -114,6 +115,8 @@ async function findResident(event) {
       if (err instanceof ApiError && err.status === 404) {
         status.textContent = t("resident_new");
         status.className = "badge blue";
+        $("#register-form").hidden = false; // first visit: register them, online only
+        $("#reg-name").focus();
         renderResident();
         return;
       }
@@ -128,13 +131,41 @@ async function findResident(event) {
   try {
     const page = await api(`/cases?resident_id=${residentId}&limit=20`);
     resident = { resident_id: residentId, cases: page.items };
-    status.textContent = page.items.length ? t("resident_found", { n: page.items.length }) : t("resident_new");
-    status.className = page.items.length ? "badge green" : "badge blue";
+    status.textContent = t("resident_found", { n: page.items.length });
+    status.className = "badge green";
   } catch (err) {
     resident = { resident_id: residentId, cases: [] };
     status.textContent = t("error_generic", { message: err.message });
   }
   renderResident();
+}
+
+/** A first visit: the resident's personal data goes straight to the vault (never into the
+ *  browser's queue or storage); the case carries only the opaque id it answers. */
+async function registerResident(event) {
+  event.preventDefault();
+  const form = event.target;
+  if (!form.reportValidity()) return;
+  const status = $("#resident-status");
+  try {
+    const answer = await api("/residents", {
+      method: "POST",
+      body: {
+        name: form.elements.name.value.trim(), id_number: $("#resident-q").value.trim().toUpperCase(),
+        phone: form.elements.phone.value.trim(),
+        consent: { contact: form.elements.contact.checked, surveys: form.elements.contact.checked },
+      },
+    });
+    resident = { resident_id: answer.resident_id, cases: [] };
+    form.reset();
+    form.hidden = true;
+    status.textContent = t("registered");
+    status.className = "badge green";
+    renderResident();
+  } catch (err) {
+    status.textContent = t("error_generic", { message: err.message });
+    status.className = "help error-text";
+  }
 }
 
 function renderResident() {
@@ -255,6 +286,8 @@ function nextResident() {
   saveCurrent();
   $("#resident-q").value = "";
   $("#resident-status").textContent = "";
+  $("#resident-status").className = "help";
+  $("#register-form").hidden = true;
   resetStepForms();
   renderAll();
   window.scrollTo({ top: 0 });
@@ -566,6 +599,7 @@ function wire() {
   });
   $("#sign-out").addEventListener("click", signOut);
   $("#resident-form").addEventListener("submit", findResident);
+  $("#register-form").addEventListener("submit", registerResident);
   $("#item-q").addEventListener("input", onSearchInput);
   $("#item-q").addEventListener("keydown", onSearchKey);
   $("#item-q").addEventListener("blur", () => setTimeout(() => { $("#item-results").hidden = true; }, 150));
