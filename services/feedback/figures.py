@@ -31,6 +31,7 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
+from shared.analytics.readmodel import ReadModel
 from shared.contracts import Envelope
 
 CONSUMER = "feedback-figures"
@@ -410,3 +411,13 @@ def _value(figure: Figure, numerator: int | None, denominator: int) -> Any:
     return {"numerator": numerator or 0, "denominator": denominator,
             "rate": round(numerator / denominator, 6) if denominator and numerator is not None
             else None}
+
+
+READ_MODEL = ReadModel(
+    service="feedback", consumer=CONSUMER, handler=lambda s: FiguresProjection(s.tz), ddl=DDL,
+    subjects=lambda settings: subjects(settings.subject_prefix),
+    keys={t.name: "case_id" for t in TABLES},
+)
+"""What ``sixstep rebuild feedback.figures`` folds the log with: after a change of the center's
+time zone, for one. ``keys`` name the case column (the events' partition key), not the rows'
+primary keys (``survey_id``, ``rectification_id``, ``follow_up_id``: found by the rebuild)."""

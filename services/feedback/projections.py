@@ -16,6 +16,7 @@ from uuid import UUID
 import asyncpg
 import orjson
 
+from shared.analytics.readmodel import ReadModel
 from shared.contracts import Envelope
 
 CONSUMER = "feedback-views"
@@ -140,3 +141,13 @@ async def _patch(conn: asyncpg.Connection, table: str, key: str,
             f"{c} = ${i + 2}::jsonb" if c == "aspects" else f"{c} = ${i + 2}"
             for i, c in enumerate(columns))
         await conn.executemany(f"UPDATE {table} SET {sets} WHERE {key} = $1", rows)
+
+
+READ_MODEL = ReadModel(
+    service="feedback", consumer=CONSUMER, handler=lambda _settings: FeedbackViews(), ddl=DDL,
+    subjects=lambda settings: [f"{settings.subject_prefix}.feedback.*.*"],
+    keys={"surveys": "case_id", "rectifications": "case_id"},
+    volatile=frozenset({"projected_at"}),
+)
+"""What ``sixstep rebuild feedback`` folds the log with (surveys and rectifications); the
+center's figures are ``feedback.figures`` (``figures.READ_MODEL``)."""

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
+from shared.analytics.readmodel import ReadModel
 from shared.contracts import Envelope
 
 CONSUMER = "followup-worklist"
@@ -192,3 +193,14 @@ class WorklistProjection:
             await conn.execute(
                 "UPDATE obligations SET active = false, missed_at = NULL, version = $2"
                 " WHERE aggregate_id = $1 AND version < $2", e.aggregate_id, e.aggregate_version)
+
+
+READ_MODEL = ReadModel(
+    service="followup", consumer=CONSUMER, handler=lambda s: WorklistProjection(s.tz), ddl=DDL,
+    subjects=lambda settings: [f"{settings.subject_prefix}.followup.*.*"],
+    keys={"followups": "case_id"},
+    # The fan-out moves a policy's cursor and count and stamps finished_at itself (not from
+    # events); the scheduler's timer writes equal the ones folded from the events.
+    volatile=frozenset({"projected_at", "cursor", "residents", "finished_at"}),
+)
+"""What ``sixstep rebuild followup`` folds the log with (the worklist and its indexes)."""

@@ -3,7 +3,9 @@
 Each service's ``projections.py`` describes its read model(s) with one :class:`ReadModel`
 (``READ_MODEL = ReadModel(...)``): the handler its consumer runs, the DDL of its tables, the
 consumer's name and subject filters. The analysts' tools find it by the service's name
-(``services.<service>.projections:READ_MODEL``) or by an explicit ``module:attribute``; shared
+(``services.<service>.projections:READ_MODEL``), by ``<service>.<module>`` for a service's
+other read model (``feedback.figures``: ``services.feedback.figures:READ_MODEL``) or by an
+explicit ``module:attribute``; shared
 code never imports a service, it is handed the object.
 """
 
@@ -43,10 +45,12 @@ class ReadModel:
 
 
 def load_read_model(ref: str) -> ReadModel:
-    """``intake`` (``services.intake.projections:READ_MODEL``) or ``package.module:ATTR``."""
+    """``intake`` (``services.intake.projections:READ_MODEL``), ``feedback.figures``
+    (``services.feedback.figures:READ_MODEL``) or ``package.module:ATTR``."""
     module_name, _, attr = ref.partition(":")
     if not attr:
-        module_name, attr = f"services.{ref}.projections", "READ_MODEL"
+        service, _, module = ref.partition(".")
+        module_name, attr = f"services.{service}.{module or 'projections'}", "READ_MODEL"
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:

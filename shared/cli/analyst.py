@@ -310,7 +310,8 @@ def export_command(
 @app.command("rebuild")
 def rebuild_command(
     read_model: Annotated[str, typer.Argument(
-        help="A service name (its projections.READ_MODEL) or module:ATTRIBUTE.")],
+        help="A service name (its projections.READ_MODEL: intake, followup, feedback),"
+             " service.module for another one (feedback.figures) or module:ATTRIBUTE.")],
     dry_run: Annotated[bool, typer.Option(
         help="Build and compare with the live view; do not switch.")] = False,
     fresh: Annotated[bool, typer.Option(help="Discard an unfinished rebuild first.")] = False,
