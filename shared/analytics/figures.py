@@ -1,8 +1,10 @@
 """The center's figures for a period, computed with DuckDB from an export's Parquet files.
 
-One row per case (``case_facts``) says when it was opened, whether and when it was last
-resolved and how; every figure is a count over those rows or a rate of two counts, by day, by
-service item, and in total. The definitions are those of the feedback service's figures
+One row per case (``case_facts``), survey (``survey_facts``), rectification
+(``rectification_facts``) and follow-up (``followup_facts``), each folded from the exported
+events exactly as the feedback service's figures projection folds them; every figure is a
+count over those rows or a rate of two counts, by day, by service item (the case's), and in
+total. The definitions are those of the feedback service's figures
 (``services/feedback/figures.py``: ``FIGURES``), restated over the exported events:
 
 - visits: cases opened (``CaseOpened``), counted on the day they were opened;
@@ -10,28 +12,41 @@ service item, and in total. The definitions are those of the feedback service's 
   since), counted on the day of that resolution, those with outcome ``resolved``;
 - emotion-defused rate: of those resolved cases whose emotion on arrival (the first
   ``ConcernsNoted``) was upset, angry or distressed, those resolved with ``emotion_defused``;
+- satisfaction rate: of the answers (``RatingGiven``) to resolution surveys, the satisfied
+  levels; response rate: answers over answers + no answers (``SurveyExpired``); both on the
+  day the survey was closed (its last answer, expiry or withdrawal);
+- bad reviews: answers dissatisfied or very dissatisfied, any survey; revisit satisfaction
+  rate: satisfied answers over answers to revisit surveys;
+- rectifications opened, on the day opened; rectification on-time rate: of those completed or
+  past their deadline (before the ``as_of`` day, else today), those completed by the deadline;
+- follow-ups on-time rate: of the follow-ups completed or missed, on their (last) due day,
+  those completed and never missed;
 - service item: the last ``GuidanceGiven`` item, else the one the case was opened for.
 
-Days are the center's calendar days of ``occurred_at``. ``as_of`` leaves out every event
-recorded after that moment: the figures as they stood then. A new figure is a column in
-``case_facts`` (or a view joined to it) and a :class:`Rate`.
+Days are the center's calendar days of ``occurred_at`` (a follow-up's due day: of ``due_at``).
+``as_of`` leaves out every event recorded after that moment: the figures as they stood then. A
+new figure is a column in one of the fact tables, a count in :data:`PARTS` and a :class:`Rate`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import duckdb
 import pyarrow as pa
 
 from shared.analytics.export import WIDE_TABLE, read_manifest, type_columns
 from shared.contracts import REGISTRY
+from shared.contracts.feedback import SATISFIED_LEVELS, RatingLevel
 from shared.contracts.vocabulary import Emotion, Outcome
 
 NEEDS_DEFUSING = tuple(e.value for e in Emotion if e.needs_defusing)
+SATISFIED = tuple(level.value for level in RatingLevel if level in SATISFIED_LEVELS)
+BAD = tuple(level.value for level in RatingLevel if level not in SATISFIED_LEVELS)
 
 
 @dataclass(frozen=True)
@@ -40,22 +55,77 @@ class Rate:
     label: str
     numerator: str
     denominator: str
+    short: str = ""  # a narrow column heading
 
 
-COUNTS = ("visits", "resolved", "resolved_as_resolved", "upset_resolved", "defused")
-RATES: tuple[Rate, ...] = (
-    Rate("resolution_rate", "Resolution rate", "resolved_as_resolved", "resolved"),
-    Rate("emotion_defused_rate", "Emotion-defused rate", "defused", "upset_resolved"),
+def _in(values: tuple[str, ...]) -> str:
+    return "(" + ", ".join(f"'{v}'" for v in values) + ")"
+
+
+_RESOLUTION_ANSWER = "purpose = 'resolution' AND result = 'answered'"
+_REVISIT_ANSWER = "purpose = 'revisit' AND result = 'answered'"
+
+#: (fact table, the day it is counted on, {count: which of its rows}): a figure is counted on
+#: the day (and under the service item) of its own rows, as the feedback service anchors it.
+PARTS: tuple[tuple[str, str, dict[str, str]], ...] = (
+    ("case_facts", "opened_on", {"visits": "TRUE"}),
+    ("case_facts", "resolved_on", {
+        "resolved": "is_resolved", "resolved_as_resolved": "is_resolved AND as_resolved",
+        "upset_resolved": "is_resolved AND upset",
+        "defused": "is_resolved AND upset AND defused"}),
+    ("survey_facts", "closed_on", {
+        "survey_answers": _RESOLUTION_ANSWER,
+        "satisfied_answers": f"{_RESOLUTION_ANSWER} AND level IN {_in(SATISFIED)}",
+        "answers_or_expiries": "purpose = 'resolution' AND result IN ('answered', 'expired')",
+        "bad_reviews": f"result = 'answered' AND level IN {_in(BAD)}",
+        "revisit_answers": _REVISIT_ANSWER,
+        "satisfied_revisits": f"{_REVISIT_ANSWER} AND level IN {_in(SATISFIED)}"}),
+    ("rectification_facts", "opened_on", {
+        "rectifications_opened": "TRUE",
+        "rectifications_due": "completed_on IS NOT NULL OR deadline_on < $today",
+        "rectified_on_time": "completed_on IS NOT NULL AND completed_on <= deadline_on"}),
+    ("followup_facts", "due_on", {
+        "followups_closed": "completed_on IS NOT NULL OR missed",
+        "followups_on_time": "completed_on IS NOT NULL AND NOT missed"}),
 )
+COUNTS = tuple(c for _, _, counts in PARTS for c in counts)
+RATES: tuple[Rate, ...] = (
+    Rate("resolution_rate", "Resolution rate", "resolved_as_resolved", "resolved",
+         short="resolved %"),
+    Rate("emotion_defused_rate", "Emotion-defused rate", "defused", "upset_resolved",
+         short="defused %"),
+    Rate("satisfaction_rate", "Satisfaction rate", "satisfied_answers", "survey_answers",
+         short="satisfied %"),
+    Rate("response_rate", "Response rate", "survey_answers", "answers_or_expiries",
+         short="response %"),
+    Rate("revisit_satisfaction_rate", "Revisit satisfaction rate", "satisfied_revisits",
+         "revisit_answers", short="revisit satisfied %"),
+    Rate("rectification_on_time_rate", "Rectification on-time rate", "rectified_on_time",
+         "rectifications_due", short="rectified on time %"),
+    Rate("followups_on_time_rate", "Follow-ups on-time rate", "followups_on_time",
+         "followups_closed", short="follow-ups on time %"),
+)
+#: The counts the table and the page show beside the rates (every count is in ``Row.counts``).
+SHOWN = ("visits", "resolved", "bad_reviews", "rectifications_opened")
 DEFINITIONS = {
     "visits": "cases opened (CaseOpened), on the day they were opened",
     "resolved": "cases whose last resolution event is CaseResolved, on the day of it",
     "resolved_as_resolved": "of those, outcome 'resolved'",
     "upset_resolved": f"resolved cases that arrived {'/'.join(NEEDS_DEFUSING)}",
     "defused": "of those, resolved with emotion_defused",
+    "survey_answers": "answers (RatingGiven) to resolution surveys, on the day answered",
+    "satisfied_answers": f"of those, {'/'.join(SATISFIED)}",
+    "answers_or_expiries": "resolution surveys answered or expired (SurveyExpired), on the day"
+                           " closed",
+    "bad_reviews": f"answers {'/'.join(BAD)} to any survey",
+    "revisit_answers": "answers to revisit surveys (after a rectification)",
+    "satisfied_revisits": f"of those, {'/'.join(SATISFIED)}",
+    "rectifications_opened": "rectifications opened (RectificationOpened), on the day opened",
+    "rectifications_due": "of those, completed or past their deadline (as of the report's day)",
+    "rectified_on_time": "of those, completed on or before the deadline",
+    "followups_closed": "follow-ups completed or missed, on their (last) due day",
+    "followups_on_time": "of those, completed and never missed",
 }
-#: Figures the feedback service defines over its own events, not in this report yet.
-PENDING = {"satisfaction_rate": "needs the feedback service's survey events (RatingGiven)"}
 
 
 @dataclass
@@ -139,27 +209,97 @@ def _facts_sql(tz: str) -> str:
     """
 
 
+def _aftercare_sql(tz: str) -> dict[str, str]:
+    """Surveys, rectifications and follow-ups as the feedback service folds them (last event
+    of each aggregate wins; a case's service item joined from ``case_facts``)."""
+    seen = "recorded_at <= $as_of"
+    day = f"CAST(timezone('{tz}', occurred_at) AS DATE)"
+    cols = "aggregate_id, aggregate_version, case_id, center_id, type, occurred_at"
+    surveys = f"""
+    WITH ev AS (
+        SELECT {cols}, CAST(purpose AS VARCHAR) AS purpose, NULL::VARCHAR AS level
+            FROM "SurveyRequested" WHERE {seen}
+        UNION ALL SELECT {cols}, CAST(purpose AS VARCHAR), CAST(level AS VARCHAR)
+            FROM "RatingGiven" WHERE {seen}
+        UNION ALL SELECT {cols}, CAST(purpose AS VARCHAR), NULL FROM "SurveyExpired"
+            WHERE {seen}
+        UNION ALL SELECT {cols}, NULL, NULL FROM "SurveyWithdrawn" WHERE {seen}),
+    folded AS (
+        SELECT aggregate_id, arg_min(case_id, aggregate_version) AS case_id,
+               arg_min(center_id, aggregate_version) AS center_id,
+               arg_max(purpose, aggregate_version) FILTER (WHERE purpose IS NOT NULL)
+                   AS purpose,
+               arg_max(type, aggregate_version) FILTER (WHERE type <> 'SurveyRequested')
+                   AS closing,
+               arg_max({day}, aggregate_version) FILTER (WHERE type <> 'SurveyRequested')
+                   AS closed_on,
+               arg_max(level, aggregate_version) FILTER (WHERE level IS NOT NULL) AS level
+        FROM ev GROUP BY aggregate_id)
+    SELECT f.*, CASE f.closing WHEN 'RatingGiven' THEN 'answered'
+                    WHEN 'SurveyExpired' THEN 'expired' WHEN 'SurveyWithdrawn' THEN 'withdrawn'
+                END AS result, c.service_item
+    FROM folded f LEFT JOIN case_facts c USING (case_id)
+    """
+    rectifications = f"""
+    WITH ev AS (
+        SELECT {cols}, CAST(deadline_on AS DATE) AS deadline_on, NULL::DATE AS completed_on
+            FROM "RectificationOpened" WHERE {seen}
+        UNION ALL SELECT {cols}, NULL, CAST(completed_on AS DATE)
+            FROM "RectificationCompleted" WHERE {seen}),
+    folded AS (
+        SELECT aggregate_id, arg_min(case_id, aggregate_version) AS case_id,
+               arg_min(center_id, aggregate_version) AS center_id,
+               arg_max({day}, aggregate_version) FILTER (WHERE type = 'RectificationOpened')
+                   AS opened_on,
+               arg_max(deadline_on, aggregate_version) FILTER (WHERE deadline_on IS NOT NULL)
+                   AS deadline_on,
+               arg_max(completed_on, aggregate_version) FILTER (WHERE completed_on IS NOT NULL)
+                   AS completed_on
+        FROM ev GROUP BY aggregate_id)
+    SELECT f.*, c.service_item FROM folded f LEFT JOIN case_facts c USING (case_id)
+    """
+    due = f"CAST(timezone('{tz}', CAST(due_at AS TIMESTAMPTZ)) AS DATE)"
+    followups = f"""
+    WITH ev AS (
+        SELECT {cols}, {due} AS due_on FROM "FollowUpScheduled" WHERE {seen}
+        UNION ALL SELECT {cols}, {due} FROM "FollowUpRescheduled" WHERE {seen}
+        UNION ALL SELECT {cols}, NULL FROM "FollowUpCompleted" WHERE {seen}
+        UNION ALL SELECT {cols}, NULL FROM "FollowUpMissed" WHERE {seen}),
+    folded AS (
+        SELECT aggregate_id, arg_min(case_id, aggregate_version) AS case_id,
+               arg_min(center_id, aggregate_version) AS center_id,
+               arg_max(due_on, aggregate_version) FILTER (WHERE due_on IS NOT NULL) AS due_on,
+               arg_min({day}, aggregate_version) FILTER (WHERE type = 'FollowUpCompleted')
+                   AS completed_on,
+               coalesce(bool_or(type = 'FollowUpMissed'), false) AS missed
+        FROM ev GROUP BY aggregate_id)
+    SELECT f.*, c.service_item FROM folded f LEFT JOIN case_facts c USING (case_id)
+    """
+    return {"survey_facts": surveys, "rectification_facts": rectifications,
+            "followup_facts": followups}
+
+
 def _rows(con: duckdb.DuckDBPyConnection, group: str | None, params: dict[str, Any],
           where: str) -> list[Row]:
-    """Visits count on the opening day; resolutions on the resolution day (as the feedback
-    service's figures anchor them); one row per ``group`` value seen in either."""
-    opened_key = {"day": "opened_on", "item": "service_item", None: "NULL"}[group]
-    resolved_key = {"day": "resolved_on", "item": "service_item", None: "NULL"}[group]
-    opened = (f"SELECT {opened_key} AS key,"
-              " count(*) AS visits, 0 AS resolved, 0 AS resolved_as_resolved,"
-              " 0 AS upset_resolved, 0 AS defused FROM case_facts"
-              f" WHERE opened_on BETWEEN $start AND $end {where} GROUP BY 1")
-    resolved = (f"SELECT {resolved_key} AS key,"
-                " 0, count(*), count(*) FILTER (WHERE as_resolved),"
-                " count(*) FILTER (WHERE upset), count(*) FILTER (WHERE upset AND defused)"
-                " FROM case_facts WHERE is_resolved AND resolved_on BETWEEN $start AND $end"
-                f" {where} GROUP BY 1")
-    sums = ", ".join(f"sum({c})::BIGINT" for c in COUNTS)
-    result = con.execute(f"SELECT key, {sums} FROM ({opened} UNION ALL {resolved})"
-                         " GROUP BY key ORDER BY key", params)
+    """Each count on its own rows' day (visits on the opening day, resolutions on the
+    resolution day, answers on the closing day...: as the feedback service's figures anchor
+    them); one row per ``group`` value seen in any."""
+    parts = []
+    for table, anchor, counts in PARTS:
+        key = {"day": anchor, "item": "service_item", None: "NULL"}[group]
+        cells = ", ".join(f"count(*) FILTER (WHERE {counts[c]})" if c in counts else "0"
+                          for c in COUNTS)
+        parts.append(f"SELECT {key} AS key, {cells} FROM {table}"
+                     f" WHERE {anchor} BETWEEN $start AND $end {where} GROUP BY 1")
+    names = ", ".join(f"c{i}" for i in range(len(COUNTS)))
+    sums = ", ".join(f"sum(c{i})::BIGINT" for i in range(len(COUNTS)))
+    result = con.execute(f"SELECT key, {sums} FROM ({' UNION ALL '.join(parts)}) AS t(key,"
+                         f" {names}) GROUP BY key ORDER BY key", params)
     out = []
     for record in result.fetchall():
         counts = {c: int(record[i + 1] or 0) for i, c in enumerate(COUNTS)}
+        if not any(counts.values()):
+            continue  # only rows no figure counts (a cancelled follow-up's due day)
         out.append(Row(record[0], counts, {
             r.name: (counts[r.numerator] / counts[r.denominator]
                      if counts[r.denominator] else None) for r in RATES}))
@@ -173,7 +313,10 @@ def compute(root: Path, start: date, end: date, *, tz: str, center: str | None =
     try:
         moment = as_of or datetime(9999, 12, 31, tzinfo=datetime.now().astimezone().tzinfo)
         con.execute(f"CREATE TEMP TABLE case_facts AS {_facts_sql(tz)}", {"as_of": moment})
-        params: dict[str, Any] = {"start": start, "end": end}
+        for name, sql in _aftercare_sql(tz).items():
+            con.execute(f"CREATE TEMP TABLE {name} AS {sql}", {"as_of": moment})
+        today = (as_of or datetime.now(UTC)).astimezone(ZoneInfo(tz)).date()
+        params: dict[str, Any] = {"start": start, "end": end, "today": today}
         where = ""
         if center:
             where = "AND center_id = $center"

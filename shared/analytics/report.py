@@ -10,7 +10,7 @@ from markupsafe import Markup
 from rich.table import Table
 
 from shared.analytics.charts import bar_chart, hbar_chart, line_chart
-from shared.analytics.figures import COUNTS, DEFINITIONS, PENDING, Figures, Row
+from shared.analytics.figures import DEFINITIONS, SHOWN, Figures, Row
 
 
 def pct(value: float | None) -> str:
@@ -18,7 +18,7 @@ def pct(value: float | None) -> str:
 
 
 def _row_cells(row: Row, figures: Figures) -> list[str]:
-    return ([f"{row.counts[c]:,}" for c in COUNTS]
+    return ([f"{row.counts[c]:,}" for c in SHOWN]
             + [pct(row.rates[r.name]) for r in figures.rates])
 
 
@@ -30,11 +30,11 @@ def terminal_table(figures: Figures, *, by: str = "item") -> Table:
     if figures.as_of:
         title += f" (as of {figures.as_of.isoformat()})"
     table = Table(title=title, title_justify="left")
-    table.add_column("service item" if by == "item" else "day")
-    for c in COUNTS:
+    table.add_column("service item" if by == "item" else "day", no_wrap=True)
+    for c in SHOWN:
         table.add_column(c.replace("_", " "), justify="right")
     for r in figures.rates:
-        table.add_column(r.label, justify="right")
+        table.add_column(r.short or r.label, justify="right")
     rows = figures.by_item if by == "item" else figures.by_day
     for row in rows:
         table.add_row(str(row.key), *_row_cells(row, figures))
@@ -68,15 +68,18 @@ PAGE = """<!doctype html>
  <div class="tile" data-figure="{{ r.name }}">{{ r.label }}
   <b>{{ pct(figures.total.rates[r.name]) }}</b></div>
  {% endfor %}
- {% for name, why in pending.items() %}
+ {% for name in ("bad_reviews", "rectifications_opened") %}
  <div class="tile" data-figure="{{ name }}">{{ name.replace("_", " ") | capitalize }}
-  <b>—</b><span class="note">{{ why }}</span></div>
+  <b>{{ "{:,}".format(figures.total.counts[name]) }}</b></div>
  {% endfor %}
 </div>
 <h2>Visits per day</h2>
 {{ visits_chart }}
 <h2>Rates over time</h2>
 {{ rates_chart }}
+<h2>Satisfaction over time</h2>
+<p class="note">On the day each survey was answered or expired.</p>
+{{ satisfaction_chart }}
 <h2>By service item</h2>
 {{ items_chart }}
 <table>
@@ -93,6 +96,10 @@ PAGE = """<!doctype html>
 """
 
 
+CASE_RATES = ("resolution_rate", "emotion_defused_rate")
+SATISFACTION_RATES = ("satisfaction_rate", "response_rate")
+
+
 def html_page(figures: Figures, *, source: str) -> str:
     days = [str(r.key) for r in figures.by_day]
     env = Environment(autoescape=True)
@@ -100,12 +107,17 @@ def html_page(figures: Figures, *, source: str) -> str:
         title=f"Center figures — {figures.center or 'all centers'}, "
               f"{figures.start} to {figures.end}",
         generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), source=source,
-        figures=figures, pending=PENDING, counts=COUNTS, definitions=DEFINITIONS, pct=pct,
+        figures=figures, counts=SHOWN, definitions=DEFINITIONS, pct=pct,
         cells=lambda row: _row_cells(row, figures),
         visits_chart=Markup(bar_chart("visits-per-day", "Visits per day", days,
                                       [r.counts["visits"] for r in figures.by_day])),
         rates_chart=Markup(line_chart("rates-over-time", "Rates over time", days, {
-            r.label: [d.rates[r.name] for d in figures.by_day] for r in figures.rates})),
+            r.label: [d.rates[r.name] for d in figures.by_day] for r in figures.rates
+            if r.name in CASE_RATES})),
+        satisfaction_chart=Markup(line_chart(
+            "satisfaction-over-time", "Satisfaction over time", days, {
+                r.label: [d.rates[r.name] for d in figures.by_day] for r in figures.rates
+                if r.name in SATISFACTION_RATES})),
         items_chart=Markup(hbar_chart("visits-by-item", "Visits by service item",
                                       [str(r.key) for r in figures.by_item],
                                       [r.counts["visits"] for r in figures.by_item])),

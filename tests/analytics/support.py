@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -84,17 +85,20 @@ def at(day: str, hour: int = 9, minute: int = 0) -> datetime:
     return datetime(y, m, d, hour, minute, tzinfo=SHANGHAI)
 
 
-async def publish(settings: Settings, stories: list[CaseStory]) -> int:
-    """Put the stories' events on the test's stream, in time order; returns how many."""
-    events = sorted((e for s in stories for e in s.events()), key=lambda e: e["recorded_at"])
+async def publish(settings: Settings, stories: list[CaseStory],
+                  more: Sequence[dict[str, Any]] = ()) -> int:
+    """Put the stories' events (and ``more`` wire dicts, e.g. :func:`aftercare`) on the
+    test's stream, in time order; returns how many."""
+    events = sorted([*(e for s in stories for e in s.events()), *more],
+                    key=lambda e: e["recorded_at"])
     nc = await connect(settings, "test-history")
     try:
         js = nc.jetstream()
         await ensure_streams(js, settings)
         for e in events:
             await js.publish(
-                event_subject(settings, "intake", e["type"], uuid.UUID(e["case_id"])),
-                orjson.dumps(e), headers={"Nats-Msg-Id": f"intake:{e['position']}"})
+                event_subject(settings, e["service"], e["type"], uuid.UUID(e["case_id"])),
+                orjson.dumps(e), headers={"Nats-Msg-Id": f"{e['service']}:{e['position']}"})
     finally:
         await nc.close()
     return len(events)
@@ -127,3 +131,110 @@ def month_of_march_stories() -> list[CaseStory]:
                   emotion="distressed"),
         CaseStory(LUJIAZUI, HARDSHIP, at("2026-03-02", 10)),
     ]
+
+
+class Aggregate:
+    """Feedback's or follow-up's events about one survey, rectification or follow-up."""
+
+    def __init__(self, service: str, story: CaseStory, aggregate_id: uuid.UUID | None = None):
+        self.service, self.story = service, story
+        self.id = aggregate_id or uuid.uuid4()
+        self.events: list[dict[str, Any]] = []
+
+    def add(self, type_name: str, when: datetime, **payload: Any) -> Aggregate:
+        n = len(self.events) + 1
+        self.events.append({
+            "event_id": str(event_id_for(self.service, self.id, n)), "type": type_name,
+            "version": 1, "service": self.service, "position": next(_positions),
+            "aggregate_id": str(self.id), "aggregate_version": n,
+            "case_id": str(self.story.case_id), "center_id": self.story.center,
+            "occurred_at": when.isoformat(),
+            "recorded_at": (when + timedelta(seconds=3)).isoformat(), "causation_id": None,
+            "correlation_id": None, "actor": "system",
+            # every field, defaults too, as the service writes it
+            "payload": REGISTRY.get(type_name).payload.model_validate(payload)
+            .model_dump(mode="json")})
+        return self
+
+
+def survey(story: CaseStory, requested: datetime, purpose: str = "resolution",
+           rectification_id: uuid.UUID | None = None) -> Aggregate:
+    a = Aggregate("feedback", story)
+    return a.add("SurveyRequested", requested, survey_id=str(a.id), purpose=purpose,
+                 channel="sms", resident_id=None, counter_id="window-3", clerk_id="clerk-017",
+                 service_item=story.item, send_at=requested.isoformat(),
+                 expires_at=(requested + timedelta(days=2)).isoformat(),
+                 rectification_id=str(rectification_id) if rectification_id else None)
+
+
+def rated(a: Aggregate, when: datetime, level: str, purpose: str = "resolution") -> Aggregate:
+    return a.add("RatingGiven", when, survey_id=str(a.id), purpose=purpose, level=level,
+                 via="token")
+
+
+def follow_up(story: CaseStory, scheduled: datetime, due: datetime) -> Aggregate:
+    return Aggregate("followup", story).add(
+        "FollowUpScheduled", scheduled, reason="post_resolution_check", resident_id=None,
+        due_at=due.isoformat(), assigned_clerk="clerk-017", assigned_team=None,
+        service_item=story.item, source="api")
+
+
+def aftercare(stories: list[CaseStory]) -> list[dict[str, Any]]:
+    """Surveys, rectifications and follow-ups after :func:`month_of_march_stories`' visits.
+
+    Resolution surveys, answered 2-4 Mar: Huamu very satisfied, dissatisfied, basically
+    satisfied and one expired; Lujiazui very dissatisfied and one withdrawn. Huamu's bad review
+    is rectified on time (opened 3 Mar, deadline 5 Mar) and revisited (satisfied, 6 Mar);
+    Lujiazui's (opened 2 Mar, deadline 3 Mar) is never completed. Follow-ups due 3-5 Mar:
+    Huamu one on time, one missed then done; Lujiazui one rescheduled and done on time, one
+    cancelled.
+    """
+    h0, h1, h2, h3 = stories[:4]
+    l0, l2 = stories[7], stories[9]
+
+    good = survey(h0, at("2026-03-02", 9, 30))
+    good.add("SurveySent", at("2026-03-02", 9, 31), survey_id=str(good.id), channel="sms",
+             expires_at=at("2026-03-04", 9, 30).isoformat())
+    rated(good, at("2026-03-02", 12), "very_satisfied")
+    bad = rated(survey(h1, at("2026-03-02", 10, 30)), at("2026-03-03", 10), "dissatisfied")
+    rect = Aggregate("feedback", h1)
+    rect.add("RectificationOpened", at("2026-03-03", 10, 5), rectification_id=str(rect.id),
+             resident_id=None, rating="dissatisfied", deadline_on="2026-03-05",
+             survey_id=str(bad.id))
+    rect.add("RectificationCompleted", at("2026-03-05", 16), rectification_id=str(rect.id),
+             outcome="rectified", actions="补办", deadline_on="2026-03-05",
+             completed_on="2026-03-05", on_time=True)
+    revisit = survey(h1, at("2026-03-05", 16, 5), "revisit", rect.id)
+    revisit.add("RatingGiven", at("2026-03-06", 9), survey_id=str(revisit.id),
+                purpose="revisit", level="satisfied", via="token",
+                rectification_id=str(rect.id))
+    expired = survey(h2, at("2026-03-02", 11, 30))
+    expired.add("SurveyExpired", at("2026-03-04", 11, 30), survey_id=str(expired.id),
+                purpose="resolution", was_sent=True)
+    tablet = rated(survey(h3, at("2026-03-02", 14, 30)), at("2026-03-02", 14, 31),
+                   "basically_satisfied")
+    worst = rated(survey(l0, at("2026-03-02", 9, 30)), at("2026-03-02", 15),
+                  "very_dissatisfied")
+    late = Aggregate("feedback", l0)
+    late.add("RectificationOpened", at("2026-03-02", 15, 5), rectification_id=str(late.id),
+             resident_id=None, rating="very_dissatisfied", deadline_on="2026-03-03",
+             survey_id=str(worst.id))
+    withdrawn = survey(l2, at("2026-03-02", 10, 30))
+    withdrawn.add("SurveyWithdrawn", at("2026-03-02", 11), survey_id=str(withdrawn.id),
+                  reason="案件重开")
+
+    on_time = follow_up(h0, at("2026-03-02", 12), at("2026-03-03", 10))
+    on_time.add("FollowUpCompleted", at("2026-03-03", 10, 30), outcome="done", channel="phone")
+    missed = follow_up(h2, at("2026-03-02", 12), at("2026-03-03", 10))
+    missed.add("FollowUpMissed", at("2026-03-04", 9), due_at=at("2026-03-03", 10).isoformat(),
+               escalate_at=at("2026-03-06", 9).isoformat())
+    missed.add("FollowUpCompleted", at("2026-03-05", 9), outcome="done", channel="phone")
+    moved = follow_up(l0, at("2026-03-02", 16), at("2026-03-04", 10))
+    moved.add("FollowUpRescheduled", at("2026-03-03", 9),
+              due_at=at("2026-03-05", 10).isoformat(), assigned_clerk="clerk-017",
+              assigned_team=None)
+    moved.add("FollowUpCompleted", at("2026-03-05", 9), outcome="done", channel="wechat")
+    cancelled = follow_up(l2, at("2026-03-02", 16), at("2026-03-04", 10))
+    cancelled.add("FollowUpCancelled", at("2026-03-03", 9), reason="案件重开")
+    return [e for a in (good, bad, rect, revisit, expired, tablet, worst, late, withdrawn,
+                        on_time, missed, moved, cancelled) for e in a.events]

@@ -5,12 +5,14 @@ from __future__ import annotations
 import shutil
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 from rich.console import Console
 
+from services.feedback.figures import FIGURE_NAMES
 from shared.analytics.export import export
-from shared.analytics.figures import compute
+from shared.analytics.figures import RATES, Figures, Row, compute
 from shared.analytics.replay import Replay
 from shared.analytics.report import terminal_table, write_html
 from shared.settings import Settings
@@ -19,13 +21,19 @@ from tests.analytics.support import (
     HUAMU,
     SHANGHAI,
     UNEMPLOYMENT,
+    aftercare,
     at,
     month_of_march_stories,
     publish,
 )
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-MARCH_2, MARCH_3 = date(2026, 3, 2), date(2026, 3, 3)
+MARCH_2, MARCH_3, MARCH_6 = date(2026, 3, 2), date(2026, 3, 3), date(2026, 3, 6)
+CASE_COUNTS = ("visits", "resolved", "resolved_as_resolved", "upset_resolved", "defused")
+
+
+def of_cases(counts: dict[str, int]) -> dict[str, int]:
+    return {c: counts[c] for c in CASE_COUNTS}
 
 
 async def folded_figures(settings: Settings, start: date, end: date) -> dict[str, int]:
@@ -45,8 +53,7 @@ async def folded_figures(settings: Settings, start: date, end: date) -> dict[str
                              defused=e.payload["emotion_defused"])
                 elif e.type == "CaseReopened":
                     c.pop("resolved_on", None)
-    out = dict.fromkeys(("visits", "resolved", "resolved_as_resolved", "upset_resolved",
-                         "defused"), 0)
+    out = dict.fromkeys(CASE_COUNTS, 0)
     for c in cases.values():
         out["visits"] += start <= c["opened_on"] <= end  # type: ignore[operator]
         if "resolved_on" in c and start <= c["resolved_on"] <= end:  # type: ignore[operator]
@@ -64,10 +71,13 @@ async def test_figures_for_a_period_from_the_export(settings: Settings, tmp_path
     await export(settings, root)
 
     figures = compute(root, MARCH_2, MARCH_3, tz="Asia/Shanghai")
-    assert figures.total.counts == {"visits": 9, "resolved": 8, "resolved_as_resolved": 7,
-                                    "upset_resolved": 4, "defused": 3}
-    assert figures.total.rates == {"resolution_rate": 7 / 8, "emotion_defused_rate": 3 / 4}
-    assert figures.total.counts == await folded_figures(settings, MARCH_2, MARCH_3)
+    assert of_cases(figures.total.counts) == {"visits": 9, "resolved": 8,
+                                              "resolved_as_resolved": 7, "upset_resolved": 4,
+                                              "defused": 3}
+    assert figures.total.rates["resolution_rate"] == 7 / 8
+    assert figures.total.rates["emotion_defused_rate"] == 3 / 4
+    assert figures.total.rates["satisfaction_rate"] is None  # no surveys in this history
+    assert of_cases(figures.total.counts) == await folded_figures(settings, MARCH_2, MARCH_3)
 
     by_day = {r.key: r.counts for r in figures.by_day}
     assert by_day[MARCH_2]["visits"] == 7 and by_day[MARCH_3]["visits"] == 2
@@ -81,8 +91,9 @@ async def test_figures_for_a_period_from_the_export(settings: Settings, tmp_path
 
     # As they stood at 10:15 on 2 March: later events (recorded after it) do not count yet.
     then = compute(root, MARCH_2, MARCH_3, tz="Asia/Shanghai", as_of=at("2026-03-02", 10, 15))
-    assert then.total.counts == {"visits": 5, "resolved": 3, "resolved_as_resolved": 3,
-                                 "upset_resolved": 3, "defused": 3}
+    assert of_cases(then.total.counts) == {"visits": 5, "resolved": 3,
+                                           "resolved_as_resolved": 3, "upset_resolved": 3,
+                                           "defused": 3}
 
     # The same figures from a CSV export and from one wide table.
     for fmt, layout in (("csv", "per-type"), ("parquet", "wide")):
@@ -103,7 +114,8 @@ async def test_the_report_page_renders_its_charts_in_a_real_browser(
         settings: Settings, tmp_path: Path) -> None:
     from playwright.async_api import async_playwright
 
-    await publish(settings, month_of_march_stories())
+    stories = month_of_march_stories()
+    await publish(settings, stories, aftercare(stories))
     await export(settings, tmp_path / "export")
     figures = compute(tmp_path / "export", date(2026, 2, 27), MARCH_3, tz="Asia/Shanghai")
     page_path = write_html(figures, tmp_path / "report.html", source="test export")
@@ -128,7 +140,8 @@ async def test_the_report_page_renders_its_charts_in_a_real_browser(
                         }).length};
             })""")
             by_name = {c["name"]: c for c in charts}
-            assert set(by_name) == {"visits-per-day", "rates-over-time", "visits-by-item"}
+            assert set(by_name) == {"visits-per-day", "rates-over-time", "visits-by-item",
+                                    "satisfaction-over-time"}
             for chart in charts:
                 assert chart["width"] > 300 and chart["height"] > 100, chart
                 assert chart["marks"] > 0 and chart["drawn"] == chart["marks"], chart
@@ -136,22 +149,59 @@ async def test_the_report_page_renders_its_charts_in_a_real_browser(
             # Resolution rate on 2 and 3 March (a line and its points), emotion-defused rate
             # on 2 March only (a point); 27 February resolved nothing: no point.
             assert by_name["rates-over-time"]["marks"] == 1 + 2 + 1
+            # Satisfaction 2/3 on 2 March, 0/1 on 3 March; response 3/3 and 1/1: two lines.
+            assert by_name["satisfaction-over-time"]["marks"] == (1 + 2) * 2
             tile = await page.text_content("[data-figure=resolution_rate] b")
             assert tile == "87.5%"
+            assert await page.text_content("[data-figure=satisfaction_rate] b") == "50.0%"
+            assert await page.text_content("[data-figure=bad_reviews] b") == "2"
             await page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
         finally:
             await browser.close()
 
 
+def _theirs_as_ours(ours: Row, theirs: dict[str, Any]) -> dict[str, Any]:
+    """Our row in the feedback service's shape: counts, or numerator/denominator/rate."""
+    out: dict[str, Any] = {}
+    for name in FIGURE_NAMES:
+        if name in ours.counts:
+            out[name] = ours.counts[name]
+        else:
+            rate = next(r for r in RATES if r.name == name)
+            out[name] = {"numerator": ours.counts[rate.numerator],
+                         "denominator": ours.counts[rate.denominator],
+                         "rate": ours.rates[name]}
+    for name, value in theirs.items():  # the service rounds rates to 6 places
+        if isinstance(value, dict) and value["rate"] is not None:
+            out[name]["rate"] = pytest.approx(value["rate"], abs=1e-6)
+    return out
+
+
 async def test_export_figures_agree_with_the_feedback_services_figures(
         settings: Settings, tmp_path: Path) -> None:
-    """The same events through the feedback service's figures projection and queries."""
+    """The same events (visits, surveys answered good and bad, expired and withdrawn, two
+    rectifications, follow-ups done, missed, moved and cancelled) through the feedback
+    service's figures projection and queries, and through the export and DuckDB."""
     import asyncpg
 
     from services.feedback import figures as feedback
 
-    await publish(settings, month_of_march_stories())
+    stories = month_of_march_stories()
+    await publish(settings, stories, aftercare(stories))
     await export(settings, tmp_path / "export")
+    as_of, end_of_6_march = MARCH_6, at("2026-03-06", 23, 59)
+
+    def ours(center: str | None = None) -> Figures:
+        return compute(tmp_path / "export", MARCH_2, MARCH_6, tz="Asia/Shanghai",
+                       center=center, as_of=end_of_6_march)
+
+    total = ours().total
+    assert (total.counts["survey_answers"], total.counts["satisfied_answers"]) == (4, 2)
+    assert total.rates["response_rate"] == 4 / 5 and total.counts["bad_reviews"] == 2
+    assert total.rates["revisit_satisfaction_rate"] == 1.0
+    assert total.counts["rectifications_opened"] == 2
+    assert total.rates["rectification_on_time_rate"] == 1 / 2
+    assert total.rates["followups_on_time_rate"] == 2 / 3
 
     conn = await asyncpg.connect(settings.database_url)
     tx = conn.transaction()
@@ -167,30 +217,31 @@ async def test_export_figures_agree_with_the_feedback_services_figures(
                 await projection.apply(conn, batch.events)
 
         for center, group_by in ((None, ()), (HUAMU, ("center_id",))):
-            query = feedback.FigureQuery(period="all", date_from=MARCH_2, date_to=MARCH_3,
-                                         group_by=group_by)  # type: ignore[arg-type]
+            query = feedback.FigureQuery(period="all", date_from=MARCH_2, date_to=MARCH_6,
+                                         as_of=as_of, group_by=group_by)  # type: ignore[arg-type]
             rows = [r for r in await feedback.compute(conn, query)
                     if center is None or r["center_id"] == center]
             [theirs] = rows
-            ours = compute(tmp_path / "export", MARCH_2, MARCH_3, tz="Asia/Shanghai",
-                           center=center).total
-            assert ours.counts["visits"] == theirs["visits"]
-            for name, num, den in (("resolution_rate", "resolved_as_resolved", "resolved"),
-                                   ("emotion_defused_rate", "defused", "upset_resolved")):
-                assert (ours.counts[num], ours.counts[den]) == (
-                    theirs[name]["numerator"], theirs[name]["denominator"]), (center, name)
-                assert ours.rates[name] == pytest.approx(theirs[name]["rate"], abs=1e-6)
+            figures = {k: v for k, v in theirs.items() if k in FIGURE_NAMES}
+            assert _theirs_as_ours(ours(center).total, figures) == figures, center
 
-        query = feedback.FigureQuery(period="all", date_from=MARCH_2, date_to=MARCH_3,
-                                     group_by=("service_item",))
+        query = feedback.FigureQuery(period="all", date_from=MARCH_2, date_to=MARCH_6,
+                                     as_of=as_of, group_by=("service_item",))
         theirs_by_item = {r["service_item"]: r for r in await feedback.compute(conn, query)}
-        ours_by_item = {r.key: r for r in compute(tmp_path / "export", MARCH_2, MARCH_3,
-                                                  tz="Asia/Shanghai").by_item}
-        assert set(ours_by_item) == set(theirs_by_item)
+        ours_by_item = {r.key: r for r in ours().by_item}
+        assert set(ours_by_item) == set(theirs_by_item) == {HARDSHIP, UNEMPLOYMENT}
         for item, row in ours_by_item.items():
-            assert row.counts["visits"] == theirs_by_item[item]["visits"]
-            assert row.counts["resolved"] == theirs_by_item[item]["resolution_rate"][
-                "denominator"]
+            figures = {k: v for k, v in theirs_by_item[item].items() if k in FIGURE_NAMES}
+            assert _theirs_as_ours(row, figures) == figures, item
+
+        query = feedback.FigureQuery(period="day", date_from=MARCH_2, date_to=MARCH_6,
+                                     as_of=as_of, group_by=())
+        theirs_by_day = {r["period_start"]: r for r in await feedback.compute(conn, query)}
+        ours_by_day = {r.key: r for r in ours().by_day}
+        assert set(ours_by_day) == set(theirs_by_day)
+        for day, row in ours_by_day.items():
+            figures = {k: v for k, v in theirs_by_day[day].items() if k in FIGURE_NAMES}
+            assert _theirs_as_ours(row, figures) == figures, day
     finally:
         await tx.rollback()
         await conn.close()
