@@ -38,15 +38,20 @@ class SurveySender(Protocol):
 
 
 class LoggingSender:
-    """Development and tests: says what it would send, with the token masked."""
+    """Development and tests: says what it would send, with the token masked unless
+    ``reveal`` (``ENVIRONMENT=development``: the link opens the survey page from the log)."""
+
+    def __init__(self, reveal: bool = False) -> None:
+        self.reveal = reveal
 
     async def send(self, message: SurveyMessage) -> None:
+        link = (message.link if self.reveal
+                else message.link.replace(message.token, message.token[:6] + "…"))
         log.info("survey.sent", channel=message.channel, purpose=message.purpose,
                  survey_id=str(message.survey_id), case_id=str(message.case_id),
                  center_id=message.center_id, counter_id=message.counter_id,
                  resident_id=str(message.resident_id) if message.resident_id else None,
-                 link=message.link.replace(message.token, message.token[:6] + "…"),
-                 expires_at=message.expires_at.isoformat())
+                 link=link, expires_at=message.expires_at.isoformat())
 
 
 def survey_link(base: str, survey_id: UUID, token: str) -> str:
