@@ -199,6 +199,16 @@ async def team_worklist(team_id: str, center_id: Center, pool: PoolDep, settings
                            "(assigned_team = $2 OR escalated_to = $2)", team_id, days, limit)
 
 
+@worklists.get("/centers/{center_id}", summary="The whole center's follow-ups, every clerk and "
+               "team (the supervisor's board): overdue and escalated, due today, upcoming")
+async def center_worklist(center_id: str, pool: PoolDep, settings: SettingsDep,
+                          clock: ClockDep, days: Horizon = 14, limit: Limit = 200,
+                          after: After = None) -> dict[str, Any]:
+    await _wait(pool, settings, after)
+    return await _worklist(pool, settings, clock, center_id, "center_id = $2", center_id,
+                           days, limit)
+
+
 @policies.get("/{id}", summary="A policy change and its fan-out's progress")
 async def get_policy(id: UUID, pool: PoolDep, settings: SettingsDep,
                      after: After = None) -> dict[str, Any]:
