@@ -1,0 +1,86 @@
+"""Browser tests share the three services (on real ports) and one chromium per module; each
+test gets a fresh browser context (its own localStorage and sessionStorage), its own clerks
+and residents, and a center of its own where it reads figures."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+
+from shared.settings import Settings
+from tests.pages.center import CHROMIUM, CHROMIUM_ARGS, ROOT, Center, running_center
+from tests.support import drop_test_objects
+
+try:
+    from playwright.async_api import Browser, BrowserContext, async_playwright
+except ImportError:  # pragma: no cover - the dev extra installs it
+    async_playwright = None  # type: ignore[assignment]
+
+
+@pytest_asyncio.fixture(scope="module")
+async def center(database_url: str, nats_url: str) -> AsyncIterator[Center]:
+    # The pages sign in with the API's own bearer tokens (shared/auth.py).
+    pytest.importorskip("shared.auth", reason="the pages need the services' bearer tokens",
+                        exc_type=ImportError)
+    tag = secrets.token_hex(3)
+    settings = Settings(
+        database_url=database_url, nats_url=nats_url, stream_name=f"P{tag}",
+        subject_prefix=f"p{tag}", schema_prefix=f"p{tag}_", partitions=4,
+        consumer_backoff_s=(0.05, 0.1, 0.2, 0.3), consumer_max_deliver=3,
+        read_wait_timeout_s=10.0, log_json=False, log_level="WARNING",
+        environment="production",
+        auth_keys=["pages-test-auth-key-" + secrets.token_hex(16)],
+        vault_master_key="pages-test-vault-master-key-" + secrets.token_hex(16),
+        vault_lookup_key="pages-test-vault-lookup-key-" + secrets.token_hex(16),
+        survey_token_secret="pages-test-survey-secret-" + secrets.token_hex(16))
+    try:
+        async with running_center(settings) as running:
+            yield running
+    finally:
+        await drop_test_objects(settings)
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    if async_playwright is None or not Path(CHROMIUM).exists():
+        pytest.skip(f"the browser tests need playwright and {CHROMIUM} (make test installs it)")
+    return CHROMIUM
+
+
+@pytest_asyncio.fixture(scope="module")
+async def browser(chromium_path: str) -> AsyncIterator[Browser]:
+    async with async_playwright() as pw:
+        chromium = await pw.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            await chromium.close()
+
+
+@pytest_asyncio.fixture
+async def desk(browser: Browser) -> AsyncIterator[BrowserContext]:
+    """A counter screen's browser: 1440x900, Chinese, the center's time zone."""
+    context = await browser.new_context(viewport={"width": 1440, "height": 900},
+                                        locale="zh-CN", timezone_id="Asia/Shanghai")
+    context.set_default_timeout(15_000)
+    try:
+        yield context
+    finally:
+        await context.close()
+
+
+@pytest.fixture(scope="session")
+def screenshots() -> Path:
+    """Where the pages' pictures go: ``.state/screenshots/`` (not committed) unless
+    ``SIXSTEP_SCREENSHOTS`` names a folder; ``SIXSTEP_SCREENSHOTS=docs/screenshots`` refreshes
+    the ones the README shows."""
+    folder = Path(os.environ.get("SIXSTEP_SCREENSHOTS") or ROOT / ".state" / "screenshots")
+    if not folder.is_absolute():
+        folder = ROOT / folder
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder

@@ -1,0 +1,134 @@
+"""The resident's survey and the supervisor's board in a real browser: a pleased resident answers
+on a phone, a displeased one on the counter tablet, and the board, open all along, follows
+without a reload: satisfaction and response move, the bad review is an open rectification."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from playwright.async_api import Browser, BrowserContext, Page, expect
+
+from services.feedback.tokens import SurveyTokens
+from tests.pages.center import Center, resolved_case, screenshot, seed_history
+
+CENTER = "SH-PD-TANGQIAO"  # a center of this test's own: its figures are this test's alone
+ASPECTS = ("listened", "understood", "explained_clearly", "served_well")
+
+
+async def open_board(desk: BrowserContext, center: Center) -> Page:
+    board = await desk.new_page()
+    await board.goto(f"{center.feedback}/board?every=1")
+    await board.fill("#signin-token", center.token("supervisor-01", "supervisor", CENTER))
+    await board.click("#signin-form button[type=submit]")
+    await expect(board.locator("#board")).to_be_visible()
+    await expect(board.locator("#live")).to_be_visible()
+    return board
+
+
+async def answer(page: Page, level: str, marks: int, comment: str, *, send: bool = True) -> None:
+    """The resident answers with the keyboard alone: Tab to a choice, Space to pick it."""
+    await page.focus(f"input[name=level][value={level}]")
+    await page.keyboard.press("Space")
+    for aspect in ASPECTS:
+        await page.focus(f"input[name=aspect-{aspect}][value='{marks}']")
+        await page.keyboard.press("Space")
+    await page.focus("#comment")
+    await page.keyboard.type(comment)
+    if send:
+        await send_answer(page)
+
+
+async def send_answer(page: Page) -> None:
+    await page.focus(".s-submit")
+    await page.keyboard.press("Enter")
+
+
+async def test_answers_move_the_board_and_a_bad_review_is_an_open_rectification(
+        center: Center, browser: Browser, desk: BrowserContext, screenshots: Path) -> None:
+    zone = ZoneInfo(center.settings.center_timezone)
+    now = datetime.now(zone)
+    clerk = center.client("intake", "clerk-031", "clerk", CENTER)
+    followup = center.client("followup", "supervisor-01", "supervisor", CENTER)
+    await seed_history(clerk, CENTER, now)
+    # Work on the follow-up desk: a home visit today, one escalated to the supervisor.
+    for n in range(2):
+        r = await followup.post("/followups", headers={"Idempotency-Key": f"board-{uuid.uuid4()}"},
+                                json={"center_id": CENTER, "reason": "home_visit",
+                                      "due_at": (now + timedelta(hours=1 + n)).isoformat(),
+                                      "assigned_team": "followup-desk"})
+        assert r.status_code == 201, r.text
+    r = await followup.post(f"/followups/{r.json()['id']}/escalate",
+                            headers={"Idempotency-Key": f"board-{uuid.uuid4()}"},
+                            json={"reason": "居民行动不便，需要主任协调上门"})
+    assert r.status_code == 200, r.text
+
+    # Two residents leave the counter this morning; each gets a survey on the tablet.
+    pleased = await resolved_case(clerk, CENTER, at=now, emotion="angry",
+                                  item="MI-MEDICAL-REIMBURSEMENT", resident_id=str(uuid.uuid4()))
+    displeased = await resolved_case(clerk, CENTER, at=now, emotion="upset",
+                                     resident_id=str(uuid.uuid4()))
+    first, second = await center.survey_for(pleased), await center.survey_for(displeased)
+
+    board = await open_board(desk, center)
+    satisfaction = board.locator("[data-fig=satisfaction_rate]")
+    response = board.locator("[data-fig=response_rate]")
+    await expect(board.locator("[data-fig=visits]")).not_to_have_attribute("data-month", "0")
+    await expect(satisfaction).to_have_attribute("data-today", "暂无")
+
+    # On her phone, the first resident is very satisfied.
+    phone = await browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True,
+                                      has_touch=True, locale="zh-CN")
+    page = await phone.new_page()
+    await page.goto(first.link)
+    await expect(page.locator("#survey")).to_be_visible()
+    await expect(page.locator(".s-facts")).to_contain_text("医疗")
+    await screenshot(page, screenshots / "survey-phone.png", full_page=True)
+    await answer(page, "very_satisfied", 5, "工作人员很耐心，谢谢！")
+    await expect(page.locator("#thanks")).to_be_visible()
+    await expect(page.locator("#thanks .s-good")).to_be_visible()
+    await screenshot(page, screenshots / "survey-thanks.png")
+
+    # The board, untouched, follows.
+    await expect(satisfaction).to_have_attribute("data-today", "100%", timeout=15_000)
+    await expect(response).to_have_attribute("data-today", "100%")
+
+    # The link is spent; an expired one says so plainly.
+    await page.goto(first.link)
+    await expect(page.locator("#state-used")).to_be_visible()
+    tokens = SurveyTokens(center.settings.survey_token_secret.get_secret_value())
+    stale = tokens.issue(second.survey_id, now - timedelta(days=1))
+    await page.goto(f"{center.feedback}/s/{second.survey_id}?t={stale}")
+    await expect(page.locator("#state-expired")).to_be_visible()
+    await screenshot(page, screenshots / "survey-expired.png")
+    await phone.close()
+
+    # At the counter tablet, the second resident is dissatisfied.
+    tablet = await browser.new_context(viewport={"width": 1180, "height": 820}, has_touch=True,
+                                       locale="zh-CN")
+    page = await tablet.new_page()
+    await page.goto(second.link)
+    await answer(page, "dissatisfied", 2, "排队太久，窗口只开了两个", send=False)
+    await page.evaluate("window.scrollTo(0, 0)")
+    await screenshot(page, screenshots / "survey-tablet.png")
+    await send_answer(page)
+    await expect(page.locator("#thanks .s-bad")).to_be_visible()
+    await tablet.close()
+
+    # Half satisfied now; the bad review is an open rectification on the board.
+    await expect(satisfaction).to_have_attribute("data-today", "50%", timeout=15_000)
+    rectification = board.locator(f"#rect-list li[data-case='{displeased}']")
+    await expect(rectification).to_be_visible()
+    await expect(rectification).to_contain_text("不满意")
+    await expect(rectification).to_contain_text("排队太久")
+    await expect(board.locator("#rect-open")).to_have_text("1")
+    await expect(board.locator("[data-count=due_today]")).not_to_have_text("0")
+    await expect(board.locator("[data-count=escalated]")).not_to_have_text("0")
+    await screenshot(board, screenshots / "board.png", full_page=True)
+
+    # The same board in English, switched in place.
+    await board.click("[data-lang-button=en]")
+    await expect(board.locator("[data-fig=satisfaction_rate] h2")).to_have_text("Satisfaction")
+    await expect(rectification).to_contain_text("Dissatisfied")
