@@ -20,6 +20,13 @@ class NotFound(CommandError):
     code = "not_found"
 
 
+class Forbidden(CommandError):
+    """The caller's token is scoped to another center (or case) than the aggregate's."""
+
+    status = 403
+    code = "forbidden_center"
+
+
 class VersionConflict(CommandError):
     """Someone else wrote first: the caller's view of the aggregate is stale."""
 

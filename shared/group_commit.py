@@ -26,7 +26,15 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, PersistenceError
 from psycopg import sql
 
-from shared.errors import AlreadyDoneError, CommandError, NotFound, Unavailable, VersionConflict
+from shared.auth import Principal, current_caller
+from shared.errors import (
+    AlreadyDoneError,
+    CommandError,
+    Forbidden,
+    NotFound,
+    Unavailable,
+    VersionConflict,
+)
 
 
 @dataclass(frozen=True)
@@ -40,10 +48,28 @@ class Written:
 
 
 class Unit:
-    """The aggregates one batch works on: each loaded once, shared by the batch's commands."""
+    """The aggregates one batch works on: each loaded once, shared by the batch's commands.
+
+    ``caller`` is the principal of the command being run (None for the service's own
+    workers): ``get`` and ``add`` refuse an aggregate of another center than the caller's
+    token, so no route can write across centers by forgetting a check.
+    """
 
     def __init__(self, loaded: dict[UUID, Aggregate]) -> None:
         self._aggregates = loaded
+        self.caller: Principal | None = None
+
+    def _check_scope(self, aggregate: Any) -> None:
+        caller = self.caller
+        if caller is None:
+            return
+        center = getattr(aggregate, "center_id", None)
+        if caller.center_id is not None and center is not None and center != caller.center_id:
+            raise Forbidden("this belongs to another center than the token's",
+                            token_center=caller.center_id)
+        case = getattr(aggregate, "case_id", None)
+        if caller.case_id is not None and case is not None and case != caller.case_id:
+            raise Forbidden("this belongs to another case than the token's")
 
     def find(self, aggregate_id: UUID) -> Any | None:
         return self._aggregates.get(aggregate_id)
@@ -52,9 +78,11 @@ class Unit:
         aggregate = self._aggregates.get(aggregate_id)
         if aggregate is None:
             raise NotFound(f"{what} {aggregate_id} not found", id=str(aggregate_id))
+        self._check_scope(aggregate)
         return aggregate
 
     def add(self, aggregate: Aggregate) -> None:
+        self._check_scope(aggregate)
         self._aggregates[aggregate.id] = aggregate
 
     def pending_counts(self) -> dict[UUID, int]:
@@ -75,6 +103,7 @@ class _Item:
     outcome: Written | BaseException | None = None
     events: list[Any] = field(default_factory=list)
     aggregate: Aggregate | None = None
+    caller: Principal | None = None
 
 
 class _Tainted(Exception):
@@ -116,7 +145,7 @@ class GroupCommitter:
         if self._closing:
             raise Unavailable("the service is shutting down")
         future: asyncio.Future[Written] = asyncio.get_running_loop().create_future()
-        await self._queue.put(_Item(command, ids, future))
+        await self._queue.put(_Item(command, ids, future, caller=current_caller()))
         return await future
 
     async def close(self) -> None:
@@ -199,6 +228,7 @@ class GroupCommitter:
         single = len(batch) == 1
         for item in batch:
             before = unit.pending_counts()
+            unit.caller = item.caller
             try:
                 aggregate = item.command(unit)
             except AlreadyDoneError as done:

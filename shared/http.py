@@ -27,6 +27,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from structlog.contextvars import bind_contextvars, reset_contextvars
 
+from shared.auth import OptionalPrincipal, Principal
 from shared.errors import CommandError
 from shared.group_commit import Written
 
@@ -89,10 +90,14 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         if isinstance(exc.detail, dict) and "code" in exc.detail:
-            return error_response(exc.status_code, exc.detail["code"],
-                                  exc.detail.get("message", ""), exc.detail.get("details"))
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return error_response(exc.status_code, code, str(exc.detail))
+            response = error_response(exc.status_code, exc.detail["code"],
+                                      exc.detail.get("message", ""), exc.detail.get("details"))
+        else:
+            code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code,
+                                                                     "http_error")
+            response = error_response(exc.status_code, code, str(exc.detail))
+        response.headers.update(exc.headers or {})  # WWW-Authenticate, Retry-After
+        return response
 
 
 def problem(status: int, code: str, message: str, **details: Any) -> HTTPException:
@@ -126,12 +131,9 @@ async def _expected_version(
     return int(value)
 
 
-async def _actor(x_actor: Annotated[str | None, Header(
-        description="Who acts (clerk id); replaced by the bearer token's subject once auth "
-                    "is on.")] = None) -> str:
-    if x_actor is not None and not re.fullmatch(r"[A-Za-z0-9_.:@\-]{1,64}", x_actor):
-        raise problem(400, "actor_invalid", "X-Actor must be 1-64 characters of A-Z a-z 0-9 _.:@-")
-    return x_actor or "counter-app"
+async def _actor(principal: OptionalPrincipal) -> str:
+    """Who acts: the bearer token's subject (``shared.auth``)."""
+    return principal.actor if principal is not None else "anonymous"
 
 
 @dataclass(frozen=True)
@@ -141,21 +143,23 @@ class WriteContext:
     key: str
     actor: str
     expected_version: int | None
+    principal: Principal | None = None
 
 
 async def _write_context(
+    principal: OptionalPrincipal,
     idempotency_key: Annotated[str | None, Header(
         description="Unique per intended write (8-128 chars of A-Z a-z 0-9 _ . : -); "
                     "a retry with the same key returns the first answer.")] = None,
     if_match: Annotated[str | None, Header(
         description="The version you last saw; the write is refused with 409 if it moved.")]
         = None,
-    x_actor: Annotated[str | None, Header(description="Who acts (clerk id).")] = None,
 ) -> WriteContext:
-    """One dependency for the three write headers (fewer dependencies, faster requests)."""
+    """One dependency for the write headers and the caller (the token's subject acts)."""
     return WriteContext(key=await _idempotency_key(idempotency_key),
-                        actor=await _actor(x_actor),
-                        expected_version=await _expected_version(if_match))
+                        actor=await _actor(principal),
+                        expected_version=await _expected_version(if_match),
+                        principal=principal)
 
 
 Write = Annotated[WriteContext, Depends(_write_context)]

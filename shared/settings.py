@@ -14,6 +14,10 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ServiceName = Literal["intake", "followup", "feedback"]
 
+DEV_AUTH_KEY = "dev-only-sixstep-auth-key-change-me-outside-development"
+DEV_VAULT_MASTER_KEY = "dev-only-sixstep-vault-master-key-change-me"
+DEV_VAULT_LOOKUP_KEY = "dev-only-sixstep-vault-lookup-key-change-me"
+
 
 def parse_partitions(spec: str, partitions: int) -> list[int]:
     """'0-3,8' -> [0, 1, 2, 3, 8]; every number must be below ``partitions``."""
@@ -141,6 +145,30 @@ class Settings(BaseSettings):
         description="What this process does: 'api' (HTTP writes and reads), 'workers' (outbox "
                     "relay, consumers, schedulers). Split them to scale each on its own.")
 
+    # -- who may call, and the resident vault (shared/auth.py, services/intake/vault.py) ------
+    environment: Literal["development", "production"] = Field("development", description=(
+        "development accepts the built-in development keys (with a warning); production "
+        "refuses to start with them."))
+    auth_keys: list[SecretStr] = Field(
+        default_factory=lambda: [SecretStr(DEV_AUTH_KEY)], description=(
+            "Token signing keys (HS256, 32+ characters each) as a JSON list: the first signs, "
+            "every one verifies. Rotate by putting a new key first; drop the old one once its "
+            "tokens have expired."))
+    auth_issuer: str = Field("sixstep", description="The tokens' issuer (iss).")
+    auth_token_minutes: int = Field(480, ge=1, le=60 * 24 * 366,
+                                    description="Default lifetime of an issued token.")
+    vault_master_key: SecretStr = Field(SecretStr(DEV_VAULT_MASTER_KEY), description=(
+        "Wraps every resident's data key (AES-256-GCM, derived with HKDF); 32+ characters."))
+    vault_old_master_keys: list[SecretStr] = Field(default_factory=list, description=(
+        "Earlier master keys, still unwrapping data keys wrapped before a rotation."))
+    vault_lookup_key: SecretStr = Field(SecretStr(DEV_VAULT_LOOKUP_KEY), description=(
+        "HMAC key of the ID-number lookup hash (never rotated without re-registering)."))
+    max_body_bytes: int = Field(256 * 1024, ge=1024, description=(
+        "Larger request bodies are refused with 413."))
+    survey_rate_per_minute: float = Field(6.0, gt=0, description=(
+        "Survey answers per token per minute (a token bucket; 429 beyond it)."))
+    survey_rate_burst: int = Field(5, ge=1, description="Answers a token may send at once.")
+
     log_level: str = "INFO"
     log_json: bool = True
 
@@ -164,6 +192,27 @@ class Settings(BaseSettings):
             return None
         owned = parse_partitions(self.consumer_partitions, self.partitions)
         return owned
+
+    @model_validator(mode="after")
+    def _no_development_secrets(self) -> Settings:
+        """Like the FastAPI full-stack template: default secrets only in development."""
+        if not self.auth_keys:
+            raise ValueError("AUTH_KEYS needs at least one key")
+        keys = [k.get_secret_value() for k in self.auth_keys]
+        vault = [self.vault_master_key.get_secret_value(),
+                 *(k.get_secret_value() for k in self.vault_old_master_keys)]
+        if self.environment != "development":
+            if DEV_AUTH_KEY in keys:
+                raise ValueError("AUTH_KEYS still holds the development key; set your own")
+            if DEV_VAULT_MASTER_KEY in vault:
+                raise ValueError("VAULT_MASTER_KEY is the development key; set your own")
+            if self.vault_lookup_key.get_secret_value() == DEV_VAULT_LOOKUP_KEY:
+                raise ValueError("VAULT_LOOKUP_KEY is the development key; set your own")
+        if any(len(k) < 32 for k in [*keys, *vault]):
+            raise ValueError("AUTH_KEYS and vault master keys need 32+ characters each")
+        if len(self.vault_lookup_key.get_secret_value()) < 32:
+            raise ValueError("VAULT_LOOKUP_KEY needs 32+ characters")
+        return self
 
     @field_validator("center_timezone")
     @classmethod
