@@ -21,6 +21,11 @@ from shared.devservers import NatsServer, PostgresServer
 from shared.settings import Settings
 from tests.support import drop_test_objects
 
+# The tests run as production would: their own keys, the development defaults refused.
+TEST_AUTH_KEY = "tests-only-auth-key-" + secrets.token_hex(16)
+TEST_VAULT_KEY = "tests-only-vault-master-key-" + secrets.token_hex(16)
+TEST_LOOKUP_KEY = "tests-only-vault-lookup-key-" + secrets.token_hex(16)
+
 
 def _docker_available() -> bool:
     if os.environ.get("SIXSTEP_TESTCONTAINERS") != "1":
@@ -91,7 +96,9 @@ async def settings(database_url: str, nats_url: str) -> AsyncIterator[Settings]:
     s = Settings(database_url=database_url, nats_url=nats_url, stream_name=f"T{tag}",
                  subject_prefix=f"t{tag}", schema_prefix=f"t{tag}_", partitions=4,
                  consumer_backoff_s=(0.05, 0.1, 0.2, 0.3), consumer_max_deliver=3,
-                 read_wait_timeout_s=10.0, log_json=False)
+                 read_wait_timeout_s=10.0, log_json=False, environment="production",
+                 auth_keys=[TEST_AUTH_KEY], vault_master_key=TEST_VAULT_KEY,
+                 vault_lookup_key=TEST_LOOKUP_KEY)
     yield s
     await drop_test_objects(s)
 

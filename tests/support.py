@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
 from typing import Any
+from uuid import UUID
 
 import asyncpg
 import httpx
@@ -15,6 +18,7 @@ from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
+from shared.auth import Role, issue_token
 from shared.bus import connect, dead_letter_stream
 from shared.contracts import Envelope
 from shared.settings import Settings
@@ -71,13 +75,51 @@ async def dead_letters(settings: Settings) -> list[Msg]:
     return await stream_messages(settings, stream=dead_letter_stream(settings))
 
 
+TEST_CENTER = "SH-PD-HUAMU"
+"""The center the tests' default token is scoped to."""
+
+
+def token_for(settings: Settings, role: Role | str = Role.SUPERVISOR,
+              center: str | None = TEST_CENTER, sub: str | None = None,
+              case_id: UUID | None = None, ttl: timedelta | None = None) -> str:
+    """A token signed with the test settings' key (default: a supervisor of TEST_CENTER)."""
+    role = Role(role)
+    return issue_token(settings, sub or f"test-{role.value}", role, center, case_id, ttl)
+
+
+def bearer(settings: Settings, **claims: Any) -> dict[str, str]:
+    """``Authorization`` for a request (``token_for``'s arguments)."""
+    return {"Authorization": f"Bearer {token_for(settings, **claims)}"}
+
+
+def auth_env(settings: Settings) -> dict[str, str]:
+    """The environment a service process needs to accept the tests' tokens (and to open the
+    vault with the tests' keys)."""
+    return {
+        "ENVIRONMENT": settings.environment,
+        "AUTH_KEYS": json.dumps([k.get_secret_value() for k in settings.auth_keys]),
+        "VAULT_MASTER_KEY": settings.vault_master_key.get_secret_value(),
+        "VAULT_LOOKUP_KEY": settings.vault_lookup_key.get_secret_value(),
+    }
+
+
 @contextlib.asynccontextmanager
-async def running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    """Run a service's lifespan in-process and talk to it over ASGI."""
+async def running(app: FastAPI, *, role: Role | str = Role.SUPERVISOR,
+                  center: str | None = TEST_CENTER, token: str | None = None,
+                  anonymous: bool = False) -> AsyncIterator[httpx.AsyncClient]:
+    """Run a service's lifespan in-process and talk to it over ASGI.
+
+    Every request carries a bearer token: ``token``, else one for ``role`` at ``center``
+    (default: a supervisor of TEST_CENTER). ``anonymous=True`` sends none.
+    """
+    headers: dict[str, str] = {}
+    if not anonymous:
+        token = token or token_for(app.state.settings, role, center)
+        headers["Authorization"] = f"Bearer {token}"
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://sixstep.test",
-                                     timeout=30.0) as client:
+                                     timeout=30.0, headers=headers) as client:
             yield client
 
 

@@ -12,13 +12,23 @@ from uuid import UUID
 
 import asyncpg
 import orjson
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
 from services.feedback import commands as c
 from services.feedback.application import Feedback
 from services.feedback.domain import revisit_survey_id_for
 from services.feedback.figures import DIMENSIONS, FIGURES, Dimension, FigureQuery, Period, compute
-from shared.consumer import wait_for_position
+from shared.auth import (
+    STAFF,
+    Figures,
+    OptionalPrincipal,
+    Role,
+    Staff,
+    Supervisor,
+    center_filter,
+    check_center,
+    forbidden,
+)
 from shared.http import (
     Actor,
     ErrorResponse,
@@ -27,10 +37,12 @@ from shared.http import (
     WrittenPublic,
     problem,
 )
-from shared.settings import Settings
+from shared.limits import TokenBuckets
+from shared.positions import wait_for_write
+from shared.settings import ServiceName, Settings
 
 ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorResponse}, 403: {"model": ErrorResponse},
+    400: {"model": ErrorResponse}, 401: {"model": ErrorResponse}, 403: {"model": ErrorResponse},
     404: {"model": ErrorResponse}, 409: {"model": ErrorResponse},
     410: {"model": ErrorResponse}, 422: {"model": ErrorResponse},
     503: {"model": ErrorResponse}, 504: {"model": ErrorResponse},
@@ -70,15 +82,9 @@ class RectificationWritten(WrittenPublic):
     revisit_survey_id: str
 
 
-async def _wait(pool: asyncpg.Pool, settings: Settings, consumer: str, service: str,
-                after: int | None) -> None:
-    if after is None:
-        return
-    if not await wait_for_position(pool, consumer, service, after,
-                                   settings.read_wait_timeout_s):
-        raise problem(504, "read_model_behind",
-                      f"the read model has not applied {service} position {after} yet; "
-                      "retry shortly", position=after, service=service)
+async def _wait(pool: asyncpg.Pool, settings: Settings, consumer: str,
+                service: ServiceName, after: int | None) -> None:
+    await wait_for_write(pool, settings, consumer, service, after)
 
 
 def _today(settings: Settings, feedback: Feedback) -> date:
@@ -88,24 +94,56 @@ def _today(settings: Settings, feedback: Feedback) -> date:
 # -- writes -----------------------------------------------------------------------------------
 
 
+async def _limits(request: Request) -> TokenBuckets:
+    return request.app.state.survey_limits
+
+
 @surveys.post("/{survey_id}/rating", response_model=WrittenPublic,
+              responses={429: {"model": ErrorResponse}},
               summary="Rate the service: the resident with the link's token, or a clerk")
-async def rate(survey_id: UUID, body: c.RateService, feedback: FeedbackDep,
-               key: IdempotencyKey, actor: Actor, expected: ExpectedVersion) -> WrittenPublic:
+async def rate(survey_id: UUID, body: c.RateService, request: Request, feedback: FeedbackDep,
+               key: IdempotencyKey, actor: Actor, expected: ExpectedVersion,
+               principal: OptionalPrincipal,
+               limits: Annotated[TokenBuckets, Depends(_limits)]) -> WrittenPublic:
     """Five levels; an optional comment (personal data is redacted) and aspect marks.
+
+    Who answers: the resident with the link's ``token`` in the body (no bearer needed); the
+    resident with a bearer token of role ``resident`` bound to the survey's case (neither
+    ``token`` nor ``clerk_id``); or a clerk or supervisor of the survey's center with
+    ``clerk_id``. A resident's answers are rate limited per token (429 with Retry-After).
 
     With ``token``: 403 ``token_invalid`` / ``token_wrong_case``, 410 ``token_expired``;
     409 ``survey_already_answered`` for a second answer. A dissatisfied or very dissatisfied
     answer opens a rectification in the same commit.
     """
-    return WrittenPublic.of(await feedback.rate(survey_id, body, actor, key, expected))
+    resident = False
+    if body.token is not None:
+        limits.check("link:" + body.token)
+    elif principal is None:
+        raise HTTPException(401, {"code": "token_missing", "message": (
+            "answer with the survey link's token, or Authorization: Bearer <token>"),
+            "details": {}}, headers={"WWW-Authenticate": 'Bearer realm="sixstep"'})
+    elif principal.role is Role.RESIDENT:
+        if body.clerk_id is not None:
+            raise forbidden("forbidden_role", "a resident's token cannot record a clerk's answer")
+        limits.check(f"resident:{principal.token_id or principal.sub}")
+        resident = True
+    elif principal.role not in STAFF:
+        raise forbidden("forbidden_role", "a clerk or supervisor records an answer; a "
+                        "resident answers with the link's token", role=principal.role.value)
+    elif body.clerk_id is None:
+        raise problem(422, "invalid_command", "give the survey link's token (the resident "
+                      "answers) or clerk_id (a clerk records the answer)", field="clerk_id")
+    return WrittenPublic.of(await feedback.rate(survey_id, body, actor, key, expected,
+                                                resident=resident))
 
 
 @rectifications.post("/{rectification_id}/outcome", response_model=RectificationWritten,
                      summary="Record what was done about a bad review; a revisit follows")
 async def complete_rectification(rectification_id: UUID, body: c.CompleteRectification,
                                  feedback: FeedbackDep, key: IdempotencyKey, actor: Actor,
-                                 expected: ExpectedVersion) -> RectificationWritten:
+                                 expected: ExpectedVersion,
+                                 supervisor: Supervisor) -> RectificationWritten:
     written = await feedback.complete_rectification(rectification_id, body, actor, key,
                                                     expected)
     return RectificationWritten(**WrittenPublic.of(written).model_dump(),
@@ -142,18 +180,20 @@ def _rectification(row: asyncpg.Record, today: date) -> dict[str, Any]:
 
 @surveys.get("/{survey_id}", summary="One survey: where it stands, and the answer if any")
 async def get_survey(survey_id: UUID, pool: PoolDep, settings: SettingsDep,
-                     consumers: ConsumersDep, after: After = None) -> dict[str, Any]:
+                     consumers: ConsumersDep, staff: Staff,
+                     after: After = None) -> dict[str, Any]:
     await _wait(pool, settings, consumers["views"], "feedback", after)
     row = await pool.fetchrow(f"SELECT {SURVEY_COLUMNS} FROM surveys WHERE survey_id = $1",
                               survey_id)
     if row is None:
         raise problem(404, "not_found", f"survey {survey_id} not found", id=str(survey_id))
+    check_center(staff, row["center_id"])
     return _survey(row)
 
 
 @cases.get("/{case_id}/feedback", summary="A case's surveys, answers and rectifications")
 async def case_feedback(case_id: UUID, pool: PoolDep, settings: SettingsDep,
-                        feedback: FeedbackDep, consumers: ConsumersDep,
+                        feedback: FeedbackDep, consumers: ConsumersDep, staff: Staff,
                         after: After = None) -> dict[str, Any]:
     await _wait(pool, settings, consumers["views"], "feedback", after)
     rows = await pool.fetch(f"SELECT {SURVEY_COLUMNS} FROM surveys WHERE case_id = $1"
@@ -162,6 +202,7 @@ async def case_feedback(case_id: UUID, pool: PoolDep, settings: SettingsDep,
                              " WHERE r.case_id = $1 ORDER BY r.opened_at", case_id)
     if not rows:
         raise problem(404, "not_found", f"no feedback on case {case_id} yet", id=str(case_id))
+    check_center(staff, rows[0]["center_id"])
     today = _today(settings, feedback)
     return {"case_id": str(case_id), "surveys": [_survey(r) for r in rows],
             "rectifications": [_rectification(r, today) for r in rects]}
@@ -170,6 +211,7 @@ async def case_feedback(case_id: UUID, pool: PoolDep, settings: SettingsDep,
 @rectifications.get("", summary="The supervisor's board: open rectifications, overdue first")
 async def list_rectifications(
     pool: PoolDep, settings: SettingsDep, feedback: FeedbackDep, consumers: ConsumersDep,
+    supervisor: Supervisor,
     center_id: Annotated[str | None, Query(max_length=64)] = None,
     status: Literal["open", "overdue", "completed", "all"] = "open",
     as_of: Annotated[date | None, Query(description="Today, in the center's zone, by default")]
@@ -178,6 +220,7 @@ async def list_rectifications(
     after: After = None,
 ) -> dict[str, Any]:
     await _wait(pool, settings, consumers["views"], "feedback", after)
+    center_id = center_filter(supervisor, center_id)
     today = as_of or _today(settings, feedback)
     where, args = [], []
 
@@ -209,19 +252,21 @@ async def list_rectifications(
 @rectifications.get("/{rectification_id}", summary="One rectification")
 async def get_rectification(rectification_id: UUID, pool: PoolDep, settings: SettingsDep,
                             feedback: FeedbackDep, consumers: ConsumersDep,
-                            after: After = None) -> dict[str, Any]:
+                            supervisor: Supervisor, after: After = None) -> dict[str, Any]:
     await _wait(pool, settings, consumers["views"], "feedback", after)
     row = await pool.fetchrow(f"SELECT {RECTIFICATION_COLUMNS} FROM {RECTIFICATION_FROM}"
                               " WHERE r.rectification_id = $1", rectification_id)
     if row is None:
         raise problem(404, "not_found", f"rectification {rectification_id} not found",
                       id=str(rectification_id))
+    check_center(supervisor, row["center_id"])
     return _rectification(row, _today(settings, feedback))
 
 
 @figures.get("", summary="The center's figures by period and by center, counter, clerk, item")
 async def get_figures(
     pool: PoolDep, settings: SettingsDep, feedback: FeedbackDep, consumers: ConsumersDep,
+    reader: Figures,
     period: Period = "month",
     date_from: Annotated[date | None, Query(alias="from")] = None,
     date_to: Annotated[date | None, Query(alias="to")] = None,
@@ -243,6 +288,7 @@ async def get_figures(
     figures"."""
     await _wait(pool, settings, consumers["figures"], "feedback", after)
     await _wait(pool, settings, consumers["figures"], "intake", after_intake)
+    center_id = center_filter(reader, center_id)
     if date_from and date_to and date_from > date_to:
         raise problem(400, "period_invalid", "'from' is after 'to'")
     dims: list[Dimension] = []

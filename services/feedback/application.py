@@ -208,11 +208,15 @@ class Feedback:
     # -- the resident's answer --------------------------------------------------------------
 
     async def rate(self, survey_id: UUID, cmd: c.RateService, actor: str, key: str,
-                   expected_version: int | None = None) -> Written:
-        """A rating; a bad review opens its rectification in the same commit."""
+                   expected_version: int | None = None, *, resident: bool = False) -> Written:
+        """A rating; a bad review opens its rectification in the same commit.
+
+        ``resident``: the resident answers with a bearer token bound to the survey's case
+        (checked where the survey is loaded), instead of the link's token."""
         now = self.clock()
-        if cmd.token is not None:
-            self.tokens.read(cmd.token)  # a forged link fails before anything is loaded
+        if cmd.token is not None or resident:
+            if cmd.token is not None:
+                self.tokens.read(cmd.token)  # a forged link fails before anything is loaded
             via, actor = AnsweredVia.TOKEN, "resident"
             cmd = cmd.model_copy(update={"occurred_at": None})  # a resident answers now
         else:

@@ -41,9 +41,10 @@ class RateService(_Command):
 
     @model_validator(mode="after")
     def _one_way(self) -> RateService:
-        if (self.token is None) == (self.clerk_id is None):
+        if self.token is not None and self.clerk_id is not None:
             raise ValueError("give the survey link's token (the resident answers) or clerk_id "
-                             "(a clerk records the answer), exactly one of them")
+                             "(a clerk records the answer), not both; neither when a "
+                             "resident's bearer token answers")
         return self
 
 

@@ -17,7 +17,7 @@ from services.followup import commands as c
 from services.followup.application import FollowUps
 from services.followup.clock import Clock
 from services.followup.projections import CONSUMER, OPEN
-from shared.consumer import wait_for_position
+from shared.auth import Role, Staff, Supervisor, center_filter, check_center, forbidden
 from shared.http import (
     Actor,
     ErrorResponse,
@@ -26,10 +26,12 @@ from shared.http import (
     WrittenPublic,
     problem,
 )
+from shared.positions import wait_for_write
 from shared.settings import Settings
 
 ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorResponse}, 404: {"model": ErrorResponse},
+    400: {"model": ErrorResponse}, 401: {"model": ErrorResponse},
+    403: {"model": ErrorResponse}, 404: {"model": ErrorResponse},
     409: {"model": ErrorResponse}, 422: {"model": ErrorResponse},
     503: {"model": ErrorResponse}, 504: {"model": ErrorResponse},
 }
@@ -68,13 +70,7 @@ obligations = APIRouter(prefix="/obligations", tags=["obligations"], responses=E
 
 
 async def _wait(pool: asyncpg.Pool, settings: Settings, after: int | None) -> None:
-    if after is None:
-        return
-    if not await wait_for_position(pool, CONSUMER, "followup", after,
-                                   settings.read_wait_timeout_s):
-        raise problem(504, "read_model_behind",
-                      f"the read model has not applied position {after} yet; retry shortly",
-                      position=after)
+    await wait_for_write(pool, settings, CONSUMER, "followup", after)
 
 
 # -- writes ---------------------------------------------------------------------------------
@@ -83,14 +79,17 @@ async def _wait(pool: asyncpg.Pool, settings: Settings, after: int | None) -> No
 @followups.post("", status_code=status.HTTP_201_CREATED, response_model=WrittenPublic,
                 summary="Schedule a follow-up by hand (e.g. a home visit)")
 async def schedule(body: c.ScheduleFollowUp, app: FollowUpsDep, key: IdempotencyKey,
-                   actor: Actor) -> WrittenPublic:
+                   actor: Actor, staff: Staff) -> WrittenPublic:
+    check_center(staff, body.center_id)
     return WrittenPublic.of(await app.schedule_by_hand(body, actor, key))
 
 
 def _action(router: APIRouter, name: str, summary: str, command: type[c._Command],
             method: str) -> None:
     async def route(id: UUID, body: Any, app: FollowUpsDep, key: IdempotencyKey,
-                    actor: Actor, expected: ExpectedVersion) -> WrittenPublic:
+                    actor: Actor, expected: ExpectedVersion, staff: Staff) -> WrittenPublic:
+        # The follow-up's center is checked against the token where it is loaded
+        # (shared.group_commit.Unit).
         return WrittenPublic.of(await getattr(app, method)(id, body, actor, key, expected))
 
     route.__annotations__["body"] = command
@@ -113,7 +112,8 @@ _action(obligations, "end", "Stop watching the obligation", c.EndObligation, "en
 @policies.post("", status_code=status.HTTP_202_ACCEPTED, response_model=WrittenPublic,
                summary="Publish a policy change; outreach to affected residents follows")
 async def publish(body: c.PublishPolicyChange, app: FollowUpsDep, key: IdempotencyKey,
-                  actor: Actor) -> WrittenPublic:
+                  actor: Actor, supervisor: Supervisor) -> WrittenPublic:
+    check_center(supervisor, body.center_id)
     return WrittenPublic.of(await app.publish_policy(body, actor, key))
 
 
@@ -126,18 +126,19 @@ COLUMNS = ("follow_up_id, center_id, case_id, resident_id, reason, priority, sta
 
 
 @followups.get("/{id}", summary="One follow-up")
-async def get_follow_up(id: UUID, pool: PoolDep, settings: SettingsDep,
+async def get_follow_up(id: UUID, pool: PoolDep, settings: SettingsDep, staff: Staff,
                         after: After = None) -> dict[str, Any]:
     await _wait(pool, settings, after)
     row = await pool.fetchrow(f"SELECT {COLUMNS} FROM followups WHERE follow_up_id = $1", id)
     if row is None:
         raise problem(404, "not_found", f"follow-up {id} not found", id=str(id))
+    check_center(staff, row["center_id"])
     return dict(row)
 
 
 @followups.get("", summary="Follow-ups of a case, a resident or a source (newest due first)")
 async def list_follow_ups(
-    pool: PoolDep, settings: SettingsDep,
+    pool: PoolDep, settings: SettingsDep, staff: Staff,
     case_id: UUID | None = None, resident_id: UUID | None = None,
     source_id: UUID | None = None,
     status_: Annotated[str | None, Query(alias="status", pattern="^[a-z]+$")] = None,
@@ -152,6 +153,9 @@ async def list_follow_ups(
             where.append(f"{column} = ${len(args)}")
     if not where:
         raise problem(422, "filter_required", "give case_id, resident_id or source_id")
+    if (center := center_filter(staff, None)) is not None:
+        args.append(center)
+        where.append(f"center_id = ${len(args)}")
     args.append(limit)
     rows = await pool.fetch(f"SELECT {COLUMNS} FROM followups WHERE {' AND '.join(where)}"
                             f" ORDER BY due_at DESC LIMIT ${len(args)}", *args)
@@ -182,8 +186,10 @@ async def _worklist(pool: asyncpg.Pool, settings: Settings, clock: Clock, center
 @worklists.get("/clerks/{clerk_id}", summary="A clerk's follow-ups: overdue, due today, "
                "upcoming")
 async def clerk_worklist(clerk_id: str, center_id: Center, pool: PoolDep,
-                         settings: SettingsDep, clock: ClockDep, days: Horizon = 14,
-                         limit: Limit = 200, after: After = None) -> dict[str, Any]:
+                         settings: SettingsDep, clock: ClockDep, staff: Staff,
+                         days: Horizon = 14, limit: Limit = 200,
+                         after: After = None) -> dict[str, Any]:
+    check_center(staff, center_id)
     await _wait(pool, settings, after)
     return await _worklist(pool, settings, clock, center_id, "assigned_clerk = $2", clerk_id,
                            days, limit)
@@ -192,8 +198,12 @@ async def clerk_worklist(clerk_id: str, center_id: Center, pool: PoolDep,
 @worklists.get("/teams/{team_id}", summary="A team's follow-ups (escalations included for the "
                "supervisor team): overdue, due today, upcoming")
 async def team_worklist(team_id: str, center_id: Center, pool: PoolDep, settings: SettingsDep,
-                        clock: ClockDep, days: Horizon = 14, limit: Limit = 200,
+                        clock: ClockDep, staff: Staff, days: Horizon = 14, limit: Limit = 200,
                         after: After = None) -> dict[str, Any]:
+    check_center(staff, center_id)
+    if team_id == settings.followup_supervisor_team and staff.role is not Role.SUPERVISOR:
+        raise forbidden("forbidden_role", "escalations are the supervisor's worklist",
+                        role=staff.role.value, allowed=[Role.SUPERVISOR.value])
     await _wait(pool, settings, after)
     return await _worklist(pool, settings, clock, center_id,
                            "(assigned_team = $2 OR escalated_to = $2)", team_id, days, limit)
@@ -202,30 +212,34 @@ async def team_worklist(team_id: str, center_id: Center, pool: PoolDep, settings
 @worklists.get("/centers/{center_id}", summary="The whole center's follow-ups, every clerk and "
                "team (the supervisor's board): overdue and escalated, due today, upcoming")
 async def center_worklist(center_id: str, pool: PoolDep, settings: SettingsDep,
-                          clock: ClockDep, days: Horizon = 14, limit: Limit = 200,
-                          after: After = None) -> dict[str, Any]:
+                          clock: ClockDep, supervisor: Supervisor, days: Horizon = 14,
+                          limit: Limit = 200, after: After = None) -> dict[str, Any]:
+    check_center(supervisor, center_id)
     await _wait(pool, settings, after)
     return await _worklist(pool, settings, clock, center_id, "center_id = $2", center_id,
                            days, limit)
 
 
 @policies.get("/{id}", summary="A policy change and its fan-out's progress")
-async def get_policy(id: UUID, pool: PoolDep, settings: SettingsDep,
+async def get_policy(id: UUID, pool: PoolDep, settings: SettingsDep, staff: Staff,
                      after: After = None) -> dict[str, Any]:
     await _wait(pool, settings, after)
     row = await pool.fetchrow("SELECT * FROM policy_changes WHERE policy_id = $1", id)
     if row is None:
         raise problem(404, "not_found", f"policy change {id} not found", id=str(id))
+    if not row.get("all_centers", False):
+        check_center(staff, row.get("center_id"))
     out = dict(row)
     out["state"] = "fanned_out" if row["finished_at"] else "fanning_out"
     return out
 
 
 @obligations.get("/{id}", summary="A watched obligation: current period, missed periods")
-async def get_obligation(id: UUID, pool: PoolDep, settings: SettingsDep,
+async def get_obligation(id: UUID, pool: PoolDep, settings: SettingsDep, staff: Staff,
                          after: After = None) -> dict[str, Any]:
     await _wait(pool, settings, after)
     row = await pool.fetchrow("SELECT * FROM obligations WHERE obligation_id = $1", id)
     if row is None:
         raise problem(404, "not_found", f"obligation {id} is not watched", id=str(id))
+    check_center(staff, row.get("center_id"))
     return dict(row)

@@ -17,8 +17,10 @@ from services.followup.consumer import Rules
 from services.followup.fanout import FanOut
 from services.followup.projections import CONSUMER, DDL, WorklistProjection
 from services.followup.scheduler import Scheduler
+from shared.auth import install_auth
 from shared.catalogue import load_catalogue
 from shared.http import Metrics, install_error_handlers
+from shared.limits import install_request_limits
 from shared.logs import configure_logging
 from shared.service import install_health, start_runtime, stop_runtime
 from shared.settings import Settings
@@ -73,6 +75,8 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     app.state.clock = clock_
     app.state.runtime = None
     install_error_handlers(app)
+    install_auth(app, settings)
+    install_request_limits(app, settings.max_body_bytes)
     metrics.install(app)
     install_health(app, lambda: app.state.runtime)
     app.include_router(followups)

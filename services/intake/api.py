@@ -12,14 +12,16 @@ from fastapi import APIRouter, Depends, Query, Request, status
 from services.intake import commands as c
 from services.intake.application import Intake
 from services.intake.projections import CONSUMER
+from shared.auth import Staff, center_filter, check_center
 from shared.catalogue import Catalogue, ServiceItem
-from shared.consumer import wait_for_position
 from shared.contracts.vocabulary import Channel
 from shared.http import ErrorResponse, Write, WrittenPublic, problem
+from shared.positions import wait_for_write
 from shared.settings import Settings
 
 ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorResponse}, 404: {"model": ErrorResponse},
+    400: {"model": ErrorResponse}, 401: {"model": ErrorResponse},
+    403: {"model": ErrorResponse}, 404: {"model": ErrorResponse},
     409: {"model": ErrorResponse}, 422: {"model": ErrorResponse},
     503: {"model": ErrorResponse},
 }
@@ -54,13 +56,18 @@ catalogue = APIRouter(prefix="/catalogue", tags=["catalogue"])
 
 @cases.post("", status_code=status.HTTP_201_CREATED, response_model=WrittenPublic,
             summary="Open a case (a resident arrives, calls, or is visited)")
-async def open_case(body: c.OpenCase, request: Request, write: Write) -> WrittenPublic:
+async def open_case(body: c.OpenCase, request: Request, write: Write,
+                    staff: Staff) -> WrittenPublic:
+    check_center(staff, body.center_id)
     intake: Intake = request.app.state.intake
     return WrittenPublic.of(await intake.open_case(body, write.actor, write.key))
 
 
 def _step(name: str, summary: str, command: type[c._Command], method: str) -> None:
-    async def route(case_id: UUID, body: Any, request: Request, write: Write) -> WrittenPublic:
+    async def route(case_id: UUID, body: Any, request: Request, write: Write,
+                    staff: Staff) -> WrittenPublic:
+        # The case's center is checked against the token where the case is loaded
+        # (shared.group_commit.Unit): the read model may not have the case yet.
         use_case = getattr(request.app.state.intake, method)
         return WrittenPublic.of(await use_case(case_id, body, write.actor, write.key,
                                                write.expected_version))
@@ -88,27 +95,28 @@ _step("reopen", "Reopen a resolved case", c.ReopenCase, "reopen_case")
 
 
 async def _wait(pool: asyncpg.Pool, settings: Settings, after: int | None) -> None:
-    if after is None:
-        return
-    if not await wait_for_position(pool, CONSUMER, "intake", after, settings.read_wait_timeout_s):
-        raise problem(504, "read_model_behind",
-                      f"the read model has not applied position {after} yet; retry shortly",
-                      position=after)
+    await wait_for_write(pool, settings, CONSUMER, "intake", after)
 
 
 CASE_COLUMNS = ("case_id, center_id, counter_id, clerk_id, channel, service_item, resident_id,"
                 " status, stage, emotion_on_arrival, urgency, eligibility, outcome,"
                 " emotion_defused, opened_at, updated_at, resolved_at, next_deadline,"
                 " reopen_count, version, position")
+RESIDENT_STATUS = ("(SELECT CASE WHEN r.erased_at IS NULL THEN 'on_file' ELSE 'erased' END"
+                   " FROM residents r WHERE r.resident_id = cases.resident_id)"
+                   " AS resident_status")
+"""The vault's word on the case's resident: on_file, erased (PIPL erasure), or null."""
 
 
 @cases.get("/{case_id}", summary="A case with its full timeline")
-async def get_case(case_id: UUID, pool: PoolDep, settings: SettingsDep,
+async def get_case(case_id: UUID, pool: PoolDep, settings: SettingsDep, staff: Staff,
                    after: After = None) -> dict[str, Any]:
     await _wait(pool, settings, after)
-    row = await pool.fetchrow(f"SELECT {CASE_COLUMNS} FROM cases WHERE case_id = $1", case_id)
+    row = await pool.fetchrow(f"SELECT {CASE_COLUMNS}, {RESIDENT_STATUS} FROM cases"
+                              " WHERE case_id = $1", case_id)
     if row is None:
         raise problem(404, "not_found", f"case {case_id} not found", id=str(case_id))
+    check_center(staff, row["center_id"])
     timeline = await pool.fetch(
         "SELECT version, position, type, schema_version, occurred_at, recorded_at, actor,"
         " causation_id, correlation_id, payload::text AS payload FROM case_timeline"
@@ -120,7 +128,7 @@ async def get_case(case_id: UUID, pool: PoolDep, settings: SettingsDep,
 
 @cases.get("", summary="Cases by center, status, service item and date, newest first")
 async def list_cases(
-    pool: PoolDep, settings: SettingsDep,
+    pool: PoolDep, settings: SettingsDep, staff: Staff,
     center_id: Annotated[str | None, Query(max_length=64)] = None,
     status_: Annotated[str | None, Query(alias="status", pattern="^(open|resolved)$")] = None,
     service_item: Annotated[str | None, Query(max_length=64)] = None,
@@ -133,6 +141,7 @@ async def list_cases(
     after: After = None,
 ) -> dict[str, Any]:
     await _wait(pool, settings, after)
+    center_id = center_filter(staff, center_id)
     where, args = [], []
 
     def arg(value: Any) -> str:
@@ -162,7 +171,7 @@ async def list_cases(
         except ValueError:
             raise problem(400, "cursor_invalid", "cursor is not one this API returned") from None
         where.append(f"(opened_at, case_id) < ({arg(cursor_at)}, {arg(cursor_id)})")
-    sql = f"SELECT {CASE_COLUMNS} FROM cases"
+    sql = f"SELECT {CASE_COLUMNS}, {RESIDENT_STATUS} FROM cases"
     if where:
         sql += " WHERE " + " AND ".join(where)
     sql += f" ORDER BY opened_at DESC, case_id DESC LIMIT {arg(limit + 1)}"

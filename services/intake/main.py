@@ -13,8 +13,13 @@ from services.intake.api import cases, catalogue
 from services.intake.application import Intake, IntakeApplication
 from services.intake.open311 import router as open311
 from services.intake.projections import CONSUMER, DDL, CaseProjection
+from services.intake.residents import audit, residents
+from services.intake.vault import DDL as VAULT_DDL
+from services.intake.vault import Sealer, Vault
+from shared.auth import install_auth
 from shared.catalogue import load_catalogue
 from shared.http import Metrics, install_error_handlers, new_app
+from shared.limits import install_request_limits
 from shared.logs import configure_logging
 from shared.service import install_health, start_runtime, stop_runtime
 from shared.settings import Settings
@@ -24,14 +29,17 @@ SERVICE = "intake"
 
 def create_app(settings: Settings) -> FastAPI:
     catalogue_ = load_catalogue(settings.catalogue_paths)
+    sealer = Sealer.from_settings(settings)
     metrics = Metrics(SERVICE)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        runtime = await start_runtime(settings, SERVICE, IntakeApplication, DDL, metrics)
+        runtime = await start_runtime(settings, SERVICE, IntakeApplication,
+                                      [*DDL, *VAULT_DDL], metrics)
         app.state.runtime = runtime
         app.state.pool = runtime.pool
         app.state.intake = Intake(runtime.committer, catalogue_)
+        app.state.vault = Vault(runtime.pool, sealer)
         runtime.add_consumer(CONSUMER, CaseProjection(),
                              [f"{settings.subject_prefix}.intake.*.*"])
         try:
@@ -48,10 +56,14 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.catalogue = catalogue_
     app.state.runtime = None
     install_error_handlers(app)
+    install_auth(app, settings, public=[r"/", r"/counter"])  # the clerk's page (pages.py)
+    install_request_limits(app, settings.max_body_bytes)
     metrics.install(app)
     install_health(app, lambda: app.state.runtime)
     app.include_router(cases)
     app.include_router(catalogue)
+    app.include_router(residents)
+    app.include_router(audit)
     app.include_router(open311)
     pages.install(app)
     return app

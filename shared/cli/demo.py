@@ -1,10 +1,17 @@
-"""``sixstep demo``: a realistic morning at a center's counters, played through the HTTP API."""
+"""``sixstep demo``: a realistic morning at a center's counters, played through the HTTP API.
+
+Each resident is registered in intake's vault first (name, ID number, phone, address: made up,
+but with valid check digits), and the case carries only the opaque resident id the vault
+returns. Each clerk acts with a token of their own (signed with the configured key, the
+development key on a development machine), unless ``--token`` gives one for all.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import random
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
@@ -15,6 +22,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from shared.auth import Role, issue_token
 from shared.cli import app
 
 console = Console()
@@ -51,6 +59,40 @@ VISITS: list[dict[str, Any]] = [
      "restated": "您想为高龄母亲申请养老服务补贴", "needs": ["居家养老服务"],
      "worries": ["没人照顾"], "policy": "养老服务补贴办法", "documents": ["老人身份证"]},
 ]
+SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
+GIVEN = ["建国", "秀英", "桂兰", "志强", "丽华", "海燕", "国庆", "淑珍", "文明", "春梅",
+         "德明", "玉兰", "晓东", "红霞", "建华", "美玲"]
+STREETS = ["花木路", "锦绣路", "东绣路", "芳华路", "梅花路", "白杨路"]
+CHECK = "10X98765432"
+WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+
+
+@dataclass(frozen=True)
+class DemoResident:
+    """Made-up personal data, shaped like the real thing (the ID number's check digit holds)."""
+
+    name: str
+    id_number: str
+    phone: str
+    address: str
+
+
+def demo_residents(seed: int, n: int) -> list[DemoResident]:
+    """The residents of the demo day ``seed``: the same ones every time."""
+    rng = random.Random(f"residents-{seed}")
+    out = []
+    for i in range(n):
+        born = date(1940, 1, 1) + timedelta(days=rng.randint(0, 365 * 60))
+        first17 = f"310115{born:%Y%m%d}{rng.randint(0, 999):03d}"
+        check = CHECK[sum(int(d) * w for d, w in zip(first17, WEIGHTS, strict=True)) % 11]
+        out.append(DemoResident(
+            name=rng.choice(SURNAMES) + rng.choice(GIVEN),
+            id_number=first17 + check,
+            phone=f"13{rng.randint(5, 9)}{rng.randint(0, 99_999_999):08d}",
+            address=f"浦东新区{rng.choice(STREETS)}{rng.randint(1, 999)}弄{i % 30 + 1}号"))
+    return out
+
+
 EMOTIONS = ["calm"] * 5 + ["anxious"] * 3 + ["upset"] * 2 + ["angry", "distressed"]
 CHANNELS = ["counter"] * 8 + ["phone"] * 2 + ["home_visit"]
 
@@ -63,13 +105,14 @@ class Tally:
     defused: int = 0
     needing_defusing: int = 0
     deadlines: int = 0
+    registered: int = 0
     errors: list[str] = field(default_factory=list)
 
 
-async def _post(client: httpx.AsyncClient, path: str, body: dict[str, Any], key: str,
-                tally: Tally) -> dict[str, Any] | None:
+async def _post_as(client: httpx.AsyncClient, path: str, body: dict[str, Any], key: str,
+                   tally: Tally, token: str) -> dict[str, Any] | None:
     r = await client.post(path, json=body, headers={"Idempotency-Key": key,
-                                                     "X-Actor": body.get("clerk_id", "clerk")})
+                                                     "Authorization": f"Bearer {token}"})
     if r.status_code >= 400:
         tally.errors.append(f"{path}: {r.status_code} {r.text[:200]}")
         return None
@@ -77,17 +120,43 @@ async def _post(client: httpx.AsyncClient, path: str, body: dict[str, Any], key:
     return r.json()
 
 
+async def _register(client: httpx.AsyncClient, person: DemoResident, token: str,
+                    tally: Tally) -> str | None:
+    """The resident's opaque id from the vault (registered, or found by ID number)."""
+    r = await client.post("/residents", json={
+        "name": person.name, "id_number": person.id_number, "phone": person.phone,
+        "address": person.address, "contact_channel": "phone",
+        "consent": {"contact": True, "surveys": True}},
+        headers={"Authorization": f"Bearer {token}"})
+    if r.status_code >= 400:
+        tally.errors.append(f"/residents: {r.status_code} {r.text[:200]}")
+        return None
+    tally.registered += 1
+    return str(r.json()["resident_id"])
+
+
 async def _resident(client: httpx.AsyncClient, rng: random.Random, n: int, center: str,
-                    morning: datetime, tally: Tally) -> None:
+                    morning: datetime, tally: Tally, person: DemoResident | None,
+                    token_of: Callable[[str], str]) -> None:
     visit = rng.choice(VISITS)
     emotion = rng.choice(EMOTIONS)
     clerk = f"clerk-{rng.randint(1, 6):03d}"
+    token = token_of(clerk)
     at = morning + timedelta(minutes=n * 7 + rng.randint(0, 5))
     run = uuid.uuid4().hex[:8]
-    opened = await _post(client, "/cases", {
+    resident_id = (await _register(client, person, token, tally) if person is not None
+                   else str(uuid.uuid4()))
+    if resident_id is None:
+        return
+
+    async def _post(path: str, body: dict[str, Any], key: str, tally: Tally
+                    ) -> dict[str, Any] | None:
+        return await _post_as(client, path, body, key, tally, token)
+
+    opened = await _post("/cases", {
         "center_id": center, "counter_id": f"window-{rng.randint(1, 6)}", "clerk_id": clerk,
         "channel": rng.choice(CHANNELS), "service_item": visit["item"],
-        "resident_id": str(uuid.uuid4()), "occurred_at": at.isoformat()},
+        "resident_id": resident_id, "occurred_at": at.isoformat()},
         f"demo-{run}-{n}-open", tally)
     if opened is None:
         return
@@ -97,37 +166,37 @@ async def _resident(client: httpx.AsyncClient, rng: random.Random, n: int, cente
     def t(minutes: int) -> str:
         return (at + timedelta(minutes=minutes)).isoformat()
 
-    await _post(client, f"{case}/hear", {"words": visit["words"], "occurred_at": t(1)},
+    await _post(f"{case}/hear", {"words": visit["words"], "occurred_at": t(1)},
                 f"demo-{run}-{n}-hear", tally)
     confirmed = rng.random() > 0.15
-    await _post(client, f"{case}/restate", {
+    await _post(f"{case}/restate", {
         "restatement": visit["restated"], "confirmed": confirmed,
         "correction": None if confirmed else "不是这个意思，我是想先问清楚条件",
         "occurred_at": t(3)}, f"demo-{run}-{n}-restate", tally)
-    await _post(client, f"{case}/concerns", {
+    await _post(f"{case}/concerns", {
         "needs": visit["needs"], "worries": visit["worries"], "emotion": emotion,
         "urgency": rng.choice(["low", "normal", "normal", "high"]), "occurred_at": t(4)},
         f"demo-{run}-{n}-concerns", tally)
     eligibility = rng.choice(["eligible", "eligible", "more_documents", "not_eligible"])
-    await _post(client, f"{case}/guidance", {
+    await _post(f"{case}/guidance", {
         "policy_basis": visit["policy"], "eligibility": eligibility,
         "promised": "材料齐全后当场受理" if eligibility != "not_eligible" else "为您转介其他帮扶",
         "missing_documents": visit["documents"] if eligibility == "more_documents" else [],
         "occurred_at": t(8)}, f"demo-{run}-{n}-guidance", tally)
-    await _post(client, f"{case}/actions", {
+    await _post(f"{case}/actions", {
         "kind": "done_on_the_spot" if eligibility == "eligible" else "referred",
         "description": "当场受理" if eligibility == "eligible" else "转介社工跟进",
         "referred_to": None if eligibility == "eligible" else "社区社工站",
         "occurred_at": t(12)}, f"demo-{run}-{n}-action", tally)
     if eligibility == "more_documents":
         due = (at + timedelta(days=rng.choice([2, 5, 10]))).date()
-        await _post(client, f"{case}/deadlines", {
+        await _post(f"{case}/deadlines", {
             "due_on": due.isoformat(), "description": "补交材料截止", "occurred_at": t(13)},
             f"demo-{run}-{n}-deadline", tally)
         tally.deadlines += 1
     if visit.get("recurring"):
         nxt = date(at.year + (at.month // 12), at.month % 12 + 1, 10)
-        await _post(client, f"{case}/obligations", {
+        await _post(f"{case}/obligations", {
             "description": "每月按时到账", "cadence": "monthly", "next_due_on": nxt.isoformat(),
             "occurred_at": t(14)}, f"demo-{run}-{n}-obligation", tally)
     outcome = rng.choices(["resolved", "partly_resolved", "cannot_be_resolved"],
@@ -136,11 +205,38 @@ async def _resident(client: httpx.AsyncClient, rng: random.Random, n: int, cente
     if emotion in ("upset", "angry", "distressed"):
         tally.needing_defusing += 1
         tally.defused += defused
-    resolved = await _post(client, f"{case}/resolve", {
+    resolved = await _post(f"{case}/resolve", {
         "outcome": outcome, "emotion_defused": defused,
         "explanation": "" if outcome == "resolved" else "需上级部门审批，已说明原因和时限",
         "occurred_at": t(15)}, f"demo-{run}-{n}-resolve", tally)
     tally.resolved += resolved is not None
+
+
+async def play_day(intake: str, token_of: Callable[[str], str], residents: int = 40,
+                   center: str = "SH-PD-HUAMU", seed: int = 2026, parallel: int = 6,
+                   vault: bool = True, on_done: Callable[[], None] | None = None) -> Tally:
+    """Play the demo day against intake at ``intake``; ``token_of(clerk_id)`` is the bearer
+    token each clerk acts with."""
+    rng = random.Random(seed)
+    tally = Tally()
+    morning = datetime.now(UTC).replace(hour=1, minute=0, second=0, microsecond=0)
+    people = demo_residents(seed, residents) if vault else [None] * residents
+    limits = asyncio.Semaphore(parallel)
+    async with httpx.AsyncClient(base_url=intake, timeout=30, trust_env=False) as client:
+        try:
+            await client.get("/health")
+        except httpx.HTTPError as exc:
+            raise typer.BadParameter(f"intake is not answering at {intake}: {exc}; start "
+                                     "the system with `make run` first") from exc
+
+        async def one(n: int) -> None:
+            async with limits:
+                await _resident(client, rng, n, center, morning, tally, people[n], token_of)
+            if on_done is not None:
+                on_done()
+
+        await asyncio.gather(*[one(n) for n in range(residents)])
+    return tally
 
 
 @app.command("demo")
@@ -150,35 +246,39 @@ def demo(
     center: Annotated[str, typer.Option(help="Center id.")] = "SH-PD-HUAMU",
     seed: Annotated[int, typer.Option(help="Random seed: the same day each time.")] = 2026,
     parallel: Annotated[int, typer.Option(min=1, max=64, help="Windows open at once.")] = 6,
+    token: Annotated[str | None, typer.Option(
+        envvar="SIXSTEP_TOKEN", help="A clerk's token for every request (default: one per "
+                                     "clerk, signed with the configured AUTH_KEYS).")] = None,
+    vault: Annotated[bool, typer.Option(help="Register each resident in the vault first.")]
+        = True,
 ) -> None:
     """Play a day at the counter: residents across service items, emotions and deadlines."""
-    rng = random.Random(seed)
-    tally = Tally()
-    morning = datetime.now(UTC).replace(hour=1, minute=0, second=0, microsecond=0)
+    if token is None:
+        from shared.cli.context import cli_settings
 
-    async def play() -> None:
-        limits = asyncio.Semaphore(parallel)
-        async with httpx.AsyncClient(base_url=intake, timeout=30) as client:
-            try:
-                await client.get("/health")
-            except httpx.HTTPError as exc:
-                raise typer.BadParameter(f"intake is not answering at {intake}: {exc}; start "
-                                         "the system with `make run` first") from exc
-            with Progress(TextColumn("[bold]{task.description}"), BarColumn(),
-                          MofNCompleteColumn(), TimeElapsedColumn(), console=console) as bar:
-                task = bar.add_task("residents served", total=residents)
+        settings = cli_settings()
+        minted: dict[str, str] = {}
 
-                async def one(n: int) -> None:
-                    async with limits:
-                        await _resident(client, rng, n, center, morning, tally)
-                    bar.advance(task)
+        def token_of(clerk: str) -> str:
+            if clerk not in minted:
+                minted[clerk] = issue_token(settings, clerk, Role.CLERK, center,
+                                            ttl=timedelta(hours=2))
+            return minted[clerk]
+    else:
+        fixed = token
 
-                await asyncio.gather(*[one(n) for n in range(residents)])
+        def token_of(clerk: str) -> str:
+            return fixed
 
-    asyncio.run(play())
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(),
+                  MofNCompleteColumn(), TimeElapsedColumn(), console=console) as bar:
+        task = bar.add_task("residents served", total=residents)
+        tally = asyncio.run(play_day(intake, token_of, residents, center, seed, parallel,
+                                     vault, on_done=lambda: bar.advance(task)))
     table = Table(title=f"A day at {center}")
     table.add_column("figure")
     table.add_column("value", justify="right")
+    table.add_row("residents registered in the vault", str(tally.registered))
     table.add_row("cases opened", str(tally.opened))
     table.add_row("steps recorded", str(tally.steps))
     table.add_row("cases resolved", str(tally.resolved))

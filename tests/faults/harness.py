@@ -38,7 +38,7 @@ from shared.bus import connect
 from shared.contracts import Envelope
 from shared.devservers import free_port
 from shared.settings import Settings
-from tests.support import dead_letters, stream_messages
+from tests.support import auth_env, dead_letters, stream_messages
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ("intake", "followup", "feedback")
@@ -65,6 +65,7 @@ def service_env(settings: Settings, **extra: str) -> dict[str, str]:
         "SURVEY_TOKEN_SECRET": "fault-tests-survey-token-secret-0123456789",
         "PYTHONUNBUFFERED": "1",
     })
+        **auth_env(settings),  # the services accept the tests' tokens (tests.support.bearer)
     env.update(extra)
     return env
 
@@ -186,6 +187,7 @@ class Load:
 
     intake_url: str
     workers: int = 3
+    headers: dict[str, str] = field(default_factory=dict)  # Authorization: tests.support.bearer
     pause_s: float = 0.08
     give_up_s: float = 60.0
     accepted: dict[str, Accepted] = field(default_factory=dict)
@@ -230,7 +232,8 @@ class Load:
             await asyncio.sleep(0.05)
 
     async def _worker(self, worker: int) -> None:
-        async with httpx.AsyncClient(timeout=5.0, trust_env=False) as client:
+        async with httpx.AsyncClient(timeout=5.0, trust_env=False,
+                                     headers=self.headers) as client:
             while not self._stop.is_set():
                 i = self.stories
                 self.stories += 1

@@ -6,6 +6,7 @@ import asyncio
 
 from shared.settings import Settings
 from tests.faults.harness import Load, System, audit, available_services
+from tests.support import bearer
 
 
 async def test_kill_9_each_service_in_turn_mid_load(system: System, settings: Settings) -> None:
@@ -13,7 +14,7 @@ async def test_kill_9_each_service_in_turn_mid_load(system: System, settings: Se
     for service in services:
         system.add(service)
     await system.start()
-    load = Load(system["intake"].url)
+    load = Load(system["intake"].url, headers=bearer(settings))
     load.start()
     try:
         for service in services:

@@ -15,6 +15,7 @@ from shared.bus import connect
 from shared.devservers import NatsServer, free_port
 from shared.settings import Settings
 from tests.faults.harness import Load, System, audit, available_services
+from tests.support import bearer
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -69,7 +70,7 @@ async def test_the_stream_leader_dies_mid_load_and_comes_back(
         await system.start()
         leader, followers = await stream_cluster(settings)
         assert len(followers) == 2
-        load = Load(system["intake"].url)
+        load = Load(system["intake"].url, headers=bearer(settings))
         load.start()
         try:
             await load.until_writes(40)

@@ -16,6 +16,7 @@ import pytest
 from shared.devservers import PostgresServer
 from shared.settings import Settings
 from tests.faults.harness import Load, System, audit, available_services
+from tests.support import bearer
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -45,7 +46,7 @@ async def test_postgres_restarts_under_the_services_mid_load(
         await system.start()
         t0 = time.monotonic()
         marks: dict[str, float] = {}
-        load = Load(system["intake"].url)
+        load = Load(system["intake"].url, headers=bearer(settings))
         load.start()
         try:
             await load.until_writes(40)

@@ -30,7 +30,14 @@ from shared.group_commit import GroupCommitter
 from shared.outbox import Relay
 from shared.settings import Settings
 from shared.store import create_pool, run_migrations
-from tests.support import dead_letters, stream_envelopes, stream_messages, wait_until
+from tests.support import (
+    auth_env,
+    bearer,
+    dead_letters,
+    stream_envelopes,
+    stream_messages,
+    wait_until,
+)
 
 CENTER = "SH-PD-HUAMU"
 
@@ -130,7 +137,7 @@ def _service_env(settings: Settings, port: int) -> dict[str, str]:
     env.update({"DATABASE_URL": settings.database_url, "NATS_URL": settings.nats_url,
                 "STREAM_NAME": settings.stream_name, "SUBJECT_PREFIX": settings.subject_prefix,
                 "SCHEMA_PREFIX": settings.schema_prefix, "PARTITIONS": str(settings.partitions),
-                "INTAKE_PORT": str(port), "LOG_LEVEL": "WARNING"})
+                "INTAKE_PORT": str(port), "LOG_LEVEL": "WARNING", **auth_env(settings)})
     return env
 
 
@@ -166,7 +173,7 @@ async def test_kill_9_mid_load_loses_and_doubles_nothing(settings: Settings) -> 
                 accepted.append(r.json())
 
     try:
-        async with httpx.AsyncClient(timeout=5) as client:
+        async with httpx.AsyncClient(timeout=5, headers=bearer(settings, center=CENTER)) as client:
             first = [asyncio.create_task(writer(client, i)) for i in range(150)]
             await asyncio.sleep(0.15)
             proc.send_signal(signal.SIGKILL)
