@@ -120,6 +120,14 @@ def wrk(url: str, script: str, *, seconds: int = 10, connections: int = 32) -> W
                      requests=data["requests"], failures=data["non2xx"] + data["errors"])
 
 
+def bearer(center_id: str = "SH-PD-HUAMU") -> str:
+    """A clerk's token for the services a benchmark starts (their development keys)."""
+    from shared.auth import issue_token
+    from shared.settings import Settings
+
+    return issue_token(Settings(), "bench-clerk", "clerk", center_id)
+
+
 def post_script(path: str, body: str, key_prefix: str, delay_ms: float = 0) -> str:
     """A wrk script that POSTs ``body`` with a fresh Idempotency-Key on every request.
 
@@ -132,6 +140,7 @@ local prefix = "{key_prefix}-" .. tostring(math.random(1, 1e9))
 request = function()
   counter = counter + 1
   return wrk.format("POST", "{path}", {{["Content-Type"] = "application/json",
+    ["Authorization"] = "Bearer {bearer()}",
     ["Idempotency-Key"] = prefix .. "-" .. counter}}, [[{body}]])
 end
 """

@@ -26,7 +26,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import asyncpg
 import httpx
 
-from benchmarks.common import free_ports, machine, post_script, servers, service, service_env, wrk
+from benchmarks.common import (
+    bearer,
+    free_ports,
+    machine,
+    post_script,
+    servers,
+    service,
+    service_env,
+    wrk,
+)
 from benchmarks.intake import CASE
 
 SERVICES = ("intake", "followup", "feedback")
@@ -37,6 +46,7 @@ async def drive_cases(base: str, writes_per_s: float, seconds: float, tag: str) 
     cases_per_s = writes_per_s / 3
     done = 0
     async with httpx.AsyncClient(base_url=base, timeout=30,
+                                 headers={"Authorization": f"Bearer {bearer()}"},
                                  limits=httpx.Limits(max_connections=128)) as client:
         async def one(i: int) -> None:
             nonlocal done
