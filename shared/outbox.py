@@ -81,6 +81,7 @@ class Relay:
         self.channel = recorder.channel_name
         self.batch = settings.relay_batch
         self.position = 0
+        self.leading = False  # holds the relay lock (a standby replica does not publish)
         self.on_published = on_published
         self._wake = asyncio.Event()
         self._acks: dict[int, asyncio.Future[dict[str, Any]]] = {}
@@ -96,19 +97,35 @@ class Relay:
         listener: asyncpg.Connection = await self.pool.acquire()
         sub = await self.nc.subscribe(f"{self._inbox}.*", cb=self._on_ack)
         try:
-            await self.ensure_table(listener)
             await self._lead(listener)
+            self.leading = True
+            await self.ensure_table(listener)  # by the leader only: no CREATE TABLE race
             await listener.add_listener(self.channel, self._notified)
+            # The lock and the NOTIFY live on this connection: when the store restarts both
+            # are gone, so stop publishing at once and start over (supervised) to take them
+            # again, rather than race a relay that took the lock meanwhile.
+            lost = asyncio.Event()
+
+            def on_lost(*_: Any) -> None:
+                lost.set()
+                self._wake.set()
+
+            listener.add_termination_listener(on_lost)
             self.position = await self._start_position(listener)
             log.info("relay.started", service=self.service, position=self.position)
             while True:
+                if lost.is_set():
+                    raise ConnectionError("lost the store connection holding the relay lock")
+                # Clear before reading: a commit that lands while this batch is published
+                # must wake the next round, not be forgotten for the 5 s safety timeout.
+                self._wake.clear()
                 sent = await self._publish_once()
                 if sent < self.batch:
-                    self._wake.clear()
                     with contextlib.suppress(TimeoutError):
                         # NOTIFY wakes us; the timeout only guards against a lost notification.
                         await asyncio.wait_for(self._wake.wait(), timeout=5.0)
         finally:
+            self.leading = False
             await sub.unsubscribe()
             with contextlib.suppress(Exception):
                 await listener.remove_listener(self.channel, self._notified)
