@@ -6,6 +6,7 @@ from collections.abc import Callable
 from datetime import date
 from typing import Any, TypeVar
 
+import psycopg
 from eventsourcing.application import Application
 from eventsourcing.persistence import Recording, Transcoder, Transcoding
 
@@ -48,7 +49,11 @@ def build_application(cls: type[A], settings: Settings, service: ServiceName,
     ensure_schema(settings, schema)
     env = postgres_env(settings, schema, service)
     env.update({k: str(v) for k, v in extra_env.items()})
-    return cls(env=env)
+    # The application creates its tables when it is built; replicas starting together would
+    # race on CREATE TABLE IF NOT EXISTS (a unique violation in pg_type), so one at a time.
+    with psycopg.connect(settings.database_url, autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (f"sixstep-schema:{schema}",))
+        return cls(env=env)  # the lock goes with the connection
 
 
 def events_table(app: Application) -> tuple[str, str]:
