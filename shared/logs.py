@@ -85,10 +85,13 @@ def adopt_stdlib_logging(level: str = "INFO") -> None:
                     structlog.processors.JSONRenderer()])
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(formatter)
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+    for name in ("uvicorn", "uvicorn.error"):
         logger = logging.getLogger(name)
         logger.handlers = [handler] if name == "uvicorn" else []
         logger.propagate = name != "uvicorn"
+    access = logging.getLogger("uvicorn.access")
+    if access.handlers:  # access lines stay off unless uvicorn was asked for them
+        access.handlers = [handler]
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(logging.getLevelName(level))

@@ -157,11 +157,16 @@ async def start_runtime(settings: Settings, service: ServiceName,
 
 
 async def stop_runtime(runtime: Runtime) -> None:
-    """Graceful: consumers finish the batch in hand (they may write too), accepted writes are
-    committed, the relay publishes them; then the loops stop and NATS is drained."""
+    """Graceful: consumers finish the batch in hand (they may write too), the other loops
+    (schedulers) stop, accepted writes are committed, the relay publishes them; then NATS is
+    drained and the store closed."""
     await asyncio.gather(*(c.drain() for c in runtime.consumers.values()))
+    loops = {name: task for name, task in runtime.background.tasks.items() if name != "relay"}
+    for task in loops.values():
+        task.cancel()
+    await asyncio.gather(*loops.values(), return_exceptions=True)
     await runtime.committer.close()
-    if runtime.relay is not None and runtime.runs_workers:
+    if runtime.relay is not None and runtime.relay.leading:
         deadline = asyncio.get_running_loop().time() + 5.0
         last = await runtime.pool.fetchval(
             f'SELECT max(notification_id) FROM "{runtime.relay.schema}".'
