@@ -13,9 +13,9 @@ from the dead-letter stream. A crash between the commit and the delete leaves th
 the next replay skips the effect and just deletes the letter: exactly once in effect, like
 the live consumer.
 
-The event is applied late: its aggregate's later events went on without it (that is what
-dead-lettering is for). Handlers that must see a case's events strictly in order should
-refuse it (``PermanentError``) and the case's view be rebuilt instead.
+The event is applied late when its case's later events went on without it (that is what
+dead-lettering is for): the report lists those letters as ``late``. A view that depends on
+the order of a case's events should then be rebuilt (``sixstep rebuild``) rather than trusted.
 """
 
 from __future__ import annotations
@@ -133,6 +133,7 @@ class ReplayReport:
     replayed: list[int] = field(default_factory=list)
     already_applied: list[int] = field(default_factory=list)
     failed: list[dict[str, object]] = field(default_factory=list)
+    late: list[int] = field(default_factory=list)
 
 
 async def replay_dead_letters(nc: NATS, pool: asyncpg.Pool, settings: Settings,
@@ -159,6 +160,11 @@ async def replay_dead_letters(nc: NATS, pool: asyncpg.Pool, settings: Settings,
                         consumer, letter.stream_seq, letter.seq)
                     if fresh:
                         await handler.apply(conn, [envelope])
+                        applied_after = await conn.fetchval(
+                            "SELECT seq FROM consumer_tracking WHERE consumer = $1 AND key = $2",
+                            consumer, envelope.partition_key)
+                        if applied_after is not None and applied_after > letter.stream_seq:
+                            report.late.append(letter.seq)
         except Exception as exc:
             reason = redact(f"{type(exc).__name__}: {str(exc)[:300]}")
             report.failed.append({"seq": letter.seq, "reason": reason})

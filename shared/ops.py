@@ -3,9 +3,11 @@
 ``sixstep dlq replay`` talks to these: only the service that owns a consumer has its handler,
 so only that service can apply a dead letter exactly once (``shared.deadletters``).
 
-Access: with ``OPS_TOKEN`` set, a request needs ``Authorization: Bearer <OPS_TOKEN>``;
-without it, only requests from the loopback interface are answered (``docker compose exec``,
-``kubectl port-forward`` and ``kubectl exec`` all arrive there).
+Access, the first that applies: a caller the service has authenticated with the ``ops`` role
+(when the service checks bearer tokens, it puts the verified principal in the request's
+state); with ``OPS_TOKEN`` set, ``Authorization: Bearer <OPS_TOKEN>``; otherwise only requests
+from the loopback interface (``docker compose exec``, ``kubectl exec`` and ``kubectl
+port-forward`` all arrive there).
 """
 
 from __future__ import annotations
@@ -52,14 +54,18 @@ class ReplayPublic(BaseModel):
     replayed: list[int]
     already_applied: list[int]
     failed: list[dict[str, object]]
+    late: list[int] = Field(description="Replayed after later events of their case")
 
 
 def _runtime(request: Request,
              authorization: Annotated[str | None, Header()] = None) -> Any:
     """The service's runtime, for a caller allowed to operate it."""
     settings = request.app.state.settings
+    principal = request.scope.get("state", {}).get("principal")
     token = settings.ops_token.get_secret_value() if settings.ops_token else None
-    if token:
+    if str(getattr(principal, "role", "")) == "ops":
+        pass
+    elif token:
         given = (authorization or "").removeprefix("Bearer ").strip()
         if not hmac.compare_digest(given.encode(), token.encode()):
             raise problem(401, "ops_token_required",
@@ -99,6 +105,7 @@ def install_ops(app: FastAPI, get_runtime: Callable[[], Runtime | None]) -> None
         report = await replay_dead_letters(runtime.nc, runtime.pool, runtime.settings,
                                            body.consumer, handler, body.seqs)
         return ReplayPublic(consumer=report.consumer, replayed=report.replayed,
-                            already_applied=report.already_applied, failed=report.failed)
+                            already_applied=report.already_applied, failed=report.failed,
+                            late=report.late)
 
     app.include_router(router)

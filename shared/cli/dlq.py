@@ -71,19 +71,19 @@ def _base_url(settings: Settings, service: ServiceName) -> str:
     return f"http://{host}:{settings.port_for(service)}"
 
 
-def _headers(settings: Settings) -> dict[str, str]:
-    token = settings.ops_token.get_secret_value() if settings.ops_token else None
+def _headers(settings: Settings, token: str | None = None) -> dict[str, str]:
+    token = token or (settings.ops_token.get_secret_value() if settings.ops_token else None)
     return {"Authorization": f"Bearer {token}"} if token else {}
 
 
-def _owner(client: httpx.Client, settings: Settings, consumer: str,
+def _owner(client: httpx.Client, headers: dict[str, str], consumer: str,
            candidates: list[str]) -> str:
     """The first service URL whose /ops/consumers knows ``consumer`` (or its handler)."""
     base = PARTITION_SUFFIX.sub("", consumer)
     asked: list[str] = []
     for url in candidates:
         try:
-            answer = client.get(f"{url}/ops/consumers", headers=_headers(settings))
+            answer = client.get(f"{url}/ops/consumers", headers=headers)
         except httpx.HTTPError as exc:
             asked.append(f"{url} ({type(exc).__name__})")
             continue
@@ -107,16 +107,20 @@ def replay(
              "omitted.")] = None,
     url: Annotated[str | None, typer.Option(
         help="The owning service's base URL, e.g. http://127.0.0.1:8002.")] = None,
+    token: Annotated[str | None, typer.Option(
+        envvar="SIXSTEP_TOKEN", help="Bearer token with the ops role, when the services "
+                                     "check tokens (else OPS_TOKEN, else none).")] = None,
 ) -> None:
     """Apply a consumer's dead letters through its handler, once each, and drop them."""
     settings = Settings()
     if service is not None and service not in SERVICES:
         raise typer.BadParameter(f"service is one of {', '.join(SERVICES)}")
+    headers = _headers(settings, token)
     with httpx.Client(timeout=120.0, trust_env=False) as client:
-        target = url or _owner(client, settings, consumer,
+        target = url or _owner(client, headers, consumer,
                                [_base_url(settings, s) for s in SERVICES
                                 if service is None or s == service])
-        answer = client.post(f"{target}/ops/dlq/replay", headers=_headers(settings),
+        answer = client.post(f"{target}/ops/dlq/replay", headers=headers,
                              json={"consumer": consumer, "seqs": seq})
     if answer.status_code != 200:
         console.print(f"[red]replay refused ({answer.status_code}):[/red] {escape(answer.text)}")
@@ -127,6 +131,10 @@ def replay(
                   f"failed {len(report['failed'])}")
     for failure in report["failed"]:
         console.print(f"  seq {failure['seq']}: {escape(str(failure['reason']))}")
+    if report["late"]:
+        console.print(f"  applied after later events of their case: seq "
+                      f"{', '.join(map(str, report['late']))}; if the view depends on the "
+                      "order of a case's events, rebuild it (sixstep rebuild)")
     if report["failed"]:
         raise typer.Exit(1)
 
