@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from shared.settings import Settings
+from tests import support
 from tests.faults.harness import System
 
 
@@ -22,3 +23,10 @@ async def system(settings: Settings, tmp_path: Path) -> AsyncIterator[System]:
         raise
     finally:
         await system.stop()
+
+
+@pytest.fixture
+def auth_headers(settings: Settings) -> dict[str, str]:
+    """Authorization for the services' APIs when they check it (``tests.support.bearer``)."""
+    bearer = getattr(support, "bearer", None)
+    return bearer(settings) if bearer is not None else {}

@@ -1,0 +1,99 @@
+"""Horizontal scale: two replicas each of follow-up and feedback, one owning partitions 0-1
+and the other 2-3 (CONSUMER_PARTITIONS), share the work: every event applied once, by exactly
+one of them, and both do work. (Not a fault test, but the same harness and audit.)"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections import defaultdict
+
+import asyncpg
+import httpx
+import pytest
+
+from shared.bus import partition_of
+from shared.settings import Settings
+from tests.faults.harness import (
+    Load,
+    System,
+    audit,
+    available_services,
+    durable_consumers,
+    read_log,
+    subject_matches,
+)
+
+SHARES = {"a": "0-1", "b": "2-3"}
+METRIC = re.compile(r'^sixstep_events_applied_total\{consumer="([^"]+)",service="([^"]+)"\} '
+                    r"([0-9.e+]+)$")
+
+
+async def applied_counts(url: str) -> dict[str, float]:
+    async with httpx.AsyncClient(timeout=5, trust_env=False) as client:
+        text = (await client.get(f"{url}/metrics")).text
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        if m := METRIC.match(line):
+            out[m.group(1)] = float(m.group(3))
+    return out
+
+
+async def test_two_replicas_share_the_work_by_partition(
+        system: System, settings: Settings, auth_headers: dict[str, str]) -> None:
+    scaled = [s for s in ("followup", "feedback") if s in available_services()]
+    if len(scaled) < 2:
+        pytest.fail(f"follow-up and feedback are both needed, found {scaled}")
+    system.add("intake")
+    for service in scaled:
+        system.add(service, f"{service}-a", CONSUMER_PARTITIONS=SHARES["a"])
+        system.add(service, f"{service}-b", CONSUMER_PARTITIONS=SHARES["b"],
+                   ROLES="workers")
+    await system.start()
+    load = Load(system["intake"].url, headers=auth_headers)
+    load.start()
+    try:
+        await load.until_writes(150)
+    finally:
+        await load.stop()
+    report = await audit(settings, load, services=["intake", *scaled])
+
+    log = await read_log(settings)
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        for service in scaled:
+            counts = {share: await applied_counts(system[f"{service}-{share}"].url)
+                      for share in SHARES}
+            schema = settings.schema_for(service)  # type: ignore[arg-type]
+            rows = await conn.fetch(f'SELECT consumer, key FROM "{schema}".consumer_tracking')
+            keys: dict[str, set[uuid.UUID]] = defaultdict(set)
+            for r in rows:
+                keys[r["consumer"]].add(r["key"])
+            bases = {name.rsplit("-p", 1)[0] for name in keys}
+            assert bases, f"{service} has consumers"
+            for base in bases:
+                names = {share: f"{base}-p{spec.replace('-', '_')}"
+                         for share, spec in {"a": "0_1", "b": "2_3"}.items()}
+                a, b = keys[names["a"]], keys[names["b"]]
+                assert a and b, f"both replicas of {base} did work"
+                assert not a & b, f"no case of {base} is tracked by both replicas"
+                for share, owned in (("a", {0, 1}), ("b", {2, 3})):
+                    assert {partition_of(k, settings.partitions) for k in keys[names[share]]} \
+                        <= owned, f"{names[share]} kept to its partitions"
+                # Each event of the base consumer's subjects was applied exactly once in all:
+                # the replicas' counters add up to the number of such events on the stream.
+                filters = await durable_filters(settings, names)
+                expected = {share: sum(1 for e in log
+                                       if any(subject_matches(f, e.subject) for f in fs))
+                            for share, fs in filters.items()}
+                got = {share: counts[share].get(names[share], 0.0) for share in SHARES}
+                assert got == {k: float(v) for k, v in expected.items()}, \
+                    f"{base}: applied {got}, events {expected}"
+    finally:
+        await conn.close()
+    print(f"scale-out: {report}")
+
+
+async def durable_filters(settings: Settings, names: dict[str, str]) -> dict[str, list[str]]:
+    consumers = await durable_consumers(settings)
+    return {share: consumers[name] for share, name in names.items()}
