@@ -48,7 +48,7 @@ def create_app(settings: Settings, *, sender: SurveySender | None = None,
     policy = SurveyPolicy.from_settings(settings)
     secret = settings.survey_token_secret.get_secret_value()
     tokens = SurveyTokens(secret)
-    sender_ = sender or LoggingSender()
+    sender_ = sender or LoggingSender(reveal=settings.environment == "development")
     metrics = Metrics(SERVICE)
 
     @contextlib.asynccontextmanager
