@@ -1,0 +1,251 @@
+"""Consumers scaled out by partition: follow-up and feedback with one and with two replicas.
+
+For each service and each replica count, a fresh stream is filled with the same intake day
+(case stories: opened, heard, concerns noted, resolved) through intake's own write path and
+relay; the service's worker processes (``ROLES=workers``) are started on an idle stream, then
+the relay publishes the whole outbox at once and the clock runs until every durable consumer
+of the service has nothing pending and the stream has stopped growing (the service's own
+derived events, surveys and follow-ups, are consumed too). Two replicas own partitions 0-7
+and 8-15 (``CONSUMER_PARTITIONS``, ``PARTITIONS=16``).
+
+The figure is events applied per second, summed over the replicas' own counters
+(``sixstep_events_applied_total``), with one replica as the baseline of the same run (the
+median of ``--repeat`` runs each), and the CPU seconds the worker processes used. The
+services' timed schedulers are parked (ticks of an hour): this measures consumers.
+
+    .venv/bin/python benchmarks/scale_out.py [--stories 4000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import re
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import asyncpg
+import httpx
+
+from benchmarks.common import ROOT, Servers, machine, servers
+from services.intake import commands as c
+from services.intake.application import Intake, IntakeApplication
+from shared.bus import connect, ensure_streams
+from shared.catalogue import load_catalogue
+from shared.devservers import free_port
+from shared.eventstore import build_application
+from shared.group_commit import GroupCommitter
+from shared.logs import configure_logging
+from shared.outbox import Relay
+from shared.settings import Settings
+from shared.store import create_pool
+
+APPLIED = re.compile(r'^sixstep_events_applied_total\{[^}]*\} ([0-9.e+]+)$', re.M)
+SHARES = {1: [""], 2: ["0-7", "8-15"]}
+
+
+async def fill(settings: Settings, stories: int) -> None:
+    """Intake's day, stored (not yet published): ``stories`` cases of four events each."""
+    app = await asyncio.to_thread(build_application, IntakeApplication, settings, "intake")
+    committer = GroupCommitter(app)
+    committer.start()
+    intake = Intake(committer, load_catalogue())
+
+    async def story(i: int) -> None:
+        opened = await intake.open_case(c.OpenCase(
+            center_id="SH-PD-HUAMU", counter_id=f"w{i % 6}", clerk_id=f"clerk-{i % 11}",
+            service_item="MI-MEDICAL-REIMBURSEMENT"), "bench", f"open-{i:07d}")
+        case = opened.aggregate_id
+        await intake.hear_request(case, c.HearRequest(words="报销还没到账"), "bench",
+                                  f"hear-{i:07d}")
+        await intake.note_concerns(case, c.NoteConcerns(emotion="anxious"), "bench",
+                                   f"concerns-{i:07d}")
+        await intake.resolve_case(case, c.ResolveCase(outcome="resolved", emotion_defused=True),
+                                  "bench", f"resolve-{i:07d}")
+
+    try:
+        for start in range(0, stories, 250):
+            await asyncio.gather(*(story(i) for i in range(start, min(start + 250, stories))))
+    finally:
+        await committer.close()
+        app.close()
+
+
+def worker_env(srv: Servers, settings: Settings, service: str, port: int,
+               partitions: str) -> dict[str, str]:
+    from benchmarks.common import service_env
+
+    return service_env(srv, STREAM_NAME=settings.stream_name,
+                       SUBJECT_PREFIX=settings.subject_prefix,
+                       SCHEMA_PREFIX=settings.schema_prefix, PARTITIONS="16", ROLES="workers",
+                       CONSUMER_PARTITIONS=partitions, **{f"{service.upper()}_PORT": str(port)},
+                       SURVEY_TOKEN_SECRET="bench-survey-token-secret-0123456789abcdef",
+                       # consumers only: the timed schedulers would add their tick to the clock
+                       FEEDBACK_TICK_S="3600", FOLLOWUP_SCHEDULER_INTERVAL_S="3600")
+
+
+async def wait_healthy(url: str, proc: subprocess.Popen[bytes]) -> None:
+    async with httpx.AsyncClient(timeout=1, trust_env=False) as client:
+        for _ in range(600):
+            if proc.poll() is not None:
+                raise RuntimeError(f"worker exited with {proc.returncode}")
+            with contextlib.suppress(httpx.HTTPError):
+                if (await client.get(f"{url}/health")).status_code == 200:
+                    return
+            await asyncio.sleep(0.1)
+    raise RuntimeError(f"{url} did not come up")
+
+
+async def settled(settings: Settings, service: str) -> bool:
+    nc = await connect(settings, "bench-probe")
+    try:
+        js = nc.jetstream()
+        infos = [i for i in await js.consumers_info(settings.stream_name)
+                 if i.name.startswith(service)]
+        return bool(infos) and all(i.num_pending == 0 and i.num_ack_pending == 0
+                                   for i in infos)
+    finally:
+        await nc.close()
+
+
+async def stored_up_to(settings: Settings, service: str) -> int:
+    conn = await asyncpg.connect(settings.database_url)
+    schema = settings.schema_for(service)  # type: ignore[arg-type]
+    try:
+        return int(await conn.fetchval(
+            f'SELECT coalesce(max(notification_id), 0) FROM "{schema}"."{service}_events"'))
+    finally:
+        await conn.close()
+
+
+async def all_published(settings: Settings, service: str) -> bool:
+    """The service's own outbox (its derived events) is all on the stream."""
+    conn = await asyncpg.connect(settings.database_url)
+    schema = settings.schema_for(service)  # type: ignore[arg-type]
+    try:
+        stored = await conn.fetchval(
+            f'SELECT coalesce(max(notification_id), 0) FROM "{schema}"."{service}_events"')
+        published = await conn.fetchval(
+            f'SELECT coalesce(max(position), 0) FROM "{schema}".outbox_position')
+    except asyncpg.UndefinedTableError:
+        return False
+    finally:
+        await conn.close()
+    return bool(stored == published)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def applied(urls: list[str]) -> float:
+    total = 0.0
+    async with httpx.AsyncClient(timeout=5, trust_env=False) as client:
+        for url in urls:
+            total += sum(float(v) for v in APPLIED.findall((await client.get(
+                f"{url}/metrics")).text))
+    return total
+
+
+async def run(srv: Servers, service: str, replicas: int,
+              stories: int) -> tuple[float, float, float]:
+    """(events applied, seconds, workers' CPU seconds) for ``service`` with ``replicas``
+    worker processes."""
+    tag = uuid.uuid4().hex[:6]
+    settings = Settings(database_url=srv.database_url, nats_url=srv.nats_url,
+                        stream_name=f"B{tag}", subject_prefix=f"b{tag}",
+                        schema_prefix=f"b{tag}_", partitions=16)
+    await fill(settings, stories)
+    nc = await connect(settings, "bench-relay")
+    await ensure_streams(nc.jetstream(), settings)
+    procs: list[subprocess.Popen[bytes]] = []
+    urls: list[str] = []
+    try:
+        logs = []
+        for i, partitions in enumerate(SHARES[replicas]):
+            port = free_port()
+            logs.append(srv.folder / f"{service}-{tag}-{i}.log")
+            with logs[-1].open("wb") as log:
+                procs.append(subprocess.Popen(
+                    [sys.executable, "-m", f"services.{service}.main"], cwd=ROOT,
+                    env=worker_env(srv, settings, service, port, partitions),
+                    stdout=log, stderr=subprocess.STDOUT))
+            urls.append(f"http://127.0.0.1:{port}")
+        for url, proc, log_path in zip(urls, procs, logs, strict=True):
+            try:
+                await wait_healthy(url, proc)
+            except RuntimeError as exc:
+                tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-15:])
+                raise RuntimeError(f"{exc}:\n{tail}") from None
+        await asyncio.sleep(1.0)  # consumers bound to the (still empty) stream
+        app = await asyncio.to_thread(build_application, IntakeApplication, settings,
+                                      "intake")
+        pool = await create_pool(settings, settings.schema_for("intake"))
+        relay = Relay(settings, "intake", app, pool, nc)
+        cpu_before = sum(cpu_seconds(p.pid) for p in procs)
+        start = time.perf_counter()
+        relay_task = asyncio.create_task(relay.run())
+        intake_stored = await stored_up_to(settings, "intake")
+        while True:  # intake's day and the service's own events all published and applied
+            await asyncio.sleep(0.1)
+            if (relay.position >= intake_stored and await all_published(settings, service)
+                    and await settled(settings, service)):
+                break
+        elapsed = time.perf_counter() - start
+        cpu = sum(cpu_seconds(p.pid) for p in procs) - cpu_before
+        total = await applied(urls)
+        relay_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await relay_task
+        await pool.close()
+        app.close()
+        return total, elapsed, cpu
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        await nc.close()
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--stories", type=int, default=4000,
+                        help="cases in the intake day (four events each)")
+    parser.add_argument("--services", nargs="*", default=["followup", "feedback"])
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="runs per configuration; the median run is shown")
+    args = parser.parse_args()
+    configure_logging("WARNING", json=False)
+    print(f"machine: {machine()}")
+    print(f"intake day: {args.stories} cases, {args.stories * 4} intake events, 16 partitions")
+    with servers() as srv:
+        for service in args.services:
+            base: float | None = None
+            for replicas in (1, 2):
+                runs = sorted([await run(srv, service, replicas, args.stories)
+                               for _ in range(args.repeat)], key=lambda r: r[0] / r[1])
+                total, seconds, cpu = runs[len(runs) // 2]
+                rate = total / seconds
+                ratio = "" if base is None else f"  = {rate / base:.2f} x one replica"
+                base = base or rate
+                print(f"{service:<9} {replicas} replica{'s' if replicas > 1 else ' '}  "
+                      f"{total:>8,.0f} events applied in {seconds:5.1f} s  "
+                      f"{rate:>8,.0f} events/s  (workers' CPU {cpu:4.1f} s){ratio}",
+                      flush=True)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
