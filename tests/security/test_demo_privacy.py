@@ -98,7 +98,7 @@ async def test_no_log_line_export_or_event_names_a_demo_resident(settings: Setti
     await export(settings, parquet_root, fmt="parquet", layout="per-type")
 
     texts: dict[str, str] = {str(p): p.read_text(errors="replace") for p in logs.values()}
-    assert sum(len(t.splitlines()) for t in texts.values()) > 50, "the services did log"
+    assert all(texts.values()), "every service logged"
     for path in csv_root.rglob("*"):
         if path.is_file():
             texts[str(path)] = path.read_text(errors="replace")
