@@ -213,10 +213,11 @@ class Consumer:
                         self._idle.set()
         finally:
             upcoming.cancel()
-            with contextlib.suppress(BaseException):
-                await upcoming
+            # Bounded and cancellation-safe: the fetch task's own CancelledError is expected,
+            # and an unsubscribe on a connection being drained must not hold the shutdown.
+            await asyncio.wait([upcoming], timeout=2.0)
             with contextlib.suppress(Exception):
-                await sub.unsubscribe()
+                await asyncio.wait_for(sub.unsubscribe(), 2.0)
 
     # -- one batch --------------------------------------------------------------------------
 

@@ -36,8 +36,13 @@ class Background:
     def start(self, name: str, loop_factory: Callable[[], Awaitable[None]]) -> None:
         self.tasks[name] = asyncio.create_task(supervise(name, loop_factory), name=name)
 
-    async def stop(self) -> None:
+    async def stop(self, timeout: float = 10.0) -> None:
+        """Cancel every loop and wait for them, at most ``timeout`` seconds: a shutdown never
+        hangs on a loop stuck in a network call; the stragglers are named in the log."""
         for task in self.tasks.values():
             task.cancel()
-        await asyncio.gather(*self.tasks.values(), return_exceptions=True)
+        if self.tasks:
+            _, pending = await asyncio.wait(self.tasks.values(), timeout=timeout)
+            for task in pending:
+                log.error("task.stop_timeout", task=task.get_name(), waited_s=timeout)
         self.tasks.clear()
