@@ -191,7 +191,11 @@ class Consumer:
         upcoming: asyncio.Task[list[Msg]] = asyncio.create_task(fetch())
         try:
             while True:
-                msgs = await upcoming
+                # Not ``await upcoming``: a cancel arriving there is passed on to the fetch,
+                # which nats-py may turn into an empty answer, and the cancel is lost (the
+                # loop then never stops). asyncio.wait takes the cancel itself.
+                await asyncio.wait([upcoming])
+                msgs = upcoming.result()
                 if self._stopping.is_set():
                     for msg in msgs:  # not started: back to the stream for the next leader
                         with contextlib.suppress(Exception):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 
 import structlog
 
@@ -36,13 +36,19 @@ class Background:
     def start(self, name: str, loop_factory: Callable[[], Awaitable[None]]) -> None:
         self.tasks[name] = asyncio.create_task(supervise(name, loop_factory), name=name)
 
-    async def stop(self, timeout: float = 10.0) -> None:
-        """Cancel every loop and wait for them, at most ``timeout`` seconds: a shutdown never
-        hangs on a loop stuck in a network call; the stragglers are named in the log."""
-        for task in self.tasks.values():
-            task.cancel()
-        if self.tasks:
-            _, pending = await asyncio.wait(self.tasks.values(), timeout=timeout)
+    async def stop(self, timeout: float = 10.0, names: Iterable[str] | None = None) -> None:
+        """Cancel every loop (or those named) and wait for them, at most ``timeout`` seconds: a
+        shutdown never hangs on a loop stuck in a network call; the stragglers are named in
+        the log. The cancel is repeated: nats-py swallows a CancelledError that lands in its
+        flush (``Client._flush_pending``), and a loop that lost it would go on for ever."""
+        chosen = {n: t for n, t in self.tasks.items() if names is None or n in set(names)}
+        pending = set(chosen.values())
+        deadline = asyncio.get_running_loop().time() + timeout
+        while pending and asyncio.get_running_loop().time() < deadline:
             for task in pending:
-                log.error("task.stop_timeout", task=task.get_name(), waited_s=timeout)
-        self.tasks.clear()
+                task.cancel()
+            _, pending = await asyncio.wait(pending, timeout=0.2)
+        for task in pending:
+            log.error("task.stop_timeout", task=task.get_name(), waited_s=timeout)
+        for name in chosen:
+            del self.tasks[name]

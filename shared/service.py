@@ -161,10 +161,7 @@ async def stop_runtime(runtime: Runtime) -> None:
     (schedulers) stop, accepted writes are committed, the relay publishes them; then NATS is
     drained and the store closed."""
     await asyncio.gather(*(c.drain() for c in runtime.consumers.values()))
-    loops = {name: task for name, task in runtime.background.tasks.items() if name != "relay"}
-    for task in loops.values():
-        task.cancel()
-    await asyncio.gather(*loops.values(), return_exceptions=True)
+    await runtime.background.stop(names=[n for n in runtime.background.tasks if n != "relay"])
     await runtime.committer.close()
     if runtime.relay is not None and runtime.relay.leading:
         deadline = asyncio.get_running_loop().time() + 5.0
