@@ -54,7 +54,11 @@ async def test_postgres_restarts_under_the_services_mid_load(
             async with httpx.AsyncClient(timeout=5, trust_env=False) as client:
                 ready = await client.get(f"{system['intake'].url}/ready")
             assert ready.status_code == 503 and ready.json()["checks"]["store"] != "ok"
-            await asyncio.sleep(1.0)  # writes are refused meanwhile, and retried
+            retried = load.retries  # writes are refused meanwhile, and retried
+            for _ in range(100):
+                if load.retries > retried:
+                    break
+                await asyncio.sleep(0.1)
             await asyncio.to_thread(postgres.start)
             marks["postgres back"] = time.monotonic() - t0
             await load.until_writes(load.writes + 60, timeout=90)
