@@ -393,6 +393,8 @@ class Consumer:
 async def wait_for_position(pool: asyncpg.Pool, consumer: str, service: str, position: int,
                             timeout: float) -> bool:
     """Read-your-writes: wait (bounded) until ``consumer`` applied ``service``'s ``position``."""
+    if position <= 0:  # nothing written yet: nothing to wait for (even before any progress)
+        return True
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     delay = 0.005
