@@ -386,8 +386,19 @@ async def audit(settings: Settings, load: Load, *, services: Iterable[str],
 
     # Each service's log: every stored event on the stream once, in the store's order.
     for service in services:
-        positions = [e.envelope.position for e in log if e.envelope.service == service]
+        # The services keep working (schedulers, follow-on events) while we look: take the
+        # store's positions now, then wait until the stream has caught up with that snapshot,
+        # and compare everything up to it.
         stored = await stored_positions(settings, service)
+        deadline = time.monotonic() + timeout
+        while True:
+            current = await read_log(settings)
+            positions = [e.envelope.position for e in current
+                         if e.envelope.service == service and e.envelope.position <= max(
+                             stored, default=0)]
+            if set(positions) >= set(stored) or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.5)
         assert positions == stored, (
             f"{service}'s stream differs from its store: missing "
             f"{sorted(set(stored) - set(positions))[:10]}, extra "
