@@ -205,3 +205,16 @@ def install_health(app: FastAPI, get_runtime: Callable[[], Runtime | None]) -> N
                             status_code=200 if ok else 503)
 
 
+
+
+def serve(service: ServiceName, create_app: Callable[[Settings], FastAPI]) -> None:
+    """``python -m services.<name>.main``: settings from the environment, logs, then uvicorn
+    on the service's own port."""
+    import uvicorn
+
+    from shared.logs import configure_logging
+
+    settings = Settings()
+    configure_logging(settings.log_level, settings.log_json)
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port_for(service),
+                log_level=settings.log_level.lower(), access_log=False)

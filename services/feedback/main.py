@@ -10,7 +10,6 @@ import contextlib
 from collections.abc import AsyncIterator
 
 import structlog
-import uvicorn
 from fastapi import FastAPI
 
 from services.feedback import consumer, figures, pages, projections
@@ -30,8 +29,7 @@ from services.feedback.tokens import SurveyTokens
 from shared.auth import install_auth
 from shared.http import Metrics, install_error_handlers
 from shared.limits import TokenBuckets, install_request_limits
-from shared.logs import configure_logging
-from shared.service import install_health, start_runtime, stop_runtime
+from shared.service import install_health, serve, start_runtime, stop_runtime
 from shared.settings import Settings
 from shared.workdays import add_working_days
 
@@ -105,10 +103,7 @@ def create_app(settings: Settings, *, sender: SurveySender | None = None,
 
 
 def main() -> None:
-    settings = Settings()
-    configure_logging(settings.log_level, settings.log_json)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.feedback_port,
-                log_level=settings.log_level.lower(), access_log=False)
+    serve("feedback", create_app)
 
 
 if __name__ == "__main__":

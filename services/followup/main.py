@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 
-import uvicorn
 from fastapi import FastAPI
 
 from services.followup import consumer as rules_module
@@ -21,8 +20,7 @@ from shared.auth import install_auth
 from shared.catalogue import load_catalogue
 from shared.http import Metrics, install_error_handlers
 from shared.limits import install_request_limits
-from shared.logs import configure_logging
-from shared.service import install_health, start_runtime, stop_runtime
+from shared.service import install_health, serve, start_runtime, stop_runtime
 from shared.settings import Settings
 
 SERVICE = "followup"
@@ -87,10 +85,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
 
 
 def main() -> None:
-    settings = Settings()
-    configure_logging(settings.log_level, settings.log_json)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.followup_port,
-                log_level=settings.log_level.lower(), access_log=False)
+    serve("followup", create_app)
 
 
 if __name__ == "__main__":

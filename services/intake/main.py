@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 
-import uvicorn
 from fastapi import FastAPI
 
 from services.intake import pages
@@ -20,8 +19,7 @@ from shared.auth import install_auth
 from shared.catalogue import load_catalogue
 from shared.http import Metrics, install_error_handlers, new_app
 from shared.limits import install_request_limits
-from shared.logs import configure_logging
-from shared.service import install_health, start_runtime, stop_runtime
+from shared.service import install_health, serve, start_runtime, stop_runtime
 from shared.settings import Settings
 
 SERVICE = "intake"
@@ -70,10 +68,7 @@ def create_app(settings: Settings) -> FastAPI:
 
 
 def main() -> None:
-    settings = Settings()
-    configure_logging(settings.log_level, settings.log_json)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.intake_port,
-                log_level=settings.log_level.lower(), access_log=False)
+    serve("intake", create_app)
 
 
 if __name__ == "__main__":
