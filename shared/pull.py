@@ -1,0 +1,87 @@
+"""Pipelined pull requests on one inbox: the way sixstep reads a JetStream consumer.
+
+Lingering pull requests stay open on the server, so a message published while the reader waits
+is delivered at once (no poll interval, no waiting for a batch to fill), and under load the
+next batch is already on its way while one is being applied. The replay tools and the live
+consumers (``shared.consumer``) both read this way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from typing import Any
+
+import orjson
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+
+
+class Puller:
+    """Pipelined pull requests on one inbox: the next batch is on its way while one is decoded.
+
+    At most ``depth`` requests of ``batch`` messages are outstanding, and a new one goes out
+    only when the messages buffered and still due stay under ``depth * batch``: memory is
+    bounded however far behind the reader falls.
+    """
+
+    def __init__(self, nc: NATS, stream: str, consumer: str, batch: int, *, depth: int = 2,
+                 expires_s: float = 2.0) -> None:
+        self.nc = nc
+        self.api = f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{consumer}"
+        self.request = orjson.dumps({"batch": batch, "expires": int(expires_s * 1e9)})
+        self.batch = batch
+        self.depth = depth
+        self.inbox = nc.new_inbox()
+        self._ready: deque[Msg] = deque()
+        self._due: deque[int] = deque()  # messages still due, per outstanding request
+        self._wake = asyncio.Event()
+        self._sub: Any = None
+
+    async def start(self) -> None:
+        self._sub = await self.nc.subscribe(self.inbox, cb=self._on_msg)
+        await self._top_up()
+
+    async def stop(self) -> None:
+        if self._sub is not None:
+            with contextlib.suppress(Exception):
+                await self._sub.unsubscribe()
+            self._sub = None
+
+    async def _top_up(self) -> None:
+        while (len(self._due) < self.depth
+               and len(self._ready) + sum(self._due) + self.batch <= self.depth * self.batch):
+            self._due.append(self.batch)
+            await self.nc.publish(self.api, self.request, reply=self.inbox)
+
+    async def _on_msg(self, msg: Msg) -> None:
+        if not msg.reply:  # a status: 100 heartbeat, 404/408 the oldest request is over
+            status = (msg.headers or {}).get("Status")
+            if status != "100" and self._due:
+                self._due.popleft()
+            self._wake.set()
+            return
+        self._ready.append(msg)
+        if self._due:
+            self._due[0] -= 1
+            if self._due[0] <= 0:
+                self._due.popleft()
+        self._wake.set()
+
+    async def take(self, timeout: float) -> list[Msg]:
+        """Up to ``batch`` messages, in order; [] when none came within ``timeout``."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not self._ready:
+            await self._top_up()
+            self._wake.clear()
+            left = deadline - loop.time()
+            if left <= 0:
+                return []
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), left)
+        n = min(len(self._ready), self.batch)
+        out = [self._ready.popleft() for _ in range(n)]
+        await self._top_up()
+        return out
