@@ -38,13 +38,13 @@ import structlog
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
-from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 from pydantic import ValidationError
 
 from shared.bus import dead_letter_subject
 from shared.contracts import REGISTRY, Envelope
+from shared.pull import Puller
 from shared.settings import Settings
 
 log = structlog.get_logger("sixstep.consumer")
@@ -176,52 +176,44 @@ class Consumer:
     async def _consume(self) -> None:
         await self.ensure()
         await self._reset_to_ack_floor()
-        js = self.nc.jetstream()
-        sub = await js.pull_subscribe_bind(self.name, self.settings.stream_name)
+        # Lingering pull requests stay open on the server: an event published while this
+        # consumer waits is delivered at once, and under load the next batch is already on
+        # its way while one is applied (batches are still applied one after the other, in
+        # stream order). At most two batches are held, far inside ack_wait.
+        puller = Puller(self.nc, self.settings.stream_name, self.name, self.batch, depth=2)
+        await puller.start()
         log.info("consumer.started", consumer=self.name, subjects=self.filter_subjects)
-
-        async def fetch() -> list[Msg]:
-            try:
-                return await sub.fetch(self.batch, timeout=1.0)
-            except (TimeoutError, NatsTimeoutError):
-                return []
-
-        # Fetch the next batch while this one is applied: batches are still applied one
-        # after the other, in stream order.
-        upcoming: asyncio.Task[list[Msg]] = asyncio.create_task(fetch())
+        held: list[Msg] = []
         try:
-            while True:
-                # Not ``await upcoming``: a cancel arriving there is passed on to the fetch,
-                # which nats-py may turn into an empty answer, and the cancel is lost (the
-                # loop then never stops). asyncio.wait takes the cancel itself.
-                await asyncio.wait([upcoming])
-                msgs = upcoming.result()
-                if self._stopping.is_set():
-                    for msg in msgs:  # not started: back to the stream for the next leader
+            while not self._stopping.is_set():
+                held = await puller.take(timeout=1.0)
+                if not held or self._stopping.is_set():
+                    continue
+                self._idle.clear()
+                try:
+                    await self.process(held)
+                    held = []
+                except Exception:
+                    # The store or the bus failed under us: hand the batch back now
+                    # rather than after ack_wait, then let the supervisor restart us.
+                    for msg in held:
                         with contextlib.suppress(Exception):
-                            await msg.nak()
-                    await asyncio.Event().wait()  # drained: wait to be cancelled
-                upcoming = asyncio.create_task(fetch())
-                if msgs:
-                    self._idle.clear()
-                    try:
-                        await self.process(msgs)
-                    except Exception:
-                        # The store or the bus failed under us: hand the batch back now
-                        # rather than after ack_wait, then let the supervisor restart us.
-                        for msg in msgs:
-                            with contextlib.suppress(Exception):
-                                await msg.nak(delay=self.backoff[0])
-                        raise
-                    finally:
-                        self._idle.set()
+                            await msg.nak(delay=self.backoff[0])
+                    held = []
+                    raise
+                finally:
+                    self._idle.set()
+            await asyncio.Event().wait()  # drained: wait to be cancelled
         finally:
-            upcoming.cancel()
-            # Bounded and cancellation-safe: the fetch task's own CancelledError is expected,
-            # and an unsubscribe on a connection being drained must not hold the shutdown.
-            await asyncio.wait([upcoming], timeout=2.0)
+            # Not started, or delivered but never taken: back to the stream at once, for the
+            # next leader (an unsubscribe on a connection being drained must not hold the
+            # shutdown).
+            unstarted = list(held)
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(sub.unsubscribe(), 2.0)
+                unstarted += await asyncio.wait_for(puller.stop(), 2.0)
+            for msg in unstarted:
+                with contextlib.suppress(Exception):
+                    await msg.nak()
 
     # -- one batch --------------------------------------------------------------------------
 

@@ -34,8 +34,10 @@ class Puller:
         self.batch = batch
         self.depth = depth
         self.inbox = nc.new_inbox()
+        self.expires_s = expires_s
         self._ready: deque[Msg] = deque()
-        self._due: deque[int] = deque()  # messages still due, per outstanding request
+        # Per outstanding request, oldest first: [messages still due, when it is surely over].
+        self._due: deque[list[float]] = deque()
         self._wake = asyncio.Event()
         self._sub: Any = None
 
@@ -43,20 +45,31 @@ class Puller:
         self._sub = await self.nc.subscribe(self.inbox, cb=self._on_msg)
         await self._top_up()
 
-    async def stop(self) -> None:
+    async def stop(self) -> list[Msg]:
+        """Stop reading; returns what was delivered but never taken (the caller hands it
+        back, e.g. with a nak, so that it is redelivered now rather than after ack_wait)."""
         if self._sub is not None:
             with contextlib.suppress(Exception):
                 await self._sub.unsubscribe()
             self._sub = None
+        left = list(self._ready)
+        self._ready.clear()
+        return left
 
     async def _top_up(self) -> None:
+        now = asyncio.get_running_loop().time()
+        # A request whose end never came (the connection dropped and reconnected while it
+        # was open) is forgotten once it has surely expired on the server.
+        while self._due and self._due[0][1] < now:
+            self._due.popleft()
         while (len(self._due) < self.depth
-               and len(self._ready) + sum(self._due) + self.batch <= self.depth * self.batch):
-            self._due.append(self.batch)
+               and len(self._ready) + sum(d for d, _ in self._due) + self.batch
+               <= self.depth * self.batch):
+            self._due.append([self.batch, now + self.expires_s + 1.0])
             await self.nc.publish(self.api, self.request, reply=self.inbox)
 
     async def _on_msg(self, msg: Msg) -> None:
-        if not msg.reply:  # a status: 100 heartbeat, 404/408 the oldest request is over
+        if not msg.reply:  # a status: 100 heartbeat, 404/408/409 the oldest request is over
             status = (msg.headers or {}).get("Status")
             if status != "100" and self._due:
                 self._due.popleft()
@@ -64,8 +77,8 @@ class Puller:
             return
         self._ready.append(msg)
         if self._due:
-            self._due[0] -= 1
-            if self._due[0] <= 0:
+            self._due[0][0] -= 1
+            if self._due[0][0] <= 0:
                 self._due.popleft()
         self._wake.set()
 
