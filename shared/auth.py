@@ -4,6 +4,10 @@
   rotated by putting the new one first and dropping the old one once its tokens have expired.
   A token names its key (``kid``: a fingerprint, never the key), so verifying costs one HMAC.
   The development key is refused unless ``ENVIRONMENT=development`` (``shared.settings``).
+* **Verified tokens are remembered** (a bounded LRU per key set, keyed by the whole token): a
+  counter app sends the same token all day, so its signature and claims are checked once, and
+  each later request checks only ``exp``. Keys never change inside a ``TokenKeys``: rotating
+  them is a new settings object, hence a new, empty cache.
 * **Authentication** is an ASGI middleware (:func:`install_auth`): every request needs a valid
   token except the operations probes (``/health``, ``/ready``, ``/metrics``), the API docs, and
   Open311 (its own ``api_key``). A route added later is authenticated without anyone
@@ -23,10 +27,13 @@ Roles (:class:`Role`): a counter ``clerk`` writes and reads its own center's cas
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import hashlib
 import re
 import secrets
+import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -51,6 +58,8 @@ log = structlog.get_logger("sixstep.auth")
 AUDIENCE = "sixstep"
 ALGORITHM = "HS256"
 LEEWAY_S = 30
+#: How many verified tokens a process remembers (about 0.5 KB each).
+VERIFIED_TOKENS = 4096
 SUBJECT = re.compile(r"^[A-Za-z0-9_.:@\-]{1,64}$")
 CENTER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
 
@@ -111,12 +120,16 @@ def _kid(key: str) -> str:
 class TokenKeys:
     """Signs with the first key, verifies with any: rotation with two valid keys at once."""
 
-    def __init__(self, keys: Sequence[str], issuer: str = "sixstep") -> None:
+    def __init__(self, keys: Sequence[str], issuer: str = "sixstep",
+                 remember: int = VERIFIED_TOKENS) -> None:
         if not keys:
             raise ValueError("auth_keys needs at least one key")
         self._keys = {_kid(k): k for k in keys}
         self._signing = (_kid(keys[0]), keys[0])
         self.issuer = issuer
+        self._remember = remember
+        self._now: Callable[[], float] = time.time
+        self._verified: OrderedDict[str, tuple[Principal, int]] = OrderedDict()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TokenKeys:
@@ -144,7 +157,30 @@ class TokenKeys:
         return jwt.encode(claims, key, algorithm=ALGORITHM, headers={"kid": kid})
 
     def verify(self, token: str) -> Principal:
-        """The token's principal, or ``AuthError`` (token_invalid / token_expired)."""
+        """The token's principal, or ``AuthError`` (token_invalid / token_expired).
+
+        A token verified before is not decoded again: only its ``exp`` is checked, against
+        the clock and with the leeway PyJWT applies (``exp <= now - leeway`` is expired).
+        Only valid tokens are remembered; an expired one is forgotten when seen.
+        """
+        known = self._verified.get(token)
+        if known is not None:
+            principal, expires = known
+            if expires > self._now() - LEEWAY_S:
+                with contextlib.suppress(KeyError):  # another thread may have evicted it
+                    self._verified.move_to_end(token)
+                return principal
+            self._verified.pop(token, None)
+            raise AuthError("token_expired", "the bearer token has expired")
+        principal, expires = self._decode(token)
+        self._verified[token] = (principal, expires)
+        while len(self._verified) > self._remember:
+            with contextlib.suppress(KeyError):
+                self._verified.popitem(last=False)
+        return principal
+
+    def _decode(self, token: str) -> tuple[Principal, int]:
+        """Signature, issuer, audience, times and claims: the principal and its ``exp``."""
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
@@ -175,9 +211,10 @@ class TokenKeys:
                                   center_id=claims.get("center"), case_id=case,
                                   token_id=str(claims.get("jti", "")))
             _check_claims(principal.sub, role, principal.center_id, case)
+            expires = int(claims["exp"])
         except (ValueError, TypeError):
             raise AuthError("token_invalid", "the bearer token's claims are not valid") from None
-        return principal
+        return principal, expires
 
 
 def _check_claims(sub: str, role: Role, center_id: str | None, case_id: UUID | None) -> None:

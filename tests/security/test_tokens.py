@@ -158,3 +158,29 @@ def token_for_keys(keys: TokenKeys) -> str:
 
 
 _ = token_for  # the helper the other tests use
+
+
+def test_a_remembered_token_is_checked_for_expiry_and_only_by_its_own_keys(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    keys = TokenKeys([NEW_KEY])
+    token = keys.issue("clerk-001", Role.CLERK, TEST_CENTER, ttl=timedelta(minutes=5))
+    first = keys.verify(token)
+    assert keys.verify(token) is first  # remembered: not decoded again
+    expires = int(jwt.decode(token, options={"verify_signature": False})["exp"])
+    monkeypatch.setattr(keys, "_now", lambda: expires + 29.0)  # within PyJWT's 30 s leeway
+    assert keys.verify(token) is first
+    monkeypatch.setattr(keys, "_now", lambda: expires + 30.0)
+    with pytest.raises(AuthError) as refused:
+        keys.verify(token)
+    assert refused.value.code == "token_expired"
+    assert token not in keys._verified  # forgotten: next time it is decoded in full again
+    # Rotation builds new keys: what the old set remembered counts for nothing there.
+    with pytest.raises(AuthError) as refused:
+        TokenKeys([OLD_KEY]).verify(keys.issue("clerk-001", Role.CLERK, TEST_CENTER))
+    assert refused.value.code == "token_invalid"
+    # Bounded: the least recently used token is forgotten first.
+    small = TokenKeys([NEW_KEY], remember=2)
+    tokens = [small.issue(f"clerk-{i}", Role.CLERK, TEST_CENTER) for i in range(3)]
+    for t in tokens:
+        small.verify(t)
+    assert list(small._verified) == tokens[1:]
