@@ -86,6 +86,7 @@ class Relay:
         self._wake = asyncio.Event()
         self._acks: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self._inbox = f"_INBOX.relay.{service}.{secrets.token_hex(6)}"
+        self._conn: asyncpg.Connection | None = None  # the leader's: lock, LISTEN, position
 
     async def ensure_table(self, conn: asyncpg.Connection) -> None:
         await conn.execute(
@@ -101,6 +102,11 @@ class Relay:
             self.leading = True
             await self.ensure_table(listener)  # by the leader only: no CREATE TABLE race
             await listener.add_listener(self.channel, self._notified)
+            # The position is a hint (the start takes the later of it and the stream's last
+            # message, and the stream drops a re-published Nats-Msg-Id), so saving it need
+            # not wait for the disk: the next round starts sooner.
+            await listener.execute("SET synchronous_commit TO off")
+            self._conn = listener
             # The lock and the NOTIFY live on this connection: when the store restarts both
             # are gone, so stop publishing at once and start over (supervised) to take them
             # again, rather than race a relay that took the lock meanwhile.
@@ -126,6 +132,7 @@ class Relay:
                         await asyncio.wait_for(self._wake.wait(), timeout=5.0)
         finally:
             self.leading = False
+            self._conn = None
             await sub.unsubscribe()
             with contextlib.suppress(Exception):
                 await listener.remove_listener(self.channel, self._notified)
@@ -221,7 +228,7 @@ class Relay:
     async def _save(self, position: int) -> None:
         if position <= self.position:
             return
-        await self.pool.execute(
+        await (self._conn or self.pool).execute(
             f'INSERT INTO "{self.schema}".outbox_position (stream, position) VALUES ($1, $2) '
             "ON CONFLICT (stream) DO UPDATE SET position = EXCLUDED.position, updated_at = now()",
             self.settings.stream_name, position)
