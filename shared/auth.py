@@ -48,6 +48,7 @@ from fastapi import Depends, FastAPI, HTTPException, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from shared.fast_route import SLOW, fast_dependency, principal_of
 from shared.settings import DEV_AUTH_KEY
 
 if TYPE_CHECKING:
@@ -368,6 +369,11 @@ def require_roles(*roles: Role) -> Callable[..., Any]:
     """A dependency: the caller, when its role is one of ``roles`` (else 403 forbidden_role)."""
     allowed = frozenset(roles)
 
+    def fast(request: Request) -> Principal:
+        principal: Principal | None = principal_of(request)
+        return principal if principal is not None and principal.role in allowed else SLOW
+
+    @fast_dependency(fast)
     async def dependency(principal: CurrentPrincipal) -> Principal:
         if principal.role not in allowed:
             raise forbidden("forbidden_role",

@@ -29,6 +29,7 @@ from structlog.contextvars import bind_contextvars, reset_contextvars
 
 from shared.auth import OptionalPrincipal, Principal
 from shared.errors import CommandError
+from shared.fast_route import SLOW, fast_dependency, principal_of
 from shared.group_commit import Written
 
 KEY_PATTERN = re.compile(r"^[A-Za-z0-9_.:\-]{8,128}$")
@@ -125,10 +126,16 @@ async def _expected_version(
 ) -> int | None:
     if if_match is None:
         return None
-    value = if_match.strip().strip('"').removeprefix("W/").strip('"')
-    if not value.isdigit():
+    version = _version_in(if_match)
+    if version is None:
         raise problem(400, "if_match_invalid", "If-Match must be a case version number")
-    return int(value)
+    return version
+
+
+def _version_in(if_match: str) -> int | None:
+    """``3``, ``"3"``, ``W/"3"`` -> 3; None when it is not a version number."""
+    value = if_match.strip().strip('"').removeprefix("W/").strip('"')
+    return int(value) if value.isascii() and value.isdigit() else None
 
 
 async def _actor(principal: OptionalPrincipal) -> str:
@@ -146,6 +153,25 @@ class WriteContext:
     principal: Principal | None = None
 
 
+def _fast_write_context(request: Request) -> WriteContext:
+    """``_write_context`` without FastAPI's solver (``shared.fast_route``): the ordinary
+    case only; a missing or malformed header is left to the dependency to refuse."""
+    headers = request.headers
+    key = headers.get("idempotency-key")
+    if key is None or not KEY_PATTERN.fullmatch(key):
+        return SLOW
+    if_match = headers.get("if-match")
+    expected: int | None = None
+    if if_match is not None:
+        expected = _version_in(if_match)
+        if expected is None:
+            return SLOW
+    principal: Principal | None = principal_of(request)
+    return WriteContext(key=key, actor=principal.actor if principal is not None else "anonymous",
+                        expected_version=expected, principal=principal)
+
+
+@fast_dependency(_fast_write_context)
 async def _write_context(
     principal: OptionalPrincipal,
     idempotency_key: Annotated[str | None, Header(

@@ -15,6 +15,7 @@ from services.intake.projections import CONSUMER
 from shared.auth import Staff, center_filter, check_center
 from shared.catalogue import Catalogue, ServiceItem
 from shared.contracts.vocabulary import Channel
+from shared.fast_route import FastRoute
 from shared.http import ErrorResponse, Write, WrittenPublic, problem
 from shared.positions import wait_for_write
 from shared.settings import Settings
@@ -50,7 +51,8 @@ CatalogueDep = Annotated[Catalogue, Depends(_catalogue)]
 After = Annotated[int | None, Query(ge=0, description=(
     "A write's position: wait (bounded) until the read model has applied it."))]
 
-cases = APIRouter(prefix="/cases", tags=["cases"], responses=ERRORS)
+# FastRoute: ordinary writes skip FastAPI's dependency solver; anything unusual takes its path.
+cases = APIRouter(prefix="/cases", tags=["cases"], responses=ERRORS, route_class=FastRoute)
 catalogue = APIRouter(prefix="/catalogue", tags=["catalogue"])
 
 

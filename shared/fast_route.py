@@ -1,0 +1,171 @@
+"""A FastAPI route class that answers the ordinary request without FastAPI's dependency solver.
+
+FastAPI solves a route's dependency tree on every request: for a write that is the body, the
+caller (three nested dependencies for the token) and the write headers, some eight dependants
+with four parameter passes each, about a fifth of the API's CPU per request. Most requests are
+ordinary: a valid token with the right role, well-formed headers, a JSON body that validates.
+
+:class:`FastRoute` tries that ordinary case first. Each top-level dependency of the route must
+declare a cheap resolver (:func:`fast_dependency`): a plain function of the request that either
+returns the dependency's value or :data:`SLOW` when anything is unusual (a header missing or
+malformed, no principal, a role not allowed). The body and path parameters are validated by
+FastAPI's own functions. Only when every part resolves is the endpoint called, with exactly
+the values FastAPI would have passed; otherwise, before the endpoint has run, the request goes
+to FastAPI's own handler, which answers it as it always did (same errors, same order), the
+body already read being handed over. The endpoint's answer is serialised as FastAPI does.
+
+The route's declaration is untouched, so the OpenAPI document is exactly the same; a route
+whose parameters are not all understood here (query, header or cookie parameters, background
+tasks, a ``Response`` parameter, streams, dependency overrides) always takes FastAPI's path.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
+
+import orjson
+from fastapi import params
+from fastapi.datastructures import DefaultPlaceholder
+from fastapi.dependencies.models import Dependant
+from fastapi.dependencies.utils import request_body_to_args, request_params_to_args
+from fastapi.routing import (
+    APIRoute,
+    _effective_route_context_var,
+    run_endpoint_function,
+    serialize_response,
+)
+from fastapi.utils import is_body_allowed_for_status_code
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+SLOW: Any = object()
+"""What a fast resolver returns when FastAPI's own path must decide."""
+
+FastResolver = Callable[[Request], Any]
+_F = TypeVar("_F", bound=Callable[..., Any])
+_ATTRIBUTE = "__sixstep_fast__"
+
+
+def fast_dependency(resolve: FastResolver) -> Callable[[_F], _F]:
+    """Declare ``resolve(request)`` as the cheap equivalent of the decorated dependency.
+
+    ``resolve`` must be pure (no side effects) and return the very value the dependency
+    would, or :data:`SLOW` whenever the dependency could do anything else (raise, or depend on
+    something ``resolve`` does not look at)."""
+
+    def mark(dependency: _F) -> _F:
+        setattr(dependency, _ATTRIBUTE, resolve)
+        return dependency
+
+    return mark
+
+
+def principal_of(request: Request) -> Any:
+    """The principal the authentication middleware left in the request's state, if any."""
+    state = request.scope.get("state")
+    return state.get("principal") if state else None
+
+
+def _resolvers(dependant: Dependant) -> list[tuple[str, FastResolver]] | None:
+    """The top-level dependencies' resolvers, or None when the route cannot take the fast path."""
+    if (dependant.query_params or dependant.header_params or dependant.cookie_params
+            or dependant.background_tasks_param_name or dependant.response_param_name
+            or dependant.security_scopes_param_name or dependant.websocket_param_name
+            or dependant.http_connection_param_name or len(dependant.body_params) > 1):
+        return None
+    if dependant.body_params and isinstance(dependant.body_params[0].field_info, params.Form):
+        return None
+    resolvers: list[tuple[str, FastResolver]] = []
+    for sub in dependant.dependencies:
+        resolve = getattr(sub.call, _ATTRIBUTE, None)
+        if resolve is None or sub.name is None:
+            return None
+        resolvers.append((sub.name, resolve))
+    return resolvers
+
+
+def _json_content_type(value: str | None) -> bool:
+    """``application/json`` (parameters allowed): where FastAPI parses the body as JSON.
+    Any other type, ``+json`` ones included, is left to FastAPI."""
+    return value is not None and value.partition(";")[0].strip().lower() == "application/json"
+
+
+class FastRoute(APIRoute):
+    """An ``APIRoute`` with the fast path described in the module's docstring."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        standard = super().get_route_handler()
+        # An included route is built once per inclusion with its effective settings
+        # (prefix, router dependencies, responses): read them the way APIRoute does.
+        route: Any = self
+        effective = _effective_route_context_var.get()
+        if effective is not None and effective.original_route is self:
+            route = effective
+        dependant: Dependant = route.dependant
+        resolvers = _resolvers(dependant)
+        status_code: int = route.status_code or 200
+        if (resolvers is None or dependant.call is None or route.is_sse_stream
+                or route.is_json_stream or route.stream_item_field is not None
+                or not isinstance(route.response_class, DefaultPlaceholder)
+                or not is_body_allowed_for_status_code(status_code)):
+            return standard
+        call = dependant.call
+        body_params = dependant.body_params
+        path_params = dependant.path_params
+        embed = route._embed_body_fields
+        request_name = dependant.request_param_name
+        overrides = route.dependency_overrides_provider
+        response_field = route.response_field
+        serialize: dict[str, Any] = {
+            "include": route.response_model_include, "exclude": route.response_model_exclude,
+            "by_alias": route.response_model_by_alias,
+            "exclude_unset": route.response_model_exclude_unset,
+            "exclude_defaults": route.response_model_exclude_defaults,
+            "exclude_none": route.response_model_exclude_none}
+
+        async def handle(request: Request) -> Response:
+            if overrides is not None and getattr(overrides, "dependency_overrides", None):
+                return await standard(request)
+            values: dict[str, Any] = {}
+            for name, resolve in resolvers:
+                value = resolve(request)
+                if value is SLOW:
+                    return await standard(request)
+                values[name] = value
+            if path_params:
+                found, errors = request_params_to_args(path_params, request.path_params)
+                if errors:
+                    return await standard(request)
+                values.update(found)
+            if body_params:
+                raw = await request.body()  # kept by the request: FastAPI's path reads it again
+                if not raw or not _json_content_type(request.headers.get("content-type")):
+                    return await standard(request)
+                try:
+                    # orjson parses what it accepts exactly as json.loads does; what it refuses
+                    # (NaN, UTF-16, big integers, lone surrogates) FastAPI's path decides.
+                    parsed = orjson.loads(raw)
+                except orjson.JSONDecodeError:
+                    return await standard(request)
+                found, errors = await request_body_to_args(body_params, parsed, embed)
+                if errors:
+                    return await standard(request)
+                values.update(found)
+            if request_name:
+                values[request_name] = request
+            answer = await run_endpoint_function(dependant=dependant, values=values,
+                                                 is_coroutine=True)
+            if isinstance(answer, Response):
+                return answer
+            if response_field is None:
+                return JSONResponse(await serialize_response(response_content=answer),
+                                    status_code)
+            content = await serialize_response(field=response_field, response_content=answer,
+                                               dump_json=True, **serialize)
+            return Response(content, status_code, media_type="application/json")
+
+        if not inspect.iscoroutinefunction(call):
+            return standard
+        return handle

@@ -1,0 +1,183 @@
+"""The write routes' fast path answers every request exactly as FastAPI's own path does.
+
+Each request goes to two copies of the intake app: one as it runs, one forced onto FastAPI's
+dependency solver (any dependency override turns the fast path off). Status, body and headers
+must be the same, for ordinary writes and for every way a write can be wrong. The group
+commit behind the routes is replaced by one that accepts everything at version 1: what is
+compared here is the HTTP layer, not the store.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import fastapi.routing
+import httpx
+import pytest
+from fastapi import FastAPI
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from services.intake.application import Intake
+from services.intake.main import create_app
+from shared.auth import Role, issue_token
+from shared.group_commit import Command, Written
+from shared.settings import Settings
+
+CENTER = "SH-PD-HUAMU"
+CASE = {"center_id": CENTER, "counter_id": "window-1", "clerk_id": "clerk-001",
+        "service_item": "SA-HARDSHIP-SUBSIDY"}
+STEP = f"/cases/{uuid.UUID(int=7)}/hear"
+
+
+class AcceptingCommitter:
+    """Accepts every command at version 1, position 7, without running it."""
+
+    async def submit(self, command: Command, ids: Sequence[uuid.UUID]) -> Written:
+        return Written(ids[0], 1, 7)
+
+
+def _app(settings_: Settings, *, standard: bool) -> FastAPI:
+    app = create_app(settings_)
+    app.state.intake = Intake(AcceptingCommitter(), app.state.catalogue)  # type: ignore[arg-type]
+    if standard:
+        app.dependency_overrides[_never_used] = _never_used
+    return app
+
+
+def _never_used() -> None:
+    """An override for nothing: its presence alone sends every request to FastAPI's path."""
+
+
+@pytest.fixture(scope="module")
+def local_settings() -> Settings:
+    return Settings(environment="development", log_json=False)
+
+
+@pytest.fixture(scope="module")
+async def clients(local_settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClient, ...]]:
+    out = []
+    for standard in (False, True):
+        transport = httpx.ASGITransport(app=_app(local_settings, standard=standard))
+        out.append(httpx.AsyncClient(transport=transport, base_url="http://sixstep.test"))
+    yield tuple(out)
+    for client in out:
+        await client.aclose()
+
+
+def _token(settings_: Settings, role: Role = Role.CLERK, center: str | None = CENTER) -> str:
+    return "Bearer " + issue_token(settings_, "clerk-001", role, center)
+
+
+async def same_answer(clients: tuple[httpx.AsyncClient, ...], path: str,
+                      headers: dict[str, Any], content: bytes) -> httpx.Response:
+    headers = {"X-Correlation-Id": "corr-1", **headers}
+    fast, standard = [await c.post(path, headers=headers, content=content) for c in clients]
+    assert (fast.status_code, fast.content) == (standard.status_code, standard.content), \
+        (path, headers, content)
+    assert fast.headers == standard.headers
+    return fast
+
+
+def _variants(settings_: Settings) -> list[tuple[str, dict[str, Any], bytes]]:
+    clerk = _token(settings_)
+    good = {"Authorization": clerk, "Idempotency-Key": "key-00000001",
+            "Content-Type": "application/json"}
+    body = json.dumps(CASE).encode()
+    cases: list[tuple[str, dict[str, Any], bytes]] = []
+    for path, ok in (("/cases", body), (STEP, json.dumps({"words": "想问问补贴"}).encode())):
+        cases += [
+            (path, good, ok),
+            (path, {**good, "Content-Type": "application/json; charset=utf-8"}, ok),
+            (path, {**good, "If-Match": '"3"'}, ok),
+            (path, {**good, "If-Match": 'W/"3"'}, ok),
+            (path, {**good, "If-Match": "three"}, ok),
+            (path, {**good, "If-Match": "²".encode("latin-1")}, ok),
+            (path, {k: v for k, v in good.items() if k != "Idempotency-Key"}, ok),
+            (path, {**good, "Idempotency-Key": "short"}, ok),
+            (path, {**good, "Idempotency-Key": "has spaces in it"}, ok),
+            (path, {**good, "Authorization": _token(settings_, Role.ANALYST, None)}, ok),
+            (path, {**good, "Authorization": _token(settings_, Role.OPS, None)}, ok),
+            (path, {**good, "Authorization": _token(settings_, center="SH-PD-OTHER")}, ok),
+            (path, {**good, "Authorization": "Bearer not-a-token"}, ok),
+            (path, {k: v for k, v in good.items() if k != "Authorization"}, ok),
+            (path, {**good, "Content-Type": "text/plain"}, ok),
+            (path, {k: v for k, v in good.items() if k != "Content-Type"}, ok),
+            (path, {**good, "Content-Type": "application/merge-patch+json"}, ok),
+            (path, good, b""),
+            (path, good, b"{"),
+            (path, good, b"[1, 2]"),
+            (path, good, b"null"),
+            (path, good, b'{"center_id": NaN}'),
+            (path, good, b'{"words": 123456789012345678901234567890}'),
+            (path, good, b'{"words": "\\ud800"}'),
+            (path, good, ok.decode().encode("utf-16")),
+            (path, good, b"\xef\xbb\xbf" + ok),
+            (path, good, ok[:-1] + b', "unexpected": 1}'),
+            (path, good, ok[:-1] + b', "occurred_at": "2026-03-02T09:15:00"}'),
+            (path, good, ok[:-1] + b', "correlation_id": "from-the-body"}'),
+            (path, good, b"\x00" + ok),
+        ]
+    cases += [
+        ("/cases", good, json.dumps({**CASE, "service_item": "NO-SUCH-ITEM"}).encode()),
+        ("/cases", good, json.dumps({**CASE, "channel": "fax"}).encode()),
+        ("/cases", good, b'{"center_id": "A", ' + body[1:]),  # the last of a duplicate counts
+        ("/cases/not-a-uuid/hear", good, b'{"words": "x"}'),
+        (f"/cases/{uuid.UUID(int=7).hex}/hear", good, b'{"words": "x"}'),
+    ]
+    return cases
+
+
+async def test_every_variant_of_a_write_gets_the_same_answer_on_both_paths(
+        clients: tuple[httpx.AsyncClient, ...], local_settings: Settings) -> None:
+    statuses = set()
+    for path, headers, content in _variants(local_settings):
+        statuses.add((await same_answer(clients, path, headers, content)).status_code)
+    assert {201, 200, 400, 401, 403, 422} <= statuses
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False)
+    | st.text(max_size=20) | st.sampled_from(["SH-PD-HUAMU", "counter", "phone", "", " x "]),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner,
+                                                                max_size=3),
+    max_leaves=6)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[
+    HealthCheck.function_scoped_fixture])
+@given(changes=st.dictionaries(st.sampled_from([*CASE, "channel", "resident_id", "occurred_at",
+                                                "correlation_id", "extra"]),
+                               json_values, max_size=4),
+       drop=st.sets(st.sampled_from(list(CASE)), max_size=2))
+async def test_any_json_body_gets_the_same_answer_on_both_paths(
+        clients: tuple[httpx.AsyncClient, ...], local_settings: Settings,
+        changes: dict[str, Any], drop: set[str]) -> None:
+    body = {k: v for k, v in {**CASE, **changes}.items() if k not in drop}
+    headers = {"Authorization": _token(local_settings), "Idempotency-Key": "key-00000002",
+               "Content-Type": "application/json"}
+    await same_answer(clients, "/cases", headers, json.dumps(body).encode())
+
+
+async def test_only_the_unusual_write_goes_through_fastapis_dependency_solver(
+        clients: tuple[httpx.AsyncClient, ...], local_settings: Settings,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    solved: list[str] = []
+    solve = fastapi.routing.solve_dependencies
+
+    async def counting(**kwargs: Any) -> Any:
+        solved.append(kwargs["request"].url.path)
+        return await solve(**kwargs)
+
+    monkeypatch.setattr(fastapi.routing, "solve_dependencies", counting)
+    fast, _ = clients
+    headers = {"Authorization": _token(local_settings), "Idempotency-Key": "key-00000003"}
+    assert (await fast.post("/cases", json=CASE, headers=headers)).status_code == 201
+    assert (await fast.post(STEP, json={"words": "x"}, headers=headers)).status_code == 200
+    assert solved == []
+    refused = await fast.post("/cases", json=CASE, headers={**headers, "Idempotency-Key": "x"})
+    assert refused.json()["error"]["code"] == "idempotency_key_invalid"
+    assert solved == ["/cases"]
