@@ -22,6 +22,7 @@ from benchmarks.common import machine  # noqa: E402
 SUITE: list[tuple[str, list[str], str]] = [
     ("intake.py", [], "Intake HTTP writes and end-to-end latency (issue 2, 11)"),
     ("pipeline.py", [], "Each pipeline stage beside its raw baseline (issue 11)"),
+    ("consumers.py", [], "Each consumer's events/s beside raw fetch + ack (issue 11)"),
     ("end_to_end.py", [], "A resolution until follow-up and feedback show it (issue 11)"),
     ("scale_out.py", [], "Consumers with one and two replicas (issue 6)"),
     ("followup_fanout.py", [], "Policy-change fan-out over 100,000 past cases (issue 3)"),
