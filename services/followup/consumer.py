@@ -84,12 +84,14 @@ class Rules:
         self.settings = followups.settings
 
     async def apply(self, conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
+        refs = await _CaseRefs.load(conn, events)
         per_case: dict[UUID, list[tuple[Envelope, Effect]]] = defaultdict(list)
         for e in events:
-            await self._remember(conn, e)
-            effect = await self._effect_for(conn, e)
+            refs.remember(e)
+            effect = await self._effect_for(conn, e, refs)
             if effect is not None:
                 per_case[e.partition_key].append((e, effect))
+        await refs.save(conn)
         results = await asyncio.gather(*(self._run_in_order(conn, steps)
                                          for steps in per_case.values()))
         rows = [row for result in results for row in result[0]]
@@ -132,7 +134,7 @@ class Rules:
             for row in rows:
                 e = Envelope.model_validate(orjson.loads(row["envelope"]))
                 async with conn.transaction():
-                    effect = await self._effect_for(conn, e)
+                    effect = await self._effect_for(conn, e, await _CaseRefs.load(conn, [e]))
                     if effect is None:
                         await conn.execute("DELETE FROM parked_rules WHERE event_id = $1",
                                            e.event_id)
@@ -150,50 +152,17 @@ class Rules:
                     done += 1
         return done
 
-    # -- read models ------------------------------------------------------------------------
-
-    async def _remember(self, conn: asyncpg.Connection, e: Envelope) -> None:
-        p = e.payload
-        if e.service != "intake" or e.case_id is None:
-            return
-        if e.type == "CaseOpened":
-            resident = UUID(p["resident_id"]) if p["resident_id"] else None
-            await conn.execute(
-                "INSERT INTO case_refs (case_id, center_id, resident_id, clerk_id, counter_id,"
-                " service_item, status, opened_at) VALUES ($1, $2, $3, $4, $5, $6, 'open', $7)"
-                " ON CONFLICT (case_id) DO NOTHING", e.case_id, e.center_id, resident,
-                p["clerk_id"], p["counter_id"], p["service_item"], e.occurred_at)
-            if resident is not None:
-                await self._touch(conn, resident, p["service_item"], e.case_id, e.center_id,
-                                  e.occurred_at)
-        elif e.type == "GuidanceGiven":
-            row = await conn.fetchrow(
-                "UPDATE case_refs SET service_item = $2 WHERE case_id = $1"
-                " RETURNING resident_id, center_id, opened_at", e.case_id, p["service_item"])
-            if row is not None and row["resident_id"] is not None:
-                await self._touch(conn, row["resident_id"], p["service_item"], e.case_id,
-                                  row["center_id"], row["opened_at"])
-        elif e.type in ("CaseResolved", "CaseReopened"):
-            await conn.execute("UPDATE case_refs SET status = $2 WHERE case_id = $1",
-                               e.case_id, "resolved" if e.type == "CaseResolved" else "open")
-
-    async def _touch(self, conn: asyncpg.Connection, resident: UUID, item: str, case_id: UUID,
-                     center_id: str, opened_at: datetime) -> None:
-        await conn.execute(
-            "INSERT INTO resident_items (resident_id, service_item, case_id, center_id,"
-            " opened_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-            resident, item, case_id, center_id, opened_at)
-
     # -- effects ----------------------------------------------------------------------------
 
-    async def _effect_for(self, conn: asyncpg.Connection, e: Envelope) -> Effect | None:
+    async def _effect_for(self, conn: asyncpg.Connection, e: Envelope,
+                          refs: _CaseRefs) -> Effect | None:
         if e.type == "RectificationOpened":
-            return await self._rectification(conn, e)
+            return self._rectification(e, refs.snapshot(e.case_id))
         if e.service != "intake" or e.case_id is None:
             return None
         if e.type not in ("DeadlineNoted", "CaseResolved", "CaseReopened", "ObligationDeclared"):
             return None
-        case = await conn.fetchrow("SELECT * FROM case_refs WHERE case_id = $1", e.case_id)
+        case = refs.snapshot(e.case_id)
         if case is None:  # CaseOpened was dead-lettered or predates this consumer
             log.warning("rule.unknown_case", case_id=str(e.case_id), type=e.type)
             return None
@@ -208,7 +177,7 @@ class Rules:
             e.case_id, Reason.POST_RESOLUTION_CHECK.value)]
         return self._reopened(e, open_checks)
 
-    def _plan(self, e: Envelope, case: asyncpg.Record, follow_up_id: UUID, reason: Reason,
+    def _plan(self, e: Envelope, case: CaseRef, follow_up_id: UUID, reason: Reason,
               due_at: datetime, **extra: Any) -> Plan:
         return Plan(follow_up_id=follow_up_id, center_id=e.center_id, case_id=e.case_id,
                     reason=reason, resident_id=plain(case["resident_id"]), due_at=due_at,
@@ -218,7 +187,7 @@ class Rules:
                     causation_id=str(e.event_id), correlation_id=e.correlation_id,
                     occurred_at=e.occurred_at, **extra)
 
-    def _deadline(self, e: Envelope, case: asyncpg.Record) -> Effect:
+    def _deadline(self, e: Envelope, case: CaseRef) -> Effect:
         calendar = self.followups.calendar(e.center_id)
         deadline_id = UUID(e.payload["deadline_id"])
         follow_up_id = follow_up_id_for("deadline", deadline_id)
@@ -234,7 +203,7 @@ class Rules:
 
         return run
 
-    def _resolved(self, e: Envelope, case: asyncpg.Record) -> Effect:
+    def _resolved(self, e: Envelope, case: CaseRef) -> Effect:
         calendar = self.followups.calendar(e.center_id)
         early = (e.payload["outcome"] == "cannot_be_resolved"
                  or e.payload["emotion_defused"] is False)
@@ -266,7 +235,7 @@ class Rules:
 
         return run
 
-    def _obligation(self, e: Envelope, case: asyncpg.Record) -> Effect:
+    def _obligation(self, e: Envelope, case: CaseRef) -> Effect:
         p = e.payload
         watch = Watch(obligation_id=UUID(p["obligation_id"]), center_id=e.center_id,
                       case_id=e.case_id,  # type: ignore[arg-type]
@@ -286,10 +255,8 @@ class Rules:
 
         return run
 
-    async def _rectification(self, conn: asyncpg.Connection, e: Envelope) -> Effect:
+    def _rectification(self, e: Envelope, case: CaseRef | None) -> Effect:
         p = e.payload
-        case = (await conn.fetchrow("SELECT * FROM case_refs WHERE case_id = $1", e.case_id)
-                if e.case_id else None)
         calendar = self.followups.calendar(e.center_id)
         rectification_id = UUID(p["rectification_id"])
         follow_up_id = follow_up_id_for("rectification", rectification_id)
@@ -313,3 +280,75 @@ class Rules:
             return (e.case_id, follow_up_id, Reason.RECTIFICATION.value)
 
         return run
+
+
+CaseRef = dict[str, Any]
+"""A row of ``case_refs`` (case_id, center_id, resident_id, clerk_id, counter_id,
+service_item, status, opened_at)."""
+CASE_REF_COLUMNS = ("case_id", "center_id", "resident_id", "clerk_id", "counter_id",
+                    "service_item", "status", "opened_at")
+
+
+class _CaseRefs:
+    """``case_refs`` and ``resident_items`` for one batch: the cases its events touch are read
+    in one query, folded in memory event by event (so each rule sees its case as of its own
+    event), and written back in two statements."""
+
+    def __init__(self, cases: dict[UUID, CaseRef]) -> None:
+        self.cases = cases
+        self.dirty: set[UUID] = set()
+        self.touched: list[tuple[UUID, str, UUID, str, datetime]] = []
+
+    @classmethod
+    async def load(cls, conn: asyncpg.Connection, events: Sequence[Envelope]) -> _CaseRefs:
+        ids = list({e.case_id for e in events if e.case_id is not None})
+        rows = await conn.fetch("SELECT * FROM case_refs WHERE case_id = ANY($1::uuid[])",
+                                ids) if ids else []
+        return cls({r["case_id"]: {c: r[c] for c in CASE_REF_COLUMNS} for r in rows})
+
+    def snapshot(self, case_id: UUID | None) -> CaseRef | None:
+        case = self.cases.get(case_id) if case_id is not None else None
+        return dict(case) if case is not None else None
+
+    def remember(self, e: Envelope) -> None:
+        if e.service != "intake" or e.case_id is None:
+            return
+        p = e.payload
+        case = self.cases.get(e.case_id)
+        if e.type == "CaseOpened":
+            if case is not None:  # seen already (a replay of the same opening)
+                return
+            resident = UUID(p["resident_id"]) if p["resident_id"] else None
+            self.cases[e.case_id] = {
+                "case_id": e.case_id, "center_id": e.center_id, "resident_id": resident,
+                "clerk_id": p["clerk_id"], "counter_id": p["counter_id"],
+                "service_item": p["service_item"], "status": "open",
+                "opened_at": e.occurred_at}
+            self.dirty.add(e.case_id)
+            if resident is not None:
+                self.touched.append((resident, p["service_item"], e.case_id, e.center_id,
+                                     e.occurred_at))
+        elif case is None:
+            return
+        elif e.type == "GuidanceGiven":
+            case["service_item"] = p["service_item"]
+            self.dirty.add(e.case_id)
+            if case["resident_id"] is not None:
+                self.touched.append((case["resident_id"], p["service_item"], e.case_id,
+                                     case["center_id"], case["opened_at"]))
+        elif e.type in ("CaseResolved", "CaseReopened"):
+            case["status"] = "resolved" if e.type == "CaseResolved" else "open"
+            self.dirty.add(e.case_id)
+
+    async def save(self, conn: asyncpg.Connection) -> None:
+        if self.dirty:
+            await conn.executemany(
+                f"INSERT INTO case_refs ({', '.join(CASE_REF_COLUMNS)}) VALUES ($1, $2, $3, $4,"
+                " $5, $6, $7, $8) ON CONFLICT (case_id) DO UPDATE SET"
+                " service_item = EXCLUDED.service_item, status = EXCLUDED.status",
+                [tuple(self.cases[i][c] for c in CASE_REF_COLUMNS) for i in self.dirty])
+        if self.touched:
+            await conn.executemany(
+                "INSERT INTO resident_items (resident_id, service_item, case_id, center_id,"
+                " opened_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+                list(dict.fromkeys(self.touched)))
