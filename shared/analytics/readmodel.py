@@ -14,9 +14,30 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+import asyncpg
 
 from shared.consumer import Handler
+from shared.contracts import Envelope
 from shared.settings import ServiceName, Settings
+
+
+@runtime_checkable
+class BulkHandler(Protocol):
+    """A handler that can also build its tables the bulk way, for a rebuild.
+
+    ``copy_apply`` applies a batch, in the caller's transaction, to tables that only the
+    caller writes (a rebuild's staging schema), with COPY and set-based statements
+    (``shared.analytics.bulk``). After every batch the tables must hold exactly what
+    ``apply`` would have left; it may raise where ``apply`` would not (e.g. a COPY meeting a
+    key an earlier batch wrote): the rebuild then applies that batch with ``apply``.
+    """
+
+    async def apply(self, conn: asyncpg.Connection, events: Sequence[Envelope]) -> None: ...
+
+    async def copy_apply(self, conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
+        ...
 
 
 @dataclass(frozen=True)
@@ -24,7 +45,8 @@ class ReadModel:
     """A service's read model, as its consumer builds it from the log.
 
     ``handler(settings)`` makes the handler the live consumer runs (settings give it, e.g.,
-    the center's time zone).
+    the center's time zone). When it is also a :class:`BulkHandler`, a rebuild writes its
+    staging tables with ``copy_apply``.
 
     ``keys`` names, per table, the column holding the event's partition key (the case id), so
     that a comparison can leave out cases the live consumer has not caught up with and a time

@@ -1,0 +1,111 @@
+"""Writing a batch of read-model rows in a few statements, for a rebuild's staging tables.
+
+A rebuild builds its tables in a staging schema nobody else writes, so a read model can offer,
+beside the live handler it runs on the stream (``apply``), a bulk path (``copy_apply``, see
+:class:`shared.analytics.readmodel.BulkHandler`) that leaves exactly the same rows after each
+batch and writes them the cheap way:
+
+* rows a batch creates: folded in memory with whatever else the batch does to them, then one
+  ``COPY`` (binary) per table: :func:`copy_rows`;
+* rows of earlier batches: one ``UPDATE ... FROM unnest(...)`` per table and shape of change:
+  :func:`update_rows`; where the change depends on the row (a version guard) they are read
+  first with one ``SELECT ... = ANY(...)``: :func:`fetch_rows`.
+
+A bulk path never decides what the live handler would do differently: a new row whose key an
+earlier batch already wrote (a duplicate on the stream) makes its COPY fail, and the rebuild
+applies that batch with the live handler instead (``Rebuild._apply``).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+Row = dict[str, Any]
+
+
+def q(name: str) -> str:
+    """A quoted SQL identifier."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+class Tables:
+    """Column types of the tables a bulk path writes, looked up once per table (staging
+    schemas are created from the same DDL, so one lookup serves every rebuild)."""
+
+    def __init__(self) -> None:
+        self._types: dict[str, dict[str, str]] = {}
+
+    async def types(self, conn: asyncpg.Connection, table: str) -> dict[str, str]:
+        found = self._types.get(table)
+        if found is None:
+            rows = await conn.fetch(
+                "SELECT attname, format_type(atttypid, atttypmod) AS type FROM pg_attribute"
+                " WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped"
+                " ORDER BY attnum", q(table))
+            if not rows:
+                raise LookupError(f"no table {table!r} on the search path")
+            found = self._types[table] = {r["attname"]: r["type"] for r in rows}
+        return found
+
+
+async def copy_rows(conn: asyncpg.Connection, table: str, columns: Sequence[str],
+                    rows: Iterable[Mapping[str, Any]]) -> None:
+    """New rows (dicts) by COPY; a key already in the table fails the whole COPY."""
+    await copy_records(conn, table, columns, [tuple(row[c] for c in columns) for row in rows])
+
+
+async def copy_records(conn: asyncpg.Connection, table: str, columns: Sequence[str],
+                       records: Sequence[tuple[Any, ...]]) -> None:
+    """New rows (tuples in the order of ``columns``) by COPY."""
+    if records:
+        await conn.copy_records_to_table(table, records=records, columns=list(columns))
+
+
+async def update_rows(conn: asyncpg.Connection, tables: Tables, table: str, key: str,
+                      patches: Mapping[Any, Mapping[str, Any]],
+                      expressions: Mapping[str, str] | None = None, also: str = "") -> None:
+    """``patches[key value] = {column: value}`` applied to rows already in the table, one
+    statement per shape (set of columns). ``expressions`` replaces the plain assignment of a
+    column with SQL over ``t`` (the row) and ``s`` (the patch), e.g.
+    ``{"n": "t.n + s.n"}``; ``also`` is set on every row changed (e.g.
+    ``"stamped = clock_timestamp()"``). A key not in the table changes nothing (as an UPDATE
+    would)."""
+    if not patches:
+        return
+    types = await tables.types(conn, table)
+    by_shape: dict[tuple[str, ...], list[tuple[Any, Mapping[str, Any]]]] = defaultdict(list)
+    for ident, patch in patches.items():
+        by_shape[tuple(sorted(patch))].append((ident, patch))
+    expressions = expressions or {}
+    for columns, items in by_shape.items():
+        if not columns:
+            continue
+        names = [key, *columns]
+        for c in names:
+            if types[c].endswith("[]"):
+                raise TypeError(f"{table}.{c} is an array: unnest would flatten it")
+        arrays = ", ".join(f"${i + 1}::{types[c]}[]" for i, c in enumerate(names))
+        sets = ", ".join([*(f"{q(c)} = {expressions.get(c, f's.{q(c)}')}" for c in columns),
+                          *([also] if also else [])])
+        args = [[ident for ident, _ in items],
+                *([patch[c] for _, patch in items] for c in columns)]
+        await conn.execute(
+            f"UPDATE {q(table)} AS t SET {sets} FROM unnest({arrays})"
+            f" AS s({', '.join(q(c) for c in names)}) WHERE t.{q(key)} = s.{q(key)}", *args)
+
+
+async def fetch_rows(conn: asyncpg.Connection, table: str, key: str,
+                     keys: Iterable[UUID]) -> dict[Any, Row]:
+    """The rows of ``table`` with these keys (earlier batches' rows a batch is about to
+    change), as dicts by key."""
+    wanted = list(keys)
+    if not wanted:
+        return {}
+    rows = await conn.fetch(f"SELECT * FROM {q(table)} WHERE {q(key)} = ANY($1::uuid[])",
+                            wanted)
+    return {r[key]: dict(r) for r in rows}
