@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 from uuid import UUID
@@ -16,6 +17,7 @@ from uuid import UUID
 import asyncpg
 import orjson
 
+from shared.analytics import bulk
 from shared.analytics.readmodel import ReadModel
 from shared.contracts import Envelope
 
@@ -70,64 +72,132 @@ def _at(value: str) -> datetime:
     return datetime.fromisoformat(value)
 
 
+SURVEY_COLUMNS = ("survey_id", "case_id", "center_id", "counter_id", "clerk_id", "service_item",
+                  "purpose", "channel", "resident_id", "rectification_id", "requested_at",
+                  "send_at", "expires_at", "version", "position")
+RECTIFICATION_COLUMNS = ("rectification_id", "case_id", "center_id", "survey_id", "resident_id",
+                         "rating", "summary", "opened_at", "deadline_on", "version", "position")
+#: Every column a patch may set, None until it does (the rows as the live INSERT leaves them).
+SURVEY_PATCHED = ("status", "sent_at", "answered_at", "level", "comment", "aspects", "via",
+                  "answered_by", "closed_at", "withdrawn_reason")
+RECTIFICATION_PATCHED = ("status", "completed_at", "completed_on", "outcome", "actions",
+                         "on_time", "revisit_survey_id")
+
+
+@dataclass
+class _Plan:
+    """What a batch does: new surveys and rectifications (in order), one patch per row."""
+
+    surveys: list[tuple[Any, ...]] = field(default_factory=list)
+    rectifications: list[tuple[Any, ...]] = field(default_factory=list)
+    survey_patch: dict[UUID, dict[str, Any]] = field(default_factory=lambda: defaultdict(dict))
+    rect_patch: dict[UUID, dict[str, Any]] = field(default_factory=lambda: defaultdict(dict))
+
+
+def _plan(events: Sequence[Envelope]) -> _Plan:
+    plan = _Plan()
+    survey_patch, rect_patch = plan.survey_patch, plan.rect_patch
+    for e in events:
+        if e.service != "feedback":
+            continue
+        p = e.payload
+        if e.type == "SurveyRequested":
+            plan.surveys.append((e.aggregate_id, e.case_id, e.center_id, p["counter_id"],
+                                 p["clerk_id"], p["service_item"], p["purpose"], p["channel"],
+                                 _uuid(p["resident_id"]), _uuid(p["rectification_id"]),
+                                 e.occurred_at, _at(p["send_at"]), _at(p["expires_at"]),
+                                 e.aggregate_version, e.position))
+            continue
+        if e.type == "RectificationOpened":
+            plan.rectifications.append((e.aggregate_id, e.case_id, e.center_id,
+                                        _uuid(p.get("survey_id")), _uuid(p["resident_id"]),
+                                        p["rating"], p["summary"], e.occurred_at,
+                                        date.fromisoformat(p["deadline_on"]),
+                                        e.aggregate_version, e.position))
+            continue
+        if e.type in ("SurveySent", "RatingGiven", "SurveyExpired", "SurveyWithdrawn"):
+            patch = survey_patch[e.aggregate_id]
+            if e.type == "SurveySent":
+                patch.update(status="sent", sent_at=e.occurred_at)
+            elif e.type == "RatingGiven":
+                patch.update(status="answered", answered_at=e.occurred_at,
+                             level=p["level"], comment=p["comment"],
+                             aspects=orjson.dumps(p["aspects"]).decode(), via=p["via"],
+                             answered_by=p["clerk_id"] or e.actor)
+            elif e.type == "SurveyExpired":
+                patch.update(status="expired", closed_at=e.occurred_at)
+            else:
+                patch.update(status="withdrawn", closed_at=e.occurred_at,
+                             withdrawn_reason=p["reason"])
+        elif e.type == "RectificationCompleted":
+            rect_patch[e.aggregate_id].update(
+                status="completed", completed_at=e.occurred_at,
+                completed_on=date.fromisoformat(p["completed_on"]), outcome=p["outcome"],
+                actions=p["actions"], on_time=p["on_time"])
+        elif e.type == "RevisitRequested":
+            rect_patch[e.aggregate_id].update(revisit_survey_id=UUID(p["survey_id"]))
+        else:
+            continue
+        target = survey_patch if e.aggregate_id in survey_patch else rect_patch
+        target[e.aggregate_id].update(version=e.aggregate_version, position=e.position)
+    return plan
+
+
+def _fold(inserted: list[tuple[Any, ...]], columns: tuple[str, ...], status: str,
+          patched: tuple[str, ...], patches: dict[UUID, dict[str, Any]],
+          ) -> tuple[list[dict[str, Any]], dict[UUID, dict[str, Any]]]:
+    """The rows a batch inserts with its patches folded in (the first insert of a key wins,
+    as ON CONFLICT DO NOTHING), and the patches left for rows of earlier batches."""
+    new: dict[UUID, dict[str, Any]] = {}
+    for values in inserted:
+        if values[0] not in new:
+            row = dict.fromkeys(patched)
+            row.update(zip(columns, values, strict=True))
+            row["status"] = status
+            new[values[0]] = row
+    earlier: dict[UUID, dict[str, Any]] = {}
+    for ident, patch in patches.items():
+        row = new.get(ident)
+        if row is None:
+            earlier[ident] = patch
+        else:
+            row.update(patch)
+    return list(new.values()), earlier
+
+
 class FeedbackViews:
     """Applies feedback events to ``surveys`` and ``rectifications`` in the consumer's
-    transaction: new rows first, then one UPDATE per shape of change."""
+    transaction: new rows first, then one UPDATE per shape of change.
+
+    ``copy_apply`` (a rebuild's staging tables) leaves the same rows: a batch's new rows with
+    their patches folded in by COPY, one UPDATE ... FROM unnest per shape for the rows of
+    earlier batches.
+    """
+
+    def __init__(self) -> None:
+        self._tables = bulk.Tables()
 
     async def apply(self, conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
-        surveys: list[tuple[Any, ...]] = []
-        rectifications: list[tuple[Any, ...]] = []
-        survey_patch: dict[UUID, dict[str, Any]] = defaultdict(dict)
-        rect_patch: dict[UUID, dict[str, Any]] = defaultdict(dict)
-        for e in events:
-            if e.service != "feedback":
-                continue
-            p = e.payload
-            if e.type == "SurveyRequested":
-                surveys.append((e.aggregate_id, e.case_id, e.center_id, p["counter_id"],
-                                p["clerk_id"], p["service_item"], p["purpose"], p["channel"],
-                                _uuid(p["resident_id"]), _uuid(p["rectification_id"]),
-                                e.occurred_at, _at(p["send_at"]), _at(p["expires_at"]),
-                                e.aggregate_version, e.position))
-                continue
-            if e.type == "RectificationOpened":
-                rectifications.append((e.aggregate_id, e.case_id, e.center_id,
-                                       _uuid(p.get("survey_id")), _uuid(p["resident_id"]),
-                                       p["rating"], p["summary"], e.occurred_at,
-                                       date.fromisoformat(p["deadline_on"]),
-                                       e.aggregate_version, e.position))
-                continue
-            if e.type in ("SurveySent", "RatingGiven", "SurveyExpired", "SurveyWithdrawn"):
-                patch = survey_patch[e.aggregate_id]
-                if e.type == "SurveySent":
-                    patch.update(status="sent", sent_at=e.occurred_at)
-                elif e.type == "RatingGiven":
-                    patch.update(status="answered", answered_at=e.occurred_at,
-                                 level=p["level"], comment=p["comment"],
-                                 aspects=orjson.dumps(p["aspects"]).decode(), via=p["via"],
-                                 answered_by=p["clerk_id"] or e.actor)
-                elif e.type == "SurveyExpired":
-                    patch.update(status="expired", closed_at=e.occurred_at)
-                else:
-                    patch.update(status="withdrawn", closed_at=e.occurred_at,
-                                 withdrawn_reason=p["reason"])
-            elif e.type == "RectificationCompleted":
-                rect_patch[e.aggregate_id].update(
-                    status="completed", completed_at=e.occurred_at,
-                    completed_on=date.fromisoformat(p["completed_on"]), outcome=p["outcome"],
-                    actions=p["actions"], on_time=p["on_time"])
-            elif e.type == "RevisitRequested":
-                rect_patch[e.aggregate_id].update(revisit_survey_id=UUID(p["survey_id"]))
-            else:
-                continue
-            target = survey_patch if e.aggregate_id in survey_patch else rect_patch
-            target[e.aggregate_id].update(version=e.aggregate_version, position=e.position)
-        if surveys:
-            await conn.executemany(SURVEY_INSERT, surveys)
-        if rectifications:
-            await conn.executemany(RECTIFICATION_INSERT, rectifications)
-        await _patch(conn, "surveys", "survey_id", survey_patch)
-        await _patch(conn, "rectifications", "rectification_id", rect_patch)
+        plan = _plan(events)
+        if plan.surveys:
+            await conn.executemany(SURVEY_INSERT, plan.surveys)
+        if plan.rectifications:
+            await conn.executemany(RECTIFICATION_INSERT, plan.rectifications)
+        await _patch(conn, "surveys", "survey_id", plan.survey_patch)
+        await _patch(conn, "rectifications", "rectification_id", plan.rect_patch)
+
+    async def copy_apply(self, conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
+        plan = _plan(events)
+        surveys, survey_patch = _fold(plan.surveys, SURVEY_COLUMNS, "requested",
+                                      SURVEY_PATCHED, plan.survey_patch)
+        rects, rect_patch = _fold(plan.rectifications, RECTIFICATION_COLUMNS, "open",
+                                  RECTIFICATION_PATCHED, plan.rect_patch)
+        await bulk.copy_rows(conn, "surveys", (*SURVEY_COLUMNS, *SURVEY_PATCHED), surveys)
+        await bulk.copy_rows(conn, "rectifications",
+                             (*RECTIFICATION_COLUMNS, *RECTIFICATION_PATCHED), rects)
+        await bulk.update_rows(conn, self._tables, "surveys", "survey_id", survey_patch)
+        await bulk.update_rows(conn, self._tables, "rectifications", "rectification_id",
+                               rect_patch)
 
 
 async def _patch(conn: asyncpg.Connection, table: str, key: str,

@@ -13,13 +13,15 @@ advanced); both writes are guarded by the aggregate version, so the newer one wi
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
 import asyncpg
 
+from shared.analytics import bulk
 from shared.analytics.readmodel import ReadModel
 from shared.contracts import Envelope
 
@@ -81,16 +83,57 @@ def _at(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
+FOLLOWUP_COLUMNS = (
+    "follow_up_id", "center_id", "case_id", "resident_id", "reason", "priority", "status",
+    "due_at", "due_on", "assigned_clerk", "assigned_team", "escalated_to", "service_item",
+    "source", "source_id", "outcome", "channel", "scheduled_at", "updated_at", "completed_at",
+    "version", "position")
+#: What an event after FollowUpScheduled may change.
+FOLLOWUP_CHANGING = ("status", "due_at", "due_on", "assigned_clerk", "assigned_team",
+                     "escalated_to", "outcome", "channel", "completed_at", "updated_at",
+                     "version", "position")
+OBLIGATION_COLUMNS = ("obligation_id", "aggregate_id", "center_id", "case_id", "resident_id",
+                      "cadence", "next_due_on", "missed_at", "active", "missed_periods",
+                      "version")
+OBLIGATION_CHANGING = ("next_due_on", "missed_at", "missed_periods", "active", "version")
+
+
+@dataclass
+class _Plan:
+    """What a batch does: follow-ups scheduled and changed (in order), the last timer of each
+    aggregate, and the policy and obligation events (in order)."""
+
+    scheduled: list[tuple[Any, ...]] = field(default_factory=list)
+    updates: list[tuple[Any, ...]] = field(default_factory=list)
+    timers: dict[UUID, tuple[UUID, str, datetime | None, int]] = field(default_factory=dict)
+    others: list[Envelope] = field(default_factory=list)
+
+
+def _iso_date(value: str) -> date:
+    """``YYYY-MM-DD`` only: what PostgreSQL's ``text::date`` reads the same way (anything
+    else fails here, and the batch goes to the live handler's SQL)."""
+    if len(value) != 10:
+        raise ValueError(f"not a YYYY-MM-DD date: {value!r}")
+    return date.fromisoformat(value)
+
+
 class WorklistProjection:
-    """Applies follow-up's own events to its read models in the consumer's transaction."""
+    """Applies follow-up's own events to its read models in the consumer's transaction.
+
+    ``copy_apply`` (a rebuild's staging tables) leaves the same rows: follow-ups and
+    obligations are read once per batch where an earlier batch wrote them, every event is
+    applied in memory as the live SQL would (the version guard included), new rows are
+    COPied and changed ones written back with one UPDATE per table; timers are one upsert
+    per batch, as live; policy changes (a handful a year) go through the live statements.
+    """
 
     def __init__(self, tz: ZoneInfo) -> None:
         self.tz = tz
+        self._tables = bulk.Tables()
 
-    async def apply(self, conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
-        scheduled: list[tuple[Any, ...]] = []
-        updates: list[tuple[Any, ...]] = []
-        timers: dict[UUID, tuple[UUID, str, datetime | None, int]] = {}
+    def _plan(self, events: Sequence[Envelope]) -> _Plan:
+        plan = _Plan()
+        timers = plan.timers
         for e in events:
             if e.service != "followup":
                 continue
@@ -98,7 +141,7 @@ class WorklistProjection:
             if e.type == "FollowUpScheduled":
                 due_at = _at(p["due_at"])
                 assert due_at is not None
-                scheduled.append((
+                plan.scheduled.append((
                     fid, e.center_id, e.case_id,
                     UUID(p["resident_id"]) if p["resident_id"] else None, p["reason"],
                     p["priority"], due_at, due_at.astimezone(self.tz).date(),
@@ -108,34 +151,33 @@ class WorklistProjection:
                 timers[fid] = (fid, "followup", due_at, v)
             elif e.type.startswith("FollowUp"):
                 change = self._change(e)
-                updates.append((fid, v, e.position, e.occurred_at, *change))
+                plan.updates.append((fid, v, e.position, e.occurred_at, *change))
                 fire = {"FollowUpDue": "overdue_at", "FollowUpMissed": "escalate_at",
                         "FollowUpRescheduled": "due_at"}.get(e.type)
                 timers[fid] = (fid, "followup", _at(p[fire]) if fire else None, v)
-            elif e.type == "PolicyChangePublished":
-                await conn.execute(
-                    "INSERT INTO policy_changes (policy_id, center_id, service_items,"
-                    " all_centers, effective_on, outreach_due_at, published_at)"
-                    " VALUES ($1, $2, $3, $4, $5::text::date, $6, $7)"
-                    " ON CONFLICT (policy_id) DO NOTHING",
-                    fid, e.center_id, p["service_items"], p["all_centers"], p["effective_on"],
-                    _at(p["outreach_due_at"]), e.occurred_at)
-            elif e.type == "PolicyChangeFannedOut":
-                await conn.execute(
-                    "UPDATE policy_changes SET finished_at = COALESCE(finished_at, $2),"
-                    " residents = $3 WHERE policy_id = $1", fid, e.occurred_at, p["residents"])
+            elif e.type.startswith("PolicyChange"):
+                plan.others.append(e)
             elif e.type.startswith("Obligation"):
-                await self._obligation(conn, e)
+                plan.others.append(e)
                 missed_at = None if e.type == "ObligationEnded" else _at(p["missed_at"])
                 timers[fid] = (fid, "obligation", missed_at, v)
-        if scheduled:
+        return plan
+
+    async def apply(self, conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
+        plan = self._plan(events)
+        for e in plan.others:
+            if e.type.startswith("PolicyChange"):
+                await self._policy(conn, e)
+            else:
+                await self._obligation(conn, e)
+        if plan.scheduled:
             await conn.executemany(
                 "INSERT INTO followups (follow_up_id, center_id, case_id, resident_id, reason,"
                 " priority, status, due_at, due_on, assigned_clerk, assigned_team, service_item,"
                 " source, source_id, scheduled_at, updated_at, version, position)"
                 " VALUES ($1, $2, $3, $4, $5, $6, 'scheduled', $7, $8, $9, $10, $11, $12, $13,"
-                " $14, $14, $15, $16) ON CONFLICT (follow_up_id) DO NOTHING", scheduled)
-        if updates:
+                " $14, $14, $15, $16) ON CONFLICT (follow_up_id) DO NOTHING", plan.scheduled)
+        if plan.updates:
             await conn.executemany(
                 "UPDATE followups SET version = $2, position = $3, updated_at = $4,"
                 " status = COALESCE($5, status), due_at = COALESCE($6, due_at),"
@@ -144,8 +186,108 @@ class WorklistProjection:
                 " assigned_team = CASE WHEN $8 THEN $10 ELSE assigned_team END,"
                 " escalated_to = COALESCE($11, escalated_to), outcome = COALESCE($12, outcome),"
                 " channel = COALESCE($13, channel), completed_at = COALESCE($14, completed_at)"
-                " WHERE follow_up_id = $1 AND version < $2", updates)
-        await upsert_timers(conn, list(timers.values()))
+                " WHERE follow_up_id = $1 AND version < $2", plan.updates)
+        await upsert_timers(conn, list(plan.timers.values()))
+
+    async def copy_apply(self, conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
+        plan = self._plan(events)
+        for e in plan.others:
+            if e.type.startswith("PolicyChange"):
+                await self._policy(conn, e)
+        await self._copy_obligations(conn, [e for e in plan.others
+                                            if e.type.startswith("Obligation")])
+        new: dict[UUID, dict[str, Any]] = {}
+        for (fid, center_id, case_id, resident_id, reason, priority, due_at, due_on, clerk,
+             team, item, source, source_id, at, v, position) in plan.scheduled:
+            if fid not in new:  # ON CONFLICT DO NOTHING: the first one stays
+                new[fid] = dict(
+                    follow_up_id=fid, center_id=center_id, case_id=case_id,
+                    resident_id=resident_id, reason=reason, priority=priority,
+                    status="scheduled", due_at=due_at, due_on=due_on, assigned_clerk=clerk,
+                    assigned_team=team, escalated_to=None, service_item=item, source=source,
+                    source_id=source_id, outcome=None, channel=None, scheduled_at=at,
+                    updated_at=at, completed_at=None, version=v, position=position)
+        earlier = await bulk.fetch_rows(conn, "followups", "follow_up_id",
+                                        {u[0] for u in plan.updates if u[0] not in new})
+        changed: set[UUID] = set()
+        for (fid, v, position, at, status, due_at, due_on, reassigned, clerk, team,
+             escalated_to, outcome, channel, completed_at) in plan.updates:
+            row = new.get(fid) or earlier.get(fid)
+            if row is None or not row["version"] < v:
+                continue
+            row.update(version=v, position=position, updated_at=at)
+            for column, value in (("status", status), ("due_at", due_at), ("due_on", due_on),
+                                  ("escalated_to", escalated_to), ("outcome", outcome),
+                                  ("channel", channel), ("completed_at", completed_at)):
+                if value is not None:  # COALESCE($n, column)
+                    row[column] = value
+            if reassigned:
+                row.update(assigned_clerk=clerk, assigned_team=team)
+            if fid in earlier:
+                changed.add(fid)
+        await bulk.copy_rows(conn, "followups", FOLLOWUP_COLUMNS, new.values())
+        await bulk.update_rows(conn, self._tables, "followups", "follow_up_id", {
+            fid: {c: earlier[fid][c] for c in FOLLOWUP_CHANGING} for fid in changed})
+        await upsert_timers(conn, list(plan.timers.values()))
+
+    async def _copy_obligations(self, conn: asyncpg.Connection,
+                                events: Sequence[Envelope]) -> None:
+        """``_obligation`` for a batch, in memory over the rows it touches."""
+        if not events:
+            return
+        watched = [UUID(e.payload["obligation_id"]) for e in events
+                   if e.type == "ObligationWatched"]
+        found = await conn.fetch(
+            f"SELECT {', '.join(OBLIGATION_COLUMNS)} FROM obligations"
+            " WHERE obligation_id = ANY($1::uuid[]) OR aggregate_id = ANY($2::uuid[])",
+            watched, list({e.aggregate_id for e in events}))
+        rows = {r["obligation_id"]: dict(r) for r in found}
+        earlier = set(rows)
+        changed: set[UUID] = set()
+        for e in events:
+            p, v = e.payload, e.aggregate_version
+            if e.type == "ObligationWatched":
+                oid = UUID(p["obligation_id"])
+                if oid not in rows:  # ON CONFLICT DO NOTHING
+                    rows[oid] = dict(
+                        obligation_id=oid, aggregate_id=e.aggregate_id, center_id=e.center_id,
+                        case_id=e.case_id, resident_id=UUID(p["resident_id"]),
+                        cadence=p["cadence"], next_due_on=_iso_date(p["next_due_on"]),
+                        missed_at=_at(p["missed_at"]), active=True, missed_periods=0, version=v)
+                continue
+            if e.type in ("ObligationFulfilled", "ObligationMissed"):
+                change = dict(next_due_on=_iso_date(p["next_due_on"]),
+                              missed_at=_at(p["missed_at"]), version=v)
+                missed = 1 if e.type == "ObligationMissed" else 0
+            elif e.type == "ObligationEnded":
+                change, missed = dict(active=False, missed_at=None, version=v), 0
+            else:
+                continue
+            for oid, row in rows.items():  # WHERE aggregate_id = $1 AND version < $n
+                if row["aggregate_id"] == e.aggregate_id and row["version"] < v:
+                    row.update(change)
+                    row["missed_periods"] += missed
+                    changed.add(oid)
+        await bulk.copy_rows(conn, "obligations", OBLIGATION_COLUMNS,
+                             [row for oid, row in rows.items() if oid not in earlier])
+        await bulk.update_rows(conn, self._tables, "obligations", "obligation_id", {
+            oid: {c: rows[oid][c] for c in OBLIGATION_CHANGING} for oid in changed & earlier})
+
+    async def _policy(self, conn: asyncpg.Connection, e: Envelope) -> None:
+        p = e.payload
+        if e.type == "PolicyChangePublished":
+            await conn.execute(
+                "INSERT INTO policy_changes (policy_id, center_id, service_items,"
+                " all_centers, effective_on, outreach_due_at, published_at)"
+                " VALUES ($1, $2, $3, $4, $5::text::date, $6, $7)"
+                " ON CONFLICT (policy_id) DO NOTHING",
+                e.aggregate_id, e.center_id, p["service_items"], p["all_centers"],
+                p["effective_on"], _at(p["outreach_due_at"]), e.occurred_at)
+        elif e.type == "PolicyChangeFannedOut":
+            await conn.execute(
+                "UPDATE policy_changes SET finished_at = COALESCE(finished_at, $2),"
+                " residents = $3 WHERE policy_id = $1", e.aggregate_id, e.occurred_at,
+                p["residents"])
 
     def _change(self, e: Envelope) -> tuple[Any, ...]:
         """(status, due_at, due_on, reassigned, clerk, team, escalated_to, outcome, channel,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 from uuid import UUID
@@ -11,6 +12,7 @@ from uuid import UUID
 import asyncpg
 import orjson
 
+from shared.analytics import bulk
 from shared.analytics.readmodel import ReadModel
 from shared.contracts import Envelope
 
@@ -70,35 +72,79 @@ def _patch(patch: dict[str, Any], e: Envelope) -> None:
     patch["position"] = e.position
 
 
+CASE_COLUMNS = (
+    "case_id", "center_id", "counter_id", "clerk_id", "channel", "service_item", "resident_id",
+    "status", "stage", "emotion_on_arrival", "urgency", "eligibility", "outcome",
+    "emotion_defused", "opened_at", "updated_at", "resolved_at", "next_deadline",
+    "reopen_count", "version", "position")
+TIMELINE_COLUMNS = ("case_id", "version", "position", "type", "schema_version", "occurred_at",
+                    "recorded_at", "actor", "causation_id", "correlation_id", "payload")
+#: How the live UPDATE treats these columns (the rest are plain assignments).
+CASE_EXPRESSIONS = {"reopen_count": "t.reopen_count + s.reopen_count",
+                    "emotion_on_arrival": "COALESCE(t.emotion_on_arrival, s.emotion_on_arrival)"}
+
+
+@dataclass
+class _Plan:
+    """What a batch does: cases opened (in order), one patch per case, timeline rows."""
+
+    opened: list[tuple[Any, ...]] = field(default_factory=list)
+    patches: dict[UUID, dict[str, Any]] = field(default_factory=lambda: defaultdict(dict))
+    timeline: list[tuple[Any, ...]] = field(default_factory=list)
+
+
+def _plan(events: Sequence[Envelope]) -> _Plan:
+    plan = _Plan()
+    for e in events:
+        if e.service != "intake" or e.case_id is None:
+            continue
+        plan.timeline.append((e.case_id, e.aggregate_version, e.position, e.type, e.version,
+                              e.occurred_at, e.recorded_at, e.actor, e.causation_id,
+                              e.correlation_id, orjson.dumps(e.payload).decode()))
+        if e.type == "CaseOpened":
+            p = e.payload
+            plan.opened.append((e.case_id, e.center_id, p["counter_id"], p["clerk_id"],
+                                p["channel"], p["service_item"],
+                                UUID(p["resident_id"]) if p["resident_id"] else None,
+                                e.occurred_at, e.aggregate_version, e.position))
+        else:
+            _patch(plan.patches[e.case_id], e)
+    return plan
+
+
+def _opened_row(opened: tuple[Any, ...]) -> dict[str, Any]:
+    """A ``cases`` row as the live INSERT writes it."""
+    (case_id, center_id, counter_id, clerk_id, channel, service_item, resident_id, opened_at,
+     version, position) = opened
+    row: dict[str, Any] = dict.fromkeys(CASE_COLUMNS)
+    row.update(case_id=case_id, center_id=center_id, counter_id=counter_id, clerk_id=clerk_id,
+               channel=channel, service_item=service_item, resident_id=resident_id,
+               status="open", stage="opened", opened_at=opened_at, updated_at=opened_at,
+               reopen_count=0, version=version, position=position)
+    return row
+
+
 class CaseProjection:
-    """Applies intake events to ``cases`` and ``case_timeline`` in the consumer's transaction."""
+    """Applies intake events to ``cases`` and ``case_timeline`` in the consumer's transaction.
+
+    ``copy_apply`` (a rebuild's staging tables) leaves the same rows: the cases a batch opens
+    are folded with the batch's later steps and COPied, the cases of earlier batches get one
+    UPDATE per shape of change, the timeline is COPied.
+    """
+
+    def __init__(self) -> None:
+        self._tables = bulk.Tables()
 
     async def apply(self, conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
-        opened: list[tuple[Any, ...]] = []
-        patches: dict[UUID, dict[str, Any]] = defaultdict(dict)
-        timeline: list[tuple[Any, ...]] = []
-        for e in events:
-            if e.service != "intake" or e.case_id is None:
-                continue
-            timeline.append((e.case_id, e.aggregate_version, e.position, e.type, e.version,
-                             e.occurred_at, e.recorded_at, e.actor, e.causation_id,
-                             e.correlation_id, orjson.dumps(e.payload).decode()))
-            if e.type == "CaseOpened":
-                p = e.payload
-                opened.append((e.case_id, e.center_id, p["counter_id"], p["clerk_id"],
-                               p["channel"], p["service_item"],
-                               UUID(p["resident_id"]) if p["resident_id"] else None,
-                               e.occurred_at, e.aggregate_version, e.position))
-            else:
-                _patch(patches[e.case_id], e)
-        if opened:
+        plan = _plan(events)
+        if plan.opened:
             await conn.executemany(
                 "INSERT INTO cases (case_id, center_id, counter_id, clerk_id, channel,"
                 " service_item, resident_id, status, stage, opened_at, updated_at, version,"
                 " position) VALUES ($1, $2, $3, $4, $5, $6, $7, 'open', 'opened', $8, $8, $9,"
-                " $10) ON CONFLICT (case_id) DO NOTHING", opened)
+                " $10) ON CONFLICT (case_id) DO NOTHING", plan.opened)
         by_shape: dict[tuple[str, ...], list[tuple[Any, ...]]] = defaultdict(list)
-        for case_id, patch in patches.items():
+        for case_id, patch in plan.patches.items():
             increments = patch.pop("reopen_count", 0)
             patch["reopen_count"] = increments
             columns = tuple(sorted(patch))
@@ -112,12 +158,38 @@ class CaseProjection:
             await conn.executemany(
                 f"UPDATE cases SET {sets}, projected_at = clock_timestamp() WHERE case_id = $1",
                 rows)
-        if timeline:
+        if plan.timeline:
             await conn.executemany(
                 "INSERT INTO case_timeline (case_id, version, position, type, schema_version,"
                 " occurred_at, recorded_at, actor, causation_id, correlation_id, payload)"
                 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb)"
-                " ON CONFLICT DO NOTHING", timeline)
+                " ON CONFLICT DO NOTHING", plan.timeline)
+
+    async def copy_apply(self, conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
+        plan = _plan(events)
+        new: dict[UUID, dict[str, Any]] = {}
+        for opened in plan.opened:  # a second CaseOpened of a case changes nothing
+            if opened[0] not in new:
+                new[opened[0]] = _opened_row(opened)
+        earlier: dict[UUID, dict[str, Any]] = {}
+        for case_id, patch in plan.patches.items():
+            row = new.get(case_id)
+            if row is None:
+                earlier[case_id] = {"reopen_count": 0, **patch}
+                continue
+            for column, value in patch.items():
+                if column == "reopen_count":
+                    row[column] += value
+                elif column != "emotion_on_arrival" or row[column] is None:
+                    row[column] = value
+        timeline: dict[tuple[UUID, int], tuple[Any, ...]] = {}
+        for step in plan.timeline:
+            timeline.setdefault((step[0], step[1]), step)
+        await bulk.copy_rows(conn, "cases", CASE_COLUMNS, new.values())
+        await bulk.update_rows(conn, self._tables, "cases", "case_id", earlier,
+                               CASE_EXPRESSIONS, also="projected_at = clock_timestamp()")
+        await bulk.copy_records(conn, "case_timeline", TIMELINE_COLUMNS,
+                                list(timeline.values()))
 
 
 READ_MODEL = ReadModel(
