@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import re
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -207,14 +208,45 @@ def install_health(app: FastAPI, get_runtime: Callable[[], Runtime | None]) -> N
 
 
 
+#: The cyclic garbage collector's young-generation threshold once a service is up (CPython's
+#: default is 700 allocations).
+GC_YOUNG_THRESHOLD = 10_000
+
+
+def settle_garbage_collector() -> None:
+    """Once a service has started: put what start-up built (the app, its routes and models, the
+    store's and the bus's clients) out of the cyclic collector's reach, and run the collector's
+    young generation less often.
+
+    A request waiting for its group commit keeps its objects alive across many allocations, so
+    with CPython's defaults each request paid some 45 us of collections that walked the whole
+    heap, more than FastAPI's routing. Reference counting still frees almost everything at
+    once; reference cycles are still collected, a little later.
+    """
+    gc.collect()
+    gc.freeze()
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, older, oldest)
+
+
 def serve(service: ServiceName, create_app: Callable[[Settings], FastAPI]) -> None:
     """``python -m services.<name>.main``: settings from the environment, logs, then uvicorn
-    on the service's own port."""
+    on the service's own port; the garbage collector settled once the service has started."""
     import uvicorn
 
     from shared.logs import configure_logging
 
     settings = Settings()
     configure_logging(settings.log_level, settings.log_json)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port_for(service),
+    app = create_app(settings)
+    starting = app.router.lifespan_context
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app_: Any) -> AsyncIterator[Any]:
+        async with starting(app_) as state:
+            settle_garbage_collector()
+            yield state
+
+    app.router.lifespan_context = lifespan
+    uvicorn.run(app, host=settings.host, port=settings.port_for(service),
                 log_level=settings.log_level.lower(), access_log=False)
