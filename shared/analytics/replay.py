@@ -7,11 +7,17 @@ a case selects its partition subject on the server and the case itself on the cl
 and moments are checked on the client (with a cheap byte test before decoding). Every event is
 decoded and upcast to its current contract version with ``REGISTRY.current``.
 
+Several subject filters cost the server about ten times more per message than one (measured
+with nats-server 2.15: some 21 us against 2 us): a selection of several subjects is read
+through one filter covering them all when that delivers at most ``COVER_AT_MOST`` times as
+many messages, and the others are dropped on the client by their subject, undecoded.
+
 The end is fixed when the replay starts (the stream's last sequence then), so a replay of a
-live log finishes. At most one fetched batch is held at a time: memory does not grow with the
-length of history. The consumer's own sequence numbers must follow each other; a gap (a
-message the client dropped) restarts the consumer just after the last event handed out, as
-an ordered consumer would.
+live log finishes. Every batch but the last is whole (``batch_size`` messages scanned),
+however the server's replies arrive. At most one fetched batch is held at a time: memory does
+not grow with the length of history. The consumer's own sequence numbers must follow each
+other; a gap (a message the client dropped) restarts the consumer just after the last event
+handed out, as an ordered consumer would.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ import contextlib
 import hashlib
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
@@ -29,7 +35,7 @@ from uuid import UUID
 
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.api import AckPolicy, ConsumerConfig, ConsumerInfo, DeliverPolicy
 from nats.js.client import JetStreamContext
 from nats.js.errors import NotFoundError
 from pydantic import ValidationError
@@ -46,8 +52,57 @@ Clock = Literal["recorded", "occurred"]
 CLOCK_SKEW = timedelta(minutes=5)
 
 
+#: Read several filter subjects through one covering filter when it delivers at most this
+#: many times as many messages (a dropped message costs the client some 5 us, one more filter
+#: subject the server some 20 us per message it delivers).
+COVER_AT_MOST = 3.0
+
+
 class NoSuchStream(LookupError):
     pass
+
+
+def covering(subjects: Sequence[str]) -> str:
+    """One filter taking in every one of ``subjects``: ``p.intake.CaseOpened.*`` and
+    ``p.feedback.RatingGiven.*`` give ``p.*.*.*``."""
+    split = [s.split(".") for s in subjects]
+    if len({len(t) for t in split}) == 1 and not any(">" in t for t in split):
+        return ".".join(t[0] if len(set(t)) == 1 else "*" for t in zip(*split, strict=True))
+    prefix: list[str] = []
+    for tokens in zip(*split, strict=False):
+        if len(set(tokens)) != 1 or tokens[0] in ("*", ">"):
+            break
+        prefix.append(tokens[0])
+    return ".".join([*prefix, ">"])
+
+
+def subject_matches(pattern: str, subject: str) -> bool:
+    """NATS subject matching: ``*`` is one token, a last ``>`` one or more."""
+    want, have = pattern.split("."), subject.split(".")
+    for i, token in enumerate(want):
+        if token == ">":
+            return len(have) > i
+        if i >= len(have) or (token != "*" and token != have[i]):
+            return False
+    return len(have) == len(want)
+
+
+class SubjectFilter:
+    """Whether a subject matches any of the filters, remembered per subject (a stream has
+    services x types x partitions of them)."""
+
+    def __init__(self, patterns: Sequence[str]) -> None:
+        self.patterns = list(patterns)
+        self._seen: dict[str, bool] = {}
+
+    def __call__(self, subject: str) -> bool:
+        found = self._seen.get(subject)
+        if found is None:
+            if len(self._seen) > 100_000:
+                self._seen.clear()
+            found = self._seen[subject] = any(subject_matches(p, subject)
+                                              for p in self.patterns)
+        return found
 
 
 @dataclass(frozen=True)
@@ -203,6 +258,9 @@ class Replay:
         self._consumer: str | None = None
         self._sub: Puller | None = None
         self._expected_cseq = 1
+        self._filters: list[str] = []
+        self._keep: SubjectFilter | None = None
+        self._held: list[Msg] = []
         self.subjects: list[str] = []
         self.first_seq = 0
         self.upto = 0
@@ -229,9 +287,27 @@ class Replay:
         self.subjects = self.selection.filter_subjects(self.settings)
         if info.state.messages == 0 or (self.from_seq or 0) > self.upto:
             return self
+        self._filters = self.subjects
+        if len(self.subjects) > 1:
+            await self._choose_filters()
         await self._start(self.from_seq)
         self.total = await self._pending()
         return self
+
+    async def _choose_filters(self) -> None:
+        """One covering filter instead of several, when it delivers few more messages."""
+        assert self._js is not None
+        cover = covering(self.subjects)
+        counts = []
+        for filters in (self.subjects, [cover]):
+            info = await self._add_consumer(self.from_seq, filters)
+            counts.append(info.num_pending)
+            with contextlib.suppress(Exception):
+                await self._js.delete_consumer(self.settings.stream_name, info.name)
+        exact, covered = counts
+        if covered <= COVER_AT_MOST * exact:
+            self._filters = [cover]
+            self._keep = SubjectFilter(self.subjects)
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
@@ -243,7 +319,7 @@ class Replay:
                 await self._nc.close()
             self._nc = None
 
-    async def _start(self, from_seq: int | None) -> None:
+    async def _add_consumer(self, from_seq: int | None, subjects: list[str]) -> ConsumerInfo:
         assert self._js is not None
         if from_seq:
             policy = dict(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=from_seq)
@@ -252,12 +328,15 @@ class Replay:
                           opt_start_time=self.selection.since - CLOCK_SKEW)
         else:
             policy = dict(deliver_policy=DeliverPolicy.ALL)
-        filters = (dict(filter_subject=self.subjects[0]) if len(self.subjects) == 1
-                   else dict(filter_subjects=self.subjects))
+        filters = (dict(filter_subject=subjects[0]) if len(subjects) == 1
+                   else dict(filter_subjects=subjects))
         config = ConsumerConfig(
             ack_policy=AckPolicy.NONE, inactive_threshold=60.0, mem_storage=True,
             num_replicas=1, description="sixstep replay (ephemeral)", **policy, **filters)
-        info = await self._js.add_consumer(self.settings.stream_name, config)
+        return await self._js.add_consumer(self.settings.stream_name, config)
+
+    async def _start(self, from_seq: int | None) -> None:
+        info = await self._add_consumer(from_seq, self._filters)
         self._consumer = info.name
         assert self._nc is not None
         self._sub = Puller(self._nc, self.settings.stream_name, info.name, self.batch_size)
@@ -276,6 +355,7 @@ class Replay:
     async def _restart(self) -> None:
         """Start a new consumer just after the last event handed out."""
         self.restarts += 1
+        self._held = []
         await self._drop_consumer()
         await self._start(self.last_seq + 1)
 
@@ -287,18 +367,36 @@ class Replay:
     def __aiter__(self) -> AsyncIterator[Batch]:
         return self._batches()
 
+    async def _take(self) -> list[Msg]:
+        """A whole batch (``batch_size`` messages) unless the end comes first or nothing more
+        comes within the wait: batches do not depend on how the server's replies arrive (a
+        read model's handler may fold a batch differently from two halves of it)."""
+        assert self._sub is not None
+        msgs, self._held = self._held, []
+        while len(msgs) < self.batch_size:
+            if msgs:
+                seq, _, pending = sequences(msgs[-1])
+                if pending == 0 or seq >= self.upto:
+                    break
+            more = await self._sub.take(timeout=2.0)
+            if not more:
+                break
+            msgs += more
+        msgs, self._held = msgs[:self.batch_size], msgs[self.batch_size:]
+        return msgs
+
     async def _batches(self) -> AsyncIterator[Batch]:
         if self._sub is None:
             return
         started = time.monotonic()
+        keep = self._keep
         idle = 0
         done = False
         while not done:
             if self.stop is not None and self.stop.is_set():
                 self.stopped = True
                 return
-            assert self._sub is not None
-            msgs = await self._sub.take(timeout=2.0)
+            msgs = await self._take()
             if not msgs:
                 if self.last_seq >= self.upto or await self._pending() == 0:
                     return
@@ -323,6 +421,8 @@ class Replay:
                 batch.scanned += 1
                 if pending == 0:
                     done = True
+                if keep is not None and not keep(msg.subject):
+                    continue
                 if not self.selection.prefilter(msg.data):
                     continue
                 try:
