@@ -1,0 +1,60 @@
+"""The event store keeps a batch exactly as the eventsourcing library would: every event once,
+in the order given, with notification ids in that order, and a version conflict refused."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+from eventsourcing.persistence import IntegrityError
+
+from services.intake.application import IntakeApplication
+from services.intake.domain import Case
+from shared.eventstore import ArrayInsertRecorder, build_application
+from shared.settings import Settings
+
+
+def new_case(i: int) -> Case:
+    meta = {"actor": "clerk-001", "occurred_at": datetime.now(UTC),
+            "causation_id": f"store-{i:04d}", "correlation_id": None}
+    case = Case(id=uuid.uuid4(), center_id="SH-PD-HUAMU", counter_id="window-1",
+                clerk_id="clerk-001", channel="counter", service_item="SA-HARDSHIP-SUBSIDY",
+                resident_id=None, meta=meta)
+    case.hear_request(f"第{i}位居民想申请补贴", {**meta, "causation_id": f"hear-{i:04d}"})
+    return case
+
+
+async def test_a_batch_is_stored_in_order_and_read_back_whole(settings: Settings) -> None:
+    app = build_application(IntakeApplication, settings, "intake")
+    try:
+        assert isinstance(app.recorder, ArrayInsertRecorder)
+        cases = [new_case(i) for i in range(40)]
+        events = [e for case in cases for e in case.pending_events]
+        recordings = app.save(*cases)
+        assert [r.domain_event for r in recordings] == events
+        ids = [r.notification.id for r in recordings]
+        assert ids == sorted(ids) and len(set(ids)) == len(events)
+
+        stored = app.recorder.select_notifications(start=ids[0], limit=1000)
+        assert [n.id for n in stored] == ids
+        for notification, event in zip(stored, events, strict=True):
+            expected = app.mapper.to_stored_event(event)
+            assert (notification.originator_id, notification.originator_version,
+                    notification.topic, notification.state) == (
+                expected.originator_id, expected.originator_version, expected.topic,
+                expected.state)
+        again = app.repository.get(cases[7].id)
+        assert (again.version, again.heard, again.commands) == (2, True, cases[7].commands)
+
+        stale = app.repository.get(cases[0].id)
+        cases[0].hear_request("再说一遍", {"actor": "clerk-001", "occurred_at": datetime.now(UTC),
+                                            "causation_id": "hear-again", "correlation_id": None})
+        app.save(cases[0])
+        stale.hear_request("同时说的", {"actor": "clerk-002", "occurred_at": datetime.now(UTC),
+                                        "causation_id": "hear-race", "correlation_id": None})
+        with pytest.raises(IntegrityError):
+            app.save(stale)
+        assert app.repository.get(cases[0].id).version == 3
+    finally:
+        app.close()
