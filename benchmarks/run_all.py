@@ -31,11 +31,32 @@ SUITE: list[tuple[str, list[str], str]] = [
 ]
 
 
+TARGET = "TARGET "
+"""A benchmark's line that states one of issue 11's targets and whether this run met it."""
+
+
+def target_table(rows: list[str]) -> str:
+    if not rows:
+        return ""
+    return ("### Issue 11's targets in this run\n\n| target: measured (goal) | script |\n"
+            "|---|---|\n" + "\n".join(rows) + "\n\n")
+
+
+def target(name: str, measured: float, goal: float, unit: str = "x", *,
+           at_most: bool = False) -> str:
+    """``TARGET`` line for run_all's table: met, or missed by how much."""
+    met = measured <= goal if at_most else measured >= goal
+    verdict = "met" if met else f"MISSED by {abs(measured - goal) / goal:.0%}"
+    sign = "<=" if at_most else ">="
+    return f"{TARGET}{name}: {measured:,.2f} {unit} ({sign} {goal:g} {unit}) {verdict}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--only", nargs="*", help="run only these scripts (e.g. intake.py)")
     args = parser.parse_args()
     sections: list[str] = []
+    targets: list[str] = []
     for script, extra, title in SUITE:
         if args.only and script not in args.only:
             continue
@@ -49,6 +70,8 @@ def main() -> None:
                               capture_output=True, text=True)
         elapsed = time.perf_counter() - start
         lines = [x for x in done.stdout.splitlines() if not x.startswith("adding o+x")]
+        targets += [f"| {x.removeprefix(TARGET).strip()} | `{script}` |"
+                    for x in lines if x.startswith(TARGET)]
         print("\n".join(lines), flush=True)
         status = "" if done.returncode == 0 else f" — FAILED (exit {done.returncode})"
         if done.returncode:
@@ -62,7 +85,7 @@ def main() -> None:
     readme.write_text(intro + "<!-- FIGURES -->\n\n"
                       f"## Latest figures ({today}, {machine()})\n\n"
                       "Produced by `make bench` (`.venv/bin/python benchmarks/run_all.py`).\n\n"
-                      + "\n".join(sections))
+                      + target_table(targets) + "\n".join(sections))
     print(f"wrote {readme}")
 
 
