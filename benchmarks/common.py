@@ -157,3 +157,17 @@ def machine() -> str:
 
 def free_ports(n: int) -> list[int]:
     return [free_port() for _ in range(n)]
+
+
+TARGET = "TARGET "
+"""A benchmark's line that states one of issue 11's targets and whether this run met it
+(``make bench`` gathers them into one table)."""
+
+
+def target(name: str, measured: float, goal: float, unit: str = "x", *,
+           at_most: bool = False) -> str:
+    """``TARGET`` line for run_all's table: met, or missed by how much."""
+    met = measured <= goal if at_most else measured >= goal
+    verdict = "met" if met else f"MISSED by {abs(measured - goal) / goal:.0%}"
+    sign = "<=" if at_most else ">="
+    return f"{TARGET}{name}: {measured:,.2f} {unit} ({sign} {goal:g} {unit}) {verdict}"

@@ -17,7 +17,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from benchmarks.common import machine  # noqa: E402
+from benchmarks.common import TARGET, machine  # noqa: E402
 
 SUITE: list[tuple[str, list[str], str]] = [
     ("intake.py", [], "Intake HTTP writes and end-to-end latency (issue 2, 11)"),
@@ -31,24 +31,11 @@ SUITE: list[tuple[str, list[str], str]] = [
 ]
 
 
-TARGET = "TARGET "
-"""A benchmark's line that states one of issue 11's targets and whether this run met it."""
-
-
 def target_table(rows: list[str]) -> str:
     if not rows:
         return ""
     return ("### Issue 11's targets in this run\n\n| target: measured (goal) | script |\n"
             "|---|---|\n" + "\n".join(rows) + "\n\n")
-
-
-def target(name: str, measured: float, goal: float, unit: str = "x", *,
-           at_most: bool = False) -> str:
-    """``TARGET`` line for run_all's table: met, or missed by how much."""
-    met = measured <= goal if at_most else measured >= goal
-    verdict = "met" if met else f"MISSED by {abs(measured - goal) / goal:.0%}"
-    sign = "<=" if at_most else ">="
-    return f"{TARGET}{name}: {measured:,.2f} {unit} ({sign} {goal:g} {unit}) {verdict}"
 
 
 def main() -> None:
