@@ -58,6 +58,21 @@ class Unit:
     def __init__(self, loaded: dict[UUID, Aggregate]) -> None:
         self._aggregates = loaded
         self.caller: Principal | None = None
+        self._before: dict[UUID, int] = {}
+
+    def begin(self, caller: Principal | None) -> None:
+        """A command starts: ``caller`` runs it, and nothing has been touched by it yet.
+
+        A command reaches aggregates only through ``find``, ``get`` and ``add``, so the unit
+        notes how many pending events each had when the command first touched it: whether a
+        failed command left events behind is then a look at those few, not at the batch.
+        """
+        self.caller = caller
+        self._before = {}
+
+    def _touch(self, aggregate: Any) -> None:
+        if aggregate.id not in self._before:
+            self._before[aggregate.id] = len(aggregate.pending_events)
 
     def _check_scope(self, aggregate: Any) -> None:
         caller = self.caller
@@ -72,21 +87,34 @@ class Unit:
             raise Forbidden("this belongs to another case than the token's")
 
     def find(self, aggregate_id: UUID) -> Any | None:
-        return self._aggregates.get(aggregate_id)
+        aggregate = self._aggregates.get(aggregate_id)
+        if aggregate is not None:
+            self._touch(aggregate)
+        return aggregate
 
     def get(self, aggregate_id: UUID, what: str = "case") -> Any:
         aggregate = self._aggregates.get(aggregate_id)
         if aggregate is None:
             raise NotFound(f"{what} {aggregate_id} not found", id=str(aggregate_id))
         self._check_scope(aggregate)
+        self._touch(aggregate)
         return aggregate
 
     def add(self, aggregate: Aggregate) -> None:
         self._check_scope(aggregate)
+        if aggregate.id not in self._before:
+            known = self._aggregates.get(aggregate.id)
+            self._before[aggregate.id] = len(known.pending_events) if known is aggregate else 0
         self._aggregates[aggregate.id] = aggregate
 
-    def pending_counts(self) -> dict[UUID, int]:
-        return {k: len(a.pending_events) for k, a in self._aggregates.items()}
+    def changed(self) -> bool:
+        """Whether the running command left new pending events on what it touched."""
+        return any(len(self._aggregates[i].pending_events) != n
+                   for i, n in self._before.items() if i in self._aggregates)
+
+    def pending_before(self, aggregate_id: UUID) -> int:
+        """How many pending events ``aggregate_id`` had before the running command."""
+        return self._before.get(aggregate_id, 0)
 
     def dirty(self) -> list[Aggregate]:
         return [a for a in self._aggregates.values() if a.pending_events]
@@ -227,8 +255,7 @@ class GroupCommitter:
         unit = Unit(self._load({i for item in batch for i in item.ids}))
         single = len(batch) == 1
         for item in batch:
-            before = unit.pending_counts()
-            unit.caller = item.caller
+            unit.begin(item.caller)
             try:
                 aggregate = item.command(unit)
             except AlreadyDoneError as done:
@@ -237,7 +264,7 @@ class GroupCommitter:
                 item.outcome = Written(done.aggregate_id, done.version, 0, replayed=True)
                 continue
             except CommandError as exc:
-                if unit.pending_counts() != before:
+                if unit.changed():
                     if single:
                         raise _Tainted() from exc
                     raise _Tainted() from None
@@ -248,7 +275,7 @@ class GroupCommitter:
                     raise _Tainted() from exc
                 raise _Tainted() from exc
             item.aggregate = aggregate
-            item.events = list(aggregate.pending_events[before.get(aggregate.id, 0):])
+            item.events = list(aggregate.pending_events[unit.pending_before(aggregate.id):])
         dirty = unit.dirty()
         # A batch whose commands all had nothing to record saves nothing, but each caller
         # still gets its answer (the aggregate's current version and position) below.

@@ -1,0 +1,80 @@
+"""Group commit: commands that arrive together commit together, and each one's failure stays
+its own, also when it fails after it has already recorded events on a case of the batch."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.domain import Aggregate
+
+from services.intake.application import IntakeApplication
+from services.intake.domain import Case, Meta
+from shared.errors import InvalidCommand, NotFound
+from shared.eventstore import build_application
+from shared.group_commit import GroupCommitter, Unit, Written
+from shared.settings import Settings
+
+
+def meta(key: str) -> Meta:
+    return {"actor": "clerk-001", "occurred_at": datetime.now(UTC), "causation_id": key,
+            "correlation_id": None}
+
+
+def opening(case_id: uuid.UUID, *, then_fail: bool = False) -> Any:
+    def run(unit: Unit) -> Aggregate:
+        case = Case(id=case_id, center_id="SH-PD-HUAMU", counter_id="window-1",
+                    clerk_id="clerk-001", channel="counter", service_item="SA-HARDSHIP-SUBSIDY",
+                    resident_id=None, meta=meta(f"open-{case_id}"))
+        unit.add(case)
+        if then_fail:
+            raise InvalidCommand("the clerk opened it by mistake")
+        return case
+    return run
+
+
+def hearing(case_id: uuid.UUID, words: str, *, then_fail: bool = False) -> Any:
+    def run(unit: Unit) -> Aggregate:
+        case: Case = unit.get(case_id)
+        case.hear_request(words, meta(f"hear-{uuid.uuid4()}"))
+        if then_fail:
+            raise InvalidCommand("the resident took it back")
+        return case
+    return run
+
+
+async def test_each_failure_in_a_batch_stays_its_own(settings: Settings) -> None:
+    app = await asyncio.to_thread(build_application, IntakeApplication, settings, "intake")
+    batches: list[int] = []
+    committer = GroupCommitter(app, max_wait_ms=200, on_batch=batches.append)
+    committer.start()
+    try:
+        opened = [uuid.uuid4() for _ in range(3)]
+        assert all(isinstance(w, Written) for w in await asyncio.gather(
+            *[committer.submit(opening(i), [i]) for i in opened]))
+        fresh, spoiled, missing = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+        results = await asyncio.gather(
+            committer.submit(opening(fresh), [fresh]),
+            committer.submit(hearing(opened[0], "想问补贴"), [opened[0]]),
+            committer.submit(hearing(opened[0], "又改口了", then_fail=True), [opened[0]]),
+            committer.submit(opening(spoiled, then_fail=True), [spoiled]),
+            committer.submit(hearing(missing, "没有这个案子"), [missing]),
+            committer.submit(hearing(opened[1], "想问医保"), [opened[1]]),
+            return_exceptions=True)
+        assert batches[-1] == 6, batches  # one batch: the taken-back hearing spoils it, re-run
+        written = [r for r in results if isinstance(r, Written)]
+        assert [type(r) for r in results] == [Written, Written, InvalidCommand, InvalidCommand,
+                                             NotFound, Written]
+        assert len({w.position for w in written}) == 3
+        assert app.repository.get(opened[0]).version == 2  # the one taken back is not there
+        assert app.repository.get(opened[1]).version == 2
+        assert app.repository.get(fresh).version == 1
+        with pytest.raises(AggregateNotFoundError):
+            app.repository.get(spoiled)
+    finally:
+        await committer.close()
+        app.close()
