@@ -30,15 +30,24 @@ from fastapi import params
 from fastapi.datastructures import DefaultPlaceholder
 from fastapi.dependencies.models import Dependant
 from fastapi.dependencies.utils import request_body_to_args, request_params_to_args
-from fastapi.routing import (
-    APIRoute,
-    _effective_route_context_var,
-    run_endpoint_function,
-    serialize_response,
-)
+from fastapi.routing import APIRoute, run_endpoint_function, serialize_response
 from fastapi.utils import is_body_allowed_for_status_code
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+
+# What FastAPI's own handler uses where it has it (newer versions): the route's effective
+# settings when included in a router, its body-size limit, JSON straight from pydantic.
+try:
+    from fastapi.routing import _effective_route_context_var
+except ImportError:  # pragma: no cover - older FastAPI
+    _effective_route_context_var = None
+try:
+    from fastapi._body_limit import get_body_limit_error
+    from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
+except ImportError:  # pragma: no cover - older FastAPI
+    get_body_limit_error, MAX_BODY_SIZE_SCOPE_KEY = None, None
+_DUMP_JSON = "dump_json" in inspect.signature(serialize_response).parameters
 
 SLOW: Any = object()
 """What a fast resolver returns when FastAPI's own path must decide."""
@@ -100,21 +109,23 @@ class FastRoute(APIRoute):
         # An included route is built once per inclusion with its effective settings
         # (prefix, router dependencies, responses): read them the way APIRoute does.
         route: Any = self
-        effective = _effective_route_context_var.get()
+        effective = _effective_route_context_var.get() if _effective_route_context_var else None
         if effective is not None and effective.original_route is self:
             route = effective
         dependant: Dependant = route.dependant
         resolvers = _resolvers(dependant)
         status_code: int = route.status_code or 200
-        if (resolvers is None or dependant.call is None or route.is_sse_stream
-                or route.is_json_stream or route.stream_item_field is not None
+        if (resolvers is None or dependant.call is None
+                or getattr(route, "is_sse_stream", False)
+                or getattr(route, "is_json_stream", False)
+                or getattr(route, "stream_item_field", None) is not None
                 or not isinstance(route.response_class, DefaultPlaceholder)
                 or not is_body_allowed_for_status_code(status_code)):
             return standard
         call = dependant.call
         body_params = dependant.body_params
         path_params = dependant.path_params
-        embed = route._embed_body_fields
+        embed = getattr(route, "_embed_body_fields", False)
         request_name = dependant.request_param_name
         overrides = route.dependency_overrides_provider
         response_field = route.response_field
@@ -140,7 +151,15 @@ class FastRoute(APIRoute):
                     return await standard(request)
                 values.update(found)
             if body_params:
-                raw = await request.body()  # kept by the request: FastAPI's path reads it again
+                try:
+                    raw = await request.body()  # kept: FastAPI's path reads it again
+                except HTTPException:
+                    raise  # the limits middleware's 413 / 422, as FastAPI lets them through
+                except Exception as exc:  # what FastAPI's handler answers when reading fails
+                    if MAX_BODY_SIZE_SCOPE_KEY in request.scope and (
+                            error := get_body_limit_error(exc)):
+                        raise error from exc
+                    raise HTTPException(400, "There was an error parsing the body") from exc
                 if not raw or not _json_content_type(request.headers.get("content-type")):
                     return await standard(request)
                 try:
@@ -162,6 +181,9 @@ class FastRoute(APIRoute):
             if response_field is None:
                 return JSONResponse(await serialize_response(response_content=answer),
                                     status_code)
+            if not _DUMP_JSON:
+                return JSONResponse(await serialize_response(
+                    field=response_field, response_content=answer, **serialize), status_code)
             content = await serialize_response(field=response_field, response_content=answer,
                                                dump_json=True, **serialize)
             return Response(content, status_code, media_type="application/json")

@@ -181,3 +181,29 @@ async def test_only_the_unusual_write_goes_through_fastapis_dependency_solver(
     refused = await fast.post("/cases", json=CASE, headers={**headers, "Idempotency-Key": "x"})
     assert refused.json()["error"]["code"] == "idempotency_key_invalid"
     assert solved == ["/cases"]
+
+
+async def test_a_client_that_leaves_before_its_body_arrives_gets_the_same_answer(
+        local_settings: Settings) -> None:
+    answers = []
+    for standard in (False, True):
+        app = _app(local_settings, standard=standard)
+        headers = [(b"authorization", _token(local_settings).encode()),
+                   (b"idempotency-key", b"key-00000004"), (b"content-type", b"application/json"),
+                   (b"x-correlation-id", b"corr-2")]
+        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+                 "method": "POST", "scheme": "http", "path": "/cases", "raw_path": b"/cases",
+                 "query_string": b"", "root_path": "", "headers": headers,
+                 "server": ("sixstep.test", 80), "client": ("127.0.0.1", 5000), "state": {}}
+        sent: list[dict[str, Any]] = []
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.disconnect"}
+
+        async def send(message: dict[str, Any], sent: list[dict[str, Any]] = sent) -> None:
+            sent.append(message)
+
+        await app(scope, receive, send)
+        answers.append(sent)
+    assert answers[0] == answers[1]
+    assert answers[0][0]["status"] == 400
