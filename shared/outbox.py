@@ -196,8 +196,12 @@ class Relay:
         await self.nc.flush()
         acked = self.position
         try:
+            # One wait for the whole batch (acks come back in order), not one timer each.
+            await asyncio.wait([future for _, future in futures], timeout=10.0)
             for position, future in futures:
-                reply = await asyncio.wait_for(future, timeout=10.0)
+                if not future.done():
+                    raise TimeoutError(f"no ack for {self.service}:{position} within 10 s")
+                reply = future.result()
                 if "error" in reply or "seq" not in reply:
                     raise RuntimeError(f"stream refused {self.service}:{position}: "
                                        f"{reply.get('error', 'no answer (no leader?)')}")
