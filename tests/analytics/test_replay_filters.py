@@ -13,8 +13,11 @@ from tests.analytics.support import aftercare, month_of_march_stories, publish
 
 
 def test_one_filter_covers_several() -> None:
-    assert covering(figures.subjects("p")) == "p.*.*.*"
-    assert covering(["p.intake.CaseOpened.*", "p.intake.CaseResolved.p3"]) == "p.intake.*.*"
+    assert covering(figures.subjects("p")) == "p.>"
+    assert covering(["p.intake.CaseOpened.*", "p.intake.CaseResolved.p3"]) == "p.intake.>"
+    assert covering(["p.intake.CaseOpened.*", "p.open311.CaseOpened.*"]) == "p.*.CaseOpened.>"
+    assert covering(["p.intake.CaseOpened.p1", "p.intake.CaseOpened.p1"]) == (
+        "p.intake.CaseOpened.p1")
     assert covering(["p.intake.>", "p.feedback.RatingGiven.p1"]) == "p.>"
     keep = SubjectFilter(["p.intake.CaseOpened.*", "p.feedback.>"])
     assert keep("p.intake.CaseOpened.p7") and keep("p.feedback.RatingGiven.p0")
@@ -40,7 +43,7 @@ async def test_covering_filter_reads_what_the_exact_filters_read(
     few = Selection(types=("CaseOpened", "FollowUpCompleted"))
 
     covered, wide = await events_of(settings, counted)
-    assert wide._filters == [f"{settings.subject_prefix}.*.*.*"]  # most events are counted
+    assert wide._filters == [f"{settings.subject_prefix}.>"]  # most events are counted
     assert wide.scanned > len(covered)  # the others were dropped on the client
     monkeypatch.setattr(replay_module, "COVER_AT_MOST", 0.0)
     exact, narrow = await events_of(settings, counted)
