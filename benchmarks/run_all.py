@@ -28,6 +28,7 @@ SUITE: list[tuple[str, list[str], str]] = [
     ("followup_fanout.py", [], "Policy-change fan-out over 100,000 past cases (issue 3)"),
     ("feedback_figures.py", [], "The center's figures from a synthetic year (issue 4)"),
     ("replay_export.py", [], "Replay and export of the log (issue 5, 11)"),
+    ("rebuild_all.py", [], "Every read model rebuilt from 1,000,000 events (issue 11)"),
 ]
 
 

@@ -1,0 +1,236 @@
+"""Rebuild of every read model from a synthetic year, beside the raw read rates of the same run.
+
+    .venv/bin/python benchmarks/rebuild_all.py                  # 1,000,000 events
+    .venv/bin/python benchmarks/rebuild_all.py --events 200000  # or SIXSTEP_BENCH_EVENTS
+    .venv/bin/python benchmarks/rebuild_all.py --live-handler   # also the live handlers' path
+
+On a nats-server and a PostgreSQL it starts itself, the benchmark publishes the synthetic year
+of ``feedback_figures.py`` (eight centers; every visit opens a case that is heard, guided and
+resolved, its survey is sent and answered or expires, bad reviews are rectified and revisited,
+a third of the cases get a follow-up), then measures, one after the other in this process:
+
+  raw fetch + ack  nats-py ``fetch()`` of a pull consumer with explicit acks, each message
+                   acknowledged, nothing decoded (what any exactly-once reader pays at least)
+  raw pull         the pipelined pull requests the rebuild reads with (``shared.pull.Puller``),
+                   nothing decoded: the transport's own ceiling
+  rebuild <model>  ``sixstep rebuild <model>`` up to the diff (``Rebuild.prepare`` +
+                   ``catch_up`` into a fresh staging schema): fetch, decode, upcast, COPY into
+                   the read model's tables, tracking and ``rebuild_state`` in one transaction
+                   per batch. Each is measured over the events it reads (its subject filters).
+  all four         the four rebuilds at once in this process: their events over the wall time
+
+Each rebuild reports its peak resident memory (sampled every 50 ms; the process's memory
+before the phase is included) and this process's CPU time per event (PostgreSQL's and
+nats-server's are not included: on a shared machine it tells a slow phase from a starved
+one). With ``--live-handler`` each model is first rebuilt through its live handler
+(executemany, as the live consumer writes), for comparison. The issue's targets: replay into
+every read model at least 0.8 x the raw fetch + ack rate, and a rebuild's peak memory at most
+300 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import resource
+import sys
+import time
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
+from benchmarks.common import machine, servers
+from benchmarks.feedback_figures import CENTERS, PeakRSS, generate, stream_count
+from shared.analytics.readmodel import ReadModel, load_read_model
+from shared.analytics.rebuild import Rebuild
+from shared.bus import connect, ensure_streams
+from shared.pull import Puller
+from shared.settings import Settings
+
+MODELS = ("intake", "followup", "feedback", "feedback.figures")
+EVENTS_PER_VISIT = 8.7  # in the synthetic year, measured
+TARGET_RATIO = 0.8
+TARGET_RSS_MB = 300
+
+
+@dataclass
+class Measured:
+    name: str
+    events: int
+    seconds: float
+    peak_rss_mb: float = 0.0
+    skipped: int = 0
+    cpu_s: float = 0.0
+
+    @property
+    def rate(self) -> float:
+        return self.events / self.seconds if self.seconds else 0.0
+
+
+async def raw_fetch_ack(settings: Settings, total: int, batch: int) -> Measured:
+    """nats-py ``fetch()`` with an explicit ack of every message; nothing decoded."""
+    nc = await connect(settings, "bench-fetch-ack")
+    try:
+        js = nc.jetstream()
+        sub = await js.pull_subscribe(
+            f"{settings.subject_prefix}.>", stream=settings.stream_name,
+            config=ConsumerConfig(ack_policy=AckPolicy.EXPLICIT, deliver_policy=DeliverPolicy.ALL,
+                                  max_ack_pending=4 * batch, inactive_threshold=60.0,
+                                  mem_storage=True))
+        got = 0
+        start = time.perf_counter()
+        while got < total:
+            try:
+                msgs = await sub.fetch(batch, timeout=2.0)
+            except (TimeoutError, NatsTimeoutError):
+                continue
+            for msg in msgs:
+                await msg.ack()
+            got += len(msgs)
+        await nc.flush()
+        seconds = time.perf_counter() - start
+        await sub.unsubscribe()
+        return Measured("raw pull fetch + ack (nats-py)", got, seconds)
+    finally:
+        await nc.close()
+
+
+async def raw_pull(settings: Settings, total: int, batch: int) -> Measured:
+    """The rebuild's own transport (pipelined pull requests, no acks), nothing decoded."""
+    nc = await connect(settings, "bench-raw-pull")
+    try:
+        js = nc.jetstream()
+        start = time.perf_counter()
+        info = await js.add_consumer(settings.stream_name, ConsumerConfig(
+            ack_policy=AckPolicy.NONE, inactive_threshold=60.0, mem_storage=True))
+        puller = Puller(nc, settings.stream_name, info.name, batch)
+        await puller.start()
+        got = 0
+        while got < total:
+            got += len(await puller.take(timeout=2.0))
+        seconds = time.perf_counter() - start
+        await puller.stop()
+        return Measured("raw pipelined pull (Puller)", got, seconds)
+    finally:
+        await nc.close()
+
+
+async def rebuild(settings: Settings, model: ReadModel, name: str, batch: int,
+                  copy: bool = True) -> Measured:
+    """``sixstep rebuild <model>`` up to the comparison, into a fresh staging schema."""
+    async with Rebuild(settings, model, batch_size=batch, copy=copy) as rb:
+        await rb.prepare(fresh=True)
+        start = time.perf_counter()
+        await rb.catch_up()
+        seconds = time.perf_counter() - start
+        state = await rb.state()
+        await rb.discard()
+    return Measured(name, state["applied"] + state["skipped"], seconds,
+                    skipped=state["skipped"])
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def measured(run: Coroutine[Any, Any, Measured]) -> Measured:
+    """The phase's result with this process's peak memory and CPU time during it."""
+    before = cpu_seconds()
+    async with PeakRSS() as rss:
+        result = await run
+    result.peak_rss_mb = rss.mb
+    result.cpu_s = cpu_seconds() - before
+    return result
+
+
+async def all_together(settings: Settings, models: list[str], batch: int) -> Measured:
+    start = time.perf_counter()
+    done = await asyncio.gather(*(rebuild(settings, load_read_model(m), m, batch)
+                                  for m in models))
+    seconds = time.perf_counter() - start
+    return Measured(f"all {len(models)} at once", sum(d.events for d in done), seconds,
+                    skipped=sum(d.skipped for d in done))
+
+
+def line(m: Measured, fetch: Measured, pull: Measured) -> str:
+    return (f"{m.name:<40}{m.events:>10,} ev {m.seconds:>6.1f} s {m.rate:>9,.0f} /s"
+            f"  = {m.rate / fetch.rate:.2f} x fetch+ack, {m.rate / pull.rate:.2f} x raw pull;"
+            f" peak RSS {m.peak_rss_mb:,.0f} MB; CPU {m.cpu_s / m.events * 1e6:.1f} us/ev"
+            + (f"; {m.skipped:,} refused" if m.skipped else ""))
+
+
+async def main(args: argparse.Namespace) -> None:
+    visits = max(1, round(args.events / EVENTS_PER_VISIT / CENTERS))
+    print(f"machine: {machine()}")
+    with servers() as srv:
+        settings = Settings(database_url=srv.database_url, nats_url=srv.nats_url,
+                            stream_name="BENCH", subject_prefix="bench", schema_prefix="bench_",
+                            partitions=16, log_level="WARNING", log_json=False)
+        nc = await connect(settings, "bench-setup")
+        await ensure_streams(nc.jetstream(), settings)
+        await nc.close()
+
+        start = time.perf_counter()
+        log = await generate(settings, visits)
+        published_s = time.perf_counter() - start
+        stored = await stream_count(settings, log.events)
+        assert stored == log.events, (stored, log.events)
+        print(f"synthetic year: {CENTERS} centers x {visits:,} visits, {log.events:,} events "
+              f"(intake {log.positions['intake']:,}, feedback {log.positions['feedback']:,}, "
+              f"followup {log.positions['followup']:,}), {log.bytes / 2**20:,.0f} MiB; "
+              f"published in {published_s:.1f} s; batch {args.batch}")
+
+        fetch = await raw_fetch_ack(settings, log.events, args.batch)
+        pull = await raw_pull(settings, log.events, args.batch)
+        print(f"{fetch.name:<40}{fetch.events:>10,} ev {fetch.seconds:>6.1f} s "
+              f"{fetch.rate:>9,.0f} /s")
+        print(f"{pull.name:<40}{pull.events:>10,} ev {pull.seconds:>6.1f} s "
+              f"{pull.rate:>9,.0f} /s  = {pull.rate / fetch.rate:.2f} x fetch+ack")
+
+        results: list[Measured] = []
+        for name in args.models:
+            model = load_read_model(name)
+            if args.live_handler:
+                old = await measured(rebuild(settings, model, f"rebuild {name} (live handler)",
+                                             args.batch, copy=False))
+                print(line(old, fetch, pull), flush=True)
+            m = await measured(rebuild(settings, model, f"rebuild {name}", args.batch))
+            results.append(m)
+            print(line(m, fetch, pull), flush=True)
+        together = await measured(all_together(settings, args.models, args.batch))
+        results.append(together)
+        print(line(together, fetch, pull))
+        print(f"  = the log's {log.events:,} events into every read model at "
+              f"{log.events / together.seconds:,.0f} /s")
+
+        slowest = min(results, key=lambda m: m.rate)
+        fattest = max(results, key=lambda m: m.peak_rss_mb)
+        ratio = slowest.rate / fetch.rate
+        print(f"target replay >= {TARGET_RATIO} x fetch+ack: "
+              f"{'met' if ratio >= TARGET_RATIO else 'MISSED'} (lowest {ratio:.2f} x, "
+              f"{slowest.name}); peak RSS <= {TARGET_RSS_MB} MB: "
+              f"{'met' if fattest.peak_rss_mb <= TARGET_RSS_MB else 'MISSED'} "
+              f"(highest {fattest.peak_rss_mb:,.0f} MB, {fattest.name}); "
+              f"load average {os.getloadavg()[0]:.1f}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int,
+                        default=int(os.environ.get("SIXSTEP_BENCH_EVENTS", 1_000_000)),
+                        help="events in the synthetic log (about)")
+    parser.add_argument("--batch", type=int,
+                        default=int(os.environ.get("SIXSTEP_BENCH_BATCH", 1000)),
+                        help="fetch and rebuild batch size (sixstep rebuild's default: 1000)")
+    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
+    parser.add_argument("--live-handler", action="store_true",
+                        help="also rebuild each model through its live handler (no COPY)")
+    asyncio.run(main(parser.parse_args()))
