@@ -8,11 +8,13 @@
 2. ``catch_up``: replays the consumer's subjects from there in large batches, the next batch
    fetched and decoded while this one is written, one transaction per batch (effects,
    tracking records and ``rebuild_state`` together: exactly once in effect, like the live
-   consumer). A handler that is a :class:`~shared.analytics.readmodel.BulkHandler` writes the
-   staging tables with COPY and set-based statements (``copy_apply``); a batch it gives up on
-   (a key an earlier batch wrote, a value COPY refuses) is applied by the live handler
-   instead. An event the live handler refuses is recorded in ``rebuild_skipped`` and passed,
-   as the live consumer would dead-letter it.
+   consumer; committed without waiting for the WAL flush, so a crash may lose the last
+   batches, whole, and the rebuild resumes after the last one kept). A handler that is a
+   :class:`~shared.analytics.readmodel.BulkHandler` writes the staging tables with COPY and
+   set-based statements (``copy_apply``); a batch it gives up on (a key an earlier batch
+   wrote, a value COPY refuses) is applied by the live handler instead. An event the live
+   handler refuses is recorded in ``rebuild_skipped`` and passed, as the live consumer would
+   dead-letter it.
 3. ``diff``: row by row, by primary key, staging against live, leaving out volatile columns and
    the cases whose live tracking has not applied exactly the same events (they are counted as
    lagging, not as differences).
@@ -220,6 +222,10 @@ class Rebuild:
         # The staging tables grow from nothing while the same statements run batch after
         # batch: a plan cached while a table was small (a sequential scan) would stay.
         await self.conn.execute("SET plan_cache_mode = force_custom_plan")
+        # A batch's commit need not wait for its WAL flush: after a crash PostgreSQL comes
+        # back with a prefix of the batches, each whole with its rebuild_state, and the
+        # rebuild resumes from there. The switch commits synchronously (``_swap``).
+        await self.conn.execute("SET synchronous_commit = off")
         for statement in [*self.model.ddl, *TRACKING_DDL, *STATE_DDL]:
             await self.conn.execute(statement)
         ddl_hash = hashlib.sha256("\n".join(self.model.ddl).encode()).hexdigest()[:16]
@@ -441,6 +447,7 @@ class Rebuild:
         consumer = self.model.consumer
         async with conn.transaction():
             await conn.execute(f"SET LOCAL lock_timeout = '{int(lock_timeout_s * 1000)}ms'")
+            await conn.execute("SET LOCAL synchronous_commit = on")
             await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {live}")
             rebuilt = await self._relations(self.staging)
             present = await self._relations(self.live)
