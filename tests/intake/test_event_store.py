@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from importlib.metadata import version
 
 import pytest
 from eventsourcing.persistence import IntegrityError
@@ -56,5 +57,24 @@ async def test_a_batch_is_stored_in_order_and_read_back_whole(settings: Settings
         with pytest.raises(IntegrityError):
             app.save(stale)
         assert app.repository.get(cases[0].id).version == 3
+    finally:
+        app.close()
+
+
+def test_the_save_the_store_mirrors_is_the_librarys_own() -> None:
+    """``ServiceApplication.save`` mirrors ``Application.save`` of this very version: on an
+    upgrade, compare the two before changing the pin."""
+    assert version("eventsourcing") == "9.5.6"
+
+
+async def test_save_takes_what_the_library_takes(settings: Settings) -> None:
+    app = build_application(IntakeApplication, settings, "intake")
+    try:
+        case = new_case(1)
+        event = case.pending_events[0]
+        assert [r.domain_event for r in app.save(None, event)] == [event]  # the library's path
+        case.collect_events()
+        later = new_case(2)
+        assert len(app.save(later)) == 2 and app.repository.get(later.id).version == 2
     finally:
         app.close()
