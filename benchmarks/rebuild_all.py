@@ -46,7 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
-from benchmarks.common import machine, servers
+from benchmarks.common import machine, servers, target
 from benchmarks.feedback_figures import CENTERS, PeakRSS, generate, stream_count
 from shared.analytics.readmodel import ReadModel, load_read_model
 from shared.analytics.rebuild import Rebuild
@@ -211,15 +211,16 @@ async def main(args: argparse.Namespace) -> None:
         print(f"  = the log's {log.events:,} events into every read model at "
               f"{log.events / together.seconds:,.0f} /s")
 
-        slowest = min(results, key=lambda m: m.rate)
+        each = results[:-1]
+        slowest = min(each, key=lambda m: m.rate)
         fattest = max(results, key=lambda m: m.peak_rss_mb)
-        ratio = slowest.rate / fetch.rate
-        print(f"target replay >= {TARGET_RATIO} x fetch+ack: "
-              f"{'met' if ratio >= TARGET_RATIO else 'MISSED'} (lowest {ratio:.2f} x, "
-              f"{slowest.name}); peak RSS <= {TARGET_RSS_MB} MB: "
-              f"{'met' if fattest.peak_rss_mb <= TARGET_RSS_MB else 'MISSED'} "
-              f"(highest {fattest.peak_rss_mb:,.0f} MB, {fattest.name}); "
-              f"load average {os.getloadavg()[0]:.1f}")
+        print(target(f"replay into each read model vs raw fetch + ack (lowest: {slowest.name})",
+                     slowest.rate / fetch.rate, TARGET_RATIO))
+        print(target("replay into all four read models at once vs raw fetch + ack",
+                     together.rate / fetch.rate, TARGET_RATIO))
+        print(target(f"peak RSS of a replay (highest: {fattest.name})", fattest.peak_rss_mb,
+                     TARGET_RSS_MB, "MB", at_most=True))
+        print(f"load average at the end: {os.getloadavg()[0]:.1f} (the machine may be shared)")
 
 
 if __name__ == "__main__":
