@@ -5,6 +5,7 @@ messages nobody can decode)."""
 
 from __future__ import annotations
 
+import gc
 import itertools
 import uuid
 from datetime import timedelta
@@ -14,6 +15,7 @@ import asyncpg
 import orjson
 import pytest
 
+from shared.analytics import rebuild
 from shared.analytics.readmodel import BulkHandler, load_read_model
 from shared.analytics.rebuild import Rebuild, q
 from shared.bus import connect, ensure_streams, event_subject
@@ -273,3 +275,14 @@ async def test_copy_path_builds_what_the_live_handlers_build(settings: Settings,
             assert 0 < fallbacks < batches, (ref, fallbacks, batches)
     finally:
         await conn.close()
+
+
+def test_replays_pause_the_collector_together_and_give_it_back() -> None:
+    assert gc.isenabled()
+    with rebuild.collections_paused() as first:
+        with rebuild.collections_paused() as second:  # a second rebuild in the process
+            assert not gc.isenabled()
+            second(rebuild.COLLECT_EVERY)  # a collection of the young generations
+        assert not gc.isenabled(), "the first replay is still running"
+        first(1)
+    assert gc.isenabled()
