@@ -37,8 +37,11 @@ from benchmarks.common import (
     servers,
     service,
     service_env,
+    target,
     wrk,
 )
+from benchmarks.pipeline import naive_save_rate
+from shared.settings import Settings
 
 CASE = ('{"center_id": "SH-PD-HUAMU", "counter_id": "window-3", "clerk_id": "clerk-017",'
         ' "channel": "counter", "service_item": "SA-HARDSHIP-SUBSIDY"}')
@@ -130,6 +133,9 @@ def main() -> None:
 def run(srv: Servers, seconds: int) -> dict[str, float]:
     figures: dict[str, float] = {}
     figures["asyncpg_insert_per_s"] = asyncio.run(asyncpg_insert_rate(srv.database_url, 3))
+    # The naive event-sourced path: one library save() (lock, insert, commit) per write.
+    figures["naive_save_per_s"] = naive_save_rate(
+        Settings(database_url=srv.database_url, nats_url=srv.nats_url), 2000)
     awaited, pipelined = asyncio.run(jetstream_rates(srv.nats_url, 20_000))
     figures["js_publish_awaited_per_s"], figures["js_publish_pipelined_per_s"] = awaited, pipelined
     crud_port, intake_port, worker_port = free_ports(3)
@@ -186,6 +192,10 @@ def report(f: dict[str, float]) -> None:
         print(f"sixstep {label:<36} {f[key]:>9,.0f} req/s  = {f[key] / crud:.2f} x CRUD, "
               f"{f[key] / f['asyncpg_insert_per_s']:.2f} x asyncpg INSERT, "
               f"{f[key] / f['js_publish_awaited_per_s']:.2f} x awaited publish")
+    print(f"naive save(), one case per commit        {f['naive_save_per_s']:>9,.0f} /s")
+    best = max(f["intake_http_per_s"], f["intake_split_http_per_s"])
+    print(target("intake HTTP writes vs CRUD baseline", best / crud, 0.6))
+    print(target("intake HTTP writes vs naive save() loop", best / f["naive_save_per_s"], 2.5))
     for label in ("half", "ninety"):
         print(f"stored -> intake read model at {f[f'e2e_{label}_rate']:,.0f}/s ({label} of max): "
               f"p50 {f[f'e2e_{label}_p50_ms']:.1f} ms, p99 {f[f'e2e_{label}_p99_ms']:.1f} ms "
