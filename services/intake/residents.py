@@ -186,7 +186,8 @@ async def audit_trail(
     resident_id: UUID | None = None,
     actor: Annotated[str | None, Query(max_length=64)] = None,
     since: datetime | None = None, until: datetime | None = None,
-    before: Annotated[int | None, Query(ge=1, description="next_before of the previous page")]
+    before: Annotated[int | None, Query(ge=1, le=2**63 - 1,  # audit_id is a bigint
+                                        description="next_before of the previous page")]
         = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> AuditPage:
