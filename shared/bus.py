@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import zlib
 from uuid import UUID
 
 import nats
+import structlog
 from nats.aio.client import Client as NATS
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
 from nats.js.client import JetStreamContext
-from nats.js.errors import NotFoundError
+from nats.js.errors import NotFoundError, ServiceUnavailableError
 
 from shared.settings import Settings
+
+log = structlog.get_logger("sixstep.bus")
 
 DLQ_TOKEN = "dlq"
 
@@ -87,6 +93,26 @@ async def ensure_streams(js: JetStreamContext, settings: Settings) -> dict[str, 
     """
     return {config.name or "": await ensure_stream(js, config)
             for config in (stream_config(settings), dead_letter_stream_config(settings))}
+
+
+async def ensure_streams_when_ready(js: JetStreamContext, settings: Settings, *,
+                                    within_s: float = 30.0) -> dict[str, str]:
+    """``ensure_streams``, waiting (bounded) while JetStream cannot answer yet: a cluster
+    that has just started has no meta leader for a few seconds, and a service started with
+    it must not exit for that."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within_s
+    delay = 0.25
+    while True:
+        try:
+            return await ensure_streams(js, settings)
+        except (NatsTimeoutError, NoRespondersError, ServiceUnavailableError) as exc:
+            if loop.time() + delay > deadline:
+                raise
+            log.warning("bus.jetstream_not_ready", error=type(exc).__name__,
+                        retry_in_s=delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
 
 
 async def ensure_stream(js: JetStreamContext, config: StreamConfig) -> str:

@@ -18,7 +18,7 @@ from nats.aio.client import Client as NATS
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.metrics import Gauge
 
-from shared.bus import connect, ensure_streams
+from shared.bus import connect, ensure_streams_when_ready
 from shared.consumer import TRACKING_DDL, Consumer, ConsumerStats, Handler
 from shared.deadletters import REPLAY_DDL
 from shared.eventstore import ServiceApplication, build_application
@@ -140,7 +140,7 @@ async def start_runtime(settings: Settings, service: ServiceName,
     pool = await create_pool(settings, schema)
     await run_migrations(pool, schema, [*TRACKING_DDL, *REPLAY_DDL, *ddl])
     nc = await connect(settings, f"sixstep-{service}")
-    await ensure_streams(nc.jetstream(), settings)
+    await ensure_streams_when_ready(nc.jetstream(), settings)
     metrics = metrics or Metrics(service)
     application.on_recorded = metrics.appended.labels(service).inc
     committer = GroupCommitter(
