@@ -135,7 +135,9 @@ class Settings(BaseSettings):
                                  "home_visit": "sms", "open311": "sms"},
         description="Survey channel per intake channel (the resident's preferred way back).")
     rectification_working_days: int = Field(15, ge=1, description="Deadline of a bad review.")
-    feedback_tick_s: float = Field(1.0, gt=0, description="How often due surveys are sent/expired.")
+    feedback_tick_s: float = Field(0.25, gt=0, description=(
+        "How often due surveys are sent/expired. Short ticks send in small batches: a tick's "
+        "whole batch shares the writer with the surveys being requested."))
 
     consumer_partitions: str = Field(
         "", description="Partitions this replica's consumers own, e.g. '0-7' or '0,2,4'; empty "
