@@ -11,11 +11,36 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
+
+
+class Delivery(NamedTuple):
+    """What a JetStream message's ack subject says about its delivery."""
+
+    stream_seq: int
+    consumer_seq: int
+    delivered: int
+    pending: int
+
+
+def delivery(msg: Msg) -> Delivery:
+    """The numbers of ``msg.metadata``, read from the ack subject without building its objects
+    (nats-py's parser was a third of the cost of decoding an event). Both the old
+    ``$JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<time>.<pending>``
+    and the new form (domain and account hash after ``$JS.ACK``, a token at the end) are read.
+    """
+    tokens = (msg.reply or "").split(".")
+    if len(tokens) >= 9 and tokens[1] == "ACK":
+        base = 4 if len(tokens) == 9 else 6
+        return Delivery(int(tokens[base + 1]), int(tokens[base + 2]), int(tokens[base]),
+                        int(tokens[base + 4]))
+    meta = msg.metadata
+    return Delivery(meta.sequence.stream, meta.sequence.consumer, meta.num_delivered,
+                    meta.num_pending)
 
 
 class Puller:

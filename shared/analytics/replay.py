@@ -42,7 +42,7 @@ from pydantic import ValidationError
 
 from shared.bus import connect, partition_of
 from shared.contracts import REGISTRY, Envelope
-from shared.pull import Puller
+from shared.pull import Puller, delivery
 from shared.settings import Settings
 
 Clock = Literal["recorded", "occurred"]
@@ -206,21 +206,6 @@ class Selection:
         return " ".join(bits) or "everything"
 
 
-def sequences(msg: Msg) -> tuple[int, int, int]:
-    """(stream sequence, consumer sequence, pending) from a JetStream message's reply subject.
-
-    The same numbers as ``msg.metadata``, read without building its objects (this is on the
-    path of every replayed event). Both the old (9 tokens) and the new (12 tokens, with
-    domain and account) forms of ``$JS.ACK`` subjects are understood.
-    """
-    tokens = (msg.reply or "").split(".")
-    base = 4 if len(tokens) == 9 else 6
-    if len(tokens) < 9 or tokens[1] != "ACK":
-        meta = msg.metadata
-        return meta.sequence.stream, meta.sequence.consumer, meta.num_pending
-    return int(tokens[base + 1]), int(tokens[base + 2]), int(tokens[base + 4])
-
-
 def decode(data: bytes) -> tuple[Envelope, int]:
     """A message as its current contract version, and the version it was stored under."""
     stored = Envelope.model_validate_json(data)
@@ -382,7 +367,7 @@ class Replay:
         msgs, self._held = self._held, []
         while len(msgs) < self.batch_size:
             if msgs:
-                seq, _, pending = sequences(msgs[-1])
+                seq, _, _, pending = delivery(msgs[-1])
                 if pending == 0 or seq >= self.upto:
                     break
             more = await self._sub.take(timeout=2.0)
@@ -416,7 +401,7 @@ class Replay:
             batch = Batch(first_seq=self.last_seq + 1)
             gap = False
             for msg in msgs:
-                seq, cseq, pending = sequences(msg)
+                seq, cseq, _, pending = delivery(msg)
                 if cseq != self._expected_cseq:
                     gap = True
                     break

@@ -1,11 +1,11 @@
-"""The consumer reads a message's delivery facts from its ack subject as nats-py would."""
+"""Consumers and replays read a message's delivery facts from its ack subject as nats-py would."""
 
 from __future__ import annotations
 
 import pytest
 from nats.aio.msg import Msg
 
-from shared.consumer import delivery
+from shared.pull import delivery
 
 
 @pytest.mark.parametrize("reply", [
@@ -16,7 +16,8 @@ from shared.consumer import delivery
 def test_delivery_matches_nats_py_metadata(reply: str) -> None:
     msg = Msg(_client=None, subject="sixstep.intake.CaseOpened.p0", reply=reply)  # type: ignore[arg-type]
     meta = msg.metadata
-    assert delivery(msg) == (meta.sequence.stream, meta.num_delivered, meta.num_pending)
+    assert delivery(msg) == (meta.sequence.stream, meta.sequence.consumer, meta.num_delivered,
+                             meta.num_pending)
 
 
 def test_a_message_without_an_ack_subject_is_refused() -> None:
