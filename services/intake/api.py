@@ -10,6 +10,7 @@ import asyncpg
 from fastapi import APIRouter, Depends, Query, Request, status
 
 from services.intake import commands as c
+from services.intake import projections
 from services.intake.application import Intake
 from services.intake.projections import CONSUMER
 from shared.auth import Staff, center_filter, check_center
@@ -100,10 +101,7 @@ async def _wait(pool: asyncpg.Pool, settings: Settings, after: int | None) -> No
     await wait_for_write(pool, settings, CONSUMER, "intake", after)
 
 
-CASE_COLUMNS = ("case_id, center_id, counter_id, clerk_id, channel, service_item, resident_id,"
-                " status, stage, emotion_on_arrival, urgency, eligibility, outcome,"
-                " emotion_defused, opened_at, updated_at, resolved_at, next_deadline,"
-                " reopen_count, version, position")
+CASE_COLUMNS = ", ".join(projections.CASE_COLUMNS)
 RESIDENT_STATUS = ("(SELECT CASE WHEN r.erased_at IS NULL THEN 'on_file' ELSE 'erased' END"
                    " FROM residents r WHERE r.resident_id = cases.resident_id)"
                    " AS resident_status")

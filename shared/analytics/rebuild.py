@@ -45,6 +45,7 @@ import orjson
 from nats.aio.client import Client as NATS
 from nats.js.errors import NotFoundError
 
+from shared.analytics.bulk import q
 from shared.analytics.readmodel import BulkHandler, ReadModel
 from shared.analytics.replay import Batch, Replay, Selection
 from shared.bus import connect
@@ -70,11 +71,6 @@ _ALTER = {"r": "TABLE", "p": "TABLE", "v": "VIEW", "m": "MATERIALIZED VIEW"}
 
 class RebuildError(RuntimeError):
     pass
-
-
-def q(name: str) -> str:
-    """A quoted SQL identifier."""
-    return '"' + name.replace('"', '""') + '"'
 
 
 @dataclass
