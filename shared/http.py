@@ -9,7 +9,8 @@ import time
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Header, HTTPException, Request, Response
+import asyncpg
+from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from orjson import JSONDecodeError
@@ -31,6 +32,7 @@ from shared.auth import OptionalPrincipal, Principal
 from shared.errors import CommandError
 from shared.fast_route import SLOW, fast_dependency, principal_of
 from shared.group_commit import Written
+from shared.settings import Settings
 
 KEY_PATTERN = re.compile(r"^[A-Za-z0-9_.:\-]{8,128}$")
 
@@ -189,6 +191,22 @@ async def _write_context(
 
 
 Write = Annotated[WriteContext, Depends(_write_context)]
+
+async def _pool(request: Request) -> asyncpg.Pool:
+    return request.app.state.pool
+
+
+async def _settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+PoolDep = Annotated[asyncpg.Pool, Depends(_pool)]
+"""The service's PostgreSQL pool (``app.state.pool``), for the read routes."""
+SettingsDep = Annotated[Settings, Depends(_settings)]
+After = Annotated[int | None, Query(ge=0, description=(
+    "A write's position: wait (bounded) until the read model has applied it."))]
+"""``?after=``: read-your-writes (``shared.positions.wait_for_write``)."""
+
 IdempotencyKey = Annotated[str, Depends(_idempotency_key)]
 ExpectedVersion = Annotated[int | None, Depends(_expected_version)]
 Actor = Annotated[str, Depends(_actor)]

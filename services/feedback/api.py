@@ -34,6 +34,8 @@ from shared.http import (
     ErrorResponse,
     ExpectedVersion,
     IdempotencyKey,
+    PoolDep,
+    SettingsDep,
     WrittenPublic,
     problem,
 )
@@ -53,12 +55,6 @@ async def _feedback(request: Request) -> Feedback:
     return request.app.state.feedback
 
 
-async def _pool(request: Request) -> asyncpg.Pool:
-    return request.app.state.pool
-
-
-async def _settings(request: Request) -> Settings:
-    return request.app.state.settings
 
 
 async def _consumers(request: Request) -> dict[str, str]:
@@ -66,8 +62,6 @@ async def _consumers(request: Request) -> dict[str, str]:
 
 
 FeedbackDep = Annotated[Feedback, Depends(_feedback)]
-PoolDep = Annotated[asyncpg.Pool, Depends(_pool)]
-SettingsDep = Annotated[Settings, Depends(_settings)]
 ConsumersDep = Annotated[dict[str, str], Depends(_consumers)]
 After = Annotated[int | None, Query(ge=0, description=(
     "A feedback write's position: wait (bounded) until the read model has applied it."))]

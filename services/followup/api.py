@@ -20,9 +20,12 @@ from services.followup.projections import CONSUMER, OPEN
 from shared.auth import Role, Staff, Supervisor, center_filter, check_center, forbidden
 from shared.http import (
     Actor,
+    After,
     ErrorResponse,
     ExpectedVersion,
     IdempotencyKey,
+    PoolDep,
+    SettingsDep,
     WrittenPublic,
     problem,
 )
@@ -41,12 +44,6 @@ async def _followups(request: Request) -> FollowUps:
     return request.app.state.followups
 
 
-async def _pool(request: Request) -> asyncpg.Pool:
-    return request.app.state.pool
-
-
-async def _settings(request: Request) -> Settings:
-    return request.app.state.settings
 
 
 async def _clock(request: Request) -> Clock:
@@ -54,11 +51,7 @@ async def _clock(request: Request) -> Clock:
 
 
 FollowUpsDep = Annotated[FollowUps, Depends(_followups)]
-PoolDep = Annotated[asyncpg.Pool, Depends(_pool)]
-SettingsDep = Annotated[Settings, Depends(_settings)]
 ClockDep = Annotated[Clock, Depends(_clock)]
-After = Annotated[int | None, Query(ge=0, description=(
-    "A write's position: wait (bounded) until the read model has applied it."))]
 Center = Annotated[str, Query(max_length=64, description="The center whose worklist it is.")]
 Horizon = Annotated[int, Query(ge=0, le=90, description="Upcoming: this many days ahead.")]
 Limit = Annotated[int, Query(ge=1, le=500, description="At most this many per list.")]

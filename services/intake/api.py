@@ -17,7 +17,7 @@ from shared.auth import Staff, center_filter, check_center
 from shared.catalogue import Catalogue, ServiceItem
 from shared.contracts.vocabulary import Channel
 from shared.fast_route import FastRoute
-from shared.http import ErrorResponse, Write, WrittenPublic, problem
+from shared.http import After, ErrorResponse, PoolDep, SettingsDep, Write, WrittenPublic, problem
 from shared.positions import wait_for_write
 from shared.settings import Settings
 
@@ -33,12 +33,6 @@ async def _intake(request: Request) -> Intake:
     return request.app.state.intake
 
 
-async def _pool(request: Request) -> asyncpg.Pool:
-    return request.app.state.pool
-
-
-async def _settings(request: Request) -> Settings:
-    return request.app.state.settings
 
 
 async def _catalogue(request: Request) -> Catalogue:
@@ -46,11 +40,7 @@ async def _catalogue(request: Request) -> Catalogue:
 
 
 IntakeDep = Annotated[Intake, Depends(_intake)]
-PoolDep = Annotated[asyncpg.Pool, Depends(_pool)]
-SettingsDep = Annotated[Settings, Depends(_settings)]
 CatalogueDep = Annotated[Catalogue, Depends(_catalogue)]
-After = Annotated[int | None, Query(ge=0, description=(
-    "A write's position: wait (bounded) until the read model has applied it."))]
 
 # FastRoute: ordinary writes skip FastAPI's dependency solver; anything unusual takes its path.
 cases = APIRouter(prefix="/cases", tags=["cases"], responses=ERRORS, route_class=FastRoute)
