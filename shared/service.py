@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import gc
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,12 +18,14 @@ from nats.aio.client import Client as NATS
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.metrics import Gauge
 
+from shared.auth import install_auth
 from shared.bus import connect, ensure_streams_when_ready
 from shared.consumer import TRACKING_DDL, Consumer, ConsumerStats, Handler
 from shared.deadletters import REPLAY_DDL
 from shared.eventstore import ServiceApplication, build_application
 from shared.group_commit import GroupCommitter
-from shared.http import Metrics, install_correlation
+from shared.http import Metrics, install_correlation, install_error_handlers
+from shared.limits import install_request_limits
 from shared.logs import adopt_stdlib_logging
 from shared.ops import install_ops
 from shared.outbox import Relay
@@ -177,6 +179,21 @@ async def stop_runtime(runtime: Runtime) -> None:
     await runtime.pool.close()
     await asyncio.to_thread(runtime.application.close)
     log.info("service.stopped", service=runtime.service)
+
+
+def install_surface(app: FastAPI, settings: Settings, metrics: Metrics, *,
+                    public: Iterable[str] = (), optional: Iterable[str] = ()) -> None:
+    """What every service's app has in front of its own routes, in this order: error bodies,
+    authentication (``public`` and ``optional`` path patterns, see ``shared.auth``), request
+    limits, metrics, then health, readiness and the ops routes of the runtime that the
+    lifespan puts in ``app.state.runtime``."""
+    app.state.settings = settings
+    app.state.runtime = None
+    install_error_handlers(app)
+    install_auth(app, settings, optional=optional, public=public)
+    install_request_limits(app, settings.max_body_bytes)
+    metrics.install(app)
+    install_health(app, lambda: app.state.runtime)
 
 
 def install_health(app: FastAPI, get_runtime: Callable[[], Runtime | None]) -> None:

@@ -26,10 +26,9 @@ from services.feedback.application import (
 from services.feedback.scheduler import SurveyScheduler
 from services.feedback.sending import LoggingSender, SurveySender
 from services.feedback.tokens import SurveyTokens
-from shared.auth import install_auth
-from shared.http import Metrics, install_error_handlers
-from shared.limits import TokenBuckets, install_request_limits
-from shared.service import install_health, serve, start_runtime, stop_runtime
+from shared.http import Metrics
+from shared.limits import TokenBuckets
+from shared.service import install_surface, serve, start_runtime, stop_runtime
 from shared.settings import Settings
 from shared.workdays import add_working_days
 
@@ -83,17 +82,11 @@ def create_app(settings: Settings, *, sender: SurveySender | None = None,
                               "center's figures. Every write takes an Idempotency-Key and "
                               "returns the version and log position.",
                   lifespan=lifespan)
-    app.state.settings = settings
     app.state.survey_limits = TokenBuckets(settings.survey_rate_per_minute / 60.0,
                                            settings.survey_rate_burst)
-    app.state.runtime = None
-    install_error_handlers(app)
-    install_auth(app, settings,
-                 optional=[r"/surveys/[^/]+/rating"],  # a survey link answers alone
-                 public=[r"/", r"/board", r"/s/[^/]+"])  # pages' HTML, no data (pages.py)
-    install_request_limits(app, settings.max_body_bytes)
-    metrics.install(app)
-    install_health(app, lambda: app.state.runtime)
+    install_surface(app, settings, metrics,
+                    optional=[r"/surveys/[^/]+/rating"],  # a survey link answers alone
+                    public=[r"/", r"/board", r"/s/[^/]+"])  # pages' HTML, no data (pages.py)
     app.include_router(surveys)
     app.include_router(cases)
     app.include_router(rectifications)

@@ -16,11 +16,9 @@ from services.followup.consumer import Rules
 from services.followup.fanout import FanOut
 from services.followup.projections import CONSUMER, DDL, WorklistProjection
 from services.followup.scheduler import Scheduler
-from shared.auth import install_auth
 from shared.catalogue import load_catalogue
-from shared.http import Metrics, install_error_handlers
-from shared.limits import install_request_limits
-from shared.service import install_health, serve, start_runtime, stop_runtime
+from shared.http import Metrics
+from shared.service import install_surface, serve, start_runtime, stop_runtime
 from shared.settings import Settings
 
 SERVICE = "followup"
@@ -69,14 +67,8 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
                               "feedback events, by policy changes and by hand; worklists for "
                               "clerks and teams. Every write takes an Idempotency-Key.",
                   lifespan=lifespan)
-    app.state.settings = settings
     app.state.clock = clock_
-    app.state.runtime = None
-    install_error_handlers(app)
-    install_auth(app, settings)
-    install_request_limits(app, settings.max_body_bytes)
-    metrics.install(app)
-    install_health(app, lambda: app.state.runtime)
+    install_surface(app, settings, metrics)
     app.include_router(followups)
     app.include_router(worklists)
     app.include_router(policies)

@@ -15,11 +15,9 @@ from services.intake.projections import CONSUMER, DDL, CaseProjection
 from services.intake.residents import audit, residents
 from services.intake.vault import DDL as VAULT_DDL
 from services.intake.vault import Sealer, Vault
-from shared.auth import install_auth
 from shared.catalogue import load_catalogue
-from shared.http import Metrics, install_error_handlers, new_app
-from shared.limits import install_request_limits
-from shared.service import install_health, serve, start_runtime, stop_runtime
+from shared.http import Metrics, new_app
+from shared.service import install_surface, serve, start_runtime, stop_runtime
 from shared.settings import Settings
 
 SERVICE = "intake"
@@ -50,14 +48,9 @@ def create_app(settings: Settings) -> FastAPI:
                               "serve. Every write takes an Idempotency-Key and returns the "
                               "case version and log position.",
                   lifespan=lifespan)
-    app.state.settings = settings
     app.state.catalogue = catalogue_
-    app.state.runtime = None
-    install_error_handlers(app)
-    install_auth(app, settings, public=[r"/", r"/counter"])  # the clerk's page (pages.py)
-    install_request_limits(app, settings.max_body_bytes)
-    metrics.install(app)
-    install_health(app, lambda: app.state.runtime)
+    install_surface(app, settings, metrics,
+                    public=[r"/", r"/counter"])  # the clerk's page (pages.py)
     app.include_router(cases)
     app.include_router(catalogue)
     app.include_router(residents)
