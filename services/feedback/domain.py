@@ -11,7 +11,7 @@ from datetime import date, datetime
 from typing import Any
 from uuid import UUID, uuid5
 
-from eventsourcing.domain import Aggregate, event
+from eventsourcing.domain import event
 
 from shared.contracts.feedback import (
     AnsweredVia,
@@ -19,7 +19,8 @@ from shared.contracts.feedback import (
     SurveyChannel,
     SurveyPurpose,
 )
-from shared.errors import AlreadyDoneError, CommandError, IdempotencyKeyReused, RuleViolated
+from shared.errors import CommandError, RuleViolated
+from shared.idempotency import RemembersCommands
 from shared.privacy import redact
 
 FEEDBACK_NAMESPACE = UUID("3b9d6f0e-8a41-4c7e-b2d5-91e0c4a7f6b3")
@@ -66,41 +67,10 @@ class SurveyClosed(CommandError):
     code = "survey_expired"
 
 
-# -- shared by both aggregates ----------------------------------------------------------------
-
-
-class _Remembers(Aggregate):
-    """Idempotency: an Idempotency-Key (or upstream event id) already applied answers again."""
-
-    def _remember(self, meta: Meta, kind: str, created: bool = False) -> None:
-        """Called inside an event's apply, where ``self.version`` is still the previous one.
-
-        A command that records several events is remembered by its first event's kind (what
-        the caller checks) and its last event's version (what the caller was answered).
-        """
-        if not hasattr(self, "commands"):
-            self.commands: dict[str, tuple[str, int]] = {}
-        key = meta.get("causation_id")
-        if key:
-            first = self.commands.get(key)
-            self.commands[key] = (first[0] if first else kind,
-                                  1 if created else self.version + 1)
-
-    def check_new_command(self, key: str | None, kind: str) -> None:
-        if not key or key not in getattr(self, "commands", {}):
-            return
-        used_for, version = self.commands[key]
-        if used_for != kind:
-            raise IdempotencyKeyReused(
-                f"Idempotency-Key {key!r} was already used for {used_for} here",
-                key=key, used_for=used_for)
-        raise AlreadyDoneError(self.id, version)
-
-
 # -- the survey -------------------------------------------------------------------------------
 
 
-class Survey(_Remembers):
+class Survey(RemembersCommands):
     """One question to one resident about one case: how satisfied are you?"""
 
     @event("SurveyRequested")
@@ -216,7 +186,7 @@ class Survey(_Remembers):
 # -- the rectification ------------------------------------------------------------------------
 
 
-class Rectification(_Remembers):
+class Rectification(RemembersCommands):
     """A bad review taken seriously: put right by a deadline, then the resident asked again."""
 
     @event("RectificationOpened")

@@ -17,16 +17,15 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid5
 
-from eventsourcing.domain import Aggregate, event
+from eventsourcing.domain import event
 
 from shared.calendar import CalendarOutOfRange, WorkingCalendar
 from shared.errors import (
-    AlreadyDoneError,
     CommandError,
-    IdempotencyKeyReused,
     InvalidCommand,
     RuleViolated,
 )
+from shared.idempotency import RemembersCommands
 from shared.privacy import redact
 
 FOLLOWUP_NAMESPACE = UUID("3b0e6c1a-5d2f-4e8b-9a7c-1f4d2e6b8c90")
@@ -82,27 +81,7 @@ def add_months(first: date, months: int) -> date:
     return date(year, month, min(first.day, gregorian.monthrange(year, month)[1]))
 
 
-class _Remembers(Aggregate):
-    """Idempotency: an Idempotency-Key applied once answers every retry with the first result."""
-
-    def _remember(self, meta: Meta, kind: str, created: bool = False) -> None:
-        """Called inside an event's apply, where ``self.version`` is still the previous one."""
-        key = meta.get("causation_id")
-        if key:
-            self.commands[key] = (kind, 1 if created else self.version + 1)
-
-    def check_new_command(self, key: str | None, kind: str) -> None:
-        if not key or key not in self.commands:
-            return
-        used_for, version = self.commands[key]
-        if used_for != kind:
-            raise IdempotencyKeyReused(
-                f"Idempotency-Key {key!r} was already used for {used_for} here",
-                key=key, used_for=used_for)
-        raise AlreadyDoneError(self.id, version)
-
-
-class FollowUp(_Remembers):
+class FollowUp(RemembersCommands):
     """One planned contact with a resident, for one reason, by a clerk or a team."""
 
     @event("FollowUpScheduled")
@@ -241,7 +220,7 @@ class FollowUp(_Remembers):
         self._remember(meta, "FollowUpCancelled")
 
 
-class Obligation(_Remembers):
+class Obligation(RemembersCommands):
     """A recurring obligation (e.g. monthly reimbursement) that follow-up watches.
 
     Periods fall on ``first_due_on`` moved by whole cadence months (day clamped to month end,
@@ -339,7 +318,7 @@ class Obligation(_Remembers):
         self._remember(meta, "ObligationEnded")
 
 
-class PolicyChange(_Remembers):
+class PolicyChange(RemembersCommands):
     """A published policy change; its fan-out reaches each affected resident once."""
 
     @event("PolicyChangePublished")

@@ -6,10 +6,11 @@ from datetime import date
 from typing import Any
 from uuid import UUID, uuid5
 
-from eventsourcing.domain import Aggregate, event
+from eventsourcing.domain import event
 
 from shared.contracts.vocabulary import ActionKind, Outcome
-from shared.errors import AlreadyDoneError, IdempotencyKeyReused, InvalidCommand, RuleViolated
+from shared.errors import InvalidCommand, RuleViolated
+from shared.idempotency import RemembersCommands
 from shared.privacy import redact
 
 CASE_NAMESPACE = UUID("0f7c8a52-2a8e-4d55-b0a4-6c3e1f8b9d10")
@@ -23,8 +24,10 @@ def case_id_for(center_id: str, idempotency_key: str) -> UUID:
     return uuid5(CASE_NAMESPACE, f"{center_id}\x1f{idempotency_key}")
 
 
-class Case(Aggregate):
+class Case(RemembersCommands):
     """One resident's affair at one center, from the first word to the resolution."""
+
+    where = "on this case"
 
     @event("CaseOpened")
     def __init__(self, id: UUID, center_id: str, counter_id: str, clerk_id: str,
@@ -42,26 +45,7 @@ class Case(Aggregate):
         self.deadlines: set[UUID] = set()
         self.obligations: set[UUID] = set()
         self.commands: dict[str, tuple[str, int]] = {}
-        self._remember(meta, "CaseOpened")
-
-    # -- idempotency ------------------------------------------------------------------------
-
-    def _remember(self, meta: Meta, kind: str) -> None:
-        """Called inside an event's apply, where ``self.version`` is still the previous one."""
-        key = meta.get("causation_id")
-        if key:
-            self.commands[key] = (kind, 1 if kind == "CaseOpened" else self.version + 1)
-
-    def check_new_command(self, key: str | None, kind: str) -> None:
-        """A key already applied to this case returns the earlier answer instead of acting twice."""
-        if not key or key not in self.commands:
-            return
-        used_for, version = self.commands[key]
-        if used_for != kind:
-            raise IdempotencyKeyReused(
-                f"Idempotency-Key {key!r} was already used for {used_for} on this case",
-                key=key, used_for=used_for)
-        raise AlreadyDoneError(self.id, version)
+        self._remember(meta, "CaseOpened", created=True)
 
     # -- rules ------------------------------------------------------------------------------
 

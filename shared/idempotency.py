@@ -1,0 +1,47 @@
+"""Idempotency inside an aggregate: a command's key, once applied, answers every retry.
+
+Each event a command records carries the command's key (an Idempotency-Key, or the id of the
+upstream event a consumer acts on) as its ``causation_id``. The aggregate remembers, per key,
+what the command was and the version it left the aggregate at, so the same key again returns
+the first answer (``AlreadyDoneError``) and the key used for another command is refused
+(``IdempotencyKeyReused``, 409). The memory is rebuilt with the aggregate from its events.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from eventsourcing.domain import Aggregate
+
+from shared.errors import AlreadyDoneError, IdempotencyKeyReused
+
+
+class RemembersCommands(Aggregate):
+    """Mixed into each service's aggregates; ``where`` words the 409's message."""
+
+    where: ClassVar[str] = "here"
+
+    def _remember(self, meta: dict[str, Any], kind: str, created: bool = False) -> None:
+        """Called inside an event's apply, where ``self.version`` is still the previous one
+        (``created``: the event that creates the aggregate, version 1).
+
+        A command that records several events is remembered by its first event's kind (what
+        the caller checks) and its last event's version (what the caller was answered).
+        """
+        commands: dict[str, tuple[str, int]] = self.__dict__.setdefault("commands", {})
+        key = meta.get("causation_id")
+        if key:
+            first = commands.get(key)
+            commands[key] = (first[0] if first else kind, 1 if created else self.version + 1)
+
+    def check_new_command(self, key: str | None, kind: str) -> None:
+        """A key already applied here returns the earlier answer instead of acting twice."""
+        commands: dict[str, tuple[str, int]] = self.__dict__.get("commands", {})
+        if not key or key not in commands:
+            return
+        used_for, version = commands[key]
+        if used_for != kind:
+            raise IdempotencyKeyReused(
+                f"Idempotency-Key {key!r} was already used for {used_for} {self.where}",
+                key=key, used_for=used_for)
+        raise AlreadyDoneError(self.id, version)
