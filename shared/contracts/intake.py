@@ -137,6 +137,26 @@ class CaseReopened(_Payload):
     reason: str
 
 
+class ConsentChanged(_Payload):
+    """A resident's consent as the center now holds it: recorded at registration and at every
+    change. No personal data: the vault keeps who the resident is; this says only what they
+    agreed to. Follow-up contacts only residents with ``contact``; feedback asks for a survey
+    by SMS or phone only with ``surveys``."""
+
+    resident_id: UUID
+    contact: bool = Field(description="Agrees to be contacted for follow-ups.")
+    surveys: bool = Field(description="Agrees to be asked for feedback.")
+    reason: str = Field("changed", description="'registration' or 'changed'.")
+
+
+class ResidentErased(_Payload):
+    """A resident's personal data was erased (PIPL art. 47) at the registering center (the
+    envelope's ``center_id``). Every service stops contacting the resident; the log stays
+    replayable, since events only ever carried the opaque id."""
+
+    resident_id: UUID
+
+
 CONTRACTS = [
     REGISTRY.add(EventContract("CaseOpened", SERVICE, CaseOpened,
                                summary=CaseOpened.__doc__ or "")),
@@ -153,4 +173,8 @@ CONTRACTS = [
                                summary="Step 4: recurring obligation")),
     REGISTRY.add(EventContract("CaseResolved", SERVICE, CaseResolved, summary="Step 4: resolved")),
     REGISTRY.add(EventContract("CaseReopened", SERVICE, CaseReopened, summary="Case reopened")),
+    REGISTRY.add(EventContract("ConsentChanged", SERVICE, ConsentChanged,
+                               summary=ConsentChanged.__doc__ or "")),
+    REGISTRY.add(EventContract("ResidentErased", SERVICE, ResidentErased,
+                               summary=ResidentErased.__doc__ or "")),
 ]
