@@ -22,7 +22,9 @@
 Roles (:class:`Role`): a counter ``clerk`` writes and reads its own center's cases; a
 ``supervisor`` does the same plus rectifications, escalations, the audit trail and erasure; an
 ``analyst`` reads figures (no personal data); ``ops`` runs the operations routes; a
-``resident`` token answers one case's survey.
+``resident`` token answers one case's survey; ``city`` is the city's (or district's) own
+supervisor above the centers: what reaches every center at once (a policy change published to
+all centers) and the city-wide view of cross-center access (audit entries the city must see).
 """
 
 from __future__ import annotations
@@ -79,6 +81,7 @@ class Role(StrEnum):
     ANALYST = "analyst"
     OPS = "ops"
     RESIDENT = "resident"
+    CITY = "city"
 
 
 #: Path prefixes that only some roles may call at all, whoever wrote the routes under them:
