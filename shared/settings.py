@@ -165,6 +165,26 @@ class Settings(BaseSettings):
         "Earlier master keys, still unwrapping data keys wrapped before a rotation."))
     vault_lookup_key: SecretStr = Field(SecretStr(DEV_VAULT_LOOKUP_KEY), description=(
         "HMAC key of the ID-number lookup hash (never rotated without re-registering)."))
+    vault_key_buckets: int = Field(4096, ge=1, le=65536, description=(
+        "How many bucket secrets the vault's keys hang from, fixed when the vault is created. "
+        "Erasing a resident re-wraps the keys of the others in their bucket (about "
+        "residents / buckets of them) and rewrites the key table (one row per bucket)."))
+    presence_grant_minutes: float = Field(30.0, gt=0, le=24 * 60, description=(
+        "How long a lookup by the full ID number lets that clerk reach a resident of another "
+        "center (read, open a case, change details; erase with a supervisor's token)."))
+    lookup_rate_per_minute: float = Field(20.0, gt=0, description=(
+        "Lookups and registrations by ID number per clerk per minute (a token bucket; 429)."))
+    lookup_burst: int = Field(10, ge=1, description="Lookups a clerk may send at once.")
+    lookup_center_rate_per_minute: float = Field(200.0, gt=0, description=(
+        "Lookups and registrations by ID number per center per minute (all its clerks)."))
+    lookup_center_burst: int = Field(60, ge=1, description="Lookups a center may send at once.")
+    lookup_miss_alert: int = Field(10, ge=1, description=(
+        "This many lookups by one clerk that find no one within LOOKUP_MISS_WINDOW_MINUTES "
+        "raise an audit entry the city sees and a metric."))
+    lookup_miss_window_minutes: float = Field(10.0, gt=0)
+    intake_public_url: str | None = Field(None, description=(
+        "Where residents' apps reach intake from outside (Open311 discovery names it); "
+        "default http://<host>:<intake_port>. Never taken from a request's headers."))
     max_body_bytes: int = Field(256 * 1024, ge=1024, description=(
         "Larger request bodies are refused with 413."))
     survey_rate_per_minute: float = Field(6.0, gt=0, description=(

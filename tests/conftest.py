@@ -98,7 +98,10 @@ async def settings(database_url: str, nats_url: str) -> AsyncIterator[Settings]:
                  consumer_backoff_s=(0.05, 0.1, 0.2, 0.3), consumer_max_deliver=3,
                  read_wait_timeout_s=10.0, log_json=False, environment="production",
                  auth_keys=[TEST_AUTH_KEY], vault_master_key=TEST_VAULT_KEY,
-                 vault_lookup_key=TEST_LOOKUP_KEY)
+                 vault_lookup_key=TEST_LOOKUP_KEY,
+                 # Stories register residents freely; tests/security/test_presence.py holds
+                 # the lookup limits to their own (small) numbers.
+                 lookup_burst=1000, lookup_center_burst=1000)
     yield s
     await drop_test_objects(s)
 

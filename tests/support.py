@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
+import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from typing import Any
@@ -141,6 +143,33 @@ async def drop_test_objects(settings: Settings) -> None:
                 await js.delete_stream(name)
     finally:
         await nc.close()
+
+
+_ID_SEQUENCE = itertools.count(random.SystemRandom().randrange(10**6))
+
+
+def id_number(n: int | None = None) -> str:
+    """A made-up but valid resident ID number (region, birth date, check digit): the ``n``-th,
+    or a new one at each call."""
+    from services.intake.idnumber import check_character
+
+    n = next(_ID_SEQUENCE) if n is None else n
+    born = f"19{50 + n // 36500 % 50:02d}{n // 1000 % 12 + 1:02d}{n // 12000 % 28 + 1:02d}"
+    first17 = f"310115{born}{n % 1000:03d}"
+    return first17 + check_character(first17)
+
+
+async def register_resident(client: httpx.AsyncClient, *, id_: str | None = None,
+                            consent: dict[str, bool] | None = None,
+                            auth: dict[str, str] | None = None, **fields: Any) -> str:
+    """Register a made-up resident in intake's vault (as ``auth``, else the client's own
+    token); their opaque id. A case can name only a resident on file."""
+    body = {"name": "王秀英", "id_number": id_ or id_number(), "phone": "13912345678",
+            "address": "浦东新区花木路100弄3号", "contact_channel": "phone",
+            "consent": consent or {"contact": True, "surveys": True}, **fields}
+    answer = await client.post("/residents", json=body, headers=auth or {})
+    assert answer.status_code in (200, 201), answer.text
+    return str(answer.json()["resident_id"])
 
 
 def headers(key: str, **extra: Any) -> dict[str, str]:

@@ -53,7 +53,7 @@ async def open_case(body: c.OpenCase, request: Request, write: Write,
                     staff: Staff) -> WrittenPublic:
     check_center(staff, body.center_id)
     intake: Intake = request.app.state.intake
-    return WrittenPublic.of(await intake.open_case(body, write.actor, write.key))
+    return WrittenPublic.of(await intake.open_case(body, write.actor, write.key, staff))
 
 
 def _step(name: str, summary: str, command: type[c._Command], method: str) -> None:

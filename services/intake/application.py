@@ -1,19 +1,27 @@
-"""Intake's use cases: each turns one command into events on one case, committed in batches."""
+"""Intake's use cases: each turns one command into events on one aggregate (a case, or a
+resident's record on the log), committed in batches."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid5
 
+import structlog
 from eventsourcing.domain import Aggregate
 
 from services.intake import commands as c
-from services.intake.domain import Case, Meta, case_id_for
+from services.intake.domain import Case, Meta, Resident, case_id_for
+from services.intake.presence import Standing
+from services.intake.vault import Access, Fact, Registered, ResidentData, Vault
+from shared.auth import Principal, Role
 from shared.catalogue import Catalogue
-from shared.errors import InvalidCommand, VersionConflict
+from shared.errors import CommandError, InvalidCommand, VersionConflict
 from shared.eventstore import ServiceApplication
 from shared.group_commit import GroupCommitter, Unit, Written
+
+log = structlog.get_logger("sixstep.intake")
 
 CHILD_NAMESPACE = UUID("8d3f2e61-4b7a-4c0e-9f15-2a6b7c8d9e0f")
 
@@ -31,12 +39,39 @@ def meta_for(command: c._Command, actor: str, key: str | None) -> Meta:
     }
 
 
-class Intake:
-    """The intake use cases, one method each, shared by the HTTP API and the demo."""
+class ClerkMismatch(CommandError):
+    status = 403
+    code = "forbidden_clerk"
 
-    def __init__(self, committer: GroupCommitter, catalogue: Catalogue) -> None:
+
+def clerk_for(asked: str | None, principal: Principal | None) -> str:
+    """The clerk a case is opened for: the caller; another clerk only when a supervisor
+    records the opening on that clerk's behalf (the envelope's actor stays the supervisor)."""
+    if principal is None:
+        if asked is None:
+            raise InvalidCommand("clerk_id is needed", field="clerk_id")
+        return asked
+    if asked is None or asked == principal.sub:
+        return principal.sub
+    if principal.role is Role.SUPERVISOR:
+        return asked
+    raise ClerkMismatch("clerk_id must be your own (the token's subject); only a supervisor "
+                        "records an opening on another clerk's behalf",
+                        clerk_id=asked, token_subject=principal.sub)
+
+
+class Intake:
+    """The intake use cases, one method each, shared by the HTTP API and the demo.
+
+    ``vault``: where a case's resident is checked (``presence.py``); without one (benchmarks
+    of the write path alone) a case cannot name a resident.
+    """
+
+    def __init__(self, committer: GroupCommitter, catalogue: Catalogue,
+                 vault: Vault | None = None) -> None:
         self.committer = committer
         self.catalogue = catalogue
+        self.vault = vault
 
     def _known_item(self, code: str) -> None:
         if self.catalogue.get(code) is None:
@@ -46,12 +81,21 @@ class Intake:
                 service_item=code,
             )
 
-    async def open_case(self, cmd: c.OpenCase, actor: str, key: str) -> Written:
+    async def open_case(self, cmd: c.OpenCase, actor: str, key: str,
+                        principal: Principal | None = None,
+                        purpose: str = "case opened") -> Written:
+        """Open a case. ``principal``: the authenticated caller (the clerk is theirs, and a
+        resident they name needs a standing at the vault); None for Open311, whose
+        credential names its own clerk and never a resident."""
         self._known_item(cmd.service_item)
+        clerk_id = clerk_for(cmd.clerk_id, principal)
         case_id = case_id_for(cmd.center_id, key)
         meta = meta_for(cmd, actor, key)
         meta["center_id"] = cmd.center_id
         meta["case_id"] = case_id
+        basis: Standing | None = None
+        if cmd.resident_id is not None:
+            basis = await self._admit(cmd, case_id, principal, purpose)
 
         def run(unit: Unit) -> Aggregate:
             existing = unit.find(case_id)
@@ -61,16 +105,35 @@ class Intake:
                 id=case_id,
                 center_id=cmd.center_id,
                 counter_id=cmd.counter_id,
-                clerk_id=cmd.clerk_id,
+                clerk_id=clerk_id,
                 channel=cmd.channel.value,
                 service_item=cmd.service_item,
                 resident_id=cmd.resident_id,
+                resident_basis=basis.value if basis else None,
                 meta=meta,
             )
             unit.add(case)
             return case
 
         return await self.committer.submit(run, [case_id])
+
+    async def _admit(self, cmd: c.OpenCase, case_id: UUID, principal: Principal | None,
+                     purpose: str) -> Standing:
+        """The standing on which the case names its resident (the vault's rule), or the
+        vault's refusal. A retried opening whose case already names the resident is let
+        through, whatever has expired since: the first attempt was admitted."""
+        assert cmd.resident_id is not None
+        if self.vault is None or principal is None:
+            raise InvalidCommand("a case opened here cannot name a resident",
+                                 field="resident_id")
+        try:
+            return await self.vault.admit_case(cmd.resident_id, Access(
+                principal, purpose, cmd.correlation_id))
+        except CommandError:
+            basis = await self.vault.case_basis(case_id, cmd.resident_id)
+            if basis is None:
+                raise
+            return basis
 
     async def _on_case(
         self,
@@ -275,3 +338,86 @@ class Intake:
             lambda case: case.reopen(cmd.reason, meta),
             meta=meta,
         )
+
+
+class Residents:
+    """The residents' use cases: the vault's acts, and what the log learns of them
+    (``ConsentChanged``, ``ResidentErased``; no personal data)."""
+
+    def __init__(self, committer: GroupCommitter, vault: Vault) -> None:
+        self.committer = committer
+        self.vault = vault
+
+    async def register(self, data: ResidentData, access: Access) -> Registered:
+        registered = await self.vault.register(data, access)
+        await self._publish_now(registered.resident_id)
+        return registered
+
+    async def change(self, resident_id: UUID, changes: dict[str, Any], access: Access,
+                     key: str) -> None:
+        if await self.vault.change(resident_id, changes, access, key):
+            await self._publish_now(resident_id)
+
+    async def erase(self, resident_id: UUID, access: Access) -> datetime:
+        """Erase, then put the erasure on the log. A retried request finishes a job a crash
+        interrupted (the event is recorded once: the record knows it is erased)."""
+        try:
+            return await self.vault.erase(resident_id, access)
+        finally:
+            await self._publish_now(resident_id)
+
+    async def publish(self, resident_id: UUID) -> Written | None:
+        """What the vault marked for the log, as an event on the resident's record."""
+        return await self.vault.publish(resident_id, self._record)
+
+    async def _publish_now(self, resident_id: UUID) -> None:
+        """Publish what the request marked; when the event store is down, the mark stays
+        and the workers' sweep publishes it (the vault's change is already committed)."""
+        try:
+            await self.publish(resident_id)
+        except Exception as exc:
+            log.warning("residents.publish_deferred", resident_id=str(resident_id),
+                        error=f"{type(exc).__name__}: {exc}")
+
+    async def publish_pending(self, batch: int = 64) -> int:
+        """Everything still marked (a crash between the vault and the log, or residents
+        registered before consent went on the log): at start, in the workers. Returns how
+        many residents were published."""
+        done = 0
+        while ids := await self.vault.pending(batch):
+            results = await asyncio.gather(*(self.publish(i) for i in ids),
+                                           return_exceptions=True)
+            failed = [r for r in results if isinstance(r, BaseException)]
+            done += len(results) - len(failed)
+            if failed:
+                log.warning("residents.publish_failed", failed=len(failed), error=str(failed[0]))
+                break
+        return done
+
+    async def keep_published(self, every_s: float = 60.0) -> None:
+        """``publish_pending`` at start and then every ``every_s`` (the workers' loop)."""
+        while True:
+            if published := await self.publish_pending():
+                log.info("residents.published", residents=published)
+            await asyncio.sleep(every_s)
+
+    async def _record(self, fact: Fact) -> Written:
+        meta: Meta = {"actor": fact.actor, "occurred_at": datetime.now(UTC),
+                      "causation_id": None, "correlation_id": None,
+                      "center_id": fact.home_center}
+
+        def run(unit: Unit) -> Aggregate:
+            resident: Resident | None = unit.find(fact.resident_id)
+            if resident is None:
+                resident = (Resident.erased_before_recorded(fact.resident_id, meta)
+                            if fact.erased else
+                            Resident.registered(fact.resident_id, fact.contact, fact.surveys,
+                                                meta))
+                unit.add(resident)
+            elif fact.erased:
+                resident.erase(meta)
+            else:
+                resident.change_consent(fact.contact, fact.surveys, meta)
+            return resident
+
+        return await self.committer.submit(run, [fact.resident_id])

@@ -37,10 +37,14 @@ class _Command(BaseModel):
 class OpenCase(_Command):
     center_id: str = Field(pattern=CODE, examples=["SH-PD-HUAMU"])
     counter_id: str = Field(pattern=CODE, examples=["window-3"])
-    clerk_id: str = Field(pattern=CODE, examples=["clerk-017"])
+    clerk_id: str | None = Field(None, pattern=CODE, examples=["clerk-017"], description=(
+        "The clerk who serves; default (and for a clerk's token, only) the token's subject. "
+        "A supervisor may record an opening on a clerk's behalf."))
     channel: Channel = Channel.COUNTER
     service_item: str = Field(pattern=CODE, examples=["SA-HARDSHIP-SUBSIDY"])
-    resident_id: UUID | None = Field(None, description="Opaque id from the resident vault.")
+    resident_id: UUID | None = Field(None, description=(
+        "Opaque id from the resident vault: registered at this center, or looked up here by "
+        "the full ID number moments ago (a presence grant)."))
 
 
 class HearRequest(_Command):

@@ -1,4 +1,5 @@
-"""The Case aggregate: steps 1-4 of the six-step method at the counter. No I/O here."""
+"""Intake's aggregates, no I/O here: the Case (steps 1-4 of the six-step method at the counter)
+and the Resident (what the log knows of a resident of the vault: consent and erasure)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ from datetime import date
 from typing import Any
 from uuid import UUID, uuid5
 
-from eventsourcing.domain import event
+from eventsourcing.domain import Aggregate, CanMutateAggregate, event
+from eventsourcing.utils import get_topic
 
 from shared.contracts.vocabulary import ActionKind, Outcome
 from shared.errors import InvalidCommand, RuleViolated
@@ -31,7 +33,11 @@ class Case(RemembersCommands):
 
     @event("CaseOpened")
     def __init__(self, id: UUID, center_id: str, counter_id: str, clerk_id: str,
-                 channel: str, service_item: str, resident_id: UUID | None, meta: Meta) -> None:
+                 channel: str, service_item: str, resident_id: UUID | None, meta: Meta,
+                 resident_basis: str | None = None) -> None:
+        """``resident_basis``: the vault's standing for naming the resident (registration or
+        presence_grant); None for a case without a resident, and for cases opened before the
+        vault checked it (their events have no such attribute)."""
         self.center_id = center_id
         self.counter_id = counter_id
         self.clerk_id = clerk_id
@@ -195,3 +201,90 @@ class Case(RemembersCommands):
     def _reopened(self, reason: str, meta: Meta) -> None:
         self.status = "open"
         self._remember(meta, "CaseReopened")
+
+
+class Resident(RemembersCommands):
+    """A resident as the log knows them: an opaque id, the center that registered them, what
+    they agreed to, and whether they were erased. No personal data: that stays in the vault.
+
+    The record starts with whichever fact the vault has to tell first (a consent at
+    registration, or an erasure for a resident registered before consent went on the log), so
+    its two events can each create it or follow: see :class:`Resident.Fact`. The registering
+    center is ``home_center``, not ``center_id``: another center serving the resident under a
+    presence grant changes their consent too (the vault checks that standing first).
+    """
+
+    where = "on this resident"
+
+    class Fact(Aggregate.Created):
+        """An event that creates the record when it is the first, and changes it after."""
+
+        meta: Meta
+        resident_id: UUID
+
+        def mutate(self, aggregate: Any) -> Any:
+            if aggregate is None:
+                return super().mutate(None)
+            return CanMutateAggregate.mutate(self, aggregate)
+
+        def apply(self, aggregate: Any) -> None:
+            if self.originator_version == Resident.INITIAL_VERSION:
+                aggregate.home_center = self.meta["center_id"]
+                aggregate.contact = aggregate.surveys = aggregate.erased = False
+                aggregate.commands = {}
+
+    class ConsentChanged(Fact):
+        contact: bool
+        surveys: bool
+        reason: str
+
+        def apply(self, aggregate: Any) -> None:
+            super().apply(aggregate)
+            aggregate.contact, aggregate.surveys = self.contact, self.surveys
+            aggregate._remember(self.meta, "ConsentChanged",
+                                created=self.originator_version == Resident.INITIAL_VERSION)
+
+    class ResidentErased(Fact):
+        def apply(self, aggregate: Any) -> None:
+            super().apply(aggregate)
+            aggregate.erased = True
+            aggregate.contact = aggregate.surveys = False
+            aggregate._remember(self.meta, "ResidentErased",
+                                created=self.originator_version == Resident.INITIAL_VERSION)
+
+    # -- the first fact -------------------------------------------------------------------------
+
+    @classmethod
+    def registered(cls, resident_id: UUID, contact: bool, surveys: bool,
+                   meta: Meta) -> Resident:
+        """A resident's record starts with the consent given at registration."""
+        return cls._create(cls.ConsentChanged, id=resident_id, resident_id=resident_id,
+                           contact=contact, surveys=surveys, reason="registration", meta=meta)
+
+    @classmethod
+    def erased_before_recorded(cls, resident_id: UUID, meta: Meta) -> Resident:
+        """A resident erased before their consent ever reached the log."""
+        return cls._create(cls.ResidentErased, id=resident_id, resident_id=resident_id,
+                           meta=meta)
+
+    # -- what follows ---------------------------------------------------------------------------
+
+    def change_consent(self, contact: bool, surveys: bool, meta: Meta) -> bool:
+        """Record a changed consent; False (nothing recorded) when it is the same, or the
+        resident was erased."""
+        if self.erased or (contact, surveys) == (self.contact, self.surveys):
+            return False
+        self._follow(self.ConsentChanged, contact=contact, surveys=surveys, reason="changed",
+                     meta=meta)
+        return True
+
+    def erase(self, meta: Meta) -> bool:
+        """Record the erasure, once: False when it is already recorded."""
+        if self.erased:
+            return False
+        self._follow(self.ResidentErased, meta=meta)
+        return True
+
+    def _follow(self, event_class: type[Fact], **kwargs: Any) -> None:
+        self.trigger_event(event_class, originator_topic=get_topic(type(self)),
+                           resident_id=self.id, **kwargs)

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
 
 from fastapi import FastAPI
 
-from services.intake import pages
+from services.intake import pages, vault_migration
 from services.intake.api import cases, catalogue
-from services.intake.application import Intake, IntakeApplication
+from services.intake.application import Intake, IntakeApplication, Residents
+from services.intake.lookup_limits import LookupGuard
 from services.intake.open311 import router as open311
 from services.intake.projections import CONSUMER, DDL, CaseProjection
 from services.intake.residents import audit, residents
+from services.intake.sealing import Sealer
 from services.intake.vault import DDL as VAULT_DDL
-from services.intake.vault import Sealer, Vault
+from services.intake.vault import Vault, VaultPolicy
 from shared.catalogue import load_catalogue
 from shared.http import Metrics, new_app
 from shared.service import install_surface, serve, start_runtime, stop_runtime
@@ -23,10 +26,17 @@ from shared.settings import Settings
 SERVICE = "intake"
 
 
-def create_app(settings: Settings) -> FastAPI:
+def create_app(settings: Settings, clock: Callable[[], datetime] | None = None) -> FastAPI:
+    """The intake service; ``clock`` (what presence grants are timed by) is the system clock
+    unless a test gives its own."""
     catalogue_ = load_catalogue(settings.catalogue_paths)
     sealer = Sealer.from_settings(settings)
     metrics = Metrics(SERVICE)
+    guard = LookupGuard(settings, metrics.registry)
+    policy = VaultPolicy(grant_minutes=settings.presence_grant_minutes,
+                         miss_alert=settings.lookup_miss_alert,
+                         miss_window_minutes=settings.lookup_miss_window_minutes,
+                         on_miss_burst=guard.miss_burst)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -34,8 +44,14 @@ def create_app(settings: Settings) -> FastAPI:
                                       [*DDL, *VAULT_DDL], metrics)
         app.state.runtime = runtime
         app.state.pool = runtime.pool
-        app.state.intake = Intake(runtime.committer, catalogue_)
-        app.state.vault = Vault(runtime.pool, sealer)
+        vault = Vault(runtime.pool, sealer, policy, clock)
+        await vault_migration.prepare(vault, settings.vault_key_buckets)
+        app.state.vault = vault
+        app.state.intake = Intake(runtime.committer, catalogue_, vault)
+        app.state.residents = use_cases = Residents(runtime.committer, vault)
+        # Consent and erasures the log has not learnt yet (a crash, or residents registered
+        # before they went on the log): published once, by the workers.
+        runtime.start_worker("residents-publish", use_cases.keep_published)
         runtime.add_consumer(CONSUMER, CaseProjection(),
                              [f"{settings.subject_prefix}.intake.*.*"])
         try:
@@ -49,6 +65,7 @@ def create_app(settings: Settings) -> FastAPI:
                               "case version and log position.",
                   lifespan=lifespan)
     app.state.catalogue = catalogue_
+    app.state.lookup_guard = guard
     install_surface(app, settings, metrics,
                     public=[r"/", r"/counter"])  # the clerk's page (pages.py)
     app.include_router(cases)

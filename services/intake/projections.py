@@ -27,7 +27,9 @@ DDL = [
     " emotion_defused boolean, opened_at timestamptz NOT NULL, updated_at timestamptz NOT NULL,"
     " resolved_at timestamptz, next_deadline date, reopen_count int NOT NULL DEFAULT 0,"
     " version int NOT NULL, position bigint NOT NULL,"
-    " projected_at timestamptz NOT NULL DEFAULT clock_timestamp())",
+    " projected_at timestamptz NOT NULL DEFAULT clock_timestamp(), resident_basis text)",
+    # CaseOpened v2: on which standing the case names its resident (the vault's rule).
+    "ALTER TABLE cases ADD COLUMN IF NOT EXISTS resident_basis text",
     "CREATE INDEX IF NOT EXISTS cases_center_opened ON cases (center_id, opened_at DESC)",
     "CREATE INDEX IF NOT EXISTS cases_center_status ON cases (center_id, status)",
     "CREATE INDEX IF NOT EXISTS cases_item ON cases (service_item)",
@@ -74,7 +76,7 @@ def _patch(patch: dict[str, Any], e: Envelope) -> None:
 
 CASE_COLUMNS = (
     "case_id", "center_id", "counter_id", "clerk_id", "channel", "service_item", "resident_id",
-    "status", "stage", "emotion_on_arrival", "urgency", "eligibility", "outcome",
+    "resident_basis", "status", "stage", "emotion_on_arrival", "urgency", "eligibility", "outcome",
     "emotion_defused", "opened_at", "updated_at", "resolved_at", "next_deadline",
     "reopen_count", "version", "position")
 TIMELINE_COLUMNS = ("case_id", "version", "position", "type", "schema_version", "occurred_at",
@@ -106,7 +108,8 @@ def _plan(events: Sequence[Envelope]) -> _Plan:
             plan.opened.append((e.case_id, e.center_id, p["counter_id"], p["clerk_id"],
                                 p["channel"], p["service_item"],
                                 UUID(p["resident_id"]) if p["resident_id"] else None,
-                                e.occurred_at, e.aggregate_version, e.position))
+                                p.get("resident_basis"), e.occurred_at, e.aggregate_version,
+                                e.position))
         else:
             _patch(plan.patches[e.case_id], e)
     return plan
@@ -114,13 +117,14 @@ def _plan(events: Sequence[Envelope]) -> _Plan:
 
 def _opened_row(opened: tuple[Any, ...]) -> dict[str, Any]:
     """A ``cases`` row as the live INSERT writes it."""
-    (case_id, center_id, counter_id, clerk_id, channel, service_item, resident_id, opened_at,
-     version, position) = opened
+    (case_id, center_id, counter_id, clerk_id, channel, service_item, resident_id,
+     resident_basis, opened_at, version, position) = opened
     row: dict[str, Any] = dict.fromkeys(CASE_COLUMNS)
     row.update(case_id=case_id, center_id=center_id, counter_id=counter_id, clerk_id=clerk_id,
                channel=channel, service_item=service_item, resident_id=resident_id,
-               status="open", stage="opened", opened_at=opened_at, updated_at=opened_at,
-               reopen_count=0, version=version, position=position)
+               resident_basis=resident_basis, status="open", stage="opened",
+               opened_at=opened_at, updated_at=opened_at, reopen_count=0, version=version,
+               position=position)
     return row
 
 
@@ -140,9 +144,10 @@ class CaseProjection:
         if plan.opened:
             await conn.executemany(
                 "INSERT INTO cases (case_id, center_id, counter_id, clerk_id, channel,"
-                " service_item, resident_id, status, stage, opened_at, updated_at, version,"
-                " position) VALUES ($1, $2, $3, $4, $5, $6, $7, 'open', 'opened', $8, $8, $9,"
-                " $10) ON CONFLICT (case_id) DO NOTHING", plan.opened)
+                " service_item, resident_id, resident_basis, status, stage, opened_at,"
+                " updated_at, version, position) VALUES ($1, $2, $3, $4, $5, $6, $7, $8,"
+                " 'open', 'opened', $9, $9, $10, $11) ON CONFLICT (case_id) DO NOTHING",
+                plan.opened)
         by_shape: dict[tuple[str, ...], list[tuple[Any, ...]]] = defaultdict(list)
         for case_id, patch in plan.patches.items():
             increments = patch.pop("reopen_count", 0)

@@ -3,11 +3,14 @@
     POST   /residents                 register (or find) a resident -> opaque resident_id
     POST   /residents/lookup          resident_id for an ID number (in the body, never the URL)
     GET    /residents/{id}?purpose=   the personal data, the reason recorded
-    DELETE /residents/{id}            erasure (PIPL art. 47): the data key is destroyed
-    GET    /audit                     who read which resident's data, when and why (supervisor)
+    PATCH  /residents/{id}            change phone, address, contact channel or consent
+    DELETE /residents/{id}            erasure (PIPL art. 47): the keys are destroyed
+    GET    /audit                     who reached which resident, when, why, on which standing
+                                      (a supervisor: their center; the city: every center)
 
 Every access is audited; the ID number travels in request bodies only, so it cannot end up in
-an access log or a proxy's URL log.
+an access log or a proxy's URL log. Who may reach a resident of another center is the
+presence rule (``presence.py``); lookups by ID number are rate-limited (``lookup_limits.py``).
 """
 
 from __future__ import annotations
@@ -17,17 +20,20 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from services.intake.application import Residents
 from services.intake.idnumber import normalize, problem_with
+from services.intake.lookup_limits import LookupGuard
 from services.intake.vault import Access, ResidentData, Vault
-from shared.auth import Staff, Supervisor
-from shared.http import ErrorResponse
+from shared.auth import Principal, Role, Staff, Supervisor, check_center, require_roles
+from shared.http import ErrorResponse, IdempotencyKey
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorResponse}, 401: {"model": ErrorResponse},
     403: {"model": ErrorResponse}, 404: {"model": ErrorResponse},
-    422: {"model": ErrorResponse}, 503: {"model": ErrorResponse},
+    410: {"model": ErrorResponse}, 422: {"model": ErrorResponse},
+    429: {"model": ErrorResponse}, 503: {"model": ErrorResponse},
 }
 PHONE = r"^(?:1[3-9]\d{9}|0\d{2,3}-?\d{7,8})$"
 ContactChannel = Literal["phone", "sms", "home_visit", "counter"]
@@ -39,7 +45,21 @@ async def _vault(request: Request) -> Vault:
     return request.app.state.vault
 
 
+async def _residents(request: Request) -> Residents:
+    return request.app.state.residents
+
+
+async def _limited_staff(request: Request, staff: Staff) -> Principal:
+    """A clerk or supervisor who has not tried too many ID numbers too fast (429)."""
+    guard: LookupGuard = request.app.state.lookup_guard
+    guard.check(staff)
+    return staff
+
+
 VaultDep = Annotated[Vault, Depends(_vault)]
+ResidentsDep = Annotated[Residents, Depends(_residents)]
+LimitedStaff = Annotated[Principal, Depends(_limited_staff)]
+AuditReader = Annotated[Principal, Depends(require_roles(Role.SUPERVISOR, Role.CITY))]
 
 residents = APIRouter(prefix="/residents", tags=["residents"], responses=ERRORS)
 audit = APIRouter(prefix="/audit", tags=["audit"], responses=ERRORS)
@@ -86,6 +106,30 @@ class ResidentLookup(BaseModel):
         return normalize(value)
 
 
+class ResidentChange(BaseModel):
+    """What may change about a resident, in person: omitted fields stay as they are."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    phone: str | None = Field(None, pattern=PHONE)
+    address: str | None = Field(None, max_length=200)
+    contact_channel: ContactChannel | None = None
+    consent: Consent | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> ResidentChange:
+        if not self.model_fields_set:
+            raise ValueError("give at least one of phone, address, contact_channel, consent")
+        if any(getattr(self, f) is None for f in self.model_fields_set):
+            raise ValueError("a field given cannot be null; leave it out to keep it")
+        return self
+
+
+class ResidentChanged(BaseModel):
+    resident_id: UUID
+    changed: list[str]
+
+
 class ResidentRef(BaseModel):
     resident_id: UUID
     created: bool = False
@@ -103,6 +147,9 @@ class ResidentPublic(BaseModel):
     address: str | None = None
     contact_channel: str | None = None
     consent: Consent | None = None
+    standing: Literal["registration", "presence_grant", "case"] | None = Field(None, description=(
+        "Why the caller may read: registered at their center, a presence grant (their "
+        "lookup by the full ID number), or a case at their center opened under either."))
 
 
 class Erased(BaseModel):
@@ -123,6 +170,8 @@ class AuditEntry(BaseModel):
     fields: list[str]
     outcome: str
     correlation_id: str | None
+    standing: str | None = None
+    cross_center: bool = False
 
 
 class AuditPage(BaseModel):
@@ -136,20 +185,21 @@ def _access(principal: Any, purpose: str, request: Request) -> Access:
 
 @residents.post("", response_model=ResidentRef, status_code=status.HTTP_201_CREATED,
                 summary="Register a resident (an ID number already on file: their id, 200)")
-async def register(body: ResidentCreate, vault: VaultDep, staff: Staff, request: Request,
-                   response: Response) -> ResidentRef:
+async def register(body: ResidentCreate, use_cases: ResidentsDep, staff: LimitedStaff,
+                   request: Request, response: Response) -> ResidentRef:
     data = ResidentData(name=body.name, id_number=body.id_number, phone=body.phone,
                         address=body.address, contact_channel=body.contact_channel,
                         consent=body.consent.model_dump(mode="json"))
-    resident_id, created = await vault.register(data, _access(staff, "registration", request))
-    if not created:
+    registered = await use_cases.register(data, _access(staff, "registration", request))
+    if not registered.created:
         response.status_code = status.HTTP_200_OK
-    return ResidentRef(resident_id=resident_id, created=created)
+    return ResidentRef(resident_id=registered.resident_id, created=registered.created)
 
 
 @residents.post("/lookup", response_model=ResidentRef,
-                summary="Find a returning resident by ID number (keyed hash; audited)")
-async def lookup(body: ResidentLookup, vault: VaultDep, staff: Staff,
+                summary="Find a returning resident by ID number (audited; at another center "
+                        "than theirs, a presence grant for the caller)")
+async def lookup(body: ResidentLookup, vault: VaultDep, staff: LimitedStaff,
                  request: Request) -> ResidentRef:
     resident_id = await vault.lookup(body.id_number, _access(staff, body.purpose, request))
     return ResidentRef(resident_id=resident_id)
@@ -162,7 +212,8 @@ async def read(resident_id: UUID, purpose: Purpose, vault: VaultDep, staff: Staf
     found = await vault.read(resident_id, _access(staff, purpose, request))
     out = ResidentPublic(resident_id=found.resident_id, center_id=found.center_id,
                          status="erased" if found.erased_at else "on_file",
-                         registered_at=found.registered_at, erased_at=found.erased_at)
+                         registered_at=found.registered_at, erased_at=found.erased_at,
+                         standing=found.standing.value if found.standing else None)
     if found.data is not None:
         d = found.data
         out = out.model_copy(update={
@@ -171,28 +222,51 @@ async def read(resident_id: UUID, purpose: Purpose, vault: VaultDep, staff: Staf
     return out
 
 
+@residents.patch("/{resident_id}", response_model=ResidentChanged,
+                 summary="Change a resident's phone, address, contact channel or consent "
+                         "(in person: registered here, or a presence grant)")
+async def change(resident_id: UUID, body: ResidentChange, use_cases: ResidentsDep,
+                 staff: Staff, key: IdempotencyKey, request: Request) -> ResidentChanged:
+    changes = body.model_dump(mode="json", include=body.model_fields_set)
+    await use_cases.change(resident_id, changes, _access(staff, "details changed", request),
+                           key)
+    return ResidentChanged(resident_id=resident_id, changed=sorted(changes))
+
+
 @residents.delete("/{resident_id}", response_model=Erased,
-                  summary="Erase a resident (PIPL right to deletion): the data key is destroyed")
-async def erase(resident_id: UUID, vault: VaultDep, supervisor: Supervisor,
+                  summary="Erase a resident (PIPL right to deletion): the keys are destroyed")
+async def erase(resident_id: UUID, use_cases: ResidentsDep, supervisor: Supervisor,
                 request: Request) -> Erased:
-    erased_at = await vault.erase(resident_id, _access(supervisor, "erasure request", request))
+    erased_at = await use_cases.erase(resident_id,
+                                      _access(supervisor, "erasure request", request))
     return Erased(resident_id=resident_id, erased_at=erased_at)
 
 
 @audit.get("", response_model=AuditPage,
-           summary="The personal-data audit trail of the supervisor's center, newest first")
+           summary="The personal-data audit trail, newest first: a supervisor's center's, or "
+                   "(the city's token) every center's")
 async def audit_trail(
-    vault: VaultDep, supervisor: Supervisor,
+    vault: VaultDep, reader: AuditReader,
+    center_id: Annotated[str | None, Query(max_length=64, description=(
+        "The city: one center's entries; a supervisor: their own (the default)"))] = None,
     resident_id: UUID | None = None,
     actor: Annotated[str | None, Query(max_length=64)] = None,
+    action: Annotated[str | None, Query(max_length=32, description=(
+        "register, lookup, read, change, erase, open_case, lookup_burst"))] = None,
+    cross_center: Annotated[bool | None, Query(description=(
+        "Only accesses by one center to another center's resident (true), or none of them"))]
+        = None,
     since: datetime | None = None, until: datetime | None = None,
     before: Annotated[int | None, Query(ge=1, le=2**63 - 1,  # audit_id is a bigint
                                         description="next_before of the previous page")]
         = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> AuditPage:
-    rows = await vault.audit_trail(supervisor.center_id, resident_id, actor, since, until,
-                                   before, limit + 1)
+    if reader.center_id is not None:
+        check_center(reader, center_id or reader.center_id)
+        center_id = reader.center_id
+    rows = await vault.audit_trail(center_id, resident_id, actor, since, until, before,
+                                   limit + 1, action=action, cross_center=cross_center)
     more = len(rows) > limit
     rows = rows[:limit]
     return AuditPage(items=[AuditEntry(**r) for r in rows],

@@ -1,65 +1,94 @@
-"""The resident vault: personal data encrypted at rest, one data key per resident, crypto-erasure.
+"""The resident vault: personal data encrypted at rest, center boundaries that hold, erasure
+that cannot be undone from the database files.
 
-* Each resident gets a random 256-bit **data key**. Every field (name, ID number, phone,
-  address, preferred contact channel, consent) is sealed on its own with AES-256-GCM under it,
-  with the resident id and the field's name as associated data, so a sealed value cannot be
-  moved to another row or field unnoticed.
-* The data key is stored only **wrapped** by the master key (``settings.vault_master_key``,
-  through HKDF), tagged with the master key's fingerprint; earlier master keys
-  (``vault_old_master_keys``) still unwrap, so the master key can be rotated.
-* A returning resident is found by a **keyed hash** of the ID number (HMAC-SHA256 under
-  ``settings.vault_lookup_key``); the number itself is never stored in clear.
-* **Erasure** destroys the wrapped data key and the lookup hash and clears the sealed fields;
-  the row keeps only the resident id, its center and when it was erased. Events only ever
-  carried the opaque resident id, so every replay and read model goes on working.
-* **Audit**: every access to personal data (register, lookup, read, erase, and refusals) is
-  recorded in the same transaction as the access: who, with which role and center, when,
-  why (the stated purpose), which resident and what came of it.
+* **Sealing** (``sealing.py``): each field (name, ID number, phone, address, preferred contact
+  channel, consent) is sealed with AES-256-GCM under the resident's own data key, with the
+  resident id and the field's name as associated data. The data key is stored only wrapped by
+  the KEK of the resident's bucket; the bucket's secret only wrapped by the master key. A
+  returning resident is found by an ID tag keyed by the lookup key and the bucket secret.
+* **Presence** (``presence.py``): a center reaches a resident it registered; another center
+  only with a presence grant (the full ID number typed at a lookup, for
+  ``PRESENCE_GRANT_MINUTES``, for that clerk) or through a case opened under one.
+* **Erasure** destroys the resident's bucket secret: the other residents of the bucket are
+  re-wrapped under a new one and the key table is rewritten into a new file, in the erasure's
+  own transaction (``_erase_in``), so no copy of a key that opens the fields survives in any
+  live or dead tuple. The row keeps the resident id, its center and when and by whom it was
+  erased.
+* **Audit**: every access to personal data (register, lookup, read, change, erase, open a case
+  for a resident, and every refusal) is recorded in the same transaction as the access: who,
+  with which role and center, on which standing, when, why, which resident and what came of
+  it. A row names both the caller's center and the resident's, so each center's trail shows
+  it; a burst of lookups that find no one is recorded for the city to see.
+* **Events**: registration, a consent change and erasure leave a ``pending_event`` mark in the
+  same transaction; the application turns it into a ``ConsentChanged`` or ``ResidentErased``
+  on the log (``publish``) and clears it, so a crash in between is finished at the next start
+  or by the retried request.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import os
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
 import asyncpg
 import orjson
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from services.intake.idnumber import normalize
+from services.intake.presence import Act, Standing, allowed, refusal
+from services.intake.sealing import Sealer
 from shared.auth import Principal
-from shared.errors import CommandError, NotFound
+from shared.errors import CommandError, NotFound, Unavailable
 from shared.privacy import redact
-from shared.settings import Settings
 
 FIELDS = ("name", "id_number", "phone", "address", "contact_channel", "consent")
+CHANGEABLE = ("phone", "address", "contact_channel", "consent")
+SEALED = ", ".join(f"r.{f}" for f in FIELDS)
 
 DDL = [
+    "CREATE TABLE IF NOT EXISTS vault_key_buckets (bucket int PRIMARY KEY, secret bytea NOT NULL)",
+    # ANALYZE would copy sample values into pg_statistic, a table erasure does not rewrite.
+    "ALTER TABLE vault_key_buckets ALTER COLUMN secret SET STATISTICS 0",
     "CREATE TABLE IF NOT EXISTS residents ("
-    " resident_id uuid PRIMARY KEY, center_id text NOT NULL, id_hash bytea UNIQUE,"
-    " data_key bytea, name bytea, id_number bytea, phone bytea, address bytea,"
+    " resident_id uuid PRIMARY KEY, center_id text NOT NULL, key_bucket int, id_tag bytea,"
+    " wrapped_key bytea, name bytea, id_number bytea, phone bytea, address bytea,"
     " contact_channel bytea, consent bytea, registered_by text NOT NULL,"
     " registered_at timestamptz NOT NULL DEFAULT clock_timestamp(),"
-    " erased_at timestamptz, erased_by text)",
+    " erased_at timestamptz, erased_by text, pending_event text, pending_actor text)",
+    "ALTER TABLE residents ADD COLUMN IF NOT EXISTS key_bucket int,"
+    " ADD COLUMN IF NOT EXISTS id_tag bytea, ADD COLUMN IF NOT EXISTS wrapped_key bytea,"
+    " ADD COLUMN IF NOT EXISTS pending_event text, ADD COLUMN IF NOT EXISTS pending_actor text",
+    "ALTER TABLE residents " + ", ".join(
+        f"ALTER COLUMN {c} SET STATISTICS 0"
+        for c in ("id_tag", "wrapped_key", *FIELDS)),
+    "CREATE UNIQUE INDEX IF NOT EXISTS residents_id_tag ON residents (id_tag)",
+    "CREATE INDEX IF NOT EXISTS residents_bucket ON residents (key_bucket)"
+    " WHERE erased_at IS NULL",
+    "CREATE INDEX IF NOT EXISTS residents_pending ON residents (resident_id)"
+    " WHERE pending_event IS NOT NULL",
+    "CREATE TABLE IF NOT EXISTS resident_changes ("
+    " resident_id uuid NOT NULL, key text NOT NULL,"
+    " at timestamptz NOT NULL DEFAULT clock_timestamp(), PRIMARY KEY (resident_id, key))",
+    "CREATE TABLE IF NOT EXISTS presence_grants ("
+    " grant_id bigserial PRIMARY KEY, resident_id uuid NOT NULL, center_id text NOT NULL,"
+    " actor text NOT NULL, granted_at timestamptz NOT NULL, expires_at timestamptz NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS presence_grants_holder"
+    " ON presence_grants (resident_id, center_id, actor, expires_at)",
     "CREATE TABLE IF NOT EXISTS personal_data_audit ("
     " audit_id bigserial PRIMARY KEY, at timestamptz NOT NULL DEFAULT clock_timestamp(),"
     " actor text NOT NULL, role text NOT NULL, actor_center text, action text NOT NULL,"
     " resident_id uuid, resident_center text, purpose text NOT NULL, fields text[] NOT NULL,"
     " outcome text NOT NULL, correlation_id text)",
+    "ALTER TABLE personal_data_audit ADD COLUMN IF NOT EXISTS standing text",
     "CREATE INDEX IF NOT EXISTS audit_actor_center ON personal_data_audit (actor_center, at)",
     "CREATE INDEX IF NOT EXISTS audit_resident_center"
     " ON personal_data_audit (resident_center, at)",
     "CREATE INDEX IF NOT EXISTS audit_resident ON personal_data_audit (resident_id)",
+    "CREATE INDEX IF NOT EXISTS audit_actor ON personal_data_audit (actor, at)",
 ]
+"""The vault's tables; ``vault_migration.py`` fills the key table and moves older rows on."""
 
 
 class ResidentErased(CommandError):
@@ -93,54 +122,26 @@ class Resident:
     registered_at: datetime
     erased_at: datetime | None
     data: ResidentData | None
+    standing: Standing | None = None
 
 
-def _derive(secret: str) -> tuple[bytes, AESGCM]:
-    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
-               info=b"sixstep-vault-master-v1").derive(secret.encode())
-    return hashlib.sha256(b"sixstep-vault-kid\x00" + key).digest()[:8], AESGCM(key)
+@dataclass(frozen=True)
+class Registered:
+    resident_id: UUID
+    created: bool
 
 
-class Sealer:
-    """The vault's cryptography, apart from storage (unit-testable, no I/O)."""
+@dataclass(frozen=True)
+class Fact:
+    """What the log must learn about a resident (no personal data): their consent, or that
+    they were erased; ``home_center`` is where they were registered."""
 
-    def __init__(self, master: str, old_masters: Sequence[str], lookup_key: str) -> None:
-        self._current = _derive(master)
-        self._masters = dict([self._current, *(_derive(k) for k in old_masters)])
-        self._lookup = lookup_key.encode()
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> Sealer:
-        return cls(settings.vault_master_key.get_secret_value(),
-                   [k.get_secret_value() for k in settings.vault_old_master_keys],
-                   settings.vault_lookup_key.get_secret_value())
-
-    def lookup_hash(self, id_number: str) -> bytes:
-        return hmac.new(self._lookup, b"sixstep-id-v1\x00" + normalize(id_number).encode(),
-                        hashlib.sha256).digest()
-
-    def new_data_key(self, resident_id: UUID) -> tuple[bytes, bytes]:
-        """(data key, wrapped data key)."""
-        key = AESGCM.generate_key(bit_length=256)
-        kid, master = self._current
-        nonce = os.urandom(12)
-        return key, kid + nonce + master.encrypt(nonce, key, b"dek\x00" + resident_id.bytes)
-
-    def unwrap(self, resident_id: UUID, wrapped: bytes) -> bytes:
-        master = self._masters.get(wrapped[:8])
-        if master is None:
-            raise RuntimeError("the data key was wrapped by a master key no longer configured")
-        return master.decrypt(wrapped[8:20], wrapped[20:], b"dek\x00" + resident_id.bytes)
-
-    @staticmethod
-    def seal(key: bytes, resident_id: UUID, field: str, plain: bytes) -> bytes:
-        nonce = os.urandom(12)
-        aad = resident_id.bytes + field.encode()
-        return nonce + AESGCM(key).encrypt(nonce, plain, aad)
-
-    @staticmethod
-    def open(key: bytes, resident_id: UUID, field: str, sealed: bytes) -> bytes:
-        return AESGCM(key).decrypt(sealed[:12], sealed[12:], resident_id.bytes + field.encode())
+    resident_id: UUID
+    home_center: str
+    actor: str
+    erased: bool
+    contact: bool = False
+    surveys: bool = False
 
 
 @dataclass(frozen=True)
@@ -152,140 +153,404 @@ class Access:
     correlation_id: str | None = None
 
 
-class Vault:
-    """Registration, lookup, reading and erasure of residents, each audited."""
+@dataclass
+class VaultPolicy:
+    """The vault's settings (``shared.settings``)."""
 
-    def __init__(self, pool: asyncpg.Pool, sealer: Sealer) -> None:
+    grant_minutes: float = 30.0
+    miss_alert: int = 10
+    miss_window_minutes: float = 10.0
+    on_miss_burst: Callable[[str | None], None] = field(default=lambda center: None)
+
+
+Clock = Callable[[], datetime]
+
+
+def _system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+class Vault:
+    """Registration, lookup, reading, changes and erasure of residents, each audited."""
+
+    def __init__(self, pool: asyncpg.Pool, sealer: Sealer, policy: VaultPolicy | None = None,
+                 clock: Clock | None = None) -> None:
         self.pool = pool
         self.sealer = sealer
+        self.policy = policy or VaultPolicy()
+        self.clock: Clock = clock or _system_clock
+        self.buckets = 0  # read from the key table at start (``vault_migration.prepare``)
+
+    # -- audit ---------------------------------------------------------------------------------
 
     async def _audit(self, conn: asyncpg.Connection, access: Access, action: str,
                      resident_id: UUID | None, resident_center: str | None,
-                     fields: Sequence[str], outcome: str) -> None:
+                     fields: Sequence[str], outcome: str,
+                     standing: Standing | None = None) -> None:
         p = access.principal
         await conn.execute(
             "INSERT INTO personal_data_audit (actor, role, actor_center, action, resident_id,"
-            " resident_center, purpose, fields, outcome, correlation_id)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            " resident_center, purpose, fields, outcome, correlation_id, standing)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
             p.sub, p.role.value, p.center_id, action, resident_id, resident_center,
-            redact(access.purpose), list(fields), outcome, access.correlation_id)
+            redact(access.purpose), list(fields), outcome, access.correlation_id,
+            standing.value if standing else None)
 
-    async def register(self, data: ResidentData, access: Access) -> tuple[UUID, bool]:
-        """The resident's id, and whether they are new (an ID number already on file
-        returns the resident it belongs to; nothing is overwritten)."""
-        center = access.principal.center_id
-        if center is None:
+    # -- keys ----------------------------------------------------------------------------------
+
+    async def _bucket_secret(self, conn: asyncpg.Connection, id_number: str) -> tuple[int, bytes]:
+        if not self.buckets:
+            raise Unavailable("the vault's keys are not ready yet")
+        bucket = self.sealer.bucket_of(id_number, self.buckets)
+        wrapped = await conn.fetchval(
+            "SELECT secret FROM vault_key_buckets WHERE bucket = $1", bucket)
+        if wrapped is None:
+            raise Unavailable(f"the vault's key bucket {bucket} is missing")
+        return bucket, self.sealer.unwrap_secret(bucket, wrapped)
+
+    def _data_key(self, row: asyncpg.Record) -> bytes:
+        """The data key of a row read with its bucket's ``secret`` (``_SELECT_WITH_KEY``)."""
+        if row["wrapped_key"] is None or row["secret"] is None:
+            raise Unavailable("this resident's key has not been moved to the bucketed vault "
+                              "yet; the migration runs at start")
+        bucket = row["key_bucket"]
+        secret = self.sealer.unwrap_secret(bucket, row["secret"])
+        return self.sealer.unwrap_data_key(secret, bucket, row["resident_id"].bytes,
+                                           row["wrapped_key"])
+
+    def _open(self, row: asyncpg.Record, fields: Sequence[str] = FIELDS) -> dict[str, Any]:
+        """The clear values of ``fields`` of a row read with ``_SELECT_WITH_KEY``."""
+        rid = row["resident_id"]
+        try:
+            key = self._data_key(row)
+            return {f: orjson.loads(self.sealer.open(key, rid.bytes, f, row[f])) for f in fields}
+        except InvalidTag:
+            raise RuntimeError(f"resident {rid}: sealed data fails its check") from None
+
+    # -- standing --------------------------------------------------------------------------------
+
+    async def _standings(self, conn: asyncpg.Connection, principal: Principal,
+                         resident_id: UUID, home_center: str) -> set[Standing]:
+        out: set[Standing] = set()
+        if principal.center_id is None:
+            return out
+        if principal.center_id == home_center:
+            out.add(Standing.REGISTRATION)
+        row = await conn.fetchrow(
+            "SELECT EXISTS (SELECT 1 FROM presence_grants WHERE resident_id = $1"
+            "   AND center_id = $2 AND actor = $3 AND expires_at > $4) AS granted,"
+            " EXISTS (SELECT 1 FROM cases WHERE resident_id = $1 AND center_id = $2"
+            "   AND resident_basis IS NOT NULL) AS cased",
+            resident_id, principal.center_id, principal.sub, self.clock())
+        if row["granted"]:
+            out.add(Standing.PRESENCE_GRANT)
+        if row["cased"]:
+            out.add(Standing.CASE)
+        return out
+
+    async def _grant(self, conn: asyncpg.Connection, principal: Principal,
+                     resident_id: UUID) -> None:
+        """The caller typed the resident's full ID number: a presence grant, for a while."""
+        now = self.clock()
+        await conn.execute(
+            "DELETE FROM presence_grants WHERE actor = $1 AND center_id = $2"
+            " AND expires_at < $3", principal.sub, principal.center_id, now)
+        await conn.execute(
+            "INSERT INTO presence_grants (resident_id, center_id, actor, granted_at, expires_at)"
+            " VALUES ($1, $2, $3, $4, $5)", resident_id, principal.center_id, principal.sub,
+            now, now + timedelta(minutes=self.policy.grant_minutes))
+
+    async def _check(self, conn: asyncpg.Connection, access: Access, act: Act,
+                     resident_id: UUID, row: asyncpg.Record | None
+                     ) -> tuple[Standing | None, CommandError | None]:
+        """The standing ``act`` rests on, or why it is refused (the refusal is audited)."""
+        if row is None:
+            await self._audit(conn, access, act.value, resident_id, None, [], "not_found")
+            return None, NotFound(f"resident {resident_id} not found", id=str(resident_id))
+        home = row["center_id"]
+        standing = allowed(act, access.principal,
+                           await self._standings(conn, access.principal, resident_id, home))
+        if standing is None:
+            await self._audit(conn, access, act.value, resident_id, home, [], "forbidden")
+            return None, VaultForbidden(refusal(act), token_center=access.principal.center_id)
+        return standing, None
+
+    # -- registration and lookup -----------------------------------------------------------------
+
+    async def register(self, data: ResidentData, access: Access) -> Registered:
+        """The resident's id, and whether they are new. An ID number already on file returns
+        the resident it belongs to (nothing is overwritten) and, at another center than
+        theirs, gives the caller a presence grant: the full ID number was typed."""
+        principal = access.principal
+        if principal.center_id is None:
             raise VaultForbidden("registering a resident needs a token with a center")
-        id_hash = self.sealer.lookup_hash(data.id_number)
         resident_id = uuid4()
-        key, wrapped = self.sealer.new_data_key(resident_id)
-        sealed = [self.sealer.seal(key, resident_id, f, data.field(f)) for f in FIELDS]
+        key = self.sealer.new_data_key()
+        sealed = [self.sealer.seal(key, resident_id.bytes, f, data.field(f)) for f in FIELDS]
         async with self.pool.acquire() as conn, conn.transaction():
+            bucket, secret = await self._bucket_secret(conn, data.id_number)
+            tag = self.sealer.id_tag(secret, data.id_number)
+            wrapped = self.sealer.wrap_data_key(secret, bucket, resident_id.bytes, key)
             created = await conn.fetchval(
-                "INSERT INTO residents (resident_id, center_id, id_hash, data_key, name,"
-                " id_number, phone, address, contact_channel, consent, registered_by)"
-                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
-                " ON CONFLICT (id_hash) DO NOTHING RETURNING resident_id",
-                resident_id, center, id_hash, wrapped, *sealed, access.principal.sub)
+                "INSERT INTO residents (resident_id, center_id, key_bucket, id_tag, wrapped_key,"
+                " name, id_number, phone, address, contact_channel, consent, registered_by,"
+                " pending_event, pending_actor)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'consent', $12)"
+                " ON CONFLICT (id_tag) DO NOTHING RETURNING resident_id",
+                resident_id, principal.center_id, bucket, tag, wrapped, *sealed, principal.sub)
             if created is None:
                 row = await conn.fetchrow(
-                    "SELECT resident_id, center_id FROM residents WHERE id_hash = $1", id_hash)
-                await self._audit(conn, access, "register", row["resident_id"],
-                                  row["center_id"], ["id_number"], "already_on_file")
-                return row["resident_id"], False
-            await self._audit(conn, access, "register", resident_id, center, list(FIELDS),
-                              "registered")
-        return resident_id, True
+                    "SELECT resident_id, center_id FROM residents WHERE id_tag = $1", tag)
+                home = row["center_id"]
+                outcome, standing = "already_on_file", Standing.REGISTRATION
+                if home != principal.center_id:
+                    await self._grant(conn, principal, row["resident_id"])
+                    outcome, standing = "presence_granted", Standing.PRESENCE_GRANT
+                await self._audit(conn, access, "register", row["resident_id"], home,
+                                  ["id_number"], outcome, standing)
+                return Registered(UUID(bytes=row["resident_id"].bytes), False)
+            await self._audit(conn, access, "register", resident_id, principal.center_id,
+                              list(FIELDS), "registered", Standing.REGISTRATION)
+        return Registered(resident_id, True)
 
     async def lookup(self, id_number: str, access: Access) -> UUID:
-        """The resident id for an ID number (``NotFound`` when nobody has it)."""
-        id_hash = self.sealer.lookup_hash(id_number)
+        """The resident id for an ID number (``NotFound`` when nobody has it). A resident of
+        another center is found too, and the caller gets a presence grant for them."""
+        principal = access.principal
         async with self.pool.acquire() as conn, conn.transaction():
+            _, secret = await self._bucket_secret(conn, id_number)
             row = await conn.fetchrow(
-                "SELECT resident_id, center_id FROM residents WHERE id_hash = $1", id_hash)
-            await self._audit(conn, access, "lookup", row["resident_id"] if row else None,
-                              row["center_id"] if row else None, ["id_number"],
-                              "found" if row else "not_found")
+                "SELECT resident_id, center_id FROM residents WHERE id_tag = $1",
+                self.sealer.id_tag(secret, id_number))
+            if row is None:
+                await self._audit(conn, access, "lookup", None, None, ["id_number"],
+                                  "not_found")
+                await self._watch_misses(conn, access)
+            elif row["center_id"] != principal.center_id and principal.center_id is not None:
+                await self._grant(conn, principal, row["resident_id"])
+                await self._audit(conn, access, "lookup", row["resident_id"], row["center_id"],
+                                  ["id_number"], "presence_granted", Standing.PRESENCE_GRANT)
+            else:
+                await self._audit(conn, access, "lookup", row["resident_id"], row["center_id"],
+                                  ["id_number"], "found", Standing.REGISTRATION)
         if row is None:
             raise NotFound("no resident with this ID number is on file")
-        return row["resident_id"]
+        return UUID(bytes=row["resident_id"].bytes)
 
-    async def _may_read(self, conn: asyncpg.Connection, principal: Principal,
-                        resident_id: UUID, center: str) -> bool:
-        """Staff see residents registered at their center or with a case there."""
-        if principal.center_id is None or principal.center_id == center:
-            return True
-        return bool(await conn.fetchval(
-            "SELECT EXISTS (SELECT 1 FROM cases WHERE resident_id = $1 AND center_id = $2)",
-            resident_id, principal.center_id))
+    async def _watch_misses(self, conn: asyncpg.Connection, access: Access) -> None:
+        """Every ``miss_alert``-th lookup of one actor that finds no one within the window is
+        a burst: an audit entry the city sees, and a metric."""
+        policy = self.policy
+        misses = await conn.fetchval(
+            "SELECT count(*) FROM personal_data_audit WHERE actor = $1"
+            " AND actor_center IS NOT DISTINCT FROM $2 AND action = 'lookup'"
+            " AND outcome = 'not_found' AND at > clock_timestamp() - $3::interval",
+            access.principal.sub, access.principal.center_id,
+            timedelta(minutes=policy.miss_window_minutes))
+        if misses and misses % policy.miss_alert == 0:
+            await self._audit(conn, access, "lookup_burst", None, None, [],
+                              f"{misses} lookups found no one within "
+                              f"{policy.miss_window_minutes:g} minutes")
+            policy.on_miss_burst(access.principal.center_id)
 
-    async def _refused(self, conn: asyncpg.Connection, access: Access, action: str,
-                       resident_id: UUID, row: asyncpg.Record | None) -> CommandError | None:
-        """Why the caller may not touch this resident (recorded), or None."""
-        if row is None:
-            await self._audit(conn, access, action, resident_id, None, [], "not_found")
-            return NotFound(f"resident {resident_id} not found", id=str(resident_id))
-        if not await self._may_read(conn, access.principal, resident_id, row["center_id"]):
-            await self._audit(conn, access, action, resident_id, row["center_id"], [],
-                              "forbidden")
-            return VaultForbidden("this resident has no case at the token's center",
-                                  token_center=access.principal.center_id)
-        return None
+    # -- the cases that name a resident ----------------------------------------------------------
+
+    async def admit_case(self, resident_id: UUID, access: Access) -> Standing:
+        """May the caller open a case for this resident, and on which standing: the resident
+        is registered at the caller's center, or the caller holds a presence grant. A case on
+        another center's resident is audited at both centers; a refusal too."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            row = await conn.fetchrow(
+                "SELECT center_id, erased_at FROM residents WHERE resident_id = $1",
+                resident_id)
+            standing, refused = await self._check(conn, access, Act.OPEN_CASE, resident_id, row)
+            if refused is None and row["erased_at"] is not None:
+                await self._audit(conn, access, Act.OPEN_CASE.value, resident_id,
+                                  row["center_id"], [], "erased")
+                refused = ResidentErased(f"resident {resident_id} was erased; register them "
+                                         "again if they come back", id=str(resident_id))
+            elif refused is None and standing is not Standing.REGISTRATION:
+                await self._audit(conn, access, Act.OPEN_CASE.value, resident_id,
+                                  row["center_id"], [], "admitted", standing)
+        if refused is not None:
+            raise refused
+        assert standing is not None
+        return standing
+
+    async def case_basis(self, case_id: UUID, resident_id: UUID) -> Standing | None:
+        """The standing a case already opened names ``resident_id`` on (the read model)."""
+        basis = await self.pool.fetchval(
+            "SELECT resident_basis FROM cases WHERE case_id = $1 AND resident_id = $2",
+            case_id, resident_id)
+        return Standing(basis) if basis else None
+
+    # -- reading and changing ----------------------------------------------------------------------
+
+    _SELECT_WITH_KEY = (
+        "SELECT r.resident_id, r.center_id, r.registered_at, r.erased_at, r.key_bucket,"
+        f" r.wrapped_key, r.pending_event, r.pending_actor, {SEALED}, k.secret FROM residents r"
+        " LEFT JOIN vault_key_buckets k ON k.bucket = r.key_bucket WHERE r.resident_id = $1")
 
     async def read(self, resident_id: UUID, access: Access) -> Resident:
         # A refusal is raised after the commit, so that its audit row stays.
         async with self.pool.acquire() as conn, conn.transaction():
-            row = await conn.fetchrow("SELECT * FROM residents WHERE resident_id = $1",
-                                      resident_id)
-            refused = await self._refused(conn, access, "read", resident_id, row)
+            row = await conn.fetchrow(self._SELECT_WITH_KEY, resident_id)
+            standing, refused = await self._check(conn, access, Act.READ, resident_id, row)
             if refused is None:
                 erased = row["erased_at"] is not None
                 await self._audit(conn, access, "read", resident_id, row["center_id"],
-                                  [] if erased else list(FIELDS), "erased" if erased else "read")
+                                  [] if erased else list(FIELDS), "erased" if erased else "read",
+                                  standing)
         if refused is not None:
             raise refused
         if row["erased_at"] is not None:
             return Resident(resident_id, row["center_id"], row["registered_at"],
-                            row["erased_at"], None)
-        try:
-            key = self.sealer.unwrap(resident_id, row["data_key"])
-            values = {f: orjson.loads(self.sealer.open(key, resident_id, f, row[f]))
-                      for f in FIELDS}
-        except InvalidTag:
-            raise RuntimeError(f"resident {resident_id}: sealed data fails its check") from None
+                            row["erased_at"], None, standing)
         return Resident(resident_id, row["center_id"], row["registered_at"], None,
-                        ResidentData(**values))
+                        ResidentData(**self._open(row)), standing)
 
-    async def erase(self, resident_id: UUID, access: Access) -> datetime:
-        """Destroy the data key (and with it every sealed field) and the lookup hash."""
+    async def change(self, resident_id: UUID, changes: dict[str, Any], access: Access,
+                     key: str) -> bool:
+        """Change contact details or consent (those in ``changes``); in person, so on a
+        registration or a presence grant. Whether consent changed (the log must learn it).
+        The Idempotency-Key ``key`` applies a change once: a retry changes nothing again."""
+        unknown = set(changes) - set(CHANGEABLE)
+        if unknown:
+            raise ValueError(f"not changeable: {sorted(unknown)}")
+        consent_changed = False
         async with self.pool.acquire() as conn, conn.transaction():
-            row = await conn.fetchrow(
-                "SELECT center_id, erased_at FROM residents WHERE resident_id = $1 FOR UPDATE",
-                resident_id)
-            refused = await self._refused(conn, access, "erase", resident_id, row)
+            row = await conn.fetchrow(self._SELECT_WITH_KEY + " FOR UPDATE OF r", resident_id)
+            standing, refused = await self._check(conn, access, Act.CHANGE, resident_id, row)
+            if refused is None and row["erased_at"] is not None:
+                await self._audit(conn, access, Act.CHANGE.value, resident_id,
+                                  row["center_id"], [], "erased")
+                refused = ResidentErased(f"resident {resident_id} was erased",
+                                         id=str(resident_id))
+            if refused is None:
+                done = await conn.fetchval(
+                    "INSERT INTO resident_changes (resident_id, key) VALUES ($1, $2)"
+                    " ON CONFLICT DO NOTHING RETURNING true", resident_id, key)
+                if not done:
+                    await self._audit(conn, access, Act.CHANGE.value, resident_id,
+                                      row["center_id"], [], "already_applied", standing)
+                    return row["pending_event"] is not None
+                before = self._open(row, ["consent"])["consent"]
+                data_key = self._data_key(row)
+                sets = [f"{f} = ${i}" for i, f in enumerate(changes, start=2)]
+                values = [self.sealer.seal(data_key, resident_id.bytes, f, orjson.dumps(v))
+                          for f, v in changes.items()]
+                after = changes.get("consent", before)
+                consent_changed = ((before.get("contact"), before.get("surveys"))
+                                   != (after.get("contact"), after.get("surveys")))
+                if consent_changed:
+                    sets.append(f"pending_event = 'consent', pending_actor = ${len(values) + 2}")
+                    values.append(access.principal.sub)
+                await conn.execute(f"UPDATE residents SET {', '.join(sets)}"
+                                   " WHERE resident_id = $1", resident_id, *values)
+                await self._audit(conn, access, Act.CHANGE.value, resident_id,
+                                  row["center_id"], list(changes), "changed", standing)
         if refused is not None:
             raise refused
+        return consent_changed
+
+    # -- erasure -----------------------------------------------------------------------------------
+
+    async def erase(self, resident_id: UUID, access: Access) -> datetime:
+        """Erase a resident: their bucket gets a new secret and the key table a new file, so
+        nothing left anywhere in the database opens their data (see the module's docstring)."""
         async with self.pool.acquire() as conn, conn.transaction():
+            # Every other vault transaction reads the key table before it touches a resident's
+            # row, so taking this lock first cannot deadlock with them.
+            await conn.execute("LOCK TABLE vault_key_buckets IN ACCESS EXCLUSIVE MODE")
             row = await conn.fetchrow(
-                "SELECT center_id, erased_at FROM residents WHERE resident_id = $1 FOR UPDATE",
-                resident_id)
-            if row["erased_at"] is not None:
+                "SELECT center_id, erased_at, key_bucket FROM residents"
+                " WHERE resident_id = $1 FOR UPDATE", resident_id)
+            standing, refused = await self._check(conn, access, Act.ERASE, resident_id, row)
+            if refused is None and row["erased_at"] is not None:
                 await self._audit(conn, access, "erase", resident_id, row["center_id"], [],
-                                  "already_erased")
+                                  "already_erased", standing)
                 return row["erased_at"]
-            erased_at = await conn.fetchval(
-                "UPDATE residents SET data_key = NULL, id_hash = NULL, name = NULL,"
-                " id_number = NULL, phone = NULL, address = NULL, contact_channel = NULL,"
-                " consent = NULL, erased_at = clock_timestamp(), erased_by = $2"
-                " WHERE resident_id = $1 RETURNING erased_at", resident_id, access.principal.sub)
-            await self._audit(conn, access, "erase", resident_id, row["center_id"],
-                              list(FIELDS), "erased")
+            if refused is None:
+                erased_at = await self._erase_in(conn, resident_id, row["key_bucket"],
+                                                 access.principal.sub)
+                await self._audit(conn, access, "erase", resident_id, row["center_id"],
+                                  list(FIELDS), "erased", standing)
+        if refused is not None:
+            raise refused
         return erased_at
+
+    async def _erase_in(self, conn: asyncpg.Connection, resident_id: UUID, bucket: int | None,
+                        actor: str) -> datetime:
+        """Inside the erasure's transaction, the key table locked."""
+        if bucket is None:
+            raise Unavailable("this resident's key has not been moved to the bucketed vault "
+                              "yet; the migration runs at start")
+        keys = {r["bucket"]: r["secret"] for r in await conn.fetch(
+            "SELECT bucket, secret FROM vault_key_buckets ORDER BY bucket")}
+        old = self.sealer.unwrap_secret(bucket, keys[bucket])
+        new = self.sealer.new_secret()
+        moved = []
+        for n in await conn.fetch(
+                "SELECT resident_id, wrapped_key, id_number FROM residents"
+                " WHERE key_bucket = $1 AND erased_at IS NULL AND resident_id <> $2",
+                bucket, resident_id):
+            rid: bytes = n["resident_id"].bytes
+            data_key = self.sealer.unwrap_data_key(old, bucket, rid, n["wrapped_key"])
+            id_number = orjson.loads(self.sealer.open(data_key, rid, "id_number",
+                                                      n["id_number"]))
+            moved.append((n["resident_id"],
+                          self.sealer.wrap_data_key(new, bucket, rid, data_key),
+                          self.sealer.id_tag(new, id_number)))
+        erased_at: datetime = await conn.fetchval(
+            "UPDATE residents SET wrapped_key = NULL, id_tag = NULL, name = NULL,"
+            " id_number = NULL, phone = NULL, address = NULL, contact_channel = NULL,"
+            " consent = NULL, erased_at = clock_timestamp(), erased_by = $2,"
+            " pending_event = 'erased', pending_actor = $2"
+            " WHERE resident_id = $1 RETURNING erased_at", resident_id, actor)
+        if moved:
+            await conn.executemany(
+                "UPDATE residents SET wrapped_key = $2, id_tag = $3 WHERE resident_id = $1",
+                moved)
+        keys[bucket] = self.sealer.wrap_secret(bucket, new)
+        await rewrite_key_table(conn, keys)
+        return erased_at
+
+    # -- what the log must learn -------------------------------------------------------------------
+
+    async def pending(self, limit: int) -> list[UUID]:
+        """Residents whose consent or erasure is not on the log yet."""
+        rows = await self.pool.fetch(
+            "SELECT resident_id FROM residents WHERE pending_event IS NOT NULL"
+            " ORDER BY resident_id LIMIT $1", limit)
+        return [UUID(bytes=r["resident_id"].bytes) for r in rows]  # a plain uuid.UUID
+
+    async def publish(self, resident_id: UUID, record: Callable[[Fact], Awaitable[Any]]) -> Any:
+        """Hand what the log must learn about the resident to ``record`` (which writes the
+        event), then clear the mark, all under the resident's row lock: changes are recorded
+        in the order the vault made them, and a crash leaves the mark for the next try."""
+        resident_id = UUID(bytes=resident_id.bytes)  # asyncpg's UUID does not go in an event
+        async with self.pool.acquire() as conn, conn.transaction():
+            row = await conn.fetchrow(self._SELECT_WITH_KEY + " FOR UPDATE OF r", resident_id)
+            if row is None or row["pending_event"] is None:
+                return None
+            erased = row["erased_at"] is not None
+            consent = {} if erased else self._open(row, ["consent"])["consent"]
+            result = await record(Fact(
+                resident_id=resident_id, home_center=row["center_id"],
+                actor=row["pending_actor"] or "system", erased=erased,
+                contact=bool(consent.get("contact")), surveys=bool(consent.get("surveys"))))
+            await conn.execute("UPDATE residents SET pending_event = NULL, pending_actor = NULL"
+                               " WHERE resident_id = $1", resident_id)
+        return result
+
+    # -- the audit trail ---------------------------------------------------------------------------
 
     async def audit_trail(self, center_id: str | None, resident_id: UUID | None,
                           actor: str | None, since: datetime | None, until: datetime | None,
-                          before: int | None, limit: int) -> list[dict[str, Any]]:
-        """Audit rows of a center (its staff's accesses, and accesses to its residents)."""
+                          before: int | None, limit: int, action: str | None = None,
+                          cross_center: bool | None = None) -> list[dict[str, Any]]:
+        """Audit rows of a center (its staff's accesses, and accesses to its residents), or of
+        every center (``center_id`` None: the city)."""
         where, args = [], []
 
         def arg(value: Any) -> str:
@@ -299,6 +564,10 @@ class Vault:
             where.append(f"resident_id = {arg(resident_id)}")
         if actor is not None:
             where.append(f"actor = {arg(actor)}")
+        if action is not None:
+            where.append(f"action = {arg(action)}")
+        if cross_center is not None:
+            where.append(f"({CROSS_CENTER}) = {arg(cross_center)}")
         if since is not None:
             where.append(f"at >= {arg(since)}")
         if until is not None:
@@ -306,9 +575,24 @@ class Vault:
         if before is not None:
             where.append(f"audit_id < {arg(before)}")
         sql = ("SELECT audit_id, at, actor, role, actor_center, action, resident_id,"
-               " resident_center, purpose, fields, outcome, correlation_id"
-               " FROM personal_data_audit")
+               " resident_center, purpose, fields, outcome, correlation_id, standing,"
+               f" {CROSS_CENTER} AS cross_center FROM personal_data_audit")
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += f" ORDER BY audit_id DESC LIMIT {arg(limit)}"
         return [dict(r) for r in await self.pool.fetch(sql, *args)]
+
+
+CROSS_CENTER = ("coalesce(resident_center IS NOT NULL AND resident_center"
+                " IS DISTINCT FROM actor_center, false)")
+"""An access by one center to a resident registered at another."""
+
+
+async def rewrite_key_table(conn: asyncpg.Connection, keys: dict[int, bytes]) -> None:
+    """Put ``keys`` in the key table, in a new file: ``TRUNCATE`` gives the table a new
+    relfilenode and the old file is removed at commit whatever snapshot is still open (unlike
+    ``VACUUM FULL``, which keeps row versions an old snapshot may see), so a replaced secret
+    survives in no live or dead tuple. Inside the caller's transaction."""
+    await conn.execute("TRUNCATE vault_key_buckets")
+    await conn.copy_records_to_table("vault_key_buckets", columns=["bucket", "secret"],
+                                     records=sorted(keys.items()))

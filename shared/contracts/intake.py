@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -27,15 +27,44 @@ class _Payload(BaseModel):
 
 
 class CaseOpened(_Payload):
-    """A resident came to a window (or called, or was visited) about one service item."""
+    """A resident came to a window (or called, or was visited) about one service item.
+
+    v2 (current) says on which standing the case names its resident (``resident_basis``):
+    the resident was registered at the case's center, or the clerk held a presence grant
+    (the full ID number typed at a lookup). ``clerk_id`` is the clerk who served: the
+    envelope's ``actor`` unless a supervisor recorded the opening on the clerk's behalf (then
+    the actor is the supervisor). v1 events are read through :func:`case_opened_v1_to_v2`.
+    """
 
     center_id: str
     counter_id: str = Field(description="The window, phone line or visiting team.")
-    clerk_id: str
+    clerk_id: str = Field(description="The clerk who served; the actor, or whom a "
+                                      "supervisor recorded the opening for.")
     channel: Channel
     service_item: str = Field(description="Catalogue code.")
     resident_id: UUID | None = Field(
         None, description="Opaque id; personal data stays in the vault.")
+    resident_basis: Literal["registration", "presence_grant"] | None = Field(
+        None, description="Why this center may name the resident: registered here, or "
+                          "present at the window (a presence grant). None without a "
+                          "resident, and for cases opened before the vault checked it.")
+
+
+class CaseOpenedV1(_Payload):
+    """CaseOpened as recorded before v2: the same, without ``resident_basis``."""
+
+    center_id: str
+    counter_id: str
+    clerk_id: str
+    channel: Channel
+    service_item: str
+    resident_id: UUID | None = None
+
+
+def case_opened_v1_to_v2(payload: dict[str, Any]) -> dict[str, Any]:
+    """v1 -> v2: the resident was never checked, so the case has no basis for naming them."""
+    v1 = CaseOpenedV1.model_validate(payload)
+    return {**v1.model_dump(mode="json"), "resident_basis": None}
 
 
 class RequestHeard(_Payload):
@@ -158,8 +187,9 @@ class ResidentErased(_Payload):
 
 
 CONTRACTS = [
-    REGISTRY.add(EventContract("CaseOpened", SERVICE, CaseOpened,
-                               summary=CaseOpened.__doc__ or "")),
+    REGISTRY.add(EventContract("CaseOpened", SERVICE, CaseOpened, version=2,
+                               upcasters={1: case_opened_v1_to_v2},
+                               summary="A resident came about one service item")),
     REGISTRY.add(EventContract("RequestHeard", SERVICE, RequestHeard, summary="Step 1: own words")),
     REGISTRY.add(EventContract("RequestRestated", SERVICE, RequestRestated,
                                summary="Step 1: restated, confirmed or corrected")),

@@ -16,7 +16,7 @@ from services.intake.projections import READ_MODEL
 from shared.analytics.rebuild import Rebuild
 from shared.analytics.timetravel import state_as_of
 from shared.settings import Settings
-from tests.support import headers, running
+from tests.support import headers, register_resident, running
 
 CENTER = "SH-PD-HUAMU"
 
@@ -32,7 +32,7 @@ async def a_visit(client: httpx.AsyncClient, emotion: str = "upset",
     opened = await post(client, "/cases", {
         "center_id": CENTER, "counter_id": "window-3", "clerk_id": "clerk-017",
         "channel": "counter", "service_item": "SA-HARDSHIP-SUBSIDY",
-        "resident_id": str(uuid.uuid4())})
+        "resident_id": await register_resident(client)})
     case = f"/cases/{opened['id']}"
     await post(client, f"{case}/hear", {"words": "想申请困难补助"})
     await post(client, f"{case}/concerns", {"emotion": emotion, "urgency": "high"})

@@ -4,7 +4,6 @@ rectification follow-up, the outcome and the revisit — the three services toge
 from __future__ import annotations
 
 import contextlib
-import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime
 
@@ -16,7 +15,7 @@ from services.followup.main import create_app as followup_app
 from services.intake.main import create_app as intake_app
 from shared.settings import Settings
 from tests.feedback.helpers import Clock, KeptSender, key
-from tests.support import headers, running, stream_envelopes, wait_until
+from tests.support import headers, register_resident, running, stream_envelopes, wait_until
 
 CENTER = "SH-PD-HUAMU"
 RESOLVED_AT = "2026-11-25T10:00:00+08:00"  # a Wednesday
@@ -47,7 +46,7 @@ async def resolved_case(intake: httpx.AsyncClient, *, channel: str = "counter",
     body = {"center_id": CENTER, "counter_id": "window-3", "clerk_id": "clerk-017",
             "channel": channel, "service_item": "SA-HARDSHIP-SUBSIDY", "occurred_at": at}
     if resident:
-        body["resident_id"] = str(uuid.uuid4())
+        body["resident_id"] = await register_resident(intake)
     r = await intake.post("/cases", json=body, headers=headers(key()))
     assert r.status_code == 201, r.text
     case_id = r.json()["id"]

@@ -18,7 +18,7 @@ from services.followup.clock import ManualClock
 from services.followup.main import create_app as create_followup
 from services.intake.main import create_app as create_intake
 from shared.settings import Settings
-from tests.support import headers, running, wait_until
+from tests.support import headers, register_resident, running, wait_until
 
 CENTER = "SH-PD-HUAMU"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -55,11 +55,15 @@ class Center:
     def fanout(self) -> Any:
         return self.app.state.fanout
 
+    async def resident(self) -> uuid.UUID:
+        """A new resident in intake's vault (a case names only a resident on file)."""
+        return uuid.UUID(await register_resident(self.intake))
+
     async def open_case(self, when: datetime, resident: uuid.UUID | None = None,
                         item: str = "SA-HARDSHIP-SUBSIDY", clerk: str = "clerk-017") -> str:
         r = await self.intake.post("/cases", headers=headers(key()), json={
             "center_id": CENTER, "counter_id": "window-3", "clerk_id": clerk,
-            "service_item": item, "resident_id": str(resident or uuid.uuid4()),
+            "service_item": item, "resident_id": str(resident or await self.resident()),
             "occurred_at": when.isoformat()})
         assert r.status_code == 201, r.text
         case_id = r.json()["id"]

@@ -9,7 +9,7 @@ import httpx
 
 from services.intake.main import create_app
 from shared.settings import Settings
-from tests.support import headers, running, stream_envelopes, wait_until
+from tests.support import headers, register_resident, running, stream_envelopes, wait_until
 
 CENTER = "SH-PD-HUAMU"
 
@@ -20,8 +20,7 @@ def key() -> str:
 
 async def open_case(client: httpx.AsyncClient, **overrides: str) -> dict:
     body = {"center_id": CENTER, "counter_id": "window-3", "clerk_id": "clerk-017",
-            "channel": "counter", "service_item": "SA-HARDSHIP-SUBSIDY",
-            "resident_id": str(uuid.uuid4())} | overrides
+            "channel": "counter", "service_item": "SA-HARDSHIP-SUBSIDY"} | overrides
     r = await client.post("/cases", json=body, headers=headers(key()))
     assert r.status_code == 201, r.text
     return r.json()
@@ -35,7 +34,7 @@ async def step(client: httpx.AsyncClient, case_id: str, name: str, body: dict,
 
 async def test_a_resident_walks_through_the_six_steps(settings: Settings) -> None:
     async with running(create_app(settings)) as client:
-        opened = await open_case(client)
+        opened = await open_case(client, resident_id=await register_resident(client))
         case_id = opened["id"]
         assert opened["version"] == 1 and opened["position"] >= 1
         steps = [

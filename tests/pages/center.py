@@ -135,12 +135,12 @@ def _key() -> str:
 async def resolved_case(intake: httpx.AsyncClient, center_id: str, *, at: datetime,
                         emotion: str = "anxious", outcome: str = "resolved",
                         defused: bool = True, item: str = "SA-HARDSHIP-SUBSIDY",
-                        clerk: str = "clerk-021", resident_id: str | None = None) -> str:
-    """A case through steps 1-4 as a counter app records it; returns its id."""
+                        resident_id: str | None = None) -> str:
+    """A case through steps 1-4 as a counter app records it, by the client's clerk; returns
+    its id."""
     stamp = at.isoformat()
     body: dict[str, Any] = {"center_id": center_id, "counter_id": "window-2",
-                            "clerk_id": clerk, "channel": "counter", "service_item": item,
-                            "occurred_at": stamp}
+                            "channel": "counter", "service_item": item, "occurred_at": stamp}
     if resident_id:
         body["resident_id"] = resident_id
     r = await intake.post("/cases", json=body, headers={"Idempotency-Key": _key()})

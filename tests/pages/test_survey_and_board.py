@@ -13,6 +13,7 @@ from playwright.async_api import Browser, BrowserContext, Page, expect
 
 from services.feedback.tokens import SurveyTokens
 from tests.pages.center import Center, resolved_case, screenshot, seed_history
+from tests.support import register_resident
 
 CENTER = "SH-PD-TANGQIAO"  # a center of this test's own: its figures are this test's alone
 ASPECTS = ("listened", "understood", "explained_clearly", "served_well")
@@ -67,9 +68,10 @@ async def test_answers_move_the_board_and_a_bad_review_is_an_open_rectification(
 
     # Two residents leave the counter this morning; each gets a survey on the tablet.
     pleased = await resolved_case(clerk, CENTER, at=now, emotion="angry",
-                                  item="MI-MEDICAL-REIMBURSEMENT", resident_id=str(uuid.uuid4()))
+                                  item="MI-MEDICAL-REIMBURSEMENT",
+                                  resident_id=await register_resident(clerk))
     displeased = await resolved_case(clerk, CENTER, at=now, emotion="upset",
-                                     resident_id=str(uuid.uuid4()))
+                                     resident_id=await register_resident(clerk))
     first, second = await center.survey_for(pleased), await center.survey_for(displeased)
 
     board = await open_board(desk, center)

@@ -21,8 +21,7 @@ NEW_KEY = "the-current-signing-key-0123456789abcdefgh"
 
 
 def open_body(center: str = TEST_CENTER) -> dict[str, str]:
-    return {"center_id": center, "counter_id": "window-1", "clerk_id": "clerk-001",
-            "service_item": "SA-HARDSHIP-SUBSIDY"}
+    return {"center_id": center, "counter_id": "window-1", "service_item": "SA-HARDSHIP-SUBSIDY"}
 
 
 async def test_a_clerk_sees_their_own_centers_cases_and_nobody_elses(settings: Settings

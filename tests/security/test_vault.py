@@ -75,7 +75,7 @@ async def test_register_find_read_audit_and_erase_a_resident(settings: Settings)
         assert (await client.get(f"/residents/{resident_id}")).status_code == 422  # why?
 
         opened = await client.post("/cases", headers=headers("vault-open-1"), json={
-            "center_id": TEST_CENTER, "counter_id": "window-3", "clerk_id": "clerk-003",
+            "center_id": TEST_CENTER, "counter_id": "window-3",
             "service_item": "SA-HARDSHIP-SUBSIDY", "resident_id": resident_id})
         case = opened.json()["id"]
         words = "我的电话13912345678，身份证11010519491231002X，想申请困难补助"
@@ -140,6 +140,6 @@ async def test_register_find_read_audit_and_erase_a_resident(settings: Settings)
                 f'SELECT * FROM "{settings.schema_for("intake")}".residents')
         finally:
             await conn.close()
-        return row["data_key"] is None and row["id_hash"] is None and row["name"] is None
+        return row["wrapped_key"] is None and row["id_tag"] is None and row["name"] is None
 
     await wait_until(row_cleared, timeout=2, what="the erased row to keep no key")
