@@ -43,7 +43,8 @@ from benchmarks.common import (
 from benchmarks.pipeline import naive_save_rate
 from shared.settings import Settings
 
-CASE = ('{"center_id": "SH-PD-HUAMU", "counter_id": "window-3", "clerk_id": "clerk-017",'
+# The clerk is the token's subject (``common.bearer``): a clerk opens cases in their own name.
+CASE = ('{"center_id": "SH-PD-HUAMU", "counter_id": "window-3", "clerk_id": "bench-clerk",'
         ' "channel": "counter", "service_item": "SA-HARDSHIP-SUBSIDY"}')
 
 

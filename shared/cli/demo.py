@@ -122,12 +122,17 @@ async def _post_as(client: httpx.AsyncClient, path: str, body: dict[str, Any], k
 
 async def _register(client: httpx.AsyncClient, person: DemoResident, token: str,
                     tally: Tally) -> str | None:
-    """The resident's opaque id from the vault (registered, or found by ID number)."""
-    r = await client.post("/residents", json={
-        "name": person.name, "id_number": person.id_number, "phone": person.phone,
-        "address": person.address, "contact_channel": "phone",
-        "consent": {"contact": True, "surveys": True}},
-        headers={"Authorization": f"Bearer {token}"})
+    """The resident's opaque id from the vault (registered, or found by ID number). Registering
+    by ID number is paced like a lookup (429 with Retry-After): the demo waits its turn."""
+    for _ in range(20):
+        r = await client.post("/residents", json={
+            "name": person.name, "id_number": person.id_number, "phone": person.phone,
+            "address": person.address, "contact_channel": "phone",
+            "consent": {"contact": True, "surveys": True}},
+            headers={"Authorization": f"Bearer {token}"})
+        if r.status_code != 429:
+            break
+        await asyncio.sleep(float(r.headers.get("Retry-After", "1")))
     if r.status_code >= 400:
         tally.errors.append(f"/residents: {r.status_code} {r.text[:200]}")
         return None
@@ -144,10 +149,11 @@ async def _resident(client: httpx.AsyncClient, rng: random.Random, n: int, cente
     token = token_of(clerk)
     at = morning + timedelta(minutes=n * 7 + rng.randint(0, 5))
     run = uuid.uuid4().hex[:8]
-    resident_id = (await _register(client, person, token, tally) if person is not None
-                   else str(uuid.uuid4()))
-    if resident_id is None:
-        return
+    resident_id: str | None = None  # without the vault a case names no resident
+    if person is not None:
+        resident_id = await _register(client, person, token, tally)
+        if resident_id is None:
+            return
 
     async def _post(path: str, body: dict[str, Any], key: str, tally: Tally
                     ) -> dict[str, Any] | None:
@@ -156,7 +162,7 @@ async def _resident(client: httpx.AsyncClient, rng: random.Random, n: int, cente
     opened = await _post("/cases", {
         "center_id": center, "counter_id": f"window-{rng.randint(1, 6)}", "clerk_id": clerk,
         "channel": rng.choice(CHANNELS), "service_item": visit["item"],
-        "resident_id": resident_id, "occurred_at": at.isoformat()},
+        **({"resident_id": resident_id} if resident_id else {}), "occurred_at": at.isoformat()},
         f"demo-{run}-{n}-open", tally)
     if opened is None:
         return
