@@ -32,6 +32,7 @@ from shared.outbox import Relay
 from shared.runtime import Background
 from shared.settings import ServiceName, Settings
 from shared.store import create_pool, run_migrations
+from shared.web.security import install_security_headers
 
 log = structlog.get_logger("sixstep.service")
 
@@ -186,7 +187,8 @@ def install_surface(app: FastAPI, settings: Settings, metrics: Metrics, *,
     """What every service's app has in front of its own routes, in this order: error bodies,
     authentication (``public`` and ``optional`` path patterns, see ``shared.auth``), request
     limits, metrics, then health, readiness and the ops routes of the runtime that the
-    lifespan puts in ``app.state.runtime``."""
+    lifespan puts in ``app.state.runtime``; and the security headers on every response
+    (``shared.web.security``)."""
     app.state.settings = settings
     app.state.runtime = None
     install_error_handlers(app)
@@ -194,6 +196,7 @@ def install_surface(app: FastAPI, settings: Settings, metrics: Metrics, *,
     install_request_limits(app, settings.max_body_bytes)
     metrics.install(app)
     install_health(app, lambda: app.state.runtime)
+    install_security_headers(app)  # outermost: on every answer, a 401 or a 413 too
 
 
 def install_health(app: FastAPI, get_runtime: Callable[[], Runtime | None]) -> None:

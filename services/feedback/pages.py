@@ -18,7 +18,7 @@ from datetime import date
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 from uuid import UUID
 
 import httpx
@@ -121,17 +121,24 @@ def followup_url(settings: Settings) -> str:
         "/")
 
 
+CENTER_CODE = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
+"""A center's code (``shared.auth.CENTER``): no slash, so no path of follow-up's but the one
+meant can be reached through it."""
+
+
 @router.get("/board/worklist")
 async def board_worklist(request: Request,
-                         center_id: Annotated[str, Query(max_length=64)]) -> JSONResponse:
-    """The center's follow-up worklist, from the follow-up service, with the caller's token."""
+                         center_id: Annotated[str, Query(pattern=CENTER_CODE)]) -> JSONResponse:
+    """The center's follow-up worklist, from the follow-up service, with the caller's token.
+    ``center_id`` is checked before it becomes part of the URL asked, and sent escaped."""
     settings: Settings = request.app.state.settings
     headers = {k: v for k, v in request.headers.items()
                if k in ("authorization", "x-correlation-id")}
     try:
         async with httpx.AsyncClient(timeout=5.0) as client:
             answer = await client.get(
-                f"{followup_url(settings)}/worklists/centers/{center_id}", headers=headers)
+                f"{followup_url(settings)}/worklists/centers/{quote(center_id, safe='')}",
+                headers=headers)
     except httpx.HTTPError:
         raise problem(502, "followup_unavailable",
                       "the follow-up service cannot be reached") from None

@@ -21,6 +21,8 @@ api_key although the spec does not ask for one: these are residents' affairs, no
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import os
 import re
 from collections.abc import Awaitable, Callable, Coroutine
@@ -178,10 +180,17 @@ def _changeset(settings: Settings) -> str:
     return datetime.fromtimestamp(int(latest), UTC).isoformat().replace("+00:00", "Z")
 
 
+def public_url(settings: Settings) -> str:
+    """Where apps reach this endpoint: ``INTAKE_PUBLIC_URL``, never the request's ``Host`` or
+    ``X-Forwarded-Proto`` (a caller could make discovery point anywhere)."""
+    base = settings.intake_public_url or f"http://{settings.host}:{settings.intake_port}"
+    return base.rstrip("/") + router.prefix
+
+
 @router.get("/discovery.{fmt}", summary="Open311 service discovery")
-async def discovery(request: Request, out: Out, settings: SettingsDep) -> Response:
+async def discovery(out: Out, settings: SettingsDep) -> Response:
     changeset = await asyncio.to_thread(_changeset, settings)
-    url = str(request.base_url).rstrip("/") + router.prefix
+    url = public_url(settings)
     return render(out, "discovery", {
         "changeset": changeset,
         "contact": settings.open311_contact,
@@ -266,22 +275,45 @@ async def create_request(request: Request, out: Out, intake: IntakeDep, pool: Po
             pool, case_id, written.version, settings.read_wait_timeout_s):
         answer["service_request_id"] = str(case_id)
     else:
-        answer["token"] = f"{case_id.hex}.{written.version}.{written.position}"
+        answer["token"] = _token(settings, case_id, written.version, written.position)
     answer |= {"service_notice": service_notice(cat.get(code), lang), "account_id": None}
     return render(out, "service_requests", [answer])
 
 
 # -- GET tokens, requests, a request ------------------------------------------------------------
 
-_TOKEN = re.compile(r"([0-9a-f]{32})\.(\d{1,9})\.(\d{1,18})")
+_TOKEN = re.compile(r"([0-9a-f]{32})\.(\d{1,9})\.(\d{1,18})(?:\.([0-9a-f]{16}))?")
+
+
+def _token_mac(key: str, case_id: UUID, version: int, position: int) -> str:
+    message = f"sixstep-open311-token\x00{case_id.hex}.{version}.{position}".encode()
+    return hmac.new(key.encode(), message, hashlib.sha256).hexdigest()[:16]
+
+
+def _token(settings: Settings, case_id: UUID, version: int, position: int) -> str:
+    """The case, the version the POST left it at, the POST's log position, and a MAC (under
+    the service's signing key) that makes the token the POST's own."""
+    signing = settings.auth_keys[0].get_secret_value()
+    return f"{case_id.hex}.{version}.{position}.{_token_mac(signing, case_id, version, position)}"
+
+
+def _signed(settings: Settings, case_id: UUID, version: int, position: int,
+            mac: str | None) -> bool:
+    return mac is not None and any(
+        hmac.compare_digest(mac, _token_mac(k.get_secret_value(), case_id, version, position))
+        for k in settings.auth_keys)
 
 
 @router.get("/tokens/{token}.{fmt}", summary="GET service_request_id from a token")
-async def token(token: str, out: Out, pool: PoolDep, keys: KeysDep,
+async def token(token: str, out: Out, pool: PoolDep, keys: KeysDep, settings: SettingsDep,
                 jurisdiction_id: Jurisdiction = None, api_key: ApiKey = None) -> Response:
     """A token is the case, the version the POST left it at and the POST's log position: it
     resolves once the read model shows the case as the POST left it, is pending (no
-    service_request_id yet) while the read model is behind, and is not found otherwise."""
+    service_request_id yet) while the read model is behind, and is not found otherwise.
+
+    Without an api_key only a token this endpoint issued (its MAC checks) is looked at:
+    anything else is "not found", so a made-up token confirms no case of any center. With an
+    api_key, only that key's center's cases are found."""
     credential = keys.credential(api_key)
     center = credential.center_id if credential else None
     _check_jurisdiction(jurisdiction_id, keys, center)
@@ -289,6 +321,8 @@ async def token(token: str, out: Out, pool: PoolDep, keys: KeysDep,
     if match is None:
         raise Open311Error(404, f"token {token!r} was not found")
     case_id, version, position = UUID(match.group(1)), int(match.group(2)), int(match.group(3))
+    if credential is None and not _signed(settings, case_id, version, position, match.group(4)):
+        raise Open311Error(404, f"token {token!r} was not found")
     row = await pool.fetchrow("SELECT center_id, version FROM cases"
                               " WHERE case_id = $1 AND channel = $2",
                               case_id, Channel.OPEN311.value)

@@ -28,16 +28,19 @@ DATATYPES = {"string", "number", "datetime", "text", "singlevaluelist", "multiva
 
 async def test_a_civic_app_discovers_the_center_and_its_catalogue(settings: Settings) -> None:
     catalogue = load_catalogue()
-    async with running(create_app(with_keys(settings))) as client:
+    public = with_keys(settings, intake_public_url="https://intake.huamu.example/")
+    async with running(create_app(public)) as client:
         # Service Discovery: "All fields are required." changeset, contact, key_service,
         # endpoints.endpoint.{specification, url, changeset, type, formats.format}.
-        found = await both(client, "GET", "discovery", "discovery")
+        # The URL is the configured one, whatever Host and X-Forwarded-Proto a caller sends.
+        found = await both(client, "GET", "discovery", "discovery", headers={
+            "Host": "phishing.example", "X-Forwarded-Proto": "http"})
         assert list(found) == ["changeset", "contact", "key_service", "endpoints"]
         assert all(found[k] for k in ("changeset", "contact", "key_service"))
         [endpoint] = found["endpoints"]
         assert endpoint == {
             "specification": "http://wiki.open311.org/GeoReport_v2",
-            "url": "http://sixstep.test/open311/v2", "changeset": found["changeset"],
+            "url": "https://intake.huamu.example/open311/v2", "changeset": found["changeset"],
             "type": "production", "formats": ["text/xml", "application/json"]}
         assert W3C_DATETIME.fullmatch(found["changeset"])
 

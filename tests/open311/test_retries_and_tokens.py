@@ -9,7 +9,7 @@ import httpx
 
 from services.intake.main import create_app
 from shared.settings import Settings
-from tests.open311.support import KEY, both, with_keys
+from tests.open311.support import KEY, OTHER_KEY, both, spec_error, with_keys
 from tests.support import running, stream_envelopes, wait_until
 
 FORM = {"api_key": KEY, "service_code": "SA-HARDSHIP-SUBSIDY",
@@ -81,3 +81,22 @@ async def test_batch_mode_answers_with_tokens_and_retries_open_one_case(
     assert len(opened) == 4 and len(heard) == 4, "each intended request once, heard once"
     by_case = {str(e.case_id): e.payload["words"] for e in heard}
     assert by_case[keyed] == FORM["description"], "a reused Idempotency-Key keeps the first"
+
+
+async def test_a_token_confirms_a_case_only_to_the_app_that_posted_it(
+        settings: Settings) -> None:
+    batch = with_keys(settings, open311_request_type="batch")
+    async with running(create_app(batch)) as client:
+        r = await client.post("/open311/v2/requests.json", data=FORM)
+        token = r.json()[0]["token"]
+        case_id = await resolved(client, token)  # its own token: no key needed
+        # A token made up from a case id (another center's case, say) confirms nothing.
+        forged = f"{uuid.UUID(case_id).hex}.1.0"
+        for params in ({}, {"api_key": OTHER_KEY}):
+            assert await spec_error(client, "GET", f"tokens/{forged}", 404,
+                                    params=params)
+        assert await spec_error(client, "GET", f"tokens/{token}", 404,
+                                params={"api_key": OTHER_KEY}), "nor to another center's key"
+        [own] = await both(client, "GET", f"tokens/{forged}", "service_requests",
+                           params={"api_key": KEY})
+        assert own["service_request_id"] == case_id, "the key's own center reads its cases"

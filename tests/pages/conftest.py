@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -52,14 +53,35 @@ def chromium_path() -> str:
     return CHROMIUM
 
 
+#: What the browser refused because a page broke its own Content-Security-Policy (an inline
+#: script or style, another origin): every page test fails on one (``no_policy_violations``).
+VIOLATIONS: list[str] = []
+
+
 @pytest_asyncio.fixture(scope="module")
 async def browser(chromium_path: str) -> AsyncIterator[Browser]:
     async with async_playwright() as pw:
         chromium = await pw.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
+        new_context = chromium.new_context
+
+        async def watched(**kwargs: Any) -> BrowserContext:
+            context = await new_context(**kwargs)
+            context.on("console", lambda message: VIOLATIONS.append(message.text)
+                       if "Content Security Policy" in message.text else None)
+            return context
+
+        chromium.new_context = watched  # type: ignore[method-assign]
         try:
             yield chromium
         finally:
             await chromium.close()
+
+
+@pytest.fixture(autouse=True)
+def no_policy_violations() -> Iterator[None]:
+    VIOLATIONS.clear()
+    yield
+    assert VIOLATIONS == [], "a page broke its Content-Security-Policy"
 
 
 @pytest_asyncio.fixture

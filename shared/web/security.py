@@ -1,0 +1,72 @@
+"""The headers every response of every service carries, so that a page of the clerk's screen,
+the board or the survey cannot be framed by another site, run a script it did not ship, or
+hand its URL (a survey token) to the next site in ``Referer``.
+
+* Pages (``text/html``): a Content-Security-Policy that allows the service's own scripts,
+  styles, images and API calls and nothing else: no inline script or style attribute, no
+  other origin, no framing (``frame-ancestors 'none'``, and ``X-Frame-Options: DENY`` for
+  older browsers). The pages keep to it (``tests/pages`` fails on any violation).
+* The API docs (``/docs``, ``/redoc``): FastAPI's pages load Swagger UI and ReDoc from their
+  CDN with an inline start-up script, so their policy allows exactly that, and still no
+  framing. They hold no data.
+* Everything else (JSON): ``default-src 'none'``; nothing in it is meant to be rendered.
+* Every response: ``Referrer-Policy: no-referrer``, ``X-Content-Type-Options: nosniff``.
+
+A header a route sets itself is kept.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+PAGE_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:;"
+               " font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none';"
+               " form-action 'self'; frame-ancestors 'none'")
+DOCS_POLICY = ("default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net;"
+               " style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net"
+               " https://fonts.googleapis.com; font-src 'self' https://fonts.gstatic.com;"
+               " img-src 'self' data: https://fastapi.tiangolo.com https://cdn.redoc.ly;"
+               " worker-src 'self' blob:; connect-src 'self'; object-src 'none';"
+               " base-uri 'none'; frame-ancestors 'none'")
+API_POLICY = "default-src 'none'; frame-ancestors 'none'"
+DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc"})
+ALWAYS = ((b"referrer-policy", b"no-referrer"), (b"x-content-type-options", b"nosniff"),
+          (b"x-frame-options", b"DENY"))
+
+
+def policy_for(path: str, content_type: str) -> str:
+    if path in DOCS_PATHS:
+        return DOCS_POLICY
+    if content_type.startswith("text/html"):
+        return PAGE_POLICY
+    return API_POLICY
+
+
+def install_security_headers(app: FastAPI) -> None:
+    class _Headers:
+        def __init__(self, inner: ASGIApp) -> None:
+            self.inner = inner
+
+        async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] != "http":
+                await self.inner(scope, receive, send)
+                return
+            path: str = scope["path"]
+
+            async def sending(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    headers = list(message.get("headers", []))
+                    present = {name.lower() for name, _ in headers}
+                    content_type = next((v.decode("latin-1") for n, v in headers
+                                         if n.lower() == b"content-type"), "")
+                    extra = [(n, v) for n, v in ALWAYS if n not in present]
+                    if b"content-security-policy" not in present:
+                        extra.append((b"content-security-policy",
+                                      policy_for(path, content_type).encode()))
+                    message["headers"] = headers + extra
+                await send(message)
+
+            await self.inner(scope, receive, sending)
+
+    app.add_middleware(_Headers)
