@@ -235,7 +235,8 @@ class Vault:
         if principal.center_id is None:
             return out
         if principal.center_id == home_center:
-            out.add(Standing.REGISTRATION)
+            # Registration is the strongest standing: nothing else needs looking up.
+            return {Standing.REGISTRATION}
         row = await conn.fetchrow(
             "SELECT EXISTS (SELECT 1 FROM presence_grants WHERE resident_id = $1"
             "   AND center_id = $2 AND actor = $3 AND expires_at > $4) AS granted,"

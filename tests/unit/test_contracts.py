@@ -71,3 +71,19 @@ def test_free_text_loses_phone_and_id_numbers(text: str, hidden: str) -> None:
 
 def test_ordinary_numbers_stay() -> None:
     assert redact("报销了3200元，住院12天") == "报销了3200元，住院12天"
+
+
+def test_a_case_opened_before_the_vault_checked_residents_is_read_without_a_basis() -> None:
+    resident = uuid4()
+    envelope = Envelope(event_id=uuid4(), type="CaseOpened", version=1, service="intake",
+                        position=1, aggregate_id=uuid4(), aggregate_version=1, case_id=uuid4(),
+                        center_id="SH-PD-HUAMU", occurred_at=datetime.now(UTC),
+                        recorded_at=datetime.now(UTC), actor="clerk-017", payload={
+                            "center_id": "SH-PD-HUAMU", "counter_id": "window-3",
+                            "clerk_id": "clerk-017", "channel": "counter",
+                            "service_item": "SA-HARDSHIP-SUBSIDY",
+                            "resident_id": str(resident)})
+    current = REGISTRY.current(envelope)
+    assert current.version == 2
+    assert current.payload["resident_basis"] is None
+    assert current.payload["resident_id"] == str(resident)
