@@ -383,15 +383,15 @@ class Residents:
         """Everything still marked (a crash between the vault and the log, or residents
         registered before consent went on the log): at start, in the workers. Returns how
         many residents were published."""
-        done = 0
-        while ids := await self.vault.pending(batch):
+        done, after = 0, None
+        while ids := await self.vault.pending(batch, after):
             results = await asyncio.gather(*(self.publish(i) for i in ids),
                                            return_exceptions=True)
             failed = [r for r in results if isinstance(r, BaseException)]
             done += len(results) - len(failed)
-            if failed:
+            if failed:  # left marked for the next pass; the others go on
                 log.warning("residents.publish_failed", failed=len(failed), error=str(failed[0]))
-                break
+            after = ids[-1]
         return done
 
     async def keep_published(self, every_s: float = 60.0) -> None:
@@ -402,7 +402,7 @@ class Residents:
             await asyncio.sleep(every_s)
 
     async def _record(self, fact: Fact) -> Written:
-        meta: Meta = {"actor": fact.actor, "occurred_at": datetime.now(UTC),
+        meta: Meta = {"actor": fact.actor, "occurred_at": fact.occurred_at,
                       "causation_id": None, "correlation_id": None,
                       "center_id": fact.home_center}
 

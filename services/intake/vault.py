@@ -140,6 +140,7 @@ class Fact:
     home_center: str
     actor: str
     erased: bool
+    occurred_at: datetime
     contact: bool = False
     surveys: bool = False
 
@@ -518,11 +519,13 @@ class Vault:
 
     # -- what the log must learn -------------------------------------------------------------------
 
-    async def pending(self, limit: int) -> list[UUID]:
-        """Residents whose consent or erasure is not on the log yet."""
+    async def pending(self, limit: int, after: UUID | None = None) -> list[UUID]:
+        """Residents whose consent or erasure is not on the log yet, in id order (``after``:
+        the last one of the previous page)."""
         rows = await self.pool.fetch(
             "SELECT resident_id FROM residents WHERE pending_event IS NOT NULL"
-            " ORDER BY resident_id LIMIT $1", limit)
+            " AND resident_id > $2 ORDER BY resident_id LIMIT $1", limit,
+            after or UUID(int=0))
         return [UUID(bytes=r["resident_id"].bytes) for r in rows]  # a plain uuid.UUID
 
     async def publish(self, resident_id: UUID, record: Callable[[Fact], Awaitable[Any]]) -> Any:
@@ -539,6 +542,7 @@ class Vault:
             result = await record(Fact(
                 resident_id=resident_id, home_center=row["center_id"],
                 actor=row["pending_actor"] or "system", erased=erased,
+                occurred_at=row["erased_at"] or self.clock(),
                 contact=bool(consent.get("contact")), surveys=bool(consent.get("surveys"))))
             await conn.execute("UPDATE residents SET pending_event = NULL, pending_actor = NULL"
                                " WHERE resident_id = $1", resident_id)
