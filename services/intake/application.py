@@ -394,11 +394,13 @@ class Residents:
             after = ids[-1]
         return done
 
-    async def keep_published(self, every_s: float = 60.0) -> None:
-        """``publish_pending`` at start and then every ``every_s`` (the workers' loop)."""
+    async def keep_up(self, every_s: float = 60.0) -> None:
+        """The workers' loop, at start and then every ``every_s``: ``publish_pending``, and
+        presence grants long over forgotten."""
         while True:
             if published := await self.publish_pending():
                 log.info("residents.published", residents=published)
+            await self.vault.forget_expired_grants()
             await asyncio.sleep(every_s)
 
     async def _record(self, fact: Fact) -> Written:

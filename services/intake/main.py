@@ -50,8 +50,9 @@ def create_app(settings: Settings, clock: Callable[[], datetime] | None = None) 
         app.state.intake = Intake(runtime.committer, catalogue_, vault)
         app.state.residents = use_cases = Residents(runtime.committer, vault)
         # Consent and erasures the log has not learnt yet (a crash, or residents registered
-        # before they went on the log): published once, by the workers.
-        runtime.start_worker("residents-publish", use_cases.keep_published)
+        # before they went on the log): published once, by the workers, who also forget
+        # presence grants long over.
+        runtime.start_worker("residents-upkeep", use_cases.keep_up)
         runtime.add_consumer(CONSUMER, CaseProjection(),
                              [f"{settings.subject_prefix}.intake.*.*"])
         try:

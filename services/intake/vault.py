@@ -517,6 +517,14 @@ class Vault:
         await rewrite_key_table(conn, keys)
         return erased_at
 
+    async def forget_expired_grants(self) -> int:
+        """Drop presence grants that ended more than a day ago (the audit trail keeps who
+        looked whom up; the grants table only answers "may they, now")."""
+        done = await self.pool.execute(
+            "DELETE FROM presence_grants WHERE expires_at < $1",
+            self.clock() - timedelta(days=1))
+        return int(done.split()[-1])
+
     # -- what the log must learn -------------------------------------------------------------------
 
     async def pending(self, limit: int, after: UUID | None = None) -> list[UUID]:
