@@ -57,6 +57,9 @@ async def _ensure_buckets(conn: asyncpg.Connection, sealer: Sealer, configured: 
 async def _rewrap_after_rotation(conn: asyncpg.Connection, sealer: Sealer) -> None:
     """Bucket secrets wrapped by an older master key are wrapped by the current one, and the
     key table rewritten, so the old master key opens nothing left in the database."""
+    rows = await conn.fetch("SELECT secret FROM vault_key_buckets")
+    if all(sealer.wrapped_by_current(r["secret"]) for r in rows):
+        return  # the common start: no lock taken
     async with conn.transaction():
         await conn.execute("LOCK TABLE vault_key_buckets IN ACCESS EXCLUSIVE MODE")
         keys = {r["bucket"]: r["secret"] for r in await conn.fetch(

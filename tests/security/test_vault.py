@@ -3,13 +3,20 @@ read with a recorded reason, erased on request; and the clear text is nowhere el
 
 from __future__ import annotations
 
+import hashlib
+import secrets
+
 import asyncpg
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from pydantic import SecretStr
 
 from services.intake.main import create_app
 from services.intake.projections import READ_MODEL
 from shared.analytics.rebuild import Rebuild
 from shared.auth import Role
 from shared.settings import Settings
+from tests.security.test_erasure_files import database_files
 from tests.support import (
     TEST_CENTER,
     bearer,
@@ -143,3 +150,39 @@ async def test_register_find_read_audit_and_erase_a_resident(settings: Settings)
         return row["wrapped_key"] is None and row["id_tag"] is None and row["name"] is None
 
     await wait_until(row_cleared, timeout=2, what="the erased row to keep no key")
+
+
+async def test_a_rotated_master_key_can_be_destroyed_once_the_vault_has_moved_on(
+        settings: Settings) -> None:
+    async with running(create_app(settings), role=Role.CLERK) as desk:
+        resident = (await desk.post("/residents", json=RESIDENT)).json()["resident_id"]
+    old = settings.vault_master_key
+    rotated = settings.model_copy(update={
+        "vault_master_key": SecretStr("a-new-master-key-" + secrets.token_hex(16)),
+        "vault_old_master_keys": [old]})
+    async with running(create_app(rotated), role=Role.CLERK):
+        pass  # the start re-wraps every bucket secret under the new key
+    destroyed = rotated.model_copy(update={"vault_old_master_keys": []})
+    async with running(create_app(destroyed), role=Role.CLERK) as desk:
+        read = await desk.get(f"/residents/{resident}", params={"purpose": "check"})
+        assert read.status_code == 200 and read.json()["name"] == RESIDENT["name"]
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        files = await database_files(conn)
+    finally:
+        await conn.close()
+    old_kid = hashlib.sha256(b"sixstep-vault-kid\x00" + HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=None, info=b"sixstep-vault-master-v1"
+    ).derive(old.get_secret_value().encode())).digest()[:8]
+    wrapped_before = [blob for blob in (await _key_table(settings)) if blob[:8] == old_kid]
+    assert wrapped_before == [] and files.count(old_kid) == 0, \
+        "nothing wrapped by the destroyed key is left in the database files"
+
+
+async def _key_table(settings: Settings) -> list[bytes]:
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        return [bytes(r["secret"]) for r in await conn.fetch(
+            f'SELECT secret FROM "{settings.schema_for("intake")}".vault_key_buckets')]
+    finally:
+        await conn.close()
