@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+import shared.catalogue as catalogue_module
 from shared.catalogue import (
     Catalogue,
     CatalogueError,
@@ -239,6 +240,23 @@ def test_later_extension_files_win(tmp_path: Path) -> None:
             {"categories": [{"code": "x", "prefix": "SA", "name_zh": "某", "name_en": "X"}]},
             "prefix 'SA' already belongs",
         ),
+        (
+            {"items": [item_data(related_items=["SA-NO-SUCH-AID"])]},
+            "item #1 (SA-WINTER-HEATING-SUBSIDY): related item 'SA-NO-SUCH-AID' is not in the "
+            "catalogue",
+        ),
+        (
+            {"items": [item_data(related_items=["SA-WINTER-HEATING-SUBSIDY"])]},
+            "item #1 (SA-WINTER-HEATING-SUBSIDY): related item 'SA-WINTER-HEATING-SUBSIDY' is "
+            "the item itself",
+        ),
+        (
+            {"items": [item_data(related_items=["SA-HARDSHIP-SUBSIDY", "SA-HARDSHIP-SUBSIDY"])]},
+            "related_items names a code twice",
+        ),
+        ({"items": [item_data(related_items=["hardship"])]}, "related_items.0"),
+        ({"items": [item_data(summary={"zh": " ", "en": "Heating"})]}, "summary.zh"),
+        ({"items": [item_data(summary="冬天取暖补贴")]}, "summary"),
     ],
 )
 def test_a_bad_file_names_the_file_and_the_item(
@@ -257,3 +275,80 @@ def test_a_missing_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(CatalogueError, match="cannot be read") as raised:
         load_catalogue([missing])
     assert str(missing) in str(raised.value)
+
+
+# -- plain words and related items ----------------------------------------------------------
+
+
+def test_a_centers_file_written_before_summaries_and_related_items_still_loads(
+    tmp_path: Path,
+) -> None:
+    older = write(tmp_path / "center-2024.json", {"items": [item_data()]})
+    item = load_catalogue([older]).require("SA-WINTER-HEATING-SUBSIDY")
+    assert item.summary is None
+    assert item.related_items == ()
+
+
+def test_a_centers_items_and_the_shipped_ones_may_point_at_each_other(tmp_path: Path) -> None:
+    shipped = load_catalogue().require("SA-TEMPORARY-ASSISTANCE")
+    pointing_back = shipped.model_dump(mode="json") | {
+        "related_items": [*shipped.related_items, "SA-WINTER-HEATING-SUBSIDY"]
+    }
+    # The first file points at an item only the second file defines: checked after the merge.
+    first = write(
+        tmp_path / "a.json",
+        {
+            "items": [
+                item_data(
+                    summary={"zh": "冬天家里取暖有困难的，可以领一笔取暖补贴。", "en": "Heating."},
+                    related_items=["SA-HARDSHIP-SUBSIDY", "SA-COAL-DELIVERY"],
+                ),
+                pointing_back,
+            ]
+        },
+    )
+    second = write(
+        tmp_path / "b.json",
+        {"items": [item_data(code="SA-COAL-DELIVERY", name_zh="送煤上门", keywords=[])]},
+    )
+    amended = load_catalogue([first, second])
+    assert codes(amended.related("SA-WINTER-HEATING-SUBSIDY")) == [
+        "SA-HARDSHIP-SUBSIDY",
+        "SA-COAL-DELIVERY",
+    ]
+    assert codes(amended.related("SA-TEMPORARY-ASSISTANCE"))[-1] == "SA-WINTER-HEATING-SUBSIDY"
+    summary = amended.require("SA-WINTER-HEATING-SUBSIDY").summary
+    assert summary is not None and summary.zh.startswith("冬天家里取暖")
+
+
+def test_a_related_code_no_file_defines_names_the_file_that_asked_for_it(
+    tmp_path: Path,
+) -> None:
+    shipped = load_catalogue().require("SA-TEMPORARY-ASSISTANCE")
+    amended = shipped.model_dump(mode="json") | {"related_items": ["SA-GONE-AWAY"]}
+    fine = write(tmp_path / "fine.json", {"items": [item_data()]})
+    bad = write(tmp_path / "bad.json", {"items": [item_data(code="SA-OTHER"), amended]})
+    with pytest.raises(CatalogueError) as raised:
+        load_catalogue([fine, bad])
+    assert str(raised.value).startswith(
+        f"catalogue file {bad}: item #2 (SA-TEMPORARY-ASSISTANCE): related item 'SA-GONE-AWAY'"
+    )
+
+
+def test_every_shipped_item_must_have_a_summary(monkeypatch: pytest.MonkeyPatch) -> None:
+    source = Path(catalogue_module.__file__).parent / "data" / "catalogue.json"
+    shipped = json.loads(source.read_text(encoding="utf-8"))
+    del shipped["items"][1]["summary"]
+    text = json.dumps(shipped, ensure_ascii=False)
+    monkeypatch.setattr(catalogue_module, "_shipped", lambda: ("shipped.json", text))
+    code = shipped["items"][1]["code"]
+    with pytest.raises(CatalogueError, match=rf"shipped.json: item #2 \({code}\): summary"):
+        load_catalogue()
+
+
+def test_a_catalogue_built_in_code_checks_related_items_too(catalogue: Catalogue) -> None:
+    item = catalogue.require("SA-HARDSHIP-SUBSIDY").model_copy(
+        update={"related_items": ("SA-NOWHERE",)}
+    )
+    with pytest.raises(CatalogueError, match="SA-HARDSHIP-SUBSIDY: related item 'SA-NOWHERE'"):
+        Catalogue(catalogue.categories(), [item])
