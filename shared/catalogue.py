@@ -196,7 +196,6 @@ _NAME = _Weights(zh=(100, 80, 60), pinyin=(90, 70, 50, 30), word=(80, 80, 50), p
 _ALIAS = _Weights(zh=(90, 40, 30), pinyin=(85, 35, 25, 15), word=(90, 50, 30), phrase=60)
 _CATEGORY = _Weights(zh=(30, 25, 20), pinyin=(20, 15, 10, 5), word=(20, 20, 15), phrase=0)
 _POLICY = _Weights(zh=(10, 10, 10), pinyin=(0, 0, 0, 0), word=(10, 10, 5), phrase=0)
-_SUMMARY = _Weights(zh=(5, 5, 5), pinyin=(0, 0, 0, 0), word=(5, 5, 0), phrase=0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,9 +272,6 @@ def _entry(item: ServiceItem, category: Category) -> _Entry:
         _field(_POLICY, item.policy_basis.zh, pinyin=False),
         _field(_POLICY, item.policy_basis.en, pinyin=False),
     ]
-    if item.summary is not None:
-        fields.append(_field(_SUMMARY, item.summary.zh, pinyin=False))
-        fields.append(_field(_SUMMARY, item.summary.en, pinyin=False))
     return _Entry(item, item.code, tuple(fields))
 
 
