@@ -137,11 +137,6 @@ class Calendars:
     def fingerprints(self) -> dict[str, str]:
         return {center: c.fingerprint for center, c in self.centers().items()}
 
-    @property
-    def official_until(self) -> int:
-        """The earliest last official year over every center's calendar."""
-        return min(c.official_until for c in self.centers().values())
-
     def reload(self) -> list[str]:
         """Read the files again; returns the centers whose official schedules changed.
 
