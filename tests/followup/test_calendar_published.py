@@ -329,3 +329,31 @@ async def test_the_ops_calendar_route_answers_only_ops(settings: Settings) -> No
         assert body["centers"][0]["official_days_left"] == 11
         assert body["centers"][0]["years"][-1] == {"first_year": 2027, "last_year": 2031,
                                                    "source": "provisional"}
+
+
+async def test_a_service_started_after_the_schedule_was_added_replans_what_it_left(
+        settings: Settings, tmp_path: Path) -> None:
+    holidays = tmp_path / "holidays.json"
+    holidays.write_text("{}")
+    async with center_day(settings, DECEMBER_20, with_intake=False,
+                          holidays_file=holidays) as center:
+        r = await center.followup.post("/followups", headers=headers(key()), json={
+            "center_id": CENTER, "due_on": "2027-02-20", "assigned_team": "visits"})
+        visit_id = r.json()["id"]
+        visit = (await center.followup.get(f"/followups/{visit_id}",
+                                           params={"after": r.json()["position"]})).json()
+        assert visit["basis"] == "provisional"
+
+    # While it was down, ops put 2027 into the file (or upgraded the package).
+    holidays.write_text(json.dumps(SCHEDULE_2027))
+    async with center_day(settings, DECEMBER_20, with_intake=False,
+                          holidays_file=holidays) as center:
+        async def moved() -> bool:
+            return any(str(e.aggregate_id) == visit_id
+                       for e in rescheduled(await stream_envelopes(settings)))
+
+        await wait_until(moved, what="the visit re-planned at start")
+        await center.settled()
+        visit = await center.get(visit_id)
+        assert datetime.fromisoformat(visit["due_at"]) == at(2027, 2, 20, 9)
+        assert visit["basis"] == "official"
