@@ -8,7 +8,9 @@ withdrawn because the case was reopened before an answer came (``SurveyWithdrawn
 
 A bad review (dissatisfied or very dissatisfied) opens a rectification with a deadline in working
 days (``RectificationOpened``, consumed by the follow-up service), whose outcome is recorded
-(``RectificationCompleted``) before a revisit survey is requested (``RevisitRequested``).
+(``RectificationCompleted``) before a revisit survey is requested (``RevisitRequested``). A
+deadline worked out on a provisional year (``basis``) is revised once the year's official
+schedule is known (``RectificationDeadlineRevised``).
 
 No personal data: the resident is an opaque id, free text went through ``shared.privacy.redact``.
 """
@@ -23,6 +25,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.contracts.registry import REGISTRY, EventContract
+from shared.contracts.vocabulary import Basis, with_official_basis
 
 SERVICE = "feedback"
 
@@ -141,6 +144,11 @@ class SurveyWithdrawn(_Payload):
     reason: str
 
 
+BASIS = Field(Basis.OFFICIAL, description=(
+    "official: the deadline was worked out on published holiday schedules; provisional: on a "
+    "year planned from the statutory holidays alone, revised when its schedule is published."))
+
+
 class RectificationOpened(_Payload):
     """A bad review opened a rectification; the follow-up service schedules the revisit."""
 
@@ -150,6 +158,21 @@ class RectificationOpened(_Payload):
     deadline_on: date
     summary: str = ""
     survey_id: UUID | None = Field(None, description="The survey whose answer was the bad review.")
+    basis: Basis = BASIS
+    counted_from: date | None = Field(None, description=(
+        "The day the working days are counted from (the bad review's day, center's zone)."))
+    working_days: int | None = Field(None, ge=0, description="The working days allowed.")
+
+
+class RectificationDeadlineRevised(_Payload):
+    """The official holiday schedule of the year a provisional deadline fell in was published:
+    the same working days counted again on it (never before the day of the revision)."""
+
+    rectification_id: UUID
+    deadline_on: date
+    previous_deadline_on: date
+    basis: Basis = BASIS
+    reason: str = Field("calendar_published", description="Why the deadline moved.")
 
 
 class RectificationCompleted(_Payload):
@@ -161,6 +184,7 @@ class RectificationCompleted(_Payload):
     deadline_on: date
     completed_on: date = Field(description="The day in the center's time zone.")
     on_time: bool = Field(description="completed_on <= deadline_on")
+    basis: Basis = BASIS
 
 
 class RevisitRequested(_Payload):
@@ -170,9 +194,12 @@ class RevisitRequested(_Payload):
     survey_id: UUID = Field(description="The revisit survey.")
 
 
-def _add(model: type[_Payload], summary: str = "") -> EventContract:
+def _add(model: type[_Payload], summary: str = "", dated: bool = False) -> EventContract:
+    """``dated``: v2 says the basis of its deadline; a v1 event's deadline was official."""
+    versions = {"version": 2, "upcasters": {1: with_official_basis}} if dated else {}
     return REGISTRY.add(EventContract(model.__name__, SERVICE, model,
-                                      summary=summary or (model.__doc__ or "")))
+                                      summary=summary or (model.__doc__ or ""),
+                                      **versions))  # type: ignore[arg-type]
 
 
 CONTRACTS = [
@@ -181,7 +208,8 @@ CONTRACTS = [
     _add(RatingGiven),
     _add(SurveyExpired),
     _add(SurveyWithdrawn),
-    _add(RectificationOpened),
-    _add(RectificationCompleted),
+    _add(RectificationOpened, dated=True),
+    _add(RectificationDeadlineRevised),
+    _add(RectificationCompleted, dated=True),
     _add(RevisitRequested),
 ]
