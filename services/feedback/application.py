@@ -23,7 +23,7 @@ from services.feedback.domain import (
 )
 from services.feedback.tokens import SurveyTokens
 from shared.contracts.feedback import AnsweredVia, SurveyChannel, SurveyPurpose
-from shared.errors import AlreadyDoneError, VersionConflict
+from shared.errors import AlreadyDoneError, CommandError, VersionConflict
 from shared.eventstore import ServiceApplication
 from shared.group_commit import GroupCommitter, Unit, Written
 from shared.settings import Settings
@@ -31,6 +31,13 @@ from shared.settings import Settings
 Clock = Callable[[], datetime]
 DeadlineFor = Callable[[date, int], date]
 """``deadline_for(start, n)``: the day ``n`` working days after ``start`` (shared/workdays.py)."""
+
+
+class ActorMismatch(CommandError):
+    """A body named another actor than the authenticated caller, who may not act for them."""
+
+    status = 403
+    code = "forbidden_actor"
 
 
 class FeedbackApplication(ServiceApplication):
@@ -208,19 +215,31 @@ class Feedback:
     # -- the resident's answer --------------------------------------------------------------
 
     async def rate(self, survey_id: UUID, cmd: c.RateService, actor: str, key: str,
-                   expected_version: int | None = None, *, resident: bool = False) -> Written:
+                   expected_version: int | None = None, *, resident: bool = False,
+                   on_behalf: bool = False) -> Written:
         """A rating; a bad review opens its rectification in the same commit.
 
         ``resident``: the resident answers with a bearer token bound to the survey's case
-        (checked where the survey is loaded), instead of the link's token."""
+        (checked where the survey is loaded), instead of the link's token.
+
+        Staff record an answer as ``actor``, the authenticated subject, which the event keeps
+        as its actor. ``cmd.clerk_id`` names the clerk the answer is attributed to: the actor
+        themselves, or, only when ``on_behalf`` (a supervisor), another clerk; then both are
+        recorded (the envelope's actor and the payload's ``clerk_id``)."""
         now = self.clock()
+        clerk_id = cmd.clerk_id
         if cmd.token is not None or resident:
             if cmd.token is not None:
                 self.tokens.read(cmd.token)  # a forged link fails before anything is loaded
             via, actor = AnsweredVia.TOKEN, "resident"
             cmd = cmd.model_copy(update={"occurred_at": None})  # a resident answers now
         else:
-            via, actor = AnsweredVia.CLERK, cmd.clerk_id or actor
+            via, clerk_id = AnsweredVia.CLERK, clerk_id or actor
+            if clerk_id != actor and not on_behalf:
+                raise ActorMismatch(
+                    "a clerk records answers in their own name: clerk_id must be the token's "
+                    "subject (only a supervisor records an answer on a clerk's behalf)",
+                    clerk_id=clerk_id, actor=actor)
         meta = meta_for(cmd, actor, key, now)
         aspects = {a.value: mark for a, mark in cmd.aspects.items()}
 
@@ -233,7 +252,7 @@ class Feedback:
                 raise VersionConflict(
                     f"survey is at version {survey.version}, not {expected_version}",
                     current_version=survey.version, expected_version=expected_version)
-            survey.rate(cmd.level, cmd.comment, aspects, via, cmd.clerk_id, now, meta)
+            survey.rate(cmd.level, cmd.comment, aspects, via, clerk_id, now, meta)
             if survey.is_bad_review:
                 start = self.local_day(meta["occurred_at"])
                 deadline = self.deadline_for(start, self.policy.rectification_working_days)

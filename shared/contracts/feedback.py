@@ -122,7 +122,10 @@ class RatingGiven(_Payload):
     aspects: dict[Aspect, Mark] = Field(
         default_factory=dict, description="Marks 1 (poor) to 5 (excellent) per aspect.")
     via: AnsweredVia
-    clerk_id: str | None = Field(None, description="The clerk who recorded an assisted answer.")
+    clerk_id: str | None = Field(None, description=(
+        "The clerk an assisted answer is attributed to (who called back or stood at the "
+        "counter). The envelope's actor recorded it: the same clerk, or a supervisor on the "
+        "clerk's behalf."))
     rectification_id: UUID | None = None
 
 
