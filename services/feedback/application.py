@@ -16,13 +16,19 @@ from eventsourcing.domain import Aggregate
 
 from services.feedback import commands as c
 from services.feedback.domain import (
+    Consent,
     Meta,
     Rectification,
     Survey,
     survey_id_for_resolution,
 )
 from services.feedback.tokens import SurveyTokens
-from shared.contracts.feedback import AnsweredVia, SurveyChannel, SurveyPurpose
+from shared.contracts.feedback import (
+    AnsweredVia,
+    SurveyChannel,
+    SurveyPurpose,
+    WithdrawalCause,
+)
 from shared.errors import AlreadyDoneError, CommandError, VersionConflict
 from shared.eventstore import ServiceApplication
 from shared.group_commit import GroupCommitter, Unit, Written
@@ -146,7 +152,10 @@ class Feedback:
         _, expires_at = self.policy.timing(channel, case.resolved_at)
         return self.clock() >= expires_at
 
-    async def request_survey(self, case: ResolvedCase) -> Written:
+    async def request_survey(self, case: ResolvedCase, consent: Consent | None = None
+                             ) -> Written:
+        """The resolution's survey, once. When the resident may not be asked on its channel
+        (``consent``), it is withdrawn in the same commit: recorded as *no consent*."""
         survey_id = survey_id_for_resolution(case.resolved_event_id)
         channel = self.policy.channel_for(case.intake_channel, case.resident_id)
         send_at, expires_at = self.policy.timing(channel, case.resolved_at)
@@ -164,10 +173,28 @@ class Feedback:
                             clerk_id=case.clerk_id, service_item=case.service_item,
                             send_at=send_at, expires_at=expires_at, rectification_id=None,
                             meta=meta)
+            if consent is not None:
+                survey.respect(consent, meta)
             unit.add(survey)
             return survey
 
         return await self.committer.submit(run, [survey_id])
+
+    async def respect_consent(self, survey_id: UUID, consent: Consent,
+                              cause: str | None) -> WithdrawalCause | None:
+        """Withdraw a survey the resident may no longer be asked (``Consent.forbids``);
+        nothing when it may still ask or is closed already. ``cause``: the upstream event."""
+        meta = meta_for(None, "system:feedback", cause, self.clock())
+        outcome: dict[str, WithdrawalCause | None] = {}
+
+        def run(unit: Unit) -> Aggregate:
+            survey: Survey = unit.get(survey_id, "survey")
+            survey.check_new_command(cause, "SurveyWithdrawn")
+            outcome["because"] = survey.respect(consent, meta)
+            return survey
+
+        await self.committer.submit(run, [survey_id])  # a repeated cause: nothing, again
+        return outcome.get("because")
 
     async def withdraw_survey(self, survey_id: UUID, reason: str, cause: str) -> Written:
         meta = meta_for(None, "system:feedback", cause, self.clock())

@@ -39,6 +39,8 @@ DDL = [
     # Who recorded an assisted answer (the event's actor), beside whom it is attributed to.
     "ALTER TABLE surveys ADD COLUMN IF NOT EXISTS recorded_by text",
     "CREATE INDEX IF NOT EXISTS surveys_case ON surveys (case_id)",
+    "CREATE INDEX IF NOT EXISTS surveys_resident ON surveys (resident_id)"
+    " WHERE status IN ('requested', 'sent')",
     "CREATE INDEX IF NOT EXISTS surveys_to_send ON surveys (send_at) WHERE status = 'requested'",
     "CREATE INDEX IF NOT EXISTS surveys_to_expire ON surveys (expires_at)"
     " WHERE status IN ('requested', 'sent')",

@@ -4,7 +4,9 @@ A survey is one question put to a resident about one case: after the case is res
 (``purpose = resolution``) or after a rectification (``purpose = revisit``). It is requested,
 sent through the resident's channel, and then either answered (``RatingGiven``), left without an
 answer until its deadline (``SurveyExpired``: recorded as *no answer*, never as satisfied), or
-withdrawn because the case was reopened before an answer came (``SurveyWithdrawn``).
+withdrawn (``SurveyWithdrawn``): because the case was reopened before an answer came, because
+the resident has not agreed to be asked by SMS or phone (*no consent*, never *no answer*), or
+because the resident's data was erased.
 
 A bad review (dissatisfied or very dissatisfied) opens a rectification with a deadline in working
 days (``RectificationOpened``, consumed by the follow-up service), whose outcome is recorded
@@ -17,12 +19,12 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.contracts.registry import REGISTRY, EventContract
+from shared.contracts.registry import REGISTRY, EventContract, Upcaster
 
 SERVICE = "feedback"
 
@@ -74,6 +76,14 @@ class SurveyPurpose(StrEnum):
 class AnsweredVia(StrEnum):
     TOKEN = "token"  # the resident, with the single-use link
     CLERK = "clerk"  # a clerk recorded the resident's answer (phone callback, counter)
+
+
+class WithdrawalCause(StrEnum):
+    """Why a survey no longer asks anything."""
+
+    REOPENED = "reopened"  # the case is being handled again; resolving it asks anew
+    NO_CONSENT = "no_consent"  # the resident has not agreed to be asked (SMS, phone)
+    ERASED = "erased"  # the resident's personal data was erased (PIPL art. 47)
 
 
 class RectificationOutcome(StrEnum):
@@ -138,10 +148,20 @@ class SurveyExpired(_Payload):
 
 
 class SurveyWithdrawn(_Payload):
-    """The case was reopened before an answer came: this survey no longer asks anything."""
+    """This survey no longer asks anything: the case was reopened before an answer came, the
+    resident has not agreed to be asked this way, or their data was erased (``because``)."""
 
     survey_id: UUID
     reason: str
+    because: WithdrawalCause = Field(
+        WithdrawalCause.REOPENED, description=(
+            "reopened (counts nowhere), no_consent (counted as no consent, never as no "
+            "answer) or erased (counts nowhere)."))
+
+
+def survey_withdrawn_v1_to_v2(payload: dict[str, Any]) -> dict[str, Any]:
+    """v1 knew one reason to withdraw a survey: the case was reopened."""
+    return {**payload, "because": WithdrawalCause.REOPENED.value}
 
 
 class RectificationOpened(_Payload):
@@ -173,8 +193,10 @@ class RevisitRequested(_Payload):
     survey_id: UUID = Field(description="The revisit survey.")
 
 
-def _add(model: type[_Payload], summary: str = "") -> EventContract:
-    return REGISTRY.add(EventContract(model.__name__, SERVICE, model,
+def _add(model: type[_Payload], summary: str = "", version: int = 1,
+         upcasters: dict[int, Upcaster] | None = None) -> EventContract:
+    return REGISTRY.add(EventContract(model.__name__, SERVICE, model, version=version,
+                                      upcasters=upcasters or {},
                                       summary=summary or (model.__doc__ or "")))
 
 
@@ -183,7 +205,7 @@ CONTRACTS = [
     _add(SurveySent),
     _add(RatingGiven),
     _add(SurveyExpired),
-    _add(SurveyWithdrawn),
+    _add(SurveyWithdrawn, version=2, upcasters={1: survey_withdrawn_v1_to_v2}),
     _add(RectificationOpened),
     _add(RectificationCompleted),
     _add(RevisitRequested),
