@@ -17,6 +17,13 @@ From intake (consumed from the stream, in each case's order):
 From feedback: ``RectificationOpened`` -> a *rectification* follow-up due at office opening on
 the deadline (on the last working day before it when the deadline is a day off).
 
+From intake, about a resident (``residents.py``): ``ConsentChanged`` and ``ResidentErased``
+are remembered, and every rule plans with what the resident agreed to
+(``domain.consent_allows``): nothing for an erased resident, no outreach without consent to
+contact, and a task without contact for the work owed anyway. A refusal or erasure arriving
+after something was planned brings what is still open in line (cancelled, obligations ended,
+or made a task: ``FollowUps.respect``).
+
 Each effect is a command with a deterministic id, so re-applying an event after a crash finds
 the follow-up already there and writes nothing. A rule whose dates fall outside the working-day
 calendar is *parked* (``parked_rules``, logged) and retried when the service starts: never a
@@ -37,8 +44,15 @@ import orjson
 import structlog
 
 from services.followup import commands as c
+from services.followup import residents
 from services.followup.application import SYSTEM_RULES, FollowUps, Plan, Watch
-from services.followup.domain import CalendarNotCovered, follow_up_id_for
+from services.followup.domain import (
+    CalendarNotCovered,
+    Consent,
+    consent_allows,
+    follow_up_id_for,
+    obligation_aggregate_id,
+)
 from shared.calendar import CalendarOutOfRange
 from shared.contracts import Envelope
 from shared.contracts.followup import Priority, Reason
@@ -63,6 +77,8 @@ DDL = [
     "CREATE TABLE IF NOT EXISTS parked_rules ("
     " event_id uuid PRIMARY KEY, type text NOT NULL, envelope jsonb NOT NULL,"
     " reason text NOT NULL, parked_at timestamptz NOT NULL DEFAULT now())",
+    "CREATE INDEX IF NOT EXISTS case_refs_resident ON case_refs (resident_id)",
+    *residents.DDL,
 ]
 
 Row = tuple[UUID, UUID, str]
@@ -74,6 +90,8 @@ def plain(value: Any) -> UUID | None:
 
 Effect = Callable[[list[Row]], Awaitable[Row | None]]
 """Runs one rule; gets what earlier rules of the same case scheduled in this batch."""
+ConsentOf = Callable[[UUID | None], Consent]
+"""What a resident agreed to, as of the end of the batch being applied."""
 
 
 class Rules:
@@ -85,13 +103,23 @@ class Rules:
 
     async def apply(self, conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
         refs = await _CaseRefs.load(conn, events)
+        known = await _consents(conn, events, refs)
+        for e in events:
+            known.remember(e)  # the whole batch: a rule plans with the latest word
         per_case: dict[UUID, list[tuple[Envelope, Effect]]] = defaultdict(list)
         for e in events:
             refs.remember(e)
-            effect = await self._effect_for(conn, e, refs)
+            effect = await self._effect_for(conn, e, refs, known.consent)
             if effect is not None:
                 per_case[e.partition_key].append((e, effect))
         await refs.save(conn)
+        await known.save(conn)
+        latest = {UUID(e.payload["resident_id"]): e for e in events
+                  if e.service == "intake" and e.type in residents.TYPES}
+        for resident_id, cause in known.narrowed.items():
+            found = await residents.pending(conn, resident_id)
+            per_case[resident_id].append((latest[resident_id], self._respect(
+                found, known.consent(resident_id), cause)))
         results = await asyncio.gather(*(self._run_in_order(conn, steps)
                                          for steps in per_case.values()))
         rows = [row for result in results for row in result[0]]
@@ -134,7 +162,9 @@ class Rules:
             for row in rows:
                 e = Envelope.model_validate(orjson.loads(row["envelope"]))
                 async with conn.transaction():
-                    effect = await self._effect_for(conn, e, await _CaseRefs.load(conn, [e]))
+                    refs = await _CaseRefs.load(conn, [e])
+                    known = await _consents(conn, [e], refs)
+                    effect = await self._effect_for(conn, e, refs, known.consent)
                     if effect is None:
                         await conn.execute("DELETE FROM parked_rules WHERE event_id = $1",
                                            e.event_id)
@@ -154,10 +184,11 @@ class Rules:
 
     # -- effects ----------------------------------------------------------------------------
 
-    async def _effect_for(self, conn: asyncpg.Connection, e: Envelope,
-                          refs: _CaseRefs) -> Effect | None:
+    async def _effect_for(self, conn: asyncpg.Connection, e: Envelope, refs: _CaseRefs,
+                          consent_of: ConsentOf | None = None) -> Effect | None:
+        consent_of = consent_of or (lambda _: Consent())
         if e.type == "RectificationOpened":
-            return self._rectification(e, refs.snapshot(e.case_id))
+            return self._rectification(e, refs.snapshot(e.case_id), consent_of)
         if e.service != "intake" or e.case_id is None:
             return None
         if e.type not in ("DeadlineNoted", "CaseResolved", "CaseReopened", "ObligationDeclared"):
@@ -167,15 +198,24 @@ class Rules:
             log.warning("rule.unknown_case", case_id=str(e.case_id), type=e.type)
             return None
         if e.type == "DeadlineNoted":
-            return self._deadline(e, case)
+            return self._deadline(e, case, consent_of)
         if e.type == "CaseResolved":
-            return self._resolved(e, case)
+            return self._resolved(e, case, consent_of)
         if e.type == "ObligationDeclared":
-            return self._obligation(e, case)
+            return self._obligation(e, case, consent_of)
         open_checks = [r["follow_up_id"] for r in await conn.fetch(
             "SELECT follow_up_id FROM rule_followups WHERE case_id = $1 AND rule = $2",
             e.case_id, Reason.POST_RESOLUTION_CHECK.value)]
         return self._reopened(e, open_checks)
+
+    def _respect(self, found: list[tuple[UUID, str]], consent: Consent, cause: str) -> Effect:
+        """A resident's refusal or erasure: what may still reach them, brought in line."""
+        async def run(_: list[Row]) -> None:
+            for aggregate_id, kind in found:
+                await self.followups.respect(aggregate_id, kind, consent, cause)
+            return None
+
+        return run
 
     def _plan(self, e: Envelope, case: CaseRef, follow_up_id: UUID, reason: Reason,
               due_at: datetime, **extra: Any) -> Plan:
@@ -187,23 +227,28 @@ class Rules:
                     causation_id=str(e.event_id), correlation_id=e.correlation_id,
                     occurred_at=e.occurred_at, **extra)
 
-    def _deadline(self, e: Envelope, case: CaseRef) -> Effect:
+    def _deadline(self, e: Envelope, case: CaseRef, consent_of: ConsentOf) -> Effect:
         calendar = self.followups.calendar(e.center_id)
         deadline_id = UUID(e.payload["deadline_id"])
         follow_up_id = follow_up_id_for("deadline", deadline_id)
 
-        async def run(_: list[Row]) -> Row:
+        async def run(_: list[Row]) -> Row | None:
+            contact = consent_allows(Reason.DEADLINE_REMINDER,
+                                     consent_of(plain(case["resident_id"])))
+            if contact is None:
+                return None  # erased: nothing is planned for them
             due_on = date.fromisoformat(e.payload["due_on"])
             day = calendar.subtract_working_days(
                 due_on, self.settings.followup_deadline_reminder_working_days)
             due_at = max(calendar.opening_on(day), e.occurred_at)  # closer: at once
             await self.followups.schedule(self._plan(
-                e, case, follow_up_id, Reason.DEADLINE_REMINDER, due_at, source_id=deadline_id))
+                e, case, follow_up_id, Reason.DEADLINE_REMINDER, due_at, source_id=deadline_id,
+                contact=contact))
             return (case["case_id"], follow_up_id, Reason.DEADLINE_REMINDER.value)
 
         return run
 
-    def _resolved(self, e: Envelope, case: CaseRef) -> Effect:
+    def _resolved(self, e: Envelope, case: CaseRef, consent_of: ConsentOf) -> Effect:
         calendar = self.followups.calendar(e.center_id)
         early = (e.payload["outcome"] == "cannot_be_resolved"
                  or e.payload["emotion_defused"] is False)
@@ -211,7 +256,10 @@ class Rules:
                 else self.settings.followup_post_resolution_working_days)
         follow_up_id = follow_up_id_for("resolution", e.event_id)
 
-        async def run(_: list[Row]) -> Row:
+        async def run(_: list[Row]) -> Row | None:
+            if consent_allows(Reason.POST_RESOLUTION_CHECK,
+                              consent_of(plain(case["resident_id"]))) is None:
+                return None  # only outreach: not without consent, not for the erased
             resolved_on = calendar.local_day(e.occurred_at)
             due_at = max(calendar.opening_on(calendar.add_working_days(resolved_on, days)),
                          e.occurred_at)
@@ -235,7 +283,7 @@ class Rules:
 
         return run
 
-    def _obligation(self, e: Envelope, case: CaseRef) -> Effect:
+    def _obligation(self, e: Envelope, case: CaseRef, consent_of: ConsentOf) -> Effect:
         p = e.payload
         watch = Watch(obligation_id=UUID(p["obligation_id"]), center_id=e.center_id,
                       case_id=e.case_id,  # type: ignore[arg-type]
@@ -246,16 +294,20 @@ class Rules:
                       causation_id=str(e.event_id), correlation_id=e.correlation_id,
                       occurred_at=e.occurred_at)
 
-        async def run(_: list[Row]) -> None:
+        async def run(_: list[Row]) -> Row | None:
             if watch.resident_id is None:
                 log.warning("rule.obligation_without_resident", case_id=str(e.case_id))
-                return
+                return None
+            if consent_of(watch.resident_id).erased:
+                return None  # nobody to watch for; a missed period would plan a contact
             await self.followups.watch(watch)
-            return None
+            # Remembered with the case: an erasure finds it before the worklist shows it.
+            return (watch.case_id, obligation_aggregate_id(watch.obligation_id), "obligation")
 
         return run
 
-    def _rectification(self, e: Envelope, case: CaseRef | None) -> Effect:
+    def _rectification(self, e: Envelope, case: CaseRef | None,
+                       consent_of: ConsentOf) -> Effect:
         p = e.payload
         calendar = self.followups.calendar(e.center_id)
         rectification_id = UUID(p["rectification_id"])
@@ -264,6 +316,9 @@ class Rules:
                     else plain(case["resident_id"]) if case else None)
 
         async def run(_: list[Row]) -> Row | None:
+            contact = consent_allows(Reason.RECTIFICATION, consent_of(resident))
+            if contact is None:
+                return None  # erased: no revisit to plan
             deadline = date.fromisoformat(p["deadline_on"])
             due_at = max(calendar.opening_on(calendar.subtract_working_days(deadline, 0)),
                          e.occurred_at)
@@ -274,12 +329,26 @@ class Rules:
                 source=f"{e.service}:{e.type}", source_id=rectification_id,
                 priority=Priority.HIGH, service_item=case["service_item"] if case else None,
                 causation_id=str(e.event_id), correlation_id=e.correlation_id,
-                occurred_at=e.occurred_at))
+                occurred_at=e.occurred_at, contact=contact))
             if e.case_id is None:
                 return None
             return (e.case_id, follow_up_id, Reason.RECTIFICATION.value)
 
         return run
+
+
+async def _consents(conn: asyncpg.Connection, events: Sequence[Envelope],
+                    refs: _CaseRefs) -> residents.Residents:
+    """What the batch's residents agreed to: those its consent events name, those of the
+    cases it touches, and those a rectification names."""
+    ids: set[UUID | None] = set(residents.Residents.ids_in(events))
+    for e in events:
+        case = refs.cases.get(e.case_id) if e.case_id is not None else None
+        if case is not None:
+            ids.add(plain(case["resident_id"]))
+        if e.type in ("CaseOpened", "RectificationOpened") and e.payload.get("resident_id"):
+            ids.add(UUID(str(e.payload["resident_id"])))
+    return await residents.Residents.load(conn, ids)
 
 
 CaseRef = dict[str, Any]

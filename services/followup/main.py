@@ -15,6 +15,7 @@ from services.followup.clock import Clock, SystemClock
 from services.followup.consumer import Rules
 from services.followup.fanout import FanOut
 from services.followup.projections import CONSUMER, DDL, WorklistProjection
+from services.followup.residents import PgConsents
 from services.followup.scheduler import Scheduler
 from shared.catalogue import load_catalogue
 from shared.http import Metrics
@@ -35,7 +36,8 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = await start_runtime(settings, SERVICE, FollowUpApplication,
                                       [*DDL, *rules_module.DDL], metrics)
-        use_cases = FollowUps(runtime.committer, calendars, settings, clock_, catalogue)
+        use_cases = FollowUps(runtime.committer, calendars, settings, clock_, catalogue,
+                              PgConsents(runtime.pool))
         rules = Rules(use_cases)
         scheduler = Scheduler(runtime.pool, use_cases, clock_,
                               interval_s=settings.followup_scheduler_interval_s,

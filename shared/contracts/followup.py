@@ -6,12 +6,18 @@ staff complete, reschedule, escalate or cancel it. Each event that leaves a time
 when it fires (``due_at``, ``overdue_at``, ``escalate_at``, ``missed_at``), so a read model
 knows the next moment without a calendar. No personal data: residents are opaque ids, free
 text is redacted before it is recorded.
+
+A follow-up either contacts the resident (``contact``) or, for a resident who has not agreed
+to be contacted, is a task for staff done from the case file without reaching them; a
+resident's refusal arriving later turns an open one into such a task
+(``FollowUpContactWithdrawn``) or cancels it when it was only outreach.
 """
 
 from __future__ import annotations
 
 from datetime import date, datetime
 from enum import StrEnum
+from typing import Any
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -47,6 +53,19 @@ class ContactChannel(StrEnum):
     HOME_VISIT = "home_visit"
     COUNTER = "counter"
     LETTER = "letter"
+    NONE = "none"  # not reached: a task done from the case file (no consent to contact)
+
+
+#: The channels that reach the resident where they are: only with their consent to contact.
+REACHING = frozenset({ContactChannel.PHONE, ContactChannel.SMS, ContactChannel.WECHAT,
+                      ContactChannel.HOME_VISIT, ContactChannel.LETTER})
+
+
+class PublisherScope(StrEnum):
+    """Whose residents a policy change may reach: the publishing center's, or the city's."""
+
+    CENTER = "center"  # a center's supervisor: that center's residents only
+    CITY = "city"  # the city's role: every center's residents (with ``all_centers``)
 
 
 class FollowUpOutcome(StrEnum):
@@ -73,6 +92,14 @@ class FollowUpScheduled(_Payload):
     source: str = Field(description="What caused it, e.g. 'intake:DeadlineNoted', 'api'.")
     source_id: UUID | None = Field(None, description="Deadline, obligation, policy, rectification"
                                    " or upstream event id.")
+    contact: bool = Field(True, description=(
+        "The resident may be contacted about it; false: a task for staff, done without "
+        "reaching the resident (who has not agreed to be contacted)."))
+
+
+def follow_up_scheduled_v1_to_v2(payload: dict[str, Any]) -> dict[str, Any]:
+    """v1 follow-ups were all contacts: consent was not known downstream yet."""
+    return {**payload, "contact": True}
 
 
 class FollowUpDue(_Payload):
@@ -112,7 +139,15 @@ class FollowUpRescheduled(_Payload):
 
 
 class FollowUpCancelled(_Payload):
-    """No longer needed, e.g. the case was reopened and is being handled at the counter."""
+    """No longer needed, e.g. the case was reopened and is being handled at the counter, or
+    the resident's data was erased, or it was only outreach and they refused contact."""
+
+    reason: str
+
+
+class FollowUpContactWithdrawn(_Payload):
+    """The resident no longer agrees to be contacted: the follow-up stays, as a task for staff
+    done from the case file without reaching them (``contact`` false from now on)."""
 
     reason: str
 
@@ -125,6 +160,16 @@ class PolicyChangePublished(_Payload):
     effective_on: date
     all_centers: bool = Field(description="Reach residents of every center, not only this one.")
     outreach_due_at: datetime = Field(description="When the outreach follow-ups fall due.")
+    scope: PublisherScope = Field(PublisherScope.CENTER, description=(
+        "The publisher's reach: 'center' (a center's supervisor: its own residents, whatever "
+        "all_centers says) or 'city' (the city role: every center's, with all_centers)."))
+
+
+def policy_change_published_v1_to_v2(payload: dict[str, Any]) -> dict[str, Any]:
+    """v1 did not record the publisher's reach: it is taken as the publishing center's own
+    (a policy published to all centers before the city role existed reaches only that center's
+    residents, as its publisher's scope allowed)."""
+    return {**payload, "scope": PublisherScope.CENTER.value}
 
 
 class PolicyChangeFannedOut(_Payload):
@@ -167,7 +212,8 @@ class ObligationEnded(_Payload):
 
 
 CONTRACTS = [
-    REGISTRY.add(EventContract("FollowUpScheduled", SERVICE, FollowUpScheduled,
+    REGISTRY.add(EventContract("FollowUpScheduled", SERVICE, FollowUpScheduled, version=2,
+                               upcasters={1: follow_up_scheduled_v1_to_v2},
                                summary=FollowUpScheduled.__doc__ or "")),
     REGISTRY.add(EventContract("FollowUpDue", SERVICE, FollowUpDue,
                                summary=FollowUpDue.__doc__ or "")),
@@ -181,7 +227,10 @@ CONTRACTS = [
                                summary="Moved to another time or assignee")),
     REGISTRY.add(EventContract("FollowUpCancelled", SERVICE, FollowUpCancelled,
                                summary=FollowUpCancelled.__doc__ or "")),
+    REGISTRY.add(EventContract("FollowUpContactWithdrawn", SERVICE, FollowUpContactWithdrawn,
+                               summary=FollowUpContactWithdrawn.__doc__ or "")),
     REGISTRY.add(EventContract("PolicyChangePublished", SERVICE, PolicyChangePublished,
+                               version=2, upcasters={1: policy_change_published_v1_to_v2},
                                summary=PolicyChangePublished.__doc__ or "")),
     REGISTRY.add(EventContract("PolicyChangeFannedOut", SERVICE, PolicyChangeFannedOut,
                                summary=PolicyChangeFannedOut.__doc__ or "")),
