@@ -192,8 +192,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(256 * 1024, ge=1024, description=(
         "Larger request bodies are refused with 413."))
     survey_rate_per_minute: float = Field(6.0, gt=0, description=(
-        "Survey answers per token per minute (a token bucket; 429 beyond it)."))
-    survey_rate_burst: int = Field(5, ge=1, description="Answers a token may send at once.")
+        "Survey answers per survey per minute (a token bucket; 429 beyond it)."))
+    survey_rate_burst: int = Field(5, ge=1, description="Answers one survey may take at once.")
 
     log_level: str = "INFO"
     log_json: bool = True
