@@ -56,6 +56,7 @@ from services.followup.domain import (
 from shared.calendar import CalendarOutOfRange
 from shared.contracts import Envelope
 from shared.contracts.followup import Priority, Reason
+from shared.errors import NotFound
 
 log = structlog.get_logger("sixstep.followup.rules")
 
@@ -212,7 +213,10 @@ class Rules:
         """A resident's refusal or erasure: what may still reach them, brought in line."""
         async def run(_: list[Row]) -> None:
             for aggregate_id, kind in found:
-                await self.followups.respect(aggregate_id, kind, consent, cause)
+                try:
+                    await self.followups.respect(aggregate_id, kind, consent, cause)
+                except NotFound:  # a worklist row whose aggregate is not here: nothing to do
+                    log.warning("rule.respect_unknown", aggregate_id=str(aggregate_id))
             return None
 
         return run
