@@ -29,11 +29,13 @@ import asyncio
 from uuid import UUID
 
 import asyncpg
+import orjson
 import structlog
 
 from services.followup.application import FollowUps, Plan
 from services.followup.domain import fan_out_center, policy_follow_up_id
 from shared.auth import Principal, Role, acting_as
+from shared.calendar import Basis, DueRule
 from shared.contracts.followup import PublisherScope, Reason
 
 log = structlog.get_logger("sixstep.followup.fanout")
@@ -116,6 +118,8 @@ class FanOut:
 
     async def _schedule(self, policy: asyncpg.Record, policy_id: UUID,
                         batch: list[asyncpg.Record]) -> None:
+        rule = (DueRule.from_dict(orjson.loads(policy["due_rule"])) if policy["due_rule"]
+                else None)
         await asyncio.gather(*(self.followups.schedule(Plan(
             follow_up_id=policy_follow_up_id(policy_id, UUID(str(r["resident_id"]))),
             center_id=r["center_id"], case_id=UUID(str(r["case_id"])),
@@ -123,7 +127,8 @@ class FanOut:
             due_at=policy["outreach_due_at"],
             assigned_clerk=None, assigned_team=self.team, source="followup:PolicyChangePublished",
             source_id=policy_id, causation_id=f"policy:{policy_id}",
-            correlation_id=str(policy_id))) for r in batch))
+            correlation_id=str(policy_id), basis=Basis(policy["basis"]), due_rule=rule))
+            for r in batch))
 
     async def _save_progress(self, policy_id: UUID, old: UUID | None, new: UUID,
                              count: int) -> bool:

@@ -10,7 +10,9 @@ because the resident's data was erased.
 
 A bad review (dissatisfied or very dissatisfied) opens a rectification with a deadline in working
 days (``RectificationOpened``, consumed by the follow-up service), whose outcome is recorded
-(``RectificationCompleted``) before a revisit survey is requested (``RevisitRequested``).
+(``RectificationCompleted``) before a revisit survey is requested (``RevisitRequested``). A
+deadline worked out on a provisional year (``basis``) is revised once the year's official
+schedule is known (``RectificationDeadlineRevised``).
 
 No personal data: the resident is an opaque id, free text went through ``shared.privacy.redact``.
 """
@@ -25,6 +27,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.contracts.registry import REGISTRY, EventContract, Upcaster
+from shared.contracts.vocabulary import Basis, with_official_basis
 
 SERVICE = "feedback"
 
@@ -164,6 +167,11 @@ def survey_withdrawn_v1_to_v2(payload: dict[str, Any]) -> dict[str, Any]:
     return {**payload, "because": WithdrawalCause.REOPENED.value}
 
 
+BASIS = Field(Basis.OFFICIAL, description=(
+    "official: the deadline was worked out on published holiday schedules; provisional: on a "
+    "year planned from the statutory holidays alone, revised when its schedule is published."))
+
+
 class RectificationOpened(_Payload):
     """A bad review opened a rectification; the follow-up service schedules the revisit."""
 
@@ -173,6 +181,21 @@ class RectificationOpened(_Payload):
     deadline_on: date
     summary: str = ""
     survey_id: UUID | None = Field(None, description="The survey whose answer was the bad review.")
+    basis: Basis = BASIS
+    counted_from: date | None = Field(None, description=(
+        "The day the working days are counted from (the bad review's day, center's zone)."))
+    working_days: int | None = Field(None, ge=0, description="The working days allowed.")
+
+
+class RectificationDeadlineRevised(_Payload):
+    """The official holiday schedule of the year a provisional deadline fell in was published:
+    the same working days counted again on it (never before the day of the revision)."""
+
+    rectification_id: UUID
+    deadline_on: date
+    previous_deadline_on: date
+    basis: Basis = BASIS
+    reason: str = Field("calendar_published", description="Why the deadline moved.")
 
 
 class RectificationCompleted(_Payload):
@@ -184,6 +207,7 @@ class RectificationCompleted(_Payload):
     deadline_on: date
     completed_on: date = Field(description="The day in the center's time zone.")
     on_time: bool = Field(description="completed_on <= deadline_on")
+    basis: Basis = BASIS
 
 
 class RevisitRequested(_Payload):
@@ -193,11 +217,15 @@ class RevisitRequested(_Payload):
     survey_id: UUID = Field(description="The revisit survey.")
 
 
-def _add(model: type[_Payload], summary: str = "", version: int = 1,
-         upcasters: dict[int, Upcaster] | None = None) -> EventContract:
-    return REGISTRY.add(EventContract(model.__name__, SERVICE, model, version=version,
-                                      upcasters=upcasters or {},
-                                      summary=summary or (model.__doc__ or "")))
+def _add(model: type[_Payload], summary: str = "",
+         upcaster: Upcaster | None = None) -> EventContract:
+    """Register a v1 contract, or a v2 one read from v1 through ``upcaster``: the dated events
+    say the basis of their deadline since v2 (a v1 event's deadline was official);
+    SurveyWithdrawn says ``because`` since v2."""
+    versions: dict[str, Any] = {} if upcaster is None else {
+        "version": 2, "upcasters": {1: upcaster}}
+    return REGISTRY.add(EventContract(model.__name__, SERVICE, model,
+                                      summary=summary or (model.__doc__ or ""), **versions))
 
 
 CONTRACTS = [
@@ -205,8 +233,9 @@ CONTRACTS = [
     _add(SurveySent),
     _add(RatingGiven),
     _add(SurveyExpired),
-    _add(SurveyWithdrawn, version=2, upcasters={1: survey_withdrawn_v1_to_v2}),
-    _add(RectificationOpened),
-    _add(RectificationCompleted),
+    _add(SurveyWithdrawn, upcaster=survey_withdrawn_v1_to_v2),
+    _add(RectificationOpened, upcaster=with_official_basis),
+    _add(RectificationDeadlineRevised),
+    _add(RectificationCompleted, upcaster=with_official_basis),
     _add(RevisitRequested),
 ]

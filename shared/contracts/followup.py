@@ -4,8 +4,10 @@ A follow-up is one planned contact with a resident (a call, a visit, a message) 
 the scheduler moves it along (due, missed, escalated) on the center's working-day calendar and
 staff complete, reschedule, escalate or cancel it. Each event that leaves a timer running says
 when it fires (``due_at``, ``overdue_at``, ``escalate_at``, ``missed_at``), so a read model
-knows the next moment without a calendar. No personal data: residents are opaque ids, free
-text is redacted before it is recorded.
+knows the next moment without a calendar, and its ``basis``: ``official`` when the dates were
+worked out on published holiday schedules, ``provisional`` when on a year planned from the
+statutory holidays alone (v2 of those events; v1 events are upcast as ``official``). No personal
+data: residents are opaque ids, free text is redacted before it is recorded.
 
 A follow-up either contacts the resident (``contact``) or, for a resident who has not agreed
 to be contacted, is a task for staff done from the case file without reaching them; a
@@ -17,13 +19,13 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.contracts.registry import REGISTRY, EventContract
-from shared.contracts.vocabulary import Cadence
+from shared.contracts.registry import REGISTRY, EventContract, Upcaster
+from shared.contracts.vocabulary import Basis, Cadence, with_official_basis
 
 SERVICE = "followup"
 
@@ -75,8 +77,32 @@ class FollowUpOutcome(StrEnum):
     DECLINED = "declined"  # reached; the resident declined
 
 
+class RescheduleCause(StrEnum):
+    """Who moved a follow-up: staff, or re-planning when an official schedule was published."""
+
+    STAFF = "staff"
+    CALENDAR_PUBLISHED = "calendar_published"
+
+
 class _Payload(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+BASIS = Field(Basis.OFFICIAL, description=(
+    "official: worked out on published holiday schedules; provisional: on a year planned "
+    "from the statutory holidays alone, re-planned when its schedule is published."))
+
+
+class DueRule(_Payload):
+    """How ``due_at`` was worked out on the working-day calendar, so that it can be worked
+    out again when an official schedule replaces a provisional year: office opening on the
+    ``working_days``-th working day on or after (or on or before) ``day``, and never before
+    ``not_before``."""
+
+    direction: Literal["on_or_after", "on_or_before"]
+    day: date
+    working_days: int = Field(ge=0)
+    not_before: datetime | None = None
 
 
 class FollowUpScheduled(_Payload):
@@ -92,14 +118,19 @@ class FollowUpScheduled(_Payload):
     source: str = Field(description="What caused it, e.g. 'intake:DeadlineNoted', 'api'.")
     source_id: UUID | None = Field(None, description="Deadline, obligation, policy, rectification"
                                    " or upstream event id.")
+    basis: Basis = BASIS
+    due_rule: DueRule | None = Field(None, description=(
+        "How due_at was worked out (None: given exactly, or following a rectification's "
+        "deadline)."))
     contact: bool = Field(True, description=(
         "The resident may be contacted about it; false: a task for staff, done without "
         "reaching the resident (who has not agreed to be contacted)."))
 
 
 def follow_up_scheduled_v1_to_v2(payload: dict[str, Any]) -> dict[str, Any]:
-    """v1 follow-ups were all contacts: consent was not known downstream yet."""
-    return {**payload, "contact": True}
+    """v1 follow-ups were all contacts on official dates: consent was not known downstream
+    yet, and a year without a published schedule was refused, never guessed."""
+    return {**with_official_basis(payload), "contact": True}
 
 
 class FollowUpDue(_Payload):
@@ -107,6 +138,7 @@ class FollowUpDue(_Payload):
 
     due_at: datetime
     overdue_at: datetime
+    basis: Basis = BASIS
 
 
 class FollowUpMissed(_Payload):
@@ -114,6 +146,7 @@ class FollowUpMissed(_Payload):
 
     due_at: datetime
     escalate_at: datetime
+    basis: Basis = BASIS
 
 
 class FollowUpEscalated(_Payload):
@@ -132,10 +165,18 @@ class FollowUpCompleted(_Payload):
 
 
 class FollowUpRescheduled(_Payload):
+    """Moved to another time or assignee: by staff, or re-planned (``cause``
+    ``calendar_published``) when the official schedule replaced the provisional year its date
+    was worked out on."""
+
     due_at: datetime
     assigned_clerk: str | None
     assigned_team: str | None
     reason: str = ""
+    cause: RescheduleCause = RescheduleCause.STAFF
+    previous_due_at: datetime | None = None
+    basis: Basis = BASIS
+    due_rule: DueRule | None = None
 
 
 class FollowUpCancelled(_Payload):
@@ -160,16 +201,19 @@ class PolicyChangePublished(_Payload):
     effective_on: date
     all_centers: bool = Field(description="Reach residents of every center, not only this one.")
     outreach_due_at: datetime = Field(description="When the outreach follow-ups fall due.")
+    basis: Basis = BASIS
+    due_rule: DueRule | None = Field(None, description="How outreach_due_at was worked out.")
     scope: PublisherScope = Field(PublisherScope.CENTER, description=(
         "The publisher's reach: 'center' (a center's supervisor: its own residents, whatever "
         "all_centers says) or 'city' (the city role: every center's, with all_centers)."))
 
 
 def policy_change_published_v1_to_v2(payload: dict[str, Any]) -> dict[str, Any]:
-    """v1 did not record the publisher's reach: it is taken as the publishing center's own
-    (a policy published to all centers before the city role existed reaches only that center's
-    residents, as its publisher's scope allowed)."""
-    return {**payload, "scope": PublisherScope.CENTER.value}
+    """v1 recorded neither the basis of its date nor the publisher's reach: the date was
+    official (a year without a schedule was refused), and the reach is taken as the publishing
+    center's own (a policy published to all centers before the city role existed reaches only
+    that center's residents, as its publisher's scope allowed)."""
+    return {**with_official_basis(payload), "scope": PublisherScope.CENTER.value}
 
 
 class PolicyChangeFannedOut(_Payload):
@@ -188,6 +232,7 @@ class ObligationWatched(_Payload):
     missed_at: datetime = Field(description="When the current period counts as missed.")
     assigned_clerk: str | None = Field(None, description="Who calls when a period is missed.")
     service_item: str | None = None
+    basis: Basis = BASIS
 
 
 class ObligationFulfilled(_Payload):
@@ -196,6 +241,7 @@ class ObligationFulfilled(_Payload):
     late: bool = Field(description="The period had already been counted as missed.")
     next_due_on: date
     missed_at: datetime
+    basis: Basis = BASIS
 
 
 class ObligationMissed(_Payload):
@@ -205,41 +251,39 @@ class ObligationMissed(_Payload):
     follow_up_id: UUID
     next_due_on: date
     missed_at: datetime
+    basis: Basis = BASIS
 
 
 class ObligationEnded(_Payload):
     reason: str
 
 
+def _add(model: type[_Payload], summary: str = "",
+         upcaster: Upcaster | None = None) -> EventContract:
+    """Register a v1 contract, or a v2 one read from v1 through ``upcaster``. Every v2 here is
+    the one v2 of its type: the dated events say their ``basis`` since v2 (a v1 event's dates
+    were all official); FollowUpScheduled also says ``contact`` and PolicyChangePublished its
+    publisher's ``scope``, both filled by the same v1 -> v2 upcaster."""
+    versions: dict[str, Any] = {} if upcaster is None else {
+        "version": 2, "upcasters": {1: upcaster}}
+    return REGISTRY.add(EventContract(model.__name__, SERVICE, model,
+                                      summary=summary or (model.__doc__ or ""), **versions))
+
+
 CONTRACTS = [
-    REGISTRY.add(EventContract("FollowUpScheduled", SERVICE, FollowUpScheduled, version=2,
-                               upcasters={1: follow_up_scheduled_v1_to_v2},
-                               summary=FollowUpScheduled.__doc__ or "")),
-    REGISTRY.add(EventContract("FollowUpDue", SERVICE, FollowUpDue,
-                               summary=FollowUpDue.__doc__ or "")),
-    REGISTRY.add(EventContract("FollowUpMissed", SERVICE, FollowUpMissed,
-                               summary=FollowUpMissed.__doc__ or "")),
-    REGISTRY.add(EventContract("FollowUpEscalated", SERVICE, FollowUpEscalated,
-                               summary=FollowUpEscalated.__doc__ or "")),
-    REGISTRY.add(EventContract("FollowUpCompleted", SERVICE, FollowUpCompleted,
-                               summary="Done: outcome, channel used, note")),
-    REGISTRY.add(EventContract("FollowUpRescheduled", SERVICE, FollowUpRescheduled,
-                               summary="Moved to another time or assignee")),
-    REGISTRY.add(EventContract("FollowUpCancelled", SERVICE, FollowUpCancelled,
-                               summary=FollowUpCancelled.__doc__ or "")),
-    REGISTRY.add(EventContract("FollowUpContactWithdrawn", SERVICE, FollowUpContactWithdrawn,
-                               summary=FollowUpContactWithdrawn.__doc__ or "")),
-    REGISTRY.add(EventContract("PolicyChangePublished", SERVICE, PolicyChangePublished,
-                               version=2, upcasters={1: policy_change_published_v1_to_v2},
-                               summary=PolicyChangePublished.__doc__ or "")),
-    REGISTRY.add(EventContract("PolicyChangeFannedOut", SERVICE, PolicyChangeFannedOut,
-                               summary=PolicyChangeFannedOut.__doc__ or "")),
-    REGISTRY.add(EventContract("ObligationWatched", SERVICE, ObligationWatched,
-                               summary=ObligationWatched.__doc__ or "")),
-    REGISTRY.add(EventContract("ObligationFulfilled", SERVICE, ObligationFulfilled,
-                               summary="A period of a recurring obligation was fulfilled")),
-    REGISTRY.add(EventContract("ObligationMissed", SERVICE, ObligationMissed,
-                               summary=ObligationMissed.__doc__ or "")),
-    REGISTRY.add(EventContract("ObligationEnded", SERVICE, ObligationEnded,
-                               summary="The center stops watching the obligation")),
+    _add(FollowUpScheduled, upcaster=follow_up_scheduled_v1_to_v2),
+    _add(FollowUpDue, upcaster=with_official_basis),
+    _add(FollowUpMissed, upcaster=with_official_basis),
+    _add(FollowUpEscalated),
+    _add(FollowUpCompleted, "Done: outcome, channel used, note"),
+    _add(FollowUpRescheduled, upcaster=with_official_basis),
+    _add(FollowUpCancelled),
+    _add(FollowUpContactWithdrawn),
+    _add(PolicyChangePublished, upcaster=policy_change_published_v1_to_v2),
+    _add(PolicyChangeFannedOut),
+    _add(ObligationWatched, upcaster=with_official_basis),
+    _add(ObligationFulfilled, "A period of a recurring obligation was fulfilled",
+         upcaster=with_official_basis),
+    _add(ObligationMissed, upcaster=with_official_basis),
+    _add(ObligationEnded, "The center stops watching the obligation"),
 ]

@@ -128,10 +128,12 @@ def test_events_from_before_consent_travelled_are_read_as_they_meant() -> None:
     scheduled = REGISTRY.current(_old("FollowUpScheduled", "followup", {
         "reason": "deadline_reminder", "resident_id": None, "due_at": NOW.isoformat(),
         "assigned_clerk": "clerk-017", "assigned_team": None, "source": "api"}))
-    assert (scheduled.version, scheduled.payload["contact"]) == (2, True)
+    assert (scheduled.version, scheduled.payload["contact"], scheduled.payload["basis"],
+            scheduled.payload["due_rule"]) == (2, True, "official", None), (
+        "one v2: consent and the calendar's basis filled by the same upcaster")
     published = REGISTRY.current(_old("PolicyChangePublished", "followup", {
         "service_items": ["SA-HARDSHIP-SUBSIDY"], "summary": "补助上调",
         "effective_on": "2026-04-01", "all_centers": True,
         "outreach_due_at": NOW.isoformat()}))
-    assert (published.version, published.payload["scope"]) == (2, "center"), (
-        "published before the city role: the publisher's own center")
+    assert (published.version, published.payload["scope"], published.payload["basis"]) == (
+        2, "center", "official"), "published before the city role: the publisher's own center"
