@@ -3,8 +3,10 @@ who may publish to whom, and how the older events that knew none of it are read.
 
 from __future__ import annotations
 
+import json
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -19,10 +21,12 @@ from services.followup.domain import (
     fan_out_center,
     policy_scope,
 )
+from shared.calendar import Basis, DueRule, WorkingCalendar
 from shared.contracts import REGISTRY, Envelope
 from shared.contracts.feedback import SurveyChannel, WithdrawalCause
 from shared.contracts.followup import PublisherScope, Reason
 from shared.errors import RuleViolated
+from shared.holidays import parse_holidays
 
 NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
 META = {"actor": "system:rules", "occurred_at": NOW, "causation_id": None,
@@ -50,6 +54,31 @@ def _follow_up(reason: Reason) -> FollowUp:
                     due_at=NOW + timedelta(days=3), assigned_clerk="clerk-017",
                     assigned_team=None, priority="normal", service_item=None, source="test",
                     source_id=None, meta=dict(META))
+
+
+def test_a_task_without_contact_moves_with_the_published_year_and_stays_a_task() -> None:
+    """20 December 2026: a reminder three working days before a deadline on 8 January 2027
+    is planned on the provisional year; the resident then refuses contact (a task). When an
+    official 2027 schedule makes 6 January a day off, the task moves to 4 January, on the
+    official basis, and is still a task."""
+    shanghai = ZoneInfo("Asia/Shanghai")
+    december_20 = datetime(2026, 12, 20, 10, tzinfo=shanghai)
+    rule = DueRule("on_or_before", date(2027, 1, 8), 3, not_before=december_20)
+    planned = WorkingCalendar().plan(rule)
+    assert planned.basis is Basis.PROVISIONAL
+    meta = dict(META) | {"occurred_at": december_20}
+    task = FollowUp(id=uuid.uuid4(), reason=Reason.DEADLINE_REMINDER.value,
+                    resident_id=uuid.uuid4(), due_at=planned.at, assigned_clerk="clerk-017",
+                    assigned_team=None, priority="normal", service_item=None, source="test",
+                    source_id=None, meta=meta, basis=planned.basis.value,
+                    due_rule=rule.as_dict())
+    assert task.respect(REFUSES, dict(meta)) == "FollowUpContactWithdrawn"
+    published = WorkingCalendar(holidays=parse_holidays(json.dumps({"2027": {
+        "source": "illustrative, not the State Council's",
+        "holidays": ["2027-01-01..2027-01-03", "2027-01-06"], "workdays": []}})))
+    assert task.replan(published, december_20, dict(meta) | {"causation_id": "calendar:x"})
+    assert (task.due_at, task.basis, task.contact, task.status) == (
+        datetime(2027, 1, 4, 9, tzinfo=shanghai), Basis.OFFICIAL, False, "scheduled")
 
 
 def test_an_open_follow_up_is_brought_in_line_with_a_later_no() -> None:
