@@ -21,7 +21,9 @@ total. The definitions are those of the feedback service's figures
 - bad reviews: answers dissatisfied or very dissatisfied, any survey; revisit satisfaction
   rate: satisfied answers over answers to revisit surveys;
 - rectifications opened, on the day opened; rectification on-time rate: of those completed or
-  past their deadline (before the ``as_of`` day, else today), those completed by the deadline;
+  past their deadline (before the ``as_of`` day, else today), those completed by the deadline
+  in force (the last ``RectificationDeadlineRevised`` one, when a provisional deadline was
+  revised);
 - follow-ups on-time rate: of the follow-ups completed or missed, on their (last) due day,
   those completed and never missed;
 - service item: the last ``GuidanceGiven`` item, else the one the case was opened for.
@@ -128,7 +130,8 @@ DEFINITIONS = {
     "satisfied_revisits": f"of those, {'/'.join(SATISFIED)}",
     "rectifications_opened": "rectifications opened (RectificationOpened), on the day opened",
     "rectifications_due": "of those, completed or past their deadline (as of the report's day)",
-    "rectified_on_time": "of those, completed on or before the deadline",
+    "rectified_on_time": "of those, completed on or before the deadline in force (revised,"
+                         " when a provisional deadline was)",
     "followups_closed": "follow-ups completed or missed, on their (last) due day",
     "followups_on_time": "of those, completed and never missed",
 }
@@ -256,6 +259,8 @@ def _aftercare_sql(tz: str) -> dict[str, str]:
     WITH ev AS (
         SELECT {cols}, CAST(deadline_on AS DATE) AS deadline_on, NULL::DATE AS completed_on
             FROM "RectificationOpened" WHERE {seen}
+        UNION ALL SELECT {cols}, CAST(deadline_on AS DATE), NULL
+            FROM "RectificationDeadlineRevised" WHERE {seen}
         UNION ALL SELECT {cols}, NULL, CAST(completed_on AS DATE)
             FROM "RectificationCompleted" WHERE {seen}),
     folded AS (

@@ -185,7 +185,8 @@ def aftercare(stories: list[CaseStory]) -> list[dict[str, Any]]:
 
     Resolution surveys, answered 2-4 Mar: Huamu very satisfied, dissatisfied, basically
     satisfied and one expired; Lujiazui very dissatisfied and one withdrawn. Huamu's bad review
-    is rectified on time (opened 3 Mar, deadline 5 Mar) and revisited (satisfied, 6 Mar);
+    is rectified on time (opened 3 Mar with a provisional deadline of 4 Mar, revised to 5 Mar
+    when the official schedule came; done 5 Mar) and revisited (satisfied, 6 Mar);
     Lujiazui's (opened 2 Mar, deadline 3 Mar) is never completed. Follow-ups due 3-5 Mar:
     Huamu one on time, one missed then done; Lujiazui one rescheduled and done on time, one
     cancelled. Lujiazui's distressed resident has not agreed to be asked by text: that survey
@@ -201,8 +202,12 @@ def aftercare(stories: list[CaseStory]) -> list[dict[str, Any]]:
     bad = rated(survey(h1, at("2026-03-02", 10, 30)), at("2026-03-03", 10), "dissatisfied")
     rect = Aggregate("feedback", h1)
     rect.add("RectificationOpened", at("2026-03-03", 10, 5), rectification_id=str(rect.id),
-             resident_id=None, rating="dissatisfied", deadline_on="2026-03-05",
-             survey_id=str(bad.id))
+             resident_id=None, rating="dissatisfied", deadline_on="2026-03-04",
+             survey_id=str(bad.id), basis="provisional", counted_from="2026-03-03",
+             working_days=1)
+    rect.add("RectificationDeadlineRevised", at("2026-03-03", 12),
+             rectification_id=str(rect.id), deadline_on="2026-03-05",
+             previous_deadline_on="2026-03-04", basis="official")
     rect.add("RectificationCompleted", at("2026-03-05", 16), rectification_id=str(rect.id),
              outcome="rectified", actions="补办", deadline_on="2026-03-05",
              completed_on="2026-03-05", on_time=True)
