@@ -10,18 +10,19 @@ A bad review (dissatisfied or very dissatisfied) opens a rectification with a de
 days (``RectificationOpened``, consumed by the follow-up service), whose outcome is recorded
 (``RectificationCompleted``) before a revisit survey is requested (``RevisitRequested``).
 
-No personal data: the resident is an opaque id, free text went through ``shared.privacy.redact``.
+No personal data: the resident is an opaque id; free text is scrubbed before it is stored
+(``shared.contracts.fields``).
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.contracts.fields import Code, Day, FreeText, Moment, OptionalCode
 from shared.contracts.registry import REGISTRY, EventContract
 
 SERVICE = "feedback"
@@ -96,11 +97,11 @@ class SurveyRequested(_Payload):
     purpose: SurveyPurpose
     channel: SurveyChannel
     resident_id: UUID | None = Field(None, description="Opaque id; contact details stay in intake.")
-    counter_id: str
-    clerk_id: str
-    service_item: str
-    send_at: datetime = Field(description="When it goes out (tablet: right away).")
-    expires_at: datetime = Field(description="No answer by then is recorded as no answer.")
+    counter_id: Code
+    clerk_id: Code
+    service_item: Code
+    send_at: Moment = Field(description="When it goes out (tablet: right away).")
+    expires_at: Moment = Field(description="No answer by then is recorded as no answer.")
     rectification_id: UUID | None = Field(None, description="The rectification a revisit follows.")
 
 
@@ -109,7 +110,7 @@ class SurveySent(_Payload):
 
     survey_id: UUID
     channel: SurveyChannel
-    expires_at: datetime
+    expires_at: Moment
 
 
 class RatingGiven(_Payload):
@@ -118,11 +119,11 @@ class RatingGiven(_Payload):
     survey_id: UUID
     purpose: SurveyPurpose
     level: RatingLevel
-    comment: str = ""
+    comment: FreeText = ""
     aspects: dict[Aspect, Mark] = Field(
         default_factory=dict, description="Marks 1 (poor) to 5 (excellent) per aspect.")
     via: AnsweredVia
-    clerk_id: str | None = Field(None, description="The clerk who recorded an assisted answer.")
+    clerk_id: OptionalCode = Field(None, description="The clerk who recorded an assisted answer.")
     rectification_id: UUID | None = None
 
 
@@ -138,7 +139,7 @@ class SurveyWithdrawn(_Payload):
     """The case was reopened before an answer came: this survey no longer asks anything."""
 
     survey_id: UUID
-    reason: str
+    reason: FreeText
 
 
 class RectificationOpened(_Payload):
@@ -146,9 +147,9 @@ class RectificationOpened(_Payload):
 
     rectification_id: UUID
     resident_id: UUID | None
-    rating: str
-    deadline_on: date
-    summary: str = ""
+    rating: Code
+    deadline_on: Day
+    summary: FreeText = ""
     survey_id: UUID | None = Field(None, description="The survey whose answer was the bad review.")
 
 
@@ -157,9 +158,9 @@ class RectificationCompleted(_Payload):
 
     rectification_id: UUID
     outcome: RectificationOutcome
-    actions: str
-    deadline_on: date
-    completed_on: date = Field(description="The day in the center's time zone.")
+    actions: FreeText
+    deadline_on: Day
+    completed_on: Day = Field(description="The day in the center's time zone.")
     on_time: bool = Field(description="completed_on <= deadline_on")
 
 
