@@ -26,6 +26,7 @@ from shared.contracts.feedback import AnsweredVia, SurveyChannel, SurveyPurpose
 from shared.errors import AlreadyDoneError, VersionConflict
 from shared.eventstore import ServiceApplication
 from shared.group_commit import GroupCommitter, Unit, Written
+from shared.moments import Moments
 from shared.settings import Settings
 
 Clock = Callable[[], datetime]
@@ -118,12 +119,14 @@ class Feedback:
     """The feedback use cases, shared by the HTTP API, the consumers and the scheduler."""
 
     def __init__(self, committer: GroupCommitter, policy: SurveyPolicy, tokens: SurveyTokens,
-                 deadline_for: DeadlineFor, clock: Clock = system_clock) -> None:
+                 deadline_for: DeadlineFor, clock: Clock = system_clock,
+                 moments: Moments | None = None) -> None:
         self.committer = committer
         self.policy = policy
         self.tokens = tokens
         self.deadline_for = deadline_for
         self.clock = clock
+        self.moments = moments or Moments()
 
     def local_day(self, at: datetime) -> date:
         return at.astimezone(self.policy.tz).date()
@@ -221,6 +224,7 @@ class Feedback:
             cmd = cmd.model_copy(update={"occurred_at": None})  # a resident answers now
         else:
             via, actor = AnsweredVia.CLERK, cmd.clerk_id or actor
+        self.moments.check(cmd, now)
         meta = meta_for(cmd, actor, key, now)
         aspects = {a.value: mark for a, mark in cmd.aspects.items()}
 
@@ -249,6 +253,7 @@ class Feedback:
                                      cmd: c.CompleteRectification, actor: str, key: str,
                                      expected_version: int | None = None) -> Written:
         now = self.clock()
+        self.moments.check(cmd, now)
         meta = meta_for(cmd, actor, key, now)
 
         def run(unit: Unit) -> Aggregate:

@@ -28,6 +28,7 @@ from services.feedback.sending import LoggingSender, SurveySender
 from services.feedback.tokens import SurveyTokens
 from shared.http import Metrics
 from shared.limits import TokenBuckets
+from shared.moments import Moments
 from shared.service import install_surface, serve, start_runtime, stop_runtime
 from shared.settings import Settings
 from shared.workdays import add_working_days
@@ -54,7 +55,8 @@ def create_app(settings: Settings, *, sender: SurveySender | None = None,
             log.warning("feedback.default_token_secret",
                         hint="set SURVEY_TOKEN_SECRET outside development")
         runtime = await start_runtime(settings, SERVICE, FeedbackApplication, DDL, metrics)
-        feedback = Feedback(runtime.committer, policy, tokens, deadline_for, clock)
+        feedback = Feedback(runtime.committer, policy, tokens, deadline_for, clock,
+                            Moments.from_settings(settings))
         app.state.runtime = runtime
         app.state.pool = runtime.pool
         app.state.feedback = feedback
