@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate
@@ -14,6 +15,11 @@ from shared.catalogue import Catalogue
 from shared.errors import InvalidCommand, VersionConflict
 from shared.eventstore import ServiceApplication
 from shared.group_commit import GroupCommitter, Unit, Written
+from shared.moments import Moments
+from shared.scrubbing import KNOWN_PERSON
+
+if TYPE_CHECKING:
+    from services.intake.known_people import KnownPeople
 
 CHILD_NAMESPACE = UUID("8d3f2e61-4b7a-4c0e-9f15-2a6b7c8d9e0f")
 
@@ -22,21 +28,36 @@ class IntakeApplication(ServiceApplication):
     name = "intake"
 
 
-def meta_for(command: c._Command, actor: str, key: str | None) -> Meta:
-    return {
-        "actor": actor,
-        "occurred_at": command.occurred_at or datetime.now(UTC),
-        "causation_id": key,
-        "correlation_id": command.correlation_id,
-    }
+def system_clock() -> datetime:
+    return datetime.now(UTC)
 
 
 class Intake:
-    """The intake use cases, one method each, shared by the HTTP API and the demo."""
+    """The intake use cases, one method each, shared by the HTTP API and the demo.
 
-    def __init__(self, committer: GroupCommitter, catalogue: Catalogue) -> None:
+    ``known``: who a case is about, from the vault, so that a command's free text is scrubbed
+    of that resident's own name, phone, ID number and address (``known_people.py``); without
+    it the scrubber's patterns still apply. ``moments``: the window a command's
+    ``occurred_at`` and days must lie in; ``clock``: the service's now."""
+
+    def __init__(self, committer: GroupCommitter, catalogue: Catalogue,
+                 known: KnownPeople | None = None, moments: Moments | None = None,
+                 clock: Callable[[], datetime] = system_clock) -> None:
         self.committer = committer
         self.catalogue = catalogue
+        self.known = known
+        self.moments = moments or Moments()
+        self.clock = clock
+
+    def meta_for(self, command: c._Command, actor: str, key: str | None) -> Meta:
+        now = self.clock()
+        self.moments.check(command, now)
+        return {
+            "actor": actor,
+            "occurred_at": command.occurred_at or now,
+            "causation_id": key,
+            "correlation_id": command.correlation_id,
+        }
 
     def _known_item(self, code: str) -> None:
         if self.catalogue.get(code) is None:
@@ -49,7 +70,7 @@ class Intake:
     async def open_case(self, cmd: c.OpenCase, actor: str, key: str) -> Written:
         self._known_item(cmd.service_item)
         case_id = case_id_for(cmd.center_id, key)
-        meta = meta_for(cmd, actor, key)
+        meta = self.meta_for(cmd, actor, key)
         meta["center_id"] = cmd.center_id
         meta["case_id"] = case_id
 
@@ -81,6 +102,11 @@ class Intake:
         act: Any,
         meta: Meta,
     ) -> Written:
+        # Every command on a case carries free text: the resident the case names is
+        # scrubbed from it (shared.scrubbing), in memory, never stored.
+        if self.known is not None and (person := await self.known.of_case(case_id)):
+            meta[KNOWN_PERSON] = person
+
         def run(unit: Unit) -> Aggregate:
             case: Case = unit.get(case_id)
             case.check_new_command(key, kind)
@@ -105,7 +131,7 @@ class Intake:
         key: str | None,
         expected_version: int | None = None,
     ) -> Written:
-        meta = meta_for(cmd, actor, key)
+        meta = self.meta_for(cmd, actor, key)
         return await self._on_case(
             case_id,
             "RequestHeard",
@@ -123,7 +149,7 @@ class Intake:
         key: str | None,
         expected_version: int | None = None,
     ) -> Written:
-        meta = meta_for(cmd, actor, key)
+        meta = self.meta_for(cmd, actor, key)
         return await self._on_case(
             case_id,
             "RequestRestated",
@@ -141,7 +167,7 @@ class Intake:
         key: str | None,
         expected_version: int | None = None,
     ) -> Written:
-        meta = meta_for(cmd, actor, key)
+        meta = self.meta_for(cmd, actor, key)
         return await self._on_case(
             case_id,
             "ConcernsNoted",
@@ -163,7 +189,7 @@ class Intake:
     ) -> Written:
         if cmd.service_item:
             self._known_item(cmd.service_item)
-        meta = meta_for(cmd, actor, key)
+        meta = self.meta_for(cmd, actor, key)
         return await self._on_case(
             case_id,
             "GuidanceGiven",
@@ -188,7 +214,7 @@ class Intake:
         key: str | None,
         expected_version: int | None = None,
     ) -> Written:
-        meta = meta_for(cmd, actor, key)
+        meta = self.meta_for(cmd, actor, key)
         return await self._on_case(
             case_id,
             "ActionTaken",
@@ -206,7 +232,7 @@ class Intake:
         key: str | None,
         expected_version: int | None = None,
     ) -> Written:
-        meta = meta_for(cmd, actor, key)
+        meta = self.meta_for(cmd, actor, key)
         deadline_id = uuid5(CHILD_NAMESPACE, f"{case_id}:deadline:{key or datetime.now(UTC)}")
         return await self._on_case(
             case_id,
@@ -225,7 +251,7 @@ class Intake:
         key: str | None,
         expected_version: int | None = None,
     ) -> Written:
-        meta = meta_for(cmd, actor, key)
+        meta = self.meta_for(cmd, actor, key)
         obligation_id = uuid5(CHILD_NAMESPACE, f"{case_id}:obligation:{key or datetime.now(UTC)}")
         return await self._on_case(
             case_id,
@@ -246,7 +272,7 @@ class Intake:
         key: str | None,
         expected_version: int | None = None,
     ) -> Written:
-        meta = meta_for(cmd, actor, key)
+        meta = self.meta_for(cmd, actor, key)
         return await self._on_case(
             case_id,
             "CaseResolved",
@@ -266,7 +292,7 @@ class Intake:
         key: str | None,
         expected_version: int | None = None,
     ) -> Written:
-        meta = meta_for(cmd, actor, key)
+        meta = self.meta_for(cmd, actor, key)
         return await self._on_case(
             case_id,
             "CaseReopened",

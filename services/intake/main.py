@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
 
 from fastapi import FastAPI
 
 from services.intake import pages
 from services.intake.api import cases, catalogue
-from services.intake.application import Intake, IntakeApplication
+from services.intake.application import Intake, IntakeApplication, system_clock
+from services.intake.known_people import KnownPeople
 from services.intake.open311 import router as open311
 from services.intake.projections import CONSUMER, DDL, CaseProjection
 from services.intake.residents import audit, residents
@@ -17,13 +19,15 @@ from services.intake.vault import DDL as VAULT_DDL
 from services.intake.vault import Sealer, Vault
 from shared.catalogue import load_catalogue
 from shared.http import Metrics, new_app
+from shared.moments import Moments
 from shared.service import install_surface, serve, start_runtime, stop_runtime
 from shared.settings import Settings
 
 SERVICE = "intake"
 
 
-def create_app(settings: Settings) -> FastAPI:
+def create_app(settings: Settings, *, clock: Callable[[], datetime] = system_clock) -> FastAPI:
+    """``clock``: the service's now (what ``occurred_at`` is checked against); tests set it."""
     catalogue_ = load_catalogue(settings.catalogue_paths)
     sealer = Sealer.from_settings(settings)
     metrics = Metrics(SERVICE)
@@ -34,8 +38,10 @@ def create_app(settings: Settings) -> FastAPI:
                                       [*DDL, *VAULT_DDL], metrics)
         app.state.runtime = runtime
         app.state.pool = runtime.pool
-        app.state.intake = Intake(runtime.committer, catalogue_)
-        app.state.vault = Vault(runtime.pool, sealer)
+        app.state.vault = vault = Vault(runtime.pool, sealer)
+        app.state.intake = Intake(runtime.committer, catalogue_,
+                                  KnownPeople(runtime.application, vault),
+                                  Moments.from_settings(settings), clock)
         runtime.add_consumer(CONSUMER, CaseProjection(),
                              [f"{settings.subject_prefix}.intake.*.*"])
         try:

@@ -38,7 +38,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from services.intake.idnumber import normalize
 from shared.auth import Principal
 from shared.errors import CommandError, NotFound
-from shared.privacy import redact
+from shared.privacy import KnownPerson, redact
 from shared.settings import Settings
 
 FIELDS = ("name", "id_number", "phone", "address", "contact_channel", "consent")
@@ -255,6 +255,27 @@ class Vault:
             raise RuntimeError(f"resident {resident_id}: sealed data fails its check") from None
         return Resident(resident_id, row["center_id"], row["registered_at"], None,
                         ResidentData(**values))
+
+    async def identity_terms(self, resident_id: UUID) -> KnownPerson | None:
+        """The resident's name, phone, ID number and address, for scrubbing the free text
+        of a case that names them (``shared.scrubbing``); None when erased or not on file.
+
+        Decrypted as :meth:`read` does, but not audited: the data goes to no person and
+        leaves no trace (it lives in memory for the one command that scrubs with it, and is
+        never stored or logged), and an audit row per case write would bury the reads the
+        trail is for. Who *sees* a resident is still recorded by :meth:`read`."""
+        row = await self.pool.fetchrow(
+            "SELECT data_key, name, phone, id_number, address FROM residents"
+            " WHERE resident_id = $1 AND erased_at IS NULL", resident_id)
+        if row is None or row["data_key"] is None:
+            return None
+        try:
+            key = self.sealer.unwrap(resident_id, row["data_key"])
+            values = {f: orjson.loads(self.sealer.open(key, resident_id, f, row[f]))
+                      for f in ("name", "phone", "id_number", "address")}
+        except InvalidTag:
+            raise RuntimeError(f"resident {resident_id}: sealed data fails its check") from None
+        return KnownPerson(**values)
 
     async def erase(self, resident_id: UUID, access: Access) -> datetime:
         """Destroy the data key (and with it every sealed field) and the lookup hash."""
