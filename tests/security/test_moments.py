@@ -3,18 +3,21 @@ and nothing is recorded: no event exists that a reader could not convert."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 
 import httpx
+import orjson
 import pytest
 
 from services.feedback.main import create_app as feedback_app
 from services.followup.main import create_app as followup_app
+from services.intake.domain import Case
 from services.intake.main import create_app as intake_app
 from shared.auth import Role
 from shared.settings import Settings
-from tests.support import TEST_CENTER, headers, running
+from tests.support import TEST_CENTER, headers, running, stream_messages, wait_until
 
 POISON = ("0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00", "1999-12-31T23:59:59+00:00")
 
@@ -82,3 +85,32 @@ def test_the_window_is_a_setting_that_cannot_go_beyond_the_contracts() -> None:
     with pytest.raises(ValueError):
         Settings(occurred_at_max_future_s=86_401)
     assert Settings(occurred_at_earliest="1990-01-01").occurred_at_earliest.year == 1990
+
+
+async def test_an_event_stored_before_the_bounds_still_reaches_the_stream_and_nothing_waits(
+        settings: Settings) -> None:
+    """The store may hold such events from an older release: the relay publishes them in
+    their place, as stored (readers report them), and the events after them flow."""
+    app = intake_app(settings)
+    async with running(app, role=Role.CLERK) as client:
+        old = uuid.uuid4()
+        case = Case(id=old, center_id=TEST_CENTER, counter_id="window-3", clerk_id="clerk-017",
+                    channel="counter", service_item="SA-HARDSHIP-SUBSIDY", resident_id=None,
+                    meta={"actor": "clerk-017", "causation_id": "old-release-1",
+                          "correlation_id": None, "center_id": TEST_CENTER, "case_id": old,
+                          "occurred_at": datetime.fromisoformat(POISON[0])})
+        await asyncio.to_thread(app.state.runtime.application.save, case)
+        r = await client.post("/cases", headers=headers(key()), json={
+            "center_id": TEST_CENTER, "counter_id": "window-3", "clerk_id": "clerk-017",
+            "service_item": "SA-HARDSHIP-SUBSIDY"})
+        assert r.status_code == 201, r.text
+        after = r.json()["position"]
+
+        async def published() -> bool:
+            return len(await stream_messages(settings)) >= after
+
+        await wait_until(published, what="the outbox to get past the old event")
+    messages = [orjson.loads(m.data) for m in await stream_messages(settings)]
+    first, last = messages[0], messages[after - 1]
+    assert first["aggregate_id"] == str(old) and first["occurred_at"].startswith("0001-01-01")
+    assert last["position"] == after and last["type"] == "CaseOpened"
