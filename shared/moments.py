@@ -45,21 +45,25 @@ class Moments:
             self.check_value(name, getattr(command, name), now)
 
     def check_value(self, name: str, value: Any, now: datetime) -> None:
+        """The answer names the window by its settings, not by the moment ``now`` (the same
+        request gets the same answer)."""
+        horizon_days = self.horizon.days
         if isinstance(value, datetime):
-            ahead = self.max_future if name == "occurred_at" else self.horizon
             first = datetime.combine(self.earliest, time(), UTC)
-            last = now + ahead
             moment = value if value.utcoffset() is not None else value.replace(tzinfo=UTC)
-            if not first <= moment <= last:
+            if name == "occurred_at":
+                seconds = int(self.max_future.total_seconds())
+                if not first <= moment <= now + self.max_future:
+                    raise InvalidCommand(
+                        f"occurred_at must lie between {self.earliest} and {seconds} s after "
+                        "the service's clock (a counter's clock may run a little ahead)",
+                        field=name, earliest=self.earliest.isoformat(), max_future_s=seconds)
+            elif not first <= moment <= now + self.horizon:
                 raise InvalidCommand(
-                    f"{name} must lie between {first.isoformat()} and {last.isoformat()}"
-                    + (" (the counter's clock may run at most "
-                       f"{int(self.max_future.total_seconds())} s ahead)"
-                       if name == "occurred_at" else ""),
-                    field=name, earliest=first.isoformat(), latest=last.isoformat())
-        elif isinstance(value, date):
-            last_day = (now + self.horizon).date()
-            if not self.earliest <= value <= last_day:
-                raise InvalidCommand(f"{name} must lie between {self.earliest} and {last_day}",
-                                     field=name, earliest=self.earliest.isoformat(),
-                                     latest=last_day.isoformat())
+                    f"{name} must lie between {self.earliest} and {horizon_days} days ahead",
+                    field=name, earliest=self.earliest.isoformat(), horizon_days=horizon_days)
+        elif isinstance(value, date) and not (
+                self.earliest <= value <= (now + self.horizon).date()):
+            raise InvalidCommand(
+                f"{name} must lie between {self.earliest} and {horizon_days} days ahead",
+                field=name, earliest=self.earliest.isoformat(), horizon_days=horizon_days)
