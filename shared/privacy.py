@@ -59,7 +59,7 @@ _FOLD = {**{0xFF10 + i: ord("0") + i for i in range(10)},
          **{0xFF41 + i: ord("a") + i for i in range(26)},
          0x3000: ord(" "), 0xA0: ord(" "), 0xFF0D: ord("-"), 0x2010: ord("-"),
          0x2011: ord("-"), 0x2012: ord("-"), 0x2013: ord("-"), 0x2212: ord("-"),
-         0xFF0E: ord("."), 0x3002: ord("。"), 0xFF08: ord("("), 0xFF09: ord(")"),
+         0xFF0E: ord("."), 0xFF08: ord("("), 0xFF09: ord(")"),
          0xFF0B: ord("+"), 0xFF20: ord("@"), 0xFF3F: ord("_")}
 
 
@@ -84,7 +84,7 @@ _ID_TAIL = re.compile(_ID_WORD + r"(?:后|末|最后)[四六46]位(?:数字)?(?:
                       r"(?P<n>[0-9Xx]{4,6})(?![0-9])")
 _CARD = re.compile(r"(?<![0-9A-Za-z])\d{4}(?:[ \-]?\d{4}){3}(?:[ \-]?\d{1,3})?(?![0-9A-Za-z])")
 _ACCOUNT_KEYWORD = re.compile(
-    r"(?:卡号|账号|帐号|银行卡|社保卡|医保卡|存折|account|card)(?:号码|号)?(?:是|为|:|：|\s)*"
+    r"(?:卡号|账号|帐号|银行卡|社保卡|医保卡|存折|\baccount\b|\bcard\b)(?:号码|号)?(?:是|为|:|：|\s)*"
     r"(?P<n>\d(?:[ \-]?\d){5,})", re.IGNORECASE)
 _MOBILE = re.compile(r"(?<![0-9A-Za-z])(?:(?:\+|00)?86[ \-]?|\(\+?86\)[ \-]?)?"
                      r"1[3-9]\d(?:" + _SEP + r"\d){8}(?!\d)")

@@ -160,7 +160,9 @@ def type_columns(contract: EventContract) -> list[Column]:
 
 
 def wide_columns(contracts: Iterable[EventContract]) -> list[Column]:
-    """Envelope + the union of payload columns; a name with two types becomes JSON text."""
+    """Envelope + the union of payload columns; a name with two types becomes JSON text, and
+    a name that is free text in any contract is scrubbed in every row (``reason`` is a code
+    in ConsentChanged, an enum in FollowUpScheduled and free text in CaseReopened)."""
     merged: dict[str, Column] = {}
     for contract in contracts:
         for col in payload_columns(contract):
@@ -169,6 +171,8 @@ def wide_columns(contracts: Iterable[EventContract]) -> list[Column]:
                 merged[col.name] = col
             elif seen.type != col.type:
                 merged[col.name] = Column(col.name, pa.string(), col.field, "json")
+            elif col.kind in ("text", "text_list") and seen.kind in ("plain", "list"):
+                merged[col.name] = col
     return [*ENVELOPE_COLUMNS, *merged.values()]
 
 
