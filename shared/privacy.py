@@ -458,6 +458,19 @@ def _merge(spans: Iterable[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
     return [(s, e, m) for s, e, m, _ in merged]
 
 
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"
+                   r"[0-9a-fA-F]{12}")
+
+
+def _outside_ids(folded: str, spans: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
+    """Spans not inside a UUID (a case id in a note or a log line: its groups of digits
+    can look like a phone number, 1381-4234-8567)."""
+    ids = [m.span() for m in _UUID.finditer(folded)] if "-" in folded else []
+    if not ids:
+        return spans
+    return [s for s in spans if not any(s[0] < end and start < s[1] for start, end in ids)]
+
+
 def redact(text: str, known: KnownPerson | None = None) -> str:
     """``text`` with personal data replaced by markers; ``known``: the resident the text is
     about, whose own name, phone, ID number and address go whatever form they take."""
@@ -467,6 +480,7 @@ def redact(text: str, known: KnownPerson | None = None) -> str:
     spans = list(_rule_spans(folded))
     if known:
         spans += known.spans(folded)
+    spans = _outside_ids(folded, spans)
     if not spans:
         return text
     out, last = [], 0
