@@ -128,31 +128,53 @@ def plain_types(annotation: Any) -> set[Any]:
     return {annotation}
 
 
-def unmarked_text(model: type[BaseModel]) -> list[str]:
+def _nested(annotation: Any) -> list[type[BaseModel]]:
+    """The models a field holds (a payload may hold a small model, e.g. a due rule)."""
+    return [t for t in plain_types(annotation) if isinstance(t, type) and issubclass(t, BaseModel)]
+
+
+def unmarked_text(model: type[BaseModel], prefix: str = "") -> list[str]:
     """Fields that can hold a plain ``str`` (not an enum) without saying whether it is free
-    text or a code: what the contract walk refuses."""
+    text or a code, nested models' fields included: what the contract walk refuses."""
     out = []
     for name, info in model.model_fields.items():
         holds_str = any(isinstance(t, type) and issubclass(t, str) and not issubclass(t, Enum)
                         for t in plain_types(info.annotation))
         if holds_str and not field_marks(info) & {FREE_TEXT.kind, CODE.kind}:
-            out.append(name)
+            out.append(prefix + name)
+        for inner in _nested(info.annotation):
+            out += unmarked_text(inner, f"{prefix}{name}.")
     return out
 
 
-def unbounded_times(model: type[BaseModel]) -> list[str]:
-    """Fields holding a date or a datetime without the contract's bounds."""
+def nested_free_text(model: type[BaseModel], prefix: str = "") -> list[str]:
+    """Free text inside a nested model: the scrubber looks at a payload's own fields only,
+    so free text must be one of them (the contract walk refuses this)."""
     out = []
     for name, info in model.model_fields.items():
+        for inner in _nested(info.annotation):
+            out += [f"{prefix}{name}.{f}" for f in free_text_fields(inner)]
+            out += nested_free_text(inner, f"{prefix}{name}.")
+    return out
+
+
+def unbounded_times(model: type[BaseModel], prefix: str = "") -> list[str]:
+    """Fields holding a date or a datetime without the contract's bounds, nested models'
+    fields included."""
+    out = []
+    for name, info in model.model_fields.items():
+        for inner in _nested(info.annotation):
+            out += unbounded_times(inner, f"{prefix}{name}.")
         times = {t for t in plain_types(info.annotation)
                  if isinstance(t, type) and issubclass(t, date)}
         if not times:
             continue
         validators = [m for m in info.metadata if isinstance(m, AfterValidator)]
-        inner = _after_validators(info.annotation)
-        bounded = {v.func for v in [*validators, *inner]} & {_bounded_moment, _bounded_day}
+        inner_validators = _after_validators(info.annotation)
+        bounded = {v.func for v in [*validators, *inner_validators]} & {_bounded_moment,
+                                                                         _bounded_day}
         if not bounded:
-            out.append(name)
+            out.append(prefix + name)
     return out
 
 

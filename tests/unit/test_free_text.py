@@ -14,7 +14,14 @@ from eventsourcing.domain import Aggregate, event
 from pydantic import BaseModel
 
 from shared.contracts import REGISTRY, Envelope
-from shared.contracts.fields import free_text_fields, unbounded_times, unmarked_text
+from shared.contracts.fields import (
+    Code,
+    FreeText,
+    free_text_fields,
+    nested_free_text,
+    unbounded_times,
+    unmarked_text,
+)
 from shared.contracts.intake import ConcernsNotedV1
 from shared.idempotency import RemembersCommands
 from shared.privacy import REDACTED_NAME, REDACTED_PHONE, KnownPerson
@@ -31,6 +38,7 @@ def test_every_text_field_of_every_contract_says_whether_it_is_free_text_or_a_co
     assert unmarked_text(model) == [], (
         f"{model.__name__}: mark each str field FreeText (typed by a person: scrubbed) or Code "
         "(chosen from a list or minted by the system), see shared/contracts/fields.py")
+    assert nested_free_text(model) == [], "free text is a payload's own field, never nested"
 
 
 def test_the_envelope_holds_codes_only() -> None:
@@ -127,3 +135,18 @@ def test_bounds_accept_the_widest_window_the_api_can_have_and_nothing_beyond() -
     deadline(deadline_id=uuid4(), due_on=date(2199, 12, 31), description="x")
     with pytest.raises(ValueError):
         deadline(deadline_id=uuid4(), due_on=date(9999, 12, 31), description="x")
+
+
+def test_the_walk_looks_inside_a_nested_model_too() -> None:
+    class Rule(BaseModel):
+        day: date
+        direction: str
+        note: FreeText = ""
+
+    class Planned(BaseModel):
+        rule: Rule | None = None
+        team: Code
+
+    assert unmarked_text(Planned) == ["rule.direction"]
+    assert unbounded_times(Planned) == ["rule.day"]
+    assert nested_free_text(Planned) == ["rule.note"]
