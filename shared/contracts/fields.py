@@ -25,7 +25,7 @@ from __future__ import annotations
 import types
 from datetime import UTC, date, datetime
 from enum import Enum
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Union, get_args, get_origin
 
 from pydantic import AfterValidator, BaseModel, Field
 from pydantic.fields import FieldInfo
@@ -86,9 +86,6 @@ Day = Annotated[date, AfterValidator(_bounded_day)]
 """A calendar day from 1970-01-01 to 2199-12-31."""
 
 # -- reading the marks --------------------------------------------------------------------
-
-Kind = Literal["free-text", "code", "moment", "day", "other"]
-
 
 def _marks(annotation: Any) -> set[str]:
     """The marks inside an annotation, looking through unions and lists."""
