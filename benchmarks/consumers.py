@@ -67,6 +67,7 @@ from services.followup.clock import ManualClock
 from services.followup.domain import obligation_aggregate_id
 from services.intake import main as intake_main
 from shared.bus import connect, ensure_streams, event_subject
+from shared.calendar import WorkingCalendar
 from shared.consumer import Consumer
 from shared.contracts import REGISTRY, Envelope, event_id_for
 from shared.contracts.followup import Reason
@@ -74,9 +75,9 @@ from shared.logs import configure_logging
 from shared.outbox import encode
 from shared.service import Runtime
 from shared.settings import Settings
-from shared.workdays import add_working_days, is_working_day
 
 TZ = ZoneInfo("Asia/Shanghai")
+CALENDAR = WorkingCalendar(TZ)  # the package's official years; provisional after
 START = datetime(2025, 3, 3, tzinfo=TZ)
 CENTERS = [f"CENTER-{i + 1:02d}" for i in range(8)]
 PER_DAY = round(YEAR_VISITS / 250)  # visits per center per working day
@@ -215,10 +216,10 @@ class Backlog:
         if working_days < 0:
             for _ in range(-working_days):
                 day -= timedelta(days=1)
-                while not is_working_day(day):
+                while not CALENDAR.is_working_day(day):
                     day -= timedelta(days=1)
         else:
-            day = add_working_days(day, working_days)
+            day = CALENDAR.add_working_days(day, working_days)
         return datetime(day.year, day.month, day.day, 9, tzinfo=TZ)
 
     def resolution(self) -> dict[str, Any]:
@@ -262,7 +263,7 @@ class Backlog:
             "rectification_id": rectification}, actor=clerk if by_clerk else "resident")
         if level in ("dissatisfied", "very_dissatisfied"):
             rect = self.uid()
-            deadline = add_working_days(rated.astimezone(TZ).date(), 15)
+            deadline = CALENDAR.add_working_days(rated.astimezone(TZ).date(), 15)
 
             def rectify(type_: str, when: datetime, payload: dict[str, Any]) -> datetime:
                 return self.add("feedback", type_, center, case, rect, when,
@@ -344,7 +345,7 @@ def build_backlog(events: int) -> tuple[Backlog, list[Envelope]]:
     day = START.date()
     per_visit = 13.0  # about, measured; the loop checks the real count every day
     while len(backlog.pending) < events:
-        if is_working_day(day):
+        if CALENDAR.is_working_day(day):
             todo = min(PER_DAY, max(1, round((events - len(backlog.pending)) / per_visit
                                              / len(CENTERS))))
             opened = sorted(backlog.rng.randint(0, 8 * 60 - 30) for _ in range(todo))

@@ -1,28 +1,25 @@
-"""Working days of the center: China's statutory holidays and make-up working days.
+"""Working days of the center: China's statutory holidays and make-up working days, every year.
 
-The State Council publishes each year's holiday schedule (放假安排) late in the year before; the
-``chinese_calendar`` package carries those schedules. A day is a *working day* when the package
-says people work on it: Monday to Friday unless a statutory holiday, plus the adjusted make-up
-days (调休上班), which may fall on a Saturday or a Sunday.
+A day is a *working day* when people work on it: Monday to Friday unless a day off, plus the
+make-up working days (调休上班), which may fall on a Saturday or a Sunday. Each year of the
+calendar has one of three sources:
 
-The years the installed package knows are covered (``covered_years()``; 2004-2026 with
-chinese_calendar 1.11.0). A year the package does not know yet (the State Council publishes the
-next year's schedule in November or December, before a package release) can be added explicitly
-with a *holidays file* (``HolidaySchedule``, loaded by ``load_holidays``): JSON mapping a year to
-its statutory days off and its make-up working days::
+* ``package``: the official schedule carried by the ``chinese_calendar`` package (2004-2026
+  with chinese_calendar 1.11.0);
+* ``file``: an official schedule added by hand from a holidays file (``shared.holidays``), for
+  the years after the package's, the day the State Council publishes them; the package wins
+  for its own years, and the file's years must follow on from the package's without a gap;
+* ``provisional``: for the ``provisional_years`` years after the last official one, the law
+  alone (``shared.statutory``): weekends plus the statutory holidays, no make-up day assumed.
 
-    {"2027": {"source": "国办发明电〔2026〕X号",
-              "holidays": ["2027-01-01", "2027-02-05", ...],
-              "workdays": ["2027-02-14", ...]}}
-
-In a year of the file, a day is a working day when it is a make-up working day, or a Monday to
-Friday that is not a holiday. The file is consulted only for years the package lacks (the
-package wins for the years it has, so upgrading it makes the file's old years moot), and its
-years must follow on from the package's without a gap. Any day outside the package's years and
-the file's raises ``CalendarOutOfRange``: the calendar never guesses.
+A date computed on a provisional year has ``Basis.PROVISIONAL`` (``basis_of``), every other
+``Basis.OFFICIAL``; the events that record such a date say which, and when the official
+schedule arrives the provisional dates still pending are worked out again (re-planning, see
+the README). A day past the last provisional year raises ``CalendarOutOfRange`` naming the
+covered range: the calendar never guesses beyond the law.
 
 Counting rules (``s`` is the start day, ``d`` a deadline day; a datetime stands for its calendar
-day in the center's time zone; "working day k" is the k-th working day in the covered years):
+day in the center's time zone):
 
 * ``working_days_between(a, b)``: the number of working days ``x`` with ``a <= x < b`` (half open,
   like ``range``); negative when ``b < a``.
@@ -34,107 +31,134 @@ day in the center's time zone; "working day k" is the k-th working day in the co
   For a working day ``d`` it undoes ``add_working_days``.
 * ``next_working_morning(at)``: the first office opening at or after ``at``.
 * ``due_at(s, n)``: office opening on ``add_working_days(s, n)``, so the clerk has the whole day.
+* ``plan(rule)``: a ``DueRule`` (how a due moment is derived) worked out, with its basis.
 
-No I/O: the package's tables are read once per process and kept as a sorted list of day numbers,
-so every operation is a bisection, whatever ``n``.
+No I/O: the tables are built once per process and schedule and kept as a sorted list of day
+numbers, so every operation is a bisection, whatever ``n``.
 """
 
 from __future__ import annotations
 
+import hashlib
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from enum import StrEnum
 from functools import lru_cache
-from pathlib import Path
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 import chinese_calendar
-from pydantic import BaseModel, ConfigDict, RootModel, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, model_validator
+
+from shared.contracts.vocabulary import Basis
+from shared.errors import CommandError
+from shared.holidays import HolidaySchedule, HolidaysFileError, YearSchedule, load_holidays
+from shared.statutory import statutory_holidays
 
 __all__ = [
     "CENTER_TZ",
+    "Basis",
+    "CalendarNotCovered",
     "CalendarOutOfRange",
+    "DueRule",
     "HolidaySchedule",
     "HolidaysFileError",
     "OfficeHours",
+    "Planned",
     "WorkingCalendar",
     "YearSchedule",
+    "YearSource",
+    "covered",
     "covered_years",
     "load_holidays",
 ]
 
 CENTER_TZ = ZoneInfo("Asia/Shanghai")
+DEFAULT_PROVISIONAL_YEARS = 5
+
+
+class YearSource(StrEnum):
+    PACKAGE = "package"
+    FILE = "file"
+    PROVISIONAL = "provisional"
 
 
 class CalendarOutOfRange(ValueError):
-    """A day falls in a year whose statutory holiday schedule is not known."""
+    """A day falls outside every year the calendar answers (official or provisional)."""
 
-    def __init__(self, year: int, first_year: int, last_year: int) -> None:
+    def __init__(self, year: int, first_year: int, last_year: int,
+                 official_until: int | None = None) -> None:
         self.year = year
         self.first_year = first_year
         self.last_year = last_year
+        self.official_until = official_until if official_until is not None else last_year
+        provisional = (f"; {self.official_until + 1}-{last_year} provisionally, from the "
+                       "statutory rules" if last_year > self.official_until else "")
         super().__init__(
-            f"no statutory holiday schedule for year {year}: the working-day calendar covers "
-            f"{first_year}-{last_year} (chinese_calendar {chinese_calendar.__version__} and "
-            "the holidays file, if any); upgrade the chinese-calendar package once that year's "
-            "schedule is published, or add the year to the holidays file (settings "
-            "holidays_file / center_holidays_files)"
+            f"no working-day calendar for year {year}: the calendar covers {first_year}-"
+            f"{last_year} (official schedules {first_year}-{self.official_until} from "
+            f"chinese_calendar {chinese_calendar.__version__} and the holidays file, if any"
+            f"{provisional}); add the next official year to the holidays file (settings "
+            "holidays_file / center_holidays_files) or upgrade chinese-calendar, which moves "
+            "the provisional range on, then `sixstep calendar reload`"
         )
 
-
-class HolidaysFileError(ValueError):
-    """A holidays file that cannot be used as it is (named in the message)."""
-
-
-class YearSchedule(BaseModel):
-    """One year's statutory schedule: days off on weekdays, make-up working days on weekends."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    holidays: tuple[date, ...] = ()
-    workdays: tuple[date, ...] = ()
-    source: str = ""
-
-    def check(self, year: int) -> None:
-        for day in (*self.holidays, *self.workdays):
-            if day.year != year:
-                raise HolidaysFileError(f"{day} is listed under year {year}")
-        for day in self.workdays:
-            if day.weekday() < 5:
-                raise HolidaysFileError(
-                    f"make-up working day {day} is a weekday; list only the Saturdays and "
-                    "Sundays that are worked")
-        both = set(self.holidays) & set(self.workdays)
-        if both:
-            raise HolidaysFileError(f"{min(both)} is listed as a holiday and a working day")
+    def details(self) -> dict[str, Any]:
+        return {"year": self.year, "first_year": self.first_year, "last_year": self.last_year,
+                "official_until": self.official_until}
 
 
-class HolidaySchedule(RootModel[dict[int, YearSchedule]]):
-    """Years the chinese-calendar package does not cover yet, given explicitly."""
+class CalendarNotCovered(CommandError):
+    """A write needs a day the working-day calendar does not cover: 422, never a guess."""
 
-    model_config = ConfigDict(frozen=True)
-
-    @model_validator(mode="after")
-    def _consistent(self) -> HolidaySchedule:
-        for year, schedule in self.root.items():
-            if not 1900 < year < 2200:
-                raise ValueError(f"{year} is not a plausible year")
-            schedule.check(year)
-        return self
-
-    def key(self) -> tuple[tuple[int, tuple[date, ...], tuple[date, ...]], ...]:
-        """A hashable fingerprint, so every calendar with the same schedule shares one table."""
-        return tuple(sorted((y, tuple(sorted(s.holidays)), tuple(sorted(s.workdays)))
-                            for y, s in self.root.items()))
+    status = 422
+    code = "calendar_out_of_range"
 
 
-def load_holidays(path: str | Path) -> HolidaySchedule:
-    """Read a holidays file; an invalid one fails loudly with the file named."""
-    path = Path(path)
+def covered(action: Any) -> Any:
+    """Run ``action()``; a day beyond the calendar becomes a 422 naming the covered range."""
     try:
-        return HolidaySchedule.model_validate_json(path.read_bytes())
-    except (OSError, ValidationError, HolidaysFileError) as exc:
-        raise HolidaysFileError(f"holidays file {path}: {exc}") from exc
+        return action()
+    except CalendarOutOfRange as exc:
+        raise CalendarNotCovered(str(exc), **exc.details()) from exc
+
+
+@dataclass(frozen=True)
+class Planned:
+    """A due moment worked out on the calendar, and the basis it rests on."""
+
+    at: datetime
+    basis: Basis
+
+
+@dataclass(frozen=True)
+class DueRule:
+    """How a due moment is derived from the calendar, kept so it can be worked out again.
+
+    Office opening on the ``working_days``-th working day on or after ``day``
+    (``add_working_days``) or on or before it (``subtract_working_days``), and never before
+    ``not_before``.
+    """
+
+    direction: Literal["on_or_after", "on_or_before"]
+    day: date
+    working_days: int = 0
+    not_before: datetime | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"direction": self.direction, "day": self.day,
+                "working_days": self.working_days, "not_before": self.not_before}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DueRule:
+        day = data["day"]
+        not_before = data.get("not_before")
+        return cls(direction=data["direction"],
+                   day=date.fromisoformat(day) if isinstance(day, str) else day,
+                   working_days=int(data.get("working_days", 0)),
+                   not_before=(datetime.fromisoformat(not_before)
+                               if isinstance(not_before, str) else not_before))
 
 
 class OfficeHours(BaseModel):
@@ -183,8 +207,11 @@ class OfficeHours(BaseModel):
 class _Table:
     first_year: int
     last_year: int
+    official_until: int  # the last year with an official schedule
+    file_years: frozenset[int]
     working: tuple[int, ...]  # proleptic ordinals of every working day, ascending
     working_set: frozenset[int]
+    fingerprint: str  # of the official schedules: what re-planning is keyed on
 
 
 def _package_years() -> tuple[int, int]:
@@ -192,35 +219,41 @@ def _package_years() -> tuple[int, int]:
     return min(years), max(years)
 
 
+Extra = tuple[tuple[int, tuple[date, ...], tuple[date, ...]], ...]
+
+
 @lru_cache(maxsize=16)
-def _table(extra: tuple[tuple[int, tuple[date, ...], tuple[date, ...]], ...] = ()) -> _Table:
-    """All working days of the package's years, and of the extra years the package lacks."""
-    first_year, last_year = _package_years()
+def _table(extra: Extra = (), provisional_years: int = DEFAULT_PROVISIONAL_YEARS) -> _Table:
+    """All working days of the package's years, the file's years after them, and the
+    provisional years after the last official one."""
+    first_year, official_until = _package_years()
     added = {year: (frozenset(off), frozenset(on)) for year, off, on in extra
-             if not first_year <= year <= last_year}
-    for year in sorted(added):
-        if year == last_year + 1:
-            last_year = year
-    for year in sorted(added, reverse=True):
-        if year == first_year - 1:
-            first_year = year
-    gaps = sorted(y for y in added if not first_year <= y <= last_year)
-    if gaps:
-        raise HolidaysFileError(
-            f"the holidays file gives {gaps[0]} but the years before it are not covered: its "
-            f"years must follow on from {first_year}-{last_year} without a gap")
+             if year > official_until}
+    while official_until + 1 in added:
+        official_until += 1
+    last_year = official_until + provisional_years
     day, end = date(first_year, 1, 1), date(last_year, 12, 31)
     working: list[int] = []
+    statutory: dict[int, dict[date, str]] = {}
     while day <= end:
         if day.year in added:
             off, on = added[day.year]
             works = day in on or (day.weekday() < 5 and day not in off)
+        elif day.year > official_until:
+            law = statutory.get(day.year)
+            if law is None:
+                law = statutory[day.year] = statutory_holidays(day.year)
+            works = day.weekday() < 5 and day not in law
         else:
             works = chinese_calendar.is_workday(day)
         if works:
             working.append(day.toordinal())
         day += timedelta(days=1)
-    return _Table(first_year, last_year, tuple(working), frozenset(working))
+    official = repr((chinese_calendar.__version__, first_year, official_until,
+                     [entry for entry in extra if entry[0] in added]))
+    return _Table(first_year, last_year, official_until,
+                  frozenset(y for y in added if y <= official_until), tuple(working),
+                  frozenset(working), hashlib.sha256(official.encode()).hexdigest()[:16])
 
 
 def covered_years() -> tuple[int, int]:
@@ -236,14 +269,22 @@ class WorkingCalendar:
         tz: ZoneInfo | str = CENTER_TZ,
         office_hours: OfficeHours | None = None,
         holidays: HolidaySchedule | None = None,
+        provisional_years: int = DEFAULT_PROVISIONAL_YEARS,
     ) -> None:
         self.tz = ZoneInfo(tz) if isinstance(tz, str) else tz
         self.office_hours = office_hours if office_hours is not None else OfficeHours()
-        self._table = _table(holidays.key() if holidays is not None else ())
+        if provisional_years < 0:
+            raise ValueError("provisional_years must be >= 0")
+        if holidays is not None:
+            _check_follows_on(holidays)
+        self.holidays = holidays
+        self.provisional_years = provisional_years
+        self._table = _table(holidays.key() if holidays is not None else (), provisional_years)
 
     def __repr__(self) -> str:
         hours = self.office_hours
-        return f"WorkingCalendar(tz={self.tz.key!r}, open={hours.open}, close={hours.close})"
+        return (f"WorkingCalendar(tz={self.tz.key!r}, open={hours.open}, close={hours.close}, "
+                f"official until {self.official_until}, covers to {self.last_year})")
 
     @property
     def first_year(self) -> int:
@@ -251,7 +292,47 @@ class WorkingCalendar:
 
     @property
     def last_year(self) -> int:
+        """The last year the calendar answers (the last provisional one, if any)."""
         return self._table.last_year
+
+    @property
+    def official_until(self) -> int:
+        """The last year with an official schedule (package or holidays file)."""
+        return self._table.official_until
+
+    @property
+    def fingerprint(self) -> str:
+        """Changes exactly when the official schedules change (package or file years)."""
+        return self._table.fingerprint
+
+    def source_of(self, year: int) -> YearSource:
+        table = self._table
+        if not table.first_year <= year <= table.last_year:
+            raise CalendarOutOfRange(year, table.first_year, table.last_year,
+                                     table.official_until)
+        if year > table.official_until:
+            return YearSource.PROVISIONAL
+        return YearSource.FILE if year in table.file_years else YearSource.PACKAGE
+
+    def coverage(self) -> list[tuple[int, int, YearSource]]:
+        """The covered years as runs of one source: [(first, last, source), ...]."""
+        runs: list[tuple[int, int, YearSource]] = []
+        for year in range(self.first_year, self.last_year + 1):
+            source = self.source_of(year)
+            if runs and runs[-1][2] is source and runs[-1][1] == year - 1:
+                runs[-1] = (runs[-1][0], year, source)
+            else:
+                runs.append((year, year, source))
+        return runs
+
+    def basis_of(self, *moments: date | datetime) -> Basis:
+        """Provisional when any of the days (the first and last a computation consulted)
+        falls in a provisional year."""
+        for moment in moments:
+            day = self._local(moment).date() if isinstance(moment, datetime) else moment
+            if day.year > self._table.official_until:
+                return Basis.PROVISIONAL
+        return Basis.OFFICIAL
 
     # -- days -------------------------------------------------------------------------------
 
@@ -305,6 +386,17 @@ class WorkingCalendar:
         """Office opening on ``add_working_days(start, n_working_days)``."""
         return self.opening_on(self.add_working_days(start, n_working_days))
 
+    def plan(self, rule: DueRule) -> Planned:
+        """The rule worked out on this calendar: when, and on what basis."""
+        if rule.direction == "on_or_after":
+            day = self.add_working_days(rule.day, rule.working_days)
+        else:
+            day = self.subtract_working_days(rule.day, rule.working_days)
+        at = self.opening_on(day)
+        if rule.not_before is not None and rule.not_before > at:
+            at = rule.not_before
+        return Planned(at, self.basis_of(rule.day, day))
+
     def is_open(self, at: datetime) -> bool:
         """Whether the counter is open at that moment (working day and office hours)."""
         local = self._local(at)
@@ -329,16 +421,31 @@ class WorkingCalendar:
             raise TypeError(f"expected a date or an aware datetime, got {type(day).__name__}")
         table = self._table
         if not table.first_year <= day.year <= table.last_year:
-            raise CalendarOutOfRange(day.year, table.first_year, table.last_year)
+            raise CalendarOutOfRange(day.year, table.first_year, table.last_year,
+                                     table.official_until)
         return day.toordinal()
 
     def _working_day_at(self, index: int) -> date:
         table = self._table
         if index < 0:
-            raise CalendarOutOfRange(table.first_year - 1, table.first_year, table.last_year)
+            raise CalendarOutOfRange(table.first_year - 1, table.first_year, table.last_year,
+                                     table.official_until)
         if index >= len(table.working):
-            raise CalendarOutOfRange(table.last_year + 1, table.first_year, table.last_year)
+            raise CalendarOutOfRange(table.last_year + 1, table.first_year, table.last_year,
+                                     table.official_until)
         return date.fromordinal(table.working[index])
+
+
+def _check_follows_on(holidays: HolidaySchedule) -> None:
+    """The file's years after the package's must follow on without a gap (file and line)."""
+    _, last = _package_years()
+    for year in sorted(y for y in holidays.years if y > last):
+        if year != last + 1:
+            raise HolidaysFileError(
+                f"the file gives {year} but {last + 1} is not covered: its years must follow "
+                f"on from the package's last year ({_package_years()[1]}) without a gap",
+                holidays.path or None, holidays.line_of(year))
+        last = year
 
 
 def _count(n: int) -> int:

@@ -9,10 +9,17 @@ subsidy) or ``EMP-UNEMPLOYMENT-REGISTRATION``. The prefix is the category's ``pr
 tells its category at a glance. A code is never reused for another affair; an item that changes
 keeps its code.
 
+Besides what a clerk needs (documents, policy basis, usual working days), an item says what it
+is in plain words (``summary``: what a resident hears, not the policy's language) and what else a
+resident in this situation often needs (``related_items``: codes of other items).
+
 The catalogue ships as ``shared/data/catalogue.json``. A center extends or amends it with more
 files of the same format (``load_catalogue(extra_paths)``): an item whose code is already known
-replaces it, a new code is added, and a file may add categories. Invalid data fails loudly with
-the file and the item named.
+replaces it, a new code is added, and a file may add categories. Every shipped item has a
+summary; in a center's file ``summary`` and ``related_items`` are optional, so files written
+before they existed keep loading. Related codes are checked once every file is merged (a center's
+item may point at a shipped one and the other way round): each must exist and none may be the
+item itself. Invalid data fails loudly with the file and the item named.
 
 The only I/O here is reading those files. Pinyin for search is computed once, when loading.
 """
@@ -22,7 +29,7 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
@@ -46,6 +53,7 @@ CATEGORY_PATTERN = r"^[a-z][a-z0-9_]*$"
 PREFIX_PATTERN = r"^[A-Z]{2,4}$"
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+Code = Annotated[str, StringConstraints(pattern=CODE_PATTERN, max_length=64)]
 
 
 class LocalizedText(BaseModel):
@@ -73,16 +81,25 @@ class ServiceItem(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    code: Annotated[str, StringConstraints(pattern=CODE_PATTERN, max_length=64)]
+    code: Code
     name_zh: Text
     name_en: Text
     category: Annotated[str, StringConstraints(pattern=CATEGORY_PATTERN)]
+    summary: LocalizedText | None = Field(
+        default=None,
+        description="The item in plain words a resident understands, one or two sentences. "
+        "Every shipped item has one; optional in a center's own files.",
+    )
     documents: tuple[LocalizedText, ...] = ()
     policy_basis: LocalizedText
     keywords: tuple[Text, ...] = ()
     typical_days: int = Field(ge=0, le=365, description="Usual working days; 0 = on the spot.")
     recurring: bool = Field(
         description="Creates a recurring monthly obligation (allowance, reimbursement, pension)."
+    )
+    related_items: tuple[Code, ...] = Field(
+        default=(),
+        description="Codes of what else a resident in this situation often needs.",
     )
 
 
@@ -284,6 +301,10 @@ class Catalogue:
                     f"{category.prefix + '-'!r}"
                 )
             self._items[item.code] = item
+        for item in self._items.values():
+            problem = _related_problem(item, self._items)
+            if problem:
+                raise CatalogueError(f"item {item.code}: {problem}")
         self._entries = tuple(
             _entry(item, self._categories[item.category]) for item in self._items.values()
         )
@@ -318,6 +339,10 @@ class Catalogue:
 
     def in_category(self, code: str) -> list[ServiceItem]:
         return [item for item in self._items.values() if item.category == code]
+
+    def related(self, code: str) -> list[ServiceItem]:
+        """What else a resident who comes for this item often needs, in the item's order."""
+        return [self._items[related] for related in self.require(code).related_items]
 
     def search(self, query: str, limit: int = 20) -> list[ServiceItem]:
         """Items matching every term of the query, best first.
@@ -369,10 +394,34 @@ def _describe(errors: ValidationError) -> str:
     return "; ".join(parts)
 
 
+def _related_problem(item: ServiceItem, known: Mapping[str, ServiceItem]) -> str | None:
+    """What is wrong with the item's related codes, once every file is merged; None if fine."""
+    for code in item.related_items:
+        if code == item.code:
+            return f"related item {code!r} is the item itself"
+        if code not in known:
+            return (
+                f"related item {code!r} is not in the catalogue "
+                "(neither the shipped file nor any file in CATALOGUE_PATHS defines it)"
+            )
+    return None
+
+
 def _parse(
-    source: str, text: str, categories: dict[str, Category], items: dict[str, ServiceItem]
+    source: str,
+    text: str,
+    categories: dict[str, Category],
+    items: dict[str, ServiceItem],
+    origins: dict[str, str],
+    *,
+    shipped: bool = False,
 ) -> None:
-    """Validate one file and merge it into ``categories`` and ``items``."""
+    """Validate one file and merge it into ``categories`` and ``items``.
+
+    ``origins`` remembers, per code, the file and position the item last came from, so a
+    check made after every file is merged can still name them. The shipped file must give every
+    item a summary; a center's files may leave it out (files older than the field keep loading).
+    """
     try:
         raw = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -425,6 +474,18 @@ def _parse(
         if item.code in seen:
             raise CatalogueError(f"catalogue file {source}: {label}: code appears twice")
         seen.add(item.code)
+        if shipped and item.summary is None:
+            raise CatalogueError(
+                f"catalogue file {source}: {label}: summary: every shipped item needs one"
+            )
+        if item.code in item.related_items:
+            raise CatalogueError(
+                f"catalogue file {source}: {label}: related item {item.code!r} is the item itself"
+            )
+        if len(set(item.related_items)) != len(item.related_items):
+            raise CatalogueError(
+                f"catalogue file {source}: {label}: related_items names a code twice"
+            )
         category = categories.get(item.category)
         if category is None:
             raise CatalogueError(
@@ -437,22 +498,29 @@ def _parse(
                 f"must start with {category.prefix + '-'!r}"
             )
         items[item.code] = item
+        origins[item.code] = f"catalogue file {source}: {label}"
 
 
 def load_catalogue(extra_paths: Sequence[Path] = ()) -> Catalogue:
     """The shipped catalogue, amended by ``extra_paths`` in order.
 
     Each extra file has the shipped format; its categories and items are merged: the same code
-    replaces (in place, keeping the order), a new code is added at the end. Raises
-    ``CatalogueError`` naming the file and the item when a file cannot be read or is invalid.
+    replaces (in place, keeping the order), a new code is added at the end. Related codes are
+    checked after the merge. Raises ``CatalogueError`` naming the file and the item when a file
+    cannot be read or is invalid.
     """
     categories: dict[str, Category] = {}
     items: dict[str, ServiceItem] = {}
-    _parse(*_shipped(), categories, items)
+    origins: dict[str, str] = {}
+    _parse(*_shipped(), categories, items, origins, shipped=True)
     for path in extra_paths:
         try:
             text = Path(path).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise CatalogueError(f"catalogue file {path}: cannot be read: {exc}") from None
-        _parse(str(path), text, categories, items)
+        _parse(str(path), text, categories, items, origins)
+    for code, item in items.items():
+        problem = _related_problem(item, items)
+        if problem:
+            raise CatalogueError(f"{origins[code]}: {problem}")
     return Catalogue(categories.values(), items.values())

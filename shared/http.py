@@ -238,6 +238,13 @@ class Metrics:
         self.scheduler_backlog = Gauge(
             "sixstep_scheduler_backlog", "Due work a scheduler has not yet turned into events",
             ["service", "scheduler"], registry=self.registry)
+        self.parked_rules = Gauge(
+            "sixstep_parked_rules", "Rules waiting for a day the working-day calendar does not "
+            "cover (GET /parked-rules)", ["service"], registry=self.registry)
+        self.calendar_days_left = Gauge(
+            "sixstep_calendar_official_days_left", "Days until the official holiday schedules "
+            "end (the earliest over the centers); after it dates are provisional",
+            ["service"], registry=self.registry)
         self.service = service
 
     def install(self, app: FastAPI) -> None:

@@ -19,7 +19,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 from fastapi import APIRouter, Depends, FastAPI, Header, Request
 from pydantic import BaseModel, Field
 
+from shared.calendars import CalendarStatusPublic
 from shared.deadletters import replay_dead_letters
+from shared.holidays import HolidaysFileError
 from shared.http import problem
 
 if TYPE_CHECKING:
@@ -41,6 +43,19 @@ class ConsumerPublic(BaseModel):
 class ConsumersPublic(BaseModel):
     service: str
     consumers: list[ConsumerPublic]
+
+
+class CalendarPublic(CalendarStatusPublic):
+    service: str
+
+
+class CalendarReloadPublic(BaseModel):
+    service: str
+    changed: list[str] = Field(description="Centers whose official schedules changed ('*': "
+                               "every center without its own file)")
+    replanned: dict[str, dict[str, int]] = Field(
+        description="What followed, per part: re-planned dates, rules taken off the parking")
+    calendar: CalendarPublic
 
 
 class ReplayRequest(BaseModel):
@@ -107,5 +122,33 @@ def install_ops(app: FastAPI, get_runtime: Callable[[], Runtime | None]) -> None
         return ReplayPublic(consumer=report.consumer, replayed=report.replayed,
                             already_applied=report.already_applied, failed=report.failed,
                             late=report.late)
+
+    def _calendar(runtime: Any) -> CalendarPublic:
+        if runtime.calendars is None:
+            raise problem(404, "not_found", "this service has no working-day calendar")
+        today = runtime.now().astimezone(runtime.settings.tz).date()
+        return CalendarPublic(service=runtime.service,
+                              **runtime.calendars.status(today).model_dump())
+
+    @router.get("/calendar", summary="The working-day calendar: years covered per center, on "
+                "what source (package, file, provisional), warnings")
+    async def calendar(runtime: RuntimeDep) -> CalendarPublic:
+        return _calendar(runtime)
+
+    @router.post("/calendar/reload", summary="Read the holidays files again; re-plan what was "
+                 "provisional; tell the other replicas", responses={422: {"description": (
+                     "a holidays file cannot be used: nothing changed (file and line named)")}})
+    async def reload_calendar(runtime: RuntimeDep) -> CalendarReloadPublic:
+        _calendar(runtime)
+        try:
+            outcome = await runtime.reload_calendars()
+        except HolidaysFileError as exc:
+            raise problem(422, "holidays_file_invalid", f"{exc}; nothing was changed",
+                          file=exc.path, line=exc.line, reason=exc.reason) from exc
+        except ValueError as exc:  # office hours
+            raise problem(422, "calendar_settings_invalid", f"{exc}; nothing was changed"
+                          ) from exc
+        return CalendarReloadPublic(service=runtime.service, changed=outcome["changed"],
+                                    replanned=outcome["hooks"], calendar=_calendar(runtime))
 
     app.include_router(router)

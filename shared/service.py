@@ -6,8 +6,10 @@ import asyncio
 import contextlib
 import gc
 import re
+import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -20,6 +22,7 @@ from prometheus_client.metrics import Gauge
 
 from shared.auth import install_auth
 from shared.bus import connect, ensure_streams_when_ready
+from shared.calendars import Calendars
 from shared.consumer import TRACKING_DDL, Consumer, ConsumerStats, Handler
 from shared.deadletters import REPLAY_DDL
 from shared.eventstore import ServiceApplication, build_application
@@ -52,6 +55,16 @@ class Runtime:
     consumers: dict[str, Consumer] = field(default_factory=dict)
     base_names: dict[str, str] = field(default_factory=dict)
     relay: Relay | None = None
+    #: The service's working-day calendars (every service builds them once, from settings).
+    calendars: Calendars | None = None
+    #: What time it is for the calendar's warnings (the service's injected clock).
+    now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    #: Run after the calendars changed (re-planning, parked rules): name -> counts.
+    calendar_hooks: dict[str, Callable[[], Awaitable[dict[str, int]]]] = field(
+        default_factory=dict)
+    #: Reasons the service serves but needs attention (/ready answers 200 ``degraded``).
+    degradations: list[Callable[[], Awaitable[list[str]]]] = field(default_factory=list)
+    origin: str = field(default_factory=lambda: secrets.token_hex(6))
 
     def add_consumer(self, name: str, handler: Handler, filter_subjects: Sequence[str]) -> Consumer:
         settings = self.settings
@@ -112,6 +125,9 @@ class Runtime:
             self.background.start(name, loop_factory)
 
     async def readiness(self) -> tuple[bool, dict[str, Any]]:
+        """Whether to serve (store, NATS, lag) and what needs attention without stopping it:
+        ``checks["degraded"]`` (e.g. parked rules) and ``checks["warnings"]`` (e.g. the
+        official holiday schedules end soon)."""
         checks: dict[str, Any] = {}
         try:
             await asyncio.wait_for(self.pool.fetchval("SELECT 1"), 2.0)
@@ -124,16 +140,76 @@ class Runtime:
         checks["consumer_lag"] = lag
         lag_ok = all(v <= self.settings.ready_max_lag for v in lag.values())
         ok = checks["store"] == "ok" and checks["nats"] == "ok" and lag_ok
+        degraded: list[str] = []
+        for reasons in self.degradations:
+            try:
+                degraded.extend(await asyncio.wait_for(reasons(), 2.0))
+            except Exception as exc:  # the store is down: already said above
+                log.debug("ready.degradation_unknown", error=f"{type(exc).__name__}: {exc}")
+        checks["degraded"] = degraded
+        checks["warnings"] = []
+        if self.calendars is not None:
+            status = self.calendars.status(self.now().astimezone(self.settings.tz).date())
+            checks["calendar"] = {"official_until": min(c.official_until
+                                                        for c in status.centers).isoformat(),
+                                  "covers_until": min(c.covers_until
+                                                      for c in status.centers).isoformat()}
+            checks["warnings"] = status.warnings
         return ok, checks
+
+    # -- the working-day calendar ---------------------------------------------------------
+
+    def calendar_subject(self) -> str:
+        """Core NATS (outside every stream): a reload on one replica reaches the others."""
+        return f"ops.{self.settings.subject_prefix}.calendar.reload"
+
+    async def reload_calendars(self, *, tell_others: bool = True) -> dict[str, Any]:
+        """Read the holidays files again (all or nothing: ``HolidaysFileError`` names the file
+        and line and leaves everything as it was), then run the hooks (re-planning, parked
+        rules) and tell the other replicas of every service to reload too."""
+        if self.calendars is None:
+            return {"changed": [], "hooks": {}}
+        changed = await asyncio.to_thread(self.calendars.reload)
+        log.info("calendar.reloaded", service=self.service, changed=changed)
+        hooks = await self.run_calendar_hooks()
+        if tell_others:
+            with contextlib.suppress(Exception):
+                await self.nc.publish(self.calendar_subject(), self.origin.encode())
+        return {"changed": changed, "hooks": hooks}
+
+    async def run_calendar_hooks(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name, hook in self.calendar_hooks.items():
+            out[name] = await hook()
+        return out
+
+    async def listen_for_calendar_reloads(self) -> None:
+        """Another replica reloaded (``POST /ops/calendar/reload``): reload here too, so every
+        replica plans on the same calendar; a bad file is logged and changes nothing."""
+        async def heard(msg: Any) -> None:
+            if msg.data.decode(errors="replace") == self.origin:
+                return
+            try:
+                changed = await asyncio.to_thread(self.calendars.reload)  # type: ignore[union-attr]
+                log.info("calendar.reloaded", service=self.service, changed=changed,
+                         told_by="another replica")
+            except Exception as exc:
+                log.error("calendar.reload_failed", service=self.service, error=str(exc))
+
+        if self.calendars is not None:
+            await self.nc.subscribe(self.calendar_subject(), cb=heard)
 
 
 async def start_runtime(settings: Settings, service: ServiceName,
                         app_cls: type[ServiceApplication], ddl: Sequence[str],
-                        metrics: Metrics | None = None) -> Runtime:
+                        metrics: Metrics | None = None,
+                        calendars: Calendars | None = None) -> Runtime:
     """Open the store, the pool and the bus; start group commit and the relay.
 
     Pass the ``Metrics`` installed on the FastAPI app (``metrics.install(app)`` at creation)
-    so that /metrics shows the runtime's counters.
+    so that /metrics shows the runtime's counters, and the service's ``Calendars`` (built at
+    creation, so a bad holidays file stops it there) for /ready's warnings and the
+    ``/ops/calendar`` routes.
     """
     if settings.log_json:
         adopt_stdlib_logging(settings.log_level)
@@ -150,7 +226,15 @@ async def start_runtime(settings: Settings, service: ServiceName,
         max_wait_ms=settings.group_commit_max_wait_ms,
         on_batch=lambda n: metrics.batches.labels(service).observe(n))
     committer.start()
-    runtime = Runtime(settings, service, application, pool, nc, committer, metrics)
+    runtime = Runtime(settings, service, application, pool, nc, committer, metrics,
+                      calendars=calendars)
+    await runtime.listen_for_calendar_reloads()
+    if calendars is not None:
+        def days_left() -> float:
+            today = runtime.now().astimezone(settings.tz).date()
+            return float(min(c.official_days_left for c in calendars.status(today).centers))
+
+        metrics.calendar_days_left.labels(service).set_function(days_left)
     published = metrics.published.labels(service)
     relay = Relay(settings, service, application, pool, nc, on_published=published.inc)
     runtime.relay = relay
@@ -213,13 +297,19 @@ def install_health(app: FastAPI, get_runtime: Callable[[], Runtime | None]) -> N
     async def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/ready", tags=["ops"], summary="Store, NATS and consumer lag within bounds")
+    @app.get("/ready", tags=["ops"], summary=(
+        "200 ready, or 200 degraded (serving; reasons say what needs attention, e.g. parked "
+        "rules), or 503 not_ready (store, NATS or consumer lag); warnings (e.g. the official "
+        "holiday schedules end within CALENDAR_WARN_DAYS) never change the status"))
     async def ready() -> JSONResponse:
         runtime = get_runtime()
         if runtime is None:
             return JSONResponse({"status": "starting"}, status_code=503)
         ok, checks = await runtime.readiness()
-        return JSONResponse({"status": "ready" if ok else "not_ready", "checks": checks},
+        # Degraded still serves (200): a parked rule must not take a pod out of rotation.
+        state = "not_ready" if not ok else "degraded" if checks["degraded"] else "ready"
+        return JSONResponse({"status": state, "reasons": checks["degraded"],
+                             "warnings": checks["warnings"], "checks": checks},
                             status_code=200 if ok else 503)
 
 

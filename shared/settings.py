@@ -103,10 +103,16 @@ class Settings(BaseSettings):
     center_office_hours: dict[str, str] = Field(default_factory=dict, description=(
         "Per-center hours as JSON, e.g. {\"SH-PD-HUAMU\": \"08:30-12:00,13:30-17:30\"}."))
     holidays_file: Path | None = Field(None, description=(
-        "JSON: year -> {holidays: [dates], workdays: [make-up dates]} for years the "
-        "chinese-calendar package does not cover yet."))
+        "JSON: year -> {source, holidays: [days or ranges off], workdays: [make-up days]} "
+        "for official schedules the chinese-calendar package does not carry yet."))
     center_holidays_files: dict[str, Path] = Field(
         default_factory=dict, description="Per-center holidays files (JSON), over holidays_file.")
+    calendar_provisional_years: int = Field(5, ge=0, le=20, description=(
+        "Years after the last official schedule that are planned provisionally, from the "
+        "statutory rules alone; a date beyond them is refused (422) or its rule parked."))
+    calendar_warn_days: int = Field(60, ge=0, description=(
+        "/ready and `sixstep calendar status` warn when the official schedules end within "
+        "this many days."))
     followup_deadline_reminder_working_days: int = Field(3, ge=0)
     followup_post_resolution_working_days: int = Field(5, ge=0)
     followup_early_check_working_days: int = Field(1, ge=0)

@@ -153,7 +153,8 @@ SURVEY_COLUMNS = (
     " withdrawn_reason, version, position")
 RECTIFICATION_COLUMNS = (
     "r.rectification_id, r.case_id, r.center_id, r.survey_id, r.rating, r.summary,"
-    " r.opened_at, r.deadline_on, r.status, r.completed_at, r.completed_on, r.outcome,"
+    " r.opened_at, r.deadline_on, r.basis, r.status, r.completed_at, r.completed_on,"
+    " r.outcome,"
     " r.actions, r.on_time, r.revisit_survey_id, v.status AS revisit_status,"
     " v.level AS revisit_level, r.version, r.position")
 RECTIFICATION_FROM = ("rectifications r LEFT JOIN surveys v"

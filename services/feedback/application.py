@@ -1,7 +1,8 @@
 """Feedback's use cases: each turns one command into events, committed in batches.
 
-Ports, wired in ``main.py``: a clock (``now``), the working-day calendar (``deadline_for``)
-and the survey tokens. Sending lives in ``scheduler.py``.
+Ports, wired in ``main.py``: a clock (``now``), the centers' working-day calendars (the one
+``shared.calendars.Calendars`` of the process) and the survey tokens. Sending lives in
+``scheduler.py``.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from services.feedback.domain import (
     survey_id_for_resolution,
 )
 from services.feedback.tokens import SurveyTokens
+from shared.calendar import covered
+from shared.calendars import Calendars
 from shared.contracts.feedback import AnsweredVia, SurveyChannel, SurveyPurpose
 from shared.errors import AlreadyDoneError, VersionConflict
 from shared.eventstore import ServiceApplication
@@ -30,8 +33,6 @@ from shared.moments import Moments
 from shared.settings import Settings
 
 Clock = Callable[[], datetime]
-DeadlineFor = Callable[[date, int], date]
-"""``deadline_for(start, n)``: the day ``n`` working days after ``start`` (shared/workdays.py)."""
 
 
 class FeedbackApplication(ServiceApplication):
@@ -119,12 +120,12 @@ class Feedback:
     """The feedback use cases, shared by the HTTP API, the consumers and the scheduler."""
 
     def __init__(self, committer: GroupCommitter, policy: SurveyPolicy, tokens: SurveyTokens,
-                 deadline_for: DeadlineFor, clock: Clock = system_clock,
+                 calendars: Calendars, clock: Clock = system_clock,
                  moments: Moments | None = None) -> None:
         self.committer = committer
         self.policy = policy
         self.tokens = tokens
-        self.deadline_for = deadline_for
+        self.calendars = calendars
         self.clock = clock
         self.moments = moments or Moments()
 
@@ -238,11 +239,10 @@ class Feedback:
                     f"survey is at version {survey.version}, not {expected_version}",
                     current_version=survey.version, expected_version=expected_version)
             survey.rate(cmd.level, cmd.comment, aspects, via, cmd.clerk_id, now, meta)
-            if survey.is_bad_review:
-                start = self.local_day(meta["occurred_at"])
-                deadline = self.deadline_for(start, self.policy.rectification_working_days)
-                rectification = Rectification.open_for(survey, deadline, meta)
-                unit.add(rectification)
+            if survey.is_bad_review:  # a day past the calendar: 422, the answer not lost
+                calendar = self.calendars.for_center(survey.center_id)
+                unit.add(covered(lambda: Rectification.open_for(
+                    survey, calendar, self.policy.rectification_working_days, meta)))
             return survey
 
         return await self.committer.submit(run, [survey_id])
@@ -274,3 +274,23 @@ class Feedback:
 
         return await self.committer.submit(run, [rectification_id])
 
+    # -- re-planning: an official schedule replaced a provisional year -----------------------
+
+    async def revise_deadline(self, rectification_id: UUID) -> bool:
+        """Count an open rectification's working days again on the calendar in force (True:
+        the deadline moved). Exactly once over replicas: the key names the official
+        schedules (the calendar's fingerprint), and optimistic concurrency settles a race."""
+        now = self.clock()
+        moved: dict[str, bool] = {}
+
+        def run(unit: Unit) -> Aggregate:
+            moved["yes"] = False  # a batch re-run after a conflict starts again
+            rectification: Rectification = unit.get(rectification_id, "rectification")
+            calendar = self.calendars.for_center(rectification.center_id)
+            meta = meta_for(None, "system:calendar", f"calendar:{calendar.fingerprint}", now)
+            moved["yes"] = covered(lambda: rectification.revise_deadline(
+                calendar, calendar.local_day(now), meta))
+            return rectification
+
+        await self.committer.submit(run, [rectification_id])  # a replay moves nothing
+        return moved.get("yes", False)

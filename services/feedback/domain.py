@@ -2,7 +2,9 @@
 
 A ``Survey`` asks one resident about one case once: it is requested, sent, and ends answered,
 expired without an answer, or withdrawn. A bad answer opens a ``Rectification``, whose outcome
-is recorded before a revisit survey asks the resident again.
+is recorded before a revisit survey asks the resident again. Its deadline is worked out on the
+center's working-day calendar; one that rests on a provisional year (no published schedule
+yet) is revised once that year's official schedule is known (``revise_deadline``).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from uuid import UUID, uuid5
 
 from eventsourcing.domain import event
 
+from shared.calendar import Basis, WorkingCalendar
 from shared.contracts.feedback import (
     AnsweredVia,
     RatingLevel,
@@ -191,7 +194,9 @@ class Rectification(RemembersCommands):
     @event("RectificationOpened")
     def __init__(self, id: UUID, rectification_id: UUID, resident_id: UUID | None, rating: str,
                  deadline_on: date, summary: str, survey_id: UUID, channel: str,
-                 counter_id: str, clerk_id: str, service_item: str, meta: Meta) -> None:
+                 counter_id: str, clerk_id: str, service_item: str, meta: Meta,
+                 basis: str = Basis.OFFICIAL.value, counted_from: date | None = None,
+                 working_days: int | None = None) -> None:
         # channel, counter, clerk and service item stay in the store for the revisit survey;
         # they are not part of the RectificationOpened contract.
         self.case_id: UUID = meta["case_id"]
@@ -204,12 +209,20 @@ class Rectification(RemembersCommands):
         self.counter_id = counter_id
         self.clerk_id = clerk_id
         self.service_item = service_item
+        self.basis = basis
+        self.counted_from = counted_from
+        self.working_days = working_days
         self.status = "open"
         self._remember(meta, "RectificationOpened", created=True)
 
     @classmethod
-    def open_for(cls, survey: Survey, deadline_on: date, meta: Meta) -> Rectification:
-        """Open the rectification a bad review calls for (the survey was just answered)."""
+    def open_for(cls, survey: Survey, calendar: WorkingCalendar, working_days: int,
+                 meta: Meta) -> Rectification:
+        """Open the rectification a bad review calls for (the survey was just answered): due
+        ``working_days`` working days after the day of the answer, on the center's calendar
+        (``CalendarOutOfRange`` past the years it covers)."""
+        counted_from = calendar.local_day(meta["occurred_at"])
+        deadline_on = calendar.add_working_days(counted_from, working_days)
         if not survey.is_bad_review:
             raise RuleViolated("only a bad review opens a rectification", level=survey.level)
         rectification_id = rectification_id_for(survey.id)
@@ -222,7 +235,39 @@ class Rectification(RemembersCommands):
                    deadline_on=deadline_on, summary=summary, survey_id=survey.id,
                    channel=survey.channel, counter_id=survey.counter_id,
                    clerk_id=survey.clerk_id, service_item=survey.service_item,
-                   meta=survey.meta_for(meta))
+                   meta=survey.meta_for(meta),
+                   basis=calendar.basis_of(counted_from, deadline_on).value,
+                   counted_from=counted_from, working_days=working_days)
+
+    def revise_deadline(self, calendar: WorkingCalendar, today: date, meta: Meta) -> bool:
+        """Count the working days again on the calendar in force; True when the deadline moved.
+
+        Only an open rectification whose deadline rests on a provisional year that now has its
+        official schedule; never earlier than ``today``; an unchanged deadline records nothing.
+        """
+        self.check_new_command(meta.get("causation_id"), "RectificationDeadlineRevised")
+        if (self.status != "open" or self.basis != Basis.PROVISIONAL
+                or self.counted_from is None or self.working_days is None):
+            return False
+        deadline_on = calendar.add_working_days(self.counted_from, self.working_days)
+        if calendar.basis_of(deadline_on) is Basis.PROVISIONAL:
+            return False  # that year's schedule is still not published
+        deadline_on = max(deadline_on, today)
+        if deadline_on == self.deadline_on:
+            return False
+        self._deadline_revised(rectification_id=self.id, deadline_on=deadline_on,
+                               previous_deadline_on=self.deadline_on,
+                               basis=Basis.OFFICIAL.value, reason="calendar_published",
+                               meta=self.meta_for(meta))
+        return True
+
+    @event("RectificationDeadlineRevised")
+    def _deadline_revised(self, rectification_id: UUID, deadline_on: date,
+                          previous_deadline_on: date, basis: str, reason: str,
+                          meta: Meta) -> None:
+        self.deadline_on = deadline_on
+        self.basis = basis
+        self._remember(meta, "RectificationDeadlineRevised")
 
     def meta_for(self, meta: Meta) -> Meta:
         return {**meta, "center_id": self.center_id, "case_id": self.case_id}
@@ -233,11 +278,13 @@ class Rectification(RemembersCommands):
                                status=self.status)
         self._completed(rectification_id=self.id, outcome=outcome, actions=actions,
                         deadline_on=self.deadline_on, completed_on=completed_on,
-                        on_time=completed_on <= self.deadline_on, meta=self.meta_for(meta))
+                        on_time=completed_on <= self.deadline_on, meta=self.meta_for(meta),
+                        basis=self.basis)
 
     @event("RectificationCompleted")
     def _completed(self, rectification_id: UUID, outcome: str, actions: str, deadline_on: date,
-                   completed_on: date, on_time: bool, meta: Meta) -> None:
+                   completed_on: date, on_time: bool, meta: Meta,
+                   basis: str = Basis.OFFICIAL.value) -> None:
         self.status = "completed"
         self.completed_on = completed_on
         self._remember(meta, "RectificationCompleted")

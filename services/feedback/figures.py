@@ -7,6 +7,7 @@ The projection keeps one *fact row* per thing an analyst counts, each built only
     fig_surveys        one row per survey          (feedback: SurveyRequested, SurveySent,
                                                      RatingGiven, SurveyExpired, SurveyWithdrawn)
     fig_rectifications one row per rectification  (feedback: RectificationOpened,
+                                                     RectificationDeadlineRevised,
                                                      RectificationCompleted)
     fig_followups      one row per follow-up       (followup: FollowUpScheduled,
                                                      FollowUpRescheduled, FollowUpCompleted,
@@ -39,7 +40,8 @@ CONSUMER = "feedback-figures"
 
 INTAKE_TYPES = ("CaseOpened", "ConcernsNoted", "GuidanceGiven", "CaseResolved", "CaseReopened")
 FEEDBACK_TYPES = ("SurveyRequested", "SurveySent", "RatingGiven", "SurveyExpired",
-                  "SurveyWithdrawn", "RectificationOpened", "RectificationCompleted")
+                  "SurveyWithdrawn", "RectificationOpened", "RectificationDeadlineRevised",
+                  "RectificationCompleted")
 FOLLOWUP_TYPES = ("FollowUpScheduled", "FollowUpRescheduled", "FollowUpCompleted",
                   "FollowUpMissed", "FollowUpCancelled")
 
@@ -250,6 +252,11 @@ class FiguresProjection:
         row.update(opened_on=self.day(e.occurred_at),
                    deadline_on=date.fromisoformat(e.payload["deadline_on"]))
 
+    def _deadline_revised(self, row: Row, e: Envelope) -> None:
+        """The on-time rate judges against the deadline in force (revised once the official
+        schedule replaced the provisional year it was counted on)."""
+        row["deadline_on"] = date.fromisoformat(e.payload["deadline_on"])
+
     def _rectification_completed(self, row: Row, e: Envelope) -> None:
         row["completed_on"] = date.fromisoformat(e.payload["completed_on"])
 
@@ -287,6 +294,7 @@ APPLY: dict[str, Callable[[FiguresProjection, Row, Envelope], None]] = {
     "SurveyExpired": FiguresProjection._expired,
     "SurveyWithdrawn": FiguresProjection._withdrawn,
     "RectificationOpened": FiguresProjection._rectification_opened,
+    "RectificationDeadlineRevised": FiguresProjection._deadline_revised,
     "RectificationCompleted": FiguresProjection._rectification_completed,
     "FollowUpScheduled": FiguresProjection._followup_scheduled,
     "FollowUpRescheduled": FiguresProjection._followup_rescheduled,

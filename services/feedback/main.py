@@ -1,7 +1,8 @@
 """Feedback's wiring: settings -> store, bus, group commit, relay, consumers, scheduler, API.
 
-The composition root: the ports (clock, sender, working-day calendar) are chosen here, and a
-test swaps them in one place (``create_app(settings, sender=..., clock=...)``).
+The composition root: the ports (clock, sender) are chosen here, and a test swaps them in one
+place (``create_app(settings, sender=..., clock=...)``). The working-day calendars are the
+process's one ``Calendars``, built from settings here (a bad holidays file stops the start).
 """
 
 from __future__ import annotations
@@ -17,21 +18,21 @@ from services.feedback.api import cases, rectifications, surveys
 from services.feedback.api import figures as figures_routes
 from services.feedback.application import (
     Clock,
-    DeadlineFor,
     Feedback,
     FeedbackApplication,
     SurveyPolicy,
     system_clock,
 )
+from services.feedback.replanning import Replanning
 from services.feedback.scheduler import SurveyScheduler
 from services.feedback.sending import LoggingSender, SurveySender
 from services.feedback.tokens import SurveyTokens
+from shared.calendars import Calendars
 from shared.http import Metrics
 from shared.limits import TokenBuckets
 from shared.moments import Moments
 from shared.service import install_surface, serve, start_runtime, stop_runtime
 from shared.settings import Settings
-from shared.workdays import add_working_days
 
 SERVICE = "feedback"
 DDL = [*projections.DDL, *figures.DDL, *consumer.DDL]
@@ -41,9 +42,9 @@ log = structlog.get_logger("sixstep.feedback")
 
 
 def create_app(settings: Settings, *, sender: SurveySender | None = None,
-               clock: Clock = system_clock,
-               deadline_for: DeadlineFor = add_working_days) -> FastAPI:
+               clock: Clock = system_clock) -> FastAPI:
     policy = SurveyPolicy.from_settings(settings)
+    calendars = Calendars(settings)  # a bad holidays file or office hours stop us here
     secret = settings.survey_token_secret.get_secret_value()
     tokens = SurveyTokens(secret)
     sender_ = sender or LoggingSender(reveal=settings.environment == "development")
@@ -54,9 +55,15 @@ def create_app(settings: Settings, *, sender: SurveySender | None = None,
         if secret == DEFAULT_SECRET:
             log.warning("feedback.default_token_secret",
                         hint="set SURVEY_TOKEN_SECRET outside development")
-        runtime = await start_runtime(settings, SERVICE, FeedbackApplication, DDL, metrics)
-        feedback = Feedback(runtime.committer, policy, tokens, deadline_for, clock,
+        runtime = await start_runtime(settings, SERVICE, FeedbackApplication, DDL, metrics,
+                                      calendars)
+        runtime.now = clock
+        feedback = Feedback(runtime.committer, policy, tokens, calendars, clock,
                             Moments.from_settings(settings))
+        replanning = Replanning(runtime.pool, feedback)
+        runtime.calendar_hooks["feedback"] = replanning.run
+        if runtime.runs_workers:  # a file added or the package upgraded while we were down
+            await replanning.run()
         app.state.runtime = runtime
         app.state.pool = runtime.pool
         app.state.feedback = feedback

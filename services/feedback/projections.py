@@ -47,6 +47,9 @@ DDL = [
     " completed_at timestamptz, completed_on date, outcome text, actions text, on_time boolean,"
     " revisit_survey_id uuid, version int NOT NULL, position bigint NOT NULL)",
     "CREATE INDEX IF NOT EXISTS rectifications_case ON rectifications (case_id)",
+    # official | provisional: whether deadline_on was worked out on a year without a schedule.
+    "ALTER TABLE rectifications ADD COLUMN IF NOT EXISTS basis text NOT NULL"
+    " DEFAULT 'official'",
     "CREATE INDEX IF NOT EXISTS rectifications_open ON rectifications (center_id, deadline_on)"
     " WHERE status = 'open'",
 ]
@@ -59,8 +62,8 @@ SURVEY_INSERT = (
 
 RECTIFICATION_INSERT = (
     "INSERT INTO rectifications (rectification_id, case_id, center_id, survey_id, resident_id,"
-    " rating, summary, opened_at, deadline_on, status, version, position) VALUES"
-    " ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'open', $10, $11)"
+    " rating, summary, opened_at, deadline_on, status, version, position, basis) VALUES"
+    " ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'open', $10, $11, $12)"
     " ON CONFLICT (rectification_id) DO NOTHING")
 
 
@@ -76,7 +79,8 @@ SURVEY_COLUMNS = ("survey_id", "case_id", "center_id", "counter_id", "clerk_id",
                   "purpose", "channel", "resident_id", "rectification_id", "requested_at",
                   "send_at", "expires_at", "version", "position")
 RECTIFICATION_COLUMNS = ("rectification_id", "case_id", "center_id", "survey_id", "resident_id",
-                         "rating", "summary", "opened_at", "deadline_on", "version", "position")
+                         "rating", "summary", "opened_at", "deadline_on", "version", "position",
+                         "basis")
 #: Every column a patch may set, None until it does (the rows as the live INSERT leaves them).
 SURVEY_PATCHED = ("status", "sent_at", "answered_at", "level", "comment", "aspects", "via",
                   "answered_by", "closed_at", "withdrawn_reason")
@@ -113,7 +117,7 @@ def _plan(events: Sequence[Envelope]) -> _Plan:
                                         _uuid(p.get("survey_id")), _uuid(p["resident_id"]),
                                         p["rating"], p["summary"], e.occurred_at,
                                         date.fromisoformat(p["deadline_on"]),
-                                        e.aggregate_version, e.position))
+                                        e.aggregate_version, e.position, p["basis"]))
             continue
         if e.type in ("SurveySent", "RatingGiven", "SurveyExpired", "SurveyWithdrawn"):
             patch = survey_patch[e.aggregate_id]
@@ -136,6 +140,9 @@ def _plan(events: Sequence[Envelope]) -> _Plan:
                 actions=p["actions"], on_time=p["on_time"])
         elif e.type == "RevisitRequested":
             rect_patch[e.aggregate_id].update(revisit_survey_id=UUID(p["survey_id"]))
+        elif e.type == "RectificationDeadlineRevised":
+            rect_patch[e.aggregate_id].update(deadline_on=date.fromisoformat(p["deadline_on"]),
+                                              basis=p["basis"])
         else:
             continue
         target = survey_patch if e.aggregate_id in survey_patch else rect_patch

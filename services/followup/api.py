@@ -14,10 +14,20 @@ import asyncpg
 from fastapi import APIRouter, Depends, Query, Request, status
 
 from services.followup import commands as c
+from services.followup import parked
 from services.followup.application import FollowUps
 from services.followup.clock import Clock
 from services.followup.projections import CONSUMER, OPEN
-from shared.auth import Role, Staff, Supervisor, center_filter, check_center, forbidden
+from shared.auth import (
+    Principal,
+    Role,
+    Staff,
+    Supervisor,
+    center_filter,
+    check_center,
+    forbidden,
+    require_roles,
+)
 from shared.http import (
     Actor,
     After,
@@ -60,6 +70,8 @@ followups = APIRouter(prefix="/followups", tags=["follow-ups"], responses=ERRORS
 worklists = APIRouter(prefix="/worklists", tags=["worklists"], responses=ERRORS)
 policies = APIRouter(prefix="/policy-changes", tags=["policy changes"], responses=ERRORS)
 obligations = APIRouter(prefix="/obligations", tags=["obligations"], responses=ERRORS)
+parked_rules = APIRouter(prefix="/parked-rules", tags=["parked rules"], responses=ERRORS)
+SupervisorOrOps = Annotated[Principal, Depends(require_roles(Role.SUPERVISOR, Role.OPS))]
 
 
 async def _wait(pool: asyncpg.Pool, settings: Settings, after: int | None) -> None:
@@ -113,7 +125,7 @@ async def publish(body: c.PublishPolicyChange, app: FollowUpsDep, key: Idempoten
 # -- reads ----------------------------------------------------------------------------------
 
 COLUMNS = ("follow_up_id, center_id, case_id, resident_id, reason, priority, status, due_at,"
-           " due_on, assigned_clerk, assigned_team, escalated_to, service_item, source,"
+           " due_on, basis, assigned_clerk, assigned_team, escalated_to, service_item, source,"
            " source_id, outcome, channel, scheduled_at, updated_at, completed_at, version,"
            " position")
 
@@ -203,14 +215,18 @@ async def team_worklist(team_id: str, center_id: Center, pool: PoolDep, settings
 
 
 @worklists.get("/centers/{center_id}", summary="The whole center's follow-ups, every clerk and "
-               "team (the supervisor's board): overdue and escalated, due today, upcoming")
+               "team (the supervisor's board): overdue and escalated, due today, upcoming, and "
+               "how many rules are parked")
 async def center_worklist(center_id: str, pool: PoolDep, settings: SettingsDep,
                           clock: ClockDep, supervisor: Supervisor, days: Horizon = 14,
                           limit: Limit = 200, after: After = None) -> dict[str, Any]:
     check_center(supervisor, center_id)
     await _wait(pool, settings, after)
-    return await _worklist(pool, settings, clock, center_id, "center_id = $2", center_id,
-                           days, limit)
+    board = await _worklist(pool, settings, clock, center_id, "center_id = $2", center_id,
+                            days, limit)
+    # Rules waiting for a day the calendar does not cover (GET /parked-rules): on the board.
+    board["parked_rules"] = await parked.count(pool, center_id)
+    return board
 
 
 @policies.get("/{id}", summary="A policy change and its fan-out's progress")
@@ -236,3 +252,17 @@ async def get_obligation(id: UUID, pool: PoolDep, settings: SettingsDep, staff: 
         raise problem(404, "not_found", f"obligation {id} is not watched", id=str(id))
     check_center(staff, row.get("center_id"))
     return dict(row)
+
+
+@parked_rules.get("", response_model=parked.ParkedRulesPublic,
+                  summary="Rules waiting for a day the working-day calendar does not cover yet")
+async def list_parked_rules(
+    pool: PoolDep, caller: SupervisorOrOps,
+    center_id: Annotated[str | None, Query(max_length=64, description=(
+        "A supervisor sees only their own center's; ops every center's, or one."))] = None,
+    limit: Limit = 100,
+) -> parked.ParkedRulesPublic:
+    """Each parked rule: the upstream event, its center and case, the year the calendar does
+    not cover, why. They are applied again when the calendar grows (``sixstep calendar
+    reload``); never on a guessed date."""
+    return await parked.listing(pool, center_filter(caller, center_id), limit)

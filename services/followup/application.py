@@ -5,26 +5,25 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
 from services.followup import commands as c
-from services.followup.centers import Calendars
 from services.followup.clock import Clock
 from services.followup.domain import (
     FollowUp,
     Meta,
     Obligation,
     PolicyChange,
-    covered,
     follow_up_id_for,
     obligation_aggregate_id,
     obligation_missed_at,
 )
-from shared.calendar import WorkingCalendar
+from shared.calendar import Basis, DueRule, Planned, WorkingCalendar, covered
+from shared.calendars import Calendars
 from shared.catalogue import Catalogue
 from shared.contracts.followup import Priority, Reason
 from shared.errors import AlreadyDoneError, InvalidCommand, VersionConflict
@@ -57,6 +56,8 @@ class Plan:
     causation_id: str | None = None
     correlation_id: str | None = None
     occurred_at: datetime | None = None
+    basis: Basis = Basis.OFFICIAL
+    due_rule: DueRule | None = None
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,7 @@ class Advanced:
 
 SYSTEM_RULES = "system:rules"
 SYSTEM_SCHEDULER = "system:scheduler"
+SYSTEM_CALENDAR = "system:calendar"
 
 
 class FollowUps:
@@ -117,12 +119,15 @@ class FollowUps:
             "correlation_id": cmd.correlation_id if cmd is not None else None,
         }
 
-    def _when(self, center_id: str, cmd: c._When) -> datetime:
+    def _when(self, center_id: str, cmd: c._When) -> tuple[Planned, DueRule | None]:
+        """An exact ``due_at`` as given; a ``due_on`` worked out on the center's calendar
+        (opening on it, or on the next working day), with the rule kept for re-planning."""
         if cmd.due_at is not None:
-            return cmd.due_at
+            return Planned(cmd.due_at, Basis.OFFICIAL), None
         assert cmd.due_on is not None
+        rule = DueRule("on_or_after", cmd.due_on, 0)
         calendar = self.calendar(center_id)
-        return covered(lambda: calendar.opening_on(calendar.add_working_days(cmd.due_on, 0)))
+        return covered(lambda: calendar.plan(rule)), rule
 
     async def _on(self, aggregate_id: UUID, what: str, key: str | None, kind: str,
                   expected_version: int | None, act: Callable[[Any, Meta], None],
@@ -157,7 +162,8 @@ class FollowUps:
                 due_at=plan.due_at, assigned_clerk=plan.assigned_clerk,
                 assigned_team=plan.assigned_team, priority=plan.priority.value,
                 service_item=plan.service_item, source=plan.source, source_id=plan.source_id,
-                meta=meta)
+                meta=meta, basis=plan.basis.value,
+                due_rule=plan.due_rule.as_dict() if plan.due_rule is not None else None)
             unit.add(follow_up)
             return follow_up
 
@@ -169,7 +175,7 @@ class FollowUps:
                                  field="service_item")
         follow_up_id = follow_up_id_for("api", f"{cmd.center_id}\x1f{key}")
         meta = self._meta(cmd, actor, key) | {"center_id": cmd.center_id, "case_id": cmd.case_id}
-        due_at = self._when(cmd.center_id, cmd)
+        planned, rule = self._when(cmd.center_id, cmd)  # after the moments' check (a 422)
 
         def run(unit: Unit) -> Aggregate:
             existing = unit.find(follow_up_id)
@@ -177,9 +183,10 @@ class FollowUps:
                 existing.check_new_command(key, "FollowUpScheduled")
             follow_up = FollowUp(
                 id=follow_up_id, reason=cmd.reason.value, resident_id=cmd.resident_id,
-                due_at=due_at, assigned_clerk=cmd.assigned_clerk,
+                due_at=planned.at, assigned_clerk=cmd.assigned_clerk,
                 assigned_team=cmd.assigned_team, priority=cmd.priority.value,
-                service_item=cmd.service_item, source="api", source_id=None, meta=meta)
+                service_item=cmd.service_item, source="api", source_id=None, meta=meta,
+                basis=planned.basis.value, due_rule=rule.as_dict() if rule else None)
             unit.add(follow_up)
             return follow_up
 
@@ -199,8 +206,9 @@ class FollowUps:
         now = self.clock.now()
 
         def act(f: FollowUp, meta: Meta) -> None:
-            due_at = self._when(f.center_id, cmd)
-            f.reschedule(due_at, cmd.reason, cmd.assigned_clerk, cmd.assigned_team, now, meta)
+            planned, rule = self._when(f.center_id, cmd)
+            f.reschedule(planned.at, cmd.reason, cmd.assigned_clerk, cmd.assigned_team, now,
+                         meta, planned.basis, rule)
 
         return await self._on(follow_up_id, "follow-up", key, "FollowUpRescheduled",
                               expected_version, act, self._meta(cmd, actor, key))
@@ -233,9 +241,9 @@ class FollowUps:
         policy_id = follow_up_id_for("policy", f"{cmd.center_id}\x1f{key}")
         meta = self._meta(cmd, actor, key) | {"center_id": cmd.center_id, "case_id": None}
         calendar = self.calendar(cmd.center_id)
-        published_on = calendar.local_day(meta["occurred_at"])
-        outreach_due_at = covered(lambda: calendar.opening_on(calendar.add_working_days(
-            published_on, self.settings.followup_policy_outreach_working_days)))
+        rule = DueRule("on_or_after", calendar.local_day(meta["occurred_at"]),
+                       self.settings.followup_policy_outreach_working_days)
+        outreach: Planned = covered(lambda: calendar.plan(rule))
 
         def run(unit: Unit) -> Aggregate:
             existing = unit.find(policy_id)
@@ -243,8 +251,9 @@ class FollowUps:
                 existing.check_new_command(key, "PolicyChangePublished")
             policy = PolicyChange(id=policy_id, service_items=sorted(set(cmd.service_items)),
                                   summary=cmd.summary, effective_on=cmd.effective_on,
-                                  all_centers=cmd.all_centers, outreach_due_at=outreach_due_at,
-                                  meta=meta)
+                                  all_centers=cmd.all_centers, outreach_due_at=outreach.at,
+                                  meta=meta, basis=outreach.basis.value,
+                                  due_rule=rule.as_dict())
             unit.add(policy)
             return policy
 
@@ -262,7 +271,8 @@ class FollowUps:
         aggregate_id = obligation_aggregate_id(watch.obligation_id)
         calendar = self.calendar(watch.center_id)
         grace = self.settings.followup_obligation_grace_working_days
-        missed_at = covered(lambda: obligation_missed_at(calendar, watch.next_due_on, grace))
+        missed_at, basis = covered(lambda: obligation_missed_at(calendar, watch.next_due_on,
+                                                                grace))
         meta: Meta = {"actor": SYSTEM_RULES, "occurred_at": watch.occurred_at or self.clock.now(),
                       "causation_id": watch.causation_id, "correlation_id": watch.correlation_id,
                       "center_id": watch.center_id, "case_id": watch.case_id}
@@ -274,7 +284,8 @@ class FollowUps:
                 id=aggregate_id, obligation_id=watch.obligation_id,
                 resident_id=watch.resident_id, cadence=watch.cadence,
                 next_due_on=watch.next_due_on, missed_at=missed_at,
-                assigned_clerk=watch.assigned_clerk, service_item=watch.service_item, meta=meta)
+                assigned_clerk=watch.assigned_clerk, service_item=watch.service_item, meta=meta,
+                basis=basis.value)
             unit.add(obligation)
             return obligation
 
@@ -299,6 +310,46 @@ class FollowUps:
                               "ObligationEnded", expected_version,
                               lambda o, meta: o.end(cmd.reason, meta),
                               self._meta(cmd, actor, key))
+
+    # -- re-planning when an official schedule arrives ---------------------------------------
+
+    async def replan(self, follow_up_id: UUID, now: datetime) -> bool:
+        """Work a provisional due moment out again on the calendar in force (True: moved).
+
+        Exactly once across replicas: the command's key names the official schedules it was
+        worked out on (the calendar's fingerprint), so the same re-planning on another replica
+        is a replay; two at the same moment meet the store's optimistic concurrency.
+        """
+        moved: dict[str, bool] = {}
+
+        def run(unit: Unit) -> Aggregate:
+            moved["yes"] = False  # a batch re-run after a conflict starts again
+            follow_up: FollowUp = unit.get(follow_up_id, "follow-up")
+            calendar = self.calendar(follow_up.center_id)
+            meta: Meta = {"actor": SYSTEM_CALENDAR, "occurred_at": now,
+                          "causation_id": f"calendar:{calendar.fingerprint}",
+                          "correlation_id": None, "center_id": follow_up.center_id,
+                          "case_id": follow_up.case_id}
+            moved["yes"] = covered(lambda: follow_up.replan(calendar, now, meta))
+            return follow_up
+
+        await self.committer.submit(run, [follow_up_id])  # a replay answers, moves nothing
+        return moved.get("yes", False)
+
+    async def follow_deadline(self, follow_up_id: UUID, due_at: datetime, basis: Basis,
+                              cause: str, occurred_at: datetime) -> Written | None:
+        """A rectification's revised deadline moves its follow-up (once per revision)."""
+        now = self.clock.now()
+
+        def run(unit: Unit) -> Aggregate:
+            follow_up: FollowUp = unit.get(follow_up_id, "follow-up")
+            meta: Meta = {"actor": SYSTEM_RULES, "occurred_at": occurred_at,
+                          "causation_id": cause, "correlation_id": None,
+                          "center_id": follow_up.center_id, "case_id": follow_up.case_id}
+            follow_up.follow_deadline(due_at, basis, max(now, occurred_at), meta)
+            return follow_up
+
+        return await self.committer.submit(run, [follow_up_id])
 
     # -- the scheduler's step ---------------------------------------------------------------
 
@@ -328,10 +379,15 @@ class FollowUps:
                 fired = ["ObligationMissed"] * len(missed)
                 for period, follow_up_id, missed_at in missed:
                     if unit.find(follow_up_id) is None:
+                        # The next working morning after the grace ended (at closing).
+                        rule = DueRule("on_or_after",
+                                       calendar.local_day(missed_at) + timedelta(days=1), 0)
+                        planned: Planned = covered(lambda r=rule: calendar.plan(r))
                         unit.add(FollowUp(
                             id=follow_up_id, reason=Reason.OBLIGATION_MISSED.value,
                             resident_id=aggregate.resident_id,
-                            due_at=covered(lambda at=missed_at: calendar.next_working_morning(at)),
+                            due_at=planned.at, basis=planned.basis.value,
+                            due_rule=rule.as_dict(),
                             assigned_clerk=aggregate.assigned_clerk,
                             assigned_team=None if aggregate.assigned_clerk
                             else settings.followup_team,

@@ -15,11 +15,15 @@ From intake (consumed from the stream, in each case's order):
 * ``ObligationDeclared``: the obligation is watched (see ``domain.Obligation``).
 
 From feedback: ``RectificationOpened`` -> a *rectification* follow-up due at office opening on
-the deadline (on the last working day before it when the deadline is a day off).
+the deadline (on the last working day before it when the deadline is a day off);
+``RectificationDeadlineRevised`` (the deadline worked out again once an official schedule
+replaced a provisional year) moves that follow-up with it.
 
 Each effect is a command with a deterministic id, so re-applying an event after a crash finds
-the follow-up already there and writes nothing. A rule whose dates fall outside the working-day
-calendar is *parked* (``parked_rules``, logged) and retried when the service starts: never a
+the follow-up already there and writes nothing. Each due moment keeps the rule it came from
+and its basis (official, or provisional on a year without a published schedule), so it can be
+re-planned. A rule whose dates fall outside the working-day calendar is *parked*
+(``services/followup/parked.py``: visible, counted, retried when the calendar grows): never a
 guessed date, never a lost follow-up.
 """
 
@@ -33,15 +37,16 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
-import orjson
 import structlog
 
 from services.followup import commands as c
+from services.followup import parked as parking
 from services.followup.application import SYSTEM_RULES, FollowUps, Plan, Watch
-from services.followup.domain import CalendarNotCovered, follow_up_id_for
-from shared.calendar import CalendarOutOfRange
+from services.followup.domain import follow_up_id_for
+from shared.calendar import Basis, CalendarNotCovered, CalendarOutOfRange, DueRule
 from shared.contracts import Envelope
 from shared.contracts.followup import Priority, Reason
+from shared.errors import NotFound
 
 log = structlog.get_logger("sixstep.followup.rules")
 
@@ -60,9 +65,7 @@ DDL = [
     "CREATE TABLE IF NOT EXISTS rule_followups ("
     " case_id uuid NOT NULL, follow_up_id uuid NOT NULL, rule text NOT NULL,"
     " PRIMARY KEY (case_id, follow_up_id))",
-    "CREATE TABLE IF NOT EXISTS parked_rules ("
-    " event_id uuid PRIMARY KEY, type text NOT NULL, envelope jsonb NOT NULL,"
-    " reason text NOT NULL, parked_at timestamptz NOT NULL DEFAULT now())",
+    *parking.DDL,
 ]
 
 Row = tuple[UUID, UUID, str]
@@ -79,9 +82,11 @@ Effect = Callable[[list[Row]], Awaitable[Row | None]]
 class Rules:
     """The consumer handler: read models first (in the consumer's transaction), then effects."""
 
-    def __init__(self, followups: FollowUps) -> None:
+    def __init__(self, followups: FollowUps,
+                 on_parked: Callable[[int], None] | None = None) -> None:
         self.followups = followups
         self.settings = followups.settings
+        self.on_parked = on_parked  # told how many rules are parked after each change
 
     async def apply(self, conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
         refs = await _CaseRefs.load(conn, events)
@@ -100,56 +105,51 @@ class Rules:
             await conn.executemany(
                 "INSERT INTO rule_followups (case_id, follow_up_id, rule) VALUES ($1, $2, $3)"
                 " ON CONFLICT DO NOTHING", rows)
-        for e, reason in parked:
-            await self._park(conn, e, reason)
+        for e, reason, year in parked:
+            await parking.park(conn, e, reason, year)
+        if parked and self.on_parked is not None:
+            self.on_parked(await parking.count(conn))
 
     async def _run_in_order(self, conn: asyncpg.Connection, steps: list[tuple[Envelope, Effect]]
-                            ) -> tuple[list[Row], list[tuple[Envelope, str]]]:
+                            ) -> tuple[list[Row], list[tuple[Envelope, str, int | None]]]:
         rows: list[Row] = []
-        parked: list[tuple[Envelope, str]] = []
+        parked: list[tuple[Envelope, str, int | None]] = []
         for e, effect in steps:
             try:
                 result = await effect(rows)
             except (CalendarOutOfRange, CalendarNotCovered) as exc:
-                parked.append((e, str(exc)))
+                year = exc.year if isinstance(exc, CalendarOutOfRange) else \
+                    exc.details.get("year")
+                parked.append((e, str(exc) if isinstance(exc, CalendarOutOfRange)
+                               else exc.message, year))
                 continue
             if result is not None:
                 rows.append(result)
         return rows, parked
 
-    async def _park(self, conn: asyncpg.Connection, e: Envelope, reason: str) -> None:
-        log.error("rule.parked", event_id=str(e.event_id), type=e.type, reason=reason)
-        await conn.execute(
-            "INSERT INTO parked_rules (event_id, type, envelope, reason) VALUES ($1, $2, $3, $4)"
-            " ON CONFLICT (event_id) DO UPDATE SET reason = EXCLUDED.reason",
-            e.event_id, e.type, orjson.dumps(e.model_dump(mode="json")).decode(), reason)
-
     async def retry_parked(self, pool: asyncpg.Pool) -> int:
-        """Apply parked rules again (e.g. after a holidays file was added); returns how many
-        went through. Rules that still cannot be applied stay parked."""
+        """Apply parked rules again (the calendar grew: a holidays file, a package upgrade);
+        returns how many went through. Rules that still cannot be applied stay parked."""
         done = 0
         async with pool.acquire() as conn:
-            rows = await conn.fetch("SELECT event_id, envelope::text AS envelope FROM parked_rules"
-                                    " ORDER BY parked_at")
-            for row in rows:
-                e = Envelope.model_validate(orjson.loads(row["envelope"]))
+            for e in await parking.parked_envelopes(conn):
                 async with conn.transaction():
                     effect = await self._effect_for(conn, e, await _CaseRefs.load(conn, [e]))
                     if effect is None:
-                        await conn.execute("DELETE FROM parked_rules WHERE event_id = $1",
-                                           e.event_id)
+                        await parking.unpark(conn, e.event_id)
                         continue
                     created, parked = await self._run_in_order(conn, [(e, effect)])
                     if parked:
-                        await self._park(conn, e, parked[0][1])
+                        await parking.park(conn, *parked[0])
                         continue
                     if created:
                         await conn.executemany(
                             "INSERT INTO rule_followups (case_id, follow_up_id, rule)"
                             " VALUES ($1, $2, $3) ON CONFLICT DO NOTHING", created)
-                    await conn.execute("DELETE FROM parked_rules WHERE event_id = $1",
-                                       e.event_id)
+                    await parking.unpark(conn, e.event_id)
                     done += 1
+            if self.on_parked is not None:
+                self.on_parked(await parking.count(conn))
         return done
 
     # -- effects ----------------------------------------------------------------------------
@@ -158,6 +158,8 @@ class Rules:
                           refs: _CaseRefs) -> Effect | None:
         if e.type == "RectificationOpened":
             return self._rectification(e, refs.snapshot(e.case_id))
+        if e.type == "RectificationDeadlineRevised":
+            return self._deadline_revised(e)
         if e.service != "intake" or e.case_id is None:
             return None
         if e.type not in ("DeadlineNoted", "CaseResolved", "CaseReopened", "ObligationDeclared"):
@@ -193,12 +195,13 @@ class Rules:
         follow_up_id = follow_up_id_for("deadline", deadline_id)
 
         async def run(_: list[Row]) -> Row:
-            due_on = date.fromisoformat(e.payload["due_on"])
-            day = calendar.subtract_working_days(
-                due_on, self.settings.followup_deadline_reminder_working_days)
-            due_at = max(calendar.opening_on(day), e.occurred_at)  # closer: at once
+            rule = DueRule("on_or_before", date.fromisoformat(e.payload["due_on"]),
+                           self.settings.followup_deadline_reminder_working_days,
+                           not_before=e.occurred_at)  # closer: at once
+            planned = calendar.plan(rule)
             await self.followups.schedule(self._plan(
-                e, case, follow_up_id, Reason.DEADLINE_REMINDER, due_at, source_id=deadline_id))
+                e, case, follow_up_id, Reason.DEADLINE_REMINDER, planned.at,
+                source_id=deadline_id, basis=planned.basis, due_rule=rule))
             return (case["case_id"], follow_up_id, Reason.DEADLINE_REMINDER.value)
 
         return run
@@ -212,12 +215,13 @@ class Rules:
         follow_up_id = follow_up_id_for("resolution", e.event_id)
 
         async def run(_: list[Row]) -> Row:
-            resolved_on = calendar.local_day(e.occurred_at)
-            due_at = max(calendar.opening_on(calendar.add_working_days(resolved_on, days)),
-                         e.occurred_at)
+            rule = DueRule("on_or_after", calendar.local_day(e.occurred_at), days,
+                           not_before=e.occurred_at)
+            planned = calendar.plan(rule)
             await self.followups.schedule(self._plan(
-                e, case, follow_up_id, Reason.POST_RESOLUTION_CHECK, due_at,
-                priority=Priority.HIGH if early else Priority.NORMAL, source_id=e.event_id))
+                e, case, follow_up_id, Reason.POST_RESOLUTION_CHECK, planned.at,
+                priority=Priority.HIGH if early else Priority.NORMAL, source_id=e.event_id,
+                basis=planned.basis, due_rule=rule))
             return (case["case_id"], follow_up_id, Reason.POST_RESOLUTION_CHECK.value)
 
         return run
@@ -257,16 +261,13 @@ class Rules:
 
     def _rectification(self, e: Envelope, case: CaseRef | None) -> Effect:
         p = e.payload
-        calendar = self.followups.calendar(e.center_id)
         rectification_id = UUID(p["rectification_id"])
         follow_up_id = follow_up_id_for("rectification", rectification_id)
         resident = (UUID(p["resident_id"]) if p.get("resident_id")
                     else plain(case["resident_id"]) if case else None)
 
         async def run(_: list[Row]) -> Row | None:
-            deadline = date.fromisoformat(p["deadline_on"])
-            due_at = max(calendar.opening_on(calendar.subtract_working_days(deadline, 0)),
-                         e.occurred_at)
+            due_at, basis = self._at_deadline(e, date.fromisoformat(p["deadline_on"]))
             await self.followups.schedule(Plan(
                 follow_up_id=follow_up_id, center_id=e.center_id, case_id=e.case_id,
                 reason=Reason.RECTIFICATION, resident_id=resident, due_at=due_at,
@@ -274,10 +275,32 @@ class Rules:
                 source=f"{e.service}:{e.type}", source_id=rectification_id,
                 priority=Priority.HIGH, service_item=case["service_item"] if case else None,
                 causation_id=str(e.event_id), correlation_id=e.correlation_id,
-                occurred_at=e.occurred_at))
+                occurred_at=e.occurred_at, basis=basis))
             if e.case_id is None:
                 return None
             return (e.case_id, follow_up_id, Reason.RECTIFICATION.value)
+
+        return run
+
+    def _at_deadline(self, e: Envelope, deadline: date) -> tuple[datetime, Basis]:
+        """Office opening on a rectification's deadline (the last working day before it when
+        it is a day off), never before the event; provisional when the deadline was."""
+        calendar = self.followups.calendar(e.center_id)
+        planned = calendar.plan(DueRule("on_or_before", deadline, 0, not_before=e.occurred_at))
+        provisional = Basis.PROVISIONAL in (planned.basis, e.payload.get("basis"))
+        return planned.at, Basis.PROVISIONAL if provisional else Basis.OFFICIAL
+
+    def _deadline_revised(self, e: Envelope) -> Effect:
+        follow_up_id = follow_up_id_for("rectification", UUID(e.payload["rectification_id"]))
+
+        async def run(_: list[Row]) -> None:
+            due_at, basis = self._at_deadline(e, date.fromisoformat(e.payload["deadline_on"]))
+            try:
+                await self.followups.follow_deadline(follow_up_id, due_at, basis,
+                                                     str(e.event_id), e.occurred_at)
+            except NotFound:  # its RectificationOpened was parked or dead-lettered
+                log.warning("rule.revision_without_follow_up", follow_up_id=str(follow_up_id))
+            return None
 
         return run
 

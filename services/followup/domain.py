@@ -7,7 +7,11 @@ declared at intake and counts a period as missed when no fulfilment was recorded
 its grace working days. A ``PolicyChange`` is published once and fanned out to residents.
 
 Every moment is computed on the center's ``WorkingCalendar`` (pure, passed in) and recorded in
-the event, so replaying the log never depends on today's calendar settings.
+the event with its ``basis`` (official, or provisional when a year without a published schedule
+was counted), so replaying the log never depends on today's calendar settings. A scheduled
+follow-up keeps the rule its due moment came from (``DueRule``): when the official schedule of
+a provisional year arrives, ``replan`` works it out again (``FollowUpRescheduled``, cause
+``calendar_published``), never earlier than now and never for anything already done.
 """
 
 from __future__ import annotations
@@ -19,9 +23,9 @@ from uuid import UUID, uuid5
 
 from eventsourcing.domain import event
 
-from shared.calendar import CalendarOutOfRange, WorkingCalendar
+from shared.calendar import Basis, DueRule, WorkingCalendar
+from shared.contracts.followup import RescheduleCause
 from shared.errors import (
-    CommandError,
     InvalidCommand,
     RuleViolated,
 )
@@ -35,13 +39,6 @@ center_id, case_id."""
 
 OPEN = ("scheduled", "due", "missed", "escalated")
 CADENCE_MONTHS = {"monthly": 1, "quarterly": 3, "yearly": 12}
-
-
-class CalendarNotCovered(CommandError):
-    """A moment falls in a year the working-day calendar does not cover (never guessed)."""
-
-    status = 422
-    code = "calendar_out_of_range"
 
 
 def follow_up_id_for(kind: str, key: object) -> UUID:
@@ -67,10 +64,12 @@ def end_of_due_day(calendar: WorkingCalendar, due_at: datetime) -> datetime:
     return calendar.closing_on(calendar.add_working_days(day + timedelta(days=1), 0))
 
 
-def obligation_missed_at(calendar: WorkingCalendar, due_on: date, grace: int) -> datetime:
+def obligation_missed_at(calendar: WorkingCalendar, due_on: date, grace: int
+                         ) -> tuple[datetime, Basis]:
     """A period due on ``due_on`` is missed at office closing of the ``grace``-th working day
     after it (``due_on`` itself is day 0 when it is a working day, else the next working day)."""
-    return calendar.closing_on(calendar.add_working_days(due_on, grace))
+    day = calendar.add_working_days(due_on, grace)
+    return calendar.closing_on(day), calendar.basis_of(due_on, day)
 
 
 def add_months(first: date, months: int) -> date:
@@ -87,7 +86,8 @@ class FollowUp(RemembersCommands):
     def __init__(self, id: UUID, reason: str, resident_id: UUID | None, due_at: datetime,
                  assigned_clerk: str | None, assigned_team: str | None, priority: str,
                  service_item: str | None, source: str, source_id: UUID | None,
-                 meta: Meta) -> None:
+                 meta: Meta, basis: str = Basis.OFFICIAL.value,
+                 due_rule: dict[str, Any] | None = None) -> None:
         self.center_id: str = meta["center_id"]
         self.case_id: UUID | None = meta.get("case_id")
         self.reason = reason
@@ -100,6 +100,8 @@ class FollowUp(RemembersCommands):
         self.overdue_at: datetime | None = None
         self.escalate_at: datetime | None = None
         self.escalated_to: str | None = None
+        self.basis = basis
+        self.due_rule = due_rule
         self.commands: dict[str, tuple[str, int]] = {}
         self._remember(meta, "FollowUpScheduled", created=True)
 
@@ -122,14 +124,15 @@ class FollowUp(RemembersCommands):
         fired: list[str] = []
         for _ in range(3):
             if self.status == "scheduled" and self.due_at <= now:
-                self._due(due_at=self.due_at, overdue_at=end_of_due_day(calendar, self.due_at),
-                          meta=meta)
+                overdue_at = end_of_due_day(calendar, self.due_at)
+                self._due(due_at=self.due_at, overdue_at=overdue_at, meta=meta,
+                          basis=calendar.basis_of(overdue_at).value)
                 fired.append("FollowUpDue")
             elif self.status == "due" and self.overdue_at and self.overdue_at <= now:
                 due_day = calendar.local_day(self.overdue_at)
-                escalate_at = calendar.opening_on(calendar.add_working_days(due_day,
-                                                                            escalate_after))
-                self._missed(due_at=self.due_at, escalate_at=escalate_at, meta=meta)
+                escalate_on = calendar.add_working_days(due_day, escalate_after)
+                self._missed(due_at=self.due_at, escalate_at=calendar.opening_on(escalate_on),
+                             meta=meta, basis=calendar.basis_of(escalate_on).value)
                 fired.append("FollowUpMissed")
             elif self.status == "missed" and self.escalate_at and self.escalate_at <= now:
                 self._escalated(escalated_to=supervisor,
@@ -145,12 +148,14 @@ class FollowUp(RemembersCommands):
         return max(0, calendar.working_days_between(due_day, calendar.local_day(now)))
 
     @event("FollowUpDue")
-    def _due(self, due_at: datetime, overdue_at: datetime, meta: Meta) -> None:
+    def _due(self, due_at: datetime, overdue_at: datetime, meta: Meta,
+             basis: str = Basis.OFFICIAL.value) -> None:
         self.status = "due"
         self.overdue_at = overdue_at
 
     @event("FollowUpMissed")
-    def _missed(self, due_at: datetime, escalate_at: datetime, meta: Meta) -> None:
+    def _missed(self, due_at: datetime, escalate_at: datetime, meta: Meta,
+                basis: str = Basis.OFFICIAL.value) -> None:
         self.status = "missed"
         self.escalate_at = escalate_at
 
@@ -167,7 +172,8 @@ class FollowUp(RemembersCommands):
         self._remember(meta, "FollowUpCompleted")
 
     def reschedule(self, due_at: datetime, reason: str, assigned_clerk: str | None,
-                   assigned_team: str | None, now: datetime, meta: Meta) -> None:
+                   assigned_team: str | None, now: datetime, meta: Meta,
+                   basis: Basis = Basis.OFFICIAL, due_rule: DueRule | None = None) -> None:
         self.check_new_command(meta.get("causation_id"), "FollowUpRescheduled")
         self.check_open("reschedule")
         if due_at < now:
@@ -176,14 +182,64 @@ class FollowUp(RemembersCommands):
         if assigned_clerk is None and assigned_team is None:
             assigned_clerk, assigned_team = self.assigned_clerk, self.assigned_team
         self._rescheduled(due_at=due_at, assigned_clerk=assigned_clerk,
-                          assigned_team=assigned_team, reason=reason, meta=meta)
+                          assigned_team=assigned_team, reason=reason, meta=meta,
+                          cause=RescheduleCause.STAFF.value, previous_due_at=self.due_at,
+                          basis=basis.value,
+                          due_rule=due_rule.as_dict() if due_rule is not None else None)
+
+    def replan(self, calendar: WorkingCalendar, now: datetime, meta: Meta) -> bool:
+        """Work a provisional due moment out again on the calendar in force; True when moved.
+
+        Only a follow-up still waiting to fall due, whose moment was worked out (not given
+        exactly) on a provisional year that is now official. Never earlier than ``now``; an
+        unchanged moment records nothing (the timer stays as it is).
+        """
+        self.check_new_command(meta.get("causation_id"), "FollowUpRescheduled")
+        if (self.status != "scheduled" or self.basis != Basis.PROVISIONAL
+                or self.due_rule is None):
+            return False
+        planned = calendar.plan(DueRule.from_dict(self.due_rule))
+        if planned.basis is Basis.PROVISIONAL:
+            return False  # that year's schedule is still not published
+        if planned.at <= now and self.due_at <= now:
+            return False  # due either way: the scheduler fires it now
+        due_at = max(planned.at, now)
+        if due_at == self.due_at:
+            return False
+        self._rescheduled(due_at=due_at, assigned_clerk=self.assigned_clerk,
+                          assigned_team=self.assigned_team,
+                          reason=RescheduleCause.CALENDAR_PUBLISHED.value, meta=meta,
+                          cause=RescheduleCause.CALENDAR_PUBLISHED.value,
+                          previous_due_at=self.due_at, basis=Basis.OFFICIAL.value,
+                          due_rule=self.due_rule)
+        return True
+
+    def follow_deadline(self, due_at: datetime, basis: Basis, now: datetime,
+                        meta: Meta) -> bool:
+        """A rectification's deadline was revised: this follow-up moves with it (never earlier
+        than now); True when moved. Done follow-ups stay as they are."""
+        self.check_new_command(meta.get("causation_id"), "FollowUpRescheduled")
+        due_at = max(due_at, now)
+        if self.status != "scheduled" or due_at == self.due_at:
+            return False
+        self._rescheduled(due_at=due_at, assigned_clerk=self.assigned_clerk,
+                          assigned_team=self.assigned_team,
+                          reason=RescheduleCause.CALENDAR_PUBLISHED.value, meta=meta,
+                          cause=RescheduleCause.CALENDAR_PUBLISHED.value,
+                          previous_due_at=self.due_at, basis=basis.value, due_rule=None)
+        return True
 
     @event("FollowUpRescheduled")
     def _rescheduled(self, due_at: datetime, assigned_clerk: str | None,
-                     assigned_team: str | None, reason: str, meta: Meta) -> None:
+                     assigned_team: str | None, reason: str, meta: Meta,
+                     cause: str = RescheduleCause.STAFF.value,
+                     previous_due_at: datetime | None = None,
+                     basis: str = Basis.OFFICIAL.value,
+                     due_rule: dict[str, Any] | None = None) -> None:
         self.status = "scheduled"
         self.due_at = due_at
         self.overdue_at = self.escalate_at = None
+        self.basis, self.due_rule = basis, due_rule
         self.assigned_clerk, self.assigned_team = assigned_clerk, assigned_team
         self._remember(meta, "FollowUpRescheduled")
 
@@ -230,7 +286,8 @@ class Obligation(RemembersCommands):
     @event("ObligationWatched")
     def __init__(self, id: UUID, obligation_id: UUID, resident_id: UUID, cadence: str,
                  next_due_on: date, missed_at: datetime, assigned_clerk: str | None,
-                 service_item: str | None, meta: Meta) -> None:
+                 service_item: str | None, meta: Meta,
+                 basis: str = Basis.OFFICIAL.value) -> None:
         self.center_id: str = meta["center_id"]
         self.case_id: UUID | None = meta.get("case_id")
         self.obligation_id = obligation_id
@@ -244,6 +301,7 @@ class Obligation(RemembersCommands):
         self.service_item = service_item
         self.active = True
         self.missed: set[date] = set()
+        self.basis = basis
         self.commands = {}
         self._remember(meta, "ObligationWatched", created=True)
 
@@ -262,12 +320,14 @@ class Obligation(RemembersCommands):
         period = period_due_on or self.next_due_on
         if period == self.next_due_on:
             following = self._period_on(self.period + 1)
+            missed_at, basis = obligation_missed_at(calendar, following, grace)
             self._fulfilled(period_due_on=period, fulfilled_on=fulfilled_on, late=False,
-                            next_due_on=following,
-                            missed_at=obligation_missed_at(calendar, following, grace), meta=meta)
+                            next_due_on=following, missed_at=missed_at, meta=meta,
+                            basis=basis.value)
         elif period in self.missed:
             self._fulfilled(period_due_on=period, fulfilled_on=fulfilled_on, late=True,
-                            next_due_on=self.next_due_on, missed_at=self.missed_at, meta=meta)
+                            next_due_on=self.next_due_on, missed_at=self.missed_at, meta=meta,
+                            basis=self.basis)
         else:
             raise InvalidCommand(
                 f"{period} is neither the current period ({self.next_due_on}) nor a missed one",
@@ -275,12 +335,12 @@ class Obligation(RemembersCommands):
 
     @event("ObligationFulfilled")
     def _fulfilled(self, period_due_on: date, fulfilled_on: date, late: bool, next_due_on: date,
-                   missed_at: datetime, meta: Meta) -> None:
+                   missed_at: datetime, meta: Meta, basis: str = Basis.OFFICIAL.value) -> None:
         if late:
             self.missed.discard(period_due_on)
         else:
             self.period += 1
-            self.next_due_on, self.missed_at = next_due_on, missed_at
+            self.next_due_on, self.missed_at, self.basis = next_due_on, missed_at, basis
         self._remember(meta, "ObligationFulfilled")
 
     def miss(self, now: datetime, calendar: WorkingCalendar, grace: int,
@@ -293,17 +353,18 @@ class Obligation(RemembersCommands):
             period, when = self.next_due_on, self.missed_at
             follow_up_id = follow_up_id_for("obligation-missed", f"{self.obligation_id}:{period}")
             following = self._period_on(self.period + 1)
+            missed_at, basis = obligation_missed_at(calendar, following, grace)
             self._missed(period_due_on=period, follow_up_id=follow_up_id, next_due_on=following,
-                         missed_at=obligation_missed_at(calendar, following, grace), meta=meta)
+                         missed_at=missed_at, meta=meta, basis=basis.value)
             out.append((period, follow_up_id, when))
         return out
 
     @event("ObligationMissed")
     def _missed(self, period_due_on: date, follow_up_id: UUID, next_due_on: date,
-                missed_at: datetime, meta: Meta) -> None:
+                missed_at: datetime, meta: Meta, basis: str = Basis.OFFICIAL.value) -> None:
         self.missed.add(period_due_on)
         self.period += 1
-        self.next_due_on, self.missed_at = next_due_on, missed_at
+        self.next_due_on, self.missed_at, self.basis = next_due_on, missed_at, basis
 
     def end(self, reason: str, meta: Meta) -> None:
         self.check_new_command(meta.get("causation_id"), "ObligationEnded")
@@ -322,12 +383,16 @@ class PolicyChange(RemembersCommands):
 
     @event("PolicyChangePublished")
     def __init__(self, id: UUID, service_items: list[str], summary: str, effective_on: date,
-                 all_centers: bool, outreach_due_at: datetime, meta: Meta) -> None:
+                 all_centers: bool, outreach_due_at: datetime, meta: Meta,
+                 basis: str = Basis.OFFICIAL.value,
+                 due_rule: dict[str, Any] | None = None) -> None:
         self.center_id: str = meta["center_id"]
         self.service_items = service_items
         self.effective_on = effective_on
         self.all_centers = all_centers
         self.outreach_due_at = outreach_due_at
+        self.basis = basis
+        self.due_rule = due_rule
         self.residents: int | None = None
         self.commands = {}
         self._remember(meta, "PolicyChangePublished", created=True)
@@ -340,11 +405,3 @@ class PolicyChange(RemembersCommands):
     def _fanned_out(self, residents: int, meta: Meta) -> None:
         self.residents = residents
 
-
-def covered(action: Any) -> Any:
-    """Run ``action()``; a day beyond the calendar becomes a 422 naming the year."""
-    try:
-        return action()
-    except CalendarOutOfRange as exc:
-        raise CalendarNotCovered(str(exc), year=exc.year, first_year=exc.first_year,
-                                 last_year=exc.last_year) from exc

@@ -22,10 +22,12 @@ import asyncio
 from uuid import UUID
 
 import asyncpg
+import orjson
 import structlog
 
 from services.followup.application import FollowUps, Plan
 from services.followup.domain import policy_follow_up_id
+from shared.calendar import Basis, DueRule
 from shared.contracts.followup import Reason
 
 log = structlog.get_logger("sixstep.followup.fanout")
@@ -101,6 +103,8 @@ class FanOut:
 
     async def _write(self, policy: asyncpg.Record, batch: list[asyncpg.Record]) -> None:
         policy_id = UUID(str(policy["policy_id"]))
+        rule = (DueRule.from_dict(orjson.loads(policy["due_rule"])) if policy["due_rule"]
+                else None)
         await asyncio.gather(*(self.followups.schedule(Plan(
             follow_up_id=policy_follow_up_id(policy_id, UUID(str(r["resident_id"]))),
             center_id=r["center_id"], case_id=UUID(str(r["case_id"])),
@@ -108,7 +112,8 @@ class FanOut:
             due_at=policy["outreach_due_at"],
             assigned_clerk=None, assigned_team=self.team, source="followup:PolicyChangePublished",
             source_id=policy_id, causation_id=f"policy:{policy_id}",
-            correlation_id=str(policy_id))) for r in batch))
+            correlation_id=str(policy_id), basis=Basis(policy["basis"]), due_rule=rule))
+            for r in batch))
 
     async def _save_progress(self, policy_id: UUID, old: UUID | None, new: UUID,
                              count: int) -> bool:

@@ -1,4 +1,5 @@
-"""Follow-up's wiring: settings -> calendars, store, bus, rules, worklist, scheduler, fan-out."""
+"""Follow-up's wiring: settings -> calendars, store, bus, rules, worklist, scheduler, fan-out,
+re-planning when the calendar changes."""
 
 from __future__ import annotations
 
@@ -8,14 +9,16 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from services.followup import consumer as rules_module
-from services.followup.api import followups, obligations, policies, worklists
+from services.followup import parked
+from services.followup.api import followups, obligations, parked_rules, policies, worklists
 from services.followup.application import FollowUpApplication, FollowUps
-from services.followup.centers import Calendars
 from services.followup.clock import Clock, SystemClock
 from services.followup.consumer import Rules
 from services.followup.fanout import FanOut
 from services.followup.projections import CONSUMER, DDL, WorklistProjection
+from services.followup.replanning import Replanning
 from services.followup.scheduler import Scheduler
+from shared.calendars import Calendars
 from shared.catalogue import load_catalogue
 from shared.http import Metrics
 from shared.service import install_surface, serve, start_runtime, stop_runtime
@@ -34,9 +37,12 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = await start_runtime(settings, SERVICE, FollowUpApplication,
-                                      [*DDL, *rules_module.DDL], metrics)
+                                      [*DDL, *rules_module.DDL], metrics, calendars)
+        runtime.now = clock_.now
         use_cases = FollowUps(runtime.committer, calendars, settings, clock_, catalogue)
-        rules = Rules(use_cases)
+        parked_gauge = metrics.parked_rules.labels(SERVICE)
+        rules = Rules(use_cases, on_parked=parked_gauge.set)
+        replanning = Replanning(runtime.pool, use_cases)
         scheduler = Scheduler(runtime.pool, use_cases, clock_,
                               interval_s=settings.followup_scheduler_interval_s,
                               batch=settings.followup_scheduler_batch)
@@ -48,12 +54,23 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         app.state.rules = rules
         app.state.scheduler = scheduler
         app.state.fanout = fanout
+        app.state.replanning = replanning
         prefix = settings.subject_prefix
         runtime.add_consumer(CONSUMER, WorklistProjection(settings.tz), [f"{prefix}.followup.*.*"])
-        if runtime.runs_workers:
-            await rules.retry_parked(runtime.pool)
+
+        async def calendar_changed() -> dict[str, int]:
+            """The calendar grew or an official schedule replaced a provisional year."""
+            return {"rules_unparked": await rules.retry_parked(runtime.pool),
+                    **await replanning.run()}
+
+        runtime.calendar_hooks["followup"] = calendar_changed
+        runtime.degradations.append(lambda: parked.degradation(runtime.pool))
+        parked_gauge.set(await parked.count(runtime.pool))
+        if runtime.runs_workers:  # a file added or the package upgraded while we were down
+            await calendar_changed()
         runtime.add_consumer(rules_module.CONSUMER, rules,
-                             [f"{prefix}.intake.*.*", f"{prefix}.feedback.RectificationOpened.*"])
+                             [f"{prefix}.intake.*.*", f"{prefix}.feedback.RectificationOpened.*",
+                              f"{prefix}.feedback.RectificationDeadlineRevised.*"])
         runtime.start_worker("scheduler", scheduler.run)
         runtime.start_worker("fanout", fanout.run)
         try:
@@ -73,6 +90,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     app.include_router(worklists)
     app.include_router(policies)
     app.include_router(obligations)
+    app.include_router(parked_rules)
     return app
 
 

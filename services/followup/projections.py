@@ -20,6 +20,7 @@ from uuid import UUID
 from zoneinfo import ZoneInfo
 
 import asyncpg
+import orjson
 
 from shared.analytics import bulk
 from shared.analytics.readmodel import ReadModel
@@ -40,6 +41,10 @@ DDL = [
     # When the row first became visible here: end-to-end latency is measured against it.
     "ALTER TABLE followups ADD COLUMN IF NOT EXISTS projected_at timestamptz"
     " NOT NULL DEFAULT clock_timestamp()",
+    # official | provisional: whether due_at was worked out on a year without a schedule.
+    "ALTER TABLE followups ADD COLUMN IF NOT EXISTS basis text NOT NULL DEFAULT 'official'",
+    "CREATE INDEX IF NOT EXISTS followups_provisional ON followups (center_id)"
+    " WHERE basis = 'provisional' AND status = 'scheduled'",
     "CREATE INDEX IF NOT EXISTS followups_clerk ON followups (center_id, assigned_clerk, due_on)"
     " WHERE status IN ('scheduled', 'due', 'missed', 'escalated')",
     "CREATE INDEX IF NOT EXISTS followups_team ON followups (center_id, assigned_team, due_on)"
@@ -58,6 +63,9 @@ DDL = [
     " all_centers boolean NOT NULL, effective_on date NOT NULL,"
     " outreach_due_at timestamptz NOT NULL, published_at timestamptz NOT NULL,"
     " cursor uuid, residents int NOT NULL DEFAULT 0, finished_at timestamptz)",
+    "ALTER TABLE policy_changes ADD COLUMN IF NOT EXISTS basis text NOT NULL"
+    " DEFAULT 'official'",
+    "ALTER TABLE policy_changes ADD COLUMN IF NOT EXISTS due_rule jsonb",
     "CREATE TABLE IF NOT EXISTS obligations ("
     " obligation_id uuid PRIMARY KEY, aggregate_id uuid NOT NULL, center_id text NOT NULL,"
     " case_id uuid, resident_id uuid NOT NULL, cadence text NOT NULL,"
@@ -87,11 +95,11 @@ FOLLOWUP_COLUMNS = (
     "follow_up_id", "center_id", "case_id", "resident_id", "reason", "priority", "status",
     "due_at", "due_on", "assigned_clerk", "assigned_team", "escalated_to", "service_item",
     "source", "source_id", "outcome", "channel", "scheduled_at", "updated_at", "completed_at",
-    "version", "position")
+    "version", "position", "basis")
 #: What an event after FollowUpScheduled may change.
 FOLLOWUP_CHANGING = ("status", "due_at", "due_on", "assigned_clerk", "assigned_team",
                      "escalated_to", "outcome", "channel", "completed_at", "updated_at",
-                     "version", "position")
+                     "version", "position", "basis")
 OBLIGATION_COLUMNS = ("obligation_id", "aggregate_id", "center_id", "case_id", "resident_id",
                       "cadence", "next_due_on", "missed_at", "active", "missed_periods",
                       "version")
@@ -147,7 +155,7 @@ class WorklistProjection:
                     p["priority"], due_at, due_at.astimezone(self.tz).date(),
                     p["assigned_clerk"], p["assigned_team"], p["service_item"], p["source"],
                     UUID(p["source_id"]) if p["source_id"] else None, e.occurred_at, v,
-                    e.position))
+                    e.position, p["basis"]))
                 timers[fid] = (fid, "followup", due_at, v)
             elif e.type.startswith("FollowUp"):
                 change = self._change(e)
@@ -174,9 +182,10 @@ class WorklistProjection:
             await conn.executemany(
                 "INSERT INTO followups (follow_up_id, center_id, case_id, resident_id, reason,"
                 " priority, status, due_at, due_on, assigned_clerk, assigned_team, service_item,"
-                " source, source_id, scheduled_at, updated_at, version, position)"
+                " source, source_id, scheduled_at, updated_at, version, position, basis)"
                 " VALUES ($1, $2, $3, $4, $5, $6, 'scheduled', $7, $8, $9, $10, $11, $12, $13,"
-                " $14, $14, $15, $16) ON CONFLICT (follow_up_id) DO NOTHING", plan.scheduled)
+                " $14, $14, $15, $16, $17) ON CONFLICT (follow_up_id) DO NOTHING",
+                plan.scheduled)
         if plan.updates:
             await conn.executemany(
                 "UPDATE followups SET version = $2, position = $3, updated_at = $4,"
@@ -185,7 +194,8 @@ class WorklistProjection:
                 " assigned_clerk = CASE WHEN $8 THEN $9 ELSE assigned_clerk END,"
                 " assigned_team = CASE WHEN $8 THEN $10 ELSE assigned_team END,"
                 " escalated_to = COALESCE($11, escalated_to), outcome = COALESCE($12, outcome),"
-                " channel = COALESCE($13, channel), completed_at = COALESCE($14, completed_at)"
+                " channel = COALESCE($13, channel), completed_at = COALESCE($14, completed_at),"
+                " basis = COALESCE($15, basis)"
                 " WHERE follow_up_id = $1 AND version < $2", plan.updates)
         await upsert_timers(conn, list(plan.timers.values()))
 
@@ -198,7 +208,7 @@ class WorklistProjection:
                                             if e.type.startswith("Obligation")])
         new: dict[UUID, dict[str, Any]] = {}
         for (fid, center_id, case_id, resident_id, reason, priority, due_at, due_on, clerk,
-             team, item, source, source_id, at, v, position) in plan.scheduled:
+             team, item, source, source_id, at, v, position, basis) in plan.scheduled:
             if fid not in new:  # ON CONFLICT DO NOTHING: the first one stays
                 new[fid] = dict(
                     follow_up_id=fid, center_id=center_id, case_id=case_id,
@@ -206,19 +216,21 @@ class WorklistProjection:
                     status="scheduled", due_at=due_at, due_on=due_on, assigned_clerk=clerk,
                     assigned_team=team, escalated_to=None, service_item=item, source=source,
                     source_id=source_id, outcome=None, channel=None, scheduled_at=at,
-                    updated_at=at, completed_at=None, version=v, position=position)
+                    updated_at=at, completed_at=None, version=v, position=position,
+                    basis=basis)
         earlier = await bulk.fetch_rows(conn, "followups", "follow_up_id",
                                         {u[0] for u in plan.updates if u[0] not in new})
         changed: set[UUID] = set()
         for (fid, v, position, at, status, due_at, due_on, reassigned, clerk, team,
-             escalated_to, outcome, channel, completed_at) in plan.updates:
+             escalated_to, outcome, channel, completed_at, basis) in plan.updates:
             row = new.get(fid) or earlier.get(fid)
             if row is None or not row["version"] < v:
                 continue
             row.update(version=v, position=position, updated_at=at)
             for column, value in (("status", status), ("due_at", due_at), ("due_on", due_on),
                                   ("escalated_to", escalated_to), ("outcome", outcome),
-                                  ("channel", channel), ("completed_at", completed_at)):
+                                  ("channel", channel), ("completed_at", completed_at),
+                                  ("basis", basis)):
                 if value is not None:  # COALESCE($n, column)
                     row[column] = value
             if reassigned:
@@ -278,11 +290,12 @@ class WorklistProjection:
         if e.type == "PolicyChangePublished":
             await conn.execute(
                 "INSERT INTO policy_changes (policy_id, center_id, service_items,"
-                " all_centers, effective_on, outreach_due_at, published_at)"
-                " VALUES ($1, $2, $3, $4, $5::text::date, $6, $7)"
+                " all_centers, effective_on, outreach_due_at, published_at, basis, due_rule)"
+                " VALUES ($1, $2, $3, $4, $5::text::date, $6, $7, $8, $9::jsonb)"
                 " ON CONFLICT (policy_id) DO NOTHING",
                 e.aggregate_id, e.center_id, p["service_items"], p["all_centers"],
-                p["effective_on"], _at(p["outreach_due_at"]), e.occurred_at)
+                p["effective_on"], _at(p["outreach_due_at"]), e.occurred_at, p["basis"],
+                orjson.dumps(p["due_rule"]).decode() if p["due_rule"] else None)
         elif e.type == "PolicyChangeFannedOut":
             await conn.execute(
                 "UPDATE policy_changes SET finished_at = COALESCE(finished_at, $2),"
@@ -291,24 +304,25 @@ class WorklistProjection:
 
     def _change(self, e: Envelope) -> tuple[Any, ...]:
         """(status, due_at, due_on, reassigned, clerk, team, escalated_to, outcome, channel,
-        completed_at) for an event after FollowUpScheduled; None leaves a column as it is."""
+        completed_at, basis) for an event after FollowUpScheduled; None leaves a column as it
+        is."""
         p = e.payload
-        none = (None, None, None, False, None, None, None, None, None, None)
+        none = (None, None, None, False, None, None, None, None, None, None, None)
         if e.type == "FollowUpDue":
             return ("due", *none[1:])
         if e.type == "FollowUpMissed":
             return ("missed", *none[1:])
         if e.type == "FollowUpEscalated":
             return ("escalated", None, None, False, None, None, p["escalated_to"], None, None,
-                    None)
+                    None, None)
         if e.type == "FollowUpCompleted":
             return ("completed", None, None, False, None, None, None, p["outcome"],
-                    p["channel"], e.occurred_at)
+                    p["channel"], e.occurred_at, None)
         if e.type == "FollowUpRescheduled":
             due_at = _at(p["due_at"])
             assert due_at is not None
             return ("scheduled", due_at, due_at.astimezone(self.tz).date(), True,
-                    p["assigned_clerk"], p["assigned_team"], None, None, None, None)
+                    p["assigned_clerk"], p["assigned_team"], None, None, None, None, p["basis"])
         if e.type == "FollowUpCancelled":
             return ("cancelled", *none[1:])
         return none

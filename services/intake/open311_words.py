@@ -52,11 +52,13 @@ def service_notice(item: ServiceItem | None, lang: Lang) -> str | None:
 def service(catalogue: Catalogue, item: ServiceItem, lang: Lang) -> dict[str, Any]:
     category = catalogue.category(item.category)
     policy = _pick(lang, item.policy_basis.zh, item.policy_basis.en)
+    # The plain-words summary first (what a resident reads in an app), then basis and time.
+    plain = _pick(lang, item.summary.zh, item.summary.en + " ") if item.summary else ""
     return {
         "service_code": item.code,
         "service_name": _pick(lang, item.name_zh, item.name_en),
-        "description": _pick(lang, f"办理依据：{policy}。{service_notice(item, lang)}。",
-                             f"Policy basis: {policy}. {service_notice(item, lang)}."),
+        "description": plain + _pick(lang, f"办理依据：{policy}。{service_notice(item, lang)}。",
+                                     f"Policy basis: {policy}. {service_notice(item, lang)}."),
         "metadata": bool(item.documents),
         "type": None,  # filled in by the route: realtime or batch, from settings
         "keywords": ", ".join(item.keywords),

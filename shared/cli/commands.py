@@ -1,3 +1,13 @@
 """Imports every command module so that each registers itself on the root app."""
 
-from shared.cli import analyst, contracts, demo, dlq, ops, run, tail, token  # noqa: F401
+from shared.cli import (  # noqa: F401
+    analyst,
+    calendar,
+    contracts,
+    demo,
+    dlq,
+    ops,
+    run,
+    tail,
+    token,
+)

@@ -8,7 +8,9 @@ withdrawn because the case was reopened before an answer came (``SurveyWithdrawn
 
 A bad review (dissatisfied or very dissatisfied) opens a rectification with a deadline in working
 days (``RectificationOpened``, consumed by the follow-up service), whose outcome is recorded
-(``RectificationCompleted``) before a revisit survey is requested (``RevisitRequested``).
+(``RectificationCompleted``) before a revisit survey is requested (``RevisitRequested``). A
+deadline worked out on a provisional year (``basis``) is revised once the year's official
+schedule is known (``RectificationDeadlineRevised``).
 
 No personal data: the resident is an opaque id; free text is scrubbed before it is stored
 (``shared.contracts.fields``).
@@ -24,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared.contracts.fields import Code, Day, FreeText, Moment, OptionalCode
 from shared.contracts.registry import REGISTRY, EventContract
+from shared.contracts.vocabulary import Basis, with_official_basis
 
 SERVICE = "feedback"
 
@@ -142,6 +145,11 @@ class SurveyWithdrawn(_Payload):
     reason: FreeText
 
 
+BASIS = Field(Basis.OFFICIAL, description=(
+    "official: the deadline was worked out on published holiday schedules; provisional: on a "
+    "year planned from the statutory holidays alone, revised when its schedule is published."))
+
+
 class RectificationOpened(_Payload):
     """A bad review opened a rectification; the follow-up service schedules the revisit."""
 
@@ -151,6 +159,22 @@ class RectificationOpened(_Payload):
     deadline_on: Day
     summary: FreeText = ""
     survey_id: UUID | None = Field(None, description="The survey whose answer was the bad review.")
+    basis: Basis = BASIS
+    counted_from: Day | None = Field(None, description=(
+        "The day the working days are counted from (the bad review's day, center's zone)."))
+    working_days: int | None = Field(None, ge=0, description="The working days allowed.")
+
+
+class RectificationDeadlineRevised(_Payload):
+    """The official holiday schedule of the year a provisional deadline fell in was published:
+    the same working days counted again on it (never before the day of the revision)."""
+
+    rectification_id: UUID
+    deadline_on: Day
+    previous_deadline_on: Day
+    basis: Basis = BASIS
+    reason: Code = Field("calendar_published", description=(
+        "Why the deadline moved: a code, 'calendar_published'."))
 
 
 class RectificationCompleted(_Payload):
@@ -162,6 +186,7 @@ class RectificationCompleted(_Payload):
     deadline_on: Day
     completed_on: Day = Field(description="The day in the center's time zone.")
     on_time: bool = Field(description="completed_on <= deadline_on")
+    basis: Basis = BASIS
 
 
 class RevisitRequested(_Payload):
@@ -171,9 +196,12 @@ class RevisitRequested(_Payload):
     survey_id: UUID = Field(description="The revisit survey.")
 
 
-def _add(model: type[_Payload], summary: str = "") -> EventContract:
+def _add(model: type[_Payload], summary: str = "", dated: bool = False) -> EventContract:
+    """``dated``: v2 says the basis of its deadline; a v1 event's deadline was official."""
+    versions = {"version": 2, "upcasters": {1: with_official_basis}} if dated else {}
     return REGISTRY.add(EventContract(model.__name__, SERVICE, model,
-                                      summary=summary or (model.__doc__ or "")))
+                                      summary=summary or (model.__doc__ or ""),
+                                      **versions))  # type: ignore[arg-type]
 
 
 CONTRACTS = [
@@ -182,7 +210,8 @@ CONTRACTS = [
     _add(RatingGiven),
     _add(SurveyExpired),
     _add(SurveyWithdrawn),
-    _add(RectificationOpened),
-    _add(RectificationCompleted),
+    _add(RectificationOpened, dated=True),
+    _add(RectificationDeadlineRevised),
+    _add(RectificationCompleted, dated=True),
     _add(RevisitRequested),
 ]

@@ -4,13 +4,16 @@ A follow-up is one planned contact with a resident (a call, a visit, a message) 
 the scheduler moves it along (due, missed, escalated) on the center's working-day calendar and
 staff complete, reschedule, escalate or cancel it. Each event that leaves a timer running says
 when it fires (``due_at``, ``overdue_at``, ``escalate_at``, ``missed_at``), so a read model
-knows the next moment without a calendar. No personal data: residents are opaque ids, free
-text is redacted before it is recorded.
+knows the next moment without a calendar, and its ``basis``: ``official`` when the dates were
+worked out on published holiday schedules, ``provisional`` when on a year planned from the
+statutory holidays alone (v2 of those events; v1 events are upcast as ``official``). No personal
+data: residents are opaque ids, free text is redacted before it is recorded.
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -24,7 +27,7 @@ from shared.contracts.fields import (
     OptionalCode,
 )
 from shared.contracts.registry import REGISTRY, EventContract
-from shared.contracts.vocabulary import Cadence
+from shared.contracts.vocabulary import Basis, Cadence, with_official_basis
 
 SERVICE = "followup"
 
@@ -63,8 +66,32 @@ class FollowUpOutcome(StrEnum):
     DECLINED = "declined"  # reached; the resident declined
 
 
+class RescheduleCause(StrEnum):
+    """Who moved a follow-up: staff, or re-planning when an official schedule was published."""
+
+    STAFF = "staff"
+    CALENDAR_PUBLISHED = "calendar_published"
+
+
 class _Payload(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+BASIS = Field(Basis.OFFICIAL, description=(
+    "official: worked out on published holiday schedules; provisional: on a year planned "
+    "from the statutory holidays alone, re-planned when its schedule is published."))
+
+
+class DueRule(_Payload):
+    """How ``due_at`` was worked out on the working-day calendar, so that it can be worked
+    out again when an official schedule replaces a provisional year: office opening on the
+    ``working_days``-th working day on or after (or on or before) ``day``, and never before
+    ``not_before``."""
+
+    direction: Literal["on_or_after", "on_or_before"]
+    day: Day
+    working_days: int = Field(ge=0)
+    not_before: Moment | None = None
 
 
 class FollowUpScheduled(_Payload):
@@ -80,6 +107,10 @@ class FollowUpScheduled(_Payload):
     source: Code = Field(description="What caused it, e.g. 'intake:DeadlineNoted', 'api'.")
     source_id: UUID | None = Field(None, description="Deadline, obligation, policy, rectification"
                                    " or upstream event id.")
+    basis: Basis = BASIS
+    due_rule: DueRule | None = Field(None, description=(
+        "How due_at was worked out (None: given exactly, or following a rectification's "
+        "deadline)."))
 
 
 class FollowUpDue(_Payload):
@@ -87,6 +118,7 @@ class FollowUpDue(_Payload):
 
     due_at: Moment
     overdue_at: Moment
+    basis: Basis = BASIS
 
 
 class FollowUpMissed(_Payload):
@@ -94,6 +126,7 @@ class FollowUpMissed(_Payload):
 
     due_at: Moment
     escalate_at: Moment
+    basis: Basis = BASIS
 
 
 class FollowUpEscalated(_Payload):
@@ -112,10 +145,18 @@ class FollowUpCompleted(_Payload):
 
 
 class FollowUpRescheduled(_Payload):
+    """Moved to another time or assignee: by staff, or re-planned (``cause``
+    ``calendar_published``) when the official schedule replaced the provisional year its date
+    was worked out on."""
+
     due_at: Moment
     assigned_clerk: OptionalCode
     assigned_team: OptionalCode
     reason: FreeText = ""
+    cause: RescheduleCause = RescheduleCause.STAFF
+    previous_due_at: Moment | None = None
+    basis: Basis = BASIS
+    due_rule: DueRule | None = None
 
 
 class FollowUpCancelled(_Payload):
@@ -132,6 +173,8 @@ class PolicyChangePublished(_Payload):
     effective_on: Day
     all_centers: bool = Field(description="Reach residents of every center, not only this one.")
     outreach_due_at: Moment = Field(description="When the outreach follow-ups fall due.")
+    basis: Basis = BASIS
+    due_rule: DueRule | None = Field(None, description="How outreach_due_at was worked out.")
 
 
 class PolicyChangeFannedOut(_Payload):
@@ -150,6 +193,7 @@ class ObligationWatched(_Payload):
     missed_at: Moment = Field(description="When the current period counts as missed.")
     assigned_clerk: OptionalCode = Field(None, description="Who calls when a period is missed.")
     service_item: OptionalCode = None
+    basis: Basis = BASIS
 
 
 class ObligationFulfilled(_Payload):
@@ -158,6 +202,7 @@ class ObligationFulfilled(_Payload):
     late: bool = Field(description="The period had already been counted as missed.")
     next_due_on: Day
     missed_at: Moment
+    basis: Basis = BASIS
 
 
 class ObligationMissed(_Payload):
@@ -167,37 +212,35 @@ class ObligationMissed(_Payload):
     follow_up_id: UUID
     next_due_on: Day
     missed_at: Moment
+    basis: Basis = BASIS
 
 
 class ObligationEnded(_Payload):
     reason: FreeText
 
 
+V2 = {"version": 2, "upcasters": {1: with_official_basis}}
+"""The events whose dates say their basis since v2; a v1 event's dates were all official."""
+
+
+def _add(model: type[_Payload], summary: str = "", dated: bool = False) -> EventContract:
+    return REGISTRY.add(EventContract(model.__name__, SERVICE, model,
+                                      summary=summary or (model.__doc__ or ""),
+                                      **(V2 if dated else {})))  # type: ignore[arg-type]
+
+
 CONTRACTS = [
-    REGISTRY.add(EventContract("FollowUpScheduled", SERVICE, FollowUpScheduled,
-                               summary=FollowUpScheduled.__doc__ or "")),
-    REGISTRY.add(EventContract("FollowUpDue", SERVICE, FollowUpDue,
-                               summary=FollowUpDue.__doc__ or "")),
-    REGISTRY.add(EventContract("FollowUpMissed", SERVICE, FollowUpMissed,
-                               summary=FollowUpMissed.__doc__ or "")),
-    REGISTRY.add(EventContract("FollowUpEscalated", SERVICE, FollowUpEscalated,
-                               summary=FollowUpEscalated.__doc__ or "")),
-    REGISTRY.add(EventContract("FollowUpCompleted", SERVICE, FollowUpCompleted,
-                               summary="Done: outcome, channel used, note")),
-    REGISTRY.add(EventContract("FollowUpRescheduled", SERVICE, FollowUpRescheduled,
-                               summary="Moved to another time or assignee")),
-    REGISTRY.add(EventContract("FollowUpCancelled", SERVICE, FollowUpCancelled,
-                               summary=FollowUpCancelled.__doc__ or "")),
-    REGISTRY.add(EventContract("PolicyChangePublished", SERVICE, PolicyChangePublished,
-                               summary=PolicyChangePublished.__doc__ or "")),
-    REGISTRY.add(EventContract("PolicyChangeFannedOut", SERVICE, PolicyChangeFannedOut,
-                               summary=PolicyChangeFannedOut.__doc__ or "")),
-    REGISTRY.add(EventContract("ObligationWatched", SERVICE, ObligationWatched,
-                               summary=ObligationWatched.__doc__ or "")),
-    REGISTRY.add(EventContract("ObligationFulfilled", SERVICE, ObligationFulfilled,
-                               summary="A period of a recurring obligation was fulfilled")),
-    REGISTRY.add(EventContract("ObligationMissed", SERVICE, ObligationMissed,
-                               summary=ObligationMissed.__doc__ or "")),
-    REGISTRY.add(EventContract("ObligationEnded", SERVICE, ObligationEnded,
-                               summary="The center stops watching the obligation")),
+    _add(FollowUpScheduled, dated=True),
+    _add(FollowUpDue, dated=True),
+    _add(FollowUpMissed, dated=True),
+    _add(FollowUpEscalated),
+    _add(FollowUpCompleted, "Done: outcome, channel used, note"),
+    _add(FollowUpRescheduled, dated=True),
+    _add(FollowUpCancelled),
+    _add(PolicyChangePublished, dated=True),
+    _add(PolicyChangeFannedOut),
+    _add(ObligationWatched, dated=True),
+    _add(ObligationFulfilled, "A period of a recurring obligation was fulfilled", dated=True),
+    _add(ObligationMissed, dated=True),
+    _add(ObligationEnded, "The center stops watching the obligation"),
 ]

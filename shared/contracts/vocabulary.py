@@ -55,3 +55,18 @@ class Cadence(StrEnum):
     MONTHLY = "monthly"
     QUARTERLY = "quarterly"
     YEARLY = "yearly"
+
+
+class Basis(StrEnum):
+    """On what a date worked out on the working-day calendar rests: a published schedule
+    (``official``), or for a year whose schedule is not published yet the statutory holidays
+    alone, without make-up days (``provisional``: re-planned when the schedule arrives)."""
+
+    OFFICIAL = "official"
+    PROVISIONAL = "provisional"
+
+
+def with_official_basis(payload: dict[str, object]) -> dict[str, object]:
+    """Upcaster for events recorded before dates said their basis: every calendar then was
+    the official one (a year without a schedule was refused, never guessed)."""
+    return {**payload, "basis": Basis.OFFICIAL.value}

@@ -124,6 +124,8 @@ def untidy_log() -> list[dict[str, Any] | bytes]:
     broken.add("RectificationOpened", at("2026-03-05", 9), rectification_id=str(broken.id),
                resident_id=None, rating="dissatisfied", deadline_on="2026-03-25")
     broken.events[0]["payload"]["deadline_on"] = "2026-13-45"
+    broken.events[0].update(version=2)  # current: refused by the handlers, not on the way in
+    broken.events[0]["payload"]["basis"] = "official"
     out += broken.events
     out += rated(survey(ghost, at("2026-03-03", 10)), at("2026-03-03", 11),
                  "satisfied").events
@@ -153,6 +155,10 @@ def untidy_log() -> list[dict[str, Any] | bytes]:
     twice = follow_up(h1, at("2026-03-05", 9), at("2026-03-06", 10))
     no_due = follow_up(h1, at("2026-03-05", 9), at("2026-03-06", 10))
     no_due.events[0]["payload"]["due_at"] = None
+    # At the current version, so that it is not upcast (and refused) on the way in: the
+    # handlers are the ones to refuse it.
+    no_due.events[0].update(version=2)
+    no_due.events[0]["payload"]["basis"] = "official"
     out += [*long_way.events, stale.events[0], stale.events[2], stale.events[1],
             *twice.events, *no_due.events, *twice.events]
     policy = uuid.uuid4()

@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 
 from shared.analytics.export import export, read_manifest
 from shared.analytics.replay import Replay
+from shared.contracts import REGISTRY
 from shared.settings import Settings
 from tests.analytics.support import (
     CaseStory,
@@ -37,6 +38,10 @@ def poison(stories: list[CaseStory]) -> list[dict[str, Any]]:
         "occurred_at": "0001-01-01T00:00:00+14:00"}
     due = follow_up(stories[1], at("2026-03-02", 12), at("2026-03-03", 10)).events[0]
     due["payload"]["due_at"] = "0001-01-01T00:00:00+14:00"
+    # At the current version, so that replay hands it on as stored (an older version is
+    # upcast, and its payload checked on the way).
+    due.update(version=REGISTRY.get(due["type"]).version)
+    due["payload"]["basis"] = "official"
     return [early, due]
 
 

@@ -42,6 +42,9 @@ class KeptSender:
     def for_survey(self, survey_id: str | UUID) -> SurveyMessage | None:
         return next((m for m in self.sent if str(m.survey_id) == str(survey_id)), None)
 
+    def for_case(self, case_id: str | UUID) -> SurveyMessage | None:
+        return next((m for m in self.sent if str(m.case_id) == str(case_id)), None)
+
 
 def key() -> str:
     return f"k-{uuid.uuid4().hex}"

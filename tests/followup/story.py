@@ -1,4 +1,9 @@
-"""Helpers for follow-up stories: both services in-process, a hand-set clock, the stream."""
+"""Helpers for follow-up stories: the services in-process, a hand-set clock, the stream.
+
+The clock is one ``ManualClock`` for every service of the story (follow-up takes it as a
+``Clock``, feedback as a callable). ``DECEMBER_20`` is the calendar's edge: the official
+holiday schedules end eleven days later and January is planned provisionally.
+"""
 
 from __future__ import annotations
 
@@ -14,10 +19,12 @@ import asyncpg
 import httpx
 from fastapi import FastAPI
 
+from services.feedback.main import create_app as create_feedback
 from services.followup.clock import ManualClock
 from services.followup.main import create_app as create_followup
 from services.intake.main import create_app as create_intake
 from shared.settings import Settings
+from tests.feedback.helpers import KeptSender
 from tests.support import headers, running, wait_until
 
 CENTER = "SH-PD-HUAMU"
@@ -26,6 +33,10 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 def at(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
     return datetime(year, month, day, hour, minute, tzinfo=SHANGHAI)
+
+
+DECEMBER_20 = datetime(2026, 12, 20, 10, 0, tzinfo=SHANGHAI)
+"""A Sunday at the end of the last year the chinese-calendar package knows (1.11.0: 2026)."""
 
 
 def key() -> str:
@@ -50,6 +61,9 @@ class Center:
     intake: httpx.AsyncClient
     followup: httpx.AsyncClient
     app: FastAPI
+    feedback: httpx.AsyncClient | None = None
+    feedback_app: FastAPI | None = None
+    sender: KeptSender | None = None
 
     @property
     def scheduler(self) -> Any:
@@ -113,7 +127,7 @@ class Center:
 
 @contextlib.asynccontextmanager
 async def center_day(settings: Settings, start: datetime, *, with_intake: bool = True,
-                     **extra: Any) -> AsyncIterator[Center]:
+                     with_feedback: bool = False, **extra: Any) -> AsyncIterator[Center]:
     settings = quiet(settings, **extra)
     clock = ManualClock(start)
     app = create_followup(settings, clock)
@@ -121,4 +135,9 @@ async def center_day(settings: Settings, start: datetime, *, with_intake: bool =
         intake = (await stack.enter_async_context(running(
             create_intake(settings, clock=clock.now))) if with_intake else httpx.AsyncClient())
         followup = await stack.enter_async_context(running(app))
-        yield Center(settings, clock, intake, followup, app)
+        center = Center(settings, clock, intake, followup, app)
+        if with_feedback:
+            center.sender = KeptSender()
+            center.feedback_app = create_feedback(settings, sender=center.sender, clock=clock)
+            center.feedback = await stack.enter_async_context(running(center.feedback_app))
+        yield center

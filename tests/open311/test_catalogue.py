@@ -51,9 +51,13 @@ async def test_a_civic_app_discovers_the_center_and_its_catalogue(settings: Sett
         assert hardship["service_name"] == "困难补助" and hardship["group"] == "社会救助"
         assert "hardship allowance" in hardship["keywords"].split(", ")
         assert "社会救助暂行办法" in hardship["description"] and hardship["metadata"] is True
+        # The plain words come first: what a resident reads in the app before the policy.
+        summary = catalogue.require("SA-HARDSHIP-SUBSIDY").summary
+        assert summary is not None and hardship["description"].startswith(summary.zh + "办理依据")
         english = await both(client, "GET", "services", "services",
                              headers={"Accept-Language": "en-GB,en;q=0.9,zh;q=0.5"})
         assert english[listed.index(hardship)]["service_name"] == "Hardship subsidy"
+        assert english[listed.index(hardship)]["description"].startswith(summary.en + " Policy")
         same = await both(client, "GET", "services", "services",
                           params={"jurisdiction_id": CENTER})
         assert same == listed

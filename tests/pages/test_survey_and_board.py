@@ -64,6 +64,17 @@ async def test_answers_move_the_board_and_a_bad_review_is_an_open_rectification(
                             headers={"Idempotency-Key": f"board-{uuid.uuid4()}"},
                             json={"reason": "居民行动不便，需要主任协调上门"})
     assert r.status_code == 200, r.text
+    # A deadline years past what the working-day calendar covers: its reminder is parked.
+    r = await clerk.post("/cases", headers={"Idempotency-Key": f"board-{uuid.uuid4()}"}, json={
+        "center_id": CENTER, "counter_id": "window-2", "clerk_id": "clerk-031",
+        "channel": "counter", "service_item": "SA-HARDSHIP-SUBSIDY"})
+    far = r.json()["id"]
+    for step, body in (("hear", {"words": "残疾证到期了要换"}),
+                       ("deadlines", {"due_on": f"{now.year + 9}-06-01",
+                                      "description": "证件到期换领"})):
+        r = await clerk.post(f"/cases/{far}/{step}", json=body,
+                             headers={"Idempotency-Key": f"board-{uuid.uuid4()}"})
+        assert r.status_code == 200, r.text
 
     # Two residents leave the counter this morning; each gets a survey on the tablet.
     pleased = await resolved_case(clerk, CENTER, at=now, emotion="angry",
@@ -126,6 +137,8 @@ async def test_answers_move_the_board_and_a_bad_review_is_an_open_rectification(
     await expect(board.locator("#rect-open")).to_have_text("1")
     await expect(board.locator("[data-count=due_today]")).not_to_have_text("0")
     await expect(board.locator("[data-count=escalated]")).not_to_have_text("0")
+    await expect(board.locator("#wl-parked")).to_have_text(
+        "1 条回访规则暂停：日期超出工作日历", timeout=15_000)
     await screenshot(board, screenshots / "board.png", full_page=True)
 
     # The same board in English, switched in place.

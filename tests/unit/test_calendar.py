@@ -10,9 +10,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from shared.calendar import (
+    Basis,
     CalendarOutOfRange,
+    DueRule,
     OfficeHours,
+    Planned,
     WorkingCalendar,
+    YearSource,
     covered_years,
 )
 
@@ -31,30 +35,61 @@ def test_covers_the_years_the_package_knows_including_2025_and_2026() -> None:
     first, last = covered_years()
     assert first <= 2004
     assert last >= 2026
-    assert (CALENDAR.first_year, CALENDAR.last_year) == (first, last)
+    assert (CALENDAR.first_year, CALENDAR.official_until) == (first, last)
 
 
-def test_a_year_without_a_published_schedule_is_refused_not_guessed() -> None:
+def test_years_after_the_package_are_provisional_up_to_a_bound_then_refused() -> None:
     first, last = covered_years()
+    assert CALENDAR.official_until == last
+    assert CALENDAR.last_year == last + 5, "five provisional years by default"
+    assert CALENDAR.source_of(last) is YearSource.PACKAGE
+    assert CALENDAR.source_of(last + 1) is YearSource.PROVISIONAL
+    assert CALENDAR.coverage() == [(first, last, YearSource.PACKAGE),
+                                   (last + 1, last + 5, YearSource.PROVISIONAL)]
     with pytest.raises(CalendarOutOfRange) as raised:
-        CALENDAR.is_working_day(date(last + 1, 3, 2))
-    assert raised.value.year == last + 1
+        CALENDAR.is_working_day(date(last + 6, 3, 2))
+    assert raised.value.year == last + 6
     message = str(raised.value)
-    assert str(last + 1) in message and f"{first}-{last}" in message
+    assert str(last + 6) in message and f"{first}-{last + 5}" in message
+    assert f"official schedules {first}-{last}" in message
 
     with pytest.raises(CalendarOutOfRange, match=str(first - 1)):
         CALENDAR.working_days_between(date(first - 1, 12, 1), date(first, 1, 5))
 
 
-def test_counting_past_the_last_known_year_is_refused() -> None:
+def test_without_provisional_years_the_first_unknown_year_is_refused() -> None:
     _, last = covered_years()
+    strict = WorkingCalendar(provisional_years=0)
     with pytest.raises(CalendarOutOfRange, match=str(last + 1)):
-        CALENDAR.add_working_days(date(last, 12, 20), 30)
-    with pytest.raises(CalendarOutOfRange, match=str(last + 1)):
-        CALENDAR.next_working_morning(at(last, 12, 31, 18))
+        strict.add_working_days(date(last, 12, 20), 30)
+
+
+def test_counting_past_the_last_covered_year_is_refused() -> None:
+    end = CALENDAR.last_year
+    with pytest.raises(CalendarOutOfRange, match=str(end + 1)):
+        CALENDAR.add_working_days(date(end, 12, 20), 30)
+    with pytest.raises(CalendarOutOfRange, match=str(end + 1)):
+        CALENDAR.next_working_morning(at(end, 12, 31, 18))
     first, _ = covered_years()
     with pytest.raises(CalendarOutOfRange, match=str(first - 1)):
         CALENDAR.subtract_working_days(date(first, 1, 10), 30)
+
+
+def test_a_date_counted_on_a_provisional_year_says_so() -> None:
+    _, last = covered_years()
+    assert CALENDAR.basis_of(date(last, 12, 31)) is Basis.OFFICIAL
+    assert CALENDAR.basis_of(date(last, 12, 31), date(last + 1, 1, 4)) is Basis.PROVISIONAL
+    assert CALENDAR.basis_of(at(last, 12, 31, 23, 30)) is Basis.OFFICIAL
+    # 16:30 UTC on Dec 31 is already New Year's Day in Shanghai.
+    assert CALENDAR.basis_of(datetime(last, 12, 31, 16, 30, tzinfo=UTC)) is Basis.PROVISIONAL
+    planned = CALENDAR.plan(DueRule("on_or_after", date(2026, 12, 28), 5))
+    assert planned == Planned(at(2027, 1, 5, 9), Basis.PROVISIONAL)
+    # A reminder 3 working days before a deadline on Jan 8 2027 counts January's days.
+    reminder = CALENDAR.plan(DueRule("on_or_before", date(2027, 1, 8), 3))
+    assert reminder == Planned(at(2027, 1, 5, 9), Basis.PROVISIONAL)
+    early = CALENDAR.plan(DueRule("on_or_before", date(2026, 12, 31), 3,
+                                  not_before=at(2026, 12, 29, 10)))
+    assert early == Planned(at(2026, 12, 29, 10), Basis.OFFICIAL), "closer: at once"
 
 
 # -- National Day golden week 2025 ----------------------------------------------------------

@@ -71,3 +71,29 @@ def test_free_text_loses_phone_and_id_numbers(text: str, hidden: str) -> None:
 
 def test_ordinary_numbers_stay() -> None:
     assert redact("报销了3200元，住院12天") == "报销了3200元，住院12天"
+
+
+@pytest.mark.parametrize("type_name", [
+    "FollowUpScheduled", "FollowUpRescheduled", "FollowUpDue", "FollowUpMissed",
+    "PolicyChangePublished", "ObligationWatched", "ObligationFulfilled", "ObligationMissed",
+    "RectificationOpened", "RectificationCompleted"])
+def test_dates_recorded_before_they_said_their_basis_read_as_official(type_name: str) -> None:
+    """v1 of every dated event was recorded when a year without a schedule was refused, never
+    guessed: its dates were all official."""
+    contract = REGISTRY.get(type_name)
+    assert contract.version == 2
+    assert contract.upcast({"due_at": "2026-03-02T09:00:00+08:00"}, 1)["basis"] == "official"
+    assert contract.payload.model_fields["basis"].default == "official"
+
+
+def test_a_rescheduled_v1_reads_as_moved_by_staff() -> None:
+    envelope = Envelope(
+        event_id=uuid4(), type="FollowUpRescheduled", version=1, service="followup",
+        position=1, aggregate_id=uuid4(), aggregate_version=2, case_id=None, center_id="c",
+        occurred_at=datetime.now(UTC), recorded_at=datetime.now(UTC), actor="clerk-017",
+        payload={"due_at": "2026-03-02T09:00:00+08:00", "assigned_clerk": "clerk-017",
+                 "assigned_team": None, "reason": "居民改约"})
+    current = REGISTRY.current(envelope)
+    assert current.version == 2
+    assert current.payload["basis"] == "official" and current.payload["cause"] == "staff"
+    assert current.payload["due_rule"] is None and current.payload["previous_due_at"] is None

@@ -222,6 +222,9 @@ function renderWorklist() {
   const wl = data.worklist;
   const note = $("#wl-note");
   const lists = { due_today: [], overdue: [], escalated: [] };
+  const parked = $("#wl-parked");
+  parked.hidden = !(wl && !wl.error && wl.parked_rules > 0);
+  parked.textContent = parked.hidden ? "" : t("wl_parked", { n: wl.parked_rules });
   if (wl && !wl.error) {
     note.textContent = "";
     lists.due_today = wl.due_today || [];

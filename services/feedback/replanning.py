@@ -1,0 +1,61 @@
+"""Re-planning: when an official holiday schedule replaces a provisional year, every open
+rectification whose deadline was worked out on it gets its working days counted again.
+
+Runs when the service starts (a holidays file added, the package upgraded) and after
+``POST /ops/calendar/reload``. Candidates come from the supervisor's board
+(``rectifications``: open, ``basis = 'provisional'``), a page at a time; each rectification
+records ``RectificationDeadlineRevised`` only when its deadline really moves, never to a day
+before today, and exactly once over any number of replicas (see ``Feedback.revise_deadline``).
+The follow-up service moves the rectification's follow-up with it; the figures judge the
+on-time rate against the revised deadline. A completed rectification is never rewritten.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from uuid import UUID
+
+import asyncpg
+import structlog
+
+from services.feedback.application import Feedback
+from shared.errors import VersionConflict
+
+log = structlog.get_logger("sixstep.feedback.replanning")
+
+CANDIDATES = (
+    "SELECT rectification_id FROM rectifications WHERE status = 'open'"
+    " AND basis = 'provisional' AND ($1::uuid IS NULL OR rectification_id > $1)"
+    " ORDER BY rectification_id LIMIT $2")
+
+
+class Replanning:
+    def __init__(self, pool: asyncpg.Pool, feedback: Feedback, *, batch: int = 500) -> None:
+        self.pool = pool
+        self.feedback = feedback
+        self.batch = batch
+
+    async def run(self) -> dict[str, int]:
+        checked = moved = 0
+        after: UUID | None = None
+        while True:
+            rows = await self.pool.fetch(CANDIDATES, after, self.batch)
+            if not rows:
+                break
+            outcomes = await asyncio.gather(
+                *(self.feedback.revise_deadline(r["rectification_id"]) for r in rows),
+                return_exceptions=True)
+            for row, outcome in zip(rows, outcomes, strict=True):
+                checked += 1
+                if outcome is True:
+                    moved += 1
+                elif isinstance(outcome, BaseException) and not isinstance(outcome,
+                                                                          VersionConflict):
+                    log.error("replan.failed", rectification_id=str(row["rectification_id"]),
+                              error=f"{type(outcome).__name__}: {outcome}")
+            after = rows[-1]["rectification_id"]
+            if len(rows) < self.batch:
+                break
+        if checked:
+            log.info("replan.done", checked=checked, moved=moved)
+        return {"rectifications_checked": checked, "deadlines_revised": moved}

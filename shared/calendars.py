@@ -1,0 +1,183 @@
+"""Each center's working-day calendar, built once per process from settings: the one place every
+service gets its working days from.
+
+Defaults come from ``office_open`` / ``office_close`` / ``office_lunch_*`` and ``holidays_file``;
+a center may have its own hours (``center_office_hours``: ``"08:30-17:30"`` or with a lunch
+break ``"08:30-12:00,13:30-17:30"``) and its own holidays file (``center_holidays_files``), which
+replaces the default file for that center. ``calendar_provisional_years`` bounds the provisional
+years after the last official one. Files are read when the service starts, so a bad file stops
+the start-up with the file and line named rather than surfacing in a follow-up weeks later.
+
+``reload()`` reads the files again (``POST /ops/calendar/reload``, ``sixstep calendar reload``):
+all or nothing, a bad file leaves the calendars as they were. ``status(today)`` says, per
+center, which years are covered and on what source, and warns when the official schedules end
+within ``calendar_warn_days``.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from datetime import date, time
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+from shared.calendar import OfficeHours, WorkingCalendar, YearSource
+from shared.holidays import HolidaySchedule, load_holidays
+from shared.settings import Settings
+
+DEFAULT_CENTER = "*"
+"""How status names the calendar of every center without its own hours or file."""
+
+
+def parse_hours(text: str) -> OfficeHours:
+    """``"08:30-17:30"`` or ``"08:30-12:00,13:30-17:30"`` (morning and afternoon)."""
+    try:
+        spans = [tuple(time.fromisoformat(t.strip()) for t in part.split("-"))
+                 for part in text.split(",")]
+        if len(spans) == 1 and len(spans[0]) == 2:
+            return OfficeHours(open=spans[0][0], close=spans[0][1])
+        if len(spans) == 2 and all(len(s) == 2 for s in spans):
+            return OfficeHours(open=spans[0][0], lunch_start=spans[0][1],
+                               lunch_end=spans[1][0], close=spans[1][1])
+    except ValueError as exc:
+        raise ValueError(f"office hours {text!r}: {exc}") from exc
+    raise ValueError(f"office hours {text!r}: give 'HH:MM-HH:MM' or 'HH:MM-HH:MM,HH:MM-HH:MM'")
+
+
+class YearsPublic(BaseModel):
+    first_year: int
+    last_year: int
+    source: YearSource = Field(description="package, file (a holidays file) or provisional")
+
+
+class CenterCalendarPublic(BaseModel):
+    center_id: str = Field(description=f"'{DEFAULT_CENTER}': every center without its own")
+    time_zone: str
+    office_hours: str
+    holidays_file: str | None
+    years: list[YearsPublic]
+    official_until: date = Field(description="The last day of the official schedules")
+    covers_until: date = Field(description="The last day the calendar answers (provisionally)")
+    official_days_left: int
+    fingerprint: str = Field(description="Changes exactly when the official schedules change")
+
+
+class CalendarStatusPublic(BaseModel):
+    today: date
+    provisional_years: int
+    warn_days: int
+    centers: list[CenterCalendarPublic]
+    warnings: list[str]
+
+
+@dataclass(frozen=True)
+class _State:
+    default: WorkingCalendar
+    own: dict[str, WorkingCalendar]  # centers with their own hours or file
+    files: dict[str, str | None]
+
+
+def _hours_text(hours: OfficeHours) -> str:
+    if hours.lunch_start is not None and hours.lunch_end is not None:
+        return (f"{hours.open:%H:%M}-{hours.lunch_start:%H:%M},"
+                f"{hours.lunch_end:%H:%M}-{hours.close:%H:%M}")
+    return f"{hours.open:%H:%M}-{hours.close:%H:%M}"
+
+
+def _build(settings: Settings) -> _State:
+    """Every center's calendar from settings, reading the files: raises on any bad one."""
+    default_hours = OfficeHours(
+        open=settings.office_open, close=settings.office_close,
+        lunch_start=settings.office_lunch_start, lunch_end=settings.office_lunch_end)
+    hours = {c: parse_hours(h) for c, h in settings.center_office_hours.items()}
+    files: dict[str, Path | None] = {DEFAULT_CENTER: settings.holidays_file,
+                                     **settings.center_holidays_files}
+    schedules: dict[Path, HolidaySchedule] = {}
+    for path in {p for p in files.values() if p is not None}:
+        schedules[path] = load_holidays(path)
+
+    def calendar(center_id: str) -> WorkingCalendar:
+        path = files.get(center_id, files[DEFAULT_CENTER])
+        return WorkingCalendar(settings.tz, hours.get(center_id, default_hours),
+                               schedules[path] if path is not None else None,
+                               settings.calendar_provisional_years)
+
+    own = {center_id: calendar(center_id)
+           for center_id in {*hours, *settings.center_holidays_files}}
+    shown = {c: str(files.get(c, files[DEFAULT_CENTER]) or "") or None
+             for c in [DEFAULT_CENTER, *own]}
+    return _State(calendar(DEFAULT_CENTER), own, shown)
+
+
+class Calendars:
+    """``for_center(center_id)``: that center's WorkingCalendar (tables shared between centers
+    with the same schedule). One object per process, handed to every use case; ``reload()``
+    swaps what it holds, so every holder sees the new calendars at once."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._lock = threading.Lock()
+        self._state = _build(settings)  # a bad file or office hours stop the start-up here
+
+    @property
+    def default(self) -> WorkingCalendar:
+        return self._state.default
+
+    def for_center(self, center_id: str) -> WorkingCalendar:
+        state = self._state
+        return state.own.get(center_id, state.default)
+
+    def centers(self) -> dict[str, WorkingCalendar]:
+        """The default calendar (as ``'*'``) and every center with its own."""
+        state = self._state
+        return {DEFAULT_CENTER: state.default, **dict(sorted(state.own.items()))}
+
+    def fingerprints(self) -> dict[str, str]:
+        return {center: c.fingerprint for center, c in self.centers().items()}
+
+    def reload(self) -> list[str]:
+        """Read the files again; returns the centers whose official schedules changed.
+
+        All or nothing: a file that cannot be used raises ``HolidaysFileError`` (file, line)
+        and the calendars stay as they were.
+        """
+        fresh = _build(self.settings)
+        with self._lock:
+            before = self.fingerprints()
+            self._state = fresh
+            after = self.fingerprints()
+        return sorted(c for c in after if before.get(c) != after[c])
+
+    def status(self, today: date) -> CalendarStatusPublic:
+        centers: list[CenterCalendarPublic] = []
+        warnings: list[str] = []
+        warn_days = self.settings.calendar_warn_days
+        for center_id, calendar in self.centers().items():
+            official_until = date(calendar.official_until, 12, 31)
+            left = (official_until - today).days
+            centers.append(CenterCalendarPublic(
+                center_id=center_id, time_zone=calendar.tz.key,
+                office_hours=_hours_text(calendar.office_hours),
+                holidays_file=self._state.files.get(center_id),
+                years=[YearsPublic(first_year=a, last_year=b, source=s)
+                       for a, b, s in calendar.coverage()],
+                official_until=official_until, covers_until=date(calendar.last_year, 12, 31),
+                official_days_left=left, fingerprint=calendar.fingerprint))
+            who = "every center" if center_id == DEFAULT_CENTER else f"center {center_id}"
+            following = calendar.official_until + 1
+            if left < 0:
+                warnings.append(
+                    f"{who}: today is past the official schedules (they end {official_until});"
+                    f" dates are planned provisionally: add {today.year}'s official schedule "
+                    "to the holidays file")
+            elif left <= warn_days:
+                warnings.append(
+                    f"{who}: the official holiday schedules end {official_until}, in {left} "
+                    f"days; {following} is planned provisionally (statutory holidays, no make-up"
+                    f" days) until its schedule is added to the holidays file and reloaded "
+                    "(`sixstep calendar reload`)")
+        return CalendarStatusPublic(today=today,
+                                    provisional_years=self.settings.calendar_provisional_years,
+                                    warn_days=warn_days, centers=centers, warnings=warnings)

@@ -1,0 +1,161 @@
+"""``sixstep calendar``: which years the working-day calendar covers, and reloading it.
+
+``status`` asks each running service (``GET /ops/calendar``) which years each center's calendar
+covers and on what source (``package``: the chinese-calendar package; ``file``: a holidays
+file; ``provisional``: the statutory rules alone, no make-up days), and warns when the official
+schedules end within ``CALENDAR_WARN_DAYS`` (60). ``--local`` works it out from this shell's
+settings instead, without any service: the way to check a new holidays file before deploying it.
+
+``reload`` tells every service to read its holidays files again (``POST /ops/calendar/reload``,
+each on the replica it reaches; that replica tells the others over NATS). A file that cannot be
+used changes nothing and is named with its line. What was provisional is then re-planned: the
+follow-ups still waiting, the open rectifications' deadlines.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any
+
+import httpx
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from shared.calendars import Calendars, CalendarStatusPublic
+from shared.cli import app
+from shared.cli.dlq import SERVICES, _base_url, _headers  # the services' URLs and ops token
+from shared.holidays import HolidaysFileError
+from shared.settings import Settings
+
+calendar = typer.Typer(help="The working-day calendar: coverage per center, reload after a new "
+                            "holidays file.", no_args_is_help=True)
+app.add_typer(calendar, name="calendar")
+console = Console(highlight=False)
+
+TokenOption = Annotated[str | None, typer.Option(
+    envvar="SIXSTEP_TOKEN", help="Bearer token with the ops role, when the services check "
+                                 "tokens (else OPS_TOKEN, else none).")]
+
+
+def _today(settings: Settings, given: str | None) -> date:
+    if given is not None:
+        try:
+            return date.fromisoformat(given)
+        except ValueError:
+            raise typer.BadParameter("give the day as YYYY-MM-DD") from None
+    return datetime.now(settings.tz).date()
+
+
+def _print_status(title: str, status: CalendarStatusPublic) -> None:
+    table = Table(title=title)
+    for column in ("center", "years", "official until", "covers until", "office hours",
+                   "holidays file"):
+        table.add_column(column, overflow="fold")
+    for c in status.centers:
+        years = ", ".join(f"{y.first_year}-{y.last_year} {y.source.value}"
+                          if y.first_year != y.last_year else f"{y.first_year} {y.source.value}"
+                          for y in c.years)
+        table.add_row(c.center_id, years, f"{c.official_until} ({c.official_days_left} days)",
+                      str(c.covers_until), c.office_hours, c.holidays_file or "-")
+    console.print(table)
+    for warning in status.warnings:
+        console.print(f"[yellow]warning:[/yellow] {escape(warning)}")
+
+
+def _targets(settings: Settings, url: list[str] | None) -> list[tuple[str, str]]:
+    if url:
+        return [(u, u.rstrip("/")) for u in url]
+    return [(s, _base_url(settings, s)) for s in SERVICES]
+
+
+@calendar.command("status")
+def status(
+    local: Annotated[bool, typer.Option(
+        "--local", help="Work it out from this shell's settings (HOLIDAYS_FILE, ...), without "
+                        "asking the services: checks a holidays file before it is deployed.")]
+        = False,
+    today: Annotated[str | None, typer.Option(
+        help="Judge the warnings as of this day (YYYY-MM-DD); default today.")] = None,
+    url: Annotated[list[str] | None, typer.Option(
+        help="A service's base URL (repeat); default the three services of the settings.")]
+        = None,
+    token: TokenOption = None,
+) -> None:
+    """Years covered per center and their source (package / file / provisional); warnings."""
+    settings = Settings()
+    if local:
+        try:
+            calendars = Calendars(settings)
+        except HolidaysFileError as exc:
+            console.print(f"[red]{escape(str(exc))}[/red]")
+            raise typer.Exit(2) from None
+        _print_status("working-day calendar (this shell's settings)",
+                      calendars.status(_today(settings, today)))
+        return
+    asked: list[str] = []
+    answered = 0
+    with httpx.Client(timeout=10.0, trust_env=False) as client:
+        for name, base in _targets(settings, url):
+            try:
+                answer = client.get(f"{base}/ops/calendar", headers=_headers(settings, token))
+            except httpx.HTTPError as exc:
+                asked.append(f"{name}: not reachable ({type(exc).__name__})")
+                continue
+            if answer.status_code == 404:
+                asked.append(f"{name}: no working-day calendar")
+                continue
+            if answer.status_code != 200:
+                asked.append(f"{name}: answered {answer.status_code} {answer.text[:200]}")
+                continue
+            answered += 1
+            _print_status(f"{name} ({base})", CalendarStatusPublic.model_validate(answer.json()))
+    for line in asked:
+        console.print(escape(line))
+    if not answered:
+        console.print("no service answered; `sixstep calendar status --local` works it out "
+                      "from this shell's settings")
+        raise typer.Exit(1)
+
+
+@calendar.command("reload")
+def reload(
+    url: Annotated[list[str] | None, typer.Option(
+        help="A service's base URL (repeat); default the three services of the settings.")]
+        = None,
+    token: TokenOption = None,
+) -> None:
+    """Every service reads its holidays files again and re-plans what was provisional."""
+    settings = Settings()
+    failed = False
+    with httpx.Client(timeout=300.0, trust_env=False) as client:
+        for name, base in _targets(settings, url):
+            try:
+                answer = client.post(f"{base}/ops/calendar/reload",
+                                     headers=_headers(settings, token))
+            except httpx.HTTPError as exc:
+                console.print(f"[red]{name}: not reachable ({type(exc).__name__})[/red]")
+                failed = True
+                continue
+            body: Any = answer.json() if answer.headers.get(
+                "content-type", "").startswith("application/json") else {}
+            if answer.status_code == 404 and "calendar" in answer.text:
+                console.print(f"{name}: no working-day calendar (nothing to reload)")
+                continue
+            if answer.status_code != 200:
+                error = body.get("error", {}) if isinstance(body, dict) else {}
+                console.print(f"[red]{name}: nothing changed: "
+                              f"{escape(error.get('message') or answer.text[:300])}[/red]")
+                failed = True
+                continue
+            changed = body["changed"]
+            console.print(f"{name}: reloaded; official schedules changed for "
+                          f"{', '.join(changed) if changed else 'no center'}")
+            for part, counts in body["replanned"].items():
+                console.print(f"  {part}: " + ", ".join(f"{k.replace('_', ' ')} {v}"
+                                                        for k, v in counts.items()))
+            for warning in body["calendar"]["warnings"]:
+                console.print(f"  [yellow]warning:[/yellow] {escape(warning)}")
+    if failed:
+        raise typer.Exit(2)

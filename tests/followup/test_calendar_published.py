@@ -1,0 +1,359 @@
+"""The calendar never runs out: December 20, January planned provisionally, then the 2027
+schedule published and everything provisional re-planned, once.
+
+The clock stands at Sunday 2026-12-20: chinese-calendar 1.11.0 knows 2026 and nothing after.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from services.followup.main import create_app as create_followup
+from shared.contracts import Envelope
+from shared.settings import Settings
+from tests.followup.story import CENTER, DECEMBER_20, Center, at, center_day, key, quiet
+from tests.support import bearer, headers, running, stream_envelopes, wait_until
+
+# An illustrative 2027 schedule for the tests, NOT the State Council's published one: it makes
+# Wednesday Jan 6 (a provisional working day) a holiday and Saturday Feb 20 a make-up day.
+SCHEDULE_2027 = {"2027": {
+    "source": "illustrative test data",
+    "holidays": ["2027-01-01..2027-01-03", "2027-01-06"],
+    "workdays": ["2027-02-20"]}}
+
+
+def ops(settings: Settings) -> dict[str, str]:
+    return bearer(settings, role="ops", center=None)
+
+
+async def bad_review(center: Center, when: datetime) -> tuple[str, dict[str, Any]]:
+    """A case resolved at the counter and a dissatisfied answer on the tablet: the case id and
+    the rectification the answer opened."""
+    assert center.feedback is not None and center.sender is not None
+    case_id = await center.open_case(when)
+    await center.step(case_id, "resolve", {"outcome": "resolved", "explanation": "当场办结",
+                                           "emotion_defused": True,
+                                           "occurred_at": when.isoformat()})
+
+    async def surveyed() -> bool:
+        return center.sender is not None and center.sender.for_case(case_id) is not None
+
+    await wait_until(surveyed, what="the tablet survey")
+    survey = center.sender.for_case(case_id)
+    r = await center.feedback.post(f"/surveys/{survey.survey_id}/rating", headers=headers(key()),
+                                   json={"token": survey.token, "level": "dissatisfied",
+                                         "comment": "材料退回了三次"})
+    assert r.status_code == 200, r.text
+    r = await center.feedback.get(f"/cases/{case_id}/feedback",
+                                  params={"after": r.json()["position"]})
+    [rectification] = r.json()["rectifications"]
+    return case_id, rectification
+
+
+async def follow_up(center: Center, **filters: str) -> dict[str, Any]:
+    found: list[dict[str, Any]] = []
+
+    async def there() -> bool:
+        nonlocal found
+        found = (await center.followup.get("/followups", params=filters)).json()["items"]
+        return len(found) == 1
+
+    await wait_until(there, what=f"the follow-up of {filters}")
+    return found[0]
+
+
+async def deadline_reminder(center: Center, due_on: str) -> dict[str, Any]:
+    case_id = await center.open_case(DECEMBER_20)
+    await center.step(case_id, "deadlines", {"due_on": due_on, "description": "补助申请截止",
+                                             "occurred_at": DECEMBER_20.isoformat()})
+    return await _reminder_of(center, case_id)
+
+
+async def _reminder_of(center: Center, case_id: str) -> dict[str, Any]:
+    items = await center.followups_of(case_id, 1, "the deadline reminder")
+    [reminder] = [f for f in items if f["reason"] == "deadline_reminder"]
+    return reminder
+
+
+def rescheduled(envelopes: list[Envelope]) -> list[Envelope]:
+    return [e for e in envelopes
+            if e.type == "FollowUpRescheduled" and e.payload["cause"] == "calendar_published"]
+
+
+async def test_december_20_plans_january_provisionally_and_replans_once_when_2027_is_published(
+        settings: Settings, tmp_path: Path) -> None:
+    holidays = tmp_path / "holidays.json"
+    holidays.write_text("{}")  # where next year's schedule will go
+    async with center_day(settings, DECEMBER_20, with_feedback=True, holidays_file=holidays,
+                          feedback_tick_s=0.05) as center:
+        assert center.feedback is not None
+        # A bad review on Sunday Dec 20: 15 working days from Monday Dec 21 run into January,
+        # which nobody has published yet: provisional (Jan 1 the only holiday), Jan 12.
+        _, rectification = await bad_review(center, DECEMBER_20)
+        assert rectification["deadline_on"] == "2027-01-12"
+        assert rectification["basis"] == "provisional"
+
+        # The seed's story: a hardship subsidy deadline on Friday 2027-01-08 gets its
+        # reminder three working days before, on the provisional calendar: Tuesday Jan 5.
+        reminder = await deadline_reminder(center, "2027-01-08")
+        assert datetime.fromisoformat(reminder["due_at"]) == at(2027, 1, 5, 9)
+        assert reminder["basis"] == "provisional"
+        # A deadline in March (re-planning will not move it), one in December (official).
+        march = await deadline_reminder(center, "2027-03-19")
+        assert datetime.fromisoformat(march["due_at"]) == at(2027, 3, 16, 9)
+        december = await deadline_reminder(center, "2026-12-30")
+        assert datetime.fromisoformat(december["due_at"]) == at(2026, 12, 25, 9)
+        assert december["basis"] == "official"
+        # A home visit booked for Saturday Feb 20: the next working day, Monday Feb 22.
+        r = await center.followup.post("/followups", headers=headers(key()), json={
+            "center_id": CENTER, "due_on": "2027-02-20", "assigned_team": "visits"})
+        assert r.status_code == 201, r.text
+        visit_id = r.json()["id"]
+        visit = (await center.followup.get(f"/followups/{visit_id}",
+                                           params={"after": r.json()["position"]})).json()
+        assert datetime.fromisoformat(visit["due_at"]) == at(2027, 2, 22, 9)
+        assert visit["basis"] == "provisional"
+        rect_follow_up = await follow_up(center, source_id=rectification["rectification_id"])
+        assert datetime.fromisoformat(rect_follow_up["due_at"]) == at(2027, 1, 12, 9)
+        assert rect_follow_up["basis"] == "provisional"
+
+        # Readiness warns: the official schedules end in 11 days.
+        r = await center.followup.get("/ready")
+        assert r.status_code == 200 and r.json()["status"] == "ready"
+        assert "in 11 days" in r.json()["warnings"][0]
+
+        # The State Council publishes 2027; ops add it to the file and reload every service,
+        # here on two follow-up replicas at once (the second serves the API only).
+        holidays.write_text(json.dumps(SCHEDULE_2027))
+        second = create_followup(quiet(settings, holidays_file=holidays, roles={"api"}),
+                                 center.clock)
+        async with running(second) as replica:
+            answers = await asyncio.gather(
+                center.followup.post("/ops/calendar/reload", headers=ops(settings)),
+                replica.post("/ops/calendar/reload", headers=ops(settings)),
+                center.feedback.post("/ops/calendar/reload", headers=ops(settings)))
+        assert [a.status_code for a in answers] == [200, 200, 200], [a.text for a in answers]
+        followup_moved = sum(a.json()["replanned"]["followup"]["followups_replanned"]
+                             for a in answers[:2])
+        assert followup_moved == 2, "the reminder and the home visit, once each"
+        assert answers[2].json()["replanned"]["feedback"]["deadlines_revised"] == 1
+        assert answers[0].json()["changed"] == ["*"]
+
+        # Moved: Jan 6 is off, so three working days before Jan 8 is Monday Jan 4; the visit
+        # lands on the make-up Saturday; the rectification needs one more day, Jan 13, and
+        # its follow-up moves with it. Unmoved: March, December.
+        async def replanned() -> bool:
+            return len(rescheduled(await stream_envelopes(settings))) >= 3
+
+        await wait_until(replanned, what="the re-planned follow-ups on the stream")
+        moved = {e.aggregate_id: e for e in rescheduled(await stream_envelopes(settings))}
+        assert set(map(str, moved)) == {reminder["follow_up_id"], visit_id,
+                                        rect_follow_up["follow_up_id"]}
+        assert datetime.fromisoformat(
+            moved[uuid.UUID(reminder["follow_up_id"])].payload["due_at"]) == at(2027, 1, 4, 9)
+        assert datetime.fromisoformat(
+            moved[uuid.UUID(visit_id)].payload["due_at"]) == at(2027, 2, 20, 9)
+        assert datetime.fromisoformat(moved[uuid.UUID(rect_follow_up["follow_up_id"])]
+                                      .payload["due_at"]) == at(2027, 1, 13, 9)
+        for e in moved.values():
+            assert e.version == 2 and e.payload["basis"] == "official"
+            assert e.actor in ("system:calendar", "system:rules")
+        [revised] = [e for e in await stream_envelopes(settings)
+                     if e.type == "RectificationDeadlineRevised"]
+        assert revised.payload["previous_deadline_on"] == "2027-01-12"
+        assert revised.payload["deadline_on"] == "2027-01-13"
+        await center.settled()
+        assert (await center.get(march["follow_up_id"]))["due_at"] == march["due_at"]
+        assert (await center.get(december["follow_up_id"]))["due_at"] == december["due_at"]
+        assert (await center.get(reminder["follow_up_id"]))["basis"] == "official"
+
+        # Reloading again re-plans nothing: the same schedule is the same key. Then a marker
+        # write: when it is on the stream, nothing else came before it.
+        again = await center.followup.post("/ops/calendar/reload", headers=ops(settings))
+        assert again.json()["replanned"]["followup"]["followups_replanned"] == 0
+        again = await center.feedback.post("/ops/calendar/reload", headers=ops(settings))
+        assert again.json()["replanned"]["feedback"]["deadlines_revised"] == 0
+        marker = await center.followup.post("/followups", headers=headers(key()), json={
+            "center_id": CENTER, "due_on": "2027-03-01", "assigned_team": "visits"})
+
+        async def marked() -> bool:
+            return any(str(e.aggregate_id) == marker.json()["id"]
+                       for e in await stream_envelopes(settings))
+
+        await wait_until(marked, what="the marker on the stream")
+        assert len(rescheduled(await stream_envelopes(settings))) == 3
+        assert len([e for e in await stream_envelopes(settings)
+                    if e.type == "RectificationDeadlineRevised"]) == 1
+
+        # Monday Jan 4, 09:00: the reminder falls due.
+        center.clock.set(at(2027, 1, 4, 9))
+        tick = await center.scheduler.tick()
+        assert tick.fired["FollowUpDue"] >= 1
+        assert (await center.get(reminder["follow_up_id"]))["status"] in ("due",)
+
+        # The supervisor completes the rectification on Jan 13: on time against the revised
+        # deadline (it would have been late against the provisional one).
+        center.clock.set(at(2027, 1, 13, 15))
+        r = await center.feedback.post(
+            f"/rectifications/{rectification['rectification_id']}/outcome",
+            headers=headers(key()), json={"outcome": "rectified", "actions": "补发材料清单"})
+        assert r.status_code == 200, r.text
+        r = await center.feedback.get("/figures", params={
+            "period": "all", "as_of": "2027-01-13", "after": r.json()["position"]})
+        [row] = r.json()["rows"]
+        assert row["rectification_on_time_rate"] == {"numerator": 1, "denominator": 1,
+                                                     "rate": 1.0}
+        done = [e for e in await stream_envelopes(settings)
+                if e.type == "RectificationCompleted"]
+        assert done[0].payload["on_time"] and done[0].payload["basis"] == "official"
+
+
+async def test_past_the_provisional_years_a_rule_is_parked_and_shown_until_the_year_is_known(
+        settings: Settings, tmp_path: Path) -> None:
+    holidays = tmp_path / "holidays.json"
+    holidays.write_text("{}")
+    # No provisional years at all: 2027 is beyond the calendar.
+    async with center_day(settings, DECEMBER_20, with_feedback=True, holidays_file=holidays,
+                          calendar_provisional_years=0, feedback_tick_s=0.05) as center:
+        assert center.feedback is not None
+        case_id = await center.open_case(DECEMBER_20)
+        await center.step(case_id, "deadlines", {
+            "due_on": "2027-01-08", "description": "年审材料",
+            "occurred_at": DECEMBER_20.isoformat()})
+
+        async def parked() -> bool:
+            r = await center.followup.get("/parked-rules")
+            return r.json()["count"] == 1
+
+        await wait_until(parked, what="the rule to be parked")
+        [rule] = (await center.followup.get("/parked-rules")).json()["items"]
+        assert rule["type"] == "DeadlineNoted" and rule["year"] == 2027
+        assert rule["case_id"] == case_id and "2004-2026" in rule["reason"]
+        # The supervisor's board counts it; another center's supervisor sees none of it.
+        board = await center.followup.get(f"/worklists/centers/{CENTER}")
+        assert board.json()["parked_rules"] == 1
+        other = await center.followup.get("/parked-rules", headers=bearer(
+            settings, role="supervisor", center="SH-PD-ZHANGJIANG"))
+        assert other.json()["count"] == 0
+        clerk = await center.followup.get("/parked-rules", headers=bearer(settings,
+                                                                          role="clerk"))
+        assert clerk.status_code == 403
+        everyone = await center.followup.get("/parked-rules", headers=ops(settings))
+        assert everyone.json()["count"] == 1
+        # /ready: degraded but serving (200), with the reason; the gauge says so too.
+        r = await center.followup.get("/ready")
+        assert r.status_code == 200 and r.json()["status"] == "degraded"
+        assert "1 follow-up rule(s) parked" in r.json()["reasons"][0]
+        metrics = (await center.followup.get("/metrics")).text
+        assert 'sixstep_parked_rules{service="followup"} 1.0' in metrics
+        # A write that needs 2027 is refused with the covered range, never a 500.
+        r = await center.followup.post("/followups", headers=headers(key()), json={
+            "center_id": CENTER, "due_on": "2027-01-04", "assigned_team": "visits"})
+        assert r.status_code == 422, r.text
+        error = r.json()["error"]
+        assert error["code"] == "calendar_out_of_range"
+        assert error["details"] == {"year": 2027, "first_year": 2004, "last_year": 2026,
+                                    "official_until": 2026}
+        # So is a bad review whose deadline would fall in 2027; the answer can come again.
+        case2 = await center.open_case(DECEMBER_20)
+        await center.step(case2, "resolve", {"outcome": "resolved", "explanation": "已办结",
+                                             "emotion_defused": True,
+                                             "occurred_at": DECEMBER_20.isoformat()})
+
+        async def surveyed() -> bool:
+            return center.sender is not None and center.sender.for_case(case2) is not None
+
+        await wait_until(surveyed, what="the survey")
+        survey = center.sender.for_case(case2)  # type: ignore[union-attr]
+        r = await center.feedback.post(f"/surveys/{survey.survey_id}/rating",
+                                       headers=headers(key()),
+                                       json={"token": survey.token, "level": "dissatisfied"})
+        assert r.status_code == 422 and r.json()["error"]["code"] == "calendar_out_of_range"
+
+        # A bad file on reload changes nothing and says which file and line.
+        holidays.write_text('{\n  "2027": {\n    "workdays": ["2027-01-06"]\n  }\n}')
+        r = await center.followup.post("/ops/calendar/reload", headers=ops(settings))
+        assert r.status_code == 422
+        assert r.json()["error"]["details"] == {
+            "file": str(holidays), "line": 3,
+            "reason": "make-up working day 2027-01-06 is a Wednesday: list only the Saturdays "
+                      "and Sundays that are worked"}
+        assert (await center.followup.get("/parked-rules")).json()["count"] == 1
+
+        # The 2027 schedule arrives: the parked rule goes through, on the official calendar.
+        holidays.write_text(json.dumps(SCHEDULE_2027))
+        r = await center.followup.post("/ops/calendar/reload", headers=ops(settings))
+        assert r.status_code == 200, r.text
+        assert r.json()["replanned"]["followup"]["rules_unparked"] == 1
+        status = r.json()["calendar"]
+        assert status["centers"][0]["years"] == [
+            {"first_year": 2004, "last_year": 2026, "source": "package"},
+            {"first_year": 2027, "last_year": 2027, "source": "file"}]
+        reminder = await _reminder_of(center, case_id)
+        assert datetime.fromisoformat(reminder["due_at"]) == at(2027, 1, 4, 9)
+        assert reminder["basis"] == "official"
+        assert (await center.followup.get("/parked-rules")).json()["count"] == 0
+        r = await center.followup.get("/ready")
+        assert r.json()["status"] == "ready" and r.json()["reasons"] == []
+        # Feedback was not asked: it heard of the reload over NATS, as every replica does.
+        async def told() -> bool:
+            r = await center.feedback.get("/ops/calendar", headers=ops(settings))  # type: ignore[union-attr]
+            return r.json()["centers"][0]["official_until"] == "2027-12-31"
+
+        await wait_until(told, what="feedback to reload on the broadcast")
+        r = await center.feedback.post(f"/surveys/{survey.survey_id}/rating",
+                                       headers=headers(key()),
+                                       json={"token": survey.token, "level": "dissatisfied"})
+        assert r.status_code == 200, r.text
+        r = await center.feedback.get(f"/cases/{case2}/feedback",
+                                      params={"after": r.json()["position"]})
+        [rectification] = r.json()["rectifications"]
+        # Sun Dec 20: Dec 21 is day 0 ... Jan 4, 5, 7, 8, 11, 12, 13 (Jan 6 off in the file).
+        assert rectification["deadline_on"] == "2027-01-13"
+        assert rectification["basis"] == "official"
+
+
+async def test_the_ops_calendar_route_answers_only_ops(settings: Settings) -> None:
+    async with center_day(settings, DECEMBER_20, with_intake=False) as center:
+        r = await center.followup.get("/ops/calendar")
+        assert r.status_code == 403
+        r = await center.followup.get("/ops/calendar", headers=ops(settings))
+        assert r.status_code == 200
+        body = r.json()
+        assert body["service"] == "followup" and body["today"] == "2026-12-20"
+        assert body["centers"][0]["official_days_left"] == 11
+        assert body["centers"][0]["years"][-1] == {"first_year": 2027, "last_year": 2031,
+                                                   "source": "provisional"}
+
+
+async def test_a_service_started_after_the_schedule_was_added_replans_what_it_left(
+        settings: Settings, tmp_path: Path) -> None:
+    holidays = tmp_path / "holidays.json"
+    holidays.write_text("{}")
+    async with center_day(settings, DECEMBER_20, with_intake=False,
+                          holidays_file=holidays) as center:
+        r = await center.followup.post("/followups", headers=headers(key()), json={
+            "center_id": CENTER, "due_on": "2027-02-20", "assigned_team": "visits"})
+        visit_id = r.json()["id"]
+        visit = (await center.followup.get(f"/followups/{visit_id}",
+                                           params={"after": r.json()["position"]})).json()
+        assert visit["basis"] == "provisional"
+
+    # While it was down, ops put 2027 into the file (or upgraded the package).
+    holidays.write_text(json.dumps(SCHEDULE_2027))
+    async with center_day(settings, DECEMBER_20, with_intake=False,
+                          holidays_file=holidays) as center:
+        async def moved() -> bool:
+            return any(str(e.aggregate_id) == visit_id
+                       for e in rescheduled(await stream_envelopes(settings)))
+
+        await wait_until(moved, what="the visit re-planned at start")
+        await center.settled()
+        visit = await center.get(visit_id)
+        assert datetime.fromisoformat(visit["due_at"]) == at(2027, 2, 20, 9)
+        assert visit["basis"] == "official"
