@@ -126,6 +126,7 @@ async def main(cases: int, residents: int) -> None:
     from services.followup.clock import ManualClock
     from services.followup.commands import PublishPolicyChange
     from services.followup.main import create_app
+    from shared.auth import Principal, Role
     from shared.consumer import wait_for_position
     from shared.settings import Settings
 
@@ -143,7 +144,9 @@ async def main(cases: int, residents: int) -> None:
             seeded = time.perf_counter() - t0
             written = await app.state.followups.publish_policy(PublishPolicyChange(
                 center_id="SH-PD-HUAMU", service_items=ITEMS, summary="困难补助标准上调",
-                effective_on=datetime(2026, 4, 1).date()), "operator", "bench-policy-1")
+                effective_on=datetime(2026, 4, 1).date()),
+                Principal(sub="operator", role=Role.SUPERVISOR, center_id="SH-PD-HUAMU"),
+                "bench-policy-1")
             assert await wait_for_position(pool, "followup-worklist", "followup",
                                            written.position, 30.0)
             peak = Peak()

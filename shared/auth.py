@@ -36,7 +36,7 @@ import re
 import secrets
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -252,6 +252,17 @@ def current_caller() -> Principal | None:
     """The principal of the HTTP request being handled here, if any (the write path checks
     an aggregate's center against it)."""
     return _CALLER.get()
+
+
+@contextlib.contextmanager
+def acting_as(principal: Principal) -> Iterator[Principal]:
+    """Run work begun by ``principal`` outside their request (a background fan-out of what
+    they published) under their scope: the write path checks it as it checks a request's."""
+    reset = _CALLER.set(principal)
+    try:
+        yield principal
+    finally:
+        _CALLER.reset(reset)
 
 
 def _auth_error(status: int, code: str, message: str) -> tuple[dict[str, Any], list[Any]]:

@@ -7,6 +7,7 @@ import contextlib
 import gc
 import re
 import secrets
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -33,7 +34,7 @@ from shared.logs import adopt_stdlib_logging
 from shared.ops import install_ops
 from shared.outbox import Relay
 from shared.runtime import Background
-from shared.settings import ServiceName, Settings
+from shared.settings import DevelopmentDefaults, ServiceName, Settings
 from shared.store import create_pool, run_migrations
 
 log = structlog.get_logger("sixstep.service")
@@ -270,7 +271,9 @@ def install_surface(app: FastAPI, settings: Settings, metrics: Metrics, *,
     """What every service's app has in front of its own routes, in this order: error bodies,
     authentication (``public`` and ``optional`` path patterns, see ``shared.auth``), request
     limits, metrics, then health, readiness and the ops routes of the runtime that the
-    lifespan puts in ``app.state.runtime``."""
+    lifespan puts in ``app.state.runtime``. Outside development a development secret stops
+    it here (``Settings.refuse_development_defaults``), however the settings were made."""
+    settings.refuse_development_defaults()
     app.state.settings = settings
     app.state.runtime = None
     install_error_handlers(app)
@@ -336,16 +339,31 @@ def settle_garbage_collector() -> None:
     gc.set_threshold(GC_YOUNG_THRESHOLD, older, oldest)
 
 
+def _settings_problem(exc: Exception) -> str:
+    if isinstance(exc, DevelopmentDefaults):
+        return str(exc)
+    errors = exc.errors() if hasattr(exc, "errors") else []
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e.get('loc', ())).upper() or 'settings'}: "
+        f"{str(e.get('msg', '')).removeprefix('Value error, ')}" for e in errors) or str(exc)
+
+
 def serve(service: ServiceName, create_app: Callable[[Settings], FastAPI]) -> None:
     """``python -m services.<name>.main``: settings from the environment, logs, then uvicorn
     on the service's own port; the garbage collector settled once the service has started."""
     import uvicorn
+    from pydantic import ValidationError
 
     from shared.logs import configure_logging
 
-    settings = Settings()
-    configure_logging(settings.log_level, settings.log_json)
-    app = create_app(settings)
+    try:
+        settings = Settings()
+        configure_logging(settings.log_level, settings.log_json)
+        app = create_app(settings)
+    except (ValidationError, DevelopmentDefaults) as exc:
+        # A start-up refusal an operator reads: the settings at fault, no traceback.
+        print(f"sixstep {service}: refusing to start: {_settings_problem(exc)}", file=sys.stderr)
+        raise SystemExit(2) from None
     starting = app.router.lifespan_context
 
     @contextlib.asynccontextmanager

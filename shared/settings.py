@@ -19,6 +19,29 @@ ServiceName = Literal["intake", "followup", "feedback"]
 DEV_AUTH_KEY = "dev-only-sixstep-auth-key-change-me-outside-development"
 DEV_VAULT_MASTER_KEY = "dev-only-sixstep-vault-master-key-change-me"
 DEV_VAULT_LOOKUP_KEY = "dev-only-sixstep-vault-lookup-key-change-me"
+DEV_SURVEY_TOKEN_SECRET = "dev-only-survey-token-secret"
+
+#: Every setting whose shipped default is a development secret, with that secret: outside
+#: development each one must be set (``Settings.development_defaults``). A new secret with a
+#: built-in default joins this list, and the production start-up test covers it.
+DEVELOPMENT_DEFAULTS: dict[str, str] = {
+    "auth_keys": DEV_AUTH_KEY,
+    "vault_master_key": DEV_VAULT_MASTER_KEY,
+    "vault_old_master_keys": DEV_VAULT_MASTER_KEY,
+    "vault_lookup_key": DEV_VAULT_LOOKUP_KEY,
+    "survey_token_secret": DEV_SURVEY_TOKEN_SECRET,
+}
+
+
+class DevelopmentDefaults(ValueError):
+    """Production was asked to run with a development secret (names the settings)."""
+
+    def __init__(self, names: list[str]) -> None:
+        self.names = names
+        super().__init__(
+            "ENVIRONMENT=production refuses the development keys: "
+            f"{', '.join(names)} still {'holds' if len(names) == 1 else 'hold'} the development "
+            "key; set your own (a long random value, e.g. openssl rand -hex 32)")
 
 
 def parse_partitions(spec: str, partitions: int) -> list[int]:
@@ -126,8 +149,9 @@ class Settings(BaseSettings):
     followup_fanout_batch: int = Field(1000, ge=1)
 
     survey_token_secret: SecretStr = Field(
-        SecretStr("dev-only-survey-token-secret"),
-        description="HMAC key of survey links; set a long random value outside development.")
+        SecretStr(DEV_SURVEY_TOKEN_SECRET), description=(
+            "HMAC key of survey links; 32+ characters, and never the development default, "
+            "outside development."))
     survey_link_base: str = Field(
         "http://127.0.0.1:8003/s",
         description="Survey page; the link is <base>/<survey_id>?t=<token>.")
@@ -176,8 +200,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(256 * 1024, ge=1024, description=(
         "Larger request bodies are refused with 413."))
     survey_rate_per_minute: float = Field(6.0, gt=0, description=(
-        "Survey answers per token per minute (a token bucket; 429 beyond it)."))
-    survey_rate_burst: int = Field(5, ge=1, description="Answers a token may send at once.")
+        "Survey answers per survey per minute (a token bucket; 429 beyond it)."))
+    survey_rate_burst: int = Field(5, ge=1, description="Answers one survey may take at once.")
 
     # -- what the APIs accept as a moment or a day (shared/moments.py) ----------------------
     occurred_at_earliest: date = Field(date(2000, 1, 1), description=(
@@ -212,6 +236,24 @@ class Settings(BaseSettings):
         owned = parse_partitions(self.consumer_partitions, self.partitions)
         return owned
 
+    def development_defaults(self) -> list[str]:
+        """The settings (as environment variables) still holding a development secret."""
+        held: list[str] = []
+        for name, secret in DEVELOPMENT_DEFAULTS.items():
+            value = getattr(self, name)
+            values = value if isinstance(value, list) else [value]
+            if secret in (v.get_secret_value() for v in values):
+                held.append(name.upper())
+        return held
+
+    def refuse_development_defaults(self) -> None:
+        """Outside development, no development secret: ``DevelopmentDefaults`` names each.
+
+        Checked when the settings are built and again when a service is put together
+        (``shared.service.install_surface``), since ``model_copy`` skips validation."""
+        if self.environment != "development" and (held := self.development_defaults()):
+            raise DevelopmentDefaults(held)
+
     @model_validator(mode="after")
     def _no_development_secrets(self) -> Settings:
         """Like the FastAPI full-stack template: default secrets only in development."""
@@ -220,17 +262,14 @@ class Settings(BaseSettings):
         keys = [k.get_secret_value() for k in self.auth_keys]
         vault = [self.vault_master_key.get_secret_value(),
                  *(k.get_secret_value() for k in self.vault_old_master_keys)]
-        if self.environment != "development":
-            if DEV_AUTH_KEY in keys:
-                raise ValueError("AUTH_KEYS still holds the development key; set your own")
-            if DEV_VAULT_MASTER_KEY in vault:
-                raise ValueError("VAULT_MASTER_KEY is the development key; set your own")
-            if self.vault_lookup_key.get_secret_value() == DEV_VAULT_LOOKUP_KEY:
-                raise ValueError("VAULT_LOOKUP_KEY is the development key; set your own")
+        self.refuse_development_defaults()
         if any(len(k) < 32 for k in [*keys, *vault]):
             raise ValueError("AUTH_KEYS and vault master keys need 32+ characters each")
         if len(self.vault_lookup_key.get_secret_value()) < 32:
             raise ValueError("VAULT_LOOKUP_KEY needs 32+ characters")
+        if (self.environment != "development"
+                and len(self.survey_token_secret.get_secret_value()) < 32):
+            raise ValueError("SURVEY_TOKEN_SECRET needs 32+ characters outside development")
         return self
 
     @field_validator("occurred_at_earliest")

@@ -25,6 +25,7 @@ from tests.support import drop_test_objects
 TEST_AUTH_KEY = "tests-only-auth-key-" + secrets.token_hex(16)
 TEST_VAULT_KEY = "tests-only-vault-master-key-" + secrets.token_hex(16)
 TEST_LOOKUP_KEY = "tests-only-vault-lookup-key-" + secrets.token_hex(16)
+TEST_SURVEY_SECRET = "tests-only-survey-token-secret-" + secrets.token_hex(16)
 
 
 def _docker_available() -> bool:
@@ -98,7 +99,7 @@ async def settings(database_url: str, nats_url: str) -> AsyncIterator[Settings]:
                  consumer_backoff_s=(0.05, 0.1, 0.2, 0.3), consumer_max_deliver=3,
                  read_wait_timeout_s=10.0, log_json=False, environment="production",
                  auth_keys=[TEST_AUTH_KEY], vault_master_key=TEST_VAULT_KEY,
-                 vault_lookup_key=TEST_LOOKUP_KEY)
+                 vault_lookup_key=TEST_LOOKUP_KEY, survey_token_secret=TEST_SURVEY_SECRET)
     yield s
     await drop_test_objects(s)
 

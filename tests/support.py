@@ -94,12 +94,13 @@ def bearer(settings: Settings, **claims: Any) -> dict[str, str]:
 
 def auth_env(settings: Settings) -> dict[str, str]:
     """The environment a service process needs to accept the tests' tokens (and to open the
-    vault with the tests' keys)."""
+    vault and sign survey links with the tests' keys)."""
     return {
         "ENVIRONMENT": settings.environment,
         "AUTH_KEYS": json.dumps([k.get_secret_value() for k in settings.auth_keys]),
         "VAULT_MASTER_KEY": settings.vault_master_key.get_secret_value(),
         "VAULT_LOOKUP_KEY": settings.vault_lookup_key.get_secret_value(),
+        "SURVEY_TOKEN_SECRET": settings.survey_token_secret.get_secret_value(),
     }
 
 

@@ -18,6 +18,7 @@ from services.feedback import commands as c
 from services.feedback.application import Feedback
 from services.feedback.domain import revisit_survey_id_for
 from services.feedback.figures import DIMENSIONS, FIGURES, Dimension, FigureQuery, Period, compute
+from services.feedback.tokens import TokenInvalid
 from shared.auth import (
     STAFF,
     Figures,
@@ -104,7 +105,10 @@ async def rate(survey_id: UUID, body: c.RateService, request: Request, feedback:
     Who answers: the resident with the link's ``token`` in the body (no bearer needed); the
     resident with a bearer token of role ``resident`` bound to the survey's case (neither
     ``token`` nor ``clerk_id``); or a clerk or supervisor of the survey's center with
-    ``clerk_id``. A resident's answers are rate limited per token (429 with Retry-After).
+    ``clerk_id``. The event's actor is always the token's subject: a clerk's ``clerk_id`` is
+    their own (else 403 ``forbidden_actor``); a supervisor may record an answer on a clerk's
+    behalf, and both are kept (actor and ``clerk_id``). A resident's answers are rate
+    limited per survey (429 with Retry-After).
 
     With ``token``: 403 ``token_invalid`` / ``token_wrong_case``, 410 ``token_expired``;
     409 ``survey_already_answered`` for a second answer. A dissatisfied or very dissatisfied
@@ -112,7 +116,14 @@ async def rate(survey_id: UUID, body: c.RateService, request: Request, feedback:
     """
     resident = False
     if body.token is not None:
-        limits.check("link:" + body.token)
+        # Keyed on the survey the link verifiably answers, never on the string sent: a link
+        # spelled another way is refused, and cannot open a fresh bucket. Links that do not
+        # verify share one bucket per survey asked about, apart from the genuine link's.
+        try:
+            limits.check(f"survey:{feedback.tokens.read(body.token).survey_id}")
+        except TokenInvalid:
+            limits.check(f"invalid-link:{survey_id}")
+            raise
     elif principal is None:
         raise HTTPException(401, {"code": "token_missing", "message": (
             "answer with the survey link's token, or Authorization: Bearer <token>"),
@@ -120,7 +131,7 @@ async def rate(survey_id: UUID, body: c.RateService, request: Request, feedback:
     elif principal.role is Role.RESIDENT:
         if body.clerk_id is not None:
             raise forbidden("forbidden_role", "a resident's token cannot record a clerk's answer")
-        limits.check(f"resident:{principal.token_id or principal.sub}")
+        limits.check(f"case:{principal.case_id}")  # the case the token is bound to
         resident = True
     elif principal.role not in STAFF:
         raise forbidden("forbidden_role", "a clerk or supervisor records an answer; a "
@@ -128,8 +139,9 @@ async def rate(survey_id: UUID, body: c.RateService, request: Request, feedback:
     elif body.clerk_id is None:
         raise problem(422, "invalid_command", "give the survey link's token (the resident "
                       "answers) or clerk_id (a clerk records the answer)", field="clerk_id")
-    return WrittenPublic.of(await feedback.rate(survey_id, body, actor, key, expected,
-                                                resident=resident))
+    return WrittenPublic.of(await feedback.rate(
+        survey_id, body, actor, key, expected, resident=resident,
+        on_behalf=principal is not None and principal.role is Role.SUPERVISOR))
 
 
 @rectifications.post("/{rectification_id}/outcome", response_model=RectificationWritten,
@@ -149,7 +161,7 @@ async def complete_rectification(rectification_id: UUID, body: c.CompleteRectifi
 SURVEY_COLUMNS = (
     "survey_id, case_id, center_id, counter_id, clerk_id, service_item, purpose, channel,"
     " rectification_id, status, requested_at, send_at, expires_at, sent_at, answered_at,"
-    " level, comment, aspects::text AS aspects, via, answered_by, closed_at,"
+    " level, comment, aspects::text AS aspects, via, answered_by, recorded_by, closed_at,"
     " withdrawn_reason, version, position")
 RECTIFICATION_COLUMNS = (
     "r.rectification_id, r.case_id, r.center_id, r.survey_id, r.rating, r.summary,"

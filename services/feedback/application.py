@@ -17,6 +17,7 @@ from eventsourcing.domain import Aggregate
 
 from services.feedback import commands as c
 from services.feedback.domain import (
+    Consent,
     Meta,
     Rectification,
     Survey,
@@ -25,14 +26,26 @@ from services.feedback.domain import (
 from services.feedback.tokens import SurveyTokens
 from shared.calendar import covered
 from shared.calendars import Calendars
-from shared.contracts.feedback import AnsweredVia, SurveyChannel, SurveyPurpose
-from shared.errors import AlreadyDoneError, VersionConflict
+from shared.contracts.feedback import (
+    AnsweredVia,
+    SurveyChannel,
+    SurveyPurpose,
+    WithdrawalCause,
+)
+from shared.errors import AlreadyDoneError, CommandError, VersionConflict
 from shared.eventstore import ServiceApplication
 from shared.group_commit import GroupCommitter, Unit, Written
 from shared.moments import Moments
 from shared.settings import Settings
 
 Clock = Callable[[], datetime]
+
+
+class ActorMismatch(CommandError):
+    """A body named another actor than the authenticated caller, who may not act for them."""
+
+    status = 403
+    code = "forbidden_actor"
 
 
 class FeedbackApplication(ServiceApplication):
@@ -143,7 +156,10 @@ class Feedback:
         _, expires_at = self.policy.timing(channel, case.resolved_at)
         return self.clock() >= expires_at
 
-    async def request_survey(self, case: ResolvedCase) -> Written:
+    async def request_survey(self, case: ResolvedCase, consent: Consent | None = None
+                             ) -> Written:
+        """The resolution's survey, once. When the resident may not be asked on its channel
+        (``consent``), it is withdrawn in the same commit: recorded as *no consent*."""
         survey_id = survey_id_for_resolution(case.resolved_event_id)
         channel = self.policy.channel_for(case.intake_channel, case.resident_id)
         send_at, expires_at = self.policy.timing(channel, case.resolved_at)
@@ -161,10 +177,28 @@ class Feedback:
                             clerk_id=case.clerk_id, service_item=case.service_item,
                             send_at=send_at, expires_at=expires_at, rectification_id=None,
                             meta=meta)
+            if consent is not None:
+                survey.respect(consent, meta)
             unit.add(survey)
             return survey
 
         return await self.committer.submit(run, [survey_id])
+
+    async def respect_consent(self, survey_id: UUID, consent: Consent,
+                              cause: str | None) -> WithdrawalCause | None:
+        """Withdraw a survey the resident may no longer be asked (``Consent.forbids``);
+        nothing when it may still ask or is closed already. ``cause``: the upstream event."""
+        meta = meta_for(None, "system:feedback", cause, self.clock())
+        outcome: dict[str, WithdrawalCause | None] = {}
+
+        def run(unit: Unit) -> Aggregate:
+            survey: Survey = unit.get(survey_id, "survey")
+            survey.check_new_command(cause, "SurveyWithdrawn")
+            outcome["because"] = survey.respect(consent, meta)
+            return survey
+
+        await self.committer.submit(run, [survey_id])  # a repeated cause: nothing, again
+        return outcome.get("because")
 
     async def withdraw_survey(self, survey_id: UUID, reason: str, cause: str) -> Written:
         meta = meta_for(None, "system:feedback", cause, self.clock())
@@ -212,19 +246,31 @@ class Feedback:
     # -- the resident's answer --------------------------------------------------------------
 
     async def rate(self, survey_id: UUID, cmd: c.RateService, actor: str, key: str,
-                   expected_version: int | None = None, *, resident: bool = False) -> Written:
+                   expected_version: int | None = None, *, resident: bool = False,
+                   on_behalf: bool = False) -> Written:
         """A rating; a bad review opens its rectification in the same commit.
 
         ``resident``: the resident answers with a bearer token bound to the survey's case
-        (checked where the survey is loaded), instead of the link's token."""
+        (checked where the survey is loaded), instead of the link's token.
+
+        Staff record an answer as ``actor``, the authenticated subject, which the event keeps
+        as its actor. ``cmd.clerk_id`` names the clerk the answer is attributed to: the actor
+        themselves, or, only when ``on_behalf`` (a supervisor), another clerk; then both are
+        recorded (the envelope's actor and the payload's ``clerk_id``)."""
         now = self.clock()
+        clerk_id = cmd.clerk_id
         if cmd.token is not None or resident:
             if cmd.token is not None:
                 self.tokens.read(cmd.token)  # a forged link fails before anything is loaded
             via, actor = AnsweredVia.TOKEN, "resident"
             cmd = cmd.model_copy(update={"occurred_at": None})  # a resident answers now
         else:
-            via, actor = AnsweredVia.CLERK, cmd.clerk_id or actor
+            via, clerk_id = AnsweredVia.CLERK, clerk_id or actor
+            if clerk_id != actor and not on_behalf:
+                raise ActorMismatch(
+                    "a clerk records answers in their own name: clerk_id must be the token's "
+                    "subject (only a supervisor records an answer on a clerk's behalf)",
+                    clerk_id=clerk_id, actor=actor)
         self.moments.check(cmd, now)
         meta = meta_for(cmd, actor, key, now)
         aspects = {a.value: mark for a, mark in cmd.aspects.items()}
@@ -238,7 +284,7 @@ class Feedback:
                 raise VersionConflict(
                     f"survey is at version {survey.version}, not {expected_version}",
                     current_version=survey.version, expected_version=expected_version)
-            survey.rate(cmd.level, cmd.comment, aspects, via, cmd.clerk_id, now, meta)
+            survey.rate(cmd.level, cmd.comment, aspects, via, clerk_id, now, meta)
             if survey.is_bad_review:  # a day past the calendar: 422, the answer not lost
                 calendar = self.calendars.for_center(survey.center_id)
                 unit.add(covered(lambda: Rectification.open_for(

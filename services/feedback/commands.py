@@ -32,7 +32,7 @@ class RateService(_Command):
                               description="The token of the survey link (the resident answers).")
     clerk_id: str | None = Field(None, pattern=CODE, description=(
         "The clerk recording the resident's answer (phone callback, counter), when there is "
-        "no token."))
+        "no token: the caller's own id; a supervisor may name the clerk they record for."))
     level: RatingLevel
     comment: str = Field("", max_length=2000)
     aspects: dict[Aspect, Mark] = Field(default_factory=dict, description=(

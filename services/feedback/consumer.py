@@ -1,5 +1,6 @@
 """What feedback does with intake's events: a resolution asks for a survey, a reopening
-withdraws the survey still waiting for an answer.
+withdraws the survey still waiting for an answer, and a resident's refusal or erasure
+withdraws what may no longer ask them (``residents.py``).
 
 Feedback keeps the little it needs to know about each case (``intake_cases``: counter,
 clerk, service item, channel, opaque resident id) in the consumer's transaction. The survey
@@ -17,8 +18,9 @@ from uuid import UUID
 import asyncpg
 import structlog
 
+from services.feedback import residents
 from services.feedback.application import Feedback, ResolvedCase
-from services.feedback.domain import survey_id_for_resolution
+from services.feedback.domain import Consent, survey_id_for_resolution
 from shared.contracts import Envelope
 from shared.errors import NotFound, RuleViolated
 
@@ -32,6 +34,8 @@ DDL = [
     " case_id uuid PRIMARY KEY, center_id text NOT NULL, counter_id text NOT NULL,"
     " clerk_id text NOT NULL, channel text NOT NULL, service_item text NOT NULL,"
     " resident_id uuid, last_survey_id uuid)",
+    "CREATE INDEX IF NOT EXISTS intake_cases_resident ON intake_cases (resident_id)",
+    *residents.DDL,
 ]
 
 COLUMNS = ("case_id", "center_id", "counter_id", "clerk_id", "channel", "service_item",
@@ -39,7 +43,7 @@ COLUMNS = ("case_id", "center_id", "counter_id", "clerk_id", "channel", "service
 
 
 def subjects(prefix: str) -> list[str]:
-    return [f"{prefix}.intake.{t}.*" for t in TYPES]
+    return [f"{prefix}.intake.{t}.*" for t in (*TYPES, *residents.TYPES)]
 
 
 def _plain(row: asyncpg.Record) -> dict[str, Any]:
@@ -63,7 +67,7 @@ class IntakeFollower:
         work: dict[UUID, list[tuple[str, Any]]] = {}
         for e in events:
             if e.service != "intake" or e.case_id is None or e.type not in TYPES:
-                continue
+                continue  # a resident's consent or erasure: folded below
             p = e.payload
             case = cases.get(e.case_id)
             if e.type == "CaseOpened":
@@ -101,14 +105,43 @@ class IntakeFollower:
                 " service_item = EXCLUDED.service_item,"
                 " last_survey_id = EXCLUDED.last_survey_id",
                 [tuple(cases[i][c] for c in COLUMNS) for i in dirty])
+        # What each resident agreed to, as of the end of this batch: a resolution decides with
+        # it, and a refusal or erasure withdraws what is open (whatever came first).
+        asked = [arg.resident_id for steps in work.values() for kind, arg in steps
+                 if kind == "request" and arg.resident_id is not None]
+        known = await residents.Residents.load(conn, [*residents.Residents.ids_in(events),
+                                                      *asked])
+        for e in events:
+            if e.service == "intake" and e.type in residents.TYPES:
+                known.remember(e)
+        await known.save(conn)
         if work:
             # One case's commands in order; different cases together (one group commit).
-            await asyncio.gather(*(self._run(steps) for steps in work.values()))
+            await asyncio.gather(*(self._run(steps, known) for steps in work.values()))
+        withdrawals = [(survey_id, known.consent(resident_id), cause)
+                       for resident_id, cause in known.narrowed.items()
+                       for survey_id in await residents.open_surveys(conn, resident_id)]
+        if withdrawals:
+            await asyncio.gather(*(self._respect(*w) for w in withdrawals))
 
-    async def _run(self, steps: list[tuple[str, Any]]) -> None:
+    async def _respect(self, survey_id: UUID, consent: Consent, cause: str) -> None:
+        """Withdraw a survey that may no longer ask its resident (a no-op if it may)."""
+        try:
+            because = await self.feedback.respect_consent(survey_id, consent, cause)
+        except NotFound:  # in the view, not in the store: nothing to withdraw
+            return
+        if because is not None:
+            log.info("feedback.survey_withdrawn", survey_id=str(survey_id),
+                     because=because.value)
+
+    async def _run(self, steps: list[tuple[str, Any]], known: residents.Residents) -> None:
         for kind, arg in steps:
             if kind == "request":
-                await self.feedback.request_survey(arg)
+                consent = known.consent(arg.resident_id)
+                if consent.erased:  # nobody to ask: no survey, nothing counted
+                    log.info("feedback.no_survey_for_erased_resident", case_id=str(arg.case_id))
+                    continue
+                await self.feedback.request_survey(arg, consent)
                 continue
             survey_id, cause = arg
             try:

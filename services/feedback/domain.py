@@ -5,10 +5,18 @@ expired without an answer, or withdrawn. A bad answer opens a ``Rectification``,
 is recorded before a revisit survey asks the resident again. Its deadline is worked out on the
 center's working-day calendar; one that rests on a provisional year (no published schedule
 yet) is revised once that year's official schedule is known (``revise_deadline``).
+
+What the resident agreed to (``Consent``, from intake's ``ConsentChanged`` and
+``ResidentErased``) decides whether a survey may ask at all: a text or a call reaches the
+resident where they are and needs their consent to surveys; the counter's tablet asks a
+resident who is there in person, who answers or does not (no consent needed); an erased
+resident is asked nothing. A survey that may not ask is withdrawn (``SurveyWithdrawn`` with
+``because``), counted as *no consent*, never as *no answer*.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 from uuid import UUID, uuid5
@@ -21,6 +29,7 @@ from shared.contracts.feedback import (
     RatingLevel,
     SurveyChannel,
     SurveyPurpose,
+    WithdrawalCause,
 )
 from shared.errors import CommandError, RuleViolated
 from shared.idempotency import RemembersCommands
@@ -47,6 +56,38 @@ def rectification_id_for(survey_id: UUID) -> UUID:
 def revisit_survey_id_for(rectification_id: UUID) -> UUID:
     """At most one revisit per rectification."""
     return uuid5(FEEDBACK_NAMESPACE, f"survey:revisit:{rectification_id}")
+
+
+# -- what the resident agreed to --------------------------------------------------------------
+
+#: Channels that reach the resident where they are: only with their consent to surveys.
+REACHES_OUT = frozenset({SurveyChannel.SMS, SurveyChannel.PHONE_CALLBACK})
+
+
+@dataclass(frozen=True)
+class Consent:
+    """What feedback knows of a resident: whether they may be asked, whether they are erased.
+
+    A resident intake never said anything about (registered before consent was recorded, or
+    whose ``ConsentChanged`` has not arrived yet) may be asked; a later refusal withdraws what
+    is still open."""
+
+    surveys: bool = True
+    erased: bool = False
+
+    def forbids(self, channel: str) -> WithdrawalCause | None:
+        """Why a survey on ``channel`` may not ask this resident, or None when it may."""
+        if self.erased:
+            return WithdrawalCause.ERASED
+        if not self.surveys and channel in REACHES_OUT:
+            return WithdrawalCause.NO_CONSENT
+        return None
+
+
+WITHDRAWN_BECAUSE = {
+    WithdrawalCause.NO_CONSENT: "the resident has not agreed to be asked for feedback this way",
+    WithdrawalCause.ERASED: "the resident's personal data was erased",
+}
 
 
 # -- errors a resident or a clerk can meet ----------------------------------------------------
@@ -93,6 +134,7 @@ class Survey(RemembersCommands):
         self.rectification_id = rectification_id
         self.status = "requested"
         self.level: str | None = None
+        self.withdrawn_because: str | None = None
         self._remember(meta, "SurveyRequested", created=True)
 
     def meta_for(self, meta: Meta) -> Meta:
@@ -128,7 +170,8 @@ class Survey(RemembersCommands):
             raise SurveyAlreadyAnswered("this survey was already answered; it takes one answer",
                                         survey_id=str(self.id))
         if self.status == "withdrawn":
-            raise SurveyWithdrawnError("this survey was withdrawn: the case was reopened",
+            why = WITHDRAWN_BECAUSE.get(self.withdrawn_because, "the case was reopened")
+            raise SurveyWithdrawnError(f"this survey was withdrawn: {why}",
                                        survey_id=str(self.id))
         if self.status == "expired" or self.is_past_deadline(now):
             raise SurveyClosed("the survey's deadline has passed; it was recorded as no answer",
@@ -173,15 +216,28 @@ class Survey(RemembersCommands):
         self.status = "expired"
         self._remember(meta, "SurveyExpired")
 
-    def withdraw(self, reason: str, meta: Meta) -> None:
+    def withdraw(self, reason: str, meta: Meta,
+                 because: WithdrawalCause = WithdrawalCause.REOPENED) -> None:
         if not self.is_open:
             raise RuleViolated("only a survey still waiting for an answer can be withdrawn",
                                status=self.status)
-        self._withdrawn(survey_id=self.id, reason=reason, meta=self.meta_for(meta))
+        self._withdrawn(survey_id=self.id, reason=reason, because=because.value,
+                        meta=self.meta_for(meta))
+
+    def respect(self, consent: Consent, meta: Meta) -> WithdrawalCause | None:
+        """Withdraw the survey if the resident may not be asked this way (while it still
+        asks); returns why, or None when it stands (may ask, or already closed)."""
+        because = consent.forbids(self.channel)
+        if because is None or not self.is_open:
+            return None
+        self.withdraw(WITHDRAWN_BECAUSE[because], meta, because)
+        return because
 
     @event("SurveyWithdrawn")
-    def _withdrawn(self, survey_id: UUID, reason: str, meta: Meta) -> None:
+    def _withdrawn(self, survey_id: UUID, reason: str, meta: Meta,
+                   because: str = WithdrawalCause.REOPENED.value) -> None:
         self.status = "withdrawn"
+        self.withdrawn_because = because
         self._remember(meta, "SurveyWithdrawn")
 
 

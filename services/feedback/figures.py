@@ -246,7 +246,10 @@ class FiguresProjection:
                    purpose=e.payload["purpose"])
 
     def _withdrawn(self, row: Row, e: Envelope) -> None:
-        row.update(result="withdrawn", closed_on=self.day(e.occurred_at))
+        # Not asked for want of the resident's consent: its own count, never "no answer".
+        no_consent = e.payload.get("because") == "no_consent"
+        row.update(result="no_consent" if no_consent else "withdrawn",
+                   closed_on=self.day(e.occurred_at))
 
     def _rectification_opened(self, row: Row, e: Envelope) -> None:
         row.update(opened_on=self.day(e.occurred_at),
@@ -343,6 +346,9 @@ FIGURES: tuple[Figure, ...] = (
            "f.purpose = 'resolution' AND f.result IN ('answered', 'expired')",
            "f.result = 'answered'",
            meaning="answers over answers + no answers (resolution surveys)"),
+    Figure("no_consent", SURVEYS, "closed_on", "f.result = 'no_consent'",
+           meaning="surveys not sent: a text or a call the resident has not agreed to "
+                   "(SurveyWithdrawn because no_consent); neither an answer nor a no answer"),
     Figure("bad_reviews", SURVEYS, "closed_on",
            f"f.result = 'answered' AND f.level IN {_in(BAD)}",
            meaning="answers dissatisfied or very dissatisfied (any survey)"),

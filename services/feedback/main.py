@@ -32,11 +32,10 @@ from shared.http import Metrics
 from shared.limits import TokenBuckets
 from shared.moments import Moments
 from shared.service import install_surface, serve, start_runtime, stop_runtime
-from shared.settings import Settings
+from shared.settings import DEV_SURVEY_TOKEN_SECRET, Settings
 
 SERVICE = "feedback"
 DDL = [*projections.DDL, *figures.DDL, *consumer.DDL]
-DEFAULT_SECRET = "dev-only-survey-token-secret"
 
 log = structlog.get_logger("sixstep.feedback")
 
@@ -52,7 +51,7 @@ def create_app(settings: Settings, *, sender: SurveySender | None = None,
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if secret == DEFAULT_SECRET:
+        if secret == DEV_SURVEY_TOKEN_SECRET:  # development only: production refuses it
             log.warning("feedback.default_token_secret",
                         hint="set SURVEY_TOKEN_SECRET outside development")
         runtime = await start_runtime(settings, SERVICE, FeedbackApplication, DDL, metrics,

@@ -36,7 +36,11 @@ DDL = [
     # When the row first became visible here: end-to-end latency is measured against it.
     "ALTER TABLE surveys ADD COLUMN IF NOT EXISTS projected_at timestamptz"
     " NOT NULL DEFAULT clock_timestamp()",
+    # Who recorded an assisted answer (the event's actor), beside whom it is attributed to.
+    "ALTER TABLE surveys ADD COLUMN IF NOT EXISTS recorded_by text",
     "CREATE INDEX IF NOT EXISTS surveys_case ON surveys (case_id)",
+    "CREATE INDEX IF NOT EXISTS surveys_resident ON surveys (resident_id)"
+    " WHERE status IN ('requested', 'sent')",
     "CREATE INDEX IF NOT EXISTS surveys_to_send ON surveys (send_at) WHERE status = 'requested'",
     "CREATE INDEX IF NOT EXISTS surveys_to_expire ON surveys (expires_at)"
     " WHERE status IN ('requested', 'sent')",
@@ -83,7 +87,7 @@ RECTIFICATION_COLUMNS = ("rectification_id", "case_id", "center_id", "survey_id"
                          "basis")
 #: Every column a patch may set, None until it does (the rows as the live INSERT leaves them).
 SURVEY_PATCHED = ("status", "sent_at", "answered_at", "level", "comment", "aspects", "via",
-                  "answered_by", "closed_at", "withdrawn_reason")
+                  "answered_by", "recorded_by", "closed_at", "withdrawn_reason")
 RECTIFICATION_PATCHED = ("status", "completed_at", "completed_on", "outcome", "actions",
                          "on_time", "revisit_survey_id")
 
@@ -127,7 +131,7 @@ def _plan(events: Sequence[Envelope]) -> _Plan:
                 patch.update(status="answered", answered_at=e.occurred_at,
                              level=p["level"], comment=p["comment"],
                              aspects=orjson.dumps(p["aspects"]).decode(), via=p["via"],
-                             answered_by=p["clerk_id"] or e.actor)
+                             answered_by=p["clerk_id"] or e.actor, recorded_by=e.actor)
             elif e.type == "SurveyExpired":
                 patch.update(status="expired", closed_at=e.occurred_at)
             else:

@@ -5,6 +5,11 @@ Each survey is marked sent in the store first (the Survey aggregate takes ``Surv
 then handed to the sender: a survey is sent at most once, and a crash between the two leaves
 it unsent and, at its deadline, recorded as no answer. Expiry is a command on the aggregate
 too, so an answer and the deadline never both win.
+
+Before sending, the resident's consent is read again (``residents``): a survey that may no
+longer ask them (a text or a call without their consent to surveys, anything to an erased
+resident) is withdrawn instead, whatever order the events came in and whoever requested it
+(a revisit survey is requested by the supervisor's outcome, not by a consumer).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import asyncpg
 import structlog
 
 from services.feedback.application import Feedback
-from services.feedback.domain import SurveyClosed
+from services.feedback.domain import Consent, SurveyClosed
 from services.feedback.sending import SurveyMessage, SurveySender, survey_link
 from shared.errors import CommandError, NotFound, RuleViolated
 
@@ -63,10 +68,29 @@ class SurveyScheduler:
             " AND expires_at <= $1 ORDER BY expires_at LIMIT $2", now, self.batch)
         expired = sum(await asyncio.gather(*(self._expire(r["survey_id"]) for r in to_expire)))
         to_send = await self.pool.fetch(
-            "SELECT survey_id FROM surveys WHERE status = 'requested' AND send_at <= $1"
-            " AND expires_at > $1 ORDER BY send_at LIMIT $2", now, self.batch)
-        sent = sum(await asyncio.gather(*(self._send(r["survey_id"]) for r in to_send)))
+            "SELECT s.survey_id, s.channel, r.surveys, r.erased FROM surveys s"
+            " LEFT JOIN residents r ON r.resident_id = s.resident_id"
+            " WHERE s.status = 'requested' AND s.send_at <= $1 AND s.expires_at > $1"
+            " ORDER BY s.send_at LIMIT $2", now, self.batch)
+        sent = sum(await asyncio.gather(*(self._send_if_allowed(r) for r in to_send)))
         return expired, sent
+
+    async def _send_if_allowed(self, row: asyncpg.Record) -> int:
+        consent = Consent(surveys=row["surveys"] is not False, erased=row["erased"] is True)
+        if consent.forbids(row["channel"]) is None:
+            return await self._send(row["survey_id"])
+        survey_id = row["survey_id"]
+        if ("send", survey_id) in self._done:
+            return 0
+        try:
+            because = await self.feedback.respect_consent(survey_id, consent, None)
+        except CommandError as exc:  # the store is busy or down: next tick
+            log.warning("survey.withdraw_failed", survey_id=str(survey_id), error=exc.message)
+            return 0
+        self._mark("send", survey_id)
+        log.info("survey.not_sent", survey_id=str(survey_id),
+                 because=because.value if because else None)
+        return 0
 
     def _mark(self, kind: str, survey_id: UUID) -> None:
         self._done[(kind, survey_id)] = None

@@ -5,6 +5,10 @@ seconds); the MAC is HMAC-SHA256 under ``settings.survey_token_secret``, truncat
 Nobody without the secret can make a token for another survey (another resident's case), and
 the expiry cannot be moved. Single use is not the token's job: the Survey aggregate takes one
 answer, so a second answer with the same link is refused by the store, on every replica.
+
+Each token has exactly one spelling: base64 decoding skips characters outside its alphabet
+and extra padding, so ``read`` refuses any string that is not the token as issued. What is
+keyed on a token (the answer's rate limit) is keyed on the survey it verifiably answers.
 """
 
 from __future__ import annotations
@@ -75,6 +79,8 @@ class SurveyTokens:
         except (ValueError, UnicodeEncodeError):
             raise TokenInvalid("the survey link is not valid") from None
         if len(body) != 21 or not hmac.compare_digest(mac, self._mac(body)):
+            raise TokenInvalid("the survey link is not valid")
+        if token != f"{_b64(body)}.{_b64(mac)}":  # the same token, spelled another way
             raise TokenInvalid("the survey link is not valid")
         expires = datetime.fromtimestamp(int.from_bytes(body[16:], "big"), tz=UTC)
         return SurveyToken(UUID(bytes=body[:16]), expires)

@@ -114,12 +114,18 @@ _action(obligations, "fulfilments", "Record that a period of the obligation was 
 _action(obligations, "end", "Stop watching the obligation", c.EndObligation, "end_obligation")
 
 
+Publisher = Annotated[Principal, Depends(require_roles(Role.SUPERVISOR, Role.CITY))]
+
+
 @policies.post("", status_code=status.HTTP_202_ACCEPTED, response_model=WrittenPublic,
                summary="Publish a policy change; outreach to affected residents follows")
 async def publish(body: c.PublishPolicyChange, app: FollowUpsDep, key: IdempotencyKey,
-                  actor: Actor, supervisor: Supervisor) -> WrittenPublic:
-    check_center(supervisor, body.center_id)
-    return WrittenPublic.of(await app.publish_policy(body, actor, key))
+                  publisher: Publisher) -> WrittenPublic:
+    """A center's supervisor publishes to their own center's residents; ``all_centers``
+    (every center's residents) needs the ``city`` role (403 ``forbidden_role``). Residents
+    who are erased or have not agreed to be contacted are not reached."""
+    check_center(publisher, body.center_id)
+    return WrittenPublic.of(await app.publish_policy(body, publisher, key))
 
 
 # -- reads ----------------------------------------------------------------------------------
@@ -127,7 +133,7 @@ async def publish(body: c.PublishPolicyChange, app: FollowUpsDep, key: Idempoten
 COLUMNS = ("follow_up_id, center_id, case_id, resident_id, reason, priority, status, due_at,"
            " due_on, basis, assigned_clerk, assigned_team, escalated_to, service_item, source,"
            " source_id, outcome, channel, scheduled_at, updated_at, completed_at, version,"
-           " position")
+           " position, contact")
 
 
 @followups.get("/{id}", summary="One follow-up")
@@ -229,8 +235,12 @@ async def center_worklist(center_id: str, pool: PoolDep, settings: SettingsDep,
     return board
 
 
+PolicyReader = Annotated[Principal, Depends(require_roles(Role.CLERK, Role.SUPERVISOR,
+                                                        Role.CITY))]
+
+
 @policies.get("/{id}", summary="A policy change and its fan-out's progress")
-async def get_policy(id: UUID, pool: PoolDep, settings: SettingsDep, staff: Staff,
+async def get_policy(id: UUID, pool: PoolDep, settings: SettingsDep, staff: PolicyReader,
                      after: After = None) -> dict[str, Any]:
     await _wait(pool, settings, after)
     row = await pool.fetchrow("SELECT * FROM policy_changes WHERE policy_id = $1", id)

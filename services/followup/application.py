@@ -3,10 +3,10 @@ events on one aggregate, committed in batches through the GroupCommitter."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
@@ -14,14 +14,20 @@ from eventsourcing.domain import Aggregate
 from services.followup import commands as c
 from services.followup.clock import Clock
 from services.followup.domain import (
+    Consent,
     FollowUp,
     Meta,
+    NoConsent,
     Obligation,
     PolicyChange,
+    ResidentErasedError,
+    consent_allows,
     follow_up_id_for,
     obligation_aggregate_id,
     obligation_missed_at,
+    policy_scope,
 )
+from shared.auth import Principal
 from shared.calendar import Basis, DueRule, Planned, WorkingCalendar, covered
 from shared.calendars import Calendars
 from shared.catalogue import Catalogue
@@ -58,6 +64,7 @@ class Plan:
     occurred_at: datetime | None = None
     basis: Basis = Basis.OFFICIAL
     due_rule: DueRule | None = None
+    contact: bool = True
 
 
 @dataclass(frozen=True)
@@ -91,17 +98,31 @@ SYSTEM_SCHEDULER = "system:scheduler"
 SYSTEM_CALENDAR = "system:calendar"
 
 
+class Consents(Protocol):
+    """Port: what follow-up knows of a resident's consent (``residents.py``)."""
+
+    def of(self, resident_id: UUID) -> Awaitable[Consent]: ...
+
+
+class AllConsent:
+    """Every resident may be contacted: for tools and tests that have no consent to read."""
+
+    async def of(self, resident_id: UUID) -> Consent:
+        return Consent()
+
+
 class FollowUps:
     """The follow-up use cases, shared by the HTTP API, the rules, the fan-out and the scheduler."""
 
     def __init__(self, committer: GroupCommitter, calendars: Calendars, settings: Settings,
-                 clock: Clock, catalogue: Catalogue) -> None:
+                 clock: Clock, catalogue: Catalogue, consents: Consents | None = None) -> None:
         self.committer = committer
         self.calendars = calendars
         self.settings = settings
         self.clock = clock
         self.catalogue = catalogue
         self.moments = Moments.from_settings(settings)
+        self.consents: Consents = consents or AllConsent()
 
     # -- helpers ----------------------------------------------------------------------------
 
@@ -163,7 +184,8 @@ class FollowUps:
                 assigned_team=plan.assigned_team, priority=plan.priority.value,
                 service_item=plan.service_item, source=plan.source, source_id=plan.source_id,
                 meta=meta, basis=plan.basis.value,
-                due_rule=plan.due_rule.as_dict() if plan.due_rule is not None else None)
+                due_rule=plan.due_rule.as_dict() if plan.due_rule is not None else None,
+                contact=plan.contact)
             unit.add(follow_up)
             return follow_up
 
@@ -174,8 +196,22 @@ class FollowUps:
             raise InvalidCommand(f"service item {cmd.service_item!r} is not in the catalogue",
                                  field="service_item")
         follow_up_id = follow_up_id_for("api", f"{cmd.center_id}\x1f{key}")
+        # The command's moments first (422), then what the resident agreed to (409), then the
+        # calendar.
         meta = self._meta(cmd, actor, key) | {"center_id": cmd.center_id, "case_id": cmd.case_id}
-        planned, rule = self._when(cmd.center_id, cmd)  # after the moments' check (a 422)
+        contact = True
+        if cmd.resident_id is not None:
+            consent = await self.consents.of(cmd.resident_id)
+            allowed = consent_allows(cmd.reason, consent)
+            if allowed is None and consent.erased:
+                raise ResidentErasedError("the resident's personal data was erased: nothing is "
+                                          "planned for them", resident_id=str(cmd.resident_id))
+            if allowed is None:
+                raise NoConsent(f"the resident has not agreed to be contacted, and a "
+                                f"{cmd.reason.value} only reaches out to them",
+                                resident_id=str(cmd.resident_id), reason=cmd.reason.value)
+            contact = allowed
+        planned, rule = self._when(cmd.center_id, cmd)
 
         def run(unit: Unit) -> Aggregate:
             existing = unit.find(follow_up_id)
@@ -186,7 +222,8 @@ class FollowUps:
                 due_at=planned.at, assigned_clerk=cmd.assigned_clerk,
                 assigned_team=cmd.assigned_team, priority=cmd.priority.value,
                 service_item=cmd.service_item, source="api", source_id=None, meta=meta,
-                basis=planned.basis.value, due_rule=rule.as_dict() if rule else None)
+                basis=planned.basis.value, due_rule=rule.as_dict() if rule else None,
+                contact=contact)
             unit.add(follow_up)
             return follow_up
 
@@ -231,9 +268,35 @@ class FollowUps:
                               expected_version, lambda f, meta: f.cancel(cmd.reason, meta),
                               self._meta(cmd, actor, key))
 
+    async def respect(self, aggregate_id: UUID, kind: str, consent: Consent,
+                      cause: str | None) -> list[str]:
+        """Bring one open follow-up or obligation of a resident in line with their consent
+        (``FollowUp.respect``, ``Obligation.respect``); returns the events recorded."""
+        meta: Meta = {"actor": SYSTEM_RULES, "occurred_at": self.clock.now(),
+                      "causation_id": cause, "correlation_id": None}
+        recorded: list[str] = []
+
+        def run(unit: Unit) -> Aggregate:
+            # Idempotent by nature: once in line with ``consent``, it records nothing more.
+            aggregate = unit.get(aggregate_id, kind)
+            meta.update(center_id=aggregate.center_id, case_id=aggregate.case_id)
+            done = aggregate.respect(consent, meta)
+            if done:
+                recorded.append(done)
+            return aggregate
+
+        await self.committer.submit(run, [aggregate_id])
+        return recorded
+
     # -- policy changes ---------------------------------------------------------------------
 
-    async def publish_policy(self, cmd: c.PublishPolicyChange, actor: str, key: str) -> Written:
+    async def publish_policy(self, cmd: c.PublishPolicyChange, publisher: Principal,
+                             key: str) -> Written:
+        """A policy change, published within the publisher's reach (``policy_scope``): a
+        center's supervisor to their own center's residents, the city to every center's."""
+        scope = policy_scope(publisher.role.value, publisher.center_id, cmd.center_id,
+                             cmd.all_centers)
+        actor = publisher.actor
         unknown = [code for code in cmd.service_items if self.catalogue.get(code) is None]
         if unknown:
             raise InvalidCommand(f"service items not in the catalogue: {', '.join(unknown)}",
@@ -253,7 +316,7 @@ class FollowUps:
                                   summary=cmd.summary, effective_on=cmd.effective_on,
                                   all_centers=cmd.all_centers, outreach_due_at=outreach.at,
                                   meta=meta, basis=outreach.basis.value,
-                                  due_rule=rule.as_dict())
+                                  due_rule=rule.as_dict(), scope=scope.value)
             unit.add(policy)
             return policy
 
@@ -353,13 +416,21 @@ class FollowUps:
 
     # -- the scheduler's step ---------------------------------------------------------------
 
-    async def advance(self, aggregate_id: UUID, kind: str, now: datetime) -> Advanced:
+    async def advance(self, aggregate_id: UUID, kind: str, now: datetime,
+                      consent: Consent | None = None) -> Advanced:
         """Record whatever has come due on one aggregate by ``now``; nothing early, once.
 
         Two replicas may try the same aggregate at once: the store's optimistic concurrency
         lets one write, and the other either sees the new state (nothing to do) or gets a
         VersionConflict and leaves it.
+
+        ``consent`` is the resident's, as the scheduler read it: the aggregate is first brought
+        in line with it (an erased resident's follow-up is cancelled rather than falling due,
+        an obligation ended; without consent to contact, outreach is cancelled and other
+        work becomes a task), so nothing reaches a resident who said no, whichever event
+        came first.
         """
+        consent = consent or Consent()
         settings = self.settings
         outcome: dict[str, Advanced] = {}
 
@@ -369,16 +440,20 @@ class FollowUps:
             meta: Meta = {"actor": SYSTEM_SCHEDULER, "occurred_at": now, "causation_id": None,
                           "correlation_id": None, "center_id": aggregate.center_id,
                           "case_id": aggregate.case_id}
+            respected = aggregate.respect(consent, meta) if isinstance(
+                aggregate, FollowUp | Obligation) else None
+            fired = [respected] if respected else []
             if isinstance(aggregate, FollowUp):
-                fired = covered(lambda: aggregate.advance(
+                fired += covered(lambda: aggregate.advance(
                     now, calendar, settings.followup_escalate_after_working_days,
                     settings.followup_supervisor_team, meta))
             elif isinstance(aggregate, Obligation):
                 missed = covered(lambda: aggregate.miss(
                     now, calendar, settings.followup_obligation_grace_working_days, meta))
-                fired = ["ObligationMissed"] * len(missed)
+                fired += ["ObligationMissed"] * len(missed)
+                contact = consent_allows(Reason.OBLIGATION_MISSED, consent)
                 for period, follow_up_id, missed_at in missed:
-                    if unit.find(follow_up_id) is None:
+                    if unit.find(follow_up_id) is None and contact is not None:
                         # The next working morning after the grace ended (at closing).
                         rule = DueRule("on_or_after",
                                        calendar.local_day(missed_at) + timedelta(days=1), 0)
@@ -394,10 +469,9 @@ class FollowUps:
                             priority=Priority.HIGH.value, service_item=aggregate.service_item,
                             source="followup:ObligationMissed",
                             source_id=aggregate.obligation_id,
-                            meta=meta | {"causation_id": f"obligation:{period}"}))
+                            meta=meta | {"causation_id": f"obligation:{period}"},
+                            contact=contact))
                         fired.append("FollowUpScheduled")
-            else:
-                fired = []
             outcome["result"] = Advanced(fired, aggregate.version, aggregate.next_fire_at)
             return aggregate
 

@@ -19,6 +19,13 @@ the deadline (on the last working day before it when the deadline is a day off);
 ``RectificationDeadlineRevised`` (the deadline worked out again once an official schedule
 replaced a provisional year) moves that follow-up with it.
 
+From intake, about a resident (``residents.py``): ``ConsentChanged`` and ``ResidentErased``
+are remembered, and every rule plans with what the resident agreed to
+(``domain.consent_allows``): nothing for an erased resident, no outreach without consent to
+contact, and a task without contact for the work owed anyway. A refusal or erasure arriving
+after something was planned brings what is still open in line (cancelled, obligations ended,
+or made a task: ``FollowUps.respect``).
+
 Each effect is a command with a deterministic id, so re-applying an event after a crash finds
 the follow-up already there and writes nothing. Each due moment keeps the rule it came from
 and its basis (official, or provisional on a year without a published schedule), so it can be
@@ -41,8 +48,14 @@ import structlog
 
 from services.followup import commands as c
 from services.followup import parked as parking
+from services.followup import residents
 from services.followup.application import SYSTEM_RULES, FollowUps, Plan, Watch
-from services.followup.domain import follow_up_id_for
+from services.followup.domain import (
+    Consent,
+    consent_allows,
+    follow_up_id_for,
+    obligation_aggregate_id,
+)
 from shared.calendar import Basis, CalendarNotCovered, CalendarOutOfRange, DueRule
 from shared.contracts import Envelope
 from shared.contracts.followup import Priority, Reason
@@ -66,6 +79,8 @@ DDL = [
     " case_id uuid NOT NULL, follow_up_id uuid NOT NULL, rule text NOT NULL,"
     " PRIMARY KEY (case_id, follow_up_id))",
     *parking.DDL,
+    "CREATE INDEX IF NOT EXISTS case_refs_resident ON case_refs (resident_id)",
+    *residents.DDL,
 ]
 
 Row = tuple[UUID, UUID, str]
@@ -77,6 +92,8 @@ def plain(value: Any) -> UUID | None:
 
 Effect = Callable[[list[Row]], Awaitable[Row | None]]
 """Runs one rule; gets what earlier rules of the same case scheduled in this batch."""
+ConsentOf = Callable[[UUID | None], Consent]
+"""What a resident agreed to, as of the end of the batch being applied."""
 
 
 class Rules:
@@ -90,13 +107,23 @@ class Rules:
 
     async def apply(self, conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
         refs = await _CaseRefs.load(conn, events)
+        known = await _consents(conn, events, refs)
+        for e in events:
+            known.remember(e)  # the whole batch: a rule plans with the latest word
         per_case: dict[UUID, list[tuple[Envelope, Effect]]] = defaultdict(list)
         for e in events:
             refs.remember(e)
-            effect = await self._effect_for(conn, e, refs)
+            effect = await self._effect_for(conn, e, refs, known.consent)
             if effect is not None:
                 per_case[e.partition_key].append((e, effect))
         await refs.save(conn)
+        await known.save(conn)
+        latest = {UUID(e.payload["resident_id"]): e for e in events
+                  if e.service == "intake" and e.type in residents.TYPES}
+        for resident_id, cause in known.narrowed.items():
+            found = await residents.pending(conn, resident_id)
+            per_case[resident_id].append((latest[resident_id], self._respect(
+                found, known.consent(resident_id), cause)))
         results = await asyncio.gather(*(self._run_in_order(conn, steps)
                                          for steps in per_case.values()))
         rows = [row for result in results for row in result[0]]
@@ -134,7 +161,9 @@ class Rules:
         async with pool.acquire() as conn:
             for e in await parking.parked_envelopes(conn):
                 async with conn.transaction():
-                    effect = await self._effect_for(conn, e, await _CaseRefs.load(conn, [e]))
+                    refs = await _CaseRefs.load(conn, [e])
+                    known = await _consents(conn, [e], refs)
+                    effect = await self._effect_for(conn, e, refs, known.consent)
                     if effect is None:
                         await parking.unpark(conn, e.event_id)
                         continue
@@ -154,10 +183,11 @@ class Rules:
 
     # -- effects ----------------------------------------------------------------------------
 
-    async def _effect_for(self, conn: asyncpg.Connection, e: Envelope,
-                          refs: _CaseRefs) -> Effect | None:
+    async def _effect_for(self, conn: asyncpg.Connection, e: Envelope, refs: _CaseRefs,
+                          consent_of: ConsentOf | None = None) -> Effect | None:
+        consent_of = consent_of or (lambda _: Consent())
         if e.type == "RectificationOpened":
-            return self._rectification(e, refs.snapshot(e.case_id))
+            return self._rectification(e, refs.snapshot(e.case_id), consent_of)
         if e.type == "RectificationDeadlineRevised":
             return self._deadline_revised(e)
         if e.service != "intake" or e.case_id is None:
@@ -169,15 +199,27 @@ class Rules:
             log.warning("rule.unknown_case", case_id=str(e.case_id), type=e.type)
             return None
         if e.type == "DeadlineNoted":
-            return self._deadline(e, case)
+            return self._deadline(e, case, consent_of)
         if e.type == "CaseResolved":
-            return self._resolved(e, case)
+            return self._resolved(e, case, consent_of)
         if e.type == "ObligationDeclared":
-            return self._obligation(e, case)
+            return self._obligation(e, case, consent_of)
         open_checks = [r["follow_up_id"] for r in await conn.fetch(
             "SELECT follow_up_id FROM rule_followups WHERE case_id = $1 AND rule = $2",
             e.case_id, Reason.POST_RESOLUTION_CHECK.value)]
         return self._reopened(e, open_checks)
+
+    def _respect(self, found: list[tuple[UUID, str]], consent: Consent, cause: str) -> Effect:
+        """A resident's refusal or erasure: what may still reach them, brought in line."""
+        async def run(_: list[Row]) -> None:
+            for aggregate_id, kind in found:
+                try:
+                    await self.followups.respect(aggregate_id, kind, consent, cause)
+                except NotFound:  # a worklist row whose aggregate is not here: nothing to do
+                    log.warning("rule.respect_unknown", aggregate_id=str(aggregate_id))
+            return None
+
+        return run
 
     def _plan(self, e: Envelope, case: CaseRef, follow_up_id: UUID, reason: Reason,
               due_at: datetime, **extra: Any) -> Plan:
@@ -189,24 +231,28 @@ class Rules:
                     causation_id=str(e.event_id), correlation_id=e.correlation_id,
                     occurred_at=e.occurred_at, **extra)
 
-    def _deadline(self, e: Envelope, case: CaseRef) -> Effect:
+    def _deadline(self, e: Envelope, case: CaseRef, consent_of: ConsentOf) -> Effect:
         calendar = self.followups.calendar(e.center_id)
         deadline_id = UUID(e.payload["deadline_id"])
         follow_up_id = follow_up_id_for("deadline", deadline_id)
 
-        async def run(_: list[Row]) -> Row:
+        async def run(_: list[Row]) -> Row | None:
+            contact = consent_allows(Reason.DEADLINE_REMINDER,
+                                     consent_of(plain(case["resident_id"])))
+            if contact is None:
+                return None  # erased: nothing is planned for them
             rule = DueRule("on_or_before", date.fromisoformat(e.payload["due_on"]),
                            self.settings.followup_deadline_reminder_working_days,
                            not_before=e.occurred_at)  # closer: at once
             planned = calendar.plan(rule)
             await self.followups.schedule(self._plan(
                 e, case, follow_up_id, Reason.DEADLINE_REMINDER, planned.at,
-                source_id=deadline_id, basis=planned.basis, due_rule=rule))
+                source_id=deadline_id, basis=planned.basis, due_rule=rule, contact=contact))
             return (case["case_id"], follow_up_id, Reason.DEADLINE_REMINDER.value)
 
         return run
 
-    def _resolved(self, e: Envelope, case: CaseRef) -> Effect:
+    def _resolved(self, e: Envelope, case: CaseRef, consent_of: ConsentOf) -> Effect:
         calendar = self.followups.calendar(e.center_id)
         early = (e.payload["outcome"] == "cannot_be_resolved"
                  or e.payload["emotion_defused"] is False)
@@ -214,7 +260,10 @@ class Rules:
                 else self.settings.followup_post_resolution_working_days)
         follow_up_id = follow_up_id_for("resolution", e.event_id)
 
-        async def run(_: list[Row]) -> Row:
+        async def run(_: list[Row]) -> Row | None:
+            if consent_allows(Reason.POST_RESOLUTION_CHECK,
+                              consent_of(plain(case["resident_id"]))) is None:
+                return None  # only outreach: not without consent, not for the erased
             rule = DueRule("on_or_after", calendar.local_day(e.occurred_at), days,
                            not_before=e.occurred_at)
             planned = calendar.plan(rule)
@@ -239,7 +288,7 @@ class Rules:
 
         return run
 
-    def _obligation(self, e: Envelope, case: CaseRef) -> Effect:
+    def _obligation(self, e: Envelope, case: CaseRef, consent_of: ConsentOf) -> Effect:
         p = e.payload
         watch = Watch(obligation_id=UUID(p["obligation_id"]), center_id=e.center_id,
                       case_id=e.case_id,  # type: ignore[arg-type]
@@ -250,16 +299,20 @@ class Rules:
                       causation_id=str(e.event_id), correlation_id=e.correlation_id,
                       occurred_at=e.occurred_at)
 
-        async def run(_: list[Row]) -> None:
+        async def run(_: list[Row]) -> Row | None:
             if watch.resident_id is None:
                 log.warning("rule.obligation_without_resident", case_id=str(e.case_id))
-                return
+                return None
+            if consent_of(watch.resident_id).erased:
+                return None  # nobody to watch for; a missed period would plan a contact
             await self.followups.watch(watch)
-            return None
+            # Remembered with the case: an erasure finds it before the worklist shows it.
+            return (watch.case_id, obligation_aggregate_id(watch.obligation_id), "obligation")
 
         return run
 
-    def _rectification(self, e: Envelope, case: CaseRef | None) -> Effect:
+    def _rectification(self, e: Envelope, case: CaseRef | None,
+                       consent_of: ConsentOf) -> Effect:
         p = e.payload
         rectification_id = UUID(p["rectification_id"])
         follow_up_id = follow_up_id_for("rectification", rectification_id)
@@ -267,6 +320,9 @@ class Rules:
                     else plain(case["resident_id"]) if case else None)
 
         async def run(_: list[Row]) -> Row | None:
+            contact = consent_allows(Reason.RECTIFICATION, consent_of(resident))
+            if contact is None:
+                return None  # erased: no revisit to plan
             due_at, basis = self._at_deadline(e, date.fromisoformat(p["deadline_on"]))
             await self.followups.schedule(Plan(
                 follow_up_id=follow_up_id, center_id=e.center_id, case_id=e.case_id,
@@ -275,7 +331,7 @@ class Rules:
                 source=f"{e.service}:{e.type}", source_id=rectification_id,
                 priority=Priority.HIGH, service_item=case["service_item"] if case else None,
                 causation_id=str(e.event_id), correlation_id=e.correlation_id,
-                occurred_at=e.occurred_at, basis=basis))
+                occurred_at=e.occurred_at, basis=basis, contact=contact))
             if e.case_id is None:
                 return None
             return (e.case_id, follow_up_id, Reason.RECTIFICATION.value)
@@ -303,6 +359,20 @@ class Rules:
             return None
 
         return run
+
+
+async def _consents(conn: asyncpg.Connection, events: Sequence[Envelope],
+                    refs: _CaseRefs) -> residents.Residents:
+    """What the batch's residents agreed to: those its consent events name, those of the
+    cases it touches, and those a rectification names."""
+    ids: set[UUID | None] = set(residents.Residents.ids_in(events))
+    for e in events:
+        case = refs.cases.get(e.case_id) if e.case_id is not None else None
+        if case is not None:
+            ids.add(plain(case["resident_id"]))
+        if e.type in ("CaseOpened", "RectificationOpened") and e.payload.get("resident_id"):
+            ids.add(UUID(str(e.payload["resident_id"])))
+    return await residents.Residents.load(conn, ids)
 
 
 CaseRef = dict[str, Any]

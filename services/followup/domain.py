@@ -12,11 +12,21 @@ was counted), so replaying the log never depends on today's calendar settings. A
 follow-up keeps the rule its due moment came from (``DueRule``): when the official schedule of
 a provisional year arrives, ``replan`` works it out again (``FollowUpRescheduled``, cause
 ``calendar_published``), never earlier than now and never for anything already done.
+
+What the resident agreed to (``Consent``: intake's ``ConsentChanged`` and ``ResidentErased``)
+decides what may be planned for them (``consent_allows``). Nothing is planned for an erased
+resident, and what was open is cancelled (obligations ended). For a resident who has not
+agreed to be contacted, outreach (a post-resolution check, a policy change, a home visit) is
+not planned and an open one is cancelled; work the center owes them anyway (a deadline
+reminder, a missed obligation, a rectification) becomes a task for staff done from the case
+file, without reaching the resident (``contact`` false; completed with the channel ``none``
+or ``counter`` when they come in).
 """
 
 from __future__ import annotations
 
 import calendar as gregorian
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid5
@@ -24,8 +34,15 @@ from uuid import UUID, uuid5
 from eventsourcing.domain import event
 
 from shared.calendar import Basis, DueRule, WorkingCalendar
-from shared.contracts.followup import RescheduleCause
+from shared.contracts.followup import (
+    REACHING,
+    ContactChannel,
+    PublisherScope,
+    Reason,
+    RescheduleCause,
+)
 from shared.errors import (
+    CommandError,
     InvalidCommand,
     RuleViolated,
 )
@@ -39,6 +56,80 @@ center_id, case_id."""
 
 OPEN = ("scheduled", "due", "missed", "escalated")
 CADENCE_MONTHS = {"monthly": 1, "quarterly": 3, "yearly": 12}
+
+
+class ResidentErasedError(CommandError):
+    """The resident's data was erased: nothing is planned for them any more."""
+
+    status = 409
+    code = "resident_erased"
+
+
+class NoConsent(CommandError):
+    """The resident has not agreed to be contacted, and this follow-up is only outreach."""
+
+    status = 409
+    code = "no_consent"
+
+
+class CityRoleRequired(CommandError):
+    """A policy change for every center's residents is the city's to publish."""
+
+    status = 403
+    code = "forbidden_role"
+
+
+# -- what the resident agreed to ---------------------------------------------------------------
+
+#: Reasons that are only outreach: without consent to contact there is nothing left to do.
+OUTREACH = frozenset({Reason.POST_RESOLUTION_CHECK, Reason.POLICY_CHANGE, Reason.HOME_VISIT})
+#: Work the center owes the resident anyway: without consent, a task without contact.
+TASKS = frozenset({Reason.DEADLINE_REMINDER, Reason.OBLIGATION_MISSED, Reason.RECTIFICATION})
+
+ERASED_REASON = "the resident's personal data was erased"
+NO_CONTACT_REASON = "the resident has not agreed to be contacted"
+
+
+@dataclass(frozen=True)
+class Consent:
+    """What follow-up knows of a resident. Unknown (registered before consent was recorded,
+    or their ``ConsentChanged`` not here yet): contact allowed; a refusal arriving later
+    withdraws what is open."""
+
+    contact: bool = True
+    erased: bool = False
+
+
+def consent_allows(reason: Reason | str, consent: Consent) -> bool | None:
+    """Whether a follow-up for ``reason`` may be planned, and how: True (a contact), False (a
+    task without contact), None (not at all)."""
+    if consent.erased:
+        return None
+    if consent.contact:
+        return True
+    return None if Reason(reason) in OUTREACH else False
+
+
+def policy_scope(role: str, token_center: str | None, center_id: str,
+                 all_centers: bool) -> PublisherScope:
+    """The reach a publisher gets: a center's supervisor its own center (``all_centers`` is a
+    403), the city role every center. ``role`` is the caller's (``shared.auth.Role``)."""
+    if role == PublisherScope.CITY.value:
+        return PublisherScope.CITY
+    if all_centers:
+        raise CityRoleRequired("a policy change for every center's residents needs the city "
+                               "role; a center's supervisor publishes to their own center",
+                               role=role, allowed=[PublisherScope.CITY.value])
+    if token_center is not None and token_center != center_id:
+        raise CityRoleRequired("a center's supervisor publishes only to their own center",
+                               role=role, token_center=token_center)
+    return PublisherScope.CENTER
+
+
+def fan_out_center(center_id: str, all_centers: bool, scope: str) -> str | None:
+    """Whose residents a policy change reaches: None (every center) only when it was published
+    to all centers by the city; otherwise the publishing center's, whatever else it says."""
+    return None if all_centers and scope == PublisherScope.CITY.value else center_id
 
 
 def follow_up_id_for(kind: str, key: object) -> UUID:
@@ -87,11 +178,12 @@ class FollowUp(RemembersCommands):
                  assigned_clerk: str | None, assigned_team: str | None, priority: str,
                  service_item: str | None, source: str, source_id: UUID | None,
                  meta: Meta, basis: str = Basis.OFFICIAL.value,
-                 due_rule: dict[str, Any] | None = None) -> None:
+                 due_rule: dict[str, Any] | None = None, contact: bool = True) -> None:
         self.center_id: str = meta["center_id"]
         self.case_id: UUID | None = meta.get("case_id")
         self.reason = reason
         self.resident_id = resident_id
+        self.contact = contact
         self.due_at = due_at
         self.assigned_clerk = assigned_clerk
         self.assigned_team = assigned_team
@@ -164,6 +256,11 @@ class FollowUp(RemembersCommands):
     def complete(self, outcome: str, channel: str, note: str, meta: Meta) -> None:
         self.check_new_command(meta.get("causation_id"), "FollowUpCompleted")
         self.check_open("complete")
+        if not self.contact and channel in REACHING:
+            raise RuleViolated(
+                f"{NO_CONTACT_REASON}: record the task as done with the channel "
+                f"'{ContactChannel.NONE}' (or '{ContactChannel.COUNTER}' when they came in)",
+                channel=channel)
         self._completed(outcome=outcome, channel=channel, note=note, meta=meta)
 
     @event("FollowUpCompleted")
@@ -274,6 +371,27 @@ class FollowUp(RemembersCommands):
         self.status = "cancelled"
         self._remember(meta, "FollowUpCancelled")
 
+    def respect(self, consent: Consent, meta: Meta) -> str | None:
+        """Bring an open follow-up in line with what the resident agreed to: cancelled (erased;
+        outreach without consent) or made a task without contact. Returns the event recorded,
+        or None when it already conforms (or has ended)."""
+        if self.status not in OPEN or self.resident_id is None:
+            return None
+        allowed = consent_allows(self.reason, consent)
+        if allowed is None:
+            self._cancelled(reason=ERASED_REASON if consent.erased else NO_CONTACT_REASON,
+                            meta=meta)
+            return "FollowUpCancelled"
+        if self.contact and not allowed:
+            self._contact_withdrawn(reason=NO_CONTACT_REASON, meta=meta)
+            return "FollowUpContactWithdrawn"
+        return None
+
+    @event("FollowUpContactWithdrawn")
+    def _contact_withdrawn(self, reason: str, meta: Meta) -> None:
+        self.contact = False
+        self._remember(meta, "FollowUpContactWithdrawn")
+
 
 class Obligation(RemembersCommands):
     """A recurring obligation (e.g. monthly reimbursement) that follow-up watches.
@@ -377,6 +495,15 @@ class Obligation(RemembersCommands):
         self.active = False
         self._remember(meta, "ObligationEnded")
 
+    def respect(self, consent: Consent, meta: Meta) -> str | None:
+        """An erased resident's obligation is no longer watched (a missed period would plan a
+        contact); without consent to contact it is still watched, and a missed period becomes
+        a task (``consent_allows``)."""
+        if not (self.active and consent.erased):
+            return None
+        self._ended(reason=ERASED_REASON, meta=meta)
+        return "ObligationEnded"
+
 
 class PolicyChange(RemembersCommands):
     """A published policy change; its fan-out reaches each affected resident once."""
@@ -384,12 +511,13 @@ class PolicyChange(RemembersCommands):
     @event("PolicyChangePublished")
     def __init__(self, id: UUID, service_items: list[str], summary: str, effective_on: date,
                  all_centers: bool, outreach_due_at: datetime, meta: Meta,
-                 basis: str = Basis.OFFICIAL.value,
-                 due_rule: dict[str, Any] | None = None) -> None:
+                 basis: str = Basis.OFFICIAL.value, due_rule: dict[str, Any] | None = None,
+                 scope: str = PublisherScope.CENTER.value) -> None:
         self.center_id: str = meta["center_id"]
         self.service_items = service_items
         self.effective_on = effective_on
         self.all_centers = all_centers
+        self.scope = scope
         self.outreach_due_at = outreach_due_at
         self.basis = basis
         self.due_rule = due_rule

@@ -7,6 +7,13 @@ every center), a follow-up with the id ``uuid5(policy_id, resident_id)`` is sche
 GroupCommitter. After each batch the cursor (the last resident id) and the count move together in
 one compare-and-set, so:
 
+* the reach is the publisher's: every center only for a policy the city role published to all
+  centers (``domain.fan_out_center``), and the writes go through the GroupCommitter *as the
+  publisher* (``shared.auth.acting_as``), so the write path refuses a follow-up outside their
+  scope as it would refuse their request;
+* no erased resident and no resident who has not agreed to be contacted is reached (they are
+  not counted either);
+
 * a retried publish command is the same policy (same Idempotency-Key, same id): one fan-out;
 * a crash or restart resumes after the last saved cursor; a batch that was written but whose
   cursor was not saved is written again, and each follow-up already there is a no-op;
@@ -26,16 +33,19 @@ import orjson
 import structlog
 
 from services.followup.application import FollowUps, Plan
-from services.followup.domain import policy_follow_up_id
+from services.followup.domain import fan_out_center, policy_follow_up_id
+from shared.auth import Principal, Role, acting_as
 from shared.calendar import Basis, DueRule
-from shared.contracts.followup import Reason
+from shared.contracts.followup import PublisherScope, Reason
 
 log = structlog.get_logger("sixstep.followup.fanout")
 
 RESIDENTS = (
-    "SELECT DISTINCT ON (resident_id) resident_id, case_id, center_id FROM resident_items"
+    "SELECT DISTINCT ON (resident_id) resident_id, case_id, center_id FROM resident_items i"
     " WHERE service_item = ANY($1::text[]) AND ($2::text IS NULL OR center_id = $2)"
     " AND ($3::uuid IS NULL OR resident_id > $3)"
+    " AND NOT EXISTS (SELECT 1 FROM resident_consent c WHERE c.resident_id = i.resident_id"
+    " AND (c.erased OR NOT c.contact))"
     " ORDER BY resident_id, opened_at DESC, case_id LIMIT $4")
 
 
@@ -80,7 +90,7 @@ class FanOut:
             return 0
         cursor: UUID | None = policy["cursor"]
         residents: int = policy["residents"]
-        center = None if policy["all_centers"] else policy["center_id"]
+        center = fan_out_center(policy["center_id"], policy["all_centers"], policy["scope"])
         log.info("fanout.started", policy_id=str(policy_id), resume_after=str(cursor))
         while True:
             batch = await self.pool.fetch(RESIDENTS, policy["service_items"], center, cursor,
@@ -103,6 +113,11 @@ class FanOut:
 
     async def _write(self, policy: asyncpg.Record, batch: list[asyncpg.Record]) -> None:
         policy_id = UUID(str(policy["policy_id"]))
+        with acting_as(publisher_of(policy)):  # the write path checks their scope
+            await self._schedule(policy, policy_id, batch)
+
+    async def _schedule(self, policy: asyncpg.Record, policy_id: UUID,
+                        batch: list[asyncpg.Record]) -> None:
         rule = (DueRule.from_dict(orjson.loads(policy["due_rule"])) if policy["due_rule"]
                 else None)
         await asyncio.gather(*(self.followups.schedule(Plan(
@@ -121,3 +136,12 @@ class FanOut:
             "UPDATE policy_changes SET cursor = $3, residents = residents + $4"
             " WHERE policy_id = $1 AND cursor IS NOT DISTINCT FROM $2", policy_id, old, new, count)
         return status.endswith(" 1")
+
+
+def publisher_of(policy: asyncpg.Record) -> Principal:
+    """Who published the policy, with the reach they had: the city role (every center), or a
+    supervisor of the publishing center."""
+    if policy["scope"] == PublisherScope.CITY.value:
+        return Principal(sub=policy["published_by"] or "system:city", role=Role.CITY)
+    return Principal(sub=policy["published_by"] or "system:center", role=Role.SUPERVISOR,
+                     center_id=policy["center_id"])

@@ -17,6 +17,7 @@ from services.followup.consumer import Rules
 from services.followup.fanout import FanOut
 from services.followup.projections import CONSUMER, DDL, WorklistProjection
 from services.followup.replanning import Replanning
+from services.followup.residents import PgConsents
 from services.followup.scheduler import Scheduler
 from shared.calendars import Calendars
 from shared.catalogue import load_catalogue
@@ -39,7 +40,8 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         runtime = await start_runtime(settings, SERVICE, FollowUpApplication,
                                       [*DDL, *rules_module.DDL], metrics, calendars)
         runtime.now = clock_.now
-        use_cases = FollowUps(runtime.committer, calendars, settings, clock_, catalogue)
+        use_cases = FollowUps(runtime.committer, calendars, settings, clock_, catalogue,
+                              PgConsents(runtime.pool))
         parked_gauge = metrics.parked_rules.labels(SERVICE)
         rules = Rules(use_cases, on_parked=parked_gauge.set)
         replanning = Replanning(runtime.pool, use_cases)

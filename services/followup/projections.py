@@ -51,7 +51,11 @@ DDL = [
     " WHERE status IN ('scheduled', 'due', 'missed', 'escalated')",
     "CREATE INDEX IF NOT EXISTS followups_escalated ON followups (center_id, escalated_to)"
     " WHERE status = 'escalated'",
+    # False: a task for staff, without contact (the resident has not agreed to be contacted).
+    "ALTER TABLE followups ADD COLUMN IF NOT EXISTS contact boolean NOT NULL DEFAULT true",
     "CREATE INDEX IF NOT EXISTS followups_case ON followups (case_id)",
+    "CREATE INDEX IF NOT EXISTS followups_resident ON followups (resident_id)"
+    " WHERE status IN ('scheduled', 'due', 'missed', 'escalated')",
     "CREATE INDEX IF NOT EXISTS followups_source ON followups (source_id)",
     "CREATE TABLE IF NOT EXISTS timers ("
     " aggregate_id uuid PRIMARY KEY, kind text NOT NULL, fire_at timestamptz,"
@@ -71,6 +75,14 @@ DDL = [
     " case_id uuid, resident_id uuid NOT NULL, cadence text NOT NULL,"
     " next_due_on date NOT NULL, missed_at timestamptz, active boolean NOT NULL,"
     " missed_periods int NOT NULL DEFAULT 0, version int NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS obligations_aggregate ON obligations (aggregate_id)",
+    "CREATE INDEX IF NOT EXISTS obligations_resident ON obligations (resident_id)"
+    " WHERE active",
+    # The publisher's reach (PolicyChangePublished v2) and who published: the fan-out writes
+    # as that publisher, within that reach.
+    "ALTER TABLE policy_changes ADD COLUMN IF NOT EXISTS scope text NOT NULL"
+    " DEFAULT 'center'",
+    "ALTER TABLE policy_changes ADD COLUMN IF NOT EXISTS published_by text",
 ]
 
 UPSERT_TIMER = (
@@ -95,11 +107,11 @@ FOLLOWUP_COLUMNS = (
     "follow_up_id", "center_id", "case_id", "resident_id", "reason", "priority", "status",
     "due_at", "due_on", "assigned_clerk", "assigned_team", "escalated_to", "service_item",
     "source", "source_id", "outcome", "channel", "scheduled_at", "updated_at", "completed_at",
-    "version", "position", "basis")
+    "version", "position", "basis", "contact")
 #: What an event after FollowUpScheduled may change.
 FOLLOWUP_CHANGING = ("status", "due_at", "due_on", "assigned_clerk", "assigned_team",
                      "escalated_to", "outcome", "channel", "completed_at", "updated_at",
-                     "version", "position", "basis")
+                     "version", "position", "basis", "contact")
 OBLIGATION_COLUMNS = ("obligation_id", "aggregate_id", "center_id", "case_id", "resident_id",
                       "cadence", "next_due_on", "missed_at", "active", "missed_periods",
                       "version")
@@ -155,8 +167,10 @@ class WorklistProjection:
                     p["priority"], due_at, due_at.astimezone(self.tz).date(),
                     p["assigned_clerk"], p["assigned_team"], p["service_item"], p["source"],
                     UUID(p["source_id"]) if p["source_id"] else None, e.occurred_at, v,
-                    e.position, p["basis"]))
+                    e.position, p["basis"], p["contact"]))
                 timers[fid] = (fid, "followup", due_at, v)
+            elif e.type == "FollowUpContactWithdrawn":  # the timer runs on: now as a task
+                plan.updates.append((fid, v, e.position, e.occurred_at, *self._change(e)))
             elif e.type.startswith("FollowUp"):
                 change = self._change(e)
                 plan.updates.append((fid, v, e.position, e.occurred_at, *change))
@@ -182,9 +196,10 @@ class WorklistProjection:
             await conn.executemany(
                 "INSERT INTO followups (follow_up_id, center_id, case_id, resident_id, reason,"
                 " priority, status, due_at, due_on, assigned_clerk, assigned_team, service_item,"
-                " source, source_id, scheduled_at, updated_at, version, position, basis)"
+                " source, source_id, scheduled_at, updated_at, version, position, basis,"
+                " contact)"
                 " VALUES ($1, $2, $3, $4, $5, $6, 'scheduled', $7, $8, $9, $10, $11, $12, $13,"
-                " $14, $14, $15, $16, $17) ON CONFLICT (follow_up_id) DO NOTHING",
+                " $14, $14, $15, $16, $17, $18) ON CONFLICT (follow_up_id) DO NOTHING",
                 plan.scheduled)
         if plan.updates:
             await conn.executemany(
@@ -195,7 +210,7 @@ class WorklistProjection:
                 " assigned_team = CASE WHEN $8 THEN $10 ELSE assigned_team END,"
                 " escalated_to = COALESCE($11, escalated_to), outcome = COALESCE($12, outcome),"
                 " channel = COALESCE($13, channel), completed_at = COALESCE($14, completed_at),"
-                " basis = COALESCE($15, basis)"
+                " basis = COALESCE($15, basis), contact = COALESCE($16, contact)"
                 " WHERE follow_up_id = $1 AND version < $2", plan.updates)
         await upsert_timers(conn, list(plan.timers.values()))
 
@@ -208,7 +223,8 @@ class WorklistProjection:
                                             if e.type.startswith("Obligation")])
         new: dict[UUID, dict[str, Any]] = {}
         for (fid, center_id, case_id, resident_id, reason, priority, due_at, due_on, clerk,
-             team, item, source, source_id, at, v, position, basis) in plan.scheduled:
+             team, item, source, source_id, at, v, position, basis,
+             contact) in plan.scheduled:
             if fid not in new:  # ON CONFLICT DO NOTHING: the first one stays
                 new[fid] = dict(
                     follow_up_id=fid, center_id=center_id, case_id=case_id,
@@ -217,12 +233,12 @@ class WorklistProjection:
                     assigned_team=team, escalated_to=None, service_item=item, source=source,
                     source_id=source_id, outcome=None, channel=None, scheduled_at=at,
                     updated_at=at, completed_at=None, version=v, position=position,
-                    basis=basis)
+                    basis=basis, contact=contact)
         earlier = await bulk.fetch_rows(conn, "followups", "follow_up_id",
                                         {u[0] for u in plan.updates if u[0] not in new})
         changed: set[UUID] = set()
         for (fid, v, position, at, status, due_at, due_on, reassigned, clerk, team,
-             escalated_to, outcome, channel, completed_at, basis) in plan.updates:
+             escalated_to, outcome, channel, completed_at, basis, contact) in plan.updates:
             row = new.get(fid) or earlier.get(fid)
             if row is None or not row["version"] < v:
                 continue
@@ -230,7 +246,7 @@ class WorklistProjection:
             for column, value in (("status", status), ("due_at", due_at), ("due_on", due_on),
                                   ("escalated_to", escalated_to), ("outcome", outcome),
                                   ("channel", channel), ("completed_at", completed_at),
-                                  ("basis", basis)):
+                                  ("basis", basis), ("contact", contact)):
                 if value is not None:  # COALESCE($n, column)
                     row[column] = value
             if reassigned:
@@ -290,12 +306,14 @@ class WorklistProjection:
         if e.type == "PolicyChangePublished":
             await conn.execute(
                 "INSERT INTO policy_changes (policy_id, center_id, service_items,"
-                " all_centers, effective_on, outreach_due_at, published_at, basis, due_rule)"
-                " VALUES ($1, $2, $3, $4, $5::text::date, $6, $7, $8, $9::jsonb)"
+                " all_centers, effective_on, outreach_due_at, published_at, basis, due_rule,"
+                " scope, published_by)"
+                " VALUES ($1, $2, $3, $4, $5::text::date, $6, $7, $8, $9::jsonb, $10, $11)"
                 " ON CONFLICT (policy_id) DO NOTHING",
                 e.aggregate_id, e.center_id, p["service_items"], p["all_centers"],
                 p["effective_on"], _at(p["outreach_due_at"]), e.occurred_at, p["basis"],
-                orjson.dumps(p["due_rule"]).decode() if p["due_rule"] else None)
+                orjson.dumps(p["due_rule"]).decode() if p["due_rule"] else None,
+                p["scope"], e.actor)
         elif e.type == "PolicyChangeFannedOut":
             await conn.execute(
                 "UPDATE policy_changes SET finished_at = COALESCE(finished_at, $2),"
@@ -304,27 +322,30 @@ class WorklistProjection:
 
     def _change(self, e: Envelope) -> tuple[Any, ...]:
         """(status, due_at, due_on, reassigned, clerk, team, escalated_to, outcome, channel,
-        completed_at, basis) for an event after FollowUpScheduled; None leaves a column as it
-        is."""
+        completed_at, basis, contact) for an event after FollowUpScheduled; None leaves a
+        column as it is."""
         p = e.payload
-        none = (None, None, None, False, None, None, None, None, None, None, None)
+        none = (None, None, None, False, None, None, None, None, None, None, None, None)
         if e.type == "FollowUpDue":
             return ("due", *none[1:])
         if e.type == "FollowUpMissed":
             return ("missed", *none[1:])
         if e.type == "FollowUpEscalated":
             return ("escalated", None, None, False, None, None, p["escalated_to"], None, None,
-                    None, None)
+                    None, None, None)
         if e.type == "FollowUpCompleted":
             return ("completed", None, None, False, None, None, None, p["outcome"],
-                    p["channel"], e.occurred_at, None)
+                    p["channel"], e.occurred_at, None, None)
         if e.type == "FollowUpRescheduled":
             due_at = _at(p["due_at"])
             assert due_at is not None
             return ("scheduled", due_at, due_at.astimezone(self.tz).date(), True,
-                    p["assigned_clerk"], p["assigned_team"], None, None, None, None, p["basis"])
+                    p["assigned_clerk"], p["assigned_team"], None, None, None, None, p["basis"],
+                    None)
         if e.type == "FollowUpCancelled":
             return ("cancelled", *none[1:])
+        if e.type == "FollowUpContactWithdrawn":
+            return (*none[:-1], False)
         return none
 
     async def _obligation(self, conn: asyncpg.Connection, e: Envelope) -> None:

@@ -13,7 +13,10 @@ aggregate itself, so:
 * **restarts and downtime**: timers live in PostgreSQL; the first tick after a start fires
   everything whose moment passed while no scheduler ran (each step in order, each recorded);
 * **never early**: an aggregate refuses to fire before its moment, whatever the timer row says;
-* **time** comes from an injectable clock, so tests set it instead of sleeping.
+* **time** comes from an injectable clock, so tests set it instead of sleeping;
+* **consent**: each aggregate is advanced with its resident's consent as it stands
+  (``resident_consent``), so an erased resident's follow-up is cancelled instead of falling
+  due, and one who refused contact gets no outreach, whatever order the events came in.
 """
 
 from __future__ import annotations
@@ -30,10 +33,18 @@ import structlog
 
 from services.followup.application import Advanced, FollowUps
 from services.followup.clock import Clock
+from services.followup.domain import Consent
 from services.followup.projections import upsert_timers
 from shared.errors import CommandError, VersionConflict
 
 log = structlog.get_logger("sixstep.followup.scheduler")
+
+#: The due timers, each with its resident's consent (none known: may be contacted).
+DUE = (
+    "SELECT t.aggregate_id, t.kind, t.fire_at, c.contact, c.erased FROM timers t"
+    " LEFT JOIN followups f ON t.kind = 'followup' AND f.follow_up_id = t.aggregate_id"
+    " LEFT JOIN obligations o ON t.kind = 'obligation' AND o.aggregate_id = t.aggregate_id"
+    " LEFT JOIN resident_consent c ON c.resident_id = COALESCE(f.resident_id, o.resident_id)")
 
 
 @dataclass
@@ -72,17 +83,18 @@ class Scheduler:
         while True:
             if after is None:
                 rows = await self.pool.fetch(
-                    "SELECT aggregate_id, kind, fire_at FROM timers WHERE fire_at <= $1"
-                    " ORDER BY fire_at, aggregate_id LIMIT $2", now, self.batch)
+                    f"{DUE} WHERE t.fire_at <= $1"
+                    " ORDER BY t.fire_at, t.aggregate_id LIMIT $2", now, self.batch)
             else:
                 rows = await self.pool.fetch(
-                    "SELECT aggregate_id, kind, fire_at FROM timers WHERE fire_at <= $1"
-                    " AND (fire_at, aggregate_id) > ($2, $3)"
-                    " ORDER BY fire_at, aggregate_id LIMIT $4", now, *after, self.batch)
+                    f"{DUE} WHERE t.fire_at <= $1 AND (t.fire_at, t.aggregate_id) > ($2, $3)"
+                    " ORDER BY t.fire_at, t.aggregate_id LIMIT $4", now, *after, self.batch)
             if not rows:
                 return result
             outcomes = await asyncio.gather(
-                *(self.followups.advance(r["aggregate_id"], r["kind"], now) for r in rows),
+                *(self.followups.advance(r["aggregate_id"], r["kind"], now, Consent(
+                    contact=r["contact"] is not False, erased=r["erased"] is True))
+                  for r in rows),
                 return_exceptions=True)
             timers: list[tuple[UUID, str, datetime | None, int]] = []
             errors: Counter[str] = Counter()

@@ -15,10 +15,15 @@ total. The definitions are those of the feedback service's figures
 - satisfaction rate: of the answers (``RatingGiven``) to resolution surveys, the satisfied
   levels; response rate: answers over answers + no answers (``SurveyExpired``); both on the
   day the survey was closed (its last answer, expiry or withdrawal);
+- no consent: surveys withdrawn because the resident has not agreed to be asked by text or
+  phone (``SurveyWithdrawn`` with ``because = no_consent``), on the day withdrawn; never
+  counted as no answer;
 - bad reviews: answers dissatisfied or very dissatisfied, any survey; revisit satisfaction
   rate: satisfied answers over answers to revisit surveys;
 - rectifications opened, on the day opened; rectification on-time rate: of those completed or
-  past their deadline (before the ``as_of`` day, else today), those completed by the deadline;
+  past their deadline (before the ``as_of`` day, else today), those completed by the deadline
+  in force (the last ``RectificationDeadlineRevised`` one, when a provisional deadline was
+  revised);
 - follow-ups on-time rate: of the follow-ups completed or missed, on their (last) due day,
   those completed and never missed;
 - service item: the last ``GuidanceGiven`` item, else the one the case was opened for.
@@ -77,6 +82,7 @@ PARTS: tuple[tuple[str, str, dict[str, str]], ...] = (
         "survey_answers": _RESOLUTION_ANSWER,
         "satisfied_answers": f"{_RESOLUTION_ANSWER} AND level IN {_in(SATISFIED)}",
         "answers_or_expiries": "purpose = 'resolution' AND result IN ('answered', 'expired')",
+        "no_consent": "result = 'no_consent'",
         "bad_reviews": f"result = 'answered' AND level IN {_in(BAD)}",
         "revisit_answers": _REVISIT_ANSWER,
         "satisfied_revisits": f"{_REVISIT_ANSWER} AND level IN {_in(SATISFIED)}"}),
@@ -117,12 +123,15 @@ DEFINITIONS = {
     "satisfied_answers": f"of those, {'/'.join(SATISFIED)}",
     "answers_or_expiries": "resolution surveys answered or expired (SurveyExpired), on the day"
                            " closed",
+    "no_consent": "surveys not sent for want of the resident's consent (SurveyWithdrawn"
+                  " because no_consent), on the day withdrawn; never counted as no answer",
     "bad_reviews": f"answers {'/'.join(BAD)} to any survey",
     "revisit_answers": "answers to revisit surveys (after a rectification)",
     "satisfied_revisits": f"of those, {'/'.join(SATISFIED)}",
     "rectifications_opened": "rectifications opened (RectificationOpened), on the day opened",
     "rectifications_due": "of those, completed or past their deadline (as of the report's day)",
-    "rectified_on_time": "of those, completed on or before the deadline",
+    "rectified_on_time": "of those, completed on or before the deadline in force (revised,"
+                         " when a provisional deadline was)",
     "followups_closed": "follow-ups completed or missed, on their (last) due day",
     "followups_on_time": "of those, completed and never missed",
 }
@@ -217,13 +226,15 @@ def _aftercare_sql(tz: str) -> dict[str, str]:
     cols = "aggregate_id, aggregate_version, case_id, center_id, type, occurred_at"
     surveys = f"""
     WITH ev AS (
-        SELECT {cols}, CAST(purpose AS VARCHAR) AS purpose, NULL::VARCHAR AS level
+        SELECT {cols}, CAST(purpose AS VARCHAR) AS purpose, NULL::VARCHAR AS level,
+               NULL::VARCHAR AS because
             FROM "SurveyRequested" WHERE {seen}
-        UNION ALL SELECT {cols}, CAST(purpose AS VARCHAR), CAST(level AS VARCHAR)
+        UNION ALL SELECT {cols}, CAST(purpose AS VARCHAR), CAST(level AS VARCHAR), NULL
             FROM "RatingGiven" WHERE {seen}
-        UNION ALL SELECT {cols}, CAST(purpose AS VARCHAR), NULL FROM "SurveyExpired"
+        UNION ALL SELECT {cols}, CAST(purpose AS VARCHAR), NULL, NULL FROM "SurveyExpired"
             WHERE {seen}
-        UNION ALL SELECT {cols}, NULL, NULL FROM "SurveyWithdrawn" WHERE {seen}),
+        UNION ALL SELECT {cols}, NULL, NULL, CAST(because AS VARCHAR) FROM "SurveyWithdrawn"
+            WHERE {seen}),
     folded AS (
         SELECT aggregate_id, arg_min(case_id, aggregate_version) AS case_id,
                arg_min(center_id, aggregate_version) AS center_id,
@@ -233,10 +244,14 @@ def _aftercare_sql(tz: str) -> dict[str, str]:
                    AS closing,
                arg_max({day}, aggregate_version) FILTER (WHERE type <> 'SurveyRequested')
                    AS closed_on,
-               arg_max(level, aggregate_version) FILTER (WHERE level IS NOT NULL) AS level
+               arg_max(level, aggregate_version) FILTER (WHERE level IS NOT NULL) AS level,
+               arg_max(because, aggregate_version) FILTER (WHERE because IS NOT NULL)
+                   AS because
         FROM ev GROUP BY aggregate_id)
     SELECT f.*, CASE f.closing WHEN 'RatingGiven' THEN 'answered'
-                    WHEN 'SurveyExpired' THEN 'expired' WHEN 'SurveyWithdrawn' THEN 'withdrawn'
+                    WHEN 'SurveyExpired' THEN 'expired'
+                    WHEN 'SurveyWithdrawn' THEN CASE f.because WHEN 'no_consent'
+                                                THEN 'no_consent' ELSE 'withdrawn' END
                 END AS result, c.service_item
     FROM folded f LEFT JOIN case_facts c USING (case_id)
     """
@@ -244,6 +259,8 @@ def _aftercare_sql(tz: str) -> dict[str, str]:
     WITH ev AS (
         SELECT {cols}, CAST(deadline_on AS DATE) AS deadline_on, NULL::DATE AS completed_on
             FROM "RectificationOpened" WHERE {seen}
+        UNION ALL SELECT {cols}, CAST(deadline_on AS DATE), NULL
+            FROM "RectificationDeadlineRevised" WHERE {seen}
         UNION ALL SELECT {cols}, NULL, CAST(completed_on AS DATE)
             FROM "RectificationCompleted" WHERE {seen}),
     folded AS (

@@ -4,7 +4,9 @@ A survey is one question put to a resident about one case: after the case is res
 (``purpose = resolution``) or after a rectification (``purpose = revisit``). It is requested,
 sent through the resident's channel, and then either answered (``RatingGiven``), left without an
 answer until its deadline (``SurveyExpired``: recorded as *no answer*, never as satisfied), or
-withdrawn because the case was reopened before an answer came (``SurveyWithdrawn``).
+withdrawn (``SurveyWithdrawn``): because the case was reopened before an answer came, because
+the resident has not agreed to be asked by SMS or phone (*no consent*, never *no answer*), or
+because the resident's data was erased.
 
 A bad review (dissatisfied or very dissatisfied) opens a rectification with a deadline in working
 days (``RectificationOpened``, consumed by the follow-up service), whose outcome is recorded
@@ -19,13 +21,13 @@ No personal data: the resident is an opaque id; free text is scrubbed before it 
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.contracts.fields import Code, Day, FreeText, Moment, OptionalCode
-from shared.contracts.registry import REGISTRY, EventContract
+from shared.contracts.registry import REGISTRY, EventContract, Upcaster
 from shared.contracts.vocabulary import Basis, with_official_basis
 
 SERVICE = "feedback"
@@ -80,6 +82,14 @@ class AnsweredVia(StrEnum):
     CLERK = "clerk"  # a clerk recorded the resident's answer (phone callback, counter)
 
 
+class WithdrawalCause(StrEnum):
+    """Why a survey no longer asks anything."""
+
+    REOPENED = "reopened"  # the case is being handled again; resolving it asks anew
+    NO_CONSENT = "no_consent"  # the resident has not agreed to be asked (SMS, phone)
+    ERASED = "erased"  # the resident's personal data was erased (PIPL art. 47)
+
+
 class RectificationOutcome(StrEnum):
     RECTIFIED = "rectified"  # what was wrong was put right
     EXPLAINED = "explained"  # nothing could change; the resident was given the reasons again
@@ -126,7 +136,10 @@ class RatingGiven(_Payload):
     aspects: dict[Aspect, Mark] = Field(
         default_factory=dict, description="Marks 1 (poor) to 5 (excellent) per aspect.")
     via: AnsweredVia
-    clerk_id: OptionalCode = Field(None, description="The clerk who recorded an assisted answer.")
+    clerk_id: OptionalCode = Field(None, description=(
+        "The clerk an assisted answer is attributed to (who called back or stood at the "
+        "counter). The envelope's actor recorded it: the same clerk, or a supervisor on the "
+        "clerk's behalf."))
     rectification_id: UUID | None = None
 
 
@@ -139,10 +152,22 @@ class SurveyExpired(_Payload):
 
 
 class SurveyWithdrawn(_Payload):
-    """The case was reopened before an answer came: this survey no longer asks anything."""
+    """This survey no longer asks anything: the case was reopened before an answer came, the
+    resident has not agreed to be asked this way, or their data was erased (``because``)."""
 
     survey_id: UUID
-    reason: FreeText
+    reason: Code = Field(description=(
+        "The system's words for ``because`` (e.g. 'the case was reopened'), never typed by a "
+        "person."))
+    because: WithdrawalCause = Field(
+        WithdrawalCause.REOPENED, description=(
+            "reopened (counts nowhere), no_consent (counted as no consent, never as no "
+            "answer) or erased (counts nowhere)."))
+
+
+def survey_withdrawn_v1_to_v2(payload: dict[str, Any]) -> dict[str, Any]:
+    """v1 knew one reason to withdraw a survey: the case was reopened."""
+    return {**payload, "because": WithdrawalCause.REOPENED.value}
 
 
 BASIS = Field(Basis.OFFICIAL, description=(
@@ -196,12 +221,15 @@ class RevisitRequested(_Payload):
     survey_id: UUID = Field(description="The revisit survey.")
 
 
-def _add(model: type[_Payload], summary: str = "", dated: bool = False) -> EventContract:
-    """``dated``: v2 says the basis of its deadline; a v1 event's deadline was official."""
-    versions = {"version": 2, "upcasters": {1: with_official_basis}} if dated else {}
+def _add(model: type[_Payload], summary: str = "",
+         upcaster: Upcaster | None = None) -> EventContract:
+    """Register a v1 contract, or a v2 one read from v1 through ``upcaster``: the dated events
+    say the basis of their deadline since v2 (a v1 event's deadline was official);
+    SurveyWithdrawn says ``because`` since v2."""
+    versions: dict[str, Any] = {} if upcaster is None else {
+        "version": 2, "upcasters": {1: upcaster}}
     return REGISTRY.add(EventContract(model.__name__, SERVICE, model,
-                                      summary=summary or (model.__doc__ or ""),
-                                      **versions))  # type: ignore[arg-type]
+                                      summary=summary or (model.__doc__ or ""), **versions))
 
 
 CONTRACTS = [
@@ -209,9 +237,9 @@ CONTRACTS = [
     _add(SurveySent),
     _add(RatingGiven),
     _add(SurveyExpired),
-    _add(SurveyWithdrawn),
-    _add(RectificationOpened, dated=True),
+    _add(SurveyWithdrawn, upcaster=survey_withdrawn_v1_to_v2),
+    _add(RectificationOpened, upcaster=with_official_basis),
     _add(RectificationDeadlineRevised),
-    _add(RectificationCompleted, dated=True),
+    _add(RectificationCompleted, upcaster=with_official_basis),
     _add(RevisitRequested),
 ]

@@ -8,12 +8,17 @@ knows the next moment without a calendar, and its ``basis``: ``official`` when t
 worked out on published holiday schedules, ``provisional`` when on a year planned from the
 statutory holidays alone (v2 of those events; v1 events are upcast as ``official``). No personal
 data: residents are opaque ids, free text is redacted before it is recorded.
+
+A follow-up either contacts the resident (``contact``) or, for a resident who has not agreed
+to be contacted, is a task for staff done from the case file without reaching them; a
+resident's refusal arriving later turns an open one into such a task
+(``FollowUpContactWithdrawn``) or cancels it when it was only outreach.
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -26,7 +31,7 @@ from shared.contracts.fields import (
     Moment,
     OptionalCode,
 )
-from shared.contracts.registry import REGISTRY, EventContract
+from shared.contracts.registry import REGISTRY, EventContract, Upcaster
 from shared.contracts.vocabulary import Basis, Cadence, with_official_basis
 
 SERVICE = "followup"
@@ -57,6 +62,19 @@ class ContactChannel(StrEnum):
     HOME_VISIT = "home_visit"
     COUNTER = "counter"
     LETTER = "letter"
+    NONE = "none"  # not reached: a task done from the case file (no consent to contact)
+
+
+#: The channels that reach the resident where they are: only with their consent to contact.
+REACHING = frozenset({ContactChannel.PHONE, ContactChannel.SMS, ContactChannel.WECHAT,
+                      ContactChannel.HOME_VISIT, ContactChannel.LETTER})
+
+
+class PublisherScope(StrEnum):
+    """Whose residents a policy change may reach: the publishing center's, or the city's."""
+
+    CENTER = "center"  # a center's supervisor: that center's residents only
+    CITY = "city"  # the city's role: every center's residents (with ``all_centers``)
 
 
 class FollowUpOutcome(StrEnum):
@@ -111,6 +129,15 @@ class FollowUpScheduled(_Payload):
     due_rule: DueRule | None = Field(None, description=(
         "How due_at was worked out (None: given exactly, or following a rectification's "
         "deadline)."))
+    contact: bool = Field(True, description=(
+        "The resident may be contacted about it; false: a task for staff, done without "
+        "reaching the resident (who has not agreed to be contacted)."))
+
+
+def follow_up_scheduled_v1_to_v2(payload: dict[str, Any]) -> dict[str, Any]:
+    """v1 follow-ups were all contacts on official dates: consent was not known downstream
+    yet, and a year without a published schedule was refused, never guessed."""
+    return {**with_official_basis(payload), "contact": True}
 
 
 class FollowUpDue(_Payload):
@@ -160,9 +187,19 @@ class FollowUpRescheduled(_Payload):
 
 
 class FollowUpCancelled(_Payload):
-    """No longer needed, e.g. the case was reopened and is being handled at the counter."""
+    """No longer needed, e.g. the case was reopened and is being handled at the counter, or
+    the resident's data was erased, or it was only outreach and they refused contact."""
 
     reason: FreeText
+
+
+class FollowUpContactWithdrawn(_Payload):
+    """The resident no longer agrees to be contacted: the follow-up stays, as a task for staff
+    done from the case file without reaching them (``contact`` false from now on)."""
+
+    reason: Code = Field(description=(
+        "The system's words ('the resident has not agreed to be contacted'), never typed by a "
+        "person."))
 
 
 class PolicyChangePublished(_Payload):
@@ -175,6 +212,17 @@ class PolicyChangePublished(_Payload):
     outreach_due_at: Moment = Field(description="When the outreach follow-ups fall due.")
     basis: Basis = BASIS
     due_rule: DueRule | None = Field(None, description="How outreach_due_at was worked out.")
+    scope: PublisherScope = Field(PublisherScope.CENTER, description=(
+        "The publisher's reach: 'center' (a center's supervisor: its own residents, whatever "
+        "all_centers says) or 'city' (the city role: every center's, with all_centers)."))
+
+
+def policy_change_published_v1_to_v2(payload: dict[str, Any]) -> dict[str, Any]:
+    """v1 recorded neither the basis of its date nor the publisher's reach: the date was
+    official (a year without a schedule was refused), and the reach is taken as the publishing
+    center's own (a policy published to all centers before the city role existed reaches only
+    that center's residents, as its publisher's scope allowed)."""
+    return {**with_official_basis(payload), "scope": PublisherScope.CENTER.value}
 
 
 class PolicyChangeFannedOut(_Payload):
@@ -219,28 +267,32 @@ class ObligationEnded(_Payload):
     reason: FreeText
 
 
-V2 = {"version": 2, "upcasters": {1: with_official_basis}}
-"""The events whose dates say their basis since v2; a v1 event's dates were all official."""
-
-
-def _add(model: type[_Payload], summary: str = "", dated: bool = False) -> EventContract:
+def _add(model: type[_Payload], summary: str = "",
+         upcaster: Upcaster | None = None) -> EventContract:
+    """Register a v1 contract, or a v2 one read from v1 through ``upcaster``. Every v2 here is
+    the one v2 of its type: the dated events say their ``basis`` since v2 (a v1 event's dates
+    were all official); FollowUpScheduled also says ``contact`` and PolicyChangePublished its
+    publisher's ``scope``, both filled by the same v1 -> v2 upcaster."""
+    versions: dict[str, Any] = {} if upcaster is None else {
+        "version": 2, "upcasters": {1: upcaster}}
     return REGISTRY.add(EventContract(model.__name__, SERVICE, model,
-                                      summary=summary or (model.__doc__ or ""),
-                                      **(V2 if dated else {})))  # type: ignore[arg-type]
+                                      summary=summary or (model.__doc__ or ""), **versions))
 
 
 CONTRACTS = [
-    _add(FollowUpScheduled, dated=True),
-    _add(FollowUpDue, dated=True),
-    _add(FollowUpMissed, dated=True),
+    _add(FollowUpScheduled, upcaster=follow_up_scheduled_v1_to_v2),
+    _add(FollowUpDue, upcaster=with_official_basis),
+    _add(FollowUpMissed, upcaster=with_official_basis),
     _add(FollowUpEscalated),
     _add(FollowUpCompleted, "Done: outcome, channel used, note"),
-    _add(FollowUpRescheduled, dated=True),
+    _add(FollowUpRescheduled, upcaster=with_official_basis),
     _add(FollowUpCancelled),
-    _add(PolicyChangePublished, dated=True),
+    _add(FollowUpContactWithdrawn),
+    _add(PolicyChangePublished, upcaster=policy_change_published_v1_to_v2),
     _add(PolicyChangeFannedOut),
-    _add(ObligationWatched, dated=True),
-    _add(ObligationFulfilled, "A period of a recurring obligation was fulfilled", dated=True),
-    _add(ObligationMissed, dated=True),
+    _add(ObligationWatched, upcaster=with_official_basis),
+    _add(ObligationFulfilled, "A period of a recurring obligation was fulfilled",
+         upcaster=with_official_basis),
+    _add(ObligationMissed, upcaster=with_official_basis),
     _add(ObligationEnded, "The center stops watching the obligation"),
 ]

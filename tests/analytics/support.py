@@ -145,7 +145,8 @@ class Aggregate:
         n = len(self.events) + 1
         self.events.append({
             "event_id": str(event_id_for(self.service, self.id, n)), "type": type_name,
-            "version": 1, "service": self.service, "position": next(_positions),
+            "version": REGISTRY.get(type_name).version, "service": self.service,
+            "position": next(_positions),
             "aggregate_id": str(self.id), "aggregate_version": n,
             "case_id": str(self.story.case_id), "center_id": self.story.center,
             "occurred_at": when.isoformat(),
@@ -184,13 +185,15 @@ def aftercare(stories: list[CaseStory]) -> list[dict[str, Any]]:
 
     Resolution surveys, answered 2-4 Mar: Huamu very satisfied, dissatisfied, basically
     satisfied and one expired; Lujiazui very dissatisfied and one withdrawn. Huamu's bad review
-    is rectified on time (opened 3 Mar, deadline 5 Mar) and revisited (satisfied, 6 Mar);
+    is rectified on time (opened 3 Mar with a provisional deadline of 4 Mar, revised to 5 Mar
+    when the official schedule came; done 5 Mar) and revisited (satisfied, 6 Mar);
     Lujiazui's (opened 2 Mar, deadline 3 Mar) is never completed. Follow-ups due 3-5 Mar:
     Huamu one on time, one missed then done; Lujiazui one rescheduled and done on time, one
-    cancelled.
+    cancelled. Lujiazui's distressed resident has not agreed to be asked by text: that survey
+    is withdrawn at once, *no consent* (never *no answer*).
     """
     h0, h1, h2, h3 = stories[:4]
-    l0, l2 = stories[7], stories[9]
+    l0, l1, l2 = stories[7:10]
 
     good = survey(h0, at("2026-03-02", 9, 30))
     good.add("SurveySent", at("2026-03-02", 9, 31), survey_id=str(good.id), channel="sms",
@@ -199,8 +202,12 @@ def aftercare(stories: list[CaseStory]) -> list[dict[str, Any]]:
     bad = rated(survey(h1, at("2026-03-02", 10, 30)), at("2026-03-03", 10), "dissatisfied")
     rect = Aggregate("feedback", h1)
     rect.add("RectificationOpened", at("2026-03-03", 10, 5), rectification_id=str(rect.id),
-             resident_id=None, rating="dissatisfied", deadline_on="2026-03-05",
-             survey_id=str(bad.id))
+             resident_id=None, rating="dissatisfied", deadline_on="2026-03-04",
+             survey_id=str(bad.id), basis="provisional", counted_from="2026-03-03",
+             working_days=1)
+    rect.add("RectificationDeadlineRevised", at("2026-03-03", 12),
+             rectification_id=str(rect.id), deadline_on="2026-03-05",
+             previous_deadline_on="2026-03-04", basis="official")
     rect.add("RectificationCompleted", at("2026-03-05", 16), rectification_id=str(rect.id),
              outcome="rectified", actions="补办", deadline_on="2026-03-05",
              completed_on="2026-03-05", on_time=True)
@@ -222,6 +229,9 @@ def aftercare(stories: list[CaseStory]) -> list[dict[str, Any]]:
     withdrawn = survey(l2, at("2026-03-02", 10, 30))
     withdrawn.add("SurveyWithdrawn", at("2026-03-02", 11), survey_id=str(withdrawn.id),
                   reason="案件重开")
+    not_asked = survey(l1, at("2026-03-02", 9, 40))
+    not_asked.add("SurveyWithdrawn", at("2026-03-02", 9, 40), survey_id=str(not_asked.id),
+                  reason="the resident has not agreed to be asked", because="no_consent")
 
     on_time = follow_up(h0, at("2026-03-02", 12), at("2026-03-03", 10))
     on_time.add("FollowUpCompleted", at("2026-03-03", 10, 30), outcome="done", channel="phone")
@@ -237,4 +247,4 @@ def aftercare(stories: list[CaseStory]) -> list[dict[str, Any]]:
     cancelled = follow_up(l2, at("2026-03-02", 16), at("2026-03-04", 10))
     cancelled.add("FollowUpCancelled", at("2026-03-03", 9), reason="案件重开")
     return [e for a in (good, bad, rect, revisit, expired, tablet, worst, late, withdrawn,
-                        on_time, missed, moved, cancelled) for e in a.events]
+                        not_asked, on_time, missed, moved, cancelled) for e in a.events]

@@ -158,9 +158,24 @@ def untidy_log() -> list[dict[str, Any] | bytes]:
     # At the current version, so that it is not upcast (and refused) on the way in: the
     # handlers are the ones to refuse it.
     no_due.events[0].update(version=2)
-    no_due.events[0]["payload"]["basis"] = "official"
+    no_due.events[0]["payload"].update(basis="official", contact=True)
     out += [*long_way.events, stale.events[0], stale.events[2], stale.events[1],
             *twice.events, *no_due.events, *twice.events]
+    # A reminder the resident later refused contact for: a task from then on, still timed;
+    # and one stored before follow-ups knew of consent (FollowUpScheduled v1, no contact).
+    task = follow_up(h0, at("2026-03-05", 9), at("2026-03-09", 9))
+    task.add("FollowUpContactWithdrawn", at("2026-03-05", 12),
+             reason="the resident has not agreed to be contacted")
+    task.add("FollowUpDue", at("2026-03-09", 9), due_at=at("2026-03-09", 9).isoformat(),
+             overdue_at=at("2026-03-09", 17).isoformat())
+    older = uuid.uuid4()
+    out += [*task.events, step("followup", "FollowUpScheduled", h5, older, 1,
+                               at("2026-03-02", 9), {
+                                   "reason": "deadline_reminder", "resident_id": None,
+                                   "due_at": at("2026-03-06", 9).isoformat(),
+                                   "assigned_clerk": "clerk-017", "assigned_team": None,
+                                   "priority": "normal", "service_item": None,
+                                   "source": "intake:DeadlineNoted", "source_id": None})]
     policy = uuid.uuid4()
     out += [step("followup", "PolicyChangePublished", None, policy, 1, at("2026-03-06", 9),
                  {"service_items": [HARDSHIP, UNEMPLOYMENT], "summary": "提高补助标准",

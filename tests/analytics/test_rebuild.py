@@ -189,7 +189,7 @@ async def test_feedback_figures_rebuild_finds_only_real_differences(settings: Se
             diff = await rb.diff()
             assert diff.same, diff
             assert {t.table: t.rebuilt_rows for t in diff.tables} == {
-                "fig_cases": 10, "fig_surveys": 7, "fig_rectifications": 2,
+                "fig_cases": 10, "fig_surveys": 8, "fig_rectifications": 2,
                 "fig_followups": 4}
 
             await conn.execute("UPDATE fig_surveys SET level = 'satisfied'"
@@ -205,7 +205,7 @@ async def test_feedback_figures_rebuild_finds_only_real_differences(settings: Se
 
     # Follow-up's worklist and feedback's views fold the same history without refusing any.
     for ref, rows in (("followup", {"followups": 4}),
-                      ("feedback", {"surveys": 7, "rectifications": 2})):
+                      ("feedback", {"surveys": 8, "rectifications": 2})):
         async with Rebuild(settings, load_read_model(ref)) as rb:
             await rb.prepare()
             await rb.catch_up()

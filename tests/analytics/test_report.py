@@ -198,6 +198,7 @@ async def test_export_figures_agree_with_the_feedback_services_figures(
     total = ours().total
     assert (total.counts["survey_answers"], total.counts["satisfied_answers"]) == (4, 2)
     assert total.rates["response_rate"] == 4 / 5 and total.counts["bad_reviews"] == 2
+    assert total.counts["no_consent"] == 1  # not asked: neither an answer nor a no answer
     assert total.rates["revisit_satisfaction_rate"] == 1.0
     assert total.counts["rectifications_opened"] == 2
     assert total.rates["rectification_on_time_rate"] == 1 / 2

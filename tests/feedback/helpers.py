@@ -58,10 +58,12 @@ class History:
         self.envelopes: list[Envelope] = []
         self._positions: dict[str, int] = defaultdict(int)
         self._versions: dict[UUID, int] = defaultdict(int)
+        self._centers: dict[UUID, str] = {}
 
     def add(self, service: str, type_: str, at: str, payload: dict[str, Any], *,
             case_id: UUID | None, aggregate_id: UUID | None = None,
-            version: int | None = None) -> Envelope:
+            version: int | None = None, actor: str = "test",
+            center_id: str | None = None) -> Envelope:
         """``version`` older than the contract's: the payload as it was stored back then."""
         aggregate = aggregate_id or case_id
         assert aggregate is not None
@@ -77,10 +79,60 @@ class History:
             type=type_, version=version, service=service,
             position=self._positions[service], aggregate_id=aggregate,
             aggregate_version=self._versions[aggregate], case_id=case_id,
-            center_id=self.center_id, occurred_at=when, recorded_at=when,
-            actor="test", payload=payload)
+            center_id=center_id or self.center_id, occurred_at=when, recorded_at=when,
+            actor=actor, payload=payload)
         self.envelopes.append(envelope)
         return envelope
+
+    # -- a resident, as intake's relay publishes it (no personal data, partitioned by the
+    #    resident's id: the resident is the aggregate, there is no case) --------------------
+
+    def consent(self, resident_id: UUID, at: str, *, contact: bool, surveys: bool,
+                reason: str = "changed", actor: str = "clerk-017") -> Envelope:
+        """``ConsentChanged`` at registration or a later change, by the clerk who took it."""
+        return self.add("intake", "ConsentChanged", at, {
+            "resident_id": str(resident_id), "contact": contact, "surveys": surveys,
+            "reason": reason}, case_id=None, aggregate_id=resident_id, actor=actor)
+
+    def erased(self, resident_id: UUID, at: str, actor: str = "director-01") -> Envelope:
+        """``ResidentErased`` by a supervisor of the registering center (``center_id``)."""
+        return self.add("intake", "ResidentErased", at, {"resident_id": str(resident_id)},
+                        case_id=None, aggregate_id=resident_id, actor=actor)
+
+    def case(self, at: str, *, resident_id: UUID | None, channel: str = "counter",
+             clerk_id: str = "clerk-017", item: str = "SA-HARDSHIP-SUBSIDY",
+             center_id: str | None = None) -> UUID:
+        """``CaseOpened``: a new case (of this center unless ``center_id``); returns its id."""
+        case_id = uuid.uuid4()
+        center = center_id or self.center_id
+        self._centers[case_id] = center
+        self.add("intake", "CaseOpened", at, {
+            "center_id": center, "counter_id": "window-3", "clerk_id": clerk_id,
+            "channel": channel, "service_item": item,
+            "resident_id": str(resident_id) if resident_id else None},
+            case_id=case_id, actor=clerk_id, center_id=center)
+        return case_id
+
+    def step(self, case_id: UUID, type_: str, at: str, **payload: Any) -> Envelope:
+        """Another step of a case opened with :meth:`case` (its center, its clerk)."""
+        return self.add("intake", type_, at, payload, case_id=case_id, actor="clerk-017",
+                        center_id=self._centers.get(case_id))
+
+    def resolved(self, case_id: UUID, at: str, *, outcome: str = "resolved",
+                 defused: bool = True) -> Envelope:
+        return self.step(case_id, "CaseResolved", at, outcome=outcome,
+                         explanation="当场办结", emotion_defused=defused)
+
+    def take(self) -> History:
+        """The events added so far, as a History of their own; this one goes on from here
+        (positions and versions continue), empty."""
+        taken = History(self.center_id)
+        taken.envelopes, self.envelopes = self.envelopes, []
+        return taken
+
+    async def publish_new(self, settings: Settings) -> int:
+        """Publish what was added since the last ``publish_new`` (and keep going on)."""
+        return await self.take().publish(settings)
 
     async def publish(self, settings: Settings) -> int:
         """Onto the test's stream, in order; returns the last stream sequence."""

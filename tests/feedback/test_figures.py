@@ -175,6 +175,14 @@ def march() -> History:
     rating(s7, c7, at("10"), "dissatisfied")
     r3 = rectification(c7, "r3", at("10"), "2026-03-31")
     completed(r3, c7, "2026-04-02T10:00:00+08:00", "2026-04-02", "2026-03-31")
+    # Its revisit would go by text, which this resident has not agreed to: not asked.
+    v3 = uuid.uuid5(uuid.NAMESPACE_URL, "v3")
+    feedback(v3, c7, "SurveyRequested", "2026-04-02T10:00:00+08:00", survey_id=str(v3),
+             purpose="revisit", channel="sms", resident_id=None, counter_id="w", clerk_id="c",
+             service_item="x", send_at="2026-04-02T12:00:00+08:00",
+             expires_at="2026-04-09T12:00:00+08:00", rectification_id=str(r3))
+    feedback(v3, c7, "SurveyWithdrawn", "2026-04-02T12:00:00+08:00", survey_id=str(v3),
+             reason="…", because="no_consent")
     f6 = follow_up(c7, "f6", "2026-03-31T16:30:00+00:00")  # due 1 April in Shanghai
     followup(f6, c7, "FollowUpCompleted", "2026-04-01T10:00:00+08:00", outcome="done",
              channel="phone")
@@ -197,13 +205,15 @@ MARCH = {  # one center, March 2026, deadlines judged on 1 April
     "rectifications_opened": 3,  # r1, r2, r3
     "rectification_on_time_rate": rate(1, 3),  # r1 on time; r2 overdue; r3 done late
     "followups_on_time_rate": rate(2, 3),  # f1, f3 on time; f2 missed; f4 cancelled; f5 due
+    "no_consent": 0,  # v3, not asked for want of consent, is April's
 }
-APRIL = {"visits": 1, "followups_on_time_rate": rate(1, 1)}  # case 5; f6 done on its day
+APRIL = {"visits": 1, "followups_on_time_rate": rate(1, 1),  # case 5; f6 done on its day
+         "no_consent": 1}  # v3: counted apart, never as no answer (no response rate)
 
 
 def expect(**given: Any) -> dict[str, Any]:
     """A row: every figure zero (or no rate) unless given."""
-    zero = {"visits": 0, "bad_reviews": 0, "rectifications_opened": 0}
+    zero = {"visits": 0, "bad_reviews": 0, "rectifications_opened": 0, "no_consent": 0}
     out = {name: zero.get(name, rate(0, 0)) for name in MARCH}
     out.update(given)
     return out
@@ -255,7 +265,8 @@ async def test_the_figures_of_a_hand_built_march(settings: Settings) -> None:
                 revisit_satisfaction_rate=rate(1, 1), rectifications_opened=2,
                 rectification_on_time_rate=rate(1, 2), followups_on_time_rate=rate(1, 1))},
             {"counter_id": W1, **expect(visits=1)},  # April: case 5
-            {"counter_id": W2, **expect(followups_on_time_rate=rate(1, 1))},  # April: f6
+            {"counter_id": W2, **expect(followups_on_time_rate=rate(1, 1),  # April: f6,
+                                        no_consent=1)},  # v3
         ]
 
         # Item A is the case's item after guidance: cases 1, 2 and 6 (5 is April's).

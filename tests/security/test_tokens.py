@@ -136,7 +136,8 @@ def test_development_keys_are_refused_outside_development() -> None:
     with pytest.raises(ValidationError, match="32"):
         Settings(auth_keys=["short"])
     ok = Settings(environment="production", auth_keys=[NEW_KEY, OLD_KEY],
-                  vault_master_key="m" * 40, vault_lookup_key="l" * 40)
+                  vault_master_key="m" * 40, vault_lookup_key="l" * 40,
+                  survey_token_secret="s" * 40)
     assert ok.auth_keys[0].get_secret_value() == NEW_KEY
     assert DEV_AUTH_KEY in [k.get_secret_value() for k in Settings().auth_keys]
 

@@ -237,7 +237,9 @@ function renderWorklist() {
     $(`[data-count="${name}"]`).textContent = items.length;
     const ul = $(`[data-list="${name}"]`);
     const shown = items.slice(0, SHOWN).map((f) => h("li", { dataset: { id: f.follow_up_id } },
-      h("div", { class: "r" }, t(`reason_${f.reason}`), f.priority === "high" ? h("span", { class: "badge red" }, t("urgent")) : null),
+      h("div", { class: "r" }, t(`reason_${f.reason}`), f.priority === "high" ? h("span", { class: "badge red" }, t("urgent")) : null,
+        // A task without contact: the resident has not agreed to be called, texted or visited.
+        f.contact === false ? h("span", { class: "badge amber" }, t("no_contact")) : null),
       h("div", { class: "m" }, `${t("due")} ${fmtDate(f.due_on)} · ${t("assigned")} ${f.escalated_to || f.assigned_clerk || f.assigned_team || ""}`),
       f.case_id ? h("div", { class: "m" }, `${t("case")} ${String(f.case_id).slice(0, 8)}`) : null));
     if (items.length > SHOWN) shown.push(h("li", { class: "more" }, t("more", { n: items.length - SHOWN })));

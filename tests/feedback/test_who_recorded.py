@@ -1,0 +1,64 @@
+"""An answer recorded by staff names who recorded it: the token's subject, never a name from
+the body. A supervisor may record for a clerk; then both are kept."""
+
+from __future__ import annotations
+
+import uuid
+
+from services.feedback.application import ResolvedCase
+from services.feedback.main import create_app
+from shared.auth import Role
+from shared.settings import Settings
+from tests.feedback.helpers import key
+from tests.support import TEST_CENTER, bearer, headers, running, stream_envelopes, wait_until
+
+
+async def test_a_clerk_records_answers_in_their_own_name_and_a_supervisor_for_a_clerk(
+        settings: Settings) -> None:
+    app = create_app(settings)
+    async with running(app, anonymous=True) as client:
+        feedback = app.state.feedback
+
+        async def phone_survey() -> uuid.UUID:
+            resolved = ResolvedCase(
+                case_id=uuid.uuid4(), center_id=TEST_CENTER, counter_id="phone-desk",
+                clerk_id="clerk-017", service_item="SA-HARDSHIP-SUBSIDY",
+                intake_channel="phone", resident_id=uuid.uuid4(),
+                resolved_event_id=uuid.uuid4(), resolved_at=feedback.clock())
+            return (await feedback.request_survey(resolved)).aggregate_id
+
+        clerk = bearer(settings, role=Role.CLERK, sub="clerk-017")
+        supervisor = bearer(settings, role=Role.SUPERVISOR, sub="director-01")
+        first, second, third = [await phone_survey() for _ in range(3)]
+
+        async def record(survey: uuid.UUID, who: dict[str, str], clerk_id: str) -> dict:
+            r = await client.post(f"/surveys/{survey}/rating", headers={**headers(key()), **who},
+                                  json={"level": "satisfied", "clerk_id": clerk_id})
+            return {"status": r.status_code, **r.json()}
+
+        # A clerk cannot put a colleague's name on an answer (and on the figures per clerk).
+        spoofed = await record(first, clerk, "clerk-099")
+        assert spoofed["status"] == 403 and spoofed["error"]["code"] == "forbidden_actor"
+        assert (await record(first, clerk, "clerk-017"))["status"] == 200
+        # A supervisor records the phone desk's answer for the clerk who took the call.
+        behalf = await record(second, supervisor, "clerk-021")
+        assert behalf["status"] == 200
+        own = await record(third, supervisor, "director-01")
+        assert own["status"] == 200
+
+        r = await client.get(f"/surveys/{second}", params={"after": behalf["position"]},
+                             headers=supervisor)
+        assert (r.json()["answered_by"], r.json()["recorded_by"]) == ("clerk-021", "director-01")
+
+    async def rated() -> bool:
+        return sum(e.type == "RatingGiven" for e in await stream_envelopes(settings)) == 3
+
+    await wait_until(rated, what="the three answers on the stream")
+    answers = {e.aggregate_id: e for e in await stream_envelopes(settings)
+               if e.type == "RatingGiven"}
+    assert (answers[first].actor, answers[first].payload["clerk_id"]) == ("clerk-017",
+                                                                          "clerk-017")
+    assert (answers[second].actor, answers[second].payload["clerk_id"]) == ("director-01",
+                                                                            "clerk-021")
+    assert (answers[third].actor, answers[third].payload["clerk_id"]) == ("director-01",
+                                                                          "director-01")

@@ -1,0 +1,82 @@
+"""A policy change reaches another center's residents only when the city publishes it: a
+center's supervisor publishes to their own center, on the route and in the background."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from services.followup.domain import PolicyChange, follow_up_id_for
+from shared.auth import Role
+from shared.contracts.followup import PublisherScope
+from shared.group_commit import Unit
+from shared.settings import Settings
+from tests.feedback.helpers import History
+from tests.followup.story import CENTER, at, center_day, key
+from tests.support import bearer, headers, wait_until
+
+OTHER = "SH-PD-LUJIAZUI"
+SUBSIDY = "SA-HARDSHIP-SUBSIDY"
+
+
+async def test_only_the_city_reaches_every_centers_residents(settings: Settings) -> None:
+    history = History(CENTER)
+    ours, theirs = uuid.uuid4(), uuid.uuid4()  # a resident of Huamu, one of Lujiazui
+    history.case(at(2026, 3, 2, 9).isoformat(), resident_id=ours)
+    history.case(at(2026, 3, 2, 9).isoformat(), resident_id=theirs, center_id=OTHER)
+    body = {"center_id": OTHER, "service_items": [SUBSIDY], "summary": "困难补助标准上调",
+            "effective_on": "2026-04-01"}
+    supervisor = bearer(settings, role=Role.SUPERVISOR, center=OTHER, sub="director-lj")
+    city = bearer(settings, role=Role.CITY, center=None, sub="city-affairs-01")
+
+    async with center_day(settings, at(2026, 3, 2, 9), with_intake=False) as center:
+        await history.publish_new(settings)
+        pool = center.app.state.pool
+
+        async def known() -> bool:
+            return await pool.fetchval("SELECT count(*) FROM resident_items") == 2
+        await wait_until(known, what="both residents' cases")
+
+        # Lujiazui's supervisor: not to every center, not as another center.
+        r = await center.followup.post("/policy-changes", headers={**headers(key()),
+                                       **supervisor}, json={**body, "all_centers": True})
+        assert r.status_code == 403 and r.json()["error"]["code"] == "forbidden_role", r.text
+        r = await center.followup.post("/policy-changes", headers={**headers(key()),
+                                       **supervisor}, json={**body, "center_id": CENTER})
+        assert r.status_code == 403 and r.json()["error"]["code"] == "forbidden_center"
+
+        # The city: every center's residents, each in their own center's worklist.
+        r = await center.followup.post("/policy-changes", headers={**headers(key()), **city},
+                                       json={**body, "all_centers": True})
+        assert r.status_code == 202, r.text
+        by_city = r.json()["id"]
+
+        # A policy to all centers recorded with a center's reach (as one published before
+        # the city role existed reads, upcast): the fan-out keeps to the publisher's center.
+        older = follow_up_id_for("policy", "recorded-before-the-city-role")
+        meta = {"actor": "director-lj", "occurred_at": at(2026, 3, 2, 9, 30),
+                "causation_id": "older-policy", "correlation_id": None, "center_id": OTHER,
+                "case_id": None}
+
+        def record(unit: Unit) -> PolicyChange:
+            policy = PolicyChange(id=older, service_items=[SUBSIDY], summary="补助调整",
+                                  effective_on=datetime(2026, 4, 1).date(), all_centers=True,
+                                  outreach_due_at=at(2026, 3, 4, 9), meta=meta,
+                                  scope=PublisherScope.CENTER.value)
+            unit.add(policy)
+            return policy
+
+        await center.app.state.followups.committer.submit(record, [older])
+        await center.settled()
+        assert await center.fanout.once() == 2
+        await center.settled()
+
+        async def reached(policy_id: uuid.UUID | str) -> dict[str, str]:
+            rows = await pool.fetch("SELECT resident_id, center_id FROM followups"
+                                    " WHERE source_id = $1", uuid.UUID(str(policy_id)))
+            return {str(r["resident_id"]): r["center_id"] for r in rows}
+
+        assert await reached(by_city) == {str(ours): CENTER, str(theirs): OTHER}
+        assert await reached(older) == {str(theirs): OTHER}, "nothing in Huamu's worklist"
+        r = await center.followup.get(f"/policy-changes/{older}", headers=city)
+        assert (r.json()["residents"], r.json()["scope"]) == (1, "center")

@@ -1,0 +1,82 @@
+"""Production never starts on a development secret: every service, every built-in default,
+each refused with the setting named, whichever way the settings were made."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+
+from services.feedback.main import create_app as feedback_app
+from services.followup.main import create_app as followup_app
+from services.intake.main import create_app as intake_app
+from shared.service import serve
+from shared.settings import DEVELOPMENT_DEFAULTS, DevelopmentDefaults, Settings
+
+SERVICES = {"intake": intake_app, "followup": followup_app, "feedback": feedback_app}
+ROOT = Path(__file__).resolve().parents[2]
+
+#: What an operator sets in production: every secret of their own.
+OWN = {"AUTH_KEYS": json.dumps(["a" * 40]), "VAULT_MASTER_KEY": "m" * 40,
+       "VAULT_OLD_MASTER_KEYS": json.dumps(["o" * 40]), "VAULT_LOOKUP_KEY": "l" * 40,
+       "SURVEY_TOKEN_SECRET": "s" * 40}
+
+
+def _env_with_default(name: str) -> dict[str, str]:
+    """Production with every secret set, except ``name`` left at (or set to) its default."""
+    secret = DEVELOPMENT_DEFAULTS[name]
+    env = {**OWN, "ENVIRONMENT": "production", "LOG_JSON": "false"}
+    is_list = name in ("auth_keys", "vault_old_master_keys")
+    env[name.upper()] = json.dumps([secret]) if is_list else secret
+    return env
+
+
+def test_the_operators_own_secrets_are_every_development_default_there_is() -> None:
+    assert set(OWN) == {name.upper() for name in DEVELOPMENT_DEFAULTS}
+    ok = Settings(environment="production", **{k.lower(): json.loads(v) if v[0] == "[" else v
+                                               for k, v in OWN.items()})
+    assert ok.development_defaults() == []
+
+
+@pytest.mark.parametrize("service", sorted(SERVICES))
+@pytest.mark.parametrize("name", sorted(DEVELOPMENT_DEFAULTS))
+def test_a_service_started_in_production_refuses_each_development_default(
+        service: str, name: str, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    # From the environment, as `python -m services.<name>.main` starts: a clean refusal.
+    for key, value in _env_with_default(name).items():
+        monkeypatch.setenv(key, value)
+    with pytest.raises(SystemExit) as stopped:
+        serve(service, SERVICES[service])  # type: ignore[arg-type]
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert f"sixstep {service}: refusing to start" in err and name.upper() in err
+    assert "Traceback" not in err
+
+    # Settings made in code (model_copy skips validation): the service still refuses.
+    own = Settings(environment="development", **{
+        k.lower(): json.loads(v) if v[0] == "[" else v for k, v in OWN.items()})
+    secret = DEVELOPMENT_DEFAULTS[name]
+    value = ([SecretStr(secret)] if name in ("auth_keys", "vault_old_master_keys")
+             else SecretStr(secret))
+    made = own.model_copy(update={"environment": "production", name: value})
+    with pytest.raises(DevelopmentDefaults) as refused:
+        SERVICES[service](made)
+    assert refused.value.names == [name.upper()]
+
+
+def test_the_feedback_process_will_not_sign_survey_links_with_the_built_in_secret() -> None:
+    """The finding as it was seen: a real process, production, the survey secret unset."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(
+        ("SURVEY_", "AUTH_", "VAULT_", "ENVIRONMENT"))}
+    env.update({**OWN, "ENVIRONMENT": "production", "LOG_JSON": "false"})
+    del env["SURVEY_TOKEN_SECRET"]
+    done = subprocess.run([sys.executable, "-m", "services.feedback.main"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert "SURVEY_TOKEN_SECRET" in done.stderr and "refusing to start" in done.stderr
