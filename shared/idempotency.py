@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from eventsourcing.domain import Aggregate
-
 from shared.errors import AlreadyDoneError, IdempotencyKeyReused
+from shared.scrubbing import ScrubsFreeText
 
 
-class RemembersCommands(Aggregate):
-    """Mixed into each service's aggregates; ``where`` words the 409's message."""
+class RemembersCommands(ScrubsFreeText):
+    """Mixed into each service's aggregates; ``where`` words the 409's message. Being a
+    :class:`~shared.scrubbing.ScrubsFreeText`, every event they record is scrubbed of
+    personal data before it is built."""
 
     where: ClassVar[str] = "here"
 

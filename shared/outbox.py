@@ -27,6 +27,8 @@ from eventsourcing.persistence import StoredEvent
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.js.errors import NotFoundError
+from pydantic import ValidationError
+from pydantic_core import to_jsonable_python
 
 from shared.bus import event_subject
 from shared.contracts import REGISTRY, Envelope, event_id_for
@@ -38,14 +40,33 @@ log = structlog.get_logger("sixstep.outbox")
 def to_envelope(service: str, position: int, event: Any) -> Envelope:
     """A stored domain event as it crosses the bus: envelope + payload of its contract."""
     contract = REGISTRY.get(type(event).__name__)
-    meta: dict[str, Any] = event.meta
     fields = {name: getattr(event, name) for name in contract.payload.model_fields
               if hasattr(event, name)}
     payload = contract.payload.model_validate(fields).model_dump(mode="json")
-    return Envelope(
+    return Envelope(**_envelope_fields(service, position, event, contract.type,
+                                       contract.version, payload))
+
+
+def as_stored(service: str, position: int, event: Any) -> Envelope:
+    """A stored event its contract refuses (one recorded before a bound existed, e.g. an
+    ``occurred_at`` in the year 1), as it was stored: unvalidated. The relay still publishes
+    it, in its place, so the stream holds every stored event and nothing after it waits;
+    readers report it as unreadable (consumers dead-letter it, export and replay skip it)."""
+    contract = REGISTRY.get(type(event).__name__)
+    fields = {name: getattr(event, name) for name in contract.payload.model_fields
+              if hasattr(event, name)}
+    return Envelope.model_construct(**_envelope_fields(
+        service, position, event, contract.type, contract.version,
+        to_jsonable_python(fields)))
+
+
+def _envelope_fields(service: str, position: int, event: Any, type_name: str, version: int,
+                     payload: dict[str, Any]) -> dict[str, Any]:
+    meta: dict[str, Any] = event.meta
+    return dict(
         event_id=event_id_for(service, event.originator_id, event.originator_version),
-        type=contract.type,
-        version=contract.version,
+        type=type_name,
+        version=version,
         service=service,
         position=position,
         aggregate_id=event.originator_id,
@@ -183,7 +204,13 @@ class Relay:
             event = self.app.mapper.to_domain_event(StoredEvent(
                 originator_id=row["originator_id"], originator_version=row["originator_version"],
                 topic=row["topic"], state=bytes(row["state"])))
-            envelope = to_envelope(self.service, position, event)
+            try:
+                envelope = to_envelope(self.service, position, event)
+            except ValidationError as exc:
+                log.warning("relay.event_refused_by_contract", service=self.service,
+                            position=position, type=type(event).__name__,
+                            errors=exc.error_count())
+                envelope = as_stored(self.service, position, event)
             future: asyncio.Future[dict[str, Any]] = loop.create_future()
             self._acks[position] = future
             futures.append((position, future))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import time
+from datetime import date, time
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
@@ -11,6 +11,8 @@ from zoneinfo import ZoneInfo
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from shared.contracts.fields import EARLIEST_DAY
 
 ServiceName = Literal["intake", "followup", "feedback"]
 
@@ -221,6 +223,15 @@ class Settings(BaseSettings):
         "Survey answers per survey per minute (a token bucket; 429 beyond it)."))
     survey_rate_burst: int = Field(5, ge=1, description="Answers one survey may take at once.")
 
+    # -- what the APIs accept as a moment or a day (shared/moments.py) ----------------------
+    occurred_at_earliest: date = Field(date(2000, 1, 1), description=(
+        "The earliest occurred_at (and deadline, due day ...) a request may give; not before "
+        "1970-01-01, the contracts' own floor."))
+    occurred_at_max_future_s: float = Field(300.0, ge=0, le=86_400, description=(
+        "How far ahead of the service's clock occurred_at may be (counters' clocks drift)."))
+    dates_horizon_days: int = Field(3660, ge=1, le=36_500, description=(
+        "How far ahead a deadline, due day or effective day may be."))
+
     log_level: str = "INFO"
     log_json: bool = True
 
@@ -280,6 +291,14 @@ class Settings(BaseSettings):
                 and len(self.survey_token_secret.get_secret_value()) < 32):
             raise ValueError("SURVEY_TOKEN_SECRET needs 32+ characters outside development")
         return self
+
+    @field_validator("occurred_at_earliest")
+    @classmethod
+    def _not_before_the_contracts(cls, value: date) -> date:
+        if value < EARLIEST_DAY:
+            raise ValueError(f"OCCURRED_AT_EARLIEST cannot be before {EARLIEST_DAY}: events "
+                             "before it could not be read back")
+        return value
 
     @field_validator("center_timezone")
     @classmethod

@@ -35,6 +35,7 @@ from shared.contracts.feedback import (
 from shared.errors import AlreadyDoneError, CommandError, VersionConflict
 from shared.eventstore import ServiceApplication
 from shared.group_commit import GroupCommitter, Unit, Written
+from shared.moments import Moments
 from shared.settings import Settings
 
 Clock = Callable[[], datetime]
@@ -132,12 +133,14 @@ class Feedback:
     """The feedback use cases, shared by the HTTP API, the consumers and the scheduler."""
 
     def __init__(self, committer: GroupCommitter, policy: SurveyPolicy, tokens: SurveyTokens,
-                 calendars: Calendars, clock: Clock = system_clock) -> None:
+                 calendars: Calendars, clock: Clock = system_clock,
+                 moments: Moments | None = None) -> None:
         self.committer = committer
         self.policy = policy
         self.tokens = tokens
         self.calendars = calendars
         self.clock = clock
+        self.moments = moments or Moments()
 
     def local_day(self, at: datetime) -> date:
         return at.astimezone(self.policy.tz).date()
@@ -268,6 +271,7 @@ class Feedback:
                     "a clerk records answers in their own name: clerk_id must be the token's "
                     "subject (only a supervisor records an answer on a clerk's behalf)",
                     clerk_id=clerk_id, actor=actor)
+        self.moments.check(cmd, now)
         meta = meta_for(cmd, actor, key, now)
         aspects = {a.value: mark for a, mark in cmd.aspects.items()}
 
@@ -295,6 +299,7 @@ class Feedback:
                                      cmd: c.CompleteRectification, actor: str, key: str,
                                      expected_version: int | None = None) -> Written:
         now = self.clock()
+        self.moments.check(cmd, now)
         meta = meta_for(cmd, actor, key, now)
 
         def run(unit: Unit) -> Aggregate:

@@ -33,7 +33,6 @@ from shared.contracts.feedback import (
 )
 from shared.errors import CommandError, RuleViolated
 from shared.idempotency import RemembersCommands
-from shared.privacy import redact
 
 FEEDBACK_NAMESPACE = UUID("3b9d6f0e-8a41-4c7e-b2d5-91e0c4a7f6b3")
 
@@ -182,7 +181,7 @@ class Survey(RemembersCommands):
              clerk_id: str | None, now: datetime, meta: Meta) -> None:
         self.check_answerable(now)
         self._rated(survey_id=self.id, purpose=self.purpose, level=level.value,
-                    comment=redact(comment), aspects=dict(aspects), via=via.value,
+                    comment=comment, aspects=dict(aspects), via=via.value,
                     clerk_id=clerk_id, rectification_id=self.rectification_id,
                     meta=self.meta_for(meta))
 
@@ -222,7 +221,7 @@ class Survey(RemembersCommands):
         if not self.is_open:
             raise RuleViolated("only a survey still waiting for an answer can be withdrawn",
                                status=self.status)
-        self._withdrawn(survey_id=self.id, reason=redact(reason), because=because.value,
+        self._withdrawn(survey_id=self.id, reason=reason, because=because.value,
                         meta=self.meta_for(meta))
 
     def respect(self, consent: Consent, meta: Meta) -> WithdrawalCause | None:
@@ -333,7 +332,7 @@ class Rectification(RemembersCommands):
         if self.status != "open":
             raise RuleViolated("the rectification's outcome is already recorded",
                                status=self.status)
-        self._completed(rectification_id=self.id, outcome=outcome, actions=redact(actions),
+        self._completed(rectification_id=self.id, outcome=outcome, actions=actions,
                         deadline_on=self.deadline_on, completed_on=completed_on,
                         on_time=completed_on <= self.deadline_on, meta=self.meta_for(meta),
                         basis=self.basis)

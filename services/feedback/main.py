@@ -30,6 +30,7 @@ from services.feedback.tokens import SurveyTokens
 from shared.calendars import Calendars
 from shared.http import Metrics
 from shared.limits import TokenBuckets
+from shared.moments import Moments
 from shared.service import install_surface, serve, start_runtime, stop_runtime
 from shared.settings import DEV_SURVEY_TOKEN_SECRET, Settings
 
@@ -56,7 +57,8 @@ def create_app(settings: Settings, *, sender: SurveySender | None = None,
         runtime = await start_runtime(settings, SERVICE, FeedbackApplication, DDL, metrics,
                                       calendars)
         runtime.now = clock
-        feedback = Feedback(runtime.committer, policy, tokens, calendars, clock)
+        feedback = Feedback(runtime.committer, policy, tokens, calendars, clock,
+                            Moments.from_settings(settings))
         replanning = Replanning(runtime.pool, feedback)
         runtime.calendar_hooks["feedback"] = replanning.run
         if runtime.runs_workers:  # a file added or the package upgraded while we were down

@@ -35,6 +35,7 @@ from shared.contracts.followup import Priority, Reason
 from shared.errors import AlreadyDoneError, InvalidCommand, VersionConflict
 from shared.eventstore import ServiceApplication
 from shared.group_commit import GroupCommitter, Unit, Written
+from shared.moments import Moments
 from shared.settings import Settings
 
 
@@ -120,6 +121,7 @@ class FollowUps:
         self.settings = settings
         self.clock = clock
         self.catalogue = catalogue
+        self.moments = Moments.from_settings(settings)
         self.consents: Consents = consents or AllConsent()
 
     # -- helpers ----------------------------------------------------------------------------
@@ -128,9 +130,12 @@ class FollowUps:
         return self.calendars.for_center(center_id)
 
     def _meta(self, cmd: c._Command | None, actor: str, key: str | None) -> Meta:
+        now = self.clock.now()
+        if cmd is not None:
+            self.moments.check(cmd, now)  # 422 for a moment or day out of range
         return {
             "actor": actor,
-            "occurred_at": (cmd.occurred_at if cmd is not None else None) or self.clock.now(),
+            "occurred_at": (cmd.occurred_at if cmd is not None else None) or now,
             "causation_id": key,
             "correlation_id": cmd.correlation_id if cmd is not None else None,
         }
@@ -191,6 +196,9 @@ class FollowUps:
             raise InvalidCommand(f"service item {cmd.service_item!r} is not in the catalogue",
                                  field="service_item")
         follow_up_id = follow_up_id_for("api", f"{cmd.center_id}\x1f{key}")
+        # The command's moments first (422), then what the resident agreed to (409), then the
+        # calendar.
+        meta = self._meta(cmd, actor, key) | {"center_id": cmd.center_id, "case_id": cmd.case_id}
         contact = True
         if cmd.resident_id is not None:
             consent = await self.consents.of(cmd.resident_id)
@@ -204,7 +212,6 @@ class FollowUps:
                                 resident_id=str(cmd.resident_id), reason=cmd.reason.value)
             contact = allowed
         planned, rule = self._when(cmd.center_id, cmd)
-        meta = self._meta(cmd, actor, key) | {"center_id": cmd.center_id, "case_id": cmd.case_id}
 
         def run(unit: Unit) -> Aggregate:
             existing = unit.find(follow_up_id)

@@ -47,7 +47,6 @@ from shared.errors import (
     RuleViolated,
 )
 from shared.idempotency import RemembersCommands
-from shared.privacy import redact
 
 FOLLOWUP_NAMESPACE = UUID("3b0e6c1a-5d2f-4e8b-9a7c-1f4d2e6b8c90")
 
@@ -262,7 +261,7 @@ class FollowUp(RemembersCommands):
                 f"{NO_CONTACT_REASON}: record the task as done with the channel "
                 f"'{ContactChannel.NONE}' (or '{ContactChannel.COUNTER}' when they came in)",
                 channel=channel)
-        self._completed(outcome=outcome, channel=channel, note=redact(note), meta=meta)
+        self._completed(outcome=outcome, channel=channel, note=note, meta=meta)
 
     @event("FollowUpCompleted")
     def _completed(self, outcome: str, channel: str, note: str, meta: Meta) -> None:
@@ -280,7 +279,7 @@ class FollowUp(RemembersCommands):
         if assigned_clerk is None and assigned_team is None:
             assigned_clerk, assigned_team = self.assigned_clerk, self.assigned_team
         self._rescheduled(due_at=due_at, assigned_clerk=assigned_clerk,
-                          assigned_team=assigned_team, reason=redact(reason), meta=meta,
+                          assigned_team=assigned_team, reason=reason, meta=meta,
                           cause=RescheduleCause.STAFF.value, previous_due_at=self.due_at,
                           basis=basis.value,
                           due_rule=due_rule.as_dict() if due_rule is not None else None)
@@ -350,7 +349,7 @@ class FollowUp(RemembersCommands):
                                escalated_to=self.escalated_to)
         self._escalated(escalated_to=supervisor,
                         overdue_working_days=self._overdue_days(calendar, now),
-                        by_scheduler=False, reason=redact(reason), meta=meta)
+                        by_scheduler=False, reason=reason, meta=meta)
 
     @event("FollowUpEscalated")
     def _escalated(self, escalated_to: str, overdue_working_days: int, by_scheduler: bool,
@@ -364,7 +363,7 @@ class FollowUp(RemembersCommands):
         self.check_new_command(meta.get("causation_id"), "FollowUpCancelled")
         if self.status not in OPEN:
             return False
-        self._cancelled(reason=redact(reason), meta=meta)
+        self._cancelled(reason=reason, meta=meta)
         return True
 
     @event("FollowUpCancelled")
@@ -489,7 +488,7 @@ class Obligation(RemembersCommands):
         self.check_new_command(meta.get("causation_id"), "ObligationEnded")
         if not self.active:
             raise RuleViolated("the obligation is no longer watched")
-        self._ended(reason=redact(reason), meta=meta)
+        self._ended(reason=reason, meta=meta)
 
     @event("ObligationEnded")
     def _ended(self, reason: str, meta: Meta) -> None:

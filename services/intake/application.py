@@ -4,8 +4,9 @@ resident's record on the log), committed in batches."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID, uuid5
 
 import structlog
@@ -20,6 +21,11 @@ from shared.catalogue import Catalogue
 from shared.errors import CommandError, InvalidCommand, VersionConflict
 from shared.eventstore import ServiceApplication
 from shared.group_commit import GroupCommitter, Unit, Written
+from shared.moments import Moments
+from shared.scrubbing import KNOWN_PERSON
+
+if TYPE_CHECKING:
+    from services.intake.known_people import KnownPeople
 
 log = structlog.get_logger("sixstep.intake")
 
@@ -30,13 +36,8 @@ class IntakeApplication(ServiceApplication):
     name = "intake"
 
 
-def meta_for(command: c._Command, actor: str, key: str | None) -> Meta:
-    return {
-        "actor": actor,
-        "occurred_at": command.occurred_at or datetime.now(UTC),
-        "causation_id": key,
-        "correlation_id": command.correlation_id,
-    }
+def system_clock() -> datetime:
+    return datetime.now(UTC)
 
 
 class ClerkMismatch(CommandError):
@@ -64,14 +65,32 @@ class Intake:
     """The intake use cases, one method each, shared by the HTTP API and the demo.
 
     ``vault``: where a case's resident is checked (``presence.py``); without one (benchmarks
-    of the write path alone) a case cannot name a resident.
-    """
+    of the write path alone) a case cannot name a resident. ``known``: who a case is about,
+    from the vault, so that a command's free text is scrubbed of that resident's own name,
+    phone, ID number and address (``known_people.py``); without it the scrubber's patterns
+    still apply. ``moments``: the window a command's ``occurred_at`` and days must lie in;
+    ``clock``: the service's now."""
 
     def __init__(self, committer: GroupCommitter, catalogue: Catalogue,
-                 vault: Vault | None = None) -> None:
+                 vault: Vault | None = None, *, known: KnownPeople | None = None,
+                 moments: Moments | None = None,
+                 clock: Callable[[], datetime] = system_clock) -> None:
         self.committer = committer
         self.catalogue = catalogue
         self.vault = vault
+        self.known = known
+        self.moments = moments or Moments()
+        self.clock = clock
+
+    def meta_for(self, command: c._Command, actor: str, key: str | None) -> Meta:
+        now = self.clock()
+        self.moments.check(command, now)
+        return {
+            "actor": actor,
+            "occurred_at": command.occurred_at or now,
+            "causation_id": key,
+            "correlation_id": command.correlation_id,
+        }
 
     def _known_item(self, code: str) -> None:
         if self.catalogue.get(code) is None:
@@ -90,7 +109,7 @@ class Intake:
         self._known_item(cmd.service_item)
         clerk_id = clerk_for(cmd.clerk_id, principal)
         case_id = case_id_for(cmd.center_id, key)
-        meta = meta_for(cmd, actor, key)
+        meta = self.meta_for(cmd, actor, key)
         meta["center_id"] = cmd.center_id
         meta["case_id"] = case_id
         basis: Standing | None = None
@@ -144,6 +163,11 @@ class Intake:
         act: Any,
         meta: Meta,
     ) -> Written:
+        # Every command on a case carries free text: the resident the case names is
+        # scrubbed from it (shared.scrubbing), in memory, never stored.
+        if self.known is not None and (person := await self.known.of_case(case_id)):
+            meta[KNOWN_PERSON] = person
+
         def run(unit: Unit) -> Aggregate:
             case: Case = unit.get(case_id)
             case.check_new_command(key, kind)
@@ -168,7 +192,7 @@ class Intake:
         key: str | None,
         expected_version: int | None = None,
     ) -> Written:
-        meta = meta_for(cmd, actor, key)
+        meta = self.meta_for(cmd, actor, key)
         return await self._on_case(
             case_id,
             "RequestHeard",
@@ -186,7 +210,7 @@ class Intake:
         key: str | None,
         expected_version: int | None = None,
     ) -> Written:
-        meta = meta_for(cmd, actor, key)
+        meta = self.meta_for(cmd, actor, key)
         return await self._on_case(
             case_id,
             "RequestRestated",
@@ -204,7 +228,7 @@ class Intake:
         key: str | None,
         expected_version: int | None = None,
     ) -> Written:
-        meta = meta_for(cmd, actor, key)
+        meta = self.meta_for(cmd, actor, key)
         return await self._on_case(
             case_id,
             "ConcernsNoted",
@@ -226,7 +250,7 @@ class Intake:
     ) -> Written:
         if cmd.service_item:
             self._known_item(cmd.service_item)
-        meta = meta_for(cmd, actor, key)
+        meta = self.meta_for(cmd, actor, key)
         return await self._on_case(
             case_id,
             "GuidanceGiven",
@@ -251,7 +275,7 @@ class Intake:
         key: str | None,
         expected_version: int | None = None,
     ) -> Written:
-        meta = meta_for(cmd, actor, key)
+        meta = self.meta_for(cmd, actor, key)
         return await self._on_case(
             case_id,
             "ActionTaken",
@@ -269,7 +293,7 @@ class Intake:
         key: str | None,
         expected_version: int | None = None,
     ) -> Written:
-        meta = meta_for(cmd, actor, key)
+        meta = self.meta_for(cmd, actor, key)
         deadline_id = uuid5(CHILD_NAMESPACE, f"{case_id}:deadline:{key or datetime.now(UTC)}")
         return await self._on_case(
             case_id,
@@ -288,7 +312,7 @@ class Intake:
         key: str | None,
         expected_version: int | None = None,
     ) -> Written:
-        meta = meta_for(cmd, actor, key)
+        meta = self.meta_for(cmd, actor, key)
         obligation_id = uuid5(CHILD_NAMESPACE, f"{case_id}:obligation:{key or datetime.now(UTC)}")
         return await self._on_case(
             case_id,
@@ -309,7 +333,7 @@ class Intake:
         key: str | None,
         expected_version: int | None = None,
     ) -> Written:
-        meta = meta_for(cmd, actor, key)
+        meta = self.meta_for(cmd, actor, key)
         return await self._on_case(
             case_id,
             "CaseResolved",
@@ -329,7 +353,7 @@ class Intake:
         key: str | None,
         expected_version: int | None = None,
     ) -> Written:
-        meta = meta_for(cmd, actor, key)
+        meta = self.meta_for(cmd, actor, key)
         return await self._on_case(
             case_id,
             "CaseReopened",

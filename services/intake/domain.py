@@ -13,7 +13,6 @@ from eventsourcing.utils import get_topic
 from shared.contracts.vocabulary import ActionKind, Outcome
 from shared.errors import InvalidCommand, RuleViolated
 from shared.idempotency import RemembersCommands
-from shared.privacy import redact
 
 CASE_NAMESPACE = UUID("0f7c8a52-2a8e-4d55-b0a4-6c3e1f8b9d10")
 
@@ -69,7 +68,7 @@ class Case(RemembersCommands):
     def hear_request(self, words: str, meta: Meta) -> None:
         self.check_new_command(meta.get("causation_id"), "RequestHeard")
         self.check_open()
-        self._heard(words=redact(words), meta=meta)
+        self._heard(words=words, meta=meta)
 
     @event("RequestHeard")
     def _heard(self, words: str, meta: Meta) -> None:
@@ -87,8 +86,8 @@ class Case(RemembersCommands):
         if not confirmed and not (correction and correction.strip()):
             raise InvalidCommand("a restatement must be confirmed by the resident, or corrected "
                                  "with the resident's correction", field="correction")
-        self._restated(restatement=redact(restatement), confirmed=confirmed,
-                       correction=redact(correction) if correction else None, meta=meta)
+        self._restated(restatement=restatement, confirmed=confirmed,
+                       correction=correction or None, meta=meta)
 
     @event("RequestRestated")
     def _restated(self, restatement: str, confirmed: bool, correction: str | None,
@@ -102,8 +101,8 @@ class Case(RemembersCommands):
                       meta: Meta) -> None:
         self.check_new_command(meta.get("causation_id"), "ConcernsNoted")
         self.check_open()
-        self._concerns_noted(needs=[redact(n) for n in needs],
-                             worries=[redact(w) for w in worries],
+        self._concerns_noted(needs=list(needs),
+                             worries=list(worries),
                              emotion=emotion, urgency=urgency, meta=meta)
 
     @event("ConcernsNoted")
@@ -121,7 +120,7 @@ class Case(RemembersCommands):
         self.check_open()
         self.check_heard("guide")
         self._guided(service_item=service_item, policy_basis=policy_basis,
-                     eligibility=eligibility, promised=redact(promised),
+                     eligibility=eligibility, promised=promised,
                      missing_documents=missing_documents, meta=meta)
 
     @event("GuidanceGiven")
@@ -140,7 +139,7 @@ class Case(RemembersCommands):
         if kind == ActionKind.REFERRED and not referred_to:
             raise InvalidCommand("a referral names where the resident was referred to",
                                  field="referred_to")
-        self._acted(kind=kind, description=redact(description), referred_to=referred_to,
+        self._acted(kind=kind, description=description, referred_to=referred_to,
                     meta=meta)
 
     @event("ActionTaken")
@@ -152,7 +151,7 @@ class Case(RemembersCommands):
         self.check_new_command(meta.get("causation_id"), "DeadlineNoted")
         self.check_open()
         self._deadline_noted(deadline_id=deadline_id, due_on=due_on,
-                             description=redact(description), meta=meta)
+                             description=description, meta=meta)
 
     @event("DeadlineNoted")
     def _deadline_noted(self, deadline_id: UUID, due_on: date, description: str,
@@ -166,7 +165,7 @@ class Case(RemembersCommands):
         if self.resident_id is None:
             raise RuleViolated("a recurring obligation needs a resident to contact; "
                                "the case was opened without a resident id")
-        self._obligation_declared(obligation_id=obligation_id, description=redact(description),
+        self._obligation_declared(obligation_id=obligation_id, description=description,
                                   cadence=cadence, next_due_on=next_due_on, meta=meta)
 
     @event("ObligationDeclared")
@@ -182,7 +181,7 @@ class Case(RemembersCommands):
         if outcome != Outcome.RESOLVED and not explanation.strip():
             raise InvalidCommand("an outcome other than 'resolved' needs the explanation given "
                                  "to the resident", field="explanation")
-        self._resolved(outcome=outcome, explanation=redact(explanation),
+        self._resolved(outcome=outcome, explanation=explanation,
                        emotion_defused=emotion_defused, meta=meta)
 
     @event("CaseResolved")
@@ -195,7 +194,7 @@ class Case(RemembersCommands):
         self.check_new_command(meta.get("causation_id"), "CaseReopened")
         if self.status != "resolved":
             raise RuleViolated("only a resolved case can be reopened", status=self.status)
-        self._reopened(reason=redact(reason), meta=meta)
+        self._reopened(reason=reason, meta=meta)
 
     @event("CaseReopened")
     def _reopened(self, reason: str, meta: Meta) -> None:

@@ -10,7 +10,8 @@ from fastapi import FastAPI
 
 from services.intake import pages, vault_migration
 from services.intake.api import cases, catalogue
-from services.intake.application import Intake, IntakeApplication, Residents
+from services.intake.application import Intake, IntakeApplication, Residents, system_clock
+from services.intake.known_people import KnownPeople
 from services.intake.lookup_limits import LookupGuard
 from services.intake.open311 import router as open311
 from services.intake.projections import CONSUMER, DDL, CaseProjection
@@ -20,15 +21,16 @@ from services.intake.vault import DDL as VAULT_DDL
 from services.intake.vault import Vault, VaultPolicy
 from shared.catalogue import load_catalogue
 from shared.http import Metrics, new_app
+from shared.moments import Moments
 from shared.service import install_surface, serve, start_runtime, stop_runtime
 from shared.settings import Settings
 
 SERVICE = "intake"
 
 
-def create_app(settings: Settings, clock: Callable[[], datetime] | None = None) -> FastAPI:
-    """The intake service; ``clock`` (what presence grants are timed by) is the system clock
-    unless a test gives its own."""
+def create_app(settings: Settings, clock: Callable[[], datetime] = system_clock) -> FastAPI:
+    """The intake service. ``clock``: the service's now, what ``occurred_at`` is checked
+    against and presence grants are timed by; tests set it."""
     catalogue_ = load_catalogue(settings.catalogue_paths)
     sealer = Sealer.from_settings(settings)
     metrics = Metrics(SERVICE)
@@ -47,7 +49,9 @@ def create_app(settings: Settings, clock: Callable[[], datetime] | None = None) 
         vault = Vault(runtime.pool, sealer, policy, clock)
         await vault_migration.prepare(vault, settings.vault_key_buckets)
         app.state.vault = vault
-        app.state.intake = Intake(runtime.committer, catalogue_, vault)
+        app.state.intake = Intake(runtime.committer, catalogue_, vault,
+                                  known=KnownPeople(runtime.application, vault),
+                                  moments=Moments.from_settings(settings), clock=clock)
         app.state.residents = use_cases = Residents(runtime.committer, vault)
         # Consent and erasures the log has not learnt yet (a crash, or residents registered
         # before they went on the log): published once, by the workers, who also forget

@@ -41,10 +41,11 @@ from services.intake.presence import Act, Standing, allowed, refusal
 from services.intake.sealing import Sealer
 from shared.auth import Principal
 from shared.errors import CommandError, NotFound, Unavailable
-from shared.privacy import redact
+from shared.privacy import KnownPerson, redact
 
 FIELDS = ("name", "id_number", "phone", "address", "contact_channel", "consent")
 CHANGEABLE = ("phone", "address", "contact_channel", "consent")
+IDENTITY = ("name", "phone", "id_number", "address")  # what free text is scrubbed of
 SEALED = ", ".join(f"r.{f}" for f in FIELDS)
 
 DDL = [
@@ -410,6 +411,21 @@ class Vault:
                             row["erased_at"], None, standing)
         return Resident(resident_id, row["center_id"], row["registered_at"], None,
                         ResidentData(**self._open(row)), standing)
+
+    async def identity_terms(self, resident_id: UUID) -> KnownPerson | None:
+        """The resident's name, phone, ID number and address, for scrubbing the free text
+        of a case that names them (``shared.scrubbing``); None when erased or not on file.
+
+        Opened as :meth:`read` opens them (the bucket's secret, then the data key), but not
+        audited and on no standing: it is the case's own resident, already admitted when the
+        case was opened; the data goes to no person and leaves no trace (it lives in memory
+        for the one command that scrubs with it, and is never stored or logged), and an audit
+        row per case write would bury the reads the trail is for. Who *sees* a resident is
+        still recorded by :meth:`read`."""
+        row = await self.pool.fetchrow(self._SELECT_WITH_KEY, resident_id)
+        if row is None or row["erased_at"] is not None:
+            return None
+        return KnownPerson(**self._open(row, IDENTITY))
 
     async def change(self, resident_id: UUID, changes: dict[str, Any], access: Access,
                      key: str) -> bool:

@@ -8,9 +8,19 @@ is the month of ``occurred_at`` on the center's clock. Every row carries ``schem
 was stored under); each Parquet file also records its contract versions in its metadata, and
 ``_manifest.json`` at the root records them for every file, CSV included.
 
-No personal data: the opaque resident id (a key into the vault) is left out, and every
-free-text field is passed through :func:`shared.privacy.redact` again, so an event stored
-before a redaction rule existed cannot leak a phone or ID number into an export.
+No personal data: the opaque resident id (a key into the vault) is left out, and every field
+its contract marks as free text (``shared.contracts.fields``) is passed through
+:func:`shared.privacy.redact` again, so an event stored before a redaction rule existed cannot
+leak a phone or ID number into an export.
+
+CSV cells that a spreadsheet would run as a formula (starting with ``=``, ``+``, ``-``, ``@``,
+a tab or a carriage return) get a leading single quote (OWASP's rule against CSV injection);
+Parquet keeps the text as it is (already scrubbed).
+
+An event that cannot be converted (one the contracts refuse, e.g. an ``occurred_at`` in the
+year 1 stored before the APIs bounded it) is not exported: it is counted and named (stream
+sequence, event id, reason) in the result and in the manifest's ``unreadable``, and the
+export goes on.
 
 Memory stays bounded: rows wait in column buffers of at most ``buffer_rows`` rows in all, then
 go out as row groups; at most ``max_open`` files are open at once. The manifest is the
@@ -25,6 +35,7 @@ import asyncio
 import enum
 import json
 import os
+import re
 import types
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
@@ -36,11 +47,20 @@ from uuid import UUID
 
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from shared.analytics.replay import Batch, Replay, Selection
+from shared.analytics.replay import (
+    CONVERSION_ERRORS,
+    UNREADABLE_LISTED,
+    Batch,
+    Replay,
+    Selection,
+    Unreadable,
+)
 from shared.contracts import REGISTRY, Envelope
+from shared.contracts.fields import free_text_fields
 from shared.contracts.registry import EventContract
 from shared.privacy import redact
 from shared.settings import Settings
@@ -120,12 +140,16 @@ def _arrow(annotation: Any) -> tuple[pa.DataType, Kind]:
 
 
 def payload_columns(contract: EventContract) -> list[Column]:
-    """The exported payload columns of one event type (personal fields left out)."""
+    """The exported payload columns of one event type (personal fields left out); the free
+    text its contract marks is scrubbed again on the way out, codes are not touched."""
     out = []
+    free_text = set(free_text_fields(contract.payload))
     for name, info in contract.payload.model_fields.items():
         if name in PERSONAL_FIELDS:
             continue
         arrow_type, kind = _arrow(info.annotation)
+        if name not in free_text and kind in ("text", "text_list"):
+            kind = "plain" if kind == "text" else "list"
         column = f"payload_{name}" if name in _ENVELOPE_NAMES else name
         out.append(Column(column, arrow_type, name, kind))
     return out
@@ -136,7 +160,9 @@ def type_columns(contract: EventContract) -> list[Column]:
 
 
 def wide_columns(contracts: Iterable[EventContract]) -> list[Column]:
-    """Envelope + the union of payload columns; a name with two types becomes JSON text."""
+    """Envelope + the union of payload columns; a name with two types becomes JSON text, and
+    a name that is free text in any contract is scrubbed in every row (``reason`` is a code
+    in ConsentChanged, an enum in FollowUpScheduled and free text in CaseReopened)."""
     merged: dict[str, Column] = {}
     for contract in contracts:
         for col in payload_columns(contract):
@@ -145,6 +171,8 @@ def wide_columns(contracts: Iterable[EventContract]) -> list[Column]:
                 merged[col.name] = col
             elif seen.type != col.type:
                 merged[col.name] = Column(col.name, pa.string(), col.field, "json")
+            elif col.kind in ("text", "text_list") and seen.kind in ("plain", "list"):
+                merged[col.name] = col
     return [*ENVELOPE_COLUMNS, *merged.values()]
 
 
@@ -168,9 +196,22 @@ def _value(col: Column, e: Envelope, seq: int, stored_version: int) -> Any:
         return [redact(v) for v in value]
     if kind == "date":
         return date.fromisoformat(value) if isinstance(value, str) else value
-    if kind == "datetime":
-        return datetime.fromisoformat(value) if isinstance(value, str) else value
+    if kind == "datetime":  # converted here, per event: one out of range is skipped alone
+        moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+        return moment.astimezone(UTC)
     return orjson.dumps(value).decode()
+
+
+_INT64 = range(-(2**63), 2**63)
+
+
+def row_of(columns: list[Column], e: Envelope, seq: int, stored_version: int) -> list[Any]:
+    """One event's cells; raises one of ``CONVERSION_ERRORS`` when it cannot be converted."""
+    row = [_value(col, e, seq, stored_version) for col in columns]
+    for col, value in zip(columns, row, strict=True):
+        if isinstance(value, int) and not isinstance(value, bool) and value not in _INT64:
+            raise OverflowError(f"{col.name} = {value} does not fit a 64-bit integer")
+    return row
 
 
 def schema_of(columns: list[Column], metadata: dict[str, str]) -> pa.Schema:
@@ -178,13 +219,29 @@ def schema_of(columns: list[Column], metadata: dict[str, str]) -> pa.Schema:
                      metadata={k.encode(): v.encode() for k, v in metadata.items()})
 
 
+FORMULA_START = "=+-@\t\r"
+"""A CSV cell starting with one of these is run as a formula by spreadsheets (OWASP)."""
+_FORMULA = "^([" + "".join(re.escape(c) for c in FORMULA_START) + "])"
+
+
+def neutralise(cell: str) -> str:
+    """A CSV cell a spreadsheet will not run: a leading ``'`` before ``= + - @``, tab or CR."""
+    return "'" + cell if cell[:1] and cell[0] in FORMULA_START else cell
+
+
 def _csv_ready(table: pa.Table) -> pa.Table:
-    """CSV has no lists: list columns become JSON text."""
+    """CSV has no lists: list columns become JSON text. Every text cell that would start a
+    formula in a spreadsheet gets a leading single quote (:func:`neutralise`)."""
     for i, f in enumerate(table.schema):
+        column = table.column(i)
         if pa.types.is_list(f.type):
             texts = [None if v is None else json.dumps(v, ensure_ascii=False)
-                     for v in table.column(i).to_pylist()]
-            table = table.set_column(i, pa.field(f.name, pa.string()), pa.array(texts, pa.string()))
+                     for v in column.to_pylist()]
+            column = pa.chunked_array([pa.array(texts, pa.string())])
+        elif not pa.types.is_string(f.type):
+            continue
+        column = pc.replace_substring_regex(column, pattern=_FORMULA, replacement="'\\1")
+        table = table.set_column(i, pa.field(f.name, pa.string()), column)
     return table
 
 
@@ -213,6 +270,10 @@ class ExportResult:
     resumed_from: int | None = None
     stopped: bool = False
     undecodable: int = 0
+    unreadable: int = 0
+    """Events left out because they could not be converted (undecodable ones included)."""
+    unreadable_events: list[Unreadable] = field(default_factory=list)
+    """The first ``UNREADABLE_LISTED`` of them, with stream sequence, event id and reason."""
     rows_by_table: dict[str, int] = field(default_factory=dict)
 
 
@@ -260,7 +321,9 @@ class Exporter:
             "contracts": {t: {"service": c.service, "version": c.version}
                           for t, c in sorted(self.contracts.items())},
             "privacy": {"dropped_fields": sorted(PERSONAL_FIELDS),
-                        "redacted": "every free-text payload field (shared.privacy.redact)"},
+                        "redacted": "every free-text payload field (shared.privacy.redact)",
+                        "csv_formulas": "cells starting with = + - @ tab CR get a leading '"},
+            "unreadable": {"count": 0, "events": []},
             "first_seq": None, "last_seq": 0, "events": 0, "files": [],
             "started_at": datetime.now(UTC).isoformat(), "completed_at": None,
         }
@@ -283,6 +346,7 @@ class Exporter:
             raise ValueError(f"{self.root} was exported under other contract versions; "
                              "--restart to export again")
         self.manifest = manifest
+        self.manifest.setdefault("unreadable", {"count": 0, "events": []})
         self._remove_parts(keep={f["path"] for f in manifest["files"]})
         return int(manifest["last_seq"]) + 1 if manifest["last_seq"] else None
 
@@ -328,15 +392,29 @@ class Exporter:
         return part
 
     def add(self, batch: Batch) -> None:
+        for unreadable in batch.undecodable:
+            self._unreadable(unreadable)
         for e, seq, stored in zip(batch.events, batch.seqs, batch.stored_versions, strict=True):
-            part = self._partition(e)
+            try:
+                part = self._partition(e)
+                row = row_of(part.columns, e, seq, stored)
+            except CONVERSION_ERRORS as exc:
+                self._unreadable(Unreadable.of(seq, None, exc, event_id=str(e.event_id)))
+                continue
             buf = part.buffer
-            for col in part.columns:
-                buf[col.name].append(_value(col, e, seq, stored))
+            for col, value in zip(part.columns, row, strict=True):
+                buf[col.name].append(value)
             part.rows += 1
             self._buffered += 1
             if self._buffered >= self.buffer_rows:
                 self._flush_all()
+
+    def _unreadable(self, event: Unreadable) -> None:
+        """Count an event left out, and name it while the list is short."""
+        skipped = self.manifest["unreadable"]
+        skipped["count"] += 1
+        if len(skipped["events"]) < UNREADABLE_LISTED:
+            skipped["events"].append(event.as_dict())
 
     def _flush(self, part: _Partition) -> None:
         if not part.rows:
@@ -456,6 +534,9 @@ class Exporter:
             self._save_manifest()
         result.last_seq = int(self.manifest["last_seq"])
         result.first_seq = self.manifest["first_seq"]
+        result.unreadable = int(self.manifest["unreadable"]["count"])
+        result.unreadable_events = [Unreadable(u["seq"], u["event_id"], u["reason"])
+                                    for u in self.manifest["unreadable"]["events"]]
         result.files = len(self.manifest["files"])
         for f in self.manifest["files"]:
             result.rows_by_table[f["table"]] = result.rows_by_table.get(f["table"], 0) + f["rows"]

@@ -269,7 +269,8 @@ class Rebuild:
 
     async def _apply(self, batch: Batch) -> None:
         conn = self.conn
-        skipped: list[tuple[int, str | None, str]] = [(s, None, r) for s, r in batch.undecodable]
+        skipped: list[tuple[int, str | None, str]] = [(u.seq, None, u.reason)
+                                                       for u in batch.undecodable]
         events, seqs = batch.events, batch.seqs
         async with conn.transaction():
             if events:

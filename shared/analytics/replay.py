@@ -33,12 +33,12 @@ from datetime import datetime, timedelta
 from typing import Literal
 from uuid import UUID
 
+import orjson
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, ConsumerInfo, DeliverPolicy
 from nats.js.client import JetStreamContext
 from nats.js.errors import NotFoundError
-from pydantic import ValidationError
 
 from shared.bus import connect, partition_of
 from shared.contracts import REGISTRY, Envelope
@@ -212,6 +212,38 @@ def decode(data: bytes) -> tuple[Envelope, int]:
     return REGISTRY.current(stored), stored.version
 
 
+#: What decoding or converting one event can raise; anything else is a bug and stops the run.
+CONVERSION_ERRORS = (ValueError, LookupError, ArithmeticError, TypeError)
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """An event a reader could not convert: where it is on the stream, the event id it
+    carries (when that much could be read) and why. Readers report these and go on."""
+
+    seq: int
+    event_id: str | None
+    reason: str
+
+    @classmethod
+    def of(cls, seq: int, data: bytes | None, exc: BaseException,
+           event_id: str | None = None) -> Unreadable:
+        if event_id is None and data is not None:
+            try:
+                found = orjson.loads(data).get("event_id")
+                event_id = found if isinstance(found, str) else None
+            except (ValueError, AttributeError):
+                event_id = None
+        return cls(seq, event_id, f"{type(exc).__name__}: {str(exc)[:300]}")
+
+    def as_dict(self) -> dict[str, object]:
+        return {"seq": self.seq, "event_id": self.event_id, "reason": self.reason}
+
+
+#: How many unreadable events a run names (it counts them all).
+UNREADABLE_LISTED = 1000
+
+
 @dataclass
 class Batch:
     """One fetched batch: the matching events (upcast) and the stream range it covered."""
@@ -222,7 +254,7 @@ class Batch:
     first_seq: int = 0
     last_seq: int = 0
     scanned: int = 0
-    undecodable: list[tuple[int, str]] = field(default_factory=list)
+    undecodable: list[Unreadable] = field(default_factory=list)
 
 
 class Replay:
@@ -260,6 +292,7 @@ class Replay:
         self.scanned = 0
         self.matched = 0
         self.undecodable = 0
+        self.unreadable: list[Unreadable] = []  # the first UNREADABLE_LISTED of them
         self.last_seq = (from_seq - 1) if from_seq else 0
         self.stopped = False
         self.restarts = 0
@@ -419,8 +452,8 @@ class Replay:
                     continue
                 try:
                     envelope, stored_version = decode(msg.data)
-                except (ValidationError, ValueError, LookupError) as exc:
-                    batch.undecodable.append((seq, f"{type(exc).__name__}: {str(exc)[:300]}"))
+                except CONVERSION_ERRORS as exc:
+                    batch.undecodable.append(Unreadable.of(seq, msg.data, exc))
                     continue
                 if self.selection.matches(envelope):
                     batch.events.append(envelope)
@@ -430,6 +463,9 @@ class Replay:
             self.scanned += batch.scanned
             self.matched += len(batch.events)
             self.undecodable += len(batch.undecodable)
+            room = UNREADABLE_LISTED - len(self.unreadable)
+            if room > 0:
+                self.unreadable += batch.undecodable[:room]
             if self.last_seq >= self.upto:
                 done = True
             if batch.scanned:

@@ -35,7 +35,7 @@ from rich.table import Table
 from rich.text import Text
 
 from shared.analytics.checkpoint import Checkpoint, CheckpointMismatch
-from shared.analytics.replay import Batch, NoSuchStream, Replay, Selection
+from shared.analytics.replay import Batch, NoSuchStream, Replay, Selection, Unreadable
 from shared.cli import app
 from shared.settings import Settings
 
@@ -139,6 +139,25 @@ async def ctrl_c() -> AsyncIterator[asyncio.Event]:
             loop.remove_signal_handler(sig)
 
 
+Strict = Annotated[bool, typer.Option(
+    help="Exit 3 when an event could not be converted (it is reported and skipped either way).")]
+STRICT_EXIT = 3
+
+
+def report_unreadable(count: int, events: list[Unreadable], *, strict: bool) -> int:
+    """Say how many events could not be converted and which; the exit code ``--strict``
+    asks for (0 otherwise: they are skipped and the run goes on)."""
+    if not count:
+        return 0
+    err.print(f"[yellow]{count:,} event(s) could not be converted and were skipped:[/yellow]")
+    for u in events[:20]:
+        err.print(f"  seq {u.seq}  event {u.event_id or '?'}  {u.reason}")
+    if count > 20:
+        err.print(f"  ... and {count - 20:,} more (an export's manifest names the first "
+                  f"{len(events):,} under 'unreadable')")
+    return STRICT_EXIT if strict else 0
+
+
 def run(main: Callable[[], Any]) -> Any:
     try:
         return asyncio.run(main())
@@ -174,11 +193,14 @@ def replay_command(
     batch: BatchOpt = 1000,
     max_rate: Annotated[float | None, typer.Option(
         help="At most this many events/s (spare a busy cluster).")] = None,
+    strict: Strict = False,
 ) -> None:
     """Replay the log (or a selection of it) in order, upcast to current versions.
 
     Writes JSON Lines (the envelope plus ``stream_seq``) or, without --out, counts events by
     type. Resumable: with a checkpoint, a rerun continues after the last finished batch.
+    An event that cannot be converted is skipped and reported (stream sequence, event id,
+    reason); --strict then exits 3.
     """
     settings = Settings()
     selection = selection_of(settings, service, type_, center, case, since, until, clock)
@@ -234,13 +256,12 @@ def replay_command(
             table.add_row(name, f"{n:,}")
         table.add_row("[bold]total[/bold]", f"{sum(counts.values()):,}")
         err.print(table)
-        if replay.undecodable:
-            err.print(f"[yellow]{replay.undecodable} undecodable messages skipped[/yellow]")
+        code = report_unreadable(replay.undecodable, replay.unreadable, strict=strict)
         if replay.stopped:
             err.print(f"stopped after stream sequence {replay.last_seq:,}; "
                       "run the same command again to resume")
             return 130
-        return 0
+        return code
 
     code = run(main)
     if code:
@@ -265,10 +286,13 @@ def export_command(
     clock: ClockOpt = "recorded",
     restart: Annotated[bool, typer.Option(help="Delete what is there, start over.")] = False,
     batch: BatchOpt = 2000,
+    strict: Strict = False,
 ) -> None:
     """Export events (envelope + payload, no personal data) partitioned by month.
 
-    Resumable: the manifest is the checkpoint; a rerun continues after it.
+    Resumable: the manifest is the checkpoint; a rerun continues after it. An event that
+    cannot be converted is skipped, counted and named in the manifest (``unreadable``);
+    --strict then exits 3. CSV cells that would start a spreadsheet formula get a leading '.
     """
     from shared.analytics.export import Exporter
 
@@ -294,10 +318,11 @@ def export_command(
         if result.resumed_from:
             err.print(f"resumed at stream sequence {result.resumed_from:,}")
         err.print(f"{result.files} files, stream sequences up to {result.last_seq:,}")
+        code = report_unreadable(result.unreadable, result.unreadable_events, strict=strict)
         if result.stopped:
             err.print("stopped; run the same command again to resume")
             return 130
-        return 0
+        return code
 
     code = run(main)
     if code:

@@ -225,7 +225,10 @@ async def play_day(intake: str, token_of: Callable[[str], str], residents: int =
     token each clerk acts with."""
     rng = random.Random(seed)
     tally = Tally()
-    morning = datetime.now(UTC).replace(hour=1, minute=0, second=0, microsecond=0)
+    now = datetime.now(UTC)
+    morning = now.replace(hour=1, minute=0, second=0, microsecond=0)  # 09:00 in Shanghai
+    if morning + timedelta(minutes=7 * residents + 60) > now:
+        morning -= timedelta(days=1)  # the whole morning in the past: the APIs refuse a future
     people = demo_residents(seed, residents) if vault else [None] * residents
     limits = asyncio.Semaphore(parallel)
     async with httpx.AsyncClient(base_url=intake, timeout=30, trust_env=False) as client:

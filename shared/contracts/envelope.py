@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid5
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from shared.contracts.fields import Code, Moment, OptionalCode
 
 EVENT_ID_NAMESPACE = UUID("6f1c2a64-93f5-4f0c-9a51-5e0b6a1c7d21")
 
@@ -26,19 +27,21 @@ class Envelope(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     event_id: UUID
-    type: str = Field(description="Event type, past tense, unique across services.")
+    type: Code = Field(description="Event type, past tense, unique across services.")
     version: int = Field(ge=1, description="Schema version of the payload.")
-    service: str = Field(description="The service whose log holds the event.")
+    service: Code = Field(description="The service whose log holds the event.")
     position: int = Field(ge=1, description="Notification id in the service's log.")
     aggregate_id: UUID
     aggregate_version: int = Field(ge=1)
     case_id: UUID | None = Field(description="The case the event is about, when there is one.")
-    center_id: str
-    occurred_at: datetime = Field(description="When it happened, as reported by the counter.")
-    recorded_at: datetime = Field(description="When the service stored it.")
-    causation_id: str | None = Field(None, description="The command (Idempotency-Key) behind it.")
-    correlation_id: str | None = Field(None, description="Shared by everything one visit caused.")
-    actor: str = Field(description="Who did it: a clerk id, 'resident', or 'system:<part>'.")
+    center_id: Code
+    occurred_at: Moment = Field(description=(
+        "When it happened, as reported by the counter: 1970 to 2199, with an offset (the API's "
+        "own window, OCCURRED_AT_EARLIEST and OCCURRED_AT_MAX_FUTURE_S, lies inside it)."))
+    recorded_at: Moment = Field(description="When the service stored it.")
+    causation_id: OptionalCode = Field(None, description="The command (Idempotency-Key) behind it.")
+    correlation_id: OptionalCode = Field(None, description="Shared by everything one visit caused.")
+    actor: Code = Field(description="Who did it: a clerk id, 'resident', or 'system:<part>'.")
     payload: dict[str, Any]
 
     @property

@@ -14,18 +14,19 @@ days (``RectificationOpened``, consumed by the follow-up service), whose outcome
 deadline worked out on a provisional year (``basis``) is revised once the year's official
 schedule is known (``RectificationDeadlineRevised``).
 
-No personal data: the resident is an opaque id, free text went through ``shared.privacy.redact``.
+No personal data: the resident is an opaque id; free text is scrubbed before it is stored
+(``shared.contracts.fields``).
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Any
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.contracts.fields import Code, Day, FreeText, Moment, OptionalCode
 from shared.contracts.registry import REGISTRY, EventContract, Upcaster
 from shared.contracts.vocabulary import Basis, with_official_basis
 
@@ -109,11 +110,11 @@ class SurveyRequested(_Payload):
     purpose: SurveyPurpose
     channel: SurveyChannel
     resident_id: UUID | None = Field(None, description="Opaque id; contact details stay in intake.")
-    counter_id: str
-    clerk_id: str
-    service_item: str
-    send_at: datetime = Field(description="When it goes out (tablet: right away).")
-    expires_at: datetime = Field(description="No answer by then is recorded as no answer.")
+    counter_id: Code
+    clerk_id: Code
+    service_item: Code
+    send_at: Moment = Field(description="When it goes out (tablet: right away).")
+    expires_at: Moment = Field(description="No answer by then is recorded as no answer.")
     rectification_id: UUID | None = Field(None, description="The rectification a revisit follows.")
 
 
@@ -122,7 +123,7 @@ class SurveySent(_Payload):
 
     survey_id: UUID
     channel: SurveyChannel
-    expires_at: datetime
+    expires_at: Moment
 
 
 class RatingGiven(_Payload):
@@ -131,11 +132,11 @@ class RatingGiven(_Payload):
     survey_id: UUID
     purpose: SurveyPurpose
     level: RatingLevel
-    comment: str = ""
+    comment: FreeText = ""
     aspects: dict[Aspect, Mark] = Field(
         default_factory=dict, description="Marks 1 (poor) to 5 (excellent) per aspect.")
     via: AnsweredVia
-    clerk_id: str | None = Field(None, description=(
+    clerk_id: OptionalCode = Field(None, description=(
         "The clerk an assisted answer is attributed to (who called back or stood at the "
         "counter). The envelope's actor recorded it: the same clerk, or a supervisor on the "
         "clerk's behalf."))
@@ -155,7 +156,9 @@ class SurveyWithdrawn(_Payload):
     resident has not agreed to be asked this way, or their data was erased (``because``)."""
 
     survey_id: UUID
-    reason: str
+    reason: Code = Field(description=(
+        "The system's words for ``because`` (e.g. 'the case was reopened'), never typed by a "
+        "person."))
     because: WithdrawalCause = Field(
         WithdrawalCause.REOPENED, description=(
             "reopened (counts nowhere), no_consent (counted as no consent, never as no "
@@ -177,12 +180,12 @@ class RectificationOpened(_Payload):
 
     rectification_id: UUID
     resident_id: UUID | None
-    rating: str
-    deadline_on: date
-    summary: str = ""
+    rating: Code
+    deadline_on: Day
+    summary: FreeText = ""
     survey_id: UUID | None = Field(None, description="The survey whose answer was the bad review.")
     basis: Basis = BASIS
-    counted_from: date | None = Field(None, description=(
+    counted_from: Day | None = Field(None, description=(
         "The day the working days are counted from (the bad review's day, center's zone)."))
     working_days: int | None = Field(None, ge=0, description="The working days allowed.")
 
@@ -192,10 +195,11 @@ class RectificationDeadlineRevised(_Payload):
     the same working days counted again on it (never before the day of the revision)."""
 
     rectification_id: UUID
-    deadline_on: date
-    previous_deadline_on: date
+    deadline_on: Day
+    previous_deadline_on: Day
     basis: Basis = BASIS
-    reason: str = Field("calendar_published", description="Why the deadline moved.")
+    reason: Code = Field("calendar_published", description=(
+        "Why the deadline moved: a code, 'calendar_published'."))
 
 
 class RectificationCompleted(_Payload):
@@ -203,9 +207,9 @@ class RectificationCompleted(_Payload):
 
     rectification_id: UUID
     outcome: RectificationOutcome
-    actions: str
-    deadline_on: date
-    completed_on: date = Field(description="The day in the center's time zone.")
+    actions: FreeText
+    deadline_on: Day
+    completed_on: Day = Field(description="The day in the center's time zone.")
     on_time: bool = Field(description="completed_on <= deadline_on")
     basis: Basis = BASIS
 

@@ -17,13 +17,20 @@ resident's refusal arriving later turns an open one into such a task
 
 from __future__ import annotations
 
-from datetime import date, datetime
 from enum import StrEnum
 from typing import Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.contracts.fields import (
+    Code,
+    CodeList,
+    Day,
+    FreeText,
+    Moment,
+    OptionalCode,
+)
 from shared.contracts.registry import REGISTRY, EventContract, Upcaster
 from shared.contracts.vocabulary import Basis, Cadence, with_official_basis
 
@@ -100,9 +107,9 @@ class DueRule(_Payload):
     ``not_before``."""
 
     direction: Literal["on_or_after", "on_or_before"]
-    day: date
+    day: Day
     working_days: int = Field(ge=0)
-    not_before: datetime | None = None
+    not_before: Moment | None = None
 
 
 class FollowUpScheduled(_Payload):
@@ -110,12 +117,12 @@ class FollowUpScheduled(_Payload):
 
     reason: Reason
     resident_id: UUID | None = Field(description="Opaque id; None when the case had none.")
-    due_at: datetime = Field(description="When it becomes due (office opening, center zone).")
-    assigned_clerk: str | None
-    assigned_team: str | None
+    due_at: Moment = Field(description="When it becomes due (office opening, center zone).")
+    assigned_clerk: OptionalCode
+    assigned_team: OptionalCode
     priority: Priority = Priority.NORMAL
-    service_item: str | None = None
-    source: str = Field(description="What caused it, e.g. 'intake:DeadlineNoted', 'api'.")
+    service_item: OptionalCode = None
+    source: Code = Field(description="What caused it, e.g. 'intake:DeadlineNoted', 'api'.")
     source_id: UUID | None = Field(None, description="Deadline, obligation, policy, rectification"
                                    " or upstream event id.")
     basis: Basis = BASIS
@@ -136,32 +143,32 @@ def follow_up_scheduled_v1_to_v2(payload: dict[str, Any]) -> dict[str, Any]:
 class FollowUpDue(_Payload):
     """The scheduler found the follow-up due; it is missed if not done by ``overdue_at``."""
 
-    due_at: datetime
-    overdue_at: datetime
+    due_at: Moment
+    overdue_at: Moment
     basis: Basis = BASIS
 
 
 class FollowUpMissed(_Payload):
     """The due working day closed without the follow-up done; escalated at ``escalate_at``."""
 
-    due_at: datetime
-    escalate_at: datetime
+    due_at: Moment
+    escalate_at: Moment
     basis: Basis = BASIS
 
 
 class FollowUpEscalated(_Payload):
     """Handed to the center's supervisor: overdue too long, or escalated by staff."""
 
-    escalated_to: str
+    escalated_to: Code
     overdue_working_days: int = Field(ge=0)
     by_scheduler: bool
-    reason: str = ""
+    reason: FreeText = ""
 
 
 class FollowUpCompleted(_Payload):
     outcome: FollowUpOutcome
     channel: ContactChannel
-    note: str = ""
+    note: FreeText = ""
 
 
 class FollowUpRescheduled(_Payload):
@@ -169,12 +176,12 @@ class FollowUpRescheduled(_Payload):
     ``calendar_published``) when the official schedule replaced the provisional year its date
     was worked out on."""
 
-    due_at: datetime
-    assigned_clerk: str | None
-    assigned_team: str | None
-    reason: str = ""
+    due_at: Moment
+    assigned_clerk: OptionalCode
+    assigned_team: OptionalCode
+    reason: FreeText = ""
     cause: RescheduleCause = RescheduleCause.STAFF
-    previous_due_at: datetime | None = None
+    previous_due_at: Moment | None = None
     basis: Basis = BASIS
     due_rule: DueRule | None = None
 
@@ -183,24 +190,26 @@ class FollowUpCancelled(_Payload):
     """No longer needed, e.g. the case was reopened and is being handled at the counter, or
     the resident's data was erased, or it was only outreach and they refused contact."""
 
-    reason: str
+    reason: FreeText
 
 
 class FollowUpContactWithdrawn(_Payload):
     """The resident no longer agrees to be contacted: the follow-up stays, as a task for staff
     done from the case file without reaching them (``contact`` false from now on)."""
 
-    reason: str
+    reason: Code = Field(description=(
+        "The system's words ('the resident has not agreed to be contacted'), never typed by a "
+        "person."))
 
 
 class PolicyChangePublished(_Payload):
     """A policy change that may help residents with past cases on these service items."""
 
-    service_items: list[str]
-    summary: str
-    effective_on: date
+    service_items: CodeList
+    summary: FreeText
+    effective_on: Day
     all_centers: bool = Field(description="Reach residents of every center, not only this one.")
-    outreach_due_at: datetime = Field(description="When the outreach follow-ups fall due.")
+    outreach_due_at: Moment = Field(description="When the outreach follow-ups fall due.")
     basis: Basis = BASIS
     due_rule: DueRule | None = Field(None, description="How outreach_due_at was worked out.")
     scope: PublisherScope = Field(PublisherScope.CENTER, description=(
@@ -228,34 +237,34 @@ class ObligationWatched(_Payload):
     obligation_id: UUID
     resident_id: UUID
     cadence: Cadence
-    next_due_on: date
-    missed_at: datetime = Field(description="When the current period counts as missed.")
-    assigned_clerk: str | None = Field(None, description="Who calls when a period is missed.")
-    service_item: str | None = None
+    next_due_on: Day
+    missed_at: Moment = Field(description="When the current period counts as missed.")
+    assigned_clerk: OptionalCode = Field(None, description="Who calls when a period is missed.")
+    service_item: OptionalCode = None
     basis: Basis = BASIS
 
 
 class ObligationFulfilled(_Payload):
-    period_due_on: date
-    fulfilled_on: date
+    period_due_on: Day
+    fulfilled_on: Day
     late: bool = Field(description="The period had already been counted as missed.")
-    next_due_on: date
-    missed_at: datetime
+    next_due_on: Day
+    missed_at: Moment
     basis: Basis = BASIS
 
 
 class ObligationMissed(_Payload):
     """No fulfilment was recorded for a period by the end of its grace working days."""
 
-    period_due_on: date
+    period_due_on: Day
     follow_up_id: UUID
-    next_due_on: date
-    missed_at: datetime
+    next_due_on: Day
+    missed_at: Moment
     basis: Basis = BASIS
 
 
 class ObligationEnded(_Payload):
-    reason: str
+    reason: FreeText
 
 
 def _add(model: type[_Payload], summary: str = "",

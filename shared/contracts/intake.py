@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from shared.contracts.fields import CODE, Code, Day, FreeText, FreeTextList, OptionalFreeText
 from shared.contracts.registry import REGISTRY, EventContract
 from shared.contracts.vocabulary import (
     ActionKind,
@@ -36,15 +36,15 @@ class CaseOpened(_Payload):
     the actor is the supervisor). v1 events are read through :func:`case_opened_v1_to_v2`.
     """
 
-    center_id: str
-    counter_id: str = Field(description="The window, phone line or visiting team.")
-    clerk_id: str = Field(description="The clerk who served; the actor, or whom a "
-                                      "supervisor recorded the opening for.")
+    center_id: Code
+    counter_id: Code = Field(description="The window, phone line or visiting team.")
+    clerk_id: Code = Field(description="The clerk who served; the actor, or whom a "
+                                       "supervisor recorded the opening for.")
     channel: Channel
-    service_item: str = Field(description="Catalogue code.")
+    service_item: Code = Field(description="Catalogue code.")
     resident_id: UUID | None = Field(
         None, description="Opaque id; personal data stays in the vault.")
-    resident_basis: Literal["registration", "presence_grant"] | None = Field(
+    resident_basis: Annotated[Literal["registration", "presence_grant"] | None, CODE] = Field(
         None, description="Why this center may name the resident: registered here, or "
                           "present at the window (a presence grant). None without a "
                           "resident, and for cases opened before the vault checked it.")
@@ -53,11 +53,11 @@ class CaseOpened(_Payload):
 class CaseOpenedV1(_Payload):
     """CaseOpened as recorded before v2: the same, without ``resident_basis``."""
 
-    center_id: str
-    counter_id: str
-    clerk_id: str
+    center_id: Code
+    counter_id: Code
+    clerk_id: Code
     channel: Channel
-    service_item: str
+    service_item: Code
     resident_id: UUID | None = None
 
 
@@ -70,15 +70,15 @@ def case_opened_v1_to_v2(payload: dict[str, Any]) -> dict[str, Any]:
 class RequestHeard(_Payload):
     """Step 1: the request in the resident's own words."""
 
-    words: str
+    words: FreeText
 
 
 class RequestRestated(_Payload):
     """Step 1: the clerk's restatement, confirmed by the resident or corrected."""
 
-    restatement: str
+    restatement: FreeText
     confirmed: bool
-    correction: str | None = None
+    correction: OptionalFreeText = None
 
 
 class ConcernsNoted(_Payload):
@@ -90,8 +90,8 @@ class ConcernsNoted(_Payload):
     :func:`concerns_noted_v1_to_v2`.
     """
 
-    needs: list[str] = []
-    worries: list[str] = []
+    needs: FreeTextList = []
+    worries: FreeTextList = []
     emotion: Emotion
     urgency: Urgency
     needs_defusing: bool = Field(description="The emotion on arrival must be defused.")
@@ -107,8 +107,8 @@ class ConcernsNoted(_Payload):
 class ConcernsNotedV1(_Payload):
     """ConcernsNoted as recorded before v2: the same, without ``needs_defusing``."""
 
-    needs: list[str] = []
-    worries: list[str] = []
+    needs: FreeTextList = []
+    worries: FreeTextList = []
     emotion: Emotion
     urgency: Urgency
 
@@ -122,48 +122,48 @@ def concerns_noted_v1_to_v2(payload: dict[str, Any]) -> dict[str, Any]:
 class GuidanceGiven(_Payload):
     """Step 3: the policy explained, eligibility, and what was promised."""
 
-    service_item: str
-    policy_basis: str
+    service_item: Code
+    policy_basis: FreeText
     eligibility: Eligibility
-    promised: str = ""
-    missing_documents: list[str] = []
+    promised: FreeText = ""
+    missing_documents: FreeTextList = []
 
 
 class ActionTaken(_Payload):
     """Step 4: something done for the resident, or a referral."""
 
     kind: ActionKind
-    description: str
-    referred_to: str | None = None
+    description: FreeText
+    referred_to: OptionalFreeText = None
 
 
 class DeadlineNoted(_Payload):
     """Step 4: a date that must not be missed (e.g. an application window closing)."""
 
     deadline_id: UUID
-    due_on: date
-    description: str
+    due_on: Day
+    description: FreeText
 
 
 class ObligationDeclared(_Payload):
     """Step 4: a recurring obligation (e.g. monthly reimbursement) the center will watch."""
 
     obligation_id: UUID
-    description: str
+    description: FreeText
     cadence: Cadence
-    next_due_on: date
+    next_due_on: Day
 
 
 class CaseResolved(_Payload):
     """Step 4: the outcome, the explanation given, and whether the emotion was defused."""
 
     outcome: Outcome
-    explanation: str
+    explanation: FreeText
     emotion_defused: bool
 
 
 class CaseReopened(_Payload):
-    reason: str
+    reason: FreeText
 
 
 class ConsentChanged(_Payload):
@@ -175,7 +175,7 @@ class ConsentChanged(_Payload):
     resident_id: UUID
     contact: bool = Field(description="Agrees to be contacted for follow-ups.")
     surveys: bool = Field(description="Agrees to be asked for feedback.")
-    reason: str = Field("changed", description="'registration' or 'changed'.")
+    reason: Code = Field("changed", description="'registration' or 'changed'.")
 
 
 class ResidentErased(_Payload):

@@ -44,8 +44,12 @@ def key() -> str:
 
 
 def quiet(settings: Settings, **extra: Any) -> Settings:
-    """Settings whose background scheduler and fan-out only run at start: tests tick by hand."""
-    return settings.model_copy(update={"followup_scheduler_interval_s": 3600.0, **extra})
+    """Settings whose background scheduler and fan-out only run at start: tests tick by hand.
+
+    The counter may report moments up to a day after the hand-set clock (a story opens its
+    case at 09:10 on a clock still at 09:00 and ticks follow-up later)."""
+    return settings.model_copy(update={"followup_scheduler_interval_s": 3600.0,
+                                       "occurred_at_max_future_s": 86_400.0, **extra})
 
 
 @dataclass
@@ -132,8 +136,8 @@ async def center_day(settings: Settings, start: datetime, *, with_intake: bool =
     clock = ManualClock(start)
     app = create_followup(settings, clock)
     async with contextlib.AsyncExitStack() as stack:
-        intake = (await stack.enter_async_context(running(create_intake(settings)))
-                  if with_intake else httpx.AsyncClient())
+        intake = (await stack.enter_async_context(running(
+            create_intake(settings, clock=clock.now))) if with_intake else httpx.AsyncClient())
         followup = await stack.enter_async_context(running(app))
         center = Center(settings, clock, intake, followup, app)
         if with_feedback:

@@ -68,6 +68,7 @@ async def test_a_resolution_gets_a_check_and_a_hard_one_an_early_check(
             assert datetime.fromisoformat(early["due_at"]) == at(2026, 3, 9, 9), "next Monday"
 
         # Reopened at the counter: the check is moot; resolving again schedules a new one.
+        center.clock.set(at(2026, 3, 9, 10))
         await center.step(calm, "reopen", {"reason": "居民补充材料",
                                            "occurred_at": at(2026, 3, 9, 10).isoformat()})
         await center.step(calm, "resolve", {"outcome": "resolved", "emotion_defused": True,

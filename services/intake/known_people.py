@@ -1,0 +1,61 @@
+"""Who a case is about, as the vault knows them: what the case's free text is scrubbed of.
+
+A case names its resident once, when it is opened (``CaseOpened.resident_id``), and never
+changes it. Before a command with free text reaches the case, the application asks here for
+the resident's name, phone, ID number and address (``Vault.identity_terms``), and hands them
+to the scrubber in the command's meta (``shared.scrubbing.KNOWN_PERSON``); they are never
+stored. Which resident a case names is read from the case's first stored event (not from the
+read model, which may not have the case yet) and remembered: it is a fact that never changes.
+The personal data itself is fetched anew for every command and not kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from typing import Any, Protocol
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+
+from shared.privacy import KnownPerson
+
+
+class IdentityTerms(Protocol):
+    async def identity_terms(self, resident_id: UUID) -> KnownPerson | None: ...
+
+
+class KnownPeople:
+    def __init__(self, app: Application, vault: IdentityTerms, *,
+                 remembered: int = 50_000) -> None:
+        self.app = app
+        self.vault = vault
+        self._residents: OrderedDict[UUID, UUID | None] = OrderedDict()
+        self._remembered = remembered
+
+    async def of_case(self, case_id: UUID) -> KnownPerson | None:
+        """The resident the case names, or None (no resident, erased, no such case)."""
+        resident_id = await self.resident_of(case_id)
+        if resident_id is None:
+            return None
+        person = await self.vault.identity_terms(resident_id)
+        if person is not None:
+            _ = person.needles  # prepared here, not on the writer thread
+        return person
+
+    async def resident_of(self, case_id: UUID) -> UUID | None:
+        if case_id in self._residents:
+            self._residents.move_to_end(case_id)
+            return self._residents[case_id]
+        try:
+            resident_id = await asyncio.to_thread(self._first_event_names, case_id)
+        except AggregateNotFoundError:
+            return None  # not remembered: the case may be opened in a moment
+        self._residents[case_id] = resident_id
+        while len(self._residents) > self._remembered:
+            self._residents.popitem(last=False)
+        return resident_id
+
+    def _first_event_names(self, case_id: UUID) -> UUID | None:
+        case: Any = self.app.repository.get(case_id, version=1)
+        return getattr(case, "resident_id", None)

@@ -1,0 +1,69 @@
+"""What the services' APIs accept as a moment or a day: a window around now, from settings.
+
+A counter reports when something happened (``occurred_at``); a clerk gives deadlines and
+due days. One request with ``occurred_at`` in the year 1 or 9999 once made an event no reader
+could convert, so every command's moments and days are checked before anything is recorded:
+
+* ``occurred_at`` from ``OCCURRED_AT_EARLIEST`` (2000-01-01 by default) to
+  ``OCCURRED_AT_MAX_FUTURE_S`` seconds ahead of the service's clock (300: counters' clocks
+  drift a little);
+* every other moment or day of a command (a deadline, a due day, an effective day) from the
+  same earliest day to ``DATES_HORIZON_DAYS`` ahead (3660, ten years).
+
+Anything else is a 422 naming the field. The contracts (``shared.contracts.fields``) accept a
+wider, fixed range that no setting can exceed, so whatever the API accepts stays readable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from pydantic import BaseModel
+
+from shared.errors import InvalidCommand
+from shared.settings import Settings
+
+
+@dataclass(frozen=True)
+class Moments:
+    earliest: date = date(2000, 1, 1)
+    max_future: timedelta = timedelta(minutes=5)
+    horizon: timedelta = timedelta(days=3660)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Moments:
+        return cls(earliest=settings.occurred_at_earliest,
+                   max_future=timedelta(seconds=settings.occurred_at_max_future_s),
+                   horizon=timedelta(days=settings.dates_horizon_days))
+
+    def check(self, command: BaseModel, now: datetime) -> None:
+        """Raise :class:`InvalidCommand` (422) for the first moment or day of ``command``
+        outside its window; ``now`` is the service's clock."""
+        for name in type(command).model_fields:
+            self.check_value(name, getattr(command, name), now)
+
+    def check_value(self, name: str, value: Any, now: datetime) -> None:
+        """The answer names the window by its settings, not by the moment ``now`` (the same
+        request gets the same answer)."""
+        horizon_days = self.horizon.days
+        if isinstance(value, datetime):
+            first = datetime.combine(self.earliest, time(), UTC)
+            moment = value if value.utcoffset() is not None else value.replace(tzinfo=UTC)
+            if name == "occurred_at":
+                seconds = int(self.max_future.total_seconds())
+                if not first <= moment <= now + self.max_future:
+                    raise InvalidCommand(
+                        f"occurred_at must lie between {self.earliest} and {seconds} s after "
+                        "the service's clock (a counter's clock may run a little ahead)",
+                        field=name, earliest=self.earliest.isoformat(), max_future_s=seconds)
+            elif not first <= moment <= now + self.horizon:
+                raise InvalidCommand(
+                    f"{name} must lie between {self.earliest} and {horizon_days} days ahead",
+                    field=name, earliest=self.earliest.isoformat(), horizon_days=horizon_days)
+        elif isinstance(value, date) and not (
+                self.earliest <= value <= (now + self.horizon).date()):
+            raise InvalidCommand(
+                f"{name} must lie between {self.earliest} and {horizon_days} days ahead",
+                field=name, earliest=self.earliest.isoformat(), horizon_days=horizon_days)

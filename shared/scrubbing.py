@@ -1,0 +1,71 @@
+"""The one place free text is scrubbed: every event an aggregate records, before it exists.
+
+Every sixstep aggregate is a :class:`ScrubsFreeText` (through ``shared.idempotency``'s
+``RemembersCommands``). When a command method records an event, the event's arguments pass
+here first: each field its contract marks as free text (``shared.contracts.fields``) goes
+through :func:`shared.privacy.redact`, with the resident the command is about when the
+application put one in the command's meta (``meta[KNOWN_PERSON]``, see below). Only then is the
+event built, applied to the aggregate and, with the aggregate, saved. So
+
+* no domain method scrubs anything itself, and a new free-text field is scrubbed as soon as
+  its contract marks it (``tests/unit/test_free_text.py`` refuses an unmarked ``str`` field);
+* the aggregate's own state is built from the scrubbed text, exactly as it is when the
+  aggregate is loaded again from the store (a comment kept by a survey and cut short into a
+  rectification's summary cannot keep half a phone number);
+* the known person travels in memory only: it is taken out of the meta before the event is
+  built, so it is never stored (and were it ever left in, the store could not encode it and
+  the write would fail rather than keep it).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from eventsourcing.domain import Aggregate
+
+from shared.contracts import REGISTRY
+from shared.contracts.fields import free_text_fields
+from shared.privacy import KnownPerson, redact
+
+KNOWN_PERSON = "known_person"
+"""Meta key for the :class:`KnownPerson` a command is about; never recorded."""
+
+
+@cache
+def free_text_of(type_name: str) -> tuple[str, ...]:
+    """The free-text fields of an event type (none for a type without a contract)."""
+    if type_name not in REGISTRY:
+        return ()
+    return free_text_fields(REGISTRY.get(type_name).payload)
+
+
+def scrub_fields(type_name: str, fields: dict[str, Any]) -> dict[str, Any]:
+    """An event's arguments with every free-text field scrubbed and the known person taken
+    out of the meta (a new dict; ``fields`` is left as it was)."""
+    meta = fields.get("meta")
+    known: KnownPerson | None = None
+    out = dict(fields)
+    if isinstance(meta, dict) and KNOWN_PERSON in meta:
+        known = meta[KNOWN_PERSON]
+        out["meta"] = {k: v for k, v in meta.items() if k != KNOWN_PERSON}
+    for name in free_text_of(type_name):
+        value = out.get(name)
+        if isinstance(value, str):
+            out[name] = redact(value, known)
+        elif isinstance(value, list | tuple):
+            out[name] = [redact(v, known) if isinstance(v, str) else v for v in value]
+    return out
+
+
+class ScrubsFreeText(Aggregate):
+    """An aggregate whose events are scrubbed of personal data before they are built."""
+
+    def trigger_event(self, event_class: type[Any], **kwargs: Any) -> None:
+        super().trigger_event(event_class, **scrub_fields(event_class.__name__, kwargs))
+
+    @classmethod
+    def _create(cls, event_class: type[Any], *, id: Any = None,
+                **kwargs: Any) -> Any:
+        return super()._create(event_class, id=id,
+                               **scrub_fields(event_class.__name__, kwargs))

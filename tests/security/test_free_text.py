@@ -1,0 +1,112 @@
+"""What a clerk types at the counter reaches the immutable stream without the resident in it:
+no ID or phone number in any free-text field, and the resident the case names not by name,
+phone, ID number or address, whatever form the clerk writes them in."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+
+from services.intake.main import create_app
+from shared.auth import Role
+from shared.privacy import REDACTED_ADDRESS, REDACTED_ID, REDACTED_NAME, REDACTED_PHONE
+from shared.settings import Settings
+from tests.security.test_vault import raw_database_text
+from tests.support import TEST_CENTER, headers, running, stream_envelopes, wait_until
+
+
+def key() -> str:
+    return f"k-{uuid.uuid4().hex}"
+
+
+async def write(client: httpx.AsyncClient, path: str, body: dict, status: int = 200) -> dict:
+    r = await client.post(path, json=body, headers=headers(key()))
+    assert r.status_code == status, r.text
+    return r.json()
+
+
+async def open_case(client: httpx.AsyncClient, resident_id: str | None = None) -> str:
+    body = {"center_id": TEST_CENTER, "counter_id": "window-3",  # the clerk: the caller
+            "service_item": "SA-HARDSHIP-SUBSIDY"}
+    if resident_id:
+        body["resident_id"] = resident_id
+    return (await write(client, "/cases", body, 201))["id"]
+
+
+async def test_guidance_referrals_and_missing_documents_reach_the_stream_scrubbed(
+        settings: Settings) -> None:
+    async with running(create_app(settings), role=Role.CLERK) as client:
+        case = await open_case(client)
+        await write(client, f"/cases/{case}/hear", {"words": "想申请困难补助"})
+        await write(client, f"/cases/{case}/guidance", {
+            "policy_basis": "沪民规〔2024〕3号；申请人身份证310115 19850312 1234",
+            "eligibility": "more_documents", "promised": "材料齐全后五个工作日内办结",
+            "missing_documents": ["户口本（户主电话138.1234.5678）", "离职证明"]})
+        last = await write(client, f"/cases/{case}/actions", {
+            "kind": "referred", "description": "转介街道残联",
+            "referred_to": "街道残联 周老师 021-5888 1234"})
+
+        async def on_stream() -> bool:
+            return any(e.position == last["position"] for e in await stream_envelopes(settings))
+
+        await wait_until(on_stream, what="the referral on the stream")
+    mine = [e for e in await stream_envelopes(settings) if str(e.case_id) == case]
+    guided = next(e.payload for e in mine if e.type == "GuidanceGiven")
+    acted = next(e.payload for e in mine if e.type == "ActionTaken")
+    assert guided["policy_basis"] == f"沪民规〔2024〕3号；申请人身份证{REDACTED_ID}"
+    assert guided["missing_documents"] == [f"户口本（户主电话{REDACTED_PHONE}）", "离职证明"]
+    assert guided["promised"] == "材料齐全后五个工作日内办结"
+    assert acted["referred_to"] == f"街道残联 {REDACTED_NAME} {REDACTED_PHONE}"
+    everything = " ".join(e.model_dump_json() for e in mine)
+    for clear in ("19850312", "1234.5678", "5888 1234", "周老师"):
+        assert clear not in everything
+
+
+RESIDENT = {"name": "王秀英", "id_number": "11010519491231002X", "phone": "13912345678",
+            "address": "上海市浦东新区花木路100弄3号", "contact_channel": "phone",
+            "consent": {"contact": True, "surveys": True}}
+CLEAR = ("王秀英", "秀英", "11010519491231002", "1391234", "花木路100弄", "Xiuying")
+
+
+async def test_the_resident_the_case_names_is_scrubbed_from_its_free_text_by_the_vault(
+        settings: Settings) -> None:
+    async with running(create_app(settings), role=Role.CLERK) as client:
+        resident = (await write(client, "/residents", RESIDENT, 201))["resident_id"]
+        case = await open_case(client, resident)
+        await write(client, f"/cases/{case}/hear", {
+            "words": "我叫王秀英，住花木路100弄3号，电话139 1234 5678"})
+        await write(client, f"/cases/{case}/restate", {
+            "restatement": "为王秀英办理困难补助（老伴已故）", "confirmed": True})
+        await write(client, f"/cases/{case}/concerns", {
+            "needs": ["秀英阿姨一个人住，需要上门"], "worries": ["Wang Xiuying worries about rent"],
+            "emotion": "anxious"})
+        await write(client, f"/cases/{case}/deadlines", {
+            "due_on": "2026-12-30",
+            "description": "王阿姨补交身份证复印件（110105 19491231 002X）"})
+        last = await write(client, f"/cases/{case}/resolve", {
+            "outcome": "resolved", "explanation": "已为秀英办结", "emotion_defused": True})
+
+        async def timeline_complete() -> bool:
+            r = await client.get(f"/cases/{case}", params={"after": last["position"]})
+            return r.status_code == 200 and len(r.json()["timeline"]) == 6
+
+        await wait_until(timeline_complete, what="the case's timeline")
+        timeline = (await client.get(f"/cases/{case}")).json()["timeline"]
+
+    payloads = {t["type"]: t["payload"] for t in timeline}
+    assert payloads["RequestHeard"]["words"] == (
+        f"我叫{REDACTED_NAME}，住{REDACTED_ADDRESS}，电话{REDACTED_PHONE}")
+    assert payloads["RequestRestated"]["restatement"] == (
+        f"为{REDACTED_NAME}办理困难补助（老伴已故）")
+    assert payloads["ConcernsNoted"]["needs"] == [f"{REDACTED_NAME}一个人住，需要上门"]
+    assert payloads["ConcernsNoted"]["worries"] == [f"{REDACTED_NAME} worries about rent"]
+    assert payloads["DeadlineNoted"]["description"] == (
+        f"{REDACTED_NAME}补交身份证复印件（{REDACTED_ID}）")
+    assert payloads["CaseResolved"]["explanation"] == f"已为{REDACTED_NAME}办结"
+
+    mine = [e for e in await stream_envelopes(settings) if str(e.case_id) == case]
+    on_stream = " ".join(e.model_dump_json() for e in mine)
+    assert not [c for c in CLEAR if c in on_stream]
+    stored = await raw_database_text(settings)  # the event store and every read model
+    assert not [c for c in CLEAR if c in stored or c.encode().hex() in stored]

@@ -1,0 +1,165 @@
+"""What clerks really type into free text, and what of it reaches the log.
+
+Each sentence is one a clerk could write at the counter, on the phone or after a home visit,
+with the text that must come out. The second half is what must NOT be touched: dates,
+amounts, policy numbers, catalogue codes, times, counts. The last part is the resident the
+case names: the vault knows them, so their own name, phone, ID number and address go in every
+form a clerk writes them.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from shared.privacy import (
+    REDACTED_ACCOUNT as ACCOUNT,
+)
+from shared.privacy import (
+    REDACTED_ADDRESS as ADDRESS,
+)
+from shared.privacy import (
+    REDACTED_EMAIL as EMAIL,
+)
+from shared.privacy import (
+    REDACTED_ID as ID,
+)
+from shared.privacy import (
+    REDACTED_NAME as NAME,
+)
+from shared.privacy import (
+    REDACTED_PHONE as PHONE,
+)
+from shared.privacy import KnownPerson, address_variants, redact
+
+SCRUBBED = [
+    # phones, as they are really written
+    ("居民来电，电话13812345678，想问低保怎么申请", f"居民来电，电话{PHONE}，想问低保怎么申请"),
+    ("手机１３８１２３４５６７８，白天打", f"手机{PHONE}，白天打"),
+    ("联系电话138.1234.5678，下午打", f"联系电话{PHONE}，下午打"),
+    ("家里座机021-5888 1234，白天没人接", f"家里座机{PHONE}，白天没人接"),
+    ("座机02158881234", f"座机{PHONE}"),
+    ("回电(021)58881234找她儿子", f"回电{PHONE}找她儿子"),
+    ("+86 138 1234 5678是她儿子的", f"{PHONE}是她儿子的"),
+    ("女儿陈静代办，手机139-0000-1111", f"女儿{NAME}代办，手机{PHONE}"),
+    ("转介街道残联，联系人周老师，电话5888 1234", f"转介街道残联，联系人{NAME}，电话{PHONE}"),
+    ("来电号码尾号5678，回拨未接通", f"来电号码尾号{PHONE}，回拨未接通"),
+    # ID numbers
+    ("身份证号310115 19850312 1234，材料齐全", f"身份证号{ID}，材料齐全"),
+    ("身份证３１０１１５１９８５０３１２１２３Ｘ已复印", f"身份证{ID}已复印"),
+    ("证件号3101-1519-8503-1212-34，核对无误", f"证件号{ID}，核对无误"),
+    ("申请人张伟，身份证后四位1234", f"申请人{NAME}，身份证后四位{ID}"),
+    ("护照号E12345678，外籍配偶", f"护照号{ID}，外籍配偶"),
+    ("老身份证号310115850312123，需换领", f"老身份证号{ID}，需换领"),
+    # accounts, e-mail
+    ("补贴打到工行卡6222 0212 3456 7890 123", f"补贴打到工行卡{ACCOUNT}"),
+    ("社保卡号 1234 5678 9012，已激活", f"社保卡号 {ACCOUNT}，已激活"),
+    ("邮箱wang.xy@example.com，材料发这里", f"邮箱{EMAIL}，材料发这里"),
+    # addresses and names
+    ("王秀英说她住在花木路1234弄5号", f"{NAME}说她住在{ADDRESS}"),
+    ("家住浦东新区花木路1234弄5号602室，独居", f"家住{ADDRESS}，独居"),
+    ("老人住幸福村12组，行动不便，需上门", f"老人住{ADDRESS}，行动不便，需上门"),
+    ("住3号楼401室的那位老太太又来了", f"住{ADDRESS}的那位老太太又来了"),
+    ("赵大爷住在长寿路88号，子女在外地", f"{NAME}住在{ADDRESS}，子女在外地"),
+    ("李阿姨反映上个月的医保报销还没到账", f"{NAME}反映上个月的医保报销还没到账"),
+    ("户主刘建国要求加急", f"户主{NAME}要求加急"),
+    ("上门走访：阳光小区5栋2单元301，家中无人", f"上门走访：{ADDRESS}，家中无人"),
+    ("王老先生的儿子说下周来补材料", f"{NAME}的儿子说下周来补材料"),
+    # English notes
+    ("Resident called from 138 1234 5678 about her pension",
+     f"Resident called from {PHONE} about her pension"),
+    ("Mrs Wang lives at No. 5, Lane 1234, Huamu Road", f"{NAME} lives at {ADDRESS}"),
+    ("ID number 310115198503121234 checked", f"ID number {ID} checked"),
+    ("Call back on 021-5888-1234 after 5pm", f"Call back on {PHONE} after 5pm"),
+    ("Email: li.na@example.cn", f"Email: {EMAIL}"),
+    ("Applicant Zhang Wei asked about the subsidy", f"Applicant {NAME} asked about the subsidy"),
+    ("Moved to Room 602, Building 3 last month", f"Moved to {ADDRESS} last month"),
+    ("Her phone: 5888 1234 (landline)", f"Her phone: {PHONE} (landline)"),
+]
+
+KEPT = [
+    "请于2026-12-10前补交离职证明",
+    "已报销1234.50元，剩余3200元下月发放",
+    "依据沪人社规〔2024〕12号文件第三条",
+    "国办发〔2023〕5号文件规定的补贴标准",
+    "事项编码SA-HARDSHIP-SUBSIDY，已受理",
+    "下午14:30在5号窗口办理，取号A012",
+    "家中3口人，住院12天，78岁",
+    "12月10号前办结，逾期需重新申请",
+    "可拨打12345市民热线或12333咨询",
+    "第3次来访，情绪激动，已安抚",
+    "2026年12月10日召开听证会，地点在3楼会议室",
+    "低保金每月1,530元，从2027年1月起调整",
+    "材料共5份，缺2份，已告知",
+    "身份证2026-12-10到期，提醒换证",
+    "电话里约了2026.12.15上门",
+    "Deadline 2026-12-10, amount 1234.50 yuan, policy No. 12",
+    "Referred to window 5 at 14:30; 3 documents missing",
+    "She paid 1234.50 on 10/12/2026 and said the hotel was fine",
+    "转介就业服务窗口，已电话告知",
+    "case 12345678-1381-4234-8567-890123456789 reopened",
+]
+
+RESIDENT = KnownPerson(name="王秀英", phone="13812345678", id_number="310115198503121234",
+                       address="上海市浦东新区花木路1234弄5号602室")
+
+ABOUT_THE_RESIDENT = [
+    ("今天王秀英来过", f"今天{NAME}来过"),
+    ("王阿姨说上次的钱没到", f"{NAME}说上次的钱没到"),
+    ("秀英阿姨情绪不错", f"{NAME}情绪不错"),
+    ("老王的女儿会来补材料", f"{NAME}的女儿会来补材料"),
+    ("王 秀 英本人签字", f"{NAME}本人签字"),
+    ("地址花木路1234弄5号602室", f"地址{ADDRESS}"),
+    ("她的手机是138 1234 5678", f"她的手机是{PHONE}"),
+    ("证件3101151985 0312 1234已核", f"证件{ID}已核"),
+    ("Ms Wang prefers calls in the morning", f"{NAME} prefers calls in the morning"),
+    ("wang xiuying asked about the subsidy", f"{NAME} asked about the subsidy"),
+    ("Xiuying Wang signed", f"{NAME} signed"),
+]
+
+
+@pytest.mark.parametrize(("typed", "stored"), SCRUBBED)
+def test_what_a_clerk_types_loses_the_persons_data(typed: str, stored: str) -> None:
+    assert redact(typed) == stored
+    assert redact(stored) == stored, "scrubbing again (at export) changes nothing"
+
+
+@pytest.mark.parametrize("typed", KEPT)
+def test_dates_amounts_policy_numbers_codes_times_and_counts_stay(typed: str) -> None:
+    assert redact(typed) == typed
+
+
+@pytest.mark.parametrize(("typed", "stored"), ABOUT_THE_RESIDENT)
+def test_the_resident_the_case_names_is_scrubbed_in_every_form(typed: str, stored: str) -> None:
+    assert redact(typed, RESIDENT) == stored
+    assert redact(stored, RESIDENT) == stored
+
+
+def test_a_name_the_vault_does_not_know_typed_alone_is_not_caught() -> None:
+    """The limit the README states: nothing marks 王秀英 as a name here but the vault."""
+    assert redact("今天王秀英来过") == "今天王秀英来过"
+
+
+def test_a_landline_on_file_is_found_without_its_area_code() -> None:
+    resident = KnownPerson(name="陈国华", phone="021-58881234")
+    assert redact("她家5888 1234没人接", resident) == f"她家{PHONE}没人接"
+    assert redact("陈先生的电话021 5888 1234", resident) == f"{NAME}的电话{PHONE}"
+
+
+def test_a_latin_name_on_file_is_found_with_its_form_of_address() -> None:
+    resident = KnownPerson(name="John Smith")
+    assert redact("Mr. Smith asked; john smith again", resident) == f"{NAME} asked; {NAME} again"
+
+
+def test_the_address_is_known_without_its_province_city_and_district() -> None:
+    assert address_variants("上海市浦东新区花木街道花木路1234弄5号602室") == [
+        "上海市浦东新区花木街道花木路1234弄5号602室", "浦东新区花木街道花木路1234弄5号602室",
+        "花木街道花木路1234弄5号602室", "花木路1234弄5号602室"]
+
+
+def test_a_known_person_never_shows_its_data_when_printed() -> None:
+    assert "王秀英" not in repr(RESIDENT) and "138" not in str(RESIDENT)
+    assert not KnownPerson() and RESIDENT
+
+
+def test_the_corpus_is_large_enough_to_mean_something() -> None:
+    assert len(SCRUBBED) + len(KEPT) + len(ABOUT_THE_RESIDENT) >= 66
