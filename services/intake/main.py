@@ -30,7 +30,8 @@ SERVICE = "intake"
 
 def create_app(settings: Settings, clock: Callable[[], datetime] = system_clock) -> FastAPI:
     """The intake service. ``clock``: the service's now, what ``occurred_at`` is checked
-    against and presence grants are timed by; tests set it."""
+    against, presence grants are timed by and consent and erasure events occur at; tests
+    set it."""
     catalogue_ = load_catalogue(settings.catalogue_paths)
     sealer = Sealer.from_settings(settings)
     metrics = Metrics(SERVICE)

@@ -522,9 +522,9 @@ class Vault:
         erased_at: datetime = await conn.fetchval(
             "UPDATE residents SET wrapped_key = NULL, id_tag = NULL, name = NULL,"
             " id_number = NULL, phone = NULL, address = NULL, contact_channel = NULL,"
-            " consent = NULL, erased_at = clock_timestamp(), erased_by = $2,"
+            " consent = NULL, erased_at = $3, erased_by = $2,"
             " pending_event = 'erased', pending_actor = $2"
-            " WHERE resident_id = $1 RETURNING erased_at", resident_id, actor)
+            " WHERE resident_id = $1 RETURNING erased_at", resident_id, actor, self.clock())
         if moved:
             await conn.executemany(
                 "UPDATE residents SET wrapped_key = $2, id_tag = $3 WHERE resident_id = $1",
