@@ -63,14 +63,14 @@ from services.feedback import main as feedback_main
 from services.feedback.application import Feedback, ResolvedCase
 from services.followup import main as followup_main
 from services.followup.application import FollowUps, Plan
-from services.followup.clock import ManualClock
 from services.followup.domain import obligation_aggregate_id
 from services.intake import main as intake_main
 from shared.bus import connect, ensure_streams, event_subject
-from shared.calendar import WorkingCalendar
 from shared.consumer import Consumer
 from shared.contracts import REGISTRY, Envelope, event_id_for
 from shared.contracts.followup import Reason
+from shared.kernel.calendar import WorkingCalendar
+from shared.kernel.clock import ManualClock
 from shared.logs import configure_logging
 from shared.outbox import encode
 from shared.service import Runtime

@@ -44,9 +44,9 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from benchmarks.common import machine, servers
 from services.feedback import figures
 from shared.bus import connect, ensure_streams, partition_of
-from shared.calendar import WorkingCalendar
 from shared.consumer import TRACKING_DDL, Consumer
 from shared.contracts import REGISTRY, Envelope
+from shared.kernel.calendar import WorkingCalendar
 from shared.settings import Settings
 from shared.store import create_pool, ensure_schema, run_migrations
 

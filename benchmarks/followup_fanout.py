@@ -123,11 +123,11 @@ async def asyncpg_baseline(pool: Any, n: int, batch: int) -> float:
 
 
 async def main(cases: int, residents: int) -> None:
-    from services.followup.clock import ManualClock
     from services.followup.commands import PublishPolicyChange
     from services.followup.main import create_app
     from shared.auth import Principal, Role
     from shared.consumer import wait_for_position
+    from shared.kernel.clock import ManualClock
     from shared.settings import Settings
 
     with servers() as srv:

@@ -23,8 +23,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from shared.calendar import OfficeHours, WorkingCalendar, YearSource
-from shared.holidays import HolidaySchedule, load_holidays
+from shared.kernel.calendar import OfficeHours, WorkingCalendar, YearSource
+from shared.kernel.holidays import HolidaySchedule, load_holidays
 from shared.settings import Settings
 
 DEFAULT_CENTER = "*"

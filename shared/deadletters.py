@@ -37,7 +37,7 @@ from pydantic import ValidationError
 from shared.bus import DLQ_TOKEN, dead_letter_stream, dead_letter_subject
 from shared.consumer import Handler
 from shared.contracts import REGISTRY, Envelope
-from shared.privacy import redact
+from shared.kernel.privacy import redact
 from shared.settings import Settings
 
 log = structlog.get_logger("sixstep.deadletters")

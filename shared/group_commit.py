@@ -27,7 +27,7 @@ from eventsourcing.persistence import IntegrityError, PersistenceError
 from psycopg import sql
 
 from shared.auth import Principal, current_caller
-from shared.errors import (
+from shared.kernel.errors import (
     AlreadyDoneError,
     CommandError,
     Forbidden,

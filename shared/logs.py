@@ -20,7 +20,7 @@ from typing import Any
 
 import structlog
 
-from shared.privacy import redact
+from shared.kernel.privacy import redact
 
 #: Field names that never reach a log line, whatever their value.
 PERSONAL_FIELDS = frozenset({

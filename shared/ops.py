@@ -21,8 +21,8 @@ from pydantic import BaseModel, Field
 
 from shared.calendars import CalendarStatusPublic
 from shared.deadletters import replay_dead_letters
-from shared.holidays import HolidaysFileError
 from shared.http import problem
+from shared.kernel.holidays import HolidaysFileError
 
 if TYPE_CHECKING:
     from shared.service import Runtime

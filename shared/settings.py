@@ -223,7 +223,7 @@ class Settings(BaseSettings):
         "Survey answers per survey per minute (a token bucket; 429 beyond it)."))
     survey_rate_burst: int = Field(5, ge=1, description="Answers one survey may take at once.")
 
-    # -- what the APIs accept as a moment or a day (shared/moments.py) ----------------------
+    # -- what the APIs accept as a moment or a day (shared/kernel/moments.py) ----------------------
     occurred_at_earliest: date = Field(date(2000, 1, 1), description=(
         "The earliest occurred_at (and deadline, due day ...) a request may give; not before "
         "1970-01-01, the contracts' own floor."))

@@ -24,7 +24,6 @@ from services.feedback.domain import (
     survey_id_for_resolution,
 )
 from services.feedback.tokens import SurveyTokens
-from shared.calendar import covered
 from shared.calendars import Calendars
 from shared.contracts.feedback import (
     AnsweredVia,
@@ -32,10 +31,11 @@ from shared.contracts.feedback import (
     SurveyPurpose,
     WithdrawalCause,
 )
-from shared.errors import AlreadyDoneError, CommandError, VersionConflict
 from shared.eventstore import ServiceApplication
 from shared.group_commit import GroupCommitter, Unit, Written
-from shared.moments import Moments
+from shared.kernel.calendar import covered
+from shared.kernel.errors import AlreadyDoneError, CommandError, VersionConflict
+from shared.kernel.moments import Moments
 from shared.settings import Settings
 
 Clock = Callable[[], datetime]

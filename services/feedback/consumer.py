@@ -22,7 +22,7 @@ from services.feedback import residents
 from services.feedback.application import Feedback, ResolvedCase
 from services.feedback.domain import Consent, survey_id_for_resolution
 from shared.contracts import Envelope
-from shared.errors import NotFound, RuleViolated
+from shared.kernel.errors import NotFound, RuleViolated
 
 log = structlog.get_logger("sixstep.feedback.consumer")
 

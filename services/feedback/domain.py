@@ -23,7 +23,6 @@ from uuid import UUID, uuid5
 
 from eventsourcing.domain import event
 
-from shared.calendar import Basis, WorkingCalendar
 from shared.contracts.feedback import (
     AnsweredVia,
     RatingLevel,
@@ -31,8 +30,9 @@ from shared.contracts.feedback import (
     SurveyPurpose,
     WithdrawalCause,
 )
-from shared.errors import CommandError, RuleViolated
-from shared.idempotency import RemembersCommands
+from shared.kernel.calendar import Basis, WorkingCalendar
+from shared.kernel.errors import CommandError, RuleViolated
+from shared.kernel.idempotency import RemembersCommands
 
 FEEDBACK_NAMESPACE = UUID("3b9d6f0e-8a41-4c7e-b2d5-91e0c4a7f6b3")
 

@@ -29,8 +29,8 @@ from services.feedback.sending import LoggingSender, SurveySender
 from services.feedback.tokens import SurveyTokens
 from shared.calendars import Calendars
 from shared.http import Metrics
+from shared.kernel.moments import Moments
 from shared.limits import TokenBuckets
-from shared.moments import Moments
 from shared.service import install_surface, serve, start_runtime, stop_runtime
 from shared.settings import DEV_SURVEY_TOKEN_SECRET, Settings
 

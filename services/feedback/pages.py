@@ -29,8 +29,8 @@ from services.feedback.tokens import TokenExpired
 from shared import web
 from shared.catalogue import Catalogue, load_catalogue
 from shared.contracts.feedback import Aspect, RatingLevel
-from shared.errors import CommandError
 from shared.http import error_response, problem
+from shared.kernel.errors import CommandError
 from shared.settings import Settings
 
 WEB = Path(__file__).parent / "web"

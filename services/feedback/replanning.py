@@ -19,7 +19,7 @@ import asyncpg
 import structlog
 
 from services.feedback.application import Feedback
-from shared.errors import VersionConflict
+from shared.kernel.errors import VersionConflict
 
 log = structlog.get_logger("sixstep.feedback.replanning")
 

@@ -25,7 +25,7 @@ import structlog
 from services.feedback.application import Feedback
 from services.feedback.domain import Consent, SurveyClosed
 from services.feedback.sending import SurveyMessage, SurveySender, survey_link
-from shared.errors import CommandError, NotFound, RuleViolated
+from shared.kernel.errors import CommandError, NotFound, RuleViolated
 
 log = structlog.get_logger("sixstep.feedback.scheduler")
 

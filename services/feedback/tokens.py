@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from uuid import UUID
 
-from shared.errors import CommandError
+from shared.kernel.errors import CommandError
 
 _CONTEXT = b"sixstep-survey-token-v1\x00"
 _MAC_BYTES = 16

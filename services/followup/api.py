@@ -16,7 +16,6 @@ from fastapi import APIRouter, Depends, Query, Request, status
 from services.followup import commands as c
 from services.followup import parked
 from services.followup.application import FollowUps
-from services.followup.clock import Clock
 from services.followup.projections import CONSUMER, OPEN
 from shared.auth import (
     Principal,
@@ -39,6 +38,7 @@ from shared.http import (
     WrittenPublic,
     problem,
 )
+from shared.kernel.clock import Clock
 from shared.positions import wait_for_write
 from shared.settings import Settings
 

@@ -12,7 +12,6 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate
 
 from services.followup import commands as c
-from services.followup.clock import Clock
 from services.followup.domain import (
     Consent,
     FollowUp,
@@ -28,14 +27,15 @@ from services.followup.domain import (
     policy_scope,
 )
 from shared.auth import Principal
-from shared.calendar import Basis, DueRule, Planned, WorkingCalendar, covered
 from shared.calendars import Calendars
 from shared.catalogue import Catalogue
 from shared.contracts.followup import Priority, Reason
-from shared.errors import AlreadyDoneError, InvalidCommand, VersionConflict
 from shared.eventstore import ServiceApplication
 from shared.group_commit import GroupCommitter, Unit, Written
-from shared.moments import Moments
+from shared.kernel.calendar import Basis, DueRule, Planned, WorkingCalendar, covered
+from shared.kernel.clock import Clock
+from shared.kernel.errors import AlreadyDoneError, InvalidCommand, VersionConflict
+from shared.kernel.moments import Moments
 from shared.settings import Settings
 
 

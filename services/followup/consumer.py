@@ -56,10 +56,10 @@ from services.followup.domain import (
     follow_up_id_for,
     obligation_aggregate_id,
 )
-from shared.calendar import Basis, CalendarNotCovered, CalendarOutOfRange, DueRule
 from shared.contracts import Envelope
 from shared.contracts.followup import Priority, Reason
-from shared.errors import NotFound
+from shared.kernel.calendar import Basis, CalendarNotCovered, CalendarOutOfRange, DueRule
+from shared.kernel.errors import NotFound
 
 log = structlog.get_logger("sixstep.followup.rules")
 

@@ -33,7 +33,6 @@ from uuid import UUID, uuid5
 
 from eventsourcing.domain import event
 
-from shared.calendar import Basis, DueRule, WorkingCalendar
 from shared.contracts.followup import (
     REACHING,
     ContactChannel,
@@ -41,12 +40,9 @@ from shared.contracts.followup import (
     Reason,
     RescheduleCause,
 )
-from shared.errors import (
-    CommandError,
-    InvalidCommand,
-    RuleViolated,
-)
-from shared.idempotency import RemembersCommands
+from shared.kernel.calendar import Basis, DueRule, WorkingCalendar
+from shared.kernel.errors import CommandError, InvalidCommand, RuleViolated
+from shared.kernel.idempotency import RemembersCommands
 
 FOLLOWUP_NAMESPACE = UUID("3b0e6c1a-5d2f-4e8b-9a7c-1f4d2e6b8c90")
 

@@ -35,8 +35,8 @@ import structlog
 from services.followup.application import FollowUps, Plan
 from services.followup.domain import fan_out_center, policy_follow_up_id
 from shared.auth import Principal, Role, acting_as
-from shared.calendar import Basis, DueRule
 from shared.contracts.followup import PublisherScope, Reason
+from shared.kernel.calendar import Basis, DueRule
 
 log = structlog.get_logger("sixstep.followup.fanout")
 

@@ -12,7 +12,6 @@ from services.followup import consumer as rules_module
 from services.followup import parked
 from services.followup.api import followups, obligations, parked_rules, policies, worklists
 from services.followup.application import FollowUpApplication, FollowUps
-from services.followup.clock import Clock, SystemClock
 from services.followup.consumer import Rules
 from services.followup.fanout import FanOut
 from services.followup.projections import CONSUMER, DDL, WorklistProjection
@@ -22,6 +21,7 @@ from services.followup.scheduler import Scheduler
 from shared.calendars import Calendars
 from shared.catalogue import load_catalogue
 from shared.http import Metrics
+from shared.kernel.clock import Clock, SystemClock
 from shared.service import install_surface, serve, start_runtime, stop_runtime
 from shared.settings import Settings
 

@@ -20,7 +20,7 @@ import asyncpg
 import structlog
 
 from services.followup.application import FollowUps
-from shared.errors import VersionConflict
+from shared.kernel.errors import VersionConflict
 
 log = structlog.get_logger("sixstep.followup.replanning")
 

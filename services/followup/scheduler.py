@@ -32,10 +32,10 @@ import asyncpg
 import structlog
 
 from services.followup.application import Advanced, FollowUps
-from services.followup.clock import Clock
 from services.followup.domain import Consent
 from services.followup.projections import upsert_timers
-from shared.errors import CommandError, VersionConflict
+from shared.kernel.clock import Clock
+from shared.kernel.errors import CommandError, VersionConflict
 
 log = structlog.get_logger("sixstep.followup.scheduler")
 

@@ -18,11 +18,11 @@ from services.intake.presence import Standing
 from services.intake.vault import Access, Fact, Registered, ResidentData, Vault
 from shared.auth import Principal, Role
 from shared.catalogue import Catalogue
-from shared.errors import CommandError, InvalidCommand, VersionConflict
 from shared.eventstore import ServiceApplication
 from shared.group_commit import GroupCommitter, Unit, Written
-from shared.moments import Moments
-from shared.scrubbing import KNOWN_PERSON
+from shared.kernel.errors import CommandError, InvalidCommand, VersionConflict
+from shared.kernel.moments import Moments
+from shared.kernel.scrubbing import KNOWN_PERSON
 
 if TYPE_CHECKING:
     from services.intake.known_people import KnownPeople
@@ -164,7 +164,7 @@ class Intake:
         meta: Meta,
     ) -> Written:
         # Every command on a case carries free text: the resident the case names is
-        # scrubbed from it (shared.scrubbing), in memory, never stored.
+        # scrubbed from it (shared.kernel.scrubbing), in memory, never stored.
         if self.known is not None and (person := await self.known.of_case(case_id)):
             meta[KNOWN_PERSON] = person
 

@@ -11,8 +11,8 @@ from eventsourcing.domain import Aggregate, CanMutateAggregate, event
 from eventsourcing.utils import get_topic
 
 from shared.contracts.vocabulary import ActionKind, Outcome
-from shared.errors import InvalidCommand, RuleViolated
-from shared.idempotency import RemembersCommands
+from shared.kernel.errors import InvalidCommand, RuleViolated
+from shared.kernel.idempotency import RemembersCommands
 
 CASE_NAMESPACE = UUID("0f7c8a52-2a8e-4d55-b0a4-6c3e1f8b9d10")
 

@@ -3,7 +3,7 @@
 A case names its resident once, when it is opened (``CaseOpened.resident_id``), and never
 changes it. Before a command with free text reaches the case, the application asks here for
 the resident's name, phone, ID number and address (``Vault.identity_terms``), and hands them
-to the scrubber in the command's meta (``shared.scrubbing.KNOWN_PERSON``); they are never
+to the scrubber in the command's meta (``shared.kernel.scrubbing.KNOWN_PERSON``); they are never
 stored. Which resident a case names is read from the case's first stored event (not from the
 read model, which may not have the case yet) and remembered: it is a fact that never changes.
 The personal data itself is fetched anew for every command and not kept.
@@ -18,7 +18,7 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
 
-from shared.privacy import KnownPerson
+from shared.kernel.privacy import KnownPerson
 
 
 class IdentityTerms(Protocol):

@@ -21,7 +21,7 @@ from services.intake.vault import DDL as VAULT_DDL
 from services.intake.vault import Vault, VaultPolicy
 from shared.catalogue import load_catalogue
 from shared.http import Metrics, new_app
-from shared.moments import Moments
+from shared.kernel.moments import Moments
 from shared.service import install_surface, serve, start_runtime, stop_runtime
 from shared.settings import Settings
 

@@ -76,9 +76,9 @@ from services.intake.open311_words import (
 from services.intake.projections import CONSUMER
 from shared.consumer import wait_for_position
 from shared.contracts.vocabulary import Channel
-from shared.errors import CommandError, NotFound, VersionConflict
 from shared.group_commit import Written
 from shared.http import KEY_PATTERN
+from shared.kernel.errors import CommandError, NotFound, VersionConflict
 from shared.settings import Settings
 
 SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"

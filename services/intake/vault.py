@@ -40,8 +40,8 @@ from cryptography.exceptions import InvalidTag
 from services.intake.presence import Act, Standing, allowed, refusal
 from services.intake.sealing import Sealer
 from shared.auth import Principal
-from shared.errors import CommandError, NotFound, Unavailable
-from shared.privacy import KnownPerson, redact
+from shared.kernel.errors import CommandError, NotFound, Unavailable
+from shared.kernel.privacy import KnownPerson, redact
 
 FIELDS = ("name", "id_number", "phone", "address", "contact_channel", "consent")
 CHANGEABLE = ("phone", "address", "contact_channel", "consent")
@@ -414,7 +414,7 @@ class Vault:
 
     async def identity_terms(self, resident_id: UUID) -> KnownPerson | None:
         """The resident's name, phone, ID number and address, for scrubbing the free text
-        of a case that names them (``shared.scrubbing``); None when erased or not on file.
+        of a case that names them (``shared.kernel.scrubbing``); None when erased or not on file.
 
         Opened as :meth:`read` opens them (the bucket's secret, then the data key), but not
         audited and on no standing: it is the case's own resident, already admitted when the

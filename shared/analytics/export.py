@@ -10,8 +10,8 @@ was stored under); each Parquet file also records its contract versions in its m
 
 No personal data: the opaque resident id (a key into the vault) is left out, and every field
 its contract marks as free text (``shared.contracts.fields``) is passed through
-:func:`shared.privacy.redact` again, so an event stored before a redaction rule existed cannot
-leak a phone or ID number into an export.
+:func:`shared.kernel.privacy.redact` again, so an event stored before a redaction rule existed
+cannot leak a phone or ID number into an export.
 
 CSV cells that a spreadsheet would run as a formula (starting with ``=``, ``+``, ``-``, ``@``,
 a tab or a carriage return) get a leading single quote (OWASP's rule against CSV injection);
@@ -62,7 +62,7 @@ from shared.analytics.replay import (
 from shared.contracts import REGISTRY, Envelope
 from shared.contracts.fields import free_text_fields
 from shared.contracts.registry import EventContract
-from shared.privacy import redact
+from shared.kernel.privacy import redact
 from shared.settings import Settings
 
 Format = Literal["parquet", "csv"]
@@ -321,7 +321,7 @@ class Exporter:
             "contracts": {t: {"service": c.service, "version": c.version}
                           for t, c in sorted(self.contracts.items())},
             "privacy": {"dropped_fields": sorted(PERSONAL_FIELDS),
-                        "redacted": "every free-text payload field (shared.privacy.redact)",
+                        "redacted": "every free-text payload field (shared.kernel.privacy.redact)",
                         "csv_formulas": "cells starting with = + - @ tab CR get a leading '"},
             "unreadable": {"count": 0, "events": []},
             "first_seq": None, "last_seq": 0, "events": 0, "files": [],

@@ -26,7 +26,7 @@ from rich.table import Table
 from shared.calendars import Calendars, CalendarStatusPublic
 from shared.cli import app
 from shared.cli.dlq import SERVICES, _base_url, _headers  # the services' URLs and ops token
-from shared.holidays import HolidaysFileError
+from shared.kernel.holidays import HolidaysFileError
 from shared.settings import Settings
 
 calendar = typer.Typer(help="The working-day calendar: coverage per center, reload after a new "

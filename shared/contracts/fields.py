@@ -4,7 +4,7 @@ Every ``str`` in a contract is one of two kinds, and says which:
 
 * :data:`FreeText` (and :data:`OptionalFreeText`, :data:`FreeTextList`): words a person typed
   or said (the request, notes, reasons, comments, descriptions, a summary). The scrubber
-  (``shared.scrubbing``) takes personal data out of every such field before the event is
+  (``shared.kernel.scrubbing``) takes personal data out of every such field before the event is
   stored, and the export (``shared.analytics.export``) does it again when it writes them out.
 * :data:`Code` (and :data:`OptionalCode`, :data:`CodeList`): a value chosen from a list or
   minted by the system and checked by a pattern where it enters: ids of centers, counters,
@@ -15,7 +15,7 @@ kind does not exist: ``tests/unit/test_free_text.py`` walks every contract and f
 unmarked one, so a new free-text field cannot forget the scrubber.
 
 Moments and days are bounded (:data:`Moment`, :data:`Day`): the contract accepts every value
-the services' APIs can be configured to accept (``shared.commands.Moments``, whose settings
+the services' APIs can be configured to accept (``shared.kernel.moments.Moments``, whose settings
 cannot go beyond these bounds), so an accepted event is never undecodable, and nothing in the
 range overflows when converted to another time zone or moved by a few hundred days.
 """

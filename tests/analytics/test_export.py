@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 
 from shared.analytics.export import MANIFEST, Exporter, export, read_manifest
 from shared.analytics.replay import Batch, Replay
-from shared.privacy import REDACTED_PHONE
+from shared.kernel.privacy import REDACTED_PHONE
 from shared.settings import Settings
 from tests.analytics.support import PHONE, month_of_march_stories, publish
 

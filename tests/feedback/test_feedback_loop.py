@@ -10,9 +10,9 @@ from datetime import datetime
 import httpx
 
 from services.feedback.main import create_app as feedback_app
-from services.followup.clock import ManualClock
 from services.followup.main import create_app as followup_app
 from services.intake.main import create_app as intake_app
+from shared.kernel.clock import ManualClock
 from shared.settings import Settings
 from tests.feedback.helpers import Clock, KeptSender, key
 from tests.support import headers, register_resident, running, stream_envelopes, wait_until

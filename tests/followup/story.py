@@ -20,9 +20,9 @@ import httpx
 from fastapi import FastAPI
 
 from services.feedback.main import create_app as create_feedback
-from services.followup.clock import ManualClock
 from services.followup.main import create_app as create_followup
 from services.intake.main import create_app as create_intake
+from shared.kernel.clock import ManualClock
 from shared.settings import Settings
 from tests.feedback.helpers import KeptSender
 from tests.support import headers, register_resident, running, wait_until

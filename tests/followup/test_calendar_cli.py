@@ -11,10 +11,10 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 import shared.cli.commands  # noqa: F401  (each command module registers on import)
-from services.followup.clock import ManualClock
 from services.followup.main import create_app as create_followup
 from shared.cli import app as cli
 from shared.devservers import free_port
+from shared.kernel.clock import ManualClock
 from shared.settings import Settings
 from tests.followup.story import DECEMBER_20, quiet
 from tests.pages.center import _serve

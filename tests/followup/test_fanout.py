@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 
-from services.followup.clock import ManualClock
 from services.followup.domain import policy_follow_up_id
 from services.followup.main import create_app
+from shared.kernel.clock import ManualClock
 from shared.settings import Settings
 from tests.followup.story import CENTER, at, center_day, key
 from tests.support import headers, running, stream_envelopes, wait_until

@@ -7,9 +7,9 @@ import uuid
 from collections import Counter
 
 from services.followup.application import Plan
-from services.followup.clock import ManualClock
 from services.followup.main import create_app
 from shared.contracts.followup import Reason
+from shared.kernel.clock import ManualClock
 from shared.settings import Settings
 from tests.followup.story import CENTER, at, quiet
 from tests.support import running, stream_envelopes, wait_until

@@ -14,9 +14,9 @@ from eventsourcing.domain import Aggregate
 
 from services.intake.application import IntakeApplication
 from services.intake.domain import Case, Meta
-from shared.errors import InvalidCommand, NotFound
 from shared.eventstore import build_application
 from shared.group_commit import GroupCommitter, Unit, Written
+from shared.kernel.errors import InvalidCommand, NotFound
 from shared.settings import Settings
 
 

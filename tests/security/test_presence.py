@@ -10,9 +10,9 @@ from typing import Any
 import asyncpg
 import httpx
 
-from services.followup.clock import ManualClock
 from services.intake.main import create_app
 from shared.auth import Role
+from shared.kernel.clock import ManualClock
 from shared.settings import Settings
 from tests.support import (
     TEST_CENTER,

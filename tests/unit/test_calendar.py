@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared.calendar import (
+from shared.kernel.calendar import (
     Basis,
     CalendarOutOfRange,
     DueRule,

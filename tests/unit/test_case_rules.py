@@ -8,7 +8,12 @@ from datetime import date
 import pytest
 
 from services.intake.domain import Case, case_id_for
-from shared.errors import AlreadyDoneError, IdempotencyKeyReused, InvalidCommand, RuleViolated
+from shared.kernel.errors import (
+    AlreadyDoneError,
+    IdempotencyKeyReused,
+    InvalidCommand,
+    RuleViolated,
+)
 
 
 def new_case() -> Case:

@@ -21,12 +21,12 @@ from services.followup.domain import (
     fan_out_center,
     policy_scope,
 )
-from shared.calendar import Basis, DueRule, WorkingCalendar
 from shared.contracts import REGISTRY, Envelope
 from shared.contracts.feedback import SurveyChannel, WithdrawalCause
 from shared.contracts.followup import PublisherScope, Reason
-from shared.errors import RuleViolated
-from shared.holidays import parse_holidays
+from shared.kernel.calendar import Basis, DueRule, WorkingCalendar
+from shared.kernel.errors import RuleViolated
+from shared.kernel.holidays import parse_holidays
 
 NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
 META = {"actor": "system:rules", "occurred_at": NOW, "causation_id": None,

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 
 from shared.contracts import REGISTRY, Envelope, EventContract
 from shared.contracts.registry import Registry, UnsupportedVersion
-from shared.privacy import redact
+from shared.kernel.privacy import redact
 
 
 def test_every_contract_exports_a_json_schema_with_the_envelope() -> None:

@@ -23,9 +23,9 @@ from shared.contracts.fields import (
     unmarked_text,
 )
 from shared.contracts.intake import CaseOpenedV1, ConcernsNotedV1
-from shared.idempotency import RemembersCommands
-from shared.privacy import REDACTED_NAME, REDACTED_PHONE, KnownPerson
-from shared.scrubbing import KNOWN_PERSON, ScrubsFreeText, scrub_fields
+from shared.kernel.idempotency import RemembersCommands
+from shared.kernel.privacy import REDACTED_NAME, REDACTED_PHONE, KnownPerson
+from shared.kernel.scrubbing import KNOWN_PERSON, ScrubsFreeText, scrub_fields
 
 MODELS: list[type[BaseModel]] = [*(c.payload for c in REGISTRY), ConcernsNotedV1, CaseOpenedV1]
 TYPED = "王秀英说电话13812345678"

@@ -9,8 +9,8 @@ from pathlib import Path
 import chinese_calendar
 import pytest
 
-from shared.calendar import Basis, WorkingCalendar, YearSource
-from shared.holidays import HolidaysFileError, load_holidays, parse_holidays
+from shared.kernel.calendar import Basis, WorkingCalendar, YearSource
+from shared.kernel.holidays import HolidaysFileError, load_holidays, parse_holidays
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "holidays" / "2026.json"
 

@@ -11,25 +11,14 @@ from __future__ import annotations
 
 import pytest
 
-from shared.privacy import (
-    REDACTED_ACCOUNT as ACCOUNT,
-)
-from shared.privacy import (
-    REDACTED_ADDRESS as ADDRESS,
-)
-from shared.privacy import (
-    REDACTED_EMAIL as EMAIL,
-)
-from shared.privacy import (
-    REDACTED_ID as ID,
-)
-from shared.privacy import (
-    REDACTED_NAME as NAME,
-)
-from shared.privacy import (
-    REDACTED_PHONE as PHONE,
-)
-from shared.privacy import KnownPerson, address_variants, redact
+from shared.kernel.privacy import REDACTED_ACCOUNT as ACCOUNT
+from shared.kernel.privacy import REDACTED_ADDRESS as ADDRESS
+from shared.kernel.privacy import REDACTED_EMAIL as EMAIL
+from shared.kernel.privacy import REDACTED_ID as ID
+from shared.kernel.privacy import REDACTED_NAME as NAME
+from shared.kernel.privacy import REDACTED_PHONE as PHONE
+from shared.kernel.privacy import KnownPerson, redact
+from shared.kernel.privacy.known_person import address_variants
 
 SCRUBBED = [
     # phones, as they are really written

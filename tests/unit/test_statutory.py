@@ -13,8 +13,8 @@ import chinese_calendar
 import pytest
 from chinese_calendar import Holiday
 
-from shared.calendar import covered_years
-from shared.statutory import RULES, qingming, rules_for, statutory_holidays
+from shared.kernel.calendar import covered_years
+from shared.kernel.statutory import RULES, qingming, rules_for, statutory_holidays
 
 NAMES = {h.name: h.value for h in Holiday}  # national_day -> "National Day"
 PACKAGE_YEARS = range(2008, covered_years()[1] + 1)  # 2008-2026 with chinese-calendar 1.11

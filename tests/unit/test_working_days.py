@@ -11,7 +11,7 @@ from datetime import date
 
 import pytest
 
-from shared.calendar import Basis, WorkingCalendar
+from shared.kernel.calendar import Basis, WorkingCalendar
 
 CALENDAR = WorkingCalendar()
 

@@ -18,12 +18,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel
 
-from shared.errors import InvalidCommand
-from shared.settings import Settings
+from shared.kernel.errors import InvalidCommand
+
+
+class MomentSettings(Protocol):
+    """What the windows are made of (the service's ``Settings`` has these fields)."""
+
+    occurred_at_earliest: date
+    occurred_at_max_future_s: float
+    dates_horizon_days: int
 
 
 @dataclass(frozen=True)
@@ -33,7 +40,7 @@ class Moments:
     horizon: timedelta = timedelta(days=3660)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Moments:
+    def from_settings(cls, settings: MomentSettings) -> Moments:
         return cls(earliest=settings.occurred_at_earliest,
                    max_future=timedelta(seconds=settings.occurred_at_max_future_s),
                    horizon=timedelta(days=settings.dates_horizon_days))

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from shared.errors import AlreadyDoneError, IdempotencyKeyReused
-from shared.scrubbing import ScrubsFreeText
+from shared.kernel.errors import AlreadyDoneError, IdempotencyKeyReused
+from shared.kernel.scrubbing import ScrubsFreeText
 
 
 class RemembersCommands(ScrubsFreeText):
     """Mixed into each service's aggregates; ``where`` words the 409's message. Being a
-    :class:`~shared.scrubbing.ScrubsFreeText`, every event they record is scrubbed of
+    :class:`~shared.kernel.scrubbing.ScrubsFreeText`, every event they record is scrubbed of
     personal data before it is built."""
 
     where: ClassVar[str] = "here"

@@ -6,11 +6,11 @@ calendar has one of three sources:
 
 * ``package``: the official schedule carried by the ``chinese_calendar`` package (2004-2026
   with chinese_calendar 1.11.0);
-* ``file``: an official schedule added by hand from a holidays file (``shared.holidays``), for
-  the years after the package's, the day the State Council publishes them; the package wins
+* ``file``: an official schedule added by hand from a holidays file (``shared.kernel.holidays``),
+  for the years after the package's, the day the State Council publishes them; the package wins
   for its own years, and the file's years must follow on from the package's without a gap;
 * ``provisional``: for the ``provisional_years`` years after the last official one, the law
-  alone (``shared.statutory``): weekends plus the statutory holidays, no make-up day assumed.
+  alone (``shared.kernel.statutory``): weekends plus the statutory holidays, no make-up day assumed.
 
 A date computed on a provisional year has ``Basis.PROVISIONAL`` (``basis_of``), every other
 ``Basis.OFFICIAL``; the events that record such a date say which, and when the official
@@ -52,9 +52,9 @@ import chinese_calendar
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from shared.contracts.vocabulary import Basis
-from shared.errors import CommandError
-from shared.holidays import HolidaySchedule, HolidaysFileError, YearSchedule, load_holidays
-from shared.statutory import statutory_holidays
+from shared.kernel.errors import CommandError
+from shared.kernel.holidays import HolidaySchedule, HolidaysFileError, YearSchedule, load_holidays
+from shared.kernel.statutory import statutory_holidays
 
 __all__ = [
     "CENTER_TZ",

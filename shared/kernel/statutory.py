@@ -3,7 +3,7 @@
 The State Council's rules on national holidays (《全国年节及纪念日放假办法》) name the days off;
 each year's schedule (放假安排) then adds the days taken in lieu and the make-up working days
 (调休). A year whose schedule is not yet published is planned on the law alone, *provisionally*
-(``shared.calendar``): weekends plus the days below, no make-up day ever assumed.
+(``shared.kernel.calendar``): weekends plus the days below, no make-up day ever assumed.
 
 The rules in force are those of 国务院令第795号, effective 2025-01-01: 13 days —
 

@@ -1,9 +1,9 @@
 """The one place free text is scrubbed: every event an aggregate records, before it exists.
 
-Every sixstep aggregate is a :class:`ScrubsFreeText` (through ``shared.idempotency``'s
+Every sixstep aggregate is a :class:`ScrubsFreeText` (through ``shared.kernel.idempotency``'s
 ``RemembersCommands``). When a command method records an event, the event's arguments pass
 here first: each field its contract marks as free text (``shared.contracts.fields``) goes
-through :func:`shared.privacy.redact`, with the resident the command is about when the
+through :func:`shared.kernel.privacy.redact`, with the resident the command is about when the
 application put one in the command's meta (``meta[KNOWN_PERSON]``, see below). Only then is the
 event built, applied to the aggregate and, with the aggregate, saved. So
 
@@ -26,7 +26,7 @@ from eventsourcing.domain import Aggregate
 
 from shared.contracts import REGISTRY
 from shared.contracts.fields import free_text_fields
-from shared.privacy import KnownPerson, redact
+from shared.kernel.privacy import KnownPerson, redact
 
 KNOWN_PERSON = "known_person"
 """Meta key for the :class:`KnownPerson` a command is about; never recorded."""

@@ -15,7 +15,7 @@ center adds the year by hand, in a JSON file named by ``HOLIDAYS_FILE`` (or per 
   ``source`` names the notice;
 * a day appears once: no date twice, no overlapping ranges, no day both off and worked;
 * the file's years follow on from the package's last year without a gap (checked when the
-  calendar is built, ``shared.calendar``).
+  calendar is built, ``shared.kernel.calendar``).
 
 ``deploy/holidays/2026.json`` is the worked example: 2026's published schedule, which the tests
 check against the package's own 2026. Anything wrong stops the start-up, and a reload changes

@@ -1,0 +1,16 @@
+"""Personal data out of free text: ``redact(text, known)`` (``redaction``), the rules it applies
+(``patterns``) and the resident a text is about (``known_person``)."""
+
+from shared.kernel.privacy.known_person import KnownPerson
+from shared.kernel.privacy.patterns import (
+    REDACTED_ACCOUNT,
+    REDACTED_ADDRESS,
+    REDACTED_EMAIL,
+    REDACTED_ID,
+    REDACTED_NAME,
+    REDACTED_PHONE,
+)
+from shared.kernel.privacy.redaction import redact
+
+__all__ = ["REDACTED_ACCOUNT", "REDACTED_ADDRESS", "REDACTED_EMAIL", "REDACTED_ID",
+           "REDACTED_NAME", "REDACTED_PHONE", "KnownPerson", "redact"]

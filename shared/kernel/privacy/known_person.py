@@ -1,0 +1,207 @@
+"""The resident a text is about, as the vault holds them: their own name in every form people
+write it, their phone, ID number and address, found however they are typed."""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_right
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Literal
+
+from shared.kernel.privacy.patterns import (
+    HONORIFICS,
+    REDACTED_ADDRESS,
+    REDACTED_ID,
+    REDACTED_NAME,
+    REDACTED_PHONE,
+    SURNAMES,
+    digits_of,
+    fold,
+)
+
+_ADMIN = re.compile(r"^.*?(?:特别行政区|自治区|自治州|省|市|区|县|旗|街道|镇|乡)")
+ENGLISH_TITLES = ("mr", "mrs", "ms", "miss", "mx", "dr", "madam", "mdm", "auntie", "aunty",
+                  "uncle", "grandma", "grandpa")
+_LATIN_NAME = re.compile(r"[A-Za-z .\-']+")
+_SQUEEZE = re.compile(r"[^\s.\-()·']+")  # what a squeezed text keeps
+_ASCII_LOWER = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
+_WORD = re.compile(r"[0-9A-Za-z]")
+_LETTER = re.compile(r"[A-Za-z]")
+
+Kind = Literal["digits", "latin", "han"]
+
+
+@dataclass(frozen=True, repr=False)
+class KnownPerson:
+    """Who a case is about, as the vault holds them: scrubbed by name, phone, ID and address.
+
+    Held only in memory, for the commands on one case; its ``repr`` shows nothing, so a log
+    line or a traceback that meets it does not print the data.
+
+    The variants are looked for as plain strings in a *squeezed* copy of the text (spaces,
+    dots, dashes and brackets left out, ASCII in lower case): ``王 秀 英``, ``138-1234-5678``
+    and ``Mrs. Wang`` are found as ``王秀英``, ``13812345678`` and ``mrswang``. No regex is
+    built per person, so a new person costs nothing to prepare.
+    """
+
+    name: str = ""
+    phone: str = ""
+    id_number: str = ""
+    address: str = ""
+
+    def __repr__(self) -> str:
+        return "KnownPerson(<hidden>)"
+
+    def __bool__(self) -> bool:
+        return any((self.name, self.phone, self.id_number, self.address))
+
+    @cached_property
+    def needles(self) -> list[tuple[str, Kind, str]]:
+        """(squeezed variant, kind, marker), longest first."""
+        found: dict[str, tuple[Kind, str]] = {}
+        for kind, text in name_variants(self.name):
+            found.setdefault(_squeezed(text), (kind, REDACTED_NAME))
+        for digits in phone_variants(self.phone):
+            found.setdefault(digits, ("digits", REDACTED_PHONE))
+        id_number = digits_of(fold(self.id_number)).lower()
+        if len(id_number) >= 15:
+            found.setdefault(id_number, ("digits", REDACTED_ID))
+        for place in address_variants(self.address):
+            found.setdefault(_squeezed(place), ("han", REDACTED_ADDRESS))
+        return sorted(((n, k, m) for n, (k, m) in found.items() if n),
+                      key=lambda x: len(x[0]), reverse=True)
+
+    def spans(self, folded: str) -> Iterator[tuple[int, int, str]]:
+        needles = self.needles
+        if not needles:
+            return
+        squeezed = _Squeezed(folded)
+        for needle, kind, marker in needles:
+            at = squeezed.text.find(needle)
+            while at >= 0:
+                start = squeezed.original(at)
+                end = squeezed.original(at + len(needle) - 1) + 1
+                if kind == "han" or _bounded(folded, start, end,
+                                             _WORD if kind == "digits" else _LETTER):
+                    yield start, end, marker
+                at = squeezed.text.find(needle, at + 1)
+
+
+class _Squeezed:
+    """A text without spaces, dots, dashes and brackets, ASCII in lower case, and the way
+    back from a position in it to the position in the text."""
+
+    def __init__(self, text: str) -> None:
+        parts: list[str] = []
+        self._starts: list[int] = []
+        self._originals: list[int] = []
+        length = 0
+        for m in _SQUEEZE.finditer(text.translate(_ASCII_LOWER)):
+            self._starts.append(length)
+            self._originals.append(m.start())
+            parts.append(m.group())
+            length += len(m.group())
+        self.text = "".join(parts)
+
+    def original(self, at: int) -> int:
+        k = bisect_right(self._starts, at) - 1
+        return self._originals[k] + at - self._starts[k]
+
+
+def _bounded(text: str, start: int, end: int, inside: re.Pattern[str]) -> bool:
+    """No letter (or digit) right before ``start`` or right after ``end``."""
+    return ((start == 0 or not inside.match(text[start - 1]))
+            and (end >= len(text) or not inside.match(text[end])))
+
+
+_SQUEEZED_OUT = re.compile(r"[\s.\-()·']+")
+
+
+def _squeezed(text: str) -> str:
+    return _SQUEEZED_OUT.sub("", fold(text).translate(_ASCII_LOWER))
+
+
+def _surname_of(name: str) -> tuple[str, str]:
+    for surname in SURNAMES:
+        if name.startswith(surname) and len(name) > len(surname):
+            return surname, name[len(surname):]
+    return name[:1], name[1:]
+
+
+def name_variants(name: str) -> list[tuple[Kind, str]]:
+    """A name as people write it, each with its kind ("han" or "latin").
+
+    Chinese: whole, 老 + surname, surname with every form of address (王阿姨, 王老师,
+    王先生 ...), the given name alone and with 阿姨 / 姐 / 哥 / 奶奶 / 爷爷 when it has two
+    characters or more; in pinyin: either way round (Wang Xiuying, Xiuying Wang) and the
+    surname with Mr / Mrs / Ms / Auntie ... A Latin name on file: whole, reversed, and its
+    last word with a title. Spaces, dots and dashes do not matter (the text is squeezed)."""
+    name = re.sub(r"\s+", " ", fold(name)).strip()
+    if not name:
+        return []
+    if _LATIN_NAME.fullmatch(name):
+        words = [w for w in re.split(r"[\s.\-']+", name) if w]
+        out: list[tuple[Kind, str]] = [("latin", " ".join(words))]
+        if len(words) > 1:
+            out.append(("latin", " ".join(reversed(words))))
+        out += [("latin", f"{t} {words[-1]}") for t in ENGLISH_TITLES]
+        return out
+    han = name.replace(" ", "")
+    surname, given = _surname_of(han)
+    out = [("han", han)]
+    if len(han) >= 2:
+        out.append(("han", "老" + surname))
+        if surname not in SURNAMES:  # else the general rule (surname + 阿姨 ...) has it
+            out += [("han", surname + h) for h in HONORIFICS]
+        if len(given) >= 2:
+            out += [("han", given)] + [("han", given + h) for h in ("阿姨", "姐", "哥", "奶奶",
+                                                                    "爷爷")]
+    return out + [("latin", v) for v in pinyin_variants(surname, given)]
+
+
+def pinyin_variants(surname: str, given: str) -> list[str]:
+    """A Chinese name in pinyin: both orders, and the surname with a title (every reading
+    of a one-character surname: 曾 is zeng and ceng)."""
+    from pypinyin import Style, pinyin  # the catalogue's dependency, loaded when needed
+
+    def syllables(text: str) -> str:
+        return "".join(s[0] for s in pinyin(text, style=Style.NORMAL))
+
+    readings = ({r for s in pinyin(surname, style=Style.NORMAL, heteronym=True) for r in s}
+                if len(surname) == 1 else {syllables(surname)})
+    out: list[str] = []
+    given_py = syllables(given) if given else ""
+    for family in sorted(r for r in readings if r.isascii() and r.isalpha()):
+        out += [f"{t} {family}" for t in ENGLISH_TITLES]
+        if given_py.isascii() and given_py.isalpha():
+            out += [f"{family} {given_py}", f"{given_py} {family}"]
+    return out
+
+
+def phone_variants(phone: str) -> list[str]:
+    """A phone number's digits, and a landline's also without its area code."""
+    digits = digits_of(fold(phone))
+    if len(digits) < 7:
+        return []
+    out = [digits]
+    national = digits.removeprefix("86") if len(digits) > 11 else digits
+    if national.startswith("0"):
+        area = 3 if national[1] in "12" else 4  # 010, 02x; 0xxx elsewhere
+        if len(national) - area >= 7:
+            out.append(national[area:])
+    return out
+
+
+def address_variants(address: str) -> list[str]:
+    """An address whole, and without its province, city, district and street office, one
+    level at a time (``上海市浦东新区花木路1234弄5号`` also as ``花木路1234弄5号``)."""
+    address = re.sub(r"\s+", "", fold(address))
+    out = [address] if len(address) >= 4 else []
+    rest = address
+    while (m := _ADMIN.match(rest)) and m.end() < len(rest):
+        rest = rest[m.end():]
+        if len(rest) >= 4:
+            out.append(rest)
+    return out

@@ -1,0 +1,219 @@
+"""What personal data looks like in free text: the markers that replace it, the folding of
+full-width characters, and the rules that find ID numbers, phones, accounts, e-mail addresses,
+addresses and names in any text (``rule_spans``). ``shared.kernel.privacy.redaction`` applies
+them; ``known_person`` adds the rules for one resident the text is about."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+REDACTED_ID = "[身份证号已隐去]"
+REDACTED_PHONE = "[电话已隐去]"
+REDACTED_ACCOUNT = "[账号已隐去]"
+REDACTED_EMAIL = "[邮箱已隐去]"
+REDACTED_ADDRESS = "[地址已隐去]"
+REDACTED_NAME = "[姓名已隐去]"
+
+# -- folding: full-width to ASCII, one character for one ---------------------------------
+
+_FOLD = {**{0xFF10 + i: ord("0") + i for i in range(10)},
+         **{0xFF21 + i: ord("A") + i for i in range(26)},
+         **{0xFF41 + i: ord("a") + i for i in range(26)},
+         0x3000: ord(" "), 0xA0: ord(" "), 0xFF0D: ord("-"), 0x2010: ord("-"),
+         0x2011: ord("-"), 0x2012: ord("-"), 0x2013: ord("-"), 0x2212: ord("-"),
+         0xFF0E: ord("."), 0xFF08: ord("("), 0xFF09: ord(")"),
+         0xFF0B: ord("+"), 0xFF20: ord("@"), 0xFF3F: ord("_")}
+
+
+def fold(text: str) -> str:
+    """Full-width digits, letters, spaces and separators as ASCII (same length)."""
+    return text.translate(_FOLD)
+
+
+# -- numbers -------------------------------------------------------------------------------
+
+_ANY_DIGIT = re.compile(r"\d")
+_ANY_LATIN = re.compile(r"[A-Za-z]")
+
+_SEP = r"[ .\-]?"  # one optional separator between digits: 138 1234 5678, 138.1234.5678
+_ID_18 = re.compile(r"(?<![0-9A-Za-z])[1-9](?:" + _SEP + r"\d){16}" + _SEP
+                    + r"[0-9Xx](?![0-9A-Za-z])")
+_ID_WORD = (r"(?:身份证|证件|居民身份|护照|通行证|居住证|\bID\b|\bI\.D\.|\b[Pp]assport\b)"
+            r"(?:号码|号|编号|\s?[Nn]umber|\s?No\.?|#)?(?:的)?")
+_ID_KEYWORD = re.compile(_ID_WORD + r"(?:是|为|:|：|\s)*"
+                         r"(?P<n>[A-Z]{0,2}\d(?:" + _SEP + r"[0-9Xx]){5,17})")
+_ID_TAIL = re.compile(_ID_WORD + r"(?:后|末|最后)[四六46]位(?:数字)?(?:是|为|:|：|\s)*"
+                      r"(?P<n>[0-9Xx]{4,6})(?![0-9])")
+_CARD = re.compile(r"(?<![0-9A-Za-z])\d{4}(?:[ \-]?\d{4}){3}(?:[ \-]?\d{1,3})?(?![0-9A-Za-z])")
+_ACCOUNT_KEYWORD = re.compile(
+    r"(?:卡号|账号|帐号|银行卡|社保卡|医保卡|存折|\baccount\b|\bcard\b)(?:号码|号)?(?:是|为|:|：|\s)*"
+    r"(?P<n>\d(?:[ \-]?\d){5,})", re.IGNORECASE)
+_MOBILE = re.compile(r"(?<![0-9A-Za-z])(?:(?:\+|00)?86[ \-]?|\(\+?86\)[ \-]?)?"
+                     r"1[3-9]\d(?:" + _SEP + r"\d){8}(?!\d)")
+_LANDLINE = re.compile(r"(?<![0-9A-Za-z])(?:\(0\d{2,3}\)|0\d{2,3})[ \-]?[2-9]\d{2,3}[ \-]?"
+                       r"\d{4}(?!\d)")
+_LANDLINE_INTL = re.compile(r"(?:\+|00)86[ \-]?(?:\(0?\d{2,3}\)|0?[1-9]\d{1,2})[ \-]?"
+                            r"[2-9]\d{2,3}[ \-]?\d{4}(?!\d)")
+_PHONE_KEYWORD = re.compile(
+    r"(?:电话|手机|座机|联系方式|\b(?:tel|telephone|phone|mobile|cell)\b)(?:号码|号)?"
+    r"[^0-9\n]{0,6}?"
+    r"(?P<n>\d(?:[ \-]?\d){6,})", re.IGNORECASE)
+_TAIL_KEYWORD = re.compile(r"(?:手机|电话)?尾号(?:是|为|:|：)?\s*(?P<n>\d{4})(?!\d)")
+_EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")
+
+
+_DATE_SHAPE = re.compile(r"\d{4}[ .\-]\d{1,2}[ .\-]\d{1,2}|\d{1,2}[ .\-]\d{1,2}[ .\-]\d{4}")
+
+
+def _plausible_id(digits: str) -> bool:
+    """Region, birth date and length of an 18-character resident ID number."""
+    year, month, day = int(digits[6:10]), int(digits[10:12]), int(digits[12:14])
+    return 1850 <= year <= 2100 and 1 <= month <= 12 and 1 <= day <= 31
+
+
+def digits_of(text: str) -> str:
+    return re.sub(r"[^0-9Xx]", "", text)
+
+
+# -- addresses -----------------------------------------------------------------------------
+
+_NUM = r"(?:\d+(?:-\d+)?|[〇零一二三四五六七八九十百千两]+)"
+_UNIT = r"(?:号楼|号院|支弄|单元|号|弄|幢|栋|座|层|楼|室|户|组|排)"
+_ADDRESS_CORE = re.compile(r"(?:" + _NUM + r"\s*" + _UNIT + r")+(?:\s*\d{3,5}(?![\d号]))?")
+_STRONG_UNITS = ("室", "弄", "幢", "栋", "单元", "号院", "支弄")
+_PLACES = ("路", "街", "大道", "巷", "弄", "村", "小区", "新村", "花园", "公寓", "苑", "家园",
+           "大厦", "广场", "公馆", "府", "湾", "城", "镇")
+_HAN = re.compile(r"[\u4e00-\u9fff]")
+_STOP = frozenset("在到去的了是说她他我你们住于从和与及或即其为把被给向对就都也还又"
+                  "已要想称讲问请前后今昨址")
+_LONGEST_PLACE = 12
+_ENGLISH_PLACE = (r"(?:[A-Z][a-z]+\s+){1,3}(?:Road|Rd|Street|St|Avenue|Ave|Lane|Ln|Boulevard|"
+                  r"Blvd|Drive|Way|Village|Gardens?|Estate|Residence|Apartments)\b\.?")
+_ENGLISH_NUM = (r"(?:No\.?|Number|#|Lane|Room|Rm\.?|Apt\.?|Apartment|Flat|Unit|Building|"
+                r"Bldg\.?|Block|Blk\.?)\s*\d+[A-Za-z]?\b")
+_ENGLISH_ITEM = (r"(?:" + _ENGLISH_NUM + r"|\d{1,5}[A-Za-z]?\s+" + _ENGLISH_PLACE + r"|"
+                 + _ENGLISH_PLACE + r"(?:\s+\d{1,5}\b)?)")
+_ENGLISH_ADDRESS = re.compile(_ENGLISH_ITEM + r"(?:,?\s*" + _ENGLISH_ITEM + r")*")
+_ENGLISH_STRONG = re.compile(r"\b(?:Lane|Room|Rm|Apt|Apartment|Flat)\b")
+
+
+def _address_spans(text: str, english: bool = True) -> Iterator[tuple[int, int]]:
+    for m in _ADDRESS_CORE.finditer(text):
+        start, end = m.span()
+        core = m.group()
+        units = re.findall(_UNIT, core)
+        place = start
+        while place > 0 and start - place < _LONGEST_PLACE and _HAN.match(text[place - 1]) \
+                and text[place - 1] not in _STOP:
+            place -= 1
+        named = text[place:start]
+        anchored = any(named.endswith(p) for p in _PLACES)
+        if anchored or len(units) >= 2 or any(u in _STRONG_UNITS for u in units):
+            yield (place if anchored else start), end
+    if not english:
+        return
+    for m in _ENGLISH_ADDRESS.finditer(text):
+        found = m.group()
+        if not re.search(r"\d", found):
+            continue
+        items = len(re.findall(_ENGLISH_ITEM, found))
+        place = re.search(_ENGLISH_PLACE, found) is not None
+        if place or items >= 2 or _ENGLISH_STRONG.search(found):
+            yield m.span()
+
+
+# -- names ---------------------------------------------------------------------------------
+
+SURNAMES = (
+    "欧阳 司马 上官 诸葛 东方 皇甫 尉迟 公孙 慕容 长孙 宇文 司徒 夏侯 令狐 端木 西门 "
+    "王 李 张 刘 陈 杨 黄 赵 吴 周 徐 孙 马 朱 胡 郭 何 高 林 罗 郑 梁 谢 宋 唐 许 韩 冯 邓 "
+    "曹 彭 曾 肖 萧 田 董 袁 潘 蒋 蔡 余 杜 叶 程 苏 魏 吕 丁 任 沈 姚 卢 姜 崔 钟 谭 陆 汪 "
+    "范 金 石 廖 贾 夏 韦 付 傅 方 白 邹 孟 熊 秦 邱 江 尹 薛 闫 阎 段 雷 侯 龙 史 陶 黎 贺 顾 "
+    "毛 郝 龚 邵 钱 严 覃 武 戴 莫 孔 汤 温 康 施 文 牛 樊 葛 邢 安 齐 易 乔 伍 庞 颜 倪 庄 "
+    "聂 章 鲁 岳 翟 殷 詹 申 欧 耿 关 兰 焦 俞 左 柳 甘 祝 包 宁 尚 符 舒 阮 柯 纪 梅 童 凌 "
+    "毕 季 裴 霍 涂 苗 谷 盛 曲 翁 冉 骆 蓝 游 辛 靳 管 柴 蒙 鲍 华 喻 祁 蒲 房 滕 屈 饶 "
+    "解 牟 艾 尤 阳 穆 农 卓 古 吉 缪 简 车 项 连 芦 麦 褚 娄 窦 戚 岑 景 党 宫 费 卜 冷 晏 "
+    "席 卫 米 柏 宗 瞿 桂 佟 臧 闵 苟 邬 边 卞 姬 仇 栾 隋 商 刁 沙 荣 巫 寇 桑 郎 甄 丛 仲 "
+    "虞 敖 巩 佘 池 查 麻 迟 邝 向 常 万").split()
+"""Common surnames (compound ones first). Left out: those that are everyday words right
+before a form of address (和先生 is "and my husband")."""
+
+_SURNAME = ("(?:" + "|".join(n for n in SURNAMES if len(n) > 1)
+            + "|[" + "".join(n for n in SURNAMES if len(n) == 1) + "])")
+HONORIFICS = ("老太太", "老先生", "老奶奶", "老大爷", "老伯伯", "阿姨", "老师", "先生", "女士",
+              "小姐", "大爷", "大妈", "大娘", "奶奶", "爷爷", "阿婆", "阿公", "老伯", "伯伯",
+              "叔叔", "婶婶", "大姐", "大哥", "师傅", "老太", "同志", "医生", "主任", "书记")
+_HONORIFIC = "(?:" + "|".join(HONORIFICS) + ")"
+_NOT_GIVEN = ("说讲称来去在的了是和与要想已没不也都又就对因问今昨前后末时天年月日们些个里面这那么样"
+              "代本签申办同反表咨询打回未电给被让叫")
+"""Characters that end a name rather than belong to it (王秀英说, 陈静代办)."""
+_GIVEN = r"(?:(?![" + _NOT_GIVEN + r"])[\u4e00-\u9fff])"
+_SURNAME_TITLE = re.compile(_SURNAME + _HONORIFIC)
+_INTRODUCERS = (r"(?:居民|申请人|老人|患者|病人|家属|户主|联系人|姓名|名叫|叫做|名字叫|名字是|本人|"
+                r"丈夫|妻子|儿子|女儿|母亲|父亲|老伴|爱人|监护人|代办人|委托人)")
+_INTRODUCED = re.compile(
+    _INTRODUCERS + r"(?:是|为|:|：|\s)*"
+    r"(?P<n>" + _SURNAME + _GIVEN + r"{1,2})")
+_SPEAKER = re.compile(r"(?:^|(?<=[，。；！？,.;!?\s]))(?P<n>" + _SURNAME + _GIVEN + r"{1,2})"
+                      r"(?=说|称|表示|反映|讲|来电|来访|告诉)")
+_ENGLISH_TITLE = re.compile(r"\b(?:Mr|Mrs|Ms|Miss|Mx|Dr|Madam|Mdm|Auntie|Aunty|Uncle|Grandma|"
+                            r"Grandpa)\.?\s+[A-Z][a-z]+(?:[ \-][A-Z][a-z]+)?")
+_ENGLISH_INTRODUCED = re.compile(r"\b(?i:name is|name:|named|resident|applicant)\s+"
+                                 r"(?P<n>[A-Z][a-z]+(?:\s+[A-Z][a-z]+){0,2})")
+
+
+# -- every rule at once --------------------------------------------------------------------------
+
+
+_ANY_UNIT = re.compile(r"[号弄幢栋座层楼室户组排]|单元")
+_ANY_HONORIFIC = re.compile(_HONORIFIC)
+_ANY_INTRODUCTION = re.compile(_INTRODUCERS)
+_ANY_SPEECH = re.compile(r"[说称讲]|表示|反映|来电|来访|告诉")
+
+
+def rule_spans(text: str) -> Iterator[tuple[int, int, str]]:
+    """Every rule's finds. Each rule runs only when the text has what it needs (a digit, a
+    Latin letter, a unit, a form of address ...): most notes have none of these."""
+    digits = _ANY_DIGIT.search(text) is not None
+    latin = _ANY_LATIN.search(text) is not None
+    if digits:
+        for regex in (_ID_KEYWORD, _ID_TAIL):
+            for m in regex.finditer(text):
+                if not _DATE_SHAPE.fullmatch(m.group("n")):
+                    yield m.start("n"), m.end("n"), REDACTED_ID
+        for m in _ID_18.finditer(text):
+            if _plausible_id(digits_of(m.group())):
+                yield m.start(), m.end(), REDACTED_ID
+        for m in _ACCOUNT_KEYWORD.finditer(text):
+            yield m.start("n"), m.end("n"), REDACTED_ACCOUNT
+        for m in _CARD.finditer(text):
+            yield m.start(), m.end(), REDACTED_ACCOUNT
+        for regex in (_MOBILE, _LANDLINE_INTL, _LANDLINE):
+            for m in regex.finditer(text):
+                yield m.start(), m.end(), REDACTED_PHONE
+        for m in _PHONE_KEYWORD.finditer(text):
+            if not _DATE_SHAPE.fullmatch(m.group("n")):
+                yield m.start("n"), m.end("n"), REDACTED_PHONE
+        for m in _TAIL_KEYWORD.finditer(text):
+            yield m.start("n"), m.end("n"), REDACTED_PHONE
+    if "@" in text:
+        for m in _EMAIL.finditer(text):
+            yield m.start(), m.end(), REDACTED_EMAIL
+    if (digits and latin) or _ANY_UNIT.search(text):
+        for start, end in _address_spans(text, english=digits and latin):
+            yield start, end, REDACTED_ADDRESS
+    if _ANY_HONORIFIC.search(text):
+        for m in _SURNAME_TITLE.finditer(text):
+            yield m.start(), m.end(), REDACTED_NAME
+    if _ANY_INTRODUCTION.search(text):
+        for m in _INTRODUCED.finditer(text):
+            yield m.start("n"), m.end("n"), REDACTED_NAME
+    if _ANY_SPEECH.search(text):
+        for m in _SPEAKER.finditer(text):
+            yield m.start("n"), m.end("n"), REDACTED_NAME
+    if latin:
+        for regex in (_ENGLISH_TITLE, _ENGLISH_INTRODUCED):
+            for m in regex.finditer(text):
+                yield m.start("n") if "n" in regex.groupindex else m.start(), m.end(), \
+                    REDACTED_NAME

@@ -1,0 +1,93 @@
+"""Takes personal data out of free text before it is stored as an event, logged or exported.
+
+Free text (the resident's own words, a clerk's notes, reasons, comments) is the one place where
+personal data can slip into the log by habit. :func:`redact` replaces what it finds with a
+marker saying what was there, e.g. ``[电话已隐去]``:
+
+* **ID numbers**: 18-character resident ID numbers (with a plausible birth date), also typed
+  with spaces or dashes (``310115 19850312 1234``) or in full-width digits; 15-digit old ones,
+  passport and permit numbers and "the last four digits of the ID card" after their keyword.
+* **Phone numbers**: mobiles (``138 1234 5678``, ``138.1234.5678``, ``+86 138-...``),
+  landlines with an area code (``021-5888 1234``, ``(021)58881234``, ``02158881234``) and any
+  seven or more digits after 电话 / 手机 / 座机 / phone / tel.
+* **Bank card and account numbers** (16-19 digits, or six or more after 卡号 / 账号 ...),
+  **e-mail addresses**.
+* **Addresses**, by their shape: a number with a unit (号, 弄, 室, 栋, 幢, 单元, 楼, 组 ...)
+  after a road, lane, village or estate name (``花木路1234弄5号``), or two units in a row
+  (``3号楼401室``), or a strong unit alone (``602室``); the place name before it goes too, the
+  words before that stay (``住在[地址已隐去]``). English ones: ``No. 5, Lane 1234, Huamu Road``.
+* **Names**, by what is known: a surname with a form of address (``王阿姨``, ``李先生``,
+  ``Mrs Wang``), a name after a word that introduces one (``申请人王秀英``, ``name: ...``),
+  a name opening a sentence before a verb of speech (``王秀英说``); and, with a
+  :class:`KnownPerson` (the resident the case names, from the vault), that resident's own
+  name, its variants (surname + 阿姨 / 老师 / 先生 / 女士 / 大爷 / 奶奶 ..., 老 + surname, the
+  given name with a form of address, the name in pinyin), phone, ID number and address (also
+  without the province, city and district).
+
+What stays: dates (``2026-12-10``, ``12月10号``), times, amounts (``1234.50元``), policy
+numbers (``沪人社规〔2024〕12号``), catalogue codes, counts, ages, window numbers
+(``5号窗口``), the center's hotlines (``12345``). A name the vault does not know, typed alone
+with nothing around it that marks it as a name, cannot be told from other words and stays:
+that is what the known-person rules are for.
+
+Text is matched on a copy whose full-width digits, letters and separators are folded to ASCII
+one character for one, so positions carry over and the rest of the text is left as typed.
+The redaction is idempotent (markers hold nothing any rule matches), so scrubbing again at
+export changes nothing already scrubbed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from shared.kernel.privacy.known_person import KnownPerson
+from shared.kernel.privacy.patterns import fold, rule_spans
+
+
+def _merge(spans: Iterable[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
+    """Overlapping spans become one, named after the longest of them."""
+    merged: list[tuple[int, int, str, int]] = []
+    for start, end, marker in sorted(spans, key=lambda s: (s[0], -(s[1] - s[0]))):
+        if merged and start < merged[-1][1]:
+            s0, e0, m0, longest = merged[-1]
+            if end - start > longest:
+                m0, longest = marker, end - start
+            merged[-1] = (s0, max(e0, end), m0, longest)
+        else:
+            merged.append((start, end, marker, end - start))
+    return [(s, e, m) for s, e, m, _ in merged]
+
+
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"
+                   r"[0-9a-fA-F]{12}")
+
+
+def _outside_ids(folded: str, spans: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
+    """Spans not inside a UUID (a case id in a note or a log line: its groups of digits
+    can look like a phone number, 1381-4234-8567)."""
+    ids = [m.span() for m in _UUID.finditer(folded)] if "-" in folded else []
+    if not ids:
+        return spans
+    return [s for s in spans if not any(s[0] < end and start < s[1] for start, end in ids)]
+
+
+def redact(text: str, known: KnownPerson | None = None) -> str:
+    """``text`` with personal data replaced by markers; ``known``: the resident the text is
+    about, whose own name, phone, ID number and address go whatever form they take."""
+    if not text:
+        return text
+    folded = fold(text)
+    spans = list(rule_spans(folded))
+    if known:
+        spans += known.spans(folded)
+    spans = _outside_ids(folded, spans)
+    if not spans:
+        return text
+    out, last = [], 0
+    for start, end, marker in _merge(spans):
+        out.append(text[last:start])
+        out.append(marker)
+        last = end
+    out.append(text[last:])
+    return "".join(out)
