@@ -27,8 +27,6 @@ import os
 import re
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime, timedelta
-from importlib.resources import files
-from pathlib import Path as FilePath
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -74,6 +72,7 @@ from services.intake.open311_words import (
     service_notice,
 )
 from services.intake.projections import CONSUMER
+from shared.catalogue.loader import shipped_file
 from shared.consumer import wait_for_position
 from shared.contracts.vocabulary import Channel
 from shared.group_commit import Written
@@ -175,7 +174,7 @@ def _check_jurisdiction(given: str | None, keys: ApiKeys, center: str | None) ->
 
 def _changeset(settings: Settings) -> str:
     """When the catalogue (the service list and definitions) last changed."""
-    paths = [FilePath(str(files("shared") / "data" / "catalogue.json")), *settings.catalogue_paths]
+    paths = [shipped_file(), *settings.catalogue_paths]
     latest = max(os.stat(p).st_mtime for p in paths)
     return datetime.fromtimestamp(int(latest), UTC).isoformat().replace("+00:00", "Z")
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-import shared.catalogue as catalogue_module
+import shared.catalogue.loader as catalogue_loader
 from shared.catalogue import (
     Catalogue,
     CatalogueError,
@@ -481,11 +481,11 @@ def test_a_related_code_no_file_defines_names_the_file_that_asked_for_it(
 
 
 def test_every_shipped_item_must_have_a_summary(monkeypatch: pytest.MonkeyPatch) -> None:
-    source = Path(catalogue_module.__file__).parent / "data" / "catalogue.json"
+    source = Path(catalogue_loader.__file__).parent / "data" / "catalogue.json"
     shipped = json.loads(source.read_text(encoding="utf-8"))
     del shipped["items"][1]["summary"]
     text = json.dumps(shipped, ensure_ascii=False)
-    monkeypatch.setattr(catalogue_module, "_shipped", lambda: ("shipped.json", text))
+    monkeypatch.setattr(catalogue_loader, "_shipped", lambda: ("shipped.json", text))
     code = shipped["items"][1]["code"]
     with pytest.raises(CatalogueError, match=rf"shipped.json: item #2 \({code}\): summary"):
         load_catalogue()
