@@ -65,8 +65,8 @@ from services.followup import main as followup_main
 from services.followup.application import FollowUps, Plan
 from services.followup.domain import obligation_aggregate_id
 from services.intake import main as intake_main
-from shared.bus import connect, ensure_streams, event_subject
-from shared.consumer import Consumer
+from shared.bus.consumer import Consumer
+from shared.bus.jetstream import connect, ensure_streams, event_subject
 from shared.contracts import REGISTRY, Envelope, event_id_for
 from shared.contracts.followup import Reason
 from shared.kernel.calendar import WorkingCalendar

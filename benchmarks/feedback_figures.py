@@ -43,8 +43,8 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from benchmarks.common import machine, servers
 from services.feedback import figures
-from shared.bus import connect, ensure_streams, partition_of
-from shared.consumer import TRACKING_DDL, Consumer
+from shared.bus.consumer import TRACKING_DDL, Consumer
+from shared.bus.jetstream import connect, ensure_streams, partition_of
 from shared.contracts import REGISTRY, Envelope
 from shared.kernel.calendar import WorkingCalendar
 from shared.settings import Settings

@@ -126,7 +126,7 @@ async def main(cases: int, residents: int) -> None:
     from services.followup.commands import PublishPolicyChange
     from services.followup.main import create_app
     from shared.auth import Principal, Role
-    from shared.consumer import wait_for_position
+    from shared.bus.consumer import wait_for_position
     from shared.kernel.clock import ManualClock
     from shared.settings import Settings
 

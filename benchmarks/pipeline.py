@@ -32,9 +32,9 @@ from services.intake import commands as c
 from services.intake.application import Intake, IntakeApplication
 from services.intake.domain import Case
 from services.intake.projections import DDL, CaseProjection
-from shared.bus import connect, ensure_streams
+from shared.bus.consumer import TRACKING_DDL, Consumer
+from shared.bus.jetstream import connect, ensure_streams
 from shared.catalogue import load_catalogue
-from shared.consumer import TRACKING_DDL, Consumer
 from shared.eventstore import build_application
 from shared.group_commit import GroupCommitter
 from shared.outbox import Relay

@@ -11,8 +11,8 @@ a third of the cases get a follow-up), then measures, one after the other in thi
 
   raw fetch + ack  nats-py ``fetch()`` of a pull consumer with explicit acks, each message
                    acknowledged, nothing decoded (what any exactly-once reader pays at least)
-  raw pull         the pipelined pull requests the rebuild reads with (``shared.pull.Puller``),
-                   nothing decoded: the transport's own ceiling
+  raw pull         the pipelined pull requests the rebuild reads with
+                   (``shared.bus.pulling.Puller``), nothing decoded: the transport's own ceiling
   rebuild <model>  ``sixstep rebuild <model>`` up to the diff (``Rebuild.prepare`` +
                    ``catch_up`` into a fresh staging schema): fetch, decode, upcast, COPY into
                    the read model's tables, tracking and ``rebuild_state`` in one transaction
@@ -50,8 +50,8 @@ from benchmarks.common import machine, servers, target
 from benchmarks.feedback_figures import CENTERS, PeakRSS, generate, stream_count
 from shared.analytics.readmodel import ReadModel, load_read_model
 from shared.analytics.rebuild import Rebuild
-from shared.bus import connect, ensure_streams
-from shared.pull import Puller
+from shared.bus.jetstream import connect, ensure_streams
+from shared.bus.pulling import Puller
 from shared.settings import Settings
 
 MODELS = ("intake", "followup", "feedback", "feedback.figures")

@@ -46,9 +46,9 @@ from nats.js.api import AckPolicy, ConsumerConfig  # noqa: E402
 
 from shared.analytics.export import Exporter  # noqa: E402
 from shared.analytics.replay import Replay  # noqa: E402
-from shared.bus import connect, ensure_streams, event_subject  # noqa: E402
+from shared.bus.jetstream import connect, ensure_streams, event_subject  # noqa: E402
+from shared.bus.pulling import Puller  # noqa: E402
 from shared.devservers import NatsServer  # noqa: E402
-from shared.pull import Puller  # noqa: E402
 from shared.settings import Settings  # noqa: E402
 
 CENTERS = [f"SH-PD-{n:03d}" for n in range(40)]

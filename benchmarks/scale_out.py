@@ -37,7 +37,7 @@ import httpx
 from benchmarks.common import ROOT, Servers, machine, servers
 from services.intake import commands as c
 from services.intake.application import Intake, IntakeApplication
-from shared.bus import connect, ensure_streams
+from shared.bus.jetstream import connect, ensure_streams
 from shared.catalogue import load_catalogue
 from shared.devservers import free_port
 from shared.eventstore import build_application

@@ -1,7 +1,7 @@
 """The operations routes every service answers: its consumers, and replaying dead letters.
 
 ``sixstep dlq replay`` talks to these: only the service that owns a consumer has its handler,
-so only that service can apply a dead letter exactly once (``shared.deadletters``).
+so only that service can apply a dead letter exactly once (``shared.bus.deadletters``).
 
 Access, the first that applies: a caller the service has authenticated with the ``ops`` role
 (when the service checks bearer tokens, it puts the verified principal in the request's
@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 from fastapi import APIRouter, Depends, FastAPI, Header, Request
 from pydantic import BaseModel, Field
 
+from shared.bus.deadletters import replay_dead_letters
 from shared.calendars import CalendarStatusPublic
-from shared.deadletters import replay_dead_letters
 from shared.http import problem
 from shared.kernel.holidays import HolidaysFileError
 

@@ -30,7 +30,7 @@ from nats.js.errors import NotFoundError
 from pydantic import ValidationError
 from pydantic_core import to_jsonable_python
 
-from shared.bus import event_subject
+from shared.bus.jetstream import event_subject
 from shared.contracts import REGISTRY, Envelope, event_id_for
 from shared.settings import Settings
 

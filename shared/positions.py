@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncpg
 
-from shared.consumer import wait_for_position
+from shared.bus.consumer import wait_for_position
 from shared.http import problem
 from shared.settings import ServiceName, Settings
 

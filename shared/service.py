@@ -22,10 +22,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.metrics import Gauge
 
 from shared.auth import install_auth
-from shared.bus import connect, ensure_streams_when_ready
+from shared.bus.consumer import TRACKING_DDL, Consumer, ConsumerStats, Handler
+from shared.bus.deadletters import REPLAY_DDL
+from shared.bus.jetstream import connect, ensure_streams_when_ready
 from shared.calendars import Calendars
-from shared.consumer import TRACKING_DDL, Consumer, ConsumerStats, Handler
-from shared.deadletters import REPLAY_DDL
 from shared.eventstore import ServiceApplication, build_application
 from shared.group_commit import GroupCommitter
 from shared.http import Metrics, install_correlation, install_error_handlers

@@ -21,7 +21,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
 from shared.auth import Role, issue_token
-from shared.bus import connect, dead_letter_stream
+from shared.bus.jetstream import connect, dead_letter_stream
 from shared.contracts import Envelope
 from shared.settings import Settings
 

@@ -72,8 +72,8 @@ from services.intake.open311_words import (
     service_notice,
 )
 from services.intake.projections import CONSUMER
+from shared.bus.consumer import wait_for_position
 from shared.catalogue.loader import shipped_file
-from shared.consumer import wait_for_position
 from shared.contracts.vocabulary import Channel
 from shared.group_commit import Written
 from shared.http import KEY_PATTERN

@@ -18,7 +18,7 @@ from typing import Protocol, runtime_checkable
 
 import asyncpg
 
-from shared.consumer import Handler
+from shared.bus.consumer import Handler
 from shared.contracts import Envelope
 from shared.settings import ServiceName, Settings
 

@@ -48,8 +48,8 @@ from nats.js.errors import NotFoundError
 from shared.analytics.bulk import q
 from shared.analytics.readmodel import BulkHandler, ReadModel
 from shared.analytics.replay import Batch, Replay, Selection
-from shared.bus import connect
-from shared.consumer import TRACKING_DDL
+from shared.bus.consumer import TRACKING_DDL
+from shared.bus.jetstream import connect
 from shared.contracts import Envelope
 from shared.settings import Settings
 

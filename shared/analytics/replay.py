@@ -40,9 +40,9 @@ from nats.js.api import AckPolicy, ConsumerConfig, ConsumerInfo, DeliverPolicy
 from nats.js.client import JetStreamContext
 from nats.js.errors import NotFoundError
 
-from shared.bus import connect, partition_of
+from shared.bus.jetstream import connect, partition_of
+from shared.bus.pulling import Puller, delivery
 from shared.contracts import REGISTRY, Envelope
-from shared.pull import Puller, delivery
 from shared.settings import Settings
 
 Clock = Literal["recorded", "occurred"]

@@ -3,7 +3,7 @@
 ``list`` reads the dead-letter stream directly. ``replay`` asks the service that owns the
 consumer to apply its dead letters (``POST /ops/dlq/replay``): only that service has the
 consumer's handler, and it applies each letter once, in one transaction with a replay record,
-before deleting it (``shared/deadletters.py``). Nothing is re-published to the event stream.
+before deleting it (``shared/bus/deadletters.py``). Nothing is re-published to the event stream.
 ``drop`` deletes a letter that must never be applied.
 """
 
@@ -19,9 +19,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from shared.bus import connect
+from shared.bus.deadletters import drop_dead_letter, read_dead_letters
+from shared.bus.jetstream import connect
 from shared.cli import app
-from shared.deadletters import drop_dead_letter, read_dead_letters
 from shared.service import PARTITION_SUFFIX
 from shared.settings import ServiceName, Settings
 

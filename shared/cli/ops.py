@@ -1,8 +1,8 @@
 """``sixstep ops``: the streams as code, applied idempotently; their state at a glance.
 
 ``sixstep ops apply`` creates the event stream and the dead-letter stream from
-``shared/bus.py`` (``stream_config``, ``dead_letter_stream_config``), or brings their mutable
-settings (replicas, age limit, duplicate window, subjects) in line, and prints what it did.
+``shared/bus/jetstream.py`` (``stream_config``, ``dead_letter_stream_config``), or brings their
+mutable settings (replicas, age limit, duplicate window, subjects) in line, and prints what it did.
 Run it before a deployment (the compose file and the Kubernetes Job do); every service also
 applies the same definitions when it starts, so it is never wrong to skip it.
 
@@ -21,7 +21,7 @@ from nats.js.errors import NotFoundError
 from rich.console import Console
 from rich.table import Table
 
-from shared.bus import connect, dead_letter_stream, ensure_streams
+from shared.bus.jetstream import connect, dead_letter_stream, ensure_streams
 from shared.cli import app
 from shared.settings import Settings
 

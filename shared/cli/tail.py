@@ -12,7 +12,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 from rich.console import Console
 
-from shared.bus import connect
+from shared.bus.jetstream import connect
 from shared.cli import app
 from shared.cli.context import cli_settings
 

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
-from shared.bus import connect, ensure_streams, event_subject
+from shared.bus.jetstream import connect, ensure_streams, event_subject
 from shared.contracts import REGISTRY, Envelope, event_id_for
 from shared.settings import Settings
 

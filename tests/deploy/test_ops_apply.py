@@ -9,7 +9,7 @@ from pathlib import Path
 
 from nats.js.api import StreamConfig
 
-from shared.bus import connect, dead_letter_stream
+from shared.bus.jetstream import connect, dead_letter_stream
 from shared.settings import Settings
 from tests.faults.harness import service_env
 

@@ -35,7 +35,7 @@ import httpx
 from nats.errors import Error as NatsError
 from nats.js.errors import NotFoundError
 
-from shared.bus import connect
+from shared.bus.jetstream import connect
 from shared.contracts import Envelope
 from shared.devservers import free_port
 from shared.settings import Settings

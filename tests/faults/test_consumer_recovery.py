@@ -12,8 +12,8 @@ from collections.abc import Sequence
 
 import asyncpg
 
-from shared.bus import connect
-from shared.consumer import TRACKING_DDL, Consumer
+from shared.bus.consumer import TRACKING_DDL, Consumer
+from shared.bus.jetstream import connect
 from shared.contracts import Envelope
 from shared.settings import Settings
 from shared.store import create_pool, run_migrations

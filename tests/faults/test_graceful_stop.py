@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 
-from shared.bus import connect
+from shared.bus.jetstream import connect
 from shared.settings import Settings
 from tests.faults.harness import Load, System, stored_positions
 from tests.support import stream_envelopes

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from nats.errors import Error as NatsError
 
-from shared.bus import connect
+from shared.bus.jetstream import connect
 from shared.devservers import NatsServer, free_port
 from shared.settings import Settings
 from tests.faults.harness import Load, System, audit, available_services

@@ -13,7 +13,7 @@ import asyncpg
 import httpx
 import pytest
 
-from shared.bus import partition_of
+from shared.bus.jetstream import partition_of
 from shared.settings import Settings
 from tests.faults.harness import (
     Load,

@@ -12,7 +12,7 @@ from uuid import UUID
 import orjson
 
 from services.feedback.sending import SurveyMessage
-from shared.bus import connect, event_subject
+from shared.bus.jetstream import connect, event_subject
 from shared.contracts import REGISTRY, Envelope, event_id_for
 from shared.settings import Settings
 

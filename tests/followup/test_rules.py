@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from shared.bus import connect, event_subject
+from shared.bus.jetstream import connect, event_subject
 from shared.contracts import Envelope
 from shared.outbox import encode
 from shared.settings import Settings

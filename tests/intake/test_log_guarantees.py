@@ -20,9 +20,9 @@ import pytest
 
 from services.intake import commands as c
 from services.intake.application import Intake, IntakeApplication
-from shared.bus import connect, ensure_streams
+from shared.bus.consumer import TRACKING_DDL, Consumer, PermanentError
+from shared.bus.jetstream import connect, ensure_streams
 from shared.catalogue import load_catalogue
-from shared.consumer import TRACKING_DDL, Consumer, PermanentError
 from shared.contracts import Envelope
 from shared.devservers import free_port
 from shared.eventstore import build_application

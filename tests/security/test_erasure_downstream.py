@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from shared.consumer import wait_for_position
+from shared.bus.consumer import wait_for_position
 from shared.settings import Settings
 from tests.followup.story import CENTER, at, center_day
 from tests.support import register_resident, stream_envelopes, wait_until

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from nats.aio.msg import Msg
 
-from shared.pull import delivery
+from shared.bus.pulling import delivery
 
 
 @pytest.mark.parametrize("reply", [

@@ -3,7 +3,7 @@
 Lingering pull requests stay open on the server, so a message published while the reader waits
 is delivered at once (no poll interval, no waiting for a batch to fill), and under load the
 next batch is already on its way while one is being applied. The replay tools and the live
-consumers (``shared.consumer``) both read this way.
+consumers (``shared.bus.consumer``) both read this way.
 """
 
 from __future__ import annotations

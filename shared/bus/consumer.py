@@ -42,9 +42,9 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 from pydantic import ValidationError
 
-from shared.bus import dead_letter_subject
+from shared.bus.jetstream import dead_letter_subject
+from shared.bus.pulling import Puller, delivery
 from shared.contracts import REGISTRY, Envelope
-from shared.pull import Puller, delivery
 from shared.settings import Settings
 
 log = structlog.get_logger("sixstep.consumer")

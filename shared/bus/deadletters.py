@@ -34,8 +34,8 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 from pydantic import ValidationError
 
-from shared.bus import DLQ_TOKEN, dead_letter_stream, dead_letter_subject
-from shared.consumer import Handler
+from shared.bus.consumer import Handler
+from shared.bus.jetstream import DLQ_TOKEN, dead_letter_stream, dead_letter_subject
 from shared.contracts import REGISTRY, Envelope
 from shared.kernel.privacy import redact
 from shared.settings import Settings

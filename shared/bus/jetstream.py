@@ -33,11 +33,6 @@ def event_subject(settings: Settings, service: str, event_type: str, key: UUID) 
     return f"{settings.subject_prefix}.{service}.{event_type}.p{partition}"
 
 
-def partition_subjects(settings: Settings, partitions: list[int], service: str = "*",
-                       event_type: str = "*") -> list[str]:
-    return [f"{settings.subject_prefix}.{service}.{event_type}.p{p}" for p in partitions]
-
-
 def dead_letter_subject(settings: Settings, consumer: str) -> str:
     """Dead letters live in their own stream, so a replay of the log never meets them."""
     return f"{DLQ_TOKEN}.{settings.subject_prefix}.{consumer}"
