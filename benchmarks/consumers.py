@@ -69,10 +69,10 @@ from shared.bus.consumer import Consumer
 from shared.bus.jetstream import connect, ensure_streams, event_subject
 from shared.contracts import REGISTRY, Envelope, event_id_for
 from shared.contracts.followup import Reason
+from shared.eventstore.outbox import encode
 from shared.kernel.calendar import WorkingCalendar
 from shared.kernel.clock import ManualClock
 from shared.logs import configure_logging
-from shared.outbox import encode
 from shared.service import Runtime
 from shared.settings import Settings
 

@@ -46,9 +46,10 @@ from services.feedback import figures
 from shared.bus.consumer import TRACKING_DDL, Consumer
 from shared.bus.jetstream import connect, ensure_streams, partition_of
 from shared.contracts import REGISTRY, Envelope
+from shared.eventstore.postgres import ensure_schema
 from shared.kernel.calendar import WorkingCalendar
 from shared.settings import Settings
-from shared.store import create_pool, ensure_schema, run_migrations
+from shared.store import create_pool, run_migrations
 
 YEAR_VISITS = 127_467
 CENTERS = 8

@@ -82,9 +82,9 @@ async def seed(pool: Any, cases: int, residents: int) -> None:
 def eventsourcing_baseline(database_url: str, n: int, batch: int) -> float:
     from eventsourcing.domain import Aggregate
 
-    from shared.eventstore import ServiceApplication
+    from shared.eventstore.application import ServiceApplication
+    from shared.eventstore.postgres import ensure_schema, postgres_env
     from shared.settings import Settings
-    from shared.store import ensure_schema, postgres_env
 
     class Noted(Aggregate):
         def __init__(self, resident_id: uuid.UUID, due_at: datetime) -> None:

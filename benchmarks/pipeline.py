@@ -35,9 +35,9 @@ from services.intake.projections import DDL, CaseProjection
 from shared.bus.consumer import TRACKING_DDL, Consumer
 from shared.bus.jetstream import connect, ensure_streams
 from shared.catalogue import load_catalogue
-from shared.eventstore import build_application
-from shared.group_commit import GroupCommitter
-from shared.outbox import Relay
+from shared.eventstore.application import build_application
+from shared.eventstore.group_commit import GroupCommitter
+from shared.eventstore.outbox import Relay
 from shared.settings import Settings
 from shared.store import create_pool, run_migrations
 

@@ -40,10 +40,10 @@ from services.intake.application import Intake, IntakeApplication
 from shared.bus.jetstream import connect, ensure_streams
 from shared.catalogue import load_catalogue
 from shared.devservers import free_port
-from shared.eventstore import build_application
-from shared.group_commit import GroupCommitter
+from shared.eventstore.application import build_application
+from shared.eventstore.group_commit import GroupCommitter
+from shared.eventstore.outbox import Relay
 from shared.logs import configure_logging
-from shared.outbox import Relay
 from shared.settings import Settings
 from shared.store import create_pool
 

@@ -29,8 +29,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from structlog.contextvars import bind_contextvars, reset_contextvars
 
 from shared.auth import OptionalPrincipal, Principal
+from shared.eventstore.group_commit import Written
 from shared.fast_route import SLOW, fast_dependency, principal_of
-from shared.group_commit import Written
 from shared.kernel.errors import CommandError
 from shared.settings import Settings
 

@@ -26,13 +26,13 @@ from shared.bus.consumer import TRACKING_DDL, Consumer, ConsumerStats, Handler
 from shared.bus.deadletters import REPLAY_DDL
 from shared.bus.jetstream import connect, ensure_streams_when_ready
 from shared.calendars import Calendars
-from shared.eventstore import ServiceApplication, build_application
-from shared.group_commit import GroupCommitter
+from shared.eventstore.application import ServiceApplication, build_application
+from shared.eventstore.group_commit import GroupCommitter
+from shared.eventstore.outbox import Relay
 from shared.http import Metrics, install_correlation, install_error_handlers
 from shared.limits import install_request_limits
 from shared.logs import adopt_stdlib_logging
 from shared.ops import install_ops
-from shared.outbox import Relay
 from shared.runtime import Background
 from shared.settings import DevelopmentDefaults, ServiceName, Settings
 from shared.store import create_pool, run_migrations

@@ -3,52 +3,10 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 import asyncpg
-import psycopg
 
 from shared.settings import Settings
-
-
-def postgres_env(settings: Settings, schema: str, app_name: str) -> dict[str, str]:
-    """The eventsourcing library's settings for a service's own schema, from DATABASE_URL."""
-    url = urlsplit(settings.database_url)
-    if url.scheme not in ("postgres", "postgresql"):
-        raise ValueError(f"DATABASE_URL must be a postgresql:// URL, got scheme {url.scheme!r}")
-    return {
-        "PERSISTENCE_MODULE": "eventsourcing.postgres",
-        "POSTGRES_DBNAME": unquote(url.path.lstrip("/")) or "postgres",
-        "POSTGRES_HOST": url.hostname or "127.0.0.1",
-        "POSTGRES_PORT": str(url.port or 5432),
-        "POSTGRES_USER": unquote(url.username or "postgres"),
-        "POSTGRES_PASSWORD": unquote(url.password or ""),
-        "POSTGRES_SCHEMA": schema,
-        "POSTGRES_POOL_SIZE": "4",
-        "POSTGRES_MAX_OVERFLOW": "4",
-        "POSTGRES_CONN_MAX_AGE": "3600",
-        # No pre-ping: after a restart of the store, psycopg_pool finds each dead pooled
-        # connection on its turn and sleeps 1, 2, 4, 8 s between them, so writes stalled for
-        # ~15 s after a 1 s outage (tests/faults/test_postgres_restart.py). Without it a dead
-        # connection fails at once (503 to the caller, who retries with the same
-        # Idempotency-Key) and is replaced by a fresh one.
-        "POSTGRES_PRE_PING": "n",
-        "POSTGRES_LOCK_TIMEOUT": "10",
-        "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "30",
-        "CREATE_TABLE": "y",
-        "NAME": app_name,
-    }
-
-
-def ensure_schema(settings: Settings, schema: str) -> None:
-    """Create the service's schema (idempotent, safe with several replicas starting at once)."""
-    with psycopg.connect(settings.database_url, autocommit=True) as conn:
-        conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (f"sixstep-schema:{schema}",))
-        try:
-            conn.execute(psycopg.sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
-                psycopg.sql.Identifier(schema)))
-        finally:
-            conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (f"sixstep-schema:{schema}",))
 
 
 async def create_pool(settings: Settings, schema: str, *, min_size: int = 2,

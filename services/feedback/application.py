@@ -31,8 +31,8 @@ from shared.contracts.feedback import (
     SurveyPurpose,
     WithdrawalCause,
 )
-from shared.eventstore import ServiceApplication
-from shared.group_commit import GroupCommitter, Unit, Written
+from shared.eventstore.application import ServiceApplication
+from shared.eventstore.group_commit import GroupCommitter, Unit, Written
 from shared.kernel.calendar import covered
 from shared.kernel.errors import AlreadyDoneError, CommandError, VersionConflict
 from shared.kernel.moments import Moments

@@ -94,7 +94,7 @@ def _action(router: APIRouter, name: str, summary: str, command: type[c._Command
     async def route(id: UUID, body: Any, app: FollowUpsDep, key: IdempotencyKey,
                     actor: Actor, expected: ExpectedVersion, staff: Staff) -> WrittenPublic:
         # The follow-up's center is checked against the token where it is loaded
-        # (shared.group_commit.Unit).
+        # (shared.eventstore.group_commit.Unit).
         return WrittenPublic.of(await getattr(app, method)(id, body, actor, key, expected))
 
     route.__annotations__["body"] = command

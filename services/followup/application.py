@@ -30,8 +30,8 @@ from shared.auth import Principal
 from shared.calendars import Calendars
 from shared.catalogue import Catalogue
 from shared.contracts.followup import Priority, Reason
-from shared.eventstore import ServiceApplication
-from shared.group_commit import GroupCommitter, Unit, Written
+from shared.eventstore.application import ServiceApplication
+from shared.eventstore.group_commit import GroupCommitter, Unit, Written
 from shared.kernel.calendar import Basis, DueRule, Planned, WorkingCalendar, covered
 from shared.kernel.clock import Clock
 from shared.kernel.errors import AlreadyDoneError, InvalidCommand, VersionConflict

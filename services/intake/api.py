@@ -60,7 +60,7 @@ def _step(name: str, summary: str, command: type[c._Command], method: str) -> No
     async def route(case_id: UUID, body: Any, request: Request, write: Write,
                     staff: Staff) -> WrittenPublic:
         # The case's center is checked against the token where the case is loaded
-        # (shared.group_commit.Unit): the read model may not have the case yet.
+        # (shared.eventstore.group_commit.Unit): the read model may not have the case yet.
         use_case = getattr(request.app.state.intake, method)
         return WrittenPublic.of(await use_case(case_id, body, write.actor, write.key,
                                                write.expected_version))

@@ -18,8 +18,8 @@ from services.intake.presence import Standing
 from services.intake.vault import Access, Fact, Registered, ResidentData, Vault
 from shared.auth import Principal, Role
 from shared.catalogue import Catalogue
-from shared.eventstore import ServiceApplication
-from shared.group_commit import GroupCommitter, Unit, Written
+from shared.eventstore.application import ServiceApplication
+from shared.eventstore.group_commit import GroupCommitter, Unit, Written
 from shared.kernel.errors import CommandError, InvalidCommand, VersionConflict
 from shared.kernel.moments import Moments
 from shared.kernel.scrubbing import KNOWN_PERSON

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from shared.bus.jetstream import connect, event_subject
 from shared.contracts import Envelope
-from shared.outbox import encode
+from shared.eventstore.outbox import encode
 from shared.settings import Settings
 from tests.followup.story import CENTER, at, center_day, key
 from tests.support import headers, stream_envelopes, wait_until

@@ -12,7 +12,8 @@ from eventsourcing.persistence import IntegrityError
 
 from services.intake.application import IntakeApplication
 from services.intake.domain import Case
-from shared.eventstore import ArrayInsertRecorder, build_application
+from shared.eventstore.application import build_application
+from shared.eventstore.recorder import ArrayInsertRecorder
 from shared.settings import Settings
 
 

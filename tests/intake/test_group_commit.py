@@ -14,8 +14,8 @@ from eventsourcing.domain import Aggregate
 
 from services.intake.application import IntakeApplication
 from services.intake.domain import Case, Meta
-from shared.eventstore import build_application
-from shared.group_commit import GroupCommitter, Unit, Written
+from shared.eventstore.application import build_application
+from shared.eventstore.group_commit import GroupCommitter, Unit, Written
 from shared.kernel.errors import InvalidCommand, NotFound
 from shared.settings import Settings
 

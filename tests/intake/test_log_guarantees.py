@@ -25,9 +25,9 @@ from shared.bus.jetstream import connect, ensure_streams
 from shared.catalogue import load_catalogue
 from shared.contracts import Envelope
 from shared.devservers import free_port
-from shared.eventstore import build_application
-from shared.group_commit import GroupCommitter
-from shared.outbox import Relay
+from shared.eventstore.application import build_application
+from shared.eventstore.group_commit import GroupCommitter
+from shared.eventstore.outbox import Relay
 from shared.settings import Settings
 from shared.store import create_pool, run_migrations
 from tests.support import (

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from services.intake.application import Intake
 from services.intake.main import create_app
 from shared.auth import Role, issue_token
-from shared.group_commit import Command, Written
+from shared.eventstore.group_commit import Command, Written
 from shared.settings import Settings
 
 CENTER = "SH-PD-HUAMU"

@@ -1,23 +1,20 @@
-"""Building a service's eventsourcing Application on PostgreSQL from settings."""
+"""A service's write side: its eventsourcing Application on PostgreSQL, built from settings."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import date
 from typing import Any, TypeVar
 
 import psycopg
 from eventsourcing.application import Application, ProcessingEvent
 from eventsourcing.domain import BaseAggregate
-from eventsourcing.persistence import Recording, StoredEvent, Transcoder, Transcoding
-from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from eventsourcing.persistence import Recording, Transcoder, Transcoding
 from eventsourcing.utils import get_topic
-from psycopg import Cursor
-from psycopg.rows import DictRow
-from psycopg.sql import SQL, Identifier
 
+from shared.eventstore.postgres import ensure_schema, postgres_env
+from shared.eventstore.recorder import ArrayInsertRecorder
 from shared.settings import ServiceName, Settings
-from shared.store import ensure_schema, postgres_env
 
 
 class DateAsISO(Transcoding):
@@ -63,39 +60,6 @@ class ServiceApplication(Application):
         return recordings
 
 
-class ArrayInsertRecorder(PostgresApplicationRecorder):
-    """The library's recorder, with a batch's events sent as four typed arrays in binary.
-
-    The library sends a batch as one array of a composite type, which psycopg renders as
-    text, field by field in Python, and PostgreSQL parses back: a third of the writer
-    thread's time for a batch. Here the same rows go as ``uuid[]``, ``bigint[]``, ``text[]``
-    and ``bytea[]`` in binary, unnested side by side in the same order. Everything else is the
-    library's: the table lock, the NOTIFY, the pipeline, the transaction, the returned
-    notification ids, the errors.
-    """
-
-    def __init__(self, datastore: PostgresDatastore, *,
-                 events_table_name: str = "stored_events") -> None:
-        super().__init__(datastore, events_table_name=events_table_name)
-        self.insert_events_statement = SQL(
-            "INSERT INTO {schema}.{table} AS t"
-            " (originator_id, originator_version, topic, state)"
-            " SELECT * FROM unnest(%b::{id_type}[], %b::bigint[], %b::text[], %b::bytea[])"
-            " RETURNING notification_id"
-        ).format(schema=Identifier(datastore.schema), table=Identifier(events_table_name),
-                 id_type=SQL(datastore.originator_id_type))
-
-    def _insert_stored_events(self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent],
-                              **kwargs: Any) -> None:
-        self._lock_table(curs)
-        self._notify_channel(curs)
-        curs.execute(self.insert_events_statement, (
-            [e.originator_id for e in stored_events],
-            [e.originator_version for e in stored_events],
-            [e.topic for e in stored_events],
-            [e.state for e in stored_events]))
-
-
 A = TypeVar("A", bound=ServiceApplication)
 
 
@@ -111,9 +75,3 @@ def build_application(cls: type[A], settings: Settings, service: ServiceName,
     with psycopg.connect(settings.database_url, autocommit=True) as conn:
         conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (f"sixstep-schema:{schema}",))
         return cls(env=env)  # the lock goes with the connection
-
-
-def events_table(app: Application) -> tuple[str, str]:
-    """(schema, table) of an application's stored events: the outbox the relay reads."""
-    recorder: Any = app.recorder
-    return recorder.datastore.schema, recorder.events_table_name
