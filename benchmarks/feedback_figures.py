@@ -48,8 +48,9 @@ from shared.bus.jetstream import connect, ensure_streams, partition_of
 from shared.contracts import REGISTRY, Envelope
 from shared.eventstore.postgres import ensure_schema
 from shared.kernel.calendar import WorkingCalendar
+from shared.readmodels.migrations import run_migrations
+from shared.readmodels.pool import create_pool
 from shared.settings import Settings
-from shared.store import create_pool, run_migrations
 
 YEAR_VISITS = 127_467
 CENTERS = 8

@@ -48,10 +48,10 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from benchmarks.common import machine, servers, target
 from benchmarks.feedback_figures import CENTERS, PeakRSS, generate, stream_count
-from shared.analytics.readmodel import ReadModel, load_read_model
 from shared.analytics.rebuild import Rebuild
 from shared.bus.jetstream import connect, ensure_streams
 from shared.bus.pulling import Puller
+from shared.readmodels.readmodel import ReadModel, load_read_model
 from shared.settings import Settings
 
 MODELS = ("intake", "followup", "feedback", "feedback.figures")

@@ -44,8 +44,8 @@ from shared.eventstore.application import build_application
 from shared.eventstore.group_commit import GroupCommitter
 from shared.eventstore.outbox import Relay
 from shared.logs import configure_logging
+from shared.readmodels.pool import create_pool
 from shared.settings import Settings
-from shared.store import create_pool
 
 APPLIED = re.compile(r'^sixstep_events_applied_total\{[^}]*\} ([0-9.e+]+)$', re.M)
 SHARES = {1: [""], 2: ["0-7", "8-15"]}

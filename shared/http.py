@@ -205,7 +205,7 @@ PoolDep = Annotated[asyncpg.Pool, Depends(_pool)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 After = Annotated[int | None, Query(ge=0, description=(
     "A write's position: wait (bounded) until the read model has applied it."))]
-"""``?after=``: read-your-writes (``shared.positions.wait_for_write``)."""
+"""``?after=``: read-your-writes (``shared.readmodels.positions.wait_for_write``)."""
 
 IdempotencyKey = Annotated[str, Depends(_idempotency_key)]
 ExpectedVersion = Annotated[int | None, Depends(_expected_version)]

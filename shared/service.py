@@ -33,9 +33,10 @@ from shared.http import Metrics, install_correlation, install_error_handlers
 from shared.limits import install_request_limits
 from shared.logs import adopt_stdlib_logging
 from shared.ops import install_ops
+from shared.readmodels.migrations import run_migrations
+from shared.readmodels.pool import create_pool
 from shared.runtime import Background
 from shared.settings import DevelopmentDefaults, ServiceName, Settings
-from shared.store import create_pool, run_migrations
 from shared.web.security import install_security_headers
 
 log = structlog.get_logger("sixstep.service")

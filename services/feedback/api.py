@@ -41,7 +41,7 @@ from shared.http import (
     problem,
 )
 from shared.limits import TokenBuckets
-from shared.positions import wait_for_write
+from shared.readmodels.positions import wait_for_write
 from shared.settings import ServiceName, Settings
 
 ERRORS: dict[int | str, dict[str, Any]] = {

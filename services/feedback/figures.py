@@ -32,9 +32,9 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
-from shared.analytics import bulk
-from shared.analytics.readmodel import ReadModel
 from shared.contracts import Envelope
+from shared.readmodels import bulk
+from shared.readmodels.readmodel import ReadModel
 
 CONSUMER = "feedback-figures"
 

@@ -17,9 +17,9 @@ from uuid import UUID
 import asyncpg
 import orjson
 
-from shared.analytics import bulk
-from shared.analytics.readmodel import ReadModel
 from shared.contracts import Envelope
+from shared.readmodels import bulk
+from shared.readmodels.readmodel import ReadModel
 
 CONSUMER = "feedback-views"
 

@@ -39,7 +39,7 @@ from shared.http import (
     problem,
 )
 from shared.kernel.clock import Clock
-from shared.positions import wait_for_write
+from shared.readmodels.positions import wait_for_write
 from shared.settings import Settings
 
 ERRORS: dict[int | str, dict[str, Any]] = {

@@ -22,9 +22,9 @@ from zoneinfo import ZoneInfo
 import asyncpg
 import orjson
 
-from shared.analytics import bulk
-from shared.analytics.readmodel import ReadModel
 from shared.contracts import Envelope
+from shared.readmodels import bulk
+from shared.readmodels.readmodel import ReadModel
 
 CONSUMER = "followup-worklist"
 OPEN = ("scheduled", "due", "missed", "escalated")

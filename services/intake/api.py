@@ -18,7 +18,7 @@ from shared.catalogue import Catalogue, ServiceItem
 from shared.contracts.vocabulary import Channel
 from shared.fast_route import FastRoute
 from shared.http import After, ErrorResponse, PoolDep, SettingsDep, Write, WrittenPublic, problem
-from shared.positions import wait_for_write
+from shared.readmodels.positions import wait_for_write
 from shared.settings import Settings
 
 ERRORS: dict[int | str, dict[str, Any]] = {

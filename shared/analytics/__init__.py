@@ -4,11 +4,12 @@ Each module is one job and works in bounded memory whatever the length of histor
 
 - ``replay``     read the stream (a selection of it) in stream order, upcast to current versions
 - ``checkpoint`` where a replay or export stopped, so that a rerun resumes there
-- ``readmodel``  what a service's read model is: handler, DDL, consumer name, subjects
 - ``rebuild``    rebuild a read model into a staging schema, diff it, switch over atomically
-- ``bulk``       COPY and set-based writes for a rebuild's staging tables
 - ``export``     flattened events to Parquet or CSV, partitioned by month, no personal data
 - ``timetravel`` a case as it stood at any moment
 - ``figures``    the center's figures from an export (DuckDB over the Parquet files)
 - ``report``     those figures as a terminal table and an HTML page with inline SVG charts
+
+What a read model is, and the bulk writes a rebuild uses, are the services' too: they live in
+``shared.readmodels``.
 """

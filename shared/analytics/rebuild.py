@@ -10,7 +10,7 @@
    tracking records and ``rebuild_state`` together: exactly once in effect, like the live
    consumer; committed without waiting for the WAL flush, so a crash may lose the last
    batches, whole, and the rebuild resumes after the last one kept). A handler that is a
-   :class:`~shared.analytics.readmodel.BulkHandler` writes the staging tables with COPY and
+   :class:`~shared.readmodels.readmodel.BulkHandler` writes the staging tables with COPY and
    set-based statements (``copy_apply``); a batch it gives up on (a key an earlier batch
    wrote, a value COPY refuses) is applied by the live handler instead. An event the live
    handler refuses is recorded in ``rebuild_skipped`` and passed, as the live consumer would
@@ -45,12 +45,12 @@ import orjson
 from nats.aio.client import Client as NATS
 from nats.js.errors import NotFoundError
 
-from shared.analytics.bulk import q
-from shared.analytics.readmodel import BulkHandler, ReadModel
 from shared.analytics.replay import Batch, Replay, Selection
 from shared.bus.consumer import TRACKING_DDL
 from shared.bus.jetstream import connect
 from shared.contracts import Envelope
+from shared.readmodels.bulk import q
+from shared.readmodels.readmodel import BulkHandler, ReadModel
 from shared.settings import Settings
 
 STAGING = "__rb_"

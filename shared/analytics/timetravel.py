@@ -15,9 +15,9 @@ from uuid import UUID
 
 import asyncpg
 
-from shared.analytics.readmodel import ReadModel
 from shared.analytics.rebuild import q
 from shared.analytics.replay import Clock, Replay, Selection
+from shared.readmodels.readmodel import ReadModel
 from shared.settings import Settings
 
 

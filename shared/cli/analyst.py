@@ -335,8 +335,8 @@ def export_command(
 @app.command("rebuild")
 def rebuild_command(
     read_model: Annotated[str, typer.Argument(
-        help="A service name (its projections.READ_MODEL: intake, followup, feedback),"
-             " service.module for another one (feedback.figures) or module:ATTRIBUTE.")],
+        help="A registered read model (intake, followup, feedback, feedback.figures: "
+             "pyproject.toml's sixstep.read_models) or module:ATTRIBUTE.")],
     dry_run: Annotated[bool, typer.Option(
         help="Build and compare with the live view; do not switch.")] = False,
     fresh: Annotated[bool, typer.Option(help="Discard an unfinished rebuild first.")] = False,
@@ -345,8 +345,8 @@ def rebuild_command(
     batch: BatchOpt = 1000,
 ) -> None:
     """Rebuild a read model from the log beside the live one, then switch over atomically."""
-    from shared.analytics.readmodel import load_read_model
     from shared.analytics.rebuild import Rebuild, RebuildError
+    from shared.readmodels.readmodel import load_read_model
 
     settings = Settings()
     model = load_read_model(read_model)
@@ -424,8 +424,8 @@ def as_of_command(
     read_model: Annotated[str, typer.Option(help="Read model to fold with.")] = "intake",
 ) -> None:
     """One case as it stood at a moment, folded from the log by the live projection."""
-    from shared.analytics.readmodel import load_read_model
     from shared.analytics.timetravel import state_as_of
+    from shared.readmodels.readmodel import load_read_model
 
     settings = Settings()
     model = load_read_model(read_model)

@@ -16,10 +16,10 @@ import orjson
 import pytest
 
 from shared.analytics import rebuild
-from shared.analytics.readmodel import BulkHandler, load_read_model
 from shared.analytics.rebuild import Rebuild, q
 from shared.bus.jetstream import connect, ensure_streams, event_subject
 from shared.contracts import event_id_for
+from shared.readmodels.readmodel import BulkHandler, load_read_model
 from shared.settings import Settings
 from tests.analytics.support import (
     HARDSHIP,

@@ -163,8 +163,8 @@ async def test_feedback_figures_rebuild_finds_only_real_differences(settings: Se
     """``sixstep rebuild feedback.figures --dry-run`` after a small history: the same rows,
     until a live row is wrong."""
     from services.feedback import figures
-    from shared.analytics.readmodel import load_read_model
     from shared.analytics.replay import Replay
+    from shared.readmodels.readmodel import load_read_model
     from tests.analytics.support import aftercare, month_of_march_stories, publish
 
     model = load_read_model("feedback.figures")

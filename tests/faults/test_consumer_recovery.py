@@ -15,8 +15,9 @@ import asyncpg
 from shared.bus.consumer import TRACKING_DDL, Consumer
 from shared.bus.jetstream import connect
 from shared.contracts import Envelope
+from shared.readmodels.migrations import run_migrations
+from shared.readmodels.pool import create_pool
 from shared.settings import Settings
-from shared.store import create_pool, run_migrations
 from tests.intake.test_log_guarantees import open_and_hear, run_relay, write_side
 from tests.support import wait_until
 

@@ -19,8 +19,9 @@ import httpx
 from services.feedback.figures import DDL, FigureQuery, FiguresProjection, compute
 from services.feedback.main import create_app
 from shared.contracts import REGISTRY
+from shared.readmodels.migrations import run_migrations
+from shared.readmodels.pool import create_pool
 from shared.settings import Settings
-from shared.store import create_pool, run_migrations
 from tests.feedback.helpers import Clock, History, KeptSender
 from tests.support import running, stream_envelopes, wait_until
 

@@ -28,8 +28,9 @@ from shared.devservers import free_port
 from shared.eventstore.application import build_application
 from shared.eventstore.group_commit import GroupCommitter
 from shared.eventstore.outbox import Relay
+from shared.readmodels.migrations import run_migrations
+from shared.readmodels.pool import create_pool
 from shared.settings import Settings
-from shared.store import create_pool, run_migrations
 from tests.support import (
     auth_env,
     bearer,

@@ -1,12 +1,16 @@
 """What a read model is, for the tools that rebuild it or fold it at a moment.
 
-Each service's ``projections.py`` describes its read model(s) with one :class:`ReadModel`
-(``READ_MODEL = ReadModel(...)``): the handler its consumer runs, the DDL of its tables, the
-consumer's name and subject filters. The analysts' tools find it by the service's name
-(``services.<service>.projections:READ_MODEL``), by ``<service>.<module>`` for a service's
-other read model (``feedback.figures``: ``services.feedback.figures:READ_MODEL``) or by an
-explicit ``module:attribute``; shared
-code never imports a service, it is handed the object.
+Each service describes each of its read models with one :class:`ReadModel`
+(``READ_MODEL = ReadModel(...)`` in its ``projections.py``): the handler its consumer runs, the
+DDL of its tables, the consumer's name and subject filters, and registers it by name in
+``pyproject.toml``::
+
+    [project.entry-points."sixstep.read_models"]
+    intake = "services.intake.projections:READ_MODEL"
+
+The analysts' tools (``sixstep rebuild intake``) look a read model up in that table
+(:func:`registered`), or take an explicit ``module:attribute``. Shared code never imports a
+service: the table names each one, and a new read model is one line there.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from importlib.metadata import entry_points
 from typing import Protocol, runtime_checkable
 
 import asyncpg
@@ -29,7 +34,7 @@ class BulkHandler(Protocol):
 
     ``copy_apply`` applies a batch, in the caller's transaction, to tables that only the
     caller writes (a rebuild's staging schema), with COPY and set-based statements
-    (``shared.analytics.bulk``). After every batch the tables must hold exactly what
+    (``shared.readmodels.bulk``). After every batch the tables must hold exactly what
     ``apply`` would have left; it may raise where ``apply`` would not (e.g. a COPY meeting a
     key an earlier batch wrote): the rebuild then applies that batch with ``apply``.
     """
@@ -66,13 +71,24 @@ class ReadModel:
         return settings.schema_for(self.service)
 
 
+#: The entry-point group each service's read models are registered in (``pyproject.toml``).
+GROUP = "sixstep.read_models"
+
+
+def registered() -> dict[str, str]:
+    """Every registered read model: name -> ``module:attribute``."""
+    return {ep.name: ep.value for ep in entry_points(group=GROUP)}
+
+
 def load_read_model(ref: str) -> ReadModel:
-    """``intake`` (``services.intake.projections:READ_MODEL``), ``feedback.figures``
-    (``services.feedback.figures:READ_MODEL``) or ``package.module:ATTR``."""
-    module_name, _, attr = ref.partition(":")
+    """A registered read model by name (``intake``, ``feedback.figures``: see
+    :func:`registered`) or an explicit ``package.module:ATTRIBUTE``."""
+    known = registered()
+    target = known.get(ref, ref)
+    module_name, _, attr = target.partition(":")
     if not attr:
-        service, _, module = ref.partition(".")
-        module_name, attr = f"services.{service}.{module or 'projections'}", "READ_MODEL"
+        raise LookupError(f"no read model {ref!r}: the registered ones are "
+                          f"{', '.join(sorted(known)) or 'none'} (or give module:ATTRIBUTE)")
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:

@@ -1,4 +1,4 @@
-"""Where each service keeps its events and read models: PostgreSQL, one schema per service."""
+"""The asyncpg pool a service reads and projects with: its own schema first."""
 
 from __future__ import annotations
 
@@ -21,15 +21,3 @@ async def create_pool(settings: Settings, schema: str, *, min_size: int = 2,
         server_settings={"application_name": f"sixstep-{schema}",
                          "search_path": f'"{schema}", public'})
     return pool
-
-
-async def run_migrations(pool: asyncpg.Pool, schema: str, statements: list[str]) -> None:
-    """Apply a service's read-model DDL under an advisory lock (idempotent statements only)."""
-    async with pool.acquire() as conn:
-        await conn.execute("SELECT pg_advisory_lock(hashtext($1))", f"sixstep-migrate:{schema}")
-        try:
-            for statement in statements:
-                await conn.execute(statement)
-        finally:
-            await conn.execute("SELECT pg_advisory_unlock(hashtext($1))",
-                               f"sixstep-migrate:{schema}")

@@ -2,7 +2,7 @@
 
 A rebuild builds its tables in a staging schema nobody else writes, so a read model can offer,
 beside the live handler it runs on the stream (``apply``), a bulk path (``copy_apply``, see
-:class:`shared.analytics.readmodel.BulkHandler`) that leaves exactly the same rows after each
+:class:`shared.readmodels.readmodel.BulkHandler`) that leaves exactly the same rows after each
 batch and writes them the cheap way:
 
 * rows a batch creates: folded in memory with whatever else the batch does to them, then one

@@ -7,8 +7,22 @@ from __future__ import annotations
 import asyncpg
 
 from shared.bus.consumer import wait_for_position
-from shared.http import problem
+from shared.kernel.errors import CommandError
 from shared.settings import ServiceName, Settings
+
+
+class PositionUnknown(CommandError):
+    """``?after=`` names a position no write of that service has had yet."""
+
+    status = 400
+    code = "position_unknown"
+
+
+class ReadModelBehind(CommandError):
+    """The read model did not apply ``?after=`` within ``read_wait_timeout_s``."""
+
+    status = 504
+    code = "read_model_behind"
 
 
 async def log_head(pool: asyncpg.Pool, settings: Settings, service: ServiceName) -> int | None:
@@ -31,11 +45,9 @@ async def wait_for_write(pool: asyncpg.Pool, settings: Settings, consumer: str,
         return
     head = await log_head(pool, settings, service)
     if head is not None and after > head:
-        raise problem(400, "position_unknown",
-                      f"no {service} write has position {after}; pass a position a write "
-                      "answered with", position=after, service=service)
+        raise PositionUnknown(f"no {service} write has position {after}; pass a position a "
+                              "write answered with", position=after, service=service)
     if not await wait_for_position(pool, consumer, service, after,
                                    settings.read_wait_timeout_s):
-        raise problem(504, "read_model_behind",
-                      f"the read model has not applied {service} position {after} yet; "
-                      "retry shortly", position=after, service=service)
+        raise ReadModelBehind(f"the read model has not applied {service} position {after} "
+                              "yet; retry shortly", position=after, service=service)
