@@ -122,7 +122,7 @@ def wrk(url: str, script: str, *, seconds: int = 10, connections: int = 32) -> W
 
 def bearer(center_id: str = "SH-PD-HUAMU") -> str:
     """A clerk's token for the services a benchmark starts (their development keys)."""
-    from shared.auth import issue_token
+    from shared.security.tokens import issue_token
     from shared.settings import Settings
 
     return issue_token(Settings(), "bench-clerk", "clerk", center_id)

@@ -72,8 +72,8 @@ from shared.contracts.followup import Reason
 from shared.eventstore.outbox import encode
 from shared.kernel.calendar import WorkingCalendar
 from shared.kernel.clock import ManualClock
-from shared.logs import configure_logging
-from shared.service import Runtime
+from shared.runtime.lifecycle import Runtime
+from shared.runtime.logs import configure_logging
 from shared.settings import Settings
 
 TZ = ZoneInfo("Asia/Shanghai")

@@ -78,7 +78,7 @@ def register_residents(base: str, n: int = 40) -> list[str]:
     """Residents of the center in intake's vault (a case names only a resident on file),
     each registered by a clerk of their own (registering by ID number is paced per clerk)."""
     from services.intake.idnumber import check_character
-    from shared.auth import issue_token
+    from shared.security.tokens import issue_token
     from shared.settings import Settings
 
     ids = []

@@ -125,15 +125,15 @@ async def asyncpg_baseline(pool: Any, n: int, batch: int) -> float:
 async def main(cases: int, residents: int) -> None:
     from services.followup.commands import PublishPolicyChange
     from services.followup.main import create_app
-    from shared.auth import Principal, Role
     from shared.bus.consumer import wait_for_position
     from shared.kernel.clock import ManualClock
+    from shared.security.principals import Principal, Role
     from shared.settings import Settings
 
     with servers() as srv:
         settings = Settings(database_url=srv.database_url, nats_url=srv.nats_url,
                             followup_scheduler_interval_s=3600.0, log_level="WARNING")
-        from shared.logs import configure_logging
+        from shared.runtime.logs import configure_logging
         configure_logging("WARNING", False)
         clock = ManualClock(datetime(2026, 3, 2, 9, tzinfo=UTC))
         app = create_app(settings, clock)

@@ -43,8 +43,8 @@ from shared.devservers import free_port
 from shared.eventstore.application import build_application
 from shared.eventstore.group_commit import GroupCommitter
 from shared.eventstore.outbox import Relay
-from shared.logs import configure_logging
 from shared.readmodels.pool import create_pool
+from shared.runtime.logs import configure_logging
 from shared.settings import Settings
 
 APPLIED = re.compile(r'^sixstep_events_applied_total\{[^}]*\} ([0-9.e+]+)$', re.M)

@@ -179,7 +179,7 @@ class Settings(BaseSettings):
         description="What this process does: 'api' (HTTP writes and reads), 'workers' (outbox "
                     "relay, consumers, schedulers). Split them to scale each on its own.")
 
-    # -- who may call, and the resident vault (shared/auth.py, services/intake/vault.py) ------
+    # -- who may call, and the resident vault (shared/security/, services/intake/vault.py) ------
     environment: Literal["development", "production"] = Field("development", description=(
         "development accepts the built-in development keys (with a warning); production "
         "refuses to start with them."))
@@ -270,7 +270,7 @@ class Settings(BaseSettings):
         """Outside development, no development secret: ``DevelopmentDefaults`` names each.
 
         Checked when the settings are built and again when a service is put together
-        (``shared.service.install_surface``), since ``model_copy`` skips validation."""
+        (``shared.http.app.install_surface``), since ``model_copy`` skips validation."""
         if self.environment != "development" and (held := self.development_defaults()):
             raise DevelopmentDefaults(held)
 

@@ -20,9 +20,10 @@ from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
-from shared.auth import Role, issue_token
 from shared.bus.jetstream import connect, dead_letter_stream
 from shared.contracts import Envelope
+from shared.security.principals import Role
+from shared.security.tokens import issue_token
 from shared.settings import Settings
 
 

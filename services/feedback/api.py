@@ -19,29 +19,27 @@ from services.feedback.application import Feedback
 from services.feedback.domain import revisit_survey_id_for
 from services.feedback.figures import DIMENSIONS, FIGURES, Dimension, FigureQuery, Period, compute
 from services.feedback.tokens import TokenInvalid
-from shared.auth import (
-    STAFF,
+from shared.http.auth import (
     Figures,
     OptionalPrincipal,
-    Role,
     Staff,
     Supervisor,
     center_filter,
     check_center,
     forbidden,
 )
-from shared.http import (
+from shared.http.dependencies import (
     Actor,
-    ErrorResponse,
     ExpectedVersion,
     IdempotencyKey,
     PoolDep,
     SettingsDep,
     WrittenPublic,
-    problem,
 )
-from shared.limits import TokenBuckets
+from shared.http.errors import ErrorResponse, problem
+from shared.http.limits import TokenBuckets
 from shared.readmodels.positions import wait_for_write
+from shared.security.principals import STAFF, Role
 from shared.settings import ServiceName, Settings
 
 ERRORS: dict[int | str, dict[str, Any]] = {

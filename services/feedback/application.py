@@ -1,7 +1,7 @@
 """Feedback's use cases: each turns one command into events, committed in batches.
 
 Ports, wired in ``main.py``: a clock (``now``), the centers' working-day calendars (the one
-``shared.calendars.Calendars`` of the process) and the survey tokens. Sending lives in
+``shared.runtime.calendars.Calendars`` of the process) and the survey tokens. Sending lives in
 ``scheduler.py``.
 """
 
@@ -24,7 +24,6 @@ from services.feedback.domain import (
     survey_id_for_resolution,
 )
 from services.feedback.tokens import SurveyTokens
-from shared.calendars import Calendars
 from shared.contracts.feedback import (
     AnsweredVia,
     SurveyChannel,
@@ -36,6 +35,7 @@ from shared.eventstore.group_commit import GroupCommitter, Unit, Written
 from shared.kernel.calendar import covered
 from shared.kernel.errors import AlreadyDoneError, CommandError, VersionConflict
 from shared.kernel.moments import Moments
+from shared.runtime.calendars import Calendars
 from shared.settings import Settings
 
 Clock = Callable[[], datetime]

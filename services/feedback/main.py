@@ -27,11 +27,12 @@ from services.feedback.replanning import Replanning
 from services.feedback.scheduler import SurveyScheduler
 from services.feedback.sending import LoggingSender, SurveySender
 from services.feedback.tokens import SurveyTokens
-from shared.calendars import Calendars
-from shared.http import Metrics
+from shared.http.app import install_surface, serve
+from shared.http.limits import TokenBuckets
 from shared.kernel.moments import Moments
-from shared.limits import TokenBuckets
-from shared.service import install_surface, serve, start_runtime, stop_runtime
+from shared.runtime.calendars import Calendars
+from shared.runtime.lifecycle import start_runtime, stop_runtime
+from shared.runtime.metrics import Metrics
 from shared.settings import DEV_SURVEY_TOKEN_SECRET, Settings
 
 SERVICE = "feedback"

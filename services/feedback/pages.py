@@ -29,7 +29,7 @@ from services.feedback.tokens import TokenExpired
 from shared import web
 from shared.catalogue import Catalogue, load_catalogue
 from shared.contracts.feedback import Aspect, RatingLevel
-from shared.http import error_response, problem
+from shared.http.errors import error_response, problem
 from shared.kernel.errors import CommandError
 from shared.settings import Settings
 
@@ -122,8 +122,8 @@ def followup_url(settings: Settings) -> str:
 
 
 CENTER_CODE = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
-"""A center's code (``shared.auth.CENTER``): no slash, so no path of follow-up's but the one
-meant can be reached through it."""
+"""A center's code (``shared.security.tokens.CENTER``): no slash, so no path of follow-up's but
+the one meant can be reached through it."""
 
 
 @router.get("/board/worklist")

@@ -17,9 +17,7 @@ from services.followup import commands as c
 from services.followup import parked
 from services.followup.application import FollowUps
 from services.followup.projections import CONSUMER, OPEN
-from shared.auth import (
-    Principal,
-    Role,
+from shared.http.auth import (
     Staff,
     Supervisor,
     center_filter,
@@ -27,19 +25,19 @@ from shared.auth import (
     forbidden,
     require_roles,
 )
-from shared.http import (
+from shared.http.dependencies import (
     Actor,
     After,
-    ErrorResponse,
     ExpectedVersion,
     IdempotencyKey,
     PoolDep,
     SettingsDep,
     WrittenPublic,
-    problem,
 )
+from shared.http.errors import ErrorResponse, problem
 from shared.kernel.clock import Clock
 from shared.readmodels.positions import wait_for_write
+from shared.security.principals import Principal, Role
 from shared.settings import Settings
 
 ERRORS: dict[int | str, dict[str, Any]] = {

@@ -26,8 +26,6 @@ from services.followup.domain import (
     obligation_missed_at,
     policy_scope,
 )
-from shared.auth import Principal
-from shared.calendars import Calendars
 from shared.catalogue import Catalogue
 from shared.contracts.followup import Priority, Reason
 from shared.eventstore.application import ServiceApplication
@@ -36,6 +34,8 @@ from shared.kernel.calendar import Basis, DueRule, Planned, WorkingCalendar, cov
 from shared.kernel.clock import Clock
 from shared.kernel.errors import AlreadyDoneError, InvalidCommand, VersionConflict
 from shared.kernel.moments import Moments
+from shared.runtime.calendars import Calendars
+from shared.security.principals import Principal
 from shared.settings import Settings
 
 

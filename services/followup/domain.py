@@ -109,7 +109,8 @@ def consent_allows(reason: Reason | str, consent: Consent) -> bool | None:
 def policy_scope(role: str, token_center: str | None, center_id: str,
                  all_centers: bool) -> PublisherScope:
     """The reach a publisher gets: a center's supervisor its own center (``all_centers`` is a
-    403), the city role every center. ``role`` is the caller's (``shared.auth.Role``)."""
+    403), the city role every center. ``role`` is the caller's
+    (``shared.security.principals.Role``)."""
     if role == PublisherScope.CITY.value:
         return PublisherScope.CITY
     if all_centers:

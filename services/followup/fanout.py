@@ -9,8 +9,8 @@ one compare-and-set, so:
 
 * the reach is the publisher's: every center only for a policy the city role published to all
   centers (``domain.fan_out_center``), and the writes go through the GroupCommitter *as the
-  publisher* (``shared.auth.acting_as``), so the write path refuses a follow-up outside their
-  scope as it would refuse their request;
+  publisher* (``shared.security.principals.acting_as``), so the write path refuses a follow-up
+  outside their scope as it would refuse their request;
 * no erased resident and no resident who has not agreed to be contacted is reached (they are
   not counted either);
 
@@ -34,9 +34,9 @@ import structlog
 
 from services.followup.application import FollowUps, Plan
 from services.followup.domain import fan_out_center, policy_follow_up_id
-from shared.auth import Principal, Role, acting_as
 from shared.contracts.followup import PublisherScope, Reason
 from shared.kernel.calendar import Basis, DueRule
+from shared.security.principals import Principal, Role, acting_as
 
 log = structlog.get_logger("sixstep.followup.fanout")
 

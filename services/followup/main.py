@@ -18,11 +18,12 @@ from services.followup.projections import CONSUMER, DDL, WorklistProjection
 from services.followup.replanning import Replanning
 from services.followup.residents import PgConsents
 from services.followup.scheduler import Scheduler
-from shared.calendars import Calendars
 from shared.catalogue import load_catalogue
-from shared.http import Metrics
+from shared.http.app import install_surface, serve
 from shared.kernel.clock import Clock, SystemClock
-from shared.service import install_surface, serve, start_runtime, stop_runtime
+from shared.runtime.calendars import Calendars
+from shared.runtime.lifecycle import start_runtime, stop_runtime
+from shared.runtime.metrics import Metrics
 from shared.settings import Settings
 
 SERVICE = "followup"

@@ -13,11 +13,12 @@ from services.intake import commands as c
 from services.intake import projections
 from services.intake.application import Intake
 from services.intake.projections import CONSUMER
-from shared.auth import Staff, center_filter, check_center
 from shared.catalogue import Catalogue, ServiceItem
 from shared.contracts.vocabulary import Channel
-from shared.fast_route import FastRoute
-from shared.http import After, ErrorResponse, PoolDep, SettingsDep, Write, WrittenPublic, problem
+from shared.http.auth import Staff, center_filter, check_center
+from shared.http.dependencies import After, PoolDep, SettingsDep, Write, WrittenPublic
+from shared.http.errors import ErrorResponse, problem
+from shared.http.fast_route import FastRoute
 from shared.readmodels.positions import wait_for_write
 from shared.settings import Settings
 

@@ -16,13 +16,13 @@ from services.intake import commands as c
 from services.intake.domain import Case, Meta, Resident, case_id_for
 from services.intake.presence import Standing
 from services.intake.vault import Access, Fact, Registered, ResidentData, Vault
-from shared.auth import Principal, Role
 from shared.catalogue import Catalogue
 from shared.eventstore.application import ServiceApplication
 from shared.eventstore.group_commit import GroupCommitter, Unit, Written
 from shared.kernel.errors import CommandError, InvalidCommand, VersionConflict
 from shared.kernel.moments import Moments
 from shared.kernel.scrubbing import KNOWN_PERSON
+from shared.security.principals import Principal, Role
 
 if TYPE_CHECKING:
     from services.intake.known_people import KnownPeople

@@ -4,7 +4,7 @@ of lookups that find no one).
 
 A lookup with a full ID number is the proof of presence that opens another center's resident
 (``presence.py``), so trying numbers one after the other must be slow and seen. The buckets
-live in each replica's memory (``shared.limits.TokenBuckets``): with N replicas a caller gets
+live in each replica's memory (``shared.http.limits.TokenBuckets``): with N replicas a caller gets
 at most N times the rate, still far from walking a range of ID numbers. The bursts are counted
 in the audit table, so every replica sees the same count.
 """
@@ -16,8 +16,8 @@ import math
 from fastapi import HTTPException
 from prometheus_client import CollectorRegistry, Counter
 
-from shared.auth import Principal
-from shared.limits import TokenBuckets
+from shared.http.limits import TokenBuckets
+from shared.security.principals import Principal
 from shared.settings import Settings
 
 

@@ -20,9 +20,10 @@ from services.intake.sealing import Sealer
 from services.intake.vault import DDL as VAULT_DDL
 from services.intake.vault import Vault, VaultPolicy
 from shared.catalogue import load_catalogue
-from shared.http import Metrics, new_app
+from shared.http.app import install_surface, new_app, serve
 from shared.kernel.moments import Moments
-from shared.service import install_surface, serve, start_runtime, stop_runtime
+from shared.runtime.lifecycle import start_runtime, stop_runtime
+from shared.runtime.metrics import Metrics
 from shared.settings import Settings
 
 SERVICE = "intake"

@@ -76,7 +76,7 @@ from shared.bus.consumer import wait_for_position
 from shared.catalogue.loader import shipped_file
 from shared.contracts.vocabulary import Channel
 from shared.eventstore.group_commit import Written
-from shared.http import KEY_PATTERN
+from shared.http.dependencies import KEY_PATTERN
 from shared.kernel.errors import CommandError, NotFound, VersionConflict
 from shared.settings import Settings
 

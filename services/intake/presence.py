@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from shared.auth import Principal, Role
+from shared.security.principals import Principal, Role
 
 
 class Standing(StrEnum):

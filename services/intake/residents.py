@@ -26,8 +26,10 @@ from services.intake.application import Residents
 from services.intake.idnumber import normalize, problem_with
 from services.intake.lookup_limits import LookupGuard
 from services.intake.vault import Access, ResidentData, Vault
-from shared.auth import Principal, Role, Staff, Supervisor, check_center, require_roles
-from shared.http import ErrorResponse, IdempotencyKey
+from shared.http.auth import Staff, Supervisor, check_center, require_roles
+from shared.http.dependencies import IdempotencyKey
+from shared.http.errors import ErrorResponse
+from shared.security.principals import Principal, Role
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorResponse}, 401: {"model": ErrorResponse},

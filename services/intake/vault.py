@@ -39,9 +39,9 @@ from cryptography.exceptions import InvalidTag
 
 from services.intake.presence import Act, Standing, allowed, refusal
 from services.intake.sealing import Sealer
-from shared.auth import Principal
 from shared.kernel.errors import CommandError, NotFound, Unavailable
 from shared.kernel.privacy import KnownPerson, redact
+from shared.security.principals import Principal
 
 FIELDS = ("name", "id_number", "phone", "address", "contact_channel", "consent")
 CHANGEABLE = ("phone", "address", "contact_channel", "consent")

@@ -23,10 +23,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from shared.calendars import Calendars, CalendarStatusPublic
 from shared.cli import app
 from shared.cli.dlq import SERVICES, _base_url, _headers  # the services' URLs and ops token
 from shared.kernel.holidays import HolidaysFileError
+from shared.runtime.calendars import Calendars, CalendarStatusPublic
 from shared.settings import Settings
 
 calendar = typer.Typer(help="The working-day calendar: coverage per center, reload after a new "

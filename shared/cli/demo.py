@@ -22,8 +22,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from shared.auth import Role, issue_token
 from shared.cli import app
+from shared.security.principals import Role
+from shared.security.tokens import issue_token
 
 console = Console()
 

@@ -22,7 +22,7 @@ from rich.table import Table
 from shared.bus.deadletters import drop_dead_letter, read_dead_letters
 from shared.bus.jetstream import connect
 from shared.cli import app
-from shared.service import PARTITION_SUFFIX
+from shared.runtime.lifecycle import PARTITION_SUFFIX
 from shared.settings import ServiceName, Settings
 
 SERVICES: tuple[ServiceName, ...] = ("intake", "followup", "feedback")

@@ -9,8 +9,9 @@ from uuid import UUID
 
 import typer
 
-from shared.auth import Role, TokenKeys
 from shared.cli import app
+from shared.security.principals import Role
+from shared.security.tokens import TokenKeys
 from shared.settings import Settings
 
 token = typer.Typer(name="token", no_args_is_help=True, help="Bearer tokens for the APIs.")

@@ -26,7 +26,6 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, PersistenceError
 from psycopg import sql
 
-from shared.auth import Principal, current_caller
 from shared.kernel.errors import (
     AlreadyDoneError,
     CommandError,
@@ -35,6 +34,7 @@ from shared.kernel.errors import (
     Unavailable,
     VersionConflict,
 )
+from shared.security.principals import Principal, current_caller
 
 
 @dataclass(frozen=True)

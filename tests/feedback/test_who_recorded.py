@@ -7,7 +7,7 @@ import uuid
 
 from services.feedback.application import ResolvedCase
 from services.feedback.main import create_app
-from shared.auth import Role
+from shared.security.principals import Role
 from shared.settings import Settings
 from tests.feedback.helpers import key
 from tests.support import TEST_CENTER, bearer, headers, running, stream_envelopes, wait_until

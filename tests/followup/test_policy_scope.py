@@ -7,9 +7,9 @@ import uuid
 from datetime import datetime
 
 from services.followup.domain import PolicyChange, follow_up_id_for
-from shared.auth import Role
 from shared.contracts.followup import PublisherScope
 from shared.eventstore.group_commit import Unit
+from shared.security.principals import Role
 from shared.settings import Settings
 from tests.feedback.helpers import History
 from tests.followup.story import CENTER, at, center_day, key

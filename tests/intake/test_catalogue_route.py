@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from services.intake.main import create_app
-from shared.auth import Role
+from shared.security.principals import Role
 from shared.settings import Settings
 from tests.support import running
 

@@ -17,8 +17,8 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from services.intake.main import create_app
 from services.intake.vault import Access
-from shared.auth import Principal, Role
 from shared.contracts import Envelope
+from shared.security.principals import Principal, Role
 from shared.settings import Settings
 from tests.security.test_erasure_files import database_files
 from tests.support import (

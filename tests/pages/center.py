@@ -59,7 +59,7 @@ class Center:
 
     def token(self, sub: str, role: str, center_id: str) -> str:
         """A bearer token of ``role`` at ``center_id``, signed with this center's key."""
-        from shared.auth import issue_token  # imported here: conftest skips without it
+        from shared.security.tokens import issue_token  # imported here: conftest skips without it
 
         return issue_token(self.settings, sub, role, center_id)
 

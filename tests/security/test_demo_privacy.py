@@ -13,9 +13,9 @@ import httpx
 import pyarrow.parquet as pq
 
 from shared.analytics.export import export
-from shared.auth import Role
 from shared.cli.demo import demo_residents, play_day
 from shared.devservers import free_port
+from shared.security.principals import Role
 from shared.settings import Settings
 from tests.support import TEST_CENTER, auth_env, bearer, stream_messages, token_for, wait_until
 

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from services.intake.main import create_app
-from shared.auth import Role
+from shared.security.principals import Role
 from shared.settings import Settings
 from tests.support import register_resident, running
 

@@ -9,8 +9,8 @@ import uuid
 import httpx
 
 from services.intake.main import create_app
-from shared.auth import Role
 from shared.kernel.privacy import REDACTED_ADDRESS, REDACTED_ID, REDACTED_NAME, REDACTED_PHONE
+from shared.security.principals import Role
 from shared.settings import Settings
 from tests.security.test_vault import raw_database_text
 from tests.support import TEST_CENTER, headers, running, stream_envelopes, wait_until

@@ -15,7 +15,7 @@ from services.feedback.main import create_app as feedback_app
 from services.followup.main import create_app as followup_app
 from services.intake.domain import Case
 from services.intake.main import create_app as intake_app
-from shared.auth import Role
+from shared.security.principals import Role
 from shared.settings import Settings
 from tests.support import TEST_CENTER, headers, running, stream_messages, wait_until
 

@@ -9,7 +9,7 @@ import uuid
 from services.feedback.main import create_app as feedback_app
 from services.followup.main import create_app as followup_app
 from services.intake.main import create_app as intake_app
-from shared.auth import Role
+from shared.security.principals import Role
 from shared.settings import Settings
 from tests.support import bearer, running
 

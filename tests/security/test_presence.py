@@ -11,8 +11,8 @@ import asyncpg
 import httpx
 
 from services.intake.main import create_app
-from shared.auth import Role
 from shared.kernel.clock import ManualClock
+from shared.security.principals import Role
 from shared.settings import Settings
 from tests.support import (
     TEST_CENTER,

@@ -15,7 +15,7 @@ from pydantic import SecretStr
 from services.feedback.main import create_app as feedback_app
 from services.followup.main import create_app as followup_app
 from services.intake.main import create_app as intake_app
-from shared.service import serve
+from shared.http.app import serve
 from shared.settings import DEVELOPMENT_DEFAULTS, DevelopmentDefaults, Settings
 
 SERVICES = {"intake": intake_app, "followup": followup_app, "feedback": feedback_app}

@@ -7,8 +7,8 @@ import uuid
 
 from services.feedback.application import ResolvedCase
 from services.feedback.main import create_app
-from shared.auth import Role
-from shared.limits import TokenBuckets
+from shared.http.limits import TokenBuckets
+from shared.security.principals import Role
 from shared.settings import Settings
 from tests.support import TEST_CENTER, bearer, headers, running
 

@@ -11,7 +11,8 @@ import pytest
 from pydantic import ValidationError
 
 from services.intake.main import create_app
-from shared.auth import AuthError, Role, TokenKeys
+from shared.security.principals import Role
+from shared.security.tokens import AuthError, TokenKeys
 from shared.settings import DEV_AUTH_KEY, Settings
 from tests.support import TEST_CENTER, bearer, headers, running, token_for
 

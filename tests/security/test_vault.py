@@ -14,7 +14,7 @@ from pydantic import SecretStr
 from services.intake.main import create_app
 from services.intake.projections import READ_MODEL
 from shared.analytics.rebuild import Rebuild
-from shared.auth import Role
+from shared.security.principals import Role
 from shared.settings import Settings
 from tests.security.test_erasure_files import database_files
 from tests.support import (

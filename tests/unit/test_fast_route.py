@@ -23,8 +23,9 @@ from hypothesis import strategies as st
 
 from services.intake.application import Intake
 from services.intake.main import create_app
-from shared.auth import Role, issue_token
 from shared.eventstore.group_commit import Command, Written
+from shared.security.principals import Role
+from shared.security.tokens import issue_token
 from shared.settings import Settings
 
 CENTER = "SH-PD-HUAMU"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import gc
 import weakref
 
-from shared.service import GC_YOUNG_THRESHOLD, settle_garbage_collector
+from shared.http.app import GC_YOUNG_THRESHOLD, settle_garbage_collector
 
 
 class Node:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from services.intake.presence import Act, Standing, allowed
-from shared.auth import Principal, Role
+from shared.security.principals import Principal, Role
 
 CLERK = Principal(sub="clerk-b", role=Role.CLERK, center_id="SH-PD-ZHANGJIANG")
 SUPERVISOR = Principal(sub="sup-b", role=Role.SUPERVISOR, center_id="SH-PD-ZHANGJIANG")

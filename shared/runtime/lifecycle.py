@@ -1,43 +1,37 @@
-"""The runtime every service shares: store, pool, bus, group commit, relay, consumers, health."""
+"""A running service: what it holds (:class:`Runtime`: the store, the pool, the bus, group
+commit, the relay, its consumers and background loops, its calendars), how it starts
+(:func:`start_runtime`) and how it stops, gracefully (:func:`stop_runtime`). Its HTTP surface
+(health, readiness, ops routes) is ``shared.http``'s."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import re
 import secrets
-import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 import structlog
-from fastapi import FastAPI
-from fastapi.responses import JSONResponse, Response
 from nats.aio.client import Client as NATS
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.metrics import Gauge
 
-from shared.auth import install_auth
 from shared.bus.consumer import TRACKING_DDL, Consumer, ConsumerStats, Handler
 from shared.bus.deadletters import REPLAY_DDL
 from shared.bus.jetstream import connect, ensure_streams_when_ready
-from shared.calendars import Calendars
 from shared.eventstore.application import ServiceApplication, build_application
 from shared.eventstore.group_commit import GroupCommitter
 from shared.eventstore.outbox import Relay
-from shared.http import Metrics, install_correlation, install_error_handlers
-from shared.limits import install_request_limits
-from shared.logs import adopt_stdlib_logging
-from shared.ops import install_ops
 from shared.readmodels.migrations import run_migrations
 from shared.readmodels.pool import create_pool
-from shared.runtime import Background
-from shared.settings import DevelopmentDefaults, ServiceName, Settings
-from shared.web.security import install_security_headers
+from shared.runtime.background import Background
+from shared.runtime.calendars import Calendars
+from shared.runtime.logs import adopt_stdlib_logging
+from shared.runtime.metrics import Metrics
+from shared.settings import ServiceName, Settings
 
 log = structlog.get_logger("sixstep.service")
 
@@ -209,7 +203,7 @@ async def start_runtime(settings: Settings, service: ServiceName,
                         calendars: Calendars | None = None) -> Runtime:
     """Open the store, the pool and the bus; start group commit and the relay.
 
-    Pass the ``Metrics`` installed on the FastAPI app (``metrics.install(app)`` at creation)
+    Pass the ``Metrics`` installed on the FastAPI app (by ``install_surface`` at creation)
     so that /metrics shows the runtime's counters, and the service's ``Calendars`` (built at
     creation, so a bad holidays file stops it there) for /ready's warnings and the
     ``/ops/calendar`` routes.
@@ -266,116 +260,3 @@ async def stop_runtime(runtime: Runtime) -> None:
     await runtime.pool.close()
     await asyncio.to_thread(runtime.application.close)
     log.info("service.stopped", service=runtime.service)
-
-
-def install_surface(app: FastAPI, settings: Settings, metrics: Metrics, *,
-                    public: Iterable[str] = (), optional: Iterable[str] = ()) -> None:
-    """What every service's app has in front of its own routes, in this order: error bodies,
-    authentication (``public`` and ``optional`` path patterns, see ``shared.auth``), request
-    limits, metrics, then health, readiness and the ops routes of the runtime that the
-    lifespan puts in ``app.state.runtime``; and the security headers on every response
-    (``shared.web.security``). Outside development a development secret stops it here
-    (``Settings.refuse_development_defaults``), however the settings were made."""
-    settings.refuse_development_defaults()
-    app.state.settings = settings
-    app.state.runtime = None
-    install_error_handlers(app)
-    install_auth(app, settings, optional=optional, public=public)
-    install_request_limits(app, settings.max_body_bytes)
-    metrics.install(app)
-    install_health(app, lambda: app.state.runtime)
-    install_security_headers(app)  # outermost: on every answer, a 401 or a 413 too
-
-
-def install_health(app: FastAPI, get_runtime: Callable[[], Runtime | None]) -> None:
-    """The operations surface of a service: /health, /ready, /metrics (when the service did
-    not install its own ``Metrics``: then only the runtime's counters), the /ops routes
-    (``shared.ops``) and a correlation id in the log context of every request."""
-    install_correlation(app)
-    install_ops(app, get_runtime)
-    if not any(getattr(route, "path", None) == "/metrics" for route in app.routes):
-        @app.get("/metrics", include_in_schema=False)
-        async def _metrics() -> Response:
-            runtime = get_runtime()
-            body = generate_latest(runtime.metrics.registry) if runtime else b""
-            return Response(body, media_type=CONTENT_TYPE_LATEST)
-
-    @app.get("/health", tags=["ops"], summary="Alive")
-    async def health() -> dict[str, str]:
-        return {"status": "ok"}
-
-    @app.get("/ready", tags=["ops"], summary=(
-        "200 ready, or 200 degraded (serving; reasons say what needs attention, e.g. parked "
-        "rules), or 503 not_ready (store, NATS or consumer lag); warnings (e.g. the official "
-        "holiday schedules end within CALENDAR_WARN_DAYS) never change the status"))
-    async def ready() -> JSONResponse:
-        runtime = get_runtime()
-        if runtime is None:
-            return JSONResponse({"status": "starting"}, status_code=503)
-        ok, checks = await runtime.readiness()
-        # Degraded still serves (200): a parked rule must not take a pod out of rotation.
-        state = "not_ready" if not ok else "degraded" if checks["degraded"] else "ready"
-        return JSONResponse({"status": state, "reasons": checks["degraded"],
-                             "warnings": checks["warnings"], "checks": checks},
-                            status_code=200 if ok else 503)
-
-
-
-
-#: The cyclic garbage collector's young-generation threshold once a service is up (CPython's
-#: default is 700 allocations).
-GC_YOUNG_THRESHOLD = 10_000
-
-
-def settle_garbage_collector() -> None:
-    """Once a service has started: put what start-up built (the app, its routes and models, the
-    store's and the bus's clients) out of the cyclic collector's reach, and run the collector's
-    young generation less often.
-
-    A request waiting for its group commit keeps its objects alive across many allocations, so
-    with CPython's defaults each request paid some 45 us of collections that walked the whole
-    heap, more than FastAPI's routing. Reference counting still frees almost everything at
-    once; reference cycles are still collected, a little later.
-    """
-    gc.collect()
-    gc.freeze()
-    _, older, oldest = gc.get_threshold()
-    gc.set_threshold(GC_YOUNG_THRESHOLD, older, oldest)
-
-
-def _settings_problem(exc: Exception) -> str:
-    if isinstance(exc, DevelopmentDefaults):
-        return str(exc)
-    errors = exc.errors() if hasattr(exc, "errors") else []
-    return "; ".join(
-        f"{'.'.join(str(p) for p in e.get('loc', ())).upper() or 'settings'}: "
-        f"{str(e.get('msg', '')).removeprefix('Value error, ')}" for e in errors) or str(exc)
-
-
-def serve(service: ServiceName, create_app: Callable[[Settings], FastAPI]) -> None:
-    """``python -m services.<name>.main``: settings from the environment, logs, then uvicorn
-    on the service's own port; the garbage collector settled once the service has started."""
-    import uvicorn
-    from pydantic import ValidationError
-
-    from shared.logs import configure_logging
-
-    try:
-        settings = Settings()
-        configure_logging(settings.log_level, settings.log_json)
-        app = create_app(settings)
-    except (ValidationError, DevelopmentDefaults) as exc:
-        # A start-up refusal an operator reads: the settings at fault, no traceback.
-        print(f"sixstep {service}: refusing to start: {_settings_problem(exc)}", file=sys.stderr)
-        raise SystemExit(2) from None
-    starting = app.router.lifespan_context
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app_: Any) -> AsyncIterator[Any]:
-        async with starting(app_) as state:
-            settle_garbage_collector()
-            yield state
-
-    app.router.lifespan_context = lifespan
-    uvicorn.run(app, host=settings.host, port=settings.port_for(service),
-                log_level=settings.log_level.lower(), access_log=False)

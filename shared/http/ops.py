@@ -20,12 +20,12 @@ from fastapi import APIRouter, Depends, FastAPI, Header, Request
 from pydantic import BaseModel, Field
 
 from shared.bus.deadletters import replay_dead_letters
-from shared.calendars import CalendarStatusPublic
-from shared.http import problem
+from shared.http.errors import problem
 from shared.kernel.holidays import HolidaysFileError
+from shared.runtime.calendars import CalendarStatusPublic
 
 if TYPE_CHECKING:
-    from shared.service import Runtime
+    from shared.runtime.lifecycle import Runtime
 
 LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 

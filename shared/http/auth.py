@@ -1,0 +1,202 @@
+"""Authentication and authorization of every request, with the tokens of ``shared.security``.
+
+* **Authentication** is an ASGI middleware (:func:`install_auth`): every request needs a valid
+  token except the operations probes (``/health``, ``/ready``, ``/metrics``), the API docs, and
+  Open311 (its own ``api_key``). A route added later is authenticated without anyone
+  remembering to. No token: 401 ``token_missing``; a bad signature, a wrong issuer, a malformed
+  token: 401 ``token_invalid``; past ``exp``: 401 ``token_expired`` (all with
+  ``WWW-Authenticate``). The verified principal is the request's caller
+  (``shared.security.principals.current_caller``) while it is handled.
+* **Authorization** is per route, with the dependencies below: ``require_roles(...)``, and
+  :func:`check_center` for the center scope (403 ``forbidden_center``). Writes are also checked
+  where the aggregate is loaded: ``GroupCommitter`` refuses to let a caller scoped to center A
+  touch an aggregate of center B, whatever the route forgot.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Annotated, Any
+
+import orjson
+import structlog
+from fastapi import Depends, FastAPI, HTTPException, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from shared.http.fast_route import SLOW, fast_dependency, principal_of
+from shared.security.principals import STAFF, Principal, Role, acting_as
+from shared.security.tokens import AuthError, TokenKeys
+
+if TYPE_CHECKING:
+    from shared.settings import Settings
+
+log = structlog.get_logger("sixstep.auth")
+
+#: Paths any caller may ask without a token (probes and the API's description).
+PUBLIC_PATHS = frozenset({"/health", "/ready", "/metrics", "/openapi.json", "/docs",
+                          "/docs/oauth2-redirect", "/redoc"})
+#: Path prefixes answered without a bearer token: Open311 authenticates with its own api_key
+#: (checked by its router, ``services/intake/open311_keys.py``); ``/ui/`` is the staff pages'
+#: static files (scripts and styles, no data: the pages call the API with the user's token).
+OWN_SCHEME_PREFIXES = ("/open311/", "/ui/")
+
+
+#: Path prefixes that only some roles may call at all, whoever wrote the routes under them:
+#: the operations routes (``shared/ops.py``: dead-letter replay) are the ops team's.
+ROLE_PREFIXES: dict[str, frozenset[Role]] = {"/ops/": frozenset({Role.OPS})}
+
+
+def _auth_error(status: int, code: str, message: str) -> tuple[dict[str, Any], list[Any]]:
+    body = {"error": {"code": code, "message": message, "details": {}}}
+    challenge = 'Bearer realm="sixstep"'
+    if code != "token_missing":
+        challenge += f', error="invalid_token", error_description="{message}"'
+    return body, [(b"www-authenticate", challenge.encode())]
+
+
+def install_auth(app: FastAPI, settings: Settings, optional: Iterable[str] = (),
+                 public: Iterable[str] = ()) -> TokenKeys:
+    """Authenticate every request of ``app`` (see the module's docstring).
+
+    ``optional``: path patterns (regular expressions) where a token is verified when given but
+    may be absent; the route then decides (the survey answer with its link's own token).
+    ``public``: path patterns answered without a token (a page's HTML, which holds no data).
+    """
+    keys = TokenKeys.from_settings(settings)
+    if keys.uses_dev_key:
+        log.warning("auth.development_key", hint="set AUTH_KEYS outside development")
+    app.state.auth = keys
+    optional_paths = [re.compile(p) for p in optional]
+    public_paths = [re.compile(p) for p in public]
+
+    class _Authenticate:
+        def __init__(self, inner: ASGIApp) -> None:
+            self.inner = inner
+
+        async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] != "http":
+                await self.inner(scope, receive, send)
+                return
+            path: str = scope["path"]
+            if (path in PUBLIC_PATHS or path.startswith(OWN_SCHEME_PREFIXES)
+                    or any(p.fullmatch(path) for p in public_paths)):
+                await self.inner(scope, receive, send)
+                return
+            token = _bearer(scope)
+            principal: Principal | None = None
+            failure: tuple[str, str] | None = None
+            if token is None:
+                if not any(p.fullmatch(path) for p in optional_paths):
+                    failure = ("token_missing", "this endpoint needs Authorization: Bearer "
+                                                "<token> (sixstep token issue)")
+            else:
+                try:
+                    principal = keys.verify(token)
+                except AuthError as exc:
+                    failure = (exc.code, exc.message)
+            if failure is not None:
+                body, headers = _auth_error(401, *failure)
+                await send({"type": "http.response.start", "status": 401,
+                            "headers": [(b"content-type", b"application/json"), *headers]})
+                await send({"type": "http.response.body", "body": orjson.dumps(body)})
+                return
+            for prefix, roles in ROLE_PREFIXES.items():
+                if path.startswith(prefix) and (principal is None or principal.role not in roles):
+                    body = {"error": {"code": "forbidden_role", "message": (
+                        f"{prefix} is for the roles {', '.join(sorted(roles))}"), "details": {}}}
+                    await send({"type": "http.response.start", "status": 403,
+                                "headers": [(b"content-type", b"application/json")]})
+                    await send({"type": "http.response.body", "body": orjson.dumps(body)})
+                    return
+            scope.setdefault("state", {})["principal"] = principal
+            with acting_as(principal):
+                await self.inner(scope, receive, send)
+
+    app.add_middleware(_Authenticate)
+    return keys
+
+
+def _bearer(scope: Scope) -> str | None:
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            scheme, _, credentials = value.decode("latin-1").partition(" ")
+            if scheme.lower() == "bearer" and credentials.strip():
+                return credentials.strip()
+            return None
+    return None
+
+
+# -- dependencies -----------------------------------------------------------------------------
+
+_bearer_scheme = HTTPBearer(auto_error=False, scheme_name="bearer",
+                            description="A token from `sixstep token issue`.")
+
+
+def forbidden(code: str, message: str, **details: Any) -> HTTPException:
+    return HTTPException(403, {"code": code, "message": message, "details": details})
+
+
+async def _optional_principal(
+    request: Request,
+    _: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer_scheme)] = None,
+) -> Principal | None:
+    return getattr(request.state, "principal", None)
+
+
+async def _principal(
+    principal: Annotated[Principal | None, Depends(_optional_principal)],
+) -> Principal:
+    if principal is None:
+        raise HTTPException(401, {"code": "token_missing", "message": (
+            "this endpoint needs Authorization: Bearer <token>"), "details": {}},
+            headers={"WWW-Authenticate": 'Bearer realm="sixstep"'})
+    return principal
+
+
+OptionalPrincipal = Annotated[Principal | None, Depends(_optional_principal)]
+CurrentPrincipal = Annotated[Principal, Depends(_principal)]
+
+
+def require_roles(*roles: Role) -> Callable[..., Any]:
+    """A dependency: the caller, when its role is one of ``roles`` (else 403 forbidden_role)."""
+    allowed = frozenset(roles)
+
+    def fast(request: Request) -> Principal:
+        principal: Principal | None = principal_of(request)
+        return principal if principal is not None and principal.role in allowed else SLOW
+
+    @fast_dependency(fast)
+    async def dependency(principal: CurrentPrincipal) -> Principal:
+        if principal.role not in allowed:
+            raise forbidden("forbidden_role",
+                            f"a {principal.role.value} token cannot do this",
+                            role=principal.role.value,
+                            allowed=sorted(r.value for r in allowed))
+        return principal
+
+    return dependency
+
+
+Staff = Annotated[Principal, Depends(require_roles(*STAFF))]
+Supervisor = Annotated[Principal, Depends(require_roles(Role.SUPERVISOR))]
+Figures = Annotated[Principal, Depends(require_roles(Role.SUPERVISOR, Role.ANALYST))]
+Ops = Annotated[Principal, Depends(require_roles(Role.OPS))]
+
+
+def check_center(principal: Principal, center_id: str | None) -> None:
+    """403 ``forbidden_center`` unless the caller may see ``center_id``'s data."""
+    if principal.center_id is not None and center_id != principal.center_id:
+        raise forbidden("forbidden_center",
+                        "this belongs to another center than the token's",
+                        token_center=principal.center_id)
+
+
+def center_filter(principal: Principal, asked: str | None) -> str | None:
+    """The center a list is limited to: the token's own (asking for another is a 403)."""
+    if principal.center_id is None:
+        return asked
+    if asked is not None:
+        check_center(principal, asked)
+    return principal.center_id

@@ -1,0 +1,60 @@
+"""One shape for every error a service answers: ``{"error": {"code", "message", "details"}}``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from shared.kernel.errors import CommandError
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    details: dict[str, Any] = {}
+
+
+class ErrorResponse(BaseModel):
+    """Every 4xx/5xx has this shape; ``error.code`` is for machines, ``message`` for people."""
+
+    error: ErrorBody
+
+
+def error_response(status: int, code: str, message: str,
+                   details: dict[str, Any] | None = None) -> JSONResponse:
+    body = {"error": {"code": code, "message": message, "details": details or {}}}
+    return JSONResponse(body, status_code=status)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(CommandError)
+    async def _command_error(_: Request, exc: CommandError) -> JSONResponse:
+        return error_response(exc.status, exc.code, exc.message, exc.details)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        fields = [{"field": ".".join(str(p) for p in err["loc"] if p != "body"),
+                   "message": err["msg"], "type": err["type"]} for err in exc.errors()]
+        return error_response(422, "validation_failed",
+                              "the request is not valid; see details.fields", {"fields": fields})
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if isinstance(exc.detail, dict) and "code" in exc.detail:
+            response = error_response(exc.status_code, exc.detail["code"],
+                                      exc.detail.get("message", ""), exc.detail.get("details"))
+        else:
+            code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code,
+                                                                     "http_error")
+            response = error_response(exc.status_code, code, str(exc.detail))
+        response.headers.update(exc.headers or {})  # WWW-Authenticate, Retry-After
+        return response
+
+
+def problem(status: int, code: str, message: str, **details: Any) -> HTTPException:
+    return HTTPException(status, {"code": code, "message": message, "details": details})

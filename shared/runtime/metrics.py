@@ -1,0 +1,43 @@
+"""The Prometheus metrics of one service: requests, events stored, published and applied, group
+commit batches, consumer lag, scheduler backlog, parked rules, the calendar's days left. The
+HTTP layer counts requests into them (``shared.http.metrics``)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class Metrics:
+    """Prometheus metrics of one service, on its own registry (tests run several in one process)."""
+
+    def __init__(self, service: str) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter("sixstep_http_requests_total", "HTTP requests",
+                                ["service", "method", "route", "status"], registry=self.registry)
+        self.latency = Histogram("sixstep_http_request_seconds", "HTTP request latency",
+                                 ["service", "route"], registry=self.registry,
+                                 buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5))
+        self.appended = Counter("sixstep_events_appended_total", "Events stored",
+                                ["service"], registry=self.registry)
+        self.batches = Histogram("sixstep_group_commit_batch_size", "Commands per commit",
+                                 ["service"], registry=self.registry,
+                                 buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512))
+        self.published = Counter("sixstep_events_published_total", "Events on the stream",
+                                 ["service"], registry=self.registry)
+        self.consumed = Counter("sixstep_events_applied_total", "Events applied by consumers",
+                                ["service", "consumer"], registry=self.registry)
+        self.dead_letters = Counter("sixstep_dead_letters_total", "Events dead-lettered",
+                                    ["service", "consumer"], registry=self.registry)
+        self.lag = Gauge("sixstep_consumer_lag", "Events on the stream not yet applied",
+                         ["service", "consumer"], registry=self.registry)
+        self.scheduler_backlog = Gauge(
+            "sixstep_scheduler_backlog", "Due work a scheduler has not yet turned into events",
+            ["service", "scheduler"], registry=self.registry)
+        self.parked_rules = Gauge(
+            "sixstep_parked_rules", "Rules waiting for a day the working-day calendar does not "
+            "cover (GET /parked-rules)", ["service"], registry=self.registry)
+        self.calendar_days_left = Gauge(
+            "sixstep_calendar_official_days_left", "Days until the official holiday schedules "
+            "end (the earliest over the centers); after it dates are provisional",
+            ["service"], registry=self.registry)
+        self.service = service
