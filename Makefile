@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: venv
-	$(VENV)/bin/sixstep run $(ARGS)
+	$(VENV)/bin/python -m tools.run $(ARGS)
 
 # The browser tests (tests/pages) drive Debian's chromium; its Chinese fonts make the pages'
 # screenshots readable. apt-get installs them where they are missing.

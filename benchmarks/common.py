@@ -23,7 +23,7 @@ from pathlib import Path
 
 import httpx
 
-from shared.devservers import NatsServer, PostgresServer, free_port
+from tools.devservers import NatsServer, PostgresServer, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 

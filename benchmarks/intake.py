@@ -156,7 +156,7 @@ def run(srv: Servers, seconds: int) -> dict[str, float]:
         crud.terminate()
         crud.wait()
     base = f"http://127.0.0.1:{intake_port}"
-    # One process doing everything (the default of `sixstep run`).
+    # One process doing everything (the default of `make run`).
     with service("services.intake.main", intake_port,
                  service_env(srv, INTAKE_PORT=str(intake_port))):
         result = wrk(base, post_script("/cases", CASE, "intake"), seconds=seconds)

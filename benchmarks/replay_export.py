@@ -48,8 +48,8 @@ from shared.analytics.export import Exporter  # noqa: E402
 from shared.analytics.replay import Replay  # noqa: E402
 from shared.bus.jetstream import connect, ensure_streams, event_subject  # noqa: E402
 from shared.bus.pulling import Puller  # noqa: E402
-from shared.devservers import NatsServer  # noqa: E402
 from shared.settings import Settings  # noqa: E402
+from tools.devservers import NatsServer  # noqa: E402
 
 CENTERS = [f"SH-PD-{n:03d}" for n in range(40)]
 ITEMS = ["SA-HARDSHIP-SUBSIDY", "EMP-UNEMPLOYMENT-REGISTRATION", "SI-UNEMPLOYMENT-BENEFIT",

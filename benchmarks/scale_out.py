@@ -39,13 +39,13 @@ from services.intake import commands as c
 from services.intake.application import Intake, IntakeApplication
 from shared.bus.jetstream import connect, ensure_streams
 from shared.catalogue import load_catalogue
-from shared.devservers import free_port
 from shared.eventstore.application import build_application
 from shared.eventstore.group_commit import GroupCommitter
 from shared.eventstore.outbox import Relay
 from shared.readmodels.pool import create_pool
 from shared.runtime.logs import configure_logging
 from shared.settings import Settings
+from tools.devservers import free_port
 
 APPLIED = re.compile(r'^sixstep_events_applied_total\{[^}]*\} ([0-9.e+]+)$', re.M)
 SHARES = {1: [""], 2: ["0-7", "8-15"]}

@@ -17,9 +17,9 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from shared.devservers import NatsServer, PostgresServer
 from shared.settings import Settings
 from tests.support import drop_test_objects
+from tools.devservers import NatsServer, PostgresServer
 
 # The tests run as production would: their own keys, the development defaults refused.
 TEST_AUTH_KEY = "tests-only-auth-key-" + secrets.token_hex(16)

@@ -7,7 +7,6 @@ from shared.cli import (  # noqa: F401
     demo,
     dlq,
     ops,
-    run,
     tail,
     token,
 )

@@ -1,4 +1,4 @@
-"""Settings for CLI commands: the environment first, else the servers `sixstep run` started."""
+"""Settings for CLI commands: the environment first, else the servers `make run` started."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ ENDPOINTS_FILE = "endpoints.env"
 
 
 def write_endpoints(state_dir: Path, database_url: str, nats_url: str) -> Path:
-    """Where `sixstep run` tells later commands (tail, replay, export) its servers are."""
+    """Where `make run` tells later commands (tail, replay, export) its servers are."""
     path = state_dir / ENDPOINTS_FILE
     path.write_text(f"DATABASE_URL={database_url}\nNATS_URL={nats_url}\n")
     return path

@@ -17,8 +17,8 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from shared.devservers import find_nats_server
 from shared.settings import Settings, parse_partitions
+from tools.devservers import find_nats_server
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"

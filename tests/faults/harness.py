@@ -37,9 +37,9 @@ from nats.js.errors import NotFoundError
 
 from shared.bus.jetstream import connect
 from shared.contracts import Envelope
-from shared.devservers import free_port
 from shared.settings import Settings
 from tests.support import auth_env, dead_letters, stream_messages
+from tools.devservers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ("intake", "followup", "feedback")

@@ -12,10 +12,10 @@ import pytest
 from nats.errors import Error as NatsError
 
 from shared.bus.jetstream import connect
-from shared.devservers import NatsServer, free_port
 from shared.settings import Settings
 from tests.faults.harness import Load, System, audit, available_services
 from tests.support import bearer
+from tools.devservers import NatsServer, free_port
 
 pytestmark = pytest.mark.timeout(240)
 

@@ -15,11 +15,11 @@ from pathlib import Path
 import asyncpg
 import httpx
 
-from shared.devservers import free_port
 from shared.settings import Settings
 from tests import support
 from tests.faults.harness import CENTER, Load, System, audit, service_env
 from tests.support import dead_letters, wait_until
+from tools.devservers import free_port
 
 SIXSTEP = Path(sys.executable).parent / "sixstep"
 

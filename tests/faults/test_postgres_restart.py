@@ -13,10 +13,10 @@ import asyncpg
 import httpx
 import pytest
 
-from shared.devservers import PostgresServer
 from shared.settings import Settings
 from tests.faults.harness import Load, System, audit, available_services
 from tests.support import bearer
+from tools.devservers import PostgresServer
 
 pytestmark = pytest.mark.timeout(240)
 

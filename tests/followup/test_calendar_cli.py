@@ -13,12 +13,12 @@ from typer.testing import CliRunner
 import shared.cli.commands  # noqa: F401  (each command module registers on import)
 from services.followup.main import create_app as create_followup
 from shared.cli import app as cli
-from shared.devservers import free_port
 from shared.kernel.clock import ManualClock
 from shared.settings import Settings
 from tests.followup.story import DECEMBER_20, quiet
 from tests.pages.center import _serve
 from tests.support import token_for
+from tools.devservers import free_port
 
 SCHEDULE_2027 = {"2027": {"source": "illustrative test data",
                           "holidays": ["2027-01-01..2027-01-03", "2027-01-06"],

@@ -24,7 +24,6 @@ from shared.bus.consumer import TRACKING_DDL, Consumer, PermanentError
 from shared.bus.jetstream import connect, ensure_streams
 from shared.catalogue import load_catalogue
 from shared.contracts import Envelope
-from shared.devservers import free_port
 from shared.eventstore.application import build_application
 from shared.eventstore.group_commit import GroupCommitter
 from shared.eventstore.outbox import Relay
@@ -39,6 +38,7 @@ from tests.support import (
     stream_messages,
     wait_until,
 )
+from tools.devservers import free_port
 
 CENTER = "SH-PD-HUAMU"
 

@@ -25,9 +25,9 @@ from fastapi import FastAPI
 from services.feedback.main import create_app as feedback_app
 from services.followup.main import create_app as followup_app
 from services.intake.main import create_app as intake_app
-from shared.devservers import free_port
 from shared.settings import Settings
 from tests.feedback.helpers import KeptSender
+from tools.devservers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"

@@ -14,10 +14,10 @@ import pyarrow.parquet as pq
 
 from shared.analytics.export import export
 from shared.cli.demo import demo_residents, play_day
-from shared.devservers import free_port
 from shared.security.principals import Role
 from shared.settings import Settings
 from tests.support import TEST_CENTER, auth_env, bearer, stream_messages, token_for, wait_until
+from tools.devservers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 RESIDENTS = 10

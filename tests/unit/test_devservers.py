@@ -1,4 +1,4 @@
-"""The local servers that `sixstep run` and the fixtures start: real processes, real clients."""
+"""The local servers that `make run` and the fixtures start: real processes, real clients."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import asyncpg
 import nats
 
-from shared.devservers import NatsServer, PostgresServer, ensure_servers, free_port, port_is_free
+from tools.devservers import NatsServer, PostgresServer, ensure_servers, free_port, port_is_free
 
 
 def _gone(pid: int) -> bool:

@@ -1,4 +1,4 @@
-"""Throwaway or local NATS and PostgreSQL servers for `sixstep run` and the test fixtures.
+"""Throwaway or local NATS and PostgreSQL servers for `make run` and the test fixtures.
 
 Each server is a child process of the caller, started in its own session (a Ctrl-C in the
 terminal does not reach it; its owner stops it in order), listening on 127.0.0.1 only, with its
@@ -8,7 +8,7 @@ data and its log under one folder:
     PostgresServer(data_dir)  data_dir/pgdata/     data_dir/postgres.log
 
 Servers are only ever signalled by the PID of the process they started. A data folder that is
-given again keeps its data (a second `sixstep run` finds yesterday's events).
+given again keeps its data (a second `make run` finds yesterday's events).
 
 PostgreSQL refuses to run as root: when this process is root, initdb and postgres run as the
 ``postgres`` OS user (``subprocess.Popen(user=...)``, no ``su`` in between, so ``pid`` is the
@@ -95,7 +95,7 @@ def _http_ok(url: str) -> bool:
 
 
 class ManagedServer(Protocol):
-    """What `sixstep run` needs from a server it started."""
+    """What `make run` needs from a server it started."""
 
     name: str
     data_dir: Path

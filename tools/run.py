@@ -1,4 +1,5 @@
-"""``sixstep run``: the whole system on this machine, starting NATS and PostgreSQL if needed.
+"""``make run`` (``python -m tools.run``): the whole system on this machine, starting NATS and
+PostgreSQL if needed.
 
 Servers come from DATABASE_URL / NATS_URL when those are set, else they are started under the
 state folder (``nats/``, ``pg/``) and kept there between runs. The three services run as child
@@ -26,10 +27,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from shared.cli import app
 from shared.cli.context import write_endpoints
-from shared.devservers import DevServerError, ManagedServer, ensure_servers, port_is_free
 from shared.settings import ServiceName, Settings
+from tools.devservers import DevServerError, ManagedServer, ensure_servers, port_is_free
 
 SERVICES: tuple[ServiceName, ...] = ("intake", "followup", "feedback")
 STOP_GRACE_S = 10.0
@@ -235,7 +235,10 @@ class _Runner:
             await asyncio.to_thread(server.stop)
 
 
-@app.command("run")
+app = typer.Typer(name="run", add_completion=False)
+
+
+@app.command()
 def run(
     state_dir: Annotated[Path, typer.Option(
         help="Where started servers keep their data, and where service logs go.")] = Path(".state"),
@@ -247,3 +250,7 @@ def run(
     """Run NATS, PostgreSQL and the three services here; print where each listens."""
     runner = _Runner(Settings(), state_dir, not no_services, startup_timeout)
     raise typer.Exit(asyncio.run(runner.run()))
+
+
+if __name__ == "__main__":
+    app()
