@@ -1,6 +1,7 @@
 # Everyday commands. Each target makes sure .venv is there and up to date with pyproject.toml.
 #   make run              the whole system here (NATS, PostgreSQL, the three services)
 #   make test ARGS=-x     the tests, with extra pytest arguments
+#   make lint             ruff, and the import contracts (also checked by make test)
 
 PYTHON ?= python3
 VENV := .venv
@@ -29,6 +30,7 @@ test: venv
 
 lint: venv
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports --no-cache
 
 bench: venv
 	$(VENV)/bin/python benchmarks/run_all.py $(ARGS)
