@@ -85,7 +85,7 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Extra catalogue files (JSON) merged over the shipped one.")
 
-    # -- Open311 GeoReport v2 beside intake's own API (services/intake/open311.py) ----------
+    # -- Open311 GeoReport v2 beside intake's own API (services/intake/open311/) ----------
     open311_api_keys: dict[str, str] = Field(default_factory=dict, description=(
         "api_key -> center_id as JSON. Each key is a counter-app credential scoped to one "
         "center. Write the key itself (16+ characters) or 'sha256:<64 hex>' of it."))

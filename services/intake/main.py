@@ -13,7 +13,7 @@ from services.intake.api import cases, catalogue
 from services.intake.application import Intake, IntakeApplication, Residents, system_clock
 from services.intake.known_people import KnownPeople
 from services.intake.lookup_limits import LookupGuard
-from services.intake.open311 import router as open311
+from services.intake.open311.routes import router as open311
 from services.intake.projections import CONSUMER, DDL, CaseProjection
 from services.intake.residents import audit, residents
 from services.intake.sealing import Sealer

@@ -38,7 +38,7 @@ log = structlog.get_logger("sixstep.auth")
 PUBLIC_PATHS = frozenset({"/health", "/ready", "/metrics", "/openapi.json", "/docs",
                           "/docs/oauth2-redirect", "/redoc"})
 #: Path prefixes answered without a bearer token: Open311 authenticates with its own api_key
-#: (checked by its router, ``services/intake/open311_keys.py``); ``/ui/`` is the staff pages'
+#: (checked by its router, ``services/intake/open311/api_keys.py``); ``/ui/`` is the staff pages'
 #: static files (scripts and styles, no data: the pages call the API with the user's token).
 OWN_SCHEME_PREFIXES = ("/open311/", "/ui/")
 

@@ -6,9 +6,9 @@ own, so :func:`request_key` derives sixstep's Idempotency-Key from the request: 
 otherwise from the whole form and the ``open311_retry_window_s`` slot it arrived in, as an HMAC
 keyed with the api_key (the key lands in the log as ``causation_id``; keyed, it cannot be
 guessed back to a phone number in the form). Identical POSTs less than a window apart are one
-case: always within one slot, and across a slot boundary once the first is readable (the route
-looks for the previous slot's case). The route opens and hears with ``<key>-open`` and
-``<key>-hear``, so a retry after a half-done POST finishes the hearing.
+case: always within one slot, and across a slot boundary once the first is readable (the
+submission looks for the previous slot's case, ``submission.py``), which opens and hears with
+``<key>-open`` and ``<key>-hear``, so a retry after a half-done POST finishes the hearing.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from urllib.parse import parse_qsl
 import orjson
 from fastapi import Request
 
-from services.intake.open311_format import Open311Error
-from services.intake.open311_words import Lang, definition
+from services.intake.open311.wire import Open311Error
+from services.intake.open311.wording import Lang, definition
 from shared.catalogue import Catalogue
 
 MAX_BODY = 64 * 1024

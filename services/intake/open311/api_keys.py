@@ -1,10 +1,9 @@
 """Open311's api_key, mapped onto sixstep's own auth: a counter-app credential for one center.
 
-Until sixstep issues its own tokens (JWT, a later issue), the credentials are a configured list,
-``settings.open311_api_keys`` (api_key -> center_id). Only SHA-256 digests are kept in memory;
-a presented key is hashed and compared with every configured digest in constant time, so neither
-the answer's timing nor a log line tells anything about the keys. The JWT work replaces
-:meth:`ApiKeys.credential` and nothing else.
+A civic app holds a key for one center, not a person's bearer token: the credentials are a
+configured list, ``settings.open311_api_keys`` (api_key -> center_id). Only SHA-256 digests are
+kept in memory; a presented key is hashed and compared with every configured digest in
+constant time, so neither the answer's timing nor a log line tells anything about the keys.
 """
 
 from __future__ import annotations

@@ -1,32 +1,13 @@
-"""Open311 GeoReport v2 beside intake's own API: a civic app posts and follows cases as a counter
-app would. Translation only: requests become the Intake use cases, reads come from the read model.
-
-Under ``/open311/v2``, each resource as ``.json`` and ``.xml``:
-
-    GET  discovery          where the endpoint is, its formats, how to get an api_key
-    GET  services           the service catalogue
-    GET  services/{code}    what an item needs: documents, policy basis, usual time
-    POST requests           open a case (channel open311) and hear the description     api_key
-    GET  requests           the Open311 cases of the api_key's center, the spec's filters api_key
-    GET  requests/{id}      one of them                                                 api_key
-    GET  tokens/{token}     token -> service_request_id once the case is readable
-
-A POST is ``open_case`` then ``hear_request`` (the description, in the resident's own words),
-each with an Idempotency-Key derived from the request, so a retried POST is one case
-(``open311_form.request_key``). Contact and location fields are accepted and dropped: they are
-personal data, and intake has no resident vault for them yet. Reading service requests needs the
-api_key although the spec does not ask for one: these are residents' affairs, not potholes.
-"""
+"""Open311's GeoReport v2 routes: translation only. A POST becomes the submission use case
+(``submission``), reads come from the read model (``service_requests``); every failure answers
+in the spec's error format (``wire``)."""
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import os
-import re
-from collections.abc import Awaitable, Callable, Coroutine
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -37,25 +18,15 @@ from fastapi.routing import APIRoute
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 
-from services.intake import commands as c
 from services.intake.api import CatalogueDep, IntakeDep, PoolDep, SettingsDep
-from services.intake.domain import case_id_for
-from services.intake.open311_form import (
+from services.intake.open311.api_keys import ApiKeys, Credential
+from services.intake.open311.form import (
     FORM_FIELDS,
     check_fields,
     first_values,
     read_form,
-    request_key,
 )
-from services.intake.open311_format import (
-    DEFAULT_FORMAT,
-    MEDIA_TYPES,
-    Open311Error,
-    error,
-    render,
-)
-from services.intake.open311_keys import ApiKeys, Credential
-from services.intake.open311_reads import (
+from services.intake.open311.service_requests import (
     MAX_RESULTS,
     SELECT_REQUESTS,
     readable,
@@ -63,7 +34,10 @@ from services.intake.open311_reads import (
     split,
     window,
 )
-from services.intake.open311_words import (
+from services.intake.open311.submission import ServiceRequest, Submissions
+from services.intake.open311.tokens import TOKEN, issue_token, signed
+from services.intake.open311.wire import DEFAULT_FORMAT, MEDIA_TYPES, Open311Error, error, render
+from services.intake.open311.wording import (
     LIFE_EVENTS,
     Lang,
     definition,
@@ -75,13 +49,11 @@ from services.intake.projections import CONSUMER
 from shared.bus.consumer import wait_for_position
 from shared.catalogue.loader import shipped_file
 from shared.contracts.vocabulary import Channel
-from shared.eventstore.group_commit import Written
 from shared.http.dependencies import KEY_PATTERN
-from shared.kernel.errors import CommandError, NotFound, VersionConflict
+from shared.kernel.errors import CommandError, NotFound
 from shared.settings import Settings
 
 SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
-COUNTER = "open311"
 
 log = structlog.get_logger("sixstep.open311")
 
@@ -221,14 +193,6 @@ async def service_definition(service_code: str, out: Out, cat: CatalogueDep, key
 # -- POST a service request ---------------------------------------------------------------------
 
 
-async def _twice(call: Callable[[], Awaitable[Written]]) -> Written:
-    """Two copies of one POST racing: the loser's retry finds the winner's answer."""
-    try:
-        return await call()
-    except VersionConflict:
-        return await call()
-
-
 _POST_BODY = {"requestBody": {"required": True, "content": {
     "application/x-www-form-urlencoded": {"schema": {
         "type": "object", "required": ["api_key", "service_code"],
@@ -249,59 +213,22 @@ async def create_request(request: Request, out: Out, intake: IntakeDep, pool: Po
     if idempotency_key is not None and not KEY_PATTERN.fullmatch(idempotency_key):
         raise Open311Error(400, "Idempotency-Key must be 8-128 characters of A-Z a-z 0-9 _ . : -")
 
-    center = credential.center_id
-    slot = int(datetime.now(UTC).timestamp()) // settings.open311_retry_window_s
-    key = request_key(str(api_key), center, pairs, idempotency_key, slot)
-    if idempotency_key is None:
-        earlier = request_key(str(api_key), center, pairs, None, slot - 1)
-        opened_at = await pool.fetchval("SELECT opened_at FROM cases WHERE case_id = $1",
-                                        case_id_for(center, f"{earlier}-open"))
-        retry_window = timedelta(seconds=settings.open311_retry_window_s)
-        if opened_at is not None and datetime.now(UTC) - opened_at < retry_window:
-            key = earlier
-
-    opening = c.OpenCase(center_id=center, counter_id=COUNTER, clerk_id=credential.clerk_id,
-                         channel=Channel.OPEN311, service_item=code, correlation_id=key)
-    written = await _twice(lambda: intake.open_case(opening, credential.actor, f"{key}-open"))
+    written = await Submissions(intake, pool, settings.open311_retry_window_s).submit(
+        ServiceRequest(credential=credential, api_key=str(api_key), pairs=pairs,
+                       service_code=code, description=fields.get("description") or None,
+                       idempotency_key=idempotency_key))
     case_id = written.aggregate_id
-    if words := fields.get("description"):
-        hearing = c.HearRequest(words=words, correlation_id=key)
-        written = await _twice(lambda: intake.hear_request(
-            case_id, hearing, credential.actor, f"{key}-hear"))
-
     answer: dict[str, Any] = {}
     if settings.open311_request_type == "realtime" and await readable(
             pool, case_id, written.version, settings.read_wait_timeout_s):
         answer["service_request_id"] = str(case_id)
     else:
-        answer["token"] = _token(settings, case_id, written.version, written.position)
+        answer["token"] = issue_token(settings, case_id, written.version, written.position)
     answer |= {"service_notice": service_notice(cat.get(code), lang), "account_id": None}
     return render(out, "service_requests", [answer])
 
 
 # -- GET tokens, requests, a request ------------------------------------------------------------
-
-_TOKEN = re.compile(r"([0-9a-f]{32})\.(\d{1,9})\.(\d{1,18})(?:\.([0-9a-f]{16}))?")
-
-
-def _token_mac(key: str, case_id: UUID, version: int, position: int) -> str:
-    message = f"sixstep-open311-token\x00{case_id.hex}.{version}.{position}".encode()
-    return hmac.new(key.encode(), message, hashlib.sha256).hexdigest()[:16]
-
-
-def _token(settings: Settings, case_id: UUID, version: int, position: int) -> str:
-    """The case, the version the POST left it at, the POST's log position, and a MAC (under
-    the service's signing key) that makes the token the POST's own."""
-    signing = settings.auth_keys[0].get_secret_value()
-    return f"{case_id.hex}.{version}.{position}.{_token_mac(signing, case_id, version, position)}"
-
-
-def _signed(settings: Settings, case_id: UUID, version: int, position: int,
-            mac: str | None) -> bool:
-    return mac is not None and any(
-        hmac.compare_digest(mac, _token_mac(k.get_secret_value(), case_id, version, position))
-        for k in settings.auth_keys)
-
 
 @router.get("/tokens/{token}.{fmt}", summary="GET service_request_id from a token")
 async def token(token: str, out: Out, pool: PoolDep, keys: KeysDep, settings: SettingsDep,
@@ -316,11 +243,12 @@ async def token(token: str, out: Out, pool: PoolDep, keys: KeysDep, settings: Se
     credential = keys.credential(api_key)
     center = credential.center_id if credential else None
     _check_jurisdiction(jurisdiction_id, keys, center)
-    match = _TOKEN.fullmatch(token)
+    match = TOKEN.fullmatch(token)
     if match is None:
         raise Open311Error(404, f"token {token!r} was not found")
     case_id, version, position = UUID(match.group(1)), int(match.group(2)), int(match.group(3))
-    if credential is None and not _signed(settings, case_id, version, position, match.group(4)):
+    if credential is None and not signed(settings, case_id, version, position,
+                                         match.group(4)):
         raise Open311Error(404, f"token {token!r} was not found")
     row = await pool.fetchrow("SELECT center_id, version FROM cases"
                               " WHERE case_id = $1 AND channel = $2",

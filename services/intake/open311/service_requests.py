@@ -15,8 +15,8 @@ from uuid import UUID
 
 import asyncpg
 
-from services.intake.open311_format import Open311Error, end_of, parse_w3c, w3c
-from services.intake.open311_words import Lang, service_notice, status_notes
+from services.intake.open311.wire import Open311Error, end_of, parse_w3c, w3c
+from services.intake.open311.wording import Lang, service_notice, status_notes
 from shared.catalogue import Catalogue
 from shared.settings import Settings
 

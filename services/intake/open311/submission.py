@@ -1,0 +1,93 @@
+"""POST Service Request, the use case: a civic app's request becomes a case, opened and heard.
+
+The request is named (``form.request_key``) so that a retried POST is one case: from the app's
+``Idempotency-Key`` when it sends one, otherwise from the whole form and the
+``open311_retry_window_s`` slot it arrived in; across a slot boundary an identical POST finds
+the previous slot's case once it is readable, and is that case. The case is opened with
+``<key>-open`` and heard with ``<key>-hear``, so a retry after a half-done POST finishes the
+hearing; two copies racing each other meet one answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+
+from services.intake import commands as c
+from services.intake.application import Intake
+from services.intake.domain import case_id_for
+from services.intake.open311.api_keys import Credential
+from services.intake.open311.form import request_key
+from shared.contracts.vocabulary import Channel
+from shared.eventstore.group_commit import Written
+from shared.kernel.errors import VersionConflict
+
+COUNTER = "open311"
+"""The counter every Open311 case is opened at."""
+
+
+@dataclass(frozen=True)
+class ServiceRequest:
+    """A POST Service Request its route has checked: who sends it, the form as sent, the item,
+    the resident's own words, and the app's Idempotency-Key if it sent one."""
+
+    credential: Credential
+    api_key: str
+    pairs: list[tuple[str, str]]
+    service_code: str
+    description: str | None
+    idempotency_key: str | None
+
+
+async def _twice(call: Callable[[], Awaitable[Written]]) -> Written:
+    """Two copies of one POST racing: the loser's retry finds the winner's answer."""
+    try:
+        return await call()
+    except VersionConflict:
+        return await call()
+
+
+class Submissions:
+    """Opens and hears the cases civic apps send, through intake's own use cases."""
+
+    def __init__(self, intake: Intake, pool: asyncpg.Pool, retry_window_s: int,
+                 now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self.intake = intake
+        self.pool = pool
+        self.retry_window = timedelta(seconds=retry_window_s)
+        self.now = now
+
+    async def submit(self, request: ServiceRequest) -> Written:
+        """The case opened (and heard, when there is a description): its last write."""
+        credential = request.credential
+        key = await self._key(request)
+        opening = c.OpenCase(center_id=credential.center_id, counter_id=COUNTER,
+                             clerk_id=credential.clerk_id, channel=Channel.OPEN311,
+                             service_item=request.service_code, correlation_id=key)
+        written = await _twice(lambda: self.intake.open_case(opening, credential.actor,
+                                                             f"{key}-open"))
+        if request.description:
+            hearing = c.HearRequest(words=request.description, correlation_id=key)
+            case_id = written.aggregate_id
+            written = await _twice(lambda: self.intake.hear_request(
+                case_id, hearing, credential.actor, f"{key}-hear"))
+        return written
+
+    async def _key(self, request: ServiceRequest) -> str:
+        """This slot's key, or the previous slot's when that one's case was opened less than a
+        window ago (an identical POST across the slot boundary)."""
+        center = request.credential.center_id
+        window_s = int(self.retry_window.total_seconds())
+        slot = int(self.now().timestamp()) // window_s
+        key = request_key(request.api_key, center, request.pairs, request.idempotency_key, slot)
+        if request.idempotency_key is None:
+            earlier = request_key(request.api_key, center, request.pairs, None, slot - 1)
+            opened_at = await self.pool.fetchval(
+                "SELECT opened_at FROM cases WHERE case_id = $1",
+                case_id_for(center, f"{earlier}-open"))
+            if opened_at is not None and self.now() - opened_at < self.retry_window:
+                key = earlier
+        return key
