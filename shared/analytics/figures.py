@@ -5,7 +5,7 @@ One row per case (``case_facts``), survey (``survey_facts``), rectification
 events exactly as the feedback service's figures projection folds them; every figure is a
 count over those rows or a rate of two counts, by day, by service item (the case's), and in
 total. The definitions are those of the feedback service's figures
-(``services/feedback/figures.py``: ``FIGURES``), restated over the exported events:
+(``services/feedback/figures/queries.py``: ``FIGURES``), restated over the exported events:
 
 - visits: cases opened (``CaseOpened``), counted on the day they were opened;
 - resolution rate: of the cases whose last resolution event is ``CaseResolved`` (not reopened

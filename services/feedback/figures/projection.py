@@ -1,4 +1,4 @@
-"""The center's figures: read models built from the whole log, and the queries over them.
+"""The center's figures, the read model: one fact row per thing an analyst counts.
 
 The projection keeps one *fact row* per thing an analyst counts, each built only from events:
 
@@ -16,9 +16,8 @@ The projection keeps one *fact row* per thing an analyst counts, each built only
 A batch of events is applied read-modify-write: the rows it touches are read once, the events
 applied in stream order in memory, and the changed rows written back with one statement per
 table. Days are the center's calendar days (``settings.tz``) of the event's ``occurred_at``,
-so the tables are rebuilt from the log whenever the zone changes. ``FIGURES`` below is the
-definition of every figure, numerator and denominator, as SQL over those rows; README gives
-the same definitions as queries over the raw events.
+so the tables are rebuilt from the log whenever the zone changes. The figures themselves are
+counted over these rows in ``queries.py``.
 """
 
 from __future__ import annotations
@@ -26,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
@@ -44,11 +43,6 @@ FEEDBACK_TYPES = ("SurveyRequested", "SurveySent", "RatingGiven", "SurveyExpired
                   "RectificationCompleted")
 FOLLOWUP_TYPES = ("FollowUpScheduled", "FollowUpRescheduled", "FollowUpCompleted",
                   "FollowUpMissed", "FollowUpCancelled")
-
-UPSET = ("upset", "angry", "distressed")
-SATISFIED = ("very_satisfied", "satisfied", "basically_satisfied")
-BAD = ("dissatisfied", "very_dissatisfied")
-
 
 def subjects(prefix: str) -> list[str]:
     """What the figures consumer reads: only the event types it counts."""
@@ -305,149 +299,6 @@ APPLY: dict[str, Callable[[FiguresProjection, Row, Envelope], None]] = {
     "FollowUpMissed": FiguresProjection._followup_missed,
     "FollowUpCancelled": FiguresProjection._followup_cancelled,
 }
-
-
-# -- the figures: one definition each ---------------------------------------------------------
-
-Period = Literal["day", "week", "month", "year", "all"]
-Dimension = Literal["center_id", "counter_id", "clerk_id", "service_item"]
-DIMENSIONS: tuple[Dimension, ...] = ("center_id", "counter_id", "clerk_id", "service_item")
-
-
-def _in(values: tuple[str, ...]) -> str:
-    return "(" + ", ".join(f"'{v}'" for v in values) + ")"
-
-
-@dataclass(frozen=True)
-class Figure:
-    """``denominator`` rows of ``table`` whose ``anchor`` day is in the period; ``numerator``
-    those of them that also meet ``numerator``. A count has no numerator."""
-
-    name: str
-    table: Table
-    anchor: str
-    denominator: str
-    numerator: str | None = None
-    meaning: str = ""
-
-
-FIGURES: tuple[Figure, ...] = (
-    Figure("visits", CASES, "opened_on", "TRUE",
-           meaning="cases opened (CaseOpened)"),
-    Figure("resolution_rate", CASES, "resolved_on", "f.resolved", "f.outcome = 'resolved'",
-           meaning="cases resolved as 'resolved' over cases whose last word is CaseResolved"),
-    Figure("emotion_defused_rate", CASES, "resolved_on",
-           f"f.resolved AND f.emotion IN {_in(UPSET)}", "f.defused",
-           meaning="upset/angry/distressed arrivals resolved with emotion_defused"),
-    Figure("satisfaction_rate", SURVEYS, "closed_on",
-           "f.purpose = 'resolution' AND f.result = 'answered'", f"f.level IN {_in(SATISFIED)}",
-           meaning="satisfied levels over answers to resolution surveys"),
-    Figure("response_rate", SURVEYS, "closed_on",
-           "f.purpose = 'resolution' AND f.result IN ('answered', 'expired')",
-           "f.result = 'answered'",
-           meaning="answers over answers + no answers (resolution surveys)"),
-    Figure("no_consent", SURVEYS, "closed_on", "f.result = 'no_consent'",
-           meaning="surveys not sent: a text or a call the resident has not agreed to "
-                   "(SurveyWithdrawn because no_consent); neither an answer nor a no answer"),
-    Figure("bad_reviews", SURVEYS, "closed_on",
-           f"f.result = 'answered' AND f.level IN {_in(BAD)}",
-           meaning="answers dissatisfied or very dissatisfied (any survey)"),
-    Figure("revisit_satisfaction_rate", SURVEYS, "closed_on",
-           "f.purpose = 'revisit' AND f.result = 'answered'", f"f.level IN {_in(SATISFIED)}",
-           meaning="satisfied levels over answers to revisit surveys"),
-    Figure("rectifications_opened", RECTIFICATIONS, "opened_on", "TRUE",
-           meaning="rectifications opened (RectificationOpened)"),
-    Figure("rectification_on_time_rate", RECTIFICATIONS, "opened_on",
-           "(f.completed_on IS NOT NULL OR f.deadline_on < $as_of)",
-           "f.completed_on IS NOT NULL AND f.completed_on <= f.deadline_on",
-           meaning="completed by the deadline over completed or past the deadline"),
-    Figure("followups_on_time_rate", FOLLOWUPS, "due_on",
-           "(f.completed_on IS NOT NULL OR f.missed)",
-           "f.completed_on IS NOT NULL AND NOT f.missed",
-           meaning="completed and never missed over completed or missed"),
-)
-FIGURE_NAMES = tuple(f.name for f in FIGURES)
-
-
-@dataclass(frozen=True)
-class FigureQuery:
-    period: Period = "month"
-    date_from: date | None = None
-    date_to: date | None = None
-    as_of: date | None = None
-    group_by: tuple[Dimension, ...] = ("center_id",)
-    filters: tuple[tuple[Dimension, str], ...] = ()
-
-
-def _bucket(period: Period, column: str) -> str:
-    if period == "all":
-        return "NULL::date"
-    return f"date_trunc('{period}', {column}::timestamp)::date"
-
-
-def _sql(figure: Figure, q: FigureQuery, args: list[Any]) -> str:
-    def arg(value: Any) -> str:
-        args.append(value)
-        return f"${len(args)}"
-
-    on_case = [d for d in (*q.group_by, *(k for k, _ in q.filters)) if d != "center_id"]
-    join = figure.table is not CASES and bool(on_case)
-    source = f"{figure.table.name} f"
-    if join:
-        source += " LEFT JOIN fig_cases c ON c.case_id = f.case_id"
-
-    def column(d: Dimension) -> str:
-        if d == "center_id" or figure.table is CASES:
-            return f"f.{d}"
-        return f"c.{d}"
-
-    anchor = f"f.{figure.anchor}"
-    denominator = figure.denominator
-    if "$as_of" in denominator:
-        denominator = denominator.replace("$as_of", arg(q.as_of or date.today()))
-    where = [denominator, f"{anchor} IS NOT NULL"]
-    if q.date_from:
-        where.append(f"{anchor} >= {arg(q.date_from)}")
-    if q.date_to:
-        where.append(f"{anchor} <= {arg(q.date_to)}")
-    for d, value in q.filters:
-        where.append(f"{column(d)} = {arg(value)}")
-    keys = [f"{_bucket(q.period, anchor)} AS period_start",
-            *(f"{column(d)} AS {d}" for d in q.group_by)]
-    numerator = (f"count(*) FILTER (WHERE {figure.numerator})" if figure.numerator
-                 else "NULL::bigint")
-    groups = ", ".join(str(i + 1) for i in range(len(keys)))
-    return (f"SELECT {', '.join(keys)}, count(*) AS denominator, {numerator} AS numerator"
-            f" FROM {source} WHERE {' AND '.join(where)} GROUP BY {groups}")
-
-
-async def compute(conn: asyncpg.Connection | asyncpg.Pool, q: FigureQuery) -> list[dict[str, Any]]:
-    """Every figure for every (period, group) that has at least one counted row."""
-    merged: dict[tuple[Any, ...], dict[str, Any]] = {}
-    for figure in FIGURES:
-        args: list[Any] = []
-        for r in await conn.fetch(_sql(figure, q, args), *args):
-            key = (r["period_start"], *(r[d] for d in q.group_by))
-            row = merged.get(key)
-            if row is None:
-                row = merged[key] = {"period_start": r["period_start"],
-                                     **{d: r[d] for d in q.group_by}}
-            row[figure.name] = _value(figure, r["numerator"], r["denominator"])
-    out = []
-    for key in sorted(merged, key=lambda k: tuple((v is None, v or "") for v in k)):
-        row = merged[key]
-        for figure in FIGURES:
-            row.setdefault(figure.name, _value(figure, 0, 0))
-        out.append(row)
-    return out
-
-
-def _value(figure: Figure, numerator: int | None, denominator: int) -> Any:
-    if figure.numerator is None:
-        return denominator
-    return {"numerator": numerator or 0, "denominator": denominator,
-            "rate": round(numerator / denominator, 6) if denominator and numerator is not None
-            else None}
 
 
 READ_MODEL = ReadModel(
