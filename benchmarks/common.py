@@ -160,7 +160,7 @@ def free_ports(n: int) -> list[int]:
 
 
 TARGET = "TARGET "
-"""A benchmark's line that states one of issue 11's targets and whether this run met it
+"""A benchmark's line that states one of the city-scale targets and whether this run met it
 (``make bench`` gathers them into one table)."""
 
 

@@ -1,4 +1,4 @@
-"""Each live consumer's events/s, beside raw fetch + ack of the same backlog (issue 11, item 5).
+"""Each live consumer's events/s, beside raw fetch + ack of the same backlog.
 
     .venv/bin/python benchmarks/consumers.py [--events 100000] [--only followup-rules ...]
 

@@ -23,7 +23,7 @@ Each rebuild reports its peak resident memory (sampled every 50 ms; the process'
 before the phase is included) and this process's CPU time per event (PostgreSQL's and
 nats-server's are not included: on a shared machine it tells a slow phase from a starved
 one). With ``--live-handler`` each model is first rebuilt through its live handler
-(executemany, as the live consumer writes), for comparison. The issue's targets: replay into
+(executemany, as the live consumer writes), for comparison. The targets: replay into
 every read model at least 0.8 x the raw fetch + ack rate, and a rebuild's peak memory at most
 300 MB.
 """

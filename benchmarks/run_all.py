@@ -20,22 +20,22 @@ sys.path.insert(0, str(HERE.parent))
 from benchmarks.common import TARGET, machine  # noqa: E402
 
 SUITE: list[tuple[str, list[str], str]] = [
-    ("intake.py", [], "Intake HTTP writes and end-to-end latency (issue 2, 11)"),
-    ("pipeline.py", [], "Each pipeline stage beside its raw baseline (issue 11)"),
-    ("consumers.py", [], "Each consumer's events/s beside raw fetch + ack (issue 11)"),
-    ("end_to_end.py", [], "A resolution until follow-up and feedback show it (issue 11)"),
-    ("scale_out.py", [], "Consumers with one and two replicas (issue 6)"),
-    ("followup_fanout.py", [], "Policy-change fan-out over 100,000 past cases (issue 3)"),
-    ("feedback_figures.py", [], "The center's figures from a synthetic year (issue 4)"),
-    ("replay_export.py", [], "Replay and export of the log (issue 5, 11)"),
-    ("rebuild_all.py", [], "Every read model rebuilt from 1,000,000 events (issue 11)"),
+    ("intake.py", [], "Intake HTTP writes and end-to-end latency"),
+    ("pipeline.py", [], "Each pipeline stage beside its raw baseline"),
+    ("consumers.py", [], "Each consumer's events/s beside raw fetch + ack"),
+    ("end_to_end.py", [], "A resolution until follow-up and feedback show it"),
+    ("scale_out.py", [], "Consumers with one and two replicas"),
+    ("followup_fanout.py", [], "Policy-change fan-out over 100,000 past cases"),
+    ("feedback_figures.py", [], "The center's figures from a synthetic year"),
+    ("replay_export.py", [], "Replay and export of the log"),
+    ("rebuild_all.py", [], "Every read model rebuilt from 1,000,000 events"),
 ]
 
 
 def target_table(rows: list[str]) -> str:
     if not rows:
         return ""
-    return ("### Issue 11's targets in this run\n\n| target: measured (goal) | script |\n"
+    return ("### The city-scale targets in this run\n\n| target: measured (goal) | script |\n"
             "|---|---|\n" + "\n".join(rows) + "\n\n")
 
 

@@ -78,9 +78,9 @@ class CityRoleRequired(CommandError):
 # -- what the resident agreed to ---------------------------------------------------------------
 
 #: Reasons that are only outreach: without consent to contact there is nothing left to do.
+#: Every other reason is work the center owes the resident anyway (a deadline reminder, a
+#: missed obligation, a rectification): without consent, a task without contact.
 OUTREACH = frozenset({Reason.POST_RESOLUTION_CHECK, Reason.POLICY_CHANGE, Reason.HOME_VISIT})
-#: Work the center owes the resident anyway: without consent, a task without contact.
-TASKS = frozenset({Reason.DEADLINE_REMINDER, Reason.OBLIGATION_MISSED, Reason.RECTIFICATION})
 
 ERASED_REASON = "the resident's personal data was erased"
 NO_CONTACT_REASON = "the resident has not agreed to be contacted"

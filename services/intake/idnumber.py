@@ -44,6 +44,3 @@ def problem_with(value: str, today: date | None = None) -> str | None:
         return "the ID number's check digit does not match (a typo?)"
     return None
 
-
-def is_valid(value: str) -> bool:
-    return problem_with(value) is None

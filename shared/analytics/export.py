@@ -224,14 +224,9 @@ FORMULA_START = "=+-@\t\r"
 _FORMULA = "^([" + "".join(re.escape(c) for c in FORMULA_START) + "])"
 
 
-def neutralise(cell: str) -> str:
-    """A CSV cell a spreadsheet will not run: a leading ``'`` before ``= + - @``, tab or CR."""
-    return "'" + cell if cell[:1] and cell[0] in FORMULA_START else cell
-
-
 def _csv_ready(table: pa.Table) -> pa.Table:
     """CSV has no lists: list columns become JSON text. Every text cell that would start a
-    formula in a spreadsheet gets a leading single quote (:func:`neutralise`)."""
+    formula in a spreadsheet (``FORMULA_START``) gets a leading single quote."""
     for i, f in enumerate(table.schema):
         column = table.column(i)
         if pa.types.is_list(f.type):

@@ -66,9 +66,6 @@ class Catalogue:
         """The category with this code (``KeyError`` if there is none)."""
         return self._categories[code]
 
-    def in_category(self, code: str) -> list[ServiceItem]:
-        return [item for item in self._items.values() if item.category == code]
-
     def related(self, code: str) -> list[ServiceItem]:
         """What else a resident who comes for this item often needs, in the item's order."""
         return [self._items[related] for related in self.require(code).related_items]

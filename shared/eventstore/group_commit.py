@@ -265,14 +265,11 @@ class GroupCommitter:
                 continue
             except CommandError as exc:
                 if unit.changed():
-                    if single:
-                        raise _Tainted() from exc
-                    raise _Tainted() from None
+                    # Alone, the caller gets its own error; in a batch, each is re-run alone.
+                    raise _Tainted() from (exc if single else None)
                 item.outcome = exc
                 continue
             except Exception as exc:
-                if single:
-                    raise _Tainted() from exc
                 raise _Tainted() from exc
             item.aggregate = aggregate
             item.events = list(aggregate.pending_events[unit.pending_before(aggregate.id):])
