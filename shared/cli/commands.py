@@ -1,12 +1,14 @@
 """Imports every command module so that each registers itself on the root app."""
 
 from shared.cli import (  # noqa: F401
-    analyst,
     calendar,
     contracts,
     demo,
     dlq,
     ops,
+    rebuild,
+    replay,
+    report,
     tail,
     token,
 )
