@@ -26,6 +26,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from shared.http.fast_route import SLOW, fast_dependency, principal_of
+from shared.http.middleware import add_http_middleware
 from shared.security.principals import STAFF, Principal, Role, acting_as
 from shared.security.tokens import AuthError, TokenKeys
 
@@ -71,50 +72,43 @@ def install_auth(app: FastAPI, settings: Settings, optional: Iterable[str] = (),
     optional_paths = [re.compile(p) for p in optional]
     public_paths = [re.compile(p) for p in public]
 
-    class _Authenticate:
-        def __init__(self, inner: ASGIApp) -> None:
-            self.inner = inner
-
-        async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-            if scope["type"] != "http":
-                await self.inner(scope, receive, send)
-                return
-            path: str = scope["path"]
-            if (path in PUBLIC_PATHS or path.startswith(OWN_SCHEME_PREFIXES)
-                    or any(p.fullmatch(path) for p in public_paths)):
-                await self.inner(scope, receive, send)
-                return
-            token = _bearer(scope)
-            principal: Principal | None = None
-            failure: tuple[str, str] | None = None
-            if token is None:
-                if not any(p.fullmatch(path) for p in optional_paths):
-                    failure = ("token_missing", "this endpoint needs Authorization: Bearer "
-                                                "<token> (sixstep token issue)")
-            else:
-                try:
-                    principal = keys.verify(token)
-                except AuthError as exc:
-                    failure = (exc.code, exc.message)
-            if failure is not None:
-                body, headers = _auth_error(401, *failure)
-                await send({"type": "http.response.start", "status": 401,
-                            "headers": [(b"content-type", b"application/json"), *headers]})
+    async def authenticate(inner: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope["path"]
+        if (path in PUBLIC_PATHS or path.startswith(OWN_SCHEME_PREFIXES)
+                or any(p.fullmatch(path) for p in public_paths)):
+            await inner(scope, receive, send)
+            return
+        token = _bearer(scope)
+        principal: Principal | None = None
+        failure: tuple[str, str] | None = None
+        if token is None:
+            if not any(p.fullmatch(path) for p in optional_paths):
+                failure = ("token_missing", "this endpoint needs Authorization: Bearer "
+                                            "<token> (sixstep token issue)")
+        else:
+            try:
+                principal = keys.verify(token)
+            except AuthError as exc:
+                failure = (exc.code, exc.message)
+        if failure is not None:
+            body, headers = _auth_error(401, *failure)
+            await send({"type": "http.response.start", "status": 401,
+                        "headers": [(b"content-type", b"application/json"), *headers]})
+            await send({"type": "http.response.body", "body": orjson.dumps(body)})
+            return
+        for prefix, roles in ROLE_PREFIXES.items():
+            if path.startswith(prefix) and (principal is None or principal.role not in roles):
+                body = {"error": {"code": "forbidden_role", "message": (
+                    f"{prefix} is for the roles {', '.join(sorted(roles))}"), "details": {}}}
+                await send({"type": "http.response.start", "status": 403,
+                            "headers": [(b"content-type", b"application/json")]})
                 await send({"type": "http.response.body", "body": orjson.dumps(body)})
                 return
-            for prefix, roles in ROLE_PREFIXES.items():
-                if path.startswith(prefix) and (principal is None or principal.role not in roles):
-                    body = {"error": {"code": "forbidden_role", "message": (
-                        f"{prefix} is for the roles {', '.join(sorted(roles))}"), "details": {}}}
-                    await send({"type": "http.response.start", "status": 403,
-                                "headers": [(b"content-type", b"application/json")]})
-                    await send({"type": "http.response.body", "body": orjson.dumps(body)})
-                    return
-            scope.setdefault("state", {})["principal"] = principal
-            with acting_as(principal):
-                await self.inner(scope, receive, send)
+        scope.setdefault("state", {})["principal"] = principal
+        with acting_as(principal):
+            await inner(scope, receive, send)
 
-    app.add_middleware(_Authenticate)
+    add_http_middleware(app, authenticate)
     return keys
 
 

@@ -11,6 +11,8 @@ from orjson import loads as json_loads
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from structlog.contextvars import bind_contextvars, reset_contextvars
 
+from shared.http.middleware import add_http_middleware
+
 CORRELATION_HEADER = "x-correlation-id"
 _CORRELATION = re.compile(r"^[A-Za-z0-9_.:\-]{1,128}$")
 _MAX_SNIFFED_BODY = 64 * 1024
@@ -25,35 +27,28 @@ def install_correlation(app: FastAPI) -> None:
     looked at: the body is handed on unchanged.
     """
 
-    class _Correlate:
-        def __init__(self, inner: ASGIApp) -> None:
-            self.inner = inner
+    async def correlate(inner: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+        header = dict(scope["headers"]).get(CORRELATION_HEADER.encode(), b"").decode(
+            "latin-1")
+        correlation = header if _CORRELATION.fullmatch(header) else None
+        if correlation is None and scope["method"] in ("POST", "PUT", "PATCH"):
+            correlation, receive = await _sniff_body(receive)
+        correlation = correlation or secrets.token_hex(8)
+        echoed = correlation.encode()
 
-        async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-            if scope["type"] != "http":
-                await self.inner(scope, receive, send)
-                return
-            header = dict(scope["headers"]).get(CORRELATION_HEADER.encode(), b"").decode(
-                "latin-1")
-            correlation = header if _CORRELATION.fullmatch(header) else None
-            if correlation is None and scope["method"] in ("POST", "PUT", "PATCH"):
-                correlation, receive = await _sniff_body(receive)
-            correlation = correlation or secrets.token_hex(8)
-            echoed = correlation.encode()
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []),
+                                      (CORRELATION_HEADER.encode(), echoed)]
+            await send(message)
 
-            async def sending(message: Message) -> None:
-                if message["type"] == "http.response.start":
-                    message["headers"] = [*message.get("headers", []),
-                                          (CORRELATION_HEADER.encode(), echoed)]
-                await send(message)
+        tokens = bind_contextvars(correlation_id=correlation)
+        try:
+            await inner(scope, receive, sending)
+        finally:
+            reset_contextvars(**tokens)
 
-            tokens = bind_contextvars(correlation_id=correlation)
-            try:
-                await self.inner(scope, receive, sending)
-            finally:
-                reset_contextvars(**tokens)
-
-    app.add_middleware(_Correlate)
+    add_http_middleware(app, correlate)
 
 
 async def _sniff_body(receive: Receive) -> tuple[str | None, Receive]:

@@ -13,6 +13,8 @@ import orjson
 from fastapi import FastAPI, HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared.http.middleware import add_http_middleware
+
 _NUL_MARKS = (b"\x00", b"%00", b"\\u0000")
 """A NUL character, raw, percent-encoded or JSON-escaped. PostgreSQL's text and jsonb cannot hold
 one: let in, it would be stored in an event and then fail every projection of it."""
@@ -55,61 +57,54 @@ def install_request_limits(app: FastAPI, max_bytes: int) -> None:
         await send({"type": "http.response.body", "body": orjson.dumps(
             {"error": _Nul().detail})})
 
-    class _Limit:
-        def __init__(self, inner: ASGIApp) -> None:
-            self.inner = inner
-
-        async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-            if scope["type"] != "http":
-                await self.inner(scope, receive, send)
-                return
-            target = scope.get("raw_path", b"") + b"?" + scope.get("query_string", b"")
-            if "\x00" in scope["path"] or any(m in target for m in _NUL_MARKS[:2]):
-                await refuse_nul(send)
-                return
-            for name, value in scope["headers"]:
-                if name == b"content-length":
-                    try:
-                        too_large = int(value) > max_bytes
-                    except ValueError:
-                        too_large = True
-                    if too_large:
-                        await refuse(send)
-                        return
-            seen = 0
-            started = False
-            tail = b""
-
-            async def counting() -> Message:
-                nonlocal seen, tail
-                message = await receive()
-                if message["type"] == "http.request":
-                    chunk = message.get("body", b"")
-                    seen += len(chunk)
-                    if seen > max_bytes:
-                        raise _TooLarge(max_bytes)
-                    window = tail + chunk
-                    if any(m in window for m in _NUL_MARKS):
-                        raise _Nul()
-                    tail = window[-5:]
-                return message
-
-            async def sending(message: Message) -> None:
-                nonlocal started
-                if message["type"] == "http.response.start":
-                    started = True
-                await send(message)
-
-            try:
-                await self.inner(scope, counting, sending)
-            except _TooLarge:
-                if not started:
+    async def limit(inner: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+        target = scope.get("raw_path", b"") + b"?" + scope.get("query_string", b"")
+        if "\x00" in scope["path"] or any(m in target for m in _NUL_MARKS[:2]):
+            await refuse_nul(send)
+            return
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                try:
+                    too_large = int(value) > max_bytes
+                except ValueError:
+                    too_large = True
+                if too_large:
                     await refuse(send)
-            except _Nul:
-                if not started:
-                    await refuse_nul(send)
+                    return
+        seen = 0
+        started = False
+        tail = b""
 
-    app.add_middleware(_Limit)
+        async def counting() -> Message:
+            nonlocal seen, tail
+            message = await receive()
+            if message["type"] == "http.request":
+                chunk = message.get("body", b"")
+                seen += len(chunk)
+                if seen > max_bytes:
+                    raise _TooLarge(max_bytes)
+                window = tail + chunk
+                if any(m in window for m in _NUL_MARKS):
+                    raise _Nul()
+                tail = window[-5:]
+            return message
+
+        async def sending(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await inner(scope, counting, sending)
+        except _TooLarge:
+            if not started:
+                await refuse(send)
+        except _Nul:
+            if not started:
+                await refuse_nul(send)
+
+    add_http_middleware(app, limit)
 
 
 @dataclass

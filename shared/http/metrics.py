@@ -8,39 +8,33 @@ from fastapi import FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared.http.middleware import add_http_middleware
 from shared.runtime.metrics import Metrics
 
 
 def install_metrics(app: FastAPI, metrics: Metrics) -> None:
     """Count and time every request (a plain ASGI middleware: no per-request task)."""
 
-    class _Measure:
-        def __init__(self, inner: ASGIApp) -> None:
-            self.inner = inner
+    async def measure(inner: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+        start = time.perf_counter()
+        status = [500]
 
-        async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-            if scope["type"] != "http":
-                await self.inner(scope, receive, send)
-                return
-            start = time.perf_counter()
-            status = [500]
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
 
-            async def sending(message: Message) -> None:
-                if message["type"] == "http.response.start":
-                    status[0] = message["status"]
-                await send(message)
+        try:
+            await inner(scope, receive, sending)
+        finally:
+            route = scope.get("route")
+            path = getattr(route, "path", "unmatched")
+            metrics.requests.labels(metrics.service, scope["method"], path,
+                                    str(status[0])).inc()
+            metrics.latency.labels(metrics.service, path).observe(
+                time.perf_counter() - start)
 
-            try:
-                await self.inner(scope, receive, sending)
-            finally:
-                route = scope.get("route")
-                path = getattr(route, "path", "unmatched")
-                metrics.requests.labels(metrics.service, scope["method"], path,
-                                        str(status[0])).inc()
-                metrics.latency.labels(metrics.service, path).observe(
-                    time.perf_counter() - start)
-
-    app.add_middleware(_Measure)
+    add_http_middleware(app, measure)
 
     @app.get("/metrics", include_in_schema=False)
     async def _metrics() -> Response:

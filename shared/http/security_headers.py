@@ -20,6 +20,8 @@ from __future__ import annotations
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared.http.middleware import add_http_middleware
+
 PAGE_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:;"
                " font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none';"
                " form-action 'self'; frame-ancestors 'none'")
@@ -44,29 +46,22 @@ def policy_for(path: str, content_type: str) -> str:
 
 
 def install_security_headers(app: FastAPI) -> None:
-    class _Headers:
-        def __init__(self, inner: ASGIApp) -> None:
-            self.inner = inner
+    async def add_headers(inner: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope["path"]
 
-        async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-            if scope["type"] != "http":
-                await self.inner(scope, receive, send)
-                return
-            path: str = scope["path"]
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {name.lower() for name, _ in headers}
+                content_type = next((v.decode("latin-1") for n, v in headers
+                                     if n.lower() == b"content-type"), "")
+                extra = [(n, v) for n, v in ALWAYS if n not in present]
+                if b"content-security-policy" not in present:
+                    extra.append((b"content-security-policy",
+                                  policy_for(path, content_type).encode()))
+                message["headers"] = headers + extra
+            await send(message)
 
-            async def sending(message: Message) -> None:
-                if message["type"] == "http.response.start":
-                    headers = list(message.get("headers", []))
-                    present = {name.lower() for name, _ in headers}
-                    content_type = next((v.decode("latin-1") for n, v in headers
-                                         if n.lower() == b"content-type"), "")
-                    extra = [(n, v) for n, v in ALWAYS if n not in present]
-                    if b"content-security-policy" not in present:
-                        extra.append((b"content-security-policy",
-                                      policy_for(path, content_type).encode()))
-                    message["headers"] = headers + extra
-                await send(message)
+        await inner(scope, receive, sending)
 
-            await self.inner(scope, receive, sending)
-
-    app.add_middleware(_Headers)
+    add_http_middleware(app, add_headers)
