@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from shared.cli import app
+from shared.cli.context import cli_settings
 from shared.cli.long_runs import (
     BatchOpt,
     ClockOpt,
@@ -22,7 +23,6 @@ from shared.cli.long_runs import (
     progress_bar,
     run,
 )
-from shared.settings import Settings
 
 
 @app.command("rebuild")
@@ -41,7 +41,7 @@ def rebuild_command(
     from shared.analytics.rebuild import Rebuild, RebuildError
     from shared.readmodels.readmodel import load_read_model
 
-    settings = Settings()
+    settings = cli_settings()
     model = load_read_model(read_model)
 
     async def main() -> int:
@@ -120,7 +120,7 @@ def as_of_command(
     from shared.analytics.timetravel import state_as_of
     from shared.readmodels.readmodel import load_read_model
 
-    settings = Settings()
+    settings = cli_settings()
     model = load_read_model(read_model)
     when = moment(at, settings, end_of_day=True)
     assert when is not None
