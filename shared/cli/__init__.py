@@ -1,4 +1,5 @@
-"""The ``sixstep`` command: run the system, play a demo day, inspect the log."""
+"""The ``sixstep`` command: play a demo day, inspect and replay the log, operate the system
+(``make run`` starts it; ``tools/run.py``)."""
 
 from __future__ import annotations
 
