@@ -11,8 +11,11 @@ from shared.contracts.fields import CODE, Code, Day, FreeText, FreeTextList, Opt
 from shared.contracts.registry import REGISTRY, EventContract
 from shared.contracts.vocabulary import (
     ActionKind,
+    Basis,
     Cadence,
     Channel,
+    DueCause,
+    DueSource,
     Eligibility,
     Emotion,
     Outcome,
@@ -166,6 +169,23 @@ class CaseReopened(_Payload):
     reason: FreeText
 
 
+class CaseDueDateSet(_Payload):
+    """The day the case must be finished by (办结时限), on the center's working-day calendar:
+    the earliest of the item's usual working days counted from guidance, the date promised to
+    the resident, and a deadline noted on the case. A due date moves only by another
+    ``CaseDueDateSet`` saying why (``cause``; ``note`` when a person gave a reason). The
+    figures' on-time completion rate (按时办结率) is measured against the latest one recorded
+    before the resolution."""
+
+    due_on: Day
+    source: DueSource
+    cause: DueCause
+    basis: Basis = Field(Basis.OFFICIAL, description=(
+        "provisional: worked out on a year whose official schedule is not published yet"))
+    previous_due_on: Day | None = None
+    note: OptionalFreeText = None
+
+
 class ConsentChanged(_Payload):
     """A resident's consent as the center now holds it: recorded at registration and at every
     change. No personal data: the vault keeps who the resident is; this says only what they
@@ -203,6 +223,8 @@ CONTRACTS = [
                                summary="Step 4: recurring obligation")),
     REGISTRY.add(EventContract("CaseResolved", SERVICE, CaseResolved, summary="Step 4: resolved")),
     REGISTRY.add(EventContract("CaseReopened", SERVICE, CaseReopened, summary="Case reopened")),
+    REGISTRY.add(EventContract("CaseDueDateSet", SERVICE, CaseDueDateSet,
+                               summary="Step 4: the day the case must be finished by")),
     REGISTRY.add(EventContract("ConsentChanged", SERVICE, ConsentChanged,
                                summary=ConsentChanged.__doc__ or "")),
     REGISTRY.add(EventContract("ResidentErased", SERVICE, ResidentErased,

@@ -57,6 +57,24 @@ class Cadence(StrEnum):
     YEARLY = "yearly"
 
 
+class DueSource(StrEnum):
+    """Where a case's due date (办结时限) comes from; the earliest of them wins."""
+
+    ITEM_DAYS = "item_days"  # the service item's usual working days, counted from guidance
+    PROMISED = "promised"  # the date the clerk promised the resident
+    DEADLINE = "deadline"  # a deadline noted on the case (an application window closing)
+
+
+class DueCause(StrEnum):
+    """Why a case's due date was set or moved."""
+
+    GUIDANCE = "guidance"  # the item was named at guidance: its usual working days apply
+    PROMISED = "promised"  # a date was promised to the resident
+    DEADLINE_NOTED = "deadline_noted"  # an earlier deadline was noted
+    CALENDAR_PUBLISHED = "calendar_published"  # the official schedule replaced a provisional one
+    EXTENDED = "extended"  # a supervisor extended it, with a reason
+
+
 class Basis(StrEnum):
     """On what a date worked out on the working-day calendar rests: a published schedule
     (``official``), or for a year whose schedule is not published yet the statutory holidays
