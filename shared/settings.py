@@ -235,6 +235,13 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = True
 
+    # -- traces (shared/runtime/tracing.py) ------------------------------------------------------
+    otel_exporter_otlp_endpoint: str | None = Field(None, description=(
+        "An OTLP/HTTP collector (e.g. http://127.0.0.1:4318): each service sends its spans "
+        "to <endpoint>/v1/traces. Unset: nothing is traced or sent."))
+    otel_traces_sampler_arg: float = Field(1.0, ge=0.0, le=1.0, description=(
+        "The share of new traces kept (a caller's sampled traceparent is always followed)."))
+
     @field_validator("roles", mode="before")
     @classmethod
     def _split_roles(cls, value: object) -> object:

@@ -42,6 +42,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 from pydantic import ValidationError
 
+from shared import tracing
 from shared.bus.jetstream import dead_letter_subject
 from shared.bus.pulling import Puller, delivery
 from shared.contracts import REGISTRY, Envelope
@@ -89,6 +90,15 @@ class _Item:
     delivered: int
     envelope: Envelope | None = None
     error: str | None = None
+
+    @property
+    def traced(self) -> tracing.Message:
+        """What the message's span says of it (``shared.tracing.applying``)."""
+        e = self.envelope
+        assert e is not None
+        return tracing.Message(str(e.event_id), e.type,
+                               str(e.case_id) if e.case_id is not None else None,
+                               (self.msg.headers or {}).get(tracing.TRACEPARENT))
 
 
 @dataclass
@@ -219,6 +229,15 @@ class Consumer:
     # -- one batch --------------------------------------------------------------------------
 
     async def process(self, msgs: Sequence[Msg]) -> None:
+        if not tracing.enabled():
+            await self._process(msgs)
+            return
+        links = tracing.linked((m.headers or {}).get(tracing.TRACEPARENT) for m in msgs)
+        with tracing.span(f"consume {self.name}", kind=tracing.SpanKind.CONSUMER, links=links,
+                          attributes={"sixstep.batch.size": len(msgs)}):
+            await self._process(msgs)
+
+    async def _process(self, msgs: Sequence[Msg]) -> None:
         items = [self._decode(m) for m in msgs]
         for item in items:
             if item.envelope is None:
@@ -287,7 +306,10 @@ class Consumer:
                 return
             try:
                 async with conn.transaction():
-                    await self.handler.apply(conn, [i.envelope for i in fresh if i.envelope])
+                    with tracing.applying(f"apply {self.name}", [i.traced for i in fresh]
+                                          if tracing.enabled() else ()):
+                        await self.handler.apply(conn, [i.envelope for i in fresh
+                                                        if i.envelope])
                     await self._track(conn, fresh)
             except Exception as exc:  # one bad event must not hold back the batch
                 log.warning("consumer.batch_failed", consumer=self.name, size=len(fresh),
@@ -337,7 +359,8 @@ class Consumer:
                         correlation_id=item.envelope.correlation_id,
                         event_id=str(item.envelope.event_id)):
                     async with conn.transaction():
-                        await self.handler.apply(conn, [item.envelope])
+                        with tracing.applying(f"apply {self.name}", [item.traced]):
+                            await self.handler.apply(conn, [item.envelope])
                         await self._track(conn, [item])
             except Exception as exc:
                 reason = f"{type(exc).__name__}: {str(exc)[:500]}"

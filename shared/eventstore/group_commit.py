@@ -26,6 +26,7 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, PersistenceError
 from psycopg import sql
 
+from shared import tracing
 from shared.kernel.errors import (
     AlreadyDoneError,
     CommandError,
@@ -123,6 +124,13 @@ class Unit:
 Command = Callable[[Unit], Aggregate]
 
 
+def _links(batch: list[_Item]) -> list[Any]:
+    """The batch's span links to each command's trace (nothing while tracing is off)."""
+    if not tracing.enabled():
+        return []
+    return tracing.linked(item.trace.current for item in batch if item.trace is not None)
+
+
 @dataclass
 class _Item:
     command: Command
@@ -132,6 +140,7 @@ class _Item:
     events: list[Any] = field(default_factory=list)
     aggregate: Aggregate | None = None
     caller: Principal | None = None
+    trace: tracing.CommandTrace | None = None
 
 
 class _Tainted(Exception):
@@ -173,7 +182,8 @@ class GroupCommitter:
         if self._closing:
             raise Unavailable("the service is shutting down")
         future: asyncio.Future[Written] = asyncio.get_running_loop().create_future()
-        await self._queue.put(_Item(command, ids, future, caller=current_caller()))
+        await self._queue.put(_Item(command, ids, future, caller=current_caller(),
+                                    trace=tracing.command_trace()))
         return await future
 
     async def close(self) -> None:
@@ -208,7 +218,9 @@ class GroupCommitter:
                 except TimeoutError:
                     break
             try:
-                await loop.run_in_executor(self._executor, self._execute, batch)
+                with tracing.span("group commit", links=_links(batch),
+                                  attributes={"sixstep.batch.size": len(batch)}):
+                    await loop.run_in_executor(self._executor, self._execute, batch)
             except BaseException as exc:  # a bug in this module: never leave a caller hanging
                 for item in batch:
                     if item.outcome is None:
@@ -273,6 +285,8 @@ class GroupCommitter:
                 raise _Tainted() from exc
             item.aggregate = aggregate
             item.events = list(aggregate.pending_events[unit.pending_before(aggregate.id):])
+            if item.trace is not None:
+                tracing.stamp(item.events, item.trace)
         dirty = unit.dirty()
         # A batch whose commands all had nothing to record saves nothing, but each caller
         # still gets its answer (the aggregate's current version and position) below.

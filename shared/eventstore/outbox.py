@@ -30,9 +30,11 @@ from nats.js.errors import NotFoundError
 from pydantic import ValidationError
 from pydantic_core import to_jsonable_python
 
+from shared import tracing
 from shared.bus.jetstream import event_subject
 from shared.contracts import REGISTRY, Envelope, event_id_for
 from shared.settings import Settings
+from shared.tracing import TRACEPARENT
 
 log = structlog.get_logger("sixstep.outbox")
 
@@ -197,6 +199,11 @@ class Relay:
             "ORDER BY notification_id LIMIT $2", self.position, self.batch)
         if not rows:
             return 0
+        with tracing.span(f"publish {self.service}", kind=tracing.SpanKind.PRODUCER,
+                          attributes={"sixstep.batch.size": len(rows)}):
+            return await self._publish(rows)
+
+    async def _publish(self, rows: list[asyncpg.Record]) -> int:
         loop = asyncio.get_running_loop()
         futures: list[tuple[int, asyncio.Future[dict[str, Any]]]] = []
         for row in rows:
@@ -214,12 +221,16 @@ class Relay:
             future: asyncio.Future[dict[str, Any]] = loop.create_future()
             self._acks[position] = future
             futures.append((position, future))
+            headers = {"Nats-Msg-Id": f"{self.service}:{position}",
+                       "Sixstep-Type": envelope.type}
+            if tracing.enabled():  # the event's own trace goes on with it
+                traceparent = tracing.published(envelope.type, event.meta.get(TRACEPARENT))
+                if traceparent is not None:
+                    headers[TRACEPARENT] = traceparent
             await self.nc.publish(
                 event_subject(self.settings, self.service, envelope.type,
                               envelope.partition_key),
-                encode(envelope), reply=f"{self._inbox}.{position}",
-                headers={"Nats-Msg-Id": f"{self.service}:{position}",
-                         "Sixstep-Type": envelope.type})
+                encode(envelope), reply=f"{self._inbox}.{position}", headers=headers)
         await self.nc.flush()
         acked = self.position
         try:

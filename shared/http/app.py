@@ -16,6 +16,7 @@ from shared.http.health import install_health
 from shared.http.limits import install_request_limits
 from shared.http.metrics import install_metrics
 from shared.http.security_headers import install_security_headers
+from shared.http.tracing import install_tracing
 from shared.runtime.metrics import Metrics
 from shared.settings import DevelopmentDefaults, ServiceName, Settings
 
@@ -31,8 +32,9 @@ def install_surface(app: FastAPI, settings: Settings, metrics: Metrics, *,
     """What every service's app has in front of its own routes, in this order: error bodies,
     authentication (``public`` and ``optional`` path patterns, see ``shared.auth``), request
     limits, metrics, then health, readiness and the ops routes of the runtime that the
-    lifespan puts in ``app.state.runtime``; and the security headers on every response
-    (``shared.web.security``). Outside development a development secret stops it here
+    lifespan puts in ``app.state.runtime``; the security headers on every response
+    (``shared.web.security``) and a span for every request (``shared.http.tracing``).
+    Outside development a development secret stops it here
     (``Settings.refuse_development_defaults``), however the settings were made."""
     settings.refuse_development_defaults()
     app.state.settings = settings
@@ -42,7 +44,8 @@ def install_surface(app: FastAPI, settings: Settings, metrics: Metrics, *,
     install_request_limits(app, settings.max_body_bytes)
     install_metrics(app, metrics)
     install_health(app, lambda: app.state.runtime)
-    install_security_headers(app)  # outermost: on every answer, a 401 or a 413 too
+    install_security_headers(app)  # on every answer, a 401 or a 413 too
+    install_tracing(app)  # outermost: every request, answered by whichever part, has a span
 
 
 #: The cyclic garbage collector's young-generation threshold once a service is up (CPython's

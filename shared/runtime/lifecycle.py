@@ -17,6 +17,7 @@ from typing import Any
 import asyncpg
 import structlog
 from nats.aio.client import Client as NATS
+from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client.metrics import Gauge
 
 from shared.bus.consumer import TRACKING_DDL, Consumer, ConsumerStats, Handler
@@ -31,6 +32,7 @@ from shared.runtime.background import Background
 from shared.runtime.calendars import Calendars
 from shared.runtime.logs import adopt_stdlib_logging
 from shared.runtime.metrics import Metrics
+from shared.runtime.tracing import start_tracing, stop_tracing
 from shared.settings import ServiceName, Settings
 
 log = structlog.get_logger("sixstep.service")
@@ -62,6 +64,8 @@ class Runtime:
     #: Reasons the service serves but needs attention (/ready answers 200 ``degraded``).
     degradations: list[Callable[[], Awaitable[list[str]]]] = field(default_factory=list)
     origin: str = field(default_factory=lambda: secrets.token_hex(6))
+    #: The process's traces, when OTEL_EXPORTER_OTLP_ENDPOINT is set (shared.runtime.tracing).
+    tracer_provider: TracerProvider | None = None
 
     def add_consumer(self, name: str, handler: Handler, filter_subjects: Sequence[str]) -> Consumer:
         settings = self.settings
@@ -210,6 +214,7 @@ async def start_runtime(settings: Settings, service: ServiceName,
     """
     if settings.log_json:
         adopt_stdlib_logging(settings.log_level)
+    tracer_provider = start_tracing(settings, service)
     application = await asyncio.to_thread(build_application, app_cls, settings, service)
     schema = settings.schema_for(service)
     pool = await create_pool(settings, schema)
@@ -224,7 +229,7 @@ async def start_runtime(settings: Settings, service: ServiceName,
         on_batch=lambda n: metrics.batches.labels(service).observe(n))
     committer.start()
     runtime = Runtime(settings, service, application, pool, nc, committer, metrics,
-                      calendars=calendars)
+                      calendars=calendars, tracer_provider=tracer_provider)
     await runtime.listen_for_calendar_reloads()
     if calendars is not None:
         def days_left() -> float:
@@ -259,4 +264,5 @@ async def stop_runtime(runtime: Runtime) -> None:
         await runtime.nc.drain()
     await runtime.pool.close()
     await asyncio.to_thread(runtime.application.close)
+    await asyncio.to_thread(stop_tracing, runtime.tracer_provider)  # the last spans sent
     log.info("service.stopped", service=runtime.service)

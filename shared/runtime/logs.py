@@ -4,6 +4,7 @@
   with ``timestamp``, ``level``, ``event`` and whatever was bound: the HTTP middleware binds
   ``correlation_id`` per request (``shared.http.install_correlation``), the consumer binds the
   event's ``correlation_id`` and ``event_id`` while it applies one.
+* Inside a span (``shared.tracing``) a line also has its ``trace_id`` and ``span_id``.
 * Personal data is kept out twice over: events carry no names or numbers to begin with, and
   this last processor drops fields named like personal data and replaces ID numbers and phone
   numbers in every string (an exception's message can quote a row).
@@ -21,6 +22,7 @@ from typing import Any
 import structlog
 
 from shared.kernel.privacy import redact
+from shared.tracing import current_ids
 
 #: Field names that never reach a log line, whatever their value.
 PERSONAL_FIELDS = frozenset({
@@ -52,9 +54,21 @@ def scrub_personal_data(_: Any, __: str, event_dict: MutableMapping[str, Any]
     return event_dict
 
 
+def add_trace_ids(_: Any, __: str, event_dict: MutableMapping[str, Any]
+                  ) -> MutableMapping[str, Any]:
+    """A structlog processor: ``trace_id`` and ``span_id`` of the span the line is written in
+    (a request's, a consumer's message), so a log line leads to its trace and back."""
+    ids = current_ids()
+    if ids is not None:
+        event_dict.setdefault("trace_id", ids[0])
+        event_dict.setdefault("span_id", ids[1])
+    return event_dict
+
+
 def _shared_processors() -> list[structlog.types.Processor]:
     return [
         structlog.contextvars.merge_contextvars,
+        add_trace_ids,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.processors.format_exc_info,

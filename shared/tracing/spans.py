@@ -1,0 +1,203 @@
+"""Spans, and the ``traceparent`` each event keeps of the request that caused it.
+
+How one case stays in one trace across the services:
+
+* the HTTP surface opens a span per request (a caller's own ``traceparent`` header is its
+  parent);
+* group commit keeps, with each command, the trace it was submitted in
+  (:func:`command_trace`), and writes it into the meta of the events the command records
+  (:func:`stamp`): ``meta["traceparent"]``, the W3C string of random ids, nothing about the
+  resident. The envelope on the bus is unchanged, so every stored event stays decodable by
+  every consumer and export, old and new;
+* the relay publishes each event with a ``traceparent`` NATS header made from it;
+* a consumer applies each message in a span whose parent is that header (:func:`applying`),
+  and the commands a handler submits for a message (its ``causation_id`` is the message's
+  event id) are stamped with that span: a resolution's survey and follow-up are in the
+  resolution's trace, and so are the events they cause in turn.
+
+Nothing is traced until :func:`install` is given a tracer provider (``shared.runtime.tracing``
+does when ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set; a test gives one with an in-memory
+exporter). Until then every helper returns at once: no span, no header, no meta key.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode, Tracer
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+TRACEPARENT = "traceparent"
+"""The W3C header (on HTTP and on NATS messages) and the key in an event's meta."""
+
+_PROPAGATOR = TraceContextTextMapPropagator()
+_NOTHING: contextlib.nullcontext[None] = contextlib.nullcontext()
+_tracer: Tracer = trace.NoOpTracer()
+_enabled = False
+_causes: ContextVar[Mapping[str, str] | None] = ContextVar("sixstep_trace_causes",
+                                                           default=None)
+
+
+def install(provider: trace.TracerProvider | None) -> None:
+    """Trace with ``provider`` from now on; ``None`` turns tracing off again."""
+    global _tracer, _enabled
+    _tracer = provider.get_tracer("sixstep") if provider is not None else trace.NoOpTracer()
+    _enabled = provider is not None
+
+
+def enabled() -> bool:
+    return _enabled
+
+
+# -- the W3C traceparent ----------------------------------------------------------------------
+
+def traceparent_of(span: Span) -> str | None:
+    """``00-<trace id>-<span id>-<flags>`` for ``span``; None for a span that is not valid."""
+    ctx = span.get_span_context()
+    if not ctx.is_valid:
+        return None
+    return f"00-{ctx.trace_id:032x}-{ctx.span_id:016x}-{int(ctx.trace_flags):02x}"
+
+
+def current_traceparent() -> str | None:
+    return traceparent_of(trace.get_current_span()) if _enabled else None
+
+
+def context_of(traceparent: str | None) -> Context | None:
+    """The remote parent a ``traceparent`` names; None for none or a malformed one."""
+    if not traceparent:
+        return None
+    ctx = _PROPAGATOR.extract({TRACEPARENT: traceparent})
+    return ctx if trace.get_current_span(ctx).get_span_context().is_valid else None
+
+
+def current_ids() -> tuple[str, str] | None:
+    """(trace id, span id) of the current span, in hex, for a log line; None outside one."""
+    if not _enabled:
+        return None
+    ctx = trace.get_current_span().get_span_context()
+    if not ctx.is_valid:
+        return None
+    return f"{ctx.trace_id:032x}", f"{ctx.span_id:016x}"
+
+
+def linked(traceparents: Iterable[str | None]) -> list[Link]:
+    """Links from a batch's span to the traces of what it holds (one each, duplicates once)."""
+    links: dict[int, Link] = {}
+    for tp in traceparents:
+        parent = context_of(tp)
+        if parent is not None:
+            ctx = trace.get_current_span(parent).get_span_context()
+            links.setdefault(ctx.span_id, Link(ctx))
+    return list(links.values())
+
+
+# -- spans ------------------------------------------------------------------------------------
+
+def span(name: str, *, kind: SpanKind = SpanKind.INTERNAL, parent: Context | None = None,
+         links: Sequence[Link] = (), attributes: Mapping[str, Any] | None = None,
+         ) -> contextlib.AbstractContextManager[Span | None]:
+    """A span, current inside the ``with``; an exception marks it failed. Nothing at all
+    (``None``) while tracing is off."""
+    if not _enabled:
+        return _NOTHING
+    return _tracer.start_as_current_span(name, context=parent, kind=kind, links=links,
+                                         attributes=attributes)
+
+
+def published(event_type: str, traceparent: str | None) -> str | None:
+    """The relay publishes one event: a short span in the event's own trace (the request's
+    that caused it; else the relay's batch), whose ``traceparent`` goes in the message's
+    header, so the consumers' spans hang below it."""
+    if not _enabled:
+        return None
+    one = _tracer.start_span(f"publish {event_type}", context=context_of(traceparent),
+                             kind=SpanKind.PRODUCER)
+    one.end()
+    return traceparent_of(one)
+
+
+class Message(NamedTuple):
+    """What a consumer's span says of one message: never the payload."""
+
+    event_id: str
+    type: str
+    case_id: str | None
+    traceparent: str | None  # the message's header
+
+
+@contextlib.contextmanager
+def applying(name: str, messages: Sequence[Message]) -> Iterator[None]:
+    """A consumer applies ``messages``: one span per message, in the message's own trace,
+    open while the handler runs. A command the handler submits with the message's event id
+    as its ``causation_id`` is stamped with that span (:func:`command_trace`). With one
+    message, its span is also the current one (log lines carry its trace id)."""
+    if not _enabled or not messages:
+        yield
+        return
+    spans: list[Span] = []
+    causes: dict[str, str] = {}
+    for message in messages:
+        attributes = {"sixstep.event_id": message.event_id, "sixstep.event_type": message.type}
+        if message.case_id is not None:
+            attributes["sixstep.case_id"] = message.case_id
+        one = _tracer.start_span(f"{name} {message.type}",
+                                 context=context_of(message.traceparent),
+                                 kind=SpanKind.CONSUMER, attributes=attributes)
+        spans.append(one)
+        if (tp := traceparent_of(one)) is not None:
+            causes[message.event_id] = tp
+    token = _causes.set(causes)
+    attached = otel_context.attach(trace.set_span_in_context(spans[0])) \
+        if len(spans) == 1 else None
+    try:
+        yield
+    except BaseException as exc:
+        for one in spans:
+            one.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+        raise
+    finally:
+        if attached is not None:
+            otel_context.detach(attached)
+        _causes.reset(token)
+        for one in spans:
+            one.end()
+
+
+# -- what a command's events keep -------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class CommandTrace:
+    """The trace a command was submitted in: the current span's, and, for a consumer's
+    command, the span of each message it may be caused by (event id -> traceparent)."""
+
+    current: str | None
+    causes: Mapping[str, str] | None
+
+
+def command_trace() -> CommandTrace | None:
+    """Taken when a command is submitted (in the caller's context); None while tracing is
+    off."""
+    if not _enabled:
+        return None
+    return CommandTrace(traceparent_of(trace.get_current_span()), _causes.get())
+
+
+def stamp(events: Iterable[Any], trace_: CommandTrace) -> None:
+    """Write the command's trace into the meta of the events it recorded (before they are
+    saved): the span of the message that caused it, else the span it was submitted in."""
+    for event in events:
+        meta = getattr(event, "meta", None)
+        if not isinstance(meta, dict) or TRACEPARENT in meta:
+            continue
+        causes = trace_.causes
+        tp = (causes.get(str(meta.get("causation_id"))) if causes else None) or trace_.current
+        if tp is not None:
+            meta[TRACEPARENT] = tp
