@@ -76,12 +76,15 @@ def _shared_processors() -> list[structlog.types.Processor]:
     ]
 
 
+def log_processors(json: bool = True) -> list[structlog.types.Processor]:
+    """What each line goes through, to the renderer: JSON, or plain text for a terminal."""
+    return [*_shared_processors(), structlog.processors.JSONRenderer() if json
+            else structlog.dev.ConsoleRenderer(colors=False)]
+
+
 def configure_logging(level: str = "INFO", json: bool = True) -> None:
-    processors = _shared_processors()
-    processors.append(structlog.processors.JSONRenderer() if json
-                      else structlog.dev.ConsoleRenderer(colors=False))
     structlog.configure(
-        processors=processors,
+        processors=log_processors(json),
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
         cache_logger_on_first_use=True,
