@@ -9,6 +9,11 @@ On servers of its own, in one run:
   * consumer: stream -> intake read model (batched transaction + tracking), vs raw pull
     fetch with ack
   * COPY into PostgreSQL, the ceiling of any bulk load
+  * what tracing costs (``shared.tracing``): group commit of the same commands, each in a
+    request's span as the HTTP surface opens it, and a request through FastAPI with the
+    tracing middleware, each with tracing off (no OTEL_EXPORTER_OTLP_ENDPOINT, as shipped),
+    on the no-op path (every helper runs, the API's no-op tracer) and recording into an
+    in-memory exporter (the SDK's batch processor, as with a collector)
 """
 
 from __future__ import annotations
@@ -19,28 +24,40 @@ import contextlib
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import asyncpg
 import nats
+from fastapi import FastAPI
 from nats.js.api import AckPolicy, ConsumerConfig
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import NoOpTracerProvider
+from starlette.responses import Response
 
 from benchmarks.common import machine, peak_rss_mb, servers
 from services.intake import commands as c
 from services.intake.application import Intake, IntakeApplication
 from services.intake.domain import Case
 from services.intake.projections import DDL, CaseProjection
+from shared import tracing
 from shared.bus.consumer import TRACKING_DDL, Consumer
 from shared.bus.jetstream import connect, ensure_streams
 from shared.catalogue import load_catalogue
 from shared.eventstore.application import build_application
 from shared.eventstore.group_commit import GroupCommitter
 from shared.eventstore.outbox import Relay
+from shared.http.tracing import install_tracing
 from shared.readmodels.migrations import run_migrations
 from shared.readmodels.pool import create_pool
 from shared.settings import Settings
+
+MODES = ("off", "no-op", "in-memory")
 
 
 def naive_save_rate(settings: Settings, n: int) -> float:
@@ -57,20 +74,97 @@ def naive_save_rate(settings: Settings, n: int) -> float:
     return rate
 
 
-async def group_commit_rate(intake: Intake, n: int, concurrency: int = 512) -> float:
+async def group_commit_rate(intake: Intake, n: int, concurrency: int = 512,
+                            tag: str = "gc") -> float:
+    """Each command in a request's span, as the HTTP surface opens one (none while off)."""
     body = c.OpenCase(center_id="SH-PD-HUAMU", counter_id="w1", clerk_id="clerk-1",
                       service_item="SA-HARDSHIP-SUBSIDY")
     queue = iter(range(n))
+    server = tracing.SpanKind.SERVER
 
     async def worker() -> None:
         for i in queue:
-            written = await intake.open_case(body, "clerk-1", f"gc-open-{i}")
-            await intake.hear_request(written.aggregate_id, c.HearRequest(words="想申请补助"),
-                                      "clerk-1", f"gc-hear-{i}")
+            with tracing.span("POST /cases", kind=server):
+                written = await intake.open_case(body, "clerk-1", f"{tag}-open-{i}")
+            with tracing.span("POST /cases/{case_id}/hear", kind=server):
+                await intake.hear_request(written.aggregate_id,
+                                          c.HearRequest(words="想申请补助"), "clerk-1",
+                                          f"{tag}-hear-{i}")
 
     start = time.perf_counter()
     await asyncio.gather(*[worker() for _ in range(concurrency)])
     return 2 * n / (time.perf_counter() - start)
+
+
+@contextlib.contextmanager
+def tracing_as(mode: str) -> Iterator[None]:
+    """``off``: nothing installed (the shipped default); ``no-op``: the API's no-op tracer
+    behind every helper; ``in-memory``: the SDK recording, batched into memory."""
+    provider: Any = None
+    if mode == "no-op":
+        provider = NoOpTracerProvider()
+    elif mode == "in-memory":
+        provider = TracerProvider()
+        provider.add_span_processor(BatchSpanProcessor(InMemorySpanExporter()))
+    tracing.install(provider)
+    try:
+        yield
+    finally:
+        tracing.install(None)
+        if isinstance(provider, TracerProvider):
+            provider.shutdown()
+
+
+async def traced_group_commit_rates(settings: Settings, n: int, rounds: int = 2
+                                    ) -> dict[str, float]:
+    """Group commit's writes/s in each tracing mode (best of ``rounds``, modes interleaved)."""
+    best = dict.fromkeys(MODES, 0.0)
+    for r in range(rounds):
+        for mode in MODES:
+            own = settings.model_copy(
+                update={"schema_prefix": f"trace{r}_{mode.replace('-', '')}_"})
+            app = await asyncio.to_thread(build_application, IntakeApplication, own, "intake")
+            committer = GroupCommitter(app)
+            committer.start()
+            with tracing_as(mode):
+                rate = await group_commit_rate(Intake(committer, load_catalogue()), n,
+                                               tag=f"t{r}{mode}")
+            await committer.close()
+            app.close()
+            best[mode] = max(best[mode], rate)
+    return best
+
+
+async def traced_request_cost(n: int = 20_000, rounds: int = 3) -> dict[str, float]:
+    """Microseconds per request through a FastAPI app with the tracing middleware, in each
+    mode (best of ``rounds``): the HTTP surface's own share of tracing's cost."""
+    app = FastAPI()
+
+    @app.post("/cases/{case_id}/resolve")
+    async def resolve(case_id: str) -> Response:
+        return Response(b"{}", media_type="application/json")
+
+    install_tracing(app)
+    scope = {"type": "http", "method": "POST", "path": "/cases/1/resolve", "raw_path": b"",
+             "root_path": "", "query_string": b"", "headers": [], "scheme": "http",
+             "server": ("test", 80), "client": ("test", 1), "http_version": "1.1",
+             "asgi": {"version": "3.0"}, "app": app}
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(_: Any) -> None:
+        return None
+
+    best = dict.fromkeys(MODES, float("inf"))
+    for _ in range(rounds):
+        for mode in MODES:
+            with tracing_as(mode):
+                start = time.perf_counter()
+                for _ in range(n):
+                    await app(dict(scope), receive, send)
+                best[mode] = min(best[mode], (time.perf_counter() - start) / n * 1e6)
+    return best
 
 
 async def raw_publish_and_fetch(url: str, n: int) -> tuple[float, float]:
@@ -150,6 +244,10 @@ async def run(settings: Settings, n: int) -> dict[str, float]:
     app.close()
     f["raw_publish_per_s"], f["raw_fetch_per_s"] = await raw_publish_and_fetch(settings.nats_url, n)
     f["copy_per_s"] = await copy_rate(settings.database_url, n)
+    for mode, rate in (await traced_group_commit_rates(settings, n // 4)).items():
+        f[f"group_commit_tracing_{mode}_per_s"] = rate
+    for mode, us in (await traced_request_cost()).items():
+        f[f"request_tracing_{mode}_us"] = us
     f["peak_rss_mb"] = peak_rss_mb()
     return f
 
@@ -169,6 +267,18 @@ def report(f: dict[str, float], n: int) -> None:
         ratio = f"  = {rate / f[base]:.2f} x {base.removesuffix('_per_s')}" if base else ""
         print(f"{label:<42} {rate:>9,.0f} /s{ratio}")
     print(f"peak RSS of this process: {f['peak_rss_mb']:.0f} MB")
+    off = f["group_commit_tracing_off_per_s"]
+    print("tracing (shared.tracing), off / no-op / recording into memory:")
+    for mode in MODES:
+        rate = f[f"group_commit_tracing_{mode}_per_s"]
+        extra = (f"  = {rate / off:.2f} x off, {1e6 / rate - 1e6 / off:+.1f} us per write"
+                 if mode != "off" else "")
+        print(f"  group commit, each write in a request span, {mode:<9} {rate:>9,.0f} /s{extra}")
+    base = f["request_tracing_off_us"]
+    for mode in MODES:
+        us = f[f"request_tracing_{mode}_us"]
+        extra = f"  = {us - base:+.1f} us per request" if mode != "off" else ""
+        print(f"  a FastAPI request with the tracing middleware, {mode:<9} {us:>6.1f} us{extra}")
 
 
 def main() -> None:
