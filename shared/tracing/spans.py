@@ -88,10 +88,17 @@ def current_ids() -> tuple[str, str] | None:
     return f"{ctx.trace_id:032x}", f"{ctx.span_id:016x}"
 
 
+MAX_LINKS = 128
+"""The SDK keeps at most 128 links a span (``OTEL_SPAN_LINK_COUNT_LIMIT``): no more are made."""
+
+
 def linked(traceparents: Iterable[str | None]) -> list[Link]:
-    """Links from a batch's span to the traces of what it holds (one each, duplicates once)."""
+    """Links from a batch's span to the traces of what it holds (one each, duplicates once,
+    the first :data:`MAX_LINKS`)."""
     links: dict[int, Link] = {}
     for tp in traceparents:
+        if len(links) >= MAX_LINKS:
+            break
         parent = context_of(tp)
         if parent is not None:
             ctx = trace.get_current_span(parent).get_span_context()
