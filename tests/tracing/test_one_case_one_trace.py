@@ -63,7 +63,8 @@ async def test_a_resolution_its_survey_and_its_check_call_are_one_trace(
                 spans = list(exporter.get_finished_spans())
                 return all(named(spans, name, case_id) for name in needed)
 
-            await wait_until(downstream_applied, what="the survey and the check in the views")
+            await wait_until(downstream_applied, timeout=60.0,
+                             what="the survey and the check in the views")
             spans = list(exporter.get_finished_spans())
 
             [resolve] = named(spans, "POST /cases/{case_id}/resolve", case_id)
