@@ -329,6 +329,12 @@ class Settings(BaseSettings):
             raise ValueError("SURVEY_TOKEN_SECRET needs 32+ characters outside development")
         return self
 
+    @field_validator("oidc_issuer", "oidc_client_id", "oidc_audience", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        """``OIDC_ISSUER=`` (a compose file's empty default) means no identity provider."""
+        return None if isinstance(value, str) and not value.strip() else value
+
     @model_validator(mode="after")
     def _usable_issuer(self) -> Settings:
         if self.oidc_issuer is None:

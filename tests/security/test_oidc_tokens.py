@@ -289,3 +289,8 @@ def test_a_provider_configured_wrongly_stops_the_settings(changes: dict[str, obj
     base = {"oidc_issuer": "https://sso.example.gov.cn/realms/pd", "oidc_client_id": "pages"}
     with pytest.raises(ValueError, match=problem):
         Settings(**{**base, **changes})
+
+
+def test_an_empty_issuer_means_no_provider() -> None:
+    """``OIDC_ISSUER=`` (a deployment's empty default): sixstep's own tokens only."""
+    assert Settings(oidc_issuer="", oidc_client_id="").oidc_issuer is None
