@@ -39,6 +39,8 @@ USERS = {
     "clerk-017": {"realm_access": {"roles": ["offline_access", "center-clerk"]},
                   "center_code": CENTER, "preferred_username": "clerk-017"},
     "clerk-new": {"realm_access": {"roles": ["center-clerk"]}},  # no center yet
+    "director-01": {"realm_access": {"roles": ["center-clerk", "center-supervisor"]},
+                    "center_code": CENTER},
 }
 
 
@@ -128,17 +130,18 @@ def bearer_of(request: Request) -> str:
     return request.headers.get("authorization", "").removeprefix("Bearer ")
 
 
-async def sign_in_at_provider(page: Page, center: Center, provider: str, user: str,
-                              counter: str) -> dict[str, list[str]]:
-    """From the counter's sign-in to the provider's page and back; the authorization
+async def sign_in_at_provider(page: Page, back: str, provider: str, user: str,
+                              counter: str | None) -> dict[str, list[str]]:
+    """From a page's sign-in to the provider's page and ``back``; the authorization
     request's parameters."""
     await expect(page.locator("#signin")).to_be_visible()
-    await page.fill("#signin-counter", counter)
+    if counter is not None:
+        await page.fill("#signin-counter", counter)
     await page.click("#signin-oidc")
     await page.wait_for_url(f"{provider}/oauth2/authorize?*")
     asked = parse_qs(urlsplit(page.url).query)
     await page.click(f"button[name=sub][value={user}]")
-    await page.wait_for_url(f"{center.intake}/counter*")
+    await page.wait_for_url(f"{back}*")
     return asked
 
 
@@ -161,7 +164,8 @@ async def test_a_clerk_signs_in_at_the_center_s_provider_works_offline_through_a
     await expect(page.locator("#signin-oidc")).to_be_visible()
     await expect(page.locator("#signin-token")).to_have_count(0)
 
-    asked = await sign_in_at_provider(page, center, provider, "clerk-017", "window-7")
+    asked = await sign_in_at_provider(page, f"{center.intake}/counter", provider, "clerk-017",
+                                      "window-7")
     assert asked["code_challenge_method"] == ["S256"] and len(asked["code_challenge"][0]) == 43
     assert asked["client_id"] == [CLIENT_ID] and asked["response_type"] == ["code"]
     assert asked["state"][0] and asked["nonce"][0]
@@ -273,13 +277,28 @@ async def test_a_clerk_whose_account_names_no_center_is_told_which_claim_is_miss
         center: Center, provider: str, desk: BrowserContext) -> None:
     page = await desk.new_page()
     await page.goto(f"{center.intake}/counter")
-    await sign_in_at_provider(page, center, provider, "clerk-new", "window-2")
+    await sign_in_at_provider(page, f"{center.intake}/counter", provider, "clerk-new",
+                              "window-2")
     error = page.locator("#signin-error")
     await expect(error).to_be_visible()
     await expect(error).to_contain_text("claim_missing")
     await expect(error).to_contain_text("center_code")
     await expect(page.locator("#desk")).to_be_hidden()
     assert await page.evaluate("sessionStorage.getItem('sixstep.session')") is None
+
+
+async def test_a_supervisor_signs_in_to_the_board_and_sees_follow_up_s_worklist_through_it(
+        center: Center, provider: str, desk: BrowserContext) -> None:
+    page = await desk.new_page()
+    await page.goto(f"{center.feedback}/board?every=2")
+    # Feedback hands the provider's token on to follow-up, which checks it with the same keys.
+    async with page.expect_response(lambda r: "/board/worklist" in r.url) as worklist:
+        await sign_in_at_provider(page, f"{center.feedback}/board", provider, "director-01",
+                                  None)
+    assert (await worklist.value).status == 200
+    await expect(page.locator("#board")).to_be_visible()
+    await expect(page.locator("#who")).to_contain_text("director-01")
+    assert parse_qs(urlsplit(page.url).query) == {"every": ["2"]}, "the board's own query is kept"
 
 
 def pkce_challenge(verifier: str) -> str:
