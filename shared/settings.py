@@ -104,6 +104,11 @@ class Settings(BaseSettings):
 
     group_commit_max_batch: int = Field(256, ge=1)
     group_commit_max_wait_ms: float = Field(2.0, ge=0)
+    write_timeout_s: float = Field(5.0, ge=0.5, le=120, description=(
+        "Every write answers within this many seconds of its arrival. A write the store has "
+        "not committed by then answers 503 store_unavailable (withdrawn before it was sent: "
+        "nothing recorded) or 503 outcome_unknown (sent, commit not confirmed: retry with the "
+        "same Idempotency-Key). Keep it well under clients' own timeouts."))
     relay_batch: int = Field(1000, ge=1)
     consumer_batch: int = Field(500, ge=1)
     consumer_max_deliver: int = Field(5, ge=1)

@@ -32,6 +32,10 @@ def postgres_env(settings: Settings, schema: str, app_name: str) -> dict[str, st
         # connection fails at once (503 to the caller, who retries with the same
         # Idempotency-Key) and is replaced by a fresh one.
         "POSTGRES_PRE_PING": "n",
+        # How long a caller waits for a pooled connection (the library's default is 30 s):
+        # while the store is away no read or write may wait longer than a write's answer is
+        # due (WRITE_TIMEOUT_S); group commit retries within that bound itself.
+        "POSTGRES_CONNECT_TIMEOUT": str(max(1, int(settings.write_timeout_s / 2))),
         "POSTGRES_LOCK_TIMEOUT": "10",
         "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "30",
         "CREATE_TABLE": "y",

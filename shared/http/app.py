@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from shared.http.auth import install_auth
+from shared.http.deadline import install_write_deadline
 from shared.http.errors import install_error_handlers
 from shared.http.health import install_health
 from shared.http.limits import install_request_limits
@@ -42,6 +43,7 @@ def install_surface(app: FastAPI, settings: Settings, metrics: Metrics, *,
     install_request_limits(app, settings.max_body_bytes)
     install_metrics(app, metrics)
     install_health(app, lambda: app.state.runtime)
+    install_write_deadline(app, settings.write_timeout_s)
     install_security_headers(app)  # outermost: on every answer, a 401 or a 413 too
 
 

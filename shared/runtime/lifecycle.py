@@ -220,7 +220,7 @@ async def start_runtime(settings: Settings, service: ServiceName,
     application.on_recorded = metrics.appended.labels(service).inc
     committer = GroupCommitter(
         application, max_batch=settings.group_commit_max_batch,
-        max_wait_ms=settings.group_commit_max_wait_ms,
+        max_wait_ms=settings.group_commit_max_wait_ms, write_timeout_s=settings.write_timeout_s,
         on_batch=lambda n: metrics.batches.labels(service).observe(n))
     committer.start()
     runtime = Runtime(settings, service, application, pool, nc, committer, metrics,
