@@ -430,6 +430,17 @@ class PostgresServer(_ServerProcess):
                     user=user, env=env)
         self._wait_until(self._ready, timeout, "accepting connections")
 
+    def stop_immediately(self, timeout: float = 10.0) -> None:
+        """``pg_ctl stop -m immediate``: every backend quits at once, no checkpoint; the next
+        start recovers from the WAL (what was committed is there, nothing else)."""
+        proc = self._proc
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(signal.SIGQUIT)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout)
+        self.kill()
+
     def restart(self, timeout: float = 30.0) -> None:
         """Fast shutdown, then start again on the same port with the same data."""
         self.stop()

@@ -331,6 +331,8 @@ class GroupCommitter:
                 self._on_batch(len(batch))
             try:
                 await loop.run_in_executor(self._executor, self._execute, batch)
+            except asyncio.CancelledError:
+                raise  # closing: the writer thread finishes the batch and answers it
             except BaseException as exc:  # a bug in this module: never leave a caller hanging
                 for item in batch:
                     if item.state is not _State.DONE:
