@@ -58,7 +58,7 @@ async def measure(args: argparse.Namespace, folder: Path) -> None:
                                   before=100, after=100)
         print(f"WRITE_TIMEOUT_S={args.write_timeout:g}, client timeout "
               f"{args.client_timeout:g} s, {args.workers} clients, PostgreSQL stopped "
-              f"-m immediate for {args.outage:g} s (until it accepted connections again)")
+              f"-m immediate and started again {args.outage:g} s later")
         print("\n".join(report.lines()))
     finally:
         if system is not None:

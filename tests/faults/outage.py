@@ -154,6 +154,7 @@ async def events_of(settings: Settings, keys: list[str]) -> dict[str, int]:
 @dataclass
 class OutageReport:
     outage_s: float
+    back_s: float                           # from the store accepting again to a 2xx
     first: Counter[str]                     # first answers while the store was down
     slowest_s: float                        # the slowest answer of the whole run
     stored_before_retry: dict[str, Counter[int]]  # per first answer: events found, by count
@@ -164,6 +165,7 @@ class OutageReport:
     def lines(self) -> list[str]:
         return [
             f"outage {self.outage_s:.1f} s; first answers during it: {dict(self.first)}",
+            f"first write accepted {self.back_s:.1f} s after the store accepted connections",
             f"slowest answer {self.slowest_s:.2f} s",
             "in the store before their retry (events per key: keys): "
             + "; ".join(f"{k}: {dict(v)}" for k, v in self.stored_before_retry.items()),
@@ -189,6 +191,8 @@ async def run_outage(settings: Settings, postgres: PostgresServer, load: KeyedLo
         # Writes sent after the store came back are answered: the writer has left every
         # batch from the outage behind.
         since = load.accepted()
+        await load.until_accepted(since + 1, timeout=120)
+        back = time.monotonic() - t0 - down
         await load.until_accepted(since + after, timeout=120)
     finally:
         await load.stop()
@@ -216,7 +220,7 @@ async def run_outage(settings: Settings, postgres: PostgresServer, load: KeyedLo
     accepted_keys = [a.key for a in load.answers if a.kind == "2xx"]
     accepted = await events_of(settings, accepted_keys)
     return OutageReport(
-        outage_s=down, first=Counter(a.kind for a in during),
+        outage_s=down, back_s=back, first=Counter(a.kind for a in during),
         slowest_s=max(a.seconds for a in load.answers),
         stored_before_retry=stored_before, retried=retried, stored_after_retry=stored_after,
         accepted_stored=Counter(accepted.values()))
