@@ -81,7 +81,7 @@ async def _wait(pool: asyncpg.Pool, settings: Settings, consumer: str,
 
 
 def _today(settings: Settings, feedback: Feedback) -> date:
-    return feedback.clock().astimezone(settings.tz).date()
+    return feedback.clock.now().astimezone(settings.tz).date()
 
 
 # -- writes -----------------------------------------------------------------------------------

@@ -40,7 +40,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = await start_runtime(settings, SERVICE, FollowUpApplication,
                                       [*DDL, *rules_module.DDL], metrics, calendars)
-        runtime.now = clock_.now
+        runtime.clock = clock_
         use_cases = FollowUps(runtime.committer, calendars, settings, clock_, catalogue,
                               PgConsents(runtime.pool))
         parked_gauge = metrics.parked_rules.labels(SERVICE)
