@@ -21,7 +21,7 @@ from services.feedback.replanning import Replanning
 from services.feedback.scheduler import SurveyScheduler
 from services.feedback.sending import LoggingSender, SurveySender
 from services.feedback.tokens import SurveyTokens
-from shared.http.app import install_surface, serve
+from shared.http.app import install_surface, new_app, serve
 from shared.http.limits import TokenBuckets
 from shared.kernel.clock import Clock, SystemClock
 from shared.kernel.moments import Moments
@@ -81,7 +81,7 @@ def create_app(settings: Settings, *, sender: SurveySender | None = None,
         finally:
             await stop_runtime(runtime)
 
-    app = FastAPI(title="sixstep feedback", version="1.0",
+    app = new_app(title="sixstep feedback", version="1.0",
                   description="Step 6 of the six-step method: the resident's verdict on the "
                               "five-level scale, bad reviews and their rectification, and the "
                               "center's figures. Every write takes an Idempotency-Key and "

@@ -28,15 +28,10 @@ from services.intake.lookup_limits import LookupGuard
 from services.intake.vault import Access, ResidentData, Vault
 from shared.http.auth import Staff, Supervisor, check_center, require_roles
 from shared.http.dependencies import IdempotencyKey
-from shared.http.errors import ErrorResponse
+from shared.http.errors import error_responses
 from shared.security.principals import Principal, Role
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorResponse}, 401: {"model": ErrorResponse},
-    403: {"model": ErrorResponse}, 404: {"model": ErrorResponse},
-    410: {"model": ErrorResponse}, 422: {"model": ErrorResponse},
-    429: {"model": ErrorResponse}, 503: {"model": ErrorResponse},
-}
+ERRORS = error_responses(400, 401, 403, 404, 410, 422, 429, 503)
 PHONE = r"^(?:1[3-9]\d{9}|0\d{2,3}-?\d{7,8})$"
 ContactChannel = Literal["phone", "sms", "home_visit", "counter"]
 Purpose = Annotated[str, Query(min_length=3, max_length=200, description=(
