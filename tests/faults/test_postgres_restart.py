@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from shared.settings import Settings
-from tests.faults.harness import Load, System, audit, available_services
+from tests.faults.harness import SERVICES, Load, System, audit
 from tests.support import bearer
 from tools.devservers import PostgresServer
 
@@ -39,7 +39,7 @@ async def test_postgres_restarts_under_the_services_mid_load(
     settings = settings.model_copy(update={"database_url": postgres.url.rsplit("/", 1)[0]
                                            + "/sixstep"})
     system = System(settings, tmp_path)
-    services = available_services()
+    services = SERVICES
     for service in services:
         system.add(service)
     try:
