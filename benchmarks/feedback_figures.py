@@ -45,7 +45,7 @@ from benchmarks.synthetic import (
 )
 from services.feedback import figures
 from shared.bus.consumer import TRACKING_DDL, Consumer
-from shared.bus.jetstream import connect, ensure_streams
+from shared.bus.jetstream import connect
 from shared.contracts import REGISTRY, Envelope
 from shared.eventstore.postgres import ensure_schema
 from shared.readmodels.migrations import run_migrations
@@ -211,10 +211,6 @@ async def main() -> None:
                             stream_name="BENCH", subject_prefix="bench", schema_prefix="bench_",
                             partitions=16, consumer_batch=batch, log_level="WARNING",
                             log_json=False)
-        nc = await connect(settings, "bench-setup")
-        await ensure_streams(nc.jetstream(), settings)
-        await nc.close()
-
         start = time.perf_counter()
         log = await publish_year(settings, visits)
         generated_s = time.perf_counter() - start

@@ -46,12 +46,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
-from benchmarks.common import machine, servers, target
+from benchmarks.common import machine, pipelined_pull, servers, target
 from benchmarks.feedback_figures import PeakRSS
 from benchmarks.synthetic import CENTERS, EVENTS_PER_VISIT, publish_year
 from shared.analytics.rebuild import Rebuild
-from shared.bus.jetstream import connect, ensure_streams
-from shared.bus.pulling import Puller
+from shared.bus.jetstream import connect
 from shared.readmodels.readmodel import ReadModel, load_read_model
 from shared.settings import Settings
 
@@ -104,22 +103,8 @@ async def raw_fetch_ack(settings: Settings, total: int, batch: int) -> Measured:
 
 async def raw_pull(settings: Settings, total: int, batch: int) -> Measured:
     """The rebuild's own transport (pipelined pull requests, no acks), nothing decoded."""
-    nc = await connect(settings, "bench-raw-pull")
-    try:
-        js = nc.jetstream()
-        start = time.perf_counter()
-        info = await js.add_consumer(settings.stream_name, ConsumerConfig(
-            ack_policy=AckPolicy.NONE, inactive_threshold=60.0, mem_storage=True))
-        puller = Puller(nc, settings.stream_name, info.name, batch)
-        await puller.start()
-        got = 0
-        while got < total:
-            got += len(await puller.take(timeout=2.0))
-        seconds = time.perf_counter() - start
-        await puller.stop()
-        return Measured("raw pipelined pull (Puller)", got, seconds)
-    finally:
-        await nc.close()
+    got, seconds = await pipelined_pull(settings, total, batch)
+    return Measured("raw pipelined pull (Puller)", got, seconds)
 
 
 async def rebuild(settings: Settings, model: ReadModel, name: str, batch: int,
@@ -174,10 +159,6 @@ async def main(args: argparse.Namespace) -> None:
         settings = Settings(database_url=srv.database_url, nats_url=srv.nats_url,
                             stream_name="BENCH", subject_prefix="bench", schema_prefix="bench_",
                             partitions=16, log_level="WARNING", log_json=False)
-        nc = await connect(settings, "bench-setup")
-        await ensure_streams(nc.jetstream(), settings)
-        await nc.close()
-
         start = time.perf_counter()
         log = await publish_year(settings, visits)
         published_s = time.perf_counter() - start

@@ -42,11 +42,11 @@ sys.path.insert(0, str(ROOT))
 from nats.errors import TimeoutError as NatsTimeoutError  # noqa: E402
 from nats.js.api import AckPolicy, ConsumerConfig  # noqa: E402
 
+from benchmarks.common import pipelined_pull  # noqa: E402
 from benchmarks.synthetic import PER_DAY, Publisher, in_visit_order, visit_times  # noqa: E402
 from shared.analytics.export import Exporter  # noqa: E402
 from shared.analytics.replay import Replay  # noqa: E402
-from shared.bus.jetstream import connect, ensure_streams  # noqa: E402
-from shared.bus.pulling import Puller  # noqa: E402
+from shared.bus.jetstream import connect  # noqa: E402
 from shared.settings import Settings  # noqa: E402
 from tools.devservers import NatsServer  # noqa: E402
 
@@ -85,9 +85,6 @@ def reset_peak() -> float:
 
 
 async def publish(settings: Settings, total: int) -> Phase:
-    nc = await connect(settings, "bench-setup")
-    await ensure_streams(nc.jetstream(), settings)
-    await nc.close()
     before = reset_peak()
     started = time.perf_counter()
     log = Publisher(settings)
@@ -125,20 +122,8 @@ async def raw_fetch(settings: Settings, total: int, batch: int) -> Phase:
 
 async def raw_pull(settings: Settings, total: int, batch: int) -> Phase:
     """The same transport replay uses (pipelined pull requests), with no decoding at all."""
-    nc = await connect(settings, "bench-raw-pull")
-    js = nc.jetstream()
     before = reset_peak()
-    started = time.perf_counter()
-    info = await js.add_consumer(settings.stream_name, ConsumerConfig(
-        ack_policy=AckPolicy.NONE, inactive_threshold=60.0, mem_storage=True))
-    puller = Puller(nc, settings.stream_name, info.name, batch)
-    await puller.start()
-    got = 0
-    while got < total:
-        got += len(await puller.take(timeout=2.0))
-    seconds = time.perf_counter() - started
-    await puller.stop()
-    await nc.close()
+    got, seconds = await pipelined_pull(settings, total, batch)
     return Phase("raw pipelined pull", got, seconds, _status("VmHWM"), before)
 
 

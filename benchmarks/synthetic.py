@@ -35,7 +35,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from services.followup.domain import obligation_aggregate_id
-from shared.bus.jetstream import connect, event_subject
+from shared.bus.jetstream import connect, ensure_streams, event_subject
 from shared.contracts import REGISTRY, Envelope, event_id_for
 from shared.eventstore.outbox import encode
 from shared.kernel.calendar import WorkingCalendar
@@ -395,6 +395,7 @@ class Publisher:
         nc = await connect(self.settings, "bench-publisher")
         try:
             js = nc.jetstream(publish_async_max_pending=4000)
+            await ensure_streams(js, self.settings)
             for e in envelopes:
                 body = encode(e)
                 if self.sample_every and self.events % self.sample_every == 0:
