@@ -7,6 +7,7 @@ another process, so the figures are the service's and not the load generator's.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -20,9 +21,14 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
+from nats.js.api import AckPolicy, ConsumerConfig
 
+from shared.bus.jetstream import connect
+from shared.bus.pulling import Puller
+from shared.settings import Settings
 from tools.devservers import NatsServer, PostgresServer, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -171,3 +177,33 @@ def target(name: str, measured: float, goal: float, unit: str = "x", *,
     verdict = "met" if met else f"MISSED by {abs(measured - goal) / goal:.0%}"
     sign = "<=" if at_most else ">="
     return f"{TARGET}{name}: {measured:,.2f} {unit} ({sign} {goal:g} {unit}) {verdict}"
+
+
+async def pipelined_pull(settings: Settings, total: int, batch: int) -> tuple[int, float]:
+    """The transport's own ceiling: ``total`` messages of the stream through the pipelined pull
+    requests replay and rebuilds read with (``shared.bus.pulling.Puller``), no acks, nothing
+    decoded: (messages, seconds)."""
+    nc = await connect(settings, "bench-raw-pull")
+    try:
+        start = time.perf_counter()
+        info = await nc.jetstream().add_consumer(settings.stream_name, ConsumerConfig(
+            ack_policy=AckPolicy.NONE, inactive_threshold=60.0, mem_storage=True))
+        puller = Puller(nc, settings.stream_name, info.name, batch)
+        await puller.start()
+        got = 0
+        while got < total:
+            got += len(await puller.take(timeout=2.0))
+        seconds = time.perf_counter() - start
+        await puller.stop()
+        return got, seconds
+    finally:
+        await nc.close()
+
+
+async def publish_pipelined(js: Any, subject: str, data: bytes, n: int, key: str) -> float:
+    """``n`` JetStream publishes of ``data``, a thousand awaited together: publishes per s."""
+    start = time.perf_counter()
+    for chunk in range(0, n, 1000):
+        await asyncio.gather(*[js.publish(subject, data, headers={"Nats-Msg-Id": f"{key}{i}"})
+                               for i in range(chunk, min(chunk + 1000, n))])
+    return n / (time.perf_counter() - start)

@@ -34,6 +34,7 @@ from benchmarks.common import (
     free_ports,
     machine,
     post_script,
+    publish_pipelined,
     servers,
     service,
     service_env,
@@ -77,11 +78,7 @@ async def jetstream_rates(url: str, n: int) -> tuple[float, float]:
     for i in range(n // 4):
         await js.publish("bench.one", data, headers={"Nats-Msg-Id": f"a{i}"})
     awaited = (n // 4) / (time.perf_counter() - start)
-    start = time.perf_counter()
-    for chunk in range(0, n, 1000):
-        await asyncio.gather(*[js.publish("bench.many", data, headers={"Nats-Msg-Id": f"b{i}"})
-                               for i in range(chunk, min(chunk + 1000, n))])
-    pipelined = n / (time.perf_counter() - start)
+    pipelined = await publish_pipelined(js, "bench.many", data, n, "b")
     await js.delete_stream("BENCH")
     await nc.close()
     return awaited, pipelined

@@ -69,6 +69,7 @@ class ConsumerStats:
     batches: int = 0
     last_stream_seq: int = 0
     pending: int = 0
+    standing_by: bool = False  # another process drives this durable; this one waits its turn
 
 
 TRACKING_DDL = [
@@ -165,7 +166,9 @@ class Consumer:
             if not waited:
                 log.info("consumer.standby", consumer=self.name)
                 waited = True
+                self.stats.standing_by = True
             await asyncio.sleep(1.0)
+        self.stats.standing_by = False
 
     async def _reset_to_ack_floor(self) -> None:
         """Have what a crashed predecessor fetched and never acked redelivered now, in order."""

@@ -126,7 +126,7 @@ def install_ops(app: FastAPI, get_runtime: Callable[[], Runtime | None]) -> None
     def _calendar(runtime: Any) -> CalendarPublic:
         if runtime.calendars is None:
             raise problem(404, "not_found", "this service has no working-day calendar")
-        today = runtime.now().astimezone(runtime.settings.tz).date()
+        today = runtime.clock.now().astimezone(runtime.settings.tz).date()
         return CalendarPublic(service=runtime.service,
                               **runtime.calendars.status(today).model_dump())
 

@@ -11,7 +11,6 @@ import re
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -25,6 +24,7 @@ from shared.bus.jetstream import connect, ensure_streams_when_ready
 from shared.eventstore.application import ServiceApplication, build_application
 from shared.eventstore.group_commit import GroupCommitter
 from shared.eventstore.outbox import Relay
+from shared.kernel.clock import Clock, SystemClock
 from shared.readmodels.migrations import run_migrations
 from shared.readmodels.pool import create_pool
 from shared.runtime.background import Background
@@ -55,7 +55,7 @@ class Runtime:
     #: The service's working-day calendars (every service builds them once, from settings).
     calendars: Calendars | None = None
     #: What time it is for the calendar's warnings (the service's injected clock).
-    now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    clock: Clock = field(default_factory=SystemClock)
     #: Run after the calendars changed (re-planning, parked rules): name -> counts.
     calendar_hooks: dict[str, Callable[[], Awaitable[dict[str, int]]]] = field(
         default_factory=dict)
@@ -146,7 +146,7 @@ class Runtime:
         checks["degraded"] = degraded
         checks["warnings"] = []
         if self.calendars is not None:
-            status = self.calendars.status(self.now().astimezone(self.settings.tz).date())
+            status = self.calendars.status(self.clock.now().astimezone(self.settings.tz).date())
             checks["calendar"] = {"official_until": min(c.official_until
                                                         for c in status.centers).isoformat(),
                                   "covers_until": min(c.covers_until
@@ -228,7 +228,7 @@ async def start_runtime(settings: Settings, service: ServiceName,
     await runtime.listen_for_calendar_reloads()
     if calendars is not None:
         def days_left() -> float:
-            today = runtime.now().astimezone(settings.tz).date()
+            today = runtime.clock.now().astimezone(settings.tz).date()
             return float(min(c.official_days_left for c in calendars.status(today).centers))
 
         metrics.calendar_days_left.labels(service).set_function(days_left)

@@ -42,12 +42,10 @@ from tests.support import auth_env, dead_letters, stream_messages
 from tools.devservers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
+#: Every service: a fault test runs them all (a missing one is an import error, never a
+#: quietly smaller test).
 SERVICES = ("intake", "followup", "feedback")
 CENTER = "SH-PD-HUAMU"
-
-
-def available_services() -> tuple[str, ...]:
-    return tuple(s for s in SERVICES if (ROOT / "services" / s / "main.py").exists())
 
 
 def service_env(settings: Settings, **extra: str) -> dict[str, str]:

@@ -13,7 +13,7 @@ from nats.errors import Error as NatsError
 
 from shared.bus.jetstream import connect
 from shared.settings import Settings
-from tests.faults.harness import Load, System, audit, available_services
+from tests.faults.harness import SERVICES, Load, System, audit
 from tests.support import bearer
 from tools.devservers import NatsServer, free_port
 
@@ -63,7 +63,7 @@ async def test_the_stream_leader_dies_mid_load_and_comes_back(
     settings = settings.model_copy(update={
         "nats_url": ",".join(n.url for n in cluster), "stream_replicas": 3})
     system = System(settings, tmp_path)
-    services = available_services()
+    services = SERVICES
     for service in services:
         system.add(service)
     try:
