@@ -58,6 +58,7 @@ def opening(case_id: uuid.UUID) -> Any:
 def hearing(case_id: uuid.UUID, key: str) -> Any:
     def run(unit: Unit) -> Aggregate:
         case: Case = unit.get(case_id)
+        case.check_new_command(key, "RequestHeard")  # as the command path does
         case.hear_request("想问低保怎么申请", meta(key))
         return case
     return run
