@@ -31,7 +31,7 @@ import structlog
 from nats.aio.client import Client as NATS
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-from nats.js.errors import NotFoundError
+from nats.js.errors import APIError, NotFoundError
 from pydantic import ValidationError
 
 from shared.bus.consumer import Handler
@@ -41,6 +41,9 @@ from shared.kernel.privacy import redact
 from shared.settings import Settings
 
 log = structlog.get_logger("sixstep.deadletters")
+
+#: JetStream's error code for a sequence past the stream's last ("stream store EOF").
+STORE_EOF = 10057
 
 REPLAY_DDL = [
     "CREATE TABLE IF NOT EXISTS consumer_replays ("
@@ -186,3 +189,7 @@ async def drop_dead_letter(nc: NATS, settings: Settings, seq: int) -> bool:
         return bool(await nc.jetstream().delete_msg(dead_letter_stream(settings), seq))
     except NotFoundError:
         return False
+    except APIError as exc:
+        if exc.err_code == STORE_EOF:  # a sequence past the stream's last: not there either
+            return False
+        raise

@@ -22,10 +22,9 @@ from rich.table import Table
 from shared.bus.deadletters import drop_dead_letter, read_dead_letters
 from shared.bus.jetstream import connect
 from shared.cli import app
+from shared.cli.servers import PROBE_TIMEOUT_S, SERVICES, resolve
 from shared.runtime.lifecycle import PARTITION_SUFFIX
-from shared.settings import ServiceName, Settings
-
-SERVICES: tuple[ServiceName, ...] = ("intake", "followup", "feedback")
+from shared.settings import Settings
 
 dlq = typer.Typer(help="Dead letters: list them, replay them after a fix, drop them.",
                   no_args_is_help=True)
@@ -51,7 +50,7 @@ def list_letters(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
 ) -> None:
     """Every dead letter: its sequence, consumer, reason and where it came from."""
-    letters = _list(Settings(), consumer)
+    letters = _list(resolve().use("nats"), consumer)
     if as_json:
         for letter in letters:
             typer.echo(json.dumps(letter, ensure_ascii=False))
@@ -64,16 +63,6 @@ def list_letters(
                       str(letter["aggregate_id"])[:8], str(letter["stream_seq"]),
                       str(letter["delivered"]), escape(str(letter["reason"])[:160]))
     console.print(table)
-
-
-def _base_url(settings: Settings, service: ServiceName) -> str:
-    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
-    return f"http://{host}:{settings.port_for(service)}"
-
-
-def _headers(settings: Settings, token: str | None = None) -> dict[str, str]:
-    token = token or (settings.ops_token.get_secret_value() if settings.ops_token else None)
-    return {"Authorization": f"Bearer {token}"} if token else {}
 
 
 def _owner(client: httpx.Client, headers: dict[str, str], consumer: str,
@@ -94,7 +83,8 @@ def _owner(client: httpx.Client, headers: dict[str, str], consumer: str,
             if consumer in (known["name"], known["handler"]) or base == known["handler"]:
                 return url
         asked.append(url)
-    raise typer.BadParameter(f"no service owns consumer {consumer!r}; asked {', '.join(asked)}")
+    raise typer.BadParameter(f"no service owns consumer {consumer!r}; asked {', '.join(asked)} "
+                             "(is `make run` running? else --url or --intake-url ...)")
 
 
 @dlq.command("replay")
@@ -112,14 +102,19 @@ def replay(
                                      "check tokens (else OPS_TOKEN, else none).")] = None,
 ) -> None:
     """Apply a consumer's dead letters through its handler, once each, and drop them."""
-    settings = Settings()
     if service is not None and service not in SERVICES:
         raise typer.BadParameter(f"service is one of {', '.join(SERVICES)}")
-    headers = _headers(settings, token)
-    with httpx.Client(timeout=120.0, trust_env=False) as client:
+    servers = resolve(**({service or "intake": url} if url else {}))
+    asked = [service] if service else (["intake"] if url else list(SERVICES))
+    if len(asked) == 1:
+        servers.use(asked[0])  # type: ignore[arg-type]
+    else:  # the owner is the one that answers and knows the consumer (_owner)
+        servers.announce(*asked)  # type: ignore[arg-type]
+    headers = servers.ops_headers(token)
+    with httpx.Client(timeout=httpx.Timeout(120.0, connect=PROBE_TIMEOUT_S),
+                      trust_env=False) as client:
         target = url or _owner(client, headers, consumer,
-                               [_base_url(settings, s) for s in SERVICES
-                                if service is None or s == service])
+                               [u for s, u in servers.service_urls() if s in asked])
         answer = client.post(f"{target}/ops/dlq/replay", headers=headers,
                              json={"consumer": consumer, "seqs": seq})
     if answer.status_code != 200:
@@ -145,7 +140,7 @@ def drop(
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask.")] = False,
 ) -> None:
     """Delete dead letters for good (an event that must never be applied)."""
-    settings = Settings()
+    settings = resolve().use("nats")
     if not yes:
         typer.confirm(f"delete dead letter(s) {', '.join(map(str, seq))} for good?", abort=True)
 

@@ -9,12 +9,12 @@ from typing import Annotated
 import typer
 
 from shared.cli import app
-from shared.cli.context import cli_settings
 from shared.cli.long_runs import (
     err,
     moment,
     out,
 )
+from shared.cli.servers import resolve
 
 
 @app.command("report")
@@ -32,7 +32,7 @@ def report_command(
     from shared.analytics.figures import compute
     from shared.analytics.report import terminal_table, write_html
 
-    settings = cli_settings()
+    settings = resolve().settings  # no server: an export
     try:
         first, last = date.fromisoformat(start), date.fromisoformat(end)
     except ValueError:
