@@ -5,7 +5,11 @@ Spark or Trino would read it (Hive partitions by month, versions in every file).
 from __future__ import annotations
 
 import json
+import os
+import pty
 import re
+import subprocess
+import sys
 from datetime import date
 from pathlib import Path
 
@@ -146,3 +150,22 @@ async def test_the_export_reads_back_as_hive_partitions_in_duckdb_and_pyarrow(
         assert meta[b"sixstep.export_version"] == str(EXPORT_VERSION).encode()
         assert meta[b"sixstep.schema_version"] == str(REGISTRY.get("CaseOpened").version).encode()
         assert re.search(r"/month=\d{4}-\d{2}/part-[^/]+\.parquet$", fragment.path)
+
+
+async def test_the_shell_on_a_terminal_answers_statement_by_statement(history: Path) -> None:
+    main, terminal = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from shared.cli import main; main()", "sql", str(history)],
+        cwd=ROOT, env={"COLUMNS": "200"}, stdin=terminal, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True)
+    os.close(terminal)
+    os.write(main, b"SELECT nope;\nSELECT 6 * 7\n  AS answer;\n.tables\n.quit\n")
+    try:
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+        os.close(main)
+    assert proc.returncode == 0, (out, err)
+    assert "SQL error" in err and "nope" in err  # and the shell went on
+    assert "answer" in out and "42" in out
+    assert "resolution_rate" in out and "CaseOpened" in out  # .tables

@@ -62,6 +62,12 @@ def test_every_command_uses_make_runs_servers_with_nothing_in_the_environment(
     ran = _ok(sixstep(here, "report", "out", "--from", str(today - timedelta(days=2)),
                       "--to", str(today)))
     assert "visits" in ran.out.lower(), ran
+    ran = _ok(sixstep(here, "sql", "out", "-c", "SELECT count(*) AS n FROM events"))
+    assert not ran.err.startswith("servers"), ran  # an export: no server
+    ran = _ok(sixstep(here, "sql", "fresh", "--export", "-c",
+                      "SELECT count(*) AS cases FROM visits"))
+    _said_where(ran, f"NATS {nats}")
+    assert "cases" in ran.out and "1 row(s)" in ran.out, ran
     ran = _ok(sixstep(here, "as-of", case_id, str(today + timedelta(days=1))))
     _said_where(ran, f"NATS {nats}", "PostgreSQL")
     assert f"case {case_id}" in ran.out
@@ -113,6 +119,7 @@ def test_every_command_names_the_server_that_does_not_answer_at_once(tmp_path: P
         (("dlq", "replay", "--consumer", "x"),
          f"asked http://127.0.0.1:{closed['intake']} (ConnectError)"),
         (("demo",), intake),
+        (("sql", "fresh", "--export", "-c", "SELECT 1"), nats),
         (("calendar", "status"), f"intake: not reachable at http://127.0.0.1:{closed['intake']}"),
         (("calendar", "reload"), f"intake: not reachable at http://127.0.0.1:{closed['intake']}"),
     ]
