@@ -1,6 +1,6 @@
 """An analyst asks the history questions in SQL: `sixstep sql` over an export, the figures by
-name, the README's worked example as written; the export read back by DuckDB and pyarrow as
-Spark or Trino would read it (Hive partitions by month, versions in every file)."""
+name, the worked example of docs/figures.md as written; the export read back by DuckDB and
+pyarrow as Spark or Trino would read it (Hive partitions by month, versions in every file)."""
 
 from __future__ import annotations
 
