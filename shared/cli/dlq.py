@@ -15,14 +15,15 @@ from typing import Annotated, Any
 
 import httpx
 import typer
+from nats.js.errors import NotFoundError
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from shared.bus.deadletters import drop_dead_letter, read_dead_letters
-from shared.bus.jetstream import connect
+from shared.bus.jetstream import connect, dead_letter_stream
 from shared.cli import app
-from shared.cli.servers import PROBE_TIMEOUT_S, SERVICES, resolve
+from shared.cli.servers import PROBE_TIMEOUT_S, SERVICES, resolve, without_password
 from shared.runtime.lifecycle import PARTITION_SUFFIX
 from shared.settings import Settings
 
@@ -36,12 +37,25 @@ def _list(settings: Settings, consumer: str | None) -> list[dict[str, Any]]:
     async def read() -> list[dict[str, Any]]:
         nc = await connect(settings, "sixstep-dlq")
         try:
+            await _require_stream(nc, settings)
             return [letter.summary() for letter in
                     await read_dead_letters(nc, settings, consumer)]
         finally:
             await nc.close()
 
     return asyncio.run(read())
+
+
+async def _require_stream(nc: Any, settings: Settings) -> None:
+    """Every service creates the dead-letter stream when it starts: none means another server
+    (or a system that never ran), said as such rather than as "0 dead letters"."""
+    stream = dead_letter_stream(settings)
+    try:
+        await nc.jetstream().stream_info(stream)
+    except NotFoundError:
+        console.print(f"[red]no stream {stream!r} at {without_password(settings.nats_url)}[/red];"
+                      " has a service started there? (`sixstep ops status` lists the streams)")
+        raise typer.Exit(2) from None
 
 
 @dlq.command("list")
@@ -147,6 +161,7 @@ def drop(
     async def run() -> list[bool]:
         nc = await connect(settings, "sixstep-dlq")
         try:
+            await _require_stream(nc, settings)
             return [await drop_dead_letter(nc, settings, s) for s in seq]
         finally:
             await nc.close()

@@ -93,6 +93,13 @@ def test_every_command_uses_make_runs_servers_with_nothing_in_the_environment(
     assert "401" not in ran.out and "provisional" in ran.out, ran
     _ok(sixstep(here, "calendar", "reload"))
 
+    # A stream that is not there (another system's server, say) is named with its server.
+    for args in (("replay",), ("export", "other"), ("tail",), ("dlq", "list")):
+        ran = sixstep(here, *args, env={"STREAM_NAME": "ELSEWHERE"})
+        assert ran.code == 2, ran
+        assert "no stream 'ELSEWHERE" in ran.flat and f"at {nats}" in ran.flat, ran
+        assert "Traceback" not in ran.err
+
     # No server: said nowhere.
     for args in (("contracts", "list"), ("token", "issue", "--sub", "ops-1", "--role", "ops")):
         ran = _ok(sixstep(here, *args))
