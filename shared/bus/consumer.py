@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -69,6 +70,14 @@ class ConsumerStats:
     batches: int = 0
     last_stream_seq: int = 0
     pending: int = 0
+    #: When (epoch seconds) the oldest event this consumer has not yet applied was stored on
+    #: the stream; None when it has applied everything (set by ``measure_oldest_unapplied``).
+    oldest_unapplied_at: float | None = None
+
+    def oldest_unapplied_age(self) -> float:
+        """Seconds the oldest event not yet applied has been on the stream (0 when none)."""
+        at = self.oldest_unapplied_at
+        return max(0.0, time.time() - at) if at is not None else 0.0
 
 
 TRACKING_DDL = [
@@ -141,6 +150,30 @@ class Consumer:
                 await js.add_consumer(self.settings.stream_name, config)
         except NotFoundError:
             await js.add_consumer(self.settings.stream_name, config)
+
+    async def measure_oldest_unapplied(self) -> float | None:
+        """Ask the server for the oldest event this consumer has not applied yet: the first
+        message on its subjects past its ack floor (an event held for a retry, fetched and
+        not yet applied, or not fetched yet). Dead-lettered events count as done. Sets and
+        returns ``stats.oldest_unapplied_at``."""
+        js = self.nc.jetstream()
+        stream = self.settings.stream_name
+        info = await js.consumer_info(stream, self.name)
+        if not info.num_pending and not info.num_ack_pending:
+            self.stats.oldest_unapplied_at = None
+            return None
+        floor = info.ack_floor.stream_seq if info.ack_floor else 0
+        oldest: tuple[int, float] | None = None
+        for subject in self.filter_subjects:
+            try:
+                msg = await js.get_msg(stream, seq=floor + 1, subject=subject, next=True)
+            except NotFoundError:
+                continue
+            if msg.seq is not None and msg.time is not None and (
+                    oldest is None or msg.seq < oldest[0]):
+                oldest = (msg.seq, msg.time.timestamp())
+        self.stats.oldest_unapplied_at = oldest[1] if oldest else None
+        return self.stats.oldest_unapplied_at
 
     async def drain(self, timeout: float = 10.0) -> None:
         """Finish the batch in hand (applied, tracked, acked), then fetch no more."""

@@ -1,5 +1,6 @@
 """The Prometheus metrics of one service: requests, events stored, published and applied, group
-commit batches, consumer lag, scheduler backlog, parked rules, the calendar's days left. The
+commit batches, consumer lag (messages and the oldest unapplied event's age), the relay's
+backlog (events and age), scheduler backlog, parked rules, the calendar's days left. The
 HTTP layer counts requests into them (``shared.http.metrics``)."""
 
 from __future__ import annotations
@@ -30,6 +31,17 @@ class Metrics:
                                     ["service", "consumer"], registry=self.registry)
         self.lag = Gauge("sixstep_consumer_lag", "Events on the stream not yet applied",
                          ["service", "consumer"], registry=self.registry)
+        self.oldest_unapplied_age = Gauge(
+            "sixstep_consumer_oldest_unapplied_age_seconds", "Seconds the oldest event a "
+            "consumer has not yet applied has been on the stream (0 when it is caught up)",
+            ["service", "consumer"], registry=self.registry)
+        self.relay_unpublished = Gauge(
+            "sixstep_relay_unpublished_events", "Events stored and not yet published to the "
+            "stream by the relay", ["service"], registry=self.registry)
+        self.relay_unpublished_age = Gauge(
+            "sixstep_relay_unpublished_age_seconds", "Seconds the oldest stored event not yet "
+            "on the stream has waited for the relay (0 when it is caught up)",
+            ["service"], registry=self.registry)
         self.scheduler_backlog = Gauge(
             "sixstep_scheduler_backlog", "Due work a scheduler has not yet turned into events",
             ["service", "scheduler"], registry=self.registry)
