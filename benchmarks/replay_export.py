@@ -49,7 +49,7 @@ from shared.analytics.replay import Replay  # noqa: E402
 from shared.bus.jetstream import connect, ensure_streams, event_subject  # noqa: E402
 from shared.bus.pulling import Puller  # noqa: E402
 from shared.settings import Settings  # noqa: E402
-from tools.devservers import NatsServer  # noqa: E402
+from tools.devservers import NatsServer, exit_on_signals  # noqa: E402
 
 CENTERS = [f"SH-PD-{n:03d}" for n in range(40)]
 ITEMS = ["SA-HARDSHIP-SUBSIDY", "EMP-UNEMPLOYMENT-REGISTRATION", "SI-UNEMPLOYMENT-BENEFIT",
@@ -226,6 +226,7 @@ async def export(settings: Settings, folder: Path, batch: int, fmt: str,
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
     folder = Path(tempfile.mkdtemp(prefix="sixstep-bench-replay-"))
+    exit_on_signals()
     server = NatsServer(folder / "nats")
     server.start()
     try:
