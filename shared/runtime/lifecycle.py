@@ -31,7 +31,7 @@ from shared.readmodels.pool import create_pool
 from shared.runtime.background import Background
 from shared.runtime.calendars import Calendars
 from shared.runtime.logs import adopt_stdlib_logging
-from shared.runtime.metrics import Metrics
+from shared.runtime.metrics import Metrics, time_writes
 from shared.settings import ServiceName, Settings
 
 log = structlog.get_logger("sixstep.service")
@@ -292,6 +292,7 @@ async def start_runtime(settings: Settings, service: ServiceName,
         max_wait_ms=settings.group_commit_max_wait_ms,
         on_batch=lambda n: metrics.batches.labels(service).observe(n))
     committer.start()
+    time_writes(committer, metrics.commit_seconds.labels(service).observe)
     runtime = Runtime(settings, service, application, pool, nc, committer, metrics,
                       calendars=calendars)
     await runtime.listen_for_calendar_reloads()
