@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
@@ -49,6 +50,15 @@ from shared.contracts import REGISTRY, Envelope
 from shared.settings import Settings
 
 log = structlog.get_logger("sixstep.consumer")
+
+#: The suffix a partitioned replica's durable carries (``-p0_1``, ``-p0to15x16``; see
+#: ``Runtime.add_consumer``): ``intake-cases-p0_1`` is ``intake-cases`` on partitions 0 and 1.
+PARTITION_SUFFIX = re.compile(r"-p(?:\d+(?:_\d+)*|\d+to\d+x\d+)$")
+
+
+def base_consumer(name: str) -> str:
+    """The consumer a (possibly partitioned) durable belongs to: its handler's name."""
+    return PARTITION_SUFFIX.sub("", name)
 
 
 class PermanentError(Exception):

@@ -34,7 +34,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 from pydantic import ValidationError
 
-from shared.bus.consumer import Handler
+from shared.bus.consumer import Handler, base_consumer
 from shared.bus.jetstream import DLQ_TOKEN, dead_letter_stream, dead_letter_subject
 from shared.contracts import REGISTRY, Envelope
 from shared.kernel.privacy import redact
@@ -136,45 +136,80 @@ class ReplayReport:
     late: list[int] = field(default_factory=list)
 
 
+def _case_of(letter: DeadLetter) -> str | None:
+    """The case (else the aggregate) a dead letter is about, read from its raw bytes: also
+    for a letter no contract can decode."""
+    try:
+        raw = orjson.loads(letter.data)
+        return str(raw.get("case_id") or raw.get("aggregate_id") or "") or None
+    except (orjson.JSONDecodeError, AttributeError):
+        return None
+
+
 async def replay_dead_letters(nc: NATS, pool: asyncpg.Pool, settings: Settings,
                               consumer: str, handler: Handler,
                               seqs: Sequence[int] | None = None) -> ReplayReport:
-    """Apply ``consumer``'s dead letters through ``handler``, each once; delete the applied."""
+    """Apply ``consumer``'s dead letters through ``handler``, each once, and delete the applied.
+
+    Named without a partition suffix, ``consumer`` covers its partitioned durables too
+    (``intake-cases`` replays the letters of ``intake-cases-p0_1`` and ``-p2_3``). Letters are
+    applied in the order of the event stream, so a case's events go in the order they were
+    recorded; a letter that fails again holds back the later letters of its case (they stay
+    in the dead-letter stream, reported as failed, for the next replay)."""
     report = ReplayReport(consumer)
     js = nc.jetstream()
     stream = dead_letter_stream(settings)
-    for letter in await read_dead_letters(nc, settings, consumer, seqs):
+    base = base_consumer(consumer)
+    whole = consumer == base
+    letters = [letter for letter in await read_dead_letters(
+                   nc, settings, None if whole else consumer, seqs)
+               if letter.consumer == consumer
+               or (whole and base_consumer(letter.consumer) == base)]
+    letters.sort(key=lambda letter: (letter.stream_seq, letter.seq))
+    waits_behind: dict[str, int] = {}  # case -> the dead letter it must not overtake
+    for letter in letters:
+        case = _case_of(letter)
+        if case is not None and case in waits_behind:
+            report.failed.append({"seq": letter.seq, "reason": (
+                f"waits behind dead letter {waits_behind[case]} of its case")})
+            continue
         try:
             envelope = letter.envelope()
         except (ValidationError, LookupError, ValueError) as exc:
             report.failed.append({"seq": letter.seq,
                                   "reason": f"undecodable: {type(exc).__name__}"})
+            if case is not None:
+                waits_behind[case] = letter.seq
             continue
         try:
             with structlog.contextvars.bound_contextvars(
                     correlation_id=envelope.correlation_id, event_id=str(envelope.event_id)):
                 async with pool.acquire() as conn, conn.transaction():
+                    # Two replays at once (two replicas): the second waits on this row's
+                    # insert and then finds it, so the letter is applied once.
                     fresh = await conn.fetchval(
                         "INSERT INTO consumer_replays (consumer, stream_seq, dlq_seq) "
                         "VALUES ($1, $2, $3) ON CONFLICT DO NOTHING RETURNING true",
-                        consumer, letter.stream_seq, letter.seq)
+                        letter.consumer, letter.stream_seq, letter.seq)
                     if fresh:
                         await handler.apply(conn, [envelope])
                         applied_after = await conn.fetchval(
                             "SELECT seq FROM consumer_tracking WHERE consumer = $1 AND key = $2",
-                            consumer, envelope.partition_key)
+                            letter.consumer, envelope.partition_key)
                         if applied_after is not None and applied_after > letter.stream_seq:
                             report.late.append(letter.seq)
         except Exception as exc:
             reason = redact(f"{type(exc).__name__}: {str(exc)[:300]}")
             report.failed.append({"seq": letter.seq, "reason": reason})
-            log.warning("deadletter.replay_failed", consumer=consumer, seq=letter.seq,
+            if case is not None:
+                waits_behind[case] = letter.seq
+            log.warning("deadletter.replay_failed", consumer=letter.consumer, seq=letter.seq,
                         stream_seq=letter.stream_seq, error=reason)
             continue
         (report.replayed if fresh else report.already_applied).append(letter.seq)
         with contextlib.suppress(NotFoundError):
             await js.delete_msg(stream, letter.seq)
-        log.info("deadletter.replayed", consumer=consumer, seq=letter.seq,
+        log.info("deadletter.replayed", consumer=letter.consumer, seq=letter.seq,
                  stream_seq=letter.stream_seq, applied=bool(fresh),
                  event_id=str(envelope.event_id))
     return report

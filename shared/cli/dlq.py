@@ -19,10 +19,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from shared.bus.consumer import PARTITION_SUFFIX
 from shared.bus.deadletters import drop_dead_letter, read_dead_letters
 from shared.bus.jetstream import connect
 from shared.cli import app
-from shared.runtime.lifecycle import PARTITION_SUFFIX
 from shared.settings import ServiceName, Settings
 
 SERVICES: tuple[ServiceName, ...] = ("intake", "followup", "feedback")

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -20,7 +19,13 @@ import structlog
 from nats.aio.client import Client as NATS
 from prometheus_client.metrics import Gauge
 
-from shared.bus.consumer import TRACKING_DDL, Consumer, ConsumerStats, Handler
+from shared.bus.consumer import (
+    PARTITION_SUFFIX,
+    TRACKING_DDL,
+    Consumer,
+    ConsumerStats,
+    Handler,
+)
 from shared.bus.deadletters import REPLAY_DDL
 from shared.bus.jetstream import connect, ensure_streams_when_ready
 from shared.eventstore.application import ServiceApplication, build_application
@@ -47,8 +52,6 @@ def _for_how_long(since: float | None) -> str:
         return ""
     return f"for {max(0.0, time.time() - since):.0f} s (since {_iso(since)})"
 
-#: The suffix ``add_consumer`` gives a partitioned replica's durable (``-p0_1``, ``-p0to15x16``).
-PARTITION_SUFFIX = re.compile(r"-p(?:\d+(?:_\d+)*|\d+to\d+x\d+)$")
 
 
 @dataclass
