@@ -23,7 +23,7 @@ run: venv
 
 # The browser tests (tests/pages) drive Debian's chromium; its Chinese fonts make the pages'
 # screenshots readable. The alert rules are checked by promtool, from Debian's prometheus
-# package (its service is not started). apt-get installs them where they are missing.
+# package. apt-get installs them where they are missing.
 test: venv
 	@command -v chromium >/dev/null && fc-list :lang=zh | grep -q . || \
 	  (apt-get update && apt-get install -y --no-install-recommends chromium fonts-noto-cjk)
