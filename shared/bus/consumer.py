@@ -164,11 +164,13 @@ class Consumer:
     async def measure_oldest_unapplied(self) -> float | None:
         """Ask the server for the oldest event this consumer has not applied yet: the first
         message on its subjects past its ack floor (an event held for a retry, fetched and
-        not yet applied, or not fetched yet). Dead-lettered events count as done. Sets and
-        returns ``stats.oldest_unapplied_at``."""
+        not yet applied, or not fetched yet). Dead-lettered events count as done. Sets
+        ``stats.pending`` (how many are not applied yet) and ``stats.oldest_unapplied_at``
+        (returned): true even while the consumer fetches nothing."""
         js = self.nc.jetstream()
         stream = self.settings.stream_name
         info = await js.consumer_info(stream, self.name)
+        self.stats.pending = (info.num_pending or 0) + (info.num_ack_pending or 0)
         if not info.num_pending and not info.num_ack_pending:
             self.stats.oldest_unapplied_at = None
             return None

@@ -92,14 +92,12 @@ class Runtime:
                                for subject in filter_subjects for p in owned]
         counter = self.metrics.consumed.labels(self.service, name)
         dead = self.metrics.dead_letters.labels(self.service, name)
-        lag = self.metrics.lag.labels(self.service, name)
         seen = {"applied": 0, "dead": 0}
 
         def on_batch(stats: ConsumerStats) -> None:
             counter.inc(stats.applied - seen["applied"])
             dead.inc(stats.dead_lettered - seen["dead"])
             seen["applied"], seen["dead"] = stats.applied, stats.dead_lettered
-            lag.set(stats.pending)
 
         consumer = Consumer(settings=settings, nc=self.nc, pool=self.pool, name=name,
                             handler=handler, filter_subjects=list(filter_subjects),
@@ -107,6 +105,9 @@ class Runtime:
                             max_deliver=settings.consumer_max_deliver,
                             backoff=settings.consumer_backoff_s, on_batch=on_batch,
                             ack_wait=settings.consumer_ack_wait_s)
+        # Read when scraped: the batches and the probe (``probe_event_path``) keep them true.
+        self.metrics.lag.labels(self.service, name).set_function(
+            lambda: consumer.stats.pending)
         self.metrics.oldest_unapplied_age.labels(self.service, name).set_function(
             consumer.stats.oldest_unapplied_age)
         self.consumers[name] = consumer

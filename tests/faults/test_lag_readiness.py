@@ -60,6 +60,8 @@ async def test_a_held_event_makes_intake_degraded_until_it_is_applied(
             age = gauge(metrics, "sixstep_consumer_oldest_unapplied_age_seconds",
                         consumer="intake-cases")
             assert age is not None and age > 1, metrics
+            lag = gauge(metrics, "sixstep_consumer_lag", consumer="intake-cases")
+            assert lag is not None and lag >= 1, "the held event counts in the lag too"
             assert gauge(metrics, "sixstep_relay_unpublished_events",
                          service="intake") == 0.0, "the relay is not behind: only the consumer"
 
