@@ -79,6 +79,8 @@ class ConsumerStats:
     dead_lettered: int = 0
     batches: int = 0
     last_stream_seq: int = 0
+    #: Events on its subjects not yet applied (fetched or not), as the server counted them
+    #: at the last ``measure_oldest_unapplied`` (the service's probe).
     pending: int = 0
     #: When (epoch seconds) the oldest event this consumer has not yet applied was stored on
     #: the stream; None when it has applied everything (set by ``measure_oldest_unapplied``).
@@ -279,7 +281,6 @@ class Consumer:
         facts = delivery(msg)
         item = _Item(msg, facts.stream_seq, facts.delivered)
         self.stats.last_stream_seq = max(self.stats.last_stream_seq, item.seq)
-        self.stats.pending = facts.pending
         try:
             envelope = Envelope.model_validate_json(msg.data)
             item.envelope = REGISTRY.current(envelope)
