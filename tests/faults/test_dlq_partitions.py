@@ -59,6 +59,12 @@ async def test_two_partitioned_replicas_replay_their_dead_letters_once(
         listed = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
         assert code == 0 and sorted(x["consumer"] for x in listed) == sorted(
             ["intake-cases-p0_1"] * 2 + ["intake-cases-p2_3"] * 2), out
+        code, out = await sixstep(settings, a.port, "dlq", "list", "--json",
+                                  "--consumer", "intake-cases")
+        assert code == 0 and sum(line.startswith("{") for line in out.splitlines()) == 4, out
+        code, out = await sixstep(settings, a.port, "dlq", "list", "--json",
+                                  "--consumer", "intake-cases-p2_3")
+        assert code == 0 and sum(line.startswith("{") for line in out.splitlines()) == 2, out
 
         await conn.execute(f'DROP TRIGGER refuse_poison ON "{schema}".case_timeline')  # fixed
         # Both replicas are asked at once: between them each letter is applied once.
