@@ -1,10 +1,10 @@
 // The clerk's screen: sign in, receive a resident, walk the six steps, watch the timeline.
 
 import {
-  ApiError, NetworkError, api, applyI18n, clearSession, fmtDate, fmtDateTime, h, initLang, lang,
+  ApiError, NetworkError, api, applyI18n, fmtDate, fmtDateTime, h, initLang, lang,
   newKey, onLangChange, session, t, toast,
 } from "/ui/shared/ui.js";
-import { currentSession, setupSignIn, showSignIn } from "/ui/shared/signin.js";
+import { currentSession, setupSignIn, showSignIn, signOut as signOutEverywhere } from "/ui/shared/signin.js";
 import { StepQueue } from "/ui/intake/queue.js";
 
 const CURRENT_KEY = "sixstep.counter.current.v1";
@@ -60,8 +60,21 @@ function signedOut(note) {
   showSignIn(note);
 }
 
-function signOut() {
-  clearSession();
+/** Sign-out clears what this browser keeps of the clerk: the tokens, the steps not yet sent
+ *  (after asking: they may hold what a resident said), the refused ones and the current case.
+ *  A shared counter computer then holds nothing of the last clerk's residents. */
+async function signOut() {
+  const waiting = queue.items().length;
+  if (waiting && !window.confirm(t("sign_out_queued", { n: waiting }))) return;
+  queue.forget();
+  current = null;
+  caseView = null;
+  picked = null;
+  resident = null;
+  saveCurrent();
+  resetStepForms();
+  if (await signOutEverywhere()) return; // the provider ends its session and sends us back
+  renderAll();
   signedOut();
 }
 
@@ -596,6 +609,7 @@ function wire() {
     roles: ["clerk", "supervisor"],
     probe: (s) => api(`/cases?limit=1&center_id=${encodeURIComponent(s.center_id)}`),
     onSignedIn: startDesk,
+    onSignedOut: signedOut,
   });
   $("#sign-out").addEventListener("click", signOut);
   $("#resident-form").addEventListener("submit", findResident);

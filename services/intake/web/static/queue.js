@@ -143,6 +143,14 @@ export class StepQueue extends EventTarget {
 
   remove(id) { write(QUEUE_KEY, this.items().filter((i) => i.id !== id)); }
 
+  /** Sign-out: drop every queued and refused step and the case ids (nothing is sent). */
+  forget() {
+    clearTimeout(this.timer);
+    [QUEUE_KEY, CASES_KEY, FAILED_KEY].forEach((key) => localStorage.removeItem(key));
+    this.setState("online");
+    this.emit("change");
+  }
+
   refuse(item, error) {
     this.remove(item.id);
     write(FAILED_KEY, [...this.failed(), { ...item, error, failedAt: new Date().toISOString() }]);
