@@ -31,7 +31,8 @@ import structlog
 from nats.aio.client import Client as NATS
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-from nats.js.errors import NotFoundError
+from nats.js.client import JetStreamContext
+from nats.js.errors import APIError, NotFoundError
 from pydantic import ValidationError
 
 from shared.bus.consumer import Handler, base_consumer
@@ -207,17 +208,30 @@ async def replay_dead_letters(nc: NATS, pool: asyncpg.Pool, settings: Settings,
                         stream_seq=letter.stream_seq, error=reason)
             continue
         (report.replayed if fresh else report.already_applied).append(letter.seq)
-        with contextlib.suppress(NotFoundError):
-            await js.delete_msg(stream, letter.seq)
+        await _delete(js, stream, letter.seq)  # gone already when another replica was first
         log.info("deadletter.replayed", consumer=letter.consumer, seq=letter.seq,
                  stream_seq=letter.stream_seq, applied=bool(fresh),
                  event_id=str(envelope.event_id))
     return report
 
 
-async def drop_dead_letter(nc: NATS, settings: Settings, seq: int) -> bool:
-    """Delete one dead letter for good (it is kept nowhere else); False if it was not there."""
+#: The server's answer to deleting a message that is not there (any more).
+NO_MESSAGE = 10037, 10057
+
+
+async def _delete(js: JetStreamContext, stream: str, seq: int) -> bool:
+    """Delete one message; False when it was not there (another replay deleted it first:
+    the server answers 404 or, on some versions, 500 with err_code 10057)."""
     try:
-        return bool(await nc.jetstream().delete_msg(dead_letter_stream(settings), seq))
+        return bool(await js.delete_msg(stream, seq))
     except NotFoundError:
         return False
+    except APIError as exc:
+        if exc.err_code in NO_MESSAGE:
+            return False
+        raise
+
+
+async def drop_dead_letter(nc: NATS, settings: Settings, seq: int) -> bool:
+    """Delete one dead letter for good (it is kept nowhere else); False if it was not there."""
+    return await _delete(nc.jetstream(), dead_letter_stream(settings), seq)
