@@ -3,6 +3,10 @@
 Benchmarks start their own NATS and PostgreSQL (never the machine's shared ones) in a
 temporary folder, run each service as a separate process, and drive HTTP load with wrk from
 another process, so the figures are the service's and not the load generator's.
+
+A benchmark stopped with Ctrl-C (or SIGTERM, SIGHUP) stops every server and process it started:
+servers and services are stopped by PID at exit (``tools.devservers.stop_adopted``). Each says
+on stderr when it is up (``bench: ... up``), with its PID.
 """
 
 from __future__ import annotations
@@ -29,7 +33,13 @@ from nats.js.api import AckPolicy, ConsumerConfig
 from shared.bus.jetstream import connect
 from shared.bus.pulling import Puller
 from shared.settings import Settings
-from tools.devservers import NatsServer, PostgresServer, free_port
+from tools.devservers import (
+    NatsServer,
+    PostgresServer,
+    adopt_process,
+    exit_on_signals,
+    free_port,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -44,16 +54,23 @@ class Servers:
 @contextlib.contextmanager
 def servers() -> Iterator[Servers]:
     folder = Path(tempfile.mkdtemp(prefix="sixstep-bench-"))
+    exit_on_signals()
     nats = NatsServer(folder / "nats")
     pg = PostgresServer(folder / "pg")
-    nats.start()
-    pg.start()
     try:
+        nats.start()
+        pg.start()
+        say(f"servers up: nats-server pid {nats.pid}, postgres pid {pg.pid}")
         yield Servers(nats.url, pg.url, folder)
     finally:
         pg.stop()
         nats.stop()
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def say(line: str) -> None:
+    """A progress line on stderr (``make bench`` keeps stdout for the figures)."""
+    print(f"bench: {line}", file=sys.stderr, flush=True)
 
 
 def service_env(srv: Servers, **extra: str) -> dict[str, str]:
@@ -66,8 +83,8 @@ def service_env(srv: Servers, **extra: str) -> dict[str, str]:
 
 @contextlib.contextmanager
 def service(module: str, port: int, env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
-    proc = subprocess.Popen([sys.executable, "-m", module], env=env, cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = adopt_process(subprocess.Popen([sys.executable, "-m", module], env=env, cwd=ROOT,
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
     try:
         deadline = time.time() + 60
         while True:
@@ -79,6 +96,7 @@ def service(module: str, port: int, env: dict[str, str]) -> Iterator[subprocess.
             if proc.poll() is not None or time.time() > deadline:
                 raise RuntimeError(f"{module} did not become ready on port {port}")
             time.sleep(0.1)
+        say(f"{module} up on port {port}, pid {proc.pid}")
         yield proc
     finally:
         proc.terminate()

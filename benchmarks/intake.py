@@ -43,6 +43,7 @@ from benchmarks.common import (
 )
 from benchmarks.pipeline import naive_save_rate
 from shared.settings import Settings
+from tools.devservers import adopt_process
 
 # The clerk is the token's subject (``common.bearer``): a clerk opens cases in their own name.
 CASE = ('{"center_id": "SH-PD-HUAMU", "counter_id": "window-3", "clerk_id": "bench-clerk",'
@@ -137,8 +138,9 @@ def run(srv: Servers, seconds: int) -> dict[str, float]:
     awaited, pipelined = asyncio.run(jetstream_rates(srv.nats_url, 20_000))
     figures["js_publish_awaited_per_s"], figures["js_publish_pipelined_per_s"] = awaited, pipelined
     crud_port, intake_port, worker_port = free_ports(3)
-    crud = subprocess.Popen([sys.executable, "benchmarks/crud_baseline.py", str(crud_port),
-                             srv.database_url], cwd=ROOT)
+    crud = adopt_process(subprocess.Popen(
+        [sys.executable, "benchmarks/crud_baseline.py", str(crud_port), srv.database_url],
+        cwd=ROOT))
     try:
         for _ in range(100):
             try:

@@ -48,7 +48,7 @@ from shared.analytics.export import Exporter  # noqa: E402
 from shared.analytics.replay import Replay  # noqa: E402
 from shared.bus.jetstream import connect  # noqa: E402
 from shared.settings import Settings  # noqa: E402
-from tools.devservers import NatsServer  # noqa: E402
+from tools.devservers import NatsServer, exit_on_signals  # noqa: E402
 
 
 @dataclass
@@ -154,6 +154,7 @@ async def export(settings: Settings, folder: Path, batch: int, fmt: str,
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
     folder = Path(tempfile.mkdtemp(prefix="sixstep-bench-replay-"))
+    exit_on_signals()
     server = NatsServer(folder / "nats")
     server.start()
     try:

@@ -17,6 +17,8 @@ import pytest
 
 from services.followup.domain import FollowUp, Obligation, PolicyChange, follow_up_id_for
 from shared.contracts.followup import Reason
+from shared.eventstore.command_path import Act, on_existing
+from shared.eventstore.group_commit import Unit
 from shared.kernel.calendar import WorkingCalendar
 from shared.kernel.errors import (
     AlreadyDoneError,
@@ -126,14 +128,23 @@ def test_an_escalated_follow_up_is_not_escalated_again() -> None:
     f.complete("reached", "counter", "", meta("done-1"))  # an escalated follow-up is still open
 
 
+def on_the_path(f: FollowUp, kind: str, key: str, act: Act) -> None:
+    """A command as the command path runs it, on a unit holding only ``f``."""
+    unit = Unit({f.id: f})
+    unit.begin(None)
+    on_existing(f.id, "follow-up", kind, act, meta(key), key)(unit)
+
+
 def test_a_retried_command_answers_with_the_first_version_and_a_reused_key_is_refused() -> None:
     f = follow_up(at(3, 2, 10))
-    f.complete("reached", "phone", "", meta("done-1"))
-    with pytest.raises(AlreadyDoneError) as done:
-        f.complete("reached", "phone", "", meta("done-1"))
+    on_the_path(f, "FollowUpCompleted", "done-1",
+                lambda a, m: a.complete("reached", "phone", "", m))
+    with pytest.raises(AlreadyDoneError) as done:  # the path looks at the key before the rules
+        on_the_path(f, "FollowUpCompleted", "done-1",
+                    lambda a, m: a.complete("reached", "phone", "", m))
     assert done.value.version == 2
     with pytest.raises(IdempotencyKeyReused):
-        f.cancel("x", meta("done-1"))
+        on_the_path(f, "FollowUpCancelled", "done-1", lambda a, m: a.cancel("x", m))
 
 
 # -- a watched obligation -------------------------------------------------------------------
