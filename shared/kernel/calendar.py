@@ -15,7 +15,7 @@ calendar has one of three sources:
 A date computed on a provisional year has ``Basis.PROVISIONAL`` (``basis_of``), every other
 ``Basis.OFFICIAL``; the events that record such a date say which, and when the official
 schedule arrives the provisional dates still pending are worked out again (re-planning, see
-the README). A day past the last provisional year raises ``CalendarOutOfRange`` naming the
+docs/calendar.md). A day past the last provisional year raises ``CalendarOutOfRange`` naming the
 covered range: the calendar never guesses beyond the law.
 
 Counting rules (``s`` is the start day, ``d`` a deadline day; a datetime stands for its calendar

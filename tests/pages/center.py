@@ -182,7 +182,7 @@ MAX_SCREENSHOT_BYTES = 300 * 1024
 
 
 async def screenshot(page: Any, path: Path, *, full_page: bool = False) -> None:
-    """A PNG of the page for the README, kept under 300 KB: a whole page that would be larger
+    """A PNG of the page for docs/pages.md, kept under 300 KB: a whole page that would be larger
     is taken as the visible part only."""
     shot = await page.screenshot(full_page=full_page, animations="disabled")
     if full_page and len(shot) > MAX_SCREENSHOT_BYTES:

@@ -100,7 +100,7 @@ async def desk(browser: Browser) -> AsyncIterator[BrowserContext]:
 def screenshots() -> Path:
     """Where the pages' pictures go: ``.state/screenshots/`` (not committed) unless
     ``SIXSTEP_SCREENSHOTS`` names a folder; ``SIXSTEP_SCREENSHOTS=docs/screenshots`` refreshes
-    the ones the README shows."""
+    the ones docs/pages.md shows."""
     folder = Path(os.environ.get("SIXSTEP_SCREENSHOTS") or ROOT / ".state" / "screenshots")
     if not folder.is_absolute():
         folder = ROOT / folder

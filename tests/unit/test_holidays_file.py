@@ -22,7 +22,7 @@ def test_the_shipped_2026_example_is_the_packages_2026_day_for_day() -> None:
     while day.year == 2026:
         assert year.works(day) == chinese_calendar.is_workday(day), day
         day += timedelta(days=1)
-    # The two weeks the README walks through.
+    # The two weeks docs/calendar.md walks through.
     assert {date(2026, 2, 15) + timedelta(days=n) for n in range(9)} <= year.holidays
     assert {date(2026, 2, 14), date(2026, 2, 28), date(2026, 9, 20),
             date(2026, 10, 10)} <= year.workdays

@@ -124,7 +124,7 @@ def test_the_resident_the_case_names_is_scrubbed_in_every_form(typed: str, store
 
 
 def test_a_name_the_vault_does_not_know_typed_alone_is_not_caught() -> None:
-    """The limit the README states: nothing marks 王秀英 as a name here but the vault."""
+    """The limit docs/security.md states: nothing marks 王秀英 as a name here but the vault."""
     assert redact("今天王秀英来过") == "今天王秀英来过"
 
 

@@ -2,7 +2,7 @@
 them for a period, by center, counter, clerk or service item.
 
 ``FIGURES`` is the definition of every figure, numerator and denominator, as SQL over the rows
-of ``projection.py``; README gives the same definitions as queries over the raw events.
+of ``projection.py``; docs/figures.md gives the same definitions as queries over the raw events.
 """
 
 from __future__ import annotations

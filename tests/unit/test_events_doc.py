@@ -1,4 +1,4 @@
-"""The README's events table names every event type there is, at its current version (a
+"""docs/events.md's table names every event type there is, at its current version (a
 newcomer's map stays whole)."""
 
 from __future__ import annotations
@@ -7,24 +7,24 @@ from pathlib import Path
 
 from shared.contracts import REGISTRY
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+EVENTS_DOC = Path(__file__).resolve().parents[2] / "docs" / "events.md"
 
 
-def test_every_event_type_is_in_the_readme_table() -> None:
-    text = README.read_text()
-    table = text.split("### Events: who emits each", 1)[1].split("\n\n", 3)[2]
+def test_every_event_type_is_in_the_events_table() -> None:
+    text = EVENTS_DOC.read_text()
+    table = text.split("## Events: who emits each", 1)[1].split("\n\n", 3)[2]
     rows = {line.split("|")[1].strip().strip("`").split(" ")[0].strip("`")
             for line in table.splitlines() if line.startswith("| `")}
     missing = {c.type for c in REGISTRY} - rows
-    assert not missing, f"README events table lacks {sorted(missing)}"
+    assert not missing, f"docs/events.md's table lacks {sorted(missing)}"
     for contract in REGISTRY:
         assert f"sixstep.{contract.service}.{contract.type}.p*" in table
 
 
-def test_the_readme_table_names_each_event_at_its_current_version() -> None:
+def test_the_events_table_names_each_event_at_its_current_version() -> None:
     """A type past v1 is written ``(vN)`` beside its name; a v1 type carries no mark."""
-    text = README.read_text()
-    table = text.split("### Events: who emits each", 1)[1].split("\n\n", 3)[2]
+    text = EVENTS_DOC.read_text()
+    table = text.split("## Events: who emits each", 1)[1].split("\n\n", 3)[2]
     named = {line.split("|")[1].strip().split(" ")[0].strip("`"): line.split("|")[1]
              for line in table.splitlines() if line.startswith("| `")}
     for contract in REGISTRY:
