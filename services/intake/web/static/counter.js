@@ -78,6 +78,7 @@ function startDesk() {
   who.replaceChildren(h("b", {}, s.clerk_id), h("br"), `${s.center_id} · ${s.counter_id}`);
   loadCatalogue().then(() => { renderAll(); });
   renderAll();
+  if (!current) $("#resident-q").focus();
   if (current) { refillRefused(); refreshCase(); }
   queue.kick(0);
 }
@@ -133,6 +134,7 @@ async function findResident(event) {
     resident = { resident_id: residentId, cases: page.items };
     status.textContent = t("resident_found", { n: page.items.length });
     status.className = "badge green";
+    $("#item-q").focus();
   } catch (err) {
     resident = { resident_id: residentId, cases: [] };
     status.textContent = t("error_generic", { message: err.message });
@@ -161,6 +163,7 @@ async function registerResident(event) {
     form.hidden = true;
     status.textContent = t("registered");
     status.className = "badge green";
+    $("#item-q").focus();
     renderResident();
   } catch (err) {
     status.textContent = t("error_generic", { message: err.message });
@@ -241,6 +244,7 @@ function pick(item) {
   $("#item-q").value = "";
   $("#open-error").hidden = true;
   renderPicked();
+  $("#open-case").focus();
 }
 
 function renderPicked() {
@@ -609,6 +613,53 @@ function submitStep(event) {
     if (op === "deadlines") $("#deadline-day").textContent = "";
   }
   renderAll();
+  focusAfter(op);
+}
+
+// -- keyboard first: the ID reader, Ctrl+Enter, Alt+1…4 and Alt+0 ---------------------------------
+
+const EDITABLE = "input, textarea, select, [contenteditable]";
+/** The first field of each step (Alt+1…4) and of 办结 (Alt+0). */
+const FIRST_FIELD = {
+  1: "#words", 2: "form[data-op=concerns] input[name=emotion]",
+  3: "form[data-op=guidance] input[name=eligibility]", 4: "#action-desc",
+  0: "form[data-op=resolve] input[name=outcome]",
+};
+/** Where the focus goes once a step is saved: the next thing the clerk does. */
+const NEXT_AFTER = {
+  hear: "#restatement", restate: FIRST_FIELD[2], concerns: FIRST_FIELD[3], guidance: FIRST_FIELD[4],
+  actions: "#action-desc", deadlines: "#deadline-due", resolve: "#next-resident",
+};
+
+/** Focus a field (of a radio group: the chosen one, else the first) and bring it into view. */
+function focusField(selector) {
+  const els = $$(selector);
+  const el = els.find((e) => e.checked) || els[0];
+  if (!el) return;
+  el.focus({ preventScroll: true });
+  el.scrollIntoView({ block: "center" });
+}
+
+function focusAfter(op) { if (NEXT_AFTER[op]) focusField(NEXT_AFTER[op]); }
+
+function onKey(event) {
+  if ($("#desk").hidden) return;
+  if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
+    const form = document.activeElement?.closest("#steps form[data-op]");
+    if (form) { event.preventDefault(); form.requestSubmit(); }
+    return;
+  }
+  if (event.altKey && !event.ctrlKey && current) {
+    const n = /^Digit([0-4])$/.exec(event.code)?.[1];
+    if (n !== undefined) { event.preventDefault(); focusField(FIRST_FIELD[n]); return; }
+    if (event.code === "KeyN") { event.preventDefault(); nextResident(); return; }
+  }
+  // A card reader types the ID number and Enter: while no field has the focus, its digits go
+  // to the ID field.
+  if (!current && !event.ctrlKey && !event.altKey && !event.metaKey && /^[0-9Xx]$/.test(event.key)
+      && !document.activeElement?.matches(EDITABLE)) {
+    $("#resident-q").focus();
+  }
 }
 
 function deriveDefused() {
@@ -854,6 +905,7 @@ function wire() {
     onSignedIn: startDesk,
   });
   $("#sign-out").addEventListener("click", signOut);
+  document.addEventListener("keydown", onKey);
   $("#resident-form").addEventListener("submit", findResident);
   $("#register-form").addEventListener("submit", registerResident);
   $("#item-q").addEventListener("input", onSearchInput);
@@ -870,8 +922,7 @@ function wire() {
       e.target.removeAttribute?.("aria-invalid");
       renderStates();
     };
-    f.addEventListener("input", touched);
-    f.addEventListener("change", (e) => { if (e.isTrusted) touched(e); });
+    f.addEventListener("input", touched); // also radios, boxes, selects; not "change", which a blur fires
   });
   $("#deadline-due").addEventListener("input", (e) => echoDay(e.target, $("#deadline-day")));
   $("#deadline-due").addEventListener("keydown", stepDay);
