@@ -125,6 +125,8 @@ async def list_cases(
     service_item: Annotated[str | None, Query(max_length=64)] = None,
     channel: Channel | None = None,
     resident_id: UUID | None = None,
+    clerk_id: Annotated[str | None, Query(max_length=64, description=(
+        "The clerk who opened the case (the counter page: the clerk's own open cases)"))] = None,
     opened_from: date | None = None,
     opened_to: date | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
@@ -149,6 +151,8 @@ async def list_cases(
         where.append(f"channel = {arg(channel.value)}")
     if resident_id:
         where.append(f"resident_id = {arg(resident_id)}")
+    if clerk_id:
+        where.append(f"clerk_id = {arg(clerk_id)}")
     if opened_from:
         where.append(f"(opened_at AT TIME ZONE {arg(settings.center_timezone)})::date >= "
                      f"{arg(opened_from)}")

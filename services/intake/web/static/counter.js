@@ -17,6 +17,7 @@ const UPSET = ["upset", "angry", "distressed"];
 const EVENT_OF = {
   open: "CaseOpened", hear: "RequestHeard", restate: "RequestRestated", concerns: "ConcernsNoted",
   guidance: "GuidanceGiven", actions: "ActionTaken", deadlines: "DeadlineNoted", resolve: "CaseResolved",
+  reopen: "CaseReopened",
 };
 
 const queue = new StepQueue();
@@ -25,6 +26,7 @@ let current = readCurrent(); // {ref, item, channel, resident_id, opened_at}
 let caseView = null; // GET /cases/{id}
 let picked = null; // the catalogue item chosen for the next case
 let resident = null; // {resident_id, cases: [...]}
+let myCases = []; // the signed-in clerk's open cases (GET /cases?clerk_id=…&status=open)
 
 // -- helpers ------------------------------------------------------------------------------------
 
@@ -38,6 +40,7 @@ function saveCurrent() {
 }
 
 const name = (item) => (item ? (lang() === "zh" ? item.name_zh : item.name_en) : "");
+const itemName = (code) => name(catalogue.get(code)) || code;
 const words = (pair) => (pair ? (lang() === "zh" ? pair.zh : pair.en) : "");
 const lines = (text) => text.split(/\n|；|;/).map((s) => s.trim()).filter(Boolean);
 const now = () => new Date().toISOString();
@@ -79,6 +82,7 @@ function startDesk() {
   loadCatalogue().then(() => { renderAll(); });
   renderAll();
   if (!current) $("#resident-q").focus();
+  loadMyCases();
   if (current) { refillRefused(); refreshCase(); }
   queue.kick(0);
 }
@@ -183,12 +187,7 @@ function renderResident() {
     list.replaceChildren(h("li", { class: "muted" }, t("past_none")));
     return;
   }
-  list.replaceChildren(...cases.map((c) => h("li", {},
-    h("div", { class: "p-head" },
-      h("span", { class: "p-item" }, name(catalogue.get(c.service_item)) || c.service_item),
-      h("span", { class: `badge ${c.status === "resolved" ? "green" : "blue"}` }, t(`status_${c.status}`))),
-    h("div", { class: "p-meta" }, [fmtDate(c.opened_at), t(`channel_${c.channel}`),
-      c.outcome ? t(`outcome_${c.outcome}`) : null].filter(Boolean).join(" · ")))));
+  list.replaceChildren(...cases.map(caseRow));
 }
 
 let searchTimer = null;
@@ -281,10 +280,8 @@ function openCase() {
   $("#words").focus();
 }
 
-function nextResident() {
-  $("#case-error").hidden = true;
-  const problems = loose();
-  if (problems.length) { stopFor(problems, $("#case-error"), "blocked_next"); return; }
+async function nextResident() {
+  if (!(await mayLeave())) return;
   current = null;
   caseView = null;
   picked = null;
@@ -298,6 +295,103 @@ function nextResident() {
   renderAll();
   window.scrollTo({ top: 0 });
   $("#resident-q").focus();
+  loadMyCases();
+}
+
+// -- open cases are never lost: asked before leaving, listed, taken up again ---------------------
+
+function resolvedNow() {
+  // A 办结 held behind a refused step does not lock the case: the clerk has to put it right.
+  const pending = current ? pendingFor(current.ref).filter((i) => !i.held) : [];
+  const last = pending.filter((i) => i.op === "resolve" || i.op === "reopen").at(-1);
+  if (last) return last.op === "resolve";
+  return caseView?.status === "resolved";
+}
+
+/** Whether the clerk may leave the case on screen: nothing typed and unsaved, nothing refused,
+ *  and, when it is not resolved, the clerk says so. */
+async function mayLeave() {
+  if (!current) return true;
+  $("#case-error").hidden = true;
+  const problems = loose();
+  if (problems.length) { stopFor(problems, $("#case-error"), "blocked_next"); return false; }
+  if (resolvedNow()) return true;
+  const dialog = $("#leave-dialog");
+  dialog.returnValue = "";
+  const answer = new Promise((done) => {
+    dialog.addEventListener("close", () => done(dialog.returnValue === "leave"), { once: true });
+  });
+  dialog.showModal();
+  $("button[value=stay]", dialog).focus();
+  return answer;
+}
+
+async function loadMyCases(after = null) {
+  const s = session();
+  if (!s?.clerk_id) return;
+  try {
+    const q = new URLSearchParams({ center_id: s.center_id, clerk_id: s.clerk_id, status: "open", limit: "50" });
+    if (after) q.set("after", String(after));
+    myCases = (await api(`/cases?${q}`)).items;
+  } catch { return; } // offline: the list comes back with the network
+  renderMyCases();
+}
+
+function caseRow(c) {
+  return h("li", { class: "link" }, h("button", {
+    type: "button", class: "case-link", dataset: { case: c.case_id }, onclick: () => takeUp(c.case_id),
+  }, h("div", { class: "p-head" },
+    h("span", { class: "p-item" }, itemName(c.service_item)),
+    h("span", { class: `badge ${c.status === "resolved" ? "green" : "blue"}` }, t(`status_${c.status}`))),
+  h("div", { class: "p-meta" }, [fmtDate(c.opened_at), t(`channel_${c.channel}`),
+    c.outcome ? t(`outcome_${c.outcome}`) : null].filter(Boolean).join(" · "))));
+}
+
+function renderMyCases() {
+  const cases = myCases.filter((c) => c.case_id !== current?.id);
+  $("#my-cases-count").textContent = String(cases.length);
+  $("#my-cases").replaceChildren(...(cases.length ? cases.map(caseRow)
+    : [h("li", { class: "muted" }, t("my_cases_none"))]));
+}
+
+/** Take up a case intake has (an open one of the clerk's, a resident's past one): its
+ *  timeline, its steps' last words in the forms; a resolved one can be reopened. */
+async function takeUp(caseId) {
+  if (current?.id === caseId || !(await mayLeave())) return;
+  let view;
+  try {
+    view = await api(`/cases/${caseId}`);
+  } catch (err) {
+    toast(t("error_generic", { message: err.message }), "red");
+    return;
+  }
+  const ref = newKey("case");
+  queue.adopt(ref, caseId);
+  current = {
+    ref, id: caseId, item: view.service_item, channel: view.channel, resident_id: view.resident_id,
+    opened_at: view.opened_at, taken_up: true,
+  };
+  saveCurrent();
+  caseView = view;
+  picked = null;
+  resetStepForms();
+  for (const op of ["hear", "restate", "concerns", "guidance"]) {
+    const last = view.timeline.filter((e) => e.type === EVENT_OF[op]).at(-1);
+    if (last) refill($(`#steps form[data-op=${op}]`), last.payload);
+  }
+  renderAll();
+  renderMyCases();
+  focusField(view.status === "resolved" ? "#reopen-reason" : "#words");
+}
+
+function reopenCase(event) {
+  event.preventDefault();
+  const form = event.target;
+  if (!current || !validate(form)) return;
+  queue.enqueue("reopen", current.ref, { reason: form.elements.reason.value.trim(), occurred_at: now() });
+  form.reset();
+  renderAll();
+  focusField("#words");
 }
 
 function resetStepForms() {
@@ -327,7 +421,8 @@ function refusedFor(op) {
 /** The steps that stop the case from being left: refused ones, then ones typed but not saved. */
 function loose(except = null) {
   if (!current) return [];
-  const out = refusedFor("open").length ? [{ op: "open", form: null, why: "refused" }] : [];
+  const out = ["open", "reopen"].filter((op) => refusedFor(op).length)
+    .map((op) => ({ op, form: null, why: "refused" }));
   for (const form of $$("#steps form[data-op]")) {
     const op = form.dataset.op;
     if (op === except) continue;
@@ -703,7 +798,9 @@ function opStatus(op) {
   if (pending.some((i) => i.status === "sending")) return "sending";
   if (pending.some((i) => i.held)) return "held";
   if (pending.length) return "queued";
-  if (caseView?.timeline.some((e) => e.type === EVENT_OF[op])) return "saved";
+  const timeline = caseView?.timeline || [];
+  const since = op === "resolve" ? timeline.findLastIndex((e) => e.type === "CaseReopened") : -1;
+  if (timeline.slice(since + 1).some((e) => e.type === EVENT_OF[op])) return "saved";
   return "";
 }
 
@@ -737,7 +834,10 @@ function renderTimeline() {
       items.push(h("li", { class: "failed", dataset: { refused: f.op } },
         h("div", { class: "t-head" }, h("span", { class: "t-title" }, `${t(`op_${f.op}`)} · ${t("failed")}`),
           h("span", { class: "t-time" }, fmtDateTime(f.body.occurred_at))),
-        h("div", { class: "t-body" }, explain(f.error, $(`#steps form[data-op=${f.op}]`)).map((r) => r.text).join("；"))));
+        h("div", { class: "t-body" }, explain(f.error, $(`#steps form[data-op=${f.op}]`)).map((r) => r.text).join("；")),
+        $(`#steps form[data-op=${f.op}]`) ? null : h("button", {
+          type: "button", class: "btn btn-ghost btn-sm", onclick: () => queue.discard(f.id),
+        }, t("refused_discard"))));
     }
     for (const i of pendingFor(current.ref)) {
       const st = i.held ? "held" : i.status;
@@ -765,7 +865,8 @@ function renderCaseHead() {
     t(`channel_${current.channel}`),
     `${t("case_opened")} ${fmtDateTime(current.opened_at)}`,
   ].join(" · ");
-  const resolved = caseView?.status === "resolved" || opStatus("resolve") === "queued" || opStatus("resolve") === "sending";
+  const resolved = resolvedNow();
+  $("#reopen-form").hidden = !(resolved && current.taken_up && caseView?.status === "resolved");
   const badge = $("#case-status");
   badge.textContent = t(resolved ? "status_resolved" : "status_open");
   badge.className = `badge ${resolved ? "green" : "blue"}`;
@@ -865,6 +966,7 @@ function renderNet() {
 }
 
 function renderAll() {
+  renderMyCases();
   renderPicked();
   renderCaseHead();
   renderPolicy();
@@ -885,6 +987,7 @@ queue.addEventListener("state", renderNet);
 queue.addEventListener("sent", (e) => {
   const { item, answer } = e.detail;
   if (current && item.caseRef === current.ref) refreshCase(answer.position);
+  if (["open", "resolve", "reopen"].includes(item.op)) loadMyCases(answer.position);
 });
 queue.addEventListener("failed", (e) => {
   const { item, error } = e.detail;
@@ -913,6 +1016,7 @@ function wire() {
   $("#item-q").addEventListener("blur", () => setTimeout(() => { $("#item-results").hidden = true; }, 150));
   $("#open-case").addEventListener("click", openCase);
   $("#next-resident").addEventListener("click", nextResident);
+  $("#reopen-form").addEventListener("submit", reopenCase);
   $$("#steps form").forEach((f) => {
     f.addEventListener("submit", submitStep);
     const touched = (e) => {

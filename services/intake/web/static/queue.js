@@ -77,6 +77,9 @@ export class StepQueue extends EventTarget {
   /** The case id intake gave the case known here as ``ref`` (undefined until it answered). */
   caseId(ref) { return read(CASES_KEY, {})[ref]; }
 
+  /** Take up a case intake already has (``id``) under the local reference ``ref``. */
+  adopt(ref, id) { write(CASES_KEY, { ...read(CASES_KEY, {}), [ref]: id }); }
+
   /** Queue one step: ``op`` is ``open`` or a step path (``hear``, ``restate`` …). */
   enqueue(op, caseRef, body, { quiet = false } = {}) {
     const item = {
