@@ -104,6 +104,7 @@ async function findResident(event) {
   resident = null;
   $("#register-form").hidden = true;
   if (!q) { status.textContent = ""; renderResident(); return; }
+  if (!validateId(q)) return;
   let residentId = null;
   if (UUID_RE.test(q)) {
     residentId = q.toLowerCase();
@@ -138,6 +139,7 @@ async function findResident(event) {
     resident = { resident_id: residentId, cases: page.items };
     status.textContent = t("resident_found", { n: page.items.length });
     status.className = "badge green";
+    await recognise();
     $("#item-q").focus();
   } catch (err) {
     resident = { resident_id: residentId, cases: [] };
@@ -151,7 +153,7 @@ async function findResident(event) {
 async function registerResident(event) {
   event.preventDefault();
   const form = event.target;
-  if (!form.reportValidity()) return;
+  if (!validate(form)) return;
   const status = $("#resident-status");
   try {
     const answer = await api("/residents", {
@@ -167,6 +169,7 @@ async function registerResident(event) {
     form.hidden = true;
     status.textContent = t("registered");
     status.className = "badge green";
+    await recognise();
     $("#item-q").focus();
     renderResident();
   } catch (err) {
@@ -175,12 +178,62 @@ async function registerResident(event) {
   }
 }
 
+/** The resident's masked name and phone (王*英 · 139****5678), read from the vault (audited) so
+ *  the clerk can check them with the person in front of them. */
+async function recognise() {
+  if (!resident || $("#desk").dataset.vault !== "true") return;
+  try {
+    resident.masked = await api(`/residents/${resident.resident_id}/masked?purpose=${encodeURIComponent("counter reception")}`);
+  } catch { resident.masked = null; }
+  renderResident();
+}
+
+async function updateResident(event) {
+  event.preventDefault();
+  const form = event.target;
+  if (!resident || !validate(form)) return;
+  const body = { consent: { contact: form.elements.contact.checked, surveys: form.elements.contact.checked } };
+  const phone = form.elements.phone.value.trim();
+  if (phone) body.phone = phone;
+  try {
+    await api(`/residents/${resident.resident_id}`, { method: "PATCH", body, key: newKey("resident") });
+    form.reset();
+    form.hidden = true;
+    $("#resident-edit").setAttribute("aria-expanded", "false");
+    toast(t("resident_updated"), "green");
+    await recognise();
+    $("#item-q").focus();
+  } catch (err) {
+    fieldError(form.elements.phone, t("error_generic", { message: explain(err, form).map((r) => r.text).join("；") }));
+  }
+}
+
+/** The ID field's own message: 18 characters or a resident id (never the browser's). */
+function validateId(q) {
+  const form = $("#resident-form");
+  clearFieldErrors(form);
+  if (UUID_RE.test(q) || ID_NUMBER_RE.test(q)) return true;
+  fieldError($("#resident-q"), t("resident_id_invalid"));
+  $("#resident-q").focus();
+  return false;
+}
+
 function renderResident() {
   const card = $("#resident-card");
   const rid = resident?.resident_id || current?.resident_id;
   card.hidden = !rid;
+  const masked = resident?.masked;
+  const who = $("#resident-who");
+  who.hidden = !masked || Boolean(current);
+  if (masked) {
+    $("#resident-masked").textContent = [masked.name, masked.phone].filter(Boolean).join(" · ");
+    const consent = masked.consent?.contact;
+    $("#resident-consent").textContent = t(consent ? "consent_yes" : "consent_no");
+    $("#resident-consent").className = `badge ${consent ? "green" : "amber"}`;
+    $("#resident-update").elements.contact.checked = Boolean(consent);
+  }
   if (!rid) return;
-  $("#resident-badge").textContent = rid.slice(0, 8);
+  $("#resident-badge").textContent = (resident?.resident_id === rid && masked?.name) || rid.slice(0, 8);
   const list = $("#past-cases");
   const cases = (resident?.cases || []).filter((c) => c.case_id !== current?.id);
   if (!cases.length) {
@@ -1011,6 +1064,13 @@ function wire() {
   document.addEventListener("keydown", onKey);
   $("#resident-form").addEventListener("submit", findResident);
   $("#register-form").addEventListener("submit", registerResident);
+  $("#resident-update").addEventListener("submit", updateResident);
+  $("#resident-edit").addEventListener("click", () => {
+    const form = $("#resident-update");
+    form.hidden = !form.hidden;
+    $("#resident-edit").setAttribute("aria-expanded", String(!form.hidden));
+    if (!form.hidden) $("#upd-phone").focus();
+  });
   $("#item-q").addEventListener("input", onSearchInput);
   $("#item-q").addEventListener("keydown", onSearchKey);
   $("#item-q").addEventListener("blur", () => setTimeout(() => { $("#item-results").hidden = true; }, 150));
