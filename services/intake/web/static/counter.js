@@ -4,7 +4,7 @@ import {
   ApiError, NetworkError, api, applyI18n, clearSession, fmtDate, fmtDateTime, h, initLang, isoDay,
   lang, newKey, onLangChange, session, t, toast,
 } from "/ui/shared/ui.js";
-import { currentSession, setupSignIn, showSignIn } from "/ui/shared/signin.js";
+import { currentSession, identityOf, setupSignIn, showSignIn } from "/ui/shared/signin.js";
 import { StepQueue } from "/ui/intake/queue.js";
 
 const CURRENT_KEY = "sixstep.counter.current.v1";
@@ -55,6 +55,20 @@ function formValue(form, field) {
 
 // -- sign-in ------------------------------------------------------------------------------------
 
+const WINDOWS = JSON.parse(document.getElementById("windows")?.textContent || "{}");
+
+/** The windows configured for ``center`` (CENTER_WINDOWS), id -> the name shown. */
+function windowsOf(center) { return WINDOWS[center] || WINDOWS["*"] || {}; }
+
+/** The sign-in's window list follows the center of the token being pasted. */
+function offerWindows() {
+  const select = $("#signin-counter");
+  const center = identityOf($("#signin-token").value.trim())?.center_id || session()?.center_id;
+  const chosen = select.value || session()?.counter_id;
+  select.replaceChildren(...Object.entries(windowsOf(center)).map(([id, label]) =>
+    h("option", { value: id, selected: id === chosen }, label)));
+}
+
 function signedOut(note) {
   $("#desk").hidden = true;
   $("#net").hidden = !queue.items().length; // steps still waiting are never hidden
@@ -78,7 +92,8 @@ function startDesk() {
   $("#net").hidden = false;
   const who = $("#who");
   who.hidden = false;
-  who.replaceChildren(h("b", {}, s.clerk_id), h("br"), `${s.center_id} · ${s.counter_id}`);
+  who.replaceChildren(h("b", {}, s.clerk_id), h("br"),
+    `${s.center_id} · ${windowsOf(s.center_id)[s.counter_id] || s.counter_id}`);
   loadCatalogue().then(() => { renderAll(); });
   renderAll();
   if (!current) $("#resident-q").focus();
@@ -277,8 +292,9 @@ function renderResults() {
   list.replaceChildren(...results.map((item, i) => h("li", {
     role: "option", "aria-selected": String(i === active), dataset: { code: item.code },
     onmousedown: (e) => { e.preventDefault(); pick(item); },
-  }, h("span", { class: "zh" }, item.name_zh), h("span", { class: "en" }, item.name_en),
-  h("span", { class: "code" }, item.code))));
+    title: `${item.name_en} · ${item.code}`,
+  }, h("span", { class: "zh" }, item.name_zh),
+  lang() === "en" ? [h("span", { class: "en" }, item.name_en), h("span", { class: "code" }, item.code)] : null)));
 }
 
 function onSearchKey(event) {
@@ -304,9 +320,11 @@ function renderPicked() {
   box.hidden = !picked;
   $("#item-search").hidden = Boolean(picked);
   if (!picked) return;
+  const en = lang() === "en";
+  box.title = `${picked.name_en} · ${picked.code}`;
   box.replaceChildren(
-    h("div", { class: "names" }, h("div", { class: "zh" }, picked.name_zh), h("div", { class: "en" }, picked.name_en)),
-    h("span", { class: "badge" }, picked.code),
+    h("div", { class: "names" }, h("div", { class: "zh" }, picked.name_zh), en ? h("div", { class: "en" }, picked.name_en) : null),
+    en ? h("span", { class: "badge" }, picked.code) : null,
     h("button", { type: "button", class: "btn btn-ghost btn-sm", onclick: () => { picked = null; renderPicked(); $("#item-q").focus(); } }, t("item_change")));
 }
 
@@ -1061,6 +1079,8 @@ function wire() {
     onSignedIn: startDesk,
   });
   $("#sign-out").addEventListener("click", signOut);
+  offerWindows();
+  $("#signin-token").addEventListener("input", offerWindows);
   document.addEventListener("keydown", onKey);
   $("#resident-form").addEventListener("submit", findResident);
   $("#register-form").addEventListener("submit", registerResident);
