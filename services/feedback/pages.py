@@ -96,9 +96,22 @@ async def survey(request: Request, survey_id: UUID,
         levels=[level.value for level in RatingLevel], aspects=[a.value for a in Aspect],
         item_name=item_name, requested_on=requested_on,
         rectification_days=settings.rectification_working_days,
-        query_zh=urlencode({"t": t, "lang": "zh"}), query_en=urlencode({"t": t, "lang": "en"}))
+        query_zh=urlencode({"t": t, "lang": "zh"}), query_en=urlencode({"t": t, "lang": "en"}),
+        pad=request.query_params.get("pad") == "1")
     status = {"open": 200, "used": 200, "expired": 410, "closed": 410, "invalid": 403}[state]
     return TEMPLATES.TemplateResponse(request, "survey.html", context, status_code=status,
+                                      headers=NO_STORE)
+
+
+# -- the rating pad at the window ------------------------------------------------------------------
+
+
+@router.get("/pad", response_class=HTMLResponse)
+async def pad(request: Request) -> HTMLResponse:
+    """The counter tablet: paired once with a supervisor's code, then idle until the window's
+    survey waits (``pads.py``)."""
+    words = web.strings(WEB / "pad.json")
+    return TEMPLATES.TemplateResponse(request, "pad.html", web.page_context(request, words),
                                       headers=NO_STORE)
 
 
