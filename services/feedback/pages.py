@@ -126,7 +126,8 @@ async def board(request: Request,
     words = web.strings(WEB / "board.json")
     return TEMPLATES.TemplateResponse(
         request, "board.html",
-        web.page_context(request, words, every=every, time_zone=settings.center_timezone))
+        web.page_context(request, words, every=every, time_zone=settings.center_timezone,
+                         windows=settings.center_windows))
 
 
 def followup_url(settings: Settings) -> str:

@@ -5,6 +5,7 @@ pages side by side: the clerk's screen and the pad."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import httpx
@@ -20,9 +21,16 @@ CENTER = "SH-PD-HUAMU"
 async def test_the_pad_at_window_1_asks_the_resident_as_soon_as_the_clerk_resolves(
         center: Center, browser: Browser, desk: BrowserContext, screenshots: Path) -> None:
     supervisor = center.client("feedback", "director-01", "supervisor", CENTER)
-    r = await supervisor.post("/pads/pairings", json={"counter_id": "window-1"})
-    assert r.status_code == 201, r.text
-    code = r.json()["code"]
+    # The supervisor makes a pairing code for window 1 on the board.
+    board = await desk.new_page()
+    await board.goto(f"{center.feedback}/board?every=30")
+    await board.fill("#signin-token", center.token("director-01", "supervisor", CENTER))
+    await board.click("#signin-form button[type=submit]")
+    await board.select_option("#pad-window", "window-1")
+    await board.click("#pad-form button[type=submit]")
+    await expect(board.locator("#pad-code b")).to_have_text(re.compile(r"^\d{8}$"))
+    code = await board.locator("#pad-code b").inner_text()
+    await board.close()
 
     tablet = await browser.new_context(viewport={"width": 1180, "height": 820}, has_touch=True,
                                        locale="zh-CN", timezone_id="Asia/Shanghai")
