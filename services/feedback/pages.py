@@ -111,7 +111,9 @@ async def pad(request: Request) -> HTMLResponse:
     """The counter tablet: paired once with a supervisor's code, then idle until the window's
     survey waits (``pads.py``)."""
     words = web.strings(WEB / "pad.json")
-    return TEMPLATES.TemplateResponse(request, "pad.html", web.page_context(request, words),
+    windows = request.app.state.settings.center_windows
+    return TEMPLATES.TemplateResponse(request, "pad.html",
+                                      web.page_context(request, words, windows=windows),
                                       headers=NO_STORE)
 
 

@@ -7,11 +7,12 @@ answers it."""
 from __future__ import annotations
 
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 from playwright.async_api import BrowserContext, Page, expect
 
-from tests.pages.center import Center
+from tests.pages.center import Center, screenshot
 from tests.pages.test_counter import pick_item, saved, sign_in
 
 CENTER = "SH-PD-HUAMU"
@@ -25,7 +26,7 @@ async def case_of(page: Page, center: Center, clerk: str) -> dict[str, Any]:
 
 
 async def test_a_refused_step_and_an_unsaved_deadline_stop_the_case_being_resolved(
-        center: Center, desk: BrowserContext) -> None:
+        center: Center, desk: BrowserContext, screenshots: Path) -> None:
     page = await desk.new_page()
     await sign_in(page, center, "clerk-031", "window-4")
     await pick_item(page, "低保", "最低生活保障")
@@ -67,6 +68,8 @@ async def test_a_refused_step_and_an_unsaved_deadline_stop_the_case_being_resolv
         "办结前请先处理：办理（未被接受）、记录期限（尚未保存）")
     await expect(page.locator("form[data-op=deadlines] .op-state")).to_have_text("尚未保存")
     await expect(page.locator("form[data-op=deadlines]")).to_have_class("sub attention")
+    await page.locator("#step-serve").scroll_into_view_if_needed()
+    await screenshot(page, screenshots / "counter-refused.png")
     # 接待下一位 is refused the same way.
     await page.click("#next-resident")
     await expect(page.locator("#case-error")).to_contain_text("办理（未被接受）")

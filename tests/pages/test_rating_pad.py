@@ -41,7 +41,7 @@ async def test_the_pad_at_window_1_asks_the_resident_as_soon_as_the_clerk_resolv
     await pad.fill("#pair-code", code)
     await pad.press("#pair-code", "Enter")
     await expect(pad.locator("#idle")).to_be_visible()
-    await expect(pad.locator("#pad-window")).to_have_text(f"{CENTER} · window-1")
+    await expect(pad.locator("#pad-window")).to_have_text(f"{CENTER} · 1号窗口")
     stored = await pad.evaluate("JSON.stringify(Object.assign({}, localStorage, sessionStorage))")
     assert "pad_token" in stored and "Bearer" not in stored
     # The code pairs one pad only.

@@ -40,7 +40,9 @@ function startIdle() {
   if (!pad) { showPairing(); return; }
   $("#pair-form").hidden = true;
   $("#idle").hidden = false;
-  $("#pad-window").textContent = `${pad.center_id} · ${pad.counter_id}`;
+  const windows = JSON.parse(document.getElementById("windows")?.textContent || "{}");
+  const name = (windows[pad.center_id] || windows["*"] || {})[pad.counter_id] || pad.counter_id;
+  $("#pad-window").textContent = `${pad.center_id} · ${name}`;
   poll();
 }
 
