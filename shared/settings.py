@@ -7,6 +7,7 @@ from datetime import date, time
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -15,6 +16,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from shared.contracts.fields import EARLIEST_DAY
 
 ServiceName = Literal["intake", "followup", "feedback"]
+#: The signatures taken from an identity provider (``OIDC_ALGORITHMS``).
+OIDC_ALGORITHMS = ("RS256", "ES256")
 
 DEV_AUTH_KEY = "dev-only-sixstep-auth-key-change-me-outside-development"
 DEV_VAULT_MASTER_KEY = "dev-only-sixstep-vault-master-key-change-me"
@@ -196,6 +199,40 @@ class Settings(BaseSettings):
     auth_issuer: str = Field("sixstep", description="The tokens' issuer (iss).")
     auth_token_minutes: int = Field(480, ge=1, le=60 * 24 * 366,
                                     description="Default lifetime of an issued token.")
+    # -- staff sign-in through the center's identity provider (shared/security/oidc.py) -------
+    oidc_issuer: str | None = Field(None, description=(
+        "The identity provider's issuer URL (OpenID Connect), e.g. "
+        "https://sso.example.gov.cn/realms/pudong. Set: the pages sign staff in there "
+        "(authorization code with PKCE) and the services take its RS256/ES256 tokens, "
+        "verified against its JWKS. https unless the host is the loopback."))
+    oidc_client_id: str | None = Field(None, description=(
+        "The pages' client id at the issuer (a public client: no secret)."))
+    oidc_audience: str | None = Field(None, description=(
+        "What the tokens' aud must hold; default OIDC_CLIENT_ID."))
+    oidc_scope: str = Field("openid profile", description=(
+        "Scopes the pages ask for (offline_access too where the issuer wants it for a "
+        "refresh token)."))
+    oidc_role_claim: str = Field("roles", description=(
+        "The claim that carries the role: a name or a dotted path (realm_access.roles); a "
+        "string or a list of strings."))
+    oidc_center_claim: str = Field("center", description=(
+        "The claim that carries the center's code (a string, or a list of one)."))
+    oidc_roles: dict[str, str] = Field(default_factory=dict, description=(
+        "The issuer's role values -> sixstep roles as JSON, strongest first, e.g. "
+        "{\"sixstep-supervisor\": \"supervisor\", \"sixstep-clerk\": \"clerk\"}. Empty: "
+        "the claim holds sixstep's own role names."))
+    oidc_algorithms: list[str] = Field(default_factory=lambda: ["RS256", "ES256"], description=(
+        "Signature algorithms taken from the issuer (RS256, ES256)."))
+    oidc_jwks_refresh_s: float = Field(300.0, gt=0, description=(
+        "How often the issuer's keys (JWKS) are fetched again, in the background."))
+    oidc_jwks_max_age_s: float = Field(3600.0, gt=0, description=(
+        "How long keys fetched once keep verifying while the JWKS cannot be reached; then "
+        "every issuer token is a 503 auth_unavailable until it answers again."))
+    oidc_jwks_min_refetch_s: float = Field(30.0, ge=0, description=(
+        "A token naming a key (kid) not in the JWKS fetches it again at most this often."))
+    oidc_timeout_s: float = Field(3.0, gt=0, description=(
+        "How long a fetch of the issuer's discovery document or JWKS may take."))
+
     vault_master_key: SecretStr = Field(SecretStr(DEV_VAULT_MASTER_KEY), description=(
         "Wraps every resident's data key (AES-256-GCM, derived with HKDF); 32+ characters."))
     vault_old_master_keys: list[SecretStr] = Field(default_factory=list, description=(
@@ -295,6 +332,34 @@ class Settings(BaseSettings):
         if (self.environment != "development"
                 and len(self.survey_token_secret.get_secret_value()) < 32):
             raise ValueError("SURVEY_TOKEN_SECRET needs 32+ characters outside development")
+        return self
+
+    @field_validator("oidc_issuer", "oidc_client_id", "oidc_audience", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        """``OIDC_ISSUER=`` (a compose file's empty default) means no identity provider."""
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @model_validator(mode="after")
+    def _usable_issuer(self) -> Settings:
+        if self.oidc_issuer is None:
+            return self
+        issuer = urlsplit(self.oidc_issuer)
+        loopback = issuer.hostname in ("localhost", "127.0.0.1", "::1")
+        if issuer.scheme != "https" and not (issuer.scheme == "http" and loopback):
+            raise ValueError("OIDC_ISSUER must be an https URL (http only on the loopback)")
+        if issuer.query or issuer.fragment:
+            raise ValueError("OIDC_ISSUER has no query or fragment")
+        if not self.oidc_client_id:
+            raise ValueError("OIDC_ISSUER needs OIDC_CLIENT_ID (the pages' client id)")
+        if not self.oidc_algorithms or not set(self.oidc_algorithms) <= set(OIDC_ALGORITHMS):
+            raise ValueError(f"OIDC_ALGORITHMS are some of {', '.join(OIDC_ALGORITHMS)}")
+        if not self.oidc_role_claim.strip() or not self.oidc_center_claim.strip():
+            raise ValueError("OIDC_ROLE_CLAIM and OIDC_CENTER_CLAIM name a claim")
+        staff_roles = {"clerk", "supervisor", "analyst", "ops", "city"}
+        if bad := sorted(set(self.oidc_roles.values()) - staff_roles):
+            raise ValueError(f"OIDC_ROLES maps to sixstep roles ({', '.join(sorted(staff_roles))})"
+                             f", not {', '.join(bad)}")
         return self
 
     @field_validator("occurred_at_earliest")

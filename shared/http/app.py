@@ -7,6 +7,7 @@ import gc
 import sys
 from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import FastAPI
 
@@ -42,7 +43,9 @@ def install_surface(app: FastAPI, settings: Settings, metrics: Metrics, *,
     install_request_limits(app, settings.max_body_bytes)
     install_metrics(app, metrics)
     install_health(app, lambda: app.state.runtime)
-    install_security_headers(app)  # outermost: on every answer, a 401 or a 413 too
+    issuer = urlsplit(settings.oidc_issuer) if settings.oidc_issuer else None
+    install_security_headers(  # outermost: on every answer, a 401 or a 413 too
+        app, connect=[f"{issuer.scheme}://{issuer.netloc}"] if issuer else [])
 
 
 #: The cyclic garbage collector's young-generation threshold once a service is up (CPython's

@@ -5,8 +5,11 @@
   Open311 (its own ``api_key``). A route added later is authenticated without anyone
   remembering to. No token: 401 ``token_missing``; a bad signature, a wrong issuer, a malformed
   token: 401 ``token_invalid``; past ``exp``: 401 ``token_expired`` (all with
-  ``WWW-Authenticate``). The verified principal is the request's caller
-  (``shared.security.principals.current_caller``) while it is handled.
+  ``WWW-Authenticate``). A token of the identity provider (``OIDC_ISSUER``,
+  ``shared.security.oidc``) without the role or center claim: 403 ``claim_missing`` naming the
+  claim; its keys out of reach past their lifetime: 503 ``auth_unavailable``. The verified
+  principal is the request's caller (``shared.security.principals.current_caller``) while it
+  is handled; ``GET /auth/me`` answers who that is (the pages ask it after signing in).
 * **Authorization** is per route, with the dependencies below: ``require_roles(...)``, and
   :func:`check_center` for the center scope (403 ``forbidden_center``). Writes are also checked
   where the aggregate is loaded: ``GroupCommitter`` refuses to let a caller scoped to center A
@@ -19,14 +22,18 @@ import re
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Annotated, Any
 
+import jwt
 import orjson
 import structlog
-from fastapi import Depends, FastAPI, HTTPException, Request, Security
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from shared.http.fast_route import SLOW, fast_dependency, principal_of
 from shared.http.middleware import add_http_middleware
+from shared.http.oidc import oidc_verifier
+from shared.security.oidc import OidcVerifier
 from shared.security.principals import STAFF, Principal, Role, acting_as
 from shared.security.tokens import AuthError, TokenKeys
 
@@ -49,16 +56,53 @@ OWN_SCHEME_PREFIXES = ("/open311/", "/ui/")
 ROLE_PREFIXES: dict[str, frozenset[Role]] = {"/ops/": frozenset({Role.OPS})}
 
 
-def _auth_error(status: int, code: str, message: str) -> tuple[dict[str, Any], list[Any]]:
-    body = {"error": {"code": code, "message": message, "details": {}}}
+def _auth_error(failure: AuthError) -> tuple[dict[str, Any], list[Any]]:
+    body = {"error": {"code": failure.code, "message": failure.message,
+                      "details": failure.details}}
+    if failure.status == 503:
+        return body, [(b"retry-after", b"5")]
+    if failure.status != 401:
+        return body, []
     challenge = 'Bearer realm="sixstep"'
-    if code != "token_missing":
-        challenge += f', error="invalid_token", error_description="{message}"'
+    if failure.code != "token_missing":
+        challenge += f', error="invalid_token", error_description="{failure.message}"'
     return body, [(b"www-authenticate", challenge.encode())]
 
 
+#: The ``alg`` of a token's header, by the header's text (tokens of one key share it).
+_ALGS: dict[str, str | None] = {}
+
+
+def _alg(token: str) -> str | None:
+    head = token.partition(".")[0]
+    alg = _ALGS.get(head, "")
+    if alg == "":
+        try:
+            alg = jwt.get_unverified_header(token).get("alg")
+        except jwt.PyJWTError:
+            return None
+        if len(_ALGS) < 256:
+            _ALGS[head] = alg if isinstance(alg, str) else None
+    return alg if isinstance(alg, str) else None
+
+
+class Verifier:
+    """Who a bearer token names: the identity provider's tokens (RS256/ES256, when
+    ``OIDC_ISSUER`` is set) by ``shared.security.oidc``, sixstep's own (HS256) by
+    ``shared.security.tokens``."""
+
+    def __init__(self, keys: TokenKeys, oidc: OidcVerifier | None) -> None:
+        self.keys = keys
+        self.oidc = oidc
+
+    async def verify(self, token: str) -> Principal:
+        if self.oidc is not None and self.oidc.handles(_alg(token)):
+            return await self.oidc.verify(token)
+        return self.keys.verify(token)
+
+
 def install_auth(app: FastAPI, settings: Settings, optional: Iterable[str] = (),
-                 public: Iterable[str] = ()) -> TokenKeys:
+                 public: Iterable[str] = ()) -> Verifier:
     """Authenticate every request of ``app`` (see the module's docstring).
 
     ``optional``: path patterns (regular expressions) where a token is verified when given but
@@ -68,7 +112,9 @@ def install_auth(app: FastAPI, settings: Settings, optional: Iterable[str] = (),
     keys = TokenKeys.from_settings(settings)
     if keys.uses_dev_key:
         log.warning("auth.development_key", hint="set AUTH_KEYS outside development")
+    verifier = Verifier(keys, oidc_verifier(settings))
     app.state.auth = keys
+    app.state.verifier = verifier
     optional_paths = [re.compile(p) for p in optional]
     public_paths = [re.compile(p) for p in public]
 
@@ -80,19 +126,19 @@ def install_auth(app: FastAPI, settings: Settings, optional: Iterable[str] = (),
             return
         token = _bearer(scope)
         principal: Principal | None = None
-        failure: tuple[str, str] | None = None
+        failure: AuthError | None = None
         if token is None:
             if not any(p.fullmatch(path) for p in optional_paths):
-                failure = ("token_missing", "this endpoint needs Authorization: Bearer "
-                                            "<token> (sixstep token issue)")
+                failure = AuthError("token_missing", "this endpoint needs Authorization: "
+                                    "Bearer <token> (sixstep token issue)")
         else:
             try:
-                principal = keys.verify(token)
+                principal = await verifier.verify(token)
             except AuthError as exc:
-                failure = (exc.code, exc.message)
+                failure = exc
         if failure is not None:
-            body, headers = _auth_error(401, *failure)
-            await send({"type": "http.response.start", "status": 401,
+            body, headers = _auth_error(failure)
+            await send({"type": "http.response.start", "status": failure.status,
                         "headers": [(b"content-type", b"application/json"), *headers]})
             await send({"type": "http.response.body", "body": orjson.dumps(body)})
             return
@@ -109,7 +155,8 @@ def install_auth(app: FastAPI, settings: Settings, optional: Iterable[str] = (),
             await inner(scope, receive, send)
 
     add_http_middleware(app, authenticate)
-    return keys
+    app.include_router(_whoami)
+    return verifier
 
 
 def _bearer(scope: Scope) -> str | None:
@@ -194,3 +241,23 @@ def center_filter(principal: Principal, asked: str | None) -> str | None:
     if asked is not None:
         check_center(principal, asked)
     return principal.center_id
+
+
+# -- who am I --------------------------------------------------------------------------------
+
+_whoami = APIRouter(tags=["auth"])
+
+
+class CallerPublic(BaseModel):
+    """The caller as the service sees it: the identity provider's claims already mapped."""
+
+    sub: str
+    role: Role
+    center_id: str | None
+
+
+@_whoami.get("/auth/me", response_model=CallerPublic)
+async def who_am_i(principal: CurrentPrincipal) -> CallerPublic:
+    """Who the bearer token names: subject, role and center (the pages ask this after signing
+    in, so the role and center mapping lives in one place, here)."""
+    return CallerPublic(sub=principal.sub, role=principal.role, center_id=principal.center_id)

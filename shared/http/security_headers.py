@@ -3,7 +3,8 @@ the board or the survey cannot be framed by another site, run a script it did no
 hand its URL (a survey token) to the next site in ``Referer``.
 
 * Pages (``text/html``): a Content-Security-Policy that allows the service's own scripts,
-  styles, images and API calls and nothing else: no inline script or style attribute, no
+  styles, images and API calls (and calls to the identity provider's origin, ``OIDC_ISSUER``,
+  where staff sign in) and nothing else: no inline script or style attribute, no
   other origin, no framing (``frame-ancestors 'none'``, and ``X-Frame-Options: DENY`` for
   older browsers). The pages keep to it (``tests/pages`` fails on any violation).
 * The API docs (``/docs``, ``/redoc``): FastAPI's pages load Swagger UI and ReDoc from their
@@ -16,6 +17,8 @@ A header a route sets itself is kept.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -37,15 +40,25 @@ ALWAYS = ((b"referrer-policy", b"no-referrer"), (b"x-content-type-options", b"no
           (b"x-frame-options", b"DENY"))
 
 
-def policy_for(path: str, content_type: str) -> str:
+def page_policy(connect: Iterable[str] = ()) -> str:
+    """The pages' policy; ``connect``: other origins their scripts may call (the identity
+    provider's, for discovery and its token endpoint)."""
+    extra = "".join(f" {origin}" for origin in connect)
+    return PAGE_POLICY.replace("connect-src 'self';", f"connect-src 'self'{extra};")
+
+
+def policy_for(path: str, content_type: str, page: str = PAGE_POLICY) -> str:
     if path in DOCS_PATHS:
         return DOCS_POLICY
     if content_type.startswith("text/html"):
-        return PAGE_POLICY
+        return page
     return API_POLICY
 
 
-def install_security_headers(app: FastAPI) -> None:
+def install_security_headers(app: FastAPI, connect: Iterable[str] = ()) -> None:
+    """The headers above on every answer of ``app``; ``connect``: see :func:`page_policy`."""
+    page = page_policy(connect)
+
     async def add_headers(inner: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope["path"]
 
@@ -58,7 +71,7 @@ def install_security_headers(app: FastAPI) -> None:
                 extra = [(n, v) for n, v in ALWAYS if n not in present]
                 if b"content-security-policy" not in present:
                     extra.append((b"content-security-policy",
-                                  policy_for(path, content_type).encode()))
+                                  policy_for(path, content_type, page).encode()))
                 message["headers"] = headers + extra
             await send(message)
 

@@ -1,4 +1,6 @@
-"""Signed bearer tokens (JWT, HS256) with a subject, a role and a center scope.
+"""Signed bearer tokens (JWT, HS256) with a subject, a role and a center scope: sixstep's own,
+signed with ``AUTH_KEYS``. (Staff of a center with an identity provider bring its tokens
+instead: ``shared.security.oidc``; in production these keys then sign no staff token.)
 
 * **Keys** come from ``settings.auth_keys``: the first signs, every one verifies, so a key is
   rotated by putting the new one first and dropping the old one once its tokens have expired.
@@ -27,7 +29,7 @@ from uuid import UUID
 
 import jwt
 
-from shared.security.principals import CENTER_SCOPED, Principal, Role
+from shared.security.principals import CENTER_SCOPED, STAFF, Principal, Role
 from shared.settings import DEV_AUTH_KEY
 
 if TYPE_CHECKING:
@@ -43,10 +45,16 @@ CENTER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
 
 
 class AuthError(Exception):
-    def __init__(self, code: str, message: str) -> None:
+    """Why a caller is not let in: 401 (no valid token), 403 (a valid token that lacks what
+    sixstep needs, e.g. a claim) or 503 (the issuer's keys cannot be had)."""
+
+    def __init__(self, code: str, message: str, status: int = 401,
+                 **details: Any) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.status = status
+        self.details = details
 
 
 def _kid(key: str) -> str:
@@ -57,9 +65,11 @@ class TokenKeys:
     """Signs with the first key, verifies with any: rotation with two valid keys at once."""
 
     def __init__(self, keys: Sequence[str], issuer: str = "sixstep",
-                 remember: int = VERIFIED_TOKENS) -> None:
+                 remember: int = VERIFIED_TOKENS,
+                 roles: frozenset[Role] = frozenset(Role)) -> None:
         if not keys:
             raise ValueError("auth_keys needs at least one key")
+        self.roles = roles
         self._keys = {_kid(k): k for k in keys}
         self._signing = (_kid(keys[0]), keys[0])
         self.issuer = issuer
@@ -69,7 +79,14 @@ class TokenKeys:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TokenKeys:
-        return cls([k.get_secret_value() for k in settings.auth_keys], settings.auth_issuer)
+        """The keys of ``AUTH_KEYS``. In production with an identity provider
+        (``OIDC_ISSUER``), clerks and supervisors sign in there: these keys then sign and
+        verify only the other roles' tokens (ops, analysts, the city, survey links)."""
+        roles = frozenset(Role)
+        if settings.environment != "development" and settings.oidc_issuer:
+            roles = roles - set(STAFF)
+        return cls([k.get_secret_value() for k in settings.auth_keys], settings.auth_issuer,
+                   roles=roles)
 
     @property
     def uses_dev_key(self) -> bool:
@@ -80,6 +97,9 @@ class TokenKeys:
               now: datetime | None = None) -> str:
         role = Role(role)
         _check_claims(sub, role, center_id, case_id)
+        if role not in self.roles:
+            raise ValueError(f"a {role.value} signs in through the identity provider "
+                             "(OIDC_ISSUER) outside development")
         issued = now or datetime.now(UTC)
         claims: dict[str, Any] = {
             "iss": self.issuer, "aud": AUDIENCE, "sub": sub, "role": role.value,
@@ -150,6 +170,9 @@ class TokenKeys:
             expires = int(claims["exp"])
         except (ValueError, TypeError):
             raise AuthError("token_invalid", "the bearer token's claims are not valid") from None
+        if role not in self.roles:
+            raise AuthError("token_invalid", f"a {role.value}'s token comes from the identity "
+                            "provider (OIDC_ISSUER) outside development")
         return principal, expires
 
 

@@ -19,6 +19,8 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from jinja2 import ChoiceLoader, FileSystemLoader
 
+from shared.settings import Settings
+
 HERE = Path(__file__).parent
 Lang = Literal["zh", "en"]
 LANGS: tuple[Lang, ...] = ("zh", "en")
@@ -59,10 +61,24 @@ def mount_static(app: FastAPI, service: str, web_dir: Path) -> None:
               name=f"ui-{service}")
 
 
+def sign_in_context(settings: Settings | None) -> dict[str, Any]:
+    """How a staff page signs in: ``oidc`` (issuer, client id, scope, embedded in the page
+    for ``/ui/shared/oidc.js``) when the center has an identity provider; ``dev_tokens``
+    whether a pasted token is offered too (always without a provider; with one, only in
+    development)."""
+    if settings is None or settings.oidc_issuer is None:
+        return {"oidc": None, "dev_tokens": True}
+    oidc = {"issuer": settings.oidc_issuer, "client_id": settings.oidc_client_id,
+            "scope": settings.oidc_scope}
+    return {"oidc": oidc, "dev_tokens": settings.environment == "development"}
+
+
 def page_context(request: Request, words: dict[str, dict[str, str]], **extra: Any
                  ) -> dict[str, Any]:
     lang = language(request)
-    return {"request": request, "lang": lang, "t": words[lang], "strings": words, **extra}
+    settings = getattr(request.app.state, "settings", None)
+    return {"request": request, "lang": lang, "t": words[lang], "strings": words,
+            **sign_in_context(settings), **extra}
 
 
 def random_key() -> str:

@@ -37,11 +37,13 @@ async def test_a_clerk_serves_a_resident_with_the_keyboard_alone(
     await page.goto(f"{center.intake}/counter")
     await expect(page.locator("#signin-token")).to_be_focused()
     await kb.insert_text(center.token("clerk-041", "clerk", CENTER))  # pasted
-    await kb.press("Tab")
+    await kb.press("Shift+Tab")  # the window comes first on the form
     await expect(page.locator("#signin-counter")).to_be_focused()
     await kb.type("7")  # the window, chosen from the center's list by its first character
     await expect(page.locator("#signin-counter")).to_have_value("window-7")
     await kb.press("Tab")
+    await kb.press("Tab")
+    await expect(page.locator("#signin-form button[type=submit]")).to_be_focused()
     await kb.press("Enter")
 
     # Signed in: the focus waits in the ID field. The reader's keystrokes still find it when

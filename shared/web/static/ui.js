@@ -103,8 +103,21 @@ export function authHeaders() {
   return out;
 }
 
+let renewer = null;
+
+/** ``fn()`` renews the session's token (oidc.js): called before a call when the token is about
+ *  to expire, and once more when the API answers ``token_expired``. */
+export function setRenewer(fn) { renewer = fn; }
+
+async function renewed() {
+  if (!renewer) return false;
+  try { await renewer(); return true; } catch { return false; }
+}
+
 /** Call the API; JSON in and out. ``key``: the Idempotency-Key of a write. */
-export async function api(path, { method = "GET", body, key, signal } = {}) {
+export async function api(path, { method = "GET", body, key, signal, again = false } = {}) {
+  const s = session();
+  if (renewer && !again && s?.expires_at && s.expires_at - Date.now() < 10_000) await renewed();
   const headers = { Accept: "application/json", ...authHeaders() };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   if (key) headers["Idempotency-Key"] = key;
@@ -121,6 +134,9 @@ export async function api(path, { method = "GET", body, key, signal } = {}) {
   let data = null;
   const text = await response.text().catch(() => "");
   if (text) { try { data = JSON.parse(text); } catch { data = { raw: text }; } }
+  if (response.status === 401 && data?.error?.code === "token_expired" && !again && await renewed()) {
+    return api(path, { method, body, key, signal, again: true });
+  }
   if (!response.ok) throw new ApiError(response.status, data);
   return data;
 }

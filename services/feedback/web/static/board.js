@@ -4,10 +4,10 @@
 // shows up without a reload.
 
 import {
-  ApiError, NetworkError, api, applyI18n, clearSession, fmtDate, fmtTime, h, initLang,
+  ApiError, NetworkError, api, applyI18n, fmtDate, fmtTime, h, initLang,
   onLangChange, t,
 } from "/ui/shared/ui.js";
-import { currentSession, setupSignIn, showSignIn } from "/ui/shared/signin.js";
+import { currentSession, setupSignIn, showSignIn, signOut } from "/ui/shared/signin.js";
 
 const $ = (sel, root = document) => root.querySelector(sel);
 const $$ = (sel, root = document) => Array.from(root.querySelectorAll(sel));
@@ -350,8 +350,9 @@ setupSignIn({
   roles: ["supervisor"],
   probe: (s) => api(`/rectifications?center_id=${encodeURIComponent(s.center_id)}&limit=1`),
   onSignedIn: start,
+  onSignedOut: signedOut,
 });
-$("#sign-out").addEventListener("click", () => { clearSession(); signedOut(); });
+$("#sign-out").addEventListener("click", async () => { if (!await signOut()) signedOut(); });
 $("#pad-form").addEventListener("submit", makePadCode);
 if (currentSession()) start(currentSession());
 else signedOut();

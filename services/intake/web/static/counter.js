@@ -1,10 +1,12 @@
 // The clerk's screen: sign in, receive a resident, walk the six steps, watch the timeline.
 
 import {
-  ApiError, NetworkError, api, applyI18n, clearSession, fmtDate, fmtDateTime, h, initLang, isoDay,
-  lang, newKey, onLangChange, session, t, toast,
+  ApiError, NetworkError, api, applyI18n, fmtDate, fmtDateTime, h, initLang, isoDay, lang,
+  newKey, onLangChange, session, t, toast,
 } from "/ui/shared/ui.js";
-import { currentSession, identityOf, setupSignIn, showSignIn } from "/ui/shared/signin.js";
+import {
+  currentSession, identityOf, setupSignIn, showSignIn, signOut as signOutEverywhere,
+} from "/ui/shared/signin.js";
 import { StepQueue } from "/ui/intake/queue.js";
 
 const CURRENT_KEY = "sixstep.counter.current.v1";
@@ -63,7 +65,7 @@ function windowsOf(center) { return WINDOWS[center] || WINDOWS["*"] || {}; }
 /** The sign-in's window list follows the center of the token being pasted. */
 function offerWindows() {
   const select = $("#signin-counter");
-  const center = identityOf($("#signin-token").value.trim())?.center_id || session()?.center_id;
+  const center = identityOf($("#signin-token")?.value.trim() || "")?.center_id || session()?.center_id;
   const chosen = select.value || session()?.counter_id;
   select.replaceChildren(...Object.entries(windowsOf(center)).map(([id, label]) =>
     h("option", { value: id, selected: id === chosen }, label)));
@@ -77,8 +79,21 @@ function signedOut(note) {
   showSignIn(note);
 }
 
-function signOut() {
-  clearSession();
+/** Sign-out clears what this browser keeps of the clerk: the tokens, the steps not yet sent
+ *  (after asking: they may hold what a resident said), the refused ones and the current case.
+ *  A shared counter computer then holds nothing of the last clerk's residents. */
+async function signOut() {
+  const waiting = queue.items().length;
+  if (waiting && !window.confirm(t("sign_out_queued", { n: waiting }))) return;
+  queue.forget();
+  current = null;
+  caseView = null;
+  picked = null;
+  resident = null;
+  saveCurrent();
+  resetStepForms();
+  if (await signOutEverywhere()) return; // the provider ends its session and sends us back
+  renderAll();
   signedOut();
 }
 
@@ -1077,10 +1092,11 @@ function wire() {
     roles: ["clerk", "supervisor"],
     probe: (s) => api(`/cases?limit=1&center_id=${encodeURIComponent(s.center_id)}`),
     onSignedIn: startDesk,
+    onSignedOut: signedOut,
   });
   $("#sign-out").addEventListener("click", signOut);
   offerWindows();
-  $("#signin-token").addEventListener("input", offerWindows);
+  $("#signin-token")?.addEventListener("input", offerWindows);
   document.addEventListener("keydown", onKey);
   $("#resident-form").addEventListener("submit", findResident);
   $("#register-form").addEventListener("submit", registerResident);

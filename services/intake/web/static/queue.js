@@ -57,14 +57,15 @@ export class StepQueue extends EventTarget {
     const refused = this.failed().find((f) => f.id === failedId);
     if (!refused) return null;
     const item = this.enqueue(refused.op, refused.caseRef, body, { quiet: true });
-    this.forget(failedId);
+    this.answered(failedId);
     return item;
   }
 
   /** The clerk gives up the refused step ``failedId``: the steps held behind it go on. */
-  discard(failedId) { this.forget(failedId); }
+  discard(failedId) { this.answered(failedId); }
 
-  forget(failedId) {
+  /** The refused step ``failedId`` is answered: when it was the case's last, its held steps go. */
+  answered(failedId) {
     const gone = this.failed().find((f) => f.id === failedId);
     write(FAILED_KEY, this.failed().filter((f) => f.id !== failedId));
     if (gone && !this.blocked(gone.caseRef)) {
@@ -181,6 +182,14 @@ export class StepQueue extends EventTarget {
   }
 
   remove(id) { write(QUEUE_KEY, this.items().filter((i) => i.id !== id)); }
+
+  /** Sign-out: drop every queued and refused step and the case ids (nothing is sent). */
+  forget() {
+    clearTimeout(this.timer);
+    [QUEUE_KEY, CASES_KEY, FAILED_KEY].forEach((key) => localStorage.removeItem(key));
+    this.setState("online");
+    this.emit("change");
+  }
 
   refuse(item, error) {
     this.remove(item.id);
