@@ -113,6 +113,15 @@ class Settings(BaseSettings):
     consumer_backoff_s: tuple[float, ...] = (0.2, 1.0, 5.0, 15.0)
     read_wait_timeout_s: float = Field(5.0, ge=0)
     ready_max_lag: int = Field(10_000, ge=0, description="/ready fails above this consumer lag.")
+    relay_stall_s: float = Field(30.0, gt=0, description=(
+        "/ready answers degraded when the oldest stored event the relay has not published "
+        "has waited longer than this (the stream has no leader, NATS is gone)."))
+    consumer_lag_degraded_s: float = Field(60.0, gt=0, description=(
+        "/ready answers degraded when a consumer's oldest unapplied event has been on the "
+        "stream longer than this (a held batch, a slow or stopped consumer)."))
+    health_probe_interval_s: float = Field(2.0, gt=0, description=(
+        "How often a worker measures its relay's backlog and its consumers' oldest "
+        "unapplied event (for /ready and /metrics)."))
     consumer_ack_wait_s: float = Field(30.0, gt=0, description=(
         "How long a fetched event may stay unacknowledged before the server hands it out "
         "again. A consumer resets its durable to the ack floor when it starts, so a "

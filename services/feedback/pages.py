@@ -59,7 +59,7 @@ async def _survey_state(request: Request, survey_id: UUID, token: str
     """open | used | expired | invalid | closed, and the survey's row when it is known."""
     feedback = request.app.state.feedback
     try:
-        feedback.tokens.check(token, survey_id, feedback.clock())
+        feedback.tokens.check(token, survey_id, feedback.clock.now())
     except TokenExpired:
         return "expired", None
     except CommandError:

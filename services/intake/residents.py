@@ -21,7 +21,7 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from services.intake.application import Residents
 from services.intake.idnumber import normalize, problem_with
@@ -30,15 +30,10 @@ from services.intake.masking import mask_name, mask_phone
 from services.intake.vault import Access, ResidentData, Vault
 from shared.http.auth import Staff, Supervisor, check_center, require_roles
 from shared.http.dependencies import IdempotencyKey
-from shared.http.errors import ErrorResponse
+from shared.http.errors import error_responses
 from shared.security.principals import Principal, Role
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorResponse}, 401: {"model": ErrorResponse},
-    403: {"model": ErrorResponse}, 404: {"model": ErrorResponse},
-    410: {"model": ErrorResponse}, 422: {"model": ErrorResponse},
-    429: {"model": ErrorResponse}, 503: {"model": ErrorResponse},
-}
+ERRORS = error_responses(400, 401, 403, 404, 410, 422, 429, 503)
 PHONE = r"^(?:1[3-9]\d{9}|0\d{2,3}-?\d{7,8})$"
 ContactChannel = Literal["phone", "sms", "home_visit", "counter"]
 Purpose = Annotated[str, Query(min_length=3, max_length=200, description=(
@@ -69,6 +64,16 @@ residents = APIRouter(prefix="/residents", tags=["residents"], responses=ERRORS)
 audit = APIRouter(prefix="/audit", tags=["audit"], responses=ERRORS)
 
 
+def _checked_id_number(value: str) -> str:
+    """The number normalised, or why it is not one (never echoing it)."""
+    if (why := problem_with(value)) is not None:
+        raise ValueError(why)
+    return normalize(value)
+
+
+IdNumber = Annotated[str, AfterValidator(_checked_id_number)]
+
+
 class Consent(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -81,33 +86,19 @@ class ResidentCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     name: str = Field(min_length=1, max_length=64)
-    id_number: str = Field(min_length=18, max_length=18, description=(
+    id_number: IdNumber = Field(min_length=18, max_length=18, description=(
         "The 18-character resident identity number; its check digit is verified."))
     phone: str = Field(pattern=PHONE, description="Mobile (11 digits) or landline.")
     address: str = Field("", max_length=200)
     contact_channel: ContactChannel = "phone"
     consent: Consent
 
-    @field_validator("id_number")
-    @classmethod
-    def _valid_id(cls, value: str) -> str:
-        if (why := problem_with(value)) is not None:
-            raise ValueError(why)
-        return normalize(value)
-
 
 class ResidentLookup(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    id_number: str = Field(min_length=18, max_length=18)
+    id_number: IdNumber = Field(min_length=18, max_length=18)
     purpose: str = Field(min_length=3, max_length=200)
-
-    @field_validator("id_number")
-    @classmethod
-    def _valid_id(cls, value: str) -> str:
-        if (why := problem_with(value)) is not None:
-            raise ValueError(why)
-        return normalize(value)
 
 
 class ResidentChange(BaseModel):

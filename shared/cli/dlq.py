@@ -19,10 +19,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from shared.bus.consumer import PARTITION_SUFFIX, base_consumer
 from shared.bus.deadletters import drop_dead_letter, read_dead_letters
 from shared.bus.jetstream import connect
 from shared.cli import app
-from shared.runtime.lifecycle import PARTITION_SUFFIX
 from shared.settings import ServiceName, Settings
 
 SERVICES: tuple[ServiceName, ...] = ("intake", "followup", "feedback")
@@ -37,8 +37,10 @@ def _list(settings: Settings, consumer: str | None) -> list[dict[str, Any]]:
     async def read() -> list[dict[str, Any]]:
         nc = await connect(settings, "sixstep-dlq")
         try:
-            return [letter.summary() for letter in
-                    await read_dead_letters(nc, settings, consumer)]
+            whole = consumer is not None and base_consumer(consumer) == consumer
+            letters = await read_dead_letters(nc, settings, None if whole else consumer)
+            return [letter.summary() for letter in letters
+                    if not whole or base_consumer(letter.consumer) == consumer]
         finally:
             await nc.close()
 
@@ -47,7 +49,9 @@ def _list(settings: Settings, consumer: str | None) -> list[dict[str, Any]]:
 
 @dlq.command("list")
 def list_letters(
-    consumer: Annotated[str | None, typer.Option(help="Only this consumer's letters.")] = None,
+    consumer: Annotated[str | None, typer.Option(
+        help="Only this consumer's letters (named without a partition suffix: those of all "
+             "its partitioned durables).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
 ) -> None:
     """Every dead letter: its sequence, consumer, reason and where it came from."""
@@ -99,7 +103,9 @@ def _owner(client: httpx.Client, headers: dict[str, str], consumer: str,
 
 @dlq.command("replay")
 def replay(
-    consumer: Annotated[str, typer.Option(help="The consumer named in the letters.")],
+    consumer: Annotated[str, typer.Option(
+        help="The consumer named in the letters; without a partition suffix it covers its "
+             "partitioned durables too (intake-cases: intake-cases-p0_1, -p2_3, ...).")],
     seq: Annotated[list[int] | None, typer.Option(
         help="Dead-letter sequence(s) to replay; all of the consumer's when omitted.")] = None,
     service: Annotated[str | None, typer.Option(
@@ -111,7 +117,9 @@ def replay(
         envvar="SIXSTEP_TOKEN", help="Bearer token with the ops role, when the services "
                                      "check tokens (else OPS_TOKEN, else none).")] = None,
 ) -> None:
-    """Apply a consumer's dead letters through its handler, once each, and drop them."""
+    """Apply a consumer's dead letters through its handler, once each, in the order of the
+    event stream, and drop them. A letter that fails again holds back the later letters of
+    its case."""
     settings = Settings()
     if service is not None and service not in SERVICES:
         raise typer.BadParameter(f"service is one of {', '.join(SERVICES)}")

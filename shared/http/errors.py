@@ -25,6 +25,19 @@ class ErrorResponse(BaseModel):
     error: ErrorBody
 
 
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI ``responses`` of routes that may answer ``statuses``, each an
+    :class:`ErrorResponse`."""
+    return {status: {"model": ErrorResponse} for status in statuses}
+
+
+ERRORS = error_responses(400, 401, 403, 404, 409, 422, 503, 504)
+"""What any service's routes may answer besides success: a malformed request or header (400),
+no or a bad token (401), another center's or role's (403), nothing there (404), a rule or a
+stale If-Match (409), an invalid command (422), the store down (503), the read model behind a
+read's ``?after=`` (504)."""
+
+
 def error_response(status: int, code: str, message: str,
                    details: dict[str, Any] | None = None) -> JSONResponse:
     body = {"error": {"code": code, "message": message, "details": details or {}}}

@@ -25,9 +25,6 @@ except ImportError:  # pragma: no cover - the dev extra installs it
 
 @pytest_asyncio.fixture(scope="module")
 async def center(database_url: str, nats_url: str) -> AsyncIterator[Center]:
-    # The pages sign in with the API's own bearer tokens (shared/security/tokens.py).
-    pytest.importorskip("shared.security.tokens",
-                        reason="the pages need the services' bearer tokens", exc_type=ImportError)
     tag = secrets.token_hex(3)
     settings = Settings(
         database_url=database_url, nats_url=nats_url, stream_name=f"P{tag}",
