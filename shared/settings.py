@@ -184,6 +184,11 @@ class Settings(BaseSettings):
                                  "home_visit": "sms", "open311": "sms"},
         description="Survey channel per intake channel (the resident's preferred way back).")
     rectification_working_days: int = Field(15, ge=1, description="Deadline of a bad review.")
+    center_windows: dict[str, dict[str, str]] = Field(
+        default_factory=lambda: {"*": {f"window-{n}": f"{n}号窗口" for n in range(1, 9)}},
+        description=(
+            "Each center's windows as JSON, center -> {window id: name shown}; '*' for the "
+            "centers not named. The clerk's screen offers these at sign-in."))
     feedback_tick_s: float = Field(0.25, gt=0, description=(
         "How often due surveys are sent/expired. Short ticks send in small batches: a tick's "
         "whole batch shares the writer with the surveys being requested."))

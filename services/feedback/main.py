@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 import structlog
 from fastapi import FastAPI
 
-from services.feedback import consumer, figures, pages, projections
+from services.feedback import consumer, figures, pads, pages, projections
 from services.feedback.api import cases, rectifications, surveys
 from services.feedback.api import figures as figures_routes
 from services.feedback.application import Feedback, FeedbackApplication, SurveyPolicy
@@ -31,7 +31,7 @@ from shared.runtime.metrics import Metrics
 from shared.settings import DEV_SURVEY_TOKEN_SECRET, Settings
 
 SERVICE = "feedback"
-DDL = [*projections.DDL, *figures.DDL, *consumer.DDL]
+DDL = [*projections.DDL, *figures.DDL, *consumer.DDL, *pads.DDL]
 
 log = structlog.get_logger("sixstep.feedback")
 
@@ -91,8 +91,10 @@ def create_app(settings: Settings, *, sender: SurveySender | None = None,
                                            settings.survey_rate_burst)
     install_surface(app, settings, metrics,
                     optional=[r"/surveys/[^/]+/rating"],  # a survey link answers alone
-                    public=[r"/", r"/board", r"/s/[^/]+"])  # pages' HTML, no data (pages.py)
+                    # pages' HTML, no data (pages.py); the rating pad's own token (pads.py)
+                    public=[r"/", r"/board", r"/s/[^/]+", r"/pad", r"/pads/pair", r"/pads/next"])
     app.include_router(surveys)
+    app.include_router(pads.pads)
     app.include_router(cases)
     app.include_router(rectifications)
     app.include_router(figures_routes)

@@ -156,6 +156,8 @@ async def list_cases(
     service_item: Annotated[str | None, Query(max_length=64)] = None,
     channel: Channel | None = None,
     resident_id: UUID | None = None,
+    clerk_id: Annotated[str | None, Query(max_length=64, description=(
+        "The clerk who opened the case (the counter page: the clerk's own open cases)"))] = None,
     opened_from: date | None = None,
     opened_to: date | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
@@ -165,8 +167,8 @@ async def list_cases(
     await _wait(pool, settings, after)
     given = CaseFilter(center_id=center_filter(staff, center_id), status=status_,
                        service_item=service_item, channel=channel.value if channel else None,
-                       resident_id=resident_id, opened_from=opened_from, opened_to=opened_to,
-                       cursor=cursor)
+                       resident_id=resident_id, clerk_id=clerk_id, opened_from=opened_from,
+                       opened_to=opened_to, cursor=cursor)
     return await queries.cases(pool, settings.center_timezone, given, limit)
 
 

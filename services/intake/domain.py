@@ -58,12 +58,13 @@ class Case(RemembersCommands):
 
     def check_open(self) -> None:
         if self.status != "open":
-            raise RuleViolated("the case is resolved; reopen it first", status=self.status)
+            raise RuleViolated("the case is resolved; reopen it first", status=self.status,
+                               rule="case_resolved")
 
     def check_heard(self, what: str) -> None:
         if not self.heard:
             raise RuleViolated(f"cannot {what} a case whose request was never heard "
-                               "(step 1 comes first)")
+                               "(step 1 comes first)", rule="heard_first")
 
     # -- step 1: listen ---------------------------------------------------------------------
 

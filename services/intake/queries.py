@@ -90,6 +90,7 @@ class CaseFilter:
     service_item: str | None = None
     channel: str | None = None
     resident_id: UUID | None = None
+    clerk_id: str | None = None
     opened_from: date | None = None
     opened_to: date | None = None
     cursor: str | None = None
@@ -127,6 +128,8 @@ async def cases(pool: asyncpg.Pool, time_zone: str, given: CaseFilter, limit: in
         where.append(f"channel = {arg(given.channel)}")
     if given.resident_id:
         where.append(f"resident_id = {arg(given.resident_id)}")
+    if given.clerk_id:
+        where.append(f"clerk_id = {arg(given.clerk_id)}")
     if given.opened_from:
         where.append(f"(opened_at AT TIME ZONE {arg(time_zone)})::date >= "
                      f"{arg(given.opened_from)}")

@@ -3,6 +3,7 @@
     POST   /residents                 register (or find) a resident -> opaque resident_id
     POST   /residents/lookup          resident_id for an ID number (in the body, never the URL)
     GET    /residents/{id}?purpose=   the personal data, the reason recorded
+    GET    /residents/{id}/masked?purpose=  name and phone masked, for the counter (audited)
     PATCH  /residents/{id}            change phone, address, contact channel or consent
     DELETE /residents/{id}            erasure (PIPL art. 47): the keys are destroyed
     GET    /audit                     who reached which resident, when, why, on which standing
@@ -25,6 +26,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 from services.intake.application import Residents
 from services.intake.idnumber import normalize, problem_with
 from services.intake.lookup_limits import LookupGuard
+from services.intake.masking import mask_name, mask_phone
 from services.intake.vault import Access, ResidentData, Vault
 from shared.http.auth import Staff, Supervisor, check_center, require_roles
 from shared.http.dependencies import IdempotencyKey
@@ -145,6 +147,16 @@ class ResidentPublic(BaseModel):
         "lookup by the full ID number), or a case at their center opened under either."))
 
 
+class ResidentMasked(BaseModel):
+    """What the counter shows to recognise a returning resident (王*英 · 139****5678)."""
+
+    resident_id: UUID
+    status: Literal["on_file", "erased"]
+    name: str | None = Field(None, description="First and last character, the rest starred.")
+    phone: str | None = Field(None, description="First three and last four digits.")
+    consent: Consent | None = None
+
+
 class Erased(BaseModel):
     resident_id: UUID
     erased_at: datetime
@@ -213,6 +225,19 @@ async def read(resident_id: UUID, purpose: Purpose, vault: VaultDep, staff: Staf
             "name": d.name, "id_number": d.id_number, "phone": d.phone, "address": d.address,
             "contact_channel": d.contact_channel, "consent": Consent(**d.consent)})
     return out
+
+
+@residents.get("/{resident_id}/masked", response_model=ResidentMasked,
+               summary="A resident's name and phone, masked, for the counter to recognise them "
+                       "(audited as a read, with the purpose given)")
+async def read_masked(resident_id: UUID, purpose: Purpose, vault: VaultDep, staff: Staff,
+                      request: Request) -> ResidentMasked:
+    found = await vault.read(resident_id, _access(staff, purpose, request))
+    if found.data is None:
+        return ResidentMasked(resident_id=resident_id, status="erased")
+    d = found.data
+    return ResidentMasked(resident_id=resident_id, status="on_file", name=mask_name(d.name),
+                          phone=mask_phone(d.phone), consent=Consent(**d.consent))
 
 
 @residents.patch("/{resident_id}", response_model=ResidentChanged,
