@@ -22,10 +22,13 @@ run: venv
 	$(VENV)/bin/python -m tools.run $(ARGS)
 
 # The browser tests (tests/pages) drive Debian's chromium; its Chinese fonts make the pages'
-# screenshots readable. apt-get installs them where they are missing.
+# screenshots readable. The alert rules are checked by promtool, from Debian's prometheus
+# package. apt-get installs them where they are missing.
 test: venv
 	@command -v chromium >/dev/null && fc-list :lang=zh | grep -q . || \
 	  (apt-get update && apt-get install -y --no-install-recommends chromium fonts-noto-cjk)
+	@command -v promtool >/dev/null || \
+	  (apt-get update && apt-get install -y --no-install-recommends prometheus)
 	$(VENV)/bin/python -m pytest -q $(ARGS)
 
 lint: venv

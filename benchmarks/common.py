@@ -3,10 +3,15 @@
 Benchmarks start their own NATS and PostgreSQL (never the machine's shared ones) in a
 temporary folder, run each service as a separate process, and drive HTTP load with wrk from
 another process, so the figures are the service's and not the load generator's.
+
+A benchmark stopped with Ctrl-C (or SIGTERM, SIGHUP) stops every server and process it started:
+servers and services are stopped by PID at exit (``tools.devservers.stop_adopted``). Each says
+on stderr when it is up (``bench: ... up``), with its PID.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -20,10 +25,21 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
+from nats.js.api import AckPolicy, ConsumerConfig
 
-from tools.devservers import NatsServer, PostgresServer, free_port
+from shared.bus.jetstream import connect
+from shared.bus.pulling import Puller
+from shared.settings import Settings
+from tools.devservers import (
+    NatsServer,
+    PostgresServer,
+    adopt_process,
+    exit_on_signals,
+    free_port,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -38,16 +54,23 @@ class Servers:
 @contextlib.contextmanager
 def servers() -> Iterator[Servers]:
     folder = Path(tempfile.mkdtemp(prefix="sixstep-bench-"))
+    exit_on_signals()
     nats = NatsServer(folder / "nats")
     pg = PostgresServer(folder / "pg")
-    nats.start()
-    pg.start()
     try:
+        nats.start()
+        pg.start()
+        say(f"servers up: nats-server pid {nats.pid}, postgres pid {pg.pid}")
         yield Servers(nats.url, pg.url, folder)
     finally:
         pg.stop()
         nats.stop()
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def say(line: str) -> None:
+    """A progress line on stderr (``make bench`` keeps stdout for the figures)."""
+    print(f"bench: {line}", file=sys.stderr, flush=True)
 
 
 def service_env(srv: Servers, **extra: str) -> dict[str, str]:
@@ -60,8 +83,8 @@ def service_env(srv: Servers, **extra: str) -> dict[str, str]:
 
 @contextlib.contextmanager
 def service(module: str, port: int, env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
-    proc = subprocess.Popen([sys.executable, "-m", module], env=env, cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = adopt_process(subprocess.Popen([sys.executable, "-m", module], env=env, cwd=ROOT,
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
     try:
         deadline = time.time() + 60
         while True:
@@ -73,6 +96,7 @@ def service(module: str, port: int, env: dict[str, str]) -> Iterator[subprocess.
             if proc.poll() is not None or time.time() > deadline:
                 raise RuntimeError(f"{module} did not become ready on port {port}")
             time.sleep(0.1)
+        say(f"{module} up on port {port}, pid {proc.pid}")
         yield proc
     finally:
         proc.terminate()
@@ -171,3 +195,33 @@ def target(name: str, measured: float, goal: float, unit: str = "x", *,
     verdict = "met" if met else f"MISSED by {abs(measured - goal) / goal:.0%}"
     sign = "<=" if at_most else ">="
     return f"{TARGET}{name}: {measured:,.2f} {unit} ({sign} {goal:g} {unit}) {verdict}"
+
+
+async def pipelined_pull(settings: Settings, total: int, batch: int) -> tuple[int, float]:
+    """The transport's own ceiling: ``total`` messages of the stream through the pipelined pull
+    requests replay and rebuilds read with (``shared.bus.pulling.Puller``), no acks, nothing
+    decoded: (messages, seconds)."""
+    nc = await connect(settings, "bench-raw-pull")
+    try:
+        start = time.perf_counter()
+        info = await nc.jetstream().add_consumer(settings.stream_name, ConsumerConfig(
+            ack_policy=AckPolicy.NONE, inactive_threshold=60.0, mem_storage=True))
+        puller = Puller(nc, settings.stream_name, info.name, batch)
+        await puller.start()
+        got = 0
+        while got < total:
+            got += len(await puller.take(timeout=2.0))
+        seconds = time.perf_counter() - start
+        await puller.stop()
+        return got, seconds
+    finally:
+        await nc.close()
+
+
+async def publish_pipelined(js: Any, subject: str, data: bytes, n: int, key: str) -> float:
+    """``n`` JetStream publishes of ``data``, a thousand awaited together: publishes per s."""
+    start = time.perf_counter()
+    for chunk in range(0, n, 1000):
+        await asyncio.gather(*[js.publish(subject, data, headers={"Nats-Msg-Id": f"{key}{i}"})
+                               for i in range(chunk, min(chunk + 1000, n))])
+    return n / (time.perf_counter() - start)

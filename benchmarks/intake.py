@@ -34,6 +34,7 @@ from benchmarks.common import (
     free_ports,
     machine,
     post_script,
+    publish_pipelined,
     servers,
     service,
     service_env,
@@ -42,6 +43,7 @@ from benchmarks.common import (
 )
 from benchmarks.pipeline import naive_save_rate
 from shared.settings import Settings
+from tools.devservers import adopt_process
 
 # The clerk is the token's subject (``common.bearer``): a clerk opens cases in their own name.
 CASE = ('{"center_id": "SH-PD-HUAMU", "counter_id": "window-3", "clerk_id": "bench-clerk",'
@@ -77,11 +79,7 @@ async def jetstream_rates(url: str, n: int) -> tuple[float, float]:
     for i in range(n // 4):
         await js.publish("bench.one", data, headers={"Nats-Msg-Id": f"a{i}"})
     awaited = (n // 4) / (time.perf_counter() - start)
-    start = time.perf_counter()
-    for chunk in range(0, n, 1000):
-        await asyncio.gather(*[js.publish("bench.many", data, headers={"Nats-Msg-Id": f"b{i}"})
-                               for i in range(chunk, min(chunk + 1000, n))])
-    pipelined = n / (time.perf_counter() - start)
+    pipelined = await publish_pipelined(js, "bench.many", data, n, "b")
     await js.delete_stream("BENCH")
     await nc.close()
     return awaited, pipelined
@@ -140,8 +138,9 @@ def run(srv: Servers, seconds: int) -> dict[str, float]:
     awaited, pipelined = asyncio.run(jetstream_rates(srv.nats_url, 20_000))
     figures["js_publish_awaited_per_s"], figures["js_publish_pipelined_per_s"] = awaited, pipelined
     crud_port, intake_port, worker_port = free_ports(3)
-    crud = subprocess.Popen([sys.executable, "benchmarks/crud_baseline.py", str(crud_port),
-                             srv.database_url], cwd=ROOT)
+    crud = adopt_process(subprocess.Popen(
+        [sys.executable, "benchmarks/crud_baseline.py", str(crud_port), srv.database_url],
+        cwd=ROOT))
     try:
         for _ in range(100):
             try:

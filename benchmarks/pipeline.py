@@ -40,7 +40,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import NoOpTracerProvider
 from starlette.responses import Response
 
-from benchmarks.common import machine, peak_rss_mb, servers
+from benchmarks.common import machine, peak_rss_mb, publish_pipelined, servers
 from services.intake import commands as c
 from services.intake.application import Intake, IntakeApplication
 from services.intake.domain import Case
@@ -172,11 +172,7 @@ async def raw_publish_and_fetch(url: str, n: int) -> tuple[float, float]:
     js = nc.jetstream()
     await js.add_stream(name="RAW", subjects=["raw.>"])
     data = b"x" * 700
-    start = time.perf_counter()
-    for chunk in range(0, n, 1000):
-        await asyncio.gather(*[js.publish("raw.e", data, headers={"Nats-Msg-Id": f"r{i}"})
-                               for i in range(chunk, min(chunk + 1000, n))])
-    publish = n / (time.perf_counter() - start)
+    publish = await publish_pipelined(js, "raw.e", data, n, "r")
     sub = await js.pull_subscribe("raw.>", durable="raw", stream="RAW",
                                   config=ConsumerConfig(ack_policy=AckPolicy.EXPLICIT,
                                                         max_ack_pending=20000))

@@ -5,9 +5,9 @@
     .venv/bin/python benchmarks/rebuild_all.py --live-handler   # also the live handlers' path
 
 On a nats-server and a PostgreSQL it starts itself, the benchmark publishes the synthetic year
-of ``feedback_figures.py`` (eight centers; every visit opens a case that is heard, guided and
-resolved, its survey is sent and answered or expires, bad reviews are rectified and revisited,
-a third of the cases get a follow-up), then measures, one after the other in this process:
+of ``benchmarks/synthetic.py`` (eight centers, visit by visit: every visit's case from opening
+to resolution, its survey and answer or expiry, bad reviews rectified and revisited, its
+follow-ups), then measures, one after the other in this process:
 
   raw fetch + ack  nats-py ``fetch()`` of a pull consumer with explicit acks, each message
                    acknowledged, nothing decoded (what any exactly-once reader pays at least)
@@ -46,16 +46,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
-from benchmarks.common import machine, servers, target
-from benchmarks.feedback_figures import CENTERS, PeakRSS, generate, stream_count
+from benchmarks.common import machine, pipelined_pull, servers, target
+from benchmarks.feedback_figures import PeakRSS
+from benchmarks.synthetic import CENTERS, EVENTS_PER_VISIT, publish_year
 from shared.analytics.rebuild import Rebuild
-from shared.bus.jetstream import connect, ensure_streams
-from shared.bus.pulling import Puller
+from shared.bus.jetstream import connect
 from shared.readmodels.readmodel import ReadModel, load_read_model
 from shared.settings import Settings
 
 MODELS = ("intake", "followup", "feedback", "feedback.figures")
-EVENTS_PER_VISIT = 8.7  # in the synthetic year, measured
 TARGET_RATIO = 0.8
 TARGET_RSS_MB = 300
 
@@ -104,22 +103,8 @@ async def raw_fetch_ack(settings: Settings, total: int, batch: int) -> Measured:
 
 async def raw_pull(settings: Settings, total: int, batch: int) -> Measured:
     """The rebuild's own transport (pipelined pull requests, no acks), nothing decoded."""
-    nc = await connect(settings, "bench-raw-pull")
-    try:
-        js = nc.jetstream()
-        start = time.perf_counter()
-        info = await js.add_consumer(settings.stream_name, ConsumerConfig(
-            ack_policy=AckPolicy.NONE, inactive_threshold=60.0, mem_storage=True))
-        puller = Puller(nc, settings.stream_name, info.name, batch)
-        await puller.start()
-        got = 0
-        while got < total:
-            got += len(await puller.take(timeout=2.0))
-        seconds = time.perf_counter() - start
-        await puller.stop()
-        return Measured("raw pipelined pull (Puller)", got, seconds)
-    finally:
-        await nc.close()
+    got, seconds = await pipelined_pull(settings, total, batch)
+    return Measured("raw pipelined pull (Puller)", got, seconds)
 
 
 async def rebuild(settings: Settings, model: ReadModel, name: str, batch: int,
@@ -168,25 +153,20 @@ def line(m: Measured, fetch: Measured, pull: Measured) -> str:
 
 
 async def main(args: argparse.Namespace) -> None:
-    visits = max(1, round(args.events / EVENTS_PER_VISIT / CENTERS))
+    visits = max(1, round(args.events / EVENTS_PER_VISIT / len(CENTERS)))
     print(f"machine: {machine()}")
     with servers() as srv:
         settings = Settings(database_url=srv.database_url, nats_url=srv.nats_url,
                             stream_name="BENCH", subject_prefix="bench", schema_prefix="bench_",
                             partitions=16, log_level="WARNING", log_json=False)
-        nc = await connect(settings, "bench-setup")
-        await ensure_streams(nc.jetstream(), settings)
-        await nc.close()
-
         start = time.perf_counter()
-        log = await generate(settings, visits)
+        log = await publish_year(settings, visits)
         published_s = time.perf_counter() - start
-        stored = await stream_count(settings, log.events)
-        assert stored == log.events, (stored, log.events)
-        print(f"synthetic year: {CENTERS} centers x {visits:,} visits, {log.events:,} events "
-              f"(intake {log.positions['intake']:,}, feedback {log.positions['feedback']:,}, "
-              f"followup {log.positions['followup']:,}), {log.bytes / 2**20:,.0f} MiB; "
-              f"published in {published_s:.1f} s; batch {args.batch}")
+        print(f"synthetic year: {len(CENTERS)} centers x {visits:,} visits, {log.events:,} "
+              f"events (intake {log.by_service['intake']:,}, feedback "
+              f"{log.by_service['feedback']:,}, followup {log.by_service['followup']:,}), "
+              f"{log.bytes / 2**20:,.0f} MiB; published in {published_s:.1f} s; "
+              f"batch {args.batch}")
 
         fetch = await raw_fetch_ack(settings, log.events, args.batch)
         pull = await raw_pull(settings, log.events, args.batch)

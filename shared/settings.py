@@ -107,12 +107,26 @@ class Settings(BaseSettings):
 
     group_commit_max_batch: int = Field(256, ge=1)
     group_commit_max_wait_ms: float = Field(2.0, ge=0)
+    write_timeout_s: float = Field(5.0, ge=0.5, le=120, description=(
+        "Every write answers within this many seconds of its arrival. A write the store has "
+        "not committed by then answers 503 store_unavailable (withdrawn before it was sent: "
+        "nothing recorded) or 503 outcome_unknown (sent, commit not confirmed: retry with the "
+        "same Idempotency-Key). Keep it well under clients' own timeouts."))
     relay_batch: int = Field(1000, ge=1)
     consumer_batch: int = Field(500, ge=1)
     consumer_max_deliver: int = Field(5, ge=1)
     consumer_backoff_s: tuple[float, ...] = (0.2, 1.0, 5.0, 15.0)
     read_wait_timeout_s: float = Field(5.0, ge=0)
     ready_max_lag: int = Field(10_000, ge=0, description="/ready fails above this consumer lag.")
+    relay_stall_s: float = Field(30.0, gt=0, description=(
+        "/ready answers degraded when the oldest stored event the relay has not published "
+        "has waited longer than this (the stream has no leader, NATS is gone)."))
+    consumer_lag_degraded_s: float = Field(60.0, gt=0, description=(
+        "/ready answers degraded when a consumer's oldest unapplied event has been on the "
+        "stream longer than this (a held batch, a slow or stopped consumer)."))
+    health_probe_interval_s: float = Field(2.0, gt=0, description=(
+        "How often a worker measures its relay's backlog and its consumers' oldest "
+        "unapplied event (for /ready and /metrics)."))
     consumer_ack_wait_s: float = Field(30.0, gt=0, description=(
         "How long a fetched event may stay unacknowledged before the server hands it out "
         "again. A consumer resets its durable to the ack floor when it starts, so a "
@@ -170,6 +184,11 @@ class Settings(BaseSettings):
                                  "home_visit": "sms", "open311": "sms"},
         description="Survey channel per intake channel (the resident's preferred way back).")
     rectification_working_days: int = Field(15, ge=1, description="Deadline of a bad review.")
+    center_windows: dict[str, dict[str, str]] = Field(
+        default_factory=lambda: {"*": {f"window-{n}": f"{n}号窗口" for n in range(1, 9)}},
+        description=(
+            "Each center's windows as JSON, center -> {window id: name shown}; '*' for the "
+            "centers not named. The clerk's screen offers these at sign-in."))
     feedback_tick_s: float = Field(0.25, gt=0, description=(
         "How often due surveys are sent/expired. Short ticks send in small batches: a tick's "
         "whole batch shares the writer with the surveys being requested."))

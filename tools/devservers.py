@@ -10,6 +10,11 @@ data and its log under one folder:
 Servers are only ever signalled by the PID of the process they started. A data folder that is
 given again keeps its data (a second `make run` finds yesterday's events).
 
+However the starting process ends short of SIGKILL (Ctrl-C of `make bench` or of a test run,
+an exception, ``exit_on_signals`` for SIGTERM and SIGHUP), every server it started and every
+process it handed to ``adopt_process`` (a service, a load generator) is stopped by PID at exit,
+newest first: nothing it started is left running.
+
 PostgreSQL refuses to run as root: when this process is root, initdb and postgres run as the
 ``postgres`` OS user (``subprocess.Popen(user=...)``, no ``su`` in between, so ``pid`` is the
 postmaster's own), the data folder is given to that user and its ancestors get the traverse bit
@@ -18,6 +23,7 @@ postmaster's own), the data folder is given to that user and its ancestors get t
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import importlib.metadata
 import importlib.util
@@ -43,11 +49,14 @@ __all__ = [
     "ManagedServer",
     "NatsServer",
     "PostgresServer",
+    "adopt_process",
     "ensure_servers",
+    "exit_on_signals",
     "find_nats_server",
     "find_pg_bindir",
     "free_port",
     "port_is_free",
+    "stop_adopted",
 ]
 
 log = logging.getLogger(__name__)
@@ -92,6 +101,67 @@ def _http_ok(url: str) -> bool:
             return bool(response.status == 200)
     except (urllib.error.URLError, OSError):
         return False
+
+
+# ------------------------------------------------------------- stopped however the owner ends
+
+#: pid -> (the pid of the process that started it, how to stop it), oldest first.
+_ADOPTED: dict[int, tuple[int, Callable[[], None]]] = {}
+
+
+def _adopt(pid: int, stop: Callable[[], None]) -> None:
+    if not _ADOPTED:
+        atexit.unregister(stop_adopted)
+        atexit.register(stop_adopted)
+    _ADOPTED[pid] = (os.getpid(), stop)
+
+
+def _disown(pid: int) -> None:
+    _ADOPTED.pop(pid, None)
+
+
+def stop_adopted() -> None:
+    """Stop every server and adopted process still running, newest first (the services
+    before the servers they use). Runs at exit; a second Ctrl-C does not cut it short."""
+    with contextlib.suppress(ValueError):  # only the main thread may set handlers
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    me = os.getpid()
+    for pid, (owner, stop) in reversed(list(_ADOPTED.items())):
+        if owner != me:  # a forked child never stops its parent's servers
+            continue
+        try:
+            stop()
+        except Exception as exc:  # stop the others all the same
+            log.warning("could not stop pid %s at exit: %s", pid, exc)
+        _ADOPTED.pop(pid, None)
+
+
+def adopt_process(proc: subprocess.Popen[bytes], timeout: float = 20.0) -> subprocess.Popen[bytes]:
+    """Stop ``proc`` at exit if it still runs: SIGTERM, ``timeout`` s, then SIGKILL."""
+
+    def stop() -> None:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        proc.wait()
+
+    _adopt(proc.pid, stop)
+    return proc
+
+
+def exit_on_signals(signals: Sequence[signal.Signals] = (signal.SIGTERM, signal.SIGHUP)
+                    ) -> None:
+    """End this process on ``signals`` as on Ctrl-C: ``finally`` blocks run, then
+    ``stop_adopted`` (the default action would end it at once and leave its servers)."""
+
+    def leave(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    for sig in signals:
+        signal.signal(sig, leave)
 
 
 class ManagedServer(Protocol):
@@ -154,6 +224,7 @@ class _ServerProcess:
                 user=user.pw_uid if user else None, group=user.pw_gid if user else None,
                 extra_groups=[] if user else None,
             )
+        _adopt(self._proc.pid, self.stop)
 
     def _wait_until(self, ready: Callable[[], bool], timeout: float, what: str, *,
                     kill_on_timeout: bool = True) -> None:
@@ -198,6 +269,7 @@ class _ServerProcess:
         if proc.poll() is None:
             proc.kill()
         proc.wait()
+        _disown(proc.pid)
 
     def __enter__(self) -> Self:
         self.start()
@@ -429,6 +501,17 @@ class PostgresServer(_ServerProcess):
                      "-c", "fsync=on", "-c", "synchronous_commit=on"],
                     user=user, env=env)
         self._wait_until(self._ready, timeout, "accepting connections")
+
+    def stop_immediately(self, timeout: float = 10.0) -> None:
+        """``pg_ctl stop -m immediate``: every backend quits at once, no checkpoint; the next
+        start recovers from the WAL (what was committed is there, nothing else)."""
+        proc = self._proc
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(signal.SIGQUIT)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout)
+        self.kill()
 
     def restart(self, timeout: float = 30.0) -> None:
         """Fast shutdown, then start again on the same port with the same data."""

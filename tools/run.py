@@ -27,7 +27,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from shared.cli.context import write_endpoints
+from shared.cli.servers import write_endpoints
 from shared.settings import ServiceName, Settings
 from tools.devservers import DevServerError, ManagedServer, ensure_servers, port_is_free
 
@@ -172,7 +172,9 @@ class _Runner:
             ensure_servers, self.state_dir,
             self.settings.database_url if "database_url" in given else None,
             self.settings.nats_url if "nats_url" in given else None)
-        write_endpoints(self.state_dir, database_url, nats_url)
+        write_endpoints(self.state_dir, database_url, nats_url,
+                        {name: f"http://127.0.0.1:{self.settings.port_for(name)}"
+                         for name in SERVICES} if self.with_services else None)
         if self.with_services and not self.stop_requested.is_set():
             await self._start_services(database_url, nats_url)
         if self.stop_requested.is_set():

@@ -1,23 +1,32 @@
 """Feedback's HTTP API: ratings, a case's feedback, the supervisor's rectifications, figures.
 
 Same rules as intake: every write takes an Idempotency-Key and answers with the version and
-the log position; every read takes ``?after=<position>`` to see that write.
+the log position (through the command path, ``application.py``); every read comes from
+``queries.py`` and takes ``?after=<position>`` to see that write.
 """
 
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any, Literal
+from typing import Annotated
 from uuid import UUID
 
 import asyncpg
-import orjson
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
 from services.feedback import commands as c
+from services.feedback import queries
 from services.feedback.application import Feedback
 from services.feedback.domain import revisit_survey_id_for
 from services.feedback.figures import DIMENSIONS, FIGURES, Dimension, FigureQuery, Period, compute
+from services.feedback.queries import (
+    CaseFeedbackPublic,
+    FiguresPublic,
+    RectificationBoard,
+    RectificationPublic,
+    RectificationStatus,
+    SurveyPublic,
+)
 from services.feedback.tokens import TokenInvalid
 from shared.http.auth import (
     Figures,
@@ -36,24 +45,17 @@ from shared.http.dependencies import (
     SettingsDep,
     WrittenPublic,
 )
-from shared.http.errors import ErrorResponse, problem
+from shared.http.errors import ERRORS, ErrorResponse, error_responses, problem
 from shared.http.limits import TokenBuckets
 from shared.readmodels.positions import wait_for_write
 from shared.security.principals import STAFF, Role
 from shared.settings import ServiceName, Settings
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorResponse}, 401: {"model": ErrorResponse}, 403: {"model": ErrorResponse},
-    404: {"model": ErrorResponse}, 409: {"model": ErrorResponse},
-    410: {"model": ErrorResponse}, 422: {"model": ErrorResponse},
-    503: {"model": ErrorResponse}, 504: {"model": ErrorResponse},
-}
+ANSWERS = ERRORS | error_responses(410)  # a survey link past its time
 
 
 async def _feedback(request: Request) -> Feedback:
     return request.app.state.feedback
-
-
 
 
 async def _consumers(request: Request) -> dict[str, str]:
@@ -65,10 +67,10 @@ ConsumersDep = Annotated[dict[str, str], Depends(_consumers)]
 After = Annotated[int | None, Query(ge=0, description=(
     "A feedback write's position: wait (bounded) until the read model has applied it."))]
 
-surveys = APIRouter(prefix="/surveys", tags=["surveys"], responses=ERRORS)
-cases = APIRouter(prefix="/cases", tags=["cases"], responses=ERRORS)
-rectifications = APIRouter(prefix="/rectifications", tags=["rectifications"], responses=ERRORS)
-figures = APIRouter(prefix="/figures", tags=["figures"], responses=ERRORS)
+surveys = APIRouter(prefix="/surveys", tags=["surveys"], responses=ANSWERS)
+cases = APIRouter(prefix="/cases", tags=["cases"], responses=ANSWERS)
+rectifications = APIRouter(prefix="/rectifications", tags=["rectifications"], responses=ANSWERS)
+figures = APIRouter(prefix="/figures", tags=["figures"], responses=ANSWERS)
 
 
 class RectificationWritten(WrittenPublic):
@@ -81,7 +83,7 @@ async def _wait(pool: asyncpg.Pool, settings: Settings, consumer: str,
 
 
 def _today(settings: Settings, feedback: Feedback) -> date:
-    return feedback.clock().astimezone(settings.tz).date()
+    return feedback.clock.now().astimezone(settings.tz).date()
 
 
 # -- writes -----------------------------------------------------------------------------------
@@ -156,119 +158,65 @@ async def complete_rectification(rectification_id: UUID, body: c.CompleteRectifi
 
 # -- reads ------------------------------------------------------------------------------------
 
-SURVEY_COLUMNS = (
-    "survey_id, case_id, center_id, counter_id, clerk_id, service_item, purpose, channel,"
-    " rectification_id, status, requested_at, send_at, expires_at, sent_at, answered_at,"
-    " level, comment, aspects::text AS aspects, via, answered_by, recorded_by, closed_at,"
-    " withdrawn_reason, version, position")
-RECTIFICATION_COLUMNS = (
-    "r.rectification_id, r.case_id, r.center_id, r.survey_id, r.rating, r.summary,"
-    " r.opened_at, r.deadline_on, r.basis, r.status, r.completed_at, r.completed_on,"
-    " r.outcome,"
-    " r.actions, r.on_time, r.revisit_survey_id, v.status AS revisit_status,"
-    " v.level AS revisit_level, r.version, r.position")
-RECTIFICATION_FROM = ("rectifications r LEFT JOIN surveys v"
-                      " ON v.survey_id = r.revisit_survey_id")
-
-
-def _survey(row: asyncpg.Record) -> dict[str, Any]:
-    out = dict(row)
-    out["aspects"] = orjson.loads(out["aspects"]) if out["aspects"] else {}
-    return out
-
-
-def _rectification(row: asyncpg.Record, today: date) -> dict[str, Any]:
-    out = dict(row)
-    out["overdue"] = out["status"] == "open" and out["deadline_on"] < today
-    return out
-
-
-@surveys.get("/{survey_id}", summary="One survey: where it stands, and the answer if any")
+@surveys.get("/{survey_id}", response_model=SurveyPublic,
+             summary="One survey: where it stands, and the answer if any")
 async def get_survey(survey_id: UUID, pool: PoolDep, settings: SettingsDep,
                      consumers: ConsumersDep, staff: Staff,
-                     after: After = None) -> dict[str, Any]:
+                     after: After = None) -> SurveyPublic:
     await _wait(pool, settings, consumers["views"], "feedback", after)
-    row = await pool.fetchrow(f"SELECT {SURVEY_COLUMNS} FROM surveys WHERE survey_id = $1",
-                              survey_id)
-    if row is None:
+    survey = await queries.survey(pool, survey_id)
+    if survey is None:
         raise problem(404, "not_found", f"survey {survey_id} not found", id=str(survey_id))
-    check_center(staff, row["center_id"])
-    return _survey(row)
+    check_center(staff, survey.center_id)
+    return survey
 
 
-@cases.get("/{case_id}/feedback", summary="A case's surveys, answers and rectifications")
+@cases.get("/{case_id}/feedback", response_model=CaseFeedbackPublic,
+           summary="A case's surveys, answers and rectifications")
 async def case_feedback(case_id: UUID, pool: PoolDep, settings: SettingsDep,
                         feedback: FeedbackDep, consumers: ConsumersDep, staff: Staff,
-                        after: After = None) -> dict[str, Any]:
+                        after: After = None) -> CaseFeedbackPublic:
     await _wait(pool, settings, consumers["views"], "feedback", after)
-    rows = await pool.fetch(f"SELECT {SURVEY_COLUMNS} FROM surveys WHERE case_id = $1"
-                            " ORDER BY requested_at, survey_id", case_id)
-    rects = await pool.fetch(f"SELECT {RECTIFICATION_COLUMNS} FROM {RECTIFICATION_FROM}"
-                             " WHERE r.case_id = $1 ORDER BY r.opened_at", case_id)
-    if not rows:
+    found = await queries.case_feedback(pool, case_id, _today(settings, feedback))
+    if found is None:
         raise problem(404, "not_found", f"no feedback on case {case_id} yet", id=str(case_id))
-    check_center(staff, rows[0]["center_id"])
-    today = _today(settings, feedback)
-    return {"case_id": str(case_id), "surveys": [_survey(r) for r in rows],
-            "rectifications": [_rectification(r, today) for r in rects]}
+    check_center(staff, found.surveys[0].center_id)
+    return found
 
 
-@rectifications.get("", summary="The supervisor's board: open rectifications, overdue first")
+@rectifications.get("", response_model=RectificationBoard,
+                    summary="The supervisor's board: open rectifications, overdue first")
 async def list_rectifications(
     pool: PoolDep, settings: SettingsDep, feedback: FeedbackDep, consumers: ConsumersDep,
     supervisor: Supervisor,
     center_id: Annotated[str | None, Query(max_length=64)] = None,
-    status: Literal["open", "overdue", "completed", "all"] = "open",
+    status: RectificationStatus = "open",
     as_of: Annotated[date | None, Query(description="Today, in the center's zone, by default")]
         = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
     after: After = None,
-) -> dict[str, Any]:
+) -> RectificationBoard:
     await _wait(pool, settings, consumers["views"], "feedback", after)
-    center_id = center_filter(supervisor, center_id)
-    today = as_of or _today(settings, feedback)
-    where, args = [], []
-
-    def arg(value: Any) -> str:
-        args.append(value)
-        return f"${len(args)}"
-
-    if center_id:
-        where.append(f"r.center_id = {arg(center_id)}")
-    if status in ("open", "overdue"):
-        where.append("r.status = 'open'")
-    if status == "overdue":
-        where.append(f"r.deadline_on < {arg(today)}")
-    elif status == "completed":
-        where.append("r.status <> 'open'")
-    sql = f"SELECT {RECTIFICATION_COLUMNS} FROM {RECTIFICATION_FROM}"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    sql += f" ORDER BY r.deadline_on, r.opened_at LIMIT {arg(limit)}"
-    rows = await pool.fetch(sql, *args)
-    counts = await pool.fetchrow(
-        "SELECT count(*) FILTER (WHERE status = 'open') AS open,"
-        " count(*) FILTER (WHERE status = 'open' AND deadline_on < $1) AS overdue"
-        " FROM rectifications WHERE ($2::text IS NULL OR center_id = $2)", today, center_id)
-    return {"as_of": today, "open": counts["open"], "overdue": counts["overdue"],
-            "items": [_rectification(r, today) for r in rows]}
+    return await queries.rectification_board(pool, center_filter(supervisor, center_id),
+                                             status, as_of or _today(settings, feedback), limit)
 
 
-@rectifications.get("/{rectification_id}", summary="One rectification")
+@rectifications.get("/{rectification_id}", response_model=RectificationPublic,
+                    summary="One rectification")
 async def get_rectification(rectification_id: UUID, pool: PoolDep, settings: SettingsDep,
                             feedback: FeedbackDep, consumers: ConsumersDep,
-                            supervisor: Supervisor, after: After = None) -> dict[str, Any]:
+                            supervisor: Supervisor, after: After = None) -> RectificationPublic:
     await _wait(pool, settings, consumers["views"], "feedback", after)
-    row = await pool.fetchrow(f"SELECT {RECTIFICATION_COLUMNS} FROM {RECTIFICATION_FROM}"
-                              " WHERE r.rectification_id = $1", rectification_id)
-    if row is None:
+    found = await queries.rectification(pool, rectification_id, _today(settings, feedback))
+    if found is None:
         raise problem(404, "not_found", f"rectification {rectification_id} not found",
                       id=str(rectification_id))
-    check_center(supervisor, row["center_id"])
-    return _rectification(row, _today(settings, feedback))
+    check_center(supervisor, found.center_id)
+    return found
 
 
-@figures.get("", summary="The center's figures by period and by center, counter, clerk, item")
+@figures.get("", response_model=FiguresPublic,
+             summary="The center's figures by period and by center, counter, clerk, item")
 async def get_figures(
     pool: PoolDep, settings: SettingsDep, feedback: FeedbackDep, consumers: ConsumersDep,
     reader: Figures,
@@ -286,7 +234,7 @@ async def get_figures(
     after: After = None,
     after_intake: Annotated[int | None, Query(ge=0, description=(
         "An intake write's position: wait until the figures have applied it."))] = None,
-) -> dict[str, Any]:
+) -> FiguresPublic:
     """Every figure has a numerator, a denominator and their rate (null when nothing counts);
     ``visits``, ``bad_reviews`` and ``rectifications_opened`` are counts. Days are the
     center's calendar days; weeks start on Monday. Definitions: README, "The center's
@@ -311,6 +259,7 @@ async def get_figures(
     query = FigureQuery(period=period, date_from=date_from, date_to=date_to, as_of=today,
                         group_by=tuple(dims), filters=filters)  # type: ignore[arg-type]
     rows = await compute(pool, query)
-    return {"period": period, "from": date_from, "to": date_to, "as_of": today,
-            "group_by": dims, "filters": dict(filters), "time_zone": settings.center_timezone,
-            "figures": {f.name: f.meaning for f in FIGURES}, "rows": rows}
+    return FiguresPublic(period=period, date_from=date_from, date_to=date_to, as_of=today,
+                         group_by=dims, filters=dict(filters),
+                         time_zone=settings.center_timezone,
+                         figures={f.name: f.meaning for f in FIGURES}, rows=rows)

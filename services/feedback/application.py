@@ -7,9 +7,8 @@ Ports, wired in ``main.py``: a clock (``now``), the centers' working-day calenda
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
@@ -18,7 +17,6 @@ from eventsourcing.domain import Aggregate
 from services.feedback import commands as c
 from services.feedback.domain import (
     Consent,
-    Meta,
     Rectification,
     Survey,
     survey_id_for_resolution,
@@ -31,14 +29,15 @@ from shared.contracts.feedback import (
     WithdrawalCause,
 )
 from shared.eventstore.application import ServiceApplication
+from shared.eventstore.command_path import CommandPath
 from shared.eventstore.group_commit import GroupCommitter, Unit, Written
 from shared.kernel.calendar import covered
-from shared.kernel.errors import AlreadyDoneError, CommandError, VersionConflict
+from shared.kernel.clock import Clock
+from shared.kernel.errors import CommandError
+from shared.kernel.meta import Meta, meta_for
 from shared.kernel.moments import Moments
 from shared.runtime.calendars import Calendars
 from shared.settings import Settings
-
-Clock = Callable[[], datetime]
 
 
 class ActorMismatch(CommandError):
@@ -50,10 +49,6 @@ class ActorMismatch(CommandError):
 
 class FeedbackApplication(ServiceApplication):
     name = "feedback"
-
-
-def system_clock() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -120,27 +115,17 @@ class Outgoing:
     token: str
 
 
-def meta_for(command: c._Command | None, actor: str, key: str | None, now: datetime) -> Meta:
-    return {
-        "actor": actor,
-        "occurred_at": (command.occurred_at if command and command.occurred_at else now),
-        "causation_id": key,
-        "correlation_id": command.correlation_id if command else None,
-    }
-
-
 class Feedback:
     """The feedback use cases, shared by the HTTP API, the consumers and the scheduler."""
 
     def __init__(self, committer: GroupCommitter, policy: SurveyPolicy, tokens: SurveyTokens,
-                 calendars: Calendars, clock: Clock = system_clock,
+                 calendars: Calendars, clock: Clock | None = None,
                  moments: Moments | None = None) -> None:
-        self.committer = committer
+        self.path = CommandPath(committer, clock, moments)
+        self.clock = self.path.clock
         self.policy = policy
         self.tokens = tokens
         self.calendars = calendars
-        self.clock = clock
-        self.moments = moments or Moments()
 
     def local_day(self, at: datetime) -> date:
         return at.astimezone(self.policy.tz).date()
@@ -154,7 +139,7 @@ class Feedback:
         """
         channel = self.policy.channel_for(case.intake_channel, case.resident_id)
         _, expires_at = self.policy.timing(channel, case.resolved_at)
-        return self.clock() >= expires_at
+        return self.clock.now() >= expires_at
 
     async def request_survey(self, case: ResolvedCase, consent: Consent | None = None
                              ) -> Written:
@@ -164,13 +149,10 @@ class Feedback:
         channel = self.policy.channel_for(case.intake_channel, case.resident_id)
         send_at, expires_at = self.policy.timing(channel, case.resolved_at)
         cause = str(case.resolved_event_id)
-        meta: Meta = {"actor": "system:feedback", "occurred_at": self.clock(),
-                      "causation_id": cause, "correlation_id": case.correlation_id,
-                      "center_id": case.center_id, "case_id": case.case_id}
+        meta = self.path.meta("system:feedback", cause, center_id=case.center_id,
+                              case_id=case.case_id) | {"correlation_id": case.correlation_id}
 
-        def run(unit: Unit) -> Aggregate:
-            if unit.find(survey_id) is not None:
-                raise AlreadyDoneError(survey_id, 1)
+        def build() -> Survey:
             survey = Survey(id=survey_id, survey_id=survey_id,
                             purpose=SurveyPurpose.RESOLUTION.value, channel=channel.value,
                             resident_id=case.resident_id, counter_id=case.counter_id,
@@ -179,69 +161,52 @@ class Feedback:
                             meta=meta)
             if consent is not None:
                 survey.respect(consent, meta)
-            unit.add(survey)
             return survey
 
-        return await self.committer.submit(run, [survey_id])
+        return await self.path.create(survey_id, "SurveyRequested", None, build)
 
     async def respect_consent(self, survey_id: UUID, consent: Consent,
                               cause: str | None) -> WithdrawalCause | None:
         """Withdraw a survey the resident may no longer be asked (``Consent.forbids``);
         nothing when it may still ask or is closed already. ``cause``: the upstream event."""
-        meta = meta_for(None, "system:feedback", cause, self.clock())
         outcome: dict[str, WithdrawalCause | None] = {}
 
-        def run(unit: Unit) -> Aggregate:
-            survey: Survey = unit.get(survey_id, "survey")
-            survey.check_new_command(cause, "SurveyWithdrawn")
+        def act(survey: Survey, meta: Meta) -> None:
             outcome["because"] = survey.respect(consent, meta)
-            return survey
 
-        await self.committer.submit(run, [survey_id])  # a repeated cause: nothing, again
+        await self.path.on(survey_id, "survey", "SurveyWithdrawn", act,  # a repeated cause:
+                           self.path.meta("system:feedback", cause), cause)  # nothing, again
         return outcome.get("because")
 
     async def withdraw_survey(self, survey_id: UUID, reason: str, cause: str) -> Written:
-        meta = meta_for(None, "system:feedback", cause, self.clock())
-
-        def run(unit: Unit) -> Aggregate:
-            survey: Survey = unit.get(survey_id, "survey")
-            survey.check_new_command(cause, "SurveyWithdrawn")
-            survey.withdraw(reason, meta)
-            return survey
-
-        return await self.committer.submit(run, [survey_id])
+        return await self.path.on(survey_id, "survey", "SurveyWithdrawn",
+                                  lambda survey, meta: survey.withdraw(reason, meta),
+                                  self.path.meta("system:feedback", cause), cause)
 
     # -- the scheduler: send when due, expire when the deadline passes ----------------------
 
     async def send_survey(self, survey_id: UUID) -> Outgoing:
         """Record the survey as sent (once) and return what to hand to the sender."""
-        now = self.clock()
-        meta = meta_for(None, "system:feedback-scheduler", None, now)
+        meta = self.path.meta("system:feedback-scheduler", None)
+        now = meta["occurred_at"]
         out: dict[str, Outgoing] = {}
 
-        def run(unit: Unit) -> Aggregate:
-            survey: Survey = unit.get(survey_id, "survey")
+        def act(survey: Survey, meta: Meta) -> None:
             survey.send(now, meta)
             out["message"] = Outgoing(
                 survey_id=survey.id, case_id=survey.case_id, center_id=survey.center_id,
                 counter_id=survey.counter_id, resident_id=survey.resident_id,
                 channel=survey.channel, purpose=survey.purpose, expires_at=survey.expires_at,
                 token=self.tokens.issue(survey.id, survey.expires_at))
-            return survey
 
-        await self.committer.submit(run, [survey_id])
+        await self.path.on(survey_id, "survey", "SurveySent", act, meta, None)
         return out["message"]
 
     async def expire_survey(self, survey_id: UUID) -> Written:
-        now = self.clock()
-        meta = meta_for(None, "system:feedback-scheduler", None, now)
-
-        def run(unit: Unit) -> Aggregate:
-            survey: Survey = unit.get(survey_id, "survey")
-            survey.expire(now, meta)
-            return survey
-
-        return await self.committer.submit(run, [survey_id])
+        meta = self.path.meta("system:feedback-scheduler", None)
+        now = meta["occurred_at"]
+        return await self.path.on(survey_id, "survey", "SurveyExpired",
+                                  lambda survey, meta: survey.expire(now, meta), meta, None)
 
     # -- the resident's answer --------------------------------------------------------------
 
@@ -257,7 +222,7 @@ class Feedback:
         as its actor. ``cmd.clerk_id`` names the clerk the answer is attributed to: the actor
         themselves, or, only when ``on_behalf`` (a supervisor), another clerk; then both are
         recorded (the envelope's actor and the payload's ``clerk_id``)."""
-        now = self.clock()
+        now = self.clock.now()
         clerk_id = cmd.clerk_id
         if cmd.token is not None or resident:
             if cmd.token is not None:
@@ -271,54 +236,40 @@ class Feedback:
                     "a clerk records answers in their own name: clerk_id must be the token's "
                     "subject (only a supervisor records an answer on a clerk's behalf)",
                     clerk_id=clerk_id, actor=actor)
-        self.moments.check(cmd, now)
-        meta = meta_for(cmd, actor, key, now)
+        meta = self.path.meta(actor, key, cmd)
         aspects = {a.value: mark for a, mark in cmd.aspects.items()}
 
-        def run(unit: Unit) -> Aggregate:
-            survey: Survey = unit.get(survey_id, "survey")
-            survey.check_new_command(key, "RatingGiven")
+        def act(survey: Survey, meta: Meta) -> Rectification | None:
             if cmd.token is not None:
                 self.tokens.check(cmd.token, survey_id, now)
-            if expected_version is not None and survey.version != expected_version:
-                raise VersionConflict(
-                    f"survey is at version {survey.version}, not {expected_version}",
-                    current_version=survey.version, expected_version=expected_version)
             survey.rate(cmd.level, cmd.comment, aspects, via, clerk_id, now, meta)
-            if survey.is_bad_review:  # a day past the calendar: 422, the answer not lost
-                calendar = self.calendars.for_center(survey.center_id)
-                unit.add(covered(lambda: Rectification.open_for(
-                    survey, calendar, self.policy.rectification_working_days, meta)))
-            return survey
+            if not survey.is_bad_review:
+                return None
+            calendar = self.calendars.for_center(survey.center_id)  # a day past the calendar:
+            return covered(lambda: Rectification.open_for(  # 422, the answer not lost
+                survey, calendar, self.policy.rectification_working_days, meta))
 
-        return await self.committer.submit(run, [survey_id])
+        return await self.path.on(survey_id, "survey", "RatingGiven", act, meta, key,
+                                  expected_version)
 
     # -- the supervisor: what was done about a bad review, then ask again -------------------
 
     async def complete_rectification(self, rectification_id: UUID,
                                      cmd: c.CompleteRectification, actor: str, key: str,
                                      expected_version: int | None = None) -> Written:
-        now = self.clock()
-        self.moments.check(cmd, now)
-        meta = meta_for(cmd, actor, key, now)
+        now = self.clock.now()
+        meta = self.path.meta(actor, key, cmd)
 
-        def run(unit: Unit) -> Aggregate:
-            rectification: Rectification = unit.get(rectification_id, "rectification")
-            rectification.check_new_command(key, "RectificationCompleted")
-            if expected_version is not None and rectification.version != expected_version:
-                raise VersionConflict(
-                    f"rectification is at version {rectification.version}, "
-                    f"not {expected_version}",
-                    current_version=rectification.version, expected_version=expected_version)
+        def act(rectification: Rectification, meta: Meta) -> Survey:
             done_at: datetime = meta["occurred_at"]
             rectification.complete(cmd.outcome.value, cmd.actions, self.local_day(done_at),
                                    meta)
             send_at, expires_at = self.policy.timing(rectification.revisit_channel,
                                                      max(done_at, now))
-            unit.add(rectification.request_revisit(send_at, expires_at, meta))
-            return rectification
+            return rectification.request_revisit(send_at, expires_at, meta)
 
-        return await self.committer.submit(run, [rectification_id])
+        return await self.path.on(rectification_id, "rectification", "RectificationCompleted",
+                                  act, meta, key, expected_version)
 
     # -- re-planning: an official schedule replaced a provisional year -----------------------
 
@@ -326,17 +277,17 @@ class Feedback:
         """Count an open rectification's working days again on the calendar in force (True:
         the deadline moved). Exactly once over replicas: the key names the official
         schedules (the calendar's fingerprint), and optimistic concurrency settles a race."""
-        now = self.clock()
+        now = self.clock.now()
         moved: dict[str, bool] = {}
 
         def run(unit: Unit) -> Aggregate:
             moved["yes"] = False  # a batch re-run after a conflict starts again
             rectification: Rectification = unit.get(rectification_id, "rectification")
             calendar = self.calendars.for_center(rectification.center_id)
-            meta = meta_for(None, "system:calendar", f"calendar:{calendar.fingerprint}", now)
+            meta = meta_for("system:calendar", f"calendar:{calendar.fingerprint}", now)
             moved["yes"] = covered(lambda: rectification.revise_deadline(
                 calendar, calendar.local_day(now), meta))
             return rectification
 
-        await self.committer.submit(run, [rectification_id])  # a replay moves nothing
+        await self.path.committer.submit(run, [rectification_id])  # a replay moves nothing
         return moved.get("yes", False)

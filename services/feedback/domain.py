@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
 from uuid import UUID, uuid5
 
 from eventsourcing.domain import event
@@ -33,12 +32,10 @@ from shared.contracts.feedback import (
 from shared.kernel.calendar import Basis, WorkingCalendar
 from shared.kernel.errors import CommandError, RuleViolated
 from shared.kernel.idempotency import RemembersCommands
+from shared.kernel.meta import Meta
 
 FEEDBACK_NAMESPACE = UUID("3b9d6f0e-8a41-4c7e-b2d5-91e0c4a7f6b3")
 
-Meta = dict[str, Any]
-"""Envelope parts recorded with every event: actor, occurred_at, causation_id, correlation_id,
-center_id, case_id."""
 
 SUMMARY_LENGTH = 280
 
@@ -136,9 +133,6 @@ class Survey(RemembersCommands):
         self.level: str | None = None
         self.withdrawn_because: str | None = None
         self._remember(meta, "SurveyRequested", created=True)
-
-    def meta_for(self, meta: Meta) -> Meta:
-        return {**meta, "center_id": self.center_id, "case_id": self.case_id}
 
     @property
     def is_open(self) -> bool:
@@ -324,9 +318,6 @@ class Rectification(RemembersCommands):
         self.deadline_on = deadline_on
         self.basis = basis
         self._remember(meta, "RectificationDeadlineRevised")
-
-    def meta_for(self, meta: Meta) -> Meta:
-        return {**meta, "center_id": self.center_id, "case_id": self.case_id}
 
     def complete(self, outcome: str, actions: str, completed_on: date, meta: Meta) -> None:
         if self.status != "open":

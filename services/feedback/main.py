@@ -13,22 +13,17 @@ from collections.abc import AsyncIterator
 import structlog
 from fastapi import FastAPI
 
-from services.feedback import consumer, figures, pages, projections
+from services.feedback import consumer, figures, pads, pages, projections
 from services.feedback.api import cases, rectifications, surveys
 from services.feedback.api import figures as figures_routes
-from services.feedback.application import (
-    Clock,
-    Feedback,
-    FeedbackApplication,
-    SurveyPolicy,
-    system_clock,
-)
+from services.feedback.application import Feedback, FeedbackApplication, SurveyPolicy
 from services.feedback.replanning import Replanning
 from services.feedback.scheduler import SurveyScheduler
 from services.feedback.sending import LoggingSender, SurveySender
 from services.feedback.tokens import SurveyTokens
-from shared.http.app import install_surface, serve
+from shared.http.app import install_surface, new_app, serve
 from shared.http.limits import TokenBuckets
+from shared.kernel.clock import Clock, SystemClock
 from shared.kernel.moments import Moments
 from shared.runtime.calendars import Calendars
 from shared.runtime.lifecycle import start_runtime, stop_runtime
@@ -36,13 +31,14 @@ from shared.runtime.metrics import Metrics
 from shared.settings import DEV_SURVEY_TOKEN_SECRET, Settings
 
 SERVICE = "feedback"
-DDL = [*projections.DDL, *figures.DDL, *consumer.DDL]
+DDL = [*projections.DDL, *figures.DDL, *consumer.DDL, *pads.DDL]
 
 log = structlog.get_logger("sixstep.feedback")
 
 
 def create_app(settings: Settings, *, sender: SurveySender | None = None,
-               clock: Clock = system_clock) -> FastAPI:
+               clock: Clock | None = None) -> FastAPI:
+    clock_ = clock or SystemClock()
     policy = SurveyPolicy.from_settings(settings)
     calendars = Calendars(settings)  # a bad holidays file or office hours stop us here
     secret = settings.survey_token_secret.get_secret_value()
@@ -57,8 +53,8 @@ def create_app(settings: Settings, *, sender: SurveySender | None = None,
                         hint="set SURVEY_TOKEN_SECRET outside development")
         runtime = await start_runtime(settings, SERVICE, FeedbackApplication, DDL, metrics,
                                       calendars)
-        runtime.now = clock
-        feedback = Feedback(runtime.committer, policy, tokens, calendars, clock,
+        runtime.clock = clock_
+        feedback = Feedback(runtime.committer, policy, tokens, calendars, clock_,
                             Moments.from_settings(settings))
         replanning = Replanning(runtime.pool, feedback)
         runtime.calendar_hooks["feedback"] = replanning.run
@@ -85,7 +81,7 @@ def create_app(settings: Settings, *, sender: SurveySender | None = None,
         finally:
             await stop_runtime(runtime)
 
-    app = FastAPI(title="sixstep feedback", version="1.0",
+    app = new_app(title="sixstep feedback", version="1.0",
                   description="Step 6 of the six-step method: the resident's verdict on the "
                               "five-level scale, bad reviews and their rectification, and the "
                               "center's figures. Every write takes an Idempotency-Key and "
@@ -95,8 +91,10 @@ def create_app(settings: Settings, *, sender: SurveySender | None = None,
                                            settings.survey_rate_burst)
     install_surface(app, settings, metrics,
                     optional=[r"/surveys/[^/]+/rating"],  # a survey link answers alone
-                    public=[r"/", r"/board", r"/s/[^/]+"])  # pages' HTML, no data (pages.py)
+                    # pages' HTML, no data (pages.py); the rating pad's own token (pads.py)
+                    public=[r"/", r"/board", r"/s/[^/]+", r"/pad", r"/pads/pair", r"/pads/next"])
     app.include_router(surveys)
+    app.include_router(pads.pads)
     app.include_router(cases)
     app.include_router(rectifications)
     app.include_router(figures_routes)

@@ -59,7 +59,7 @@ async def _survey_state(request: Request, survey_id: UUID, token: str
     """open | used | expired | invalid | closed, and the survey's row when it is known."""
     feedback = request.app.state.feedback
     try:
-        feedback.tokens.check(token, survey_id, feedback.clock())
+        feedback.tokens.check(token, survey_id, feedback.clock.now())
     except TokenExpired:
         return "expired", None
     except CommandError:
@@ -96,9 +96,24 @@ async def survey(request: Request, survey_id: UUID,
         levels=[level.value for level in RatingLevel], aspects=[a.value for a in Aspect],
         item_name=item_name, requested_on=requested_on,
         rectification_days=settings.rectification_working_days,
-        query_zh=urlencode({"t": t, "lang": "zh"}), query_en=urlencode({"t": t, "lang": "en"}))
+        query_zh=urlencode({"t": t, "lang": "zh"}), query_en=urlencode({"t": t, "lang": "en"}),
+        pad=request.query_params.get("pad") == "1")
     status = {"open": 200, "used": 200, "expired": 410, "closed": 410, "invalid": 403}[state]
     return TEMPLATES.TemplateResponse(request, "survey.html", context, status_code=status,
+                                      headers=NO_STORE)
+
+
+# -- the rating pad at the window ------------------------------------------------------------------
+
+
+@router.get("/pad", response_class=HTMLResponse)
+async def pad(request: Request) -> HTMLResponse:
+    """The counter tablet: paired once with a supervisor's code, then idle until the window's
+    survey waits (``pads.py``)."""
+    words = web.strings(WEB / "pad.json")
+    windows = request.app.state.settings.center_windows
+    return TEMPLATES.TemplateResponse(request, "pad.html",
+                                      web.page_context(request, words, windows=windows),
                                       headers=NO_STORE)
 
 
@@ -113,7 +128,8 @@ async def board(request: Request,
     words = web.strings(WEB / "board.json")
     return TEMPLATES.TemplateResponse(
         request, "board.html",
-        web.page_context(request, words, every=every, time_zone=settings.center_timezone))
+        web.page_context(request, words, every=every, time_zone=settings.center_timezone,
+                         windows=settings.center_windows))
 
 
 def followup_url(settings: Settings) -> str:

@@ -12,14 +12,11 @@ on-time rate against the revised deadline. A completed rectification is never re
 
 from __future__ import annotations
 
-import asyncio
-from uuid import UUID
-
 import asyncpg
 import structlog
 
 from services.feedback.application import Feedback
-from shared.kernel.errors import VersionConflict
+from shared.runtime.replanning import replan_each
 
 log = structlog.get_logger("sixstep.feedback.replanning")
 
@@ -36,26 +33,8 @@ class Replanning:
         self.batch = batch
 
     async def run(self) -> dict[str, int]:
-        checked = moved = 0
-        after: UUID | None = None
-        while True:
-            rows = await self.pool.fetch(CANDIDATES, after, self.batch)
-            if not rows:
-                break
-            outcomes = await asyncio.gather(
-                *(self.feedback.revise_deadline(r["rectification_id"]) for r in rows),
-                return_exceptions=True)
-            for row, outcome in zip(rows, outcomes, strict=True):
-                checked += 1
-                if outcome is True:
-                    moved += 1
-                elif isinstance(outcome, BaseException) and not isinstance(outcome,
-                                                                          VersionConflict):
-                    log.error("replan.failed", rectification_id=str(row["rectification_id"]),
-                              error=f"{type(outcome).__name__}: {outcome}")
-            after = rows[-1]["rectification_id"]
-            if len(rows) < self.batch:
-                break
-        if checked:
-            log.info("replan.done", checked=checked, moved=moved)
-        return {"rectifications_checked": checked, "deadlines_revised": moved}
+        done = await replan_each(self.pool, CANDIDATES, self.feedback.revise_deadline,
+                                 batch=self.batch, log=log, key="rectification_id")
+        if done.checked:
+            log.info("replan.done", checked=done.checked, moved=done.moved)
+        return {"rectifications_checked": done.checked, "deadlines_revised": done.moved}

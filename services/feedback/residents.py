@@ -10,78 +10,27 @@ and a refusal or an erasure that arrives later withdraws the surveys still open
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from datetime import datetime
 from uuid import UUID
 
 import asyncpg
 
 from services.feedback.domain import Consent
-from shared.contracts import Envelope
+from shared.readmodels.residents import TYPES, ResidentFacts, ddl
 
-TYPES = ("ConsentChanged", "ResidentErased")
+__all__ = ["DDL", "TYPES", "Residents", "open_surveys"]
 
-DDL = [
-    "CREATE TABLE IF NOT EXISTS residents ("
-    " resident_id uuid PRIMARY KEY, surveys boolean NOT NULL,"
-    " erased boolean NOT NULL DEFAULT false, changed_at timestamptz NOT NULL)",
-]
+DDL = ddl("residents", "surveys")
 
 
-class Residents:
-    """The rows one batch touches: read once, folded in stream order, written back once."""
+class Residents(ResidentFacts):
+    """Who may be surveyed, for one batch of the feedback-intake consumer."""
 
-    def __init__(self, known: dict[UUID, tuple[bool, bool, datetime | None]]) -> None:
-        self._rows = known
-        self._dirty: set[UUID] = set()
-        #: Residents whose consent narrowed in this batch, with the event that narrowed it.
-        self.narrowed: dict[UUID, str] = {}
-
-    @classmethod
-    async def load(cls, conn: asyncpg.Connection, ids: Iterable[UUID]) -> Residents:
-        wanted = list(set(ids))
-        rows = await conn.fetch(
-            "SELECT resident_id, surveys, erased, changed_at FROM residents"
-            " WHERE resident_id = ANY($1::uuid[]) FOR UPDATE", wanted) if wanted else []
-        return cls({UUID(str(r["resident_id"])): (r["surveys"], r["erased"], r["changed_at"])
-                    for r in rows})
-
-    @staticmethod
-    def ids_in(events: Sequence[Envelope]) -> set[UUID]:
-        return {UUID(e.payload["resident_id"]) for e in events
-                if e.service == "intake" and e.type in TYPES}
+    table, flag = "residents", "surveys"
+    lock = True  # a resolution and a refusal in two batches at once: one waits
 
     def consent(self, resident_id: UUID | None) -> Consent:
-        if resident_id is None or resident_id not in self._rows:
-            return Consent()
-        surveys, erased, _ = self._rows[resident_id]
-        return Consent(surveys=surveys, erased=erased)
-
-    def remember(self, e: Envelope) -> None:
-        """Fold one ConsentChanged or ResidentErased (erasure is final)."""
-        resident_id = UUID(e.payload["resident_id"])
-        surveys, erased, _ = self._rows.get(resident_id, (True, False, None))
-        if e.type == "ResidentErased":
-            erased = True
-        elif e.type == "ConsentChanged":
-            surveys = bool(e.payload["surveys"])
-        else:
-            return
-        self._rows[resident_id] = (surveys, erased, e.occurred_at)
-        self._dirty.add(resident_id)
-        if erased or not surveys:
-            self.narrowed[resident_id] = str(e.event_id)
-        else:
-            self.narrowed.pop(resident_id, None)
-
-    async def save(self, conn: asyncpg.Connection) -> None:
-        if self._dirty:
-            await conn.executemany(
-                "INSERT INTO residents (resident_id, surveys, erased, changed_at)"
-                " VALUES ($1, $2, $3, $4) ON CONFLICT (resident_id) DO UPDATE SET"
-                " surveys = EXCLUDED.surveys, erased = residents.erased OR EXCLUDED.erased,"
-                " changed_at = EXCLUDED.changed_at",
-                [(i, *self._rows[i]) for i in self._dirty])
+        known = self.flags(resident_id)
+        return Consent() if known is None else Consent(surveys=known[0], erased=known[1])
 
 
 async def open_surveys(conn: asyncpg.Connection, resident_id: UUID) -> list[UUID]:

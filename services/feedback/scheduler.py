@@ -62,7 +62,7 @@ class SurveyScheduler:
 
     async def tick(self) -> tuple[int, int]:
         """One pass: expire what is past its deadline, send what is due. (expired, sent)"""
-        now = self.feedback.clock()
+        now = self.feedback.clock.now()
         to_expire = await self.pool.fetch(
             "SELECT survey_id FROM surveys WHERE status IN ('requested', 'sent')"
             " AND expires_at <= $1 ORDER BY expires_at LIMIT $2", now, self.batch)

@@ -1,22 +1,33 @@
 """Follow-up's HTTP API: worklists for clerks and teams, and what staff do with a follow-up.
 
 Writes take an Idempotency-Key (required) and If-Match (optional, the version last seen) and
-answer with the version and log position; reads take ``?after=<position>`` to see that write.
+answer with the version and log position; each hands its command to one use case
+(``application.py``, through the command path), where the follow-up's center is checked
+against the token as it is loaded. Reads come from ``queries.py`` and take
+``?after=<position>`` to see that write.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
-from typing import Annotated, Any
+from datetime import date
+from typing import Annotated
 from uuid import UUID
 
 import asyncpg
 from fastapi import APIRouter, Depends, Query, Request, status
 
 from services.followup import commands as c
-from services.followup import parked
+from services.followup import parked, queries
 from services.followup.application import FollowUps
-from services.followup.projections import CONSUMER, OPEN
+from services.followup.projections import CONSUMER
+from services.followup.queries import (
+    CenterBoardPublic,
+    FollowUpList,
+    FollowUpPublic,
+    ObligationPublic,
+    PolicyChangePublic,
+    WorklistPublic,
+)
 from shared.http.auth import (
     Staff,
     Supervisor,
@@ -34,24 +45,15 @@ from shared.http.dependencies import (
     SettingsDep,
     WrittenPublic,
 )
-from shared.http.errors import ErrorResponse, problem
+from shared.http.errors import ERRORS, problem
 from shared.kernel.clock import Clock
 from shared.readmodels.positions import wait_for_write
 from shared.security.principals import Principal, Role
 from shared.settings import Settings
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorResponse}, 401: {"model": ErrorResponse},
-    403: {"model": ErrorResponse}, 404: {"model": ErrorResponse},
-    409: {"model": ErrorResponse}, 422: {"model": ErrorResponse},
-    503: {"model": ErrorResponse}, 504: {"model": ErrorResponse},
-}
-
 
 async def _followups(request: Request) -> FollowUps:
     return request.app.state.followups
-
-
 
 
 async def _clock(request: Request) -> Clock:
@@ -87,29 +89,47 @@ async def schedule(body: c.ScheduleFollowUp, app: FollowUpsDep, key: Idempotency
     return WrittenPublic.of(await app.schedule_by_hand(body, actor, key))
 
 
-def _action(router: APIRouter, name: str, summary: str, command: type[c._Command],
-            method: str) -> None:
-    async def route(id: UUID, body: Any, app: FollowUpsDep, key: IdempotencyKey,
-                    actor: Actor, expected: ExpectedVersion, staff: Staff) -> WrittenPublic:
-        # The follow-up's center is checked against the token where it is loaded
-        # (shared.eventstore.group_commit.Unit).
-        return WrittenPublic.of(await getattr(app, method)(id, body, actor, key, expected))
-
-    route.__annotations__["body"] = command
-    route.__name__ = method
-    router.post(f"/{{id}}/{name}", response_model=WrittenPublic, summary=summary)(route)
+@followups.post("/{id}/complete", response_model=WrittenPublic,
+                summary="Done: outcome, contact channel used, note")
+async def complete(id: UUID, body: c.CompleteFollowUp, app: FollowUpsDep, key: IdempotencyKey,
+                   actor: Actor, expected: ExpectedVersion, staff: Staff) -> WrittenPublic:
+    return WrittenPublic.of(await app.complete(id, body, actor, key, expected))
 
 
-_action(followups, "complete", "Done: outcome, contact channel used, note", c.CompleteFollowUp,
-        "complete")
-_action(followups, "reschedule", "Move to another day or time (and assignee)",
-        c.RescheduleFollowUp, "reschedule")
-_action(followups, "escalate", "Hand to the center's supervisor", c.EscalateFollowUp,
-        "escalate")
-_action(followups, "cancel", "No longer needed", c.CancelFollowUp, "cancel")
-_action(obligations, "fulfilments", "Record that a period of the obligation was fulfilled",
-        c.FulfilObligation, "fulfil")
-_action(obligations, "end", "Stop watching the obligation", c.EndObligation, "end_obligation")
+@followups.post("/{id}/reschedule", response_model=WrittenPublic,
+                summary="Move to another day or time (and assignee)")
+async def reschedule(id: UUID, body: c.RescheduleFollowUp, app: FollowUpsDep,
+                     key: IdempotencyKey, actor: Actor, expected: ExpectedVersion,
+                     staff: Staff) -> WrittenPublic:
+    return WrittenPublic.of(await app.reschedule(id, body, actor, key, expected))
+
+
+@followups.post("/{id}/escalate", response_model=WrittenPublic,
+                summary="Hand to the center's supervisor")
+async def escalate(id: UUID, body: c.EscalateFollowUp, app: FollowUpsDep, key: IdempotencyKey,
+                   actor: Actor, expected: ExpectedVersion, staff: Staff) -> WrittenPublic:
+    return WrittenPublic.of(await app.escalate(id, body, actor, key, expected))
+
+
+@followups.post("/{id}/cancel", response_model=WrittenPublic, summary="No longer needed")
+async def cancel(id: UUID, body: c.CancelFollowUp, app: FollowUpsDep, key: IdempotencyKey,
+                 actor: Actor, expected: ExpectedVersion, staff: Staff) -> WrittenPublic:
+    return WrittenPublic.of(await app.cancel(id, body, actor, key, expected))
+
+
+@obligations.post("/{id}/fulfilments", response_model=WrittenPublic,
+                  summary="Record that a period of the obligation was fulfilled")
+async def fulfil(id: UUID, body: c.FulfilObligation, app: FollowUpsDep, key: IdempotencyKey,
+                 actor: Actor, expected: ExpectedVersion, staff: Staff) -> WrittenPublic:
+    return WrittenPublic.of(await app.fulfil(id, body, actor, key, expected))
+
+
+@obligations.post("/{id}/end", response_model=WrittenPublic,
+                  summary="Stop watching the obligation")
+async def end_obligation(id: UUID, body: c.EndObligation, app: FollowUpsDep,
+                         key: IdempotencyKey, actor: Actor, expected: ExpectedVersion,
+                         staff: Staff) -> WrittenPublic:
+    return WrittenPublic.of(await app.end_obligation(id, body, actor, key, expected))
 
 
 Publisher = Annotated[Principal, Depends(require_roles(Role.SUPERVISOR, Role.CITY))]
@@ -128,138 +148,108 @@ async def publish(body: c.PublishPolicyChange, app: FollowUpsDep, key: Idempoten
 
 # -- reads ----------------------------------------------------------------------------------
 
-COLUMNS = ("follow_up_id, center_id, case_id, resident_id, reason, priority, status, due_at,"
-           " due_on, basis, assigned_clerk, assigned_team, escalated_to, service_item, source,"
-           " source_id, outcome, channel, scheduled_at, updated_at, completed_at, version,"
-           " position, contact")
-
-
-@followups.get("/{id}", summary="One follow-up")
+@followups.get("/{id}", response_model=FollowUpPublic, summary="One follow-up")
 async def get_follow_up(id: UUID, pool: PoolDep, settings: SettingsDep, staff: Staff,
-                        after: After = None) -> dict[str, Any]:
+                        after: After = None) -> FollowUpPublic:
     await _wait(pool, settings, after)
-    row = await pool.fetchrow(f"SELECT {COLUMNS} FROM followups WHERE follow_up_id = $1", id)
-    if row is None:
+    follow_up = await queries.follow_up(pool, id)
+    if follow_up is None:
         raise problem(404, "not_found", f"follow-up {id} not found", id=str(id))
-    check_center(staff, row["center_id"])
-    return dict(row)
+    check_center(staff, follow_up.center_id)
+    return follow_up
 
 
-@followups.get("", summary="Follow-ups of a case, a resident or a source (newest due first)")
+@followups.get("", response_model=FollowUpList,
+               summary="Follow-ups of a case, a resident or a source (newest due first)")
 async def list_follow_ups(
     pool: PoolDep, settings: SettingsDep, staff: Staff,
     case_id: UUID | None = None, resident_id: UUID | None = None,
     source_id: UUID | None = None,
     status_: Annotated[str | None, Query(alias="status", pattern="^[a-z]+$")] = None,
     limit: Limit = 100, after: After = None,
-) -> dict[str, Any]:
+) -> FollowUpList:
     await _wait(pool, settings, after)
-    where, args = [], []
-    for column, value in (("case_id", case_id), ("resident_id", resident_id),
-                          ("source_id", source_id), ("status", status_)):
-        if value is not None:
-            args.append(value)
-            where.append(f"{column} = ${len(args)}")
-    if not where:
+    if case_id is None and resident_id is None and source_id is None and status_ is None:
         raise problem(422, "filter_required", "give case_id, resident_id or source_id")
-    if (center := center_filter(staff, None)) is not None:
-        args.append(center)
-        where.append(f"center_id = ${len(args)}")
-    args.append(limit)
-    rows = await pool.fetch(f"SELECT {COLUMNS} FROM followups WHERE {' AND '.join(where)}"
-                            f" ORDER BY due_at DESC LIMIT ${len(args)}", *args)
-    return {"items": [dict(r) for r in rows]}
+    given = {"case_id": case_id, "resident_id": resident_id, "source_id": source_id,
+             "status": status_}
+    return await queries.follow_ups(pool, given, center_filter(staff, None), limit)
 
 
-async def _worklist(pool: asyncpg.Pool, settings: Settings, clock: Clock, center_id: str,
-                    who: str, value: str, days: int, limit: int) -> dict[str, Any]:
-    today = clock.now().astimezone(settings.tz).date()
-    base = (f"SELECT {COLUMNS} FROM followups WHERE center_id = $1 AND {who}"
-            f" AND status = ANY($3::text[])")
-    open_ = list(OPEN)
-    overdue = await pool.fetch(
-        f"{base} AND (due_on < $4 OR status IN ('missed', 'escalated'))"
-        " ORDER BY due_at, follow_up_id LIMIT $5", center_id, value, open_, today, limit)
-    due_today = await pool.fetch(
-        f"{base} AND due_on = $4 AND status IN ('scheduled', 'due')"
-        " ORDER BY priority = 'high' DESC, due_at, follow_up_id LIMIT $5",
-        center_id, value, open_, today, limit)
-    upcoming = await pool.fetch(
-        f"{base} AND due_on > $4 AND due_on <= $5 AND status = 'scheduled'"
-        " ORDER BY due_at, follow_up_id LIMIT $6",
-        center_id, value, open_, today, today + timedelta(days=days), limit)
-    return {"today": today, "overdue": [dict(r) for r in overdue],
-            "due_today": [dict(r) for r in due_today], "upcoming": [dict(r) for r in upcoming]}
+def _today(settings: Settings, clock: Clock) -> date:
+    return clock.now().astimezone(settings.tz).date()
 
 
-@worklists.get("/clerks/{clerk_id}", summary="A clerk's follow-ups: overdue, due today, "
-               "upcoming")
+@worklists.get("/clerks/{clerk_id}", response_model=WorklistPublic,
+               summary="A clerk's follow-ups: overdue, due today, upcoming")
 async def clerk_worklist(clerk_id: str, center_id: Center, pool: PoolDep,
                          settings: SettingsDep, clock: ClockDep, staff: Staff,
                          days: Horizon = 14, limit: Limit = 200,
-                         after: After = None) -> dict[str, Any]:
+                         after: After = None) -> WorklistPublic:
     check_center(staff, center_id)
     await _wait(pool, settings, after)
-    return await _worklist(pool, settings, clock, center_id, "assigned_clerk = $2", clerk_id,
-                           days, limit)
+    return await queries.worklist(pool, _today(settings, clock), center_id,
+                                  "assigned_clerk = $2", clerk_id, days, limit)
 
 
-@worklists.get("/teams/{team_id}", summary="A team's follow-ups (escalations included for the "
-               "supervisor team): overdue, due today, upcoming")
+@worklists.get("/teams/{team_id}", response_model=WorklistPublic,
+               summary="A team's follow-ups (escalations included for the supervisor team): "
+               "overdue, due today, upcoming")
 async def team_worklist(team_id: str, center_id: Center, pool: PoolDep, settings: SettingsDep,
                         clock: ClockDep, staff: Staff, days: Horizon = 14, limit: Limit = 200,
-                        after: After = None) -> dict[str, Any]:
+                        after: After = None) -> WorklistPublic:
     check_center(staff, center_id)
     if team_id == settings.followup_supervisor_team and staff.role is not Role.SUPERVISOR:
         raise forbidden("forbidden_role", "escalations are the supervisor's worklist",
                         role=staff.role.value, allowed=[Role.SUPERVISOR.value])
     await _wait(pool, settings, after)
-    return await _worklist(pool, settings, clock, center_id,
-                           "(assigned_team = $2 OR escalated_to = $2)", team_id, days, limit)
+    return await queries.worklist(pool, _today(settings, clock), center_id,
+                                  "(assigned_team = $2 OR escalated_to = $2)", team_id, days,
+                                  limit)
 
 
-@worklists.get("/centers/{center_id}", summary="The whole center's follow-ups, every clerk and "
-               "team (the supervisor's board): overdue and escalated, due today, upcoming, and "
-               "how many rules are parked")
+@worklists.get("/centers/{center_id}", response_model=CenterBoardPublic,
+               summary="The whole center's follow-ups, every clerk and team (the supervisor's "
+               "board): overdue and escalated, due today, upcoming, and how many rules are "
+               "parked")
 async def center_worklist(center_id: str, pool: PoolDep, settings: SettingsDep,
                           clock: ClockDep, supervisor: Supervisor, days: Horizon = 14,
-                          limit: Limit = 200, after: After = None) -> dict[str, Any]:
+                          limit: Limit = 200, after: After = None) -> CenterBoardPublic:
     check_center(supervisor, center_id)
     await _wait(pool, settings, after)
-    board = await _worklist(pool, settings, clock, center_id, "center_id = $2", center_id,
-                            days, limit)
+    board = await queries.worklist(pool, _today(settings, clock), center_id, "center_id = $2",
+                                   center_id, days, limit)
     # Rules waiting for a day the calendar does not cover (GET /parked-rules): on the board.
-    board["parked_rules"] = await parked.count(pool, center_id)
-    return board
+    return CenterBoardPublic(**dict(board), parked_rules=await parked.count(pool, center_id))
 
 
 PolicyReader = Annotated[Principal, Depends(require_roles(Role.CLERK, Role.SUPERVISOR,
                                                         Role.CITY))]
 
 
-@policies.get("/{id}", summary="A policy change and its fan-out's progress")
+@policies.get("/{id}", response_model=PolicyChangePublic,
+              summary="A policy change and its fan-out's progress")
 async def get_policy(id: UUID, pool: PoolDep, settings: SettingsDep, staff: PolicyReader,
-                     after: After = None) -> dict[str, Any]:
+                     after: After = None) -> PolicyChangePublic:
     await _wait(pool, settings, after)
-    row = await pool.fetchrow("SELECT * FROM policy_changes WHERE policy_id = $1", id)
-    if row is None:
+    policy = await queries.policy_change(pool, id)
+    if policy is None:
         raise problem(404, "not_found", f"policy change {id} not found", id=str(id))
-    if not row.get("all_centers", False):
-        check_center(staff, row.get("center_id"))
-    out = dict(row)
-    out["state"] = "fanned_out" if row["finished_at"] else "fanning_out"
-    return out
+    if not policy.all_centers:
+        check_center(staff, policy.center_id)
+    return policy
 
 
-@obligations.get("/{id}", summary="A watched obligation: current period, missed periods")
+@obligations.get("/{id}", response_model=ObligationPublic,
+                 summary="A watched obligation: current period, missed periods")
 async def get_obligation(id: UUID, pool: PoolDep, settings: SettingsDep, staff: Staff,
-                         after: After = None) -> dict[str, Any]:
+                         after: After = None) -> ObligationPublic:
     await _wait(pool, settings, after)
-    row = await pool.fetchrow("SELECT * FROM obligations WHERE obligation_id = $1", id)
-    if row is None:
+    obligation = await queries.obligation(pool, id)
+    if obligation is None:
         raise problem(404, "not_found", f"obligation {id} is not watched", id=str(id))
-    check_center(staff, row.get("center_id"))
-    return dict(row)
+    check_center(staff, obligation.center_id)
+    return obligation
 
 
 @parked_rules.get("", response_model=parked.ParkedRulesPublic,

@@ -15,7 +15,6 @@ from services.followup import commands as c
 from services.followup.domain import (
     Consent,
     FollowUp,
-    Meta,
     NoConsent,
     Obligation,
     PolicyChange,
@@ -29,10 +28,12 @@ from services.followup.domain import (
 from shared.catalogue import Catalogue
 from shared.contracts.followup import Priority, Reason
 from shared.eventstore.application import ServiceApplication
+from shared.eventstore.command_path import CommandPath
 from shared.eventstore.group_commit import GroupCommitter, Unit, Written
 from shared.kernel.calendar import Basis, DueRule, Planned, WorkingCalendar, covered
 from shared.kernel.clock import Clock
-from shared.kernel.errors import AlreadyDoneError, InvalidCommand, VersionConflict
+from shared.kernel.errors import InvalidCommand
+from shared.kernel.meta import Meta, meta_for
 from shared.kernel.moments import Moments
 from shared.runtime.calendars import Calendars
 from shared.security.principals import Principal
@@ -116,29 +117,18 @@ class FollowUps:
 
     def __init__(self, committer: GroupCommitter, calendars: Calendars, settings: Settings,
                  clock: Clock, catalogue: Catalogue, consents: Consents | None = None) -> None:
+        self.path = CommandPath(committer, clock, Moments.from_settings(settings))
         self.committer = committer
         self.calendars = calendars
         self.settings = settings
         self.clock = clock
         self.catalogue = catalogue
-        self.moments = Moments.from_settings(settings)
         self.consents: Consents = consents or AllConsent()
 
     # -- helpers ----------------------------------------------------------------------------
 
     def calendar(self, center_id: str) -> WorkingCalendar:
         return self.calendars.for_center(center_id)
-
-    def _meta(self, cmd: c._Command | None, actor: str, key: str | None) -> Meta:
-        now = self.clock.now()
-        if cmd is not None:
-            self.moments.check(cmd, now)  # 422 for a moment or day out of range
-        return {
-            "actor": actor,
-            "occurred_at": (cmd.occurred_at if cmd is not None else None) or now,
-            "causation_id": key,
-            "correlation_id": cmd.correlation_id if cmd is not None else None,
-        }
 
     def _when(self, center_id: str, cmd: c._When) -> tuple[Planned, DueRule | None]:
         """An exact ``due_at`` as given; a ``due_on`` worked out on the center's calendar
@@ -150,46 +140,28 @@ class FollowUps:
         calendar = self.calendar(center_id)
         return covered(lambda: calendar.plan(rule)), rule
 
-    async def _on(self, aggregate_id: UUID, what: str, key: str | None, kind: str,
-                  expected_version: int | None, act: Callable[[Any, Meta], None],
-                  meta: Meta) -> Written:
-        def run(unit: Unit) -> Aggregate:
-            aggregate = unit.get(aggregate_id, what)
-            aggregate.check_new_command(key, kind)
-            meta["center_id"] = aggregate.center_id
-            meta["case_id"] = getattr(aggregate, "case_id", None)
-            if expected_version is not None and aggregate.version != expected_version:
-                raise VersionConflict(
-                    f"{what} is at version {aggregate.version}, not {expected_version}",
-                    current_version=aggregate.version, expected_version=expected_version)
-            act(aggregate, meta)
-            return aggregate
-
-        return await self.committer.submit(run, [aggregate_id])
+    async def _on(self, aggregate_id: UUID, what: str, kind: str, cmd: c._Command,
+                  actor: str, key: str | None, expected_version: int | None,
+                  act: Callable[[Any, Meta], Any]) -> Written:
+        """A staff command on a follow-up or an obligation, through the command path."""
+        meta = self.path.meta(actor, key, cmd)
+        return await self.path.on(aggregate_id, what, kind, act, meta, key, expected_version)
 
     # -- scheduling -------------------------------------------------------------------------
 
     async def schedule(self, plan: Plan) -> Written:
         """Create the planned follow-up unless it exists (then: ``replayed``, nothing written)."""
-        meta: Meta = {"actor": SYSTEM_RULES, "occurred_at": plan.occurred_at or self.clock.now(),
-                      "causation_id": plan.causation_id, "correlation_id": plan.correlation_id,
-                      "center_id": plan.center_id, "case_id": plan.case_id}
+        meta = meta_for(SYSTEM_RULES, plan.causation_id, self.clock.now(), plan,
+                        center_id=plan.center_id, case_id=plan.case_id)
 
-        def run(unit: Unit) -> Aggregate:
-            if unit.find(plan.follow_up_id) is not None:
-                raise AlreadyDoneError(plan.follow_up_id, 1)
-            follow_up = FollowUp(
-                id=plan.follow_up_id, reason=plan.reason.value, resident_id=plan.resident_id,
-                due_at=plan.due_at, assigned_clerk=plan.assigned_clerk,
-                assigned_team=plan.assigned_team, priority=plan.priority.value,
-                service_item=plan.service_item, source=plan.source, source_id=plan.source_id,
-                meta=meta, basis=plan.basis.value,
-                due_rule=plan.due_rule.as_dict() if plan.due_rule is not None else None,
-                contact=plan.contact)
-            unit.add(follow_up)
-            return follow_up
-
-        return await self.committer.submit(run, [plan.follow_up_id])
+        return await self.path.create(plan.follow_up_id, "FollowUpScheduled", None, lambda:
+            FollowUp(id=plan.follow_up_id, reason=plan.reason.value, resident_id=plan.resident_id,
+            due_at=plan.due_at, assigned_clerk=plan.assigned_clerk,
+            assigned_team=plan.assigned_team, priority=plan.priority.value,
+            service_item=plan.service_item, source=plan.source, source_id=plan.source_id,
+            meta=meta, basis=plan.basis.value,
+            due_rule=plan.due_rule.as_dict() if plan.due_rule is not None else None,
+            contact=plan.contact))
 
     async def schedule_by_hand(self, cmd: c.ScheduleFollowUp, actor: str, key: str) -> Written:
         if cmd.service_item is not None and self.catalogue.get(cmd.service_item) is None:
@@ -198,7 +170,7 @@ class FollowUps:
         follow_up_id = follow_up_id_for("api", f"{cmd.center_id}\x1f{key}")
         # The command's moments first (422), then what the resident agreed to (409), then the
         # calendar.
-        meta = self._meta(cmd, actor, key) | {"center_id": cmd.center_id, "case_id": cmd.case_id}
+        meta = self.path.meta(actor, key, cmd, center_id=cmd.center_id, case_id=cmd.case_id)
         contact = True
         if cmd.resident_id is not None:
             consent = await self.consents.of(cmd.resident_id)
@@ -213,30 +185,21 @@ class FollowUps:
             contact = allowed
         planned, rule = self._when(cmd.center_id, cmd)
 
-        def run(unit: Unit) -> Aggregate:
-            existing = unit.find(follow_up_id)
-            if existing is not None:
-                existing.check_new_command(key, "FollowUpScheduled")
-            follow_up = FollowUp(
-                id=follow_up_id, reason=cmd.reason.value, resident_id=cmd.resident_id,
-                due_at=planned.at, assigned_clerk=cmd.assigned_clerk,
-                assigned_team=cmd.assigned_team, priority=cmd.priority.value,
-                service_item=cmd.service_item, source="api", source_id=None, meta=meta,
-                basis=planned.basis.value, due_rule=rule.as_dict() if rule else None,
-                contact=contact)
-            unit.add(follow_up)
-            return follow_up
-
-        return await self.committer.submit(run, [follow_up_id])
+        return await self.path.create(follow_up_id, "FollowUpScheduled", key, lambda: FollowUp(
+            id=follow_up_id, reason=cmd.reason.value, resident_id=cmd.resident_id,
+            due_at=planned.at, assigned_clerk=cmd.assigned_clerk,
+            assigned_team=cmd.assigned_team, priority=cmd.priority.value,
+            service_item=cmd.service_item, source="api", source_id=None, meta=meta,
+            basis=planned.basis.value, due_rule=rule.as_dict() if rule else None,
+            contact=contact))
 
     # -- staff ------------------------------------------------------------------------------
 
     async def complete(self, follow_up_id: UUID, cmd: c.CompleteFollowUp, actor: str,
                        key: str | None, expected_version: int | None = None) -> Written:
         return await self._on(
-            follow_up_id, "follow-up", key, "FollowUpCompleted", expected_version,
-            lambda f, meta: f.complete(cmd.outcome.value, cmd.channel.value, cmd.note, meta),
-            self._meta(cmd, actor, key))
+            follow_up_id, "follow-up", "FollowUpCompleted", cmd, actor, key, expected_version,
+            lambda f, meta: f.complete(cmd.outcome.value, cmd.channel.value, cmd.note, meta))
 
     async def reschedule(self, follow_up_id: UUID, cmd: c.RescheduleFollowUp, actor: str,
                          key: str | None, expected_version: int | None = None) -> Written:
@@ -247,8 +210,8 @@ class FollowUps:
             f.reschedule(planned.at, cmd.reason, cmd.assigned_clerk, cmd.assigned_team, now,
                          meta, planned.basis, rule)
 
-        return await self._on(follow_up_id, "follow-up", key, "FollowUpRescheduled",
-                              expected_version, act, self._meta(cmd, actor, key))
+        return await self._on(follow_up_id, "follow-up", "FollowUpRescheduled", cmd, actor,
+                              key, expected_version, act)
 
     async def escalate(self, follow_up_id: UUID, cmd: c.EscalateFollowUp, actor: str,
                        key: str | None, expected_version: int | None = None) -> Written:
@@ -259,33 +222,27 @@ class FollowUps:
             covered(lambda: f.escalate(cmd.reason, supervisor, self.calendar(f.center_id), now,
                                        meta))
 
-        return await self._on(follow_up_id, "follow-up", key, "FollowUpEscalated",
-                              expected_version, act, self._meta(cmd, actor, key))
+        return await self._on(follow_up_id, "follow-up", "FollowUpEscalated", cmd, actor, key,
+                              expected_version, act)
 
     async def cancel(self, follow_up_id: UUID, cmd: c.CancelFollowUp, actor: str,
                      key: str | None, expected_version: int | None = None) -> Written:
-        return await self._on(follow_up_id, "follow-up", key, "FollowUpCancelled",
-                              expected_version, lambda f, meta: f.cancel(cmd.reason, meta),
-                              self._meta(cmd, actor, key))
+        return await self._on(follow_up_id, "follow-up", "FollowUpCancelled", cmd, actor, key,
+                              expected_version, lambda f, meta: f.cancel(cmd.reason, meta))
 
     async def respect(self, aggregate_id: UUID, kind: str, consent: Consent,
                       cause: str | None) -> list[str]:
         """Bring one open follow-up or obligation of a resident in line with their consent
         (``FollowUp.respect``, ``Obligation.respect``); returns the events recorded."""
-        meta: Meta = {"actor": SYSTEM_RULES, "occurred_at": self.clock.now(),
-                      "causation_id": cause, "correlation_id": None}
         recorded: list[str] = []
 
-        def run(unit: Unit) -> Aggregate:
+        def act(aggregate: FollowUp | Obligation, meta: Meta) -> None:
             # Idempotent by nature: once in line with ``consent``, it records nothing more.
-            aggregate = unit.get(aggregate_id, kind)
-            meta.update(center_id=aggregate.center_id, case_id=aggregate.case_id)
-            done = aggregate.respect(consent, meta)
-            if done:
+            if done := aggregate.respect(consent, meta):
                 recorded.append(done)
-            return aggregate
 
-        await self.committer.submit(run, [aggregate_id])
+        await self.path.on(aggregate_id, kind, "", act, self.path.meta(SYSTEM_RULES, cause),
+                           None)
         return recorded
 
     # -- policy changes ---------------------------------------------------------------------
@@ -302,31 +259,22 @@ class FollowUps:
             raise InvalidCommand(f"service items not in the catalogue: {', '.join(unknown)}",
                                  field="service_items", codes=unknown)
         policy_id = follow_up_id_for("policy", f"{cmd.center_id}\x1f{key}")
-        meta = self._meta(cmd, actor, key) | {"center_id": cmd.center_id, "case_id": None}
+        meta = self.path.meta(actor, key, cmd, center_id=cmd.center_id, case_id=None)
         calendar = self.calendar(cmd.center_id)
         rule = DueRule("on_or_after", calendar.local_day(meta["occurred_at"]),
                        self.settings.followup_policy_outreach_working_days)
         outreach: Planned = covered(lambda: calendar.plan(rule))
 
-        def run(unit: Unit) -> Aggregate:
-            existing = unit.find(policy_id)
-            if existing is not None:
-                existing.check_new_command(key, "PolicyChangePublished")
-            policy = PolicyChange(id=policy_id, service_items=sorted(set(cmd.service_items)),
-                                  summary=cmd.summary, effective_on=cmd.effective_on,
-                                  all_centers=cmd.all_centers, outreach_due_at=outreach.at,
-                                  meta=meta, basis=outreach.basis.value,
-                                  due_rule=rule.as_dict(), scope=scope.value)
-            unit.add(policy)
-            return policy
-
-        return await self.committer.submit(run, [policy_id])
+        return await self.path.create(policy_id, "PolicyChangePublished", key, lambda: PolicyChange(
+            id=policy_id, service_items=sorted(set(cmd.service_items)), summary=cmd.summary,
+            effective_on=cmd.effective_on, all_centers=cmd.all_centers,
+            outreach_due_at=outreach.at, meta=meta, basis=outreach.basis.value,
+            due_rule=rule.as_dict(), scope=scope.value))
 
     async def finish_fan_out(self, policy_id: UUID, residents: int) -> Written:
-        meta: Meta = {"actor": "system:fan-out", "occurred_at": self.clock.now(),
-                      "causation_id": None, "correlation_id": str(policy_id)}
-        return await self._on(policy_id, "policy change", None, "PolicyChangeFannedOut", None,
-                              lambda p, m: p.finish_fan_out(residents, m), meta)
+        meta = self.path.meta("system:fan-out", None) | {"correlation_id": str(policy_id)}
+        return await self.path.on(policy_id, "policy change", "PolicyChangeFannedOut",
+                                  lambda p, m: p.finish_fan_out(residents, m), meta, None)
 
     # -- obligations ------------------------------------------------------------------------
 
@@ -336,23 +284,14 @@ class FollowUps:
         grace = self.settings.followup_obligation_grace_working_days
         missed_at, basis = covered(lambda: obligation_missed_at(calendar, watch.next_due_on,
                                                                 grace))
-        meta: Meta = {"actor": SYSTEM_RULES, "occurred_at": watch.occurred_at or self.clock.now(),
-                      "causation_id": watch.causation_id, "correlation_id": watch.correlation_id,
-                      "center_id": watch.center_id, "case_id": watch.case_id}
+        meta = meta_for(SYSTEM_RULES, watch.causation_id, self.clock.now(), watch,
+                        center_id=watch.center_id, case_id=watch.case_id)
 
-        def run(unit: Unit) -> Aggregate:
-            if unit.find(aggregate_id) is not None:
-                raise AlreadyDoneError(aggregate_id, 1)
-            obligation = Obligation(
-                id=aggregate_id, obligation_id=watch.obligation_id,
-                resident_id=watch.resident_id, cadence=watch.cadence,
-                next_due_on=watch.next_due_on, missed_at=missed_at,
-                assigned_clerk=watch.assigned_clerk, service_item=watch.service_item, meta=meta,
-                basis=basis.value)
-            unit.add(obligation)
-            return obligation
-
-        return await self.committer.submit(run, [aggregate_id])
+        return await self.path.create(aggregate_id, "ObligationWatched", None, lambda: Obligation(
+            id=aggregate_id, obligation_id=watch.obligation_id, resident_id=watch.resident_id,
+            cadence=watch.cadence, next_due_on=watch.next_due_on, missed_at=missed_at,
+            assigned_clerk=watch.assigned_clerk, service_item=watch.service_item, meta=meta,
+            basis=basis.value))
 
     async def fulfil(self, obligation_id: UUID, cmd: c.FulfilObligation, actor: str,
                      key: str | None, expected_version: int | None = None) -> Written:
@@ -363,16 +302,14 @@ class FollowUps:
             fulfilled_on = cmd.fulfilled_on or calendar.local_day(meta["occurred_at"])
             covered(lambda: o.fulfil(cmd.period_due_on, fulfilled_on, calendar, grace, meta))
 
-        return await self._on(obligation_aggregate_id(obligation_id), "obligation", key,
-                              "ObligationFulfilled", expected_version, act,
-                              self._meta(cmd, actor, key))
+        return await self._on(obligation_aggregate_id(obligation_id), "obligation",
+                              "ObligationFulfilled", cmd, actor, key, expected_version, act)
 
     async def end_obligation(self, obligation_id: UUID, cmd: c.EndObligation, actor: str,
                              key: str | None, expected_version: int | None = None) -> Written:
-        return await self._on(obligation_aggregate_id(obligation_id), "obligation", key,
-                              "ObligationEnded", expected_version,
-                              lambda o, meta: o.end(cmd.reason, meta),
-                              self._meta(cmd, actor, key))
+        return await self._on(obligation_aggregate_id(obligation_id), "obligation",
+                              "ObligationEnded", cmd, actor, key, expected_version,
+                              lambda o, meta: o.end(cmd.reason, meta))
 
     # -- re-planning when an official schedule arrives ---------------------------------------
 
@@ -389,10 +326,8 @@ class FollowUps:
             moved["yes"] = False  # a batch re-run after a conflict starts again
             follow_up: FollowUp = unit.get(follow_up_id, "follow-up")
             calendar = self.calendar(follow_up.center_id)
-            meta: Meta = {"actor": SYSTEM_CALENDAR, "occurred_at": now,
-                          "causation_id": f"calendar:{calendar.fingerprint}",
-                          "correlation_id": None, "center_id": follow_up.center_id,
-                          "case_id": follow_up.case_id}
+            meta = follow_up.meta_for(meta_for(SYSTEM_CALENDAR,
+                                               f"calendar:{calendar.fingerprint}", now))
             moved["yes"] = covered(lambda: follow_up.replan(calendar, now, meta))
             return follow_up
 
@@ -406,9 +341,7 @@ class FollowUps:
 
         def run(unit: Unit) -> Aggregate:
             follow_up: FollowUp = unit.get(follow_up_id, "follow-up")
-            meta: Meta = {"actor": SYSTEM_RULES, "occurred_at": occurred_at,
-                          "causation_id": cause, "correlation_id": None,
-                          "center_id": follow_up.center_id, "case_id": follow_up.case_id}
+            meta = follow_up.meta_for(meta_for(SYSTEM_RULES, cause, occurred_at))
             follow_up.follow_deadline(due_at, basis, max(now, occurred_at), meta)
             return follow_up
 
@@ -437,9 +370,7 @@ class FollowUps:
         def run(unit: Unit) -> Aggregate:
             aggregate = unit.get(aggregate_id, kind)
             calendar = self.calendar(aggregate.center_id)
-            meta: Meta = {"actor": SYSTEM_SCHEDULER, "occurred_at": now, "causation_id": None,
-                          "correlation_id": None, "center_id": aggregate.center_id,
-                          "case_id": aggregate.case_id}
+            meta = aggregate.meta_for(meta_for(SYSTEM_SCHEDULER, None, now))
             respected = aggregate.respect(consent, meta) if isinstance(
                 aggregate, FollowUp | Obligation) else None
             fired = [respected] if respected else []

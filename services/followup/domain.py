@@ -43,12 +43,10 @@ from shared.contracts.followup import (
 from shared.kernel.calendar import Basis, DueRule, WorkingCalendar
 from shared.kernel.errors import CommandError, InvalidCommand, RuleViolated
 from shared.kernel.idempotency import RemembersCommands
+from shared.kernel.meta import Meta
 
 FOLLOWUP_NAMESPACE = UUID("3b0e6c1a-5d2f-4e8b-9a7c-1f4d2e6b8c90")
 
-Meta = dict[str, Any]
-"""Envelope parts recorded with every event: actor, occurred_at, causation_id, correlation_id,
-center_id, case_id."""
 
 OPEN = ("scheduled", "due", "missed", "escalated")
 CADENCE_MONTHS = {"monthly": 1, "quarterly": 3, "yearly": 12}
@@ -251,7 +249,6 @@ class FollowUp(RemembersCommands):
     # -- staff ------------------------------------------------------------------------------
 
     def complete(self, outcome: str, channel: str, note: str, meta: Meta) -> None:
-        self.check_new_command(meta.get("causation_id"), "FollowUpCompleted")
         self.check_open("complete")
         if not self.contact and channel in REACHING:
             raise RuleViolated(
@@ -268,7 +265,6 @@ class FollowUp(RemembersCommands):
     def reschedule(self, due_at: datetime, reason: str, assigned_clerk: str | None,
                    assigned_team: str | None, now: datetime, meta: Meta,
                    basis: Basis = Basis.OFFICIAL, due_rule: DueRule | None = None) -> None:
-        self.check_new_command(meta.get("causation_id"), "FollowUpRescheduled")
         self.check_open("reschedule")
         if due_at < now:
             raise InvalidCommand("a follow-up cannot be rescheduled into the past",
@@ -339,7 +335,6 @@ class FollowUp(RemembersCommands):
 
     def escalate(self, reason: str, supervisor: str, calendar: WorkingCalendar, now: datetime,
                  meta: Meta) -> None:
-        self.check_new_command(meta.get("causation_id"), "FollowUpEscalated")
         self.check_open("escalate")
         if self.status == "escalated":
             raise RuleViolated("the follow-up is already escalated",
@@ -357,7 +352,6 @@ class FollowUp(RemembersCommands):
 
     def cancel(self, reason: str, meta: Meta) -> bool:
         """Cancel while open; a no-op (False) when it already ended, so rules may re-run."""
-        self.check_new_command(meta.get("causation_id"), "FollowUpCancelled")
         if self.status not in OPEN:
             return False
         self._cancelled(reason=reason, meta=meta)
@@ -429,7 +423,6 @@ class Obligation(RemembersCommands):
 
     def fulfil(self, period_due_on: date | None, fulfilled_on: date, calendar: WorkingCalendar,
                grace: int, meta: Meta) -> None:
-        self.check_new_command(meta.get("causation_id"), "ObligationFulfilled")
         if not self.active:
             raise RuleViolated("the obligation is no longer watched")
         period = period_due_on or self.next_due_on
@@ -482,7 +475,6 @@ class Obligation(RemembersCommands):
         self.next_due_on, self.missed_at, self.basis = next_due_on, missed_at, basis
 
     def end(self, reason: str, meta: Meta) -> None:
-        self.check_new_command(meta.get("causation_id"), "ObligationEnded")
         if not self.active:
             raise RuleViolated("the obligation is no longer watched")
         self._ended(reason=reason, meta=meta)

@@ -19,7 +19,7 @@ from services.followup.replanning import Replanning
 from services.followup.residents import PgConsents
 from services.followup.scheduler import Scheduler
 from shared.catalogue import load_catalogue
-from shared.http.app import install_surface, serve
+from shared.http.app import install_surface, new_app, serve
 from shared.kernel.clock import Clock, SystemClock
 from shared.runtime.calendars import Calendars
 from shared.runtime.lifecycle import start_runtime, stop_runtime
@@ -40,7 +40,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = await start_runtime(settings, SERVICE, FollowUpApplication,
                                       [*DDL, *rules_module.DDL], metrics, calendars)
-        runtime.now = clock_.now
+        runtime.clock = clock_
         use_cases = FollowUps(runtime.committer, calendars, settings, clock_, catalogue,
                               PgConsents(runtime.pool))
         parked_gauge = metrics.parked_rules.labels(SERVICE)
@@ -81,7 +81,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         finally:
             await stop_runtime(runtime)
 
-    app = FastAPI(title="sixstep follow-up", version="1.0",
+    app = new_app(title="sixstep follow-up", version="1.0",
                   description="Step 5 of the six-step method: follow up. Follow-ups scheduled "
                               "on the center's working-day calendar by rules on intake and "
                               "feedback events, by policy changes and by hand; worklists for "

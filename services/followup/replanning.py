@@ -13,14 +13,13 @@ that follow a rectification's deadline move with ``RectificationDeadlineRevised`
 
 from __future__ import annotations
 
-import asyncio
 from uuid import UUID
 
 import asyncpg
 import structlog
 
 from services.followup.application import FollowUps
-from shared.kernel.errors import VersionConflict
+from shared.runtime.replanning import replan_each
 
 log = structlog.get_logger("sixstep.followup.replanning")
 
@@ -38,27 +37,13 @@ class Replanning:
     async def run(self) -> dict[str, int]:
         """Re-plan every provisional follow-up that is waiting; returns what was done."""
         now = self.followups.clock.now()
-        checked = moved = conflicts = 0
-        after: UUID | None = None
-        while True:
-            rows = await self.pool.fetch(CANDIDATES, after, self.batch)
-            if not rows:
-                break
-            outcomes = await asyncio.gather(
-                *(self.followups.replan(r["follow_up_id"], now) for r in rows),
-                return_exceptions=True)
-            for row, outcome in zip(rows, outcomes, strict=True):
-                checked += 1
-                if outcome is True:
-                    moved += 1
-                elif isinstance(outcome, VersionConflict):
-                    conflicts += 1  # another replica re-planned it at the same moment
-                elif isinstance(outcome, BaseException):
-                    log.error("replan.failed", follow_up_id=str(row["follow_up_id"]),
-                              error=f"{type(outcome).__name__}: {outcome}")
-            after = rows[-1]["follow_up_id"]
-            if len(rows) < self.batch:
-                break
-        if checked:
-            log.info("replan.done", checked=checked, moved=moved, conflicts=conflicts)
-        return {"followups_checked": checked, "followups_replanned": moved}
+
+        async def replan(follow_up_id: UUID) -> bool:
+            return await self.followups.replan(follow_up_id, now)
+
+        done = await replan_each(self.pool, CANDIDATES, replan, batch=self.batch, log=log,
+                                 key="follow_up_id")
+        if done.checked:
+            log.info("replan.done", checked=done.checked, moved=done.moved,
+                     conflicts=done.conflicts)
+        return {"followups_checked": done.checked, "followups_replanned": done.moved}

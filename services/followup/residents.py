@@ -19,22 +19,16 @@ The API reads it too (``PgConsents``): a follow-up planned by hand for an erased
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from datetime import datetime
 from uuid import UUID
 
 import asyncpg
 
 from services.followup.domain import Consent
-from shared.contracts import Envelope
+from shared.readmodels.residents import TYPES, ResidentFacts, ddl
 
-TYPES = ("ConsentChanged", "ResidentErased")
+__all__ = ["DDL", "PENDING", "TYPES", "PgConsents", "Residents", "pending"]
 
-DDL = [
-    "CREATE TABLE IF NOT EXISTS resident_consent ("
-    " resident_id uuid PRIMARY KEY, contact boolean NOT NULL,"
-    " erased boolean NOT NULL DEFAULT false, changed_at timestamptz NOT NULL)",
-]
+DDL = ddl("resident_consent", "contact")
 
 #: Whatever may still reach the resident: open follow-ups and watched obligations in the
 #: worklist, and what the rules planned for their cases (perhaps not in the worklist yet).
@@ -48,61 +42,14 @@ PENDING = (
     " WHERE c.resident_id = $1")
 
 
-class Residents:
-    """The rows one batch touches: read once, folded in stream order, written back once."""
+class Residents(ResidentFacts):
+    """Who may be contacted, for one batch of the followup-rules consumer."""
 
-    def __init__(self, known: dict[UUID, tuple[bool, bool, datetime | None]]) -> None:
-        self._rows = known
-        self._dirty: set[UUID] = set()
-        #: Residents whose consent narrowed in this batch, with the event that narrowed it.
-        self.narrowed: dict[UUID, str] = {}
-
-    @classmethod
-    async def load(cls, conn: asyncpg.Connection, ids: Iterable[UUID | None]) -> Residents:
-        wanted = list({i for i in ids if i is not None})
-        rows = await conn.fetch(
-            "SELECT resident_id, contact, erased, changed_at FROM resident_consent"
-            " WHERE resident_id = ANY($1::uuid[])", wanted) if wanted else []
-        return cls({UUID(str(r["resident_id"])): (r["contact"], r["erased"], r["changed_at"])
-                    for r in rows})
-
-    @staticmethod
-    def ids_in(events: Sequence[Envelope]) -> set[UUID]:
-        return {UUID(e.payload["resident_id"]) for e in events
-                if e.service == "intake" and e.type in TYPES}
+    table, flag = "resident_consent", "contact"
 
     def consent(self, resident_id: UUID | None) -> Consent:
-        if resident_id is None or resident_id not in self._rows:
-            return Consent()
-        contact, erased, _ = self._rows[resident_id]
-        return Consent(contact=contact, erased=erased)
-
-    def remember(self, e: Envelope) -> None:
-        """Fold one ConsentChanged or ResidentErased (erasure is final)."""
-        if e.service != "intake" or e.type not in TYPES:
-            return
-        resident_id = UUID(e.payload["resident_id"])
-        contact, erased, _ = self._rows.get(resident_id, (True, False, None))
-        if e.type == "ResidentErased":
-            erased = True
-        else:
-            contact = bool(e.payload["contact"])
-        self._rows[resident_id] = (contact, erased, e.occurred_at)
-        self._dirty.add(resident_id)
-        if erased or not contact:
-            self.narrowed[resident_id] = str(e.event_id)
-        else:
-            self.narrowed.pop(resident_id, None)
-
-    async def save(self, conn: asyncpg.Connection) -> None:
-        if self._dirty:
-            await conn.executemany(
-                "INSERT INTO resident_consent (resident_id, contact, erased, changed_at)"
-                " VALUES ($1, $2, $3, $4) ON CONFLICT (resident_id) DO UPDATE SET"
-                " contact = EXCLUDED.contact,"
-                " erased = resident_consent.erased OR EXCLUDED.erased,"
-                " changed_at = EXCLUDED.changed_at",
-                [(i, *self._rows[i]) for i in self._dirty])
+        known = self.flags(resident_id)
+        return Consent() if known is None else Consent(contact=known[0], erased=known[1])
 
 
 async def pending(conn: asyncpg.Connection, resident_id: UUID) -> list[tuple[UUID, str]]:

@@ -1,39 +1,37 @@
-"""Intake's HTTP API: one route per step of the method, reads with read-your-writes."""
+"""Intake's HTTP API: one route per step of the method, reads with read-your-writes.
+
+Each write route hands its command to one use case (``application.py``, through the command
+path); the case's center is checked against the token where the case is loaded
+(``shared.eventstore.group_commit.Unit``: the read model may not have the case yet). Reads
+come from ``queries.py``.
+"""
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from typing import Annotated, Any
+from datetime import date
+from typing import Annotated
 from uuid import UUID
 
 import asyncpg
 from fastapi import APIRouter, Depends, Query, Request, status
 
 from services.intake import commands as c
-from services.intake import projections
+from services.intake import queries
 from services.intake.application import Intake
 from services.intake.projections import CONSUMER
+from services.intake.queries import CaseFilter, CaseList, CasePublic
 from shared.catalogue import Catalogue, ServiceItem
 from shared.contracts.vocabulary import Channel
 from shared.http.auth import Staff, center_filter, check_center
 from shared.http.dependencies import After, PoolDep, SettingsDep, Write, WrittenPublic
-from shared.http.errors import ErrorResponse, problem
+from shared.http.errors import ERRORS, problem
 from shared.http.fast_route import FastRoute
 from shared.readmodels.positions import wait_for_write
 from shared.settings import Settings
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorResponse}, 401: {"model": ErrorResponse},
-    403: {"model": ErrorResponse}, 404: {"model": ErrorResponse},
-    409: {"model": ErrorResponse}, 422: {"model": ErrorResponse},
-    503: {"model": ErrorResponse},
-}
-
 
 async def _intake(request: Request) -> Intake:
     return request.app.state.intake
-
-
 
 
 async def _catalogue(request: Request) -> Catalogue:
@@ -48,76 +46,109 @@ cases = APIRouter(prefix="/cases", tags=["cases"], responses=ERRORS, route_class
 catalogue = APIRouter(prefix="/catalogue", tags=["catalogue"])
 
 
+def _use_cases(request: Request) -> Intake:
+    """The write routes' use cases (read here, not as a dependency: ``FastRoute``)."""
+    return request.app.state.intake
+
+
 @cases.post("", status_code=status.HTTP_201_CREATED, response_model=WrittenPublic,
             summary="Open a case (a resident arrives, calls, or is visited)")
 async def open_case(body: c.OpenCase, request: Request, write: Write,
                     staff: Staff) -> WrittenPublic:
     check_center(staff, body.center_id)
-    intake: Intake = request.app.state.intake
-    return WrittenPublic.of(await intake.open_case(body, write.actor, write.key, staff))
+    return WrittenPublic.of(await _use_cases(request).open_case(body, write.actor, write.key,
+                                                             staff))
 
 
-def _step(name: str, summary: str, command: type[c._Command], method: str) -> None:
-    async def route(case_id: UUID, body: Any, request: Request, write: Write,
-                    staff: Staff) -> WrittenPublic:
-        # The case's center is checked against the token where the case is loaded
-        # (shared.eventstore.group_commit.Unit): the read model may not have the case yet.
-        use_case = getattr(request.app.state.intake, method)
-        return WrittenPublic.of(await use_case(case_id, body, write.actor, write.key,
-                                               write.expected_version))
-
-    route.__annotations__["body"] = command
-    route.__name__ = method
-    cases.post(f"/{{case_id}}/{name}", response_model=WrittenPublic, summary=summary)(route)
+@cases.post("/{case_id}/hear", response_model=WrittenPublic,
+            summary="Step 1: the request in the resident's own words")
+async def hear_request(case_id: UUID, body: c.HearRequest, request: Request, write: Write,
+                       staff: Staff) -> WrittenPublic:
+    return WrittenPublic.of(await _use_cases(request).hear_request(
+        case_id, body, write.actor, write.key, write.expected_version))
 
 
-_step("hear", "Step 1: the request in the resident's own words", c.HearRequest, "hear_request")
-_step("restate", "Step 1: restate the request; confirmed or corrected", c.RestateRequest,
-      "restate_request")
-_step("concerns", "Step 2: needs, worries, emotion on arrival, urgency", c.NoteConcerns,
-      "note_concerns")
-_step("guidance", "Step 3: policy basis, eligibility, what was promised", c.GiveGuidance,
-      "give_guidance")
-_step("actions", "Step 4: an action taken or a referral", c.TakeAction, "take_action")
-_step("deadlines", "Step 4: a deadline that must not be missed", c.NoteDeadline,
-      "note_deadline")
-_step("obligations", "Step 4: a recurring obligation to watch", c.DeclareObligation,
-      "declare_obligation")
-_step("resolve", "Step 4: resolve with outcome and emotion at the end", c.ResolveCase,
-      "resolve_case")
-_step("reopen", "Reopen a resolved case", c.ReopenCase, "reopen_case")
+@cases.post("/{case_id}/restate", response_model=WrittenPublic,
+            summary="Step 1: restate the request; confirmed or corrected")
+async def restate_request(case_id: UUID, body: c.RestateRequest, request: Request,
+                          write: Write, staff: Staff) -> WrittenPublic:
+    return WrittenPublic.of(await _use_cases(request).restate_request(
+        case_id, body, write.actor, write.key, write.expected_version))
+
+
+@cases.post("/{case_id}/concerns", response_model=WrittenPublic,
+            summary="Step 2: needs, worries, emotion on arrival, urgency")
+async def note_concerns(case_id: UUID, body: c.NoteConcerns, request: Request, write: Write,
+                        staff: Staff) -> WrittenPublic:
+    return WrittenPublic.of(await _use_cases(request).note_concerns(
+        case_id, body, write.actor, write.key, write.expected_version))
+
+
+@cases.post("/{case_id}/guidance", response_model=WrittenPublic,
+            summary="Step 3: policy basis, eligibility, what was promised")
+async def give_guidance(case_id: UUID, body: c.GiveGuidance, request: Request, write: Write,
+                        staff: Staff) -> WrittenPublic:
+    return WrittenPublic.of(await _use_cases(request).give_guidance(
+        case_id, body, write.actor, write.key, write.expected_version))
+
+
+@cases.post("/{case_id}/actions", response_model=WrittenPublic,
+            summary="Step 4: an action taken or a referral")
+async def take_action(case_id: UUID, body: c.TakeAction, request: Request, write: Write,
+                      staff: Staff) -> WrittenPublic:
+    return WrittenPublic.of(await _use_cases(request).take_action(
+        case_id, body, write.actor, write.key, write.expected_version))
+
+
+@cases.post("/{case_id}/deadlines", response_model=WrittenPublic,
+            summary="Step 4: a deadline that must not be missed")
+async def note_deadline(case_id: UUID, body: c.NoteDeadline, request: Request, write: Write,
+                        staff: Staff) -> WrittenPublic:
+    return WrittenPublic.of(await _use_cases(request).note_deadline(
+        case_id, body, write.actor, write.key, write.expected_version))
+
+
+@cases.post("/{case_id}/obligations", response_model=WrittenPublic,
+            summary="Step 4: a recurring obligation to watch")
+async def declare_obligation(case_id: UUID, body: c.DeclareObligation, request: Request,
+                             write: Write, staff: Staff) -> WrittenPublic:
+    return WrittenPublic.of(await _use_cases(request).declare_obligation(
+        case_id, body, write.actor, write.key, write.expected_version))
+
+
+@cases.post("/{case_id}/resolve", response_model=WrittenPublic,
+            summary="Step 4: resolve with outcome and emotion at the end")
+async def resolve_case(case_id: UUID, body: c.ResolveCase, request: Request, write: Write,
+                       staff: Staff) -> WrittenPublic:
+    return WrittenPublic.of(await _use_cases(request).resolve_case(
+        case_id, body, write.actor, write.key, write.expected_version))
+
+
+@cases.post("/{case_id}/reopen", response_model=WrittenPublic,
+            summary="Reopen a resolved case")
+async def reopen_case(case_id: UUID, body: c.ReopenCase, request: Request, write: Write,
+                      staff: Staff) -> WrittenPublic:
+    return WrittenPublic.of(await _use_cases(request).reopen_case(
+        case_id, body, write.actor, write.key, write.expected_version))
 
 
 async def _wait(pool: asyncpg.Pool, settings: Settings, after: int | None) -> None:
     await wait_for_write(pool, settings, CONSUMER, "intake", after)
 
 
-CASE_COLUMNS = ", ".join(projections.CASE_COLUMNS)
-RESIDENT_STATUS = ("(SELECT CASE WHEN r.erased_at IS NULL THEN 'on_file' ELSE 'erased' END"
-                   " FROM residents r WHERE r.resident_id = cases.resident_id)"
-                   " AS resident_status")
-"""The vault's word on the case's resident: on_file, erased (PIPL erasure), or null."""
-
-
-@cases.get("/{case_id}", summary="A case with its full timeline")
+@cases.get("/{case_id}", response_model=CasePublic, summary="A case with its full timeline")
 async def get_case(case_id: UUID, pool: PoolDep, settings: SettingsDep, staff: Staff,
-                   after: After = None) -> dict[str, Any]:
+                   after: After = None) -> CasePublic:
     await _wait(pool, settings, after)
-    row = await pool.fetchrow(f"SELECT {CASE_COLUMNS}, {RESIDENT_STATUS} FROM cases"
-                              " WHERE case_id = $1", case_id)
-    if row is None:
+    case = await queries.case(pool, case_id)
+    if case is None:
         raise problem(404, "not_found", f"case {case_id} not found", id=str(case_id))
-    check_center(staff, row["center_id"])
-    timeline = await pool.fetch(
-        "SELECT version, position, type, schema_version, occurred_at, recorded_at, actor,"
-        " causation_id, correlation_id, payload::text AS payload FROM case_timeline"
-        " WHERE case_id = $1 ORDER BY version", case_id)
-    import orjson
-    return {**dict(row), "timeline": [
-        {**dict(t), "payload": orjson.loads(t["payload"])} for t in timeline]}
+    check_center(staff, case.center_id)
+    return case
 
 
-@cases.get("", summary="Cases by center, status, service item and date, newest first")
+@cases.get("", response_model=CaseList,
+           summary="Cases by center, status, service item and date, newest first")
 async def list_cases(
     pool: PoolDep, settings: SettingsDep, staff: Staff,
     center_id: Annotated[str | None, Query(max_length=64)] = None,
@@ -125,54 +156,20 @@ async def list_cases(
     service_item: Annotated[str | None, Query(max_length=64)] = None,
     channel: Channel | None = None,
     resident_id: UUID | None = None,
+    clerk_id: Annotated[str | None, Query(max_length=64, description=(
+        "The clerk who opened the case (the counter page: the clerk's own open cases)"))] = None,
     opened_from: date | None = None,
     opened_to: date | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
     after: After = None,
-) -> dict[str, Any]:
+) -> CaseList:
     await _wait(pool, settings, after)
-    center_id = center_filter(staff, center_id)
-    where, args = [], []
-
-    def arg(value: Any) -> str:
-        args.append(value)
-        return f"${len(args)}"
-
-    if center_id:
-        where.append(f"center_id = {arg(center_id)}")
-    if status_:
-        where.append(f"status = {arg(status_)}")
-    if service_item:
-        where.append(f"service_item = {arg(service_item)}")
-    if channel:
-        where.append(f"channel = {arg(channel.value)}")
-    if resident_id:
-        where.append(f"resident_id = {arg(resident_id)}")
-    if opened_from:
-        where.append(f"(opened_at AT TIME ZONE {arg(settings.center_timezone)})::date >= "
-                     f"{arg(opened_from)}")
-    if opened_to:
-        where.append(f"(opened_at AT TIME ZONE {arg(settings.center_timezone)})::date <= "
-                     f"{arg(opened_to)}")
-    if cursor:
-        try:
-            stamp, _, ident = cursor.partition("|")
-            cursor_at, cursor_id = datetime.fromisoformat(stamp), UUID(ident)
-        except ValueError:
-            raise problem(400, "cursor_invalid", "cursor is not one this API returned") from None
-        where.append(f"(opened_at, case_id) < ({arg(cursor_at)}, {arg(cursor_id)})")
-    sql = f"SELECT {CASE_COLUMNS}, {RESIDENT_STATUS} FROM cases"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    sql += f" ORDER BY opened_at DESC, case_id DESC LIMIT {arg(limit + 1)}"
-    rows = [dict(r) for r in await pool.fetch(sql, *args)]
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        last = rows[-1]
-        next_cursor = f"{last['opened_at'].isoformat()}|{last['case_id']}"
-    return {"items": rows, "next_cursor": next_cursor}
+    given = CaseFilter(center_id=center_filter(staff, center_id), status=status_,
+                       service_item=service_item, channel=channel.value if channel else None,
+                       resident_id=resident_id, clerk_id=clerk_id, opened_from=opened_from,
+                       opened_to=opened_to, cursor=cursor)
+    return await queries.cases(pool, settings.center_timezone, given, limit)
 
 
 @catalogue.get("", response_model=list[ServiceItem], summary="The service catalogue")

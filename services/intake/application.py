@@ -13,13 +13,16 @@ import structlog
 from eventsourcing.domain import Aggregate
 
 from services.intake import commands as c
-from services.intake.domain import Case, Meta, Resident, case_id_for
+from services.intake.domain import Case, Resident, case_id_for
 from services.intake.presence import Standing
 from services.intake.vault import Access, Fact, Registered, ResidentData, Vault
 from shared.catalogue import Catalogue
 from shared.eventstore.application import ServiceApplication
+from shared.eventstore.command_path import CommandPath
 from shared.eventstore.group_commit import GroupCommitter, Unit, Written
-from shared.kernel.errors import CommandError, InvalidCommand, VersionConflict
+from shared.kernel.clock import Clock
+from shared.kernel.errors import CommandError, InvalidCommand
+from shared.kernel.meta import Meta, meta_for
 from shared.kernel.moments import Moments
 from shared.kernel.scrubbing import KNOWN_PERSON
 from shared.security.principals import Principal, Role
@@ -34,10 +37,6 @@ CHILD_NAMESPACE = UUID("8d3f2e61-4b7a-4c0e-9f15-2a6b7c8d9e0f")
 
 class IntakeApplication(ServiceApplication):
     name = "intake"
-
-
-def system_clock() -> datetime:
-    return datetime.now(UTC)
 
 
 class ClerkMismatch(CommandError):
@@ -62,7 +61,8 @@ def clerk_for(asked: str | None, principal: Principal | None) -> str:
 
 
 class Intake:
-    """The intake use cases, one method each, shared by the HTTP API and the demo.
+    """The intake use cases, one method each, shared by the HTTP API and the demo; each goes
+    through the one command path (``shared.eventstore.command_path``).
 
     ``vault``: where a case's resident is checked (``presence.py``); without one (benchmarks
     of the write path alone) a case cannot name a resident. ``known``: who a case is about,
@@ -73,24 +73,11 @@ class Intake:
 
     def __init__(self, committer: GroupCommitter, catalogue: Catalogue,
                  vault: Vault | None = None, *, known: KnownPeople | None = None,
-                 moments: Moments | None = None,
-                 clock: Callable[[], datetime] = system_clock) -> None:
-        self.committer = committer
+                 moments: Moments | None = None, clock: Clock | None = None) -> None:
+        self.path = CommandPath(committer, clock, moments)
         self.catalogue = catalogue
         self.vault = vault
         self.known = known
-        self.moments = moments or Moments()
-        self.clock = clock
-
-    def meta_for(self, command: c._Command, actor: str, key: str | None) -> Meta:
-        now = self.clock()
-        self.moments.check(command, now)
-        return {
-            "actor": actor,
-            "occurred_at": command.occurred_at or now,
-            "causation_id": key,
-            "correlation_id": command.correlation_id,
-        }
 
     def _known_item(self, code: str) -> None:
         if self.catalogue.get(code) is None:
@@ -109,32 +96,15 @@ class Intake:
         self._known_item(cmd.service_item)
         clerk_id = clerk_for(cmd.clerk_id, principal)
         case_id = case_id_for(cmd.center_id, key)
-        meta = self.meta_for(cmd, actor, key)
-        meta["center_id"] = cmd.center_id
-        meta["case_id"] = case_id
+        meta = self.path.meta(actor, key, cmd, center_id=cmd.center_id, case_id=case_id)
         basis: Standing | None = None
         if cmd.resident_id is not None:
             basis = await self._admit(cmd, case_id, principal, purpose)
-
-        def run(unit: Unit) -> Aggregate:
-            existing = unit.find(case_id)
-            if existing is not None:
-                existing.check_new_command(key, "CaseOpened")
-            case = Case(
-                id=case_id,
-                center_id=cmd.center_id,
-                counter_id=cmd.counter_id,
-                clerk_id=clerk_id,
-                channel=cmd.channel.value,
-                service_item=cmd.service_item,
-                resident_id=cmd.resident_id,
-                resident_basis=basis.value if basis else None,
-                meta=meta,
-            )
-            unit.add(case)
-            return case
-
-        return await self.committer.submit(run, [case_id])
+        return await self.path.create(case_id, "CaseOpened", key, lambda: Case(
+            id=case_id, center_id=cmd.center_id, counter_id=cmd.counter_id, clerk_id=clerk_id,
+            channel=cmd.channel.value, service_item=cmd.service_item,
+            resident_id=cmd.resident_id, resident_basis=basis.value if basis else None,
+            meta=meta))
 
     async def _admit(self, cmd: c.OpenCase, case_id: UUID, principal: Principal | None,
                      purpose: str) -> Standing:
@@ -154,214 +124,85 @@ class Intake:
                 raise
             return basis
 
-    async def _on_case(
-        self,
-        case_id: UUID,
-        kind: str,
-        key: str | None,
-        expected_version: int | None,
-        act: Any,
-        meta: Meta,
-    ) -> Written:
+    async def _on_case(self, case_id: UUID, kind: str, cmd: c._Command, actor: str,
+                       key: str | None, expected_version: int | None,
+                       act: Callable[[Case, Meta], None]) -> Written:
+        meta = self.path.meta(actor, key, cmd)
         # Every command on a case carries free text: the resident the case names is
         # scrubbed from it (shared.kernel.scrubbing), in memory, never stored.
         if self.known is not None and (person := await self.known.of_case(case_id)):
             meta[KNOWN_PERSON] = person
+        return await self.path.on(case_id, "case", kind, act, meta, key, expected_version)
 
-        def run(unit: Unit) -> Aggregate:
-            case: Case = unit.get(case_id)
-            case.check_new_command(key, kind)
-            meta["center_id"] = case.center_id
-            meta["case_id"] = case.id
-            if expected_version is not None and case.version != expected_version:
-                raise VersionConflict(
-                    f"case is at version {case.version}, not {expected_version}",
-                    current_version=case.version,
-                    expected_version=expected_version,
-                )
-            act(case)
-            return case
+    async def hear_request(self, case_id: UUID, cmd: c.HearRequest, actor: str,
+                           key: str | None, expected_version: int | None = None) -> Written:
+        return await self._on_case(case_id, "RequestHeard", cmd, actor, key, expected_version,
+                                   lambda case, meta: case.hear_request(cmd.words, meta))
 
-        return await self.committer.submit(run, [case_id])
-
-    async def hear_request(
-        self,
-        case_id: UUID,
-        cmd: c.HearRequest,
-        actor: str,
-        key: str | None,
-        expected_version: int | None = None,
-    ) -> Written:
-        meta = self.meta_for(cmd, actor, key)
+    async def restate_request(self, case_id: UUID, cmd: c.RestateRequest, actor: str,
+                              key: str | None, expected_version: int | None = None) -> Written:
         return await self._on_case(
-            case_id,
-            "RequestHeard",
-            key,
-            expected_version,
-            lambda case: case.hear_request(cmd.words, meta),
-            meta=meta,
-        )
+            case_id, "RequestRestated", cmd, actor, key, expected_version,
+            lambda case, meta: case.restate_request(cmd.restatement, cmd.confirmed,
+                                                    cmd.correction, meta))
 
-    async def restate_request(
-        self,
-        case_id: UUID,
-        cmd: c.RestateRequest,
-        actor: str,
-        key: str | None,
-        expected_version: int | None = None,
-    ) -> Written:
-        meta = self.meta_for(cmd, actor, key)
+    async def note_concerns(self, case_id: UUID, cmd: c.NoteConcerns, actor: str,
+                            key: str | None, expected_version: int | None = None) -> Written:
         return await self._on_case(
-            case_id,
-            "RequestRestated",
-            key,
-            expected_version,
-            lambda case: case.restate_request(cmd.restatement, cmd.confirmed, cmd.correction, meta),
-            meta=meta,
-        )
+            case_id, "ConcernsNoted", cmd, actor, key, expected_version,
+            lambda case, meta: case.note_concerns(cmd.needs, cmd.worries, cmd.emotion.value,
+                                                  cmd.urgency.value, meta))
 
-    async def note_concerns(
-        self,
-        case_id: UUID,
-        cmd: c.NoteConcerns,
-        actor: str,
-        key: str | None,
-        expected_version: int | None = None,
-    ) -> Written:
-        meta = self.meta_for(cmd, actor, key)
-        return await self._on_case(
-            case_id,
-            "ConcernsNoted",
-            key,
-            expected_version,
-            lambda case: case.note_concerns(
-                cmd.needs, cmd.worries, cmd.emotion.value, cmd.urgency.value, meta
-            ),
-            meta=meta,
-        )
-
-    async def give_guidance(
-        self,
-        case_id: UUID,
-        cmd: c.GiveGuidance,
-        actor: str,
-        key: str | None,
-        expected_version: int | None = None,
-    ) -> Written:
+    async def give_guidance(self, case_id: UUID, cmd: c.GiveGuidance, actor: str,
+                            key: str | None, expected_version: int | None = None) -> Written:
         if cmd.service_item:
             self._known_item(cmd.service_item)
-        meta = self.meta_for(cmd, actor, key)
         return await self._on_case(
-            case_id,
-            "GuidanceGiven",
-            key,
-            expected_version,
-            lambda case: case.give_guidance(
-                cmd.service_item or case.service_item,
-                cmd.policy_basis,
-                cmd.eligibility.value,
-                cmd.promised,
-                cmd.missing_documents,
-                meta,
-            ),
-            meta=meta,
-        )
+            case_id, "GuidanceGiven", cmd, actor, key, expected_version,
+            lambda case, meta: case.give_guidance(
+                cmd.service_item or case.service_item, cmd.policy_basis,
+                cmd.eligibility.value, cmd.promised, cmd.missing_documents, meta))
 
-    async def take_action(
-        self,
-        case_id: UUID,
-        cmd: c.TakeAction,
-        actor: str,
-        key: str | None,
-        expected_version: int | None = None,
-    ) -> Written:
-        meta = self.meta_for(cmd, actor, key)
+    async def take_action(self, case_id: UUID, cmd: c.TakeAction, actor: str,
+                          key: str | None, expected_version: int | None = None) -> Written:
         return await self._on_case(
-            case_id,
-            "ActionTaken",
-            key,
-            expected_version,
-            lambda case: case.take_action(cmd.kind.value, cmd.description, cmd.referred_to, meta),
-            meta=meta,
-        )
+            case_id, "ActionTaken", cmd, actor, key, expected_version,
+            lambda case, meta: case.take_action(cmd.kind.value, cmd.description,
+                                                cmd.referred_to, meta))
 
-    async def note_deadline(
-        self,
-        case_id: UUID,
-        cmd: c.NoteDeadline,
-        actor: str,
-        key: str | None,
-        expected_version: int | None = None,
-    ) -> Written:
-        meta = self.meta_for(cmd, actor, key)
-        deadline_id = uuid5(CHILD_NAMESPACE, f"{case_id}:deadline:{key or datetime.now(UTC)}")
+    async def note_deadline(self, case_id: UUID, cmd: c.NoteDeadline, actor: str,
+                            key: str | None, expected_version: int | None = None) -> Written:
+        deadline_id = child_id(case_id, "deadline", key)
         return await self._on_case(
-            case_id,
-            "DeadlineNoted",
-            key,
-            expected_version,
-            lambda case: case.note_deadline(deadline_id, cmd.due_on, cmd.description, meta),
-            meta=meta,
-        )
+            case_id, "DeadlineNoted", cmd, actor, key, expected_version,
+            lambda case, meta: case.note_deadline(deadline_id, cmd.due_on, cmd.description,
+                                                  meta))
 
-    async def declare_obligation(
-        self,
-        case_id: UUID,
-        cmd: c.DeclareObligation,
-        actor: str,
-        key: str | None,
-        expected_version: int | None = None,
-    ) -> Written:
-        meta = self.meta_for(cmd, actor, key)
-        obligation_id = uuid5(CHILD_NAMESPACE, f"{case_id}:obligation:{key or datetime.now(UTC)}")
+    async def declare_obligation(self, case_id: UUID, cmd: c.DeclareObligation, actor: str,
+                                 key: str | None, expected_version: int | None = None
+                                 ) -> Written:
+        obligation_id = child_id(case_id, "obligation", key)
         return await self._on_case(
-            case_id,
-            "ObligationDeclared",
-            key,
-            expected_version,
-            lambda case: case.declare_obligation(
-                obligation_id, cmd.description, cmd.cadence.value, cmd.next_due_on, meta
-            ),
-            meta=meta,
-        )
+            case_id, "ObligationDeclared", cmd, actor, key, expected_version,
+            lambda case, meta: case.declare_obligation(
+                obligation_id, cmd.description, cmd.cadence.value, cmd.next_due_on, meta))
 
-    async def resolve_case(
-        self,
-        case_id: UUID,
-        cmd: c.ResolveCase,
-        actor: str,
-        key: str | None,
-        expected_version: int | None = None,
-    ) -> Written:
-        meta = self.meta_for(cmd, actor, key)
+    async def resolve_case(self, case_id: UUID, cmd: c.ResolveCase, actor: str,
+                           key: str | None, expected_version: int | None = None) -> Written:
         return await self._on_case(
-            case_id,
-            "CaseResolved",
-            key,
-            expected_version,
-            lambda case: case.resolve(
-                cmd.outcome.value, cmd.explanation, cmd.emotion_defused, meta
-            ),
-            meta=meta,
-        )
+            case_id, "CaseResolved", cmd, actor, key, expected_version,
+            lambda case, meta: case.resolve(cmd.outcome.value, cmd.explanation,
+                                            cmd.emotion_defused, meta))
 
-    async def reopen_case(
-        self,
-        case_id: UUID,
-        cmd: c.ReopenCase,
-        actor: str,
-        key: str | None,
-        expected_version: int | None = None,
-    ) -> Written:
-        meta = self.meta_for(cmd, actor, key)
-        return await self._on_case(
-            case_id,
-            "CaseReopened",
-            key,
-            expected_version,
-            lambda case: case.reopen(cmd.reason, meta),
-            meta=meta,
-        )
+    async def reopen_case(self, case_id: UUID, cmd: c.ReopenCase, actor: str,
+                          key: str | None, expected_version: int | None = None) -> Written:
+        return await self._on_case(case_id, "CaseReopened", cmd, actor, key, expected_version,
+                                   lambda case, meta: case.reopen(cmd.reason, meta))
+
+
+def child_id(case_id: UUID, kind: str, key: str | None) -> UUID:
+    """A deadline's or an obligation's id: the same for a retried command (its key)."""
+    return uuid5(CHILD_NAMESPACE, f"{case_id}:{kind}:{key or datetime.now(UTC)}")
 
 
 class Residents:
@@ -428,9 +269,7 @@ class Residents:
             await asyncio.sleep(every_s)
 
     async def _record(self, fact: Fact) -> Written:
-        meta: Meta = {"actor": fact.actor, "occurred_at": fact.occurred_at,
-                      "causation_id": None, "correlation_id": None,
-                      "center_id": fact.home_center}
+        meta = meta_for(fact.actor, None, fact.occurred_at, center_id=fact.home_center)
 
         def run(unit: Unit) -> Aggregate:
             resident: Resident | None = unit.find(fact.resident_id)

@@ -13,11 +13,9 @@ from eventsourcing.utils import get_topic
 from shared.contracts.vocabulary import ActionKind, Outcome
 from shared.kernel.errors import InvalidCommand, RuleViolated
 from shared.kernel.idempotency import RemembersCommands
+from shared.kernel.meta import Meta
 
 CASE_NAMESPACE = UUID("0f7c8a52-2a8e-4d55-b0a4-6c3e1f8b9d10")
-
-Meta = dict[str, Any]
-"""Envelope parts recorded with every event: actor, occurred_at, causation_id, correlation_id."""
 
 
 def case_id_for(center_id: str, idempotency_key: str) -> UUID:
@@ -52,21 +50,25 @@ class Case(RemembersCommands):
         self.commands: dict[str, tuple[str, int]] = {}
         self._remember(meta, "CaseOpened", created=True)
 
+    def meta_for(self, meta: Meta) -> Meta:
+        """A case is its own case: its events carry its id as ``case_id``."""
+        return {**meta, "center_id": self.center_id, "case_id": self.id}
+
     # -- rules ------------------------------------------------------------------------------
 
     def check_open(self) -> None:
         if self.status != "open":
-            raise RuleViolated("the case is resolved; reopen it first", status=self.status)
+            raise RuleViolated("the case is resolved; reopen it first", status=self.status,
+                               rule="case_resolved")
 
     def check_heard(self, what: str) -> None:
         if not self.heard:
             raise RuleViolated(f"cannot {what} a case whose request was never heard "
-                               "(step 1 comes first)")
+                               "(step 1 comes first)", rule="heard_first")
 
     # -- step 1: listen ---------------------------------------------------------------------
 
     def hear_request(self, words: str, meta: Meta) -> None:
-        self.check_new_command(meta.get("causation_id"), "RequestHeard")
         self.check_open()
         self._heard(words=words, meta=meta)
 
@@ -77,7 +79,6 @@ class Case(RemembersCommands):
 
     def restate_request(self, restatement: str, confirmed: bool, correction: str | None,
                         meta: Meta) -> None:
-        self.check_new_command(meta.get("causation_id"), "RequestRestated")
         self.check_open()
         self.check_heard("restate")
         if confirmed and correction:
@@ -99,7 +100,6 @@ class Case(RemembersCommands):
 
     def note_concerns(self, needs: list[str], worries: list[str], emotion: str, urgency: str,
                       meta: Meta) -> None:
-        self.check_new_command(meta.get("causation_id"), "ConcernsNoted")
         self.check_open()
         self._concerns_noted(needs=list(needs),
                              worries=list(worries),
@@ -116,7 +116,6 @@ class Case(RemembersCommands):
 
     def give_guidance(self, service_item: str, policy_basis: str, eligibility: str,
                       promised: str, missing_documents: list[str], meta: Meta) -> None:
-        self.check_new_command(meta.get("causation_id"), "GuidanceGiven")
         self.check_open()
         self.check_heard("guide")
         self._guided(service_item=service_item, policy_basis=policy_basis,
@@ -133,7 +132,6 @@ class Case(RemembersCommands):
 
     def take_action(self, kind: str, description: str, referred_to: str | None,
                     meta: Meta) -> None:
-        self.check_new_command(meta.get("causation_id"), "ActionTaken")
         self.check_open()
         self.check_heard("serve")
         if kind == ActionKind.REFERRED and not referred_to:
@@ -148,7 +146,6 @@ class Case(RemembersCommands):
 
     def note_deadline(self, deadline_id: UUID, due_on: date, description: str,
                       meta: Meta) -> None:
-        self.check_new_command(meta.get("causation_id"), "DeadlineNoted")
         self.check_open()
         self._deadline_noted(deadline_id=deadline_id, due_on=due_on,
                              description=description, meta=meta)
@@ -161,7 +158,6 @@ class Case(RemembersCommands):
 
     def declare_obligation(self, obligation_id: UUID, description: str, cadence: str,
                            next_due_on: date, meta: Meta) -> None:
-        self.check_new_command(meta.get("causation_id"), "ObligationDeclared")
         if self.resident_id is None:
             raise RuleViolated("a recurring obligation needs a resident to contact; "
                                "the case was opened without a resident id")
@@ -175,7 +171,6 @@ class Case(RemembersCommands):
         self._remember(meta, "ObligationDeclared")
 
     def resolve(self, outcome: str, explanation: str, emotion_defused: bool, meta: Meta) -> None:
-        self.check_new_command(meta.get("causation_id"), "CaseResolved")
         self.check_open()
         self.check_heard("resolve")
         if outcome != Outcome.RESOLVED and not explanation.strip():
@@ -191,7 +186,6 @@ class Case(RemembersCommands):
         self._remember(meta, "CaseResolved")
 
     def reopen(self, reason: str, meta: Meta) -> None:
-        self.check_new_command(meta.get("causation_id"), "CaseReopened")
         if self.status != "resolved":
             raise RuleViolated("only a resolved case can be reopened", status=self.status)
         self._reopened(reason=reason, meta=meta)

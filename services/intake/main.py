@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable
-from datetime import datetime
+from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
 from services.intake import pages, vault_migration
 from services.intake.api import cases, catalogue
-from services.intake.application import Intake, IntakeApplication, Residents, system_clock
+from services.intake.application import Intake, IntakeApplication, Residents
 from services.intake.known_people import KnownPeople
 from services.intake.lookup_limits import LookupGuard
 from services.intake.open311.routes import router as open311
@@ -21,6 +20,7 @@ from services.intake.vault import DDL as VAULT_DDL
 from services.intake.vault import Vault, VaultPolicy
 from shared.catalogue import load_catalogue
 from shared.http.app import install_surface, new_app, serve
+from shared.kernel.clock import Clock, SystemClock
 from shared.kernel.moments import Moments
 from shared.runtime.lifecycle import start_runtime, stop_runtime
 from shared.runtime.metrics import Metrics
@@ -29,10 +29,11 @@ from shared.settings import Settings
 SERVICE = "intake"
 
 
-def create_app(settings: Settings, clock: Callable[[], datetime] = system_clock) -> FastAPI:
+def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     """The intake service. ``clock``: the service's now, what ``occurred_at`` is checked
     against, presence grants are timed by and consent and erasure events occur at; tests
     set it."""
+    clock_ = clock or SystemClock()
     catalogue_ = load_catalogue(settings.catalogue_paths)
     sealer = Sealer.from_settings(settings)
     metrics = Metrics(SERVICE)
@@ -48,12 +49,13 @@ def create_app(settings: Settings, clock: Callable[[], datetime] = system_clock)
                                       [*DDL, *VAULT_DDL], metrics)
         app.state.runtime = runtime
         app.state.pool = runtime.pool
-        vault = Vault(runtime.pool, sealer, policy, clock)
+        vault = Vault(runtime.pool, sealer, policy, clock_)
+        runtime.clock = clock_
         await vault_migration.prepare(vault, settings.vault_key_buckets)
         app.state.vault = vault
         app.state.intake = Intake(runtime.committer, catalogue_, vault,
                                   known=KnownPeople(runtime.application, vault),
-                                  moments=Moments.from_settings(settings), clock=clock)
+                                  moments=Moments.from_settings(settings), clock=clock_)
         app.state.residents = use_cases = Residents(runtime.committer, vault)
         # Consent and erasures the log has not learnt yet (a crash, or residents registered
         # before they went on the log): published once, by the workers, who also forget

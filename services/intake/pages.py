@@ -37,7 +37,8 @@ async def counter(request: Request) -> HTMLResponse:
     words = web.strings(WEB / "strings.json")
     return TEMPLATES.TemplateResponse(
         request, "counter.html",
-        web.page_context(request, words, vault=_has_vault(request)))
+        web.page_context(request, words, vault=_has_vault(request),
+                         windows=request.app.state.settings.center_windows))
 
 
 def install(app: FastAPI) -> None:

@@ -34,6 +34,8 @@ DDL = [
     "CREATE INDEX IF NOT EXISTS cases_center_status ON cases (center_id, status)",
     "CREATE INDEX IF NOT EXISTS cases_item ON cases (service_item)",
     "CREATE INDEX IF NOT EXISTS cases_resident ON cases (resident_id)",
+    # The counter page's "my open cases" (GET /cases?clerk_id=&status=open).
+    "CREATE INDEX IF NOT EXISTS cases_clerk_status ON cases (center_id, clerk_id, status)",
     "CREATE TABLE IF NOT EXISTS case_timeline ("
     " case_id uuid NOT NULL, version int NOT NULL, position bigint NOT NULL,"
     " type text NOT NULL, schema_version int NOT NULL, occurred_at timestamptz NOT NULL,"

@@ -3,6 +3,7 @@
     POST   /residents                 register (or find) a resident -> opaque resident_id
     POST   /residents/lookup          resident_id for an ID number (in the body, never the URL)
     GET    /residents/{id}?purpose=   the personal data, the reason recorded
+    GET    /residents/{id}/masked?purpose=  name and phone masked, for the counter (audited)
     PATCH  /residents/{id}            change phone, address, contact channel or consent
     DELETE /residents/{id}            erasure (PIPL art. 47): the keys are destroyed
     GET    /audit                     who reached which resident, when, why, on which standing
@@ -20,23 +21,19 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from services.intake.application import Residents
 from services.intake.idnumber import normalize, problem_with
 from services.intake.lookup_limits import LookupGuard
+from services.intake.masking import mask_name, mask_phone
 from services.intake.vault import Access, ResidentData, Vault
 from shared.http.auth import Staff, Supervisor, check_center, require_roles
 from shared.http.dependencies import IdempotencyKey
-from shared.http.errors import ErrorResponse
+from shared.http.errors import error_responses
 from shared.security.principals import Principal, Role
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorResponse}, 401: {"model": ErrorResponse},
-    403: {"model": ErrorResponse}, 404: {"model": ErrorResponse},
-    410: {"model": ErrorResponse}, 422: {"model": ErrorResponse},
-    429: {"model": ErrorResponse}, 503: {"model": ErrorResponse},
-}
+ERRORS = error_responses(400, 401, 403, 404, 410, 422, 429, 503)
 PHONE = r"^(?:1[3-9]\d{9}|0\d{2,3}-?\d{7,8})$"
 ContactChannel = Literal["phone", "sms", "home_visit", "counter"]
 Purpose = Annotated[str, Query(min_length=3, max_length=200, description=(
@@ -67,6 +64,16 @@ residents = APIRouter(prefix="/residents", tags=["residents"], responses=ERRORS)
 audit = APIRouter(prefix="/audit", tags=["audit"], responses=ERRORS)
 
 
+def _checked_id_number(value: str) -> str:
+    """The number normalised, or why it is not one (never echoing it)."""
+    if (why := problem_with(value)) is not None:
+        raise ValueError(why)
+    return normalize(value)
+
+
+IdNumber = Annotated[str, AfterValidator(_checked_id_number)]
+
+
 class Consent(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -79,33 +86,19 @@ class ResidentCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     name: str = Field(min_length=1, max_length=64)
-    id_number: str = Field(min_length=18, max_length=18, description=(
+    id_number: IdNumber = Field(min_length=18, max_length=18, description=(
         "The 18-character resident identity number; its check digit is verified."))
     phone: str = Field(pattern=PHONE, description="Mobile (11 digits) or landline.")
     address: str = Field("", max_length=200)
     contact_channel: ContactChannel = "phone"
     consent: Consent
 
-    @field_validator("id_number")
-    @classmethod
-    def _valid_id(cls, value: str) -> str:
-        if (why := problem_with(value)) is not None:
-            raise ValueError(why)
-        return normalize(value)
-
 
 class ResidentLookup(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    id_number: str = Field(min_length=18, max_length=18)
+    id_number: IdNumber = Field(min_length=18, max_length=18)
     purpose: str = Field(min_length=3, max_length=200)
-
-    @field_validator("id_number")
-    @classmethod
-    def _valid_id(cls, value: str) -> str:
-        if (why := problem_with(value)) is not None:
-            raise ValueError(why)
-        return normalize(value)
 
 
 class ResidentChange(BaseModel):
@@ -152,6 +145,16 @@ class ResidentPublic(BaseModel):
     standing: Literal["registration", "presence_grant", "case"] | None = Field(None, description=(
         "Why the caller may read: registered at their center, a presence grant (their "
         "lookup by the full ID number), or a case at their center opened under either."))
+
+
+class ResidentMasked(BaseModel):
+    """What the counter shows to recognise a returning resident (王*英 · 139****5678)."""
+
+    resident_id: UUID
+    status: Literal["on_file", "erased"]
+    name: str | None = Field(None, description="First and last character, the rest starred.")
+    phone: str | None = Field(None, description="First three and last four digits.")
+    consent: Consent | None = None
 
 
 class Erased(BaseModel):
@@ -222,6 +225,19 @@ async def read(resident_id: UUID, purpose: Purpose, vault: VaultDep, staff: Staf
             "name": d.name, "id_number": d.id_number, "phone": d.phone, "address": d.address,
             "contact_channel": d.contact_channel, "consent": Consent(**d.consent)})
     return out
+
+
+@residents.get("/{resident_id}/masked", response_model=ResidentMasked,
+               summary="A resident's name and phone, masked, for the counter to recognise them "
+                       "(audited as a read, with the purpose given)")
+async def read_masked(resident_id: UUID, purpose: Purpose, vault: VaultDep, staff: Staff,
+                      request: Request) -> ResidentMasked:
+    found = await vault.read(resident_id, _access(staff, purpose, request))
+    if found.data is None:
+        return ResidentMasked(resident_id=resident_id, status="erased")
+    d = found.data
+    return ResidentMasked(resident_id=resident_id, status="on_file", name=mask_name(d.name),
+                          phone=mask_phone(d.phone), consent=Consent(**d.consent))
 
 
 @residents.patch("/{resident_id}", response_model=ResidentChanged,

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -39,6 +39,7 @@ from cryptography.exceptions import InvalidTag
 
 from services.intake.presence import Act, Standing, allowed, refusal
 from services.intake.sealing import Sealer
+from shared.kernel.clock import Clock, SystemClock
 from shared.kernel.errors import CommandError, NotFound, Unavailable
 from shared.kernel.privacy import KnownPerson, redact
 from shared.security.principals import Principal
@@ -165,13 +166,6 @@ class VaultPolicy:
     on_miss_burst: Callable[[str | None], None] = field(default=lambda center: None)
 
 
-Clock = Callable[[], datetime]
-
-
-def _system_clock() -> datetime:
-    return datetime.now(UTC)
-
-
 class Vault:
     """Registration, lookup, reading, changes and erasure of residents, each audited."""
 
@@ -180,7 +174,7 @@ class Vault:
         self.pool = pool
         self.sealer = sealer
         self.policy = policy or VaultPolicy()
-        self.clock: Clock = clock or _system_clock
+        self.clock: Clock = clock or SystemClock()
         self.buckets = 0  # read from the key table at start (``vault_migration.prepare``)
 
     # -- audit ---------------------------------------------------------------------------------
@@ -244,7 +238,7 @@ class Vault:
             "   AND center_id = $2 AND actor = $3 AND expires_at > $4) AS granted,"
             " EXISTS (SELECT 1 FROM cases WHERE resident_id = $1 AND center_id = $2"
             "   AND resident_basis IS NOT NULL) AS cased",
-            resident_id, principal.center_id, principal.sub, self.clock())
+            resident_id, principal.center_id, principal.sub, self.clock.now())
         if row["granted"]:
             out.add(Standing.PRESENCE_GRANT)
         if row["cased"]:
@@ -254,7 +248,7 @@ class Vault:
     async def _grant(self, conn: asyncpg.Connection, principal: Principal,
                      resident_id: UUID) -> None:
         """The caller typed the resident's full ID number: a presence grant, for a while."""
-        now = self.clock()
+        now = self.clock.now()
         await conn.execute(
             "DELETE FROM presence_grants WHERE actor = $1 AND center_id = $2"
             " AND expires_at < $3", principal.sub, principal.center_id, now)
@@ -524,7 +518,7 @@ class Vault:
             " id_number = NULL, phone = NULL, address = NULL, contact_channel = NULL,"
             " consent = NULL, erased_at = $3, erased_by = $2,"
             " pending_event = 'erased', pending_actor = $2"
-            " WHERE resident_id = $1 RETURNING erased_at", resident_id, actor, self.clock())
+            " WHERE resident_id = $1 RETURNING erased_at", resident_id, actor, self.clock.now())
         if moved:
             await conn.executemany(
                 "UPDATE residents SET wrapped_key = $2, id_tag = $3 WHERE resident_id = $1",
@@ -538,7 +532,7 @@ class Vault:
         looked whom up; the grants table only answers "may they, now")."""
         done = await self.pool.execute(
             "DELETE FROM presence_grants WHERE expires_at < $1",
-            self.clock() - timedelta(days=1))
+            self.clock.now() - timedelta(days=1))
         return int(done.split()[-1])
 
     # -- what the log must learn -------------------------------------------------------------------
@@ -566,7 +560,7 @@ class Vault:
             result = await record(Fact(
                 resident_id=resident_id, home_center=row["center_id"],
                 actor=row["pending_actor"] or "system", erased=erased,
-                occurred_at=row["erased_at"] or self.clock(),
+                occurred_at=row["erased_at"] or self.clock.now(),
                 contact=bool(consent.get("contact")), surveys=bool(consent.get("surveys"))))
             await conn.execute("UPDATE residents SET pending_event = NULL, pending_actor = NULL"
                                " WHERE resident_id = $1", resident_id)

@@ -71,6 +71,9 @@ Kind = Literal["plain", "text", "text_list", "list", "date", "datetime", "json"]
 
 MANIFEST = "_manifest.json"
 WIDE_TABLE = "events"
+#: The layout of an export folder (manifest, partitions, columns, file metadata). A reader
+#: refuses a folder with a higher one: it was written by a newer sixstep.
+EXPORT_VERSION = 1
 
 #: Payload fields never exported: keys that lead back to a person.
 PERSONAL_FIELDS = frozenset({"resident_id"})
@@ -224,7 +227,7 @@ FORMULA_START = "=+-@\t\r"
 _FORMULA = "^([" + "".join(re.escape(c) for c in FORMULA_START) + "])"
 
 
-def _csv_ready(table: pa.Table) -> pa.Table:
+def csv_ready(table: pa.Table) -> pa.Table:
     """CSV has no lists: list columns become JSON text. Every text cell that would start a
     formula in a spreadsheet (``FORMULA_START``) gets a leading single quote."""
     for i, f in enumerate(table.schema):
@@ -308,6 +311,7 @@ class Exporter:
 
     def _new_manifest(self) -> dict[str, Any]:
         return {
+            "export_version": EXPORT_VERSION,
             "format": self.fmt, "layout": self.layout, "stream": self.settings.stream_name,
             "subject_prefix": self.settings.subject_prefix,
             "selection": self.selection.fingerprint(),
@@ -332,7 +336,9 @@ class Exporter:
             return None
         manifest = json.loads(path.read_text())
         mine = self._new_manifest()
-        for key in ("format", "layout", "stream", "selection"):
+        check_readable(self.root, manifest)
+        manifest.setdefault("export_version", 1)  # written before the version was recorded
+        for key in ("export_version", "format", "layout", "stream", "selection"):
             if manifest.get(key) != mine[key]:
                 raise ValueError(
                     f"{self.root} holds an export with {key}={manifest.get(key)!r}, not "
@@ -373,6 +379,7 @@ class Exporter:
             if self._wide is not None:
                 columns = self._wide
                 meta = {"sixstep.table": WIDE_TABLE,
+                        "sixstep.schema_version": "mixed: see sixstep.contracts",
                         "sixstep.contracts": json.dumps(self.versions, sort_keys=True)}
             else:
                 contract = self.contracts[e.type]
@@ -381,6 +388,7 @@ class Exporter:
                         "sixstep.schema_version": str(contract.version),
                         "sixstep.contracts": json.dumps({e.type: contract.version})}
             meta["sixstep.stream"] = self.settings.stream_name
+            meta["sixstep.export_version"] = str(EXPORT_VERSION)
             part = _Partition(table, month, columns, schema_of(columns, meta),
                               {c.name: [] for c in columns})
             self._partitions[key] = part
@@ -417,7 +425,7 @@ class Exporter:
         arrays = [pa.array(part.buffer[c.name], type=c.type) for c in part.columns]
         table = pa.Table.from_arrays(arrays, schema=part.schema)
         writer = self._writer(part)
-        writer.write_table(table if self.fmt == "parquet" else _csv_ready(table))
+        writer.write_table(table if self.fmt == "parquet" else csv_ready(table))
         assert part.entry is not None
         part.entry["rows"] += part.rows
         part.buffer = {c.name: [] for c in part.columns}
@@ -543,5 +551,38 @@ async def export(settings: Settings, root: Path, **options: Any) -> ExportResult
     return await Exporter(settings, root, **options).run(restart=restart)
 
 
+class ExportNotReadable(ValueError):
+    """Not an export this sixstep can read (none there, or written by a newer one)."""
+
+
 def read_manifest(root: Path) -> dict[str, Any]:
-    return json.loads((root / MANIFEST).read_text())
+    """The manifest of the export at ``root``, once :func:`check_readable` has passed it."""
+    path = root / MANIFEST
+    try:
+        manifest = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ExportNotReadable(f"{root} is not an export: it has no {MANIFEST} "
+                                "(write one with `sixstep export`)") from None
+    except json.JSONDecodeError as exc:
+        raise ExportNotReadable(f"{path} is not valid JSON ({exc})") from None
+    check_readable(root, manifest)
+    return manifest
+
+
+def check_readable(root: Path, manifest: dict[str, Any]) -> None:
+    """Refuse an export written by a newer sixstep: a newer layout (``export_version``), or
+    an event type at a contract version this one does not know (its columns may mean
+    something else). An export without ``export_version`` predates it: version 1."""
+    version = manifest.get("export_version", 1)
+    if not isinstance(version, int) or version > EXPORT_VERSION:
+        raise ExportNotReadable(
+            f"{root} was written by a newer sixstep (export version {version}; this one reads "
+            f"up to {EXPORT_VERSION}): read it with that version, or export again with this one")
+    known = {c.type: c.version for c in REGISTRY}
+    newer = sorted(f"{t} v{v['version']} (this sixstep knows up to v{known[t]})"
+                   for t, v in (manifest.get("contracts") or {}).items()
+                   if t in known and int(v.get("version", 0)) > known[t])
+    if newer:
+        raise ExportNotReadable(
+            f"{root} holds events of newer contract versions than this sixstep knows: "
+            f"{', '.join(newer)}; read it with the sixstep that wrote it, or upgrade")

@@ -156,8 +156,13 @@ class Figures:
     rates: tuple[Rate, ...] = RATES
 
 
+#: The wide layout's one table, as a view (``events`` is the same rows with a JSON payload).
+WIDE_VIEW = "events_wide"
+
+
 def connect_export(root: Path) -> duckdb.DuckDBPyConnection:
-    """DuckDB with one view per event type over an export (either layout)."""
+    """DuckDB with one view per event type over an export (either layout); an export written
+    by a newer sixstep is refused (``ExportNotReadable``)."""
     manifest = read_manifest(root)
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
@@ -166,13 +171,13 @@ def connect_export(root: Path) -> duckdb.DuckDBPyConnection:
         files.setdefault(f["table"], []).append(str(root / f["path"]))
     reader = "read_parquet" if manifest["format"] == "parquet" else "read_csv_auto"
     if manifest["layout"] == "wide" and files.get(WIDE_TABLE):
-        con.execute(f"CREATE VIEW {WIDE_TABLE} AS SELECT * FROM "
+        con.execute(f"CREATE VIEW {WIDE_VIEW} AS SELECT * FROM "
                     f"{reader}({files[WIDE_TABLE]!r}, union_by_name = true)")
     for contract in REGISTRY:
         name = contract.type
         if manifest["layout"] == "wide" and files.get(WIDE_TABLE):
             cols = ", ".join(f'"{c.name}"' for c in type_columns(contract))
-            con.execute(f'CREATE VIEW "{name}" AS SELECT {cols} FROM {WIDE_TABLE} '
+            con.execute(f'CREATE VIEW "{name}" AS SELECT {cols} FROM {WIDE_VIEW} '
                         f"WHERE type = '{name}'")
         elif files.get(name):
             con.execute(f'CREATE VIEW "{name}" AS SELECT * FROM '
@@ -184,7 +189,7 @@ def connect_export(root: Path) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def _facts_sql(tz: str) -> str:
+def facts_sql(tz: str) -> str:
     defusing = ", ".join(f"'{e}'" for e in NEEDS_DEFUSING)
     seen = "recorded_at <= $as_of"
     return f"""
@@ -218,7 +223,7 @@ def _facts_sql(tz: str) -> str:
     """
 
 
-def _aftercare_sql(tz: str) -> dict[str, str]:
+def aftercare_sql(tz: str) -> dict[str, str]:
     """Surveys, rectifications and follow-ups as the feedback service folds them (last event
     of each aggregate wins; a case's service item joined from ``case_facts``)."""
     seen = "recorded_at <= $as_of"
@@ -329,8 +334,8 @@ def compute(root: Path, start: date, end: date, *, tz: str, center: str | None =
     con = connect_export(root)
     try:
         moment = as_of or datetime(9999, 12, 31, tzinfo=datetime.now().astimezone().tzinfo)
-        con.execute(f"CREATE TEMP TABLE case_facts AS {_facts_sql(tz)}", {"as_of": moment})
-        for name, sql in _aftercare_sql(tz).items():
+        con.execute(f"CREATE TEMP TABLE case_facts AS {facts_sql(tz)}", {"as_of": moment})
+        for name, sql in aftercare_sql(tz).items():
             con.execute(f"CREATE TEMP TABLE {name} AS {sql}", {"as_of": moment})
         today = (as_of or datetime.now(UTC)).astimezone(ZoneInfo(tz)).date()
         params: dict[str, Any] = {"start": start, "end": end, "today": today}

@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -50,6 +52,15 @@ from shared.settings import Settings
 
 log = structlog.get_logger("sixstep.consumer")
 
+#: The suffix a partitioned replica's durable carries (``-p0_1``, ``-p0to15x16``; see
+#: ``Runtime.add_consumer``): ``intake-cases-p0_1`` is ``intake-cases`` on partitions 0 and 1.
+PARTITION_SUFFIX = re.compile(r"-p(?:\d+(?:_\d+)*|\d+to\d+x\d+)$")
+
+
+def base_consumer(name: str) -> str:
+    """The consumer a (possibly partitioned) durable belongs to: its handler's name."""
+    return PARTITION_SUFFIX.sub("", name)
+
 
 class PermanentError(Exception):
     """Raised by a handler for an event it can never apply: dead-lettered without retries."""
@@ -69,7 +80,18 @@ class ConsumerStats:
     dead_lettered: int = 0
     batches: int = 0
     last_stream_seq: int = 0
+    #: Events on its subjects not yet applied (fetched or not), as the server counted them
+    #: at the last ``measure_oldest_unapplied`` (the service's probe).
     pending: int = 0
+    standing_by: bool = False  # another process drives this durable; this one waits its turn
+    #: When (epoch seconds) the oldest event this consumer has not yet applied was stored on
+    #: the stream; None when it has applied everything (set by ``measure_oldest_unapplied``).
+    oldest_unapplied_at: float | None = None
+
+    def oldest_unapplied_age(self) -> float:
+        """Seconds the oldest event not yet applied has been on the stream (0 when none)."""
+        at = self.oldest_unapplied_at
+        return max(0.0, time.time() - at) if at is not None else 0.0
 
 
 TRACKING_DDL = [
@@ -152,6 +174,32 @@ class Consumer:
         except NotFoundError:
             await js.add_consumer(self.settings.stream_name, config)
 
+    async def measure_oldest_unapplied(self) -> float | None:
+        """Ask the server for the oldest event this consumer has not applied yet: the first
+        message on its subjects past its ack floor (an event held for a retry, fetched and
+        not yet applied, or not fetched yet). Dead-lettered events count as done. Sets
+        ``stats.pending`` (how many are not applied yet) and ``stats.oldest_unapplied_at``
+        (returned): true even while the consumer fetches nothing."""
+        js = self.nc.jetstream()
+        stream = self.settings.stream_name
+        info = await js.consumer_info(stream, self.name)
+        self.stats.pending = (info.num_pending or 0) + (info.num_ack_pending or 0)
+        if not info.num_pending and not info.num_ack_pending:
+            self.stats.oldest_unapplied_at = None
+            return None
+        floor = info.ack_floor.stream_seq if info.ack_floor else 0
+        oldest: tuple[int, float] | None = None
+        for subject in self.filter_subjects:
+            try:
+                msg = await js.get_msg(stream, seq=floor + 1, subject=subject, next=True)
+            except NotFoundError:
+                continue
+            if msg.seq is not None and msg.time is not None and (
+                    oldest is None or msg.seq < oldest[0]):
+                oldest = (msg.seq, msg.time.timestamp())
+        self.stats.oldest_unapplied_at = oldest[1] if oldest else None
+        return self.stats.oldest_unapplied_at
+
     async def drain(self, timeout: float = 10.0) -> None:
         """Finish the batch in hand (applied, tracked, acked), then fetch no more."""
         self._stopping.set()
@@ -175,7 +223,9 @@ class Consumer:
             if not waited:
                 log.info("consumer.standby", consumer=self.name)
                 waited = True
+                self.stats.standing_by = True
             await asyncio.sleep(1.0)
+        self.stats.standing_by = False
 
     async def _reset_to_ack_floor(self) -> None:
         """Have what a crashed predecessor fetched and never acked redelivered now, in order."""
@@ -253,7 +303,6 @@ class Consumer:
         facts = delivery(msg)
         item = _Item(msg, facts.stream_seq, facts.delivered)
         self.stats.last_stream_seq = max(self.stats.last_stream_seq, item.seq)
-        self.stats.pending = facts.pending
         try:
             envelope = Envelope.model_validate_json(msg.data)
             item.envelope = REGISTRY.current(envelope)

@@ -31,10 +31,11 @@ import structlog
 from nats.aio.client import Client as NATS
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-from nats.js.errors import NotFoundError
+from nats.js.client import JetStreamContext
+from nats.js.errors import APIError, NotFoundError
 from pydantic import ValidationError
 
-from shared.bus.consumer import Handler
+from shared.bus.consumer import Handler, base_consumer
 from shared.bus.jetstream import DLQ_TOKEN, dead_letter_stream, dead_letter_subject
 from shared.contracts import REGISTRY, Envelope
 from shared.kernel.privacy import redact
@@ -136,53 +137,101 @@ class ReplayReport:
     late: list[int] = field(default_factory=list)
 
 
+def _case_of(letter: DeadLetter) -> str | None:
+    """The case (else the aggregate) a dead letter is about, read from its raw bytes: also
+    for a letter no contract can decode."""
+    try:
+        raw = orjson.loads(letter.data)
+        return str(raw.get("case_id") or raw.get("aggregate_id") or "") or None
+    except (orjson.JSONDecodeError, AttributeError):
+        return None
+
+
 async def replay_dead_letters(nc: NATS, pool: asyncpg.Pool, settings: Settings,
                               consumer: str, handler: Handler,
                               seqs: Sequence[int] | None = None) -> ReplayReport:
-    """Apply ``consumer``'s dead letters through ``handler``, each once; delete the applied."""
+    """Apply ``consumer``'s dead letters through ``handler``, each once, and delete the applied.
+
+    Named without a partition suffix, ``consumer`` covers its partitioned durables too
+    (``intake-cases`` replays the letters of ``intake-cases-p0_1`` and ``-p2_3``). Letters are
+    applied in the order of the event stream, so a case's events go in the order they were
+    recorded; a letter that fails again holds back the later letters of its case (they stay
+    in the dead-letter stream, reported as failed, for the next replay)."""
     report = ReplayReport(consumer)
     js = nc.jetstream()
     stream = dead_letter_stream(settings)
-    for letter in await read_dead_letters(nc, settings, consumer, seqs):
+    base = base_consumer(consumer)
+    whole = consumer == base
+    letters = [letter for letter in await read_dead_letters(
+                   nc, settings, None if whole else consumer, seqs)
+               if letter.consumer == consumer
+               or (whole and base_consumer(letter.consumer) == base)]
+    letters.sort(key=lambda letter: (letter.stream_seq, letter.seq))
+    waits_behind: dict[str, int] = {}  # case -> the dead letter it must not overtake
+    for letter in letters:
+        case = _case_of(letter)
+        if case is not None and case in waits_behind:
+            report.failed.append({"seq": letter.seq, "reason": (
+                f"waits behind dead letter {waits_behind[case]} of its case")})
+            continue
         try:
             envelope = letter.envelope()
         except (ValidationError, LookupError, ValueError) as exc:
             report.failed.append({"seq": letter.seq,
                                   "reason": f"undecodable: {type(exc).__name__}"})
+            if case is not None:
+                waits_behind[case] = letter.seq
             continue
         try:
             with structlog.contextvars.bound_contextvars(
                     correlation_id=envelope.correlation_id, event_id=str(envelope.event_id)):
                 async with pool.acquire() as conn, conn.transaction():
+                    # Two replays at once (two replicas): the second waits on this row's
+                    # insert and then finds it, so the letter is applied once.
                     fresh = await conn.fetchval(
                         "INSERT INTO consumer_replays (consumer, stream_seq, dlq_seq) "
                         "VALUES ($1, $2, $3) ON CONFLICT DO NOTHING RETURNING true",
-                        consumer, letter.stream_seq, letter.seq)
+                        letter.consumer, letter.stream_seq, letter.seq)
                     if fresh:
                         await handler.apply(conn, [envelope])
                         applied_after = await conn.fetchval(
                             "SELECT seq FROM consumer_tracking WHERE consumer = $1 AND key = $2",
-                            consumer, envelope.partition_key)
+                            letter.consumer, envelope.partition_key)
                         if applied_after is not None and applied_after > letter.stream_seq:
                             report.late.append(letter.seq)
         except Exception as exc:
             reason = redact(f"{type(exc).__name__}: {str(exc)[:300]}")
             report.failed.append({"seq": letter.seq, "reason": reason})
-            log.warning("deadletter.replay_failed", consumer=consumer, seq=letter.seq,
+            if case is not None:
+                waits_behind[case] = letter.seq
+            log.warning("deadletter.replay_failed", consumer=letter.consumer, seq=letter.seq,
                         stream_seq=letter.stream_seq, error=reason)
             continue
         (report.replayed if fresh else report.already_applied).append(letter.seq)
-        with contextlib.suppress(NotFoundError):
-            await js.delete_msg(stream, letter.seq)
-        log.info("deadletter.replayed", consumer=consumer, seq=letter.seq,
+        await _delete(js, stream, letter.seq)  # gone already when another replica was first
+        log.info("deadletter.replayed", consumer=letter.consumer, seq=letter.seq,
                  stream_seq=letter.stream_seq, applied=bool(fresh),
                  event_id=str(envelope.event_id))
     return report
 
 
-async def drop_dead_letter(nc: NATS, settings: Settings, seq: int) -> bool:
-    """Delete one dead letter for good (it is kept nowhere else); False if it was not there."""
+#: The server's answer to deleting a message that is not there (any more).
+NO_MESSAGE = 10037, 10057
+
+
+async def _delete(js: JetStreamContext, stream: str, seq: int) -> bool:
+    """Delete one message; False when it was not there (another replay deleted it first:
+    the server answers 404 or, on some versions, 500 with err_code 10057)."""
     try:
-        return bool(await nc.jetstream().delete_msg(dead_letter_stream(settings), seq))
+        return bool(await js.delete_msg(stream, seq))
     except NotFoundError:
         return False
+    except APIError as exc:
+        if exc.err_code in NO_MESSAGE:
+            return False
+        raise
+
+
+async def drop_dead_letter(nc: NATS, settings: Settings, seq: int) -> bool:
+    """Delete one dead letter for good (it is kept nowhere else); False if it was not there."""
+    return await _delete(nc.jetstream(), dead_letter_stream(settings), seq)

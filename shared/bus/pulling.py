@@ -65,6 +65,8 @@ class Puller:
         self._due: deque[list[float]] = deque()
         self._wake = asyncio.Event()
         self._sub: Any = None
+        self._stopping = False
+        self._received = 0
 
     async def start(self) -> None:
         self._sub = await self.nc.subscribe(self.inbox, cb=self._on_msg)
@@ -72,8 +74,21 @@ class Puller:
 
     async def stop(self) -> list[Msg]:
         """Stop reading; returns what was delivered but never taken (the caller hands it
-        back, e.g. with a nak, so that it is redelivered now rather than after ack_wait)."""
+        back, e.g. with a nak, so that it is redelivered now rather than after ack_wait).
+
+        No new request goes out, and the inbox stays open until a round trip to the server
+        brings nothing more: a message the server sent just before the unsubscribe reached
+        it would otherwise be dropped here and wait, unacknowledged, for ack_wait."""
+        self._stopping = True
         if self._sub is not None:
+            for _ in range(5):
+                seen = self._received
+                try:
+                    await self.nc.flush(timeout=1)
+                except Exception:
+                    break
+                if self._received == seen:
+                    break
             with contextlib.suppress(Exception):
                 await self._sub.unsubscribe()
             self._sub = None
@@ -87,13 +102,14 @@ class Puller:
         # was open) is forgotten once it has surely expired on the server.
         while self._due and self._due[0][1] < now:
             self._due.popleft()
-        while (len(self._due) < self.depth
+        while (not self._stopping and len(self._due) < self.depth
                and len(self._ready) + sum(d for d, _ in self._due) + self.batch
                <= self.depth * self.batch):
             self._due.append([self.batch, now + self.expires_s + 1.0])
             await self.nc.publish(self.api, self.request, reply=self.inbox)
 
     async def _on_msg(self, msg: Msg) -> None:
+        self._received += 1
         if not msg.reply:  # a status: 100 heartbeat, 404/408/409 the oldest request is over
             status = (msg.headers or {}).get("Status")
             if status != "100" and self._due:

@@ -1,7 +1,11 @@
 """The ``sixstep`` command: play a demo day, inspect and replay the log, operate the system
-(``make run`` starts it; ``tools/run.py``)."""
+(``make run`` starts it; ``tools/run.py``). Every command finds its servers the same way
+(``shared/cli/servers.py``)."""
 
 from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -10,8 +14,36 @@ app = typer.Typer(name="sixstep", no_args_is_help=True, add_completion=False,
 
 
 @app.callback()
-def _root() -> None:
+def _root(
+    nats_url: Annotated[str | None, typer.Option(
+        "--nats-url", help="NATS server(s) (else NATS_URL, else make run's, else :4222).")]
+        = None,
+    database_url: Annotated[str | None, typer.Option(
+        "--database-url", help="PostgreSQL (else DATABASE_URL, else make run's).")] = None,
+    intake_url: Annotated[str | None, typer.Option(
+        "--intake-url", help="The intake service (else SIXSTEP_INTAKE_URL, else make run's).")]
+        = None,
+    followup_url: Annotated[str | None, typer.Option(
+        "--followup-url", help="The follow-up service (else SIXSTEP_FOLLOWUP_URL, ...).")]
+        = None,
+    feedback_url: Annotated[str | None, typer.Option(
+        "--feedback-url", help="The feedback service (else SIXSTEP_FEEDBACK_URL, ...).")]
+        = None,
+    state_dir: Annotated[Path | None, typer.Option(
+        "--state-dir", help="Where make run wrote endpoints.env (else SIXSTEP_STATE_DIR, "
+                            "else .state).")] = None,
+    verbose: Annotated[bool, typer.Option(
+        "--verbose", "-v", help="Say where each server (and the ops token) came from.")]
+        = False,
+) -> None:
     """sixstep: the six-step reception method, event-sourced."""
+    from shared.cli.servers import Flags, Part, remember
+
+    given: dict[Part, str | None] = {"nats": nats_url, "database": database_url,
+                                     "intake": intake_url, "followup": followup_url,
+                                     "feedback": feedback_url}
+    remember(Flags(urls={k: v for k, v in given.items() if v}, state_dir=state_dir,
+                   verbose=verbose))
 
 
 def _register() -> None:

@@ -24,7 +24,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from shared.cli import app
-from shared.cli.dlq import SERVICES, _base_url, _headers  # the services' URLs and ops token
+from shared.cli.servers import PROBE_TIMEOUT_S, Servers, resolve
 from shared.kernel.holidays import HolidaysFileError
 from shared.runtime.calendars import Calendars, CalendarStatusPublic
 from shared.settings import Settings
@@ -64,10 +64,18 @@ def _print_status(title: str, status: CalendarStatusPublic) -> None:
         console.print(f"[yellow]warning:[/yellow] {escape(warning)}")
 
 
-def _targets(settings: Settings, url: list[str] | None) -> list[tuple[str, str]]:
+def _targets(servers: Servers, url: list[str] | None) -> list[tuple[str, str]]:
+    """The given URLs, else the three services (said on stderr, as every command does)."""
     if url:
         return [(u, u.rstrip("/")) for u in url]
-    return [(s, _base_url(settings, s)) for s in SERVICES]
+    servers.announce("intake", "followup", "feedback")
+    return [(name, base) for name, base in servers.service_urls()]
+
+
+def _unreachable(name: str, base: str, exc: httpx.HTTPError) -> str:
+    return (f"{name}: not reachable at {base} within {PROBE_TIMEOUT_S:g} s "
+            f"({type(exc).__name__}); is `make run` running? else name the services with "
+            "--url, --intake-url ... or SIXSTEP_INTAKE_URL ...")
 
 
 @calendar.command("status")
@@ -84,7 +92,8 @@ def status(
     token: TokenOption = None,
 ) -> None:
     """Years covered per center and their source (package / file / provisional); warnings."""
-    settings = Settings()
+    servers = resolve()
+    settings = servers.settings
     if local:
         try:
             calendars = Calendars(settings)
@@ -96,12 +105,15 @@ def status(
         return
     asked: list[str] = []
     answered = 0
-    with httpx.Client(timeout=10.0, trust_env=False) as client:
-        for name, base in _targets(settings, url):
+    targets = _targets(servers, url)
+    headers = servers.ops_headers(token)
+    with httpx.Client(timeout=httpx.Timeout(10.0, connect=PROBE_TIMEOUT_S),
+                      trust_env=False) as client:
+        for name, base in targets:
             try:
-                answer = client.get(f"{base}/ops/calendar", headers=_headers(settings, token))
+                answer = client.get(f"{base}/ops/calendar", headers=headers)
             except httpx.HTTPError as exc:
-                asked.append(f"{name}: not reachable ({type(exc).__name__})")
+                asked.append(_unreachable(name, base, exc))
                 continue
             if answer.status_code == 404:
                 asked.append(f"{name}: no working-day calendar")
@@ -127,15 +139,17 @@ def reload(
     token: TokenOption = None,
 ) -> None:
     """Every service reads its holidays files again and re-plans what was provisional."""
-    settings = Settings()
+    servers = resolve()
     failed = False
-    with httpx.Client(timeout=300.0, trust_env=False) as client:
-        for name, base in _targets(settings, url):
+    targets = _targets(servers, url)
+    headers = servers.ops_headers(token)
+    with httpx.Client(timeout=httpx.Timeout(300.0, connect=PROBE_TIMEOUT_S),
+                      trust_env=False) as client:
+        for name, base in targets:
             try:
-                answer = client.post(f"{base}/ops/calendar/reload",
-                                     headers=_headers(settings, token))
+                answer = client.post(f"{base}/ops/calendar/reload", headers=headers)
             except httpx.HTTPError as exc:
-                console.print(f"[red]{name}: not reachable ({type(exc).__name__})[/red]")
+                console.print(f"[red]{escape(_unreachable(name, base, exc))}[/red]")
                 failed = True
                 continue
             body: Any = answer.json() if answer.headers.get(

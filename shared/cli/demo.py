@@ -251,7 +251,8 @@ async def play_day(intake: str, token_of: Callable[[str], str], residents: int =
 
 @app.command("demo")
 def demo(
-    intake: Annotated[str, typer.Option(help="Intake service URL.")] = "http://127.0.0.1:8001",
+    intake: Annotated[str | None, typer.Option(
+        help="Intake service URL (else --intake-url, SIXSTEP_INTAKE_URL, make run's).")] = None,
     residents: Annotated[int, typer.Option(min=1, max=10_000)] = 40,
     center: Annotated[str, typer.Option(help="Center id.")] = "SH-PD-HUAMU",
     seed: Annotated[int, typer.Option(help="Random seed: the same day each time.")] = 2026,
@@ -263,10 +264,12 @@ def demo(
         = True,
 ) -> None:
     """Play a day at the counter: residents across service items, emotions and deadlines."""
-    if token is None:
-        from shared.cli.context import cli_settings
+    from shared.cli.servers import resolve
 
-        settings = cli_settings()
+    servers = resolve(intake=intake)
+    settings = servers.use("intake")
+    intake_url = servers.url("intake")
+    if token is None:
         minted: dict[str, str] = {}
 
         def token_of(clerk: str) -> str:
@@ -283,7 +286,7 @@ def demo(
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(),
                   MofNCompleteColumn(), TimeElapsedColumn(), console=console) as bar:
         task = bar.add_task("residents served", total=residents)
-        tally = asyncio.run(play_day(intake, token_of, residents, center, seed, parallel,
+        tally = asyncio.run(play_day(intake_url, token_of, residents, center, seed, parallel,
                                      vault, on_done=lambda: bar.advance(task)))
     table = Table(title=f"A day at {center}")
     table.add_column("figure")

@@ -15,17 +15,17 @@ from typing import Annotated, Any
 
 import httpx
 import typer
+from nats.js.errors import NotFoundError
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from shared.bus.consumer import PARTITION_SUFFIX, base_consumer
 from shared.bus.deadletters import drop_dead_letter, read_dead_letters
-from shared.bus.jetstream import connect
+from shared.bus.jetstream import connect, dead_letter_stream
 from shared.cli import app
-from shared.runtime.lifecycle import PARTITION_SUFFIX
-from shared.settings import ServiceName, Settings
-
-SERVICES: tuple[ServiceName, ...] = ("intake", "followup", "feedback")
+from shared.cli.servers import PROBE_TIMEOUT_S, SERVICES, resolve, without_password
+from shared.settings import Settings
 
 dlq = typer.Typer(help="Dead letters: list them, replay them after a fix, drop them.",
                   no_args_is_help=True)
@@ -37,21 +37,38 @@ def _list(settings: Settings, consumer: str | None) -> list[dict[str, Any]]:
     async def read() -> list[dict[str, Any]]:
         nc = await connect(settings, "sixstep-dlq")
         try:
-            return [letter.summary() for letter in
-                    await read_dead_letters(nc, settings, consumer)]
+            await _require_stream(nc, settings)
+            whole = consumer is not None and base_consumer(consumer) == consumer
+            letters = await read_dead_letters(nc, settings, None if whole else consumer)
+            return [letter.summary() for letter in letters
+                    if not whole or base_consumer(letter.consumer) == consumer]
         finally:
             await nc.close()
 
     return asyncio.run(read())
 
 
+async def _require_stream(nc: Any, settings: Settings) -> None:
+    """Every service creates the dead-letter stream when it starts: none means another server
+    (or a system that never ran), said as such rather than as "0 dead letters"."""
+    stream = dead_letter_stream(settings)
+    try:
+        await nc.jetstream().stream_info(stream)
+    except NotFoundError:
+        console.print(f"[red]no stream {stream!r} at {without_password(settings.nats_url)}[/red];"
+                      " has a service started there? (`sixstep ops status` lists the streams)")
+        raise typer.Exit(2) from None
+
+
 @dlq.command("list")
 def list_letters(
-    consumer: Annotated[str | None, typer.Option(help="Only this consumer's letters.")] = None,
+    consumer: Annotated[str | None, typer.Option(
+        help="Only this consumer's letters (named without a partition suffix: those of all "
+             "its partitioned durables).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
 ) -> None:
     """Every dead letter: its sequence, consumer, reason and where it came from."""
-    letters = _list(Settings(), consumer)
+    letters = _list(resolve().use("nats"), consumer)
     if as_json:
         for letter in letters:
             typer.echo(json.dumps(letter, ensure_ascii=False))
@@ -64,16 +81,6 @@ def list_letters(
                       str(letter["aggregate_id"])[:8], str(letter["stream_seq"]),
                       str(letter["delivered"]), escape(str(letter["reason"])[:160]))
     console.print(table)
-
-
-def _base_url(settings: Settings, service: ServiceName) -> str:
-    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
-    return f"http://{host}:{settings.port_for(service)}"
-
-
-def _headers(settings: Settings, token: str | None = None) -> dict[str, str]:
-    token = token or (settings.ops_token.get_secret_value() if settings.ops_token else None)
-    return {"Authorization": f"Bearer {token}"} if token else {}
 
 
 def _owner(client: httpx.Client, headers: dict[str, str], consumer: str,
@@ -94,12 +101,15 @@ def _owner(client: httpx.Client, headers: dict[str, str], consumer: str,
             if consumer in (known["name"], known["handler"]) or base == known["handler"]:
                 return url
         asked.append(url)
-    raise typer.BadParameter(f"no service owns consumer {consumer!r}; asked {', '.join(asked)}")
+    raise typer.BadParameter(f"no service owns consumer {consumer!r}; asked {', '.join(asked)} "
+                             "(is `make run` running? else --url or --intake-url ...)")
 
 
 @dlq.command("replay")
 def replay(
-    consumer: Annotated[str, typer.Option(help="The consumer named in the letters.")],
+    consumer: Annotated[str, typer.Option(
+        help="The consumer named in the letters; without a partition suffix it covers its "
+             "partitioned durables too (intake-cases: intake-cases-p0_1, -p2_3, ...).")],
     seq: Annotated[list[int] | None, typer.Option(
         help="Dead-letter sequence(s) to replay; all of the consumer's when omitted.")] = None,
     service: Annotated[str | None, typer.Option(
@@ -111,15 +121,22 @@ def replay(
         envvar="SIXSTEP_TOKEN", help="Bearer token with the ops role, when the services "
                                      "check tokens (else OPS_TOKEN, else none).")] = None,
 ) -> None:
-    """Apply a consumer's dead letters through its handler, once each, and drop them."""
-    settings = Settings()
+    """Apply a consumer's dead letters through its handler, once each, in the order of the
+    event stream, and drop them. A letter that fails again holds back the later letters of
+    its case."""
     if service is not None and service not in SERVICES:
         raise typer.BadParameter(f"service is one of {', '.join(SERVICES)}")
-    headers = _headers(settings, token)
-    with httpx.Client(timeout=120.0, trust_env=False) as client:
+    servers = resolve(**({service or "intake": url} if url else {}))
+    asked = [service] if service else (["intake"] if url else list(SERVICES))
+    if len(asked) == 1:
+        servers.use(asked[0])  # type: ignore[arg-type]
+    else:  # the owner is the one that answers and knows the consumer (_owner)
+        servers.announce(*asked)  # type: ignore[arg-type]
+    headers = servers.ops_headers(token)
+    with httpx.Client(timeout=httpx.Timeout(120.0, connect=PROBE_TIMEOUT_S),
+                      trust_env=False) as client:
         target = url or _owner(client, headers, consumer,
-                               [_base_url(settings, s) for s in SERVICES
-                                if service is None or s == service])
+                               [u for s, u in servers.service_urls() if s in asked])
         answer = client.post(f"{target}/ops/dlq/replay", headers=headers,
                              json={"consumer": consumer, "seqs": seq})
     if answer.status_code != 200:
@@ -145,13 +162,14 @@ def drop(
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask.")] = False,
 ) -> None:
     """Delete dead letters for good (an event that must never be applied)."""
-    settings = Settings()
+    settings = resolve().use("nats")
     if not yes:
         typer.confirm(f"delete dead letter(s) {', '.join(map(str, seq))} for good?", abort=True)
 
     async def run() -> list[bool]:
         nc = await connect(settings, "sixstep-dlq")
         try:
+            await _require_stream(nc, settings)
             return [await drop_dead_letter(nc, settings, s) for s in seq]
         finally:
             await nc.close()

@@ -23,6 +23,7 @@ from rich.table import Table
 
 from shared.bus.jetstream import connect, dead_letter_stream, ensure_streams
 from shared.cli import app
+from shared.cli.servers import resolve, without_password
 from shared.settings import Settings
 
 ops = typer.Typer(help="Operations: apply the stream definitions, show their state.",
@@ -45,7 +46,7 @@ def apply(
         help="Stream replicas (default STREAM_REPLICAS): 3 on a three-node cluster.")] = None,
 ) -> None:
     """Create or align the event stream and the dead-letter stream (idempotent)."""
-    settings = Settings()
+    settings = resolve().use("nats")
     if replicas is not None:
         settings = settings.model_copy(update={"stream_replicas": replicas})
     outcome = asyncio.run(apply_streams(settings))
@@ -56,7 +57,7 @@ def apply(
 @ops.command("status")
 def status() -> None:
     """The streams (messages, replicas, cluster) and every durable consumer's backlog."""
-    settings = Settings()
+    settings = resolve().use("nats")
 
     async def show() -> None:
         nc = await connect(settings, "sixstep-ops")
@@ -66,7 +67,9 @@ def status() -> None:
                 try:
                     info = await js.stream_info(name)
                 except NotFoundError:
-                    console.print(f"stream {name}: missing (run `sixstep ops apply`)")
+                    console.print(f"stream {name}: missing at "
+                                  f"{without_password(settings.nats_url)} (has a "
+                                  "service started? else `sixstep ops apply`)")
                     continue
                 cluster = info.cluster
                 peers = ", ".join(

@@ -10,7 +10,6 @@ import typer
 from rich.table import Table
 
 from shared.cli import app
-from shared.cli.context import cli_settings
 from shared.cli.long_runs import (
     BatchOpt,
     ClockOpt,
@@ -23,6 +22,7 @@ from shared.cli.long_runs import (
     progress_bar,
     run,
 )
+from shared.cli.servers import resolve
 
 
 @app.command("rebuild")
@@ -41,8 +41,8 @@ def rebuild_command(
     from shared.analytics.rebuild import Rebuild, RebuildError
     from shared.readmodels.readmodel import load_read_model
 
-    settings = cli_settings()
     model = load_read_model(read_model)
+    settings = resolve().use("nats", "database")
 
     async def main() -> int:
         async with ctrl_c() as stop:
@@ -120,8 +120,8 @@ def as_of_command(
     from shared.analytics.timetravel import state_as_of
     from shared.readmodels.readmodel import load_read_model
 
-    settings = cli_settings()
     model = load_read_model(read_model)
+    settings = resolve().use("nats", "database")
     when = moment(at, settings, end_of_day=True)
     assert when is not None
 

@@ -14,7 +14,6 @@ from rich.table import Table
 from shared.analytics.checkpoint import Checkpoint
 from shared.analytics.replay import Replay
 from shared.cli import app
-from shared.cli.context import cli_settings
 from shared.cli.long_runs import (
     BatchOpt,
     Cases,
@@ -33,6 +32,7 @@ from shared.cli.long_runs import (
     run,
     selection_of,
 )
+from shared.cli.servers import resolve
 
 
 @app.command("replay")
@@ -62,7 +62,7 @@ def replay_command(
     An event that cannot be converted is skipped and reported (stream sequence, event id,
     reason); --strict then exits 3.
     """
-    settings = cli_settings()
+    settings = resolve().use("nats")
     selection = selection_of(settings, service, type_, center, case, since, until, clock)
     to_file = output is not None and str(output) != "-"
     if checkpoint is None and to_file:
@@ -158,7 +158,7 @@ def export_command(
 
     if fmt not in ("parquet", "csv") or layout not in ("per-type", "wide"):
         raise typer.BadParameter("--format parquet|csv, --layout per-type|wide")
-    settings = cli_settings()
+    settings = resolve().use("nats")
     selection = selection_of(settings, service, type_, center, case, since, until, clock)
 
     async def main() -> int:

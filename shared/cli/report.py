@@ -9,12 +9,12 @@ from typing import Annotated
 import typer
 
 from shared.cli import app
-from shared.cli.context import cli_settings
 from shared.cli.long_runs import (
     err,
     moment,
     out,
 )
+from shared.cli.servers import resolve
 
 
 @app.command("report")
@@ -29,16 +29,21 @@ def report_command(
     by: Annotated[str, typer.Option(help="Rows of the table: item or day.")] = "item",
 ) -> None:
     """The center's figures for a period, from an export: a table, and an HTML page."""
+    from shared.analytics.export import ExportNotReadable
     from shared.analytics.figures import compute
     from shared.analytics.report import terminal_table, write_html
 
-    settings = cli_settings()
+    settings = resolve().settings  # no server: an export
     try:
         first, last = date.fromisoformat(start), date.fromisoformat(end)
     except ValueError:
         raise typer.BadParameter("--from and --to are dates, YYYY-MM-DD") from None
-    figures = compute(export_dir, first, last, tz=settings.center_timezone, center=center,
-                      as_of=moment(as_of, settings, end_of_day=True))
+    try:
+        figures = compute(export_dir, first, last, tz=settings.center_timezone, center=center,
+                          as_of=moment(as_of, settings, end_of_day=True))
+    except ExportNotReadable as exc:
+        err.print(f"[red]refused:[/red] {exc}")
+        raise typer.Exit(2) from None
     out.print(terminal_table(figures, by="day" if by == "day" else "item"))
     if html is not None:
         write_html(figures, html, source=str(export_dir))

@@ -14,7 +14,7 @@ from rich.console import Console
 
 from shared.bus.jetstream import connect
 from shared.cli import app
-from shared.cli.context import cli_settings
+from shared.cli.servers import resolve
 
 console = Console(highlight=False)
 
@@ -40,7 +40,7 @@ def tail(
     count: Annotated[int, typer.Option(help="Stop after this many events (0: follow).")] = 0,
 ) -> None:
     """Print events as they arrive on the stream (Ctrl-C to stop)."""
-    settings = cli_settings()
+    settings = resolve().use("nats")
 
     async def follow() -> None:
         nc = await connect(settings, "sixstep-tail")

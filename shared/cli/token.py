@@ -12,7 +12,6 @@ import typer
 from shared.cli import app
 from shared.security.principals import Role
 from shared.security.tokens import TokenKeys
-from shared.settings import Settings
 
 token = typer.Typer(name="token", no_args_is_help=True, help="Bearer tokens for the APIs.")
 app.add_typer(token)
@@ -44,7 +43,9 @@ def issue(
         "--ttl", help="Lifetime, e.g. 30m, 8h, 90d (default AUTH_TOKEN_MINUTES).")] = None,
 ) -> None:
     """Print a token signed with the first of AUTH_KEYS (the environment's settings)."""
-    settings = Settings()
+    from shared.cli.servers import resolve
+
+    settings = resolve().settings  # no server: the keys
     lifetime = _duration(ttl) if ttl else timedelta(minutes=settings.auth_token_minutes)
     try:
         case_id = UUID(case) if case else None

@@ -12,7 +12,7 @@ from eventsourcing.domain import BaseAggregate
 from eventsourcing.persistence import Recording, Transcoder, Transcoding
 from eventsourcing.utils import get_topic
 
-from shared.eventstore.postgres import ensure_schema, postgres_env
+from shared.eventstore.postgres import ensure_schema, postgres_env, reconnect_promptly
 from shared.eventstore.recorder import ArrayInsertRecorder
 from shared.settings import ServiceName, Settings
 
@@ -74,4 +74,6 @@ def build_application(cls: type[A], settings: Settings, service: ServiceName,
     # race on CREATE TABLE IF NOT EXISTS (a unique violation in pg_type), so one at a time.
     with psycopg.connect(settings.database_url, autocommit=True) as conn:
         conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (f"sixstep-schema:{schema}",))
-        return cls(env=env)  # the lock goes with the connection
+        app = cls(env=env)  # the lock goes with the connection
+    reconnect_promptly(app.recorder.datastore.pool)  # type: ignore[attr-defined]
+    return app

@@ -13,25 +13,31 @@ The library is synchronous; it runs on one dedicated thread so the event loop ne
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextvars import ContextVar
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 from uuid import UUID
 
 import psycopg
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError, PersistenceError
+from eventsourcing.persistence import IntegrityError, PersistenceError, StoredEvent
 from psycopg import sql
 
 from shared import tracing
+from shared.eventstore.recorder import ArrayInsertRecorder
 from shared.kernel.errors import (
     AlreadyDoneError,
     CommandError,
     Forbidden,
     NotFound,
+    OutcomeUnknown,
     Unavailable,
     VersionConflict,
 )
@@ -123,15 +129,21 @@ class Unit:
 
 Command = Callable[[Unit], Aggregate]
 
-
-def _links(batch: list[_Item]) -> list[Any]:
-    """The batch's span links to each command's trace (nothing while tracing is off)."""
-    if not tracing.enabled():
-        return []
-    return tracing.linked(item.trace.current for item in batch if item.trace is not None)
+write_due: ContextVar[float | None] = ContextVar("write_due", default=None)
+"""When the running write's answer is due (``time.monotonic()``), set where the request
+arrived (``shared.http.deadline``); without it a write is due ``write_timeout_s`` after it is
+submitted."""
 
 
-@dataclass
+class _State(Enum):
+    WAITING = "waiting"      # queued or being run: its caller may still withdraw it
+    SENT = "sent"            # its batch's transaction went to the store: it may be recorded
+    DONE = "done"            # it has its answer
+    WITHDRAWN = "withdrawn"  # its caller left before it was sent: it is never sent
+    ABANDONED = "abandoned"  # its caller left while its commit was unconfirmed: never re-run
+
+
+@dataclass(eq=False)
 class _Item:
     command: Command
     ids: Sequence[UUID]
@@ -140,6 +152,7 @@ class _Item:
     events: list[Any] = field(default_factory=list)
     aggregate: Aggregate | None = None
     caller: Principal | None = None
+    state: _State = _State.WAITING
     trace: tracing.CommandTrace | None = None
 
 
@@ -147,22 +160,77 @@ class _Tainted(Exception):
     """A command failed after emitting events: the batch's in-memory state is not trustworthy."""
 
 
+class _Withdrawn(Exception):
+    """A caller left before its batch was sent: the batch runs again without it."""
+
+
+class _NotRecorded(Exception):
+    """A batch sent without a confirmed commit turned out not to be recorded (or its callers
+    all left before that could be known): whoever still waits is run again."""
+
+
+#: Pauses of the writer between tries while the store is away (seconds, doubling).
+_FIRST_PAUSE, _LAST_PAUSE = 0.05, 0.5
+
+
+def _settle(items: list[_Item]) -> None:
+    for item in items:
+        if item.future.done():
+            continue
+        if isinstance(item.outcome, Written):
+            item.future.set_result(item.outcome)
+        else:
+            item.future.set_exception(item.outcome or RuntimeError("no outcome"))
+
+
+def _retrieved(future: asyncio.Future[Written]) -> None:
+    """An answer nobody waits for any more (its caller was answered at the bound) is dropped
+    without asyncio's "exception was never retrieved"."""
+    if not future.cancelled():
+        future.exception()
+
+
 class GroupCommitter:
-    """Collects commands for up to ``max_wait_ms`` (or ``max_batch``) and saves them at once."""
+    """Collects commands for up to ``max_wait_ms`` (or ``max_batch``) and saves them at once.
+
+    Every caller is answered by its write's due time (``write_timeout_s`` after submitting,
+    or ``write_due``): with its result, or, if the store has not committed it by then,
+
+    * ``Unavailable`` (503 ``store_unavailable``) when the command had not been sent: it is
+      withdrawn, and no later try of its batch runs it, so nothing is recorded;
+    * ``OutcomeUnknown`` (503 ``outcome_unknown``) when its batch's transaction had been sent
+      and the commit was not confirmed: a retry with the same Idempotency-Key finds it, or
+      records it.
+
+    "Sent" is the moment the recorder has a connection and is about to send the transaction
+    (``ArrayInsertRecorder.before_send``). While the store is away the writer thread retries a
+    batch (reloading, re-running its commands) for as long as any of its callers waits; a
+    batch whose commit went unconfirmed is looked up in the store, so that its callers are
+    answered as first writes (``replayed`` false) when it was recorded.
+    """
 
     def __init__(self, app: Application, *, max_batch: int = 256, max_wait_ms: float = 2.0,
-                 cache_size: int = 20_000, on_batch: Callable[[int], None] | None = None) -> None:
+                 cache_size: int = 20_000, on_batch: Callable[[int], None] | None = None,
+                 write_timeout_s: float = 5.0) -> None:
         self.app = app
         self.max_batch = max_batch
         self.max_wait = max_wait_ms / 1000.0
+        self.write_timeout = write_timeout_s
         self._queue: asyncio.Queue[_Item] = asyncio.Queue()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="group-commit")
         self._cache: OrderedDict[UUID, Aggregate] = OrderedDict()
         self._cache_size = cache_size
         self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._closing = False
         self._on_batch = on_batch
+        self._states = threading.Lock()  # every _Item.state change, on either side
+        self._sending: list[_Item] = []  # the writer thread's attempt in hand
+        self._sent: Sequence[StoredEvent] | None = None
         recorder: Any = app.recorder
+        if isinstance(recorder, ArrayInsertRecorder):
+            recorder.before_send = self._seal
+        self._recorder = recorder
         table = sql.SQL("{}.{}").format(sql.Identifier(recorder.datastore.schema),
                                         sql.Identifier(recorder.events_table_name))
         self._versions_sql = sql.SQL(
@@ -175,16 +243,61 @@ class GroupCommitter:
     # -- the asyncio side -------------------------------------------------------------------
 
     def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
         self._task = asyncio.create_task(self._run(), name="group-commit")
 
     async def submit(self, command: Command, ids: Sequence[UUID]) -> Written:
-        """Run ``command`` against the aggregates ``ids`` and commit it with its batch."""
+        """Run ``command`` against the aggregates ``ids`` and commit it with its batch; answer
+        by the write's due time (see the class)."""
         if self._closing:
             raise Unavailable("the service is shutting down")
-        future: asyncio.Future[Written] = asyncio.get_running_loop().create_future()
-        await self._queue.put(_Item(command, ids, future, caller=current_caller(),
-                                    trace=tracing.command_trace()))
-        return await future
+        now = time.monotonic()
+        due = write_due.get()
+        remaining = (due if due is not None else now + self.write_timeout) - now
+        if remaining <= 0:
+            raise Unavailable(f"the write was not taken within {self.write_timeout:g} s "
+                              "(WRITE_TIMEOUT_S); nothing was recorded",
+                              timeout_s=self.write_timeout)
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Written] = loop.create_future()
+        future.add_done_callback(_retrieved)
+        item = _Item(command, ids, future, caller=current_caller(),
+                     trace=tracing.command_trace())
+        self._queue.put_nowait(item)
+        timer = loop.call_later(remaining, self._due, item)
+        try:
+            return await future
+        except asyncio.CancelledError:
+            with self._states:  # the caller is gone (cancelled): send nothing more for it
+                if item.state is _State.WAITING:
+                    item.state = _State.WITHDRAWN
+                elif item.state is _State.SENT:
+                    item.state = _State.ABANDONED
+            raise
+        finally:
+            timer.cancel()
+
+    def _due(self, item: _Item) -> None:
+        """The write's answer is due and the store has not given one: withdraw it, or, if it
+        is already sent, say that its outcome is unknown."""
+        with self._states:
+            if item.state is _State.WAITING:
+                item.state = _State.WITHDRAWN
+                answer: Unavailable = Unavailable(
+                    f"the event store did not take the write within {self.write_timeout:g} s "
+                    "(WRITE_TIMEOUT_S); it was withdrawn and nothing was recorded: retry with "
+                    "the same Idempotency-Key", timeout_s=self.write_timeout)
+            elif item.state is _State.SENT:
+                item.state = _State.ABANDONED
+                answer = OutcomeUnknown(
+                    f"the write was sent to the event store but its commit was not confirmed "
+                    f"within {self.write_timeout:g} s (WRITE_TIMEOUT_S): it may or may not be "
+                    "recorded; a retry with the same Idempotency-Key returns the first answer "
+                    "if it was, and records it if not", timeout_s=self.write_timeout)
+            else:
+                return  # answered already, or about to be (the writer settles it)
+        if not item.future.done():
+            item.future.set_exception(answer)
 
     async def close(self) -> None:
         """Finish what was accepted, then stop."""
@@ -217,51 +330,94 @@ class GroupCommitter:
                     batch.append(await asyncio.wait_for(self._queue.get(), remaining))
                 except TimeoutError:
                     break
+            if self._on_batch is not None:
+                self._on_batch(len(batch))
             try:
                 with tracing.span("group commit", links=_links(batch),
                                   attributes={"sixstep.batch.size": len(batch)}):
                     await loop.run_in_executor(self._executor, self._execute, batch)
+            except asyncio.CancelledError:
+                raise  # closing: the writer thread finishes the batch and answers it
             except BaseException as exc:  # a bug in this module: never leave a caller hanging
                 for item in batch:
-                    if item.outcome is None:
+                    if item.state is not _State.DONE:
                         item.outcome = exc
-            for item in batch:
-                if item.future.done():
-                    continue
-                if isinstance(item.outcome, Written):
-                    item.future.set_result(item.outcome)
-                else:
-                    item.future.set_exception(item.outcome or RuntimeError("no outcome"))
-            if self._on_batch is not None:
-                self._on_batch(len(batch))
+                _settle(self._finish(batch, notify=False))
 
     # -- the writer thread ------------------------------------------------------------------
 
+    def _live(self, batch: list[_Item]) -> list[_Item]:
+        """The commands of ``batch`` still to be run: their callers wait, no answer yet."""
+        with self._states:
+            return [i for i in batch if i.state in (_State.WAITING, _State.SENT)]
+
+    def _finish(self, items: list[_Item], *, notify: bool = True) -> list[_Item]:
+        """Give ``items`` their outcomes; callers who left (withdrawn, abandoned) are skipped."""
+        with self._states:
+            done = [i for i in items if i.state in (_State.WAITING, _State.SENT)]
+            for item in done:
+                item.state = _State.DONE
+        if notify and done and self._loop is not None:
+            self._loop.call_soon_threadsafe(_settle, done)
+        return done
+
+    def _seal(self, stored_events: Sequence[StoredEvent]) -> None:
+        """``before_send``: the attempt in hand goes to the store now, unless one of its
+        callers has left, in which case nothing is sent and the batch runs again without it."""
+        items = self._sending
+        if not items:
+            return  # not a save of this committer's
+        with self._states:
+            if any(i.state is not _State.WAITING for i in items):
+                raise _Withdrawn()
+            for item in items:
+                item.state = _State.SENT
+        self._sent = stored_events
+
+    def _unsend(self, items: list[_Item]) -> None:
+        """A sent attempt is known not to be recorded: its callers may withdraw again."""
+        with self._states:
+            for item in items:
+                if item.state is _State.SENT:
+                    item.state = _State.WAITING
+
     def _execute(self, batch: list[_Item]) -> None:
-        try:
-            if len(batch) > 1:
-                try:
-                    self._attempt(batch)
-                    return
-                except (IntegrityError, _Tainted):
-                    for item in batch:
-                        self._forget(item.ids)
-                        item.outcome, item.events, item.aggregate = None, [], None
-            for item in batch:
-                try:
-                    self._attempt([item])
-                except IntegrityError:
-                    self._forget(item.ids)
-                    item.outcome = VersionConflict(
-                        "the case was changed by another writer; reload and retry")
-                except _Tainted as exc:
-                    self._forget(item.ids)
-                    item.outcome = exc.__cause__ or exc
-        except (PersistenceError, psycopg.Error) as exc:
-            for item in batch:
+        pause = _FIRST_PAUSE
+        alone = len(batch) == 1
+        while live := self._live(batch):
+            try:
+                if alone:
+                    for item in live:
+                        self._attempt_alone(item)
+                else:
+                    self._attempt(live)
+                    self._finish(live)
+                return
+            except (IntegrityError, _Tainted):
+                alone = True  # a conflict or a failed command: each is re-run on its own
+            except (_Withdrawn, _NotRecorded):
+                pass  # at once, with whoever still waits
+            except (PersistenceError, psycopg.Error):
+                time.sleep(pause)  # the store is away: try again while someone waits
+                pause = min(pause * 2, _LAST_PAUSE)
+            finally:
+                self._sending, self._sent = [], None
+            for item in live:
                 self._forget(item.ids)
-                if not isinstance(item.outcome, Written):
-                    item.outcome = Unavailable(f"the event store is unavailable: {exc}")
+                if item.state is not _State.DONE:
+                    item.outcome, item.events, item.aggregate = None, [], None
+
+    def _attempt_alone(self, item: _Item) -> None:
+        try:
+            self._attempt([item])
+        except IntegrityError:
+            self._forget(item.ids)
+            item.outcome = VersionConflict(
+                "the case was changed by another writer; reload and retry")
+        except _Tainted as exc:
+            self._forget(item.ids)
+            item.outcome = exc.__cause__ or exc
+        self._finish([item])
 
     def _attempt(self, batch: list[_Item]) -> None:
         unit = Unit(self._load({i for item in batch for i in item.ids}))
@@ -271,8 +427,8 @@ class GroupCommitter:
             try:
                 aggregate = item.command(unit)
             except AlreadyDoneError as done:
-                # The first answer's position is settled after the save: it may be in this
-                # very batch (a client's retry racing its own first attempt).
+                # The first answer's position is settled below: it may be in this very
+                # batch (a client's retry racing its own first attempt).
                 item.outcome = Written(done.aggregate_id, done.version, 0, replayed=True)
                 continue
             except CommandError as exc:
@@ -288,35 +444,80 @@ class GroupCommitter:
             if item.trace is not None:
                 tracing.stamp(item.events, item.trace)
         dirty = unit.dirty()
+        # Where each answer is in the log: asked before anything is sent for what is stored
+        # already (replays, commands with nothing to record), from the save for the rest.
+        recording = {(e.originator_id, e.originator_version)
+                     for a in dirty for e in a.pending_events}
+        positions = {key: self._position_of(*key) for key in map(self._answer_of, batch)
+                     if key is not None and key not in recording}
         # A batch whose commands all had nothing to record saves nothing, but each caller
         # still gets its answer (the aggregate's current version and position) below.
-        recordings = self.app.save(*dirty) if dirty else []
-        positions = {id(r.domain_event): r.notification.id for r in recordings}
-        self._settle_replays(batch, recordings)
-        for aggregate in dirty:
-            self._remember(aggregate)
-        for item in batch:
-            if item.outcome is None and item.aggregate is not None:
-                if item.events:
-                    last = item.events[-1]
-                    item.outcome = Written(item.aggregate.id, last.originator_version,
-                                           positions[id(last)])
-                else:
-                    item.outcome = Written(item.aggregate.id, item.aggregate.version,
-                                           self._position_of(item.aggregate.id,
-                                                             item.aggregate.version))
-
-    def _settle_replays(self, batch: list[_Item], recordings: Sequence[Any]) -> None:
-        """Give each replayed answer the position of the write it repeats."""
-        saved = {(r.domain_event.originator_id, r.domain_event.originator_version):
-                 r.notification.id for r in recordings}
+        if dirty:
+            positions.update(self._save(batch, dirty))
         for item in batch:
             outcome = item.outcome
-            if isinstance(outcome, Written) and outcome.replayed and not outcome.position:
+            if isinstance(outcome, Written):  # replayed
                 key = (outcome.aggregate_id, outcome.version)
-                item.outcome = Written(outcome.aggregate_id, outcome.version,
-                                       saved.get(key) or self._position_of(*key),
-                                       replayed=True)
+                item.outcome = Written(*key, positions.get(key, 0), replayed=True)
+            elif outcome is None and (answer := self._answer_of(item)) is not None:
+                item.outcome = Written(*answer, positions.get(answer, 0))
+
+    @staticmethod
+    def _answer_of(item: _Item) -> tuple[UUID, int] | None:
+        """The aggregate and version ``item`` is answered with."""
+        outcome = item.outcome
+        if isinstance(outcome, Written):
+            return outcome.aggregate_id, outcome.version
+        if outcome is not None or item.aggregate is None:
+            return None
+        if item.events:
+            return item.aggregate.id, item.events[-1].originator_version
+        return item.aggregate.id, item.aggregate.version
+
+    def _save(self, batch: list[_Item], dirty: list[Aggregate]) -> dict[tuple[UUID, int], int]:
+        """Save ``dirty`` for ``batch``: each event's position. If the commit went unconfirmed
+        (the connection was lost after sending), the store is asked whether these events were
+        recorded, until it answers or every caller of the batch has left."""
+        self._sending, self._sent = batch, None
+        try:
+            recordings = self.app.save(*dirty)
+        except (PersistenceError, psycopg.Error) as exc:
+            sent = self._sent
+            if sent is None:
+                raise  # nothing was sent
+            if isinstance(exc, IntegrityError):
+                self._unsend(batch)  # refused by the store: nothing recorded
+                raise
+            positions = self._recorded(batch, sent)
+            on_recorded = getattr(self.app, "on_recorded", None)
+            if on_recorded is not None:
+                on_recorded(len(sent))
+            for aggregate in dirty:
+                self._forget([aggregate.id])  # reloaded from the store next time
+            return positions
+        finally:
+            self._sending, self._sent = [], None
+        for aggregate in dirty:
+            self._remember(aggregate)
+        return {(r.domain_event.originator_id, r.domain_event.originator_version):
+                r.notification.id for r in recordings}
+
+    def _recorded(self, batch: list[_Item], sent: Sequence[StoredEvent]
+                  ) -> dict[tuple[UUID, int], int]:
+        pause = _FIRST_PAUSE
+        while True:
+            try:
+                positions = self._recorder.recorded_positions(sent)
+            except (PersistenceError, psycopg.Error):
+                if not self._live(batch):
+                    raise _NotRecorded() from None  # nobody to tell: the retries will know
+                time.sleep(pause)
+                pause = min(pause * 2, _LAST_PAUSE)
+                continue
+            if positions is None:
+                self._unsend(batch)
+                raise _NotRecorded()
+            return positions
 
     def _load(self, ids: set[UUID]) -> dict[UUID, Aggregate]:
         if not ids:
@@ -353,3 +554,10 @@ class GroupCommitter:
             curs.execute(self._position_sql, (aggregate_id, version), prepare=True)
             row = curs.fetchone()
         return int(row["notification_id"]) if row else 0
+
+
+def _links(batch: list[_Item]) -> list[Any]:
+    """The batch's span links to each command's trace (nothing while tracing is off)."""
+    if not tracing.enabled():
+        return []
+    return tracing.linked(item.trace.current for item in batch if item.trace is not None)

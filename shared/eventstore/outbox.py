@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import json
 import secrets
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -106,6 +107,13 @@ class Relay:
         self.position = 0
         self.leading = False  # holds the relay lock (a standby replica does not publish)
         self.on_published = on_published
+        #: Events stored and not yet on the stream (set by :meth:`measure`).
+        self.unpublished = 0
+        #: When (``time.time()``) the relay first read the oldest event it has not yet
+        #: published; None while it is caught up. Its age is how long publishing is behind.
+        self.behind_since: float | None = None
+        #: Why the last publish failed (cleared by the next that succeeds).
+        self.last_error: str | None = None
         self._wake = asyncio.Event()
         self._acks: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self._inbox = f"_INBOX.relay.{service}.{secrets.token_hex(6)}"
@@ -155,6 +163,7 @@ class Relay:
                         await asyncio.wait_for(self._wake.wait(), timeout=5.0)
         finally:
             self.leading = False
+            self.behind_since = None  # the next leader (maybe this one again) measures anew
             self._conn = None
             await sub.unsubscribe()
             with contextlib.suppress(Exception):
@@ -198,7 +207,10 @@ class Relay:
             f'FROM "{self.schema}"."{self.table}" WHERE notification_id > $1 '
             "ORDER BY notification_id LIMIT $2", self.position, self.batch)
         if not rows:
+            self.behind_since = None
             return 0
+        if self.behind_since is None:
+            self.behind_since = time.time()
         with tracing.span(f"publish {self.service}", kind=tracing.SpanKind.PRODUCER,
                           attributes={"sixstep.batch.size": len(rows)}):
             return await self._publish(rows)
@@ -247,6 +259,7 @@ class Relay:
         except (TimeoutError, RuntimeError) as exc:
             log.warning("relay.publish_failed", service=self.service, acked=acked,
                         error=str(exc))
+            self.last_error = str(exc)[:300]
             await self._save(acked)
             await asyncio.sleep(1.0)
             return 0
@@ -254,9 +267,33 @@ class Relay:
             for position, _ in futures:
                 self._acks.pop(position, None)
         await self._save(acked)
+        self.last_error = None
+        # Caught up with what it read: the next read starts a new wait (a full batch means
+        # more is waiting already, so the oldest unpublished event waits on).
+        if len(rows) < self.batch:
+            self.behind_since = None
         if self.on_published:
             self.on_published(len(rows))
         return len(rows)
+
+    def unpublished_age(self) -> float:
+        """Seconds the oldest event not yet on the stream has waited (0 when caught up)."""
+        since = self.behind_since
+        return max(0.0, time.time() - since) if since is not None else 0.0
+
+    async def measure(self) -> int:
+        """Count the events stored and not yet on the stream (``self.unpublished``). A standby
+        replica counts from the leader's saved position."""
+        last = await self.pool.fetchval(
+            f'SELECT max(notification_id) FROM "{self.schema}"."{self.table}"') or 0
+        position = self.position
+        if not self.leading:
+            with contextlib.suppress(asyncpg.UndefinedTableError):
+                position = await self.pool.fetchval(
+                    f'SELECT position FROM "{self.schema}".outbox_position WHERE stream = $1',
+                    self.settings.stream_name) or 0
+        self.unpublished = max(0, int(last) - int(position))
+        return self.unpublished
 
     async def _on_ack(self, msg: Msg) -> None:
         position = int(msg.subject.rsplit(".", 1)[1])

@@ -3,9 +3,11 @@ eventsourcing library's settings."""
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import psycopg
+from psycopg_pool.base import AttemptWithBackoff
 
 from shared.settings import Settings
 
@@ -32,6 +34,10 @@ def postgres_env(settings: Settings, schema: str, app_name: str) -> dict[str, st
         # connection fails at once (503 to the caller, who retries with the same
         # Idempotency-Key) and is replaced by a fresh one.
         "POSTGRES_PRE_PING": "n",
+        # How long a caller waits for a pooled connection (the library's default is 30 s):
+        # while the store is away no read or write may wait longer than a write's answer is
+        # due (WRITE_TIMEOUT_S); group commit retries within that bound itself.
+        "POSTGRES_CONNECT_TIMEOUT": str(max(1, int(settings.write_timeout_s / 2))),
         "POSTGRES_LOCK_TIMEOUT": "10",
         "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "30",
         "CREATE_TABLE": "y",
@@ -48,3 +54,32 @@ def ensure_schema(settings: Settings, schema: str) -> None:
                 psycopg.sql.Identifier(schema)))
         finally:
             conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (f"sixstep-schema:{schema}",))
+
+
+#: The longest pause between a pool's attempts to reconnect to a store that went away.
+RECONNECT_EVERY_S = 1.0
+
+
+class _PromptAttempt(AttemptWithBackoff):
+    """psycopg_pool's reconnection schedule (1, 2, 4, 8, 16, 32 s ...), capped: after a 30 s
+    outage the pool otherwise tried again only some 20 s after the store was back, and every
+    write in between was refused."""
+
+    def update_delay(self, now: float) -> None:
+        super().update_delay(now)
+        self.delay = min(self.delay, RECONNECT_EVERY_S)
+
+
+def reconnect_promptly(pool: Any) -> None:
+    """Make ``pool`` (the library's psycopg_pool.ConnectionPool) retry a lost store at least
+    every ``RECONNECT_EVERY_S`` (a refused connection costs next to nothing)."""
+    base = type(pool)
+
+    def _add_connection(self: Any, attempt: AttemptWithBackoff | None,
+                        growing: bool = False) -> None:
+        if attempt is None:
+            attempt = _PromptAttempt(timeout=self.reconnect_timeout)
+        base._add_connection(self, attempt, growing)
+
+    pool.__class__ = type(f"Prompt{base.__name__}", (base,),
+                          {"_add_connection": _add_connection})

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 from fastapi import FastAPI
 
 from shared.http.auth import install_auth
+from shared.http.deadline import install_write_deadline
 from shared.http.errors import install_error_handlers
 from shared.http.health import install_health
 from shared.http.limits import install_request_limits
@@ -45,6 +46,7 @@ def install_surface(app: FastAPI, settings: Settings, metrics: Metrics, *,
     install_request_limits(app, settings.max_body_bytes)
     install_metrics(app, metrics)
     install_health(app, lambda: app.state.runtime)
+    install_write_deadline(app, settings.write_timeout_s)
     issuer = urlsplit(settings.oidc_issuer) if settings.oidc_issuer else None
     install_security_headers(  # on every answer, a 401 or a 413 too
         app, connect=[f"{issuer.scheme}://{issuer.netloc}"] if issuer else [])

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from eventsourcing.persistence import PersistenceError
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from shared.kernel.errors import CommandError
+from shared.kernel.errors import CommandError, Unavailable
 
 
 class ErrorBody(BaseModel):
@@ -25,6 +26,19 @@ class ErrorResponse(BaseModel):
     error: ErrorBody
 
 
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI ``responses`` of routes that may answer ``statuses``, each an
+    :class:`ErrorResponse`."""
+    return {status: {"model": ErrorResponse} for status in statuses}
+
+
+ERRORS = error_responses(400, 401, 403, 404, 409, 422, 503, 504)
+"""What any service's routes may answer besides success: a malformed request or header (400),
+no or a bad token (401), another center's or role's (403), nothing there (404), a rule or a
+stale If-Match (409), an invalid command (422), the store down (503), the read model behind a
+read's ``?after=`` (504)."""
+
+
 def error_response(status: int, code: str, message: str,
                    details: dict[str, Any] | None = None) -> JSONResponse:
     body = {"error": {"code": code, "message": message, "details": details or {}}}
@@ -34,7 +48,16 @@ def error_response(status: int, code: str, message: str,
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(CommandError)
     async def _command_error(_: Request, exc: CommandError) -> JSONResponse:
-        return error_response(exc.status, exc.code, exc.message, exc.details)
+        response = error_response(exc.status, exc.code, exc.message, exc.details)
+        if exc.retry_after is not None:
+            response.headers["Retry-After"] = str(exc.retry_after)
+        return response
+
+    @app.exception_handler(PersistenceError)
+    async def _store(_: Request, exc: PersistenceError) -> JSONResponse:
+        # A read of the store before the command reached group commit failed (the store is
+        # away): nothing was recorded.
+        return await _command_error(_, Unavailable(f"the event store is unavailable: {exc}"))
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -31,8 +31,10 @@ def install_health(app: FastAPI, get_runtime: Callable[[], Runtime | None]) -> N
         return {"status": "ok"}
 
     @app.get("/ready", tags=["ops"], summary=(
-        "200 ready, or 200 degraded (serving; reasons say what needs attention, e.g. parked "
-        "rules), or 503 not_ready (store, NATS or consumer lag); warnings (e.g. the official "
+        "200 ready, or 200 degraded (serving; reasons say what needs attention and since "
+        "when: parked rules, the relay not publishing for RELAY_STALL_S, a consumer's oldest "
+        "unapplied event older than CONSUMER_LAG_DEGRADED_S), or 503 not_ready (store, NATS "
+        "or consumer lag in messages; reasons say since when); warnings (e.g. the official "
         "holiday schedules end within CALENDAR_WARN_DAYS) never change the status"))
     async def ready() -> JSONResponse:
         runtime = get_runtime()

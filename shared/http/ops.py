@@ -37,7 +37,9 @@ class ConsumerPublic(BaseModel):
     running_here: bool
     applied: int
     dead_lettered: int
-    pending: int
+    pending: int = Field(description="Events on its subjects not yet applied")
+    oldest_unapplied_s: float = Field(
+        description="Seconds the oldest of them has been on the stream (0 when none)")
 
 
 class ConsumersPublic(BaseModel):
@@ -108,7 +110,8 @@ def install_ops(app: FastAPI, get_runtime: Callable[[], Runtime | None]) -> None
             ConsumerPublic(name=c.name, handler=runtime.base_names.get(c.name, c.name),
                            filter_subjects=c.filter_subjects,
                            running_here=runtime.runs_workers, applied=c.stats.applied,
-                           dead_lettered=c.stats.dead_lettered, pending=c.stats.pending)
+                           dead_lettered=c.stats.dead_lettered, pending=c.stats.pending,
+                           oldest_unapplied_s=round(c.stats.oldest_unapplied_age(), 3))
             for c in runtime.consumers.values()])
 
     @router.post("/dlq/replay", summary="Apply a consumer's dead letters once, then drop them")
@@ -126,7 +129,7 @@ def install_ops(app: FastAPI, get_runtime: Callable[[], Runtime | None]) -> None
     def _calendar(runtime: Any) -> CalendarPublic:
         if runtime.calendars is None:
             raise problem(404, "not_found", "this service has no working-day calendar")
-        today = runtime.now().astimezone(runtime.settings.tz).date()
+        today = runtime.clock.now().astimezone(runtime.settings.tz).date()
         return CalendarPublic(service=runtime.service,
                               **runtime.calendars.status(today).model_dump())
 

@@ -2,6 +2,7 @@
 it but the event contracts (``shared.contracts``).
 
 - ``errors``       the errors a command can end with, each one HTTP status and code
+- ``meta``         the envelope parts every event records (``Meta``, ``meta_for``)
 - ``idempotency``  the base of every aggregate: it remembers its commands' keys
 - ``scrubbing``    every event an aggregate records has its free text scrubbed first
 - ``privacy/``     the redactor: personal data out of free text (``redact``, ``KnownPerson``)

@@ -28,10 +28,6 @@ class ManualClock:
     def now(self) -> datetime:
         return self._now
 
-    def __call__(self) -> datetime:
-        """The same clock for services that take a plain ``() -> datetime`` (feedback)."""
-        return self._now
-
     def set(self, moment: datetime) -> None:
         if moment.utcoffset() is None:
             raise ValueError("give the clock an aware datetime")

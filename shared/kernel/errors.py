@@ -8,6 +8,8 @@ from typing import Any
 class CommandError(Exception):
     status: int = 400
     code: str = "bad_request"
+    #: Seconds a client should wait before trying again (the ``Retry-After`` header), if any.
+    retry_after: int | None = None
 
     def __init__(self, message: str, **details: Any) -> None:
         super().__init__(message)
@@ -52,8 +54,21 @@ class IdempotencyKeyReused(CommandError):
 
 
 class Unavailable(CommandError):
+    """Nothing was recorded: the store could not take the write (down, or not within
+    ``WRITE_TIMEOUT_S``, and the command was withdrawn before it was sent). Retry with the
+    same Idempotency-Key."""
+
     status = 503
     code = "store_unavailable"
+    retry_after = 1
+
+
+class OutcomeUnknown(Unavailable):
+    """The write was sent to the store, but its commit was not confirmed within
+    ``WRITE_TIMEOUT_S``: it may or may not be recorded. A retry with the same
+    Idempotency-Key returns the first answer if it was recorded, and records it if not."""
+
+    code = "outcome_unknown"
 
 
 class AlreadyDoneError(Exception):

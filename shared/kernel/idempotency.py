@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from shared.kernel.errors import AlreadyDoneError, IdempotencyKeyReused
+from shared.kernel.meta import Meta
 from shared.kernel.scrubbing import ScrubsFreeText
 
 
@@ -21,6 +22,11 @@ class RemembersCommands(ScrubsFreeText):
     personal data before it is built."""
 
     where: ClassVar[str] = "here"
+
+    def meta_for(self, meta: Meta) -> Meta:
+        """``meta`` placed on this aggregate: its center and its case (None when it has none)."""
+        return {**meta, "center_id": getattr(self, "center_id", None),
+                "case_id": getattr(self, "case_id", None)}
 
     def _remember(self, meta: dict[str, Any], kind: str, created: bool = False) -> None:
         """Called inside an event's apply, where ``self.version`` is still the previous one
@@ -36,7 +42,10 @@ class RemembersCommands(ScrubsFreeText):
             commands[key] = (first[0] if first else kind, 1 if created else self.version + 1)
 
     def check_new_command(self, key: str | None, kind: str) -> None:
-        """A key already applied here returns the earlier answer instead of acting twice."""
+        """A key already applied here returns the earlier answer instead of acting twice.
+
+        Every command from a caller is checked here by ``shared.eventstore.command_path``
+        before its If-Match, so a retry answers as the first attempt did."""
         commands: dict[str, tuple[str, int]] = self.__dict__.get("commands", {})
         if not key or key not in commands:
             return

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 import secrets
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -20,25 +20,41 @@ from nats.aio.client import Client as NATS
 from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client.metrics import Gauge
 
-from shared.bus.consumer import TRACKING_DDL, Consumer, ConsumerStats, Handler
+from shared.bus.consumer import (
+    PARTITION_SUFFIX,
+    TRACKING_DDL,
+    Consumer,
+    ConsumerStats,
+    Handler,
+)
 from shared.bus.deadletters import REPLAY_DDL
 from shared.bus.jetstream import connect, ensure_streams_when_ready
 from shared.eventstore.application import ServiceApplication, build_application
 from shared.eventstore.group_commit import GroupCommitter
 from shared.eventstore.outbox import Relay
+from shared.kernel.clock import Clock, SystemClock
 from shared.readmodels.migrations import run_migrations
 from shared.readmodels.pool import create_pool
 from shared.runtime.background import Background
 from shared.runtime.calendars import Calendars
 from shared.runtime.logs import adopt_stdlib_logging
-from shared.runtime.metrics import Metrics
+from shared.runtime.metrics import Metrics, time_writes
 from shared.runtime.tracing import start_tracing, stop_tracing
 from shared.settings import ServiceName, Settings
 
 log = structlog.get_logger("sixstep.service")
 
-#: The suffix ``add_consumer`` gives a partitioned replica's durable (``-p0_1``, ``-p0to15x16``).
-PARTITION_SUFFIX = re.compile(r"-p(?:\d+(?:_\d+)*|\d+to\d+x\d+)$")
+
+def _iso(at: float | None) -> str | None:
+    return datetime.fromtimestamp(at, UTC).isoformat(timespec="seconds") if at else None
+
+
+def _for_how_long(since: float | None) -> str:
+    """``for 12 s (since 2026-12-03T22:01:02+00:00)``: the reason's duration."""
+    if since is None:
+        return ""
+    return f"for {max(0.0, time.time() - since):.0f} s (since {_iso(since)})"
+
 
 
 @dataclass
@@ -57,13 +73,15 @@ class Runtime:
     #: The service's working-day calendars (every service builds them once, from settings).
     calendars: Calendars | None = None
     #: What time it is for the calendar's warnings (the service's injected clock).
-    now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    clock: Clock = field(default_factory=SystemClock)
     #: Run after the calendars changed (re-planning, parked rules): name -> counts.
     calendar_hooks: dict[str, Callable[[], Awaitable[dict[str, int]]]] = field(
         default_factory=dict)
     #: Reasons the service serves but needs attention (/ready answers 200 ``degraded``).
     degradations: list[Callable[[], Awaitable[list[str]]]] = field(default_factory=list)
     origin: str = field(default_factory=lambda: secrets.token_hex(6))
+    #: When (``time.time()``) /ready first found the store down; None while it answers.
+    store_down_since: float | None = None
     #: The process's traces, when OTEL_EXPORTER_OTLP_ENDPOINT is set (shared.runtime.tracing).
     tracer_provider: TracerProvider | None = None
 
@@ -79,14 +97,12 @@ class Runtime:
                                for subject in filter_subjects for p in owned]
         counter = self.metrics.consumed.labels(self.service, name)
         dead = self.metrics.dead_letters.labels(self.service, name)
-        lag = self.metrics.lag.labels(self.service, name)
         seen = {"applied": 0, "dead": 0}
 
         def on_batch(stats: ConsumerStats) -> None:
             counter.inc(stats.applied - seen["applied"])
             dead.inc(stats.dead_lettered - seen["dead"])
             seen["applied"], seen["dead"] = stats.applied, stats.dead_lettered
-            lag.set(stats.pending)
 
         consumer = Consumer(settings=settings, nc=self.nc, pool=self.pool, name=name,
                             handler=handler, filter_subjects=list(filter_subjects),
@@ -94,6 +110,11 @@ class Runtime:
                             max_deliver=settings.consumer_max_deliver,
                             backoff=settings.consumer_backoff_s, on_batch=on_batch,
                             ack_wait=settings.consumer_ack_wait_s)
+        # Read when scraped: the batches and the probe (``probe_event_path``) keep them true.
+        self.metrics.lag.labels(self.service, name).set_function(
+            lambda: consumer.stats.pending)
+        self.metrics.oldest_unapplied_age.labels(self.service, name).set_function(
+            consumer.stats.oldest_unapplied_age)
         self.consumers[name] = consumer
         self.base_names[name] = base
         if self.runs_workers:
@@ -130,18 +151,22 @@ class Runtime:
         ``checks["degraded"]`` (e.g. parked rules) and ``checks["warnings"]`` (e.g. the
         official holiday schedules end soon)."""
         checks: dict[str, Any] = {}
+        degraded: list[str] = []
         try:
             await asyncio.wait_for(self.pool.fetchval("SELECT 1"), 2.0)
             checks["store"] = "ok"
+            self.store_down_since = None
         except Exception as exc:
             checks["store"] = f"down: {type(exc).__name__}"
+            self.store_down_since = self.store_down_since or time.time()
+            degraded.append(f"store: down {_for_how_long(self.store_down_since)}")
         checks["nats"] = "ok" if self.nc.is_connected else "down"
         lag = ({name: c.stats.pending for name, c in self.consumers.items()}
                if self.runs_workers else {})
         checks["consumer_lag"] = lag
         lag_ok = all(v <= self.settings.ready_max_lag for v in lag.values())
         ok = checks["store"] == "ok" and checks["nats"] == "ok" and lag_ok
-        degraded: list[str] = []
+        degraded.extend(self._path_degradations(checks))
         for reasons in self.degradations:
             try:
                 degraded.extend(await asyncio.wait_for(reasons(), 2.0))
@@ -150,13 +175,62 @@ class Runtime:
         checks["degraded"] = degraded
         checks["warnings"] = []
         if self.calendars is not None:
-            status = self.calendars.status(self.now().astimezone(self.settings.tz).date())
+            status = self.calendars.status(self.clock.now().astimezone(self.settings.tz).date())
             checks["calendar"] = {"official_until": min(c.official_until
                                                         for c in status.centers).isoformat(),
                                   "covers_until": min(c.covers_until
                                                       for c in status.centers).isoformat()}
             checks["warnings"] = status.warnings
         return ok, checks
+
+    def _path_degradations(self, checks: dict[str, Any]) -> list[str]:
+        """The event path behind this worker: the relay stalled past RELAY_STALL_S, a
+        consumer's oldest unapplied event older than CONSUMER_LAG_DEGRADED_S (both as the
+        last probe measured them; the ages grow between probes)."""
+        if not self.runs_workers:
+            return []
+        out: list[str] = []
+        relay = self.relay
+        if relay is not None and relay.leading:
+            age = relay.unpublished_age()
+            checks["relay"] = {"unpublished": relay.unpublished, "age_s": round(age, 3),
+                               "since": _iso(relay.behind_since),
+                               "last_error": relay.last_error}
+            if age > self.settings.relay_stall_s:
+                why = f": {relay.last_error}" if relay.last_error else ""
+                out.append(f"relay: {relay.unpublished} stored event(s) not published "
+                           f"{_for_how_long(relay.behind_since)}{why}")
+        ages = {name: c.stats.oldest_unapplied_age() for name, c in self.consumers.items()}
+        checks["consumer_oldest_unapplied_s"] = {n: round(a, 3) for n, a in ages.items()}
+        for name, age in ages.items():
+            if age > self.settings.consumer_lag_degraded_s:
+                since = self.consumers[name].stats.oldest_unapplied_at
+                out.append(f"consumer {name}: oldest unapplied event waiting "
+                           f"{_for_how_long(since)}")
+        return out
+
+    async def probe_event_path(self) -> None:
+        """Measure, every HEALTH_PROBE_INTERVAL_S, the relay's backlog and each consumer's
+        oldest unapplied event, into the metrics (/ready reads the same numbers). A probe
+        that fails (NATS or the store away) keeps the last answer: the ages go on growing."""
+        service = self.service
+        unpublished = self.metrics.relay_unpublished.labels(service)
+        if self.relay is not None:
+            self.metrics.relay_unpublished_age.labels(service).set_function(
+                self.relay.unpublished_age)
+        while True:
+            if self.relay is not None:
+                try:
+                    unpublished.set(await asyncio.wait_for(self.relay.measure(), 2.0))
+                except Exception as exc:
+                    log.debug("probe.relay_failed", error=f"{type(exc).__name__}: {exc}")
+            for name, consumer in list(self.consumers.items()):
+                try:
+                    await asyncio.wait_for(consumer.measure_oldest_unapplied(), 2.0)
+                except Exception as exc:
+                    log.debug("probe.consumer_failed", consumer=name,
+                              error=f"{type(exc).__name__}: {exc}")
+            await asyncio.sleep(self.settings.health_probe_interval_s)
 
     # -- the working-day calendar ---------------------------------------------------------
 
@@ -225,15 +299,16 @@ async def start_runtime(settings: Settings, service: ServiceName,
     application.on_recorded = metrics.appended.labels(service).inc
     committer = GroupCommitter(
         application, max_batch=settings.group_commit_max_batch,
-        max_wait_ms=settings.group_commit_max_wait_ms,
+        max_wait_ms=settings.group_commit_max_wait_ms, write_timeout_s=settings.write_timeout_s,
         on_batch=lambda n: metrics.batches.labels(service).observe(n))
     committer.start()
+    time_writes(committer, metrics.commit_seconds.labels(service).observe)
     runtime = Runtime(settings, service, application, pool, nc, committer, metrics,
                       calendars=calendars, tracer_provider=tracer_provider)
     await runtime.listen_for_calendar_reloads()
     if calendars is not None:
         def days_left() -> float:
-            today = runtime.now().astimezone(settings.tz).date()
+            today = runtime.clock.now().astimezone(settings.tz).date()
             return float(min(c.official_days_left for c in calendars.status(today).centers))
 
         metrics.calendar_days_left.labels(service).set_function(days_left)
@@ -241,6 +316,7 @@ async def start_runtime(settings: Settings, service: ServiceName,
     relay = Relay(settings, service, application, pool, nc, on_published=published.inc)
     runtime.relay = relay
     runtime.start_worker("relay", relay.run)
+    runtime.start_worker("probe", runtime.probe_event_path)
     log.info("service.started", service=service, schema=schema)
     return runtime
 

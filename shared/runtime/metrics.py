@@ -1,10 +1,18 @@
 """The Prometheus metrics of one service: requests, events stored, published and applied, group
-commit batches, consumer lag, scheduler backlog, parked rules, the calendar's days left. The
+commit batches, consumer lag (messages and the oldest unapplied event's age), the relay's
+backlog (events and age), scheduler backlog, parked rules, the calendar's days left. The
 HTTP layer counts requests into them (``shared.http.metrics``)."""
 
 from __future__ import annotations
 
+import functools
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from shared.eventstore.group_commit import GroupCommitter
 
 
 class Metrics:
@@ -22,6 +30,10 @@ class Metrics:
         self.batches = Histogram("sixstep_group_commit_batch_size", "Commands per commit",
                                  ["service"], registry=self.registry,
                                  buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512))
+        self.commit_seconds = Histogram(
+            "sixstep_group_commit_seconds", "Seconds from a write handed to group commit until "
+            "its batch is committed (or the write refused)", ["service"], registry=self.registry,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
         self.published = Counter("sixstep_events_published_total", "Events on the stream",
                                  ["service"], registry=self.registry)
         self.consumed = Counter("sixstep_events_applied_total", "Events applied by consumers",
@@ -30,6 +42,17 @@ class Metrics:
                                     ["service", "consumer"], registry=self.registry)
         self.lag = Gauge("sixstep_consumer_lag", "Events on the stream not yet applied",
                          ["service", "consumer"], registry=self.registry)
+        self.oldest_unapplied_age = Gauge(
+            "sixstep_consumer_oldest_unapplied_age_seconds", "Seconds the oldest event a "
+            "consumer has not yet applied has been on the stream (0 when it is caught up)",
+            ["service", "consumer"], registry=self.registry)
+        self.relay_unpublished = Gauge(
+            "sixstep_relay_unpublished_events", "Events stored and not yet published to the "
+            "stream by the relay", ["service"], registry=self.registry)
+        self.relay_unpublished_age = Gauge(
+            "sixstep_relay_unpublished_age_seconds", "Seconds the oldest stored event not yet "
+            "on the stream has waited for the relay (0 when it is caught up)",
+            ["service"], registry=self.registry)
         self.scheduler_backlog = Gauge(
             "sixstep_scheduler_backlog", "Due work a scheduler has not yet turned into events",
             ["service", "scheduler"], registry=self.registry)
@@ -41,3 +64,19 @@ class Metrics:
             "end (the earliest over the centers); after it dates are provisional",
             ["service"], registry=self.registry)
         self.service = service
+
+
+def time_writes(committer: GroupCommitter, observe: Callable[[float], None]) -> None:
+    """Time every write through ``committer`` from ``submit`` to its answer (the queue, the
+    batch and the commit) into ``observe``: the group-commit latency a caller sees."""
+    submit: Callable[..., Awaitable[Any]] = committer.submit
+
+    @functools.wraps(submit)
+    async def timed(*args: Any, **kwargs: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return await submit(*args, **kwargs)
+        finally:
+            observe(time.perf_counter() - start)
+
+    committer.submit = timed  # type: ignore[method-assign]

@@ -39,15 +39,13 @@ from shared.bus.jetstream import connect
 from shared.contracts import Envelope
 from shared.settings import Settings
 from tests.support import auth_env, dead_letters, stream_messages
-from tools.devservers import free_port
+from tools.devservers import adopt_process, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
+#: Every service: a fault test runs them all (a missing one is an import error, never a
+#: quietly smaller test).
 SERVICES = ("intake", "followup", "feedback")
 CENTER = "SH-PD-HUAMU"
-
-
-def available_services() -> tuple[str, ...]:
-    return tuple(s for s in SERVICES if (ROOT / "services" / s / "main.py").exists())
 
 
 def service_env(settings: Settings, **extra: str) -> dict[str, str]:
@@ -91,9 +89,10 @@ class ServiceProcess:
         env = {**self.env, f"{self.service.upper()}_PORT": str(self.port)}
         log = self.log_path.open("ab")
         try:
-            self.proc = subprocess.Popen(
+            # Stopped at exit however the test run ends (Ctrl-C included).
+            self.proc = adopt_process(subprocess.Popen(
                 [sys.executable, "-m", f"services.{self.service}.main"], cwd=ROOT, env=env,
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT))
         finally:
             log.close()
         self.starts += 1

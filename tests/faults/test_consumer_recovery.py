@@ -95,18 +95,32 @@ async def test_a_second_process_with_the_same_consumer_waits_on_standby(
             return len(recorders[0].applied) == 4
         await wait_until(led, what="the leader to apply everything")
         standby = asyncio.create_task(consumers[1].run())
-        await asyncio.sleep(1.5)
+
+        async def standing_by() -> bool:
+            return consumers[1].stats.standing_by
+        await wait_until(standing_by, what="the second process to find the durable taken")
+        # A barrier: new events, published while the second process waits, all reach the
+        # leader; a second process pulling too would have taken some of them.
+        async with write_side(settings) as side:
+            await open_and_hear(side, 3)
+            await run_relay(settings, side, 10)
+
+        async def led_on() -> bool:
+            return len(recorders[0].applied) == 10
+        await wait_until(led_on, what="the leader to apply the new events")
         assert recorders[1].applied == [], "the second process only stands by"
+        assert consumers[1].stats.standing_by and consumers[1].stats.batches == 0
         leader.cancel()  # the leader goes away: the standby takes over
         with contextlib.suppress(asyncio.CancelledError):
             await leader
         async with write_side(settings) as side:
             await open_and_hear(side, 1)
-            await run_relay(settings, side, 6)
+            await run_relay(settings, side, 12)
 
         async def took_over() -> bool:
             return recorders[1].applied == ["CaseOpened", "RequestHeard"]
         await wait_until(took_over, what="the standby to take over")
+        assert not consumers[1].stats.standing_by
         standby.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await standby

@@ -14,8 +14,8 @@ import httpx
 import pytest
 
 from shared.settings import Settings
-from tests.faults.harness import Load, System, audit, available_services
-from tests.support import bearer
+from tests.faults.harness import SERVICES, Load, System, audit
+from tests.support import bearer, wait_until
 from tools.devservers import PostgresServer
 
 pytestmark = pytest.mark.timeout(240)
@@ -39,7 +39,7 @@ async def test_postgres_restarts_under_the_services_mid_load(
     settings = settings.model_copy(update={"database_url": postgres.url.rsplit("/", 1)[0]
                                            + "/sixstep"})
     system = System(settings, tmp_path)
-    services = available_services()
+    services = SERVICES
     for service in services:
         system.add(service)
     try:
@@ -54,11 +54,12 @@ async def test_postgres_restarts_under_the_services_mid_load(
             async with httpx.AsyncClient(timeout=5, trust_env=False) as client:
                 ready = await client.get(f"{system['intake'].url}/ready")
             assert ready.status_code == 503 and ready.json()["checks"]["store"] != "ok"
-            retried = load.retries  # writes are refused meanwhile, and retried
-            for _ in range(100):
-                if load.retries > retried:
-                    break
-                await asyncio.sleep(0.1)
+            retried = load.retries
+
+            async def refused() -> bool:
+                return load.retries > retried
+            await wait_until(refused, timeout=10, what="a write refused (and retried) while "
+                                                         "PostgreSQL is down")
             await asyncio.to_thread(postgres.start)
             marks["postgres back"] = time.monotonic() - t0
             await load.until_writes(load.writes + 60, timeout=90)

@@ -14,20 +14,15 @@ import orjson
 from services.feedback.sending import SurveyMessage
 from shared.bus.jetstream import connect, event_subject
 from shared.contracts import REGISTRY, Envelope, event_id_for
+from shared.kernel.clock import ManualClock
 from shared.settings import Settings
 
 
-class Clock:
-    """Stands still until moved: ``clock.now = ...`` or ``clock.advance(...)``."""
+class Clock(ManualClock):
+    """The kernel's hand-set clock, moved by keywords: ``clock.advance(hours=2)``."""
 
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
+    def advance(self, by: timedelta | None = None, **delta: float) -> None:
+        super().advance(by if by is not None else timedelta(**delta))
 
 
 class KeptSender:

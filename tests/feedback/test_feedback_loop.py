@@ -119,7 +119,7 @@ async def test_a_bad_review_is_rectified_and_the_resident_asked_again(settings: 
         assert late["items"][0]["overdue"] is True
 
         # Put right on 1 December; the resident is asked again, by text this time.
-        clock.now = datetime.fromisoformat("2026-12-01T10:00:00+08:00")
+        clock.set(datetime.fromisoformat("2026-12-01T10:00:00+08:00"))
         r = await feedback.post(f"/rectifications/{rectification_id}/outcome",
                                 headers=headers(key()),
                                 json={"outcome": "rectified",

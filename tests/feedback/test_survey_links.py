@@ -73,7 +73,7 @@ async def test_a_link_answers_its_own_survey_once_before_its_deadline(settings: 
         assert gone["status"] == 409 and gone["error"]["code"] == "survey_withdrawn"
 
         # Seven days later C's link has expired; the scheduler records no answer.
-        clock.now = datetime.fromisoformat("2026-12-02T10:01:00+08:00")
+        clock.set(datetime.fromisoformat("2026-12-02T10:01:00+08:00"))
         late = await rate(str(c.survey_id), token=c.token)
         assert late["status"] == 410 and late["error"]["code"] == "token_expired"
 

@@ -24,7 +24,7 @@ async def test_a_clerk_records_answers_in_their_own_name_and_a_supervisor_for_a_
                 case_id=uuid.uuid4(), center_id=TEST_CENTER, counter_id="phone-desk",
                 clerk_id="clerk-017", service_item="SA-HARDSHIP-SUBSIDY",
                 intake_channel="phone", resident_id=uuid.uuid4(),
-                resolved_event_id=uuid.uuid4(), resolved_at=feedback.clock())
+                resolved_event_id=uuid.uuid4(), resolved_at=feedback.clock.now())
             return (await feedback.request_survey(resolved)).aggregate_id
 
         clerk = bearer(settings, role=Role.CLERK, sub="clerk-017")

@@ -137,7 +137,7 @@ async def center_day(settings: Settings, start: datetime, *, with_intake: bool =
     app = create_followup(settings, clock)
     async with contextlib.AsyncExitStack() as stack:
         intake = (await stack.enter_async_context(running(
-            create_intake(settings, clock=clock.now))) if with_intake else httpx.AsyncClient())
+            create_intake(settings, clock=clock))) if with_intake else httpx.AsyncClient())
         followup = await stack.enter_async_context(running(app))
         center = Center(settings, clock, intake, followup, app)
         if with_feedback:

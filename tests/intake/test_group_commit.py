@@ -13,10 +13,11 @@ from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate
 
 from services.intake.application import IntakeApplication
-from services.intake.domain import Case, Meta
+from services.intake.domain import Case
 from shared.eventstore.application import build_application
 from shared.eventstore.group_commit import GroupCommitter, Unit, Written
 from shared.kernel.errors import InvalidCommand, NotFound
+from shared.kernel.meta import Meta
 from shared.settings import Settings
 
 

@@ -79,18 +79,25 @@ async def open_and_hear(side: WriteSide, n: int) -> list[uuid.UUID]:
 
 
 async def run_relay(settings: Settings, side: WriteSide, until_events: int) -> None:
+    """Run the relay until it has published the whole log: its saved position reaches the
+    log's head (acknowledged by the stream, so nothing more of it will be published), and the
+    stream holds ``until_events`` events of it."""
     nc = await connect(settings, "test-relay")
     try:
         await ensure_streams(nc.jetstream(), settings)
         relay = Relay(settings, "intake", side.app, side.pool, nc)
+        head = await side.pool.fetchval(
+            f'SELECT max(notification_id) FROM "{relay.schema}"."{relay.table}"')
         task = asyncio.create_task(relay.run())
 
-        async def published() -> bool:
-            return len(await stream_messages(settings)) >= until_events
+        async def caught_up() -> bool:
+            if task.done():
+                task.result()  # the relay died: say why
+            return relay.position >= head
 
         try:
-            await wait_until(published, what=f"{until_events} events on the stream")
-            await asyncio.sleep(0.3)  # anything extra would show up now
+            await wait_until(caught_up, what=f"the relay to publish up to position {head}")
+            assert len(await stream_messages(settings)) >= until_events
         finally:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -164,7 +171,7 @@ async def test_kill_9_mid_load_loses_and_doubles_nothing(settings: Settings) -> 
     accepted: list[dict] = []
     base = f"http://127.0.0.1:{port}"
 
-    async def writer(client: httpx.AsyncClient, i: int) -> None:
+    async def writer(client: httpx.AsyncClient, i: int, kill_after: int = 0) -> None:
         body = {"center_id": CENTER, "counter_id": "w2", "clerk_id": "clerk-2",
                 "service_item": "SA-HARDSHIP-SUBSIDY"}
         with contextlib.suppress(httpx.HTTPError):
@@ -172,14 +179,17 @@ async def test_kill_9_mid_load_loses_and_doubles_nothing(settings: Settings) -> 
                                   headers={"Idempotency-Key": f"load-{i:06d}"})
             if r.status_code == 201:
                 accepted.append(r.json())
+                if len(accepted) == kill_after:
+                    proc.send_signal(signal.SIGKILL)
 
     try:
         async with httpx.AsyncClient(timeout=5, headers=bearer(settings, center=CENTER)) as client:
-            first = [asyncio.create_task(writer(client, i)) for i in range(150)]
-            await asyncio.sleep(0.15)
-            proc.send_signal(signal.SIGKILL)
+            # Killed mid-load, at a known point: right after the 30th write was answered,
+            # with the other 120 sent or waiting to be (no other task runs in between).
+            first = [asyncio.create_task(writer(client, i, kill_after=30)) for i in range(150)]
             await asyncio.gather(*first)
             proc.wait()
+            assert len(accepted) < 150, "the kill came mid-load: some writes were not answered"
             proc = await _start_service(settings, port)
             await asyncio.gather(*[writer(client, i) for i in range(150, 250)])
             # Retries of writes whose answer was lost in the crash are answered, not redone.

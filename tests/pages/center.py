@@ -25,6 +25,7 @@ from fastapi import FastAPI
 from services.feedback.main import create_app as feedback_app
 from services.followup.main import create_app as followup_app
 from services.intake.main import create_app as intake_app
+from shared.security.tokens import issue_token
 from shared.settings import Settings
 from tests.feedback.helpers import KeptSender
 from tools.devservers import free_port
@@ -59,8 +60,6 @@ class Center:
 
     def token(self, sub: str, role: str, center_id: str) -> str:
         """A bearer token of ``role`` at ``center_id``, signed with this center's key."""
-        from shared.security.tokens import issue_token  # imported here: conftest skips without it
-
         return issue_token(self.settings, sub, role, center_id)
 
     def client(self, service: str, sub: str, role: str, center_id: str) -> httpx.AsyncClient:

@@ -25,9 +25,6 @@ except ImportError:  # pragma: no cover - the dev extra installs it
 
 @pytest_asyncio.fixture(scope="module")
 async def center(database_url: str, nats_url: str) -> AsyncIterator[Center]:
-    # The pages sign in with the API's own bearer tokens (shared/security/tokens.py).
-    pytest.importorskip("shared.security.tokens",
-                        reason="the pages need the services' bearer tokens", exc_type=ImportError)
     tag = secrets.token_hex(3)
     settings = Settings(
         database_url=database_url, nats_url=nats_url, stream_name=f"P{tag}",
@@ -38,7 +35,10 @@ async def center(database_url: str, nats_url: str) -> AsyncIterator[Center]:
         auth_keys=["pages-test-auth-key-" + secrets.token_hex(16)],
         vault_master_key="pages-test-vault-master-key-" + secrets.token_hex(16),
         vault_lookup_key="pages-test-vault-lookup-key-" + secrets.token_hex(16),
-        survey_token_secret="pages-test-survey-secret-" + secrets.token_hex(16))
+        survey_token_secret="pages-test-survey-secret-" + secrets.token_hex(16),
+        # One center with windows of its own; the others get the eight default ones.
+        center_windows={"*": {f"window-{n}": f"{n}号窗口" for n in range(1, 9)},
+                        "SH-JA-JINGAN": {"jingan-a": "综合受理A窗", "jingan-b": "综合受理B窗"}})
     try:
         async with running_center(settings) as running:
             yield running

@@ -49,7 +49,7 @@ async def trail(client: httpx.AsyncClient, auth: dict[str, str], **params: Any
 async def test_a_resident_of_another_center_is_served_after_their_full_id_number_is_typed(
         settings: Settings) -> None:
     clock = ManualClock(datetime(2026, 3, 2, 1, 0, tzinfo=UTC))
-    app = create_app(settings, clock.now)
+    app = create_app(settings, clock)
     async with running(app, role=Role.CLERK, center=TEST_CENTER) as home:
         number = id_number()
         resident = await register_resident(home, id_=number)

@@ -68,7 +68,7 @@ async def test_a_link_spelled_another_way_is_refused_and_opens_no_fresh_bucket(
             case_id=uuid.uuid4(), center_id=TEST_CENTER, counter_id="window-1",
             clerk_id="clerk-001", service_item="SA-HARDSHIP-SUBSIDY", intake_channel="counter",
             resident_id=uuid.uuid4(), resolved_event_id=uuid.uuid4(),
-            resolved_at=feedback.clock())
+            resolved_at=feedback.clock.now())
         survey = (await feedback.request_survey(resolved)).aggregate_id
         token = (await feedback.send_survey(survey)).token
         body, _, mac = token.partition(".")

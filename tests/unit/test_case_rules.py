@@ -8,11 +8,14 @@ from datetime import date
 import pytest
 
 from services.intake.domain import Case, case_id_for
+from shared.eventstore.command_path import Act, on_existing
+from shared.eventstore.group_commit import Unit
 from shared.kernel.errors import (
     AlreadyDoneError,
     IdempotencyKeyReused,
     InvalidCommand,
     RuleViolated,
+    VersionConflict,
 )
 
 
@@ -60,15 +63,30 @@ def test_only_a_resolved_case_reopens() -> None:
     assert case.status == "open"
 
 
+def on_the_path(case: Case, kind: str, key: str, act: Act,
+                expected_version: int | None = None) -> None:
+    """A command as the command path runs it, on a unit holding only ``case``."""
+    unit = Unit({case.id: case})
+    unit.begin(None)
+    on_existing(case.id, "case", kind, act, meta(key), key, expected_version)(unit)
+
+
 def test_a_key_applied_once_answers_with_the_first_version() -> None:
     case = new_case()
-    case.hear_request("x", meta("h1"))
-    case.note_deadline(uuid.uuid4(), date(2026, 12, 1), "补材料", meta("d1"))
-    with pytest.raises(AlreadyDoneError) as done:
-        case.hear_request("x", meta("h1"))
+    on_the_path(case, "RequestHeard", "h1", lambda c, m: c.hear_request("x", m))
+    on_the_path(case, "DeadlineNoted", "d1",
+                lambda c, m: c.note_deadline(uuid.uuid4(), date(2026, 12, 1), "补材料", m))
+    with pytest.raises(AlreadyDoneError) as done:  # before If-Match: a retry is not stale
+        on_the_path(case, "RequestHeard", "h1", lambda c, m: c.hear_request("x", m),
+                    expected_version=1)
     assert done.value.version == 2
     with pytest.raises(IdempotencyKeyReused):
-        case.note_concerns([], [], "calm", "low", meta("h1"))
+        on_the_path(case, "ConcernsNoted", "h1",
+                    lambda c, m: c.note_concerns([], [], "calm", "low", m))
+    with pytest.raises(VersionConflict):
+        on_the_path(case, "ConcernsNoted", "n1",
+                    lambda c, m: c.note_concerns([], [], "calm", "low", m), expected_version=2)
+    assert case.version == 3
 
 
 def test_an_obligation_needs_a_resident_to_contact() -> None:

@@ -4,16 +4,23 @@ Each request goes to two copies of the intake app: one as it runs, one forced on
 dependency solver (any dependency override turns the fast path off). Status, body and headers
 must be the same, for ordinary writes and for every way a write can be wrong. The group
 commit behind the routes is replaced by one that accepts everything at version 1: what is
-compared here is the HTTP layer, not the store.
+compared here is the HTTP layer, not the store. The FastAPI internals the fast path calls are
+checked by name at the end: an upgrade that takes one away fails here, naming it.
 """
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import json
+import re
+import tomllib
 import uuid
 from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
 from typing import Any
 
+import fastapi
 import fastapi.routing
 import httpx
 import pytest
@@ -24,10 +31,12 @@ from hypothesis import strategies as st
 from services.intake.application import Intake
 from services.intake.main import create_app
 from shared.eventstore.group_commit import Command, Written
+from shared.http.fast_route import FastRoute
 from shared.security.principals import Role
 from shared.security.tokens import issue_token
 from shared.settings import Settings
 
+ROOT = Path(__file__).resolve().parents[2]
 CENTER = "SH-PD-HUAMU"
 CASE = {"center_id": CENTER, "counter_id": "window-1", "clerk_id": "clerk-001",
         "service_item": "SA-HARDSHIP-SUBSIDY"}
@@ -208,3 +217,92 @@ async def test_a_client_that_leaves_before_its_body_arrives_gets_the_same_answer
         answers.append(sent)
     assert answers[0] == answers[1]
     assert answers[0][0]["status"] == 400
+
+
+# -- the FastAPI internals FastRoute relies on ---------------------------------------------
+# FastRoute (shared/http/fast_route.py) calls FastAPI's own functions and reads its routes'
+# attributes, none of them public API: pyproject.toml pins FastAPI's minor version, and these
+# tests name the internal an upgrade took away or changed, before any answer differs.
+
+PINNED = "FastRoute (shared/http/fast_route.py) relies on it; pyproject.toml pins fastapi"
+
+INTERNALS: dict[str, tuple[str, ...] | None] = {
+    # name: the parameters FastRoute passes (None: used as a value, no call)
+    "fastapi.routing._effective_route_context_var": None,
+    "fastapi.routing.run_endpoint_function": ("dependant", "values", "is_coroutine"),
+    "fastapi.routing.serialize_response": (
+        "field", "response_content", "include", "exclude", "by_alias", "exclude_unset",
+        "exclude_defaults", "exclude_none", "dump_json"),
+    "fastapi.dependencies.utils.request_body_to_args": (
+        "body_fields", "received_body", "embed_body_fields"),
+    "fastapi.dependencies.utils.request_params_to_args": ("fields", "received_params"),
+    "fastapi.utils.is_body_allowed_for_status_code": ("status_code",),
+    "fastapi._body_limit.get_body_limit_error": ("exc",),
+    "fastapi.datastructures.DefaultPlaceholder": None,
+    "starlette.middleware.body_limit.MAX_BODY_SIZE_SCOPE_KEY": None,
+}
+DEPENDANT_FIELDS = (
+    "path_params", "query_params", "header_params", "cookie_params", "body_params",
+    "dependencies", "name", "call", "request_param_name", "websocket_param_name",
+    "http_connection_param_name", "response_param_name", "background_tasks_param_name",
+    "security_scopes_param_name")
+ROUTE_ATTRIBUTES = (
+    "dependant", "status_code", "response_class", "response_field", "response_model_include",
+    "response_model_exclude", "response_model_by_alias", "response_model_exclude_unset",
+    "response_model_exclude_defaults", "response_model_exclude_none",
+    "dependency_overrides_provider", "_embed_body_fields")
+
+
+def test_fastapi_is_the_minor_version_pyproject_pins() -> None:
+    pins = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    pin = next(p for p in pins if re.match(r"fastapi\b", p))
+    wanted = re.fullmatch(r"fastapi>=(\d+)\.(\d+)(?:\.\d+)?,<(\d+)\.(\d+)", pin)
+    assert wanted, f"pyproject.toml must pin fastapi's minor version ({PINNED}): {pin!r}"
+    installed = tuple(int(n) for n in fastapi.__version__.split(".")[:2])
+    assert installed == (int(wanted[1]), int(wanted[2])), (
+        f"fastapi {fastapi.__version__} is installed, {pin!r} pinned: {PINNED}")
+
+
+@pytest.mark.parametrize("name", INTERNALS)
+def test_the_fastapi_internals_fast_route_calls_are_there(name: str) -> None:
+    module, _, attribute = name.rpartition(".")
+    try:
+        found = getattr(importlib.import_module(module), attribute)
+    except (ImportError, AttributeError):
+        pytest.fail(f"{name} is gone in fastapi {fastapi.__version__}; {PINNED}")
+    if (expected := INTERNALS[name]) is not None:
+        parameters = inspect.signature(found).parameters
+        missing = [p for p in expected if p not in parameters]
+        assert not missing, (f"{name} no longer takes {missing} in fastapi "
+                             f"{fastapi.__version__}; {PINNED}")
+
+
+async def test_the_route_and_dependant_attributes_fast_route_reads_are_there(
+        local_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """FastRoute builds its handler from the route FastAPI builds per inclusion in a router
+    (``_effective_route_context_var``); what it reads there must be there."""
+    seen: list[Any] = []
+    build = FastRoute.get_route_handler
+
+    def recording(route: FastRoute) -> Any:
+        seen.append(fastapi.routing._effective_route_context_var.get())
+        return build(route)
+
+    monkeypatch.setattr(FastRoute, "get_route_handler", recording)
+    app = _app(local_settings, standard=False)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://sixstep.test") as client:
+        r = await client.post("/cases", json=CASE, headers={
+            "Authorization": _token(local_settings), "Idempotency-Key": "key-00000005"})
+    assert r.status_code == 201, r.text
+    included = [c for c in seen if c is not None and getattr(c, "path", None) == "/cases"
+                and "POST" in getattr(c, "methods", ())]
+    assert included, (f"fastapi {fastapi.__version__} no longer builds an included route's "
+                      f"handler inside _effective_route_context_var; {PINNED}")
+    effective = included[0]
+    missing = ["original_route is the FastRoute"] if not isinstance(
+        getattr(effective, "original_route", None), FastRoute) else []
+    missing += [f"route.{a}" for a in ROUTE_ATTRIBUTES if not hasattr(effective, a)]
+    missing += [f"Dependant.{f}" for f in DEPENDANT_FIELDS
+                if not hasattr(effective.dependant, f)]
+    assert not missing, f"gone in fastapi {fastapi.__version__}: {missing}; {PINNED}"

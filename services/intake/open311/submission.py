@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import asyncpg
 
@@ -53,12 +53,10 @@ async def _twice(call: Callable[[], Awaitable[Written]]) -> Written:
 class Submissions:
     """Opens and hears the cases civic apps send, through intake's own use cases."""
 
-    def __init__(self, intake: Intake, pool: asyncpg.Pool, retry_window_s: int,
-                 now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+    def __init__(self, intake: Intake, pool: asyncpg.Pool, retry_window_s: int) -> None:
         self.intake = intake
         self.pool = pool
         self.retry_window = timedelta(seconds=retry_window_s)
-        self.now = now
 
     async def submit(self, request: ServiceRequest) -> Written:
         """The case opened (and heard, when there is a description): its last write."""
@@ -81,13 +79,13 @@ class Submissions:
         window ago (an identical POST across the slot boundary)."""
         center = request.credential.center_id
         window_s = int(self.retry_window.total_seconds())
-        slot = int(self.now().timestamp()) // window_s
+        slot = int(self.intake.path.now().timestamp()) // window_s
         key = request_key(request.api_key, center, request.pairs, request.idempotency_key, slot)
         if request.idempotency_key is None:
             earlier = request_key(request.api_key, center, request.pairs, None, slot - 1)
             opened_at = await self.pool.fetchval(
                 "SELECT opened_at FROM cases WHERE case_id = $1",
                 case_id_for(center, f"{earlier}-open"))
-            if opened_at is not None and self.now() - opened_at < self.retry_window:
+            if opened_at is not None and self.intake.path.now() - opened_at < self.retry_window:
                 key = earlier
         return key

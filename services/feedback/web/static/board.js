@@ -312,7 +312,29 @@ function signedOut(note) {
   showSignIn(note);
 }
 
+// -- pairing a rating pad: a code for one window, typed once on the tablet at /pad ----------------
+
+const WINDOWS = JSON.parse(document.getElementById("windows")?.textContent || "{}");
+
+function offerPadWindows(s) {
+  const windows = WINDOWS[s.center_id] || WINDOWS["*"] || {};
+  $("#pad-window").replaceChildren(...Object.entries(windows).map(([id, label]) => h("option", { value: id }, label)));
+}
+
+async function makePadCode(event) {
+  event.preventDefault();
+  const out = $("#pad-code");
+  out.hidden = false;
+  try {
+    const pairing = await api("/pads/pairings", { method: "POST", body: { counter_id: $("#pad-window").value } });
+    out.replaceChildren(h("b", {}, pairing.code), " ", t("pad_code_until", { time: fmtTime(pairing.expires_at) }));
+  } catch (err) {
+    out.textContent = t("pad_code_failed", { message: err.message });
+  }
+}
+
 async function start(s) {
+  offerPadWindows(s);
   $("#signin").hidden = true;
   $("#board").hidden = false;
   $("#sign-out").hidden = false;
@@ -331,6 +353,7 @@ setupSignIn({
   onSignedOut: signedOut,
 });
 $("#sign-out").addEventListener("click", async () => { if (!await signOut()) signedOut(); });
+$("#pad-form").addEventListener("submit", makePadCode);
 if (currentSession()) start(currentSession());
 else signedOut();
 applyI18n();

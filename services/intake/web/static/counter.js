@@ -1,10 +1,12 @@
 // The clerk's screen: sign in, receive a resident, walk the six steps, watch the timeline.
 
 import {
-  ApiError, NetworkError, api, applyI18n, fmtDate, fmtDateTime, h, initLang, lang,
+  ApiError, NetworkError, api, applyI18n, fmtDate, fmtDateTime, h, initLang, isoDay, lang,
   newKey, onLangChange, session, t, toast,
 } from "/ui/shared/ui.js";
-import { currentSession, setupSignIn, showSignIn, signOut as signOutEverywhere } from "/ui/shared/signin.js";
+import {
+  currentSession, identityOf, setupSignIn, showSignIn, signOut as signOutEverywhere,
+} from "/ui/shared/signin.js";
 import { StepQueue } from "/ui/intake/queue.js";
 
 const CURRENT_KEY = "sixstep.counter.current.v1";
@@ -17,6 +19,7 @@ const UPSET = ["upset", "angry", "distressed"];
 const EVENT_OF = {
   open: "CaseOpened", hear: "RequestHeard", restate: "RequestRestated", concerns: "ConcernsNoted",
   guidance: "GuidanceGiven", actions: "ActionTaken", deadlines: "DeadlineNoted", resolve: "CaseResolved",
+  reopen: "CaseReopened",
 };
 
 const queue = new StepQueue();
@@ -25,6 +28,7 @@ let current = readCurrent(); // {ref, item, channel, resident_id, opened_at}
 let caseView = null; // GET /cases/{id}
 let picked = null; // the catalogue item chosen for the next case
 let resident = null; // {resident_id, cases: [...]}
+let myCases = []; // the signed-in clerk's open cases (GET /cases?clerk_id=…&status=open)
 
 // -- helpers ------------------------------------------------------------------------------------
 
@@ -38,6 +42,7 @@ function saveCurrent() {
 }
 
 const name = (item) => (item ? (lang() === "zh" ? item.name_zh : item.name_en) : "");
+const itemName = (code) => name(catalogue.get(code)) || code;
 const words = (pair) => (pair ? (lang() === "zh" ? pair.zh : pair.en) : "");
 const lines = (text) => text.split(/\n|；|;/).map((s) => s.trim()).filter(Boolean);
 const now = () => new Date().toISOString();
@@ -51,6 +56,20 @@ function formValue(form, field) {
 }
 
 // -- sign-in ------------------------------------------------------------------------------------
+
+const WINDOWS = JSON.parse(document.getElementById("windows")?.textContent || "{}");
+
+/** The windows configured for ``center`` (CENTER_WINDOWS), id -> the name shown. */
+function windowsOf(center) { return WINDOWS[center] || WINDOWS["*"] || {}; }
+
+/** The sign-in's window list follows the center of the token being pasted. */
+function offerWindows() {
+  const select = $("#signin-counter");
+  const center = identityOf($("#signin-token")?.value.trim() || "")?.center_id || session()?.center_id;
+  const chosen = select.value || session()?.counter_id;
+  select.replaceChildren(...Object.entries(windowsOf(center)).map(([id, label]) =>
+    h("option", { value: id, selected: id === chosen }, label)));
+}
 
 function signedOut(note) {
   $("#desk").hidden = true;
@@ -88,10 +107,13 @@ function startDesk() {
   $("#net").hidden = false;
   const who = $("#who");
   who.hidden = false;
-  who.replaceChildren(h("b", {}, s.clerk_id), h("br"), `${s.center_id} · ${s.counter_id}`);
+  who.replaceChildren(h("b", {}, s.clerk_id), h("br"),
+    `${s.center_id} · ${windowsOf(s.center_id)[s.counter_id] || s.counter_id}`);
   loadCatalogue().then(() => { renderAll(); });
   renderAll();
-  if (current) refreshCase();
+  if (!current) $("#resident-q").focus();
+  loadMyCases();
+  if (current) { refillRefused(); refreshCase(); }
   queue.kick(0);
 }
 
@@ -112,6 +134,7 @@ async function findResident(event) {
   resident = null;
   $("#register-form").hidden = true;
   if (!q) { status.textContent = ""; renderResident(); return; }
+  if (!validateId(q)) return;
   let residentId = null;
   if (UUID_RE.test(q)) {
     residentId = q.toLowerCase();
@@ -146,6 +169,8 @@ async function findResident(event) {
     resident = { resident_id: residentId, cases: page.items };
     status.textContent = t("resident_found", { n: page.items.length });
     status.className = "badge green";
+    await recognise();
+    $("#item-q").focus();
   } catch (err) {
     resident = { resident_id: residentId, cases: [] };
     status.textContent = t("error_generic", { message: err.message });
@@ -158,7 +183,7 @@ async function findResident(event) {
 async function registerResident(event) {
   event.preventDefault();
   const form = event.target;
-  if (!form.reportValidity()) return;
+  if (!validate(form)) return;
   const status = $("#resident-status");
   try {
     const answer = await api("/residents", {
@@ -174,6 +199,8 @@ async function registerResident(event) {
     form.hidden = true;
     status.textContent = t("registered");
     status.className = "badge green";
+    await recognise();
+    $("#item-q").focus();
     renderResident();
   } catch (err) {
     status.textContent = t("error_generic", { message: err.message });
@@ -181,24 +208,69 @@ async function registerResident(event) {
   }
 }
 
+/** The resident's masked name and phone (王*英 · 139****5678), read from the vault (audited) so
+ *  the clerk can check them with the person in front of them. */
+async function recognise() {
+  if (!resident || $("#desk").dataset.vault !== "true") return;
+  try {
+    resident.masked = await api(`/residents/${resident.resident_id}/masked?purpose=${encodeURIComponent("counter reception")}`);
+  } catch { resident.masked = null; }
+  renderResident();
+}
+
+async function updateResident(event) {
+  event.preventDefault();
+  const form = event.target;
+  if (!resident || !validate(form)) return;
+  const body = { consent: { contact: form.elements.contact.checked, surveys: form.elements.contact.checked } };
+  const phone = form.elements.phone.value.trim();
+  if (phone) body.phone = phone;
+  try {
+    await api(`/residents/${resident.resident_id}`, { method: "PATCH", body, key: newKey("resident") });
+    form.reset();
+    form.hidden = true;
+    $("#resident-edit").setAttribute("aria-expanded", "false");
+    toast(t("resident_updated"), "green");
+    await recognise();
+    $("#item-q").focus();
+  } catch (err) {
+    fieldError(form.elements.phone, t("error_generic", { message: explain(err, form).map((r) => r.text).join("；") }));
+  }
+}
+
+/** The ID field's own message: 18 characters or a resident id (never the browser's). */
+function validateId(q) {
+  const form = $("#resident-form");
+  clearFieldErrors(form);
+  if (UUID_RE.test(q) || ID_NUMBER_RE.test(q)) return true;
+  fieldError($("#resident-q"), t("resident_id_invalid"));
+  $("#resident-q").focus();
+  return false;
+}
+
 function renderResident() {
   const card = $("#resident-card");
   const rid = resident?.resident_id || current?.resident_id;
   card.hidden = !rid;
+  const masked = resident?.masked;
+  const who = $("#resident-who");
+  who.hidden = !masked || Boolean(current);
+  if (masked) {
+    $("#resident-masked").textContent = [masked.name, masked.phone].filter(Boolean).join(" · ");
+    const consent = masked.consent?.contact;
+    $("#resident-consent").textContent = t(consent ? "consent_yes" : "consent_no");
+    $("#resident-consent").className = `badge ${consent ? "green" : "amber"}`;
+    $("#resident-update").elements.contact.checked = Boolean(consent);
+  }
   if (!rid) return;
-  $("#resident-badge").textContent = rid.slice(0, 8);
+  $("#resident-badge").textContent = (resident?.resident_id === rid && masked?.name) || rid.slice(0, 8);
   const list = $("#past-cases");
   const cases = (resident?.cases || []).filter((c) => c.case_id !== current?.id);
   if (!cases.length) {
     list.replaceChildren(h("li", { class: "muted" }, t("past_none")));
     return;
   }
-  list.replaceChildren(...cases.map((c) => h("li", {},
-    h("div", { class: "p-head" },
-      h("span", { class: "p-item" }, name(catalogue.get(c.service_item)) || c.service_item),
-      h("span", { class: `badge ${c.status === "resolved" ? "green" : "blue"}` }, t(`status_${c.status}`))),
-    h("div", { class: "p-meta" }, [fmtDate(c.opened_at), t(`channel_${c.channel}`),
-      c.outcome ? t(`outcome_${c.outcome}`) : null].filter(Boolean).join(" · ")))));
+  list.replaceChildren(...cases.map(caseRow));
 }
 
 let searchTimer = null;
@@ -235,8 +307,9 @@ function renderResults() {
   list.replaceChildren(...results.map((item, i) => h("li", {
     role: "option", "aria-selected": String(i === active), dataset: { code: item.code },
     onmousedown: (e) => { e.preventDefault(); pick(item); },
-  }, h("span", { class: "zh" }, item.name_zh), h("span", { class: "en" }, item.name_en),
-  h("span", { class: "code" }, item.code))));
+    title: `${item.name_en} · ${item.code}`,
+  }, h("span", { class: "zh" }, item.name_zh),
+  lang() === "en" ? [h("span", { class: "en" }, item.name_en), h("span", { class: "code" }, item.code)] : null)));
 }
 
 function onSearchKey(event) {
@@ -254,6 +327,7 @@ function pick(item) {
   $("#item-q").value = "";
   $("#open-error").hidden = true;
   renderPicked();
+  $("#open-case").focus();
 }
 
 function renderPicked() {
@@ -261,9 +335,11 @@ function renderPicked() {
   box.hidden = !picked;
   $("#item-search").hidden = Boolean(picked);
   if (!picked) return;
+  const en = lang() === "en";
+  box.title = `${picked.name_en} · ${picked.code}`;
   box.replaceChildren(
-    h("div", { class: "names" }, h("div", { class: "zh" }, picked.name_zh), h("div", { class: "en" }, picked.name_en)),
-    h("span", { class: "badge" }, picked.code),
+    h("div", { class: "names" }, h("div", { class: "zh" }, picked.name_zh), en ? h("div", { class: "en" }, picked.name_en) : null),
+    en ? h("span", { class: "badge" }, picked.code) : null,
     h("button", { type: "button", class: "btn btn-ghost btn-sm", onclick: () => { picked = null; renderPicked(); $("#item-q").focus(); } }, t("item_change")));
 }
 
@@ -290,8 +366,8 @@ function openCase() {
   $("#words").focus();
 }
 
-function nextResident() {
-  if (current) queue.clearFailed(current.ref);
+async function nextResident() {
+  if (!(await mayLeave())) return;
   current = null;
   caseView = null;
   picked = null;
@@ -305,11 +381,334 @@ function nextResident() {
   renderAll();
   window.scrollTo({ top: 0 });
   $("#resident-q").focus();
+  loadMyCases();
+}
+
+// -- open cases are never lost: asked before leaving, listed, taken up again ---------------------
+
+function resolvedNow() {
+  // A 办结 held behind a refused step does not lock the case: the clerk has to put it right.
+  const pending = current ? pendingFor(current.ref).filter((i) => !i.held) : [];
+  const last = pending.filter((i) => i.op === "resolve" || i.op === "reopen").at(-1);
+  if (last) return last.op === "resolve";
+  return caseView?.status === "resolved";
+}
+
+/** Whether the clerk may leave the case on screen: nothing typed and unsaved, nothing refused,
+ *  and, when it is not resolved, the clerk says so. */
+async function mayLeave() {
+  if (!current) return true;
+  $("#case-error").hidden = true;
+  const problems = loose();
+  if (problems.length) { stopFor(problems, $("#case-error"), "blocked_next"); return false; }
+  if (resolvedNow()) return true;
+  const dialog = $("#leave-dialog");
+  dialog.returnValue = "";
+  const answer = new Promise((done) => {
+    dialog.addEventListener("close", () => done(dialog.returnValue === "leave"), { once: true });
+  });
+  dialog.showModal();
+  $("button[value=stay]", dialog).focus();
+  return answer;
+}
+
+async function loadMyCases(after = null) {
+  const s = session();
+  if (!s?.clerk_id) return;
+  try {
+    const q = new URLSearchParams({ center_id: s.center_id, clerk_id: s.clerk_id, status: "open", limit: "50" });
+    if (after) q.set("after", String(after));
+    myCases = (await api(`/cases?${q}`)).items;
+  } catch { return; } // offline: the list comes back with the network
+  renderMyCases();
+}
+
+function caseRow(c) {
+  return h("li", { class: "link" }, h("button", {
+    type: "button", class: "case-link", dataset: { case: c.case_id }, onclick: () => takeUp(c.case_id),
+  }, h("div", { class: "p-head" },
+    h("span", { class: "p-item" }, itemName(c.service_item)),
+    h("span", { class: `badge ${c.status === "resolved" ? "green" : "blue"}` }, t(`status_${c.status}`))),
+  h("div", { class: "p-meta" }, [fmtDate(c.opened_at), t(`channel_${c.channel}`),
+    c.outcome ? t(`outcome_${c.outcome}`) : null].filter(Boolean).join(" · "))));
+}
+
+function renderMyCases() {
+  const cases = myCases.filter((c) => c.case_id !== current?.id);
+  $("#my-cases-count").textContent = String(cases.length);
+  $("#my-cases").replaceChildren(...(cases.length ? cases.map(caseRow)
+    : [h("li", { class: "muted" }, t("my_cases_none"))]));
+}
+
+/** Take up a case intake has (an open one of the clerk's, a resident's past one): its
+ *  timeline, its steps' last words in the forms; a resolved one can be reopened. */
+async function takeUp(caseId) {
+  if (current?.id === caseId || !(await mayLeave())) return;
+  let view;
+  try {
+    view = await api(`/cases/${caseId}`);
+  } catch (err) {
+    toast(t("error_generic", { message: err.message }), "red");
+    return;
+  }
+  const ref = newKey("case");
+  queue.adopt(ref, caseId);
+  current = {
+    ref, id: caseId, item: view.service_item, channel: view.channel, resident_id: view.resident_id,
+    opened_at: view.opened_at, taken_up: true,
+  };
+  saveCurrent();
+  caseView = view;
+  picked = null;
+  resetStepForms();
+  for (const op of ["hear", "restate", "concerns", "guidance"]) {
+    const last = view.timeline.filter((e) => e.type === EVENT_OF[op]).at(-1);
+    if (last) refill($(`#steps form[data-op=${op}]`), last.payload);
+  }
+  renderAll();
+  renderMyCases();
+  focusField(view.status === "resolved" ? "#reopen-reason" : "#words");
+}
+
+function reopenCase(event) {
+  event.preventDefault();
+  const form = event.target;
+  if (!current || !validate(form)) return;
+  queue.enqueue("reopen", current.ref, { reason: form.elements.reason.value.trim(), occurred_at: now() });
+  form.reset();
+  renderAll();
+  focusField("#words");
 }
 
 function resetStepForms() {
-  $$("#steps form").forEach((f) => f.reset());
+  $$("#steps form").forEach((f) => { f.reset(); delete f.dataset.dirty; f.classList.remove("attention"); });
   $$("[data-show-when]").forEach((el) => { el.hidden = true; });
+  $$("#steps .field-error").forEach((el) => el.remove());
+  $("#deadline-day").textContent = "";
+}
+
+// -- nothing lost between steps ------------------------------------------------------------------
+// A step typed but not saved, or refused by intake, stops 办结 and 接待下一位, with the reason
+// next to the step; a refused step keeps what was typed and says which field and why.
+
+const LISTS = new Set(["actions", "deadlines"]); // forms emptied once their row is added
+
+function unsaved(form) {
+  if (LISTS.has(form.dataset.op)) {
+    return $$("input[type=text], textarea", form).some((el) => el.value.trim() && !el.closest("[hidden]"));
+  }
+  return form.dataset.dirty === "1";
+}
+
+function refusedFor(op) {
+  return current ? queue.failed().filter((f) => f.caseRef === current.ref && f.op === op) : [];
+}
+
+/** The steps that stop the case from being left: refused ones, then ones typed but not saved. */
+function loose(except = null) {
+  if (!current) return [];
+  const out = ["open", "reopen"].filter((op) => refusedFor(op).length)
+    .map((op) => ({ op, form: null, why: "refused" }));
+  for (const form of $$("#steps form[data-op]")) {
+    const op = form.dataset.op;
+    if (op === except) continue;
+    if (refusedFor(op).length) out.push({ op, form, why: "refused" });
+    else if (unsaved(form)) out.push({ op, form, why: "unsaved" });
+  }
+  return out;
+}
+
+function stopFor(problems, where, key) {
+  where.hidden = false;
+  where.textContent = t(key, {
+    steps: problems.map((p) => `${t(`op_${p.op}`)}（${t(`why_${p.why}`)}）`).join("、"),
+  });
+  problems.forEach((p) => p.form?.classList.add("attention"));
+  const first = problems.find((p) => p.form)?.form;
+  if (first) {
+    first.scrollIntoView({ block: "center" });
+    ($("[aria-invalid=true]", first) || $("textarea, input:not([type=radio]):not([type=checkbox]), select", first))?.focus();
+  }
+  renderStates();
+}
+
+const has = (key) => t(key) !== key;
+
+/** The label the clerk sees for a form field (in the page's language). */
+function labelOf(form, name) {
+  const el = form?.elements[name];
+  const one = el instanceof RadioNodeList ? el[0] : el;
+  const label = one && (one.id ? $(`label[for="${one.id}"]`) : null);
+  if (label) return label.textContent.trim();
+  const group = one?.closest(".field")?.querySelector(".label");
+  if (group) return group.textContent.trim();
+  return has(`field_${name}`) ? t(`field_${name}`) : name;
+}
+
+const REASONS = {
+  missing: "reason_missing", string_too_short: "reason_too_short", string_too_long: "reason_too_long",
+  too_short: "reason_too_short", too_long: "reason_too_long", date_parsing: "reason_date",
+  date_from_datetime_parsing: "reason_date", date_from_datetime_inexact: "reason_date",
+  date_type: "reason_date", string_pattern_mismatch: "reason_pattern", enum: "reason_choice",
+  literal_error: "reason_choice",
+};
+
+/** Why intake refused a step, in the page's language: ``[{name, text}]``, a field's reasons
+ *  from ``details.fields`` (or ``details.field``), else the rule or the code. */
+function explain(error, form) {
+  const d = error.details || {};
+  const fields = d.fields || (d.field ? [{ field: d.field, type: error.code }] : []);
+  const out = fields.map((f) => {
+    const name = String(f.field).split(".")[0];
+    let reason = REASONS[f.type] ? t(REASONS[f.type]) : t("reason_invalid");
+    if (f.type === "invalid_command" && has(`invalid_${name}`)) reason = t(`invalid_${name}`);
+    if (f.type === "invalid_command" && d.horizon_days) {
+      reason = t("reason_day_window", { earliest: d.earliest, days: d.horizon_days });
+    }
+    return { name, text: `${labelOf(form, name)}：${reason}` };
+  });
+  if (out.length) return out;
+  if (error.code === "rule_violated" && has(`rule_${d.rule}`)) return [{ text: t(`rule_${d.rule}`) }];
+  if (has(`code_${error.code}`)) return [{ text: t(`code_${error.code}`) }];
+  return [{ text: t("refused_other", { message: error.message }) }];
+}
+
+/** A field's own message under it (the page's, not the browser's pop-up). */
+function fieldError(el, text, from = "page") {
+  const one = el instanceof RadioNodeList ? el[0] : el;
+  if (!one) return;
+  const slot = one.closest(".field") || one.closest(".row");
+  if (!slot) return;
+  const msg = h("span", { class: "field-error", role: "alert", dataset: { for: one.name, from } }, text);
+  if (slot.classList.contains("field")) slot.append(msg);
+  else slot.after(msg);
+  (el instanceof RadioNodeList ? [...el] : [el]).forEach((x) => x.setAttribute("aria-invalid", "true"));
+}
+
+function clearFieldErrors(form, from = null) {
+  $$(".field-error", form.closest(".card") || form).filter((e) => !from || e.dataset.from === from)
+    .forEach((e) => e.remove());
+  $$("[aria-invalid]", form).forEach((x) => x.removeAttribute("aria-invalid"));
+}
+
+/** The page's own checks before anything is queued: required fields, formats, dates. */
+function validate(form) {
+  clearFieldErrors(form, "page");
+  let first = null;
+  const fail = (el, text) => { fieldError(el, text); first ??= el instanceof RadioNodeList ? el[0] : el; };
+  for (const el of $$("input, textarea, select", form)) {
+    if (el.closest("[hidden]") || el.type === "radio" || el.type === "checkbox") continue;
+    const value = el.value.trim();
+    if (el.required && !value) fail(el, `${labelOf(form, el.name)}：${t("field_required")}`);
+    else if (value && el.dataset.day !== undefined) {
+      const day = parseDay(value);
+      if (day.error) fail(el, day.error);
+    } else if (value && el.pattern && !new RegExp(`^(?:${el.pattern})$`).test(value)) {
+      fail(el, `${labelOf(form, el.name)}：${t("field_pattern")}`);
+    }
+  }
+  if (first) first.focus();
+  return !first;
+}
+
+// -- dates: typed as the clerk says them, never a year the browser made up ------------------------
+
+const DAYS_AHEAD_MAX = 730;
+
+function dayWindow() {
+  const today = new Date();
+  today.setHours(0, 0, 0, 0);
+  const last = new Date(today);
+  last.setDate(last.getDate() + DAYS_AHEAD_MAX);
+  return [today, last];
+}
+
+/** ``2026/12/10``, ``2026-12-10``, ``2026.12.10``, ``2026年12月10日``, ``20261210`` or ``12/10``
+ *  (the next such day) -> ``{iso, day}``; anything else, a day that does not exist, one before
+ *  today or more than two years ahead -> ``{error}`` in the page's language. */
+function parseDay(text) {
+  const s = text.trim().replace(/\s+/g, "");
+  const [today, last] = dayWindow();
+  let m = s.match(/^(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?$/) || s.match(/^(\d{4})(\d{2})(\d{2})$/);
+  let y; let mo; let d;
+  if (m) [y, mo, d] = m.slice(1).map(Number);
+  else if ((m = s.match(/^(\d{1,2})[-/.月](\d{1,2})日?$/))) {
+    [mo, d] = m.slice(1).map(Number);
+    y = today.getFullYear();
+    if (new Date(y, mo - 1, d) < today) y += 1;
+  } else return { error: t("day_format") };
+  const day = new Date(y, mo - 1, d);
+  if (day.getFullYear() !== y || day.getMonth() !== mo - 1 || day.getDate() !== d) return { error: t("day_format") };
+  if (day < today) return { error: t("day_past") };
+  if (day > last) return { error: t("day_far", { max: fmtDate(isoDay(last)) }) };
+  return { iso: isoDay(day), day };
+}
+
+function echoDay(input, echo) {
+  const value = input.value.trim();
+  if (!value) { echo.textContent = ""; return; }
+  const parsed = parseDay(value);
+  echo.className = `help day-echo${parsed.error ? " error-text" : ""}`;
+  echo.textContent = parsed.error || parsed.day.toLocaleDateString(lang() === "zh" ? "zh-CN" : "en-GB", {
+    year: "numeric", month: "long", day: "numeric", weekday: "long",
+  });
+}
+
+/** Arrow keys move the day (from today when the field is empty or not a day yet). */
+function stepDay(event) {
+  if (event.key !== "ArrowUp" && event.key !== "ArrowDown") return;
+  event.preventDefault();
+  const parsed = parseDay(event.target.value);
+  const [today, last] = dayWindow();
+  const day = parsed.day ? new Date(parsed.day) : new Date(today);
+  if (parsed.day) day.setDate(day.getDate() + (event.key === "ArrowUp" ? 1 : -1));
+  if (day < today || day > last) return;
+  event.target.value = isoDay(day).replaceAll("-", "/");
+  event.target.dispatchEvent(new Event("input", { bubbles: true }));
+}
+
+/** Put a refused step's words back in its form (after a reload, or once a list form emptied). */
+function refill(form, body) {
+  for (const [k, v] of Object.entries(body)) {
+    const el = form.elements[k];
+    if (!el || k === "occurred_at") continue;
+    if (el instanceof RadioNodeList) {
+      const value = v === true ? "yes" : v === false ? "no" : String(v);
+      [...el].forEach((r) => { r.checked = r.value === value; });
+    } else if (el.type === "checkbox") el.checked = Boolean(v);
+    else el.value = Array.isArray(v) ? v.join("\n") : k === "due_on" ? String(v).replaceAll("-", "/") : String(v);
+  }
+  form.dispatchEvent(new Event("change"));
+  if (form.elements.due_on) echoDay(form.elements.due_on, $("#deadline-day"));
+}
+
+function refillRefused() {
+  for (const form of $$("#steps form[data-op]")) {
+    const [refused] = refusedFor(form.dataset.op);
+    const empty = !$$("input[type=text], textarea", form).some((el) => el.value.trim());
+    if (refused && empty) refill(form, refused.body);
+  }
+}
+
+function renderRefusals() {
+  for (const form of $$("#steps form[data-op]")) {
+    const [refused] = refusedFor(form.dataset.op);
+    clearFieldErrors(form, "server");
+    $(".refusal", form)?.remove();
+    if (!refused) continue;
+    const reasons = explain(refused.error, form);
+    for (const r of reasons) if (r.name && form.elements[r.name]) fieldError(form.elements[r.name], r.text, "server");
+    const foot = $(".row.end, .card-foot", form) || form.lastElementChild;
+    foot.before(h("div", { class: "refusal notice red", role: "alert", dataset: { op: form.dataset.op } },
+      h("div", {},
+        h("b", {}, t("refused_title")),
+        h("ul", {}, ...reasons.map((r) => h("li", {}, r.text))),
+        h("div", { class: "small" }, t("refused_fix"))),
+      h("button", {
+        type: "button", class: "btn btn-ghost btn-sm", dataset: { discard: refused.id },
+        onclick: () => { queue.discard(refused.id); },
+      }, t("refused_discard"))));
+  }
 }
 
 // -- the steps ----------------------------------------------------------------------------------
@@ -341,7 +740,7 @@ function bodyOf(op, form) {
       if (body.kind === "referred" && formValue(form, "referred_to")) body.referred_to = formValue(form, "referred_to");
       return body;
     }
-    case "deadlines": return { due_on: formValue(form, "due_on"), description: formValue(form, "description") };
+    case "deadlines": return { due_on: parseDay(formValue(form, "due_on")).iso, description: formValue(form, "description") };
     case "resolve": return {
       outcome: formValue(form, "outcome"), explanation: formValue(form, "explanation"),
       emotion_defused: formValue(form, "emotion_defused"),
@@ -354,9 +753,8 @@ function check(op, body, form) {
   const required = { concerns: ["emotion"], guidance: ["eligibility"] }[op] || [];
   for (const field of required) {
     if (!body[field]) {
-      const first = form.querySelector(`input[name=${field}]`);
-      first?.focus();
-      toast(`${t(op === "concerns" ? "emotion_arrival" : "eligibility")}?`, "red");
+      fieldError(form.elements[field], `${labelOf(form, field)}：${t("field_required")}`);
+      form.querySelector(`input[name=${field}]`)?.focus();
       return false;
     }
   }
@@ -378,15 +776,71 @@ function submitStep(event) {
   event.preventDefault();
   const form = event.target;
   const op = form.dataset.op;
-  if (!current || !form.reportValidity()) return;
+  if (!current || !validate(form)) return;
   const body = bodyOf(op, form);
   if (!check(op, body, form)) return;
-  queue.enqueue(op, current.ref, { ...body, occurred_at: now() });
-  if (op === "actions" || op === "deadlines") {
+  if (op === "resolve") {
+    const problems = loose("resolve");
+    if (problems.length) { stopFor(problems, $("#resolve-error"), "blocked_resolve"); return; }
+  }
+  const [refused] = refusedFor(op);
+  if (refused) queue.resend(refused.id, { ...body, occurred_at: now() });
+  else queue.enqueue(op, current.ref, { ...body, occurred_at: now() });
+  delete form.dataset.dirty;
+  form.classList.remove("attention");
+  if (LISTS.has(op)) {
     form.reset();
     $$("[data-show-when]", form).forEach((el) => { el.hidden = true; });
+    if (op === "deadlines") $("#deadline-day").textContent = "";
   }
   renderAll();
+  focusAfter(op);
+}
+
+// -- keyboard first: the ID reader, Ctrl+Enter, Alt+1…4 and Alt+0 ---------------------------------
+
+const EDITABLE = "input, textarea, select, [contenteditable]";
+/** The first field of each step (Alt+1…4) and of 办结 (Alt+0). */
+const FIRST_FIELD = {
+  1: "#words", 2: "form[data-op=concerns] input[name=emotion]",
+  3: "form[data-op=guidance] input[name=eligibility]", 4: "#action-desc",
+  0: "form[data-op=resolve] input[name=outcome]",
+};
+/** Where the focus goes once a step is saved: the next thing the clerk does. */
+const NEXT_AFTER = {
+  hear: "#restatement", restate: FIRST_FIELD[2], concerns: FIRST_FIELD[3], guidance: FIRST_FIELD[4],
+  actions: "#action-desc", deadlines: "#deadline-due", resolve: "#next-resident",
+};
+
+/** Focus a field (of a radio group: the chosen one, else the first) and bring it into view. */
+function focusField(selector) {
+  const els = $$(selector);
+  const el = els.find((e) => e.checked) || els[0];
+  if (!el) return;
+  el.focus({ preventScroll: true });
+  el.scrollIntoView({ block: "center" });
+}
+
+function focusAfter(op) { if (NEXT_AFTER[op]) focusField(NEXT_AFTER[op]); }
+
+function onKey(event) {
+  if ($("#desk").hidden) return;
+  if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
+    const form = document.activeElement?.closest("#steps form[data-op]");
+    if (form) { event.preventDefault(); form.requestSubmit(); }
+    return;
+  }
+  if (event.altKey && !event.ctrlKey && current) {
+    const n = /^Digit([0-4])$/.exec(event.code)?.[1];
+    if (n !== undefined) { event.preventDefault(); focusField(FIRST_FIELD[n]); return; }
+    if (event.code === "KeyN") { event.preventDefault(); nextResident(); return; }
+  }
+  // A card reader types the ID number and Enter: while no field has the focus, its digits go
+  // to the ID field.
+  if (!current && !event.ctrlKey && !event.altKey && !event.metaKey && /^[0-9Xx]$/.test(event.key)
+      && !document.activeElement?.matches(EDITABLE)) {
+    $("#resident-q").focus();
+  }
 }
 
 function deriveDefused() {
@@ -422,12 +876,17 @@ function pendingFor(ref) {
 }
 
 function opStatus(op) {
-  // "saved" once intake has it; "queued" or "sending" while in the browser; "failed" if refused.
+  // "failed" while intake's refusal waits for the clerk; "sending", "held" (behind a refused
+  // step) or "queued" while in the browser; "saved" once intake has it.
   if (!current) return "";
-  if (pendingFor(current.ref).some((i) => i.op === op && i.status === "sending")) return "sending";
-  if (pendingFor(current.ref).some((i) => i.op === op)) return "queued";
-  if (caseView?.timeline.some((e) => e.type === EVENT_OF[op])) return "saved";
-  if (queue.failed().some((f) => f.caseRef === current.ref && f.op === op)) return "failed";
+  const pending = pendingFor(current.ref).filter((i) => i.op === op);
+  if (refusedFor(op).length) return "failed";
+  if (pending.some((i) => i.status === "sending")) return "sending";
+  if (pending.some((i) => i.held)) return "held";
+  if (pending.length) return "queued";
+  const timeline = caseView?.timeline || [];
+  const since = op === "resolve" ? timeline.findLastIndex((e) => e.type === "CaseReopened") : -1;
+  if (timeline.slice(since + 1).some((e) => e.type === EVENT_OF[op])) return "saved";
   return "";
 }
 
@@ -458,14 +917,18 @@ function renderTimeline() {
         h("div", { class: "t-body" }, summary(e.type, e.payload))));
     }
     for (const f of queue.failed().filter((x) => x.caseRef === current.ref)) {
-      items.push(h("li", { class: "failed" },
+      items.push(h("li", { class: "failed", dataset: { refused: f.op } },
         h("div", { class: "t-head" }, h("span", { class: "t-title" }, `${t(`op_${f.op}`)} · ${t("failed")}`),
           h("span", { class: "t-time" }, fmtDateTime(f.body.occurred_at))),
-        h("div", { class: "t-body" }, f.error.message)));
+        h("div", { class: "t-body" }, explain(f.error, $(`#steps form[data-op=${f.op}]`)).map((r) => r.text).join("；")),
+        $(`#steps form[data-op=${f.op}]`) ? null : h("button", {
+          type: "button", class: "btn btn-ghost btn-sm", onclick: () => queue.discard(f.id),
+        }, t("refused_discard"))));
     }
     for (const i of pendingFor(current.ref)) {
+      const st = i.held ? "held" : i.status;
       items.push(h("li", { class: i.status, dataset: { queued: i.op } },
-        h("div", { class: "t-head" }, h("span", { class: "t-title" }, `${t(`op_${i.op}`)} · ${t(i.status)}`),
+        h("div", { class: "t-head" }, h("span", { class: "t-title" }, `${t(`op_${i.op}`)} · ${t(st)}`),
           h("span", { class: "t-time" }, fmtDateTime(i.body.occurred_at))),
         h("div", { class: "t-body" }, summary(EVENT_OF[i.op], i.body))));
     }
@@ -488,7 +951,8 @@ function renderCaseHead() {
     t(`channel_${current.channel}`),
     `${t("case_opened")} ${fmtDateTime(current.opened_at)}`,
   ].join(" · ");
-  const resolved = caseView?.status === "resolved" || opStatus("resolve") === "queued" || opStatus("resolve") === "sending";
+  const resolved = resolvedNow();
+  $("#reopen-form").hidden = !(resolved && current.taken_up && caseView?.status === "resolved");
   const badge = $("#case-status");
   badge.textContent = t(resolved ? "status_resolved" : "status_open");
   badge.className = `badge ${resolved ? "green" : "blue"}`;
@@ -528,23 +992,36 @@ function renderLists() {
   fill("#deadline-list", "DeadlineNoted", "deadlines", (p) => `${fmtDate(p.due_on)} · ${p.description}`);
 }
 
+/** A step's state with what is typed in its form: "unsaved" when typed and not saved. */
+function formStatus(op) {
+  const st = opStatus(op);
+  const form = $(`#steps form[data-op=${op}]`);
+  if (st !== "failed" && form && current && unsaved(form)) return "unsaved";
+  return st;
+}
+
 function renderStates() {
   $$("[data-op-state]").forEach((el) => {
-    const st = opStatus(el.dataset.opState);
+    const st = formStatus(el.dataset.opState);
     el.className = `op-state st-${st}`;
     el.textContent = st ? (st === "queued" ? t("saved_queued") : t(st)) : "";
   });
   $$(".card.step").forEach((card) => {
     const ops = (card.querySelector(".state")?.dataset.for || "").split(" ").filter(Boolean);
-    const states = ops.map(opStatus);
+    const states = ops.map(formStatus);
     const done = states.length > 0 && states.every((s) => s === "saved" || s === "queued" || s === "sending");
     card.classList.toggle("done", done || (ops.includes("actions") && states.some((s) => s === "saved")));
     const head = card.querySelector(".state");
-    const shown = states.includes("failed") ? "failed"
-      : states.some((s) => s === "queued" || s === "sending") ? "queued"
+    const shown = states.includes("failed") ? "failed" : states.includes("unsaved") ? "unsaved"
+      : states.some((s) => s === "queued" || s === "sending" || s === "held") ? "queued"
         : states.some((s) => s === "saved") ? "saved" : "";
-    head.className = `state badge ${{ saved: "green", queued: "amber", failed: "red" }[shown] || ""}`;
+    head.className = `state badge ${{ saved: "green", queued: "amber", unsaved: "amber", failed: "red" }[shown] || ""}`;
     head.textContent = shown ? t(shown) : "";
+  });
+  $$("#steps form[data-op]").forEach((form) => {
+    if (form.classList.contains("attention") && !unsaved(form) && !refusedFor(form.dataset.op).length) {
+      form.classList.remove("attention");
+    }
   });
   // The stepper: steps 1-4 from what the case has (or has queued); 5 and 6 follow by themselves.
   const has = (op) => ["saved", "queued", "sending"].includes(opStatus(op));
@@ -562,8 +1039,8 @@ function renderStates() {
 function renderNet() {
   const el = $("#net");
   const n = queue.items().length;
-  const failed = current ? queue.failed().filter((f) => f.caseRef === current.ref).length : 0;
-  const state = n === 0 ? (failed ? "failed" : "online") : queue.state;
+  const failed = queue.failed().length;
+  const state = failed ? "failed" : n === 0 ? "online" : queue.state;
   const text = {
     online: t("net_online"), sending: t("net_sending", { n }), offline: t("net_offline", { n }),
     retrying: t("net_retrying", { n }), auth: t("net_auth", { n }), failed: t("net_failed", { n: failed }),
@@ -575,11 +1052,13 @@ function renderNet() {
 }
 
 function renderAll() {
+  renderMyCases();
   renderPicked();
   renderCaseHead();
   renderPolicy();
   renderLists();
   renderTimeline();
+  renderRefusals();
   renderStates();
   renderResident();
   renderNet();
@@ -587,16 +1066,20 @@ function renderAll() {
 
 // -- wiring -------------------------------------------------------------------------------------
 
-queue.addEventListener("change", () => { renderTimeline(); renderStates(); renderLists(); renderNet(); renderCaseHead(); });
+queue.addEventListener("change", () => {
+  renderTimeline(); renderRefusals(); renderStates(); renderLists(); renderNet(); renderCaseHead();
+});
 queue.addEventListener("state", renderNet);
 queue.addEventListener("sent", (e) => {
   const { item, answer } = e.detail;
   if (current && item.caseRef === current.ref) refreshCase(answer.position);
+  if (["open", "resolve", "reopen"].includes(item.op)) loadMyCases(answer.position);
 });
 queue.addEventListener("failed", (e) => {
-  const { error } = e.detail;
-  toast(error.code === "rule_violated" ? t("error_rule_violated", { message: error.message })
-    : t("error_generic", { message: error.message }), "red");
+  const { item, error } = e.detail;
+  const form = $(`#steps form[data-op=${item.op}]`);
+  toast(`${t(`op_${item.op}`)} · ${t("failed")}：${explain(error, form).map((r) => r.text).join("；")}`, "red");
+  if (current && item.caseRef === current.ref) refillRefused();
   renderAll();
 });
 queue.addEventListener("auth", () => signedOut(t("signin_expired")));
@@ -612,14 +1095,37 @@ function wire() {
     onSignedOut: signedOut,
   });
   $("#sign-out").addEventListener("click", signOut);
+  offerWindows();
+  $("#signin-token")?.addEventListener("input", offerWindows);
+  document.addEventListener("keydown", onKey);
   $("#resident-form").addEventListener("submit", findResident);
   $("#register-form").addEventListener("submit", registerResident);
+  $("#resident-update").addEventListener("submit", updateResident);
+  $("#resident-edit").addEventListener("click", () => {
+    const form = $("#resident-update");
+    form.hidden = !form.hidden;
+    $("#resident-edit").setAttribute("aria-expanded", String(!form.hidden));
+    if (!form.hidden) $("#upd-phone").focus();
+  });
   $("#item-q").addEventListener("input", onSearchInput);
   $("#item-q").addEventListener("keydown", onSearchKey);
   $("#item-q").addEventListener("blur", () => setTimeout(() => { $("#item-results").hidden = true; }, 150));
   $("#open-case").addEventListener("click", openCase);
   $("#next-resident").addEventListener("click", nextResident);
-  $$("#steps form").forEach((f) => f.addEventListener("submit", submitStep));
+  $("#reopen-form").addEventListener("submit", reopenCase);
+  $$("#steps form").forEach((f) => {
+    f.addEventListener("submit", submitStep);
+    const touched = (e) => {
+      if (!current) return;
+      if (!LISTS.has(f.dataset.op)) f.dataset.dirty = "1";
+      $$(`.field-error[data-for="${e.target.name}"]`, f.closest(".card")).forEach((x) => x.remove());
+      e.target.removeAttribute?.("aria-invalid");
+      renderStates();
+    };
+    f.addEventListener("input", touched); // also radios, boxes, selects; not "change", which a blur fires
+  });
+  $("#deadline-due").addEventListener("input", (e) => echoDay(e.target, $("#deadline-day")));
+  $("#deadline-due").addEventListener("keydown", stepDay);
   // fields shown for one choice only ("corrected" -> correction, "referred" -> referred to)
   $$("[data-show-when]").forEach((el) => {
     const [field, value] = el.dataset.showWhen.split("=");

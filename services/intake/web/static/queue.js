@@ -2,6 +2,11 @@
 // own Idempotency-Key made once when the step is queued, so a retry after a dropped connection
 // (even one whose answer was lost after the server recorded the step) records it exactly once.
 //
+// A step intake refuses (a rule, an invalid value) is never dropped: it waits, with its answer,
+// for the clerk to correct and resend it or to discard it; meanwhile the later steps of the same
+// case are held where they are (other cases go on), so a 办结 queued behind a refused deadline
+// is not recorded before the deadline is.
+//
 // The queue lives in localStorage: a reload or a crash of the tab keeps it. A case opened while
 // the network is down has no id yet; its later steps name it by a local reference that is
 // resolved when the opening is answered.
@@ -38,23 +43,57 @@ export class StepQueue extends EventTarget {
   /** Steps not yet recorded by intake, oldest first. */
   items() { return read(QUEUE_KEY, []); }
 
-  /** Steps intake refused (a rule, an invalid value): shown to the clerk, never retried. */
+  /** Steps intake refused (a rule, an invalid value): shown to the clerk, never retried as
+   *  they were; ``resend`` or ``discard`` answers each. */
   failed() { return read(FAILED_KEY, []); }
 
-  clearFailed(caseRef) { write(FAILED_KEY, this.failed().filter((f) => f.caseRef !== caseRef)); }
+  /** Whether the case known here as ``caseRef`` has a refused step waiting for the clerk: its
+   *  later steps are held until it is answered. */
+  blocked(caseRef) { return this.failed().some((f) => f.caseRef === caseRef); }
+
+  /** The refused step ``failedId`` corrected: ``body`` goes where the refused one was, before
+   *  the steps held behind it (a new key: intake recorded nothing under the refused one). */
+  resend(failedId, body) {
+    const refused = this.failed().find((f) => f.id === failedId);
+    if (!refused) return null;
+    const item = this.enqueue(refused.op, refused.caseRef, body, { quiet: true });
+    this.answered(failedId);
+    return item;
+  }
+
+  /** The clerk gives up the refused step ``failedId``: the steps held behind it go on. */
+  discard(failedId) { this.answered(failedId); }
+
+  /** The refused step ``failedId`` is answered: when it was the case's last, its held steps go. */
+  answered(failedId) {
+    const gone = this.failed().find((f) => f.id === failedId);
+    write(FAILED_KEY, this.failed().filter((f) => f.id !== failedId));
+    if (gone && !this.blocked(gone.caseRef)) {
+      write(QUEUE_KEY, this.items().map((i) => (i.caseRef === gone.caseRef ? { ...i, held: false } : i)));
+    }
+    this.emit("change");
+    this.kick(0);
+  }
 
   /** The case id intake gave the case known here as ``ref`` (undefined until it answered). */
   caseId(ref) { return read(CASES_KEY, {})[ref]; }
 
+  /** Take up a case intake already has (``id``) under the local reference ``ref``. */
+  adopt(ref, id) { write(CASES_KEY, { ...read(CASES_KEY, {}), [ref]: id }); }
+
   /** Queue one step: ``op`` is ``open`` or a step path (``hear``, ``restate`` …). */
-  enqueue(op, caseRef, body) {
+  enqueue(op, caseRef, body, { quiet = false } = {}) {
     const item = {
       id: newKey("q"), key: newKey("step"), op, caseRef, body, queuedAt: new Date().toISOString(),
       by: session()?.clerk_id || null, // sent only under the token of who took the step
     };
-    write(QUEUE_KEY, [...this.items(), item]);
-    this.emit("change");
-    this.kick(0);
+    const items = this.items();
+    // While a step of the case is refused, what the clerk adds goes before the held steps.
+    const at = items.findIndex((i) => i.caseRef === caseRef && i.held);
+    if (at >= 0) items.splice(at, 0, item);
+    else items.push(item);
+    write(QUEUE_KEY, items);
+    if (!quiet) { this.emit("change"); this.kick(0); }
     return item;
   }
 
@@ -92,7 +131,7 @@ export class StepQueue extends EventTarget {
 
   async drain() {
     for (;;) {
-      const [item] = this.items();
+      const item = this.items().find((i) => !i.held && !this.blocked(i.caseRef));
       if (!item) { this.setState("online"); this.delay = 1000; return; }
       if (!session()?.token || (item.by && session().clerk_id !== item.by)) {
         this.setState("auth"); // waits for its clerk to sign in again
@@ -136,7 +175,8 @@ export class StepQueue extends EventTarget {
           this.emit("auth");
           return;
         }
-        this.refuse(item, { code: err.code || "error", message: err.message, status: err.status });
+        this.refuse(item, { code: err.code || "error", message: err.message, status: err.status,
+                           details: err.details || {} });
       }
     }
   }
@@ -154,6 +194,8 @@ export class StepQueue extends EventTarget {
   refuse(item, error) {
     this.remove(item.id);
     write(FAILED_KEY, [...this.failed(), { ...item, error, failedAt: new Date().toISOString() }]);
+    // The case's later steps wait for the clerk's answer, in their order.
+    write(QUEUE_KEY, this.items().map((i) => (i.caseRef === item.caseRef ? { ...i, held: true } : i)));
     this.emit("failed", { item, error });
     this.emit("change");
   }

@@ -1,0 +1,164 @@
+"""The rating pad at the window: a tablet bound to one center and one window.
+
+A supervisor pairs it once (``POST /pads/pairings`` -> an 8-digit code, valid 10 minutes, good
+for one pairing); the tablet trades the code for a pad token (``POST /pads/pair``) that it
+keeps. The pad token is no staff token: it reads one thing, the window's survey now waiting
+(``GET /pads/next``), and the survey is answered through its own link, as on a phone (one
+answer per survey, the survey's rules). No resident data reaches the pad.
+
+    POST /pads/pairings   supervisor: a pairing code for one window of their center
+    POST /pads/pair       the tablet: code -> pad token (single use)
+    GET  /pads/next       the tablet (X-Pad-Token): the window's clerk, and its survey if one waits
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.feedback.sending import survey_link
+from shared.http.auth import Supervisor
+from shared.http.dependencies import PoolDep, SettingsDep
+from shared.http.errors import problem
+
+CODE_MINUTES = 10
+#: A survey sent to the tablet longer ago than this is no longer shown (the resident has left).
+SHOWN_MINUTES = 10
+WINDOW = r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,63}$"
+
+DDL = [
+    "CREATE TABLE IF NOT EXISTS pad_pairings ("
+    " code_hash text PRIMARY KEY, center_id text NOT NULL, counter_id text NOT NULL,"
+    " created_by text NOT NULL, expires_at timestamptz NOT NULL, used_at timestamptz)",
+]
+
+pads = APIRouter(prefix="/pads", tags=["pads"])
+
+
+class PairingCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    counter_id: str = Field(pattern=WINDOW, description="The window the pad stands at.")
+
+
+class PairingPublic(BaseModel):
+    code: str = Field(description="8 digits, typed on the tablet once.")
+    center_id: str
+    counter_id: str
+    expires_at: datetime
+
+
+class Pair(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    code: str = Field(pattern=r"^\d{8}$")
+
+
+class PadPublic(BaseModel):
+    pad_token: str
+    center_id: str
+    counter_id: str
+
+
+class PadSurvey(BaseModel):
+    survey_id: str
+    link: str
+
+
+class PadNow(BaseModel):
+    center_id: str
+    counter_id: str
+    clerk_id: str | None = Field(None, description="The clerk last serving at the window (工号).")
+    survey: PadSurvey | None = None
+
+
+def _hash(code: str) -> str:
+    return hashlib.sha256(code.encode()).hexdigest()
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _key(secret: str) -> bytes:
+    return hmac.new(secret.encode(), b"sixstep rating pad", hashlib.sha256).digest()
+
+
+def issue_pad_token(secret: str, center_id: str, counter_id: str) -> str:
+    body = json.dumps({"c": center_id, "w": counter_id}, separators=(",", ":")).encode()
+    mac = hmac.new(_key(secret), body, hashlib.sha256).digest()
+    return f"{_b64(body)}.{_b64(mac)}"
+
+
+def read_pad_token(secret: str, token: str) -> tuple[str, str]:
+    """The pad's center and window; a 401 unless this service signed the token."""
+    try:
+        body_text, _, mac_text = token.partition(".")
+        body = base64.urlsafe_b64decode(body_text + "=" * (-len(body_text) % 4))
+        mac = base64.urlsafe_b64decode(mac_text + "=" * (-len(mac_text) % 4))
+        if not hmac.compare_digest(mac, hmac.new(_key(secret), body, hashlib.sha256).digest()):
+            raise ValueError
+        claims = json.loads(body)
+        return str(claims["c"]), str(claims["w"])
+    except (ValueError, KeyError, TypeError):
+        raise problem(401, "pad_token_invalid", "pair the pad again") from None
+
+
+@pads.post("/pairings", response_model=PairingPublic, status_code=201,
+           summary="A pairing code for a rating pad at one window (supervisor)")
+async def create_pairing(body: PairingCreate, pool: PoolDep, supervisor: Supervisor
+                         ) -> PairingPublic:
+    if supervisor.center_id is None:
+        raise problem(403, "forbidden_center", "a pad belongs to one center")
+    code = f"{secrets.randbelow(10**8):08d}"
+    expires_at = datetime.now(UTC) + timedelta(minutes=CODE_MINUTES)
+    await pool.execute(
+        "INSERT INTO pad_pairings (code_hash, center_id, counter_id, created_by, expires_at)"
+        " VALUES ($1, $2, $3, $4, $5)", _hash(code), supervisor.center_id, body.counter_id,
+        supervisor.sub, expires_at)
+    return PairingPublic(code=code, center_id=supervisor.center_id, counter_id=body.counter_id,
+                         expires_at=expires_at)
+
+
+@pads.post("/pair", response_model=PadPublic, summary="The tablet trades its pairing code "
+           "for a pad token (once)")
+async def pair(body: Pair, pool: PoolDep, settings: SettingsDep) -> PadPublic:
+    row = await pool.fetchrow(
+        "UPDATE pad_pairings SET used_at = now() WHERE code_hash = $1 AND used_at IS NULL"
+        " AND expires_at > now() RETURNING center_id, counter_id", _hash(body.code))
+    if row is None:
+        raise problem(404, "pairing_code_unknown",
+                      "no such pairing code, or it was used or has expired")
+    secret = settings.survey_token_secret.get_secret_value()
+    return PadPublic(pad_token=issue_pad_token(secret, row["center_id"], row["counter_id"]),
+                     center_id=row["center_id"], counter_id=row["counter_id"])
+
+
+@pads.get("/next", response_model=PadNow,
+          summary="The pad's window now: its clerk, and the survey waiting there if any")
+async def next_survey(request: Request, pool: PoolDep, settings: SettingsDep,
+                      x_pad_token: Annotated[str, Header()]) -> PadNow:
+    secret = settings.survey_token_secret.get_secret_value()
+    center_id, counter_id = read_pad_token(secret, x_pad_token)
+    clerk = await pool.fetchval(
+        "SELECT clerk_id FROM surveys WHERE center_id = $1 AND counter_id = $2"
+        " ORDER BY requested_at DESC LIMIT 1", center_id, counter_id)
+    row = await pool.fetchrow(
+        "SELECT survey_id, expires_at FROM surveys WHERE center_id = $1 AND counter_id = $2"
+        " AND channel = 'tablet' AND status = 'sent' AND expires_at > now()"
+        " AND sent_at > now() - make_interval(mins => $3) ORDER BY sent_at DESC LIMIT 1",
+        center_id, counter_id, SHOWN_MINUTES)
+    survey = None
+    if row is not None:
+        token = request.app.state.feedback.tokens.issue(row["survey_id"], row["expires_at"])
+        survey = PadSurvey(survey_id=str(row["survey_id"]),
+                           link=survey_link("/s", row["survey_id"], token) + "&pad=1")
+    return PadNow(center_id=center_id, counter_id=counter_id, clerk_id=clerk, survey=survey)

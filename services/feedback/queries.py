@@ -1,0 +1,187 @@
+"""Feedback's reads: a survey, a case's feedback, the supervisor's board of rectifications and
+one rectification, from the read model (``projections.py``); the figures come from
+``figures/``. The routes (``api.py``) check the caller may see what these return."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any, Literal
+from uuid import UUID
+
+import asyncpg
+import orjson
+from pydantic import ConfigDict, Field
+
+from services.feedback.figures import Dimension, Period
+from shared.readmodels.public import Moment, Public
+
+SURVEY_COLUMNS = (
+    "survey_id, case_id, center_id, counter_id, clerk_id, service_item, purpose, channel,"
+    " rectification_id, status, requested_at, send_at, expires_at, sent_at, answered_at,"
+    " level, comment, aspects::text AS aspects, via, answered_by, recorded_by, closed_at,"
+    " withdrawn_reason, version, position")
+RECTIFICATION_COLUMNS = (
+    "r.rectification_id, r.case_id, r.center_id, r.survey_id, r.rating, r.summary,"
+    " r.opened_at, r.deadline_on, r.basis, r.status, r.completed_at, r.completed_on,"
+    " r.outcome,"
+    " r.actions, r.on_time, r.revisit_survey_id, v.status AS revisit_status,"
+    " v.level AS revisit_level, r.version, r.position")
+RECTIFICATION_FROM = ("rectifications r LEFT JOIN surveys v"
+                      " ON v.survey_id = r.revisit_survey_id")
+
+RectificationStatus = Literal["open", "overdue", "completed", "all"]
+
+
+class SurveyPublic(Public):
+    """A survey: where it stands, and the answer if any (who answered, who recorded it)."""
+
+    survey_id: UUID
+    case_id: UUID
+    center_id: str
+    counter_id: str
+    clerk_id: str
+    service_item: str
+    purpose: str
+    channel: str
+    rectification_id: UUID | None
+    status: str
+    requested_at: Moment
+    send_at: Moment
+    expires_at: Moment
+    sent_at: Moment | None
+    answered_at: Moment | None
+    level: str | None
+    comment: str | None
+    aspects: dict[str, Any]
+    via: str | None
+    answered_by: str | None
+    recorded_by: str | None
+    closed_at: Moment | None
+    withdrawn_reason: str | None
+    version: int
+    position: int
+
+    @classmethod
+    def of_row(cls, row: asyncpg.Record) -> SurveyPublic:
+        return cls.of(row, aspects=orjson.loads(row["aspects"]) if row["aspects"] else {})
+
+
+class RectificationPublic(Public):
+    """What was done about a bad review, by its deadline (``overdue`` on the day asked)."""
+
+    rectification_id: UUID
+    case_id: UUID
+    center_id: str
+    survey_id: UUID | None
+    rating: str
+    summary: str
+    opened_at: Moment
+    deadline_on: date
+    basis: str
+    status: str
+    completed_at: Moment | None
+    completed_on: date | None
+    outcome: str | None
+    actions: str | None
+    on_time: bool | None
+    revisit_survey_id: UUID | None
+    revisit_status: str | None
+    revisit_level: str | None
+    version: int
+    position: int
+    overdue: bool
+
+    @classmethod
+    def of_row(cls, row: asyncpg.Record, today: date) -> RectificationPublic:
+        return cls.of(row, overdue=row["status"] == "open" and row["deadline_on"] < today)
+
+
+class CaseFeedbackPublic(Public):
+    case_id: str
+    surveys: list[SurveyPublic]
+    rectifications: list[RectificationPublic]
+
+
+class RectificationBoard(Public):
+    """The supervisor's board on ``as_of``: how many are open and overdue, and the list."""
+
+    as_of: date
+    open: int
+    overdue: int
+    items: list[RectificationPublic]
+
+
+class FiguresPublic(Public):
+    """The figures asked for: one row per period (``period_start``) and group, each figure a
+    count or ``{numerator, denominator, rate}``; ``figures`` says what each one means."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    period: Period
+    date_from: date | None = Field(alias="from")
+    date_to: date | None = Field(alias="to")
+    as_of: date
+    group_by: list[Dimension]
+    filters: dict[str, str]
+    time_zone: str
+    figures: dict[str, str]
+    rows: list[dict[str, Any]]
+
+
+async def survey(pool: asyncpg.Pool, survey_id: UUID) -> SurveyPublic | None:
+    row = await pool.fetchrow(f"SELECT {SURVEY_COLUMNS} FROM surveys WHERE survey_id = $1",
+                              survey_id)
+    return SurveyPublic.of_row(row) if row is not None else None
+
+
+async def case_feedback(pool: asyncpg.Pool, case_id: UUID,
+                        today: date) -> CaseFeedbackPublic | None:
+    """None when the case has no survey yet."""
+    rows = await pool.fetch(f"SELECT {SURVEY_COLUMNS} FROM surveys WHERE case_id = $1"
+                            " ORDER BY requested_at, survey_id", case_id)
+    rects = await pool.fetch(f"SELECT {RECTIFICATION_COLUMNS} FROM {RECTIFICATION_FROM}"
+                             " WHERE r.case_id = $1 ORDER BY r.opened_at", case_id)
+    if not rows:
+        return None
+    return CaseFeedbackPublic(case_id=str(case_id),
+                              surveys=[SurveyPublic.of_row(r) for r in rows],
+                              rectifications=[RectificationPublic.of_row(r, today)
+                                              for r in rects])
+
+
+async def rectification_board(pool: asyncpg.Pool, center_id: str | None,
+                              status: RectificationStatus, today: date,
+                              limit: int) -> RectificationBoard:
+    where: list[str] = []
+    args: list[Any] = []
+
+    def arg(value: Any) -> str:
+        args.append(value)
+        return f"${len(args)}"
+
+    if center_id:
+        where.append(f"r.center_id = {arg(center_id)}")
+    if status in ("open", "overdue"):
+        where.append("r.status = 'open'")
+    if status == "overdue":
+        where.append(f"r.deadline_on < {arg(today)}")
+    elif status == "completed":
+        where.append("r.status <> 'open'")
+    sql = f"SELECT {RECTIFICATION_COLUMNS} FROM {RECTIFICATION_FROM}"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += f" ORDER BY r.deadline_on, r.opened_at LIMIT {arg(limit)}"
+    rows = await pool.fetch(sql, *args)
+    counts = await pool.fetchrow(
+        "SELECT count(*) FILTER (WHERE status = 'open') AS open,"
+        " count(*) FILTER (WHERE status = 'open' AND deadline_on < $1) AS overdue"
+        " FROM rectifications WHERE ($2::text IS NULL OR center_id = $2)", today, center_id)
+    return RectificationBoard(as_of=today, open=counts["open"], overdue=counts["overdue"],
+                              items=[RectificationPublic.of_row(r, today) for r in rows])
+
+
+async def rectification(pool: asyncpg.Pool, rectification_id: UUID,
+                        today: date) -> RectificationPublic | None:
+    row = await pool.fetchrow(f"SELECT {RECTIFICATION_COLUMNS} FROM {RECTIFICATION_FROM}"
+                              " WHERE r.rectification_id = $1", rectification_id)
+    return RectificationPublic.of_row(row, today) if row is not None else None

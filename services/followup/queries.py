@@ -1,0 +1,169 @@
+"""Follow-up's reads: a follow-up, the follow-ups of a case, a resident or a source, the
+worklists (overdue, due today, upcoming), a policy change and an obligation, from the read
+model (``projections.py``). The routes (``api.py``) check the caller may see what these
+return."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from services.followup.projections import OPEN
+from shared.readmodels.public import Moment, Public
+
+COLUMNS = ("follow_up_id, center_id, case_id, resident_id, reason, priority, status, due_at,"
+           " due_on, basis, assigned_clerk, assigned_team, escalated_to, service_item, source,"
+           " source_id, outcome, channel, scheduled_at, updated_at, completed_at, version,"
+           " position, contact")
+POLICY_COLUMNS = ("policy_id, center_id, service_items, all_centers, effective_on,"
+                  " outreach_due_at, published_at, cursor, residents, finished_at, basis,"
+                  " due_rule, scope, published_by")
+OBLIGATION_COLUMNS = ("obligation_id, aggregate_id, center_id, case_id, resident_id, cadence,"
+                      " next_due_on, missed_at, active, missed_periods, version")
+
+
+class FollowUpPublic(Public):
+    """A follow-up: why, for whom, when it is due (and on which basis), who has it, and how
+    it ended."""
+
+    follow_up_id: UUID
+    center_id: str
+    case_id: UUID | None
+    resident_id: UUID | None
+    reason: str
+    priority: str
+    status: str
+    due_at: Moment
+    due_on: date
+    basis: str
+    assigned_clerk: str | None
+    assigned_team: str | None
+    escalated_to: str | None
+    service_item: str | None
+    source: str
+    source_id: UUID | None
+    outcome: str | None
+    channel: str | None
+    scheduled_at: Moment
+    updated_at: Moment
+    completed_at: Moment | None
+    version: int
+    position: int
+    contact: bool
+
+
+class FollowUpList(Public):
+    items: list[FollowUpPublic]
+
+
+class WorklistPublic(Public):
+    """A clerk's or a team's follow-ups on ``today`` (the center's day)."""
+
+    today: date
+    overdue: list[FollowUpPublic]
+    due_today: list[FollowUpPublic]
+    upcoming: list[FollowUpPublic]
+
+
+class CenterBoardPublic(WorklistPublic):
+    """The whole center's worklist, and how many rules wait for the calendar."""
+
+    parked_rules: int
+
+
+class PolicyChangePublic(Public):
+    """A policy change and its fan-out's progress (``state``: fanning_out, fanned_out)."""
+
+    policy_id: UUID
+    center_id: str
+    service_items: list[str]
+    all_centers: bool
+    effective_on: date
+    outreach_due_at: Moment
+    published_at: Moment
+    cursor: UUID | None
+    residents: int
+    finished_at: Moment | None
+    basis: str
+    due_rule: str | None  # the rule's JSON, as stored
+    scope: str
+    published_by: str | None
+    state: str
+
+
+class ObligationPublic(Public):
+    """A watched obligation: its current period and how many periods were missed."""
+
+    obligation_id: UUID
+    aggregate_id: UUID
+    center_id: str
+    case_id: UUID | None
+    resident_id: UUID
+    cadence: str
+    next_due_on: date
+    missed_at: Moment | None
+    active: bool
+    missed_periods: int
+    version: int
+
+
+async def follow_up(pool: asyncpg.Pool, follow_up_id: UUID) -> FollowUpPublic | None:
+    row = await pool.fetchrow(f"SELECT {COLUMNS} FROM followups WHERE follow_up_id = $1",
+                              follow_up_id)
+    return FollowUpPublic.of(row) if row is not None else None
+
+
+async def follow_ups(pool: asyncpg.Pool, given: dict[str, Any], center_id: str | None,
+                     limit: int) -> FollowUpList:
+    """The follow-ups matching every column = value of ``given`` (None values left out), of
+    ``center_id`` when given, latest due first."""
+    where: list[str] = []
+    args: list[Any] = []
+    for column, value in [*given.items(), ("center_id", center_id)]:
+        if value is not None:
+            args.append(value)
+            where.append(f"{column} = ${len(args)}")
+    args.append(limit)
+    rows = await pool.fetch(f"SELECT {COLUMNS} FROM followups WHERE {' AND '.join(where)}"
+                            f" ORDER BY due_at DESC LIMIT ${len(args)}", *args)
+    return FollowUpList(items=[FollowUpPublic.of(r) for r in rows])
+
+
+async def worklist(pool: asyncpg.Pool, today: date, center_id: str, who: str, value: str,
+                   days: int, limit: int) -> WorklistPublic:
+    """``who``: the condition on ``$2`` (``value``) naming whose worklist it is."""
+    base = (f"SELECT {COLUMNS} FROM followups WHERE center_id = $1 AND {who}"
+            f" AND status = ANY($3::text[])")
+    open_ = list(OPEN)
+    overdue = await pool.fetch(
+        f"{base} AND (due_on < $4 OR status IN ('missed', 'escalated'))"
+        " ORDER BY due_at, follow_up_id LIMIT $5", center_id, value, open_, today, limit)
+    due_today = await pool.fetch(
+        f"{base} AND due_on = $4 AND status IN ('scheduled', 'due')"
+        " ORDER BY priority = 'high' DESC, due_at, follow_up_id LIMIT $5",
+        center_id, value, open_, today, limit)
+    upcoming = await pool.fetch(
+        f"{base} AND due_on > $4 AND due_on <= $5 AND status = 'scheduled'"
+        " ORDER BY due_at, follow_up_id LIMIT $6",
+        center_id, value, open_, today, today + timedelta(days=days), limit)
+    return WorklistPublic(today=today, overdue=[FollowUpPublic.of(r) for r in overdue],
+                          due_today=[FollowUpPublic.of(r) for r in due_today],
+                          upcoming=[FollowUpPublic.of(r) for r in upcoming])
+
+
+async def policy_change(pool: asyncpg.Pool, policy_id: UUID) -> PolicyChangePublic | None:
+    row = await pool.fetchrow(f"SELECT {POLICY_COLUMNS} FROM policy_changes"
+                              " WHERE policy_id = $1", policy_id)
+    if row is None:
+        return None
+    return PolicyChangePublic.of(row, state="fanned_out" if row["finished_at"]
+                                 else "fanning_out")
+
+
+async def obligation(pool: asyncpg.Pool, obligation_id: UUID) -> ObligationPublic | None:
+    row = await pool.fetchrow(f"SELECT {OBLIGATION_COLUMNS} FROM obligations"
+                              " WHERE obligation_id = $1", obligation_id)
+    return ObligationPublic.of(row) if row is not None else None

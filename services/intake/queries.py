@@ -1,0 +1,156 @@
+"""Intake's reads: a case with its timeline, and the cases of a center, from the read model
+(``projections.py``). The routes (``api.py``) check the caller may see what these return."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+import orjson
+
+from services.intake import projections
+from shared.kernel.errors import CommandError
+from shared.readmodels.public import Moment, Public
+
+CASE_COLUMNS = ", ".join(projections.CASE_COLUMNS)
+RESIDENT_STATUS = ("(SELECT CASE WHEN r.erased_at IS NULL THEN 'on_file' ELSE 'erased' END"
+                   " FROM residents r WHERE r.resident_id = cases.resident_id)"
+                   " AS resident_status")
+"""The vault's word on the case's resident: on_file, erased (PIPL erasure), or null."""
+
+
+class CaseSummary(Public):
+    """A case as the list shows it: where it stands in the six steps."""
+
+    case_id: UUID
+    center_id: str
+    counter_id: str
+    clerk_id: str
+    channel: str
+    service_item: str
+    resident_id: UUID | None
+    resident_basis: str | None
+    status: str
+    stage: str
+    emotion_on_arrival: str | None
+    urgency: str | None
+    eligibility: str | None
+    outcome: str | None
+    emotion_defused: bool | None
+    opened_at: Moment
+    updated_at: Moment
+    resolved_at: Moment | None
+    next_deadline: date | None
+    reopen_count: int
+    version: int
+    position: int
+    resident_status: str | None = None
+
+
+class TimelineEntry(Public):
+    """One event of the case, as recorded (its payload as the contract has it)."""
+
+    version: int
+    position: int
+    type: str
+    schema_version: int
+    occurred_at: Moment
+    recorded_at: Moment
+    actor: str
+    causation_id: str | None
+    correlation_id: str | None
+    payload: dict[str, Any]
+
+
+class CasePublic(CaseSummary):
+    """A case with its full timeline."""
+
+    timeline: list[TimelineEntry]
+
+
+class CaseList(Public):
+    """A page of cases, newest first; pass ``next_cursor`` as ``cursor`` for the next page."""
+
+    items: list[CaseSummary]
+    next_cursor: str | None
+
+
+class CursorInvalid(CommandError):
+    status = 400
+    code = "cursor_invalid"
+
+
+@dataclass(frozen=True)
+class CaseFilter:
+    center_id: str | None = None
+    status: str | None = None
+    service_item: str | None = None
+    channel: str | None = None
+    resident_id: UUID | None = None
+    clerk_id: str | None = None
+    opened_from: date | None = None
+    opened_to: date | None = None
+    cursor: str | None = None
+
+
+async def case(pool: asyncpg.Pool, case_id: UUID) -> CasePublic | None:
+    row = await pool.fetchrow(f"SELECT {CASE_COLUMNS}, {RESIDENT_STATUS} FROM cases"
+                              " WHERE case_id = $1", case_id)
+    if row is None:
+        return None
+    timeline = await pool.fetch(
+        "SELECT version, position, type, schema_version, occurred_at, recorded_at, actor,"
+        " causation_id, correlation_id, payload::text AS payload FROM case_timeline"
+        " WHERE case_id = $1 ORDER BY version", case_id)
+    return CasePublic.of(row, timeline=[
+        TimelineEntry.of(t, payload=orjson.loads(t["payload"])) for t in timeline])
+
+
+async def cases(pool: asyncpg.Pool, time_zone: str, given: CaseFilter, limit: int) -> CaseList:
+    """The cases ``given`` asks for, newest first (``limit`` a page)."""
+    where: list[str] = []
+    args: list[Any] = []
+
+    def arg(value: Any) -> str:
+        args.append(value)
+        return f"${len(args)}"
+
+    if given.center_id:
+        where.append(f"center_id = {arg(given.center_id)}")
+    if given.status:
+        where.append(f"status = {arg(given.status)}")
+    if given.service_item:
+        where.append(f"service_item = {arg(given.service_item)}")
+    if given.channel:
+        where.append(f"channel = {arg(given.channel)}")
+    if given.resident_id:
+        where.append(f"resident_id = {arg(given.resident_id)}")
+    if given.clerk_id:
+        where.append(f"clerk_id = {arg(given.clerk_id)}")
+    if given.opened_from:
+        where.append(f"(opened_at AT TIME ZONE {arg(time_zone)})::date >= "
+                     f"{arg(given.opened_from)}")
+    if given.opened_to:
+        where.append(f"(opened_at AT TIME ZONE {arg(time_zone)})::date <= "
+                     f"{arg(given.opened_to)}")
+    if given.cursor:
+        try:
+            stamp, _, ident = given.cursor.partition("|")
+            cursor_at, cursor_id = datetime.fromisoformat(stamp), UUID(ident)
+        except ValueError:
+            raise CursorInvalid("cursor is not one this API returned") from None
+        where.append(f"(opened_at, case_id) < ({arg(cursor_at)}, {arg(cursor_id)})")
+    sql = f"SELECT {CASE_COLUMNS}, {RESIDENT_STATUS} FROM cases"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += f" ORDER BY opened_at DESC, case_id DESC LIMIT {arg(limit + 1)}"
+    rows = await pool.fetch(sql, *args)
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        last = rows[-1]
+        next_cursor = f"{last['opened_at'].isoformat()}|{last['case_id']}"
+    return CaseList(items=[CaseSummary.of(r) for r in rows], next_cursor=next_cursor)

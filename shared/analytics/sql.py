@@ -1,0 +1,103 @@
+"""SQL over the history: DuckDB over an export, with the views an analyst asks for by name.
+
+:func:`open_history` gives a DuckDB connection over an export folder (``sixstep export``,
+either layout, Parquet or CSV) with these views:
+
+- one per event type, named as the type (``"CaseOpened"``, ``"RatingGiven"`` ...): the envelope
+  columns and that type's payload fields, as the export wrote them (a type with no events in
+  the export is an empty view with the right columns);
+- ``events``: every event, the envelope columns plus ``payload`` (JSON: the exported payload
+  fields, so ``payload->>'level'``), the shape the README's worked example queries;
+- the fact rows every figure is counted over, folded exactly as ``sixstep report`` folds them
+  (``shared/analytics/figures.py``): ``case_facts``, ``survey_facts``, ``rectification_facts``,
+  ``followup_facts``;
+- ``daily_figures``: one row per (day, center_id, service_item) with every count of
+  :data:`shared.analytics.figures.COUNTS` and every rate, each count on its own day as the
+  definitions anchor it;
+- one view per figure, named as the figure (``visits``, ``resolution_rate``,
+  ``satisfaction_rate``, ``no_consent``, ``bad_reviews`` ...): ``day, center_id, service_item``
+  and the count, or ``numerator, denominator, rate``. Over a period, a rate is
+  ``sum(numerator) / sum(denominator)``, never an average of the daily rates.
+
+Rectification deadlines are judged as of today (the report's ``--as-of`` is a report option).
+The folder is checked first (:func:`shared.analytics.export.check_readable`): an export written
+by a newer sixstep (a newer export layout, or newer contract versions) is refused, not misread.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+from shared.analytics.export import type_columns
+from shared.analytics.figures import (
+    COUNTS,
+    PARTS,
+    RATES,
+    aftercare_sql,
+    connect_export,
+    facts_sql,
+)
+from shared.contracts import REGISTRY
+
+#: The figures' own views (as the README names the figures); the rest of COUNTS are parts.
+COUNT_FIGURES = ("visits", "no_consent", "bad_reviews", "rectifications_opened")
+FACT_VIEWS = ("case_facts", "survey_facts", "rectification_facts", "followup_facts")
+
+
+def open_history(root: Path, *, tz: str) -> duckdb.DuckDBPyConnection:
+    """DuckDB over the export at ``root`` with every view of this module's docstring."""
+    con = connect_export(root)
+    try:
+        _events_view(con)
+        _figure_views(con, tz)
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+def views(con: duckdb.DuckDBPyConnection) -> list[str]:
+    return [r[0] for r in con.execute(
+        "SELECT view_name FROM duckdb_views() WHERE NOT internal ORDER BY 1").fetchall()]
+
+
+def _events_view(con: duckdb.DuckDBPyConnection) -> None:
+    parts = []
+    for contract in sorted(REGISTRY, key=lambda c: c.type):
+        columns = type_columns(contract)
+        envelope = ", ".join(f'"{c.name}"' for c in columns if not c.payload)
+        fields = [c for c in columns if c.payload]
+        payload = ("json_object(" + ", ".join(f"'{c.field}', \"{c.name}\"" for c in fields)
+                   + ")") if fields else "'{}'::JSON"
+        parts.append(f'SELECT {envelope}, {payload} AS payload FROM "{contract.type}"')
+    con.execute("CREATE VIEW events AS " + "\nUNION ALL BY NAME ".join(parts))
+
+
+def _figure_views(con: duckdb.DuckDBPyConnection, tz: str) -> None:
+    every = "TIMESTAMPTZ 'infinity'"
+    con.execute(f"CREATE VIEW case_facts AS {facts_sql(tz).replace('$as_of', every)}")
+    for name, sql in aftercare_sql(tz).items():
+        con.execute(f"CREATE VIEW {name} AS {sql.replace('$as_of', every)}")
+    today = f"CAST(timezone('{tz}', now()) AS DATE)"
+    parts = []
+    for table, anchor, counts in PARTS:
+        cells = ", ".join(
+            f"count(*) FILTER (WHERE {counts[c].replace('$today', today)}) AS {c}"
+            if c in counts else f"0 AS {c}" for c in COUNTS)
+        parts.append(f"SELECT {anchor} AS day, center_id, service_item, {cells} "
+                     f"FROM {table} WHERE {anchor} IS NOT NULL GROUP BY ALL")
+    sums = ", ".join(f"sum({c})::BIGINT AS {c}" for c in COUNTS)
+    rates = ", ".join(f"CASE WHEN sum({r.denominator}) > 0 THEN sum({r.numerator}) / "
+                      f"sum({r.denominator}) END AS {r.name}" for r in RATES)
+    con.execute(f"CREATE VIEW daily_figures AS SELECT day, center_id, service_item, {sums}, "
+                f"{rates} FROM ({' UNION ALL '.join(parts)}) GROUP BY ALL")
+    keys = "day, center_id, service_item"
+    for count in COUNT_FIGURES:
+        con.execute(f"CREATE VIEW {count} AS SELECT {keys}, {count} FROM daily_figures "
+                    f"WHERE {count} > 0")
+    for r in RATES:
+        con.execute(f"CREATE VIEW {r.name} AS SELECT {keys}, {r.numerator} AS numerator, "
+                    f"{r.denominator} AS denominator, {r.name} AS rate FROM daily_figures "
+                    f"WHERE {r.denominator} > 0")

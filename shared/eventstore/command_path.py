@@ -1,0 +1,113 @@
+"""The one way a command reaches an aggregate, for every aggregate of every service.
+
+A use case gives the aggregate's id, the event kind its command records, the caller's
+Idempotency-Key and If-Match, the meta and the domain verb to call; the path does the rest,
+in this order, inside the group commit:
+
+1. load the aggregate: 404 ``not_found`` when there is none;
+2. the caller's center (and case) must be the aggregate's: 403 (``group_commit.Unit.get``);
+3. the Idempotency-Key: a key already applied answers with the first write (``replayed``),
+   a key used for another command is a 422 (``RemembersCommands.check_new_command``);
+4. the meta is placed on the aggregate (its ``center_id``, ``case_id``);
+5. If-Match: the aggregate must be at the version the caller last saw, else 409;
+6. the verb; a new aggregate it returns (a rectification, a revisit survey) commits with it.
+
+Creating an aggregate goes through :meth:`CommandPath.create`: an aggregate already there
+under the command's key is the first answer again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate
+
+from shared.eventstore.group_commit import Command, GroupCommitter, Unit, Written
+from shared.kernel.clock import Clock, SystemClock
+from shared.kernel.errors import AlreadyDoneError, VersionConflict
+from shared.kernel.meta import Meta, Stamped, meta_for
+from shared.kernel.moments import Moments
+
+Act = Callable[[Any, Meta], Any]
+"""The domain verb: ``(aggregate, meta) -> None``, or a new aggregate to commit with it."""
+
+
+def check_version(aggregate: Any, what: str, expected_version: int | None) -> None:
+    """If-Match: the caller's view of ``aggregate`` must be current (409 otherwise)."""
+    if expected_version is not None and aggregate.version != expected_version:
+        raise VersionConflict(
+            f"{what} is at version {aggregate.version}, not {expected_version}",
+            current_version=aggregate.version, expected_version=expected_version)
+
+
+def on_existing(aggregate_id: UUID, what: str, kind: str, act: Act, meta: Meta,
+                key: str | None, expected_version: int | None = None) -> Command:
+    """Steps 1-6 as the group commit runs them (server-free: any ``Unit`` will do)."""
+
+    def run(unit: Unit) -> Aggregate:
+        aggregate = unit.get(aggregate_id, what)
+        aggregate.check_new_command(key, kind)
+        meta.update(aggregate.meta_for(meta))
+        check_version(aggregate, what, expected_version)
+        created = act(aggregate, meta)
+        if isinstance(created, Aggregate):
+            unit.add(created)
+        return aggregate
+
+    return run
+
+
+def creating(aggregate_id: UUID, kind: str, key: str | None,
+             build: Callable[[], Aggregate]) -> Command:
+    """A new aggregate, once: one already there answers as the first write did (under
+    ``key``, checked as every key is; without a key, at its first version)."""
+
+    def run(unit: Unit) -> Aggregate:
+        existing = unit.find(aggregate_id)
+        if existing is not None:
+            if key is not None:
+                existing.check_new_command(key, kind)
+            raise AlreadyDoneError(aggregate_id, 1)
+        aggregate = build()
+        unit.add(aggregate)
+        return aggregate
+
+    return run
+
+
+class CommandPath:
+    """What every service's use cases go through: the meta, the clock, the moments window,
+    and the steps above, committed in batches by the service's ``GroupCommitter``."""
+
+    def __init__(self, committer: GroupCommitter, clock: Clock | None = None,
+                 moments: Moments | None = None) -> None:
+        self.committer = committer
+        self.clock: Clock = clock or SystemClock()
+        self.moments = moments or Moments()
+
+    def now(self) -> datetime:
+        return self.clock.now()
+
+    def meta(self, actor: str, key: str | None, command: Stamped | None = None,
+             **where: Any) -> Meta:
+        """The meta of ``command``; its moments and days checked first (422 out of range)."""
+        now = self.clock.now()
+        if command is not None:
+            self.moments.check(command, now)  # type: ignore[arg-type]
+        return meta_for(actor, key, now, command, **where)
+
+    async def on(self, aggregate_id: UUID, what: str, kind: str, act: Act, meta: Meta,
+                 key: str | None, expected_version: int | None = None) -> Written:
+        """Run ``act`` on the aggregate ``aggregate_id`` (``what``: its name in a 404 or 409,
+        ``kind``: the event its command records, for the key's check)."""
+        return await self.committer.submit(
+            on_existing(aggregate_id, what, kind, act, meta, key, expected_version),
+            [aggregate_id])
+
+    async def create(self, aggregate_id: UUID, kind: str, key: str | None,
+                     build: Callable[[], Aggregate]) -> Written:
+        return await self.committer.submit(creating(aggregate_id, kind, key, build),
+                                           [aggregate_id])

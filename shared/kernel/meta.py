@@ -1,0 +1,37 @@
+"""``Meta``: the envelope parts every event records besides its payload, built one way.
+
+``actor`` (the authenticated caller, or ``system:<worker>``), ``occurred_at`` (the command's
+own moment, or the service's clock), ``causation_id`` (the Idempotency-Key, or the upstream
+event a consumer acts on), ``correlation_id``, and where the event happened: ``center_id``,
+``case_id`` (filled from the aggregate by ``shared.eventstore.command_path``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Protocol
+
+Meta = dict[str, Any]
+
+
+class Stamped(Protocol):
+    """What a command may say of itself: when it happened, and what it belongs with."""
+
+    @property
+    def occurred_at(self) -> datetime | None: ...
+
+    @property
+    def correlation_id(self) -> str | None: ...
+
+
+def meta_for(actor: str, key: str | None, now: datetime, command: Stamped | None = None,
+             **where: Any) -> Meta:
+    """The meta of a command run by ``actor`` under ``key`` at ``now`` (the command's own
+    ``occurred_at`` when it gives one); ``where``: ``center_id``, ``case_id`` when known."""
+    return {
+        "actor": actor,
+        "occurred_at": (command.occurred_at if command is not None else None) or now,
+        "causation_id": key,
+        "correlation_id": command.correlation_id if command is not None else None,
+        **where,
+    }

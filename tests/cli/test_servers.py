@@ -1,0 +1,144 @@
+"""Every `sixstep` command finds the servers `make run` started, says so, and never hangs.
+
+An analyst opens a terminal after `make run`: nothing in the environment, only the endpoints
+file `make run` wrote. Each command works against that system. Then the system is gone (a
+closed port): each command that needs a server says which one did not answer and what to do,
+at once, with a non-zero exit code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+
+from shared.cli.servers import write_endpoints
+from shared.security.principals import Role
+from shared.security.tokens import issue_token
+from shared.settings import Settings
+from tests.cli.system import Ran, System, make_run, sixstep
+from tools.devservers import free_port
+
+
+@pytest.fixture(scope="module")
+def system(tmp_path_factory: pytest.TempPathFactory,
+           postgres_server_url: str) -> Iterator[System]:
+    with make_run(tmp_path_factory.mktemp("make-run"), postgres_server_url) as started:
+        yield started
+
+
+def _said_where(ran: Ran, *parts: str) -> None:
+    line = ran.first_err_line
+    assert line.startswith("servers from .state/endpoints.env, written by make run:"), ran
+    for part in parts:
+        assert part in line, (part, line)
+
+
+def _ok(ran: Ran) -> Ran:
+    assert ran.code == 0, ran
+    return ran
+
+
+def test_every_command_uses_make_runs_servers_with_nothing_in_the_environment(
+        system: System) -> None:
+    here = system.folder
+    nats, intake = system.nats_url, system.services["intake"]
+
+    ran = _ok(sixstep(here, "demo", "--residents", "2", "--parallel", "2"))
+    _said_where(ran, f"intake {intake}")
+    ran = _ok(sixstep(here, "tail", "--from-start", "--count", "1"))
+    _said_where(ran, f"NATS {nats}")
+    assert ran.out.split()[0] == "1", ran  # the first event of the log
+
+    ran = _ok(sixstep(here, "replay", "--out", "-", "-t", "CaseOpened"))
+    _said_where(ran, f"NATS {nats}")
+    case_id = ran.out.split('"case_id":"')[1][:36]
+    _said_where(_ok(sixstep(here, "replay")), f"NATS {nats}")
+    _said_where(_ok(sixstep(here, "export", "out")), f"NATS {nats}")
+    today = date.today()
+    ran = _ok(sixstep(here, "report", "out", "--from", str(today - timedelta(days=2)),
+                      "--to", str(today)))
+    assert "visits" in ran.out.lower(), ran
+    ran = _ok(sixstep(here, "sql", "out", "-c", "SELECT count(*) AS n FROM events"))
+    assert not ran.err.startswith("servers"), ran  # an export: no server
+    ran = _ok(sixstep(here, "sql", "fresh", "--export", "-c",
+                      "SELECT count(*) AS cases FROM visits"))
+    _said_where(ran, f"NATS {nats}")
+    assert "cases" in ran.out and "1 row(s)" in ran.out, ran
+    ran = _ok(sixstep(here, "as-of", case_id, str(today + timedelta(days=1))))
+    _said_where(ran, f"NATS {nats}", "PostgreSQL")
+    assert f"case {case_id}" in ran.out
+    _said_where(_ok(sixstep(here, "rebuild", "intake", "--dry-run")), "NATS", "PostgreSQL")
+
+    _said_where(_ok(sixstep(here, "ops", "apply")), f"NATS {nats}")
+    ran = _ok(sixstep(here, "ops", "status"))
+    assert "stream SIXSTEP:" in ran.out and "missing" not in ran.out, ran
+    _said_where(_ok(sixstep(here, "dlq", "list")), f"NATS {nats}")
+    ran = _ok(sixstep(here, "dlq", "drop", "--seq", "999999", "--yes"))
+    assert "seq 999999: not found" in ran.out
+
+    # The ops routes: the development ops token is minted the same way for each (it was a
+    # 401 for `calendar status` against make run).
+    ops = issue_token(Settings(), "test-ops", Role.OPS)
+    consumers = httpx.get(f"{system.services['followup']}/ops/consumers", trust_env=False,
+                          headers={"Authorization": f"Bearer {ops}"}).json()["consumers"]
+    ran = _ok(sixstep(here, "dlq", "replay", "--consumer", consumers[0]["name"]))
+    assert "replayed 0" in ran.out, ran
+    ran = _ok(sixstep(here, "-v", "calendar", "status"))
+    _said_where(ran, f"intake {intake}", "followup", "feedback")
+    assert "ops token: minted with the development signing key" in ran.err
+    assert "401" not in ran.out and "provisional" in ran.out, ran
+    _ok(sixstep(here, "calendar", "reload"))
+
+    # A stream that is not there (another system's server, say) is named with its server.
+    for args in (("replay",), ("export", "other"), ("tail",), ("dlq", "list")):
+        ran = sixstep(here, *args, env={"STREAM_NAME": "ELSEWHERE"})
+        assert ran.code == 2, ran
+        assert "no stream 'ELSEWHERE" in ran.flat and f"at {nats}" in ran.flat, ran
+        assert "Traceback" not in ran.err
+
+    # No server: said nowhere.
+    for args in (("contracts", "list"), ("token", "issue", "--sub", "ops-1", "--role", "ops")):
+        ran = _ok(sixstep(here, *args))
+        assert not ran.err.startswith("servers"), ran
+
+
+def test_every_command_names_the_server_that_does_not_answer_at_once(tmp_path: Path) -> None:
+    closed = {name: free_port() for name in ("nats", "pg", "intake", "followup", "feedback")}
+    state = tmp_path / ".state"
+    state.mkdir()
+    write_endpoints(state, f"postgresql://sixstep@127.0.0.1:{closed['pg']}/sixstep",
+                    f"nats://127.0.0.1:{closed['nats']}",
+                    {s: f"http://127.0.0.1:{closed[s]}"
+                     for s in ("intake", "followup", "feedback")})
+    nats = f"NATS at nats://127.0.0.1:{closed['nats']} did not answer within 3 s"
+    intake = f"intake at http://127.0.0.1:{closed['intake']} did not answer within 3 s"
+    commands: list[tuple[tuple[str, ...], str]] = [
+        (("replay",), nats), (("export", "out"), nats), (("tail",), nats),
+        (("rebuild", "intake"), nats),
+        (("as-of", "00000000-0000-0000-0000-000000000001", "2026-03-02"), nats),
+        (("ops", "apply"), nats), (("ops", "status"), nats), (("dlq", "list"), nats),
+        (("dlq", "drop", "--seq", "1", "--yes"), nats),
+        (("dlq", "replay", "--consumer", "x", "--service", "intake"), intake),
+        (("dlq", "replay", "--consumer", "x"),
+         f"asked http://127.0.0.1:{closed['intake']} (ConnectError)"),
+        (("demo",), intake),
+        (("sql", "fresh", "--export", "-c", "SELECT 1"), nats),
+        (("calendar", "status"), f"intake: not reachable at http://127.0.0.1:{closed['intake']}"),
+        (("calendar", "reload"), f"intake: not reachable at http://127.0.0.1:{closed['intake']}"),
+    ]
+    for args, message in commands:
+        ran = sixstep(tmp_path, *args)
+        assert ran.code != 0, ran
+        assert message in ran.flat, (args, ran)
+        assert "make run" in ran.flat, (args, ran)
+        assert "Traceback" not in ran.err, ran
+
+    # The database is probed too, and named.
+    ran = sixstep(tmp_path, "--nats-url", "nats://127.0.0.1:1", "--database-url",
+                  f"postgresql://sixstep@127.0.0.1:{closed['pg']}/sixstep", "rebuild", "intake")
+    assert ran.code == 2 and "NATS at nats://127.0.0.1:1 did not answer" in ran.flat
+    assert "--nats-url" in ran.first_err_line

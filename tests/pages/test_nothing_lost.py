@@ -1,0 +1,142 @@
+"""Nothing is lost between steps (issue 24, item 1): a step typed but not saved, or refused by
+intake, stops 办结 and 接待下一位 with the reason beside the step; a refused step keeps what was
+typed and names the field; a date is typed as the clerk says it and never becomes year 61210;
+a step refused after the network came back holds the case's later steps until the clerk
+answers it."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+from playwright.async_api import BrowserContext, Page, expect
+
+from tests.pages.center import Center, screenshot
+from tests.pages.test_counter import pick_item, saved, sign_in
+
+CENTER = "SH-PD-HUAMU"
+
+
+async def case_of(page: Page, center: Center, clerk: str) -> dict[str, Any]:
+    client = center.client("intake", clerk, "clerk", CENTER)
+    case_id = await page.evaluate(
+        "JSON.parse(localStorage.getItem('sixstep.counter.current.v1')).id")
+    return (await client.get(f"/cases/{case_id}")).json()
+
+
+async def test_a_refused_step_and_an_unsaved_deadline_stop_the_case_being_resolved(
+        center: Center, desk: BrowserContext, screenshots: Path) -> None:
+    page = await desk.new_page()
+    await sign_in(page, center, "clerk-031", "window-4")
+    await pick_item(page, "低保", "最低生活保障")
+    await page.click("#open-case")
+    await page.fill("#words", "我想申请低保，家里只有我一个劳动力。")
+    await page.click("form[data-op=hear] button[type=submit]")
+    await saved(page, ["CaseOpened", "RequestHeard"])
+
+    # A referral without where to: intake refuses it; what was typed stays, the field is named.
+    actions = page.locator("form[data-op=actions]")
+    await page.select_option("#action-kind", "referred")
+    await page.fill("#action-desc", "转介街道民政科核对家庭收入")
+    await actions.locator("button[type=submit]").click()
+    refusal = actions.locator(".refusal")
+    await expect(refusal).to_contain_text("转介至：转介时必须写明转介去向")
+    await expect(page.locator("#action-desc")).to_have_value("转介街道民政科核对家庭收入")
+    await expect(page.locator("#step-serve .state")).to_have_text("未被接受")
+    await expect(page.locator("#net")).to_have_attribute("data-state", "failed")
+
+    # The deadline, typed as in the issue: year/month/day into the date field, by keys. A year
+    # the browser would make 61210 is refused by the page itself, before anything is sent.
+    due = page.locator("#deadline-due")
+    await due.press_sequentially("61210/12/10")
+    await page.fill("#deadline-desc", "补交收入证明")
+    await page.click("form[data-op=deadlines] button[type=submit]")
+    await expect(page.locator("form[data-op=deadlines] .field-error")).to_have_text(
+        "请按 年/月/日 输入日期，如 2026/12/10")
+    assert await page.evaluate(
+        "JSON.parse(localStorage.getItem('sixstep.counter.queue.v1') || '[]').length") == 0
+    week = date.today() + timedelta(days=7)
+    await due.fill("")
+    await due.press_sequentially(week.strftime("%Y/%m/%d"))
+    await expect(page.locator("#deadline-day")).to_contain_text(f"{week.month}月{week.day}日")
+
+    # 办结 now: refused, each reason beside its step, in Chinese.
+    await page.click("form[data-op=resolve] .choice:has(input[value=calm])")
+    await page.click("form[data-op=resolve] button[type=submit]")
+    await expect(page.locator("#resolve-error")).to_have_text(
+        "办结前请先处理：办理（未被接受）、记录期限（尚未保存）")
+    await expect(page.locator("form[data-op=deadlines] .op-state")).to_have_text("尚未保存")
+    await expect(page.locator("form[data-op=deadlines]")).to_have_class("sub attention")
+    await page.locator("#step-serve").scroll_into_view_if_needed()
+    await screenshot(page, screenshots / "counter-refused.png")
+    # 接待下一位 is refused the same way.
+    await page.click("#next-resident")
+    await expect(page.locator("#case-error")).to_contain_text("办理（未被接受）")
+
+    # The clerk puts the referral right, saves the deadline, and resolves.
+    await page.fill("#referred-to", "街道民政科")
+    await actions.locator("button[type=submit]").click()
+    await expect(refusal).to_have_count(0)
+    await page.click("form[data-op=deadlines] button[type=submit]")
+    await saved(page, ["CaseOpened", "RequestHeard", "ActionTaken", "DeadlineNoted"])
+    await page.click("form[data-op=resolve] button[type=submit]")
+    await saved(page, ["CaseOpened", "RequestHeard", "ActionTaken", "DeadlineNoted",
+                       "CaseResolved"])
+    await expect(page.locator("#net")).to_have_attribute("data-state", "online")
+
+    case = await case_of(page, center, "clerk-031")
+    by_type = {e["type"]: e["payload"] for e in case["timeline"]}
+    assert by_type["DeadlineNoted"]["due_on"] == week.isoformat()
+    assert by_type["ActionTaken"]["referred_to"] == "街道民政科"
+
+
+async def test_a_step_refused_after_the_network_returns_holds_the_rest_until_the_clerk_answers(
+        center: Center, desk: BrowserContext) -> None:
+    page = await desk.new_page()
+    await sign_in(page, center, "clerk-032", "window-6")
+    await pick_item(page, "低保", "最低生活保障")
+
+    # Offline, the clerk skips step 1: an action, a deadline and 办结 are queued.
+    await desk.set_offline(True)
+    await page.click("#open-case")
+    await page.fill("#action-desc", "当场受理低保申请")
+    await page.click("form[data-op=actions] button[type=submit]")
+    week = date.today() + timedelta(days=7)
+    await page.locator("#deadline-due").press_sequentially(week.strftime("%Y/%m/%d"))
+    await page.fill("#deadline-desc", "补交收入证明")
+    await page.click("form[data-op=deadlines] button[type=submit]")
+    await page.click("form[data-op=resolve] button[type=submit]")
+    await expect(page.locator("#net")).to_have_attribute("data-pending", "4")
+    queued = await page.evaluate("JSON.parse(localStorage.getItem('sixstep.counter.queue.v1'))")
+    assert [q["op"] for q in queued] == ["open", "actions", "deadlines", "resolve"]
+
+    # Back online: the opening goes through, the action is refused (step 1 comes first), and
+    # the deadline and 办结 behind it wait; the clerk is asked, nothing is dropped.
+    await desk.set_offline(False)
+    refusal = page.locator("form[data-op=actions] .refusal")
+    await expect(refusal).to_contain_text("请先完成第 1 步：记录居民原话")
+    await expect(page.locator("#action-desc")).to_have_value("当场受理低保申请")
+    await expect(page.locator("#net")).to_have_attribute("data-state", "failed")
+    await expect(page.locator("#net")).to_have_attribute("data-pending", "2")
+    await expect(page.locator("#timeline li[data-queued]")).to_have_count(2)
+    held = page.locator("#timeline li[data-queued=resolve]")
+    await expect(held).to_contain_text("等待前一步处理")
+    case = await case_of(page, center, "clerk-032")
+    assert [e["type"] for e in case["timeline"]] == ["CaseOpened"]
+    await page.click("#next-resident")
+    await expect(page.locator("#case-error")).to_contain_text("办理（未被接受）")
+
+    # The clerk records step 1 and sends the action again: all go, in order, once each.
+    await page.fill("#words", "低保怎么申请？")
+    await page.click("form[data-op=hear] button[type=submit]")
+    await expect(page.locator("#net")).to_have_attribute("data-pending", "3")
+    await page.click("form[data-op=actions] button[type=submit]")
+    await expect(page.locator("#net")).to_have_attribute("data-pending", "0", timeout=20_000)
+    steps = ["CaseOpened", "RequestHeard", "ActionTaken", "DeadlineNoted", "CaseResolved"]
+    await saved(page, steps)
+    case = await case_of(page, center, "clerk-032")
+    assert [e["type"] for e in case["timeline"]] == steps
+    keys = [e["causation_id"] for e in case["timeline"]]
+    assert keys[0] == queued[0]["key"] and keys[3:] == [queued[2]["key"], queued[3]["key"]]
+    assert case["status"] == "resolved"

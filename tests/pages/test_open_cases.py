@@ -1,0 +1,99 @@
+"""Open cases are never lost from the page (issue 24, item 2): leaving a case that is not
+resolved asks first; the clerk's own open cases are listed and taken up again; a returning
+resident's past case opens with its timeline and is reopened."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+from playwright.async_api import BrowserContext, expect
+
+from tests.pages.center import Center, resolved_case
+from tests.pages.test_counter import id_number, pick_item, saved, sign_in
+
+CENTER = "SH-PD-HUAMU"
+
+
+async def opened_and_heard(clerk: httpx.AsyncClient, words: str) -> str:
+    stamp = (datetime.now().astimezone() - timedelta(hours=2)).isoformat()
+    r = await clerk.post("/cases", headers={"Idempotency-Key": f"seed-{uuid.uuid4().hex}"}, json={
+        "center_id": CENTER, "counter_id": "window-8", "channel": "counter",
+        "service_item": "SA-HARDSHIP-SUBSIDY", "occurred_at": stamp})
+    assert r.status_code == 201, r.text
+    case_id: str = r.json()["id"]
+    r = await clerk.post(f"/cases/{case_id}/hear", json={"words": words, "occurred_at": stamp},
+                         headers={"Idempotency-Key": f"seed-{uuid.uuid4().hex}"})
+    assert r.status_code == 200, r.text
+    return case_id
+
+
+async def test_a_clerk_leaves_a_case_open_takes_it_up_again_and_reopens_a_past_one(
+        center: Center, desk: BrowserContext) -> None:
+    clerk = center.client("intake", "clerk-051", "clerk", CENTER)
+    # This morning clerk-051 left a case open; clerk-052's open case is not theirs to list.
+    morning = await opened_and_heard(clerk, "上午来问困难补助，材料没带齐。")
+    await opened_and_heard(center.client("intake", "clerk-052", "clerk", CENTER), "别人的案件")
+    card = id_number("44030419680101302")
+    r = await clerk.post("/residents", json={
+        "name": "陈美玲", "id_number": card, "phone": "13712345678",
+        "consent": {"contact": True, "surveys": True}})
+    resident_id = r.json()["resident_id"]
+    past = await resolved_case(clerk, CENTER, at=datetime.now().astimezone() - timedelta(days=20),
+                               resident_id=resident_id)
+
+    page = await desk.new_page()
+    await sign_in(page, center, "clerk-051", "window-8")
+    mine = page.locator("#my-cases li.link")
+    await expect(mine).to_have_count(1)
+    await expect(mine).to_contain_text("困难补助")
+
+    # A new case, heard but not resolved: 接待下一位 asks first; the clerk stays, then leaves.
+    await pick_item(page, "低保", "最低生活保障")
+    await page.click("#open-case")
+    await page.fill("#words", "想咨询低保的申请条件。")
+    await page.click("form[data-op=hear] button[type=submit]")
+    await saved(page, ["CaseOpened", "RequestHeard"])
+    await page.click("#next-resident")
+    dialog = page.locator("#leave-dialog")
+    await expect(dialog).to_be_visible()
+    await expect(dialog).to_contain_text("本案尚未办结")
+    await dialog.locator("button[value=stay]").click()
+    await expect(page.locator("#case-head")).to_be_visible()
+    await page.click("#next-resident")
+    await dialog.locator("button[value=leave]").click()
+    await expect(page.locator("#reception")).to_be_visible()
+    await expect(mine).to_have_count(2)
+
+    # The morning's case, taken up again: its timeline, its words; continued and resolved.
+    await page.click(f"#my-cases button[data-case='{morning}']")
+    await saved(page, ["CaseOpened", "RequestHeard"])
+    await expect(page.locator("#words")).to_have_value("上午来问困难补助，材料没带齐。")
+    await page.click("form[data-op=concerns] .choice:has(input[value=anxious])")
+    await page.click("form[data-op=concerns] button[type=submit]")
+    await page.click("form[data-op=resolve] button[type=submit]")
+    await saved(page, ["CaseOpened", "RequestHeard", "ConcernsNoted", "CaseResolved"])
+    await expect(mine).to_have_count(1)  # the one left a moment ago
+    await page.click("#next-resident")  # resolved: no question
+    await expect(page.locator("#reception")).to_be_visible()
+
+    # Ms Chen comes back: her past case opens with its timeline and is reopened.
+    await page.fill("#resident-q", card)
+    await page.press("#resident-q", "Enter")
+    await page.click(f"#past-cases button[data-case='{past}']")
+    await saved(page, ["CaseOpened", "RequestHeard", "ConcernsNoted", "CaseResolved"])
+    await expect(page.locator("#case-status")).to_have_text("已办结")
+    await page.fill("#reopen-reason", "补助未到账，居民再次来问")
+    await page.press("#reopen-reason", "Enter")
+    await saved(page, ["CaseOpened", "RequestHeard", "ConcernsNoted", "CaseResolved",
+                       "CaseReopened"])
+    await expect(page.locator("#case-status")).to_have_text("办理中")
+    await page.fill("#action-desc", "联系街道核实发放情况")
+    await page.click("form[data-op=actions] button[type=submit]")
+    await page.click("form[data-op=resolve] button[type=submit]")
+    await saved(page, ["CaseOpened", "RequestHeard", "ConcernsNoted", "CaseResolved",
+                       "CaseReopened", "ActionTaken", "CaseResolved"])
+    case: dict[str, Any] = (await clerk.get(f"/cases/{past}")).json()
+    assert case["status"] == "resolved" and case["reopen_count"] == 1

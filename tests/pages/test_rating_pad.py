@@ -1,0 +1,82 @@
+"""The rating pad at the window (issue 24, item 3): paired once with a supervisor's code, no
+staff token on the tablet; idle it shows the window's clerk; the survey appears by itself
+within seconds of 办结 at that window, is answered once, and the pad returns to idle. Two
+pages side by side: the clerk's screen and the pad."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import httpx
+from playwright.async_api import Browser, BrowserContext, expect
+
+from tests.pages.center import Center, screenshot
+from tests.pages.test_counter import pick_item, saved, sign_in
+from tests.pages.test_survey_and_board import answer, send_answer
+
+CENTER = "SH-PD-HUAMU"
+
+
+async def test_the_pad_at_window_1_asks_the_resident_as_soon_as_the_clerk_resolves(
+        center: Center, browser: Browser, desk: BrowserContext, screenshots: Path) -> None:
+    supervisor = center.client("feedback", "director-01", "supervisor", CENTER)
+    # The supervisor makes a pairing code for window 1 on the board.
+    board = await desk.new_page()
+    await board.goto(f"{center.feedback}/board?every=30")
+    await board.fill("#signin-token", center.token("director-01", "supervisor", CENTER))
+    await board.click("#signin-form button[type=submit]")
+    await board.select_option("#pad-window", "window-1")
+    await board.click("#pad-form button[type=submit]")
+    await expect(board.locator("#pad-code b")).to_have_text(re.compile(r"^\d{8}$"))
+    code = await board.locator("#pad-code b").inner_text()
+    await board.close()
+
+    tablet = await browser.new_context(viewport={"width": 1180, "height": 820}, has_touch=True,
+                                       locale="zh-CN", timezone_id="Asia/Shanghai")
+    tablet.set_default_timeout(15_000)
+    pad = await tablet.new_page()
+    await pad.goto(f"{center.feedback}/pad")
+    await expect(pad.locator("#pair-code")).to_be_focused()
+    await pad.fill("#pair-code", code)
+    await pad.press("#pair-code", "Enter")
+    await expect(pad.locator("#idle")).to_be_visible()
+    await expect(pad.locator("#pad-window")).to_have_text(f"{CENTER} · 1号窗口")
+    stored = await pad.evaluate("JSON.stringify(Object.assign({}, localStorage, sessionStorage))")
+    assert "pad_token" in stored and "Bearer" not in stored
+    # The code pairs one pad only.
+    again = await supervisor.post("/pads/pair", json={"code": code})
+    assert again.status_code == 404 and again.json()["error"]["code"] == "pairing_code_unknown"
+    # The pad token reads the window's survey, nothing else.
+    token = (await pad.evaluate("JSON.parse(localStorage.getItem('sixstep.pad.v1')).pad_token"))
+    async with httpx.AsyncClient(base_url=center.feedback) as anonymous:
+        denied = await anonymous.get("/surveys", headers={"X-Pad-Token": token})
+        assert denied.status_code == 401
+
+    # The clerk at window 1 serves a resident and resolves the case.
+    page = await desk.new_page()
+    await sign_in(page, center, "clerk-081", "window-1")
+    await pick_item(page, "低保", "最低生活保障")
+    await page.click("#open-case")
+    await page.fill("#words", "想问低保年审要带什么。")
+    await page.click("form[data-op=hear] button[type=submit]")
+    await page.click("form[data-op=resolve] button[type=submit]")
+    await saved(page, ["CaseOpened", "RequestHeard", "CaseResolved"])
+
+    # The pad opens the survey by itself, within seconds.
+    await expect(pad.locator("#survey")).to_be_visible(timeout=15_000)
+    assert "/s/" in pad.url and "pad=1" in pad.url
+    await screenshot(pad, screenshots / "pad-survey.png")
+    await answer(pad, "very_satisfied", 5, "很耐心", send=False)
+    await send_answer(pad)
+    await expect(pad.locator("#thanks")).to_be_visible()
+
+    # Back to idle, showing who served at the window; the answered survey is not shown again.
+    await expect(pad.locator("#idle")).to_be_visible(timeout=15_000)
+    await expect(pad.locator("#pad-clerk")).to_have_text("clerk-081")
+    await screenshot(pad, screenshots / "pad-idle.png")
+    case_id = await page.evaluate(
+        "JSON.parse(localStorage.getItem('sixstep.counter.current.v1')).id")
+    surveys = (await supervisor.get(f"/cases/{case_id}/feedback")).json()["surveys"]
+    assert [(s["status"], s["level"]) for s in surveys] == [("answered", "very_satisfied")], surveys
+    await tablet.close()

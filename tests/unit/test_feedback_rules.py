@@ -1,0 +1,178 @@
+"""Feedback's aggregates, without servers: a survey asks once and takes one answer; a bad
+review opens a rectification due fifteen working days later, revised when the year's schedule
+is published, and followed by a revisit. Dates are worked out by hand (the 2026 schedule; 2027
+provisional: the law's holidays alone)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from services.feedback.domain import (
+    Rectification,
+    Survey,
+    SurveyAlreadyAnswered,
+    SurveyClosed,
+    SurveyWithdrawnError,
+    revisit_survey_id_for,
+)
+from shared.contracts.feedback import AnsweredVia, RatingLevel, SurveyChannel, WithdrawalCause
+from shared.kernel.calendar import Basis, WorkingCalendar
+from shared.kernel.errors import RuleViolated
+from shared.kernel.holidays import parse_holidays
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+CALENDAR = WorkingCalendar()
+SENT = datetime(2026, 3, 2, 11, tzinfo=SHANGHAI)
+EXPIRES = SENT + timedelta(days=7)
+
+
+def meta(occurred_at: datetime = SENT) -> dict[str, Any]:
+    return {"actor": "system:feedback", "occurred_at": occurred_at, "causation_id": None,
+            "correlation_id": None, "center_id": "SH-PD-HUAMU", "case_id": uuid.uuid4()}
+
+
+def survey(channel: SurveyChannel = SurveyChannel.SMS, resident: bool = True,
+           asked_at: datetime = SENT) -> Survey:
+    """A survey asked at ``asked_at`` that waits seven days for its answer."""
+    survey_id = uuid.uuid4()
+    return Survey(id=survey_id, survey_id=survey_id, purpose="resolution", channel=channel.value,
+                  resident_id=uuid.uuid4() if resident else None, counter_id="window-3",
+                  clerk_id="clerk-017", service_item="SA-HARDSHIP-SUBSIDY", send_at=asked_at,
+                  expires_at=asked_at + timedelta(days=7), rectification_id=None,
+                  meta=meta(asked_at))
+
+
+def rate(s: Survey, level: RatingLevel, now: datetime = SENT, comment: str = "",
+         aspects: dict[str, int] | None = None) -> None:
+    s.rate(level, comment, aspects or {}, AnsweredVia.TOKEN, None, now, meta(now))
+
+
+# -- the survey -----------------------------------------------------------------------------
+
+
+def test_a_survey_is_sent_once_and_not_after_its_deadline() -> None:
+    s = survey()
+    s.send(SENT, meta())
+    assert s.status == "sent"
+    with pytest.raises(RuleViolated):
+        s.send(SENT, meta())
+    late = survey()
+    with pytest.raises(SurveyClosed):
+        late.send(EXPIRES, meta())
+
+
+def test_a_survey_takes_one_answer_before_its_deadline() -> None:
+    s = survey()
+    s.send(SENT, meta())
+    rate(s, RatingLevel.SATISFIED, EXPIRES - timedelta(seconds=1))
+    assert (s.status, s.level, s.is_bad_review) == ("answered", "satisfied", False)
+    with pytest.raises(SurveyAlreadyAnswered):
+        rate(s, RatingLevel.VERY_DISSATISFIED)
+    too_late = survey()
+    with pytest.raises(SurveyClosed):
+        rate(too_late, RatingLevel.SATISFIED, EXPIRES)
+
+
+def test_a_survey_expires_only_unanswered_and_only_once_its_deadline_passed() -> None:
+    s = survey()
+    s.send(SENT, meta())
+    with pytest.raises(RuleViolated):
+        s.expire(EXPIRES - timedelta(seconds=1), meta())
+    s.expire(EXPIRES, meta())
+    assert s.status == "expired" and not s.is_open
+    answered = survey()
+    rate(answered, RatingLevel.DISSATISFIED)
+    with pytest.raises(RuleViolated):
+        answered.expire(EXPIRES, meta())
+
+
+def test_a_withdrawn_survey_takes_no_answer_and_says_why() -> None:
+    s = survey()
+    s.withdraw("the case was reopened", meta())
+    assert (s.status, s.withdrawn_because) == ("withdrawn", WithdrawalCause.REOPENED)
+    with pytest.raises(SurveyWithdrawnError, match="reopened"):
+        rate(s, RatingLevel.SATISFIED)
+    with pytest.raises(RuleViolated):
+        s.withdraw("again", meta())
+
+
+# -- the rectification ----------------------------------------------------------------------
+
+
+def bad_review(answered_at: datetime, channel: SurveyChannel = SurveyChannel.TABLET,
+               resident: bool = True) -> tuple[Survey, Rectification]:
+    s = survey(channel, resident, asked_at=answered_at)
+    s.send(answered_at, meta(answered_at))
+    rate(s, RatingLevel.DISSATISFIED, answered_at, comment="等了两个小时",
+         aspects={"listened": 2, "understood": 4, "explained_clearly": 1, "served_well": 3})
+    return s, Rectification.open_for(s, CALENDAR, 15, meta(answered_at))
+
+
+def test_only_a_bad_review_opens_a_rectification() -> None:
+    s = survey()
+    rate(s, RatingLevel.BASICALLY_SATISFIED)
+    with pytest.raises(RuleViolated):
+        Rectification.open_for(s, CALENDAR, 15, meta())
+
+
+def test_a_rectification_is_due_fifteen_working_days_after_the_answer() -> None:
+    # Friday 13 February 2026: Sat 14 (make-up), Tue 24 .. Fri 27, Sat 28 (make-up),
+    # 2-6 March, 9-12 March.
+    s, r = bad_review(datetime(2026, 2, 13, 16, tzinfo=SHANGHAI))
+    assert (r.deadline_on, r.basis, r.status) == (date(2026, 3, 12), Basis.OFFICIAL, "open")
+    assert r.case_id == s.case_id and r.survey_id == s.id
+    assert r.revise_deadline(CALENDAR, date(2026, 2, 20), meta()) is False, "official already"
+
+
+def test_a_provisional_deadline_is_revised_once_the_years_schedule_is_published() -> None:
+    # Tuesday 15 December 2026: Dec 16-18, 21-25, 28-31 (12), 1 January off, Jan 4, 5, 6.
+    _, r = bad_review(datetime(2026, 12, 15, 10, tzinfo=SHANGHAI))
+    assert (r.deadline_on, r.basis) == (date(2027, 1, 6), Basis.PROVISIONAL)
+    assert r.revise_deadline(CALENDAR, date(2026, 12, 20), meta()) is False, "not published"
+    published = WorkingCalendar(holidays=parse_holidays(json.dumps({"2027": {
+        "source": "illustrative, not the State Council's",
+        "holidays": ["2027-01-01..2027-01-03", "2027-01-06"], "workdays": []}})))
+    # With 6 January off the fifteenth working day is Thursday 7 January.
+    assert r.revise_deadline(published, date(2026, 12, 20), meta()) is True
+    assert (r.deadline_on, r.basis) == (date(2027, 1, 7), Basis.OFFICIAL)
+    assert r.revise_deadline(published, date(2026, 12, 20), meta()) is False, "once"
+
+
+def test_a_revised_deadline_is_never_before_today() -> None:
+    _, r = bad_review(datetime(2026, 12, 15, 10, tzinfo=SHANGHAI))
+    earlier = WorkingCalendar(holidays=parse_holidays(json.dumps({"2027": {
+        "source": "illustrative", "holidays": ["2027-01-01"], "workdays": ["2027-01-02"]}})))
+    # Saturday 2 January worked: the fifteenth working day would be Tuesday 5 January.
+    assert earlier.add_working_days(date(2026, 12, 15), 15) == date(2027, 1, 5)
+    assert r.revise_deadline(earlier, date(2027, 1, 6), meta()) is False, "6 Jan is in force"
+    assert r.revise_deadline(earlier, date(2026, 12, 20), meta()) is True
+    assert r.deadline_on == date(2027, 1, 5)
+
+
+def test_the_outcome_is_recorded_once_on_time_or_not_then_the_resident_is_asked_again() -> None:
+    s, r = bad_review(datetime(2026, 2, 13, 16, tzinfo=SHANGHAI))
+    with pytest.raises(RuleViolated):
+        r.request_revisit(SENT, EXPIRES, meta())
+    r.complete("rectified", "窗口增加叫号提醒", date(2026, 3, 12), meta())
+    with pytest.raises(RuleViolated):
+        r.complete("explained", "", date(2026, 3, 13), meta())
+    [*_, completed] = r.collect_events()
+    assert completed.on_time is True and completed.deadline_on == date(2026, 3, 12)
+    revisit = r.request_revisit(SENT, EXPIRES, meta())
+    assert revisit.id == revisit_survey_id_for(r.id) and revisit.purpose == "revisit"
+    assert revisit.channel == SurveyChannel.SMS, "the tablet's resident is no longer there"
+    assert (revisit.case_id, revisit.rectification_id) == (s.case_id, r.id)
+
+
+def test_a_late_outcome_is_not_on_time_and_a_revisit_without_a_resident_is_a_call() -> None:
+    _, r = bad_review(datetime(2026, 2, 13, 16, tzinfo=SHANGHAI), resident=False)
+    r.complete("explained", "已再次说明政策", date(2026, 3, 13), meta())
+    [*_, completed] = r.collect_events()
+    assert completed.on_time is False
+    assert r.request_revisit(SENT, EXPIRES, meta()).channel == SurveyChannel.PHONE_CALLBACK

@@ -1,0 +1,219 @@
+"""Follow-up's aggregates, without servers: how a follow-up moves as time passes and staff act,
+how a watched obligation counts its periods, and a policy change fanned out once.
+
+Every date is worked out by hand on the State Council's 2026 schedule, office hours 09:00-17:00
+in Asia/Shanghai (the default calendar): 2026-02-28 is a make-up Saturday; 4-6 April are
+Qingming; 1-7 October National Day.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from services.followup.domain import FollowUp, Obligation, PolicyChange, follow_up_id_for
+from shared.contracts.followup import Reason
+from shared.eventstore.command_path import Act, on_existing
+from shared.eventstore.group_commit import Unit
+from shared.kernel.calendar import WorkingCalendar
+from shared.kernel.errors import (
+    AlreadyDoneError,
+    IdempotencyKeyReused,
+    InvalidCommand,
+    RuleViolated,
+)
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+CALENDAR = WorkingCalendar()
+SUPERVISOR = "supervisors"
+
+
+def at(month: int, day: int, hour: int = 9, minute: int = 0, year: int = 2026) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=SHANGHAI)
+
+
+def meta(key: str | None = None, occurred_at: datetime | None = None) -> dict[str, Any]:
+    return {"actor": "clerk-017", "occurred_at": occurred_at or at(3, 2), "causation_id": key,
+            "correlation_id": None, "center_id": "SH-PD-HUAMU", "case_id": uuid.uuid4()}
+
+
+def follow_up(due_at: datetime, reason: Reason = Reason.DEADLINE_REMINDER) -> FollowUp:
+    return FollowUp(id=uuid.uuid4(), reason=reason.value, resident_id=uuid.uuid4(),
+                    due_at=due_at, assigned_clerk="clerk-017", assigned_team=None,
+                    priority="normal", service_item="SA-HARDSHIP-SUBSIDY", source="test",
+                    source_id=None, meta=meta("schedule-1"))
+
+
+def advance(f: FollowUp, now: datetime) -> list[str]:
+    return f.advance(now, CALENDAR, escalate_after=2, supervisor=SUPERVISOR, meta=meta())
+
+
+# -- time passes ----------------------------------------------------------------------------
+
+
+def test_a_follow_up_falls_due_is_missed_and_escalated_each_at_its_moment_never_before() -> None:
+    f = follow_up(at(3, 2, 10))  # Monday 2 March 2026, 10:00
+    assert advance(f, at(3, 2, 9, 59)) == [] and f.status == "scheduled"
+    assert advance(f, at(3, 2, 10)) == ["FollowUpDue"]
+    assert f.overdue_at == at(3, 2, 17), "missed at closing of the due day"
+    assert advance(f, at(3, 2, 16, 59)) == []
+    assert advance(f, at(3, 2, 17)) == ["FollowUpMissed"]
+    # Escalated at opening of the 2nd working day after the due day: Mon 2 -> Wed 4 March.
+    assert f.escalate_at == at(3, 4, 9)
+    assert advance(f, at(3, 4, 8, 59)) == []
+    assert advance(f, at(3, 4, 9)) == ["FollowUpEscalated"]
+    assert (f.status, f.escalated_to, f.next_fire_at) == ("escalated", SUPERVISOR, None)
+    assert advance(f, at(3, 20)) == [], "nothing after the escalation"
+
+
+def test_after_downtime_one_tick_catches_up_every_step() -> None:
+    f = follow_up(at(3, 2, 10))
+    assert advance(f, at(3, 10, 11)) == ["FollowUpDue", "FollowUpMissed", "FollowUpEscalated"]
+
+
+@pytest.mark.parametrize(("due_at", "missed_at"), [
+    (at(3, 7, 10), at(3, 9, 17)),  # a Saturday: closing of Monday 9 March
+    (at(3, 6, 18), at(3, 9, 17)),  # Friday after closing: Monday
+    (at(2, 27, 18), at(2, 28, 17)),  # Friday after closing: the make-up Saturday 28 February
+    (at(9, 30, 18), at(10, 8, 17)),  # the eve of National Day: Thursday 8 October
+])
+def test_a_follow_up_due_outside_office_hours_is_missed_at_the_next_working_closing(
+        due_at: datetime, missed_at: datetime) -> None:
+    f = follow_up(due_at)
+    advance(f, due_at)
+    assert f.overdue_at == missed_at
+
+
+# -- staff ----------------------------------------------------------------------------------
+
+
+def test_a_done_follow_up_takes_no_other_step_and_a_cancel_of_it_records_nothing() -> None:
+    f = follow_up(at(3, 2, 10))
+    f.complete("reached", "phone", "已告知材料清单", meta("done-1"))
+    assert f.status == "completed"
+    with pytest.raises(RuleViolated):
+        f.complete("reached", "phone", "", meta("done-2"))
+    with pytest.raises(RuleViolated):
+        f.reschedule(at(3, 9), "", None, None, at(3, 2), meta("move-1"))
+    with pytest.raises(RuleViolated):
+        f.escalate("", SUPERVISOR, CALENDAR, at(3, 2), meta("up-1"))
+    assert f.cancel("no longer needed", meta("cancel-1")) is False
+    assert advance(f, at(3, 20)) == []
+
+
+def test_rescheduling_a_missed_follow_up_starts_it_over_with_the_same_assignee() -> None:
+    f = follow_up(at(3, 2, 10))
+    advance(f, at(3, 2, 17))
+    assert f.status == "missed"
+    with pytest.raises(InvalidCommand):
+        f.reschedule(at(3, 2, 16), "", None, None, at(3, 2, 17), meta("move-0"))
+    f.reschedule(at(3, 5, 14), "the resident asked for Thursday", None, None, at(3, 2, 17),
+                 meta("move-1"))
+    assert (f.status, f.due_at, f.overdue_at, f.escalate_at) == (
+        "scheduled", at(3, 5, 14), None, None)
+    assert (f.assigned_clerk, f.assigned_team) == ("clerk-017", None)
+    assert f.next_fire_at == at(3, 5, 14)
+
+
+def test_an_escalated_follow_up_is_not_escalated_again() -> None:
+    f = follow_up(at(3, 2, 10))
+    f.escalate("the resident called twice", SUPERVISOR, CALENDAR, at(3, 2, 11), meta("up-1"))
+    assert f.status == "escalated"
+    with pytest.raises(RuleViolated):
+        f.escalate("again", SUPERVISOR, CALENDAR, at(3, 2, 12), meta("up-2"))
+    f.complete("reached", "counter", "", meta("done-1"))  # an escalated follow-up is still open
+
+
+def on_the_path(f: FollowUp, kind: str, key: str, act: Act) -> None:
+    """A command as the command path runs it, on a unit holding only ``f``."""
+    unit = Unit({f.id: f})
+    unit.begin(None)
+    on_existing(f.id, "follow-up", kind, act, meta(key), key)(unit)
+
+
+def test_a_retried_command_answers_with_the_first_version_and_a_reused_key_is_refused() -> None:
+    f = follow_up(at(3, 2, 10))
+    on_the_path(f, "FollowUpCompleted", "done-1",
+                lambda a, m: a.complete("reached", "phone", "", m))
+    with pytest.raises(AlreadyDoneError) as done:  # the path looks at the key before the rules
+        on_the_path(f, "FollowUpCompleted", "done-1",
+                    lambda a, m: a.complete("reached", "phone", "", m))
+    assert done.value.version == 2
+    with pytest.raises(IdempotencyKeyReused):
+        on_the_path(f, "FollowUpCancelled", "done-1", lambda a, m: a.cancel("x", m))
+
+
+# -- a watched obligation -------------------------------------------------------------------
+
+
+def watched(first_due_on: date, grace: int = 3) -> Obligation:
+    missed_at = CALENDAR.closing_on(CALENDAR.add_working_days(first_due_on, grace))
+    return Obligation(id=uuid.uuid4(), obligation_id=uuid.uuid4(), resident_id=uuid.uuid4(),
+                      cadence="monthly", next_due_on=first_due_on, missed_at=missed_at,
+                      assigned_clerk="clerk-017", service_item="MI-MEDICAL-REIMBURSEMENT",
+                      meta=meta("watch-1"))
+
+
+def test_periods_fall_on_the_same_day_each_month_or_the_months_last_day_never_drifting() -> None:
+    o = watched(date(2026, 1, 31))
+    # Saturday 31 January is a day off: the grace counts from Monday 2 February (day 0).
+    assert o.missed_at == at(2, 5, 17)
+    o.fulfil(None, date(2026, 2, 3), CALENDAR, 3, meta("paid-jan"))
+    # February has 28 days; 28 February 2026 is a make-up Saturday, so it is day 0 itself:
+    # 28 Feb, 2, 3, 4 March.
+    assert (o.next_due_on, o.missed_at) == (date(2026, 2, 28), at(3, 4, 17))
+    o.fulfil(None, date(2026, 3, 2), CALENDAR, 3, meta("paid-feb"))
+    assert o.next_due_on == date(2026, 3, 31), "back to the 31st, not the 28th"
+
+
+def test_a_period_without_fulfilment_is_missed_at_the_end_of_its_grace_then_fulfilled_late(
+        ) -> None:
+    o = watched(date(2026, 2, 28))
+    assert o.miss(at(3, 4, 16, 59), CALENDAR, 3, meta()) == []
+    [(period, follow_up_id, when)] = o.miss(at(3, 4, 17), CALENDAR, 3, meta())
+    assert (period, when) == (date(2026, 2, 28), at(3, 4, 17))
+    assert follow_up_id == follow_up_id_for("obligation-missed", f"{o.obligation_id}:{period}")
+    # Saturday 28 March is an ordinary Saturday: day 0 is Monday 30 March, then 31, 1, 2 April.
+    assert (o.next_due_on, o.missed_at) == (date(2026, 3, 28), at(4, 2, 17))
+    o.fulfil(date(2026, 2, 28), date(2026, 3, 5), CALENDAR, 3, meta("paid-feb-late"))
+    assert o.missed == set() and o.next_due_on == date(2026, 3, 28), "late: the current stays"
+    with pytest.raises(InvalidCommand):
+        o.fulfil(date(2026, 1, 31), date(2026, 3, 5), CALENDAR, 3, meta("paid-jan"))
+
+
+def test_two_missed_periods_are_both_recorded_by_one_late_tick() -> None:
+    o = watched(date(2026, 2, 28))
+    missed = o.miss(at(4, 30, 12), CALENDAR, 3, meta())
+    assert [p for p, _, _ in missed] == [date(2026, 2, 28), date(2026, 3, 28)]
+    # Tuesday 28 April: 28, 29, 30 April, then 1-5 May are Labour Day: Wednesday 6 May.
+    assert (o.next_due_on, o.missed_at) == (date(2026, 4, 28), at(5, 6, 17))
+
+
+def test_an_ended_obligation_is_no_longer_watched() -> None:
+    o = watched(date(2026, 2, 28))
+    o.end("the allowance stopped", meta("end-1"))
+    assert o.next_fire_at is None
+    assert o.miss(at(12, 31), CALENDAR, 3, meta()) == []
+    with pytest.raises(RuleViolated):
+        o.end("again", meta("end-2"))
+    with pytest.raises(RuleViolated):
+        o.fulfil(None, date(2026, 3, 1), CALENDAR, 3, meta("paid-feb"))
+
+
+# -- a policy change ------------------------------------------------------------------------
+
+
+def test_a_policy_changes_fan_out_is_recorded_once() -> None:
+    policy = PolicyChange(id=uuid.uuid4(), service_items=["SA-HARDSHIP-SUBSIDY"],
+                          summary="补助标准调整", effective_on=date(2026, 4, 1),
+                          all_centers=False, outreach_due_at=at(3, 4), meta=meta("publish-1"))
+    policy.finish_fan_out(412, meta())
+    policy.finish_fan_out(999, meta())
+    assert policy.residents == 412
+    recorded = [type(e).__name__ for e in policy.collect_events()]
+    assert recorded == ["PolicyChangePublished", "PolicyChangeFannedOut"]
+    assert policy.outreach_due_at - at(3, 4) == timedelta(0)
