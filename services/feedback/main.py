@@ -87,6 +87,7 @@ def create_app(settings: Settings, *, sender: SurveySender | None = None,
                               "center's figures. Every write takes an Idempotency-Key and "
                               "returns the version and log position.",
                   lifespan=lifespan)
+    app.state.pad_pair_limits = pads.PairingLimits()
     app.state.survey_limits = TokenBuckets(settings.survey_rate_per_minute / 60.0,
                                            settings.survey_rate_burst)
     install_surface(app, settings, metrics,

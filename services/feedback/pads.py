@@ -18,6 +18,7 @@ import hashlib
 import hmac
 import json
 import secrets
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
@@ -28,8 +29,11 @@ from services.feedback.sending import survey_link
 from shared.http.auth import Supervisor
 from shared.http.dependencies import PoolDep, SettingsDep
 from shared.http.errors import problem
+from shared.http.limits import TokenBuckets
 
 CODE_MINUTES = 10
+PAIR_TRIES_PER_MINUTE = 5  # per client address
+PAIR_TRIES_PER_MINUTE_OVERALL = 60  # per replica, all addresses together
 #: A survey sent to the tablet longer ago than this is no longer shown (the resident has left).
 SHOWN_MINUTES = 10
 WINDOW = r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,63}$"
@@ -78,6 +82,17 @@ class PadNow(BaseModel):
     counter_id: str
     clerk_id: str | None = Field(None, description="The clerk last serving at the window (工号).")
     survey: PadSurvey | None = None
+
+
+@dataclass(frozen=True)
+class PairingLimits:
+    """Tries at ``POST /pads/pair``: PAIR_TRIES_PER_MINUTE per client address, and
+    PAIR_TRIES_PER_MINUTE_OVERALL for the whole replica (429 rate_limited + Retry-After)."""
+
+    per_address: TokenBuckets = field(
+        default_factory=lambda: TokenBuckets(PAIR_TRIES_PER_MINUTE / 60.0, PAIR_TRIES_PER_MINUTE))
+    overall: TokenBuckets = field(default_factory=lambda: TokenBuckets(
+        PAIR_TRIES_PER_MINUTE_OVERALL / 60.0, PAIR_TRIES_PER_MINUTE_OVERALL))
 
 
 def _hash(code: str) -> str:
@@ -130,7 +145,13 @@ async def create_pairing(body: PairingCreate, pool: PoolDep, supervisor: Supervi
 
 @pads.post("/pair", response_model=PadPublic, summary="The tablet trades its pairing code "
            "for a pad token (once)")
-async def pair(body: Pair, pool: PoolDep, settings: SettingsDep) -> PadPublic:
+async def pair(body: Pair, request: Request, pool: PoolDep,
+               settings: SettingsDep) -> PadPublic:
+    # Codes are guessable only by trying: a few tries a minute per address, and a ceiling for
+    # the whole service so that many addresses cannot sweep the 10^8 codes either.
+    limits: PairingLimits = request.app.state.pad_pair_limits
+    limits.per_address.check(request.client.host if request.client else "?")
+    limits.overall.check("*")
     row = await pool.fetchrow(
         "UPDATE pad_pairings SET used_at = now() WHERE code_hash = $1 AND used_at IS NULL"
         " AND expires_at > now() RETURNING center_id, counter_id", _hash(body.code))
