@@ -87,6 +87,9 @@ class Settings(BaseSettings):
     catalogue_paths: list[Path] = Field(
         default_factory=list,
         description="Extra catalogue files (JSON) merged over the shipped one.")
+    eligibility_rules_paths: list[Path] = Field(
+        default_factory=list,
+        description="Extra eligibility rules files (JSON) merged over the shipped ones.")
 
     # -- Open311 GeoReport v2 beside intake's own API (services/intake/open311/) ----------
     open311_api_keys: dict[str, str] = Field(default_factory=dict, description=(
