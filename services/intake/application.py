@@ -207,7 +207,7 @@ def child_id(case_id: UUID, kind: str, key: str | None) -> UUID:
 
 class Residents:
     """The residents' use cases: the vault's acts, and what the log learns of them
-    (``ConsentChanged``, ``ResidentErased``; no personal data)."""
+    (``ConsentChanged``, ``CareNeedChanged``, ``ResidentErased``; no personal data)."""
 
     def __init__(self, committer: GroupCommitter, vault: Vault) -> None:
         self.committer = committer
@@ -221,6 +221,18 @@ class Residents:
     async def change(self, resident_id: UUID, changes: dict[str, Any], access: Access,
                      key: str) -> None:
         if await self.vault.change(resident_id, changes, access, key):
+            await self._publish_now(resident_id)
+
+    async def declare_facts(self, resident_id: UUID, facts: list[str], access: Access,
+                            key: str) -> None:
+        """Keep what the resident declared (with their consent); the log learns whether
+        they need more care."""
+        await self.vault.declare_facts(resident_id, facts, access, key)
+        await self._publish_now(resident_id)
+
+    async def retell_care(self, resident_id: UUID, actor: str) -> None:
+        """The resident's need for care changed with time (80 reached): tell the log."""
+        if await self.vault.retell_care(resident_id, actor):
             await self._publish_now(resident_id)
 
     async def erase(self, resident_id: UUID, access: Access) -> datetime:
@@ -283,6 +295,8 @@ class Residents:
                 resident.erase(meta)
             else:
                 resident.change_consent(fact.contact, fact.surveys, meta)
+            if not fact.erased:
+                resident.note_care(fact.more_care, meta)
             return resident
 
         return await self.committer.submit(run, [fact.resident_id])

@@ -100,3 +100,13 @@ class ResolveCase(_Command):
 
 class ReopenCase(_Command):
     reason: str = Field(min_length=1, max_length=2000)
+
+
+class TakeHint(_Command):
+    """The resident takes up a suggested item (usually a case is opened for it)."""
+
+    case_id: UUID | None = Field(None, description="The case opened for the item, if any.")
+
+
+class DismissHint(_Command):
+    """The resident does not want, or is not entitled to, a suggested item."""

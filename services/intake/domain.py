@@ -1,5 +1,6 @@
-"""Intake's aggregates, no I/O here: the Case (steps 1-4 of the six-step method at the counter)
-and the Resident (what the log knows of a resident of the vault: consent and erasure)."""
+"""Intake's aggregates, no I/O here: the Case (steps 1-4 of the six-step method at the counter),
+the Resident (what the log knows of a resident of the vault: consent, whether they need more
+care, erasure) and the Hint (an item an eligibility rule suggested: shown, taken, dismissed)."""
 
 from __future__ import annotations
 
@@ -224,6 +225,7 @@ class Resident(RemembersCommands):
             if self.originator_version == Resident.INITIAL_VERSION:
                 aggregate.home_center = self.meta["center_id"]
                 aggregate.contact = aggregate.surveys = aggregate.erased = False
+                aggregate.more_care = False
                 aggregate.commands = {}
 
     class ConsentChanged(Fact):
@@ -243,6 +245,18 @@ class Resident(RemembersCommands):
             aggregate.erased = True
             aggregate.contact = aggregate.surveys = False
             aggregate._remember(self.meta, "ResidentErased",
+                                created=self.originator_version == Resident.INITIAL_VERSION)
+
+    class CareNeedChanged(Fact):
+        """Whether the resident needs more care (lives alone, 80 or over, disability, chronic
+        illness): one bit, never which of them."""
+
+        more_care: bool
+
+        def apply(self, aggregate: Any) -> None:
+            super().apply(aggregate)
+            aggregate.more_care = self.more_care
+            aggregate._remember(self.meta, "CareNeedChanged",
                                 created=self.originator_version == Resident.INITIAL_VERSION)
 
     # -- the first fact -------------------------------------------------------------------------
@@ -271,6 +285,14 @@ class Resident(RemembersCommands):
                      meta=meta)
         return True
 
+    def note_care(self, more_care: bool, meta: Meta) -> bool:
+        """Record whether the resident needs more care; False (nothing recorded) when the
+        log already says so, or the resident was erased."""
+        if self.erased or more_care == getattr(self, "more_care", False):
+            return False
+        self._follow(self.CareNeedChanged, more_care=more_care, meta=meta)
+        return True
+
     def erase(self, meta: Meta) -> bool:
         """Record the erasure, once: False when it is already recorded."""
         if self.erased:
@@ -281,3 +303,63 @@ class Resident(RemembersCommands):
     def _follow(self, event_class: type[Fact], **kwargs: Any) -> None:
         self.trigger_event(event_class, originator_topic=get_topic(type(self)),
                            resident_id=self.id, **kwargs)
+
+
+HINT_NAMESPACE = UUID("5d0b8e3c-7a41-4f6e-b2c9-0e8f1a3d6c27")
+
+
+def hint_id_for(center_id: str, resident_id: UUID, rule_id: str, rule_version: int,
+                service_item: str) -> UUID:
+    """One hint per center, resident, rule version and item: shown again, it is the same."""
+    return uuid5(HINT_NAMESPACE,
+                 f"{center_id}\x1f{resident_id}\x1f{rule_id}\x1f{rule_version}\x1f{service_item}")
+
+
+class Hint(RemembersCommands):
+    """An item an eligibility rule suggested for a resident at a center: shown, then taken
+    (the resident applies) or dismissed. Opaque ids only: the resident, the rule and its
+    version, the item; never the age or the facts that made the rule fire."""
+
+    where = "on this hint"
+
+    @event("HintShown")
+    def __init__(self, id: UUID, resident_id: UUID, rule_id: str, rule_version: int,
+                 service_item: str, meta: Meta) -> None:
+        self.center_id: str = meta["center_id"]
+        self.case_id: UUID | None = None
+        self.resident_id = resident_id
+        self.rule_id = rule_id
+        self.rule_version = rule_version
+        self.service_item = service_item
+        self.status = "shown"
+        self.commands: dict[str, tuple[str, int]] = {}
+        self._remember(meta, "HintShown", created=True)
+
+    def check_shown(self, what: str) -> None:
+        if self.status != "shown":
+            raise RuleViolated(f"cannot {what} a hint that was {self.status}",
+                               status=self.status, rule="hint_decided")
+
+    def take(self, case_id: UUID | None, meta: Meta) -> None:
+        self.check_shown("take")
+        self._taken(resident_id=self.resident_id, rule_id=self.rule_id,
+                    rule_version=self.rule_version, service_item=self.service_item,
+                    case_id=case_id, meta=meta)
+
+    @event("HintTaken")
+    def _taken(self, resident_id: UUID, rule_id: str, rule_version: int, service_item: str,
+               case_id: UUID | None, meta: Meta) -> None:
+        self.status = "taken"
+        self._remember(meta, "HintTaken")
+
+    def dismiss(self, meta: Meta) -> None:
+        self.check_shown("dismiss")
+        self._dismissed(resident_id=self.resident_id, rule_id=self.rule_id,
+                        rule_version=self.rule_version, service_item=self.service_item,
+                        meta=meta)
+
+    @event("HintDismissed")
+    def _dismissed(self, resident_id: UUID, rule_id: str, rule_version: int,
+                   service_item: str, meta: Meta) -> None:
+        self.status = "dismissed"
+        self._remember(meta, "HintDismissed")

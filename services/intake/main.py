@@ -10,15 +10,17 @@ from fastapi import FastAPI
 from services.intake import pages, vault_migration
 from services.intake.api import cases, catalogue
 from services.intake.application import Intake, IntakeApplication, Residents
+from services.intake.hints import Hints
 from services.intake.known_people import KnownPeople
 from services.intake.lookup_limits import LookupGuard
 from services.intake.open311.routes import router as open311
 from services.intake.projections import CONSUMER, DDL, CaseProjection
-from services.intake.residents import audit, residents
+from services.intake.residents import audit, hints, residents
 from services.intake.sealing import Sealer
 from services.intake.vault import DDL as VAULT_DDL
 from services.intake.vault import Vault, VaultPolicy
 from shared.catalogue import load_catalogue
+from shared.catalogue.eligibility import load_rules
 from shared.http.app import install_surface, new_app, serve
 from shared.kernel.clock import Clock, SystemClock
 from shared.kernel.moments import Moments
@@ -35,13 +37,14 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     set it."""
     clock_ = clock or SystemClock()
     catalogue_ = load_catalogue(settings.catalogue_paths)
+    rules = load_rules(catalogue_, settings.eligibility_rules_paths)  # a bad file stops us
     sealer = Sealer.from_settings(settings)
     metrics = Metrics(SERVICE)
     guard = LookupGuard(settings, metrics.registry)
     policy = VaultPolicy(grant_minutes=settings.presence_grant_minutes,
                          miss_alert=settings.lookup_miss_alert,
                          miss_window_minutes=settings.lookup_miss_window_minutes,
-                         on_miss_burst=guard.miss_burst)
+                         on_miss_burst=guard.miss_burst, tz=settings.tz)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -57,6 +60,8 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
                                   known=KnownPeople(runtime.application, vault),
                                   moments=Moments.from_settings(settings), clock=clock_)
         app.state.residents = use_cases = Residents(runtime.committer, vault)
+        app.state.hints = Hints(runtime.committer, vault, use_cases, rules, catalogue_,
+                                runtime.pool, clock_, Moments.from_settings(settings))
         # Consent and erasures the log has not learnt yet (a crash, or residents registered
         # before they went on the log): published once, by the workers, who also forget
         # presence grants long over.
@@ -81,6 +86,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     app.include_router(catalogue)
     app.include_router(residents)
     app.include_router(audit)
+    app.include_router(hints)
     app.include_router(open311)
     pages.install(app)
     return app

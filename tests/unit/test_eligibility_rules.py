@@ -94,7 +94,8 @@ def test_a_center_file_adds_and_replaces_rules(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("change", "message"), [
     ({"when": {"facts": ["owns_a_boat"]}}, "unknown fact 'owns_a_boat'"),
-    ({"suggest": ["EC-NO-SUCH-ITEM"]}, "suggest: 'EC-NO-SUCH-ITEM' is not in the service catalogue"),
+    ({"suggest": ["EC-NO-SUCH-ITEM"]},
+     "suggest: 'EC-NO-SUCH-ITEM' is not in the service catalogue"),
     ({"when": {"age": {"min": 70, "max": 60}}}, "min 70 is above max 60"),
     ({"when": {}}, "would fire for every resident"),
     ({"version": 0}, "version"),
@@ -116,7 +117,7 @@ def test_a_duplicate_id_invalid_json_or_missing_file_is_refused(tmp_path: Path) 
         load_rules(CATALOGUE, [write(tmp_path, [RULE, RULE])])
     broken = tmp_path / "broken.json"
     broken.write_text("{", encoding="utf-8")
-    with pytest.raises(RulesError, match="broken.json: not valid JSON"):
+    with pytest.raises(RulesError, match=r"broken\.json: not valid JSON"):
         load_rules(CATALOGUE, [broken])
     with pytest.raises(RulesError, match="cannot be read"):
         load_rules(CATALOGUE, [tmp_path / "missing.json"])
