@@ -350,7 +350,7 @@ class FollowUps:
     # -- the scheduler's step ---------------------------------------------------------------
 
     async def advance(self, aggregate_id: UUID, kind: str, now: datetime,
-                      consent: Consent | None = None) -> Advanced:
+                      consent: Consent | None = None, more_care: bool = False) -> Advanced:
         """Record whatever has come due on one aggregate by ``now``; nothing early, once.
 
         Two replicas may try the same aggregate at once: the store's optimistic concurrency
@@ -362,6 +362,9 @@ class FollowUps:
         an obligation ended; without consent to contact, outreach is cancelled and other
         work becomes a task), so nothing reaches a resident who said no, whichever event
         came first.
+
+        ``more_care``: intake said the resident needs more care; a run of missed periods of
+        an obligation then calls for a home visit after one period instead of two.
         """
         consent = consent or Consent()
         settings = self.settings
@@ -403,6 +406,23 @@ class FollowUps:
                             meta=meta | {"causation_id": f"obligation:{period}"},
                             contact=contact))
                         fired.append("FollowUpScheduled")
+                visit_id = aggregate.home_visit_id(more_care)
+                visit_contact = consent_allows(Reason.HOME_VISIT, consent)
+                if (missed and visit_id is not None and visit_contact is not None
+                        and unit.find(visit_id) is None):
+                    rule = DueRule("on_or_after",
+                                   calendar.local_day(missed[-1][2]) + timedelta(days=1), 0)
+                    visit: Planned = covered(lambda r=rule: calendar.plan(r))
+                    unit.add(FollowUp(
+                        id=visit_id, reason=Reason.HOME_VISIT.value,
+                        resident_id=aggregate.resident_id, due_at=visit.at,
+                        basis=visit.basis.value, due_rule=rule.as_dict(),
+                        assigned_clerk=None, assigned_team=settings.followup_team,
+                        priority=Priority.HIGH.value, service_item=aggregate.service_item,
+                        source="followup:ObligationMissed", source_id=aggregate.obligation_id,
+                        meta=meta | {"causation_id": f"home-visit:{missed[-1][0]}"},
+                        contact=visit_contact))
+                    fired.append("FollowUpScheduled")
             outcome["result"] = Advanced(fired, aggregate.version, aggregate.next_fire_at)
             return aggregate
 

@@ -118,6 +118,7 @@ class Rules:
                 per_case[e.partition_key].append((e, effect))
         await refs.save(conn)
         await known.save(conn)
+        await residents.remember_care_and_hints(conn, events)
         latest = {UUID(e.payload["resident_id"]): e for e in events
                   if e.service == "intake" and e.type in residents.TYPES}
         for resident_id, cause in known.narrowed.items():

@@ -17,6 +17,9 @@ aggregate itself, so:
 * **consent**: each aggregate is advanced with its resident's consent as it stands
   (``resident_consent``), so an erased resident's follow-up is cancelled instead of falling
   due, and one who refused contact gets no outreach, whatever order the events came in.
+* **care**: an obligation is advanced knowing whether its resident needs more care
+  (``resident_care``, from intake's ``CareNeedChanged``): a home visit after one missed period
+  instead of two.
 """
 
 from __future__ import annotations
@@ -41,10 +44,11 @@ log = structlog.get_logger("sixstep.followup.scheduler")
 
 #: The due timers, each with its resident's consent (none known: may be contacted).
 DUE = (
-    "SELECT t.aggregate_id, t.kind, t.fire_at, c.contact, c.erased FROM timers t"
+    "SELECT t.aggregate_id, t.kind, t.fire_at, c.contact, c.erased, rc.more_care FROM timers t"
     " LEFT JOIN followups f ON t.kind = 'followup' AND f.follow_up_id = t.aggregate_id"
     " LEFT JOIN obligations o ON t.kind = 'obligation' AND o.aggregate_id = t.aggregate_id"
-    " LEFT JOIN resident_consent c ON c.resident_id = COALESCE(f.resident_id, o.resident_id)")
+    " LEFT JOIN resident_consent c ON c.resident_id = COALESCE(f.resident_id, o.resident_id)"
+    " LEFT JOIN resident_care rc ON rc.resident_id = o.resident_id")
 
 
 @dataclass
@@ -93,7 +97,8 @@ class Scheduler:
                 return result
             outcomes = await asyncio.gather(
                 *(self.followups.advance(r["aggregate_id"], r["kind"], now, Consent(
-                    contact=r["contact"] is not False, erased=r["erased"] is True))
+                    contact=r["contact"] is not False, erased=r["erased"] is True),
+                    more_care=r["more_care"] is True)
                   for r in rows),
                 return_exceptions=True)
             timers: list[tuple[UUID, str, datetime | None, int]] = []
