@@ -210,8 +210,8 @@ async def team_worklist(team_id: str, center_id: Center, pool: PoolDep, settings
 
 @worklists.get("/centers/{center_id}", response_model=CenterBoardPublic,
                summary="The whole center's follow-ups, every clerk and team (the supervisor's "
-               "board): overdue and escalated, due today, upcoming, and how many rules are "
-               "parked")
+               "board): overdue and escalated, due today, upcoming, how many rules are "
+               "parked, and the open home visits")
 async def center_worklist(center_id: str, pool: PoolDep, settings: SettingsDep,
                           clock: ClockDep, supervisor: Supervisor, days: Horizon = 14,
                           limit: Limit = 200, after: After = None) -> CenterBoardPublic:
@@ -220,7 +220,8 @@ async def center_worklist(center_id: str, pool: PoolDep, settings: SettingsDep,
     board = await queries.worklist(pool, _today(settings, clock), center_id, "center_id = $2",
                                    center_id, days, limit)
     # Rules waiting for a day the calendar does not cover (GET /parked-rules): on the board.
-    return CenterBoardPublic(**dict(board), parked_rules=await parked.count(pool, center_id))
+    return CenterBoardPublic(**dict(board), parked_rules=await parked.count(pool, center_id),
+                             home_visits=await queries.home_visits(pool, center_id, limit))
 
 
 PolicyReader = Annotated[Principal, Depends(require_roles(Role.CLERK, Role.SUPERVISOR,

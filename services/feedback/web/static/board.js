@@ -229,7 +229,7 @@ function swatch(color) {
 function renderWorklist() {
   const wl = data.worklist;
   const note = $("#wl-note");
-  const lists = { due_today: [], overdue: [], escalated: [] };
+  const lists = { due_today: [], overdue: [], escalated: [], home_visits: [] };
   const parked = $("#wl-parked");
   parked.hidden = !(wl && !wl.error && wl.parked_rules > 0);
   parked.textContent = parked.hidden ? "" : t("wl_parked", { n: wl.parked_rules });
@@ -238,6 +238,7 @@ function renderWorklist() {
     lists.due_today = wl.due_today || [];
     lists.escalated = (wl.overdue || []).filter((f) => f.status === "escalated");
     lists.overdue = (wl.overdue || []).filter((f) => f.status !== "escalated");
+    lists.home_visits = wl.home_visits || []; // the team's rounds, whenever due
   } else if (wl?.error) {
     note.textContent = wl.error.status === 403 ? t("forbidden") : t("wl_unavailable");
   }
