@@ -10,6 +10,7 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
+from pydantic import Field
 
 from services.followup.projections import OPEN
 from shared.readmodels.public import Moment, Public
@@ -73,7 +74,7 @@ class CenterBoardPublic(WorklistPublic):
     visits (whenever due: the team plans its rounds)."""
 
     parked_rules: int
-    home_visits: list[FollowUpPublic] = []
+    home_visits: list[FollowUpPublic] = Field(default_factory=list)
 
 
 class PolicyChangePublic(Public):

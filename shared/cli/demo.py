@@ -299,7 +299,16 @@ def demo(
     table.add_row("arrived upset/angry/distressed", str(tally.needing_defusing))
     table.add_row("... and left calmer", str(tally.defused))
     console.print(table)
+    if vault:
+        _play_stories(intake_url, token_of, center)
     if tally.errors:
         console.print(f"[red]{len(tally.errors)} requests failed[/red]; first: {tally.errors[0]}")
         raise typer.Exit(1)
     console.print("Watch the events with [bold]sixstep tail --from-start[/bold].")
+
+
+def _play_stories(intake_url: str, token_of: Callable[[str], str], center: str) -> None:
+    """The seed's hard cases (hints, a home visit): ``demo_stories.py``."""
+    from shared.cli.demo_stories import play_stories, print_stories
+
+    print_stories(asyncio.run(play_stories(intake_url, token_of, center)), console)

@@ -7,6 +7,7 @@ import asyncio
 import os
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
 import httpx
@@ -14,6 +15,7 @@ import pyarrow.parquet as pq
 
 from shared.analytics.export import export
 from shared.cli.demo import demo_residents, play_day
+from shared.cli.demo_stories import play_stories, story_residents
 from shared.security.principals import Role
 from shared.settings import Settings
 from tests.support import TEST_CENTER, auth_env, bearer, stream_messages, token_for, wait_until
@@ -66,6 +68,13 @@ async def test_no_log_line_export_or_event_names_a_demo_resident(settings: Setti
                 residents=RESIDENTS, center=TEST_CENTER, seed=SEED, parallel=4)
             assert tally.errors == [] and tally.registered == RESIDENTS
             assert tally.resolved == RESIDENTS
+            # The seed's hard cases: declared facts, eligibility hints, a care flag.
+            stories = await play_stories(
+                f"http://127.0.0.1:{ports['intake']}",
+                lambda clerk: token_for(settings, Role.CLERK, TEST_CENTER, sub=clerk),
+                center=TEST_CENTER)
+            assert stories.errors == [] and len(stories.hints_taken) == 2
+            assert stories.care_declared and stories.obligation_declared
 
             async def figures_counted() -> bool:
                 r = await client.get(f"http://127.0.0.1:{ports['feedback']}/figures",
@@ -107,7 +116,11 @@ async def test_no_log_line_export_or_event_names_a_demo_resident(settings: Setti
     assert any(p.endswith(".csv") for p in texts) and any(p.endswith(".parquet") for p in texts)
     texts["stream"] = "\n".join(m.data.decode() for m in await stream_messages(settings))
 
-    secrets = [v for p in demo_residents(SEED, RESIDENTS) for v in (p.name, p.id_number,
-                                                                    p.phone)]
+    story = story_residents(date.today())
+    secrets = [v for p in (*demo_residents(SEED, RESIDENTS), *story)
+               for v in (p.name, p.id_number, p.phone)]
+    # The stories' birth dates (what ages are worked out from) and declared facts stay in
+    # the vault.
+    secrets += [p.id_number[6:14] for p in story] + ["special_work_type", "lives_alone"]
     found = {(where, s) for where, text in texts.items() for s in secrets if s in text}
     assert found == set()
