@@ -198,6 +198,17 @@ def untidy_log() -> list[dict[str, Any] | bytes]:
         watch.add("ObligationEnded", at("2026-04-20", 9), reason="不再需要")
         out += [*watch.events, watch.events[1], watch.events[0]]
 
+    # Intake's eligibility hints: one shown, taken, its showing published again; one whose
+    # dismissal arrives before its showing.
+    who = str(uuid.uuid4())
+    for decided in ("HintTaken", "HintDismissed"):
+        hint = uuid.uuid4()
+        ident = {"resident_id": who, "rule_id": "senior-allowance-65", "rule_version": 1,
+                 "service_item": HARDSHIP}
+        shown = step("intake", "HintShown", None, hint, 1, at("2026-03-04", 9), ident)
+        later = step("intake", decided, None, hint, 2, at("2026-03-04", 10), ident)
+        out += [shown, later, shown] if decided == "HintTaken" else [later, shown]
+
     # Nobody can read these: not JSON, an unknown event type.
     out.append(b"{not json")
     out.append(step("intake", "CaseTeleported", h0, h0.case_id, 8, at("2026-03-05", 11), {}))
