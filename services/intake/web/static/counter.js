@@ -249,6 +249,8 @@ function validateId(q) {
 }
 
 function renderResident() {
+  // The eligibility hints' block (hints.js) follows the resident found at reception.
+  document.dispatchEvent(new CustomEvent("sixstep:resident", { detail: resident?.resident_id || null }));
   const card = $("#resident-card");
   const rid = resident?.resident_id || current?.resident_id;
   card.hidden = !rid;
