@@ -11,6 +11,7 @@ from uuid import UUID
 from services.intake.idnumber import check_character
 from services.intake.main import create_app as create_intake
 from shared.bus.consumer import wait_for_position
+from shared.kernel.clock import ManualClock
 from shared.security.principals import Role
 from shared.settings import Settings
 from tests.followup.story import CENTER, at, center_day, key
@@ -133,3 +134,54 @@ def no_personal_data(envelopes: list[Any], id_number: str) -> None:
     for needle in (id_number, id_number[6:14], "王秀英", "13912345678", "special_work_type",
                    "lives_alone", "53岁", "age 53"):
         assert needle not in text, needle
+
+
+async def test_declared_facts_are_sealed_audited_and_erased_with_the_resident(
+        settings: Settings) -> None:
+    app = create_intake(settings)
+    async with running(app) as intake:  # a supervisor of the center
+        resident = await register_resident(intake, id_=born("19400102", "015"))
+        r = await intake.put(f"/residents/{resident}/facts", headers=headers(key()),
+                             json={"facts": ["lives_alone", "chronic_illness"], "consent": True})
+        assert r.status_code == 200, r.text
+        pool = app.state.pool
+        row = await pool.fetchrow("SELECT facts, more_care FROM residents"
+                                  " WHERE resident_id = $1", UUID(resident))
+        assert row["more_care"] is True, "the log was told: lives alone, and 86"
+        assert b"lives_alone" not in row["facts"], "sealed, not in clear"
+        r = await intake.post(f"/residents/{resident}/hints")
+        items = {h["service_item"] for h in r.json()["items"]}
+        assert {"EC-LIVING-ALONE-CARE-VISIT", "MI-CHRONIC-DISEASE",
+                "EC-CARE-NEEDS-ASSESSMENT"} <= items
+        trail = (await intake.get("/audit", params={"resident_id": resident})).json()["items"]
+        assert [(e["action"], e["fields"], e["purpose"]) for e in trail
+                if e["purpose"] == "eligibility hints"] == [
+            ("read", ["id_number", "facts"], "eligibility hints")]
+
+        assert (await intake.delete(f"/residents/{resident}")).status_code == 200
+        row = await pool.fetchrow("SELECT facts, more_care FROM residents"
+                                  " WHERE resident_id = $1", UUID(resident))
+        assert (row["facts"], row["more_care"]) == (None, None)
+        r = await intake.post(f"/residents/{resident}/hints")
+        assert r.status_code == 410, r.text
+
+
+async def test_a_resident_who_turned_80_is_told_to_need_more_care_at_the_next_lookup(
+        settings: Settings) -> None:
+    clock = ManualClock(at(2026, 3, 2, 9))
+    app = create_intake(settings, clock=clock)
+    async with running(app) as intake:
+        resident = await register_resident(intake, id_=born("19460310", "017"))  # 79 today
+        assert (await intake.post(f"/residents/{resident}/hints")).status_code == 200
+        clock.set(at(2026, 3, 10, 9))  # her 80th birthday
+        r = await intake.post(f"/residents/{resident}/hints")
+        assert "EC-CARE-NEEDS-ASSESSMENT" in {h["service_item"] for h in r.json()["items"]}
+
+        async def told() -> bool:
+            return any(e.type == "CareNeedChanged" and e.payload["resident_id"] == resident
+                       for e in await stream_envelopes(settings))
+
+        await wait_until(told, what="CareNeedChanged on the stream")
+    [care] = [e for e in await stream_envelopes(settings) if e.type == "CareNeedChanged"]
+    assert care.payload == {"resident_id": resident, "more_care": True}
+    assert care.occurred_at == at(2026, 3, 10, 9)
