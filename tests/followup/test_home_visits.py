@@ -13,7 +13,7 @@ import asyncpg
 
 from shared.security.principals import Role
 from shared.settings import Settings
-from tests.followup.story import Center, at, center_day, key
+from tests.followup.story import DECEMBER_20, Center, at, center_day, key
 from tests.intake.test_hints import born, no_personal_data
 from tests.support import bearer, headers, register_resident, stream_envelopes, wait_until
 
@@ -96,3 +96,39 @@ async def test_a_resident_living_alone_is_visited_after_one_missed_month_others_
     assert len(visits) == 2
     no_personal_data(envelopes, ALONE)
     no_personal_data(envelopes, NEIGHBOUR)
+
+
+async def test_a_home_visit_planned_across_new_year_is_provisional_on_a_year_without_schedule(
+        settings: Settings) -> None:
+    async with center_day(settings, DECEMBER_20) as center:
+        clerk = bearer(settings, role=Role.CLERK, sub="clerk-017")
+        alone = await register_resident(center.intake, id_=born("19401220", "041"))  # 86
+        r = await center.intake.put(f"/residents/{alone}/facts", headers={
+            **clerk, **headers(key())}, json={"facts": ["lives_alone"], "consent": True})
+        assert r.status_code == 200, r.text
+        pool: asyncpg.Pool = center.app.state.pool
+
+        async def flagged() -> bool:
+            return bool(await pool.fetchval(
+                "SELECT more_care FROM resident_care WHERE resident_id = $1", UUID(alone)))
+
+        await wait_until(flagged, what="follow-up told she needs more care")
+        case_id = await center.open_case(at(2026, 12, 21, 9, 10), UUID(alone),
+                                         item="MI-MEDICAL-REIMBURSEMENT")
+        await center.step(case_id, "obligations", {
+            "description": "每月报销单据", "cadence": "monthly", "next_due_on": "2026-12-28",
+            "occurred_at": at(2026, 12, 21, 9, 30).isoformat()})
+
+        async def watched() -> bool:
+            return bool(await pool.fetchval(
+                "SELECT count(*) FROM obligations WHERE case_id = $1", UUID(case_id)))
+
+        await wait_until(watched, what="the obligation watched")
+        # Due Monday 28 December: grace 28, 29, 30, 31; missed at closing on New Year's Eve.
+        tick = await center.scheduler.tick(at(2026, 12, 31, 17))
+        assert (tick.fired["ObligationMissed"], tick.fired["FollowUpScheduled"]) == (1, 2)
+        [visit] = of_reason(await center.followups_of(case_id, 2), "home_visit")
+        # 1 January is a holiday, 2-3 January a weekend: Monday 4 January, on 2027's
+        # provisional calendar (no official schedule yet).
+        assert datetime.fromisoformat(visit["due_at"]) == at(2027, 1, 4, 9)
+        assert visit["basis"] == "provisional"
