@@ -12,10 +12,11 @@ from pathlib import Path
 
 import httpx
 import pyarrow.parquet as pq
+from rich.console import Console
 
 from shared.analytics.export import export
 from shared.cli.demo import demo_residents, play_day
-from shared.cli.demo_stories import play_stories, story_residents
+from shared.cli.demo_stories import play_stories, print_stories, story_residents
 from shared.security.principals import Role
 from shared.settings import Settings
 from tests.support import TEST_CENTER, auth_env, bearer, stream_messages, token_for, wait_until
@@ -75,6 +76,9 @@ async def test_no_log_line_export_or_event_names_a_demo_resident(settings: Setti
                 center=TEST_CENTER)
             assert stories.errors == [] and len(stories.hints_taken) == 2
             assert stories.care_declared and stories.obligation_declared
+            shown = Console(record=True, width=200)
+            print_stories(stories, shown)  # what `sixstep demo` prints after the day
+            assert "age 53, special work type declared" in shown.export_text()
 
             async def figures_counted() -> bool:
                 r = await client.get(f"http://127.0.0.1:{ports['feedback']}/figures",
