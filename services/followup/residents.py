@@ -51,7 +51,7 @@ DDL = [
 
 async def remember_care_and_hints(conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
     """Fold a batch's ``CareNeedChanged`` (the last word wins) and ``HintShown`` events, in
-    the consumer's transaction."""
+    the consumer's transaction; an erased resident's rows are dropped."""
     care = {UUID(e.payload["resident_id"]): (e.payload["more_care"], e.occurred_at)
             for e in events if e.service == "intake" and e.type == "CareNeedChanged"}
     if care:
@@ -65,6 +65,13 @@ async def remember_care_and_hints(conn: asyncpg.Connection, events: Sequence[Env
         await conn.executemany(
             "INSERT INTO hinted_items (resident_id, service_item, center_id, shown_at)"
             " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING", hinted)
+    erased = [UUID(e.payload["resident_id"]) for e in events
+              if e.service == "intake" and e.type == "ResidentErased"]
+    if erased:  # nothing is planned for them any more: what was known of them goes too
+        await conn.execute("DELETE FROM resident_care WHERE resident_id = ANY($1::uuid[])",
+                           erased)
+        await conn.execute("DELETE FROM hinted_items WHERE resident_id = ANY($1::uuid[])",
+                           erased)
 
 #: Whatever may still reach the resident: open follow-ups and watched obligations in the
 #: worklist, and what the rules planned for their cases (perhaps not in the worklist yet).

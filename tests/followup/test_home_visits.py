@@ -88,6 +88,16 @@ async def test_a_resident_living_alone_is_visited_after_one_missed_month_others_
         assert {f["follow_up_id"] for f in board["home_visits"]} == {
             visit["follow_up_id"], second["follow_up_id"]}
 
+        # He asks to be erased: his visit is called off, and follow-up forgets the bit.
+        assert (await center.intake.delete(f"/residents/{alone}")).status_code == 200
+
+        async def forgotten() -> bool:
+            gone = not await pool.fetchval(
+                "SELECT count(*) FROM resident_care WHERE resident_id = $1", UUID(alone))
+            return gone and (await center.get(visit["follow_up_id"]))["status"] == "cancelled"
+
+        await wait_until(forgotten, what="the care bit dropped and the visit cancelled")
+
     envelopes = await stream_envelopes(settings)
     [care] = [e for e in envelopes if e.type == "CareNeedChanged"]
     assert care.payload == {"resident_id": alone, "more_care": True}, "one bit, never why"
