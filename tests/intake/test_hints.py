@@ -5,12 +5,16 @@ until then. All over HTTP, through the real services and the stream."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 from uuid import UUID
+
+import pytest
 
 from services.intake.idnumber import check_character
 from services.intake.main import create_app as create_intake
 from shared.bus.consumer import wait_for_position
+from shared.catalogue.eligibility import RulesError
 from shared.kernel.clock import ManualClock
 from shared.security.principals import Role
 from shared.settings import Settings
@@ -185,3 +189,15 @@ async def test_a_resident_who_turned_80_is_told_to_need_more_care_at_the_next_lo
     [care] = [e for e in await stream_envelopes(settings) if e.type == "CareNeedChanged"]
     assert care.payload == {"resident_id": resident, "more_care": True}
     assert care.occurred_at == at(2026, 3, 10, 9)
+
+
+def test_intake_refuses_to_start_on_a_bad_rules_file_naming_it_and_the_rule(
+        settings: Settings, tmp_path: Path) -> None:
+    bad = tmp_path / "center-rules.json"
+    bad.write_text(json.dumps({"rules": [{
+        "id": "boat-owners", "version": 1, "when": {"facts": ["owns_a_boat"]},
+        "suggest": ["SA-HARDSHIP-SUBSIDY"], "reason": {"zh": "有船", "en": "a boat"}}]}),
+        encoding="utf-8")
+    with pytest.raises(RulesError, match=r"center-rules\.json: rule #1 \(boat-owners\): "
+                                         r"unknown fact 'owns_a_boat'"):
+        create_intake(settings.model_copy(update={"eligibility_rules_paths": [bad]}))
