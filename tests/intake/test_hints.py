@@ -13,6 +13,7 @@ import pytest
 
 from services.intake.idnumber import check_character
 from services.intake.main import create_app as create_intake
+from shared.analytics.replay import Replay, Selection
 from shared.bus.consumer import wait_for_position
 from shared.catalogue.eligibility import RulesError
 from shared.kernel.clock import ManualClock
@@ -130,6 +131,14 @@ async def test_a_53_year_old_with_a_special_work_type_is_shown_hints_and_takes_o
     [took] = [e for e in hinted if e.type == "HintTaken"]
     assert took.payload["case_id"] == case_id
     no_personal_data(envelopes, MR_53)
+
+    # The analysts' replay reads them back, each through its contract.
+    selection = Selection(types=("HintShown", "HintTaken", "HintDismissed"))
+    replayed = []
+    async with Replay(settings, selection) as replay:
+        async for batch in replay:
+            replayed += [e.type for e in batch.events]
+    assert sorted(replayed) == ["HintDismissed", "HintShown", "HintShown", "HintTaken"]
 
 
 def no_personal_data(envelopes: list[Any], id_number: str) -> None:
