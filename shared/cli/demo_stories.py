@@ -49,6 +49,7 @@ class StoryTally:
     hints_taken: list[str] = field(default_factory=list)
     because: str = ""
     care_declared: bool = False
+    living_alone: str | None = None  # the resident's opaque id
     obligation_declared: bool = False
     errors: list[str] = field(default_factory=list)
 
@@ -110,6 +111,8 @@ async def play_stories(intake: str, token_of: Callable[[str], str],
                 tally.hints_shown.append(hint["service_item"])
                 tally.because = hint["because"]["en"]
                 if hint["status"] != "shown":  # the demo played before: taken already
+                    if hint["status"] == "taken":
+                        tally.hints_taken.append(hint["service_item"])
                     continue
                 case_id = await counter.open_case(resident, hint["service_item"],
                                                   "窗口提示我可以办这个，我要办", now)
@@ -120,6 +123,7 @@ async def play_stories(intake: str, token_of: Callable[[str], str],
 
         # The resident living alone: last month's reimbursement has not come.
         resident = await counter.register(alone)
+        tally.living_alone = resident
         if resident is not None:
             tally.care_declared = await counter.call(
                 "PUT", f"/residents/{resident}/facts",

@@ -80,6 +80,14 @@ async def test_no_log_line_export_or_event_names_a_demo_resident(settings: Setti
             print_stories(stories, shown)  # what `sixstep demo` prints after the day
             assert "age 53, special work type declared" in shown.export_text()
 
+            async def visit_planned() -> bool:  # follow-up's scheduler, on its own clock
+                r = await client.get(f"http://127.0.0.1:{ports['followup']}/followups",
+                                     params={"resident_id": stories.living_alone},
+                                     headers=bearer(settings))
+                return any(f["reason"] == "home_visit" for f in r.json().get("items", []))
+
+            await wait_until(visit_planned, timeout=60, what="the home visit planned")
+
             async def figures_counted() -> bool:
                 r = await client.get(f"http://127.0.0.1:{ports['feedback']}/figures",
                                      params={"period": "year"}, headers=bearer(settings))
