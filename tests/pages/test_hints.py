@@ -5,17 +5,18 @@ with the rule's reason and its policy basis; the clerk records one taken, one no
 from __future__ import annotations
 
 from datetime import date, timedelta
+from pathlib import Path
 
 from playwright.async_api import BrowserContext, expect
 
-from tests.pages.center import Center
+from tests.pages.center import Center, screenshot
 from tests.pages.test_counter import id_number, sign_in
 
 CENTER = "SH-PD-HUAMU"
 
 
 async def test_the_clerk_sees_hints_for_a_53_year_old_and_records_what_he_takes(
-        center: Center, desk: BrowserContext) -> None:
+        center: Center, desk: BrowserContext, screenshots: Path) -> None:
     clerk = center.client("intake", "clerk-071", "clerk", CENTER)
     born = date.today() - timedelta(days=int(53.5 * 365.25))
     card = id_number(f"310115{born:%Y%m%d}135")
@@ -44,6 +45,8 @@ async def test_the_clerk_sees_hints_for_a_53_year_old_and_records_what_he_takes(
     await expect(early.locator(".hint-because")).to_have_text("依据: 53岁，从事特殊工种")
     await expect(early.locator(".hint-basis")).to_contain_text("国发〔1978〕104号")
     await expect(block.locator("#hints-count")).to_have_text("2")
+    await block.scroll_into_view_if_needed()
+    await screenshot(page, screenshots / "counter-hints.png")
 
     await early.locator("button[data-act=taken]").click()
     await expect(early.locator(".badge")).to_have_text("已办理")

@@ -14,11 +14,11 @@ let shownFor = null; // the resident whose hints are on the card
 let hints = [];
 
 async function load(residentId) {
+  if (residentId !== shownFor) { $("#facts-form").reset(); $("#facts-note").textContent = ""; }
   shownFor = residentId;
   const card = $("#hints-card");
   card.hidden = !residentId;
   if (!residentId) { hints = []; return; }
-  $("#facts-form").reset();
   try {
     const answer = await api(`/residents/${residentId}/hints`, { method: "POST" });
     if (shownFor !== residentId) return; // another resident was looked up meanwhile
