@@ -5,7 +5,8 @@ calls ``advance(now)``), and ends completed or cancelled by staff. Staff may als
 (back to scheduled) or escalate it by hand. An ``Obligation`` watches a recurring obligation
 declared at intake and counts a period as missed when no fulfilment was recorded by the end of
 its grace working days; two periods missed in a row (one, for a resident who needs more care)
-call for a home visit by the team. A ``PolicyChange`` is published once and fanned out to residents.
+call for a home visit by the team. A ``PolicyChange`` is published once and fanned out to
+residents.
 
 Every moment is computed on the center's ``WorkingCalendar`` (pure, passed in) and recorded in
 the event with its ``basis`` (official, or provisional when a year without a published schedule
@@ -60,6 +61,8 @@ HOME_VISIT_AFTER_FOR_CARE = 1
 def home_visit_after(more_care: bool) -> int:
     """How many periods in a row a resident may miss before a home visit is planned."""
     return HOME_VISIT_AFTER_FOR_CARE if more_care else HOME_VISIT_AFTER
+
+
 CADENCE_MONTHS = {"monthly": 1, "quarterly": 3, "yearly": 12}
 
 
