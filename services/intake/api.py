@@ -21,7 +21,7 @@ from services.intake.application import Intake
 from services.intake.projections import CONSUMER
 from services.intake.queries import CaseFilter, CaseList, CasePublic
 from shared.catalogue import Catalogue, ServiceItem
-from shared.contracts.vocabulary import Channel
+from shared.contracts.vocabulary import Channel, Urgency
 from shared.http.auth import Staff, center_filter, check_center
 from shared.http.dependencies import After, PoolDep, SettingsDep, Write, WrittenPublic
 from shared.http.errors import ERRORS, problem
@@ -108,6 +108,15 @@ async def note_deadline(case_id: UUID, body: c.NoteDeadline, request: Request, w
         case_id, body, write.actor, write.key, write.expected_version))
 
 
+@cases.post("/{case_id}/due-date", response_model=WrittenPublic,
+            summary="Move the case's due date, with the reason (the case's clerk or a "
+                    "supervisor)")
+async def move_due_date(case_id: UUID, body: c.MoveDueDate, request: Request, write: Write,
+                        staff: Staff) -> WrittenPublic:
+    return WrittenPublic.of(await _use_cases(request).move_due_date(
+        case_id, body, staff, write.key, write.expected_version))
+
+
 @cases.post("/{case_id}/obligations", response_model=WrittenPublic,
             summary="Step 4: a recurring obligation to watch")
 async def declare_obligation(case_id: UUID, body: c.DeclareObligation, request: Request,
@@ -132,6 +141,11 @@ async def reopen_case(case_id: UUID, body: c.ReopenCase, request: Request, write
         case_id, body, write.actor, write.key, write.expected_version))
 
 
+def _today(request: Request, settings: Settings) -> date:
+    """The center's today, on the service's clock."""
+    return request.app.state.runtime.clock.now().astimezone(settings.tz).date()
+
+
 async def _wait(pool: asyncpg.Pool, settings: Settings, after: int | None) -> None:
     await wait_for_write(pool, settings, CONSUMER, "intake", after)
 
@@ -150,7 +164,7 @@ async def get_case(case_id: UUID, pool: PoolDep, settings: SettingsDep, staff: S
 @cases.get("", response_model=CaseList,
            summary="Cases by center, status, service item and date, newest first")
 async def list_cases(
-    pool: PoolDep, settings: SettingsDep, staff: Staff,
+    request: Request, pool: PoolDep, settings: SettingsDep, staff: Staff,
     center_id: Annotated[str | None, Query(max_length=64)] = None,
     status_: Annotated[str | None, Query(alias="status", pattern="^(open|resolved)$")] = None,
     service_item: Annotated[str | None, Query(max_length=64)] = None,
@@ -160,6 +174,12 @@ async def list_cases(
         "The clerk who opened the case (the counter page: the clerk's own open cases)"))] = None,
     opened_from: date | None = None,
     opened_to: date | None = None,
+    due_before: Annotated[date | None, Query(description=(
+        "Cases whose due date (办结时限) is before this day"))] = None,
+    overdue: Annotated[bool, Query(description=(
+        "Only open cases past their due date (before the center's today)"))] = False,
+    urgency: Annotated[list[Urgency] | None, Query(description=(
+        "The urgency noted at step 2; repeat for several"))] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
     after: After = None,
@@ -168,7 +188,9 @@ async def list_cases(
     given = CaseFilter(center_id=center_filter(staff, center_id), status=status_,
                        service_item=service_item, channel=channel.value if channel else None,
                        resident_id=resident_id, clerk_id=clerk_id, opened_from=opened_from,
-                       opened_to=opened_to, cursor=cursor)
+                       opened_to=opened_to, due_before=due_before,
+                       overdue_on=_today(request, settings) if overdue else None,
+                       urgency=tuple(u.value for u in urgency or ()), cursor=cursor)
     return await queries.cases(pool, settings.center_timezone, given, limit)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID, uuid5
 
@@ -13,18 +13,21 @@ import structlog
 from eventsourcing.domain import Aggregate
 
 from services.intake import commands as c
-from services.intake.domain import Case, Resident, case_id_for
+from services.intake.domain import Case, DueCandidate, Resident, case_id_for
 from services.intake.presence import Standing
 from services.intake.vault import Access, Fact, Registered, ResidentData, Vault
 from shared.catalogue import Catalogue
+from shared.contracts.vocabulary import DueCause, DueSource
 from shared.eventstore.application import ServiceApplication
 from shared.eventstore.command_path import CommandPath
 from shared.eventstore.group_commit import GroupCommitter, Unit, Written
+from shared.kernel.calendar import WorkingCalendar, covered
 from shared.kernel.clock import Clock
 from shared.kernel.errors import CommandError, InvalidCommand
 from shared.kernel.meta import Meta, meta_for
 from shared.kernel.moments import Moments
 from shared.kernel.scrubbing import KNOWN_PERSON
+from shared.runtime.calendars import Calendars
 from shared.security.principals import Principal, Role
 
 if TYPE_CHECKING:
@@ -69,15 +72,46 @@ class Intake:
     from the vault, so that a command's free text is scrubbed of that resident's own name,
     phone, ID number and address (``known_people.py``); without it the scrubber's patterns
     still apply. ``moments``: the window a command's ``occurred_at`` and days must lie in;
-    ``clock``: the service's now."""
+    ``clock``: the service's now. ``calendars``: the process's working-day calendars, on
+    which a case's due date (办结时限) is worked out; without them (benchmarks of the write
+    path alone) cases get no due date."""
 
     def __init__(self, committer: GroupCommitter, catalogue: Catalogue,
                  vault: Vault | None = None, *, known: KnownPeople | None = None,
-                 moments: Moments | None = None, clock: Clock | None = None) -> None:
+                 moments: Moments | None = None, clock: Clock | None = None,
+                 calendars: Calendars | None = None) -> None:
         self.path = CommandPath(committer, clock, moments)
         self.catalogue = catalogue
         self.vault = vault
         self.known = known
+        self.calendars = calendars
+
+    # -- the due date: candidates worked out on the center's calendar -----------------------
+
+    def _calendar(self, case: Case) -> WorkingCalendar | None:
+        return self.calendars.for_center(case.center_id) if self.calendars else None
+
+    def _item_due(self, case: Case, service_item: str, meta: Meta) -> DueCandidate | None:
+        """The item's usual working days counted from the day of guidance (0: that day, or
+        the next working day when guidance falls on a day off)."""
+        calendar, item = self._calendar(case), self.catalogue.get(service_item)
+        if calendar is None or item is None:
+            return None
+        start = calendar.local_day(meta["occurred_at"])
+        due_on: date = covered(lambda: calendar.add_working_days(start, item.typical_days))
+        return DueCandidate(due_on, DueSource.ITEM_DAYS, DueCause.GUIDANCE,
+                            calendar.basis_of(start, due_on), counted_from=start,
+                            working_days=item.typical_days)
+
+    def _day_due(self, case: Case, day: date, source: DueSource,
+                 cause: DueCause) -> DueCandidate | None:
+        """A given day (promised, a deadline) as a due date: 422 ``calendar_out_of_range``
+        when the calendar does not cover it."""
+        calendar = self._calendar(case)
+        if calendar is None:
+            return None
+        covered(lambda: calendar.is_working_day(day))
+        return DueCandidate(day, source, cause, calendar.basis_of(day))
 
     def _known_item(self, code: str) -> None:
         if self.catalogue.get(code) is None:
@@ -159,9 +193,16 @@ class Intake:
             self._known_item(cmd.service_item)
         return await self._on_case(
             case_id, "GuidanceGiven", cmd, actor, key, expected_version,
-            lambda case, meta: case.give_guidance(
-                cmd.service_item or case.service_item, cmd.policy_basis,
-                cmd.eligibility.value, cmd.promised, cmd.missing_documents, meta))
+            lambda case, meta: self._guide(case, cmd, meta))
+
+    def _guide(self, case: Case, cmd: c.GiveGuidance, meta: Meta) -> None:
+        item = cmd.service_item or case.service_item
+        due = [self._item_due(case, item, meta)]
+        if cmd.promised_on is not None:
+            due.append(self._day_due(case, cmd.promised_on, DueSource.PROMISED,
+                                     DueCause.PROMISED))
+        case.give_guidance(item, cmd.policy_basis, cmd.eligibility.value, cmd.promised,
+                           cmd.missing_documents, meta, [d for d in due if d is not None])
 
     async def take_action(self, case_id: UUID, cmd: c.TakeAction, actor: str,
                           key: str | None, expected_version: int | None = None) -> Written:
@@ -175,8 +216,22 @@ class Intake:
         deadline_id = child_id(case_id, "deadline", key)
         return await self._on_case(
             case_id, "DeadlineNoted", cmd, actor, key, expected_version,
-            lambda case, meta: case.note_deadline(deadline_id, cmd.due_on, cmd.description,
-                                                  meta))
+            lambda case, meta: case.note_deadline(
+                deadline_id, cmd.due_on, cmd.description, meta,
+                self._day_due(case, cmd.due_on, DueSource.DEADLINE, DueCause.DEADLINE_NOTED)))
+
+    async def move_due_date(self, case_id: UUID, cmd: c.MoveDueDate, principal: Principal,
+                            key: str | None, expected_version: int | None = None) -> Written:
+        """Move a case's due date by hand, with the reason: the case's clerk or a
+        supervisor (403 ``forbidden_case_owner`` for anyone else)."""
+        def move(case: Case, meta: Meta) -> None:
+            case.check_may_move_due(principal.sub, principal.role is Role.SUPERVISOR)
+            due = self._day_due(case, cmd.due_on, DueSource.MOVED, DueCause.MOVED)
+            case.move_due_date(cmd.due_on, cmd.note, due.basis.value if due else "official",
+                               principal.sub, principal.role is Role.SUPERVISOR, meta)
+
+        return await self._on_case(case_id, "CaseDueDateSet", cmd, principal.sub, key,
+                                   expected_version, move)
 
     async def declare_obligation(self, case_id: UUID, cmd: c.DeclareObligation, actor: str,
                                  key: str | None, expected_version: int | None = None

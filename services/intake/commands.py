@@ -72,6 +72,9 @@ class GiveGuidance(_Command):
     policy_basis: str = Field(min_length=1, max_length=2000)
     eligibility: Eligibility
     promised: str = Field("", max_length=2000)
+    promised_on: date | None = Field(None, description=(
+        "The day promised to the resident: the case's due date when it is the earliest "
+        "(beside the item's usual working days and a noted deadline)."))
     missing_documents: list[str] = Field(default_factory=list, max_length=50)
 
 
@@ -84,6 +87,12 @@ class TakeAction(_Command):
 class NoteDeadline(_Command):
     due_on: date
     description: str = Field(min_length=1, max_length=1000)
+
+
+class MoveDueDate(_Command):
+    due_on: date = Field(description="The new due date (earlier or later).")
+    note: str = Field(min_length=1, max_length=1000,
+                      description="Why it moves (kept on the case's timeline, scrubbed).")
 
 
 class DeclareObligation(_Command):

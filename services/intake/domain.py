@@ -3,6 +3,7 @@ and the Resident (what the log knows of a resident of the vault: consent and era
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 from uuid import UUID, uuid5
@@ -10,8 +11,8 @@ from uuid import UUID, uuid5
 from eventsourcing.domain import Aggregate, CanMutateAggregate, event
 from eventsourcing.utils import get_topic
 
-from shared.contracts.vocabulary import ActionKind, Outcome
-from shared.kernel.errors import InvalidCommand, RuleViolated
+from shared.contracts.vocabulary import ActionKind, Basis, DueCause, DueSource, Outcome
+from shared.kernel.errors import CommandError, InvalidCommand, RuleViolated
 from shared.kernel.idempotency import RemembersCommands
 from shared.kernel.meta import Meta
 
@@ -21,6 +22,26 @@ CASE_NAMESPACE = UUID("0f7c8a52-2a8e-4d55-b0a4-6c3e1f8b9d10")
 def case_id_for(center_id: str, idempotency_key: str) -> UUID:
     """Opening a case twice with one Idempotency-Key opens it once."""
     return uuid5(CASE_NAMESPACE, f"{center_id}\x1f{idempotency_key}")
+
+
+@dataclass(frozen=True)
+class DueCandidate:
+    """A day the case could be due by, from one source, worked out on the calendar by the use
+    case (``application.py``): the domain keeps the earliest (``Case.consider_due``)."""
+
+    due_on: date
+    source: DueSource
+    cause: DueCause
+    basis: Basis
+    counted_from: date | None = None
+    working_days: int | None = None
+
+
+class NotCaseOwner(CommandError):
+    """Only the case's clerk or a supervisor moves a case's due date."""
+
+    status = 403
+    code = "forbidden_case_owner"
 
 
 class Case(RemembersCommands):
@@ -47,6 +68,7 @@ class Case(RemembersCommands):
         self.emotion: str | None = None
         self.deadlines: set[UUID] = set()
         self.obligations: set[UUID] = set()
+        self.due_on: date | None = None
         self.commands: dict[str, tuple[str, int]] = {}
         self._remember(meta, "CaseOpened", created=True)
 
@@ -115,12 +137,17 @@ class Case(RemembersCommands):
     # -- step 3: guide ----------------------------------------------------------------------
 
     def give_guidance(self, service_item: str, policy_basis: str, eligibility: str,
-                      promised: str, missing_documents: list[str], meta: Meta) -> None:
+                      promised: str, missing_documents: list[str], meta: Meta,
+                      due: list[DueCandidate] | None = None) -> None:
+        """``due``: the item's usual working days counted from today, and the date promised
+        to the resident when one was: the earliest becomes the due date unless it is
+        already earlier."""
         self.check_open()
         self.check_heard("guide")
         self._guided(service_item=service_item, policy_basis=policy_basis,
                      eligibility=eligibility, promised=promised,
                      missing_documents=missing_documents, meta=meta)
+        self.consider_due(due or [], meta)
 
     @event("GuidanceGiven")
     def _guided(self, service_item: str, policy_basis: str, eligibility: str, promised: str,
@@ -145,10 +172,55 @@ class Case(RemembersCommands):
         self._remember(meta, "ActionTaken")
 
     def note_deadline(self, deadline_id: UUID, due_on: date, description: str,
-                      meta: Meta) -> None:
+                      meta: Meta, due: DueCandidate | None = None) -> None:
+        """``due``: the deadline as a due date (it wins when it is the earliest)."""
         self.check_open()
         self._deadline_noted(deadline_id=deadline_id, due_on=due_on,
                              description=description, meta=meta)
+        self.consider_due([due] if due is not None else [], meta)
+
+    # -- the due date (办结时限) -------------------------------------------------------------
+
+    def consider_due(self, candidates: list[DueCandidate], meta: Meta) -> bool:
+        """The earliest candidate becomes the due date when there is none yet or it is
+        earlier: an automatic source never puts a due date later (only a person does, with
+        a reason: ``move_due_date``). True when a ``CaseDueDateSet`` was recorded."""
+        if not candidates:
+            return False
+        best = min(candidates, key=lambda c: c.due_on)  # ties: the first given
+        if self.due_on is not None and best.due_on >= self.due_on:
+            return False
+        self._due_date_set(due_on=best.due_on, source=best.source.value,
+                           cause=best.cause.value, basis=best.basis.value,
+                           previous_due_on=self.due_on, counted_from=best.counted_from,
+                           working_days=best.working_days, note=None, meta=meta)
+        return True
+
+    def check_may_move_due(self, actor: str, supervisor: bool) -> None:
+        if not supervisor and actor != self.clerk_id:
+            raise NotCaseOwner("only the case's clerk or a supervisor moves its due date",
+                               clerk_id=self.clerk_id, actor=actor)
+
+    def move_due_date(self, due_on: date, note: str, basis: str, actor: str, supervisor: bool,
+                      meta: Meta) -> None:
+        self.check_open()
+        self.check_may_move_due(actor, supervisor)
+        if not note.strip():
+            raise InvalidCommand("moving a due date needs the reason", field="note")
+        if due_on == self.due_on:
+            raise InvalidCommand("the case is already due on that day", field="due_on",
+                                 due_on=due_on.isoformat())
+        self._due_date_set(due_on=due_on, source=DueSource.MOVED.value,
+                           cause=DueCause.MOVED.value, basis=basis,
+                           previous_due_on=self.due_on, counted_from=None, working_days=None,
+                           note=note, meta=meta)
+
+    @event("CaseDueDateSet")
+    def _due_date_set(self, due_on: date, source: str, cause: str, basis: str,
+                      previous_due_on: date | None, counted_from: date | None,
+                      working_days: int | None, note: str | None, meta: Meta) -> None:
+        self.due_on = due_on
+        self._remember(meta, "CaseDueDateSet")
 
     @event("DeadlineNoted")
     def _deadline_noted(self, deadline_id: UUID, due_on: date, description: str,

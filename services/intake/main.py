@@ -22,6 +22,7 @@ from shared.catalogue import load_catalogue
 from shared.http.app import install_surface, new_app, serve
 from shared.kernel.clock import Clock, SystemClock
 from shared.kernel.moments import Moments
+from shared.runtime.calendars import Calendars
 from shared.runtime.lifecycle import start_runtime, stop_runtime
 from shared.runtime.metrics import Metrics
 from shared.settings import Settings
@@ -35,6 +36,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     set it."""
     clock_ = clock or SystemClock()
     catalogue_ = load_catalogue(settings.catalogue_paths)
+    calendars = Calendars(settings)  # a bad holidays file or office hours stop us here
     sealer = Sealer.from_settings(settings)
     metrics = Metrics(SERVICE)
     guard = LookupGuard(settings, metrics.registry)
@@ -46,7 +48,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = await start_runtime(settings, SERVICE, IntakeApplication,
-                                      [*DDL, *VAULT_DDL], metrics)
+                                      [*DDL, *VAULT_DDL], metrics, calendars)
         app.state.runtime = runtime
         app.state.pool = runtime.pool
         vault = Vault(runtime.pool, sealer, policy, clock_)
@@ -55,7 +57,8 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         app.state.vault = vault
         app.state.intake = Intake(runtime.committer, catalogue_, vault,
                                   known=KnownPeople(runtime.application, vault),
-                                  moments=Moments.from_settings(settings), clock=clock_)
+                                  moments=Moments.from_settings(settings), clock=clock_,
+                                  calendars=calendars)
         app.state.residents = use_cases = Residents(runtime.committer, vault)
         # Consent and erasures the log has not learnt yet (a crash, or residents registered
         # before they went on the log): published once, by the workers, who also forget

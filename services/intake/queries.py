@@ -10,6 +10,7 @@ from uuid import UUID
 
 import asyncpg
 import orjson
+from pydantic import Field
 
 from services.intake import projections
 from shared.kernel.errors import CommandError
@@ -47,6 +48,10 @@ class CaseSummary(Public):
     reopen_count: int
     version: int
     position: int
+    due_on: date | None = Field(None, description=(
+        "The day the case must be finished by (办结时限): CaseDueDateSet"))
+    due_basis: str | None = Field(None, description="official, or provisional")
+    due_source: str | None = Field(None, description="item_days, promised, deadline, moved")
     resident_status: str | None = None
 
 
@@ -93,6 +98,9 @@ class CaseFilter:
     clerk_id: str | None = None
     opened_from: date | None = None
     opened_to: date | None = None
+    due_before: date | None = None
+    overdue_on: date | None = None  # open cases due before this day (the center's today)
+    urgency: tuple[str, ...] = ()
     cursor: str | None = None
 
 
@@ -136,6 +144,12 @@ async def cases(pool: asyncpg.Pool, time_zone: str, given: CaseFilter, limit: in
     if given.opened_to:
         where.append(f"(opened_at AT TIME ZONE {arg(time_zone)})::date <= "
                      f"{arg(given.opened_to)}")
+    if given.due_before:
+        where.append(f"due_on < {arg(given.due_before)}")
+    if given.overdue_on:
+        where.append(f"status = 'open' AND due_on < {arg(given.overdue_on)}")
+    if given.urgency:
+        where.append(f"urgency = ANY({arg(list(given.urgency))}::text[])")
     if given.cursor:
         try:
             stamp, _, ident = given.cursor.partition("|")

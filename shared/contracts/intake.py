@@ -170,19 +170,27 @@ class CaseReopened(_Payload):
 
 
 class CaseDueDateSet(_Payload):
-    """The day the case must be finished by (办结时限), on the center's working-day calendar:
-    the earliest of the item's usual working days counted from guidance, the date promised to
-    the resident, and a deadline noted on the case. A due date moves only by another
-    ``CaseDueDateSet`` saying why (``cause``; ``note`` when a person gave a reason). The
-    figures' on-time completion rate (按时办结率) is measured against the latest one recorded
-    before the resolution."""
+    """The day the case must be finished by (办结时限), on the center's working-day calendar.
+
+    Set automatically to the earliest of: the service item's usual working days
+    (``typical_days``) counted from the day of guidance (``source: item_days``, with
+    ``counted_from`` and ``working_days``), the date promised to the resident at guidance
+    (``promised``), a deadline noted on the case (``deadline``); an automatic source only ever
+    sets it or brings it forward. Otherwise it moves only by hand (``source`` and ``cause``
+    ``moved``): a supervisor or the case's clerk, with the reason in ``note``. The figures'
+    on-time completion rate (按时办结率) is measured against the latest one recorded (a resolved
+    case's due date cannot move: reopen it first)."""
 
     due_on: Day
     source: DueSource
     cause: DueCause
     basis: Basis = Field(Basis.OFFICIAL, description=(
-        "provisional: worked out on a year whose official schedule is not published yet"))
+        "provisional: on a year whose official schedule is not published yet"))
     previous_due_on: Day | None = None
+    counted_from: Day | None = Field(None, description=(
+        "source item_days: the day of guidance the working days are counted from"))
+    working_days: int | None = Field(None, ge=0, description=(
+        "source item_days: the item's usual working days (0: on the spot)"))
     note: OptionalFreeText = None
 
 

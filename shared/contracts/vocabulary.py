@@ -63,6 +63,7 @@ class DueSource(StrEnum):
     ITEM_DAYS = "item_days"  # the service item's usual working days, counted from guidance
     PROMISED = "promised"  # the date the clerk promised the resident
     DEADLINE = "deadline"  # a deadline noted on the case (an application window closing)
+    MOVED = "moved"  # set by hand: a supervisor or the case's clerk moved it, with a reason
 
 
 class DueCause(StrEnum):
@@ -72,7 +73,7 @@ class DueCause(StrEnum):
     PROMISED = "promised"  # a date was promised to the resident
     DEADLINE_NOTED = "deadline_noted"  # an earlier deadline was noted
     CALENDAR_PUBLISHED = "calendar_published"  # the official schedule replaced a provisional one
-    EXTENDED = "extended"  # a supervisor extended it, with a reason
+    MOVED = "moved"  # a supervisor or the case's clerk moved it, with a reason (``note``)
 
 
 class Basis(StrEnum):
