@@ -154,6 +154,11 @@ class Settings(BaseSettings):
         "/ready and `sixstep calendar status` warn when the official schedules end within "
         "this many days."))
     followup_deadline_reminder_working_days: int = Field(3, ge=0)
+    urgent_deadline_working_days: int = Field(2, ge=0, description=(
+        "A deadline noted this many working days ahead or closer makes the case urgent: its "
+        "follow-ups high priority, the case at the top of the worklists."))
+    case_due_soon_working_days: int = Field(3, ge=0, description=(
+        "An open case due within this many working days is 'due soon' on the worklists."))
     followup_post_resolution_working_days: int = Field(5, ge=0)
     followup_early_check_working_days: int = Field(1, ge=0)
     followup_obligation_grace_working_days: int = Field(3, ge=0)

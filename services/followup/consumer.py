@@ -4,6 +4,10 @@ From intake (consumed from the stream, in each case's order):
 
 * ``CaseOpened`` / ``GuidanceGiven``: remember the case (center, resident, clerk, service items)
   in ``case_refs`` and ``resident_items``, the read model the policy fan-out walks.
+* ``ConcernsNoted`` / ``DeadlineNoted`` / ``CaseDueDateSet``: remember the case's urgency, its
+  due date, and whether it is *urgent*: urgency ``high`` or ``critical``, or a deadline noted
+  ``urgent_deadline_working_days`` working days ahead or closer. Every follow-up planned for an
+  urgent case is high priority, and its open cases head the worklists (``queries.py``).
 * ``DeadlineNoted``: a *deadline reminder* at office opening N working days before the deadline
   (``followup_deadline_reminder_working_days``), or at once when the deadline is closer.
 * ``CaseResolved``: a *post-resolution check* M working days later
@@ -58,6 +62,7 @@ from services.followup.domain import (
 )
 from shared.contracts import Envelope
 from shared.contracts.followup import Priority, Reason
+from shared.contracts.vocabulary import Urgency
 from shared.kernel.calendar import Basis, CalendarNotCovered, CalendarOutOfRange, DueRule
 from shared.kernel.errors import NotFound
 
@@ -70,6 +75,14 @@ DDL = [
     " case_id uuid PRIMARY KEY, center_id text NOT NULL, resident_id uuid,"
     " clerk_id text NOT NULL, counter_id text NOT NULL, service_item text NOT NULL,"
     " status text NOT NULL, opened_at timestamptz NOT NULL)",
+    # The case's urgency and due date (issue 19): urgent cases' follow-ups are high priority,
+    # and the worklists show cases due soon and overdue, urgent ones first.
+    "ALTER TABLE case_refs ADD COLUMN IF NOT EXISTS urgency text",
+    "ALTER TABLE case_refs ADD COLUMN IF NOT EXISTS deadline_close boolean NOT NULL"
+    " DEFAULT false",
+    "ALTER TABLE case_refs ADD COLUMN IF NOT EXISTS due_on date",
+    "ALTER TABLE case_refs ADD COLUMN IF NOT EXISTS due_basis text",
+    "CREATE INDEX IF NOT EXISTS case_refs_due ON case_refs (center_id, status, due_on)",
     "CREATE TABLE IF NOT EXISTS resident_items ("
     " resident_id uuid NOT NULL, service_item text NOT NULL, case_id uuid NOT NULL,"
     " center_id text NOT NULL, opened_at timestamptz NOT NULL,"
@@ -112,7 +125,7 @@ class Rules:
             known.remember(e)  # the whole batch: a rule plans with the latest word
         per_case: dict[UUID, list[tuple[Envelope, Effect]]] = defaultdict(list)
         for e in events:
-            refs.remember(e)
+            refs.remember(e, self._deadline_close)
             effect = await self._effect_for(conn, e, refs, known.consent)
             if effect is not None:
                 per_case[e.partition_key].append((e, effect))
@@ -181,6 +194,17 @@ class Rules:
                 self.on_parked(await parking.count(conn))
         return done
 
+    def _deadline_close(self, e: Envelope) -> bool:
+        """A deadline noted within ``urgent_deadline_working_days`` working days of its
+        noting (a day the calendar does not cover is not close: that rule is parked)."""
+        calendar = self.followups.calendar(e.center_id)
+        try:
+            return calendar.working_days_between(
+                calendar.local_day(e.occurred_at), date.fromisoformat(e.payload["due_on"])
+            ) <= self.settings.urgent_deadline_working_days
+        except CalendarOutOfRange:
+            return False
+
     # -- effects ----------------------------------------------------------------------------
 
     async def _effect_for(self, conn: asyncpg.Connection, e: Envelope, refs: _CaseRefs,
@@ -223,6 +247,8 @@ class Rules:
 
     def _plan(self, e: Envelope, case: CaseRef, follow_up_id: UUID, reason: Reason,
               due_at: datetime, **extra: Any) -> Plan:
+        if is_urgent(case):
+            extra["priority"] = Priority.HIGH
         return Plan(follow_up_id=follow_up_id, center_id=e.center_id, case_id=e.case_id,
                     reason=reason, resident_id=plain(case["resident_id"]), due_at=due_at,
                     assigned_clerk=extra.pop("assigned_clerk", case["clerk_id"]),
@@ -377,9 +403,17 @@ async def _consents(conn: asyncpg.Connection, events: Sequence[Envelope],
 
 CaseRef = dict[str, Any]
 """A row of ``case_refs`` (case_id, center_id, resident_id, clerk_id, counter_id,
-service_item, status, opened_at)."""
+service_item, status, opened_at, urgency, deadline_close, due_on, due_basis)."""
 CASE_REF_COLUMNS = ("case_id", "center_id", "resident_id", "clerk_id", "counter_id",
-                    "service_item", "status", "opened_at")
+                    "service_item", "status", "opened_at", "urgency", "deadline_close",
+                    "due_on", "due_basis")
+URGENT = (Urgency.HIGH.value, Urgency.CRITICAL.value)
+
+
+def is_urgent(case: CaseRef) -> bool:
+    """Urgency high or critical, or a deadline noted close (``urgent_deadline_working_days``):
+    the case's follow-ups are high priority."""
+    return case.get("urgency") in URGENT or bool(case.get("deadline_close"))
 
 
 class _CaseRefs:
@@ -403,7 +437,7 @@ class _CaseRefs:
         case = self.cases.get(case_id) if case_id is not None else None
         return dict(case) if case is not None else None
 
-    def remember(self, e: Envelope) -> None:
+    def remember(self, e: Envelope, deadline_close: Callable[[Envelope], bool]) -> None:
         if e.service != "intake" or e.case_id is None:
             return
         p = e.payload
@@ -416,7 +450,8 @@ class _CaseRefs:
                 "case_id": e.case_id, "center_id": e.center_id, "resident_id": resident,
                 "clerk_id": p["clerk_id"], "counter_id": p["counter_id"],
                 "service_item": p["service_item"], "status": "open",
-                "opened_at": e.occurred_at}
+                "opened_at": e.occurred_at, "urgency": None, "deadline_close": False,
+                "due_on": None, "due_basis": None}
             self.dirty.add(e.case_id)
             if resident is not None:
                 self.touched.append((resident, p["service_item"], e.case_id, e.center_id,
@@ -432,13 +467,26 @@ class _CaseRefs:
         elif e.type in ("CaseResolved", "CaseReopened"):
             case["status"] = "resolved" if e.type == "CaseResolved" else "open"
             self.dirty.add(e.case_id)
+        elif e.type == "ConcernsNoted":
+            case["urgency"] = p["urgency"]
+            self.dirty.add(e.case_id)
+        elif e.type == "DeadlineNoted":
+            if not case["deadline_close"] and deadline_close(e):
+                case["deadline_close"] = True
+                self.dirty.add(e.case_id)
+        elif e.type == "CaseDueDateSet":
+            case["due_on"] = date.fromisoformat(p["due_on"])
+            case["due_basis"] = p["basis"]
+            self.dirty.add(e.case_id)
 
     async def save(self, conn: asyncpg.Connection) -> None:
         if self.dirty:
             await conn.executemany(
                 f"INSERT INTO case_refs ({', '.join(CASE_REF_COLUMNS)}) VALUES ($1, $2, $3, $4,"
-                " $5, $6, $7, $8) ON CONFLICT (case_id) DO UPDATE SET"
-                " service_item = EXCLUDED.service_item, status = EXCLUDED.status",
+                " $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (case_id) DO UPDATE SET"
+                " service_item = EXCLUDED.service_item, status = EXCLUDED.status,"
+                " urgency = EXCLUDED.urgency, deadline_close = EXCLUDED.deadline_close,"
+                " due_on = EXCLUDED.due_on, due_basis = EXCLUDED.due_basis",
                 [tuple(self.cases[i][c] for c in CASE_REF_COLUMNS) for i in self.dirty])
         if self.touched:
             await conn.executemany(

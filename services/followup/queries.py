@@ -10,6 +10,7 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
+from pydantic import Field
 
 from services.followup.projections import OPEN
 from shared.readmodels.public import Moment, Public
@@ -59,13 +60,31 @@ class FollowUpList(Public):
     items: list[FollowUpPublic]
 
 
+class CaseDuePublic(Public):
+    """An open case on a worklist: past its due date (办结时限), due soon, or critical."""
+
+    case_id: UUID
+    center_id: str
+    clerk_id: str
+    service_item: str
+    urgency: str | None
+    due_on: date | None
+    due_basis: str | None
+    urgent: bool = Field(description="urgency high or critical, or a deadline noted close: "
+                                     "its follow-ups are high priority")
+    overdue: bool = Field(description="open past its due date")
+
+
 class WorklistPublic(Public):
-    """A clerk's or a team's follow-ups on ``today`` (the center's day)."""
+    """A clerk's or a team's follow-ups on ``today`` (the center's day), high priority first;
+    and the open cases overdue or due soon (``CASE_DUE_SOON_WORKING_DAYS``), critical ones
+    whatever their due date, critical first, then urgent, then by due date."""
 
     today: date
     overdue: list[FollowUpPublic]
     due_today: list[FollowUpPublic]
     upcoming: list[FollowUpPublic]
+    cases: list[CaseDuePublic] = Field(default_factory=list)
 
 
 class CenterBoardPublic(WorklistPublic):
@@ -140,18 +159,37 @@ async def worklist(pool: asyncpg.Pool, today: date, center_id: str, who: str, va
     open_ = list(OPEN)
     overdue = await pool.fetch(
         f"{base} AND (due_on < $4 OR status IN ('missed', 'escalated'))"
-        " ORDER BY due_at, follow_up_id LIMIT $5", center_id, value, open_, today, limit)
+        " ORDER BY priority = 'high' DESC, due_at, follow_up_id LIMIT $5",
+        center_id, value, open_, today, limit)
     due_today = await pool.fetch(
         f"{base} AND due_on = $4 AND status IN ('scheduled', 'due')"
         " ORDER BY priority = 'high' DESC, due_at, follow_up_id LIMIT $5",
         center_id, value, open_, today, limit)
     upcoming = await pool.fetch(
         f"{base} AND due_on > $4 AND due_on <= $5 AND status = 'scheduled'"
-        " ORDER BY due_at, follow_up_id LIMIT $6",
+        " ORDER BY priority = 'high' DESC, due_at, follow_up_id LIMIT $6",
         center_id, value, open_, today, today + timedelta(days=days), limit)
     return WorklistPublic(today=today, overdue=[FollowUpPublic.of(r) for r in overdue],
                           due_today=[FollowUpPublic.of(r) for r in due_today],
                           upcoming=[FollowUpPublic.of(r) for r in upcoming])
+
+
+URGENT = "(urgency IN ('high', 'critical') OR deadline_close)"
+
+
+async def cases_due(pool: asyncpg.Pool, today: date, soon_until: date, center_id: str,
+                    who: str, value: str, limit: int) -> list[CaseDuePublic]:
+    """The open cases of ``center_id`` (``who``: the condition on ``$2`` naming whose) past
+    their due date, due on or before ``soon_until``, or critical: critical first, then
+    urgent, then the earliest due."""
+    rows = await pool.fetch(
+        "SELECT case_id, center_id, clerk_id, service_item, urgency, due_on, due_basis,"
+        f" {URGENT} AS urgent, coalesce(due_on < $3, false) AS overdue FROM case_refs"
+        f" WHERE center_id = $1 AND {who} AND status = 'open'"
+        " AND (due_on <= $4 OR urgency = 'critical')"
+        f" ORDER BY urgency = 'critical' DESC, {URGENT} DESC, due_on NULLS LAST, case_id"
+        " LIMIT $5", center_id, value, today, soon_until, limit)
+    return [CaseDuePublic.of(r) for r in rows]
 
 
 async def policy_change(pool: asyncpg.Pool, policy_id: UUID) -> PolicyChangePublic | None:
