@@ -217,9 +217,12 @@ async def test_past_the_provisional_years_a_rule_is_parked_and_shown_until_the_y
         settings: Settings, tmp_path: Path) -> None:
     holidays = tmp_path / "holidays.json"
     holidays.write_text("{}")
-    # No provisional years at all: 2027 is beyond the calendar.
+    # No provisional years at all: 2027 is beyond follow-up's calendar. Intake (which would
+    # refuse the deadline with 422 calendar_out_of_range on this calendar) still plans 2027
+    # provisionally: the services' calendars out of step, as during a rolling reload.
     async with center_day(settings, DECEMBER_20, with_feedback=True, holidays_file=holidays,
-                          calendar_provisional_years=0, feedback_tick_s=0.05) as center:
+                          calendar_provisional_years=0, feedback_tick_s=0.05,
+                          intake_extra={"calendar_provisional_years": 1}) as center:
         assert center.feedback is not None
         case_id = await center.open_case(DECEMBER_20)
         await center.step(case_id, "deadlines", {
