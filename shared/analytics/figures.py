@@ -12,6 +12,10 @@ total. The definitions are those of the feedback service's figures
   since), counted on the day of that resolution, those with outcome ``resolved``;
 - emotion-defused rate: of those resolved cases whose emotion on arrival (the first
   ``ConcernsNoted``) was upset, angry or distressed, those resolved with ``emotion_defused``;
+- on-time completion rate (按时办结率): of those resolved cases that have a due date (the last
+  ``CaseDueDateSet``), those resolved on or before it;
+- on-the-spot completion rate (当场办结率): of those resolved cases, those resolved on the
+  day they were opened;
 - satisfaction rate: of the answers (``RatingGiven``) to resolution surveys, the satisfied
   levels; response rate: answers over answers + no answers (``SurveyExpired``); both on the
   day the survey was closed (its last answer, expiry or withdrawal);
@@ -77,7 +81,10 @@ PARTS: tuple[tuple[str, str, dict[str, str]], ...] = (
     ("case_facts", "resolved_on", {
         "resolved": "is_resolved", "resolved_as_resolved": "is_resolved AND as_resolved",
         "upset_resolved": "is_resolved AND upset",
-        "defused": "is_resolved AND upset AND defused"}),
+        "defused": "is_resolved AND upset AND defused",
+        "resolved_with_due": "is_resolved AND due_on IS NOT NULL",
+        "resolved_on_time": "is_resolved AND due_on IS NOT NULL AND resolved_on <= due_on",
+        "resolved_on_the_spot": "is_resolved AND resolved_on = opened_on"}),
     ("survey_facts", "closed_on", {
         "survey_answers": _RESOLUTION_ANSWER,
         "satisfied_answers": f"{_RESOLUTION_ANSWER} AND level IN {_in(SATISFIED)}",
@@ -100,6 +107,10 @@ RATES: tuple[Rate, ...] = (
          short="resolved %"),
     Rate("emotion_defused_rate", "Emotion-defused rate", "defused", "upset_resolved",
          short="defused %"),
+    Rate("on_time_rate", "On-time completion rate (按时办结率)", "resolved_on_time",
+         "resolved_with_due", short="on time %"),
+    Rate("on_the_spot_rate", "On-the-spot completion rate (当场办结率)", "resolved_on_the_spot",
+         "resolved", short="on the spot %"),
     Rate("satisfaction_rate", "Satisfaction rate", "satisfied_answers", "survey_answers",
          short="satisfied %"),
     Rate("response_rate", "Response rate", "survey_answers", "answers_or_expiries",
@@ -119,6 +130,9 @@ DEFINITIONS = {
     "resolved_as_resolved": "of those, outcome 'resolved'",
     "upset_resolved": f"resolved cases that arrived {'/'.join(NEEDS_DEFUSING)}",
     "defused": "of those, resolved with emotion_defused",
+    "resolved_with_due": "resolved cases with a due date (CaseDueDateSet), on the day resolved",
+    "resolved_on_time": "of those, resolved on or before their latest due date",
+    "resolved_on_the_spot": "resolved cases resolved on the day they were opened",
     "survey_answers": "answers (RatingGiven) to resolution surveys, on the day answered",
     "satisfied_answers": f"of those, {'/'.join(SATISFIED)}",
     "answers_or_expiries": "resolution surveys answered or expired (SurveyExpired), on the day"
@@ -206,6 +220,8 @@ def facts_sql(tz: str) -> str:
                         arg_max(CAST(timezone('{tz}', occurred_at) AS DATE), aggregate_version)
                             AS day
                  FROM "CaseResolved" WHERE {seen} GROUP BY case_id),
+    due AS (SELECT case_id, arg_max(CAST(due_on AS DATE), aggregate_version) AS due_on
+            FROM "CaseDueDateSet" WHERE {seen} GROUP BY case_id),
     ending AS (SELECT case_id, arg_max(type, aggregate_version) AS last_type FROM (
                    SELECT case_id, aggregate_version, type FROM "CaseResolved" WHERE {seen}
                    UNION ALL
@@ -217,9 +233,10 @@ def facts_sql(tz: str) -> str:
            e.last_type = 'CaseResolved' AS is_resolved,
            coalesce(r.outcome = '{Outcome.RESOLVED}', false) AS as_resolved,
            coalesce(a.emotion IN ({defusing}), false) AS upset,
-           coalesce(r.defused, false) AS defused
+           coalesce(r.defused, false) AS defused, d.due_on
     FROM opened o LEFT JOIN item i USING (case_id) LEFT JOIN arrival a USING (case_id)
          LEFT JOIN resolved r USING (case_id) LEFT JOIN ending e USING (case_id)
+         LEFT JOIN due d USING (case_id)
     """
 
 

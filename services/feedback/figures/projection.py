@@ -3,7 +3,8 @@
 The projection keeps one *fact row* per thing an analyst counts, each built only from events:
 
     fig_cases          one row per case            (intake: CaseOpened, ConcernsNoted,
-                                                     GuidanceGiven, CaseResolved, CaseReopened)
+                                                     GuidanceGiven, CaseDueDateSet,
+                                                     CaseResolved, CaseReopened)
     fig_surveys        one row per survey          (feedback: SurveyRequested, SurveySent,
                                                      RatingGiven, SurveyExpired, SurveyWithdrawn)
     fig_rectifications one row per rectification  (feedback: RectificationOpened,
@@ -37,7 +38,8 @@ from shared.readmodels.readmodel import ReadModel
 
 CONSUMER = "feedback-figures"
 
-INTAKE_TYPES = ("CaseOpened", "ConcernsNoted", "GuidanceGiven", "CaseResolved", "CaseReopened")
+INTAKE_TYPES = ("CaseOpened", "ConcernsNoted", "GuidanceGiven", "CaseDueDateSet", "CaseResolved",
+                "CaseReopened")
 FEEDBACK_TYPES = ("SurveyRequested", "SurveySent", "RatingGiven", "SurveyExpired",
                   "SurveyWithdrawn", "RectificationOpened", "RectificationDeadlineRevised",
                   "RectificationCompleted")
@@ -79,7 +81,7 @@ CASES = Table("fig_cases", "case_id", (
     ("case_id", "uuid"), ("center_id", "text"), ("counter_id", "text"), ("clerk_id", "text"),
     ("service_item", "text"), ("opened_on", "date"), ("emotion", "text"),
     ("resolved", "boolean"), ("resolved_on", "date"), ("outcome", "text"),
-    ("defused", "boolean")))
+    ("defused", "boolean"), ("due_on", "date")))
 SURVEYS = Table("fig_surveys", "survey_id", (
     ("survey_id", "uuid"), ("case_id", "uuid"), ("center_id", "text"), ("purpose", "text"),
     ("requested_on", "date"), ("was_sent", "boolean"), ("result", "text"),
@@ -95,6 +97,8 @@ TABLES = (CASES, SURVEYS, RECTIFICATIONS, FOLLOWUPS)
 
 DDL = [
     *(t.ddl() for t in TABLES),
+    # CaseDueDateSet (issue 19): the due date in force, for the on-time completion rate.
+    "ALTER TABLE fig_cases ADD COLUMN IF NOT EXISTS due_on date",
     "CREATE INDEX IF NOT EXISTS fig_cases_opened ON fig_cases (center_id, opened_on)",
     "CREATE INDEX IF NOT EXISTS fig_cases_resolved ON fig_cases (center_id, resolved_on)",
     "CREATE INDEX IF NOT EXISTS fig_surveys_closed ON fig_surveys (center_id, closed_on)",
@@ -212,6 +216,10 @@ class FiguresProjection:
     def _guided(self, row: Row, e: Envelope) -> None:
         row["service_item"] = e.payload["service_item"]
 
+    def _due_date_set(self, row: Row, e: Envelope) -> None:
+        """The latest due date (a resolved case's cannot move: the one it was judged by)."""
+        row["due_on"] = date.fromisoformat(e.payload["due_on"])
+
     def _resolved(self, row: Row, e: Envelope) -> None:
         p = e.payload
         row.update(resolved=True, resolved_on=self.day(e.occurred_at), outcome=p["outcome"],
@@ -283,6 +291,7 @@ APPLY: dict[str, Callable[[FiguresProjection, Row, Envelope], None]] = {
     "CaseOpened": FiguresProjection._case_opened,
     "ConcernsNoted": FiguresProjection._concerns,
     "GuidanceGiven": FiguresProjection._guided,
+    "CaseDueDateSet": FiguresProjection._due_date_set,
     "CaseResolved": FiguresProjection._resolved,
     "CaseReopened": FiguresProjection._reopened,
     "SurveyRequested": FiguresProjection._survey_requested,

@@ -55,6 +55,14 @@ FIGURES: tuple[Figure, ...] = (
     Figure("emotion_defused_rate", CASES, "resolved_on",
            f"f.resolved AND f.emotion IN {_in(UPSET)}", "f.defused",
            meaning="upset/angry/distressed arrivals resolved with emotion_defused"),
+    Figure("on_time_rate", CASES, "resolved_on", "f.resolved AND f.due_on IS NOT NULL",
+           "f.resolved_on <= f.due_on",
+           meaning="按时办结率: cases whose last word is CaseResolved and that have a due date "
+                   "(CaseDueDateSet), resolved on or before the latest due date"),
+    Figure("on_the_spot_rate", CASES, "resolved_on", "f.resolved",
+           "f.resolved_on = f.opened_on",
+           meaning="当场办结率: cases whose last word is CaseResolved, resolved on the day "
+                   "they were opened"),
     Figure("satisfaction_rate", SURVEYS, "closed_on",
            "f.purpose = 'resolution' AND f.result = 'answered'", f"f.level IN {_in(SATISFIED)}",
            meaning="satisfied levels over answers to resolution surveys"),
