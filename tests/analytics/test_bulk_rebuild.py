@@ -81,6 +81,15 @@ def untidy_log() -> list[dict[str, Any] | bytes]:
                         at("2026-03-03", 11, version),
                         {"deadline_id": str(uuid.uuid4()), "due_on": due,
                          "description": "申请截止"}))
+    # Due dates (issue 19): set from a deadline, then moved by hand; the latest counts.
+    for version, due, source in ((10, "2026-03-10", "deadline"), (11, "2026-03-12", "moved")):
+        out.append(step("intake", "CaseDueDateSet", h5, h5.case_id, version,
+                        at("2026-03-03", 13, version),
+                        {"due_on": due, "source": source, "cause": (
+                            "deadline_noted" if source == "deadline" else "moved"),
+                         "basis": "official", "previous_due_on": None, "counted_from": None,
+                         "working_days": None, "note": "等待证明" if source == "moved"
+                         else None}))
     out.append(step("intake", "ObligationDeclared", h5, h5.case_id, 8, at("2026-03-03", 12),
                     {"obligation_id": str(uuid.uuid4()), "description": "每月报销",
                      "cadence": "monthly", "next_due_on": "2026-04-01"}))

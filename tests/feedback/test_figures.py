@@ -207,6 +207,8 @@ MARCH = {  # one center, March 2026, deadlines judged on 1 April
     "rectification_on_time_rate": rate(1, 3),  # r1 on time; r2 overdue; r3 done late
     "followups_on_time_rate": rate(2, 3),  # f1, f3 on time; f2 missed; f4 cancelled; f5 due
     "no_consent": 0,  # v3, not asked for want of consent, is April's
+    "on_time_rate": rate(0, 0),  # no case has a due date (CaseDueDateSet) here
+    "on_the_spot_rate": rate(4, 6),  # resolved the day opened: 1, 3, 6, 7; not 2, 4
 }
 APRIL = {"visits": 1, "followups_on_time_rate": rate(1, 1),  # case 5; f6 done on its day
          "no_consent": 1}  # v3: counted apart, never as no answer (no response rate)
@@ -259,12 +261,13 @@ async def test_the_figures_of_a_hand_built_march(settings: Settings) -> None:
                 visits=3, resolution_rate=rate(2, 3), emotion_defused_rate=rate(1, 1),
                 satisfaction_rate=rate(2, 3), response_rate=rate(3, 3), bad_reviews=1,
                 rectifications_opened=1, rectification_on_time_rate=rate(0, 1),
-                followups_on_time_rate=rate(1, 2))},
+                followups_on_time_rate=rate(1, 2), on_the_spot_rate=rate(2, 3))},
             {"counter_id": W2, **expect(
                 visits=3, resolution_rate=rate(2, 3), emotion_defused_rate=rate(1, 2),
                 satisfaction_rate=rate(0, 2), response_rate=rate(2, 3), bad_reviews=2,
                 revisit_satisfaction_rate=rate(1, 1), rectifications_opened=2,
-                rectification_on_time_rate=rate(1, 2), followups_on_time_rate=rate(1, 1))},
+                rectification_on_time_rate=rate(1, 2), followups_on_time_rate=rate(1, 1),
+                on_the_spot_rate=rate(2, 3))},
             {"counter_id": W1, **expect(visits=1)},  # April: case 5
             {"counter_id": W2, **expect(followups_on_time_rate=rate(1, 1),  # April: f6,
                                         no_consent=1)},  # v3
