@@ -17,7 +17,8 @@ const RATES = [
   ["satisfaction_rate", "#177245"], ["response_rate", "#d97706"],
 ];
 // What a center aims for (the handbook: resolution and defused above 98 %, satisfaction 100 %).
-const TARGETS = { resolution_rate: 0.98, emotion_defused_rate: 0.98, satisfaction_rate: 1.0, response_rate: 0.8 };
+const TARGETS = { resolution_rate: 0.98, emotion_defused_rate: 0.98, satisfaction_rate: 1.0, response_rate: 0.8,
+  on_time_rate: 1.0, on_the_spot_rate: 0.8 };
 
 const SHOWN = 4; // items per worklist column; the rest are counted
 const board = $("#board");
@@ -229,12 +230,14 @@ function swatch(color) {
 function renderWorklist() {
   const wl = data.worklist;
   const note = $("#wl-note");
-  const lists = { due_today: [], overdue: [], escalated: [] };
+  const lists = { cases: [], due_today: [], overdue: [], escalated: [] };
   const parked = $("#wl-parked");
   parked.hidden = !(wl && !wl.error && wl.parked_rules > 0);
   parked.textContent = parked.hidden ? "" : t("wl_parked", { n: wl.parked_rules });
   if (wl && !wl.error) {
     note.textContent = "";
+    // Open cases overdue, due soon or critical (follow-up's worklist): critical first.
+    lists.cases = wl.cases || [];
     lists.due_today = wl.due_today || [];
     lists.escalated = (wl.overdue || []).filter((f) => f.status === "escalated");
     lists.overdue = (wl.overdue || []).filter((f) => f.status !== "escalated");
@@ -244,7 +247,7 @@ function renderWorklist() {
   for (const [name, items] of Object.entries(lists)) {
     $(`[data-count="${name}"]`).textContent = items.length;
     const ul = $(`[data-list="${name}"]`);
-    const shown = items.slice(0, SHOWN).map((f) => h("li", { dataset: { id: f.follow_up_id } },
+    const shown = items.slice(0, SHOWN).map((f) => name === "cases" ? caseItem(f) : h("li", { dataset: { id: f.follow_up_id } },
       h("div", { class: "r" }, t(`reason_${f.reason}`), f.priority === "high" ? h("span", { class: "badge red" }, t("urgent")) : null,
         // A task without contact: the resident has not agreed to be called, texted or visited.
         f.contact === false ? h("span", { class: "badge amber" }, t("no_contact")) : null),
@@ -253,6 +256,16 @@ function renderWorklist() {
     if (items.length > SHOWN) shown.push(h("li", { class: "more" }, t("more", { n: items.length - SHOWN })));
     ul.replaceChildren(...(items.length ? shown : [h("li", { class: "none" }, t("wl_empty"))]));
   }
+}
+
+/** An open case on the worklist: its urgency, whether it is overdue, its due date (办结时限). */
+function caseItem(c) {
+  return h("li", { dataset: { case: c.case_id } },
+    h("div", { class: "r" }, `${t("case")} ${String(c.case_id).slice(0, 8)}`,
+      c.urgency === "critical" ? h("span", { class: "badge red" }, t("critical"))
+        : c.urgent ? h("span", { class: "badge amber" }, t("urgent")) : null,
+      c.overdue ? h("span", { class: "badge red" }, t("overdue")) : null),
+    h("div", { class: "m" }, `${t("case_due")} ${c.due_on ? fmtDate(c.due_on) : t("no_data")} · ${t("assigned")} ${c.clerk_id}`));
 }
 
 /** A rectification's summary in the reader's words: the resident's comment, then the aspects
