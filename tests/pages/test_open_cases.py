@@ -49,6 +49,8 @@ async def test_a_clerk_leaves_a_case_open_takes_it_up_again_and_reopens_a_past_o
     mine = page.locator("#my-cases li.link")
     await expect(mine).to_have_count(1)
     await expect(mine).to_contain_text("困难补助")
+    # Every case shows its urgency and due date (issue 19): none noted yet on this one.
+    await expect(mine).to_contain_text("紧急程度未记录 · 办结时限 待定")
 
     # A new case, heard but not resolved: 接待下一位 asks first; the clerk stays, then leaves.
     await pick_item(page, "低保", "最低生活保障")
