@@ -230,6 +230,14 @@ class FollowUps:
         return await self._on(follow_up_id, "follow-up", "FollowUpCancelled", cmd, actor, key,
                               expected_version, lambda f, meta: f.cancel(cmd.reason, meta))
 
+    async def prioritise(self, follow_up_id: UUID, cause: str, occurred_at: datetime) -> bool:
+        """Make an open follow-up high priority, its case having become urgent (``cause``:
+        the upstream event). Idempotent by nature: once high, it records nothing more."""
+        done: list[bool] = []
+        await self.path.on(follow_up_id, "follow-up", "", lambda f, meta: done.append(
+            f.prioritise(meta)), meta_for(SYSTEM_RULES, cause, occurred_at), None)
+        return bool(done and done[0])
+
     async def respect(self, aggregate_id: UUID, kind: str, consent: Consent,
                       cause: str | None) -> list[str]:
         """Bring one open follow-up or obligation of a resident in line with their consent

@@ -7,7 +7,8 @@ From intake (consumed from the stream, in each case's order):
 * ``ConcernsNoted`` / ``DeadlineNoted`` / ``CaseDueDateSet``: remember the case's urgency, its
   due date, and whether it is *urgent*: urgency ``high`` or ``critical``, or a deadline noted
   ``urgent_deadline_working_days`` working days ahead or closer. Every follow-up planned for an
-  urgent case is high priority, and its open cases head the worklists (``queries.py``).
+  urgent case is high priority; when a case turns urgent, its open follow-ups planned before
+  become so (``FollowUpPrioritised``); its open cases head the worklists (``queries.py``).
 * ``DeadlineNoted``: a *deadline reminder* at office opening N working days before the deadline
   (``followup_deadline_reminder_working_days``), or at once when the deadline is closer.
 * ``CaseResolved``: a *post-resolution check* M working days later
@@ -125,10 +126,13 @@ class Rules:
             known.remember(e)  # the whole batch: a rule plans with the latest word
         per_case: dict[UUID, list[tuple[Envelope, Effect]]] = defaultdict(list)
         for e in events:
+            was_urgent = is_urgent(refs.snapshot(e.case_id) or {})
             refs.remember(e, self._deadline_close)
             effect = await self._effect_for(conn, e, refs, known.consent)
             if effect is not None:
                 per_case[e.partition_key].append((e, effect))
+            if not was_urgent and is_urgent(refs.snapshot(e.case_id) or {}):
+                per_case[e.partition_key].append((e, await self._turned_urgent(conn, e)))
         await refs.save(conn)
         await known.save(conn)
         latest = {UUID(e.payload["resident_id"]): e for e in events
@@ -232,6 +236,25 @@ class Rules:
             "SELECT follow_up_id FROM rule_followups WHERE case_id = $1 AND rule = $2",
             e.case_id, Reason.POST_RESOLUTION_CHECK.value)]
         return self._reopened(e, open_checks)
+
+    async def _turned_urgent(self, conn: asyncpg.Connection, e: Envelope) -> Effect:
+        """The case became urgent: every open follow-up planned for it before (earlier
+        batches, and earlier events of this one) is high priority from now on."""
+        planned = [r["follow_up_id"] for r in await conn.fetch(
+            "SELECT follow_up_id FROM rule_followups WHERE case_id = $1 AND rule <> 'obligation'",
+            e.case_id)]
+
+        async def run(earlier: list[Row]) -> None:
+            this_batch = [f for _, f, rule in earlier if rule != "obligation"]
+            for follow_up_id in dict.fromkeys([*planned, *this_batch]):
+                try:
+                    await self.followups.prioritise(follow_up_id, str(e.event_id),
+                                                    e.occurred_at)
+                except NotFound:  # planned by a rule whose follow-up was never written
+                    log.warning("rule.prioritise_unknown", follow_up_id=str(follow_up_id))
+            return None
+
+        return run
 
     def _respect(self, found: list[tuple[UUID, str]], consent: Consent, cause: str) -> Effect:
         """A resident's refusal or erasure: what may still reach them, brought in line."""

@@ -383,6 +383,19 @@ class FollowUp(RemembersCommands):
         self.contact = False
         self._remember(meta, "FollowUpContactWithdrawn")
 
+    def prioritise(self, meta: Meta) -> bool:
+        """High priority from now on, its case having become urgent; nothing (False) when it
+        is high already or has ended, so a rule may run again."""
+        if self.status not in OPEN or self.priority == "high":
+            return False
+        self._prioritised(priority="high", reason="case_urgent", meta=meta)
+        return True
+
+    @event("FollowUpPrioritised")
+    def _prioritised(self, priority: str, reason: str, meta: Meta) -> None:
+        self.priority = priority
+        self._remember(meta, "FollowUpPrioritised")
+
 
 class Obligation(RemembersCommands):
     """A recurring obligation (e.g. monthly reimbursement) that follow-up watches.

@@ -111,7 +111,7 @@ FOLLOWUP_COLUMNS = (
 #: What an event after FollowUpScheduled may change.
 FOLLOWUP_CHANGING = ("status", "due_at", "due_on", "assigned_clerk", "assigned_team",
                      "escalated_to", "outcome", "channel", "completed_at", "updated_at",
-                     "version", "position", "basis", "contact")
+                     "version", "position", "basis", "contact", "priority")
 OBLIGATION_COLUMNS = ("obligation_id", "aggregate_id", "center_id", "case_id", "resident_id",
                       "cadence", "next_due_on", "missed_at", "active", "missed_periods",
                       "version")
@@ -169,7 +169,8 @@ class WorklistProjection:
                     UUID(p["source_id"]) if p["source_id"] else None, e.occurred_at, v,
                     e.position, p["basis"], p["contact"]))
                 timers[fid] = (fid, "followup", due_at, v)
-            elif e.type == "FollowUpContactWithdrawn":  # the timer runs on: now as a task
+            elif e.type in ("FollowUpContactWithdrawn", "FollowUpPrioritised"):
+                # The timer runs on: now as a task, or now high priority.
                 plan.updates.append((fid, v, e.position, e.occurred_at, *self._change(e)))
             elif e.type.startswith("FollowUp"):
                 change = self._change(e)
@@ -210,7 +211,8 @@ class WorklistProjection:
                 " assigned_team = CASE WHEN $8 THEN $10 ELSE assigned_team END,"
                 " escalated_to = COALESCE($11, escalated_to), outcome = COALESCE($12, outcome),"
                 " channel = COALESCE($13, channel), completed_at = COALESCE($14, completed_at),"
-                " basis = COALESCE($15, basis), contact = COALESCE($16, contact)"
+                " basis = COALESCE($15, basis), contact = COALESCE($16, contact),"
+                " priority = COALESCE($17, priority)"
                 " WHERE follow_up_id = $1 AND version < $2", plan.updates)
         await upsert_timers(conn, list(plan.timers.values()))
 
@@ -238,7 +240,8 @@ class WorklistProjection:
                                         {u[0] for u in plan.updates if u[0] not in new})
         changed: set[UUID] = set()
         for (fid, v, position, at, status, due_at, due_on, reassigned, clerk, team,
-             escalated_to, outcome, channel, completed_at, basis, contact) in plan.updates:
+             escalated_to, outcome, channel, completed_at, basis, contact,
+             priority) in plan.updates:
             row = new.get(fid) or earlier.get(fid)
             if row is None or not row["version"] < v:
                 continue
@@ -246,7 +249,8 @@ class WorklistProjection:
             for column, value in (("status", status), ("due_at", due_at), ("due_on", due_on),
                                   ("escalated_to", escalated_to), ("outcome", outcome),
                                   ("channel", channel), ("completed_at", completed_at),
-                                  ("basis", basis), ("contact", contact)):
+                                  ("basis", basis), ("contact", contact),
+                                  ("priority", priority)):
                 if value is not None:  # COALESCE($n, column)
                     row[column] = value
             if reassigned:
@@ -322,30 +326,32 @@ class WorklistProjection:
 
     def _change(self, e: Envelope) -> tuple[Any, ...]:
         """(status, due_at, due_on, reassigned, clerk, team, escalated_to, outcome, channel,
-        completed_at, basis, contact) for an event after FollowUpScheduled; None leaves a
-        column as it is."""
+        completed_at, basis, contact, priority) for an event after FollowUpScheduled; None
+        leaves a column as it is."""
         p = e.payload
-        none = (None, None, None, False, None, None, None, None, None, None, None, None)
+        none = (None, None, None, False, None, None, None, None, None, None, None, None, None)
         if e.type == "FollowUpDue":
             return ("due", *none[1:])
         if e.type == "FollowUpMissed":
             return ("missed", *none[1:])
         if e.type == "FollowUpEscalated":
             return ("escalated", None, None, False, None, None, p["escalated_to"], None, None,
-                    None, None, None)
+                    None, None, None, None)
         if e.type == "FollowUpCompleted":
             return ("completed", None, None, False, None, None, None, p["outcome"],
-                    p["channel"], e.occurred_at, None, None)
+                    p["channel"], e.occurred_at, None, None, None)
         if e.type == "FollowUpRescheduled":
             due_at = _at(p["due_at"])
             assert due_at is not None
             return ("scheduled", due_at, due_at.astimezone(self.tz).date(), True,
                     p["assigned_clerk"], p["assigned_team"], None, None, None, None, p["basis"],
-                    None)
+                    None, None)
         if e.type == "FollowUpCancelled":
             return ("cancelled", *none[1:])
         if e.type == "FollowUpContactWithdrawn":
-            return (*none[:-1], False)
+            return (*none[:-2], False, None)
+        if e.type == "FollowUpPrioritised":
+            return (*none[:-1], p["priority"])
         return none
 
     async def _obligation(self, conn: asyncpg.Connection, e: Envelope) -> None:

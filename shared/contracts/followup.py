@@ -202,6 +202,15 @@ class FollowUpContactWithdrawn(_Payload):
         "person."))
 
 
+class FollowUpPrioritised(_Payload):
+    """The case became urgent after the follow-up was planned (urgency high or critical noted,
+    or a close deadline: issue 19), so the open follow-up is now high priority."""
+
+    priority: Priority = Priority.HIGH
+    reason: Code = Field("case_urgent", description=(
+        "The system's words (``case_urgent``), never typed by a person."))
+
+
 class PolicyChangePublished(_Payload):
     """A policy change that may help residents with past cases on these service items."""
 
@@ -288,6 +297,7 @@ CONTRACTS = [
     _add(FollowUpRescheduled, upcaster=with_official_basis),
     _add(FollowUpCancelled),
     _add(FollowUpContactWithdrawn),
+    _add(FollowUpPrioritised),
     _add(PolicyChangePublished, upcaster=policy_change_published_v1_to_v2),
     _add(PolicyChangeFannedOut),
     _add(ObligationWatched, upcaster=with_official_basis),

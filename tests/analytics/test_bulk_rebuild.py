@@ -175,6 +175,8 @@ def untidy_log() -> list[dict[str, Any] | bytes]:
     task = follow_up(h0, at("2026-03-05", 9), at("2026-03-09", 9))
     task.add("FollowUpContactWithdrawn", at("2026-03-05", 12),
              reason="the resident has not agreed to be contacted")
+    # Its case turned urgent (issue 19): high priority from then on, the timer unchanged.
+    task.add("FollowUpPrioritised", at("2026-03-05", 13))
     task.add("FollowUpDue", at("2026-03-09", 9), due_at=at("2026-03-09", 9).isoformat(),
              overdue_at=at("2026-03-09", 17).isoformat())
     older = uuid.uuid4()

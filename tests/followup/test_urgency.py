@@ -4,22 +4,25 @@ board at once; cases overdue and due soon are on the clerk's and the supervisor'
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from shared.settings import Settings
 from tests.followup.story import CENTER, Center, at, center_day
-from tests.support import wait_until
+from tests.support import stream_envelopes, wait_until
 
 MONDAY = at(2026, 3, 2, 9)
+FRIDAY = at(2026, 3, 20, 9)
 
 
-async def noted(center: Center, urgency: str, deadline: str | None) -> str:
-    case_id = await center.open_case(MONDAY)
+async def noted(center: Center, urgency: str, deadline: str | None,
+                when: datetime = MONDAY) -> str:
+    case_id = await center.open_case(when)
     await center.step(case_id, "concerns", {"emotion": "anxious", "urgency": urgency,
-                                            "occurred_at": MONDAY.isoformat()})
+                                            "occurred_at": when.isoformat()})
     if deadline:
         await center.step(case_id, "deadlines", {"due_on": deadline, "description": "截止",
-                                                 "occurred_at": MONDAY.isoformat()})
+                                                 "occurred_at": when.isoformat()})
     return case_id
 
 
@@ -97,3 +100,29 @@ async def test_urgent_cases_get_high_priority_follow_ups_and_head_the_worklists(
             return [x["case_id"] for x in r.json()["cases"]] == [critical, close, normal]
 
         await wait_until(gone, what="the resolved case to leave the board")
+
+        # A case that turns urgent later: its reminder, planned at normal priority, is raised.
+        later = await noted(center, "normal", "2026-03-27", FRIDAY)
+        [reminder] = await center.followups_of(later, 1)
+        assert reminder["priority"] == "normal"
+        await center.step(later, "concerns", {"emotion": "upset", "urgency": "high",
+                                              "occurred_at": FRIDAY.isoformat()})
+
+        async def raised() -> bool:
+            return (await center.get(reminder["follow_up_id"]))["priority"] == "high"
+
+        await wait_until(raised, what="the reminder to be high priority")
+        prioritised = [e for e in await stream_envelopes(center.settings)
+                       if e.type == "FollowUpPrioritised"]
+        assert [(str(e.aggregate_id), e.payload, e.actor) for e in prioritised] == [
+            (reminder["follow_up_id"], {"priority": "high", "reason": "case_urgent"},
+             "system:rules")]
+        # A second urgent word changes nothing more.
+        await center.step(later, "concerns", {"emotion": "angry", "urgency": "high",
+                                              "occurred_at": FRIDAY.isoformat()})
+        await center.step(later, "resolve", {"outcome": "resolved", "explanation": "",
+                                             "emotion_defused": True,
+                                             "occurred_at": FRIDAY.isoformat()})
+        await center.followups_of(later, 2)
+        assert len([e for e in await stream_envelopes(center.settings)
+                    if e.type == "FollowUpPrioritised"]) == 1
