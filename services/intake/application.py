@@ -220,6 +220,35 @@ class Intake:
                 deadline_id, cmd.due_on, cmd.description, meta,
                 self._day_due(case, cmd.due_on, DueSource.DEADLINE, DueCause.DEADLINE_NOTED)))
 
+    async def replan_due_date(self, case_id: UUID) -> bool:
+        """Count an open case's provisional due date (its item's days) again on the calendar
+        in force (True: recorded), never to a day before today. Exactly once over replicas
+        and reloads: the key names the official schedules (the calendar's fingerprint), and
+        optimistic concurrency settles a race."""
+        if self.calendars is None:
+            return False
+        calendars, now = self.calendars, self.path.now()
+        moved: dict[str, bool] = {}
+
+        def run(unit: Unit) -> Aggregate:
+            moved["yes"] = False  # a batch re-run after a conflict starts again
+            case: Case = unit.get(case_id, "case")
+            due = case.__dict__.get("due", {})
+            if due.get("counted_from") is None or due.get("working_days") is None:
+                return case
+            calendar = calendars.for_center(case.center_id)
+            meta = case.meta_for(meta_for("system:calendar",
+                                          f"calendar:{calendar.fingerprint}", now))
+            start, days = due["counted_from"], due["working_days"]
+            due_on: date = max(covered(lambda: calendar.add_working_days(start, days)),
+                               calendar.local_day(now))
+            moved["yes"] = case.replan_due(due_on, calendar.basis_of(start, due_on).value,
+                                           meta)
+            return case
+
+        await self.path.committer.submit(run, [case_id])
+        return moved.get("yes", False)
+
     async def move_due_date(self, case_id: UUID, cmd: c.MoveDueDate, principal: Principal,
                             key: str | None, expected_version: int | None = None) -> Written:
         """Move a case's due date by hand, with the reason: the case's clerk or a

@@ -69,6 +69,7 @@ class Case(RemembersCommands):
         self.deadlines: set[UUID] = set()
         self.obligations: set[UUID] = set()
         self.due_on: date | None = None
+        self.due: dict[str, Any] = {}  # the latest CaseDueDateSet: source, basis, counting
         self.commands: dict[str, tuple[str, int]] = {}
         self._remember(meta, "CaseOpened", created=True)
 
@@ -215,11 +216,30 @@ class Case(RemembersCommands):
                            previous_due_on=self.due_on, counted_from=None, working_days=None,
                            note=note, meta=meta)
 
+    def replan_due(self, due_on: date, basis: str, meta: Meta) -> bool:
+        """The item's usual working days counted again on the calendar in force, once an
+        official schedule replaced the provisional year they were counted on: recorded
+        (``cause: calendar_published``) when the day or its basis changes. Only an open
+        case's provisional due date from its item's days is re-planned; a promised day, a
+        deadline or a day set by hand is a day, whatever the calendar."""
+        due = self.__dict__.get("due", {})
+        if (self.status != "open" or due.get("source") != DueSource.ITEM_DAYS
+                or due.get("basis") != Basis.PROVISIONAL
+                or (due_on, basis) == (self.due_on, due.get("basis"))):
+            return False
+        self._due_date_set(due_on=due_on, source=DueSource.ITEM_DAYS.value,
+                           cause=DueCause.CALENDAR_PUBLISHED.value, basis=basis,
+                           previous_due_on=self.due_on, counted_from=due["counted_from"],
+                           working_days=due["working_days"], note=None, meta=meta)
+        return True
+
     @event("CaseDueDateSet")
     def _due_date_set(self, due_on: date, source: str, cause: str, basis: str,
                       previous_due_on: date | None, counted_from: date | None,
                       working_days: int | None, note: str | None, meta: Meta) -> None:
         self.due_on = due_on
+        self.due = {"source": source, "basis": basis, "counted_from": counted_from,
+                    "working_days": working_days}
         self._remember(meta, "CaseDueDateSet")
 
     @event("DeadlineNoted")

@@ -14,6 +14,7 @@ from services.intake.known_people import KnownPeople
 from services.intake.lookup_limits import LookupGuard
 from services.intake.open311.routes import router as open311
 from services.intake.projections import CONSUMER, DDL, CaseProjection
+from services.intake.replanning import Replanning
 from services.intake.residents import audit, residents
 from services.intake.sealing import Sealer
 from services.intake.vault import DDL as VAULT_DDL
@@ -60,12 +61,17 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
                                   moments=Moments.from_settings(settings), clock=clock_,
                                   calendars=calendars)
         app.state.residents = use_cases = Residents(runtime.committer, vault)
+        # An official schedule replaced a provisional year: due dates counted on it again.
+        replanning = Replanning(runtime.pool, app.state.intake)
+        runtime.calendar_hooks["intake"] = replanning.run
         # Consent and erasures the log has not learnt yet (a crash, or residents registered
         # before they went on the log): published once, by the workers, who also forget
         # presence grants long over.
         runtime.start_worker("residents-upkeep", use_cases.keep_up)
         runtime.add_consumer(CONSUMER, CaseProjection(),
                              [f"{settings.subject_prefix}.intake.*.*"])
+        if runtime.runs_workers:  # a file added or the package upgraded while we were down
+            await replanning.run()
         try:
             yield
         finally:

@@ -4,8 +4,10 @@ reason, and never onto a day the working-day calendar does not cover."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -14,7 +16,7 @@ import httpx
 from services.intake.main import create_app
 from shared.kernel.clock import ManualClock
 from shared.settings import Settings
-from tests.support import bearer, headers, running
+from tests.support import bearer, headers, running, wait_until
 
 CENTER = "SH-PD-HUAMU"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -223,3 +225,52 @@ async def test_cases_are_listed_by_due_date_overdue_and_urgency(settings: Settin
         assert await listed(overdue="true") == set()
         r = await client.get("/cases", params={"urgency": "panic"})
         assert r.status_code == 422
+
+
+SCHEDULE_2027 = {"2027": {  # as tests/followup/test_calendar_published.py
+    "source": "illustrative test data",
+    "holidays": ["2027-01-01..2027-01-03", "2027-01-06"],
+    "workdays": ["2027-02-20"]}}
+
+
+async def test_when_2027s_schedule_arrives_a_provisional_due_date_is_counted_again(
+        settings: Settings, tmp_path: Path) -> None:
+    holidays = tmp_path / "holidays.json"
+    holidays.write_text("{}")
+    settings = settings.model_copy(update={"holidays_file": holidays})
+    async with running(create_app(settings, clock=ManualClock(DECEMBER_20))) as client:
+        counted = await open_heard(client, DECEMBER_20)
+        await step(client, counted, "guidance", GUIDANCE)
+        promised = await open_heard(client, DECEMBER_20)
+        w = await step(client, promised, "guidance", {**GUIDANCE, "promised_on": "2027-01-05"})
+        _, [due] = await due_dates(client, promised, w["position"])
+        assert (due["due_on"], due["basis"]) == ("2027-01-05", "provisional")
+
+        holidays.write_text(json.dumps(SCHEDULE_2027))
+        ops = bearer(settings, role="ops", center=None)
+        r = await client.post("/ops/calendar/reload", headers=ops)
+        assert r.status_code == 200, r.text
+        # One candidate: the promised day is a day, whatever the calendar.
+        assert r.json()["replanned"]["intake"] == {"due_dates_checked": 1,
+                                                   "due_dates_replanned": 1}
+        # Officially 6 January is a day off too: days 10 and 11 are 5 and 7 January, and the
+        # 15th working day after 21 December is Wednesday 13 January.
+        async def official() -> bool:
+            case, _ = await due_dates(client, counted, 0)
+            return case["due_basis"] == "official"
+
+        await wait_until(official, what="the read model to catch up")
+        case, dues = await due_dates(client, counted, 0)
+        assert dues[-1] == {"due_on": "2027-01-13", "source": "item_days",
+                            "cause": "calendar_published", "basis": "official",
+                            "previous_due_on": "2027-01-12", "counted_from": "2026-12-20",
+                            "working_days": 15, "note": None}
+        assert case["timeline"][-1]["actor"] == "system:calendar"
+        # The promised day stays (provisional, as it was recorded).
+        _, dues = await due_dates(client, promised, 0)
+        assert len(dues) == 1
+        # Reloading again re-plans nothing.
+        r = await client.post("/ops/calendar/reload", headers=ops)
+        assert r.json()["replanned"]["intake"]["due_dates_replanned"] == 0
+        _, dues = await due_dates(client, counted, 0)
+        assert len(dues) == 2
