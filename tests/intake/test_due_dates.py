@@ -135,16 +135,22 @@ async def test_the_due_date_moves_only_by_the_cases_clerk_or_a_supervisor_with_a
         r = await step(client, case_id, "due-date", {"due_on": "2026-04-03", "note": "换人"},
                        expect=403, **other)
         assert r["error"]["code"] == "forbidden_case_owner"
+        elsewhere = bearer(settings, role="supervisor", center="SH-PD-ZHANGJIANG")
+        r = await step(client, case_id, "due-date", {"due_on": "2026-04-03", "note": "越权"},
+                       expect=403, **elsewhere)
+        assert r["error"]["code"] == "forbidden_center"
         await step(client, case_id, "due-date", {"due_on": "2026-04-03"}, expect=422, **owner)
         await step(client, case_id, "due-date", {"due_on": "2026-04-03", "note": "  "},
                    expect=422, **owner)
         w = await step(client, case_id, "due-date",
-                       {"due_on": "2026-04-03", "note": "等待街道出具证明"}, **owner)
+                       {"due_on": "2026-04-03", "note": "等待街道出具证明，电话13812345678"},
+                       **owner)
         case, dues = await due_dates(client, case_id, w["position"])
+        note = dues[-1].pop("note")
         assert dues[-1] == {"due_on": "2026-04-03", "source": "moved", "cause": "moved",
                             "basis": "official", "previous_due_on": "2026-03-23",
-                            "counted_from": None, "working_days": None,
-                            "note": "等待街道出具证明"}
+                            "counted_from": None, "working_days": None}
+        assert note.startswith("等待街道出具证明") and "13812345678" not in note  # scrubbed
         moved = [t for t in case["timeline"] if t["type"] == "CaseDueDateSet"][-1]
         assert moved["actor"] == "clerk-017"
         # The supervisor (the test client) may bring it forward again.
