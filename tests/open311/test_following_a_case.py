@@ -103,6 +103,7 @@ async def test_a_resident_opens_a_case_from_a_civic_app_and_follows_it(
         guided = await follow(client, case_id)
         assert guided["status"] == "open"
         assert guided["status_notes"] == "需补充材料：离职证明。承诺：材料齐全后当场受理"
+        assert guided["expected_datetime"] is not None  # the item's days: its due date
 
         await clerk(client, case_id, "deadlines", {"due_on": "2026-03-20",
                                                    "description": "补交离职证明"})
