@@ -4,6 +4,7 @@ service item) and by the analysts' report from an export: the three agree."""
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from services.feedback import figures as feedback
 from shared.analytics.export import export
 from shared.analytics.figures import compute
 from shared.analytics.replay import Replay
+from shared.analytics.sql import open_history
 from shared.settings import Settings
 from tests.analytics.support import (
     HARDSHIP,
@@ -28,6 +30,7 @@ from tests.analytics.support import (
 )
 
 MARCH_2, MARCH_6 = date(2026, 3, 2), date(2026, 3, 6)
+FIGURES_DOC = Path(__file__).resolve().parents[2] / "docs" / "figures.md"
 
 
 def case(center: str, item: str, clerk: str, opened: datetime,
@@ -155,3 +158,13 @@ async def test_on_time_and_on_the_spot_completion_by_hand_service_and_report(
         assert as_rates(row.counts) == BY_HAND[("service_item", row.key)], row.key
     assert report().total.rates["on_time_rate"] == 3 / 4
     assert report().total.rates["on_the_spot_rate"] == 1 / 5
+
+    # docs/figures.md's event query of the two rates (Huamu, March 2026), run as written.
+    [doc_sql] = [sql for sql in re.findall(r"```sql\n(.*?)```", FIGURES_DOC.read_text(), re.S)
+                 if "CaseDueDateSet" in sql]
+    con = open_history(tmp_path / "export", tz="Asia/Shanghai")
+    try:
+        [(on_time, with_due, on_the_spot, resolved)] = con.execute(doc_sql).fetchall()
+    finally:
+        con.close()
+    assert rates((on_time, with_due), (on_the_spot, resolved)) == BY_HAND[("center_id", HUAMU)]
