@@ -77,6 +77,8 @@ async def test_a_clerk_leaves_a_case_open_takes_it_up_again_and_reopens_a_past_o
     await page.click("form[data-op=concerns] button[type=submit]")
     await page.click("form[data-op=resolve] button[type=submit]")
     await saved(page, ["CaseOpened", "RequestHeard", "ConcernsNoted", "CaseResolved"])
+    # The case in hand shows its urgency and its due date (none: it was never guided).
+    await expect(page.locator("#case-meta")).to_contain_text("一般 · 办结时限 待定")
     await expect(mine).to_have_count(1)  # the one left a moment ago
     await page.click("#next-resident")  # resolved: no question
     await expect(page.locator("#reception")).to_be_visible()
