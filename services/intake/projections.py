@@ -30,6 +30,11 @@ DDL = [
     " projected_at timestamptz NOT NULL DEFAULT clock_timestamp(), resident_basis text)",
     # CaseOpened v2: on which standing the case names its resident (the vault's rule).
     "ALTER TABLE cases ADD COLUMN IF NOT EXISTS resident_basis text",
+    # CaseHandedOver: who does the work now (null: the first clerk, clerk_id).
+    "ALTER TABLE cases ADD COLUMN IF NOT EXISTS owner_clerk text",
+    "ALTER TABLE cases ADD COLUMN IF NOT EXISTS owner_team text",
+    "CREATE INDEX IF NOT EXISTS cases_owner_status ON cases (center_id, owner_clerk, status)"
+    " WHERE owner_clerk IS NOT NULL",
     "CREATE INDEX IF NOT EXISTS cases_center_opened ON cases (center_id, opened_at DESC)",
     "CREATE INDEX IF NOT EXISTS cases_center_status ON cases (center_id, status)",
     "CREATE INDEX IF NOT EXISTS cases_item ON cases (service_item)",
@@ -47,6 +52,7 @@ STAGES = {
     "RequestHeard": "heard", "RequestRestated": "restated", "ConcernsNoted": "concerns_noted",
     "GuidanceGiven": "guided", "ActionTaken": "served", "DeadlineNoted": None,
     "ObligationDeclared": None, "CaseResolved": "resolved", "CaseReopened": "reopened",
+    "CaseHandedOver": None,
 }
 
 
@@ -65,6 +71,8 @@ def _patch(patch: dict[str, Any], e: Envelope) -> None:
         due = date.fromisoformat(p["due_on"])
         if patch.get("next_deadline") is None or due < patch["next_deadline"]:
             patch["next_deadline"] = due
+    elif e.type == "CaseHandedOver":
+        patch.update(owner_clerk=p["to_clerk"], owner_team=p["to_team"])
     elif e.type == "CaseResolved":
         patch.update(status="resolved", outcome=p["outcome"],
                      emotion_defused=p["emotion_defused"], resolved_at=e.occurred_at)
@@ -80,7 +88,7 @@ CASE_COLUMNS = (
     "case_id", "center_id", "counter_id", "clerk_id", "channel", "service_item", "resident_id",
     "resident_basis", "status", "stage", "emotion_on_arrival", "urgency", "eligibility", "outcome",
     "emotion_defused", "opened_at", "updated_at", "resolved_at", "next_deadline",
-    "reopen_count", "version", "position")
+    "reopen_count", "version", "position", "owner_clerk", "owner_team")
 TIMELINE_COLUMNS = ("case_id", "version", "position", "type", "schema_version", "occurred_at",
                     "recorded_at", "actor", "causation_id", "correlation_id", "payload")
 #: How the live UPDATE treats these columns (the rest are plain assignments).
