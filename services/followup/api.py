@@ -188,8 +188,10 @@ async def clerk_worklist(clerk_id: str, center_id: Center, pool: PoolDep,
                          after: After = None) -> WorklistPublic:
     check_center(staff, center_id)
     await _wait(pool, settings, after)
-    return await queries.worklist(pool, _today(settings, clock), center_id,
-                                  "assigned_clerk = $2", clerk_id, days, limit)
+    worklist = await queries.worklist(pool, _today(settings, clock), center_id,
+                                      "assigned_clerk = $2", clerk_id, days, limit)
+    return worklist.model_copy(update={"help_tasks": await queries.open_help_tasks(
+        pool, center_id, "owner_clerk = $2", clerk_id, limit)})
 
 
 @worklists.get("/teams/{team_id}", response_model=WorklistPublic,
@@ -203,9 +205,11 @@ async def team_worklist(team_id: str, center_id: Center, pool: PoolDep, settings
         raise forbidden("forbidden_role", "escalations are the supervisor's worklist",
                         role=staff.role.value, allowed=[Role.SUPERVISOR.value])
     await _wait(pool, settings, after)
-    return await queries.worklist(pool, _today(settings, clock), center_id,
-                                  "(assigned_team = $2 OR escalated_to = $2)", team_id, days,
-                                  limit)
+    worklist = await queries.worklist(pool, _today(settings, clock), center_id,
+                                      "(assigned_team = $2 OR escalated_to = $2)", team_id,
+                                      days, limit)
+    return worklist.model_copy(update={"help_tasks": await queries.open_help_tasks(
+        pool, center_id, "(owner_team = $2 OR escalated_to = $2)", team_id, limit)})
 
 
 @worklists.get("/centers/{center_id}", response_model=CenterBoardPublic,
@@ -220,7 +224,9 @@ async def center_worklist(center_id: str, pool: PoolDep, settings: SettingsDep,
     board = await queries.worklist(pool, _today(settings, clock), center_id, "center_id = $2",
                                    center_id, days, limit)
     # Rules waiting for a day the calendar does not cover (GET /parked-rules): on the board.
-    return CenterBoardPublic(**dict(board), parked_rules=await parked.count(pool, center_id))
+    return CenterBoardPublic(**{**dict(board), "help_tasks": await queries.open_help_tasks(
+        pool, center_id, "center_id = $2", center_id, limit)},
+        parked_rules=await parked.count(pool, center_id))
 
 
 PolicyReader = Annotated[Principal, Depends(require_roles(Role.CLERK, Role.SUPERVISOR,
