@@ -22,6 +22,10 @@ def moment(text: str) -> datetime:
     return datetime.fromisoformat(text)
 
 
+def code(r: httpx.Response) -> tuple[int, str]:
+    return r.status_code, r.json()["error"]["code"]
+
+
 def clerk(settings: Settings, sub: str, center: str = CENTER) -> dict[str, str]:
     return bearer(settings, role=Role.CLERK, sub=sub, center=center)
 
@@ -83,7 +87,7 @@ async def test_an_escalation_is_a_help_task_its_owner_takes_through_to_done(
         path = f"/help-tasks/{task['task_id']}"
         s = settings
         not_owner = await post(center.followup, f"{path}/accept", {}, clerk(s, "clerk-017"))
-        assert not_owner.status_code == 403 and not_owner.json()["error"]["code"] == "forbidden_owner"
+        assert code(not_owner) == (403, "forbidden_owner")
         other = await post(center.followup, f"{path}/accept", {},
                            clerk(s, "clerk-018", OTHER_CENTER))
         assert other.status_code == 403 and other.json()["error"]["code"] == "forbidden_center"
@@ -176,7 +180,7 @@ async def test_the_unit_replies_with_its_link_and_the_link_reaches_that_referral
             forged = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
             assert (await reply(forged)).json()["error"]["code"] == "token_invalid"
             wrong = await reply(other_token)
-            assert (wrong.status_code, wrong.json()["error"]["code"]) == (403, "token_wrong_referral")
+            assert code(wrong) == (403, "token_wrong_referral")
             assert (await unit.get(f"/referrals/{rid}")).status_code == 401, "reads nothing"
             ok = await reply(token)
             assert ok.status_code == 200, ok.text
@@ -253,7 +257,7 @@ async def test_a_handed_over_case_stays_with_its_first_clerk_and_its_follow_ups_
 
         case = (await center.intake.get(f"/cases/{case_id}", params={"after": position})).json()
         assert (case["clerk_id"], case["owner_clerk"]) == ("clerk-017", "clerk-018")
-        handed = [t for t in case["timeline"] if t["type"] == "CaseHandedOver"][0]
+        handed = next(t for t in case["timeline"] if t["type"] == "CaseHandedOver")
         assert handed["actor"] == "clerk-017"
         assert handed["payload"]["first_clerk"] == "clerk-017"
         for who in ("clerk-017", "clerk-018"):
