@@ -494,7 +494,8 @@ class FollowUps:
         work becomes a task), so nothing reaches a resident who said no, whichever event
         came first.
 
-        ``owner``: the case's current owner (clerk, team), who gets a referral's 督办.
+        ``owner``: the case's current owner (clerk, team), who gets a referral's 督办 and a
+        missed obligation's follow-up.
         """
         consent = consent or Consent()
         settings = self.settings
@@ -516,6 +517,12 @@ class FollowUps:
                     now, calendar, settings.followup_obligation_grace_working_days, meta))
                 fired += ["ObligationMissed"] * len(missed)
                 contact = consent_allows(Reason.OBLIGATION_MISSED, consent)
+                # The case's owner now (handed over since it was declared), else whom the
+                # obligation was declared for.
+                clerk, team = owner if owner and (owner[0] or owner[1]) else (
+                    aggregate.assigned_clerk, None)
+                if clerk is None and team is None:
+                    team = settings.followup_team
                 for period, follow_up_id, missed_at in missed:
                     if unit.find(follow_up_id) is None and contact is not None:
                         # The next working morning after the grace ended (at closing).
@@ -527,9 +534,7 @@ class FollowUps:
                             resident_id=aggregate.resident_id,
                             due_at=planned.at, basis=planned.basis.value,
                             due_rule=rule.as_dict(),
-                            assigned_clerk=aggregate.assigned_clerk,
-                            assigned_team=None if aggregate.assigned_clerk
-                            else settings.followup_team,
+                            assigned_clerk=clerk, assigned_team=team,
                             priority=Priority.HIGH.value, service_item=aggregate.service_item,
                             source="followup:ObligationMissed",
                             source_id=aggregate.obligation_id,

@@ -42,19 +42,20 @@ from shared.kernel.errors import CommandError, VersionConflict
 log = structlog.get_logger("sixstep.followup.scheduler")
 
 #: The due timers, each with its resident's consent (none known: may be contacted), and for
-#: a referral its case's owner now (who gets the 督办).
+#: a referral or an obligation its case's owner now (who gets the 督办, the missed period).
 DUE = (
     "SELECT t.aggregate_id, t.kind, t.fire_at, c.contact, c.erased,"
     " cr.clerk_id, cr.owner_clerk, cr.owner_team FROM timers t"
     " LEFT JOIN followups f ON t.kind = 'followup' AND f.follow_up_id = t.aggregate_id"
     " LEFT JOIN obligations o ON t.kind = 'obligation' AND o.aggregate_id = t.aggregate_id"
     " LEFT JOIN referrals r ON t.kind = 'referral' AND r.referral_id = t.aggregate_id"
-    " LEFT JOIN case_refs cr ON cr.case_id = r.case_id"
+    " LEFT JOIN case_refs cr ON cr.case_id = COALESCE(r.case_id, o.case_id)"
     " LEFT JOIN resident_consent c ON c.resident_id = COALESCE(f.resident_id, o.resident_id)")
 
 
 def _owner(row: Any) -> tuple[str | None, str | None] | None:
-    """A referral's case owner (clerk, team), from ``case_refs``; None when not known."""
+    """A referral's or an obligation's case owner (clerk, team), from ``case_refs``; None
+    when not known."""
     if row["owner_clerk"] or row["owner_team"]:
         return row["owner_clerk"], row["owner_team"]
     return (row["clerk_id"], None) if row["clerk_id"] else None

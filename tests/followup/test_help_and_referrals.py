@@ -241,6 +241,10 @@ async def test_a_handed_over_case_stays_with_its_first_clerk_and_its_follow_ups_
                                                  .isoformat()})
         reminder = (await center.followups_of(case_id, 1, "the deadline reminder"))[0]
         assert reminder["assigned_clerk"] == "clerk-017"
+        await center.step(case_id, "obligations", {"description": "每月领取补助",
+                                                   "next_due_on": "2026-03-10",
+                                                   "occurred_at": at(2026, 3, 2, 9, 25)
+                                                   .isoformat()})
 
         stranger = clerk(settings, "clerk-900", OTHER_CENTER)
         r = await post(center.intake, f"/cases/{case_id}/handover",
@@ -275,3 +279,17 @@ async def test_a_handed_over_case_stays_with_its_first_clerk_and_its_follow_ups_
         later = await center.followups_of(case_id, 2, "the second reminder")
         assert {f["assigned_clerk"] for f in later} == {"clerk-018"}
         assert (await center.get(reminder["follow_up_id"]))["status"] == "scheduled"
+
+        # A period missed after the handover is the new owner's to chase too.
+        await center.settled()
+        await wait_until(lambda: _watched(center), what="the obligation's timer")
+        tick = await center.scheduler.tick(at(2026, 3, 16, 9))
+        assert tick.fired["ObligationMissed"] == 1, tick.fired
+        missed = [f for f in await center.followups_of(case_id, 3, "the missed period")
+                  if f["reason"] == "obligation_missed"]
+        assert [f["assigned_clerk"] for f in missed] == ["clerk-018"]
+
+
+async def _watched(center: Center) -> bool:
+    return bool(await center.app.state.pool.fetchval(
+        "SELECT count(*) FROM timers WHERE kind = 'obligation' AND fire_at IS NOT NULL"))
