@@ -171,6 +171,32 @@ async def test_the_unit_replies_with_its_link_and_the_link_reaches_that_referral
             assert r.status_code == 403 and r.json()["error"]["code"] == "forbidden_center"
         r = await center.followup.get(f"/referrals/{rid}", headers=stranger)
         assert r.status_code == 403
+        # Another center's referral, its link asked for by its own staff.
+        r = await post(center.intake, "/cases", {
+            "center_id": OTHER_CENTER, "counter_id": "window-1", "service_item":
+            "SA-HARDSHIP-SUBSIDY", "occurred_at": at(2026, 3, 2, 9, 55).isoformat()}, stranger)
+        assert r.status_code == 201, r.text
+        theirs_case = r.json()["id"]
+        for name, body in (("hear", {"words": "咨询"}), ("actions", {
+                "kind": "referred", "description": "转街道", "referred_to": "陆家嘴街道"})):
+            r = await post(center.intake, f"/cases/{theirs_case}/{name}", body, stranger)
+            assert r.status_code == 200, r.text
+        theirs: dict[str, Any] | None = None
+
+        async def their_referral() -> bool:
+            nonlocal theirs
+            r = await center.followup.get("/referrals", params={"case_id": theirs_case},
+                                          headers=stranger)
+            theirs = (r.json()["items"] or [None])[0]
+            return theirs is not None
+
+        await wait_until(their_referral, what="the other center's referral")
+        assert theirs is not None
+        r = await center.followup.get("/referrals", params={"case_id": theirs_case})
+        assert r.json()["items"] == [], "our staff do not see their referrals"
+        their_token = (await post(center.followup,
+                                  f"/referrals/{theirs['referral_id']}/reply-link", {},
+                                  stranger)).json()["token"]
 
         async with unit_client(center) as unit:
             async def reply(token_: str, referral_id: str = rid) -> httpx.Response:
@@ -182,6 +208,9 @@ async def test_the_unit_replies_with_its_link_and_the_link_reaches_that_referral
             wrong = await reply(other_token)
             assert code(wrong) == (403, "token_wrong_referral")
             assert (await unit.get(f"/referrals/{rid}")).status_code == 401, "reads nothing"
+            assert code(await reply(their_token)) == (403, "token_wrong_referral")
+            assert code(await reply(token, theirs["referral_id"])) == (
+                403, "token_wrong_referral")
             ok = await reply(token)
             assert ok.status_code == 200, ok.text
             assert (await reply(token)).status_code == 409, "one reply"
