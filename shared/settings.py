@@ -163,6 +163,12 @@ class Settings(BaseSettings):
     followup_early_check_working_days: int = Field(1, ge=0)
     followup_obligation_grace_working_days: int = Field(3, ge=0)
     followup_escalate_after_working_days: int = Field(2, ge=1)
+    followup_help_task_working_days: int = Field(3, ge=1, le=60, description=(
+        "帮办: a help task's deadline when the escalation names none (working days)."))
+    followup_referral_reply_working_days: int = Field(5, ge=1, le=60, description=(
+        "派单: a referral's reply deadline when the referral names none (working days)."))
+    followup_referral_link_days: int = Field(30, ge=1, le=365, description=(
+        "How long a referral's reply link is valid after it is issued (days)."))
     followup_policy_outreach_working_days: int = Field(2, ge=0)
     followup_team: str = Field("followup-desk", description="Team for follow-ups with no clerk.")
     followup_supervisor_team: str = Field("supervisor", description="Who gets escalations.")

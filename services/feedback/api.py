@@ -224,10 +224,12 @@ async def get_figures(
     date_from: Annotated[date | None, Query(alias="from")] = None,
     date_to: Annotated[date | None, Query(alias="to")] = None,
     group_by: Annotated[list[str] | None, Query(description=(
-        "Repeat or comma-separate: center_id, counter_id, clerk_id, service_item"))] = None,
+        "Repeat or comma-separate: center_id, counter_id, clerk_id (the first responder), "
+        "owner_clerk (who has the case now), service_item"))] = None,
     center_id: Annotated[str | None, Query(max_length=64)] = None,
     counter_id: Annotated[str | None, Query(max_length=64)] = None,
     clerk_id: Annotated[str | None, Query(max_length=64)] = None,
+    owner_clerk: Annotated[str | None, Query(max_length=64)] = None,
     service_item: Annotated[str | None, Query(max_length=64)] = None,
     as_of: Annotated[date | None, Query(description=(
         "The day a deadline is judged on (past deadline = before it); default today"))] = None,
@@ -253,7 +255,7 @@ async def get_figures(
             if part not in dims:
                 dims.append(part)  # type: ignore[arg-type]
     given = {"center_id": center_id, "counter_id": counter_id, "clerk_id": clerk_id,
-             "service_item": service_item}
+             "owner_clerk": owner_clerk, "service_item": service_item}
     filters = tuple((d, v) for d, v in given.items() if v is not None)
     today = as_of or _today(settings, feedback)
     query = FigureQuery(period=period, date_from=date_from, date_to=date_to, as_of=today,

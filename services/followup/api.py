@@ -205,8 +205,11 @@ async def clerk_worklist(clerk_id: str, center_id: Center, pool: PoolDep,
     today = _today(settings, clock)
     worklist = await queries.worklist(pool, today, center_id, "assigned_clerk = $2",
                                       clerk_id, days, limit)
+    # 首问负责制: the clerk sees the cases they first took and those handed to them.
     worklist.cases = await _cases(pool, followups, settings, today, center_id,
-                                  "clerk_id = $2", clerk_id, limit)
+                                  "(clerk_id = $2 OR owner_clerk = $2)", clerk_id, limit)
+    worklist.help_tasks = await queries.open_help_tasks(pool, center_id, "owner_clerk = $2",
+                                                        clerk_id, limit)
     return worklist
 
 
@@ -229,6 +232,8 @@ async def team_worklist(team_id: str, center_id: Center, pool: PoolDep, settings
     if team_id == settings.followup_supervisor_team:  # the supervisors': every clerk's cases
         worklist.cases = await _cases(pool, followups, settings, today, center_id,
                                       "center_id = $2", center_id, limit)
+    worklist.help_tasks = await queries.open_help_tasks(
+        pool, center_id, "(owner_team = $2 OR escalated_to = $2)", team_id, limit)
     return worklist
 
 
@@ -248,7 +253,9 @@ async def center_worklist(center_id: str, pool: PoolDep, settings: SettingsDep,
     board.cases = await _cases(pool, followups, settings, today, center_id, "center_id = $2",
                                center_id, limit)
     # Rules waiting for a day the calendar does not cover (GET /parked-rules): on the board.
-    return CenterBoardPublic(**dict(board), parked_rules=await parked.count(pool, center_id))
+    return CenterBoardPublic(**{**dict(board), "help_tasks": await queries.open_help_tasks(
+        pool, center_id, "center_id = $2", center_id, limit)},
+        parked_rules=await parked.count(pool, center_id))
 
 
 PolicyReader = Annotated[Principal, Depends(require_roles(Role.CLERK, Role.SUPERVISOR,

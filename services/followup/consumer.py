@@ -18,6 +18,12 @@ From intake (consumed from the stream, in each case's order):
 * ``CaseReopened``: the open post-resolution checks of the case are cancelled (the counter is
   handling it again; resolving it again schedules a new check).
 * ``ObligationDeclared``: the obligation is watched (see ``domain.Obligation``).
+* ``ActionTaken`` of kind ``escalated`` (帮办): a *help task* for the named colleague or the
+  supervisor team (``domain.HelpTask``); of kind ``referred`` (派单): a *referral* awaiting
+  the unit's reply (``domain.Referral``), whose missing reply becomes a 督办 follow-up.
+* ``CaseHandedOver`` (转办): the case's open follow-ups go to the new owner
+  (``FollowUpReassigned``), and so does every follow-up planned for the case from then on;
+  the first clerk stays in ``case_refs.clerk_id``.
 
 From feedback: ``RectificationOpened`` -> a *rectification* follow-up due at office opening on
 the deadline (on the last working day before it when the deadline is a day off);
@@ -54,12 +60,22 @@ import structlog
 from services.followup import commands as c
 from services.followup import parked as parking
 from services.followup import residents
-from services.followup.application import SYSTEM_RULES, FollowUps, Plan, Watch
+from services.followup.application import (
+    SYSTEM_RULES,
+    Escalation,
+    FollowUps,
+    Plan,
+    Referring,
+    Watch,
+)
 from services.followup.domain import (
     Consent,
     consent_allows,
     follow_up_id_for,
+    help_task_id_for,
     obligation_aggregate_id,
+    referral_id_for,
+    referral_overdue_follow_up_id,
 )
 from shared.contracts import Envelope
 from shared.contracts.followup import Priority, Reason
@@ -95,7 +111,13 @@ DDL = [
     *parking.DDL,
     "CREATE INDEX IF NOT EXISTS case_refs_resident ON case_refs (resident_id)",
     *residents.DDL,
+    # CaseHandedOver: the case's current owner (both null: the first clerk, clerk_id).
+    "ALTER TABLE case_refs ADD COLUMN IF NOT EXISTS owner_clerk text",
+    "ALTER TABLE case_refs ADD COLUMN IF NOT EXISTS owner_team text",
 ]
+
+#: Rules whose follow-ups stay with whom they were given to when the case is handed over.
+NOT_REASSIGNED = ("obligation", "help_task")
 
 Row = tuple[UUID, UUID, str]
 """(case id, follow-up id, rule): what a rule scheduled for a case, kept in rule_followups."""
@@ -220,7 +242,8 @@ class Rules:
             return self._deadline_revised(e)
         if e.service != "intake" or e.case_id is None:
             return None
-        if e.type not in ("DeadlineNoted", "CaseResolved", "CaseReopened", "ObligationDeclared"):
+        if e.type not in ("DeadlineNoted", "CaseResolved", "CaseReopened", "ObligationDeclared",
+                          "ActionTaken", "CaseHandedOver"):
             return None
         case = refs.snapshot(e.case_id)
         if case is None:  # CaseOpened was dead-lettered or predates this consumer
@@ -232,6 +255,17 @@ class Rules:
             return self._resolved(e, case, consent_of)
         if e.type == "ObligationDeclared":
             return self._obligation(e, case, consent_of)
+        if e.type == "ActionTaken":
+            if e.payload["kind"] == "escalated":
+                return self._escalated(e, case)
+            if e.payload["kind"] == "referred":
+                return self._referred(e, case)
+            return None
+        if e.type == "CaseHandedOver":
+            open_ones = [r["follow_up_id"] for r in await conn.fetch(
+                "SELECT follow_up_id FROM rule_followups WHERE case_id = $1"
+                " AND rule <> ALL($2::text[])", e.case_id, list(NOT_REASSIGNED))]
+            return self._handed_over(e, case, open_ones)
         open_checks = [r["follow_up_id"] for r in await conn.fetch(
             "SELECT follow_up_id FROM rule_followups WHERE case_id = $1 AND rule = $2",
             e.case_id, Reason.POST_RESOLUTION_CHECK.value)]
@@ -272,10 +306,11 @@ class Rules:
               due_at: datetime, **extra: Any) -> Plan:
         if is_urgent(case):
             extra["priority"] = Priority.HIGH
+        clerk, team = owner_of(case)
         return Plan(follow_up_id=follow_up_id, center_id=e.center_id, case_id=e.case_id,
                     reason=reason, resident_id=plain(case["resident_id"]), due_at=due_at,
-                    assigned_clerk=extra.pop("assigned_clerk", case["clerk_id"]),
-                    assigned_team=extra.pop("assigned_team", None),
+                    assigned_clerk=extra.pop("assigned_clerk", clerk),
+                    assigned_team=extra.pop("assigned_team", team),
                     source=f"{e.service}:{e.type}", service_item=case["service_item"],
                     causation_id=str(e.event_id), correlation_id=e.correlation_id,
                     occurred_at=e.occurred_at, **extra)
@@ -344,7 +379,8 @@ class Rules:
                       resident_id=plain(case["resident_id"]),  # type: ignore[arg-type]
                       cadence=p["cadence"],
                       next_due_on=date.fromisoformat(p["next_due_on"]),
-                      assigned_clerk=case["clerk_id"], service_item=case["service_item"],
+                      assigned_clerk=owner_of(case)[0] or case["clerk_id"],
+                      service_item=case["service_item"],
                       causation_id=str(e.event_id), correlation_id=e.correlation_id,
                       occurred_at=e.occurred_at)
 
@@ -357,6 +393,58 @@ class Rules:
             await self.followups.watch(watch)
             # Remembered with the case: an erasure finds it before the worklist shows it.
             return (watch.case_id, obligation_aggregate_id(watch.obligation_id), "obligation")
+
+        return run
+
+    def _escalated(self, e: Envelope, case: CaseRef) -> Effect:
+        p = e.payload
+        escalation = Escalation(
+            task_id=help_task_id_for(e.event_id), center_id=e.center_id,
+            case_id=e.case_id,  # type: ignore[arg-type]
+            owner_clerk=p.get("owner_clerk"), requested_by=e.actor,
+            day=self.followups.calendar(e.center_id).local_day(e.occurred_at),
+            within_working_days=p.get("within_working_days"), source_id=e.event_id,
+            service_item=case["service_item"], causation_id=str(e.event_id),
+            correlation_id=e.correlation_id, occurred_at=e.occurred_at)
+
+        async def run(_: list[Row]) -> Row:
+            await self.followups.open_help_task(escalation)
+            return (escalation.case_id, escalation.task_id, "help_task")
+
+        return run
+
+    def _referred(self, e: Envelope, case: CaseRef) -> Effect:
+        p = e.payload
+        referring = Referring(
+            referral_id=referral_id_for(e.event_id), center_id=e.center_id,
+            case_id=e.case_id,  # type: ignore[arg-type]
+            unit_kind=p.get("unit_kind") or "other", unit_name=p.get("referred_to") or "",
+            unit_contact=p.get("unit_contact") or "", referred_by=e.actor,
+            day=self.followups.calendar(e.center_id).local_day(e.occurred_at),
+            within_working_days=p.get("within_working_days"), source_id=e.event_id,
+            causation_id=str(e.event_id), correlation_id=e.correlation_id,
+            occurred_at=e.occurred_at)
+
+        async def run(_: list[Row]) -> Row:
+            await self.followups.send_referral(referring)
+            # Its 督办, once planned, is the case's like any follow-up: a handover moves it.
+            return (referring.case_id, referral_overdue_follow_up_id(referring.referral_id),
+                    Reason.REFERRAL_OVERDUE.value)
+
+        return run
+
+    def _handed_over(self, e: Envelope, case: CaseRef, open_ones: list[UUID]) -> Effect:
+        clerk, team = owner_of(case)
+
+        async def run(earlier: list[Row]) -> None:
+            this_batch = [f for _, f, rule in earlier if rule not in NOT_REASSIGNED]
+            for follow_up_id in dict.fromkeys([*open_ones, *this_batch]):
+                try:
+                    await self.followups.reassign(follow_up_id, clerk, team,
+                                                  f"handover:{e.event_id}", e.occurred_at)
+                except NotFound:  # a 督办 not planned (yet): planned for the owner then
+                    continue
+            return None
 
         return run
 
@@ -426,10 +514,11 @@ async def _consents(conn: asyncpg.Connection, events: Sequence[Envelope],
 
 CaseRef = dict[str, Any]
 """A row of ``case_refs`` (case_id, center_id, resident_id, clerk_id, counter_id,
-service_item, status, opened_at, urgency, deadline_close, due_on, due_basis)."""
+service_item, status, opened_at, urgency, deadline_close, due_on, due_basis, owner_clerk,
+owner_team)."""
 CASE_REF_COLUMNS = ("case_id", "center_id", "resident_id", "clerk_id", "counter_id",
                     "service_item", "status", "opened_at", "urgency", "deadline_close",
-                    "due_on", "due_basis")
+                    "due_on", "due_basis", "owner_clerk", "owner_team")
 URGENT = (Urgency.HIGH.value, Urgency.CRITICAL.value)
 
 
@@ -437,6 +526,14 @@ def is_urgent(case: CaseRef) -> bool:
     """Urgency high or critical, or a deadline noted close (``urgent_deadline_working_days``):
     the case's follow-ups are high priority."""
     return case.get("urgency") in URGENT or bool(case.get("deadline_close"))
+
+
+def owner_of(case: CaseRef) -> tuple[str | None, str | None]:
+    """Who has the case now (clerk, team): the new owner after a handover, else its first
+    clerk."""
+    if case.get("owner_clerk") or case.get("owner_team"):
+        return case.get("owner_clerk"), case.get("owner_team")
+    return case["clerk_id"], None
 
 
 class _CaseRefs:
@@ -474,7 +571,7 @@ class _CaseRefs:
                 "clerk_id": p["clerk_id"], "counter_id": p["counter_id"],
                 "service_item": p["service_item"], "status": "open",
                 "opened_at": e.occurred_at, "urgency": None, "deadline_close": False,
-                "due_on": None, "due_basis": None}
+                "due_on": None, "due_basis": None, "owner_clerk": None, "owner_team": None}
             self.dirty.add(e.case_id)
             if resident is not None:
                 self.touched.append((resident, p["service_item"], e.case_id, e.center_id,
@@ -501,15 +598,19 @@ class _CaseRefs:
             case["due_on"] = date.fromisoformat(p["due_on"])
             case["due_basis"] = p["basis"]
             self.dirty.add(e.case_id)
+        elif e.type == "CaseHandedOver":
+            case["owner_clerk"], case["owner_team"] = p["to_clerk"], p["to_team"]
+            self.dirty.add(e.case_id)
 
     async def save(self, conn: asyncpg.Connection) -> None:
         if self.dirty:
             await conn.executemany(
                 f"INSERT INTO case_refs ({', '.join(CASE_REF_COLUMNS)}) VALUES ($1, $2, $3, $4,"
-                " $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (case_id) DO UPDATE SET"
-                " service_item = EXCLUDED.service_item, status = EXCLUDED.status,"
+                " $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) ON CONFLICT (case_id) DO UPDATE"
+                " SET service_item = EXCLUDED.service_item, status = EXCLUDED.status,"
                 " urgency = EXCLUDED.urgency, deadline_close = EXCLUDED.deadline_close,"
-                " due_on = EXCLUDED.due_on, due_basis = EXCLUDED.due_basis",
+                " due_on = EXCLUDED.due_on, due_basis = EXCLUDED.due_basis,"
+                " owner_clerk = EXCLUDED.owner_clerk, owner_team = EXCLUDED.owner_team",
                 [tuple(self.cases[i][c] for c in CASE_REF_COLUMNS) for i in self.dirty])
         if self.touched:
             await conn.executemany(

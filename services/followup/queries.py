@@ -75,16 +75,82 @@ class CaseDuePublic(Public):
     overdue: bool = Field(description="open past its due date")
 
 
+class HelpTaskPublic(Public):
+    """帮办: a help task, its owner (a colleague or the supervisor team), deadline and status
+    (open, accepted, in_progress, done, handed_back); ``escalated_to`` once overdue."""
+
+    task_id: UUID
+    center_id: str
+    case_id: UUID | None
+    owner_clerk: str | None
+    owner_team: str | None
+    requested_by: str
+    status: str
+    deadline_at: Moment
+    deadline_on: date
+    basis: str
+    escalated_to: str | None
+    service_item: str | None
+    source_id: UUID
+    opened_at: Moment
+    updated_at: Moment
+    version: int
+    position: int
+
+
+class HelpTaskList(Public):
+    items: list[HelpTaskPublic]
+
+
+class ReferralPublic(Public):
+    """派单: where the case went (the unit's kind, name and contact; no personal data), the
+    reply deadline, the status (awaiting_reply, overdue, replied), the reply and who recorded
+    it, and the 督办 follow-up once overdue."""
+
+    referral_id: UUID
+    center_id: str
+    case_id: UUID | None
+    unit_kind: str
+    unit_name: str
+    unit_contact: str
+    referred_by: str
+    status: str
+    reply_due_at: Moment
+    basis: str
+    reply: str | None
+    replied_by_recipient: bool | None
+    replied_at: Moment | None
+    follow_up_id: UUID | None
+    sent_at: Moment
+    updated_at: Moment
+    version: int
+    position: int
+
+
+class ReferralList(Public):
+    items: list[ReferralPublic]
+
+
+class ReplyLinkPublic(Public):
+    """A reply link for the referred unit: it records that referral's reply, nothing else."""
+
+    referral_id: UUID
+    token: str
+    expires_at: Moment
+
+
 class WorklistPublic(Public):
     """A clerk's or a team's follow-ups on ``today`` (the center's day), high priority first;
-    and the open cases overdue or due soon (``CASE_DUE_SOON_WORKING_DAYS``), critical ones
-    whatever their due date, critical first, then urgent, then by due date."""
+    the open cases overdue or due soon (``CASE_DUE_SOON_WORKING_DAYS``), critical ones
+    whatever their due date, critical first, then urgent, then by due date; and the help
+    tasks they own that are not done (帮办; overdue ones first)."""
 
     today: date
     overdue: list[FollowUpPublic]
     due_today: list[FollowUpPublic]
     upcoming: list[FollowUpPublic]
     cases: list[CaseDuePublic] = Field(default_factory=list)
+    help_tasks: list[HelpTaskPublic] = Field(default_factory=list)
 
 
 class CenterBoardPublic(WorklistPublic):
@@ -205,3 +271,55 @@ async def obligation(pool: asyncpg.Pool, obligation_id: UUID) -> ObligationPubli
     row = await pool.fetchrow(f"SELECT {OBLIGATION_COLUMNS} FROM obligations"
                               " WHERE obligation_id = $1", obligation_id)
     return ObligationPublic.of(row) if row is not None else None
+
+
+HELP_COLUMNS = ("task_id, center_id, case_id, owner_clerk, owner_team, requested_by, status,"
+                " deadline_at, deadline_on, basis, escalated_to, service_item, source_id,"
+                " opened_at, updated_at, version, position")
+REFERRAL_COLUMNS = ("referral_id, center_id, case_id, unit_kind, unit_name, unit_contact,"
+                    " referred_by, status, reply_due_at, basis, reply, replied_by_recipient,"
+                    " replied_at, follow_up_id, sent_at, updated_at, version, position")
+
+
+async def help_task(pool: asyncpg.Pool, task_id: UUID) -> HelpTaskPublic | None:
+    row = await pool.fetchrow(f"SELECT {HELP_COLUMNS} FROM help_tasks WHERE task_id = $1",
+                              task_id)
+    return HelpTaskPublic.of(row) if row is not None else None
+
+
+async def help_tasks(pool: asyncpg.Pool, center_id: str | None, case_id: UUID | None,
+                     limit: int) -> HelpTaskList:
+    """The help tasks of a case (of ``center_id`` when given), latest deadline first."""
+    rows = await pool.fetch(
+        f"SELECT {HELP_COLUMNS} FROM help_tasks WHERE case_id = $1"
+        " AND ($2::text IS NULL OR center_id = $2) ORDER BY deadline_at DESC LIMIT $3",
+        case_id, center_id, limit)
+    return HelpTaskList(items=[HelpTaskPublic.of(r) for r in rows])
+
+
+async def open_help_tasks(pool: asyncpg.Pool, center_id: str, who: str, value: str,
+                          limit: int) -> list[HelpTaskPublic]:
+    """The help tasks not done on a worklist (``who``: the condition on ``$2``), the escalated
+    and the earliest deadline first."""
+    rows = await pool.fetch(
+        f"SELECT {HELP_COLUMNS} FROM help_tasks WHERE center_id = $1 AND {who}"
+        " AND status IN ('open', 'accepted', 'in_progress')"
+        " ORDER BY escalated_to IS NULL, deadline_at, task_id LIMIT $3",
+        center_id, value, limit)
+    return [HelpTaskPublic.of(r) for r in rows]
+
+
+async def referral(pool: asyncpg.Pool, referral_id: UUID) -> ReferralPublic | None:
+    row = await pool.fetchrow(f"SELECT {REFERRAL_COLUMNS} FROM referrals"
+                              " WHERE referral_id = $1", referral_id)
+    return ReferralPublic.of(row) if row is not None else None
+
+
+async def referrals(pool: asyncpg.Pool, center_id: str | None, case_id: UUID | None,
+                    waiting: bool, limit: int) -> ReferralList:
+    """A case's referrals, or (``waiting``) those of the center still without a reply."""
+    rows = await pool.fetch(
+        f"SELECT {REFERRAL_COLUMNS} FROM referrals WHERE ($1::uuid IS NULL OR case_id = $1)"
+        " AND ($2::text IS NULL OR center_id = $2) AND (NOT $3 OR status <> 'replied')"
+        " ORDER BY reply_due_at, referral_id LIMIT $4", case_id, center_id, waiting, limit)
+    return ReferralList(items=[ReferralPublic.of(r) for r in rows])

@@ -100,6 +100,15 @@ async def take_action(case_id: UUID, body: c.TakeAction, request: Request, write
         case_id, body, write.actor, write.key, write.expected_version))
 
 
+@cases.post("/{case_id}/handover", response_model=WrittenPublic,
+            summary="Hand the case to another clerk or team (首问负责制: the first clerk stays "
+                    "accountable)")
+async def hand_over(case_id: UUID, body: c.HandOverCase, request: Request, write: Write,
+                    staff: Staff) -> WrittenPublic:
+    return WrittenPublic.of(await _use_cases(request).hand_over(
+        case_id, body, write.actor, write.key, write.expected_version))
+
+
 @cases.post("/{case_id}/deadlines", response_model=WrittenPublic,
             summary="Step 4: a deadline that must not be missed")
 async def note_deadline(case_id: UUID, body: c.NoteDeadline, request: Request, write: Write,

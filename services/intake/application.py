@@ -208,8 +208,18 @@ class Intake:
                           key: str | None, expected_version: int | None = None) -> Written:
         return await self._on_case(
             case_id, "ActionTaken", cmd, actor, key, expected_version,
-            lambda case, meta: case.take_action(cmd.kind.value, cmd.description,
-                                                cmd.referred_to, meta))
+            lambda case, meta: case.take_action(
+                cmd.kind.value, cmd.description, cmd.referred_to, meta,
+                owner_clerk=cmd.owner_clerk,
+                unit_kind=cmd.unit_kind.value if cmd.unit_kind else None,
+                unit_contact=cmd.unit_contact, within_working_days=cmd.within_working_days))
+
+    async def hand_over(self, case_id: UUID, cmd: c.HandOverCase, actor: str,
+                        key: str | None, expected_version: int | None = None) -> Written:
+        """转办: the command path checks the case is of the caller's center (403)."""
+        return await self._on_case(
+            case_id, "CaseHandedOver", cmd, actor, key, expected_version,
+            lambda case, meta: case.hand_over(cmd.to_clerk, cmd.to_team, cmd.reason, meta))
 
     async def note_deadline(self, case_id: UUID, cmd: c.NoteDeadline, actor: str,
                             key: str | None, expected_version: int | None = None) -> Written:

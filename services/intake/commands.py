@@ -14,6 +14,7 @@ from shared.contracts.vocabulary import (
     Eligibility,
     Emotion,
     Outcome,
+    ReferralKind,
     Urgency,
 )
 
@@ -81,7 +82,31 @@ class GiveGuidance(_Command):
 class TakeAction(_Command):
     kind: ActionKind
     description: str = Field(min_length=1, max_length=2000)
-    referred_to: str | None = Field(None, max_length=200)
+    referred_to: str | None = Field(None, max_length=200, description=(
+        "referred: the unit's name (a window, a street office, the social insurance bureau, "
+        "an employer)."))
+    owner_clerk: str | None = Field(None, pattern=CODE, description=(
+        "escalated: the colleague who is to help (帮办); default the supervisor team."))
+    unit_kind: ReferralKind | None = Field(None, description="referred: what the unit is.")
+    unit_contact: str | None = Field(None, max_length=200, description=(
+        "referred: the unit's contact (a desk, a hotline), never the resident's."))
+    within_working_days: int | None = Field(None, ge=1, le=60, description=(
+        "escalated: help within; referred: reply within (working days); default the "
+        "service's setting."))
+
+
+class HandOverCase(_Command):
+    """转办: hand the case to another clerk or team; the first clerk stays accountable."""
+
+    to_clerk: str | None = Field(None, pattern=CODE)
+    to_team: str | None = Field(None, pattern=CODE)
+    reason: str = Field(min_length=1, max_length=1000)
+
+    @model_validator(mode="after")
+    def _one(self) -> HandOverCase:
+        if (self.to_clerk is None) == (self.to_team is None):
+            raise ValueError("give exactly one of to_clerk and to_team")
+        return self
 
 
 class NoteDeadline(_Command):

@@ -11,7 +11,14 @@ from uuid import UUID, uuid5
 from eventsourcing.domain import Aggregate, CanMutateAggregate, event
 from eventsourcing.utils import get_topic
 
-from shared.contracts.vocabulary import ActionKind, Basis, DueCause, DueSource, Outcome
+from shared.contracts.vocabulary import (
+    ActionKind,
+    Basis,
+    DueCause,
+    DueSource,
+    Outcome,
+    ReferralKind,
+)
 from shared.kernel.errors import CommandError, InvalidCommand, RuleViolated
 from shared.kernel.idempotency import RemembersCommands
 from shared.kernel.meta import Meta
@@ -63,6 +70,8 @@ class Case(RemembersCommands):
         self.service_item = service_item
         self.resident_id = resident_id
         self.status = "open"
+        self.owner_clerk: str | None = clerk_id  # who does the work now (首问: clerk_id)
+        self.owner_team: str | None = None
         self.heard = False
         self.understood = False
         self.emotion: str | None = None
@@ -159,18 +168,61 @@ class Case(RemembersCommands):
     # -- step 4: serve ----------------------------------------------------------------------
 
     def take_action(self, kind: str, description: str, referred_to: str | None,
-                    meta: Meta) -> None:
+                    meta: Meta, owner_clerk: str | None = None, unit_kind: str | None = None,
+                    unit_contact: str | None = None,
+                    within_working_days: int | None = None) -> None:
+        """An action; an escalation (帮办) may name the colleague who is to help
+        (``owner_clerk``, else the supervisor team); a referral (派单) names the unit
+        (``referred_to``, ``unit_kind``) and may give its contact. ``within_working_days``:
+        the help task's or the reply's deadline."""
         self.check_open()
         self.check_heard("serve")
         if kind == ActionKind.REFERRED and not referred_to:
             raise InvalidCommand("a referral names where the resident was referred to",
                                  field="referred_to")
+        if owner_clerk is not None and kind != ActionKind.ESCALATED:
+            raise InvalidCommand("only an escalation names a colleague to help",
+                                 field="owner_clerk")
+        if kind != ActionKind.REFERRED and (unit_kind or unit_contact):
+            raise InvalidCommand("only a referral names a unit's kind and contact",
+                                 field="unit_kind" if unit_kind else "unit_contact")
+        if within_working_days is not None and kind not in (ActionKind.ESCALATED,
+                                                            ActionKind.REFERRED):
+            raise InvalidCommand("only an escalation or a referral has a deadline",
+                                 field="within_working_days")
+        if kind == ActionKind.REFERRED and unit_kind is None:
+            unit_kind = ReferralKind.OTHER.value
         self._acted(kind=kind, description=description, referred_to=referred_to,
-                    meta=meta)
+                    owner_clerk=owner_clerk, unit_kind=unit_kind, unit_contact=unit_contact,
+                    within_working_days=within_working_days, meta=meta)
 
     @event("ActionTaken")
-    def _acted(self, kind: str, description: str, referred_to: str | None, meta: Meta) -> None:
+    def _acted(self, kind: str, description: str, referred_to: str | None, meta: Meta,
+               owner_clerk: str | None = None, unit_kind: str | None = None,
+               unit_contact: str | None = None, within_working_days: int | None = None) -> None:
         self._remember(meta, "ActionTaken")
+
+    def hand_over(self, to_clerk: str | None, to_team: str | None, reason: str,
+                  meta: Meta) -> None:
+        """转办 under 首问负责制: the work goes to another clerk or team; the first clerk
+        (``clerk_id``) stays accountable."""
+        self.check_open()
+        if (to_clerk is None) == (to_team is None):
+            raise InvalidCommand("hand the case to exactly one clerk or one team",
+                                 field="to_clerk")
+        if (to_clerk, to_team) == (self.owner_clerk, self.owner_team):
+            raise RuleViolated("the case is already theirs", rule="same_owner",
+                               owner=to_clerk or to_team)
+        self._handed_over(to_clerk=to_clerk, to_team=to_team, from_clerk=self.owner_clerk,
+                          from_team=self.owner_team, first_clerk=self.clerk_id, reason=reason,
+                          meta=meta)
+
+    @event("CaseHandedOver")
+    def _handed_over(self, to_clerk: str | None, to_team: str | None, from_clerk: str | None,
+                     from_team: str | None, first_clerk: str, reason: str,
+                     meta: Meta) -> None:
+        self.owner_clerk, self.owner_team = to_clerk, to_team
+        self._remember(meta, "CaseHandedOver")
 
     def note_deadline(self, deadline_id: UUID, due_on: date, description: str,
                       meta: Meta, due: DueCandidate | None = None) -> None:

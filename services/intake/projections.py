@@ -35,6 +35,11 @@ DDL = [
     "ALTER TABLE cases ADD COLUMN IF NOT EXISTS due_basis text",
     "ALTER TABLE cases ADD COLUMN IF NOT EXISTS due_source text",
     "CREATE INDEX IF NOT EXISTS cases_center_due ON cases (center_id, status, due_on)",
+    # CaseHandedOver: who does the work now (null: the first clerk, clerk_id).
+    "ALTER TABLE cases ADD COLUMN IF NOT EXISTS owner_clerk text",
+    "ALTER TABLE cases ADD COLUMN IF NOT EXISTS owner_team text",
+    "CREATE INDEX IF NOT EXISTS cases_owner_status ON cases (center_id, owner_clerk, status)"
+    " WHERE owner_clerk IS NOT NULL",
     "CREATE INDEX IF NOT EXISTS cases_center_opened ON cases (center_id, opened_at DESC)",
     "CREATE INDEX IF NOT EXISTS cases_center_status ON cases (center_id, status)",
     "CREATE INDEX IF NOT EXISTS cases_item ON cases (service_item)",
@@ -52,7 +57,7 @@ STAGES = {
     "RequestHeard": "heard", "RequestRestated": "restated", "ConcernsNoted": "concerns_noted",
     "GuidanceGiven": "guided", "ActionTaken": "served", "DeadlineNoted": None,
     "ObligationDeclared": None, "CaseDueDateSet": None, "CaseResolved": "resolved",
-    "CaseReopened": "reopened",
+    "CaseReopened": "reopened", "CaseHandedOver": None,
 }
 
 
@@ -74,6 +79,8 @@ def _patch(patch: dict[str, Any], e: Envelope) -> None:
     elif e.type == "CaseDueDateSet":
         patch.update(due_on=date.fromisoformat(p["due_on"]), due_basis=p["basis"],
                      due_source=p["source"])
+    elif e.type == "CaseHandedOver":
+        patch.update(owner_clerk=p["to_clerk"], owner_team=p["to_team"])
     elif e.type == "CaseResolved":
         patch.update(status="resolved", outcome=p["outcome"],
                      emotion_defused=p["emotion_defused"], resolved_at=e.occurred_at)
@@ -89,7 +96,8 @@ CASE_COLUMNS = (
     "case_id", "center_id", "counter_id", "clerk_id", "channel", "service_item", "resident_id",
     "resident_basis", "status", "stage", "emotion_on_arrival", "urgency", "eligibility", "outcome",
     "emotion_defused", "opened_at", "updated_at", "resolved_at", "next_deadline",
-    "reopen_count", "version", "position", "due_on", "due_basis", "due_source")
+    "reopen_count", "version", "position", "due_on", "due_basis", "due_source", "owner_clerk",
+    "owner_team")
 TIMELINE_COLUMNS = ("case_id", "version", "position", "type", "schema_version", "occurred_at",
                     "recorded_at", "actor", "causation_id", "correlation_id", "payload")
 #: How the live UPDATE treats these columns (the rest are plain assignments).

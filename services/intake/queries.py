@@ -52,6 +52,8 @@ class CaseSummary(Public):
         "The day the case must be finished by (办结时限): CaseDueDateSet"))
     due_basis: str | None = Field(None, description="official, or provisional")
     due_source: str | None = Field(None, description="item_days, promised, deadline, moved")
+    owner_clerk: str | None = None
+    owner_team: str | None = None
     resident_status: str | None = None
 
 
@@ -136,8 +138,9 @@ async def cases(pool: asyncpg.Pool, time_zone: str, given: CaseFilter, limit: in
         where.append(f"channel = {arg(given.channel)}")
     if given.resident_id:
         where.append(f"resident_id = {arg(given.resident_id)}")
-    if given.clerk_id:
-        where.append(f"clerk_id = {arg(given.clerk_id)}")
+    if given.clerk_id:  # 首问负责制: the first clerk's, and the current owner's
+        clerk = arg(given.clerk_id)
+        where.append(f"(clerk_id = {clerk} OR owner_clerk = {clerk})")
     if given.opened_from:
         where.append(f"(opened_at AT TIME ZONE {arg(time_zone)})::date >= "
                      f"{arg(given.opened_from)}")

@@ -7,7 +7,15 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from shared.contracts.fields import CODE, Code, Day, FreeText, FreeTextList, OptionalFreeText
+from shared.contracts.fields import (
+    CODE,
+    Code,
+    Day,
+    FreeText,
+    FreeTextList,
+    OptionalCode,
+    OptionalFreeText,
+)
 from shared.contracts.registry import REGISTRY, EventContract
 from shared.contracts.vocabulary import (
     ActionKind,
@@ -19,6 +27,7 @@ from shared.contracts.vocabulary import (
     Eligibility,
     Emotion,
     Outcome,
+    ReferralKind,
     Urgency,
 )
 
@@ -133,11 +142,43 @@ class GuidanceGiven(_Payload):
 
 
 class ActionTaken(_Payload):
-    """Step 4: something done for the resident, or a referral."""
+    """Step 4: something done for the resident, an escalation, or a referral.
+
+    v2 (current) says what follow-up needs to track an escalation (帮办: a help task owned by
+    ``owner_clerk``, a named colleague, or the supervisor team when None) and a referral
+    (派单: ``referred_to`` is the unit's name, ``unit_kind`` what it is, ``unit_contact`` the
+    unit's contact, never the resident's); ``within_working_days`` is the help task's deadline
+    or the referral's reply deadline, counted on the center's working-day calendar (None:
+    the service's default). v1 events are read through :func:`action_taken_v1_to_v2`.
+    """
 
     kind: ActionKind
     description: FreeText
     referred_to: OptionalFreeText = None
+    owner_clerk: OptionalCode = Field(None, description=(
+        "escalated: the colleague who is to help (None: the supervisor team)."))
+    unit_kind: ReferralKind | None = Field(None, description="referred: what the unit is.")
+    unit_contact: OptionalFreeText = Field(None, description=(
+        "referred: the unit's contact (a desk, a hotline), never the resident's."))
+    within_working_days: int | None = Field(None, ge=1, le=60, description=(
+        "escalated: help within; referred: reply within (working days)."))
+
+
+class ActionTakenV1(_Payload):
+    """ActionTaken as recorded before v2: kind, description, where it was referred to."""
+
+    kind: ActionKind
+    description: FreeText
+    referred_to: OptionalFreeText = None
+
+
+def action_taken_v1_to_v2(payload: dict[str, Any]) -> dict[str, Any]:
+    """v1 -> v2: no owner, unit kind, contact or deadline was said; an old referral is of an
+    unknown kind (``other``) and both take the service's default deadline."""
+    v1 = ActionTakenV1.model_validate(payload)
+    kind = ReferralKind.OTHER.value if v1.kind == ActionKind.REFERRED else None
+    return {**v1.model_dump(mode="json"), "owner_clerk": None, "unit_kind": kind,
+            "unit_contact": None, "within_working_days": None}
 
 
 class DeadlineNoted(_Payload):
@@ -194,6 +235,20 @@ class CaseDueDateSet(_Payload):
     note: OptionalFreeText = None
 
 
+class CaseHandedOver(_Payload):
+    """The case was handed to another clerk or team (转办, 首问负责制): the first clerk
+    (``first_clerk``, who opened it) stays accountable and keeps seeing it until it is
+    resolved; the new owner does the work and gets its follow-ups. Exactly one of
+    ``to_clerk`` and ``to_team``; ``from_clerk`` / ``from_team`` is the owner before."""
+
+    to_clerk: OptionalCode = None
+    to_team: OptionalCode = None
+    from_clerk: OptionalCode = None
+    from_team: OptionalCode = None
+    first_clerk: Code
+    reason: FreeText
+
+
 class ConsentChanged(_Payload):
     """A resident's consent as the center now holds it: recorded at registration and at every
     change. No personal data: the vault keeps who the resident is; this says only what they
@@ -224,7 +279,9 @@ CONTRACTS = [
     REGISTRY.add(EventContract("ConcernsNoted", SERVICE, ConcernsNoted, version=2,
                                upcasters={1: concerns_noted_v1_to_v2}, summary="Step 2")),
     REGISTRY.add(EventContract("GuidanceGiven", SERVICE, GuidanceGiven, summary="Step 3")),
-    REGISTRY.add(EventContract("ActionTaken", SERVICE, ActionTaken, summary="Step 4: action")),
+    REGISTRY.add(EventContract("ActionTaken", SERVICE, ActionTaken, version=2,
+                               upcasters={1: action_taken_v1_to_v2},
+                               summary="Step 4: action, escalation or referral")),
     REGISTRY.add(EventContract("DeadlineNoted", SERVICE, DeadlineNoted,
                                summary="Step 4: deadline")),
     REGISTRY.add(EventContract("ObligationDeclared", SERVICE, ObligationDeclared,
@@ -233,6 +290,9 @@ CONTRACTS = [
     REGISTRY.add(EventContract("CaseReopened", SERVICE, CaseReopened, summary="Case reopened")),
     REGISTRY.add(EventContract("CaseDueDateSet", SERVICE, CaseDueDateSet,
                                summary="Step 4: the day the case must be finished by")),
+    REGISTRY.add(EventContract("CaseHandedOver", SERVICE, CaseHandedOver,
+                               summary="Handed to another clerk or team; the first stays "
+                                       "accountable")),
     REGISTRY.add(EventContract("ConsentChanged", SERVICE, ConsentChanged,
                                summary=ConsentChanged.__doc__ or "")),
     REGISTRY.add(EventContract("ResidentErased", SERVICE, ResidentErased,

@@ -45,6 +45,17 @@ class ActionKind(StrEnum):
     DOCUMENTS_COLLECTED = "documents_collected"
 
 
+class ReferralKind(StrEnum):
+    """Where a referral (派单) went: another window of the center, a street office, the social
+    insurance bureau, an employer, or another unit."""
+
+    WINDOW = "window"
+    STREET_OFFICE = "street_office"
+    SOCIAL_INSURANCE_BUREAU = "social_insurance_bureau"
+    EMPLOYER = "employer"
+    OTHER = "other"
+
+
 class Outcome(StrEnum):
     RESOLVED = "resolved"
     PARTLY_RESOLVED = "partly_resolved"

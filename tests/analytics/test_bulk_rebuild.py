@@ -209,6 +209,52 @@ def untidy_log() -> list[dict[str, Any] | bytes]:
         watch.add("ObligationEnded", at("2026-04-20", 9), reason="不再需要")
         out += [*watch.events, watch.events[1], watch.events[0]]
 
+    # 转办, 帮办, 派单: a case handed over twice (the second published twice); a follow-up
+    # reassigned with it; a help task accepted, escalated and done, one handed back before
+    # it was accepted (stale acceptance after it); a referral overdue then replied, one
+    # replied by its unit on time.
+    out += [step("intake", "CaseHandedOver", h5, h5.case_id, 20, at("2026-03-06", 9),
+                 {"to_clerk": "clerk-018", "to_team": None, "from_clerk": None,
+                  "from_team": None, "first_clerk": "clerk-017", "reason": "专人办理"})]
+    second = step("intake", "CaseHandedOver", h5, h5.case_id, 21, at("2026-03-06", 10),
+                  {"to_clerk": None, "to_team": "hardship-team", "from_clerk": "clerk-018",
+                   "from_team": None, "first_clerk": "clerk-017", "reason": "转团队"})
+    out += [second, second]
+    moved = follow_up(h5, at("2026-03-05", 9), at("2026-03-09", 9))
+    moved.add("FollowUpReassigned", at("2026-03-06", 10), assigned_clerk=None,
+              assigned_team="hardship-team", reason="the case was handed over")
+    out += moved.events
+    helped = Aggregate("followup", h1)
+    helped.add("HelpTaskOpened", at("2026-03-05", 9), owner_clerk="clerk-018",
+               owner_team=None, requested_by="clerk-017",
+               deadline_at=at("2026-03-10", 17).isoformat(), source_id=str(uuid.uuid4()),
+               service_item=HARDSHIP)
+    helped.add("HelpTaskAccepted", at("2026-03-05", 10))
+    helped.add("HelpTaskStarted", at("2026-03-06", 10))
+    helped.add("HelpTaskEscalated", at("2026-03-10", 17), escalated_to="supervisor",
+               overdue_working_days=0)
+    helped.add("HelpTaskDone", at("2026-03-11", 9), note="已协助")
+    back = Aggregate("followup", h0)
+    back.add("HelpTaskOpened", at("2026-03-05", 9), owner_clerk=None, owner_team="supervisor",
+             requested_by="clerk-017", deadline_at=at("2026-03-10", 17).isoformat(),
+             source_id=str(uuid.uuid4()))
+    back.add("HelpTaskAccepted", at("2026-03-05", 10))
+    back.add("HelpTaskHandedBack", at("2026-03-05", 11), reason="不属本中心")
+    out += [*helped.events, back.events[0], back.events[2], back.events[1]]
+    late_reply = Aggregate("followup", h1)
+    late_reply.add("ReferralSent", at("2026-03-05", 9), unit_kind="social_insurance_bureau",
+                   unit_name="区社保中心", unit_contact="窗口12", referred_by="clerk-017",
+                   reply_due_at=at("2026-03-12", 17).isoformat(), source_id=str(uuid.uuid4()))
+    late_reply.add("ReferralOverdue", at("2026-03-12", 17), follow_up_id=str(uuid.uuid4()),
+                   assigned_clerk="clerk-017", assigned_team=None)
+    late_reply.add("ReferralReplied", at("2026-03-13", 9), reply="已受理", by_recipient=True)
+    on_time = Aggregate("followup", h0)
+    on_time.add("ReferralSent", at("2026-03-05", 9), unit_kind="street_office",
+                unit_name="花木街道", referred_by="clerk-017",
+                reply_due_at=at("2026-03-12", 17).isoformat(), source_id=str(uuid.uuid4()))
+    on_time.add("ReferralReplied", at("2026-03-06", 9), reply="已办", by_recipient=False)
+    out += [*late_reply.events, *on_time.events, on_time.events[0]]
+
     # Nobody can read these: not JSON, an unknown event type.
     out.append(b"{not json")
     out.append(step("intake", "CaseTeleported", h0, h0.case_id, 8, at("2026-03-05", 11), {}))

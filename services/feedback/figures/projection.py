@@ -4,7 +4,7 @@ The projection keeps one *fact row* per thing an analyst counts, each built only
 
     fig_cases          one row per case            (intake: CaseOpened, ConcernsNoted,
                                                      GuidanceGiven, CaseDueDateSet,
-                                                     CaseResolved, CaseReopened)
+                                                     CaseResolved, CaseReopened, CaseHandedOver)
     fig_surveys        one row per survey          (feedback: SurveyRequested, SurveySent,
                                                      RatingGiven, SurveyExpired, SurveyWithdrawn)
     fig_rectifications one row per rectification  (feedback: RectificationOpened,
@@ -39,7 +39,7 @@ from shared.readmodels.readmodel import ReadModel
 CONSUMER = "feedback-figures"
 
 INTAKE_TYPES = ("CaseOpened", "ConcernsNoted", "GuidanceGiven", "CaseDueDateSet", "CaseResolved",
-                "CaseReopened")
+                "CaseReopened", "CaseHandedOver")
 FEEDBACK_TYPES = ("SurveyRequested", "SurveySent", "RatingGiven", "SurveyExpired",
                   "SurveyWithdrawn", "RectificationOpened", "RectificationDeadlineRevised",
                   "RectificationCompleted")
@@ -81,7 +81,7 @@ CASES = Table("fig_cases", "case_id", (
     ("case_id", "uuid"), ("center_id", "text"), ("counter_id", "text"), ("clerk_id", "text"),
     ("service_item", "text"), ("opened_on", "date"), ("emotion", "text"),
     ("resolved", "boolean"), ("resolved_on", "date"), ("outcome", "text"),
-    ("defused", "boolean"), ("due_on", "date")))
+    ("defused", "boolean"), ("due_on", "date"), ("owner_clerk", "text")))
 SURVEYS = Table("fig_surveys", "survey_id", (
     ("survey_id", "uuid"), ("case_id", "uuid"), ("center_id", "text"), ("purpose", "text"),
     ("requested_on", "date"), ("was_sent", "boolean"), ("result", "text"),
@@ -99,6 +99,8 @@ DDL = [
     *(t.ddl() for t in TABLES),
     # CaseDueDateSet (issue 19): the due date in force, for the on-time completion rate.
     "ALTER TABLE fig_cases ADD COLUMN IF NOT EXISTS due_on date",
+    # 首问负责制: who has the case now (clerk_id stays the first responder).
+    "ALTER TABLE fig_cases ADD COLUMN IF NOT EXISTS owner_clerk text",
     "CREATE INDEX IF NOT EXISTS fig_cases_opened ON fig_cases (center_id, opened_on)",
     "CREATE INDEX IF NOT EXISTS fig_cases_resolved ON fig_cases (center_id, resolved_on)",
     "CREATE INDEX IF NOT EXISTS fig_surveys_closed ON fig_surveys (center_id, closed_on)",
@@ -204,6 +206,8 @@ class FiguresProjection:
         p = e.payload
         row.update(center_id=e.center_id, counter_id=p["counter_id"], clerk_id=p["clerk_id"],
                    opened_on=self.day(e.occurred_at))
+        if row["owner_clerk"] is None:  # not handed over (before its opening arrived)
+            row["owner_clerk"] = p["clerk_id"]
         if row["service_item"] is None:
             row["service_item"] = p["service_item"]
         if row["resolved"] is None:
@@ -227,6 +231,10 @@ class FiguresProjection:
 
     def _reopened(self, row: Row, e: Envelope) -> None:
         row.update(resolved=False, resolved_on=None, outcome=None, defused=None)
+
+    def _handed_over(self, row: Row, e: Envelope) -> None:
+        """The owner role: the clerk it was handed to (a team: the team's code)."""
+        row["owner_clerk"] = e.payload["to_clerk"] or e.payload["to_team"]
 
     # -- feedback ----------------------------------------------------------------------------
 
@@ -294,6 +302,7 @@ APPLY: dict[str, Callable[[FiguresProjection, Row, Envelope], None]] = {
     "CaseDueDateSet": FiguresProjection._due_date_set,
     "CaseResolved": FiguresProjection._resolved,
     "CaseReopened": FiguresProjection._reopened,
+    "CaseHandedOver": FiguresProjection._handed_over,
     "SurveyRequested": FiguresProjection._survey_requested,
     "SurveySent": FiguresProjection._survey_sent,
     "RatingGiven": FiguresProjection._rated,

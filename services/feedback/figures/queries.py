@@ -26,8 +26,12 @@ SATISFIED = ("very_satisfied", "satisfied", "basically_satisfied")
 BAD = ("dissatisfied", "very_dissatisfied")
 
 Period = Literal["day", "week", "month", "year", "all"]
-Dimension = Literal["center_id", "counter_id", "clerk_id", "service_item"]
-DIMENSIONS: tuple[Dimension, ...] = ("center_id", "counter_id", "clerk_id", "service_item")
+Dimension = Literal["center_id", "counter_id", "clerk_id", "owner_clerk", "service_item"]
+#: ``clerk_id`` is the first responder (首问: who opened the case), ``owner_clerk`` who has
+#: it now (the clerk or team it was last handed to; the first clerk when never handed over):
+#: a clerk's figures in either role.
+DIMENSIONS: tuple[Dimension, ...] = ("center_id", "counter_id", "clerk_id", "owner_clerk",
+                                     "service_item")
 
 
 def _in(values: tuple[str, ...]) -> str:
