@@ -250,9 +250,11 @@ class Case(RemembersCommands):
         return True
 
     def check_may_move_due(self, actor: str, supervisor: bool) -> None:
-        if not supervisor and actor != self.clerk_id:
-            raise NotCaseOwner("only the case's clerk or a supervisor moves its due date",
-                               clerk_id=self.clerk_id, actor=actor)
+        # 首问负责制: the first clerk stays accountable, the one it was handed to does the work.
+        if not supervisor and actor not in (self.clerk_id, self.owner_clerk):
+            raise NotCaseOwner("only the case's clerk (first or current) or a supervisor moves "
+                               "its due date", clerk_id=self.clerk_id,
+                               owner_clerk=self.owner_clerk, actor=actor)
 
     def move_due_date(self, due_on: date, note: str, basis: str, actor: str, supervisor: bool,
                       meta: Meta) -> None:
