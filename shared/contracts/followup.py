@@ -46,6 +46,7 @@ class Reason(StrEnum):
     POLICY_CHANGE = "policy_change"
     RECTIFICATION = "rectification"
     HOME_VISIT = "home_visit"
+    VERIFICATION = "verification"  # 回访核实: call the resident about a bad review, first
 
 
 class Priority(StrEnum):
@@ -89,6 +90,7 @@ class RescheduleCause(StrEnum):
 
     STAFF = "staff"
     CALENDAR_PUBLISHED = "calendar_published"
+    TRIAGED = "triaged"  # a bad review's triage gave its rectification another deadline
 
 
 class _Payload(BaseModel):
