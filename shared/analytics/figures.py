@@ -290,7 +290,7 @@ def aftercare_sql(tz: str) -> dict[str, str]:
     rectifications = f"""
     WITH ev AS (
         SELECT {cols}, CAST(deadline_on AS DATE) AS deadline_on, NULL::DATE AS completed_on,
-               resident_id IS NOT NULL AS named, NULL::VARCHAR AS appeal
+               coalesce(resident_id_known, false) AS named, NULL::VARCHAR AS appeal
             FROM "RectificationOpened" WHERE {seen}
         UNION ALL SELECT {cols}, CAST(deadline_on AS DATE), NULL, NULL, NULL
             FROM "RectificationDeadlineRevised" WHERE {seen}
