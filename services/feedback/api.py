@@ -175,10 +175,12 @@ async def triage_rectification(rectification_id: UUID, body: c.TriageRectificati
 async def appeal_rectification(rectification_id: UUID, body: c.LodgeAppeal,
                                feedback: FeedbackDep, key: IdempotencyKey, actor: Actor,
                                expected: ExpectedVersion, staff: Staff) -> WrittenPublic:
-    """One appeal per bad review (409 ``appeal_exists``), with reasons (personal data is
-    redacted); a supervisor other than the clerk decides it."""
-    return WrittenPublic.of(await feedback.lodge_appeal(rectification_id, body, actor, key,
-                                                        expected))
+    """By the clerk the review is about (another clerk: 403 ``forbidden_actor``), or a
+    supervisor for them. One appeal per bad review (409 ``appeal_exists``), with reasons
+    (personal data is redacted); a supervisor other than the clerk decides it."""
+    return WrittenPublic.of(await feedback.lodge_appeal(
+        rectification_id, body, actor, key, expected,
+        on_behalf=staff.role is Role.SUPERVISOR))
 
 
 @rectifications.post("/{rectification_id}/appeal/decision", response_model=WrittenPublic,

@@ -319,11 +319,14 @@ class Feedback:
                                   act, meta, key, expected_version)
 
     async def lodge_appeal(self, rectification_id: UUID, cmd: c.LodgeAppeal, actor: str,
-                           key: str, expected_version: int | None = None) -> Written:
+                           key: str, expected_version: int | None = None, *,
+                           on_behalf: bool = False) -> Written:
+        """The reviewed clerk's appeal; ``on_behalf``: a supervisor lodges it for them."""
         meta = self.path.meta(actor, key, cmd)
         return await self.path.on(
             rectification_id, "rectification", "RectificationAppealed",
-            lambda rectification, meta: rectification.lodge_appeal(cmd.reasons, meta),
+            lambda rectification, meta: rectification.lodge_appeal(cmd.reasons, meta,
+                                                                   on_behalf),
             meta, key, expected_version)
 
     async def decide_appeal(self, rectification_id: UUID, cmd: c.DecideAppeal, actor: str,

@@ -120,6 +120,13 @@ class SelfDecision(CommandError):
     code = "self_decision"
 
 
+class NotYourReview(CommandError):
+    """A clerk appeals a bad review of their own service; a supervisor may for a clerk."""
+
+    status = 403
+    code = "forbidden_actor"
+
+
 class AppealExists(CommandError):
     status = 409
     code = "appeal_exists"
@@ -374,7 +381,11 @@ class Rectification(RemembersCommands):
 
     # -- the clerk's appeal, decided by another supervisor (申诉复核) ----------------------
 
-    def lodge_appeal(self, reasons: str, meta: Meta) -> None:
+    def lodge_appeal(self, reasons: str, meta: Meta, on_behalf: bool = False) -> None:
+        """The reviewed clerk appeals (or, ``on_behalf``, a supervisor for them): once."""
+        if not on_behalf and meta.get("actor") != self.clerk_id:
+            raise NotYourReview("a clerk appeals a bad review of their own service; a "
+                                "supervisor may appeal for them", actor=meta.get("actor"))
         if self.appeal is not None:
             raise AppealExists("this bad review was appealed already; it takes one appeal",
                                appeal=self.appeal)

@@ -166,6 +166,11 @@ async def test_appeals_are_decided_by_another_supervisor_and_revisits_stay_open_
         r = await feedback.post(f"/rectifications/{real['rectification_id']}/appeal",
                                 json={"reasons": "again"}, headers={**headers(key()), **clerk})
         assert r.status_code == 409 and r.json()["error"]["code"] == "appeal_exists"
+        r = await feedback.post(f"/rectifications/{real['rectification_id']}/appeal",
+                                json={"reasons": "不是我的窗口"}, headers={
+                                    **headers(key()),
+                                    **bearer(settings, role=Role.CLERK, sub="clerk-021")})
+        assert r.status_code == 403 and r.json()["error"]["code"] == "forbidden_actor"
         board = (await feedback.get("/rectifications", params={
             "center_id": CENTER, "status": "appealed", "after": position})).json()
         assert board["appeals_waiting"] == 2 and len(board["items"]) == 2

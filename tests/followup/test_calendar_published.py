@@ -90,7 +90,8 @@ async def test_december_20_plans_january_provisionally_and_replans_once_when_202
     holidays = tmp_path / "holidays.json"
     holidays.write_text("{}")  # where next year's schedule will go
     async with center_day(settings, DECEMBER_20, with_feedback=True, holidays_file=holidays,
-                          feedback_tick_s=0.05) as center:
+                          feedback_tick_s=0.05,
+                          rectification_default_track="explain") as center:  # 15 days
         assert center.feedback is not None
         # A bad review on Sunday Dec 20: 15 working days from Monday Dec 21 run into January,
         # which nobody has published yet: provisional (Jan 1 the only holiday), Jan 12.
@@ -219,7 +220,8 @@ async def test_past_the_provisional_years_a_rule_is_parked_and_shown_until_the_y
     holidays.write_text("{}")
     # No provisional years at all: 2027 is beyond the calendar.
     async with center_day(settings, DECEMBER_20, with_feedback=True, holidays_file=holidays,
-                          calendar_provisional_years=0, feedback_tick_s=0.05) as center:
+                          calendar_provisional_years=0, feedback_tick_s=0.05,
+                          rectification_default_track="explain") as center:  # 15 days
         assert center.feedback is not None
         case_id = await center.open_case(DECEMBER_20)
         await center.step(case_id, "deadlines", {

@@ -19,6 +19,7 @@ from services.feedback.application import SurveyPolicy
 from services.feedback.domain import (
     AppealExists,
     NoAppealPending,
+    NotYourReview,
     Rectification,
     SelfDecision,
     Survey,
@@ -158,7 +159,10 @@ def test_an_upheld_appeal_voids_the_open_rectification_and_is_decided_once() -> 
 
 def test_a_rejected_appeal_leaves_the_rectification_open() -> None:
     r = bad_review(at(2026, 3, 2, 10))
-    r.lodge_appeal("居民情绪激动，恶意差评", meta(at(2026, 3, 2, 11), "supervisor-02"))
+    with pytest.raises(NotYourReview):  # another clerk cannot appeal clerk-017's review
+        r.lodge_appeal("不是我", meta(at(2026, 3, 2, 11), "clerk-021"))
+    r.lodge_appeal("居民情绪激动，恶意差评", meta(at(2026, 3, 2, 11), "supervisor-02"),
+                   on_behalf=True)
     with pytest.raises(SelfDecision):  # whoever appealed does not decide
         r.decide_appeal(AppealDecision.REJECTED, None, "no", "supervisor-02",
                         meta(at(2026, 3, 3, 10), "supervisor-02"))
