@@ -55,12 +55,16 @@ async def bad_review(center: Center, when: datetime) -> tuple[str, dict[str, Any
     return case_id, rectification
 
 
-async def follow_up(center: Center, **filters: str) -> dict[str, Any]:
+async def follow_up(center: Center, reason: str | None = None, **filters: str
+                    ) -> dict[str, Any]:
+    """The one follow-up ``filters`` find (of ``reason``: a bad review's rectification
+    follow-up shares its source with the verification contact)."""
     found: list[dict[str, Any]] = []
 
     async def there() -> bool:
         nonlocal found
-        found = (await center.followup.get("/followups", params=filters)).json()["items"]
+        found = [f for f in (await center.followup.get("/followups", params=filters)).json()[
+            "items"] if reason is None or f["reason"] == reason]
         return len(found) == 1
 
     await wait_until(there, what=f"the follow-up of {filters}")
@@ -119,7 +123,8 @@ async def test_december_20_plans_january_provisionally_and_replans_once_when_202
                                            params={"after": r.json()["position"]})).json()
         assert datetime.fromisoformat(visit["due_at"]) == at(2027, 2, 22, 9)
         assert visit["basis"] == "provisional"
-        rect_follow_up = await follow_up(center, source_id=rectification["rectification_id"])
+        rect_follow_up = await follow_up(center, "rectification",
+                                         source_id=rectification["rectification_id"])
         assert datetime.fromisoformat(rect_follow_up["due_at"]) == at(2027, 1, 12, 9)
         assert rect_follow_up["basis"] == "provisional"
 
