@@ -33,10 +33,13 @@ RECTIFICATION_COLUMNS = (
     " r.version, r.position")
 #: Open: no outcome yet, and no upheld appeal took the review away.
 OPEN = "r.status = 'open' AND r.appeal IS DISTINCT FROM 'upheld'"
+#: A named resident's revisit still waiting for an answer: a task until it is done.
+REVISITING = ("r.resident_id IS NOT NULL AND r.status = 'completed'"
+              " AND v.status IN ('requested', 'sent')")
 RECTIFICATION_FROM = ("rectifications r LEFT JOIN surveys v"
                       " ON v.survey_id = r.revisit_survey_id")
 
-RectificationStatus = Literal["open", "overdue", "completed", "appealed", "all"]
+RectificationStatus = Literal["open", "overdue", "completed", "appealed", "revisiting", "all"]
 Track = Literal["untriaged", "immediate", "limited", "explain"]
 TRACKS: tuple[Track, ...] = ("untriaged", "immediate", "limited", "explain")
 
@@ -132,6 +135,9 @@ class RectificationBoard(Public):
     overdue: int
     by_track: dict[Track, int] = Field(description="Open rectifications per track.")
     appeals_waiting: int
+    revisits_waiting: int = Field(description=(
+        "Named residents' revisits asked and not yet answered (asked again by phone until "
+        "they are)."))
     items: list[RectificationPublic]
 
 
@@ -193,6 +199,8 @@ async def rectification_board(pool: asyncpg.Pool, center_id: str | None,
         where.append(f"NOT ({OPEN})")
     elif status == "appealed":
         where.append("r.appeal = 'pending'")
+    elif status == "revisiting":
+        where.append(REVISITING)
     sql = f"SELECT {RECTIFICATION_COLUMNS} FROM {RECTIFICATION_FROM}"
     if where:
         sql += " WHERE " + " AND ".join(where)
@@ -201,8 +209,9 @@ async def rectification_board(pool: asyncpg.Pool, center_id: str | None,
     counts = await pool.fetch(
         f"SELECT coalesce(r.track, 'untriaged') AS track, count(*) FILTER (WHERE {OPEN}) AS open,"
         f" count(*) FILTER (WHERE {OPEN} AND r.deadline_on < $1) AS overdue,"
-        " count(*) FILTER (WHERE r.appeal = 'pending') AS appeals"
-        " FROM rectifications r WHERE ($2::text IS NULL OR r.center_id = $2) GROUP BY 1",
+        " count(*) FILTER (WHERE r.appeal = 'pending') AS appeals,"
+        f" count(*) FILTER (WHERE {REVISITING}) AS revisits FROM {RECTIFICATION_FROM}"
+        " WHERE ($2::text IS NULL OR r.center_id = $2) GROUP BY 1",
         today, center_id)
     by_track: dict[Track, int] = dict.fromkeys(TRACKS, 0)
     for c in counts:
@@ -210,6 +219,7 @@ async def rectification_board(pool: asyncpg.Pool, center_id: str | None,
     return RectificationBoard(as_of=today, open=sum(c["open"] for c in counts),
                               overdue=sum(c["overdue"] for c in counts), by_track=by_track,
                               appeals_waiting=sum(c["appeals"] for c in counts),
+                              revisits_waiting=sum(c["revisits"] for c in counts),
                               items=[RectificationPublic.of_row(r, today) for r in rows])
 
 

@@ -227,6 +227,10 @@ async def test_appeals_are_decided_by_another_supervisor_and_revisits_stay_open_
         second = (await feedback.get(f"/surveys/{again['revisit_survey_id']}")).json()
         assert (second["channel"], second["purpose"], second["status"]) == (
             "phone_callback", "revisit", "requested")
+        board = (await feedback.get("/rectifications", params={
+            "center_id": CENTER, "status": "revisiting"})).json()
+        assert board["revisits_waiting"] == 1
+        assert [i["rectification_id"] for i in board["items"]] == [real["rectification_id"]]
 
         # By hand: resolution answers 3, one struck by the upheld appeal -> satisfied 1/2;
         # bad reviews 1 (the real one); appeals upheld 1; named bad reviews 1, revisited 0.
@@ -252,3 +256,6 @@ async def test_appeals_are_decided_by_another_supervisor_and_revisits_stay_open_
         november = next(row for row in figures["rows"] if row["period_start"] == "2026-11-01")
         assert november["named_revisit_rate"] == {"numerator": 1, "denominator": 1,
                                                   "rate": 1.0}
+        board = (await feedback.get("/rectifications", params={
+            "center_id": CENTER, "after": r.json()["position"]})).json()
+        assert board["revisits_waiting"] == 0, "answered: the task is done"

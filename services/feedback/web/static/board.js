@@ -369,6 +369,7 @@ function renderRectifications(force = false) {
     if (badge) badge.textContent = n;
   }
   $("#appeals-waiting").textContent = rect.appeals_waiting ?? 0;
+  $("#revisits-waiting").textContent = rect.revisits_waiting ?? 0;
   if (editing.size && !force) return; // a form is being filled in: leave it as it is
   ul.replaceChildren(...(rect.items.length ? rect.items.map(rectItem) : [h("li", { class: "none" }, t("rect_empty"))]));
   const appeals = data.appeals;
