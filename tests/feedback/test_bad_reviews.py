@@ -149,7 +149,7 @@ async def test_appeals_are_decided_by_another_supervisor_and_revisits_stay_open_
     clerk = bearer(settings, role=Role.CLERK, sub="clerk-017")
     async with center(settings, clock, sender, start) as (intake, feedback):
         at = "2026-11-25T10:00:00+08:00"
-        _, malicious = await bad_review(intake, feedback, sender, at)
+        malicious_case, malicious = await bad_review(intake, feedback, sender, at)
         _, real = await bad_review(intake, feedback, sender, at, "very_dissatisfied")
         await bad_review(intake, feedback, sender, at, "satisfied")
 
@@ -206,6 +206,16 @@ async def test_appeals_are_decided_by_another_supervisor_and_revisits_stay_open_
                                 json={"outcome": "rectified", "actions": "nothing"},
                                 headers=headers(key()))
         assert r.status_code == 409, "a void rectification takes no outcome"
+
+        # Nothing left to verify or put right: follow-up cancels both.
+        async def cancelled() -> bool:
+            return len(await followup_events(settings, "FollowUpCancelled",
+                                             malicious_case)) == 2
+        await wait_until(cancelled, what="the upheld appeal's follow-ups to be cancelled")
+        planned = {e.aggregate_id: e.payload["reason"] for e in await followup_events(
+            settings, "FollowUpScheduled", malicious_case)}
+        assert sorted(planned[e.aggregate_id] for e in await followup_events(
+            settings, "FollowUpCancelled", malicious_case)) == ["rectification", "verification"]
 
         # The real one is put right; its revisit (by phone) goes unanswered for a week.
         clock.set(datetime.fromisoformat("2026-11-26T10:00:00+08:00"))
