@@ -72,7 +72,9 @@ class SurveyScheduler:
         expired = sum(await asyncio.gather(*(self._expire(r["survey_id"], r["again"])
                                              for r in to_expire)))
         to_send = await self.pool.fetch(
-            "SELECT s.survey_id, s.channel, r.surveys, r.erased FROM surveys s"
+            "SELECT s.survey_id, s.channel, r.surveys, r.erased, CASE WHEN s.purpose ="
+            " 'revisit' AND s.resident_id IS NOT NULL THEN s.rectification_id END AS again"
+            " FROM surveys s"
             " LEFT JOIN residents r ON r.resident_id = s.resident_id"
             " WHERE s.status = 'requested' AND s.send_at <= $1 AND s.expires_at > $1"
             " ORDER BY s.send_at LIMIT $2", now, self.batch)
@@ -82,7 +84,7 @@ class SurveyScheduler:
     async def _send_if_allowed(self, row: asyncpg.Record) -> int:
         consent = Consent(surveys=row["surveys"] is not False, erased=row["erased"] is True)
         if consent.forbids(row["channel"]) is None:
-            return await self._send(row["survey_id"])
+            return await self._send(row["survey_id"], row["again"])
         survey_id = row["survey_id"]
         if ("send", survey_id) in self._done:
             return 0
@@ -117,13 +119,13 @@ class SurveyScheduler:
         self._mark("expire", survey_id)
         return 1
 
-    async def _send(self, survey_id: UUID) -> int:
+    async def _send(self, survey_id: UUID, again: UUID | None = None) -> int:
         if ("send", survey_id) in self._done:
             return 0
         try:
             out = await self.feedback.send_survey(survey_id)
         except SurveyClosed:
-            return await self._expire(survey_id)
+            return await self._expire(survey_id, again)
         except (RuleViolated, NotFound):
             self._mark("send", survey_id)  # sent, answered or withdrawn already
             return 0
