@@ -8,6 +8,7 @@ no make-up day)."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -36,6 +37,7 @@ from shared.contracts.feedback import (
 )
 from shared.kernel.calendar import Basis, WorkingCalendar
 from shared.kernel.errors import RuleViolated
+from shared.kernel.holidays import parse_holidays
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 CALENDAR = WorkingCalendar()
@@ -102,6 +104,13 @@ def test_a_triage_into_a_provisional_year_says_so_and_is_revised_like_any_deadli
     assert (r.deadline_on, r.basis) == (date(2027, 1, 4), Basis.PROVISIONAL)
     triage(r, RectificationTrack.LIMITED, date(2026, 12, 31))  # the supervisor thinks again
     assert (r.deadline_on, r.working_days) == (date(2027, 1, 8), 5)
+    # 2027's schedule published with 1-3 January off and Monday 4 January worked as usual,
+    # plus Friday 8 January off (illustrative): the track's 5 days from the triage end Monday 11.
+    published = WorkingCalendar(holidays=parse_holidays(json.dumps({"2027": {
+        "source": "illustrative, not the State Council's",
+        "holidays": ["2027-01-01..2027-01-03", "2027-01-08"], "workdays": []}})))
+    assert r.revise_deadline(published, date(2027, 1, 2), meta(at(2027, 1, 2, 9))) is True
+    assert (r.deadline_on, r.basis, r.track) == (date(2027, 1, 11), Basis.OFFICIAL, "limited")
 
 
 def test_a_rectification_with_its_outcome_or_an_upheld_appeal_is_not_triaged() -> None:
