@@ -194,7 +194,25 @@ class Settings(BaseSettings):
         default_factory=lambda: {"counter": "tablet", "phone": "phone_callback",
                                  "home_visit": "sms", "open311": "sms"},
         description="Survey channel per intake channel (the resident's preferred way back).")
-    rectification_working_days: int = Field(15, ge=1, description="Deadline of a bad review.")
+    # A bad review the 好差评 way (issue 18): each triage track's limit in working days, the
+    # track a rectification's deadline follows until a supervisor triages it, how soon the
+    # verification contact is due, and how the revisit asks.
+    rectification_immediate_working_days: int = Field(1, ge=0, description=(
+        "立行立改: working days after the triage day."))
+    rectification_limited_working_days: int = Field(5, ge=0, description=(
+        "限期整改: working days after the triage day."))
+    rectification_explain_working_days: int = Field(15, ge=0, description=(
+        "解释说明: working days after the triage day."))
+    rectification_default_track: Literal["immediate", "limited", "explain"] = Field(
+        "limited", description=(
+            "The track whose limit a bad review's deadline follows until it is triaged "
+            "(counted from the day of the review)."))
+    followup_verification_working_days: int = Field(1, ge=0, description=(
+        "回访核实: the verification contact after a bad review is due at office opening this "
+        "many working days after the day of the review (1: the next working morning)."))
+    revisit_channel: Literal["phone_callback", "sms"] = Field("phone_callback", description=(
+        "How a rectification's revisit asks the resident; an unanswered revisit of a named "
+        "resident is asked again by phone until answered."))
     center_windows: dict[str, dict[str, str]] = Field(
         default_factory=lambda: {"*": {f"window-{n}": f"{n}号窗口" for n in range(1, 9)}},
         description=(

@@ -156,6 +156,46 @@ async def complete_rectification(rectification_id: UUID, body: c.CompleteRectifi
                                 revisit_survey_id=str(revisit_survey_id_for(rectification_id)))
 
 
+@rectifications.post("/{rectification_id}/triage", response_model=WrittenPublic,
+                     summary="Triage a bad review: immediate, limited or explain (好差评)")
+async def triage_rectification(rectification_id: UUID, body: c.TriageRectification,
+                               feedback: FeedbackDep, key: IdempotencyKey, actor: Actor,
+                               expected: ExpectedVersion,
+                               supervisor: Supervisor) -> WrittenPublic:
+    """The supervisor puts the bad review on a track: 立行立改 ``immediate``, 限期整改
+    ``limited`` or 解释说明 ``explain``, each due its own working days after the day of the
+    triage (``RECTIFICATION_*_WORKING_DAYS``, 1 / 5 / 15); the rectification follow-up moves
+    with the deadline. Again while open to change the track; 409 once the outcome is in."""
+    return WrittenPublic.of(await feedback.triage(rectification_id, body, actor, key,
+                                                  expected))
+
+
+@rectifications.post("/{rectification_id}/appeal", response_model=WrittenPublic,
+                     summary="The clerk appeals a bad review as malicious or mistaken (申诉)")
+async def appeal_rectification(rectification_id: UUID, body: c.LodgeAppeal,
+                               feedback: FeedbackDep, key: IdempotencyKey, actor: Actor,
+                               expected: ExpectedVersion, staff: Staff) -> WrittenPublic:
+    """By the clerk the review is about (another clerk: 403 ``forbidden_actor``), or a
+    supervisor for them. One appeal per bad review (409 ``appeal_exists``), with reasons
+    (personal data is redacted); a supervisor other than the clerk decides it."""
+    return WrittenPublic.of(await feedback.lodge_appeal(
+        rectification_id, body, actor, key, expected,
+        on_behalf=staff.role is Role.SUPERVISOR))
+
+
+@rectifications.post("/{rectification_id}/appeal/decision", response_model=WrittenPublic,
+                     summary="Decide a clerk's appeal (复核): upheld or rejected")
+async def decide_appeal(rectification_id: UUID, body: c.DecideAppeal, feedback: FeedbackDep,
+                        key: IdempotencyKey, actor: Actor, expected: ExpectedVersion,
+                        supervisor: Supervisor) -> WrittenPublic:
+    """By a supervisor who neither appealed nor was the reviewed clerk (403
+    ``self_decision``). Upheld (``grounds`` malicious or mistaken): the review leaves
+    ``bad_reviews`` and the satisfaction figures and is counted in ``appeals_upheld``; an
+    open rectification is closed (``void``). 409 ``no_appeal_pending`` without an appeal."""
+    return WrittenPublic.of(await feedback.decide_appeal(rectification_id, body, actor, key,
+                                                         expected))
+
+
 # -- reads ------------------------------------------------------------------------------------
 
 @surveys.get("/{survey_id}", response_model=SurveyPublic,

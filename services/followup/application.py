@@ -30,7 +30,7 @@ from services.followup.domain import (
     working_deadline,
 )
 from shared.catalogue import Catalogue
-from shared.contracts.followup import Priority, Reason
+from shared.contracts.followup import Priority, Reason, RescheduleCause
 from shared.eventstore.application import ServiceApplication
 from shared.eventstore.command_path import CommandPath, check_version
 from shared.eventstore.group_commit import GroupCommitter, Unit, Written
@@ -473,14 +473,17 @@ class FollowUps:
         return moved.get("yes", False)
 
     async def follow_deadline(self, follow_up_id: UUID, due_at: datetime, basis: Basis,
-                              cause: str, occurred_at: datetime) -> Written | None:
-        """A rectification's revised deadline moves its follow-up (once per revision)."""
+                              cause: str, occurred_at: datetime,
+                              why: RescheduleCause = RescheduleCause.CALENDAR_PUBLISHED
+                              ) -> Written | None:
+        """A rectification's revised deadline (re-planned, or triaged: ``why``) moves its
+        follow-up (once per revision)."""
         now = self.clock.now()
 
         def run(unit: Unit) -> Aggregate:
             follow_up: FollowUp = unit.get(follow_up_id, "follow-up")
             meta = follow_up.meta_for(meta_for(SYSTEM_RULES, cause, occurred_at))
-            follow_up.follow_deadline(due_at, basis, max(now, occurred_at), meta)
+            follow_up.follow_deadline(due_at, basis, max(now, occurred_at), meta, why)
             return follow_up
 
         return await self.committer.submit(run, [follow_up_id])

@@ -25,10 +25,14 @@ From intake (consumed from the stream, in each case's order):
   (``FollowUpReassigned``), and so does every follow-up planned for the case from then on;
   the first clerk stays in ``case_refs.clerk_id``.
 
-From feedback: ``RectificationOpened`` -> a *rectification* follow-up due at office opening on
-the deadline (on the last working day before it when the deadline is a day off);
-``RectificationDeadlineRevised`` (the deadline worked out again once an official schedule
-replaced a provisional year) moves that follow-up with it.
+From feedback: ``RectificationOpened`` -> a *verification* contact (回访核实) due at office
+opening on the first working day after the day of the bad review
+(``followup_verification_working_days``), and a *rectification* follow-up due at office
+opening on the deadline (on the last working day before it when the deadline is a day off);
+``RectificationTriaged`` (a supervisor put it on a track) and ``RectificationDeadlineRevised``
+(the deadline worked out again once an official schedule replaced a provisional year) move
+that follow-up with the deadline; ``RectificationAppealDecided`` upheld (the review no longer
+counts) cancels both while they are open.
 
 From intake, about a resident (``residents.py``): ``ConsentChanged`` and ``ResidentErased``
 are remembered, and every rule plans with what the resident agreed to
@@ -50,7 +54,7 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -78,10 +82,16 @@ from services.followup.domain import (
     referral_overdue_follow_up_id,
 )
 from shared.contracts import Envelope
-from shared.contracts.followup import Priority, Reason
+from shared.contracts.followup import Priority, Reason, RescheduleCause
 from shared.contracts.vocabulary import Urgency
-from shared.kernel.calendar import Basis, CalendarNotCovered, CalendarOutOfRange, DueRule
-from shared.kernel.errors import NotFound
+from shared.kernel.calendar import (
+    Basis,
+    CalendarNotCovered,
+    CalendarOutOfRange,
+    DueRule,
+    WorkingCalendar,
+)
+from shared.kernel.errors import AlreadyDoneError, NotFound, RuleViolated
 
 log = structlog.get_logger("sixstep.followup.rules")
 
@@ -121,12 +131,24 @@ NOT_REASSIGNED = ("obligation", "help_task")
 
 Row = tuple[UUID, UUID, str]
 """(case id, follow-up id, rule): what a rule scheduled for a case, kept in rule_followups."""
+def verification_rule(calendar: WorkingCalendar, reviewed_at: datetime,
+                      working_days: int) -> DueRule:
+    """回访核实: office opening on the ``working_days``-th working day after the day of the
+    bad review (1: the next working morning, whatever hour the review came; a Friday
+    evening's is Monday's); 0: at once."""
+    day = calendar.local_day(reviewed_at)
+    if working_days == 0:
+        return DueRule("on_or_after", day, 0, not_before=reviewed_at)
+    return DueRule("on_or_after", day + timedelta(days=1), working_days - 1,
+                   not_before=reviewed_at)
+
+
 def plain(value: Any) -> UUID | None:
     """asyncpg's UUID as the standard library's (the event store transcodes only that)."""
     return None if value is None else UUID(str(value))
 
 
-Effect = Callable[[list[Row]], Awaitable[Row | None]]
+Effect = Callable[[list[Row]], Awaitable[Row | list[Row] | None]]
 """Runs one rule; gets what earlier rules of the same case scheduled in this batch."""
 ConsentOf = Callable[[UUID | None], Consent]
 """What a resident agreed to, as of the end of the batch being applied."""
@@ -189,7 +211,9 @@ class Rules:
                 parked.append((e, str(exc) if isinstance(exc, CalendarOutOfRange)
                                else exc.message, year))
                 continue
-            if result is not None:
+            if isinstance(result, list):
+                rows.extend(result)
+            elif result is not None:
                 rows.append(result)
         return rows, parked
 
@@ -238,8 +262,10 @@ class Rules:
         consent_of = consent_of or (lambda _: Consent())
         if e.type == "RectificationOpened":
             return self._rectification(e, refs.snapshot(e.case_id), consent_of)
-        if e.type == "RectificationDeadlineRevised":
+        if e.type in ("RectificationDeadlineRevised", "RectificationTriaged"):
             return self._deadline_revised(e)
+        if e.type == "RectificationAppealDecided":
+            return self._appeal_upheld(e) if e.payload["decision"] == "upheld" else None
         if e.service != "intake" or e.case_id is None:
             return None
         if e.type not in ("DeadlineNoted", "CaseResolved", "CaseReopened", "ObligationDeclared",
@@ -453,25 +479,57 @@ class Rules:
         p = e.payload
         rectification_id = UUID(p["rectification_id"])
         follow_up_id = follow_up_id_for("rectification", rectification_id)
+        verification_id = follow_up_id_for("verification", rectification_id)
         resident = (UUID(p["resident_id"]) if p.get("resident_id")
                     else plain(case["resident_id"]) if case else None)
 
-        async def run(_: list[Row]) -> Row | None:
-            contact = consent_allows(Reason.RECTIFICATION, consent_of(resident))
-            if contact is None:
-                return None  # erased: no revisit to plan
-            due_at, basis = self._at_deadline(e, date.fromisoformat(p["deadline_on"]))
-            await self.followups.schedule(Plan(
-                follow_up_id=follow_up_id, center_id=e.center_id, case_id=e.case_id,
-                reason=Reason.RECTIFICATION, resident_id=resident, due_at=due_at,
+        def plan(follow_up: UUID, reason: Reason, due_at: datetime, basis: Basis,
+                 contact: bool, due_rule: DueRule | None = None) -> Plan:
+            return Plan(
+                follow_up_id=follow_up, center_id=e.center_id, case_id=e.case_id,
+                reason=reason, resident_id=resident, due_at=due_at,
                 assigned_clerk=None, assigned_team=self.settings.followup_team,
                 source=f"{e.service}:{e.type}", source_id=rectification_id,
                 priority=Priority.HIGH, service_item=case["service_item"] if case else None,
                 causation_id=str(e.event_id), correlation_id=e.correlation_id,
-                occurred_at=e.occurred_at, basis=basis, contact=contact))
+                occurred_at=e.occurred_at, basis=basis, contact=contact, due_rule=due_rule)
+
+        async def run(_: list[Row]) -> list[Row]:
+            contact = consent_allows(Reason.RECTIFICATION, consent_of(resident))
+            if contact is None:
+                return []  # erased: nobody to verify with, no revisit to plan
+            rule = verification_rule(self.followups.calendar(e.center_id), e.occurred_at,
+                                     self.settings.followup_verification_working_days)
+            planned = self.followups.calendar(e.center_id).plan(rule)
+            await self.followups.schedule(plan(verification_id, Reason.VERIFICATION,
+                                               planned.at, planned.basis, contact, rule))
+            due_at, basis = self._at_deadline(e, date.fromisoformat(p["deadline_on"]))
+            await self.followups.schedule(plan(follow_up_id, Reason.RECTIFICATION, due_at,
+                                               basis, contact))
             if e.case_id is None:
-                return None
-            return (e.case_id, follow_up_id, Reason.RECTIFICATION.value)
+                return []
+            return [(e.case_id, verification_id, Reason.VERIFICATION.value),
+                    (e.case_id, follow_up_id, Reason.RECTIFICATION.value)]
+
+        return run
+
+    def _appeal_upheld(self, e: Envelope) -> Effect:
+        """The bad review was malicious or mistaken: nothing to verify or put right."""
+        rectification_id = UUID(e.payload["rectification_id"])
+
+        async def run(_: list[Row]) -> None:
+            for kind in ("verification", "rectification"):
+                try:
+                    await self.followups.cancel(
+                        follow_up_id_for(kind, rectification_id),
+                        c.CancelFollowUp(reason="bad review appeal upheld",
+                                         occurred_at=e.occurred_at),
+                        SYSTEM_RULES, f"appeal:{e.event_id}:{kind}")
+                except (NotFound, RuleViolated, AlreadyDoneError):
+                    # never planned (erased), already done or cancelled: nothing left to stop
+                    log.info("rule.appeal_nothing_to_cancel", kind=kind,
+                             rectification_id=str(rectification_id))
+            return None
 
         return run
 
@@ -485,12 +543,14 @@ class Rules:
 
     def _deadline_revised(self, e: Envelope) -> Effect:
         follow_up_id = follow_up_id_for("rectification", UUID(e.payload["rectification_id"]))
+        why = (RescheduleCause.TRIAGED if e.type == "RectificationTriaged"
+               else RescheduleCause.CALENDAR_PUBLISHED)
 
         async def run(_: list[Row]) -> None:
             due_at, basis = self._at_deadline(e, date.fromisoformat(e.payload["deadline_on"]))
             try:
                 await self.followups.follow_deadline(follow_up_id, due_at, basis,
-                                                     str(e.event_id), e.occurred_at)
+                                                     str(e.event_id), e.occurred_at, why)
             except NotFound:  # its RectificationOpened was parked or dead-lettered
                 log.warning("rule.revision_without_follow_up", follow_up_id=str(follow_up_id))
             return None

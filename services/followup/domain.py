@@ -305,7 +305,8 @@ class FollowUp(RemembersCommands):
         return True
 
     def follow_deadline(self, due_at: datetime, basis: Basis, now: datetime,
-                        meta: Meta) -> bool:
+                        meta: Meta,
+                        cause: RescheduleCause = RescheduleCause.CALENDAR_PUBLISHED) -> bool:
         """A rectification's deadline was revised: this follow-up moves with it (never earlier
         than now); True when moved. Done follow-ups stay as they are."""
         self.check_new_command(meta.get("causation_id"), "FollowUpRescheduled")
@@ -314,8 +315,7 @@ class FollowUp(RemembersCommands):
             return False
         self._rescheduled(due_at=due_at, assigned_clerk=self.assigned_clerk,
                           assigned_team=self.assigned_team,
-                          reason=RescheduleCause.CALENDAR_PUBLISHED.value, meta=meta,
-                          cause=RescheduleCause.CALENDAR_PUBLISHED.value,
+                          reason=cause.value, meta=meta, cause=cause.value,
                           previous_due_at=self.due_at, basis=basis.value, due_rule=None)
         return True
 

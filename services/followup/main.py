@@ -76,7 +76,9 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
             await calendar_changed()
         runtime.add_consumer(rules_module.CONSUMER, rules,
                              [f"{prefix}.intake.*.*", f"{prefix}.feedback.RectificationOpened.*",
-                              f"{prefix}.feedback.RectificationDeadlineRevised.*"])
+                              f"{prefix}.feedback.RectificationDeadlineRevised.*",
+                              f"{prefix}.feedback.RectificationTriaged.*",
+                              f"{prefix}.feedback.RectificationAppealDecided.*"])
         runtime.start_worker("scheduler", scheduler.run)
         runtime.start_worker("fanout", fanout.run)
         try:

@@ -47,6 +47,7 @@ class Reason(StrEnum):
     RECTIFICATION = "rectification"
     HOME_VISIT = "home_visit"
     REFERRAL_OVERDUE = "referral_overdue"  # 督办: a referred unit did not reply in time
+    VERIFICATION = "verification"  # 回访核实: call the resident about a bad review, first
 
 
 class Priority(StrEnum):
@@ -90,6 +91,7 @@ class RescheduleCause(StrEnum):
 
     STAFF = "staff"
     CALENDAR_PUBLISHED = "calendar_published"
+    TRIAGED = "triaged"  # a bad review's triage gave its rectification another deadline
 
 
 class _Payload(BaseModel):

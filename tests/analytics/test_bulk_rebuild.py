@@ -116,8 +116,17 @@ def untidy_log() -> list[dict[str, Any] | bytes]:
              resident_id=None, rating="very_dissatisfied", deadline_on="2026-03-25",
              survey_id=str(bad.id), summary="等太久")
     revisit = survey(late, at("2026-03-09", 16), "revisit", rect.id)
+    # 好差评: triaged, appealed by the clerk, the appeal rejected by another supervisor.
+    rect.add("RectificationTriaged", at("2026-03-05", 10), rectification_id=str(rect.id),
+             track="limited", working_days=5, counted_from="2026-03-05",
+             deadline_on="2026-03-12", previous_deadline_on="2026-03-25")
+    rect.add("RectificationAppealed", at("2026-03-05", 11), rectification_id=str(rect.id),
+             survey_id=str(bad.id), reasons="居民评的是别的窗口")
+    rect.add("RectificationAppealDecided", at("2026-03-06", 9), rectification_id=str(rect.id),
+             survey_id=str(bad.id), decision="rejected", reasons="差评属实",
+             appealed_by="clerk-017")
     rect.add("RectificationCompleted", at("2026-03-09", 15), rectification_id=str(rect.id),
-             outcome="explained", actions="说明", deadline_on="2026-03-25",
+             outcome="explained", actions="说明", deadline_on="2026-03-12",
              completed_on="2026-03-09", on_time=True)
     rect.add("RevisitRequested", at("2026-03-09", 16), rectification_id=str(rect.id),
              survey_id=str(revisit.id))

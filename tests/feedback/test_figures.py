@@ -212,6 +212,8 @@ MARCH = {  # one center, March 2026, deadlines judged on 1 April
     "no_consent": 0,  # v3, not asked for want of consent, is April's
     "on_time_rate": rate(0, 0),  # no case has a due date (CaseDueDateSet) here
     "on_the_spot_rate": rate(4, 6),  # resolved the day opened: 1, 3, 6, 7; not 2, 4
+    "appeals_upheld": 0,  # no appeal in March
+    "named_revisit_rate": rate(0, 0),  # the March rectifications name no resident
 }
 APRIL = {"visits": 1, "followups_on_time_rate": rate(1, 1),  # case 5; f6 done on its day
          "no_consent": 1}  # v3: counted apart, never as no answer (no response rate)
@@ -219,7 +221,8 @@ APRIL = {"visits": 1, "followups_on_time_rate": rate(1, 1),  # case 5; f6 done o
 
 def expect(**given: Any) -> dict[str, Any]:
     """A row: every figure zero (or no rate) unless given."""
-    zero = {"visits": 0, "bad_reviews": 0, "rectifications_opened": 0, "no_consent": 0}
+    zero = {"visits": 0, "bad_reviews": 0, "rectifications_opened": 0, "no_consent": 0,
+            "appeals_upheld": 0}
     out = {name: zero.get(name, rate(0, 0)) for name in MARCH}
     out.update(given)
     return out
