@@ -7,12 +7,14 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
-from services.intake import pages, vault_migration
+from services.intake import pages, plan_views, vault_migration
 from services.intake.api import cases, catalogue
 from services.intake.application import Intake, IntakeApplication, Residents
 from services.intake.known_people import KnownPeople
 from services.intake.lookup_limits import LookupGuard
 from services.intake.open311.routes import router as open311
+from services.intake.plan_api import plans
+from services.intake.planning import Plans
 from services.intake.projections import CONSUMER, DDL, CaseProjection
 from services.intake.residents import audit, residents
 from services.intake.sealing import Sealer
@@ -46,7 +48,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = await start_runtime(settings, SERVICE, IntakeApplication,
-                                      [*DDL, *VAULT_DDL], metrics)
+                                      [*DDL, *VAULT_DDL, *plan_views.DDL], metrics)
         app.state.runtime = runtime
         app.state.pool = runtime.pool
         vault = Vault(runtime.pool, sealer, policy, clock_)
@@ -56,6 +58,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         app.state.intake = Intake(runtime.committer, catalogue_, vault,
                                   known=KnownPeople(runtime.application, vault),
                                   moments=Moments.from_settings(settings), clock=clock_)
+        app.state.plans = Plans(app.state.intake.path, catalogue_, vault)
         app.state.residents = use_cases = Residents(runtime.committer, vault)
         # Consent and erasures the log has not learnt yet (a crash, or residents registered
         # before they went on the log): published once, by the workers, who also forget
@@ -63,6 +66,8 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         runtime.start_worker("residents-upkeep", use_cases.keep_up)
         runtime.add_consumer(CONSUMER, CaseProjection(),
                              [f"{settings.subject_prefix}.intake.*.*"])
+        runtime.add_consumer(plan_views.CONSUMER, plan_views.PlanProjection(),
+                             plan_views.READ_MODEL.subjects(settings))
         try:
             yield
         finally:
@@ -79,6 +84,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
                     public=[r"/", r"/counter"])  # the clerk's page (pages.py)
     app.include_router(cases)
     app.include_router(catalogue)
+    app.include_router(plans)
     app.include_router(residents)
     app.include_router(audit)
     app.include_router(open311)

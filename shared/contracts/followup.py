@@ -46,6 +46,7 @@ class Reason(StrEnum):
     POLICY_CHANGE = "policy_change"
     RECTIFICATION = "rectification"
     HOME_VISIT = "home_visit"
+    PLAN_STEP = "plan_step"  # a linked plan's step is about to take effect
 
 
 class Priority(StrEnum):
