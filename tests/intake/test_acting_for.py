@@ -72,7 +72,7 @@ async def test_each_relation_is_recorded_in_the_vault_and_only_the_ids_go_on_the
                     "relation": relation, "proof_seen": PROOF[Relation(relation)].value}
         opened = {str(e.case_id): e for e in await stream_envelopes(settings)
                   if e.type == "CaseOpened"}
-        for relation, (case_id, applicant, _) in cases.items():
+        for case_id, applicant, _ in cases.values():
             payload = opened[case_id].payload
             assert opened[case_id].version == 3
             assert (payload["resident_id"], payload["applicant_id"]) == (beneficiary, applicant)
