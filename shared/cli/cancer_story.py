@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -149,4 +149,32 @@ async def the_family_applies(client: httpx.AsyncClient, story: CancerStory, at: 
         "step": 3, "case_id": story.subsidy_case, "occurred_at": at.isoformat()},
         run, "link")
     story.last_position = int(linked["position"])
+    return story
+
+
+async def play_and_show(intake: str, token: str, center: str, console: Any) -> CancerStory:
+    """``sixstep demo``'s part: play the story now (his wife comes the same day) and print
+    the plan as the resident is given it."""
+    from rich.table import Table
+
+    now = datetime.now(UTC) - timedelta(minutes=30)
+    async with httpx.AsyncClient(base_url=intake, timeout=30, trust_env=False, headers={
+            "Authorization": f"Bearer {token}"}) as client:
+        story = await the_patient_comes(client, now, center)
+        await the_family_applies(client, story, now + timedelta(minutes=20), center)
+        r = await client.get(f"/plans/{story.plan_id}", params={"after": story.last_position})
+        r.raise_for_status()
+        plan = r.json()
+    table = Table(title=f"The resident with cancer: {plan['title']}")
+    for column in ("step", "from", "item", "what", "after step", "case"):
+        table.add_column(column)
+    for step in plan["steps"]:
+        when = step["effective_on"][:7] if step["timing"] == "month" else step["effective_on"]
+        table.add_row(str(step["seq"]), when, f"{step['name_zh']} ({step['service_item']})",
+                      step["what"], str(step["depends_on"] or ""),
+                      (step["case_id"] or "")[:8])
+    console.print(table)
+    console.print(f"Plan {story.plan_id}: shown on each of its cases "
+                  f"(GET /cases/<id> -> plans) and on the counter page; follow-up reminds "
+                  "ahead of each step.")
     return story
