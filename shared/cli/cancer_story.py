@@ -117,7 +117,7 @@ async def the_patient_comes(client: httpx.AsyncClient, at: datetime,
     first, second = month_after(at.date(), 1), month_after(at.date(), 2)
     plan = await _post(client, "/plans", {
         "center_id": center, "counter_id": counter, "resident_id": patient,
-        "title": "治疗期间的保障衔接：暂停缴费、领完失业金、家属申请医疗费用补助",
+        "title": "治疗期间的保障衔接：暂停缴费、领完失业金、医疗费用补助由家人代办",
         "occurred_at": at.isoformat(),
         "steps": [
             {"service_item": ITEMS[0], "effective_on": first.isoformat(), "timing": "month",

@@ -68,6 +68,7 @@ async def test_the_cancer_plan_across_three_items_and_two_months(settings: Setti
                 (2, ITEMS[1], "2026-04-01", "month", None),
                 (3, ITEMS[2], "2026-05-01", "month", 2)]
             assert plan["steps"][2]["name_zh"] == "城乡居民医保医疗费用补助申领"
+            assert plan["title"].endswith("医疗费用补助由家人代办"), "free text kept as said"
             assert read["acting_for"] is None and read["applicant_id"] == story.patient
 
         # Friday 24 April: his wife comes and applies for him; her case carries step 3.
