@@ -14,6 +14,7 @@ import httpx
 
 from services.intake.plan_views import READ_MODEL
 from shared.analytics.rebuild import Rebuild
+from shared.analytics.replay import Replay
 from shared.cli.cancer_story import ITEMS, the_family_applies, the_patient_comes
 from shared.settings import Settings
 from tests.followup.story import CENTER, at, center_day, key
@@ -179,3 +180,13 @@ async def test_plans_survive_a_rebuild_from_the_log(settings: Settings) -> None:
             await rb.switch()
         after = await case_read(center.intake, story.benefit_case)
         assert after["plans"] == before["plans"]
+
+        # An analyst's replay reads the plan's events back, decoded, in order.
+        replayed = []
+        async with Replay(settings, batch_size=4) as replay:
+            async for batch in replay:
+                replayed += [e for e in batch.events if e.type.startswith("Plan")]
+        assert [e.type for e in replayed] == ["PlanDrawnUp", *["PlanStepAdded"] * 3,
+                                              "PlanCaseLinked"]
+        assert [e.payload.get("seq") for e in replayed[1:4]] == [1, 2, 3]
+        assert replayed[-1].payload["case_id"] == story.subsidy_case
