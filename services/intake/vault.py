@@ -531,6 +531,9 @@ class Vault:
             await conn.executemany(
                 "UPDATE residents SET wrapped_key = $2, id_tag = $3 WHERE resident_id = $1",
                 moved)
+        # Who acted for whom, and on which proof, goes with the resident (either side).
+        await conn.execute("DELETE FROM case_relations WHERE applicant_id = $1"
+                           " OR beneficiary_id = $1", resident_id)
         keys[bucket] = self.sealer.wrap_secret(bucket, new)
         await rewrite_key_table(conn, keys)
         return erased_at

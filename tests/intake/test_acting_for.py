@@ -141,3 +141,20 @@ async def test_both_residents_meet_the_center_boundary(settings: Settings) -> No
         opened_event = [e for e in await stream_envelopes(settings)
                         if e.type == "CaseOpened" and str(e.case_id) == opened.json()["id"]]
         assert opened_event[0].payload["applicant_basis"] == "presence_grant"
+
+
+async def test_erasing_either_resident_forgets_who_acted_for_whom(settings: Settings) -> None:
+    async with running(create_app(settings), role=Role.SUPERVISOR,
+                       center=TEST_CENTER) as client:
+        father, daughter = await register_resident(client), await register_resident(client)
+        r = await client.post("/cases", headers=headers("act-erase-open-1"), json=opening(
+            father, applicant_id=daughter, relation="child",
+            proof_seen="household_register"))
+        assert r.status_code == 201, r.text
+        case_id, position = r.json()["id"], r.json()["position"]
+        assert (await read(client, case_id, position))["acting_for"]["relation"] == "child"
+        erased = await client.delete(f"/residents/{daughter}")
+        assert erased.status_code in (200, 204), erased.text
+        case = await read(client, case_id, position)
+        assert case["acting_for"] is None
+        assert case["applicant_id"] == daughter, "the opaque id stays: the log is the log"
