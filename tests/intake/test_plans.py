@@ -86,6 +86,11 @@ async def test_the_cancer_plan_across_three_items_and_two_months(settings: Setti
         [plan] = subsidy["plans"]
         assert [s["case_id"] for s in plan["steps"]] == [
             story.suspension_case, story.benefit_case, story.subsidy_case]
+        # Each step's own follow-up is found by the step (its source).
+        r = await center.followup.get("/followups", params={
+            "source_id": plan["steps"][2]["step_id"]})
+        [own] = r.json()["items"]
+        assert own["reason"] == "plan_step" and own["service_item"] == ITEMS[2]
 
         # The reminders fire on their working days, not before.
         assert (await center.scheduler.tick(at(2026, 4, 27, 8, 59))).fired.get(
