@@ -17,7 +17,7 @@ from shared.analytics.rebuild import Rebuild
 from shared.analytics.replay import Replay
 from shared.cli.cancer_story import ITEMS, the_family_applies, the_patient_comes
 from shared.settings import Settings
-from tests.followup.story import CENTER, at, center_day, key
+from tests.followup.story import CENTER, DECEMBER_20, at, center_day, key
 from tests.support import headers, register_resident, stream_envelopes, wait_until
 
 
@@ -195,3 +195,21 @@ async def test_plans_survive_a_rebuild_from_the_log(settings: Settings) -> None:
                                               "PlanCaseLinked"]
         assert [e.payload.get("seq") for e in replayed[1:4]] == [1, 2, 3]
         assert replayed[-1].payload["case_id"] == story.subsidy_case
+
+
+async def test_a_plan_drawn_up_on_20_december_reaches_into_a_provisional_year(
+        settings: Settings) -> None:
+    """Sunday 20 December 2026, the last year with an official schedule: the steps take effect
+    on 1 January 2027 (New Year's Day, a statutory holiday) and 1 February 2027. 2027 has no
+    official schedule yet, so both reminders are provisional (weekends and statutory holidays
+    only). 1 January is reached on Thursday 31 December: three working days before is Monday
+    28 December (30th, 29th, 28th). 1 February 2027 is a Monday: Wednesday 27 January (29th,
+    28th, 27th)."""
+    async with center_day(settings, DECEMBER_20) as center:
+        story = await the_patient_comes(center.intake, at(2026, 12, 20, 10, 5), CENTER)
+        reminders = await plan_follow_ups(center, story.patient, 3)
+        assert [(datetime.fromisoformat(f["due_at"]), f["service_item"], f["basis"])
+                for f in reminders] == [
+            (at(2026, 12, 28, 9), ITEMS[0], "provisional"),
+            (at(2026, 12, 28, 9), ITEMS[1], "provisional"),
+            (at(2027, 1, 27, 9), ITEMS[2], "provisional")]
