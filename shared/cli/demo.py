@@ -319,9 +319,13 @@ def demo(
     table.add_row("employment aid: people placed", str(tally.placed))
     console.print(table)
     if stories and not tally.errors:
-        from shared.cli.cancer_story import play_and_show
+        from shared.cli.cancer_story import StoryFailed, play_and_show
 
-        asyncio.run(play_and_show(intake_url, token_of("clerk-001"), center, console))
+        try:
+            asyncio.run(play_and_show(intake_url, token_of("clerk-001"), center, console))
+        except StoryFailed as exc:
+            console.print(f"[red]the cancer story failed[/red]: {exc}")
+            raise typer.Exit(1) from exc
     if tally.errors:
         console.print(f"[red]{len(tally.errors)} requests failed[/red]; first: {tally.errors[0]}")
         raise typer.Exit(1)
