@@ -22,6 +22,10 @@ from shared.kernel.meta import Meta
 PLAN_NAMESPACE = UUID("3b9e6c1a-5d2f-4e8a-9c07-1f4b2a6d8e35")
 
 
+CaseRef = tuple[UUID, str, UUID | None, str]
+"""A case as a plan sees it: its id, center, beneficiary and service item."""
+
+
 def plan_id_for(center_id: str, idempotency_key: str) -> UUID:
     """Drawing up a plan twice with one Idempotency-Key draws it up once."""
     return uuid5(PLAN_NAMESPACE, f"{center_id}\x1f{idempotency_key}")
@@ -62,6 +66,12 @@ class Plan(RemembersCommands):
             raise RuleViolated("the case is for another beneficiary than the plan's",
                                rule="plan_beneficiary")
 
+    @staticmethod
+    def check_item(step_item: str, case_item: str) -> None:
+        if step_item != case_item:
+            raise RuleViolated("the case is about another item than the step",
+                               rule="plan_item", step_item=step_item, case_item=case_item)
+
     def check_linked_once(self, case_id: UUID) -> None:
         if any(s["case_id"] == case_id for s in self.steps.values()):
             raise RuleViolated("the case carries a step of this plan already",
@@ -70,9 +80,9 @@ class Plan(RemembersCommands):
     # -- steps ------------------------------------------------------------------------------
 
     def add_step(self, service_item: str, effective_on: date, timing: str,
-                 depends_on: UUID | None, case: tuple[UUID, str, UUID | None] | None,
-                 what: str, meta: Meta) -> UUID:
-        """Add the next step; ``case``: (id, center, beneficiary) of the case carrying it."""
+                 depends_on: UUID | None, case: CaseRef | None, what: str,
+                 meta: Meta) -> UUID:
+        """Add the next step; ``case``: the case carrying it, when it is open already."""
         seq = len(self.steps) + 1
         step_id = step_id_for(self.id, seq)
         on = effective_day(effective_on, timing)
@@ -87,8 +97,9 @@ class Plan(RemembersCommands):
                                          before["effective_on"]))
         case_id = None
         if case is not None:
-            case_id, center, beneficiary = case
+            case_id, center, beneficiary, item = case
             self.check_case(center, beneficiary)
+            self.check_item(service_item, item)
             self.check_linked_once(case_id)
         self._step_added(step_id=step_id, seq=seq, service_item=service_item, effective_on=on,
                          timing=timing, depends_on=depends_on, case_id=case_id,
@@ -103,8 +114,7 @@ class Plan(RemembersCommands):
                                "effective_on": effective_on, "case_id": case_id}
         self._remember(meta, "PlanStepAdded")
 
-    def link_case(self, step_id: UUID, case: tuple[UUID, str, UUID | None],
-                  service_item: str, meta: Meta) -> None:
+    def link_case(self, step_id: UUID, case: CaseRef, meta: Meta) -> None:
         """A case opened after its step was planned now carries it (same item, center and
         beneficiary)."""
         step = self.steps.get(step_id)
@@ -112,13 +122,10 @@ class Plan(RemembersCommands):
             raise InvalidCommand("no such step in this plan", field="step_id")
         if step["case_id"] is not None:
             raise RuleViolated("the step is carried by a case already", rule="step_linked")
-        case_id, center, beneficiary = case
+        case_id, center, beneficiary, item = case
         self.check_case(center, beneficiary)
+        self.check_item(str(step["service_item"]), item)
         self.check_linked_once(case_id)
-        if service_item != step["service_item"]:
-            raise RuleViolated("the case is about another item than the step",
-                               rule="plan_item", step_item=str(step["service_item"]),
-                               case_item=service_item)
         self._case_linked(step_id=step_id, case_id=case_id, meta=meta)
 
     @event("PlanCaseLinked")

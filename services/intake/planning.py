@@ -5,13 +5,14 @@ another beneficiary by the plan's own rule (``Plan.check_case``)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
 from services.intake import commands as c
 from services.intake.domain import Case
-from services.intake.plan import Plan, plan_id_for, step_id_for
+from services.intake.plan import CaseRef, Plan, plan_id_for, step_id_for
 from services.intake.vault import Access, Vault
 from shared.catalogue import Catalogue
 from shared.eventstore.command_path import CommandPath, check_version
@@ -21,12 +22,12 @@ from shared.kernel.meta import Meta
 from shared.security.principals import Principal
 
 
-def _case_of(unit: Unit, case_id: UUID | None) -> tuple[UUID, str, UUID | None] | None:
-    """(id, center, beneficiary) of a case the step names, loaded and scope-checked."""
+def _case_of(unit: Unit, case_id: UUID | None) -> CaseRef | None:
+    """A case a step names, loaded and scope-checked (another center's is a 403)."""
     if case_id is None:
         return None
     case: Case = unit.get(case_id, "case")
-    return case.id, case.center_id, case.resident_id
+    return case.id, case.center_id, case.resident_id, case.service_item
 
 
 class Plans:
@@ -87,17 +88,16 @@ class Plans:
         meta = self.path.meta(actor, key, cmd)
 
         def act(plan: Plan, unit: Unit) -> None:
-            case: Case = unit.get(cmd.case_id, "case")
-            plan.link_case(step_id_for(plan.id, cmd.step),
-                           (case.id, case.center_id, case.resident_id), case.service_item,
-                           meta)
+            case = _case_of(unit, cmd.case_id)
+            assert case is not None
+            plan.link_case(step_id_for(plan.id, cmd.step), case, meta)
 
         return await self._on_plan(plan_id, "PlanCaseLinked", meta, key, expected_version,
                                    [cmd.case_id], act)
 
     async def _on_plan(self, plan_id: UUID, kind: str, meta: Meta, key: str | None,
                        expected_version: int | None, cases: list[UUID],
-                       act: object) -> Written:
+                       act: Callable[[Plan, Unit], object]) -> Written:
         """The command path's steps (load, scope, key, meta, If-Match, verb) on a plan, with
         the cases the verb reads loaded beside it."""
 
@@ -106,7 +106,7 @@ class Plans:
             plan.check_new_command(key, kind)
             meta.update(plan.meta_for(meta))
             check_version(plan, "plan", expected_version)
-            act(plan, unit)  # type: ignore[operator]
+            act(plan, unit)
             return plan
 
         return await self.path.committer.submit(run, [plan_id, *cases])

@@ -55,20 +55,24 @@ def test_a_step_is_carried_only_by_a_case_of_its_center_its_beneficiary_and_its_
     mine, theirs = uuid.uuid4(), uuid.uuid4()
     with pytest.raises(RuleViolated, match="another beneficiary"):
         plan.add_step("SI-UNEMPLOYMENT-BENEFIT", date(2026, 4, 1), "month", None,
-                      (theirs, CENTER, uuid.uuid4()), "x", meta("s1"))
+                      (theirs, CENTER, uuid.uuid4(), "SI-UNEMPLOYMENT-BENEFIT"), "x", meta("s1"))
     with pytest.raises(RuleViolated, match="another center"):
         plan.add_step("SI-UNEMPLOYMENT-BENEFIT", date(2026, 4, 1), "month", None,
-                      (theirs, "SH-PD-LUJIAZUI", resident), "x", meta("s1"))
+                      (theirs, "SH-PD-LUJIAZUI", resident, "SI-UNEMPLOYMENT-BENEFIT"), "x",
+                      meta("s1"))
+    with pytest.raises(RuleViolated, match="another item"):
+        plan.add_step("SI-UNEMPLOYMENT-BENEFIT", date(2026, 4, 1), "month", None,
+                      (theirs, CENTER, resident, "MI-MEDICAL-REIMBURSEMENT"), "x", meta("s1"))
     step = plan.add_step("SI-UNEMPLOYMENT-BENEFIT", date(2026, 4, 1), "month", None, None, "x",
                          meta("s1"))
     with pytest.raises(RuleViolated, match="another item"):
-        plan.link_case(step, (mine, CENTER, resident), "MI-MEDICAL-REIMBURSEMENT", meta("l1"))
-    plan.link_case(step, (mine, CENTER, resident), "SI-UNEMPLOYMENT-BENEFIT", meta("l1"))
+        plan.link_case(step, (mine, CENTER, resident, "MI-MEDICAL-REIMBURSEMENT"), meta("l1"))
+    plan.link_case(step, (mine, CENTER, resident, "SI-UNEMPLOYMENT-BENEFIT"), meta("l1"))
     with pytest.raises(RuleViolated, match="carried by a case already"):
-        plan.link_case(step, (mine, CENTER, resident), "SI-UNEMPLOYMENT-BENEFIT", meta("l2"))
+        plan.link_case(step, (mine, CENTER, resident, "SI-UNEMPLOYMENT-BENEFIT"), meta("l2"))
     with pytest.raises(RuleViolated, match="carries a step of this plan already"):
         plan.add_step("SI-UNEMPLOYMENT-BENEFIT", date(2026, 5, 1), "month", None,
-                      (mine, CENTER, resident), "y", meta("s2"))
+                      (mine, CENTER, resident, "SI-UNEMPLOYMENT-BENEFIT"), "y", meta("s2"))
 
 
 def opening(**acting: object) -> OpenCase:
