@@ -11,6 +11,7 @@ from datetime import date
 from uuid import UUID
 
 import asyncpg
+from pydantic import Field
 
 from shared.contracts import Envelope
 from shared.readmodels.public import Moment, Public
@@ -99,6 +100,8 @@ class PlanStepPublic(Public):
     timing: str
     depends_on: int | None = None
     case_id: UUID | None
+    case_status: str | None = Field(None, description=(
+        "The carrying case's status (open, resolved); null while no case carries the step."))
     what: str
 
 
@@ -126,8 +129,9 @@ async def _with_steps(pool: asyncpg.Pool, rows: Sequence[asyncpg.Record]) -> lis
         return []
     steps = await pool.fetch(
         "SELECT s.step_id, s.plan_id, s.seq, s.service_item, s.effective_on, s.timing,"
-        " d.seq AS depends_on, s.case_id, s.what FROM plan_steps s"
+        " d.seq AS depends_on, s.case_id, c.status AS case_status, s.what FROM plan_steps s"
         " LEFT JOIN plan_steps d ON d.step_id = s.depends_on"
+        " LEFT JOIN cases c ON c.case_id = s.case_id"
         " WHERE s.plan_id = ANY($1::uuid[]) ORDER BY s.plan_id, s.seq",
         [r["plan_id"] for r in rows])
     out = []

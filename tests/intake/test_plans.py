@@ -70,6 +70,7 @@ async def test_the_cancer_plan_across_three_items_and_two_months(settings: Setti
                 (3, ITEMS[2], "2026-05-01", "month", 2)]
             assert plan["steps"][2]["name_zh"] == "城乡居民医保医疗费用补助申领"
             assert plan["title"].endswith("医疗费用补助由家人代办"), "free text kept as said"
+            assert [s["case_status"] for s in plan["steps"]] == ["open", "open", None]
             assert read["acting_for"] is None and read["applicant_id"] == story.patient
 
         # Friday 24 April: his wife comes and applies for him; her case carries step 3.
@@ -86,6 +87,7 @@ async def test_the_cancer_plan_across_three_items_and_two_months(settings: Setti
         [plan] = subsidy["plans"]
         assert [s["case_id"] for s in plan["steps"]] == [
             story.suspension_case, story.benefit_case, story.subsidy_case]
+        assert [s["case_status"] for s in plan["steps"]] == ["open"] * 3
         # Each step's own follow-up is found by the step (its source).
         r = await center.followup.get("/followups", params={
             "source_id": plan["steps"][2]["step_id"]})

@@ -15,13 +15,15 @@ function stepItem(step, caseId) {
   const name = lang() === "en" && step.name_en ? step.name_en : (step.name_zh || step.service_item);
   const where = step.case_id === caseId ? t("plan_this_case")
     : step.case_id ? t("plan_case", { id: step.case_id.slice(0, 8) }) : t("plan_not_open");
-  return h("li", { dataset: { seq: String(step.seq), item: step.service_item } },
+  const done = step.case_status === "resolved" ? t("plan_done") : null;
+  return h("li", { class: step.case_status === "resolved" ? "done" : "upcoming",
+    dataset: { seq: String(step.seq), item: step.service_item } },
     h("div", { class: "t-head" },
       h("span", { class: "t-title" }, `${step.seq}. ${name}`),
       h("span", { class: "t-time" }, when(step))),
     h("div", { class: "t-body" }, step.what),
     h("div", { class: "muted small" },
-      [step.depends_on ? t("plan_after", { n: step.depends_on }) : null, where]
+      [step.depends_on ? t("plan_after", { n: step.depends_on }) : null, where, done]
         .filter(Boolean).join(" · ")));
 }
 
