@@ -17,7 +17,7 @@ from services.intake.vault import Access, Vault
 from shared.catalogue import Catalogue
 from shared.eventstore.command_path import CommandPath, check_version
 from shared.eventstore.group_commit import Unit, Written
-from shared.kernel.errors import AlreadyDoneError, InvalidCommand
+from shared.kernel.errors import AlreadyDoneError, CommandError, InvalidCommand
 from shared.kernel.meta import Meta
 from shared.security.principals import Principal
 
@@ -55,14 +55,29 @@ class Plans:
                                  field="resident_id")
         plan_id = plan_id_for(cmd.center_id, key)
         meta = self.path.meta(actor, key, cmd, center_id=cmd.center_id)
-        await self.vault.admit_case(cmd.resident_id, Access(principal, "plan drawn up",
-                                                            cmd.correlation_id))
 
-        def run(unit: Unit) -> Aggregate:
+        def answered(unit: Unit) -> None:
+            """A retried drawing-up answers as the first did."""
             existing = unit.find(plan_id)
             if existing is not None:
                 existing.check_new_command(key, "PlanDrawnUp")
                 raise AlreadyDoneError(plan_id, 1)
+
+        try:
+            await self.vault.admit_case(cmd.resident_id, Access(principal, "plan drawn up",
+                                                                cmd.correlation_id))
+        except CommandError as refused:
+            # Admitted the first time (the grant may have expired since): the first answer.
+            error = refused
+
+            def retried(unit: Unit) -> Aggregate:
+                answered(unit)
+                raise error
+
+            return await self.path.committer.submit(retried, [plan_id])
+
+        def run(unit: Unit) -> Aggregate:
+            answered(unit)
             plan = Plan(id=plan_id, plan_id=plan_id, center_id=cmd.center_id,
                         counter_id=cmd.counter_id, resident_id=cmd.resident_id,
                         title=cmd.title, meta=meta)

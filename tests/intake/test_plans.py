@@ -215,3 +215,36 @@ async def test_a_plan_drawn_up_on_20_december_reaches_into_a_provisional_year(
             (at(2026, 12, 28, 9), ITEMS[0], "provisional"),
             (at(2026, 12, 28, 9), ITEMS[1], "provisional"),
             (at(2027, 1, 27, 9), ITEMS[2], "provisional")]
+
+
+async def test_a_plan_drawn_up_under_a_presence_grant_is_answered_again_after_it_ends(
+        settings: Settings) -> None:
+    """Another center serves the patient on a presence grant (his ID number typed at the
+    window). A retry of the same drawing-up after the grant ended answers as the first did;
+    a new plan is refused."""
+    from datetime import timedelta
+
+    from shared.cli.demo import demo_residents
+
+    async with center_day(settings, at(2026, 3, 2, 9)) as center:
+        story = await the_patient_comes(center.intake, at(2026, 3, 2, 9, 20), CENTER)
+        other = {"Authorization": "Bearer " + _token(settings, "SH-PD-LUJIAZUI")}
+        patient = demo_residents(9020, 2)[0]
+        found = await center.intake.post("/residents/lookup", headers=other, json={
+            "id_number": patient.id_number, "purpose": "city-wide service"})
+        assert found.status_code == 200 and found.json()["resident_id"] == story.patient
+        body = {"center_id": "SH-PD-LUJIAZUI", "counter_id": "window-1",
+                "resident_id": story.patient, "title": "复查安排",
+                "steps": [{"service_item": ITEMS[2], "effective_on": "2026-06-01",
+                           "what": "复查后报销"}]}
+        first = await center.intake.post("/plans", headers={**other, **headers("plan-lj-0001")},
+                                         json=body)
+        assert first.status_code == 201, first.text
+        center.clock.advance(timedelta(minutes=31))
+        again = await center.intake.post("/plans", headers={**other, **headers("plan-lj-0001")},
+                                         json=body)
+        assert again.status_code in (200, 201) and again.json()["replayed"], again.text
+        assert again.json()["id"] == first.json()["id"]
+        new = await center.intake.post("/plans", headers={**other, **headers("plan-lj-0002")},
+                                       json=body)
+        assert new.status_code == 403, new.text
