@@ -18,7 +18,16 @@ from services.feedback import commands as c
 from services.feedback import queries
 from services.feedback.application import Feedback
 from services.feedback.domain import revisit_survey_id_for
-from services.feedback.figures import DIMENSIONS, FIGURES, Dimension, FigureQuery, Period, compute
+from services.feedback.figures import (
+    DIMENSIONS,
+    FIGURES,
+    Dimension,
+    FigureQuery,
+    Period,
+    compute,
+    people,
+)
+from services.feedback.figures.people import PeopleFigures
 from services.feedback.queries import (
     CaseFeedbackPublic,
     FiguresPublic,
@@ -305,3 +314,22 @@ async def get_figures(
                          group_by=dims, filters=dict(filters),
                          time_zone=settings.center_timezone,
                          figures={f.name: f.meaning for f in FIGURES}, rows=rows)
+
+
+@figures.get("/people", response_model=PeopleFigures,
+             summary="Beneficiaries, and employment aid's guidance visits and people placed "
+                     "per studio or counter")
+async def get_people_figures(
+    pool: PoolDep, settings: SettingsDep, reader: Figures,
+    date_from: Annotated[date | None, Query(alias="from")] = None,
+    date_to: Annotated[date | None, Query(alias="to")] = None,
+    center_id: Annotated[str | None, Query(max_length=64)] = None,
+    after_intake: Annotated[int | None, Query(ge=0, description=(
+        "An intake write's position: wait until these figures have applied it."))] = None,
+) -> PeopleFigures:
+    """Definitions: docs/figures.md, "People: beneficiaries and employment aid"."""
+    await _wait(pool, settings, people.CONSUMER, "intake", after_intake)
+    if date_from and date_to and date_from > date_to:
+        raise problem(400, "period_invalid", "'from' is after 'to'")
+    return await people.people_figures(pool, people.PeopleQuery(
+        center_filter(reader, center_id), date_from, date_to))

@@ -24,6 +24,10 @@ From intake (consumed from the stream, in each case's order):
 * ``CaseHandedOver`` (转办): the case's open follow-ups go to the new owner
   (``FollowUpReassigned``), and so does every follow-up planned for the case from then on;
   the first clerk stays in ``case_refs.clerk_id``.
+* ``PlanStepAdded`` (a linked plan's step, on the plan's partition): a *plan step* reminder at
+  office opening N working days before the step takes effect
+  (``followup_deadline_reminder_working_days``), or at once when it is closer; on the step's
+  case when it names one, for the plan's beneficiary.
 
 From feedback: ``RectificationOpened`` -> a *verification* contact (回访核实) due at office
 opening on the first working day after the day of the bad review
@@ -266,6 +270,8 @@ class Rules:
             return self._deadline_revised(e)
         if e.type == "RectificationAppealDecided":
             return self._appeal_upheld(e) if e.payload["decision"] == "upheld" else None
+        if e.type == "PlanStepAdded" and e.service == "intake":
+            return self._plan_step(e, refs.snapshot(_step_case(e)), consent_of)
         if e.service != "intake" or e.case_id is None:
             return None
         if e.type not in ("DeadlineNoted", "CaseResolved", "CaseReopened", "ObligationDeclared",
@@ -359,6 +365,35 @@ class Rules:
                 e, case, follow_up_id, Reason.DEADLINE_REMINDER, planned.at,
                 source_id=deadline_id, basis=planned.basis, due_rule=rule, contact=contact))
             return (case["case_id"], follow_up_id, Reason.DEADLINE_REMINDER.value)
+
+        return run
+
+    def _plan_step(self, e: Envelope, case: CaseRef | None, consent_of: ConsentOf) -> Effect:
+        """A reminder ahead of a plan step's date, on the working-day calendar."""
+        p = e.payload
+        calendar = self.followups.calendar(e.center_id)
+        step_id = UUID(p["step_id"])
+        follow_up_id = follow_up_id_for("plan-step", step_id)
+        resident = UUID(p["resident_id"])
+        case_id = _step_case(e)
+
+        async def run(_: list[Row]) -> Row | None:
+            contact = consent_allows(Reason.PLAN_STEP, consent_of(resident))
+            if contact is None:
+                return None  # erased: nothing is planned for them
+            rule = DueRule("on_or_before", date.fromisoformat(p["effective_on"]),
+                           self.settings.followup_deadline_reminder_working_days,
+                           not_before=e.occurred_at)
+            planned = calendar.plan(rule)
+            await self.followups.schedule(Plan(
+                follow_up_id=follow_up_id, center_id=e.center_id, case_id=case_id,
+                reason=Reason.PLAN_STEP, resident_id=resident, due_at=planned.at,
+                assigned_clerk=case["clerk_id"] if case else e.actor, assigned_team=None,
+                source=f"{e.service}:{e.type}", source_id=step_id,
+                service_item=p["service_item"], causation_id=str(e.event_id),
+                correlation_id=e.correlation_id, occurred_at=e.occurred_at,
+                basis=planned.basis, due_rule=rule, contact=contact))
+            return (case_id, follow_up_id, Reason.PLAN_STEP.value) if case_id else None
 
         return run
 
@@ -567,9 +602,16 @@ async def _consents(conn: asyncpg.Connection, events: Sequence[Envelope],
         case = refs.cases.get(e.case_id) if e.case_id is not None else None
         if case is not None:
             ids.add(plain(case["resident_id"]))
-        if e.type in ("CaseOpened", "RectificationOpened") and e.payload.get("resident_id"):
+        if e.type in ("CaseOpened", "RectificationOpened", "PlanStepAdded") \
+                and e.payload.get("resident_id"):
             ids.add(UUID(str(e.payload["resident_id"])))
     return await residents.Residents.load(conn, ids)
+
+
+def _step_case(e: Envelope) -> UUID | None:
+    """The case a plan step names (plan events carry none in the envelope)."""
+    case_id = e.payload.get("case_id")
+    return UUID(case_id) if case_id else None
 
 
 CaseRef = dict[str, Any]
@@ -608,7 +650,9 @@ class _CaseRefs:
 
     @classmethod
     async def load(cls, conn: asyncpg.Connection, events: Sequence[Envelope]) -> _CaseRefs:
-        ids = list({e.case_id for e in events if e.case_id is not None})
+        ids = list({i for e in events
+                    for i in (e.case_id, _step_case(e) if e.type == "PlanStepAdded" else None)
+                    if i is not None})
         rows = await conn.fetch("SELECT * FROM case_refs WHERE case_id = ANY($1::uuid[])",
                                 ids) if ids else []
         return cls({r["case_id"]: {c: r[c] for c in CASE_REF_COLUMNS} for r in rows})

@@ -16,8 +16,9 @@ import asyncpg
 from fastapi import APIRouter, Depends, Query, Request, status
 
 from services.intake import commands as c
-from services.intake import queries
+from services.intake import plan_views, queries
 from services.intake.application import Intake
+from services.intake.plan_api import named
 from services.intake.projections import CONSUMER
 from services.intake.queries import CaseFilter, CaseList, CasePublic
 from shared.catalogue import Catalogue, ServiceItem
@@ -155,18 +156,37 @@ def _today(request: Request, settings: Settings) -> date:
     return request.app.state.runtime.clock.now().astimezone(settings.tz).date()
 
 
+@cases.post("/{case_id}/guidance-sessions", response_model=WrittenPublic,
+            summary="Employment aid: a guidance session (职业指导), one guidance visit")
+async def hold_guidance_session(case_id: UUID, body: c.HoldGuidanceSession, request: Request,
+                                write: Write, staff: Staff) -> WrittenPublic:
+    return WrittenPublic.of(await _use_cases(request).hold_guidance_session(
+        case_id, body, write.actor, write.key, write.expected_version))
+
+
+@cases.post("/{case_id}/placement", response_model=WrittenPublic,
+            summary="Employment aid: the beneficiary is in work (employer type, never name)")
+async def record_placement(case_id: UUID, body: c.RecordPlacement, request: Request,
+                           write: Write, staff: Staff) -> WrittenPublic:
+    return WrittenPublic.of(await _use_cases(request).record_placement(
+        case_id, body, write.actor, write.key, write.expected_version))
+
+
 async def _wait(pool: asyncpg.Pool, settings: Settings, after: int | None) -> None:
     await wait_for_write(pool, settings, CONSUMER, "intake", after)
 
 
-@cases.get("/{case_id}", response_model=CasePublic, summary="A case with its full timeline")
+@cases.get("/{case_id}", response_model=CasePublic,
+           summary="A case with its full timeline, who acted for whom, and its plans")
 async def get_case(case_id: UUID, pool: PoolDep, settings: SettingsDep, staff: Staff,
-                   after: After = None) -> CasePublic:
+                   cat: CatalogueDep, after: After = None) -> CasePublic:
     await _wait(pool, settings, after)
+    await wait_for_write(pool, settings, plan_views.CONSUMER, "intake", after)
     case = await queries.case(pool, case_id)
     if case is None:
         raise problem(404, "not_found", f"case {case_id} not found", id=str(case_id))
     check_center(staff, case.center_id)
+    named(case.plans, cat)
     return case
 
 

@@ -36,6 +36,8 @@ if TYPE_CHECKING:
 log = structlog.get_logger("sixstep.intake")
 
 CHILD_NAMESPACE = UUID("8d3f2e61-4b7a-4c0e-9f15-2a6b7c8d9e0f")
+EMPLOYMENT_CATEGORY = "employment"
+"""The catalogue category whose cases are employment aid (guidance sessions, placements)."""
 
 
 class IntakeApplication(ServiceApplication):
@@ -132,28 +134,42 @@ class Intake:
         case_id = case_id_for(cmd.center_id, key)
         meta = self.path.meta(actor, key, cmd, center_id=cmd.center_id, case_id=case_id)
         basis: Standing | None = None
+        applicant_basis: Standing | None = None
+        applicant_id = cmd.applicant_id or cmd.resident_id
         if cmd.resident_id is not None:
-            basis = await self._admit(cmd, case_id, principal, purpose)
+            basis = await self._admit(cmd, cmd.resident_id, case_id, principal, purpose)
+            applicant_basis = basis
+        if applicant_id is not None and applicant_id != cmd.resident_id:
+            # Acting for someone (代办): the applicant is present (or registered here) too,
+            # and the vault keeps how they are related and the proof seen.
+            applicant_basis = await self._admit(cmd, applicant_id, case_id, principal,
+                                                "applicant acting for a resident")
+            assert self.vault is not None and principal is not None
+            assert cmd.resident_id is not None
+            await self.vault.record_relation(
+                case_id, cmd.center_id, applicant_id, cmd.resident_id, cmd.relation.value,
+                cmd.proof_seen.value, Access(principal, purpose, cmd.correlation_id))
         return await self.path.create(case_id, "CaseOpened", key, lambda: Case(
             id=case_id, center_id=cmd.center_id, counter_id=cmd.counter_id, clerk_id=clerk_id,
             channel=cmd.channel.value, service_item=cmd.service_item,
             resident_id=cmd.resident_id, resident_basis=basis.value if basis else None,
-            meta=meta))
+            applicant_id=applicant_id,
+            applicant_basis=applicant_basis.value if applicant_basis else None, meta=meta))
 
-    async def _admit(self, cmd: c.OpenCase, case_id: UUID, principal: Principal | None,
-                     purpose: str) -> Standing:
-        """The standing on which the case names its resident (the vault's rule), or the
-        vault's refusal. A retried opening whose case already names the resident is let
-        through, whatever has expired since: the first attempt was admitted."""
-        assert cmd.resident_id is not None
+    async def _admit(self, cmd: c.OpenCase, resident_id: UUID, case_id: UUID,
+                     principal: Principal | None, purpose: str) -> Standing:
+        """The standing on which the case names ``resident_id`` (its beneficiary or its
+        applicant: the vault's rule), or the vault's refusal. A retried opening whose case
+        already names the resident is let through, whatever has expired since: the first
+        attempt was admitted."""
         if self.vault is None or principal is None:
             raise InvalidCommand("a case opened here cannot name a resident",
                                  field="resident_id")
         try:
-            return await self.vault.admit_case(cmd.resident_id, Access(
+            return await self.vault.admit_case(resident_id, Access(
                 principal, purpose, cmd.correlation_id))
         except CommandError:
-            basis = await self.vault.case_basis(case_id, cmd.resident_id)
+            basis = await self.vault.case_basis(case_id, resident_id)
             if basis is None:
                 raise
             return basis
@@ -292,6 +308,32 @@ class Intake:
                           key: str | None, expected_version: int | None = None) -> Written:
         return await self._on_case(case_id, "CaseReopened", cmd, actor, key, expected_version,
                                    lambda case, meta: case.reopen(cmd.reason, meta))
+
+    # -- employment aid (就业援助) ---------------------------------------------------------------
+
+    def is_employment_aid(self, service_item: str) -> bool:
+        """An employment-aid case: its item is of the catalogue's employment category."""
+        item = self.catalogue.get(service_item)
+        return item is not None and item.category == EMPLOYMENT_CATEGORY
+
+    async def hold_guidance_session(self, case_id: UUID, cmd: c.HoldGuidanceSession,
+                                    actor: str, key: str | None,
+                                    expected_version: int | None = None) -> Written:
+        session_id = child_id(case_id, "guidance-session", key)
+        return await self._on_case(
+            case_id, "GuidanceSessionHeld", cmd, actor, key, expected_version,
+            lambda case, meta: case.hold_guidance_session(
+                session_id, cmd.held_on, cmd.counter_id or case.counter_id, cmd.topic.value,
+                cmd.note, self.is_employment_aid(case.service_item), meta))
+
+    async def record_placement(self, case_id: UUID, cmd: c.RecordPlacement, actor: str,
+                               key: str | None, expected_version: int | None = None
+                               ) -> Written:
+        return await self._on_case(
+            case_id, "PlacementRecorded", cmd, actor, key, expected_version,
+            lambda case, meta: case.record_placement(
+                cmd.employed_on, cmd.employer_type.value, cmd.counter_id or case.counter_id,
+                self.is_employment_aid(case.service_item), meta))
 
 
 def child_id(case_id: UUID, kind: str, key: str | None) -> UUID:

@@ -59,16 +59,22 @@ class Case(RemembersCommands):
     @event("CaseOpened")
     def __init__(self, id: UUID, center_id: str, counter_id: str, clerk_id: str,
                  channel: str, service_item: str, resident_id: UUID | None, meta: Meta,
-                 resident_basis: str | None = None) -> None:
+                 resident_basis: str | None = None, applicant_id: UUID | None = None,
+                 applicant_basis: str | None = None) -> None:
         """``resident_basis``: the vault's standing for naming the resident (registration or
         presence_grant); None for a case without a resident, and for cases opened before the
-        vault checked it (their events have no such attribute)."""
+        vault checked it (their events have no such attribute). ``resident_id`` is the
+        beneficiary; ``applicant_id`` who applied for them (代办), the beneficiary when they
+        came for themselves (and for cases opened before v3, None here)."""
         self.center_id = center_id
         self.counter_id = counter_id
         self.clerk_id = clerk_id
         self.channel = channel
         self.service_item = service_item
         self.resident_id = resident_id
+        self.applicant_id = applicant_id or resident_id
+        self.guidance_sessions: set[UUID] = set()
+        self.placed = False
         self.status = "open"
         self.owner_clerk: str | None = clerk_id  # who does the work now (首问: clerk_id)
         self.owner_team: str | None = None
@@ -315,6 +321,49 @@ class Case(RemembersCommands):
                              next_due_on: date, meta: Meta) -> None:
         self.obligations.add(obligation_id)
         self._remember(meta, "ObligationDeclared")
+
+    # -- employment aid (就业援助): guidance sessions and the placement ---------------------------
+
+    @staticmethod
+    def check_employment_aid(is_employment_aid: bool) -> None:
+        if not is_employment_aid:
+            raise RuleViolated("guidance sessions and placements are recorded on an "
+                               "employment-aid case (an item of the employment category)",
+                               rule="employment_aid_only")
+
+    def hold_guidance_session(self, session_id: UUID, held_on: date, counter_id: str,
+                              topic: str, note: str | None, is_employment_aid: bool,
+                              meta: Meta) -> None:
+        self.check_employment_aid(is_employment_aid)
+        if self.resident_id is None:
+            raise RuleViolated("a guidance session is held with a resident; the case names "
+                               "none", rule="resident_needed")
+        self._guidance_session_held(session_id=session_id, held_on=held_on,
+                                    counter_id=counter_id, topic=topic, note=note, meta=meta)
+
+    @event("GuidanceSessionHeld")
+    def _guidance_session_held(self, session_id: UUID, held_on: date, counter_id: str,
+                               topic: str, note: str | None, meta: Meta) -> None:
+        self.guidance_sessions.add(session_id)
+        self._remember(meta, "GuidanceSessionHeld")
+
+    def record_placement(self, employed_on: date, employer_type: str, counter_id: str,
+                         is_employment_aid: bool, meta: Meta) -> None:
+        self.check_employment_aid(is_employment_aid)
+        if self.resident_id is None:
+            raise RuleViolated("a placement is a resident's; the case names none",
+                               rule="resident_needed")
+        if self.placed:
+            raise RuleViolated("the placement of this case is recorded already",
+                               rule="placed_once")
+        self._placement_recorded(employed_on=employed_on, employer_type=employer_type,
+                                 counter_id=counter_id, meta=meta)
+
+    @event("PlacementRecorded")
+    def _placement_recorded(self, employed_on: date, employer_type: str, counter_id: str,
+                            meta: Meta) -> None:
+        self.placed = True
+        self._remember(meta, "PlacementRecorded")
 
     def resolve(self, outcome: str, explanation: str, emotion_defused: bool, meta: Meta) -> None:
         self.check_open()

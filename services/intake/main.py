@@ -7,12 +7,14 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
-from services.intake import pages, vault_migration
+from services.intake import pages, plan_views, vault_migration
 from services.intake.api import cases, catalogue
 from services.intake.application import Intake, IntakeApplication, Residents
 from services.intake.known_people import KnownPeople
 from services.intake.lookup_limits import LookupGuard
 from services.intake.open311.routes import router as open311
+from services.intake.plan_api import plans
+from services.intake.planning import Plans
 from services.intake.projections import CONSUMER, DDL, CaseProjection
 from services.intake.replanning import Replanning
 from services.intake.residents import audit, residents
@@ -49,7 +51,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = await start_runtime(settings, SERVICE, IntakeApplication,
-                                      [*DDL, *VAULT_DDL], metrics, calendars)
+                                      [*DDL, *VAULT_DDL, *plan_views.DDL], metrics, calendars)
         app.state.runtime = runtime
         app.state.pool = runtime.pool
         vault = Vault(runtime.pool, sealer, policy, clock_)
@@ -60,6 +62,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
                                   known=KnownPeople(runtime.application, vault),
                                   moments=Moments.from_settings(settings), clock=clock_,
                                   calendars=calendars)
+        app.state.plans = Plans(app.state.intake.path, catalogue_, vault)
         app.state.residents = use_cases = Residents(runtime.committer, vault)
         # An official schedule replaced a provisional year: due dates counted on it again.
         replanning = Replanning(runtime.pool, app.state.intake)
@@ -72,6 +75,8 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
                              [f"{settings.subject_prefix}.intake.*.*"])
         if runtime.runs_workers:  # a file added or the package upgraded while we were down
             await replanning.run()
+        runtime.add_consumer(plan_views.CONSUMER, plan_views.PlanProjection(),
+                             plan_views.READ_MODEL.subjects(settings))
         try:
             yield
         finally:
@@ -88,6 +93,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
                     public=[r"/", r"/counter"])  # the clerk's page (pages.py)
     app.include_router(cases)
     app.include_router(catalogue)
+    app.include_router(plans)
     app.include_router(residents)
     app.include_router(audit)
     app.include_router(open311)

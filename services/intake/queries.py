@@ -12,7 +12,8 @@ import asyncpg
 import orjson
 from pydantic import Field
 
-from services.intake import projections
+from services.intake import plan_views, projections
+from services.intake.plan_views import PlanPublic
 from shared.kernel.errors import CommandError
 from shared.readmodels.public import Moment, Public
 
@@ -34,6 +35,9 @@ class CaseSummary(Public):
     service_item: str
     resident_id: UUID | None
     resident_basis: str | None
+    applicant_id: UUID | None = Field(None, description=(
+        "Who applied: another resident acting for the beneficiary (resident_id), or the "
+        "beneficiary; null on cases opened before applicants were recorded."))
     status: str
     stage: str
     emotion_on_arrival: str | None
@@ -72,10 +76,23 @@ class TimelineEntry(Public):
     payload: dict[str, Any]
 
 
+class ActingFor(Public):
+    """How the applicant is related to the beneficiary and the proof the clerk saw (the
+    vault's ``case_relations``; never on the bus)."""
+
+    applicant_id: UUID
+    beneficiary_id: UUID
+    relation: str
+    proof_seen: str
+
+
 class CasePublic(CaseSummary):
-    """A case with its full timeline."""
+    """A case with its full timeline, who acted for whom, and the plans it carries a step of
+    (``plans[].steps[]``: the resident's timeline, in order)."""
 
     timeline: list[TimelineEntry]
+    acting_for: ActingFor | None = None
+    plans: list[PlanPublic] = Field(default_factory=list)
 
 
 class CaseList(Public):
@@ -115,8 +132,13 @@ async def case(pool: asyncpg.Pool, case_id: UUID) -> CasePublic | None:
         "SELECT version, position, type, schema_version, occurred_at, recorded_at, actor,"
         " causation_id, correlation_id, payload::text AS payload FROM case_timeline"
         " WHERE case_id = $1 ORDER BY version", case_id)
+    relation = await pool.fetchrow(
+        "SELECT applicant_id, beneficiary_id, relation, proof_seen FROM case_relations"
+        " WHERE case_id = $1", case_id)
     return CasePublic.of(row, timeline=[
-        TimelineEntry.of(t, payload=orjson.loads(t["payload"])) for t in timeline])
+        TimelineEntry.of(t, payload=orjson.loads(t["payload"])) for t in timeline],
+        acting_for=ActingFor.of(relation) if relation else None,
+        plans=await plan_views.plans_of_case(pool, case_id))
 
 
 async def cases(pool: asyncpg.Pool, time_zone: str, given: CaseFilter, limit: int) -> CaseList:

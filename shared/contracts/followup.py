@@ -48,6 +48,7 @@ class Reason(StrEnum):
     HOME_VISIT = "home_visit"
     REFERRAL_OVERDUE = "referral_overdue"  # 督办: a referred unit did not reply in time
     VERIFICATION = "verification"  # 回访核实: call the resident about a bad review, first
+    PLAN_STEP = "plan_step"  # a linked plan's step is about to take effect
 
 
 class Priority(StrEnum):

@@ -26,6 +26,8 @@ from shared.contracts.vocabulary import (
     DueSource,
     Eligibility,
     Emotion,
+    EmployerType,
+    GuidanceTopic,
     Outcome,
     ReferralKind,
     Urgency,
@@ -41,7 +43,12 @@ class _Payload(BaseModel):
 class CaseOpened(_Payload):
     """A resident came to a window (or called, or was visited) about one service item.
 
-    v2 (current) says on which standing the case names its resident (``resident_basis``):
+    v3 (current) records who came apart from whom the case is for (代办): ``resident_id`` is
+    the beneficiary, ``applicant_id`` the resident who applied for them (the same id when they
+    came for themselves). How the two are related, and the proof the clerk saw, stay in the
+    vault (``case_relations``). v2 events are read through :func:`case_opened_v2_to_v3`.
+
+    v2 says on which standing the case names its resident (``resident_basis``):
     the resident was registered at the case's center, or the clerk held a presence grant
     (the full ID number typed at a lookup). ``clerk_id`` is the clerk who served: the
     envelope's ``actor`` unless a supervisor recorded the opening on the clerk's behalf (then
@@ -60,6 +67,33 @@ class CaseOpened(_Payload):
         None, description="Why this center may name the resident: registered here, or "
                           "present at the window (a presence grant). None without a "
                           "resident, and for cases opened before the vault checked it.")
+
+
+    applicant_id: UUID | None = Field(
+        None, description="Opaque id of the resident who applied: the beneficiary "
+                          "(``resident_id``) when they came for themselves, another resident "
+                          "acting for them (代办), None without a resident.")
+    applicant_basis: Annotated[Literal["registration", "presence_grant"] | None, CODE] = Field(
+        None, description="Why this center may name the applicant (as ``resident_basis``).")
+
+
+class CaseOpenedV2(_Payload):
+    """CaseOpened as recorded before v3: one resident, both applicant and beneficiary."""
+
+    center_id: Code
+    counter_id: Code
+    clerk_id: Code
+    channel: Channel
+    service_item: Code
+    resident_id: UUID | None = None
+    resident_basis: Annotated[Literal["registration", "presence_grant"] | None, CODE] = None
+
+
+def case_opened_v2_to_v3(payload: dict[str, Any]) -> dict[str, Any]:
+    """v2 -> v3: the resident came for themselves (applicant and beneficiary are one)."""
+    v2 = CaseOpenedV2.model_validate(payload)
+    return {**v2.model_dump(mode="json"), "applicant_id": v2.model_dump(mode="json")["resident_id"],
+            "applicant_basis": v2.resident_basis}
 
 
 class CaseOpenedV1(_Payload):
@@ -249,6 +283,26 @@ class CaseHandedOver(_Payload):
     reason: FreeText
 
 
+class GuidanceSessionHeld(_Payload):
+    """Employment aid: one guidance session (职业指导) with the case's beneficiary; each counts
+    as one guidance visit (人次) for the studio or counter that held it."""
+
+    session_id: UUID
+    held_on: Day
+    counter_id: Code = Field(description="The studio or counter that held the session.")
+    topic: GuidanceTopic
+    note: OptionalFreeText = None
+
+
+class PlacementRecorded(_Payload):
+    """Employment aid: the beneficiary is in work. The employer's kind only, never its name;
+    the studio or counter credited with the placement."""
+
+    employed_on: Day
+    employer_type: EmployerType
+    counter_id: Code = Field(description="The studio or counter credited with the placement.")
+
+
 class ConsentChanged(_Payload):
     """A resident's consent as the center now holds it: recorded at registration and at every
     change. No personal data: the vault keeps who the resident is; this says only what they
@@ -270,8 +324,8 @@ class ResidentErased(_Payload):
 
 
 CONTRACTS = [
-    REGISTRY.add(EventContract("CaseOpened", SERVICE, CaseOpened, version=2,
-                               upcasters={1: case_opened_v1_to_v2},
+    REGISTRY.add(EventContract("CaseOpened", SERVICE, CaseOpened, version=3,
+                               upcasters={1: case_opened_v1_to_v2, 2: case_opened_v2_to_v3},
                                summary="A resident came about one service item")),
     REGISTRY.add(EventContract("RequestHeard", SERVICE, RequestHeard, summary="Step 1: own words")),
     REGISTRY.add(EventContract("RequestRestated", SERVICE, RequestRestated,
@@ -293,6 +347,10 @@ CONTRACTS = [
     REGISTRY.add(EventContract("CaseHandedOver", SERVICE, CaseHandedOver,
                                summary="Handed to another clerk or team; the first stays "
                                        "accountable")),
+    REGISTRY.add(EventContract("GuidanceSessionHeld", SERVICE, GuidanceSessionHeld,
+                               summary="Employment aid: one guidance visit")),
+    REGISTRY.add(EventContract("PlacementRecorded", SERVICE, PlacementRecorded,
+                               summary="Employment aid: the beneficiary is in work")),
     REGISTRY.add(EventContract("ConsentChanged", SERVICE, ConsentChanged,
                                summary=ConsentChanged.__doc__ or "")),
     REGISTRY.add(EventContract("ResidentErased", SERVICE, ResidentErased,

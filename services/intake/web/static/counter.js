@@ -7,6 +7,7 @@ import {
 import {
   currentSession, identityOf, setupSignIn, showSignIn, signOut as signOutEverywhere,
 } from "/ui/shared/signin.js";
+import { renderPlan } from "/ui/intake/plan.js";
 import { StepQueue } from "/ui/intake/queue.js";
 
 const CURRENT_KEY = "sixstep.counter.current.v1";
@@ -1069,6 +1070,7 @@ function renderAll() {
   renderPolicy();
   renderLists();
   renderTimeline();
+  renderPlan(current ? caseView : null);
   renderRefusals();
   renderStates();
   renderResident();
