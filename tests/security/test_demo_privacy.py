@@ -4,6 +4,7 @@ message holds a demo resident's name, ID number or phone number."""
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import subprocess
 import sys
@@ -15,6 +16,7 @@ import pyarrow.parquet as pq
 from rich.console import Console
 
 from shared.analytics.export import export
+from shared.cli.cancer_story import play_and_show
 from shared.cli.demo import demo_residents, play_day
 from shared.cli.demo_stories import play_stories, print_stories, story_residents
 from shared.security.principals import Role
@@ -69,6 +71,12 @@ async def test_no_log_line_export_or_event_names_a_demo_resident(settings: Setti
                 residents=RESIDENTS, center=TEST_CENTER, seed=SEED, parallel=4)
             assert tally.errors == [] and tally.registered == RESIDENTS
             assert tally.resolved == RESIDENTS
+            # The seed's story: a plan across three items, his wife applying for him.
+            story = await play_and_show(
+                f"http://127.0.0.1:{ports['intake']}",
+                token_for(settings, Role.CLERK, TEST_CENTER, sub="clerk-001"), TEST_CENTER,
+                Console(file=io.StringIO()))
+            assert story.subsidy_case is not None
             # The seed's hard cases: declared facts, eligibility hints, a care flag.
             stories = await play_stories(
                 f"http://127.0.0.1:{ports['intake']}",
@@ -129,10 +137,11 @@ async def test_no_log_line_export_or_event_names_a_demo_resident(settings: Setti
     texts["stream"] = "\n".join(m.data.decode() for m in await stream_messages(settings))
 
     story = story_residents(date.today())
-    secrets = [v for p in (*demo_residents(SEED, RESIDENTS), *story)
-               for v in (p.name, p.id_number, p.phone)]
-    # The stories' birth dates (what ages are worked out from) and declared facts stay in
-    # the vault.
+    # 9020: the cancer story's residents
+    people = [*demo_residents(SEED, RESIDENTS), *demo_residents(9020, 2), *story]
+    secrets = [v for p in people for v in (p.name, p.id_number, p.phone)]
+    # The hint and care stories' birth dates (what ages are worked out from) and declared
+    # facts stay in the vault.
     secrets += [p.id_number[6:14] for p in story] + ["special_work_type", "lives_alone"]
     found = {(where, s) for where, text in texts.items() for s in secrets if s in text}
     assert found == set()
