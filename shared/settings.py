@@ -184,6 +184,12 @@ class Settings(BaseSettings):
                                  "home_visit": "sms", "open311": "sms"},
         description="Survey channel per intake channel (the resident's preferred way back).")
     rectification_working_days: int = Field(15, ge=1, description="Deadline of a bad review.")
+    survey_reason_tags: list[str] = Field(
+        default_factory=lambda: ["态度不好", "等待太久", "多次跑腿", "材料要求不清", "没有解决"],
+        min_length=1, description=(
+            "The reasons a survey offers on a bad review (不满意 / 非常不满意), as a JSON list; "
+            "each 1-32 characters, no spaces at the ends. A picked reason is kept with the "
+            "rating and the rectification."))
     center_windows: dict[str, dict[str, str]] = Field(
         default_factory=lambda: {"*": {f"window-{n}": f"{n}号窗口" for n in range(1, 9)}},
         description=(
@@ -389,6 +395,16 @@ class Settings(BaseSettings):
         if value < EARLIEST_DAY:
             raise ValueError(f"OCCURRED_AT_EARLIEST cannot be before {EARLIEST_DAY}: events "
                              "before it could not be read back")
+        return value
+
+    @field_validator("survey_reason_tags")
+    @classmethod
+    def _usable_tags(cls, value: list[str]) -> list[str]:
+        for tag in value:
+            if not 1 <= len(tag) <= 32 or tag != tag.strip():
+                raise ValueError("a survey reason tag is 1-32 characters, no spaces at the ends")
+        if len(set(value)) != len(value):
+            raise ValueError("SURVEY_REASON_TAGS names a reason twice")
         return value
 
     @field_validator("center_timezone")

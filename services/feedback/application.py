@@ -16,7 +16,9 @@ from eventsourcing.domain import Aggregate
 
 from services.feedback import commands as c
 from services.feedback.domain import (
+    Answer,
     Consent,
+    Recorder,
     Rectification,
     Survey,
     survey_id_for_resolution,
@@ -24,6 +26,7 @@ from services.feedback.domain import (
 from services.feedback.tokens import SurveyTokens
 from shared.contracts.feedback import (
     AnsweredVia,
+    StaffChannel,
     SurveyChannel,
     SurveyPurpose,
     WithdrawalCause,
@@ -60,6 +63,7 @@ class SurveyPolicy:
     channels: dict[str, str] = field(default_factory=lambda: {
         "counter": "tablet", "phone": "phone_callback", "home_visit": "sms", "open311": "sms"})
     rectification_working_days: int = 15
+    reason_tags: tuple[str, ...] = ("态度不好", "等待太久", "多次跑腿", "材料要求不清", "没有解决")
     tz: ZoneInfo = field(default_factory=lambda: ZoneInfo("Asia/Shanghai"))
 
     @classmethod
@@ -70,7 +74,7 @@ class SurveyPolicy:
                    answer_window=timedelta(days=settings.survey_answer_days),
                    channels=dict(settings.survey_channels),
                    rectification_working_days=settings.rectification_working_days,
-                   tz=settings.tz)
+                   reason_tags=tuple(settings.survey_reason_tags), tz=settings.tz)
 
     def channel_for(self, intake_channel: str, resident_id: UUID | None) -> SurveyChannel:
         channel = SurveyChannel(self.channels.get(intake_channel, SurveyChannel.SMS))
@@ -98,6 +102,7 @@ class ResolvedCase:
     resolved_event_id: UUID
     resolved_at: datetime
     correlation_id: str | None = None
+    served_by: tuple[str, ...] = ()  # staff who opened or acted on the case: no 代评
 
 
 @dataclass(frozen=True)
@@ -158,7 +163,7 @@ class Feedback:
                             resident_id=case.resident_id, counter_id=case.counter_id,
                             clerk_id=case.clerk_id, service_item=case.service_item,
                             send_at=send_at, expires_at=expires_at, rectification_id=None,
-                            meta=meta)
+                            meta=meta, served_by=list(case.served_by))
             if consent is not None:
                 survey.respect(consent, meta)
             return survey
@@ -224,6 +229,7 @@ class Feedback:
         recorded (the envelope's actor and the payload's ``clerk_id``)."""
         now = self.clock.now()
         clerk_id = cmd.clerk_id
+        recorder: Recorder | None = None
         if cmd.token is not None or resident:
             if cmd.token is not None:
                 self.tokens.read(cmd.token)  # a forged link fails before anything is loaded
@@ -236,13 +242,16 @@ class Feedback:
                     "a clerk records answers in their own name: clerk_id must be the token's "
                     "subject (only a supervisor records an answer on a clerk's behalf)",
                     clerk_id=clerk_id, actor=actor)
+            recorder = Recorder(actor, clerk_id, cmd.channel or StaffChannel.PHONE_CALLBACK)
+        answer = Answer(cmd.level, cmd.comment, {a.value: m for a, m in cmd.aspects.items()},
+                        cmd.verdict, tuple(cmd.reason_tags))
+        answer.check(self.policy.reason_tags)
         meta = self.path.meta(actor, key, cmd)
-        aspects = {a.value: mark for a, mark in cmd.aspects.items()}
 
         def act(survey: Survey, meta: Meta) -> Rectification | None:
             if cmd.token is not None:
                 self.tokens.check(cmd.token, survey_id, now)
-            survey.rate(cmd.level, cmd.comment, aspects, via, clerk_id, now, meta)
+            survey.rate(answer, via, recorder, now, meta)
             if not survey.is_bad_review:
                 return None
             calendar = self.calendars.for_center(survey.center_id)  # a day past the calendar:

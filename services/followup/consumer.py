@@ -11,7 +11,9 @@ From intake (consumed from the stream, in each case's order):
   days``, priority high) when the outcome is ``cannot_be_resolved`` or the emotion was not
   defused.
 * ``CaseReopened``: the open post-resolution checks of the case are cancelled (the counter is
-  handling it again; resolving it again schedules a new check).
+  handling it again; resolving it again schedules a new check). Reopened because the resident
+  said it was not solved (reason ``resident_says_unsolved``): a follow-up of that reason, due
+  at once, high priority, for the case's clerk (their worklist and the center's board).
 * ``ObligationDeclared``: the obligation is watched (see ``domain.Obligation``).
 
 From feedback: ``RectificationOpened`` -> a *rectification* follow-up due at office opening on
@@ -58,6 +60,7 @@ from services.followup.domain import (
 )
 from shared.contracts import Envelope
 from shared.contracts.followup import Priority, Reason
+from shared.contracts.vocabulary import RESIDENT_SAYS_UNSOLVED
 from shared.kernel.calendar import Basis, CalendarNotCovered, CalendarOutOfRange, DueRule
 from shared.kernel.errors import NotFound
 
@@ -207,7 +210,7 @@ class Rules:
         open_checks = [r["follow_up_id"] for r in await conn.fetch(
             "SELECT follow_up_id FROM rule_followups WHERE case_id = $1 AND rule = $2",
             e.case_id, Reason.POST_RESOLUTION_CHECK.value)]
-        return self._reopened(e, open_checks)
+        return self._reopened(e, case, open_checks, consent_of)
 
     def _respect(self, found: list[tuple[UUID, str]], consent: Consent, cause: str) -> Effect:
         """A resident's refusal or erasure: what may still reach them, brought in line."""
@@ -275,16 +278,36 @@ class Rules:
 
         return run
 
-    def _reopened(self, e: Envelope, open_checks: list[UUID]) -> Effect:
-        async def run(earlier: list[Row]) -> None:
+    def _reopened(self, e: Envelope, case: CaseRef, open_checks: list[UUID],
+                  consent_of: ConsentOf) -> Effect:
+        unsolved = e.payload.get("reason") == RESIDENT_SAYS_UNSOLVED
+        follow_up_id = follow_up_id_for("unsolved", e.event_id)
+
+        async def run(earlier: list[Row]) -> Row | None:
             # Checks scheduled by this case's earlier events in the same batch count too.
             this_batch = [f for _, f, rule in earlier if rule == Reason.POST_RESOLUTION_CHECK]
-            for follow_up_id in dict.fromkeys([*open_checks, *this_batch]):
+            for follow_up_id_ in dict.fromkeys([*open_checks, *this_batch]):
                 await self.followups.cancel(
-                    follow_up_id, c.CancelFollowUp(reason="case reopened",
-                                                   occurred_at=e.occurred_at),
+                    follow_up_id_, c.CancelFollowUp(reason="case reopened",
+                                                    occurred_at=e.occurred_at),
                     SYSTEM_RULES, f"reopen:{e.event_id}")
-            return None
+            if not unsolved:
+                return None
+            # The resident said it was not solved: the case's clerk takes it up again at once
+            # (high priority, on the clerk's worklist and the center's board).
+            contact = consent_allows(Reason.RESIDENT_SAYS_UNSOLVED,
+                                     consent_of(plain(case["resident_id"])))
+            if contact is None:
+                return None  # erased: nobody to take it up with
+            calendar = self.followups.calendar(e.center_id)
+            rule = DueRule("on_or_after", calendar.local_day(e.occurred_at), 0,
+                           not_before=e.occurred_at)
+            planned = calendar.plan(rule)
+            await self.followups.schedule(self._plan(
+                e, case, follow_up_id, Reason.RESIDENT_SAYS_UNSOLVED, planned.at,
+                priority=Priority.HIGH, source_id=e.event_id, basis=planned.basis,
+                due_rule=rule, contact=contact))
+            return (case["case_id"], follow_up_id, Reason.RESIDENT_SAYS_UNSOLVED.value)
 
         return run
 

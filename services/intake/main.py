@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
-from services.intake import pages, vault_migration
+from services.intake import pages, vault_migration, verdicts
 from services.intake.api import cases, catalogue
 from services.intake.application import Intake, IntakeApplication, Residents
 from services.intake.known_people import KnownPeople
@@ -63,6 +63,9 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         runtime.start_worker("residents-upkeep", use_cases.keep_up)
         runtime.add_consumer(CONSUMER, CaseProjection(),
                              [f"{settings.subject_prefix}.intake.*.*"])
+        # The residents' "not solved" (survey, post-resolution check) reopens the case.
+        runtime.add_consumer(verdicts.CONSUMER, verdicts.Verdicts(app.state.intake),
+                             verdicts.subjects(settings.subject_prefix))
         try:
             yield
         finally:
