@@ -19,13 +19,14 @@ SURVEY_COLUMNS = (
     "survey_id, case_id, center_id, counter_id, clerk_id, service_item, purpose, channel,"
     " rectification_id, status, requested_at, send_at, expires_at, sent_at, answered_at,"
     " level, comment, aspects::text AS aspects, via, answered_by, recorded_by, closed_at,"
-    " withdrawn_reason, version, position")
+    " withdrawn_reason, verdict, staff_channel, reason_tags::text AS reason_tags, version,"
+    " position")
 RECTIFICATION_COLUMNS = (
     "r.rectification_id, r.case_id, r.center_id, r.survey_id, r.rating, r.summary,"
     " r.opened_at, r.deadline_on, r.basis, r.status, r.completed_at, r.completed_on,"
     " r.outcome,"
     " r.actions, r.on_time, r.revisit_survey_id, v.status AS revisit_status,"
-    " v.level AS revisit_level, r.version, r.position")
+    " v.level AS revisit_level, r.reason_tags::text AS reason_tags, r.version, r.position")
 RECTIFICATION_FROM = ("rectifications r LEFT JOIN surveys v"
                       " ON v.survey_id = r.revisit_survey_id")
 
@@ -58,12 +59,17 @@ class SurveyPublic(Public):
     recorded_by: str | None
     closed_at: Moment | None
     withdrawn_reason: str | None
+    verdict: str | None = None
+    staff_channel: str | None = None
+    reason_tags: list[str] = []
     version: int
     position: int
 
     @classmethod
     def of_row(cls, row: asyncpg.Record) -> SurveyPublic:
-        return cls.of(row, aspects=orjson.loads(row["aspects"]) if row["aspects"] else {})
+        return cls.of(row, aspects=orjson.loads(row["aspects"]) if row["aspects"] else {},
+                      reason_tags=orjson.loads(row["reason_tags"]) if row["reason_tags"]
+                      else [])
 
 
 class RectificationPublic(Public):
@@ -87,13 +93,16 @@ class RectificationPublic(Public):
     revisit_survey_id: UUID | None
     revisit_status: str | None
     revisit_level: str | None
+    reason_tags: list[str] = []
     version: int
     position: int
     overdue: bool
 
     @classmethod
     def of_row(cls, row: asyncpg.Record, today: date) -> RectificationPublic:
-        return cls.of(row, overdue=row["status"] == "open" and row["deadline_on"] < today)
+        return cls.of(row, overdue=row["status"] == "open" and row["deadline_on"] < today,
+                      reason_tags=orjson.loads(row["reason_tags"]) if row["reason_tags"]
+                      else [])
 
 
 class CaseFeedbackPublic(Public):
