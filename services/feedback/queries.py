@@ -61,7 +61,7 @@ class SurveyPublic(Public):
     withdrawn_reason: str | None
     verdict: str | None = None
     staff_channel: str | None = None
-    reason_tags: list[str] = []
+    reason_tags: list[str] = Field(default_factory=list)
     version: int
     position: int
 
@@ -93,7 +93,7 @@ class RectificationPublic(Public):
     revisit_survey_id: UUID | None
     revisit_status: str | None
     revisit_level: str | None
-    reason_tags: list[str] = []
+    reason_tags: list[str] = Field(default_factory=list)
     version: int
     position: int
     overdue: bool

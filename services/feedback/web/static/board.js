@@ -279,6 +279,8 @@ function renderRectifications() {
       r.overdue ? h("span", { class: "badge red" }, t("overdue")) : null,
       h("span", { class: "spacer" }),
       h("span", { class: "muted small" }, t("rect_deadline", { date: fmtDate(r.deadline_on) }))),
+    (r.reason_tags || []).length ? h("div", { class: "tags" },
+      ...r.reason_tags.map((tag) => h("span", { class: "tag" }, tag))) : null,
     r.summary ? h("div", { class: "s" }, summaryText(r.summary)) : null,
     h("div", { class: "m" }, `${t("rect_opened", { date: fmtDate(r.opened_at) })} · ${t("case")} ${String(r.case_id).slice(0, 8)}`)))
     : [h("li", { class: "none" }, t("rect_empty"))]));
