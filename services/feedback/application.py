@@ -163,7 +163,7 @@ class Feedback:
                             resident_id=case.resident_id, counter_id=case.counter_id,
                             clerk_id=case.clerk_id, service_item=case.service_item,
                             send_at=send_at, expires_at=expires_at, rectification_id=None,
-                            meta=meta, served_by=list(case.served_by))
+                            meta=meta, served_by=tuple(case.served_by))
             if consent is not None:
                 survey.respect(consent, meta)
             return survey

@@ -242,14 +242,14 @@ class Survey(RemembersCommands):
                     clerk_id=recorder.clerk_id if recorder else None,
                     rectification_id=self.rectification_id, meta=self.meta_for(meta),
                     verdict=answer.verdict.value if answer.verdict else None,
-                    reason_tags=list(answer.reason_tags),
+                    reason_tags=tuple(answer.reason_tags),
                     staff_channel=recorder.channel.value if recorder else None)
 
     @event("RatingGiven")
     def _rated(self, survey_id: UUID, purpose: str, level: str, comment: str,
                aspects: dict[str, int], via: str, clerk_id: str | None,
                rectification_id: UUID | None, meta: Meta, verdict: str | None = None,
-               reason_tags: list[str] | None = None, staff_channel: str | None = None
+               reason_tags: tuple[str, ...] = (), staff_channel: str | None = None
                ) -> None:
         self.status = "answered"
         self.level = level
@@ -315,7 +315,7 @@ class Rectification(RemembersCommands):
                  deadline_on: date, summary: str, survey_id: UUID, channel: str,
                  counter_id: str, clerk_id: str, service_item: str, meta: Meta,
                  basis: str = Basis.OFFICIAL.value, counted_from: date | None = None,
-                 working_days: int | None = None, reason_tags: list[str] | None = None
+                 working_days: int | None = None, reason_tags: tuple[str, ...] = ()
                  ) -> None:
         # channel, counter, clerk and service item stay in the store for the revisit survey;
         # they are not part of the RectificationOpened contract.
@@ -332,7 +332,7 @@ class Rectification(RemembersCommands):
         self.basis = basis
         self.counted_from = counted_from
         self.working_days = working_days
-        self.reason_tags = list(reason_tags or [])
+        self.reason_tags = tuple(reason_tags)
         self.status = "open"
         self._remember(meta, "RectificationOpened", created=True)
 
@@ -359,7 +359,7 @@ class Rectification(RemembersCommands):
                    meta=survey.meta_for(meta),
                    basis=calendar.basis_of(counted_from, deadline_on).value,
                    counted_from=counted_from, working_days=working_days,
-                   reason_tags=list(getattr(survey, "reason_tags", ())))
+                   reason_tags=tuple(getattr(survey, "reason_tags", ())))
 
     def revise_deadline(self, calendar: WorkingCalendar, today: date, meta: Meta) -> bool:
         """Count the working days again on the calendar in force; True when the deadline moved.
