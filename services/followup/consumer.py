@@ -13,7 +13,8 @@ From intake (consumed from the stream, in each case's order):
 * ``CaseReopened``: the open post-resolution checks of the case are cancelled (the counter is
   handling it again; resolving it again schedules a new check). Reopened because the resident
   said it was not solved (reason ``resident_says_unsolved``): a follow-up of that reason, due
-  at once, high priority, for the case's clerk (their worklist and the center's board).
+  at once, high priority, for the case's clerk (their worklist and the center's board),
+  cancelled when the case is resolved again (unless the clerk completed it first).
 * ``ObligationDeclared``: the obligation is watched (see ``domain.Obligation``).
 
 From feedback: ``RectificationOpened`` -> a *rectification* follow-up due at office opening on
@@ -62,7 +63,7 @@ from shared.contracts import Envelope
 from shared.contracts.followup import Priority, Reason
 from shared.contracts.vocabulary import RESIDENT_SAYS_UNSOLVED
 from shared.kernel.calendar import Basis, CalendarNotCovered, CalendarOutOfRange, DueRule
-from shared.kernel.errors import NotFound
+from shared.kernel.errors import NotFound, RuleViolated
 
 log = structlog.get_logger("sixstep.followup.rules")
 
@@ -204,7 +205,10 @@ class Rules:
         if e.type == "DeadlineNoted":
             return self._deadline(e, case, consent_of)
         if e.type == "CaseResolved":
-            return self._resolved(e, case, consent_of)
+            unsolved = [r["follow_up_id"] for r in await conn.fetch(
+                "SELECT follow_up_id FROM rule_followups WHERE case_id = $1 AND rule = $2",
+                e.case_id, Reason.RESIDENT_SAYS_UNSOLVED.value)]
+            return self._resolved(e, case, consent_of, unsolved)
         if e.type == "ObligationDeclared":
             return self._obligation(e, case, consent_of)
         open_checks = [r["follow_up_id"] for r in await conn.fetch(
@@ -255,7 +259,8 @@ class Rules:
 
         return run
 
-    def _resolved(self, e: Envelope, case: CaseRef, consent_of: ConsentOf) -> Effect:
+    def _resolved(self, e: Envelope, case: CaseRef, consent_of: ConsentOf,
+                  unsolved: Sequence[UUID] = ()) -> Effect:
         calendar = self.followups.calendar(e.center_id)
         early = (e.payload["outcome"] == "cannot_be_resolved"
                  or e.payload["emotion_defused"] is False)
@@ -263,7 +268,18 @@ class Rules:
                 else self.settings.followup_post_resolution_working_days)
         follow_up_id = follow_up_id_for("resolution", e.event_id)
 
-        async def run(_: list[Row]) -> Row | None:
+        async def run(earlier: list[Row]) -> Row | None:
+            # Resolved again: the "not solved" it was reopened for is taken up (done by the
+            # resolution, which its own check and survey now ask about).
+            this_batch = [f for _, f, rule in earlier if rule == Reason.RESIDENT_SAYS_UNSOLVED]
+            for follow_up_id_ in dict.fromkeys([*unsolved, *this_batch]):
+                try:
+                    await self.followups.cancel(
+                        follow_up_id_, c.CancelFollowUp(reason="case resolved again",
+                                                        occurred_at=e.occurred_at),
+                        SYSTEM_RULES, f"resolved:{e.event_id}")
+                except (RuleViolated, NotFound):  # done by the clerk already
+                    pass
             if consent_allows(Reason.POST_RESOLUTION_CHECK,
                               consent_of(plain(case["resident_id"]))) is None:
                 return None  # only outreach: not without consent, not for the erased

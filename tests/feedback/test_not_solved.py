@@ -145,8 +145,14 @@ async def test_a_resident_says_not_solved_by_survey_and_by_phone_check(
         r = await c.followup.get(f"/followups/{unsolved_1}")
         assert (r.json()["reason"], r.json()["priority"]) == ("resident_says_unsolved", "high")
 
-        # The clerk takes it up again and resolves it a second time; the pad asks anew.
+        # The clerk takes it up again and resolves it a second time (the follow-up it was
+        # on the worklist for is then done with); the pad asks anew.
         await resolve(c.intake, case_id, SECOND)
+
+        async def taken_up() -> bool:
+            return any(e.type == "FollowUpCancelled" and e.aggregate_id == unsolved_1
+                       for e in await stream_envelopes(settings))
+        await wait_until(taken_up, what="the 'not solved' follow-up closed by the resolution")
         c.clock.advance(hours=1)
         await wait_until(lambda: asked(2), what="the second survey")
         second = c.sender.sent[-1]
