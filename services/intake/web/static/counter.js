@@ -901,7 +901,7 @@ function summary(type, p) {
     case "ActionTaken": return `${t(`action_${p.kind}`)}: ${p.description}${p.referred_to ? ` → ${p.referred_to}` : ""}`;
     case "DeadlineNoted": return `${fmtDate(p.due_on)} ${p.description}`;
     case "CaseResolved": return [t(`outcome_${p.outcome}`), p.explanation, p.emotion_defused ? t("defused") : ""].filter(Boolean).join(" · ");
-    case "CaseReopened": return p.reason;
+    case "CaseReopened": return p.reason === "resident_says_unsolved" ? t("reopened_unsolved") : p.reason;
     default: return "";
   }
 }
