@@ -19,7 +19,7 @@ from uuid import UUID
 from services.feedback.figures import FIGURE_NAMES
 from services.feedback.main import create_app
 from shared.analytics.export import export
-from shared.analytics.figures import RATES, compute
+from shared.analytics.figures import RATES, compute, connect_export
 from shared.settings import Settings
 from tests.feedback.helpers import Clock, History, KeptSender
 from tests.support import running, wait_until
@@ -220,6 +220,17 @@ async def test_the_residents_word_in_the_figures_of_a_hand_built_may(
                    tz="Asia/Shanghai", center=CENTER)
     assert {name: _as_service(june.total, name) for name in JUNE} == JUNE
     assert set(MAY) <= set(FIGURE_NAMES)
+
+    # The export flags each answer staff recorded: who recorded it, and how it came.
+    con = connect_export(tmp_path / "export")
+    try:
+        flagged = con.execute(
+            'SELECT actor, via, staff_channel, verdict FROM "RatingGiven"'
+            " WHERE via = 'clerk' ORDER BY occurred_at").fetchall()
+    finally:
+        con.close()
+    assert flagged == [(C2, "clerk", "phone_callback", "partly"),
+                       (C2, "clerk", "paper_form", "solved")]
 
 
 def _as_service(row: Any, name: str) -> Any:
