@@ -315,8 +315,8 @@ class Rectification(RemembersCommands):
                  deadline_on: date, summary: str, survey_id: UUID, channel: str,
                  counter_id: str, clerk_id: str, service_item: str, meta: Meta,
                  basis: str = Basis.OFFICIAL.value, counted_from: date | None = None,
-                 working_days: int | None = None, reason_tags: tuple[str, ...] = ()
-                 ) -> None:
+                 working_days: int | None = None, reason_tags: tuple[str, ...] = (),
+                 served_by: tuple[str, ...] = ()) -> None:
         # channel, counter, clerk and service item stay in the store for the revisit survey;
         # they are not part of the RectificationOpened contract.
         self.case_id: UUID = meta["case_id"]
@@ -333,6 +333,7 @@ class Rectification(RemembersCommands):
         self.counted_from = counted_from
         self.working_days = working_days
         self.reason_tags = tuple(reason_tags)
+        self.served_by = tuple(served_by)  # the revisit is not theirs to record either
         self.status = "open"
         self._remember(meta, "RectificationOpened", created=True)
 
@@ -359,7 +360,8 @@ class Rectification(RemembersCommands):
                    meta=survey.meta_for(meta),
                    basis=calendar.basis_of(counted_from, deadline_on).value,
                    counted_from=counted_from, working_days=working_days,
-                   reason_tags=tuple(getattr(survey, "reason_tags", ())))
+                   reason_tags=tuple(getattr(survey, "reason_tags", ())),
+                   served_by=tuple(getattr(survey, "served_by", ())))
 
     def revise_deadline(self, calendar: WorkingCalendar, today: date, meta: Meta) -> bool:
         """Count the working days again on the calendar in force; True when the deadline moved.
@@ -429,7 +431,8 @@ class Rectification(RemembersCommands):
                       channel=self.revisit_channel, resident_id=self.resident_id,
                       counter_id=self.counter_id, clerk_id=self.clerk_id,
                       service_item=self.service_item, send_at=send_at, expires_at=expires_at,
-                      rectification_id=self.id, meta=self.meta_for(meta))
+                      rectification_id=self.id, meta=self.meta_for(meta),
+                      served_by=tuple(getattr(self, "served_by", ())))
 
     @event("RevisitRequested")
     def _revisit_requested(self, rectification_id: UUID, survey_id: UUID, meta: Meta) -> None:

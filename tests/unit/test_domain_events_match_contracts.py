@@ -35,7 +35,7 @@ STORE_ONLY = {
     ("RectificationOpened", "channel"), ("RectificationOpened", "counter_id"),
     ("RectificationOpened", "clerk_id"), ("RectificationOpened", "service_item"),
     # Who opened or served the case: no 代评 (checked when staff record the answer).
-    ("SurveyRequested", "served_by"),
+    ("SurveyRequested", "served_by"), ("RectificationOpened", "served_by"),
 }
 
 #: Payload fields the contract works out from the event's other fields.

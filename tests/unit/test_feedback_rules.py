@@ -222,7 +222,14 @@ def test_a_bad_reviews_reasons_go_with_its_rectification() -> None:
     s = survey()
     s.rate(Answer(RatingLevel.VERY_DISSATISFIED, "跑了三趟", verdict=Verdict.NOT_SOLVED,
                   reason_tags=("多次跑腿", "没有解决")), AnsweredVia.TOKEN, None, SENT, meta())
+    s.served_by = ("clerk-017", "clerk-021")
     rectification = Rectification.open_for(s, CALENDAR, 15, meta())
     assert rectification.reason_tags == ("多次跑腿", "没有解决")
+    # Its revisit cannot be recorded by those who served the case either.
+    rectification.complete("rectified", "补齐材料清单", date(2026, 3, 5), meta())
+    revisit = rectification.request_revisit(SENT, EXPIRES, meta())
+    with pytest.raises(SelfRating):
+        revisit.rate(Answer(RatingLevel.SATISFIED), AnsweredVia.CLERK,
+                     Recorder("clerk-021", "clerk-021"), SENT, meta())
     opened = rectification.collect_events()[0]
     assert list(opened.reason_tags) == ["多次跑腿", "没有解决"]
