@@ -140,8 +140,15 @@ async def test_a_resident_says_not_solved_by_survey_and_by_phone_check(
                                      params={"center_id": TEST_CENTER})
             listed = {f["follow_up_id"] for part in ("overdue", "due_today", "upcoming")
                       for f in r.json()[part]}
-            return check_1 in cancelled and str(unsolved_1) in listed
-        await wait_until(followed, what="the check cancelled, the case on the clerk's list")
+            r = await c.followup.get(f"/worklists/centers/{TEST_CENTER}")
+            on_board = {f["follow_up_id"] for part in ("overdue", "due_today", "upcoming")
+                        for f in r.json()[part]}
+            r = await c.intake.get("/cases", params={"clerk_id": "clerk-017", "status": "open"})
+            open_cases = {item["case_id"] for item in r.json()["items"]}
+            return (check_1 in cancelled and str(unsolved_1) in listed & on_board
+                    and case_id in open_cases)
+        await wait_until(followed, what="the check cancelled; the case on the clerk's and "
+                                        "the supervisor's lists, open again")
         r = await c.followup.get(f"/followups/{unsolved_1}")
         assert (r.json()["reason"], r.json()["priority"]) == ("resident_says_unsolved", "high")
 
