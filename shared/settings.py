@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from shared.contracts.feedback import DEFAULT_REASON_TAGS
 from shared.contracts.fields import EARLIEST_DAY
 
 ServiceName = Literal["intake", "followup", "feedback"]
@@ -185,7 +186,7 @@ class Settings(BaseSettings):
         description="Survey channel per intake channel (the resident's preferred way back).")
     rectification_working_days: int = Field(15, ge=1, description="Deadline of a bad review.")
     survey_reason_tags: list[str] = Field(
-        default_factory=lambda: ["态度不好", "等待太久", "多次跑腿", "材料要求不清", "没有解决"],
+        default_factory=lambda: list(DEFAULT_REASON_TAGS),
         min_length=1, description=(
             "The reasons a survey offers on a bad review (不满意 / 非常不满意), as a JSON list; "
             "each 1-32 characters, no spaces at the ends. A picked reason is kept with the "

@@ -25,6 +25,7 @@ from services.feedback.domain import (
 )
 from services.feedback.tokens import SurveyTokens
 from shared.contracts.feedback import (
+    DEFAULT_REASON_TAGS,
     AnsweredVia,
     StaffChannel,
     SurveyChannel,
@@ -63,7 +64,7 @@ class SurveyPolicy:
     channels: dict[str, str] = field(default_factory=lambda: {
         "counter": "tablet", "phone": "phone_callback", "home_visit": "sms", "open311": "sms"})
     rectification_working_days: int = 15
-    reason_tags: tuple[str, ...] = ("态度不好", "等待太久", "多次跑腿", "材料要求不清", "没有解决")
+    reason_tags: tuple[str, ...] = DEFAULT_REASON_TAGS
     tz: ZoneInfo = field(default_factory=lambda: ZoneInfo("Asia/Shanghai"))
 
     @classmethod

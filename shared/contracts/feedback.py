@@ -82,6 +82,11 @@ class AnsweredVia(StrEnum):
     CLERK = "clerk"  # a clerk recorded the resident's answer (phone callback, counter)
 
 
+DEFAULT_REASON_TAGS = ("态度不好", "等待太久", "多次跑腿", "材料要求不清", "没有解决")
+"""The reasons a survey offers on a bad review unless a center configures its own
+(``SURVEY_REASON_TAGS``): rude, waited too long, came many times, unclear documents, not solved."""
+
+
 class StaffChannel(StrEnum):
     """How staff came by the answer they record for a resident (never the resident's own)."""
 
