@@ -233,3 +233,17 @@ def test_a_bad_reviews_reasons_go_with_its_rectification() -> None:
                      Recorder("clerk-021", "clerk-021"), SENT, meta())
     opened = rectification.collect_events()[0]
     assert list(opened.reason_tags) == ["多次跑腿", "没有解决"]
+
+
+def test_a_center_sets_its_own_reasons_and_a_blank_or_repeated_one_is_refused() -> None:
+    from pydantic import ValidationError
+
+    from shared.settings import Settings
+
+    assert Settings().survey_reason_tags == ["态度不好", "等待太久", "多次跑腿", "材料要求不清",
+                                             "没有解决"]
+    assert Settings(survey_reason_tags=["排队太久", "态度差"]).survey_reason_tags == [
+        "排队太久", "态度差"]
+    for wrong in ([], ["  "], ["排队太久", "排队太久"], ["x" * 33]):
+        with pytest.raises(ValidationError):
+            Settings(survey_reason_tags=wrong)
