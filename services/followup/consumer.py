@@ -63,7 +63,7 @@ from shared.contracts import Envelope
 from shared.contracts.followup import Priority, Reason
 from shared.contracts.vocabulary import RESIDENT_SAYS_UNSOLVED
 from shared.kernel.calendar import Basis, CalendarNotCovered, CalendarOutOfRange, DueRule
-from shared.kernel.errors import NotFound, RuleViolated
+from shared.kernel.errors import InvalidCommand, NotFound, RuleViolated
 
 log = structlog.get_logger("sixstep.followup.rules")
 
@@ -280,6 +280,9 @@ class Rules:
                         SYSTEM_RULES, f"resolved:{e.event_id}")
                 except (RuleViolated, NotFound):  # done by the clerk already
                     pass
+                except InvalidCommand as exc:  # never at the cost of the check planned below
+                    log.warning("rule.unsolved_not_closed", follow_up_id=str(follow_up_id_),
+                                reason=exc.message)
             if consent_allows(Reason.POST_RESOLUTION_CHECK,
                               consent_of(plain(case["resident_id"]))) is None:
                 return None  # only outreach: not without consent, not for the erased
