@@ -16,13 +16,19 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from services.feedback.figures import FIGURE_NAMES
+import asyncpg
+
+from services.feedback.figures import DDL, FIGURE_NAMES, FigureQuery, FiguresProjection
+from services.feedback.figures import compute as service_figures
 from services.feedback.main import create_app
 from shared.analytics.export import export
 from shared.analytics.figures import RATES, compute, connect_export
+from shared.contracts import REGISTRY
+from shared.readmodels.migrations import run_migrations
+from shared.readmodels.pool import create_pool
 from shared.settings import Settings
 from tests.feedback.helpers import Clock, History, KeptSender
-from tests.support import running, wait_until
+from tests.support import running, stream_envelopes, wait_until
 
 CENTER = "SH-PD-HUAMU"
 C1, C2 = "clerk-001", "clerk-002"
@@ -210,6 +216,31 @@ async def test_the_residents_word_in_the_figures_of_a_hand_built_may(
         assert mine(june_row, JUNE) == JUNE
         by_clerk = await figures(period="month", group_by="clerk_id", to="2026-05-31")
         assert {r["clerk_id"]: mine(r, BY_CLERK[r["clerk_id"]]) for r in by_clerk} == BY_CLERK
+        live = await figures(period="month")
+
+    # Rebuilt from the log, live and by the bulk path, in other batch sizes: the same rows.
+    envelopes = [REGISTRY.current(e) for e in await stream_envelopes(settings)]
+    for batch, bulk in ((1, False), (5, True), (50, True)):
+        schema = f"{settings.schema_prefix}verdicts{batch}"
+        conn = await asyncpg.connect(settings.database_url)
+        try:
+            await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+        finally:
+            await conn.close()
+        rebuilt = await create_pool(settings, schema)
+        try:
+            await run_migrations(rebuilt, schema, DDL)
+            projection = FiguresProjection(settings.tz)
+            for i in range(0, len(envelopes), batch):
+                async with rebuilt.acquire() as c, c.transaction():
+                    apply = projection.copy_apply if bulk else projection.apply
+                    await apply(c, envelopes[i:i + batch])
+            rows = await service_figures(rebuilt, FigureQuery(period="month",
+                                                              as_of=date(2026, 6, 15)))
+        finally:
+            await rebuilt.close()
+        assert [{**r, "period_start": r["period_start"].isoformat()} for r in rows] == live, \
+            (batch, bulk)
 
     # The analysts' report from an export: the same numbers, figure by figure.
     await export(settings, tmp_path / "export")
