@@ -90,6 +90,13 @@ async def test_the_survey_asks_if_it_was_solved_and_why_a_bad_review_is_bad(
     await board.click("#signin-form button[type=submit]")
     rectification = board.locator(f"#rect-list li[data-case='{unsolved}']")
     await expect(rectification.locator(".tag")).to_have_text(["多次跑腿", "材料要求不清"])
+    # Today by the residents' word: none of the two said "solved"; by the clerks': the one
+    # case still resolved (the other was reopened on its resident's word).
+    solved = board.locator("[data-fig=resolution_rate]")
+    await expect(solved).to_have_attribute("data-today", "0%")
+    await expect(solved.locator("h2")).to_have_text("解决率（群众评价）")
+    await expect(board.locator("[data-fig=declared_resolution_rate]")).to_have_attribute(
+        "data-today", "100%")
 
 
 async def _feedback_of(client: object, case_id: str) -> dict:
