@@ -295,7 +295,7 @@ async def test_the_figures_of_a_hand_built_march(settings: Settings) -> None:
         owners = {r["owner_clerk"]: r for r in await figures(
             client, period="month", to="2026-03-31", group_by="owner_clerk")}
         assert (owners[C1]["visits"], owners[C2]["visits"]) == (5, 1)
-        assert owners[C1]["resolution_rate"] == rate(3, 5)  # 1, 6, 7 of 1, 2, 4, 6, 7
+        assert owners[C1]["declared_resolution_rate"] == rate(3, 5)  # 1, 6, 7 of 1, 2, 4, 6, 7
         (owned_by_2,) = await figures(client, period="month", to="2026-03-31",
                                       owner_clerk=C2)
         assert owned_by_2["response_rate"] == rate(1, 1)  # s3
