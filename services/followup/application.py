@@ -242,7 +242,8 @@ class FollowUps:
                        key: str | None, expected_version: int | None = None) -> Written:
         return await self._on(
             follow_up_id, "follow-up", "FollowUpCompleted", cmd, actor, key, expected_version,
-            lambda f, meta: f.complete(cmd.outcome.value, cmd.channel.value, cmd.note, meta))
+            lambda f, meta: f.complete(cmd.outcome.value, cmd.channel.value, cmd.note, meta,
+                                       cmd.verdict.value if cmd.verdict else None))
 
     async def reschedule(self, follow_up_id: UUID, cmd: c.RescheduleFollowUp, actor: str,
                          key: str | None, expected_version: int | None = None) -> Written:

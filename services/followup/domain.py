@@ -262,17 +262,25 @@ class FollowUp(RemembersCommands):
 
     # -- staff ------------------------------------------------------------------------------
 
-    def complete(self, outcome: str, channel: str, note: str, meta: Meta) -> None:
+    def complete(self, outcome: str, channel: str, note: str, meta: Meta,
+                 verdict: str | None = None) -> None:
         self.check_open("complete")
+        if verdict is not None and self.reason != Reason.POST_RESOLUTION_CHECK:
+            raise InvalidCommand("the verdict is the resident's answer at a post-resolution "
+                                 "check", field="verdict", reason=self.reason)
+        if verdict is not None and outcome == "unreachable":
+            raise InvalidCommand("an unreachable resident gave no verdict", field="verdict")
         if not self.contact and channel in REACHING:
             raise RuleViolated(
                 f"{NO_CONTACT_REASON}: record the task as done with the channel "
                 f"'{ContactChannel.NONE}' (or '{ContactChannel.COUNTER}' when they came in)",
                 channel=channel)
-        self._completed(outcome=outcome, channel=channel, note=note, meta=meta)
+        self._completed(outcome=outcome, channel=channel, note=note, meta=meta,
+                        verdict=verdict)
 
     @event("FollowUpCompleted")
-    def _completed(self, outcome: str, channel: str, note: str, meta: Meta) -> None:
+    def _completed(self, outcome: str, channel: str, note: str, meta: Meta,
+                   verdict: str | None = None) -> None:
         self.status = "completed"
         self._remember(meta, "FollowUpCompleted")
 

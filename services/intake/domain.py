@@ -5,7 +5,7 @@ care, erasure) and the Hint (an item an eligibility rule suggested: shown, taken
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 from uuid import UUID, uuid5
 
@@ -13,6 +13,7 @@ from eventsourcing.domain import Aggregate, CanMutateAggregate, event
 from eventsourcing.utils import get_topic
 
 from shared.contracts.vocabulary import (
+    RESIDENT_SAYS_UNSOLVED,
     ActionKind,
     Basis,
     DueCause,
@@ -379,12 +380,25 @@ class Case(RemembersCommands):
     def _resolved(self, outcome: str, explanation: str, emotion_defused: bool,
                   meta: Meta) -> None:
         self.status = "resolved"
+        at = meta.get("occurred_at")
+        self.resolved_at = datetime.fromisoformat(at) if isinstance(at, str) else at
         self._remember(meta, "CaseResolved")
 
     def reopen(self, reason: str, meta: Meta) -> None:
         if self.status != "resolved":
             raise RuleViolated("only a resolved case can be reopened", status=self.status)
         self._reopened(reason=reason, meta=meta)
+
+    def hear_unsolved(self, said_at: datetime, meta: Meta) -> bool:
+        """The resident said the matter was not solved (at the survey or the post-resolution
+        check): the case is reopened, with the reason ``resident_says_unsolved``. Nothing
+        when the case is open already (a clerk reopened it) or when the word was said before
+        the case's latest resolution (it speaks of an earlier one); True when reopened."""
+        resolved_at = getattr(self, "resolved_at", None)
+        if self.status != "resolved" or (resolved_at is not None and said_at < resolved_at):
+            return False
+        self._reopened(reason=RESIDENT_SAYS_UNSOLVED, meta=meta)
+        return True
 
     @event("CaseReopened")
     def _reopened(self, reason: str, meta: Meta) -> None:

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
-from services.intake import pages, plan_views, vault_migration
+from services.intake import pages, plan_views, vault_migration, verdicts
 from services.intake.api import cases, catalogue
 from services.intake.application import Intake, IntakeApplication, Residents
 from services.intake.hints import Hints
@@ -82,6 +82,9 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
             await replanning.run()
         runtime.add_consumer(plan_views.CONSUMER, plan_views.PlanProjection(),
                              plan_views.READ_MODEL.subjects(settings))
+        # The residents' "not solved" (survey, post-resolution check) reopens the case.
+        runtime.add_consumer(verdicts.CONSUMER, verdicts.Verdicts(app.state.intake),
+                             verdicts.subjects(settings.subject_prefix))
         try:
             yield
         finally:

@@ -18,7 +18,7 @@ import pytest
 from shared.analytics import rebuild
 from shared.analytics.rebuild import Rebuild, q
 from shared.bus.jetstream import connect, ensure_streams, event_subject
-from shared.contracts import event_id_for
+from shared.contracts import REGISTRY, event_id_for
 from shared.readmodels.readmodel import BulkHandler, load_read_model
 from shared.settings import Settings
 from tests.analytics.support import (
@@ -142,7 +142,8 @@ def untidy_log() -> list[dict[str, Any] | bytes]:
     broken.add("RectificationOpened", at("2026-03-05", 9), rectification_id=str(broken.id),
                resident_id=None, rating="dissatisfied", deadline_on="2026-03-25")
     broken.events[0]["payload"]["deadline_on"] = "2026-13-45"
-    broken.events[0].update(version=2)  # current: refused by the handlers, not on the way in
+    # current: refused by the handlers, not on the way in
+    broken.events[0].update(version=REGISTRY.get("RectificationOpened").version)
     broken.events[0]["payload"]["basis"] = "official"
     out += broken.events
     out += rated(survey(ghost, at("2026-03-03", 10)), at("2026-03-03", 11),

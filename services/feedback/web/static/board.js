@@ -17,7 +17,7 @@ const RATES = [
   ["satisfaction_rate", "#177245"], ["response_rate", "#d97706"],
 ];
 // What a center aims for (the handbook: resolution and defused above 98 %, satisfaction 100 %).
-const TARGETS = { resolution_rate: 0.98, emotion_defused_rate: 0.98, satisfaction_rate: 1.0, response_rate: 0.8,
+const TARGETS = { resolution_rate: 0.98, declared_resolution_rate: 0.98, emotion_defused_rate: 0.98, satisfaction_rate: 1.0, response_rate: 0.8,
   on_time_rate: 1.0, on_the_spot_rate: 0.8 };
 
 const SHOWN = 4; // items per worklist column; the rest are counted
@@ -326,6 +326,8 @@ function rectItem(r) {
       r.overdue ? h("span", { class: "badge red" }, t("overdue")) : null,
       h("span", { class: "spacer" }),
       h("span", { class: "muted small", dataset: { part: "deadline" } }, t("rect_deadline", { date: fmtDate(r.deadline_on) }))),
+    (r.reason_tags || []).length ? h("div", { class: "tags" },
+      ...r.reason_tags.map((tag) => h("span", { class: "tag" }, tag))) : null,
     r.summary ? h("div", { class: "s" }, summaryText(r.summary)) : null,
     h("div", { class: "m" }, `${t("rect_opened", { date: fmtDate(r.opened_at) })} · ${t("case")} ${String(r.case_id).slice(0, 8)}`),
     open ? h("div", { class: "acts" },

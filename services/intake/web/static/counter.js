@@ -913,7 +913,7 @@ function summary(type, p) {
     case "DeadlineNoted": return `${fmtDate(p.due_on)} ${p.description}`;
     case "CaseDueDateSet": return [fmtDate(p.due_on), t(`due_source_${p.source}`), p.note].filter(Boolean).join(" · ");
     case "CaseResolved": return [t(`outcome_${p.outcome}`), p.explanation, p.emotion_defused ? t("defused") : ""].filter(Boolean).join(" · ");
-    case "CaseReopened": return p.reason;
+    case "CaseReopened": return p.reason === "resident_says_unsolved" ? t("reopened_unsolved") : p.reason;
     default: return "";
   }
 }
