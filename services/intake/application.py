@@ -161,7 +161,8 @@ class Intake:
             case_id, "GuidanceGiven", cmd, actor, key, expected_version,
             lambda case, meta: case.give_guidance(
                 cmd.service_item or case.service_item, cmd.policy_basis,
-                cmd.eligibility.value, cmd.promised, cmd.missing_documents, meta))
+                cmd.eligibility.value, cmd.promised, cmd.missing_documents, meta,
+                plain_words=cmd.plain_words))
 
     async def take_action(self, case_id: UUID, cmd: c.TakeAction, actor: str,
                           key: str | None, expected_version: int | None = None) -> Written:

@@ -72,7 +72,11 @@ class GiveGuidance(_Command):
     policy_basis: str = Field(min_length=1, max_length=2000)
     eligibility: Eligibility
     promised: str = Field("", max_length=2000)
-    missing_documents: list[str] = Field(default_factory=list, max_length=50)
+    missing_documents: list[str] = Field(default_factory=list, max_length=50, description=(
+        "The documents the resident still has to bring (printed on the one-time notice)."))
+    plain_words: str = Field("", max_length=2000, description=(
+        "The policy explained in the resident's own language, beside the formal citation; "
+        "the counter page prefills it from the catalogue item's plain-language summary."))
 
 
 class TakeAction(_Command):

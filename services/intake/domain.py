@@ -115,16 +115,19 @@ class Case(RemembersCommands):
     # -- step 3: guide ----------------------------------------------------------------------
 
     def give_guidance(self, service_item: str, policy_basis: str, eligibility: str,
-                      promised: str, missing_documents: list[str], meta: Meta) -> None:
+                      promised: str, missing_documents: list[str], meta: Meta,
+                      plain_words: str = "") -> None:
+        """``policy_basis``: the formal citation; ``plain_words``: the same explained in the
+        resident's language (what the one-time notice prints)."""
         self.check_open()
         self.check_heard("guide")
         self._guided(service_item=service_item, policy_basis=policy_basis,
                      eligibility=eligibility, promised=promised,
-                     missing_documents=missing_documents, meta=meta)
+                     missing_documents=missing_documents, plain_words=plain_words, meta=meta)
 
     @event("GuidanceGiven")
     def _guided(self, service_item: str, policy_basis: str, eligibility: str, promised: str,
-                missing_documents: list[str], meta: Meta) -> None:
+                missing_documents: list[str], meta: Meta, plain_words: str = "") -> None:
         self.service_item = service_item
         self._remember(meta, "GuidanceGiven")
 
