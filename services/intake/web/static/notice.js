@@ -80,12 +80,27 @@ export function renderNotice(sheet, notice, surname = "") {
   sheet.dataset.caseId = notice.case_id;
 }
 
+/** The page size (``@page``) lives in its own file per paper: swapped, then waited for. */
+function usePaper(paper) {
+  const link = document.getElementById("notice-page");
+  const href = `/ui/intake/notice-${paper}.css`;
+  if (link.getAttribute("href") === href) return Promise.resolve();
+  return new Promise((done) => {
+    link.addEventListener("load", done, { once: true });
+    link.addEventListener("error", done, { once: true });
+    link.setAttribute("href", href);
+  });
+}
+
 /** Fetch the case's notice, lay it out, and open the browser's print (``size``: A5 or A4). */
 export async function printNotice(caseId, { surname = "", size = "a5", after = null } = {}) {
   const sheet = document.getElementById("notice-sheet");
+  delete sheet.dataset.ready;
   const notice = await api(`/cases/${caseId}/notice${after ? `?after=${after}` : ""}`);
   renderNotice(sheet, notice, surname);
-  sheet.className = `notice-sheet ${size === "a4" ? "a4" : "a5"}`;
+  const paper = size === "a4" ? "a4" : "a5";
+  sheet.className = `notice-sheet ${paper}`;
+  await usePaper(paper);
   sheet.dataset.ready = "1";
   window.print();
   return notice;
