@@ -80,6 +80,11 @@ async def test_a_critical_case_leaves_with_a_printed_notice_and_a_watched_obliga
                        "ObligationDeclared", "DeadlineNoted"])
     await expect(page.locator("#obligation-list li")).to_contain_text("每月 · 每月 10 日前确认低保到账")
 
+    await page.locator("#step-serve").scroll_into_view_if_needed()
+    await screenshot(page, screenshots / "counter-serve.png")
+    await page.evaluate("window.scrollTo(0, 0)")
+    await screenshot(page, screenshots / "counter-critical.png")
+
     # The follow-up service watches the obligation declared from the page.
     case_id = await page.evaluate(
         "JSON.parse(localStorage.getItem('sixstep.counter.current.v1')).id")
@@ -130,7 +135,8 @@ async def test_a_critical_case_leaves_with_a_printed_notice_and_a_watched_obliga
     await page.emulate_media(media="screen")
     await page.select_option("#notice-size", "a4")
     await page.click("#print-notice")
-    await page.wait_for_function("window.__prints === 2")
+    await expect(page.locator("#notice-sheet")).to_have_attribute("data-ready", "1")
+    assert await page.evaluate("window.__prints") == 2
     await expect(page.locator("#notice-sheet")).to_have_class(re.compile(r"\ba4\b"))
     pdf = await page.pdf(prefer_css_page_size=True)
     width, height = (float(v) for v in re.findall(
