@@ -80,8 +80,6 @@ async def test_a_critical_case_leaves_with_a_printed_notice_and_a_watched_obliga
                        "ObligationDeclared", "DeadlineNoted"])
     await expect(page.locator("#obligation-list li")).to_contain_text("每月 · 每月 10 日前确认低保到账")
 
-    await page.locator("#step-serve").scroll_into_view_if_needed()
-    await screenshot(page, screenshots / "counter-serve.png")
     await page.evaluate("window.scrollTo(0, 0)")
     await screenshot(page, screenshots / "counter-critical.png")
 
