@@ -13,7 +13,7 @@ from pathlib import Path
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from services.intake import window_survey
+from services.intake import case_work, window_survey
 from shared import web
 
 WEB = Path(__file__).parent / "web"
@@ -46,4 +46,5 @@ def install(app: FastAPI) -> None:
     """The clerk's screen at ``/counter`` and its files under ``/ui``."""
     app.include_router(router)
     app.include_router(window_survey.router)  # the survey's QR code on the clerk's screen
+    app.include_router(case_work.router)  # the case's help tasks and referrals, from follow-up
     web.mount_static(app, "intake", WEB)

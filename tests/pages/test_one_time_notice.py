@@ -34,7 +34,8 @@ async def test_a_critical_case_leaves_with_a_printed_notice_and_a_watched_obliga
 
     page = await desk.new_page()
     # The browser's print dialog is counted, not opened: the test prints to PDF itself.
-    await page.add_init_script("window.__prints = 0; window.print = () => { window.__prints += 1; };")
+    await page.add_init_script(
+        "window.__prints = 0; window.print = () => { window.__prints += 1; };")
     await sign_in(page, center, "clerk-090", "window-2")
     await page.fill("#resident-q", card)
     await page.press("#resident-q", "Enter")
@@ -78,7 +79,8 @@ async def test_a_critical_case_leaves_with_a_printed_notice_and_a_watched_obliga
     await page.click("form[data-op=deadlines] button[type=submit]")
     await saved(page, ["CaseOpened", "RequestHeard", "ConcernsNoted", "GuidanceGiven",
                        "ObligationDeclared", "DeadlineNoted"])
-    await expect(page.locator("#obligation-list li")).to_contain_text("每月 · 每月 10 日前确认低保到账")
+    await expect(page.locator("#obligation-list li")).to_contain_text(
+        "每月 · 每月 10 日前确认低保到账")
 
     await page.evaluate("window.scrollTo(0, 0)")
     await screenshot(page, screenshots / "counter-critical.png")
@@ -107,8 +109,9 @@ async def test_a_critical_case_leaves_with_a_printed_notice_and_a_watched_obliga
     await expect(page.locator("#notice-sheet")).to_be_visible()
     await expect(page.locator("#desk")).to_be_hidden()
     text = await page.evaluate("document.body.innerText")
-    for expected in ("花木社区事务受理服务中心", "一次性告知单", "尊敬的王先生/女士：", "最低生活保障",
-                     "需补充材料", "您的低保需要年审后恢复发放。", "材料齐全后当天恢复发放",
+    for expected in ("花木社区事务受理服务中心", "一次性告知单", "尊敬的王先生/女士：",
+                     "最低生活保障", "需补充材料", "您的低保需要年审后恢复发放。",
+                     "材料齐全后当天恢复发放",
                      "家庭经济状况核对授权书", f"{due.year}年{due.month}月{due.day}日　交房租",
                      "每月：每月 10 日前确认低保到账", "张敏（工号 clerk-090）", "021-5888 1234",
                      case_id[:8]):
