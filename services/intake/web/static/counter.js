@@ -8,7 +8,7 @@ import {
   currentSession, identityOf, setupSignIn, showSignIn, signOut as signOutEverywhere,
 } from "/ui/shared/signin.js";
 import { StepQueue } from "/ui/intake/queue.js";
-import { renderCaseState } from "/ui/intake/casestate.js";
+import { renderCaseState } from "/ui/intake/attention.js";
 import { printNotice, surnameOf } from "/ui/intake/notice.js";
 import { watchSurvey } from "/ui/intake/surveyqr.js";
 
