@@ -22,7 +22,7 @@ const UPSET = ["upset", "angry", "distressed"];
 const EVENT_OF = {
   open: "CaseOpened", hear: "RequestHeard", restate: "RequestRestated", concerns: "ConcernsNoted",
   guidance: "GuidanceGiven", actions: "ActionTaken", deadlines: "DeadlineNoted", resolve: "CaseResolved",
-  reopen: "CaseReopened", obligations: "ObligationDeclared",
+  reopen: "CaseReopened", obligations: "ObligationDeclared", handover: "CaseHandedOver",
 };
 
 const queue = new StepQueue();
@@ -495,7 +495,7 @@ function resetStepForms() {
 // A step typed but not saved, or refused by intake, stops 办结 and 接待下一位, with the reason
 // next to the step; a refused step keeps what was typed and says which field and why.
 
-const LISTS = new Set(["actions", "deadlines", "obligations"]); // forms emptied once their row is added
+const LISTS = new Set(["actions", "deadlines", "obligations", "handover"]); // forms emptied once their row is added
 
 function unsaved(form) {
   if (LISTS.has(form.dataset.op)) {
@@ -743,9 +743,16 @@ function bodyOf(op, form) {
     case "actions": {
       const body = { kind: formValue(form, "kind"), description: formValue(form, "description") };
       if (body.kind === "referred" && formValue(form, "referred_to")) body.referred_to = formValue(form, "referred_to");
+      if (body.kind === "referred") body.unit_kind = formValue(form, "unit_kind");
+      if (body.kind === "referred" && formValue(form, "unit_contact")) body.unit_contact = formValue(form, "unit_contact");
+      if (body.kind === "escalated" && formValue(form, "owner_clerk")) body.owner_clerk = formValue(form, "owner_clerk");
       return body;
     }
     case "deadlines": return { due_on: parseDay(formValue(form, "due_on")).iso, description: formValue(form, "description") };
+    case "handover": {
+      const to = formValue(form, "to");
+      return { [formValue(form, "to_kind") === "team" ? "to_team" : "to_clerk"]: to, reason: formValue(form, "reason") };
+    }
     case "obligations": return {
       description: formValue(form, "description"), cadence: formValue(form, "cadence"),
       next_due_on: parseDay(formValue(form, "next_due_on")).iso,
@@ -938,6 +945,7 @@ function summary(type, p) {
     case "GuidanceGiven": return [t(`eligibility_${p.eligibility}`), p.promised, p.missing_documents?.length ? `${t("missing")}: ${join(p.missing_documents)}` : ""].filter(Boolean).join(" · ");
     case "ActionTaken": return `${t(`action_${p.kind}`)}: ${p.description}${p.referred_to ? ` → ${p.referred_to}` : ""}`;
     case "DeadlineNoted": return `${fmtDate(p.due_on)} ${p.description}`;
+    case "CaseHandedOver": return `→ ${p.to_clerk || p.to_team}${p.reason ? ` · ${p.reason}` : ""}`;
     case "ObligationDeclared": return `${t(`cadence_${p.cadence}`)} · ${p.description} · ${t("obligation_next", { day: fmtDate(p.next_due_on) })}`;
     case "CaseResolved": return [t(`outcome_${p.outcome}`), p.explanation, p.emotion_defused ? t("defused") : ""].filter(Boolean).join(" · ");
     case "CaseReopened": return p.reason;
