@@ -28,6 +28,13 @@ def _has_vault(request: Request) -> bool:
     return "/residents/lookup" in request.app.openapi().get("paths", {})
 
 
+def _helps(request: Request) -> bool:
+    """Whether intake hands cases over and tracks escalations and referrals (帮办, 派单, 转办:
+    ``POST /cases/{id}/handover`` and the fields of ``ActionTaken`` v2 come together): then
+    the page offers them."""
+    return "/cases/{case_id}/handover" in request.app.openapi().get("paths", {})
+
+
 @router.get("/")
 async def home() -> RedirectResponse:
     return RedirectResponse("/counter", status_code=307)
@@ -38,7 +45,7 @@ async def counter(request: Request) -> HTMLResponse:
     words = web.strings(WEB / "strings.json")
     return TEMPLATES.TemplateResponse(
         request, "counter.html",
-        web.page_context(request, words, vault=_has_vault(request),
+        web.page_context(request, words, vault=_has_vault(request), helps=_helps(request),
                          windows=request.app.state.settings.center_windows))
 
 
