@@ -97,7 +97,7 @@ def notice_of(case: CasePublic, catalogue: Catalogue, settings: Settings, clerk_
         promised=guidance.get("promised") or "",
         missing_documents=list(guidance.get("missing_documents") or []),
         typical_days=item.typical_days if item else None,
-        due_on=getattr(case, "due_on", None),
+        due_on=case.due_on,
         deadlines=sorted(deadlines, key=lambda d: d.due_on),
         obligations=obligations, status=case.status, outcome=case.outcome,
         issued_at=now.astimezone(settings.tz))
