@@ -68,6 +68,8 @@ async def test_the_resident_takes_home_what_was_agreed_in_plain_words(settings: 
         assert [d["due_on"] for d in notice["deadlines"]] == [due]
         assert notice["obligations"] == [{"description": "每月提交收入情况",
                                           "cadence": "monthly", "next_due_on": next_due}]
+        # The case's due date (办结时限): the deadline noted, earlier than the item's days.
+        assert notice["due_on"] == due
         assert (notice["clerk_id"], notice["clerk_name"]) == ("clerk-017", "李娜")
         assert notice["center_name"] == "花木社区事务受理服务中心"
         assert notice["center_phone"] == "021-5888 0000"

@@ -77,8 +77,10 @@ async def test_a_critical_case_leaves_with_a_printed_notice_and_a_watched_obliga
     await page.fill("#deadline-due", due.strftime("%Y/%m/%d"))
     await page.fill("#deadline-desc", "交房租")
     await page.click("form[data-op=deadlines] button[type=submit]")
+    # The due date: the item's 30 working days at guidance, then the rent's day, earlier.
     await saved(page, ["CaseOpened", "RequestHeard", "ConcernsNoted", "GuidanceGiven",
-                       "ObligationDeclared", "DeadlineNoted"])
+                       "CaseDueDateSet", "ObligationDeclared", "DeadlineNoted",
+                       "CaseDueDateSet"])
     await expect(page.locator("#obligation-list li")).to_contain_text(
         "每月 · 每月 10 日前确认低保到账")
 
@@ -113,8 +115,9 @@ async def test_a_critical_case_leaves_with_a_printed_notice_and_a_watched_obliga
                      "最低生活保障", "需补充材料", "您的低保需要年审后恢复发放。",
                      "材料齐全后当天恢复发放",
                      "家庭经济状况核对授权书", f"{due.year}年{due.month}月{due.day}日　交房租",
-                     "每月：每月 10 日前确认低保到账", "张敏（工号 clerk-090）", "021-5888 1234",
-                     case_id[:8]):
+                     "每月：每月 10 日前确认低保到账",
+                     f"办结时限\n{due.year}年{due.month}月{due.day}日", "张敏（工号 clerk-090）",
+                     "021-5888 1234", case_id[:8]):
         assert expected in text, (expected, text)
     # Nothing of the resident's but the surname: no name, phone, ID number or resident id.
     for personal in ("王建国", "建国", "13812345678", "138****5678", card, resident_id, "王*国"):
