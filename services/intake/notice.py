@@ -18,7 +18,7 @@ from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from services.intake.queries import CasePublic
 from shared.catalogue import Catalogue
@@ -39,6 +39,22 @@ class NoticeObligation(BaseModel):
     description: str
     cadence: str
     next_due_on: date
+
+
+class NoticePlanStep(BaseModel):
+    seq: int
+    item_name_zh: str
+    effective_on: date
+    timing: str = Field(description="day, or month: the step takes effect in that month")
+    what: str
+    this_case: bool = Field(description="The step this case carries.")
+
+
+class NoticePlan(BaseModel):
+    """A linked plan the case carries a step of: the resident's timeline, in order."""
+
+    title: str
+    steps: list[NoticePlanStep]
 
 
 class NoticePublic(BaseModel):
@@ -62,9 +78,15 @@ class NoticePublic(BaseModel):
     due_on: date | None
     deadlines: list[NoticeDeadline]
     obligations: list[NoticeObligation]
+    plans: list[NoticePlan] = Field(default_factory=list)
     status: str
     outcome: str | None
     issued_at: datetime
+
+
+def _name(catalogue: Catalogue, code: str) -> str:
+    item = catalogue.get(code)
+    return item.name_zh if item else code
 
 
 def _last(timeline: list[Any], event_type: str) -> dict[str, Any] | None:
@@ -99,5 +121,10 @@ def notice_of(case: CasePublic, catalogue: Catalogue, settings: Settings, clerk_
         typical_days=item.typical_days if item else None,
         due_on=case.due_on,
         deadlines=sorted(deadlines, key=lambda d: d.due_on),
-        obligations=obligations, status=case.status, outcome=case.outcome,
+        obligations=obligations, plans=[NoticePlan(title=plan.title, steps=[NoticePlanStep(
+            seq=step.seq, item_name_zh=step.name_zh or _name(catalogue, step.service_item),
+            effective_on=step.effective_on, timing=step.timing, what=step.what,
+            this_case=step.case_id == case.case_id) for step in plan.steps])
+            for plan in case.plans],
+        status=case.status, outcome=case.outcome,
         issued_at=now.astimezone(settings.tz))

@@ -51,6 +51,15 @@ async def test_the_resident_takes_home_what_was_agreed_in_plain_words(settings: 
             r = await client.post(f"/cases/{case_id}/{step}", json=body,
                                   headers={**headers(key()), **clerk})
             assert r.status_code == 200, (step, r.text)
+        # The resident's plan: this case is its first step, the allowance's review the next.
+        r = await client.post("/plans", headers={**headers(key()), **clerk}, json={
+            "center_id": TEST_CENTER, "counter_id": "window-3", "resident_id": resident,
+            "title": "困难补助与低保复核", "steps": [
+                {"service_item": "SA-HARDSHIP-SUBSIDY", "effective_on": due,
+                 "case_id": case_id, "what": "补助到账"},
+                {"service_item": "SA-ALLOWANCE-REVIEW", "effective_on": next_due,
+                 "timing": "month", "depends_on": 1, "what": "带收入证明来复核"}]})
+        assert r.status_code == 201, r.text
         position = r.json()["position"]
 
         r = await client.get(f"/cases/{case_id}/notice", params={"after": position},
@@ -73,6 +82,11 @@ async def test_the_resident_takes_home_what_was_agreed_in_plain_words(settings: 
         assert (notice["clerk_id"], notice["clerk_name"]) == ("clerk-017", "李娜")
         assert notice["center_name"] == "花木社区事务受理服务中心"
         assert notice["center_phone"] == "021-5888 0000"
+        [plan] = notice["plans"]
+        assert plan["title"] == "困难补助与低保复核"
+        assert [(st["seq"], st["item_name_zh"], st["this_case"], st["what"])
+                for st in plan["steps"]] == [(1, "困难补助", True, "补助到账"),
+                                             (2, "低保定期复核", False, "带收入证明来复核")]
         # Nothing of the resident's: not even the opaque id.
         text = r.text
         assert resident not in text and "王秀英" not in text and "13912345678" not in text

@@ -21,6 +21,11 @@ function day(iso) {
   return `${y}年${m}月${d}日`;
 }
 
+function month(iso) {
+  const [y, m] = String(iso).slice(0, 10).split("-").map(Number);
+  return `${y}年${m}月`;
+}
+
 function moment(iso) {
   const d = new Date(iso);
   const p = (n) => String(n).padStart(2, "0");
@@ -60,6 +65,9 @@ export function renderNotice(sheet, notice, surname = "") {
     notice.obligations.length ? row(zh("nt_obligations"), list(notice.obligations.map((o) => zh("nt_obligation_row", {
       cadence: zh(`cadence_${o.cadence}`), description: o.description, day: day(o.next_due_on),
     })))) : null,
+    ...notice.plans.map((plan) => row(zh("nt_plan"), h("div", {}, plan.title, h("ol", { class: "nt-list nt-plan" },
+      ...plan.steps.map((s) => h("li", { class: s.this_case ? "nt-this" : null },
+        `${s.timing === "month" ? month(s.effective_on) : day(s.effective_on)}　${s.item_name_zh}${s.what ? `：${s.what}` : ""}`)))))),
     notice.policy_basis ? row(zh("nt_basis"), h("span", { class: "nt-basis" }, notice.policy_basis)) : null,
   ];
   sheet.replaceChildren(
