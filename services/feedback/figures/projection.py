@@ -4,7 +4,9 @@ The projection keeps one *fact row* per thing an analyst counts, each built only
 
     fig_cases          one row per case            (intake: CaseOpened, ConcernsNoted,
                                                      GuidanceGiven, CaseDueDateSet,
-                                                     CaseResolved, CaseReopened, CaseHandedOver)
+                                                     CaseResolved, CaseReopened, CaseHandedOver;
+                                                     the resident's latest verdict: RatingGiven,
+                                                     FollowUpCompleted with a verdict)
     fig_surveys        one row per survey          (feedback: SurveyRequested, SurveySent,
                                                      RatingGiven, SurveyExpired, SurveyWithdrawn)
     fig_rectifications one row per rectification  (feedback: RectificationOpened,
@@ -50,6 +52,10 @@ FEEDBACK_TYPES = ("SurveyRequested", "SurveySent", "RatingGiven", "SurveyExpired
 FOLLOWUP_TYPES = ("FollowUpScheduled", "FollowUpRescheduled", "FollowUpCompleted",
                   "FollowUpMissed", "FollowUpCancelled")
 
+#: The answers that may carry the resident's verdict (was it solved?).
+VERDICT_TYPES = ("RatingGiven", "FollowUpCompleted")
+
+
 def subjects(prefix: str) -> list[str]:
     """What the figures consumer reads: only the event types it counts."""
     return [f"{prefix}.{service}.{t}.*"
@@ -85,13 +91,18 @@ CASES = Table("fig_cases", "case_id", (
     ("case_id", "uuid"), ("center_id", "text"), ("counter_id", "text"), ("clerk_id", "text"),
     ("service_item", "text"), ("opened_on", "date"), ("emotion", "text"),
     ("resolved", "boolean"), ("resolved_on", "date"), ("outcome", "text"),
-    ("defused", "boolean"), ("due_on", "date"), ("owner_clerk", "text")))
+    ("defused", "boolean"), ("due_on", "date"), ("owner_clerk", "text"),
+    # The resident's own verdict (was it solved?): the latest said, from a survey or a check.
+    ("verdict", "text"), ("verdict_on", "date"), ("verdict_at", "timestamptz")))
 SURVEYS = Table("fig_surveys", "survey_id", (
     ("survey_id", "uuid"), ("case_id", "uuid"), ("center_id", "text"), ("purpose", "text"),
     ("requested_on", "date"), ("was_sent", "boolean"), ("result", "text"),
     ("closed_on", "date"), ("level", "text"),
     # 好差评 (issue 18): the rectification a revisit survey follows.
-    ("rectification_id", "uuid")))
+    ("rectification_id", "uuid"),
+    # Who answered: 'token' (the resident's own link or pad) or 'clerk' (recorded by staff,
+    # with staff_channel: phone_callback, paper_form; null before RatingGiven v2).
+    ("via", "text"), ("staff_channel", "text")))
 RECTIFICATIONS = Table("fig_rectifications", "rectification_id", (
     ("rectification_id", "uuid"), ("case_id", "uuid"), ("center_id", "text"),
     ("opened_on", "date"), ("deadline_on", "date"), ("completed_on", "date"),
@@ -114,9 +125,11 @@ DDL = [
     "CREATE INDEX IF NOT EXISTS fig_surveys_closed ON fig_surveys (center_id, closed_on)",
     "CREATE INDEX IF NOT EXISTS fig_rect_opened ON fig_rectifications (center_id, opened_on)",
     "CREATE INDEX IF NOT EXISTS fig_followups_due ON fig_followups (center_id, due_on)",
+    "CREATE INDEX IF NOT EXISTS fig_cases_verdict ON fig_cases (center_id, verdict_on)",
 ]
 
 Row = dict[str, Any]
+Apply = Callable[["FiguresProjection", Row, Envelope], None]
 
 
 def _empty(table: Table, key: UUID, e: Envelope) -> Row:
@@ -145,30 +158,36 @@ class FiguresProjection:
         return at.astimezone(self.tz).date()
 
     @staticmethod
-    def _route(e: Envelope) -> tuple[Table, UUID] | None:
+    def _route(e: Envelope) -> list[tuple[Table, UUID, Apply]]:
+        """The rows an event changes, and how: its own row, and for an answer with a
+        verdict (a survey's, a post-resolution check's) also its case's row."""
         if e.service == "intake":
             if e.type in INTAKE_TYPES and e.case_id is not None:
-                return CASES, e.case_id
-        elif e.service == "feedback":
+                return [(CASES, e.case_id, APPLY[e.type])]
+            return []
+        routes: list[tuple[Table, UUID, Apply]] = []
+        if e.service == "feedback":
             if e.type.startswith("Rectification"):
-                return RECTIFICATIONS, e.aggregate_id
-            if e.type in FEEDBACK_TYPES:
-                return SURVEYS, e.aggregate_id
+                routes.append((RECTIFICATIONS, e.aggregate_id, APPLY[e.type]))
+            elif e.type in FEEDBACK_TYPES:
+                routes.append((SURVEYS, e.aggregate_id, APPLY[e.type]))
         elif e.service == "followup" and e.type in FOLLOWUP_TYPES:
-            return FOLLOWUPS, e.aggregate_id
-        return None
+            routes.append((FOLLOWUPS, e.aggregate_id, APPLY[e.type]))
+        if (e.type in VERDICT_TYPES and e.case_id is not None
+                and e.payload.get("verdict") is not None):
+            routes.append((CASES, e.case_id, FiguresProjection._verdict))
+        return routes
 
     async def _fold(self, conn: asyncpg.Connection, events: Sequence[Envelope], *,
                     lock: bool) -> list[tuple[Table, list[Row], set[UUID]]]:
         """Per table: the rows the batch changed, after its events, and which of them were
         in the table before it."""
-        routed: list[tuple[Envelope, Table, UUID]] = []
+        routed: list[tuple[Envelope, Table, UUID, Apply]] = []
         keys: dict[str, set[UUID]] = {t.name: set() for t in TABLES}
         for e in events:
-            target = self._route(e)
-            if target is not None:
-                routed.append((e, *target))
-                keys[target[0].name].add(target[1])
+            for table, key, fn in self._route(e):
+                routed.append((e, table, key, fn))
+                keys[table.name].add(key)
         if not routed:
             return []
         rows: dict[str, dict[UUID, Row]] = {}
@@ -183,12 +202,12 @@ class FiguresProjection:
                 rows[table.name] = {r[table.key]: dict(r) for r in found}
         stored = {name: set(found) for name, found in rows.items()}
         dirty: dict[str, set[UUID]] = {t.name: set() for t in TABLES}
-        for e, table, key in routed:
+        for e, table, key, fn in routed:
             current = rows[table.name]
             row = current.get(key)
             if row is None:
                 row = current[key] = _empty(table, key, e)
-            APPLY[e.type](self, row, e)
+            fn(self, row, e)
             dirty[table.name].add(key)
         return [(table, [rows[table.name][k] for k in dirty[table.name]], stored[table.name])
                 for table in TABLES if dirty[table.name]]
@@ -259,7 +278,17 @@ class FiguresProjection:
 
     def _rated(self, row: Row, e: Envelope) -> None:
         row.update(result="answered", closed_on=self.day(e.occurred_at),
-                   level=e.payload["level"], purpose=e.payload["purpose"])
+                   level=e.payload["level"], purpose=e.payload["purpose"],
+                   via=e.payload["via"], staff_channel=e.payload.get("staff_channel"))
+
+    def _verdict(self, row: Row, e: Envelope) -> None:
+        """The resident's word on whether it was solved: the latest said stands (a later
+        answer, by survey or by check, replaces an earlier one; a reopening does not clear
+        it). Counted on the day it was said."""
+        if row["verdict_at"] is not None and e.occurred_at < row["verdict_at"]:
+            return
+        row.update(verdict=e.payload["verdict"], verdict_on=self.day(e.occurred_at),
+                   verdict_at=e.occurred_at)
 
     def _expired(self, row: Row, e: Envelope) -> None:
         row.update(result="expired", closed_on=self.day(e.occurred_at),
@@ -320,7 +349,7 @@ class FiguresProjection:
         row["cancelled"] = True
 
 
-APPLY: dict[str, Callable[[FiguresProjection, Row, Envelope], None]] = {
+APPLY: dict[str, Apply] = {
     "CaseOpened": FiguresProjection._case_opened,
     "ConcernsNoted": FiguresProjection._concerns,
     "GuidanceGiven": FiguresProjection._guided,

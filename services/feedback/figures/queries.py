@@ -64,8 +64,16 @@ class Figure:
 FIGURES: tuple[Figure, ...] = (
     Figure("visits", CASES, "opened_on", "TRUE",
            meaning="cases opened (CaseOpened)"),
-    Figure("resolution_rate", CASES, "resolved_on", "f.resolved", "f.outcome = 'resolved'",
-           meaning="cases resolved as 'resolved' over cases whose last word is CaseResolved"),
+    # -- the residents' verdicts (issue 18): was it solved? -----------------------------
+    Figure("resolution_rate", CASES, "verdict_on", "f.verdict IS NOT NULL",
+           "f.verdict = 'solved'",
+           meaning="cases whose resident said 'solved' over cases whose resident answered "
+                   "'was your matter solved?' (survey or post-resolution check; the latest "
+                   "answer of each case, on its day)"),
+    Figure("declared_resolution_rate", CASES, "resolved_on", "f.resolved",
+           "f.outcome = 'resolved'",
+           meaning="cases resolved as 'resolved' over cases whose last word is CaseResolved "
+                   "(the clerk's own word)"),
     Figure("emotion_defused_rate", CASES, "resolved_on",
            f"f.resolved AND f.emotion IN {_in(UPSET)}", "f.defused",
            meaning="upset/angry/distressed arrivals resolved with emotion_defused"),
@@ -78,10 +86,18 @@ FIGURES: tuple[Figure, ...] = (
            meaning="当场办结率: cases whose last word is CaseResolved, resolved on the day "
                    "they were opened"),
     Figure("satisfaction_rate", SURVEYS, "closed_on",
-           f"f.purpose = 'resolution' AND f.result = 'answered' AND {KEPT}",
+           f"f.purpose = 'resolution' AND f.result = 'answered' AND f.via = 'token' AND {KEPT}",
            f"f.level IN {_in(SATISFIED)}",
-           meaning="satisfied levels over answers to resolution surveys (less bad reviews "
-                   "taken out by an upheld appeal)"),
+           meaning="satisfied levels over the residents' own answers (link or pad) to "
+                   "resolution surveys (less bad reviews taken out by an upheld appeal)"),
+    Figure("staff_recorded_satisfaction_rate", SURVEYS, "closed_on",
+           f"f.purpose = 'resolution' AND f.result = 'answered' AND f.via = 'clerk' AND {KEPT}",
+           f"f.level IN {_in(SATISFIED)}",
+           meaning="satisfied levels over answers to resolution surveys recorded by staff "
+                   "(phone callback, paper form): apart from the headline"),
+    Figure("staff_recorded_answers", SURVEYS, "closed_on",
+           "f.result = 'answered' AND f.via = 'clerk'",
+           meaning="answers recorded by staff for the resident (any survey)"),
     Figure("response_rate", SURVEYS, "closed_on",
            "f.purpose = 'resolution' AND f.result IN ('answered', 'expired')",
            "f.result = 'answered'",
