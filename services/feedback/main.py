@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 import structlog
 from fastapi import FastAPI
 
-from services.feedback import consumer, figures, pads, pages, projections
+from services.feedback import consumer, figures, pads, pages, projections, survey_qr
 from services.feedback.api import cases, rectifications, surveys
 from services.feedback.api import figures as figures_routes
 from services.feedback.application import Feedback, FeedbackApplication, SurveyPolicy
@@ -99,6 +99,7 @@ def create_app(settings: Settings, *, sender: SurveySender | None = None,
                     public=[r"/", r"/board", r"/s/[^/]+", r"/pad", r"/pads/pair", r"/pads/next"])
     app.include_router(surveys)
     app.include_router(pads.pads)
+    app.include_router(survey_qr.survey_qr)
     app.include_router(cases)
     app.include_router(rectifications)
     app.include_router(figures_routes)
