@@ -28,7 +28,8 @@ log = structlog.get_logger("sixstep.feedback.consumer")
 
 CONSUMER = "feedback-intake"
 TYPES = ("CaseOpened", "RequestHeard", "RequestRestated", "ConcernsNoted", "GuidanceGiven",
-         "ActionTaken", "DeadlineNoted", "ObligationDeclared", "CaseResolved", "CaseReopened")
+         "ActionTaken", "CaseHandedOver", "DeadlineNoted", "ObligationDeclared",
+         "GuidanceSessionHeld", "PlacementRecorded", "CaseResolved", "CaseReopened")
 
 DDL = [
     "CREATE TABLE IF NOT EXISTS intake_cases ("
@@ -46,7 +47,10 @@ COLUMNS = ("case_id", "center_id", "counter_id", "clerk_id", "channel", "service
            "resident_id", "last_survey_id", "served_by")
 #: Every intake event of a case names its actor; these are the steps that serve the resident.
 SERVING = ("CaseOpened", "RequestHeard", "RequestRestated", "ConcernsNoted", "GuidanceGiven",
-           "ActionTaken", "DeadlineNoted", "ObligationDeclared", "CaseResolved")
+           "ActionTaken", "CaseHandedOver", "DeadlineNoted", "ObligationDeclared",
+           "GuidanceSessionHeld", "PlacementRecorded", "CaseResolved")
+"""Steps of serving the resident: their actor may not record the case's answer (代评). A
+handover (转办) also names the clerk the case now belongs to, who serves it from then on."""
 
 
 def subjects(prefix: str) -> list[str]:
@@ -63,7 +67,9 @@ def _served(served_by: list[str], e: Envelope) -> list[str]:
     serving (not the system's, not a reopening)."""
     if e.type not in SERVING or not e.actor or e.actor.startswith("system"):
         return list(served_by)
-    return list(dict.fromkeys([*served_by, e.actor]))
+    owner = [e.payload["to_clerk"]] if e.type == "CaseHandedOver" and e.payload.get(
+        "to_clerk") else []
+    return list(dict.fromkeys([*served_by, e.actor, *owner]))
 
 
 class IntakeFollower:
