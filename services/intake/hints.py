@@ -29,10 +29,10 @@ from services.intake.domain import Hint, hint_id_for
 from services.intake.vault import Access, Vault
 from shared.catalogue import Catalogue, LocalizedText
 from shared.catalogue.eligibility import Profile, Rules, Suggestion, age_on, needs_more_care
-from shared.eventstore.command_path import CommandPath
+from shared.eventstore.command_path import CommandPath, check_version
 from shared.eventstore.group_commit import GroupCommitter, Unit, Written
 from shared.kernel.clock import Clock
-from shared.kernel.errors import Forbidden
+from shared.kernel.errors import Forbidden, RuleViolated
 from shared.kernel.meta import Meta, meta_for
 from shared.kernel.moments import Moments
 
@@ -100,10 +100,28 @@ class Hints:
 
     async def take(self, hint_id: UUID, cmd: c.TakeHint, actor: str, key: str | None,
                    expected_version: int | None = None) -> Written:
+        """The case opened for the item, when named, is loaded beside the hint: another
+        center's is a 403 (``Unit.get``), an unknown one a 404, another resident's a 409."""
         meta = self.path.meta(actor, key, cmd)
-        return await self.path.on(hint_id, "hint", "HintTaken",
-                                  lambda hint, m: hint.take(cmd.case_id, m), meta, key,
-                                  expected_version)
+        if cmd.case_id is None:
+            return await self.path.on(hint_id, "hint", "HintTaken",
+                                      lambda hint, m: hint.take(None, m), meta, key,
+                                      expected_version)
+        case_id = cmd.case_id
+
+        def run(unit: Unit) -> Aggregate:
+            hint: Hint = unit.get(hint_id, "hint")
+            hint.check_new_command(key, "HintTaken")
+            meta.update(hint.meta_for(meta))
+            check_version(hint, "hint", expected_version)
+            case = unit.get(case_id, "case")
+            if case.resident_id != hint.resident_id:
+                raise RuleViolated("the case taken up is another resident's",
+                                   rule="hint_case_resident", case_id=str(case_id))
+            hint.take(case_id, meta)
+            return hint
+
+        return await self.committer.submit(run, [hint_id, case_id])
 
     async def dismiss(self, hint_id: UUID, cmd: c.DismissHint, actor: str, key: str | None,
                       expected_version: int | None = None) -> Written:

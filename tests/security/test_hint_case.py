@@ -1,0 +1,55 @@
+"""A hint is taken with the case opened for it: that case must be one the caller reaches (their
+center's: 403 otherwise), exist (404) and be the hint's resident's (409 ``rule_violated``).
+Otherwise a clerk records on their own center's hint a case of another center, or of another
+resident, as the one opened for it."""
+
+from __future__ import annotations
+
+import uuid
+
+from services.intake.main import create_app as create_intake
+from shared.kernel.clock import ManualClock
+from shared.security.principals import Role
+from shared.settings import Settings
+from tests.followup.story import CENTER, at, key
+from tests.intake.test_hints import MR_53
+from tests.support import bearer, headers, register_resident, running
+
+OTHER = "SH-PD-ZHANGJIANG"
+WHEN = at(2026, 3, 2, 9, 0).isoformat()
+
+
+async def test_a_hint_is_taken_only_with_a_case_of_its_resident_at_the_callers_center(
+        settings: Settings) -> None:
+    async with running(create_intake(settings, clock=ManualClock(at(2026, 3, 2, 9)))) as intake:
+        here = bearer(settings, role=Role.SUPERVISOR, sub="director-01", center=CENTER)
+        there = bearer(settings, role=Role.SUPERVISOR, sub="director-09", center=OTHER)
+        resident = await register_resident(intake, id_=MR_53, auth=here)
+        r = await intake.put(f"/residents/{resident}/facts", headers={**here, **headers(key())},
+                             json={"facts": ["special_work_type"], "consent": True})
+        assert r.status_code == 200, r.text
+        r = await intake.post(f"/residents/{resident}/hints", headers=here)
+        assert r.status_code == 200, r.text
+        hint = r.json()["items"][0]
+
+        async def case(center: str, auth: dict[str, str], who: str) -> str:
+            r = await intake.post("/cases", headers={**auth, **headers(key())}, json={
+                "center_id": center, "counter_id": "window-3",
+                "service_item": hint["service_item"], "resident_id": who,
+                "occurred_at": WHEN})
+            assert r.status_code == 201, r.text
+            return str(r.json()["id"])
+
+        elsewhere = await case(OTHER, there, await register_resident(intake, auth=there))
+        neighbour = await case(CENTER, here, await register_resident(intake, auth=here))
+        own = await case(CENTER, here, resident)
+
+        async def take(case_id: str) -> tuple[int, str]:
+            r = await intake.post(f"/hints/{hint['hint_id']}/taken",
+                                  headers={**here, **headers(key())}, json={"case_id": case_id})
+            return r.status_code, (r.json().get("error") or {}).get("code", "")
+
+        assert (await take(elsewhere))[0] == 403
+        assert await take(str(uuid.uuid4())) == (404, "not_found")
+        assert await take(neighbour) == (409, "rule_violated")
+        assert (await take(own))[0] == 200
