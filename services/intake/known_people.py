@@ -34,8 +34,12 @@ class KnownPeople:
         self._remembered = remembered
 
     async def of_case(self, case_id: UUID) -> KnownPerson | None:
-        """The resident the case names, or None (no resident, erased, no such case)."""
-        resident_id = await self.resident_of(case_id)
+        """The resident the case (or plan: its beneficiary) names, or None (no resident,
+        erased, no such case)."""
+        return await self.of_resident(await self.resident_of(case_id))
+
+    async def of_resident(self, resident_id: UUID | None) -> KnownPerson | None:
+        """The resident's own name, phone, ID number and address to scrub, or None."""
         if resident_id is None:
             return None
         person = await self.vault.identity_terms(resident_id)

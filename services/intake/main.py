@@ -65,7 +65,8 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
                                   known=KnownPeople(runtime.application, vault),
                                   moments=Moments.from_settings(settings), clock=clock_,
                                   calendars=calendars)
-        app.state.plans = Plans(app.state.intake.path, catalogue_, vault)
+        app.state.plans = Plans(app.state.intake.path, catalogue_, vault,
+                                app.state.intake.known)
         app.state.residents = use_cases = Residents(runtime.committer, vault)
         app.state.hints = Hints(runtime.committer, vault, use_cases, rules, catalogue_,
                                 runtime.pool, clock_, Moments.from_settings(settings))

@@ -1,7 +1,9 @@
 """Intake's plan use cases: draw up a plan for one beneficiary, add a step, link a case opened
 later to its step. Each runs in the group commit with the cases it names loaded beside the
 plan, so a case of another center is refused where it is loaded (``Unit.get``) and a case for
-another beneficiary by the plan's own rule (``Plan.check_case``)."""
+another beneficiary by the plan's own rule (``Plan.check_case``). A plan's free text (its
+title, each step's ``what``) is scrubbed of its beneficiary's own name, phone, ID number and
+address, as a case's is (``known_people.py``)."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from eventsourcing.domain import Aggregate
 
 from services.intake import commands as c
 from services.intake.domain import Case
+from services.intake.known_people import KnownPeople
 from services.intake.plan import CaseRef, Plan, plan_id_for, step_id_for
 from services.intake.vault import Access, Vault
 from shared.catalogue import Catalogue
@@ -19,6 +22,7 @@ from shared.eventstore.command_path import CommandPath, check_version
 from shared.eventstore.group_commit import Unit, Written
 from shared.kernel.errors import AlreadyDoneError, CommandError, InvalidCommand
 from shared.kernel.meta import Meta
+from shared.kernel.scrubbing import KNOWN_PERSON
 from shared.security.principals import Principal
 
 
@@ -33,10 +37,23 @@ def _case_of(unit: Unit, case_id: UUID | None) -> CaseRef | None:
 class Plans:
     """Linked plans across service items (``plan.py``), through the one command path."""
 
-    def __init__(self, path: CommandPath, catalogue: Catalogue, vault: Vault | None) -> None:
+    def __init__(self, path: CommandPath, catalogue: Catalogue, vault: Vault | None,
+                 known: KnownPeople | None = None) -> None:
         self.path = path
         self.catalogue = catalogue
         self.vault = vault
+        self.known = known
+
+    async def _scrubbing(self, meta: Meta, resident_id: UUID | None = None,
+                         plan_id: UUID | None = None) -> Meta:
+        """``meta`` with the beneficiary to scrub from the plan's free text (in memory only)."""
+        if self.known is None:
+            return meta
+        person = (await self.known.of_resident(resident_id) if resident_id is not None
+                  else await self.known.of_case(plan_id) if plan_id is not None else None)
+        if person is not None:
+            meta[KNOWN_PERSON] = person
+        return meta
 
     def _known_items(self, steps: list[c.PlanStep]) -> None:
         for n, step in enumerate(steps):
@@ -75,6 +92,7 @@ class Plans:
                 raise error
 
             return await self.path.committer.submit(retried, [plan_id])
+        await self._scrubbing(meta, resident_id=cmd.resident_id)
 
         def run(unit: Unit) -> Aggregate:
             answered(unit)
@@ -92,7 +110,7 @@ class Plans:
     async def add_step(self, plan_id: UUID, cmd: c.AddPlanStep, actor: str, key: str | None,
                        expected_version: int | None = None) -> Written:
         self._known_items([cmd])
-        meta = self.path.meta(actor, key, cmd)
+        meta = await self._scrubbing(self.path.meta(actor, key, cmd), plan_id=plan_id)
         return await self._on_plan(plan_id, "PlanStepAdded", meta, key, expected_version,
                                    [cmd.case_id] if cmd.case_id else [],
                                    lambda plan, unit: _add(plan, unit, cmd,
