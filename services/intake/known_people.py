@@ -1,7 +1,7 @@
 """Who a case is about, as the vault knows them: what the case's free text is scrubbed of.
 
-A case names its resident once, when it is opened (``CaseOpened.resident_id``), and never
-changes it. Before a command with free text reaches the case, the application asks here for
+A case names its resident (and the applicant acting for them) once, when it is opened
+(``CaseOpened.resident_id``, ``applicant_id``), and never changes them. Before a command with free text reaches the case, the application asks here for
 the resident's name, phone, ID number and address (``Vault.identity_terms``), and hands them
 to the scrubber in the command's meta (``shared.kernel.scrubbing.KNOWN_PERSON``); they are never
 stored. Which resident a case names is read from the case's first stored event (not from the
@@ -30,13 +30,25 @@ class KnownPeople:
                  remembered: int = 50_000) -> None:
         self.app = app
         self.vault = vault
-        self._residents: OrderedDict[UUID, UUID | None] = OrderedDict()
+        self._residents: OrderedDict[UUID, tuple[UUID | None, UUID | None]] = OrderedDict()
         self._remembered = remembered
 
     async def of_case(self, case_id: UUID) -> KnownPerson | None:
-        """The resident the case (or plan: its beneficiary) names, or None (no resident,
-        erased, no such case)."""
-        return await self.of_resident(await self.resident_of(case_id))
+        """The resident the case (or plan: its beneficiary) names, with the applicant acting
+        for them (代办), or None (no resident, erased, no such case)."""
+        named = await self._named(case_id)
+        if named is None:
+            return None
+        resident, applicant = named
+        person = await self.of_resident(resident)
+        if applicant is None or applicant == resident:
+            return person
+        other = await self.of_resident(applicant)  # 代办: the relative applying, too
+        if person is None:
+            return other
+        both = person.also(other)
+        _ = both.needles  # prepared here, not on the writer thread
+        return both
 
     async def of_resident(self, resident_id: UUID | None) -> KnownPerson | None:
         """The resident's own name, phone, ID number and address to scrub, or None."""
@@ -47,19 +59,20 @@ class KnownPeople:
             _ = person.needles  # prepared here, not on the writer thread
         return person
 
-    async def resident_of(self, case_id: UUID) -> UUID | None:
+    async def _named(self, case_id: UUID) -> tuple[UUID | None, UUID | None] | None:
+        """The resident and the applicant the case's first event names (None: no such case)."""
         if case_id in self._residents:
             self._residents.move_to_end(case_id)
             return self._residents[case_id]
         try:
-            resident_id = await asyncio.to_thread(self._first_event_names, case_id)
+            named = await asyncio.to_thread(self._first_event_names, case_id)
         except AggregateNotFoundError:
             return None  # not remembered: the case may be opened in a moment
-        self._residents[case_id] = resident_id
+        self._residents[case_id] = named
         while len(self._residents) > self._remembered:
             self._residents.popitem(last=False)
-        return resident_id
+        return named
 
-    def _first_event_names(self, case_id: UUID) -> UUID | None:
+    def _first_event_names(self, case_id: UUID) -> tuple[UUID | None, UUID | None]:
         case: Any = self.app.repository.get(case_id, version=1)
-        return getattr(case, "resident_id", None)
+        return getattr(case, "resident_id", None), getattr(case, "applicant_id", None)

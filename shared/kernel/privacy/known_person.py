@@ -50,12 +50,21 @@ class KnownPerson:
     phone: str = ""
     id_number: str = ""
     address: str = ""
+    others: tuple[KnownPerson, ...] = ()
+    """Others the same text is about (代办: the relative applying for the resident)."""
 
     def __repr__(self) -> str:
         return "KnownPerson(<hidden>)"
 
     def __bool__(self) -> bool:
-        return any((self.name, self.phone, self.id_number, self.address))
+        return any((self.name, self.phone, self.id_number, self.address, *self.others))
+
+    def also(self, other: KnownPerson | None) -> KnownPerson:
+        """This person and ``other``, scrubbed together."""
+        if not other:
+            return self
+        return KnownPerson(self.name, self.phone, self.id_number, self.address,
+                           (*self.others, other))
 
     @cached_property
     def needles(self) -> list[tuple[str, Kind, str]]:
@@ -70,6 +79,9 @@ class KnownPerson:
             found.setdefault(id_number, ("digits", REDACTED_ID))
         for place in address_variants(self.address):
             found.setdefault(_squeezed(place), ("han", REDACTED_ADDRESS))
+        for other in self.others:
+            for needle, kind, marker in other.needles:
+                found.setdefault(needle, (kind, marker))
         return sorted(((n, k, m) for n, (k, m) in found.items() if n),
                       key=lambda x: len(x[0]), reverse=True)
 
