@@ -162,3 +162,13 @@ def test_a_known_person_never_shows_its_data_when_printed() -> None:
 
 def test_the_corpus_is_large_enough_to_mean_something() -> None:
     assert len(SCRUBBED) + len(KEPT) + len(ABOUT_THE_RESIDENT) >= 66
+
+
+def test_two_known_people_are_scrubbed_together_and_hidden_in_repr() -> None:
+    """代办: the beneficiary and the relative applying for them, both on file."""
+    mother = KnownPerson(name="王秀英", phone="13812345678")
+    both = mother.also(KnownPerson(name="钱芳菲", address="浦东新区花木路8号"))
+    assert redact("钱芳菲住花木路8号，王秀英的手机138 1234 5678", both) == (
+        f"{NAME}住{ADDRESS}，{NAME}的手机{PHONE}")
+    assert mother.also(None) is mother and mother.also(KnownPerson()) is mother
+    assert "钱芳菲" not in repr(both) and bool(KnownPerson().also(mother))
