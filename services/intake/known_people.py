@@ -1,11 +1,12 @@
 """Who a case is about, as the vault knows them: what the case's free text is scrubbed of.
 
 A case names its resident (and the applicant acting for them) once, when it is opened
-(``CaseOpened.resident_id``, ``applicant_id``), and never changes them. Before a command with free text reaches the case, the application asks here for
-the resident's name, phone, ID number and address (``Vault.identity_terms``), and hands them
-to the scrubber in the command's meta (``shared.kernel.scrubbing.KNOWN_PERSON``); they are never
-stored. Which resident a case names is read from the case's first stored event (not from the
-read model, which may not have the case yet) and remembered: it is a fact that never changes.
+(``CaseOpened.resident_id``, ``applicant_id``), and never changes them. Before a command
+with free text reaches the case, the application asks here for their name, phone, ID number
+and address (``Vault.identity_terms``), and hands them to the scrubber in the command's meta
+(``shared.kernel.scrubbing.KNOWN_PERSON``); they are never stored. Whom a case names is read
+from the case's first stored event (not from the read model, which may not have the case
+yet) and remembered: it is a fact that never changes.
 The personal data itself is fetched anew for every command and not kept.
 """
 
