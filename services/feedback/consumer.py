@@ -50,7 +50,8 @@ SERVING = ("CaseOpened", "RequestHeard", "RequestRestated", "ConcernsNoted", "Gu
            "ActionTaken", "CaseHandedOver", "DeadlineNoted", "ObligationDeclared",
            "GuidanceSessionHeld", "PlacementRecorded", "CaseResolved")
 """Steps of serving the resident: their actor may not record the case's answer (代评). A
-handover (转办) also names the clerk the case now belongs to, who serves it from then on."""
+handover (转办) also names the clerk the case now belongs to, who serves it from then on, and
+an escalation (帮办) the colleague asked to help."""
 
 
 def subjects(prefix: str) -> list[str]:
@@ -67,9 +68,9 @@ def _served(served_by: list[str], e: Envelope) -> list[str]:
     serving (not the system's, not a reopening)."""
     if e.type not in SERVING or not e.actor or e.actor.startswith("system"):
         return list(served_by)
-    owner = [e.payload["to_clerk"]] if e.type == "CaseHandedOver" and e.payload.get(
-        "to_clerk") else []
-    return list(dict.fromkeys([*served_by, e.actor, *owner]))
+    named = {"CaseHandedOver": "to_clerk", "ActionTaken": "owner_clerk"}.get(e.type)
+    also = [e.payload[named]] if named and e.payload.get(named) else []
+    return list(dict.fromkeys([*served_by, e.actor, *also]))
 
 
 class IntakeFollower:

@@ -1,6 +1,7 @@
 """代评 across the new steps: the clerk a case was handed to (转办) who then served the
 resident with guidance sessions and a placement (employment aid) served the case, and may not
-record its survey answer (403 ``self_rating``); a colleague who never touched it may."""
+record its survey answer (403 ``self_rating``), nor may the colleague asked to help (帮办); a
+colleague who never touched it may."""
 
 from __future__ import annotations
 
@@ -52,6 +53,10 @@ async def test_the_clerk_handed_the_case_who_served_it_cannot_record_its_answer(
         r = await post(intake, f"/cases/{case_id}/placement",
                        {"employed_on": "2026-04-01", "employer_type": "enterprise"}, owner)
         assert r.status_code == 200, r.text
+        r = await post(intake, f"/cases/{case_id}/actions", {
+            "kind": "escalated", "description": "请同事帮办社保转移", "owner_clerk": "clerk-044"},
+            owner)
+        assert r.status_code == 200, r.text
         r = await post(intake, f"/cases/{case_id}/resolve", {
             "outcome": "resolved", "explanation": "已就业", "emotion_defused": True,
             "occurred_at": at(2026, 4, 2, 8).isoformat()})
@@ -62,10 +67,11 @@ async def test_the_clerk_handed_the_case_who_served_it_cannot_record_its_answer(
         await wait_until(asked, what="the survey of the resolved case")
         survey = next(m for m in sender.sent if str(m.case_id) == case_id).survey_id
         said = {"level": "very_satisfied", "verdict": "solved", "channel": "phone_callback"}
-        r = await post(feedback, f"/surveys/{survey}/rating",
-                       {**said, "clerk_id": "clerk-021"}, owner)
-        assert r.status_code == 403, r.text
-        assert r.json()["error"]["code"] == "self_rating"
+        helper = bearer(settings, role=Role.CLERK, center=CENTER, sub="clerk-044")
+        for who, sub in ((owner, "clerk-021"), (helper, "clerk-044")):
+            r = await post(feedback, f"/surveys/{survey}/rating", {**said, "clerk_id": sub}, who)
+            assert r.status_code == 403, (sub, r.text)
+            assert r.json()["error"]["code"] == "self_rating"
         colleague = bearer(settings, role=Role.CLERK, center=CENTER, sub="clerk-033")
         r = await post(feedback, f"/surveys/{survey}/rating",
                        {**said, "clerk_id": "clerk-033"}, colleague)
