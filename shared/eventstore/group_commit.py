@@ -54,6 +54,11 @@ class Written:
     replayed: bool = False
 
 
+def _letters(name: str) -> str:
+    """An aggregate's kind as its letters in lower case: "follow-up" and ``FollowUp`` alike."""
+    return "".join(ch for ch in name.lower() if ch.isalpha())
+
+
 class Unit:
     """The aggregates one batch works on: each loaded once, shared by the batch's commands.
 
@@ -100,8 +105,11 @@ class Unit:
         return aggregate
 
     def get(self, aggregate_id: UUID, what: str = "case") -> Any:
+        """The aggregate, scope-checked; 404 unless it is a ``what`` (a case's id where a plan
+        is asked for is no plan: ``FollowUp`` is a "follow-up", ``HelpTask`` a "help task")."""
         aggregate = self._aggregates.get(aggregate_id)
-        if aggregate is None:
+        if aggregate is None or (what and _letters(type(aggregate).__name__)
+                                 != _letters(what)):
             raise NotFound(f"{what} {aggregate_id} not found", id=str(aggregate_id))
         self._check_scope(aggregate)
         self._touch(aggregate)
