@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from services.intake import pages, vault_migration
-from services.intake.api import cases, catalogue
+from services.intake.api import cases, catalogue, visits
 from services.intake.application import Intake, IntakeApplication, Residents
 from services.intake.known_people import KnownPeople
 from services.intake.lookup_limits import LookupGuard
@@ -79,6 +79,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
                     public=[r"/", r"/counter"])  # the clerk's page (pages.py)
     app.include_router(cases)
     app.include_router(catalogue)
+    app.include_router(visits)
     app.include_router(residents)
     app.include_router(audit)
     app.include_router(open311)
