@@ -126,6 +126,11 @@ class FiguresPublic(Public):
     time_zone: str
     figures: dict[str, str]
     rows: list[dict[str, Any]]
+    live: bool = Field(False, description=(
+        "True: every row is counted now. False (the default): a closed month of a center "
+        "(period=month, grouped by center only) answers what was reported, the row saying "
+        "so (`reported`: revision, closed_by, as_of, closed_at); other rows are counted now "
+        "(`reported`: null)."))
 
 
 async def survey(pool: asyncpg.Pool, survey_id: UUID) -> SurveyPublic | None:
