@@ -283,7 +283,7 @@ async def close_period(
     month: Annotated[str, Path(pattern=MONTH, examples=["2026-03"])],
     request: Request, key: IdempotencyKey, actor: Actor, supervisor: Supervisor,
 ) -> WrittenPublic:
-    """A supervisor of the center closes a month that has ended (422 ``rule_violated``,
+    """A supervisor of the center closes a month that has ended (409 ``rule_violated``,
     ``period_not_ended`` before). Closing a closed month answers the first close
     (``replayed``). Months also close by themselves ``PERIOD_CLOSE_AFTER_DAYS`` after they
     end."""

@@ -218,7 +218,7 @@ class PeriodScheduler:
 async def with_reported(pool: asyncpg.Pool, rows: list[dict[str, Any]], q: FigureQuery
                         ) -> list[dict[str, Any]]:
     """``rows`` (``figures.compute``) with each closed month of a center answered as
-    reported; every row says whether it is (``reported``) or counted now (None). Only a
+    reported, saying so (``reported``); a row counted now has no ``reported``. Only a
     center's monthly figures are reported: other periods and groupings are counted now."""
     by_center = q.period == "month" and q.group_by == ("center_id",) and all(
         d == "center_id" for d, _ in q.filters)
@@ -231,7 +231,7 @@ async def with_reported(pool: asyncpg.Pool, rows: list[dict[str, Any]], q: Figur
     for row in rows:
         found = closed.get((row["period_start"], row.get("center_id")))
         if found is None:
-            out.append({**row, "reported": None})
+            out.append(row)
             continue
         out.append({**row, **found.values(), "reported": {
             "revision": found.revision, "closed_by": found.closed_by,

@@ -196,7 +196,10 @@ def rate(numerator: int, denominator: int) -> dict[str, Any]:
 
 
 MARCH = {  # one center, March 2026, deadlines judged on 1 April
-    "visits": 6,  # cases 1, 2, 3, 4, 6, 7 (case 5 opened on 1 April, Shanghai time)
+    "visits": 0,  # no trip recorded (VisitRecorded): tests/feedback/test_visits_and_periods.py
+    "cases": 6,  # cases 1, 2, 3, 4, 6, 7 (case 5 opened on 1 April, Shanghai time)
+    "trips_per_resolved_case": rate(6, 6),  # one trip each: none names a case later
+    "first_trip_rate": rate(6, 6),
     "resolution_rate": rate(4, 6),  # resolved: 1, 3, 6, 7; partly: 2; cannot: 4 (last word)
     "emotion_defused_rate": rate(2, 3),  # upset/angry/distressed: 1 yes, 3 no, 4 yes
     "satisfaction_rate": rate(2, 5),  # s1 very satisfied, s2 basically; s3, s6, s7 bad
@@ -208,13 +211,14 @@ MARCH = {  # one center, March 2026, deadlines judged on 1 April
     "followups_on_time_rate": rate(2, 3),  # f1, f3 on time; f2 missed; f4 cancelled; f5 due
     "no_consent": 0,  # v3, not asked for want of consent, is April's
 }
-APRIL = {"visits": 1, "followups_on_time_rate": rate(1, 1),  # case 5; f6 done on its day
+APRIL = {"cases": 1, "followups_on_time_rate": rate(1, 1),  # case 5; f6 done on its day
          "no_consent": 1}  # v3: counted apart, never as no answer (no response rate)
 
 
 def expect(**given: Any) -> dict[str, Any]:
     """A row: every figure zero (or no rate) unless given."""
-    zero = {"visits": 0, "bad_reviews": 0, "rectifications_opened": 0, "no_consent": 0}
+    zero = {"visits": 0, "cases": 0, "bad_reviews": 0, "rectifications_opened": 0,
+            "no_consent": 0}
     out = {name: zero.get(name, rate(0, 0)) for name in MARCH}
     out.update(given)
     return out
@@ -256,38 +260,40 @@ async def test_the_figures_of_a_hand_built_march(settings: Settings) -> None:
         by_counter = await figures(client, period="month", group_by="counter_id")
         assert [without_keys(r, "period_start") for r in by_counter] == [
             {"counter_id": W1, **expect(
-                visits=3, resolution_rate=rate(2, 3), emotion_defused_rate=rate(1, 1),
+                cases=3, trips_per_resolved_case=rate(3, 3), first_trip_rate=rate(3, 3),
+                resolution_rate=rate(2, 3), emotion_defused_rate=rate(1, 1),
                 satisfaction_rate=rate(2, 3), response_rate=rate(3, 3), bad_reviews=1,
                 rectifications_opened=1, rectification_on_time_rate=rate(0, 1),
                 followups_on_time_rate=rate(1, 2))},
             {"counter_id": W2, **expect(
-                visits=3, resolution_rate=rate(2, 3), emotion_defused_rate=rate(1, 2),
+                cases=3, trips_per_resolved_case=rate(3, 3), first_trip_rate=rate(3, 3),
+                resolution_rate=rate(2, 3), emotion_defused_rate=rate(1, 2),
                 satisfaction_rate=rate(0, 2), response_rate=rate(2, 3), bad_reviews=2,
                 revisit_satisfaction_rate=rate(1, 1), rectifications_opened=2,
                 rectification_on_time_rate=rate(1, 2), followups_on_time_rate=rate(1, 1))},
-            {"counter_id": W1, **expect(visits=1)},  # April: case 5
+            {"counter_id": W1, **expect(cases=1)},  # April: case 5
             {"counter_id": W2, **expect(followups_on_time_rate=rate(1, 1),  # April: f6,
                                         no_consent=1)},  # v3
         ]
 
         # Item A is the case's item after guidance: cases 1, 2 and 6 (5 is April's).
         (item_a, _) = await figures(client, period="month", service_item=A)
-        assert item_a["visits"] == 3 and item_a["resolution_rate"] == rate(2, 3)
+        assert item_a["cases"] == 3 and item_a["resolution_rate"] == rate(2, 3)
         (clerk_2, _) = await figures(client, period="month", clerk_id=C2,
                                      group_by="center_id,clerk_id")
-        assert clerk_2["clerk_id"] == C2 and clerk_2["visits"] == 2  # cases 3, 4
+        assert clerk_2["clerk_id"] == C2 and clerk_2["cases"] == 2  # cases 3, 4
         assert clerk_2["satisfaction_rate"] == rate(0, 1)  # s3
         assert clerk_2["response_rate"] == rate(1, 2)  # s3 answered, s4b not
 
         # Days and weeks are Shanghai's; weeks start on Monday.
         (first_of_april,) = await figures(client, period="day", **{"from": "2026-04-01",
                                                                    "to": "2026-04-01"})
-        assert first_of_april["visits"] == 1
-        weeks = {r["period_start"]: r["visits"] for r in await figures(client, period="week")
-                 if r["visits"]}
+        assert first_of_april["cases"] == 1
+        weeks = {r["period_start"]: r["cases"] for r in await figures(client, period="week")
+                 if r["cases"]}
         assert weeks == {"2026-03-02": 5, "2026-03-09": 1, "2026-03-30": 1}
         (year,) = await figures(client, period="year")
-        assert year["period_start"] == "2026-01-01" and year["visits"] == 7
+        assert year["period_start"] == "2026-01-01" and year["cases"] == 7
 
         r = await client.get("/figures", params={"group_by": "window"})
         assert r.status_code == 400 and r.json()["error"]["code"] == "group_by_invalid"
