@@ -27,6 +27,9 @@ from pydantic import BaseModel
 from shared.contracts import REGISTRY
 
 SERVICES = ("intake", "followup", "feedback")
+#: Each service's modules of aggregates (no I/O): ``domain``, and feedback's reported months.
+DOMAIN_MODULES = {"intake": ("domain",), "followup": ("domain",),
+                  "feedback": ("domain", "periods")}
 
 #: Attributes an event keeps in the service's own store that are deliberately not on the bus.
 STORE_ONLY = {
@@ -108,9 +111,9 @@ def admits(contract: set[Any], event: set[Any]) -> bool:
 
 def every_event() -> list[tuple[str, str, type, dict[str, Any]]]:
     return [(service, aggregate, event_class, fields)
-            for service in SERVICES
+            for service in SERVICES for module in DOMAIN_MODULES[service]
             for aggregate, event_class, fields in domain_events(
-                importlib.import_module(f"services.{service}.domain"))]
+                importlib.import_module(f"services.{service}.{module}"))]
 
 
 EVENTS = every_event()
