@@ -118,9 +118,9 @@ def html_page(figures: Figures, *, source: str) -> str:
             "satisfaction-over-time", "Satisfaction over time", days, {
                 r.label: [d.rates[r.name] for d in figures.by_day] for r in figures.rates
                 if r.name in SATISFACTION_RATES})),
-        items_chart=Markup(hbar_chart("visits-by-item", "Visits by service item",
+        items_chart=Markup(hbar_chart("visits-by-item", "Cases by service item",
                                       [str(r.key) for r in figures.by_item],
-                                      [r.counts["visits"] for r in figures.by_item])),
+                                      [r.counts["cases"] for r in figures.by_item])),
     )
 
 

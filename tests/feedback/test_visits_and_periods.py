@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -39,6 +40,8 @@ from services.feedback.figures import DDL, TABLES, FigureQuery, FiguresProjectio
 from services.feedback.figures.projection import LATE, LATE_COLUMNS
 from services.feedback.main import create_app
 from services.feedback.periods import month_end
+from shared.analytics import figures as analytics
+from shared.analytics.export import export
 from shared.contracts import REGISTRY
 from shared.readmodels.migrations import run_migrations
 from shared.readmodels.pool import create_pool
@@ -150,7 +153,8 @@ async def month_row(client: httpx.AsyncClient, month: str, **params: Any) -> dic
     return row
 
 
-async def test_a_month_counted_by_trips_closed_and_revised_openly(settings: Settings) -> None:
+async def test_a_month_counted_by_trips_closed_and_revised_openly(settings: Settings,
+                                                                 tmp_path: Path) -> None:
     may = May()
     history = may.build()
     clock = Clock(datetime.fromisoformat("2026-06-03T09:00:00+08:00"))
@@ -276,6 +280,25 @@ async def test_a_month_counted_by_trips_closed_and_revised_openly(settings: Sett
             assert codes == [200, 200, 429]
 
         live_tables = await _tables(pool)
+        service_may = await month_row(client, "2026-05", live="true")
+
+    # -- the analysts' report from an export agrees with the service --------------------------
+    await export(settings, tmp_path / "export")
+    report = analytics.compute(tmp_path / "export", date(2026, 5, 1), date(2026, 5, 31),
+                               tz=settings.center_timezone, center=CENTER)
+    counts, rates = report.total.counts, report.total.rates
+    assert (counts["visits"], counts["cases"]) == (service_may["visits"], 5)
+    for name in ("trips_per_resolved_case", "first_trip_rate", "emotion_defused_rate",
+                 "satisfaction_rate", "response_rate"):
+        rate_of = next(r for r in analytics.RATES if r.name == name)
+        assert {"numerator": counts[rate_of.numerator],
+                "denominator": counts[rate_of.denominator]} == {
+            k: service_may[name][k] for k in ("numerator", "denominator")}, name
+        assert rates[name] == pytest.approx(service_may[name]["rate"], abs=1e-6), name
+    anxious = analytics.compute(tmp_path / "export", date(2026, 5, 1), date(2026, 5, 31),
+                                tz=settings.center_timezone, center=CENTER,
+                                arrivals=("anxious", "upset", "angry", "distressed"))
+    assert (anxious.total.counts["defused"], anxious.total.counts["upset_resolved"]) == (1, 4)
 
     # -- rebuilt from the log in other batch sizes, the bulk way: the same tables -----------
     envelopes = [REGISTRY.current(e) for e in await stream_envelopes(settings)]
