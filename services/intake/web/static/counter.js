@@ -168,7 +168,10 @@ async function findResident(event) {
   try {
     const page = await api(`/cases?resident_id=${residentId}&limit=20`);
     resident = { resident_id: residentId, cases: page.items };
-    if (sitting?.resident_id !== residentId) sitting = { recorded: false, resident_id: residentId };
+    if (sitting?.resident_id !== residentId) {
+      if (sitting && !sitting.recorded) recordVisit(); // the one before came only to ask
+      sitting = { recorded: false, resident_id: residentId };
+    }
     status.textContent = t("resident_found", { n: page.items.length });
     status.className = "badge green";
     await recognise();
@@ -370,8 +373,8 @@ function openCase() {
 }
 
 /** One trip (一人次), once per resident sitting down: at the first case opened or taken up for
- *  them, or, when they leave with none, at "next resident". A trip that cannot be sent is
- *  not retried: it is a count, not a step of a case. */
+ *  them, or, when they leave with none, at "next resident" or the next resident's lookup. A
+ *  trip that cannot be sent is not retried: it is a count, not a step of a case. */
 async function recordVisit(caseId = null) {
   if (sitting?.recorded) return;
   sitting = { ...sitting, recorded: true };
