@@ -215,11 +215,17 @@ class PeriodScheduler:
         return closed, revised
 
 
+def _whole_month(month: date, q: FigureQuery) -> bool:
+    return (q.date_from is None or q.date_from <= month) and (
+        q.date_to is None or q.date_to >= month_end(month))
+
+
 async def with_reported(pool: asyncpg.Pool, rows: list[dict[str, Any]], q: FigureQuery
                         ) -> list[dict[str, Any]]:
     """``rows`` (``figures.compute``) with each closed month of a center answered as
     reported, saying so (``reported``); a row counted now has no ``reported``. Only a
-    center's monthly figures are reported: other periods and groupings are counted now."""
+    center's whole months are reported: other periods, groupings and parts of a month are
+    counted now (and a figure added since the month was closed keeps its live value)."""
     by_center = q.period == "month" and q.group_by == ("center_id",) and all(
         d == "center_id" for d, _ in q.filters)
     closed: dict[tuple[date, str], ReportedRow] = {}
@@ -230,6 +236,8 @@ async def with_reported(pool: asyncpg.Pool, rows: list[dict[str, Any]], q: Figur
     out = []
     for row in rows:
         found = closed.get((row["period_start"], row.get("center_id")))
+        if found is not None and not _whole_month(found.month, q):
+            found = None  # part of a month was asked for: counted now
         if found is None:
             out.append(row)
             continue

@@ -50,13 +50,13 @@ def as_reported(row: dict[str, Any], names: list[str]) -> Reported:
 
 
 def changed_figures(before: Reported, after: Reported) -> list[str]:
-    """The figures whose counts differ (rates follow their counts)."""
+    """The reported figures whose counts differ now (rates follow their counts). A figure
+    the service counts since the month was closed is no change of what was reported."""
     def counts(figures: Reported) -> dict[str, tuple[Any, ...]]:
         return {f["name"]: (f.get("count"), f.get("numerator"), f.get("denominator"))
                 for f in figures}
     old, new = counts(before), counts(after)
-    return [name for name in new if old.get(name) != new[name]] + \
-        [name for name in old if name not in new]
+    return [name for name in old if name in new and old[name] != new[name]]
 
 
 class ReportedMonth(RemembersCommands):

@@ -237,6 +237,9 @@ async def test_a_month_counted_by_trips_closed_and_revised_openly(settings: Sett
         assert sorted(row["reported"]["changed"]) == ["response_rate", "satisfaction_rate"]
         (named,) = row["reported"]["late_events"]
         assert named["event_id"] == str(late.event_id) and named["type"] == "RatingGiven"
+        part = (await client.get("/figures", params={"period": "month", "from": "2026-05-10",
+                                                     "to": "2026-05-31"})).json()["rows"]
+        assert "reported" not in part[0] and part[0]["cases"] == 1, "part of May: counted now"
         revisions = [e for e in await stream_envelopes(settings)
                      if e.type in ("PeriodClosed", "PeriodRevised")]
         assert [(e.type, e.actor) for e in revisions] == [
