@@ -354,3 +354,44 @@ def test_a_resolution_recorded_before_the_emotion_on_leaving_reads_as_unknown() 
     v1 = {"outcome": "resolved", "explanation": "…", "emotion_defused": True}
     assert contract.version == 2
     assert contract.upcast(v1, 1) == {**v1, "emotion_on_leaving": None}
+
+
+async def test_a_log_written_before_trips_and_the_emotion_on_leaving_gives_its_old_figures(
+        settings: Settings) -> None:
+    """Events as stored before this change (CaseResolved v1, ConcernsNoted v1, no trips),
+    read through their upcasters: the emotion-defused rate is the clerk's word as it was, the
+    old count of visits is ``cases``, and every case took one trip."""
+    h = History(CENTER)
+    expected_defused = 0
+    for n, (emotion, defused) in enumerate((("angry", True), ("upset", False),
+                                            ("distressed", True), ("calm", False))):
+        case_id = uuid.uuid5(uuid.NAMESPACE_URL, f"old-{n}")
+        h.add("intake", "CaseOpened", at("04", f"1{n}:00"), {
+            "center_id": CENTER, "counter_id": "window-1", "clerk_id": "clerk-001",
+            "channel": "counter", "service_item": ITEM, "resident_id": None},
+            case_id=case_id, version=1)
+        h.add("intake", "ConcernsNoted", at("04", f"1{n}:05"),
+              {"emotion": emotion, "urgency": "normal"}, case_id=case_id, version=1)
+        h.add("intake", "CaseResolved", at("04", f"1{n}:30"), {
+            "outcome": "resolved", "explanation": "…", "emotion_defused": defused},
+            case_id=case_id, version=1)
+        expected_defused += defused and emotion != "calm"
+    schema = f"{settings.schema_prefix}oldlog"
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        await conn.execute(f'CREATE SCHEMA "{schema}"')
+    finally:
+        await conn.close()
+    pool = await create_pool(settings, schema)
+    try:
+        await run_migrations(pool, schema, DDL)
+        async with pool.acquire() as conn, conn.transaction():
+            await FiguresProjection(settings.tz).apply(
+                conn, [REGISTRY.current(e) for e in h.envelopes])
+        (row,) = await compute(pool, FigureQuery(period="month", as_of=date(2026, 6, 1)))
+    finally:
+        await pool.close()
+    assert (row["cases"], row["visits"]) == (4, 0)
+    assert row["emotion_defused_rate"] == rate(expected_defused, 3) == rate(2, 3)
+    assert row["trips_per_resolved_case"] == rate(4, 4)
+    assert row["first_trip_rate"] == rate(4, 4)
