@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -139,7 +140,12 @@ class PeriodScheduler:
     when the service was down then) and revises closed months that late events changed."""
 
     def __init__(self, pool: asyncpg.Pool, periods: Periods, after_days: int, *, schema: str,
-                 tick_s: float = 60.0) -> None:
+                 tick_s: float = 60.0,
+                 caught_up: Callable[[], Awaitable[bool]] | None = None) -> None:
+        """``caught_up``: whether the figures read model has applied every event on the
+        stream so far; a month is closed or revised only then (a service starting on a long
+        history must not report a month half counted)."""
+        self.caught_up = caught_up
         self.pool = pool
         self.periods = periods
         self.after_days = after_days
@@ -154,11 +160,11 @@ class PeriodScheduler:
                 await asyncio.sleep(5.0)
             try:
                 while True:
-                    try:
+                    await asyncio.sleep(self.tick_s)  # not at once: a starting replica's
+                    try:                              # read model is still catching up
                         await self.tick()
                     except (CommandError, asyncpg.PostgresError, OSError) as exc:
                         log.warning("periods.tick_failed", error=f"{type(exc).__name__}: {exc}")
-                    await asyncio.sleep(self.tick_s)
             finally:
                 with contextlib.suppress(Exception):
                     await conn.execute("SELECT pg_advisory_unlock(hashtext($1))", self.lock_key)
@@ -175,6 +181,9 @@ class PeriodScheduler:
 
     async def tick(self) -> tuple[int, int]:
         """One pass: (months closed, months revised)."""
+        if self.caught_up is not None and not await self.caught_up():
+            log.info("periods.waiting", reason="the figures read model is catching up")
+            return 0, 0
         today = self.periods.today()
         closed = 0
         for month in self.due_months(today):

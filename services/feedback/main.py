@@ -78,9 +78,14 @@ def create_app(settings: Settings, *, sender: SurveySender | None = None,
         runtime.start_worker("survey-scheduler", scheduler.run)
         app.state.periods = closing.Periods(feedback.path, runtime.pool,
                                             settings.emotion_defusing_arrivals, settings.tz)
+
+        async def figures_caught_up() -> bool:
+            await facts.measure_oldest_unapplied()
+            return facts.stats.pending == 0
+
         app.state.period_scheduler = closing.PeriodScheduler(
             runtime.pool, app.state.periods, settings.period_close_after_days,
-            schema=settings.schema_for(SERVICE))
+            schema=settings.schema_for(SERVICE), caught_up=figures_caught_up)
         runtime.start_worker("period-scheduler", app.state.period_scheduler.run)
         try:
             yield
