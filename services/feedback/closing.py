@@ -33,6 +33,7 @@ from services.feedback.periods import (
 )
 from shared.contracts.periods import LATE_EVENTS_KEPT
 from shared.eventstore.command_path import CommandPath
+from shared.eventstore.group_commit import Written
 from shared.kernel.errors import CommandError, NotFound
 from shared.kernel.meta import Meta
 
@@ -102,7 +103,7 @@ class Periods:
         return as_reported(rows[0] if rows else {}, names)
 
     async def close(self, center_id: str, month: date, closed_by: str, actor: str,
-                    key: str) -> Any:
+                    key: str) -> Written:
         today = self.today()
         figures = await self.figures_of(center_id, month, today)
         meta = self.path.meta(actor, key, center_id=center_id)
@@ -118,16 +119,18 @@ class Periods:
             return False
         row = found[0]
         figures = await self.figures_of(center_id, month, row.as_of)
+        since = "FROM fig_late_events WHERE center_id = $1 AND month = $2 AND recorded_at > $3"
+        total = await self.pool.fetchval(f"SELECT count(*) {since}", center_id, month,
+                                         row.recorded_at)
         late = await self.pool.fetch(
-            "SELECT event_id, type, recorded_at FROM fig_late_events WHERE center_id = $1"
-            " AND month = $2 AND recorded_at > $3 ORDER BY recorded_at, event_id",
-            center_id, month, row.recorded_at)
+            f"SELECT event_id, type, recorded_at {since} ORDER BY recorded_at, event_id"
+            f" LIMIT {LATE_EVENTS_KEPT}", center_id, month, row.recorded_at)
         named = [{"event_id": str(r["event_id"]), "type": r["type"],
-                  "recorded_at": r["recorded_at"].isoformat()} for r in late[:LATE_EVENTS_KEPT]]
+                  "recorded_at": r["recorded_at"].isoformat()} for r in late]
         out: dict[str, bool] = {}
 
         def act(period: ReportedMonth, meta: Meta) -> None:
-            out["revised"] = period.revise(figures, named, len(late), meta)
+            out["revised"] = period.revise(figures, named, total, meta)
 
         meta = self.path.meta("system:feedback-periods", None)
         await self.path.on(period_id_for(center_id, month), "period", "PeriodRevised", act,
