@@ -29,7 +29,7 @@ let caseView = null; // GET /cases/{id}
 let picked = null; // the catalogue item chosen for the next case
 let resident = null; // {resident_id, cases: [...]}
 let myCases = []; // the signed-in clerk's open cases (GET /cases?clerk_id=…&status=open)
-let sitting = null; // the resident at the window: {recorded} from their lookup to the next one
+let sitting = null; // the resident at the window: {recorded, resident_id, at} from their lookup on
 
 // -- helpers ------------------------------------------------------------------------------------
 
@@ -170,7 +170,7 @@ async function findResident(event) {
     resident = { resident_id: residentId, cases: page.items };
     if (sitting?.resident_id !== residentId) {
       if (sitting && !sitting.recorded) recordVisit(); // the one before came only to ask
-      sitting = { recorded: false, resident_id: residentId };
+      sitting = { recorded: false, resident_id: residentId, at: now() };
     }
     status.textContent = t("resident_found", { n: page.items.length });
     status.className = "badge green";
@@ -377,10 +377,11 @@ function openCase() {
  *  trip that cannot be sent is not retried: it is a count, not a step of a case. */
 async function recordVisit(caseId = null) {
   if (sitting?.recorded) return;
+  const at = sitting?.at || now(); // when they sat down
   sitting = { ...sitting, recorded: true };
   const s = session();
   const body = {
-    center_id: s.center_id, counter_id: s.counter_id, occurred_at: now(),
+    center_id: s.center_id, counter_id: s.counter_id, occurred_at: at,
     channel: $$("input[name=channel]").find((i) => i.checked)?.value || "counter",
   };
   if (caseId) body.case_id = caseId;
