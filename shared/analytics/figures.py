@@ -67,6 +67,12 @@ class Rate:
     numerator: str
     denominator: str
     short: str = ""  # a narrow column heading
+    ratio: bool = False  # a number per unit (trips per case), not a share
+
+    def shown(self, value: float | None) -> str:
+        if value is None:
+            return "—"
+        return f"{value:.2f}" if self.ratio else f"{value:.1%}"
 
 
 def _in(values: tuple[str, ...]) -> str:
@@ -118,7 +124,7 @@ RATES: tuple[Rate, ...] = (
     Rate("emotion_defused_rate", "Emotion-defused rate", "defused", "upset_resolved",
          short="defused %"),
     Rate("trips_per_resolved_case", "Trips per resolved case", "trips", "resolved",
-         short="trips/case"),
+         short="trips/case", ratio=True),
     Rate("first_trip_rate", "Resolved on the first trip (一次办成率)", "first_trip", "resolved",
          short="first trip %"),
     Rate("satisfaction_rate", "Satisfaction rate", "satisfied_answers", "survey_answers",

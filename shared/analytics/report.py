@@ -19,7 +19,7 @@ def pct(value: float | None) -> str:
 
 def _row_cells(row: Row, figures: Figures) -> list[str]:
     return ([f"{row.counts[c]:,}" for c in SHOWN]
-            + [pct(row.rates[r.name]) for r in figures.rates])
+            + [r.shown(row.rates[r.name]) for r in figures.rates])
 
 
 def terminal_table(figures: Figures, *, by: str = "item") -> Table:
@@ -62,11 +62,13 @@ PAGE = """<!doctype html>
 <p class="note">Generated {{ generated }} from the export at {{ source }}
 {%- if figures.as_of %}; events recorded after {{ figures.as_of }} left out{% endif %}.</p>
 <div class="tiles">
- <div class="tile" data-figure="visits">Visits
+ <div class="tile" data-figure="visits">Visits (trips)
   <b>{{ "{:,}".format(figures.total.counts.visits) }}</b></div>
+ <div class="tile" data-figure="cases">Cases
+  <b>{{ "{:,}".format(figures.total.counts.cases) }}</b></div>
  {% for r in figures.rates %}
  <div class="tile" data-figure="{{ r.name }}">{{ r.label }}
-  <b>{{ pct(figures.total.rates[r.name]) }}</b></div>
+  <b>{{ r.shown(figures.total.rates[r.name]) }}</b></div>
  {% endfor %}
  {% for name in ("bad_reviews", "rectifications_opened") %}
  <div class="tile" data-figure="{{ name }}">{{ name.replace("_", " ") | capitalize }}
