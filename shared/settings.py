@@ -154,10 +154,21 @@ class Settings(BaseSettings):
         "/ready and `sixstep calendar status` warn when the official schedules end within "
         "this many days."))
     followup_deadline_reminder_working_days: int = Field(3, ge=0)
+    urgent_deadline_working_days: int = Field(2, ge=0, description=(
+        "A deadline noted this many working days ahead or closer makes the case urgent: its "
+        "follow-ups high priority, the case at the top of the worklists."))
+    case_due_soon_working_days: int = Field(3, ge=0, description=(
+        "An open case due within this many working days is 'due soon' on the worklists."))
     followup_post_resolution_working_days: int = Field(5, ge=0)
     followup_early_check_working_days: int = Field(1, ge=0)
     followup_obligation_grace_working_days: int = Field(3, ge=0)
     followup_escalate_after_working_days: int = Field(2, ge=1)
+    followup_help_task_working_days: int = Field(3, ge=1, le=60, description=(
+        "帮办: a help task's deadline when the escalation names none (working days)."))
+    followup_referral_reply_working_days: int = Field(5, ge=1, le=60, description=(
+        "派单: a referral's reply deadline when the referral names none (working days)."))
+    followup_referral_link_days: int = Field(30, ge=1, le=365, description=(
+        "How long a referral's reply link is valid after it is issued (days)."))
     followup_policy_outreach_working_days: int = Field(2, ge=0)
     followup_team: str = Field("followup-desk", description="Team for follow-ups with no clerk.")
     followup_supervisor_team: str = Field("supervisor", description="Who gets escalations.")
@@ -183,7 +194,25 @@ class Settings(BaseSettings):
         default_factory=lambda: {"counter": "tablet", "phone": "phone_callback",
                                  "home_visit": "sms", "open311": "sms"},
         description="Survey channel per intake channel (the resident's preferred way back).")
-    rectification_working_days: int = Field(15, ge=1, description="Deadline of a bad review.")
+    # A bad review the 好差评 way (issue 18): each triage track's limit in working days, the
+    # track a rectification's deadline follows until a supervisor triages it, how soon the
+    # verification contact is due, and how the revisit asks.
+    rectification_immediate_working_days: int = Field(1, ge=0, description=(
+        "立行立改: working days after the triage day."))
+    rectification_limited_working_days: int = Field(5, ge=0, description=(
+        "限期整改: working days after the triage day."))
+    rectification_explain_working_days: int = Field(15, ge=0, description=(
+        "解释说明: working days after the triage day."))
+    rectification_default_track: Literal["immediate", "limited", "explain"] = Field(
+        "limited", description=(
+            "The track whose limit a bad review's deadline follows until it is triaged "
+            "(counted from the day of the review)."))
+    followup_verification_working_days: int = Field(1, ge=0, description=(
+        "回访核实: the verification contact after a bad review is due at office opening this "
+        "many working days after the day of the review (1: the next working morning)."))
+    revisit_channel: Literal["phone_callback", "sms"] = Field("phone_callback", description=(
+        "How a rectification's revisit asks the resident; an unanswered revisit of a named "
+        "resident is asked again by phone until answered."))
     center_windows: dict[str, dict[str, str]] = Field(
         default_factory=lambda: {"*": {f"window-{n}": f"{n}号窗口" for n in range(1, 9)}},
         description=(

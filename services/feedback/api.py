@@ -18,7 +18,16 @@ from services.feedback import closing, queries
 from services.feedback import commands as c
 from services.feedback.application import Feedback
 from services.feedback.domain import revisit_survey_id_for
-from services.feedback.figures import DIMENSIONS, FIGURES, Dimension, FigureQuery, Period, compute
+from services.feedback.figures import (
+    DIMENSIONS,
+    FIGURES,
+    Dimension,
+    FigureQuery,
+    Period,
+    compute,
+    people,
+)
+from services.feedback.figures.people import PeopleFigures
 from services.feedback.queries import (
     CaseFeedbackPublic,
     FiguresPublic,
@@ -156,6 +165,46 @@ async def complete_rectification(rectification_id: UUID, body: c.CompleteRectifi
                                 revisit_survey_id=str(revisit_survey_id_for(rectification_id)))
 
 
+@rectifications.post("/{rectification_id}/triage", response_model=WrittenPublic,
+                     summary="Triage a bad review: immediate, limited or explain (好差评)")
+async def triage_rectification(rectification_id: UUID, body: c.TriageRectification,
+                               feedback: FeedbackDep, key: IdempotencyKey, actor: Actor,
+                               expected: ExpectedVersion,
+                               supervisor: Supervisor) -> WrittenPublic:
+    """The supervisor puts the bad review on a track: 立行立改 ``immediate``, 限期整改
+    ``limited`` or 解释说明 ``explain``, each due its own working days after the day of the
+    triage (``RECTIFICATION_*_WORKING_DAYS``, 1 / 5 / 15); the rectification follow-up moves
+    with the deadline. Again while open to change the track; 409 once the outcome is in."""
+    return WrittenPublic.of(await feedback.triage(rectification_id, body, actor, key,
+                                                  expected))
+
+
+@rectifications.post("/{rectification_id}/appeal", response_model=WrittenPublic,
+                     summary="The clerk appeals a bad review as malicious or mistaken (申诉)")
+async def appeal_rectification(rectification_id: UUID, body: c.LodgeAppeal,
+                               feedback: FeedbackDep, key: IdempotencyKey, actor: Actor,
+                               expected: ExpectedVersion, staff: Staff) -> WrittenPublic:
+    """By the clerk the review is about (another clerk: 403 ``forbidden_actor``), or a
+    supervisor for them. One appeal per bad review (409 ``appeal_exists``), with reasons
+    (personal data is redacted); a supervisor other than the clerk decides it."""
+    return WrittenPublic.of(await feedback.lodge_appeal(
+        rectification_id, body, actor, key, expected,
+        on_behalf=staff.role is Role.SUPERVISOR))
+
+
+@rectifications.post("/{rectification_id}/appeal/decision", response_model=WrittenPublic,
+                     summary="Decide a clerk's appeal (复核): upheld or rejected")
+async def decide_appeal(rectification_id: UUID, body: c.DecideAppeal, feedback: FeedbackDep,
+                        key: IdempotencyKey, actor: Actor, expected: ExpectedVersion,
+                        supervisor: Supervisor) -> WrittenPublic:
+    """By a supervisor who neither appealed nor was the reviewed clerk (403
+    ``self_decision``). Upheld (``grounds`` malicious or mistaken): the review leaves
+    ``bad_reviews`` and the satisfaction figures and is counted in ``appeals_upheld``; an
+    open rectification is closed (``void``). 409 ``no_appeal_pending`` without an appeal."""
+    return WrittenPublic.of(await feedback.decide_appeal(rectification_id, body, actor, key,
+                                                         expected))
+
+
 # -- reads ------------------------------------------------------------------------------------
 
 @surveys.get("/{survey_id}", response_model=SurveyPublic,
@@ -224,10 +273,12 @@ async def get_figures(
     date_from: Annotated[date | None, Query(alias="from")] = None,
     date_to: Annotated[date | None, Query(alias="to")] = None,
     group_by: Annotated[list[str] | None, Query(description=(
-        "Repeat or comma-separate: center_id, counter_id, clerk_id, service_item"))] = None,
+        "Repeat or comma-separate: center_id, counter_id, clerk_id (the first responder), "
+        "owner_clerk (who has the case now), service_item"))] = None,
     center_id: Annotated[str | None, Query(max_length=64)] = None,
     counter_id: Annotated[str | None, Query(max_length=64)] = None,
     clerk_id: Annotated[str | None, Query(max_length=64)] = None,
+    owner_clerk: Annotated[str | None, Query(max_length=64)] = None,
     service_item: Annotated[str | None, Query(max_length=64)] = None,
     as_of: Annotated[date | None, Query(description=(
         "The day a deadline is judged on (past deadline = before it); default today"))] = None,
@@ -255,7 +306,7 @@ async def get_figures(
             if part not in dims:
                 dims.append(part)  # type: ignore[arg-type]
     given = {"center_id": center_id, "counter_id": counter_id, "clerk_id": clerk_id,
-             "service_item": service_item}
+             "owner_clerk": owner_clerk, "service_item": service_item}
     filters = tuple((d, v) for d, v in given.items() if v is not None)
     today = as_of or _today(settings, feedback)
     query = FigureQuery(period=period, date_from=date_from, date_to=date_to, as_of=today,
@@ -268,6 +319,25 @@ async def get_figures(
                          group_by=dims, filters=dict(filters),
                          time_zone=settings.center_timezone,
                          figures={f.name: f.meaning for f in FIGURES}, rows=rows, live=live)
+
+
+@figures.get("/people", response_model=PeopleFigures,
+             summary="Beneficiaries, and employment aid's guidance visits and people placed "
+                     "per studio or counter")
+async def get_people_figures(
+    pool: PoolDep, settings: SettingsDep, reader: Figures,
+    date_from: Annotated[date | None, Query(alias="from")] = None,
+    date_to: Annotated[date | None, Query(alias="to")] = None,
+    center_id: Annotated[str | None, Query(max_length=64)] = None,
+    after_intake: Annotated[int | None, Query(ge=0, description=(
+        "An intake write's position: wait until these figures have applied it."))] = None,
+) -> PeopleFigures:
+    """Definitions: docs/figures.md, "People: beneficiaries and employment aid"."""
+    await _wait(pool, settings, people.CONSUMER, "intake", after_intake)
+    if date_from and date_to and date_from > date_to:
+        raise problem(400, "period_invalid", "'from' is after 'to'")
+    return await people.people_figures(pool, people.PeopleQuery(
+        center_filter(reader, center_id), date_from, date_to))
 
 
 # -- issue 18: reported months --------------------------------------------------------------

@@ -24,6 +24,7 @@ from services.feedback.domain import (
 from services.feedback.tokens import SurveyTokens
 from shared.contracts.feedback import (
     AnsweredVia,
+    RectificationTrack,
     SurveyChannel,
     SurveyPurpose,
     WithdrawalCause,
@@ -59,7 +60,11 @@ class SurveyPolicy:
     answer_window: timedelta = timedelta(days=7)
     channels: dict[str, str] = field(default_factory=lambda: {
         "counter": "tablet", "phone": "phone_callback", "home_visit": "sms", "open311": "sms"})
-    rectification_working_days: int = 15
+    track_working_days: dict[str, int] = field(default_factory=lambda: {
+        RectificationTrack.IMMEDIATE: 1, RectificationTrack.LIMITED: 5,
+        RectificationTrack.EXPLAIN: 15})
+    default_track: str = RectificationTrack.LIMITED.value
+    revisit_channel: str = SurveyChannel.PHONE_CALLBACK.value
     tz: ZoneInfo = field(default_factory=lambda: ZoneInfo("Asia/Shanghai"))
 
     @classmethod
@@ -69,8 +74,16 @@ class SurveyPolicy:
         return cls(delay=timedelta(minutes=settings.survey_delay_minutes),
                    answer_window=timedelta(days=settings.survey_answer_days),
                    channels=dict(settings.survey_channels),
-                   rectification_working_days=settings.rectification_working_days,
-                   tz=settings.tz)
+                   track_working_days={
+                       RectificationTrack.IMMEDIATE: settings.rectification_immediate_working_days,
+                       RectificationTrack.LIMITED: settings.rectification_limited_working_days,
+                       RectificationTrack.EXPLAIN: settings.rectification_explain_working_days},
+                   default_track=settings.rectification_default_track,
+                   revisit_channel=settings.revisit_channel, tz=settings.tz)
+
+    def working_days(self, track: str) -> int:
+        """The limit of a triage track (好差评: immediate / limited / explain)."""
+        return self.track_working_days[RectificationTrack(track)]
 
     def channel_for(self, intake_channel: str, resident_id: UUID | None) -> SurveyChannel:
         channel = SurveyChannel(self.channels.get(intake_channel, SurveyChannel.SMS))
@@ -202,11 +215,28 @@ class Feedback:
         await self.path.on(survey_id, "survey", "SurveySent", act, meta, None)
         return out["message"]
 
-    async def expire_survey(self, survey_id: UUID) -> Written:
+    async def expire_survey(self, survey_id: UUID, rectification_id: UUID | None = None
+                            ) -> Written:
+        """No answer by the deadline. A named resident's revisit (``rectification_id``) is a
+        task until done: its rectification asks again by phone in the same commit."""
         meta = self.path.meta("system:feedback-scheduler", None)
         now = meta["occurred_at"]
-        return await self.path.on(survey_id, "survey", "SurveyExpired",
-                                  lambda survey, meta: survey.expire(now, meta), meta, None)
+        if rectification_id is None:
+            return await self.path.on(survey_id, "survey", "SurveyExpired",
+                                      lambda survey, meta: survey.expire(now, meta), meta, None)
+
+        def run(unit: Unit) -> Aggregate:
+            survey: Survey = unit.get(survey_id, "survey")
+            survey.expire(now, survey.meta_for(dict(meta)))
+            rectification: Rectification = unit.get(rectification_id, "rectification")
+            send_at, expires_at = self.policy.timing(SurveyChannel.PHONE_CALLBACK, now)
+            again = rectification.ask_again(survey_id, send_at, expires_at,
+                                            rectification.meta_for(dict(meta)))
+            if again is not None:
+                unit.add(again)
+            return survey
+
+        return await self.path.committer.submit(run, [survey_id, rectification_id])
 
     # -- the resident's answer --------------------------------------------------------------
 
@@ -247,7 +277,7 @@ class Feedback:
                 return None
             calendar = self.calendars.for_center(survey.center_id)  # a day past the calendar:
             return covered(lambda: Rectification.open_for(  # 422, the answer not lost
-                survey, calendar, self.policy.rectification_working_days, meta))
+                survey, calendar, self.policy.working_days(self.policy.default_track), meta))
 
         return await self.path.on(survey_id, "survey", "RatingGiven", act, meta, key,
                                   expected_version)
@@ -264,12 +294,49 @@ class Feedback:
             done_at: datetime = meta["occurred_at"]
             rectification.complete(cmd.outcome.value, cmd.actions, self.local_day(done_at),
                                    meta)
-            send_at, expires_at = self.policy.timing(rectification.revisit_channel,
-                                                     max(done_at, now))
-            return rectification.request_revisit(send_at, expires_at, meta)
+            channel = rectification.revisit_channel_for(self.policy.revisit_channel)
+            send_at, expires_at = self.policy.timing(channel, max(done_at, now))
+            return rectification.request_revisit(send_at, expires_at, meta, channel)
 
         return await self.path.on(rectification_id, "rectification", "RectificationCompleted",
                                   act, meta, key, expected_version)
+
+    # -- 好差评: triage, the clerk's appeal, the supervisor's decision -----------------------
+
+    async def triage(self, rectification_id: UUID, cmd: c.TriageRectification, actor: str,
+                     key: str, expected_version: int | None = None) -> Written:
+        """Put a bad review on its track; the deadline is the track's working days after the
+        day of the triage, on the center's calendar (422 past the years it covers)."""
+        meta = self.path.meta(actor, key, cmd)
+        days = self.policy.working_days(cmd.track)
+
+        def act(rectification: Rectification, meta: Meta) -> None:
+            calendar = self.calendars.for_center(rectification.center_id)
+            today = calendar.local_day(meta["occurred_at"])
+            covered(lambda: rectification.triage(cmd.track, days, calendar, today, meta))
+
+        return await self.path.on(rectification_id, "rectification", "RectificationTriaged",
+                                  act, meta, key, expected_version)
+
+    async def lodge_appeal(self, rectification_id: UUID, cmd: c.LodgeAppeal, actor: str,
+                           key: str, expected_version: int | None = None, *,
+                           on_behalf: bool = False) -> Written:
+        """The reviewed clerk's appeal; ``on_behalf``: a supervisor lodges it for them."""
+        meta = self.path.meta(actor, key, cmd)
+        return await self.path.on(
+            rectification_id, "rectification", "RectificationAppealed",
+            lambda rectification, meta: rectification.lodge_appeal(cmd.reasons, meta,
+                                                                   on_behalf),
+            meta, key, expected_version)
+
+    async def decide_appeal(self, rectification_id: UUID, cmd: c.DecideAppeal, actor: str,
+                            key: str, expected_version: int | None = None) -> Written:
+        meta = self.path.meta(actor, key, cmd)
+        return await self.path.on(
+            rectification_id, "rectification", "RectificationAppealDecided",
+            lambda rectification, meta: rectification.decide_appeal(
+                cmd.decision, cmd.grounds, cmd.reasons, actor, meta),
+            meta, key, expected_version)
 
     # -- re-planning: an official schedule replaced a provisional year -----------------------
 

@@ -6,7 +6,15 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from shared.contracts.feedback import Aspect, Mark, RatingLevel, RectificationOutcome
+from shared.contracts.feedback import (
+    AppealDecision,
+    AppealGrounds,
+    Aspect,
+    Mark,
+    RatingLevel,
+    RectificationOutcome,
+    RectificationTrack,
+)
 
 CODE = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
 
@@ -53,3 +61,34 @@ class CompleteRectification(_Command):
 
     outcome: RectificationOutcome
     actions: str = Field(min_length=1, max_length=4000, description="What was done.")
+
+
+class TriageRectification(_Command):
+    """A supervisor's triage of a bad review: which track, and so which deadline."""
+
+    track: RectificationTrack = Field(description=(
+        "immediate (立行立改), limited (限期整改) or explain (解释说明)."))
+
+
+class LodgeAppeal(_Command):
+    """The clerk's appeal of a bad review: malicious or mistaken, and why (申诉)."""
+
+    reasons: str = Field(min_length=1, max_length=2000, description=(
+        "Why the review is malicious or mistaken (personal data is redacted)."))
+
+
+class DecideAppeal(_Command):
+    """A supervisor other than the clerk decides the appeal (复核)."""
+
+    decision: AppealDecision
+    grounds: AppealGrounds | None = Field(None, description=(
+        "Required when upheld: malicious or mistaken."))
+    reasons: str = Field(min_length=1, max_length=2000, description="Why so decided.")
+
+    @model_validator(mode="after")
+    def _grounds(self) -> DecideAppeal:
+        if self.decision is AppealDecision.UPHELD and self.grounds is None:
+            raise ValueError("an upheld appeal says its grounds: malicious or mistaken")
+        if self.decision is AppealDecision.REJECTED and self.grounds is not None:
+            raise ValueError("grounds go with an upheld appeal only")
+        return self

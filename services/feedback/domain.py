@@ -24,7 +24,10 @@ from eventsourcing.domain import event
 
 from shared.contracts.feedback import (
     AnsweredVia,
+    AppealDecision,
+    AppealGrounds,
     RatingLevel,
+    RectificationTrack,
     SurveyChannel,
     SurveyPurpose,
     WithdrawalCause,
@@ -50,9 +53,11 @@ def rectification_id_for(survey_id: UUID) -> UUID:
     return uuid5(FEEDBACK_NAMESPACE, f"rectification:{survey_id}")
 
 
-def revisit_survey_id_for(rectification_id: UUID) -> UUID:
-    """At most one revisit per rectification."""
-    return uuid5(FEEDBACK_NAMESPACE, f"survey:revisit:{rectification_id}")
+def revisit_survey_id_for(rectification_id: UUID, attempt: int = 1) -> UUID:
+    """One revisit survey per rectification and attempt (the first keeps its old id)."""
+    if attempt == 1:
+        return uuid5(FEEDBACK_NAMESPACE, f"survey:revisit:{rectification_id}")
+    return uuid5(FEEDBACK_NAMESPACE, f"survey:revisit:{rectification_id}:{attempt}")
 
 
 # -- what the resident agreed to --------------------------------------------------------------
@@ -105,6 +110,31 @@ class SurveyClosed(CommandError):
 
     status = 410
     code = "survey_expired"
+
+
+class SelfDecision(CommandError):
+    """An appeal is decided by a supervisor other than the clerk who appealed or was
+    reviewed (申诉复核)."""
+
+    status = 403
+    code = "self_decision"
+
+
+class NotYourReview(CommandError):
+    """A clerk appeals a bad review of their own service; a supervisor may for a clerk."""
+
+    status = 403
+    code = "forbidden_actor"
+
+
+class AppealExists(CommandError):
+    status = 409
+    code = "appeal_exists"
+
+
+class NoAppealPending(CommandError):
+    status = 409
+    code = "no_appeal_pending"
 
 
 # -- the survey -------------------------------------------------------------------------------
@@ -263,6 +293,10 @@ class Rectification(RemembersCommands):
         self.counted_from = counted_from
         self.working_days = working_days
         self.status = "open"
+        self.track: str | None = None  # untriaged: the deadline of the default track
+        self.appeal: str | None = None  # pending | upheld | rejected
+        self.appealed_by: str | None = None
+        self.revisit_attempt = 0
         self._remember(meta, "RectificationOpened", created=True)
 
     @classmethod
@@ -319,6 +353,78 @@ class Rectification(RemembersCommands):
         self.basis = basis
         self._remember(meta, "RectificationDeadlineRevised")
 
+    # -- triage: which track, and so which deadline (好差评) ----------------------------
+
+    def triage(self, track: RectificationTrack, working_days: int, calendar: WorkingCalendar,
+               today: date, meta: Meta) -> None:
+        """Put the bad review on ``track``: due ``working_days`` working days after ``today``
+        (the day of the triage). Again while it is open: the supervisor may change the track."""
+        if self.status != "open":
+            raise RuleViolated("only an open rectification is triaged", status=self.status)
+        deadline_on = calendar.add_working_days(today, working_days)
+        self._triaged(rectification_id=self.id, track=track.value, working_days=working_days,
+                      counted_from=today, deadline_on=deadline_on,
+                      previous_deadline_on=self.deadline_on,
+                      basis=calendar.basis_of(today, deadline_on).value,
+                      meta=self.meta_for(meta))
+
+    @event("RectificationTriaged")
+    def _triaged(self, rectification_id: UUID, track: str, working_days: int,
+                 counted_from: date, deadline_on: date, previous_deadline_on: date, basis: str,
+                 meta: Meta) -> None:
+        self.track = track
+        self.working_days = working_days
+        self.counted_from = counted_from
+        self.deadline_on = deadline_on
+        self.basis = basis
+        self._remember(meta, "RectificationTriaged")
+
+    # -- the clerk's appeal, decided by another supervisor (申诉复核) ----------------------
+
+    def lodge_appeal(self, reasons: str, meta: Meta, on_behalf: bool = False) -> None:
+        """The reviewed clerk appeals (or, ``on_behalf``, a supervisor for them): once."""
+        if not on_behalf and meta.get("actor") != self.clerk_id:
+            raise NotYourReview("a clerk appeals a bad review of their own service; a "
+                                "supervisor may appeal for them", actor=meta.get("actor"))
+        if self.appeal is not None:
+            raise AppealExists("this bad review was appealed already; it takes one appeal",
+                               appeal=self.appeal)
+        self._appealed(rectification_id=self.id, survey_id=self.survey_id, reasons=reasons,
+                       meta=self.meta_for(meta))
+
+    @event("RectificationAppealed")
+    def _appealed(self, rectification_id: UUID, survey_id: UUID | None, reasons: str,
+                  meta: Meta) -> None:
+        self.appeal = "pending"
+        self.appealed_by = meta.get("actor")
+        self._remember(meta, "RectificationAppealed")
+
+    def decide_appeal(self, decision: AppealDecision, grounds: AppealGrounds | None,
+                      reasons: str, decider: str, meta: Meta) -> None:
+        """By a supervisor who neither appealed nor was reviewed (403 ``self_decision``)."""
+        if self.appeal != "pending":
+            raise NoAppealPending("there is no appeal waiting on this bad review",
+                                  appeal=self.appeal)
+        if decider in (self.appealed_by, self.clerk_id):
+            raise SelfDecision("an appeal is decided by a supervisor other than the clerk "
+                               "who appealed or was reviewed", actor=decider)
+        if decision is AppealDecision.UPHELD and grounds is None:
+            raise RuleViolated("an upheld appeal says its grounds: malicious or mistaken")
+        self._appeal_decided(rectification_id=self.id, survey_id=self.survey_id,
+                             decision=decision.value,
+                             grounds=grounds.value if grounds is not None else None,
+                             reasons=reasons, appealed_by=self.appealed_by or "",
+                             meta=self.meta_for(meta))
+
+    @event("RectificationAppealDecided")
+    def _appeal_decided(self, rectification_id: UUID, survey_id: UUID | None, decision: str,
+                        grounds: str | None, reasons: str, appealed_by: str,
+                        meta: Meta) -> None:
+        self.appeal = decision
+        if decision == AppealDecision.UPHELD and self.status == "open":
+            self.status = "void"  # nothing to put right: the review no longer counts
+        self._remember(meta, "RectificationAppealDecided")
+
     def complete(self, outcome: str, actions: str, completed_on: date, meta: Meta) -> None:
         if self.status != "open":
             raise RuleViolated("the rectification's outcome is already recorded",
@@ -337,30 +443,50 @@ class Rectification(RemembersCommands):
         self._remember(meta, "RectificationCompleted")
 
     @property
-    def revisit_channel(self) -> str:
-        """The first survey's channel; the tablet becomes a text (or a call): the resident is
-        no longer at the counter."""
-        if self.channel != SurveyChannel.TABLET:
-            return self.channel
-        return (SurveyChannel.SMS if self.resident_id is not None
-                else SurveyChannel.PHONE_CALLBACK).value
+    def is_named(self) -> bool:
+        """实名: the resident is known, so the revisit is a task until it is done."""
+        return self.resident_id is not None
 
-    def request_revisit(self, send_at: datetime, expires_at: datetime, meta: Meta) -> Survey:
+    def revisit_channel_for(self, configured: str) -> str:
+        """The configured channel (phone by default); a text needs a resident to reach."""
+        if configured == SurveyChannel.SMS and self.resident_id is None:
+            return SurveyChannel.PHONE_CALLBACK.value
+        return configured
+
+    def request_revisit(self, send_at: datetime, expires_at: datetime, meta: Meta,
+                        channel: str = SurveyChannel.PHONE_CALLBACK.value) -> Survey:
         """Ask the resident again: the revisit survey, created beside this event."""
         if self.status != "completed":
             raise RuleViolated("a revisit follows the rectification's outcome",
                                status=self.status)
-        survey_id = revisit_survey_id_for(self.id)
+        return self._revisit(1, channel, send_at, expires_at, meta)
+
+    def ask_again(self, expired_survey_id: UUID, send_at: datetime, expires_at: datetime,
+                  meta: Meta) -> Survey | None:
+        """A named resident's revisit went unanswered (an SMS expired, a call got no answer):
+        the revisit stays a task, asked again by phone. None when there is nothing to ask
+        again (an anonymous review, an upheld appeal, an older attempt)."""
+        if (not self.is_named or self.status != "revisit_requested" or self.appeal == "upheld"
+                or expired_survey_id != self.revisit_survey_id):
+            return None
+        return self._revisit(self.revisit_attempt + 1, SurveyChannel.PHONE_CALLBACK.value,
+                             send_at, expires_at, meta)
+
+    def _revisit(self, attempt: int, channel: str, send_at: datetime, expires_at: datetime,
+                 meta: Meta) -> Survey:
+        survey_id = revisit_survey_id_for(self.id, attempt)
         self._revisit_requested(rectification_id=self.id, survey_id=survey_id,
-                                meta=self.meta_for(meta))
+                                attempt=attempt, channel=channel, meta=self.meta_for(meta))
         return Survey(id=survey_id, survey_id=survey_id, purpose=SurveyPurpose.REVISIT.value,
-                      channel=self.revisit_channel, resident_id=self.resident_id,
+                      channel=channel, resident_id=self.resident_id,
                       counter_id=self.counter_id, clerk_id=self.clerk_id,
                       service_item=self.service_item, send_at=send_at, expires_at=expires_at,
                       rectification_id=self.id, meta=self.meta_for(meta))
 
     @event("RevisitRequested")
-    def _revisit_requested(self, rectification_id: UUID, survey_id: UUID, meta: Meta) -> None:
+    def _revisit_requested(self, rectification_id: UUID, survey_id: UUID, meta: Meta,
+                           attempt: int = 1, channel: str | None = None) -> None:
         self.status = "revisit_requested"
         self.revisit_survey_id = survey_id
+        self.revisit_attempt = attempt
         self._remember(meta, "RevisitRequested")

@@ -17,6 +17,7 @@ from services.feedback import closing, consumer, figures, pads, pages, projectio
 from services.feedback.api import cases, periods, rectifications, surveys
 from services.feedback.api import figures as figures_routes
 from services.feedback.application import Feedback, FeedbackApplication, SurveyPolicy
+from services.feedback.figures import people
 from services.feedback.replanning import Replanning
 from services.feedback.scheduler import SurveyScheduler
 from services.feedback.sending import LoggingSender, SurveySender
@@ -31,7 +32,7 @@ from shared.runtime.metrics import Metrics
 from shared.settings import DEV_SURVEY_TOKEN_SECRET, Settings
 
 SERVICE = "feedback"
-DDL = [*projections.DDL, *figures.DDL, *consumer.DDL, *pads.DDL]
+DDL = [*projections.DDL, *figures.DDL, *people.DDL, *consumer.DDL, *pads.DDL]
 
 log = structlog.get_logger("sixstep.feedback")
 
@@ -68,6 +69,8 @@ def create_app(settings: Settings, *, sender: SurveySender | None = None,
                                      [f"{prefix}.feedback.*.*"])
         facts = runtime.add_consumer(figures.CONSUMER, figures.FiguresProjection(settings.tz),
                                      figures.subjects(prefix))
+        runtime.add_consumer(people.CONSUMER, people.PeopleProjection(settings.tz),
+                             people.subjects(prefix))
         runtime.add_consumer(consumer.CONSUMER, consumer.IntakeFollower(feedback),
                              consumer.subjects(prefix))
         app.state.consumer_names = {"views": views.name, "figures": facts.name}

@@ -74,6 +74,12 @@ async def _survey_state(request: Request, survey_id: UUID, token: str
     return state, dict(row)
 
 
+def _untriaged_days(request: Request) -> int:
+    """The working days a bad review's deadline has until a supervisor triages it."""
+    policy = request.app.state.feedback.policy
+    return int(policy.working_days(policy.default_track))
+
+
 @router.get("/s/{survey_id}", response_class=HTMLResponse)
 async def survey(request: Request, survey_id: UUID,
                  t: Annotated[str, Query(max_length=200)] = "") -> HTMLResponse:
@@ -95,7 +101,7 @@ async def survey(request: Request, survey_id: UUID,
         key=f"survey-{survey_id.hex}-{web.random_key()}",
         levels=[level.value for level in RatingLevel], aspects=[a.value for a in Aspect],
         item_name=item_name, requested_on=requested_on,
-        rectification_days=settings.rectification_working_days,
+        rectification_days=_untriaged_days(request),
         query_zh=urlencode({"t": t, "lang": "zh"}), query_en=urlencode({"t": t, "lang": "en"}),
         pad=request.query_params.get("pad") == "1")
     status = {"open": 200, "used": 200, "expired": 410, "closed": 410, "invalid": 403}[state]

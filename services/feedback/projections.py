@@ -56,6 +56,14 @@ DDL = [
     " DEFAULT 'official'",
     "CREATE INDEX IF NOT EXISTS rectifications_open ON rectifications (center_id, deadline_on)"
     " WHERE status = 'open'",
+    # 好差评 (issue 18): the supervisor's triage, the clerk's appeal and its decision, and the
+    # revisit's attempt (a named resident's unanswered revisit is asked again).
+    *(f"ALTER TABLE rectifications ADD COLUMN IF NOT EXISTS {column}" for column in (
+        "track text", "triaged_at timestamptz", "appeal text", "appealed_by text",
+        "appeal_reasons text", "appeal_grounds text", "appeal_decided_by text",
+        "appeal_decision_reasons text", "revisit_attempt int")),
+    "CREATE INDEX IF NOT EXISTS rectifications_appeals ON rectifications (center_id)"
+    " WHERE appeal = 'pending'",
 ]
 
 SURVEY_INSERT = (
@@ -89,7 +97,9 @@ RECTIFICATION_COLUMNS = ("rectification_id", "case_id", "center_id", "survey_id"
 SURVEY_PATCHED = ("status", "sent_at", "answered_at", "level", "comment", "aspects", "via",
                   "answered_by", "recorded_by", "closed_at", "withdrawn_reason")
 RECTIFICATION_PATCHED = ("status", "completed_at", "completed_on", "outcome", "actions",
-                         "on_time", "revisit_survey_id")
+                         "on_time", "revisit_survey_id", "track", "triaged_at", "appeal",
+                         "appealed_by", "appeal_reasons", "appeal_grounds",
+                         "appeal_decided_by", "appeal_decision_reasons", "revisit_attempt")
 
 
 @dataclass
@@ -143,7 +153,19 @@ def _plan(events: Sequence[Envelope]) -> _Plan:
                 completed_on=date.fromisoformat(p["completed_on"]), outcome=p["outcome"],
                 actions=p["actions"], on_time=p["on_time"])
         elif e.type == "RevisitRequested":
-            rect_patch[e.aggregate_id].update(revisit_survey_id=UUID(p["survey_id"]))
+            rect_patch[e.aggregate_id].update(revisit_survey_id=UUID(p["survey_id"]),
+                                              revisit_attempt=p["attempt"])
+        elif e.type == "RectificationTriaged":
+            rect_patch[e.aggregate_id].update(
+                track=p["track"], triaged_at=e.occurred_at, basis=p["basis"],
+                deadline_on=date.fromisoformat(p["deadline_on"]))
+        elif e.type == "RectificationAppealed":
+            rect_patch[e.aggregate_id].update(appeal="pending", appealed_by=e.actor,
+                                              appeal_reasons=p["reasons"])
+        elif e.type == "RectificationAppealDecided":
+            rect_patch[e.aggregate_id].update(
+                appeal=p["decision"], appeal_grounds=p["grounds"], appeal_decided_by=e.actor,
+                appeal_decision_reasons=p["reasons"])
         elif e.type == "RectificationDeadlineRevised":
             rect_patch[e.aggregate_id].update(deadline_on=date.fromisoformat(p["deadline_on"]),
                                               basis=p["basis"])

@@ -22,14 +22,26 @@ SURVEY_COLUMNS = (
     " withdrawn_reason, version, position")
 RECTIFICATION_COLUMNS = (
     "r.rectification_id, r.case_id, r.center_id, r.survey_id, r.rating, r.summary,"
-    " r.opened_at, r.deadline_on, r.basis, r.status, r.completed_at, r.completed_on,"
+    " r.opened_at, r.deadline_on, r.basis,"
+    " CASE WHEN r.status = 'open' AND r.appeal = 'upheld'"
+    " THEN 'void' ELSE r.status END AS status, r.completed_at, r.completed_on,"
     " r.outcome,"
     " r.actions, r.on_time, r.revisit_survey_id, v.status AS revisit_status,"
-    " v.level AS revisit_level, r.version, r.position")
+    " v.level AS revisit_level, r.revisit_attempt, r.resident_id IS NOT NULL AS named,"
+    " coalesce(r.track, 'untriaged') AS track, r.triaged_at, r.appeal, r.appealed_by,"
+    " r.appeal_reasons, r.appeal_grounds, r.appeal_decided_by, r.appeal_decision_reasons,"
+    " r.version, r.position")
+#: Open: no outcome yet, and no upheld appeal took the review away.
+OPEN = "r.status = 'open' AND r.appeal IS DISTINCT FROM 'upheld'"
+#: A named resident's revisit still waiting for an answer: a task until it is done.
+REVISITING = ("r.resident_id IS NOT NULL AND r.status = 'completed'"
+              " AND v.status IN ('requested', 'sent')")
 RECTIFICATION_FROM = ("rectifications r LEFT JOIN surveys v"
                       " ON v.survey_id = r.revisit_survey_id")
 
-RectificationStatus = Literal["open", "overdue", "completed", "all"]
+RectificationStatus = Literal["open", "overdue", "completed", "appealed", "revisiting", "all"]
+Track = Literal["untriaged", "immediate", "limited", "explain"]
+TRACKS: tuple[Track, ...] = ("untriaged", "immediate", "limited", "explain")
 
 
 class SurveyPublic(Public):
@@ -87,6 +99,18 @@ class RectificationPublic(Public):
     revisit_survey_id: UUID | None
     revisit_status: str | None
     revisit_level: str | None
+    revisit_attempt: int | None = Field(description=(
+        "1 for the first revisit; more when a named resident's revisit went unanswered and "
+        "was asked again by phone."))
+    named: bool = Field(description="实名: the resident is known (the revisit is a task).")
+    track: Track = Field(description="untriaged until a supervisor triages it.")
+    triaged_at: Moment | None
+    appeal: str | None = Field(description="pending, upheld or rejected; None: no appeal.")
+    appealed_by: str | None
+    appeal_reasons: str | None
+    appeal_grounds: str | None
+    appeal_decided_by: str | None
+    appeal_decision_reasons: str | None
     version: int
     position: int
     overdue: bool
@@ -103,11 +127,17 @@ class CaseFeedbackPublic(Public):
 
 
 class RectificationBoard(Public):
-    """The supervisor's board on ``as_of``: how many are open and overdue, and the list."""
+    """The supervisor's board on ``as_of``: how many are open and overdue, the open ones by
+    triage track, the appeals waiting for a decision, and the list asked for."""
 
     as_of: date
     open: int
     overdue: int
+    by_track: dict[Track, int] = Field(description="Open rectifications per track.")
+    appeals_waiting: int
+    revisits_waiting: int = Field(description=(
+        "Named residents' revisits asked and not yet answered (asked again by phone until "
+        "they are)."))
     items: list[RectificationPublic]
 
 
@@ -167,21 +197,34 @@ async def rectification_board(pool: asyncpg.Pool, center_id: str | None,
     if center_id:
         where.append(f"r.center_id = {arg(center_id)}")
     if status in ("open", "overdue"):
-        where.append("r.status = 'open'")
+        where.append(OPEN)
     if status == "overdue":
         where.append(f"r.deadline_on < {arg(today)}")
     elif status == "completed":
-        where.append("r.status <> 'open'")
+        where.append(f"NOT ({OPEN})")
+    elif status == "appealed":
+        where.append("r.appeal = 'pending'")
+    elif status == "revisiting":
+        where.append(REVISITING)
     sql = f"SELECT {RECTIFICATION_COLUMNS} FROM {RECTIFICATION_FROM}"
     if where:
         sql += " WHERE " + " AND ".join(where)
     sql += f" ORDER BY r.deadline_on, r.opened_at LIMIT {arg(limit)}"
     rows = await pool.fetch(sql, *args)
-    counts = await pool.fetchrow(
-        "SELECT count(*) FILTER (WHERE status = 'open') AS open,"
-        " count(*) FILTER (WHERE status = 'open' AND deadline_on < $1) AS overdue"
-        " FROM rectifications WHERE ($2::text IS NULL OR center_id = $2)", today, center_id)
-    return RectificationBoard(as_of=today, open=counts["open"], overdue=counts["overdue"],
+    counts = await pool.fetch(
+        f"SELECT coalesce(r.track, 'untriaged') AS track, count(*) FILTER (WHERE {OPEN}) AS open,"
+        f" count(*) FILTER (WHERE {OPEN} AND r.deadline_on < $1) AS overdue,"
+        " count(*) FILTER (WHERE r.appeal = 'pending') AS appeals,"
+        f" count(*) FILTER (WHERE {REVISITING}) AS revisits FROM {RECTIFICATION_FROM}"
+        " WHERE ($2::text IS NULL OR r.center_id = $2) GROUP BY 1",
+        today, center_id)
+    by_track: dict[Track, int] = dict.fromkeys(TRACKS, 0)
+    for c in counts:
+        by_track[c["track"]] = c["open"]
+    return RectificationBoard(as_of=today, open=sum(c["open"] for c in counts),
+                              overdue=sum(c["overdue"] for c in counts), by_track=by_track,
+                              appeals_waiting=sum(c["appeals"] for c in counts),
+                              revisits_waiting=sum(c["revisits"] for c in counts),
                               items=[RectificationPublic.of_row(r, today) for r in rows])
 
 

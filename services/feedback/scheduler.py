@@ -4,7 +4,8 @@ One replica schedules at a time (a PostgreSQL advisory lock elects it; the other
 Each survey is marked sent in the store first (the Survey aggregate takes ``SurveySent`` once),
 then handed to the sender: a survey is sent at most once, and a crash between the two leaves
 it unsent and, at its deadline, recorded as no answer. Expiry is a command on the aggregate
-too, so an answer and the deadline never both win.
+too, so an answer and the deadline never both win. A named resident's revisit that expires is
+asked again by phone in the same commit: it stays a task until it is answered.
 
 Before sending, the resident's consent is read again (``residents``): a survey that may no
 longer ask them (a text or a call without their consent to surveys, anything to an erased
@@ -64,11 +65,16 @@ class SurveyScheduler:
         """One pass: expire what is past its deadline, send what is due. (expired, sent)"""
         now = self.feedback.clock.now()
         to_expire = await self.pool.fetch(
-            "SELECT survey_id FROM surveys WHERE status IN ('requested', 'sent')"
+            "SELECT survey_id, CASE WHEN purpose = 'revisit' AND resident_id IS NOT NULL"
+            " THEN rectification_id END AS again FROM surveys"
+            " WHERE status IN ('requested', 'sent')"
             " AND expires_at <= $1 ORDER BY expires_at LIMIT $2", now, self.batch)
-        expired = sum(await asyncio.gather(*(self._expire(r["survey_id"]) for r in to_expire)))
+        expired = sum(await asyncio.gather(*(self._expire(r["survey_id"], r["again"])
+                                             for r in to_expire)))
         to_send = await self.pool.fetch(
-            "SELECT s.survey_id, s.channel, r.surveys, r.erased FROM surveys s"
+            "SELECT s.survey_id, s.channel, r.surveys, r.erased, CASE WHEN s.purpose ="
+            " 'revisit' AND s.resident_id IS NOT NULL THEN s.rectification_id END AS again"
+            " FROM surveys s"
             " LEFT JOIN residents r ON r.resident_id = s.resident_id"
             " WHERE s.status = 'requested' AND s.send_at <= $1 AND s.expires_at > $1"
             " ORDER BY s.send_at LIMIT $2", now, self.batch)
@@ -78,7 +84,7 @@ class SurveyScheduler:
     async def _send_if_allowed(self, row: asyncpg.Record) -> int:
         consent = Consent(surveys=row["surveys"] is not False, erased=row["erased"] is True)
         if consent.forbids(row["channel"]) is None:
-            return await self._send(row["survey_id"])
+            return await self._send(row["survey_id"], row["again"])
         survey_id = row["survey_id"]
         if ("send", survey_id) in self._done:
             return 0
@@ -97,11 +103,13 @@ class SurveyScheduler:
         while len(self._done) > 50_000:
             self._done.popitem(last=False)
 
-    async def _expire(self, survey_id: UUID) -> int:
+    async def _expire(self, survey_id: UUID, again: UUID | None = None) -> int:
+        """``again``: the rectification of a named resident's revisit, asked again by phone
+        in the same commit (a revisit is a task until it is done)."""
         if ("expire", survey_id) in self._done:
             return 0
         try:
-            await self.feedback.expire_survey(survey_id)
+            await self.feedback.expire_survey(survey_id, again)
         except (RuleViolated, NotFound):
             self._mark("expire", survey_id)  # answered or withdrawn meanwhile
             return 0
@@ -111,13 +119,13 @@ class SurveyScheduler:
         self._mark("expire", survey_id)
         return 1
 
-    async def _send(self, survey_id: UUID) -> int:
+    async def _send(self, survey_id: UUID, again: UUID | None = None) -> int:
         if ("send", survey_id) in self._done:
             return 0
         try:
             out = await self.feedback.send_survey(survey_id)
         except SurveyClosed:
-            return await self._expire(survey_id)
+            return await self._expire(survey_id, again)
         except (RuleViolated, NotFound):
             self._mark("send", survey_id)  # sent, answered or withdrawn already
             return 0

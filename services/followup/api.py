@@ -21,6 +21,7 @@ from services.followup import parked, queries
 from services.followup.application import FollowUps
 from services.followup.projections import CONSUMER
 from services.followup.queries import (
+    CaseDuePublic,
     CenterBoardPublic,
     FollowUpList,
     FollowUpPublic,
@@ -46,6 +47,7 @@ from shared.http.dependencies import (
     WrittenPublic,
 )
 from shared.http.errors import ERRORS, problem
+from shared.kernel.calendar import CalendarOutOfRange
 from shared.kernel.clock import Clock
 from shared.readmodels.positions import wait_for_write
 from shared.security.principals import Principal, Role
@@ -180,32 +182,59 @@ def _today(settings: Settings, clock: Clock) -> date:
     return clock.now().astimezone(settings.tz).date()
 
 
+async def _cases(pool: asyncpg.Pool, followups: FollowUps, settings: Settings, today: date,
+                 center_id: str, who: str, value: str, limit: int) -> list[CaseDuePublic]:
+    """The open cases due soon (``CASE_DUE_SOON_WORKING_DAYS`` on the center's calendar),
+    overdue, or critical, for a worklist."""
+    calendar = followups.calendar(center_id)
+    try:
+        soon = calendar.add_working_days(today, settings.case_due_soon_working_days)
+    except CalendarOutOfRange:  # past the calendar: the next working day is unknown
+        soon = today
+    return await queries.cases_due(pool, today, soon, center_id, who, value, limit)
+
+
 @worklists.get("/clerks/{clerk_id}", response_model=WorklistPublic,
                summary="A clerk's follow-ups: overdue, due today, upcoming")
 async def clerk_worklist(clerk_id: str, center_id: Center, pool: PoolDep,
                          settings: SettingsDep, clock: ClockDep, staff: Staff,
-                         days: Horizon = 14, limit: Limit = 200,
+                         followups: FollowUpsDep, days: Horizon = 14, limit: Limit = 200,
                          after: After = None) -> WorklistPublic:
     check_center(staff, center_id)
     await _wait(pool, settings, after)
-    return await queries.worklist(pool, _today(settings, clock), center_id,
-                                  "assigned_clerk = $2", clerk_id, days, limit)
+    today = _today(settings, clock)
+    worklist = await queries.worklist(pool, today, center_id, "assigned_clerk = $2",
+                                      clerk_id, days, limit)
+    # 首问负责制: the clerk sees the cases they first took and those handed to them.
+    worklist.cases = await _cases(pool, followups, settings, today, center_id,
+                                  "(clerk_id = $2 OR owner_clerk = $2)", clerk_id, limit)
+    worklist.help_tasks = await queries.open_help_tasks(pool, center_id, "owner_clerk = $2",
+                                                        clerk_id, limit)
+    return worklist
 
 
 @worklists.get("/teams/{team_id}", response_model=WorklistPublic,
                summary="A team's follow-ups (escalations included for the supervisor team): "
                "overdue, due today, upcoming")
 async def team_worklist(team_id: str, center_id: Center, pool: PoolDep, settings: SettingsDep,
-                        clock: ClockDep, staff: Staff, days: Horizon = 14, limit: Limit = 200,
+                        clock: ClockDep, staff: Staff, followups: FollowUpsDep,
+                        days: Horizon = 14, limit: Limit = 200,
                         after: After = None) -> WorklistPublic:
     check_center(staff, center_id)
     if team_id == settings.followup_supervisor_team and staff.role is not Role.SUPERVISOR:
         raise forbidden("forbidden_role", "escalations are the supervisor's worklist",
                         role=staff.role.value, allowed=[Role.SUPERVISOR.value])
     await _wait(pool, settings, after)
-    return await queries.worklist(pool, _today(settings, clock), center_id,
-                                  "(assigned_team = $2 OR escalated_to = $2)", team_id, days,
-                                  limit)
+    today = _today(settings, clock)
+    worklist = await queries.worklist(pool, today, center_id,
+                                      "(assigned_team = $2 OR escalated_to = $2)", team_id,
+                                      days, limit)
+    if team_id == settings.followup_supervisor_team:  # the supervisors': every clerk's cases
+        worklist.cases = await _cases(pool, followups, settings, today, center_id,
+                                      "center_id = $2", center_id, limit)
+    worklist.help_tasks = await queries.open_help_tasks(
+        pool, center_id, "(owner_team = $2 OR escalated_to = $2)", team_id, limit)
+    return worklist
 
 
 @worklists.get("/centers/{center_id}", response_model=CenterBoardPublic,
@@ -213,14 +242,20 @@ async def team_worklist(team_id: str, center_id: Center, pool: PoolDep, settings
                "board): overdue and escalated, due today, upcoming, and how many rules are "
                "parked")
 async def center_worklist(center_id: str, pool: PoolDep, settings: SettingsDep,
-                          clock: ClockDep, supervisor: Supervisor, days: Horizon = 14,
-                          limit: Limit = 200, after: After = None) -> CenterBoardPublic:
+                          clock: ClockDep, supervisor: Supervisor, followups: FollowUpsDep,
+                          days: Horizon = 14, limit: Limit = 200,
+                          after: After = None) -> CenterBoardPublic:
     check_center(supervisor, center_id)
     await _wait(pool, settings, after)
-    board = await queries.worklist(pool, _today(settings, clock), center_id, "center_id = $2",
-                                   center_id, days, limit)
+    today = _today(settings, clock)
+    board = await queries.worklist(pool, today, center_id, "center_id = $2", center_id, days,
+                                   limit)
+    board.cases = await _cases(pool, followups, settings, today, center_id, "center_id = $2",
+                               center_id, limit)
     # Rules waiting for a day the calendar does not cover (GET /parked-rules): on the board.
-    return CenterBoardPublic(**dict(board), parked_rules=await parked.count(pool, center_id))
+    return CenterBoardPublic(**{**dict(board), "help_tasks": await queries.open_help_tasks(
+        pool, center_id, "center_id = $2", center_id, limit)},
+        parked_rules=await parked.count(pool, center_id))
 
 
 PolicyReader = Annotated[Principal, Depends(require_roles(Role.CLERK, Role.SUPERVISOR,

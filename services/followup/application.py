@@ -15,20 +15,24 @@ from services.followup import commands as c
 from services.followup.domain import (
     Consent,
     FollowUp,
+    HelpTask,
     NoConsent,
     Obligation,
     PolicyChange,
+    Referral,
     ResidentErasedError,
     consent_allows,
     follow_up_id_for,
     obligation_aggregate_id,
     obligation_missed_at,
     policy_scope,
+    referral_overdue_follow_up_id,
+    working_deadline,
 )
 from shared.catalogue import Catalogue
-from shared.contracts.followup import Priority, Reason
+from shared.contracts.followup import Priority, Reason, RescheduleCause
 from shared.eventstore.application import ServiceApplication
-from shared.eventstore.command_path import CommandPath
+from shared.eventstore.command_path import CommandPath, check_version
 from shared.eventstore.group_commit import GroupCommitter, Unit, Written
 from shared.kernel.calendar import Basis, DueRule, Planned, WorkingCalendar, covered
 from shared.kernel.clock import Clock
@@ -36,7 +40,7 @@ from shared.kernel.errors import InvalidCommand
 from shared.kernel.meta import Meta, meta_for
 from shared.kernel.moments import Moments
 from shared.runtime.calendars import Calendars
-from shared.security.principals import Principal
+from shared.security.principals import Principal, Role
 from shared.settings import Settings
 
 
@@ -80,6 +84,45 @@ class Watch:
     next_due_on: date
     assigned_clerk: str | None
     service_item: str | None
+    causation_id: str | None = None
+    correlation_id: str | None = None
+    occurred_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Escalation:
+    """An escalation at the counter (intake's ``ActionTaken``, kind ``escalated``): a help
+    task to open, once."""
+
+    task_id: UUID
+    center_id: str
+    case_id: UUID
+    owner_clerk: str | None
+    requested_by: str
+    day: date
+    within_working_days: int | None
+    source_id: UUID
+    service_item: str | None
+    causation_id: str | None = None
+    correlation_id: str | None = None
+    occurred_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Referring:
+    """A referral at the counter (intake's ``ActionTaken``, kind ``referred``): a referral to
+    track, once."""
+
+    referral_id: UUID
+    center_id: str
+    case_id: UUID
+    unit_kind: str
+    unit_name: str
+    unit_contact: str
+    referred_by: str
+    day: date
+    within_working_days: int | None
+    source_id: UUID
     causation_id: str | None = None
     correlation_id: str | None = None
     occurred_at: datetime | None = None
@@ -230,6 +273,14 @@ class FollowUps:
         return await self._on(follow_up_id, "follow-up", "FollowUpCancelled", cmd, actor, key,
                               expected_version, lambda f, meta: f.cancel(cmd.reason, meta))
 
+    async def prioritise(self, follow_up_id: UUID, cause: str, occurred_at: datetime) -> bool:
+        """Make an open follow-up high priority, its case having become urgent (``cause``:
+        the upstream event). Idempotent by nature: once high, it records nothing more."""
+        done: list[bool] = []
+        await self.path.on(follow_up_id, "follow-up", "", lambda f, meta: done.append(
+            f.prioritise(meta)), meta_for(SYSTEM_RULES, cause, occurred_at), None)
+        return bool(done and done[0])
+
     async def respect(self, aggregate_id: UUID, kind: str, consent: Consent,
                       cause: str | None) -> list[str]:
         """Bring one open follow-up or obligation of a resident in line with their consent
@@ -244,6 +295,93 @@ class FollowUps:
         await self.path.on(aggregate_id, kind, "", act, self.path.meta(SYSTEM_RULES, cause),
                            None)
         return recorded
+
+    # -- 帮办: help tasks -----------------------------------------------------------------------
+
+    async def open_help_task(self, e: Escalation) -> Written:
+        """The help task of an escalation: owned by the named colleague, else the supervisor
+        team; due at closing on the ``within_working_days``-th working day after the action."""
+        calendar = self.calendar(e.center_id)
+        days = e.within_working_days or self.settings.followup_help_task_working_days
+        deadline_at, basis = working_deadline(calendar, e.day, days)
+        meta = meta_for(SYSTEM_RULES, e.causation_id, self.clock.now(), e,
+                        center_id=e.center_id, case_id=e.case_id)
+        team = None if e.owner_clerk else self.settings.followup_supervisor_team
+        return await self.path.create(e.task_id, "HelpTaskOpened", None, lambda: HelpTask(
+            id=e.task_id, owner_clerk=e.owner_clerk, owner_team=team,
+            requested_by=e.requested_by, deadline_at=deadline_at, source_id=e.source_id,
+            service_item=e.service_item, meta=meta, basis=basis.value))
+
+    async def move_help_task(self, task_id: UUID, step: str, cmd: c._Command,
+                             caller: Principal, key: str | None,
+                             expected_version: int | None = None) -> Written:
+        """accept, start, finish or hand_back: by the task's owner or a supervisor."""
+        kinds = {"accept": "HelpTaskAccepted", "start": "HelpTaskStarted",
+                 "finish": "HelpTaskDone", "hand_back": "HelpTaskHandedBack"}
+
+        def act(task: HelpTask, meta: Meta) -> None:
+            task.check_owner(caller.sub, caller.role is Role.SUPERVISOR)
+            if step == "finish":
+                task.finish(cmd.note, meta)  # type: ignore[attr-defined]
+            elif step == "hand_back":
+                task.hand_back(cmd.reason, meta)  # type: ignore[attr-defined]
+            else:
+                getattr(task, step)(meta)
+
+        return await self._on(task_id, "help task", kinds[step], cmd, caller.actor, key,
+                              expected_version, act)
+
+    # -- 派单 / 回复 / 督办: referrals ------------------------------------------------------------
+
+    async def send_referral(self, r: Referring) -> Written:
+        calendar = self.calendar(r.center_id)
+        days = r.within_working_days or self.settings.followup_referral_reply_working_days
+        reply_due_at, basis = working_deadline(calendar, r.day, days)
+        meta = meta_for(SYSTEM_RULES, r.causation_id, self.clock.now(), r,
+                        center_id=r.center_id, case_id=r.case_id)
+        return await self.path.create(r.referral_id, "ReferralSent", None, lambda: Referral(
+            id=r.referral_id, unit_kind=r.unit_kind, unit_name=r.unit_name,
+            unit_contact=r.unit_contact, referred_by=r.referred_by, reply_due_at=reply_due_at,
+            source_id=r.source_id, meta=meta, basis=basis.value))
+
+    async def reply_to_referral(self, referral_id: UUID, reply: str, by_recipient: bool,
+                                actor: str, key: str | None, cmd: c._Command | None = None,
+                                expected_version: int | None = None) -> Written:
+        """回复: recorded once; a 督办 follow-up still open is completed with it (the unit
+        answered). The caller's center is checked as the referral is loaded (a staff caller);
+        a unit's reply link was checked against this referral before."""
+        meta = self.path.meta(actor, key, cmd)
+        chase = referral_overdue_follow_up_id(referral_id)
+
+        def run(unit: Unit) -> Aggregate:
+            referral: Referral = unit.get(referral_id, "referral")
+            referral.check_new_command(key, "ReferralReplied")
+            meta.update(referral.meta_for(meta))
+            check_version(referral, "referral", expected_version)
+            referral.reply(reply, by_recipient, meta)
+            follow_up: FollowUp | None = unit.find(chase)
+            if follow_up is not None and follow_up.status in ("scheduled", "due", "missed",
+                                                              "escalated"):
+                follow_up.complete("done", "none", "the unit replied",
+                                   follow_up.meta_for(meta))
+            return referral
+
+        return await self.committer.submit(run, [referral_id, chase])
+
+    # -- 转办: a handed-over case's follow-ups go to its new owner ------------------------------
+
+    async def reassign(self, follow_up_id: UUID, clerk: str | None, team: str | None,
+                       cause: str, occurred_at: datetime) -> bool:
+        moved: dict[str, bool] = {}
+
+        def run(unit: Unit) -> Aggregate:
+            follow_up: FollowUp = unit.get(follow_up_id, "follow-up")
+            meta = follow_up.meta_for(meta_for(SYSTEM_RULES, cause, occurred_at))
+            moved["yes"] = follow_up.reassign(clerk, team, "the case was handed over", meta)
+            return follow_up
+
+        await self.committer.submit(run, [follow_up_id])  # a replay answers, moves nothing
+        return moved.get("yes", False)
 
     # -- policy changes ---------------------------------------------------------------------
 
@@ -335,14 +473,17 @@ class FollowUps:
         return moved.get("yes", False)
 
     async def follow_deadline(self, follow_up_id: UUID, due_at: datetime, basis: Basis,
-                              cause: str, occurred_at: datetime) -> Written | None:
-        """A rectification's revised deadline moves its follow-up (once per revision)."""
+                              cause: str, occurred_at: datetime,
+                              why: RescheduleCause = RescheduleCause.CALENDAR_PUBLISHED
+                              ) -> Written | None:
+        """A rectification's revised deadline (re-planned, or triaged: ``why``) moves its
+        follow-up (once per revision)."""
         now = self.clock.now()
 
         def run(unit: Unit) -> Aggregate:
             follow_up: FollowUp = unit.get(follow_up_id, "follow-up")
             meta = follow_up.meta_for(meta_for(SYSTEM_RULES, cause, occurred_at))
-            follow_up.follow_deadline(due_at, basis, max(now, occurred_at), meta)
+            follow_up.follow_deadline(due_at, basis, max(now, occurred_at), meta, why)
             return follow_up
 
         return await self.committer.submit(run, [follow_up_id])
@@ -350,7 +491,8 @@ class FollowUps:
     # -- the scheduler's step ---------------------------------------------------------------
 
     async def advance(self, aggregate_id: UUID, kind: str, now: datetime,
-                      consent: Consent | None = None) -> Advanced:
+                      consent: Consent | None = None,
+                      owner: tuple[str | None, str | None] | None = None) -> Advanced:
         """Record whatever has come due on one aggregate by ``now``; nothing early, once.
 
         Two replicas may try the same aggregate at once: the store's optimistic concurrency
@@ -362,6 +504,9 @@ class FollowUps:
         an obligation ended; without consent to contact, outreach is cancelled and other
         work becomes a task), so nothing reaches a resident who said no, whichever event
         came first.
+
+        ``owner``: the case's current owner (clerk, team), who gets a referral's 督办 and a
+        missed obligation's follow-up.
         """
         consent = consent or Consent()
         settings = self.settings
@@ -383,6 +528,12 @@ class FollowUps:
                     now, calendar, settings.followup_obligation_grace_working_days, meta))
                 fired += ["ObligationMissed"] * len(missed)
                 contact = consent_allows(Reason.OBLIGATION_MISSED, consent)
+                # The case's owner now (handed over since it was declared), else whom the
+                # obligation was declared for.
+                clerk, team = owner if owner and (owner[0] or owner[1]) else (
+                    aggregate.assigned_clerk, None)
+                if clerk is None and team is None:
+                    team = settings.followup_team
                 for period, follow_up_id, missed_at in missed:
                     if unit.find(follow_up_id) is None and contact is not None:
                         # The next working morning after the grace ended (at closing).
@@ -394,17 +545,43 @@ class FollowUps:
                             resident_id=aggregate.resident_id,
                             due_at=planned.at, basis=planned.basis.value,
                             due_rule=rule.as_dict(),
-                            assigned_clerk=aggregate.assigned_clerk,
-                            assigned_team=None if aggregate.assigned_clerk
-                            else settings.followup_team,
+                            assigned_clerk=clerk, assigned_team=team,
                             priority=Priority.HIGH.value, service_item=aggregate.service_item,
                             source="followup:ObligationMissed",
                             source_id=aggregate.obligation_id,
                             meta=meta | {"causation_id": f"obligation:{period}"},
                             contact=contact))
                         fired.append("FollowUpScheduled")
+            elif isinstance(aggregate, HelpTask):
+                fired += covered(lambda: aggregate.advance(
+                    now, calendar, settings.followup_supervisor_team, meta))
+            elif isinstance(aggregate, Referral):
+                fired += self._chase(unit, aggregate, calendar, now, owner, meta)
             outcome["result"] = Advanced(fired, aggregate.version, aggregate.next_fire_at)
             return aggregate
 
-        await self.committer.submit(run, [aggregate_id])
+        await self.committer.submit(run, [aggregate_id, referral_overdue_follow_up_id(
+            aggregate_id)] if kind == "referral" else [aggregate_id])
         return outcome["result"]
+
+    def _chase(self, unit: Unit, referral: Referral, calendar: WorkingCalendar,
+               now: datetime, owner: tuple[str | None, str | None] | None,
+               meta: Meta) -> list[str]:
+        """督办: no reply by the deadline, a high-priority task (no contact with the resident:
+        it chases the unit) for the case's owner, else the referring clerk, at once."""
+        clerk, team = owner if owner and (owner[0] or owner[1]) else (referral.referred_by,
+                                                                       None)
+        follow_up_id = referral.advance(now, clerk, team, meta)
+        if follow_up_id is None:
+            return []
+        fired = ["ReferralOverdue"]
+        if unit.find(follow_up_id) is None:
+            unit.add(FollowUp(
+                id=follow_up_id, reason=Reason.REFERRAL_OVERDUE.value, resident_id=None,
+                due_at=max(now, referral.reply_due_at), assigned_clerk=clerk,
+                assigned_team=team, priority=Priority.HIGH.value, service_item=None,
+                source="followup:ReferralOverdue", source_id=referral.id,
+                meta=meta | {"causation_id": f"referral-overdue:{referral.id}"},
+                basis=calendar.basis_of(now).value, contact=False))
+            fired.append("FollowUpScheduled")
+        return fired

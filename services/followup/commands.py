@@ -96,3 +96,30 @@ class FulfilObligation(_Command):
 
 class EndObligation(_Command):
     reason: str = Field(min_length=1, max_length=1000)
+
+
+class MoveHelpTask(_Command):
+    """Accept a help task, or start work on it."""
+
+
+class FinishHelpTask(_Command):
+    note: str = Field("", max_length=2000)
+
+
+class HandBackHelpTask(_Command):
+    reason: str = Field(min_length=1, max_length=1000)
+
+
+class ReplyToReferral(_Command):
+    """The unit's reply, as the clerk records it."""
+
+    reply: str = Field(min_length=1, max_length=2000)
+
+
+class ReplyWithLink(BaseModel):
+    """The unit's reply, sent by the unit itself with the referral's reply link."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    token: str = Field(min_length=1, max_length=200)
+    reply: str = Field(min_length=1, max_length=2000)

@@ -4,6 +4,11 @@ From intake (consumed from the stream, in each case's order):
 
 * ``CaseOpened`` / ``GuidanceGiven``: remember the case (center, resident, clerk, service items)
   in ``case_refs`` and ``resident_items``, the read model the policy fan-out walks.
+* ``ConcernsNoted`` / ``DeadlineNoted`` / ``CaseDueDateSet``: remember the case's urgency, its
+  due date, and whether it is *urgent*: urgency ``high`` or ``critical``, or a deadline noted
+  ``urgent_deadline_working_days`` working days ahead or closer. Every follow-up planned for an
+  urgent case is high priority; when a case turns urgent, its open follow-ups planned before
+  become so (``FollowUpPrioritised``); its open cases head the worklists (``queries.py``).
 * ``DeadlineNoted``: a *deadline reminder* at office opening N working days before the deadline
   (``followup_deadline_reminder_working_days``), or at once when the deadline is closer.
 * ``CaseResolved``: a *post-resolution check* M working days later
@@ -13,11 +18,25 @@ From intake (consumed from the stream, in each case's order):
 * ``CaseReopened``: the open post-resolution checks of the case are cancelled (the counter is
   handling it again; resolving it again schedules a new check).
 * ``ObligationDeclared``: the obligation is watched (see ``domain.Obligation``).
+* ``ActionTaken`` of kind ``escalated`` (帮办): a *help task* for the named colleague or the
+  supervisor team (``domain.HelpTask``); of kind ``referred`` (派单): a *referral* awaiting
+  the unit's reply (``domain.Referral``), whose missing reply becomes a 督办 follow-up.
+* ``CaseHandedOver`` (转办): the case's open follow-ups go to the new owner
+  (``FollowUpReassigned``), and so does every follow-up planned for the case from then on;
+  the first clerk stays in ``case_refs.clerk_id``.
+* ``PlanStepAdded`` (a linked plan's step, on the plan's partition): a *plan step* reminder at
+  office opening N working days before the step takes effect
+  (``followup_deadline_reminder_working_days``), or at once when it is closer; on the step's
+  case when it names one, for the plan's beneficiary.
 
-From feedback: ``RectificationOpened`` -> a *rectification* follow-up due at office opening on
-the deadline (on the last working day before it when the deadline is a day off);
-``RectificationDeadlineRevised`` (the deadline worked out again once an official schedule
-replaced a provisional year) moves that follow-up with it.
+From feedback: ``RectificationOpened`` -> a *verification* contact (回访核实) due at office
+opening on the first working day after the day of the bad review
+(``followup_verification_working_days``), and a *rectification* follow-up due at office
+opening on the deadline (on the last working day before it when the deadline is a day off);
+``RectificationTriaged`` (a supervisor put it on a track) and ``RectificationDeadlineRevised``
+(the deadline worked out again once an official schedule replaced a provisional year) move
+that follow-up with the deadline; ``RectificationAppealDecided`` upheld (the review no longer
+counts) cancels both while they are open.
 
 From intake, about a resident (``residents.py``): ``ConsentChanged`` and ``ResidentErased``
 are remembered, and every rule plans with what the resident agreed to
@@ -39,7 +58,7 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -49,17 +68,34 @@ import structlog
 from services.followup import commands as c
 from services.followup import parked as parking
 from services.followup import residents
-from services.followup.application import SYSTEM_RULES, FollowUps, Plan, Watch
+from services.followup.application import (
+    SYSTEM_RULES,
+    Escalation,
+    FollowUps,
+    Plan,
+    Referring,
+    Watch,
+)
 from services.followup.domain import (
     Consent,
     consent_allows,
     follow_up_id_for,
+    help_task_id_for,
     obligation_aggregate_id,
+    referral_id_for,
+    referral_overdue_follow_up_id,
 )
 from shared.contracts import Envelope
-from shared.contracts.followup import Priority, Reason
-from shared.kernel.calendar import Basis, CalendarNotCovered, CalendarOutOfRange, DueRule
-from shared.kernel.errors import NotFound
+from shared.contracts.followup import Priority, Reason, RescheduleCause
+from shared.contracts.vocabulary import Urgency
+from shared.kernel.calendar import (
+    Basis,
+    CalendarNotCovered,
+    CalendarOutOfRange,
+    DueRule,
+    WorkingCalendar,
+)
+from shared.kernel.errors import AlreadyDoneError, NotFound, RuleViolated
 
 log = structlog.get_logger("sixstep.followup.rules")
 
@@ -70,6 +106,14 @@ DDL = [
     " case_id uuid PRIMARY KEY, center_id text NOT NULL, resident_id uuid,"
     " clerk_id text NOT NULL, counter_id text NOT NULL, service_item text NOT NULL,"
     " status text NOT NULL, opened_at timestamptz NOT NULL)",
+    # The case's urgency and due date (issue 19): urgent cases' follow-ups are high priority,
+    # and the worklists show cases due soon and overdue, urgent ones first.
+    "ALTER TABLE case_refs ADD COLUMN IF NOT EXISTS urgency text",
+    "ALTER TABLE case_refs ADD COLUMN IF NOT EXISTS deadline_close boolean NOT NULL"
+    " DEFAULT false",
+    "ALTER TABLE case_refs ADD COLUMN IF NOT EXISTS due_on date",
+    "ALTER TABLE case_refs ADD COLUMN IF NOT EXISTS due_basis text",
+    "CREATE INDEX IF NOT EXISTS case_refs_due ON case_refs (center_id, status, due_on)",
     "CREATE TABLE IF NOT EXISTS resident_items ("
     " resident_id uuid NOT NULL, service_item text NOT NULL, case_id uuid NOT NULL,"
     " center_id text NOT NULL, opened_at timestamptz NOT NULL,"
@@ -81,16 +125,34 @@ DDL = [
     *parking.DDL,
     "CREATE INDEX IF NOT EXISTS case_refs_resident ON case_refs (resident_id)",
     *residents.DDL,
+    # CaseHandedOver: the case's current owner (both null: the first clerk, clerk_id).
+    "ALTER TABLE case_refs ADD COLUMN IF NOT EXISTS owner_clerk text",
+    "ALTER TABLE case_refs ADD COLUMN IF NOT EXISTS owner_team text",
 ]
+
+#: Rules whose follow-ups stay with whom they were given to when the case is handed over.
+NOT_REASSIGNED = ("obligation", "help_task")
 
 Row = tuple[UUID, UUID, str]
 """(case id, follow-up id, rule): what a rule scheduled for a case, kept in rule_followups."""
+def verification_rule(calendar: WorkingCalendar, reviewed_at: datetime,
+                      working_days: int) -> DueRule:
+    """回访核实: office opening on the ``working_days``-th working day after the day of the
+    bad review (1: the next working morning, whatever hour the review came; a Friday
+    evening's is Monday's); 0: at once."""
+    day = calendar.local_day(reviewed_at)
+    if working_days == 0:
+        return DueRule("on_or_after", day, 0, not_before=reviewed_at)
+    return DueRule("on_or_after", day + timedelta(days=1), working_days - 1,
+                   not_before=reviewed_at)
+
+
 def plain(value: Any) -> UUID | None:
     """asyncpg's UUID as the standard library's (the event store transcodes only that)."""
     return None if value is None else UUID(str(value))
 
 
-Effect = Callable[[list[Row]], Awaitable[Row | None]]
+Effect = Callable[[list[Row]], Awaitable[Row | list[Row] | None]]
 """Runs one rule; gets what earlier rules of the same case scheduled in this batch."""
 ConsentOf = Callable[[UUID | None], Consent]
 """What a resident agreed to, as of the end of the batch being applied."""
@@ -112,10 +174,13 @@ class Rules:
             known.remember(e)  # the whole batch: a rule plans with the latest word
         per_case: dict[UUID, list[tuple[Envelope, Effect]]] = defaultdict(list)
         for e in events:
-            refs.remember(e)
+            was_urgent = is_urgent(refs.snapshot(e.case_id) or {})
+            refs.remember(e, self._deadline_close)
             effect = await self._effect_for(conn, e, refs, known.consent)
             if effect is not None:
                 per_case[e.partition_key].append((e, effect))
+            if not was_urgent and is_urgent(refs.snapshot(e.case_id) or {}):
+                per_case[e.partition_key].append((e, await self._turned_urgent(conn, e)))
         await refs.save(conn)
         await known.save(conn)
         latest = {UUID(e.payload["resident_id"]): e for e in events
@@ -150,7 +215,9 @@ class Rules:
                 parked.append((e, str(exc) if isinstance(exc, CalendarOutOfRange)
                                else exc.message, year))
                 continue
-            if result is not None:
+            if isinstance(result, list):
+                rows.extend(result)
+            elif result is not None:
                 rows.append(result)
         return rows, parked
 
@@ -181,6 +248,17 @@ class Rules:
                 self.on_parked(await parking.count(conn))
         return done
 
+    def _deadline_close(self, e: Envelope) -> bool:
+        """A deadline noted within ``urgent_deadline_working_days`` working days of its
+        noting (a day the calendar does not cover is not close: that rule is parked)."""
+        calendar = self.followups.calendar(e.center_id)
+        try:
+            return calendar.working_days_between(
+                calendar.local_day(e.occurred_at), date.fromisoformat(e.payload["due_on"])
+            ) <= self.settings.urgent_deadline_working_days
+        except CalendarOutOfRange:
+            return False
+
     # -- effects ----------------------------------------------------------------------------
 
     async def _effect_for(self, conn: asyncpg.Connection, e: Envelope, refs: _CaseRefs,
@@ -188,11 +266,16 @@ class Rules:
         consent_of = consent_of or (lambda _: Consent())
         if e.type == "RectificationOpened":
             return self._rectification(e, refs.snapshot(e.case_id), consent_of)
-        if e.type == "RectificationDeadlineRevised":
+        if e.type in ("RectificationDeadlineRevised", "RectificationTriaged"):
             return self._deadline_revised(e)
+        if e.type == "RectificationAppealDecided":
+            return self._appeal_upheld(e) if e.payload["decision"] == "upheld" else None
+        if e.type == "PlanStepAdded" and e.service == "intake":
+            return self._plan_step(e, refs.snapshot(_step_case(e)), consent_of)
         if e.service != "intake" or e.case_id is None:
             return None
-        if e.type not in ("DeadlineNoted", "CaseResolved", "CaseReopened", "ObligationDeclared"):
+        if e.type not in ("DeadlineNoted", "CaseResolved", "CaseReopened", "ObligationDeclared",
+                          "ActionTaken", "CaseHandedOver"):
             return None
         case = refs.snapshot(e.case_id)
         if case is None:  # CaseOpened was dead-lettered or predates this consumer
@@ -204,10 +287,40 @@ class Rules:
             return self._resolved(e, case, consent_of)
         if e.type == "ObligationDeclared":
             return self._obligation(e, case, consent_of)
+        if e.type == "ActionTaken":
+            if e.payload["kind"] == "escalated":
+                return self._escalated(e, case)
+            if e.payload["kind"] == "referred":
+                return self._referred(e, case)
+            return None
+        if e.type == "CaseHandedOver":
+            open_ones = [r["follow_up_id"] for r in await conn.fetch(
+                "SELECT follow_up_id FROM rule_followups WHERE case_id = $1"
+                " AND rule <> ALL($2::text[])", e.case_id, list(NOT_REASSIGNED))]
+            return self._handed_over(e, case, open_ones)
         open_checks = [r["follow_up_id"] for r in await conn.fetch(
             "SELECT follow_up_id FROM rule_followups WHERE case_id = $1 AND rule = $2",
             e.case_id, Reason.POST_RESOLUTION_CHECK.value)]
         return self._reopened(e, open_checks)
+
+    async def _turned_urgent(self, conn: asyncpg.Connection, e: Envelope) -> Effect:
+        """The case became urgent: every open follow-up planned for it before (earlier
+        batches, and earlier events of this one) is high priority from now on."""
+        planned = [r["follow_up_id"] for r in await conn.fetch(
+            "SELECT follow_up_id FROM rule_followups WHERE case_id = $1 AND rule <> 'obligation'",
+            e.case_id)]
+
+        async def run(earlier: list[Row]) -> None:
+            this_batch = [f for _, f, rule in earlier if rule != "obligation"]
+            for follow_up_id in dict.fromkeys([*planned, *this_batch]):
+                try:
+                    await self.followups.prioritise(follow_up_id, str(e.event_id),
+                                                    e.occurred_at)
+                except NotFound:  # planned by a rule whose follow-up was never written
+                    log.warning("rule.prioritise_unknown", follow_up_id=str(follow_up_id))
+            return None
+
+        return run
 
     def _respect(self, found: list[tuple[UUID, str]], consent: Consent, cause: str) -> Effect:
         """A resident's refusal or erasure: what may still reach them, brought in line."""
@@ -223,10 +336,13 @@ class Rules:
 
     def _plan(self, e: Envelope, case: CaseRef, follow_up_id: UUID, reason: Reason,
               due_at: datetime, **extra: Any) -> Plan:
+        if is_urgent(case):
+            extra["priority"] = Priority.HIGH
+        clerk, team = owner_of(case)
         return Plan(follow_up_id=follow_up_id, center_id=e.center_id, case_id=e.case_id,
                     reason=reason, resident_id=plain(case["resident_id"]), due_at=due_at,
-                    assigned_clerk=extra.pop("assigned_clerk", case["clerk_id"]),
-                    assigned_team=extra.pop("assigned_team", None),
+                    assigned_clerk=extra.pop("assigned_clerk", clerk),
+                    assigned_team=extra.pop("assigned_team", team),
                     source=f"{e.service}:{e.type}", service_item=case["service_item"],
                     causation_id=str(e.event_id), correlation_id=e.correlation_id,
                     occurred_at=e.occurred_at, **extra)
@@ -249,6 +365,35 @@ class Rules:
                 e, case, follow_up_id, Reason.DEADLINE_REMINDER, planned.at,
                 source_id=deadline_id, basis=planned.basis, due_rule=rule, contact=contact))
             return (case["case_id"], follow_up_id, Reason.DEADLINE_REMINDER.value)
+
+        return run
+
+    def _plan_step(self, e: Envelope, case: CaseRef | None, consent_of: ConsentOf) -> Effect:
+        """A reminder ahead of a plan step's date, on the working-day calendar."""
+        p = e.payload
+        calendar = self.followups.calendar(e.center_id)
+        step_id = UUID(p["step_id"])
+        follow_up_id = follow_up_id_for("plan-step", step_id)
+        resident = UUID(p["resident_id"])
+        case_id = _step_case(e)
+
+        async def run(_: list[Row]) -> Row | None:
+            contact = consent_allows(Reason.PLAN_STEP, consent_of(resident))
+            if contact is None:
+                return None  # erased: nothing is planned for them
+            rule = DueRule("on_or_before", date.fromisoformat(p["effective_on"]),
+                           self.settings.followup_deadline_reminder_working_days,
+                           not_before=e.occurred_at)
+            planned = calendar.plan(rule)
+            await self.followups.schedule(Plan(
+                follow_up_id=follow_up_id, center_id=e.center_id, case_id=case_id,
+                reason=Reason.PLAN_STEP, resident_id=resident, due_at=planned.at,
+                assigned_clerk=case["clerk_id"] if case else e.actor, assigned_team=None,
+                source=f"{e.service}:{e.type}", source_id=step_id,
+                service_item=p["service_item"], causation_id=str(e.event_id),
+                correlation_id=e.correlation_id, occurred_at=e.occurred_at,
+                basis=planned.basis, due_rule=rule, contact=contact))
+            return (case_id, follow_up_id, Reason.PLAN_STEP.value) if case_id else None
 
         return run
 
@@ -295,7 +440,8 @@ class Rules:
                       resident_id=plain(case["resident_id"]),  # type: ignore[arg-type]
                       cadence=p["cadence"],
                       next_due_on=date.fromisoformat(p["next_due_on"]),
-                      assigned_clerk=case["clerk_id"], service_item=case["service_item"],
+                      assigned_clerk=owner_of(case)[0] or case["clerk_id"],
+                      service_item=case["service_item"],
                       causation_id=str(e.event_id), correlation_id=e.correlation_id,
                       occurred_at=e.occurred_at)
 
@@ -311,30 +457,114 @@ class Rules:
 
         return run
 
+    def _escalated(self, e: Envelope, case: CaseRef) -> Effect:
+        p = e.payload
+        escalation = Escalation(
+            task_id=help_task_id_for(e.event_id), center_id=e.center_id,
+            case_id=e.case_id,  # type: ignore[arg-type]
+            owner_clerk=p.get("owner_clerk"), requested_by=e.actor,
+            day=self.followups.calendar(e.center_id).local_day(e.occurred_at),
+            within_working_days=p.get("within_working_days"), source_id=e.event_id,
+            service_item=case["service_item"], causation_id=str(e.event_id),
+            correlation_id=e.correlation_id, occurred_at=e.occurred_at)
+
+        async def run(_: list[Row]) -> Row:
+            await self.followups.open_help_task(escalation)
+            return (escalation.case_id, escalation.task_id, "help_task")
+
+        return run
+
+    def _referred(self, e: Envelope, case: CaseRef) -> Effect:
+        p = e.payload
+        referring = Referring(
+            referral_id=referral_id_for(e.event_id), center_id=e.center_id,
+            case_id=e.case_id,  # type: ignore[arg-type]
+            unit_kind=p.get("unit_kind") or "other", unit_name=p.get("referred_to") or "",
+            unit_contact=p.get("unit_contact") or "", referred_by=e.actor,
+            day=self.followups.calendar(e.center_id).local_day(e.occurred_at),
+            within_working_days=p.get("within_working_days"), source_id=e.event_id,
+            causation_id=str(e.event_id), correlation_id=e.correlation_id,
+            occurred_at=e.occurred_at)
+
+        async def run(_: list[Row]) -> Row:
+            await self.followups.send_referral(referring)
+            # Its 督办, once planned, is the case's like any follow-up: a handover moves it.
+            return (referring.case_id, referral_overdue_follow_up_id(referring.referral_id),
+                    Reason.REFERRAL_OVERDUE.value)
+
+        return run
+
+    def _handed_over(self, e: Envelope, case: CaseRef, open_ones: list[UUID]) -> Effect:
+        clerk, team = owner_of(case)
+
+        async def run(earlier: list[Row]) -> None:
+            this_batch = [f for _, f, rule in earlier if rule not in NOT_REASSIGNED]
+            for follow_up_id in dict.fromkeys([*open_ones, *this_batch]):
+                try:
+                    await self.followups.reassign(follow_up_id, clerk, team,
+                                                  f"handover:{e.event_id}", e.occurred_at)
+                except NotFound:  # a 督办 not planned (yet): planned for the owner then
+                    continue
+            return None
+
+        return run
+
     def _rectification(self, e: Envelope, case: CaseRef | None,
                        consent_of: ConsentOf) -> Effect:
         p = e.payload
         rectification_id = UUID(p["rectification_id"])
         follow_up_id = follow_up_id_for("rectification", rectification_id)
+        verification_id = follow_up_id_for("verification", rectification_id)
         resident = (UUID(p["resident_id"]) if p.get("resident_id")
                     else plain(case["resident_id"]) if case else None)
 
-        async def run(_: list[Row]) -> Row | None:
-            contact = consent_allows(Reason.RECTIFICATION, consent_of(resident))
-            if contact is None:
-                return None  # erased: no revisit to plan
-            due_at, basis = self._at_deadline(e, date.fromisoformat(p["deadline_on"]))
-            await self.followups.schedule(Plan(
-                follow_up_id=follow_up_id, center_id=e.center_id, case_id=e.case_id,
-                reason=Reason.RECTIFICATION, resident_id=resident, due_at=due_at,
+        def plan(follow_up: UUID, reason: Reason, due_at: datetime, basis: Basis,
+                 contact: bool, due_rule: DueRule | None = None) -> Plan:
+            return Plan(
+                follow_up_id=follow_up, center_id=e.center_id, case_id=e.case_id,
+                reason=reason, resident_id=resident, due_at=due_at,
                 assigned_clerk=None, assigned_team=self.settings.followup_team,
                 source=f"{e.service}:{e.type}", source_id=rectification_id,
                 priority=Priority.HIGH, service_item=case["service_item"] if case else None,
                 causation_id=str(e.event_id), correlation_id=e.correlation_id,
-                occurred_at=e.occurred_at, basis=basis, contact=contact))
+                occurred_at=e.occurred_at, basis=basis, contact=contact, due_rule=due_rule)
+
+        async def run(_: list[Row]) -> list[Row]:
+            contact = consent_allows(Reason.RECTIFICATION, consent_of(resident))
+            if contact is None:
+                return []  # erased: nobody to verify with, no revisit to plan
+            rule = verification_rule(self.followups.calendar(e.center_id), e.occurred_at,
+                                     self.settings.followup_verification_working_days)
+            planned = self.followups.calendar(e.center_id).plan(rule)
+            await self.followups.schedule(plan(verification_id, Reason.VERIFICATION,
+                                               planned.at, planned.basis, contact, rule))
+            due_at, basis = self._at_deadline(e, date.fromisoformat(p["deadline_on"]))
+            await self.followups.schedule(plan(follow_up_id, Reason.RECTIFICATION, due_at,
+                                               basis, contact))
             if e.case_id is None:
-                return None
-            return (e.case_id, follow_up_id, Reason.RECTIFICATION.value)
+                return []
+            return [(e.case_id, verification_id, Reason.VERIFICATION.value),
+                    (e.case_id, follow_up_id, Reason.RECTIFICATION.value)]
+
+        return run
+
+    def _appeal_upheld(self, e: Envelope) -> Effect:
+        """The bad review was malicious or mistaken: nothing to verify or put right."""
+        rectification_id = UUID(e.payload["rectification_id"])
+
+        async def run(_: list[Row]) -> None:
+            for kind in ("verification", "rectification"):
+                try:
+                    await self.followups.cancel(
+                        follow_up_id_for(kind, rectification_id),
+                        c.CancelFollowUp(reason="bad review appeal upheld",
+                                         occurred_at=e.occurred_at),
+                        SYSTEM_RULES, f"appeal:{e.event_id}:{kind}")
+                except (NotFound, RuleViolated, AlreadyDoneError):
+                    # never planned (erased), already done or cancelled: nothing left to stop
+                    log.info("rule.appeal_nothing_to_cancel", kind=kind,
+                             rectification_id=str(rectification_id))
+            return None
 
         return run
 
@@ -348,12 +578,14 @@ class Rules:
 
     def _deadline_revised(self, e: Envelope) -> Effect:
         follow_up_id = follow_up_id_for("rectification", UUID(e.payload["rectification_id"]))
+        why = (RescheduleCause.TRIAGED if e.type == "RectificationTriaged"
+               else RescheduleCause.CALENDAR_PUBLISHED)
 
         async def run(_: list[Row]) -> None:
             due_at, basis = self._at_deadline(e, date.fromisoformat(e.payload["deadline_on"]))
             try:
                 await self.followups.follow_deadline(follow_up_id, due_at, basis,
-                                                     str(e.event_id), e.occurred_at)
+                                                     str(e.event_id), e.occurred_at, why)
             except NotFound:  # its RectificationOpened was parked or dead-lettered
                 log.warning("rule.revision_without_follow_up", follow_up_id=str(follow_up_id))
             return None
@@ -370,16 +602,40 @@ async def _consents(conn: asyncpg.Connection, events: Sequence[Envelope],
         case = refs.cases.get(e.case_id) if e.case_id is not None else None
         if case is not None:
             ids.add(plain(case["resident_id"]))
-        if e.type in ("CaseOpened", "RectificationOpened") and e.payload.get("resident_id"):
+        if e.type in ("CaseOpened", "RectificationOpened", "PlanStepAdded") \
+                and e.payload.get("resident_id"):
             ids.add(UUID(str(e.payload["resident_id"])))
     return await residents.Residents.load(conn, ids)
 
 
+def _step_case(e: Envelope) -> UUID | None:
+    """The case a plan step names (plan events carry none in the envelope)."""
+    case_id = e.payload.get("case_id")
+    return UUID(case_id) if case_id else None
+
+
 CaseRef = dict[str, Any]
 """A row of ``case_refs`` (case_id, center_id, resident_id, clerk_id, counter_id,
-service_item, status, opened_at)."""
+service_item, status, opened_at, urgency, deadline_close, due_on, due_basis, owner_clerk,
+owner_team)."""
 CASE_REF_COLUMNS = ("case_id", "center_id", "resident_id", "clerk_id", "counter_id",
-                    "service_item", "status", "opened_at")
+                    "service_item", "status", "opened_at", "urgency", "deadline_close",
+                    "due_on", "due_basis", "owner_clerk", "owner_team")
+URGENT = (Urgency.HIGH.value, Urgency.CRITICAL.value)
+
+
+def is_urgent(case: CaseRef) -> bool:
+    """Urgency high or critical, or a deadline noted close (``urgent_deadline_working_days``):
+    the case's follow-ups are high priority."""
+    return case.get("urgency") in URGENT or bool(case.get("deadline_close"))
+
+
+def owner_of(case: CaseRef) -> tuple[str | None, str | None]:
+    """Who has the case now (clerk, team): the new owner after a handover, else its first
+    clerk."""
+    if case.get("owner_clerk") or case.get("owner_team"):
+        return case.get("owner_clerk"), case.get("owner_team")
+    return case["clerk_id"], None
 
 
 class _CaseRefs:
@@ -394,7 +650,9 @@ class _CaseRefs:
 
     @classmethod
     async def load(cls, conn: asyncpg.Connection, events: Sequence[Envelope]) -> _CaseRefs:
-        ids = list({e.case_id for e in events if e.case_id is not None})
+        ids = list({i for e in events
+                    for i in (e.case_id, _step_case(e) if e.type == "PlanStepAdded" else None)
+                    if i is not None})
         rows = await conn.fetch("SELECT * FROM case_refs WHERE case_id = ANY($1::uuid[])",
                                 ids) if ids else []
         return cls({r["case_id"]: {c: r[c] for c in CASE_REF_COLUMNS} for r in rows})
@@ -403,7 +661,7 @@ class _CaseRefs:
         case = self.cases.get(case_id) if case_id is not None else None
         return dict(case) if case is not None else None
 
-    def remember(self, e: Envelope) -> None:
+    def remember(self, e: Envelope, deadline_close: Callable[[Envelope], bool]) -> None:
         if e.service != "intake" or e.case_id is None:
             return
         p = e.payload
@@ -416,7 +674,8 @@ class _CaseRefs:
                 "case_id": e.case_id, "center_id": e.center_id, "resident_id": resident,
                 "clerk_id": p["clerk_id"], "counter_id": p["counter_id"],
                 "service_item": p["service_item"], "status": "open",
-                "opened_at": e.occurred_at}
+                "opened_at": e.occurred_at, "urgency": None, "deadline_close": False,
+                "due_on": None, "due_basis": None, "owner_clerk": None, "owner_team": None}
             self.dirty.add(e.case_id)
             if resident is not None:
                 self.touched.append((resident, p["service_item"], e.case_id, e.center_id,
@@ -432,13 +691,30 @@ class _CaseRefs:
         elif e.type in ("CaseResolved", "CaseReopened"):
             case["status"] = "resolved" if e.type == "CaseResolved" else "open"
             self.dirty.add(e.case_id)
+        elif e.type == "ConcernsNoted":
+            case["urgency"] = p["urgency"]
+            self.dirty.add(e.case_id)
+        elif e.type == "DeadlineNoted":
+            if not case["deadline_close"] and deadline_close(e):
+                case["deadline_close"] = True
+                self.dirty.add(e.case_id)
+        elif e.type == "CaseDueDateSet":
+            case["due_on"] = date.fromisoformat(p["due_on"])
+            case["due_basis"] = p["basis"]
+            self.dirty.add(e.case_id)
+        elif e.type == "CaseHandedOver":
+            case["owner_clerk"], case["owner_team"] = p["to_clerk"], p["to_team"]
+            self.dirty.add(e.case_id)
 
     async def save(self, conn: asyncpg.Connection) -> None:
         if self.dirty:
             await conn.executemany(
                 f"INSERT INTO case_refs ({', '.join(CASE_REF_COLUMNS)}) VALUES ($1, $2, $3, $4,"
-                " $5, $6, $7, $8) ON CONFLICT (case_id) DO UPDATE SET"
-                " service_item = EXCLUDED.service_item, status = EXCLUDED.status",
+                " $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) ON CONFLICT (case_id) DO UPDATE"
+                " SET service_item = EXCLUDED.service_item, status = EXCLUDED.status,"
+                " urgency = EXCLUDED.urgency, deadline_close = EXCLUDED.deadline_close,"
+                " due_on = EXCLUDED.due_on, due_basis = EXCLUDED.due_basis,"
+                " owner_clerk = EXCLUDED.owner_clerk, owner_team = EXCLUDED.owner_team",
                 [tuple(self.cases[i][c] for c in CASE_REF_COLUMNS) for i in self.dirty])
         if self.touched:
             await conn.executemany(

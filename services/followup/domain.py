@@ -305,7 +305,8 @@ class FollowUp(RemembersCommands):
         return True
 
     def follow_deadline(self, due_at: datetime, basis: Basis, now: datetime,
-                        meta: Meta) -> bool:
+                        meta: Meta,
+                        cause: RescheduleCause = RescheduleCause.CALENDAR_PUBLISHED) -> bool:
         """A rectification's deadline was revised: this follow-up moves with it (never earlier
         than now); True when moved. Done follow-ups stay as they are."""
         self.check_new_command(meta.get("causation_id"), "FollowUpRescheduled")
@@ -314,8 +315,7 @@ class FollowUp(RemembersCommands):
             return False
         self._rescheduled(due_at=due_at, assigned_clerk=self.assigned_clerk,
                           assigned_team=self.assigned_team,
-                          reason=RescheduleCause.CALENDAR_PUBLISHED.value, meta=meta,
-                          cause=RescheduleCause.CALENDAR_PUBLISHED.value,
+                          reason=cause.value, meta=meta, cause=cause.value,
                           previous_due_at=self.due_at, basis=basis.value, due_rule=None)
         return True
 
@@ -382,6 +382,37 @@ class FollowUp(RemembersCommands):
     def _contact_withdrawn(self, reason: str, meta: Meta) -> None:
         self.contact = False
         self._remember(meta, "FollowUpContactWithdrawn")
+
+    def prioritise(self, meta: Meta) -> bool:
+        """High priority from now on, its case having become urgent; nothing (False) when it
+        is high already or has ended, so a rule may run again."""
+        if self.status not in OPEN or self.priority == "high":
+            return False
+        self._prioritised(priority="high", reason="case_urgent", meta=meta)
+        return True
+
+    @event("FollowUpPrioritised")
+    def _prioritised(self, priority: str, reason: str, meta: Meta) -> None:
+        self.priority = priority
+        self._remember(meta, "FollowUpPrioritised")
+
+    def reassign(self, assigned_clerk: str | None, assigned_team: str | None, reason: str,
+                 meta: Meta) -> bool:
+        """Its case was handed over: an open follow-up goes to the new owner (its time and
+        state unchanged). False (nothing recorded) when it ended or is theirs already."""
+        self.check_new_command(meta.get("causation_id"), "FollowUpReassigned")
+        if self.status not in OPEN or (assigned_clerk, assigned_team) == (
+                self.assigned_clerk, self.assigned_team):
+            return False
+        self._reassigned(assigned_clerk=assigned_clerk, assigned_team=assigned_team,
+                         reason=reason, meta=meta)
+        return True
+
+    @event("FollowUpReassigned")
+    def _reassigned(self, assigned_clerk: str | None, assigned_team: str | None, reason: str,
+                    meta: Meta) -> None:
+        self.assigned_clerk, self.assigned_team = assigned_clerk, assigned_team
+        self._remember(meta, "FollowUpReassigned")
 
 
 class Obligation(RemembersCommands):
@@ -522,3 +553,187 @@ class PolicyChange(RemembersCommands):
     def _fanned_out(self, residents: int, meta: Meta) -> None:
         self.residents = residents
 
+
+
+# -- 帮办: help tasks; 派单 / 回复 / 督办: referrals ---------------------------------------------
+
+HELP_ACTIVE = ("open", "accepted", "in_progress")
+
+
+class NotTheOwner(CommandError):
+    """Only the help task's owner (or a supervisor) moves it along."""
+
+    status = 403
+    code = "forbidden_owner"
+
+
+def working_deadline(calendar: WorkingCalendar, day: date, working_days: int
+                     ) -> tuple[datetime, Basis]:
+    """Office closing on the ``working_days``-th working day after ``day`` (a help task's
+    deadline, a referral's reply deadline), and the basis it was worked out on."""
+    due = calendar.add_working_days(day + timedelta(days=1), working_days - 1)
+    return calendar.closing_on(due), calendar.basis_of(day, due)
+
+
+def help_task_id_for(action_event_id: UUID) -> UUID:
+    """One help task per escalation, however often its event is applied."""
+    return follow_up_id_for("help-task", action_event_id)
+
+
+def referral_id_for(action_event_id: UUID) -> UUID:
+    """One referral per referral action, however often its event is applied."""
+    return follow_up_id_for("referral", action_event_id)
+
+
+def referral_overdue_follow_up_id(referral_id: UUID) -> UUID:
+    """The one 督办 follow-up of a referral."""
+    return follow_up_id_for("referral-overdue", referral_id)
+
+
+class HelpTask(RemembersCommands):
+    """帮办: an escalation at the counter, as a task with an owner (a named colleague, or the
+    supervisor team), a deadline and a status: open -> accepted -> in_progress -> done, or
+    handed_back (with a reason) at any point before done. When it is neither done nor handed
+    back by its deadline the scheduler escalates it to the supervisor team (once), as overdue
+    follow-ups are; its status stays what it was."""
+
+    @event("HelpTaskOpened")
+    def __init__(self, id: UUID, owner_clerk: str | None, owner_team: str | None,
+                 requested_by: str, deadline_at: datetime, source_id: UUID,
+                 service_item: str | None, meta: Meta,
+                 basis: str = Basis.OFFICIAL.value) -> None:
+        self.center_id: str = meta["center_id"]
+        self.case_id: UUID | None = meta.get("case_id")
+        self.owner_clerk = owner_clerk
+        self.owner_team = owner_team
+        self.requested_by = requested_by
+        self.deadline_at = deadline_at
+        self.status = "open"
+        self.escalated_to: str | None = None
+        self.commands: dict[str, tuple[str, int]] = {}
+        self._remember(meta, "HelpTaskOpened", created=True)
+
+    @property
+    def next_fire_at(self) -> datetime | None:
+        return (self.deadline_at if self.status in HELP_ACTIVE and self.escalated_to is None
+                else None)
+
+    def check_owner(self, caller: str, supervisor: bool) -> None:
+        """The named colleague, or any supervisor (a task of the supervisor team is theirs)."""
+        if supervisor or (self.owner_clerk is not None and caller == self.owner_clerk):
+            return
+        raise NotTheOwner("only the help task's owner or a supervisor moves it along",
+                          owner_clerk=self.owner_clerk, owner_team=self.owner_team)
+
+    def _check(self, what: str, allowed: tuple[str, ...]) -> None:
+        if self.status not in allowed:
+            raise RuleViolated(f"cannot {what} a help task that is {self.status}",
+                               status=self.status, rule="help_task_status")
+
+    def accept(self, meta: Meta) -> None:
+        self._check("accept", ("open",))
+        self._accepted(meta=meta)
+
+    @event("HelpTaskAccepted")
+    def _accepted(self, meta: Meta) -> None:
+        self.status = "accepted"
+        self._remember(meta, "HelpTaskAccepted")
+
+    def start(self, meta: Meta) -> None:
+        self._check("start", ("open", "accepted"))
+        self._started(meta=meta)
+
+    @event("HelpTaskStarted")
+    def _started(self, meta: Meta) -> None:
+        self.status = "in_progress"
+        self._remember(meta, "HelpTaskStarted")
+
+    def finish(self, note: str, meta: Meta) -> None:
+        self._check("finish", HELP_ACTIVE)
+        self._done(note=note, meta=meta)
+
+    @event("HelpTaskDone")
+    def _done(self, note: str, meta: Meta) -> None:
+        self.status = "done"
+        self._remember(meta, "HelpTaskDone")
+
+    def hand_back(self, reason: str, meta: Meta) -> None:
+        self._check("hand back", HELP_ACTIVE)
+        if not reason.strip():
+            raise InvalidCommand("say why the task is handed back", field="reason")
+        self._handed_back(reason=reason, meta=meta)
+
+    @event("HelpTaskHandedBack")
+    def _handed_back(self, reason: str, meta: Meta) -> None:
+        self.status = "handed_back"
+        self._remember(meta, "HelpTaskHandedBack")
+
+    def advance(self, now: datetime, calendar: WorkingCalendar, supervisor: str,
+                meta: Meta) -> list[str]:
+        """Past its deadline and still not done: escalated to the supervisor team, once."""
+        if (self.status not in HELP_ACTIVE or self.escalated_to is not None
+                or self.deadline_at > now):
+            return []
+        days = calendar.working_days_between(calendar.local_day(self.deadline_at),
+                                             calendar.local_day(now))
+        self._escalated(escalated_to=supervisor, overdue_working_days=max(0, days), meta=meta)
+        return ["HelpTaskEscalated"]
+
+    @event("HelpTaskEscalated")
+    def _escalated(self, escalated_to: str, overdue_working_days: int, meta: Meta) -> None:
+        self.escalated_to = escalated_to
+
+
+class Referral(RemembersCommands):
+    """派单 / 回复 / 督办: a case referred to a unit (another window, a street office, the
+    social insurance bureau, an employer), awaiting its reply until ``reply_due_at``. The
+    reply is recorded once, by the clerk or by the unit through its reply link; without a
+    reply by the deadline the scheduler records ``ReferralOverdue`` and plans a high-priority
+    follow-up (督办) for the case's owner. A reply after that is still taken. No personal data:
+    the unit's name and contact are scrubbed free text, the resident only the case's id."""
+
+    @event("ReferralSent")
+    def __init__(self, id: UUID, unit_kind: str, unit_name: str, unit_contact: str,
+                 referred_by: str, reply_due_at: datetime, source_id: UUID, meta: Meta,
+                 basis: str = Basis.OFFICIAL.value) -> None:
+        self.center_id: str = meta["center_id"]
+        self.case_id: UUID | None = meta.get("case_id")
+        self.referred_by = referred_by
+        self.reply_due_at = reply_due_at
+        self.status = "awaiting_reply"
+        self.overdue_follow_up: UUID | None = None
+        self.commands: dict[str, tuple[str, int]] = {}
+        self._remember(meta, "ReferralSent", created=True)
+
+    @property
+    def next_fire_at(self) -> datetime | None:
+        return self.reply_due_at if self.status == "awaiting_reply" else None
+
+    def reply(self, reply: str, by_recipient: bool, meta: Meta) -> None:
+        if self.status == "replied":
+            raise RuleViolated("the referral's reply is already recorded", status=self.status,
+                               rule="replied_once")
+        if not reply.strip():
+            raise InvalidCommand("the reply says something", field="reply")
+        self._replied(reply=reply, by_recipient=by_recipient, meta=meta)
+
+    @event("ReferralReplied")
+    def _replied(self, reply: str, by_recipient: bool, meta: Meta) -> None:
+        self.status = "replied"
+        self._remember(meta, "ReferralReplied")
+
+    def advance(self, now: datetime, assigned_clerk: str | None, assigned_team: str | None,
+                meta: Meta) -> UUID | None:
+        """No reply by the deadline: 督办 (the follow-up's id, to be planned with it)."""
+        if self.status != "awaiting_reply" or self.reply_due_at > now:
+            return None
+        follow_up_id = referral_overdue_follow_up_id(self.id)
+        self._overdue(follow_up_id=follow_up_id, assigned_clerk=assigned_clerk,
+                      assigned_team=assigned_team, meta=meta)
+        return follow_up_id
+
+    @event("ReferralOverdue")
+    def _overdue(self, follow_up_id: UUID, assigned_clerk: str | None,
+                 assigned_team: str | None, meta: Meta) -> None:
+        self.status = "overdue"
+        self.overdue_follow_up = follow_up_id

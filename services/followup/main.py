@@ -14,12 +14,15 @@ from services.followup.api import followups, obligations, parked_rules, policies
 from services.followup.application import FollowUpApplication, FollowUps
 from services.followup.consumer import Rules
 from services.followup.fanout import FanOut
+from services.followup.helping import UNIT_REPLY, help_tasks, referrals
 from services.followup.projections import CONSUMER, DDL, WorklistProjection
+from services.followup.referral_tokens import ReferralTokens
 from services.followup.replanning import Replanning
 from services.followup.residents import PgConsents
 from services.followup.scheduler import Scheduler
 from shared.catalogue import load_catalogue
 from shared.http.app import install_surface, new_app, serve
+from shared.http.limits import TokenBuckets
 from shared.kernel.clock import Clock, SystemClock
 from shared.runtime.calendars import Calendars
 from shared.runtime.lifecycle import start_runtime, stop_runtime
@@ -73,7 +76,9 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
             await calendar_changed()
         runtime.add_consumer(rules_module.CONSUMER, rules,
                              [f"{prefix}.intake.*.*", f"{prefix}.feedback.RectificationOpened.*",
-                              f"{prefix}.feedback.RectificationDeadlineRevised.*"])
+                              f"{prefix}.feedback.RectificationDeadlineRevised.*",
+                              f"{prefix}.feedback.RectificationTriaged.*",
+                              f"{prefix}.feedback.RectificationAppealDecided.*"])
         runtime.start_worker("scheduler", scheduler.run)
         runtime.start_worker("fanout", fanout.run)
         try:
@@ -88,12 +93,17 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
                               "clerks and teams. Every write takes an Idempotency-Key.",
                   lifespan=lifespan)
     app.state.clock = clock_
-    install_surface(app, settings, metrics)
+    app.state.referral_tokens = ReferralTokens(settings.survey_token_secret.get_secret_value())
+    app.state.referral_limits = TokenBuckets(settings.survey_rate_per_minute / 60.0,
+                                             settings.survey_rate_burst)
+    install_surface(app, settings, metrics, public=[UNIT_REPLY])  # a reply link answers alone
     app.include_router(followups)
     app.include_router(worklists)
     app.include_router(policies)
     app.include_router(obligations)
     app.include_router(parked_rules)
+    app.include_router(help_tasks)
+    app.include_router(referrals)
     return app
 
 

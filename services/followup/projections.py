@@ -4,6 +4,8 @@
 * ``timers``         the scheduler's index: per aggregate, when it next has something to do
 * ``policy_changes`` each published policy change and its fan-out's progress
 * ``obligations``    watched obligations and their current period
+* ``help_tasks``     帮办: help tasks, their owner, deadline and status
+* ``referrals``      派单 / 回复 / 督办: referrals, their unit, reply deadline and reply
 
 Every event that leaves a timer running carries its moment, so ``timers`` is a function of the
 last event of each aggregate. The scheduler also writes ``timers`` (from the aggregate it just
@@ -83,6 +85,26 @@ DDL = [
     "ALTER TABLE policy_changes ADD COLUMN IF NOT EXISTS scope text NOT NULL"
     " DEFAULT 'center'",
     "ALTER TABLE policy_changes ADD COLUMN IF NOT EXISTS published_by text",
+    "CREATE TABLE IF NOT EXISTS help_tasks ("
+    " task_id uuid PRIMARY KEY, center_id text NOT NULL, case_id uuid,"
+    " owner_clerk text, owner_team text, requested_by text NOT NULL, status text NOT NULL,"
+    " deadline_at timestamptz NOT NULL, deadline_on date NOT NULL, basis text NOT NULL,"
+    " escalated_to text, service_item text, source_id uuid NOT NULL,"
+    " opened_at timestamptz NOT NULL, updated_at timestamptz NOT NULL, version int NOT NULL,"
+    " position bigint NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS help_tasks_owner ON help_tasks"
+    " (center_id, owner_clerk, deadline_at) WHERE status IN ('open', 'accepted', 'in_progress')",
+    "CREATE INDEX IF NOT EXISTS help_tasks_case ON help_tasks (case_id)",
+    "CREATE TABLE IF NOT EXISTS referrals ("
+    " referral_id uuid PRIMARY KEY, center_id text NOT NULL, case_id uuid,"
+    " unit_kind text NOT NULL, unit_name text NOT NULL, unit_contact text NOT NULL,"
+    " referred_by text NOT NULL, status text NOT NULL, reply_due_at timestamptz NOT NULL,"
+    " basis text NOT NULL, reply text, replied_by_recipient boolean,"
+    " replied_at timestamptz, follow_up_id uuid, sent_at timestamptz NOT NULL,"
+    " updated_at timestamptz NOT NULL, version int NOT NULL, position bigint NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS referrals_case ON referrals (case_id)",
+    "CREATE INDEX IF NOT EXISTS referrals_waiting ON referrals (center_id, reply_due_at)"
+    " WHERE status <> 'replied'",
 ]
 
 UPSERT_TIMER = (
@@ -111,7 +133,7 @@ FOLLOWUP_COLUMNS = (
 #: What an event after FollowUpScheduled may change.
 FOLLOWUP_CHANGING = ("status", "due_at", "due_on", "assigned_clerk", "assigned_team",
                      "escalated_to", "outcome", "channel", "completed_at", "updated_at",
-                     "version", "position", "basis", "contact")
+                     "version", "position", "basis", "contact", "priority")
 OBLIGATION_COLUMNS = ("obligation_id", "aggregate_id", "center_id", "case_id", "resident_id",
                       "cadence", "next_due_on", "missed_at", "active", "missed_periods",
                       "version")
@@ -169,7 +191,10 @@ class WorklistProjection:
                     UUID(p["source_id"]) if p["source_id"] else None, e.occurred_at, v,
                     e.position, p["basis"], p["contact"]))
                 timers[fid] = (fid, "followup", due_at, v)
-            elif e.type == "FollowUpContactWithdrawn":  # the timer runs on: now as a task
+            elif e.type in ("FollowUpContactWithdrawn", "FollowUpPrioritised",
+                            "FollowUpReassigned"):
+                # The timer runs on: as a task without contact, now high priority, or for its
+                # new assignee.
                 plan.updates.append((fid, v, e.position, e.occurred_at, *self._change(e)))
             elif e.type.startswith("FollowUp"):
                 change = self._change(e)
@@ -179,6 +204,14 @@ class WorklistProjection:
                 timers[fid] = (fid, "followup", _at(p[fire]) if fire else None, v)
             elif e.type.startswith("PolicyChange"):
                 plan.others.append(e)
+            elif e.type.startswith(("HelpTask", "Referral")):
+                plan.others.append(e)
+                fire = {"HelpTaskOpened": "deadline_at", "ReferralSent": "reply_due_at"}.get(
+                    e.type)
+                if fire or e.type in ("HelpTaskDone", "HelpTaskHandedBack",
+                                      "HelpTaskEscalated", "ReferralReplied", "ReferralOverdue"):
+                    kind = "helptask" if e.type.startswith("HelpTask") else "referral"
+                    timers[fid] = (fid, kind, _at(p[fire]) if fire else None, v)
             elif e.type.startswith("Obligation"):
                 plan.others.append(e)
                 missed_at = None if e.type == "ObligationEnded" else _at(p["missed_at"])
@@ -190,6 +223,8 @@ class WorklistProjection:
         for e in plan.others:
             if e.type.startswith("PolicyChange"):
                 await self._policy(conn, e)
+            elif e.type.startswith(("HelpTask", "Referral")):
+                await self._help_or_referral(conn, e)
             else:
                 await self._obligation(conn, e)
         if plan.scheduled:
@@ -210,7 +245,8 @@ class WorklistProjection:
                 " assigned_team = CASE WHEN $8 THEN $10 ELSE assigned_team END,"
                 " escalated_to = COALESCE($11, escalated_to), outcome = COALESCE($12, outcome),"
                 " channel = COALESCE($13, channel), completed_at = COALESCE($14, completed_at),"
-                " basis = COALESCE($15, basis), contact = COALESCE($16, contact)"
+                " basis = COALESCE($15, basis), contact = COALESCE($16, contact),"
+                " priority = COALESCE($17, priority)"
                 " WHERE follow_up_id = $1 AND version < $2", plan.updates)
         await upsert_timers(conn, list(plan.timers.values()))
 
@@ -219,6 +255,9 @@ class WorklistProjection:
         for e in plan.others:
             if e.type.startswith("PolicyChange"):
                 await self._policy(conn, e)
+            elif e.type.startswith(("HelpTask", "Referral")):
+                # A few per case at most: the live statements, as for policy changes.
+                await self._help_or_referral(conn, e)
         await self._copy_obligations(conn, [e for e in plan.others
                                             if e.type.startswith("Obligation")])
         new: dict[UUID, dict[str, Any]] = {}
@@ -238,7 +277,8 @@ class WorklistProjection:
                                         {u[0] for u in plan.updates if u[0] not in new})
         changed: set[UUID] = set()
         for (fid, v, position, at, status, due_at, due_on, reassigned, clerk, team,
-             escalated_to, outcome, channel, completed_at, basis, contact) in plan.updates:
+             escalated_to, outcome, channel, completed_at, basis, contact,
+             priority) in plan.updates:
             row = new.get(fid) or earlier.get(fid)
             if row is None or not row["version"] < v:
                 continue
@@ -246,7 +286,8 @@ class WorklistProjection:
             for column, value in (("status", status), ("due_at", due_at), ("due_on", due_on),
                                   ("escalated_to", escalated_to), ("outcome", outcome),
                                   ("channel", channel), ("completed_at", completed_at),
-                                  ("basis", basis), ("contact", contact)):
+                                  ("basis", basis), ("contact", contact),
+                                  ("priority", priority)):
                 if value is not None:  # COALESCE($n, column)
                     row[column] = value
             if reassigned:
@@ -322,31 +363,85 @@ class WorklistProjection:
 
     def _change(self, e: Envelope) -> tuple[Any, ...]:
         """(status, due_at, due_on, reassigned, clerk, team, escalated_to, outcome, channel,
-        completed_at, basis, contact) for an event after FollowUpScheduled; None leaves a
-        column as it is."""
+        completed_at, basis, contact, priority) for an event after FollowUpScheduled; None
+        leaves a column as it is."""
         p = e.payload
-        none = (None, None, None, False, None, None, None, None, None, None, None, None)
+        none = (None, None, None, False, None, None, None, None, None, None, None, None, None)
         if e.type == "FollowUpDue":
             return ("due", *none[1:])
         if e.type == "FollowUpMissed":
             return ("missed", *none[1:])
         if e.type == "FollowUpEscalated":
             return ("escalated", None, None, False, None, None, p["escalated_to"], None, None,
-                    None, None, None)
+                    None, None, None, None)
         if e.type == "FollowUpCompleted":
             return ("completed", None, None, False, None, None, None, p["outcome"],
-                    p["channel"], e.occurred_at, None, None)
+                    p["channel"], e.occurred_at, None, None, None)
         if e.type == "FollowUpRescheduled":
             due_at = _at(p["due_at"])
             assert due_at is not None
             return ("scheduled", due_at, due_at.astimezone(self.tz).date(), True,
                     p["assigned_clerk"], p["assigned_team"], None, None, None, None, p["basis"],
-                    None)
+                    None, None)
         if e.type == "FollowUpCancelled":
             return ("cancelled", *none[1:])
         if e.type == "FollowUpContactWithdrawn":
-            return (*none[:-1], False)
+            return (*none[:-2], False, None)
+        if e.type == "FollowUpPrioritised":
+            return (*none[:-1], p["priority"])
+        if e.type == "FollowUpReassigned":
+            return (None, None, None, True, p["assigned_clerk"], p["assigned_team"], None,
+                    None, None, None, None, None, None)
         return none
+
+    async def _help_or_referral(self, conn: asyncpg.Connection, e: Envelope) -> None:
+        """``help_tasks`` and ``referrals``, each change guarded by the aggregate's version."""
+        p, v = e.payload, e.aggregate_version
+        if e.type == "HelpTaskOpened":
+            deadline_at = _at(p["deadline_at"])
+            assert deadline_at is not None
+            await conn.execute(
+                "INSERT INTO help_tasks (task_id, center_id, case_id, owner_clerk, owner_team,"
+                " requested_by, status, deadline_at, deadline_on, basis, service_item,"
+                " source_id, opened_at, updated_at, version, position) VALUES ($1, $2, $3, $4,"
+                " $5, $6, 'open', $7, $8, $9, $10, $11, $12, $12, $13, $14)"
+                " ON CONFLICT (task_id) DO NOTHING",
+                e.aggregate_id, e.center_id, e.case_id, p["owner_clerk"], p["owner_team"],
+                p["requested_by"], deadline_at, deadline_at.astimezone(self.tz).date(),
+                p["basis"], p["service_item"], UUID(p["source_id"]), e.occurred_at, v,
+                e.position)
+        elif e.type == "HelpTaskEscalated":
+            await conn.execute(
+                "UPDATE help_tasks SET escalated_to = $2, updated_at = $3, version = $4,"
+                " position = $5 WHERE task_id = $1 AND version < $4", e.aggregate_id,
+                p["escalated_to"], e.occurred_at, v, e.position)
+        elif e.type.startswith("HelpTask"):
+            status = {"HelpTaskAccepted": "accepted", "HelpTaskStarted": "in_progress",
+                      "HelpTaskDone": "done", "HelpTaskHandedBack": "handed_back"}[e.type]
+            await conn.execute(
+                "UPDATE help_tasks SET status = $2, updated_at = $3, version = $4,"
+                " position = $5 WHERE task_id = $1 AND version < $4", e.aggregate_id, status,
+                e.occurred_at, v, e.position)
+        elif e.type == "ReferralSent":
+            await conn.execute(
+                "INSERT INTO referrals (referral_id, center_id, case_id, unit_kind, unit_name,"
+                " unit_contact, referred_by, status, reply_due_at, basis, sent_at, updated_at,"
+                " version, position) VALUES ($1, $2, $3, $4, $5, $6, $7, 'awaiting_reply', $8,"
+                " $9, $10, $10, $11, $12) ON CONFLICT (referral_id) DO NOTHING",
+                e.aggregate_id, e.center_id, e.case_id, p["unit_kind"], p["unit_name"],
+                p["unit_contact"], p["referred_by"], _at(p["reply_due_at"]), p["basis"],
+                e.occurred_at, v, e.position)
+        elif e.type == "ReferralReplied":
+            await conn.execute(
+                "UPDATE referrals SET status = 'replied', reply = $2,"
+                " replied_by_recipient = $3, replied_at = $4, updated_at = $4, version = $5,"
+                " position = $6 WHERE referral_id = $1 AND version < $5", e.aggregate_id,
+                p["reply"], p["by_recipient"], e.occurred_at, v, e.position)
+        elif e.type == "ReferralOverdue":
+            await conn.execute(
+                "UPDATE referrals SET status = 'overdue', follow_up_id = $2, updated_at = $3,"
+                " version = $4, position = $5 WHERE referral_id = $1 AND version < $4",
+                e.aggregate_id, UUID(p["follow_up_id"]), e.occurred_at, v, e.position)
 
     async def _obligation(self, conn: asyncpg.Connection, e: Envelope) -> None:
         p = e.payload
@@ -375,7 +470,7 @@ class WorklistProjection:
 READ_MODEL = ReadModel(
     service="followup", consumer=CONSUMER, handler=lambda s: WorklistProjection(s.tz), ddl=DDL,
     subjects=lambda settings: [f"{settings.subject_prefix}.followup.*.*"],
-    keys={"followups": "case_id"},
+    keys={"followups": "case_id", "help_tasks": "case_id", "referrals": "case_id"},
     # The fan-out moves a policy's cursor and count and stamps finished_at itself (not from
     # events); the scheduler's timer writes equal the ones folded from the events.
     volatile=frozenset({"projected_at", "cursor", "residents", "finished_at"}),

@@ -10,6 +10,7 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
+from pydantic import Field
 
 from services.followup.projections import OPEN
 from shared.readmodels.public import Moment, Public
@@ -59,13 +60,97 @@ class FollowUpList(Public):
     items: list[FollowUpPublic]
 
 
+class CaseDuePublic(Public):
+    """An open case on a worklist: past its due date (办结时限), due soon, or critical."""
+
+    case_id: UUID
+    center_id: str
+    clerk_id: str
+    service_item: str
+    urgency: str | None
+    due_on: date | None
+    due_basis: str | None
+    urgent: bool = Field(description="urgency high or critical, or a deadline noted close: "
+                                     "its follow-ups are high priority")
+    overdue: bool = Field(description="open past its due date")
+
+
+class HelpTaskPublic(Public):
+    """帮办: a help task, its owner (a colleague or the supervisor team), deadline and status
+    (open, accepted, in_progress, done, handed_back); ``escalated_to`` once overdue."""
+
+    task_id: UUID
+    center_id: str
+    case_id: UUID | None
+    owner_clerk: str | None
+    owner_team: str | None
+    requested_by: str
+    status: str
+    deadline_at: Moment
+    deadline_on: date
+    basis: str
+    escalated_to: str | None
+    service_item: str | None
+    source_id: UUID
+    opened_at: Moment
+    updated_at: Moment
+    version: int
+    position: int
+
+
+class HelpTaskList(Public):
+    items: list[HelpTaskPublic]
+
+
+class ReferralPublic(Public):
+    """派单: where the case went (the unit's kind, name and contact; no personal data), the
+    reply deadline, the status (awaiting_reply, overdue, replied), the reply and who recorded
+    it, and the 督办 follow-up once overdue."""
+
+    referral_id: UUID
+    center_id: str
+    case_id: UUID | None
+    unit_kind: str
+    unit_name: str
+    unit_contact: str
+    referred_by: str
+    status: str
+    reply_due_at: Moment
+    basis: str
+    reply: str | None
+    replied_by_recipient: bool | None
+    replied_at: Moment | None
+    follow_up_id: UUID | None
+    sent_at: Moment
+    updated_at: Moment
+    version: int
+    position: int
+
+
+class ReferralList(Public):
+    items: list[ReferralPublic]
+
+
+class ReplyLinkPublic(Public):
+    """A reply link for the referred unit: it records that referral's reply, nothing else."""
+
+    referral_id: UUID
+    token: str
+    expires_at: Moment
+
+
 class WorklistPublic(Public):
-    """A clerk's or a team's follow-ups on ``today`` (the center's day)."""
+    """A clerk's or a team's follow-ups on ``today`` (the center's day), high priority first;
+    the open cases overdue or due soon (``CASE_DUE_SOON_WORKING_DAYS``), critical ones
+    whatever their due date, critical first, then urgent, then by due date; and the help
+    tasks they own that are not done (帮办; overdue ones first)."""
 
     today: date
     overdue: list[FollowUpPublic]
     due_today: list[FollowUpPublic]
     upcoming: list[FollowUpPublic]
+    cases: list[CaseDuePublic] = Field(default_factory=list)
+    help_tasks: list[HelpTaskPublic] = Field(default_factory=list)
 
 
 class CenterBoardPublic(WorklistPublic):
@@ -140,18 +225,37 @@ async def worklist(pool: asyncpg.Pool, today: date, center_id: str, who: str, va
     open_ = list(OPEN)
     overdue = await pool.fetch(
         f"{base} AND (due_on < $4 OR status IN ('missed', 'escalated'))"
-        " ORDER BY due_at, follow_up_id LIMIT $5", center_id, value, open_, today, limit)
+        " ORDER BY priority = 'high' DESC, due_at, follow_up_id LIMIT $5",
+        center_id, value, open_, today, limit)
     due_today = await pool.fetch(
         f"{base} AND due_on = $4 AND status IN ('scheduled', 'due')"
         " ORDER BY priority = 'high' DESC, due_at, follow_up_id LIMIT $5",
         center_id, value, open_, today, limit)
     upcoming = await pool.fetch(
         f"{base} AND due_on > $4 AND due_on <= $5 AND status = 'scheduled'"
-        " ORDER BY due_at, follow_up_id LIMIT $6",
+        " ORDER BY priority = 'high' DESC, due_at, follow_up_id LIMIT $6",
         center_id, value, open_, today, today + timedelta(days=days), limit)
     return WorklistPublic(today=today, overdue=[FollowUpPublic.of(r) for r in overdue],
                           due_today=[FollowUpPublic.of(r) for r in due_today],
                           upcoming=[FollowUpPublic.of(r) for r in upcoming])
+
+
+URGENT = "(urgency IN ('high', 'critical') OR deadline_close)"
+
+
+async def cases_due(pool: asyncpg.Pool, today: date, soon_until: date, center_id: str,
+                    who: str, value: str, limit: int) -> list[CaseDuePublic]:
+    """The open cases of ``center_id`` (``who``: the condition on ``$2`` naming whose) past
+    their due date, due on or before ``soon_until``, or critical: critical first, then
+    urgent, then the earliest due."""
+    rows = await pool.fetch(
+        "SELECT case_id, center_id, clerk_id, service_item, urgency, due_on, due_basis,"
+        f" {URGENT} AS urgent, coalesce(due_on < $3, false) AS overdue FROM case_refs"
+        f" WHERE center_id = $1 AND {who} AND status = 'open'"
+        " AND (due_on <= $4 OR urgency = 'critical')"
+        f" ORDER BY urgency = 'critical' DESC, {URGENT} DESC, due_on NULLS LAST, case_id"
+        " LIMIT $5", center_id, value, today, soon_until, limit)
+    return [CaseDuePublic.of(r) for r in rows]
 
 
 async def policy_change(pool: asyncpg.Pool, policy_id: UUID) -> PolicyChangePublic | None:
@@ -167,3 +271,55 @@ async def obligation(pool: asyncpg.Pool, obligation_id: UUID) -> ObligationPubli
     row = await pool.fetchrow(f"SELECT {OBLIGATION_COLUMNS} FROM obligations"
                               " WHERE obligation_id = $1", obligation_id)
     return ObligationPublic.of(row) if row is not None else None
+
+
+HELP_COLUMNS = ("task_id, center_id, case_id, owner_clerk, owner_team, requested_by, status,"
+                " deadline_at, deadline_on, basis, escalated_to, service_item, source_id,"
+                " opened_at, updated_at, version, position")
+REFERRAL_COLUMNS = ("referral_id, center_id, case_id, unit_kind, unit_name, unit_contact,"
+                    " referred_by, status, reply_due_at, basis, reply, replied_by_recipient,"
+                    " replied_at, follow_up_id, sent_at, updated_at, version, position")
+
+
+async def help_task(pool: asyncpg.Pool, task_id: UUID) -> HelpTaskPublic | None:
+    row = await pool.fetchrow(f"SELECT {HELP_COLUMNS} FROM help_tasks WHERE task_id = $1",
+                              task_id)
+    return HelpTaskPublic.of(row) if row is not None else None
+
+
+async def help_tasks(pool: asyncpg.Pool, center_id: str | None, case_id: UUID | None,
+                     limit: int) -> HelpTaskList:
+    """The help tasks of a case (of ``center_id`` when given), latest deadline first."""
+    rows = await pool.fetch(
+        f"SELECT {HELP_COLUMNS} FROM help_tasks WHERE case_id = $1"
+        " AND ($2::text IS NULL OR center_id = $2) ORDER BY deadline_at DESC LIMIT $3",
+        case_id, center_id, limit)
+    return HelpTaskList(items=[HelpTaskPublic.of(r) for r in rows])
+
+
+async def open_help_tasks(pool: asyncpg.Pool, center_id: str, who: str, value: str,
+                          limit: int) -> list[HelpTaskPublic]:
+    """The help tasks not done on a worklist (``who``: the condition on ``$2``), the escalated
+    and the earliest deadline first."""
+    rows = await pool.fetch(
+        f"SELECT {HELP_COLUMNS} FROM help_tasks WHERE center_id = $1 AND {who}"
+        " AND status IN ('open', 'accepted', 'in_progress')"
+        " ORDER BY escalated_to IS NULL, deadline_at, task_id LIMIT $3",
+        center_id, value, limit)
+    return [HelpTaskPublic.of(r) for r in rows]
+
+
+async def referral(pool: asyncpg.Pool, referral_id: UUID) -> ReferralPublic | None:
+    row = await pool.fetchrow(f"SELECT {REFERRAL_COLUMNS} FROM referrals"
+                              " WHERE referral_id = $1", referral_id)
+    return ReferralPublic.of(row) if row is not None else None
+
+
+async def referrals(pool: asyncpg.Pool, center_id: str | None, case_id: UUID | None,
+                    waiting: bool, limit: int) -> ReferralList:
+    """A case's referrals, or (``waiting``) those of the center still without a reply."""
+    rows = await pool.fetch(
+        f"SELECT {REFERRAL_COLUMNS} FROM referrals WHERE ($1::uuid IS NULL OR case_id = $1)"
+        " AND ($2::text IS NULL OR center_id = $2) AND (NOT $3 OR status <> 'replied')"
+        " ORDER BY reply_due_at, referral_id LIMIT $4", case_id, center_id, waiting, limit)
+    return ReferralList(items=[ReferralPublic.of(r) for r in rows])

@@ -4,8 +4,10 @@ Every ``interval`` the scheduler reads the ``timers`` whose moment has come (``f
 never earlier) in pages, and asks each aggregate to ``advance(now)``: a follow-up becomes due at
 its ``due_at``, missed at the close of its due working day, escalated to the supervisor once it
 is ``followup_escalate_after_working_days`` working days overdue; an obligation's period is
-missed after its grace working days, which schedules a follow-up. All of it is recorded by the
-aggregate itself, so:
+missed after its grace working days, which schedules a follow-up; a help task (帮办) not done
+by its deadline is escalated to the supervisor team; a referral without a reply by its
+deadline is overdue, which plans a high-priority follow-up (督办) for the case's owner. All of
+it is recorded by the aggregate itself, so:
 
 * **exactly once**: two replicas may try the same aggregate at the same moment; the event
   store's optimistic concurrency lets one write, the other sees the new state (nothing left to
@@ -39,12 +41,24 @@ from shared.kernel.errors import CommandError, VersionConflict
 
 log = structlog.get_logger("sixstep.followup.scheduler")
 
-#: The due timers, each with its resident's consent (none known: may be contacted).
+#: The due timers, each with its resident's consent (none known: may be contacted), and for
+#: a referral or an obligation its case's owner now (who gets the 督办, the missed period).
 DUE = (
-    "SELECT t.aggregate_id, t.kind, t.fire_at, c.contact, c.erased FROM timers t"
+    "SELECT t.aggregate_id, t.kind, t.fire_at, c.contact, c.erased,"
+    " cr.clerk_id, cr.owner_clerk, cr.owner_team FROM timers t"
     " LEFT JOIN followups f ON t.kind = 'followup' AND f.follow_up_id = t.aggregate_id"
     " LEFT JOIN obligations o ON t.kind = 'obligation' AND o.aggregate_id = t.aggregate_id"
+    " LEFT JOIN referrals r ON t.kind = 'referral' AND r.referral_id = t.aggregate_id"
+    " LEFT JOIN case_refs cr ON cr.case_id = COALESCE(r.case_id, o.case_id)"
     " LEFT JOIN resident_consent c ON c.resident_id = COALESCE(f.resident_id, o.resident_id)")
+
+
+def _owner(row: Any) -> tuple[str | None, str | None] | None:
+    """A referral's or an obligation's case owner (clerk, team), from ``case_refs``; None
+    when not known."""
+    if row["owner_clerk"] or row["owner_team"]:
+        return row["owner_clerk"], row["owner_team"]
+    return (row["clerk_id"], None) if row["clerk_id"] else None
 
 
 @dataclass
@@ -93,7 +107,7 @@ class Scheduler:
                 return result
             outcomes = await asyncio.gather(
                 *(self.followups.advance(r["aggregate_id"], r["kind"], now, Consent(
-                    contact=r["contact"] is not False, erased=r["erased"] is True))
+                    contact=r["contact"] is not False, erased=r["erased"] is True), _owner(r))
                   for r in rows),
                 return_exceptions=True)
             timers: list[tuple[UUID, str, datetime | None, int]] = []

@@ -16,12 +16,13 @@ import asyncpg
 from fastapi import APIRouter, Depends, Query, Request, status
 
 from services.intake import commands as c
-from services.intake import queries
+from services.intake import plan_views, queries
 from services.intake.application import Intake
+from services.intake.plan_api import named
 from services.intake.projections import CONSUMER
 from services.intake.queries import CaseFilter, CaseList, CasePublic
 from shared.catalogue import Catalogue, ServiceItem
-from shared.contracts.vocabulary import Channel
+from shared.contracts.vocabulary import Channel, Urgency
 from shared.http.auth import Staff, center_filter, check_center
 from shared.http.dependencies import After, PoolDep, SettingsDep, Write, WrittenPublic
 from shared.http.errors import ERRORS, problem
@@ -101,12 +102,30 @@ async def take_action(case_id: UUID, body: c.TakeAction, request: Request, write
         case_id, body, write.actor, write.key, write.expected_version))
 
 
+@cases.post("/{case_id}/handover", response_model=WrittenPublic,
+            summary="Hand the case to another clerk or team (首问负责制: the first clerk stays "
+                    "accountable)")
+async def hand_over(case_id: UUID, body: c.HandOverCase, request: Request, write: Write,
+                    staff: Staff) -> WrittenPublic:
+    return WrittenPublic.of(await _use_cases(request).hand_over(
+        case_id, body, write.actor, write.key, write.expected_version))
+
+
 @cases.post("/{case_id}/deadlines", response_model=WrittenPublic,
             summary="Step 4: a deadline that must not be missed")
 async def note_deadline(case_id: UUID, body: c.NoteDeadline, request: Request, write: Write,
                         staff: Staff) -> WrittenPublic:
     return WrittenPublic.of(await _use_cases(request).note_deadline(
         case_id, body, write.actor, write.key, write.expected_version))
+
+
+@cases.post("/{case_id}/due-date", response_model=WrittenPublic,
+            summary="Move the case's due date, with the reason (the case's clerk or a "
+                    "supervisor)")
+async def move_due_date(case_id: UUID, body: c.MoveDueDate, request: Request, write: Write,
+                        staff: Staff) -> WrittenPublic:
+    return WrittenPublic.of(await _use_cases(request).move_due_date(
+        case_id, body, staff, write.key, write.expected_version))
 
 
 @cases.post("/{case_id}/obligations", response_model=WrittenPublic,
@@ -141,26 +160,49 @@ async def record_visit(body: c.RecordVisit, request: Request, write: Write,
     return WrittenPublic.of(await _use_cases(request).record_visit(body, write.actor,
                                                                 write.key))
 
+def _today(request: Request, settings: Settings) -> date:
+    """The center's today, on the service's clock."""
+    return request.app.state.runtime.clock.now().astimezone(settings.tz).date()
+
+
+@cases.post("/{case_id}/guidance-sessions", response_model=WrittenPublic,
+            summary="Employment aid: a guidance session (职业指导), one guidance visit")
+async def hold_guidance_session(case_id: UUID, body: c.HoldGuidanceSession, request: Request,
+                                write: Write, staff: Staff) -> WrittenPublic:
+    return WrittenPublic.of(await _use_cases(request).hold_guidance_session(
+        case_id, body, write.actor, write.key, write.expected_version))
+
+
+@cases.post("/{case_id}/placement", response_model=WrittenPublic,
+            summary="Employment aid: the beneficiary is in work (employer type, never name)")
+async def record_placement(case_id: UUID, body: c.RecordPlacement, request: Request,
+                           write: Write, staff: Staff) -> WrittenPublic:
+    return WrittenPublic.of(await _use_cases(request).record_placement(
+        case_id, body, write.actor, write.key, write.expected_version))
+
 
 async def _wait(pool: asyncpg.Pool, settings: Settings, after: int | None) -> None:
     await wait_for_write(pool, settings, CONSUMER, "intake", after)
 
 
-@cases.get("/{case_id}", response_model=CasePublic, summary="A case with its full timeline")
+@cases.get("/{case_id}", response_model=CasePublic,
+           summary="A case with its full timeline, who acted for whom, and its plans")
 async def get_case(case_id: UUID, pool: PoolDep, settings: SettingsDep, staff: Staff,
-                   after: After = None) -> CasePublic:
+                   cat: CatalogueDep, after: After = None) -> CasePublic:
     await _wait(pool, settings, after)
+    await wait_for_write(pool, settings, plan_views.CONSUMER, "intake", after)
     case = await queries.case(pool, case_id)
     if case is None:
         raise problem(404, "not_found", f"case {case_id} not found", id=str(case_id))
     check_center(staff, case.center_id)
+    named(case.plans, cat)
     return case
 
 
 @cases.get("", response_model=CaseList,
            summary="Cases by center, status, service item and date, newest first")
 async def list_cases(
-    pool: PoolDep, settings: SettingsDep, staff: Staff,
+    request: Request, pool: PoolDep, settings: SettingsDep, staff: Staff,
     center_id: Annotated[str | None, Query(max_length=64)] = None,
     status_: Annotated[str | None, Query(alias="status", pattern="^(open|resolved)$")] = None,
     service_item: Annotated[str | None, Query(max_length=64)] = None,
@@ -170,6 +212,12 @@ async def list_cases(
         "The clerk who opened the case (the counter page: the clerk's own open cases)"))] = None,
     opened_from: date | None = None,
     opened_to: date | None = None,
+    due_before: Annotated[date | None, Query(description=(
+        "Cases whose due date (办结时限) is before this day"))] = None,
+    overdue: Annotated[bool, Query(description=(
+        "Only open cases past their due date (before the center's today)"))] = False,
+    urgency: Annotated[list[Urgency] | None, Query(description=(
+        "The urgency noted at step 2; repeat for several"))] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
     after: After = None,
@@ -178,7 +226,9 @@ async def list_cases(
     given = CaseFilter(center_id=center_filter(staff, center_id), status=status_,
                        service_item=service_item, channel=channel.value if channel else None,
                        resident_id=resident_id, clerk_id=clerk_id, opened_from=opened_from,
-                       opened_to=opened_to, cursor=cursor)
+                       opened_to=opened_to, due_before=due_before,
+                       overdue_on=_today(request, settings) if overdue else None,
+                       urgency=tuple(u.value for u in urgency or ()), cursor=cursor)
     return await queries.cases(pool, settings.center_timezone, given, limit)
 
 

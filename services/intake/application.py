@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID, uuid5
 
@@ -13,18 +13,28 @@ import structlog
 from eventsourcing.domain import Aggregate
 
 from services.intake import commands as c
-from services.intake.domain import Case, Resident, Visit, case_id_for, visit_id_for
+from services.intake.domain import (
+    Case,
+    DueCandidate,
+    Resident,
+    Visit,
+    case_id_for,
+    visit_id_for,
+)
 from services.intake.presence import Standing
 from services.intake.vault import Access, Fact, Registered, ResidentData, Vault
 from shared.catalogue import Catalogue
+from shared.contracts.vocabulary import DueCause, DueSource
 from shared.eventstore.application import ServiceApplication
 from shared.eventstore.command_path import CommandPath
 from shared.eventstore.group_commit import GroupCommitter, Unit, Written
+from shared.kernel.calendar import WorkingCalendar, covered
 from shared.kernel.clock import Clock
 from shared.kernel.errors import AlreadyDoneError, CommandError, Forbidden, InvalidCommand
 from shared.kernel.meta import Meta, meta_for
 from shared.kernel.moments import Moments
 from shared.kernel.scrubbing import KNOWN_PERSON
+from shared.runtime.calendars import Calendars
 from shared.security.principals import Principal, Role
 
 if TYPE_CHECKING:
@@ -33,6 +43,8 @@ if TYPE_CHECKING:
 log = structlog.get_logger("sixstep.intake")
 
 CHILD_NAMESPACE = UUID("8d3f2e61-4b7a-4c0e-9f15-2a6b7c8d9e0f")
+EMPLOYMENT_CATEGORY = "employment"
+"""The catalogue category whose cases are employment aid (guidance sessions, placements)."""
 
 
 class IntakeApplication(ServiceApplication):
@@ -69,15 +81,46 @@ class Intake:
     from the vault, so that a command's free text is scrubbed of that resident's own name,
     phone, ID number and address (``known_people.py``); without it the scrubber's patterns
     still apply. ``moments``: the window a command's ``occurred_at`` and days must lie in;
-    ``clock``: the service's now."""
+    ``clock``: the service's now. ``calendars``: the process's working-day calendars, on
+    which a case's due date (办结时限) is worked out; without them (benchmarks of the write
+    path alone) cases get no due date."""
 
     def __init__(self, committer: GroupCommitter, catalogue: Catalogue,
                  vault: Vault | None = None, *, known: KnownPeople | None = None,
-                 moments: Moments | None = None, clock: Clock | None = None) -> None:
+                 moments: Moments | None = None, clock: Clock | None = None,
+                 calendars: Calendars | None = None) -> None:
         self.path = CommandPath(committer, clock, moments)
         self.catalogue = catalogue
         self.vault = vault
         self.known = known
+        self.calendars = calendars
+
+    # -- the due date: candidates worked out on the center's calendar -----------------------
+
+    def _calendar(self, case: Case) -> WorkingCalendar | None:
+        return self.calendars.for_center(case.center_id) if self.calendars else None
+
+    def _item_due(self, case: Case, service_item: str, meta: Meta) -> DueCandidate | None:
+        """The item's usual working days counted from the day of guidance (0: that day, or
+        the next working day when guidance falls on a day off)."""
+        calendar, item = self._calendar(case), self.catalogue.get(service_item)
+        if calendar is None or item is None:
+            return None
+        start = calendar.local_day(meta["occurred_at"])
+        due_on: date = covered(lambda: calendar.add_working_days(start, item.typical_days))
+        return DueCandidate(due_on, DueSource.ITEM_DAYS, DueCause.GUIDANCE,
+                            calendar.basis_of(start, due_on), counted_from=start,
+                            working_days=item.typical_days)
+
+    def _day_due(self, case: Case, day: date, source: DueSource,
+                 cause: DueCause) -> DueCandidate | None:
+        """A given day (promised, a deadline) as a due date: 422 ``calendar_out_of_range``
+        when the calendar does not cover it."""
+        calendar = self._calendar(case)
+        if calendar is None:
+            return None
+        covered(lambda: calendar.is_working_day(day))
+        return DueCandidate(day, source, cause, calendar.basis_of(day))
 
     def _known_item(self, code: str) -> None:
         if self.catalogue.get(code) is None:
@@ -98,13 +141,27 @@ class Intake:
         case_id = case_id_for(cmd.center_id, key)
         meta = self.path.meta(actor, key, cmd, center_id=cmd.center_id, case_id=case_id)
         basis: Standing | None = None
+        applicant_basis: Standing | None = None
+        applicant_id = cmd.applicant_id or cmd.resident_id
         if cmd.resident_id is not None:
-            basis = await self._admit(cmd, case_id, principal, purpose)
+            basis = await self._admit(cmd, cmd.resident_id, case_id, principal, purpose)
+            applicant_basis = basis
+        if applicant_id is not None and applicant_id != cmd.resident_id:
+            # Acting for someone (代办): the applicant is present (or registered here) too,
+            # and the vault keeps how they are related and the proof seen.
+            applicant_basis = await self._admit(cmd, applicant_id, case_id, principal,
+                                                "applicant acting for a resident")
+            assert self.vault is not None and principal is not None
+            assert cmd.resident_id is not None
+            await self.vault.record_relation(
+                case_id, cmd.center_id, applicant_id, cmd.resident_id, cmd.relation.value,
+                cmd.proof_seen.value, Access(principal, purpose, cmd.correlation_id))
         return await self.path.create(case_id, "CaseOpened", key, lambda: Case(
             id=case_id, center_id=cmd.center_id, counter_id=cmd.counter_id, clerk_id=clerk_id,
             channel=cmd.channel.value, service_item=cmd.service_item,
             resident_id=cmd.resident_id, resident_basis=basis.value if basis else None,
-            meta=meta))
+            applicant_id=applicant_id,
+            applicant_basis=applicant_basis.value if applicant_basis else None, meta=meta))
 
     async def record_visit(self, cmd: c.RecordVisit, actor: str, key: str) -> Written:
         """A trip to the center, once per key; the case it names must be one of the caller's
@@ -132,20 +189,20 @@ class Intake:
         return await self.path.committer.submit(
             run, [visit_id] if cmd.case_id is None else [visit_id, cmd.case_id])
 
-    async def _admit(self, cmd: c.OpenCase, case_id: UUID, principal: Principal | None,
-                     purpose: str) -> Standing:
-        """The standing on which the case names its resident (the vault's rule), or the
-        vault's refusal. A retried opening whose case already names the resident is let
-        through, whatever has expired since: the first attempt was admitted."""
-        assert cmd.resident_id is not None
+    async def _admit(self, cmd: c.OpenCase, resident_id: UUID, case_id: UUID,
+                     principal: Principal | None, purpose: str) -> Standing:
+        """The standing on which the case names ``resident_id`` (its beneficiary or its
+        applicant: the vault's rule), or the vault's refusal. A retried opening whose case
+        already names the resident is let through, whatever has expired since: the first
+        attempt was admitted."""
         if self.vault is None or principal is None:
             raise InvalidCommand("a case opened here cannot name a resident",
                                  field="resident_id")
         try:
-            return await self.vault.admit_case(cmd.resident_id, Access(
+            return await self.vault.admit_case(resident_id, Access(
                 principal, purpose, cmd.correlation_id))
         except CommandError:
-            basis = await self.vault.case_basis(case_id, cmd.resident_id)
+            basis = await self.vault.case_basis(case_id, resident_id)
             if basis is None:
                 raise
             return basis
@@ -185,24 +242,84 @@ class Intake:
             self._known_item(cmd.service_item)
         return await self._on_case(
             case_id, "GuidanceGiven", cmd, actor, key, expected_version,
-            lambda case, meta: case.give_guidance(
-                cmd.service_item or case.service_item, cmd.policy_basis,
-                cmd.eligibility.value, cmd.promised, cmd.missing_documents, meta))
+            lambda case, meta: self._guide(case, cmd, meta))
+
+    def _guide(self, case: Case, cmd: c.GiveGuidance, meta: Meta) -> None:
+        item = cmd.service_item or case.service_item
+        due = [self._item_due(case, item, meta)]
+        if cmd.promised_on is not None:
+            due.append(self._day_due(case, cmd.promised_on, DueSource.PROMISED,
+                                     DueCause.PROMISED))
+        case.give_guidance(item, cmd.policy_basis, cmd.eligibility.value, cmd.promised,
+                           cmd.missing_documents, meta, [d for d in due if d is not None])
 
     async def take_action(self, case_id: UUID, cmd: c.TakeAction, actor: str,
                           key: str | None, expected_version: int | None = None) -> Written:
         return await self._on_case(
             case_id, "ActionTaken", cmd, actor, key, expected_version,
-            lambda case, meta: case.take_action(cmd.kind.value, cmd.description,
-                                                cmd.referred_to, meta))
+            lambda case, meta: case.take_action(
+                cmd.kind.value, cmd.description, cmd.referred_to, meta,
+                owner_clerk=cmd.owner_clerk,
+                unit_kind=cmd.unit_kind.value if cmd.unit_kind else None,
+                unit_contact=cmd.unit_contact, within_working_days=cmd.within_working_days))
+
+    async def hand_over(self, case_id: UUID, cmd: c.HandOverCase, actor: str,
+                        key: str | None, expected_version: int | None = None) -> Written:
+        """转办: the command path checks the case is of the caller's center (403)."""
+        return await self._on_case(
+            case_id, "CaseHandedOver", cmd, actor, key, expected_version,
+            lambda case, meta: case.hand_over(cmd.to_clerk, cmd.to_team, cmd.reason, meta))
 
     async def note_deadline(self, case_id: UUID, cmd: c.NoteDeadline, actor: str,
                             key: str | None, expected_version: int | None = None) -> Written:
         deadline_id = child_id(case_id, "deadline", key)
         return await self._on_case(
             case_id, "DeadlineNoted", cmd, actor, key, expected_version,
-            lambda case, meta: case.note_deadline(deadline_id, cmd.due_on, cmd.description,
-                                                  meta))
+            lambda case, meta: case.note_deadline(
+                deadline_id, cmd.due_on, cmd.description, meta,
+                self._day_due(case, cmd.due_on, DueSource.DEADLINE, DueCause.DEADLINE_NOTED)))
+
+    async def replan_due_date(self, case_id: UUID) -> bool:
+        """Count an open case's provisional due date (its item's days) again on the calendar
+        in force (True: recorded), never to a day before today. Exactly once over replicas
+        and reloads: the key names the official schedules (the calendar's fingerprint), and
+        optimistic concurrency settles a race."""
+        if self.calendars is None:
+            return False
+        calendars, now = self.calendars, self.path.now()
+        moved: dict[str, bool] = {}
+
+        def run(unit: Unit) -> Aggregate:
+            moved["yes"] = False  # a batch re-run after a conflict starts again
+            case: Case = unit.get(case_id, "case")
+            due = case.__dict__.get("due", {})
+            if due.get("counted_from") is None or due.get("working_days") is None:
+                return case
+            calendar = calendars.for_center(case.center_id)
+            meta = case.meta_for(meta_for("system:calendar",
+                                          f"calendar:{calendar.fingerprint}", now))
+            start, days = due["counted_from"], due["working_days"]
+            due_on: date = max(covered(lambda: calendar.add_working_days(start, days)),
+                               calendar.local_day(now))
+            moved["yes"] = case.replan_due(due_on, calendar.basis_of(start, due_on).value,
+                                           meta)
+            return case
+
+        await self.path.committer.submit(run, [case_id])
+        return moved.get("yes", False)
+
+    async def move_due_date(self, case_id: UUID, cmd: c.MoveDueDate, principal: Principal,
+                            key: str | None, expected_version: int | None = None) -> Written:
+        """Move a case's due date by hand, with the reason: the case's clerk or a
+        supervisor (403 ``forbidden_case_owner`` for anyone else)."""
+        def move(case: Case, meta: Meta) -> None:
+            case.check_may_move_due(principal.sub, principal.role is Role.SUPERVISOR)
+            due = self._day_due(case, cmd.due_on, DueSource.MOVED, DueCause.MOVED)
+            case.move_due_date(cmd.due_on, cmd.note, due.basis.value if due else "official",
+                               principal.sub, principal.role is Role.SUPERVISOR, meta)
+
+        return await self._on_case(case_id, "CaseDueDateSet", cmd, principal.sub, key,
+                                   expected_version, move)
 
     async def declare_obligation(self, case_id: UUID, cmd: c.DeclareObligation, actor: str,
                                  key: str | None, expected_version: int | None = None
@@ -225,6 +342,32 @@ class Intake:
                           key: str | None, expected_version: int | None = None) -> Written:
         return await self._on_case(case_id, "CaseReopened", cmd, actor, key, expected_version,
                                    lambda case, meta: case.reopen(cmd.reason, meta))
+
+    # -- employment aid (就业援助) ---------------------------------------------------------------
+
+    def is_employment_aid(self, service_item: str) -> bool:
+        """An employment-aid case: its item is of the catalogue's employment category."""
+        item = self.catalogue.get(service_item)
+        return item is not None and item.category == EMPLOYMENT_CATEGORY
+
+    async def hold_guidance_session(self, case_id: UUID, cmd: c.HoldGuidanceSession,
+                                    actor: str, key: str | None,
+                                    expected_version: int | None = None) -> Written:
+        session_id = child_id(case_id, "guidance-session", key)
+        return await self._on_case(
+            case_id, "GuidanceSessionHeld", cmd, actor, key, expected_version,
+            lambda case, meta: case.hold_guidance_session(
+                session_id, cmd.held_on, cmd.counter_id or case.counter_id, cmd.topic.value,
+                cmd.note, self.is_employment_aid(case.service_item), meta))
+
+    async def record_placement(self, case_id: UUID, cmd: c.RecordPlacement, actor: str,
+                               key: str | None, expected_version: int | None = None
+                               ) -> Written:
+        return await self._on_case(
+            case_id, "PlacementRecorded", cmd, actor, key, expected_version,
+            lambda case, meta: case.record_placement(
+                cmd.employed_on, cmd.employer_type.value, cmd.counter_id or case.counter_id,
+                self.is_employment_aid(case.service_item), meta))
 
 
 def child_id(case_id: UUID, kind: str, key: str | None) -> UUID:

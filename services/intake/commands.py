@@ -13,7 +13,13 @@ from shared.contracts.vocabulary import (
     Channel,
     Eligibility,
     Emotion,
+    EmployerType,
+    GuidanceTopic,
     Outcome,
+    ProofSeen,
+    ReferralKind,
+    Relation,
+    StepTiming,
     Urgency,
 )
 
@@ -44,7 +50,34 @@ class OpenCase(_Command):
     service_item: str = Field(pattern=CODE, examples=["SA-HARDSHIP-SUBSIDY"])
     resident_id: UUID | None = Field(None, description=(
         "Opaque id from the resident vault: registered at this center, or looked up here by "
-        "the full ID number moments ago (a presence grant)."))
+        "the full ID number moments ago (a presence grant). The case's beneficiary."))
+    applicant_id: UUID | None = Field(None, description=(
+        "Acting for someone (代办): the resident who applies for the beneficiary "
+        "(``resident_id``), with the same standing at the vault. Default: the beneficiary."))
+    relation: Relation = Field(Relation.SELF, description=(
+        "What the applicant is to the beneficiary (the applicant is the beneficiary's ...)."))
+    proof_seen: ProofSeen = Field(ProofSeen.NONE, description=(
+        "The document the clerk saw that lets the applicant act for the beneficiary; "
+        "required unless the relation is self. Kept in the vault, never on the bus."))
+
+    @model_validator(mode="after")
+    def _acting_for(self) -> OpenCase:
+        if self.relation is Relation.SELF:
+            if self.applicant_id is not None and self.applicant_id != self.resident_id:
+                raise ValueError("relation 'self': the applicant is the beneficiary "
+                                 "(applicant_id is resident_id, or left out)")
+            if self.proof_seen is not ProofSeen.NONE:
+                raise ValueError("relation 'self' needs no proof_seen")
+            return self
+        if self.resident_id is None or self.applicant_id is None:
+            raise ValueError(f"relation {self.relation.value!r}: both the beneficiary "
+                             "(resident_id) and the applicant (applicant_id) are named")
+        if self.applicant_id == self.resident_id:
+            raise ValueError("an applicant acting for someone is another resident than the "
+                             "beneficiary")
+        if self.proof_seen is ProofSeen.NONE:
+            raise ValueError("acting for someone needs the proof the clerk saw (proof_seen)")
+        return self
 
 
 class HearRequest(_Command):
@@ -72,18 +105,51 @@ class GiveGuidance(_Command):
     policy_basis: str = Field(min_length=1, max_length=2000)
     eligibility: Eligibility
     promised: str = Field("", max_length=2000)
+    promised_on: date | None = Field(None, description=(
+        "The day promised to the resident: the case's due date when it is the earliest "
+        "(beside the item's usual working days and a noted deadline)."))
     missing_documents: list[str] = Field(default_factory=list, max_length=50)
 
 
 class TakeAction(_Command):
     kind: ActionKind
     description: str = Field(min_length=1, max_length=2000)
-    referred_to: str | None = Field(None, max_length=200)
+    referred_to: str | None = Field(None, max_length=200, description=(
+        "referred: the unit's name (a window, a street office, the social insurance bureau, "
+        "an employer)."))
+    owner_clerk: str | None = Field(None, pattern=CODE, description=(
+        "escalated: the colleague who is to help (帮办); default the supervisor team."))
+    unit_kind: ReferralKind | None = Field(None, description="referred: what the unit is.")
+    unit_contact: str | None = Field(None, max_length=200, description=(
+        "referred: the unit's contact (a desk, a hotline), never the resident's."))
+    within_working_days: int | None = Field(None, ge=1, le=60, description=(
+        "escalated: help within; referred: reply within (working days); default the "
+        "service's setting."))
+
+
+class HandOverCase(_Command):
+    """转办: hand the case to another clerk or team; the first clerk stays accountable."""
+
+    to_clerk: str | None = Field(None, pattern=CODE)
+    to_team: str | None = Field(None, pattern=CODE)
+    reason: str = Field(min_length=1, max_length=1000)
+
+    @model_validator(mode="after")
+    def _one(self) -> HandOverCase:
+        if (self.to_clerk is None) == (self.to_team is None):
+            raise ValueError("give exactly one of to_clerk and to_team")
+        return self
 
 
 class NoteDeadline(_Command):
     due_on: date
     description: str = Field(min_length=1, max_length=1000)
+
+
+class MoveDueDate(_Command):
+    due_on: date = Field(description="The new due date (earlier or later).")
+    note: str = Field(min_length=1, max_length=1000,
+                      description="Why it moves (kept on the case's timeline, scrubbed).")
 
 
 class DeclareObligation(_Command):
@@ -118,3 +184,59 @@ class RecordVisit(_Command):
                                description="The queue ticket's number.")
     wait_minutes: int | None = Field(None, ge=0, le=1440,
                                      description="Minutes waited before being called.")
+
+
+class HoldGuidanceSession(_Command):
+    """Employment aid: a guidance session (职业指导) with the case's beneficiary."""
+
+    held_on: date
+    topic: GuidanceTopic = GuidanceTopic.CAREER_GUIDANCE
+    counter_id: str | None = Field(None, pattern=CODE, description=(
+        "The studio or counter that held it; default the case's counter."))
+    note: str | None = Field(None, max_length=1000)
+
+
+class RecordPlacement(_Command):
+    """Employment aid: the beneficiary is in work (the employer's kind, never its name)."""
+
+    employed_on: date
+    employer_type: EmployerType
+    counter_id: str | None = Field(None, pattern=CODE, description=(
+        "The studio or counter credited; default the case's counter."))
+
+
+class PlanStep(BaseModel):
+    """One step of a plan as the clerk writes it down."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    service_item: str = Field(pattern=CODE, examples=["SI-FLEXIBLE-CONTRIBUTION-SUSPENSION"])
+    effective_on: date = Field(description="The day it takes effect (a month step: any day "
+                                           "of the month; its first day stands for it).")
+    timing: StepTiming = StepTiming.DAY
+    depends_on: int | None = Field(None, ge=1, description=(
+        "The place (1 first) of the step that must come first."))
+    case_id: UUID | None = Field(None, description="The case that carries it, once open.")
+    what: str = Field(min_length=1, max_length=1000,
+                      description="What happens at this step, in plain words.")
+
+
+class DrawUpPlan(_Command):
+    """A plan for one beneficiary, with its steps in order."""
+
+    center_id: str = Field(pattern=CODE)
+    counter_id: str = Field(pattern=CODE)
+    resident_id: UUID = Field(description="The beneficiary: registered here or present.")
+    title: str = Field(min_length=1, max_length=500)
+    steps: list[PlanStep] = Field(min_length=1, max_length=30)
+
+
+class AddPlanStep(_Command, PlanStep):
+    """One more step at the end of a plan."""
+
+
+class LinkCase(_Command):
+    """A case opened after its step was planned now carries it."""
+
+    step: int = Field(ge=1, description="The step's place in the plan (1 first).")
+    case_id: UUID

@@ -3,6 +3,7 @@ and the Resident (what the log knows of a resident of the vault: consent and era
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 from uuid import UUID, uuid5
@@ -10,8 +11,16 @@ from uuid import UUID, uuid5
 from eventsourcing.domain import Aggregate, CanMutateAggregate, event
 from eventsourcing.utils import get_topic
 
-from shared.contracts.vocabulary import ActionKind, Emotion, Outcome
-from shared.kernel.errors import InvalidCommand, RuleViolated
+from shared.contracts.vocabulary import (
+    ActionKind,
+    Basis,
+    DueCause,
+    DueSource,
+    Emotion,
+    Outcome,
+    ReferralKind,
+)
+from shared.kernel.errors import CommandError, InvalidCommand, RuleViolated
 from shared.kernel.idempotency import RemembersCommands
 from shared.kernel.meta import Meta
 
@@ -23,6 +32,26 @@ def case_id_for(center_id: str, idempotency_key: str) -> UUID:
     return uuid5(CASE_NAMESPACE, f"{center_id}\x1f{idempotency_key}")
 
 
+@dataclass(frozen=True)
+class DueCandidate:
+    """A day the case could be due by, from one source, worked out on the calendar by the use
+    case (``application.py``): the domain keeps the earliest (``Case.consider_due``)."""
+
+    due_on: date
+    source: DueSource
+    cause: DueCause
+    basis: Basis
+    counted_from: date | None = None
+    working_days: int | None = None
+
+
+class NotCaseOwner(CommandError):
+    """Only the case's clerk or a supervisor moves a case's due date."""
+
+    status = 403
+    code = "forbidden_case_owner"
+
+
 class Case(RemembersCommands):
     """One resident's affair at one center, from the first word to the resolution."""
 
@@ -31,22 +60,32 @@ class Case(RemembersCommands):
     @event("CaseOpened")
     def __init__(self, id: UUID, center_id: str, counter_id: str, clerk_id: str,
                  channel: str, service_item: str, resident_id: UUID | None, meta: Meta,
-                 resident_basis: str | None = None) -> None:
+                 resident_basis: str | None = None, applicant_id: UUID | None = None,
+                 applicant_basis: str | None = None) -> None:
         """``resident_basis``: the vault's standing for naming the resident (registration or
         presence_grant); None for a case without a resident, and for cases opened before the
-        vault checked it (their events have no such attribute)."""
+        vault checked it (their events have no such attribute). ``resident_id`` is the
+        beneficiary; ``applicant_id`` who applied for them (代办), the beneficiary when they
+        came for themselves (and for cases opened before v3, None here)."""
         self.center_id = center_id
         self.counter_id = counter_id
         self.clerk_id = clerk_id
         self.channel = channel
         self.service_item = service_item
         self.resident_id = resident_id
+        self.applicant_id = applicant_id or resident_id
+        self.guidance_sessions: set[UUID] = set()
+        self.placed = False
         self.status = "open"
+        self.owner_clerk: str | None = clerk_id  # who does the work now (首问: clerk_id)
+        self.owner_team: str | None = None
         self.heard = False
         self.understood = False
         self.emotion: str | None = None
         self.deadlines: set[UUID] = set()
         self.obligations: set[UUID] = set()
+        self.due_on: date | None = None
+        self.due: dict[str, Any] = {}  # the latest CaseDueDateSet: source, basis, counting
         self.commands: dict[str, tuple[str, int]] = {}
         self._remember(meta, "CaseOpened", created=True)
 
@@ -115,12 +154,17 @@ class Case(RemembersCommands):
     # -- step 3: guide ----------------------------------------------------------------------
 
     def give_guidance(self, service_item: str, policy_basis: str, eligibility: str,
-                      promised: str, missing_documents: list[str], meta: Meta) -> None:
+                      promised: str, missing_documents: list[str], meta: Meta,
+                      due: list[DueCandidate] | None = None) -> None:
+        """``due``: the item's usual working days counted from today, and the date promised
+        to the resident when one was: the earliest becomes the due date unless it is
+        already earlier."""
         self.check_open()
         self.check_heard("guide")
         self._guided(service_item=service_item, policy_basis=policy_basis,
                      eligibility=eligibility, promised=promised,
                      missing_documents=missing_documents, meta=meta)
+        self.consider_due(due or [], meta)
 
     @event("GuidanceGiven")
     def _guided(self, service_item: str, policy_basis: str, eligibility: str, promised: str,
@@ -131,24 +175,133 @@ class Case(RemembersCommands):
     # -- step 4: serve ----------------------------------------------------------------------
 
     def take_action(self, kind: str, description: str, referred_to: str | None,
-                    meta: Meta) -> None:
+                    meta: Meta, owner_clerk: str | None = None, unit_kind: str | None = None,
+                    unit_contact: str | None = None,
+                    within_working_days: int | None = None) -> None:
+        """An action; an escalation (帮办) may name the colleague who is to help
+        (``owner_clerk``, else the supervisor team); a referral (派单) names the unit
+        (``referred_to``, ``unit_kind``) and may give its contact. ``within_working_days``:
+        the help task's or the reply's deadline."""
         self.check_open()
         self.check_heard("serve")
         if kind == ActionKind.REFERRED and not referred_to:
             raise InvalidCommand("a referral names where the resident was referred to",
                                  field="referred_to")
+        if owner_clerk is not None and kind != ActionKind.ESCALATED:
+            raise InvalidCommand("only an escalation names a colleague to help",
+                                 field="owner_clerk")
+        if kind != ActionKind.REFERRED and (unit_kind or unit_contact):
+            raise InvalidCommand("only a referral names a unit's kind and contact",
+                                 field="unit_kind" if unit_kind else "unit_contact")
+        if within_working_days is not None and kind not in (ActionKind.ESCALATED,
+                                                            ActionKind.REFERRED):
+            raise InvalidCommand("only an escalation or a referral has a deadline",
+                                 field="within_working_days")
+        if kind == ActionKind.REFERRED and unit_kind is None:
+            unit_kind = ReferralKind.OTHER.value
         self._acted(kind=kind, description=description, referred_to=referred_to,
-                    meta=meta)
+                    owner_clerk=owner_clerk, unit_kind=unit_kind, unit_contact=unit_contact,
+                    within_working_days=within_working_days, meta=meta)
 
     @event("ActionTaken")
-    def _acted(self, kind: str, description: str, referred_to: str | None, meta: Meta) -> None:
+    def _acted(self, kind: str, description: str, referred_to: str | None, meta: Meta,
+               owner_clerk: str | None = None, unit_kind: str | None = None,
+               unit_contact: str | None = None, within_working_days: int | None = None) -> None:
         self._remember(meta, "ActionTaken")
 
+    def hand_over(self, to_clerk: str | None, to_team: str | None, reason: str,
+                  meta: Meta) -> None:
+        """转办 under 首问负责制: the work goes to another clerk or team; the first clerk
+        (``clerk_id``) stays accountable."""
+        self.check_open()
+        if (to_clerk is None) == (to_team is None):
+            raise InvalidCommand("hand the case to exactly one clerk or one team",
+                                 field="to_clerk")
+        if (to_clerk, to_team) == (self.owner_clerk, self.owner_team):
+            raise RuleViolated("the case is already theirs", rule="same_owner",
+                               owner=to_clerk or to_team)
+        self._handed_over(to_clerk=to_clerk, to_team=to_team, from_clerk=self.owner_clerk,
+                          from_team=self.owner_team, first_clerk=self.clerk_id, reason=reason,
+                          meta=meta)
+
+    @event("CaseHandedOver")
+    def _handed_over(self, to_clerk: str | None, to_team: str | None, from_clerk: str | None,
+                     from_team: str | None, first_clerk: str, reason: str,
+                     meta: Meta) -> None:
+        self.owner_clerk, self.owner_team = to_clerk, to_team
+        self._remember(meta, "CaseHandedOver")
+
     def note_deadline(self, deadline_id: UUID, due_on: date, description: str,
-                      meta: Meta) -> None:
+                      meta: Meta, due: DueCandidate | None = None) -> None:
+        """``due``: the deadline as a due date (it wins when it is the earliest)."""
         self.check_open()
         self._deadline_noted(deadline_id=deadline_id, due_on=due_on,
                              description=description, meta=meta)
+        self.consider_due([due] if due is not None else [], meta)
+
+    # -- the due date (办结时限) -------------------------------------------------------------
+
+    def consider_due(self, candidates: list[DueCandidate], meta: Meta) -> bool:
+        """The earliest candidate becomes the due date when there is none yet or it is
+        earlier: an automatic source never puts a due date later (only a person does, with
+        a reason: ``move_due_date``). True when a ``CaseDueDateSet`` was recorded."""
+        if not candidates:
+            return False
+        best = min(candidates, key=lambda c: c.due_on)  # ties: the first given
+        if self.due_on is not None and best.due_on >= self.due_on:
+            return False
+        self._due_date_set(due_on=best.due_on, source=best.source.value,
+                           cause=best.cause.value, basis=best.basis.value,
+                           previous_due_on=self.due_on, counted_from=best.counted_from,
+                           working_days=best.working_days, note=None, meta=meta)
+        return True
+
+    def check_may_move_due(self, actor: str, supervisor: bool) -> None:
+        # 首问负责制: the first clerk stays accountable, the one it was handed to does the work.
+        if not supervisor and actor not in (self.clerk_id, self.owner_clerk):
+            raise NotCaseOwner("only the case's clerk (first or current) or a supervisor moves "
+                               "its due date", clerk_id=self.clerk_id,
+                               owner_clerk=self.owner_clerk, actor=actor)
+
+    def move_due_date(self, due_on: date, note: str, basis: str, actor: str, supervisor: bool,
+                      meta: Meta) -> None:
+        self.check_open()
+        self.check_may_move_due(actor, supervisor)
+        if not note.strip():
+            raise InvalidCommand("moving a due date needs the reason", field="note")
+        if due_on == self.due_on:
+            raise InvalidCommand("the case is already due on that day", field="due_on",
+                                 due_on=due_on.isoformat())
+        self._due_date_set(due_on=due_on, source=DueSource.MOVED.value,
+                           cause=DueCause.MOVED.value, basis=basis,
+                           previous_due_on=self.due_on, counted_from=None, working_days=None,
+                           note=note, meta=meta)
+
+    def replan_due(self, due_on: date, basis: str, meta: Meta) -> bool:
+        """The item's usual working days counted again on the calendar in force, once an
+        official schedule replaced the provisional year they were counted on: recorded
+        (``cause: calendar_published``) when the day or its basis changes. Only an open
+        case's provisional due date from its item's days is re-planned; a promised day, a
+        deadline or a day set by hand is a day, whatever the calendar."""
+        due = self.__dict__.get("due", {})
+        if (self.status != "open" or due.get("source") != DueSource.ITEM_DAYS
+                or due.get("basis") != Basis.PROVISIONAL
+                or (due_on, basis) == (self.due_on, due.get("basis"))):
+            return False
+        self._due_date_set(due_on=due_on, source=DueSource.ITEM_DAYS.value,
+                           cause=DueCause.CALENDAR_PUBLISHED.value, basis=basis,
+                           previous_due_on=self.due_on, counted_from=due["counted_from"],
+                           working_days=due["working_days"], note=None, meta=meta)
+        return True
+
+    @event("CaseDueDateSet")
+    def _due_date_set(self, due_on: date, source: str, cause: str, basis: str,
+                      previous_due_on: date | None, counted_from: date | None,
+                      working_days: int | None, note: str | None, meta: Meta) -> None:
+        self.due_on = due_on
+        self.due = {"source": source, "basis": basis, "counted_from": counted_from,
+                    "working_days": working_days}
+        self._remember(meta, "CaseDueDateSet")
 
     @event("DeadlineNoted")
     def _deadline_noted(self, deadline_id: UUID, due_on: date, description: str,
@@ -169,6 +322,49 @@ class Case(RemembersCommands):
                              next_due_on: date, meta: Meta) -> None:
         self.obligations.add(obligation_id)
         self._remember(meta, "ObligationDeclared")
+
+    # -- employment aid (就业援助): guidance sessions and the placement ---------------------------
+
+    @staticmethod
+    def check_employment_aid(is_employment_aid: bool) -> None:
+        if not is_employment_aid:
+            raise RuleViolated("guidance sessions and placements are recorded on an "
+                               "employment-aid case (an item of the employment category)",
+                               rule="employment_aid_only")
+
+    def hold_guidance_session(self, session_id: UUID, held_on: date, counter_id: str,
+                              topic: str, note: str | None, is_employment_aid: bool,
+                              meta: Meta) -> None:
+        self.check_employment_aid(is_employment_aid)
+        if self.resident_id is None:
+            raise RuleViolated("a guidance session is held with a resident; the case names "
+                               "none", rule="resident_needed")
+        self._guidance_session_held(session_id=session_id, held_on=held_on,
+                                    counter_id=counter_id, topic=topic, note=note, meta=meta)
+
+    @event("GuidanceSessionHeld")
+    def _guidance_session_held(self, session_id: UUID, held_on: date, counter_id: str,
+                               topic: str, note: str | None, meta: Meta) -> None:
+        self.guidance_sessions.add(session_id)
+        self._remember(meta, "GuidanceSessionHeld")
+
+    def record_placement(self, employed_on: date, employer_type: str, counter_id: str,
+                         is_employment_aid: bool, meta: Meta) -> None:
+        self.check_employment_aid(is_employment_aid)
+        if self.resident_id is None:
+            raise RuleViolated("a placement is a resident's; the case names none",
+                               rule="resident_needed")
+        if self.placed:
+            raise RuleViolated("the placement of this case is recorded already",
+                               rule="placed_once")
+        self._placement_recorded(employed_on=employed_on, employer_type=employer_type,
+                                 counter_id=counter_id, meta=meta)
+
+    @event("PlacementRecorded")
+    def _placement_recorded(self, employed_on: date, employer_type: str, counter_id: str,
+                            meta: Meta) -> None:
+        self.placed = True
+        self._remember(meta, "PlacementRecorded")
 
     def resolve(self, outcome: str, explanation: str, emotion_defused: bool | None,
                 meta: Meta, emotion_on_leaving: str | None = None) -> None:

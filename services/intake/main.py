@@ -7,13 +7,16 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
-from services.intake import pages, vault_migration
+from services.intake import pages, plan_views, vault_migration
 from services.intake.api import cases, catalogue, visits
 from services.intake.application import Intake, IntakeApplication, Residents
 from services.intake.known_people import KnownPeople
 from services.intake.lookup_limits import LookupGuard
 from services.intake.open311.routes import router as open311
+from services.intake.plan_api import plans
+from services.intake.planning import Plans
 from services.intake.projections import CONSUMER, DDL, CaseProjection
+from services.intake.replanning import Replanning
 from services.intake.residents import audit, residents
 from services.intake.sealing import Sealer
 from services.intake.vault import DDL as VAULT_DDL
@@ -22,6 +25,7 @@ from shared.catalogue import load_catalogue
 from shared.http.app import install_surface, new_app, serve
 from shared.kernel.clock import Clock, SystemClock
 from shared.kernel.moments import Moments
+from shared.runtime.calendars import Calendars
 from shared.runtime.lifecycle import start_runtime, stop_runtime
 from shared.runtime.metrics import Metrics
 from shared.settings import Settings
@@ -35,6 +39,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     set it."""
     clock_ = clock or SystemClock()
     catalogue_ = load_catalogue(settings.catalogue_paths)
+    calendars = Calendars(settings)  # a bad holidays file or office hours stop us here
     sealer = Sealer.from_settings(settings)
     metrics = Metrics(SERVICE)
     guard = LookupGuard(settings, metrics.registry)
@@ -46,7 +51,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = await start_runtime(settings, SERVICE, IntakeApplication,
-                                      [*DDL, *VAULT_DDL], metrics)
+                                      [*DDL, *VAULT_DDL, *plan_views.DDL], metrics, calendars)
         app.state.runtime = runtime
         app.state.pool = runtime.pool
         vault = Vault(runtime.pool, sealer, policy, clock_)
@@ -55,14 +60,23 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         app.state.vault = vault
         app.state.intake = Intake(runtime.committer, catalogue_, vault,
                                   known=KnownPeople(runtime.application, vault),
-                                  moments=Moments.from_settings(settings), clock=clock_)
+                                  moments=Moments.from_settings(settings), clock=clock_,
+                                  calendars=calendars)
+        app.state.plans = Plans(app.state.intake.path, catalogue_, vault)
         app.state.residents = use_cases = Residents(runtime.committer, vault)
+        # An official schedule replaced a provisional year: due dates counted on it again.
+        replanning = Replanning(runtime.pool, app.state.intake)
+        runtime.calendar_hooks["intake"] = replanning.run
         # Consent and erasures the log has not learnt yet (a crash, or residents registered
         # before they went on the log): published once, by the workers, who also forget
         # presence grants long over.
         runtime.start_worker("residents-upkeep", use_cases.keep_up)
         runtime.add_consumer(CONSUMER, CaseProjection(),
                              [f"{settings.subject_prefix}.intake.*.*"])
+        if runtime.runs_workers:  # a file added or the package upgraded while we were down
+            await replanning.run()
+        runtime.add_consumer(plan_views.CONSUMER, plan_views.PlanProjection(),
+                             plan_views.READ_MODEL.subjects(settings))
         try:
             yield
         finally:
@@ -80,6 +94,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     app.include_router(cases)
     app.include_router(catalogue)
     app.include_router(visits)
+    app.include_router(plans)
     app.include_router(residents)
     app.include_router(audit)
     app.include_router(open311)

@@ -30,6 +30,18 @@ DDL = [
     " projected_at timestamptz NOT NULL DEFAULT clock_timestamp(), resident_basis text)",
     # CaseOpened v2: on which standing the case names its resident (the vault's rule).
     "ALTER TABLE cases ADD COLUMN IF NOT EXISTS resident_basis text",
+    # CaseDueDateSet: the due date (办结时限) in force, what it rests on, and where it came from.
+    "ALTER TABLE cases ADD COLUMN IF NOT EXISTS due_on date",
+    "ALTER TABLE cases ADD COLUMN IF NOT EXISTS due_basis text",
+    "ALTER TABLE cases ADD COLUMN IF NOT EXISTS due_source text",
+    "CREATE INDEX IF NOT EXISTS cases_center_due ON cases (center_id, status, due_on)",
+    # CaseHandedOver: who does the work now (null: the first clerk, clerk_id).
+    "ALTER TABLE cases ADD COLUMN IF NOT EXISTS owner_clerk text",
+    "ALTER TABLE cases ADD COLUMN IF NOT EXISTS owner_team text",
+    "CREATE INDEX IF NOT EXISTS cases_owner_status ON cases (center_id, owner_clerk, status)"
+    " WHERE owner_clerk IS NOT NULL",
+    # CaseOpened v3: the applicant, when another resident acts for the beneficiary (代办).
+    "ALTER TABLE cases ADD COLUMN IF NOT EXISTS applicant_id uuid",
     "CREATE INDEX IF NOT EXISTS cases_center_opened ON cases (center_id, opened_at DESC)",
     "CREATE INDEX IF NOT EXISTS cases_center_status ON cases (center_id, status)",
     "CREATE INDEX IF NOT EXISTS cases_item ON cases (service_item)",
@@ -46,7 +58,8 @@ DDL = [
 STAGES = {
     "RequestHeard": "heard", "RequestRestated": "restated", "ConcernsNoted": "concerns_noted",
     "GuidanceGiven": "guided", "ActionTaken": "served", "DeadlineNoted": None,
-    "ObligationDeclared": None, "CaseResolved": "resolved", "CaseReopened": "reopened",
+    "ObligationDeclared": None, "CaseDueDateSet": None, "CaseResolved": "resolved",
+    "CaseReopened": "reopened", "CaseHandedOver": None,
 }
 
 
@@ -65,6 +78,11 @@ def _patch(patch: dict[str, Any], e: Envelope) -> None:
         due = date.fromisoformat(p["due_on"])
         if patch.get("next_deadline") is None or due < patch["next_deadline"]:
             patch["next_deadline"] = due
+    elif e.type == "CaseDueDateSet":
+        patch.update(due_on=date.fromisoformat(p["due_on"]), due_basis=p["basis"],
+                     due_source=p["source"])
+    elif e.type == "CaseHandedOver":
+        patch.update(owner_clerk=p["to_clerk"], owner_team=p["to_team"])
     elif e.type == "CaseResolved":
         patch.update(status="resolved", outcome=p["outcome"],
                      emotion_defused=p["emotion_defused"], resolved_at=e.occurred_at)
@@ -78,9 +96,10 @@ def _patch(patch: dict[str, Any], e: Envelope) -> None:
 
 CASE_COLUMNS = (
     "case_id", "center_id", "counter_id", "clerk_id", "channel", "service_item", "resident_id",
-    "resident_basis", "status", "stage", "emotion_on_arrival", "urgency", "eligibility", "outcome",
-    "emotion_defused", "opened_at", "updated_at", "resolved_at", "next_deadline",
-    "reopen_count", "version", "position")
+    "resident_basis", "applicant_id", "status", "stage", "emotion_on_arrival", "urgency",
+    "eligibility", "outcome", "emotion_defused", "opened_at", "updated_at", "resolved_at",
+    "next_deadline", "reopen_count", "version", "position", "due_on", "due_basis", "due_source",
+    "owner_clerk", "owner_team")
 TIMELINE_COLUMNS = ("case_id", "version", "position", "type", "schema_version", "occurred_at",
                     "recorded_at", "actor", "causation_id", "correlation_id", "payload")
 #: How the live UPDATE treats these columns (the rest are plain assignments).
@@ -111,7 +130,8 @@ def _plan(events: Sequence[Envelope]) -> _Plan:
                                 p["channel"], p["service_item"],
                                 UUID(p["resident_id"]) if p["resident_id"] else None,
                                 p.get("resident_basis"), e.occurred_at, e.aggregate_version,
-                                e.position))
+                                e.position,
+                                UUID(p["applicant_id"]) if p.get("applicant_id") else None))
         else:
             _patch(plan.patches[e.case_id], e)
     return plan
@@ -120,11 +140,12 @@ def _plan(events: Sequence[Envelope]) -> _Plan:
 def _opened_row(opened: tuple[Any, ...]) -> dict[str, Any]:
     """A ``cases`` row as the live INSERT writes it."""
     (case_id, center_id, counter_id, clerk_id, channel, service_item, resident_id,
-     resident_basis, opened_at, version, position) = opened
+     resident_basis, opened_at, version, position, applicant_id) = opened
     row: dict[str, Any] = dict.fromkeys(CASE_COLUMNS)
     row.update(case_id=case_id, center_id=center_id, counter_id=counter_id, clerk_id=clerk_id,
                channel=channel, service_item=service_item, resident_id=resident_id,
-               resident_basis=resident_basis, status="open", stage="opened",
+               resident_basis=resident_basis, applicant_id=applicant_id, status="open",
+               stage="opened",
                opened_at=opened_at, updated_at=opened_at, reopen_count=0, version=version,
                position=position)
     return row
@@ -147,8 +168,9 @@ class CaseProjection:
             await conn.executemany(
                 "INSERT INTO cases (case_id, center_id, counter_id, clerk_id, channel,"
                 " service_item, resident_id, resident_basis, status, stage, opened_at,"
-                " updated_at, version, position) VALUES ($1, $2, $3, $4, $5, $6, $7, $8,"
-                " 'open', 'opened', $9, $9, $10, $11) ON CONFLICT (case_id) DO NOTHING",
+                " updated_at, version, position, applicant_id) VALUES ($1, $2, $3, $4, $5,"
+                " $6, $7, $8, 'open', 'opened', $9, $9, $10, $11, $12)"
+                " ON CONFLICT (case_id) DO NOTHING",
                 plan.opened)
         by_shape: dict[tuple[str, ...], list[tuple[Any, ...]]] = defaultdict(list)
         for case_id, patch in plan.patches.items():

@@ -10,8 +10,10 @@ from uuid import UUID
 
 import asyncpg
 import orjson
+from pydantic import Field
 
-from services.intake import projections
+from services.intake import plan_views, projections
+from services.intake.plan_views import PlanPublic
 from shared.kernel.errors import CommandError
 from shared.readmodels.public import Moment, Public
 
@@ -33,6 +35,9 @@ class CaseSummary(Public):
     service_item: str
     resident_id: UUID | None
     resident_basis: str | None
+    applicant_id: UUID | None = Field(None, description=(
+        "Who applied: another resident acting for the beneficiary (resident_id), or the "
+        "beneficiary; null on cases opened before applicants were recorded."))
     status: str
     stage: str
     emotion_on_arrival: str | None
@@ -47,6 +52,12 @@ class CaseSummary(Public):
     reopen_count: int
     version: int
     position: int
+    due_on: date | None = Field(None, description=(
+        "The day the case must be finished by (办结时限): CaseDueDateSet"))
+    due_basis: str | None = Field(None, description="official, or provisional")
+    due_source: str | None = Field(None, description="item_days, promised, deadline, moved")
+    owner_clerk: str | None = None
+    owner_team: str | None = None
     resident_status: str | None = None
 
 
@@ -65,10 +76,23 @@ class TimelineEntry(Public):
     payload: dict[str, Any]
 
 
+class ActingFor(Public):
+    """How the applicant is related to the beneficiary and the proof the clerk saw (the
+    vault's ``case_relations``; never on the bus)."""
+
+    applicant_id: UUID
+    beneficiary_id: UUID
+    relation: str
+    proof_seen: str
+
+
 class CasePublic(CaseSummary):
-    """A case with its full timeline."""
+    """A case with its full timeline, who acted for whom, and the plans it carries a step of
+    (``plans[].steps[]``: the resident's timeline, in order)."""
 
     timeline: list[TimelineEntry]
+    acting_for: ActingFor | None = None
+    plans: list[PlanPublic] = Field(default_factory=list)
 
 
 class CaseList(Public):
@@ -93,6 +117,9 @@ class CaseFilter:
     clerk_id: str | None = None
     opened_from: date | None = None
     opened_to: date | None = None
+    due_before: date | None = None
+    overdue_on: date | None = None  # open cases due before this day (the center's today)
+    urgency: tuple[str, ...] = ()
     cursor: str | None = None
 
 
@@ -105,8 +132,13 @@ async def case(pool: asyncpg.Pool, case_id: UUID) -> CasePublic | None:
         "SELECT version, position, type, schema_version, occurred_at, recorded_at, actor,"
         " causation_id, correlation_id, payload::text AS payload FROM case_timeline"
         " WHERE case_id = $1 ORDER BY version", case_id)
+    relation = await pool.fetchrow(
+        "SELECT applicant_id, beneficiary_id, relation, proof_seen FROM case_relations"
+        " WHERE case_id = $1", case_id)
     return CasePublic.of(row, timeline=[
-        TimelineEntry.of(t, payload=orjson.loads(t["payload"])) for t in timeline])
+        TimelineEntry.of(t, payload=orjson.loads(t["payload"])) for t in timeline],
+        acting_for=ActingFor.of(relation) if relation else None,
+        plans=await plan_views.plans_of_case(pool, case_id))
 
 
 async def cases(pool: asyncpg.Pool, time_zone: str, given: CaseFilter, limit: int) -> CaseList:
@@ -128,14 +160,21 @@ async def cases(pool: asyncpg.Pool, time_zone: str, given: CaseFilter, limit: in
         where.append(f"channel = {arg(given.channel)}")
     if given.resident_id:
         where.append(f"resident_id = {arg(given.resident_id)}")
-    if given.clerk_id:
-        where.append(f"clerk_id = {arg(given.clerk_id)}")
+    if given.clerk_id:  # 首问负责制: the first clerk's, and the current owner's
+        clerk = arg(given.clerk_id)
+        where.append(f"(clerk_id = {clerk} OR owner_clerk = {clerk})")
     if given.opened_from:
         where.append(f"(opened_at AT TIME ZONE {arg(time_zone)})::date >= "
                      f"{arg(given.opened_from)}")
     if given.opened_to:
         where.append(f"(opened_at AT TIME ZONE {arg(time_zone)})::date <= "
                      f"{arg(given.opened_to)}")
+    if given.due_before:
+        where.append(f"due_on < {arg(given.due_before)}")
+    if given.overdue_on:
+        where.append(f"status = 'open' AND due_on < {arg(given.overdue_on)}")
+    if given.urgency:
+        where.append(f"urgency = ANY({arg(list(given.urgency))}::text[])")
     if given.cursor:
         try:
             stamp, _, ident = given.cursor.partition("|")

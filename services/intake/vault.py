@@ -89,6 +89,14 @@ DDL = [
     " ON personal_data_audit (resident_center, at)",
     "CREATE INDEX IF NOT EXISTS audit_resident ON personal_data_audit (resident_id)",
     "CREATE INDEX IF NOT EXISTS audit_actor ON personal_data_audit (actor, at)",
+    # Acting for someone (代办): how a case's applicant is related to its beneficiary and the
+    # proof the clerk saw. Never on the bus (events carry the two opaque ids only).
+    "CREATE TABLE IF NOT EXISTS case_relations ("
+    " case_id uuid PRIMARY KEY, center_id text NOT NULL, applicant_id uuid NOT NULL,"
+    " beneficiary_id uuid NOT NULL, relation text NOT NULL, proof_seen text NOT NULL,"
+    " recorded_by text NOT NULL, recorded_at timestamptz NOT NULL DEFAULT clock_timestamp())",
+    "CREATE INDEX IF NOT EXISTS case_relations_applicant ON case_relations (applicant_id)",
+    "CREATE INDEX IF NOT EXISTS case_relations_beneficiary ON case_relations (beneficiary_id)",
 ]
 """The vault's tables; ``vault_migration.py`` fills the key table and moves older rows on."""
 
@@ -523,6 +531,9 @@ class Vault:
             await conn.executemany(
                 "UPDATE residents SET wrapped_key = $2, id_tag = $3 WHERE resident_id = $1",
                 moved)
+        # Who acted for whom, and on which proof, goes with the resident (either side).
+        await conn.execute("DELETE FROM case_relations WHERE applicant_id = $1"
+                           " OR beneficiary_id = $1", resident_id)
         keys[bucket] = self.sealer.wrap_secret(bucket, new)
         await rewrite_key_table(conn, keys)
         return erased_at
@@ -604,6 +615,30 @@ class Vault:
             sql += " WHERE " + " AND ".join(where)
         sql += f" ORDER BY audit_id DESC LIMIT {arg(limit)}"
         return [dict(r) for r in await self.pool.fetch(sql, *args)]
+
+    # -- acting for someone (代办) ---------------------------------------------------------------
+
+    async def record_relation(self, case_id: UUID, center_id: str, applicant_id: UUID,
+                              beneficiary_id: UUID, relation: str, proof_seen: str,
+                              access: Access) -> None:
+        """How the applicant of ``case_id`` is related to its beneficiary, and the proof seen
+        (before the case is opened; a retried opening finds it there). Audited."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                "INSERT INTO case_relations (case_id, center_id, applicant_id, beneficiary_id,"
+                " relation, proof_seen, recorded_by) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+                " ON CONFLICT (case_id) DO NOTHING", case_id, center_id, applicant_id,
+                beneficiary_id, relation, proof_seen, access.principal.sub)
+            await self._audit(conn, access, "record_relation", beneficiary_id, None,
+                              ["relation", "proof_seen"], "recorded")
+
+    async def relation_of(self, case_id: UUID) -> dict[str, Any] | None:
+        """The relation and proof recorded for a case, or None (the resident came for
+        themselves, or the case names no one)."""
+        row = await self.pool.fetchrow(
+            "SELECT applicant_id, beneficiary_id, relation, proof_seen FROM case_relations"
+            " WHERE case_id = $1", case_id)
+        return dict(row) if row else None
 
 
 CROSS_CENTER = ("coalesce(resident_center IS NOT NULL AND resident_center"

@@ -67,7 +67,7 @@ from shared.settings import Settings
 
 Format = Literal["parquet", "csv"]
 Layout = Literal["per-type", "wide"]
-Kind = Literal["plain", "text", "text_list", "list", "date", "datetime", "json"]
+Kind = Literal["plain", "text", "text_list", "list", "date", "datetime", "json", "known"]
 
 MANIFEST = "_manifest.json"
 WIDE_TABLE = "events"
@@ -75,7 +75,8 @@ WIDE_TABLE = "events"
 #: refuses a folder with a higher one: it was written by a newer sixstep.
 EXPORT_VERSION = 1
 
-#: Payload fields never exported: keys that lead back to a person.
+#: Payload fields never exported: keys that lead back to a person. Each is exported only as
+#: ``<field>_known``, whether the event named one (实名: the 实名差评回访率 needs it).
 PERSONAL_FIELDS = frozenset({"resident_id"})
 
 TIMESTAMP = pa.timestamp("us", tz="UTC")
@@ -149,6 +150,7 @@ def payload_columns(contract: EventContract) -> list[Column]:
     free_text = set(free_text_fields(contract.payload))
     for name, info in contract.payload.model_fields.items():
         if name in PERSONAL_FIELDS:
+            out.append(Column(f"{name}_known", pa.bool_(), name, "known"))
             continue
         arrow_type, kind = _arrow(info.annotation)
         if name not in free_text and kind in ("text", "text_list"):
@@ -188,6 +190,8 @@ def _value(col: Column, e: Envelope, seq: int, stored_version: int) -> Any:
         value = getattr(e, col.field)
         return str(value) if isinstance(value, UUID) else value
     value = e.payload.get(col.field)
+    if col.kind == "known":
+        return value is not None
     if value is None:
         return None
     kind = col.kind

@@ -18,6 +18,12 @@ total. The definitions are those of the feedback service's figures
   ``ConcernsNoted``) is one to defuse (``arrivals``: upset, angry, distressed by default;
   ``EMOTION_DEFUSING_ARRIVALS``), those that left in none of them (``emotion_on_leaving``,
   CaseResolved v2), or, resolved before it was recorded, with ``emotion_defused``;
+- on-time completion rate (按时办结率): of those resolved cases that have a due date (the last
+  ``CaseDueDateSet``), those resolved on or before it;
+- on-the-spot completion rate (当场办结率): of those resolved cases, those resolved on the
+  day they were opened;
+- overdue open cases: cases not resolved (no resolution, or reopened since) whose latest due
+  date is before the report's day, counted on the due day;
 - satisfaction rate: of the answers (``RatingGiven``) to resolution surveys, the satisfied
   levels; response rate: answers over answers + no answers (``SurveyExpired``); both on the
   day the survey was closed (its last answer, expiry or withdrawal);
@@ -25,7 +31,11 @@ total. The definitions are those of the feedback service's figures
   phone (``SurveyWithdrawn`` with ``because = no_consent``), on the day withdrawn; never
   counted as no answer;
 - bad reviews: answers dissatisfied or very dissatisfied, any survey; revisit satisfaction
-  rate: satisfied answers over answers to revisit surveys;
+  rate: satisfied answers over answers to revisit surveys; an answer whose bad review was
+  appealed and the appeal upheld (``RectificationAppealDecided``) leaves bad reviews and the
+  satisfaction rates, counted in appeals upheld (on the day of the review);
+- 实名差评回访率 (named revisit rate): of the rectifications of named residents (less upheld
+  appeals), on the day opened, those whose resident answered a revisit survey;
 - rectifications opened, on the day opened; rectification on-time rate: of those completed or
   past their deadline (before the ``as_of`` day, else today), those completed by the deadline
   in force (the last ``RectificationDeadlineRevised`` one, when a provisional deadline was
@@ -80,7 +90,9 @@ def _in(values: tuple[str, ...]) -> str:
 
 
 _RESOLUTION_ANSWER = "purpose = 'resolution' AND result = 'answered'"
-_REVISIT_ANSWER = "purpose = 'revisit' AND result = 'answered'"
+_KEPT_ANSWER = f"{_RESOLUTION_ANSWER} AND NOT struck"
+_REVISIT_ANSWER = "purpose = 'revisit' AND result = 'answered' AND NOT struck"
+_NOT_UPHELD = "appeal IS DISTINCT FROM 'upheld'"
 
 #: (fact table, the day it is counted on, {count: which of its rows}): a figure is counted on
 #: the day (and under the service item) of its own rows, as the feedback service anchors it.
@@ -92,19 +104,30 @@ PARTS: tuple[tuple[str, str, dict[str, str]], ...] = (
         "upset_resolved": "is_resolved AND upset",
         "defused": "is_resolved AND upset AND defused",
         "trips": "sum(CASE WHEN is_resolved THEN 1 + return_trips ELSE 0 END)",
-        "first_trip": "is_resolved AND return_trips = 0"}),
+        "first_trip": "is_resolved AND return_trips = 0",
+        "resolved_with_due": "is_resolved AND due_on IS NOT NULL",
+        "resolved_on_time": "is_resolved AND due_on IS NOT NULL AND resolved_on <= due_on",
+        "resolved_on_the_spot": "is_resolved AND resolved_on = opened_on"}),
+    ("case_facts", "due_on", {
+        "overdue_open_cases": "NOT coalesce(is_resolved, false) AND due_on < $today"}),
     ("survey_facts", "closed_on", {
         "survey_answers": _RESOLUTION_ANSWER,
-        "satisfied_answers": f"{_RESOLUTION_ANSWER} AND level IN {_in(SATISFIED)}",
+        "kept_answers": _KEPT_ANSWER,
+        "satisfied_answers": f"{_KEPT_ANSWER} AND level IN {_in(SATISFIED)}",
         "answers_or_expiries": "purpose = 'resolution' AND result IN ('answered', 'expired')",
         "no_consent": "result = 'no_consent'",
-        "bad_reviews": f"result = 'answered' AND level IN {_in(BAD)}",
+        "bad_reviews": f"result = 'answered' AND level IN {_in(BAD)} AND NOT struck",
         "revisit_answers": _REVISIT_ANSWER,
         "satisfied_revisits": f"{_REVISIT_ANSWER} AND level IN {_in(SATISFIED)}"}),
     ("rectification_facts", "opened_on", {
         "rectifications_opened": "TRUE",
-        "rectifications_due": "completed_on IS NOT NULL OR deadline_on < $today",
-        "rectified_on_time": "completed_on IS NOT NULL AND completed_on <= deadline_on"}),
+        "rectifications_due": f"(completed_on IS NOT NULL OR deadline_on < $today) AND"
+                              f" {_NOT_UPHELD}",
+        "rectified_on_time": f"completed_on IS NOT NULL AND completed_on <= deadline_on AND"
+                             f" {_NOT_UPHELD}",
+        "appeals_upheld": "appeal = 'upheld'",
+        "named_bad_reviews": f"named AND {_NOT_UPHELD}",
+        "named_revisited": f"named AND {_NOT_UPHELD} AND revisited"}),
     ("followup_facts", "due_on", {
         "followups_closed": "completed_on IS NOT NULL OR missed",
         "followups_on_time": "completed_on IS NOT NULL AND NOT missed"}),
@@ -127,7 +150,11 @@ RATES: tuple[Rate, ...] = (
          short="trips/case", ratio=True),
     Rate("first_trip_rate", "Resolved on the first trip (一次办成率)", "first_trip", "resolved",
          short="first trip %"),
-    Rate("satisfaction_rate", "Satisfaction rate", "satisfied_answers", "survey_answers",
+    Rate("on_time_rate", "On-time completion rate (按时办结率)", "resolved_on_time",
+         "resolved_with_due", short="on time %"),
+    Rate("on_the_spot_rate", "On-the-spot completion rate (当场办结率)", "resolved_on_the_spot",
+         "resolved", short="on the spot %"),
+    Rate("satisfaction_rate", "Satisfaction rate", "satisfied_answers", "kept_answers",
          short="satisfied %"),
     Rate("response_rate", "Response rate", "survey_answers", "answers_or_expiries",
          short="response %"),
@@ -137,9 +164,12 @@ RATES: tuple[Rate, ...] = (
          "rectifications_due", short="rectified on time %"),
     Rate("followups_on_time_rate", "Follow-ups on-time rate", "followups_on_time",
          "followups_closed", short="follow-ups on time %"),
+    Rate("named_revisit_rate", "Named bad reviews revisited (实名差评回访率)", "named_revisited",
+         "named_bad_reviews", short="revisited %"),
 )
 #: The counts the table and the page show beside the rates (every count is in ``Row.counts``).
-SHOWN = ("visits", "cases", "resolved", "bad_reviews", "rectifications_opened")
+SHOWN = ("visits", "cases", "resolved", "bad_reviews", "rectifications_opened",
+         "appeals_upheld")
 DEFINITIONS = {
     "visits": "trips to the center, 人次 (VisitRecorded), on the day of the trip",
     "cases": "cases opened (CaseOpened), on the day they were opened",
@@ -150,19 +180,32 @@ DEFINITIONS = {
     "upset_resolved": f"resolved cases that arrived {'/'.join(NEEDS_DEFUSING)} (by default)",
     "defused": "of those, left in none of those emotions (before CaseResolved v2: "
                "emotion_defused)",
+    "resolved_with_due": "resolved cases with a due date (CaseDueDateSet), on the day resolved",
+    "resolved_on_time": "of those, resolved on or before their latest due date",
+    "resolved_on_the_spot": "resolved cases resolved on the day they were opened",
+    "overdue_open_cases": "cases still open whose latest due date is before the report's day,"
+                          " on the due day",
     "survey_answers": "answers (RatingGiven) to resolution surveys, on the day answered",
+    "kept_answers": "of those, all but bad reviews an upheld appeal took out",
     "satisfied_answers": f"of those, {'/'.join(SATISFIED)}",
     "answers_or_expiries": "resolution surveys answered or expired (SurveyExpired), on the day"
                            " closed",
     "no_consent": "surveys not sent for want of the resident's consent (SurveyWithdrawn"
                   " because no_consent), on the day withdrawn; never counted as no answer",
-    "bad_reviews": f"answers {'/'.join(BAD)} to any survey",
+    "bad_reviews": f"answers {'/'.join(BAD)} to any survey, less those an upheld appeal took"
+                   " out",
     "revisit_answers": "answers to revisit surveys (after a rectification)",
     "satisfied_revisits": f"of those, {'/'.join(SATISFIED)}",
     "rectifications_opened": "rectifications opened (RectificationOpened), on the day opened",
-    "rectifications_due": "of those, completed or past their deadline (as of the report's day)",
-    "rectified_on_time": "of those, completed on or before the deadline in force (revised,"
-                         " when a provisional deadline was)",
+    "rectifications_due": "of those, completed or past their deadline (as of the report's day),"
+                          " less upheld appeals",
+    "rectified_on_time": "of those, completed on or before the deadline in force (the triage"
+                         " track's; revised, when a provisional deadline was)",
+    "appeals_upheld": "bad reviews an upheld appeal (malicious or mistaken) took out of the"
+                      " figures, on the day of the review",
+    "named_bad_reviews": "rectifications of named residents (实名差评), less upheld appeals, on"
+                         " the day opened",
+    "named_revisited": "of those, the resident answered a revisit survey",
     "followups_closed": "follow-ups completed or missed, on their (last) due day",
     "followups_on_time": "of those, completed and never missed",
 }
@@ -238,6 +281,8 @@ def facts_sql(tz: str, arrivals: tuple[str, ...] = NEEDS_DEFUSING) -> str:
                         arg_max(CAST(timezone('{tz}', occurred_at) AS DATE), aggregate_version)
                             AS day
                  FROM "CaseResolved" WHERE {seen} GROUP BY case_id),
+    due AS (SELECT case_id, arg_max(CAST(due_on AS DATE), aggregate_version) AS due_on
+            FROM "CaseDueDateSet" WHERE {seen} GROUP BY case_id),
     ending AS (SELECT case_id, arg_max(type, aggregate_version) AS last_type FROM (
                    SELECT case_id, aggregate_version, type FROM "CaseResolved" WHERE {seen}
                    UNION ALL
@@ -255,10 +300,10 @@ def facts_sql(tz: str, arrivals: tuple[str, ...] = NEEDS_DEFUSING) -> str:
            coalesce(a.emotion IN ({defusing}), false) AS upset,
            CASE WHEN r.leaving IS NOT NULL THEN r.leaving NOT IN ({defusing})
                 ELSE coalesce(r.defused, false) END AS defused,
-           coalesce(t.return_trips, 0) AS return_trips
+           coalesce(t.return_trips, 0) AS return_trips, d.due_on
     FROM opened o LEFT JOIN item i USING (case_id) LEFT JOIN arrival a USING (case_id)
          LEFT JOIN resolved r USING (case_id) LEFT JOIN ending e USING (case_id)
-         LEFT JOIN trips t USING (case_id)
+         LEFT JOIN trips t USING (case_id) LEFT JOIN due d USING (case_id)
     """
 
 
@@ -281,14 +326,17 @@ def aftercare_sql(tz: str) -> dict[str, str]:
     surveys = f"""
     WITH ev AS (
         SELECT {cols}, CAST(purpose AS VARCHAR) AS purpose, NULL::VARCHAR AS level,
-               NULL::VARCHAR AS because
+               NULL::VARCHAR AS because, CAST(rectification_id AS VARCHAR) AS rectification_id
             FROM "SurveyRequested" WHERE {seen}
-        UNION ALL SELECT {cols}, CAST(purpose AS VARCHAR), CAST(level AS VARCHAR), NULL
+        UNION ALL SELECT {cols}, CAST(purpose AS VARCHAR), CAST(level AS VARCHAR), NULL, NULL
             FROM "RatingGiven" WHERE {seen}
-        UNION ALL SELECT {cols}, CAST(purpose AS VARCHAR), NULL, NULL FROM "SurveyExpired"
+        UNION ALL SELECT {cols}, CAST(purpose AS VARCHAR), NULL, NULL, NULL FROM "SurveyExpired"
             WHERE {seen}
-        UNION ALL SELECT {cols}, NULL, NULL, CAST(because AS VARCHAR) FROM "SurveyWithdrawn"
-            WHERE {seen}),
+        UNION ALL SELECT {cols}, NULL, NULL, CAST(because AS VARCHAR), NULL
+            FROM "SurveyWithdrawn" WHERE {seen}),
+    upheld AS (SELECT DISTINCT CAST(survey_id AS VARCHAR) AS survey_id
+               FROM "RectificationAppealDecided"
+               WHERE {seen} AND CAST(decision AS VARCHAR) = 'upheld'),
     folded AS (
         SELECT aggregate_id, arg_min(case_id, aggregate_version) AS case_id,
                arg_min(center_id, aggregate_version) AS center_id,
@@ -300,23 +348,32 @@ def aftercare_sql(tz: str) -> dict[str, str]:
                    AS closed_on,
                arg_max(level, aggregate_version) FILTER (WHERE level IS NOT NULL) AS level,
                arg_max(because, aggregate_version) FILTER (WHERE because IS NOT NULL)
-                   AS because
+                   AS because,
+               arg_min(rectification_id, aggregate_version) AS rectification_id
         FROM ev GROUP BY aggregate_id)
     SELECT f.*, CASE f.closing WHEN 'RatingGiven' THEN 'answered'
                     WHEN 'SurveyExpired' THEN 'expired'
                     WHEN 'SurveyWithdrawn' THEN CASE f.because WHEN 'no_consent'
                                                 THEN 'no_consent' ELSE 'withdrawn' END
-                END AS result, c.service_item
+                END AS result, c.service_item,
+           CAST(f.aggregate_id AS VARCHAR) IN (SELECT survey_id FROM upheld) AS struck
     FROM folded f LEFT JOIN case_facts c USING (case_id)
     """
     rectifications = f"""
     WITH ev AS (
-        SELECT {cols}, CAST(deadline_on AS DATE) AS deadline_on, NULL::DATE AS completed_on
+        SELECT {cols}, CAST(deadline_on AS DATE) AS deadline_on, NULL::DATE AS completed_on,
+               coalesce(resident_id_known, false) AS named, NULL::VARCHAR AS appeal
             FROM "RectificationOpened" WHERE {seen}
-        UNION ALL SELECT {cols}, CAST(deadline_on AS DATE), NULL
+        UNION ALL SELECT {cols}, CAST(deadline_on AS DATE), NULL, NULL, NULL
             FROM "RectificationDeadlineRevised" WHERE {seen}
-        UNION ALL SELECT {cols}, NULL, CAST(completed_on AS DATE)
-            FROM "RectificationCompleted" WHERE {seen}),
+        UNION ALL SELECT {cols}, CAST(deadline_on AS DATE), NULL, NULL, NULL
+            FROM "RectificationTriaged" WHERE {seen}
+        UNION ALL SELECT {cols}, NULL, CAST(completed_on AS DATE), NULL, NULL
+            FROM "RectificationCompleted" WHERE {seen}
+        UNION ALL SELECT {cols}, NULL, NULL, NULL, 'pending'
+            FROM "RectificationAppealed" WHERE {seen}
+        UNION ALL SELECT {cols}, NULL, NULL, NULL, CAST(decision AS VARCHAR)
+            FROM "RectificationAppealDecided" WHERE {seen}),
     folded AS (
         SELECT aggregate_id, arg_min(case_id, aggregate_version) AS case_id,
                arg_min(center_id, aggregate_version) AS center_id,
@@ -325,9 +382,15 @@ def aftercare_sql(tz: str) -> dict[str, str]:
                arg_max(deadline_on, aggregate_version) FILTER (WHERE deadline_on IS NOT NULL)
                    AS deadline_on,
                arg_max(completed_on, aggregate_version) FILTER (WHERE completed_on IS NOT NULL)
-                   AS completed_on
+                   AS completed_on,
+               coalesce(bool_or(named), false) AS named,
+               arg_max(appeal, aggregate_version) FILTER (WHERE appeal IS NOT NULL) AS appeal
         FROM ev GROUP BY aggregate_id)
-    SELECT f.*, c.service_item FROM folded f LEFT JOIN case_facts c USING (case_id)
+    SELECT f.*, c.service_item,
+           CAST(f.aggregate_id AS VARCHAR) IN (
+               SELECT rectification_id FROM survey_facts WHERE rectification_id IS NOT NULL
+               AND purpose = 'revisit' AND result = 'answered') AS revisited
+    FROM folded f LEFT JOIN case_facts c USING (case_id)
     """
     due = f"CAST(timezone('{tz}', CAST(due_at AS TIMESTAMPTZ)) AS DATE)"
     followups = f"""

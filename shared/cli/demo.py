@@ -107,6 +107,8 @@ class Tally:
     needing_defusing: int = 0
     deadlines: int = 0
     registered: int = 0
+    guidance_visits: int = 0
+    placed: int = 0
     errors: list[str] = field(default_factory=list)
 
 
@@ -200,6 +202,18 @@ async def _resident(client: httpx.AsyncClient, rng: random.Random, n: int, cente
         "description": "当场受理" if eligibility == "eligible" else "转介社工跟进",
         "referred_to": None if eligibility == "eligible" else "社区社工站",
         "occurred_at": t(12)}, f"demo-{run}-{n}-action", tally)
+    if visit["item"].startswith("EMP-") and resident_id:  # employment aid: the studio's work
+        session = await _post(f"{case}/guidance-sessions", {
+            "held_on": at.date().isoformat(), "counter_id": "studio-emp",
+            "topic": "job_referral", "note": "推荐岗位两个，约定下周面试",
+            "occurred_at": t(12)}, f"demo-{run}-{n}-session", tally)
+        tally.guidance_visits += session is not None
+        if rng.random() < 0.3:
+            placed = await _post(f"{case}/placement", {
+                "employed_on": at.date().isoformat(), "employer_type": "enterprise",
+                "counter_id": "studio-emp", "occurred_at": t(13)},
+                f"demo-{run}-{n}-placement", tally)
+            tally.placed += placed is not None
     if eligibility == "more_documents":
         due = (at + timedelta(days=rng.choice([2, 5, 10]))).date()
         await _post(f"{case}/deadlines", {
@@ -268,6 +282,9 @@ def demo(
                                      "clerk, signed with the configured AUTH_KEYS).")] = None,
     vault: Annotated[bool, typer.Option(help="Register each resident in the vault first.")]
         = True,
+    stories: Annotated[bool, typer.Option(help=(
+        "Then play the seed's stories: the resident with cancer (a linked plan across three "
+        "items, his wife applying for him)."))] = True,
 ) -> None:
     """Play a day at the counter: residents across service items, emotions and deadlines."""
     from shared.cli.servers import resolve
@@ -304,7 +321,17 @@ def demo(
     table.add_row("deadlines noted", str(tally.deadlines))
     table.add_row("arrived upset/angry/distressed", str(tally.needing_defusing))
     table.add_row("... and left calmer", str(tally.defused))
+    table.add_row("employment aid: guidance visits", str(tally.guidance_visits))
+    table.add_row("employment aid: people placed", str(tally.placed))
     console.print(table)
+    if stories and not tally.errors:
+        from shared.cli.cancer_story import StoryFailed, play_and_show
+
+        try:
+            asyncio.run(play_and_show(intake_url, token_of("clerk-001"), center, console))
+        except StoryFailed as exc:
+            console.print(f"[red]the cancer story failed[/red]: {exc}")
+            raise typer.Exit(1) from exc
     if tally.errors:
         console.print(f"[red]{len(tally.errors)} requests failed[/red]; first: {tally.errors[0]}")
         raise typer.Exit(1)

@@ -11,6 +11,9 @@ because the resident's data was erased.
 A bad review (dissatisfied or very dissatisfied) opens a rectification with a deadline in working
 days (``RectificationOpened``, consumed by the follow-up service), whose outcome is recorded
 (``RectificationCompleted``) before a revisit survey is requested (``RevisitRequested``). A
+supervisor triages it (``RectificationTriaged``: immediate / limited / explain, each with its
+own limit); the clerk may appeal it (``RectificationAppealed``) and a supervisor other than the
+clerk decides (``RectificationAppealDecided``). A
 deadline worked out on a provisional year (``basis``) is revised once the year's official
 schedule is known (``RectificationDeadlineRevised``).
 
@@ -88,6 +91,27 @@ class WithdrawalCause(StrEnum):
     REOPENED = "reopened"  # the case is being handled again; resolving it asks anew
     NO_CONSENT = "no_consent"  # the resident has not agreed to be asked (SMS, phone)
     ERASED = "erased"  # the resident's personal data was erased (PIPL art. 47)
+
+
+class RectificationTrack(StrEnum):
+    """How a supervisor triages a bad review (好差评 practice), each with its own limit in
+    working days (settings ``RECTIFICATION_*_WORKING_DAYS``)."""
+
+    IMMEDIATE = "immediate"  # 立行立改: put right at once
+    LIMITED = "limited"  # 限期整改: put right within a limit
+    EXPLAIN = "explain"  # 解释说明: nothing to change; the resident is given the reasons
+
+
+class AppealDecision(StrEnum):
+    UPHELD = "upheld"  # the review was malicious or mistaken: it no longer counts
+    REJECTED = "rejected"  # the review stands
+
+
+class AppealGrounds(StrEnum):
+    """Why an upheld appeal takes a bad review out of the figures (申诉复核)."""
+
+    MALICIOUS = "malicious"  # 恶意差评
+    MISTAKEN = "mistaken"  # 误评 (the wrong case, a slip of the finger, not about the service)
 
 
 class RectificationOutcome(StrEnum):
@@ -202,6 +226,42 @@ class RectificationDeadlineRevised(_Payload):
         "Why the deadline moved: a code, 'calendar_published'."))
 
 
+# -- the 好差评 handling of a bad review: triage, appeal (issue 18) --------------------------
+
+
+class RectificationTriaged(_Payload):
+    """A supervisor put the bad review on a track: the deadline is the track's working days
+    counted from the day of the triage (the follow-up moves with it)."""
+
+    rectification_id: UUID
+    track: RectificationTrack
+    working_days: int = Field(ge=0, description="The track's limit in working days.")
+    counted_from: Day = Field(description="The day of the triage, center's zone.")
+    deadline_on: Day
+    previous_deadline_on: Day
+    basis: Basis = BASIS
+
+
+class RectificationAppealed(_Payload):
+    """The clerk appeals a bad review (申诉): malicious or mistaken, with reasons."""
+
+    rectification_id: UUID
+    survey_id: UUID | None = Field(None, description="The survey whose answer is appealed.")
+    reasons: FreeText
+
+
+class RectificationAppealDecided(_Payload):
+    """A supervisor other than the clerk decided the appeal (复核). Upheld: the bad review
+    leaves ``bad_reviews`` and the satisfaction figures and is counted on its own."""
+
+    rectification_id: UUID
+    survey_id: UUID | None = None
+    decision: AppealDecision
+    grounds: AppealGrounds | None = Field(None, description="Why it was upheld.")
+    reasons: FreeText
+    appealed_by: Code = Field(description="Who appealed (the appeal's actor).")
+
+
 class RectificationCompleted(_Payload):
     """What was done about a bad review, and whether it was done by the deadline."""
 
@@ -215,17 +275,28 @@ class RectificationCompleted(_Payload):
 
 
 class RevisitRequested(_Payload):
-    """After the rectification, the resident is asked again (a revisit survey)."""
+    """After the rectification, the resident is asked again (a revisit survey); a named
+    resident's revisit that went unanswered is asked again by phone (``attempt`` 2, 3...)."""
 
     rectification_id: UUID
     survey_id: UUID = Field(description="The revisit survey.")
+    attempt: int = Field(1, ge=1, description="1 for the first revisit, then one more each "
+                         "time an unanswered one is asked again.")
+    channel: SurveyChannel | None = Field(None, description="The revisit survey's channel "
+                                          "(None in v1 events).")
+
+
+def revisit_requested_v1_to_v2(payload: dict[str, Any]) -> dict[str, Any]:
+    """v1: one revisit per rectification, its channel on its SurveyRequested."""
+    return {**payload, "attempt": 1, "channel": None}
 
 
 def _add(model: type[_Payload], summary: str = "",
          upcaster: Upcaster | None = None) -> EventContract:
     """Register a v1 contract, or a v2 one read from v1 through ``upcaster``: the dated events
     say the basis of their deadline since v2 (a v1 event's deadline was official);
-    SurveyWithdrawn says ``because`` since v2."""
+    SurveyWithdrawn says ``because`` since v2; RevisitRequested its ``attempt`` and
+    ``channel``."""
     versions: dict[str, Any] = {} if upcaster is None else {
         "version": 2, "upcasters": {1: upcaster}}
     return REGISTRY.add(EventContract(model.__name__, SERVICE, model,
@@ -241,5 +312,8 @@ CONTRACTS = [
     _add(RectificationOpened, upcaster=with_official_basis),
     _add(RectificationDeadlineRevised),
     _add(RectificationCompleted, upcaster=with_official_basis),
-    _add(RevisitRequested),
+    _add(RevisitRequested, upcaster=revisit_requested_v1_to_v2),
+    _add(RectificationTriaged),
+    _add(RectificationAppealed),
+    _add(RectificationAppealDecided),
 ]

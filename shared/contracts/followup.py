@@ -32,7 +32,7 @@ from shared.contracts.fields import (
     OptionalCode,
 )
 from shared.contracts.registry import REGISTRY, EventContract, Upcaster
-from shared.contracts.vocabulary import Basis, Cadence, with_official_basis
+from shared.contracts.vocabulary import Basis, Cadence, ReferralKind, with_official_basis
 
 SERVICE = "followup"
 
@@ -46,6 +46,9 @@ class Reason(StrEnum):
     POLICY_CHANGE = "policy_change"
     RECTIFICATION = "rectification"
     HOME_VISIT = "home_visit"
+    REFERRAL_OVERDUE = "referral_overdue"  # 督办: a referred unit did not reply in time
+    VERIFICATION = "verification"  # 回访核实: call the resident about a bad review, first
+    PLAN_STEP = "plan_step"  # a linked plan's step is about to take effect
 
 
 class Priority(StrEnum):
@@ -89,6 +92,7 @@ class RescheduleCause(StrEnum):
 
     STAFF = "staff"
     CALENDAR_PUBLISHED = "calendar_published"
+    TRIAGED = "triaged"  # a bad review's triage gave its rectification another deadline
 
 
 class _Payload(BaseModel):
@@ -202,6 +206,96 @@ class FollowUpContactWithdrawn(_Payload):
         "person."))
 
 
+class FollowUpPrioritised(_Payload):
+    """The case became urgent after the follow-up was planned (urgency high or critical noted,
+    or a close deadline: issue 19), so the open follow-up is now high priority."""
+
+    priority: Priority = Priority.HIGH
+    reason: Code = Field("case_urgent", description=(
+        "The system's words (``case_urgent``), never typed by a person."))
+class FollowUpReassigned(_Payload):
+    """The follow-up goes to another clerk or team, its time and state unchanged: its case was
+    handed over (``CaseHandedOver``), and follow-ups go to the case's current owner."""
+
+    assigned_clerk: OptionalCode
+    assigned_team: OptionalCode
+    reason: FreeText = ""
+
+
+class HelpTaskOpened(_Payload):
+    """帮办: an escalation at the counter (intake's ``ActionTaken`` of kind ``escalated``) is a
+    task for a named colleague (``owner_clerk``) or the supervisor team (``owner_team``), to be
+    done by ``deadline_at`` (office closing on the deadline's working day); escalated to the
+    supervisor team when it is not done or handed back by then."""
+
+    owner_clerk: OptionalCode
+    owner_team: OptionalCode
+    requested_by: Code = Field(description="The clerk who escalated (the action's actor).")
+    deadline_at: Moment
+    basis: Basis = BASIS
+    source_id: UUID = Field(description="The ActionTaken event's id.")
+    service_item: OptionalCode = None
+
+
+class HelpTaskAccepted(_Payload):
+    """The owner took the task on (the envelope's actor)."""
+
+
+class HelpTaskStarted(_Payload):
+    """Work on the task has begun."""
+
+
+class HelpTaskDone(_Payload):
+    """The help was given."""
+
+    note: FreeText = ""
+
+
+class HelpTaskHandedBack(_Payload):
+    """The owner cannot help, and says why: the task goes back to the clerk who asked."""
+
+    reason: FreeText
+
+
+class HelpTaskEscalated(_Payload):
+    """Not done nor handed back by its deadline: on the supervisor team's worklist."""
+
+    escalated_to: Code
+    overdue_working_days: int = Field(ge=0)
+
+
+class ReferralSent(_Payload):
+    """派单: the case was referred (intake's ``ActionTaken`` of kind ``referred``) to a unit
+    (``unit_kind``, ``unit_name``) whose contact is ``unit_contact`` (the unit's, never the
+    resident's); its reply is expected by ``reply_due_at``. No personal data: free text is
+    scrubbed, the resident is the case's opaque id."""
+
+    unit_kind: ReferralKind
+    unit_name: FreeText
+    unit_contact: FreeText = ""
+    referred_by: Code
+    reply_due_at: Moment
+    basis: Basis = BASIS
+    source_id: UUID = Field(description="The ActionTaken event's id.")
+
+
+class ReferralReplied(_Payload):
+    """回复: the unit's reply, recorded by the clerk or by the unit itself with the referral's
+    reply link (``by_recipient``)."""
+
+    reply: FreeText
+    by_recipient: bool
+
+
+class ReferralOverdue(_Payload):
+    """督办: no reply by ``reply_due_at``: a high-priority follow-up (``follow_up_id``, reason
+    ``referral_overdue``) for the case's owner to chase the unit."""
+
+    follow_up_id: UUID
+    assigned_clerk: OptionalCode
+    assigned_team: OptionalCode
+
+
 class PolicyChangePublished(_Payload):
     """A policy change that may help residents with past cases on these service items."""
 
@@ -288,6 +382,17 @@ CONTRACTS = [
     _add(FollowUpRescheduled, upcaster=with_official_basis),
     _add(FollowUpCancelled),
     _add(FollowUpContactWithdrawn),
+    _add(FollowUpPrioritised),
+    _add(FollowUpReassigned),
+    _add(HelpTaskOpened),
+    _add(HelpTaskAccepted),
+    _add(HelpTaskStarted),
+    _add(HelpTaskDone),
+    _add(HelpTaskHandedBack),
+    _add(HelpTaskEscalated),
+    _add(ReferralSent),
+    _add(ReferralReplied),
+    _add(ReferralOverdue),
     _add(PolicyChangePublished, upcaster=policy_change_published_v1_to_v2),
     _add(PolicyChangeFannedOut),
     _add(ObligationWatched, upcaster=with_official_basis),

@@ -26,7 +26,10 @@ from shared.contracts.vocabulary import (
     DueSource,
     Eligibility,
     Emotion,
+    EmployerType,
+    GuidanceTopic,
     Outcome,
+    ReferralKind,
     Urgency,
 )
 
@@ -40,7 +43,12 @@ class _Payload(BaseModel):
 class CaseOpened(_Payload):
     """A resident came to a window (or called, or was visited) about one service item.
 
-    v2 (current) says on which standing the case names its resident (``resident_basis``):
+    v3 (current) records who came apart from whom the case is for (代办): ``resident_id`` is
+    the beneficiary, ``applicant_id`` the resident who applied for them (the same id when they
+    came for themselves). How the two are related, and the proof the clerk saw, stay in the
+    vault (``case_relations``). v2 events are read through :func:`case_opened_v2_to_v3`.
+
+    v2 says on which standing the case names its resident (``resident_basis``):
     the resident was registered at the case's center, or the clerk held a presence grant
     (the full ID number typed at a lookup). ``clerk_id`` is the clerk who served: the
     envelope's ``actor`` unless a supervisor recorded the opening on the clerk's behalf (then
@@ -59,6 +67,33 @@ class CaseOpened(_Payload):
         None, description="Why this center may name the resident: registered here, or "
                           "present at the window (a presence grant). None without a "
                           "resident, and for cases opened before the vault checked it.")
+
+
+    applicant_id: UUID | None = Field(
+        None, description="Opaque id of the resident who applied: the beneficiary "
+                          "(``resident_id``) when they came for themselves, another resident "
+                          "acting for them (代办), None without a resident.")
+    applicant_basis: Annotated[Literal["registration", "presence_grant"] | None, CODE] = Field(
+        None, description="Why this center may name the applicant (as ``resident_basis``).")
+
+
+class CaseOpenedV2(_Payload):
+    """CaseOpened as recorded before v3: one resident, both applicant and beneficiary."""
+
+    center_id: Code
+    counter_id: Code
+    clerk_id: Code
+    channel: Channel
+    service_item: Code
+    resident_id: UUID | None = None
+    resident_basis: Annotated[Literal["registration", "presence_grant"] | None, CODE] = None
+
+
+def case_opened_v2_to_v3(payload: dict[str, Any]) -> dict[str, Any]:
+    """v2 -> v3: the resident came for themselves (applicant and beneficiary are one)."""
+    v2 = CaseOpenedV2.model_validate(payload)
+    return {**v2.model_dump(mode="json"), "applicant_id": v2.model_dump(mode="json")["resident_id"],
+            "applicant_basis": v2.resident_basis}
 
 
 class CaseOpenedV1(_Payload):
@@ -141,11 +176,43 @@ class GuidanceGiven(_Payload):
 
 
 class ActionTaken(_Payload):
-    """Step 4: something done for the resident, or a referral."""
+    """Step 4: something done for the resident, an escalation, or a referral.
+
+    v2 (current) says what follow-up needs to track an escalation (帮办: a help task owned by
+    ``owner_clerk``, a named colleague, or the supervisor team when None) and a referral
+    (派单: ``referred_to`` is the unit's name, ``unit_kind`` what it is, ``unit_contact`` the
+    unit's contact, never the resident's); ``within_working_days`` is the help task's deadline
+    or the referral's reply deadline, counted on the center's working-day calendar (None:
+    the service's default). v1 events are read through :func:`action_taken_v1_to_v2`.
+    """
 
     kind: ActionKind
     description: FreeText
     referred_to: OptionalFreeText = None
+    owner_clerk: OptionalCode = Field(None, description=(
+        "escalated: the colleague who is to help (None: the supervisor team)."))
+    unit_kind: ReferralKind | None = Field(None, description="referred: what the unit is.")
+    unit_contact: OptionalFreeText = Field(None, description=(
+        "referred: the unit's contact (a desk, a hotline), never the resident's."))
+    within_working_days: int | None = Field(None, ge=1, le=60, description=(
+        "escalated: help within; referred: reply within (working days)."))
+
+
+class ActionTakenV1(_Payload):
+    """ActionTaken as recorded before v2: kind, description, where it was referred to."""
+
+    kind: ActionKind
+    description: FreeText
+    referred_to: OptionalFreeText = None
+
+
+def action_taken_v1_to_v2(payload: dict[str, Any]) -> dict[str, Any]:
+    """v1 -> v2: no owner, unit kind, contact or deadline was said; an old referral is of an
+    unknown kind (``other``) and both take the service's default deadline."""
+    v1 = ActionTakenV1.model_validate(payload)
+    kind = ReferralKind.OTHER.value if v1.kind == ActionKind.REFERRED else None
+    return {**v1.model_dump(mode="json"), "owner_clerk": None, "unit_kind": kind,
+            "unit_contact": None, "within_working_days": None}
 
 
 class DeadlineNoted(_Payload):
@@ -203,19 +270,27 @@ class CaseReopened(_Payload):
 
 
 class CaseDueDateSet(_Payload):
-    """The day the case must be finished by (办结时限), on the center's working-day calendar:
-    the earliest of the item's usual working days counted from guidance, the date promised to
-    the resident, and a deadline noted on the case. A due date moves only by another
-    ``CaseDueDateSet`` saying why (``cause``; ``note`` when a person gave a reason). The
-    figures' on-time completion rate (按时办结率) is measured against the latest one recorded
-    before the resolution."""
+    """The day the case must be finished by (办结时限), on the center's working-day calendar.
+
+    Set automatically to the earliest of: the service item's usual working days
+    (``typical_days``) counted from the day of guidance (``source: item_days``, with
+    ``counted_from`` and ``working_days``), the date promised to the resident at guidance
+    (``promised``), a deadline noted on the case (``deadline``); an automatic source only ever
+    sets it or brings it forward. Otherwise it moves only by hand (``source`` and ``cause``
+    ``moved``): a supervisor or the case's clerk, with the reason in ``note``. The figures'
+    on-time completion rate (按时办结率) is measured against the latest one recorded (a resolved
+    case's due date cannot move: reopen it first)."""
 
     due_on: Day
     source: DueSource
     cause: DueCause
     basis: Basis = Field(Basis.OFFICIAL, description=(
-        "provisional: worked out on a year whose official schedule is not published yet"))
+        "provisional: on a year whose official schedule is not published yet"))
     previous_due_on: Day | None = None
+    counted_from: Day | None = Field(None, description=(
+        "source item_days: the day of guidance the working days are counted from"))
+    working_days: int | None = Field(None, ge=0, description=(
+        "source item_days: the item's usual working days (0: on the spot)"))
     note: OptionalFreeText = None
 
 
@@ -234,6 +309,40 @@ class VisitRecorded(_Payload):
     ticket: OptionalCode = Field(None, description="The queue ticket's number (叫号).")
     wait_minutes: int | None = Field(None, ge=0, le=1440,
                                      description="Minutes waited before being called.")
+
+
+class CaseHandedOver(_Payload):
+    """The case was handed to another clerk or team (转办, 首问负责制): the first clerk
+    (``first_clerk``, who opened it) stays accountable and keeps seeing it until it is
+    resolved; the new owner does the work and gets its follow-ups. Exactly one of
+    ``to_clerk`` and ``to_team``; ``from_clerk`` / ``from_team`` is the owner before."""
+
+    to_clerk: OptionalCode = None
+    to_team: OptionalCode = None
+    from_clerk: OptionalCode = None
+    from_team: OptionalCode = None
+    first_clerk: Code
+    reason: FreeText
+
+
+class GuidanceSessionHeld(_Payload):
+    """Employment aid: one guidance session (职业指导) with the case's beneficiary; each counts
+    as one guidance visit (人次) for the studio or counter that held it."""
+
+    session_id: UUID
+    held_on: Day
+    counter_id: Code = Field(description="The studio or counter that held the session.")
+    topic: GuidanceTopic
+    note: OptionalFreeText = None
+
+
+class PlacementRecorded(_Payload):
+    """Employment aid: the beneficiary is in work. The employer's kind only, never its name;
+    the studio or counter credited with the placement."""
+
+    employed_on: Day
+    employer_type: EmployerType
+    counter_id: Code = Field(description="The studio or counter credited with the placement.")
 
 
 class ConsentChanged(_Payload):
@@ -257,8 +366,8 @@ class ResidentErased(_Payload):
 
 
 CONTRACTS = [
-    REGISTRY.add(EventContract("CaseOpened", SERVICE, CaseOpened, version=2,
-                               upcasters={1: case_opened_v1_to_v2},
+    REGISTRY.add(EventContract("CaseOpened", SERVICE, CaseOpened, version=3,
+                               upcasters={1: case_opened_v1_to_v2, 2: case_opened_v2_to_v3},
                                summary="A resident came about one service item")),
     REGISTRY.add(EventContract("RequestHeard", SERVICE, RequestHeard, summary="Step 1: own words")),
     REGISTRY.add(EventContract("RequestRestated", SERVICE, RequestRestated,
@@ -266,7 +375,9 @@ CONTRACTS = [
     REGISTRY.add(EventContract("ConcernsNoted", SERVICE, ConcernsNoted, version=2,
                                upcasters={1: concerns_noted_v1_to_v2}, summary="Step 2")),
     REGISTRY.add(EventContract("GuidanceGiven", SERVICE, GuidanceGiven, summary="Step 3")),
-    REGISTRY.add(EventContract("ActionTaken", SERVICE, ActionTaken, summary="Step 4: action")),
+    REGISTRY.add(EventContract("ActionTaken", SERVICE, ActionTaken, version=2,
+                               upcasters={1: action_taken_v1_to_v2},
+                               summary="Step 4: action, escalation or referral")),
     REGISTRY.add(EventContract("DeadlineNoted", SERVICE, DeadlineNoted,
                                summary="Step 4: deadline")),
     REGISTRY.add(EventContract("ObligationDeclared", SERVICE, ObligationDeclared,
@@ -279,6 +390,13 @@ CONTRACTS = [
                                summary="Step 4: the day the case must be finished by")),
     REGISTRY.add(EventContract("VisitRecorded", SERVICE, VisitRecorded,
                                summary="A resident sat down: one trip (人次)")),
+    REGISTRY.add(EventContract("CaseHandedOver", SERVICE, CaseHandedOver,
+                               summary="Handed to another clerk or team; the first stays "
+                                       "accountable")),
+    REGISTRY.add(EventContract("GuidanceSessionHeld", SERVICE, GuidanceSessionHeld,
+                               summary="Employment aid: one guidance visit")),
+    REGISTRY.add(EventContract("PlacementRecorded", SERVICE, PlacementRecorded,
+                               summary="Employment aid: the beneficiary is in work")),
     REGISTRY.add(EventContract("ConsentChanged", SERVICE, ConsentChanged,
                                summary=ConsentChanged.__doc__ or "")),
     REGISTRY.add(EventContract("ResidentErased", SERVICE, ResidentErased,

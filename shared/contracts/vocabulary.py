@@ -45,6 +45,17 @@ class ActionKind(StrEnum):
     DOCUMENTS_COLLECTED = "documents_collected"
 
 
+class ReferralKind(StrEnum):
+    """Where a referral (派单) went: another window of the center, a street office, the social
+    insurance bureau, an employer, or another unit."""
+
+    WINDOW = "window"
+    STREET_OFFICE = "street_office"
+    SOCIAL_INSURANCE_BUREAU = "social_insurance_bureau"
+    EMPLOYER = "employer"
+    OTHER = "other"
+
+
 class Outcome(StrEnum):
     RESOLVED = "resolved"
     PARTLY_RESOLVED = "partly_resolved"
@@ -63,6 +74,7 @@ class DueSource(StrEnum):
     ITEM_DAYS = "item_days"  # the service item's usual working days, counted from guidance
     PROMISED = "promised"  # the date the clerk promised the resident
     DEADLINE = "deadline"  # a deadline noted on the case (an application window closing)
+    MOVED = "moved"  # set by hand: a supervisor or the case's clerk moved it, with a reason
 
 
 class DueCause(StrEnum):
@@ -72,7 +84,7 @@ class DueCause(StrEnum):
     PROMISED = "promised"  # a date was promised to the resident
     DEADLINE_NOTED = "deadline_noted"  # an earlier deadline was noted
     CALENDAR_PUBLISHED = "calendar_published"  # the official schedule replaced a provisional one
-    EXTENDED = "extended"  # a supervisor extended it, with a reason
+    MOVED = "moved"  # a supervisor or the case's clerk moved it, with a reason (``note``)
 
 
 class Basis(StrEnum):
@@ -88,3 +100,54 @@ def with_official_basis(payload: dict[str, object]) -> dict[str, object]:
     """Upcaster for events recorded before dates said their basis: every calendar then was
     the official one (a year without a schedule was refused, never guessed)."""
     return {**payload, "basis": Basis.OFFICIAL.value}
+
+
+class Relation(StrEnum):
+    """How the applicant of a case is related to its beneficiary (代办 / 帮办代办)."""
+
+    SELF = "self"
+    SPOUSE = "spouse"
+    CHILD = "child"  # the applicant is the beneficiary's child
+    PARENT = "parent"  # the applicant is the beneficiary's parent
+    GUARDIAN = "guardian"
+    OTHER = "other"
+
+
+class ProofSeen(StrEnum):
+    """The document the clerk saw that shows the applicant may act for the beneficiary."""
+
+    NONE = "none"  # only for ``self``
+    HOUSEHOLD_REGISTER = "household_register"  # 户口簿
+    MARRIAGE_CERTIFICATE = "marriage_certificate"  # 结婚证
+    BIRTH_CERTIFICATE = "birth_certificate"  # 出生医学证明
+    GUARDIANSHIP_PAPER = "guardianship_paper"  # 监护证明 / 法院文书
+    POWER_OF_ATTORNEY = "power_of_attorney"  # 授权委托书
+    COMMUNITY_CERTIFICATE = "community_certificate"  # 居委会证明
+
+
+class StepTiming(StrEnum):
+    """Whether a plan step takes effect on a day, or in a month (its first day stands for it)."""
+
+    DAY = "day"
+    MONTH = "month"
+
+
+class GuidanceTopic(StrEnum):
+    """What an employment-aid guidance session (职业指导) was about."""
+
+    CAREER_GUIDANCE = "career_guidance"
+    JOB_REFERRAL = "job_referral"
+    TRAINING_REFERRAL = "training_referral"
+    ENTREPRENEURSHIP = "entrepreneurship"
+    POLICY_ADVICE = "policy_advice"
+
+
+class EmployerType(StrEnum):
+    """The kind of employer a resident was placed with: never the employer's name."""
+
+    ENTERPRISE = "enterprise"  # 企业
+    PUBLIC_INSTITUTION = "public_institution"  # 机关事业单位
+    PUBLIC_WELFARE_JOB = "public_welfare_job"  # 公益性岗位
+    FLEXIBLE = "flexible"  # 灵活就业
+    SELF_EMPLOYED = "self_employed"  # 自主创业
+    OTHER = "other"

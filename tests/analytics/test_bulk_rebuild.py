@@ -81,6 +81,15 @@ def untidy_log() -> list[dict[str, Any] | bytes]:
                         at("2026-03-03", 11, version),
                         {"deadline_id": str(uuid.uuid4()), "due_on": due,
                          "description": "申请截止"}))
+    # Due dates (issue 19): set from a deadline, then moved by hand; the latest counts.
+    for version, due, source in ((10, "2026-03-10", "deadline"), (11, "2026-03-12", "moved")):
+        out.append(step("intake", "CaseDueDateSet", h5, h5.case_id, version,
+                        at("2026-03-03", 13, version),
+                        {"due_on": due, "source": source, "cause": (
+                            "deadline_noted" if source == "deadline" else "moved"),
+                         "basis": "official", "previous_due_on": None, "counted_from": None,
+                         "working_days": None, "note": "等待证明" if source == "moved"
+                         else None}))
     out.append(step("intake", "ObligationDeclared", h5, h5.case_id, 8, at("2026-03-03", 12),
                     {"obligation_id": str(uuid.uuid4()), "description": "每月报销",
                      "cadence": "monthly", "next_due_on": "2026-04-01"}))
@@ -107,8 +116,17 @@ def untidy_log() -> list[dict[str, Any] | bytes]:
              resident_id=None, rating="very_dissatisfied", deadline_on="2026-03-25",
              survey_id=str(bad.id), summary="等太久")
     revisit = survey(late, at("2026-03-09", 16), "revisit", rect.id)
+    # 好差评: triaged, appealed by the clerk, the appeal rejected by another supervisor.
+    rect.add("RectificationTriaged", at("2026-03-05", 10), rectification_id=str(rect.id),
+             track="limited", working_days=5, counted_from="2026-03-05",
+             deadline_on="2026-03-12", previous_deadline_on="2026-03-25")
+    rect.add("RectificationAppealed", at("2026-03-05", 11), rectification_id=str(rect.id),
+             survey_id=str(bad.id), reasons="居民评的是别的窗口")
+    rect.add("RectificationAppealDecided", at("2026-03-06", 9), rectification_id=str(rect.id),
+             survey_id=str(bad.id), decision="rejected", reasons="差评属实",
+             appealed_by="clerk-017")
     rect.add("RectificationCompleted", at("2026-03-09", 15), rectification_id=str(rect.id),
-             outcome="explained", actions="说明", deadline_on="2026-03-25",
+             outcome="explained", actions="说明", deadline_on="2026-03-12",
              completed_on="2026-03-09", on_time=True)
     rect.add("RevisitRequested", at("2026-03-09", 16), rectification_id=str(rect.id),
              survey_id=str(revisit.id))
@@ -194,6 +212,8 @@ def untidy_log() -> list[dict[str, Any] | bytes]:
     task = follow_up(h0, at("2026-03-05", 9), at("2026-03-09", 9))
     task.add("FollowUpContactWithdrawn", at("2026-03-05", 12),
              reason="the resident has not agreed to be contacted")
+    # Its case turned urgent (issue 19): high priority from then on, the timer unchanged.
+    task.add("FollowUpPrioritised", at("2026-03-05", 13))
     task.add("FollowUpDue", at("2026-03-09", 9), due_at=at("2026-03-09", 9).isoformat(),
              overdue_at=at("2026-03-09", 17).isoformat())
     older = uuid.uuid4()
@@ -225,6 +245,52 @@ def untidy_log() -> list[dict[str, Any] | bytes]:
                   missed_at=at("2026-05-08", 17).isoformat())
         watch.add("ObligationEnded", at("2026-04-20", 9), reason="不再需要")
         out += [*watch.events, watch.events[1], watch.events[0]]
+
+    # 转办, 帮办, 派单: a case handed over twice (the second published twice); a follow-up
+    # reassigned with it; a help task accepted, escalated and done, one handed back before
+    # it was accepted (stale acceptance after it); a referral overdue then replied, one
+    # replied by its unit on time.
+    out += [step("intake", "CaseHandedOver", h5, h5.case_id, 20, at("2026-03-06", 9),
+                 {"to_clerk": "clerk-018", "to_team": None, "from_clerk": None,
+                  "from_team": None, "first_clerk": "clerk-017", "reason": "专人办理"})]
+    second = step("intake", "CaseHandedOver", h5, h5.case_id, 21, at("2026-03-06", 10),
+                  {"to_clerk": None, "to_team": "hardship-team", "from_clerk": "clerk-018",
+                   "from_team": None, "first_clerk": "clerk-017", "reason": "转团队"})
+    out += [second, second]
+    moved = follow_up(h5, at("2026-03-05", 9), at("2026-03-09", 9))
+    moved.add("FollowUpReassigned", at("2026-03-06", 10), assigned_clerk=None,
+              assigned_team="hardship-team", reason="the case was handed over")
+    out += moved.events
+    helped = Aggregate("followup", h1)
+    helped.add("HelpTaskOpened", at("2026-03-05", 9), owner_clerk="clerk-018",
+               owner_team=None, requested_by="clerk-017",
+               deadline_at=at("2026-03-10", 17).isoformat(), source_id=str(uuid.uuid4()),
+               service_item=HARDSHIP)
+    helped.add("HelpTaskAccepted", at("2026-03-05", 10))
+    helped.add("HelpTaskStarted", at("2026-03-06", 10))
+    helped.add("HelpTaskEscalated", at("2026-03-10", 17), escalated_to="supervisor",
+               overdue_working_days=0)
+    helped.add("HelpTaskDone", at("2026-03-11", 9), note="已协助")
+    back = Aggregate("followup", h0)
+    back.add("HelpTaskOpened", at("2026-03-05", 9), owner_clerk=None, owner_team="supervisor",
+             requested_by="clerk-017", deadline_at=at("2026-03-10", 17).isoformat(),
+             source_id=str(uuid.uuid4()))
+    back.add("HelpTaskAccepted", at("2026-03-05", 10))
+    back.add("HelpTaskHandedBack", at("2026-03-05", 11), reason="不属本中心")
+    out += [*helped.events, back.events[0], back.events[2], back.events[1]]
+    late_reply = Aggregate("followup", h1)
+    late_reply.add("ReferralSent", at("2026-03-05", 9), unit_kind="social_insurance_bureau",
+                   unit_name="区社保中心", unit_contact="窗口12", referred_by="clerk-017",
+                   reply_due_at=at("2026-03-12", 17).isoformat(), source_id=str(uuid.uuid4()))
+    late_reply.add("ReferralOverdue", at("2026-03-12", 17), follow_up_id=str(uuid.uuid4()),
+                   assigned_clerk="clerk-017", assigned_team=None)
+    late_reply.add("ReferralReplied", at("2026-03-13", 9), reply="已受理", by_recipient=True)
+    on_time = Aggregate("followup", h0)
+    on_time.add("ReferralSent", at("2026-03-05", 9), unit_kind="street_office",
+                unit_name="花木街道", referred_by="clerk-017",
+                reply_due_at=at("2026-03-12", 17).isoformat(), source_id=str(uuid.uuid4()))
+    on_time.add("ReferralReplied", at("2026-03-06", 9), reply="已办", by_recipient=False)
+    out += [*late_reply.events, *on_time.events, on_time.events[0]]
 
     # Nobody can read these: not JSON, an unknown event type.
     out.append(b"{not json")

@@ -64,7 +64,7 @@ async def test_rebuild_compares_then_switches_while_the_counter_keeps_working(
             diff = await rb.diff()
             assert diff.same, diff
             assert {t.table: t.rebuilt_rows for t in diff.tables} == {"cases": 4,
-                                                                      "case_timeline": 20}
+                                                                      "case_timeline": 24}
 
         # An old projection bug left the live view wrong for two cases.
         (first, _), (second, _) = visits[0], visits[1]
@@ -101,7 +101,7 @@ async def test_rebuild_compares_then_switches_while_the_counter_keeps_working(
 
         fixed = await read(client, first, 0)
         assert fixed["outcome"] == "resolved"
-        assert len((await read(client, second, 0))["timeline"]) == 5
+        assert len((await read(client, second, 0))["timeline"]) == 6
         # The live consumer went on from the rebuilt tracking: later writes are applied once.
         latest, position = await a_visit(client, resolve=False)
         assert (await read(client, latest, position))["stage"] == "guided"
@@ -114,7 +114,7 @@ async def test_rebuild_compares_then_switches_while_the_counter_keeps_working(
             diff = await rb.diff()
             assert diff.same and diff.lagging_keys == 0, diff
             assert {t.table: t.live_rows for t in diff.tables} == {"cases": 11,
-                                                                   "case_timeline": 54}
+                                                                   "case_timeline": 65}
             await rb.discard()
 
 

@@ -91,8 +91,9 @@ async def test_a_bad_review_is_rectified_and_the_resident_asked_again(settings: 
                                                                   "explained_clearly": 2}
         assert "13812345678" not in answer["comment"]
         (rectification,) = seen["rectifications"]
-        # 15 working days after Wednesday 25 November 2026.
-        assert rectification["deadline_on"] == "2026-12-16"
+        # Untriaged, the default track's 5 working days after Wednesday 25 November 2026.
+        assert rectification["deadline_on"] == "2026-12-02"
+        assert rectification["track"] == "untriaged" and rectification["named"] is True
         assert rectification["status"] == "open" and rectification["overdue"] is False
         rectification_id = rectification["rectification_id"]
 
@@ -114,11 +115,11 @@ async def test_a_bad_review_is_rectified_and_the_resident_asked_again(settings: 
         board = (await feedback.get("/rectifications", params={"center_id": CENTER})).json()
         assert board["open"] == 1 and board["overdue"] == 0
         late = (await feedback.get("/rectifications", params={
-            "center_id": CENTER, "status": "overdue", "as_of": "2026-12-17"})).json()
+            "center_id": CENTER, "status": "overdue", "as_of": "2026-12-03"})).json()
         assert [i["rectification_id"] for i in late["items"]] == [rectification_id]
         assert late["items"][0]["overdue"] is True
 
-        # Put right on 1 December; the resident is asked again, by text this time.
+        # Put right on 1 December; the resident is asked again, by phone (REVISIT_CHANNEL).
         clock.set(datetime.fromisoformat("2026-12-01T10:00:00+08:00"))
         r = await feedback.post(f"/rectifications/{rectification_id}/outcome",
                                 headers=headers(key()),
@@ -132,14 +133,14 @@ async def test_a_bad_review_is_rectified_and_the_resident_asked_again(settings: 
                                 json={"outcome": "explained", "actions": "again"})
         assert r.status_code == 409, "the outcome is recorded once"
 
-        clock.advance(hours=2, minutes=1)  # SMS waits survey_delay_minutes
+        clock.advance(hours=2, minutes=1)  # a callback waits survey_delay_minutes
 
         async def revisited() -> bool:
             return sender.for_survey(revisit_id) is not None
         await wait_until(revisited, what="the revisit survey")
         revisit = sender.for_survey(revisit_id)
         assert revisit is not None
-        assert revisit.channel == "sms" and revisit.purpose == "revisit"
+        assert revisit.channel == "phone_callback" and revisit.purpose == "revisit"
         r = await feedback.post(f"/surveys/{revisit_id}/rating", headers=headers(key()),
                                 json={"token": revisit.token, "level": "satisfied"})
         assert r.status_code == 200, r.text

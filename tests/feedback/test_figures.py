@@ -144,6 +144,9 @@ def march() -> History:
     intake(c4, "CaseReopened", at("05", "09:00"), reason="…")
     feedback(s4a, c4, "SurveyWithdrawn", at("05", "09:00"), survey_id=str(s4a), reason="…")
     concerns(c4, at("05", "09:10"), "calm")  # the emotion on arrival stays 'distressed'
+    # 首问负责制: reopened, it is handed to clerk 1; clerk 2 stays its first responder.
+    intake(c4, "CaseHandedOver", at("05", "09:20"), to_clerk=C1, to_team=None, from_clerk=None,
+           from_team=None, first_clerk=C2, reason="…")
     resolve(c4, at("06"), "cannot_be_resolved", True)
     s4b = survey(c4, "s4b", at("06", "10:01"))
     feedback(s4b, c4, "SurveyExpired", at("13", "12:00"), survey_id=str(s4b),
@@ -210,6 +213,11 @@ MARCH = {  # one center, March 2026, deadlines judged on 1 April
     "rectification_on_time_rate": rate(1, 3),  # r1 on time; r2 overdue; r3 done late
     "followups_on_time_rate": rate(2, 3),  # f1, f3 on time; f2 missed; f4 cancelled; f5 due
     "no_consent": 0,  # v3, not asked for want of consent, is April's
+    "on_time_rate": rate(0, 0),  # no case has a due date (CaseDueDateSet) here
+    "on_the_spot_rate": rate(4, 6),  # resolved the day opened: 1, 3, 6, 7; not 2, 4
+    "appeals_upheld": 0,  # no appeal in March
+    "named_revisit_rate": rate(0, 0),  # the March rectifications name no resident
+    "overdue_open_cases": 0,  # no case has a due date here
 }
 APRIL = {"cases": 1, "followups_on_time_rate": rate(1, 1),  # case 5; f6 done on its day
          "no_consent": 1}  # v3: counted apart, never as no answer (no response rate)
@@ -218,7 +226,7 @@ APRIL = {"cases": 1, "followups_on_time_rate": rate(1, 1),  # case 5; f6 done on
 def expect(**given: Any) -> dict[str, Any]:
     """A row: every figure zero (or no rate) unless given."""
     zero = {"visits": 0, "cases": 0, "bad_reviews": 0, "rectifications_opened": 0,
-            "no_consent": 0}
+            "no_consent": 0, "appeals_upheld": 0, "overdue_open_cases": 0}
     out = {name: zero.get(name, rate(0, 0)) for name in MARCH}
     out.update(given)
     return out
@@ -264,13 +272,14 @@ async def test_the_figures_of_a_hand_built_march(settings: Settings) -> None:
                 resolution_rate=rate(2, 3), emotion_defused_rate=rate(1, 1),
                 satisfaction_rate=rate(2, 3), response_rate=rate(3, 3), bad_reviews=1,
                 rectifications_opened=1, rectification_on_time_rate=rate(0, 1),
-                followups_on_time_rate=rate(1, 2))},
+                followups_on_time_rate=rate(1, 2), on_the_spot_rate=rate(2, 3))},
             {"counter_id": W2, **expect(
                 cases=3, trips_per_resolved_case=rate(3, 3), first_trip_rate=rate(3, 3),
                 resolution_rate=rate(2, 3), emotion_defused_rate=rate(1, 2),
                 satisfaction_rate=rate(0, 2), response_rate=rate(2, 3), bad_reviews=2,
                 revisit_satisfaction_rate=rate(1, 1), rectifications_opened=2,
-                rectification_on_time_rate=rate(1, 2), followups_on_time_rate=rate(1, 1))},
+                rectification_on_time_rate=rate(1, 2), followups_on_time_rate=rate(1, 1),
+                on_the_spot_rate=rate(2, 3))},
             {"counter_id": W1, **expect(cases=1)},  # April: case 5
             {"counter_id": W2, **expect(followups_on_time_rate=rate(1, 1),  # April: f6,
                                         no_consent=1)},  # v3
@@ -284,6 +293,15 @@ async def test_the_figures_of_a_hand_built_march(settings: Settings) -> None:
         assert clerk_2["clerk_id"] == C2 and clerk_2["cases"] == 2  # cases 3, 4
         assert clerk_2["satisfaction_rate"] == rate(0, 1)  # s3
         assert clerk_2["response_rate"] == rate(1, 2)  # s3 answered, s4b not
+        # Both roles: clerk 2 first responded to cases 3 and 4, but owns only 3 now (4 was
+        # handed to clerk 1, who owns 1, 2, 4, 6 and 7).
+        owners = {r["owner_clerk"]: r for r in await figures(
+            client, period="month", to="2026-03-31", group_by="owner_clerk")}
+        assert (owners[C1]["cases"], owners[C2]["cases"]) == (5, 1)
+        assert owners[C1]["resolution_rate"] == rate(3, 5)  # 1, 6, 7 of 1, 2, 4, 6, 7
+        (owned_by_2,) = await figures(client, period="month", to="2026-03-31",
+                                      owner_clerk=C2)
+        assert owned_by_2["response_rate"] == rate(1, 1)  # s3
 
         # Days and weeks are Shanghai's; weeks start on Monday.
         (first_of_april,) = await figures(client, period="day", **{"from": "2026-04-01",

@@ -131,13 +131,17 @@ class Center:
 
 @contextlib.asynccontextmanager
 async def center_day(settings: Settings, start: datetime, *, with_intake: bool = True,
-                     with_feedback: bool = False, **extra: Any) -> AsyncIterator[Center]:
+                     with_feedback: bool = False, intake_extra: dict[str, Any] | None = None,
+                     **extra: Any) -> AsyncIterator[Center]:
+    """``intake_extra``: settings intake alone gets (a calendar out of step with follow-up's)."""
     settings = quiet(settings, **extra)
     clock = ManualClock(start)
     app = create_followup(settings, clock)
     async with contextlib.AsyncExitStack() as stack:
+        intake_settings = settings.model_copy(update=intake_extra or {})
         intake = (await stack.enter_async_context(running(
-            create_intake(settings, clock=clock))) if with_intake else httpx.AsyncClient())
+            create_intake(intake_settings, clock=clock))) if with_intake
+            else httpx.AsyncClient())
         followup = await stack.enter_async_context(running(app))
         center = Center(settings, clock, intake, followup, app)
         if with_feedback:

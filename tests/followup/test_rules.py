@@ -131,8 +131,15 @@ async def test_a_bad_review_gets_a_rectification_follow_up_on_its_deadline(
         await _publish_feedback(settings, uuid.UUID(case_id), {
             "rectification_id": str(rectification_id), "resident_id": None,
             "rating": "dissatisfied", "deadline_on": "2026-03-21", "summary": "等待时间太长"})
-        [revisit] = await center.followups_of(case_id, 1, "the rectification follow-up")
+        found = await center.followups_of(case_id, 2, "the verification and rectification")
+        by_reason = {f["reason"]: f for f in found}
+        revisit = by_reason["rectification"]
         assert revisit["reason"] == "rectification" and revisit["priority"] == "high"
+        # 回访核实: the bad review came Monday 15:00; the verification is due Tuesday morning.
+        verification = by_reason["verification"]
+        assert datetime.fromisoformat(verification["due_at"]) == at(2026, 3, 17, 9)
+        assert verification["source_id"] == str(rectification_id)
+        assert verification["priority"] == "high"
         assert revisit["assigned_team"] == "followup-desk"
         assert revisit["source_id"] == str(rectification_id)
         assert revisit["resident_id"] is not None, "the resident comes from the case"
@@ -140,8 +147,8 @@ async def test_a_bad_review_gets_a_rectification_follow_up_on_its_deadline(
         assert datetime.fromisoformat(revisit["due_at"]) == at(2026, 3, 20, 9)
 
     scheduled = [e for e in await stream_envelopes(settings) if e.type == "FollowUpScheduled"]
-    assert len(scheduled) == 1 and scheduled[0].center_id == CENTER
-    assert str(scheduled[0].case_id) == case_id
+    assert len(scheduled) == 2 and {e.center_id for e in scheduled} == {CENTER}
+    assert {str(e.case_id) for e in scheduled} == {case_id}
 
 
 async def _wait_for(settings: Settings, type_: str) -> list[Envelope]:

@@ -51,11 +51,14 @@ async def test_a_resident_walks_through_the_six_steps(settings: Settings) -> Non
             ("resolve", {"outcome": "partly_resolved", "explanation": "已登记，待补材料",
                          "emotion_defused": True}),
         ]
+        # Guidance sets the due date (the item's usual working days) and the earlier deadline
+        # brings it forward: each of them records a CaseDueDateSet beside its own event.
+        recorded = {"guidance": 2, "deadlines": 2}
         last = opened
         for name, body in steps:
             r = await step(client, case_id, name, body)
             assert r.status_code == 200, (name, r.text)
-            assert r.json()["version"] == last["version"] + 1
+            assert r.json()["version"] == last["version"] + recorded.get(name, 1)
             assert r.json()["position"] > last["position"]
             last = r.json()
 
@@ -67,7 +70,8 @@ async def test_a_resident_walks_through_the_six_steps(settings: Settings) -> Non
         assert case["next_deadline"] == "2026-03-20"
         assert [t["type"] for t in case["timeline"]] == [
             "CaseOpened", "RequestHeard", "RequestRestated", "ConcernsNoted", "GuidanceGiven",
-            "ActionTaken", "DeadlineNoted", "CaseResolved"]
+            "CaseDueDateSet", "ActionTaken", "DeadlineNoted", "CaseDueDateSet", "CaseResolved"]
+        assert case["due_on"] == "2026-03-20" and case["due_source"] == "deadline"
         heard = case["timeline"][1]
         assert heard["occurred_at"].startswith("2026-03-02T01:15:00")
         assert "13812345678" not in heard["payload"]["words"], "phone numbers are redacted"
@@ -77,7 +81,7 @@ async def test_a_resident_walks_through_the_six_steps(settings: Settings) -> Non
 
     envelopes = await stream_envelopes(settings)
     mine = [e for e in envelopes if str(e.case_id) == case_id]
-    assert [e.aggregate_version for e in mine] == list(range(1, 9)), "in order, once each"
+    assert [e.aggregate_version for e in mine] == list(range(1, 11)), "in order, once each"
     assert all(e.center_id == CENTER and e.service == "intake" for e in mine)
     assert mine[0].type == "CaseOpened" and mine[0].payload["service_item"] == "SA-HARDSHIP-SUBSIDY"
     assert all("13812345678" not in e.model_dump_json() for e in mine)

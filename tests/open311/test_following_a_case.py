@@ -103,6 +103,7 @@ async def test_a_resident_opens_a_case_from_a_civic_app_and_follows_it(
         guided = await follow(client, case_id)
         assert guided["status"] == "open"
         assert guided["status_notes"] == "需补充材料：离职证明。承诺：材料齐全后当场受理"
+        assert guided["expected_datetime"] is not None  # the item's days: its due date
 
         await clerk(client, case_id, "deadlines", {"due_on": "2026-03-20",
                                                    "description": "补交离职证明"})
@@ -169,12 +170,14 @@ async def test_a_resident_opens_a_case_from_a_civic_app_and_follows_it(
     # channel open311, and none of the resident's contact or location details.
     async def arrived() -> bool:
         return len([e for e in await stream_envelopes(settings)
-                    if str(e.case_id) == case_id]) == 7
+                    if str(e.case_id) == case_id]) == 9
     await wait_until(arrived, what="the Open311 case's events on the stream")
     envelopes = await stream_envelopes(settings)
     mine = [e for e in envelopes if str(e.case_id) == case_id]
+    # Guidance sets the due date (the item's 0 days: today), the earlier deadline moves it.
     assert [e.type for e in mine] == ["CaseOpened", "RequestHeard", "GuidanceGiven",
-                                      "DeadlineNoted", "ActionTaken", "CaseResolved",
+                                      "CaseDueDateSet", "DeadlineNoted", "CaseDueDateSet",
+                                      "ActionTaken", "CaseResolved",
                                       "CaseReopened"], "once each, though the app posted twice"
     for e in mine:
         REGISTRY.read(e)  # every payload reads with its registered contract

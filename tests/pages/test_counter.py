@@ -118,8 +118,9 @@ async def test_a_clerk_walks_a_returning_resident_through_the_six_steps(
     await page.fill("#explanation", "已告知到账时间和再就业培训报名方式")
     await page.click("form[data-op=resolve] button[type=submit]")
 
+    # Guidance sets the due date (失业登记: on the spot, so today); the later deadline leaves it.
     steps = ["CaseOpened", "RequestHeard", "RequestRestated", "ConcernsNoted", "GuidanceGiven",
-             "ActionTaken", "DeadlineNoted", "CaseResolved"]
+             "CaseDueDateSet", "ActionTaken", "DeadlineNoted", "CaseResolved"]
     await saved(page, steps)
     await expect(page.locator("#resolved-banner")).to_be_visible()
     await expect(page.locator("#stepper li.done")).to_have_count(4)

@@ -79,7 +79,7 @@ async def test_a_clerk_serves_a_resident_with_the_keyboard_alone(
     await kb.type("当场完成失业登记")
     await kb.press("Enter")
     await saved(page, ["CaseOpened", "RequestHeard", "RequestRestated", "ConcernsNoted",
-                       "GuidanceGiven", "ActionTaken"])
+                       "GuidanceGiven", "CaseDueDateSet", "ActionTaken"])
 
     # Alt+0 goes to 办结; Ctrl+Enter resolves; the focus waits on 接待下一位.
     await kb.press("Alt+0")
@@ -87,7 +87,7 @@ async def test_a_clerk_serves_a_resident_with_the_keyboard_alone(
     await kb.press("Control+Enter")
     await expect(page.locator("#next-resident")).to_be_focused()
     await saved(page, ["CaseOpened", "RequestHeard", "RequestRestated", "ConcernsNoted",
-                       "GuidanceGiven", "ActionTaken", "CaseResolved"])
+                       "GuidanceGiven", "CaseDueDateSet", "ActionTaken", "CaseResolved"])
     await kb.press("Enter")
     await expect(page.locator("#resident-q")).to_be_focused()
     await expect(page.locator("#reception")).to_be_visible()

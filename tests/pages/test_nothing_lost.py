@@ -79,10 +79,12 @@ async def test_a_refused_step_and_an_unsaved_deadline_stop_the_case_being_resolv
     await actions.locator("button[type=submit]").click()
     await expect(refusal).to_have_count(0)
     await page.click("form[data-op=deadlines] button[type=submit]")
-    await saved(page, ["CaseOpened", "RequestHeard", "ActionTaken", "DeadlineNoted"])
+    # The deadline is the case's first due date (no guidance): CaseDueDateSet beside it.
+    await saved(page, ["CaseOpened", "RequestHeard", "ActionTaken", "DeadlineNoted",
+                       "CaseDueDateSet"])
     await page.click("form[data-op=resolve] button[type=submit]")
     await saved(page, ["CaseOpened", "RequestHeard", "ActionTaken", "DeadlineNoted",
-                       "CaseResolved"])
+                       "CaseDueDateSet", "CaseResolved"])
     await expect(page.locator("#net")).to_have_attribute("data-state", "online")
 
     case = await case_of(page, center, "clerk-031")
@@ -133,10 +135,12 @@ async def test_a_step_refused_after_the_network_returns_holds_the_rest_until_the
     await expect(page.locator("#net")).to_have_attribute("data-pending", "3")
     await page.click("form[data-op=actions] button[type=submit]")
     await expect(page.locator("#net")).to_have_attribute("data-pending", "0", timeout=20_000)
-    steps = ["CaseOpened", "RequestHeard", "ActionTaken", "DeadlineNoted", "CaseResolved"]
+    steps = ["CaseOpened", "RequestHeard", "ActionTaken", "DeadlineNoted", "CaseDueDateSet",
+             "CaseResolved"]
     await saved(page, steps)
     case = await case_of(page, center, "clerk-032")
     assert [e["type"] for e in case["timeline"]] == steps
     keys = [e["causation_id"] for e in case["timeline"]]
-    assert keys[0] == queued[0]["key"] and keys[3:] == [queued[2]["key"], queued[3]["key"]]
+    assert keys[0] == queued[0]["key"]
+    assert keys[3:] == [queued[2]["key"], queued[2]["key"], queued[3]["key"]]  # due date too
     assert case["status"] == "resolved"

@@ -49,6 +49,8 @@ async def test_a_clerk_leaves_a_case_open_takes_it_up_again_and_reopens_a_past_o
     mine = page.locator("#my-cases li.link")
     await expect(mine).to_have_count(1)
     await expect(mine).to_contain_text("困难补助")
+    # Every case shows its urgency and due date (issue 19): none noted yet on this one.
+    await expect(mine).to_contain_text("紧急程度未记录 · 办结时限 待定")
 
     # A new case, heard but not resolved: 接待下一位 asks first; the clerk stays, then leaves.
     await pick_item(page, "低保", "最低生活保障")
@@ -75,6 +77,8 @@ async def test_a_clerk_leaves_a_case_open_takes_it_up_again_and_reopens_a_past_o
     await page.click("form[data-op=concerns] button[type=submit]")
     await page.click("form[data-op=resolve] button[type=submit]")
     await saved(page, ["CaseOpened", "RequestHeard", "ConcernsNoted", "CaseResolved"])
+    # The case in hand shows its urgency and its due date (none: it was never guided).
+    await expect(page.locator("#case-meta")).to_contain_text("一般 · 办结时限 待定")
     await expect(mine).to_have_count(1)  # the one left a moment ago
     await page.click("#next-resident")  # resolved: no question
     await expect(page.locator("#reception")).to_be_visible()

@@ -65,17 +65,25 @@ async def test_answers_move_the_board_and_a_bad_review_is_an_open_rectification(
                             headers={"Idempotency-Key": f"board-{uuid.uuid4()}"},
                             json={"reason": "居民行动不便，需要主任协调上门"})
     assert r.status_code == 200, r.text
-    # A deadline years past what the working-day calendar covers: its reminder is parked.
+    # A critical case whose monthly obligation starts years past what the working-day calendar
+    # covers: the rule watching it is parked. (A deadline that far is refused at the counter:
+    # 422 calendar_out_of_range, its due date could not be worked out.)
     r = await clerk.post("/cases", headers={"Idempotency-Key": f"board-{uuid.uuid4()}"}, json={
         "center_id": CENTER, "counter_id": "window-2", "clerk_id": "clerk-031",
-        "channel": "counter", "service_item": "SA-HARDSHIP-SUBSIDY"})
+        "channel": "counter", "service_item": "SA-HARDSHIP-SUBSIDY",
+        "resident_id": await register_resident(clerk)})
     far = r.json()["id"]
     for step, body in (("hear", {"words": "残疾证到期了要换"}),
-                       ("deadlines", {"due_on": f"{now.year + 9}-06-01",
-                                      "description": "证件到期换领"})):
+                       ("concerns", {"emotion": "distressed", "urgency": "critical"}),
+                       ("obligations", {"description": "每月领取护理补贴",
+                                        "next_due_on": f"{now.year + 9}-06-01"})):
         r = await clerk.post(f"/cases/{far}/{step}", json=body,
                              headers={"Idempotency-Key": f"board-{uuid.uuid4()}"})
         assert r.status_code == 200, r.text
+    r = await clerk.post(f"/cases/{far}/deadlines", headers={
+        "Idempotency-Key": f"board-{uuid.uuid4()}"}, json={
+        "due_on": f"{now.year + 9}-06-01", "description": "证件到期换领"})
+    assert r.status_code == 422 and r.json()["error"]["code"] == "calendar_out_of_range"
 
     # Two residents leave the counter this morning; each gets a survey on the tablet.
     pleased = await resolved_case(clerk, CENTER, at=now, emotion="angry",
@@ -141,6 +149,12 @@ async def test_answers_move_the_board_and_a_bad_review_is_an_open_rectification(
     await expect(board.locator("[data-count=escalated]")).not_to_have_text("0")
     await expect(board.locator("#wl-parked")).to_have_text(
         "1 条回访规则暂停：日期超出工作日历", timeout=15_000)
+    # The critical case heads the worklist's cases; the two completion rates are shown.
+    critical = board.locator("[data-list=cases] li").first
+    await expect(critical).to_have_attribute("data-case", far)
+    await expect(critical).to_contain_text("紧急")
+    await expect(board.locator("[data-fig=on_the_spot_rate] h2")).to_have_text("当场办结率")
+    await expect(board.locator("[data-fig=on_time_rate] h2")).to_have_text("按时办结率")
     await screenshot(board, screenshots / "board.png", full_page=True)
 
     # The same board in English, switched in place.

@@ -4,6 +4,7 @@ message holds a demo resident's name, ID number or phone number."""
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import subprocess
 import sys
@@ -11,8 +12,10 @@ from pathlib import Path
 
 import httpx
 import pyarrow.parquet as pq
+from rich.console import Console
 
 from shared.analytics.export import export
+from shared.cli.cancer_story import play_and_show
 from shared.cli.demo import demo_residents, play_day
 from shared.security.principals import Role
 from shared.settings import Settings
@@ -66,6 +69,12 @@ async def test_no_log_line_export_or_event_names_a_demo_resident(settings: Setti
                 residents=RESIDENTS, center=TEST_CENTER, seed=SEED, parallel=4)
             assert tally.errors == [] and tally.registered == RESIDENTS
             assert tally.resolved == RESIDENTS
+            # The seed's story: a plan across three items, his wife applying for him.
+            story = await play_and_show(
+                f"http://127.0.0.1:{ports['intake']}",
+                token_for(settings, Role.CLERK, TEST_CENTER, sub="clerk-001"), TEST_CENTER,
+                Console(file=io.StringIO()))
+            assert story.subsidy_case is not None
 
             async def figures_counted() -> bool:
                 r = await client.get(f"http://127.0.0.1:{ports['feedback']}/figures",
@@ -107,7 +116,7 @@ async def test_no_log_line_export_or_event_names_a_demo_resident(settings: Setti
     assert any(p.endswith(".csv") for p in texts) and any(p.endswith(".parquet") for p in texts)
     texts["stream"] = "\n".join(m.data.decode() for m in await stream_messages(settings))
 
-    secrets = [v for p in demo_residents(SEED, RESIDENTS) for v in (p.name, p.id_number,
-                                                                    p.phone)]
+    people = [*demo_residents(SEED, RESIDENTS), *demo_residents(9020, 2)]  # 9020: the story's
+    secrets = [v for p in people for v in (p.name, p.id_number, p.phone)]
     found = {(where, s) for where, text in texts.items() for s in secrets if s in text}
     assert found == set()

@@ -89,7 +89,8 @@ async def test_the_resident_the_case_names_is_scrubbed_from_its_free_text_by_the
 
         async def timeline_complete() -> bool:
             r = await client.get(f"/cases/{case}", params={"after": last["position"]})
-            return r.status_code == 200 and len(r.json()["timeline"]) == 6
+            # Seven: the deadline is the case's due date too (CaseDueDateSet).
+            return r.status_code == 200 and len(r.json()["timeline"]) == 7
 
         await wait_until(timeline_complete, what="the case's timeline")
         timeline = (await client.get(f"/cases/{case}")).json()["timeline"]

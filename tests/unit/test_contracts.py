@@ -84,9 +84,30 @@ def test_a_case_opened_before_the_vault_checked_residents_is_read_without_a_basi
                             "service_item": "SA-HARDSHIP-SUBSIDY",
                             "resident_id": str(resident)})
     current = REGISTRY.current(envelope)
-    assert current.version == 2
+    assert current.version == 3
     assert current.payload["resident_basis"] is None
     assert current.payload["resident_id"] == str(resident)
+    # ... and, from before applicants were recorded, as the resident coming for themselves.
+    assert current.payload["applicant_id"] == str(resident)
+    assert current.payload["applicant_basis"] is None
+
+
+def test_a_v2_case_opening_reads_as_the_beneficiary_applying_for_themselves() -> None:
+    resident = uuid4()
+    envelope = Envelope(event_id=uuid4(), type="CaseOpened", version=2, service="intake",
+                        position=1, aggregate_id=uuid4(), aggregate_version=1, case_id=uuid4(),
+                        center_id="SH-PD-HUAMU", occurred_at=datetime.now(UTC),
+                        recorded_at=datetime.now(UTC), actor="clerk-017", payload={
+                            "center_id": "SH-PD-HUAMU", "counter_id": "window-3",
+                            "clerk_id": "clerk-017", "channel": "counter",
+                            "service_item": "SA-HARDSHIP-SUBSIDY",
+                            "resident_id": str(resident), "resident_basis": "presence_grant"})
+    current = REGISTRY.current(envelope)
+    assert current.payload["applicant_id"] == str(resident)
+    assert current.payload["applicant_basis"] == "presence_grant"
+    without = envelope.model_copy(update={"payload": {**envelope.payload, "resident_id": None,
+                                                      "resident_basis": None}})
+    assert REGISTRY.current(without).payload["applicant_id"] is None
 
 
 @pytest.mark.parametrize("type_name", [

@@ -27,9 +27,9 @@ from pydantic import BaseModel
 from shared.contracts import REGISTRY
 
 SERVICES = ("intake", "followup", "feedback")
-#: Each service's modules of aggregates (no I/O): ``domain``, and feedback's reported months.
-DOMAIN_MODULES = {"intake": ("domain",), "followup": ("domain",),
-                  "feedback": ("domain", "periods")}
+#: The modules holding each service's aggregates (feedback's reported months: ``periods``).
+DOMAINS = {"intake": ("domain", "plan"), "followup": ("domain",),
+           "feedback": ("domain", "periods")}
 
 #: Attributes an event keeps in the service's own store that are deliberately not on the bus.
 STORE_ONLY = {
@@ -45,7 +45,7 @@ DERIVED = {
 }
 
 #: Contracts defined before the event that records them exists.
-AHEAD_OF_THEIR_EVENT = {"CaseDueDateSet"}  # issues 18-19: the due date of a case
+AHEAD_OF_THEIR_EVENT: set[str] = set()  # none now: CaseDueDateSet is recorded (issue 19)
 
 
 def domain_events(module: ModuleType) -> Iterator[tuple[str, type, dict[str, Any]]]:
@@ -111,7 +111,8 @@ def admits(contract: set[Any], event: set[Any]) -> bool:
 
 def every_event() -> list[tuple[str, str, type, dict[str, Any]]]:
     return [(service, aggregate, event_class, fields)
-            for service in SERVICES for module in DOMAIN_MODULES[service]
+            for service in SERVICES
+            for module in DOMAINS[service]
             for aggregate, event_class, fields in domain_events(
                 importlib.import_module(f"services.{service}.{module}"))]
 

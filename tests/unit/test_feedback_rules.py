@@ -164,9 +164,9 @@ def test_the_outcome_is_recorded_once_on_time_or_not_then_the_resident_is_asked_
         r.complete("explained", "", date(2026, 3, 13), meta())
     [*_, completed] = r.collect_events()
     assert completed.on_time is True and completed.deadline_on == date(2026, 3, 12)
-    revisit = r.request_revisit(SENT, EXPIRES, meta())
+    revisit = r.request_revisit(SENT, EXPIRES, meta(), r.revisit_channel_for("sms"))
     assert revisit.id == revisit_survey_id_for(r.id) and revisit.purpose == "revisit"
-    assert revisit.channel == SurveyChannel.SMS, "the tablet's resident is no longer there"
+    assert revisit.channel == SurveyChannel.SMS, "REVISIT_CHANNEL=sms texts a known resident"
     assert (revisit.case_id, revisit.rectification_id) == (s.case_id, r.id)
 
 
@@ -175,4 +175,6 @@ def test_a_late_outcome_is_not_on_time_and_a_revisit_without_a_resident_is_a_cal
     r.complete("explained", "已再次说明政策", date(2026, 3, 13), meta())
     [*_, completed] = r.collect_events()
     assert completed.on_time is False
-    assert r.request_revisit(SENT, EXPIRES, meta()).channel == SurveyChannel.PHONE_CALLBACK
+    channel = r.revisit_channel_for("sms")
+    assert r.request_revisit(SENT, EXPIRES, meta(), channel).channel == \
+        SurveyChannel.PHONE_CALLBACK

@@ -3,12 +3,16 @@
 The projection keeps one *fact row* per thing an analyst counts, each built only from events:
 
     fig_cases          one row per case            (intake: CaseOpened, ConcernsNoted,
-                                                     GuidanceGiven, CaseResolved, CaseReopened)
+                                                     GuidanceGiven, CaseDueDateSet,
+                                                     CaseResolved, CaseReopened, CaseHandedOver)
     fig_surveys        one row per survey          (feedback: SurveyRequested, SurveySent,
                                                      RatingGiven, SurveyExpired, SurveyWithdrawn)
     fig_rectifications one row per rectification  (feedback: RectificationOpened,
                                                      RectificationDeadlineRevised,
-                                                     RectificationCompleted)
+                                                     RectificationCompleted,
+                                                     RectificationTriaged,
+                                                     RectificationAppealed,
+                                                     RectificationAppealDecided)
     fig_followups      one row per follow-up       (followup: FollowUpScheduled,
                                                      FollowUpRescheduled, FollowUpCompleted,
                                                      FollowUpMissed, FollowUpCancelled)
@@ -43,11 +47,12 @@ from shared.readmodels.readmodel import ReadModel
 
 CONSUMER = "feedback-figures"
 
-INTAKE_TYPES = ("CaseOpened", "ConcernsNoted", "GuidanceGiven", "CaseResolved", "CaseReopened",
-                "VisitRecorded")
+INTAKE_TYPES = ("CaseOpened", "ConcernsNoted", "GuidanceGiven", "CaseDueDateSet", "CaseResolved",
+                "CaseReopened", "CaseHandedOver", "VisitRecorded")
 FEEDBACK_TYPES = ("SurveyRequested", "SurveySent", "RatingGiven", "SurveyExpired",
                   "SurveyWithdrawn", "RectificationOpened", "RectificationDeadlineRevised",
-                  "RectificationCompleted")
+                  "RectificationCompleted", "RectificationTriaged", "RectificationAppealed",
+                  "RectificationAppealDecided")
 PERIOD_TYPES = ("PeriodClosed", "PeriodRevised")
 FOLLOWUP_TYPES = ("FollowUpScheduled", "FollowUpRescheduled", "FollowUpCompleted",
                   "FollowUpMissed", "FollowUpCancelled")
@@ -88,17 +93,22 @@ CASES = Table("fig_cases", "case_id", (
     ("case_id", "uuid"), ("center_id", "text"), ("counter_id", "text"), ("clerk_id", "text"),
     ("service_item", "text"), ("opened_on", "date"), ("emotion", "text"),
     ("resolved", "boolean"), ("resolved_on", "date"), ("outcome", "text"),
-    ("defused", "boolean"),
+    ("defused", "boolean"), ("due_on", "date"), ("owner_clerk", "text"),
     # issue 18 (visits as 人次, the emotion on leaving): trips after the opening day, and
     # the emotion the resident left with (None before CaseResolved v2)
     ("return_trips", "integer"), ("leaving", "text")))
 SURVEYS = Table("fig_surveys", "survey_id", (
     ("survey_id", "uuid"), ("case_id", "uuid"), ("center_id", "text"), ("purpose", "text"),
     ("requested_on", "date"), ("was_sent", "boolean"), ("result", "text"),
-    ("closed_on", "date"), ("level", "text")))
+    ("closed_on", "date"), ("level", "text"),
+    # 好差评 (issue 18): the rectification a revisit survey follows.
+    ("rectification_id", "uuid")))
 RECTIFICATIONS = Table("fig_rectifications", "rectification_id", (
     ("rectification_id", "uuid"), ("case_id", "uuid"), ("center_id", "text"),
-    ("opened_on", "date"), ("deadline_on", "date"), ("completed_on", "date")))
+    ("opened_on", "date"), ("deadline_on", "date"), ("completed_on", "date"),
+    # 好差评 (issue 18): the bad review's survey, 实名 (the resident known), the triage track
+    # and the appeal (pending / upheld / rejected).
+    ("survey_id", "uuid"), ("named", "boolean"), ("track", "text"), ("appeal", "text")))
 FOLLOWUPS = Table("fig_followups", "follow_up_id", (
     ("follow_up_id", "uuid"), ("case_id", "uuid"), ("center_id", "text"), ("reason", "text"),
     ("due_on", "date"), ("completed_on", "date"), ("missed", "boolean"),
@@ -124,6 +134,9 @@ LATE_COLUMNS = ("event_id", "month", "key_id", "center_id", "type", "recorded_at
 
 DDL = [
     *(t.ddl() for t in TABLES),
+    # Columns added since a table was first created (rebuild to fill them for old events).
+    *(f"ALTER TABLE {t.name} ADD COLUMN IF NOT EXISTS {c} {type_}"
+      for t in TABLES for c, type_ in t.columns[1:]),
     "CREATE INDEX IF NOT EXISTS fig_cases_opened ON fig_cases (center_id, opened_on)",
     "CREATE INDEX IF NOT EXISTS fig_cases_resolved ON fig_cases (center_id, resolved_on)",
     "CREATE INDEX IF NOT EXISTS fig_surveys_closed ON fig_surveys (center_id, closed_on)",
@@ -265,6 +278,8 @@ class FiguresProjection:
         p = e.payload
         row.update(center_id=e.center_id, counter_id=p["counter_id"], clerk_id=p["clerk_id"],
                    opened_on=self.day(e.occurred_at))
+        if row["owner_clerk"] is None:  # not handed over (before its opening arrived)
+            row["owner_clerk"] = p["clerk_id"]
         if row["service_item"] is None:
             row["service_item"] = p["service_item"]
         if row["resolved"] is None:
@@ -278,6 +293,10 @@ class FiguresProjection:
 
     def _guided(self, row: Row, e: Envelope) -> None:
         row["service_item"] = e.payload["service_item"]
+
+    def _due_date_set(self, row: Row, e: Envelope) -> None:
+        """The latest due date (a resolved case's cannot move: the one it was judged by)."""
+        row["due_on"] = date.fromisoformat(e.payload["due_on"])
 
     def _resolved(self, row: Row, e: Envelope) -> None:
         p = e.payload
@@ -315,11 +334,17 @@ class FiguresProjection:
                    changed=orjson.dumps(p["changed"]).decode(),
                    late_events=orjson.dumps(p["late_events"]).decode())
 
+    def _handed_over(self, row: Row, e: Envelope) -> None:
+        """The owner role: the clerk it was handed to (a team: the team's code)."""
+        row["owner_clerk"] = e.payload["to_clerk"] or e.payload["to_team"]
+
     # -- feedback ----------------------------------------------------------------------------
 
     def _survey_requested(self, row: Row, e: Envelope) -> None:
+        rectification_id = e.payload.get("rectification_id")
         row.update(case_id=e.case_id, purpose=e.payload["purpose"],
-                   requested_on=self.day(e.occurred_at))
+                   requested_on=self.day(e.occurred_at),
+                   rectification_id=UUID(rectification_id) if rectification_id else None)
         if row["was_sent"] is None:
             row["was_sent"] = False
 
@@ -341,8 +366,23 @@ class FiguresProjection:
                    closed_on=self.day(e.occurred_at))
 
     def _rectification_opened(self, row: Row, e: Envelope) -> None:
+        survey_id = e.payload.get("survey_id")
         row.update(opened_on=self.day(e.occurred_at),
+                   deadline_on=date.fromisoformat(e.payload["deadline_on"]),
+                   survey_id=UUID(survey_id) if survey_id else None,
+                   named=e.payload.get("resident_id") is not None)
+
+    def _triaged(self, row: Row, e: Envelope) -> None:
+        """The track's deadline is the one in force (on-time rate)."""
+        row.update(track=e.payload["track"],
                    deadline_on=date.fromisoformat(e.payload["deadline_on"]))
+
+    def _appealed(self, row: Row, e: Envelope) -> None:
+        row["appeal"] = "pending"
+
+    def _appeal_decided(self, row: Row, e: Envelope) -> None:
+        """Upheld: the review leaves bad_reviews and the satisfaction figures (queries)."""
+        row["appeal"] = e.payload["decision"]
 
     def _deadline_revised(self, row: Row, e: Envelope) -> None:
         """The on-time rate judges against the deadline in force (revised once the official
@@ -386,8 +426,10 @@ APPLY: dict[str, Apply] = {
     "CaseOpened": FiguresProjection._case_opened,
     "ConcernsNoted": FiguresProjection._concerns,
     "GuidanceGiven": FiguresProjection._guided,
+    "CaseDueDateSet": FiguresProjection._due_date_set,
     "CaseResolved": FiguresProjection._resolved,
     "CaseReopened": FiguresProjection._reopened,
+    "CaseHandedOver": FiguresProjection._handed_over,
     "VisitRecorded": FiguresProjection._visit,
     "PeriodClosed": FiguresProjection._period_closed,
     "PeriodRevised": FiguresProjection._period_revised,
@@ -399,6 +441,9 @@ APPLY: dict[str, Apply] = {
     "RectificationOpened": FiguresProjection._rectification_opened,
     "RectificationDeadlineRevised": FiguresProjection._deadline_revised,
     "RectificationCompleted": FiguresProjection._rectification_completed,
+    "RectificationTriaged": FiguresProjection._triaged,
+    "RectificationAppealed": FiguresProjection._appealed,
+    "RectificationAppealDecided": FiguresProjection._appeal_decided,
     "FollowUpScheduled": FiguresProjection._followup_scheduled,
     "FollowUpRescheduled": FiguresProjection._followup_rescheduled,
     "FollowUpCompleted": FiguresProjection._followup_completed,

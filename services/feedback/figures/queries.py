@@ -29,12 +29,26 @@ SATISFIED = ("very_satisfied", "satisfied", "basically_satisfied")
 BAD = ("dissatisfied", "very_dissatisfied")
 
 Period = Literal["day", "week", "month", "year", "all"]
-Dimension = Literal["center_id", "counter_id", "clerk_id", "service_item"]
-DIMENSIONS: tuple[Dimension, ...] = ("center_id", "counter_id", "clerk_id", "service_item")
+Dimension = Literal["center_id", "counter_id", "clerk_id", "owner_clerk", "service_item"]
+#: ``clerk_id`` is the first responder (首问: who opened the case), ``owner_clerk`` who has
+#: it now (the clerk or team it was last handed to; the first clerk when never handed over):
+#: a clerk's figures in either role.
+DIMENSIONS: tuple[Dimension, ...] = ("center_id", "counter_id", "clerk_id", "owner_clerk",
+                                     "service_item")
 
 
 def _in(values: tuple[str, ...]) -> str:
     return "(" + ", ".join(f"'{v}'" for v in values) + ")"
+
+
+#: An answer whose bad review was appealed and the appeal upheld (malicious or mistaken): it
+#: leaves bad_reviews and the satisfaction figures, counted in appeals_upheld instead.
+KEPT = ("NOT EXISTS (SELECT 1 FROM fig_rectifications x WHERE x.survey_id = f.survey_id"
+        " AND x.appeal = 'upheld')")
+NOT_UPHELD = "f.appeal IS DISTINCT FROM 'upheld'"
+#: A rectification's resident answered a revisit survey (any attempt).
+REVISITED = ("EXISTS (SELECT 1 FROM fig_surveys s WHERE s.rectification_id = f.rectification_id"
+             " AND s.purpose = 'revisit' AND s.result = 'answered')")
 
 
 @dataclass(frozen=True)
@@ -78,9 +92,23 @@ FIGURES: tuple[Figure, ...] = (
     *VISIT_FIGURES,
     Figure("resolution_rate", CASES, "resolved_on", "f.resolved", "f.outcome = 'resolved'",
            meaning="cases resolved as 'resolved' over cases whose last word is CaseResolved"),
+    Figure("on_time_rate", CASES, "resolved_on", "f.resolved AND f.due_on IS NOT NULL",
+           "f.resolved_on <= f.due_on",
+           meaning="按时办结率: cases whose last word is CaseResolved and that have a due date "
+                   "(CaseDueDateSet), resolved on or before the latest due date"),
+    Figure("on_the_spot_rate", CASES, "resolved_on", "f.resolved",
+           "f.resolved_on = f.opened_on",
+           meaning="当场办结率: cases whose last word is CaseResolved, resolved on the day "
+                   "they were opened"),
+    # issue 18: open cases past their due date, on the due day
+    Figure("overdue_open_cases", CASES, "due_on", "NOT f.resolved AND f.due_on < $as_of",
+           meaning="cases still open (last word CaseOpened or CaseReopened) whose latest due "
+                   "date (CaseDueDateSet) is before as_of, counted on the due day"),
     Figure("satisfaction_rate", SURVEYS, "closed_on",
-           "f.purpose = 'resolution' AND f.result = 'answered'", f"f.level IN {_in(SATISFIED)}",
-           meaning="satisfied levels over answers to resolution surveys"),
+           f"f.purpose = 'resolution' AND f.result = 'answered' AND {KEPT}",
+           f"f.level IN {_in(SATISFIED)}",
+           meaning="satisfied levels over answers to resolution surveys (less bad reviews "
+                   "taken out by an upheld appeal)"),
     Figure("response_rate", SURVEYS, "closed_on",
            "f.purpose = 'resolution' AND f.result IN ('answered', 'expired')",
            "f.result = 'answered'",
@@ -89,17 +117,28 @@ FIGURES: tuple[Figure, ...] = (
            meaning="surveys not sent: a text or a call the resident has not agreed to "
                    "(SurveyWithdrawn because no_consent); neither an answer nor a no answer"),
     Figure("bad_reviews", SURVEYS, "closed_on",
-           f"f.result = 'answered' AND f.level IN {_in(BAD)}",
-           meaning="answers dissatisfied or very dissatisfied (any survey)"),
+           f"f.result = 'answered' AND f.level IN {_in(BAD)} AND {KEPT}",
+           meaning="answers dissatisfied or very dissatisfied (any survey), less those an "
+                   "upheld appeal took out"),
     Figure("revisit_satisfaction_rate", SURVEYS, "closed_on",
-           "f.purpose = 'revisit' AND f.result = 'answered'", f"f.level IN {_in(SATISFIED)}",
+           f"f.purpose = 'revisit' AND f.result = 'answered' AND {KEPT}",
+           f"f.level IN {_in(SATISFIED)}",
            meaning="satisfied levels over answers to revisit surveys"),
     Figure("rectifications_opened", RECTIFICATIONS, "opened_on", "TRUE",
            meaning="rectifications opened (RectificationOpened)"),
     Figure("rectification_on_time_rate", RECTIFICATIONS, "opened_on",
-           "(f.completed_on IS NOT NULL OR f.deadline_on < $as_of)",
+           f"(f.completed_on IS NOT NULL OR f.deadline_on < $as_of) AND {NOT_UPHELD}",
            "f.completed_on IS NOT NULL AND f.completed_on <= f.deadline_on",
-           meaning="completed by the deadline over completed or past the deadline"),
+           meaning="completed by the deadline in force (the triage track's) over completed or "
+                   "past the deadline; an upheld appeal leaves it"),
+    Figure("appeals_upheld", RECTIFICATIONS, "opened_on", "f.appeal = 'upheld'",
+           meaning="bad reviews taken out by an upheld appeal (malicious or mistaken), on the "
+                   "day of the review"),
+    Figure("named_revisit_rate", RECTIFICATIONS, "opened_on",
+           f"f.named AND {NOT_UPHELD}", REVISITED,
+           meaning="实名差评回访率: named bad reviews whose resident answered a revisit, over "
+                   "named bad reviews (less upheld appeals), on the day of the review; "
+                   "target 100 %"),
     Figure("followups_on_time_rate", FOLLOWUPS, "due_on",
            "(f.completed_on IS NOT NULL OR f.missed)",
            "f.completed_on IS NOT NULL AND NOT f.missed",

@@ -2,8 +2,9 @@
 
 Open while the case is open (opened, heard, guided, served, reopened), closed once resolved;
 ``status_notes`` from the latest event of the case's life, ``agency_responsible`` the service a
-clerk referred the resident to (else the center), ``expected_datetime`` the end of the nearest
-noted deadline's day, all date-times in the center's zone.
+clerk referred the resident to (else the center), ``expected_datetime`` the end of the case's
+due date (办结时限; for a case from before due dates, the nearest noted deadline), all
+date-times in the center's zone.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ async def readable(pool: asyncpg.Pool, case_id: UUID, version: int, timeout: flo
 
 SELECT_REQUESTS = (
     "SELECT c.case_id, c.center_id, c.service_item, c.status, c.opened_at, c.updated_at,"
-    " c.resolved_at, c.next_deadline, heard.words, life.type AS life_type,"
+    " c.resolved_at, c.next_deadline, c.due_on, heard.words, life.type AS life_type,"
     " life.payload::text AS life_payload, referral.referred_to"
     " FROM cases c"
     " LEFT JOIN LATERAL (SELECT t.payload->>'words' AS words FROM case_timeline t"
@@ -76,7 +77,7 @@ def service_request(row: asyncpg.Record, cat: Catalogue, lang: Lang,
         "requested_datetime": w3c(row["opened_at"], tz),
         "updated_datetime": w3c(row["resolved_at"] if closed and row["resolved_at"]
                                 else row["updated_at"], tz),
-        "expected_datetime": w3c(end_of(row["next_deadline"], tz), tz),
+        "expected_datetime": w3c(end_of(row["due_on"] or row["next_deadline"], tz), tz),
         # Location is not kept: a center's affairs are about people, and addresses are
         # personal data that never leaves the (future) resident vault.
         "address": None, "address_id": None, "zipcode": None,

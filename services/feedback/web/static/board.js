@@ -4,7 +4,7 @@
 // shows up without a reload.
 
 import {
-  ApiError, NetworkError, api, applyI18n, fmtDate, fmtTime, h, initLang,
+  ApiError, NetworkError, api, applyI18n, fmtDate, fmtTime, h, initLang, newKey,
   onLangChange, t,
 } from "/ui/shared/ui.js";
 import { currentSession, setupSignIn, showSignIn, signOut } from "/ui/shared/signin.js";
@@ -17,14 +17,17 @@ const RATES = [
   ["satisfaction_rate", "#177245"], ["response_rate", "#d97706"],
 ];
 // What a center aims for (the handbook: resolution and defused above 98 %, satisfaction 100 %).
-const TARGETS = { resolution_rate: 0.98, emotion_defused_rate: 0.98, satisfaction_rate: 1.0, response_rate: 0.8 };
+const TARGETS = { resolution_rate: 0.98, emotion_defused_rate: 0.98, satisfaction_rate: 1.0, response_rate: 0.8,
+  on_time_rate: 1.0, on_the_spot_rate: 0.8 };
 
 const SHOWN = 4; // items per worklist column; the rest are counted
 const board = $("#board");
 const every = Math.max(1, Number(board.dataset.every) || 5) * 1000;
 const zone = board.dataset.tz || "Asia/Shanghai";
 let timer = null;
-let data = { daily: null, month: null, rect: null, worklist: null, at: null, stale: false };
+let data = { daily: null, month: null, rect: null, appeals: null, worklist: null, at: null, stale: false };
+// Rectifications whose outcome or appeal form is open: a refresh leaves them as typed.
+const editing = new Set();
 let previous = {};
 
 function today() { // the center's calendar day
@@ -55,9 +58,10 @@ async function refresh() {
     api(`/figures?period=month&from=${day.slice(0, 8)}01&to=${day}&center_id=${c}`),
     api(`/rectifications?center_id=${c}&status=open&limit=50`),
     api(`/board/worklist?center_id=${c}`),
+    api(`/rectifications?center_id=${c}&status=appealed&limit=50`),
   ];
-  const [daily, month, rect, worklist] = await Promise.allSettled(asks);
-  const results = [daily, month, rect, worklist];
+  const [daily, month, rect, worklist, appeals] = await Promise.allSettled(asks);
+  const results = [daily, month, rect, worklist, appeals];
   if (results.some((r) => r.status === "rejected" && r.reason instanceof ApiError && r.reason.status === 401)) {
     return signedOut(t("signin_expired"));
   }
@@ -65,7 +69,7 @@ async function refresh() {
   data.stale = offline;
   if (!offline) data.at = new Date();
   const keep = (r, old) => (r.status === "fulfilled" ? r.value : (r.reason instanceof NetworkError ? old : { error: r.reason }));
-  data = { ...data, daily: keep(daily, data.daily), month: keep(month, data.month), rect: keep(rect, data.rect), worklist: keep(worklist, data.worklist) };
+  data = { ...data, daily: keep(daily, data.daily), month: keep(month, data.month), rect: keep(rect, data.rect), worklist: keep(worklist, data.worklist), appeals: keep(appeals, data.appeals) };
   render();
   return undefined;
 }
@@ -229,12 +233,14 @@ function swatch(color) {
 function renderWorklist() {
   const wl = data.worklist;
   const note = $("#wl-note");
-  const lists = { due_today: [], overdue: [], escalated: [] };
+  const lists = { cases: [], due_today: [], overdue: [], escalated: [] };
   const parked = $("#wl-parked");
   parked.hidden = !(wl && !wl.error && wl.parked_rules > 0);
   parked.textContent = parked.hidden ? "" : t("wl_parked", { n: wl.parked_rules });
   if (wl && !wl.error) {
     note.textContent = "";
+    // Open cases overdue, due soon or critical (follow-up's worklist): critical first.
+    lists.cases = wl.cases || [];
     lists.due_today = wl.due_today || [];
     lists.escalated = (wl.overdue || []).filter((f) => f.status === "escalated");
     lists.overdue = (wl.overdue || []).filter((f) => f.status !== "escalated");
@@ -244,7 +250,7 @@ function renderWorklist() {
   for (const [name, items] of Object.entries(lists)) {
     $(`[data-count="${name}"]`).textContent = items.length;
     const ul = $(`[data-list="${name}"]`);
-    const shown = items.slice(0, SHOWN).map((f) => h("li", { dataset: { id: f.follow_up_id } },
+    const shown = items.slice(0, SHOWN).map((f) => name === "cases" ? caseItem(f) : h("li", { dataset: { id: f.follow_up_id } },
       h("div", { class: "r" }, t(`reason_${f.reason}`), f.priority === "high" ? h("span", { class: "badge red" }, t("urgent")) : null,
         // A task without contact: the resident has not agreed to be called, texted or visited.
         f.contact === false ? h("span", { class: "badge amber" }, t("no_contact")) : null),
@@ -253,6 +259,16 @@ function renderWorklist() {
     if (items.length > SHOWN) shown.push(h("li", { class: "more" }, t("more", { n: items.length - SHOWN })));
     ul.replaceChildren(...(items.length ? shown : [h("li", { class: "none" }, t("wl_empty"))]));
   }
+}
+
+/** An open case on the worklist: its urgency, whether it is overdue, its due date (办结时限). */
+function caseItem(c) {
+  return h("li", { dataset: { case: c.case_id } },
+    h("div", { class: "r" }, `${t("case")} ${String(c.case_id).slice(0, 8)}`,
+      c.urgency === "critical" ? h("span", { class: "badge red" }, t("critical"))
+        : c.urgent ? h("span", { class: "badge amber" }, t("urgent")) : null,
+      c.overdue ? h("span", { class: "badge red" }, t("overdue")) : null),
+    h("div", { class: "m" }, `${t("case_due")} ${c.due_on ? fmtDate(c.due_on) : t("no_data")} · ${t("assigned")} ${c.clerk_id}`));
 }
 
 /** A rectification's summary in the reader's words: the resident's comment, then the aspects
@@ -264,7 +280,95 @@ function summaryText(summary) {
   return [found[1], t("low_marks", { aspects })].filter(Boolean).join(" · ");
 }
 
-function renderRectifications() {
+const TRACKS = ["immediate", "limited", "explain"];
+const OUTCOMES = ["rectified", "explained", "not_rectifiable"];
+
+/** One write from the board, then a refresh; the note under the tracks says how it went. */
+async function write(id, path, body) {
+  const note = $("#rect-note");
+  try {
+    await api(`/rectifications/${id}/${path}`, { method: "POST", body, key: newKey("board") });
+    editing.delete(id);
+    editing.delete(`appeal:${id}`);
+    note.textContent = t("saved");
+  } catch (err) {
+    note.textContent = t("failed", { message: err.message });
+    return;
+  }
+  await refresh();
+}
+
+function outcomeForm(r) {
+  const form = h("form", { class: "outcome", dataset: { form: "outcome" } },
+    h("select", { name: "outcome", "aria-label": t("record_outcome") },
+      ...OUTCOMES.map((o) => h("option", { value: o }, t(`outcome_${o}`)))),
+    h("input", { type: "text", name: "actions", required: true, maxlength: 4000, "aria-label": t("actions"), placeholder: t("actions") }),
+    h("button", { class: "btn btn-primary btn-sm", type: "submit" }, t("save")),
+    h("button", { class: "btn btn-secondary btn-sm", type: "button", onclick: () => { editing.delete(r.rectification_id); renderRectifications(true); } }, t("cancel")));
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const actions = form.elements.actions.value.trim();
+    if (!actions) { form.elements.actions.focus(); return; }
+    write(r.rectification_id, "outcome", { outcome: form.elements.outcome.value, actions });
+  });
+  return form;
+}
+
+function rectItem(r) {
+  const open = r.status === "open";
+  return h("li", { class: r.overdue ? "overdue" : "", dataset: { id: r.rectification_id, case: r.case_id, track: r.track } },
+    h("div", { class: "h" },
+      h("span", { class: `badge ${r.rating === "very_dissatisfied" ? "red" : "amber"}` }, t(`level_${r.rating}`)),
+      h("span", { class: `track track-${r.track}`, dataset: { part: "track" } }, t(`track_${r.track}`)),
+      r.named ? h("span", { class: "badge" }, t("named")) : null,
+      r.appeal === "pending" ? h("span", { class: "badge" }, t("appeal_pending")) : null,
+      r.overdue ? h("span", { class: "badge red" }, t("overdue")) : null,
+      h("span", { class: "spacer" }),
+      h("span", { class: "muted small", dataset: { part: "deadline" } }, t("rect_deadline", { date: fmtDate(r.deadline_on) }))),
+    r.summary ? h("div", { class: "s" }, summaryText(r.summary)) : null,
+    h("div", { class: "m" }, `${t("rect_opened", { date: fmtDate(r.opened_at) })} · ${t("case")} ${String(r.case_id).slice(0, 8)}`),
+    open ? h("div", { class: "acts" },
+      h("span", { class: "muted small" }, t("triage")),
+      ...TRACKS.map((track) => h("button", {
+        class: `btn btn-sm ${r.track === track ? "btn-primary" : "btn-secondary"}`, type: "button",
+        dataset: { triage: track }, "aria-pressed": r.track === track ? "true" : "false",
+        onclick: () => write(r.rectification_id, "triage", { track }),
+      }, t(`track_${track}`))),
+      h("span", { class: "spacer" }),
+      editing.has(r.rectification_id) ? null : h("button", {
+        class: "btn btn-secondary btn-sm", type: "button", dataset: { action: "outcome" },
+        onclick: () => { editing.add(r.rectification_id); renderRectifications(true); },
+      }, t("record_outcome"))) : null,
+    open && editing.has(r.rectification_id) ? outcomeForm(r) : null);
+}
+
+function appealItem(r) {
+  const form = h("form", { class: "decide", dataset: { form: "appeal" } },
+    h("select", { name: "grounds", "aria-label": t("uphold") },
+      h("option", { value: "malicious" }, t("grounds_malicious")),
+      h("option", { value: "mistaken" }, t("grounds_mistaken"))),
+    h("input", { type: "text", name: "reasons", required: true, maxlength: 2000, "aria-label": t("appeal_reasons"), placeholder: t("appeal_reasons"),
+      onfocus: () => editing.add(`appeal:${r.rectification_id}`) }),
+    h("button", { class: "btn btn-primary btn-sm", type: "submit", value: "upheld", dataset: { decide: "upheld" } }, t("uphold")),
+    h("button", { class: "btn btn-secondary btn-sm", type: "submit", value: "rejected", dataset: { decide: "rejected" } }, t("reject")));
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const decision = event.submitter?.value || "rejected";
+    const reasons = form.elements.reasons.value.trim();
+    if (!reasons) { form.elements.reasons.focus(); return; }
+    write(r.rectification_id, "appeal/decision", decision === "upheld"
+      ? { decision, grounds: form.elements.grounds.value, reasons } : { decision, reasons });
+  });
+  return h("li", { dataset: { id: r.rectification_id, case: r.case_id } },
+    h("div", { class: "h" },
+      h("span", { class: `badge ${r.rating === "very_dissatisfied" ? "red" : "amber"}` }, t(`level_${r.rating}`)),
+      h("span", { class: "muted small" }, t("appeal_by", { who: r.appealed_by || "" }))),
+    h("div", { class: "s" }, r.appeal_reasons || ""),
+    r.summary ? h("div", { class: "m" }, summaryText(r.summary)) : null,
+    form);
+}
+
+function renderRectifications(force = false) {
   const rect = data.rect;
   const ul = $("#rect-list");
   if (!rect || rect.error) {
@@ -273,15 +377,17 @@ function renderRectifications() {
   }
   $("#rect-open").textContent = rect.open;
   $("#rect-overdue").textContent = rect.overdue;
-  ul.replaceChildren(...(rect.items.length ? rect.items.map((r) => h("li", { class: r.overdue ? "overdue" : "", dataset: { id: r.rectification_id, case: r.case_id } },
-    h("div", { class: "h" },
-      h("span", { class: `badge ${r.rating === "very_dissatisfied" ? "red" : "amber"}` }, t(`level_${r.rating}`)),
-      r.overdue ? h("span", { class: "badge red" }, t("overdue")) : null,
-      h("span", { class: "spacer" }),
-      h("span", { class: "muted small" }, t("rect_deadline", { date: fmtDate(r.deadline_on) }))),
-    r.summary ? h("div", { class: "s" }, summaryText(r.summary)) : null,
-    h("div", { class: "m" }, `${t("rect_opened", { date: fmtDate(r.opened_at) })} · ${t("case")} ${String(r.case_id).slice(0, 8)}`)))
-    : [h("li", { class: "none" }, t("rect_empty"))]));
+  for (const [track, n] of Object.entries(rect.by_track || {})) {
+    const badge = $(`[data-track-count="${track}"] b`);
+    if (badge) badge.textContent = n;
+  }
+  $("#appeals-waiting").textContent = rect.appeals_waiting ?? 0;
+  $("#revisits-waiting").textContent = rect.revisits_waiting ?? 0;
+  if (editing.size && !force) return; // a form is being filled in: leave it as it is
+  ul.replaceChildren(...(rect.items.length ? rect.items.map(rectItem) : [h("li", { class: "none" }, t("rect_empty"))]));
+  const appeals = data.appeals;
+  $("#appeal-list").replaceChildren(...(appeals && !appeals.error && appeals.items.length
+    ? appeals.items.map(appealItem) : [h("li", { class: "none" }, t("appeals_empty"))]));
 }
 
 function renderLive() {

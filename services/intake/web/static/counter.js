@@ -7,6 +7,7 @@ import {
 import {
   currentSession, identityOf, setupSignIn, showSignIn, signOut as signOutEverywhere,
 } from "/ui/shared/signin.js";
+import { renderPlan } from "/ui/intake/plan.js";
 import { StepQueue } from "/ui/intake/queue.js";
 
 const CURRENT_KEY = "sixstep.counter.current.v1";
@@ -456,7 +457,15 @@ function caseRow(c) {
     h("span", { class: "p-item" }, itemName(c.service_item)),
     h("span", { class: `badge ${c.status === "resolved" ? "green" : "blue"}` }, t(`status_${c.status}`))),
   h("div", { class: "p-meta" }, [fmtDate(c.opened_at), t(`channel_${c.channel}`),
-    c.outcome ? t(`outcome_${c.outcome}`) : null].filter(Boolean).join(" · "))));
+    c.outcome ? t(`outcome_${c.outcome}`) : null].filter(Boolean).join(" · ")),
+  dueLine(c)));
+}
+
+/** Urgency and due date (办结时限) of a case as intake lists it: on every case the page shows. */
+function dueLine(c) {
+  return h("div", { class: "p-meta p-due" }, [
+    c.urgency ? t(`urgency_${c.urgency}`) : t("urgency_unknown"),
+    `${t("due_by")} ${c.due_on ? fmtDate(c.due_on) : t("due_none")}`].join(" · "));
 }
 
 function renderMyCases() {
@@ -928,6 +937,7 @@ function summary(type, p) {
     case "GuidanceGiven": return [t(`eligibility_${p.eligibility}`), p.promised, p.missing_documents?.length ? `${t("missing")}: ${join(p.missing_documents)}` : ""].filter(Boolean).join(" · ");
     case "ActionTaken": return `${t(`action_${p.kind}`)}: ${p.description}${p.referred_to ? ` → ${p.referred_to}` : ""}`;
     case "DeadlineNoted": return `${fmtDate(p.due_on)} ${p.description}`;
+    case "CaseDueDateSet": return [fmtDate(p.due_on), t(`due_source_${p.source}`), p.note].filter(Boolean).join(" · ");
     case "CaseResolved": return [t(`outcome_${p.outcome}`), p.explanation, p.emotion_defused ? t("defused") : ""].filter(Boolean).join(" · ");
     case "CaseReopened": return p.reason;
     default: return "";
@@ -978,6 +988,8 @@ function renderCaseHead() {
     `${t("case_no")} ${id ? id.slice(0, 8) : t("case_pending")}`,
     t(`channel_${current.channel}`),
     `${t("case_opened")} ${fmtDateTime(current.opened_at)}`,
+    ...(caseView ? [caseView.urgency ? t(`urgency_${caseView.urgency}`) : t("urgency_unknown"),
+      `${t("due_by")} ${caseView.due_on ? fmtDate(caseView.due_on) : t("due_none")}`] : []),
   ].join(" · ");
   const resolved = resolvedNow();
   $("#reopen-form").hidden = !(resolved && current.taken_up && caseView?.status === "resolved");
@@ -1086,6 +1098,7 @@ function renderAll() {
   renderPolicy();
   renderLists();
   renderTimeline();
+  renderPlan(current ? caseView : null);
   renderRefusals();
   renderStates();
   renderResident();

@@ -1,0 +1,193 @@
+"""帮办 and 派单 / 回复 / 督办 over HTTP: help tasks and referrals.
+
+Both start at the counter (intake's ``ActionTaken`` of kind ``escalated`` or ``referred``;
+``consumer.py`` opens them); here staff move them along and read them. A help task is moved
+by its owner (the named colleague) or a supervisor. A referral's reply is recorded by a clerk
+of its center, or by the referred unit itself with a reply link (``referral_tokens.py``)
+bound to that one referral: the link's route is the only one without a bearer token, and it
+reaches nothing but that referral's reply. Every read and write checks the caller's center.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated
+from uuid import UUID
+
+import asyncpg
+from fastapi import APIRouter, Depends, Request
+
+from services.followup import commands as c
+from services.followup import queries
+from services.followup.application import FollowUps
+from services.followup.projections import CONSUMER
+from services.followup.queries import (
+    HelpTaskList,
+    HelpTaskPublic,
+    ReferralList,
+    ReferralPublic,
+    ReplyLinkPublic,
+)
+from services.followup.referral_tokens import ReferralTokens, ReplyLinkInvalid
+from shared.http.auth import Staff, center_filter, check_center
+from shared.http.dependencies import (
+    After,
+    ExpectedVersion,
+    IdempotencyKey,
+    PoolDep,
+    SettingsDep,
+    WrittenPublic,
+)
+from shared.http.errors import ERRORS, problem
+from shared.http.limits import TokenBuckets
+from shared.kernel.clock import Clock
+from shared.readmodels.positions import wait_for_write
+from shared.settings import Settings
+
+help_tasks = APIRouter(prefix="/help-tasks", tags=["help tasks (帮办)"], responses=ERRORS)
+referrals = APIRouter(prefix="/referrals", tags=["referrals (派单)"], responses=ERRORS)
+
+#: The one route a referred unit calls, with its reply link instead of a bearer token.
+UNIT_REPLY = r"/referrals/[^/]+/unit-reply"
+
+
+async def _followups(request: Request) -> FollowUps:
+    return request.app.state.followups
+
+
+async def _tokens(request: Request) -> ReferralTokens:
+    return request.app.state.referral_tokens
+
+
+async def _limits(request: Request) -> TokenBuckets:
+    return request.app.state.referral_limits
+
+
+async def _clock(request: Request) -> Clock:
+    return request.app.state.clock
+
+
+FollowUpsDep = Annotated[FollowUps, Depends(_followups)]
+TokensDep = Annotated[ReferralTokens, Depends(_tokens)]
+LimitsDep = Annotated[TokenBuckets, Depends(_limits)]
+ClockDep = Annotated[Clock, Depends(_clock)]
+
+
+async def _wait(pool: asyncpg.Pool, settings: Settings, after: int | None) -> None:
+    await wait_for_write(pool, settings, CONSUMER, "followup", after)
+
+
+# -- help tasks -----------------------------------------------------------------------------
+
+@help_tasks.post("/{id}/accept", response_model=WrittenPublic,
+                 summary="The owner takes the help task on")
+async def accept(id: UUID, body: c.MoveHelpTask, app: FollowUpsDep, key: IdempotencyKey,
+                 expected: ExpectedVersion, staff: Staff) -> WrittenPublic:
+    return WrittenPublic.of(await app.move_help_task(id, "accept", body, staff, key, expected))
+
+
+@help_tasks.post("/{id}/start", response_model=WrittenPublic,
+                 summary="Work on the help task has begun")
+async def start(id: UUID, body: c.MoveHelpTask, app: FollowUpsDep, key: IdempotencyKey,
+                expected: ExpectedVersion, staff: Staff) -> WrittenPublic:
+    return WrittenPublic.of(await app.move_help_task(id, "start", body, staff, key, expected))
+
+
+@help_tasks.post("/{id}/done", response_model=WrittenPublic,
+                 summary="The help was given")
+async def done(id: UUID, body: c.FinishHelpTask, app: FollowUpsDep, key: IdempotencyKey,
+               expected: ExpectedVersion, staff: Staff) -> WrittenPublic:
+    return WrittenPublic.of(await app.move_help_task(id, "finish", body, staff, key, expected))
+
+
+@help_tasks.post("/{id}/hand-back", response_model=WrittenPublic,
+                 summary="The owner cannot help, and says why")
+async def hand_back(id: UUID, body: c.HandBackHelpTask, app: FollowUpsDep,
+                    key: IdempotencyKey, expected: ExpectedVersion,
+                    staff: Staff) -> WrittenPublic:
+    return WrittenPublic.of(await app.move_help_task(id, "hand_back", body, staff, key,
+                                                     expected))
+
+
+@help_tasks.get("/{id}", response_model=HelpTaskPublic, summary="One help task")
+async def get_help_task(id: UUID, pool: PoolDep, settings: SettingsDep, staff: Staff,
+                        after: After = None) -> HelpTaskPublic:
+    await _wait(pool, settings, after)
+    task = await queries.help_task(pool, id)
+    if task is None:
+        raise problem(404, "not_found", f"help task {id} not found", id=str(id))
+    check_center(staff, task.center_id)
+    return task
+
+
+@help_tasks.get("", response_model=HelpTaskList, summary="The help tasks of a case")
+async def list_help_tasks(case_id: UUID, pool: PoolDep, settings: SettingsDep, staff: Staff,
+                          after: After = None) -> HelpTaskList:
+    await _wait(pool, settings, after)
+    return await queries.help_tasks(pool, center_filter(staff, None), case_id, 100)
+
+
+# -- referrals ------------------------------------------------------------------------------
+
+@referrals.post("/{id}/reply", response_model=WrittenPublic,
+                summary="回复: record the unit's reply (a clerk of the referral's center)")
+async def reply(id: UUID, body: c.ReplyToReferral, app: FollowUpsDep, key: IdempotencyKey,
+                expected: ExpectedVersion, staff: Staff) -> WrittenPublic:
+    return WrittenPublic.of(await app.reply_to_referral(id, body.reply, False, staff.actor, key,
+                                                        body, expected))
+
+
+@referrals.post("/{id}/reply-link", response_model=ReplyLinkPublic,
+                summary="A reply link for the referred unit: it records this referral's reply "
+                        "and nothing else")
+async def reply_link(id: UUID, pool: PoolDep, settings: SettingsDep, tokens: TokensDep,
+                     clock: ClockDep, staff: Staff, after: After = None) -> ReplyLinkPublic:
+    await _wait(pool, settings, after)
+    found = await queries.referral(pool, id)
+    if found is None:
+        raise problem(404, "not_found", f"referral {id} not found", id=str(id))
+    check_center(staff, found.center_id)
+    expires_at = clock.now() + timedelta(days=settings.followup_referral_link_days)
+    return ReplyLinkPublic(referral_id=id, token=tokens.issue(id, expires_at),
+                           expires_at=expires_at)
+
+
+@referrals.post("/{id}/unit-reply", response_model=WrittenPublic,
+                summary="回复 by the referred unit itself, with the referral's reply link "
+                        "(no bearer token)")
+async def unit_reply(id: UUID, body: c.ReplyWithLink, app: FollowUpsDep, key: IdempotencyKey,
+                     tokens: TokensDep, limits: LimitsDep, clock: ClockDep) -> WrittenPublic:
+    """403 ``token_invalid`` (forged, or spelled another way) or ``token_wrong_referral``
+    (another referral's link), 410 ``token_expired``; 409 when the reply is already
+    recorded. Rate limited per referral (429 with Retry-After)."""
+    try:  # keyed on the referral the link verifiably answers, never on the string sent
+        limits.check(f"referral:{tokens.read(body.token).referral_id}")
+    except ReplyLinkInvalid:
+        limits.check(f"invalid-link:{id}")
+        raise
+    tokens.check(body.token, id, clock.now())
+    return WrittenPublic.of(await app.reply_to_referral(id, body.reply, True, f"unit:{id}",
+                                                        key))
+
+
+@referrals.get("/{id}", response_model=ReferralPublic, summary="One referral")
+async def get_referral(id: UUID, pool: PoolDep, settings: SettingsDep, staff: Staff,
+                       after: After = None) -> ReferralPublic:
+    await _wait(pool, settings, after)
+    found = await queries.referral(pool, id)
+    if found is None:
+        raise problem(404, "not_found", f"referral {id} not found", id=str(id))
+    check_center(staff, found.center_id)
+    return found
+
+
+@referrals.get("", response_model=ReferralList,
+               summary="A case's referrals, or the center's still without a reply")
+async def list_referrals(pool: PoolDep, settings: SettingsDep, staff: Staff,
+                         case_id: UUID | None = None, waiting: bool = False,
+                         center_id: str | None = None, after: After = None) -> ReferralList:
+    await _wait(pool, settings, after)
+    center = center_filter(staff, center_id)
+    if case_id is None and center is None:
+        raise problem(422, "filter_required", "give case_id or center_id")
+    return await queries.referrals(pool, center, case_id, waiting, 200)

@@ -1,0 +1,137 @@
+"""Intake's plan use cases: draw up a plan for one beneficiary, add a step, link a case opened
+later to its step. Each runs in the group commit with the cases it names loaded beside the
+plan, so a case of another center is refused where it is loaded (``Unit.get``) and a case for
+another beneficiary by the plan's own rule (``Plan.check_case``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate
+
+from services.intake import commands as c
+from services.intake.domain import Case
+from services.intake.plan import CaseRef, Plan, plan_id_for, step_id_for
+from services.intake.vault import Access, Vault
+from shared.catalogue import Catalogue
+from shared.eventstore.command_path import CommandPath, check_version
+from shared.eventstore.group_commit import Unit, Written
+from shared.kernel.errors import AlreadyDoneError, CommandError, InvalidCommand
+from shared.kernel.meta import Meta
+from shared.security.principals import Principal
+
+
+def _case_of(unit: Unit, case_id: UUID | None) -> CaseRef | None:
+    """A case a step names, loaded and scope-checked (another center's is a 403)."""
+    if case_id is None:
+        return None
+    case: Case = unit.get(case_id, "case")
+    return case.id, case.center_id, case.resident_id, case.service_item
+
+
+class Plans:
+    """Linked plans across service items (``plan.py``), through the one command path."""
+
+    def __init__(self, path: CommandPath, catalogue: Catalogue, vault: Vault | None) -> None:
+        self.path = path
+        self.catalogue = catalogue
+        self.vault = vault
+
+    def _known_items(self, steps: list[c.PlanStep]) -> None:
+        for n, step in enumerate(steps):
+            if self.catalogue.get(step.service_item) is None:
+                raise InvalidCommand(f"service item {step.service_item!r} is not in the "
+                                     "catalogue", field=f"steps[{n}].service_item",
+                                     service_item=step.service_item)
+
+    async def draw_up(self, cmd: c.DrawUpPlan, actor: str, key: str,
+                      principal: Principal) -> Written:
+        """A plan with its steps, in one commit. The beneficiary needs the same standing as
+        a case's resident (registered here, or present: the vault's rule)."""
+        self._known_items(cmd.steps)
+        if self.vault is None:
+            raise InvalidCommand("plans name a resident: this intake has no vault",
+                                 field="resident_id")
+        plan_id = plan_id_for(cmd.center_id, key)
+        meta = self.path.meta(actor, key, cmd, center_id=cmd.center_id)
+
+        def answered(unit: Unit) -> None:
+            """A retried drawing-up answers as the first did."""
+            existing = unit.find(plan_id)
+            if existing is not None:
+                existing.check_new_command(key, "PlanDrawnUp")
+                raise AlreadyDoneError(plan_id, 1)
+
+        try:
+            await self.vault.admit_case(cmd.resident_id, Access(principal, "plan drawn up",
+                                                                cmd.correlation_id))
+        except CommandError as refused:
+            # Admitted the first time (the grant may have expired since): the first answer.
+            error = refused
+
+            def retried(unit: Unit) -> Aggregate:
+                answered(unit)
+                raise error
+
+            return await self.path.committer.submit(retried, [plan_id])
+
+        def run(unit: Unit) -> Aggregate:
+            answered(unit)
+            plan = Plan(id=plan_id, plan_id=plan_id, center_id=cmd.center_id,
+                        counter_id=cmd.counter_id, resident_id=cmd.resident_id,
+                        title=cmd.title, meta=meta)
+            unit.add(plan)  # the caller's center is checked here
+            for n, step in enumerate(cmd.steps, start=1):
+                _add(plan, unit, step, n, meta)
+            return plan
+
+        cases = [s.case_id for s in cmd.steps if s.case_id is not None]
+        return await self.path.committer.submit(run, [plan_id, *cases])
+
+    async def add_step(self, plan_id: UUID, cmd: c.AddPlanStep, actor: str, key: str | None,
+                       expected_version: int | None = None) -> Written:
+        self._known_items([cmd])
+        meta = self.path.meta(actor, key, cmd)
+        return await self._on_plan(plan_id, "PlanStepAdded", meta, key, expected_version,
+                                   [cmd.case_id] if cmd.case_id else [],
+                                   lambda plan, unit: _add(plan, unit, cmd,
+                                                           len(plan.steps) + 1, meta))
+
+    async def link_case(self, plan_id: UUID, cmd: c.LinkCase, actor: str, key: str | None,
+                        expected_version: int | None = None) -> Written:
+        meta = self.path.meta(actor, key, cmd)
+
+        def act(plan: Plan, unit: Unit) -> None:
+            case = _case_of(unit, cmd.case_id)
+            assert case is not None
+            plan.link_case(step_id_for(plan.id, cmd.step), case, meta)
+
+        return await self._on_plan(plan_id, "PlanCaseLinked", meta, key, expected_version,
+                                   [cmd.case_id], act)
+
+    async def _on_plan(self, plan_id: UUID, kind: str, meta: Meta, key: str | None,
+                       expected_version: int | None, cases: list[UUID],
+                       act: Callable[[Plan, Unit], object]) -> Written:
+        """The command path's steps (load, scope, key, meta, If-Match, verb) on a plan, with
+        the cases the verb reads loaded beside it."""
+
+        def run(unit: Unit) -> Aggregate:
+            plan: Plan = unit.get(plan_id, "plan")
+            plan.check_new_command(key, kind)
+            meta.update(plan.meta_for(meta))
+            check_version(plan, "plan", expected_version)
+            act(plan, unit)
+            return plan
+
+        return await self.path.committer.submit(run, [plan_id, *cases])
+
+
+def _add(plan: Plan, unit: Unit, step: c.PlanStep, seq: int, meta: Meta) -> UUID:
+    """Step ``seq`` of ``plan``; its ``depends_on`` names an earlier step by its place."""
+    if step.depends_on is not None and step.depends_on >= seq:
+        raise InvalidCommand("a step depends on an earlier step (its place, 1 first)",
+                             field="depends_on", seq=seq, depends_on=step.depends_on)
+    depends = step_id_for(plan.id, step.depends_on) if step.depends_on else None
+    return plan.add_step(step.service_item, step.effective_on, step.timing.value, depends,
+                         _case_of(unit, step.case_id), step.what, meta)

@@ -1,0 +1,170 @@
+"""On-time completion (按时办结率) and on-the-spot completion (当场办结率): a hand-built week with
+a time-zone trap, counted by hand, by the feedback service's figures (per center, clerk and
+service item) and by the analysts' report from an export: the three agree."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from services.feedback import figures as feedback
+from shared.analytics.export import export
+from shared.analytics.figures import compute
+from shared.analytics.replay import Replay
+from shared.analytics.sql import open_history
+from shared.settings import Settings
+from tests.analytics.support import (
+    HARDSHIP,
+    HUAMU,
+    LUJIAZUI,
+    SHANGHAI,
+    UNEMPLOYMENT,
+    Aggregate,
+    CaseStory,
+    at,
+    publish,
+)
+
+MARCH_2, MARCH_6 = date(2026, 3, 2), date(2026, 3, 6)
+FIGURES_DOC = Path(__file__).resolve().parents[2] / "docs" / "figures.md"
+
+
+def case(center: str, item: str, clerk: str, opened: datetime,
+         dues: list[tuple[datetime, str]], resolved: datetime | None,
+         reopened: datetime | None = None) -> list[dict[str, Any]]:
+    story = CaseStory(center, item, opened)
+    a = Aggregate("intake", story, aggregate_id=story.case_id)
+    a.add("CaseOpened", opened, center_id=center, counter_id="window-3", clerk_id=clerk,
+          channel="counter", service_item=item, resident_id=None)
+    for when, due_on in dues:
+        a.add("CaseDueDateSet", when, due_on=due_on, source="deadline", cause="deadline_noted")
+    if resolved is not None:
+        a.add("CaseResolved", resolved, outcome="resolved", explanation="已办结",
+              emotion_defused=True)
+    if reopened is not None:
+        a.add("CaseReopened", reopened, reason="材料有误")
+    return a.events
+
+
+def week() -> list[dict[str, Any]]:
+    """Seven cases, 2-6 March 2026 (Shanghai):
+
+    1. Huamu, hardship, clerk-017: due 23 Mar, resolved the day it opened: on time, on the spot.
+    2. Huamu, hardship, clerk-017: due 4 Mar, resolved 5 Mar: late, not on the spot.
+    3. Huamu, unemployment, clerk-020: no due date, resolved the next day: not on the spot,
+       not in the on-time count.
+    4. Huamu, unemployment, clerk-020: due 3 Mar, moved to 6 Mar, resolved 5 Mar: on time
+       against the latest due date (late against the first).
+    5. Lujiazui, hardship, clerk-031: opened 23:50 on 2 Mar, resolved 00:10 on 3 Mar (the same
+       UTC day, not the same day in Shanghai): not on the spot; due 3 Mar: on time.
+    6. Huamu, hardship, clerk-017: due 4 Mar, still open: in neither count.
+    7. Huamu, hardship, clerk-017: due 4 Mar, resolved and reopened: in neither count.
+    """
+    return [
+        *case(HUAMU, HARDSHIP, "clerk-017", at("2026-03-02", 9),
+              [(at("2026-03-02", 9, 5), "2026-03-23")], at("2026-03-02", 9, 30)),
+        *case(HUAMU, HARDSHIP, "clerk-017", at("2026-03-02", 10),
+              [(at("2026-03-02", 10, 5), "2026-03-04")], at("2026-03-05", 10)),
+        *case(HUAMU, UNEMPLOYMENT, "clerk-020", at("2026-03-02", 11), [],
+              at("2026-03-03", 11)),
+        *case(HUAMU, UNEMPLOYMENT, "clerk-020", at("2026-03-03", 9),
+              [(at("2026-03-03", 9, 5), "2026-03-03"), (at("2026-03-03", 16), "2026-03-06")],
+              at("2026-03-05", 15)),
+        *case(LUJIAZUI, HARDSHIP, "clerk-031", at("2026-03-02", 23, 50),
+              [(at("2026-03-02", 23, 55), "2026-03-03")], at("2026-03-03", 0, 10)),
+        *case(HUAMU, HARDSHIP, "clerk-017", at("2026-03-02", 14),
+              [(at("2026-03-02", 14, 5), "2026-03-04")], None),
+        *case(HUAMU, HARDSHIP, "clerk-017", at("2026-03-02", 15),
+              [(at("2026-03-02", 15, 5), "2026-03-04")], at("2026-03-02", 15, 30),
+              reopened=at("2026-03-03", 9)),
+    ]
+
+
+def rates(on_time: tuple[int, int], on_the_spot: tuple[int, int]) -> dict[str, Any]:
+    def rate(n: int, d: int) -> dict[str, Any]:
+        return {"numerator": n, "denominator": d, "rate": round(n / d, 6) if d else None}
+
+    return {"on_time_rate": rate(*on_time), "on_the_spot_rate": rate(*on_the_spot)}
+
+
+#: Worked out by hand from :func:`week`'s docstring: (on time, with a due date), (on the spot,
+#: resolved).
+BY_HAND = {
+    ("center_id", HUAMU): rates((2, 3), (1, 4)),
+    ("center_id", LUJIAZUI): rates((1, 1), (0, 1)),
+    ("clerk_id", "clerk-017"): rates((1, 2), (1, 2)),
+    ("clerk_id", "clerk-020"): rates((1, 1), (0, 2)),
+    ("clerk_id", "clerk-031"): rates((1, 1), (0, 1)),
+    ("service_item", HARDSHIP): rates((2, 3), (1, 3)),
+    ("service_item", UNEMPLOYMENT): rates((1, 1), (0, 2)),
+}
+TOTAL = rates((3, 4), (1, 5))
+
+
+async def test_on_time_and_on_the_spot_completion_by_hand_service_and_report(
+        settings: Settings, tmp_path: Path) -> None:
+    await publish(settings, [], week())
+
+    # The feedback service's figures: the projection over a replay, the service's queries.
+    conn = await asyncpg.connect(settings.database_url)
+    tx = conn.transaction()
+    await tx.start()
+    try:
+        await conn.execute(f'CREATE SCHEMA "{settings.schema_prefix}completion_check"')
+        await conn.execute(
+            f'SET LOCAL search_path TO "{settings.schema_prefix}completion_check"')
+        for statement in feedback.DDL:
+            await conn.execute(statement)
+        projection = feedback.FiguresProjection(SHANGHAI)
+        async with Replay(settings) as replay:
+            async for batch in replay:
+                await projection.apply(conn, batch.events)
+
+        async def service(group_by: tuple[str, ...]) -> dict[Any, dict[str, Any]]:
+            query = feedback.FigureQuery(period="all", date_from=MARCH_2, date_to=MARCH_6,
+                                         as_of=MARCH_6, group_by=group_by)  # type: ignore[arg-type]
+            return {tuple(r[d] for d in group_by): {k: r[k] for k in TOTAL}
+                    for r in await feedback.compute(conn, query)}
+
+        assert await service(()) == {(): TOTAL}
+        for dimension in ("center_id", "clerk_id", "service_item"):
+            found = await service((dimension,))
+            expected = {(value,): figures for (d, value), figures in BY_HAND.items()
+                        if d == dimension}
+            assert found == expected, dimension
+    finally:
+        await tx.rollback()
+        await conn.close()
+
+    # The analysts' report from an export agrees, in total, per center and per item.
+    await export(settings, tmp_path / "export")
+
+    def report(center: str | None = None) -> Any:
+        return compute(tmp_path / "export", MARCH_2, MARCH_6, tz="Asia/Shanghai",
+                       center=center, as_of=at("2026-03-06", 23, 59))
+
+    def as_rates(counts: dict[str, int]) -> dict[str, Any]:
+        return rates((counts["resolved_on_time"], counts["resolved_with_due"]),
+                     (counts["resolved_on_the_spot"], counts["resolved"]))
+
+    assert as_rates(report().total.counts) == TOTAL
+    for center in (HUAMU, LUJIAZUI):
+        assert as_rates(report(center).total.counts) == BY_HAND[("center_id", center)]
+    for row in report().by_item:
+        assert as_rates(row.counts) == BY_HAND[("service_item", row.key)], row.key
+    assert report().total.rates["on_time_rate"] == 3 / 4
+    assert report().total.rates["on_the_spot_rate"] == 1 / 5
+
+    # docs/figures.md's event query of the two rates (Huamu, March 2026), run as written.
+    [doc_sql] = [sql for sql in re.findall(r"```sql\n(.*?)```", FIGURES_DOC.read_text(), re.S)
+                 if "CaseDueDateSet" in sql]
+    con = open_history(tmp_path / "export", tz="Asia/Shanghai")
+    try:
+        [(on_time, with_due, on_the_spot, resolved)] = con.execute(doc_sql).fetchall()
+    finally:
+        con.close()
+    assert rates((on_time, with_due), (on_the_spot, resolved)) == BY_HAND[("center_id", HUAMU)]

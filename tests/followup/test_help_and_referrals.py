@@ -1,0 +1,324 @@
+"""帮办, 派单 / 回复 / 督办 and 转办 at one center: an escalation becomes a help task with an
+owner and a deadline; a referral waits for the unit's reply, by the clerk or by the unit's
+own reply link, and chases it when it does not come; a handed-over case keeps its first
+clerk accountable while its follow-ups go to the new owner."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+
+from shared.security.principals import Role
+from shared.settings import Settings
+from tests.followup.story import CENTER, DECEMBER_20, Center, at, center_day, key
+from tests.support import bearer, headers, wait_until
+
+OTHER_CENTER = "SH-PD-LUJIAZUI"
+
+
+def moment(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+def code(r: httpx.Response) -> tuple[int, str]:
+    return r.status_code, r.json()["error"]["code"]
+
+
+def clerk(settings: Settings, sub: str, center: str = CENTER) -> dict[str, str]:
+    return bearer(settings, role=Role.CLERK, sub=sub, center=center)
+
+
+async def first(center: Center, path: str, case_id: str, what: str) -> dict[str, Any]:
+    """The first item of a case's list (help tasks, referrals) once the read model has it."""
+    found: list[dict[str, Any]] = []
+
+    async def check() -> bool:
+        nonlocal found
+        r = await center.followup.get(path, params={"case_id": case_id})
+        assert r.status_code == 200, r.text
+        found = r.json()["items"]
+        return bool(found)
+
+    await wait_until(check, what=what)
+    return found[0]
+
+
+async def escalate(center: Center, case_id: str, when: Any, **more: Any) -> dict[str, Any]:
+    await center.step(case_id, "actions", {"kind": "escalated", "description": "政策冲突需协调",
+                                           "occurred_at": when.isoformat(), **more})
+    return await first(center, "/help-tasks", case_id, "the help task")
+
+
+async def refer(center: Center, case_id: str, when: Any, **more: Any) -> dict[str, Any]:
+    await center.step(case_id, "actions", {
+        "kind": "referred", "description": "转社保中心核定", "referred_to": "浦东新区社保中心",
+        "unit_kind": "social_insurance_bureau", "occurred_at": when.isoformat(), **more})
+    return await first(center, "/referrals", case_id, "the referral")
+
+
+async def post(client: httpx.AsyncClient, path: str, body: dict[str, Any],
+               auth: dict[str, str] | None = None) -> httpx.Response:
+    return await client.post(path, json=body, headers={**headers(key()), **(auth or {})})
+
+
+def unit_client(center: Center) -> httpx.AsyncClient:
+    """The referred unit: no account here, no bearer token."""
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=center.app),
+                             base_url="http://sixstep.test")
+
+
+async def test_an_escalation_is_a_help_task_its_owner_takes_through_to_done(
+        settings: Settings) -> None:
+    async with center_day(settings, at(2026, 3, 2, 9)) as center:
+        case_id = await center.open_case(at(2026, 3, 2, 9, 10))
+        task = await escalate(center, case_id, at(2026, 3, 2, 9, 30), owner_clerk="clerk-018",
+                              within_working_days=2)
+        assert (task["owner_clerk"], task["owner_team"], task["status"]) == (
+            "clerk-018", None, "open")
+        assert task["requested_by"] == "test-supervisor"  # the authenticated caller
+        assert moment(task["deadline_at"]) == at(2026, 3, 4, 17)  # Wednesday's closing
+
+        r = await center.followup.get("/worklists/clerks/clerk-018",
+                                      params={"center_id": CENTER})
+        assert [t["task_id"] for t in r.json()["help_tasks"]] == [task["task_id"]]
+
+        path = f"/help-tasks/{task['task_id']}"
+        s = settings
+        not_owner = await post(center.followup, f"{path}/accept", {}, clerk(s, "clerk-017"))
+        assert code(not_owner) == (403, "forbidden_owner")
+        other = await post(center.followup, f"{path}/accept", {},
+                           clerk(s, "clerk-018", OTHER_CENTER))
+        assert other.status_code == 403 and other.json()["error"]["code"] == "forbidden_center"
+        for step, status in (("accept", "accepted"), ("start", "in_progress"),
+                             ("done", "done")):
+            r = await post(center.followup, f"{path}/{step}", {}, clerk(s, "clerk-018"))
+            assert r.status_code == 200, r.text
+            r = await center.followup.get(path, params={"after": r.json()["position"]})
+            assert r.json()["status"] == status
+        again = await post(center.followup, f"{path}/hand-back", {"reason": "太晚了"},
+                           clerk(s, "clerk-018"))
+        assert again.status_code == 409, again.text
+
+        r = await center.followup.get("/worklists/clerks/clerk-018",
+                                      params={"center_id": CENTER})
+        assert r.json()["help_tasks"] == [], "done: off the owner's worklist"
+
+
+async def test_a_help_task_nobody_finishes_is_escalated_to_the_supervisors_once(
+        settings: Settings) -> None:
+    async with center_day(settings, at(2026, 3, 2, 9)) as center:
+        case_id = await center.open_case(at(2026, 3, 2, 9, 10))
+        task = await escalate(center, case_id, at(2026, 3, 2, 9, 30), within_working_days=1)
+        assert (task["owner_clerk"], task["owner_team"]) == (None, "supervisor")
+        assert moment(task["deadline_at"]) == at(2026, 3, 3, 17)
+        back = await post(center.followup, f"/help-tasks/{task['task_id']}/accept", {},
+                          clerk(settings, "clerk-018"))
+        assert back.status_code == 403, "the supervisor team's task is a supervisor's"
+        await center.settled()
+
+        assert (await center.scheduler.tick(at(2026, 3, 3, 16, 59))).fired == {}
+        tick = await center.scheduler.tick(at(2026, 3, 3, 17))
+        assert tick.fired == {"HelpTaskEscalated": 1}
+        await center.settled()
+        assert (await center.scheduler.tick(at(2026, 3, 9, 9))).fired == {}, "once"
+
+        r = await center.followup.get(f"/help-tasks/{task['task_id']}")
+        assert (r.json()["escalated_to"], r.json()["status"]) == ("supervisor", "open")
+        r = await center.followup.get("/worklists/teams/supervisor",
+                                      params={"center_id": CENTER})
+        assert [t["task_id"] for t in r.json()["help_tasks"]] == [task["task_id"]]
+        r = await post(center.followup, f"/help-tasks/{task['task_id']}/hand-back",
+                       {"reason": "需区里协调"})
+        assert r.status_code == 200, r.text
+
+
+async def test_a_help_task_across_new_year_is_planned_on_the_provisional_calendar(
+        settings: Settings) -> None:
+    async with center_day(settings, DECEMBER_20) as center:
+        case_id = await center.open_case(DECEMBER_20 + timedelta(hours=1))
+        task = await escalate(center, case_id, DECEMBER_20 + timedelta(hours=2),
+                              owner_clerk="clerk-018", within_working_days=10)
+        # Sunday Dec 20: ten working days later is in 2027, counted without make-up days.
+        assert task["basis"] == "provisional"
+        assert task["deadline_on"].startswith("2027-01")
+
+
+async def test_the_unit_replies_with_its_link_and_the_link_reaches_that_referral_only(
+        settings: Settings) -> None:
+    async with center_day(settings, at(2026, 3, 2, 9)) as center:
+        case_id = await center.open_case(at(2026, 3, 2, 9, 10))
+        referral = await refer(center, case_id, at(2026, 3, 2, 9, 30),
+                               unit_contact="经办窗口 13912345678", within_working_days=3)
+        assert referral["unit_kind"] == "social_insurance_bureau"
+        assert referral["status"] == "awaiting_reply"
+        assert "13912345678" not in referral["unit_contact"], "scrubbed free text"
+        assert moment(referral["reply_due_at"]) == at(2026, 3, 5, 17)
+        other_case = await center.open_case(at(2026, 3, 2, 9, 40))
+        other = await refer(center, other_case, at(2026, 3, 2, 9, 50))
+
+        rid = referral["referral_id"]
+        link = await post(center.followup, f"/referrals/{rid}/reply-link", {})
+        assert link.status_code == 200, link.text
+        token = link.json()["token"]
+        other_token = (await post(center.followup,
+                                  f"/referrals/{other['referral_id']}/reply-link", {})
+                       ).json()["token"]
+        stranger = clerk(settings, "clerk-900", OTHER_CENTER)
+        for path in (f"/referrals/{rid}/reply-link",):
+            r = await post(center.followup, path, {}, stranger)
+            assert r.status_code == 403 and r.json()["error"]["code"] == "forbidden_center"
+        r = await center.followup.get(f"/referrals/{rid}", headers=stranger)
+        assert r.status_code == 403
+        # Another center's referral, its link asked for by its own staff.
+        r = await post(center.intake, "/cases", {
+            "center_id": OTHER_CENTER, "counter_id": "window-1", "service_item":
+            "SA-HARDSHIP-SUBSIDY", "occurred_at": at(2026, 3, 2, 9, 55).isoformat()}, stranger)
+        assert r.status_code == 201, r.text
+        theirs_case = r.json()["id"]
+        for name, body in (("hear", {"words": "咨询"}), ("actions", {
+                "kind": "referred", "description": "转街道", "referred_to": "陆家嘴街道"})):
+            r = await post(center.intake, f"/cases/{theirs_case}/{name}", body, stranger)
+            assert r.status_code == 200, r.text
+        theirs: dict[str, Any] | None = None
+
+        async def their_referral() -> bool:
+            nonlocal theirs
+            r = await center.followup.get("/referrals", params={"case_id": theirs_case},
+                                          headers=stranger)
+            theirs = (r.json()["items"] or [None])[0]
+            return theirs is not None
+
+        await wait_until(their_referral, what="the other center's referral")
+        assert theirs is not None
+        r = await center.followup.get("/referrals", params={"case_id": theirs_case})
+        assert r.json()["items"] == [], "our staff do not see their referrals"
+        their_token = (await post(center.followup,
+                                  f"/referrals/{theirs['referral_id']}/reply-link", {},
+                                  stranger)).json()["token"]
+
+        async with unit_client(center) as unit:
+            async def reply(token_: str, referral_id: str = rid) -> httpx.Response:
+                return await post(unit, f"/referrals/{referral_id}/unit-reply",
+                                  {"token": token_, "reply": "已受理，三日内核定"})
+
+            forged = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
+            assert (await reply(forged)).json()["error"]["code"] == "token_invalid"
+            wrong = await reply(other_token)
+            assert code(wrong) == (403, "token_wrong_referral")
+            assert (await unit.get(f"/referrals/{rid}")).status_code == 401, "reads nothing"
+            assert code(await reply(their_token)) == (403, "token_wrong_referral")
+            assert code(await reply(token, theirs["referral_id"])) == (
+                403, "token_wrong_referral")
+            ok = await reply(token)
+            assert ok.status_code == 200, ok.text
+            assert (await reply(token)).status_code == 409, "one reply"
+
+            center.clock.set(at(2026, 3, 2, 10) + timedelta(
+                days=settings.followup_referral_link_days + 1))
+            expired = await reply(other_token, other["referral_id"])
+            assert (expired.status_code, expired.json()["error"]["code"]) == (410, "token_expired")
+
+        r = await center.followup.get(f"/referrals/{rid}",
+                                      params={"after": ok.json()["position"]})
+        body = r.json()
+        assert (body["status"], body["replied_by_recipient"]) == ("replied", True)
+
+
+async def test_a_missing_reply_becomes_a_chase_for_the_clerk_and_a_late_reply_ends_it(
+        settings: Settings) -> None:
+    async with center_day(settings, at(2026, 3, 2, 9)) as center:
+        case_id = await center.open_case(at(2026, 3, 2, 9, 10))
+        referral = await refer(center, case_id, at(2026, 3, 2, 9, 30), within_working_days=1)
+        rid = referral["referral_id"]
+        await center.settled()
+        assert (await center.scheduler.tick(at(2026, 3, 3, 16))).fired == {}
+        tick = await center.scheduler.tick(at(2026, 3, 3, 17, 5))
+        assert tick.fired == {"ReferralOverdue": 1, "FollowUpScheduled": 1}
+
+        chase = (await center.followups_of(case_id, 1, "the 督办"))[0]
+        assert (chase["reason"], chase["priority"], chase["assigned_clerk"],
+                chase["contact"]) == ("referral_overdue", "high", "clerk-017", False)
+        r = await center.followup.get(f"/referrals/{rid}")
+        assert (r.json()["status"], r.json()["follow_up_id"]) == ("overdue",
+                                                                  chase["follow_up_id"])
+        r = await center.followup.get("/referrals", params={"center_id": CENTER,
+                                                            "waiting": "true"})
+        assert [x["referral_id"] for x in r.json()["items"]] == [rid]
+
+        r = await post(center.followup, f"/referrals/{rid}/reply", {"reply": "电话确认已办"},
+                       clerk(settings, "clerk-017"))
+        assert r.status_code == 200, r.text
+        await center.settled()
+        done = await center.get(chase["follow_up_id"])
+        assert (done["status"], done["channel"]) == ("completed", "none")
+        r = await center.followup.get(f"/referrals/{rid}")
+        assert (r.json()["status"], r.json()["replied_by_recipient"]) == ("replied", False)
+        stranger = clerk(settings, "clerk-900", OTHER_CENTER)
+        r = await post(center.followup, f"/referrals/{rid}/reply", {"reply": "x"}, stranger)
+        assert r.status_code == 403
+
+
+async def test_a_handed_over_case_stays_with_its_first_clerk_and_its_follow_ups_move(
+        settings: Settings) -> None:
+    async with center_day(settings, at(2026, 3, 2, 9)) as center:
+        case_id = await center.open_case(at(2026, 3, 2, 9, 10))
+        await center.step(case_id, "deadlines", {"due_on": "2026-03-20",
+                                                 "description": "申报截止",
+                                                 "occurred_at": at(2026, 3, 2, 9, 20)
+                                                 .isoformat()})
+        reminder = (await center.followups_of(case_id, 1, "the deadline reminder"))[0]
+        assert reminder["assigned_clerk"] == "clerk-017"
+        await center.step(case_id, "obligations", {"description": "每月领取补助",
+                                                   "next_due_on": "2026-03-10",
+                                                   "occurred_at": at(2026, 3, 2, 9, 25)
+                                                   .isoformat()})
+
+        stranger = clerk(settings, "clerk-900", OTHER_CENTER)
+        r = await post(center.intake, f"/cases/{case_id}/handover",
+                       {"to_clerk": "clerk-900", "reason": "想接手"}, stranger)
+        assert r.status_code == 403 and r.json()["error"]["code"] == "forbidden_center"
+        r = await post(center.intake, f"/cases/{case_id}/handover",
+                       {"to_clerk": "clerk-017", "reason": "同一人"})
+        assert r.status_code == 409, "already theirs"
+        r = await post(center.intake, f"/cases/{case_id}/handover",
+                       {"to_clerk": "clerk-018", "reason": "熟悉低保政策"},
+                       clerk(settings, "clerk-017"))
+        assert r.status_code == 200, r.text
+        position = r.json()["position"]
+
+        case = (await center.intake.get(f"/cases/{case_id}", params={"after": position})).json()
+        assert (case["clerk_id"], case["owner_clerk"]) == ("clerk-017", "clerk-018")
+        handed = next(t for t in case["timeline"] if t["type"] == "CaseHandedOver")
+        assert handed["actor"] == "clerk-017"
+        assert handed["payload"]["first_clerk"] == "clerk-017"
+        for who in ("clerk-017", "clerk-018"):
+            r = await center.intake.get("/cases", params={"clerk_id": who, "status": "open"})
+            assert case_id in [c["case_id"] for c in r.json()["items"]], who
+
+        async def moved() -> bool:
+            return (await center.get(reminder["follow_up_id"]))["assigned_clerk"] == "clerk-018"
+
+        await wait_until(moved, what="the reminder to follow the case to clerk-018")
+        await center.step(case_id, "deadlines", {"due_on": "2026-03-27",
+                                                 "description": "补交材料",
+                                                 "occurred_at": at(2026, 3, 2, 10)
+                                                 .isoformat()})
+        later = await center.followups_of(case_id, 2, "the second reminder")
+        assert {f["assigned_clerk"] for f in later} == {"clerk-018"}
+        assert (await center.get(reminder["follow_up_id"]))["status"] == "scheduled"
+
+        # A period missed after the handover is the new owner's to chase too.
+        await center.settled()
+        await wait_until(lambda: _watched(center), what="the obligation's timer")
+        tick = await center.scheduler.tick(at(2026, 3, 16, 9))
+        assert tick.fired["ObligationMissed"] == 1, tick.fired
+        missed = [f for f in await center.followups_of(case_id, 3, "the missed period")
+                  if f["reason"] == "obligation_missed"]
+        assert [f["assigned_clerk"] for f in missed] == ["clerk-018"]
+
+
+async def _watched(center: Center) -> bool:
+    return bool(await center.app.state.pool.fetchval(
+        "SELECT count(*) FROM timers WHERE kind = 'obligation' AND fire_at IS NOT NULL"))

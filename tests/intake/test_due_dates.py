@@ -1,0 +1,282 @@
+"""Every case has a due date (办结时限): the item's usual working days counted from guidance, the
+day promised to the resident, or a deadline noted, the earliest; it moves only by hand, with a
+reason, and never onto a day the working-day calendar does not cover."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+
+from services.intake.main import create_app
+from shared.kernel.clock import ManualClock
+from shared.settings import Settings
+from tests.support import bearer, headers, running, wait_until
+
+CENTER = "SH-PD-HUAMU"
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+MONDAY = datetime(2026, 3, 2, 9, 0, tzinfo=SHANGHAI)  # no holiday in March 2026
+DECEMBER_20 = datetime(2026, 12, 20, 10, 0, tzinfo=SHANGHAI)  # a Sunday; 2027 is provisional
+
+
+def key() -> str:
+    return f"k-{uuid.uuid4().hex}"
+
+
+async def open_heard(client: httpx.AsyncClient, when: datetime,
+                     item: str = "SA-HARDSHIP-SUBSIDY") -> str:
+    r = await client.post("/cases", headers=headers(key()), json={
+        "center_id": CENTER, "counter_id": "window-3", "clerk_id": "clerk-017",
+        "service_item": item, "occurred_at": when.isoformat()})
+    assert r.status_code == 201, r.text
+    case_id = r.json()["id"]
+    await step(client, case_id, "hear", {"words": "想申请困难补助",
+                                          "occurred_at": when.isoformat()})
+    return case_id
+
+
+async def step(client: httpx.AsyncClient, case_id: str, name: str, body: dict[str, Any],
+               expect: int = 200, **extra: Any) -> dict[str, Any]:
+    r = await client.post(f"/cases/{case_id}/{name}", json=body,
+                          headers={**headers(key()), **extra})
+    assert r.status_code == expect, (name, r.text)
+    return r.json()
+
+
+async def due_dates(client: httpx.AsyncClient, case_id: str,
+                    after: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    r = await client.get(f"/cases/{case_id}", params={"after": after})
+    assert r.status_code == 200, r.text
+    case = r.json()
+    return case, [t["payload"] for t in case["timeline"] if t["type"] == "CaseDueDateSet"]
+
+
+GUIDANCE = {"policy_basis": "《社会救助暂行办法》", "eligibility": "eligible"}
+
+
+async def test_guidance_sets_the_due_date_from_the_items_usual_working_days(
+        settings: Settings) -> None:
+    clock = ManualClock(MONDAY)
+    async with running(create_app(settings, clock=clock)) as client:
+        case_id = await open_heard(client, MONDAY)
+        w = await step(client, case_id, "guidance", GUIDANCE)
+        case, [due] = await due_dates(client, case_id, w["position"])
+        # SA-HARDSHIP-SUBSIDY: 15 working days. Monday 2 March is day 0; 2-6, 9-13 and 16-20
+        # March are days 0-14; Monday 23 March is the 15th working day after.
+        assert due == {"due_on": "2026-03-23", "source": "item_days", "cause": "guidance",
+                       "basis": "official", "previous_due_on": None,
+                       "counted_from": "2026-03-02", "working_days": 15, "note": None}
+        assert (case["due_on"], case["due_source"], case["due_basis"]) == (
+            "2026-03-23", "item_days", "official")
+
+        # A second guidance (a later, longer count) leaves it: only a person moves it later.
+        clock.set(datetime(2026, 3, 4, 9, 0, tzinfo=SHANGHAI))
+        w = await step(client, case_id, "guidance", GUIDANCE)
+        _, dues = await due_dates(client, case_id, w["position"])
+        assert len(dues) == 1
+
+        # An item done on the spot (typical_days 0) is due the day of guidance.
+        spot = await open_heard(client, MONDAY, item="SA-RECIPIENT-CERTIFICATE")
+        w = await step(client, spot, "guidance", {**GUIDANCE, "occurred_at": MONDAY.isoformat()})
+        _, [due] = await due_dates(client, spot, w["position"])
+        assert (due["due_on"], due["working_days"]) == ("2026-03-02", 0)
+
+
+async def test_the_earliest_of_item_days_promise_and_deadline_wins(settings: Settings) -> None:
+    async with running(create_app(settings, clock=ManualClock(MONDAY))) as client:
+        # Promised earlier than the item's 15 working days: the promise is the due date.
+        promised = await open_heard(client, MONDAY)
+        w = await step(client, promised, "guidance", {
+            **GUIDANCE, "promised": "十日内答复", "promised_on": "2026-03-12"})
+        _, [due] = await due_dates(client, promised, w["position"])
+        assert (due["due_on"], due["source"], due["cause"]) == ("2026-03-12", "promised",
+                                                                 "promised")
+        # Promised later: the item's days stay the earliest.
+        later = await open_heard(client, MONDAY)
+        w = await step(client, later, "guidance", {**GUIDANCE, "promised_on": "2026-04-30"})
+        _, [due] = await due_dates(client, later, w["position"])
+        assert (due["due_on"], due["source"]) == ("2026-03-23", "item_days")
+
+        # A deadline noted after guidance: earlier moves it forward, later changes nothing.
+        w = await step(client, later, "deadlines", {"due_on": "2026-03-31",
+                                                    "description": "年审截止"})
+        _, dues = await due_dates(client, later, w["position"])
+        assert len(dues) == 1
+        w = await step(client, later, "deadlines", {"due_on": "2026-03-16",
+                                                    "description": "申请窗口关闭"})
+        case, dues = await due_dates(client, later, w["position"])
+        assert dues[-1] == {"due_on": "2026-03-16", "source": "deadline",
+                            "cause": "deadline_noted", "basis": "official",
+                            "previous_due_on": "2026-03-23", "counted_from": None,
+                            "working_days": None, "note": None}
+        assert case["due_on"] == "2026-03-16"
+
+        # A deadline before any guidance is the due date; guidance later does not move it.
+        early = await open_heard(client, MONDAY)
+        await step(client, early, "deadlines", {"due_on": "2026-03-05", "description": "截止"})
+        w = await step(client, early, "guidance", GUIDANCE)
+        case, dues = await due_dates(client, early, w["position"])
+        assert [d["due_on"] for d in dues] == ["2026-03-05"] and case["due_on"] == "2026-03-05"
+
+
+async def test_the_due_date_moves_only_by_the_cases_clerk_or_a_supervisor_with_a_reason(
+        settings: Settings) -> None:
+    async with running(create_app(settings, clock=ManualClock(MONDAY))) as client:
+        case_id = await open_heard(client, MONDAY)
+        await step(client, case_id, "guidance", GUIDANCE)
+        owner = bearer(settings, role="clerk", sub="clerk-017")
+        other = bearer(settings, role="clerk", sub="clerk-099")
+
+        r = await step(client, case_id, "due-date", {"due_on": "2026-04-03", "note": "换人"},
+                       expect=403, **other)
+        assert r["error"]["code"] == "forbidden_case_owner"
+        elsewhere = bearer(settings, role="supervisor", center="SH-PD-ZHANGJIANG")
+        r = await step(client, case_id, "due-date", {"due_on": "2026-04-03", "note": "越权"},
+                       expect=403, **elsewhere)
+        assert r["error"]["code"] == "forbidden_center"
+        await step(client, case_id, "due-date", {"due_on": "2026-04-03"}, expect=422, **owner)
+        await step(client, case_id, "due-date", {"due_on": "2026-04-03", "note": "  "},
+                   expect=422, **owner)
+        w = await step(client, case_id, "due-date",
+                       {"due_on": "2026-04-03", "note": "等待街道出具证明，电话13812345678"},
+                       **owner)
+        case, dues = await due_dates(client, case_id, w["position"])
+        note = dues[-1].pop("note")
+        assert dues[-1] == {"due_on": "2026-04-03", "source": "moved", "cause": "moved",
+                            "basis": "official", "previous_due_on": "2026-03-23",
+                            "counted_from": None, "working_days": None}
+        assert note.startswith("等待街道出具证明") and "13812345678" not in note  # scrubbed
+        moved = [t for t in case["timeline"] if t["type"] == "CaseDueDateSet"][-1]
+        assert moved["actor"] == "clerk-017"
+        # The supervisor (the test client) may bring it forward again.
+        w = await step(client, case_id, "due-date",
+                       {"due_on": "2026-03-27", "note": "居民急需，提前办结"})
+        case, dues = await due_dates(client, case_id, w["position"])
+        assert case["due_on"] == "2026-03-27" and dues[-1]["previous_due_on"] == "2026-04-03"
+
+        # A resolved case's due date stays as it was judged: reopen it first.
+        await step(client, case_id, "resolve", {"outcome": "resolved", "explanation": "",
+                                                "emotion_defused": True})
+        r = await step(client, case_id, "due-date", {"due_on": "2026-04-10", "note": "延期"},
+                       expect=409)
+        assert r["error"]["details"]["rule"] == "case_resolved"
+
+
+async def test_a_day_beyond_the_calendar_is_refused_with_its_range(settings: Settings) -> None:
+    async with running(create_app(settings, clock=ManualClock(MONDAY))) as client:
+        case_id = await open_heard(client, MONDAY)
+        # 2032 is past the five provisional years after 2026 (but inside the API's ten-year
+        # window for days): the calendar cannot say which days are working days.
+        for name, body in [
+            ("deadlines", {"due_on": "2032-06-01", "description": "远期截止"}),
+            ("guidance", {**GUIDANCE, "promised_on": "2032-06-01"}),
+            ("due-date", {"due_on": "2032-06-01", "note": "远期"}),
+        ]:
+            r = await step(client, case_id, name, body, expect=422)
+            assert r["error"]["code"] == "calendar_out_of_range", name
+            assert r["error"]["details"] == {"year": 2032, "first_year": 2004,
+                                             "last_year": 2031, "official_until": 2026}
+        case, dues = await due_dates(client, case_id, 0)
+        assert dues == [] and case["due_on"] is None  # nothing recorded
+
+
+async def test_at_december_20_the_due_date_falls_in_a_provisional_2027(
+        settings: Settings) -> None:
+    async with running(create_app(settings, clock=ManualClock(DECEMBER_20))) as client:
+        case_id = await open_heard(client, DECEMBER_20)
+        w = await step(client, case_id, "guidance", GUIDANCE)
+        case, [due] = await due_dates(client, case_id, w["position"])
+        # Sunday 20 December counts from Monday 21 (day 0): 21-25 and 28-31 December are days
+        # 0-8; 1 January 2027 is New Year's Day (the law); 4-8 January are days 9-13, 11 and
+        # 12 January days 14 and 15. 2027 has no published schedule: provisional.
+        assert (due["due_on"], due["basis"], due["counted_from"]) == (
+            "2027-01-12", "provisional", "2026-12-20")
+        assert case["due_basis"] == "provisional"
+
+
+async def test_cases_are_listed_by_due_date_overdue_and_urgency(settings: Settings) -> None:
+    clock = ManualClock(MONDAY)
+    async with running(create_app(settings, clock=clock)) as client:
+        first = await open_heard(client, MONDAY)  # due 23 March (item days)
+        await step(client, first, "concerns", {"emotion": "anxious", "urgency": "critical"})
+        await step(client, first, "guidance", GUIDANCE)
+        second = await open_heard(client, MONDAY)  # due 5 March (a deadline)
+        await step(client, second, "concerns", {"emotion": "calm", "urgency": "high"})
+        await step(client, second, "deadlines", {"due_on": "2026-03-05",
+                                                 "description": "截止"})
+        third = await open_heard(client, MONDAY)  # no due date
+        w = await step(client, third, "concerns", {"emotion": "calm", "urgency": "low"})
+
+        async def listed(**params: Any) -> set[str]:
+            r = await client.get("/cases", params={"center_id": CENTER,
+                                                   "after": w["position"], **params})
+            assert r.status_code == 200, r.text
+            return {c["case_id"] for c in r.json()["items"]}
+
+        assert await listed(due_before="2026-03-23") == {second}
+        assert await listed(due_before="2026-03-24") == {first, second}
+        assert await listed(urgency=["high", "critical"]) == {first, second}
+        assert await listed(urgency="low") == {third}
+        assert await listed(overdue="true") == set()
+        clock.set(datetime(2026, 3, 6, 9, 0, tzinfo=SHANGHAI))
+        assert await listed(overdue="true") == {second}
+        # A resolved case is no longer overdue, whatever its due date.
+        w = await step(client, second, "resolve", {"outcome": "resolved", "explanation": "",
+                                                   "emotion_defused": True})
+        assert await listed(overdue="true") == set()
+        r = await client.get("/cases", params={"urgency": "panic"})
+        assert r.status_code == 422
+
+
+SCHEDULE_2027 = {"2027": {  # as tests/followup/test_calendar_published.py
+    "source": "illustrative test data",
+    "holidays": ["2027-01-01..2027-01-03", "2027-01-06"],
+    "workdays": ["2027-02-20"]}}
+
+
+async def test_when_2027s_schedule_arrives_a_provisional_due_date_is_counted_again(
+        settings: Settings, tmp_path: Path) -> None:
+    holidays = tmp_path / "holidays.json"
+    holidays.write_text("{}")
+    settings = settings.model_copy(update={"holidays_file": holidays})
+    async with running(create_app(settings, clock=ManualClock(DECEMBER_20))) as client:
+        counted = await open_heard(client, DECEMBER_20)
+        await step(client, counted, "guidance", GUIDANCE)
+        promised = await open_heard(client, DECEMBER_20)
+        w = await step(client, promised, "guidance", {**GUIDANCE, "promised_on": "2027-01-05"})
+        _, [due] = await due_dates(client, promised, w["position"])
+        assert (due["due_on"], due["basis"]) == ("2027-01-05", "provisional")
+
+        holidays.write_text(json.dumps(SCHEDULE_2027))
+        ops = bearer(settings, role="ops", center=None)
+        r = await client.post("/ops/calendar/reload", headers=ops)
+        assert r.status_code == 200, r.text
+        # One candidate: the promised day is a day, whatever the calendar.
+        assert r.json()["replanned"]["intake"] == {"due_dates_checked": 1,
+                                                   "due_dates_replanned": 1}
+        # Officially 6 January is a day off too: days 10 and 11 are 5 and 7 January, and the
+        # 15th working day after 21 December is Wednesday 13 January.
+        async def official() -> bool:
+            case, _ = await due_dates(client, counted, 0)
+            return case["due_basis"] == "official"
+
+        await wait_until(official, what="the read model to catch up")
+        case, dues = await due_dates(client, counted, 0)
+        assert dues[-1] == {"due_on": "2027-01-13", "source": "item_days",
+                            "cause": "calendar_published", "basis": "official",
+                            "previous_due_on": "2027-01-12", "counted_from": "2026-12-20",
+                            "working_days": 15, "note": None}
+        assert case["timeline"][-1]["actor"] == "system:calendar"
+        # The promised day stays (provisional, as it was recorded).
+        _, dues = await due_dates(client, promised, 0)
+        assert len(dues) == 1
+        # Reloading again re-plans nothing.
+        r = await client.post("/ops/calendar/reload", headers=ops)
+        assert r.json()["replanned"]["intake"]["due_dates_replanned"] == 0
+        _, dues = await due_dates(client, counted, 0)
+        assert len(dues) == 2

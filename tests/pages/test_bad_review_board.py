@@ -1,0 +1,97 @@
+"""The supervisor handles bad reviews from the board, the 好差评 way: triages one (立行立改),
+records what was done, and decides the clerk's appeal of another; each lands through the same
+API as any client's, and the board follows without a reload."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from playwright.async_api import BrowserContext, Page, expect
+
+from shared.kernel.calendar import WorkingCalendar
+from tests.pages.center import Center, resolved_case, screenshot
+from tests.support import register_resident
+
+CENTER = "SH-PD-ZHANGJIANG"  # this test's own center: its board shows only this test's work
+
+
+async def open_board(desk: BrowserContext, center: Center) -> Page:
+    board = await desk.new_page()
+    await board.goto(f"{center.feedback}/board?every=1")
+    await board.fill("#signin-token", center.token("supervisor-01", "supervisor", CENTER))
+    await board.click("#signin-form button[type=submit]")
+    await expect(board.locator("#board")).to_be_visible()
+    return board
+
+
+async def test_the_supervisor_triages_records_an_outcome_and_decides_an_appeal_on_the_board(
+        center: Center, desk: BrowserContext, screenshots: Path) -> None:
+    zone = ZoneInfo(center.settings.center_timezone)
+    now = datetime.now(zone)
+    clerk = center.client("intake", "clerk-041", "clerk", CENTER)
+    feedback = center.client("feedback", "clerk-041", "clerk", CENTER)
+    cases = [await resolved_case(clerk, CENTER, at=now, resident_id=await register_resident(clerk))
+             for _ in range(2)]
+    for case_id, level in zip(cases, ("dissatisfied", "very_dissatisfied"), strict=True):
+        survey = await center.survey_for(case_id)
+        r = await feedback.post(f"/surveys/{survey.survey_id}/rating",
+                                json={"token": survey.token, "level": level,
+                                      "comment": "窗口让我跑了三趟"},
+                                headers={"Idempotency-Key": f"bad-{uuid.uuid4()}"})
+        assert r.status_code == 200, r.text
+    fixed, appealed = cases
+    found = (await feedback.get(f"/cases/{appealed}/feedback",
+                                params={"after": r.json()["position"]})).json()
+    appealed_id = found["rectifications"][0]["rectification_id"]
+    r = await feedback.post(f"/rectifications/{appealed_id}/appeal",
+                            json={"reasons": "居民评价的是区医保中心的事项，不是本窗口"},
+                            headers={"Idempotency-Key": f"appeal-{uuid.uuid4()}"})
+    assert r.status_code == 200, r.text
+
+    board = await open_board(desk, center)
+    item = board.locator(f"#rect-list li[data-case='{fixed}']")
+    await expect(item).to_be_visible()
+    await expect(item.locator("[data-part=track]")).to_have_text("待分类")
+    await expect(board.locator("[data-track-count=untriaged] b")).to_have_text("2")
+
+    # 立行立改: due the next working day; the board says so at once.
+    await item.locator("button[data-triage=immediate]").click()
+    await expect(item.locator("[data-part=track]")).to_have_text("立行立改")
+    await expect(board.locator("[data-track-count=immediate] b")).to_have_text("1")
+    rectification_id = await item.get_attribute("data-id")
+    supervisor = center.client("feedback", "supervisor-01", "supervisor", CENTER)
+    seen = (await supervisor.get(f"/rectifications/{rectification_id}")).json()
+    tomorrow = WorkingCalendar().add_working_days(now.date(), 1)
+    assert (seen["track"], seen["deadline_on"]) == ("immediate", tomorrow.isoformat())
+
+    # The appeal waits for a supervisor other than the clerk.
+    appeal = board.locator(f"#appeal-list li[data-case='{appealed}']")
+    await expect(appeal).to_contain_text("区医保中心")
+    await expect(board.locator("#appeals-waiting")).to_have_text("1")
+    await screenshot(board, screenshots / "board-bad-reviews.png", full_page=True)
+
+    # The outcome, typed on the board (a refresh meanwhile leaves the form as typed).
+    await item.locator("button[data-action=outcome]").click()
+    form = item.locator("form[data-form=outcome]")
+    await form.locator("select[name=outcome]").select_option("rectified")
+    await form.locator("input[name=actions]").fill("科长当面致歉，当场补办")
+    await board.wait_for_timeout(1500)  # the board refreshes every second: the form stays
+    await expect(form.locator("input[name=actions]")).to_have_value("科长当面致歉，当场补办")
+    await form.locator("button[type=submit]").click()
+    await expect(item).to_have_count(0)
+    seen = (await supervisor.get(f"/rectifications/{rectification_id}")).json()
+    assert (seen["status"], seen["outcome"], seen["on_time"]) == ("completed", "rectified", True)
+
+    # Upheld: a mistaken review; it leaves the open list and the appeals waiting.
+    await appeal.locator("select[name=grounds]").select_option("mistaken")
+    await appeal.locator("input[name=reasons]").fill("经核实，评价对象不是本窗口")
+    await appeal.locator("button[data-decide=upheld]").click()
+    await expect(board.locator("#appeals-waiting")).to_have_text("0")
+    await expect(board.locator(f"#rect-list li[data-case='{appealed}']")).to_have_count(0)
+    await expect(board.locator("#rect-open")).to_have_text("0")
+    seen = (await supervisor.get(f"/rectifications/{appealed_id}")).json()
+    assert (seen["status"], seen["appeal"], seen["appeal_grounds"],
+            seen["appeal_decided_by"]) == ("void", "upheld", "mistaken", "supervisor-01")

@@ -1,0 +1,211 @@
+"""A bad review the 好差评 way, without servers: the supervisor's triage and each track's
+deadline, the verification contact the next working morning, the clerk's appeal decided by
+someone else, and a named resident's revisit asked again until answered.
+
+Dates worked out by hand on the 2026 schedule (Spring Festival: 15-23 February off, Saturdays
+14 and 28 February worked) and on 2027 as the law alone plans it (provisional: 1 January off,
+no make-up day)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from services.feedback.application import SurveyPolicy
+from services.feedback.domain import (
+    AppealExists,
+    NoAppealPending,
+    NotYourReview,
+    Rectification,
+    SelfDecision,
+    Survey,
+    revisit_survey_id_for,
+)
+from services.followup.consumer import verification_rule
+from shared.contracts.feedback import (
+    AnsweredVia,
+    AppealDecision,
+    AppealGrounds,
+    RatingLevel,
+    RectificationTrack,
+    SurveyChannel,
+)
+from shared.kernel.calendar import Basis, WorkingCalendar
+from shared.kernel.errors import RuleViolated
+from shared.kernel.holidays import parse_holidays
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+CALENDAR = WorkingCalendar()
+POLICY = SurveyPolicy()  # the defaults: 1 / 5 / 15 working days, untriaged follows limited
+
+
+def at(*parts: int) -> datetime:
+    return datetime(*parts, tzinfo=SHANGHAI)  # type: ignore[misc]
+
+
+def meta(when: datetime, actor: str = "system:feedback") -> dict[str, Any]:
+    return {"actor": actor, "occurred_at": when, "causation_id": None,
+            "correlation_id": None, "center_id": "SH-PD-HUAMU", "case_id": uuid.uuid4()}
+
+
+def bad_review(when: datetime, resident: bool = True) -> Rectification:
+    """A dissatisfied answer at ``when`` about clerk-017, its rectification on the default
+    track's limit."""
+    survey_id = uuid.uuid4()
+    s = Survey(id=survey_id, survey_id=survey_id, purpose="resolution", channel="sms",
+               resident_id=uuid.uuid4() if resident else None, counter_id="window-3",
+               clerk_id="clerk-017", service_item="SA-HARDSHIP-SUBSIDY", send_at=when,
+               expires_at=when + timedelta(days=7), rectification_id=None, meta=meta(when))
+    s.rate(RatingLevel.DISSATISFIED, "等了两个小时", {}, AnsweredVia.TOKEN, None, when,
+           meta(when))
+    return Rectification.open_for(s, CALENDAR, POLICY.working_days(POLICY.default_track),
+                                  meta(when))
+
+
+def triage(r: Rectification, track: RectificationTrack, day: date) -> None:
+    r.triage(track, POLICY.working_days(track), CALENDAR, day,
+             meta(at(day.year, day.month, day.day, 10), "director-01"))
+
+
+# -- triage: each track its own limit --------------------------------------------------------
+
+
+def test_an_untriaged_bad_review_is_due_on_the_default_tracks_limit() -> None:
+    # Friday 13 February 2026, limited (5): Sat 14 (worked), Tue 24, 25, 26, Fri 27.
+    r = bad_review(at(2026, 2, 13, 16))
+    assert (r.track, r.deadline_on, r.basis) == (None, date(2026, 2, 27), Basis.OFFICIAL)
+
+
+@pytest.mark.parametrize(("track", "deadline"), [
+    (RectificationTrack.IMMEDIATE, date(2026, 2, 14)),  # the make-up Saturday is worked
+    (RectificationTrack.LIMITED, date(2026, 2, 27)),  # the Spring Festival week is not
+    (RectificationTrack.EXPLAIN, date(2026, 3, 12)),  # 14, 24-28 Feb, 2-6, 9-12 Mar
+])
+def test_each_track_counts_its_own_working_days_from_the_triage_across_the_holiday(
+        track: RectificationTrack, deadline: date) -> None:
+    r = bad_review(at(2026, 2, 12, 16))  # Thursday; triaged on Friday 13 February
+    triage(r, track, date(2026, 2, 13))
+    assert (r.track, r.deadline_on, r.counted_from, r.basis) == (
+        track.value, deadline, date(2026, 2, 13), Basis.OFFICIAL)
+    [*_, triaged] = r.collect_events()
+    assert type(triaged).__name__ == "RectificationTriaged"
+    assert triaged.previous_deadline_on == date(2026, 2, 26)  # Thu 12 + 5: 13, 14, 24, 25, 26
+
+
+def test_a_triage_into_a_provisional_year_says_so_and_is_revised_like_any_deadline() -> None:
+    # Thursday 31 December 2026: 1 January 2027 is a statutory holiday (the law alone).
+    r = bad_review(at(2026, 12, 31, 9))
+    triage(r, RectificationTrack.IMMEDIATE, date(2026, 12, 31))
+    assert (r.deadline_on, r.basis) == (date(2027, 1, 4), Basis.PROVISIONAL)
+    triage(r, RectificationTrack.LIMITED, date(2026, 12, 31))  # the supervisor thinks again
+    assert (r.deadline_on, r.working_days) == (date(2027, 1, 8), 5)
+    # 2027's schedule published with 1-3 January off and Monday 4 January worked as usual,
+    # plus Friday 8 January off (illustrative): the track's 5 days from the triage end Monday 11.
+    published = WorkingCalendar(holidays=parse_holidays(json.dumps({"2027": {
+        "source": "illustrative, not the State Council's",
+        "holidays": ["2027-01-01..2027-01-03", "2027-01-08"], "workdays": []}})))
+    assert r.revise_deadline(published, date(2027, 1, 2), meta(at(2027, 1, 2, 9))) is True
+    assert (r.deadline_on, r.basis, r.track) == (date(2027, 1, 11), Basis.OFFICIAL, "limited")
+
+
+def test_a_rectification_with_its_outcome_or_an_upheld_appeal_is_not_triaged() -> None:
+    r = bad_review(at(2026, 3, 2, 10))
+    r.complete("rectified", "当面道歉", date(2026, 3, 3), meta(at(2026, 3, 3, 10)))
+    with pytest.raises(RuleViolated):
+        triage(r, RectificationTrack.LIMITED, date(2026, 3, 3))
+
+
+# -- the verification contact: the next working morning ---------------------------------------
+
+
+@pytest.mark.parametrize(("reviewed", "due", "basis"), [
+    (at(2026, 12, 18, 20), at(2026, 12, 21, 9), Basis.OFFICIAL),  # Friday evening -> Monday
+    (at(2026, 12, 20, 11), at(2026, 12, 21, 9), Basis.OFFICIAL),  # Sunday 20 December
+    (at(2026, 12, 21, 8), at(2026, 12, 22, 9), Basis.OFFICIAL),  # early Monday: Tuesday
+    (at(2026, 2, 13, 18), at(2026, 2, 14, 9), Basis.OFFICIAL),  # the make-up Saturday
+    (at(2026, 12, 31, 18), at(2027, 1, 4, 9), Basis.PROVISIONAL),  # New Year 2027, by law
+])
+def test_the_verification_contact_is_due_the_next_working_morning(
+        reviewed: datetime, due: datetime, basis: Basis) -> None:
+    planned = CALENDAR.plan(verification_rule(CALENDAR, reviewed, 1))
+    assert (planned.at, planned.basis) == (due, basis)
+
+
+def test_no_verification_delay_means_at_once() -> None:
+    reviewed = at(2026, 12, 18, 20)
+    assert CALENDAR.plan(verification_rule(CALENDAR, reviewed, 0)).at == reviewed
+    assert CALENDAR.plan(verification_rule(CALENDAR, reviewed, 2)).at == at(2026, 12, 22, 9)
+
+
+# -- the appeal: lodged by the clerk, decided by someone else -----------------------------------
+
+
+def test_an_upheld_appeal_voids_the_open_rectification_and_is_decided_once() -> None:
+    r = bad_review(at(2026, 3, 2, 10))
+    r.lodge_appeal("居民把另一家单位的事评到了本窗口", meta(at(2026, 3, 2, 11), "clerk-017"))
+    with pytest.raises(AppealExists):
+        r.lodge_appeal("again", meta(at(2026, 3, 2, 12), "clerk-017"))
+    with pytest.raises(SelfDecision):  # the reviewed clerk, even as a supervisor
+        r.decide_appeal(AppealDecision.UPHELD, AppealGrounds.MISTAKEN, "自己核实", "clerk-017",
+                        meta(at(2026, 3, 3, 10), "clerk-017"))
+    r.decide_appeal(AppealDecision.UPHELD, AppealGrounds.MISTAKEN, "经核实为误评",
+                    "director-01", meta(at(2026, 3, 3, 10), "director-01"))
+    assert (r.appeal, r.status) == ("upheld", "void")
+    [*_, decided] = r.collect_events()
+    assert (decided.decision, decided.grounds, decided.appealed_by) == (
+        "upheld", "mistaken", "clerk-017")
+    with pytest.raises(NoAppealPending):
+        r.decide_appeal(AppealDecision.REJECTED, None, "再议", "director-02",
+                        meta(at(2026, 3, 4, 10), "director-02"))
+    with pytest.raises(RuleViolated):
+        r.complete("rectified", "nothing", date(2026, 3, 4), meta(at(2026, 3, 4, 10)))
+
+
+def test_a_rejected_appeal_leaves_the_rectification_open() -> None:
+    r = bad_review(at(2026, 3, 2, 10))
+    with pytest.raises(NotYourReview):  # another clerk cannot appeal clerk-017's review
+        r.lodge_appeal("不是我", meta(at(2026, 3, 2, 11), "clerk-021"))
+    r.lodge_appeal("居民情绪激动，恶意差评", meta(at(2026, 3, 2, 11), "supervisor-02"),
+                   on_behalf=True)
+    with pytest.raises(SelfDecision):  # whoever appealed does not decide
+        r.decide_appeal(AppealDecision.REJECTED, None, "no", "supervisor-02",
+                        meta(at(2026, 3, 3, 10), "supervisor-02"))
+    with pytest.raises(RuleViolated):  # upheld says why
+        r.decide_appeal(AppealDecision.UPHELD, None, "no", "director-01",
+                        meta(at(2026, 3, 3, 10), "director-01"))
+    r.decide_appeal(AppealDecision.REJECTED, None, "差评属实", "director-01",
+                    meta(at(2026, 3, 3, 10), "director-01"))
+    assert (r.appeal, r.status) == ("rejected", "open")
+
+
+# -- the revisit: a task until it is done -------------------------------------------------------
+
+
+def test_a_named_residents_unanswered_revisit_is_asked_again_by_phone() -> None:
+    r = bad_review(at(2026, 3, 2, 10))
+    r.complete("rectified", "补发救助金", date(2026, 3, 3), meta(at(2026, 3, 3, 10)))
+    first = r.request_revisit(at(2026, 3, 3, 12), at(2026, 3, 10, 12), meta(at(2026, 3, 3, 10)),
+                              r.revisit_channel_for("sms"))
+    assert (first.channel, first.id) == ("sms", revisit_survey_id_for(r.id))
+    again = r.ask_again(first.id, at(2026, 3, 10, 12), at(2026, 3, 17, 12),
+                        meta(at(2026, 3, 10, 12)))
+    assert again is not None
+    assert (again.channel, again.id, again.purpose, again.rectification_id) == (
+        SurveyChannel.PHONE_CALLBACK, revisit_survey_id_for(r.id, 2), "revisit", r.id)
+    assert r.revisit_attempt == 2
+    assert r.ask_again(first.id, at(2026, 3, 10, 12), at(2026, 3, 17, 12),
+                       meta(at(2026, 3, 10, 12))) is None, "only the latest attempt"
+
+
+def test_an_anonymous_revisit_is_not_asked_again() -> None:
+    r = bad_review(at(2026, 3, 2, 10), resident=False)
+    r.complete("explained", "已说明", date(2026, 3, 3), meta(at(2026, 3, 3, 10)))
+    first = r.request_revisit(at(2026, 3, 3, 12), at(2026, 3, 10, 12), meta(at(2026, 3, 3, 10)))
+    assert first.channel == SurveyChannel.PHONE_CALLBACK, "phone by default"
+    assert r.ask_again(first.id, at(2026, 3, 10, 12), at(2026, 3, 17, 12),
+                       meta(at(2026, 3, 10, 12))) is None

@@ -1,0 +1,171 @@
+"""帮办, 派单 and 转办 without servers: a help task's statuses and its one escalation, a
+referral's reply and its 督办, a reply link bound to one referral, a handover that keeps the
+first clerk, and deadlines at the calendar's edges (20 December; 2027 and 2028, provisional).
+
+Dates on the 2026 schedule, office hours 09:00-17:00 in Asia/Shanghai (the default calendar).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from services.feedback.tokens import SurveyTokens, TokenInvalid
+from services.followup.domain import (
+    HelpTask,
+    NotTheOwner,
+    Referral,
+    referral_overdue_follow_up_id,
+    working_deadline,
+)
+from services.followup.referral_tokens import (
+    ReferralTokens,
+    ReplyLinkExpired,
+    ReplyLinkInvalid,
+    ReplyLinkWrongReferral,
+)
+from services.intake.domain import Case, case_id_for
+from shared.kernel.calendar import Basis, WorkingCalendar
+from shared.kernel.errors import InvalidCommand, RuleViolated
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+CALENDAR = WorkingCalendar()
+SECRET = "a-test-secret-of-thirty-two-chars!"
+
+
+def at(year: int, month: int, day: int, hour: int = 9) -> datetime:
+    return datetime(year, month, day, hour, tzinfo=SHANGHAI)
+
+
+def meta(key: str | None = None) -> dict[str, Any]:
+    return {"actor": "clerk-018", "occurred_at": at(2026, 3, 2), "causation_id": key,
+            "correlation_id": None, "center_id": "SH-PD-HUAMU", "case_id": uuid.uuid4()}
+
+
+def task(owner: str | None = "clerk-018") -> HelpTask:
+    return HelpTask(id=uuid.uuid4(), owner_clerk=owner,
+                    owner_team=None if owner else "supervisor", requested_by="clerk-017",
+                    deadline_at=at(2026, 3, 4, 17), source_id=uuid.uuid4(),
+                    service_item=None, meta=meta("open"))
+
+
+def test_a_help_task_goes_accepted_in_progress_done_and_no_further() -> None:
+    t = task()
+    t.accept(meta("a"))
+    t.start(meta("s"))
+    t.finish("已协助", meta("d"))
+    assert t.status == "done" and t.next_fire_at is None
+    with pytest.raises(RuleViolated):
+        t.hand_back("太晚", meta("b"))
+    fresh = task()
+    fresh.start(meta("s"))  # straight to work: acceptance is implied
+    with pytest.raises(RuleViolated):
+        fresh.accept(meta("a"))
+
+
+def test_only_the_owner_or_a_supervisor_moves_a_help_task() -> None:
+    task().check_owner("clerk-018", supervisor=False)
+    task().check_owner("director-01", supervisor=True)
+    with pytest.raises(NotTheOwner):
+        task().check_owner("clerk-017", supervisor=False)
+    with pytest.raises(NotTheOwner):
+        task(owner=None).check_owner("clerk-018", supervisor=False)
+
+
+def test_a_handed_back_task_says_why_and_is_not_escalated() -> None:
+    t = task()
+    with pytest.raises(InvalidCommand):
+        t.hand_back("  ", meta("b"))
+    t.hand_back("不属本人职责", meta("b"))
+    assert t.advance(at(2026, 3, 9), CALENDAR, "supervisor", meta()) == []
+
+
+def test_an_overdue_help_task_is_escalated_once_never_early() -> None:
+    t = task()
+    assert t.advance(at(2026, 3, 4, 16), CALENDAR, "supervisor", meta()) == []
+    assert t.advance(at(2026, 3, 6, 10), CALENDAR, "supervisor", meta()) == [
+        "HelpTaskEscalated"]
+    assert t.escalated_to == "supervisor" and t.status == "open"
+    assert t.next_fire_at is None
+    assert t.advance(at(2026, 3, 9), CALENDAR, "supervisor", meta()) == []
+    t.accept(meta("a"))  # still the owner's to do
+
+
+def test_a_referral_chased_once_and_replied_once() -> None:
+    r = Referral(id=uuid.uuid4(), unit_kind="employer", unit_name="某公司人事部",
+                 unit_contact="", referred_by="clerk-017", reply_due_at=at(2026, 3, 5, 17),
+                 source_id=uuid.uuid4(), meta=meta("sent"))
+    assert r.advance(at(2026, 3, 5, 16), "clerk-018", None, meta()) is None
+    chase = r.advance(at(2026, 3, 5, 17), "clerk-018", None, meta())
+    assert chase == referral_overdue_follow_up_id(r.id) and r.status == "overdue"
+    assert r.advance(at(2026, 3, 9), "clerk-018", None, meta()) is None
+    r.reply("已补缴", by_recipient=True, meta=meta("reply"))
+    with pytest.raises(RuleViolated):
+        r.reply("再次回复", by_recipient=False, meta=meta("reply-2"))
+
+
+@pytest.mark.parametrize(("day", "days", "due", "basis"), [
+    (at(2026, 3, 2).date(), 1, at(2026, 3, 3, 17), Basis.OFFICIAL),  # Monday -> Tuesday
+    (at(2026, 4, 3).date(), 1, at(2026, 4, 7, 17), Basis.OFFICIAL),  # over Qingming (4-6)
+    (at(2026, 12, 20).date(), 5, at(2026, 12, 25, 17), Basis.OFFICIAL),  # a Sunday
+    (at(2026, 12, 28).date(), 5, None, Basis.PROVISIONAL),  # into 2027
+    (at(2028, 6, 1).date(), 3, None, Basis.PROVISIONAL),
+])
+def test_deadlines_are_closing_on_the_nth_working_day_after(day: Any, days: int,
+                                                              due: datetime | None,
+                                                              basis: Basis) -> None:
+    deadline, worked_on = working_deadline(CALENDAR, day, days)
+    assert worked_on is basis
+    if due is not None:
+        assert deadline == due
+    local = CALENDAR.local_day(deadline)
+    assert CALENDAR.is_working_day(local) and local > day
+    assert CALENDAR.working_days_between(day + timedelta(days=1), local) == days - 1
+
+
+def test_a_reply_link_answers_its_own_referral_until_it_expires() -> None:
+    tokens = ReferralTokens(SECRET)
+    mine, other = uuid.uuid4(), uuid.uuid4()
+    expires = datetime(2026, 4, 1, tzinfo=UTC)
+    token = tokens.issue(mine, expires)
+    assert tokens.check(token, mine, expires - timedelta(seconds=1)).referral_id == mine
+    with pytest.raises(ReplyLinkWrongReferral):
+        tokens.check(token, other, expires - timedelta(days=1))
+    with pytest.raises(ReplyLinkExpired):
+        tokens.check(token, mine, expires)
+    with pytest.raises(ReplyLinkInvalid):
+        ReferralTokens("another-secret-of-thirty-two-chars").read(token)
+    with pytest.raises(ReplyLinkInvalid):
+        tokens.read(token + "=")  # the same bytes, spelled another way
+    with pytest.raises(ReplyLinkInvalid):
+        tokens.read("中文.链接")
+
+
+def test_a_survey_link_is_never_a_reply_link_nor_the_other_way_round() -> None:
+    same = uuid.uuid4()
+    expires = datetime(2026, 4, 1, tzinfo=UTC)
+    with pytest.raises(ReplyLinkInvalid):
+        ReferralTokens(SECRET).read(SurveyTokens(SECRET).issue(same, expires))
+    with pytest.raises(TokenInvalid):
+        SurveyTokens(SECRET).read(ReferralTokens(SECRET).issue(same, expires))
+
+
+def test_a_handover_keeps_the_first_clerk_and_needs_one_new_owner() -> None:
+    case = Case(id=case_id_for("c1", "open-1"), center_id="c1", counter_id="w1",
+                clerk_id="k1", channel="counter", service_item="SA-HARDSHIP-SUBSIDY",
+                resident_id=uuid.uuid4(), meta={"causation_id": "open-1"})
+    with pytest.raises(RuleViolated):
+        case.hand_over("k1", None, "同一人", {"causation_id": "h0"})
+    with pytest.raises(InvalidCommand):
+        case.hand_over("k2", "team-a", "两个", {"causation_id": "h1"})
+    case.hand_over("k2", None, "熟悉政策", {"causation_id": "h2"})
+    case.hand_over(None, "team-a", "转团队", {"causation_id": "h3"})
+    assert (case.clerk_id, case.owner_clerk, case.owner_team) == ("k1", None, "team-a")
+    case.hear_request("想申请补助", {"causation_id": "w1"})
+    with pytest.raises(InvalidCommand):
+        case.take_action("done_on_the_spot", "当场办结", None, {"causation_id": "a1"},
+                         owner_clerk="k2")
