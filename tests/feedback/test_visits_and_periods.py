@@ -10,7 +10,8 @@ A hand-built May 2026 at one center, every number worked out by hand below:
     case d  opened 7 May in the same sitting as c (no visit of its own),
             distressed; resolved leaving upset (the clerk ticked defused:
             the emotion on leaving wins)                                    trips 1
-    case e  opened 11 May, came back about it on 12 and 13 May; still open
+    case e  opened 11 May, promised for 20 May, came back about it on 12 and 13 May; still
+            open: an overdue open case once the 20th has passed (a's due date was kept)
     a visit on 14 May for information only (no case), after 12 minutes' wait
 
     visits (trips) 8: a 5th, b 6th, b 8th, c 7th (naming c, same day), e 11th, 12th, 13th, 14th
@@ -118,6 +119,10 @@ class May:
         e = self.case("e", at("11", "09:00"))
         self.visit("e1", at("11", "08:50"))
         self.step(e, "ConcernsNoted", at("11", "09:05"), emotion="calm", urgency="normal")
+        self.step(e, "CaseDueDateSet", at("11", "09:10"), due_on="2026-05-20",
+                  source="promised", cause="promised")  # still open after the 20th: overdue
+        self.step(a, "CaseDueDateSet", at("05", "09:10"), due_on="2026-05-06",
+                  source="promised", cause="promised")  # resolved the 5th: not overdue
         self.visit("e2", at("12", "09:00"), e)
         self.visit("e3", at("13", "09:00"), e)
         self.visit("info", at("14", "15:00"), wait=12)
@@ -137,6 +142,7 @@ MAY = {
     "trips_per_resolved_case": rate(5, 4), "first_trip_rate": rate(3, 4),
     "emotion_defused_rate": rate(1, 3),
     "satisfaction_rate": rate(0, 0), "response_rate": rate(0, 0),
+    "overdue_open_cases": 1,
 }
 
 
@@ -291,6 +297,7 @@ async def test_a_month_counted_by_trips_closed_and_revised_openly(settings: Sett
                                tz=settings.center_timezone, center=CENTER)
     counts, rates = report.total.counts, report.total.rates
     assert (counts["visits"], counts["cases"]) == (service_may["visits"], 5)
+    assert counts["overdue_open_cases"] == service_may["overdue_open_cases"] == 1
     for name in ("trips_per_resolved_case", "first_trip_rate", "emotion_defused_rate",
                  "satisfaction_rate", "response_rate"):
         rate_of = next(r for r in analytics.RATES if r.name == name)
