@@ -102,7 +102,7 @@ async def test_figures_for_a_period_from_the_export(settings: Settings, tmp_path
         again = compute(other, MARCH_2, MARCH_3, tz="Asia/Shanghai")
         assert again.total == figures.total and again.by_item == figures.by_item
 
-    console = Console(record=True, width=160)
+    console = Console(record=True, width=320)  # a wide terminal: every figure is a column
     console.print(terminal_table(figures))
     text = console.export_text()
     assert "87.5%" in text and "75.0%" in text and HARDSHIP in text
