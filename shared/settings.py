@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from shared.contracts.feedback import DEFAULT_REASON_TAGS
 from shared.contracts.fields import EARLIEST_DAY
 
 ServiceName = Literal["intake", "followup", "feedback"]
@@ -87,6 +88,9 @@ class Settings(BaseSettings):
     catalogue_paths: list[Path] = Field(
         default_factory=list,
         description="Extra catalogue files (JSON) merged over the shipped one.")
+    eligibility_rules_paths: list[Path] = Field(
+        default_factory=list,
+        description="Extra eligibility rules files (JSON) merged over the shipped ones.")
 
     # -- Open311 GeoReport v2 beside intake's own API (services/intake/open311/) ----------
     open311_api_keys: dict[str, str] = Field(default_factory=dict, description=(
@@ -213,6 +217,12 @@ class Settings(BaseSettings):
     revisit_channel: Literal["phone_callback", "sms"] = Field("phone_callback", description=(
         "How a rectification's revisit asks the resident; an unanswered revisit of a named "
         "resident is asked again by phone until answered."))
+    survey_reason_tags: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_REASON_TAGS),
+        min_length=1, description=(
+            "The reasons a survey offers on a bad review (不满意 / 非常不满意), as a JSON list; "
+            "each 1-32 characters, no spaces at the ends. A picked reason is kept with the "
+            "rating and the rectification."))
     center_windows: dict[str, dict[str, str]] = Field(
         default_factory=lambda: {"*": {f"window-{n}": f"{n}号窗口" for n in range(1, 9)}},
         description=(
@@ -439,6 +449,16 @@ class Settings(BaseSettings):
         if value < EARLIEST_DAY:
             raise ValueError(f"OCCURRED_AT_EARLIEST cannot be before {EARLIEST_DAY}: events "
                              "before it could not be read back")
+        return value
+
+    @field_validator("survey_reason_tags")
+    @classmethod
+    def _usable_tags(cls, value: list[str]) -> list[str]:
+        for tag in value:
+            if not 1 <= len(tag) <= 32 or tag != tag.strip():
+                raise ValueError("a survey reason tag is 1-32 characters, no spaces at the ends")
+        if len(set(value)) != len(value):
+            raise ValueError("SURVEY_REASON_TAGS names a reason twice")
         return value
 
     @field_validator("center_timezone")

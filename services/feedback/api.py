@@ -289,8 +289,11 @@ async def get_figures(
         "Count closed months again now, instead of answering what was reported"))] = False,
 ) -> FiguresPublic:
     """Every figure has a numerator, a denominator and their rate (null when nothing counts);
-    ``visits``, ``bad_reviews`` and ``rectifications_opened`` are counts. Days are the
-    center's calendar days; weeks start on Monday. Definitions: README, "The center's
+    ``visits``, ``no_consent``, ``bad_reviews``, ``staff_recorded_answers`` and
+    ``rectifications_opened`` are counts. ``resolution_rate`` is the residents' own word
+    (was it solved?), ``declared_resolution_rate`` the clerks'; ``satisfaction_rate`` counts
+    the residents' own answers, ``staff_recorded_satisfaction_rate`` those staff recorded.
+    Days are the center's calendar days; weeks start on Monday. Definitions: README, "The center's
     figures"."""
     await _wait(pool, settings, consumers["figures"], "feedback", after)
     await _wait(pool, settings, consumers["figures"], "intake", after_intake)

@@ -16,15 +16,19 @@ from eventsourcing.domain import Aggregate
 
 from services.feedback import commands as c
 from services.feedback.domain import (
+    Answer,
     Consent,
+    Recorder,
     Rectification,
     Survey,
     survey_id_for_resolution,
 )
 from services.feedback.tokens import SurveyTokens
 from shared.contracts.feedback import (
+    DEFAULT_REASON_TAGS,
     AnsweredVia,
     RectificationTrack,
+    StaffChannel,
     SurveyChannel,
     SurveyPurpose,
     WithdrawalCause,
@@ -65,6 +69,7 @@ class SurveyPolicy:
         RectificationTrack.EXPLAIN: 15})
     default_track: str = RectificationTrack.LIMITED.value
     revisit_channel: str = SurveyChannel.PHONE_CALLBACK.value
+    reason_tags: tuple[str, ...] = DEFAULT_REASON_TAGS
     tz: ZoneInfo = field(default_factory=lambda: ZoneInfo("Asia/Shanghai"))
 
     @classmethod
@@ -79,7 +84,8 @@ class SurveyPolicy:
                        RectificationTrack.LIMITED: settings.rectification_limited_working_days,
                        RectificationTrack.EXPLAIN: settings.rectification_explain_working_days},
                    default_track=settings.rectification_default_track,
-                   revisit_channel=settings.revisit_channel, tz=settings.tz)
+                   revisit_channel=settings.revisit_channel,
+                   reason_tags=tuple(settings.survey_reason_tags), tz=settings.tz)
 
     def working_days(self, track: str) -> int:
         """The limit of a triage track (好差评: immediate / limited / explain)."""
@@ -111,6 +117,7 @@ class ResolvedCase:
     resolved_event_id: UUID
     resolved_at: datetime
     correlation_id: str | None = None
+    served_by: tuple[str, ...] = ()  # staff who opened or acted on the case: no 代评
 
 
 @dataclass(frozen=True)
@@ -171,7 +178,7 @@ class Feedback:
                             resident_id=case.resident_id, counter_id=case.counter_id,
                             clerk_id=case.clerk_id, service_item=case.service_item,
                             send_at=send_at, expires_at=expires_at, rectification_id=None,
-                            meta=meta)
+                            meta=meta, served_by=tuple(case.served_by))
             if consent is not None:
                 survey.respect(consent, meta)
             return survey
@@ -254,6 +261,7 @@ class Feedback:
         recorded (the envelope's actor and the payload's ``clerk_id``)."""
         now = self.clock.now()
         clerk_id = cmd.clerk_id
+        recorder: Recorder | None = None
         if cmd.token is not None or resident:
             if cmd.token is not None:
                 self.tokens.read(cmd.token)  # a forged link fails before anything is loaded
@@ -266,13 +274,16 @@ class Feedback:
                     "a clerk records answers in their own name: clerk_id must be the token's "
                     "subject (only a supervisor records an answer on a clerk's behalf)",
                     clerk_id=clerk_id, actor=actor)
+            recorder = Recorder(actor, clerk_id, cmd.channel or StaffChannel.PHONE_CALLBACK)
+        answer = Answer(cmd.level, cmd.comment, {a.value: m for a, m in cmd.aspects.items()},
+                        cmd.verdict, tuple(cmd.reason_tags))
+        answer.check(self.policy.reason_tags)
         meta = self.path.meta(actor, key, cmd)
-        aspects = {a.value: mark for a, mark in cmd.aspects.items()}
 
         def act(survey: Survey, meta: Meta) -> Rectification | None:
             if cmd.token is not None:
                 self.tokens.check(cmd.token, survey_id, now)
-            survey.rate(cmd.level, cmd.comment, aspects, via, clerk_id, now, meta)
+            survey.rate(answer, via, recorder, now, meta)
             if not survey.is_bad_review:
                 return None
             calendar = self.calendars.for_center(survey.center_id)  # a day past the calendar:

@@ -14,7 +14,9 @@ from shared.contracts.feedback import (
     RatingLevel,
     RectificationOutcome,
     RectificationTrack,
+    StaffChannel,
 )
+from shared.contracts.vocabulary import Verdict
 
 CODE = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
 
@@ -46,9 +48,19 @@ class RateService(_Command):
     aspects: dict[Aspect, Mark] = Field(default_factory=dict, description=(
         "Optional marks 1 (poor) to 5 (excellent): listened, understood, explained_clearly, "
         "served_well."))
+    verdict: Verdict | None = Field(None, description=(
+        "Was the matter solved? solved, partly or not_solved (this reopens the case); "
+        "leave out when the resident did not say."))
+    reason_tags: list[str] = Field(default_factory=list, max_length=10, description=(
+        "On a bad review: reasons picked from the center's list (SURVEY_REASON_TAGS)."))
+    channel: StaffChannel | None = Field(None, description=(
+        "Staff only (with clerk_id): how the answer came, phone_callback (default) or "
+        "paper_form."))
 
     @model_validator(mode="after")
     def _one_way(self) -> RateService:
+        if self.channel is not None and self.clerk_id is None:
+            raise ValueError("channel says how staff came by an answer: give it with clerk_id")
         if self.token is not None and self.clerk_id is not None:
             raise ValueError("give the survey link's token (the resident answers) or clerk_id "
                              "(a clerk records the answer), not both; neither when a "

@@ -27,7 +27,8 @@ from shared.kernel.errors import NotFound, RuleViolated
 log = structlog.get_logger("sixstep.feedback.consumer")
 
 CONSUMER = "feedback-intake"
-TYPES = ("CaseOpened", "GuidanceGiven", "CaseResolved", "CaseReopened")
+TYPES = ("CaseOpened", "RequestHeard", "RequestRestated", "ConcernsNoted", "GuidanceGiven",
+         "ActionTaken", "DeadlineNoted", "ObligationDeclared", "CaseResolved", "CaseReopened")
 
 DDL = [
     "CREATE TABLE IF NOT EXISTS intake_cases ("
@@ -35,11 +36,17 @@ DDL = [
     " clerk_id text NOT NULL, channel text NOT NULL, service_item text NOT NULL,"
     " resident_id uuid, last_survey_id uuid)",
     "CREATE INDEX IF NOT EXISTS intake_cases_resident ON intake_cases (resident_id)",
+    # Who opened or served the case (the actors of its steps): none of them records its
+    # survey's answer (no 代评).
+    "ALTER TABLE intake_cases ADD COLUMN IF NOT EXISTS served_by text[] NOT NULL DEFAULT '{}'",
     *residents.DDL,
 ]
 
 COLUMNS = ("case_id", "center_id", "counter_id", "clerk_id", "channel", "service_item",
-           "resident_id", "last_survey_id")
+           "resident_id", "last_survey_id", "served_by")
+#: Every intake event of a case names its actor; these are the steps that serve the resident.
+SERVING = ("CaseOpened", "RequestHeard", "RequestRestated", "ConcernsNoted", "GuidanceGiven",
+           "ActionTaken", "DeadlineNoted", "ObligationDeclared", "CaseResolved")
 
 
 def subjects(prefix: str) -> list[str]:
@@ -49,6 +56,14 @@ def subjects(prefix: str) -> list[str]:
 def _plain(row: asyncpg.Record) -> dict[str, Any]:
     """asyncpg's UUIDs as the standard library's (the event store transcodes only those)."""
     return {k: UUID(bytes=v.bytes) if isinstance(v, UUID) else v for k, v in row.items()}
+
+
+def _served(served_by: list[str], e: Envelope) -> list[str]:
+    """The staff who opened or served the case, with this event's actor when it is a step of
+    serving (not the system's, not a reopening)."""
+    if e.type not in SERVING or not e.actor or e.actor.startswith("system"):
+        return list(served_by)
+    return list(dict.fromkeys([*served_by, e.actor]))
 
 
 class IntakeFollower:
@@ -76,11 +91,16 @@ class IntakeFollower:
                     "counter_id": p["counter_id"], "clerk_id": p["clerk_id"],
                     "channel": p["channel"], "service_item": p["service_item"],
                     "resident_id": UUID(p["resident_id"]) if p["resident_id"] else None,
-                    "last_survey_id": None}
+                    "last_survey_id": None, "served_by": _served([], e)}
                 dirty.add(e.case_id)
-            elif case is None:
+                continue
+            if case is None:
                 log.warning("feedback.unknown_case", case_id=str(e.case_id), type=e.type)
-            elif e.type == "GuidanceGiven":
+                continue
+            if (served := _served(case["served_by"], e)) != case["served_by"]:
+                case["served_by"] = served
+                dirty.add(e.case_id)
+            if e.type == "GuidanceGiven":
                 case["service_item"] = p["service_item"]
                 dirty.add(e.case_id)
             elif e.type == "CaseResolved":
@@ -89,7 +109,8 @@ class IntakeFollower:
                     counter_id=case["counter_id"], clerk_id=case["clerk_id"],
                     service_item=case["service_item"], intake_channel=case["channel"],
                     resident_id=case["resident_id"], resolved_event_id=e.event_id,
-                    resolved_at=e.occurred_at, correlation_id=e.correlation_id)
+                    resolved_at=e.occurred_at, correlation_id=e.correlation_id,
+                    served_by=tuple(case["served_by"]))
                 if self.feedback.is_too_old(resolved):
                     continue
                 case["last_survey_id"] = survey_id_for_resolution(e.event_id)
@@ -101,9 +122,9 @@ class IntakeFollower:
         if dirty:
             await conn.executemany(
                 f"INSERT INTO intake_cases ({', '.join(COLUMNS)}) VALUES"
-                " ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (case_id) DO UPDATE SET"
+                " ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (case_id) DO UPDATE SET"
                 " service_item = EXCLUDED.service_item,"
-                " last_survey_id = EXCLUDED.last_survey_id",
+                " last_survey_id = EXCLUDED.last_survey_id, served_by = EXCLUDED.served_by",
                 [tuple(cases[i][c] for c in COLUMNS) for i in dirty])
         # What each resident agreed to, as of the end of this batch: a resolution decides with
         # it, and a refusal or erasure withdraws what is open (whatever came first).

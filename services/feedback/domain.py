@@ -28,12 +28,14 @@ from shared.contracts.feedback import (
     AppealGrounds,
     RatingLevel,
     RectificationTrack,
+    StaffChannel,
     SurveyChannel,
     SurveyPurpose,
     WithdrawalCause,
 )
+from shared.contracts.vocabulary import Verdict
 from shared.kernel.calendar import Basis, WorkingCalendar
-from shared.kernel.errors import CommandError, RuleViolated
+from shared.kernel.errors import CommandError, InvalidCommand, RuleViolated
 from shared.kernel.idempotency import RemembersCommands
 from shared.kernel.meta import Meta
 
@@ -105,6 +107,13 @@ class SurveyWithdrawnError(CommandError):
     code = "survey_withdrawn"
 
 
+class SelfRating(CommandError):
+    """代评: staff may not record the answer on a case they opened or served."""
+
+    status = 403
+    code = "self_rating"
+
+
 class SurveyClosed(CommandError):
     """The survey's deadline passed: its answer is recorded as no answer."""
 
@@ -135,6 +144,41 @@ class AppealExists(CommandError):
 class NoAppealPending(CommandError):
     status = 409
     code = "no_appeal_pending"
+# -- the answer -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What a resident answered: the level, whether the matter was solved, reasons for a bad
+    review (from ``allowed_tags``), a comment and aspect marks."""
+
+    level: RatingLevel
+    comment: str = ""
+    aspects: dict[str, int] | None = None
+    verdict: Verdict | None = None
+    reason_tags: tuple[str, ...] = ()
+
+    def check(self, allowed_tags: tuple[str, ...]) -> None:
+        unknown = [t for t in self.reason_tags if t not in allowed_tags]
+        if unknown:
+            raise InvalidCommand("reason_tags are picked from the center's list",
+                                 field="reason_tags", unknown=unknown,
+                                 allowed=list(allowed_tags))
+        if self.reason_tags and not self.level.is_bad_review:
+            raise InvalidCommand("reasons are asked for a bad review (dissatisfied or very "
+                                 "dissatisfied) only", field="reason_tags")
+        if len(set(self.reason_tags)) != len(self.reason_tags):
+            raise InvalidCommand("a reason is picked once", field="reason_tags")
+
+
+@dataclass(frozen=True)
+class Recorder:
+    """Who records an answer for the resident (staff, ``via = clerk``): the authenticated
+    ``actor``, the clerk it is attributed to, and how they came by it."""
+
+    actor: str
+    clerk_id: str
+    channel: StaffChannel = StaffChannel.PHONE_CALLBACK
 
 
 # -- the survey -------------------------------------------------------------------------------
@@ -147,7 +191,10 @@ class Survey(RemembersCommands):
     def __init__(self, id: UUID, survey_id: UUID, purpose: str, channel: str,
                  resident_id: UUID | None, counter_id: str, clerk_id: str, service_item: str,
                  send_at: datetime, expires_at: datetime, rectification_id: UUID | None,
-                 meta: Meta) -> None:
+                 meta: Meta, served_by: tuple[str, ...] = ()) -> None:
+        """``served_by``: the staff who opened or acted on the case (kept in the store, not in
+        the contract): none of them may record its answer (``SelfRating``). Surveys asked
+        before it was kept have none; the case's clerk is always among them."""
         self.case_id: UUID = meta["case_id"]
         self.center_id: str = meta["center_id"]
         self.purpose = purpose
@@ -159,8 +206,10 @@ class Survey(RemembersCommands):
         self.send_at = send_at
         self.expires_at = expires_at
         self.rectification_id = rectification_id
+        self.served_by = tuple(served_by)
         self.status = "requested"
         self.level: str | None = None
+        self.reason_tags: tuple[str, ...] = ()
         self.withdrawn_because: str | None = None
         self._remember(meta, "SurveyRequested", created=True)
 
@@ -201,22 +250,40 @@ class Survey(RemembersCommands):
             raise SurveyClosed("the survey's deadline has passed; it was recorded as no answer",
                                survey_id=str(self.id), expires_at=self.expires_at.isoformat())
 
-    def rate(self, level: RatingLevel, comment: str, aspects: dict[str, int], via: AnsweredVia,
-             clerk_id: str | None, now: datetime, meta: Meta) -> None:
+    def check_not_own(self, recorder: Recorder) -> None:
+        """No 代评: nobody who opened or served the case records its answer, neither as the
+        one recording nor as the clerk it is attributed to."""
+        own = {self.clerk_id, *getattr(self, "served_by", ())}
+        for who in dict.fromkeys((recorder.actor, recorder.clerk_id)):
+            if who in own:
+                raise SelfRating("staff cannot record the answer on a case they opened or "
+                                 "served (代评): another colleague calls the resident back",
+                                 staff=who, survey_id=str(self.id))
+
+    def rate(self, answer: Answer, via: AnsweredVia, recorder: Recorder | None,
+             now: datetime, meta: Meta) -> None:
         self.check_answerable(now)
-        self._rated(survey_id=self.id, purpose=self.purpose, level=level.value,
-                    comment=comment, aspects=dict(aspects), via=via.value,
-                    clerk_id=clerk_id, rectification_id=self.rectification_id,
-                    meta=self.meta_for(meta))
+        if recorder is not None:
+            self.check_not_own(recorder)
+        self._rated(survey_id=self.id, purpose=self.purpose, level=answer.level.value,
+                    comment=answer.comment, aspects=dict(answer.aspects or {}), via=via.value,
+                    clerk_id=recorder.clerk_id if recorder else None,
+                    rectification_id=self.rectification_id, meta=self.meta_for(meta),
+                    verdict=answer.verdict.value if answer.verdict else None,
+                    reason_tags=tuple(answer.reason_tags),
+                    staff_channel=recorder.channel.value if recorder else None)
 
     @event("RatingGiven")
     def _rated(self, survey_id: UUID, purpose: str, level: str, comment: str,
                aspects: dict[str, int], via: str, clerk_id: str | None,
-               rectification_id: UUID | None, meta: Meta) -> None:
+               rectification_id: UUID | None, meta: Meta, verdict: str | None = None,
+               reason_tags: tuple[str, ...] = (), staff_channel: str | None = None
+               ) -> None:
         self.status = "answered"
         self.level = level
         self.comment = comment
         self.aspects = aspects
+        self.reason_tags = tuple(reason_tags or ())
         self._remember(meta, "RatingGiven")
 
     @property
@@ -276,7 +343,8 @@ class Rectification(RemembersCommands):
                  deadline_on: date, summary: str, survey_id: UUID, channel: str,
                  counter_id: str, clerk_id: str, service_item: str, meta: Meta,
                  basis: str = Basis.OFFICIAL.value, counted_from: date | None = None,
-                 working_days: int | None = None) -> None:
+                 working_days: int | None = None, reason_tags: tuple[str, ...] = (),
+                 served_by: tuple[str, ...] = ()) -> None:
         # channel, counter, clerk and service item stay in the store for the revisit survey;
         # they are not part of the RectificationOpened contract.
         self.case_id: UUID = meta["case_id"]
@@ -292,6 +360,8 @@ class Rectification(RemembersCommands):
         self.basis = basis
         self.counted_from = counted_from
         self.working_days = working_days
+        self.reason_tags = tuple(reason_tags)
+        self.served_by = tuple(served_by)  # the revisit is not theirs to record either
         self.status = "open"
         self.track: str | None = None  # untriaged: the deadline of the default track
         self.appeal: str | None = None  # pending | upheld | rejected
@@ -321,7 +391,9 @@ class Rectification(RemembersCommands):
                    clerk_id=survey.clerk_id, service_item=survey.service_item,
                    meta=survey.meta_for(meta),
                    basis=calendar.basis_of(counted_from, deadline_on).value,
-                   counted_from=counted_from, working_days=working_days)
+                   counted_from=counted_from, working_days=working_days,
+                   reason_tags=tuple(getattr(survey, "reason_tags", ())),
+                   served_by=tuple(getattr(survey, "served_by", ())))
 
     def revise_deadline(self, calendar: WorkingCalendar, today: date, meta: Meta) -> bool:
         """Count the working days again on the calendar in force; True when the deadline moved.
@@ -481,7 +553,8 @@ class Rectification(RemembersCommands):
                       channel=channel, resident_id=self.resident_id,
                       counter_id=self.counter_id, clerk_id=self.clerk_id,
                       service_item=self.service_item, send_at=send_at, expires_at=expires_at,
-                      rectification_id=self.id, meta=self.meta_for(meta))
+                      rectification_id=self.id, meta=self.meta_for(meta),
+                      served_by=tuple(getattr(self, "served_by", ())))
 
     @event("RevisitRequested")
     def _revisit_requested(self, rectification_id: UUID, survey_id: UUID, meta: Meta,

@@ -29,6 +29,7 @@ from services.feedback.tokens import TokenExpired
 from shared import web
 from shared.catalogue import Catalogue, load_catalogue
 from shared.contracts.feedback import Aspect, RatingLevel
+from shared.contracts.vocabulary import Verdict
 from shared.http.errors import error_response, problem
 from shared.kernel.errors import CommandError
 from shared.settings import Settings
@@ -100,6 +101,7 @@ async def survey(request: Request, survey_id: UUID,
         state=state, survey_id=str(survey_id), token=t,
         key=f"survey-{survey_id.hex}-{web.random_key()}",
         levels=[level.value for level in RatingLevel], aspects=[a.value for a in Aspect],
+        verdicts=[v.value for v in Verdict], reason_tags=settings.survey_reason_tags,
         item_name=item_name, requested_on=requested_on,
         rectification_days=_untriaged_days(request),
         query_zh=urlencode({"t": t, "lang": "zh"}), query_en=urlencode({"t": t, "lang": "en"}),

@@ -56,6 +56,13 @@ DDL = [
     " DEFAULT 'official'",
     "CREATE INDEX IF NOT EXISTS rectifications_open ON rectifications (center_id, deadline_on)"
     " WHERE status = 'open'",
+    # The resident's verdict (was it solved?), how staff came by an answer they recorded,
+    # and the reasons picked for a bad review (RatingGiven v2, RectificationOpened v3).
+    "ALTER TABLE surveys ADD COLUMN IF NOT EXISTS verdict text",
+    "ALTER TABLE surveys ADD COLUMN IF NOT EXISTS staff_channel text",
+    "ALTER TABLE surveys ADD COLUMN IF NOT EXISTS reason_tags jsonb",
+    "ALTER TABLE rectifications ADD COLUMN IF NOT EXISTS reason_tags jsonb NOT NULL"
+    " DEFAULT '[]'",
     # 好差评 (issue 18): the supervisor's triage, the clerk's appeal and its decision, and the
     # revisit's attempt (a named resident's unanswered revisit is asked again).
     *(f"ALTER TABLE rectifications ADD COLUMN IF NOT EXISTS {column}" for column in (
@@ -74,8 +81,8 @@ SURVEY_INSERT = (
 
 RECTIFICATION_INSERT = (
     "INSERT INTO rectifications (rectification_id, case_id, center_id, survey_id, resident_id,"
-    " rating, summary, opened_at, deadline_on, status, version, position, basis) VALUES"
-    " ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'open', $10, $11, $12)"
+    " rating, summary, opened_at, deadline_on, status, version, position, basis, reason_tags)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'open', $10, $11, $12, $13::jsonb)"
     " ON CONFLICT (rectification_id) DO NOTHING")
 
 
@@ -92,10 +99,12 @@ SURVEY_COLUMNS = ("survey_id", "case_id", "center_id", "counter_id", "clerk_id",
                   "send_at", "expires_at", "version", "position")
 RECTIFICATION_COLUMNS = ("rectification_id", "case_id", "center_id", "survey_id", "resident_id",
                          "rating", "summary", "opened_at", "deadline_on", "version", "position",
-                         "basis")
+                         "basis", "reason_tags")
 #: Every column a patch may set, None until it does (the rows as the live INSERT leaves them).
 SURVEY_PATCHED = ("status", "sent_at", "answered_at", "level", "comment", "aspects", "via",
-                  "answered_by", "recorded_by", "closed_at", "withdrawn_reason")
+                  "answered_by", "recorded_by", "closed_at", "withdrawn_reason", "verdict",
+                  "staff_channel", "reason_tags")
+JSON_COLUMNS = ("aspects", "reason_tags")
 RECTIFICATION_PATCHED = ("status", "completed_at", "completed_on", "outcome", "actions",
                          "on_time", "revisit_survey_id", "track", "triaged_at", "appeal",
                          "appealed_by", "appeal_reasons", "appeal_grounds",
@@ -131,7 +140,8 @@ def _plan(events: Sequence[Envelope]) -> _Plan:
                                         _uuid(p.get("survey_id")), _uuid(p["resident_id"]),
                                         p["rating"], p["summary"], e.occurred_at,
                                         date.fromisoformat(p["deadline_on"]),
-                                        e.aggregate_version, e.position, p["basis"]))
+                                        e.aggregate_version, e.position, p["basis"],
+                                        orjson.dumps(p.get("reason_tags") or []).decode()))
             continue
         if e.type in ("SurveySent", "RatingGiven", "SurveyExpired", "SurveyWithdrawn"):
             patch = survey_patch[e.aggregate_id]
@@ -141,7 +151,9 @@ def _plan(events: Sequence[Envelope]) -> _Plan:
                 patch.update(status="answered", answered_at=e.occurred_at,
                              level=p["level"], comment=p["comment"],
                              aspects=orjson.dumps(p["aspects"]).decode(), via=p["via"],
-                             answered_by=p["clerk_id"] or e.actor, recorded_by=e.actor)
+                             answered_by=p["clerk_id"] or e.actor, recorded_by=e.actor,
+                             verdict=p.get("verdict"), staff_channel=p.get("staff_channel"),
+                             reason_tags=orjson.dumps(p.get("reason_tags") or []).decode())
             elif e.type == "SurveyExpired":
                 patch.update(status="expired", closed_at=e.occurred_at)
             else:
@@ -241,7 +253,7 @@ async def _patch(conn: asyncpg.Connection, table: str, key: str,
         by_shape[columns].append((ident, *(patch[c] for c in columns)))
     for columns, rows in by_shape.items():
         sets = ", ".join(
-            f"{c} = ${i + 2}::jsonb" if c == "aspects" else f"{c} = ${i + 2}"
+            f"{c} = ${i + 2}::jsonb" if c in JSON_COLUMNS else f"{c} = ${i + 2}"
             for i, c in enumerate(columns))
         await conn.executemany(f"UPDATE {table} SET {sets} WHERE {key} = $1", rows)
 

@@ -19,7 +19,8 @@ SURVEY_COLUMNS = (
     "survey_id, case_id, center_id, counter_id, clerk_id, service_item, purpose, channel,"
     " rectification_id, status, requested_at, send_at, expires_at, sent_at, answered_at,"
     " level, comment, aspects::text AS aspects, via, answered_by, recorded_by, closed_at,"
-    " withdrawn_reason, version, position")
+    " withdrawn_reason, verdict, staff_channel, reason_tags::text AS reason_tags, version,"
+    " position")
 RECTIFICATION_COLUMNS = (
     "r.rectification_id, r.case_id, r.center_id, r.survey_id, r.rating, r.summary,"
     " r.opened_at, r.deadline_on, r.basis,"
@@ -30,7 +31,7 @@ RECTIFICATION_COLUMNS = (
     " v.level AS revisit_level, r.revisit_attempt, r.resident_id IS NOT NULL AS named,"
     " coalesce(r.track, 'untriaged') AS track, r.triaged_at, r.appeal, r.appealed_by,"
     " r.appeal_reasons, r.appeal_grounds, r.appeal_decided_by, r.appeal_decision_reasons,"
-    " r.version, r.position")
+    " r.reason_tags::text AS reason_tags, r.version, r.position")
 #: Open: no outcome yet, and no upheld appeal took the review away.
 OPEN = "r.status = 'open' AND r.appeal IS DISTINCT FROM 'upheld'"
 #: A named resident's revisit still waiting for an answer: a task until it is done.
@@ -70,12 +71,17 @@ class SurveyPublic(Public):
     recorded_by: str | None
     closed_at: Moment | None
     withdrawn_reason: str | None
+    verdict: str | None = None
+    staff_channel: str | None = None
+    reason_tags: list[str] = Field(default_factory=list)
     version: int
     position: int
 
     @classmethod
     def of_row(cls, row: asyncpg.Record) -> SurveyPublic:
-        return cls.of(row, aspects=orjson.loads(row["aspects"]) if row["aspects"] else {})
+        return cls.of(row, aspects=orjson.loads(row["aspects"]) if row["aspects"] else {},
+                      reason_tags=orjson.loads(row["reason_tags"]) if row["reason_tags"]
+                      else [])
 
 
 class RectificationPublic(Public):
@@ -99,6 +105,7 @@ class RectificationPublic(Public):
     revisit_survey_id: UUID | None
     revisit_status: str | None
     revisit_level: str | None
+    reason_tags: list[str] = Field(default_factory=list)
     revisit_attempt: int | None = Field(description=(
         "1 for the first revisit; more when a named resident's revisit went unanswered and "
         "was asked again by phone."))
@@ -117,7 +124,9 @@ class RectificationPublic(Public):
 
     @classmethod
     def of_row(cls, row: asyncpg.Record, today: date) -> RectificationPublic:
-        return cls.of(row, overdue=row["status"] == "open" and row["deadline_on"] < today)
+        return cls.of(row, overdue=row["status"] == "open" and row["deadline_on"] < today,
+                      reason_tags=orjson.loads(row["reason_tags"]) if row["reason_tags"]
+                      else [])
 
 
 class CaseFeedbackPublic(Public):

@@ -239,8 +239,8 @@ async def team_worklist(team_id: str, center_id: Center, pool: PoolDep, settings
 
 @worklists.get("/centers/{center_id}", response_model=CenterBoardPublic,
                summary="The whole center's follow-ups, every clerk and team (the supervisor's "
-               "board): overdue and escalated, due today, upcoming, and how many rules are "
-               "parked")
+               "board): overdue and escalated, due today, upcoming, how many rules are "
+               "parked, and the open home visits")
 async def center_worklist(center_id: str, pool: PoolDep, settings: SettingsDep,
                           clock: ClockDep, supervisor: Supervisor, followups: FollowUpsDep,
                           days: Horizon = 14, limit: Limit = 200,
@@ -255,7 +255,8 @@ async def center_worklist(center_id: str, pool: PoolDep, settings: SettingsDep,
     # Rules waiting for a day the calendar does not cover (GET /parked-rules): on the board.
     return CenterBoardPublic(**{**dict(board), "help_tasks": await queries.open_help_tasks(
         pool, center_id, "center_id = $2", center_id, limit)},
-        parked_rules=await parked.count(pool, center_id))
+        parked_rules=await parked.count(pool, center_id),
+        home_visits=await queries.home_visits(pool, center_id, limit))
 
 
 PolicyReader = Annotated[Principal, Depends(require_roles(Role.CLERK, Role.SUPERVISOR,

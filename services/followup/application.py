@@ -242,7 +242,8 @@ class FollowUps:
                        key: str | None, expected_version: int | None = None) -> Written:
         return await self._on(
             follow_up_id, "follow-up", "FollowUpCompleted", cmd, actor, key, expected_version,
-            lambda f, meta: f.complete(cmd.outcome.value, cmd.channel.value, cmd.note, meta))
+            lambda f, meta: f.complete(cmd.outcome.value, cmd.channel.value, cmd.note, meta,
+                                       cmd.verdict.value if cmd.verdict else None))
 
     async def reschedule(self, follow_up_id: UUID, cmd: c.RescheduleFollowUp, actor: str,
                          key: str | None, expected_version: int | None = None) -> Written:
@@ -492,7 +493,8 @@ class FollowUps:
 
     async def advance(self, aggregate_id: UUID, kind: str, now: datetime,
                       consent: Consent | None = None,
-                      owner: tuple[str | None, str | None] | None = None) -> Advanced:
+                      owner: tuple[str | None, str | None] | None = None,
+                      more_care: bool = False) -> Advanced:
         """Record whatever has come due on one aggregate by ``now``; nothing early, once.
 
         Two replicas may try the same aggregate at once: the store's optimistic concurrency
@@ -507,6 +509,9 @@ class FollowUps:
 
         ``owner``: the case's current owner (clerk, team), who gets a referral's 督办 and a
         missed obligation's follow-up.
+
+        ``more_care``: intake said the resident needs more care; a run of missed periods of
+        an obligation then calls for a home visit after one period instead of two.
         """
         consent = consent or Consent()
         settings = self.settings
@@ -552,6 +557,23 @@ class FollowUps:
                             meta=meta | {"causation_id": f"obligation:{period}"},
                             contact=contact))
                         fired.append("FollowUpScheduled")
+                visit_id = aggregate.home_visit_id(more_care)
+                visit_contact = consent_allows(Reason.HOME_VISIT, consent)
+                if (missed and visit_id is not None and visit_contact is not None
+                        and unit.find(visit_id) is None):
+                    rule = DueRule("on_or_after",
+                                   calendar.local_day(missed[-1][2]) + timedelta(days=1), 0)
+                    visit: Planned = covered(lambda r=rule: calendar.plan(r))
+                    unit.add(FollowUp(
+                        id=visit_id, reason=Reason.HOME_VISIT.value,
+                        resident_id=aggregate.resident_id, due_at=visit.at,
+                        basis=visit.basis.value, due_rule=rule.as_dict(),
+                        assigned_clerk=None, assigned_team=settings.followup_team,
+                        priority=Priority.HIGH.value, service_item=aggregate.service_item,
+                        source="followup:ObligationMissed", source_id=aggregate.obligation_id,
+                        meta=meta | {"causation_id": f"home-visit:{missed[-1][0]}"},
+                        contact=visit_contact))
+                    fired.append("FollowUpScheduled")
             elif isinstance(aggregate, HelpTask):
                 fired += covered(lambda: aggregate.advance(
                     now, calendar, settings.followup_supervisor_team, meta))

@@ -8,6 +8,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared.contracts.followup import ContactChannel, FollowUpOutcome, Priority, Reason
+from shared.contracts.vocabulary import Verdict
 
 CODE = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
 ITEM = r"^[A-Z]{2,4}(?:-[A-Z0-9]+)+$"
@@ -65,6 +66,9 @@ class CompleteFollowUp(_Command):
     outcome: FollowUpOutcome
     channel: ContactChannel
     note: str = Field("", max_length=2000)
+    verdict: Verdict | None = Field(None, description=(
+        "A post-resolution check only: the resident's answer to \"was your matter solved?\" "
+        "(solved, partly, not_solved: the case is reopened)."))
 
 
 class RescheduleFollowUp(_When):

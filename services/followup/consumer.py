@@ -16,7 +16,10 @@ From intake (consumed from the stream, in each case's order):
   days``, priority high) when the outcome is ``cannot_be_resolved`` or the emotion was not
   defused.
 * ``CaseReopened``: the open post-resolution checks of the case are cancelled (the counter is
-  handling it again; resolving it again schedules a new check).
+  handling it again; resolving it again schedules a new check). Reopened because the resident
+  said it was not solved (reason ``resident_says_unsolved``): a follow-up of that reason, due
+  at once, high priority, for the case's clerk (their worklist and the center's board),
+  cancelled when the case is resolved again (unless the clerk completed it first).
 * ``ObligationDeclared``: the obligation is watched (see ``domain.Obligation``).
 * ``ActionTaken`` of kind ``escalated`` (帮办): a *help task* for the named colleague or the
   supervisor team (``domain.HelpTask``); of kind ``referred`` (派单): a *referral* awaiting
@@ -87,7 +90,7 @@ from services.followup.domain import (
 )
 from shared.contracts import Envelope
 from shared.contracts.followup import Priority, Reason, RescheduleCause
-from shared.contracts.vocabulary import Urgency
+from shared.contracts.vocabulary import RESIDENT_SAYS_UNSOLVED, Urgency
 from shared.kernel.calendar import (
     Basis,
     CalendarNotCovered,
@@ -95,7 +98,7 @@ from shared.kernel.calendar import (
     DueRule,
     WorkingCalendar,
 )
-from shared.kernel.errors import AlreadyDoneError, NotFound, RuleViolated
+from shared.kernel.errors import AlreadyDoneError, InvalidCommand, NotFound, RuleViolated
 
 log = structlog.get_logger("sixstep.followup.rules")
 
@@ -183,6 +186,7 @@ class Rules:
                 per_case[e.partition_key].append((e, await self._turned_urgent(conn, e)))
         await refs.save(conn)
         await known.save(conn)
+        await residents.remember_care_and_hints(conn, events)
         latest = {UUID(e.payload["resident_id"]): e for e in events
                   if e.service == "intake" and e.type in residents.TYPES}
         for resident_id, cause in known.narrowed.items():
@@ -284,7 +288,10 @@ class Rules:
         if e.type == "DeadlineNoted":
             return self._deadline(e, case, consent_of)
         if e.type == "CaseResolved":
-            return self._resolved(e, case, consent_of)
+            unsolved = [r["follow_up_id"] for r in await conn.fetch(
+                "SELECT follow_up_id FROM rule_followups WHERE case_id = $1 AND rule = $2",
+                e.case_id, Reason.RESIDENT_SAYS_UNSOLVED.value)]
+            return self._resolved(e, case, consent_of, unsolved)
         if e.type == "ObligationDeclared":
             return self._obligation(e, case, consent_of)
         if e.type == "ActionTaken":
@@ -301,7 +308,7 @@ class Rules:
         open_checks = [r["follow_up_id"] for r in await conn.fetch(
             "SELECT follow_up_id FROM rule_followups WHERE case_id = $1 AND rule = $2",
             e.case_id, Reason.POST_RESOLUTION_CHECK.value)]
-        return self._reopened(e, open_checks)
+        return self._reopened(e, case, open_checks, consent_of)
 
     async def _turned_urgent(self, conn: asyncpg.Connection, e: Envelope) -> Effect:
         """The case became urgent: every open follow-up planned for it before (earlier
@@ -397,7 +404,8 @@ class Rules:
 
         return run
 
-    def _resolved(self, e: Envelope, case: CaseRef, consent_of: ConsentOf) -> Effect:
+    def _resolved(self, e: Envelope, case: CaseRef, consent_of: ConsentOf,
+                  unsolved: Sequence[UUID] = ()) -> Effect:
         calendar = self.followups.calendar(e.center_id)
         early = (e.payload["outcome"] == "cannot_be_resolved"
                  or e.payload["emotion_defused"] is False)
@@ -405,7 +413,21 @@ class Rules:
                 else self.settings.followup_post_resolution_working_days)
         follow_up_id = follow_up_id_for("resolution", e.event_id)
 
-        async def run(_: list[Row]) -> Row | None:
+        async def run(earlier: list[Row]) -> Row | None:
+            # Resolved again: the "not solved" it was reopened for is taken up (done by the
+            # resolution, which its own check and survey now ask about).
+            this_batch = [f for _, f, rule in earlier if rule == Reason.RESIDENT_SAYS_UNSOLVED]
+            for follow_up_id_ in dict.fromkeys([*unsolved, *this_batch]):
+                try:
+                    await self.followups.cancel(
+                        follow_up_id_, c.CancelFollowUp(reason="case resolved again",
+                                                        occurred_at=e.occurred_at),
+                        SYSTEM_RULES, f"resolved:{e.event_id}")
+                except (RuleViolated, NotFound):  # done by the clerk already
+                    pass
+                except InvalidCommand as exc:  # never at the cost of the check planned below
+                    log.warning("rule.unsolved_not_closed", follow_up_id=str(follow_up_id_),
+                                reason=exc.message)
             if consent_allows(Reason.POST_RESOLUTION_CHECK,
                               consent_of(plain(case["resident_id"]))) is None:
                 return None  # only outreach: not without consent, not for the erased
@@ -420,16 +442,36 @@ class Rules:
 
         return run
 
-    def _reopened(self, e: Envelope, open_checks: list[UUID]) -> Effect:
-        async def run(earlier: list[Row]) -> None:
+    def _reopened(self, e: Envelope, case: CaseRef, open_checks: list[UUID],
+                  consent_of: ConsentOf) -> Effect:
+        unsolved = e.payload.get("reason") == RESIDENT_SAYS_UNSOLVED
+        follow_up_id = follow_up_id_for("unsolved", e.event_id)
+
+        async def run(earlier: list[Row]) -> Row | None:
             # Checks scheduled by this case's earlier events in the same batch count too.
             this_batch = [f for _, f, rule in earlier if rule == Reason.POST_RESOLUTION_CHECK]
-            for follow_up_id in dict.fromkeys([*open_checks, *this_batch]):
+            for follow_up_id_ in dict.fromkeys([*open_checks, *this_batch]):
                 await self.followups.cancel(
-                    follow_up_id, c.CancelFollowUp(reason="case reopened",
-                                                   occurred_at=e.occurred_at),
+                    follow_up_id_, c.CancelFollowUp(reason="case reopened",
+                                                    occurred_at=e.occurred_at),
                     SYSTEM_RULES, f"reopen:{e.event_id}")
-            return None
+            if not unsolved:
+                return None
+            # The resident said it was not solved: the case's clerk takes it up again at once
+            # (high priority, on the clerk's worklist and the center's board).
+            contact = consent_allows(Reason.RESIDENT_SAYS_UNSOLVED,
+                                     consent_of(plain(case["resident_id"])))
+            if contact is None:
+                return None  # erased: nobody to take it up with
+            calendar = self.followups.calendar(e.center_id)
+            rule = DueRule("on_or_after", calendar.local_day(e.occurred_at), 0,
+                           not_before=e.occurred_at)
+            planned = calendar.plan(rule)
+            await self.followups.schedule(self._plan(
+                e, case, follow_up_id, Reason.RESIDENT_SAYS_UNSOLVED, planned.at,
+                priority=Priority.HIGH, source_id=e.event_id, basis=planned.basis,
+                due_rule=rule, contact=contact))
+            return (case["case_id"], follow_up_id, Reason.RESIDENT_SAYS_UNSOLVED.value)
 
         return run
 

@@ -4,7 +4,9 @@ A ``FollowUp`` moves  scheduled -> due -> missed -> escalated  as time passes (t
 calls ``advance(now)``), and ends completed or cancelled by staff. Staff may also reschedule it
 (back to scheduled) or escalate it by hand. An ``Obligation`` watches a recurring obligation
 declared at intake and counts a period as missed when no fulfilment was recorded by the end of
-its grace working days. A ``PolicyChange`` is published once and fanned out to residents.
+its grace working days; two periods missed in a row (one, for a resident who needs more care)
+call for a home visit by the team. A ``PolicyChange`` is published once and fanned out to
+residents.
 
 Every moment is computed on the center's ``WorkingCalendar`` (pure, passed in) and recorded in
 the event with its ``basis`` (official, or provisional when a year without a published schedule
@@ -49,6 +51,18 @@ FOLLOWUP_NAMESPACE = UUID("3b0e6c1a-5d2f-4e8b-9a7c-1f4d2e6b8c90")
 
 
 OPEN = ("scheduled", "due", "missed", "escalated")
+
+#: Periods of one obligation missed in a row before the team visits the resident at home;
+#: for a resident who needs more care (intake's ``CareNeedChanged``), the first is enough.
+HOME_VISIT_AFTER = 2
+HOME_VISIT_AFTER_FOR_CARE = 1
+
+
+def home_visit_after(more_care: bool) -> int:
+    """How many periods in a row a resident may miss before a home visit is planned."""
+    return HOME_VISIT_AFTER_FOR_CARE if more_care else HOME_VISIT_AFTER
+
+
 CADENCE_MONTHS = {"monthly": 1, "quarterly": 3, "yearly": 12}
 
 
@@ -248,17 +262,25 @@ class FollowUp(RemembersCommands):
 
     # -- staff ------------------------------------------------------------------------------
 
-    def complete(self, outcome: str, channel: str, note: str, meta: Meta) -> None:
+    def complete(self, outcome: str, channel: str, note: str, meta: Meta,
+                 verdict: str | None = None) -> None:
         self.check_open("complete")
+        if verdict is not None and self.reason != Reason.POST_RESOLUTION_CHECK:
+            raise InvalidCommand("the verdict is the resident's answer at a post-resolution "
+                                 "check", field="verdict", reason=self.reason)
+        if verdict is not None and outcome == "unreachable":
+            raise InvalidCommand("an unreachable resident gave no verdict", field="verdict")
         if not self.contact and channel in REACHING:
             raise RuleViolated(
                 f"{NO_CONTACT_REASON}: record the task as done with the channel "
                 f"'{ContactChannel.NONE}' (or '{ContactChannel.COUNTER}' when they came in)",
                 channel=channel)
-        self._completed(outcome=outcome, channel=channel, note=note, meta=meta)
+        self._completed(outcome=outcome, channel=channel, note=note, meta=meta,
+                        verdict=verdict)
 
     @event("FollowUpCompleted")
-    def _completed(self, outcome: str, channel: str, note: str, meta: Meta) -> None:
+    def _completed(self, outcome: str, channel: str, note: str, meta: Meta,
+                   verdict: str | None = None) -> None:
         self.status = "completed"
         self._remember(meta, "FollowUpCompleted")
 
@@ -441,6 +463,8 @@ class Obligation(RemembersCommands):
         self.service_item = service_item
         self.active = True
         self.missed: set[date] = set()
+        self.run_missed = 0  # periods missed in a row (a period fulfilled in time ends a run)
+        self.run_start: date | None = None  # the first period of the current run
         self.basis = basis
         self.commands = {}
         self._remember(meta, "ObligationWatched", created=True)
@@ -478,6 +502,7 @@ class Obligation(RemembersCommands):
         if late:
             self.missed.discard(period_due_on)
         else:
+            self.run_missed, self.run_start = 0, None
             self.period += 1
             self.next_due_on, self.missed_at, self.basis = next_due_on, missed_at, basis
         self._remember(meta, "ObligationFulfilled")
@@ -502,8 +527,19 @@ class Obligation(RemembersCommands):
     def _missed(self, period_due_on: date, follow_up_id: UUID, next_due_on: date,
                 missed_at: datetime, meta: Meta, basis: str = Basis.OFFICIAL.value) -> None:
         self.missed.add(period_due_on)
+        if not getattr(self, "run_missed", 0):
+            self.run_start = period_due_on
+        self.run_missed = getattr(self, "run_missed", 0) + 1
         self.period += 1
         self.next_due_on, self.missed_at, self.basis = next_due_on, missed_at, basis
+
+    def home_visit_id(self, more_care: bool) -> UUID | None:
+        """The home visit the current run of missed periods calls for (one per run), or None
+        while the run is shorter than ``home_visit_after``."""
+        run = getattr(self, "run_missed", 0)
+        if run == 0 or run < home_visit_after(more_care):
+            return None
+        return follow_up_id_for("home-visit", f"{self.obligation_id}:{self.run_start}")
 
     def end(self, reason: str, meta: Meta) -> None:
         if not self.active:

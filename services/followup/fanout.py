@@ -1,7 +1,8 @@
 """Policy-change fan-out: one outreach follow-up per affected resident, once, resumable.
 
 A published policy change (``policy_changes`` row, from its event) is walked over
-``resident_items`` in resident-id order, ``followup_fanout_batch`` residents at a time: for each
+``resident_items`` (and ``hinted_items``: residents an eligibility hint suggested the item to)
+in resident-id order, ``followup_fanout_batch`` residents at a time: for each
 resident whose past cases touch the policy's service items (at the publishing center, or at
 every center), a follow-up with the id ``uuid5(policy_id, resident_id)`` is scheduled through the
 GroupCommitter. After each batch the cursor (the last resident id) and the count move together in
@@ -41,12 +42,16 @@ from shared.security.principals import Principal, Role, acting_as
 log = structlog.get_logger("sixstep.followup.fanout")
 
 RESIDENTS = (
-    "SELECT DISTINCT ON (resident_id) resident_id, case_id, center_id FROM resident_items i"
-    " WHERE service_item = ANY($1::text[]) AND ($2::text IS NULL OR center_id = $2)"
+    "SELECT DISTINCT ON (resident_id) resident_id, case_id, center_id FROM ("
+    " SELECT resident_id, case_id, center_id, opened_at, service_item FROM resident_items"
+    " UNION ALL SELECT resident_id, NULL, center_id, shown_at, service_item FROM hinted_items"
+    ") i WHERE service_item = ANY($1::text[]) AND ($2::text IS NULL OR center_id = $2)"
     " AND ($3::uuid IS NULL OR resident_id > $3)"
     " AND NOT EXISTS (SELECT 1 FROM resident_consent c WHERE c.resident_id = i.resident_id"
     " AND (c.erased OR NOT c.contact))"
-    " ORDER BY resident_id, opened_at DESC, case_id LIMIT $4")
+    " ORDER BY resident_id, case_id IS NULL, opened_at DESC, case_id LIMIT $4")
+"""Residents whose past cases touch the items, or to whom a hint suggested one (no case:
+the follow-up names none); a case of theirs first."""
 
 
 class FanOut:
@@ -122,7 +127,8 @@ class FanOut:
                 else None)
         await asyncio.gather(*(self.followups.schedule(Plan(
             follow_up_id=policy_follow_up_id(policy_id, UUID(str(r["resident_id"]))),
-            center_id=r["center_id"], case_id=UUID(str(r["case_id"])),
+            center_id=r["center_id"],
+            case_id=UUID(str(r["case_id"])) if r["case_id"] is not None else None,
             reason=Reason.POLICY_CHANGE, resident_id=UUID(str(r["resident_id"])),
             due_at=policy["outreach_due_at"],
             assigned_clerk=None, assigned_team=self.team, source="followup:PolicyChangePublished",

@@ -59,6 +59,8 @@ DDL = [
     "CREATE INDEX IF NOT EXISTS followups_resident ON followups (resident_id)"
     " WHERE status IN ('scheduled', 'due', 'missed', 'escalated')",
     "CREATE INDEX IF NOT EXISTS followups_source ON followups (source_id)",
+    "CREATE INDEX IF NOT EXISTS followups_home_visits ON followups (center_id, due_at)"
+    " WHERE reason = 'home_visit' AND status IN ('scheduled', 'due', 'missed', 'escalated')",
     "CREATE TABLE IF NOT EXISTS timers ("
     " aggregate_id uuid PRIMARY KEY, kind text NOT NULL, fire_at timestamptz,"
     " version int NOT NULL)",

@@ -154,9 +154,11 @@ class WorklistPublic(Public):
 
 
 class CenterBoardPublic(WorklistPublic):
-    """The whole center's worklist, and how many rules wait for the calendar."""
+    """The whole center's worklist, how many rules wait for the calendar, and the open home
+    visits (whenever due: the team plans its rounds)."""
 
     parked_rules: int
+    home_visits: list[FollowUpPublic] = Field(default_factory=list)
 
 
 class PolicyChangePublic(Public):
@@ -239,6 +241,14 @@ async def worklist(pool: asyncpg.Pool, today: date, center_id: str, who: str, va
                           due_today=[FollowUpPublic.of(r) for r in due_today],
                           upcoming=[FollowUpPublic.of(r) for r in upcoming])
 
+
+async def home_visits(pool: asyncpg.Pool, center_id: str, limit: int) -> list[FollowUpPublic]:
+    """The center's open home visits, soonest first."""
+    rows = await pool.fetch(
+        f"SELECT {COLUMNS} FROM followups WHERE center_id = $1 AND reason = 'home_visit'"
+        " AND status = ANY($2::text[]) ORDER BY due_at, follow_up_id LIMIT $3",
+        center_id, list(OPEN), limit)
+    return [FollowUpPublic.of(r) for r in rows]
 
 URGENT = "(urgency IN ('high', 'critical') OR deadline_close)"
 

@@ -13,22 +13,65 @@ events travel by resident and case events by case, so they arrive in either orde
   nothing planned in a race (a fan-out batch, a hand-made follow-up) ever falls due for a
   resident who said no.
 
+``resident_care`` (whether a resident needs more care) and ``hinted_items`` (items eligibility
+hints suggested) are kept the same way, from ``CareNeedChanged`` and ``HintShown``.
+
 The API reads it too (``PgConsents``): a follow-up planned by hand for an erased resident is a
 409, outreach to one who refused contact as well.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from uuid import UUID
 
 import asyncpg
 
 from services.followup.domain import Consent
+from shared.contracts import Envelope
 from shared.readmodels.residents import TYPES, ResidentFacts, ddl
 
-__all__ = ["DDL", "PENDING", "TYPES", "PgConsents", "Residents", "pending"]
+__all__ = ["DDL", "PENDING", "TYPES", "PgConsents", "Residents", "pending",
+           "remember_care_and_hints"]
 
-DDL = ddl("resident_consent", "contact")
+DDL = [
+    *ddl("resident_consent", "contact"),
+    # Whether the resident needs more care (intake's CareNeedChanged: one bit, never why).
+    "CREATE TABLE IF NOT EXISTS resident_care ("
+    " resident_id uuid PRIMARY KEY, more_care boolean NOT NULL,"
+    " changed_at timestamptz NOT NULL)",
+    # Items eligibility hints suggested to a resident (intake's HintShown): a policy change on
+    # the item reaches them too (fanout.py), though no case of theirs is about it.
+    "CREATE TABLE IF NOT EXISTS hinted_items ("
+    " resident_id uuid NOT NULL, service_item text NOT NULL, center_id text NOT NULL,"
+    " shown_at timestamptz NOT NULL, PRIMARY KEY (resident_id, service_item, center_id))",
+    "CREATE INDEX IF NOT EXISTS hinted_items_item ON hinted_items (service_item)",
+]
+
+
+async def remember_care_and_hints(conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
+    """Fold a batch's ``CareNeedChanged`` (the last word wins) and ``HintShown`` events, in
+    the consumer's transaction; an erased resident's rows are dropped."""
+    care = {UUID(e.payload["resident_id"]): (e.payload["more_care"], e.occurred_at)
+            for e in events if e.service == "intake" and e.type == "CareNeedChanged"}
+    if care:
+        await conn.executemany(
+            "INSERT INTO resident_care (resident_id, more_care, changed_at) VALUES ($1, $2, $3)"
+            " ON CONFLICT (resident_id) DO UPDATE SET more_care = EXCLUDED.more_care,"
+            " changed_at = EXCLUDED.changed_at", [(i, *v) for i, v in care.items()])
+    hinted = [(UUID(e.payload["resident_id"]), e.payload["service_item"], e.center_id,
+               e.occurred_at) for e in events if e.service == "intake" and e.type == "HintShown"]
+    if hinted:
+        await conn.executemany(
+            "INSERT INTO hinted_items (resident_id, service_item, center_id, shown_at)"
+            " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING", hinted)
+    erased = [UUID(e.payload["resident_id"]) for e in events
+              if e.service == "intake" and e.type == "ResidentErased"]
+    if erased:  # nothing is planned for them any more: what was known of them goes too
+        await conn.execute("DELETE FROM resident_care WHERE resident_id = ANY($1::uuid[])",
+                           erased)
+        await conn.execute("DELETE FROM hinted_items WHERE resident_id = ANY($1::uuid[])",
+                           erased)
 
 #: Whatever may still reach the resident: open follow-ups and watched obligations in the
 #: worklist, and what the rules planned for their cases (perhaps not in the worklist yet).

@@ -19,6 +19,9 @@ it is recorded by the aggregate itself, so:
 * **consent**: each aggregate is advanced with its resident's consent as it stands
   (``resident_consent``), so an erased resident's follow-up is cancelled instead of falling
   due, and one who refused contact gets no outreach, whatever order the events came in.
+* **care**: an obligation is advanced knowing whether its resident needs more care
+  (``resident_care``, from intake's ``CareNeedChanged``): a home visit after one missed period
+  instead of two.
 """
 
 from __future__ import annotations
@@ -45,12 +48,13 @@ log = structlog.get_logger("sixstep.followup.scheduler")
 #: a referral or an obligation its case's owner now (who gets the 督办, the missed period).
 DUE = (
     "SELECT t.aggregate_id, t.kind, t.fire_at, c.contact, c.erased,"
-    " cr.clerk_id, cr.owner_clerk, cr.owner_team FROM timers t"
+    " cr.clerk_id, cr.owner_clerk, cr.owner_team, rc.more_care FROM timers t"
     " LEFT JOIN followups f ON t.kind = 'followup' AND f.follow_up_id = t.aggregate_id"
     " LEFT JOIN obligations o ON t.kind = 'obligation' AND o.aggregate_id = t.aggregate_id"
     " LEFT JOIN referrals r ON t.kind = 'referral' AND r.referral_id = t.aggregate_id"
     " LEFT JOIN case_refs cr ON cr.case_id = COALESCE(r.case_id, o.case_id)"
-    " LEFT JOIN resident_consent c ON c.resident_id = COALESCE(f.resident_id, o.resident_id)")
+    " LEFT JOIN resident_consent c ON c.resident_id = COALESCE(f.resident_id, o.resident_id)"
+    " LEFT JOIN resident_care rc ON rc.resident_id = o.resident_id")
 
 
 def _owner(row: Any) -> tuple[str | None, str | None] | None:
@@ -107,7 +111,8 @@ class Scheduler:
                 return result
             outcomes = await asyncio.gather(
                 *(self.followups.advance(r["aggregate_id"], r["kind"], now, Consent(
-                    contact=r["contact"] is not False, erased=r["erased"] is True), _owner(r))
+                    contact=r["contact"] is not False, erased=r["erased"] is True), _owner(r),
+                    more_care=r["more_care"] is True)
                   for r in rows),
                 return_exceptions=True)
             timers: list[tuple[UUID, str, datetime | None, int]] = []

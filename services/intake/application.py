@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID, uuid5
@@ -45,6 +46,20 @@ log = structlog.get_logger("sixstep.intake")
 CHILD_NAMESPACE = UUID("8d3f2e61-4b7a-4c0e-9f15-2a6b7c8d9e0f")
 EMPLOYMENT_CATEGORY = "employment"
 """The catalogue category whose cases are employment aid (guidance sessions, placements)."""
+
+
+VERDICTS_ACTOR = "system:verdicts"
+"""The actor of a reopening on the resident's word (never a person's name)."""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A resident's "not solved", as it came from feedback (a survey answer) or follow-up
+    (a post-resolution check): the upstream event and when the resident said it."""
+
+    event_id: UUID
+    said_at: datetime
+    correlation_id: str | None = None
 
 
 class IntakeApplication(ServiceApplication):
@@ -343,6 +358,20 @@ class Intake:
         return await self._on_case(case_id, "CaseReopened", cmd, actor, key, expected_version,
                                    lambda case, meta: case.reopen(cmd.reason, meta))
 
+    async def hear_unsolved(self, case_id: UUID, verdict: Verdict) -> bool:
+        """A resident's "not solved" (``verdicts.py``): the case reopened once per verdict,
+        whatever the redeliveries (the verdict's event id is the command's key); True when
+        this call reopened it."""
+        key = f"verdict:{verdict.event_id}"
+        meta = meta_for(VERDICTS_ACTOR, key, verdict.said_at,
+                        case_id=case_id) | {"correlation_id": verdict.correlation_id}
+        reopened: dict[str, bool] = {}
+
+        def act(case: Case, meta: Meta) -> None:
+            reopened["yes"] = case.hear_unsolved(verdict.said_at, meta)
+
+        await self.path.on(case_id, "case", "CaseReopened", act, meta, key)  # again: replayed
+        return reopened.get("yes", False)
     # -- employment aid (就业援助) ---------------------------------------------------------------
 
     def is_employment_aid(self, service_item: str) -> bool:
@@ -377,7 +406,7 @@ def child_id(case_id: UUID, kind: str, key: str | None) -> UUID:
 
 class Residents:
     """The residents' use cases: the vault's acts, and what the log learns of them
-    (``ConsentChanged``, ``ResidentErased``; no personal data)."""
+    (``ConsentChanged``, ``CareNeedChanged``, ``ResidentErased``; no personal data)."""
 
     def __init__(self, committer: GroupCommitter, vault: Vault) -> None:
         self.committer = committer
@@ -391,6 +420,18 @@ class Residents:
     async def change(self, resident_id: UUID, changes: dict[str, Any], access: Access,
                      key: str) -> None:
         if await self.vault.change(resident_id, changes, access, key):
+            await self._publish_now(resident_id)
+
+    async def declare_facts(self, resident_id: UUID, facts: list[str], access: Access,
+                            key: str) -> None:
+        """Keep what the resident declared (with their consent); the log learns whether
+        they need more care."""
+        await self.vault.declare_facts(resident_id, facts, access, key)
+        await self._publish_now(resident_id)
+
+    async def retell_care(self, resident_id: UUID, actor: str) -> None:
+        """The resident's need for care changed with time (80 reached): tell the log."""
+        if await self.vault.retell_care(resident_id, actor):
             await self._publish_now(resident_id)
 
     async def erase(self, resident_id: UUID, access: Access) -> datetime:
@@ -453,6 +494,8 @@ class Residents:
                 resident.erase(meta)
             else:
                 resident.change_consent(fact.contact, fact.surveys, meta)
+            if not fact.erased:
+                resident.note_care(fact.more_care, meta)
             return resident
 
         return await self.committer.submit(run, [fact.resident_id])

@@ -186,6 +186,15 @@ class RecordVisit(_Command):
                                      description="Minutes waited before being called.")
 
 
+class TakeHint(_Command):
+    """The resident takes up a suggested item (usually a case is opened for it)."""
+
+    case_id: UUID | None = Field(None, description="The case opened for the item, if any.")
+
+
+class DismissHint(_Command):
+    """The resident does not want, or is not entitled to, a suggested item."""
+
 class HoldGuidanceSession(_Command):
     """Employment aid: a guidance session (职业指导) with the case's beneficiary."""
 

@@ -1,10 +1,11 @@
-"""Intake's aggregates, no I/O here: the Case (steps 1-4 of the six-step method at the counter)
-and the Resident (what the log knows of a resident of the vault: consent and erasure)."""
+"""Intake's aggregates, no I/O here: the Case (steps 1-4 of the six-step method at the counter),
+the Resident (what the log knows of a resident of the vault: consent, whether they need more
+care, erasure) and the Hint (an item an eligibility rule suggested: shown, taken, dismissed)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 from uuid import UUID, uuid5
 
@@ -12,6 +13,7 @@ from eventsourcing.domain import Aggregate, CanMutateAggregate, event
 from eventsourcing.utils import get_topic
 
 from shared.contracts.vocabulary import (
+    RESIDENT_SAYS_UNSOLVED,
     ActionKind,
     Basis,
     DueCause,
@@ -389,12 +391,25 @@ class Case(RemembersCommands):
     def _resolved(self, outcome: str, explanation: str, emotion_defused: bool,
                   meta: Meta, emotion_on_leaving: str | None = None) -> None:
         self.status = "resolved"
+        at = meta.get("occurred_at")
+        self.resolved_at = datetime.fromisoformat(at) if isinstance(at, str) else at
         self._remember(meta, "CaseResolved")
 
     def reopen(self, reason: str, meta: Meta) -> None:
         if self.status != "resolved":
             raise RuleViolated("only a resolved case can be reopened", status=self.status)
         self._reopened(reason=reason, meta=meta)
+
+    def hear_unsolved(self, said_at: datetime, meta: Meta) -> bool:
+        """The resident said the matter was not solved (at the survey or the post-resolution
+        check): the case is reopened, with the reason ``resident_says_unsolved``. Nothing
+        when the case is open already (a clerk reopened it) or when the word was said before
+        the case's latest resolution (it speaks of an earlier one); True when reopened."""
+        resolved_at = getattr(self, "resolved_at", None)
+        if self.status != "resolved" or (resolved_at is not None and said_at < resolved_at):
+            return False
+        self._reopened(reason=RESIDENT_SAYS_UNSOLVED, meta=meta)
+        return True
 
     @event("CaseReopened")
     def _reopened(self, reason: str, meta: Meta) -> None:
@@ -463,6 +478,7 @@ class Resident(RemembersCommands):
             if self.originator_version == Resident.INITIAL_VERSION:
                 aggregate.home_center = self.meta["center_id"]
                 aggregate.contact = aggregate.surveys = aggregate.erased = False
+                aggregate.more_care = False
                 aggregate.commands = {}
 
     class ConsentChanged(Fact):
@@ -482,6 +498,18 @@ class Resident(RemembersCommands):
             aggregate.erased = True
             aggregate.contact = aggregate.surveys = False
             aggregate._remember(self.meta, "ResidentErased",
+                                created=self.originator_version == Resident.INITIAL_VERSION)
+
+    class CareNeedChanged(Fact):
+        """Whether the resident needs more care (lives alone, 80 or over, disability, chronic
+        illness): one bit, never which of them."""
+
+        more_care: bool
+
+        def apply(self, aggregate: Any) -> None:
+            super().apply(aggregate)
+            aggregate.more_care = self.more_care
+            aggregate._remember(self.meta, "CareNeedChanged",
                                 created=self.originator_version == Resident.INITIAL_VERSION)
 
     # -- the first fact -------------------------------------------------------------------------
@@ -510,6 +538,14 @@ class Resident(RemembersCommands):
                      meta=meta)
         return True
 
+    def note_care(self, more_care: bool, meta: Meta) -> bool:
+        """Record whether the resident needs more care; False (nothing recorded) when the
+        log already says so, or the resident was erased."""
+        if self.erased or more_care == getattr(self, "more_care", False):
+            return False
+        self._follow(self.CareNeedChanged, more_care=more_care, meta=meta)
+        return True
+
     def erase(self, meta: Meta) -> bool:
         """Record the erasure, once: False when it is already recorded."""
         if self.erased:
@@ -520,3 +556,63 @@ class Resident(RemembersCommands):
     def _follow(self, event_class: type[Fact], **kwargs: Any) -> None:
         self.trigger_event(event_class, originator_topic=get_topic(type(self)),
                            resident_id=self.id, **kwargs)
+
+
+HINT_NAMESPACE = UUID("5d0b8e3c-7a41-4f6e-b2c9-0e8f1a3d6c27")
+
+
+def hint_id_for(center_id: str, resident_id: UUID, rule_id: str, rule_version: int,
+                service_item: str) -> UUID:
+    """One hint per center, resident, rule version and item: shown again, it is the same."""
+    return uuid5(HINT_NAMESPACE,
+                 f"{center_id}\x1f{resident_id}\x1f{rule_id}\x1f{rule_version}\x1f{service_item}")
+
+
+class Hint(RemembersCommands):
+    """An item an eligibility rule suggested for a resident at a center: shown, then taken
+    (the resident applies) or dismissed. Opaque ids only: the resident, the rule and its
+    version, the item; never the age or the facts that made the rule fire."""
+
+    where = "on this hint"
+
+    @event("HintShown")
+    def __init__(self, id: UUID, resident_id: UUID, rule_id: str, rule_version: int,
+                 service_item: str, meta: Meta) -> None:
+        self.center_id: str = meta["center_id"]
+        self.case_id: UUID | None = None
+        self.resident_id = resident_id
+        self.rule_id = rule_id
+        self.rule_version = rule_version
+        self.service_item = service_item
+        self.status = "shown"
+        self.commands: dict[str, tuple[str, int]] = {}
+        self._remember(meta, "HintShown", created=True)
+
+    def check_shown(self, what: str) -> None:
+        if self.status != "shown":
+            raise RuleViolated(f"cannot {what} a hint that was {self.status}",
+                               status=self.status, rule="hint_decided")
+
+    def take(self, case_id: UUID | None, meta: Meta) -> None:
+        self.check_shown("take")
+        self._taken(resident_id=self.resident_id, rule_id=self.rule_id,
+                    rule_version=self.rule_version, service_item=self.service_item,
+                    case_id=case_id, meta=meta)
+
+    @event("HintTaken")
+    def _taken(self, resident_id: UUID, rule_id: str, rule_version: int, service_item: str,
+               case_id: UUID | None, meta: Meta) -> None:
+        self.status = "taken"
+        self._remember(meta, "HintTaken")
+
+    def dismiss(self, meta: Meta) -> None:
+        self.check_shown("dismiss")
+        self._dismissed(resident_id=self.resident_id, rule_id=self.rule_id,
+                        rule_version=self.rule_version, service_item=self.service_item,
+                        meta=meta)
+
+    @event("HintDismissed")
+    def _dismissed(self, resident_id: UUID, rule_id: str, rule_version: int,
+                   service_item: str, meta: Meta) -> None:
+        self.status = "dismissed"
+        self._remember(meta, "HintDismissed")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from typing import Literal
 
 _SHAPE = re.compile(r"^[1-9]\d{16}[0-9X]$")
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
@@ -44,3 +45,13 @@ def problem_with(value: str, today: date | None = None) -> str | None:
         return "the ID number's check digit does not match (a typo?)"
     return None
 
+
+
+def birth_date(number: str) -> date:
+    """The birth date a valid ID number carries (characters 7-14)."""
+    return date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
+
+
+def sex_of(number: str) -> Literal["male", "female"]:
+    """The sex a valid ID number carries: the 17th character is odd for a man."""
+    return "male" if int(number[16]) % 2 else "female"

@@ -7,9 +7,10 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
-from services.intake import pages, plan_views, vault_migration
+from services.intake import pages, plan_views, vault_migration, verdicts
 from services.intake.api import cases, catalogue, visits
 from services.intake.application import Intake, IntakeApplication, Residents
+from services.intake.hints import Hints
 from services.intake.known_people import KnownPeople
 from services.intake.lookup_limits import LookupGuard
 from services.intake.open311.routes import router as open311
@@ -17,11 +18,12 @@ from services.intake.plan_api import plans
 from services.intake.planning import Plans
 from services.intake.projections import CONSUMER, DDL, CaseProjection
 from services.intake.replanning import Replanning
-from services.intake.residents import audit, residents
+from services.intake.residents import audit, hints, residents
 from services.intake.sealing import Sealer
 from services.intake.vault import DDL as VAULT_DDL
 from services.intake.vault import Vault, VaultPolicy
 from shared.catalogue import load_catalogue
+from shared.catalogue.eligibility import load_rules
 from shared.http.app import install_surface, new_app, serve
 from shared.kernel.clock import Clock, SystemClock
 from shared.kernel.moments import Moments
@@ -39,6 +41,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     set it."""
     clock_ = clock or SystemClock()
     catalogue_ = load_catalogue(settings.catalogue_paths)
+    rules = load_rules(catalogue_, settings.eligibility_rules_paths)  # a bad file stops us
     calendars = Calendars(settings)  # a bad holidays file or office hours stop us here
     sealer = Sealer.from_settings(settings)
     metrics = Metrics(SERVICE)
@@ -46,7 +49,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     policy = VaultPolicy(grant_minutes=settings.presence_grant_minutes,
                          miss_alert=settings.lookup_miss_alert,
                          miss_window_minutes=settings.lookup_miss_window_minutes,
-                         on_miss_burst=guard.miss_burst)
+                         on_miss_burst=guard.miss_burst, tz=settings.tz)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -64,6 +67,8 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
                                   calendars=calendars)
         app.state.plans = Plans(app.state.intake.path, catalogue_, vault)
         app.state.residents = use_cases = Residents(runtime.committer, vault)
+        app.state.hints = Hints(runtime.committer, vault, use_cases, rules, catalogue_,
+                                runtime.pool, clock_, Moments.from_settings(settings))
         # An official schedule replaced a provisional year: due dates counted on it again.
         replanning = Replanning(runtime.pool, app.state.intake)
         runtime.calendar_hooks["intake"] = replanning.run
@@ -77,6 +82,9 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
             await replanning.run()
         runtime.add_consumer(plan_views.CONSUMER, plan_views.PlanProjection(),
                              plan_views.READ_MODEL.subjects(settings))
+        # The residents' "not solved" (survey, post-resolution check) reopens the case.
+        runtime.add_consumer(verdicts.CONSUMER, verdicts.Verdicts(app.state.intake),
+                             verdicts.subjects(settings.subject_prefix))
         try:
             yield
         finally:
@@ -97,6 +105,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     app.include_router(plans)
     app.include_router(residents)
     app.include_router(audit)
+    app.include_router(hints)
     app.include_router(open311)
     pages.install(app)
     return app

@@ -1,4 +1,5 @@
-"""Intake's read model, built from the stream: cases and their timelines (asyncpg)."""
+"""Intake's read model, built from the stream: cases and their timelines, and the eligibility
+hints shown to residents (``hint_rows.py``) (asyncpg)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from uuid import UUID
 import asyncpg
 import orjson
 
+from services.intake import hint_rows
 from shared.contracts import Envelope
 from shared.readmodels import bulk
 from shared.readmodels.readmodel import ReadModel
@@ -53,6 +55,7 @@ DDL = [
     " type text NOT NULL, schema_version int NOT NULL, occurred_at timestamptz NOT NULL,"
     " recorded_at timestamptz NOT NULL, actor text NOT NULL, causation_id text,"
     " correlation_id text, payload jsonb NOT NULL, PRIMARY KEY (case_id, version))",
+    *hint_rows.DDL,
 ]
 
 STAGES = {
@@ -193,6 +196,7 @@ class CaseProjection:
                 " occurred_at, recorded_at, actor, causation_id, correlation_id, payload)"
                 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb)"
                 " ON CONFLICT DO NOTHING", plan.timeline)
+        await hint_rows.upsert(conn, events)
 
     async def copy_apply(self, conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
         plan = _plan(events)
@@ -219,12 +223,13 @@ class CaseProjection:
                                CASE_EXPRESSIONS, also="projected_at = clock_timestamp()")
         await bulk.copy_records(conn, "case_timeline", TIMELINE_COLUMNS,
                                 list(timeline.values()))
+        await hint_rows.upsert(conn, events)  # a few rows a day: the live upsert will do
 
 
 READ_MODEL = ReadModel(
     service="intake", consumer=CONSUMER, handler=lambda _settings: CaseProjection(), ddl=DDL,
     subjects=lambda settings: [f"{settings.subject_prefix}.intake.*.*"],
-    keys={"cases": "case_id", "case_timeline": "case_id"},
+    keys={"cases": "case_id", "case_timeline": "case_id", "resident_hints": "hint_id"},
     volatile=frozenset({"projected_at"}),
 )
 """What ``sixstep rebuild intake`` and ``sixstep as-of`` fold the log with."""

@@ -6,6 +6,11 @@
     GET    /residents/{id}/masked?purpose=  name and phone masked, for the counter (audited)
     PATCH  /residents/{id}            change phone, address, contact channel or consent
     DELETE /residents/{id}            erasure (PIPL art. 47): the keys are destroyed
+    PUT    /residents/{id}/facts      facts the resident declares (special work type, lives
+                                      alone, disability, chronic illness), kept with consent
+    POST   /residents/{id}/hints      eligibility hints: items the resident may be entitled to
+    POST   /hints/{id}/taken          a hint taken up (the resident applies)
+    POST   /hints/{id}/dismissed      a hint dismissed
     GET    /audit                     who reached which resident, when, why, on which standing
                                       (a supervisor: their center; the city: every center)
 
@@ -23,13 +28,17 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from services.intake import commands as c
 from services.intake.application import Residents
+from services.intake.hints import Hints
 from services.intake.idnumber import normalize, problem_with
 from services.intake.lookup_limits import LookupGuard
 from services.intake.masking import mask_name, mask_phone
 from services.intake.vault import Access, ResidentData, Vault
+from shared.catalogue import LocalizedText
+from shared.catalogue.eligibility import FACTS
 from shared.http.auth import Staff, Supervisor, check_center, require_roles
-from shared.http.dependencies import IdempotencyKey
+from shared.http.dependencies import IdempotencyKey, Write, WrittenPublic
 from shared.http.errors import error_responses
 from shared.security.principals import Principal, Role
 
@@ -55,13 +64,19 @@ async def _limited_staff(request: Request, staff: Staff) -> Principal:
     return staff
 
 
+async def _hints(request: Request) -> Hints:
+    return request.app.state.hints
+
+
 VaultDep = Annotated[Vault, Depends(_vault)]
+HintsDep = Annotated[Hints, Depends(_hints)]
 ResidentsDep = Annotated[Residents, Depends(_residents)]
 LimitedStaff = Annotated[Principal, Depends(_limited_staff)]
 AuditReader = Annotated[Principal, Depends(require_roles(Role.SUPERVISOR, Role.CITY))]
 
 residents = APIRouter(prefix="/residents", tags=["residents"], responses=ERRORS)
 audit = APIRouter(prefix="/audit", tags=["audit"], responses=ERRORS)
+hints = APIRouter(prefix="/hints", tags=["hints"], responses=ERRORS)
 
 
 def _checked_id_number(value: str) -> str:
@@ -155,6 +170,58 @@ class ResidentMasked(BaseModel):
     name: str | None = Field(None, description="First and last character, the rest starred.")
     phone: str | None = Field(None, description="First three and last four digits.")
     consent: Consent | None = None
+
+
+def _known_facts(value: list[str]) -> list[str]:
+    unknown = sorted(set(value) - set(FACTS))
+    if unknown:
+        raise ValueError(f"unknown facts {unknown}; known: {', '.join(FACTS)}")
+    return sorted(set(value))
+
+
+class FactsDeclared(BaseModel):
+    """What the resident declares about themselves, to be kept in the vault (sealed) so that
+    the counter can suggest what they may be entitled to and the team can care for them.
+    The list replaces what was kept; an empty list keeps nothing."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    facts: Annotated[list[str], AfterValidator(_known_facts)] = Field(
+        max_length=len(FACTS), description=f"Any of: {', '.join(FACTS)}.")
+    consent: bool = Field(description="The resident agreed to have these facts kept.")
+
+    @model_validator(mode="after")
+    def _consented(self) -> FactsDeclared:
+        if self.facts and not self.consent:
+            raise ValueError("declared facts are kept only with the resident's consent")
+        return self
+
+
+class FactsKept(BaseModel):
+    resident_id: UUID
+    facts: list[str]
+
+
+class HintPublic(BaseModel):
+    """An item the resident may be entitled to, why, and what came of it."""
+
+    hint_id: UUID
+    rule_id: str
+    rule_version: int
+    service_item: str
+    name_zh: str
+    name_en: str
+    because: LocalizedText = Field(description="What made the rule fire, e.g. 'age 53, "
+                                               "special work type declared'.")
+    reason: LocalizedText = Field(description="The rule's reason, in plain words.")
+    policy_basis: LocalizedText
+    status: Literal["shown", "taken", "dismissed"]
+    version: int
+
+
+class HintList(BaseModel):
+    resident_id: UUID
+    items: list[HintPublic]
 
 
 class Erased(BaseModel):
@@ -258,6 +325,50 @@ async def erase(resident_id: UUID, use_cases: ResidentsDep, supervisor: Supervis
     erased_at = await use_cases.erase(resident_id,
                                       _access(supervisor, "erasure request", request))
     return Erased(resident_id=resident_id, erased_at=erased_at)
+
+
+@residents.put("/{resident_id}/facts", response_model=FactsKept,
+                summary="Facts the resident declares (kept sealed, with their consent): a "
+                        "special work type, living alone, disability, chronic illness")
+async def declare_facts(resident_id: UUID, body: FactsDeclared, use_cases: ResidentsDep,
+                        staff: Staff, key: IdempotencyKey, request: Request) -> FactsKept:
+    await use_cases.declare_facts(resident_id, body.facts,
+                                  _access(staff, "facts declared", request), key)
+    return FactsKept(resident_id=resident_id, facts=body.facts)
+
+
+@residents.post("/{resident_id}/hints", response_model=HintList,
+                summary="Eligibility hints: what the resident may be entitled to, with the rule "
+                        "that fired and its policy basis (each recorded as shown, once)")
+async def show_hints(resident_id: UUID, use_cases: HintsDep, staff: Staff,
+                     request: Request) -> HintList:
+    shown = await use_cases.show(resident_id, _access(staff, "eligibility hints", request))
+    items = []
+    for h in shown:
+        s = h.suggestion
+        item = use_cases.catalogue.require(s.service_item)
+        items.append(HintPublic(
+            hint_id=h.hint_id, rule_id=s.rule_id, rule_version=s.rule_version,
+            service_item=s.service_item, name_zh=item.name_zh, name_en=item.name_en,
+            because=s.because, reason=s.reason, policy_basis=item.policy_basis,
+            status=h.status, version=h.version))  # type: ignore[arg-type]
+    return HintList(resident_id=resident_id, items=items)
+
+
+@hints.post("/{hint_id}/taken", response_model=WrittenPublic,
+            summary="The resident takes up a suggested item")
+async def take_hint(hint_id: UUID, body: c.TakeHint, use_cases: HintsDep, write: Write,
+                    staff: Staff) -> WrittenPublic:
+    return WrittenPublic.of(await use_cases.take(hint_id, body, write.actor, write.key,
+                                                 write.expected_version))
+
+
+@hints.post("/{hint_id}/dismissed", response_model=WrittenPublic,
+            summary="The suggested item is dismissed")
+async def dismiss_hint(hint_id: UUID, body: c.DismissHint, use_cases: HintsDep, write: Write,
+                       staff: Staff) -> WrittenPublic:
+    return WrittenPublic.of(await use_cases.dismiss(hint_id, body, write.actor, write.key,
+                                                    write.expected_version))
 
 
 @audit.get("", response_model=AuditPage,

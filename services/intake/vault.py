@@ -19,26 +19,33 @@ that cannot be undone from the database files.
   with which role and center, on which standing, when, why, which resident and what came of
   it. A row names both the caller's center and the resident's, so each center's trail shows
   it; a burst of lookups that find no one is recorded for the city to see.
-* **Events**: registration, a consent change and erasure leave a ``pending_event`` mark in the
-  same transaction; the application turns it into a ``ConsentChanged`` or ``ResidentErased``
-  on the log (``publish``) and clears it, so a crash in between is finished at the next start
-  or by the retried request.
+* **Events**: registration, a consent change, declared facts and erasure leave a
+  ``pending_event`` mark in the same transaction; the application turns it into a
+  ``ConsentChanged``, ``CareNeedChanged`` or ``ResidentErased`` on the log (``publish``) and
+  clears it, so a crash in between is finished at the next start or by the retried request.
+* **Declared facts** (``declare_facts``: a special work type, living alone, disability,
+  chronic illness) are sealed like every field, kept only with the resident's consent, and
+  read with the ID number's birth date for eligibility hints (``profile``, audited). The log
+  learns one bit of them: whether the resident needs more care (``CareNeedChanged``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import date, datetime, timedelta
+from typing import Any, Literal
 from uuid import UUID, uuid4
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import orjson
 from cryptography.exceptions import InvalidTag
 
+from services.intake.idnumber import birth_date, sex_of
 from services.intake.presence import Act, Standing, allowed, refusal
 from services.intake.sealing import Sealer
+from shared.catalogue.eligibility import age_on, needs_more_care
 from shared.kernel.clock import Clock, SystemClock
 from shared.kernel.errors import CommandError, NotFound, Unavailable
 from shared.kernel.privacy import KnownPerson, redact
@@ -70,6 +77,12 @@ DDL = [
     " WHERE erased_at IS NULL",
     "CREATE INDEX IF NOT EXISTS residents_pending ON residents (resident_id)"
     " WHERE pending_event IS NOT NULL",
+    # Declared facts (a special work type, living alone, disability, chronic illness), sealed
+    # like the other fields, kept with the resident's consent; ``more_care``: what the log
+    # was last told (``CareNeedChanged``), so a change is told once.
+    "ALTER TABLE residents ADD COLUMN IF NOT EXISTS facts bytea,"
+    " ADD COLUMN IF NOT EXISTS more_care boolean",
+    "ALTER TABLE residents ALTER COLUMN facts SET STATISTICS 0",
     "CREATE TABLE IF NOT EXISTS resident_changes ("
     " resident_id uuid NOT NULL, key text NOT NULL,"
     " at timestamptz NOT NULL DEFAULT clock_timestamp(), PRIMARY KEY (resident_id, key))",
@@ -153,6 +166,19 @@ class Fact:
     occurred_at: datetime
     contact: bool = False
     surveys: bool = False
+    more_care: bool = False
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What eligibility hints are worked out from, opened for one lookup and never kept:
+    the birth date and sex the ID number carries, the declared facts, and whether the log
+    was last told the resident needs more care."""
+
+    birth: date
+    sex: Literal["male", "female"]
+    facts: frozenset[str]
+    more_care_told: bool | None
 
 
 @dataclass(frozen=True)
@@ -172,6 +198,7 @@ class VaultPolicy:
     miss_alert: int = 10
     miss_window_minutes: float = 10.0
     on_miss_burst: Callable[[str | None], None] = field(default=lambda center: None)
+    tz: ZoneInfo = field(default_factory=lambda: ZoneInfo("Asia/Shanghai"))
 
 
 class Vault:
@@ -393,7 +420,8 @@ class Vault:
 
     _SELECT_WITH_KEY = (
         "SELECT r.resident_id, r.center_id, r.registered_at, r.erased_at, r.key_bucket,"
-        f" r.wrapped_key, r.pending_event, r.pending_actor, {SEALED}, k.secret FROM residents r"
+        f" r.wrapped_key, r.pending_event, r.pending_actor, {SEALED}, r.facts, r.more_care,"
+        " k.secret FROM residents r"
         " LEFT JOIN vault_key_buckets k ON k.bucket = r.key_bucket WHERE r.resident_id = $1")
 
     async def read(self, resident_id: UUID, access: Access) -> Resident:
@@ -473,6 +501,78 @@ class Vault:
             raise refused
         return consent_changed
 
+    # -- declared facts and eligibility ------------------------------------------------------------
+
+    def today(self) -> date:
+        """Today in the center's time zone (ages are worked out on it)."""
+        return self.clock.now().astimezone(self.policy.tz).date()
+
+    def _facts(self, row: asyncpg.Record) -> frozenset[str]:
+        """The declared facts of a row read with its key (none declared: empty)."""
+        if row["facts"] is None:
+            return frozenset()
+        return frozenset(self._open(row, ["facts"])["facts"]["facts"])
+
+    async def declare_facts(self, resident_id: UUID, facts: Sequence[str], access: Access,
+                            key: str) -> None:
+        """Keep the facts the resident declared and agreed to have kept (an empty list: keep
+        none); in person, as a change. The log learns only whether the resident needs more
+        care (``CareNeedChanged``, from ``publish``), never which fact it is."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            row = await conn.fetchrow(self._SELECT_WITH_KEY + " FOR UPDATE OF r", resident_id)
+            standing, refused = await self._check(conn, access, Act.CHANGE, resident_id, row)
+            if refused is None and row["erased_at"] is not None:
+                await self._audit(conn, access, Act.CHANGE.value, resident_id,
+                                  row["center_id"], [], "erased")
+                refused = ResidentErased(f"resident {resident_id} was erased",
+                                         id=str(resident_id))
+            if refused is None:
+                done = await conn.fetchval(
+                    "INSERT INTO resident_changes (resident_id, key) VALUES ($1, $2)"
+                    " ON CONFLICT DO NOTHING RETURNING true", resident_id, key)
+                if done:
+                    sealed = self.sealer.seal(self._data_key(row), resident_id.bytes, "facts",
+                                              orjson.dumps({"facts": sorted(set(facts)),
+                                                            "consented_at": self.clock.now()}))
+                    await conn.execute(
+                        "UPDATE residents SET facts = $2,"
+                        " pending_event = COALESCE(pending_event, 'care'), pending_actor = $3"
+                        " WHERE resident_id = $1", resident_id, sealed, access.principal.sub)
+                await self._audit(conn, access, Act.CHANGE.value, resident_id,
+                                  row["center_id"], ["facts"],
+                                  "changed" if done else "already_applied", standing)
+        if refused is not None:
+            raise refused
+
+    async def profile(self, resident_id: UUID, access: Access) -> Profile:
+        """What eligibility hints are worked out from (a read of the ID number and the
+        declared facts, audited with the caller's purpose)."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            row = await conn.fetchrow(self._SELECT_WITH_KEY, resident_id)
+            standing, refused = await self._check(conn, access, Act.READ, resident_id, row)
+            if refused is None and row["erased_at"] is not None:
+                await self._audit(conn, access, "read", resident_id, row["center_id"], [],
+                                  "erased", standing)
+                refused = ResidentErased(f"resident {resident_id} was erased",
+                                         id=str(resident_id))
+            elif refused is None:
+                await self._audit(conn, access, "read", resident_id, row["center_id"],
+                                  ["id_number", "facts"], "read", standing)
+        if refused is not None:
+            raise refused
+        number = self._open(row, ["id_number"])["id_number"]
+        return Profile(birth=birth_date(number), sex=sex_of(number), facts=self._facts(row),
+                       more_care_told=row["more_care"])
+
+    async def retell_care(self, resident_id: UUID, actor: str) -> bool:
+        """Mark the resident for ``publish`` again (their age crossed 80 since the log was
+        last told); False when something is already marked."""
+        done = await self.pool.execute(
+            "UPDATE residents SET pending_event = 'care', pending_actor = $2"
+            " WHERE resident_id = $1 AND pending_event IS NULL AND erased_at IS NULL",
+            resident_id, actor)
+        return done.endswith(" 1")
+
     # -- erasure -----------------------------------------------------------------------------------
 
     async def erase(self, resident_id: UUID, access: Access) -> datetime:
@@ -524,7 +624,7 @@ class Vault:
         erased_at: datetime = await conn.fetchval(
             "UPDATE residents SET wrapped_key = NULL, id_tag = NULL, name = NULL,"
             " id_number = NULL, phone = NULL, address = NULL, contact_channel = NULL,"
-            " consent = NULL, erased_at = $3, erased_by = $2,"
+            " consent = NULL, facts = NULL, more_care = NULL, erased_at = $3, erased_by = $2,"
             " pending_event = 'erased', pending_actor = $2"
             " WHERE resident_id = $1 RETURNING erased_at", resident_id, actor, self.clock.now())
         if moved:
@@ -567,14 +667,19 @@ class Vault:
             if row is None or row["pending_event"] is None:
                 return None
             erased = row["erased_at"] is not None
-            consent = {} if erased else self._open(row, ["consent"])["consent"]
+            opened = {} if erased else self._open(row, ["consent", "id_number"])
+            consent = opened.get("consent", {})
+            more_care = not erased and needs_more_care(
+                age_on(birth_date(opened["id_number"]), self.today()), self._facts(row))
             result = await record(Fact(
                 resident_id=resident_id, home_center=row["center_id"],
                 actor=row["pending_actor"] or "system", erased=erased,
                 occurred_at=row["erased_at"] or self.clock.now(),
-                contact=bool(consent.get("contact")), surveys=bool(consent.get("surveys"))))
-            await conn.execute("UPDATE residents SET pending_event = NULL, pending_actor = NULL"
-                               " WHERE resident_id = $1", resident_id)
+                contact=bool(consent.get("contact")), surveys=bool(consent.get("surveys")),
+                more_care=more_care))
+            await conn.execute("UPDATE residents SET pending_event = NULL, pending_actor = NULL,"
+                               " more_care = $2 WHERE resident_id = $1", resident_id,
+                               None if erased else more_care)
         return result
 
     # -- the audit trail ---------------------------------------------------------------------------

@@ -9,11 +9,15 @@ total. The definitions are those of the feedback service's figures
 
 - visits: trips to the center, 人次 (``VisitRecorded``), on the day of the trip; cases: cases
   opened (``CaseOpened``), on the day they were opened;
-- trips per resolved case: of the resolved cases (as for the resolution rate), the opening
+- trips per resolved case: of the resolved cases (as for the declared resolution rate), the opening
   trip plus every trip naming the case on a later day than its opening, over the cases;
   first-trip rate (一次办成率): those with no such later trip;
-- resolution rate: of the cases whose last resolution event is ``CaseResolved`` (not reopened
-  since), counted on the day of that resolution, those with outcome ``resolved``;
+- resolution rate: of the cases whose resident answered "was your matter solved?" (the
+  ``verdict`` of a ``RatingGiven`` or of a post-resolution check's ``FollowUpCompleted``; a
+  case's latest answer, by ``occurred_at`` then stream order), counted on the day of that
+  answer, those answered ``solved``;
+- declared resolution rate: of the cases whose last resolution event is ``CaseResolved`` (not
+  reopened since), counted on the day of that resolution, those with outcome ``resolved``;
 - emotion-defused rate: of those resolved cases whose emotion on arrival (the first
   ``ConcernsNoted``) is one to defuse (``arrivals``: upset, angry, distressed by default;
   ``EMOTION_DEFUSING_ARRIVALS``), those that left in none of them (``emotion_on_leaving``,
@@ -24,9 +28,12 @@ total. The definitions are those of the feedback service's figures
   day they were opened;
 - overdue open cases: cases not resolved (no resolution, or reopened since) whose latest due
   date is before the report's day, counted on the due day;
-- satisfaction rate: of the answers (``RatingGiven``) to resolution surveys, the satisfied
-  levels; response rate: answers over answers + no answers (``SurveyExpired``); both on the
-  day the survey was closed (its last answer, expiry or withdrawal);
+- satisfaction rate: of the residents' own answers (``RatingGiven`` with ``via = token``: the
+  link or the counter pad) to resolution surveys, less bad reviews an upheld appeal took out,
+  the satisfied levels; the answers staff recorded (``via = clerk``) are counted apart
+  (staff-recorded satisfaction rate, staff-recorded answers); response rate: answers (either)
+  over answers + no answers (``SurveyExpired``); all on the day the survey was closed (its
+  last answer, expiry or withdrawal);
 - no consent: surveys withdrawn because the resident has not agreed to be asked by text or
   phone (``SurveyWithdrawn`` with ``because = no_consent``), on the day withdrawn; never
   counted as no answer;
@@ -91,6 +98,8 @@ def _in(values: tuple[str, ...]) -> str:
 
 _RESOLUTION_ANSWER = "purpose = 'resolution' AND result = 'answered'"
 _KEPT_ANSWER = f"{_RESOLUTION_ANSWER} AND NOT struck"
+_OWN_ANSWER = f"{_KEPT_ANSWER} AND via = 'token'"
+_STAFF_ANSWER = f"{_KEPT_ANSWER} AND via = 'clerk'"
 _REVISIT_ANSWER = "purpose = 'revisit' AND result = 'answered' AND NOT struck"
 _NOT_UPHELD = "appeal IS DISTINCT FROM 'upheld'"
 
@@ -110,10 +119,17 @@ PARTS: tuple[tuple[str, str, dict[str, str]], ...] = (
         "resolved_on_the_spot": "is_resolved AND resolved_on = opened_on"}),
     ("case_facts", "due_on", {
         "overdue_open_cases": "NOT coalesce(is_resolved, false) AND due_on < $today"}),
+    ("case_facts", "verdict_on", {
+        "verdicts": "verdict IS NOT NULL", "said_solved": "verdict = 'solved'"}),
     ("survey_facts", "closed_on", {
         "survey_answers": _RESOLUTION_ANSWER,
         "kept_answers": _KEPT_ANSWER,
         "satisfied_answers": f"{_KEPT_ANSWER} AND level IN {_in(SATISFIED)}",
+        "own_answers": _OWN_ANSWER,
+        "satisfied_own_answers": f"{_OWN_ANSWER} AND level IN {_in(SATISFIED)}",
+        "staff_answers": _STAFF_ANSWER,
+        "satisfied_staff_answers": f"{_STAFF_ANSWER} AND level IN {_in(SATISFIED)}",
+        "staff_recorded_answers": "result = 'answered' AND via = 'clerk'",
         "answers_or_expiries": "purpose = 'resolution' AND result IN ('answered', 'expired')",
         "no_consent": "result = 'no_consent'",
         "bad_reviews": f"result = 'answered' AND level IN {_in(BAD)} AND NOT struck",
@@ -142,8 +158,10 @@ def cell(expression: str) -> str:
         f"count(*) FILTER (WHERE {expression})"
 
 RATES: tuple[Rate, ...] = (
-    Rate("resolution_rate", "Resolution rate", "resolved_as_resolved", "resolved",
-         short="resolved %"),
+    Rate("resolution_rate", "Resolution rate (residents' word)", "said_solved", "verdicts",
+         short="solved %"),
+    Rate("declared_resolution_rate", "Declared resolution rate", "resolved_as_resolved",
+         "resolved", short="declared resolved %"),
     Rate("emotion_defused_rate", "Emotion-defused rate", "defused", "upset_resolved",
          short="defused %"),
     Rate("trips_per_resolved_case", "Trips per resolved case", "trips", "resolved",
@@ -154,8 +172,10 @@ RATES: tuple[Rate, ...] = (
          "resolved_with_due", short="on time %"),
     Rate("on_the_spot_rate", "On-the-spot completion rate (当场办结率)", "resolved_on_the_spot",
          "resolved", short="on the spot %"),
-    Rate("satisfaction_rate", "Satisfaction rate", "satisfied_answers", "kept_answers",
+    Rate("satisfaction_rate", "Satisfaction rate", "satisfied_own_answers", "own_answers",
          short="satisfied %"),
+    Rate("staff_recorded_satisfaction_rate", "Staff-recorded satisfaction rate",
+         "satisfied_staff_answers", "staff_answers", short="staff-recorded satisfied %"),
     Rate("response_rate", "Response rate", "survey_answers", "answers_or_expiries",
          short="response %"),
     Rate("revisit_satisfaction_rate", "Revisit satisfaction rate", "satisfied_revisits",
@@ -168,8 +188,8 @@ RATES: tuple[Rate, ...] = (
          "named_bad_reviews", short="revisited %"),
 )
 #: The counts the table and the page show beside the rates (every count is in ``Row.counts``).
-SHOWN = ("visits", "cases", "resolved", "bad_reviews", "rectifications_opened",
-         "appeals_upheld")
+SHOWN = ("visits", "cases", "resolved", "verdicts", "bad_reviews", "staff_recorded_answers",
+         "rectifications_opened", "appeals_upheld")
 DEFINITIONS = {
     "visits": "trips to the center, 人次 (VisitRecorded), on the day of the trip",
     "cases": "cases opened (CaseOpened), on the day they were opened",
@@ -188,6 +208,15 @@ DEFINITIONS = {
     "survey_answers": "answers (RatingGiven) to resolution surveys, on the day answered",
     "kept_answers": "of those, all but bad reviews an upheld appeal took out",
     "satisfied_answers": f"of those, {'/'.join(SATISFIED)}",
+    "verdicts": "cases whose resident answered 'was your matter solved?' (RatingGiven or "
+                "FollowUpCompleted verdict; the case's latest answer), on the day answered",
+    "said_solved": "of those, answered 'solved'",
+    "own_answers": "of those, the residents' own (via token: the link or the counter pad)",
+    "satisfied_own_answers": f"of those, {'/'.join(SATISFIED)}",
+    "staff_answers": "answers to resolution surveys recorded by staff (via clerk: phone "
+                     "callback, paper form)",
+    "satisfied_staff_answers": f"of those, {'/'.join(SATISFIED)}",
+    "staff_recorded_answers": "answers recorded by staff for the resident, any survey",
     "answers_or_expiries": "resolution surveys answered or expired (SurveyExpired), on the day"
                            " closed",
     "no_consent": "surveys not sent for want of the resident's consent (SurveyWithdrawn"
@@ -292,6 +321,17 @@ def facts_sql(tz: str, arrivals: tuple[str, ...] = NEEDS_DEFUSING) -> str:
               JOIN opened o USING (case_id)
               WHERE v.{seen} AND CAST(timezone('{tz}', v.occurred_at) AS DATE) > o.day
               GROUP BY v.case_id)
+    said AS (SELECT case_id, verdict, occurred_at, stream_seq FROM (
+                 SELECT case_id, CAST(verdict AS VARCHAR) AS verdict, occurred_at, stream_seq
+                     FROM "RatingGiven" WHERE {seen} AND verdict IS NOT NULL
+                 UNION ALL
+                 SELECT case_id, CAST(verdict AS VARCHAR), occurred_at, stream_seq
+                     FROM "FollowUpCompleted" WHERE {seen} AND verdict IS NOT NULL)),
+    verdict AS (SELECT case_id, verdict,
+                       CAST(timezone('{tz}', occurred_at) AS DATE) AS verdict_on
+                FROM (SELECT *, row_number() OVER (PARTITION BY case_id
+                                                   ORDER BY occurred_at DESC, stream_seq DESC)
+                                AS n FROM said) WHERE n = 1)
     SELECT o.case_id, o.center_id, o.day AS opened_on,
            CASE WHEN e.last_type = 'CaseResolved' THEN r.day END AS resolved_on,
            coalesce(i.item, o.opened_item) AS service_item, a.emotion,
@@ -300,10 +340,11 @@ def facts_sql(tz: str, arrivals: tuple[str, ...] = NEEDS_DEFUSING) -> str:
            coalesce(a.emotion IN ({defusing}), false) AS upset,
            CASE WHEN r.leaving IS NOT NULL THEN r.leaving NOT IN ({defusing})
                 ELSE coalesce(r.defused, false) END AS defused,
-           coalesce(t.return_trips, 0) AS return_trips, d.due_on
+           coalesce(t.return_trips, 0) AS return_trips, d.due_on, v.verdict, v.verdict_on
     FROM opened o LEFT JOIN item i USING (case_id) LEFT JOIN arrival a USING (case_id)
          LEFT JOIN resolved r USING (case_id) LEFT JOIN ending e USING (case_id)
          LEFT JOIN trips t USING (case_id) LEFT JOIN due d USING (case_id)
+         LEFT JOIN verdict v USING (case_id)
     """
 
 
@@ -326,13 +367,15 @@ def aftercare_sql(tz: str) -> dict[str, str]:
     surveys = f"""
     WITH ev AS (
         SELECT {cols}, CAST(purpose AS VARCHAR) AS purpose, NULL::VARCHAR AS level,
-               NULL::VARCHAR AS because, CAST(rectification_id AS VARCHAR) AS rectification_id
+               NULL::VARCHAR AS because, CAST(rectification_id AS VARCHAR) AS rectification_id,
+               NULL::VARCHAR AS via
             FROM "SurveyRequested" WHERE {seen}
-        UNION ALL SELECT {cols}, CAST(purpose AS VARCHAR), CAST(level AS VARCHAR), NULL, NULL
+        UNION ALL SELECT {cols}, CAST(purpose AS VARCHAR), CAST(level AS VARCHAR), NULL, NULL,
+                         CAST(via AS VARCHAR)
             FROM "RatingGiven" WHERE {seen}
-        UNION ALL SELECT {cols}, CAST(purpose AS VARCHAR), NULL, NULL, NULL FROM "SurveyExpired"
-            WHERE {seen}
-        UNION ALL SELECT {cols}, NULL, NULL, CAST(because AS VARCHAR), NULL
+        UNION ALL SELECT {cols}, CAST(purpose AS VARCHAR), NULL, NULL, NULL, NULL
+            FROM "SurveyExpired" WHERE {seen}
+        UNION ALL SELECT {cols}, NULL, NULL, CAST(because AS VARCHAR), NULL, NULL
             FROM "SurveyWithdrawn" WHERE {seen}),
     upheld AS (SELECT DISTINCT CAST(survey_id AS VARCHAR) AS survey_id
                FROM "RectificationAppealDecided"
@@ -349,7 +392,8 @@ def aftercare_sql(tz: str) -> dict[str, str]:
                arg_max(level, aggregate_version) FILTER (WHERE level IS NOT NULL) AS level,
                arg_max(because, aggregate_version) FILTER (WHERE because IS NOT NULL)
                    AS because,
-               arg_min(rectification_id, aggregate_version) AS rectification_id
+               arg_min(rectification_id, aggregate_version) AS rectification_id,
+               arg_max(via, aggregate_version) FILTER (WHERE via IS NOT NULL) AS via
         FROM ev GROUP BY aggregate_id)
     SELECT f.*, CASE f.closing WHEN 'RatingGiven' THEN 'answered'
                     WHEN 'SurveyExpired' THEN 'expired'

@@ -98,8 +98,8 @@ PAGE = """<!doctype html>
 """
 
 
-CASE_RATES = ("resolution_rate", "emotion_defused_rate")
-SATISFACTION_RATES = ("satisfaction_rate", "response_rate")
+CASE_RATES = ("resolution_rate", "declared_resolution_rate", "emotion_defused_rate")
+SATISFACTION_RATES = ("satisfaction_rate", "staff_recorded_satisfaction_rate", "response_rate")
 
 
 def html_page(figures: Figures, *, source: str) -> str:

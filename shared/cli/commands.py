@@ -9,6 +9,7 @@ from shared.cli import (  # noqa: F401
     rebuild,
     replay,
     report,
+    rules,
     sql,
     tail,
     token,

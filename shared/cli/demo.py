@@ -284,7 +284,8 @@ def demo(
         = True,
     stories: Annotated[bool, typer.Option(help=(
         "Then play the seed's stories: the resident with cancer (a linked plan across three "
-        "items, his wife applying for him)."))] = True,
+        "items, his wife applying for him); the 53-year-old's eligibility hints; the "
+        "resident living alone visited at home."))] = True,
 ) -> None:
     """Play a day at the counter: residents across service items, emotions and deadlines."""
     from shared.cli.servers import resolve
@@ -332,7 +333,16 @@ def demo(
         except StoryFailed as exc:
             console.print(f"[red]the cancer story failed[/red]: {exc}")
             raise typer.Exit(1) from exc
+    if stories and vault:
+        _play_stories(intake_url, token_of, center)
     if tally.errors:
         console.print(f"[red]{len(tally.errors)} requests failed[/red]; first: {tally.errors[0]}")
         raise typer.Exit(1)
     console.print("Watch the events with [bold]sixstep tail --from-start[/bold].")
+
+
+def _play_stories(intake_url: str, token_of: Callable[[str], str], center: str) -> None:
+    """The seed's hard cases (hints, a home visit): ``demo_stories.py``."""
+    from shared.cli.demo_stories import play_stories, print_stories
+
+    print_stories(asyncio.run(play_stories(intake_url, token_of, center)), console)

@@ -29,9 +29,9 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.contracts.fields import Code, Day, FreeText, Moment, OptionalCode
+from shared.contracts.fields import Code, CodeList, Day, FreeText, Moment, OptionalCode
 from shared.contracts.registry import REGISTRY, EventContract, Upcaster
-from shared.contracts.vocabulary import Basis, with_official_basis
+from shared.contracts.vocabulary import Basis, Verdict, with_official_basis
 
 SERVICE = "feedback"
 
@@ -83,6 +83,18 @@ class SurveyPurpose(StrEnum):
 class AnsweredVia(StrEnum):
     TOKEN = "token"  # the resident, with the single-use link
     CLERK = "clerk"  # a clerk recorded the resident's answer (phone callback, counter)
+
+
+DEFAULT_REASON_TAGS = ("态度不好", "等待太久", "多次跑腿", "材料要求不清", "没有解决")
+"""The reasons a survey offers on a bad review unless a center configures its own
+(``SURVEY_REASON_TAGS``): rude, waited too long, came many times, unclear documents, not solved."""
+
+
+class StaffChannel(StrEnum):
+    """How staff came by the answer they record for a resident (never the resident's own)."""
+
+    PHONE_CALLBACK = "phone_callback"  # a clerk called the resident back
+    PAPER_FORM = "paper_form"  # the resident filled in a paper form at the center
 
 
 class WithdrawalCause(StrEnum):
@@ -151,7 +163,10 @@ class SurveySent(_Payload):
 
 
 class RatingGiven(_Payload):
-    """The resident's verdict on the five-level scale, with optional comment and aspect marks."""
+    """The resident's verdict on the five-level scale, with optional comment and aspect marks;
+    since v2 also whether the matter was solved (``verdict``), the reasons picked for a bad
+    review (``reason_tags``) and, for an answer staff recorded, how they came by it
+    (``staff_channel``; the envelope's actor is who recorded it)."""
 
     survey_id: UUID
     purpose: SurveyPurpose
@@ -165,6 +180,19 @@ class RatingGiven(_Payload):
         "counter). The envelope's actor recorded it: the same clerk, or a supervisor on the "
         "clerk's behalf."))
     rectification_id: UUID | None = None
+    verdict: Verdict | None = Field(None, description=(
+        "Was the matter solved (solved, partly, not_solved)? None: not asked (v1) or not "
+        "answered. not_solved reopens the case (intake)."))
+    reason_tags: CodeList = Field(default_factory=list, description=(
+        "The reasons picked from the center's list (SURVEY_REASON_TAGS) for a bad review."))
+    staff_channel: StaffChannel | None = Field(None, description=(
+        "via = clerk: how staff came by the answer (phone_callback, paper_form); None for "
+        "the resident's own answer, and for staff answers recorded before v2."))
+
+
+def rating_given_v1_to_v2(payload: dict[str, Any]) -> dict[str, Any]:
+    """v1 asked no verdict and no reasons, and did not say how staff came by an answer."""
+    return {**payload, "verdict": None, "reason_tags": [], "staff_channel": None}
 
 
 class SurveyExpired(_Payload):
@@ -212,6 +240,13 @@ class RectificationOpened(_Payload):
     counted_from: Day | None = Field(None, description=(
         "The day the working days are counted from (the bad review's day, center's zone)."))
     working_days: int | None = Field(None, ge=0, description="The working days allowed.")
+    reason_tags: CodeList = Field(default_factory=list, description=(
+        "The reasons the resident picked for the bad review (v3)."))
+
+
+def rectification_opened_v2_to_v3(payload: dict[str, Any]) -> dict[str, Any]:
+    """Before v3 a bad review carried no reasons picked from a list."""
+    return {**payload, "reason_tags": []}
 
 
 class RectificationDeadlineRevised(_Payload):
@@ -306,10 +341,15 @@ def _add(model: type[_Payload], summary: str = "",
 CONTRACTS = [
     _add(SurveyRequested),
     _add(SurveySent),
-    _add(RatingGiven),
+    REGISTRY.add(EventContract("RatingGiven", SERVICE, RatingGiven, version=2,
+                               upcasters={1: rating_given_v1_to_v2},
+                               summary=RatingGiven.__doc__ or "")),
     _add(SurveyExpired),
     _add(SurveyWithdrawn, upcaster=survey_withdrawn_v1_to_v2),
-    _add(RectificationOpened, upcaster=with_official_basis),
+    REGISTRY.add(EventContract("RectificationOpened", SERVICE, RectificationOpened, version=3,
+                               upcasters={1: with_official_basis,
+                                          2: rectification_opened_v2_to_v3},
+                               summary=RectificationOpened.__doc__ or "")),
     _add(RectificationDeadlineRevised),
     _add(RectificationCompleted, upcaster=with_official_basis),
     _add(RevisitRequested, upcaster=revisit_requested_v1_to_v2),

@@ -32,7 +32,7 @@ from shared.contracts.fields import (
     OptionalCode,
 )
 from shared.contracts.registry import REGISTRY, EventContract, Upcaster
-from shared.contracts.vocabulary import Basis, Cadence, ReferralKind, with_official_basis
+from shared.contracts.vocabulary import Basis, Cadence, ReferralKind, Verdict, with_official_basis
 
 SERVICE = "followup"
 
@@ -49,6 +49,7 @@ class Reason(StrEnum):
     REFERRAL_OVERDUE = "referral_overdue"  # 督办: a referred unit did not reply in time
     VERIFICATION = "verification"  # 回访核实: call the resident about a bad review, first
     PLAN_STEP = "plan_step"  # a linked plan's step is about to take effect
+    RESIDENT_SAYS_UNSOLVED = "resident_says_unsolved"  # the case was reopened on their word
 
 
 class Priority(StrEnum):
@@ -170,9 +171,19 @@ class FollowUpEscalated(_Payload):
 
 
 class FollowUpCompleted(_Payload):
+    """Done: the outcome, the channel used, a note; since v2, at a post-resolution check,
+    the resident's own answer to "was your matter solved?" (``verdict``: not_solved reopens
+    the case)."""
+
     outcome: FollowUpOutcome
     channel: ContactChannel
     note: FreeText = ""
+    verdict: Verdict | None = None
+
+
+def follow_up_completed_v1_to_v2(payload: dict[str, Any]) -> dict[str, Any]:
+    """v1 checks did not ask the resident whether the matter was solved."""
+    return {**payload, "verdict": None}
 
 
 class FollowUpRescheduled(_Payload):
@@ -378,7 +389,7 @@ CONTRACTS = [
     _add(FollowUpDue, upcaster=with_official_basis),
     _add(FollowUpMissed, upcaster=with_official_basis),
     _add(FollowUpEscalated),
-    _add(FollowUpCompleted, "Done: outcome, channel used, note"),
+    _add(FollowUpCompleted, upcaster=follow_up_completed_v1_to_v2),
     _add(FollowUpRescheduled, upcaster=with_official_basis),
     _add(FollowUpCancelled),
     _add(FollowUpContactWithdrawn),

@@ -365,6 +365,37 @@ class ResidentErased(_Payload):
     resident_id: UUID
 
 
+class CareNeedChanged(_Payload):
+    """Whether the resident needs more care, as the vault now works it out: they live alone,
+    are 80 or over, have a disability or a chronic illness (declared with their consent).
+    One bit, never which: follow-up plans a home visit sooner for such a resident when an
+    obligation is missed. No personal data."""
+
+    resident_id: UUID
+    more_care: bool
+
+
+class HintShown(_Payload):
+    """An eligibility rule suggested an item for the resident and the counter showed it.
+    Opaque ids only: never the age or the facts that made the rule fire. A policy change on
+    the item reaches the residents it was shown to (follow-up's fan-out)."""
+
+    resident_id: UUID
+    rule_id: Code = Field(description="The eligibility rule's id (the rules file).")
+    rule_version: int = Field(ge=1)
+    service_item: Code = Field(description="Catalogue code suggested.")
+
+
+class HintTaken(HintShown):
+    """The resident took up a suggested item (``case_id``: the case opened for it, if any)."""
+
+    case_id: UUID | None = None
+
+
+class HintDismissed(HintShown):
+    """The resident or clerk dismissed a suggested item."""
+
+
 CONTRACTS = [
     REGISTRY.add(EventContract("CaseOpened", SERVICE, CaseOpened, version=3,
                                upcasters={1: case_opened_v1_to_v2, 2: case_opened_v2_to_v3},
@@ -401,4 +432,12 @@ CONTRACTS = [
                                summary=ConsentChanged.__doc__ or "")),
     REGISTRY.add(EventContract("ResidentErased", SERVICE, ResidentErased,
                                summary=ResidentErased.__doc__ or "")),
+    REGISTRY.add(EventContract("CareNeedChanged", SERVICE, CareNeedChanged,
+                               summary="Whether a resident needs more care (one bit)")),
+    REGISTRY.add(EventContract("HintShown", SERVICE, HintShown,
+                               summary="An eligibility hint shown at the counter")),
+    REGISTRY.add(EventContract("HintTaken", SERVICE, HintTaken,
+                               summary="An eligibility hint taken up")),
+    REGISTRY.add(EventContract("HintDismissed", SERVICE, HintDismissed,
+                               summary="An eligibility hint dismissed")),
 ]

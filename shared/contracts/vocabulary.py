@@ -62,6 +62,19 @@ class Outcome(StrEnum):
     CANNOT_BE_RESOLVED = "cannot_be_resolved"
 
 
+class Verdict(StrEnum):
+    """The resident's own answer to "was your matter solved?" (问题是否解决), asked with the
+    rating and at the post-resolution check. ``not_solved`` reopens the case."""
+
+    SOLVED = "solved"  # 已解决
+    PARTLY = "partly"  # 部分解决
+    NOT_SOLVED = "not_solved"  # 未解决
+
+
+#: The reason intake records on a case reopened because its resident said it was not solved.
+RESIDENT_SAYS_UNSOLVED = "resident_says_unsolved"
+
+
 class Cadence(StrEnum):
     MONTHLY = "monthly"
     QUARTERLY = "quarterly"

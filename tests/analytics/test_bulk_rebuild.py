@@ -18,7 +18,7 @@ import pytest
 from shared.analytics import rebuild
 from shared.analytics.rebuild import Rebuild, q
 from shared.bus.jetstream import connect, ensure_streams, event_subject
-from shared.contracts import event_id_for
+from shared.contracts import REGISTRY, event_id_for
 from shared.readmodels.readmodel import BulkHandler, load_read_model
 from shared.settings import Settings
 from tests.analytics.support import (
@@ -142,7 +142,8 @@ def untidy_log() -> list[dict[str, Any] | bytes]:
     broken.add("RectificationOpened", at("2026-03-05", 9), rectification_id=str(broken.id),
                resident_id=None, rating="dissatisfied", deadline_on="2026-03-25")
     broken.events[0]["payload"]["deadline_on"] = "2026-13-45"
-    broken.events[0].update(version=2)  # current: refused by the handlers, not on the way in
+    # current: refused by the handlers, not on the way in
+    broken.events[0].update(version=REGISTRY.get("RectificationOpened").version)
     broken.events[0]["payload"]["basis"] = "official"
     out += broken.events
     out += rated(survey(ghost, at("2026-03-03", 10)), at("2026-03-03", 11),
@@ -245,6 +246,17 @@ def untidy_log() -> list[dict[str, Any] | bytes]:
                   missed_at=at("2026-05-08", 17).isoformat())
         watch.add("ObligationEnded", at("2026-04-20", 9), reason="不再需要")
         out += [*watch.events, watch.events[1], watch.events[0]]
+
+    # Intake's eligibility hints: one shown, taken, its showing published again; one whose
+    # dismissal arrives before its showing.
+    who = str(uuid.uuid4())
+    for decided in ("HintTaken", "HintDismissed"):
+        hint = uuid.uuid4()
+        ident = {"resident_id": who, "rule_id": "senior-allowance-65", "rule_version": 1,
+                 "service_item": HARDSHIP}
+        shown = step("intake", "HintShown", None, hint, 1, at("2026-03-04", 9), ident)
+        later = step("intake", decided, None, hint, 2, at("2026-03-04", 10), ident)
+        out += [shown, later, shown] if decided == "HintTaken" else [later, shown]
 
     # 转办, 帮办, 派单: a case handed over twice (the second published twice); a follow-up
     # reassigned with it; a help task accepted, escalated and done, one handed back before

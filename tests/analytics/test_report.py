@@ -74,7 +74,8 @@ async def test_figures_for_a_period_from_the_export(settings: Settings, tmp_path
     assert of_cases(figures.total.counts) == {"cases": 9, "resolved": 8,
                                               "resolved_as_resolved": 7, "upset_resolved": 4,
                                               "defused": 3}
-    assert figures.total.rates["resolution_rate"] == 7 / 8
+    assert figures.total.rates["declared_resolution_rate"] == 7 / 8
+    assert figures.total.rates["resolution_rate"] is None  # no resident was asked here
     assert figures.total.rates["emotion_defused_rate"] == 3 / 4
     assert figures.total.rates["satisfaction_rate"] is None  # no surveys in this history
     assert of_cases(figures.total.counts) == await folded_figures(settings, MARCH_2, MARCH_3)
@@ -84,10 +85,11 @@ async def test_figures_for_a_period_from_the_export(settings: Settings, tmp_path
     assert by_day[MARCH_3]["resolved"] == 1
     by_item = {r.key: r for r in figures.by_item}
     assert by_item[HARDSHIP].counts["cases"] == 5
-    assert by_item[UNEMPLOYMENT].rates["resolution_rate"] == 2 / 3
+    assert by_item[UNEMPLOYMENT].rates["declared_resolution_rate"] == 2 / 3
 
     huamu = compute(root, MARCH_2, MARCH_3, tz="Asia/Shanghai", center=HUAMU)
-    assert (huamu.total.counts["cases"], huamu.total.rates["resolution_rate"]) == (6, 4 / 5)
+    assert (huamu.total.counts["cases"],
+            huamu.total.rates["declared_resolution_rate"]) == (6, 4 / 5)
 
     # As they stood at 10:15 on 2 March: later events (recorded after it) do not count yet.
     then = compute(root, MARCH_2, MARCH_3, tz="Asia/Shanghai", as_of=at("2026-03-02", 10, 15))
@@ -102,7 +104,7 @@ async def test_figures_for_a_period_from_the_export(settings: Settings, tmp_path
         again = compute(other, MARCH_2, MARCH_3, tz="Asia/Shanghai")
         assert again.total == figures.total and again.by_item == figures.by_item
 
-    console = Console(record=True, width=320)  # a wide terminal: every figure is a column
+    console = Console(record=True, width=320)  # every rate: the residents' and the clerks'
     console.print(terminal_table(figures))
     text = console.export_text()
     assert "87.5%" in text and "75.0%" in text and HARDSHIP in text
@@ -151,7 +153,7 @@ async def test_the_report_page_renders_its_charts_in_a_real_browser(
             assert by_name["rates-over-time"]["marks"] == 1 + 2 + 1
             # Satisfaction 2/3 on 2 March, 0/1 on 3 March; response 3/3 and 1/1: two lines.
             assert by_name["satisfaction-over-time"]["marks"] == (1 + 2) * 2
-            tile = await page.text_content("[data-figure=resolution_rate] b")
+            tile = await page.text_content("[data-figure=declared_resolution_rate] b")
             assert tile == "87.5%"
             assert await page.text_content("[data-figure=satisfaction_rate] b") == "50.0%"
             assert await page.text_content("[data-figure=bad_reviews] b") == "2"
@@ -196,7 +198,8 @@ async def test_export_figures_agree_with_the_feedback_services_figures(
                        center=center, as_of=end_of_6_march)
 
     total = ours().total
-    assert (total.counts["survey_answers"], total.counts["satisfied_answers"]) == (4, 2)
+    assert (total.counts["survey_answers"], total.counts["own_answers"],
+            total.counts["satisfied_own_answers"]) == (4, 4, 2)
     assert total.rates["response_rate"] == 4 / 5 and total.counts["bad_reviews"] == 2
     assert total.counts["no_consent"] == 1  # not asked: neither an answer nor a no answer
     assert total.rates["revisit_satisfaction_rate"] == 1.0

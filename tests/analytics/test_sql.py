@@ -87,8 +87,8 @@ async def test_the_readmes_sql_example_runs_as_written(history: Path) -> None:
     assert ran.code == 0, ran
     numerator, denominator = (history.parent / "example.csv").read_text().splitlines()[1]\
         .split(",")
-    assert (int(numerator), int(denominator)) == (report.total.counts["satisfied_answers"],
-                                                  report.total.counts["survey_answers"])
+    assert (int(numerator), int(denominator)) == (report.total.counts["satisfied_own_answers"],
+                                                  report.total.counts["own_answers"])
 
 
 async def test_sql_prints_a_table_writes_csv_and_parquet_and_says_what_is_wrong(

@@ -203,7 +203,10 @@ MARCH = {  # one center, March 2026, deadlines judged on 1 April
     "cases": 6,  # cases 1, 2, 3, 4, 6, 7 (case 5 opened on 1 April, Shanghai time)
     "trips_per_resolved_case": rate(6, 6),  # one trip each: none names a case later
     "first_trip_rate": rate(6, 6),
-    "resolution_rate": rate(4, 6),  # resolved: 1, 3, 6, 7; partly: 2; cannot: 4 (last word)
+    "resolution_rate": rate(0, 0),  # no resident was asked "was it solved?" in this March
+    "declared_resolution_rate": rate(4, 6),  # resolved: 1, 3, 6, 7; partly: 2; cannot: 4
+    "staff_recorded_satisfaction_rate": rate(0, 0),  # every answer is the resident's own
+    "staff_recorded_answers": 0,
     "emotion_defused_rate": rate(2, 3),  # upset/angry/distressed: 1 yes, 3 no, 4 yes
     "satisfaction_rate": rate(2, 5),  # s1 very satisfied, s2 basically; s3, s6, s7 bad
     "response_rate": rate(5, 6),  # 5 answers + s4b no answer; s4a withdrawn: not asked
@@ -226,7 +229,8 @@ APRIL = {"cases": 1, "followups_on_time_rate": rate(1, 1),  # case 5; f6 done on
 def expect(**given: Any) -> dict[str, Any]:
     """A row: every figure zero (or no rate) unless given."""
     zero = {"visits": 0, "cases": 0, "bad_reviews": 0, "rectifications_opened": 0,
-            "no_consent": 0, "appeals_upheld": 0, "overdue_open_cases": 0}
+            "no_consent": 0, "staff_recorded_answers": 0, "appeals_upheld": 0,
+            "overdue_open_cases": 0}
     out = {name: zero.get(name, rate(0, 0)) for name in MARCH}
     out.update(given)
     return out
@@ -269,13 +273,13 @@ async def test_the_figures_of_a_hand_built_march(settings: Settings) -> None:
         assert [without_keys(r, "period_start") for r in by_counter] == [
             {"counter_id": W1, **expect(
                 cases=3, trips_per_resolved_case=rate(3, 3), first_trip_rate=rate(3, 3),
-                resolution_rate=rate(2, 3), emotion_defused_rate=rate(1, 1),
+                declared_resolution_rate=rate(2, 3), emotion_defused_rate=rate(1, 1),
                 satisfaction_rate=rate(2, 3), response_rate=rate(3, 3), bad_reviews=1,
                 rectifications_opened=1, rectification_on_time_rate=rate(0, 1),
                 followups_on_time_rate=rate(1, 2), on_the_spot_rate=rate(2, 3))},
             {"counter_id": W2, **expect(
                 cases=3, trips_per_resolved_case=rate(3, 3), first_trip_rate=rate(3, 3),
-                resolution_rate=rate(2, 3), emotion_defused_rate=rate(1, 2),
+                declared_resolution_rate=rate(2, 3), emotion_defused_rate=rate(1, 2),
                 satisfaction_rate=rate(0, 2), response_rate=rate(2, 3), bad_reviews=2,
                 revisit_satisfaction_rate=rate(1, 1), rectifications_opened=2,
                 rectification_on_time_rate=rate(1, 2), followups_on_time_rate=rate(1, 1),
@@ -287,7 +291,7 @@ async def test_the_figures_of_a_hand_built_march(settings: Settings) -> None:
 
         # Item A is the case's item after guidance: cases 1, 2 and 6 (5 is April's).
         (item_a, _) = await figures(client, period="month", service_item=A)
-        assert item_a["cases"] == 3 and item_a["resolution_rate"] == rate(2, 3)
+        assert item_a["cases"] == 3 and item_a["declared_resolution_rate"] == rate(2, 3)
         (clerk_2, _) = await figures(client, period="month", clerk_id=C2,
                                      group_by="center_id,clerk_id")
         assert clerk_2["clerk_id"] == C2 and clerk_2["cases"] == 2  # cases 3, 4
@@ -298,7 +302,7 @@ async def test_the_figures_of_a_hand_built_march(settings: Settings) -> None:
         owners = {r["owner_clerk"]: r for r in await figures(
             client, period="month", to="2026-03-31", group_by="owner_clerk")}
         assert (owners[C1]["cases"], owners[C2]["cases"]) == (5, 1)
-        assert owners[C1]["resolution_rate"] == rate(3, 5)  # 1, 6, 7 of 1, 2, 4, 6, 7
+        assert owners[C1]["declared_resolution_rate"] == rate(3, 5)  # 1, 6, 7 of 1, 2, 4, 6, 7
         (owned_by_2,) = await figures(client, period="month", to="2026-03-31",
                                       owner_clerk=C2)
         assert owned_by_2["response_rate"] == rate(1, 1)  # s3

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from shared.security.principals import Role
 from shared.settings import Settings
 from tests.feedback.helpers import Clock, KeptSender, key
 from tests.feedback.test_feedback_loop import CENTER, START, center, fast, resolved_case
-from tests.support import headers, stream_envelopes, wait_until
+from tests.support import bearer, headers, stream_envelopes, wait_until
 
 
 async def test_a_link_answers_its_own_survey_once_before_its_deadline(settings: Settings) -> None:
@@ -38,8 +39,14 @@ async def test_a_link_answers_its_own_survey_once_before_its_deadline(settings: 
         a, b, c = by_case[at_counter], by_case[by_phone], by_case[left]
         assert (a.channel, b.channel, c.channel) == ("tablet", "phone_callback", "tablet")
 
+        # The phone desk's supervisor records answers for its clerks: never one of the staff
+        # who served the resident (the test's own supervisor did: 代评).
+        desk = bearer(settings, role=Role.SUPERVISOR, sub="director-09")
+
         async def rate(survey_id: str, k: str | None = None, **body: object) -> dict:
-            r = await feedback.post(f"/surveys/{survey_id}/rating", headers=headers(k or key()),
+            who = desk if "clerk_id" in body else {}
+            r = await feedback.post(f"/surveys/{survey_id}/rating",
+                                    headers={**headers(k or key()), **who},
                                     json={"level": "very_satisfied", **body})
             return {"status": r.status_code, **r.json()}
 
@@ -83,11 +90,15 @@ async def test_a_link_answers_its_own_survey_once_before_its_deadline(settings: 
         late = await rate(str(c.survey_id), clerk_id="clerk-021")
         assert late["status"] == 410 and late["error"]["code"] == "survey_expired"
 
-        # No answer is never a satisfied answer: 2 of 3 answered, 2 of 2 answers satisfied.
+        # No answer is never a satisfied answer: 2 of 3 answered, both satisfied: the
+        # resident's own (the headline) and the one the phone desk recorded (apart).
         (row,) = (await feedback.get("/figures", params={
             "period": "all", "after": called["position"], "center_id": CENTER})).json()["rows"]
         assert row["response_rate"] == {"numerator": 2, "denominator": 3, "rate": 0.666667}
-        assert row["satisfaction_rate"] == {"numerator": 2, "denominator": 2, "rate": 1.0}
+        assert row["satisfaction_rate"] == {"numerator": 1, "denominator": 1, "rate": 1.0}
+        assert row["staff_recorded_satisfaction_rate"] == {"numerator": 1, "denominator": 1,
+                                                            "rate": 1.0}
+        assert row["staff_recorded_answers"] == 1
 
     expired_event = next(e for e in await stream_envelopes(settings)
                          if e.type == "SurveyExpired")

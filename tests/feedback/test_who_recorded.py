@@ -1,5 +1,6 @@
 """An answer recorded by staff names who recorded it: the token's subject, never a name from
-the body. A supervisor may record for a clerk; then both are kept."""
+the body. A supervisor may record for a clerk; then both are kept. Neither may be someone who
+opened or served the case (代评: 403 ``self_rating``)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ async def test_a_clerk_records_answers_in_their_own_name_and_a_supervisor_for_a_
         async def phone_survey() -> uuid.UUID:
             resolved = ResolvedCase(
                 case_id=uuid.uuid4(), center_id=TEST_CENTER, counter_id="phone-desk",
-                clerk_id="clerk-017", service_item="SA-HARDSHIP-SUBSIDY",
+                clerk_id="clerk-005", service_item="SA-HARDSHIP-SUBSIDY",
                 intake_channel="phone", resident_id=uuid.uuid4(),
                 resolved_event_id=uuid.uuid4(), resolved_at=feedback.clock.now())
             return (await feedback.request_survey(resolved)).aggregate_id

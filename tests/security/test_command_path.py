@@ -68,7 +68,7 @@ async def three_services(settings: Settings) -> AsyncIterator[list[Target]]:
 
         written = await feedback.state.feedback.request_survey(ResolvedCase(
             case_id=uuid.uuid4(), center_id=TEST_CENTER, counter_id="phone-desk",
-            clerk_id="clerk-017", service_item="SA-HARDSHIP-SUBSIDY", intake_channel="phone",
+            clerk_id="clerk-005", service_item="SA-HARDSHIP-SUBSIDY", intake_channel="phone",
             resident_id=uuid.uuid4(), resolved_event_id=uuid.uuid4(),
             resolved_at=datetime.now(UTC)))
         survey = Target("feedback", "survey", feedback_client, "/surveys/{id}/rating",

@@ -8,6 +8,7 @@ import io
 import os
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
 import httpx
@@ -17,6 +18,7 @@ from rich.console import Console
 from shared.analytics.export import export
 from shared.cli.cancer_story import play_and_show
 from shared.cli.demo import demo_residents, play_day
+from shared.cli.demo_stories import play_stories, print_stories, story_residents
 from shared.security.principals import Role
 from shared.settings import Settings
 from tests.support import TEST_CENTER, auth_env, bearer, stream_messages, token_for, wait_until
@@ -75,6 +77,24 @@ async def test_no_log_line_export_or_event_names_a_demo_resident(settings: Setti
                 token_for(settings, Role.CLERK, TEST_CENTER, sub="clerk-001"), TEST_CENTER,
                 Console(file=io.StringIO()))
             assert story.subsidy_case is not None
+            # The seed's hard cases: declared facts, eligibility hints, a care flag.
+            stories = await play_stories(
+                f"http://127.0.0.1:{ports['intake']}",
+                lambda clerk: token_for(settings, Role.CLERK, TEST_CENTER, sub=clerk),
+                center=TEST_CENTER)
+            assert stories.errors == [] and len(stories.hints_taken) == 2
+            assert stories.care_declared and stories.obligation_declared
+            shown = Console(record=True, width=200)
+            print_stories(stories, shown)  # what `sixstep demo` prints after the day
+            assert "age 53, special work type declared" in shown.export_text()
+
+            async def visit_planned() -> bool:  # follow-up's scheduler, on its own clock
+                r = await client.get(f"http://127.0.0.1:{ports['followup']}/followups",
+                                     params={"resident_id": stories.living_alone},
+                                     headers=bearer(settings))
+                return any(f["reason"] == "home_visit" for f in r.json().get("items", []))
+
+            await wait_until(visit_planned, timeout=60, what="the home visit planned")
 
             async def figures_counted() -> bool:
                 r = await client.get(f"http://127.0.0.1:{ports['feedback']}/figures",
@@ -116,7 +136,12 @@ async def test_no_log_line_export_or_event_names_a_demo_resident(settings: Setti
     assert any(p.endswith(".csv") for p in texts) and any(p.endswith(".parquet") for p in texts)
     texts["stream"] = "\n".join(m.data.decode() for m in await stream_messages(settings))
 
-    people = [*demo_residents(SEED, RESIDENTS), *demo_residents(9020, 2)]  # 9020: the story's
+    story = story_residents(date.today())
+    # 9020: the cancer story's residents
+    people = [*demo_residents(SEED, RESIDENTS), *demo_residents(9020, 2), *story]
     secrets = [v for p in people for v in (p.name, p.id_number, p.phone)]
+    # The hint and care stories' birth dates (what ages are worked out from) and declared
+    # facts stay in the vault.
+    secrets += [p.id_number[6:14] for p in story] + ["special_work_type", "lives_alone"]
     found = {(where, s) for where, text in texts.items() for s in secrets if s in text}
     assert found == set()

@@ -18,6 +18,7 @@ import pytest
 
 from services.feedback.application import SurveyPolicy
 from services.feedback.domain import (
+    Answer,
     AppealExists,
     NoAppealPending,
     NotYourReview,
@@ -61,7 +62,7 @@ def bad_review(when: datetime, resident: bool = True) -> Rectification:
                resident_id=uuid.uuid4() if resident else None, counter_id="window-3",
                clerk_id="clerk-017", service_item="SA-HARDSHIP-SUBSIDY", send_at=when,
                expires_at=when + timedelta(days=7), rectification_id=None, meta=meta(when))
-    s.rate(RatingLevel.DISSATISFIED, "等了两个小时", {}, AnsweredVia.TOKEN, None, when,
+    s.rate(Answer(RatingLevel.DISSATISFIED, "等了两个小时"), AnsweredVia.TOKEN, None, when,
            meta(when))
     return Rectification.open_for(s, CALENDAR, POLICY.working_days(POLICY.default_track),
                                   meta(when))

@@ -96,3 +96,27 @@ def test_an_obligation_needs_a_resident_to_contact() -> None:
     with pytest.raises(RuleViolated):
         case.declare_obligation(uuid.uuid4(), "每月报销", "monthly", date(2026, 12, 10),
                                 meta("o1"))
+
+
+def test_a_residents_not_solved_reopens_a_resolved_case_once_and_only_about_its_last_resolution(
+        ) -> None:
+    from datetime import datetime, timedelta
+
+    from shared.contracts.vocabulary import RESIDENT_SAYS_UNSOLVED
+
+    resolved_at = datetime.fromisoformat("2026-11-25T10:00:00+08:00")
+    case = new_case()
+    case.hear_request("临时救助还没到账", meta("h1"))
+    assert case.hear_unsolved(resolved_at, meta("early")) is False  # still open: nothing
+    case.resolve("resolved", "", True, {"causation_id": "r1", "occurred_at": resolved_at})
+    # Said before this resolution: about an earlier one, nothing.
+    assert case.hear_unsolved(resolved_at - timedelta(minutes=1), meta("old")) is False
+    assert case.hear_unsolved(resolved_at + timedelta(hours=1), meta("verdict:1")) is True
+    assert case.status == "open"
+    reopened = case.collect_events()[-1]
+    assert type(reopened).__name__ == "CaseReopened"
+    assert reopened.reason == RESIDENT_SAYS_UNSOLVED
+    # The same verdict again (a redelivery) is answered as the first time, through its key.
+    case.resolve("resolved", "", True, {"causation_id": "r2", "occurred_at": resolved_at})
+    with pytest.raises(AlreadyDoneError):
+        case.check_new_command("verdict:1", "CaseReopened")

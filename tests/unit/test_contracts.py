@@ -118,9 +118,31 @@ def test_dates_recorded_before_they_said_their_basis_read_as_official(type_name:
     """v1 of every dated event was recorded when a year without a schedule was refused, never
     guessed: its dates were all official."""
     contract = REGISTRY.get(type_name)
-    assert contract.version == 2
+    assert contract.version >= 2  # RectificationOpened v3 also says the reasons picked
     assert contract.upcast({"due_at": "2026-03-02T09:00:00+08:00"}, 1)["basis"] == "official"
     assert contract.payload.model_fields["basis"].default == "official"
+
+
+def test_answers_from_before_the_verdict_read_as_saying_nothing_about_it() -> None:
+    """RatingGiven v1 and FollowUpCompleted v1 asked no "was it solved?"; a v1 staff answer
+    does not say how it came; a v2 RectificationOpened had no reason tags."""
+    def read(type_name: str, version: int, payload: dict[str, object]) -> dict[str, object]:
+        return REGISTRY.current(Envelope(
+            event_id=uuid4(), type=type_name, version=version, service="feedback",
+            position=1, aggregate_id=uuid4(), aggregate_version=2, case_id=uuid4(),
+            center_id="c", occurred_at=datetime.now(UTC), recorded_at=datetime.now(UTC),
+            actor="clerk-017", payload=payload)).payload
+
+    rated = read("RatingGiven", 1, {
+        "survey_id": str(uuid4()), "purpose": "resolution", "level": "satisfied",
+        "via": "clerk", "clerk_id": "clerk-017"})
+    assert (rated["verdict"], rated["reason_tags"], rated["staff_channel"]) == (None, [], None)
+    done = read("FollowUpCompleted", 1, {"outcome": "done", "channel": "phone"})
+    assert done["verdict"] is None
+    opened = read("RectificationOpened", 2, {
+        "rectification_id": str(uuid4()), "resident_id": None, "rating": "dissatisfied",
+        "deadline_on": "2026-03-20", "basis": "provisional"})
+    assert (opened["reason_tags"], opened["basis"]) == ([], "provisional")
 
 
 def test_a_rescheduled_v1_reads_as_moved_by_staff() -> None:

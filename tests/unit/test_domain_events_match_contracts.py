@@ -37,6 +37,8 @@ STORE_ONLY = {
     # about its service item: the rectification keeps them, the contract does not carry them.
     ("RectificationOpened", "channel"), ("RectificationOpened", "counter_id"),
     ("RectificationOpened", "clerk_id"), ("RectificationOpened", "service_item"),
+    # Who opened or served the case: no 代评 (checked when staff record the answer).
+    ("SurveyRequested", "served_by"), ("RectificationOpened", "served_by"),
 }
 
 #: Payload fields the contract works out from the event's other fields.

@@ -14,16 +14,26 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from services.feedback.domain import (
+    Answer,
+    Recorder,
     Rectification,
+    SelfRating,
     Survey,
     SurveyAlreadyAnswered,
     SurveyClosed,
     SurveyWithdrawnError,
     revisit_survey_id_for,
 )
-from shared.contracts.feedback import AnsweredVia, RatingLevel, SurveyChannel, WithdrawalCause
+from shared.contracts.feedback import (
+    AnsweredVia,
+    RatingLevel,
+    StaffChannel,
+    SurveyChannel,
+    WithdrawalCause,
+)
+from shared.contracts.vocabulary import Verdict
 from shared.kernel.calendar import Basis, WorkingCalendar
-from shared.kernel.errors import RuleViolated
+from shared.kernel.errors import InvalidCommand, RuleViolated
 from shared.kernel.holidays import parse_holidays
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -50,7 +60,7 @@ def survey(channel: SurveyChannel = SurveyChannel.SMS, resident: bool = True,
 
 def rate(s: Survey, level: RatingLevel, now: datetime = SENT, comment: str = "",
          aspects: dict[str, int] | None = None) -> None:
-    s.rate(level, comment, aspects or {}, AnsweredVia.TOKEN, None, now, meta(now))
+    s.rate(Answer(level, comment, aspects or {}), AnsweredVia.TOKEN, None, now, meta(now))
 
 
 # -- the survey -----------------------------------------------------------------------------
@@ -178,3 +188,65 @@ def test_a_late_outcome_is_not_on_time_and_a_revisit_without_a_resident_is_a_cal
     channel = r.revisit_channel_for("sms")
     assert r.request_revisit(SENT, EXPIRES, meta(), channel).channel == \
         SurveyChannel.PHONE_CALLBACK
+
+
+# -- the resident's verdict, reasons, and no 代评 -------------------------------------------
+
+
+def test_staff_who_opened_or_served_the_case_cannot_record_its_answer() -> None:
+    """代评: the case's clerk, anyone who acted on the case, and an answer attributed to one
+    of them are refused; a colleague records it, with how it came."""
+    s = survey(SurveyChannel.PHONE_CALLBACK)
+    s.served_by = ("clerk-017", "director-01")
+    answer = Answer(RatingLevel.SATISFIED, verdict=Verdict.SOLVED)
+    for recorder in (Recorder("clerk-017", "clerk-017"), Recorder("director-01", "clerk-021"),
+                     Recorder("director-02", "clerk-017")):
+        with pytest.raises(SelfRating):
+            s.rate(answer, AnsweredVia.CLERK, recorder, SENT, meta())
+    s.rate(answer, AnsweredVia.CLERK, Recorder("clerk-021", "clerk-021", StaffChannel.PAPER_FORM),
+           SENT, meta())
+    event = s.collect_events()[-1]
+    assert (event.via, event.clerk_id, event.staff_channel, event.verdict) == (
+        "clerk", "clerk-021", "paper_form", "solved")
+
+
+def test_reasons_are_picked_from_the_centers_list_for_a_bad_review_only() -> None:
+    tags = ("态度不好", "等待太久")
+    Answer(RatingLevel.DISSATISFIED, reason_tags=("等待太久",)).check(tags)
+    for wrong in (Answer(RatingLevel.DISSATISFIED, reason_tags=("太慢了",)),
+                  Answer(RatingLevel.SATISFIED, reason_tags=("等待太久",)),
+                  Answer(RatingLevel.VERY_DISSATISFIED, reason_tags=("等待太久", "等待太久"))):
+        with pytest.raises(InvalidCommand):
+            wrong.check(tags)
+
+
+def test_a_bad_reviews_reasons_go_with_its_rectification() -> None:
+    s = survey()
+    s.rate(Answer(RatingLevel.VERY_DISSATISFIED, "跑了三趟", verdict=Verdict.NOT_SOLVED,
+                  reason_tags=("多次跑腿", "没有解决")), AnsweredVia.TOKEN, None, SENT, meta())
+    s.served_by = ("clerk-017", "clerk-021")
+    rectification = Rectification.open_for(s, CALENDAR, 15, meta())
+    assert rectification.reason_tags == ("多次跑腿", "没有解决")
+    # Its revisit cannot be recorded by those who served the case either.
+    rectification.complete("rectified", "补齐材料清单", date(2026, 3, 5), meta())
+    revisit = rectification.request_revisit(SENT, EXPIRES, meta(),
+                                            rectification.revisit_channel_for("sms"))
+    with pytest.raises(SelfRating):
+        revisit.rate(Answer(RatingLevel.SATISFIED), AnsweredVia.CLERK,
+                     Recorder("clerk-021", "clerk-021"), SENT, meta())
+    opened = rectification.collect_events()[0]
+    assert list(opened.reason_tags) == ["多次跑腿", "没有解决"]
+
+
+def test_a_center_sets_its_own_reasons_and_a_blank_or_repeated_one_is_refused() -> None:
+    from pydantic import ValidationError
+
+    from shared.settings import Settings
+
+    assert Settings().survey_reason_tags == ["态度不好", "等待太久", "多次跑腿", "材料要求不清",
+                                             "没有解决"]
+    assert Settings(survey_reason_tags=["排队太久", "态度差"]).survey_reason_tags == [
+        "排队太久", "态度差"]
+    for wrong in ([], ["  "], ["排队太久", "排队太久"], ["x" * 33]):
+        with pytest.raises(ValidationError):
+            Settings(survey_reason_tags=wrong)

@@ -217,3 +217,14 @@ def test_a_policy_changes_fan_out_is_recorded_once() -> None:
     recorded = [type(e).__name__ for e in policy.collect_events()]
     assert recorded == ["PolicyChangePublished", "PolicyChangeFannedOut"]
     assert policy.outreach_due_at - at(3, 4) == timedelta(0)
+
+
+def test_only_a_post_resolution_check_records_the_residents_verdict() -> None:
+    check = follow_up(at(3, 5), Reason.POST_RESOLUTION_CHECK)
+    with pytest.raises(InvalidCommand):
+        check.complete("unreachable", "phone", "", meta("c0"), verdict="not_solved")
+    check.complete("needs_action", "phone", "还没到账", meta("c1"), verdict="not_solved")
+    assert check.collect_events()[-1].verdict == "not_solved"
+    reminder = follow_up(at(3, 5))
+    with pytest.raises(InvalidCommand):
+        reminder.complete("done", "phone", "", meta("c2"), verdict="solved")

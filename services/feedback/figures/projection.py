@@ -4,7 +4,9 @@ The projection keeps one *fact row* per thing an analyst counts, each built only
 
     fig_cases          one row per case            (intake: CaseOpened, ConcernsNoted,
                                                      GuidanceGiven, CaseDueDateSet,
-                                                     CaseResolved, CaseReopened, CaseHandedOver)
+                                                     CaseResolved, CaseReopened, CaseHandedOver;
+                                                     the resident's latest verdict: RatingGiven,
+                                                     FollowUpCompleted with a verdict)
     fig_surveys        one row per survey          (feedback: SurveyRequested, SurveySent,
                                                      RatingGiven, SurveyExpired, SurveyWithdrawn)
     fig_rectifications one row per rectification  (feedback: RectificationOpened,
@@ -57,6 +59,10 @@ PERIOD_TYPES = ("PeriodClosed", "PeriodRevised")
 FOLLOWUP_TYPES = ("FollowUpScheduled", "FollowUpRescheduled", "FollowUpCompleted",
                   "FollowUpMissed", "FollowUpCancelled")
 
+#: The answers that may carry the resident's verdict (was it solved?).
+VERDICT_TYPES = ("RatingGiven", "FollowUpCompleted")
+
+
 def subjects(prefix: str) -> list[str]:
     """What the figures consumer reads: only the event types it counts."""
     return [f"{prefix}.{service}.{t}.*"
@@ -94,6 +100,8 @@ CASES = Table("fig_cases", "case_id", (
     ("service_item", "text"), ("opened_on", "date"), ("emotion", "text"),
     ("resolved", "boolean"), ("resolved_on", "date"), ("outcome", "text"),
     ("defused", "boolean"), ("due_on", "date"), ("owner_clerk", "text"),
+    # The resident's own verdict (was it solved?): the latest said, from a survey or a check.
+    ("verdict", "text"), ("verdict_on", "date"), ("verdict_at", "timestamptz"),
     # issue 18 (visits as 人次, the emotion on leaving): trips after the opening day, and
     # the emotion the resident left with (None before CaseResolved v2)
     ("return_trips", "integer"), ("leaving", "text")))
@@ -102,7 +110,10 @@ SURVEYS = Table("fig_surveys", "survey_id", (
     ("requested_on", "date"), ("was_sent", "boolean"), ("result", "text"),
     ("closed_on", "date"), ("level", "text"),
     # 好差评 (issue 18): the rectification a revisit survey follows.
-    ("rectification_id", "uuid")))
+    ("rectification_id", "uuid"),
+    # Who answered: 'token' (the resident's own link or pad) or 'clerk' (recorded by staff,
+    # with staff_channel: phone_callback, paper_form; null before RatingGiven v2).
+    ("via", "text"), ("staff_channel", "text")))
 RECTIFICATIONS = Table("fig_rectifications", "rectification_id", (
     ("rectification_id", "uuid"), ("case_id", "uuid"), ("center_id", "text"),
     ("opened_on", "date"), ("deadline_on", "date"), ("completed_on", "date"),
@@ -142,6 +153,7 @@ DDL = [
     "CREATE INDEX IF NOT EXISTS fig_surveys_closed ON fig_surveys (center_id, closed_on)",
     "CREATE INDEX IF NOT EXISTS fig_rect_opened ON fig_rectifications (center_id, opened_on)",
     "CREATE INDEX IF NOT EXISTS fig_followups_due ON fig_followups (center_id, due_on)",
+    "CREATE INDEX IF NOT EXISTS fig_cases_verdict ON fig_cases (center_id, verdict_on)",
     "ALTER TABLE fig_cases ADD COLUMN IF NOT EXISTS return_trips integer",
     "ALTER TABLE fig_cases ADD COLUMN IF NOT EXISTS leaving text",
     "CREATE INDEX IF NOT EXISTS fig_visits_day ON fig_visits (center_id, day)",
@@ -152,6 +164,7 @@ DDL = [
 ]
 
 Row = dict[str, Any]
+Apply = Callable[["FiguresProjection", Row, Envelope], None]
 
 
 def _empty(table: Table, key: UUID, e: Envelope) -> Row:
@@ -181,31 +194,33 @@ class FiguresProjection:
         return at.astimezone(self.tz).date()
 
     @staticmethod
-    def _routes(e: Envelope) -> list[tuple[Table, UUID, Apply]]:
-        """Where ``e`` is counted: its own row, and for a visit naming a case, the case's."""
+    def _route(e: Envelope) -> list[tuple[Table, UUID, Apply]]:
+        """The rows an event changes, and how: its own row; for an answer with a verdict (a
+        survey's, a post-resolution check's) also its case's row; for a trip naming a case,
+        also the case's row (a return trip)."""
         if e.type in PERIOD_TYPES and e.service == "feedback":
             return [(REPORTED, e.aggregate_id, APPLY[e.type])]
         if e.type == "VisitRecorded" and e.service == "intake":
-            routes = [(VISITS, e.aggregate_id, APPLY[e.type])]
+            trip = [(VISITS, e.aggregate_id, APPLY[e.type])]
             if e.case_id is not None:
-                routes.append((CASES, e.case_id, FiguresProjection._trip_on_case))
-            return routes
-        target = FiguresProjection._route(e)
-        return [] if target is None else [(*target, APPLY[e.type])]
-
-    @staticmethod
-    def _route(e: Envelope) -> tuple[Table, UUID] | None:
+                trip.append((CASES, e.case_id, FiguresProjection._trip_on_case))
+            return trip
         if e.service == "intake":
             if e.type in INTAKE_TYPES and e.case_id is not None:
-                return CASES, e.case_id
-        elif e.service == "feedback":
+                return [(CASES, e.case_id, APPLY[e.type])]
+            return []
+        routes: list[tuple[Table, UUID, Apply]] = []
+        if e.service == "feedback":
             if e.type.startswith("Rectification"):
-                return RECTIFICATIONS, e.aggregate_id
-            if e.type in FEEDBACK_TYPES:
-                return SURVEYS, e.aggregate_id
+                routes.append((RECTIFICATIONS, e.aggregate_id, APPLY[e.type]))
+            elif e.type in FEEDBACK_TYPES:
+                routes.append((SURVEYS, e.aggregate_id, APPLY[e.type]))
         elif e.service == "followup" and e.type in FOLLOWUP_TYPES:
-            return FOLLOWUPS, e.aggregate_id
-        return None
+            routes.append((FOLLOWUPS, e.aggregate_id, APPLY[e.type]))
+        if (e.type in VERDICT_TYPES and e.case_id is not None
+                and e.payload.get("verdict") is not None):
+            routes.append((CASES, e.case_id, FiguresProjection._verdict))
+        return routes
 
     async def _fold(self, conn: asyncpg.Connection, events: Sequence[Envelope], *,
                     lock: bool) -> list[tuple[Table, list[Row], set[UUID]]]:
@@ -215,8 +230,8 @@ class FiguresProjection:
         keys: dict[str, set[UUID]] = {t.name: set() for t in TABLES}
         self.late = {}
         for e in events:
-            for table, key, apply in self._routes(e):
-                routed.append((e, table, key, apply))
+            for table, key, fn in self._route(e):
+                routed.append((e, table, key, fn))
                 keys[table.name].add(key)
         if not routed:
             return []
@@ -232,13 +247,13 @@ class FiguresProjection:
                 rows[table.name] = {r[table.key]: dict(r) for r in found}
         stored = {name: set(found) for name, found in rows.items()}
         dirty: dict[str, set[UUID]] = {t.name: set() for t in TABLES}
-        for e, table, key, apply in routed:
+        for e, table, key, fn in routed:
             current = rows[table.name]
             row = current.get(key)
             if row is None:
                 row = current[key] = _empty(table, key, e)
             before = _months(row) if table in FACTS else set()
-            apply(self, row, e)
+            fn(self, row, e)
             if table in FACTS:
                 self._note_late(e, before | _months(row))
             dirty[table.name].add(key)
@@ -353,7 +368,17 @@ class FiguresProjection:
 
     def _rated(self, row: Row, e: Envelope) -> None:
         row.update(result="answered", closed_on=self.day(e.occurred_at),
-                   level=e.payload["level"], purpose=e.payload["purpose"])
+                   level=e.payload["level"], purpose=e.payload["purpose"],
+                   via=e.payload["via"], staff_channel=e.payload.get("staff_channel"))
+
+    def _verdict(self, row: Row, e: Envelope) -> None:
+        """The resident's word on whether it was solved: the latest said stands (a later
+        answer, by survey or by check, replaces an earlier one; a reopening does not clear
+        it). Counted on the day it was said."""
+        if row["verdict_at"] is not None and e.occurred_at < row["verdict_at"]:
+            return
+        row.update(verdict=e.payload["verdict"], verdict_on=self.day(e.occurred_at),
+                   verdict_at=e.occurred_at)
 
     def _expired(self, row: Row, e: Envelope) -> None:
         row.update(result="expired", closed_on=self.day(e.occurred_at),
@@ -419,8 +444,6 @@ def _months(row: Row) -> set[date]:
     return {v.replace(day=1) for v in row.values()
             if isinstance(v, date) and not isinstance(v, datetime)}
 
-
-Apply = Callable[["FiguresProjection", Row, Envelope], None]
 
 APPLY: dict[str, Apply] = {
     "CaseOpened": FiguresProjection._case_opened,

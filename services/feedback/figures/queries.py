@@ -90,8 +90,16 @@ VISIT_FIGURES: tuple[Figure, ...] = (
 
 FIGURES: tuple[Figure, ...] = (
     *VISIT_FIGURES,
-    Figure("resolution_rate", CASES, "resolved_on", "f.resolved", "f.outcome = 'resolved'",
-           meaning="cases resolved as 'resolved' over cases whose last word is CaseResolved"),
+    # -- the residents' verdicts (issue 18): was it solved? -----------------------------
+    Figure("resolution_rate", CASES, "verdict_on", "f.verdict IS NOT NULL",
+           "f.verdict = 'solved'",
+           meaning="cases whose resident said 'solved' over cases whose resident answered "
+                   "'was your matter solved?' (survey or post-resolution check; the latest "
+                   "answer of each case, on its day)"),
+    Figure("declared_resolution_rate", CASES, "resolved_on", "f.resolved",
+           "f.outcome = 'resolved'",
+           meaning="cases resolved as 'resolved' over cases whose last word is CaseResolved "
+                   "(the clerk's own word)"),
     Figure("on_time_rate", CASES, "resolved_on", "f.resolved AND f.due_on IS NOT NULL",
            "f.resolved_on <= f.due_on",
            meaning="按时办结率: cases whose last word is CaseResolved and that have a due date "
@@ -105,10 +113,18 @@ FIGURES: tuple[Figure, ...] = (
            meaning="cases still open (last word CaseOpened or CaseReopened) whose latest due "
                    "date (CaseDueDateSet) is before as_of, counted on the due day"),
     Figure("satisfaction_rate", SURVEYS, "closed_on",
-           f"f.purpose = 'resolution' AND f.result = 'answered' AND {KEPT}",
+           f"f.purpose = 'resolution' AND f.result = 'answered' AND f.via = 'token' AND {KEPT}",
            f"f.level IN {_in(SATISFIED)}",
-           meaning="satisfied levels over answers to resolution surveys (less bad reviews "
-                   "taken out by an upheld appeal)"),
+           meaning="satisfied levels over the residents' own answers (link or pad) to "
+                   "resolution surveys (less bad reviews taken out by an upheld appeal)"),
+    Figure("staff_recorded_satisfaction_rate", SURVEYS, "closed_on",
+           f"f.purpose = 'resolution' AND f.result = 'answered' AND f.via = 'clerk' AND {KEPT}",
+           f"f.level IN {_in(SATISFIED)}",
+           meaning="satisfied levels over answers to resolution surveys recorded by staff "
+                   "(phone callback, paper form): apart from the headline"),
+    Figure("staff_recorded_answers", SURVEYS, "closed_on",
+           "f.result = 'answered' AND f.via = 'clerk'",
+           meaning="answers recorded by staff for the resident (any survey)"),
     Figure("response_rate", SURVEYS, "closed_on",
            "f.purpose = 'resolution' AND f.result IN ('answered', 'expired')",
            "f.result = 'answered'",

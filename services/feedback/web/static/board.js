@@ -17,7 +17,7 @@ const RATES = [
   ["satisfaction_rate", "#177245"], ["response_rate", "#d97706"],
 ];
 // What a center aims for (the handbook: resolution and defused above 98 %, satisfaction 100 %).
-const TARGETS = { resolution_rate: 0.98, emotion_defused_rate: 0.98, satisfaction_rate: 1.0, response_rate: 0.8,
+const TARGETS = { resolution_rate: 0.98, declared_resolution_rate: 0.98, emotion_defused_rate: 0.98, satisfaction_rate: 1.0, response_rate: 0.8,
   on_time_rate: 1.0, on_the_spot_rate: 0.8 };
 
 const SHOWN = 4; // items per worklist column; the rest are counted
@@ -233,7 +233,7 @@ function swatch(color) {
 function renderWorklist() {
   const wl = data.worklist;
   const note = $("#wl-note");
-  const lists = { cases: [], due_today: [], overdue: [], escalated: [] };
+  const lists = { cases: [], due_today: [], overdue: [], escalated: [], home_visits: [] };
   const parked = $("#wl-parked");
   parked.hidden = !(wl && !wl.error && wl.parked_rules > 0);
   parked.textContent = parked.hidden ? "" : t("wl_parked", { n: wl.parked_rules });
@@ -244,6 +244,7 @@ function renderWorklist() {
     lists.due_today = wl.due_today || [];
     lists.escalated = (wl.overdue || []).filter((f) => f.status === "escalated");
     lists.overdue = (wl.overdue || []).filter((f) => f.status !== "escalated");
+    lists.home_visits = wl.home_visits || []; // the team's rounds, whenever due
   } else if (wl?.error) {
     note.textContent = wl.error.status === 403 ? t("forbidden") : t("wl_unavailable");
   }
@@ -325,6 +326,8 @@ function rectItem(r) {
       r.overdue ? h("span", { class: "badge red" }, t("overdue")) : null,
       h("span", { class: "spacer" }),
       h("span", { class: "muted small", dataset: { part: "deadline" } }, t("rect_deadline", { date: fmtDate(r.deadline_on) }))),
+    (r.reason_tags || []).length ? h("div", { class: "tags" },
+      ...r.reason_tags.map((tag) => h("span", { class: "tag" }, tag))) : null,
     r.summary ? h("div", { class: "s" }, summaryText(r.summary)) : null,
     h("div", { class: "m" }, `${t("rect_opened", { date: fmtDate(r.opened_at) })} · ${t("case")} ${String(r.case_id).slice(0, 8)}`),
     open ? h("div", { class: "acts" },

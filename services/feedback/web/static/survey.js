@@ -22,7 +22,15 @@ function fail(message) {
   sendError.textContent = message;
 }
 
-form.addEventListener("change", (e) => { if (e.target.name === "level") levelError.hidden = true; });
+const reasons = document.getElementById("reasons");
+const isBad = (level) => level === "dissatisfied" || level === "very_dissatisfied";
+
+// A bad review asks why: the center's reason tags appear under the levels.
+form.addEventListener("change", (e) => {
+  if (e.target.name !== "level") return;
+  levelError.hidden = true;
+  reasons.hidden = !isBad(e.target.value);
+});
 
 form.addEventListener("submit", async (event) => {
   event.preventDefault();
@@ -38,15 +46,19 @@ form.addEventListener("submit", async (event) => {
     if (name.startsWith("aspect-")) aspects[name.slice(7)] = Number(value);
   }
   const body = { token: form.dataset.token, level, comment: (data.get("comment") || "").trim(), aspects };
+  const verdict = data.get("verdict");
+  if (verdict) body.verdict = verdict;
+  if (isBad(level)) body.reason_tags = data.getAll("reason");
   sendError.hidden = true;
   submit.disabled = true;
   const label = submit.textContent;
   submit.textContent = submit.dataset.sending;
   try {
     await api(`/surveys/${form.dataset.survey}/rating`, { method: "POST", body, key: form.dataset.key });
-    const bad = level === "dissatisfied" || level === "very_dissatisfied";
+    const bad = isBad(level);
     document.querySelector("#thanks .s-good").hidden = bad;
     document.querySelector("#thanks .s-bad").hidden = !bad;
+    document.querySelector("#thanks .s-unsolved").hidden = verdict !== "not_solved";
     show("thanks");
   } catch (err) {
     if (err instanceof ApiError && err.code === "survey_already_answered") show("used-live");

@@ -255,6 +255,8 @@ function validateId(q) {
 }
 
 function renderResident() {
+  // The eligibility hints' block (hints.js) follows the resident found at reception.
+  document.dispatchEvent(new CustomEvent("sixstep:resident", { detail: resident?.resident_id || null }));
   const card = $("#resident-card");
   const rid = resident?.resident_id || current?.resident_id;
   card.hidden = !rid;
@@ -939,7 +941,7 @@ function summary(type, p) {
     case "DeadlineNoted": return `${fmtDate(p.due_on)} ${p.description}`;
     case "CaseDueDateSet": return [fmtDate(p.due_on), t(`due_source_${p.source}`), p.note].filter(Boolean).join(" · ");
     case "CaseResolved": return [t(`outcome_${p.outcome}`), p.explanation, p.emotion_defused ? t("defused") : ""].filter(Boolean).join(" · ");
-    case "CaseReopened": return p.reason;
+    case "CaseReopened": return p.reason === "resident_says_unsolved" ? t("reopened_unsolved") : p.reason;
     default: return "";
   }
 }

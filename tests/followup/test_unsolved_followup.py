@@ -1,0 +1,55 @@
+"""A case reopened on the resident's word goes before its clerk at once on the working-day
+calendar: said on a Sunday, it is due at Monday's office opening, across the last days of a
+year planned provisionally; resolving the case again closes it."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from services.followup.domain import follow_up_id_for
+from shared.settings import Settings
+from tests.feedback.helpers import History
+from tests.followup.story import CENTER, at, center_day
+from tests.support import wait_until
+
+
+async def test_not_solved_on_a_sunday_is_due_at_mondays_opening_even_in_2028(
+        settings: Settings) -> None:
+    reopened_at = at(2028, 12, 24, 10)  # Sunday 24 December 2028 (a provisional year)
+    async with center_day(settings, at(2028, 12, 24, 10, 30), with_intake=False) as center:
+        history = History(CENTER)
+        resident = uuid.uuid4()
+        case_id = history.case(at(2028, 12, 22, 9).isoformat(), resident_id=resident)
+        history.resolved(case_id, at(2028, 12, 22, 10).isoformat())
+        reopen = history.add("intake", "CaseReopened", reopened_at.isoformat(),
+                             {"reason": "resident_says_unsolved"}, case_id=case_id,
+                             actor="system:verdicts")
+        await history.publish_new(settings)
+        unsolved = follow_up_id_for("unsolved", reopen.event_id)
+
+        async def planned() -> dict | None:
+            r = await center.followup.get(f"/followups/{unsolved}")
+            return r.json() if r.status_code == 200 else None
+        await wait_until(lambda: _some(planned()), what="the clerk's 'not solved' follow-up")
+        found = await planned()
+        assert found is not None
+        assert (found["reason"], found["priority"], found["assigned_clerk"]) == (
+            "resident_says_unsolved", "high", "clerk-017")
+        # Monday 25 December 2028 is a working day in China: office opening, provisional.
+        assert datetime.fromisoformat(found["due_at"]) == at(2028, 12, 25, 9)
+        assert found["basis"] == "provisional"
+
+        # Resolved again on the Monday: the follow-up is done with.
+        center.clock.set(at(2028, 12, 25, 11, 5))
+        history.resolved(case_id, at(2028, 12, 25, 11).isoformat())
+        await history.publish_new(settings)
+
+        async def closed() -> bool:
+            r = await center.followup.get(f"/followups/{unsolved}")
+            return r.json()["status"] == "cancelled"
+        await wait_until(closed, what="the follow-up closed by the second resolution")
+
+
+async def _some(found: object) -> bool:
+    return bool(await found)  # type: ignore[misc]
