@@ -320,7 +320,7 @@ def facts_sql(tz: str, arrivals: tuple[str, ...] = NEEDS_DEFUSING) -> str:
     trips AS (SELECT v.case_id, count(*) AS return_trips FROM "VisitRecorded" v
               JOIN opened o USING (case_id)
               WHERE v.{seen} AND CAST(timezone('{tz}', v.occurred_at) AS DATE) > o.day
-              GROUP BY v.case_id)
+              GROUP BY v.case_id),
     said AS (SELECT case_id, verdict, occurred_at, stream_seq FROM (
                  SELECT case_id, CAST(verdict AS VARCHAR) AS verdict, occurred_at, stream_seq
                      FROM "RatingGiven" WHERE {seen} AND verdict IS NOT NULL

@@ -220,7 +220,8 @@ async def test_a_month_counted_by_trips_closed_and_revised_openly(settings: Sett
         clock.advance(days=1)
         late = history.add("feedback", "RatingGiven", at("30", "16:00"), {
             "survey_id": str(may.survey), "purpose": "resolution", "level": "satisfied",
-            "comment": COMMENT, "via": "clerk", "clerk_id": "clerk-001"},
+            "comment": COMMENT, "via": "clerk", "clerk_id": "clerk-001",
+            "staff_channel": "paper_form"},
             case_id=may.cases["a"], aggregate_id=may.survey, actor="clerk-001")
         # stored now, after the close (the store stamps recorded_at with its own time)
         late = history.envelopes[-1] = late.model_copy(update={"recorded_at": datetime.now(UTC)})
@@ -229,7 +230,7 @@ async def test_a_month_counted_by_trips_closed_and_revised_openly(settings: Sett
         # Never silently: the report stands until a revision is recorded; live shows the change.
         assert subset(await month_row(client, "2026-05"), MAY) == MAY
         now_live = await month_row(client, "2026-05", live="true")
-        assert now_live["satisfaction_rate"] == rate(1, 1)
+        assert now_live["staff_recorded_satisfaction_rate"] == rate(1, 1)  # a paper form
         assert now_live["response_rate"] == rate(1, 1)
 
         assert await scheduler.tick() == (0, 1)
@@ -239,8 +240,9 @@ async def test_a_month_counted_by_trips_closed_and_revised_openly(settings: Sett
             return (await month_row(client, "2026-05")).get("reported", {}).get("revision") == 1
         await wait_until(revised, what="May's revision")
         row = await month_row(client, "2026-05")
-        assert row["satisfaction_rate"] == rate(1, 1)
-        assert sorted(row["reported"]["changed"]) == ["response_rate", "satisfaction_rate"]
+        assert row["staff_recorded_satisfaction_rate"] == rate(1, 1)
+        assert sorted(row["reported"]["changed"]) == [
+            "response_rate", "staff_recorded_answers", "staff_recorded_satisfaction_rate"]
         (named,) = row["reported"]["late_events"]
         assert named["event_id"] == str(late.event_id) and named["type"] == "RatingGiven"
         part = (await client.get("/figures", params={"period": "month", "from": "2026-05-10",
@@ -299,7 +301,7 @@ async def test_a_month_counted_by_trips_closed_and_revised_openly(settings: Sett
     assert (counts["visits"], counts["cases"]) == (service_may["visits"], 5)
     assert counts["overdue_open_cases"] == service_may["overdue_open_cases"] == 1
     for name in ("trips_per_resolved_case", "first_trip_rate", "emotion_defused_rate",
-                 "satisfaction_rate", "response_rate"):
+                 "staff_recorded_satisfaction_rate", "response_rate"):
         rate_of = next(r for r in analytics.RATES if r.name == name)
         assert {"numerator": counts[rate_of.numerator],
                 "denominator": counts[rate_of.denominator]} == {
