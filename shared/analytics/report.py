@@ -31,8 +31,8 @@ def terminal_table(figures: Figures, *, by: str = "item") -> Table:
         title += f" (as of {figures.as_of.isoformat()})"
     table = Table(title=title, title_justify="left")
     table.add_column("service item" if by == "item" else "day", no_wrap=True)
-    for c in SHOWN:
-        table.add_column(c.replace("_", " "), justify="right")
+    for c in SHOWN:  # the counts' headings are never cut, however many rates follow
+        table.add_column(c.replace("_", " "), justify="right", min_width=len(c))
     for r in figures.rates:
         table.add_column(r.short or r.label, justify="right")
     rows = figures.by_item if by == "item" else figures.by_day
