@@ -237,6 +237,18 @@ class Settings(BaseSettings):
         "supervisor closed it before; 0 closes on the first day of the next month."))
     public_figures_rate_per_minute: int = Field(60, ge=1, description=(
         "Requests a minute one address may make to the public figures page (公示)."))
+    staff_names: dict[str, str] = Field(default_factory=dict, description=(
+        "The staff directory as JSON, clerk id (工号) -> the name residents see: on the rating "
+        "pad at the window and on the one-time notice. A clerk not named shows the 工号 only."))
+    center_names: dict[str, str] = Field(default_factory=dict, description=(
+        "Each center's name as printed for residents (the one-time notice), center -> name; "
+        "'*' for the centers not named; default the center's code."))
+    center_phones: dict[str, str] = Field(default_factory=dict, description=(
+        "Each center's public phone, printed on the one-time notice, center -> number; '*' "
+        "for the centers not named."))
+    feedback_url: str | None = Field(None, description=(
+        "Where the clerk's screen (served by intake) reads the survey link it shows as a QR "
+        "code; default http://<host>:<feedback_port>."))
     feedback_tick_s: float = Field(0.25, gt=0, description=(
         "How often due surveys are sent/expired. Short ticks send in small batches: a tick's "
         "whole batch shares the writer with the surveys being requested."))

@@ -13,7 +13,16 @@ from collections.abc import AsyncIterator
 import structlog
 from fastapi import FastAPI
 
-from services.feedback import closing, consumer, figures, pads, pages, projections, public
+from services.feedback import (
+    closing,
+    consumer,
+    figures,
+    pads,
+    pages,
+    projections,
+    public,
+    survey_qr,
+)
 from services.feedback.api import cases, periods, rectifications, surveys
 from services.feedback.api import figures as figures_routes
 from services.feedback.application import Feedback, FeedbackApplication, SurveyPolicy
@@ -111,6 +120,7 @@ def create_app(settings: Settings, *, sender: SurveySender | None = None,
                             r"/public/[^/]+"])  # the monthly figures (公示): public.py
     app.include_router(surveys)
     app.include_router(pads.pads)
+    app.include_router(survey_qr.survey_qr)
     app.include_router(cases)
     app.include_router(rectifications)
     app.include_router(figures_routes)

@@ -81,6 +81,8 @@ class PadNow(BaseModel):
     center_id: str
     counter_id: str
     clerk_id: str | None = Field(None, description="The clerk last serving at the window (工号).")
+    clerk_name: str | None = Field(None, description=(
+        "That clerk's name as the staff directory has it (``STAFF_NAMES``), if it does."))
     survey: PadSurvey | None = None
 
 
@@ -182,4 +184,5 @@ async def next_survey(request: Request, pool: PoolDep, settings: SettingsDep,
         token = request.app.state.feedback.tokens.issue(row["survey_id"], row["expires_at"])
         survey = PadSurvey(survey_id=str(row["survey_id"]),
                            link=survey_link("/s", row["survey_id"], token) + "&pad=1")
-    return PadNow(center_id=center_id, counter_id=counter_id, clerk_id=clerk, survey=survey)
+    return PadNow(center_id=center_id, counter_id=counter_id, clerk_id=clerk,
+                  clerk_name=settings.staff_names.get(clerk) if clerk else None, survey=survey)

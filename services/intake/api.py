@@ -18,6 +18,7 @@ from fastapi import APIRouter, Depends, Query, Request, status
 from services.intake import commands as c
 from services.intake import plan_views, queries
 from services.intake.application import Intake
+from services.intake.notice import NoticePublic, notice_of
 from services.intake.plan_api import named
 from services.intake.projections import CONSUMER
 from services.intake.queries import CaseFilter, CaseList, CasePublic
@@ -197,6 +198,20 @@ async def get_case(case_id: UUID, pool: PoolDep, settings: SettingsDep, staff: S
     check_center(staff, case.center_id)
     named(case.plans, cat)
     return case
+
+
+@cases.get("/{case_id}/notice", response_model=NoticePublic,
+           summary="The one-time notice (一次性告知) the resident takes home")
+async def case_notice(case_id: UUID, request: Request, pool: PoolDep, settings: SettingsDep,
+                      staff: Staff, cat: CatalogueDep, after: After = None) -> NoticePublic:
+    """What was agreed, the documents to bring, the due date, who served (the caller, by the
+    staff directory's name) and the center's phone; nothing of the resident's."""
+    await _wait(pool, settings, after)
+    case = await queries.case(pool, case_id)
+    if case is None:
+        raise problem(404, "not_found", f"case {case_id} not found", id=str(case_id))
+    check_center(staff, case.center_id)
+    return notice_of(case, cat, settings, staff.sub, request.app.state.runtime.clock.now())
 
 
 @cases.get("", response_model=CaseList,

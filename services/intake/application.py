@@ -266,7 +266,8 @@ class Intake:
             due.append(self._day_due(case, cmd.promised_on, DueSource.PROMISED,
                                      DueCause.PROMISED))
         case.give_guidance(item, cmd.policy_basis, cmd.eligibility.value, cmd.promised,
-                           cmd.missing_documents, meta, [d for d in due if d is not None])
+                           cmd.missing_documents, meta, [d for d in due if d is not None],
+                           plain_words=cmd.plain_words)
 
     async def take_action(self, case_id: UUID, cmd: c.TakeAction, actor: str,
                           key: str | None, expected_version: int | None = None) -> Written:

@@ -108,7 +108,11 @@ class GiveGuidance(_Command):
     promised_on: date | None = Field(None, description=(
         "The day promised to the resident: the case's due date when it is the earliest "
         "(beside the item's usual working days and a noted deadline)."))
-    missing_documents: list[str] = Field(default_factory=list, max_length=50)
+    missing_documents: list[str] = Field(default_factory=list, max_length=50, description=(
+        "The documents the resident still has to bring (printed on the one-time notice)."))
+    plain_words: str = Field("", max_length=2000, description=(
+        "The policy explained in the resident's own language, beside the formal citation; "
+        "the counter page prefills it from the catalogue item's plain-language summary."))
 
 
 class TakeAction(_Command):

@@ -157,20 +157,21 @@ class Case(RemembersCommands):
 
     def give_guidance(self, service_item: str, policy_basis: str, eligibility: str,
                       promised: str, missing_documents: list[str], meta: Meta,
-                      due: list[DueCandidate] | None = None) -> None:
+                      due: list[DueCandidate] | None = None, plain_words: str = "") -> None:
         """``due``: the item's usual working days counted from today, and the date promised
         to the resident when one was: the earliest becomes the due date unless it is
-        already earlier."""
+        already earlier. ``policy_basis``: the formal citation; ``plain_words``: the same
+        explained in the resident's language (what the one-time notice prints)."""
         self.check_open()
         self.check_heard("guide")
         self._guided(service_item=service_item, policy_basis=policy_basis,
                      eligibility=eligibility, promised=promised,
-                     missing_documents=missing_documents, meta=meta)
+                     missing_documents=missing_documents, plain_words=plain_words, meta=meta)
         self.consider_due(due or [], meta)
 
     @event("GuidanceGiven")
     def _guided(self, service_item: str, policy_basis: str, eligibility: str, promised: str,
-                missing_documents: list[str], meta: Meta) -> None:
+                missing_documents: list[str], meta: Meta, plain_words: str = "") -> None:
         self.service_item = service_item
         self._remember(meta, "GuidanceGiven")
 

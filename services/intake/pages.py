@@ -13,6 +13,7 @@ from pathlib import Path
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
+from services.intake import case_work, window_survey
 from shared import web
 
 WEB = Path(__file__).parent / "web"
@@ -27,6 +28,13 @@ def _has_vault(request: Request) -> bool:
     return "/residents/lookup" in request.app.openapi().get("paths", {})
 
 
+def _helps(request: Request) -> bool:
+    """Whether intake hands cases over and tracks escalations and referrals (帮办, 派单, 转办:
+    ``POST /cases/{id}/handover`` and the fields of ``ActionTaken`` v2 come together): then
+    the page offers them."""
+    return "/cases/{case_id}/handover" in request.app.openapi().get("paths", {})
+
+
 @router.get("/")
 async def home() -> RedirectResponse:
     return RedirectResponse("/counter", status_code=307)
@@ -37,11 +45,13 @@ async def counter(request: Request) -> HTMLResponse:
     words = web.strings(WEB / "strings.json")
     return TEMPLATES.TemplateResponse(
         request, "counter.html",
-        web.page_context(request, words, vault=_has_vault(request),
+        web.page_context(request, words, vault=_has_vault(request), helps=_helps(request),
                          windows=request.app.state.settings.center_windows))
 
 
 def install(app: FastAPI) -> None:
     """The clerk's screen at ``/counter`` and its files under ``/ui``."""
     app.include_router(router)
+    app.include_router(window_survey.router)  # the survey's QR code on the clerk's screen
+    app.include_router(case_work.router)  # the case's help tasks and referrals, from follow-up
     web.mount_static(app, "intake", WEB)

@@ -147,7 +147,8 @@ class Rebuild:
                  stop: asyncio.Event | None = None,
                  on_start: Callable[[Replay], None] | None = None,
                  on_batch: Callable[[Replay, Batch], None] | None = None,
-                 copy: bool = True) -> None:
+                 copy: bool = True,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.settings = settings
         self.model = model
         self.live = model.schema(settings)
@@ -156,6 +157,8 @@ class Rebuild:
         self.on_start = on_start
         self.on_batch = on_batch
         self.copy = copy
+        #: Stamps the staging and retired schemas' names.
+        self.clock = clock
         self.staging: str | None = None
         self.resumed = False
         self._handler = model.handler(settings)
@@ -209,7 +212,7 @@ class Rebuild:
             await self.discard()
         existing = await self.schemas()
         self.resumed = bool(existing)
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+        stamp = self.clock().strftime("%Y%m%dT%H%M%S")
         self.staging = existing[-1] if existing else f"{self._prefix(STAGING)}{stamp}"
         if len(self.staging) > 63:
             raise RebuildError(f"schema name {self.staging!r} is longer than PostgreSQL allows")
@@ -435,14 +438,27 @@ class Rebuild:
         await self.conn.execute("SET search_path TO DEFAULT")
         return result
 
+    async def _retired_name(self) -> str:
+        """``<live>__old_<consumer>_<stamp>``, to the microsecond, with ``_<n>`` after it if
+        a switch at the same moment (or a clock set back) took that name already: two
+        switches within one second must not collide. While the clock goes forward the names
+        sort in the order of the switches: ``schemas(RETIRED)[:-n]`` are the older ones."""
+        base = f"{self._prefix(RETIRED)}{self.clock():%Y%m%dT%H%M%S%f}"
+        taken = set(await self.schemas(RETIRED))
+        name, n = base, 1
+        while name in taken:
+            name, n = f"{base}_{n}", n + 1
+        if len(name) > 63:
+            raise RebuildError(f"schema name {name!r} is longer than PostgreSQL allows")
+        return name
+
     async def _swap(self, lock_timeout_s: float) -> SwitchResult:
         assert self.staging is not None
         conn = self.conn
         staging, live = q(self.staging), q(self.live)
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
-        retired = f"{self._prefix(RETIRED)}{stamp}"
         consumer = self.model.consumer
         async with conn.transaction():
+            retired = await self._retired_name()
             await conn.execute(f"SET LOCAL lock_timeout = '{int(lock_timeout_s * 1000)}ms'")
             await conn.execute("SET LOCAL synchronous_commit = on")
             await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {live}")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from jinja2 import Environment
 from markupsafe import Markup
+from rich.console import Group
 from rich.table import Table
 
 from shared.analytics.charts import bar_chart, hbar_chart, line_chart
@@ -17,30 +18,50 @@ def pct(value: float | None) -> str:
     return "—" if value is None else f"{value:.1%}"
 
 
-def _row_cells(row: Row, figures: Figures) -> list[str]:
+def _cells(row: Row, figures: Figures) -> list[str]:
+    """One column of the table: the counts, then the rates, of one row of the figures."""
     return ([f"{row.counts[c]:,}" for c in SHOWN]
             + [r.shown(row.rates[r.name]) for r in figures.rates])
 
 
-def terminal_table(figures: Figures, *, by: str = "item") -> Table:
-    """Totals, then one line per service item (``by="item"``) or per day (``by="day"``)."""
+def _labels(figures: Figures) -> list[str]:
+    return [c.replace("_", " ") for c in SHOWN] + [r.short or r.label for r in figures.rates]
+
+
+LABEL_WIDTH = 28
+"""Room for the longest figure's label (``staff-recorded satisfied %``) and the borders."""
+COLUMN_WIDTH = 11
+"""Room for one column of figures: ``1,234,567`` or ``100.0%``, a service item's code folded."""
+
+
+def terminal_table(figures: Figures, *, by: str = "item", width: int = 80) -> Group:
+    """One row per figure (counts, then rates), a column for the total and one per service
+    item (``by="item"``) or per day (``by="day"``), in as many tables as ``width`` needs:
+    twenty figures side by side do not fit a terminal, twenty rows always do."""
     period = f"{figures.start} – {figures.end}"
     scope = figures.center or "all centers"
     title = f"Center figures, {scope}, {period}"
     if figures.as_of:
         title += f" (as of {figures.as_of.isoformat()})"
-    table = Table(title=title, title_justify="left")
-    table.add_column("service item" if by == "item" else "day", no_wrap=True)
-    for c in SHOWN:  # the counts' headings are never cut, however many rates follow
-        table.add_column(c.replace("_", " "), justify="right", min_width=len(c))
-    for r in figures.rates:
-        table.add_column(r.short or r.label, justify="right")
     rows = figures.by_item if by == "item" else figures.by_day
-    for row in rows:
-        table.add_row(str(row.key), *_row_cells(row, figures))
-    table.add_section()
-    table.add_row("[bold]total[/bold]", *_row_cells(figures.total, figures))
-    return table
+    columns = [("total", _cells(figures.total, figures))]
+    columns += [(str(row.key), _cells(row, figures)) for row in rows]
+    per_table = max(1, (width - LABEL_WIDTH) // COLUMN_WIDTH)
+    labels = _labels(figures)
+    tables = []
+    for first in range(0, len(columns), per_table):
+        part = columns[first:first + per_table]
+        table = Table(title=title if first == 0 else None, title_justify="left")
+        table.add_column("figure", no_wrap=True)
+        for key, _ in part:
+            table.add_column(f"[bold]{key}[/bold]" if key == "total" else key, justify="right",
+                             overflow="fold")
+        for i, label in enumerate(labels):
+            table.add_row(label, *(cells[i] for _, cells in part))
+            if i == len(SHOWN) - 1:
+                table.add_section()
+        tables.append(table)
+    return Group(*tables)
 
 
 PAGE = """<!doctype html>
@@ -110,7 +131,7 @@ def html_page(figures: Figures, *, source: str) -> str:
               f"{figures.start} to {figures.end}",
         generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), source=source,
         figures=figures, counts=SHOWN, definitions=DEFINITIONS, pct=pct,
-        cells=lambda row: _row_cells(row, figures),
+        cells=lambda row: _cells(row, figures),
         visits_chart=Markup(bar_chart("visits-per-day", "Visits per day", days,
                                       [r.counts["visits"] for r in figures.by_day])),
         rates_chart=Markup(line_chart("rates-over-time", "Rates over time", days, {

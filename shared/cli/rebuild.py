@@ -23,12 +23,13 @@ from shared.cli.long_runs import (
     run,
 )
 from shared.cli.servers import resolve
+from shared.readmodels.readmodel import registered
 
 
 @app.command("rebuild")
 def rebuild_command(
     read_model: Annotated[str, typer.Argument(
-        help="A registered read model (intake, followup, feedback, feedback.figures: "
+        help=f"A registered read model ({', '.join(sorted(registered()))}: "
              "pyproject.toml's sixstep.read_models) or module:ATTRIBUTE.")],
     dry_run: Annotated[bool, typer.Option(
         help="Build and compare with the live view; do not switch.")] = False,

@@ -26,7 +26,8 @@ def report_command(
     as_of: Annotated[str | None, typer.Option(
         help="Figures as they stood at this moment (events recorded later left out).")] = None,
     html: Annotated[Path | None, typer.Option(help="Also write an HTML page here.")] = None,
-    by: Annotated[str, typer.Option(help="Rows of the table: item or day.")] = "item",
+    by: Annotated[str, typer.Option(
+        help="Columns of the table beside the total: item or day.")] = "item",
 ) -> None:
     """The center's figures for a period, from an export: a table, and an HTML page."""
     from shared.analytics.export import ExportNotReadable
@@ -45,7 +46,7 @@ def report_command(
     except ExportNotReadable as exc:
         err.print(f"[red]refused:[/red] {exc}")
         raise typer.Exit(2) from None
-    out.print(terminal_table(figures, by="day" if by == "day" else "item"))
+    out.print(terminal_table(figures, by="day" if by == "day" else "item", width=out.width))
     if html is not None:
         write_html(figures, html, source=str(export_dir))
         err.print(f"wrote {html}")

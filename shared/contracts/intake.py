@@ -166,13 +166,38 @@ def concerns_noted_v1_to_v2(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 class GuidanceGiven(_Payload):
-    """Step 3: the policy explained, eligibility, and what was promised."""
+    """Step 3: the policy explained, eligibility, and what was promised.
+
+    v2 (current) also holds, beside the formal citation (``policy_basis``), the explanation
+    given in the resident's own language (``plain_words``, prefilled at the counter from the
+    catalogue's plain-language summary): the one-time notice (一次性告知) prints it with the
+    documents still needed (``missing_documents``). v1 events are read through
+    :func:`guidance_given_v1_to_v2`.
+    """
 
     service_item: Code
     policy_basis: FreeText
     eligibility: Eligibility
     promised: FreeText = ""
     missing_documents: FreeTextList = []
+    plain_words: FreeText = Field("", description=(
+        "The policy as explained to the resident, in their language."))
+
+
+class GuidanceGivenV1(_Payload):
+    """GuidanceGiven as recorded before v2: the same, without ``plain_words``."""
+
+    service_item: Code
+    policy_basis: FreeText
+    eligibility: Eligibility
+    promised: FreeText = ""
+    missing_documents: FreeTextList = []
+
+
+def guidance_given_v1_to_v2(payload: dict[str, Any]) -> dict[str, Any]:
+    """v1 -> v2: no plain words were recorded; the formal citation was all there was."""
+    v1 = GuidanceGivenV1.model_validate(payload)
+    return {**v1.model_dump(mode="json"), "plain_words": ""}
 
 
 class ActionTaken(_Payload):
@@ -405,7 +430,8 @@ CONTRACTS = [
                                summary="Step 1: restated, confirmed or corrected")),
     REGISTRY.add(EventContract("ConcernsNoted", SERVICE, ConcernsNoted, version=2,
                                upcasters={1: concerns_noted_v1_to_v2}, summary="Step 2")),
-    REGISTRY.add(EventContract("GuidanceGiven", SERVICE, GuidanceGiven, summary="Step 3")),
+    REGISTRY.add(EventContract("GuidanceGiven", SERVICE, GuidanceGiven, version=2,
+                               upcasters={1: guidance_given_v1_to_v2}, summary="Step 3")),
     REGISTRY.add(EventContract("ActionTaken", SERVICE, ActionTaken, version=2,
                                upcasters={1: action_taken_v1_to_v2},
                                summary="Step 4: action, escalation or referral")),

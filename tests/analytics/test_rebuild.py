@@ -13,7 +13,7 @@ import httpx
 
 from services.intake.main import create_app
 from services.intake.projections import READ_MODEL
-from shared.analytics.rebuild import Rebuild
+from shared.analytics.rebuild import RETIRED, Rebuild
 from shared.analytics.timetravel import state_as_of
 from shared.settings import Settings
 from tests.support import headers, register_resident, running
@@ -115,6 +115,35 @@ async def test_rebuild_compares_then_switches_while_the_counter_keeps_working(
             assert diff.same and diff.lagging_keys == 0, diff
             assert {t.table: t.live_rows for t in diff.tables} == {
                 "cases": 11, "case_timeline": 65, "resident_hints": 0}
+            await rb.discard()
+
+
+async def test_two_switches_in_the_same_second_retire_to_two_schemas(
+        settings: Settings) -> None:
+    """An analyst switches, finds one more fix, and switches again straight away: the clock
+    still reads the same second (here: the same microsecond)."""
+    live = settings.schema_for("intake")
+    moment = datetime(2026, 12, 4, 3, 30, 0, 123456, tzinfo=UTC)
+    async with running(create_app(settings)) as client:
+        case_id, position = await a_visit(client)
+        await read(client, case_id, position)
+        retired = []
+        for _ in range(2):
+            async with Rebuild(settings, READ_MODEL, clock=lambda: moment) as rb:
+                await rb.prepare()
+                await rb.catch_up()
+                retired.append((await rb.switch()).retired)
+                # The retired schemas, oldest first: what a clean-up keeps or drops.
+                assert await rb.schemas(RETIRED) == retired
+        assert retired[0] != retired[1], retired
+        assert all(r.startswith(f"{live}__old_intake-cases_20261204T033000123456")
+                   for r in retired)
+        assert (await read(client, case_id, position))["outcome"] == "resolved"
+
+        async with Rebuild(settings, READ_MODEL) as rb:
+            await rb.prepare(fresh=True)
+            await rb.catch_up()
+            assert (await rb.diff()).same
             await rb.discard()
 
 

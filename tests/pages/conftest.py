@@ -38,7 +38,11 @@ async def center(database_url: str, nats_url: str) -> AsyncIterator[Center]:
         survey_token_secret="pages-test-survey-secret-" + secrets.token_hex(16),
         # One center with windows of its own; the others get the eight default ones.
         center_windows={"*": {f"window-{n}": f"{n}号窗口" for n in range(1, 9)},
-                        "SH-JA-JINGAN": {"jingan-a": "综合受理A窗", "jingan-b": "综合受理B窗"}})
+                        "SH-JA-JINGAN": {"jingan-a": "综合受理A窗", "jingan-b": "综合受理B窗"}},
+        # The staff directory and the centers' names and phones, for the pad and the notice.
+        staff_names={"clerk-090": "张敏", "clerk-091": "刘洋"},
+        center_names={"SH-PD-HUAMU": "花木社区事务受理服务中心"},
+        center_phones={"*": "021-5888 1234"})
     try:
         async with running_center(settings) as running:
             yield running

@@ -156,3 +156,15 @@ def test_a_rescheduled_v1_reads_as_moved_by_staff() -> None:
     assert current.version == 2
     assert current.payload["basis"] == "official" and current.payload["cause"] == "staff"
     assert current.payload["due_rule"] is None and current.payload["previous_due_at"] is None
+
+
+def test_guidance_given_before_plain_words_is_read_with_none() -> None:
+    """GuidanceGiven v1 (before the explanation in the resident's language) reads as v2 with
+    empty plain words; the rest is as recorded."""
+    from shared.contracts import REGISTRY
+
+    contract = REGISTRY.get("GuidanceGiven")
+    assert contract.version == 2
+    v1 = {"service_item": "SA-HARDSHIP-SUBSIDY", "policy_basis": "《社会救助暂行办法》",
+          "eligibility": "eligible", "promised": "", "missing_documents": ["户口簿"]}
+    assert contract.upcast(v1, 1) == {**v1, "plain_words": ""}

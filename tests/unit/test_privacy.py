@@ -53,6 +53,8 @@ SCRUBBED = [
     ("户主刘建国要求加急", f"户主{NAME}要求加急"),
     ("上门走访：阳光小区5栋2单元301，家中无人", f"上门走访：{ADDRESS}，家中无人"),
     ("王老先生的儿子说下周来补材料", f"{NAME}的儿子说下周来补材料"),
+    ("儿子王明来办理", f"儿子{NAME}来办理"),
+    ("家属申请人：申雪，陪同前来", f"家属申请人：{NAME}，陪同前来"),
     # English notes
     ("Resident called from 138 1234 5678 about her pension",
      f"Resident called from {PHONE} about her pension"),
@@ -86,6 +88,14 @@ KEPT = [
     "She paid 1234.50 on 10/12/2026 and said the hotel was fine",
     "转介就业服务窗口，已电话告知",
     "case 12345678-1381-4234-8567-890123456789 reopened",
+    # a relation word followed by what the relative does, not by their name
+    "家属申请医疗费用补助",
+    "家属陪同前来",
+    "其女儿代办",
+    "老伴申领高龄津贴，女儿申诉上月未到账",
+    "患者费用较高，家属向社区反映",
+    "老人曾多次来访，家属陆续补材料",
+    "居民符合条件，户主安排好了",
 ]
 
 RESIDENT = KnownPerson(name="王秀英", phone="13812345678", id_number="310115198503121234",

@@ -152,8 +152,16 @@ _GIVEN = r"(?:(?![" + _NOT_GIVEN + r"])[\u4e00-\u9fff])"
 _SURNAME_TITLE = re.compile(_SURNAME + _HONORIFIC)
 _INTRODUCERS = (r"(?:居民|申请人|老人|患者|病人|家属|户主|联系人|姓名|名叫|叫做|名字叫|名字是|本人|"
                 r"丈夫|妻子|儿子|女儿|母亲|父亲|老伴|爱人|监护人|代办人|委托人)")
+NOT_NAMES = ("申请", "申报", "申领", "申诉", "申办", "费用", "高龄", "康复", "曾经", "曾多次",
+             "曾于", "符合", "陆续", "连续", "查询", "安排", "尚未", "关于", "包括", "常年",
+             "常住", "管理", "解决", "商量", "金额", "程序", "范围", "任何", "房屋", "万一",
+             "向社区", "向街道", "向居委", "向中心", "向窗口", "向我", "向工作人员", "向医院",
+             "向单位", "向有关", "向相关")
+"""Words that begin with a surname and follow a relation word in what clerks write (家属申请,
+患者费用, 家属向社区反映): the verb or noun after 家属 is not a name."""
 _INTRODUCED = re.compile(
     _INTRODUCERS + r"(?:是|为|:|：|\s)*"
+    r"(?!" + "|".join(NOT_NAMES) + r")"
     r"(?P<n>" + _SURNAME + _GIVEN + r"{1,2})")
 _SPEAKER = re.compile(r"(?:^|(?<=[，。；！？,.;!?\s]))(?P<n>" + _SURNAME + _GIVEN + r"{1,2})"
                       r"(?=说|称|表示|反映|讲|来电|来访|告诉)")

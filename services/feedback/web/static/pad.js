@@ -1,6 +1,6 @@
 // The rating pad at the window. Paired once: a supervisor's 8-digit code becomes this tablet's
 // pad token (kept in localStorage), which reads one thing, the window's survey now waiting.
-// Idle, it shows the window and its clerk's 工号; when a survey waits it opens it (``?pad=1``:
+// Idle, it shows the window and its clerk (name as configured, and 工号); when a survey waits it opens it (``?pad=1``:
 // the survey comes back here after the answer); a survey once shown is not shown again.
 
 import { ApiError, api, applyI18n, initLang, t } from "/ui/shared/ui.js";
@@ -56,7 +56,10 @@ async function poll() {
     if (answer.status === 401) { localStorage.removeItem(PAD_KEY); showPairing(t("pair_again")); return; }
     if (answer.ok) {
       const now = await answer.json();
-      $("#pad-clerk").textContent = now.clerk_id || "—";
+      // The clerk's name as the staff directory has it, with the 工号; the 工号 alone if unnamed.
+      $("#pad-clerk").textContent = now.clerk_name || now.clerk_id || "—";
+      $("#pad-clerk-no").hidden = !now.clerk_name;
+      $("#pad-clerk-no").textContent = now.clerk_name ? t("idle_clerk_no", { id: now.clerk_id }) : "";
       const shown = read(SHOWN_KEY, []);
       if (now.survey && !shown.includes(now.survey.survey_id)) {
         localStorage.setItem(SHOWN_KEY, JSON.stringify([...shown.slice(-49), now.survey.survey_id]));

@@ -9,6 +9,9 @@ import {
 } from "/ui/shared/signin.js";
 import { renderPlan } from "/ui/intake/plan.js";
 import { StepQueue } from "/ui/intake/queue.js";
+import { renderCaseState } from "/ui/intake/attention.js";
+import { printNotice, surnameOf } from "/ui/intake/notice.js";
+import { watchSurvey } from "/ui/intake/surveyqr.js";
 
 const CURRENT_KEY = "sixstep.counter.current.v1";
 const $ = (sel, root = document) => root.querySelector(sel);
@@ -20,7 +23,7 @@ const UPSET = ["upset", "angry", "distressed"];
 const EVENT_OF = {
   open: "CaseOpened", hear: "RequestHeard", restate: "RequestRestated", concerns: "ConcernsNoted",
   guidance: "GuidanceGiven", actions: "ActionTaken", deadlines: "DeadlineNoted", resolve: "CaseResolved",
-  reopen: "CaseReopened",
+  reopen: "CaseReopened", obligations: "ObligationDeclared", handover: "CaseHandedOver",
 };
 
 const queue = new StepQueue();
@@ -523,13 +526,14 @@ function resetStepForms() {
   $$("[data-show-when]").forEach((el) => { el.hidden = true; });
   $$("#steps .field-error").forEach((el) => el.remove());
   $("#deadline-day").textContent = "";
+  $("#obligation-day").textContent = "";
 }
 
 // -- nothing lost between steps ------------------------------------------------------------------
 // A step typed but not saved, or refused by intake, stops 办结 and 接待下一位, with the reason
 // next to the step; a refused step keeps what was typed and says which field and why.
 
-const LISTS = new Set(["actions", "deadlines"]); // forms emptied once their row is added
+const LISTS = new Set(["actions", "deadlines", "obligations", "handover"]); // forms emptied once their row is added
 
 function unsaved(form) {
   if (LISTS.has(form.dataset.op)) {
@@ -714,10 +718,11 @@ function refill(form, body) {
       const value = v === true ? "yes" : v === false ? "no" : String(v);
       [...el].forEach((r) => { r.checked = r.value === value; });
     } else if (el.type === "checkbox") el.checked = Boolean(v);
-    else el.value = Array.isArray(v) ? v.join("\n") : k === "due_on" ? String(v).replaceAll("-", "/") : String(v);
+    else el.value = Array.isArray(v) ? v.join("\n") : el.dataset.day !== undefined ? String(v).replaceAll("-", "/") : String(v);
   }
   form.dispatchEvent(new Event("change"));
   if (form.elements.due_on) echoDay(form.elements.due_on, $("#deadline-day"));
+  if (form.elements.next_due_on) echoDay(form.elements.next_due_on, $("#obligation-day"));
 }
 
 function refillRefused() {
@@ -770,15 +775,26 @@ function bodyOf(op, form) {
       return {
         service_item: current.item, policy_basis: item ? item.policy_basis.zh : current.item,
         eligibility: formValue(form, "eligibility"), promised: formValue(form, "promised"),
-        missing_documents: missing,
+        missing_documents: missing, plain_words: formValue(form, "plain_words"),
       };
     }
     case "actions": {
       const body = { kind: formValue(form, "kind"), description: formValue(form, "description") };
       if (body.kind === "referred" && formValue(form, "referred_to")) body.referred_to = formValue(form, "referred_to");
+      if (body.kind === "referred") body.unit_kind = formValue(form, "unit_kind");
+      if (body.kind === "referred" && formValue(form, "unit_contact")) body.unit_contact = formValue(form, "unit_contact");
+      if (body.kind === "escalated" && formValue(form, "owner_clerk")) body.owner_clerk = formValue(form, "owner_clerk");
       return body;
     }
     case "deadlines": return { due_on: parseDay(formValue(form, "due_on")).iso, description: formValue(form, "description") };
+    case "handover": {
+      const to = formValue(form, "to");
+      return { [formValue(form, "to_kind") === "team" ? "to_team" : "to_clerk"]: to, reason: formValue(form, "reason") };
+    }
+    case "obligations": return {
+      description: formValue(form, "description"), cadence: formValue(form, "cadence"),
+      next_due_on: parseDay(formValue(form, "next_due_on")).iso,
+    };
     case "resolve": return {
       outcome: formValue(form, "outcome"), explanation: formValue(form, "explanation"),
       emotion_defused: formValue(form, "emotion_defused"),
@@ -801,6 +817,11 @@ function check(op, body, form) {
     $("#resolve-error").hidden = false;
     $("#resolve-error").textContent = t("explanation_required");
     $("#explanation").focus();
+    return false;
+  }
+  if (op === "obligations" && !current.resident_id) {
+    fieldError(form.elements.description, t("obligation_needs_resident"));
+    form.elements.description.focus();
     return false;
   }
   if (op === "restate" && !body.confirmed && !body.correction) {
@@ -831,9 +852,31 @@ function submitStep(event) {
     form.reset();
     $$("[data-show-when]", form).forEach((el) => { el.hidden = true; });
     if (op === "deadlines") $("#deadline-day").textContent = "";
+    if (op === "obligations") $("#obligation-day").textContent = "";
   }
   renderAll();
   focusAfter(op);
+}
+
+// -- the one-time notice (一次性告知), printed for the resident -----------------------------------
+
+const NOTICE_SIZE_KEY = "sixstep.counter.notice-size.v1";
+
+/** Print the case's notice: what intake has of it (after the steps still being sent), addressed
+ *  by the surname of the resident looked up at this window, if any. */
+async function printCaseNotice() {
+  const id = current && queue.caseId(current.ref);
+  if (!id) return;
+  const problems = loose();
+  if (problems.length) { stopFor(problems, $("#case-error"), "blocked_notice"); return; }
+  const sending = pendingFor(current.ref).length;
+  if (sending) { toast(t("notice_wait", { n: sending }), "amber"); return; }
+  try {
+    const masked = resident?.resident_id === current.resident_id ? resident?.masked?.name : null;
+    await printNotice(id, { surname: surnameOf(masked), size: $("#notice-size").value, after: caseView?.position });
+  } catch (err) {
+    toast(t("notice_failed", { message: err.message }), "red");
+  }
 }
 
 // -- keyboard first: the ID reader, Ctrl+Enter, Alt+1…4 and Alt+0 ---------------------------------
@@ -848,7 +891,8 @@ const FIRST_FIELD = {
 /** Where the focus goes once a step is saved: the next thing the clerk does. */
 const NEXT_AFTER = {
   hear: "#restatement", restate: FIRST_FIELD[2], concerns: FIRST_FIELD[3], guidance: FIRST_FIELD[4],
-  actions: "#action-desc", deadlines: "#deadline-due", resolve: "#next-resident",
+  actions: "#action-desc", deadlines: "#deadline-due", obligations: "#obligation-desc",
+  resolve: "#next-resident",
 };
 
 /** Focus a field (of a radio group: the chosen one, else the first) and bring it into view. */
@@ -873,6 +917,7 @@ function onKey(event) {
     const n = /^Digit([0-4])$/.exec(event.code)?.[1];
     if (n !== undefined) { event.preventDefault(); focusField(FIRST_FIELD[n]); return; }
     if (event.code === "KeyN") { event.preventDefault(); nextResident(); return; }
+    if (event.code === "KeyP") { event.preventDefault(); printCaseNotice(); return; }
   }
   // A card reader types the ID number and Enter: while no field has the focus, its digits go
   // to the ID field.
@@ -939,6 +984,8 @@ function summary(type, p) {
     case "GuidanceGiven": return [t(`eligibility_${p.eligibility}`), p.promised, p.missing_documents?.length ? `${t("missing")}: ${join(p.missing_documents)}` : ""].filter(Boolean).join(" · ");
     case "ActionTaken": return `${t(`action_${p.kind}`)}: ${p.description}${p.referred_to ? ` → ${p.referred_to}` : ""}`;
     case "DeadlineNoted": return `${fmtDate(p.due_on)} ${p.description}`;
+    case "CaseHandedOver": return `→ ${p.to_clerk || p.to_team}${p.reason ? ` · ${p.reason}` : ""}`;
+    case "ObligationDeclared": return `${t(`cadence_${p.cadence}`)} · ${p.description} · ${t("obligation_next", { day: fmtDate(p.next_due_on) })}`;
     case "CaseDueDateSet": return [fmtDate(p.due_on), t(`due_source_${p.source}`), p.note].filter(Boolean).join(" · ");
     case "CaseResolved": return [t(`outcome_${p.outcome}`), p.explanation, p.emotion_defused ? t("defused") : ""].filter(Boolean).join(" · ");
     case "CaseReopened": return p.reason === "resident_says_unsolved" ? t("reopened_unsolved") : p.reason;
@@ -999,6 +1046,9 @@ function renderCaseHead() {
   badge.textContent = t(resolved ? "status_resolved" : "status_open");
   badge.className = `badge ${resolved ? "green" : "blue"}`;
   $("#resolved-banner").hidden = !resolved;
+  renderCaseState($("#case-state"), caseView);
+  $("#print-notice").disabled = !id;
+  watchSurvey(resolved && id && caseView?.status === "resolved" ? id : null);
   $$("#steps .card.step").forEach((card) => card.classList.toggle("locked", resolved));
 }
 
@@ -1009,6 +1059,9 @@ function renderPolicy() {
   $("#policy-text").textContent = words(item.policy_basis);
   $("#policy-days").textContent = item.typical_days === 0 ? t("typical_on_spot") : t("typical_n", { n: item.typical_days });
   $("#policy-recurring").hidden = !item.recurring;
+  // The plain words start from the catalogue's summary, in the resident's language (Chinese).
+  const plain = $("#plain-words");
+  if (!plain.value.trim() && item.summary && !$("form[data-op=guidance]").dataset.dirty) plain.value = item.summary.zh;
   const box = $("#documents");
   const ticked = new Set($$("input", box).filter((i) => i.checked).map((i) => i.dataset.zh));
   if (!item.documents.length) { box.replaceChildren(h("span", { class: "muted" }, t("documents_none"))); return; }
@@ -1032,6 +1085,7 @@ function renderLists() {
   };
   fill("#action-list", "ActionTaken", "actions", (p) => `${t(`action_${p.kind}`)} · ${p.description}${p.referred_to ? ` → ${p.referred_to}` : ""}`);
   fill("#deadline-list", "DeadlineNoted", "deadlines", (p) => `${fmtDate(p.due_on)} · ${p.description}`);
+  fill("#obligation-list", "ObligationDeclared", "obligations", (p) => summary("ObligationDeclared", p));
 }
 
 /** A step's state with what is typed in its form: "unsaved" when typed and not saved. */
@@ -1169,6 +1223,11 @@ function wire() {
   });
   $("#deadline-due").addEventListener("input", (e) => echoDay(e.target, $("#deadline-day")));
   $("#deadline-due").addEventListener("keydown", stepDay);
+  $("#obligation-due").addEventListener("input", (e) => echoDay(e.target, $("#obligation-day")));
+  $("#obligation-due").addEventListener("keydown", stepDay);
+  $("#print-notice").addEventListener("click", printCaseNotice);
+  $("#notice-size").value = localStorage.getItem(NOTICE_SIZE_KEY) || "a5";
+  $("#notice-size").addEventListener("change", (e) => localStorage.setItem(NOTICE_SIZE_KEY, e.target.value));
   // fields shown for one choice only ("corrected" -> correction, "referred" -> referred to)
   $$("[data-show-when]").forEach((el) => {
     const [field, value] = el.dataset.showWhen.split("=");

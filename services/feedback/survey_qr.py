@@ -1,0 +1,63 @@
+"""The survey link as a QR code, for the clerk's screen: a resident who prefers their phone
+scans it instead of answering on the rating pad. Same survey, same single answer.
+
+    GET /cases/{case_id}/survey/qr   staff: the window's survey of the case, while it waits
+
+Only while the resident is at the window: the case's counter-tablet survey, sent less than
+``pads.SHOWN_MINUTES`` ago, not answered, expired or withdrawn. A clerk sees the code of the
+cases they served only, a supervisor those of their center. The code is drawn here (segno, an
+SVG as a ``data:`` URI the page's policy allows): nothing leaves for a QR service.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+import segno
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, Field
+
+from services.feedback.pads import SHOWN_MINUTES
+from services.feedback.sending import survey_link
+from shared.http.auth import Staff, check_center
+from shared.http.dependencies import PoolDep, SettingsDep
+from shared.http.errors import ERRORS, problem
+
+survey_qr = APIRouter(prefix="/cases", tags=["surveys"], responses=ERRORS)
+
+
+class SurveyQrPublic(BaseModel):
+    survey_id: UUID
+    link: str = Field(description="The survey link (absolute: it is opened on a phone).")
+    qr_svg: str = Field(description="The link as a QR code: an SVG ``data:`` URI.")
+    expires_at: datetime
+
+
+def qr_data_uri(link: str) -> str:
+    """``link`` as a QR code (error correction M, quiet zone kept), an SVG ``data:`` URI."""
+    return segno.make(link, error="m", micro=False).svg_data_uri(scale=6, border=4)
+
+
+@survey_qr.get("/{case_id}/survey/qr", response_model=SurveyQrPublic,
+               summary="The case's survey waiting at the window, as a QR code for a phone")
+async def case_survey_qr(case_id: UUID, request: Request, pool: PoolDep,
+                         settings: SettingsDep, staff: Staff) -> SurveyQrPublic:
+    row = await pool.fetchrow(
+        "SELECT survey_id, center_id, clerk_id, status, expires_at FROM surveys"
+        " WHERE case_id = $1 AND channel = 'tablet' AND purpose = 'resolution'"
+        " AND sent_at > now() - make_interval(mins => $2)"
+        " ORDER BY sent_at DESC LIMIT 1", case_id, SHOWN_MINUTES)
+    if row is not None:
+        check_center(staff, row["center_id"])
+        if staff.role == "clerk" and row["clerk_id"] != staff.sub:
+            raise problem(403, "forbidden", "the survey's QR code is shown to the clerk who "
+                                            "served the case only")
+    feedback = request.app.state.feedback
+    if row is None or row["status"] != "sent" or row["expires_at"] <= feedback.clock.now():
+        raise problem(404, "survey_not_waiting",
+                      f"no survey of case {case_id} waits at the window", id=str(case_id))
+    token = feedback.tokens.issue(row["survey_id"], row["expires_at"])
+    link = survey_link(settings.survey_link_base, row["survey_id"], token)
+    return SurveyQrPublic(survey_id=row["survey_id"], link=link, qr_svg=qr_data_uri(link),
+                          expires_at=row["expires_at"])

@@ -1,0 +1,148 @@
+"""A critical case at the counter from arrival to the printed one-time notice (一次性告知,
+issue 19 items 6-7): the guidance in plain words prefilled from the catalogue, a monthly
+obligation declared from the page, urgency on the case's strip, and a notice printed in
+Chinese on A5 with what was agreed, the documents to bring, the dates, the clerk's name and the
+center's phone, and nothing of the resident's but the surname."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, timedelta
+from pathlib import Path
+
+from playwright.async_api import BrowserContext, expect
+
+from tests.pages.center import Center, screenshot
+from tests.pages.test_counter import id_number, pick_item, saved, sign_in
+from tests.support import wait_until
+
+CENTER = "SH-PD-HUAMU"
+#: A5 portrait in PostScript points (148 x 210 mm).
+A5 = (419.5, 595.3)
+
+
+async def test_a_critical_case_leaves_with_a_printed_notice_and_a_watched_obligation(
+        center: Center, desk: BrowserContext, screenshots: Path) -> None:
+    clerk = center.client("intake", "clerk-090", "clerk", CENTER)
+    followup = center.client("followup", "director-01", "supervisor", CENTER)
+    card = id_number("31011519580602301")
+    r = await clerk.post("/residents", json={
+        "name": "王建国", "id_number": card, "phone": "13812345678",
+        "consent": {"contact": True, "surveys": True}})
+    assert r.status_code in (200, 201), r.text
+    resident_id = r.json()["resident_id"]
+
+    page = await desk.new_page()
+    # The browser's print dialog is counted, not opened: the test prints to PDF itself.
+    await page.add_init_script(
+        "window.__prints = 0; window.print = () => { window.__prints += 1; };")
+    await sign_in(page, center, "clerk-090", "window-2")
+    await page.fill("#resident-q", card)
+    await page.press("#resident-q", "Enter")
+    await expect(page.locator("#resident-masked")).to_contain_text("王*国")
+    await pick_item(page, "低保", "最低生活保障")
+    await page.click("#open-case")
+    await saved(page, ["CaseOpened"])
+
+    # Mr Wang's allowance stopped this month and his rent is due: critical.
+    await page.fill("#words", "低保这个月没到账，房租后天就要交了。")
+    await page.click("form[data-op=hear] button[type=submit]")
+    await page.click("form[data-op=concerns] .choice:has(input[value=distressed])")
+    await page.click("form[data-op=concerns] .choice:has(input[value=critical])")
+    await page.click("form[data-op=concerns] button[type=submit]")
+    await saved(page, ["CaseOpened", "RequestHeard", "ConcernsNoted"])
+    await expect(page.locator("#case-state [data-state=urgency]")).to_have_text("紧急程度：紧急")
+    await expect(page.locator("#case-state [data-state=urgency]")).to_have_class(re.compile("red"))
+
+    # 3 guide: the plain words start from the catalogue's summary; the clerk adds to them.
+    plain = page.locator("#plain-words")
+    await expect(plain).to_have_value(re.compile("^全家每人每月收入低于本市低保标准"))
+    await plain.press("End")
+    await plain.type("您的低保需要年审后恢复发放。")
+    documents = page.locator("#documents input")
+    await documents.nth(0).check()  # the ID card: brought
+    await documents.nth(1).check()  # the household register: brought
+    await page.click("form[data-op=guidance] .choice:has(input[value=more_documents])")
+    await page.fill("#promised", "材料齐全后当天恢复发放")
+    await page.click("form[data-op=guidance] button[type=submit]")
+
+    # 4 serve: the monthly obligation the center will watch, and the rent deadline.
+    next_due = date.today() + timedelta(days=30)
+    await page.fill("#obligation-desc", "每月 10 日前确认低保到账")
+    await page.select_option("#obligation-cadence", "monthly")
+    await page.fill("#obligation-due", next_due.strftime("%Y/%m/%d"))
+    await expect(page.locator("#obligation-day")).to_contain_text(f"{next_due.day}日")
+    await page.click("form[data-op=obligations] button[type=submit]")
+    due = date.today() + timedelta(days=2)
+    await page.fill("#deadline-due", due.strftime("%Y/%m/%d"))
+    await page.fill("#deadline-desc", "交房租")
+    await page.click("form[data-op=deadlines] button[type=submit]")
+    # The due date: the item's 30 working days at guidance, then the rent's day, earlier.
+    await saved(page, ["CaseOpened", "RequestHeard", "ConcernsNoted", "GuidanceGiven",
+                       "CaseDueDateSet", "ObligationDeclared", "DeadlineNoted",
+                       "CaseDueDateSet"])
+    await expect(page.locator("#obligation-list li")).to_contain_text(
+        "每月 · 每月 10 日前确认低保到账")
+
+    await page.evaluate("window.scrollTo(0, 0)")
+    await screenshot(page, screenshots / "counter-critical.png")
+
+    # The follow-up service watches the obligation declared from the page.
+    case_id = await page.evaluate(
+        "JSON.parse(localStorage.getItem('sixstep.counter.current.v1')).id")
+    case = (await clerk.get(f"/cases/{case_id}")).json()
+    guided = next(e["payload"] for e in case["timeline"] if e["type"] == "GuidanceGiven")
+    assert guided["plain_words"].endswith("您的低保需要年审后恢复发放。")
+    missing = guided["missing_documents"]
+    assert "居民身份证" not in missing and "家庭经济状况核对授权书" in missing
+    obligation = next(e["payload"] for e in case["timeline"]
+                      if e["type"] == "ObligationDeclared")
+    assert (obligation["cadence"], obligation["next_due_on"]) == ("monthly", next_due.isoformat())
+    async def watched() -> bool:
+        r = await followup.get(f"/obligations/{obligation['obligation_id']}")
+        return r.status_code == 200 and r.json()["case_id"] == case_id
+    await wait_until(watched)
+
+    # The notice: printed (Alt+P works as well as the button), A5, Chinese.
+    await page.keyboard.press("Alt+P")
+    await expect(page.locator("#notice-sheet")).to_have_attribute("data-ready", "1")
+    assert await page.evaluate("window.__prints") == 1
+    await page.emulate_media(media="print")
+    await expect(page.locator("#notice-sheet")).to_be_visible()
+    await expect(page.locator("#desk")).to_be_hidden()
+    text = await page.evaluate("document.body.innerText")
+    for expected in ("花木社区事务受理服务中心", "一次性告知单", "尊敬的王先生/女士：",
+                     "最低生活保障", "需补充材料", "您的低保需要年审后恢复发放。",
+                     "材料齐全后当天恢复发放",
+                     "家庭经济状况核对授权书", f"{due.year}年{due.month}月{due.day}日　交房租",
+                     "每月：每月 10 日前确认低保到账",
+                     f"办结时限\n{due.year}年{due.month}月{due.day}日", "张敏（工号 clerk-090）",
+                     "021-5888 1234", case_id[:8]):
+        assert expected in text, (expected, text)
+    # Nothing of the resident's but the surname: no name, phone, ID number or resident id.
+    for personal in ("王建国", "建国", "13812345678", "138****5678", card, resident_id, "王*国"):
+        assert personal not in text, personal
+    assert "居民身份证\n" not in text  # brought: not on the list to bring
+    await page.set_viewport_size({"width": 560, "height": 794})  # about A5 at 96 dpi
+    await screenshot(page, screenshots / "counter-notice.png", full_page=True)
+
+    pdf = await page.pdf(prefer_css_page_size=True, print_background=False)
+    boxes = re.findall(rb"/MediaBox\s*\[\s*0 0 ([\d.]+) ([\d.]+)\s*\]", pdf)
+    assert boxes, "the PDF has no page"
+    assert len(boxes) == 1, f"the notice takes {len(boxes)} pages"
+    width, height = (float(v) for v in boxes[0])
+    assert abs(width - A5[0]) < 2 and abs(height - A5[1]) < 2, (width, height)
+    for personal in ("13812345678", card, resident_id):
+        assert personal.encode() not in pdf
+
+    # A4 when the clerk chooses it.
+    await page.emulate_media(media="screen")
+    await page.select_option("#notice-size", "a4")
+    await page.click("#print-notice")
+    await expect(page.locator("#notice-sheet")).to_have_attribute("data-ready", "1")
+    assert await page.evaluate("window.__prints") == 2
+    await expect(page.locator("#notice-sheet")).to_have_class(re.compile(r"\ba4\b"))
+    pdf = await page.pdf(prefer_css_page_size=True)
+    width, height = (float(v) for v in re.findall(
+        rb"/MediaBox\s*\[\s*0 0 ([\d.]+) ([\d.]+)\s*\]", pdf)[0])
+    assert abs(width - 595.3) < 2 and abs(height - 841.9) < 2, (width, height)
