@@ -68,8 +68,10 @@ async def test_each_resident_at_the_window_is_one_trip(center: Center,
     async def trips() -> list[str | None]:
         return [e.payload["case_id"] for e in await stream_envelopes(center.settings, subject)
                 if e.center_id == CENTER]
-    await wait_until(lambda: _at_least(trips, 3), timeout=20, what="three trips")
-    assert await trips() == [earlier, None, None]
+    await wait_until(lambda: _at_least(trips, 3), timeout=45, what="three trips")
+    found = await trips()  # sent as they happen, so in any order under load
+    assert sorted(found, key=lambda c: c or "") == sorted([earlier, None, None],
+                                                           key=lambda c: c or ""), found
     assert all(e.actor == "clerk-071" and e.payload["counter_id"] == "window-4"
                for e in await stream_envelopes(center.settings, subject)
                if e.center_id == CENTER)
