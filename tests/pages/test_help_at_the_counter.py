@@ -58,7 +58,7 @@ async def test_a_hard_case_is_escalated_referred_and_handed_over_from_the_page(
     await board.fill("#signin-token", center.token("supervisor-01", "supervisor", CENTER))
     await board.click("#signin-form button[type=submit]")
     await expect(board.locator("[data-list=referrals]")).to_contain_text("花木街道社区事务办")
-    await expect(board.locator(f"[data-list=help_tasks] [data-task]").filter(
+    await expect(board.locator("[data-list=help_tasks] [data-task]").filter(
         has_text=case_id[:8])).to_have_count(1)
     await expect(board.locator("#wl-referrals")).to_contain_text(re.compile(r"派单 待回复 [1-9]"))
     await expect(board.locator("#wl-help")).to_contain_text(re.compile(r"帮办 未结 [1-9]"))
