@@ -228,6 +228,15 @@ class Settings(BaseSettings):
         description=(
             "Each center's windows as JSON, center -> {window id: name shown}; '*' for the "
             "centers not named. The clerk's screen offers these at sign-in."))
+    emotion_defusing_arrivals: Annotated[tuple[str, ...], NoDecode] = Field(
+        ("upset", "angry", "distressed"), description=(
+            "The emotions on arrival the emotion-defused rate counts, comma-separated: of calm, "
+            "anxious, upset, angry, distressed (default upset,angry,distressed)."))
+    period_close_after_days: int = Field(5, ge=0, le=366, description=(
+        "A month's figures are closed (reported) this many days after it ends, unless a "
+        "supervisor closed it before; 0 closes on the first day of the next month."))
+    public_figures_rate_per_minute: int = Field(60, ge=1, description=(
+        "Requests a minute one address may make to the public figures page (公示)."))
     staff_names: dict[str, str] = Field(default_factory=dict, description=(
         "The staff directory as JSON, clerk id (工号) -> the name residents see: on the rating "
         "pad at the window and on the one-time notice. A clerk not named shows the 工号 only."))
@@ -348,6 +357,18 @@ class Settings(BaseSettings):
         "to <endpoint>/v1/traces. Unset: nothing is traced or sent."))
     otel_traces_sampler_arg: float = Field(1.0, ge=0.0, le=1.0, description=(
         "The share of new traces kept (a caller's sampled traceparent is always followed)."))
+
+    @field_validator("emotion_defusing_arrivals", mode="before")
+    @classmethod
+    def _split_arrivals(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = tuple(e.strip() for e in value.split(",") if e.strip())
+        known = ("calm", "anxious", "upset", "angry", "distressed")
+        if isinstance(value, set | list | tuple):
+            if not value or not set(value) <= set(known):
+                raise ValueError(f"EMOTION_DEFUSING_ARRIVALS takes some of {', '.join(known)}")
+            value = tuple(e for e in known if e in set(value))
+        return value
 
     @field_validator("roles", mode="before")
     @classmethod

@@ -12,10 +12,10 @@ from typing import Annotated
 from uuid import UUID
 
 import asyncpg
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 
+from services.feedback import closing, queries
 from services.feedback import commands as c
-from services.feedback import queries
 from services.feedback.application import Feedback
 from services.feedback.domain import revisit_survey_id_for
 from services.feedback.figures import (
@@ -285,6 +285,8 @@ async def get_figures(
     after: After = None,
     after_intake: Annotated[int | None, Query(ge=0, description=(
         "An intake write's position: wait until the figures have applied it."))] = None,
+    live: Annotated[bool, Query(description=(
+        "Count closed months again now, instead of answering what was reported"))] = False,
 ) -> FiguresPublic:
     """Every figure has a numerator, a denominator and their rate (null when nothing counts);
     ``visits``, ``no_consent``, ``bad_reviews``, ``staff_recorded_answers`` and
@@ -311,12 +313,15 @@ async def get_figures(
     filters = tuple((d, v) for d, v in given.items() if v is not None)
     today = as_of or _today(settings, feedback)
     query = FigureQuery(period=period, date_from=date_from, date_to=date_to, as_of=today,
-                        group_by=tuple(dims), filters=filters)  # type: ignore[arg-type]
+                        group_by=tuple(dims), filters=filters,  # type: ignore[arg-type]
+                        arrivals=settings.emotion_defusing_arrivals)
     rows = await compute(pool, query)
+    if not live:
+        rows = await closing.with_reported(pool, rows, query)
     return FiguresPublic(period=period, date_from=date_from, date_to=date_to, as_of=today,
                          group_by=dims, filters=dict(filters),
                          time_zone=settings.center_timezone,
-                         figures={f.name: f.meaning for f in FIGURES}, rows=rows)
+                         figures={f.name: f.meaning for f in FIGURES}, rows=rows, live=live)
 
 
 @figures.get("/people", response_model=PeopleFigures,
@@ -336,3 +341,26 @@ async def get_people_figures(
         raise problem(400, "period_invalid", "'from' is after 'to'")
     return await people.people_figures(pool, people.PeopleQuery(
         center_filter(reader, center_id), date_from, date_to))
+
+
+# -- issue 18: reported months --------------------------------------------------------------
+
+periods = APIRouter(prefix="/periods", tags=["figures"], responses=ANSWERS)
+MONTH = r"^\d{4}-(0[1-9]|1[0-2])$"
+
+
+@periods.post("/{center_id}/{month}/close", response_model=WrittenPublic,
+              summary="Close a center's month: its figures as reported, revised only openly")
+async def close_period(
+    center_id: Annotated[str, Path(max_length=64)],
+    month: Annotated[str, Path(pattern=MONTH, examples=["2026-03"])],
+    request: Request, key: IdempotencyKey, actor: Actor, supervisor: Supervisor,
+) -> WrittenPublic:
+    """A supervisor of the center closes a month that has ended (409 ``rule_violated``,
+    ``period_not_ended`` before). Closing a closed month answers the first close
+    (``replayed``). Months also close by themselves ``PERIOD_CLOSE_AFTER_DAYS`` after they
+    end."""
+    check_center(supervisor, center_id)
+    first = date.fromisoformat(f"{month}-01")
+    return WrittenPublic.of(await request.app.state.periods.close(
+        center_id, first, "supervisor", actor, key))

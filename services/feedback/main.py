@@ -13,8 +13,17 @@ from collections.abc import AsyncIterator
 import structlog
 from fastapi import FastAPI
 
-from services.feedback import consumer, figures, pads, pages, projections, survey_qr
-from services.feedback.api import cases, rectifications, surveys
+from services.feedback import (
+    closing,
+    consumer,
+    figures,
+    pads,
+    pages,
+    projections,
+    public,
+    survey_qr,
+)
+from services.feedback.api import cases, periods, rectifications, surveys
 from services.feedback.api import figures as figures_routes
 from services.feedback.application import Feedback, FeedbackApplication, SurveyPolicy
 from services.feedback.figures import people
@@ -79,6 +88,17 @@ def create_app(settings: Settings, *, sender: SurveySender | None = None,
                                     tick_s=settings.feedback_tick_s)
         app.state.scheduler = scheduler
         runtime.start_worker("survey-scheduler", scheduler.run)
+        app.state.periods = closing.Periods(feedback.path, runtime.pool,
+                                            settings.emotion_defusing_arrivals, settings.tz)
+
+        async def figures_caught_up() -> bool:
+            await facts.measure_oldest_unapplied()
+            return facts.stats.pending == 0
+
+        app.state.period_scheduler = closing.PeriodScheduler(
+            runtime.pool, app.state.periods, settings.period_close_after_days,
+            schema=settings.schema_for(SERVICE), caught_up=figures_caught_up)
+        runtime.start_worker("period-scheduler", app.state.period_scheduler.run)
         try:
             yield
         finally:
@@ -96,13 +116,17 @@ def create_app(settings: Settings, *, sender: SurveySender | None = None,
     install_surface(app, settings, metrics,
                     optional=[r"/surveys/[^/]+/rating"],  # a survey link answers alone
                     # pages' HTML, no data (pages.py); the rating pad's own token (pads.py)
-                    public=[r"/", r"/board", r"/s/[^/]+", r"/pad", r"/pads/pair", r"/pads/next"])
+                    public=[r"/", r"/board", r"/s/[^/]+", r"/pad", r"/pads/pair", r"/pads/next",
+                            r"/public/[^/]+"])  # the monthly figures (公示): public.py
     app.include_router(surveys)
     app.include_router(pads.pads)
     app.include_router(survey_qr.survey_qr)
     app.include_router(cases)
     app.include_router(rectifications)
     app.include_router(figures_routes)
+    app.include_router(periods)
+    app.state.public_limits = public.limits(settings.public_figures_rate_per_minute)
+    app.include_router(public.router)
     pages.install(app)
     return app
 

@@ -165,6 +165,11 @@ class FiguresPublic(Public):
     time_zone: str
     figures: dict[str, str]
     rows: list[dict[str, Any]]
+    live: bool = Field(False, description=(
+        "True: every row is counted now. False (the default): a closed month of a center "
+        "(period=month, grouped by center only) answers what was reported, the row saying "
+        "so (`reported`: revision, closed_by, as_of, closed_at, changed, late_events); a row "
+        "without `reported` is counted now."))
 
 
 async def survey(pool: asyncpg.Pool, survey_id: UUID) -> SurveyPublic | None:

@@ -253,10 +253,14 @@ async def center_worklist(center_id: str, pool: PoolDep, settings: SettingsDep,
     board.cases = await _cases(pool, followups, settings, today, center_id, "center_id = $2",
                                center_id, limit)
     # Rules waiting for a day the calendar does not cover (GET /parked-rules): on the board.
+    escalations, referrals = await queries.help_and_referral_counts(pool, center_id,
+                                                                     clock.now())
     return CenterBoardPublic(**{**dict(board), "help_tasks": await queries.open_help_tasks(
         pool, center_id, "center_id = $2", center_id, limit)},
         parked_rules=await parked.count(pool, center_id),
-        home_visits=await queries.home_visits(pool, center_id, limit))
+        home_visits=await queries.home_visits(pool, center_id, limit),
+        escalations=escalations, referrals=referrals,
+        referrals_waiting=(await queries.referrals(pool, center_id, None, True, limit)).items)
 
 
 PolicyReader = Annotated[Principal, Depends(require_roles(Role.CLERK, Role.SUPERVISOR,

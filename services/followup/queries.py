@@ -5,7 +5,7 @@ return."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -153,12 +153,29 @@ class WorklistPublic(Public):
     help_tasks: list[HelpTaskPublic] = Field(default_factory=list)
 
 
+class OpenOverduePublic(Public):
+    """How many are open, and how many of those are past their deadline."""
+
+    open: int
+    overdue: int
+
+
 class CenterBoardPublic(WorklistPublic):
-    """The whole center's worklist, how many rules wait for the calendar, and the open home
-    visits (whenever due: the team plans its rounds)."""
+    """The whole center's worklist, how many rules wait for the calendar, the open home
+    visits (whenever due: the team plans its rounds), the help tasks (帮办) and referrals
+    (派单) open and overdue, and the referrals still waiting for a reply."""
 
     parked_rules: int
     home_visits: list[FollowUpPublic] = Field(default_factory=list)
+    escalations: OpenOverduePublic = Field(
+        default_factory=lambda: OpenOverduePublic(open=0, overdue=0),
+        description="help tasks not done (open, accepted, in progress); overdue: past their "
+                    "deadline")
+    referrals: OpenOverduePublic = Field(
+        default_factory=lambda: OpenOverduePublic(open=0, overdue=0),
+        description="referrals without a reply; overdue: past their reply deadline (督办)")
+    referrals_waiting: list[ReferralPublic] = Field(
+        default_factory=list, description="the referrals without a reply, earliest due first")
 
 
 class PolicyChangePublic(Public):
@@ -317,6 +334,23 @@ async def open_help_tasks(pool: asyncpg.Pool, center_id: str, who: str, value: s
         " ORDER BY escalated_to IS NULL, deadline_at, task_id LIMIT $3",
         center_id, value, limit)
     return [HelpTaskPublic.of(r) for r in rows]
+
+
+async def help_and_referral_counts(pool: asyncpg.Pool, center_id: str, now: datetime,
+                                   ) -> tuple[OpenOverduePublic, OpenOverduePublic]:
+    """The center's help tasks not done and referrals without a reply, open and overdue at
+    ``now`` (a deadline passed, whether or not the scheduler has fired it yet)."""
+    row = await pool.fetchrow(
+        "SELECT count(*) AS open,"
+        " count(*) FILTER (WHERE deadline_at < $2) AS overdue FROM help_tasks"
+        " WHERE center_id = $1 AND status IN ('open', 'accepted', 'in_progress')",
+        center_id, now)
+    ref = await pool.fetchrow(
+        "SELECT count(*) AS open, count(*) FILTER (WHERE reply_due_at < $2) AS overdue"
+        " FROM referrals WHERE center_id = $1 AND status <> 'replied'", center_id, now)
+    assert row is not None and ref is not None
+    return (OpenOverduePublic(open=row["open"], overdue=row["overdue"]),
+            OpenOverduePublic(open=ref["open"], overdue=ref["overdue"]))
 
 
 async def referral(pool: asyncpg.Pool, referral_id: UUID) -> ReferralPublic | None:

@@ -46,6 +46,7 @@ CatalogueDep = Annotated[Catalogue, Depends(_catalogue)]
 # FastRoute: ordinary writes skip FastAPI's dependency solver; anything unusual takes its path.
 cases = APIRouter(prefix="/cases", tags=["cases"], responses=ERRORS, route_class=FastRoute)
 catalogue = APIRouter(prefix="/catalogue", tags=["catalogue"])
+visits = APIRouter(prefix="/visits", tags=["visits"], responses=ERRORS, route_class=FastRoute)
 
 
 def _use_cases(request: Request) -> Intake:
@@ -151,6 +152,14 @@ async def reopen_case(case_id: UUID, body: c.ReopenCase, request: Request, write
     return WrittenPublic.of(await _use_cases(request).reopen_case(
         case_id, body, write.actor, write.key, write.expected_version))
 
+
+@visits.post("", status_code=status.HTTP_201_CREATED, response_model=WrittenPublic,
+             summary="A resident sat down at the window: one trip (一人次)")
+async def record_visit(body: c.RecordVisit, request: Request, write: Write,
+                       staff: Staff) -> WrittenPublic:
+    check_center(staff, body.center_id)
+    return WrittenPublic.of(await _use_cases(request).record_visit(body, write.actor,
+                                                                write.key))
 
 def _today(request: Request, settings: Settings) -> date:
     """The center's today, on the service's clock."""

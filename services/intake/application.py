@@ -14,7 +14,14 @@ import structlog
 from eventsourcing.domain import Aggregate
 
 from services.intake import commands as c
-from services.intake.domain import Case, DueCandidate, Resident, case_id_for
+from services.intake.domain import (
+    Case,
+    DueCandidate,
+    Resident,
+    Visit,
+    case_id_for,
+    visit_id_for,
+)
 from services.intake.presence import Standing
 from services.intake.vault import Access, Fact, Registered, ResidentData, Vault
 from shared.catalogue import Catalogue
@@ -24,7 +31,7 @@ from shared.eventstore.command_path import CommandPath
 from shared.eventstore.group_commit import GroupCommitter, Unit, Written
 from shared.kernel.calendar import WorkingCalendar, covered
 from shared.kernel.clock import Clock
-from shared.kernel.errors import CommandError, InvalidCommand
+from shared.kernel.errors import AlreadyDoneError, CommandError, Forbidden, InvalidCommand
 from shared.kernel.meta import Meta, meta_for
 from shared.kernel.moments import Moments
 from shared.kernel.scrubbing import KNOWN_PERSON
@@ -170,6 +177,32 @@ class Intake:
             resident_id=cmd.resident_id, resident_basis=basis.value if basis else None,
             applicant_id=applicant_id,
             applicant_basis=applicant_basis.value if applicant_basis else None, meta=meta))
+
+    async def record_visit(self, cmd: c.RecordVisit, actor: str, key: str) -> Written:
+        """A trip to the center, once per key; the case it names must be one of the caller's
+        center (the unit refuses another center's, 403, and a case it does not have, 404)."""
+        visit_id = visit_id_for(cmd.center_id, key)
+        meta = self.path.meta(actor, key, cmd, center_id=cmd.center_id, case_id=cmd.case_id)
+
+        def run(unit: Unit) -> Aggregate:
+            existing = unit.find(visit_id)
+            if existing is not None:
+                existing.check_new_command(key, "VisitRecorded")
+                raise AlreadyDoneError(visit_id, 1)
+            if cmd.case_id is not None:
+                case: Case = unit.get(cmd.case_id, "case")
+                if case.center_id != cmd.center_id:
+                    raise Forbidden("the case belongs to another center",
+                                    case_center=case.center_id)
+            visit = Visit(id=visit_id, visit_id=visit_id, center_id=cmd.center_id,
+                          counter_id=cmd.counter_id, clerk_id=actor, channel=cmd.channel.value,
+                          case_id=cmd.case_id, ticket=cmd.ticket,
+                          wait_minutes=cmd.wait_minutes, meta=meta)
+            unit.add(visit)
+            return visit
+
+        return await self.path.committer.submit(
+            run, [visit_id] if cmd.case_id is None else [visit_id, cmd.case_id])
 
     async def _admit(self, cmd: c.OpenCase, resident_id: UUID, case_id: UUID,
                      principal: Principal | None, purpose: str) -> Standing:
@@ -317,8 +350,9 @@ class Intake:
                            key: str | None, expected_version: int | None = None) -> Written:
         return await self._on_case(
             case_id, "CaseResolved", cmd, actor, key, expected_version,
-            lambda case, meta: case.resolve(cmd.outcome.value, cmd.explanation,
-                                            cmd.emotion_defused, meta))
+            lambda case, meta: case.resolve(
+                cmd.outcome.value, cmd.explanation, cmd.emotion_defused, meta,
+                cmd.emotion_on_leaving.value if cmd.emotion_on_leaving else None))
 
     async def reopen_case(self, case_id: UUID, cmd: c.ReopenCase, actor: str,
                           key: str | None, expected_version: int | None = None) -> Written:

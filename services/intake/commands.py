@@ -165,11 +165,29 @@ class DeclareObligation(_Command):
 class ResolveCase(_Command):
     outcome: Outcome
     explanation: str = Field("", max_length=4000)
-    emotion_defused: bool = Field(description="Whether the resident left calmer than they came.")
+    emotion_defused: bool | None = Field(None, description=(
+        "Whether the resident left calmer than they came; default: from emotion_on_leaving "
+        "(no emotion that needs defusing, and no worse than on arrival)."))
+    emotion_on_leaving: Emotion | None = Field(None, description=(
+        "The emotion the resident left with (one of these or emotion_defused is needed)."))
 
 
 class ReopenCase(_Command):
     reason: str = Field(min_length=1, max_length=2000)
+
+
+class RecordVisit(_Command):
+    """A resident sat down at the window: one trip (一人次)."""
+
+    center_id: str = Field(pattern=CODE, examples=["SH-PD-HUAMU"])
+    counter_id: str = Field(pattern=CODE, examples=["window-3"])
+    channel: Channel = Channel.COUNTER
+    case_id: UUID | None = Field(None, description=(
+        "The case this trip is for, when the resident came back about one (a return trip)."))
+    ticket: str | None = Field(None, pattern=CODE, examples=["A017"],
+                               description="The queue ticket's number.")
+    wait_minutes: int | None = Field(None, ge=0, le=1440,
+                                     description="Minutes waited before being called.")
 
 
 class TakeHint(_Command):

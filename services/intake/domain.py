@@ -18,6 +18,7 @@ from shared.contracts.vocabulary import (
     Basis,
     DueCause,
     DueSource,
+    Emotion,
     Outcome,
     ReferralKind,
 )
@@ -368,18 +369,28 @@ class Case(RemembersCommands):
         self.placed = True
         self._remember(meta, "PlacementRecorded")
 
-    def resolve(self, outcome: str, explanation: str, emotion_defused: bool, meta: Meta) -> None:
+    def resolve(self, outcome: str, explanation: str, emotion_defused: bool | None,
+                meta: Meta, emotion_on_leaving: str | None = None) -> None:
+        """``emotion_on_leaving``: what the resident left with; ``emotion_defused`` the
+        clerk's word, derived from it when not given (see :func:`defused_on_leaving`)."""
         self.check_open()
         self.check_heard("resolve")
         if outcome != Outcome.RESOLVED and not explanation.strip():
             raise InvalidCommand("an outcome other than 'resolved' needs the explanation given "
                                  "to the resident", field="explanation")
+        if emotion_defused is None:
+            if emotion_on_leaving is None:
+                raise InvalidCommand("say the emotion the resident left with "
+                                     "(emotion_on_leaving) or whether it was defused",
+                                     field="emotion_on_leaving")
+            emotion_defused = defused_on_leaving(self.emotion, emotion_on_leaving)
         self._resolved(outcome=outcome, explanation=explanation,
-                       emotion_defused=emotion_defused, meta=meta)
+                       emotion_defused=emotion_defused, emotion_on_leaving=emotion_on_leaving,
+                       meta=meta)
 
     @event("CaseResolved")
     def _resolved(self, outcome: str, explanation: str, emotion_defused: bool,
-                  meta: Meta) -> None:
+                  meta: Meta, emotion_on_leaving: str | None = None) -> None:
         self.status = "resolved"
         at = meta.get("occurred_at")
         self.resolved_at = datetime.fromisoformat(at) if isinstance(at, str) else at
@@ -405,6 +416,39 @@ class Case(RemembersCommands):
     def _reopened(self, reason: str, meta: Meta) -> None:
         self.status = "open"
         self._remember(meta, "CaseReopened")
+
+
+def defused_on_leaving(arrival: str | None, leaving: str) -> bool:
+    """The resident left in no emotion that needs defusing, and no worse than they came (the
+    order calm < anxious < upset < angry < distressed), as the counter page proposes it."""
+    rank = [e.value for e in Emotion]
+    if Emotion(leaving).needs_defusing:
+        return False
+    return arrival is None or rank.index(leaving) <= rank.index(arrival)
+
+
+VISIT_NAMESPACE = UUID("5b1d7c3e-9a24-4f6b-8e0d-3c2a1f4e5d60")
+
+
+def visit_id_for(center_id: str, idempotency_key: str) -> UUID:
+    """Recording a visit twice with one Idempotency-Key records it once."""
+    return uuid5(VISIT_NAMESPACE, f"{center_id}\x1f{idempotency_key}")
+
+
+class Visit(RemembersCommands):
+    """One trip of a resident to the center (一人次): recorded when they sit down, whatever
+    number of affairs it is about; it names the case when it is a return trip for one."""
+
+    where = "on this visit"
+
+    @event("VisitRecorded")
+    def __init__(self, id: UUID, visit_id: UUID, center_id: str, counter_id: str,
+                 clerk_id: str, channel: str, case_id: UUID | None, ticket: str | None,
+                 wait_minutes: int | None, meta: Meta) -> None:
+        self.center_id = center_id
+        self.case_id = case_id
+        self.commands: dict[str, tuple[str, int]] = {}
+        self._remember(meta, "VisitRecorded", created=True)
 
 
 class Resident(RemembersCommands):

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from services.intake import pages, plan_views, vault_migration, verdicts
-from services.intake.api import cases, catalogue
+from services.intake.api import cases, catalogue, visits
 from services.intake.application import Intake, IntakeApplication, Residents
 from services.intake.hints import Hints
 from services.intake.known_people import KnownPeople
@@ -102,6 +102,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
                     public=[r"/", r"/counter"])  # the clerk's page (pages.py)
     app.include_router(cases)
     app.include_router(catalogue)
+    app.include_router(visits)
     app.include_router(plans)
     app.include_router(residents)
     app.include_router(audit)

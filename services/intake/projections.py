@@ -122,8 +122,8 @@ class _Plan:
 def _plan(events: Sequence[Envelope]) -> _Plan:
     plan = _Plan()
     for e in events:
-        if e.service != "intake" or e.case_id is None:
-            continue
+        if e.service != "intake" or e.case_id is None or e.aggregate_id != e.case_id:
+            continue  # not the case's own event (a visit naming it: the figures count those)
         plan.timeline.append((e.case_id, e.aggregate_version, e.position, e.type, e.version,
                               e.occurred_at, e.recorded_at, e.actor, e.causation_id,
                               e.correlation_id, orjson.dumps(e.payload).decode()))

@@ -7,7 +7,11 @@ count over those rows or a rate of two counts, by day, by service item (the case
 total. The definitions are those of the feedback service's figures
 (``services/feedback/figures/queries.py``: ``FIGURES``), restated over the exported events:
 
-- visits: cases opened (``CaseOpened``), counted on the day they were opened;
+- visits: trips to the center, 人次 (``VisitRecorded``), on the day of the trip; cases: cases
+  opened (``CaseOpened``), on the day they were opened;
+- trips per resolved case: of the resolved cases (as for the declared resolution rate), the opening
+  trip plus every trip naming the case on a later day than its opening, over the cases;
+  first-trip rate (一次办成率): those with no such later trip;
 - resolution rate: of the cases whose resident answered "was your matter solved?" (the
   ``verdict`` of a ``RatingGiven`` or of a post-resolution check's ``FollowUpCompleted``; a
   case's latest answer, by ``occurred_at`` then stream order), counted on the day of that
@@ -15,11 +19,15 @@ total. The definitions are those of the feedback service's figures
 - declared resolution rate: of the cases whose last resolution event is ``CaseResolved`` (not
   reopened since), counted on the day of that resolution, those with outcome ``resolved``;
 - emotion-defused rate: of those resolved cases whose emotion on arrival (the first
-  ``ConcernsNoted``) was upset, angry or distressed, those resolved with ``emotion_defused``;
+  ``ConcernsNoted``) is one to defuse (``arrivals``: upset, angry, distressed by default;
+  ``EMOTION_DEFUSING_ARRIVALS``), those that left in none of them (``emotion_on_leaving``,
+  CaseResolved v2), or, resolved before it was recorded, with ``emotion_defused``;
 - on-time completion rate (按时办结率): of those resolved cases that have a due date (the last
   ``CaseDueDateSet``), those resolved on or before it;
 - on-the-spot completion rate (当场办结率): of those resolved cases, those resolved on the
   day they were opened;
+- overdue open cases: cases not resolved (no resolution, or reopened since) whose latest due
+  date is before the report's day, counted on the due day;
 - satisfaction rate: of the residents' own answers (``RatingGiven`` with ``via = token``: the
   link or the counter pad) to resolution surveys, less bad reviews an upheld appeal took out,
   the satisfied levels; the answers staff recorded (``via = clerk``) are counted apart
@@ -76,6 +84,12 @@ class Rate:
     numerator: str
     denominator: str
     short: str = ""  # a narrow column heading
+    ratio: bool = False  # a number per unit (trips per case), not a share
+
+    def shown(self, value: float | None) -> str:
+        if value is None:
+            return "—"
+        return f"{value:.2f}" if self.ratio else f"{value:.1%}"
 
 
 def _in(values: tuple[str, ...]) -> str:
@@ -92,14 +106,19 @@ _NOT_UPHELD = "appeal IS DISTINCT FROM 'upheld'"
 #: (fact table, the day it is counted on, {count: which of its rows}): a figure is counted on
 #: the day (and under the service item) of its own rows, as the feedback service anchors it.
 PARTS: tuple[tuple[str, str, dict[str, str]], ...] = (
-    ("case_facts", "opened_on", {"visits": "TRUE"}),
+    ("visit_facts", "day", {"visits": "TRUE"}),
+    ("case_facts", "opened_on", {"cases": "TRUE"}),
     ("case_facts", "resolved_on", {
         "resolved": "is_resolved", "resolved_as_resolved": "is_resolved AND as_resolved",
         "upset_resolved": "is_resolved AND upset",
         "defused": "is_resolved AND upset AND defused",
+        "trips": "sum(CASE WHEN is_resolved THEN 1 + return_trips ELSE 0 END)",
+        "first_trip": "is_resolved AND return_trips = 0",
         "resolved_with_due": "is_resolved AND due_on IS NOT NULL",
         "resolved_on_time": "is_resolved AND due_on IS NOT NULL AND resolved_on <= due_on",
         "resolved_on_the_spot": "is_resolved AND resolved_on = opened_on"}),
+    ("case_facts", "due_on", {
+        "overdue_open_cases": "NOT coalesce(is_resolved, false) AND due_on < $today"}),
     ("case_facts", "verdict_on", {
         "verdicts": "verdict IS NOT NULL", "said_solved": "verdict = 'solved'"}),
     ("survey_facts", "closed_on", {
@@ -130,6 +149,14 @@ PARTS: tuple[tuple[str, str, dict[str, str]], ...] = (
         "followups_on_time": "completed_on IS NOT NULL AND NOT missed"}),
 )
 COUNTS = tuple(c for _, _, counts in PARTS for c in counts)
+
+
+def cell(expression: str) -> str:
+    """A count of ``PARTS``: the rows meeting ``expression``, or ``expression`` itself when it
+    is a sum (trips)."""
+    return expression if expression.startswith("sum(") else \
+        f"count(*) FILTER (WHERE {expression})"
+
 RATES: tuple[Rate, ...] = (
     Rate("resolution_rate", "Resolution rate (residents' word)", "said_solved", "verdicts",
          short="solved %"),
@@ -137,6 +164,10 @@ RATES: tuple[Rate, ...] = (
          "resolved", short="declared resolved %"),
     Rate("emotion_defused_rate", "Emotion-defused rate", "defused", "upset_resolved",
          short="defused %"),
+    Rate("trips_per_resolved_case", "Trips per resolved case", "trips", "resolved",
+         short="trips/case", ratio=True),
+    Rate("first_trip_rate", "Resolved on the first trip (一次办成率)", "first_trip", "resolved",
+         short="first trip %"),
     Rate("on_time_rate", "On-time completion rate (按时办结率)", "resolved_on_time",
          "resolved_with_due", short="on time %"),
     Rate("on_the_spot_rate", "On-the-spot completion rate (当场办结率)", "resolved_on_the_spot",
@@ -157,17 +188,23 @@ RATES: tuple[Rate, ...] = (
          "named_bad_reviews", short="revisited %"),
 )
 #: The counts the table and the page show beside the rates (every count is in ``Row.counts``).
-SHOWN = ("visits", "resolved", "verdicts", "bad_reviews", "staff_recorded_answers",
+SHOWN = ("visits", "cases", "resolved", "verdicts", "bad_reviews", "staff_recorded_answers",
          "rectifications_opened", "appeals_upheld")
 DEFINITIONS = {
-    "visits": "cases opened (CaseOpened), on the day they were opened",
+    "visits": "trips to the center, 人次 (VisitRecorded), on the day of the trip",
+    "cases": "cases opened (CaseOpened), on the day they were opened",
+    "trips": "trips of the resolved cases: the opening one and each naming the case later",
+    "first_trip": "resolved cases no trip named after their opening day (一次办成)",
     "resolved": "cases whose last resolution event is CaseResolved, on the day of it",
     "resolved_as_resolved": "of those, outcome 'resolved'",
-    "upset_resolved": f"resolved cases that arrived {'/'.join(NEEDS_DEFUSING)}",
-    "defused": "of those, resolved with emotion_defused",
+    "upset_resolved": f"resolved cases that arrived {'/'.join(NEEDS_DEFUSING)} (by default)",
+    "defused": "of those, left in none of those emotions (before CaseResolved v2: "
+               "emotion_defused)",
     "resolved_with_due": "resolved cases with a due date (CaseDueDateSet), on the day resolved",
     "resolved_on_time": "of those, resolved on or before their latest due date",
     "resolved_on_the_spot": "resolved cases resolved on the day they were opened",
+    "overdue_open_cases": "cases still open whose latest due date is before the report's day,"
+                          " on the due day",
     "survey_answers": "answers (RatingGiven) to resolution surveys, on the day answered",
     "kept_answers": "of those, all but bad reviews an upheld appeal took out",
     "satisfied_answers": f"of those, {'/'.join(SATISFIED)}",
@@ -255,8 +292,8 @@ def connect_export(root: Path) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def facts_sql(tz: str) -> str:
-    defusing = ", ".join(f"'{e}'" for e in NEEDS_DEFUSING)
+def facts_sql(tz: str, arrivals: tuple[str, ...] = NEEDS_DEFUSING) -> str:
+    defusing = ", ".join(f"'{Emotion(e).value}'" for e in arrivals)
     seen = "recorded_at <= $as_of"
     return f"""
     WITH opened AS (
@@ -269,6 +306,7 @@ def facts_sql(tz: str) -> str:
                 FROM "ConcernsNoted" WHERE {seen} GROUP BY case_id),
     resolved AS (SELECT case_id, arg_max(outcome, aggregate_version) AS outcome,
                         arg_max(emotion_defused, aggregate_version) AS defused,
+                        arg_max(emotion_on_leaving, aggregate_version) AS leaving,
                         arg_max(CAST(timezone('{tz}', occurred_at) AS DATE), aggregate_version)
                             AS day
                  FROM "CaseResolved" WHERE {seen} GROUP BY case_id),
@@ -279,6 +317,10 @@ def facts_sql(tz: str) -> str:
                    UNION ALL
                    SELECT case_id, aggregate_version, type FROM "CaseReopened" WHERE {seen})
                GROUP BY case_id),
+    trips AS (SELECT v.case_id, count(*) AS return_trips FROM "VisitRecorded" v
+              JOIN opened o USING (case_id)
+              WHERE v.{seen} AND CAST(timezone('{tz}', v.occurred_at) AS DATE) > o.day
+              GROUP BY v.case_id),
     said AS (SELECT case_id, verdict, occurred_at, stream_seq FROM (
                  SELECT case_id, CAST(verdict AS VARCHAR) AS verdict, occurred_at, stream_seq
                      FROM "RatingGiven" WHERE {seen} AND verdict IS NOT NULL
@@ -296,10 +338,23 @@ def facts_sql(tz: str) -> str:
            e.last_type = 'CaseResolved' AS is_resolved,
            coalesce(r.outcome = '{Outcome.RESOLVED}', false) AS as_resolved,
            coalesce(a.emotion IN ({defusing}), false) AS upset,
-           coalesce(r.defused, false) AS defused, d.due_on, v.verdict, v.verdict_on
+           CASE WHEN r.leaving IS NOT NULL THEN r.leaving NOT IN ({defusing})
+                ELSE coalesce(r.defused, false) END AS defused,
+           coalesce(t.return_trips, 0) AS return_trips, d.due_on, v.verdict, v.verdict_on
     FROM opened o LEFT JOIN item i USING (case_id) LEFT JOIN arrival a USING (case_id)
          LEFT JOIN resolved r USING (case_id) LEFT JOIN ending e USING (case_id)
-         LEFT JOIN due d USING (case_id) LEFT JOIN verdict v USING (case_id)
+         LEFT JOIN trips t USING (case_id) LEFT JOIN due d USING (case_id)
+         LEFT JOIN verdict v USING (case_id)
+    """
+
+
+def visits_sql(tz: str) -> str:
+    """One row per trip (VisitRecorded), under the service item of the case it names."""
+    return f"""
+    SELECT v.aggregate_id AS visit_id, v.case_id, v.center_id,
+           CAST(timezone('{tz}', v.occurred_at) AS DATE) AS day, c.service_item
+    FROM "VisitRecorded" v LEFT JOIN case_facts c USING (case_id)
+    WHERE v.recorded_at <= $as_of
     """
 
 
@@ -410,8 +465,7 @@ def _rows(con: duckdb.DuckDBPyConnection, group: str | None, params: dict[str, A
     parts = []
     for table, anchor, counts in PARTS:
         key = {"day": anchor, "item": "service_item", None: "NULL"}[group]
-        cells = ", ".join(f"count(*) FILTER (WHERE {counts[c]})" if c in counts else "0"
-                          for c in COUNTS)
+        cells = ", ".join(cell(counts[c]) if c in counts else "0" for c in COUNTS)
         parts.append(f"SELECT {key} AS key, {cells} FROM {table}"
                      f" WHERE {anchor} BETWEEN $start AND $end {where} GROUP BY 1")
     names = ", ".join(f"c{i}" for i in range(len(COUNTS)))
@@ -430,12 +484,16 @@ def _rows(con: duckdb.DuckDBPyConnection, group: str | None, params: dict[str, A
 
 
 def compute(root: Path, start: date, end: date, *, tz: str, center: str | None = None,
-            as_of: datetime | None = None) -> Figures:
-    """The center's figures for visits from ``start`` to ``end`` (inclusive)."""
+            as_of: datetime | None = None,
+            arrivals: tuple[str, ...] = NEEDS_DEFUSING) -> Figures:
+    """The center's figures for visits from ``start`` to ``end`` (inclusive); ``arrivals``:
+    the emotions on arrival the emotion-defused rate counts."""
     con = connect_export(root)
     try:
         moment = as_of or datetime(9999, 12, 31, tzinfo=datetime.now().astimezone().tzinfo)
-        con.execute(f"CREATE TEMP TABLE case_facts AS {facts_sql(tz)}", {"as_of": moment})
+        con.execute(f"CREATE TEMP TABLE case_facts AS {facts_sql(tz, arrivals)}",
+                    {"as_of": moment})
+        con.execute(f"CREATE TEMP TABLE visit_facts AS {visits_sql(tz)}", {"as_of": moment})
         for name, sql in aftercare_sql(tz).items():
             con.execute(f"CREATE TEMP TABLE {name} AS {sql}", {"as_of": moment})
         today = (as_of or datetime.now(UTC)).astimezone(ZoneInfo(tz)).date()

@@ -21,7 +21,7 @@ def pct(value: float | None) -> str:
 def _cells(row: Row, figures: Figures) -> list[str]:
     """One column of the table: the counts, then the rates, of one row of the figures."""
     return ([f"{row.counts[c]:,}" for c in SHOWN]
-            + [pct(row.rates[r.name]) for r in figures.rates])
+            + [r.shown(row.rates[r.name]) for r in figures.rates])
 
 
 def _labels(figures: Figures) -> list[str]:
@@ -83,11 +83,13 @@ PAGE = """<!doctype html>
 <p class="note">Generated {{ generated }} from the export at {{ source }}
 {%- if figures.as_of %}; events recorded after {{ figures.as_of }} left out{% endif %}.</p>
 <div class="tiles">
- <div class="tile" data-figure="visits">Visits
+ <div class="tile" data-figure="visits">Visits (trips)
   <b>{{ "{:,}".format(figures.total.counts.visits) }}</b></div>
+ <div class="tile" data-figure="cases">Cases
+  <b>{{ "{:,}".format(figures.total.counts.cases) }}</b></div>
  {% for r in figures.rates %}
  <div class="tile" data-figure="{{ r.name }}">{{ r.label }}
-  <b>{{ pct(figures.total.rates[r.name]) }}</b></div>
+  <b>{{ r.shown(figures.total.rates[r.name]) }}</b></div>
  {% endfor %}
  {% for name in ("bad_reviews", "rectifications_opened", "appeals_upheld") %}
  <div class="tile" data-figure="{{ name }}">{{ name.replace("_", " ") | capitalize }}
@@ -139,9 +141,9 @@ def html_page(figures: Figures, *, source: str) -> str:
             "satisfaction-over-time", "Satisfaction over time", days, {
                 r.label: [d.rates[r.name] for d in figures.by_day] for r in figures.rates
                 if r.name in SATISFACTION_RATES})),
-        items_chart=Markup(hbar_chart("visits-by-item", "Visits by service item",
+        items_chart=Markup(hbar_chart("visits-by-item", "Cases by service item",
                                       [str(r.key) for r in figures.by_item],
-                                      [r.counts["visits"] for r in figures.by_item])),
+                                      [r.counts["cases"] for r in figures.by_item])),
     )
 
 

@@ -9,12 +9,12 @@ either layout, Parquet or CSV) with these views:
 - ``events``: every event, the envelope columns plus ``payload`` (JSON: the exported payload
   fields, so ``payload->>'level'``), the shape the README's worked example queries;
 - the fact rows every figure is counted over, folded exactly as ``sixstep report`` folds them
-  (``shared/analytics/figures.py``): ``case_facts``, ``survey_facts``, ``rectification_facts``,
-  ``followup_facts``;
+  (``shared/analytics/figures.py``): ``case_facts``, ``visit_facts``, ``survey_facts``,
+  ``rectification_facts``, ``followup_facts``;
 - ``daily_figures``: one row per (day, center_id, service_item) with every count of
   :data:`shared.analytics.figures.COUNTS` and every rate, each count on its own day as the
   definitions anchor it;
-- one view per figure, named as the figure (``visits``, ``resolution_rate``,
+- one view per figure, named as the figure (``visits``, ``cases``, ``resolution_rate``,
   ``satisfaction_rate``, ``no_consent``, ``bad_reviews`` ...): ``day, center_id, service_item``
   and the count, or ``numerator, denominator, rate``. Over a period, a rate is
   ``sum(numerator) / sum(denominator)``, never an average of the daily rates.
@@ -36,15 +36,18 @@ from shared.analytics.figures import (
     PARTS,
     RATES,
     aftercare_sql,
+    cell,
     connect_export,
     facts_sql,
+    visits_sql,
 )
 from shared.contracts import REGISTRY
 
 #: The figures' own views (as the README names the figures); the rest of COUNTS are parts.
-COUNT_FIGURES = ("visits", "no_consent", "bad_reviews", "staff_recorded_answers",
-                 "rectifications_opened", "appeals_upheld")
-FACT_VIEWS = ("case_facts", "survey_facts", "rectification_facts", "followup_facts")
+COUNT_FIGURES = ("visits", "cases", "no_consent", "bad_reviews", "staff_recorded_answers",
+                 "rectifications_opened", "appeals_upheld", "overdue_open_cases")
+FACT_VIEWS = ("case_facts", "visit_facts", "survey_facts", "rectification_facts",
+              "followup_facts")
 
 
 def open_history(root: Path, *, tz: str) -> duckdb.DuckDBPyConnection:
@@ -79,13 +82,14 @@ def _events_view(con: duckdb.DuckDBPyConnection) -> None:
 def _figure_views(con: duckdb.DuckDBPyConnection, tz: str) -> None:
     every = "TIMESTAMPTZ 'infinity'"
     con.execute(f"CREATE VIEW case_facts AS {facts_sql(tz).replace('$as_of', every)}")
+    con.execute(f"CREATE VIEW visit_facts AS {visits_sql(tz).replace('$as_of', every)}")
     for name, sql in aftercare_sql(tz).items():
         con.execute(f"CREATE VIEW {name} AS {sql.replace('$as_of', every)}")
     today = f"CAST(timezone('{tz}', now()) AS DATE)"
     parts = []
     for table, anchor, counts in PARTS:
         cells = ", ".join(
-            f"count(*) FILTER (WHERE {counts[c].replace('$today', today)}) AS {c}"
+            f"{cell(counts[c].replace('$today', today))} AS {c}"
             if c in counts else f"0 AS {c}" for c in COUNTS)
         parts.append(f"SELECT {anchor} AS day, center_id, service_item, {cells} "
                      f"FROM {table} WHERE {anchor} IS NOT NULL GROUP BY ALL")

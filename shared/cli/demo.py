@@ -162,8 +162,13 @@ async def _resident(client: httpx.AsyncClient, rng: random.Random, n: int, cente
                     ) -> dict[str, Any] | None:
         return await _post_as(client, path, body, key, tally, token)
 
+    window = f"window-{rng.randint(1, 6)}"
+    # the resident sits down: one trip (人次), after a wait at the ticket machine
+    await _post("/visits", {
+        "center_id": center, "counter_id": window, "wait_minutes": (n * 7) % 25,
+        "occurred_at": at.isoformat()}, f"demo-{run}-{n}-visit", tally)
     opened = await _post("/cases", {
-        "center_id": center, "counter_id": f"window-{rng.randint(1, 6)}", "clerk_id": clerk,
+        "center_id": center, "counter_id": window, "clerk_id": clerk,
         "channel": rng.choice(CHANNELS), "service_item": visit["item"],
         **({"resident_id": resident_id} if resident_id else {}), "occurred_at": at.isoformat()},
         f"demo-{run}-{n}-open", tally)
@@ -228,6 +233,7 @@ async def _resident(client: httpx.AsyncClient, rng: random.Random, n: int, cente
         tally.defused += defused
     resolved = await _post(f"{case}/resolve", {
         "outcome": outcome, "emotion_defused": defused,
+        "emotion_on_leaving": "calm" if defused else emotion,
         "explanation": "" if outcome == "resolved" else "需上级部门审批，已说明原因和时限",
         "occurred_at": t(15)}, f"demo-{run}-{n}-resolve", tally)
     tally.resolved += resolved is not None

@@ -41,7 +41,8 @@ def report_command(
         raise typer.BadParameter("--from and --to are dates, YYYY-MM-DD") from None
     try:
         figures = compute(export_dir, first, last, tz=settings.center_timezone, center=center,
-                          as_of=moment(as_of, settings, end_of_day=True))
+                          as_of=moment(as_of, settings, end_of_day=True),
+                          arrivals=settings.emotion_defusing_arrivals)
     except ExportNotReadable as exc:
         err.print(f"[red]refused:[/red] {exc}")
         raise typer.Exit(2) from None

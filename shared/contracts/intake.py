@@ -258,11 +258,36 @@ class ObligationDeclared(_Payload):
 
 
 class CaseResolved(_Payload):
-    """Step 4: the outcome, the explanation given, and whether the emotion was defused."""
+    """Step 4: the outcome, the explanation given, the emotion the resident left with, and
+    whether it was defused.
+
+    v2 (current) keeps the emotion on leaving (``emotion_on_leaving``), so the
+    emotion-defused rate is counted on what the resident left with, for whichever arrivals a
+    center counts (``EMOTION_DEFUSING_ARRIVALS``). v1 events are read through
+    :func:`case_resolved_v1_to_v2`: their emotion on leaving is unknown (None) and the
+    clerk's ``emotion_defused`` stands for it.
+    """
 
     outcome: Outcome
     explanation: FreeText
     emotion_defused: bool
+    emotion_on_leaving: Emotion | None = Field(
+        None, description="The emotion the resident left with; None on cases resolved before "
+                          "it was recorded.")
+
+
+class CaseResolvedV1(_Payload):
+    """CaseResolved as recorded before v2: the same, without ``emotion_on_leaving``."""
+
+    outcome: Outcome
+    explanation: FreeText
+    emotion_defused: bool
+
+
+def case_resolved_v1_to_v2(payload: dict[str, Any]) -> dict[str, Any]:
+    """v1 -> v2: the emotion on leaving was not recorded; ``emotion_defused`` stands."""
+    v1 = CaseResolvedV1.model_validate(payload)
+    return {**v1.model_dump(mode="json"), "emotion_on_leaving": None}
 
 
 class CaseReopened(_Payload):
@@ -292,6 +317,23 @@ class CaseDueDateSet(_Payload):
     working_days: int | None = Field(None, ge=0, description=(
         "source item_days: the item's usual working days (0: on the spot)"))
     note: OptionalFreeText = None
+
+
+class VisitRecorded(_Payload):
+    """A resident sat down at a window (or was called, or visited): one trip, one visit
+    (人次), whatever number of affairs it was about. ``case_id`` names the case the trip was
+    for when it was one the resident had opened before (a return trip); a first trip is the
+    case's opening. No personal data: the ticket is the queue machine's number."""
+
+    visit_id: UUID
+    center_id: Code
+    counter_id: Code
+    clerk_id: Code = Field(description="The clerk who received the resident: the actor.")
+    channel: Channel
+    case_id: UUID | None = Field(None, description="The case the trip was for, if known.")
+    ticket: OptionalCode = Field(None, description="The queue ticket's number (叫号).")
+    wait_minutes: int | None = Field(None, ge=0, le=1440,
+                                     description="Minutes waited before being called.")
 
 
 class CaseHandedOver(_Payload):
@@ -397,10 +439,14 @@ CONTRACTS = [
                                summary="Step 4: deadline")),
     REGISTRY.add(EventContract("ObligationDeclared", SERVICE, ObligationDeclared,
                                summary="Step 4: recurring obligation")),
-    REGISTRY.add(EventContract("CaseResolved", SERVICE, CaseResolved, summary="Step 4: resolved")),
+    REGISTRY.add(EventContract("CaseResolved", SERVICE, CaseResolved, version=2,
+                               upcasters={1: case_resolved_v1_to_v2},
+                               summary="Step 4: resolved")),
     REGISTRY.add(EventContract("CaseReopened", SERVICE, CaseReopened, summary="Case reopened")),
     REGISTRY.add(EventContract("CaseDueDateSet", SERVICE, CaseDueDateSet,
                                summary="Step 4: the day the case must be finished by")),
+    REGISTRY.add(EventContract("VisitRecorded", SERVICE, VisitRecorded,
+                               summary="A resident sat down: one trip (人次)")),
     REGISTRY.add(EventContract("CaseHandedOver", SERVICE, CaseHandedOver,
                                summary="Handed to another clerk or team; the first stays "
                                        "accountable")),

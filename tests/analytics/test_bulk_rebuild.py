@@ -149,6 +149,34 @@ def untidy_log() -> list[dict[str, Any] | bytes]:
     out += rated(survey(ghost, at("2026-03-03", 10)), at("2026-03-03", 11),
                  "satisfied").events
 
+    # Trips (issue 18): a return trip naming a case, published twice, and one naming none; an
+    # answer of 28 March typed in on 3 April (a late event of March); March closed, then
+    # revised for it.
+    trip, walk_in, month = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+
+    def visit(story: CaseStory | None, visit_id: uuid.UUID, when: Any) -> dict[str, Any]:
+        return step("intake", "VisitRecorded", story, visit_id, 1, when, {
+            "visit_id": str(visit_id), "center_id": HUAMU, "counter_id": "window-3",
+            "clerk_id": "clerk-017", "channel": "counter",
+            "case_id": str(story.case_id) if story else None, "ticket": "A017",
+            "wait_minutes": 7})
+    back = visit(h0, trip, at("2026-03-06", 9))
+    out += [back, visit(None, walk_in, at("2026-03-06", 10)), back]
+    typed_late = rated(survey(h1, at("2026-03-05", 10)), at("2026-03-28", 11), "satisfied")
+    typed_late.events[-1]["recorded_at"] = at("2026-04-03", 9).isoformat()
+    out += typed_late.events
+    reported = [{"name": "visits", "count": 2},
+                {"name": "satisfaction_rate", "numerator": 1, "denominator": 1, "rate": 1.0}]
+    out += [step("feedback", "PeriodClosed", None, month, 1, at("2026-04-02", 9), {
+                "center_id": HUAMU, "month": "2026-03-01", "closed_by": "automatic",
+                "as_of": "2026-04-02", "figures": reported[:1]}),
+            step("feedback", "PeriodRevised", None, month, 2, at("2026-04-03", 10), {
+                "center_id": HUAMU, "month": "2026-03-01", "revision": 1, "figures": reported,
+                "changed": ["satisfaction_rate"], "late_events": [{
+                    "event_id": typed_late.events[-1]["event_id"], "type": "RatingGiven",
+                    "recorded_at": typed_late.events[-1]["recorded_at"]}],
+                "late_events_total": 1})]
+
     # Follow-up: one due, missed, escalated, rescheduled and done; one completed before the
     # stale reschedule arrives (the version guard); one published twice; one without a due
     # time (refused); a policy change; obligations watched, missed, fulfilled, ended, with a

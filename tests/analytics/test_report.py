@@ -29,7 +29,7 @@ from tests.analytics.support import (
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 MARCH_2, MARCH_3, MARCH_6 = date(2026, 3, 2), date(2026, 3, 3), date(2026, 3, 6)
-CASE_COUNTS = ("visits", "resolved", "resolved_as_resolved", "upset_resolved", "defused")
+CASE_COUNTS = ("cases", "resolved", "resolved_as_resolved", "upset_resolved", "defused")
 
 
 def of_cases(counts: dict[str, int]) -> dict[str, int]:
@@ -55,7 +55,7 @@ async def folded_figures(settings: Settings, start: date, end: date) -> dict[str
                     c.pop("resolved_on", None)
     out = dict.fromkeys(CASE_COUNTS, 0)
     for c in cases.values():
-        out["visits"] += start <= c["opened_on"] <= end  # type: ignore[operator]
+        out["cases"] += start <= c["opened_on"] <= end  # type: ignore[operator]
         if "resolved_on" in c and start <= c["resolved_on"] <= end:  # type: ignore[operator]
             out["resolved"] += 1
             out["resolved_as_resolved"] += c["outcome"] == "resolved"
@@ -71,7 +71,7 @@ async def test_figures_for_a_period_from_the_export(settings: Settings, tmp_path
     await export(settings, root)
 
     figures = compute(root, MARCH_2, MARCH_3, tz="Asia/Shanghai")
-    assert of_cases(figures.total.counts) == {"visits": 9, "resolved": 8,
+    assert of_cases(figures.total.counts) == {"cases": 9, "resolved": 8,
                                               "resolved_as_resolved": 7, "upset_resolved": 4,
                                               "defused": 3}
     assert figures.total.rates["declared_resolution_rate"] == 7 / 8
@@ -81,19 +81,19 @@ async def test_figures_for_a_period_from_the_export(settings: Settings, tmp_path
     assert of_cases(figures.total.counts) == await folded_figures(settings, MARCH_2, MARCH_3)
 
     by_day = {r.key: r.counts for r in figures.by_day}
-    assert by_day[MARCH_2]["visits"] == 7 and by_day[MARCH_3]["visits"] == 2
+    assert by_day[MARCH_2]["cases"] == 7 and by_day[MARCH_3]["cases"] == 2
     assert by_day[MARCH_3]["resolved"] == 1
     by_item = {r.key: r for r in figures.by_item}
-    assert by_item[HARDSHIP].counts["visits"] == 5
+    assert by_item[HARDSHIP].counts["cases"] == 5
     assert by_item[UNEMPLOYMENT].rates["declared_resolution_rate"] == 2 / 3
 
     huamu = compute(root, MARCH_2, MARCH_3, tz="Asia/Shanghai", center=HUAMU)
-    assert (huamu.total.counts["visits"],
+    assert (huamu.total.counts["cases"],
             huamu.total.rates["declared_resolution_rate"]) == (6, 4 / 5)
 
     # As they stood at 10:15 on 2 March: later events (recorded after it) do not count yet.
     then = compute(root, MARCH_2, MARCH_3, tz="Asia/Shanghai", as_of=at("2026-03-02", 10, 15))
-    assert of_cases(then.total.counts) == {"visits": 5, "resolved": 3,
+    assert of_cases(then.total.counts) == {"cases": 5, "resolved": 3,
                                            "resolved_as_resolved": 3, "upset_resolved": 3,
                                            "defused": 3}
 

@@ -61,7 +61,7 @@ async def test_every_figure_is_a_view_that_agrees_with_the_report(history: Path)
                                    f"WHERE {period}").fetchall()
         assert (num or 0, den or 0) == (report.total.counts[rate.numerator],
                                         report.total.counts[rate.denominator]), rate.name
-    assert report.total.counts["visits"] > 0 and report.total.counts["survey_answers"] > 0
+    assert report.total.counts["cases"] > 0 and report.total.counts["survey_answers"] > 0
 
     # events: every event once, its payload as JSON
     [(events,)] = con.execute("SELECT count(*) FROM events").fetchall()

@@ -157,7 +157,7 @@ async def test_a_bad_review_is_rectified_and_the_resident_asked_again(settings: 
         figures = (await feedback.get("/figures", params={
             "period": "month", "after": last["position"], "as_of": "2026-12-01"})).json()
         november, december = figures["rows"]
-        assert november["period_start"] == "2026-11-01" and november["visits"] == 1
+        assert november["period_start"] == "2026-11-01" and november["cases"] == 1
         assert november["satisfaction_rate"] == {"numerator": 0, "denominator": 1, "rate": 0.0}
         assert november["response_rate"]["rate"] == 1.0
         assert november["bad_reviews"] == 1

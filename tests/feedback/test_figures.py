@@ -199,7 +199,10 @@ def rate(numerator: int, denominator: int) -> dict[str, Any]:
 
 
 MARCH = {  # one center, March 2026, deadlines judged on 1 April
-    "visits": 6,  # cases 1, 2, 3, 4, 6, 7 (case 5 opened on 1 April, Shanghai time)
+    "visits": 0,  # no trip recorded (VisitRecorded): tests/feedback/test_visits_and_periods.py
+    "cases": 6,  # cases 1, 2, 3, 4, 6, 7 (case 5 opened on 1 April, Shanghai time)
+    "trips_per_resolved_case": rate(6, 6),  # one trip each: none names a case later
+    "first_trip_rate": rate(6, 6),
     "resolution_rate": rate(0, 0),  # no resident was asked "was it solved?" in this March
     "declared_resolution_rate": rate(4, 6),  # resolved: 1, 3, 6, 7; partly: 2; cannot: 4
     "staff_recorded_satisfaction_rate": rate(0, 0),  # every answer is the resident's own
@@ -217,15 +220,17 @@ MARCH = {  # one center, March 2026, deadlines judged on 1 April
     "on_the_spot_rate": rate(4, 6),  # resolved the day opened: 1, 3, 6, 7; not 2, 4
     "appeals_upheld": 0,  # no appeal in March
     "named_revisit_rate": rate(0, 0),  # the March rectifications name no resident
+    "overdue_open_cases": 0,  # no case has a due date here
 }
-APRIL = {"visits": 1, "followups_on_time_rate": rate(1, 1),  # case 5; f6 done on its day
+APRIL = {"cases": 1, "followups_on_time_rate": rate(1, 1),  # case 5; f6 done on its day
          "no_consent": 1}  # v3: counted apart, never as no answer (no response rate)
 
 
 def expect(**given: Any) -> dict[str, Any]:
     """A row: every figure zero (or no rate) unless given."""
-    zero = {"visits": 0, "bad_reviews": 0, "rectifications_opened": 0, "no_consent": 0,
-            "staff_recorded_answers": 0, "appeals_upheld": 0}
+    zero = {"visits": 0, "cases": 0, "bad_reviews": 0, "rectifications_opened": 0,
+            "no_consent": 0, "staff_recorded_answers": 0, "appeals_upheld": 0,
+            "overdue_open_cases": 0}
     out = {name: zero.get(name, rate(0, 0)) for name in MARCH}
     out.update(given)
     return out
@@ -267,34 +272,36 @@ async def test_the_figures_of_a_hand_built_march(settings: Settings) -> None:
         by_counter = await figures(client, period="month", group_by="counter_id")
         assert [without_keys(r, "period_start") for r in by_counter] == [
             {"counter_id": W1, **expect(
-                visits=3, declared_resolution_rate=rate(2, 3), emotion_defused_rate=rate(1, 1),
+                cases=3, trips_per_resolved_case=rate(3, 3), first_trip_rate=rate(3, 3),
+                declared_resolution_rate=rate(2, 3), emotion_defused_rate=rate(1, 1),
                 satisfaction_rate=rate(2, 3), response_rate=rate(3, 3), bad_reviews=1,
                 rectifications_opened=1, rectification_on_time_rate=rate(0, 1),
                 followups_on_time_rate=rate(1, 2), on_the_spot_rate=rate(2, 3))},
             {"counter_id": W2, **expect(
-                visits=3, declared_resolution_rate=rate(2, 3), emotion_defused_rate=rate(1, 2),
+                cases=3, trips_per_resolved_case=rate(3, 3), first_trip_rate=rate(3, 3),
+                declared_resolution_rate=rate(2, 3), emotion_defused_rate=rate(1, 2),
                 satisfaction_rate=rate(0, 2), response_rate=rate(2, 3), bad_reviews=2,
                 revisit_satisfaction_rate=rate(1, 1), rectifications_opened=2,
                 rectification_on_time_rate=rate(1, 2), followups_on_time_rate=rate(1, 1),
                 on_the_spot_rate=rate(2, 3))},
-            {"counter_id": W1, **expect(visits=1)},  # April: case 5
+            {"counter_id": W1, **expect(cases=1)},  # April: case 5
             {"counter_id": W2, **expect(followups_on_time_rate=rate(1, 1),  # April: f6,
                                         no_consent=1)},  # v3
         ]
 
         # Item A is the case's item after guidance: cases 1, 2 and 6 (5 is April's).
         (item_a, _) = await figures(client, period="month", service_item=A)
-        assert item_a["visits"] == 3 and item_a["declared_resolution_rate"] == rate(2, 3)
+        assert item_a["cases"] == 3 and item_a["declared_resolution_rate"] == rate(2, 3)
         (clerk_2, _) = await figures(client, period="month", clerk_id=C2,
                                      group_by="center_id,clerk_id")
-        assert clerk_2["clerk_id"] == C2 and clerk_2["visits"] == 2  # cases 3, 4
+        assert clerk_2["clerk_id"] == C2 and clerk_2["cases"] == 2  # cases 3, 4
         assert clerk_2["satisfaction_rate"] == rate(0, 1)  # s3
         assert clerk_2["response_rate"] == rate(1, 2)  # s3 answered, s4b not
         # Both roles: clerk 2 first responded to cases 3 and 4, but owns only 3 now (4 was
         # handed to clerk 1, who owns 1, 2, 4, 6 and 7).
         owners = {r["owner_clerk"]: r for r in await figures(
             client, period="month", to="2026-03-31", group_by="owner_clerk")}
-        assert (owners[C1]["visits"], owners[C2]["visits"]) == (5, 1)
+        assert (owners[C1]["cases"], owners[C2]["cases"]) == (5, 1)
         assert owners[C1]["declared_resolution_rate"] == rate(3, 5)  # 1, 6, 7 of 1, 2, 4, 6, 7
         (owned_by_2,) = await figures(client, period="month", to="2026-03-31",
                                       owner_clerk=C2)
@@ -303,12 +310,12 @@ async def test_the_figures_of_a_hand_built_march(settings: Settings) -> None:
         # Days and weeks are Shanghai's; weeks start on Monday.
         (first_of_april,) = await figures(client, period="day", **{"from": "2026-04-01",
                                                                    "to": "2026-04-01"})
-        assert first_of_april["visits"] == 1
-        weeks = {r["period_start"]: r["visits"] for r in await figures(client, period="week")
-                 if r["visits"]}
+        assert first_of_april["cases"] == 1
+        weeks = {r["period_start"]: r["cases"] for r in await figures(client, period="week")
+                 if r["cases"]}
         assert weeks == {"2026-03-02": 5, "2026-03-09": 1, "2026-03-30": 1}
         (year,) = await figures(client, period="year")
-        assert year["period_start"] == "2026-01-01" and year["visits"] == 7
+        assert year["period_start"] == "2026-01-01" and year["cases"] == 7
 
         r = await client.get("/figures", params={"group_by": "window"})
         assert r.status_code == 400 and r.json()["error"]["code"] == "group_by_invalid"

@@ -164,7 +164,7 @@ def rate(numerator: int, denominator: int) -> dict[str, Any]:
 
 
 MAY = {  # one center, May 2026, deadlines judged on 15 June
-    "visits": 6,
+    "cases": 6,  # opened (trips, visits, are VisitRecorded's: none here)
     # The residents' word, each case's latest: A solved (7th), B not solved (11th),
     # C solved (6th); D and F never said; E's is June's.
     "resolution_rate": rate(2, 3),
@@ -181,7 +181,7 @@ MAY = {  # one center, May 2026, deadlines judged on 15 June
 }
 JUNE = {"resolution_rate": rate(1, 1), "declared_resolution_rate": rate(0, 0),
         "satisfaction_rate": rate(0, 0), "staff_recorded_satisfaction_rate": rate(1, 1),
-        "staff_recorded_answers": 1, "response_rate": rate(1, 1), "visits": 0}
+        "staff_recorded_answers": 1, "response_rate": rate(1, 1), "cases": 0}
 # Clerk 1: A solved, B not (E is June's); A, B, E declared resolved. Clerk 2: C; C, D of C, D, F.
 BY_CLERK = {C1: {"resolution_rate": rate(1, 2), "declared_resolution_rate": rate(3, 3)},
             C2: {"resolution_rate": rate(1, 1), "declared_resolution_rate": rate(2, 3)}}

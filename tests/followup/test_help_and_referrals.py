@@ -129,6 +129,12 @@ async def test_a_help_task_nobody_finishes_is_escalated_to_the_supervisors_once(
         r = await center.followup.get("/worklists/teams/supervisor",
                                       params={"center_id": CENTER})
         assert [t["task_id"] for t in r.json()["help_tasks"]] == [task["task_id"]]
+        center.clock.set(at(2026, 3, 3, 16, 59))  # the board's figures: open, not yet overdue
+        board = (await center.followup.get(f"/worklists/centers/{CENTER}")).json()
+        assert board["escalations"] == {"open": 1, "overdue": 0}
+        center.clock.set(at(2026, 3, 3, 17, 1))
+        board = (await center.followup.get(f"/worklists/centers/{CENTER}")).json()
+        assert board["escalations"] == {"open": 1, "overdue": 1}
         r = await post(center.followup, f"/help-tasks/{task['task_id']}/hand-back",
                        {"reason": "需区里协调"})
         assert r.status_code == 200, r.text
@@ -246,6 +252,12 @@ async def test_a_missing_reply_becomes_a_chase_for_the_clerk_and_a_late_reply_en
         r = await center.followup.get("/referrals", params={"center_id": CENTER,
                                                             "waiting": "true"})
         assert [x["referral_id"] for x in r.json()["items"]] == [rid]
+        # The board's figures: referrals open and overdue (and no help task at all).
+        center.clock.set(at(2026, 3, 3, 17, 5))
+        board = (await center.followup.get(f"/worklists/centers/{CENTER}")).json()
+        assert (board["referrals"], board["escalations"]) == ({"open": 1, "overdue": 1},
+                                                              {"open": 0, "overdue": 0})
+        assert [x["referral_id"] for x in board["referrals_waiting"]] == [rid]
 
         r = await post(center.followup, f"/referrals/{rid}/reply", {"reply": "电话确认已办"},
                        clerk(settings, "clerk-017"))
@@ -255,6 +267,9 @@ async def test_a_missing_reply_becomes_a_chase_for_the_clerk_and_a_late_reply_en
         assert (done["status"], done["channel"]) == ("completed", "none")
         r = await center.followup.get(f"/referrals/{rid}")
         assert (r.json()["status"], r.json()["replied_by_recipient"]) == ("replied", False)
+        board = (await center.followup.get(f"/worklists/centers/{CENTER}")).json()
+        assert (board["referrals"], board["referrals_waiting"]) == ({"open": 0, "overdue": 0},
+                                                                    [])
         stranger = clerk(settings, "clerk-900", OTHER_CENTER)
         r = await post(center.followup, f"/referrals/{rid}/reply", {"reply": "x"}, stranger)
         assert r.status_code == 403

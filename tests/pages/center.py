@@ -138,6 +138,10 @@ async def resolved_case(intake: httpx.AsyncClient, center_id: str, *, at: dateti
     """A case through steps 1-4 as a counter app records it, by the client's clerk; returns
     its id."""
     stamp = at.isoformat()
+    r = await intake.post("/visits", json={  # the resident sits down: one trip (人次)
+        "center_id": center_id, "counter_id": "window-2", "occurred_at": stamp},
+        headers={"Idempotency-Key": _key()})
+    assert r.status_code == 201, r.text
     body: dict[str, Any] = {"center_id": center_id, "counter_id": "window-2",
                             "channel": "counter", "service_item": item, "occurred_at": stamp}
     if resident_id:

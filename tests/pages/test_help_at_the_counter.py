@@ -50,6 +50,20 @@ async def test_a_hard_case_is_escalated_referred_and_handed_over_from_the_page(
     [referral] = (await followup.get("/referrals", params={"case_id": case_id})).json()["items"]
     assert referral["unit_kind"] == "street_office"
 
+    # The supervisor's board: the help task and the referral awaiting its reply, counted.
+    office = await browser.new_context(viewport={"width": 1440, "height": 900},
+                                       locale="zh-CN", timezone_id="Asia/Shanghai")
+    board = await office.new_page()
+    await board.goto(f"{center.feedback}/board?every=1")
+    await board.fill("#signin-token", center.token("supervisor-01", "supervisor", CENTER))
+    await board.click("#signin-form button[type=submit]")
+    await expect(board.locator("[data-list=referrals]")).to_contain_text("花木街道社区事务办")
+    await expect(board.locator("[data-list=help_tasks] [data-task]").filter(
+        has_text=case_id[:8])).to_have_count(1)
+    await expect(board.locator("#wl-referrals")).to_contain_text(re.compile(r"派单 待回复 [1-9]"))
+    await expect(board.locator("#wl-help")).to_contain_text(re.compile(r"帮办 未结 [1-9]"))
+    await office.close()
+
     # The street office answers by phone; the clerk records it; the strip says so.
     r = await followup.post(f"/referrals/{referral['referral_id']}/reply",
                             json={"reply": "已核对，符合条件"},

@@ -100,7 +100,7 @@ async def test_no_log_line_export_or_event_names_a_demo_resident(settings: Setti
                 r = await client.get(f"http://127.0.0.1:{ports['feedback']}/figures",
                                      params={"period": "year"}, headers=bearer(settings))
                 rows = r.json().get("rows", []) if r.status_code == 200 else []
-                return sum(row.get("visits", 0) for row in rows) >= RESIDENTS
+                return sum(row.get("cases", 0) for row in rows) >= RESIDENTS
 
             await wait_until(figures_counted, timeout=30, what="feedback's figures")
             # A few reads of personal data, as the day would have them (audited, not logged).

@@ -27,8 +27,9 @@ from pydantic import BaseModel
 from shared.contracts import REGISTRY
 
 SERVICES = ("intake", "followup", "feedback")
-#: The modules holding each service's aggregates.
-DOMAINS = {"intake": ("domain", "plan"), "followup": ("domain",), "feedback": ("domain",)}
+#: The modules holding each service's aggregates (feedback's reported months: ``periods``).
+DOMAINS = {"intake": ("domain", "plan"), "followup": ("domain",),
+           "feedback": ("domain", "periods")}
 
 #: Attributes an event keeps in the service's own store that are deliberately not on the bus.
 STORE_ONLY = {

@@ -18,6 +18,11 @@ The projection keeps one *fact row* per thing an analyst counts, each built only
     fig_followups      one row per follow-up       (followup: FollowUpScheduled,
                                                      FollowUpRescheduled, FollowUpCompleted,
                                                      FollowUpMissed, FollowUpCancelled)
+    fig_visits         one row per trip (人次)      (intake: VisitRecorded; a visit naming a
+                                                     case opened on an earlier day also counts
+                                                     a return trip on the case's row)
+    fig_late_events    one row per event that changed a row dated in an earlier month than
+                       the one it was recorded in (what a closed month's revision names)
 
 A batch of events is applied read-modify-write: the rows it touches are read once, the events
 applied in stream order in memory, and the changed rows written back with one statement per
@@ -36,6 +41,7 @@ from uuid import UUID
 from zoneinfo import ZoneInfo
 
 import asyncpg
+import orjson
 
 from shared.contracts import Envelope
 from shared.readmodels import bulk
@@ -44,11 +50,12 @@ from shared.readmodels.readmodel import ReadModel
 CONSUMER = "feedback-figures"
 
 INTAKE_TYPES = ("CaseOpened", "ConcernsNoted", "GuidanceGiven", "CaseDueDateSet", "CaseResolved",
-                "CaseReopened", "CaseHandedOver")
+                "CaseReopened", "CaseHandedOver", "VisitRecorded")
 FEEDBACK_TYPES = ("SurveyRequested", "SurveySent", "RatingGiven", "SurveyExpired",
                   "SurveyWithdrawn", "RectificationOpened", "RectificationDeadlineRevised",
                   "RectificationCompleted", "RectificationTriaged", "RectificationAppealed",
                   "RectificationAppealDecided")
+PERIOD_TYPES = ("PeriodClosed", "PeriodRevised")
 FOLLOWUP_TYPES = ("FollowUpScheduled", "FollowUpRescheduled", "FollowUpCompleted",
                   "FollowUpMissed", "FollowUpCancelled")
 
@@ -59,7 +66,8 @@ VERDICT_TYPES = ("RatingGiven", "FollowUpCompleted")
 def subjects(prefix: str) -> list[str]:
     """What the figures consumer reads: only the event types it counts."""
     return [f"{prefix}.{service}.{t}.*"
-            for service, types in (("intake", INTAKE_TYPES), ("feedback", FEEDBACK_TYPES),
+            for service, types in (("intake", INTAKE_TYPES),
+                                   ("feedback", FEEDBACK_TYPES + PERIOD_TYPES),
                                    ("followup", FOLLOWUP_TYPES))
             for t in types]
 
@@ -93,7 +101,10 @@ CASES = Table("fig_cases", "case_id", (
     ("resolved", "boolean"), ("resolved_on", "date"), ("outcome", "text"),
     ("defused", "boolean"), ("due_on", "date"), ("owner_clerk", "text"),
     # The resident's own verdict (was it solved?): the latest said, from a survey or a check.
-    ("verdict", "text"), ("verdict_on", "date"), ("verdict_at", "timestamptz")))
+    ("verdict", "text"), ("verdict_on", "date"), ("verdict_at", "timestamptz"),
+    # issue 18 (visits as 人次, the emotion on leaving): trips after the opening day, and
+    # the emotion the resident left with (None before CaseResolved v2)
+    ("return_trips", "integer"), ("leaving", "text")))
 SURVEYS = Table("fig_surveys", "survey_id", (
     ("survey_id", "uuid"), ("case_id", "uuid"), ("center_id", "text"), ("purpose", "text"),
     ("requested_on", "date"), ("was_sent", "boolean"), ("result", "text"),
@@ -113,7 +124,24 @@ FOLLOWUPS = Table("fig_followups", "follow_up_id", (
     ("follow_up_id", "uuid"), ("case_id", "uuid"), ("center_id", "text"), ("reason", "text"),
     ("due_on", "date"), ("completed_on", "date"), ("missed", "boolean"),
     ("cancelled", "boolean")))
-TABLES = (CASES, SURVEYS, RECTIFICATIONS, FOLLOWUPS)
+VISITS = Table("fig_visits", "visit_id", (
+    ("visit_id", "uuid"), ("key_id", "uuid"), ("case_id", "uuid"), ("center_id", "text"),
+    ("counter_id", "text"), ("clerk_id", "text"), ("channel", "text"), ("day", "date"),
+    ("wait_minutes", "integer")))
+REPORTED = Table("fig_reported", "period_id", (
+    ("period_id", "uuid"), ("center_id", "text"), ("month", "date"), ("revision", "integer"),
+    ("closed_by", "text"), ("as_of", "date"), ("closed_at", "timestamptz"),
+    ("recorded_at", "timestamptz"), ("figures", "text"), ("changed", "text"),
+    ("late_events", "text")))
+"""A center's month as reported (PeriodClosed, then each PeriodRevised): ``figures`` and
+``late_events`` as JSON text; ``recorded_at`` is the last record's."""
+TABLES = (CASES, SURVEYS, RECTIFICATIONS, FOLLOWUPS, VISITS, REPORTED)
+FACTS = (CASES, SURVEYS, RECTIFICATIONS, FOLLOWUPS, VISITS)
+
+LATE = "fig_late_events"
+LATE_COLUMNS = ("event_id", "month", "key_id", "center_id", "type", "recorded_at")
+"""Events that changed a fact row dated in a month before the month they were recorded in
+(any of its days, before or after the event): a closed month's revision names them."""
 
 DDL = [
     *(t.ddl() for t in TABLES),
@@ -126,6 +154,13 @@ DDL = [
     "CREATE INDEX IF NOT EXISTS fig_rect_opened ON fig_rectifications (center_id, opened_on)",
     "CREATE INDEX IF NOT EXISTS fig_followups_due ON fig_followups (center_id, due_on)",
     "CREATE INDEX IF NOT EXISTS fig_cases_verdict ON fig_cases (center_id, verdict_on)",
+    "ALTER TABLE fig_cases ADD COLUMN IF NOT EXISTS return_trips integer",
+    "ALTER TABLE fig_cases ADD COLUMN IF NOT EXISTS leaving text",
+    "CREATE INDEX IF NOT EXISTS fig_visits_day ON fig_visits (center_id, day)",
+    f"CREATE TABLE IF NOT EXISTS {LATE} (event_id uuid NOT NULL, month date NOT NULL,"
+    " key_id uuid NOT NULL, center_id text NOT NULL, type text NOT NULL,"
+    " recorded_at timestamptz NOT NULL, PRIMARY KEY (event_id, month))",
+    f"CREATE INDEX IF NOT EXISTS fig_late_recorded ON {LATE} (center_id, month, recorded_at)",
 ]
 
 Row = dict[str, Any]
@@ -151,6 +186,7 @@ class FiguresProjection:
     def __init__(self, tz: ZoneInfo) -> None:
         self.tz = tz
         self._tables = bulk.Tables()
+        self.late: dict[tuple[UUID, date], tuple[Any, ...]] = {}
 
     def day(self, at: datetime | str) -> date:
         if isinstance(at, str):
@@ -159,8 +195,16 @@ class FiguresProjection:
 
     @staticmethod
     def _route(e: Envelope) -> list[tuple[Table, UUID, Apply]]:
-        """The rows an event changes, and how: its own row, and for an answer with a
-        verdict (a survey's, a post-resolution check's) also its case's row."""
+        """The rows an event changes, and how: its own row; for an answer with a verdict (a
+        survey's, a post-resolution check's) also its case's row; for a trip naming a case,
+        also the case's row (a return trip)."""
+        if e.type in PERIOD_TYPES and e.service == "feedback":
+            return [(REPORTED, e.aggregate_id, APPLY[e.type])]
+        if e.type == "VisitRecorded" and e.service == "intake":
+            trip = [(VISITS, e.aggregate_id, APPLY[e.type])]
+            if e.case_id is not None:
+                trip.append((CASES, e.case_id, FiguresProjection._trip_on_case))
+            return trip
         if e.service == "intake":
             if e.type in INTAKE_TYPES and e.case_id is not None:
                 return [(CASES, e.case_id, APPLY[e.type])]
@@ -181,9 +225,10 @@ class FiguresProjection:
     async def _fold(self, conn: asyncpg.Connection, events: Sequence[Envelope], *,
                     lock: bool) -> list[tuple[Table, list[Row], set[UUID]]]:
         """Per table: the rows the batch changed, after its events, and which of them were
-        in the table before it."""
+        in the table before it. The batch's late events are left in ``self.late``."""
         routed: list[tuple[Envelope, Table, UUID, Apply]] = []
         keys: dict[str, set[UUID]] = {t.name: set() for t in TABLES}
+        self.late = {}
         for e in events:
             for table, key, fn in self._route(e):
                 routed.append((e, table, key, fn))
@@ -207,14 +252,28 @@ class FiguresProjection:
             row = current.get(key)
             if row is None:
                 row = current[key] = _empty(table, key, e)
+            before = _months(row) if table in FACTS else set()
             fn(self, row, e)
+            if table in FACTS:
+                self._note_late(e, before | _months(row))
             dirty[table.name].add(key)
         return [(table, [rows[table.name][k] for k in dirty[table.name]], stored[table.name])
                 for table in TABLES if dirty[table.name]]
 
+    def _note_late(self, e: Envelope, months: set[date]) -> None:
+        recorded = self.day(e.recorded_at).replace(day=1)
+        for month in months:
+            if month < recorded:
+                self.late[(e.event_id, month)] = (e.event_id, month, e.partition_key,
+                                                  e.center_id, e.type, e.recorded_at)
+
     async def apply(self, conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
         for table, changed, _ in await self._fold(conn, events, lock=True):
             await conn.execute(table.upsert(), *([r[c] for r in changed] for c in table.names))
+        if self.late:
+            await conn.executemany(
+                f"INSERT INTO {LATE} ({', '.join(LATE_COLUMNS)}) VALUES ($1, $2, $3, $4, $5, $6)"
+                " ON CONFLICT DO NOTHING", list(self.late.values()))
 
     async def copy_apply(self, conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
         """The same rows as ``apply``, for a rebuild's staging tables: nobody else writes
@@ -226,6 +285,7 @@ class FiguresProjection:
             await bulk.update_rows(conn, self._tables, table.name, table.key, {
                 r[table.key]: {c: r[c] for c in table.names if c != table.key}
                 for r in changed if r[table.key] in stored})
+        await bulk.copy_records(conn, LATE, LATE_COLUMNS, list(self.late.values()))
 
     # -- intake ------------------------------------------------------------------------------
 
@@ -239,6 +299,8 @@ class FiguresProjection:
             row["service_item"] = p["service_item"]
         if row["resolved"] is None:
             row["resolved"] = False
+        if row["return_trips"] is None:
+            row["return_trips"] = 0
 
     def _concerns(self, row: Row, e: Envelope) -> None:
         if row["emotion"] is None:  # the emotion on arrival: the first one noted
@@ -254,10 +316,38 @@ class FiguresProjection:
     def _resolved(self, row: Row, e: Envelope) -> None:
         p = e.payload
         row.update(resolved=True, resolved_on=self.day(e.occurred_at), outcome=p["outcome"],
-                   defused=p["emotion_defused"])
+                   defused=p["emotion_defused"], leaving=p.get("emotion_on_leaving"))
 
     def _reopened(self, row: Row, e: Envelope) -> None:
-        row.update(resolved=False, resolved_on=None, outcome=None, defused=None)
+        row.update(resolved=False, resolved_on=None, outcome=None, defused=None, leaving=None)
+
+    def _visit(self, row: Row, e: Envelope) -> None:
+        p = e.payload
+        row.update(key_id=e.partition_key, case_id=e.case_id, counter_id=p["counter_id"],
+                   clerk_id=p["clerk_id"], channel=p["channel"], day=self.day(e.occurred_at),
+                   wait_minutes=p.get("wait_minutes"))
+
+    def _trip_on_case(self, row: Row, e: Envelope) -> None:
+        """A trip about a case opened on an earlier day is a return trip (跑了第二趟)."""
+        opened = row["opened_on"]
+        if opened is not None and self.day(e.occurred_at) > opened:
+            row["return_trips"] = (row["return_trips"] or 0) + 1
+
+    # -- feedback: the reported months -------------------------------------------------------
+
+    def _period_closed(self, row: Row, e: Envelope) -> None:
+        p = e.payload
+        row.update(month=date.fromisoformat(p["month"]), revision=0, closed_by=p["closed_by"],
+                   as_of=date.fromisoformat(p["as_of"]), closed_at=e.recorded_at,
+                   recorded_at=e.recorded_at, figures=orjson.dumps(p["figures"]).decode(),
+                   changed="[]", late_events="[]")
+
+    def _period_revised(self, row: Row, e: Envelope) -> None:
+        p = e.payload
+        row.update(revision=p["revision"], recorded_at=e.recorded_at,
+                   figures=orjson.dumps(p["figures"]).decode(),
+                   changed=orjson.dumps(p["changed"]).decode(),
+                   late_events=orjson.dumps(p["late_events"]).decode())
 
     def _handed_over(self, row: Row, e: Envelope) -> None:
         """The owner role: the clerk it was handed to (a team: the team's code)."""
@@ -349,6 +439,12 @@ class FiguresProjection:
         row["cancelled"] = True
 
 
+def _months(row: Row) -> set[date]:
+    """The months of every day a fact row holds (what a change to it may move)."""
+    return {v.replace(day=1) for v in row.values()
+            if isinstance(v, date) and not isinstance(v, datetime)}
+
+
 APPLY: dict[str, Apply] = {
     "CaseOpened": FiguresProjection._case_opened,
     "ConcernsNoted": FiguresProjection._concerns,
@@ -357,6 +453,9 @@ APPLY: dict[str, Apply] = {
     "CaseResolved": FiguresProjection._resolved,
     "CaseReopened": FiguresProjection._reopened,
     "CaseHandedOver": FiguresProjection._handed_over,
+    "VisitRecorded": FiguresProjection._visit,
+    "PeriodClosed": FiguresProjection._period_closed,
+    "PeriodRevised": FiguresProjection._period_revised,
     "SurveyRequested": FiguresProjection._survey_requested,
     "SurveySent": FiguresProjection._survey_sent,
     "RatingGiven": FiguresProjection._rated,
@@ -379,7 +478,8 @@ APPLY: dict[str, Apply] = {
 READ_MODEL = ReadModel(
     service="feedback", consumer=CONSUMER, handler=lambda s: FiguresProjection(s.tz), ddl=DDL,
     subjects=lambda settings: subjects(settings.subject_prefix),
-    keys={t.name: "case_id" for t in TABLES},
+    keys={**{t.name: "case_id" for t in FACTS}, VISITS.name: "key_id", LATE: "key_id",
+          REPORTED.name: "period_id"},
 )
 """What ``sixstep rebuild feedback.figures`` folds the log with: after a change of the center's
 time zone, for one. ``keys`` name the case column (the events' partition key), not the rows'

@@ -18,10 +18,13 @@ from services.feedback.figures.projection import (
     FOLLOWUPS,
     RECTIFICATIONS,
     SURVEYS,
+    VISITS,
     Table,
 )
 
 UPSET = ("upset", "angry", "distressed")
+"""The arrivals counted in the emotion-defused rate by default (``EMOTION_DEFUSING_ARRIVALS``;
+``anxious`` may be added)."""
 SATISFIED = ("very_satisfied", "satisfied", "basically_satisfied")
 BAD = ("dissatisfied", "very_dissatisfied")
 
@@ -59,11 +62,34 @@ class Figure:
     denominator: str
     numerator: str | None = None
     meaning: str = ""
+    summed: bool = False  # the numerator is sum(numerator) over the rows, not a count
 
+
+# -- issue 18: visits as 人次 (trips), cases apart; the emotion on leaving -------------------
+VISIT_FIGURES: tuple[Figure, ...] = (
+    Figure("visits", VISITS, "day", "TRUE",
+           meaning="trips to the center, 人次 (VisitRecorded), however many affairs each"),
+    Figure("cases", CASES, "opened_on", "TRUE",
+           meaning="cases opened (CaseOpened): affairs, not trips"),
+    Figure("trips_per_resolved_case", CASES, "resolved_on", "f.resolved",
+           "1 + f.return_trips", summed=True,
+           meaning="trips per resolved case: the opening trip and every trip naming the case "
+                   "on a later day, over cases whose last word is CaseResolved"),
+    Figure("first_trip_rate", CASES, "resolved_on", "f.resolved", "f.return_trips = 0",
+           meaning="一次办成率: resolved cases the resident came for once (no trip naming the "
+                   "case after its opening day)"),
+    Figure("emotion_defused_rate", CASES, "resolved_on",
+           "f.resolved AND f.emotion = ANY($arrivals)",
+           "CASE WHEN f.leaving IS NOT NULL THEN NOT f.leaving = ANY($arrivals)"
+           " ELSE f.defused END",
+           meaning="resolved cases that arrived in an emotion to defuse (upset/angry/"
+                   "distressed by default; EMOTION_DEFUSING_ARRIVALS) and left in none of "
+                   "them (before CaseResolved v2: the clerk's emotion_defused)"),
+)
+# -- end issue 18 ---------------------------------------------------------------------------
 
 FIGURES: tuple[Figure, ...] = (
-    Figure("visits", CASES, "opened_on", "TRUE",
-           meaning="cases opened (CaseOpened)"),
+    *VISIT_FIGURES,
     # -- the residents' verdicts (issue 18): was it solved? -----------------------------
     Figure("resolution_rate", CASES, "verdict_on", "f.verdict IS NOT NULL",
            "f.verdict = 'solved'",
@@ -74,9 +100,6 @@ FIGURES: tuple[Figure, ...] = (
            "f.outcome = 'resolved'",
            meaning="cases resolved as 'resolved' over cases whose last word is CaseResolved "
                    "(the clerk's own word)"),
-    Figure("emotion_defused_rate", CASES, "resolved_on",
-           f"f.resolved AND f.emotion IN {_in(UPSET)}", "f.defused",
-           meaning="upset/angry/distressed arrivals resolved with emotion_defused"),
     Figure("on_time_rate", CASES, "resolved_on", "f.resolved AND f.due_on IS NOT NULL",
            "f.resolved_on <= f.due_on",
            meaning="按时办结率: cases whose last word is CaseResolved and that have a due date "
@@ -85,6 +108,10 @@ FIGURES: tuple[Figure, ...] = (
            "f.resolved_on = f.opened_on",
            meaning="当场办结率: cases whose last word is CaseResolved, resolved on the day "
                    "they were opened"),
+    # issue 18: open cases past their due date, on the due day
+    Figure("overdue_open_cases", CASES, "due_on", "NOT f.resolved AND f.due_on < $as_of",
+           meaning="cases still open (last word CaseOpened or CaseReopened) whose latest due "
+                   "date (CaseDueDateSet) is before as_of, counted on the due day"),
     Figure("satisfaction_rate", SURVEYS, "closed_on",
            f"f.purpose = 'resolution' AND f.result = 'answered' AND f.via = 'token' AND {KEPT}",
            f"f.level IN {_in(SATISFIED)}",
@@ -144,6 +171,7 @@ class FigureQuery:
     as_of: date | None = None
     group_by: tuple[Dimension, ...] = ("center_id",)
     filters: tuple[tuple[Dimension, str], ...] = ()
+    arrivals: tuple[str, ...] = UPSET  # the emotions on arrival the defused rate counts
 
 
 def _bucket(period: Period, column: str) -> str:
@@ -157,21 +185,27 @@ def _sql(figure: Figure, q: FigureQuery, args: list[Any]) -> str:
         args.append(value)
         return f"${len(args)}"
 
-    on_case = [d for d in (*q.group_by, *(k for k, _ in q.filters)) if d != "center_id"]
+    own = set(figure.table.names)  # a visit has its own counter and clerk, not an item
+    on_case = [d for d in (*q.group_by, *(k for k, _ in q.filters)) if d not in own]
     join = figure.table is not CASES and bool(on_case)
     source = f"{figure.table.name} f"
     if join:
         source += " LEFT JOIN fig_cases c ON c.case_id = f.case_id"
 
     def column(d: Dimension) -> str:
-        if d == "center_id" or figure.table is CASES:
+        if d in own or figure.table is CASES:
             return f"f.{d}"
         return f"c.{d}"
 
     anchor = f"f.{figure.anchor}"
     denominator = figure.denominator
+    numerator_sql = figure.numerator or ""
     if "$as_of" in denominator:
         denominator = denominator.replace("$as_of", arg(q.as_of or date.today()))
+    if "$arrivals" in denominator + numerator_sql:
+        arrivals = f"{arg(list(q.arrivals))}::text[]"
+        denominator = denominator.replace("$arrivals", arrivals)
+        numerator_sql = numerator_sql.replace("$arrivals", arrivals)
     where = [denominator, f"{anchor} IS NOT NULL"]
     if q.date_from:
         where.append(f"{anchor} >= {arg(q.date_from)}")
@@ -181,8 +215,12 @@ def _sql(figure: Figure, q: FigureQuery, args: list[Any]) -> str:
         where.append(f"{column(d)} = {arg(value)}")
     keys = [f"{_bucket(q.period, anchor)} AS period_start",
             *(f"{column(d)} AS {d}" for d in q.group_by)]
-    numerator = (f"count(*) FILTER (WHERE {figure.numerator})" if figure.numerator
-                 else "NULL::bigint")
+    if not figure.numerator:
+        numerator = "NULL::bigint"
+    elif figure.summed:
+        numerator = f"sum({numerator_sql})::bigint"
+    else:
+        numerator = f"count(*) FILTER (WHERE {numerator_sql})"
     groups = ", ".join(str(i + 1) for i in range(len(keys)))
     return (f"SELECT {', '.join(keys)}, count(*) AS denominator, {numerator} AS numerator"
             f" FROM {source} WHERE {' AND '.join(where)} GROUP BY {groups}")

@@ -233,7 +233,15 @@ function swatch(color) {
 function renderWorklist() {
   const wl = data.worklist;
   const note = $("#wl-note");
-  const lists = { cases: [], due_today: [], overdue: [], escalated: [], home_visits: [] };
+  const lists = { cases: [], due_today: [], overdue: [], escalated: [], home_visits: [], help_tasks: [], referrals: [] };
+  // 帮办 and 派单 open and overdue: the center's figures beside the lists.
+  for (const [id, key, figure] of [["#wl-help", "help_summary", "escalations"], ["#wl-referrals", "referral_summary", "referrals"]]) {
+    const badge = $(id);
+    const counts = wl && !wl.error ? wl[figure] : null;
+    badge.hidden = !counts;
+    badge.textContent = counts ? t(key, counts) : "";
+    badge.className = `badge ${counts?.overdue ? "red" : "amber"}`;
+  }
   const parked = $("#wl-parked");
   parked.hidden = !(wl && !wl.error && wl.parked_rules > 0);
   parked.textContent = parked.hidden ? "" : t("wl_parked", { n: wl.parked_rules });
@@ -245,13 +253,16 @@ function renderWorklist() {
     lists.escalated = (wl.overdue || []).filter((f) => f.status === "escalated");
     lists.overdue = (wl.overdue || []).filter((f) => f.status !== "escalated");
     lists.home_visits = wl.home_visits || []; // the team's rounds, whenever due
+    lists.help_tasks = wl.help_tasks || [];
+    lists.referrals = wl.referrals_waiting || [];
   } else if (wl?.error) {
     note.textContent = wl.error.status === 403 ? t("forbidden") : t("wl_unavailable");
   }
   for (const [name, items] of Object.entries(lists)) {
     $(`[data-count="${name}"]`).textContent = items.length;
     const ul = $(`[data-list="${name}"]`);
-    const shown = items.slice(0, SHOWN).map((f) => name === "cases" ? caseItem(f) : h("li", { dataset: { id: f.follow_up_id } },
+    const special = { cases: caseItem, help_tasks: helpItem, referrals: referralItem }[name];
+    const shown = items.slice(0, SHOWN).map((f) => special ? special(f) : h("li", { dataset: { id: f.follow_up_id } },
       h("div", { class: "r" }, t(`reason_${f.reason}`), f.priority === "high" ? h("span", { class: "badge red" }, t("urgent")) : null,
         // A task without contact: the resident has not agreed to be called, texted or visited.
         f.contact === false ? h("span", { class: "badge amber" }, t("no_contact")) : null),
@@ -260,6 +271,24 @@ function renderWorklist() {
     if (items.length > SHOWN) shown.push(h("li", { class: "more" }, t("more", { n: items.length - SHOWN })));
     ul.replaceChildren(...(items.length ? shown : [h("li", { class: "none" }, t("wl_empty"))]));
   }
+}
+
+/** A help task (帮办): its owner, status and deadline, red once past it. */
+function helpItem(task) {
+  const late = new Date(task.deadline_at) < new Date();
+  return h("li", { dataset: { task: task.task_id } },
+    h("div", { class: "r" }, `${t("case")} ${String(task.case_id || "").slice(0, 8)}`,
+      late || task.escalated_to ? h("span", { class: "badge red" }, t("overdue")) : null),
+    h("div", { class: "m" }, `${t("due")} ${fmtDate(task.deadline_on)} · ${t("assigned")} ${task.escalated_to || task.owner_clerk || task.owner_team || ""}`));
+}
+
+/** A referral (派单) still without a reply: where it went and by when, red once overdue. */
+function referralItem(r) {
+  const late = r.status === "overdue" || new Date(r.reply_due_at) < new Date();
+  return h("li", { dataset: { referral: r.referral_id } },
+    h("div", { class: "r" }, `${t("unit")} ${r.unit_name}`,
+      late ? h("span", { class: "badge red" }, t("overdue")) : null),
+    h("div", { class: "m" }, `${t("reply_due")} ${fmtDate(String(r.reply_due_at).slice(0, 10))} · ${t("case")} ${String(r.case_id || "").slice(0, 8)}`));
 }
 
 /** An open case on the worklist: its urgency, whether it is overdue, its due date (办结时限). */

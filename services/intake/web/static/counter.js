@@ -33,6 +33,7 @@ let caseView = null; // GET /cases/{id}
 let picked = null; // the catalogue item chosen for the next case
 let resident = null; // {resident_id, cases: [...]}
 let myCases = []; // the signed-in clerk's open cases (GET /cases?clerk_id=…&status=open)
+let sitting = null; // the resident at the window: {recorded, resident_id, at} from their lookup on
 
 // -- helpers ------------------------------------------------------------------------------------
 
@@ -171,6 +172,10 @@ async function findResident(event) {
   try {
     const page = await api(`/cases?resident_id=${residentId}&limit=20`);
     resident = { resident_id: residentId, cases: page.items };
+    if (sitting?.resident_id !== residentId) {
+      if (sitting && !sitting.recorded) recordVisit(); // the one before came only to ask
+      sitting = { recorded: false, resident_id: residentId, at: now() };
+    }
     status.textContent = t("resident_found", { n: page.items.length });
     status.className = "badge green";
     await recognise();
@@ -368,12 +373,33 @@ function openCase() {
   caseView = null;
   resetStepForms();
   queue.enqueue("open", ref, body);
+  recordVisit();
   renderAll();
   $("#words").focus();
 }
 
+/** One trip (一人次), once per resident sitting down: at the first case opened or taken up for
+ *  them, or, when they leave with none, at "next resident" or the next resident's lookup. A
+ *  trip that cannot be sent is not retried: it is a count, not a step of a case. */
+async function recordVisit(caseId = null) {
+  if (sitting?.recorded) return;
+  const at = sitting?.at || now(); // when they sat down
+  sitting = { ...sitting, recorded: true };
+  const s = session();
+  const body = {
+    center_id: s.center_id, counter_id: s.counter_id, occurred_at: at,
+    channel: $$("input[name=channel]").find((i) => i.checked)?.value || "counter",
+  };
+  if (caseId) body.case_id = caseId;
+  try {
+    await api("/visits", { method: "POST", body, key: newKey("visit") });
+  } catch { /* offline or refused: the trip goes uncounted, nothing of the case is lost */ }
+}
+
 async function nextResident() {
   if (!(await mayLeave())) return;
+  if (sitting && !sitting.recorded) recordVisit();
+  sitting = null;
   current = null;
   caseView = null;
   picked = null;
@@ -465,6 +491,7 @@ async function takeUp(caseId) {
     toast(t("error_generic", { message: err.message }), "red");
     return;
   }
+  if (sitting) recordVisit(caseId); // the resident came back about it: a return trip
   const ref = newKey("case");
   queue.adopt(ref, caseId);
   current = {
@@ -771,6 +798,7 @@ function bodyOf(op, form) {
     case "resolve": return {
       outcome: formValue(form, "outcome"), explanation: formValue(form, "explanation"),
       emotion_defused: formValue(form, "emotion_defused"),
+      emotion_on_leaving: formValue(form, "emotion_end") || undefined,
     };
     default: throw new Error(op);
   }

@@ -1,0 +1,260 @@
+"""Reported months: closing a center's month (by a supervisor, or by itself some days after
+it ended) records its figures as reported; late events that change them later are recorded as
+a revision naming those events. ``GET /figures`` answers a closed month with what was reported
+(``reported``), the public page (``public.py``) shows nothing else.
+
+The figures are counted from the figures read model (``figures/``); the late events are the
+ones it noted (``fig_late_events``: events that changed a row dated in an earlier month than
+the one they were recorded in). One replica runs the scheduler (an advisory lock); a close is
+once per center and month whatever races (the aggregate's id is the center and month).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import orjson
+import structlog
+
+from services.feedback.figures import FIGURES, FigureQuery, compute
+from services.feedback.periods import (
+    Reported,
+    ReportedMonth,
+    as_reported,
+    closable,
+    month_end,
+    period_id_for,
+)
+from shared.contracts.periods import LATE_EVENTS_KEPT
+from shared.eventstore.command_path import CommandPath
+from shared.eventstore.group_commit import Written
+from shared.kernel.errors import CommandError, NotFound
+from shared.kernel.meta import Meta
+
+log = structlog.get_logger("sixstep.feedback.periods")
+
+
+@dataclass(frozen=True)
+class ReportedRow:
+    """A closed month as the read model has it."""
+
+    center_id: str
+    month: date
+    revision: int
+    closed_by: str
+    as_of: date
+    closed_at: datetime
+    recorded_at: datetime
+    figures: Reported
+    changed: list[str]
+    late_events: list[dict[str, Any]]
+
+    @classmethod
+    def of(cls, r: asyncpg.Record) -> ReportedRow:
+        return cls(r["center_id"], r["month"], r["revision"], r["closed_by"], r["as_of"],
+                   r["closed_at"], r["recorded_at"], orjson.loads(r["figures"]),
+                   orjson.loads(r["changed"]), orjson.loads(r["late_events"]))
+
+    def values(self) -> dict[str, Any]:
+        """The figures in the shape of ``figures.compute``'s rows."""
+        return {f["name"]: f["count"] if f.get("count") is not None else
+                {"numerator": f["numerator"], "denominator": f["denominator"],
+                 "rate": f["rate"]} for f in self.figures}
+
+
+async def reported(pool: asyncpg.Pool | asyncpg.Connection, center_ids: list[str] | None,
+                   date_from: date | None = None, date_to: date | None = None
+                   ) -> list[ReportedRow]:
+    """The closed months (of ``center_ids``; None: every center), oldest first."""
+    rows = await pool.fetch(
+        "SELECT * FROM fig_reported WHERE month IS NOT NULL"
+        " AND ($1::text[] IS NULL OR center_id = ANY($1))"
+        " AND ($2::date IS NULL OR month >= date_trunc('month', $2::timestamp)::date)"
+        " AND ($3::date IS NULL OR month <= $3) ORDER BY center_id, month",
+        center_ids, date_from, date_to)
+    return [ReportedRow.of(r) for r in rows]
+
+
+class Periods:
+    """Close a month, revise a closed one: the use cases, through the command path."""
+
+    def __init__(self, path: CommandPath, pool: asyncpg.Pool, arrivals: tuple[str, ...],
+                 tz: Any) -> None:
+        self.path = path
+        self.pool = pool
+        self.arrivals = arrivals
+        self.tz = tz
+
+    def today(self) -> date:
+        return self.path.now().astimezone(self.tz).date()
+
+    async def figures_of(self, center_id: str, month: date, as_of: date) -> Reported:
+        rows = await compute(self.pool, FigureQuery(
+            period="month", date_from=month, date_to=month_end(month), as_of=as_of,
+            group_by=("center_id",), filters=(("center_id", center_id),),
+            arrivals=self.arrivals))
+        names = [f.name for f in FIGURES]
+        return as_reported(rows[0] if rows else {}, names)
+
+    async def close(self, center_id: str, month: date, closed_by: str, actor: str,
+                    key: str) -> Written:
+        today = self.today()
+        figures = await self.figures_of(center_id, month, today)
+        meta = self.path.meta(actor, key, center_id=center_id)
+        period_id = period_id_for(center_id, month)
+        return await self.path.create(period_id, "PeriodClosed", key, lambda: ReportedMonth.close(
+            center_id, month, closed_by, today, figures, meta))
+
+    async def revise(self, center_id: str, month: date) -> bool:
+        """Count a closed month again; a change is recorded with the late events since the
+        last record. True when a revision was recorded."""
+        found = await reported(self.pool, [center_id], month, month)
+        if not found:
+            return False
+        row = found[0]
+        figures = await self.figures_of(center_id, month, row.as_of)
+        since = "FROM fig_late_events WHERE center_id = $1 AND month = $2 AND recorded_at > $3"
+        total = await self.pool.fetchval(f"SELECT count(*) {since}", center_id, month,
+                                         row.recorded_at)
+        late = await self.pool.fetch(
+            f"SELECT event_id, type, recorded_at {since} ORDER BY recorded_at, event_id"
+            f" LIMIT {LATE_EVENTS_KEPT}", center_id, month, row.recorded_at)
+        named = [{"event_id": str(r["event_id"]), "type": r["type"],
+                  "recorded_at": r["recorded_at"].isoformat()} for r in late]
+        out: dict[str, bool] = {}
+
+        def act(period: ReportedMonth, meta: Meta) -> None:
+            out["revised"] = period.revise(figures, named, total, meta)
+
+        meta = self.path.meta("system:feedback-periods", None)
+        await self.path.on(period_id_for(center_id, month), "period", "PeriodRevised", act,
+                           meta, None)
+        return out.get("revised", False)
+
+
+class PeriodScheduler:
+    """Closes each center's month ``after_days`` days after it ended (the month before too,
+    when the service was down then) and revises closed months that late events changed."""
+
+    def __init__(self, pool: asyncpg.Pool, periods: Periods, after_days: int, *, schema: str,
+                 tick_s: float = 60.0,
+                 caught_up: Callable[[], Awaitable[bool]] | None = None) -> None:
+        """``caught_up``: whether the figures read model has applied every event on the
+        stream so far; a month is closed or revised only then (a service starting on a long
+        history must not report a month half counted)."""
+        self.caught_up = caught_up
+        self.pool = pool
+        self.periods = periods
+        self.after_days = after_days
+        self.lock_key = f"sixstep-feedback-periods:{schema}"
+        self.tick_s = tick_s
+        self._checked: dict[tuple[str, date], datetime] = {}
+
+    async def run(self) -> None:
+        async with self.pool.acquire() as conn:
+            while not await conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))",
+                                          self.lock_key):
+                await asyncio.sleep(5.0)
+            try:
+                while True:
+                    await asyncio.sleep(self.tick_s)  # not at once: a starting replica's
+                    try:                              # read model is still catching up
+                        await self.tick()
+                    except (CommandError, asyncpg.PostgresError, OSError) as exc:
+                        log.warning("periods.tick_failed", error=f"{type(exc).__name__}: {exc}")
+            finally:
+                with contextlib.suppress(Exception):
+                    await conn.execute("SELECT pg_advisory_unlock(hashtext($1))", self.lock_key)
+
+    def due_months(self, today: date) -> list[date]:
+        """The last two months that may close by now (oldest first)."""
+        first = today.replace(day=1)
+        months = []
+        for _ in range(2):
+            first = (first - timedelta(days=1)).replace(day=1)
+            if closable(first, today, self.after_days):
+                months.append(first)
+        return sorted(months)
+
+    async def tick(self) -> tuple[int, int]:
+        """One pass: (months closed, months revised)."""
+        if self.caught_up is not None and not await self.caught_up():
+            log.info("periods.waiting", reason="the figures read model is catching up")
+            return 0, 0
+        today = self.periods.today()
+        closed = 0
+        for month in self.due_months(today):
+            end = month_end(month)
+            centers = await self.pool.fetch(
+                "SELECT center_id FROM (SELECT center_id FROM fig_cases WHERE opened_on"
+                " BETWEEN $1 AND $2 UNION SELECT center_id FROM fig_cases WHERE resolved_on"
+                " BETWEEN $1 AND $2 UNION SELECT center_id FROM fig_visits WHERE day BETWEEN"
+                " $1 AND $2 UNION SELECT center_id FROM fig_surveys WHERE closed_on BETWEEN"
+                " $1 AND $2) c WHERE center_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM"
+                " fig_reported r WHERE r.center_id = c.center_id AND r.month = $1)",
+                month, end)
+            for r in centers:
+                key = f"period-close:{r['center_id']}:{month.isoformat()[:7]}"
+                try:
+                    await self.periods.close(r["center_id"], month, "automatic",
+                                             "system:feedback-periods", key)
+                    closed += 1
+                except CommandError as exc:
+                    log.warning("periods.close_failed", center_id=r["center_id"],
+                                month=str(month), error=exc.message)
+        revised = 0
+        stale = await self.pool.fetch(
+            "SELECT r.center_id, r.month, max(l.recorded_at) AS latest FROM fig_reported r"
+            " JOIN fig_late_events l ON l.center_id = r.center_id AND l.month = r.month"
+            " AND l.recorded_at > r.recorded_at GROUP BY r.center_id, r.month")
+        for r in stale:
+            where = (r["center_id"], r["month"])
+            if self._checked.get(where) == r["latest"]:
+                continue  # counted again already: the late events changed nothing
+            try:
+                revised += await self.periods.revise(*where)
+            except (CommandError, NotFound) as exc:
+                log.warning("periods.revise_failed", center_id=where[0], month=str(where[1]),
+                            error=getattr(exc, "message", str(exc)))
+                continue
+            self._checked[where] = r["latest"]
+        return closed, revised
+
+
+def _whole_month(month: date, q: FigureQuery) -> bool:
+    return (q.date_from is None or q.date_from <= month) and (
+        q.date_to is None or q.date_to >= month_end(month))
+
+
+async def with_reported(pool: asyncpg.Pool, rows: list[dict[str, Any]], q: FigureQuery
+                        ) -> list[dict[str, Any]]:
+    """``rows`` (``figures.compute``) with each closed month of a center answered as
+    reported, saying so (``reported``); a row counted now has no ``reported``. Only a
+    center's whole months are reported: other periods, groupings and parts of a month are
+    counted now (and a figure added since the month was closed keeps its live value)."""
+    by_center = q.period == "month" and q.group_by == ("center_id",) and all(
+        d == "center_id" for d, _ in q.filters)
+    closed: dict[tuple[date, str], ReportedRow] = {}
+    if by_center and rows:
+        centers = sorted({r["center_id"] for r in rows if r.get("center_id")})
+        for found in await reported(pool, centers, q.date_from, q.date_to):
+            closed[(found.month, found.center_id)] = found
+    out = []
+    for row in rows:
+        found = closed.get((row["period_start"], row.get("center_id")))
+        if found is not None and not _whole_month(found.month, q):
+            found = None  # part of a month was asked for: counted now
+        if found is None:
+            out.append(row)
+            continue
+        out.append({**row, **found.values(), "reported": {
+            "revision": found.revision, "closed_by": found.closed_by,
+            "as_of": found.as_of.isoformat(), "closed_at": found.closed_at.isoformat(),
+            "changed": found.changed, "late_events": found.late_events}})
+    return out

@@ -1,0 +1,81 @@
+"""The clerk's screen counts trips (人次): one per resident at the window, naming the case when
+they came back about one, also when they came only to ask."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+
+from playwright.async_api import BrowserContext, expect
+
+from tests.pages.center import Center
+from tests.pages.test_counter import id_number, pick_item, saved, sign_in
+from tests.support import stream_envelopes, wait_until
+
+CENTER = "SH-PD-JINQIAO"  # a center of this test's own
+
+
+async def test_each_resident_at_the_window_is_one_trip(center: Center,
+                                                       desk: BrowserContext) -> None:
+    clerk = center.client("intake", "clerk-071", "clerk", CENTER)
+    card = id_number("31011519700101123")
+    r = await clerk.post("/residents", json={
+        "name": "李秀兰", "id_number": card, "phone": "13712345678",
+        "consent": {"contact": True, "surveys": True}})
+    assert r.status_code in (200, 201), r.text
+    resident_id = r.json()["resident_id"]
+    other = id_number("31011519800202223")
+    r = await clerk.post("/residents", json={
+        "name": "张伟", "id_number": other, "phone": "13612345678",
+        "consent": {"contact": True, "surveys": True}})
+    assert r.status_code in (200, 201), r.text
+    three_days_ago = (datetime.now().astimezone() - timedelta(days=3)).isoformat()
+    r = await clerk.post("/cases", headers={"Idempotency-Key": f"v-{uuid.uuid4()}"}, json={
+        "center_id": CENTER, "counter_id": "window-4", "service_item": "SA-HARDSHIP-SUBSIDY",
+        "resident_id": resident_id, "occurred_at": three_days_ago})
+    earlier = r.json()["id"]
+
+    page = await desk.new_page()
+    await sign_in(page, center, "clerk-071", "window-4", center_id=CENTER)
+    leave = page.locator("#leave-dialog button[value=leave]")
+
+    # She comes back about her subsidy: found, the case taken up -> a trip naming it.
+    await page.fill("#resident-q", card)
+    await page.press("#resident-q", "Enter")
+    await page.click(f"#past-cases button[data-case='{earlier}']")
+    await saved(page, ["CaseOpened"])
+    await page.click("#next-resident")
+    await leave.click()
+
+    # Someone not looked up asks about the minimum living allowance: a trip, no case named.
+    await pick_item(page, "低保", "最低生活保障")
+    await page.click("#open-case")
+    await saved(page, ["CaseOpened"])
+    await page.click("#next-resident")
+    await leave.click()
+
+    # She comes once more, only to ask: found, nothing opened; her trip is recorded when the
+    # next resident is looked up.
+    await page.fill("#resident-q", card)
+    await page.press("#resident-q", "Enter")
+    await expect(page.locator("#past-cases li")).not_to_have_count(0)
+    await page.fill("#resident-q", other)
+    await page.press("#resident-q", "Enter")
+    await expect(page.locator("#resident-status")).to_contain_text("以往 0 件")
+
+    subject = f"{center.settings.subject_prefix}.intake.VisitRecorded.*"
+
+    async def trips() -> list[str | None]:
+        return [e.payload["case_id"] for e in await stream_envelopes(center.settings, subject)
+                if e.center_id == CENTER]
+    await wait_until(lambda: _at_least(trips, 3), timeout=45, what="three trips")
+    found = await trips()  # sent as they happen, so in any order under load
+    assert sorted(found, key=lambda c: c or "") == sorted([earlier, None, None],
+                                                           key=lambda c: c or ""), found
+    assert all(e.actor == "clerk-071" and e.payload["counter_id"] == "window-4"
+               for e in await stream_envelopes(center.settings, subject)
+               if e.center_id == CENTER)
+
+
+async def _at_least(trips: object, n: int) -> bool:
+    return len(await trips()) >= n  # type: ignore[operator]
