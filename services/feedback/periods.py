@@ -64,6 +64,7 @@ class ReportedMonth(RemembersCommands):
     its figures."""
 
     where = "on this month"
+    KIND = "period"  # what the command path calls it (``Unit.get``)
 
     @event("PeriodClosed")
     def __init__(self, id: UUID, center_id: str, month: date, closed_by: str, as_of: date,

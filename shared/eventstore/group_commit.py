@@ -59,6 +59,10 @@ def _letters(name: str) -> str:
     return "".join(ch for ch in name.lower() if ch.isalpha())
 
 
+def _kind(aggregate: Any) -> str:
+    return str(getattr(type(aggregate), "KIND", type(aggregate).__name__))
+
+
 class Unit:
     """The aggregates one batch works on: each loaded once, shared by the batch's commands.
 
@@ -106,10 +110,10 @@ class Unit:
 
     def get(self, aggregate_id: UUID, what: str = "case") -> Any:
         """The aggregate, scope-checked; 404 unless it is a ``what`` (a case's id where a plan
-        is asked for is no plan: ``FollowUp`` is a "follow-up", ``HelpTask`` a "help task")."""
+        is asked for is no plan): its class's name, or its ``KIND`` when it has one
+        (``FollowUp`` is a "follow-up", ``HelpTask`` a "help task")."""
         aggregate = self._aggregates.get(aggregate_id)
-        if aggregate is None or (what and _letters(type(aggregate).__name__)
-                                 != _letters(what)):
+        if aggregate is None or (what and _letters(_kind(aggregate)) != _letters(what)):
             raise NotFound(f"{what} {aggregate_id} not found", id=str(aggregate_id))
         self._check_scope(aggregate)
         self._touch(aggregate)
