@@ -21,6 +21,13 @@ ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.timeout(400)
 
 
+def _as_at_a_terminal() -> None:
+    """Ctrl-C as a person's terminal delivers it: a test run started in the background by a
+    non-interactive shell (``bash .ci/run &``) ignores SIGINT, and its children inherit that,
+    so the command under test would never see the signal this test sends."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class Started:
     """A command in its own session (the test's SIGINT is the only one it gets), its stderr
     read line by line."""
@@ -29,7 +36,8 @@ class Started:
         self.proc = subprocess.Popen([sys.executable, *args], cwd=ROOT, text=True,
                                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE, start_new_session=True,
-                                     env=env if env is not None else dict(os.environ))
+                                     env=env if env is not None else dict(os.environ),
+                                     preexec_fn=_as_at_a_terminal)
         self.lines: list[str] = []
         self._seen = threading.Condition()
         threading.Thread(target=self._read, daemon=True).start()
