@@ -44,16 +44,26 @@ async def stream_messages(settings: Settings, stream: str | None = None,
     try:
         js = nc.jetstream()
         name = stream or settings.stream_name
-        try:
-            info = await js.stream_info(name)
-        except NotFoundError:
-            return []
-        if info.state.messages == 0:
-            return []
-        sub = await js.pull_subscribe(
-            subject or ">", stream=name,
-            config=ConsumerConfig(ack_policy=AckPolicy.NONE, deliver_policy=DeliverPolicy.ALL,
-                                  inactive_threshold=5.0))
+        # In a cluster a stream has no leader for a few seconds after a node comes back: its
+        # API requests go unanswered (a timeout) until one is elected.
+        deadline = asyncio.get_running_loop().time() + 30
+        while True:
+            try:
+                info = await js.stream_info(name)
+                if info.state.messages == 0:
+                    return []
+                sub = await js.pull_subscribe(
+                    subject or ">", stream=name,
+                    config=ConsumerConfig(ack_policy=AckPolicy.NONE,
+                                          deliver_policy=DeliverPolicy.ALL,
+                                          inactive_threshold=5.0))
+                break
+            except NotFoundError:
+                return []
+            except TimeoutError:
+                if asyncio.get_running_loop().time() > deadline:
+                    raise
+                await asyncio.sleep(0.5)
         out: list[Msg] = []
         while True:
             try:
