@@ -59,6 +59,9 @@ async def test_each_resident_at_the_window_is_one_trip(center: Center,
     await page.fill("#resident-q", card)
     await page.press("#resident-q", "Enter")
     await expect(page.locator("#past-cases li")).not_to_have_count(0)
+    # Her lookup is over (recognised, hints read) once the item search has the focus; only
+    # then is the next resident looked up, as a clerk would.
+    await expect(page.locator("#item-q")).to_be_focused()
     await page.fill("#resident-q", other)
     await page.press("#resident-q", "Enter")
     await expect(page.locator("#resident-status")).to_contain_text("以往 0 件")
