@@ -42,6 +42,7 @@ from shared.http.errors import ERRORS, problem
 from shared.http.limits import TokenBuckets
 from shared.kernel.clock import Clock
 from shared.readmodels.positions import wait_for_write
+from shared.security.principals import Principal
 from shared.settings import Settings
 
 help_tasks = APIRouter(prefix="/help-tasks", tags=["help tasks (帮办)"], responses=ERRORS)
@@ -142,11 +143,7 @@ async def reply(id: UUID, body: c.ReplyToReferral, app: FollowUpsDep, key: Idemp
                         "and nothing else")
 async def reply_link(id: UUID, pool: PoolDep, settings: SettingsDep, tokens: TokensDep,
                      clock: ClockDep, staff: Staff, after: After = None) -> ReplyLinkPublic:
-    await _wait(pool, settings, after)
-    found = await queries.referral(pool, id)
-    if found is None:
-        raise problem(404, "not_found", f"referral {id} not found", id=str(id))
-    check_center(staff, found.center_id)
+    await _referral(pool, settings, staff, id, after)  # 404 unknown, 403 another center
     expires_at = clock.now() + timedelta(days=settings.followup_referral_link_days)
     return ReplyLinkPublic(referral_id=id, token=tokens.issue(id, expires_at),
                            expires_at=expires_at)
@@ -173,6 +170,12 @@ async def unit_reply(id: UUID, body: c.ReplyWithLink, app: FollowUpsDep, key: Id
 @referrals.get("/{id}", response_model=ReferralPublic, summary="One referral")
 async def get_referral(id: UUID, pool: PoolDep, settings: SettingsDep, staff: Staff,
                        after: After = None) -> ReferralPublic:
+    return await _referral(pool, settings, staff, id, after)
+
+
+async def _referral(pool: asyncpg.Pool, settings: Settings, staff: Principal, id: UUID,
+                    after: int | None) -> ReferralPublic:
+    """One referral as the caller's center may read it: 404 when unknown, 403 elsewhere."""
     await _wait(pool, settings, after)
     found = await queries.referral(pool, id)
     if found is None:
