@@ -3,7 +3,7 @@ events on one aggregate, committed in batches through the GroupCommitter."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Protocol
@@ -194,17 +194,27 @@ class FollowUps:
 
     async def schedule(self, plan: Plan) -> Written:
         """Create the planned follow-up unless it exists (then: ``replayed``, nothing written)."""
+        return await self.path.create(plan.follow_up_id, "FollowUpScheduled", None,
+                                      self._planned(plan))
+
+    async def schedule_each(self, plans: Sequence[Plan]) -> Written:
+        """``schedule`` for a batch job's plans (the policy fan-out), in one command: each
+        follow-up already there is left as it is."""
+        return await self.path.create_each({p.follow_up_id: self._planned(p) for p in plans})
+
+    def _planned(self, plan: Plan) -> Callable[[], FollowUp]:
+        """Builds the planned follow-up (the meta's moment: now)."""
         meta = meta_for(SYSTEM_RULES, plan.causation_id, self.clock.now(), plan,
                         center_id=plan.center_id, case_id=plan.case_id)
 
-        return await self.path.create(plan.follow_up_id, "FollowUpScheduled", None, lambda:
-            FollowUp(id=plan.follow_up_id, reason=plan.reason.value, resident_id=plan.resident_id,
+        return lambda: FollowUp(
+            id=plan.follow_up_id, reason=plan.reason.value, resident_id=plan.resident_id,
             due_at=plan.due_at, assigned_clerk=plan.assigned_clerk,
             assigned_team=plan.assigned_team, priority=plan.priority.value,
             service_item=plan.service_item, source=plan.source, source_id=plan.source_id,
             meta=meta, basis=plan.basis.value,
             due_rule=plan.due_rule.as_dict() if plan.due_rule is not None else None,
-            contact=plan.contact))
+            contact=plan.contact)
 
     async def schedule_by_hand(self, cmd: c.ScheduleFollowUp, actor: str, key: str) -> Written:
         if cmd.service_item is not None and self.catalogue.get(cmd.service_item) is None:

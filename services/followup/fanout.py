@@ -5,8 +5,9 @@ A published policy change (``policy_changes`` row, from its event) is walked ove
 in resident-id order, ``followup_fanout_batch`` residents at a time: for each
 resident whose past cases touch the policy's service items (at the publishing center, or at
 every center), a follow-up with the id ``uuid5(policy_id, resident_id)`` is scheduled through the
-GroupCommitter. After each batch the cursor (the last resident id) and the count move together in
-one compare-and-set, so:
+GroupCommitter, the whole batch as one command (``FollowUps.schedule_each``: the batch's
+follow-ups looked up in one query, the new ones saved in one transaction). After each batch
+the cursor (the last resident id) and the count move together in one compare-and-set, so:
 
 * the reach is the publisher's: every center only for a policy the city role published to all
   centers (``domain.fan_out_center``), and the writes go through the GroupCommitter *as the
@@ -41,17 +42,33 @@ from shared.security.principals import Principal, Role, acting_as
 
 log = structlog.get_logger("sixstep.followup.fanout")
 
+_WHERE = (
+    " WHERE service_item = ANY($1::text[]) AND ($2::text IS NULL OR center_id = $2)"
+    " AND resident_id > $3")
+_REACHABLE = (
+    "NOT EXISTS (SELECT 1 FROM resident_consent c WHERE c.resident_id = i.resident_id"
+    " AND (c.erased OR NOT c.contact))")
 RESIDENTS = (
-    "SELECT DISTINCT ON (resident_id) resident_id, case_id, center_id FROM ("
-    " SELECT resident_id, case_id, center_id, opened_at, service_item FROM resident_items"
-    " UNION ALL SELECT resident_id, NULL, center_id, shown_at, service_item FROM hinted_items"
-    ") i WHERE service_item = ANY($1::text[]) AND ($2::text IS NULL OR center_id = $2)"
-    " AND ($3::uuid IS NULL OR resident_id > $3)"
-    " AND NOT EXISTS (SELECT 1 FROM resident_consent c WHERE c.resident_id = i.resident_id"
-    " AND (c.erased OR NOT c.contact))"
-    " ORDER BY resident_id, case_id IS NULL, opened_at DESC, case_id LIMIT $4")
-"""Residents whose past cases touch the items, or to whom a hint suggested one (no case:
-the follow-up names none); a case of theirs first."""
+    "WITH firsts AS ("
+    f"(SELECT DISTINCT resident_id FROM resident_items i{_WHERE} AND {_REACHABLE}"
+    " ORDER BY resident_id LIMIT $4) UNION"
+    f" (SELECT DISTINCT resident_id FROM hinted_items i{_WHERE} AND {_REACHABLE}"
+    " ORDER BY resident_id LIMIT $4)),"
+    " batch AS (SELECT resident_id AS last FROM (SELECT resident_id FROM firsts"
+    " ORDER BY resident_id LIMIT $4) r ORDER BY resident_id DESC LIMIT 1)"
+    " SELECT DISTINCT ON (resident_id) resident_id, case_id, center_id FROM ("
+    f" SELECT resident_id, case_id, center_id, opened_at FROM resident_items{_WHERE}"
+    f" UNION ALL SELECT resident_id, NULL, center_id, shown_at FROM hinted_items{_WHERE}"
+    f") i WHERE resident_id <= (SELECT last FROM batch) AND {_REACHABLE}"
+    " ORDER BY resident_id, case_id IS NULL, opened_at DESC, case_id")
+"""The next ``$4`` residents after ``$3`` whose past cases touch the items, or to whom a hint
+suggested one (no case: the follow-up names none); a case of theirs first. The batch's last
+resident is found first, each table's primary key walked in order as far as the batch goes,
+so that a batch reads its own rows and no more (a ``LIMIT`` over the ``DISTINCT ON`` read and
+sorted every remaining row, every batch: quadratic in the history)."""
+
+FIRST = UUID(int=0)
+"""The cursor before the first resident (residents' ids are random UUIDs, never this one)."""
 
 
 class FanOut:
@@ -98,8 +115,8 @@ class FanOut:
         center = fan_out_center(policy["center_id"], policy["all_centers"], policy["scope"])
         log.info("fanout.started", policy_id=str(policy_id), resume_after=str(cursor))
         while True:
-            batch = await self.pool.fetch(RESIDENTS, policy["service_items"], center, cursor,
-                                          self.batch)
+            batch = await self.pool.fetch(RESIDENTS, policy["service_items"], center,
+                                          cursor or FIRST, self.batch)
             if batch:
                 await self._write(policy, batch)
                 last: UUID = batch[-1]["resident_id"]
@@ -125,7 +142,7 @@ class FanOut:
                         batch: list[asyncpg.Record]) -> None:
         rule = (DueRule.from_dict(orjson.loads(policy["due_rule"])) if policy["due_rule"]
                 else None)
-        await asyncio.gather(*(self.followups.schedule(Plan(
+        await self.followups.schedule_each([Plan(
             follow_up_id=policy_follow_up_id(policy_id, UUID(str(r["resident_id"]))),
             center_id=r["center_id"],
             case_id=UUID(str(r["case_id"])) if r["case_id"] is not None else None,
@@ -133,8 +150,8 @@ class FanOut:
             due_at=policy["outreach_due_at"],
             assigned_clerk=None, assigned_team=self.team, source="followup:PolicyChangePublished",
             source_id=policy_id, causation_id=f"policy:{policy_id}",
-            correlation_id=str(policy_id), basis=Basis(policy["basis"]), due_rule=rule))
-            for r in batch))
+            correlation_id=str(policy_id), basis=Basis(policy["basis"]), due_rule=rule)
+            for r in batch])
 
     async def _save_progress(self, policy_id: UUID, old: UUID | None, new: UUID,
                              count: int) -> bool:

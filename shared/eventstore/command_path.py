@@ -18,13 +18,14 @@ under the command's key is the first answer again.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
+from shared import tracing
 from shared.eventstore.group_commit import Command, GroupCommitter, Unit, Written
 from shared.kernel.clock import Clock, SystemClock
 from shared.kernel.errors import AlreadyDoneError, VersionConflict
@@ -78,6 +79,28 @@ def creating(aggregate_id: UUID, kind: str, key: str | None,
     return run
 
 
+def creating_each(builds: Mapping[UUID, Callable[[], Aggregate]],
+                  trace: tracing.CommandTrace | None = None) -> Command:
+    """Many new aggregates in one command (a batch job's, without Idempotency-Keys): each one
+    already there is left as it is, so a rerun records nothing twice. Answers with the last
+    one created, or, when every one was there, as a replay of the first. Each event is stamped
+    with ``trace`` (the job's span), as a single command's are."""
+
+    def run(unit: Unit) -> Aggregate:
+        created: Aggregate | None = None
+        for aggregate_id, build in builds.items():
+            if unit.find(aggregate_id) is None:
+                created = build()
+                if trace is not None:
+                    tracing.stamp(created.pending_events, trace)
+                unit.add(created)
+        if created is None:
+            raise AlreadyDoneError(next(iter(builds)), 1)
+        return created
+
+    return run
+
+
 class CommandPath:
     """What every service's use cases go through: the meta, the clock, the moments window,
     and the steps above, committed in batches by the service's ``GroupCommitter``."""
@@ -111,3 +134,9 @@ class CommandPath:
                      build: Callable[[], Aggregate]) -> Written:
         return await self.committer.submit(creating(aggregate_id, kind, key, build),
                                            [aggregate_id])
+
+    async def create_each(self, builds: Mapping[UUID, Callable[[], Aggregate]]) -> Written:
+        """Create the aggregates of ``builds`` not there yet, in one command: one load of them
+        all and one transaction, instead of a command (and a wait) each."""
+        return await self.committer.submit(creating_each(builds, tracing.command_trace()),
+                                           list(builds))
