@@ -2,7 +2,14 @@
 
 Each benchmark starts its own servers and prints its figures beside the baselines measured in
 the same run. This script runs them one after the other and keeps their output, with the date,
-the machine and the command, in benchmarks/README.md.
+the machine and the command, in benchmarks/README.md, below ``<!-- FIGURES -->``: one section
+per script, each with its own date and machine, and above them the table of issue 23's targets
+(met, or missed by how much) built from the sections' ``TARGET`` lines.
+
+* ``--only intake.py pipeline.py`` reruns those scripts: their sections and their rows of the
+  table are replaced, every other section is kept as it was (with its own date);
+* ``--quick`` passes each script that takes a size smaller sizes (``QUICK``): a smoke run, not
+  figures to keep (its sections say so).
 
 Ctrl-C (or SIGTERM) stops the benchmark in hand: it gets one SIGINT (it runs in its own session,
 so the terminal's does not reach it twice), stops every server and service it started, and
@@ -14,18 +21,20 @@ from __future__ import annotations
 import argparse
 import collections
 import datetime as dt
+import re
 import signal
 import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from benchmarks.common import TARGET, machine  # noqa: E402
+from benchmarks.common import OBSERVABILITY, TARGET, machine  # noqa: E402
 
 SUITE: list[tuple[str, list[str], str]] = [
     ("intake.py", [], "Intake HTTP writes and end-to-end latency"),
@@ -39,12 +48,170 @@ SUITE: list[tuple[str, list[str], str]] = [
     ("rebuild_all.py", [], "Every read model rebuilt from 1,000,000 events"),
 ]
 
+QUICK: dict[str, list[str]] = {
+    "intake.py": ["--seconds", "3"],
+    "pipeline.py": ["--events", "4000"],
+    "consumers.py": ["--events", "10000"],
+    "end_to_end.py": ["--seconds", "2"],
+    "scale_out.py": ["--stories", "500", "--repeat", "1"],
+    "followup_fanout.py": ["--cases", "10000", "--residents", "8000"],
+    "replay_export.py": ["--events", "50000"],
+    "rebuild_all.py": ["--events", "50000"],
+    "city_month.py": ["--centers", "4"],
+}
+"""``--quick``: the smaller sizes each script that takes a size is given (smoke run)."""
 
-def target_table(rows: list[str]) -> str:
-    if not rows:
-        return ""
-    return ("### The city-scale targets in this run\n\n| target: measured (goal) | script |\n"
-            "|---|---|\n" + "\n".join(rows) + "\n\n")
+ISSUE_23: list[tuple[str, str, list[str]]] = [
+    ("1", "intake HTTP writes >= 1.0 x CRUD (same process count), >= 3 x naive save() loop",
+     ["intake.py"]),
+    ("2", "every live consumer >= 0.8 x raw fetch + ack of its share; the commands it appends "
+     ">= 0.5 x group commit", ["consumers.py"]),
+    ("3", "end to end p99 <= 100 ms into every read model at half of max, <= 250 ms at 90 %",
+     ["end_to_end.py"]),
+    ("4", "every read model rebuilt at >= 0.5 x the raw pipelined pull", ["rebuild_all.py"]),
+    ("5", "a city's month on one small machine (peak kept up, rebuild <= 300 MB, figures "
+     "< 1 s, disk per million events); two consumer replicas vs one",
+     ["city_month.py", "scale_out.py"]),
+    ("6", "policy fan-out over 100,000 past cases >= 0.5 x raw batched eventsourcing saves",
+     ["followup_fanout.py"]),
+    ("7", "tracing, metrics and logging on in every run, their cost stated", ["pipeline.py"]),
+]
+"""Issue 23's targets, each with the scripts whose ``TARGET`` lines measure it."""
+
+MARKER = re.compile(r"^<!-- bench: (?P<script>\S+) \| (?P<date>[^|]*) \| (?P<machine>[^>]*) -->$")
+LEGACY_HEADING = re.compile(r"^## Latest figures \((?P<date>\d{4}-\d\d-\d\d), (?P<machine>.*)\)$")
+
+
+@dataclass(frozen=True)
+class Section:
+    """One script's figures in README.md: when and where they were measured, and the text."""
+
+    script: str
+    date: str
+    machine: str
+    body: str  # from its ``###`` heading to its end
+
+    def render(self) -> str:
+        return f"<!-- bench: {self.script} | {self.date} | {self.machine} -->\n{self.body}"
+
+    @property
+    def output(self) -> list[str]:
+        """The script's printed lines (inside the section's code block)."""
+        lines, inside = [], False
+        for line in self.body.splitlines():
+            if line.startswith("```"):
+                inside = not inside
+            elif inside:
+                lines.append(line)
+        return lines
+
+    @property
+    def targets(self) -> list[str]:
+        return [x.removeprefix(TARGET).strip() for x in self.output if x.startswith(TARGET)]
+
+    @property
+    def observed(self) -> bool:
+        """Whether the run said what tracing, metrics and logging were (target 7)."""
+        return any(x.startswith(OBSERVABILITY) for x in self.output)
+
+
+def section(script: str, title: str, command: str, elapsed: float, lines: list[str],
+            code: int, date: str, where: str, quick: bool = False) -> Section:
+    status = "" if code == 0 else f" — FAILED (exit {code})"
+    smoke = " — `--quick` smoke run, sizes too small to compare" if quick else ""
+    return Section(script, date, where,
+                   f"### {title}{status}{smoke}\n\n`{command}` ({elapsed:.0f} s; {date}, "
+                   f"{where})\n\n```\n" + "\n".join(lines) + "\n```\n")
+
+
+def _headed_blocks(text: str) -> list[list[str]]:
+    """``text`` cut before each marker and each ``###`` heading (a heading right after its
+    marker stays with it), outside code blocks."""
+    blocks: list[list[str]] = [[]]
+    inside = False
+    for line in text.splitlines():
+        if line.startswith("```"):
+            inside = not inside
+        elif not inside and MARKER.match(line):
+            blocks.append([])
+        elif not inside and line.startswith("### ") and not (
+                len(blocks[-1]) == 1 and MARKER.match(blocks[-1][0])):
+            blocks.append([])
+        blocks[-1].append(line)
+    return blocks
+
+
+def parse_sections(figures: str) -> dict[str, Section]:
+    """The sections under ``<!-- FIGURES -->``, by script. Sections written before they had a
+    marker are recognised by their ``SUITE`` title and given the old page's date."""
+    titles = {title: script for script, _, title in SUITE}
+    legacy = next((m for m in map(LEGACY_HEADING.match, figures.splitlines()) if m), None)
+    found: dict[str, Section] = {}
+    for block in _headed_blocks(figures):
+        if not block:
+            continue
+        marked = MARKER.match(block[0])
+        body_lines = block[1:] if marked else block
+        if not body_lines or not body_lines[0].startswith("### "):
+            continue
+        body = "\n".join(body_lines).rstrip("\n") + "\n"
+        if marked:
+            found[marked["script"]] = Section(marked["script"], marked["date"].strip(),
+                                              marked["machine"].strip(), body)
+            continue
+        heading = body_lines[0].removeprefix("### ")
+        script = next((s for t, s in titles.items() if heading.startswith(t)), None)
+        if script is not None and legacy is not None:
+            found[script] = Section(script, legacy["date"], legacy["machine"], body)
+    return found
+
+
+def target_table(sections: dict[str, Section]) -> str:
+    """Issue 23's targets, each with what its scripts' latest sections measured."""
+    rows = []
+    mapped = set()
+    for number, goal, scripts in ISSUE_23:
+        mapped.update(scripts)
+        cells = [(t, s) for s in scripts if s in sections for t in sections[s].targets]
+        if number == "7":
+            runs = list(sections.values())
+            on = [s for s in runs if s.observed]
+            verdict = "met" if runs and len(on) == len(runs) else (
+                f"MISSED: {len(runs) - len(on)} of {len(runs)} runs did not say")
+            cells.insert(0, (f"tracing, metrics, logging on in {len(on)} of {len(runs)} "
+                             f"runs {verdict}", ", ".join(s.script for s in on) or "-"))
+        if not cells:
+            cells = [(f"not measured: {' / '.join(f'`{s}`' for s in scripts)} not in these "
+                      "figures or printed no TARGET line", "")]
+        for i, (measured, script) in enumerate(cells):
+            when = (f"`{script}` ({sections[script].date})" if script in sections
+                    else script)
+            rows.append(f"| {number if i == 0 else ''} | {goal if i == 0 else ''} | "
+                        f"{measured} | {when} |")
+    for script, sec in sections.items():
+        if script not in mapped:
+            rows += [f"| | | {t} | `{script}` ({sec.date}) |" for t in sec.targets]
+    return ("### Issue 23's targets in these figures\n\n"
+            "| # | target | measured (goal): verdict | script (run on) |\n|---|---|---|---|\n"
+            + "\n".join(rows) + "\n")
+
+
+def merge(readme: str, fresh: list[Section], today: str, where: str) -> str:
+    """README.md with ``fresh`` sections in place of the same scripts' old ones; the others
+    kept as they were; the targets table rebuilt from them all."""
+    intro, _, figures = readme.partition("<!-- FIGURES -->")
+    if not intro:
+        intro = "# Benchmarks\n\n"
+    sections = parse_sections(figures)
+    sections.update({s.script: s for s in fresh})
+    order = [s for s, _, _ in SUITE]
+    ordered = sorted(sections.values(), key=lambda s: (
+        order.index(s.script) if s.script in order else len(order), s.script))
+    kept = {s.script: s for s in ordered}
+    return (intro + "<!-- FIGURES -->\n\n## Latest figures\n\n"
+            f"Written by `make bench` (`.venv/bin/python benchmarks/run_all.py`); last run "
+            f"{today} on {where}. Each section says when and on which machine it ran.\n\n"
+            + target_table(kept) + "\n" + "\n".join(s.render() for s in ordered))
 
 
 def run_one(path: Path, extra: list[str]) -> tuple[int, list[str], list[str]]:
@@ -90,37 +257,34 @@ def run_one(path: Path, extra: list[str]) -> tuple[int, list[str], list[str]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--only", nargs="*", help="run only these scripts (e.g. intake.py)")
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", nargs="*", help="run only these scripts (e.g. intake.py); "
+                        "the other scripts' figures are kept")
+    parser.add_argument("--quick", action="store_true",
+                        help="smaller sizes for each script that takes one (a smoke run)")
     args = parser.parse_args()
-    sections: list[str] = []
-    targets: list[str] = []
+    today = dt.date.today().isoformat()
+    where = machine()
+    fresh: list[Section] = []
     for script, extra, title in SUITE:
         if args.only and script not in args.only:
             continue
         path = HERE / script
         if not path.exists():
             continue
+        extra = [*extra, *(QUICK.get(script, []) if args.quick else [])]
         command = f".venv/bin/python benchmarks/{script} {' '.join(extra)}".strip()
         print(f"== {command}", flush=True)
         start = time.perf_counter()
         code, lines, errors = run_one(path, extra)
-        elapsed = time.perf_counter() - start
-        targets += [f"| {x.removeprefix(TARGET).strip()} | `{script}` |"
-                    for x in lines if x.startswith(TARGET)]
-        status = "" if code == 0 else f" — FAILED (exit {code})"
         if code:
             lines += errors
-        sections.append(f"### {title}{status}\n\n`{command}` ({elapsed:.0f} s)\n\n```\n"
-                        + "\n".join(lines) + "\n```\n")
-    today = dt.date.today().isoformat()
+        fresh.append(section(script, title, command, time.perf_counter() - start, lines, code,
+                             today, where, args.quick))
     readme = HERE / "README.md"
-    intro = (readme.read_text().split("<!-- FIGURES -->")[0] if readme.exists() else
-             "# Benchmarks\n\n")
-    readme.write_text(intro + "<!-- FIGURES -->\n\n"
-                      f"## Latest figures ({today}, {machine()})\n\n"
-                      "Produced by `make bench` (`.venv/bin/python benchmarks/run_all.py`).\n\n"
-                      + target_table(targets) + "\n".join(sections))
+    old = readme.read_text() if readme.exists() else ""
+    readme.write_text(merge(old, fresh, today, where))
     print(f"wrote {readme}")
 
 

@@ -114,24 +114,35 @@ class FanOut:
         residents: int = policy["residents"]
         center = fan_out_center(policy["center_id"], policy["all_centers"], policy["scope"])
         log.info("fanout.started", policy_id=str(policy_id), resume_after=str(cursor))
-        while True:
-            batch = await self.pool.fetch(RESIDENTS, policy["service_items"], center,
-                                          cursor or FIRST, self.batch)
-            if batch:
-                await self._write(policy, batch)
-                last: UUID = batch[-1]["resident_id"]
-                moved = await self._save_progress(policy_id, cursor, last, len(batch))
-                if not moved:
-                    return 0  # someone else moved the cursor; they go on from there
-                cursor, residents = last, residents + len(batch)
-            if len(batch) < self.batch:
-                break
+        after = asyncio.ensure_future(self._residents(policy, center, cursor))
+        try:
+            while True:
+                batch = await after
+                full = len(batch) == self.batch
+                if full:  # the next batch is looked up while this one is written
+                    after = asyncio.ensure_future(self._residents(
+                        policy, center, batch[-1]["resident_id"]))
+                if batch:
+                    await self._write(policy, batch)
+                    last: UUID = batch[-1]["resident_id"]
+                    if not await self._save_progress(policy_id, cursor, last, len(batch)):
+                        return 0  # someone else moved the cursor; they go on from there
+                    cursor, residents = last, residents + len(batch)
+                if not full:
+                    break
+        finally:
+            after.cancel()  # a look-up ahead that was not needed (a failure, a lost cursor)
         await self.followups.finish_fan_out(policy_id, residents)
         await self.pool.execute(
             "UPDATE policy_changes SET finished_at = COALESCE(finished_at, now())"
             " WHERE policy_id = $1", policy_id)
         log.info("fanout.finished", policy_id=str(policy_id), residents=residents)
         return 1
+
+    async def _residents(self, policy: asyncpg.Record, center: str | None,
+                         cursor: UUID | None) -> list[asyncpg.Record]:
+        return await self.pool.fetch(RESIDENTS, policy["service_items"], center,
+                                     cursor or FIRST, self.batch)
 
     async def _write(self, policy: asyncpg.Record, batch: list[asyncpg.Record]) -> None:
         policy_id = UUID(str(policy["policy_id"]))
