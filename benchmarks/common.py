@@ -4,6 +4,15 @@ Benchmarks start their own NATS and PostgreSQL (never the machine's shared ones)
 temporary folder, run each service as a separate process, and drive HTTP load with wrk from
 another process, so the figures are the service's and not the load generator's.
 
+Every run observes the services as users run them: the shipped log level (INFO, JSON lines),
+metrics on, and tracing on, exporting over OTLP/HTTP to a local sink that ``servers()`` starts
+on 127.0.0.1 (``OtlpSink``: it accepts and counts spans, as a collector would take them),
+sampled at ``SAMPLER_ARG``, the share a deployment keeps. Services started with
+``service_env`` get it from the environment, as ``main.py`` reads it; an in-process benchmark
+builds its settings with ``bench_settings`` and sets itself up with ``like_main``. When the
+servers stop, the run prints one ``observability:`` line saying what was on and how many spans
+the sink took.
+
 A benchmark stopped with Ctrl-C (or SIGTERM, SIGHUP) stops every server and process it started:
 servers and services are stopped by PID at exit (``tools.devservers.stop_adopted``). Each says
 on stderr when it is up (``bench: ... up``), with its PID.
@@ -21,9 +30,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -44,11 +55,87 @@ from tools.devservers import (
 ROOT = Path(__file__).resolve().parent.parent
 
 
+SAMPLER_ARG = 0.1
+"""``OTEL_TRACES_SAMPLER_ARG`` in every benchmark: a tenth of new traces kept, what a
+deployment at the city's rate would keep (docs/tracing.md); a caller's sampled
+``traceparent`` is always followed, so a kept trace is whole across the services."""
+
+OBSERVABILITY = "observability: "
+"""The line each run prints, saying what was on (run_all checks every section has one)."""
+
+
+class OtlpSink:
+    """A tiny OTLP/HTTP receiver on 127.0.0.1: takes ``POST /v1/traces`` (protobuf), counts
+    the spans and answers 200 as a collector does. The exporters' network cost is real, what
+    a collector does with the spans is not measured."""
+
+    def __init__(self) -> None:
+        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+            ExportTraceServiceRequest,
+            ExportTraceServiceResponse,
+        )
+
+        self.spans = 0
+        self.requests = 0
+        lock = threading.Lock()
+        sink = self
+        answer = ExportTraceServiceResponse().SerializeToString()
+
+        class Receiver(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                request = ExportTraceServiceRequest()
+                request.ParseFromString(body)
+                n = sum(len(s.spans) for r in request.resource_spans for s in r.scope_spans)
+                with lock:
+                    sink.spans += n
+                    sink.requests += 1
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+            def log_message(self, *args: Any) -> None:
+                return None
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+        self.endpoint = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True,
+                                        name="otlp-sink")
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
 @dataclass
 class Servers:
     nats_url: str
     database_url: str
     folder: Path
+    sink: OtlpSink | None = field(default=None, repr=False)
+
+    @property
+    def otlp_endpoint(self) -> str | None:
+        return self.sink.endpoint if self.sink is not None else None
+
+
+_in_process: list[str] = []
+"""What ``like_main`` set up in this process (for the ``observability:`` line)."""
+
+
+def observability_line(srv: Servers) -> str:
+    """What was on in this run, and what the sink took."""
+    inside = "; in this process: " + ", ".join(_in_process) if _in_process else ""
+    sink = srv.sink
+    return (f"{OBSERVABILITY}services as deployed: logs INFO JSON, metrics on, tracing ON "
+            f"over OTLP/HTTP to a local sink (OTEL_TRACES_SAMPLER_ARG={SAMPLER_ARG:g}){inside};"
+            f" the sink took {sink.spans if sink else 0:,} spans in "
+            f"{sink.requests if sink else 0:,} exports")
 
 
 @contextlib.contextmanager
@@ -57,15 +144,22 @@ def servers() -> Iterator[Servers]:
     exit_on_signals()
     nats = NatsServer(folder / "nats")
     pg = PostgresServer(folder / "pg")
+    sink = OtlpSink()
+    srv = Servers("", "", folder, sink)
     try:
+        sink.start()
         nats.start()
         pg.start()
-        say(f"servers up: nats-server pid {nats.pid}, postgres pid {pg.pid}")
-        yield Servers(nats.url, pg.url, folder)
+        srv.nats_url, srv.database_url = nats.url, pg.url
+        say(f"servers up: nats-server pid {nats.pid}, postgres pid {pg.pid}, "
+            f"OTLP sink {sink.endpoint}")
+        yield srv
     finally:
         pg.stop()
         nats.stop()
+        sink.stop()
         shutil.rmtree(folder, ignore_errors=True)
+        print(observability_line(srv), flush=True)
 
 
 def say(line: str) -> None:
@@ -74,11 +168,42 @@ def say(line: str) -> None:
 
 
 def service_env(srv: Servers, **extra: str) -> dict[str, str]:
-    env = dict(os.environ)
+    """A service's environment as deployed: the shipped log level and format (whatever this
+    shell has set), tracing to the run's sink at ``SAMPLER_ARG``."""
+    env = {k: v for k, v in os.environ.items() if k not in ("LOG_LEVEL", "LOG_JSON")}
     env.update({"DATABASE_URL": srv.database_url, "NATS_URL": srv.nats_url,
-                "LOG_LEVEL": "WARNING"})
+                "OTEL_TRACES_SAMPLER_ARG": str(SAMPLER_ARG)})
+    if srv.otlp_endpoint:
+        env["OTEL_EXPORTER_OTLP_ENDPOINT"] = srv.otlp_endpoint
     env.update(extra)
     return env
+
+
+def bench_settings(srv: Servers, **overrides: Any) -> Settings:
+    """Settings for services run inside the benchmark's process, as ``service_env`` gives a
+    service: shipped log level, tracing to the sink at ``SAMPLER_ARG`` (``start_runtime``
+    starts it); ``overrides`` on top."""
+    return Settings(**{"database_url": srv.database_url, "nats_url": srv.nats_url,
+                       "otel_exporter_otlp_endpoint": srv.otlp_endpoint,
+                       "otel_traces_sampler_arg": SAMPLER_ARG, **overrides})
+
+
+def like_main(settings: Settings, service: Any = None) -> Any:
+    """Set this process up as ``main.py`` sets a service up: its logging (level and format
+    from ``settings``, as ``shared.http.app.serve`` does) and, given ``service`` (for parts
+    run without ``start_runtime``, which starts tracing itself), its tracing: the provider,
+    for ``shared.runtime.tracing.stop_tracing`` at the end."""
+    from shared.runtime.logs import configure_logging
+    from shared.runtime.tracing import start_tracing
+
+    configure_logging(settings.log_level, settings.log_json)
+    provider = start_tracing(settings, service) if service is not None else None
+    traced = settings.otel_exporter_otlp_endpoint is not None
+    note = (f"logs {settings.log_level} {'JSON' if settings.log_json else 'text'}, tracing "
+            + (f"ON (sampler {settings.otel_traces_sampler_arg:g})" if traced else "off"))
+    if note not in _in_process:
+        _in_process.append(note)
+    return provider
 
 
 @contextlib.contextmanager

@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import logging
 import random
 import sys
 import time
@@ -49,7 +48,7 @@ from fastapi import FastAPI
 from nats.aio.client import Client as NATS
 from nats.js.api import AckPolicy, ConsumerConfig
 
-from benchmarks.common import machine, servers
+from benchmarks.common import bench_settings, like_main, machine, servers
 from benchmarks.synthetic import (
     CENTERS,
     ITEMS,
@@ -70,7 +69,6 @@ from shared.contracts import REGISTRY, Envelope
 from shared.contracts.followup import Reason
 from shared.kernel.clock import ManualClock
 from shared.runtime.lifecycle import Runtime
-from shared.runtime.logs import configure_logging
 from shared.settings import Settings
 
 START = datetime(2025, 3, 3, tzinfo=TZ)
@@ -306,12 +304,10 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--only", nargs="*", help="only these consumers (e.g. followup-rules)")
     args = parser.parse_args()
-    configure_logging("WARNING", json=False)
-    logging.getLogger().setLevel(logging.WARNING)
     with servers() as srv:
-        settings = Settings(database_url=srv.database_url, nats_url=srv.nats_url,
-                            stream_name="BENCH", subject_prefix="bench", schema_prefix="bench_",
-                            roles={"api"}, log_level="WARNING", log_json=False)
+        settings = bench_settings(srv, stream_name="BENCH", subject_prefix="bench",
+                                  schema_prefix="bench_", roles={"api"})
+        like_main(settings)  # logging as main.py's; start_runtime starts the tracing
         figures = asyncio.run(run(settings, args.events, set(args.only or []) or None))
     report(figures)
 

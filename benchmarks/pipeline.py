@@ -9,11 +9,17 @@ On servers of its own, in one run:
   * consumer: stream -> intake read model (batched transaction + tracking), vs raw pull
     fetch with ack
   * COPY into PostgreSQL, the ceiling of any bulk load
-  * what tracing costs (``shared.tracing``): group commit of the same commands, each in a
-    request's span as the HTTP surface opens it, and a request through FastAPI with the
-    tracing middleware, each with tracing off (no OTEL_EXPORTER_OTLP_ENDPOINT, as shipped),
-    on the no-op path (every helper runs, the API's no-op tracer) and recording into an
-    in-memory exporter (the SDK's batch processor, as with a collector)
+  * what tracing, metrics and logging cost, paired in one run (modes interleaved, best of
+    two or three): group commit of the same commands, each in a request's span as the HTTP
+    surface opens it; a consumer applying the same events into the cases read model; a
+    request through FastAPI with the tracing middleware. Modes: ``off`` (no tracing, no
+    metrics hooks), ``no-op`` (every tracing helper runs, the API's no-op tracer),
+    ``in-memory`` (the SDK recording every span into memory) and ``deployed`` (as the
+    services run in every benchmark: OTLP/HTTP export to the run's local sink, sampled at
+    ``common.SAMPLER_ARG``, and the runtime's metrics hooks).
+
+The stages above run as deployed (``common.like_main``: INFO JSON logs, tracing to the sink,
+metrics hooks); the logs are on in every mode.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ import contextlib
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,13 +46,21 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import NoOpTracerProvider
 from starlette.responses import Response
 
-from benchmarks.common import machine, peak_rss_mb, publish_pipelined, servers
+from benchmarks.common import (
+    SAMPLER_ARG,
+    bench_settings,
+    like_main,
+    machine,
+    peak_rss_mb,
+    publish_pipelined,
+    servers,
+)
 from services.intake import commands as c
 from services.intake.application import Intake, IntakeApplication
 from services.intake.domain import Case
 from services.intake.projections import DDL, CaseProjection
 from shared import tracing
-from shared.bus.consumer import TRACKING_DDL, Consumer
+from shared.bus.consumer import TRACKING_DDL, Consumer, ConsumerStats
 from shared.bus.jetstream import connect, ensure_streams
 from shared.catalogue import load_catalogue
 from shared.eventstore.application import build_application
@@ -55,9 +69,22 @@ from shared.eventstore.outbox import Relay
 from shared.http.tracing import install_tracing
 from shared.readmodels.migrations import run_migrations
 from shared.readmodels.pool import create_pool
+from shared.runtime.metrics import Metrics, time_writes
+from shared.runtime.tracing import start_tracing, stop_tracing
 from shared.settings import Settings
 
-MODES = ("off", "no-op", "in-memory")
+MODES = ("off", "no-op", "in-memory", "deployed")
+PAIRED = ("off", "deployed")
+"""The modes of the consumer's paired run (a consumer's share of tracing is its spans)."""
+
+
+def metered(app: Any, committer: GroupCommitter, metrics: Metrics | None) -> None:
+    """The runtime's metrics hooks on a store and its group commit (``start_runtime``'s)."""
+    if metrics is None:
+        return
+    app.on_recorded = metrics.appended.labels("intake").inc
+    committer._on_batch = metrics.batches.labels("intake").observe
+    time_writes(committer, metrics.commit_seconds.labels("intake").observe)
 
 
 def naive_save_rate(settings: Settings, n: int) -> float:
@@ -96,19 +123,37 @@ async def group_commit_rate(intake: Intake, n: int, concurrency: int = 512,
     return 2 * n / (time.perf_counter() - start)
 
 
+def counted(metrics: Metrics | None) -> Callable[[ConsumerStats], None] | None:
+    """A consumer's applied-events counter, as ``Runtime.consumer`` hooks it (None: off)."""
+    if metrics is None:
+        return None
+    counter = metrics.consumed.labels("intake", "bench")
+    seen = [0]
+
+    def on_batch(stats: ConsumerStats) -> None:
+        counter.inc(stats.applied - seen[0])
+        seen[0] = stats.applied
+
+    return on_batch
+
+
 @contextlib.contextmanager
-def tracing_as(mode: str) -> Iterator[None]:
-    """``off``: nothing installed (the shipped default); ``no-op``: the API's no-op tracer
-    behind every helper; ``in-memory``: the SDK recording, batched into memory."""
+def tracing_as(mode: str, settings: Settings) -> Iterator[Metrics | None]:
+    """``off``: nothing installed, no metrics; ``no-op``: the API's no-op tracer behind every
+    helper; ``in-memory``: the SDK recording, batched into memory; ``deployed``: as every
+    benchmark runs the services (OTLP to the sink, sampled, with metrics). Yields the metrics
+    to hook, None when off."""
     provider: Any = None
     if mode == "no-op":
         provider = NoOpTracerProvider()
     elif mode == "in-memory":
         provider = TracerProvider()
         provider.add_span_processor(BatchSpanProcessor(InMemorySpanExporter()))
+    elif mode == "deployed":
+        provider = start_tracing(settings, "intake")
     tracing.install(provider)
     try:
-        yield
+        yield None if mode == "off" else Metrics("intake")
     finally:
         tracing.install(None)
         if isinstance(provider, TracerProvider):
@@ -126,7 +171,8 @@ async def traced_group_commit_rates(settings: Settings, n: int, rounds: int = 2
             app = await asyncio.to_thread(build_application, IntakeApplication, own, "intake")
             committer = GroupCommitter(app)
             committer.start()
-            with tracing_as(mode):
+            with tracing_as(mode, settings) as metrics:
+                metered(app, committer, metrics)
                 rate = await group_commit_rate(Intake(committer, load_catalogue()), n,
                                                tag=f"t{r}{mode}")
             await committer.close()
@@ -135,7 +181,36 @@ async def traced_group_commit_rates(settings: Settings, n: int, rounds: int = 2
     return best
 
 
-async def traced_request_cost(n: int = 20_000, rounds: int = 3) -> dict[str, float]:
+async def traced_consumer_rates(settings: Settings, nc: Any, events: int, rounds: int = 2
+                                ) -> dict[str, float]:
+    """Events/s of the cases projection over the same ``events`` (already on the stream),
+    off and as deployed (its spans, its metrics), best of ``rounds``, modes interleaved."""
+    best = dict.fromkeys(PAIRED, 0.0)
+    for r in range(rounds):
+        for mode in PAIRED:
+            schema = f"paired{r}_{mode}"
+            pool = await create_pool(settings, schema, max_size=4)
+            await run_migrations(pool, schema, [*TRACKING_DDL, *DDL])
+            with tracing_as(mode, settings) as metrics:
+                consumer = Consumer(settings=settings, nc=nc, pool=pool,
+                                    name=f"bench-paired-{r}-{mode.replace('-', '')}",
+                                    handler=CaseProjection(), on_batch=counted(metrics),
+                                    filter_subjects=[f"{settings.subject_prefix}.intake.*.*"],
+                                    batch=500)
+                start = time.perf_counter()
+                task = asyncio.create_task(consumer.run())
+                while consumer.stats.applied < events:
+                    await asyncio.sleep(0.02)
+                best[mode] = max(best[mode], events / (time.perf_counter() - start))
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await pool.close()
+    return best
+
+
+async def traced_request_cost(settings: Settings, n: int = 20_000, rounds: int = 3
+                              ) -> dict[str, float]:
     """Microseconds per request through a FastAPI app with the tracing middleware, in each
     mode (best of ``rounds``): the HTTP surface's own share of tracing's cost."""
     app = FastAPI()
@@ -159,7 +234,7 @@ async def traced_request_cost(n: int = 20_000, rounds: int = 3) -> dict[str, flo
     best = dict.fromkeys(MODES, float("inf"))
     for _ in range(rounds):
         for mode in MODES:
-            with tracing_as(mode):
+            with tracing_as(mode, settings):
                 start = time.perf_counter()
                 for _ in range(n):
                     await app(dict(scope), receive, send)
@@ -204,8 +279,11 @@ async def copy_rate(dsn: str, n: int) -> float:
 async def run(settings: Settings, n: int) -> dict[str, float]:
     f: dict[str, float] = {}
     f["naive_save_per_s"] = await asyncio.to_thread(naive_save_rate, settings, min(n // 10, 3000))
+    provider = start_tracing(settings, "intake")  # the stages as deployed (main.py's setup)
+    metrics = Metrics("intake")
     app = await asyncio.to_thread(build_application, IntakeApplication, settings, "intake")
     committer = GroupCommitter(app)
+    metered(app, committer, metrics)
     committer.start()
     intake = Intake(committer, load_catalogue())
     f["group_commit_per_s"] = await group_commit_rate(intake, n // 2)
@@ -215,7 +293,8 @@ async def run(settings: Settings, n: int) -> dict[str, float]:
     await run_migrations(pool, settings.schema_for("intake"), [*TRACKING_DDL, *DDL])
     nc = await connect(settings, "bench")
     await ensure_streams(nc.jetstream(), settings)
-    relay = Relay(settings, "intake", app, pool, nc)
+    relay = Relay(settings, "intake", app, pool, nc, on_published=metrics.published.labels(
+        "intake").inc)
     start = time.perf_counter()
     task = asyncio.create_task(relay.run())
     while relay.position < events:
@@ -225,7 +304,7 @@ async def run(settings: Settings, n: int) -> dict[str, float]:
     with contextlib.suppress(asyncio.CancelledError):
         await task
     consumer = Consumer(settings=settings, nc=nc, pool=pool, name="bench-cases",
-                        handler=CaseProjection(),
+                        handler=CaseProjection(), on_batch=counted(metrics),
                         filter_subjects=[f"{settings.subject_prefix}.intake.*.*"], batch=500)
     start = time.perf_counter()
     task = asyncio.create_task(consumer.run())
@@ -235,6 +314,9 @@ async def run(settings: Settings, n: int) -> dict[str, float]:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
+    await asyncio.to_thread(stop_tracing, provider)
+    for mode, rate in (await traced_consumer_rates(settings, nc, events)).items():
+        f[f"consumer_tracing_{mode}_per_s"] = rate
     await nc.close()
     await pool.close()
     app.close()
@@ -242,7 +324,7 @@ async def run(settings: Settings, n: int) -> dict[str, float]:
     f["copy_per_s"] = await copy_rate(settings.database_url, n)
     for mode, rate in (await traced_group_commit_rates(settings, n // 4)).items():
         f[f"group_commit_tracing_{mode}_per_s"] = rate
-    for mode, us in (await traced_request_cost()).items():
+    for mode, us in (await traced_request_cost(settings)).items():
         f[f"request_tracing_{mode}_us"] = us
     f["peak_rss_mb"] = peak_rss_mb()
     return f
@@ -264,12 +346,19 @@ def report(f: dict[str, float], n: int) -> None:
         print(f"{label:<42} {rate:>9,.0f} /s{ratio}")
     print(f"peak RSS of this process: {f['peak_rss_mb']:.0f} MB")
     off = f["group_commit_tracing_off_per_s"]
-    print("tracing (shared.tracing), off / no-op / recording into memory:")
+    print("tracing + metrics (logs INFO JSON throughout), paired: off / no-op / in memory / "
+          f"deployed (OTLP to the sink, OTEL_TRACES_SAMPLER_ARG={SAMPLER_ARG:g}, metrics):")
     for mode in MODES:
         rate = f[f"group_commit_tracing_{mode}_per_s"]
         extra = (f"  = {rate / off:.2f} x off, {1e6 / rate - 1e6 / off:+.1f} us per write"
                  if mode != "off" else "")
         print(f"  group commit, each write in a request span, {mode:<9} {rate:>9,.0f} /s{extra}")
+    off = f["consumer_tracing_off_per_s"]
+    for mode in PAIRED:
+        rate = f[f"consumer_tracing_{mode}_per_s"]
+        extra = (f"  = {rate / off:.2f} x off, {1e6 / rate - 1e6 / off:+.1f} us per event"
+                 if mode != "off" else "")
+        print(f"  consumer into the cases read model, {mode:<9} {rate:>9,.0f} events/s{extra}")
     base = f["request_tracing_off_us"]
     for mode in MODES:
         us = f[f"request_tracing_{mode}_us"]
@@ -282,7 +371,8 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=20_000)
     args = parser.parse_args()
     with servers() as srv:
-        settings = Settings(database_url=srv.database_url, nats_url=srv.nats_url)
+        settings = bench_settings(srv)
+        like_main(settings)  # logging as main.py's; tracing per stage (start_tracing)
         figures = asyncio.run(run(settings, args.events))
     report(figures, args.events)
 

@@ -46,7 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
-from benchmarks.common import machine, pipelined_pull, servers, target
+from benchmarks.common import bench_settings, like_main, machine, pipelined_pull, servers, target
 from benchmarks.feedback_figures import PeakRSS
 from benchmarks.synthetic import CENTERS, EVENTS_PER_VISIT, publish_year
 from shared.analytics.rebuild import Rebuild
@@ -156,9 +156,9 @@ async def main(args: argparse.Namespace) -> None:
     visits = max(1, round(args.events / EVENTS_PER_VISIT / len(CENTERS)))
     print(f"machine: {machine()}")
     with servers() as srv:
-        settings = Settings(database_url=srv.database_url, nats_url=srv.nats_url,
-                            stream_name="BENCH", subject_prefix="bench", schema_prefix="bench_",
-                            partitions=16, log_level="WARNING", log_json=False)
+        settings = bench_settings(srv, stream_name="BENCH", subject_prefix="bench",
+                                  schema_prefix="bench_", partitions=16)
+        like_main(settings)  # logging as the CLI sets it up (a rebuild opens no spans)
         start = time.perf_counter()
         log = await publish_year(settings, visits)
         published_s = time.perf_counter() - start

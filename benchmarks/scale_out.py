@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import asyncpg
 import httpx
 
-from benchmarks.common import ROOT, Servers, machine, say, servers
+from benchmarks.common import ROOT, Servers, bench_settings, like_main, machine, say, servers
 from services.intake import commands as c
 from services.intake.application import Intake, IntakeApplication
 from shared.bus.jetstream import connect, ensure_streams
@@ -43,7 +43,6 @@ from shared.eventstore.application import build_application
 from shared.eventstore.group_commit import GroupCommitter
 from shared.eventstore.outbox import Relay
 from shared.readmodels.pool import create_pool
-from shared.runtime.logs import configure_logging
 from shared.settings import Settings
 from tools.devservers import adopt_process, free_port
 
@@ -161,9 +160,9 @@ async def run(srv: Servers, service: str, replicas: int,
     """(events applied, seconds, workers' CPU seconds) for ``service`` with ``replicas``
     worker processes."""
     tag = uuid.uuid4().hex[:6]
-    settings = Settings(database_url=srv.database_url, nats_url=srv.nats_url,
-                        stream_name=f"B{tag}", subject_prefix=f"b{tag}",
-                        schema_prefix=f"b{tag}_", partitions=16)
+    settings = bench_settings(srv, stream_name=f"B{tag}", subject_prefix=f"b{tag}",
+                              schema_prefix=f"b{tag}_", partitions=16)
+    like_main(settings)
     await fill(settings, stories)
     nc = await connect(settings, "bench-relay")
     await ensure_streams(nc.jetstream(), settings)
@@ -229,7 +228,6 @@ async def main() -> None:
     parser.add_argument("--repeat", type=int, default=3,
                         help="runs per configuration; the median run is shown")
     args = parser.parse_args()
-    configure_logging("WARNING", json=False)
     print(f"machine: {machine()}")
     print(f"intake day: {args.stories} cases, {args.stories * 4} intake events, 16 partitions")
     with servers() as srv:
