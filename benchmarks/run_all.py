@@ -78,6 +78,8 @@ ISSUE_23: list[tuple[str, str, list[str]]] = [
 ]
 """Issue 23's targets, each with the scripts whose ``TARGET`` lines measure it."""
 
+FIGURES = re.compile(r"^<!-- FIGURES -->$", re.MULTILINE)
+"""The line the figures start after (the intro above it is the engineers')."""
 MARKER = re.compile(r"^<!-- bench: (?P<script>\S+) \| (?P<date>[^|]*) \| (?P<machine>[^>]*) -->$")
 LEGACY_HEADING = re.compile(r"^## Latest figures \((?P<date>\d{4}-\d\d-\d\d), (?P<machine>.*)\)$")
 
@@ -199,9 +201,9 @@ def target_table(sections: dict[str, Section]) -> str:
 def merge(readme: str, fresh: list[Section], today: str, where: str) -> str:
     """README.md with ``fresh`` sections in place of the same scripts' old ones; the others
     kept as they were; the targets table rebuilt from them all."""
-    intro, _, figures = readme.partition("<!-- FIGURES -->")
-    if not intro:
-        intro = "# Benchmarks\n\n"
+    marker = FIGURES.search(readme)
+    intro = readme[:marker.start()] if marker else readme or "# Benchmarks\n\n"
+    figures = readme[marker.end():] if marker else ""
     sections = parse_sections(figures)
     sections.update({s.script: s for s in fresh})
     order = [s for s, _, _ in SUITE]

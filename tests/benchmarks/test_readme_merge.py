@@ -10,7 +10,7 @@ MACHINE = "2 cores, x86_64, Python 3.11.7, Linux"
 
 LEGACY = """# Benchmarks
 
-Intro the engineers wrote.
+Intro the engineers wrote; it may name `<!-- FIGURES -->` in a sentence.
 
 <!-- FIGURES -->
 
@@ -50,7 +50,7 @@ def fresh(script: str, title: str, lines: list[str], date: str = "2026-12-04") -
 
 
 def test_a_legacy_page_is_read_by_its_titles() -> None:
-    sections = parse_sections(LEGACY.partition("<!-- FIGURES -->")[2])
+    sections = parse_sections(LEGACY.partition("\n<!-- FIGURES -->\n")[2])
     assert set(sections) == {"intake.py", "followup_fanout.py"}
     intake = sections["intake.py"]
     assert intake.date == "2026-11-25" and intake.machine == MACHINE
@@ -65,8 +65,8 @@ def test_only_the_rerun_scripts_are_replaced() -> None:
         f"{OBSERVABILITY}services as deployed: tracing ON"])
     page = merge(LEGACY, [rerun], "2026-12-04", MACHINE)
 
-    intro, _, figures = page.partition("<!-- FIGURES -->")
-    assert intro == LEGACY.partition("<!-- FIGURES -->")[0], "the intro is left as it was"
+    intro, _, figures = page.partition("\n<!-- FIGURES -->\n")
+    assert intro == LEGACY.partition("\n<!-- FIGURES -->\n")[0], "the intro is kept as it was"
     sections = parse_sections(figures)
     assert set(sections) == {"intake.py", "followup_fanout.py"}
     assert sections["intake.py"].date == "2026-11-25", "a section not rerun keeps its date"
