@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import collections
 import datetime as dt
+import os
 import re
 import signal
 import subprocess
@@ -118,12 +119,13 @@ class Section:
 
 
 def section(script: str, title: str, command: str, elapsed: float, lines: list[str],
-            code: int, date: str, where: str, quick: bool = False) -> Section:
+            code: int, date: str, where: str, quick: bool = False, load: str = "") -> Section:
     status = "" if code == 0 else f" — FAILED (exit {code})"
     smoke = " — `--quick` smoke run, sizes too small to compare" if quick else ""
     return Section(script, date, where,
                    f"### {title}{status}{smoke}\n\n`{command}` ({elapsed:.0f} s; {date}, "
-                   f"{where})\n\n```\n" + "\n".join(lines) + "\n```\n")
+                   f"{where}{'; load average ' + load if load else ''})\n\n```\n"
+                   + "\n".join(lines) + "\n```\n")
 
 
 def _headed_blocks(text: str) -> list[list[str]]:
@@ -278,12 +280,13 @@ def main() -> None:
         extra = [*extra, *(QUICK.get(script, []) if args.quick else [])]
         command = f".venv/bin/python benchmarks/{script} {' '.join(extra)}".strip()
         print(f"== {command}", flush=True)
-        start = time.perf_counter()
+        start, before = time.perf_counter(), os.getloadavg()[0]
         code, lines, errors = run_one(path, extra)
         if code:
             lines += errors
         fresh.append(section(script, title, command, time.perf_counter() - start, lines, code,
-                             today, where, args.quick))
+                             today, where, args.quick,
+                             f"{before:.1f} -> {os.getloadavg()[0]:.1f}"))
     readme = HERE / "README.md"
     old = readme.read_text() if readme.exists() else ""
     readme.write_text(merge(old, fresh, today, where))
