@@ -85,10 +85,12 @@ def _settings_problem(exc: Exception) -> str:
 
 def serve(service: ServiceName, create_app: Callable[[Settings], FastAPI]) -> None:
     """``python -m services.<name>.main``: settings from the environment, logs, then uvicorn
-    on the service's own port; the garbage collector settled once the service has started."""
+    on the service's own port (``shared.http.server``: one socket write per answer); the
+    garbage collector settled once the service has started."""
     import uvicorn
     from pydantic import ValidationError
 
+    from shared.http.server import OneWriteHttpProtocol
     from shared.runtime.logs import configure_logging
 
     try:
@@ -109,4 +111,5 @@ def serve(service: ServiceName, create_app: Callable[[Settings], FastAPI]) -> No
 
     app.router.lifespan_context = lifespan
     uvicorn.run(app, host=settings.host, port=settings.port_for(service),
-                log_level=settings.log_level.lower(), access_log=False)
+                log_level=settings.log_level.lower(), access_log=False,
+                http=OneWriteHttpProtocol)  # one socket write per answer
