@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import asyncpg
 import httpx
 import nats
+import psutil
 
 from benchmarks.common import (
     ROOT,
@@ -160,15 +161,47 @@ def crud_server(port: int, dsn: str, processes: int) -> Iterator[subprocess.Pope
             proc.kill()
 
 
-def paired(figures: dict[str, float], rounds: int, seconds: int,
-           runs: dict[str, tuple[str, str]]) -> None:
+def cpu_seconds(pids: list[int]) -> float:
+    """CPU time (user + system) used so far by these processes and their descendants."""
+    total = 0.0
+    for pid in pids:
+        try:
+            root = psutil.Process(pid)
+            family = [root, *root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            continue
+        for process in family:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                times = process.cpu_times()
+                total += times.user + times.system
+    return total
+
+
+def server_pids(srv: Servers) -> list[int]:
+    """PostgreSQL's and nats-server's processes (those started on the benchmark's folder)."""
+    folder = str(srv.folder)
+    return [p.pid for p in psutil.process_iter(["cmdline"])
+            if any(folder in part for part in p.info["cmdline"] or ())]
+
+
+Run = tuple[str, str, dict[str, list[int]]]
+"""A server to load: its base URL, the prefix of its Idempotency-Keys, and the processes whose
+CPU time is counted per request, by name."""
+
+
+def paired(figures: dict[str, float], rounds: int, seconds: int, runs: dict[str, Run]) -> None:
     """wrk on each server in turn, ``rounds`` times (the servers see the same machine load):
-    the best rate of each into ``figures[key]``, its failures into ``figures[key_failures]``."""
+    the best rate of each into ``figures[key]``, its failures into ``figures[key_failures]``,
+    and the CPU time per request of that best round in ``figures[key_cpu_<name>]`` (us)."""
     for round_ in range(rounds):
-        for key, (base, prefix) in runs.items():
+        for key, (base, prefix, groups) in runs.items():
+            before = {name: cpu_seconds(pids) for name, pids in groups.items()}
             result = wrk(base, post_script("/cases", CASE, f"{prefix}{round_}"), seconds=seconds)
+            used = {name: cpu_seconds(pids) - before[name] for name, pids in groups.items()}
             if result.rate > figures.get(key, 0.0):
                 figures[key] = result.rate
+                for name, seconds_used in used.items():
+                    figures[f"{key}_cpu_{name}"] = seconds_used / max(1, result.requests) * 1e6
             figures[f"{key}_failures"] = figures.get(f"{key}_failures", 0) + result.failures
 
 
@@ -185,20 +218,24 @@ def run(srv: Servers, seconds: int, rounds: int = 2) -> dict[str, float]:
     base = f"http://127.0.0.1:{intake_port}"
     # One process each: CRUD's one uvicorn process, sixstep's API and workers in one (the
     # default of `make run`).
-    with crud_server(crud1_port, srv.database_url, 1), \
+    stores = server_pids(srv)
+    with crud_server(crud1_port, srv.database_url, 1) as crud, \
          service("services.intake.main", intake_port,
-                 service_env(srv, INTAKE_PORT=str(intake_port))):
-        paired(figures, rounds, seconds, {"crud_http_per_s": (crud1, "crud"),
-                                          "intake_http_per_s": (base, "intake")})
+                 service_env(srv, INTAKE_PORT=str(intake_port))) as intake:
+        paired(figures, rounds, seconds, {
+            "crud_http_per_s": (crud1, "crud", {"app": [crud.pid], "stores": stores}),
+            "intake_http_per_s": (base, "intake", {"api": [intake.pid], "stores": stores})})
     # Two processes each: CRUD's two uvicorn workers, sixstep's API and workers (relay,
     # consumers) as ops would scale them.
-    with crud_server(crud2_port, srv.database_url, 2), \
+    with crud_server(crud2_port, srv.database_url, 2) as crud, \
          service("services.intake.main", worker_port,
-                 service_env(srv, INTAKE_PORT=str(worker_port), ROLES="workers")), \
+                 service_env(srv, INTAKE_PORT=str(worker_port), ROLES="workers")) as workers, \
          service("services.intake.main", intake_port,
-                 service_env(srv, INTAKE_PORT=str(intake_port), ROLES="api")):
-        paired(figures, rounds, seconds, {"crud2_http_per_s": (crud2, "crud2"),
-                                          "intake_split_http_per_s": (base, "split")})
+                 service_env(srv, INTAKE_PORT=str(intake_port), ROLES="api")) as api:
+        paired(figures, rounds, seconds, {
+            "crud2_http_per_s": (crud2, "crud2", {"app": [crud.pid], "stores": stores}),
+            "intake_split_http_per_s": (base, "split", {
+                "api": [api.pid], "workers": [workers.pid], "stores": stores})})
         best = max(figures["intake_http_per_s"], figures["intake_split_http_per_s"])
         for share, label in ((0.5, "half"), (0.9, "ninety")):
             achieved = steady_load(base, best * share, max(4, seconds // 2), f"e2e-{label}")
@@ -207,6 +244,17 @@ def run(srv: Servers, seconds: int, rounds: int = 2) -> dict[str, float]:
             figures[f"e2e_{label}_p99_ms"], figures[f"e2e_{label}_n"] = p99, n
     report(figures)
     return figures
+
+
+CPU_NAMES = {"app": "app", "api": "API", "workers": "workers",
+             "stores": "PostgreSQL + NATS"}
+
+
+def cpu_line(f: dict[str, float], key: str) -> str:
+    """``API 300 us + PostgreSQL + NATS 200 us = 500 us`` for the best round of ``key``."""
+    parts = {name: f[f"{key}_cpu_{name}"] for name in CPU_NAMES if f"{key}_cpu_{name}" in f}
+    return (" + ".join(f"{CPU_NAMES[name]} {us:,.0f} us" for name, us in parts.items())
+            + f" = {sum(parts.values()):,.0f} us")
 
 
 def report(f: dict[str, float]) -> None:
@@ -225,6 +273,7 @@ def report(f: dict[str, float]) -> None:
               f"{f[key] / f['asyncpg_insert_per_s']:.2f} x asyncpg INSERT, "
               f"{f[key] / f['js_publish_awaited_per_s']:.2f} x awaited publish"
               f" ({f[f'{key}_failures']:.0f} failures)")
+        print(f"  CPU per request: CRUD {cpu_line(f, crud_key)}; sixstep {cpu_line(f, key)}")
     print(f"naive save(), one case per commit        {f['naive_save_per_s']:>9,.0f} /s")
     print(target("intake HTTP writes vs CRUD baseline, one process each",
                  f["intake_http_per_s"] / f["crud_http_per_s"], 1.0))
