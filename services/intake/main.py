@@ -98,11 +98,14 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
                   lifespan=lifespan)
     app.state.catalogue = catalogue_
     app.state.lookup_guard = guard
+    # The writes first: a request is matched against the routes in order, and FastAPI's
+    # matching of the auth and ops routes (no path in common with these) came before every
+    # write's.
+    app.include_router(cases)
+    app.include_router(visits)
     install_surface(app, settings, metrics,
                     public=[r"/", r"/counter"])  # the clerk's page (pages.py)
-    app.include_router(cases)
     app.include_router(catalogue)
-    app.include_router(visits)
     app.include_router(plans)
     app.include_router(residents)
     app.include_router(audit)

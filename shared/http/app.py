@@ -12,12 +12,12 @@ from urllib.parse import urlsplit
 from fastapi import FastAPI
 
 from shared.http.auth import install_auth
-from shared.http.deadline import install_write_deadline
 from shared.http.errors import install_error_handlers
+from shared.http.front_door import FrontDoor
 from shared.http.health import install_health
-from shared.http.limits import install_request_limits
+from shared.http.limits import RequestLimits
 from shared.http.metrics import install_metrics
-from shared.http.security_headers import install_security_headers
+from shared.http.security_headers import page_policy
 from shared.http.tracing import install_tracing
 from shared.runtime.metrics import Metrics
 from shared.settings import DevelopmentDefaults, ServiceName, Settings
@@ -31,25 +31,26 @@ def new_app(**kwargs: Any) -> FastAPI:
 
 def install_surface(app: FastAPI, settings: Settings, metrics: Metrics, *,
                     public: Iterable[str] = (), optional: Iterable[str] = ()) -> None:
-    """What every service's app has in front of its own routes, in this order: error bodies,
-    authentication (``public`` and ``optional`` path patterns, see ``shared.auth``), request
-    limits, metrics, then health, readiness and the ops routes of the runtime that the
-    lifespan puts in ``app.state.runtime``; the security headers on every response
-    (``shared.web.security``) and a span for every request (``shared.http.tracing``).
+    """What every service's app has in front of its own routes: error bodies; the front door
+    (``shared.http.front_door``: write deadline, correlation id, metrics, request limits,
+    authentication with ``public`` and ``optional`` path patterns, see ``shared.http.auth``,
+    and the security headers on every response); health, readiness and the ops routes of the
+    runtime that the lifespan puts in ``app.state.runtime``; and a span for every request
+    (``shared.http.tracing``).
     Outside development a development secret stops it here
     (``Settings.refuse_development_defaults``), however the settings were made."""
     settings.refuse_development_defaults()
     app.state.settings = settings
     app.state.runtime = None
     install_error_handlers(app)
-    install_auth(app, settings, optional=optional, public=public)
-    install_request_limits(app, settings.max_body_bytes)
+    authenticate = install_auth(app, settings, optional=optional, public=public)
     install_metrics(app, metrics)
     install_health(app, lambda: app.state.runtime)
-    install_write_deadline(app, settings.write_timeout_s)
     issuer = urlsplit(settings.oidc_issuer) if settings.oidc_issuer else None
-    install_security_headers(  # on every answer, a 401 or a 413 too
-        app, connect=[f"{issuer.scheme}://{issuer.netloc}"] if issuer else [])
+    app.add_middleware(  # every request, whatever answers it (a 401, a 413, a route)
+        FrontDoor, authenticate=authenticate, limits=RequestLimits(settings.max_body_bytes),
+        metrics=metrics, write_timeout_s=settings.write_timeout_s,
+        page_policy=page_policy([f"{issuer.scheme}://{issuer.netloc}"] if issuer else []))
     install_tracing(app)  # outermost: every request, answered by whichever part, has a span
 
 
@@ -85,10 +86,12 @@ def _settings_problem(exc: Exception) -> str:
 
 def serve(service: ServiceName, create_app: Callable[[Settings], FastAPI]) -> None:
     """``python -m services.<name>.main``: settings from the environment, logs, then uvicorn
-    on the service's own port; the garbage collector settled once the service has started."""
+    on the service's own port (``shared.http.server``: one socket write per answer); the
+    garbage collector settled once the service has started."""
     import uvicorn
     from pydantic import ValidationError
 
+    from shared.http.server import OneWriteHttpProtocol
     from shared.runtime.logs import configure_logging
 
     try:
@@ -109,4 +112,5 @@ def serve(service: ServiceName, create_app: Callable[[Settings], FastAPI]) -> No
 
     app.router.lifespan_context = lifespan
     uvicorn.run(app, host=settings.host, port=settings.port_for(service),
-                log_level=settings.log_level.lower(), access_log=False)
+                log_level=settings.log_level.lower(), access_log=False,
+                http=OneWriteHttpProtocol)  # one socket write per answer

@@ -1,6 +1,7 @@
 """Authentication and authorization of every request, with the tokens of ``shared.security``.
 
-* **Authentication** is an ASGI middleware (:func:`install_auth`): every request needs a valid
+* **Authentication** is a step of the front door (:func:`install_auth`,
+  ``shared.http.front_door``): every request needs a valid
   token except the operations probes (``/health``, ``/ready``, ``/metrics``), the API docs, and
   Open311 (its own ``api_key``). A route added later is authenticated without anyone
   remembering to. No token: 401 ``token_missing``; a bad signature, a wrong issuer, a malformed
@@ -31,7 +32,7 @@ from pydantic import BaseModel
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from shared.http.fast_route import SLOW, fast_dependency, principal_of
-from shared.http.middleware import add_http_middleware
+from shared.http.middleware import HttpHandler
 from shared.http.oidc import oidc_verifier
 from shared.security.oidc import OidcVerifier
 from shared.security.principals import STAFF, Principal, Role, acting_as
@@ -102,8 +103,9 @@ class Verifier:
 
 
 def install_auth(app: FastAPI, settings: Settings, optional: Iterable[str] = (),
-                 public: Iterable[str] = ()) -> Verifier:
-    """Authenticate every request of ``app`` (see the module's docstring).
+                 public: Iterable[str] = ()) -> HttpHandler:
+    """How every request of ``app`` is authenticated (see the module's docstring): the
+    handler the front door (``shared.http.front_door``) hands each request to.
 
     ``optional``: path patterns (regular expressions) where a token is verified when given but
     may be absent; the route then decides (the survey answer with its link's own token).
@@ -154,9 +156,8 @@ def install_auth(app: FastAPI, settings: Settings, optional: Iterable[str] = (),
         with acting_as(principal):
             await inner(scope, receive, send)
 
-    add_http_middleware(app, authenticate)
     app.include_router(_whoami)
-    return verifier
+    return authenticate
 
 
 def _bearer(scope: Scope) -> str | None:

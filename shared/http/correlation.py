@@ -2,53 +2,41 @@
 
 from __future__ import annotations
 
+import random
 import re
-import secrets
 
-from fastapi import FastAPI
 from orjson import JSONDecodeError
 from orjson import loads as json_loads
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from structlog.contextvars import bind_contextvars, reset_contextvars
-
-from shared.http.middleware import add_http_middleware
+from starlette.types import Message, Receive, Scope
 
 CORRELATION_HEADER = "x-correlation-id"
+_HEADER = CORRELATION_HEADER.encode()
 _CORRELATION = re.compile(r"^[A-Za-z0-9_.:\-]{1,128}$")
 _MAX_SNIFFED_BODY = 64 * 1024
+_new_ids = random.Random()
+"""A new id is 16 hex digits, as ``secrets.token_hex(8)`` gave, without a system call per
+request: it names a request in the logs and is no secret (a caller may send any id)."""
 
 
-def install_correlation(app: FastAPI) -> None:
-    """Bind a correlation id into the log context of every request, and echo it back.
+async def correlation_of(scope: Scope, receive: Receive) -> tuple[str, Receive]:
+    """The request's correlation id, and the ``receive`` to hand on (the body replayed when
+    it was read to find the id).
 
     The id is the ``X-Correlation-Id`` header, else the JSON body's ``correlation_id`` (the
-    field every command takes), else a new one; every log line written while the request is
-    handled carries it, and the response has it in ``X-Correlation-Id``. Only the id is
-    looked at: the body is handed on unchanged.
+    field every command takes), else a new one. The front door (``shared.http.front_door``)
+    binds it into the log context while the request is handled, so that every log line
+    written meanwhile carries it, and echoes it in the response's ``X-Correlation-Id``. Only
+    the id is looked at: the body is handed on unchanged.
     """
-
-    async def correlate(inner: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
-        header = dict(scope["headers"]).get(CORRELATION_HEADER.encode(), b"").decode(
-            "latin-1")
-        correlation = header if _CORRELATION.fullmatch(header) else None
-        if correlation is None and scope["method"] in ("POST", "PUT", "PATCH"):
-            correlation, receive = await _sniff_body(receive)
-        correlation = correlation or secrets.token_hex(8)
-        echoed = correlation.encode()
-
-        async def sending(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []),
-                                      (CORRELATION_HEADER.encode(), echoed)]
-            await send(message)
-
-        tokens = bind_contextvars(correlation_id=correlation)
-        try:
-            await inner(scope, receive, sending)
-        finally:
-            reset_contextvars(**tokens)
-
-    add_http_middleware(app, correlate)
+    header = b""
+    for name, value in scope["headers"]:
+        if name == _HEADER:
+            header = value  # the last one, as dict(headers) had it
+    text = header.decode("latin-1")
+    correlation = text if _CORRELATION.fullmatch(text) else None
+    if correlation is None and scope["method"] in ("POST", "PUT", "PATCH"):
+        correlation, receive = await _sniff_body(receive)
+    return correlation or f"{_new_ids.getrandbits(64):016x}", receive
 
 
 async def _sniff_body(receive: Receive) -> tuple[str | None, Receive]:

@@ -90,11 +90,17 @@ class WriteContext:
 def _fast_write_context(request: Request) -> WriteContext:
     """``_write_context`` without FastAPI's solver (``shared.fast_route``): the ordinary
     case only; a missing or malformed header is left to the dependency to refuse."""
-    headers = request.headers
-    key = headers.get("idempotency-key")
+    raw_key = raw_if_match = None
+    for name, value in request.scope["headers"]:  # the first of each, as Headers.get
+        if name == b"idempotency-key":
+            if raw_key is None:
+                raw_key = value
+        elif name == b"if-match" and raw_if_match is None:
+            raw_if_match = value
+    key = raw_key.decode("latin-1") if raw_key is not None else None
     if key is None or not KEY_PATTERN.fullmatch(key):
         return SLOW
-    if_match = headers.get("if-match")
+    if_match = raw_if_match.decode("latin-1") if raw_if_match is not None else None
     expected: int | None = None
     if if_match is not None:
         expected = _version_in(if_match)

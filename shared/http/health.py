@@ -8,7 +8,6 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from shared.http.correlation import install_correlation
 from shared.http.ops import install_ops
 from shared.runtime.lifecycle import Runtime
 
@@ -16,8 +15,7 @@ from shared.runtime.lifecycle import Runtime
 def install_health(app: FastAPI, get_runtime: Callable[[], Runtime | None]) -> None:
     """The operations surface of a service: /health, /ready, /metrics (when the service did
     not install its own ``Metrics``: then only the runtime's counters), the /ops routes
-    (``shared.ops``) and a correlation id in the log context of every request."""
-    install_correlation(app)
+    (``shared.ops``)."""
     install_ops(app, get_runtime)
     if not any(getattr(route, "path", None) == "/metrics" for route in app.routes):
         @app.get("/metrics", include_in_schema=False)

@@ -10,24 +10,19 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 import orjson
-from fastapi import FastAPI, HTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
-from shared.http.middleware import add_http_middleware
+from fastapi import HTTPException
+from starlette.types import Message, Receive, Scope, Send
 
 _NUL_MARKS = (b"\x00", b"%00", b"\\u0000")
 """A NUL character, raw, percent-encoded or JSON-escaped. PostgreSQL's text and jsonb cannot hold
 one: let in, it would be stored in an event and then fail every projection of it."""
 
 
-class _Nul(HTTPException):
-    def __init__(self) -> None:
-        super().__init__(422, {"code": "nul_character", "message": (
-            "the request contains a NUL character (\\u0000), which no field accepts"),
-            "details": {}})
+_NUL_ERROR = {"code": "nul_character", "message": (
+    "the request contains a NUL character (\\u0000), which no field accepts"), "details": {}}
 
 
-class _TooLarge(HTTPException):
+class BodyTooLarge(HTTPException):
     """Raised from ``receive``: an HTTPException, so FastAPI's body parsing lets it through
     to the error handlers (it turns any other exception into a 400)."""
 
@@ -37,74 +32,75 @@ class _TooLarge(HTTPException):
             "details": {"max_bytes": max_bytes}})
 
 
-def install_request_limits(app: FastAPI, max_bytes: int) -> None:
-    """Refuse request bodies over ``max_bytes`` with 413 ``body_too_large`` (at once when
+class BodyNul(HTTPException):
+    """A NUL character in the request body, raised from ``receive`` like :class:`BodyTooLarge`."""
+
+    def __init__(self) -> None:
+        super().__init__(422, _NUL_ERROR)
+
+
+class RequestLimits:
+    """Request bodies over ``max_bytes`` refused with 413 ``body_too_large`` (at once when
     ``Content-Length`` says so, else as soon as the streamed body passes the limit), and any
-    NUL character in the path, the query or the body with 422 ``nul_character``."""
+    NUL character in the path, the query or the body with 422 ``nul_character``: a step of
+    the front door (``shared.http.front_door``)."""
 
-    async def refuse(send: Send) -> None:
-        body = {"error": {"code": "body_too_large", "message": (
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._too_large = orjson.dumps({"error": {"code": "body_too_large", "message": (
             f"the request body is larger than {max_bytes} bytes"),
-            "details": {"max_bytes": max_bytes}}}
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"),
-                                (b"connection", b"close")]})
-        await send({"type": "http.response.body", "body": orjson.dumps(body)})
+            "details": {"max_bytes": max_bytes}}})
+        self._nul = orjson.dumps({"error": _NUL_ERROR})
 
-    async def refuse_nul(send: Send) -> None:
-        await send({"type": "http.response.start", "status": 422,
-                    "headers": [(b"content-type", b"application/json")]})
-        await send({"type": "http.response.body", "body": orjson.dumps(
-            {"error": _Nul().detail})})
-
-    async def limit(inner: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+    def refusal(self, scope: Scope) -> int | None:
+        """413 or 422 when the request's target or its ``Content-Length`` is refused at once."""
         target = scope.get("raw_path", b"") + b"?" + scope.get("query_string", b"")
         if "\x00" in scope["path"] or any(m in target for m in _NUL_MARKS[:2]):
-            await refuse_nul(send)
-            return
+            return 422
         for name, value in scope["headers"]:
             if name == b"content-length":
                 try:
-                    too_large = int(value) > max_bytes
+                    too_large = int(value) > self.max_bytes
                 except ValueError:
                     too_large = True
                 if too_large:
-                    await refuse(send)
-                    return
+                    return 413
+        return None
+
+    async def refuse(self, status: int, send: Send) -> None:
+        """Answer 413 ``body_too_large`` or 422 ``nul_character``."""
+        if status == 413:
+            await send({"type": "http.response.start", "status": 413,
+                        "headers": [(b"content-type", b"application/json"),
+                                    (b"connection", b"close")]})
+            await send({"type": "http.response.body", "body": self._too_large})
+            return
+        await send({"type": "http.response.start", "status": 422,
+                    "headers": [(b"content-type", b"application/json")]})
+        await send({"type": "http.response.body", "body": self._nul})
+
+    def counting(self, receive: Receive) -> Receive:
+        """``receive`` raising :class:`BodyTooLarge` past the limit and :class:`BodyNul` at a
+        NUL character (HTTPExceptions, so FastAPI's body parsing lets them through)."""
+        max_bytes = self.max_bytes
         seen = 0
-        started = False
         tail = b""
 
-        async def counting() -> Message:
+        async def counted() -> Message:
             nonlocal seen, tail
             message = await receive()
             if message["type"] == "http.request":
                 chunk = message.get("body", b"")
                 seen += len(chunk)
                 if seen > max_bytes:
-                    raise _TooLarge(max_bytes)
+                    raise BodyTooLarge(max_bytes)
                 window = tail + chunk
                 if any(m in window for m in _NUL_MARKS):
-                    raise _Nul()
+                    raise BodyNul()
                 tail = window[-5:]
             return message
 
-        async def sending(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await inner(scope, counting, sending)
-        except _TooLarge:
-            if not started:
-                await refuse(send)
-        except _Nul:
-            if not started:
-                await refuse_nul(send)
-
-    add_http_middleware(app, limit)
+        return counted
 
 
 @dataclass

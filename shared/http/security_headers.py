@@ -20,11 +20,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from fastapi import FastAPI
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
-from shared.http.middleware import add_http_middleware
-
 PAGE_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:;"
                " font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none';"
                " form-action 'self'; frame-ancestors 'none'")
@@ -55,26 +50,16 @@ def policy_for(path: str, content_type: str, page: str = PAGE_POLICY) -> str:
     return API_POLICY
 
 
-def install_security_headers(app: FastAPI, connect: Iterable[str] = ()) -> None:
-    """The headers above on every answer of ``app``; ``connect``: see :func:`page_policy`."""
-    page = page_policy(connect)
-
-    async def add_headers(inner: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
-        path: str = scope["path"]
-
-        async def sending(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                present = {name.lower() for name, _ in headers}
-                content_type = next((v.decode("latin-1") for n, v in headers
-                                     if n.lower() == b"content-type"), "")
-                extra = [(n, v) for n, v in ALWAYS if n not in present]
-                if b"content-security-policy" not in present:
-                    extra.append((b"content-security-policy",
-                                  policy_for(path, content_type, page).encode()))
-                message["headers"] = headers + extra
-            await send(message)
-
-        await inner(scope, receive, sending)
-
-    add_http_middleware(app, add_headers)
+def secured(headers: list[tuple[bytes, bytes]], path: str,
+            page: str = PAGE_POLICY) -> list[tuple[bytes, bytes]]:
+    """An answer's ``headers`` with the headers above added (those it sets itself kept);
+    ``path``: the request's, ``page``: the pages' policy (:func:`page_policy`). The front
+    door (``shared.http.front_door``) puts them on every answer."""
+    present = {name.lower() for name, _ in headers}
+    content_type = next((v.decode("latin-1") for n, v in headers
+                         if n.lower() == b"content-type"), "")
+    extra = [(n, v) for n, v in ALWAYS if n not in present]
+    if b"content-security-policy" not in present:
+        extra.append((b"content-security-policy",
+                      policy_for(path, content_type, page).encode()))
+    return headers + extra

@@ -2,7 +2,7 @@
 
 * Every line is one JSON object on stderr (``LOG_JSON=false`` for people at a terminal),
   with ``timestamp``, ``level``, ``event`` and whatever was bound: the HTTP middleware binds
-  ``correlation_id`` per request (``shared.http.install_correlation``), the consumer binds the
+  ``correlation_id`` per request (``shared.http.front_door``), the consumer binds the
   event's ``correlation_id`` and ``event_id`` while it applies one.
 * Inside a span (``shared.tracing``) a line also has its ``trace_id`` and ``span_id``.
 * Personal data is kept out twice over: events carry no names or numbers to begin with, and
