@@ -161,6 +161,32 @@ ConsentOf = Callable[[UUID | None], Consent]
 """What a resident agreed to, as of the end of the batch being applied."""
 
 
+class _Planned:
+    """What rules of earlier batches scheduled for the batch's cases (``rule_followups``),
+    read in one query at the start of the batch: the batch's own rows are written only at its
+    end, so every rule of the batch sees what it would have read on its own."""
+
+    def __init__(self, rows: Sequence[asyncpg.Record]) -> None:
+        self.by_case: dict[UUID, list[tuple[UUID, str]]] = defaultdict(list)
+        for r in rows:
+            self.by_case[r["case_id"]].append((r["follow_up_id"], r["rule"]))
+
+    @classmethod
+    async def load(cls, conn: asyncpg.Connection, events: Sequence[Envelope]) -> _Planned:
+        ids = list({e.case_id for e in events if e.case_id is not None})
+        if not ids:
+            return cls([])
+        return cls(await conn.fetch(
+            "SELECT case_id, follow_up_id, rule FROM rule_followups"
+            " WHERE case_id = ANY($1::uuid[])", ids))
+
+    def of(self, case_id: UUID, rule: str | None = None, *, but: Sequence[str] = ()
+           ) -> list[UUID]:
+        """The follow-ups scheduled for ``case_id`` by ``rule`` (any rule but ``but``)."""
+        return [f for f, r in self.by_case.get(case_id, ())
+                if (rule is None or r == rule) and r not in but]
+
+
 class Rules:
     """The consumer handler: read models first (in the consumer's transaction), then effects."""
 
@@ -173,17 +199,18 @@ class Rules:
     async def apply(self, conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
         refs = await _CaseRefs.load(conn, events)
         known = await _consents(conn, events, refs)
+        planned = await _Planned.load(conn, events)
         for e in events:
             known.remember(e)  # the whole batch: a rule plans with the latest word
         per_case: dict[UUID, list[tuple[Envelope, Effect]]] = defaultdict(list)
         for e in events:
             was_urgent = is_urgent(refs.snapshot(e.case_id) or {})
             refs.remember(e, self._deadline_close)
-            effect = await self._effect_for(conn, e, refs, known.consent)
+            effect = self._effect_for(planned, e, refs, known.consent)
             if effect is not None:
                 per_case[e.partition_key].append((e, effect))
             if not was_urgent and is_urgent(refs.snapshot(e.case_id) or {}):
-                per_case[e.partition_key].append((e, await self._turned_urgent(conn, e)))
+                per_case[e.partition_key].append((e, self._turned_urgent(planned, e)))
         await refs.save(conn)
         await known.save(conn)
         await residents.remember_care_and_hints(conn, events)
@@ -234,7 +261,8 @@ class Rules:
                 async with conn.transaction():
                     refs = await _CaseRefs.load(conn, [e])
                     known = await _consents(conn, [e], refs)
-                    effect = await self._effect_for(conn, e, refs, known.consent)
+                    effect = self._effect_for(await _Planned.load(conn, [e]), e, refs,
+                                              known.consent)
                     if effect is None:
                         await parking.unpark(conn, e.event_id)
                         continue
@@ -265,8 +293,8 @@ class Rules:
 
     # -- effects ----------------------------------------------------------------------------
 
-    async def _effect_for(self, conn: asyncpg.Connection, e: Envelope, refs: _CaseRefs,
-                          consent_of: ConsentOf | None = None) -> Effect | None:
+    def _effect_for(self, planned: _Planned, e: Envelope, refs: _CaseRefs,
+                    consent_of: ConsentOf | None = None) -> Effect | None:
         consent_of = consent_of or (lambda _: Consent())
         if e.type == "RectificationOpened":
             return self._rectification(e, refs.snapshot(e.case_id), consent_of)
@@ -288,9 +316,7 @@ class Rules:
         if e.type == "DeadlineNoted":
             return self._deadline(e, case, consent_of)
         if e.type == "CaseResolved":
-            unsolved = [r["follow_up_id"] for r in await conn.fetch(
-                "SELECT follow_up_id FROM rule_followups WHERE case_id = $1 AND rule = $2",
-                e.case_id, Reason.RESIDENT_SAYS_UNSOLVED.value)]
+            unsolved = planned.of(e.case_id, Reason.RESIDENT_SAYS_UNSOLVED.value)
             return self._resolved(e, case, consent_of, unsolved)
         if e.type == "ObligationDeclared":
             return self._obligation(e, case, consent_of)
@@ -301,21 +327,16 @@ class Rules:
                 return self._referred(e, case)
             return None
         if e.type == "CaseHandedOver":
-            open_ones = [r["follow_up_id"] for r in await conn.fetch(
-                "SELECT follow_up_id FROM rule_followups WHERE case_id = $1"
-                " AND rule <> ALL($2::text[])", e.case_id, list(NOT_REASSIGNED))]
+            open_ones = planned.of(e.case_id, but=NOT_REASSIGNED)
             return self._handed_over(e, case, open_ones)
-        open_checks = [r["follow_up_id"] for r in await conn.fetch(
-            "SELECT follow_up_id FROM rule_followups WHERE case_id = $1 AND rule = $2",
-            e.case_id, Reason.POST_RESOLUTION_CHECK.value)]
+        open_checks = planned.of(e.case_id, Reason.POST_RESOLUTION_CHECK.value)
         return self._reopened(e, case, open_checks, consent_of)
 
-    async def _turned_urgent(self, conn: asyncpg.Connection, e: Envelope) -> Effect:
+    def _turned_urgent(self, before: _Planned, e: Envelope) -> Effect:
         """The case became urgent: every open follow-up planned for it before (earlier
         batches, and earlier events of this one) is high priority from now on."""
-        planned = [r["follow_up_id"] for r in await conn.fetch(
-            "SELECT follow_up_id FROM rule_followups WHERE case_id = $1 AND rule <> 'obligation'",
-            e.case_id)]
+        assert e.case_id is not None
+        planned = before.of(e.case_id, but=("obligation",))
 
         async def run(earlier: list[Row]) -> None:
             this_batch = [f for _, f, rule in earlier if rule != "obligation"]

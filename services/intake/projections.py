@@ -175,27 +175,14 @@ class CaseProjection:
                 " $6, $7, $8, 'open', 'opened', $9, $9, $10, $11, $12)"
                 " ON CONFLICT (case_id) DO NOTHING",
                 plan.opened)
-        by_shape: dict[tuple[str, ...], list[tuple[Any, ...]]] = defaultdict(list)
-        for case_id, patch in plan.patches.items():
-            increments = patch.pop("reopen_count", 0)
-            patch["reopen_count"] = increments
-            columns = tuple(sorted(patch))
-            by_shape[columns].append((case_id, *(patch[c] for c in columns)))
-        for columns, rows in by_shape.items():
-            sets = ", ".join(
-                f"{c} = reopen_count + ${i + 2}" if c == "reopen_count" else
-                (f"{c} = COALESCE(emotion_on_arrival, ${i + 2})" if c == "emotion_on_arrival"
-                 else f"{c} = ${i + 2}")
-                for i, c in enumerate(columns))
-            await conn.executemany(
-                f"UPDATE cases SET {sets}, projected_at = clock_timestamp() WHERE case_id = $1",
-                rows)
-        if plan.timeline:
-            await conn.executemany(
-                "INSERT INTO case_timeline (case_id, version, position, type, schema_version,"
-                " occurred_at, recorded_at, actor, causation_id, correlation_id, payload)"
-                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb)"
-                " ON CONFLICT DO NOTHING", plan.timeline)
+        # One UPDATE ... FROM unnest per shape of change and one INSERT ... SELECT FROM unnest
+        # for the timeline (the cases this batch opened are in the table by now).
+        patches = {case_id: {**patch, "reopen_count": patch.get("reopen_count", 0)}
+                   for case_id, patch in plan.patches.items()}
+        await bulk.update_rows(conn, self._tables, "cases", "case_id", patches,
+                               CASE_EXPRESSIONS, also="projected_at = clock_timestamp()")
+        await bulk.insert_rows(conn, self._tables, "case_timeline", TIMELINE_COLUMNS,
+                               plan.timeline)
         await hint_rows.upsert(conn, events)
 
     async def copy_apply(self, conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:

@@ -66,6 +66,25 @@ async def copy_records(conn: asyncpg.Connection, table: str, columns: Sequence[s
         await conn.copy_records_to_table(table, records=records, columns=list(columns))
 
 
+async def insert_rows(conn: asyncpg.Connection, tables: Tables, table: str,
+                      columns: Sequence[str], records: Sequence[tuple[Any, ...]],
+                      conflict: str = "DO NOTHING") -> None:
+    """Rows (tuples in the order of ``columns``) in one ``INSERT ... SELECT FROM unnest(...)
+    ON CONFLICT {conflict}``: what an ``executemany`` of the same INSERT leaves, in one
+    statement (a live handler's batch, where a key may already be there)."""
+    if not records:
+        return
+    types = await tables.types(conn, table)
+    for c in columns:
+        if types[c].endswith("[]"):
+            raise TypeError(f"{table}.{c} is an array: unnest would flatten it")
+    arrays = ", ".join(f"${i + 1}::{types[c]}[]" for i, c in enumerate(columns))
+    await conn.execute(
+        f"INSERT INTO {q(table)} ({', '.join(q(c) for c in columns)})"
+        f" SELECT * FROM unnest({arrays}) ON CONFLICT {conflict}",
+        *(list(column) for column in zip(*records, strict=True)))
+
+
 async def update_rows(conn: asyncpg.Connection, tables: Tables, table: str, key: str,
                       patches: Mapping[Any, Mapping[str, Any]],
                       expressions: Mapping[str, str] | None = None, also: str = "") -> None:

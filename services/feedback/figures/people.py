@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
@@ -51,6 +52,19 @@ def subjects(prefix: str) -> list[str]:
     return [f"{prefix}.intake.{t}.*" for t in TYPES]
 
 
+OPENED = ("INSERT INTO fig_people_cases (case_id, center_id, counter_id, service_item,"
+          " opened_on, beneficiary_id, applicant_id) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+          " ON CONFLICT (case_id) DO NOTHING")
+SESSION = ("INSERT INTO fig_guidance_sessions (session_id, case_id, center_id, counter_id,"
+           " held_on, beneficiary_id) SELECT $1, $2, $3, $4, $5,"
+           " (SELECT beneficiary_id FROM fig_people_cases WHERE case_id = $2)"
+           " ON CONFLICT (session_id) DO NOTHING")
+PLACED = ("INSERT INTO fig_placements (case_id, center_id, counter_id, placed_on, employer_type,"
+          " beneficiary_id) SELECT $1, $2, $3, $4, $5,"
+          " (SELECT beneficiary_id FROM fig_people_cases WHERE case_id = $1)"
+          " ON CONFLICT (case_id) DO NOTHING")
+
+
 class PeopleProjection:
     """Applies the three intake events, each in stream order, in the consumer's transaction
     (a session or a placement takes its beneficiary from the case's row, written by its
@@ -63,6 +77,9 @@ class PeopleProjection:
         return at.astimezone(self.tz).date()
 
     async def apply(self, conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
+        # Stream order kept: consecutive events of one statement go in one executemany (one
+        # round trip), a change of statement starts the next run.
+        runs: list[tuple[str, list[tuple[Any, ...]]]] = []
         for e in events:
             if e.service != "intake" or e.type not in TYPES or e.case_id is None:
                 continue
@@ -71,26 +88,22 @@ class PeopleProjection:
                 if not p.get("resident_id"):
                     continue
                 beneficiary = UUID(p["resident_id"])
-                await conn.execute(
-                    "INSERT INTO fig_people_cases (case_id, center_id, counter_id, service_item,"
-                    " opened_on, beneficiary_id, applicant_id) VALUES ($1, $2, $3, $4, $5, $6,"
-                    " $7) ON CONFLICT (case_id) DO NOTHING", e.case_id, e.center_id,
-                    p["counter_id"], p["service_item"], self.day(e.occurred_at), beneficiary,
+                sql, row = OPENED, (
+                    e.case_id, e.center_id, p["counter_id"], p["service_item"],
+                    self.day(e.occurred_at), beneficiary,
                     UUID(p["applicant_id"]) if p.get("applicant_id") else beneficiary)
             elif e.type == "GuidanceSessionHeld":
-                await conn.execute(
-                    "INSERT INTO fig_guidance_sessions (session_id, case_id, center_id,"
-                    " counter_id, held_on, beneficiary_id) SELECT $1, $2, $3, $4, $5,"
-                    " (SELECT beneficiary_id FROM fig_people_cases WHERE case_id = $2)"
-                    " ON CONFLICT (session_id) DO NOTHING", UUID(p["session_id"]), e.case_id,
-                    e.center_id, p["counter_id"], date.fromisoformat(p["held_on"]))
+                sql, row = SESSION, (UUID(p["session_id"]), e.case_id, e.center_id,
+                                     p["counter_id"], date.fromisoformat(p["held_on"]))
             else:
-                await conn.execute(
-                    "INSERT INTO fig_placements (case_id, center_id, counter_id, placed_on,"
-                    " employer_type, beneficiary_id) SELECT $1, $2, $3, $4, $5,"
-                    " (SELECT beneficiary_id FROM fig_people_cases WHERE case_id = $1)"
-                    " ON CONFLICT (case_id) DO NOTHING", e.case_id, e.center_id,
-                    p["counter_id"], date.fromisoformat(p["employed_on"]), p["employer_type"])
+                sql, row = PLACED, (e.case_id, e.center_id, p["counter_id"],
+                                    date.fromisoformat(p["employed_on"]), p["employer_type"])
+            if runs and runs[-1][0] == sql:
+                runs[-1][1].append(row)
+            else:
+                runs.append((sql, [row]))
+        for sql, rows in runs:
+            await conn.executemany(sql, rows)
 
     async def copy_apply(self, conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
         await self.apply(conn, events)
