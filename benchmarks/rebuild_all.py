@@ -49,12 +49,14 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from benchmarks.common import machine, pipelined_pull, servers, target
 from benchmarks.feedback_figures import PeakRSS
 from benchmarks.synthetic import CENTERS, EVENTS_PER_VISIT, publish_year
-from shared.analytics.rebuild import Rebuild
+from shared.analytics.rebuild import Rebuild, collections_paused
+from shared.analytics.replay import Replay
 from shared.bus.jetstream import connect
-from shared.readmodels.readmodel import ReadModel, load_read_model
+from shared.readmodels.readmodel import ReadModel, load_read_model, registered
 from shared.settings import Settings
 
-MODELS = ("intake", "followup", "feedback", "feedback.figures")
+#: Every registered read model (pyproject.toml's sixstep.read_models).
+MODELS = tuple(sorted(registered()))
 TARGET_RATIO = 0.8
 TARGET_RSS_MB = 300
 
@@ -105,6 +107,19 @@ async def raw_pull(settings: Settings, total: int, batch: int) -> Measured:
     """The rebuild's own transport (pipelined pull requests, no acks), nothing decoded."""
     got, seconds = await pipelined_pull(settings, total, batch)
     return Measured("raw pipelined pull (Puller)", got, seconds)
+
+
+async def read_decode(settings: Settings, batch: int) -> Measured:
+    """The whole log through ``Replay`` (pipelined pull, every event decoded and upcast), not
+    applied anywhere: what a rebuild pays before its read models do anything."""
+    events = 0
+    start = time.perf_counter()
+    async with Replay(settings, batch_size=batch) as replay:
+        with collections_paused() as collect:
+            async for got in replay:
+                events += got.scanned
+                collect(got.scanned)
+    return Measured("replay: read + decode, nothing applied", events, time.perf_counter() - start)
 
 
 async def rebuild(settings: Settings, model: ReadModel, name: str, batch: int,
@@ -174,6 +189,9 @@ async def main(args: argparse.Namespace) -> None:
               f"{fetch.rate:>9,.0f} /s")
         print(f"{pull.name:<40}{pull.events:>10,} ev {pull.seconds:>6.1f} s "
               f"{pull.rate:>9,.0f} /s  = {pull.rate / fetch.rate:.2f} x fetch+ack")
+
+        decoded = await measured(read_decode(settings, args.batch))
+        print(line(decoded, fetch, pull), flush=True)
 
         results: list[Measured] = []
         for name in args.models:

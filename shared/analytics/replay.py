@@ -43,6 +43,7 @@ from nats.js.errors import NotFoundError
 from shared.bus.jetstream import connect, partition_of
 from shared.bus.pulling import Puller, delivery
 from shared.contracts import REGISTRY, Envelope
+from shared.contracts.decoding import decode_envelope
 from shared.settings import Settings
 
 Clock = Literal["recorded", "occurred"]
@@ -208,7 +209,7 @@ class Selection:
 
 def decode(data: bytes) -> tuple[Envelope, int]:
     """A message as its current contract version, and the version it was stored under."""
-    stored = Envelope.model_validate_json(data)
+    stored = decode_envelope(data)
     return REGISTRY.current(stored), stored.version
 
 
