@@ -13,25 +13,29 @@ follow-ups), then measures, one after the other in this process:
                    acknowledged, nothing decoded (what any exactly-once reader pays at least)
   raw pull         the pipelined pull requests the rebuild reads with
                    (``shared.bus.pulling.Puller``), nothing decoded: the transport's own ceiling
+  read + decode    the whole log through ``Replay``: pulled, every event decoded, nothing applied
   rebuild <model>  ``sixstep rebuild <model>`` up to the diff (``Rebuild.prepare`` +
                    ``catch_up`` into a fresh staging schema): fetch, decode, upcast, COPY into
                    the read model's tables, tracking and ``rebuild_state`` in one transaction
                    per batch. Each is measured over the events it reads (its subject filters).
-  all four         the four rebuilds at once in this process: their events over the wall time
+  all at once      every registered read model from ONE replay (``catch_up_together``): the log
+                   read and decoded once, each model's share written on its own connection
 
 Each rebuild reports its peak resident memory (sampled every 50 ms; the process's memory
 before the phase is included) and this process's CPU time per event (PostgreSQL's and
 nats-server's are not included: on a shared machine it tells a slow phase from a starved
 one). With ``--live-handler`` each model is first rebuilt through its live handler
-(executemany, as the live consumer writes), for comparison. The targets: replay into
-every read model at least 0.8 x the raw fetch + ack rate, and a rebuild's peak memory at most
-300 MB.
+(executemany, as the live consumer writes), for comparison. The targets (issue 23): every read
+model rebuilt at least 0.5 x the raw pipelined pull (its events over its time), all of them at
+once at 0.5 x too (the log's events over the time), and a rebuild's peak memory at most
+300 MB. The ratios against nats-py's fetch + ack are printed as context.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import resource
 import sys
@@ -49,7 +53,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from benchmarks.common import machine, pipelined_pull, servers, target
 from benchmarks.feedback_figures import PeakRSS
 from benchmarks.synthetic import CENTERS, EVENTS_PER_VISIT, publish_year
-from shared.analytics.rebuild import Rebuild, collections_paused
+from shared.analytics.rebuild import Rebuild, catch_up_together, collections_paused
 from shared.analytics.replay import Replay
 from shared.bus.jetstream import connect
 from shared.readmodels.readmodel import ReadModel, load_read_model, registered
@@ -57,7 +61,7 @@ from shared.settings import Settings
 
 #: Every registered read model (pyproject.toml's sixstep.read_models).
 MODELS = tuple(sorted(registered()))
-TARGET_RATIO = 0.8
+TARGET_RATIO = 0.5
 TARGET_RSS_MB = 300
 
 
@@ -69,6 +73,7 @@ class Measured:
     peak_rss_mb: float = 0.0
     skipped: int = 0
     cpu_s: float = 0.0
+    scanned: int = 0
 
     @property
     def rate(self) -> float:
@@ -152,12 +157,23 @@ async def measured(run: Coroutine[Any, Any, Measured]) -> Measured:
 
 
 async def all_together(settings: Settings, models: list[str], batch: int) -> Measured:
-    start = time.perf_counter()
-    done = await asyncio.gather(*(rebuild(settings, load_read_model(m), m, batch)
-                                  for m in models))
-    seconds = time.perf_counter() - start
-    return Measured(f"all {len(models)} at once", sum(d.events for d in done), seconds,
-                    skipped=sum(d.skipped for d in done))
+    """Every read model from one replay (``catch_up_together``): the log read and decoded
+    once, each model's share written on its own connection at the same time. ``events`` is
+    the sum of what the models applied; ``scanned`` the log's events read."""
+    async with contextlib.AsyncExitStack() as stack:
+        rebuilds = [await stack.enter_async_context(
+            Rebuild(settings, load_read_model(m), batch_size=batch)) for m in models]
+        for rb in rebuilds:
+            await rb.prepare(fresh=True)
+        start = time.perf_counter()
+        scanned = await catch_up_together(rebuilds, batch_size=batch)
+        seconds = time.perf_counter() - start
+        states = [await rb.state() for rb in rebuilds]
+        for rb in rebuilds:
+            await rb.discard()
+    return Measured(f"all {len(models)} at once (one replay)",
+                    sum(st["applied"] + st["skipped"] for st in states), seconds,
+                    skipped=sum(st["skipped"] for st in states), scanned=scanned)
 
 
 def line(m: Measured, fetch: Measured, pull: Measured) -> str:
@@ -204,19 +220,23 @@ async def main(args: argparse.Namespace) -> None:
             results.append(m)
             print(line(m, fetch, pull), flush=True)
         together = await measured(all_together(settings, args.models, args.batch))
-        results.append(together)
         print(line(together, fetch, pull))
-        print(f"  = the log's {log.events:,} events into every read model at "
-              f"{log.events / together.seconds:,.0f} /s")
+        log_rate = together.scanned / together.seconds
+        print(f"  = the log's {together.scanned:,} events, read and decoded once, into every read"
+              f" model at {log_rate:,.0f} /s = {log_rate / pull.rate:.2f} x raw pull,"
+              f" {log_rate / fetch.rate:.2f} x fetch+ack")
 
-        each = results[:-1]
-        slowest = min(each, key=lambda m: m.rate)
-        fattest = max(results, key=lambda m: m.peak_rss_mb)
-        print(target(f"replay into each read model vs raw fetch + ack (lowest: {slowest.name})",
-                     slowest.rate / fetch.rate, TARGET_RATIO))
-        print(target("replay into all four read models at once vs raw fetch + ack",
-                     together.rate / fetch.rate, TARGET_RATIO))
-        print(target(f"peak RSS of a replay (highest: {fattest.name})", fattest.peak_rss_mb,
+        slowest = min(results, key=lambda m: m.rate)
+        fattest = max([*results, together], key=lambda m: m.peak_rss_mb)
+        print(f"context: lowest rebuild vs raw fetch + ack ({slowest.name}): "
+              f"{slowest.rate / fetch.rate:.2f} x; all at once (events applied) "
+              f"{together.rate / fetch.rate:.2f} x fetch+ack, {together.rate / pull.rate:.2f} x"
+              " raw pull")
+        print(target(f"rebuild of each read model vs raw pull (lowest: {slowest.name})",
+                     slowest.rate / pull.rate, TARGET_RATIO))
+        print(target(f"all {len(args.models)} read models at once, the log read once, vs raw"
+                     " pull (log events/s)", log_rate / pull.rate, TARGET_RATIO))
+        print(target(f"peak RSS of a rebuild (highest: {fattest.name})", fattest.peak_rss_mb,
                      TARGET_RSS_MB, "MB", at_most=True))
         print(f"load average at the end: {os.getloadavg()[0]:.1f} (the machine may be shared)")
 

@@ -256,6 +256,10 @@ class Batch:
     last_seq: int = 0
     scanned: int = 0
     undecodable: list[Unreadable] = field(default_factory=list)
+    #: The subject each event (``subjects``) and each undecodable one (``undecodable_subjects``)
+    #: came on: several read models rebuilt from one replay take their own share by it.
+    subjects: list[str] = field(default_factory=list)
+    undecodable_subjects: list[str] = field(default_factory=list)
 
 
 class Replay:
@@ -455,11 +459,13 @@ class Replay:
                     envelope, stored_version = decode(msg.data)
                 except CONVERSION_ERRORS as exc:
                     batch.undecodable.append(Unreadable.of(seq, msg.data, exc))
+                    batch.undecodable_subjects.append(msg.subject)
                     continue
                 if self.selection.matches(envelope):
                     batch.events.append(envelope)
                     batch.seqs.append(seq)
                     batch.stored_versions.append(stored_version)
+                    batch.subjects.append(msg.subject)
             batch.last_seq = self.last_seq
             self.scanned += batch.scanned
             self.matched += len(batch.events)
