@@ -114,12 +114,19 @@ class SwitchResult:
 async def _track(conn: asyncpg.Connection, consumer: str, events: Sequence[Envelope],
                  seqs: Sequence[int]) -> None:
     """The live consumer's tracking records, for what the rebuild applied (same tables)."""
-    last: dict[UUID, int] = {}
+    # Per key its last sequence (a dict keeps the last value given for a key), per service
+    # its highest position and sequence; one pass of plain attribute reads (this runs for
+    # every event of every read model rebuilt).
+    last: dict[UUID, int] = dict(zip([e.case_id or e.aggregate_id for e in events], seqs,
+                                     strict=True))
     progress: dict[str, tuple[int, int]] = {}
     for e, seq in zip(events, seqs, strict=True):
-        last[e.partition_key] = seq
-        pos, top = progress.get(e.service, (0, 0))
-        progress[e.service] = (max(pos, e.position), max(top, seq))
+        service, position = e.service, e.position
+        found = progress.get(service)
+        if found is None:
+            progress[service] = (position, seq)
+        elif position > found[0] or seq > found[1]:
+            progress[service] = (max(found[0], position), max(found[1], seq))
     if last:
         await conn.execute(
             "INSERT INTO consumer_tracking (consumer, key, seq) "
