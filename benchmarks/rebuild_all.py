@@ -130,7 +130,9 @@ async def read_decode(settings: Settings, batch: int) -> Measured:
 async def rebuild(settings: Settings, model: ReadModel, name: str, batch: int,
                   copy: bool = True) -> Measured:
     """``sixstep rebuild <model>`` up to the comparison, into a fresh staging schema."""
-    async with Rebuild(settings, model, batch_size=batch, copy=copy) as rb:
+    replays: list[Replay] = []
+    async with Rebuild(settings, model, batch_size=batch, copy=copy,
+                       on_start=replays.append) as rb:
         await rb.prepare(fresh=True)
         start = time.perf_counter()
         await rb.catch_up()
@@ -138,7 +140,7 @@ async def rebuild(settings: Settings, model: ReadModel, name: str, batch: int,
         state = await rb.state()
         await rb.discard()
     return Measured(name, state["applied"] + state["skipped"], seconds,
-                    skipped=state["skipped"])
+                    skipped=state["skipped"], scanned=replays[0].upto if replays else 0)
 
 
 def cpu_seconds() -> float:
@@ -180,7 +182,10 @@ def line(m: Measured, fetch: Measured, pull: Measured) -> str:
     return (f"{m.name:<40}{m.events:>10,} ev {m.seconds:>6.1f} s {m.rate:>9,.0f} /s"
             f"  = {m.rate / fetch.rate:.2f} x fetch+ack, {m.rate / pull.rate:.2f} x raw pull;"
             f" peak RSS {m.peak_rss_mb:,.0f} MB; CPU {m.cpu_s / m.events * 1e6:.1f} us/ev"
-            + (f"; {m.skipped:,} refused" if m.skipped else ""))
+            + (f"; {m.skipped:,} refused" if m.skipped else "")
+            + (f"\n{'':<40}(its events lie in the log's {m.scanned:,}: {m.scanned / m.seconds:,.0f}"
+               f" /s of log = {m.scanned / m.seconds / pull.rate:.2f} x raw pull)"
+               if m.scanned > m.events * 1.5 else ""))
 
 
 async def main(args: argparse.Namespace) -> None:
