@@ -45,7 +45,7 @@ import orjson
 from nats.aio.client import Client as NATS
 from nats.js.errors import NotFoundError
 
-from shared.analytics.replay import Batch, Replay, Selection
+from shared.analytics.replay import Batch, Replay, Selection, SubjectFilter, covering
 from shared.bus.consumer import TRACKING_DDL
 from shared.bus.jetstream import connect
 from shared.contracts import Envelope
@@ -114,12 +114,19 @@ class SwitchResult:
 async def _track(conn: asyncpg.Connection, consumer: str, events: Sequence[Envelope],
                  seqs: Sequence[int]) -> None:
     """The live consumer's tracking records, for what the rebuild applied (same tables)."""
-    last: dict[UUID, int] = {}
+    # Per key its last sequence (a dict keeps the last value given for a key), per service
+    # its highest position and sequence; one pass of plain attribute reads (this runs for
+    # every event of every read model rebuilt).
+    last: dict[UUID, int] = dict(zip([e.case_id or e.aggregate_id for e in events], seqs,
+                                     strict=True))
     progress: dict[str, tuple[int, int]] = {}
     for e, seq in zip(events, seqs, strict=True):
-        last[e.partition_key] = seq
-        pos, top = progress.get(e.service, (0, 0))
-        progress[e.service] = (max(pos, e.position), max(top, seq))
+        service, position = e.service, e.position
+        found = progress.get(service)
+        if found is None:
+            progress[service] = (position, seq)
+        elif position > found[0] or seq > found[1]:
+            progress[service] = (max(found[0], position), max(found[1], seq))
     if last:
         await conn.execute(
             "INSERT INTO consumer_tracking (consumer, key, seq) "
@@ -496,6 +503,139 @@ class Rebuild:
                 " $2::text AS rebuilt_in, $3::bigint AS last_seq, now() AS switched_at",
                 consumer, self.staging, last_seq)
         return SwitchResult(retired, last_seq, list(rebuilt), False)
+
+
+async def catch_up_together(rebuilds: Sequence[Rebuild], *, batch_size: int = 1000,
+                            stop: asyncio.Event | None = None) -> int:
+    """Several read models caught up from ONE replay: the log is read and decoded once, and
+    its events go to the read models whose subject filters they came on, each written on its
+    own connection, all at the same time (PostgreSQL writes one read model's batch while
+    another's is being prepared). A read model is given its events in batches of
+    ``batch_size`` of its own, in stream order, with its undecodable ones: the batches its
+    own replay reads when the server filters its subjects exactly. Each keeps its own
+    ``rebuild_state``; one that was further on (a resumed staging schema) skips what it has.
+    Memory: one log batch and at most one pending batch per read model. Every rebuild must
+    be prepared. Returns the events read."""
+    if not rebuilds:
+        return 0
+    settings = rebuilds[0].settings
+    after = [int((await rb.state())["last_seq"]) for rb in rebuilds]
+    wanted = [SubjectFilter(rb.selection().filter_subjects(settings)) for rb in rebuilds]
+    subjects = _without_overlaps([s for rb in rebuilds for s in rb.selection().subjects])
+    replay = Replay(settings, Selection(subjects=subjects), from_seq=min(after) + 1,
+                    batch_size=batch_size, stop=stop, nc=rebuilds[0]._nc)
+    pending = [Batch(first_seq=seen + 1, last_seq=seen) for seen in after]
+
+    async def apply(ready: list[list[Batch]]) -> None:
+        async def one(rb: Rebuild, shares: list[Batch]) -> None:
+            for share in shares:  # one connection: one after the other
+                await rb._apply(share)
+
+        done = await asyncio.gather(*(one(rb, shares) for rb, shares in
+                                      zip(rebuilds, ready, strict=True) if shares),
+                                    return_exceptions=True)
+        for failed in done:
+            if isinstance(failed, BaseException):
+                raise failed
+
+    async with replay:
+        with collections_paused() as collect:
+            async for batch in read_ahead(replay):
+                ready: list[list[Batch]] = []
+                for i, (keep, seen) in enumerate(zip(wanted, after, strict=True)):
+                    full, pending[i] = _take_share(batch, keep, seen, pending[i], batch_size)
+                    ready.append(full)
+                await apply(ready)
+                collect(batch.scanned)
+            for share in pending:  # the rest, up to where the replay ended
+                share.last_seq = max(share.last_seq, replay.last_seq)
+            await apply([[share] if share.last_seq > seen else []
+                         for share, seen in zip(pending, after, strict=True)])
+    return replay.scanned
+
+
+def _take_share(batch: Batch, keep: SubjectFilter, after: int, share: Batch,
+                size: int) -> tuple[list[Batch], Batch]:
+    """One read model's part of ``batch`` (its subjects, beyond ``after``) added to its
+    pending ``share``: (the shares that filled up to ``size`` events, undecodable ones
+    included; the one now pending)."""
+    items = [(seq, e, version, subject, None) for e, seq, version, subject in zip(
+        batch.events, batch.seqs, batch.stored_versions, batch.subjects, strict=True)
+        if seq > after and keep(subject)]
+    if batch.undecodable:
+        items += [(u.seq, None, 0, subject, u) for u, subject in zip(
+            batch.undecodable, batch.undecodable_subjects, strict=True)
+            if u.seq > after and keep(subject)]
+        items.sort(key=lambda item: item[0])
+    full: list[Batch] = []
+    for seq, e, version, subject, unreadable in items:
+        if unreadable is None:
+            assert e is not None
+            share.events.append(e)
+            share.seqs.append(seq)
+            share.stored_versions.append(version)
+            share.subjects.append(subject)
+        else:
+            share.undecodable.append(unreadable)
+            share.undecodable_subjects.append(subject)
+        share.scanned += 1
+        share.last_seq = seq
+        if share.scanned >= size:
+            full.append(share)
+            share = Batch(first_seq=seq + 1, last_seq=seq)
+    return full, share
+
+
+def _covers(wide: str, narrow: str) -> bool:
+    """Whether every subject ``narrow`` matches is matched by ``wide`` (NATS filters)."""
+    w, n = wide.split("."), narrow.split(".")
+    for i, token in enumerate(w):
+        if token == ">":
+            return len(n) > i
+        if i >= len(n) or n[i] == ">" or (token != "*" and token != n[i]):
+            return False
+    return len(n) == len(w)
+
+
+def _without_overlaps(subjects: Sequence[str]) -> tuple[str, ...]:
+    """The filters, each once, less those another one covers (the server refuses a consumer
+    whose filters overlap)."""
+    unique = list(dict.fromkeys(subjects))
+    kept = [s for s in unique if not any(o != s and _covers(o, s) for o in unique)]
+    if any(_meet(a, b) for i, a in enumerate(kept) for b in kept[i + 1:]):
+        return (covering(kept),)  # overlapping without one covering the other
+    return tuple(kept)
+
+
+def _meet(a: str, b: str) -> bool:
+    """Whether some subject matches both filters."""
+    x, y = a.split("."), b.split(".")
+    for i in range(max(len(x), len(y))):
+        if (i < len(x) and x[i] == ">") or (i < len(y) and y[i] == ">"):
+            return True
+        if i >= len(x) or i >= len(y):
+            return False
+        if x[i] != y[i] and "*" not in (x[i], y[i]):
+            return False
+    return True
+
+
+def _share(batch: Batch, keep: SubjectFilter, after: int) -> Batch:
+    """The part of ``batch`` one read model reads: its subjects, beyond ``after``."""
+    share = Batch(first_seq=max(batch.first_seq, after + 1), last_seq=batch.last_seq,
+                  scanned=batch.scanned)
+    for e, seq, version, subject in zip(batch.events, batch.seqs, batch.stored_versions,
+                                        batch.subjects, strict=True):
+        if seq > after and keep(subject):
+            share.events.append(e)
+            share.seqs.append(seq)
+            share.stored_versions.append(version)
+            share.subjects.append(subject)
+    for unreadable, subject in zip(batch.undecodable, batch.undecodable_subjects, strict=True):
+        if unreadable.seq > after and keep(subject):
+            share.undecodable.append(unreadable)
+            share.undecodable_subjects.append(subject)
+    return share
 
 
 #: While batches are replayed, a collection of the young generations after this many events.

@@ -43,6 +43,7 @@ from nats.js.errors import NotFoundError
 from shared.bus.jetstream import connect, partition_of
 from shared.bus.pulling import Puller, delivery
 from shared.contracts import REGISTRY, Envelope
+from shared.contracts.decoding import decode_envelope
 from shared.settings import Settings
 
 Clock = Literal["recorded", "occurred"]
@@ -208,7 +209,7 @@ class Selection:
 
 def decode(data: bytes) -> tuple[Envelope, int]:
     """A message as its current contract version, and the version it was stored under."""
-    stored = Envelope.model_validate_json(data)
+    stored = decode_envelope(data)
     return REGISTRY.current(stored), stored.version
 
 
@@ -255,6 +256,10 @@ class Batch:
     last_seq: int = 0
     scanned: int = 0
     undecodable: list[Unreadable] = field(default_factory=list)
+    #: The subject each event (``subjects``) and each undecodable one (``undecodable_subjects``)
+    #: came on: several read models rebuilt from one replay take their own share by it.
+    subjects: list[str] = field(default_factory=list)
+    undecodable_subjects: list[str] = field(default_factory=list)
 
 
 class Replay:
@@ -415,6 +420,10 @@ class Replay:
             return
         started = time.monotonic()
         keep = self._keep
+        # A selection of subjects only (a rebuild's) needs no check on the client.
+        sel = self.selection
+        narrow = bool(sel.centers or sel.cases or sel.services or sel.types
+                      or sel.since is not None or sel.until is not None)
         idle = 0
         done = False
         while not done:
@@ -448,17 +457,19 @@ class Replay:
                     done = True
                 if keep is not None and not keep(msg.subject):
                     continue
-                if not self.selection.prefilter(msg.data):
+                if narrow and not self.selection.prefilter(msg.data):
                     continue
                 try:
                     envelope, stored_version = decode(msg.data)
                 except CONVERSION_ERRORS as exc:
                     batch.undecodable.append(Unreadable.of(seq, msg.data, exc))
+                    batch.undecodable_subjects.append(msg.subject)
                     continue
-                if self.selection.matches(envelope):
+                if not narrow or self.selection.matches(envelope):
                     batch.events.append(envelope)
                     batch.seqs.append(seq)
                     batch.stored_versions.append(stored_version)
+                    batch.subjects.append(msg.subject)
             batch.last_seq = self.last_seq
             self.scanned += batch.scanned
             self.matched += len(batch.events)

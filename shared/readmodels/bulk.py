@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
+from operator import itemgetter
 from typing import Any
 from uuid import UUID
 
@@ -56,7 +57,12 @@ class Tables:
 async def copy_rows(conn: asyncpg.Connection, table: str, columns: Sequence[str],
                     rows: Iterable[Mapping[str, Any]]) -> None:
     """New rows (dicts) by COPY; a key already in the table fails the whole COPY."""
-    await copy_records(conn, table, columns, [tuple(row[c] for c in columns) for row in rows])
+    if len(columns) == 1:
+        records = [(row[columns[0]],) for row in rows]
+    else:
+        get = itemgetter(*columns)  # a tuple in the order of columns, at C speed
+        records = [get(row) for row in rows]
+    await copy_records(conn, table, columns, records)
 
 
 async def copy_records(conn: asyncpg.Connection, table: str, columns: Sequence[str],

@@ -5,6 +5,7 @@ messages nobody can decode)."""
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import itertools
 import uuid
@@ -19,7 +20,7 @@ from shared.analytics import rebuild
 from shared.analytics.rebuild import Rebuild, q
 from shared.bus.jetstream import connect, ensure_streams, event_subject
 from shared.contracts import REGISTRY, event_id_for
-from shared.readmodels.readmodel import BulkHandler, load_read_model
+from shared.readmodels.readmodel import BulkHandler, load_read_model, registered
 from shared.settings import Settings
 from tests.analytics.support import (
     HARDSHIP,
@@ -413,3 +414,45 @@ def test_replays_pause_the_collector_together_and_give_it_back() -> None:
         assert not gc.isenabled(), "the first replay is still running"
         first(1)
     assert gc.isenabled()
+
+
+async def test_every_read_model_at_once_from_one_replay_builds_what_each_builds_alone(
+        settings: Settings) -> None:
+    """``catch_up_together``: the log read and decoded once, each read model given its own
+    events; each ends with the rows, refusals and position its own live-handler rebuild
+    leaves (tracking included)."""
+    await publish(settings, untidy_log())
+    names = sorted({*REFUSED, *registered()})
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        alone: dict[str, tuple[str, list[tuple[Any, ...]], int, int]] = {}
+        for ref in names:
+            async with Rebuild(settings, load_read_model(ref), batch_size=4, copy=False) as rb:
+                staging = await rb.prepare(fresh=True)
+                await rb.catch_up()
+                refused = [tuple(r) for r in await rb.skipped(limit=1000)]
+                last_seq, applied = (await rb.state())["last_seq"], (await rb.state())["applied"]
+                kept = f"{settings.schema_prefix}alone_{ref.replace('.', '_')}"
+                await conn.execute(f"DROP SCHEMA IF EXISTS {q(kept)} CASCADE")
+                await conn.execute(f"ALTER SCHEMA {q(staging)} RENAME TO {q(kept)}")
+                alone[ref] = (kept, refused, last_seq, applied)
+        async with contextlib.AsyncExitStack() as stack:
+            rebuilds = [await stack.enter_async_context(
+                Rebuild(settings, load_read_model(ref), batch_size=4)) for ref in names]
+            for rb in rebuilds:
+                await rb.prepare(fresh=True)
+            # One of them is further on already (a resumed rebuild): it skips what it has.
+            await rebuilds[0].catch_up()
+            await rebuild.catch_up_together(rebuilds, batch_size=4)
+            for ref, rb in zip(names, rebuilds, strict=True):
+                expected, refused, last_seq, applied = alone[ref]
+                assert (await rb.state())["applied"] == applied, ref  # each event once
+                assert [tuple(r) for r in await rb.skipped(limit=1000)] == refused, ref
+                # It read on to the last event of the log, not only of its own subjects.
+                assert (await rb.state())["last_seq"] >= last_seq, ref
+                assert rb.staging is not None
+                found = await differences(conn, expected, rb.staging)
+                found.pop("rebuild_state")
+                assert {t: d for t, d in found.items() if d != (0, 0)} == {}, ref
+    finally:
+        await conn.close()

@@ -1,0 +1,101 @@
+"""A replay decodes an event on a faster path, and gets exactly what pydantic gives: the same
+envelope, field by field, or the same error for what does not validate."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import uuid4
+
+import orjson
+import pytest
+from pydantic import ValidationError
+
+from shared.contracts import Envelope
+from shared.contracts.decoding import decode_envelope
+
+
+def stored(**changes: Any) -> dict[str, Any]:
+    case = str(uuid4())
+    body: dict[str, Any] = {
+        "event_id": str(uuid4()), "type": "CaseOpened", "version": 3, "service": "intake",
+        "position": 7, "aggregate_id": case, "aggregate_version": 1, "case_id": case,
+        "center_id": "SH-PD-HUAMU", "occurred_at": "2025-01-02T09:51:00+08:00",
+        "recorded_at": "2025-01-02T09:51:00.019000+08:00", "causation_id": "key-1",
+        "correlation_id": case, "actor": "clerk-7", "payload": {"item": "SA-X", "n": [1, 2.5]},
+    }
+    for key, value in changes.items():
+        if value is ...:
+            del body[key]
+        else:
+            body[key] = value
+    return body
+
+
+def same_envelope(a: Envelope, b: Envelope) -> None:
+    assert a == b
+    assert list(a.__dict__) == list(b.__dict__)
+    assert a.__pydantic_fields_set__ == b.__pydantic_fields_set__
+    for name, value in a.__dict__.items():
+        other = b.__dict__[name]
+        assert type(value) is type(other) and repr(value) == repr(other), name
+        if isinstance(value, datetime):
+            assert type(value.tzinfo) is type(other.tzinfo)
+            assert value.tzname() == other.tzname()
+    assert a.model_dump_json() == b.model_dump_json()
+    assert a.event_id.is_safe == b.event_id.is_safe
+
+
+ACCEPTED = [
+    stored(),
+    stored(occurred_at="2025-01-02T01:51:00Z", recorded_at="2025-01-02T01:51:00.1-05:30"),
+    stored(causation_id=..., correlation_id=...),
+    stored(case_id=None),
+    stored(event_id=str(uuid4()).upper().replace("-", "")),
+    stored(occurred_at="1970-01-01T00:00:00+00:00", recorded_at="2199-12-31T23:59:59Z"),
+    stored(occurred_at="1970-01-01T08:00:00+08:00"),
+    stored(recorded_at="2199-12-31T20:00:00-03:59"),
+    stored(version="3", position=7.0),
+    stored(occurred_at=1735782660),
+]
+
+REFUSED = [
+    stored(occurred_at="2025-01-02T09:51:00"),  # no offset
+    stored(occurred_at="1969-12-31T23:59:59Z"),
+    stored(occurred_at="1970-01-01T07:59:59+08:00"),
+    stored(recorded_at="2200-01-01T00:00:00Z"),
+    stored(recorded_at="2199-12-31T20:00:00-04:00"),
+    stored(extra="no"),
+    stored(actor=...),
+    stored(case_id=...),
+    stored(version=0),
+    stored(event_id="not-a-uuid"),
+    stored(payload=[1, 2]),
+    stored(center_id=12),
+]
+
+
+@pytest.mark.parametrize("body", ACCEPTED)
+def test_a_stored_event_is_decoded_as_pydantic_decodes_it(body: dict[str, Any]) -> None:
+    data = orjson.dumps(body)
+    same_envelope(decode_envelope(data), Envelope.model_validate_json(data))
+
+
+@pytest.mark.parametrize("body", REFUSED)
+def test_an_event_that_does_not_validate_is_refused_with_pydantic_s_own_error(
+        body: dict[str, Any]) -> None:
+    data = orjson.dumps(body)
+    with pytest.raises(ValidationError) as expected:
+        Envelope.model_validate_json(data)
+    with pytest.raises(ValidationError) as got:
+        decode_envelope(data)
+    assert str(got.value) == str(expected.value)
+
+
+def test_bytes_that_are_not_json_are_refused_the_same_way() -> None:
+    data = b'{"event_id": '
+    with pytest.raises(ValidationError) as expected:
+        Envelope.model_validate_json(data)
+    with pytest.raises(ValidationError) as got:
+        decode_envelope(data)
+    assert str(got.value) == str(expected.value)
