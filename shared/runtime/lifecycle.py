@@ -117,9 +117,15 @@ class Runtime:
             consumer.stats.oldest_unapplied_age)
         self.consumers[name] = consumer
         self.base_names[name] = base
-        if self.runs_workers:
+        if self.runs_consumer(base):
             self.background.start(f"consumer:{name}", consumer.run)
         return consumer
+
+    def runs_consumer(self, name: str) -> bool:
+        """Whether this process drives the consumer ``name`` (its base name): a worker, and
+        one of the CONSUMERS it was given (all when none were)."""
+        chosen = self.settings.consumers
+        return self.runs_workers and (not chosen or name in chosen)
 
     def handler_for(self, consumer: str) -> Handler | None:
         """The handler behind a consumer name, also another partition replica's
