@@ -96,9 +96,10 @@ end
 CONNECTIONS = 16
 
 
-def register_residents(base: str, n: int = 40) -> list[str]:
+def register_residents(base: str, clerks: str, n: int = 40) -> list[str]:
     """Residents of the center in intake's vault (a case names only a resident on file),
-    each registered by a clerk of their own (registering by ID number is paced per clerk)."""
+    each registered by a clerk of their own (registering by ID number is paced per clerk:
+    ``clerks`` names a fresh set of clerks for each services' start)."""
     from services.intake.idnumber import check_character
     from shared.security.tokens import issue_token
     from shared.settings import Settings
@@ -107,7 +108,8 @@ def register_residents(base: str, n: int = 40) -> list[str]:
     with httpx.Client(base_url=base, timeout=10) as client:
         for i in range(n):
             first17 = f"31011519800101{i:03d}"
-            token = issue_token(Settings(), f"bench-registrar-{i}", "clerk", "SH-PD-HUAMU")
+            token = issue_token(Settings(), f"bench-registrar-{clerks}-{i}", "clerk",
+                                "SH-PD-HUAMU")
             r = client.post("/residents", headers={"Authorization": f"Bearer {token}"}, json={
                 "name": "测试居民", "id_number": first17 + check_character(first17),
                 "phone": "13912345678", "consent": {"contact": True, "surveys": True}})
@@ -116,14 +118,13 @@ def register_residents(base: str, n: int = 40) -> list[str]:
     return ids
 
 
-def drive_cases(base: str, writes_per_s: float, seconds: float, tag: str) -> float:
+def drive_cases(base: str, residents: str, writes_per_s: float, seconds: float,
+                tag: str) -> float:
     """Whole cases (open, hear, resolve) at about ``writes_per_s`` HTTP writes per second
     (0: without pause, as fast as the services take them),
     from wrk (a separate process). Each connection pauses between its writes; the pause is
     found by short probes at that rate (their cases are on other counters, so only the
     measured run's cases are counted). Returns the writes/s achieved."""
-    residents = ", ".join(f'"{r}"' for r in register_residents(base))
-
     def run(delay_ms: float, for_s: int, counter: str) -> float:
         body = CASE.replace('"window-3"', f'"{counter}"').replace(
             '"service_item"', '"resident_id": "RESIDENT", "service_item"')
@@ -294,8 +295,9 @@ def running(layout: str, srv: Servers, seconds: int) -> Iterator[str]:
 
 def measure(layout: str, srv: Servers, seconds: int, round_: int) -> None:
     with running(layout, srv, seconds) as base:
+        residents = ", ".join(f'"{r}"' for r in register_residents(base, f"{layout}-{round_}"))
         tag = f"e2e-{layout}-{round_}-max"
-        maximum = drive_cases(base, 0.0, seconds, tag)
+        maximum = drive_cases(base, residents, 0.0, seconds, tag)
         cases = int(maximum * seconds / 3 * 0.9)
         took = asyncio.run(drained(srv.database_url, tag, cases))
         print(f"[{layout}, round {round_}] maximum of whole cases, three services running: "
@@ -304,7 +306,7 @@ def measure(layout: str, srv: Servers, seconds: int, round_: int) -> None:
         for share in (0.5, 0.9):
             tag = f"e2e-{layout}-{round_}-{int(share * 100)}"
             with FiguresProgress(srv.database_url) as figures_progress:
-                achieved = drive_cases(base, maximum * share, seconds, tag)
+                achieved = drive_cases(base, residents, maximum * share, seconds, tag)
                 cases = int(achieved * seconds / 3 * 0.9)
                 result = asyncio.run(latencies(srv.database_url, tag, cases))
             result["figures"] = asyncio.run(figures_progress.latencies(srv.database_url, tag))
