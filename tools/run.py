@@ -89,7 +89,7 @@ class _Service:
 
     async def _pump(self, stream: asyncio.StreamReader | None) -> None:
         assert stream is not None
-        prefix = f"{self.name:<16}| "
+        prefix = f"{self.name:<17}| "
         with self.log_path.open("a", encoding="utf-8") as log_file:
             while raw := await stream.readline():
                 line = raw.decode("utf-8", "replace").rstrip("\n")
@@ -147,7 +147,8 @@ def _table(database_url: str, nats_url: str, servers: list[ManagedServer],
     table.add_column("pid", no_wrap=True)
     for service in services:
         pid = str(service.proc.pid) if service.proc else ""
-        table.add_row(service.name, f"{service.base_url}", f"{service.base_url}/docs", pid)
+        also = "/metrics" if service.roles == "workers" else "/docs"  # no API: its gauges
+        table.add_row(service.name, f"{service.base_url}", f"{service.base_url}{also}", pid)
     started = {server.url: server for server in servers}
     for part, url in (("NATS", nats_url), ("PostgreSQL", database_url)):
         server = started.get(url)
