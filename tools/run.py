@@ -5,8 +5,8 @@ Servers come from DATABASE_URL / NATS_URL when those are set, else they are star
 state folder (``nats/``, ``pg/``) and kept there between runs. The three services run as child
 processes, feedback as two (``feedback``: its API, ``ROLES=api``; ``feedback-workers``: its
 relay, consumers and schedulers, ``ROLES=workers``, on a free port of its own for /health and
-/metrics): its three consumers, relay and scheduler on the API's event loop made the surveys
-wait behind HTTP requests and each other (``benchmarks/end_to_end.py``, benchmarks/README.md).
+/metrics), as compose and k8s run it: requested surveys do not wait behind feedback's HTTP
+requests on one event loop (``benchmarks/end_to_end.py --layout``, benchmarks/README.md).
 Each line a process prints goes to stdout prefixed with its name, and is also appended to
 ``<state-dir>/logs/<name>.log``. Ctrl-C or SIGTERM stops the services, then the
 servers this command started, and exits 0; a service that dies on its own stops everything and
