@@ -41,7 +41,7 @@ SUITE: list[tuple[str, list[str], str]] = [
     ("intake.py", [], "Intake HTTP writes and end-to-end latency"),
     ("pipeline.py", [], "Each pipeline stage beside its raw baseline"),
     ("consumers.py", [], "Each consumer's events/s beside raw fetch + ack"),
-    ("end_to_end.py", [], "A resolution until follow-up and feedback show it"),
+    ("end_to_end.py", [], "A resolution until every read model shows it"),
     ("scale_out.py", [], "Consumers with one and two replicas"),
     ("followup_fanout.py", [], "Policy-change fan-out over 100,000 past cases"),
     ("feedback_figures.py", [], "The center's figures from a synthetic year"),

@@ -256,6 +256,10 @@ class Settings(BaseSettings):
     consumer_partitions: str = Field(
         "", description="Partitions this replica's consumers own, e.g. '0-7' or '0,2,4'; empty "
                         "owns all. Replicas with disjoint sets share the work, each event once.")
+    consumers: Annotated[set[str], NoDecode] = Field(default_factory=set, description=(
+        "Which of the service's consumers this worker runs, by name, e.g. 'feedback-figures' "
+        "(empty: all). Workers with disjoint sets share a service's consumers, each on its "
+        "own event loop; the relay and the schedulers go to whichever worker leads them."))
     roles: Annotated[set[str], NoDecode] = Field(
         default_factory=lambda: {"api", "workers"},
         description="What this process does: 'api' (HTTP writes and reads), 'workers' (outbox "
@@ -368,6 +372,13 @@ class Settings(BaseSettings):
             if not value or not set(value) <= set(known):
                 raise ValueError(f"EMOTION_DEFUSING_ARRIVALS takes some of {', '.join(known)}")
             value = tuple(e for e in known if e in set(value))
+        return value
+
+    @field_validator("consumers", mode="before")
+    @classmethod
+    def _split_consumers(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = {c.strip() for c in value.split(",") if c.strip()}
         return value
 
     @field_validator("roles", mode="before")

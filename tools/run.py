@@ -3,8 +3,12 @@ PostgreSQL if needed.
 
 Servers come from DATABASE_URL / NATS_URL when those are set, else they are started under the
 state folder (``nats/``, ``pg/``) and kept there between runs. The three services run as child
-processes; each line they print goes to stdout prefixed with the service's name, and is also
-appended to ``<state-dir>/logs/<service>.log``. Ctrl-C or SIGTERM stops the services, then the
+processes, feedback as two (``feedback``: its API, ``ROLES=api``; ``feedback-workers``: its
+relay, consumers and schedulers, ``ROLES=workers``, on a free port of its own for /health and
+/metrics), as compose and k8s run it: requested surveys do not wait behind feedback's HTTP
+requests on one event loop (``benchmarks/end_to_end.py --layout``, benchmarks/README.md).
+Each line a process prints goes to stdout prefixed with its name, and is also appended to
+``<state-dir>/logs/<name>.log``. Ctrl-C or SIGTERM stops the services, then the
 servers this command started, and exits 0; a service that dies on its own stops everything and
 exits 1.
 """
@@ -29,9 +33,18 @@ from rich.table import Table
 
 from shared.cli.servers import write_endpoints
 from shared.settings import ServiceName, Settings
-from tools.devservers import DevServerError, ManagedServer, ensure_servers, port_is_free
+from tools.devservers import (
+    DevServerError,
+    ManagedServer,
+    ensure_servers,
+    free_port,
+    port_is_free,
+)
 
 SERVICES: tuple[ServiceName, ...] = ("intake", "followup", "feedback")
+#: Services whose workers run in a process of their own (``ROLES=workers``) beside the API's
+#: (``ROLES=api``): the layout benchmarks/end_to_end.py measured to keep the tail short.
+SPLIT: tuple[ServiceName, ...] = ("feedback",)
 STOP_GRACE_S = 10.0
 TAIL_LINES = 40
 
@@ -42,12 +55,16 @@ class ServiceFailed(Exception):
 
 
 class _Service:
-    """One service child process: its output pump, its log tail and its health URL."""
+    """One service child process: its output pump, its log tail and its health URL.
+    ``roles``: ``ROLES`` for the process (empty: the service's default, both)."""
 
-    def __init__(self, name: ServiceName, port: int, log_path: Path) -> None:
+    def __init__(self, name: str, service: ServiceName, port: int, log_path: Path,
+                 roles: str = "") -> None:
         self.name = name
+        self.service = service
         self.port = port
         self.log_path = log_path
+        self.roles = roles
         self.tail: deque[str] = deque(maxlen=TAIL_LINES)
         self.proc: asyncio.subprocess.Process | None = None
         self.pump: asyncio.Task[None] | None = None
@@ -62,15 +79,17 @@ class _Service:
                              f"({self.log_path}):\n{tail}")
 
     async def spawn(self, env: dict[str, str]) -> None:
+        if self.roles:
+            env = {**env, "ROLES": self.roles, f"{self.service.upper()}_PORT": str(self.port)}
         self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", f"services.{self.name}.main",
+            sys.executable, "-m", f"services.{self.service}.main",
             stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT, env=env, start_new_session=True, limit=1 << 20)
         self.pump = asyncio.create_task(self._pump(self.proc.stdout))
 
     async def _pump(self, stream: asyncio.StreamReader | None) -> None:
         assert stream is not None
-        prefix = f"{self.name:<9}| "
+        prefix = f"{self.name:<17}| "
         with self.log_path.open("a", encoding="utf-8") as log_file:
             while raw := await stream.readline():
                 line = raw.decode("utf-8", "replace").rstrip("\n")
@@ -128,7 +147,8 @@ def _table(database_url: str, nats_url: str, servers: list[ManagedServer],
     table.add_column("pid", no_wrap=True)
     for service in services:
         pid = str(service.proc.pid) if service.proc else ""
-        table.add_row(service.name, f"{service.base_url}", f"{service.base_url}/docs", pid)
+        also = "/metrics" if service.roles == "workers" else "/docs"  # no API: its gauges
+        table.add_row(service.name, f"{service.base_url}", f"{service.base_url}{also}", pid)
     started = {server.url: server for server in servers}
     for part, url in (("NATS", nats_url), ("PostgreSQL", database_url)):
         server = started.get(url)
@@ -200,11 +220,20 @@ class _Runner:
     async def _start_services(self, database_url: str, nats_url: str) -> None:
         logs = self.state_dir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
-        self.services = [_Service(name, self.settings.port_for(name), logs / f"{name}.log")
-                         for name in SERVICES]
+        self.services = []
+        for name in SERVICES:
+            port = self.settings.port_for(name)
+            if name not in SPLIT:
+                self.services.append(_Service(name, name, port, logs / f"{name}.log"))
+                continue
+            workers = f"{name}-workers"
+            self.services += [_Service(name, name, port, logs / f"{name}.log", "api"),
+                              _Service(workers, name, free_port(), logs / f"{workers}.log",
+                                       "workers")]
         env = {**os.environ, "DATABASE_URL": database_url, "NATS_URL": nats_url,
                "HOST": self.settings.host, "PYTHONUNBUFFERED": "1",
-               **{f"{s.name.upper()}_PORT": str(s.port) for s in self.services}}
+               **{f"{name.upper()}_PORT": str(self.settings.port_for(name))
+                  for name in SERVICES}}
         for service in self.services:
             await service.spawn(env)
         waits = [asyncio.create_task(s.wait_healthy(self.startup_timeout))

@@ -39,6 +39,9 @@ from shared.tracing import TRACEPARENT
 
 log = structlog.get_logger("sixstep.outbox")
 
+#: How often, at most, a relay busy publishing saves its position (a hint: see Relay._save).
+SAVE_EVERY_S = 0.25
+
 
 def to_envelope(service: str, position: int, event: Any) -> Envelope:
     """A stored domain event as it crosses the bus: envelope + payload of its contract."""
@@ -115,6 +118,7 @@ class Relay:
         #: Why the last publish failed (cleared by the next that succeeds).
         self.last_error: str | None = None
         self._wake = asyncio.Event()
+        self._saved_at = 0.0  # time.monotonic() of the last saved position
         self._acks: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self._inbox = f"_INBOX.relay.{service}.{secrets.token_hex(6)}"
         self._conn: asyncpg.Connection | None = None  # the leader's: lock, LISTEN, position
@@ -266,7 +270,7 @@ class Relay:
         finally:
             for position, _ in futures:
                 self._acks.pop(position, None)
-        await self._save(acked)
+        await self._save(acked, now=False)
         self.last_error = None
         # Caught up with what it read: the next read starts a new wait (a full batch means
         # more is waiting already, so the oldest unpublished event waits on).
@@ -304,11 +308,20 @@ class Relay:
             except ValueError:
                 future.set_result({"error": {"description": "undecodable ack"}})
 
-    async def _save(self, position: int) -> None:
+    async def _save(self, position: int, *, now: bool = True) -> None:
+        """Publishing goes on from ``position``; it is saved (the hint the next start reads)
+        at once when ``now``, else at most every SAVE_EVERY_S: the next round's read need not
+        wait for the write, and a start from an older hint re-publishes events the stream
+        drops as duplicates (the start also takes the stream's last message, later still)."""
         if position <= self.position:
             return
+        self.position = position
+        clock = time.monotonic()
+        if not now and clock - self._saved_at < SAVE_EVERY_S:
+            return
+        self._saved_at = clock
         await (self._conn or self.pool).execute(
             f'INSERT INTO "{self.schema}".outbox_position (stream, position) VALUES ($1, $2) '
-            "ON CONFLICT (stream) DO UPDATE SET position = EXCLUDED.position, updated_at = now()",
-            self.settings.stream_name, position)
-        self.position = position
+            "ON CONFLICT (stream) DO UPDATE SET position = GREATEST("
+            "outbox_position.position, EXCLUDED.position), updated_at = now()",
+            self.settings.stream_name, self.position)

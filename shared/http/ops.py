@@ -109,7 +109,7 @@ def install_ops(app: FastAPI, get_runtime: Callable[[], Runtime | None]) -> None
         return ConsumersPublic(service=runtime.service, consumers=[
             ConsumerPublic(name=c.name, handler=runtime.base_names.get(c.name, c.name),
                            filter_subjects=c.filter_subjects,
-                           running_here=runtime.runs_workers, applied=c.stats.applied,
+                           running_here=c.name in runtime.driven, applied=c.stats.applied,
                            dead_lettered=c.stats.dead_lettered, pending=c.stats.pending,
                            oldest_unapplied_s=round(c.stats.oldest_unapplied_age(), 3))
             for c in runtime.consumers.values()])

@@ -68,6 +68,8 @@ class Runtime:
     metrics: Metrics
     background: Background = field(default_factory=Background)
     consumers: dict[str, Consumer] = field(default_factory=dict)
+    #: The consumers this process drives (a worker's, of those CONSUMERS names).
+    driven: dict[str, Consumer] = field(default_factory=dict)
     base_names: dict[str, str] = field(default_factory=dict)
     relay: Relay | None = None
     #: The service's working-day calendars (every service builds them once, from settings).
@@ -110,16 +112,25 @@ class Runtime:
                             max_deliver=settings.consumer_max_deliver,
                             backoff=settings.consumer_backoff_s, on_batch=on_batch,
                             ack_wait=settings.consumer_ack_wait_s)
+        self.consumers[name] = consumer
+        self.base_names[name] = base
+        if self.runs_workers and not self.runs_consumer(base):
+            return consumer  # another worker's (CONSUMERS): its lag is that worker's to say
         # Read when scraped: the batches and the probe (``probe_event_path``) keep them true.
         self.metrics.lag.labels(self.service, name).set_function(
             lambda: consumer.stats.pending)
         self.metrics.oldest_unapplied_age.labels(self.service, name).set_function(
             consumer.stats.oldest_unapplied_age)
-        self.consumers[name] = consumer
-        self.base_names[name] = base
         if self.runs_workers:
+            self.driven[name] = consumer
             self.background.start(f"consumer:{name}", consumer.run)
         return consumer
+
+    def runs_consumer(self, name: str) -> bool:
+        """Whether this process drives the consumer ``name`` (its base name): a worker, and
+        one of the CONSUMERS it was given (all when none were)."""
+        chosen = self.settings.consumers
+        return self.runs_workers and (not chosen or name in chosen)
 
     def handler_for(self, consumer: str) -> Handler | None:
         """The handler behind a consumer name, also another partition replica's
@@ -161,8 +172,7 @@ class Runtime:
             self.store_down_since = self.store_down_since or time.time()
             degraded.append(f"store: down {_for_how_long(self.store_down_since)}")
         checks["nats"] = "ok" if self.nc.is_connected else "down"
-        lag = ({name: c.stats.pending for name, c in self.consumers.items()}
-               if self.runs_workers else {})
+        lag = {name: c.stats.pending for name, c in self.driven.items()}
         checks["consumer_lag"] = lag
         lag_ok = all(v <= self.settings.ready_max_lag for v in lag.values())
         ok = checks["store"] == "ok" and checks["nats"] == "ok" and lag_ok
@@ -200,7 +210,7 @@ class Runtime:
                 why = f": {relay.last_error}" if relay.last_error else ""
                 out.append(f"relay: {relay.unpublished} stored event(s) not published "
                            f"{_for_how_long(relay.behind_since)}{why}")
-        ages = {name: c.stats.oldest_unapplied_age() for name, c in self.consumers.items()}
+        ages = {name: c.stats.oldest_unapplied_age() for name, c in self.driven.items()}
         checks["consumer_oldest_unapplied_s"] = {n: round(a, 3) for n, a in ages.items()}
         for name, age in ages.items():
             if age > self.settings.consumer_lag_degraded_s:
@@ -224,7 +234,7 @@ class Runtime:
                     unpublished.set(await asyncio.wait_for(self.relay.measure(), 2.0))
                 except Exception as exc:
                     log.debug("probe.relay_failed", error=f"{type(exc).__name__}: {exc}")
-            for name, consumer in list(self.consumers.items()):
+            for name, consumer in list(self.driven.items()):
                 try:
                     await asyncio.wait_for(consumer.measure_oldest_unapplied(), 2.0)
                 except Exception as exc:

@@ -104,3 +104,30 @@ async def test_two_replicas_share_the_work_by_partition(
 async def durable_filters(settings: Settings, names: dict[str, str]) -> dict[str, list[str]]:
     consumers = await durable_consumers(settings)
     return {share: consumers[name] for share, name in names.items()}
+
+
+async def test_workers_share_a_services_consumers_by_name(
+        system: System, settings: Settings, auth_headers: dict[str, str]) -> None:
+    """Feedback as make run and the deployments may lay it out: its API (ROLES=api), the
+    surveys' path in one worker and the figures in another (CONSUMERS): each consumer is
+    driven by the worker that names it, and only there; every event applied once (audit)."""
+    shares = {"surveys": "feedback-views,feedback-intake",
+              "figures": "feedback-figures,feedback-people"}
+    system.add("intake")
+    system.add("followup")
+    system.add("feedback", ROLES="api")
+    for share, consumers in shares.items():
+        system.add("feedback", f"feedback-{share}", ROLES="workers", CONSUMERS=consumers)
+    await system.start()
+    load = Load(system["intake"].url, headers=auth_headers)
+    load.start()
+    try:
+        await load.until_writes(100)
+    finally:
+        await load.stop()
+    report = await audit(settings, load, services=list(SERVICES))
+    for share, consumers in shares.items():
+        applied = await applied_counts(system[f"feedback-{share}"].url)
+        ran = {name for name, n in applied.items() if n > 0}
+        assert ran and ran <= set(consumers.split(",")), f"feedback-{share} applied {applied}"
+    print(f"consumers by name: {report}")
