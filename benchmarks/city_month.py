@@ -74,6 +74,7 @@ from benchmarks.synthetic import (
 )
 from services.feedback import main as feedback_main
 from services.feedback.figures import FIGURES, FigureQuery, compute
+from services.feedback.figures.queries import SCANS
 from services.followup import main as followup_main
 from services.intake import commands as c
 from services.intake import main as intake_main
@@ -181,6 +182,12 @@ async def rebuild_month(settings: Settings, batch: int, first: date, last: date
             f["query_per_figure_s"] = min(times["scan per figure"])
             f["query_identical"] = rows["scans"] == rows["scan per figure"]
             f["query_rows"] = len(rows["scans"])
+            slowest = []
+            for scan in SCANS:  # what the time goes to
+                start = time.perf_counter()
+                await compute(conn, query, [scan])
+                slowest.append((time.perf_counter() - start, ", ".join(x.name for x in scan)))
+            f["query_slowest"] = sorted(slowest, reverse=True)[:3]
             f["query_cases"] = sum(r["cases"] for r in rows["scans"])
         finally:
             await conn.close()
@@ -391,7 +398,8 @@ def report(args: argparse.Namespace, counts: dict[str, int], generated_s: float,
           f" (first of three: {f['query_cold_s'] * 1000:,.0f} ms), one scan per table and "
           f"anchor; one scan per figure (as before): {f['query_per_figure_s'] * 1000:,.0f} ms "
           f"= {f['query_per_figure_s'] / f['query_s']:.1f} x slower; same figures: "
-          f"{'yes' if f['query_identical'] else 'NO'}")
+          f"{'yes' if f['query_identical'] else 'NO'}; the slowest scans: "
+          + "; ".join(f"{s * 1000:,.0f} ms ({names})" for s, names in f["query_slowest"]))
 
     # d. disk
     js_per_m = f["js_bytes"] / events * 1e6
