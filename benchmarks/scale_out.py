@@ -1,18 +1,19 @@
 """Consumers scaled out by partition: follow-up and feedback with one and with two replicas.
 
-For each service and each replica count, on a fresh stream, the service's worker processes
-(``ROLES=workers``) are started on an idle stream, then the same backlog is published at
-once: intake's events of the shared synthetic log (``benchmarks/synthetic.py``: the city's
-220 centers from the morning four days ago, the office day's morning peak, time order,
-every payload through its contract, published as intake's relay would), and the clock runs
-until every durable consumer of the service has nothing pending and the service's own outbox
-is all on the stream (its derived events, surveys and follow-ups, are consumed too). Two
+For each service and each replica count, on a fresh stream, the same backlog is published
+first: intake's events of the shared synthetic log (``benchmarks/synthetic.py``: the city's
+220 centers from the morning four days ago, the office day's morning peak, time order, every
+payload through its contract, published as intake's relay would). Then the service's worker
+processes (``ROLES=workers``) are started, and from when all are up the clock runs until
+every durable consumer of the service has nothing pending and the service's own outbox is
+all on the stream (its derived events, surveys and follow-ups, are consumed too). Two
 replicas own partitions 0-7 and 8-15 (``CONSUMER_PARTITIONS``, ``PARTITIONS=16``).
 
-The figure is events applied per second, summed over the replicas' own counters
-(``sixstep_events_applied_total``), with one replica as the baseline of the same run (the
-median of ``--repeat`` runs each), and the CPU seconds the worker processes used. The
-services' timed schedulers are parked (ticks of an hour): this measures consumers.
+The figure is events applied per second in that time, summed over the replicas' own
+counters (``sixstep_events_applied_total``; what they applied before the clock started is
+subtracted), with one replica as the baseline of the same run (the median of ``--repeat``
+runs each), and the CPU seconds the worker processes used. The services' timed schedulers
+are parked (ticks of an hour): this measures consumers.
 
     .venv/bin/python benchmarks/scale_out.py [--events 16000]
 """
@@ -145,6 +146,7 @@ async def run(srv: Servers, service: str, replicas: int,
                         schema_prefix=f"b{tag}_", partitions=16)
     nc = await connect(settings, "bench-setup")
     await ensure_streams(nc.jetstream(), settings)
+    await Publisher(settings).publish(backlog)  # the backlog, before any worker reads it
     procs: list[subprocess.Popen[bytes]] = []
     urls: list[str] = []
     try:
@@ -165,17 +167,18 @@ async def run(srv: Servers, service: str, replicas: int,
                 tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-15:])
                 raise RuntimeError(f"{exc}:\n{tail}") from None
             say(f"{service} worker up at {url}, pid {proc.pid}")
-        await asyncio.sleep(1.0)  # consumers bound to the (still empty) stream
+        # the clock from when every replica is up: what they applied while others started
+        # is left out of the count
+        before = await applied(urls)
         cpu_before = sum(cpu_seconds(p.pid) for p in procs)
         start = time.perf_counter()
-        await Publisher(settings).publish(backlog)
         while True:  # intake's morning and the service's own events all published and applied
             await asyncio.sleep(0.1)
             if await all_published(settings, service) and await settled(settings, service):
                 break
         elapsed = time.perf_counter() - start
         cpu = sum(cpu_seconds(p.pid) for p in procs) - cpu_before
-        total = await applied(urls)
+        total = await applied(urls) - before
         return total, elapsed, cpu
     finally:
         for proc in procs:
