@@ -19,6 +19,12 @@ Two orders:
 
 :class:`Publisher` puts envelopes onto the stream as the relays do (subject, ``Nats-Msg-Id``,
 pipelined, every one acknowledged) and counts them.
+
+For a whole city (``city_month.py``, ``scale_out.py``): :func:`city` names 220 centers,
+:func:`one_month` gives a month of their visits with the office day shaped by
+:data:`OFFICE_HOURS` (the morning peak), and :func:`write_log` / :func:`read_log` keep a
+generated log in a gzip file (~107 B an event), so that tens of millions of events are
+generated once per set of parameters and published from there.
 """
 
 from __future__ import annotations
