@@ -43,6 +43,7 @@ SUITE: list[tuple[str, list[str], str]] = [
     ("consumers.py", [], "Each consumer's events/s beside raw fetch + ack"),
     ("end_to_end.py", [], "A resolution until every read model shows it"),
     ("scale_out.py", [], "Consumers with one and two replicas"),
+    ("city_month.py", [], "A city's month: 220 centers, 20,000,000 events"),
     ("followup_fanout.py", [], "Policy-change fan-out over 100,000 past cases"),
     ("feedback_figures.py", [], "The center's figures from a synthetic year"),
     ("replay_export.py", [], "Replay and export of the log"),

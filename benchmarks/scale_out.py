@@ -1,19 +1,21 @@
 """Consumers scaled out by partition: follow-up and feedback with one and with two replicas.
 
-For each service and each replica count, a fresh stream is filled with the same intake day
-(case stories: opened, heard, concerns noted, resolved) through intake's own write path and
-relay; the service's worker processes (``ROLES=workers``) are started on an idle stream, then
-the relay publishes the whole outbox at once and the clock runs until every durable consumer
-of the service has nothing pending and the stream has stopped growing (the service's own
-derived events, surveys and follow-ups, are consumed too). Two replicas own partitions 0-7
-and 8-15 (``CONSUMER_PARTITIONS``, ``PARTITIONS=16``).
+For each service and each replica count, on a fresh stream, the same backlog is published
+first: intake's events of the shared synthetic log (``benchmarks/synthetic.py``: the city's
+220 centers from the morning four days ago, the office day's morning peak, time order, every
+payload through its contract, published as intake's relay would). Then the service's worker
+processes (``ROLES=workers``) are started, and from when all are up the clock runs until
+every durable consumer of the service has nothing pending and the service's own outbox is
+all on the stream (its derived events, surveys and follow-ups, are consumed too). Two
+replicas own partitions 0-7 and 8-15 (``CONSUMER_PARTITIONS``, ``PARTITIONS=16``).
 
-The figure is events applied per second, summed over the replicas' own counters
-(``sixstep_events_applied_total``), with one replica as the baseline of the same run (the
-median of ``--repeat`` runs each), and the CPU seconds the worker processes used. The
-services' timed schedulers are parked (ticks of an hour): this measures consumers.
+The figure is events applied per second in that time, summed over the replicas' own
+counters (``sixstep_events_applied_total``; what they applied before the clock started is
+subtracted), with one replica as the baseline of the same run (the median of ``--repeat``
+runs each), and the CPU seconds the worker processes used. The services' timed schedulers
+are parked (ticks of an hour): this measures consumers.
 
-    .venv/bin/python benchmarks/scale_out.py [--stories 4000]
+    .venv/bin/python benchmarks/scale_out.py [--events 16000]
 """
 
 from __future__ import annotations
@@ -22,11 +24,13 @@ import argparse
 import asyncio
 import contextlib
 import os
+import random
 import re
 import subprocess
 import sys
 import time
 import uuid
+from datetime import datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -35,14 +39,17 @@ import asyncpg
 import httpx
 
 from benchmarks.common import ROOT, Servers, bench_settings, like_main, machine, say, servers
-from services.intake import commands as c
-from services.intake.application import Intake, IntakeApplication
+from benchmarks.synthetic import (
+    OFFICE_HOURS,
+    PER_DAY,
+    TZ,
+    Publisher,
+    city,
+    in_time_order,
+    visit_times,
+)
 from shared.bus.jetstream import connect, ensure_streams
-from shared.catalogue import load_catalogue
-from shared.eventstore.application import build_application
-from shared.eventstore.group_commit import GroupCommitter
-from shared.eventstore.outbox import Relay
-from shared.readmodels.pool import create_pool
+from shared.contracts import Envelope
 from shared.settings import Settings
 from tools.devservers import adopt_process, free_port
 
@@ -50,31 +57,14 @@ APPLIED = re.compile(r'^sixstep_events_applied_total\{[^}]*\} ([0-9.e+]+)$', re.
 SHARES = {1: [""], 2: ["0-7", "8-15"]}
 
 
-async def fill(settings: Settings, stories: int) -> None:
-    """Intake's day, stored (not yet published): ``stories`` cases of four events each."""
-    app = await asyncio.to_thread(build_application, IntakeApplication, settings, "intake")
-    committer = GroupCommitter(app)
-    committer.start()
-    intake = Intake(committer, load_catalogue())
-
-    async def story(i: int) -> None:
-        opened = await intake.open_case(c.OpenCase(
-            center_id="SH-PD-HUAMU", counter_id=f"w{i % 6}", clerk_id=f"clerk-{i % 11}",
-            service_item="MI-MEDICAL-REIMBURSEMENT"), "bench", f"open-{i:07d}")
-        case = opened.aggregate_id
-        await intake.hear_request(case, c.HearRequest(words="报销还没到账"), "bench",
-                                  f"hear-{i:07d}")
-        await intake.note_concerns(case, c.NoteConcerns(emotion="anxious"), "bench",
-                                   f"concerns-{i:07d}")
-        await intake.resolve_case(case, c.ResolveCase(outcome="resolved", emotion_defused=True),
-                                  "bench", f"resolve-{i:07d}")
-
-    try:
-        for start in range(0, stories, 250):
-            await asyncio.gather(*(story(i) for i in range(start, min(start + 250, stories))))
-    finally:
-        await committer.close()
-        app.close()
+def intake_backlog(events: int) -> list[Envelope]:
+    """Intake's events of the first ``events`` of the shared synthetic log (the city's
+    centers from the morning four days ago, time order: recent enough for feedback to ask
+    every resolution's survey); the workers derive their own follow-ups and surveys."""
+    first = datetime.now(TZ).date() - timedelta(days=4)
+    _, log = in_time_order(visit_times(random.Random(11), PER_DAY, first, city(220),
+                                       OFFICE_HOURS), seed=11, events=events * 2)
+    return [e for e in log if e.service == "intake"][:events]
 
 
 def worker_env(srv: Servers, settings: Settings, service: str, port: int,
@@ -114,16 +104,6 @@ async def settled(settings: Settings, service: str) -> bool:
         await nc.close()
 
 
-async def stored_up_to(settings: Settings, service: str) -> int:
-    conn = await asyncpg.connect(settings.database_url)
-    schema = settings.schema_for(service)  # type: ignore[arg-type]
-    try:
-        return int(await conn.fetchval(
-            f'SELECT coalesce(max(notification_id), 0) FROM "{schema}"."{service}_events"'))
-    finally:
-        await conn.close()
-
-
 async def all_published(settings: Settings, service: str) -> bool:
     """The service's own outbox (its derived events) is all on the stream."""
     conn = await asyncpg.connect(settings.database_url)
@@ -156,16 +136,16 @@ async def applied(urls: list[str]) -> float:
 
 
 async def run(srv: Servers, service: str, replicas: int,
-              stories: int) -> tuple[float, float, float]:
+              backlog: list[Envelope]) -> tuple[float, float, float]:
     """(events applied, seconds, workers' CPU seconds) for ``service`` with ``replicas``
     worker processes."""
     tag = uuid.uuid4().hex[:6]
     settings = bench_settings(srv, stream_name=f"B{tag}", subject_prefix=f"b{tag}",
                               schema_prefix=f"b{tag}_", partitions=16)
     like_main(settings)
-    await fill(settings, stories)
-    nc = await connect(settings, "bench-relay")
+    nc = await connect(settings, "bench-setup")
     await ensure_streams(nc.jetstream(), settings)
+    await Publisher(settings).publish(backlog)  # the backlog, before any worker reads it
     procs: list[subprocess.Popen[bytes]] = []
     urls: list[str] = []
     try:
@@ -186,28 +166,18 @@ async def run(srv: Servers, service: str, replicas: int,
                 tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-15:])
                 raise RuntimeError(f"{exc}:\n{tail}") from None
             say(f"{service} worker up at {url}, pid {proc.pid}")
-        await asyncio.sleep(1.0)  # consumers bound to the (still empty) stream
-        app = await asyncio.to_thread(build_application, IntakeApplication, settings,
-                                      "intake")
-        pool = await create_pool(settings, settings.schema_for("intake"))
-        relay = Relay(settings, "intake", app, pool, nc)
+        # the clock from when every replica is up: what they applied while others started
+        # is left out of the count
+        before = await applied(urls)
         cpu_before = sum(cpu_seconds(p.pid) for p in procs)
         start = time.perf_counter()
-        relay_task = asyncio.create_task(relay.run())
-        intake_stored = await stored_up_to(settings, "intake")
-        while True:  # intake's day and the service's own events all published and applied
+        while True:  # intake's morning and the service's own events all published and applied
             await asyncio.sleep(0.1)
-            if (relay.position >= intake_stored and await all_published(settings, service)
-                    and await settled(settings, service)):
+            if await all_published(settings, service) and await settled(settings, service):
                 break
         elapsed = time.perf_counter() - start
         cpu = sum(cpu_seconds(p.pid) for p in procs) - cpu_before
-        total = await applied(urls)
-        relay_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await relay_task
-        await pool.close()
-        app.close()
+        total = await applied(urls) - before
         return total, elapsed, cpu
     finally:
         for proc in procs:
@@ -222,19 +192,22 @@ async def run(srv: Servers, service: str, replicas: int,
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--stories", type=int, default=4000,
-                        help="cases in the intake day (four events each)")
+    parser.add_argument("--events", type=int, default=16_000,
+                        help="intake events in the backlog (the shared synthetic log's)")
     parser.add_argument("--services", nargs="*", default=["followup", "feedback"])
     parser.add_argument("--repeat", type=int, default=3,
                         help="runs per configuration; the median run is shown")
     args = parser.parse_args()
     print(f"machine: {machine()}")
-    print(f"intake day: {args.stories} cases, {args.stories * 4} intake events, 16 partitions")
+    backlog = intake_backlog(args.events)
+    print(f"backlog: {len(backlog):,} intake events of the synthetic log (220 centers, "
+          f"{sum(e.type == 'CaseOpened' for e in backlog):,} cases opened, from "
+          f"{backlog[0].occurred_at:%Y-%m-%d %H:%M}), 16 partitions")
     with servers() as srv:
         for service in args.services:
             base: float | None = None
             for replicas in (1, 2):
-                runs = sorted([await run(srv, service, replicas, args.stories)
+                runs = sorted([await run(srv, service, replicas, backlog)
                                for _ in range(args.repeat)], key=lambda r: r[0] / r[1])
                 total, seconds, cpu = runs[len(runs) // 2]
                 rate = total / seconds

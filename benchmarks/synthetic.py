@@ -19,18 +19,27 @@ Two orders:
 
 :class:`Publisher` puts envelopes onto the stream as the relays do (subject, ``Nats-Msg-Id``,
 pipelined, every one acknowledged) and counts them.
+
+For a whole city (``city_month.py``, ``scale_out.py``): :func:`city` names 220 centers,
+:func:`one_month` gives a month of their visits with the office day shaped by
+:data:`OFFICE_HOURS` (the morning peak), and :func:`write_log` / :func:`read_log` keep a
+generated log in a gzip file (~107 B an event), so that tens of millions of events are
+generated once per set of parameters and published from there.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gzip
 import random
+import struct
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from itertools import takewhile
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -58,6 +67,12 @@ EMOTIONS = (["calm", "anxious", "upset", "angry", "distressed"], [55, 25, 12, 5,
 LEVELS = (["very_satisfied", "satisfied", "basically_satisfied", "dissatisfied",
            "very_dissatisfied"], [700, 250, 45, 4, 1])
 SURVEY_CHANNEL = {"counter": "tablet", "phone": "phone_callback", "home_visit": "sms"}
+OFFICE_HOURS = (22, 18, 12, 6, 10, 14, 12, 6)
+"""A day's visits by the hour they open, in percent, from 9:00 to 16:30 (the last hour half):
+the morning peak (9:00-11:00 holds 40 %: residents come when the office opens, and an
+affair that needs a second counter must start before the lunch break), the lunch hour at its
+lowest, a smaller rise after it. An assumption, stated in benchmarks/README.md."""
+PEAK_HOURS = 2  # the morning peak: 9:00-11:00
 
 
 @dataclass
@@ -75,18 +90,36 @@ class Pending:
     payload: dict[str, Any]
 
 
+def city(centers: int) -> list[str]:
+    """The first ``centers`` centers of a city (220 in Shanghai's districts and streets)."""
+    return CENTERS[:centers] if centers <= len(CENTERS) else [
+        f"CENTER-{i + 1:03d}" for i in range(centers)]
+
+
+def office_minutes(rng: random.Random, visits: int,
+                   hours: Sequence[float] | None) -> list[int]:
+    """Minutes after 9:00 at which ``visits`` open, sorted: evenly over the office day
+    (9:00-16:30), or with ``hours`` weighing each hour from 9:00 (the last one half)."""
+    if hours is None:
+        return sorted(rng.randint(0, 8 * 60 - 30) for _ in range(visits))
+    last = len(hours) - 1
+    return sorted(h * 60 + rng.randrange(30 if h == last else 60)
+                  for h in rng.choices(range(len(hours)), hours, k=visits))
+
+
 def visit_times(rng: random.Random, per_day: float, first: date,
-                centers: list[str] = CENTERS) -> Iterator[tuple[str, datetime]]:
+                centers: list[str] = CENTERS, hours: Sequence[float] | None = None
+                ) -> Iterator[tuple[str, datetime]]:
     """(center, opened) for ever, from ``first``: ``per_day`` visits per center and working
-    day (a fraction carried to the next day), at random minutes of the office day, every
-    center's visit of a minute in turn."""
+    day (a fraction carried to the next day), at random minutes of the office day (evenly, or
+    shaped by ``hours``: :data:`OFFICE_HOURS`), every center's visit of a minute in turn."""
     day, owed = first, 0.0
     while True:
         if CALENDAR.is_working_day(day):
             owed += per_day
             today, owed = int(owed), owed - int(owed)
             morning = datetime(day.year, day.month, day.day, 9, tzinfo=TZ)
-            for minute in sorted(rng.randint(0, 8 * 60 - 30) for _ in range(today)):
+            for minute in office_minutes(rng, today, hours):
                 for center in centers:
                     yield center, morning + timedelta(minutes=minute)
         day += timedelta(days=1)
@@ -373,6 +406,57 @@ def in_time_order(visits: Iterable[tuple[str, datetime]], *, seed: int,
                           for p in sorted(pending, key=lambda p: (p.at, p.order))]
 
 
+@dataclass(frozen=True)
+class Record:
+    """One envelope as the relay publishes it: what its subject and message id are made of,
+    and its encoded body."""
+
+    service: str
+    type: str
+    partition_key: uuid.UUID
+    position: int
+    body: bytes
+
+    @classmethod
+    def of(cls, e: Envelope) -> Record:
+        return cls(e.service, e.type, e.partition_key, e.position, encode(e))
+
+
+SERVICES = ("intake", "followup", "feedback")
+_HEAD = struct.Struct("<BB16sQI")  # service, type's length, partition key, position, body's
+
+
+def write_log(path: Path, envelopes: Iterable[Envelope]) -> Counter[str]:
+    """``envelopes`` encoded into ``path`` (gzip, fastest level), written to a temporary name
+    and moved into place when whole: a cut-short generation never passes for a log. Returns the
+    envelopes counted by service and, under ``"visits:<hour>"``, the visits (their
+    CaseOpened) by the hour they opened."""
+    counts: Counter[str] = Counter()
+    part = path.with_name(path.name + ".part")
+    with gzip.open(part, "wb", compresslevel=1) as out:
+        for e in envelopes:
+            r = Record.of(e)
+            kind = r.type.encode()
+            out.write(_HEAD.pack(SERVICES.index(r.service), len(kind), r.partition_key.bytes,
+                                 r.position, len(r.body)))
+            out.write(kind)
+            out.write(r.body)
+            counts[r.service] += 1
+            if r.type == "CaseOpened":
+                counts[f"visits:{e.occurred_at.astimezone(TZ).hour:02d}"] += 1
+    part.rename(path)
+    return counts
+
+
+def read_log(path: Path) -> Iterator[Record]:
+    """The records :func:`write_log` wrote, in order."""
+    with gzip.open(path, "rb") as f:
+        while head := f.read(_HEAD.size):
+            service, kind, key, position, size = _HEAD.unpack(head)
+            yield Record(SERVICES[service], f.read(kind).decode(), uuid.UUID(bytes=key),
+                         position, f.read(size))
+
+
 @dataclass
 class Publisher:
     """Envelopes onto the stream as the relays publish them (subject, Nats-Msg-Id, pipelined,
@@ -386,34 +470,37 @@ class Publisher:
     refused: int = 0
     sample_every: int = 0  # keep every n-th body (for a decoding baseline)
     sample: list[bytes] = field(default_factory=list)
+    shared: bool = False  # others publish to the stream too: only refusals are checked
 
     def _acked(self, ack: asyncio.Future[Any]) -> None:
         if ack.cancelled() or ack.exception() is not None:
             self.refused += 1
 
     async def publish(self, envelopes: Iterable[Envelope]) -> None:
+        await self.publish_records(Record.of(e) for e in envelopes)
+
+    async def publish_records(self, records: Iterable[Record]) -> None:
         nc = await connect(self.settings, "bench-publisher")
         try:
             js = nc.jetstream(publish_async_max_pending=4000)
             await ensure_streams(js, self.settings)
-            for e in envelopes:
-                body = encode(e)
+            for r in records:
                 if self.sample_every and self.events % self.sample_every == 0:
-                    self.sample.append(body)
+                    self.sample.append(r.body)
                 ack = await js.publish_async(
-                    event_subject(self.settings, e.service, e.type, e.partition_key), body,
-                    headers={"Nats-Msg-Id": f"{e.service}:{e.position}",
-                             "Sixstep-Type": e.type})
+                    event_subject(self.settings, r.service, r.type, r.partition_key), r.body,
+                    headers={"Nats-Msg-Id": f"{r.service}:{r.position}",
+                             "Sixstep-Type": r.type})
                 ack.add_done_callback(self._acked)
                 self.events += 1
-                self.bytes += len(body)
-                self.by_service[e.service] += 1
-                self.by_type[e.type] += 1
+                self.bytes += len(r.body)
+                self.by_service[r.service] += 1
+                self.by_type[r.type] += 1
             await js.publish_async_completed()
             stored = (await js.stream_info(self.settings.stream_name)).state.messages
         finally:
             await nc.close()
-        if self.refused or stored != self.events:
+        if self.refused or (stored != self.events and not self.shared):
             raise SystemExit(f"the stream holds {stored} events of {self.events} published "
                              f"({self.refused} refused)")
 
@@ -435,3 +522,13 @@ async def publish_year(settings: Settings, visits_per_center: int, year: int = 2
     await log.publish(in_visit_order(one_year(year, visits_per_center, seed=year * 10_000 + 101),
                                      seed=year * 10_000 + 101))
     return log
+
+
+def one_month(year: int, month: int, centers: list[str], seed: int,
+              hours: Sequence[float] | None = OFFICE_HOURS) -> Iterator[tuple[str, datetime]]:
+    """(center, opened) over the working days of ``month``: every center at its real daily
+    rate, the day shaped by ``hours``."""
+    first = date(year, month, 1)
+    after = date(year + month // 12, month % 12 + 1, 1)
+    return takewhile(lambda visit: visit[1].date() < after,
+                     visit_times(random.Random(seed), PER_DAY, first, centers, hours))

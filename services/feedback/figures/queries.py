@@ -46,6 +46,11 @@ def _in(values: tuple[str, ...]) -> str:
 KEPT = ("NOT EXISTS (SELECT 1 FROM fig_rectifications x WHERE x.survey_id = f.survey_id"
         " AND x.appeal = 'upheld')")
 NOT_UPHELD = "f.appeal IS DISTINCT FROM 'upheld'"
+#: KEPT as a join, so that one scan can count it for several figures: the surveys an upheld
+#: appeal took out, once each (a correlated NOT EXISTS under FILTER would run per row).
+UPHELD = (" LEFT JOIN (SELECT DISTINCT survey_id FROM fig_rectifications"
+          " WHERE appeal = 'upheld') upheld ON upheld.survey_id = f.survey_id")
+KEPT_JOINED = "upheld.survey_id IS NULL"
 #: A rectification's resident answered a revisit survey (any attempt).
 REVISITED = ("EXISTS (SELECT 1 FROM fig_surveys s WHERE s.rectification_id = f.rectification_id"
              " AND s.purpose = 'revisit' AND s.result = 'answered')")
@@ -180,33 +185,51 @@ def _bucket(period: Period, column: str) -> str:
     return f"date_trunc('{period}', {column}::timestamp)::date"
 
 
-def _sql(figure: Figure, q: FigureQuery, args: list[Any]) -> str:
+def _sql(figures: tuple[Figure, ...], q: FigureQuery, args: list[Any]) -> str:
+    """One scan for ``figures`` of one table and anchor: for each, its denominator
+    (``d<i>``) and numerator (``n<i>``) per (period, group), counted over the rows it counts
+    (the rows no figure counts are left out)."""
+    table, anchor_column = figures[0].table, figures[0].anchor
+
     def arg(value: Any) -> str:
         args.append(value)
         return f"${len(args)}"
 
-    own = set(figure.table.names)  # a visit has its own counter and clerk, not an item
+    own = set(table.names)  # a visit has its own counter and clerk, not an item
     on_case = [d for d in (*q.group_by, *(k for k, _ in q.filters)) if d not in own]
-    join = figure.table is not CASES and bool(on_case)
-    source = f"{figure.table.name} f"
+    join = table is not CASES and bool(on_case)
+    source = f"{table.name} f"
     if join:
         source += " LEFT JOIN fig_cases c ON c.case_id = f.case_id"
+    if any(KEPT in (f.denominator + (f.numerator or "")) for f in figures):
+        source += UPHELD
 
     def column(d: Dimension) -> str:
-        if d in own or figure.table is CASES:
+        if d in own or table is CASES:
             return f"f.{d}"
         return f"c.{d}"
 
-    anchor = f"f.{figure.anchor}"
-    denominator = figure.denominator
-    numerator_sql = figure.numerator or ""
-    if "$as_of" in denominator:
-        denominator = denominator.replace("$as_of", arg(q.as_of or date.today()))
-    if "$arrivals" in denominator + numerator_sql:
-        arrivals = f"{arg(list(q.arrivals))}::text[]"
-        denominator = denominator.replace("$arrivals", arrivals)
-        numerator_sql = numerator_sql.replace("$arrivals", arrivals)
-    where = [denominator, f"{anchor} IS NOT NULL"]
+    anchor = f"f.{anchor_column}"
+    counted: list[str] = []
+    denominators: list[str] = []
+    for i, figure in enumerate(figures):
+        denominator = figure.denominator.replace(KEPT, KEPT_JOINED)
+        numerator_sql = (figure.numerator or "").replace(KEPT, KEPT_JOINED)
+        if "$as_of" in denominator:
+            denominator = denominator.replace("$as_of", arg(q.as_of or date.today()))
+        if "$arrivals" in denominator + numerator_sql:
+            arrivals = f"{arg(list(q.arrivals))}::text[]"
+            denominator = denominator.replace("$arrivals", arrivals)
+            numerator_sql = numerator_sql.replace("$arrivals", arrivals)
+        denominators.append(f"({denominator})")
+        if not figure.numerator:
+            numerator = "NULL::bigint"
+        elif figure.summed:
+            numerator = f"(sum({numerator_sql}) FILTER (WHERE {denominator}))::bigint"
+        else:
+            numerator = f"count(*) FILTER (WHERE ({denominator}) AND ({numerator_sql}))"
+        counted.append(f"count(*) FILTER (WHERE {denominator}) AS d{i}, {numerator} AS n{i}")
+    where = [f"({' OR '.join(denominators)})", f"{anchor} IS NOT NULL"]
     if q.date_from:
         where.append(f"{anchor} >= {arg(q.date_from)}")
     if q.date_to:
@@ -215,29 +238,40 @@ def _sql(figure: Figure, q: FigureQuery, args: list[Any]) -> str:
         where.append(f"{column(d)} = {arg(value)}")
     keys = [f"{_bucket(q.period, anchor)} AS period_start",
             *(f"{column(d)} AS {d}" for d in q.group_by)]
-    if not figure.numerator:
-        numerator = "NULL::bigint"
-    elif figure.summed:
-        numerator = f"sum({numerator_sql})::bigint"
-    else:
-        numerator = f"count(*) FILTER (WHERE {numerator_sql})"
     groups = ", ".join(str(i + 1) for i in range(len(keys)))
-    return (f"SELECT {', '.join(keys)}, count(*) AS denominator, {numerator} AS numerator"
+    return (f"SELECT {', '.join(keys)}, {', '.join(counted)}"
             f" FROM {source} WHERE {' AND '.join(where)} GROUP BY {groups}")
 
 
-async def compute(conn: asyncpg.Connection | asyncpg.Pool, q: FigureQuery) -> list[dict[str, Any]]:
-    """Every figure for every (period, group) that has at least one counted row."""
-    merged: dict[tuple[Any, ...], dict[str, Any]] = {}
+def _scans() -> list[tuple[Figure, ...]]:
+    """FIGURES by (table, anchor): the figures one scan computes."""
+    scans: dict[tuple[str, str], list[Figure]] = {}
     for figure in FIGURES:
+        scans.setdefault((figure.table.name, figure.anchor), []).append(figure)
+    return [tuple(figures) for figures in scans.values()]
+
+
+SCANS = _scans()
+
+
+async def compute(conn: asyncpg.Connection | asyncpg.Pool, q: FigureQuery,
+                  scans: list[tuple[Figure, ...]] = SCANS) -> list[dict[str, Any]]:
+    """Every figure for every (period, group) that has at least one counted row: one scan of
+    the fact rows per table and anchor (:data:`SCANS`; a scan per figure gives the same
+    rows), each figure counted apart in it."""
+    merged: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for figures in scans:
         args: list[Any] = []
-        for r in await conn.fetch(_sql(figure, q, args), *args):
+        for r in await conn.fetch(_sql(figures, q, args), *args):
             key = (r["period_start"], *(r[d] for d in q.group_by))
-            row = merged.get(key)
-            if row is None:
-                row = merged[key] = {"period_start": r["period_start"],
-                                     **{d: r[d] for d in q.group_by}}
-            row[figure.name] = _value(figure, r["numerator"], r["denominator"])
+            for i, figure in enumerate(figures):
+                if not r[f"d{i}"]:
+                    continue  # none of the group's rows counts for this figure
+                row = merged.get(key)
+                if row is None:
+                    row = merged[key] = {"period_start": r["period_start"],
+                                         **{d: r[d] for d in q.group_by}}
+                row[figure.name] = _value(figure, r[f"n{i}"], r[f"d{i}"])
     out = []
     for key in sorted(merged, key=lambda k: tuple((v is None, v or "") for v in k)):
         row = merged[key]

@@ -1,0 +1,463 @@
+"""A city's month on one small machine: 220 centers at their real daily rate, every read model
+rebuilt from it, the city's figures for the month, the disk it takes, the morning peak.
+
+    .venv/bin/python benchmarks/city_month.py                      # 20,000,000 events
+    .venv/bin/python benchmarks/city_month.py --events 1000000     # a quick run
+    .venv/bin/python benchmarks/city_month.py --events 0           # the whole month
+
+The log is ``benchmarks/synthetic.py``'s: ``--centers`` centers (220 by default) at their real
+daily rate (127,467 visits a year each) over the working days of ``--month`` (2025-03), the
+office day shaped by ``OFFICE_HOURS`` (the morning peak), visit by visit with what follows
+each visit, until ``--events`` (0: the month's last visit). It is generated once per set of
+parameters (and version of synthetic.py) into a gzip file in ``--cache``
+(SIXSTEP_BENCH_CACHE, /tmp/sixstep-city-cache; ``--no-cache``: generated into the run's own
+folder and deleted with it), then published to a stream of its own. On servers it starts
+itself, in this order:
+
+  a. the morning peak. The rate needed is stated from the log: centers x visits a working day
+     x the share of visits opened 9:00-11:00 / 7,200 s x events per visit (every event a visit
+     leads to counted as if it happened in the peak, though answers and follow-ups come hours
+     or days later). Measured against it: the outbox relay (store -> stream) publishing
+     intake's day stored through its own write path, and every live consumer of the three
+     services draining the first morning of the month (``consumers.py``'s machinery, time
+     order), each needing its own share of the peak; all of them together need the sum of
+     their shares of a core (the ratio printed is 1 / that sum).
+  b. ``sixstep rebuild`` of the four read models at once over the month
+     (``shared.analytics.rebuild.Rebuild``, staging schemas): events/s and this process's
+     peak RSS.
+  c. the figures of every center for the month from the rebuilt figures read model
+     (``services.feedback.figures.compute``, the SQL behind GET /figures): best of three.
+  d. disk per million events: JetStream (stream bytes, and the store's folder), PostgreSQL
+     (intake's event store table + indexes + outbox position, as its write path stored them;
+     the read models rebuilt in b), and the retention that follows for a year on given disks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import random
+import shutil
+import sys
+import tempfile
+import time
+from collections import Counter
+from datetime import UTC, date, timedelta
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import asyncpg
+
+from benchmarks.common import machine, say, servers, target
+from benchmarks.consumers import Measured, lifespan, measure_service
+from benchmarks.feedback_figures import PeakRSS
+from benchmarks.synthetic import (
+    OFFICE_HOURS,
+    PEAK_HOURS,
+    PER_DAY,
+    YEAR_VISITS,
+    Publisher,
+    city,
+    in_time_order,
+    in_visit_order,
+    one_month,
+    read_log,
+    visit_times,
+    write_log,
+)
+from services.feedback import main as feedback_main
+from services.feedback.figures import FIGURES, FigureQuery, compute
+from services.feedback.figures.queries import SCANS
+from services.followup import main as followup_main
+from services.intake import commands as c
+from services.intake import main as intake_main
+from services.intake.application import Intake, IntakeApplication
+from shared.analytics.rebuild import Rebuild
+from shared.bus.jetstream import connect, ensure_streams
+from shared.catalogue import load_catalogue
+from shared.eventstore.application import build_application
+from shared.eventstore.group_commit import GroupCommitter
+from shared.eventstore.outbox import Relay
+from shared.kernel.clock import ManualClock
+from shared.readmodels.pool import create_pool
+from shared.readmodels.readmodel import load_read_model
+from shared.runtime.logs import configure_logging
+from shared.settings import Settings
+
+MODELS = ("intake", "followup", "feedback", "feedback.figures")
+WORKING_DAYS = 250  # a year's, as YEAR_VISITS / PER_DAY
+TARGET_RSS_MB = 300
+TARGET_QUERY_S = 1.0
+DISKS_GB = (500, 1000, 2000, 4000)
+MiB = 2**20
+
+
+def settings_for(srv: Any, name: str, **extra: Any) -> Settings:
+    return Settings(database_url=srv.database_url, nats_url=srv.nats_url,
+                    stream_name=name.upper(), subject_prefix=name, schema_prefix=f"{name}_",
+                    partitions=16, log_level="WARNING", log_json=False, **extra)
+
+
+# -- the log ---------------------------------------------------------------------------------
+
+def log_path(folder: Path, args: argparse.Namespace) -> Path:
+    version = hashlib.sha1(Path(__file__).with_name("synthetic.py").read_bytes()).hexdigest()
+    return folder / (f"city-{args.month}-{args.centers}c-{args.events}e-seed{args.seed}"
+                     f"-{version[:10]}.log.gz")
+
+
+def month_log(args: argparse.Namespace, folder: Path) -> tuple[Path, dict[str, int], float]:
+    """(the log file, its counts, seconds spent generating it: 0 when it was cached)."""
+    path = log_path(folder, args)
+    meta = path.with_suffix(".json")
+    if path.exists() and meta.exists():
+        return path, json.loads(meta.read_text()), 0.0
+    folder.mkdir(parents=True, exist_ok=True)
+    year, month = map(int, args.month.split("-"))
+    say(f"generating {path.name}")
+    start = time.perf_counter()
+    counts = write_log(path, in_visit_order(
+        one_month(year, month, city(args.centers), seed=args.seed),
+        seed=args.seed, events=args.events))
+    seconds = time.perf_counter() - start
+    meta.write_text(json.dumps(counts))
+    return path, dict(counts), seconds
+
+
+def visits_in_peak(counts: dict[str, int]) -> tuple[int, int]:
+    """(visits, of them opened 9:00-11:00) in the log."""
+    hours = {int(k.split(":")[1]): v for k, v in counts.items() if k.startswith("visits:")}
+    return sum(hours.values()), sum(v for h, v in hours.items() if 9 <= h < 9 + PEAK_HOURS)
+
+
+# -- b and c: the rebuild and the figures ----------------------------------------------------
+
+async def rebuild_month(settings: Settings, batch: int, first: date, last: date
+                        ) -> dict[str, Any]:
+    """The four rebuilds at once into staging schemas; the figures query over the rebuilt
+    figures; the staging schemas' size; then the staging schemas dropped."""
+    f: dict[str, Any] = {}
+    async with contextlib.AsyncExitStack() as stack:
+        rebuilds = [await stack.enter_async_context(
+            Rebuild(settings, load_read_model(m), batch_size=batch)) for m in MODELS]
+        for rb in rebuilds:
+            await rb.discard()
+            await rb.prepare(fresh=True)
+        start = time.perf_counter()
+        async with PeakRSS() as rss:
+            await asyncio.gather(*(rb.catch_up() for rb in rebuilds))
+        f["rebuild_s"] = time.perf_counter() - start
+        f["rebuild_rss_mb"] = rss.mb
+        states = [await rb.state() for rb in rebuilds]
+        f["rebuild_read"] = sum(s["applied"] + s["skipped"] for s in states)
+        f["rebuild_skipped"] = sum(s["skipped"] for s in states)
+        conn = await asyncpg.connect(settings.database_url)
+        try:
+            staging = [rb.staging for rb in rebuilds]
+            f["readmodel_bytes"] = int(await conn.fetchval(
+                "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c"
+                " JOIN pg_namespace n ON n.oid = c.relnamespace"
+                " WHERE n.nspname = ANY($1::text[]) AND c.relkind IN ('r', 'm')", staging))
+            figures = rebuilds[MODELS.index("feedback.figures")].staging
+            await conn.execute(f'SET search_path TO "{figures}"')
+            await conn.execute("ANALYZE")
+            query = FigureQuery(period="month", date_from=first, date_to=last, as_of=last,
+                                group_by=("center_id",))
+            times: dict[str, list[float]] = {"scan per figure": [], "scans": []}
+            rows: dict[str, list[dict[str, Any]]] = {}
+            for _ in range(3):  # alternately: one scan per figure (as before), per table
+                for name, scans in (("scan per figure", [(fig,) for fig in FIGURES]),
+                                    ("scans", None)):
+                    start = time.perf_counter()
+                    rows[name] = await compute(conn, query, *([scans] if scans else []))
+                    times[name].append(time.perf_counter() - start)
+            f["query_s"], f["query_cold_s"] = min(times["scans"]), times["scans"][0]
+            f["query_per_figure_s"] = min(times["scan per figure"])
+            f["query_identical"] = rows["scans"] == rows["scan per figure"]
+            f["query_rows"] = len(rows["scans"])
+            slowest = []
+            for scan in SCANS:  # what the time goes to
+                start = time.perf_counter()
+                await compute(conn, query, [scan])
+                slowest.append((time.perf_counter() - start, ", ".join(x.name for x in scan)))
+            f["query_slowest"] = sorted(slowest, reverse=True)[:3]
+            f["query_cases"] = sum(r["cases"] for r in rows["scans"])
+        finally:
+            await conn.close()
+        for rb in rebuilds:
+            await rb.discard()
+    return f
+
+
+# -- a: the morning peak ---------------------------------------------------------------------
+
+async def fill(settings: Settings, stories: int) -> None:
+    """Intake's day, stored through its write path (not yet published): ``stories`` cases of
+    four events each."""
+    app = await asyncio.to_thread(build_application, IntakeApplication, settings, "intake")
+    committer = GroupCommitter(app)
+    committer.start()
+    intake = Intake(committer, load_catalogue())
+
+    async def story(i: int) -> None:
+        opened = await intake.open_case(c.OpenCase(
+            center_id="SH-PD-HUAMU", counter_id=f"w{i % 6}", clerk_id=f"clerk-{i % 11}",
+            service_item="MI-MEDICAL-REIMBURSEMENT"), "bench", f"open-{i:07d}")
+        case = opened.aggregate_id
+        await intake.hear_request(case, c.HearRequest(words="报销还没到账"), "bench",
+                                  f"hear-{i:07d}")
+        await intake.note_concerns(case, c.NoteConcerns(emotion="anxious"), "bench",
+                                   f"concerns-{i:07d}")
+        await intake.resolve_case(case, c.ResolveCase(outcome="resolved", emotion_defused=True),
+                                  "bench", f"resolve-{i:07d}")
+
+    try:
+        for start in range(0, stories, 250):
+            await asyncio.gather(*(story(i) for i in range(start, min(start + 250, stories))))
+    finally:
+        await committer.close()
+        app.close()
+
+
+async def relay_rate(settings: Settings, stories: int) -> dict[str, Any]:
+    """Intake's day stored through its write path (four events a case), its disk, then the
+    outbox relay publishing all of it: events/s."""
+    f: dict[str, Any] = {}
+    await fill(settings, stories)
+    schema = settings.schema_for("intake")
+    app = await asyncio.to_thread(build_application, IntakeApplication, settings, "intake")
+    pool = await create_pool(settings, schema, max_size=4)
+    nc = await connect(settings, "bench-relay")
+    try:
+        await ensure_streams(nc.jetstream(), settings)
+        relay = Relay(settings, "intake", app, pool, nc)
+        stored = int(await pool.fetchval(
+            f'SELECT max(notification_id) FROM "{schema}"."{relay.table}"'))
+        start = time.perf_counter()
+        task = asyncio.create_task(relay.run())
+        while relay.position < stored:
+            await asyncio.sleep(0.02)
+        f["relay_per_s"] = stored / (time.perf_counter() - start)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        f["pg_events"] = stored
+        f["pg_bytes"] = int(await pool.fetchval(
+            "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c"
+            " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1"
+            " AND c.relkind = 'r' AND c.relname IN ($2, 'outbox_position')", schema,
+            relay.table))
+        info = await nc.jetstream().stream_info(settings.stream_name)
+        f["pg_body_bytes"] = info.state.bytes / max(1, info.state.messages)
+    finally:
+        await nc.close()
+        await pool.close()
+        app.close()
+    return f
+
+
+async def consumers_at_peak(settings: Settings, centers: list[str], first: date,
+                            events: int) -> tuple[list[Measured], int]:
+    """Every live consumer draining the month's first morning in time order, as
+    ``consumers.py`` measures them: (each consumer, the events published)."""
+    nc = await connect(settings, "bench-setup")
+    await ensure_streams(nc.jetstream(), settings)
+    await nc.close()
+    _, envelopes = in_time_order(
+        visit_times(random.Random(7), PER_DAY, first, centers, OFFICE_HOURS), seed=7,
+        events=events)
+    log = Publisher(settings)
+    await log.publish(envelopes)
+    start_at, last_moment = envelopes[0].occurred_at, envelopes[-1].occurred_at
+    del envelopes
+    apps = [intake_main.create_app(settings),
+            followup_main.create_app(settings, clock=ManualClock(last_moment.astimezone(UTC))),
+            feedback_main.create_app(settings, clock=ManualClock(start_at.astimezone(UTC)))]
+    measured: list[Measured] = []
+    for app in apps:
+        async with lifespan(app) as runtime:
+            measured += await measure_service(runtime, None, 0, None)
+    return measured, log.events
+
+
+# -- d: disk ---------------------------------------------------------------------------------
+
+def folder_bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+def retention_table(js_per_m: float, pg_per_m: float, rm_per_m: float, year_m: float,
+                    configured_gb: float) -> list[str]:
+    per_year = (js_per_m + pg_per_m + rm_per_m) * year_m
+    lines = [f"  a year of the city: {year_m:,.0f} M events -> JetStream "
+             f"{js_per_m * year_m / 1e9:,.0f} GB, PostgreSQL event stores "
+             f"{pg_per_m * year_m / 1e9:,.0f} GB, read models {rm_per_m * year_m / 1e9:,.0f} GB"
+             f" = {per_year / 1e9:,.0f} GB a year",
+             f"  the deploy's JetStream max_file_store {configured_gb:g} GB holds "
+             f"{configured_gb * 1e9 / (js_per_m * year_m) * 365:,.0f} days of the stream",
+             "  | disk | years kept (stream + event stores + read models) |", "  |---|---|"]
+    lines += [f"  | {gb:,} GB | {gb * 1e9 / per_year:,.1f} |" for gb in DISKS_GB]
+    return lines
+
+
+def configured_max_file_store() -> float:
+    text = (Path(__file__).resolve().parent.parent / "deploy/nats/nats.conf").read_text()
+    for line in text.splitlines():
+        if line.strip().startswith("max_file_store"):
+            value = line.split(":", 1)[1].strip().upper()
+            unit = {"T": 1000, "G": 1, "M": 0.001}[value.rstrip("B")[-1]]
+            return float(value.rstrip("B")[:-1]) * unit
+    return 0.0
+
+
+# -- the run ---------------------------------------------------------------------------------
+
+async def run(args: argparse.Namespace, srv: Any, path: Path) -> dict[str, Any]:
+    f: dict[str, Any] = {}
+    year, month = map(int, args.month.split("-"))
+    first = date(year, month, 1)
+    last = date(year + month // 12, month % 12 + 1, 1) - timedelta(days=1)
+    month_settings = settings_for(srv, "city")
+    say("publishing the month")
+    log = Publisher(month_settings)
+    start = time.perf_counter()
+    await log.publish_records(read_log(path))
+    f["publish_s"] = time.perf_counter() - start
+    f["events"], f["body_bytes"] = log.events, log.bytes
+    nc = await connect(month_settings, "bench-info")
+    info = await nc.jetstream().stream_info(month_settings.stream_name)
+    f["js_bytes"], f["js_folder_bytes"] = info.state.bytes, folder_bytes(srv.folder / "nats")
+    say("rebuilding every read model from the month")
+    f.update(await rebuild_month(month_settings, args.batch, first, last))
+    await nc.jetstream().delete_stream(month_settings.stream_name)  # its disk, for what follows
+    await nc.close()
+    say("the relay")
+    f.update(await relay_rate(settings_for(srv, "relay"), args.stories))
+    say("the consumers at the morning peak")
+    f["consumers"], f["peak_events"] = await consumers_at_peak(
+        settings_for(srv, "peak", roles={"api"}), city(args.centers), first, args.peak_events)
+    return f
+
+
+def report(args: argparse.Namespace, counts: dict[str, int], generated_s: float, path: Path,
+           f: dict[str, Any]) -> None:
+    events = f["events"]
+    visits, peak_visits = visits_in_peak(counts)
+    per_visit = events / visits
+    share = sum(OFFICE_HOURS[:PEAK_HOURS]) / sum(OFFICE_HOURS)
+    print(f"machine: {machine()}; load average {os.getloadavg()[0]:.1f} at the start of the "
+          "report (the machine may be shared)")
+    print(f"the month: {args.centers} centers x {PER_DAY} visits a working day from "
+          f"{args.month}-01: {visits:,} visits, {events:,} events ({per_visit:.1f} a visit; "
+          f"intake {counts['intake']:,}, followup {counts['followup']:,}, feedback "
+          f"{counts['feedback']:,}), {f['body_bytes'] / events:,.0f} B a body")
+    gen = (f"generated in {generated_s:,.0f} s = {events / generated_s:,.0f} events/s"
+           if generated_s else "cached")
+    print(f"  log {path.name}: {path.stat().st_size / MiB:,.0f} MiB gzip, {gen}; published in "
+          f"{f['publish_s']:,.0f} s = {events / f['publish_s']:,.0f} events/s")
+
+    # a. the morning peak
+    visits_s = args.centers * PER_DAY * share / (PEAK_HOURS * 3600)
+    needed = visits_s * per_visit
+    print(f"\na. morning peak: {args.centers} centers x {PER_DAY} visits a day x "
+          f"{share:.0%} opened 9:00-11:00 (OFFICE_HOURS; in the log {peak_visits / visits:.0%}"
+          f") / 7,200 s = {visits_s:.1f} visits/s x {per_visit:.1f} events a visit = "
+          f"{needed:,.0f} events/s needed")
+    relay = f["relay_per_s"] / needed
+    print(f"  outbox relay (store -> stream), intake's day of {f['pg_events']:,} events: "
+          f"{f['relay_per_s']:,.0f} events/s = {relay:,.1f} x needed")
+    share_of_core = needed / f["relay_per_s"]
+    for m in f["consumers"]:
+        need = needed * m.events / f["peak_events"]
+        share_of_core += need / m.rate
+        print(f"  {m.consumer:<20} {m.rate:>8,.0f} events/s of its {m.events:,}; needs "
+              f"{need:>6,.0f} /s = {m.rate / need:,.1f} x needed")
+    together = 1 / share_of_core
+    print(f"  relay and every consumer on one core: {share_of_core:.1%} of it at the peak = "
+          f"{together:,.1f} x needed")
+
+    # b. rebuild
+    rate = f["rebuild_read"] / f["rebuild_s"]
+    print(f"\nb. sixstep rebuild of {', '.join(MODELS)} at once over the month: "
+          f"{f['rebuild_read']:,} events read (each model its own subjects) in "
+          f"{f['rebuild_s']:,.0f} s = {rate:,.0f} events/s, the month's {events:,} events "
+          f"into every read model at {events / f['rebuild_s']:,.0f} /s; peak RSS "
+          f"{f['rebuild_rss_mb']:,.0f} MB" + (f"; {f['rebuild_skipped']:,} refused"
+                                              if f["rebuild_skipped"] else ""))
+
+    # c. figures
+    print(f"\nc. figures of every center for {args.month} from the rebuilt read model: "
+          f"{f['query_rows']} rows ({f['query_cases']:,} cases) in {f['query_s'] * 1000:,.0f} ms"
+          f" (first of three: {f['query_cold_s'] * 1000:,.0f} ms), one scan per table and "
+          f"anchor; one scan per figure (as before): {f['query_per_figure_s'] * 1000:,.0f} ms "
+          f"= {f['query_per_figure_s'] / f['query_s']:.1f} x slower; same figures: "
+          f"{'yes' if f['query_identical'] else 'NO'}; the slowest scans: "
+          + "; ".join(f"{s * 1000:,.0f} ms ({names})" for s, names in f["query_slowest"]))
+
+    # d. disk
+    js_per_m = f["js_bytes"] / events * 1e6
+    pg_measured = f["pg_bytes"] / f["pg_events"] * 1e6
+    pg_per_m = pg_measured * (f["body_bytes"] / events) / f["pg_body_bytes"]
+    rm_per_m = f["readmodel_bytes"] / events * 1e6
+    year_m = args.centers * YEAR_VISITS * per_visit / 1e6
+    print(f"\nd. disk per million events: JetStream {js_per_m / MiB:,.0f} MiB (stream bytes; "
+          f"its folder {f['js_folder_bytes'] / events * 1e6 / MiB:,.0f} MiB); PostgreSQL "
+          f"event store + outbox {pg_measured / MiB:,.0f} MiB for intake's own events "
+          f"({f['pg_body_bytes']:,.0f} B a body), {pg_per_m / MiB:,.0f} MiB scaled to the "
+          f"month's bodies; the four read models {rm_per_m / MiB:,.0f} MiB")
+    for line in retention_table(js_per_m, pg_per_m, rm_per_m, year_m,
+                                configured_max_file_store()):
+        print(line)
+
+    print(target("peak RSS of the month's rebuild (four read models at once)",
+                 f["rebuild_rss_mb"], TARGET_RSS_MB, "MB", at_most=True))
+    print(target(f"city month figures query ({args.centers} centers; the same figures as a "
+                 "scan per figure)", f["query_s"] if f["query_identical"] else float("inf"),
+                 TARGET_QUERY_S, "s", at_most=True))
+    print(target("relay and consumers at the morning peak (together, one core) vs needed",
+                 together, 1.0))
+    print(f"load average at the end: {os.getloadavg()[0]:.1f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int,
+                        default=int(os.environ.get("SIXSTEP_BENCH_CITY_EVENTS", 20_000_000)),
+                        help="events in the month's log (0: the whole month)")
+    parser.add_argument("--centers", type=int, default=220)
+    parser.add_argument("--month", default="2025-03")
+    parser.add_argument("--seed", type=int, default=202503)
+    parser.add_argument("--batch", type=int, default=1000, help="rebuild batch size")
+    parser.add_argument("--stories", type=int, default=10_000,
+                        help="intake cases stored for the relay (four events each)")
+    parser.add_argument("--peak-events", type=int, default=100_000,
+                        help="events of the first morning the consumers drain")
+    parser.add_argument("--cache", type=Path, default=Path(os.environ.get(
+        "SIXSTEP_BENCH_CACHE", "/tmp/sixstep-city-cache")))
+    parser.add_argument("--no-cache", action="store_true",
+                        help="generate into a folder of the run's own, deleted at the end")
+    args = parser.parse_args()
+    configure_logging("WARNING", json=False)
+    logging.getLogger().setLevel(logging.WARNING)
+    own = Path(tempfile.mkdtemp(prefix="sixstep-city-")) if args.no_cache else None
+    try:
+        path, counts, generated_s = month_log(args, own or args.cache)
+        counts = Counter(counts)
+        with servers() as srv:
+            f = asyncio.run(run(args, srv, path))
+        report(args, counts, generated_s, path, f)
+    finally:
+        if own is not None:
+            shutil.rmtree(own, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
