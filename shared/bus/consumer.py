@@ -48,6 +48,7 @@ from shared import tracing
 from shared.bus.jetstream import dead_letter_subject
 from shared.bus.pulling import Puller, delivery
 from shared.contracts import REGISTRY, Envelope
+from shared.contracts.decoding import decode_envelope
 from shared.settings import Settings
 
 log = structlog.get_logger("sixstep.consumer")
@@ -304,8 +305,7 @@ class Consumer:
         item = _Item(msg, facts.stream_seq, facts.delivered)
         self.stats.last_stream_seq = max(self.stats.last_stream_seq, item.seq)
         try:
-            envelope = Envelope.model_validate_json(msg.data)
-            item.envelope = REGISTRY.current(envelope)
+            item.envelope = REGISTRY.current(decode_envelope(msg.data))
         except (ValidationError, LookupError, ValueError) as exc:
             item.error = f"undecodable event: {type(exc).__name__}: {str(exc)[:500]}"
         return item

@@ -38,6 +38,7 @@ from pydantic import ValidationError
 from shared.bus.consumer import Handler, base_consumer
 from shared.bus.jetstream import DLQ_TOKEN, dead_letter_stream, dead_letter_subject
 from shared.contracts import REGISTRY, Envelope
+from shared.contracts.decoding import decode_envelope
 from shared.kernel.privacy import redact
 from shared.settings import Settings
 
@@ -65,7 +66,7 @@ class DeadLetter:
 
     def envelope(self) -> Envelope:
         """The event as its consumer would see it now (upcast to the current version)."""
-        return REGISTRY.current(Envelope.model_validate_json(self.data))
+        return REGISTRY.current(decode_envelope(self.data))
 
     def summary(self) -> dict[str, object]:
         """What an operator needs to decide, without the payload (no free text)."""
