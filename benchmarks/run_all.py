@@ -55,7 +55,7 @@ QUICK: dict[str, list[str]] = {
     "pipeline.py": ["--events", "4000"],
     "consumers.py": ["--events", "10000"],
     "end_to_end.py": ["--seconds", "2"],
-    "scale_out.py": ["--stories", "500", "--repeat", "1"],
+    "scale_out.py": ["--events", "4000", "--repeat", "1"],
     "followup_fanout.py": ["--cases", "10000", "--residents", "8000"],
     "replay_export.py": ["--events", "50000"],
     "rebuild_all.py": ["--events", "50000"],
