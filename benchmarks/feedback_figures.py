@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import psutil
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
-from benchmarks.common import machine, servers
+from benchmarks.common import bench_settings, like_main, machine, servers
 from benchmarks.synthetic import (
     CENTERS,
     EVENTS_PER_VISIT,
@@ -207,10 +207,9 @@ async def main() -> None:
     batch = env_int("SIXSTEP_BENCH_BATCH", 2000)
     print(f"machine: {machine()}")
     with servers() as srv:
-        settings = Settings(database_url=srv.database_url, nats_url=srv.nats_url,
-                            stream_name="BENCH", subject_prefix="bench", schema_prefix="bench_",
-                            partitions=16, consumer_batch=batch, log_level="WARNING",
-                            log_json=False)
+        settings = bench_settings(srv, stream_name="BENCH", subject_prefix="bench",
+                                  schema_prefix="bench_", partitions=16, consumer_batch=batch)
+        like_main(settings)  # logging as main.py's; the consumer's start_runtime traces
         start = time.perf_counter()
         log = await publish_year(settings, visits)
         generated_s = time.perf_counter() - start

@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT))
 from nats.errors import TimeoutError as NatsTimeoutError  # noqa: E402
 from nats.js.api import AckPolicy, ConsumerConfig  # noqa: E402
 
-from benchmarks.common import pipelined_pull  # noqa: E402
+from benchmarks.common import OBSERVABILITY, pipelined_pull  # noqa: E402
 from benchmarks.synthetic import PER_DAY, Publisher, in_visit_order, visit_times  # noqa: E402
 from shared.analytics.export import Exporter  # noqa: E402
 from shared.analytics.replay import Replay  # noqa: E402
@@ -213,6 +213,9 @@ def print_table(report: dict[str, Any]) -> None:
     print("/pull: rate over the raw pipelined pull (same transport as replay, no decoding);"
           " /fetch: over nats-py's fetch()")
     print(f"{report['upcast_events']:,} events were stored as v1 and read as v2")
+    print(f"{OBSERVABILITY}the analysts' replay and export as `sixstep replay` / `sixstep "
+          "export` run them: no service, so no metrics endpoint, and no tracing (the CLI starts "
+          "neither)")
 
 
 if __name__ == "__main__":

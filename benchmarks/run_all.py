@@ -241,7 +241,7 @@ def run_one(path: Path, extra: list[str]) -> tuple[int, list[str], list[str]]:
     try:
         for line in proc.stdout:
             line = line.rstrip("\n")
-            if not line.startswith("adding o+x"):
+            if not line.startswith(("adding o+x", "{\"")):  # a service's JSON log line is no figure
                 lines.append(line)
                 print(line, flush=True)
         proc.wait()
