@@ -125,7 +125,7 @@ def kinds(started: dict[int, tuple[float, str]]) -> set[str]:
 
 def test_a_benchmark_stopped_with_ctrl_c_stops_its_servers_and_services(
         commands: list[Started]) -> None:
-    bench = Started("benchmarks/scale_out.py", "--stories", "300", "--services", "followup",
+    bench = Started("benchmarks/scale_out.py", "--events", "1200", "--services", "followup",
                     "--repeat", "1")
     commands.append(bench)
     bench.wait_for_line("bench: followup worker up", timeout=240)
