@@ -131,6 +131,14 @@ class Unit:
         return any(len(self._aggregates[i].pending_events) != n
                    for i, n in self._before.items() if i in self._aggregates)
 
+    def recorded_by_command(self) -> list[tuple[UUID, int]]:
+        """The last new event (aggregate id, version) of each aggregate the command in hand
+        gave events to: its answer's position covers them all (a bad review's rectification
+        beside the survey), so a read ``?after=`` that position sees the whole command."""
+        return [(i, self._aggregates[i].pending_events[-1].originator_version)
+                for i, n in self._before.items()
+                if i in self._aggregates and len(self._aggregates[i].pending_events) > n]
+
     def pending_before(self, aggregate_id: UUID) -> int:
         """How many pending events ``aggregate_id`` had before the running command."""
         return self._before.get(aggregate_id, 0)
@@ -162,6 +170,8 @@ class _Item:
     future: asyncio.Future[Written]
     outcome: Written | BaseException | None = None
     events: list[Any] = field(default_factory=list)
+    #: (aggregate id, version) of the last event of every aggregate the command recorded to.
+    recorded: list[tuple[UUID, int]] = field(default_factory=list)
     aggregate: Aggregate | None = None
     caller: Principal | None = None
     state: _State = _State.WAITING
@@ -418,6 +428,7 @@ class GroupCommitter:
                 self._forget(item.ids)
                 if item.state is not _State.DONE:
                     item.outcome, item.events, item.aggregate = None, [], None
+                    item.recorded = []
 
     def _attempt_alone(self, item: _Item) -> None:
         try:
@@ -453,6 +464,7 @@ class GroupCommitter:
                 raise _Tainted() from exc
             item.aggregate = aggregate
             item.events = list(aggregate.pending_events[unit.pending_before(aggregate.id):])
+            item.recorded = unit.recorded_by_command()
             if item.trace is not None:
                 tracing.stamp(item.events, item.trace)
         dirty = unit.dirty()
@@ -472,7 +484,8 @@ class GroupCommitter:
                 key = (outcome.aggregate_id, outcome.version)
                 item.outcome = Written(*key, positions.get(key, 0), replayed=True)
             elif outcome is None and (answer := self._answer_of(item)) is not None:
-                item.outcome = Written(*answer, positions.get(answer, 0))
+                item.outcome = Written(*answer, max(
+                    [positions.get(answer, 0), *(positions.get(k, 0) for k in item.recorded)]))
 
     @staticmethod
     def _answer_of(item: _Item) -> tuple[UUID, int] | None:

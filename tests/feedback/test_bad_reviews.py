@@ -269,3 +269,34 @@ async def test_appeals_are_decided_by_another_supervisor_and_revisits_stay_open_
         board = (await feedback.get("/rectifications", params={
             "center_id": CENTER, "after": r.json()["position"]})).json()
         assert board["revisits_waiting"] == 0, "answered: the task is done"
+
+
+async def test_a_bad_reviews_answer_is_at_its_rectification_so_a_read_after_it_shows_both(
+        settings: Settings) -> None:
+    """The rating and the rectification it opens are one commit: the answer's position is the
+    later of the two, so ``?after=`` that position never shows the rating without it (it did,
+    now and then, on a loaded machine: the position was the survey's event, and a read model
+    that had applied the survey's event but not yet the rectification's answered at once)."""
+    settings = fast(settings)
+    start = datetime.fromisoformat("2026-11-20T17:00:00+08:00")
+    clock, sender = Clock(start), KeptSender()
+    async with center(settings, clock, sender, start) as (intake, feedback):
+        case_id = await resolved_case(intake, at="2026-11-20T16:00:00+08:00")
+
+        async def surveyed() -> bool:
+            return sender.for_case(case_id) is not None
+        await wait_until(surveyed, what="the survey")
+        survey = sender.for_case(case_id)
+        assert survey is not None
+        r = await feedback.post(f"/surveys/{survey.survey_id}/rating", headers=headers(key()),
+                                json={"token": survey.token, "level": "dissatisfied"})
+        assert r.status_code == 200, r.text
+        answered = r.json()["position"]
+        events = [e for e in await stream_envelopes(settings)
+                  if e.service == "feedback" and str(e.case_id) == case_id]
+        [rating] = [e for e in events if e.type == "RatingGiven"]
+        [opened] = [e for e in events if e.type == "RectificationOpened"]
+        assert answered == max(rating.position, opened.position)
+        seen = (await feedback.get(f"/cases/{case_id}/feedback",
+                                   params={"after": answered})).json()
+        assert len(seen["rectifications"]) == 1
