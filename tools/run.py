@@ -5,8 +5,9 @@ Servers come from DATABASE_URL / NATS_URL when those are set, else they are star
 state folder (``nats/``, ``pg/``) and kept there between runs. The three services run as child
 processes, feedback as two (``feedback``: its API, ``ROLES=api``; ``feedback-workers``: its
 relay, consumers and schedulers, ``ROLES=workers``, on a free port of its own for /health and
-/metrics), as compose and k8s run it: requested surveys do not wait behind feedback's HTTP
-requests on one event loop (``benchmarks/end_to_end.py --layout``, benchmarks/README.md).
+/metrics), as compose and k8s run it, so what is measured is what runs: requested surveys
+need not wait behind feedback's HTTP requests on one event loop (on two cores no layout was
+measurably faster: ``benchmarks/end_to_end.py --layout``, benchmarks/README.md).
 Each line a process prints goes to stdout prefixed with its name, and is also appended to
 ``<state-dir>/logs/<name>.log``. Ctrl-C or SIGTERM stops the services, then the
 servers this command started, and exits 0; a service that dies on its own stops everything and
@@ -43,7 +44,7 @@ from tools.devservers import (
 
 SERVICES: tuple[ServiceName, ...] = ("intake", "followup", "feedback")
 #: Services whose workers run in a process of their own (``ROLES=workers``) beside the API's
-#: (``ROLES=api``): the layout benchmarks/end_to_end.py measured to keep the tail short.
+#: (``ROLES=api``), as the deployments run them (benchmarks/end_to_end.py ``--layout``).
 SPLIT: tuple[ServiceName, ...] = ("feedback",)
 STOP_GRACE_S = 10.0
 TAIL_LINES = 40
