@@ -119,6 +119,7 @@ class Relay:
         self.last_error: str | None = None
         self._wake = asyncio.Event()
         self._saved_at = 0.0  # time.monotonic() of the last saved position
+        self._saved = 0  # the position last saved
         self._acks: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self._inbox = f"_INBOX.relay.{service}.{secrets.token_hex(6)}"
         self._conn: asyncpg.Connection | None = None  # the leader's: lock, LISTEN, position
@@ -162,9 +163,17 @@ class Relay:
                 self._wake.clear()
                 sent = await self._publish_once()
                 if sent < self.batch:
+                    behind = self._saved < self.position
                     with contextlib.suppress(TimeoutError):
-                        # NOTIFY wakes us; the timeout only guards against a lost notification.
-                        await asyncio.wait_for(self._wake.wait(), timeout=5.0)
+                        # NOTIFY wakes us; the timeout only guards against a lost notification
+                        # (or, with a position not saved yet, ends a short pause to save it).
+                        await asyncio.wait_for(self._wake.wait(),
+                                               timeout=SAVE_EVERY_S if behind else 5.0)
+                    if behind and not self._wake.is_set():
+                        # Idle: the saved position catches up, so that a standby's count, ops
+                        # status and the relay-stall check do not see published events as
+                        # waiting (they did, for good, after the last throttled save).
+                        await self._write_position()
         finally:
             self.leading = False
             self.behind_since = None  # the next leader (maybe this one again) measures anew
@@ -316,10 +325,13 @@ class Relay:
         if position <= self.position:
             return
         self.position = position
-        clock = time.monotonic()
-        if not now and clock - self._saved_at < SAVE_EVERY_S:
+        if not now and time.monotonic() - self._saved_at < SAVE_EVERY_S:
             return
-        self._saved_at = clock
+        await self._write_position()
+
+    async def _write_position(self) -> None:
+        self._saved_at = time.monotonic()
+        self._saved = self.position
         await (self._conn or self.pool).execute(
             f'INSERT INTO "{self.schema}".outbox_position (stream, position) VALUES ($1, $2) '
             "ON CONFLICT (stream) DO UPDATE SET position = GREATEST("

@@ -140,6 +140,36 @@ async def test_stored_events_reach_the_stream_once_after_a_relay_crash(
         assert_once_in_order(await stream_envelopes(settings), 14)
 
 
+async def test_an_idle_relay_saves_how_far_it_published(settings: Settings) -> None:
+    """A busy relay saves its position at most every SAVE_EVERY_S; once idle, the saved
+    position catches up with what it published, or a standby's count, ``sixstep ops status``
+    and the relay-stall check would see published events as waiting for good."""
+    async with write_side(settings) as side:
+        nc = await connect(settings, "test-relay")
+        await ensure_streams(nc.jetstream(), settings)
+        relay = Relay(settings, "intake", side.app, side.pool, nc)
+        task = asyncio.create_task(relay.run())
+        try:
+            for _ in range(6):  # rounds closer together than SAVE_EVERY_S: saves are skipped
+                await open_and_hear(side, 1)
+                head = await side.pool.fetchval(
+                    f'SELECT max(notification_id) FROM "{relay.schema}"."{relay.table}"')
+
+                async def published(head: int = head) -> bool:
+                    return relay.position >= head
+                await wait_until(published, what="the relay to publish the round")
+
+            async def saved() -> bool:
+                return await side.pool.fetchval(
+                    "SELECT position FROM outbox_position") == relay.position == head
+            await wait_until(saved, timeout=5, what="the idle relay to save its position")
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await nc.close()
+
+
 def _service_env(settings: Settings, port: int) -> dict[str, str]:
     env = dict(os.environ)
     env.update({"DATABASE_URL": settings.database_url, "NATS_URL": settings.nats_url,
