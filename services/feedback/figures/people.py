@@ -76,28 +76,33 @@ class PeopleProjection:
     def day(self, at: datetime) -> date:
         return at.astimezone(self.tz).date()
 
+    def _row(self, e: Envelope) -> tuple[str, tuple[Any, ...]] | None:
+        """The statement (``OPENED``, ``SESSION`` or ``PLACED``) ``e`` is applied with and its
+        row; None for an event this model leaves out."""
+        if e.service != "intake" or e.type not in TYPES or e.case_id is None:
+            return None
+        p = e.payload
+        if e.type == "CaseOpened":
+            if not p.get("resident_id"):
+                return None
+            beneficiary = UUID(p["resident_id"])
+            return OPENED, (e.case_id, e.center_id, p["counter_id"], p["service_item"],
+                            self.day(e.occurred_at), beneficiary,
+                            UUID(p["applicant_id"]) if p.get("applicant_id") else beneficiary)
+        if e.type == "GuidanceSessionHeld":
+            return SESSION, (UUID(p["session_id"]), e.case_id, e.center_id, p["counter_id"],
+                             date.fromisoformat(p["held_on"]))
+        return PLACED, (e.case_id, e.center_id, p["counter_id"],
+                        date.fromisoformat(p["employed_on"]), p["employer_type"])
+
     async def apply(self, conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
         # Stream order kept: consecutive events of one statement go in one executemany (one
         # round trip), a change of statement starts the next run.
         runs: list[tuple[str, list[tuple[Any, ...]]]] = []
         for e in events:
-            if e.service != "intake" or e.type not in TYPES or e.case_id is None:
+            if (applied := self._row(e)) is None:
                 continue
-            p = e.payload
-            if e.type == "CaseOpened":
-                if not p.get("resident_id"):
-                    continue
-                beneficiary = UUID(p["resident_id"])
-                sql, row = OPENED, (
-                    e.case_id, e.center_id, p["counter_id"], p["service_item"],
-                    self.day(e.occurred_at), beneficiary,
-                    UUID(p["applicant_id"]) if p.get("applicant_id") else beneficiary)
-            elif e.type == "GuidanceSessionHeld":
-                sql, row = SESSION, (UUID(p["session_id"]), e.case_id, e.center_id,
-                                     p["counter_id"], date.fromisoformat(p["held_on"]))
-            else:
-                sql, row = PLACED, (e.case_id, e.center_id, p["counter_id"],
-                                    date.fromisoformat(p["employed_on"]), p["employer_type"])
+            sql, row = applied
             if runs and runs[-1][0] == sql:
                 runs[-1][1].append(row)
             else:
@@ -112,34 +117,22 @@ class PeopleProjection:
         cases' table as the live path does. Gives the batch back to ``apply`` where that
         order would differ: a session or placement before its case's ``CaseOpened`` in the
         same batch."""
-        cases: list[tuple[object, ...]] = []
-        sessions: list[tuple[object, ...]] = []
-        placements: list[tuple[object, ...]] = []
+        rows: dict[str, list[tuple[Any, ...]]] = {OPENED: [], SESSION: [], PLACED: []}
         opened: set[UUID] = set()
         waiting: set[UUID] = set()  # cases a session or placement read before any opening
         for e in events:
-            if e.service != "intake" or e.type not in TYPES or e.case_id is None:
+            if (applied := self._row(e)) is None:
                 continue
-            p = e.payload
-            if e.type == "CaseOpened":
-                if not p.get("resident_id"):
-                    continue
+            sql, row = applied
+            assert e.case_id is not None
+            if sql == OPENED:
                 if e.case_id in waiting:
                     raise LaterInBatch(e.case_id)
-                beneficiary = UUID(p["resident_id"])
-                cases.append((e.case_id, e.center_id, p["counter_id"], p["service_item"],
-                              self.day(e.occurred_at), beneficiary,
-                              UUID(p["applicant_id"]) if p.get("applicant_id") else beneficiary))
                 opened.add(e.case_id)
-                continue
-            if e.case_id not in opened:
+            elif e.case_id not in opened:
                 waiting.add(e.case_id)
-            if e.type == "GuidanceSessionHeld":
-                sessions.append((UUID(p["session_id"]), e.case_id, e.center_id,
-                                 p["counter_id"], date.fromisoformat(p["held_on"])))
-            else:
-                placements.append((e.case_id, e.center_id, p["counter_id"],
-                                   date.fromisoformat(p["employed_on"]), p["employer_type"]))
+            rows[sql].append(row)
+        cases, sessions, placements = rows[OPENED], rows[SESSION], rows[PLACED]
         if cases:
             await conn.execute(
                 "INSERT INTO fig_people_cases (case_id, center_id, counter_id, service_item,"
