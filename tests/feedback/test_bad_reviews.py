@@ -41,6 +41,16 @@ async def bad_review(intake: httpx.AsyncClient, feedback: httpx.AsyncClient,
                      ) -> tuple[str, dict]:
     """A case resolved at the counter, its tablet survey answered ``level`` by the resident;
     (case id, its rectification as the board shows it, or {} for a good answer)."""
+    case_id, answered = await rated_case(intake, feedback, sender, resolved_at, level)
+    seen = (await feedback.get(f"/cases/{case_id}/feedback",
+                               params={"after": answered})).json()
+    return case_id, (seen["rectifications"] or [{}])[0]
+
+
+async def rated_case(intake: httpx.AsyncClient, feedback: httpx.AsyncClient,
+                     sender: KeptSender, resolved_at: str, level: str) -> tuple[str, int]:
+    """A case resolved at the counter, its tablet survey answered ``level`` by the resident;
+    (case id, the position the answer was written at)."""
     case_id = await resolved_case(intake, at=resolved_at)
 
     async def surveyed() -> bool:
@@ -51,9 +61,7 @@ async def bad_review(intake: httpx.AsyncClient, feedback: httpx.AsyncClient,
     r = await feedback.post(f"/surveys/{survey.survey_id}/rating", headers=headers(key()),
                             json={"token": survey.token, "level": level})
     assert r.status_code == 200, r.text
-    seen = (await feedback.get(f"/cases/{case_id}/feedback",
-                               params={"after": r.json()["position"]})).json()
-    return case_id, (seen["rectifications"] or [{}])[0]
+    return case_id, r.json()["position"]
 
 
 async def followup_events(settings: Settings, type_: str, case_id: str) -> list[Envelope]:
@@ -281,17 +289,8 @@ async def test_a_bad_reviews_answer_is_at_its_rectification_so_a_read_after_it_s
     start = datetime.fromisoformat("2026-11-20T17:00:00+08:00")
     clock, sender = Clock(start), KeptSender()
     async with center(settings, clock, sender, start) as (intake, feedback):
-        case_id = await resolved_case(intake, at="2026-11-20T16:00:00+08:00")
-
-        async def surveyed() -> bool:
-            return sender.for_case(case_id) is not None
-        await wait_until(surveyed, what="the survey")
-        survey = sender.for_case(case_id)
-        assert survey is not None
-        r = await feedback.post(f"/surveys/{survey.survey_id}/rating", headers=headers(key()),
-                                json={"token": survey.token, "level": "dissatisfied"})
-        assert r.status_code == 200, r.text
-        answered = r.json()["position"]
+        case_id, answered = await rated_case(intake, feedback, sender,
+                                             "2026-11-20T16:00:00+08:00", "dissatisfied")
         events = [e for e in await stream_envelopes(settings)
                   if e.service == "feedback" and str(e.case_id) == case_id]
         [rating] = [e for e in events if e.type == "RatingGiven"]
