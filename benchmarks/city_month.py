@@ -214,7 +214,8 @@ async def month_figures(conn: asyncpg.Connection, first: date, last: date,
 
 
 async def figures_from_log(settings: Settings, path: Path, batch: int, first: date,
-                           last: date, copies: int = 1) -> dict[str, Any]:
+                           last: date, copies: int = 1, copy_days: int = 18
+                           ) -> dict[str, Any]:
     """The figures read model folded straight from the log file through the bulk path
     (``FiguresProjection.copy_apply`` in batches, each its own transaction, as a rebuild
     writes its staging tables; no stream: the month's publishing and the other three read
@@ -260,20 +261,20 @@ async def figures_from_log(settings: Settings, path: Path, batch: int, first: da
         f.update(await month_figures(conn, first, last))
         if copies > 1:
             say(f"the figures read model copied to {copies} x its rows")
-            f["copied"] = await copied(conn, copies, first, last)
+            f["copied"] = await copied(conn, copies, copy_days, first, last)
     finally:
         await conn.close()
     return f
 
 
-async def copied(conn: asyncpg.Connection, copies: int, first: date, last: date
+async def copied(conn: asyncpg.Connection, copies: int, days: int, first: date, last: date
                  ) -> dict[str, Any]:
     """The figures read model on ``conn``'s search path made ``copies`` times as big without
     folding more events: every fact row copied ``copies - 1`` times, copy k with new ids
     (md5 of the id and k, the same in every table, so surveys still find their
-    rectifications) and every day k days later; the counts per center and day then filled
-    from the fact rows by the migration's statement (the set-based fill); then the month's
-    figures again. What it measures is the query over tables of that size, not the
+    rectifications) and every day k mod ``days`` days later; the counts per center and day
+    then filled from the fact rows by the migration's statement (the set-based fill); then
+    the month's figures again. What it measures is the query over tables of that size, not the
     projection."""
     f: dict[str, Any] = {}
     tables = await conn.fetch(
@@ -289,7 +290,7 @@ async def copied(conn: asyncpg.Connection, copies: int, first: date, last: date
             if type_ == "uuid":
                 cols.append(f"md5({col}::text || k)::uuid")
             elif type_ == "date":
-                cols.append(f"{col} + k")
+                cols.append(f"{col} + k % {days}")
             else:
                 cols.append(col)
         await conn.execute(
@@ -441,7 +442,7 @@ async def run(args: argparse.Namespace, srv: Any, path: Path) -> dict[str, Any]:
     if args.figures_only:
         say("folding the figures read model from the log")
         return await figures_from_log(month_settings, path, args.batch, first, last,
-                                      args.copies)
+                                      args.copies, args.copy_days)
     say("publishing the month")
     log = Publisher(month_settings)
     start = time.perf_counter()
@@ -505,8 +506,9 @@ def report_figures_only(args: argparse.Namespace, counts: dict[str, int], genera
         c = f["copied"]
         rows = ", ".join(f"{t} {n:,}" for t, n in sorted(c["copy_rows"].items()))
         print(f"\nc'. the same read model copied to {args.copies} x its fact rows (copy k: new "
-              f"ids, every day k days later; the counts per center and day filled from them by"
-              f" the migration's set-based fill; {c['copy_s']:,.0f} s): {rows}; "
+              f"ids, every day k mod {args.copy_days} days later; the counts per center and day"
+              f" filled from them by the migration's set-based fill; {c['copy_s']:,.0f} s): "
+              f"{rows}; "
               f"{c['copy_cases']:,} cases opened in {args.month} (a {args.copies} x bigger "
               f"month; not folded by the projection)")
         print_figures(args, c)
@@ -610,6 +612,9 @@ def main() -> None:
     parser.add_argument("--copies", type=int, default=1,
                         help="with --figures-only: then every fact row copied to this many "
                              "(new ids, k days later) and the month's figures measured again")
+    parser.add_argument("--copy-days", type=int, default=18,
+                        help="with --copies: copy k is k mod this many days later (a 20 M log "
+                             "covers the month's first 18 days)")
     parser.add_argument("--no-cache", action="store_true",
                         help="generate into a folder of the run's own, deleted at the end")
     args = parser.parse_args()
