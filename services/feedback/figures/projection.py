@@ -23,6 +23,8 @@ The projection keeps one *fact row* per thing an analyst counts, each built only
                                                      a return trip on the case's row)
     fig_late_events    one row per event that changed a row dated in an earlier month than
                        the one it was recorded in (what a closed month's revision names)
+    fig_day_totals     one row per center and day: the counts the figures by center are
+                       made of, moved by each batch as its fact rows change (``totals.py``)
 
 A batch of events is applied read-modify-write: the rows it touches are read once, the events
 applied in stream order in memory, and the changed rows written back with one statement per
