@@ -178,6 +178,7 @@ async def measure(layout: str, cases: int, residents: int) -> Figures:
     from services.followup.commands import PublishPolicyChange
     from services.followup.main import create_app
     from shared.bus.consumer import wait_for_position
+    from shared.http.app import settle_garbage_collector
     from shared.kernel.clock import ManualClock
     from shared.security.principals import Principal, Role
 
@@ -196,6 +197,7 @@ async def measure(layout: str, cases: int, residents: int) -> Figures:
         app = create_app(settings, clock)
         me = psutil.Process()
         async with app.router.lifespan_context(app):
+            settle_garbage_collector()  # as serve() does once a service has started
             pool = app.state.pool
             t0 = time.perf_counter()
             await seed(pool, cases, residents)
