@@ -166,16 +166,21 @@ class FanOut:
                         batch: list[asyncpg.Record]) -> None:
         rule = (DueRule.from_dict(orjson.loads(policy["due_rule"])) if policy["due_rule"]
                 else None)
-        await self.followups.schedule_each([Plan(
-            follow_up_id=policy_follow_up_id(policy_id, UUID(str(r["resident_id"]))),
-            center_id=r["center_id"],
-            case_id=UUID(str(r["case_id"])) if r["case_id"] is not None else None,
-            reason=Reason.POLICY_CHANGE, resident_id=UUID(str(r["resident_id"])),
-            due_at=policy["outreach_due_at"],
-            assigned_clerk=None, assigned_team=self.team, source="followup:PolicyChangePublished",
-            source_id=policy_id, causation_id=f"policy:{policy_id}",
-            correlation_id=str(policy_id), basis=Basis(policy["basis"]), due_rule=rule)
-            for r in batch])
+        basis, due_at = Basis(policy["basis"]), policy["outreach_due_at"]
+        causation = f"policy:{policy_id}"
+        plans = []
+        for r in batch:  # asyncpg's UUIDs as plain ones (the store encodes only those)
+            resident = UUID(int=r["resident_id"].int)
+            case = r["case_id"]
+            plans.append(Plan(
+                follow_up_id=policy_follow_up_id(policy_id, resident), center_id=r["center_id"],
+                case_id=UUID(int=case.int) if case is not None else None,
+                reason=Reason.POLICY_CHANGE, resident_id=resident, due_at=due_at,
+                assigned_clerk=None, assigned_team=self.team,
+                source="followup:PolicyChangePublished", source_id=policy_id,
+                causation_id=causation, correlation_id=str(policy_id), basis=basis,
+                due_rule=rule))
+        await self.followups.schedule_each(plans)
 
     async def _save_progress(self, policy_id: UUID, old: UUID | None, new: UUID,
                              count: int) -> bool:
