@@ -11,8 +11,8 @@ the policy's two service items. Then it publishes a policy change and times
 ``FollowUpScheduled`` event appended through the GroupCommitter, while follow-up's relay
 publishes them and its worklist consumer applies them:
 
-* ``apart`` (as compose and k8s run it; the TARGET line): this process has ``ROLES=fanout``
-  (and api), the relay and the consumers run in a follow-up process with ``ROLES=workers``;
+* ``apart`` (as compose and k8s run it; the TARGET line): this process has ``ROLES=fanout``,
+  the relay and the consumers run in a follow-up process with ``ROLES=workers``;
 * ``together``: this process has every role (a follow-up started without ``ROLES``), so the
   relay and the consumers share the fan-out's event loop and GIL.
 
@@ -158,6 +158,7 @@ class Figures:
     reached: int
     fan_s: float
     fan_mb: float
+    fan_peak_mb: float
     fan_cpu_s: float
     workers_cpu_s: float | None
     projected_s: float
@@ -190,7 +191,7 @@ async def measure(layout: str, cases: int, residents: int) -> Figures:
             proc = stack.enter_context(service("services.followup.main", port, service_env(
                 srv, FOLLOWUP_PORT=str(port), ROLES="workers",
                 FOLLOWUP_SCHEDULER_INTERVAL_S="3600")))
-            workers, roles = psutil.Process(proc.pid), {"api", "fanout"}
+            workers, roles = psutil.Process(proc.pid), {"fanout"}
         settings = bench_settings(srv, followup_scheduler_interval_s=3600.0, roles=roles)
         like_main(settings)  # its logging; start_runtime starts its tracing
         clock = ManualClock(datetime(2026, 3, 2, 9, tzinfo=UTC))
@@ -212,6 +213,7 @@ async def measure(layout: str, cases: int, residents: int) -> Figures:
             peak = Peak()
             cpu0, workers0 = cpu_s(me), cpu_s(workers) if workers else 0.0
             fan_s, fan_mb, _ = await peak.measure(app.state.fanout.once)
+            fan_peak_mb = peak.peak / 2**20
             fan_cpu = cpu_s(me) - cpu0
             workers_cpu = cpu_s(workers) - workers0 if workers else None
             reached = await pool.fetchval(
@@ -229,8 +231,8 @@ async def measure(layout: str, cases: int, residents: int) -> Figures:
                                            settings.group_commit_max_batch)
             es_cpu = cpu_s(me) - cpu1
             pg_s = await asyncpg_baseline(pool, reached, settings.followup_fanout_batch)
-    return Figures(layout, seeded, reached, fan_s, fan_mb, fan_cpu, workers_cpu, projected_s,
-                   caught_up, es_s, es_cpu, pg_s, settings.followup_fanout_batch,
+    return Figures(layout, seeded, reached, fan_s, fan_mb, fan_peak_mb, fan_cpu, workers_cpu,
+                   projected_s, caught_up, es_s, es_cpu, pg_s, settings.followup_fanout_batch,
                    settings.group_commit_max_batch)
 
 
@@ -241,8 +243,9 @@ def report(f: Figures) -> None:
     per_k = 1000 / f.reached
     print(f"layout {f.layout}: the fan-out in {where}")
     print(f"  fan-out: {f.reached:,} outreach follow-ups in {f.fan_s:.1f} s "
-          f"= {f.reached / f.fan_s:,.0f} follow-ups/s; peak memory +{f.fan_mb:.0f} MiB over "
-          f"the process before it (batch {f.batch}, group commit {f.group_commit})")
+          f"= {f.reached / f.fan_s:,.0f} follow-ups/s; peak RSS {f.fan_peak_mb:.0f} MiB, "
+          f"+{f.fan_mb:.0f} MiB over the process before it (batch {f.batch}, group commit "
+          f"{f.group_commit})")
     workers = ("" if f.workers_cpu_s is None else
                f"; the worker process (relay, consumers) {f.workers_cpu_s * per_k:.2f} s")
     print(f"  CPU per 1,000 follow-ups: the fan-out's process {f.fan_cpu_s * per_k:.2f} s"
