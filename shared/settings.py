@@ -182,6 +182,10 @@ class Settings(BaseSettings):
     followup_scheduler_interval_s: float = Field(5.0, gt=0)
     followup_scheduler_batch: int = Field(1000, ge=1)
     followup_fanout_batch: int = Field(1000, ge=1)
+    followup_fanout_stall_s: float = Field(300.0, gt=0, description=(
+        "/ready answers degraded when a published policy change is not fanned out and its "
+        "fan-out has not moved for longer than this (no process runs ROLES=fanout, or it "
+        "is stuck)."))
 
     survey_token_secret: SecretStr = Field(
         SecretStr(DEV_SURVEY_TOKEN_SECRET), description=(

@@ -185,9 +185,24 @@ class FanOut:
     async def _save_progress(self, policy_id: UUID, old: UUID | None, new: UUID,
                              count: int) -> bool:
         status = await self.pool.execute(
-            "UPDATE policy_changes SET cursor = $3, residents = residents + $4"
+            "UPDATE policy_changes SET cursor = $3, residents = residents + $4, moved_at = now()"
             " WHERE policy_id = $1 AND cursor IS NOT DISTINCT FROM $2", policy_id, old, new, count)
         return status.endswith(" 1")
+
+
+async def stalled(pool: asyncpg.Pool, stall_s: float) -> list[str]:
+    """What /ready says while a published policy change stands still: not fanned out, and
+    neither its arrival nor a batch of its fan-out for ``stall_s`` (no process runs the
+    fan-out, ``ROLES=fanout``, or it fails; the service still serves: 200 degraded)."""
+    row = await pool.fetchrow(
+        "SELECT count(*) AS n, min(moved_at) AS since FROM policy_changes"
+        " WHERE finished_at IS NULL AND moved_at < now() - make_interval(secs => $1)",
+        stall_s)
+    if not row["n"]:
+        return []
+    return [f"{row['n']} policy change(s) not fanned out, standing still since "
+            f"{row['since'].isoformat(timespec='seconds')}: is a follow-up process with "
+            "ROLES=fanout running? (its log says why a fan-out fails)"]
 
 
 def _retrieved(write: asyncio.Future[None]) -> None:

@@ -87,6 +87,10 @@ DDL = [
     "ALTER TABLE policy_changes ADD COLUMN IF NOT EXISTS scope text NOT NULL"
     " DEFAULT 'center'",
     "ALTER TABLE policy_changes ADD COLUMN IF NOT EXISTS published_by text",
+    # When the fan-out last moved (the row's arrival, then each saved batch): /ready says so
+    # when a policy change stands still (fanout.stalled).
+    "ALTER TABLE policy_changes ADD COLUMN IF NOT EXISTS moved_at timestamptz NOT NULL"
+    " DEFAULT now()",
     "CREATE TABLE IF NOT EXISTS help_tasks ("
     " task_id uuid PRIMARY KEY, center_id text NOT NULL, case_id uuid,"
     " owner_clerk text, owner_team text, requested_by text NOT NULL, status text NOT NULL,"
@@ -475,6 +479,7 @@ READ_MODEL = ReadModel(
     keys={"followups": "case_id", "help_tasks": "case_id", "referrals": "case_id"},
     # The fan-out moves a policy's cursor and count and stamps finished_at itself (not from
     # events); the scheduler's timer writes equal the ones folded from the events.
-    volatile=frozenset({"projected_at", "cursor", "residents", "finished_at"}),
+    volatile=frozenset({"projected_at", "cursor", "residents", "finished_at",
+                        "moved_at"}),
 )
 """What ``sixstep rebuild followup`` folds the log with (the worklist and its indexes)."""

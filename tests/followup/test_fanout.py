@@ -123,7 +123,8 @@ async def test_a_fan_out_process_of_its_own_reaches_every_resident(settings: Set
     behind no relay and no consumer on its event loop; the workers publish and project them."""
     body = {"center_id": CENTER, "service_items": [SUBSIDY], "summary": "困难补助标准上调",
             "effective_on": "2026-04-01"}
-    async with center_day(settings, at(2026, 3, 2, 9), roles={"api", "workers"}) as center:
+    async with center_day(settings, at(2026, 3, 2, 9), roles={"api", "workers"},
+                          followup_fanout_stall_s=0.5) as center:
         assert "fanout" not in center.app.state.runtime.background.tasks
         affected = [await center.resident() for _ in range(3)]
         for resident in affected:
@@ -135,6 +136,17 @@ async def test_a_fan_out_process_of_its_own_reaches_every_resident(settings: Set
         r = await center.followup.get(f"/policy-changes/{policy_id}",
                                       params={"after": r.json()["position"]})
         assert r.json()["state"] == "fanning_out"
+        # No process fans it out yet: past FOLLOWUP_FANOUT_STALL_S /ready says so.
+        reasons: list[str] = []
+
+        async def stalled() -> bool:
+            nonlocal reasons
+            r = await center.followup.get("/ready")
+            reasons = r.json()["reasons"]
+            return r.status_code == 200 and r.json()["status"] == "degraded"
+
+        await wait_until(stalled, what="/ready to say the policy change stands still")
+        assert any("ROLES=fanout" in reason for reason in reasons), reasons
 
         fanout = create_app(center.settings.model_copy(update={"roles": {"fanout"}}),
                             center.clock)
@@ -143,6 +155,8 @@ async def test_a_fan_out_process_of_its_own_reaches_every_resident(settings: Set
             assert "fanout" in tasks and not {"relay", "scheduler"} & set(tasks)
             await wait_until(lambda: _finished(center.followup, policy_id),
                              what="the fan-out process to finish")
+        r = await center.followup.get("/ready")
+        assert not any("policy change" in reason for reason in r.json()["reasons"]), r.json()
         items: list[dict] = []
 
         async def all_in_worklist() -> bool:
