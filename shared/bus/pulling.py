@@ -123,6 +123,21 @@ class Puller:
                 self._due.popleft()
         self._wake.set()
 
+    async def take_now(self, limit: int) -> list[Msg]:
+        """Up to ``limit`` messages already delivered, in order, without waiting."""
+        n = min(len(self._ready), limit)
+        out = [self._ready.popleft() for _ in range(n)]
+        await self._top_up()
+        return out
+
+    async def arrival(self) -> None:
+        """Returns once a message is delivered and not yet taken (at once when one is)."""
+        while not self._ready:
+            self._wake.clear()  # before the top-up: a message it brings sets it again
+            await self._top_up()
+            if not self._ready:
+                await self._wake.wait()
+
     async def take(self, timeout: float) -> list[Msg]:
         """Up to ``batch`` messages, in order; [] when none came within ``timeout``."""
         loop = asyncio.get_running_loop()
