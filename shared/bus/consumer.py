@@ -68,6 +68,9 @@ class PermanentError(Exception):
 
 
 class Handler(Protocol):
+    """Applies a batch of events. A handler may also say ``batch_scale: int``: how many
+    times the consumer's configured batch it takes at once (the command writers')."""
+
     async def apply(self, conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
         """Apply events (in stream order) inside the caller's transaction."""
         ...
@@ -150,6 +153,10 @@ class Consumer:
 
     def __post_init__(self) -> None:
         self._idle.set()
+        # A handler that appends commands asks for larger batches (``batch_scale``): its
+        # commands go to group commit together, one round per command of its busiest case,
+        # so a larger batch fills each round instead of adding rounds.
+        self.batch *= max(1, int(getattr(self.handler, "batch_scale", 1)))
 
     @property
     def lock_key(self) -> str:
@@ -172,7 +179,8 @@ class Consumer:
         )
         try:
             info = await js.consumer_info(self.settings.stream_name, self.name)
-            if sorted(info.config.filter_subjects or []) != sorted(self.filter_subjects):
+            if (sorted(info.config.filter_subjects or []) != sorted(self.filter_subjects)
+                    or info.config.max_ack_pending != config.max_ack_pending):
                 await js.add_consumer(self.settings.stream_name, config)
         except NotFoundError:
             await js.add_consumer(self.settings.stream_name, config)

@@ -127,8 +127,17 @@ class Puller:
         """Up to ``limit`` messages already delivered, in order, without waiting."""
         n = min(len(self._ready), limit)
         out = [self._ready.popleft() for _ in range(n)]
-        await self._top_up()
+        await self._topped_up(out)
         return out
+
+    async def _topped_up(self, taken: list[Msg]) -> None:
+        """The next request sent after ``taken`` left the buffer; cancelled meanwhile, they
+        go back to it (``stop`` returns them: none is left unanswered)."""
+        try:
+            await self._top_up()
+        except BaseException:
+            self._ready.extendleft(reversed(taken))
+            raise
 
     async def arrival(self) -> None:
         """Returns once a message is delivered and not yet taken (at once when one is)."""
@@ -152,5 +161,5 @@ class Puller:
                 await asyncio.wait_for(self._wake.wait(), left)
         n = min(len(self._ready), self.batch)
         out = [self._ready.popleft() for _ in range(n)]
-        await self._top_up()
+        await self._topped_up(out)
         return out
