@@ -174,6 +174,7 @@ class Measured:
     appended: int = 0
     group_commit: float = 0.0
     batches: int = 0
+    rounds: int = 0  # group-commit rounds its appends took
 
 
 @contextlib.asynccontextmanager
@@ -222,6 +223,16 @@ async def drain(consumer: Consumer) -> tuple[int, float, float]:
     return expected, elapsed, cpu
 
 
+def group_commit_rounds(runtime: Runtime) -> int:
+    """How many group-commit rounds the service ran so far (its batch-size histogram)."""
+    for metric in runtime.metrics.batches.collect():
+        for sample in metric.samples:
+            if sample.name.endswith("_count") and sample.labels.get("service") == \
+                    runtime.service:
+                return int(sample.value)
+    return 0
+
+
 async def measure_service(runtime: Runtime, only: set[str] | None, gc_events: int,
                           group_commit: Callable[[int], Any] | None) -> list[Measured]:
     out: list[Measured] = []
@@ -232,14 +243,16 @@ async def measure_service(runtime: Runtime, only: set[str] | None, gc_events: in
                 continue
             _, raw_rate, raw_cpu = await raw_fetch(raw_nc, runtime.settings,
                                                    consumer.filter_subjects, consumer.batch)
-            before = await stored_position(runtime)
+            before, rounds = await stored_position(runtime), group_commit_rounds(runtime)
             print(f"draining {name}", file=sys.stderr, flush=True)  # a profiler's cue
             events, seconds, cpu = await drain(consumer)
             print(f"drained {name}", file=sys.stderr, flush=True)
             appended = await stored_position(runtime) - before
+            rounds = group_commit_rounds(runtime) - rounds
             out.append(Measured(name, runtime.service, type(consumer.handler).__name__, events,
                                 events / seconds, raw_rate, cpu * 1e6 / max(events, 1),
-                                raw_cpu * 1e6, appended, batches=consumer.stats.batches))
+                                raw_cpu * 1e6, appended, batches=consumer.stats.batches,
+                                rounds=rounds))
         if group_commit is not None and any(m.appended for m in out):
             rate = await group_commit(gc_events)
             for m in out:
@@ -321,8 +334,8 @@ def report(f: dict[str, Any]) -> None:
         if m.appended:
             seconds = m.events / m.rate
             appends = m.appended / seconds
-            line += (f"; {m.appended:,} appended = {appends:,.0f} /s = "
-                     f"{appends / m.group_commit:.2f} x group_commit")
+            line += (f"; {m.appended:,} appended in {m.rounds:,} group-commit rounds = "
+                     f"{appends:,.0f} /s = {appends / m.group_commit:.2f} x group_commit")
         print(line)
     measured = f["measured"]
     if measured:
