@@ -148,6 +148,7 @@ class Consumer:
     _stopping: asyncio.Event = field(default_factory=asyncio.Event, init=False, repr=False)
     _idle: asyncio.Event = field(default_factory=asyncio.Event, init=False, repr=False)
     _analyzed_at: int = field(default=0, init=False, repr=False)
+    _scale: int = field(default=1, init=False, repr=False)
     #: Messages of the next batch decoded while the one before was applied (by ``id``).
     _decoded_ahead: dict[int, _Item] = field(default_factory=dict, init=False, repr=False)
 
@@ -156,7 +157,8 @@ class Consumer:
         # A handler that appends commands asks for larger batches (``batch_scale``): its
         # commands go to group commit together, one round per command of its busiest case,
         # so a larger batch fills each round instead of adding rounds.
-        self.batch *= max(1, int(getattr(self.handler, "batch_scale", 1)))
+        self._scale = max(1, int(getattr(self.handler, "batch_scale", 1)))
+        self.batch *= self._scale
 
     @property
     def lock_key(self) -> str:
@@ -253,8 +255,10 @@ class Consumer:
         # its way while one is applied. Batches are applied one after the other, in stream
         # order; while one waits on PostgreSQL (its statements, its commands' group commit),
         # the next is taken and decoded (``_read_ahead``). At most four batches are held (one
-        # applied, one read ahead, two on their way), far inside ack_wait.
-        puller = Puller(self.nc, self.settings.stream_name, self.name, self.batch, depth=2)
+        # applied, one read ahead, two on their way), far inside ack_wait; three of a command
+        # writer's larger ones (one on its way).
+        puller = Puller(self.nc, self.settings.stream_name, self.name, self.batch,
+                        depth=2 if self._scale == 1 else 1)
         await puller.start()
         log.info("consumer.started", consumer=self.name, subjects=self.filter_subjects)
         held: list[Msg] = []  # taken from the puller, neither acked nor handed back yet
