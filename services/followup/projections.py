@@ -165,6 +165,36 @@ def _iso_date(value: str) -> date:
     return date.fromisoformat(value)
 
 
+#: Where an update row (``_Plan.updates``) holds what: the follow-up, its version, position
+#: and moment, then the changed columns (None: unchanged), ``reassigned`` saying whether
+#: the assignee (clerk, team: None is a value there) changed.
+_VERSION, _REASSIGNED, _CLERK, _TEAM = 1, 7, 8, 9
+
+
+def folded(updates: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """The batch's changes of each follow-up as one update row, in the order they were made:
+    the last version, position and moment, each column's last value (the live UPDATE keeps
+    a column its change leaves None), the last reassignment. A batch holds a follow-up's
+    events in stream order, past what was applied of it (tracking), so the row takes them
+    all or, as a redelivery the store already shows, none (``version < $2``)."""
+    by_id: dict[Any, list[Any]] = {}
+    for update in updates:
+        row = by_id.get(update[0])
+        if row is None:
+            by_id[update[0]] = list(update)
+            continue
+        for i, value in enumerate(update):
+            if i in (_CLERK, _TEAM):
+                continue
+            if i == _REASSIGNED:
+                if value:
+                    row[_REASSIGNED], row[_CLERK], row[_TEAM] = True, update[_CLERK], \
+                        update[_TEAM]
+            elif value is not None or i <= 3:
+                row[i] = value
+    return [tuple(row) for row in by_id.values()]
+
+
 class WorklistProjection:
     """Applies follow-up's own events to its read models in the consumer's transaction.
 
@@ -253,7 +283,7 @@ class WorklistProjection:
                 " channel = COALESCE($13, channel), completed_at = COALESCE($14, completed_at),"
                 " basis = COALESCE($15, basis), contact = COALESCE($16, contact),"
                 " priority = COALESCE($17, priority)"
-                " WHERE follow_up_id = $1 AND version < $2", plan.updates)
+                " WHERE follow_up_id = $1 AND version < $2", folded(plan.updates))
         await upsert_timers(conn, list(plan.timers.values()))
 
     async def copy_apply(self, conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
