@@ -506,7 +506,9 @@ class Rebuild:
 
 
 async def catch_up_together(rebuilds: Sequence[Rebuild], *, batch_size: int = 1000,
-                            stop: asyncio.Event | None = None) -> int:
+                            stop: asyncio.Event | None = None,
+                            on_start: Callable[[Replay], None] | None = None,
+                            on_batch: Callable[[Replay, Batch], None] | None = None) -> int:
     """Several read models caught up from ONE replay: the log is read and decoded once, and
     its events go to the read models whose subject filters they came on, each written on its
     own connection, all at the same time (PostgreSQL writes one read model's batch while
@@ -515,7 +517,8 @@ async def catch_up_together(rebuilds: Sequence[Rebuild], *, batch_size: int = 10
     own replay reads when the server filters its subjects exactly. Each keeps its own
     ``rebuild_state``; one that was further on (a resumed staging schema) skips what it has.
     Memory: one log batch and at most one pending batch per read model. Every rebuild must
-    be prepared. Returns the events read."""
+    be prepared. ``on_start`` and ``on_batch`` see the one replay (its log batches), for
+    progress. Returns the events read."""
     if not rebuilds:
         return 0
     settings = rebuilds[0].settings
@@ -539,6 +542,8 @@ async def catch_up_together(rebuilds: Sequence[Rebuild], *, batch_size: int = 10
                 raise failed
 
     async with replay:
+        if on_start:
+            on_start(replay)
         with collections_paused() as collect:
             async for batch in read_ahead(replay):
                 ready: list[list[Batch]] = []
@@ -547,6 +552,8 @@ async def catch_up_together(rebuilds: Sequence[Rebuild], *, batch_size: int = 10
                     ready.append(full)
                 await apply(ready)
                 collect(batch.scanned)
+                if on_batch:
+                    on_batch(replay, batch)
             for share in pending:  # the rest, up to where the replay ended
                 share.last_seq = max(share.last_seq, replay.last_seq)
             await apply([[share] if share.last_seq > seen else []
