@@ -27,13 +27,15 @@ def sixstep(settings: Settings, state_dir: Path, *args: str) -> tuple[int, str]:
 
 def by_read_model(output: str) -> dict[str, str]:
     """The part of the output under each read model's name (compared, switched)."""
-    names = sorted(registered())
+    names = set(registered())
     parts: dict[str, str] = {}
+    current: str | None = None
     for line in output.splitlines():
         if line.strip() in names:
             current = line.strip()
-        elif parts or line.strip() in names or "current" in locals():
-            parts[current] = parts.get(current, "") + line + "\n"
+            parts[current] = ""
+        elif current is not None:
+            parts[current] += line + "\n"
     return parts
 
 
@@ -44,7 +46,7 @@ def test_every_read_model_is_rebuilt_from_one_replay_compared_and_switched(
 
     code, out = sixstep(settings, tmp_path, "rebuild", "--all", "--batch", "16")
     assert code == 0, out
-    assert "rebuild 6 read models, one replay" in out.replace(str(len(names)), "6", 1)
+    assert f"rebuild {len(names)} read models, one replay" in out
     for name in names:
         assert f"{name}: building" in out, out
         assert f"switched {name}:" in out, out
@@ -52,7 +54,9 @@ def test_every_read_model_is_rebuilt_from_one_replay_compared_and_switched(
     for name, refused in REFUSED.items():
         assert f"{refused} events refused by the handler" in parts[name], (name, parts[name])
 
-    # The live views are now the rebuilt ones: a dry run finds every one identical.
+    # The live views are now the rebuilt ones: a dry run finds every one identical (in
+    # batches of the same size: follow-up's timers on this untidy log depend on where the
+    # batches end, with `sixstep rebuild followup` alone as well).
     code, out = sixstep(settings, tmp_path, "rebuild", "--all", "--dry-run", "--batch", "16")
     assert code == 0, out
     parts = by_read_model(out)
