@@ -38,6 +38,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import cached_property
 from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
@@ -84,6 +85,11 @@ class Table:
     @property
     def names(self) -> list[str]:
         return [c for c, _ in self.columns]
+
+    @cached_property
+    def days(self) -> tuple[str, ...]:
+        """The columns holding a day (``date``)."""
+        return tuple(c for c, t in self.columns if t == "date")
 
     def ddl(self) -> str:
         cols = ", ".join(f"{c} {t}" + (" PRIMARY KEY" if c == self.key else "")
@@ -267,10 +273,11 @@ class FiguresProjection:
             row = current.get(key)
             if row is None:
                 row = current[key] = _empty(table, key, e)
-            before = _months(row) if table in FACTS else set()
+            fact = table in FACTS
+            before = _months(row, table.days) if fact else set()
             fn(self, row, e)
-            if table in FACTS:
-                self._note_late(e, before | _months(row))
+            if fact:
+                self._note_late(e, before | _months(row, table.days))
             dirty[table.name].add(key)
         return [(table, [rows[table.name][k] for k in dirty[table.name]], stored[table.name])
                 for table in TABLES if dirty[table.name]]
@@ -476,10 +483,11 @@ class FiguresProjection:
         row["cancelled"] = True
 
 
-def _months(row: Row) -> set[date]:
-    """The months of every day a fact row holds (what a change to it may move)."""
-    return {v.replace(day=1) for v in row.values()
-            if isinstance(v, date) and not isinstance(v, datetime)}
+def _months(row: Row, days: tuple[str, ...]) -> set[date]:
+    """The months of every day a fact row holds (what a change to it may move): its ``date``
+    columns' (a value of any other column's type is no day: COPY would refuse it)."""
+    return {date(v.year, v.month, 1) for c in days  # v.replace(day=1), at a third of its cost
+            if isinstance(v := row.get(c), date) and not isinstance(v, datetime)}
 
 
 APPLY: dict[str, Apply] = {
