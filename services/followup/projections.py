@@ -156,6 +156,14 @@ class _Plan:
     timers: dict[UUID, tuple[UUID, str, datetime | None, int]] = field(default_factory=dict)
     others: list[Envelope] = field(default_factory=list)
 
+    def timer(self, row: tuple[UUID, str, datetime | None, int]) -> None:
+        """An aggregate's timer, the newest version winning as the upsert's guard makes it
+        win across batches (``timers.version <= EXCLUDED.version``): a stale event later in
+        the batch (a step out of order on the log) leaves the timer as it is."""
+        known = self.timers.get(row[0])
+        if known is None or known[3] <= row[3]:
+            self.timers[row[0]] = row
+
 
 def _iso_date(value: str) -> date:
     """``YYYY-MM-DD`` only: what PostgreSQL's ``text::date`` reads the same way (anything
@@ -174,9 +182,9 @@ _VERSION, _REASSIGNED, _CLERK, _TEAM = 1, 7, 8, 9
 def folded(updates: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
     """The batch's changes of each follow-up as one update row, in the order they were made:
     the last version, position and moment, each column's last value (the live UPDATE keeps
-    a column its change leaves None), the last reassignment. A batch holds a follow-up's
-    events in stream order, past what was applied of it (tracking), so the row takes them
-    all or, as a redelivery the store already shows, none (``version < $2``)."""
+    a column its change leaves None), the last reassignment. ``updates`` are those the
+    version guard lets through one by one (rising versions, each above the row's: see
+    ``WorklistProjection.apply``), so the row is what their UPDATEs in turn would leave."""
     by_id: dict[Any, list[Any]] = {}
     for update in updates:
         row = by_id.get(update[0])
@@ -211,7 +219,6 @@ class WorklistProjection:
 
     def _plan(self, events: Sequence[Envelope]) -> _Plan:
         plan = _Plan()
-        timers = plan.timers
         for e in events:
             if e.service != "followup":
                 continue
@@ -226,7 +233,7 @@ class WorklistProjection:
                     p["assigned_clerk"], p["assigned_team"], p["service_item"], p["source"],
                     UUID(p["source_id"]) if p["source_id"] else None, e.occurred_at, v,
                     e.position, p["basis"], p["contact"]))
-                timers[fid] = (fid, "followup", due_at, v)
+                plan.timer((fid, "followup", due_at, v))
             elif e.type in ("FollowUpContactWithdrawn", "FollowUpPrioritised",
                             "FollowUpReassigned"):
                 # The timer runs on: as a task without contact, now high priority, or for its
@@ -237,7 +244,7 @@ class WorklistProjection:
                 plan.updates.append((fid, v, e.position, e.occurred_at, *change))
                 fire = {"FollowUpDue": "overdue_at", "FollowUpMissed": "escalate_at",
                         "FollowUpRescheduled": "due_at"}.get(e.type)
-                timers[fid] = (fid, "followup", _at(p[fire]) if fire else None, v)
+                plan.timer((fid, "followup", _at(p[fire]) if fire else None, v))
             elif e.type.startswith("PolicyChange"):
                 plan.others.append(e)
             elif e.type.startswith(("HelpTask", "Referral")):
@@ -247,11 +254,11 @@ class WorklistProjection:
                 if fire or e.type in ("HelpTaskDone", "HelpTaskHandedBack",
                                       "HelpTaskEscalated", "ReferralReplied", "ReferralOverdue"):
                     kind = "helptask" if e.type.startswith("HelpTask") else "referral"
-                    timers[fid] = (fid, kind, _at(p[fire]) if fire else None, v)
+                    plan.timer((fid, kind, _at(p[fire]) if fire else None, v))
             elif e.type.startswith("Obligation"):
                 plan.others.append(e)
                 missed_at = None if e.type == "ObligationEnded" else _at(p["missed_at"])
-                timers[fid] = (fid, "obligation", missed_at, v)
+                plan.timer((fid, "obligation", missed_at, v))
         return plan
 
     async def apply(self, conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
@@ -273,6 +280,18 @@ class WorklistProjection:
                 " $14, $14, $15, $16, $17, $18) ON CONFLICT (follow_up_id) DO NOTHING",
                 plan.scheduled)
         if plan.updates:
+            # The version guard (``version < $2``), event by event, against the rows as they
+            # are: a folded row then holds only the changes each event's own UPDATE would
+            # have made, wherever the batch ends (a stale version within it included).
+            versions = dict(await conn.fetch(
+                "SELECT follow_up_id, version FROM followups"
+                " WHERE follow_up_id = ANY($1::uuid[])", list({u[0] for u in plan.updates})))
+            applied = []
+            for update in plan.updates:
+                known = versions.get(update[0])
+                if known is not None and known < update[_VERSION]:
+                    versions[update[0]] = update[_VERSION]
+                    applied.append(update)
             await conn.executemany(
                 "UPDATE followups SET version = $2, position = $3, updated_at = $4,"
                 " status = COALESCE($5, status), due_at = COALESCE($6, due_at),"
@@ -283,7 +302,7 @@ class WorklistProjection:
                 " channel = COALESCE($13, channel), completed_at = COALESCE($14, completed_at),"
                 " basis = COALESCE($15, basis), contact = COALESCE($16, contact),"
                 " priority = COALESCE($17, priority)"
-                " WHERE follow_up_id = $1 AND version < $2", folded(plan.updates))
+                " WHERE follow_up_id = $1 AND version < $2", folded(applied))
         await upsert_timers(conn, list(plan.timers.values()))
 
     async def copy_apply(self, conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:

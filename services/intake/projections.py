@@ -107,7 +107,9 @@ TIMELINE_COLUMNS = ("case_id", "version", "position", "type", "schema_version", 
                     "recorded_at", "actor", "causation_id", "correlation_id", "payload")
 #: How the live UPDATE treats these columns (the rest are plain assignments).
 CASE_EXPRESSIONS = {"reopen_count": "t.reopen_count + s.reopen_count",
-                    "emotion_on_arrival": "COALESCE(t.emotion_on_arrival, s.emotion_on_arrival)"}
+                    "emotion_on_arrival": "COALESCE(t.emotion_on_arrival, s.emotion_on_arrival)",
+                    # The earliest deadline noted, whichever batch noted it (LEAST skips NULL).
+                    "next_deadline": "LEAST(t.next_deadline, s.next_deadline)"}
 
 
 @dataclass
