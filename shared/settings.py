@@ -17,6 +17,9 @@ from shared.contracts.feedback import DEFAULT_REASON_TAGS
 from shared.contracts.fields import EARLIEST_DAY
 
 ServiceName = Literal["intake", "followup", "feedback"]
+ROLES = ("api", "workers", "fanout")
+"""What a process may do (``ROLES``; all three by default): serve HTTP, run the relay, the
+consumers and the schedulers, run follow-up's policy fan-out."""
 #: The signatures taken from an identity provider (``OIDC_ALGORITHMS``).
 OIDC_ALGORITHMS = ("RS256", "ES256")
 
@@ -111,9 +114,9 @@ class Settings(BaseSettings):
 
     group_commit_max_batch: int = Field(256, ge=1)
     group_commit_max_wait_ms: float | None = Field(None, ge=0, description=(
-        "How long group commit gathers a batch before saving it. Unset: 2 ms in a process "
-        "that serves the API (independent requests arrive a little apart), none in a "
-        "workers-only process, whose commands come grouped already (a consumer's batch, a "
+        "How long group commit gathers a batch before saving it. Unset: 2 ms (independent "
+        "HTTP requests arrive a little apart), none in a workers-only process "
+        "(ROLES=workers), whose commands come grouped already (a consumer's batch, a "
         "scheduler's tick) and would only wait: a survey's request waited there between "
         "feedback's intake follower and its store (benchmarks/README.md, end to end)."))
     write_timeout_s: float = Field(5.0, ge=0.5, le=120, description=(
@@ -266,9 +269,11 @@ class Settings(BaseSettings):
         "(empty: all). Workers with disjoint sets share a service's consumers, each on its "
         "own event loop; the relay and the schedulers go to whichever worker leads them."))
     roles: Annotated[set[str], NoDecode] = Field(
-        default_factory=lambda: {"api", "workers"},
+        default_factory=lambda: set(ROLES),
         description="What this process does: 'api' (HTTP writes and reads), 'workers' (outbox "
-                    "relay, consumers, schedulers). Split them to scale each on its own.")
+                    "relay, consumers, schedulers), 'fanout' (follow-up's policy fan-out: "
+                    "its bursts of writes then share no event loop with the relay and the "
+                    "consumers). Split them to scale each on its own.")
 
     # -- who may call, and the resident vault (shared/security/, services/intake/vault.py) ------
     environment: Literal["development", "production"] = Field("development", description=(
@@ -390,15 +395,15 @@ class Settings(BaseSettings):
         """``group_commit_max_wait_ms``, or its default for this process's roles."""
         if self.group_commit_max_wait_ms is not None:
             return self.group_commit_max_wait_ms
-        return 2.0 if "api" in self.roles else 0.0
+        return 0.0 if self.roles == {"workers"} else 2.0
 
     @field_validator("roles", mode="before")
     @classmethod
     def _split_roles(cls, value: object) -> object:
         if isinstance(value, str):
             value = {r.strip() for r in value.split(",") if r.strip()}
-        if isinstance(value, set | list | tuple) and not set(value) <= {"api", "workers"}:
-            raise ValueError("roles are 'api' and/or 'workers', e.g. ROLES=api,workers")
+        if isinstance(value, set | list | tuple) and not set(value) <= set(ROLES):
+            raise ValueError(f"roles are some of {', '.join(ROLES)}, e.g. ROLES=api,workers")
         return value
 
     @model_validator(mode="after")

@@ -80,7 +80,9 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
                               f"{prefix}.feedback.RectificationTriaged.*",
                               f"{prefix}.feedback.RectificationAppealDecided.*"])
         runtime.start_worker("scheduler", scheduler.run)
-        runtime.start_worker("fanout", fanout.run)
+        # In a process of its own where ROLES says so: its bursts of writes then wait behind
+        # no relay and no consumer on one event loop (benchmarks/README.md, target 6).
+        runtime.start_worker("fanout", fanout.run, role="fanout")
         try:
             yield
         finally:

@@ -283,8 +283,8 @@ class Consumer:
         if not tracing.enabled():
             await self._process(msgs)
             return
-        links = tracing.linked((m.headers or {}).get(tracing.TRACEPARENT) for m in msgs)
-        with tracing.span(f"consume {self.name}", kind=tracing.SpanKind.CONSUMER, links=links,
+        with tracing.span(f"consume {self.name}", kind=tracing.SpanKind.CONSUMER,
+                          linked_to=[(m.headers or {}).get(tracing.TRACEPARENT) for m in msgs],
                           attributes={"sixstep.batch.size": len(msgs)}):
             await self._process(msgs)
 
