@@ -16,7 +16,9 @@ a maximum the read models cannot follow shows). It then drives whole cases at ha
 CaseResolved to the row in each read model: intake's cases (its projection), follow-up's
 worklist (via follow-up's rules, its store, relay and worklist consumer), feedback's surveys
 (its intake follower, its store, relay and views consumer) and the figures (feedback's
-figures consumer, straight from intake's event). Several ``--layout`` values are measured in
+figures consumer, straight from intake's event), and feedback's path hop by hop, cut where
+its clocks can be read (the stream's own timestamps of the CaseResolved and of the
+SurveyRequested, the survey's requested_at). Several ``--layout`` values are measured in
 turn, ``--rounds`` times, on the same servers (paired, for a shared machine).
 """
 
@@ -31,13 +33,15 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import asyncpg
 import httpx
+import orjson
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from benchmarks.common import (
     Servers,
@@ -51,6 +55,8 @@ from benchmarks.common import (
     wrk,
 )
 from benchmarks.intake import CASE
+from shared.bus.jetstream import connect
+from shared.settings import Settings
 
 SERVICES = ("intake", "followup", "feedback")
 FIGURES = "feedback-figures"
@@ -239,6 +245,64 @@ class FiguresProgress:
         return summary(sorted(ms))
 
 
+#: Feedback's path cut where its clocks can be read: the intake event's recorded_at, its
+#: time on the stream (intake's relay published it), the survey's requested_at (the follower
+#: asked for it), the SurveyRequested's time on the stream (feedback's store and relay), the
+#: row in the surveys view.
+PATH_HOPS = ("intake's store + relay", "follower", "feedback's store + relay", "views")
+
+
+async def path_hops(srv: Servers, tag: str, since: datetime) -> list[tuple[float, float, int]]:
+    """(p50, p99, n) of each of PATH_HOPS for the cases resolved under ``tag``."""
+    settings = Settings(nats_url=srv.nats_url, database_url=srv.database_url)
+    on_stream: dict[tuple[str, str], float] = {}
+    nc = await connect(settings, "bench-path-hops")
+    try:
+        js = nc.jetstream()
+        name = f"bench-hops-{int(time.time() * 1000)}"
+        prefix = settings.subject_prefix
+        await js.add_consumer(settings.stream_name, ConsumerConfig(
+            durable_name=name, ack_policy=AckPolicy.NONE,
+            filter_subjects=[f"{prefix}.intake.CaseResolved.*",
+                             f"{prefix}.feedback.SurveyRequested.*"],
+            deliver_policy=DeliverPolicy.BY_START_TIME,
+            opt_start_time=since.isoformat().replace("+00:00", "Z")))
+        sub = await js.pull_subscribe_bind(name, settings.stream_name)
+        while True:
+            try:
+                msgs = await sub.fetch(1000, timeout=1.0)
+            except TimeoutError:
+                break
+            for msg in msgs:
+                event = orjson.loads(msg.data)
+                on_stream[(event["type"], event["case_id"])] = msg.metadata.timestamp.timestamp()
+        await js.delete_consumer(settings.stream_name, name)
+    finally:
+        await nc.close()
+    conn = await asyncpg.connect(srv.database_url)
+    try:
+        rows = await conn.fetch(
+            "SELECT c.case_id::text AS case_id, extract(epoch FROM t.recorded_at) AS recorded,"
+            " extract(epoch FROM s.requested_at) AS requested,"
+            " extract(epoch FROM s.projected_at) AS projected"
+            " FROM intake.cases c JOIN intake.case_timeline t ON t.case_id = c.case_id"
+            " AND t.type = 'CaseResolved' JOIN feedback.surveys s ON s.case_id = c.case_id"
+            " WHERE c.counter_id = $1", tag)
+    finally:
+        await conn.close()
+    hops: list[list[float]] = [[] for _ in PATH_HOPS]
+    for row in rows:
+        resolved = on_stream.get(("CaseResolved", row["case_id"]))
+        requested = on_stream.get(("SurveyRequested", row["case_id"]))
+        if resolved is None or requested is None:
+            continue
+        moments = [float(row["recorded"]), resolved, float(row["requested"]), requested,
+                   float(row["projected"])]
+        for i, hop in enumerate(hops):
+            hop.append((moments[i + 1] - moments[i]) * 1000)
+    return [summary(sorted(hop)) for hop in hops]
+
+
 def summary(ms: list[float]) -> tuple[float, float, int]:
     """(p50, p99, n) of sorted latencies."""
     if not ms:
@@ -305,6 +369,7 @@ def measure(layout: str, srv: Servers, seconds: int, round_: int) -> None:
               f"the read models drained {took:.1f} s after)")
         for share in (0.5, 0.9):
             tag = f"e2e-{layout}-{round_}-{int(share * 100)}"
+            since = datetime.now(UTC)
             with FiguresProgress(srv.database_url) as figures_progress:
                 achieved = drive_cases(base, residents, maximum * share, seconds, tag)
                 cases = int(achieved * seconds / 3 * 0.9)
@@ -319,6 +384,10 @@ def measure(layout: str, srv: Servers, seconds: int, round_: int) -> None:
                 if layout == DEFAULT_LAYOUT and name != HOP:
                     print(target(f"e2e p99 into {name} at {share:.0%} of max", p99, goal, "ms",
                                  at_most=True))
+            hops = asyncio.run(path_hops(srv, tag, since))
+            print("  feedback's path hop by hop, p50 / p99: " + ", ".join(
+                f"{name} {p50:.0f} / {p99:.0f} ms" for name, (p50, p99, _)
+                in zip(PATH_HOPS, hops, strict=True)))
 
 
 def main() -> None:

@@ -113,7 +113,12 @@ class Settings(BaseSettings):
     feedback_port: int = 8003
 
     group_commit_max_batch: int = Field(256, ge=1)
-    group_commit_max_wait_ms: float = Field(2.0, ge=0)
+    group_commit_max_wait_ms: float | None = Field(None, ge=0, description=(
+        "How long group commit gathers a batch before saving it. Unset: 2 ms (independent "
+        "HTTP requests arrive a little apart), none in a workers-only process "
+        "(ROLES=workers), whose commands come grouped already (a consumer's batch, a "
+        "scheduler's tick) and would only wait: a survey's request waited there between "
+        "feedback's intake follower and its store (benchmarks/README.md, end to end)."))
     write_timeout_s: float = Field(5.0, ge=0.5, le=120, description=(
         "Every write answers within this many seconds of its arrival. A write the store has "
         "not committed by then answers 503 store_unavailable (withdrawn before it was sent: "
@@ -389,6 +394,12 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             value = {c.strip() for c in value.split(",") if c.strip()}
         return value
+
+    def group_commit_wait_ms(self) -> float:
+        """``group_commit_max_wait_ms``, or its default for this process's roles."""
+        if self.group_commit_max_wait_ms is not None:
+            return self.group_commit_max_wait_ms
+        return 0.0 if self.roles == {"workers"} else 2.0
 
     @field_validator("roles", mode="before")
     @classmethod

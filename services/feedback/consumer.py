@@ -130,13 +130,6 @@ class IntakeFollower:
             elif e.type == "CaseReopened" and case["last_survey_id"] is not None:
                 work.setdefault(e.case_id, []).append(
                     ("withdraw", (case["last_survey_id"], str(e.event_id))))
-        if dirty:
-            await conn.executemany(
-                f"INSERT INTO intake_cases ({', '.join(COLUMNS)}) VALUES"
-                " ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (case_id) DO UPDATE SET"
-                " service_item = EXCLUDED.service_item,"
-                " last_survey_id = EXCLUDED.last_survey_id, served_by = EXCLUDED.served_by",
-                [tuple(cases[i][c] for c in COLUMNS) for i in dirty])
         # What each resident agreed to, as of the end of this batch: a resolution decides with
         # it, and a refusal or erasure withdraws what is open (whatever came first).
         asked = [arg.resident_id for steps in work.values() for kind, arg in steps
@@ -146,10 +139,21 @@ class IntakeFollower:
         for e in events:
             if e.service == "intake" and e.type in residents.TYPES:
                 known.remember(e)
-        await known.save(conn)
-        if work:
-            # One case's commands in order; different cases together (one group commit).
-            await asyncio.gather(*(self._run(steps, known) for steps in work.values()))
+        # The commands go to group commit now: their commit (on the writer's own connection)
+        # overlaps this transaction's writes instead of waiting behind them. One case's
+        # commands in order; different cases together (one group commit).
+        commands = asyncio.gather(*(self._run(steps, known) for steps in work.values()))
+        try:
+            if dirty:
+                await conn.executemany(
+                    f"INSERT INTO intake_cases ({', '.join(COLUMNS)}) VALUES"
+                    " ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (case_id) DO UPDATE"
+                    " SET service_item = EXCLUDED.service_item,"
+                    " last_survey_id = EXCLUDED.last_survey_id, served_by = EXCLUDED.served_by",
+                    [tuple(cases[i][c] for c in COLUMNS) for i in dirty])
+            await known.save(conn)
+        finally:
+            await commands  # settled before the transaction ends, whatever happened here
         withdrawals = [(survey_id, known.consent(resident_id), cause)
                        for resident_id, cause in known.narrowed.items()
                        for survey_id in await residents.open_surveys(conn, resident_id)]

@@ -311,7 +311,7 @@ async def start_runtime(settings: Settings, service: ServiceName,
     application.on_recorded = metrics.appended.labels(service).inc
     committer = GroupCommitter(
         application, max_batch=settings.group_commit_max_batch,
-        max_wait_ms=settings.group_commit_max_wait_ms, write_timeout_s=settings.write_timeout_s,
+        max_wait_ms=settings.group_commit_wait_ms(), write_timeout_s=settings.write_timeout_s,
         on_batch=lambda n: metrics.batches.labels(service).observe(n))
     committer.start()
     time_writes(committer, metrics.commit_seconds.labels(service).observe)
