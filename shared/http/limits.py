@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import orjson
@@ -114,15 +115,18 @@ class TokenBuckets:
     forgotten past ``max_keys`` so memory stays bounded. In-process: each replica counts its
     own, which bounds a flood per replica."""
 
-    def __init__(self, rate_per_s: float, burst: int, max_keys: int = 100_000) -> None:
+    def __init__(self, rate_per_s: float, burst: int, max_keys: int = 100_000,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.rate = rate_per_s
         self.burst = burst
         self.max_keys = max_keys
+        #: Seconds that only go forward (a test holds it still to count a burst exactly).
+        self.clock = clock
         self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
 
     def take(self, key: str, now: float | None = None) -> float:
         """0 when a request may go now, else the seconds until it may."""
-        now = time.monotonic() if now is None else now
+        now = self.clock() if now is None else now
         bucket = self._buckets.pop(key, None) or _Bucket(float(self.burst), now)
         bucket.tokens = min(float(self.burst), bucket.tokens + (now - bucket.at) * self.rate)
         bucket.at = now
