@@ -73,7 +73,7 @@ from benchmarks.synthetic import (
     write_log,
 )
 from services.feedback import main as feedback_main
-from services.feedback.figures import FIGURES, FigureQuery, compute
+from services.feedback.figures import FIGURES, FigureQuery, FiguresProjection, compute, totals
 from services.feedback.figures.queries import SCANS
 from services.followup import main as followup_main
 from services.intake import commands as c
@@ -82,6 +82,8 @@ from services.intake.application import Intake, IntakeApplication
 from shared.analytics.rebuild import Rebuild
 from shared.bus.jetstream import connect, ensure_streams
 from shared.catalogue import load_catalogue
+from shared.contracts import REGISTRY, Envelope
+from shared.contracts.decoding import decode_envelope
 from shared.eventstore.application import build_application
 from shared.eventstore.group_commit import GroupCommitter
 from shared.eventstore.outbox import Relay
@@ -167,32 +169,141 @@ async def rebuild_month(settings: Settings, batch: int, first: date, last: date
                 " WHERE n.nspname = ANY($1::text[]) AND c.relkind IN ('r', 'm')", staging))
             figures = rebuilds[MODELS.index("feedback.figures")].staging
             await conn.execute(f'SET search_path TO "{figures}"')
-            await conn.execute("ANALYZE")
-            query = FigureQuery(period="month", date_from=first, date_to=last, as_of=last,
-                                group_by=("center_id",))
-            times: dict[str, list[float]] = {"scan per figure": [], "scans": []}
-            rows: dict[str, list[dict[str, Any]]] = {}
-            for _ in range(3):  # alternately: one scan per figure (as before), per table
-                for name, scans in (("scan per figure", [(fig,) for fig in FIGURES]),
-                                    ("scans", None)):
-                    start = time.perf_counter()
-                    rows[name] = await compute(conn, query, *([scans] if scans else []))
-                    times[name].append(time.perf_counter() - start)
-            f["query_s"], f["query_cold_s"] = min(times["scans"]), times["scans"][0]
-            f["query_per_figure_s"] = min(times["scan per figure"])
-            f["query_identical"] = rows["scans"] == rows["scan per figure"]
-            f["query_rows"] = len(rows["scans"])
-            slowest = []
-            for scan in SCANS:  # what the time goes to
-                start = time.perf_counter()
-                await compute(conn, query, [scan])
-                slowest.append((time.perf_counter() - start, ", ".join(x.name for x in scan)))
-            f["query_slowest"] = sorted(slowest, reverse=True)[:3]
-            f["query_cases"] = sum(r["cases"] for r in rows["scans"])
+            f.update(await month_figures(conn, first, last))
         finally:
             await conn.close()
         for rb in rebuilds:
             await rb.discard()
+    return f
+
+
+async def month_figures(conn: asyncpg.Connection, first: date, last: date,
+                        rounds: int = 3) -> dict[str, Any]:
+    """The month's figures of every center from the figures read model on ``conn``'s
+    search path: from the counts per center and day (``compute``, as GET /figures), against
+    one scan of the fact rows per table and anchor (``SCANS``, before) and one per figure;
+    alternately, best of ``rounds``; the same rows asked of all three."""
+    f: dict[str, Any] = {}
+    await conn.execute("ANALYZE")
+    query = FigureQuery(period="month", date_from=first, date_to=last, as_of=last,
+                        group_by=("center_id",))
+    ways: dict[str, list[tuple[Any, ...]] | None] = {
+        "per day": None, "scans": SCANS, "scan per figure": [(fig,) for fig in FIGURES]}
+    times: dict[str, list[float]] = {name: [] for name in ways}
+    rows: dict[str, list[dict[str, Any]]] = {}
+    for _ in range(rounds):
+        for name, scans in ways.items():
+            start = time.perf_counter()
+            rows[name] = await compute(conn, query, scans)  # type: ignore[arg-type]
+            times[name].append(time.perf_counter() - start)
+    f["query_s"], f["query_cold_s"] = min(times["per day"]), times["per day"][0]
+    f["query_scans_s"] = min(times["scans"])
+    f["query_per_figure_s"] = min(times["scan per figure"])
+    f["query_identical"] = rows["per day"] == rows["scans"] == rows["scan per figure"]
+    f["query_rows"] = len(rows["per day"])
+    f["query_cases"] = sum(r["cases"] for r in rows["per day"])
+    f["totals_rows"] = await conn.fetchval(
+        f"SELECT count(*) FROM {totals.TABLE} WHERE day BETWEEN $1 AND $2", first, last)
+    slowest = []
+    for scan in SCANS:  # what the time of the scans went to
+        start = time.perf_counter()
+        await compute(conn, query, [scan])
+        slowest.append((time.perf_counter() - start, ", ".join(x.name for x in scan)))
+    f["query_slowest"] = sorted(slowest, reverse=True)[:3]
+    return f
+
+
+async def figures_from_log(settings: Settings, path: Path, batch: int, first: date,
+                           last: date, copies: int = 1, copy_days: int = 18
+                           ) -> dict[str, Any]:
+    """The figures read model folded straight from the log file through the bulk path
+    (``FiguresProjection.copy_apply`` in batches, each its own transaction, as a rebuild
+    writes its staging tables; no stream: the month's publishing and the other three read
+    models left out), then the month's figures from it."""
+    f: dict[str, Any] = {}
+    model = load_read_model("feedback.figures")
+    wanted = {(s.split(".")[1], s.split(".")[2]) for s in model.subjects(settings)}
+    schema = f"{settings.schema_prefix}figures_bulk"
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+        await conn.execute(f'SET search_path TO "{schema}"')
+        for statement in model.ddl:
+            await conn.execute(statement)
+        projection = FiguresProjection(settings.tz)
+        read = applied = 0
+        start = time.perf_counter()
+        async with PeakRSS() as rss:
+            events: list[Envelope] = []
+            for r in read_log(path):
+                read += 1
+                if (r.service, r.type) not in wanted:
+                    continue
+                events.append(REGISTRY.current(decode_envelope(r.body)))
+                if len(events) == batch:
+                    async with conn.transaction():
+                        await projection.copy_apply(conn, events)
+                    applied += len(events)
+                    events = []
+                    if applied % 1_000_000 < batch:
+                        say(f"figures: {applied:,} of {read:,} events applied, "
+                            f"{applied / (time.perf_counter() - start):,.0f}/s")
+            if events:
+                async with conn.transaction():
+                    await projection.copy_apply(conn, events)
+                applied += len(events)
+        f["bulk_s"] = time.perf_counter() - start
+        f["bulk_rss_mb"], f["bulk_read"], f["bulk_applied"] = rss.mb, read, applied
+        f["readmodel_bytes"] = int(await conn.fetchval(
+            "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c"
+            " JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = $1 AND c.relkind IN ('r', 'm')", schema))
+        f.update(await month_figures(conn, first, last))
+        if copies > 1:
+            say(f"the figures read model copied to {copies} x its rows")
+            f["copied"] = await copied(conn, copies, copy_days, first, last)
+    finally:
+        await conn.close()
+    return f
+
+
+async def copied(conn: asyncpg.Connection, copies: int, days: int, first: date, last: date
+                 ) -> dict[str, Any]:
+    """The figures read model on ``conn``'s search path made ``copies`` times as big without
+    folding more events: every fact row copied ``copies - 1`` times, copy k with new ids
+    (md5 of the id and k, the same in every table, so surveys still find their
+    rectifications) and every day k mod ``days`` days later; the counts per center and day
+    then filled from the fact rows by the migration's statement (the set-based fill); then
+    the month's figures again. What it measures is the query over tables of that size, not the
+    projection."""
+    f: dict[str, Any] = {}
+    tables = await conn.fetch(
+        "SELECT table_name, array_agg(column_name::text ORDER BY ordinal_position) AS cols,"
+        " array_agg(data_type::text ORDER BY ordinal_position) AS types"
+        " FROM information_schema.columns WHERE table_schema = current_schema()"
+        " AND table_name = ANY($1::text[]) GROUP BY 1",
+        ["fig_cases", "fig_surveys", "fig_rectifications", "fig_followups", "fig_visits"])
+    start = time.perf_counter()
+    for t in tables:
+        cols = []
+        for col, type_ in zip(t["cols"], t["types"], strict=True):
+            if type_ == "uuid":
+                cols.append(f"md5({col}::text || k)::uuid")
+            elif type_ == "date":
+                cols.append(f"{col} + k % {days}")
+            else:
+                cols.append(col)
+        await conn.execute(
+            f"INSERT INTO {t['table_name']} SELECT {', '.join(cols)} FROM {t['table_name']},"
+            f" generate_series(1, {copies - 1}) AS k")
+    await conn.execute(f"TRUNCATE {totals.TABLE}, {totals.FILLED}")
+    await conn.execute(totals.DDL[-1])  # the migration's fill, from the fact rows
+    f["copy_s"] = time.perf_counter() - start
+    f["copy_cases"] = await conn.fetchval(
+        "SELECT count(*) FROM fig_cases WHERE opened_on BETWEEN $1 AND $2", first, last)
+    f["copy_rows"] = {t["table_name"]: await conn.fetchval(
+        f"SELECT count(*) FROM {t['table_name']}") for t in tables}
+    f.update(await month_figures(conn, first, last))
     return f
 
 
@@ -319,12 +430,19 @@ def configured_max_file_store() -> float:
 
 # -- the run ---------------------------------------------------------------------------------
 
+def month_days(month: str) -> tuple[date, date]:
+    year, number = map(int, month.split("-"))
+    return date(year, number, 1), date(year + number // 12, number % 12 + 1, 1) - timedelta(1)
+
+
 async def run(args: argparse.Namespace, srv: Any, path: Path) -> dict[str, Any]:
     f: dict[str, Any] = {}
-    year, month = map(int, args.month.split("-"))
-    first = date(year, month, 1)
-    last = date(year + month // 12, month % 12 + 1, 1) - timedelta(days=1)
+    first, last = month_days(args.month)
     month_settings = settings_for(srv, "city")
+    if args.figures_only:
+        say("folding the figures read model from the log")
+        return await figures_from_log(month_settings, path, args.batch, first, last,
+                                      args.copies, args.copy_days)
     say("publishing the month")
     log = Publisher(month_settings)
     start = time.perf_counter()
@@ -344,6 +462,59 @@ async def run(args: argparse.Namespace, srv: Any, path: Path) -> dict[str, Any]:
     f["consumers"], f["peak_events"] = await consumers_at_peak(
         settings_for(srv, "peak", roles={"api"}), city(args.centers), first, args.peak_events)
     return f
+
+
+def print_figures(args: argparse.Namespace, f: dict[str, Any]) -> None:
+    print(f"c. figures of every center for {args.month} from the read model: {f['query_rows']}"
+          f" rows ({f['query_cases']:,} cases) in {f['query_s'] * 1000:,.0f} ms (first of "
+          f"three: {f['query_cold_s'] * 1000:,.0f} ms) from the counts per center and day "
+          f"({f['totals_rows']:,} rows for the month) and the rectifications' rows; over the "
+          f"fact rows, one scan per table and anchor (before): "
+          f"{f['query_scans_s'] * 1000:,.0f} ms = {f['query_scans_s'] / f['query_s']:,.1f} x "
+          f"slower; one scan per figure: {f['query_per_figure_s'] * 1000:,.0f} ms = "
+          f"{f['query_per_figure_s'] / f['query_s']:,.1f} x; same figures all three ways: "
+          f"{'yes' if f['query_identical'] else 'NO'}; the slowest scans: "
+          + "; ".join(f"{s * 1000:,.0f} ms ({names})" for s, names in f["query_slowest"]))
+
+
+def figures_target(args: argparse.Namespace, f: dict[str, Any]) -> str:
+    return target(f"city month figures query ({args.centers} centers; the same figures as "
+                  "the scans)", f["query_s"] if f["query_identical"] else float("inf"),
+                  TARGET_QUERY_S, "s", at_most=True)
+
+
+def report_figures_only(args: argparse.Namespace, counts: dict[str, int], generated_s: float,
+                        path: Path, f: dict[str, Any]) -> None:
+    print(f"machine: {machine()}; load average {os.getloadavg()[0]:.1f} at the start of the "
+          "report (the machine may be shared)")
+    gen = (f"generated in {generated_s:,.0f} s = {f['bulk_read'] / generated_s:,.0f} events/s"
+           if generated_s else "cached")
+    print(f"the month: {args.centers} centers from {args.month}-01, {f['bulk_read']:,} events "
+          f"(intake {counts['intake']:,}, followup {counts['followup']:,}, feedback "
+          f"{counts['feedback']:,}); log {path.name}: {path.stat().st_size / MiB:,.0f} MiB "
+          f"gzip, {gen}")
+    print(f"\nb'. the figures read model alone, folded straight from the log through the bulk "
+          f"path (copy_apply, batch {args.batch}; no stream, the other read models left out):"
+          f" {f['bulk_applied']:,} of the {f['bulk_read']:,} events in {f['bulk_s']:,.0f} s = "
+          f"{f['bulk_applied'] / f['bulk_s']:,.0f} events/s ({f['bulk_read'] / f['bulk_s']:,.0f}"
+          f" of the log's/s, decoding included); peak RSS {f['bulk_rss_mb']:,.0f} MB; its "
+          f"tables {f['readmodel_bytes'] / MiB:,.0f} MiB = "
+          f"{f['readmodel_bytes'] / f['bulk_read'] * 1e6 / MiB:,.0f} MiB per million events")
+    print()
+    print_figures(args, f)
+    if "copied" in f:
+        c = f["copied"]
+        rows = ", ".join(f"{t} {n:,}" for t, n in sorted(c["copy_rows"].items()))
+        print(f"\nc'. the same read model copied to {args.copies} x its fact rows (copy k: new "
+              f"ids, every day k mod {args.copy_days} days later; the counts per center and day"
+              f" filled from them by the migration's set-based fill; {c['copy_s']:,.0f} s): "
+              f"{rows}; "
+              f"{c['copy_cases']:,} cases opened in {args.month} (a {args.copies} x bigger "
+              f"month; not folded by the projection)")
+        print_figures(args, c)
+        f = c
+    print(figures_target(args, f))
+    print(f"load average at the end: {os.getloadavg()[0]:.1f}")
 
 
 def report(args: argparse.Namespace, counts: dict[str, int], generated_s: float, path: Path,
@@ -393,13 +564,8 @@ def report(args: argparse.Namespace, counts: dict[str, int], generated_s: float,
                                               if f["rebuild_skipped"] else ""))
 
     # c. figures
-    print(f"\nc. figures of every center for {args.month} from the rebuilt read model: "
-          f"{f['query_rows']} rows ({f['query_cases']:,} cases) in {f['query_s'] * 1000:,.0f} ms"
-          f" (first of three: {f['query_cold_s'] * 1000:,.0f} ms), one scan per table and "
-          f"anchor; one scan per figure (as before): {f['query_per_figure_s'] * 1000:,.0f} ms "
-          f"= {f['query_per_figure_s'] / f['query_s']:.1f} x slower; same figures: "
-          f"{'yes' if f['query_identical'] else 'NO'}; the slowest scans: "
-          + "; ".join(f"{s * 1000:,.0f} ms ({names})" for s, names in f["query_slowest"]))
+    print()
+    print_figures(args, f)
 
     # d. disk
     js_per_m = f["js_bytes"] / events * 1e6
@@ -418,9 +584,7 @@ def report(args: argparse.Namespace, counts: dict[str, int], generated_s: float,
 
     print(target("peak RSS of the month's rebuild (four read models at once)",
                  f["rebuild_rss_mb"], TARGET_RSS_MB, "MB", at_most=True))
-    print(target(f"city month figures query ({args.centers} centers; the same figures as a "
-                 "scan per figure)", f["query_s"] if f["query_identical"] else float("inf"),
-                 TARGET_QUERY_S, "s", at_most=True))
+    print(figures_target(args, f))
     print(target("relay and consumers at the morning peak (together, one core) vs needed",
                  together, 1.0))
     print(f"load average at the end: {os.getloadavg()[0]:.1f}")
@@ -442,6 +606,15 @@ def main() -> None:
                         help="events of the first morning the consumers drain")
     parser.add_argument("--cache", type=Path, default=Path(os.environ.get(
         "SIXSTEP_BENCH_CACHE", "/tmp/sixstep-city-cache")))
+    parser.add_argument("--figures-only", action="store_true",
+                        help="only the figures read model, folded from the log file through "
+                             "the bulk path, and the month's figures from it (no stream)")
+    parser.add_argument("--copies", type=int, default=1,
+                        help="with --figures-only: then every fact row copied to this many "
+                             "(new ids, k days later) and the month's figures measured again")
+    parser.add_argument("--copy-days", type=int, default=18,
+                        help="with --copies: copy k is k mod this many days later (a 20 M log "
+                             "covers the month's first 18 days)")
     parser.add_argument("--no-cache", action="store_true",
                         help="generate into a folder of the run's own, deleted at the end")
     args = parser.parse_args()
@@ -453,7 +626,8 @@ def main() -> None:
         counts = Counter(counts)
         with servers() as srv:
             f = asyncio.run(run(args, srv, path))
-        report(args, counts, generated_s, path, f)
+        (report_figures_only if args.figures_only else report)(args, counts, generated_s,
+                                                                 path, f)
     finally:
         if own is not None:
             shutil.rmtree(own, ignore_errors=True)

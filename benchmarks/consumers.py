@@ -91,8 +91,9 @@ def decode_rate(bodies: list[bytes]) -> float:
 
 
 async def raw_fetch(nc: NATS, settings: Settings, subjects: list[str], batch: int
-                    ) -> tuple[int, float]:
-    """Pull fetch + ack of everything on ``subjects``, nothing decoded: (messages, per s)."""
+                    ) -> tuple[int, float, float]:
+    """Pull fetch + ack of everything on ``subjects``, nothing decoded: (messages, per s,
+    this process's CPU seconds per message)."""
     js = nc.jetstream()
     name = f"raw-{uuid.uuid4().hex[:8]}"
     await js.add_consumer(settings.stream_name, ConsumerConfig(
@@ -101,16 +102,17 @@ async def raw_fetch(nc: NATS, settings: Settings, subjects: list[str], batch: in
     sub = await js.pull_subscribe_bind(name, settings.stream_name)
     total = (await js.consumer_info(settings.stream_name, name)).num_pending
     got = 0
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     while got < total:
         msgs = await sub.fetch(batch, timeout=5)
         for m in msgs:
             await m.ack()
         got += len(msgs)
     rate = got / (time.perf_counter() - start)
+    cpu = (time.process_time() - cpu) / max(got, 1)
     await sub.unsubscribe()
     await js.delete_consumer(settings.stream_name, name)
-    return got, rate
+    return got, rate, cpu
 
 
 async def concurrently(n: int, call: Callable[[int], Any], concurrency: int = 512) -> float:
@@ -167,9 +169,12 @@ class Measured:
     events: int
     rate: float
     raw_rate: float
+    cpu_us: float = 0.0  # this process's CPU per event while the consumer drained
+    raw_cpu_us: float = 0.0  # ... and while raw fetch + ack read the same share
     appended: int = 0
     group_commit: float = 0.0
     batches: int = 0
+    rounds: int = 0  # group-commit rounds its appends took
 
 
 @contextlib.asynccontextmanager
@@ -185,12 +190,13 @@ async def stored_position(runtime: Runtime) -> int:
         f'SELECT COALESCE(max(notification_id), 0) FROM "{relay.schema}"."{relay.table}"'))
 
 
-async def drain(consumer: Consumer) -> tuple[int, float]:
-    """Run the consumer until it has applied its whole backlog: (events, seconds)."""
+async def drain(consumer: Consumer) -> tuple[int, float, float]:
+    """Run the consumer until it has applied its whole backlog: (events, seconds, CPU
+    seconds of this process: the consumer's loop, the group-commit thread, the exporters)."""
     await consumer.ensure()
     js = consumer.nc.jetstream()
     expected = (await js.consumer_info(consumer.settings.stream_name, consumer.name)).num_pending
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     task = asyncio.create_task(consumer.run())
     stats = consumer.stats
     last, still = -1, time.perf_counter()
@@ -206,6 +212,7 @@ async def drain(consumer: Consumer) -> tuple[int, float]:
                 raise RuntimeError(f"{consumer.name} made no progress for 60 s at {done}")
             await asyncio.sleep(0.01)
         elapsed = time.perf_counter() - start
+        cpu = time.process_time() - cpu
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -213,7 +220,17 @@ async def drain(consumer: Consumer) -> tuple[int, float]:
     if stats.dead_lettered or stats.retried:
         raise SystemExit(f"{consumer.name}: {stats.dead_lettered} dead-lettered, "
                          f"{stats.retried} retried: the backlog is not what it expects")
-    return expected, elapsed
+    return expected, elapsed, cpu
+
+
+def group_commit_rounds(runtime: Runtime) -> int:
+    """How many group-commit rounds the service ran so far (its batch-size histogram)."""
+    for metric in runtime.metrics.batches.collect():
+        for sample in metric.samples:
+            if sample.name.endswith("_count") and sample.labels.get("service") == \
+                    runtime.service:
+                return int(sample.value)
+    return 0
 
 
 async def measure_service(runtime: Runtime, only: set[str] | None, gc_events: int,
@@ -224,16 +241,18 @@ async def measure_service(runtime: Runtime, only: set[str] | None, gc_events: in
         for name, consumer in runtime.consumers.items():
             if only and name not in only:
                 continue
-            _, raw_rate = await raw_fetch(raw_nc, runtime.settings, consumer.filter_subjects,
-                                          consumer.batch)
-            before = await stored_position(runtime)
+            _, raw_rate, raw_cpu = await raw_fetch(raw_nc, runtime.settings,
+                                                   consumer.filter_subjects, consumer.batch)
+            before, rounds = await stored_position(runtime), group_commit_rounds(runtime)
             print(f"draining {name}", file=sys.stderr, flush=True)  # a profiler's cue
-            events, seconds = await drain(consumer)
+            events, seconds, cpu = await drain(consumer)
             print(f"drained {name}", file=sys.stderr, flush=True)
             appended = await stored_position(runtime) - before
+            rounds = group_commit_rounds(runtime) - rounds
             out.append(Measured(name, runtime.service, type(consumer.handler).__name__, events,
-                                events / seconds, raw_rate, appended,
-                                batches=consumer.stats.batches))
+                                events / seconds, raw_rate, cpu * 1e6 / max(events, 1),
+                                raw_cpu * 1e6, appended, batches=consumer.stats.batches,
+                                rounds=rounds))
         if group_commit is not None and any(m.appended for m in out):
             rate = await group_commit(gc_events)
             for m in out:
@@ -263,7 +282,7 @@ async def run(settings: Settings, events: int, only: set[str] | None) -> dict[st
     del envelopes, log  # the consumers run in a process of the services' size
     f["decode_per_s"] = decode_rate(sample)
     del sample
-    _, f["raw_all_per_s"] = await raw_fetch(nc, settings, [f"{settings.subject_prefix}.>"],
+    _, f["raw_all_per_s"], _ = await raw_fetch(nc, settings, [f"{settings.subject_prefix}.>"],
                                             settings.consumer_batch)
     await nc.close()
     gc_events = max(2000, events // 20)
@@ -308,15 +327,15 @@ def report(f: dict[str, Any]) -> None:
             print(f"{label:<56} {m.group_commit:>9,.0f} /s")
     for m in f["measured"]:
         label = f"{m.consumer}: raw fetch + ack of its {m.events:,}"
-        print(f"{label:<56} {m.raw_rate:>9,.0f} /s")
+        print(f"{label:<56} {m.raw_rate:>9,.0f} /s  (CPU {m.raw_cpu_us:,.0f} us/event)")
         label = f"{m.consumer}: {m.handler}"
         line = (f"{label:<56} {m.rate:>9,.0f} /s  = {m.rate / m.raw_rate:.2f} x raw_fetch "
-                f"({m.batches:,} batches)")
+                f"({m.batches:,} batches; CPU {m.cpu_us:,.0f} us/event)")
         if m.appended:
             seconds = m.events / m.rate
             appends = m.appended / seconds
-            line += (f"; {m.appended:,} appended = {appends:,.0f} /s = "
-                     f"{appends / m.group_commit:.2f} x group_commit")
+            line += (f"; {m.appended:,} appended in {m.rounds:,} group-commit rounds = "
+                     f"{appends:,.0f} /s = {appends / m.group_commit:.2f} x group_commit")
         print(line)
     measured = f["measured"]
     if measured:

@@ -92,20 +92,22 @@ async def wait_healthy(url: str, proc: subprocess.Popen[bytes]) -> None:
     raise RuntimeError(f"{url} did not come up")
 
 
-async def settled(settings: Settings, service: str) -> bool:
+async def pending(settings: Settings, service: str) -> dict[str, int]:
+    """What each durable consumer of the service still has to do (pending + unacked); empty
+    while none is created yet."""
     nc = await connect(settings, "bench-probe")
     try:
         js = nc.jetstream()
-        infos = [i for i in await js.consumers_info(settings.stream_name)
-                 if i.name.startswith(service)]
-        return bool(infos) and all(i.num_pending == 0 and i.num_ack_pending == 0
-                                   for i in infos)
+        return {i.name: i.num_pending + i.num_ack_pending
+                for i in await js.consumers_info(settings.stream_name)
+                if i.name.startswith(service)}
     finally:
         await nc.close()
 
 
-async def all_published(settings: Settings, service: str) -> bool:
-    """The service's own outbox (its derived events) is all on the stream."""
+async def outbox(settings: Settings, service: str) -> tuple[int, int] | None:
+    """(stored, published) of the service's own outbox (its derived events); None while its
+    tables are not created yet."""
     conn = await asyncpg.connect(settings.database_url)
     schema = settings.schema_for(service)  # type: ignore[arg-type]
     try:
@@ -114,10 +116,27 @@ async def all_published(settings: Settings, service: str) -> bool:
         published = await conn.fetchval(
             f'SELECT coalesce(max(position), 0) FROM "{schema}".outbox_position')
     except asyncpg.UndefinedTableError:
-        return False
+        return None
     finally:
         await conn.close()
-    return bool(stored == published)
+    return int(stored), int(published)
+
+
+async def drained(settings: Settings, service: str, timeout: float) -> None:
+    """Until intake's backlog and the service's own events are all published and applied;
+    after ``timeout`` seconds a RuntimeError says what was still outstanding (a stalled
+    relay or consumer ends the run with its name, not a wait that never ends)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        await asyncio.sleep(0.1)
+        box = await outbox(settings, service)
+        left = await pending(settings, service)
+        if box is not None and box[0] == box[1] and left and not any(left.values()):
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(
+                f"{service} not drained after {timeout:.0f} s: outbox stored/published "
+                f"{box or 'not created'}, consumers' pending + unacked {left or 'none yet'}")
 
 
 def cpu_seconds(pid: int) -> float:
@@ -135,8 +154,8 @@ async def applied(urls: list[str]) -> float:
     return total
 
 
-async def run(srv: Servers, service: str, replicas: int,
-              backlog: list[Envelope]) -> tuple[float, float, float]:
+async def run(srv: Servers, service: str, replicas: int, backlog: list[Envelope],
+              timeout: float) -> tuple[float, float, float]:
     """(events applied, seconds, workers' CPU seconds) for ``service`` with ``replicas``
     worker processes."""
     tag = uuid.uuid4().hex[:6]
@@ -171,10 +190,7 @@ async def run(srv: Servers, service: str, replicas: int,
         before = await applied(urls)
         cpu_before = sum(cpu_seconds(p.pid) for p in procs)
         start = time.perf_counter()
-        while True:  # intake's morning and the service's own events all published and applied
-            await asyncio.sleep(0.1)
-            if await all_published(settings, service) and await settled(settings, service):
-                break
+        await drained(settings, service, timeout)
         elapsed = time.perf_counter() - start
         cpu = sum(cpu_seconds(p.pid) for p in procs) - cpu_before
         total = await applied(urls) - before
@@ -197,6 +213,9 @@ async def main() -> None:
     parser.add_argument("--services", nargs="*", default=["followup", "feedback"])
     parser.add_argument("--repeat", type=int, default=3,
                         help="runs per configuration; the median run is shown")
+    parser.add_argument("--timeout", type=float, default=900,
+                        help="seconds a run may take to drain before it fails, saying what"
+                             " was outstanding")
     args = parser.parse_args()
     print(f"machine: {machine()}")
     backlog = intake_backlog(args.events)
@@ -207,7 +226,7 @@ async def main() -> None:
         for service in args.services:
             base: float | None = None
             for replicas in (1, 2):
-                runs = sorted([await run(srv, service, replicas, backlog)
+                runs = sorted([await run(srv, service, replicas, backlog, args.timeout)
                                for _ in range(args.repeat)], key=lambda r: r[0] / r[1])
                 total, seconds, cpu = runs[len(runs) // 2]
                 rate = total / seconds

@@ -17,6 +17,9 @@ from shared.contracts.feedback import DEFAULT_REASON_TAGS
 from shared.contracts.fields import EARLIEST_DAY
 
 ServiceName = Literal["intake", "followup", "feedback"]
+ROLES = ("api", "workers", "fanout")
+"""What a process may do (``ROLES``; all three by default): serve HTTP, run the relay, the
+consumers and the schedulers, run follow-up's policy fan-out."""
 #: The signatures taken from an identity provider (``OIDC_ALGORITHMS``).
 OIDC_ALGORITHMS = ("RS256", "ES256")
 
@@ -179,6 +182,10 @@ class Settings(BaseSettings):
     followup_scheduler_interval_s: float = Field(5.0, gt=0)
     followup_scheduler_batch: int = Field(1000, ge=1)
     followup_fanout_batch: int = Field(1000, ge=1)
+    followup_fanout_stall_s: float = Field(300.0, gt=0, description=(
+        "/ready answers degraded when a published policy change is not fanned out and its "
+        "fan-out has not moved for longer than this (no process runs ROLES=fanout, or it "
+        "is stuck)."))
 
     survey_token_secret: SecretStr = Field(
         SecretStr(DEV_SURVEY_TOKEN_SECRET), description=(
@@ -261,9 +268,11 @@ class Settings(BaseSettings):
         "(empty: all). Workers with disjoint sets share a service's consumers, each on its "
         "own event loop; the relay and the schedulers go to whichever worker leads them."))
     roles: Annotated[set[str], NoDecode] = Field(
-        default_factory=lambda: {"api", "workers"},
+        default_factory=lambda: set(ROLES),
         description="What this process does: 'api' (HTTP writes and reads), 'workers' (outbox "
-                    "relay, consumers, schedulers). Split them to scale each on its own.")
+                    "relay, consumers, schedulers), 'fanout' (follow-up's policy fan-out: "
+                    "its bursts of writes then share no event loop with the relay and the "
+                    "consumers). Split them to scale each on its own.")
 
     # -- who may call, and the resident vault (shared/security/, services/intake/vault.py) ------
     environment: Literal["development", "production"] = Field("development", description=(
@@ -386,8 +395,8 @@ class Settings(BaseSettings):
     def _split_roles(cls, value: object) -> object:
         if isinstance(value, str):
             value = {r.strip() for r in value.split(",") if r.strip()}
-        if isinstance(value, set | list | tuple) and not set(value) <= {"api", "workers"}:
-            raise ValueError("roles are 'api' and/or 'workers', e.g. ROLES=api,workers")
+        if isinstance(value, set | list | tuple) and not set(value) <= set(ROLES):
+            raise ValueError(f"roles are some of {', '.join(ROLES)}, e.g. ROLES=api,workers")
         return value
 
     @model_validator(mode="after")

@@ -7,7 +7,10 @@ processes, feedback as two (``feedback``: its API, ``ROLES=api``; ``feedback-wor
 relay, consumers and schedulers, ``ROLES=workers``, on a free port of its own for /health and
 /metrics), as compose and k8s run it, so what is measured is what runs: requested surveys
 need not wait behind feedback's HTTP requests on one event loop (on two cores no layout was
-measurably faster: ``benchmarks/end_to_end.py --layout``, benchmarks/README.md).
+measurably faster: ``benchmarks/end_to_end.py --layout``, benchmarks/README.md). Follow-up's
+policy fan-out runs in a process of its own too (``followup-fanout``, ``ROLES=fanout``;
+``followup`` has ``ROLES=api,workers``), as the deployments run it: its bursts of writes wait
+behind no relay and no consumer (``benchmarks/followup_fanout.py``).
 Each line a process prints goes to stdout prefixed with its name, and is also appended to
 ``<state-dir>/logs/<name>.log``. Ctrl-C or SIGTERM stops the services, then the
 servers this command started, and exits 0; a service that dies on its own stops everything and
@@ -43,9 +46,14 @@ from tools.devservers import (
 )
 
 SERVICES: tuple[ServiceName, ...] = ("intake", "followup", "feedback")
-#: Services whose workers run in a process of their own (``ROLES=workers``) beside the API's
-#: (``ROLES=api``), as the deployments run them (benchmarks/end_to_end.py ``--layout``).
-SPLIT: tuple[ServiceName, ...] = ("feedback",)
+#: The processes of a service that is split, as the deployments run it: (name suffix,
+#: ``ROLES``) each, the first on the service's port. Feedback's workers apart from its API
+#: (benchmarks/end_to_end.py ``--layout``); follow-up's policy fan-out apart from its API and
+#: workers (benchmarks/followup_fanout.py). A service not named runs as one process.
+SPLIT: dict[ServiceName, tuple[tuple[str, str], ...]] = {
+    "followup": (("", "api,workers"), ("-fanout", "fanout")),
+    "feedback": (("", "api"), ("-workers", "workers")),
+}
 STOP_GRACE_S = 10.0
 TAIL_LINES = 40
 
@@ -148,7 +156,7 @@ def _table(database_url: str, nats_url: str, servers: list[ManagedServer],
     table.add_column("pid", no_wrap=True)
     for service in services:
         pid = str(service.proc.pid) if service.proc else ""
-        also = "/metrics" if service.roles == "workers" else "/docs"  # no API: its gauges
+        also = "/docs" if not service.roles or "api" in service.roles else "/metrics"
         table.add_row(service.name, f"{service.base_url}", f"{service.base_url}{also}", pid)
     started = {server.url: server for server in servers}
     for part, url in (("NATS", nats_url), ("PostgreSQL", database_url)):
@@ -227,10 +235,10 @@ class _Runner:
             if name not in SPLIT:
                 self.services.append(_Service(name, name, port, logs / f"{name}.log"))
                 continue
-            workers = f"{name}-workers"
-            self.services += [_Service(name, name, port, logs / f"{name}.log", "api"),
-                              _Service(workers, name, free_port(), logs / f"{workers}.log",
-                                       "workers")]
+            for i, (suffix, roles) in enumerate(SPLIT[name]):
+                process = f"{name}{suffix}"
+                self.services.append(_Service(process, name, port if i == 0 else free_port(),
+                                              logs / f"{process}.log", roles))
         env = {**os.environ, "DATABASE_URL": database_url, "NATS_URL": nats_url,
                "HOST": self.settings.host, "PYTHONUNBUFFERED": "1",
                **{f"{name.upper()}_PORT": str(self.settings.port_for(name))

@@ -76,6 +76,10 @@ def _served(served_by: list[str], e: Envelope) -> list[str]:
 class IntakeFollower:
     """Turns intake's resolutions and reopenings into survey commands."""
 
+    #: Batches of four times CONSUMER_BATCH: the commands of a batch go to group commit
+    #: together, so a larger batch fills its rounds rather than adding rounds.
+    batch_scale = 4
+
     def __init__(self, feedback: Feedback) -> None:
         self.feedback = feedback
 

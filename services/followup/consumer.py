@@ -190,6 +190,10 @@ class _Planned:
 class Rules:
     """The consumer handler: read models first (in the consumer's transaction), then effects."""
 
+    #: Batches of four times CONSUMER_BATCH: the commands of a batch go to group commit
+    #: together, so a larger batch fills its rounds rather than adding rounds.
+    batch_scale = 4
+
     def __init__(self, followups: FollowUps,
                  on_parked: Callable[[int], None] | None = None) -> None:
         self.followups = followups

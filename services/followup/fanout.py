@@ -19,7 +19,9 @@ the cursor (the last resident id) and the count move together in one compare-and
 * a retried publish command is the same policy (same Idempotency-Key, same id): one fan-out;
 * a crash or restart resumes after the last saved cursor; a batch that was written but whose
   cursor was not saved is written again, and each follow-up already there is a no-op;
-* each resident is counted once, and memory holds one batch, whatever the history's length;
+* each resident is counted once, and memory holds two batches (one committing, the next
+  being built and sent: the cursor still moves batch by batch, in order), whatever the
+  history's length;
 * with several replicas, an advisory lock per policy lets one of them fan it out at a time.
 
 When the walk ends, ``PolicyChangeFannedOut`` records how many residents were reached.
@@ -115,6 +117,10 @@ class FanOut:
         center = fan_out_center(policy["center_id"], policy["all_centers"], policy["scope"])
         log.info("fanout.started", policy_id=str(policy_id), resume_after=str(cursor))
         after = asyncio.ensure_future(self._residents(policy, center, cursor))
+        # Batches written and not yet counted, oldest first: the next batch is built and sent
+        # while the one before commits; the cursor still moves batch by batch, in order, each
+        # only once it is written.
+        in_flight: list[tuple[asyncio.Future[None], UUID, int]] = []
         try:
             while True:
                 batch = await after
@@ -123,15 +129,22 @@ class FanOut:
                     after = asyncio.ensure_future(self._residents(
                         policy, center, batch[-1]["resident_id"]))
                 if batch:
-                    await self._write(policy, batch)
-                    last: UUID = batch[-1]["resident_id"]
-                    if not await self._save_progress(policy_id, cursor, last, len(batch)):
+                    in_flight.append((asyncio.ensure_future(self._write(policy, batch)),
+                                      batch[-1]["resident_id"], len(batch)))
+                while len(in_flight) > (1 if full else 0):
+                    writing, last, count = in_flight[0]
+                    await writing
+                    in_flight.pop(0)
+                    if not await self._save_progress(policy_id, cursor, last, count):
                         return 0  # someone else moved the cursor; they go on from there
-                    cursor, residents = last, residents + len(batch)
+                    cursor, residents = last, residents + count
                 if not full:
                     break
         finally:
             after.cancel()  # a look-up ahead that was not needed (a failure, a lost cursor)
+            for writing, _, _ in in_flight:  # withdrawn, or written and a no-op next time
+                writing.cancel()
+                writing.add_done_callback(_retrieved)
         await self.followups.finish_fan_out(policy_id, residents)
         await self.pool.execute(
             "UPDATE policy_changes SET finished_at = COALESCE(finished_at, now())"
@@ -153,23 +166,50 @@ class FanOut:
                         batch: list[asyncpg.Record]) -> None:
         rule = (DueRule.from_dict(orjson.loads(policy["due_rule"])) if policy["due_rule"]
                 else None)
-        await self.followups.schedule_each([Plan(
-            follow_up_id=policy_follow_up_id(policy_id, UUID(str(r["resident_id"]))),
-            center_id=r["center_id"],
-            case_id=UUID(str(r["case_id"])) if r["case_id"] is not None else None,
-            reason=Reason.POLICY_CHANGE, resident_id=UUID(str(r["resident_id"])),
-            due_at=policy["outreach_due_at"],
-            assigned_clerk=None, assigned_team=self.team, source="followup:PolicyChangePublished",
-            source_id=policy_id, causation_id=f"policy:{policy_id}",
-            correlation_id=str(policy_id), basis=Basis(policy["basis"]), due_rule=rule)
-            for r in batch])
+        basis, due_at = Basis(policy["basis"]), policy["outreach_due_at"]
+        causation = f"policy:{policy_id}"
+        plans = []
+        for r in batch:  # asyncpg's UUIDs as plain ones (the store encodes only those)
+            resident = UUID(int=r["resident_id"].int)
+            case = r["case_id"]
+            plans.append(Plan(
+                follow_up_id=policy_follow_up_id(policy_id, resident), center_id=r["center_id"],
+                case_id=UUID(int=case.int) if case is not None else None,
+                reason=Reason.POLICY_CHANGE, resident_id=resident, due_at=due_at,
+                assigned_clerk=None, assigned_team=self.team,
+                source="followup:PolicyChangePublished", source_id=policy_id,
+                causation_id=causation, correlation_id=str(policy_id), basis=basis,
+                due_rule=rule))
+        await self.followups.schedule_each(plans)
 
     async def _save_progress(self, policy_id: UUID, old: UUID | None, new: UUID,
                              count: int) -> bool:
         status = await self.pool.execute(
-            "UPDATE policy_changes SET cursor = $3, residents = residents + $4"
+            "UPDATE policy_changes SET cursor = $3, residents = residents + $4, moved_at = now()"
             " WHERE policy_id = $1 AND cursor IS NOT DISTINCT FROM $2", policy_id, old, new, count)
         return status.endswith(" 1")
+
+
+async def stalled(pool: asyncpg.Pool, stall_s: float) -> list[str]:
+    """What /ready says while a published policy change stands still: not fanned out, and
+    neither its arrival nor a batch of its fan-out for ``stall_s`` (no process runs the
+    fan-out, ``ROLES=fanout``, or it fails; the service still serves: 200 degraded)."""
+    row = await pool.fetchrow(
+        "SELECT count(*) AS n, min(moved_at) AS since FROM policy_changes"
+        " WHERE finished_at IS NULL AND moved_at < now() - make_interval(secs => $1)",
+        stall_s)
+    if not row["n"]:
+        return []
+    return [f"{row['n']} policy change(s) not fanned out, standing still since "
+            f"{row['since'].isoformat(timespec='seconds')}: is a follow-up process with "
+            "ROLES=fanout running? (its log says why a fan-out fails)"]
+
+
+def _retrieved(write: asyncio.Future[None]) -> None:
+    """A write left behind by a failed walk: its own failure, if any, is not worth a second
+    report (the walk's is raised; the next walk writes it again)."""
+    if not write.cancelled():
+        write.exception()
 
 
 def publisher_of(policy: asyncpg.Record) -> Principal:

@@ -13,7 +13,7 @@ from services.followup import parked
 from services.followup.api import followups, obligations, parked_rules, policies, worklists
 from services.followup.application import FollowUpApplication, FollowUps
 from services.followup.consumer import Rules
-from services.followup.fanout import FanOut
+from services.followup.fanout import FanOut, stalled
 from services.followup.helping import UNIT_REPLY, help_tasks, referrals
 from services.followup.projections import CONSUMER, DDL, WorklistProjection
 from services.followup.referral_tokens import ReferralTokens
@@ -71,6 +71,8 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
 
         runtime.calendar_hooks["followup"] = calendar_changed
         runtime.degradations.append(lambda: parked.degradation(runtime.pool))
+        runtime.degradations.append(
+            lambda: stalled(runtime.pool, settings.followup_fanout_stall_s))
         parked_gauge.set(await parked.count(runtime.pool))
         if runtime.runs_workers:  # a file added or the package upgraded while we were down
             await calendar_changed()
@@ -80,7 +82,9 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
                               f"{prefix}.feedback.RectificationTriaged.*",
                               f"{prefix}.feedback.RectificationAppealDecided.*"])
         runtime.start_worker("scheduler", scheduler.run)
-        runtime.start_worker("fanout", fanout.run)
+        # In a process of its own where ROLES says so: its bursts of writes then wait behind
+        # no relay and no consumer on one event loop (benchmarks/README.md, target 6).
+        runtime.start_worker("fanout", fanout.run, role="fanout")
         try:
             yield
         finally:

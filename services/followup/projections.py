@@ -87,6 +87,10 @@ DDL = [
     "ALTER TABLE policy_changes ADD COLUMN IF NOT EXISTS scope text NOT NULL"
     " DEFAULT 'center'",
     "ALTER TABLE policy_changes ADD COLUMN IF NOT EXISTS published_by text",
+    # When the fan-out last moved (the row's arrival, then each saved batch): /ready says so
+    # when a policy change stands still (fanout.stalled).
+    "ALTER TABLE policy_changes ADD COLUMN IF NOT EXISTS moved_at timestamptz NOT NULL"
+    " DEFAULT now()",
     "CREATE TABLE IF NOT EXISTS help_tasks ("
     " task_id uuid PRIMARY KEY, center_id text NOT NULL, case_id uuid,"
     " owner_clerk text, owner_team text, requested_by text NOT NULL, status text NOT NULL,"
@@ -159,6 +163,36 @@ def _iso_date(value: str) -> date:
     if len(value) != 10:
         raise ValueError(f"not a YYYY-MM-DD date: {value!r}")
     return date.fromisoformat(value)
+
+
+#: Where an update row (``_Plan.updates``) holds what: the follow-up, its version, position
+#: and moment, then the changed columns (None: unchanged), ``reassigned`` saying whether
+#: the assignee (clerk, team: None is a value there) changed.
+_VERSION, _REASSIGNED, _CLERK, _TEAM = 1, 7, 8, 9
+
+
+def folded(updates: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """The batch's changes of each follow-up as one update row, in the order they were made:
+    the last version, position and moment, each column's last value (the live UPDATE keeps
+    a column its change leaves None), the last reassignment. A batch holds a follow-up's
+    events in stream order, past what was applied of it (tracking), so the row takes them
+    all or, as a redelivery the store already shows, none (``version < $2``)."""
+    by_id: dict[Any, list[Any]] = {}
+    for update in updates:
+        row = by_id.get(update[0])
+        if row is None:
+            by_id[update[0]] = list(update)
+            continue
+        for i, value in enumerate(update):
+            if i in (_CLERK, _TEAM):
+                continue
+            if i == _REASSIGNED:
+                if value:
+                    row[_REASSIGNED], row[_CLERK], row[_TEAM] = True, update[_CLERK], \
+                        update[_TEAM]
+            elif value is not None or i <= 3:
+                row[i] = value
+    return [tuple(row) for row in by_id.values()]
 
 
 class WorklistProjection:
@@ -249,7 +283,7 @@ class WorklistProjection:
                 " channel = COALESCE($13, channel), completed_at = COALESCE($14, completed_at),"
                 " basis = COALESCE($15, basis), contact = COALESCE($16, contact),"
                 " priority = COALESCE($17, priority)"
-                " WHERE follow_up_id = $1 AND version < $2", plan.updates)
+                " WHERE follow_up_id = $1 AND version < $2", folded(plan.updates))
         await upsert_timers(conn, list(plan.timers.values()))
 
     async def copy_apply(self, conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
@@ -475,6 +509,7 @@ READ_MODEL = ReadModel(
     keys={"followups": "case_id", "help_tasks": "case_id", "referrals": "case_id"},
     # The fan-out moves a policy's cursor and count and stamps finished_at itself (not from
     # events); the scheduler's timer writes equal the ones folded from the events.
-    volatile=frozenset({"projected_at", "cursor", "residents", "finished_at"}),
+    volatile=frozenset({"projected_at", "cursor", "residents", "finished_at",
+                        "moved_at"}),
 )
 """What ``sixstep rebuild followup`` folds the log with (the worklist and its indexes)."""

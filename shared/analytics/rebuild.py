@@ -34,7 +34,15 @@ import asyncio
 import contextlib
 import gc
 import hashlib
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator, Sequence
+import itertools
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Callable,
+    Iterable,
+    Iterator,
+    Sequence,
+)
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -45,7 +53,14 @@ import orjson
 from nats.aio.client import Client as NATS
 from nats.js.errors import NotFoundError
 
-from shared.analytics.replay import Batch, Replay, Selection, SubjectFilter, covering
+from shared.analytics.replay import (
+    Batch,
+    Replay,
+    Selection,
+    SubjectFilter,
+    Unreadable,
+    covering,
+)
 from shared.bus.consumer import TRACKING_DDL
 from shared.bus.jetstream import connect
 from shared.contracts import Envelope
@@ -506,7 +521,9 @@ class Rebuild:
 
 
 async def catch_up_together(rebuilds: Sequence[Rebuild], *, batch_size: int = 1000,
-                            stop: asyncio.Event | None = None) -> int:
+                            stop: asyncio.Event | None = None,
+                            on_start: Callable[[Replay], None] | None = None,
+                            on_batch: Callable[[Replay, Batch], None] | None = None) -> int:
     """Several read models caught up from ONE replay: the log is read and decoded once, and
     its events go to the read models whose subject filters they came on, each written on its
     own connection, all at the same time (PostgreSQL writes one read model's batch while
@@ -515,12 +532,14 @@ async def catch_up_together(rebuilds: Sequence[Rebuild], *, batch_size: int = 10
     own replay reads when the server filters its subjects exactly. Each keeps its own
     ``rebuild_state``; one that was further on (a resumed staging schema) skips what it has.
     Memory: one log batch and at most one pending batch per read model. Every rebuild must
-    be prepared. Returns the events read."""
+    be prepared. ``on_start`` and ``on_batch`` see the one replay (its log batches), for
+    progress. Returns the events read."""
     if not rebuilds:
         return 0
     settings = rebuilds[0].settings
     after = [int((await rb.state())["last_seq"]) for rb in rebuilds]
-    wanted = [SubjectFilter(rb.selection().filter_subjects(settings)) for rb in rebuilds]
+    routes = _Routes([SubjectFilter(rb.selection().filter_subjects(settings))
+                      for rb in rebuilds])
     subjects = _without_overlaps([s for rb in rebuilds for s in rb.selection().subjects])
     replay = Replay(settings, Selection(subjects=subjects), from_seq=min(after) + 1,
                     batch_size=batch_size, stop=stop, nc=rebuilds[0]._nc)
@@ -539,14 +558,14 @@ async def catch_up_together(rebuilds: Sequence[Rebuild], *, batch_size: int = 10
                 raise failed
 
     async with replay:
+        if on_start:
+            on_start(replay)
         with collections_paused() as collect:
             async for batch in read_ahead(replay):
-                ready: list[list[Batch]] = []
-                for i, (keep, seen) in enumerate(zip(wanted, after, strict=True)):
-                    full, pending[i] = _take_share(batch, keep, seen, pending[i], batch_size)
-                    ready.append(full)
-                await apply(ready)
+                await apply(_deal(batch, routes, after, pending, batch_size))
                 collect(batch.scanned)
+                if on_batch:
+                    on_batch(replay, batch)
             for share in pending:  # the rest, up to where the replay ended
                 share.last_seq = max(share.last_seq, replay.last_seq)
             await apply([[share] if share.last_seq > seen else []
@@ -554,36 +573,58 @@ async def catch_up_together(rebuilds: Sequence[Rebuild], *, batch_size: int = 10
     return replay.scanned
 
 
-def _take_share(batch: Batch, keep: SubjectFilter, after: int, share: Batch,
-                size: int) -> tuple[list[Batch], Batch]:
-    """One read model's part of ``batch`` (its subjects, beyond ``after``) added to its
-    pending ``share``: (the shares that filled up to ``size`` events, undecodable ones
-    included; the one now pending)."""
-    items = [(seq, e, version, subject, None) for e, seq, version, subject in zip(
-        batch.events, batch.seqs, batch.stored_versions, batch.subjects, strict=True)
-        if seq > after and keep(subject)]
+def _deal(batch: Batch, routes: Callable[[str], tuple[int, ...]], after: Sequence[int],
+          pending: list[Batch], size: int) -> list[list[Batch]]:
+    """``batch`` dealt out to the read models in one pass: each event (undecodable ones
+    included, in stream order) added to the pending share of every read model whose subjects
+    take it (``routes``) and that is not past it (``after``); per read model, the shares that
+    filled up to ``size`` (``pending`` then holds the ones still filling)."""
+    items: Iterable[tuple[int, Envelope | None, int, str, Unreadable | None]] = zip(
+        batch.seqs, batch.events, batch.stored_versions, batch.subjects,
+        itertools.repeat(None))
     if batch.undecodable:
-        items += [(u.seq, None, 0, subject, u) for u, subject in zip(
-            batch.undecodable, batch.undecodable_subjects, strict=True)
-            if u.seq > after and keep(subject)]
-        items.sort(key=lambda item: item[0])
-    full: list[Batch] = []
+        items = sorted([*items, *((u.seq, None, 0, subject, u) for u, subject in zip(
+            batch.undecodable, batch.undecodable_subjects, strict=True))],
+            key=lambda item: item[0])
+    full: list[list[Batch]] = [[] for _ in pending]
     for seq, e, version, subject, unreadable in items:
-        if unreadable is None:
-            assert e is not None
-            share.events.append(e)
-            share.seqs.append(seq)
-            share.stored_versions.append(version)
-            share.subjects.append(subject)
-        else:
-            share.undecodable.append(unreadable)
-            share.undecodable_subjects.append(subject)
-        share.scanned += 1
-        share.last_seq = seq
-        if share.scanned >= size:
-            full.append(share)
-            share = Batch(first_seq=seq + 1, last_seq=seq)
-    return full, share
+        for i in routes(subject):
+            if seq <= after[i]:
+                continue
+            share = pending[i]
+            if unreadable is None:
+                assert e is not None
+                share.events.append(e)
+                share.seqs.append(seq)
+                share.stored_versions.append(version)
+                share.subjects.append(subject)
+            else:
+                share.undecodable.append(unreadable)
+                share.undecodable_subjects.append(subject)
+            share.scanned += 1
+            share.last_seq = seq
+            if share.scanned >= size:
+                full[i].append(share)
+                pending[i] = Batch(first_seq=seq + 1, last_seq=seq)
+    return full
+
+
+class _Routes:
+    """Per subject, the read models (their indexes) whose filters take it, remembered per
+    subject (a stream has services x types x partitions of them)."""
+
+    def __init__(self, wanted: Sequence[SubjectFilter]) -> None:
+        self.wanted = wanted
+        self._seen: dict[str, tuple[int, ...]] = {}
+
+    def __call__(self, subject: str) -> tuple[int, ...]:
+        found = self._seen.get(subject)
+        if found is None:
+            if len(self._seen) > 100_000:
+                self._seen.clear()
+            found = self._seen[subject] = tuple(
+                i for i, keep in enumerate(self.wanted) if keep(subject))
+        return found
 
 
 def _covers(wide: str, narrow: str) -> bool:
@@ -618,24 +659,6 @@ def _meet(a: str, b: str) -> bool:
         if x[i] != y[i] and "*" not in (x[i], y[i]):
             return False
     return True
-
-
-def _share(batch: Batch, keep: SubjectFilter, after: int) -> Batch:
-    """The part of ``batch`` one read model reads: its subjects, beyond ``after``."""
-    share = Batch(first_seq=max(batch.first_seq, after + 1), last_seq=batch.last_seq,
-                  scanned=batch.scanned)
-    for e, seq, version, subject in zip(batch.events, batch.seqs, batch.stored_versions,
-                                        batch.subjects, strict=True):
-        if seq > after and keep(subject):
-            share.events.append(e)
-            share.seqs.append(seq)
-            share.stored_versions.append(version)
-            share.subjects.append(subject)
-    for unreadable, subject in zip(batch.undecodable, batch.undecodable_subjects, strict=True):
-        if unreadable.seq > after and keep(subject):
-            share.undecodable.append(unreadable)
-            share.undecodable_subjects.append(subject)
-    return share
 
 
 #: While batches are replayed, a collection of the young generations after this many events.

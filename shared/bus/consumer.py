@@ -68,6 +68,9 @@ class PermanentError(Exception):
 
 
 class Handler(Protocol):
+    """Applies a batch of events. A handler may also say ``batch_scale: int``: how many
+    times the consumer's configured batch it takes at once (the command writers')."""
+
     async def apply(self, conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
         """Apply events (in stream order) inside the caller's transaction."""
         ...
@@ -145,9 +148,17 @@ class Consumer:
     _stopping: asyncio.Event = field(default_factory=asyncio.Event, init=False, repr=False)
     _idle: asyncio.Event = field(default_factory=asyncio.Event, init=False, repr=False)
     _analyzed_at: int = field(default=0, init=False, repr=False)
+    _scale: int = field(default=1, init=False, repr=False)
+    #: Messages of the next batch decoded while the one before was applied (by ``id``).
+    _decoded_ahead: dict[int, _Item] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._idle.set()
+        # A handler that appends commands asks for larger batches (``batch_scale``): its
+        # commands go to group commit together, one round per command of its busiest case,
+        # so a larger batch fills each round instead of adding rounds.
+        self._scale = max(1, int(getattr(self.handler, "batch_scale", 1)))
+        self.batch *= self._scale
 
     @property
     def lock_key(self) -> str:
@@ -170,7 +181,8 @@ class Consumer:
         )
         try:
             info = await js.consumer_info(self.settings.stream_name, self.name)
-            if sorted(info.config.filter_subjects or []) != sorted(self.filter_subjects):
+            if (sorted(info.config.filter_subjects or []) != sorted(self.filter_subjects)
+                    or info.config.max_ack_pending != config.max_ack_pending):
                 await js.add_consumer(self.settings.stream_name, config)
         except NotFoundError:
             await js.add_consumer(self.settings.stream_name, config)
@@ -240,42 +252,86 @@ class Consumer:
         await self._reset_to_ack_floor()
         # Lingering pull requests stay open on the server: an event published while this
         # consumer waits is delivered at once, and under load the next batch is already on
-        # its way while one is applied (batches are still applied one after the other, in
-        # stream order). At most two batches are held, far inside ack_wait.
-        puller = Puller(self.nc, self.settings.stream_name, self.name, self.batch, depth=2)
+        # its way while one is applied. Batches are applied one after the other, in stream
+        # order; while one waits on PostgreSQL (its statements, its commands' group commit),
+        # the next is taken and decoded (``_read_ahead``). At most four batches are held (one
+        # applied, one read ahead, two on their way), far inside ack_wait; three of a command
+        # writer's larger ones (one on its way).
+        puller = Puller(self.nc, self.settings.stream_name, self.name, self.batch,
+                        depth=2 if self._scale == 1 else 1)
         await puller.start()
         log.info("consumer.started", consumer=self.name, subjects=self.filter_subjects)
-        held: list[Msg] = []
+        held: list[Msg] = []  # taken from the puller, neither acked nor handed back yet
         try:
             while not self._stopping.is_set():
-                held = await puller.take(timeout=1.0)
-                if not held or self._stopping.is_set():
+                if not held:
+                    held = await puller.take(timeout=1.0)
                     continue
                 self._idle.clear()
+                ahead: list[Msg] = []
+                applying = asyncio.ensure_future(self.process(held))
                 try:
-                    await self.process(held)
-                    held = []
+                    await self._read_ahead(puller, applying, ahead)
+                    await applying
                 except Exception:
-                    # The store or the bus failed under us: hand the batch back now
+                    # The store or the bus failed under us: hand the batches back now
                     # rather than after ack_wait, then let the supervisor restart us.
-                    for msg in held:
+                    await self._stop_applying(applying)
+                    for msg in [*held, *ahead]:
                         with contextlib.suppress(Exception):
                             await msg.nak(delay=self.backoff[0])
                     held = []
                     raise
+                except BaseException:  # cancelled: the batch in hand goes with us
+                    held = [*held, *ahead]
+                    await self._stop_applying(applying)
+                    raise
                 finally:
                     self._idle.set()
+                held = ahead
             await asyncio.Event().wait()  # drained: wait to be cancelled
         finally:
             # Not started, or delivered but never taken: back to the stream at once, for the
             # next leader (an unsubscribe on a connection being drained must not hold the
             # shutdown).
             unstarted = list(held)
+            self._decoded_ahead.clear()
             with contextlib.suppress(Exception):
                 unstarted += await asyncio.wait_for(puller.stop(), 2.0)
             for msg in unstarted:
                 with contextlib.suppress(Exception):
                     await msg.nak()
+
+    async def _read_ahead(self, puller: Puller, applying: asyncio.Future[None],
+                          ahead: list[Msg]) -> None:
+        """While ``applying`` runs, take the next batch into ``ahead`` and decode it: what
+        arrives until the batch is full or the one applied is done. Nothing of it is applied
+        (or acked) before ``applying`` has committed."""
+        while len(ahead) < self.batch:
+            got = await puller.take_now(self.batch - len(ahead))
+            if got:
+                ahead += got
+                for msg in got:
+                    self._decoded_ahead[id(msg)] = self._decode(msg)
+                continue
+            if applying.done():
+                return
+            arrival = asyncio.ensure_future(puller.arrival())
+            try:
+                await asyncio.wait((applying, arrival), return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                arrival.cancel()
+                # Waited for, not awaited: a cancellation of this task itself still raises.
+                await asyncio.wait((arrival,))
+
+    @staticmethod
+    async def _stop_applying(applying: asyncio.Future[None]) -> None:
+        """The batch being applied is abandoned: its transaction rolls back."""
+        if not applying.done():
+            applying.cancel()
+        await asyncio.wait((applying,))  # its own failure is the caller's to report
+        if not applying.cancelled():
+            applying.exception()  # retrieved: reported by the caller's raise
 
     # -- one batch --------------------------------------------------------------------------
 
@@ -283,13 +339,13 @@ class Consumer:
         if not tracing.enabled():
             await self._process(msgs)
             return
-        links = tracing.linked((m.headers or {}).get(tracing.TRACEPARENT) for m in msgs)
-        with tracing.span(f"consume {self.name}", kind=tracing.SpanKind.CONSUMER, links=links,
+        with tracing.span(f"consume {self.name}", kind=tracing.SpanKind.CONSUMER,
+                          linked_to=[(m.headers or {}).get(tracing.TRACEPARENT) for m in msgs],
                           attributes={"sixstep.batch.size": len(msgs)}):
             await self._process(msgs)
 
     async def _process(self, msgs: Sequence[Msg]) -> None:
-        items = [self._decode(m) for m in msgs]
+        items = [self._decoded(m) for m in msgs]
         for item in items:
             if item.envelope is None:
                 await self._dead_letter(item, item.error or "undecodable")
@@ -299,6 +355,11 @@ class Consumer:
         self.stats.batches += 1
         if self.on_batch:
             self.on_batch(self.stats)
+
+    def _decoded(self, msg: Msg) -> _Item:
+        """The message decoded: ahead of its batch (``_read_ahead``), or now."""
+        item = self._decoded_ahead.pop(id(msg), None)
+        return item if item is not None and item.msg is msg else self._decode(msg)
 
     def _decode(self, msg: Msg) -> _Item:
         facts = delivery(msg)

@@ -123,6 +123,30 @@ class Puller:
                 self._due.popleft()
         self._wake.set()
 
+    async def take_now(self, limit: int) -> list[Msg]:
+        """Up to ``limit`` messages already delivered, in order, without waiting."""
+        n = min(len(self._ready), limit)
+        out = [self._ready.popleft() for _ in range(n)]
+        await self._topped_up(out)
+        return out
+
+    async def _topped_up(self, taken: list[Msg]) -> None:
+        """The next request sent after ``taken`` left the buffer; cancelled meanwhile, they
+        go back to it (``stop`` returns them: none is left unanswered)."""
+        try:
+            await self._top_up()
+        except BaseException:
+            self._ready.extendleft(reversed(taken))
+            raise
+
+    async def arrival(self) -> None:
+        """Returns once a message is delivered and not yet taken (at once when one is)."""
+        while not self._ready:
+            self._wake.clear()  # before the top-up: a message it brings sets it again
+            await self._top_up()
+            if not self._ready:
+                await self._wake.wait()
+
     async def take(self, timeout: float) -> list[Msg]:
         """Up to ``batch`` messages, in order; [] when none came within ``timeout``."""
         loop = asyncio.get_running_loop()
@@ -137,5 +161,5 @@ class Puller:
                 await asyncio.wait_for(self._wake.wait(), left)
         n = min(len(self._ready), self.batch)
         out = [self._ready.popleft() for _ in range(n)]
-        await self._top_up()
+        await self._topped_up(out)
         return out

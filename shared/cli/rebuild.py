@@ -3,6 +3,7 @@ as-of`` (a case as it stood at a moment)."""
 
 from __future__ import annotations
 
+import contextlib
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -28,9 +29,12 @@ from shared.readmodels.readmodel import registered
 
 @app.command("rebuild")
 def rebuild_command(
-    read_model: Annotated[str, typer.Argument(
+    read_model: Annotated[str | None, typer.Argument(
         help=f"A registered read model ({', '.join(sorted(registered()))}: "
-             "pyproject.toml's sixstep.read_models) or module:ATTRIBUTE.")],
+             "pyproject.toml's sixstep.read_models) or module:ATTRIBUTE.")] = None,
+    every: Annotated[bool, typer.Option(
+        "--all", help="Every registered read model, from one replay of the log (read and "
+                      "decoded once), then each compared and switched.")] = False,
     dry_run: Annotated[bool, typer.Option(
         help="Build and compare with the live view; do not switch.")] = False,
     fresh: Annotated[bool, typer.Option(help="Discard an unfinished rebuild first.")] = False,
@@ -38,52 +42,86 @@ def rebuild_command(
     samples: Annotated[int, typer.Option(help="Differences to show per table.")] = 5,
     batch: BatchOpt = 1000,
 ) -> None:
-    """Rebuild a read model from the log beside the live one, then switch over atomically."""
-    from shared.analytics.rebuild import Rebuild, RebuildError
+    """Rebuild a read model (or ``--all`` of them) from the log beside the live one, then
+    switch over atomically."""
+    from shared.analytics.rebuild import Rebuild, catch_up_together
     from shared.readmodels.readmodel import load_read_model
 
-    model = load_read_model(read_model)
+    if every == (read_model is not None):
+        err.print("[red]name one read model, or give --all[/red]")
+        raise typer.Exit(2)
+    names = sorted(registered()) if every else [read_model or ""]
+    models = [load_read_model(name) for name in names]
     settings = resolve().use("nats", "database")
 
     async def main() -> int:
-        async with ctrl_c() as stop:
-            with progress_bar() as progress:
-                tracker = Tracker(progress, f"rebuild {model.consumer}")
-                async with Rebuild(settings, model, batch_size=batch, stop=stop,
-                                   on_start=tracker.start, on_batch=tracker.batch) as rb:
-                    if discard:
-                        err.print(f"dropped {', '.join(await rb.discard()) or 'nothing'}")
-                        return 0
-                    staging = await rb.prepare(fresh=fresh)
-                    err.print(f"{'resuming' if rb.resumed else 'building'} {staging}")
-                    await rb.catch_up()
-                    if stop.is_set():
-                        err.print(f"stopped; {staging} kept, run again to resume")
-                        return 130
-                    diff = await rb.diff(samples=samples)
-                    print_diff(diff)
-                    state = await rb.state()
-                    if state["skipped"]:
-                        err.print(f"[yellow]{state['skipped']} events refused by the handler:"
-                                  "[/yellow]")
-                        for r in await rb.skipped():
-                            err.print(f"  seq {r['seq']} {r['type']}: {r['reason']}")
-                    if dry_run:
-                        err.print(f"dry run: {staging} kept; run without --dry-run to switch")
-                        return 0
-                    try:
-                        switched = await rb.switch()
-                    except RebuildError as exc:
-                        err.print(f"[red]{exc}[/red]")
-                        return 1
-                    err.print(f"[green]switched[/green]: {', '.join(switched.tables)} now "
-                              f"rebuilt up to stream sequence {switched.last_seq:,}; the old "
-                              f"tables are in schema {switched.retired}")
+        async with ctrl_c() as stop, contextlib.AsyncExitStack() as stack:
+            progress = stack.enter_context(progress_bar())
+            tracker = Tracker(progress, f"rebuild {len(models)} read models, one replay"
+                              if every else f"rebuild {models[0].consumer}")
+            rebuilds = [await stack.enter_async_context(Rebuild(
+                settings, model, batch_size=batch, stop=stop, on_start=tracker.start,
+                on_batch=tracker.batch)) for model in models]
+            if discard:
+                for name, rb in zip(names, rebuilds, strict=True):
+                    err.print(f"{name}: dropped {', '.join(await rb.discard()) or 'nothing'}")
+                return 0
+            for name, rb in zip(names, rebuilds, strict=True):
+                staging = await rb.prepare(fresh=fresh)
+                err.print(f"{name}: {'resuming' if rb.resumed else 'building'} {staging}")
+            if every:
+                await catch_up_together(rebuilds, batch_size=batch, stop=stop,
+                                        on_start=tracker.start, on_batch=tracker.batch)
+            else:
+                await rebuilds[0].catch_up()
+            if stop.is_set():
+                err.print(f"stopped; {', '.join(str(rb.staging) for rb in rebuilds)} kept, "
+                          "run again to resume")
+                return 130
+            for name, rb in zip(names, rebuilds, strict=True):
+                if every:
+                    err.print(f"[bold]{name}[/bold]")
+                await compare(rb, samples)
+            if dry_run:
+                err.print(f"dry run: {', '.join(str(rb.staging) for rb in rebuilds)} kept; "
+                          "run without --dry-run to switch")
+                return 0
+            failed = [name for name, rb in zip(names, rebuilds, strict=True)
+                      if not await switch(name, rb)]
+            if failed:
+                err.print(f"[red]not switched: {', '.join(failed)}[/red]; run again to "
+                          "resume")
+                return 1
         return 0
 
     code = run(main)
     if code:
         raise typer.Exit(code)
+
+
+async def compare(rb: Any, samples: int) -> None:
+    """The rebuilt tables against the live ones, and what the handler refused."""
+    print_diff(await rb.diff(samples=samples))
+    state = await rb.state()
+    if state["skipped"]:
+        err.print(f"[yellow]{state['skipped']} events refused by the handler:[/yellow]")
+        for r in await rb.skipped():
+            err.print(f"  seq {r['seq']} {r['type']}: {r['reason']}")
+
+
+async def switch(name: str, rb: Any) -> bool:
+    """The rebuilt tables in place of the live ones; False when that failed."""
+    from shared.analytics.rebuild import RebuildError
+
+    try:
+        switched = await rb.switch()
+    except RebuildError as exc:
+        err.print(f"[red]{name}: {exc}[/red]")
+        return False
+    err.print(f"[green]switched[/green] {name}: {', '.join(switched.tables)} now rebuilt up "
+              f"to stream sequence {switched.last_seq:,}; the old tables are in schema "
+              f"{switched.retired}")
+    return True
 
 
 def print_diff(diff: Any) -> None:

@@ -355,7 +355,7 @@ class GroupCommitter:
             if self._on_batch is not None:
                 self._on_batch(len(batch))
             try:
-                with tracing.span("group commit", links=_links(batch),
+                with tracing.span("group commit", linked_to=_traceparents(batch),
                                   attributes={"sixstep.batch.size": len(batch)}):
                     await loop.run_in_executor(self._executor, self._execute, batch)
             except asyncio.CancelledError:
@@ -581,8 +581,9 @@ class GroupCommitter:
         return int(row["notification_id"]) if row else 0
 
 
-def _links(batch: list[_Item]) -> list[Any]:
-    """The batch's span links to each command's trace (nothing while tracing is off)."""
+def _traceparents(batch: list[_Item]) -> list[str | None]:
+    """The traces of the batch's commands, for its span's links (nothing while tracing is
+    off)."""
     if not tracing.enabled():
         return []
-    return tracing.linked(item.trace.current for item in batch if item.trace is not None)
+    return [item.trace.current for item in batch if item.trace is not None]

@@ -8,6 +8,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from shared import tracing
 from shared.http.middleware import add_http_middleware
 
+_TRACEPARENT = tracing.TRACEPARENT.encode()
+
 
 def install_tracing(app: FastAPI) -> None:
     """Each request runs in a server span named for its route (``POST
@@ -20,12 +22,18 @@ def install_tracing(app: FastAPI) -> None:
         if not tracing.enabled():
             await inner(scope, receive, send)
             return
-        caller = dict(scope["headers"]).get(tracing.TRACEPARENT.encode())
+        caller = None
+        for name, value in scope["headers"]:  # the last one, as a dict of them would keep
+            if name == _TRACEPARENT:
+                caller = value
         method = scope["method"]
         with tracing.span(method, kind=tracing.SpanKind.SERVER,
                           parent=tracing.context_of(caller.decode("latin-1") if caller else None),
                           attributes={"http.request.method": method}) as span:
             assert span is not None
+            if not span.is_recording():  # not sampled: the span only carries the trace on
+                await inner(scope, receive, send)
+                return
 
             async def sending(message: Message) -> None:
                 if message["type"] == "http.response.start":

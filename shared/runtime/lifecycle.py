@@ -152,9 +152,11 @@ class Runtime:
     def runs_workers(self) -> bool:
         return "workers" in self.settings.roles
 
-    def start_worker(self, name: str, loop_factory: Callable[[], Awaitable[None]]) -> None:
-        """A background loop (scheduler, fan-out) that runs only in worker processes."""
-        if self.runs_workers:
+    def start_worker(self, name: str, loop_factory: Callable[[], Awaitable[None]], *,
+                     role: str = "workers") -> None:
+        """A background loop that runs only in processes of ``role``: a scheduler in worker
+        processes, the policy fan-out in ``fanout`` processes (``ROLES``)."""
+        if role in self.settings.roles:
             self.background.start(name, loop_factory)
 
     async def readiness(self) -> tuple[bool, dict[str, Any]]:

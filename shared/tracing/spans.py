@@ -23,6 +23,7 @@ exporter). Until then every helper returns at once: no span, no header, no meta 
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -31,7 +32,17 @@ from typing import Any, NamedTuple
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode, Tracer
+from opentelemetry.trace import (
+    Link,
+    NonRecordingSpan,
+    Span,
+    SpanContext,
+    SpanKind,
+    Status,
+    StatusCode,
+    TraceFlags,
+    Tracer,
+)
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 TRACEPARENT = "traceparent"
@@ -41,15 +52,34 @@ _PROPAGATOR = TraceContextTextMapPropagator()
 _NOTHING: contextlib.nullcontext[None] = contextlib.nullcontext()
 _tracer: Tracer = trace.NoOpTracer()
 _enabled = False
+#: Whether the installed sampler never records a span whose (remote) parent was not sampled,
+#: as ``ParentBased`` does: then such a span is not made at all (see :func:`published`).
+_follows_parent = False
 _causes: ContextVar[Mapping[str, str] | None] = ContextVar("sixstep_trace_causes",
                                                            default=None)
 
 
 def install(provider: trace.TracerProvider | None) -> None:
     """Trace with ``provider`` from now on; ``None`` turns tracing off again."""
-    global _tracer, _enabled
+    global _tracer, _enabled, _follows_parent
     _tracer = provider.get_tracer("sixstep") if provider is not None else trace.NoOpTracer()
     _enabled = provider is not None
+    _follows_parent = _drops_unsampled_children(provider)
+
+
+def _drops_unsampled_children(provider: trace.TracerProvider | None) -> bool:
+    """Asks ``provider``'s sampler (the SDK's, when it has one) whether it drops a span whose
+    remote parent was not sampled, whatever its trace id."""
+    should_sample = getattr(getattr(provider, "sampler", None), "should_sample", None)
+    if should_sample is None:
+        return False
+    unsampled = trace.set_span_in_context(NonRecordingSpan(SpanContext(
+        0x5EED, 0x5EED, is_remote=True, trace_flags=TraceFlags(TraceFlags.DEFAULT))))
+    try:
+        return all(getattr(should_sample(unsampled, trace_id, "probe").decision, "name", "")
+                   == "DROP" for trace_id in (1, 0x5EED, 2**64 + 1, 2**127 + 0x5EED, 2**128 - 1))
+    except Exception:  # a sampler that cannot say: every span is made, as before
+        return False
 
 
 def enabled() -> bool:
@@ -70,12 +100,40 @@ def current_traceparent() -> str | None:
     return traceparent_of(trace.get_current_span()) if _enabled else None
 
 
+_VERSION_00 = re.compile(r"00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
+
+
+def _span_context(traceparent: str) -> SpanContext | None:
+    """The remote span a version-00 ``traceparent`` (the one every sixstep process writes)
+    names, read directly; None for another version or a malformed one."""
+    match = _VERSION_00.fullmatch(traceparent)
+    if match is None:
+        return None
+    trace_id, span_id = int(match[1], 16), int(match[2], 16)
+    if not trace_id or not span_id:
+        return None
+    return SpanContext(trace_id, span_id, is_remote=True, trace_flags=TraceFlags(int(match[3], 16)))
+
+
 def context_of(traceparent: str | None) -> Context | None:
     """The remote parent a ``traceparent`` names; None for none or a malformed one."""
     if not traceparent:
         return None
+    remote = _span_context(traceparent)
+    if remote is not None:  # what the propagator makes of it, without its general parsing
+        return trace.set_span_in_context(NonRecordingSpan(remote), Context())
     ctx = _PROPAGATOR.extract({TRACEPARENT: traceparent})
     return ctx if trace.get_current_span(ctx).get_span_context().is_valid else None
+
+
+def _not_recorded(traceparent: str | None) -> bool:
+    """Whether a span below ``traceparent`` would not be recorded: its trace was not sampled
+    and the sampler follows the parent's decision. Such a span is not made: the next hop gets
+    ``traceparent`` itself, so the trace id goes on unchanged and nothing recorded is lost."""
+    if not _follows_parent or not traceparent:
+        return False
+    remote = _span_context(traceparent)
+    return remote is not None and not remote.trace_flags.sampled
 
 
 def current_ids() -> tuple[str, str] | None:
@@ -110,13 +168,27 @@ def linked(traceparents: Iterable[str | None]) -> list[Link]:
 
 def span(name: str, *, kind: SpanKind = SpanKind.INTERNAL, parent: Context | None = None,
          links: Sequence[Link] = (), attributes: Mapping[str, Any] | None = None,
+         linked_to: Iterable[str | None] = (),
          ) -> contextlib.AbstractContextManager[Span | None]:
     """A span, current inside the ``with``; an exception marks it failed. Nothing at all
-    (``None``) while tracing is off."""
+    (``None``) while tracing is off. ``linked_to``: the traceparents of what a batch's span
+    holds, linked as :func:`linked` says, and only when the span is recorded (a batch's span
+    is sampled as a new trace: most are not, and their links would be read for nothing)."""
     if not _enabled:
         return _NOTHING
-    return _tracer.start_as_current_span(name, context=parent, kind=kind, links=links,
-                                         attributes=attributes)
+    started = _tracer.start_as_current_span(name, context=parent, kind=kind, links=links,
+                                            attributes=attributes)
+    return _linking(started, linked_to) if linked_to else started
+
+
+@contextlib.contextmanager
+def _linking(started: contextlib.AbstractContextManager[Span],
+             traceparents: Iterable[str | None]) -> Iterator[Span]:
+    with started as one:
+        if one.is_recording():
+            for link in linked(traceparents):
+                one.add_link(link.context)
+        yield one
 
 
 def published(event_type: str, traceparent: str | None) -> str | None:
@@ -125,6 +197,8 @@ def published(event_type: str, traceparent: str | None) -> str | None:
     header, so the consumers' spans hang below it."""
     if not _enabled:
         return None
+    if _not_recorded(traceparent):
+        return traceparent
     one = _tracer.start_span(f"publish {event_type}", context=context_of(traceparent),
                              kind=SpanKind.PRODUCER)
     one.end()
@@ -145,13 +219,22 @@ def applying(name: str, messages: Sequence[Message]) -> Iterator[None]:
     """A consumer applies ``messages``: one span per message, in the message's own trace,
     open while the handler runs. A command the handler submits with the message's event id
     as its ``causation_id`` is stamped with that span (:func:`command_trace`). With one
-    message, its span is also the current one (log lines carry its trace id)."""
+    message, its span is also the current one (log lines carry its trace id). A message of a
+    trace that is not sampled gets no span (:func:`_not_recorded`): its commands are stamped
+    with its own ``traceparent``, and with one message that is the current context."""
     if not _enabled or not messages:
         yield
         return
     spans: list[Span] = []
     causes: dict[str, str] = {}
+    current: Context | None = None
     for message in messages:
+        if _not_recorded(message.traceparent):
+            assert message.traceparent is not None
+            causes[message.event_id] = message.traceparent
+            if len(messages) == 1:
+                current = context_of(message.traceparent)
+            continue
         attributes = {"sixstep.event_id": message.event_id, "sixstep.event_type": message.type}
         if message.case_id is not None:
             attributes["sixstep.case_id"] = message.case_id
@@ -162,8 +245,9 @@ def applying(name: str, messages: Sequence[Message]) -> Iterator[None]:
         if (tp := traceparent_of(one)) is not None:
             causes[message.event_id] = tp
     token = _causes.set(causes)
-    attached = otel_context.attach(trace.set_span_in_context(spans[0])) \
-        if len(spans) == 1 else None
+    if len(messages) == 1 and spans:
+        current = trace.set_span_in_context(spans[0])
+    attached = otel_context.attach(current) if current is not None else None
     try:
         yield
     except BaseException as exc:

@@ -147,6 +147,16 @@ def test_compose_worker_replicas_split_the_partitions_exactly() -> None:
                                 f"compose {service}")
 
 
+def test_follow_up_fans_policies_out_in_a_process_of_its_own_in_compose_and_k8s() -> None:
+    composed = {n: s["environment"].get("ROLES") for n, s in compose()["services"].items()
+                if s.get("command") == ["followup"]}
+    assert sorted(composed.values()) == ["api", "fanout", "workers", "workers"], composed
+    pods = [{v["name"]: v.get("value") for v in pod(doc)["containers"][0]["env"]}["ROLES"]
+            for _, doc in workloads()
+            if doc["spec"]["template"]["metadata"]["labels"].get("app") == "followup"]
+    assert sorted(pods) == ["api", "fanout", "workers", "workers"], pods
+
+
 def _nats_config_is_valid(path: Path, **env: str) -> None:
     result = subprocess.run([str(find_nats_server()), "-t", "-c", str(path)],
                             capture_output=True, text=True, env={**os.environ, **env},

@@ -8,6 +8,7 @@ import asyncio
 import re
 import uuid
 from collections import defaultdict
+from datetime import date
 
 import asyncpg
 import httpx
@@ -23,6 +24,7 @@ from tests.faults.harness import (
     read_log,
     subject_matches,
 )
+from tests.feedback.totals_check import assert_totals_are_the_scans
 
 SHARES = {"a": "0-1", "b": "2-3"}
 METRIC = re.compile(r'^sixstep_events_applied_total\{consumer="([^"]+)",service="([^"]+)"\} '
@@ -59,6 +61,10 @@ async def test_two_replicas_share_the_work_by_partition(
     log = await read_log(settings)
     conn = await asyncpg.connect(settings.database_url)
     try:
+        # both replicas of the figures added to the same days' counts: still the fact rows'
+        await conn.execute(f'SET search_path TO "{settings.schema_for("feedback")}"')
+        await assert_totals_are_the_scans(conn, date.today())
+        await conn.execute("RESET search_path")
         for service in scaled:
             counts = {share: await applied_counts(system[f"{service}-{share}"].url)
                       for share in SHARES}

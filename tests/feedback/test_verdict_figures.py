@@ -28,6 +28,7 @@ from shared.readmodels.migrations import run_migrations
 from shared.readmodels.pool import create_pool
 from shared.settings import Settings
 from tests.feedback.helpers import Clock, History, KeptSender
+from tests.feedback.totals_check import assert_totals_are_the_scans
 from tests.support import running, stream_envelopes, wait_until
 
 CENTER = "SH-PD-HUAMU"
@@ -237,6 +238,7 @@ async def test_the_residents_word_in_the_figures_of_a_hand_built_may(
                     await apply(c, envelopes[i:i + batch])
             rows = await service_figures(rebuilt, FigureQuery(period="month",
                                                               as_of=date(2026, 6, 15)))
+            await assert_totals_are_the_scans(rebuilt, date(2026, 6, 15))
         finally:
             await rebuilt.close()
         assert [{**r, "period_start": r["period_start"].isoformat()} for r in rows] == live, \

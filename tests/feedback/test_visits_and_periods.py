@@ -48,6 +48,7 @@ from shared.readmodels.migrations import run_migrations
 from shared.readmodels.pool import create_pool
 from shared.settings import Settings
 from tests.feedback.helpers import Clock, History, KeptSender
+from tests.feedback.totals_check import assert_totals_are_the_scans
 from tests.support import TEST_CENTER, running, stream_envelopes, token_for, wait_until
 
 CENTER = TEST_CENTER
@@ -185,6 +186,7 @@ async def test_a_month_counted_by_trips_closed_and_revised_openly(settings: Sett
             period="month", date_from=date(2026, 5, 1), date_to=date(2026, 5, 31),
             arrivals=("anxious", "upset", "angry", "distressed")))
         assert with_anxious["emotion_defused_rate"] == rate(1, 4)
+        await assert_totals_are_the_scans(pool, date(2026, 6, 3))
         # by window: a visit has its own counter and clerk
         (by_clerk,) = (await client.get("/figures", params={
             "period": "month", "group_by": "clerk_id", "from": "2026-05-01"})).json()["rows"]

@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased, Sampler
 from opentelemetry.trace import SpanKind
 
 from services.feedback.main import create_app as feedback_app
@@ -29,10 +30,10 @@ from tests.support import running, stream_messages, wait_until
 
 
 @contextlib.contextmanager
-def traced() -> Iterator[InMemorySpanExporter]:
+def traced(sampler: Sampler | None = None) -> Iterator[InMemorySpanExporter]:
     """This process traces into memory for the test's length, as a collector would see it."""
     exporter = InMemorySpanExporter()
-    provider = TracerProvider()
+    provider = TracerProvider(sampler=sampler)
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     tracing.install(provider)
     try:
@@ -109,6 +110,36 @@ async def test_a_resolution_its_survey_and_its_check_call_are_one_trace(
         assert header.split("-")[1] == f"{trace_id:032x}"
         assert "traceparent" not in orjson.loads(message.data)
         Envelope.model_validate_json(message.data)
+
+
+async def test_a_resolution_whose_trace_is_not_sampled_keeps_its_trace_id_downstream(
+        settings: Settings) -> None:
+    """As deployed, most traces are not sampled: no span of theirs is made past the request,
+    and still the survey the resolution causes goes on in the resolution's trace id."""
+    settings = fast(settings)
+    intake_service = intake_app(settings)
+    with traced(ParentBased(ALWAYS_OFF)) as exporter:
+        async with (running(intake_service) as intake,
+                    running(feedback_app(settings, sender=KeptSender(), clock=Clock(START)))):
+            case_id = await resolved_case(intake)
+
+            async def survey_published() -> bool:
+                return any((m.headers or {}).get("Sixstep-Type") == "SurveyRequested"
+                           for m in await stream_messages(settings))
+
+            await wait_until(survey_published, timeout=60.0, what="the survey on the stream")
+            [resolution] = [e for e in stored_events(intake_service, case_id)
+                            if type(e).__name__ == "CaseResolved"]
+            stamped = resolution.meta[tracing.TRACEPARENT]
+            assert not int(stamped.split("-")[3], 16) & 1  # the request's trace, not sampled
+        assert not exporter.get_finished_spans()
+        messages = await stream_messages(settings)
+        [resolved] = [m for m in messages
+                      if (m.headers or {}).get("Sixstep-Type") == "CaseResolved"]
+        assert resolved.headers[tracing.TRACEPARENT] == stamped
+        [survey] = [m for m in messages
+                    if (m.headers or {}).get("Sixstep-Type") == "SurveyRequested"]
+        assert survey.headers[tracing.TRACEPARENT].split("-")[1] == stamped.split("-")[1]
 
 
 def _ancestors(span: ReadableSpan, spans: dict[int, ReadableSpan]) -> list[ReadableSpan]:

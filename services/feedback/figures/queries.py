@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 import asyncpg
 
+from services.feedback.figures import totals
 from services.feedback.figures.projection import (
     CASES,
     FOLLOWUPS,
@@ -51,6 +52,8 @@ NOT_UPHELD = "f.appeal IS DISTINCT FROM 'upheld'"
 UPHELD = (" LEFT JOIN (SELECT DISTINCT survey_id FROM fig_rectifications"
           " WHERE appeal = 'upheld') upheld ON upheld.survey_id = f.survey_id")
 KEPT_JOINED = "upheld.survey_id IS NULL"
+#: Only the surveys an upheld appeal took out.
+STRUCK_JOINED = UPHELD.replace(" LEFT JOIN", " JOIN")
 #: A rectification's resident answered a revisit survey (any attempt).
 REVISITED = ("EXISTS (SELECT 1 FROM fig_surveys s WHERE s.rectification_id = f.rectification_id"
              " AND s.purpose = 'revisit' AND s.result = 'answered')")
@@ -254,24 +257,32 @@ def _scans() -> list[tuple[Figure, ...]]:
 SCANS = _scans()
 
 
+Counted = dict[tuple[Any, ...], dict[str, tuple[int | None, int]]]
+"""(period, group...) -> figure -> (numerator, denominator), as the scans count them."""
+
+
 async def compute(conn: asyncpg.Connection | asyncpg.Pool, q: FigureQuery,
-                  scans: list[tuple[Figure, ...]] = SCANS) -> list[dict[str, Any]]:
-    """Every figure for every (period, group) that has at least one counted row: one scan of
-    the fact rows per table and anchor (:data:`SCANS`; a scan per figure gives the same
-    rows), each figure counted apart in it."""
+                  scans: list[tuple[Figure, ...]] | None = None) -> list[dict[str, Any]]:
+    """Every figure for every (period, group) that has at least one counted row.
+
+    By center (or for all centers together) from the counts per center and day
+    (``totals.py``: centers x days rows, whatever the events); by counter, clerk or service
+    item over the fact rows, one scan per table and anchor (:data:`SCANS`). ``scans``
+    counts over the fact rows those scans instead (a scan per figure gives the same rows)."""
+    if scans is None and _by_center(q):
+        counted = await _count_by_day(conn, q)
+    else:
+        counted = await _count_rows(conn, q, scans or SCANS)
     merged: dict[tuple[Any, ...], dict[str, Any]] = {}
-    for figures in scans:
-        args: list[Any] = []
-        for r in await conn.fetch(_sql(figures, q, args), *args):
-            key = (r["period_start"], *(r[d] for d in q.group_by))
-            for i, figure in enumerate(figures):
-                if not r[f"d{i}"]:
-                    continue  # none of the group's rows counts for this figure
-                row = merged.get(key)
-                if row is None:
-                    row = merged[key] = {"period_start": r["period_start"],
-                                         **{d: r[d] for d in q.group_by}}
-                row[figure.name] = _value(figure, r[f"n{i}"], r[f"d{i}"])
+    for key, figures in counted.items():
+        for figure in FIGURES:
+            if figure.name not in figures or not figures[figure.name][1]:
+                continue  # none of the group's rows counts for this figure
+            row = merged.get(key)
+            if row is None:
+                row = merged[key] = {"period_start": key[0],
+                                     **dict(zip(q.group_by, key[1:], strict=True))}
+            row[figure.name] = _value(figure, *figures[figure.name])
     out = []
     for key in sorted(merged, key=lambda k: tuple((v is None, v or "") for v in k)):
         row = merged[key]
@@ -279,6 +290,106 @@ async def compute(conn: asyncpg.Connection | asyncpg.Pool, q: FigureQuery,
             row.setdefault(figure.name, _value(figure, 0, 0))
         out.append(row)
     return out
+
+
+async def _count_rows(conn: asyncpg.Connection | asyncpg.Pool, q: FigureQuery,
+                      scans: list[tuple[Figure, ...]]) -> Counted:
+    """Each figure counted over its fact rows, one scan per tuple of ``scans``."""
+    counted: Counted = {}
+    for figures in scans:
+        args: list[Any] = []
+        for r in await conn.fetch(_sql(figures, q, args), *args):
+            key = (r["period_start"], *(r[d] for d in q.group_by))
+            mine = counted.setdefault(key, {})
+            for i, figure in enumerate(figures):
+                mine[figure.name] = (r[f"n{i}"], r[f"d{i}"])
+    return counted
+
+
+def _by_center(q: FigureQuery) -> bool:
+    """Whether the counts per center and day answer ``q``: grouped by center or not at all,
+    for one center or all, the defused rate's arrivals among the emotions kept."""
+    return (set(q.group_by) <= {"center_id"} and all(d == "center_id" for d, _ in q.filters)
+            and set(q.arrivals) <= set(totals.EMOTIONS))
+
+
+#: figure -> (numerator, denominator) in the counts per center and day; the numerator None
+#: for a count. The rectifications' figures, the defused rate and the trips are apart.
+FROM_TOTALS: dict[str, tuple[str | None, str]] = {
+    "visits": (None, "visits"), "cases": (None, "cases"),
+    "first_trip_rate": ("first_trip", "resolved"),
+    "resolution_rate": ("said_solved", "verdicts"),
+    "declared_resolution_rate": ("resolved_as_resolved", "resolved"),
+    "on_time_rate": ("resolved_on_time", "resolved_with_due"),
+    "on_the_spot_rate": ("resolved_on_the_spot", "resolved"),
+    "overdue_open_cases": (None, "open_due"),
+    "satisfaction_rate": ("satisfied_own_answers", "own_answers"),
+    "staff_recorded_satisfaction_rate": ("satisfied_staff_answers", "staff_answers"),
+    "staff_recorded_answers": (None, "staff_recorded_answers"),
+    "response_rate": ("survey_answers", "answers_or_expiries"),
+    "no_consent": (None, "no_consent"),
+    "bad_reviews": (None, "bad_reviews"),
+    "revisit_satisfaction_rate": ("satisfied_revisits", "revisit_answers"),
+    "followups_on_time_rate": ("followups_on_time", "followups_closed"),
+}
+#: The survey counts an upheld appeal takes a bad review out of (KEPT).
+STRUCK = ("own_answers", "satisfied_own_answers", "staff_answers", "satisfied_staff_answers",
+          "bad_reviews", "revisit_answers", "satisfied_revisits")
+
+
+async def _count_by_day(conn: asyncpg.Connection | asyncpg.Pool, q: FigureQuery) -> Counted:
+    """The figures from the counts per center and day, less the surveys an upheld appeal
+    struck out; the rectifications' figures over their own (few) rows."""
+    group = ", center_id" if q.group_by else ""
+    counts = ", ".join(f"sum({c})::bigint AS {c}" for c in totals.COLUMNS if c != "open_due")
+    as_of: list[Any] = [q.as_of or date.today()]
+    where = _days("", "day", q, as_of)
+    sql = (f"SELECT {_bucket(q.period, 'day')} AS period_start{group}, {counts},"
+           f" (sum(open_due) FILTER (WHERE day < $1))::bigint AS open_due"
+           f" FROM {totals.TABLE} WHERE {where} GROUP BY {'1, 2' if group else '1'}")
+    sums: dict[tuple[Any, ...], dict[str, int]] = {}
+    for r in await conn.fetch(sql, *as_of):
+        sums[(r["period_start"], *(r[d] for d in q.group_by))] = dict(r)
+    struck_args: list[Any] = []
+    cells = ", ".join(f"count(*) FILTER (WHERE {totals.CONDITION[c]}) AS {c}" for c in STRUCK)
+    struck = (f"SELECT {_bucket(q.period, 'f.closed_on')} AS period_start"
+              f"{', f.center_id' if group else ''}, {cells} FROM fig_surveys f{STRUCK_JOINED}"
+              f" WHERE f.closed_on IS NOT NULL AND {_days('f.', 'closed_on', q, struck_args)}"
+              f" GROUP BY {'1, 2' if group else '1'}")
+    for r in await conn.fetch(struck, *struck_args):
+        mine = sums.setdefault((r["period_start"], *(r[d] for d in q.group_by)),
+                               dict.fromkeys(totals.COLUMNS, 0))
+        for c in STRUCK:
+            mine[c] -= r[c]
+    arrivals = set(q.arrivals)
+    counted: Counted = {}
+    for key, s in sums.items():
+        mine = counted[key] = {}
+        for name, (numerator, denominator) in FROM_TOTALS.items():
+            mine[name] = (s[numerator] if numerator else None, s[denominator])
+        mine["trips_per_resolved_case"] = (s["trips"] if s["trips_known"] else None,
+                                           s["resolved"])
+        mine["emotion_defused_rate"] = (
+            sum(s[totals.left(e, x)] for e in arrivals for x in totals.EMOTIONS
+                if x not in arrivals) + sum(s[totals.defused(e)] for e in arrivals),
+            sum(s[totals.arrived(e)] for e in arrivals))
+    rectifications = [f for f in FIGURES if f.table is RECTIFICATIONS]
+    for key, figures in (await _count_rows(conn, q, [tuple(rectifications)])).items():
+        counted.setdefault(key, {}).update(figures)
+    return counted
+
+
+def _days(alias: str, column: str, q: FigureQuery, args: list[Any]) -> str:
+    """The period's days of ``column`` and the query's center, as SQL (``args`` filled)."""
+    where = ["TRUE"]
+    for bound, op in ((q.date_from, ">="), (q.date_to, "<=")):
+        if bound:
+            args.append(bound)
+            where.append(f"{alias}{column} {op} ${len(args)}")
+    for _, value in q.filters:  # center_id (``_by_center``)
+        args.append(value)
+        where.append(f"{alias}center_id = ${len(args)}")
+    return " AND ".join(where)
 
 
 def _value(figure: Figure, numerator: int | None, denominator: int) -> Any:
