@@ -7,6 +7,9 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 ARGS ?=
+# make test's pytest workers, each with its own NATS, PostgreSQL and chromium; a file stays on
+# one worker (its module fixtures are shared). TEST_WORKERS=0 runs in one process.
+TEST_WORKERS ?= 2
 
 .PHONY: venv run test lint bench
 
@@ -29,7 +32,7 @@ test: venv
 	  (apt-get update && apt-get install -y --no-install-recommends chromium fonts-noto-cjk)
 	@command -v promtool >/dev/null || \
 	  (apt-get update && apt-get install -y --no-install-recommends prometheus)
-	$(VENV)/bin/python -m pytest -q $(ARGS)
+	$(VENV)/bin/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile $(ARGS)
 
 lint: venv
 	$(VENV)/bin/ruff check .

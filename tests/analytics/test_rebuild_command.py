@@ -7,21 +7,18 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from typer.testing import CliRunner
-
-import shared.cli.commands  # noqa: F401  (each command module registers on import)
-from shared.cli import app as cli
 from shared.readmodels.readmodel import registered
 from shared.settings import Settings
 from tests.analytics.test_bulk_rebuild import REFUSED, publish, untidy_log
+from tests.cli.in_process import invoke
 
 
 def sixstep(settings: Settings, state_dir: Path, *args: str) -> tuple[int, str]:
-    env = {"COLUMNS": "220", "SIXSTEP_STATE_DIR": str(state_dir),
+    env = {"SIXSTEP_STATE_DIR": str(state_dir),
            "DATABASE_URL": settings.database_url, "NATS_URL": settings.nats_url,
            "STREAM_NAME": settings.stream_name, "SUBJECT_PREFIX": settings.subject_prefix,
            "SCHEMA_PREFIX": settings.schema_prefix, "PARTITIONS": str(settings.partitions)}
-    result = CliRunner().invoke(cli, list(args), env=env)
+    result = invoke(args, env=env)
     return result.exit_code, result.output
 
 

@@ -8,13 +8,10 @@ import contextlib
 import json
 from pathlib import Path
 
-from typer.testing import CliRunner
-
-import shared.cli.commands  # noqa: F401  (each command module registers on import)
 from services.followup.main import create_app as create_followup
-from shared.cli import app as cli
 from shared.kernel.clock import ManualClock
 from shared.settings import Settings
+from tests.cli.in_process import invoke
 from tests.followup.story import DECEMBER_20, quiet
 from tests.pages.center import _serve
 from tests.support import token_for
@@ -26,7 +23,7 @@ SCHEDULE_2027 = {"2027": {"source": "illustrative test data",
 
 
 def sixstep(*args: str, **env: str) -> tuple[int, str]:
-    result = CliRunner().invoke(cli, list(args), env={"COLUMNS": "220", **env})
+    result = invoke(args, env=env)
     return result.exit_code, result.output
 
 

@@ -124,20 +124,13 @@ def test_a_duplicate_id_invalid_json_or_missing_file_is_refused(tmp_path: Path) 
 
 
 def test_sixstep_rules_checks_a_center_file_and_tries_a_resident(tmp_path: Path) -> None:
-    from typer.testing import CliRunner
+    from tests.cli.in_process import invoke
 
-    from shared.cli import (
-        app,
-        commands,  # noqa: F401  (registers the commands)
-    )
-
-    runner = CliRunner()
-    tried = runner.invoke(app, ["rules", "try", "--age", "53", "--fact", "special_work_type"],
-                          env={"COLUMNS": "200"})
+    tried = invoke(["rules", "try", "--age", "53", "--fact", "special_work_type"])
     assert tried.exit_code == 0, tried.output
     assert "PEN-EARLY-RETIREMENT-SPECIAL-WORK  (special-work-early-retirement v1: age 53, " \
            "special work type declared)" in tried.output
     bad = write(tmp_path, [{**RULE, "when": {"facts": ["owns_a_boat"]}}])
-    checked = runner.invoke(app, ["rules", "check", str(bad)], env={"COLUMNS": "300"})
+    checked = invoke(["rules", "check", str(bad)])
     assert checked.exit_code == 2
     assert "rule #1 (center-rule): unknown fact 'owns_a_boat'" in checked.output
