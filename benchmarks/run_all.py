@@ -296,4 +296,6 @@ def main() -> None:
 
 if __name__ == "__main__":
     signal.signal(signal.SIGTERM, lambda signum, _: sys.exit(128 + signum))
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:  # started with `&` by a script
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # the scripts inherit it
     main()

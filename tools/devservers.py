@@ -162,6 +162,12 @@ def exit_on_signals(signals: Sequence[signal.Signals] = (signal.SIGTERM, signal.
 
     for sig in signals:
         signal.signal(sig, leave)
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        # Started in the background by a shell without job control (`cmd &` in a script),
+        # which ignores SIGINT for it: Ctrl-C and `kill -INT` must still stop us, and our
+        # servers with us. (Seen: a `make bench` started so ignored it, and so did each
+        # script it ran.)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 class ManagedServer(Protocol):

@@ -21,6 +21,7 @@ from services.followup.domain import (
     PolicyChange,
     Referral,
     ResidentErasedError,
+    ResidentNotFound,
     consent_allows,
     follow_up_id_for,
     obligation_aggregate_id,
@@ -143,16 +144,23 @@ SYSTEM_CALENDAR = "system:calendar"
 
 
 class Consents(Protocol):
-    """Port: what follow-up knows of a resident's consent (``residents.py``)."""
+    """Port: what follow-up knows of a resident's consent (``residents.py``), and at which
+    centers intake has recorded them (``known_residents.py``)."""
 
     def of(self, resident_id: UUID) -> Awaitable[Consent]: ...
 
+    def known_at(self, resident_id: UUID, center_id: str) -> Awaitable[bool]: ...
+
 
 class AllConsent:
-    """Every resident may be contacted: for tools and tests that have no consent to read."""
+    """Every resident may be contacted, anywhere: for tools and tests that have no consent to
+    read."""
 
     async def of(self, resident_id: UUID) -> Consent:
         return Consent()
+
+    async def known_at(self, resident_id: UUID, center_id: str) -> bool:
+        return True
 
 
 class FollowUps:
@@ -221,11 +229,19 @@ class FollowUps:
             raise InvalidCommand(f"service item {cmd.service_item!r} is not in the catalogue",
                                  field="service_item")
         follow_up_id = follow_up_id_for("api", f"{cmd.center_id}\x1f{key}")
-        # The command's moments first (422), then what the resident agreed to (409), then the
-        # calendar.
+        # The command's moments first (422), then whether the center knows the resident (404:
+        # the same for another center's resident as for no one's, so that what another
+        # center's resident agreed to cannot be learnt by trying ids), then what the resident
+        # agreed to (409), then the calendar.
         meta = self.path.meta(actor, key, cmd, center_id=cmd.center_id, case_id=cmd.case_id)
         contact = True
         if cmd.resident_id is not None:
+            if not await self.consents.known_at(cmd.resident_id, cmd.center_id):
+                raise ResidentNotFound(
+                    f"no resident {cmd.resident_id} is known at center {cmd.center_id}: a "
+                    "center knows a resident registered there, with a case opened there or "
+                    "shown a hint there; one recorded a moment ago is known a moment later",
+                    resident_id=str(cmd.resident_id), center_id=cmd.center_id)
             consent = await self.consents.of(cmd.resident_id)
             allowed = consent_allows(cmd.reason, consent)
             if allowed is None and consent.erased:

@@ -73,6 +73,13 @@ class ResidentErasedError(CommandError):
     code = "resident_erased"
 
 
+class ResidentNotFound(CommandError):
+    """No resident by that id is known at the center (perhaps at another: not said)."""
+
+    status = 404
+    code = "resident_not_found"
+
+
 class NoConsent(CommandError):
     """The resident has not agreed to be contacted, and this follow-up is only outreach."""
 

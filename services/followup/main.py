@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from services.followup import consumer as rules_module
-from services.followup import parked
+from services.followup import known_residents, parked
 from services.followup.api import followups, obligations, parked_rules, policies, worklists
 from services.followup.application import FollowUpApplication, FollowUps
 from services.followup.consumer import Rules
@@ -42,7 +42,8 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = await start_runtime(settings, SERVICE, FollowUpApplication,
-                                      [*DDL, *rules_module.DDL], metrics, calendars)
+                                      [*DDL, *rules_module.DDL, *known_residents.DDL], metrics,
+                                      calendars)
         runtime.clock = clock_
         use_cases = FollowUps(runtime.committer, calendars, settings, clock_, catalogue,
                               PgConsents(runtime.pool))
@@ -81,6 +82,8 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
                               f"{prefix}.feedback.RectificationDeadlineRevised.*",
                               f"{prefix}.feedback.RectificationTriaged.*",
                               f"{prefix}.feedback.RectificationAppealDecided.*"])
+        runtime.add_consumer(known_residents.CONSUMER, known_residents.KnownResidents(),
+                             known_residents.subjects(prefix))
         runtime.start_worker("scheduler", scheduler.run)
         # In a process of its own where ROLES says so: its bursts of writes then wait behind
         # no relay and no consumer on one event loop (benchmarks/README.md, target 6).

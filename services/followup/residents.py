@@ -17,7 +17,8 @@ events travel by resident and case events by case, so they arrive in either orde
 hints suggested) are kept the same way, from ``CareNeedChanged`` and ``HintShown``.
 
 The API reads it too (``PgConsents``): a follow-up planned by hand for an erased resident is a
-409, outreach to one who refused contact as well.
+409, outreach to one who refused contact as well; for a resident the center does not know
+(``known_residents.py``) a 404, before either is said.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from uuid import UUID
 
 import asyncpg
 
+from services.followup import known_residents
 from services.followup.domain import Consent
 from shared.contracts import Envelope
 from shared.readmodels.residents import TYPES, ResidentFacts, ddl
@@ -111,3 +113,6 @@ class PgConsents:
             "SELECT contact, erased FROM resident_consent WHERE resident_id = $1", resident_id)
         return Consent() if row is None else Consent(contact=row["contact"],
                                                      erased=row["erased"])
+
+    async def known_at(self, resident_id: UUID, center_id: str) -> bool:
+        return await known_residents.known_at(self.pool, resident_id, center_id)

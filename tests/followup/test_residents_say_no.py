@@ -141,8 +141,8 @@ async def test_an_erased_resident_is_contacted_no_more_and_a_refusal_gets_no_out
         # cancelled instead; no check for the others.
         assert tick.fired == {"FollowUpDue": 4, "FollowUpMissed": 1, "FollowUpEscalated": 1,
                               "FollowUpCancelled": 1}
+        await center.settled()  # the worklist shows what the tick wrote (a barrier, no sleep)
         assert (await center.get(str(raced)))["status"] == "cancelled"
-        await center.settled()
         called = await center.followup.post(
             f"/followups/{task['follow_up_id']}/complete", headers=headers(key()),
             json={"outcome": "done", "channel": "phone", "note": "打了电话"})

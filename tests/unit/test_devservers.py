@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import asyncpg
@@ -94,3 +97,21 @@ def test_ensure_servers_uses_given_urls(tmp_path: Path) -> None:
     given = ("postgresql://postgres@127.0.0.1:1/postgres", "nats://127.0.0.1:1")
     assert ensure_servers(tmp_path, *given) == (*given, [])
     assert not any(tmp_path.iterdir())
+
+
+def test_ctrl_c_stops_a_process_started_with_sigint_ignored() -> None:
+    """A shell script's `cmd &` starts cmd with SIGINT ignored; after ``exit_on_signals`` a
+    SIGINT still ends it the Ctrl-C way (its ``finally`` blocks, then its servers, run)."""
+    script = ("import os, signal, sys\n"
+              "from tools.devservers import exit_on_signals\n"
+              "exit_on_signals()\n"
+              "try:\n"
+              "    os.kill(os.getpid(), signal.SIGINT)\n"
+              "    signal.pause()\n"
+              "except KeyboardInterrupt:\n"
+              "    print('stopped the Ctrl-C way')\n")
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=30,
+        cwd=Path(__file__).resolve().parents[2],
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    assert done.stdout.strip() == "stopped the Ctrl-C way", done.stderr

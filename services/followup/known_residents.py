@@ -1,0 +1,88 @@
+"""Which residents each center knows, so that a follow-up planned by hand names only those.
+
+A center knows a resident once intake recorded one of these at it (opaque ids only):
+
+* ``ConsentChanged`` (the envelope's center): the resident registered there, or changed their
+  consent at its window, which needs registration there or a presence grant;
+* ``CaseOpened``: a case opened there for the resident, or applied for by them (代办);
+* ``HintShown``: the counter showed the resident an eligibility hint.
+
+``POST /followups`` with a ``resident_id`` this table does not pair with the body's center is a
+404 ``resident_not_found``, the same for an id no center knows: before, it answered a 409 saying
+whether another center's resident had been erased or had refused contact, so that a clerk
+could learn it by trying ids. An erased resident stays known where they were known (their own
+center is told ``resident_erased``, as before): the rows are opaque ids, no personal data.
+
+Its own consumer reads only those three event types; ``sixstep rebuild followup.residents``
+builds it from the whole log (the way it is filled on an upgrade from a release without it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from uuid import UUID
+
+import asyncpg
+
+from shared.contracts import Envelope
+from shared.readmodels.readmodel import ReadModel
+
+CONSUMER = "followup-residents"
+TYPES = ("ConsentChanged", "CaseOpened", "HintShown")
+
+DDL = [
+    "CREATE TABLE IF NOT EXISTS resident_centers ("
+    " resident_id uuid NOT NULL, center_id text NOT NULL,"
+    " PRIMARY KEY (resident_id, center_id))",
+]
+
+
+def subjects(prefix: str) -> list[str]:
+    """Only the events that make a resident known at a center."""
+    return [f"{prefix}.intake.{t}.*" for t in TYPES]
+
+
+def pairs(events: Sequence[Envelope]) -> list[tuple[UUID, str]]:
+    """(resident, center) pairs the events make known, first seen first, each once."""
+    found: dict[tuple[UUID, str], None] = {}
+    for e in events:
+        if e.service != "intake" or e.type not in TYPES or e.center_id is None:
+            continue
+        p = e.payload
+        for key in ("resident_id", "applicant_id") if e.type == "CaseOpened" else (
+                "resident_id",):
+            if p.get(key):
+                found.setdefault((UUID(str(p[key])), e.center_id), None)
+    return list(found)
+
+
+class KnownResidents:
+    """Folds the three event types into ``resident_centers`` (an insert of what is new)."""
+
+    async def apply(self, conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
+        rows = pairs(events)
+        if rows:
+            residents, centers = zip(*rows, strict=True)
+            await conn.execute(
+                "INSERT INTO resident_centers (resident_id, center_id)"
+                " SELECT * FROM unnest($1::uuid[], $2::text[]) ON CONFLICT DO NOTHING",
+                list(residents), list(centers))
+
+    async def copy_apply(self, conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
+        await self.apply(conn, events)  # a row per resident and center: set-based already
+
+
+async def known_at(pool: asyncpg.Pool, resident_id: UUID, center_id: str) -> bool:
+    """Whether intake has recorded the resident at the center (as far as we have read)."""
+    return bool(await pool.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM resident_centers WHERE resident_id = $1"
+        " AND center_id = $2)", resident_id, center_id))
+
+
+READ_MODEL = ReadModel(
+    service="followup", consumer=CONSUMER, handler=lambda _settings: KnownResidents(),
+    ddl=DDL, subjects=lambda settings: subjects(settings.subject_prefix),
+    # No key columns: its events are partitioned by case and by resident alike, so no one
+    # column is the partition key a comparison could pick its rows by.
+)
+"""What ``sixstep rebuild followup.residents`` folds the log with."""
