@@ -13,8 +13,9 @@ whether another center's resident had been erased or had refused contact, so tha
 could learn it by trying ids. An erased resident stays known where they were known (their own
 center is told ``resident_erased``, as before): the rows are opaque ids, no personal data.
 
-Its own consumer reads only those three event types; ``sixstep rebuild followup.residents``
-builds it from the whole log (the way it is filled on an upgrade from a release without it).
+Its own consumer reads only those three event types; a new durable starts at the stream's
+beginning, so an upgrade from a release without it fills the table by itself (``sixstep
+rebuild followup.residents`` builds it again from the log).
 """
 
 from __future__ import annotations
