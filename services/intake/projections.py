@@ -121,14 +121,33 @@ class _Plan:
     timeline: list[tuple[Any, ...]] = field(default_factory=list)
 
 
-def _plan(events: Sequence[Envelope]) -> _Plan:
-    plan = _Plan()
+def _own(events: Sequence[Envelope]) -> list[Envelope]:
+    """The cases' own events (not a visit naming a case: the figures count those), each
+    (case, version) once: the first copy, should the log hold one twice."""
+    seen: set[tuple[UUID, int]] = set()
+    own = []
     for e in events:
         if e.service != "intake" or e.case_id is None or e.aggregate_id != e.case_id:
-            continue  # not the case's own event (a visit naming it: the figures count those)
-        plan.timeline.append((e.case_id, e.aggregate_version, e.position, e.type, e.version,
-                              e.occurred_at, e.recorded_at, e.actor, e.causation_id,
-                              e.correlation_id, orjson.dumps(e.payload).decode()))
+            continue
+        step = (e.case_id, e.aggregate_version)
+        if step not in seen:
+            seen.add(step)
+            own.append(e)
+    return own
+
+
+def _step(e: Envelope) -> tuple[Any, ...]:
+    """The event's ``case_timeline`` row."""
+    return (e.case_id, e.aggregate_version, e.position, e.type, e.version, e.occurred_at,
+            e.recorded_at, e.actor, e.causation_id, e.correlation_id,
+            orjson.dumps(e.payload).decode())
+
+
+def _plan(events: Sequence[Envelope]) -> _Plan:
+    """What the events do; ``events`` are the cases' own, each step once (:func:`_own`)."""
+    plan = _Plan()
+    for e in events:
+        plan.timeline.append(_step(e))
         if e.type == "CaseOpened":
             p = e.payload
             plan.opened.append((e.case_id, e.center_id, p["counter_id"], p["clerk_id"],
@@ -168,7 +187,15 @@ class CaseProjection:
         self._tables = bulk.Tables()
 
     async def apply(self, conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
-        plan = _plan(events)
+        # The timeline first: the steps it did not have yet are the ones to apply. A step it
+        # has (the same case and version: a republish the stream's duplicate window no longer
+        # caught, under another stream sequence) changes nothing, so a stale copy of a
+        # reopening cannot reopen a case resolved since, nor count a reopening twice.
+        own = _own(events)
+        new = {(r["case_id"], r["version"]) for r in await bulk.insert_rows(
+            conn, self._tables, "case_timeline", TIMELINE_COLUMNS, [_step(e) for e in own],
+            returning=("case_id", "version"))}
+        plan = _plan([e for e in own if (e.case_id, e.aggregate_version) in new])
         if plan.opened:
             await conn.executemany(
                 "INSERT INTO cases (case_id, center_id, counter_id, clerk_id, channel,"
@@ -177,18 +204,18 @@ class CaseProjection:
                 " $6, $7, $8, 'open', 'opened', $9, $9, $10, $11, $12)"
                 " ON CONFLICT (case_id) DO NOTHING",
                 plan.opened)
-        # One UPDATE ... FROM unnest per shape of change and one INSERT ... SELECT FROM unnest
-        # for the timeline (the cases this batch opened are in the table by now).
+        # One UPDATE ... FROM unnest per shape of change (the cases this batch opened are in
+        # the table by now).
         patches = {case_id: {**patch, "reopen_count": patch.get("reopen_count", 0)}
                    for case_id, patch in plan.patches.items()}
         await bulk.update_rows(conn, self._tables, "cases", "case_id", patches,
                                CASE_EXPRESSIONS, also="projected_at = clock_timestamp()")
-        await bulk.insert_rows(conn, self._tables, "case_timeline", TIMELINE_COLUMNS,
-                               plan.timeline)
         await hint_rows.upsert(conn, events)
 
     async def copy_apply(self, conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
-        plan = _plan(events)
+        # A step twice in the batch is applied once; one an earlier batch had makes the
+        # timeline's COPY fail, and the rebuild applies this batch with ``apply``.
+        plan = _plan(_own(events))
         new: dict[UUID, dict[str, Any]] = {}
         for opened in plan.opened:  # a second CaseOpened of a case changes nothing
             if opened[0] not in new:
@@ -204,14 +231,10 @@ class CaseProjection:
                     row[column] += value
                 elif column != "emotion_on_arrival" or row[column] is None:
                     row[column] = value
-        timeline: dict[tuple[UUID, int], tuple[Any, ...]] = {}
-        for step in plan.timeline:
-            timeline.setdefault((step[0], step[1]), step)
         await bulk.copy_rows(conn, "cases", CASE_COLUMNS, new.values())
         await bulk.update_rows(conn, self._tables, "cases", "case_id", earlier,
                                CASE_EXPRESSIONS, also="projected_at = clock_timestamp()")
-        await bulk.copy_records(conn, "case_timeline", TIMELINE_COLUMNS,
-                                list(timeline.values()))
+        await bulk.copy_records(conn, "case_timeline", TIMELINE_COLUMNS, plan.timeline)
         await hint_rows.upsert(conn, events)  # a few rows a day: the live upsert will do
 
 

@@ -74,21 +74,27 @@ async def copy_records(conn: asyncpg.Connection, table: str, columns: Sequence[s
 
 async def insert_rows(conn: asyncpg.Connection, tables: Tables, table: str,
                       columns: Sequence[str], records: Sequence[tuple[Any, ...]],
-                      conflict: str = "DO NOTHING") -> None:
+                      conflict: str = "DO NOTHING",
+                      returning: Sequence[str] = ()) -> list[asyncpg.Record]:
     """Rows (tuples in the order of ``columns``) in one ``INSERT ... SELECT FROM unnest(...)
     ON CONFLICT {conflict}``: what an ``executemany`` of the same INSERT leaves, in one
-    statement (a live handler's batch, where a key may already be there)."""
+    statement (a live handler's batch, where a key may already be there). With
+    ``returning``, those columns of the rows inserted (not of those the conflict skipped)."""
     if not records:
-        return
+        return []
     types = await tables.types(conn, table)
     for c in columns:
         if types[c].endswith("[]"):
             raise TypeError(f"{table}.{c} is an array: unnest would flatten it")
     arrays = ", ".join(f"${i + 1}::{types[c]}[]" for i, c in enumerate(columns))
-    await conn.execute(
-        f"INSERT INTO {q(table)} ({', '.join(q(c) for c in columns)})"
-        f" SELECT * FROM unnest({arrays}) ON CONFLICT {conflict}",
-        *(list(column) for column in zip(*records, strict=True)))
+    statement = (f"INSERT INTO {q(table)} ({', '.join(q(c) for c in columns)})"
+                 f" SELECT * FROM unnest({arrays}) ON CONFLICT {conflict}")
+    values = [list(column) for column in zip(*records, strict=True)]
+    if not returning:
+        await conn.execute(statement, *values)
+        return []
+    return await conn.fetch(f"{statement} RETURNING {', '.join(q(c) for c in returning)}",
+                            *values)
 
 
 async def update_rows(conn: asyncpg.Connection, tables: Tables, table: str, key: str,
