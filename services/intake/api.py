@@ -191,7 +191,8 @@ async def _wait(pool: asyncpg.Pool, settings: Settings, after: int | None) -> No
 async def get_case(case_id: UUID, pool: PoolDep, settings: SettingsDep, staff: Staff,
                    cat: CatalogueDep, after: After = None) -> CasePublic:
     await _wait(pool, settings, after)
-    await wait_for_write(pool, settings, plan_views.CONSUMER, "intake", after)
+    await wait_for_write(pool, settings, plan_views.CONSUMER, "intake", after,
+                         plan_views.PLAN_EVENTS)
     case = await queries.case(pool, case_id)
     if case is None:
         raise problem(404, "not_found", f"case {case_id} not found", id=str(case_id))
