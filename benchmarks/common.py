@@ -207,8 +207,11 @@ def like_main(settings: Settings, service: Any = None) -> Any:
 
 
 @contextlib.contextmanager
-def service(module: str, port: int, env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
-    proc = adopt_process(subprocess.Popen([sys.executable, "-m", module], env=env, cwd=ROOT,
+def service(module: str, port: int, env: dict[str, str],
+            cwd: Path = ROOT) -> Iterator[subprocess.Popen[bytes]]:
+    """``python -m <module>`` (from ``cwd``: another source tree's code, given its path in
+    ``PYTHONPATH``) until it answers ``/ready`` on ``port``; stopped at the end."""
+    proc = adopt_process(subprocess.Popen([sys.executable, "-m", module], env=env, cwd=cwd,
                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
     try:
         deadline = time.time() + 60

@@ -234,15 +234,23 @@ def group_commit_rounds(runtime: Runtime) -> int:
 
 
 async def measure_service(runtime: Runtime, only: set[str] | None, gc_events: int,
-                          group_commit: Callable[[int], Any] | None) -> list[Measured]:
+                          group_commit: Callable[[int], Any] | None,
+                          empty: list[str] | None = None) -> list[Measured]:
+    """Each consumer's drain beside raw fetch + ack of its share; a consumer with nothing on
+    its subjects in this log (intake-plans: the synthetic log draws up no plans) is left
+    out, its name added to ``empty``."""
     out: list[Measured] = []
     raw_nc = await connect(runtime.settings, "bench-raw")
     try:
         for name, consumer in runtime.consumers.items():
             if only and name not in only:
                 continue
-            _, raw_rate, raw_cpu = await raw_fetch(raw_nc, runtime.settings,
-                                                   consumer.filter_subjects, consumer.batch)
+            share, raw_rate, raw_cpu = await raw_fetch(raw_nc, runtime.settings,
+                                                       consumer.filter_subjects, consumer.batch)
+            if not share:
+                if empty is not None:
+                    empty.append(name)
+                continue
             before, rounds = await stored_position(runtime), group_commit_rounds(runtime)
             print(f"draining {name}", file=sys.stderr, flush=True)  # a profiler's cue
             events, seconds, cpu = await drain(consumer)
@@ -287,6 +295,8 @@ async def run(settings: Settings, events: int, only: set[str] | None) -> dict[st
     await nc.close()
     gc_events = max(2000, events // 20)
     measured: list[Measured] = []
+    empty: list[str] = []
+    f["empty"] = empty
     # Follow-up's rules refuse a moment ahead of their clock (OCCURRED_AT_MAX_FUTURE_S): its
     # clock stands at the backlog's last moment, as if the rules caught up on it afterwards.
     followup_clock = ManualClock(last_moment.astimezone(UTC))
@@ -302,7 +312,8 @@ async def run(settings: Settings, events: int, only: set[str] | None) -> dict[st
     for app, group_commit in apps:
         async with lifespan(app) as runtime:
             measured += await measure_service(runtime, only, gc_events,
-                                              group_commit(app) if group_commit else None)
+                                              group_commit(app) if group_commit else None,
+                                              empty)
     f["measured"] = measured
     f["gc_events"] = gc_events
     return f
@@ -325,6 +336,8 @@ def report(f: dict[str, Any]) -> None:
             what = GROUP_COMMIT_COMMAND[m.service]
             label = f"group commit: {m.service} {what}, 512 callers"
             print(f"{label:<56} {m.group_commit:>9,.0f} /s")
+    for name in f.get("empty", []):
+        print(f"{name}: no events on its subjects in this log, not measured")
     for m in f["measured"]:
         label = f"{m.consumer}: raw fetch + ack of its {m.events:,}"
         print(f"{label:<56} {m.raw_rate:>9,.0f} /s  (CPU {m.raw_cpu_us:,.0f} us/event)")

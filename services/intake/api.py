@@ -191,7 +191,8 @@ async def _wait(pool: asyncpg.Pool, settings: Settings, after: int | None) -> No
 async def get_case(case_id: UUID, pool: PoolDep, settings: SettingsDep, staff: Staff,
                    cat: CatalogueDep, after: After = None) -> CasePublic:
     await _wait(pool, settings, after)
-    await wait_for_write(pool, settings, plan_views.CONSUMER, "intake", after)
+    await wait_for_write(pool, settings, plan_views.CONSUMER, "intake", after,
+                         plan_views.PLAN_EVENTS)
     case = await queries.case(pool, case_id)
     if case is None:
         raise problem(404, "not_found", f"case {case_id} not found", id=str(case_id))
@@ -205,8 +206,11 @@ async def get_case(case_id: UUID, pool: PoolDep, settings: SettingsDep, staff: S
 async def case_notice(case_id: UUID, request: Request, pool: PoolDep, settings: SettingsDep,
                       staff: Staff, cat: CatalogueDep, after: After = None) -> NoticePublic:
     """What was agreed, the documents to bring, the due date, who served (the caller, by the
-    staff directory's name) and the center's phone; nothing of the resident's."""
+    staff directory's name) and the center's phone; nothing of the resident's. Its plans
+    are read-your-writes too (``?after=`` waits for both read models, as the case's read)."""
     await _wait(pool, settings, after)
+    await wait_for_write(pool, settings, plan_views.CONSUMER, "intake", after,
+                         plan_views.PLAN_EVENTS)
     case = await queries.case(pool, case_id)
     if case is None:
         raise problem(404, "not_found", f"case {case_id} not found", id=str(case_id))

@@ -54,7 +54,8 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = await start_runtime(settings, SERVICE, IntakeApplication,
-                                      [*DDL, *VAULT_DDL, *plan_views.DDL], metrics, calendars)
+                                      [*DDL, *VAULT_DDL, *plan_views.DDL,
+                                       plan_views.PLAN_EVENTS.ddl()], metrics, calendars)
         app.state.runtime = runtime
         app.state.pool = runtime.pool
         vault = Vault(runtime.pool, sealer, policy, clock_)
@@ -82,7 +83,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         if runtime.runs_workers:  # a file added or the package upgraded while we were down
             await replanning.run()
         runtime.add_consumer(plan_views.CONSUMER, plan_views.PlanProjection(),
-                             plan_views.READ_MODEL.subjects(settings))
+                             plan_views.subjects(settings))
         # The residents' "not solved" (survey, post-resolution check) reopens the case.
         runtime.add_consumer(verdicts.CONSUMER, verdicts.Verdicts(app.state.intake),
                              verdicts.subjects(settings.subject_prefix))

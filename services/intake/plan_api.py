@@ -66,7 +66,8 @@ async def link_case(plan_id: UUID, body: c.LinkCase, use_cases: PlansDep, write:
 @plans.get("/{plan_id}", response_model=PlanPublic, summary="A plan with its steps in order")
 async def get_plan(plan_id: UUID, request: Request, pool: PoolDep, settings: SettingsDep,
                    staff: Staff, after: After = None) -> PlanPublic:
-    await wait_for_write(pool, settings, plan_views.CONSUMER, "intake", after)
+    await wait_for_write(pool, settings, plan_views.CONSUMER, "intake", after,
+                         plan_views.PLAN_EVENTS)
     found = await plan_views.plan(pool, plan_id)
     if found is None:
         raise problem(404, "not_found", f"plan {plan_id} not found", id=str(plan_id))
@@ -78,7 +79,8 @@ async def get_plan(plan_id: UUID, request: Request, pool: PoolDep, settings: Set
 async def list_plans(resident_id: UUID, request: Request, pool: PoolDep,
                      settings: SettingsDep, staff: Staff, center_id: str | None = None,
                      after: After = None) -> list[PlanPublic]:
-    await wait_for_write(pool, settings, plan_views.CONSUMER, "intake", after)
+    await wait_for_write(pool, settings, plan_views.CONSUMER, "intake", after,
+                         plan_views.PLAN_EVENTS)
     found = await plan_views.plans_of_resident(pool, center_filter(staff, center_id),
                                                resident_id)
     return named(found, request.app.state.catalogue)

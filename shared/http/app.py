@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 from fastapi import FastAPI
 
 from shared.http.auth import install_auth
+from shared.http.direct_routes import install_direct_routes
 from shared.http.errors import install_error_handlers
 from shared.http.front_door import FrontDoor
 from shared.http.health import install_health
@@ -25,8 +26,12 @@ from shared.settings import DevelopmentDefaults, ServiceName, Settings
 
 def new_app(**kwargs: Any) -> FastAPI:
     """A FastAPI app as every sixstep service wants it: Prometheus metrics are ours, so
-    FastAPI's own OpenTelemetry hooks (an environment lookup on every request) stay off."""
-    return FastAPI(telemetry={"tracing": False, "metrics": False, "logs": False}, **kwargs)
+    FastAPI's own OpenTelemetry hooks (an environment lookup on every request) stay off; the
+    write routes are found without the included routers' matching
+    (``shared.http.direct_routes``)."""
+    app = FastAPI(telemetry={"tracing": False, "metrics": False, "logs": False}, **kwargs)
+    install_direct_routes(app)
+    return app
 
 
 def install_surface(app: FastAPI, settings: Settings, metrics: Metrics, *,

@@ -153,6 +153,45 @@ async def test_a_plan_refuses_a_case_of_another_beneficiary_or_center(
         assert r.status_code == 403, r.text
 
 
+async def test_the_plans_read_model_waits_for_plan_events_only(settings: Settings) -> None:
+    """intake-plans takes the plan events alone (a tracking row and an ack for every case
+    event changed nothing in its tables); ``?after=`` on a plan still waits for every plan
+    event at or before the position, and a position no write has had is still a 400."""
+    async with center_day(settings, at(2026, 3, 2, 9)) as center:
+        story = await the_patient_comes(center.intake, at(2026, 3, 2, 9, 20), CENTER)
+        r = await center.intake.get(f"/plans/{story.plan_id}",
+                                    params={"after": story.last_position})
+        assert r.status_code == 200 and len(r.json()["steps"]) == 3, r.text
+        # Read-your-writes right after a step is added: the wait is for that plan event.
+        added = await center.intake.post(f"/plans/{story.plan_id}/steps", headers=headers(key()),
+                                         json={"service_item": ITEMS[2], "what": "复查",
+                                               "effective_on": "2026-06-01"})
+        assert added.status_code == 200, added.text
+        r = await center.intake.get(f"/plans/{story.plan_id}",
+                                    params={"after": added.json()["position"]})
+        assert r.status_code == 200 and len(r.json()["steps"]) == 4, r.text
+        # A case write after it: nothing of the plans' to wait for, the case read waits on.
+        case = await center.open_case(at(2026, 3, 2, 10), item=ITEMS[2])
+        written = await center.step(case, "concerns", {"needs": ["x"], "emotion": "calm"})
+        r = await center.intake.get(f"/plans/{story.plan_id}",
+                                    params={"after": written["position"]})
+        assert r.status_code == 200 and len(r.json()["steps"]) == 4, r.text
+        read = await case_read(center.intake, case, written["position"])
+        assert read["version"] == written["version"]
+        r = await center.intake.get(f"/plans/{story.plan_id}",
+                                    params={"after": written["position"] + 1000})
+        assert r.status_code == 400 and "position_unknown" in r.text, r.text
+        # The durable's subjects are the plan events', and it tracked the plan alone.
+        conn = await asyncpg.connect(settings.database_url)
+        try:
+            keys = await conn.fetch(
+                f'SELECT key FROM "{settings.schema_for("intake")}".consumer_tracking'
+                " WHERE consumer = 'intake-plans'")
+        finally:
+            await conn.close()
+        assert [r["key"] for r in keys] == [uuid.UUID(story.plan_id)]
+
+
 def _token(settings: Settings, center: str) -> str:
     from tests.support import token_for
     return token_for(settings, "clerk", center)
