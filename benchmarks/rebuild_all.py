@@ -54,7 +54,7 @@ from benchmarks.common import bench_settings, like_main, machine, pipelined_pull
 from benchmarks.feedback_figures import PeakRSS
 from benchmarks.synthetic import CENTERS, EVENTS_PER_VISIT, publish_year
 from shared.analytics.rebuild import Rebuild, catch_up_together, collections_paused
-from shared.analytics.replay import Replay
+from shared.analytics.replay import Reading, Replay
 from shared.bus.jetstream import connect
 from shared.readmodels.readmodel import ReadModel, load_read_model, registered
 from shared.settings import Settings
@@ -114,66 +114,78 @@ async def raw_pull(settings: Settings, total: int, batch: int) -> Measured:
     return Measured("raw pipelined pull (Puller)", got, seconds)
 
 
-async def read_decode(settings: Settings, batch: int) -> Measured:
+async def read_decode(settings: Settings, batch: int, reader: Reading = "auto") -> Measured:
     """The whole log through ``Replay`` (pipelined pull, every event decoded and upcast), not
     applied anywhere: what a rebuild pays before its read models do anything."""
     events = 0
     start = time.perf_counter()
-    async with Replay(settings, batch_size=batch) as replay:
+    async with Replay(settings, batch_size=batch, reader=reader) as replay:
         with collections_paused() as collect:
             async for got in replay:
                 events += got.scanned
                 collect(got.scanned)
-    return Measured("replay: read + decode, nothing applied", events, time.perf_counter() - start)
+    return Measured(f"replay: read + decode{where(replay.in_child)}", events,
+                    time.perf_counter() - start)
+
+
+def where(in_child: bool) -> str:
+    return " [reader process]" if in_child else " [one process]"
 
 
 async def rebuild(settings: Settings, model: ReadModel, name: str, batch: int,
-                  copy: bool = True) -> Measured:
+                  copy: bool = True, reader: Reading = "auto") -> Measured:
     """``sixstep rebuild <model>`` up to the comparison, into a fresh staging schema."""
     replays: list[Replay] = []
     async with Rebuild(settings, model, batch_size=batch, copy=copy,
-                       on_start=replays.append) as rb:
+                       on_start=replays.append, reader=reader) as rb:
         await rb.prepare(fresh=True)
         start = time.perf_counter()
         await rb.catch_up()
         seconds = time.perf_counter() - start
         state = await rb.state()
         await rb.discard()
-    return Measured(name, state["applied"] + state["skipped"], seconds,
+    return Measured(name + where(replays[0].in_child if replays else False),
+                    state["applied"] + state["skipped"], seconds,
                     skipped=state["skipped"], scanned=replays[0].upto if replays else 0)
 
 
 def cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+    """This process's CPU time and that of its children ended (a replay's reader process is
+    joined when the replay ends; the servers run on)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    ended = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + ended.ru_utime + ended.ru_stime
 
 
 async def measured(run: Coroutine[Any, Any, Measured]) -> Measured:
     """The phase's result with this process's peak memory and CPU time during it."""
     before = cpu_seconds()
-    async with PeakRSS() as rss:
+    async with PeakRSS(readers=True) as rss:
         result = await run
     result.peak_rss_mb = rss.mb
     result.cpu_s = cpu_seconds() - before
     return result
 
 
-async def all_together(settings: Settings, models: list[str], batch: int) -> Measured:
+async def all_together(settings: Settings, models: list[str], batch: int,
+                       reader: Reading = "auto") -> Measured:
     """Every read model from one replay (``catch_up_together``): the log read and decoded
     once, each model's share written on its own connection at the same time. ``events`` is
     the sum of what the models applied; ``scanned`` the log's events read."""
     async with contextlib.AsyncExitStack() as stack:
         rebuilds = [await stack.enter_async_context(
-            Rebuild(settings, load_read_model(m), batch_size=batch)) for m in models]
+            Rebuild(settings, load_read_model(m), batch_size=batch, reader=reader))
+            for m in models]
+        replays: list[Replay] = []
         for rb in rebuilds:
             await rb.prepare(fresh=True)
         start = time.perf_counter()
-        scanned = await catch_up_together(rebuilds, batch_size=batch)
+        scanned = await catch_up_together(rebuilds, batch_size=batch, on_start=replays.append)
         seconds = time.perf_counter() - start
         states = [await rb.state() for rb in rebuilds]
         for rb in rebuilds:
             await rb.discard()
-    return Measured(f"all {len(models)} at once (one replay)",
+    return Measured(f"all {len(models)} at once{where(replays[0].in_child)}",
                     sum(st["applied"] + st["skipped"] for st in states), seconds,
                     skipped=sum(st["skipped"] for st in states), scanned=scanned)
 
@@ -211,8 +223,9 @@ async def main(args: argparse.Namespace) -> None:
         print(f"{pull.name:<40}{pull.events:>10,} ev {pull.seconds:>6.1f} s "
               f"{pull.rate:>9,.0f} /s  = {pull.rate / fetch.rate:.2f} x fetch+ack")
 
-        decoded = await measured(read_decode(settings, args.batch))
-        print(line(decoded, fetch, pull), flush=True)
+        for reader in args.readers:
+            decoded = await measured(read_decode(settings, args.batch, reader))
+            print(line(decoded, fetch, pull), flush=True)
 
         results: list[Measured] = []
         for name in args.models:
@@ -221,15 +234,20 @@ async def main(args: argparse.Namespace) -> None:
                 old = await measured(rebuild(settings, model, f"rebuild {name} (live handler)",
                                              args.batch, copy=False))
                 print(line(old, fetch, pull), flush=True)
-            m = await measured(rebuild(settings, model, f"rebuild {name}", args.batch))
-            results.append(m)
-            print(line(m, fetch, pull), flush=True)
-        together = await measured(all_together(settings, args.models, args.batch))
-        print(line(together, fetch, pull))
-        log_rate = together.scanned / together.seconds
-        print(f"  = the log's {together.scanned:,} events, read and decoded once, into every read"
-              f" model at {log_rate:,.0f} /s = {log_rate / pull.rate:.2f} x raw pull,"
-              f" {log_rate / fetch.rate:.2f} x fetch+ack")
+            for reader in args.readers:  # paired: one after the other, same servers
+                m = await measured(rebuild(settings, model, f"rebuild {name}", args.batch,
+                                           reader=reader))
+                results.append(m)
+                print(line(m, fetch, pull), flush=True)
+        for reader in args.readers:
+            together = await measured(all_together(settings, args.models, args.batch, reader))
+            print(line(together, fetch, pull))
+            log_rate = together.scanned / together.seconds
+            print(f"  = the log's {together.scanned:,} events, read and decoded once, into every"
+                  f" read model at {log_rate:,.0f} /s = {log_rate / pull.rate:.2f} x raw pull,"
+                  f" {log_rate / fetch.rate:.2f} x fetch+ack")
+        if len(args.readers) > 1:  # the target is the default's (the last one given)
+            results = results[len(args.readers) - 1::len(args.readers)]
 
         slowest = min(results, key=lambda m: m.rate)
         fattest = max([*results, together], key=lambda m: m.peak_rss_mb)
@@ -255,6 +273,10 @@ if __name__ == "__main__":
                         default=int(os.environ.get("SIXSTEP_BENCH_BATCH", 1000)),
                         help="fetch and rebuild batch size (sixstep rebuild's default: 1000)")
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
+    parser.add_argument("--readers", nargs="+", default=["auto"],
+                        choices=["inline", "process", "auto"],
+                        help="where each rebuild reads the log (Replay's reader): several give"
+                             " paired runs, the targets taken from the last")
     parser.add_argument("--live-handler", action="store_true",
                         help="also rebuild each model through its live handler (no COPY)")
     asyncio.run(main(parser.parse_args()))
