@@ -14,6 +14,7 @@ follow-ups), then measures, one after the other in this process:
   raw pull         the pipelined pull requests the rebuild reads with
                    (``shared.bus.pulling.Puller``), nothing decoded: the transport's own ceiling
   read + decode    the whole log through ``Replay``: pulled, every event decoded, nothing applied
+                   (in one process, or with the reader process)
   rebuild <model>  ``sixstep rebuild <model>`` up to the diff (``Rebuild.prepare`` +
                    ``catch_up`` into a fresh staging schema): fetch, decode, upcast, COPY into
                    the read model's tables, tracking and ``rebuild_state`` in one transaction
@@ -21,9 +22,13 @@ follow-ups), then measures, one after the other in this process:
   all at once      every registered read model from ONE replay (``catch_up_together``): the log
                    read and decoded once, each model's share written on its own connection
 
-Each rebuild reports its peak resident memory (sampled every 50 ms; the process's memory
-before the phase is included) and this process's CPU time per event (PostgreSQL's and
-nats-server's are not included: on a shared machine it tells a slow phase from a starved
+A rebuild of more than ``PROCESS_AT_LEAST`` messages reads the log in a child process
+(``Replay``'s ``reader="auto"``) while this one decodes and applies; ``--readers inline
+process`` measures each phase both ways, one after the other (paired). Each rebuild reports
+its peak resident memory (sampled every 50 ms, this process's and its reader's; the memory
+before the phase is included) and its CPU time per event, this process's and its reader's
+("here": this process's alone, the critical path when the other core is free; PostgreSQL's
+and nats-server's are not included: on a shared machine it tells a slow phase from a starved
 one). With ``--live-handler`` each model is first rebuilt through its live handler
 (executemany, as the live consumer writes), for comparison. The targets (issue 23): every read
 model rebuilt at least 0.5 x the raw pipelined pull (its events over its time), all of them at
@@ -73,6 +78,8 @@ class Measured:
     peak_rss_mb: float = 0.0
     skipped: int = 0
     cpu_s: float = 0.0
+    #: Of ``cpu_s``, this process's (the rest: its reader process's).
+    own_cpu_s: float = 0.0
     scanned: int = 0
 
     @property
@@ -149,21 +156,23 @@ async def rebuild(settings: Settings, model: ReadModel, name: str, batch: int,
                     skipped=state["skipped"], scanned=replays[0].upto if replays else 0)
 
 
-def cpu_seconds() -> float:
-    """This process's CPU time and that of its children ended (a replay's reader process is
-    joined when the replay ends; the servers run on)."""
+def cpu_seconds() -> tuple[float, float]:
+    """This process's CPU time, and that of its children ended (a replay's reader process
+    is waited for when the replay ends; the servers run on)."""
     own = resource.getrusage(resource.RUSAGE_SELF)
     ended = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + ended.ru_utime + ended.ru_stime
+    return own.ru_utime + own.ru_stime, ended.ru_utime + ended.ru_stime
 
 
 async def measured(run: Coroutine[Any, Any, Measured]) -> Measured:
     """The phase's result with this process's peak memory and CPU time during it."""
-    before = cpu_seconds()
+    own, children = cpu_seconds()
     async with PeakRSS(readers=True) as rss:
         result = await run
     result.peak_rss_mb = rss.mb
-    result.cpu_s = cpu_seconds() - before
+    own_after, children_after = cpu_seconds()
+    result.own_cpu_s = own_after - own
+    result.cpu_s = result.own_cpu_s + children_after - children
     return result
 
 
@@ -194,6 +203,8 @@ def line(m: Measured, fetch: Measured, pull: Measured) -> str:
     return (f"{m.name:<40}{m.events:>10,} ev {m.seconds:>6.1f} s {m.rate:>9,.0f} /s"
             f"  = {m.rate / fetch.rate:.2f} x fetch+ack, {m.rate / pull.rate:.2f} x raw pull;"
             f" peak RSS {m.peak_rss_mb:,.0f} MB; CPU {m.cpu_s / m.events * 1e6:.1f} us/ev"
+            + (f" ({m.own_cpu_s / m.events * 1e6:.1f} here)" if m.cpu_s > m.own_cpu_s * 1.01
+               else "")
             + (f"; {m.skipped:,} refused" if m.skipped else "")
             + (f"\n{'':<40}(its events lie in the log's {m.scanned:,}: {m.scanned / m.seconds:,.0f}"
                f" /s of log = {m.scanned / m.seconds / pull.rate:.2f} x raw pull)"

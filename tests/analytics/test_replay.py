@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import orjson
+import psutil
 
 from shared.analytics.checkpoint import Checkpoint
 from shared.analytics.reading import ReaderProcess
@@ -177,3 +178,42 @@ async def test_a_replay_read_in_a_child_process_stops_and_resumes(settings: Sett
     rest = await replay_all(settings, from_seq=replay.last_seq + 1, batch_size=10,
                             reader="process")
     assert first + [s for s, _, _ in rest] == list(range(1, published + 1))
+
+
+ORPHANED = """
+import asyncio, os, sys
+from shared.analytics.replay import Replay
+from shared.settings import Settings
+
+async def main() -> None:
+    replay = Replay(Settings(), batch_size=5, reader="process")
+    await replay.__aenter__()
+    async for _ in replay:
+        print(replay._source.pid, flush=True)
+        os._exit(9)  # gone without closing anything, as after kill -9
+
+asyncio.run(main())
+"""
+
+
+async def test_the_reader_process_ends_when_the_replay_process_is_gone(
+        settings: Settings) -> None:
+    await publish(settings, month_of_march_stories())
+    env = {**os.environ, "NATS_URL": settings.nats_url, "STREAM_NAME": settings.stream_name,
+           "SUBJECT_PREFIX": settings.subject_prefix, "PARTITIONS": str(settings.partitions)}
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-c", ORPHANED, env=env,
+                                                stdout=asyncio.subprocess.PIPE)
+    out, _ = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 9
+    # Its stdin closed with its parent: it stops reading, drops its consumer and exits.
+    pid, deadline = int(out), asyncio.get_running_loop().time() + 30
+    while not ended(pid):
+        assert asyncio.get_running_loop().time() < deadline, "the reader process lives on"
+        await asyncio.sleep(0.05)
+
+
+def ended(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
