@@ -82,27 +82,38 @@ async def raw_read(settings: Settings, batch: int = 5000) -> tuple[int, int, flo
 
 
 class PeakRSS:
-    """Samples this process's resident memory while a phase runs."""
+    """Samples this process's resident memory while a phase runs; with ``readers``, plus
+    that of its Python children (a replay's reader process; not the servers it started)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, readers: bool = False) -> None:
         self.process = psutil.Process()
+        self.readers = readers
         self.peak = 0
 
+    def _rss(self) -> int:
+        rss = self.process.memory_info().rss
+        if self.readers:
+            for child in self.process.children(recursive=True):
+                with contextlib.suppress(psutil.Error):
+                    if "multiprocessing" in " ".join(child.cmdline()):
+                        rss += child.memory_info().rss
+        return rss
+
     async def __aenter__(self) -> PeakRSS:
-        self.peak = self.process.memory_info().rss
+        self.peak = self._rss()
         self._task = asyncio.create_task(self._sample())
         return self
 
     async def _sample(self) -> None:
         while True:
-            self.peak = max(self.peak, self.process.memory_info().rss)
+            self.peak = max(self.peak, self._rss())
             await asyncio.sleep(0.05)
 
     async def __aexit__(self, *_: object) -> None:
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
-        self.peak = max(self.peak, self.process.memory_info().rss)
+        self.peak = max(self.peak, self._rss())
 
     @property
     def mb(self) -> float:

@@ -14,6 +14,7 @@ follow-ups), then measures, one after the other in this process:
   raw pull         the pipelined pull requests the rebuild reads with
                    (``shared.bus.pulling.Puller``), nothing decoded: the transport's own ceiling
   read + decode    the whole log through ``Replay``: pulled, every event decoded, nothing applied
+                   (in one process, or with the reader process)
   rebuild <model>  ``sixstep rebuild <model>`` up to the diff (``Rebuild.prepare`` +
                    ``catch_up`` into a fresh staging schema): fetch, decode, upcast, COPY into
                    the read model's tables, tracking and ``rebuild_state`` in one transaction
@@ -21,9 +22,13 @@ follow-ups), then measures, one after the other in this process:
   all at once      every registered read model from ONE replay (``catch_up_together``): the log
                    read and decoded once, each model's share written on its own connection
 
-Each rebuild reports its peak resident memory (sampled every 50 ms; the process's memory
-before the phase is included) and this process's CPU time per event (PostgreSQL's and
-nats-server's are not included: on a shared machine it tells a slow phase from a starved
+A rebuild of more than ``PROCESS_AT_LEAST`` messages reads the log in a child process
+(``Replay``'s ``reader="auto"``) while this one decodes and applies; ``--readers inline
+process`` measures each phase both ways, one after the other (paired). Each rebuild reports
+its peak resident memory (sampled every 50 ms, this process's and its reader's; the memory
+before the phase is included) and its CPU time per event, this process's and its reader's
+("here": this process's alone, the critical path when the other core is free; PostgreSQL's
+and nats-server's are not included: on a shared machine it tells a slow phase from a starved
 one). With ``--live-handler`` each model is first rebuilt through its live handler
 (executemany, as the live consumer writes), for comparison. The targets (issue 23): every read
 model rebuilt at least 0.5 x the raw pipelined pull (its events over its time), all of them at
@@ -54,7 +59,7 @@ from benchmarks.common import bench_settings, like_main, machine, pipelined_pull
 from benchmarks.feedback_figures import PeakRSS
 from benchmarks.synthetic import CENTERS, EVENTS_PER_VISIT, publish_year
 from shared.analytics.rebuild import Rebuild, catch_up_together, collections_paused
-from shared.analytics.replay import Replay
+from shared.analytics.replay import Reading, Replay
 from shared.bus.jetstream import connect
 from shared.readmodels.readmodel import ReadModel, load_read_model, registered
 from shared.settings import Settings
@@ -73,6 +78,8 @@ class Measured:
     peak_rss_mb: float = 0.0
     skipped: int = 0
     cpu_s: float = 0.0
+    #: Of ``cpu_s``, this process's (the rest: its reader process's).
+    own_cpu_s: float = 0.0
     scanned: int = 0
 
     @property
@@ -114,66 +121,80 @@ async def raw_pull(settings: Settings, total: int, batch: int) -> Measured:
     return Measured("raw pipelined pull (Puller)", got, seconds)
 
 
-async def read_decode(settings: Settings, batch: int) -> Measured:
+async def read_decode(settings: Settings, batch: int, reader: Reading = "auto") -> Measured:
     """The whole log through ``Replay`` (pipelined pull, every event decoded and upcast), not
     applied anywhere: what a rebuild pays before its read models do anything."""
     events = 0
     start = time.perf_counter()
-    async with Replay(settings, batch_size=batch) as replay:
+    async with Replay(settings, batch_size=batch, reader=reader) as replay:
         with collections_paused() as collect:
             async for got in replay:
                 events += got.scanned
                 collect(got.scanned)
-    return Measured("replay: read + decode, nothing applied", events, time.perf_counter() - start)
+    return Measured(f"replay: read + decode{where(replay.in_child)}", events,
+                    time.perf_counter() - start)
+
+
+def where(in_child: bool) -> str:
+    return " [reader process]" if in_child else " [one process]"
 
 
 async def rebuild(settings: Settings, model: ReadModel, name: str, batch: int,
-                  copy: bool = True) -> Measured:
+                  copy: bool = True, reader: Reading = "auto") -> Measured:
     """``sixstep rebuild <model>`` up to the comparison, into a fresh staging schema."""
     replays: list[Replay] = []
     async with Rebuild(settings, model, batch_size=batch, copy=copy,
-                       on_start=replays.append) as rb:
+                       on_start=replays.append, reader=reader) as rb:
         await rb.prepare(fresh=True)
         start = time.perf_counter()
         await rb.catch_up()
         seconds = time.perf_counter() - start
         state = await rb.state()
         await rb.discard()
-    return Measured(name, state["applied"] + state["skipped"], seconds,
+    return Measured(name + where(replays[0].in_child if replays else False),
+                    state["applied"] + state["skipped"], seconds,
                     skipped=state["skipped"], scanned=replays[0].upto if replays else 0)
 
 
-def cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+def cpu_seconds() -> tuple[float, float]:
+    """This process's CPU time, and that of its children ended (a replay's reader process
+    is waited for when the replay ends; the servers run on)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    ended = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime, ended.ru_utime + ended.ru_stime
 
 
 async def measured(run: Coroutine[Any, Any, Measured]) -> Measured:
     """The phase's result with this process's peak memory and CPU time during it."""
-    before = cpu_seconds()
-    async with PeakRSS() as rss:
+    own, children = cpu_seconds()
+    async with PeakRSS(readers=True) as rss:
         result = await run
     result.peak_rss_mb = rss.mb
-    result.cpu_s = cpu_seconds() - before
+    own_after, children_after = cpu_seconds()
+    result.own_cpu_s = own_after - own
+    result.cpu_s = result.own_cpu_s + children_after - children
     return result
 
 
-async def all_together(settings: Settings, models: list[str], batch: int) -> Measured:
+async def all_together(settings: Settings, models: list[str], batch: int,
+                       reader: Reading = "auto") -> Measured:
     """Every read model from one replay (``catch_up_together``): the log read and decoded
     once, each model's share written on its own connection at the same time. ``events`` is
     the sum of what the models applied; ``scanned`` the log's events read."""
     async with contextlib.AsyncExitStack() as stack:
         rebuilds = [await stack.enter_async_context(
-            Rebuild(settings, load_read_model(m), batch_size=batch)) for m in models]
+            Rebuild(settings, load_read_model(m), batch_size=batch, reader=reader))
+            for m in models]
+        replays: list[Replay] = []
         for rb in rebuilds:
             await rb.prepare(fresh=True)
         start = time.perf_counter()
-        scanned = await catch_up_together(rebuilds, batch_size=batch)
+        scanned = await catch_up_together(rebuilds, batch_size=batch, on_start=replays.append)
         seconds = time.perf_counter() - start
         states = [await rb.state() for rb in rebuilds]
         for rb in rebuilds:
             await rb.discard()
-    return Measured(f"all {len(models)} at once (one replay)",
+    return Measured(f"all {len(models)} at once{where(replays[0].in_child)}",
                     sum(st["applied"] + st["skipped"] for st in states), seconds,
                     skipped=sum(st["skipped"] for st in states), scanned=scanned)
 
@@ -182,6 +203,8 @@ def line(m: Measured, fetch: Measured, pull: Measured) -> str:
     return (f"{m.name:<40}{m.events:>10,} ev {m.seconds:>6.1f} s {m.rate:>9,.0f} /s"
             f"  = {m.rate / fetch.rate:.2f} x fetch+ack, {m.rate / pull.rate:.2f} x raw pull;"
             f" peak RSS {m.peak_rss_mb:,.0f} MB; CPU {m.cpu_s / max(m.events, 1) * 1e6:.1f} us/ev"
+            + (f" ({m.own_cpu_s / max(m.events, 1) * 1e6:.1f} here)"
+               if m.cpu_s > m.own_cpu_s * 1.01 else "")
             + (f"; {m.skipped:,} refused" if m.skipped else "")
             + (f"\n{'':<40}(its events lie in the log's {m.scanned:,}: {m.scanned / m.seconds:,.0f}"
                f" /s of log = {m.scanned / m.seconds / pull.rate:.2f} x raw pull)"
@@ -211,8 +234,9 @@ async def main(args: argparse.Namespace) -> None:
         print(f"{pull.name:<40}{pull.events:>10,} ev {pull.seconds:>6.1f} s "
               f"{pull.rate:>9,.0f} /s  = {pull.rate / fetch.rate:.2f} x fetch+ack")
 
-        decoded = await measured(read_decode(settings, args.batch))
-        print(line(decoded, fetch, pull), flush=True)
+        for reader in args.readers:
+            decoded = await measured(read_decode(settings, args.batch, reader))
+            print(line(decoded, fetch, pull), flush=True)
 
         results: list[Measured] = []
         for name in args.models:
@@ -221,19 +245,24 @@ async def main(args: argparse.Namespace) -> None:
                 old = await measured(rebuild(settings, model, f"rebuild {name} (live handler)",
                                              args.batch, copy=False))
                 print(line(old, fetch, pull), flush=True)
-            m = await measured(rebuild(settings, model, f"rebuild {name}", args.batch))
-            if not m.events:  # intake.plans: the synthetic year draws up no plans
-                print(f"{m.name:<40} no events of its types in this log, not measured",
-                      flush=True)
-                continue
-            results.append(m)
-            print(line(m, fetch, pull), flush=True)
-        together = await measured(all_together(settings, args.models, args.batch))
-        print(line(together, fetch, pull))
-        log_rate = together.scanned / together.seconds
-        print(f"  = the log's {together.scanned:,} events, read and decoded once, into every read"
-              f" model at {log_rate:,.0f} /s = {log_rate / pull.rate:.2f} x raw pull,"
-              f" {log_rate / fetch.rate:.2f} x fetch+ack")
+            for reader in args.readers:  # paired: one after the other, same servers
+                m = await measured(rebuild(settings, model, f"rebuild {name}", args.batch,
+                                           reader=reader))
+                if not m.events:  # intake.plans: the synthetic year draws up no plans
+                    print(f"{m.name:<40} no events of its types in this log, not measured",
+                          flush=True)
+                    break
+                results.append(m)
+                print(line(m, fetch, pull), flush=True)
+        for reader in args.readers:
+            together = await measured(all_together(settings, args.models, args.batch, reader))
+            print(line(together, fetch, pull))
+            log_rate = together.scanned / together.seconds
+            print(f"  = the log's {together.scanned:,} events, read and decoded once, into every"
+                  f" read model at {log_rate:,.0f} /s = {log_rate / pull.rate:.2f} x raw pull,"
+                  f" {log_rate / fetch.rate:.2f} x fetch+ack")
+        if len(args.readers) > 1:  # the target is the default's (the last one given)
+            results = results[len(args.readers) - 1::len(args.readers)]
 
         slowest = min(results, key=lambda m: m.rate)
         fattest = max([*results, together], key=lambda m: m.peak_rss_mb)
@@ -259,6 +288,10 @@ if __name__ == "__main__":
                         default=int(os.environ.get("SIXSTEP_BENCH_BATCH", 1000)),
                         help="fetch and rebuild batch size (sixstep rebuild's default: 1000)")
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
+    parser.add_argument("--readers", nargs="+", default=["auto"],
+                        choices=["inline", "process", "auto"],
+                        help="where each rebuild reads the log (Replay's reader): several give"
+                             " paired runs, the targets taken from the last")
     parser.add_argument("--live-handler", action="store_true",
                         help="also rebuild each model through its live handler (no COPY)")
     asyncio.run(main(parser.parse_args()))

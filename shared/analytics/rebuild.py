@@ -55,6 +55,7 @@ from nats.js.errors import NotFoundError
 
 from shared.analytics.replay import (
     Batch,
+    Reading,
     Replay,
     Selection,
     SubjectFilter,
@@ -170,7 +171,8 @@ class Rebuild:
                  on_start: Callable[[Replay], None] | None = None,
                  on_batch: Callable[[Replay, Batch], None] | None = None,
                  copy: bool = True,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+                 reader: Reading = "auto") -> None:
         self.settings = settings
         self.model = model
         self.live = model.schema(settings)
@@ -179,6 +181,9 @@ class Rebuild:
         self.on_start = on_start
         self.on_batch = on_batch
         self.copy = copy
+        #: Where the log is read (``Replay``'s ``reader``): in a child process for a long
+        #: catch-up, so that this one decodes and applies while the other core reads.
+        self.reader = reader
         #: Stamps the staging and retired schemas' names.
         self.clock = clock
         self.staging: str | None = None
@@ -280,7 +285,7 @@ class Rebuild:
         last_seq = (await self.state())["last_seq"]
         replay = Replay(self.settings, self.selection(), from_seq=last_seq + 1,
                         batch_size=self.batch_size, stop=self.stop if stoppable else None,
-                        nc=self._nc)
+                        nc=self._nc, reader=self.reader)
         async with replay:
             if self.on_start:
                 self.on_start(replay)
@@ -542,7 +547,8 @@ async def catch_up_together(rebuilds: Sequence[Rebuild], *, batch_size: int = 10
                       for rb in rebuilds])
     subjects = _without_overlaps([s for rb in rebuilds for s in rb.selection().subjects])
     replay = Replay(settings, Selection(subjects=subjects), from_seq=min(after) + 1,
-                    batch_size=batch_size, stop=stop, nc=rebuilds[0]._nc)
+                    batch_size=batch_size, stop=stop, nc=rebuilds[0]._nc,
+                    reader=rebuilds[0].reader)
     pending = [Batch(first_seq=seen + 1, last_seq=seen) for seen in after]
 
     async def apply(ready: list[list[Batch]]) -> None:

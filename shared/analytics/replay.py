@@ -13,11 +13,10 @@ through one filter covering them all when that delivers at most ``COVER_AT_MOST`
 many messages, and the others are dropped on the client by their subject, undecoded.
 
 The end is fixed when the replay starts (the stream's last sequence then), so a replay of a
-live log finishes. Every batch but the last is whole (``batch_size`` messages scanned),
-however the server's replies arrive. At most one fetched batch is held at a time: memory does
-not grow with the length of history. The consumer's own sequence numbers must follow each
-other; a gap (a message the client dropped) restarts the consumer just after the last event
-handed out, as an ordered consumer would.
+live log finishes. The messages are read in whole batches (``batch_size`` messages scanned,
+however the server's replies arrive) by ``shared.analytics.reading``: in this process, or
+(``reader="process"``, a long rebuild's) in a child process while this one decodes. A few
+batches at most are held at a time: memory does not grow with the length of history.
 """
 
 from __future__ import annotations
@@ -26,6 +25,7 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import os
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
@@ -35,18 +35,31 @@ from uuid import UUID
 
 import orjson
 from nats.aio.client import Client as NATS
-from nats.aio.msg import Msg
-from nats.js.api import AckPolicy, ConsumerConfig, ConsumerInfo, DeliverPolicy
+from nats.js.api import ConsumerInfo, DeliverPolicy
 from nats.js.client import JetStreamContext
 from nats.js.errors import NotFoundError
 
+from shared.analytics.reading import (
+    LogReader,
+    ReaderProcess,
+    ReaderSpec,
+    SubjectFilter,
+    replay_consumer_config,
+    subject_matches,
+)
 from shared.bus.jetstream import connect, partition_of
-from shared.bus.pulling import Puller, delivery
 from shared.contracts import REGISTRY, Envelope
 from shared.contracts.decoding import decode_envelope
 from shared.settings import Settings
 
 Clock = Literal["recorded", "occurred"]
+Reading = Literal["inline", "process", "auto"]
+
+#: ``reader="auto"`` reads in a child process from this many messages on: starting one costs
+#: some 0.5 s of CPU, and it takes some 9 us a message off this process (nats-py's reading).
+PROCESS_AT_LEAST = 100_000
+
+__all__ = ["SubjectFilter", "subject_matches"]  # their home is shared.analytics.reading
 
 #: A replay "since" a moment starts this much earlier on the stream's own clock, so that a
 #: server clock a little behind the service's does not lose events; the rest is filtered.
@@ -82,35 +95,6 @@ def covering(subjects: Sequence[str]) -> str:
             break
         prefix.append(tokens[0])
     return ".".join([*prefix, ">"])
-
-
-def subject_matches(pattern: str, subject: str) -> bool:
-    """NATS subject matching: ``*`` is one token, a last ``>`` one or more."""
-    want, have = pattern.split("."), subject.split(".")
-    for i, token in enumerate(want):
-        if token == ">":
-            return len(have) > i
-        if i >= len(have) or (token != "*" and token != have[i]):
-            return False
-    return len(have) == len(want)
-
-
-class SubjectFilter:
-    """Whether a subject matches any of the filters, remembered per subject (a stream has
-    services x types x partitions of them)."""
-
-    def __init__(self, patterns: Sequence[str]) -> None:
-        self.patterns = list(patterns)
-        self._seen: dict[str, bool] = {}
-
-    def __call__(self, subject: str) -> bool:
-        found = self._seen.get(subject)
-        if found is None:
-            if len(self._seen) > 100_000:
-                self._seen.clear()
-            found = self._seen[subject] = any(subject_matches(p, subject)
-                                              for p in self.patterns)
-        return found
 
 
 @dataclass(frozen=True)
@@ -269,27 +253,31 @@ class Replay:
     filters), known on entering; ``last_seq`` the last stream sequence handed out, which is
     where a rerun resumes (``from_seq=last_seq + 1``). Setting ``stop`` ends the iteration
     after the current batch, with ``stopped`` true.
+
+    ``reader``: where the messages are read (``shared.analytics.reading``): ``"inline"`` in
+    this process, ``"process"`` in a child process (this one decodes; the batches are the
+    same), ``"auto"`` in a child process when at least ``PROCESS_AT_LEAST`` messages are to
+    be read and the machine has a second core.
     """
 
     def __init__(self, settings: Settings, selection: Selection | None = None, *,
                  from_seq: int | None = None, batch_size: int = 1000,
                  max_rate: float | None = None, stop: asyncio.Event | None = None,
-                 nc: NATS | None = None) -> None:
+                 nc: NATS | None = None, reader: Reading = "inline") -> None:
         self.settings = settings
         self.selection = selection or Selection()
         self.from_seq = from_seq
         self.batch_size = batch_size
         self.max_rate = max_rate
         self.stop = stop
+        self.reader = reader
         self._nc = nc
         self._own_nc = nc is None
         self._js: JetStreamContext | None = None
         self._consumer: str | None = None
-        self._sub: Puller | None = None
-        self._expected_cseq = 1
+        self._source: LogReader | ReaderProcess | None = None
         self._filters: list[str] = []
-        self._keep: SubjectFilter | None = None
-        self._held: list[Msg] = []
+        self._keep: tuple[str, ...] | None = None
         self.subjects: list[str] = []
         self.first_seq = 0
         self.upto = 0
@@ -301,6 +289,8 @@ class Replay:
         self.last_seq = (from_seq - 1) if from_seq else 0
         self.stopped = False
         self.restarts = 0
+        #: Whether the messages are read in a child process (known on entering).
+        self.in_child = False
 
     async def __aenter__(self) -> Replay:
         if self._nc is None:
@@ -320,8 +310,24 @@ class Replay:
         self._filters = self.subjects
         if len(self.subjects) > 1:
             await self._choose_filters()
-        await self._start(self.from_seq)
-        self.total = await self._pending()
+        try:
+            self._consumer = (await self._add_consumer(self.from_seq, self._filters)).name
+            self.total = await self._pending()
+            spec = ReaderSpec(self.settings, self._consumer, tuple(self._filters), self._keep,
+                              self.batch_size, self.upto, self.last_seq)
+            self.in_child = self.reader == "process" or (
+                self.reader == "auto" and self.total >= PROCESS_AT_LEAST
+                and (os.cpu_count() or 1) >= 2)
+            if self.in_child:
+                self._source = ReaderProcess(spec)
+                await self._source.start()
+            else:
+                self._source = LogReader(self._nc, spec)
+                self._consumer = None  # the reader deletes it, or the one it restarted with
+                await self._source.start()
+        except BaseException:
+            await self.close()
+            raise
         return self
 
     async def _choose_filters(self) -> None:
@@ -337,13 +343,20 @@ class Replay:
         exact, covered = counts
         if covered <= COVER_AT_MOST * exact:
             self._filters = [cover]
-            self._keep = SubjectFilter(self.subjects)
+            self._keep = tuple(self.subjects)
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
     async def close(self) -> None:
-        await self._drop_consumer()
+        source, self._source = self._source, None
+        if source is not None:
+            await source.close()
+        if self._consumer is not None and self._js is not None:
+            # A child reader deletes it when it ends normally; not when it was stopped.
+            with contextlib.suppress(Exception):
+                await self._js.delete_consumer(self.settings.stream_name, self._consumer)
+            self._consumer = None
         if self._own_nc and self._nc is not None:
             with contextlib.suppress(Exception):
                 await self._nc.close()
@@ -358,36 +371,8 @@ class Replay:
                           opt_start_time=self.selection.since - CLOCK_SKEW)
         else:
             policy = dict(deliver_policy=DeliverPolicy.ALL)
-        filters = (dict(filter_subject=subjects[0]) if len(subjects) == 1
-                   else dict(filter_subjects=subjects))
-        config = ConsumerConfig(
-            ack_policy=AckPolicy.NONE, inactive_threshold=60.0, mem_storage=True,
-            num_replicas=1, description="sixstep replay (ephemeral)", **policy, **filters)
-        return await self._js.add_consumer(self.settings.stream_name, config)
-
-    async def _start(self, from_seq: int | None) -> None:
-        info = await self._add_consumer(from_seq, self._filters)
-        self._consumer = info.name
-        assert self._nc is not None
-        self._sub = Puller(self._nc, self.settings.stream_name, info.name, self.batch_size)
-        await self._sub.start()
-        self._expected_cseq = 1
-
-    async def _drop_consumer(self) -> None:
-        if self._sub is not None:
-            await self._sub.stop()
-            self._sub = None
-        if self._consumer is not None and self._js is not None:
-            with contextlib.suppress(Exception):
-                await self._js.delete_consumer(self.settings.stream_name, self._consumer)
-            self._consumer = None
-
-    async def _restart(self) -> None:
-        """Start a new consumer just after the last event handed out."""
-        self.restarts += 1
-        self._held = []
-        await self._drop_consumer()
-        await self._start(self.last_seq + 1)
+        return await self._js.add_consumer(self.settings.stream_name,
+                                           replay_consumer_config(subjects, **policy))
 
     async def _pending(self) -> int:
         assert self._js is not None and self._consumer is not None
@@ -397,93 +382,54 @@ class Replay:
     def __aiter__(self) -> AsyncIterator[Batch]:
         return self._batches()
 
-    async def _take(self) -> list[Msg]:
-        """A whole batch (``batch_size`` messages) unless the end comes first or nothing more
-        comes within the wait: batches do not depend on how the server's replies arrive (a
-        read model's handler may fold a batch differently from two halves of it)."""
-        assert self._sub is not None
-        msgs, self._held = self._held, []
-        while len(msgs) < self.batch_size:
-            if msgs:
-                seq, _, _, pending = delivery(msgs[-1])
-                if pending == 0 or seq >= self.upto:
-                    break
-            more = await self._sub.take(timeout=2.0)
-            if not more:
-                break
-            msgs += more
-        msgs, self._held = msgs[:self.batch_size], msgs[self.batch_size:]
-        return msgs
-
     async def _batches(self) -> AsyncIterator[Batch]:
-        if self._sub is None:
+        if self._source is None:
             return
         started = time.monotonic()
-        keep = self._keep
         # A selection of subjects only (a rebuild's) needs no check on the client.
         sel = self.selection
         narrow = bool(sel.centers or sel.cases or sel.services or sel.types
                       or sel.since is not None or sel.until is not None)
-        idle = 0
-        done = False
-        while not done:
-            if self.stop is not None and self.stop.is_set():
-                self.stopped = True
-                return
-            msgs = await self._take()
-            if not msgs:
-                if self.last_seq >= self.upto or await self._pending() == 0:
+        pulled_batches = self._source.batches()
+        try:
+            while True:
+                if self.stop is not None and self.stop.is_set():
+                    self.stopped = True
                     return
-                idle += 1
-                if idle >= 3:
-                    await self._restart()
-                    idle = 0
-                continue
-            idle = 0
-            batch = Batch(first_seq=self.last_seq + 1)
-            gap = False
-            for msg in msgs:
-                seq, cseq, _, pending = delivery(msg)
-                if cseq != self._expected_cseq:
-                    gap = True
-                    break
-                if seq > self.upto:
-                    done = True
-                    break
-                self._expected_cseq += 1
-                self.last_seq = seq
-                batch.scanned += 1
-                if pending == 0:
-                    done = True
-                if keep is not None and not keep(msg.subject):
-                    continue
-                if narrow and not self.selection.prefilter(msg.data):
-                    continue
-                try:
-                    envelope, stored_version = decode(msg.data)
-                except CONVERSION_ERRORS as exc:
-                    batch.undecodable.append(Unreadable.of(seq, msg.data, exc))
-                    batch.undecodable_subjects.append(msg.subject)
-                    continue
-                if not narrow or self.selection.matches(envelope):
-                    batch.events.append(envelope)
-                    batch.seqs.append(seq)
-                    batch.stored_versions.append(stored_version)
-                    batch.subjects.append(msg.subject)
-            batch.last_seq = self.last_seq
-            self.scanned += batch.scanned
-            self.matched += len(batch.events)
-            self.undecodable += len(batch.undecodable)
-            room = UNREADABLE_LISTED - len(self.unreadable)
-            if room > 0:
-                self.unreadable += batch.undecodable[:room]
-            if self.last_seq >= self.upto:
-                done = True
-            if batch.scanned:
-                yield batch
-            if gap:
-                await self._restart()
-            if self.max_rate and not done:
-                ahead = self.scanned / self.max_rate - (time.monotonic() - started)
-                if ahead > 0:
-                    await asyncio.sleep(ahead)
+                pulled = await anext(pulled_batches, None)
+                if pulled is None:
+                    return
+                self.restarts = pulled.restarts
+                batch = Batch(first_seq=self.last_seq + 1, scanned=pulled.scanned)
+                for seq, subject, data in zip(pulled.seqs, pulled.subjects, pulled.data,
+                                              strict=True):
+                    if narrow and not sel.prefilter(data):
+                        continue
+                    try:
+                        envelope, stored_version = decode(data)
+                    except CONVERSION_ERRORS as exc:
+                        batch.undecodable.append(Unreadable.of(seq, data, exc))
+                        batch.undecodable_subjects.append(subject)
+                        continue
+                    if not narrow or sel.matches(envelope):
+                        batch.events.append(envelope)
+                        batch.seqs.append(seq)
+                        batch.stored_versions.append(stored_version)
+                        batch.subjects.append(subject)
+                self.last_seq = batch.last_seq = pulled.last_seq
+                self.scanned += batch.scanned
+                self.matched += len(batch.events)
+                self.undecodable += len(batch.undecodable)
+                room = UNREADABLE_LISTED - len(self.unreadable)
+                if room > 0:
+                    self.unreadable += batch.undecodable[:room]
+                if batch.scanned:
+                    yield batch
+                if pulled.done:
+                    return
+                if self.max_rate:
+                    ahead = self.scanned / self.max_rate - (time.monotonic() - started)
+                    if ahead > 0:
+                        await asyncio.sleep(ahead)
+        finally:
+            await pulled_batches.aclose()

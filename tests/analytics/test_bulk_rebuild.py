@@ -484,3 +484,51 @@ async def test_every_read_model_is_the_same_wherever_its_batches_end(
                 assert {t: d for t, d in found.items() if d != (0, 0)} == {}, (ref, other)
     finally:
         await conn.close()
+
+
+async def test_a_rebuild_reading_in_a_child_process_builds_what_one_process_builds(
+        settings: Settings) -> None:
+    """The log read in a child process (``reader="process"``, what a long rebuild does) while
+    this one decodes and applies: every read model, alone and all at once, ends with the same
+    rows, tracking, refusals and ``rebuild_state`` as when one process does it all."""
+    await publish(settings, untidy_log())
+    names = sorted({*REFUSED, *registered()})
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        inline: dict[str, tuple[str, list[tuple[Any, ...]]]] = {}
+        for ref in names:
+            for reader in ("inline", "process"):
+                async with Rebuild(settings, load_read_model(ref), batch_size=4,
+                                   reader=reader) as rb:  # type: ignore[arg-type]
+                    staging = await rb.prepare(fresh=True)
+                    await rb.catch_up()
+                    refused = [tuple(r) for r in await rb.skipped(limit=1000)]
+                kept = f"{settings.schema_prefix}{reader}_{ref.replace('.', '_')}"
+                await conn.execute(f"DROP SCHEMA IF EXISTS {q(kept)} CASCADE")
+                await conn.execute(f"ALTER SCHEMA {q(staging)} RENAME TO {q(kept)}")
+                if reader == "inline":
+                    inline[ref] = (kept, refused)
+                    continue
+                expected, refused_inline = inline[ref]
+                assert refused == refused_inline, ref
+                found = await differences(conn, expected, kept)
+                assert {t: d for t, d in found.items() if d != (0, 0)} == {}, ref
+                assert found.keys() >= {"consumer_tracking", "consumer_progress",
+                                        "rebuild_state"}, ref
+        async with contextlib.AsyncExitStack() as stack:
+            rebuilds = [await stack.enter_async_context(
+                Rebuild(settings, load_read_model(ref), batch_size=4, reader="process"))
+                for ref in names]
+            for rb in rebuilds:
+                await rb.prepare(fresh=True)
+            await rebuild.catch_up_together(rebuilds, batch_size=4)
+            for ref, rb in zip(names, rebuilds, strict=True):
+                expected, refused = inline[ref]
+                assert [tuple(r) for r in await rb.skipped(limit=1000)] == refused, ref
+                assert rb.staging is not None
+                found = await differences(conn, expected, rb.staging)
+                # Together, each reads on to the log's last event, not its own subjects'.
+                found.pop("rebuild_state")
+                assert {t: d for t, d in found.items() if d != (0, 0)} == {}, ref
+    finally:
+        await conn.close()

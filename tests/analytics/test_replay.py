@@ -9,9 +9,11 @@ import sys
 from pathlib import Path
 
 import orjson
+import psutil
 
 from shared.analytics.checkpoint import Checkpoint
-from shared.analytics.replay import Replay, Selection
+from shared.analytics.reading import ReaderProcess
+from shared.analytics.replay import Batch, Replay, Selection
 from shared.settings import Settings
 from tests.analytics.support import (
     HUAMU,
@@ -130,3 +132,88 @@ async def test_ctrl_c_stops_the_command_cleanly_and_a_rerun_resumes(settings: Se
     assert b"resuming after stream sequence" in stderr
     lines = [orjson.loads(line) for line in out.read_bytes().splitlines()]
     assert [line["stream_seq"] for line in lines] == list(range(1, published + 1))
+
+
+def as_compared(batch: Batch) -> tuple[object, ...]:
+    return (batch.first_seq, batch.last_seq, batch.scanned, batch.seqs, batch.subjects,
+            batch.stored_versions, [e.model_dump() for e in batch.events],
+            batch.undecodable, batch.undecodable_subjects)
+
+
+async def test_a_replay_read_in_a_child_process_hands_out_the_same_batches(
+        settings: Settings) -> None:
+    """``reader="process"``: the messages are read in a child process and decoded here; the
+    batches (their ends, events, versions and subjects) are those of the one-process read,
+    with a selection narrowed on the client too, and the child is gone after the replay."""
+    await publish(settings, month_of_march_stories())
+    for selection in (None, Selection(centers=(LUJIAZUI,)),
+                      Selection(services=("intake", "feedback"))):
+        got: dict[str, list[tuple[object, ...]]] = {}
+        for reader in ("inline", "process"):
+            async with Replay(settings, selection, batch_size=7,
+                              reader=reader) as replay:  # type: ignore[arg-type]
+                assert replay.in_child == (reader == "process")
+                got[reader] = [as_compared(b) async for b in replay]
+                source = replay._source
+            assert replay.last_seq == got[reader][-1][1]
+            if isinstance(source, ReaderProcess):
+                assert not source.running
+        assert got["process"] == got["inline"] and got["inline"], selection
+
+
+async def test_a_replay_read_in_a_child_process_stops_and_resumes(settings: Settings) -> None:
+    """The stop (what Ctrl-C sets) ends the replay after the batch in hand, the child process
+    with it, and a rerun from the last sequence handed out reads the rest, once."""
+    published = await publish(settings, month_of_march_stories())
+    stop = asyncio.Event()
+    first: list[int] = []
+    async with Replay(settings, batch_size=10, stop=stop, reader="process") as replay:
+        async for batch in replay:
+            first += batch.seqs
+            if len(first) >= 20:
+                stop.set()
+        source = replay._source
+    assert isinstance(source, ReaderProcess) and not source.running
+    assert replay.stopped and first == list(range(1, 21))
+    rest = await replay_all(settings, from_seq=replay.last_seq + 1, batch_size=10,
+                            reader="process")
+    assert first + [s for s, _, _ in rest] == list(range(1, published + 1))
+
+
+ORPHANED = """
+import asyncio, os, sys
+from shared.analytics.replay import Replay
+from shared.settings import Settings
+
+async def main() -> None:
+    replay = Replay(Settings(), batch_size=5, reader="process")
+    await replay.__aenter__()
+    async for _ in replay:
+        print(replay._source.pid, flush=True)
+        os._exit(9)  # gone without closing anything, as after kill -9
+
+asyncio.run(main())
+"""
+
+
+async def test_the_reader_process_ends_when_the_replay_process_is_gone(
+        settings: Settings) -> None:
+    await publish(settings, month_of_march_stories())
+    env = {**os.environ, "NATS_URL": settings.nats_url, "STREAM_NAME": settings.stream_name,
+           "SUBJECT_PREFIX": settings.subject_prefix, "PARTITIONS": str(settings.partitions)}
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-c", ORPHANED, env=env,
+                                                stdout=asyncio.subprocess.PIPE)
+    out, _ = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 9
+    # Its stdin closed with its parent: it stops reading, drops its consumer and exits.
+    pid, deadline = int(out), asyncio.get_running_loop().time() + 30
+    while not ended(pid):
+        assert asyncio.get_running_loop().time() < deadline, "the reader process lives on"
+        await asyncio.sleep(0.05)
+
+
+def ended(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
