@@ -108,7 +108,10 @@ class OtlpSink:
         self._thread.start()
 
     def stop(self) -> None:
-        self.server.shutdown()
+        # shutdown() waits for serve_forever to notice: forever if it never ran (a Ctrl-C
+        # between the sink's making and its start hung rebuild_all.py here).
+        if self._thread.is_alive():
+            self.server.shutdown()
         self.server.server_close()
 
 
