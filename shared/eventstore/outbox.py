@@ -153,9 +153,11 @@ class Relay:
         #: Bumped when a round fails: what was read before is published again from
         #: ``position``, and the rounds still in flight from before are void.
         self._epoch = 0
-        self._writing = asyncio.Lock()  # one position write at a time on the leader's conn
+        #: One statement at a time on the leader's connection (reads, position writes).
+        self._using = asyncio.Lock()
         self._inbox = f"_INBOX.relay.{service}.{secrets.token_hex(6)}"
-        self._conn: asyncpg.Connection | None = None  # the leader's: lock, LISTEN, position
+        #: The leader's: lock, LISTEN, its reads of the outbox and its position.
+        self._conn: asyncpg.Connection | None = None
 
     async def ensure_table(self, conn: asyncpg.Connection) -> None:
         await conn.execute(
@@ -292,10 +294,13 @@ class Relay:
             await self._settled.wait()
 
     async def _publish_once(self, epoch: int) -> int:
-        rows = await self.pool.fetch(
-            f'SELECT notification_id, originator_id, originator_version, topic, state '
-            f'FROM "{self.schema}"."{self.table}" WHERE notification_id > $1 '
-            "ORDER BY notification_id LIMIT $2", self._sent, self.batch)
+        # On the leader's own connection, not the pool's: a pooled read waits for a free
+        # connection behind the API and pays a second round trip (the reset on release).
+        async with self._using:
+            rows = await (self._conn or self.pool).fetch(
+                f'SELECT notification_id, originator_id, originator_version, topic, state '
+                f'FROM "{self.schema}"."{self.table}" WHERE notification_id > $1 '
+                "ORDER BY notification_id LIMIT $2", self._sent, self.batch)
         if not rows:
             if not self._flight:
                 self.behind_since = None
@@ -446,7 +451,7 @@ class Relay:
         await self._write_position()
 
     async def _write_position(self) -> None:
-        async with self._writing:  # the publishing loop's idle save and the acks' saves
+        async with self._using:  # the publishing loop's reads and idle saves, the acks' saves
             self._saved_at = time.monotonic()
             self._saved = self.position
             await (self._conn or self.pool).execute(
