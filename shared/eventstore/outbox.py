@@ -307,11 +307,12 @@ class Relay:
             return 0
         if self.behind_since is None:
             self.behind_since = time.time()
+        reconnects = self.nc.stats["reconnects"]  # before: a reconnect meanwhile counts
         with tracing.span(f"publish {self.service}", kind=tracing.SpanKind.PRODUCER,
                           attributes={"sixstep.batch.size": len(rows)}):
             futures = await self._publish(rows)
         self._sent = rows[-1]["notification_id"]
-        self._flight.append(_Round(epoch, len(rows), futures, self.nc.stats["reconnects"]))
+        self._flight.append(_Round(epoch, len(rows), futures, reconnects))
         self._published.set()
         return len(rows)
 
