@@ -13,6 +13,7 @@ import sys
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 import httpx
@@ -205,6 +206,24 @@ async def open_case(side: WriteSide) -> None:
         service_item="MI-MEDICAL-REIMBURSEMENT"), "clerk-1", f"open-{uuid.uuid4().hex}")
 
 
+@contextlib.asynccontextmanager
+async def relay_holding_acks(settings: Settings, side: WriteSide, **kwargs: Any
+                             ) -> AsyncIterator[tuple[Relay, HeldAcks, asyncio.Task[None]]]:
+    """A relay publishing ``side``'s outbox, the stream's acks to it held (``HeldAcks``)."""
+    nc = await connect(settings, "test-relay")
+    await ensure_streams(nc.jetstream(), settings)
+    relay = Relay(settings, "intake", side.app, side.pool, nc, **kwargs)
+    acks = HeldAcks(relay)
+    task = asyncio.create_task(relay.run())
+    try:
+        yield relay, acks, task
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await nc.close()
+
+
 async def test_a_case_stored_while_the_last_round_awaits_its_acks_is_published_at_once(
         settings: Settings) -> None:
     """The relay reads and publishes the next round while the last one's acknowledgements
@@ -212,17 +231,12 @@ async def test_a_case_stored_while_the_last_round_awaits_its_acks_is_published_a
     its position moves only past what the stream acknowledged."""
     async with write_side(settings) as side:
         await open_and_hear(side, 1)  # positions 1 and 2: the relay's first round
-        nc = await connect(settings, "test-relay")
-        await ensure_streams(nc.jetstream(), settings)
-        relay = Relay(settings, "intake", side.app, side.pool, nc)
-        acks = HeldAcks(relay)
-        task = asyncio.create_task(relay.run())
+        async with relay_holding_acks(settings, side) as (relay, acks, task):
 
-        async def on_stream(n: int) -> bool:
-            if task.done():
-                task.result()
-            return len(await stream_messages(settings)) >= n
-        try:
+            async def on_stream(n: int) -> bool:
+                if task.done():
+                    task.result()
+                return len(await stream_messages(settings)) >= n
             await wait_until(lambda: on_stream(2), what="the first round on the stream")
             await open_case(side)  # position 3, while the first round's acks are held
             await wait_until(lambda: on_stream(3),
@@ -237,11 +251,6 @@ async def test_a_case_stored_while_the_last_round_awaits_its_acks_is_published_a
                 return relay.position == 3
             await wait_until(acknowledged, what="the relay to move past what was acked")
             assert_once_in_order(await stream_envelopes(settings), 3)
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-            await nc.close()
 
 
 async def test_a_refused_round_sends_the_relay_back_and_voids_the_rounds_behind_it(
@@ -251,18 +260,14 @@ async def test_a_refused_round_sends_the_relay_back_and_voids_the_rounds_behind_
     (the stream drops what it has) and each event is counted published once, in order."""
     async with write_side(settings) as side:
         await open_and_hear(side, 1)  # positions 1 and 2: the relay's first round
-        nc = await connect(settings, "test-relay")
-        await ensure_streams(nc.jetstream(), settings)
         counted: list[int] = []
-        relay = Relay(settings, "intake", side.app, side.pool, nc, on_published=counted.append)
-        acks = HeldAcks(relay)
-        task = asyncio.create_task(relay.run())
+        async with relay_holding_acks(settings, side, on_published=counted.append) as (
+                relay, acks, task):
 
-        async def held(*positions: int) -> bool:
-            if task.done():
-                task.result()
-            return set(positions) <= set(acks.held)
-        try:
+            async def held(*positions: int) -> bool:
+                if task.done():
+                    task.result()
+                return set(positions) <= set(acks.held)
             await wait_until(lambda: held(1, 2), what="the first round's acks")
             await open_case(side)  # position 3: the second round, behind the first
             await wait_until(lambda: held(3), what="the second round's ack")
@@ -279,11 +284,6 @@ async def test_a_refused_round_sends_the_relay_back_and_voids_the_rounds_behind_
             await wait_until(published_again, what="the relay to publish from 1 again")
             assert sum(counted) == 3, f"each event counted published once: {counted}"
             assert_once_in_order(await stream_envelopes(settings), 3)
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-            await nc.close()
 
 
 def _service_env(settings: Settings, port: int) -> dict[str, str]:
