@@ -4,9 +4,14 @@ The application's notification log is the outbox. The relay is woken by the NOTI
 event store sends on each commit, reads what is new in large batches, and publishes them
 pipelined on one connection (so the stream receives them in log order) with
 ``Nats-Msg-Id = <service>:<position>``: a re-publish after a crash is dropped by the server.
-Its position moves only past events the server has acknowledged and is kept in PostgreSQL;
-at start it is also checked against the stream itself, so a crash after publishing but
-before saving the position never republishes outside the duplicate window.
+Rounds are pipelined too: while one round's acknowledgements are on their way back, the next
+is read and published (at most IN_FLIGHT rounds unacknowledged), so a commit landing
+meanwhile does not wait a round trip to NATS. A round that fails sends the relay back to the
+last acknowledged event: the rounds behind it are published again (the stream drops what it
+has) and none of their acknowledgements moves the position.
+Its position moves only past events the server has acknowledged, in order, and is kept in
+PostgreSQL; at start it is also checked against the stream itself, so a crash after
+publishing but before saving the position never republishes outside the duplicate window.
 One relay per service publishes at a time (a PostgreSQL advisory lock elects it).
 """
 
@@ -17,7 +22,9 @@ import contextlib
 import json
 import secrets
 import time
+from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -41,6 +48,22 @@ log = structlog.get_logger("sixstep.outbox")
 
 #: How often, at most, a relay busy publishing saves its position (a hint: see Relay._save).
 SAVE_EVERY_S = 0.25
+#: Rounds published and not yet acknowledged, at most: the next round is read and published
+#: while these acknowledgements come back (one, the leader's wait, after a failure or a
+#: reconnect: see Relay._room).
+IN_FLIGHT = 2
+#: How long a round's acknowledgements may take before it counts as failed.
+ACK_TIMEOUT_S = 10.0
+
+
+@dataclass
+class _Round:
+    """One round's messages, published and waiting for their acknowledgements."""
+
+    epoch: int  # the relay's epoch when it was read: a failure before it makes it void
+    size: int
+    futures: list[tuple[int, asyncio.Future[dict[str, Any]]]]
+    reconnects: int  # the connection's reconnect count when it was published
 
 
 def to_envelope(service: str, position: int, event: Any) -> Envelope:
@@ -121,8 +144,20 @@ class Relay:
         self._saved_at = 0.0  # time.monotonic() of the last saved position
         self._saved = 0  # the position last saved
         self._acks: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        #: The last position published (read ahead of ``position``, the last acknowledged).
+        self._sent = 0
+        #: Rounds published, in order, waiting for their acknowledgements (``_settle_rounds``).
+        self._flight: deque[_Round] = deque()
+        self._published = asyncio.Event()  # a round joined the flight
+        self._settled = asyncio.Event()  # a round left it
+        #: Bumped when a round fails: what was read before is published again from
+        #: ``position``, and the rounds still in flight from before are void.
+        self._epoch = 0
+        #: One statement at a time on the leader's connection (reads, position writes).
+        self._using = asyncio.Lock()
         self._inbox = f"_INBOX.relay.{service}.{secrets.token_hex(6)}"
-        self._conn: asyncpg.Connection | None = None  # the leader's: lock, LISTEN, position
+        #: The leader's: lock, LISTEN, its reads of the outbox and its position.
+        self._conn: asyncpg.Connection | None = None
 
     async def ensure_table(self, conn: asyncpg.Connection) -> None:
         await conn.execute(
@@ -154,30 +189,25 @@ class Relay:
 
             listener.add_termination_listener(on_lost)
             self.position = await self._start_position(listener)
+            self._sent = self.position
             log.info("relay.started", service=self.service, position=self.position)
-            while True:
-                if lost.is_set():
-                    raise ConnectionError("lost the store connection holding the relay lock")
-                # Clear before reading: a commit that lands while this batch is published
-                # must wake the next round, not be forgotten for the 5 s safety timeout.
-                self._wake.clear()
-                sent = await self._publish_once()
-                if sent < self.batch:
-                    behind = self._saved < self.position
-                    with contextlib.suppress(TimeoutError):
-                        # NOTIFY wakes us; the timeout only guards against a lost notification
-                        # (or, with a position not saved yet, ends a short pause to save it).
-                        await asyncio.wait_for(self._wake.wait(),
-                                               timeout=SAVE_EVERY_S if behind else 5.0)
-                    if behind and not self._wake.is_set():
-                        # Idle: the saved position catches up, so that a standby's count, ops
-                        # status and the relay-stall check do not see published events as
-                        # waiting (they did, for good, after the last throttled save).
-                        await self._write_position()
+            # Two loops: one reads and publishes rounds, the other waits for their
+            # acknowledgements; either failing stops both (and the relay: supervised).
+            loops = (asyncio.ensure_future(self._publish_rounds(lost)),
+                     asyncio.ensure_future(self._settle_rounds()))
+            try:
+                done, _ = await asyncio.wait(loops, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    task.result()
+            finally:
+                for task in loops:
+                    task.cancel()
+                await asyncio.wait(loops)
         finally:
             self.leading = False
             self.behind_since = None  # the next leader (maybe this one again) measures anew
             self._conn = None
+            self._forget_flight()
             await sub.unsubscribe()
             with contextlib.suppress(Exception):
                 await listener.remove_listener(self.channel, self._notified)
@@ -214,21 +244,81 @@ class Relay:
         service, _, position = msg_id.rpartition(":")
         return int(position) if service == self.service and position.isdigit() else 0
 
-    async def _publish_once(self) -> int:
-        rows = await self.pool.fetch(
-            f'SELECT notification_id, originator_id, originator_version, topic, state '
-            f'FROM "{self.schema}"."{self.table}" WHERE notification_id > $1 '
-            "ORDER BY notification_id LIMIT $2", self.position, self.batch)
+    async def _publish_rounds(self, lost: asyncio.Event) -> None:
+        """Read and publish rounds until cancelled (their acknowledgements are
+        ``_settle_rounds``'s)."""
+        epoch = self._epoch
+        while True:
+            if lost.is_set():
+                raise ConnectionError("lost the store connection holding the relay lock")
+            # Clear before reading: a commit that lands while this round is published
+            # must wake the next round, not be forgotten for the 5 s safety timeout.
+            self._wake.clear()
+            if epoch != self._epoch:
+                # A round failed: what it and the rounds behind it held is published again,
+                # from the last acknowledged event, after a pause.
+                epoch = self._epoch
+                self._sent = self.position
+                await asyncio.sleep(1.0)
+                continue
+            await self._room()
+            if epoch != self._epoch:
+                continue
+            sent = await self._publish_once(epoch)
+            if sent < self.batch:
+                behind = self._saved < self.position or bool(self._flight)
+                with contextlib.suppress(TimeoutError):
+                    # NOTIFY wakes us; the timeout only guards against a lost notification
+                    # (or, with a position not saved yet, ends a short pause to save it).
+                    await asyncio.wait_for(self._wake.wait(),
+                                           timeout=SAVE_EVERY_S if behind else 5.0)
+                if (not self._wake.is_set() and not self._flight
+                        and self._saved < self.position):
+                    # Idle: the saved position catches up, so that a standby's count, ops
+                    # status and the relay-stall check do not see published events as
+                    # waiting (they did, for good, after the last throttled save).
+                    await self._write_position()
+
+    async def _room(self) -> None:
+        """Wait until another round may be published behind the ones in flight: fewer than
+        IN_FLIGHT, and none at all after a failure or a reconnect. A round published behind
+        one whose messages are lost (written to a connection that then broke: the client
+        sends what it still holds after reconnecting) could land on the stream before them."""
+        while self._flight:
+            oldest = self._flight[0]
+            if (len(self._flight) < IN_FLIGHT and self.last_error is None
+                    and self.nc.is_connected
+                    and self.nc.stats["reconnects"] == oldest.reconnects):
+                return
+            self._settled.clear()
+            await self._settled.wait()
+
+    async def _publish_once(self, epoch: int) -> int:
+        # On the leader's own connection, not the pool's: a pooled read waits for a free
+        # connection behind the API and pays a second round trip (the reset on release).
+        async with self._using:
+            rows = await (self._conn or self.pool).fetch(
+                f'SELECT notification_id, originator_id, originator_version, topic, state '
+                f'FROM "{self.schema}"."{self.table}" WHERE notification_id > $1 '
+                "ORDER BY notification_id LIMIT $2", self._sent, self.batch)
         if not rows:
-            self.behind_since = None
+            if not self._flight:
+                self.behind_since = None
             return 0
         if self.behind_since is None:
             self.behind_since = time.time()
+        reconnects = self.nc.stats["reconnects"]  # before: a reconnect meanwhile counts
         with tracing.span(f"publish {self.service}", kind=tracing.SpanKind.PRODUCER,
                           attributes={"sixstep.batch.size": len(rows)}):
-            return await self._publish(rows)
+            futures = await self._publish(rows)
+        self._sent = rows[-1]["notification_id"]
+        self._flight.append(_Round(epoch, len(rows), futures, reconnects))
+        self._published.set()
+        return len(rows)
 
-    async def _publish(self, rows: list[asyncpg.Record]) -> int:
+    async def _publish(self, rows: list[asyncpg.Record]
+                       ) -> list[tuple[int, asyncio.Future[dict[str, Any]]]]:
+        """Publish ``rows`` in order; their acknowledgements will resolve the futures."""
         loop = asyncio.get_running_loop()
         futures: list[tuple[int, asyncio.Future[dict[str, Any]]]] = []
         for row in rows:
@@ -258,14 +348,35 @@ class Relay:
                 encode(envelope), reply=f"{self._inbox}.{position}", headers=headers)
         # No ``flush()`` (a PING and its PONG every batch, some 4 % of a busy API + relay
         # process): the client's flusher sends what was published as soon as this task waits,
-        # and the acks awaited below are the proof that the server has every message.
+        # and the acknowledgements awaited are the proof that the server has every message.
+        return futures
+
+    async def _settle_rounds(self) -> None:
+        """Wait for each round's acknowledgements, in the order published, and move the
+        position past them; a failed round voids the rest of the flight (``_epoch``)."""
+        while True:
+            while not self._flight:
+                self._published.clear()
+                await self._published.wait()
+            round_ = self._flight[0]
+            try:
+                if round_.epoch == self._epoch:
+                    await self._settle(round_)
+            finally:
+                self._flight.popleft()
+                self._forget(round_)
+                self._settled.set()
+
+    async def _settle(self, round_: _Round) -> None:
         acked = self.position
         try:
-            # One wait for the whole batch (acks come back in order), not one timer each.
-            await asyncio.wait([future for _, future in futures], timeout=10.0)
-            for position, future in futures:
+            # One wait for the whole round (acks come back in order), not one timer each.
+            await asyncio.wait([future for _, future in round_.futures],
+                               timeout=ACK_TIMEOUT_S)
+            for position, future in round_.futures:
                 if not future.done():
-                    raise TimeoutError(f"no ack for {self.service}:{position} within 10 s")
+                    raise TimeoutError(f"no ack for {self.service}:{position} within "
+                                       f"{ACK_TIMEOUT_S:.0f} s")
                 reply = future.result()
                 if "error" in reply or "seq" not in reply:
                     raise RuntimeError(f"stream refused {self.service}:{position}: "
@@ -275,21 +386,30 @@ class Relay:
             log.warning("relay.publish_failed", service=self.service, acked=acked,
                         error=str(exc))
             self.last_error = str(exc)[:300]
+            self._epoch += 1  # the rounds behind it are void: published again from ``acked``
+            self._wake.set()
             await self._save(acked)
-            await asyncio.sleep(1.0)
-            return 0
-        finally:
-            for position, _ in futures:
-                self._acks.pop(position, None)
+            return
         await self._save(acked, now=False)
         self.last_error = None
-        # Caught up with what it read: the next read starts a new wait (a full batch means
+        # Caught up with what it read: the next read starts a new wait (a full round means
         # more is waiting already, so the oldest unpublished event waits on).
-        if len(rows) < self.batch:
+        if round_.size < self.batch and len(self._flight) == 1:
             self.behind_since = None
         if self.on_published:
-            self.on_published(len(rows))
-        return len(rows)
+            self.on_published(round_.size)
+
+    def _forget(self, round_: _Round) -> None:
+        """Stop waiting for a round's acknowledgements (not for those of the same positions
+        published again since)."""
+        for position, future in round_.futures:
+            if self._acks.get(position) is future:
+                del self._acks[position]
+
+    def _forget_flight(self) -> None:
+        for round_ in self._flight:
+            self._forget(round_)
+        self._flight.clear()
 
     def unpublished_age(self) -> float:
         """Seconds the oldest event not yet on the stream has waited (0 when caught up)."""
@@ -332,10 +452,11 @@ class Relay:
         await self._write_position()
 
     async def _write_position(self) -> None:
-        self._saved_at = time.monotonic()
-        self._saved = self.position
-        await (self._conn or self.pool).execute(
-            f'INSERT INTO "{self.schema}".outbox_position (stream, position) VALUES ($1, $2) '
-            "ON CONFLICT (stream) DO UPDATE SET position = GREATEST("
-            "outbox_position.position, EXCLUDED.position), updated_at = now()",
-            self.settings.stream_name, self.position)
+        async with self._using:  # the publishing loop's reads and idle saves, the acks' saves
+            self._saved_at = time.monotonic()
+            self._saved = self.position
+            await (self._conn or self.pool).execute(
+                f'INSERT INTO "{self.schema}".outbox_position (stream, position) VALUES '
+                "($1, $2) ON CONFLICT (stream) DO UPDATE SET position = GREATEST("
+                "outbox_position.position, EXCLUDED.position), updated_at = now()",
+                self.settings.stream_name, self.position)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 import signal
 import subprocess
@@ -12,11 +13,13 @@ import sys
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 import httpx
 import orjson
 import pytest
+from nats.aio.msg import Msg
 
 from services.intake import commands as c
 from services.intake.application import Intake, IntakeApplication
@@ -168,6 +171,119 @@ async def test_an_idle_relay_saves_how_far_it_published(settings: Settings) -> N
             with contextlib.suppress(asyncio.CancelledError):
                 await task
             await nc.close()
+
+
+class HeldAcks:
+    """The stream's acknowledgements to a relay, held back until the test lets them through
+    or answers one with a refusal: what a slow round trip to NATS, or a stream that loses
+    its leader, looks like to the relay. (Installed before ``run()``, which subscribes.)"""
+
+    def __init__(self, relay: Relay) -> None:
+        self.deliver = relay._on_ack
+        self.held: dict[int, Msg] = {}
+        self.passing = False
+        relay._on_ack = self._on_ack  # type: ignore[method-assign]
+
+    async def _on_ack(self, msg: Msg) -> None:
+        if self.passing:
+            await self.deliver(msg)
+        else:
+            self.held[int(msg.subject.rsplit(".", 1)[1])] = msg
+
+    async def release(self, *positions: int) -> None:
+        for position in positions:
+            await self.deliver(self.held.pop(position))
+
+    async def refuse(self, *positions: int) -> None:
+        for position in positions:
+            await self.deliver(dataclasses.replace(self.held.pop(position), data=orjson.dumps(
+                {"error": {"code": 503, "description": "no leader"}})))
+
+
+async def open_case(side: WriteSide) -> None:
+    await side.intake.open_case(c.OpenCase(
+        center_id=CENTER, counter_id="w1", clerk_id="clerk-1",
+        service_item="MI-MEDICAL-REIMBURSEMENT"), "clerk-1", f"open-{uuid.uuid4().hex}")
+
+
+@contextlib.asynccontextmanager
+async def relay_holding_acks(settings: Settings, side: WriteSide, **kwargs: Any
+                             ) -> AsyncIterator[tuple[Relay, HeldAcks, asyncio.Task[None]]]:
+    """A relay publishing ``side``'s outbox, the stream's acks to it held (``HeldAcks``)."""
+    nc = await connect(settings, "test-relay")
+    await ensure_streams(nc.jetstream(), settings)
+    relay = Relay(settings, "intake", side.app, side.pool, nc, **kwargs)
+    acks = HeldAcks(relay)
+    task = asyncio.create_task(relay.run())
+    try:
+        yield relay, acks, task
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await nc.close()
+
+
+async def test_a_case_stored_while_the_last_round_awaits_its_acks_is_published_at_once(
+        settings: Settings) -> None:
+    """The relay reads and publishes the next round while the last one's acknowledgements
+    are on their way (a commit landing meanwhile does not wait a round trip to NATS), and
+    its position moves only past what the stream acknowledged."""
+    async with write_side(settings) as side:
+        await open_and_hear(side, 1)  # positions 1 and 2: the relay's first round
+        async with relay_holding_acks(settings, side) as (relay, acks, task):
+
+            async def on_stream(n: int) -> bool:
+                if task.done():
+                    task.result()
+                return len(await stream_messages(settings)) >= n
+            await wait_until(lambda: on_stream(2), what="the first round on the stream")
+            await open_case(side)  # position 3, while the first round's acks are held
+            await wait_until(lambda: on_stream(3),
+                             what="the next case published before the last round's acks")
+            assert relay.last_error is None, "published behind the first round, not after " \
+                "giving up on its acks"
+            assert relay.position == 0, "nothing acknowledged yet: the position stays"
+            acks.passing = True
+            await acks.release(*sorted(acks.held))
+
+            async def acknowledged() -> bool:
+                return relay.position == 3
+            await wait_until(acknowledged, what="the relay to move past what was acked")
+            assert_once_in_order(await stream_envelopes(settings), 3)
+
+
+async def test_a_refused_round_sends_the_relay_back_and_voids_the_rounds_behind_it(
+        settings: Settings) -> None:
+    """The stream refuses a round while the next is in flight and acknowledged: the next
+    round's acks do not move the position past the refused one; both are published again
+    (the stream drops what it has) and each event is counted published once, in order."""
+    async with write_side(settings) as side:
+        await open_and_hear(side, 1)  # positions 1 and 2: the relay's first round
+        counted: list[int] = []
+        async with relay_holding_acks(settings, side, on_published=counted.append) as (
+                relay, acks, task):
+
+            async def held(*positions: int) -> bool:
+                if task.done():
+                    task.result()
+                return set(positions) <= set(acks.held)
+            await wait_until(lambda: held(1, 2), what="the first round's acks")
+            await open_case(side)  # position 3: the second round, behind the first
+            await wait_until(lambda: held(3), what="the second round's ack")
+            assert relay.last_error is None, "published behind the first round"
+            await acks.release(3)  # the second round is acknowledged first ...
+            acks.passing = True
+            await acks.refuse(1)  # ... and the first refused: the relay goes back to 0
+            await acks.release(2)
+
+            async def published_again() -> bool:
+                if task.done():
+                    task.result()
+                return relay.position == 3 and sum(counted) >= 3
+            await wait_until(published_again, what="the relay to publish from 1 again")
+            assert sum(counted) == 3, f"each event counted published once: {counted}"
+            assert_once_in_order(await stream_envelopes(settings), 3)
 
 
 def _service_env(settings: Settings, port: int) -> dict[str, str]:
