@@ -7,7 +7,8 @@ On servers of its own, in one run:
   * a backlog of realistic events on the stream: the synthetic log of
     ``benchmarks/synthetic.py`` (eight centers at their real daily rate from Monday
     2025-03-03 until ``--events`` are reached, every visit with what follows it, every
-    payload through its contract), in time order, as the relays would have published it.
+    payload through its contract), in time order, as the relays would have published it
+    (with tracing on: each message's ``traceparent``, a tenth of them sampled).
   * every consumer the three services run, as ``services/*/main.py`` wires it: the service's
     own ``create_app`` runs its lifespan with ``roles=api`` (store, pool, bus, group commit and
     the consumers built, nothing started), then each consumer in ``runtime.consumers`` drains
