@@ -7,7 +7,8 @@ On servers of its own, in one run:
   * a backlog of realistic events on the stream: the synthetic log of
     ``benchmarks/synthetic.py`` (eight centers at their real daily rate from Monday
     2025-03-03 until ``--events`` are reached, every visit with what follows it, every
-    payload through its contract), in time order, as the relays would have published it.
+    payload through its contract), in time order, as the relays would have published it
+    (with tracing on: each message's ``traceparent``, a tenth of them sampled).
   * every consumer the three services run, as ``services/*/main.py`` wires it: the service's
     own ``create_app`` runs its lifespan with ``roles=api`` (store, pool, bus, group commit and
     the consumers built, nothing started), then each consumer in ``runtime.consumers`` drains
@@ -49,7 +50,7 @@ from fastapi import FastAPI
 from nats.aio.client import Client as NATS
 from nats.js.api import AckPolicy, ConsumerConfig
 
-from benchmarks.common import bench_settings, like_main, machine, servers, target
+from benchmarks.common import SAMPLER_ARG, bench_settings, like_main, machine, servers, target
 from benchmarks.synthetic import (
     CENTERS,
     ITEMS,
@@ -271,7 +272,8 @@ async def measure_service(runtime: Runtime, only: set[str] | None, gc_events: in
     return out
 
 
-async def run(settings: Settings, events: int, only: set[str] | None) -> dict[str, Any]:
+async def run(settings: Settings, events: int, only: set[str] | None, bare: bool = False
+              ) -> dict[str, Any]:
     f: dict[str, Any] = {}
     nc = await connect(settings, "bench-setup")
     await ensure_streams(nc.jetstream(), settings)
@@ -279,7 +281,9 @@ async def run(settings: Settings, events: int, only: set[str] | None) -> dict[st
     visits, envelopes = in_time_order(
         visit_times(random.Random(20250303), PER_DAY, START.date()), seed=20250303,
         events=events)
-    log = Publisher(settings, sample_every=6)
+    # Each message with a ``traceparent`` as the relays give them with tracing on (as
+    # deployed): a tenth in sampled traces, whose consumer spans are recorded and exported.
+    log = Publisher(settings, sample_every=6, sampled=None if bare else SAMPLER_ARG)
     await log.publish(envelopes)
     sample, f["bytes"] = log.sample, log.bytes
     f["generated_s"] = time.perf_counter() - start
@@ -350,6 +354,13 @@ def report(f: dict[str, Any]) -> None:
             line += (f"; {m.appended:,} appended in {m.rounds:,} group-commit rounds = "
                      f"{appends:,.0f} /s = {appends / m.group_commit:.2f} x group_commit")
         print(line)
+        if m.appended:
+            # A consumer appends for some of its events only: at raw fetch + ack's own rate
+            # (a consumer costing nothing) its appends would reach no more than this.
+            ceiling = m.appended / m.events * m.raw_rate
+            print(f"  {m.consumer}: one command per {m.events / m.appended:.1f} events: at raw "
+                  f"fetch + ack's rate, {ceiling:,.0f} appends/s = "
+                  f"{ceiling / m.group_commit:.2f} x group_commit (the most it can reach)")
     measured = f["measured"]
     if measured:
         low = min(measured, key=lambda m: m.rate / m.raw_rate)
@@ -368,12 +379,16 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--only", nargs="*", help="only these consumers (e.g. followup-rules)")
+    parser.add_argument("--no-traceparent", action="store_true",
+                        help="publish the log without the traceparent the relays add with "
+                             "tracing on (every consumer span a new root, as before 12-04)")
     args = parser.parse_args()
     with servers() as srv:
         settings = bench_settings(srv, stream_name="BENCH", subject_prefix="bench",
                                   schema_prefix="bench_", roles={"api"})
         like_main(settings)  # logging as main.py's; start_runtime starts the tracing
-        figures = asyncio.run(run(settings, args.events, set(args.only or []) or None))
+        figures = asyncio.run(run(settings, args.events, set(args.only or []) or None,
+                                  args.no_traceparent))
     report(figures)
 
 

@@ -18,7 +18,8 @@ Two orders:
   held in memory, for backlogs of some hundred thousand events (``consumers.py``).
 
 :class:`Publisher` puts envelopes onto the stream as the relays do (subject, ``Nats-Msg-Id``,
-pipelined, every one acknowledged) and counts them.
+pipelined, every one acknowledged; with ``sampled``, a ``traceparent`` as a relay with tracing
+on gives each) and counts them.
 
 For a whole city (``city_month.py``, ``scale_out.py``): :func:`city` names 220 centers,
 :func:`one_month` gives a month of their visits with the office day shaped by
@@ -49,6 +50,7 @@ from shared.contracts import REGISTRY, Envelope, event_id_for
 from shared.eventstore.outbox import encode
 from shared.kernel.calendar import WorkingCalendar
 from shared.settings import Settings
+from shared.tracing import TRACEPARENT
 
 TZ = ZoneInfo("Asia/Shanghai")
 CALENDAR = WorkingCalendar(TZ)  # the package's official years; provisional after
@@ -471,6 +473,12 @@ class Publisher:
     sample_every: int = 0  # keep every n-th body (for a decoding baseline)
     sample: list[bytes] = field(default_factory=list)
     shared: bool = False  # others publish to the stream too: only refusals are checked
+    #: With tracing on (as deployed), the relay gives every message a ``traceparent``: the
+    #: trace of the request that stored the event, sampled at the deployment's share. With a
+    #: share here, each event gets one (a trace of its own, sampled at that share, seeded);
+    #: None: no ``traceparent`` (a relay with tracing off), every consumer span a new root.
+    sampled: float | None = None
+    seed: int = 20250303
 
     def _acked(self, ack: asyncio.Future[Any]) -> None:
         if ack.cancelled() or ack.exception() is not None:
@@ -481,16 +489,21 @@ class Publisher:
 
     async def publish_records(self, records: Iterable[Record]) -> None:
         nc = await connect(self.settings, "bench-publisher")
+        rng = random.Random(self.seed)
         try:
             js = nc.jetstream(publish_async_max_pending=4000)
             await ensure_streams(js, self.settings)
             for r in records:
                 if self.sample_every and self.events % self.sample_every == 0:
                     self.sample.append(r.body)
+                headers = {"Nats-Msg-Id": f"{r.service}:{r.position}", "Sixstep-Type": r.type}
+                if self.sampled is not None:
+                    flags = "01" if rng.random() < self.sampled else "00"
+                    headers[TRACEPARENT] = (f"00-{rng.getrandbits(128) or 1:032x}-"
+                                            f"{rng.getrandbits(64) or 1:016x}-{flags}")
                 ack = await js.publish_async(
                     event_subject(self.settings, r.service, r.type, r.partition_key), r.body,
-                    headers={"Nats-Msg-Id": f"{r.service}:{r.position}",
-                             "Sixstep-Type": r.type})
+                    headers=headers)
                 ack.add_done_callback(self._acked)
                 self.events += 1
                 self.bytes += len(r.body)

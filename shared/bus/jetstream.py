@@ -6,7 +6,6 @@ import asyncio
 import zlib
 from uuid import UUID
 
-import nats
 import structlog
 from nats.aio.client import Client as NATS
 from nats.errors import NoRespondersError
@@ -15,6 +14,7 @@ from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfi
 from nats.js.client import JetStreamContext
 from nats.js.errors import NotFoundError, ServiceUnavailableError
 
+from shared.bus.headers import Client
 from shared.settings import Settings
 
 log = structlog.get_logger("sixstep.bus")
@@ -59,7 +59,9 @@ def stream_config(settings: Settings) -> StreamConfig:
 
 
 async def connect(settings: Settings, name: str) -> NATS:
-    return await nats.connect(
+    """A connection to the bus (nats-py's client, reading headers at half its cost)."""
+    nc = Client()
+    await nc.connect(
         servers=[s.strip() for s in settings.nats_url.split(",")],
         name=name,
         max_reconnect_attempts=-1,
@@ -67,6 +69,7 @@ async def connect(settings: Settings, name: str) -> NATS:
         connect_timeout=5,
         pending_size=64 * 1024 * 1024,
     )
+    return nc
 
 
 def dead_letter_stream_config(settings: Settings) -> StreamConfig:

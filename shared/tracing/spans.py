@@ -101,6 +101,7 @@ def current_traceparent() -> str | None:
 
 
 _VERSION_00 = re.compile(r"00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
+_NO_TRACE, _NO_SPAN = "0" * 32, "0" * 16  # all-zero ids: not a valid parent
 
 
 def _span_context(traceparent: str) -> SpanContext | None:
@@ -132,8 +133,12 @@ def _not_recorded(traceparent: str | None) -> bool:
     ``traceparent`` itself, so the trace id goes on unchanged and nothing recorded is lost."""
     if not _follows_parent or not traceparent:
         return False
-    remote = _span_context(traceparent)
-    return remote is not None and not remote.trace_flags.sampled
+    # What ``_span_context`` reads, without building the SpanContext (3.7 -> ~1 us, once
+    # per message a consumer applies and per event the relay publishes): a valid version-00
+    # parent whose sampled flag is off.
+    match = _VERSION_00.fullmatch(traceparent)
+    return (match is not None and not int(match[3], 16) & TraceFlags.SAMPLED
+            and match[1] != _NO_TRACE and match[2] != _NO_SPAN)
 
 
 def current_ids() -> tuple[str, str] | None:
