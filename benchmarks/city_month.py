@@ -9,10 +9,13 @@ The log is ``benchmarks/synthetic.py``'s: ``--centers`` centers (220 by default)
 daily rate (127,467 visits a year each) over the working days of ``--month`` (2025-03), the
 office day shaped by ``OFFICE_HOURS`` (the morning peak), visit by visit with what follows
 each visit, until ``--events`` (0: the month's last visit). It is generated once per set of
-parameters (and version of synthetic.py) into a gzip file in ``--cache``
+parameters (and version of synthetic.py and city_log.py) into a gzip file in ``--cache``
 (SIXSTEP_BENCH_CACHE, /tmp/sixstep-city-cache; ``--no-cache``: generated into the run's own
-folder and deleted with it), then published to a stream of its own. On servers it starts
-itself, in this order:
+folder and deleted with it), in slices of days on ``--processes`` processes (one a core),
+then published to a stream of its own by as many publishers, each its share of the
+partitions in the log's order (``city_log.py``). Every long phase (generating, publishing,
+rebuilding) says on stderr how far it got, its rate and the time it has left. On servers it
+starts itself, in this order:
 
   a. the morning peak. The rate needed is stated from the log: centers x visits a working day
      x the share of visits opened 9:00-11:00 / 7,200 s x events per visit (every event a visit
@@ -22,9 +25,9 @@ itself, in this order:
      services draining the first morning of the month (``consumers.py``'s machinery, time
      order), each needing its own share of the peak; all of them together need the sum of
      their shares of a core (the ratio printed is 1 / that sum).
-  b. ``sixstep rebuild`` of the four read models at once over the month
-     (``shared.analytics.rebuild.Rebuild``, staging schemas): events/s and this process's
-     peak RSS.
+  b. ``sixstep rebuild --all`` over the month: every registered read model from one replay
+     (``shared.analytics.rebuild.catch_up_together``, staging schemas): events/s and this
+     process's peak RSS.
   c. the figures of every center for the month from the rebuilt figures read model
      (``services.feedback.figures.compute``, the SQL behind GET /figures): best of three.
   d. disk per million events: JetStream (stream bytes, and the store's folder), PostgreSQL
@@ -55,7 +58,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import asyncpg
 
-from benchmarks.common import machine, say, servers, target
+from benchmarks import city_log
+from benchmarks.common import Progress, machine, say, servers, target
 from benchmarks.consumers import Measured, lifespan, measure_service
 from benchmarks.feedback_figures import PeakRSS
 from benchmarks.synthetic import (
@@ -66,11 +70,8 @@ from benchmarks.synthetic import (
     Publisher,
     city,
     in_time_order,
-    in_visit_order,
-    one_month,
     read_log,
     visit_times,
-    write_log,
 )
 from services.feedback import main as feedback_main
 from services.feedback.figures import FIGURES, FigureQuery, FiguresProjection, compute, totals
@@ -79,7 +80,7 @@ from services.followup import main as followup_main
 from services.intake import commands as c
 from services.intake import main as intake_main
 from services.intake.application import Intake, IntakeApplication
-from shared.analytics.rebuild import Rebuild
+from shared.analytics.rebuild import Rebuild, catch_up_together
 from shared.bus.jetstream import connect, ensure_streams
 from shared.catalogue import load_catalogue
 from shared.contracts import REGISTRY, Envelope
@@ -89,11 +90,11 @@ from shared.eventstore.group_commit import GroupCommitter
 from shared.eventstore.outbox import Relay
 from shared.kernel.clock import ManualClock
 from shared.readmodels.pool import create_pool
-from shared.readmodels.readmodel import load_read_model
+from shared.readmodels.readmodel import load_read_model, registered
 from shared.runtime.logs import configure_logging
 from shared.settings import Settings
 
-MODELS = ("intake", "followup", "feedback", "feedback.figures")
+MODELS = tuple(sorted(registered()))  # every read model, as ``sixstep rebuild --all``
 WORKING_DAYS = 250  # a year's, as YEAR_VISITS / PER_DAY
 TARGET_RSS_MB = 300
 TARGET_QUERY_S = 1.0
@@ -110,7 +111,8 @@ def settings_for(srv: Any, name: str, **extra: Any) -> Settings:
 # -- the log ---------------------------------------------------------------------------------
 
 def log_path(folder: Path, args: argparse.Namespace) -> Path:
-    version = hashlib.sha1(Path(__file__).with_name("synthetic.py").read_bytes()).hexdigest()
+    version = hashlib.sha1(b"".join(Path(__file__).with_name(name).read_bytes()
+                                    for name in ("synthetic.py", "city_log.py"))).hexdigest()
     return folder / (f"city-{args.month}-{args.centers}c-{args.events}e-seed{args.seed}"
                      f"-{version[:10]}.log.gz")
 
@@ -125,9 +127,8 @@ def month_log(args: argparse.Namespace, folder: Path) -> tuple[Path, dict[str, i
     year, month = map(int, args.month.split("-"))
     say(f"generating {path.name}")
     start = time.perf_counter()
-    counts = write_log(path, in_visit_order(
-        one_month(year, month, city(args.centers), seed=args.seed),
-        seed=args.seed, events=args.events))
+    counts = city_log.generate(path, year, month, city(args.centers), args.seed, args.events,
+                               args.processes)
     seconds = time.perf_counter() - start
     meta.write_text(json.dumps(counts))
     return path, dict(counts), seconds
@@ -143,18 +144,40 @@ def visits_in_peak(counts: dict[str, int]) -> tuple[int, int]:
 
 async def rebuild_month(settings: Settings, batch: int, first: date, last: date
                         ) -> dict[str, Any]:
-    """The four rebuilds at once into staging schemas; the figures query over the rebuilt
+    """Every registered read model rebuilt into staging schemas from one replay, as
+    ``sixstep rebuild --all`` does (``catch_up_together``); the figures query over the rebuilt
     figures; the staging schemas' size; then the staging schemas dropped."""
     f: dict[str, Any] = {}
+    place = 0
+
+    def on_batch(replay: Any, batch: Any) -> None:
+        nonlocal place
+        place = batch.last_seq
+
     async with contextlib.AsyncExitStack() as stack:
         rebuilds = [await stack.enter_async_context(
             Rebuild(settings, load_read_model(m), batch_size=batch)) for m in MODELS]
         for rb in rebuilds:
             await rb.discard()
             await rb.prepare(fresh=True)
+        nc = await connect(settings, "bench-rebuild-progress")
+        stream_end = (await nc.jetstream().stream_info(settings.stream_name)).state.last_seq
+        await nc.close()
+        progress = Progress(f"rebuilding {len(MODELS)} read models from one replay", stream_end)
+
+        async def say_progress() -> None:
+            while True:
+                await asyncio.sleep(30)
+                progress(place, force=True)
+
         start = time.perf_counter()
         async with PeakRSS() as rss:
-            await asyncio.gather(*(rb.catch_up() for rb in rebuilds))
+            saying = asyncio.create_task(say_progress())
+            try:
+                f["rebuild_scanned"] = await catch_up_together(rebuilds, batch_size=batch,
+                                                               on_batch=on_batch)
+            finally:
+                saying.cancel()
         f["rebuild_s"] = time.perf_counter() - start
         f["rebuild_rss_mb"] = rss.mb
         states = [await rb.state() for rb in rebuilds]
@@ -435,7 +458,8 @@ def month_days(month: str) -> tuple[date, date]:
     return date(year, number, 1), date(year + number // 12, number % 12 + 1, 1) - timedelta(1)
 
 
-async def run(args: argparse.Namespace, srv: Any, path: Path) -> dict[str, Any]:
+async def run(args: argparse.Namespace, srv: Any, path: Path, events: int
+              ) -> dict[str, Any]:
     f: dict[str, Any] = {}
     first, last = month_days(args.month)
     month_settings = settings_for(srv, "city")
@@ -444,11 +468,9 @@ async def run(args: argparse.Namespace, srv: Any, path: Path) -> dict[str, Any]:
         return await figures_from_log(month_settings, path, args.batch, first, last,
                                       args.copies, args.copy_days)
     say("publishing the month")
-    log = Publisher(month_settings)
-    start = time.perf_counter()
-    await log.publish_records(read_log(path))
-    f["publish_s"] = time.perf_counter() - start
-    f["events"], f["body_bytes"] = log.events, log.bytes
+    published = await city_log.publish(month_settings, path, events, args.processes)
+    f["publish_s"], f["publish_processes"] = published.seconds, args.processes or os.cpu_count()
+    f["events"], f["body_bytes"] = published.events, published.bytes
     nc = await connect(month_settings, "bench-info")
     info = await nc.jetstream().stream_info(month_settings.stream_name)
     f["js_bytes"], f["js_folder_bytes"] = info.state.bytes, folder_bytes(srv.folder / "nats")
@@ -531,8 +553,10 @@ def report(args: argparse.Namespace, counts: dict[str, int], generated_s: float,
           f"{counts['feedback']:,}), {f['body_bytes'] / events:,.0f} B a body")
     gen = (f"generated in {generated_s:,.0f} s = {events / generated_s:,.0f} events/s"
            if generated_s else "cached")
-    print(f"  log {path.name}: {path.stat().st_size / MiB:,.0f} MiB gzip, {gen}; published in "
-          f"{f['publish_s']:,.0f} s = {events / f['publish_s']:,.0f} events/s")
+    print(f"  log {path.name}: {path.stat().st_size / MiB:,.0f} MiB gzip, {gen} "
+          f"({args.processes or os.cpu_count()} processes); published in {f['publish_s']:,.0f} s"
+          f" = {events / f['publish_s']:,.0f} events/s ({f['publish_processes']} publishers, "
+          "each its share of the partitions in the log's order)")
 
     # a. the morning peak
     visits_s = args.centers * PER_DAY * share / (PEAK_HOURS * 3600)
@@ -556,9 +580,10 @@ def report(args: argparse.Namespace, counts: dict[str, int], generated_s: float,
 
     # b. rebuild
     rate = f["rebuild_read"] / f["rebuild_s"]
-    print(f"\nb. sixstep rebuild of {', '.join(MODELS)} at once over the month: "
-          f"{f['rebuild_read']:,} events read (each model its own subjects) in "
-          f"{f['rebuild_s']:,.0f} s = {rate:,.0f} events/s, the month's {events:,} events "
+    print(f"\nb. sixstep rebuild --all over the month ({', '.join(MODELS)}, one replay): "
+          f"the log's {f['rebuild_scanned']:,} events read and decoded once, "
+          f"{f['rebuild_read']:,} applied (each model its own subjects) in "
+          f"{f['rebuild_s']:,.0f} s = {rate:,.0f} applied/s, the month's {events:,} events "
           f"into every read model at {events / f['rebuild_s']:,.0f} /s; peak RSS "
           f"{f['rebuild_rss_mb']:,.0f} MB" + (f"; {f['rebuild_skipped']:,} refused"
                                               if f["rebuild_skipped"] else ""))
@@ -577,12 +602,12 @@ def report(args: argparse.Namespace, counts: dict[str, int], generated_s: float,
           f"its folder {f['js_folder_bytes'] / events * 1e6 / MiB:,.0f} MiB); PostgreSQL "
           f"event store + outbox {pg_measured / MiB:,.0f} MiB for intake's own events "
           f"({f['pg_body_bytes']:,.0f} B a body), {pg_per_m / MiB:,.0f} MiB scaled to the "
-          f"month's bodies; the four read models {rm_per_m / MiB:,.0f} MiB")
+          f"month's bodies; the {len(MODELS)} read models {rm_per_m / MiB:,.0f} MiB")
     for line in retention_table(js_per_m, pg_per_m, rm_per_m, year_m,
                                 configured_max_file_store()):
         print(line)
 
-    print(target("peak RSS of the month's rebuild (four read models at once)",
+    print(target("peak RSS of the month's rebuild (every read model, one replay)",
                  f["rebuild_rss_mb"], TARGET_RSS_MB, "MB", at_most=True))
     print(figures_target(args, f))
     print(target("relay and consumers at the morning peak (together, one core) vs needed",
@@ -615,6 +640,8 @@ def main() -> None:
     parser.add_argument("--copy-days", type=int, default=18,
                         help="with --copies: copy k is k mod this many days later (a 20 M log "
                              "covers the month's first 18 days)")
+    parser.add_argument("--processes", type=int, default=0,
+                        help="processes generating the log and publishing it (0: one a core)")
     parser.add_argument("--no-cache", action="store_true",
                         help="generate into a folder of the run's own, deleted at the end")
     args = parser.parse_args()
@@ -625,7 +652,8 @@ def main() -> None:
         path, counts, generated_s = month_log(args, own or args.cache)
         counts = Counter(counts)
         with servers() as srv:
-            f = asyncio.run(run(args, srv, path))
+            f = asyncio.run(run(args, srv, path, sum(
+                counts[s] for s in ("intake", "followup", "feedback"))))
         (report_figures_only if args.figures_only else report)(args, counts, generated_s,
                                                                  path, f)
     finally:

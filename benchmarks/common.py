@@ -170,6 +170,32 @@ def say(line: str) -> None:
     print(f"bench: {line}", file=sys.stderr, flush=True)
 
 
+@dataclass
+class Progress:
+    """Progress lines of a long phase (``say``): done of the total, the rate since the start
+    and the time left at that rate; at most one every ``every_s`` seconds unless forced."""
+
+    what: str
+    total: int
+    unit: str = "events"
+    every_s: float = 30.0
+    start: float = field(default_factory=time.perf_counter)
+    _said: float = 0.0
+
+    def __call__(self, done: int, note: str = "", *, force: bool = False) -> None:
+        now = time.perf_counter()
+        if not force and now - self._said < self.every_s:
+            return
+        self._said = now
+        elapsed = max(now - self.start, 1e-9)
+        rate = done / elapsed
+        left = (f", ETA {(self.total - done) / rate / 60:,.1f} min"
+                if self.total and rate and done < self.total else "")
+        share = f" ({done / self.total:.0%})" if self.total else ""
+        say(f"{self.what}: {done:,} of {self.total:,} {self.unit}{share} in {elapsed:,.0f} s ="
+            f" {rate:,.0f} /s{left}{'; ' + note if note else ''}")
+
+
 def service_env(srv: Servers, **extra: str) -> dict[str, str]:
     """A service's environment as deployed: the shipped log level and format (whatever this
     shell has set), tracing to the run's sink at ``SAMPLER_ARG``."""

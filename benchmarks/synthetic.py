@@ -25,7 +25,9 @@ For a whole city (``city_month.py``, ``scale_out.py``): :func:`city` names 220 c
 :func:`one_month` gives a month of their visits with the office day shaped by
 :data:`OFFICE_HOURS` (the morning peak), and :func:`write_log` / :func:`read_log` keep a
 generated log in a gzip file (~107 B an event), so that tens of millions of events are
-generated once per set of parameters and published from there.
+generated once per set of parameters and published from there. :func:`write_part` writes one
+slice of a day on its own (its visits and stories drawn from the seed, the day and the slice),
+so that ``city_log.py`` makes the month's log on every core.
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ from itertools import takewhile
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
+
+import orjson
 
 from services.followup.domain import obligation_aggregate_id
 from shared.bus.jetstream import connect, ensure_streams, event_subject
@@ -354,6 +358,7 @@ class Numbering:
 
     rng: random.Random
     v1_every: int = 0
+    causation: str = "key-"  # a part of a log written in parts (``write_part``): its own
     positions: Counter[str] = field(default_factory=Counter)
     versions: Counter[uuid.UUID] = field(default_factory=Counter)
     concerns: int = 0
@@ -375,7 +380,7 @@ class Numbering:
             aggregate_id=p.aggregate_id, aggregate_version=version, case_id=p.case_id,
             center_id=p.center_id, occurred_at=p.at,
             recorded_at=p.at + timedelta(milliseconds=self.rng.randint(5, 80)),
-            causation_id=f"key-{p.order}", correlation_id=str(p.case_id),
+            causation_id=f"{self.causation}{p.order}", correlation_id=str(p.case_id),
             actor=p.actor, payload=payload)
 
 
@@ -392,6 +397,46 @@ def in_visit_order(visits: Iterable[tuple[str, datetime]], *, seed: int, events:
             made += 1
             if made == events:
                 return
+
+
+def part_visits(day: date, part: int, parts: int, centers: list[str], seed: int,
+                hours: Sequence[float] | None = OFFICE_HOURS) -> Iterator[tuple[str, datetime]]:
+    """(center, opened) of the ``part``-th of ``parts`` slices of ``day``'s office minutes:
+    every center at its real daily rate, the day shaped by ``hours``, the day's minutes drawn
+    from ``seed`` and the day alone (every slice draws the same, whatever else is made)."""
+    rng = random.Random(day_seed(seed, day))
+    minutes = office_minutes(rng, PER_DAY, hours)
+    morning = datetime(day.year, day.month, day.day, 9, tzinfo=TZ)
+    for minute in minutes[len(minutes) * part // parts:len(minutes) * (part + 1) // parts]:
+        for center in centers:
+            yield center, morning + timedelta(minutes=minute)
+
+
+def day_seed(seed: int, day: date) -> int:
+    return seed * 1_000_000 + day.toordinal()
+
+
+def write_part(path: Path, day: date, part: int, parts: int, centers: list[str], seed: int,
+               hours: Sequence[float] | None = OFFICE_HOURS) -> Counter[str]:
+    """One slice of a day (:func:`part_visits`) visit by visit into a log file of its own, its
+    stories drawn from ``seed``, the day and the slice alone: a month's log is its days'
+    slices concatenated, made on as many cores as there are, the same whichever core made
+    which. Each service's positions count from 1 in the file (:func:`read_log` numbers them
+    on through the parts); the causation ids name the slice. Returns :func:`write_log`'s
+    counts."""
+    story = Visits(random.Random(day_seed(seed, day) * 64 + part + 1))
+    numbering = Numbering(story.rng, causation=f"key-{day:%Y%m%d}-{part}-")
+    return write_log(path, (numbering.envelope(pending)
+                            for center, opened in part_visits(day, part, parts, centers, seed,
+                                                              hours)
+                            for pending in story.visit(center, opened)))
+
+
+def working_days(year: int, month: int) -> list[date]:
+    first = date(year, month, 1)
+    after = date(year + month // 12, month % 12 + 1, 1)
+    return [first + timedelta(days=n) for n in range((after - first).days)
+            if CALENDAR.is_working_day(first + timedelta(days=n))]
 
 
 def in_time_order(visits: Iterable[tuple[str, datetime]], *, seed: int,
@@ -433,30 +478,76 @@ def write_log(path: Path, envelopes: Iterable[Envelope]) -> Counter[str]:
     and moved into place when whole: a cut-short generation never passes for a log. Returns the
     envelopes counted by service and, under ``"visits:<hour>"``, the visits (their
     CaseOpened) by the hour they opened."""
+    return write_records(path, ((Record.of(e), e.occurred_at) for e in envelopes))
+
+
+def write_records(path: Path, records: Iterable[tuple[Record, datetime | None]]
+                  ) -> Counter[str]:
+    """:func:`write_log` of records, each with when it occurred (read of a CaseOpened only)."""
     counts: Counter[str] = Counter()
     part = path.with_name(path.name + ".part")
+    buffer = bytearray()
     with gzip.open(part, "wb", compresslevel=1) as out:
-        for e in envelopes:
-            r = Record.of(e)
+        for r, occurred_at in records:
             kind = r.type.encode()
-            out.write(_HEAD.pack(SERVICES.index(r.service), len(kind), r.partition_key.bytes,
-                                 r.position, len(r.body)))
-            out.write(kind)
-            out.write(r.body)
+            buffer += _HEAD.pack(SERVICES.index(r.service), len(kind), r.partition_key.bytes,
+                                 r.position, len(r.body))
+            buffer += kind
+            buffer += r.body
+            if len(buffer) >= 1 << 20:
+                out.write(buffer)
+                buffer.clear()
             counts[r.service] += 1
             if r.type == "CaseOpened":
-                counts[f"visits:{e.occurred_at.astimezone(TZ).hour:02d}"] += 1
+                assert occurred_at is not None
+                counts[f"visits:{occurred_at.astimezone(TZ).hour:02d}"] += 1
+        out.write(buffer)
     part.rename(path)
     return counts
 
 
-def read_log(path: Path) -> Iterator[Record]:
-    """The records :func:`write_log` wrote, in order."""
+def cut_log(path: Path, to: Path, events: int) -> Counter[str]:
+    """The first ``events`` records of the log at ``path`` into ``to``; its counts."""
+    return write_records(to, ((r, datetime.fromisoformat(orjson.loads(r.body)["occurred_at"])
+                               if r.type == "CaseOpened" else None)
+                              for r in read_log(path, events)))
+
+
+def read_log(path: Path, limit: int = 0) -> Iterator[Record]:
+    """The records :func:`write_log` wrote (several logs' files concatenated are one log), in
+    order, the first ``limit`` of them (0: all). Each service's positions are given here, as
+    a relay numbers its outbox: the n-th event of a service read is its position n (a log
+    written in parts, :func:`write_part`, holds each part's own)."""
+    positions = [0] * len(SERVICES)
+    head = _HEAD.size
+    read = 0
     with gzip.open(path, "rb") as f:
-        while head := f.read(_HEAD.size):
-            service, kind, key, position, size = _HEAD.unpack(head)
-            yield Record(SERVICES[service], f.read(kind).decode(), uuid.UUID(bytes=key),
-                         position, f.read(size))
+        buf, at = b"", 0
+        while True:
+            if len(buf) - at < head:
+                buf, at = buf[at:] + f.read(1 << 20), 0
+                if len(buf) < head:
+                    break
+            service, kind, key, position, size = _HEAD.unpack_from(buf, at)
+            end = at + head + kind + size
+            if end > len(buf):
+                more = f.read(max(1 << 20, end - at))
+                if not more:
+                    break
+                buf, at = buf[at:] + more, 0
+                continue
+            body = buf[at + head + kind:end]
+            positions[service] = n = positions[service] + 1
+            if position != n:
+                body = body.replace(b'"position":%d,' % position, b'"position":%d,' % n, 1)
+            yield Record(SERVICES[service], buf[at + head:at + head + kind].decode(),
+                         uuid.UUID(bytes=key), n, body)
+            at = end
+            read += 1
+            if read == limit:
+                return
+    if len(buf) != at:  # a cut-short file is never read as a log
+        raise ValueError(f"{path} ends in the middle of a record")
 
 
 @dataclass
