@@ -307,7 +307,12 @@ async def _start_service(settings: Settings, port: int) -> subprocess.Popen[byte
         except httpx.HTTPError:
             return False
 
-    await wait_until(healthy, timeout=30, what="intake to be ready")
+    try:
+        await wait_until(healthy, timeout=30, what="intake to be ready")
+    except BaseException:  # not ready: the caller never gets it to stop, so stop it here
+        proc.kill()
+        proc.wait(timeout=20)
+        raise
     return proc
 
 
