@@ -87,6 +87,8 @@ async def test_the_supervisor_triages_records_an_outcome_and_decides_an_appeal_o
 
     # Upheld: a mistaken review; it leaves the open list and the appeals waiting.
     await appeal.locator("select[name=grounds]").select_option("mistaken")
+    await board.wait_for_timeout(1500)  # a refresh meanwhile keeps the grounds chosen
+    await expect(appeal.locator("select[name=grounds]")).to_have_value("mistaken")
     await appeal.locator("input[name=reasons]").fill("经核实，评价对象不是本窗口")
     await appeal.locator("button[data-decide=upheld]").click()
     await expect(board.locator("#appeals-waiting")).to_have_text("0")

@@ -379,10 +379,14 @@ function appealItem(r) {
     h("select", { name: "grounds", "aria-label": t("uphold") },
       h("option", { value: "malicious" }, t("grounds_malicious")),
       h("option", { value: "mistaken" }, t("grounds_mistaken"))),
-    h("input", { type: "text", name: "reasons", required: true, maxlength: 2000, "aria-label": t("appeal_reasons"), placeholder: t("appeal_reasons"),
-      onfocus: () => editing.add(`appeal:${r.rectification_id}`) }),
+    h("input", { type: "text", name: "reasons", required: true, maxlength: 2000, "aria-label": t("appeal_reasons"), placeholder: t("appeal_reasons") }),
     h("button", { class: "btn btn-primary btn-sm", type: "submit", value: "upheld", dataset: { decide: "upheld" } }, t("uphold")),
     h("button", { class: "btn btn-secondary btn-sm", type: "submit", value: "rejected", dataset: { decide: "rejected" } }, t("reject")));
+  // From the first touch of any field (the grounds chosen before the reasons are typed), a
+  // refresh leaves the form as it is: it rebuilt the list and put the grounds back to the
+  // first option, so an appeal could be upheld on grounds the supervisor had not chosen.
+  const hold = () => editing.add(`appeal:${r.rectification_id}`);
+  for (const type of ["focusin", "input", "change"]) form.addEventListener(type, hold);
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     const decision = event.submitter?.value || "rejected";
