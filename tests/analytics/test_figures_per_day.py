@@ -11,17 +11,15 @@ from __future__ import annotations
 
 from datetime import date
 
-import asyncpg
-
 from services.feedback.figures import DDL, FiguresProjection
 from shared.analytics.replay import Replay
 from shared.contracts import Envelope
 from shared.readmodels.migrations import run_migrations
-from shared.readmodels.pool import create_pool
 from shared.settings import Settings
 from tests.analytics import test_bad_review_figures as bad_reviews
 from tests.analytics import test_completion_figures as completion
 from tests.analytics.support import aftercare, month_of_march_stories, publish
+from tests.feedback.helpers import figures_schema
 from tests.feedback.totals_check import assert_totals_are_the_scans, kept_totals
 
 
@@ -39,15 +37,7 @@ async def test_the_counts_per_day_are_the_fact_rows_counted_live_and_rebuilt(
     envelopes = await history(settings)
     kept = []
     for batch, bulk in ((1, False), (7, False), (3, True), (50, True)):
-        schema = f"{settings.schema_prefix}per_day_{batch}"
-        conn = await asyncpg.connect(settings.database_url)
-        try:
-            await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-        finally:
-            await conn.close()
-        pool = await create_pool(settings, schema)
-        try:
-            await run_migrations(pool, schema, DDL)
+        async with figures_schema(settings, f"per_day_{batch}") as pool:
             projection = FiguresProjection(settings.tz)
             for i in range(0, len(envelopes), batch):
                 async with pool.acquire() as c, c.transaction():
@@ -55,8 +45,6 @@ async def test_the_counts_per_day_are_the_fact_rows_counted_live_and_rebuilt(
                     await apply(c, envelopes[i:i + batch])
             await assert_totals_are_the_scans(pool, date(2026, 3, 6))
             kept.append(await kept_totals(pool))
-        finally:
-            await pool.close()
     assert all(k == kept[0] for k in kept)
 
 
@@ -65,15 +53,8 @@ async def test_fact_rows_kept_before_the_counts_per_day_fill_them_once(
     """A read model built before ``fig_day_totals`` existed: its migration fills the counts
     from the fact rows, once (a second start adds nothing)."""
     envelopes = await history(settings)
-    schema = f"{settings.schema_prefix}per_day_late"
-    conn = await asyncpg.connect(settings.database_url)
-    try:
-        await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-    finally:
-        await conn.close()
-    pool = await create_pool(settings, schema)
-    try:
-        await run_migrations(pool, schema, DDL)
+    async with figures_schema(settings, "per_day_late") as pool:
+        schema = f"{settings.schema_prefix}per_day_late"
         async with pool.acquire() as c, c.transaction():
             await FiguresProjection(settings.tz).apply(c, envelopes)
         live = await kept_totals(pool)
@@ -82,5 +63,3 @@ async def test_fact_rows_kept_before_the_counts_per_day_fill_them_once(
         await run_migrations(pool, schema, DDL)
         assert await kept_totals(pool) == live
         await assert_totals_are_the_scans(pool, date(2026, 3, 6))
-    finally:
-        await pool.close()

@@ -3,18 +3,24 @@ to write a hand-built history straight onto the stream."""
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections import defaultdict
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+import asyncpg
 import orjson
 
+from services.feedback.figures import DDL as FIGURES_DDL
 from services.feedback.sending import SurveyMessage
 from shared.bus.jetstream import connect, event_subject
 from shared.contracts import REGISTRY, Envelope, event_id_for
 from shared.kernel.clock import ManualClock
+from shared.readmodels.migrations import run_migrations
+from shared.readmodels.pool import create_pool
 from shared.settings import Settings
 
 
@@ -39,6 +45,25 @@ class KeptSender:
 
     def for_case(self, case_id: str | UUID) -> SurveyMessage | None:
         return next((m for m in self.sent if str(m.case_id) == str(case_id)), None)
+
+
+@contextlib.asynccontextmanager
+async def figures_schema(settings: Settings, name: str) -> AsyncIterator[asyncpg.Pool]:
+    """A pool on a schema of the test's own (``<prefix><name>``) holding the figures read
+    model's empty tables, as a rebuild's staging would; closed at the end (the test's
+    schemas are dropped with the rest of its objects)."""
+    schema = f"{settings.schema_prefix}{name}"
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+    finally:
+        await conn.close()
+    pool = await create_pool(settings, schema)
+    try:
+        await run_migrations(pool, schema, FIGURES_DDL)
+        yield pool
+    finally:
+        await pool.close()
 
 
 def key() -> str:

@@ -13,16 +13,13 @@ from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
-import asyncpg
 import httpx
 
-from services.feedback.figures import DDL, FigureQuery, FiguresProjection, compute
+from services.feedback.figures import FigureQuery, FiguresProjection, compute
 from services.feedback.main import create_app
 from shared.contracts import REGISTRY
-from shared.readmodels.migrations import run_migrations
-from shared.readmodels.pool import create_pool
 from shared.settings import Settings
-from tests.feedback.helpers import Clock, History, KeptSender
+from tests.feedback.helpers import Clock, History, KeptSender, figures_schema
 from tests.support import running, stream_envelopes, wait_until
 
 CENTER = "SH-PD-HUAMU"
@@ -323,25 +320,12 @@ async def test_the_figures_of_a_hand_built_march(settings: Settings) -> None:
     # Rebuilt from the log in other batch sizes: the same figures.
     envelopes = [REGISTRY.current(e) for e in await stream_envelopes(settings)]
     for batch in (1, 7):
-        schema = f"{settings.schema_prefix}rebuild{batch}"
-        await _create_schema(settings, schema)
-        rebuilt = await create_pool(settings, schema)
-        try:
-            await run_migrations(rebuilt, schema, DDL)
+        async with figures_schema(settings, f"rebuild{batch}") as rebuilt:
             projection = FiguresProjection(settings.tz)
             for i in range(0, len(envelopes), batch):
                 async with rebuilt.acquire() as conn, conn.transaction():
                     await projection.apply(conn, envelopes[i:i + batch])
             rows = await compute(rebuilt, FigureQuery(period="month", as_of=date(2026, 4, 1)))
-        finally:
-            await rebuilt.close()
         assert [{**r, "period_start": r["period_start"].isoformat()} for r in rows] == [
             march_row, april_row]
 
-
-async def _create_schema(settings: Settings, schema: str) -> None:
-    conn = await asyncpg.connect(settings.database_url)
-    try:
-        await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-    finally:
-        await conn.close()

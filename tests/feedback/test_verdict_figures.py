@@ -16,18 +16,14 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-import asyncpg
-
-from services.feedback.figures import DDL, FIGURE_NAMES, FigureQuery, FiguresProjection
+from services.feedback.figures import FIGURE_NAMES, FigureQuery, FiguresProjection
 from services.feedback.figures import compute as service_figures
 from services.feedback.main import create_app
 from shared.analytics.export import export
 from shared.analytics.figures import RATES, compute, connect_export
 from shared.contracts import REGISTRY
-from shared.readmodels.migrations import run_migrations
-from shared.readmodels.pool import create_pool
 from shared.settings import Settings
-from tests.feedback.helpers import Clock, History, KeptSender
+from tests.feedback.helpers import Clock, History, KeptSender, figures_schema
 from tests.feedback.totals_check import assert_totals_are_the_scans
 from tests.support import running, stream_envelopes, wait_until
 
@@ -222,15 +218,7 @@ async def test_the_residents_word_in_the_figures_of_a_hand_built_may(
     # Rebuilt from the log, live and by the bulk path, in other batch sizes: the same rows.
     envelopes = [REGISTRY.current(e) for e in await stream_envelopes(settings)]
     for batch, bulk in ((1, False), (5, True), (50, True)):
-        schema = f"{settings.schema_prefix}verdicts{batch}"
-        conn = await asyncpg.connect(settings.database_url)
-        try:
-            await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-        finally:
-            await conn.close()
-        rebuilt = await create_pool(settings, schema)
-        try:
-            await run_migrations(rebuilt, schema, DDL)
+        async with figures_schema(settings, f"verdicts{batch}") as rebuilt:
             projection = FiguresProjection(settings.tz)
             for i in range(0, len(envelopes), batch):
                 async with rebuilt.acquire() as c, c.transaction():
@@ -239,8 +227,6 @@ async def test_the_residents_word_in_the_figures_of_a_hand_built_may(
             rows = await service_figures(rebuilt, FigureQuery(period="month",
                                                               as_of=date(2026, 6, 15)))
             await assert_totals_are_the_scans(rebuilt, date(2026, 6, 15))
-        finally:
-            await rebuilt.close()
         assert [{**r, "period_start": r["period_start"].isoformat()} for r in rows] == live, \
             (batch, bulk)
 

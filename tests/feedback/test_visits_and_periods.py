@@ -47,7 +47,7 @@ from shared.contracts import REGISTRY
 from shared.readmodels.migrations import run_migrations
 from shared.readmodels.pool import create_pool
 from shared.settings import Settings
-from tests.feedback.helpers import Clock, History, KeptSender
+from tests.feedback.helpers import Clock, History, KeptSender, figures_schema
 from tests.feedback.totals_check import assert_totals_are_the_scans
 from tests.support import TEST_CENTER, running, stream_envelopes, token_for, wait_until
 
@@ -317,22 +317,12 @@ async def test_a_month_counted_by_trips_closed_and_revised_openly(settings: Sett
     # -- rebuilt from the log in other batch sizes, the bulk way: the same tables -----------
     envelopes = [REGISTRY.current(e) for e in await stream_envelopes(settings)]
     for batch in (1, 5, 1000):
-        schema = f"{settings.schema_prefix}rebuild{batch}"
-        conn = await asyncpg.connect(settings.database_url)
-        try:
-            await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-        finally:
-            await conn.close()
-        rebuilt = await create_pool(settings, schema)
-        try:
-            await run_migrations(rebuilt, schema, DDL)
+        async with figures_schema(settings, f"rebuild{batch}") as rebuilt:
             projection = FiguresProjection(settings.tz)
             for i in range(0, len(envelopes), batch):
                 async with rebuilt.acquire() as conn, conn.transaction():
                     await projection.copy_apply(conn, envelopes[i:i + batch])
             assert await _tables(rebuilt) == live_tables, batch
-        finally:
-            await rebuilt.close()
 
 
 async def _true(check: Any) -> bool:
