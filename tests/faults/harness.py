@@ -35,6 +35,7 @@ import httpx
 from nats.errors import Error as NatsError
 from nats.js.errors import NotFoundError
 
+from shared.analytics.reading import subject_matches
 from shared.bus.jetstream import connect
 from shared.contracts import Envelope
 from shared.settings import Settings
@@ -268,17 +269,6 @@ class Load:
 
 
 # ---------------------------------------------------------------------------------- the audit
-
-
-def subject_matches(pattern: str, subject: str) -> bool:
-    """NATS subject matching: ``*`` one token, ``>`` the rest."""
-    p, s = pattern.split("."), subject.split(".")
-    for i, token in enumerate(p):
-        if token == ">":
-            return len(s) > i
-        if i >= len(s) or (token != "*" and token != s[i]):
-            return False
-    return len(p) == len(s)
 
 
 @dataclass
