@@ -36,6 +36,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from benchmarks.common import OBSERVABILITY, TARGET, machine  # noqa: E402
+from tools.devservers import exit_on_signals  # noqa: E402
 
 SUITE: list[tuple[str, list[str], str]] = [
     ("intake.py", [], "Intake HTTP writes and end-to-end latency"),
@@ -295,7 +296,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    signal.signal(signal.SIGTERM, lambda signum, _: sys.exit(128 + signum))
-    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:  # started with `&` by a script
-        signal.signal(signal.SIGINT, signal.default_int_handler)  # the scripts inherit it
+    # SIGTERM ends it as Ctrl-C does; Ctrl-C works even when a script started it with `&`
+    # (SIGINT ignored), and the scripts it runs inherit that.
+    exit_on_signals((signal.SIGTERM,))
     main()
