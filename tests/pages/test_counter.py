@@ -3,7 +3,7 @@ a counter whose network drops in the middle of a case."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -109,7 +109,9 @@ async def test_a_clerk_walks_a_returning_resident_through_the_six_steps(
     # 4 serve: done on the spot, a deadline, then resolved, calm at the end.
     await page.fill("#action-desc", "当场完成失业登记并提交失业金申请")
     await page.click("form[data-op=actions] button[type=submit]")
-    due = (date.today() + timedelta(days=2)).isoformat()
+    # Two days after the center's today (the machine's date is a day behind Shanghai's from
+    # 16:00 UTC: the deadline came before the due date and moved it)
+    due = (datetime.now(center.settings.tz).date() + timedelta(days=2)).isoformat()
     await page.fill("#deadline-due", due)
     await page.fill("#deadline-desc", "两天内补交离职证明")
     await page.click("form[data-op=deadlines] button[type=submit]")
