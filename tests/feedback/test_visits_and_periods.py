@@ -184,7 +184,7 @@ async def test_a_month_counted_by_trips_closed_and_revised_openly(settings: Sett
         # anxious counted among the arrivals to defuse: b left anxious, not defused
         (with_anxious,) = await compute(pool, FigureQuery(
             period="month", date_from=date(2026, 5, 1), date_to=date(2026, 5, 31),
-            arrivals=("anxious", "upset", "angry", "distressed")))
+            as_of=date(2026, 6, 1), arrivals=("anxious", "upset", "angry", "distressed")))
         assert with_anxious["emotion_defused_rate"] == rate(1, 4)
         await assert_totals_are_the_scans(pool, date(2026, 6, 3))
         # by window: a visit has its own counter and clerk

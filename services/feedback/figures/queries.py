@@ -171,12 +171,16 @@ FIGURES: tuple[Figure, ...] = (
 FIGURE_NAMES = tuple(f.name for f in FIGURES)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class FigureQuery:
+    """What figures to compute. ``as_of`` is the day the open and overdue counts are taken
+    on: the center's today for live figures (its zone, never the machine's: from 16:00 UTC
+    Shanghai is a day ahead), the closing day for a closed month."""
+
+    as_of: date
     period: Period = "month"
     date_from: date | None = None
     date_to: date | None = None
-    as_of: date | None = None
     group_by: tuple[Dimension, ...] = ("center_id",)
     filters: tuple[tuple[Dimension, str], ...] = ()
     arrivals: tuple[str, ...] = UPSET  # the emotions on arrival the defused rate counts
@@ -219,7 +223,7 @@ def _sql(figures: tuple[Figure, ...], q: FigureQuery, args: list[Any]) -> str:
         denominator = figure.denominator.replace(KEPT, KEPT_JOINED)
         numerator_sql = (figure.numerator or "").replace(KEPT, KEPT_JOINED)
         if "$as_of" in denominator:
-            denominator = denominator.replace("$as_of", arg(q.as_of or date.today()))
+            denominator = denominator.replace("$as_of", arg(q.as_of))
         if "$arrivals" in denominator + numerator_sql:
             arrivals = f"{arg(list(q.arrivals))}::text[]"
             denominator = denominator.replace("$arrivals", arrivals)
@@ -342,7 +346,7 @@ async def _count_by_day(conn: asyncpg.Connection | asyncpg.Pool, q: FigureQuery)
     struck out; the rectifications' figures over their own (few) rows."""
     group = ", center_id" if q.group_by else ""
     counts = ", ".join(f"sum({c})::bigint AS {c}" for c in totals.COLUMNS if c != "open_due")
-    as_of: list[Any] = [q.as_of or date.today()]
+    as_of: list[Any] = [q.as_of]
     where = _days("", "day", q, as_of)
     sql = (f"SELECT {_bucket(q.period, 'day')} AS period_start{group}, {counts},"
            f" (sum(open_due) FILTER (WHERE day < $1))::bigint AS open_due"
