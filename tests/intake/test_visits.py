@@ -6,10 +6,11 @@ from __future__ import annotations
 import uuid
 
 from services.intake.main import create_app
+from shared.contracts import Envelope
 from shared.security.principals import Role
 from shared.settings import Settings
 from tests.intake.test_counter_day import CENTER, key, open_case, step
-from tests.support import headers, running, stream_envelopes, token_for
+from tests.support import headers, running, stream_envelopes, token_for, wait_until
 
 
 async def test_a_trip_is_recorded_once_and_names_only_a_case_of_the_center(
@@ -49,7 +50,14 @@ async def test_a_trip_is_recorded_once_and_names_only_a_case_of_the_center(
                                                    "emotion_on_leaving": "calm"})
         assert r.status_code == 200, r.text
 
-        events = await stream_envelopes(settings)
+        events: list[Envelope] = []
+
+        async def resolution_published() -> bool:  # the relay publishes in its own time
+            nonlocal events
+            events = await stream_envelopes(settings)
+            return any(e.type == "CaseResolved" for e in events)
+
+        await wait_until(resolution_published, what="the resolution on the stream")
         (visit,) = [e for e in events if e.type == "VisitRecorded"]
         assert visit.case_id == uuid.UUID(case_id) and visit.actor == "test-clerk"
         assert visit.payload == {
