@@ -79,9 +79,49 @@ async def stream_messages(settings: Settings, stream: str | None = None,
         await nc.close()
 
 
-async def stream_envelopes(settings: Settings, subject: str | None = None) -> list[Envelope]:
-    return [Envelope.model_validate(orjson.loads(m.data))
-            for m in await stream_messages(settings, subject=subject)]
+async def stored_heads(settings: Settings) -> dict[str, int]:
+    """The last position each service's store holds (a service whose tables are not there is
+    not running in this test)."""
+    conn = await asyncpg.connect(settings.database_url)
+    heads: dict[str, int] = {}
+    try:
+        for service in ("intake", "followup", "feedback"):
+            table = f'"{settings.schema_for(service)}"."{service}_events"'
+            try:
+                heads[service] = await conn.fetchval(
+                    f"SELECT coalesce(max(notification_id), 0) FROM {table}")
+            except (asyncpg.UndefinedTableError, asyncpg.InvalidSchemaNameError):
+                continue
+    finally:
+        await conn.close()
+    return heads
+
+
+def _decoded(messages: list[Msg]) -> list[Envelope]:
+    return [Envelope.model_validate(orjson.loads(m.data)) for m in messages]
+
+
+async def stream_envelopes(settings: Settings, subject: str | None = None, *,
+                           published: float = 10.0) -> list[Envelope]:
+    """The stream's envelopes once every event the stores held when asked is on it (waiting
+    ``published`` seconds at most, then what is there: a test that stopped a relay reads the
+    stream as it is): a write answered a moment ago reaches the stream in the relay's own
+    time, which under load is after the test's next line."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + published
+    heads = await stored_heads(settings)
+    while True:
+        envelopes = _decoded(await stream_messages(settings))
+        on_stream: dict[str, int] = {}
+        for e in envelopes:
+            on_stream[e.service] = max(on_stream.get(e.service, 0), e.position)
+        if all(on_stream.get(s, 0) >= head for s, head in heads.items()) or \
+                loop.time() > deadline:
+            break
+        await asyncio.sleep(0.05)
+    if subject is None:
+        return envelopes
+    return _decoded(await stream_messages(settings, subject=subject))
 
 
 async def dead_letters(settings: Settings) -> list[Msg]:
