@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import heapq
 import os
 import pickle
 import signal
@@ -258,42 +259,46 @@ class MergedReader:
     async def batches(self) -> AsyncIterator[Pulled]:
         size = self.spec.batch_size
         sources = [part.batches() for part in self.parts]
-        # Per part its messages read and not yet handed out: (seq, subject, data), in order.
+        # Per part its messages read and not yet handed out, (seq, subject, data) in order
+        # from ``at[i]`` on; ``heads``: (seq, part) of every part's next message (a heap).
         held: list[list[tuple[int, str, bytes]]] = [[] for _ in self.parts]
-        at = [0] * len(self.parts)  # the next one of each part's held
+        at = [0] * len(self.parts)
         ended = [False] * len(self.parts)
+        heads: list[tuple[int, int]] = []
+
+        async def next_of(i: int) -> None:
+            """Part ``i``'s next message onto ``heads``, read first if need be."""
+            while at[i] >= len(held[i]) and not ended[i]:
+                pulled = await anext(sources[i], None)
+                if pulled is None:
+                    ended[i] = True
+                    break
+                held[i] = list(zip(pulled.seqs, pulled.subjects, pulled.data, strict=True))
+                at[i] = 0
+                ended[i] = pulled.done
+            if at[i] < len(held[i]):
+                heapq.heappush(heads, (held[i][at[i]][0], i))
+
         last_seq = self.spec.last_seq
         out = Pulled()
         try:
-            while True:
-                for i, source in enumerate(sources):  # every part's next message, if any
-                    while not ended[i] and at[i] >= len(held[i]):
-                        pulled = await anext(source, None)
-                        if pulled is None:
-                            ended[i] = True
-                            break
-                        held[i] = list(zip(pulled.seqs, pulled.subjects, pulled.data,
-                                           strict=True))
-                        at[i] = 0
-                        ended[i] = pulled.done
-                heads = [(held[i][at[i]][0], i) for i in range(len(held))
-                         if at[i] < len(held[i])]
-                if not heads:
-                    out.last_seq, out.done, out.restarts = last_seq, True, self.restarts
-                    yield out
-                    return
-                first = min(heads)[1]
-                seq, subject, data = held[first][at[first]]
-                at[first] += 1
-                out.seqs.append(seq)
+            for i in range(len(self.parts)):
+                await next_of(i)
+            while heads:
+                last_seq, i = heapq.heappop(heads)
+                _, subject, data = held[i][at[i]]
+                at[i] += 1
+                out.seqs.append(last_seq)
                 out.subjects.append(subject)
                 out.data.append(data)
                 out.scanned += 1
-                last_seq = seq
+                await next_of(i)
                 if out.scanned >= size:
                     out.last_seq, out.restarts = last_seq, self.restarts
                     yield out
                     out = Pulled()
+            out.last_seq, out.done, out.restarts = last_seq, True, self.restarts
+            yield out
         finally:
             for source in sources:
                 with contextlib.suppress(Exception):
