@@ -525,29 +525,20 @@ class Rebuild:
         return SwitchResult(retired, last_seq, list(rebuilt), False)
 
 
-#: Shares of a read model waiting for its writer in ``catch_up_together`` (besides the one
-#: it writes and the one filling): the log goes on being read, decoded and dealt while a slow
-#: read model's batch is in PostgreSQL.
-WAITING_SHARES = 1
-
-
 async def catch_up_together(rebuilds: Sequence[Rebuild], *, batch_size: int = 1000,
                             stop: asyncio.Event | None = None,
                             on_start: Callable[[Replay], None] | None = None,
                             on_batch: Callable[[Replay, Batch], None] | None = None) -> int:
     """Several read models caught up from ONE replay: the log is read and decoded once, and
     its events go to the read models whose subject filters they came on, each written on its
-    own connection by a writer of its own (a task), all at the same time: this process
-    decodes and deals the next log batches and prepares one read model's batch while
-    PostgreSQL writes another's. A read model is given its events in batches of
+    own connection, all at the same time (PostgreSQL writes one read model's batch while
+    another's is being prepared). A read model is given its events in batches of
     ``batch_size`` of its own, in stream order, with its undecodable ones: the batches its
-    own replay reads when the server filters its subjects exactly, applied one after the
-    other as ``catch_up`` applies them. Each keeps its own ``rebuild_state``; one that was
-    further on (a resumed staging schema) skips what it has. Memory: per read model the
-    share it writes, ``WAITING_SHARES`` waiting and the one filling; two decoded log
-    batches. Every rebuild must be prepared. ``on_start`` and ``on_batch`` see the one replay
-    (its log batches, once dealt), for progress. Returns the events read, once every read
-    model has written them; a writer's failure stops the others and is raised."""
+    own replay reads when the server filters its subjects exactly. Each keeps its own
+    ``rebuild_state``; one that was further on (a resumed staging schema) skips what it has.
+    Memory: one log batch and at most one pending batch per read model. Every rebuild must
+    be prepared. ``on_start`` and ``on_batch`` see the one replay (its log batches), for
+    progress. Returns the events read."""
     if not rebuilds:
         return 0
     settings = rebuilds[0].settings
@@ -559,82 +550,33 @@ async def catch_up_together(rebuilds: Sequence[Rebuild], *, batch_size: int = 10
                     batch_size=batch_size, stop=stop, nc=rebuilds[0]._nc,
                     reader=rebuilds[0].reader)
     pending = [Batch(first_seq=seen + 1, last_seq=seen) for seen in after]
-    writers = [_Writer(rb) for rb in rebuilds]
+
+    async def apply(ready: list[list[Batch]]) -> None:
+        async def one(rb: Rebuild, shares: list[Batch]) -> None:
+            for share in shares:  # one connection: one after the other
+                await rb._apply(share)
+
+        done = await asyncio.gather(*(one(rb, shares) for rb, shares in
+                                      zip(rebuilds, ready, strict=True) if shares),
+                                    return_exceptions=True)
+        for failed in done:
+            if isinstance(failed, BaseException):
+                raise failed
 
     async with replay:
         if on_start:
             on_start(replay)
-        try:
-            with collections_paused() as collect:
-                async for batch in read_ahead(replay):
-                    for writer, shares in zip(writers, _deal(batch, routes, after, pending,
-                                                             batch_size), strict=True):
-                        writer.check()
-                        for share in shares:
-                            await writer.hand(share)
-                    collect(batch.scanned)
-                    if on_batch:
-                        on_batch(replay, batch)
-                for writer, share, seen in zip(writers, pending, after, strict=True):
-                    # the rest, up to where the replay ended
-                    share.last_seq = max(share.last_seq, replay.last_seq)
-                    if share.last_seq > seen:
-                        await writer.hand(share)
-                for writer in writers:
-                    await writer.finish()
-        finally:
-            for writer in writers:
-                await writer.cancel()
+        with collections_paused() as collect:
+            async for batch in read_ahead(replay):
+                await apply(_deal(batch, routes, after, pending, batch_size))
+                collect(batch.scanned)
+                if on_batch:
+                    on_batch(replay, batch)
+            for share in pending:  # the rest, up to where the replay ended
+                share.last_seq = max(share.last_seq, replay.last_seq)
+            await apply([[share] if share.last_seq > seen else []
+                         for share, seen in zip(pending, after, strict=True)])
     return replay.scanned
-
-
-class _Writer:
-    """A read model's shares applied in the order given, on its connection, by a task of its
-    own; ``hand`` waits while ``WAITING_SHARES`` are waiting, and raises what the task
-    raised."""
-
-    def __init__(self, rebuild: Rebuild) -> None:
-        self.rebuild = rebuild
-        self.queue: asyncio.Queue[Batch | None] = asyncio.Queue(WAITING_SHARES)
-        self.task: asyncio.Task[None] | None = None
-
-    async def _write(self) -> None:
-        while (share := await self.queue.get()) is not None:
-            await self.rebuild._apply(share)
-
-    def check(self) -> None:
-        """Raises what the writer raised, if it failed."""
-        if self.task is not None and self.task.done():
-            self.task.result()  # its failure
-            raise RebuildError("a rebuild's writer ended before the replay")
-
-    async def hand(self, share: Batch | None) -> None:
-        if self.task is None:
-            self.task = asyncio.create_task(self._write())
-        self.check()
-        if not self.queue.full():
-            self.queue.put_nowait(share)
-            return
-        put = asyncio.ensure_future(self.queue.put(share))
-        await asyncio.wait({put, self.task}, return_when=asyncio.FIRST_COMPLETED)
-        if not put.done():
-            put.cancel()
-            self.task.result()  # it ended without taking the share: its failure
-            raise RebuildError("a rebuild's writer ended before the replay")
-
-    async def finish(self) -> None:
-        """Every share handed over written (the end of the replay)."""
-        if self.task is not None:
-            await self.hand(None)
-            await self.task
-
-    async def cancel(self) -> None:
-        """The writer stopped (after ``finish``: nothing to stop). A batch it was writing
-        is rolled back whole: its effects commit with its ``rebuild_state``."""
-        if self.task is not None and not self.task.done():
-            self.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self.task
 
 
 def _deal(batch: Batch, routes: Callable[[str], tuple[int, ...]], after: Sequence[int],
