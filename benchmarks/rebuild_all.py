@@ -52,6 +52,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import psutil
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
@@ -80,6 +81,11 @@ class Measured:
     cpu_s: float = 0.0
     #: Of ``cpu_s``, this process's (the rest: its reader process's).
     own_cpu_s: float = 0.0
+    #: The servers' CPU time during the phase: PostgreSQL's (every backend) and nats-server's.
+    pg_cpu_s: float = 0.0
+    nats_cpu_s: float = 0.0
+    #: Of the phase's wall time, how much this process was on a CPU.
+    busy: float = 0.0
     scanned: int = 0
 
     @property
@@ -164,15 +170,42 @@ def cpu_seconds() -> tuple[float, float]:
     return own.ru_utime + own.ru_stime, ended.ru_utime + ended.ru_stime
 
 
+def server_cpu_seconds() -> tuple[float, float]:
+    """CPU time so far of the servers this process started: PostgreSQL (the postmaster, the
+    backends it waited for, those still running) and nats-server."""
+    pg = nats = 0.0
+    for child in psutil.Process().children():
+        with contextlib.suppress(psutil.Error):
+            name = child.name()
+            if name not in ("postgres", "nats-server"):
+                continue
+            t = child.cpu_times()
+            total = t.user + t.system + t.children_user + t.children_system
+            for grandchild in child.children(recursive=True):
+                with contextlib.suppress(psutil.Error):
+                    g = grandchild.cpu_times()
+                    total += g.user + g.system
+            if name == "postgres":
+                pg += total
+            else:
+                nats += total
+    return pg, nats
+
+
 async def measured(run: Coroutine[Any, Any, Measured]) -> Measured:
-    """The phase's result with this process's peak memory and CPU time during it."""
+    """The phase's result with this process's peak memory and CPU time during it, and the
+    servers' CPU time."""
     own, children = cpu_seconds()
+    pg, nats = server_cpu_seconds()
     async with PeakRSS(readers=True) as rss:
         result = await run
     result.peak_rss_mb = rss.mb
     own_after, children_after = cpu_seconds()
+    pg_after, nats_after = server_cpu_seconds()
     result.own_cpu_s = own_after - own
     result.cpu_s = result.own_cpu_s + children_after - children
+    result.pg_cpu_s, result.nats_cpu_s = pg_after - pg, nats_after - nats
+    result.busy = result.own_cpu_s / result.seconds if result.seconds else 0.0
     return result
 
 
@@ -206,6 +239,9 @@ def line(m: Measured, fetch: Measured, pull: Measured) -> str:
             + (f" ({m.own_cpu_s / max(m.events, 1) * 1e6:.1f} here)"
                if m.cpu_s > m.own_cpu_s * 1.01 else "")
             + (f"; {m.skipped:,} refused" if m.skipped else "")
+            + (f"\n{'':<40}busy {m.busy:.0%} of the time; servers' CPU us/ev: PostgreSQL"
+               f" {m.pg_cpu_s / max(m.events, 1) * 1e6:.1f}, nats-server"
+               f" {m.nats_cpu_s / max(m.events, 1) * 1e6:.1f}" if m.busy else "")
             + (f"\n{'':<40}(its events lie in the log's {m.scanned:,}: {m.scanned / m.seconds:,.0f}"
                f" /s of log = {m.scanned / m.seconds / pull.rate:.2f} x raw pull)"
                if m.scanned > m.events * 1.5 else ""))
@@ -234,12 +270,12 @@ async def main(args: argparse.Namespace) -> None:
         print(f"{pull.name:<40}{pull.events:>10,} ev {pull.seconds:>6.1f} s "
               f"{pull.rate:>9,.0f} /s  = {pull.rate / fetch.rate:.2f} x fetch+ack")
 
-        for reader in args.readers:
+        for reader in args.readers if not args.together_only else ():
             decoded = await measured(read_decode(settings, args.batch, reader))
             print(line(decoded, fetch, pull), flush=True)
 
         results: list[Measured] = []
-        for name in args.models:
+        for name in args.models if not args.together_only else ():
             model = load_read_model(name)
             if args.live_handler:
                 old = await measured(rebuild(settings, model, f"rebuild {name} (live handler)",
@@ -264,14 +300,15 @@ async def main(args: argparse.Namespace) -> None:
         if len(args.readers) > 1:  # the target is the default's (the last one given)
             results = results[len(args.readers) - 1::len(args.readers)]
 
-        slowest = min(results, key=lambda m: m.rate)
         fattest = max([*results, together], key=lambda m: m.peak_rss_mb)
-        print(f"context: lowest rebuild vs raw fetch + ack ({slowest.name}): "
-              f"{slowest.rate / fetch.rate:.2f} x; all at once (events applied) "
-              f"{together.rate / fetch.rate:.2f} x fetch+ack, {together.rate / pull.rate:.2f} x"
-              " raw pull")
-        print(target(f"rebuild of each read model vs raw pull (lowest: {slowest.name})",
-                     slowest.rate / pull.rate, TARGET_RATIO))
+        if results:
+            slowest = min(results, key=lambda m: m.rate)
+            print(f"context: lowest rebuild vs raw fetch + ack ({slowest.name}): "
+                  f"{slowest.rate / fetch.rate:.2f} x; all at once (events applied) "
+                  f"{together.rate / fetch.rate:.2f} x fetch+ack,"
+                  f" {together.rate / pull.rate:.2f} x raw pull")
+            print(target(f"rebuild of each read model vs raw pull (lowest: {slowest.name})",
+                         slowest.rate / pull.rate, TARGET_RATIO))
         print(target(f"all {len(args.models)} read models at once, the log read once, vs raw"
                      " pull (log events/s)", log_rate / pull.rate, TARGET_RATIO))
         print(target(f"peak RSS of a rebuild (highest: {fattest.name})", fattest.peak_rss_mb,
@@ -292,6 +329,9 @@ if __name__ == "__main__":
                         choices=["inline", "process", "auto"],
                         help="where each rebuild reads the log (Replay's reader): several give"
                              " paired runs, the targets taken from the last")
+    parser.add_argument("--together-only", action="store_true",
+                        help="only the raw reads and all the read models at once (paired runs"
+                             " of catch_up_together)")
     parser.add_argument("--live-handler", action="store_true",
                         help="also rebuild each model through its live handler (no COPY)")
     asyncio.run(main(parser.parse_args()))

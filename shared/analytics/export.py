@@ -511,8 +511,10 @@ class Exporter:
         self._segment = from_seq or 1
         self._segment_first: int | None = None
         since_commit = 0
+        # reader="auto": a long export reads the log in a child process while this one
+        # decodes and writes the Parquet files.
         replay = Replay(self.settings, self.selection, from_seq=from_seq,
-                        batch_size=self.batch_size, stop=self.stop)
+                        batch_size=self.batch_size, stop=self.stop, reader="auto")
         try:
             async with replay:
                 if self.on_start:

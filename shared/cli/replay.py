@@ -92,8 +92,10 @@ def replay_command(
         async with ctrl_c() as stop:
             with progress_bar() as progress:
                 tracker = Tracker(progress, "replay")
+                # reader="auto": a long replay is read in a child process while this one
+                # decodes and writes.
                 async with Replay(settings, selection, from_seq=start, batch_size=batch,
-                                  max_rate=max_rate, stop=stop) as replay:
+                                  max_rate=max_rate, stop=stop, reader="auto") as replay:
                     tracker.start(replay)
                     async for b in replay:
                         if sink is not None:

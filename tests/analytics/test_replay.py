@@ -10,10 +10,13 @@ from pathlib import Path
 
 import orjson
 import psutil
+import pytest
 
+from shared.analytics import replay as replay_module
 from shared.analytics.checkpoint import Checkpoint
-from shared.analytics.reading import ReaderProcess
+from shared.analytics.reading import MergedReader, ReaderProcess
 from shared.analytics.replay import Batch, Replay, Selection
+from shared.bus.jetstream import connect
 from shared.settings import Settings
 from tests.analytics.support import (
     HUAMU,
@@ -159,6 +162,34 @@ async def test_a_replay_read_in_a_child_process_hands_out_the_same_batches(
             if isinstance(source, ReaderProcess):
                 assert not source.running
         assert got["process"] == got["inline"] and got["inline"], selection
+
+
+async def test_a_selection_of_a_few_event_types_is_read_one_consumer_each_in_the_same_batches(
+        settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A read model's few event types (feedback.people's) are read through one consumer per
+    type, merged in stream order, in this process or the child: the batches one consumer of
+    all the types gives, and no consumer is left on the stream."""
+    await publish(settings, month_of_march_stories())
+    selection = Selection(types=("CaseOpened", "ConcernsNoted", "CaseResolved"))
+    monkeypatch.setattr(replay_module, "COVER_AT_MOST", 0.0)  # as on a long log: exact filters
+    got: dict[tuple[str, int], list[tuple[object, ...]]] = {}
+    for split in (replay_module.SPLIT_AT_MOST, 1):
+        monkeypatch.setattr(replay_module, "SPLIT_AT_MOST", split)
+        for reader in ("inline", "process"):
+            async with Replay(settings, selection, batch_size=7,
+                              reader=reader) as replay:  # type: ignore[arg-type]
+                if reader == "inline":
+                    assert isinstance(replay._source, MergedReader) == (split > 1)
+                got[reader, split] = [as_compared(b) async for b in replay]
+            assert replay.last_seq == got[reader, split][-1][1]
+    one = got["inline", 1]
+    assert len(one) > 3 and all(batches == one for batches in got.values())
+    nc = await connect(settings, "test")
+    try:
+        left = await nc.jetstream().consumers_info(settings.stream_name)
+    finally:
+        await nc.close()
+    assert left == []
 
 
 async def test_a_replay_read_in_a_child_process_stops_and_resumes(settings: Settings) -> None:
