@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextvars import ContextVar
@@ -238,14 +238,11 @@ class GroupCommitter:
         self.max_batch = max_batch
         self.max_wait = max_wait_ms / 1000.0
         self.write_timeout = write_timeout_s
-        # Commands waiting for a batch, and whether the writer thread has been given the job
-        # of writing them (it takes batch after batch until none is waiting).
-        self._waiting: deque[_Item] = deque()
-        self._arrived = threading.Condition(threading.Lock())
-        self._writing = False
+        self._queue: asyncio.Queue[_Item] = asyncio.Queue()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="group-commit")
         self._cache: OrderedDict[UUID, Aggregate] = OrderedDict()
         self._cache_size = cache_size
+        self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closing = False
         self._on_batch = on_batch
@@ -270,6 +267,7 @@ class GroupCommitter:
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
+        self._task = asyncio.create_task(self._run(), name="group-commit")
 
     async def submit(self, command: Command, ids: Sequence[UUID]) -> Written:
         """Run ``command`` against the aggregates ``ids`` and commit it with its batch; answer
@@ -288,7 +286,7 @@ class GroupCommitter:
         future.add_done_callback(_retrieved)
         item = _Item(command, ids, future, caller=current_caller(),
                      trace=tracing.command_trace())
-        self._enqueue(item)
+        self._queue.put_nowait(item)
         timer = loop.call_later(remaining, self._due, item)
         try:
             return await future
@@ -327,71 +325,62 @@ class GroupCommitter:
     async def close(self) -> None:
         """Finish what was accepted, then stop."""
         self._closing = True
-        while True:
-            with self._arrived:
-                if not self._waiting and not self._writing:
-                    break
+        while not self._queue.empty():
             await asyncio.sleep(0.01)
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
         self._executor.shutdown(wait=True)
 
-    def _enqueue(self, item: _Item) -> None:
-        """Queue ``item`` for the writer thread, giving it the job if it has none."""
-        with self._arrived:
-            self._waiting.append(item)
-            if self._writing:
-                self._arrived.notify()
-                return
-            self._writing = True
-        self._executor.submit(self._write)
-
-    # -- the writer thread ------------------------------------------------------------------
-
-    def _write(self) -> None:
-        """Batch after batch, each taken the moment the previous one is written, until no
-        command waits: the next batch does not wait for the event loop to answer the last."""
-        try:
-            while batch := self._take():
-                self._round(batch)
-        except BaseException:
-            with self._arrived:
-                self._writing = False
-            raise
-
-    def _take(self) -> list[_Item]:
-        """The next batch: what is queued when the writer is free (the queue grows while a
-        batch is written, so the batch grows with the load, and a lone caller never waits).
-        Only while a burst is still arriving (fewer queued than half of the last batch) does
-        it wait for the rest, ``max_wait`` at most: otherwise, in a closed loop of callers,
-        the first of them to come back would make a batch of its own while the others queue
-        behind its commit. Nothing queued: the job ends (``_enqueue`` gives the next)."""
-        with self._arrived:
-            if not self._waiting:
-                self._writing = False
-                return []
-            want = min(self.max_batch, self._last // 2)
-            deadline = time.monotonic() + self.max_wait
-            while len(self._waiting) < want:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                self._arrived.wait(remaining)
-            batch = [self._waiting.popleft()
-                     for _ in range(min(len(self._waiting), self.max_batch))]
+    async def _collect(self) -> list[_Item]:
+        """The next batch, taken when the writer is free: what is queued by then (the queue
+        grows while a batch is written, so the batch grows with the load, and a lone caller
+        never waits). Only while a burst is still arriving (fewer queued than half of the
+        last batch) does it wait for the rest, ``max_wait`` at most: otherwise, in a closed
+        loop of callers, the first of them to come back would make a batch of its own while
+        the others queue behind its commit."""
+        loop = asyncio.get_running_loop()
+        batch = [await self._queue.get()]
+        want = min(self.max_batch, self._last // 2)
+        deadline = loop.time() + self.max_wait
+        while len(batch) < self.max_batch:
+            try:
+                batch.append(self._queue.get_nowait())
+                continue
+            except asyncio.QueueEmpty:
+                pass
+            remaining = deadline - loop.time()
+            if len(batch) >= want or remaining <= 0:
+                break
+            try:
+                batch.append(await asyncio.wait_for(self._queue.get(), remaining))
+            except TimeoutError:
+                break
         self._last = len(batch)
         return batch
 
-    def _round(self, batch: list[_Item]) -> None:
-        if self._on_batch is not None:
-            self._on_batch(len(batch))
-        try:
-            with tracing.span("group commit", linked_to=_traceparents(batch),
-                              attributes={"sixstep.batch.size": len(batch)}):
-                self._execute(batch)
-        except BaseException as exc:  # a bug in this module: never leave a caller hanging
-            for item in batch:
-                if item.state is not _State.DONE:
-                    item.outcome = exc
-            self._finish(batch)
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = await self._collect()
+            if self._on_batch is not None:
+                self._on_batch(len(batch))
+            try:
+                with tracing.span("group commit", linked_to=_traceparents(batch),
+                                  attributes={"sixstep.batch.size": len(batch)}):
+                    await loop.run_in_executor(self._executor, self._execute, batch)
+            except asyncio.CancelledError:
+                raise  # closing: the writer thread finishes the batch and answers it
+            except BaseException as exc:  # a bug in this module: never leave a caller hanging
+                for item in batch:
+                    if item.state is not _State.DONE:
+                        item.outcome = exc
+                _settle(self._finish(batch, notify=False))
+
+    # -- the writer thread ------------------------------------------------------------------
 
     def _live(self, batch: list[_Item]) -> list[_Item]:
         """The commands of ``batch`` still to be run: their callers wait, no answer yet."""
