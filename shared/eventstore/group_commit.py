@@ -213,7 +213,8 @@ def _retrieved(future: asyncio.Future[Written]) -> None:
 
 
 class GroupCommitter:
-    """Collects commands for up to ``max_wait_ms`` (or ``max_batch``) and saves them at once.
+    """Saves the commands queued when its writer is free at once (``max_batch`` at most;
+    waiting ``max_wait_ms`` at most for a burst still arriving, see ``_collect``).
 
     Every caller is answered by its write's due time (``write_timeout_s`` after submitting,
     or ``write_due``): with its result, or, if the store has not committed it by then,
