@@ -2,6 +2,7 @@
 
     git worktree add /tmp/base main   # or: git archive main | tar -x -C /tmp/base
     .venv/bin/python benchmarks/intake_paired.py /tmp/base [--mode split|one] [--rounds 4]
+        [--connections 32]
 
 For a change to the write path measured on a shared, loaded machine, where the rates of
 ``intake.py`` swing more than any change: the other tree's intake and this one's each run on
@@ -44,6 +45,8 @@ def main() -> None:
                         help="API and workers processes (split), or one process")
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--seconds", type=int, default=6)
+    parser.add_argument("--connections", type=int, default=32, help=(
+        "wrk's connections (1: a lone client's latency, which batching must not cost)"))
     args = parser.parse_args()
     trees = {"other": args.other.resolve(), "this": ROOT}
     with contextlib.ExitStack() as stack:
@@ -63,7 +66,8 @@ def main() -> None:
             runs[name] = (f"http://127.0.0.1:{port}", processes)
         for name, (base, _) in runs.items():  # warm up
             wrk(base, post_script("/cases", CASE, f"warm-{name}"), seconds=2)
-        print(f"mode {args.mode}; other = {trees['other']}, this = {trees['this']}")
+        print(f"mode {args.mode}, {args.connections} connections; other = {trees['other']}, "
+              f"this = {trees['this']}")
         for round_ in range(args.rounds):
             order = list(runs) if round_ % 2 == 0 else list(reversed(runs))
             for name in order:
@@ -71,12 +75,13 @@ def main() -> None:
                 before = {k: cpu_seconds(pids) for k, pids in processes.items()}
                 load = os.getloadavg()[0]
                 result = wrk(base, post_script("/cases", CASE, f"{name}{round_}"),
-                             seconds=args.seconds)
+                             seconds=args.seconds, connections=args.connections)
                 used = {k: (cpu_seconds(pids) - before[k]) / max(1, result.requests) * 1e6
                         for k, pids in processes.items()}
                 cpu = " + ".join(f"{k} {us:,.0f}" for k, us in sorted(used.items()))
                 print(f"round {round_} {name:<5} load {load:4.1f}  {result.rate:7,.0f} req/s "
-                      f"({result.failures} failures)  CPU us a request: {cpu} = "
+                      f"(p50 {result.p50_ms:.1f} ms, p99 {result.p99_ms:.1f} ms; "
+                      f"{result.failures} failures)  CPU us a request: {cpu} = "
                       f"{sum(used.values()):,.0f}", flush=True)
 
 

@@ -213,7 +213,8 @@ def _retrieved(future: asyncio.Future[Written]) -> None:
 
 
 class GroupCommitter:
-    """Collects commands for up to ``max_wait_ms`` (or ``max_batch``) and saves them at once.
+    """Saves the commands queued when its writer is free at once (``max_batch`` at most;
+    waiting ``max_wait_ms`` at most for a burst still arriving, see ``_collect``).
 
     Every caller is answered by its write's due time (``write_timeout_s`` after submitting,
     or ``write_due``): with its result, or, if the store has not committed it by then,
@@ -246,6 +247,7 @@ class GroupCommitter:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closing = False
         self._on_batch = on_batch
+        self._last = 0  # the size of the last batch
         self._states = threading.Lock()  # every _Item.state change, on either side
         self._sending: list[_Item] = []  # the writer thread's attempt in hand
         self._sent: Sequence[StoredEvent] | None = None
@@ -334,24 +336,37 @@ class GroupCommitter:
                 pass
         self._executor.shutdown(wait=True)
 
+    async def _collect(self) -> list[_Item]:
+        """The next batch, taken when the writer is free: what is queued by then (the queue
+        grows while a batch is written, so the batch grows with the load, and a lone caller
+        never waits). Only while a burst is still arriving (fewer queued than half of the
+        last batch) does it wait for the rest, ``max_wait`` at most: otherwise, in a closed
+        loop of callers, the first of them to come back would make a batch of its own while
+        the others queue behind its commit."""
+        loop = asyncio.get_running_loop()
+        batch = [await self._queue.get()]
+        want = min(self.max_batch, self._last // 2)
+        deadline = loop.time() + self.max_wait
+        while len(batch) < self.max_batch:
+            try:
+                batch.append(self._queue.get_nowait())
+                continue
+            except asyncio.QueueEmpty:
+                pass
+            remaining = deadline - loop.time()
+            if len(batch) >= want or remaining <= 0:
+                break
+            try:
+                batch.append(await asyncio.wait_for(self._queue.get(), remaining))
+            except TimeoutError:
+                break
+        self._last = len(batch)
+        return batch
+
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            batch = [await self._queue.get()]
-            deadline = loop.time() + self.max_wait
-            while len(batch) < self.max_batch:
-                try:
-                    batch.append(self._queue.get_nowait())
-                    continue
-                except asyncio.QueueEmpty:
-                    pass
-                remaining = deadline - loop.time()
-                if remaining <= 0:
-                    break
-                try:
-                    batch.append(await asyncio.wait_for(self._queue.get(), remaining))
-                except TimeoutError:
-                    break
+            batch = await self._collect()
             if self._on_batch is not None:
                 self._on_batch(len(batch))
             try:

@@ -79,3 +79,22 @@ async def test_each_failure_in_a_batch_stays_its_own(settings: Settings) -> None
     finally:
         await committer.close()
         app.close()
+
+
+async def test_a_clerk_writing_alone_is_not_held_back_waiting_for_company(
+        settings: Settings) -> None:
+    """One counter at a quiet hour: each write goes as soon as the writer is free, however
+    long a batch may wait for a burst still arriving (a minute here)."""
+    app = await asyncio.to_thread(build_application, IntakeApplication, settings, "intake")
+    batches: list[int] = []
+    committer = GroupCommitter(app, max_wait_ms=60_000, on_batch=batches.append)
+    committer.start()
+    try:
+        for _ in range(2):
+            case_id = uuid.uuid4()
+            written = await asyncio.wait_for(committer.submit(opening(case_id), [case_id]), 30)
+            assert written.aggregate_id == case_id
+        assert batches == [1, 1]
+    finally:
+        await committer.close()
+        app.close()
