@@ -32,7 +32,7 @@ import re
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, cast
 from uuid import UUID
 
 import asyncpg
@@ -469,7 +469,7 @@ class Consumer:
                 async with conn.transaction():
                     with tracing.applying(f"apply {self.name}", self._traced(fresh)):
                         if prepared is not None and _same(prepared.events, events):
-                            await self.handler.apply(  # type: ignore[call-arg]
+                            await cast(Preparing, self.handler).apply(
                                 conn, events, prepared.result)
                         else:
                             await self.handler.apply(conn, events)
