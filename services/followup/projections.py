@@ -261,8 +261,13 @@ class WorklistProjection:
                 plan.timer((fid, "obligation", missed_at, v))
         return plan
 
-    async def apply(self, conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
-        plan = self._plan(events)
+    def prepare(self, events: Sequence[Envelope]) -> _Plan:
+        """The batch's plan (no database): made while the batch before is applied."""
+        return self._plan(events)
+
+    async def apply(self, conn: asyncpg.Connection, events: Sequence[Envelope],
+                    prepared: object | None = None) -> None:
+        plan = prepared if isinstance(prepared, _Plan) else self._plan(events)
         for e in plan.others:
             if e.type.startswith("PolicyChange"):
                 await self._policy(conn, e)

@@ -121,6 +121,15 @@ class _Plan:
     timeline: list[tuple[Any, ...]] = field(default_factory=list)
 
 
+@dataclass(slots=True)
+class _Prepared:
+    """A live batch's work that needs no database (``CaseProjection.prepare``)."""
+
+    own: list[Envelope]
+    steps: list[tuple[Any, ...]]
+    plan: _Plan
+
+
 def _own(events: Sequence[Envelope]) -> list[Envelope]:
     """The cases' own events (not a visit naming a case: the figures count those), each
     (case, version) once: the first copy, should the log hold one twice."""
@@ -143,11 +152,14 @@ def _step(e: Envelope) -> tuple[Any, ...]:
             orjson.dumps(e.payload).decode())
 
 
-def _plan(events: Sequence[Envelope]) -> _Plan:
-    """What the events do; ``events`` are the cases' own, each step once (:func:`_own`)."""
+def _plan(events: Sequence[Envelope], timeline: bool = True) -> _Plan:
+    """What the events do; ``events`` are the cases' own, each step once (:func:`_own`).
+    Without ``timeline`` the plan leaves its timeline rows out (the live path builds them
+    first, to learn which steps are new)."""
     plan = _Plan()
     for e in events:
-        plan.timeline.append(_step(e))
+        if timeline:
+            plan.timeline.append(_step(e))
         if e.type == "CaseOpened":
             p = e.payload
             plan.opened.append((e.case_id, e.center_id, p["counter_id"], p["clerk_id"],
@@ -186,16 +198,26 @@ class CaseProjection:
     def __init__(self) -> None:
         self._tables = bulk.Tables()
 
-    async def apply(self, conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
+    def prepare(self, events: Sequence[Envelope]) -> _Prepared:
+        """The batch's timeline rows and its plan as if every step is new (the consumer
+        makes it while the batch before is applied; no database)."""
+        own = _own(events)
+        return _Prepared(own, [_step(e) for e in own], _plan(own, timeline=False))
+
+    async def apply(self, conn: asyncpg.Connection, events: Sequence[Envelope],
+                    prepared: object | None = None) -> None:
         # The timeline first: the steps it did not have yet are the ones to apply. A step it
         # has (the same case and version: a republish the stream's duplicate window no longer
         # caught, under another stream sequence) changes nothing, so a stale copy of a
         # reopening cannot reopen a case resolved since, nor count a reopening twice.
-        own = _own(events)
+        ready = prepared if isinstance(prepared, _Prepared) else self.prepare(events)
+        own = ready.own
         new = {(r["case_id"], r["version"]) for r in await bulk.insert_rows(
-            conn, self._tables, "case_timeline", TIMELINE_COLUMNS, [_step(e) for e in own],
+            conn, self._tables, "case_timeline", TIMELINE_COLUMNS, ready.steps,
             returning=("case_id", "version"))}
-        plan = _plan([e for e in own if (e.case_id, e.aggregate_version) in new])
+        # Every step new (own holds each once): the plan made ahead stands.
+        plan = ready.plan if len(new) == len(own) else _plan(
+            [e for e in own if (e.case_id, e.aggregate_version) in new], timeline=False)
         if plan.opened:
             await conn.executemany(
                 "INSERT INTO cases (case_id, center_id, counter_id, clerk_id, channel,"

@@ -32,7 +32,7 @@ import re
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, cast
 from uuid import UUID
 
 import asyncpg
@@ -69,10 +69,26 @@ class PermanentError(Exception):
 
 class Handler(Protocol):
     """Applies a batch of events. A handler may also say ``batch_scale: int``: how many
-    times the consumer's configured batch it takes at once (the command writers')."""
+    times the consumer's configured batch it takes at once (the command writers'), and offer
+    ``prepare`` (:class:`Preparing`)."""
 
     async def apply(self, conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
         """Apply events (in stream order) inside the caller's transaction."""
+        ...
+
+
+class Preparing(Handler, Protocol):
+    """A handler whose batch has work that needs no database (rows built from the events):
+    the consumer calls ``prepare`` on the next batch while the one before waits on
+    PostgreSQL, and hands the result to ``apply`` when it applies exactly those events.
+    ``prepare`` must not change anything: a batch may be applied without it (its events
+    were not all fresh, or it was not ready in time), and then ``apply`` gets None."""
+
+    def prepare(self, events: Sequence[Envelope]) -> object:
+        ...
+
+    async def apply(self, conn: asyncpg.Connection, events: Sequence[Envelope],
+                    prepared: object | None = None) -> None:
         ...
 
 
@@ -109,22 +125,30 @@ TRACKING_DDL = [
 ]
 
 
-@dataclass
+@dataclass(slots=True)
 class _Item:
     msg: Msg
     seq: int
     delivered: int
     envelope: Envelope | None = None
     error: str | None = None
+    #: What the message's span says of it (``shared.tracing.applying``), taken when it is
+    #: decoded (ahead of its batch, while the one before waits on PostgreSQL).
+    traced: tracing.Message | None = None
 
-    @property
-    def traced(self) -> tracing.Message:
-        """What the message's span says of it (``shared.tracing.applying``)."""
-        e = self.envelope
-        assert e is not None
-        return tracing.Message(str(e.event_id), e.type,
-                               str(e.case_id) if e.case_id is not None else None,
-                               (self.msg.headers or {}).get(tracing.TRACEPARENT))
+
+def _traced(msg: Msg, e: Envelope) -> tracing.Message:
+    return tracing.Message(str(e.event_id), e.type,
+                           str(e.case_id) if e.case_id is not None else None,
+                           (msg.headers or {}).get(tracing.TRACEPARENT))
+
+
+@dataclass(slots=True)
+class _Prepared:
+    """A batch's ``Preparing.prepare``, made while the batch before it was applied."""
+
+    events: list[Envelope]
+    result: object
 
 
 @dataclass
@@ -151,6 +175,9 @@ class Consumer:
     _scale: int = field(default=1, init=False, repr=False)
     #: Messages of the next batch decoded while the one before was applied (by ``id``).
     _decoded_ahead: dict[int, _Item] = field(default_factory=dict, init=False, repr=False)
+    #: The next batch prepared while the one before was applied (``Preparing``).
+    _prepared_ahead: _Prepared | None = field(default=None, init=False, repr=False)
+    _prepared_now: _Prepared | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._idle.set()
@@ -269,6 +296,8 @@ class Consumer:
                     continue
                 self._idle.clear()
                 ahead: list[Msg] = []
+                # What was prepared of this batch while the last one was applied.
+                self._prepared_now, self._prepared_ahead = self._prepared_ahead, None
                 applying = asyncio.ensure_future(self.process(held))
                 try:
                     await self._read_ahead(puller, applying, ahead)
@@ -296,6 +325,7 @@ class Consumer:
             # shutdown).
             unstarted = list(held)
             self._decoded_ahead.clear()
+            self._prepared_ahead = self._prepared_now = None
             with contextlib.suppress(Exception):
                 unstarted += await asyncio.wait_for(puller.stop(), 2.0)
             for msg in unstarted:
@@ -323,6 +353,22 @@ class Consumer:
                 arrival.cancel()
                 # Waited for, not awaited: a cancellation of this task itself still raises.
                 await asyncio.wait((arrival,))
+        if not applying.done():
+            self._prepare_ahead(ahead)
+
+    def _prepare_ahead(self, ahead: list[Msg]) -> None:
+        """The full batch read ahead, prepared while the one before still waits on
+        PostgreSQL (``Preparing``): pure work, used only if the batch is applied as it is."""
+        prepare = getattr(self.handler, "prepare", None)
+        if prepare is None:
+            return
+        items = [self._decoded_ahead.get(id(m)) for m in ahead]
+        events = [i.envelope for i in items if i is not None and i.envelope is not None]
+        if len(events) == len(ahead):
+            try:
+                self._prepared_ahead = _Prepared(events, prepare(events))
+            except Exception:  # the batch's own apply meets it again, and retries it
+                self._prepared_ahead = None
 
     @staticmethod
     async def _stop_applying(applying: asyncio.Future[None]) -> None:
@@ -345,13 +391,14 @@ class Consumer:
             await self._process(msgs)
 
     async def _process(self, msgs: Sequence[Msg]) -> None:
+        prepared, self._prepared_now = self._prepared_now, None
         items = [self._decoded(m) for m in msgs]
         for item in items:
             if item.envelope is None:
                 await self._dead_letter(item, item.error or "undecodable")
         good = [i for i in items if i.envelope is not None]
         if good:
-            await self._apply(good)
+            await self._apply(good, prepared)
         self.stats.batches += 1
         if self.on_batch:
             self.on_batch(self.stats)
@@ -369,6 +416,9 @@ class Consumer:
             item.envelope = REGISTRY.current(decode_envelope(msg.data))
         except (ValidationError, LookupError, ValueError) as exc:
             item.error = f"undecodable event: {type(exc).__name__}: {str(exc)[:500]}"
+            return item
+        if tracing.enabled():
+            item.traced = _traced(msg, item.envelope)
         return item
 
     @contextlib.asynccontextmanager
@@ -390,7 +440,7 @@ class Consumer:
         await conn.execute("ANALYZE consumer_tracking")
         self._analyzed_at = max(2 * self.stats.applied, 5_000)
 
-    async def _apply(self, items: list[_Item]) -> None:
+    async def _apply(self, items: list[_Item], prepared: _Prepared | None = None) -> None:
         keys = list({i.envelope.partition_key for i in items if i.envelope})
         async with self._connection() as conn:
             await self._analyze_when_grown(conn)
@@ -414,12 +464,15 @@ class Consumer:
                 await item.msg.nak(delay=self.backoff[0])
             if not fresh:
                 return
+            events = [i.envelope for i in fresh if i.envelope]
             try:
                 async with conn.transaction():
-                    with tracing.applying(f"apply {self.name}", [i.traced for i in fresh]
-                                          if tracing.enabled() else ()):
-                        await self.handler.apply(conn, [i.envelope for i in fresh
-                                                        if i.envelope])
+                    with tracing.applying(f"apply {self.name}", self._traced(fresh)):
+                        if prepared is not None and _same(prepared.events, events):
+                            await cast(Preparing, self.handler).apply(
+                                conn, events, prepared.result)
+                        else:
+                            await self.handler.apply(conn, events)
                     await self._track(conn, fresh)
             except Exception as exc:  # one bad event must not hold back the batch
                 log.warning("consumer.batch_failed", consumer=self.name, size=len(fresh),
@@ -429,6 +482,13 @@ class Consumer:
         for item in fresh:
             await item.msg.ack()
         self.stats.applied += len(fresh)
+
+    @staticmethod
+    def _traced(items: list[_Item]) -> list[tracing.Message]:
+        if not tracing.enabled():
+            return []
+        return [i.traced if i.traced is not None else _traced(i.msg, i.envelope)
+                for i in items if i.envelope is not None]
 
     async def _track(self, conn: asyncpg.Connection, items: list[_Item]) -> None:
         last: dict[UUID, int] = {}
@@ -469,7 +529,7 @@ class Consumer:
                         correlation_id=item.envelope.correlation_id,
                         event_id=str(item.envelope.event_id)):
                     async with conn.transaction():
-                        with tracing.applying(f"apply {self.name}", [item.traced]):
+                        with tracing.applying(f"apply {self.name}", self._traced([item])):
                             await self.handler.apply(conn, [item.envelope])
                         await self._track(conn, [item])
             except Exception as exc:
@@ -525,6 +585,11 @@ class Consumer:
         log.error("consumer.dead_lettered", consumer=self.name, seq=item.seq, reason=reason,
                   correlation_id=envelope.correlation_id if envelope else None,
                   event_id=str(envelope.event_id) if envelope else None)
+
+
+def _same(a: list[Envelope], b: list[Envelope]) -> bool:
+    """The same envelopes (the same objects), in the same order."""
+    return len(a) == len(b) and all(x is y for x, y in zip(a, b, strict=True))
 
 
 async def wait_for_position(pool: asyncpg.Pool, consumer: str, service: str, position: int,

@@ -7,9 +7,9 @@ batch and writes them the cheap way:
 
 * rows a batch creates: folded in memory with whatever else the batch does to them, then one
   ``COPY`` (binary) per table: :func:`copy_rows`;
-* rows of earlier batches: one ``UPDATE ... FROM unnest(...)`` per table and shape of change:
-  :func:`update_rows`; where the change depends on the row (a version guard) they are read
-  first with one ``SELECT ... = ANY(...)``: :func:`fetch_rows`.
+* rows of earlier batches: one ``UPDATE ... FROM unnest(...)`` per table (its patches'
+  shapes told apart by a mask): :func:`update_rows`; where the change depends on the row (a
+  version guard) they are read first with one ``SELECT ... = ANY(...)``: :func:`fetch_rows`.
 
 A bulk path never decides what the live handler would do differently: a new row whose key an
 earlier batch already wrote (a duplicate on the stream) makes its COPY fail, and the rebuild
@@ -100,26 +100,34 @@ async def insert_rows(conn: asyncpg.Connection, tables: Tables, table: str,
 async def update_rows(conn: asyncpg.Connection, tables: Tables, table: str, key: str,
                       patches: Mapping[Any, Mapping[str, Any]],
                       expressions: Mapping[str, str] | None = None, also: str = "") -> None:
-    """``patches[key value] = {column: value}`` applied to rows already in the table, one
-    statement per shape (set of columns). ``expressions`` replaces the plain assignment of a
-    column with SQL over ``t`` (the row) and ``s`` (the patch), e.g.
-    ``{"n": "t.n + s.n"}``; ``also`` is set on every row changed (e.g.
-    ``"stamped = clock_timestamp()"``). A key not in the table changes nothing (as an UPDATE
-    would)."""
+    """``patches[key value] = {column: value}`` applied to rows already in the table, in one
+    statement. ``expressions`` replaces the plain assignment of a column with SQL over ``t``
+    (the row) and ``s`` (the patch), e.g. ``{"n": "t.n + s.n"}``; ``also`` is set on every
+    row changed (e.g. ``"stamped = clock_timestamp()"``). A key not in the table changes
+    nothing (as an UPDATE would).
+
+    Patches of one shape (set of columns) are one plain ``UPDATE ... FROM unnest(...)``.
+    Patches of several shapes are one statement too, over the union of their columns: each
+    patch says which columns it has in a bit mask, and a column it does not have keeps the
+    row's value (``CASE WHEN``), so each row ends as its own shape's UPDATE would leave it
+    (one round trip a batch instead of one a shape: a batch of cases has some seven)."""
     if not patches:
         return
     types = await tables.types(conn, table)
     by_shape: dict[tuple[str, ...], list[tuple[Any, Mapping[str, Any]]]] = defaultdict(list)
     for ident, patch in patches.items():
-        by_shape[tuple(sorted(patch))].append((ident, patch))
+        if patch:
+            by_shape[tuple(sorted(patch))].append((ident, patch))
     expressions = expressions or {}
+    union = sorted({c for shape in by_shape for c in shape})
+    if len(by_shape) > 1 and len(union) <= _MAX_MASKED:
+        await _update_masked(conn, types, table, key, union,
+                             [item for items in by_shape.values() for item in items],
+                             expressions, also)
+        return
     for columns, items in by_shape.items():
-        if not columns:
-            continue
         names = [key, *columns]
-        for c in names:
-            if types[c].endswith("[]"):
-                raise TypeError(f"{table}.{c} is an array: unnest would flatten it")
+        _no_arrays(types, table, names)
         arrays = ", ".join(f"${i + 1}::{types[c]}[]" for i, c in enumerate(names))
         sets = ", ".join([*(f"{q(c)} = {expressions.get(c, f's.{q(c)}')}" for c in columns),
                           *([also] if also else [])])
@@ -128,6 +136,43 @@ async def update_rows(conn: asyncpg.Connection, tables: Tables, table: str, key:
         await conn.execute(
             f"UPDATE {q(table)} AS t SET {sets} FROM unnest({arrays})"
             f" AS s({', '.join(q(c) for c in names)}) WHERE t.{q(key)} = s.{q(key)}", *args)
+
+
+#: Columns one masked UPDATE can say a patch has (the bits of a bigint).
+_MAX_MASKED = 62
+#: The mask's name in the unnest (no table has such a column).
+_MASK = "?patched"
+
+
+def _no_arrays(types: Mapping[str, str], table: str, names: Sequence[str]) -> None:
+    for c in names:
+        if types[c].endswith("[]"):
+            raise TypeError(f"{table}.{c} is an array: unnest would flatten it")
+
+
+async def _update_masked(conn: asyncpg.Connection, types: Mapping[str, str], table: str,
+                         key: str, columns: Sequence[str],
+                         items: Sequence[tuple[Any, Mapping[str, Any]]],
+                         expressions: Mapping[str, str], also: str) -> None:
+    """Patches of several shapes in one ``UPDATE ... FROM unnest(...)``: ``columns`` are the
+    union of their columns, and a patch's mask has bit i set when it has ``columns[i]``."""
+    names = [key, *columns]
+    _no_arrays(types, table, names)
+    arrays = ", ".join([*(f"${i + 1}::{types[c]}[]" for i, c in enumerate(names)),
+                        f"${len(names) + 1}::bigint[]"])
+    sets = ", ".join([
+        *(f"{q(c)} = CASE WHEN s.{q(_MASK)} & {1 << i} <> 0"
+          f" THEN {expressions.get(c, f's.{q(c)}')} ELSE t.{q(c)} END"
+          for i, c in enumerate(columns)),
+        *([also] if also else [])])
+    bit = {c: 1 << i for i, c in enumerate(columns)}
+    args = [[ident for ident, _ in items],
+            *([patch.get(c) for _, patch in items] for c in columns),
+            [sum(bit[c] for c in patch) for _, patch in items]]
+    await conn.execute(
+        f"UPDATE {q(table)} AS t SET {sets} FROM unnest({arrays})"
+        f" AS s({', '.join(q(c) for c in [*names, _MASK])}) WHERE t.{q(key)} = s.{q(key)}",
+        *args)
 
 
 async def fetch_rows(conn: asyncpg.Connection, table: str, key: str,

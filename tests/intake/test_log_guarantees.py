@@ -384,7 +384,8 @@ class CountingHandler:
 
 
 @contextlib.asynccontextmanager
-async def consumer_of(settings: Settings, crash_before_first_ack: bool = False
+async def consumer_of(settings: Settings, crash_before_first_ack: bool = False,
+                      handler: Any = None, batch: int = 50
                       ) -> AsyncIterator[tuple[Consumer, asyncpg.Pool]]:
     schema = f"{settings.schema_prefix}consumer"
     conn = await asyncpg.connect(settings.database_url)
@@ -404,9 +405,9 @@ async def consumer_of(settings: Settings, crash_before_first_ack: bool = False
             await super().process(msgs)
 
     consumer = CrashingConsumer(settings=settings, nc=nc, pool=pool, name="counting",
-                                handler=CountingHandler(),
+                                handler=handler or CountingHandler(),
                                 filter_subjects=[f"{settings.subject_prefix}.intake.*.*"],
-                                batch=50, max_deliver=3, backoff=(0.05, 0.1, 0.2))
+                                batch=batch, max_deliver=3, backoff=(0.05, 0.1, 0.2))
     task = asyncio.create_task(consumer.run())
     try:
         yield consumer, pool
@@ -487,3 +488,39 @@ async def test_a_permanent_failure_is_dead_lettered_at_once(settings: Settings,
         await wait_until(done, what="one applied, one dead letter")
     letters = await dead_letters(settings)
     assert letters[0].headers["Sixstep-Delivered"] == "1"
+
+
+class PreparingHandler(CountingHandler):
+    """Prepares each batch's event ids (no database) and, applying, checks that what it was
+    handed is its own batch's; each apply waits on PostgreSQL a moment, as a real one does,
+    so that the next batch is read ahead and prepared meanwhile."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.prepared_used = 0
+
+    def prepare(self, events: Sequence[Envelope]) -> list[uuid.UUID]:
+        return [e.event_id for e in events]
+
+    async def apply(self, conn: asyncpg.Connection, events: Sequence[Envelope],
+                    prepared: object | None = None) -> None:
+        if prepared is not None:
+            assert prepared == [e.event_id for e in events], "another batch's preparation"
+            self.prepared_used += 1
+        await conn.execute("SELECT pg_sleep(0.05)")
+        await super().apply(conn, events)
+
+
+async def test_a_batch_prepared_while_the_one_before_is_applied_is_applied_once_as_itself(
+        settings: Settings) -> None:
+    async with write_side(settings) as side:
+        await open_and_hear(side, 15)
+        await run_relay(settings, side, 30)
+    handler = PreparingHandler()
+    async with consumer_of(settings, handler=handler, batch=5) as (consumer, pool):
+        async def all_applied() -> bool:
+            return consumer.stats.applied >= 30
+        await wait_until(all_applied, what="every event applied")
+        counts = [r["n"] for r in await pool.fetch("SELECT n FROM effects")]
+    assert len(counts) == 30 and set(counts) == {1}
+    assert handler.prepared_used >= 1, "no batch was prepared while the one before waited"
