@@ -30,8 +30,10 @@ numbers (``沪人社规〔2024〕12号``), catalogue codes, counts, ages, window
 with nothing around it that marks it as a name, cannot be told from other words and stays:
 that is what the known-person rules are for.
 
-Text is matched on a copy whose full-width digits, letters and separators are folded to ASCII
-one character for one, so positions carry over and the rest of the text is left as typed.
+Text is matched on a copy whose full-width digits, letters and separators are folded to ASCII,
+every middle dot to "·" and invisible characters (zero-width spaces, joiners, direction marks)
+to spaces, one character for one, so positions carry over and the rest of the text is left as
+typed.
 The redaction is idempotent (markers hold nothing any rule matches), so scrubbing again at
 export changes nothing already scrubbed.
 """
