@@ -65,6 +65,9 @@ SCRUBBED = [
     ("Applicant Zhang Wei asked about the subsidy", f"Applicant {NAME} asked about the subsidy"),
     ("Moved to Room 602, Building 3 last month", f"Moved to {ADDRESS} last month"),
     ("Her phone: 5888 1234 (landline)", f"Her phone: {PHONE} (landline)"),
+    # a resident introducing themselves (a civic app's description, no vault to know them)
+    ("你好，我叫李敏，想问失业登记怎么办", f"你好，我叫{NAME}，想问失业登记怎么办"),
+    ("她叫欧阳娜娜，是我母亲", f"她叫{NAME}，是我母亲"),
     # pasted from a chat or a spreadsheet: characters nobody sees between the digits
     ("请回拨139\u200b1234\u200b5678谢谢", f"请回拨{PHONE}谢谢"),
     ("证件号650102\u206019900915\u20606563已核", f"证件号{ID}已核"),
@@ -72,6 +75,8 @@ SCRUBBED = [
 ]
 
 KEPT = [
+    "我叫了车，下午三点到",
+    "他叫我明天再来",
     "请于2026-12-10前补交离职证明",
     "已报销1234.50元，剩余3200元下月发放",
     "依据沪人社规〔2024〕12号文件第三条",
