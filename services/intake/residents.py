@@ -400,7 +400,7 @@ async def audit_trail(
     resident_id: UUID | None = None,
     actor: Annotated[str | None, Query(max_length=64)] = None,
     action: Annotated[str | None, Query(max_length=32, description=(
-        "register, lookup, read, change, erase, open_case, lookup_burst"))] = None,
+        "register, lookup, read, hints, change, erase, open_case, lookup_burst"))] = None,
     cross_center: Annotated[bool | None, Query(description=(
         "Only accesses by one center to another center's resident (true), or none of them"))]
         = None,

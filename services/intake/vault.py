@@ -576,7 +576,8 @@ class Vault:
         declared facts, audited with the caller's purpose)."""
         async with self.pool.acquire() as conn, conn.transaction():
             row = await conn.fetchrow(self._SELECT_WITH_KEY, resident_id)
-            standing, refused = await self._check(conn, access, Act.READ, resident_id, row)
+            # Not Act.READ: a case at the caller's center is no standing for the facts.
+            standing, refused = await self._check(conn, access, Act.HINTS, resident_id, row)
             if refused is None and row["erased_at"] is not None:
                 await self._audit(conn, access, "read", resident_id, row["center_id"], [],
                                   "erased", standing)
