@@ -13,6 +13,7 @@ from eventsourcing.domain import Aggregate
 
 from services.followup import commands as c
 from services.followup.domain import (
+    CaseNotFound,
     Consent,
     FollowUp,
     HelpTask,
@@ -144,12 +145,15 @@ SYSTEM_CALENDAR = "system:calendar"
 
 
 class Consents(Protocol):
-    """Port: what follow-up knows of a resident's consent (``residents.py``), and at which
-    centers intake has recorded them (``known_residents.py``)."""
+    """Port: what follow-up knows of a resident's consent (``residents.py``), at which
+    centers intake has recorded them (``known_residents.py``), and of which center a case is
+    (``case_refs``): what a follow-up planned by hand may name."""
 
     def of(self, resident_id: UUID) -> Awaitable[Consent]: ...
 
     def known_at(self, resident_id: UUID, center_id: str) -> Awaitable[bool]: ...
+
+    def case_at(self, case_id: UUID, center_id: str) -> Awaitable[bool]: ...
 
 
 class AllConsent:
@@ -160,6 +164,9 @@ class AllConsent:
         return Consent()
 
     async def known_at(self, resident_id: UUID, center_id: str) -> bool:
+        return True
+
+    async def case_at(self, case_id: UUID, center_id: str) -> bool:
         return True
 
 
@@ -235,6 +242,15 @@ class FollowUps:
         # agreed to (409), then the calendar.
         meta = self.path.meta(actor, key, cmd, center_id=cmd.center_id, case_id=cmd.case_id)
         contact = True
+        # A case named is one of the body's center (404 alike for another center's case and
+        # for none): the follow-up carries its case id on the log, and a post-resolution
+        # check's "not solved" reopens that case (intake's verdicts).
+        if cmd.case_id is not None and not await self.consents.case_at(cmd.case_id,
+                                                                       cmd.center_id):
+            raise CaseNotFound(
+                f"no case {cmd.case_id} is known at center {cmd.center_id}: one opened a "
+                "moment ago is known a moment later", case_id=str(cmd.case_id),
+                center_id=cmd.center_id)
         if cmd.resident_id is not None:
             if not await self.consents.known_at(cmd.resident_id, cmd.center_id):
                 raise ResidentNotFound(

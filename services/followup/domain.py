@@ -80,6 +80,13 @@ class ResidentNotFound(CommandError):
     code = "resident_not_found"
 
 
+class CaseNotFound(CommandError):
+    """No case by that id is known at the center (perhaps at another: not said)."""
+
+    status = 404
+    code = "case_not_found"
+
+
 class NoConsent(CommandError):
     """The resident has not agreed to be contacted, and this follow-up is only outreach."""
 

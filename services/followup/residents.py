@@ -116,3 +116,9 @@ class PgConsents:
 
     async def known_at(self, resident_id: UUID, center_id: str) -> bool:
         return await known_residents.known_at(self.pool, resident_id, center_id)
+
+    async def case_at(self, case_id: UUID, center_id: str) -> bool:
+        """Whether intake opened the case at the center (as far as the rules have read)."""
+        return bool(await self.pool.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM case_refs WHERE case_id = $1 AND center_id = $2)",
+            case_id, center_id))

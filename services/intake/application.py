@@ -55,11 +55,14 @@ VERDICTS_ACTOR = "system:verdicts"
 @dataclass(frozen=True)
 class Verdict:
     """A resident's "not solved", as it came from feedback (a survey answer) or follow-up
-    (a post-resolution check): the upstream event and when the resident said it."""
+    (a post-resolution check): the upstream event, when the resident said it, and the center
+    whose staff or survey heard it (the envelope's ``center_id``): only a case of that center
+    is reopened by it."""
 
     event_id: UUID
     said_at: datetime
     correlation_id: str | None = None
+    center_id: str | None = None
 
 
 class IntakeApplication(ServiceApplication):
@@ -362,13 +365,18 @@ class Intake:
     async def hear_unsolved(self, case_id: UUID, verdict: Verdict) -> bool:
         """A resident's "not solved" (``verdicts.py``): the case reopened once per verdict,
         whatever the redeliveries (the verdict's event id is the command's key); True when
-        this call reopened it."""
+        this call reopened it. A verdict heard at another center than the case's is refused
+        (``Forbidden``): another center's follow-up naming this case (a case id typed into a
+        hand-made post-resolution check) must not reopen it."""
         key = f"verdict:{verdict.event_id}"
         meta = meta_for(VERDICTS_ACTOR, key, verdict.said_at,
                         case_id=case_id) | {"correlation_id": verdict.correlation_id}
         reopened: dict[str, bool] = {}
 
         def act(case: Case, meta: Meta) -> None:
+            if case.center_id != verdict.center_id:
+                raise Forbidden("a verdict heard at another center than the case's",
+                                case_center=case.center_id, verdict_center=verdict.center_id)
             reopened["yes"] = case.hear_unsolved(verdict.said_at, meta)
 
         await self.path.on(case_id, "case", "CaseReopened", act, meta, key)  # again: replayed

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 #: a child born "today" there was born tomorrow by the machine's (UTC) date.
 _ISSUED_IN = ZoneInfo("Asia/Shanghai")
 
-_SHAPE = re.compile(r"^[1-9]\d{16}[0-9X]$")
+_SHAPE = re.compile(r"^[1-9][0-9]{16}[0-9X]$")  # ASCII digits only: \d is any script's
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _CHECK = "10X98765432"
 #: First two digits: the province-level division the number was issued in.
@@ -26,9 +26,20 @@ def check_character(first17: str) -> str:
     return _CHECK[sum(int(d) * w for d, w in zip(first17, _WEIGHTS, strict=True)) % 11]
 
 
+#: What an input method types for a digit or the check character X: the full-width forms.
+FULL_WIDTH = {**{0xFF10 + i: ord("0") + i for i in range(10)}, 0xFF38: ord("X"),
+              0xFF58: ord("x"), 0xFF0D: ord("-")}
+#: What a clerk types between the groups of a number (spaces of any width, dashes) or pastes
+#: with it unseen (zero-width spaces, word joiners, byte-order marks).
+_BETWEEN = re.compile(r"[\s\-\u200b\u200c\u200d\u2060\ufeff]+")
+
+
 def normalize(value: str) -> str:
-    """Upper-case the check character and drop surrounding spaces."""
-    return value.strip().upper()
+    """The number as the vault keeps and finds it: full-width digits and X as ASCII, the
+    spaces and dashes typed between its groups dropped, the check character upper-cased
+    (``３１０１１５ 19850312 123x`` is ``31011519850312123X``). An ASCII number typed plainly
+    is unchanged, so the vault's tags of numbers already on file still match."""
+    return _BETWEEN.sub("", value.translate(FULL_WIDTH)).upper()
 
 
 def problem_with(value: str, today: date | None = None) -> str | None:

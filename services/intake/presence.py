@@ -16,6 +16,8 @@ What each act needs:
 act              standing
 ===============  =====================================================================
 read             registration, presence_grant or case (follow-up calls after the visit)
+hints            registration or presence_grant: eligibility hints open the age in the ID
+                 number and the declared facts (health data), worked out at the counter
 open a case      registration or presence_grant (the resident is at the window)
 change details   registration or presence_grant (a phone number is changed in person)
 erase            a supervisor, with registration or presence_grant
@@ -40,6 +42,7 @@ class Standing(StrEnum):
 
 class Act(StrEnum):
     READ = "read"
+    HINTS = "hints"
     OPEN_CASE = "open_case"
     CHANGE = "change"
     ERASE = "erase"
@@ -48,12 +51,14 @@ class Act(StrEnum):
 PRESENT = frozenset({Standing.REGISTRATION, Standing.PRESENCE_GRANT})
 NEEDS: dict[Act, frozenset[Standing]] = {
     Act.READ: PRESENT | {Standing.CASE},
+    Act.HINTS: PRESENT,
     Act.OPEN_CASE: PRESENT,
     Act.CHANGE: PRESENT,
     Act.ERASE: PRESENT,
 }
 ROLES: dict[Act, frozenset[Role]] = {
     Act.READ: frozenset({Role.CLERK, Role.SUPERVISOR}),
+    Act.HINTS: frozenset({Role.CLERK, Role.SUPERVISOR}),
     Act.OPEN_CASE: frozenset({Role.CLERK, Role.SUPERVISOR}),
     Act.CHANGE: frozenset({Role.CLERK, Role.SUPERVISOR}),
     Act.ERASE: frozenset({Role.SUPERVISOR}),
@@ -80,6 +85,10 @@ def refusal(act: Act) -> str:
     if act is Act.READ:
         return ("this resident is registered at another center: look them up by their full "
                 "ID number at the window first (a presence grant), or open a case under one")
+    if act is Act.HINTS:
+        return ("eligibility hints open the resident's ID number and declared facts, at the "
+                "window: for a resident of another center, look them up by their full ID "
+                "number first (a case at your center lets you call them, not this)")
     if act is Act.ERASE:
         return ("erasure is for a supervisor of the resident's registering center, or one who "
                 "has just looked the resident up by their full ID number (a presence grant)")

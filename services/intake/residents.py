@@ -21,17 +21,18 @@ presence rule (``presence.py``); lookups by ID number are rate-limited (``lookup
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from services.intake import commands as c
 from services.intake.application import Residents
 from services.intake.hints import Hints
-from services.intake.idnumber import normalize, problem_with
+from services.intake.idnumber import FULL_WIDTH, normalize, problem_with
 from services.intake.lookup_limits import LookupGuard
 from services.intake.masking import mask_name, mask_phone
 from services.intake.vault import Access, ResidentData, Vault
@@ -43,7 +44,7 @@ from shared.http.errors import error_responses
 from shared.security.principals import Principal, Role
 
 ERRORS = error_responses(400, 401, 403, 404, 410, 422, 429, 503)
-PHONE = r"^(?:1[3-9]\d{9}|0\d{2,3}-?\d{7,8})$"
+PHONE = r"^(?:1[3-9][0-9]{9}|0[0-9]{2,3}-?[0-9]{7,8})$"  # ASCII digits (after _typed_phone)
 ContactChannel = Literal["phone", "sms", "home_visit", "counter"]
 Purpose = Annotated[str, Query(min_length=3, max_length=200, description=(
     "Why the data is read (recorded in the audit trail), e.g. 'follow-up call'."))]
@@ -86,7 +87,24 @@ def _checked_id_number(value: str) -> str:
     return normalize(value)
 
 
-IdNumber = Annotated[str, AfterValidator(_checked_id_number)]
+def _typed(value: Any) -> Any:
+    """An ID number as typed, before its length is checked: full-width digits folded and the
+    spaces and dashes between its groups dropped (``normalize``)."""
+    return normalize(value) if isinstance(value, str) else value
+
+
+_SPACES = re.compile(r"[\s\u200b\u200c\u200d\u2060\ufeff]+")
+
+
+def _typed_phone(value: Any) -> Any:
+    """A phone number as typed: full-width digits and dashes folded to ASCII, spaces dropped
+    (``138 1234 5678``, ``１３８１２３４５６７８``); the pattern then checks ASCII digits only, so
+    nothing an SMS gateway cannot dial is kept."""
+    return _SPACES.sub("", value.translate(FULL_WIDTH)) if isinstance(value, str) else value
+
+
+IdNumber = Annotated[str, BeforeValidator(_typed), AfterValidator(_checked_id_number)]
+Phone = Annotated[str, BeforeValidator(_typed_phone)]
 
 
 class Consent(BaseModel):
@@ -103,7 +121,8 @@ class ResidentCreate(BaseModel):
     name: str = Field(min_length=1, max_length=64)
     id_number: IdNumber = Field(min_length=18, max_length=18, description=(
         "The 18-character resident identity number; its check digit is verified."))
-    phone: str = Field(pattern=PHONE, description="Mobile (11 digits) or landline.")
+    phone: Phone = Field(pattern=PHONE, description=(
+        "Mobile (11 digits) or landline; full-width digits and spaces are taken as typed."))
     address: str = Field("", max_length=200)
     contact_channel: ContactChannel = "phone"
     consent: Consent
@@ -121,7 +140,7 @@ class ResidentChange(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    phone: str | None = Field(None, pattern=PHONE)
+    phone: Phone | None = Field(None, pattern=PHONE)
     address: str | None = Field(None, max_length=200)
     contact_channel: ContactChannel | None = None
     consent: Consent | None = None
@@ -381,7 +400,7 @@ async def audit_trail(
     resident_id: UUID | None = None,
     actor: Annotated[str | None, Query(max_length=64)] = None,
     action: Annotated[str | None, Query(max_length=32, description=(
-        "register, lookup, read, change, erase, open_case, lookup_burst"))] = None,
+        "register, lookup, read, hints, change, erase, open_case, lookup_burst"))] = None,
     cross_center: Annotated[bool | None, Query(description=(
         "Only accesses by one center to another center's resident (true), or none of them"))]
         = None,

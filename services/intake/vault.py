@@ -31,6 +31,8 @@ that cannot be undone from the database files.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -47,7 +49,7 @@ from services.intake.presence import Act, Standing, allowed, refusal
 from services.intake.sealing import Sealer
 from shared.catalogue.eligibility import age_on, needs_more_care
 from shared.kernel.clock import Clock, SystemClock
-from shared.kernel.errors import CommandError, NotFound, Unavailable
+from shared.kernel.errors import CommandError, IdempotencyKeyReused, NotFound, Unavailable
 from shared.kernel.privacy import KnownPerson, redact
 from shared.security.principals import Principal
 
@@ -86,6 +88,11 @@ DDL = [
     "CREATE TABLE IF NOT EXISTS resident_changes ("
     " resident_id uuid NOT NULL, key text NOT NULL,"
     " at timestamptz NOT NULL DEFAULT clock_timestamp(), PRIMARY KEY (resident_id, key))",
+    # What the change keyed so was (an HMAC under the resident's own data key, so it opens
+    # nothing and means nothing once they are erased): the same key with another change is a
+    # 422, never a change reported and not made. Rows from before it: NULL, taken as the same.
+    "ALTER TABLE resident_changes ADD COLUMN IF NOT EXISTS digest bytea",
+    "ALTER TABLE resident_changes ALTER COLUMN digest SET STATISTICS 0",
     "CREATE TABLE IF NOT EXISTS presence_grants ("
     " grant_id bigserial PRIMARY KEY, resident_id uuid NOT NULL, center_id text NOT NULL,"
     " actor text NOT NULL, granted_at timestamptz NOT NULL, expires_at timestamptz NOT NULL)",
@@ -475,15 +482,14 @@ class Vault:
                 refused = ResidentErased(f"resident {resident_id} was erased",
                                          id=str(resident_id))
             if refused is None:
-                done = await conn.fetchval(
-                    "INSERT INTO resident_changes (resident_id, key) VALUES ($1, $2)"
-                    " ON CONFLICT DO NOTHING RETURNING true", resident_id, key)
+                data_key = self._data_key(row)
+                done = await self._keyed(conn, resident_id, key,
+                                         _digest(data_key, "change", changes))
                 if not done:
                     await self._audit(conn, access, Act.CHANGE.value, resident_id,
                                       row["center_id"], [], "already_applied", standing)
                     return row["pending_event"] is not None
                 before = self._open(row, ["consent"])["consent"]
-                data_key = self._data_key(row)
                 sets = [f"{f} = ${i}" for i, f in enumerate(changes, start=2)]
                 values = [self.sealer.seal(data_key, resident_id.bytes, f, orjson.dumps(v))
                           for f, v in changes.items()]
@@ -500,6 +506,27 @@ class Vault:
         if refused is not None:
             raise refused
         return consent_changed
+
+    @staticmethod
+    async def _keyed(conn: asyncpg.Connection, resident_id: UUID, key: str,
+                     digest: bytes) -> bool:
+        """True: ``key`` is new for the resident, and now taken by this change. False: the
+        same change came with it before (a retry: nothing to do again). A different change
+        with a key already used is refused (422 ``idempotency_key_reused``): a clerk's app
+        that reuses keys must not be told "changed" about a change never made."""
+        done = await conn.fetchval(
+            "INSERT INTO resident_changes (resident_id, key, digest) VALUES ($1, $2, $3)"
+            " ON CONFLICT DO NOTHING RETURNING true", resident_id, key, digest)
+        if done:
+            return True
+        before = await conn.fetchval(
+            "SELECT digest FROM resident_changes WHERE resident_id = $1 AND key = $2",
+            resident_id, key)
+        if before is not None and not hmac.compare_digest(before, digest):
+            raise IdempotencyKeyReused(
+                "this Idempotency-Key was used for another change of this resident; "
+                "send a new key for a new change", field="Idempotency-Key")
+        return False
 
     # -- declared facts and eligibility ------------------------------------------------------------
 
@@ -527,11 +554,11 @@ class Vault:
                 refused = ResidentErased(f"resident {resident_id} was erased",
                                          id=str(resident_id))
             if refused is None:
-                done = await conn.fetchval(
-                    "INSERT INTO resident_changes (resident_id, key) VALUES ($1, $2)"
-                    " ON CONFLICT DO NOTHING RETURNING true", resident_id, key)
+                data_key = self._data_key(row)
+                done = await self._keyed(conn, resident_id, key,
+                                         _digest(data_key, "facts", sorted(set(facts))))
                 if done:
-                    sealed = self.sealer.seal(self._data_key(row), resident_id.bytes, "facts",
+                    sealed = self.sealer.seal(data_key, resident_id.bytes, "facts",
                                               orjson.dumps({"facts": sorted(set(facts)),
                                                             "consented_at": self.clock.now()}))
                     await conn.execute(
@@ -549,7 +576,8 @@ class Vault:
         declared facts, audited with the caller's purpose)."""
         async with self.pool.acquire() as conn, conn.transaction():
             row = await conn.fetchrow(self._SELECT_WITH_KEY, resident_id)
-            standing, refused = await self._check(conn, access, Act.READ, resident_id, row)
+            # Not Act.READ: a case at the caller's center is no standing for the facts.
+            standing, refused = await self._check(conn, access, Act.HINTS, resident_id, row)
             if refused is None and row["erased_at"] is not None:
                 await self._audit(conn, access, "read", resident_id, row["center_id"], [],
                                   "erased", standing)
@@ -749,6 +777,12 @@ class Vault:
 CROSS_CENTER = ("coalesce(resident_center IS NOT NULL AND resident_center"
                 " IS DISTINCT FROM actor_center, false)")
 """An access by one center to a resident registered at another."""
+
+
+def _digest(data_key: bytes, act: str, what: Any) -> bytes:
+    """What a keyed change of the resident was, under their own data key (never the values)."""
+    return hmac.new(data_key, act.encode() + b"\x00" + orjson.dumps(
+        what, option=orjson.OPT_SORT_KEYS), hashlib.sha256).digest()
 
 
 async def rewrite_key_table(conn: asyncpg.Connection, keys: dict[int, bytes]) -> None:

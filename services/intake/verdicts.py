@@ -10,7 +10,9 @@ clerk's worklist with the reason ``resident_says_unsolved``).
 
 Exactly once: the verdict's event id is the command's key, so a redelivered verdict finds the
 reopening already recorded and records nothing (``Case.hear_unsolved`` also ignores a verdict
-on a case already open, or one said before the case's latest resolution). A case's verdicts
+on a case already open, or one said before the case's latest resolution). A verdict reopens
+only a case of the center that heard it (the envelope's ``center_id``): a follow-up of
+another center naming the case is logged and skipped. A case's verdicts
 are applied in stream order; different cases go together (one group commit).
 """
 
@@ -27,7 +29,7 @@ import structlog
 from services.intake.application import Intake, Verdict
 from shared.contracts import Envelope
 from shared.contracts.vocabulary import Verdict as Said
-from shared.kernel.errors import InvalidCommand, NotFound, RuleViolated
+from shared.kernel.errors import Forbidden, InvalidCommand, NotFound, RuleViolated
 
 log = structlog.get_logger("sixstep.intake.verdicts")
 
@@ -65,12 +67,16 @@ class Verdicts:
 
     async def _in_order(self, case_id: UUID, said: list[Envelope]) -> None:
         for e in said:
-            verdict = Verdict(e.event_id, e.occurred_at, e.correlation_id)
+            verdict = Verdict(e.event_id, e.occurred_at, e.correlation_id, e.center_id)
             try:
                 reopened = await self.intake.hear_unsolved(case_id, verdict)
             except NotFound:  # a case of another intake (a hand-built history): nothing here
                 log.warning("verdict.unknown_case", case_id=str(case_id),
                             event_id=str(e.event_id))
+                continue
+            except Forbidden:  # another center's follow-up or survey named this case
+                log.warning("verdict.other_center", case_id=str(case_id),
+                            event_id=str(e.event_id), center_id=e.center_id)
                 continue
             except (RuleViolated, InvalidCommand) as exc:  # e.g. out of the moments' window
                 log.warning("verdict.not_applied", case_id=str(case_id),

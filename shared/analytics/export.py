@@ -75,9 +75,12 @@ WIDE_TABLE = "events"
 #: refuses a folder with a higher one: it was written by a newer sixstep.
 EXPORT_VERSION = 1
 
-#: Payload fields never exported: keys that lead back to a person. Each is exported only as
-#: ``<field>_known``, whether the event named one (实名: the 实名差评回访率 needs it).
-PERSONAL_FIELDS = frozenset({"resident_id"})
+#: Payload fields never exported: keys that lead back to a person (the beneficiary, and the
+#: resident who applied: 代办, the same id when they came for themselves). Each is exported
+#: only as ``<field>_known``, whether the event named one (实名: the 实名差评回访率 needs it).
+#: A resident's own record (``ConsentChanged``, ``CareNeedChanged``, ``ResidentErased``) has
+#: the resident as its aggregate: its ``aggregate_id`` is left empty too.
+PERSONAL_FIELDS = frozenset({"resident_id", "applicant_id"})
 
 TIMESTAMP = pa.timestamp("us", tz="UTC")
 
@@ -188,6 +191,8 @@ def _value(col: Column, e: Envelope, seq: int, stored_version: int) -> Any:
         if col.field == "stored_version":
             return stored_version
         value = getattr(e, col.field)
+        if col.field == "aggregate_id" and _names_a_person(e):
+            return None  # the resident's own record: its aggregate is the person
         return str(value) if isinstance(value, UUID) else value
     value = e.payload.get(col.field)
     if col.kind == "known":
@@ -207,6 +212,12 @@ def _value(col: Column, e: Envelope, seq: int, stored_version: int) -> Any:
         moment = datetime.fromisoformat(value) if isinstance(value, str) else value
         return moment.astimezone(UTC)
     return orjson.dumps(value).decode()
+
+
+def _names_a_person(e: Envelope) -> bool:
+    """Whether the event's aggregate is a resident (its id is a personal field's value)."""
+    aggregate = str(e.aggregate_id)
+    return any(e.payload.get(name) == aggregate for name in PERSONAL_FIELDS)
 
 
 _INT64 = range(-(2**63), 2**63)
@@ -324,6 +335,9 @@ class Exporter:
             "contracts": {t: {"service": c.service, "version": c.version}
                           for t, c in sorted(self.contracts.items())},
             "privacy": {"dropped_fields": sorted(PERSONAL_FIELDS),
+                        "aggregate_id": "empty where the aggregate is a resident (their own "
+                                        "record: ConsentChanged, CareNeedChanged, "
+                                        "ResidentErased)",
                         "redacted": "every free-text payload field (shared.kernel.privacy.redact)",
                         "csv_formulas": "cells starting with = + - @ tab CR get a leading '"},
             "unreadable": {"count": 0, "events": []},

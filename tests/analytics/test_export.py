@@ -100,3 +100,52 @@ async def test_an_interrupted_export_resumes_without_duplicates(settings: Settin
                   for s in pq.read_table(path, columns=["stream_seq"]).column(0).to_pylist())
     assert seqs == list(range(1, published + 1))
     assert json.loads((root / MANIFEST).read_text())["completed_at"]
+
+
+async def test_no_column_of_an_export_holds_a_residents_opaque_id(settings: Settings,
+                                                                  tmp_path: Path) -> None:
+    """Not ``resident_id`` alone: the applicant a case names (the resident themselves when
+    they came for themselves), and the aggregate of a resident's own record (their consent,
+    their need for more care, their erasure). Any of them would let an analyst join a
+    vulnerable resident's record to their cases."""
+    from services.intake.main import create_app
+    from shared.security.principals import Role
+    from tests.support import TEST_CENTER, headers, register_resident, running, wait_until
+
+    async with running(create_app(settings), role=Role.SUPERVISOR) as intake:
+        beneficiary = await register_resident(intake)
+        applicant = await register_resident(intake)
+        r = await intake.put(f"/residents/{beneficiary}/facts", headers=headers("facts-export"),
+                             json={"facts": ["lives_alone"], "consent": True})
+        assert r.status_code == 200, r.text
+        for n, body in enumerate(({"resident_id": beneficiary},
+                                  {"resident_id": beneficiary, "applicant_id": applicant,
+                                   "relation": "child", "proof_seen": "household_register"})):
+            r = await intake.post("/cases", headers=headers(f"export-open-{n}"), json={
+                "center_id": TEST_CENTER, "counter_id": "window-3",
+                "service_item": "SA-HARDSHIP-SUBSIDY", **body})
+            assert r.status_code == 201, r.text
+        r = await intake.delete(f"/residents/{applicant}")
+        assert r.status_code == 200, r.text
+
+        async def all_on_the_stream() -> bool:
+            from tests.support import stream_envelopes
+            types = [e.type for e in await stream_envelopes(settings)]
+            return types.count("CaseOpened") == 2 and "ResidentErased" in types \
+                and "CareNeedChanged" in types
+        await wait_until(all_on_the_stream, what="the residents' and the cases' events")
+
+    for fmt, layout in (("parquet", "per-type"), ("csv", "wide")):
+        root = tmp_path / fmt
+        await export(settings, root, fmt=fmt, layout=layout)
+        files = list(root.rglob(f"*.{fmt}"))
+        assert files
+        for path in files:  # every value, as read back (Parquet pages are compressed)
+            text = (path.read_text(encoding="utf-8") if fmt == "csv"
+                    else str(pq.read_table(path).to_pylist()))
+            for resident in (beneficiary, applicant):
+                assert resident not in text, (fmt, path.parent.parent.name)
+    opened = pq.read_table(tmp_path / "parquet" / "CaseOpened").to_pylist()
+    assert sorted(r["applicant_id_known"] for r in opened) == [True, True]
+    cared = pq.read_table(tmp_path / "parquet" / "CareNeedChanged").to_pylist()
+    assert cared and all(r["aggregate_id"] is None for r in cared)

@@ -243,4 +243,4 @@ async def _board_has(client: httpx.AsyncClient, rectification_id: UUID) -> bool:
 
 def _verdict(e: Envelope) -> Any:
     from services.intake.application import Verdict
-    return Verdict(e.event_id, e.occurred_at, e.correlation_id)
+    return Verdict(e.event_id, e.occurred_at, e.correlation_id, e.center_id)

@@ -111,3 +111,37 @@ async def test_the_resident_the_case_names_is_scrubbed_from_its_free_text_by_the
     assert not [c for c in CLEAR if c in on_stream]
     stored = await raw_database_text(settings)  # the event store and every read model
     assert not [c for c in CLEAR if c in stored or c.encode().hex() in stored]
+
+
+MINORITY = {"name": "阿卜杜拉·艾买提", "id_number": "650102199009156563",
+            "phone": "13912345678", "address": "", "contact_channel": "phone",
+            "consent": {"contact": True, "surveys": True}}
+
+
+async def test_a_name_typed_with_another_dot_and_numbers_pasted_with_hidden_characters_are_scrubbed(
+        settings: Settings) -> None:
+    """What a clerk pastes from a chat app or types with another IME: the katakana middle dot
+    (・) in a Uyghur name, zero-width spaces and word joiners between the digits of a phone
+    or ID number. On screen they read as the resident's name and numbers; on the stream and
+    in the read models they must not."""
+    async with running(create_app(settings), role=Role.CLERK) as client:
+        resident = (await write(client, "/residents", MINORITY, 201))["resident_id"]
+        case = await open_case(client, resident)
+        await write(client, f"/cases/{case}/hear", {
+            "words": "阿卜杜拉・艾买提来问补助，请回拨139\u200b1234\u200b5678"})
+        last = await write(client, f"/cases/{case}/restate", {
+            "restatement": "为阿卜杜拉•艾买提办理困难补助，证件650102\u206019900915\u20606563",
+            "confirmed": True})
+
+        async def on_stream() -> bool:
+            return any(e.position == last["position"] for e in await stream_envelopes(settings))
+
+        await wait_until(on_stream, what="the restatement on the stream")
+    mine = [e for e in await stream_envelopes(settings) if str(e.case_id) == case]
+    payloads = {e.type: e.payload for e in mine}
+    assert payloads["RequestHeard"]["words"] == f"{REDACTED_NAME}来问补助，请回拨{REDACTED_PHONE}"
+    assert payloads["RequestRestated"]["restatement"] == (
+        f"为{REDACTED_NAME}办理困难补助，证件{REDACTED_ID}")
+    on_stream = " ".join(e.model_dump_json() for e in mine)
+    for clear in ("阿卜杜拉", "艾买提", "1234\\u200b5678", "19900915"):
+        assert clear not in on_stream, clear

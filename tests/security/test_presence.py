@@ -245,3 +245,45 @@ async def test_a_clerk_opens_cases_in_their_own_name_and_a_supervisor_may_record
     assert (mine.actor, mine.payload["clerk_id"]) == ("clerk-017", "clerk-017")
     recorded = opened[for_clerk.json()["id"]]
     assert (recorded.actor, recorded.payload["clerk_id"]) == ("director-01", "clerk-099")
+
+
+async def test_a_case_lets_another_centers_colleague_call_the_resident_but_not_open_their_facts(
+        settings: Settings) -> None:
+    """Eligibility hints open the age in the ID number and the facts the resident declared
+    (health data): at another center they need the resident at the window (the ID number
+    typed), not a case a colleague opened there once."""
+    async with running(create_app(settings), role=Role.CLERK, center=TEST_CENTER) as home:
+        number = id_number()
+        resident = await register_resident(home, id_=number)
+        r = await home.put(f"/residents/{resident}/facts", headers=headers("facts-kept-1"),
+                           json={"facts": ["lives_alone", "chronic_illness"], "consent": True})
+        assert r.status_code == 200, r.text
+        clerk_b, clerk_b2 = staff(settings, "clerk-b"), staff(settings, "clerk-b2")
+        await home.post("/residents/lookup", headers=clerk_b,
+                        json={"id_number": number, "purpose": "city-wide service"})
+        opened = await home.post("/cases", headers={**clerk_b, **headers("b-open-facts")},
+                                 json=case_body(resident))
+        assert opened.status_code == 201, opened.text
+
+        async def case_known() -> bool:
+            r = await home.get(f"/cases/{opened.json()['id']}", headers=clerk_b2,
+                               params={"after": opened.json()["position"]})
+            return r.status_code == 200
+        await wait_until(case_known, what="the case in the read model")
+
+        # clerk-b2 may call the resident about the case ...
+        read = await home.get(f"/residents/{resident}", headers=clerk_b2,
+                              params={"purpose": "follow-up call"})
+        assert (read.status_code, read.json()["standing"]) == (200, "case")
+        # ... but not work out their hints, which opens their facts.
+        hints = await home.post(f"/residents/{resident}/hints", headers=clerk_b2)
+        assert hints.status_code == 403, hints.text
+        assert hints.json()["error"]["code"] == "forbidden_center"
+        # The clerk with the resident at the window may.
+        hints = await home.post(f"/residents/{resident}/hints", headers=clerk_b)
+        assert hints.status_code == 200, hints.text
+
+        supervisor_b = staff(settings, "sup-b", role=Role.SUPERVISOR)
+        seen = set(await trail(home, supervisor_b, resident_id=resident))
+        assert {("clerk-b2", "hints", "forbidden", OTHER),
+                ("clerk-b", "read", "read", OTHER)} <= seen

@@ -17,6 +17,8 @@ R, G, C = Standing.REGISTRATION, Standing.PRESENCE_GRANT, Standing.CASE
     (Act.READ, CLERK, {C}, C),                    # a follow-up call after the visit
     (Act.READ, CLERK, {G, C}, G),                 # the strongest standing is recorded
     (Act.READ, CLERK, set(), None),
+    (Act.HINTS, CLERK, {G}, G),
+    (Act.HINTS, CLERK, {C}, None),                # a case lets them call, not open facts
     (Act.OPEN_CASE, CLERK, {G}, G),
     (Act.OPEN_CASE, CLERK, {C}, None),            # a case is no proof of presence
     (Act.CHANGE, CLERK, {C}, None),

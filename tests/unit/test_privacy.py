@@ -65,9 +65,18 @@ SCRUBBED = [
     ("Applicant Zhang Wei asked about the subsidy", f"Applicant {NAME} asked about the subsidy"),
     ("Moved to Room 602, Building 3 last month", f"Moved to {ADDRESS} last month"),
     ("Her phone: 5888 1234 (landline)", f"Her phone: {PHONE} (landline)"),
+    # a resident introducing themselves (a civic app's description, no vault to know them)
+    ("你好，我叫李敏，想问失业登记怎么办", f"你好，我叫{NAME}，想问失业登记怎么办"),
+    ("她叫欧阳娜娜，是我母亲", f"她叫{NAME}，是我母亲"),
+    # pasted from a chat or a spreadsheet: characters nobody sees between the digits
+    ("请回拨139\u200b1234\u200b5678谢谢", f"请回拨{PHONE}谢谢"),
+    ("证件号650102\u206019900915\u20606563已核", f"证件号{ID}已核"),
+    ("\ufeff手机13812345678", f"\ufeff手机{PHONE}"),
 ]
 
 KEPT = [
+    "我叫了车，下午三点到",
+    "他叫我明天再来",
     "请于2026-12-10前补交离职证明",
     "已报销1234.50元，剩余3200元下月发放",
     "依据沪人社规〔2024〕12号文件第三条",
@@ -172,3 +181,13 @@ def test_two_known_people_are_scrubbed_together_and_hidden_in_repr() -> None:
         f"{NAME}住{ADDRESS}，{NAME}的手机{PHONE}")
     assert mother.also(None) is mother and mother.also(KnownPerson()) is mother
     assert "钱芳菲" not in repr(both) and bool(KnownPerson().also(mother))
+
+
+MINORITY_NAME = KnownPerson(name="阿卜杜拉·艾买提", phone="13912345678")
+
+
+@pytest.mark.parametrize("dot", ["·", "・", "･", "•", "‧", "\u200b·\u200b", " · "])
+def test_a_name_on_file_is_found_whatever_dot_joins_its_parts(dot: str) -> None:
+    """Uyghur and other names in Chinese characters are written with a middle dot; an IME
+    gives the katakana dot (・) as often as the Chinese one (·)."""
+    assert redact(f"阿卜杜拉{dot}艾买提来咨询", MINORITY_NAME) == f"{NAME}来咨询"

@@ -23,11 +23,21 @@ _FOLD = {**{0xFF10 + i: ord("0") + i for i in range(10)},
          0x3000: ord(" "), 0xA0: ord(" "), 0xFF0D: ord("-"), 0x2010: ord("-"),
          0x2011: ord("-"), 0x2012: ord("-"), 0x2013: ord("-"), 0x2212: ord("-"),
          0xFF0E: ord("."), 0xFF08: ord("("), 0xFF09: ord(")"),
-         0xFF0B: ord("+"), 0xFF20: ord("@"), 0xFF3F: ord("_")}
+         0xFF0B: ord("+"), 0xFF20: ord("@"), 0xFF3F: ord("_"),
+         # The other middle dots a name's parts are joined with (阿卜杜拉・艾买提: the IME's
+         # katakana dot, its half-width form, a bullet, a hyphenation point) as "·".
+         **dict.fromkeys((0x30FB, 0xFF65, 0x2022, 0x2027, 0x22C5, 0x2219), 0xB7),
+         # Characters nobody sees (a zero-width space or joiner pasted with a number, a
+         # soft hyphen, a word joiner, a byte-order mark, direction marks and embeddings)
+         # as a space: "139\u200b1234\u200b5678" is a phone number as it looks on screen.
+         **dict.fromkeys((0x00AD, 0x180E, 0x200B, 0x200C, 0x200D, 0x200E, 0x200F, 0x2060,
+                          0x2061, 0x2062, 0x2063, 0x2064, 0xFEFF, *range(0x202A, 0x202F),
+                          *range(0x2066, 0x206A)), ord(" "))}
 
 
 def fold(text: str) -> str:
-    """Full-width digits, letters, spaces and separators as ASCII (same length)."""
+    """Full-width digits, letters, spaces and separators as ASCII, the middle dots as "·",
+    and invisible characters as spaces (same length: positions carry over)."""
     return text.translate(_FOLD)
 
 
@@ -151,6 +161,7 @@ _NOT_GIVEN = ("说讲称来去在的了是和与要想已没不也都又就对�
 _GIVEN = r"(?:(?![" + _NOT_GIVEN + r"])[\u4e00-\u9fff])"
 _SURNAME_TITLE = re.compile(_SURNAME + _HONORIFIC)
 _INTRODUCERS = (r"(?:居民|申请人|老人|患者|病人|家属|户主|联系人|姓名|名叫|叫做|名字叫|名字是|本人|"
+                r"我叫|他叫|她叫|"
                 r"丈夫|妻子|儿子|女儿|母亲|父亲|老伴|爱人|监护人|代办人|委托人)")
 NOT_NAMES = ("申请", "申报", "申领", "申诉", "申办", "费用", "高龄", "康复", "曾经", "曾多次",
              "曾于", "符合", "陆续", "连续", "查询", "安排", "尚未", "关于", "包括", "常年",

@@ -1,0 +1,39 @@
+"""A resident writing from a civic app says who they are in the description ("我叫李敏"): the
+app's name fields are dropped, and the name in their own words goes too. No vault knows an
+Open311 resident, so only the words around the name can tell it."""
+
+from __future__ import annotations
+
+from services.intake.main import create_app
+from shared.kernel.privacy import REDACTED_NAME, REDACTED_PHONE
+from shared.settings import Settings
+from tests.open311.support import KEY, with_keys
+from tests.support import running, stream_envelopes, wait_until
+
+ITEM = "EMP-UNEMPLOYMENT-REGISTRATION"
+
+
+async def test_a_name_the_resident_types_about_themselves_is_not_kept(
+        settings: Settings) -> None:
+    async with running(create_app(with_keys(settings))) as client:
+        r = await client.post("/open311/v2/requests.json", data={
+            "api_key": KEY, "service_code": ITEM, "first_name": "敏", "last_name": "李",
+            "description": "你好，我叫李敏，上个月离职了，电话13812345678，想办失业登记"})
+        assert r.status_code == 200, r.text
+        case_id = r.json()[0]["service_request_id"]
+
+        async def heard() -> dict | None:
+            found = [e for e in await stream_envelopes(settings)
+                     if e.type == "RequestHeard" and str(e.case_id) == case_id]
+            return found[0].payload if found else None
+
+        await wait_until(lambda: _some(heard()), what="the description heard on the stream")
+        words = (await heard() or {})["words"]
+    assert words == (f"你好，我叫{REDACTED_NAME}，上个月离职了，电话{REDACTED_PHONE}，"
+                     "想办失业登记")
+    text = "".join(e.model_dump_json() for e in await stream_envelopes(settings))
+    assert "李敏" not in text
+
+
+async def _some(found: object) -> bool:
+    return bool(await found)  # type: ignore[misc]
