@@ -4,11 +4,11 @@ The application's notification log is the outbox. The relay is woken by the NOTI
 event store sends on each commit, reads what is new in large batches, and publishes them
 pipelined on one connection (so the stream receives them in log order) with
 ``Nats-Msg-Id = <service>:<position>``: a re-publish after a crash is dropped by the server.
-Rounds are pipelined too: while one round's acknowledgements are on their way back, the next
-is read and published (at most IN_FLIGHT rounds unacknowledged), so a commit landing
-meanwhile does not wait a round trip to NATS. A round that fails sends the relay back to the
-last acknowledged event: the rounds behind it are published again (the stream drops what it
-has) and none of their acknowledgements moves the position.
+The next round is published only once the last one is acknowledged (IN_FLIGHT): a round
+published behind one the stream then refuses (no leader, mid-election) can be stored when
+the new leader is up, before the refused round is published again, and the stream would hold
+the service's events out of order. A round that fails sends the relay back to the last
+acknowledged event.
 Its position moves only past events the server has acknowledged, in order, and is kept in
 PostgreSQL; at start it is also checked against the stream itself, so a crash after
 publishing but before saving the position never republishes outside the duplicate window.
@@ -48,10 +48,13 @@ log = structlog.get_logger("sixstep.outbox")
 
 #: How often, at most, a relay busy publishing saves its position (a hint: see Relay._save).
 SAVE_EVERY_S = 0.25
-#: Rounds published and not yet acknowledged, at most: the next round is read and published
-#: while these acknowledgements come back (one, the leader's wait, after a failure or a
-#: reconnect: see Relay._room).
-IN_FLIGHT = 2
+#: Rounds published and not yet acknowledged, at most. Not more than one: a second round
+#: published while the first's acknowledgements are on their way is stored out of order when
+#: the stream refuses the first (no leader) and takes the second (a new leader elected in
+#: between), as a three-node cluster losing its stream leader did in CI
+#: (tests/faults/test_nats_cluster.py: "in order False"; test_log_guarantees shows the rule).
+#: Pipelined rounds had shown no gain on one node and p50 0.7-0.8 x on three replicas.
+IN_FLIGHT = 1
 #: How long a round's acknowledgements may take before it counts as failed.
 ACK_TIMEOUT_S = 10.0
 

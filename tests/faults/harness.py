@@ -392,7 +392,8 @@ async def audit(settings: Settings, load: Load, *, services: Iterable[str],
             f"{service}'s stream differs from its store: missing "
             f"{sorted(set(stored) - set(positions))[:10]}, extra "
             f"{sorted(set(positions) - set(stored))[:10]}, in order "
-            f"{positions == sorted(positions)}, unique {len(set(positions)) == len(positions)}")
+            f"{positions == sorted(positions)}, unique {len(set(positions)) == len(positions)}"
+            f"{_first_disorder(positions)}")
     assert all(len(v) == 1 for v in by_version.values()), "an event is on the stream twice"
 
     # Each consumer has applied all of its events (checked by wait_all_applied), and none
@@ -452,3 +453,11 @@ async def assert_intake_view_exact(settings: Settings, events: list[Envelope],
         assert row["reopen_count"] == reopened[case_id], \
             f"case {case_id}: reopen applied {row['reopen_count']} times, " \
             f"{reopened[case_id]} on the log"
+
+
+def _first_disorder(positions: list[int]) -> str:
+    """Where the stream's order first departs from the store's, with what is around it."""
+    for i in range(1, len(positions)):
+        if positions[i] < positions[i - 1]:
+            return f"; first out of order at stream index {i}: {positions[max(0, i - 8):i + 8]}"
+    return ""
