@@ -115,7 +115,7 @@ class Settings(BaseSettings):
     group_commit_max_batch: int = Field(256, ge=1)
     group_commit_max_wait_ms: float | None = Field(None, ge=0, description=(
         "The longest group commit waits for a burst still arriving (fewer commands queued "
-        "than half of its last batch) before saving a batch; otherwise a batch is what is "
+        "than its last batch held) before saving a batch; otherwise a batch is what is "
         "queued when the writer is free, and a lone write never waits. Unset: 2 ms "
         "(independent HTTP requests arrive a little apart), none in a workers-only process "
         "(ROLES=workers), whose commands come grouped already (a consumer's batch, a "

@@ -339,13 +339,15 @@ class GroupCommitter:
     async def _collect(self) -> list[_Item]:
         """The next batch, taken when the writer is free: what is queued by then (the queue
         grows while a batch is written, so the batch grows with the load, and a lone caller
-        never waits). Only while a burst is still arriving (fewer queued than half of the
-        last batch) does it wait for the rest, ``max_wait`` at most: otherwise, in a closed
-        loop of callers, the first of them to come back would make a batch of its own while
-        the others queue behind its commit."""
+        never waits). Only while a burst is still arriving (fewer queued than the last batch
+        held) does it wait for the rest, ``max_wait`` at most: otherwise, in a closed loop of
+        callers, the first of them to come back would make a batch of its own while the
+        others queue behind its commit. (Waiting for half of the last batch split 32 callers
+        into two groups taking turns: twice the commits, relay rounds and answers, 0.72-1.05 x
+        the rate of one group on a quiet machine, paired, split layout.)"""
         loop = asyncio.get_running_loop()
         batch = [await self._queue.get()]
-        want = min(self.max_batch, self._last // 2)
+        want = min(self.max_batch, self._last)
         deadline = loop.time() + self.max_wait
         while len(batch) < self.max_batch:
             try:
