@@ -37,15 +37,13 @@ import httpx
 import pytest
 
 from services.feedback import public
-from services.feedback.figures import DDL, TABLES, FigureQuery, FiguresProjection, compute
+from services.feedback.figures import TABLES, FigureQuery, FiguresProjection, compute
 from services.feedback.figures.projection import LATE, LATE_COLUMNS
 from services.feedback.main import create_app
 from services.feedback.periods import month_end
 from shared.analytics import figures as analytics
 from shared.analytics.export import export
 from shared.contracts import REGISTRY
-from shared.readmodels.migrations import run_migrations
-from shared.readmodels.pool import create_pool
 from shared.settings import Settings
 from tests.feedback.helpers import Clock, History, KeptSender, figures_schema
 from tests.feedback.totals_check import assert_totals_are_the_scans
@@ -377,21 +375,11 @@ async def test_a_log_written_before_trips_and_the_emotion_on_leaving_gives_its_o
             "outcome": "resolved", "explanation": "…", "emotion_defused": defused},
             case_id=case_id, version=1)
         expected_defused += defused and emotion != "calm"
-    schema = f"{settings.schema_prefix}oldlog"
-    conn = await asyncpg.connect(settings.database_url)
-    try:
-        await conn.execute(f'CREATE SCHEMA "{schema}"')
-    finally:
-        await conn.close()
-    pool = await create_pool(settings, schema)
-    try:
-        await run_migrations(pool, schema, DDL)
+    async with figures_schema(settings, "oldlog") as pool:
         async with pool.acquire() as conn, conn.transaction():
             await FiguresProjection(settings.tz).apply(
                 conn, [REGISTRY.current(e) for e in h.envelopes])
         (row,) = await compute(pool, FigureQuery(period="month", as_of=date(2026, 6, 1)))
-    finally:
-        await pool.close()
     assert (row["cases"], row["visits"]) == (4, 0)
     assert row["emotion_defused_rate"] == rate(expected_defused, 3) == rate(2, 3)
     assert row["trips_per_resolved_case"] == rate(4, 4)
