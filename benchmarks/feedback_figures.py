@@ -37,12 +37,7 @@ import psutil
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from benchmarks.common import bench_settings, like_main, machine, servers
-from benchmarks.synthetic import (
-    CENTERS,
-    EVENTS_PER_VISIT,
-    YEAR_VISITS,
-    publish_year,
-)
+from benchmarks.synthetic import CENTERS, YEAR_VISITS, publish_year, visits_for
 from services.feedback import figures
 from shared.bus.consumer import TRACKING_DDL, Consumer
 from shared.bus.jetstream import connect
@@ -229,8 +224,7 @@ def rate(value: Any) -> str:
 
 async def main() -> None:
     target = env_int("SIXSTEP_BENCH_EVENTS", 1_000_000)
-    visits = YEAR_VISITS if target == 0 else max(
-        1, round(target / EVENTS_PER_VISIT / len(CENTERS)))
+    visits = YEAR_VISITS if target == 0 else visits_for(target)
     batch = env_int("SIXSTEP_BENCH_BATCH", 2000)
     print(f"machine: {machine()}")
     with servers() as srv:

@@ -25,7 +25,7 @@ import psutil
 from nats.js.api import AckPolicy, ConsumerConfig
 
 from benchmarks.common import bench_settings, machine, servers
-from benchmarks.synthetic import CENTERS, EVENTS_PER_VISIT, publish_year
+from benchmarks.synthetic import publish_year, visits_for
 from shared.bus.jetstream import connect
 from shared.bus.pulling import Puller
 from shared.settings import Settings
@@ -62,7 +62,7 @@ async def pull(settings: Settings, filters: list[str], batch: int = 1000) -> int
 
 
 async def main(args: argparse.Namespace) -> None:
-    visits = max(1, round(args.events / EVENTS_PER_VISIT / len(CENTERS)))
+    visits = visits_for(args.events)
     print(f"machine: {machine()}")
     with servers() as srv:
         settings = bench_settings(srv, stream_name="BENCH", subject_prefix="bench",

@@ -58,7 +58,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from benchmarks.common import bench_settings, like_main, machine, pipelined_pull, servers, target
 from benchmarks.feedback_figures import PeakRSS
-from benchmarks.synthetic import CENTERS, EVENTS_PER_VISIT, publish_year
+from benchmarks.synthetic import CENTERS, publish_year, visits_for
 from shared.analytics.rebuild import Rebuild, catch_up_together, collections_paused
 from shared.analytics.replay import Reading, Replay
 from shared.bus.jetstream import connect
@@ -248,7 +248,7 @@ def line(m: Measured, fetch: Measured, pull: Measured) -> str:
 
 
 async def main(args: argparse.Namespace) -> None:
-    visits = max(1, round(args.events / EVENTS_PER_VISIT / len(CENTERS)))
+    visits = visits_for(args.events)
     print(f"machine: {machine()}")
     with servers() as srv:
         settings = bench_settings(srv, stream_name="BENCH", subject_prefix="bench",

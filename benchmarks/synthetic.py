@@ -618,6 +618,11 @@ def one_year(year: int, visits_per_center: float, seed: int) -> Iterator[tuple[s
                      visit_times(random.Random(seed), visits_per_center / working, first))
 
 
+def visits_for(events: int) -> int:
+    """Visits a center for a synthetic year of about ``events`` events over CENTERS."""
+    return max(1, round(events / EVENTS_PER_VISIT / len(CENTERS)))
+
+
 async def publish_year(settings: Settings, visits_per_center: int, year: int = 2025
                        ) -> Publisher:
     """A synthetic year onto the stream, visit by visit: ``visits_per_center`` at each of the
