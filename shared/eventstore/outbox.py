@@ -4,7 +4,7 @@ The application's notification log is the outbox. The relay is woken by the NOTI
 event store sends on each commit, reads what is new in large batches, and publishes them
 pipelined on one connection (so the stream receives them in log order) with
 ``Nats-Msg-Id = <service>:<position>``: a re-publish after a crash is dropped by the server.
-The next round is published only once the last one is acknowledged (IN_FLIGHT): a round
+The next round is published only once the last one is acknowledged (``Relay._room``): a round
 published behind one the stream then refuses (no leader, mid-election) can be stored when
 the new leader is up, before the refused round is published again, and the stream would hold
 the service's events out of order. A round that fails sends the relay back to the last
@@ -48,13 +48,6 @@ log = structlog.get_logger("sixstep.outbox")
 
 #: How often, at most, a relay busy publishing saves its position (a hint: see Relay._save).
 SAVE_EVERY_S = 0.25
-#: Rounds published and not yet acknowledged, at most. Not more than one: a second round
-#: published while the first's acknowledgements are on their way is stored out of order when
-#: the stream refuses the first (no leader) and takes the second (a new leader elected in
-#: between), as a three-node cluster losing its stream leader did in CI
-#: (tests/faults/test_nats_cluster.py: "in order False"; test_log_guarantees shows the rule).
-#: Pipelined rounds had shown no gain on one node and p50 0.7-0.8 x on three replicas.
-IN_FLIGHT = 1
 #: How long a round's acknowledgements may take before it counts as failed.
 ACK_TIMEOUT_S = 10.0
 
@@ -66,7 +59,6 @@ class _Round:
     epoch: int  # the relay's epoch when it was read: a failure before it makes it void
     size: int
     futures: list[tuple[int, asyncio.Future[dict[str, Any]]]]
-    reconnects: int  # the connection's reconnect count when it was published
 
 
 def to_envelope(service: str, position: int, event: Any) -> Envelope:
@@ -283,16 +275,14 @@ class Relay:
                     await self._write_position()
 
     async def _room(self) -> None:
-        """Wait until another round may be published behind the ones in flight: fewer than
-        IN_FLIGHT, and none at all after a failure or a reconnect. A round published behind
-        one whose messages are lost (written to a connection that then broke: the client
-        sends what it still holds after reconnecting) could land on the stream before them."""
+        """Wait until the round in flight is settled: nothing is published behind a round
+        not yet acknowledged. A second round published while the first's acknowledgements
+        are on their way is stored out of order when the stream refuses the first (no
+        leader) and takes the second (a new leader elected in between), as a three-node
+        cluster losing its stream leader did in CI (tests/faults/test_nats_cluster.py: "in
+        order False"; test_log_guarantees shows the rule). Pipelined rounds had shown no gain
+        on one node and p50 0.7-0.8 x on three replicas."""
         while self._flight:
-            oldest = self._flight[0]
-            if (len(self._flight) < IN_FLIGHT and self.last_error is None
-                    and self.nc.is_connected
-                    and self.nc.stats["reconnects"] == oldest.reconnects):
-                return
             self._settled.clear()
             await self._settled.wait()
 
@@ -310,12 +300,11 @@ class Relay:
             return 0
         if self.behind_since is None:
             self.behind_since = time.time()
-        reconnects = self.nc.stats["reconnects"]  # before: a reconnect meanwhile counts
         with tracing.span(f"publish {self.service}", kind=tracing.SpanKind.PRODUCER,
                           attributes={"sixstep.batch.size": len(rows)}):
             futures = await self._publish(rows)
         self._sent = rows[-1]["notification_id"]
-        self._flight.append(_Round(epoch, len(rows), futures, reconnects))
+        self._flight.append(_Round(epoch, len(rows), futures))
         self._published.set()
         return len(rows)
 
