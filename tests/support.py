@@ -20,6 +20,7 @@ from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
+from shared.analytics.reading import subject_matches
 from shared.bus.jetstream import connect, dead_letter_stream
 from shared.contracts import Envelope
 from shared.security.principals import Role
@@ -111,7 +112,8 @@ async def stream_envelopes(settings: Settings, subject: str | None = None, *,
     deadline = loop.time() + published
     heads = await stored_heads(settings)
     while True:
-        envelopes = _decoded(await stream_messages(settings))
+        messages = await stream_messages(settings)
+        envelopes = _decoded(messages)
         on_stream: dict[str, int] = {}
         for e in envelopes:
             on_stream[e.service] = max(on_stream.get(e.service, 0), e.position)
@@ -121,7 +123,8 @@ async def stream_envelopes(settings: Settings, subject: str | None = None, *,
         await asyncio.sleep(0.05)
     if subject is None:
         return envelopes
-    return _decoded(await stream_messages(settings, subject=subject))
+    return [e for m, e in zip(messages, envelopes, strict=True)
+            if subject_matches(subject, m.subject)]
 
 
 async def dead_letters(settings: Settings) -> list[Msg]:
