@@ -83,9 +83,7 @@ async def insert_rows(conn: asyncpg.Connection, tables: Tables, table: str,
     if not records:
         return []
     types = await tables.types(conn, table)
-    for c in columns:
-        if types[c].endswith("[]"):
-            raise TypeError(f"{table}.{c} is an array: unnest would flatten it")
+    _no_arrays(types, table, columns)
     arrays = ", ".join(f"${i + 1}::{types[c]}[]" for i, c in enumerate(columns))
     statement = (f"INSERT INTO {q(table)} ({', '.join(q(c) for c in columns)})"
                  f" SELECT * FROM unnest({arrays}) ON CONFLICT {conflict}")
