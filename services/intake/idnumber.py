@@ -29,9 +29,12 @@ def check_character(first17: str) -> str:
 #: What an input method types for a digit or the check character X: the full-width forms.
 FULL_WIDTH = {**{0xFF10 + i: ord("0") + i for i in range(10)}, 0xFF38: ord("X"),
               0xFF58: ord("x"), 0xFF0D: ord("-")}
+#: What is pasted unseen with a number: zero-width spaces and joiners, word joiners,
+#: byte-order marks (a phone number is folded with the same, ``residents.py``).
+INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff"
 #: What a clerk types between the groups of a number (spaces of any width, dashes) or pastes
-#: with it unseen (zero-width spaces, word joiners, byte-order marks).
-_BETWEEN = re.compile(r"[\s\-\u200b\u200c\u200d\u2060\ufeff]+")
+#: with it unseen.
+_BETWEEN = re.compile(rf"[\s\-{INVISIBLE}]+")
 
 
 def normalize(value: str) -> str:

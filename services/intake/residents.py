@@ -32,7 +32,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from services.intake import commands as c
 from services.intake.application import Residents
 from services.intake.hints import Hints
-from services.intake.idnumber import FULL_WIDTH, normalize, problem_with
+from services.intake.idnumber import FULL_WIDTH, INVISIBLE, normalize, problem_with
 from services.intake.lookup_limits import LookupGuard
 from services.intake.masking import mask_name, mask_phone
 from services.intake.vault import Access, ResidentData, Vault
@@ -93,7 +93,7 @@ def _typed(value: Any) -> Any:
     return normalize(value) if isinstance(value, str) else value
 
 
-_SPACES = re.compile(r"[\s\u200b\u200c\u200d\u2060\ufeff]+")
+_SPACES = re.compile(rf"[\s{INVISIBLE}]+")
 
 
 def _typed_phone(value: Any) -> Any:
