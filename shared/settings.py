@@ -39,6 +39,18 @@ DEVELOPMENT_DEFAULTS: dict[str, str] = {
     "survey_token_secret": DEV_SURVEY_TOKEN_SECRET,
 }
 
+#: The mark of the placeholders the shipped manifests hold (deploy/k8s/config.yaml). Some are
+#: 32 characters, as long as a real key must be, so the length checks alone let them through:
+#: outside development no secret setting may contain it (any case).
+SHIPPED_PLACEHOLDER = "change-me"
+
+#: The secret settings an operator fills from the manifests' placeholders.
+PLACEHOLDER_SETTINGS = (*DEVELOPMENT_DEFAULTS, "ops_token", "database_url")
+
+
+def _plain(value: SecretStr | str) -> str:
+    return value.get_secret_value() if isinstance(value, SecretStr) else value
+
 
 class DevelopmentDefaults(ValueError):
     """Production was asked to run with a development secret (names the settings)."""
@@ -46,9 +58,10 @@ class DevelopmentDefaults(ValueError):
     def __init__(self, names: list[str]) -> None:
         self.names = names
         super().__init__(
-            "ENVIRONMENT=production refuses the development keys: "
-            f"{', '.join(names)} still {'holds' if len(names) == 1 else 'hold'} the development "
-            "key; set your own (a long random value, e.g. openssl rand -hex 32)")
+            "ENVIRONMENT=production refuses the development keys and the shipped "
+            f"placeholders: {', '.join(names)} still {'holds' if len(names) == 1 else 'hold'} "
+            "a development key or a CHANGE-ME placeholder; set your own (a long random "
+            "value, e.g. openssl rand -hex 32)")
 
 
 def parse_partitions(spec: str, partitions: int) -> list[int]:
@@ -425,12 +438,15 @@ class Settings(BaseSettings):
         return owned
 
     def development_defaults(self) -> list[str]:
-        """The settings (as environment variables) still holding a development secret."""
+        """The settings (as environment variables) still holding a development secret or a
+        shipped ``CHANGE-ME`` placeholder."""
         held: list[str] = []
-        for name, secret in DEVELOPMENT_DEFAULTS.items():
+        for name in PLACEHOLDER_SETTINGS:
             value = getattr(self, name)
-            values = value if isinstance(value, list) else [value]
-            if secret in (v.get_secret_value() for v in values):
+            values = [_plain(v) for v in (value if isinstance(value, list) else [value])
+                      if v is not None]
+            if (DEVELOPMENT_DEFAULTS.get(name) in values
+                    or any(SHIPPED_PLACEHOLDER in v.lower() for v in values)):
                 held.append(name.upper())
         return held
 
@@ -458,6 +474,10 @@ class Settings(BaseSettings):
         if (self.environment != "development"
                 and len(self.survey_token_secret.get_secret_value()) < 32):
             raise ValueError("SURVEY_TOKEN_SECRET needs 32+ characters outside development")
+        ops_token = self.ops_token.get_secret_value() if self.ops_token else ""
+        if self.environment != "development" and 0 < len(ops_token) < 32:
+            raise ValueError("OPS_TOKEN needs 32+ characters outside development (or leave it "
+                             "unset: the /ops routes then answer only on the loopback)")
         return self
 
     @field_validator("oidc_issuer", "oidc_client_id", "oidc_audience", mode="before")

@@ -264,9 +264,27 @@ def test_environment_comes_from_settings_and_config_that_exist() -> None:
     shipped = {**config_maps["sixstep-config"], **secrets["sixstep-secrets"]}
     with pytest.raises(ValidationError, match="32"):  # the placeholder secrets cannot go live
         settings_from(shipped)
-    filled = {k: (f'["{"k" * 40}"]' if k == "AUTH_KEYS" else "s" * 40)
-              if "CHANGE-ME" in v and k != "DATABASE_URL" else v for k, v in shipped.items()}
+    filled = {k: own_value(k, v) for k, v in shipped.items()}
     assert settings_from(filled).environment == "production"
+    # Each placeholder left in alone is refused, naming it: some are 32 characters long, as
+    # long as a real key must be (OPS_TOKEN's would have opened dead-letter replay and
+    # SURVEY_TOKEN_SECRET's would have let anyone sign survey links).
+    for name, placeholder in shipped.items():
+        if "CHANGE-ME" not in placeholder or name == "POSTGRES_PASSWORD":
+            continue
+        with pytest.raises(ValidationError, match=name):
+            settings_from({**filled, name: placeholder})
+
+
+def own_value(name: str, shipped: str) -> str:
+    """What an operator puts where the manifests ship a CHANGE-ME placeholder."""
+    if "CHANGE-ME" not in shipped:
+        return shipped
+    if name == "AUTH_KEYS":
+        return f'["{"k" * 40}"]'
+    if name == "DATABASE_URL":
+        return shipped.replace("CHANGE-ME", "p" * 24)
+    return "s" * 40
 
 
 def settings_from(env: dict[str, str]) -> Settings:

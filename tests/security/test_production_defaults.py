@@ -80,3 +80,12 @@ def test_the_feedback_process_will_not_sign_survey_links_with_the_built_in_secre
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2, done.stderr
     assert "SURVEY_TOKEN_SECRET" in done.stderr and "refusing to start" in done.stderr
+
+
+def test_production_takes_no_short_ops_token_but_an_empty_one_means_loopback_only() -> None:
+    """compose.yaml passes ``OPS_TOKEN=${OPS_TOKEN:-}``: empty is unset, not a short key."""
+    own = {k.lower(): json.loads(v) if v[0] == "[" else v for k, v in OWN.items()}
+    with pytest.raises(ValueError, match="OPS_TOKEN needs 32"):
+        Settings(environment="production", ops_token="hunter2", **own)
+    assert not Settings(environment="production", ops_token="", **own).ops_token
+    assert Settings(environment="development", ops_token="hunter2", **own).ops_token
