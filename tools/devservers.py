@@ -55,6 +55,7 @@ __all__ = [
     "find_nats_server",
     "find_pg_bindir",
     "free_port",
+    "interrupt_on_signals",
     "port_is_free",
     "stop_adopted",
 ]
@@ -168,6 +169,23 @@ def exit_on_signals(signals: Sequence[signal.Signals] = (signal.SIGTERM, signal.
         # servers with us. (Seen: a `make bench` started so ignored it, and so did each
         # script it ran.)
         signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def interrupt_on_signals(signals: Sequence[signal.Signals] = (signal.SIGTERM, signal.SIGHUP)
+                         ) -> None:
+    """End a pytest run on ``signals`` as on Ctrl-C: a ``KeyboardInterrupt``, which pytest
+    turns into an interrupted session whose session fixtures are torn down (their servers
+    stopped), then ``stop_adopted`` at exit. (``exit_on_signals``'s ``SystemExit`` raised in
+    a test is only a failed test and the run goes on; the default action leaves the
+    servers running.) A second signal is ignored: it must not cut the teardown short."""
+
+    def interrupt(signum: int, _frame: object) -> None:
+        for sig in signals:
+            signal.signal(sig, signal.SIG_IGN)
+        raise KeyboardInterrupt(f"stopped by {signal.Signals(signum).name}")
+
+    for sig in signals:
+        signal.signal(sig, interrupt)
 
 
 class ManagedServer(Protocol):
