@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from tests.cli.system import sixstep
+from tests.support import serving
 
 
 class _Intake(BaseHTTPRequestHandler):
@@ -53,16 +53,8 @@ class _Server(ThreadingHTTPServer):
         self.lock = threading.Lock()
 
 
-@contextlib.contextmanager
-def intake(not_ready_for: int) -> Iterator[_Server]:
-    server = _Server(not_ready_for)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
+def intake(not_ready_for: int) -> contextlib.AbstractContextManager[_Server]:
+    return serving(_Server(not_ready_for))
 
 
 def _url(server: _Server) -> str:

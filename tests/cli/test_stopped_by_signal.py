@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import process_gone
+
 REPO = Path(__file__).resolve().parents[2]
 
 INNER_TEST = '''
@@ -34,11 +36,7 @@ def test_waits_to_be_stopped(nats_url, postgres_server_url):
 
 
 def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
+    return not process_gone(pid)
 
 
 def _wait_for(check: Callable[[], bool], what: str, proc: subprocess.Popen[bytes],

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -11,15 +10,8 @@ from pathlib import Path
 import asyncpg
 import nats
 
+from tests.support import process_gone
 from tools.devservers import NatsServer, PostgresServer, ensure_servers, free_port, port_is_free
-
-
-def _gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    return False
 
 
 async def _publish(url: str, stream: str, payload: bytes) -> int:
@@ -44,7 +36,7 @@ async def test_nats_server_serves_jetstream_and_stops(tmp_path: Path) -> None:
         assert await _publish(server.url, "DEVTEST", b"hello") == 1
         assert (tmp_path / "nats" / "nats-server.log").stat().st_size > 0
     assert server.pid is None
-    assert _gone(pid)
+    assert process_gone(pid)
 
 
 async def test_postgres_server_serves_restarts_and_stops(tmp_path: Path) -> None:
@@ -68,7 +60,7 @@ async def test_postgres_server_serves_restarts_and_stops(tmp_path: Path) -> None
         server.stop()
     assert pid is not None
     assert server.pid is None
-    assert _gone(pid)
+    assert process_gone(pid)
 
 
 async def test_ensure_servers_keeps_data_between_runs(tmp_path: Path) -> None:
