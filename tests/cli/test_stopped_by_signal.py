@@ -78,9 +78,11 @@ def _kill_leftovers(pids: list[int]) -> None:
             os.kill(pid, signal.SIGKILL)
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=lambda s: s.name)
-def test_a_test_run_stopped_by_a_signal_stops_its_servers(tmp_path: Path,
-                                                          sig: signal.Signals) -> None:
+@pytest.mark.parametrize(("sig", "workers"), [(signal.SIGTERM, []), (signal.SIGHUP, []),
+                                              (signal.SIGTERM, ["-n", "2"])],
+                         ids=["SIGTERM", "SIGHUP", "SIGTERM-xdist-controller"])
+def test_a_test_run_stopped_by_a_signal_stops_its_servers(tmp_path: Path, sig: signal.Signals,
+                                                          workers: list[str]) -> None:
     test = tmp_path / "test_inner.py"
     test.write_text(INNER_TEST)
     log = tmp_path / "pytest.log"
@@ -88,7 +90,8 @@ def test_a_test_run_stopped_by_a_signal_stops_its_servers(tmp_path: Path,
     pids: list[int] = []
     with _started([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                    "-p", "tests.conftest", "-c", str(REPO / "pyproject.toml"),
-                   "--basetemp", str(tmp_path / "inner"), str(test)], log) as proc:
+                   *workers, "--basetemp", str(tmp_path / "inner"), str(test)],
+                  log) as proc:
         try:
             _wait_for(pids_file.exists, "servers", proc, log)
             pids = json.loads(pids_file.read_text())
