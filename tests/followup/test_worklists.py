@@ -174,3 +174,19 @@ async def test_a_friday_evening_call_waits_for_monday_on_the_worklist_as_on_the_
         center.clock.set(at(2032, 1, 5, 10))
         r = await api.get("/worklists/clerks/clerk-017", params={"center_id": CENTER})
         assert r.status_code == 422 and r.json()["error"]["code"] == "calendar_out_of_range"
+
+
+async def test_a_follow_up_booked_past_the_calendar_is_refused_not_left_for_the_scheduler(
+        settings: Settings) -> None:
+    async with center_day(settings, at(2026, 3, 2, 8, 30), with_intake=False) as center:
+        api = center.followup
+        for when in ({"due_at": at(2032, 1, 5, 10).isoformat()}, {"due_on": "2032-01-05"}):
+            r = await api.post("/followups", headers=headers(key()), json={
+                "center_id": CENTER, "reason": "home_visit", "assigned_clerk": "clerk-017",
+                **when})
+            assert r.status_code == 422, r.text
+            assert r.json()["error"]["code"] == "calendar_out_of_range"
+        visit = await schedule(api, due_on="2026-03-03", assigned_clerk="clerk-017")
+        r = await api.post(f"/followups/{visit['id']}/reschedule", headers=headers(key()),
+                           json={"due_at": at(2032, 1, 5, 10).isoformat(), "reason": "later"})
+        assert r.status_code == 422 and r.json()["error"]["code"] == "calendar_out_of_range"
