@@ -249,14 +249,18 @@ async def worklist(pool: asyncpg.Pool, day: WorkDay, center_id: str, who: str, v
         f"{base} AND (due_at < $4 OR status IN ('missed', 'escalated'))"
         " ORDER BY priority = 'high' DESC, due_at, follow_up_id LIMIT $5",
         center_id, value, open_, day.overdue_before, limit)
+    # due_on (the local day of due_at) bounds each range too, for the (..., due_on) indexes.
     due_today = await pool.fetch(
-        f"{base} AND due_at >= $4 AND due_at < $5 AND status IN ('scheduled', 'due')"
-        " ORDER BY priority = 'high' DESC, due_at, follow_up_id LIMIT $6",
-        center_id, value, open_, day.overdue_before, day.due_today_before, limit)
+        f"{base} AND due_at >= $4 AND due_at < $5 AND due_on BETWEEN $6 AND $7"
+        " AND status IN ('scheduled', 'due')"
+        " ORDER BY priority = 'high' DESC, due_at, follow_up_id LIMIT $8",
+        center_id, value, open_, day.overdue_before, day.due_today_before,
+        day.overdue_before.date(), day.today, limit)
     upcoming = await pool.fetch(
-        f"{base} AND due_at >= $4 AND due_on <= $5 AND status IN ('scheduled', 'due')"
-        " ORDER BY priority = 'high' DESC, due_at, follow_up_id LIMIT $6",
-        center_id, value, open_, day.due_today_before,
+        f"{base} AND due_at >= $4 AND due_on BETWEEN $5 AND $6"
+        " AND status IN ('scheduled', 'due')"
+        " ORDER BY priority = 'high' DESC, due_at, follow_up_id LIMIT $7",
+        center_id, value, open_, day.due_today_before, day.due_today_before.date(),
         day.today + timedelta(days=days), limit)
     return WorklistPublic(today=day.today, overdue=[FollowUpPublic.of(r) for r in overdue],
                           due_today=[FollowUpPublic.of(r) for r in due_today],
