@@ -177,7 +177,9 @@ def interrupt_on_signals(signals: Sequence[signal.Signals] = (signal.SIGTERM, si
     turns into an interrupted session whose session fixtures are torn down (their servers
     stopped), then ``stop_adopted`` at exit. (``exit_on_signals``'s ``SystemExit`` raised in
     a test is only a failed test and the run goes on; the default action leaves the
-    servers running.) A second signal is ignored: it must not cut the teardown short."""
+    servers running.) A second signal is ignored: it must not cut the teardown short. A
+    signal already ignored stays so (``nohup`` ignores SIGHUP: the run outlives the terminal)."""
+    signals = [sig for sig in signals if signal.getsignal(sig) is not signal.SIG_IGN]
 
     def interrupt(signum: int, _frame: object) -> None:
         for sig in signals:

@@ -183,8 +183,11 @@ class _Runner:
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
         # SIGHUP (the terminal closed) stops it as Ctrl-C does: by default it would end at
-        # once and leave its servers and services running.
+        # once and leave its servers and services running. Under nohup (SIGHUP ignored) it
+        # runs on.
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            if sig is signal.SIGHUP and signal.getsignal(sig) is signal.SIG_IGN:
+                continue
             loop.add_signal_handler(sig, self.stop_requested.set)
         try:
             await self._start_and_watch()

@@ -107,3 +107,24 @@ def test_ctrl_c_stops_a_process_started_with_sigint_ignored() -> None:
         cwd=Path(__file__).resolve().parents[2],
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     assert done.stdout.strip() == "stopped the Ctrl-C way", done.stderr
+
+
+def test_a_test_run_under_nohup_outlives_the_terminal_but_not_a_sigterm() -> None:
+    """``interrupt_on_signals`` leaves an ignored SIGHUP ignored (nohup) and still turns
+    SIGTERM into Ctrl-C's KeyboardInterrupt."""
+    script = ("import os, signal\n"
+              "from tools.devservers import interrupt_on_signals\n"
+              "interrupt_on_signals()\n"
+              "os.kill(os.getpid(), signal.SIGHUP)\n"
+              "print('outlived the hangup')\n"
+              "try:\n"
+              "    os.kill(os.getpid(), signal.SIGTERM)\n"
+              "    signal.pause()\n"
+              "except KeyboardInterrupt:\n"
+              "    print('stopped the Ctrl-C way')\n")
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=30,
+        cwd=Path(__file__).resolve().parents[2],
+        preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
+    assert done.stdout.split("\n")[:2] == ["outlived the hangup", "stopped the Ctrl-C way"], \
+        done.stderr
