@@ -156,12 +156,15 @@ def adopt_process(proc: subprocess.Popen[bytes], timeout: float = 20.0) -> subpr
 def exit_on_signals(signals: Sequence[signal.Signals] = (signal.SIGTERM, signal.SIGHUP)
                     ) -> None:
     """End this process on ``signals`` as on Ctrl-C: ``finally`` blocks run, then
-    ``stop_adopted`` (the default action would end it at once and leave its servers)."""
+    ``stop_adopted`` (the default action would end it at once and leave its servers). An
+    ignored SIGHUP stays ignored (``nohup make bench &`` outlives the terminal)."""
 
     def leave(signum: int, _frame: object) -> None:
         raise SystemExit(128 + signum)
 
     for sig in signals:
+        if sig is signal.SIGHUP and signal.getsignal(sig) is signal.SIG_IGN:
+            continue
         signal.signal(sig, leave)
     if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
         # Started in the background by a shell without job control (`cmd &` in a script),

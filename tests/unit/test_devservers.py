@@ -128,3 +128,17 @@ def test_a_test_run_under_nohup_outlives_the_terminal_but_not_a_sigterm() -> Non
         preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
     assert done.stdout.split("\n")[:2] == ["outlived the hangup", "stopped the Ctrl-C way"], \
         done.stderr
+
+
+def test_a_benchmark_under_nohup_outlives_the_terminal() -> None:
+    """``exit_on_signals`` (make bench, its scripts) leaves an ignored SIGHUP ignored."""
+    script = ("import os, signal\n"
+              "from tools.devservers import exit_on_signals\n"
+              "exit_on_signals()\n"
+              "os.kill(os.getpid(), signal.SIGHUP)\n"
+              "print('outlived the hangup')\n")
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=30,
+        cwd=Path(__file__).resolve().parents[2],
+        preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
+    assert done.stdout.strip() == "outlived the hangup", done.stderr
