@@ -32,7 +32,7 @@ from shared.settings import Settings
 from tests.faults.harness import System
 from tests.faults.outage import KeyedLoad, run_outage
 from tests.support import bearer
-from tools.devservers import NatsServer, PostgresServer
+from tools.devservers import NatsServer, PostgresServer, exit_on_signals
 
 
 async def measure(args: argparse.Namespace, folder: Path) -> None:
@@ -75,6 +75,7 @@ def main() -> None:
     parser.add_argument("--client-timeout", type=float, default=10.0)
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="sixstep-outage-"))
+    exit_on_signals()  # SIGTERM / SIGHUP: its finally stops the servers, as Ctrl-C does
     try:
         asyncio.run(measure(args, folder))
     finally:

@@ -296,7 +296,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    # SIGTERM ends it as Ctrl-C does; Ctrl-C works even when a script started it with `&`
-    # (SIGINT ignored), and the scripts it runs inherit that.
-    exit_on_signals((signal.SIGTERM,))
+    # SIGTERM and SIGHUP end it as Ctrl-C does (its script and the script's servers
+    # stopped); Ctrl-C works even when a script started it with `&` (SIGINT ignored), and
+    # the scripts it runs inherit that.
+    exit_on_signals()
     main()

@@ -19,13 +19,18 @@ import pytest
 
 from shared.settings import Settings
 from tests.support import drop_test_objects
-from tools.devservers import NatsServer, PostgresServer
+from tools.devservers import NatsServer, PostgresServer, interrupt_on_signals
 
 # The tests run as production would: their own keys, the development defaults refused.
 TEST_AUTH_KEY = "tests-only-auth-key-" + secrets.token_hex(16)
 TEST_VAULT_KEY = "tests-only-vault-master-key-" + secrets.token_hex(16)
 TEST_LOOKUP_KEY = "tests-only-vault-lookup-key-" + secrets.token_hex(16)
 TEST_SURVEY_SECRET = "tests-only-survey-token-secret-" + secrets.token_hex(16)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A SIGTERM'd or SIGHUP'd run stops the servers its fixtures started, as Ctrl-C does."""
+    interrupt_on_signals()
 
 
 def _docker_available() -> bool:

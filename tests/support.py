@@ -6,10 +6,13 @@ import asyncio
 import contextlib
 import itertools
 import json
+import os
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable
+import socketserver
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 import asyncpg
@@ -231,3 +234,27 @@ def headers(key: str, **extra: Any) -> dict[str, str]:
     out = {"Idempotency-Key": key}
     out.update({k.replace("_", "-"): str(v) for k, v in extra.items()})
     return out
+
+
+def process_gone(pid: int) -> bool:
+    """Whether no process has ``pid`` any more."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+_Server = TypeVar("_Server", bound=socketserver.BaseServer)
+
+
+@contextlib.contextmanager
+def serving(server: _Server) -> Iterator[_Server]:
+    """``server`` answering on a thread of its own until the block ends."""
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()

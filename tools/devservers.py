@@ -55,6 +55,7 @@ __all__ = [
     "find_nats_server",
     "find_pg_bindir",
     "free_port",
+    "interrupt_on_signals",
     "port_is_free",
     "stop_adopted",
 ]
@@ -155,12 +156,15 @@ def adopt_process(proc: subprocess.Popen[bytes], timeout: float = 20.0) -> subpr
 def exit_on_signals(signals: Sequence[signal.Signals] = (signal.SIGTERM, signal.SIGHUP)
                     ) -> None:
     """End this process on ``signals`` as on Ctrl-C: ``finally`` blocks run, then
-    ``stop_adopted`` (the default action would end it at once and leave its servers)."""
+    ``stop_adopted`` (the default action would end it at once and leave its servers). An
+    ignored SIGHUP stays ignored (``nohup make bench &`` outlives the terminal)."""
 
     def leave(signum: int, _frame: object) -> None:
         raise SystemExit(128 + signum)
 
     for sig in signals:
+        if sig is signal.SIGHUP and signal.getsignal(sig) is signal.SIG_IGN:
+            continue
         signal.signal(sig, leave)
     if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
         # Started in the background by a shell without job control (`cmd &` in a script),
@@ -168,6 +172,25 @@ def exit_on_signals(signals: Sequence[signal.Signals] = (signal.SIGTERM, signal.
         # servers with us. (Seen: a `make bench` started so ignored it, and so did each
         # script it ran.)
         signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def interrupt_on_signals(signals: Sequence[signal.Signals] = (signal.SIGTERM, signal.SIGHUP)
+                         ) -> None:
+    """End a pytest run on ``signals`` as on Ctrl-C: a ``KeyboardInterrupt``, which pytest
+    turns into an interrupted session whose session fixtures are torn down (their servers
+    stopped), then ``stop_adopted`` at exit. (``exit_on_signals``'s ``SystemExit`` raised in
+    a test is only a failed test and the run goes on; the default action leaves the
+    servers running.) A second signal is ignored: it must not cut the teardown short. A
+    signal already ignored stays so (``nohup`` ignores SIGHUP: the run outlives the terminal)."""
+    signals = [sig for sig in signals if signal.getsignal(sig) is not signal.SIG_IGN]
+
+    def interrupt(signum: int, _frame: object) -> None:
+        for sig in signals:
+            signal.signal(sig, signal.SIG_IGN)
+        raise KeyboardInterrupt(f"stopped by {signal.Signals(signum).name}")
+
+    for sig in signals:
+        signal.signal(sig, interrupt)
 
 
 class ManagedServer(Protocol):

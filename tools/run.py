@@ -182,7 +182,12 @@ class _Runner:
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        # SIGHUP (the terminal closed) stops it as Ctrl-C does: by default it would end at
+        # once and leave its servers and services running. Under nohup (SIGHUP ignored) it
+        # runs on.
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            if sig is signal.SIGHUP and signal.getsignal(sig) is signal.SIG_IGN:
+                continue
             loop.add_signal_handler(sig, self.stop_requested.set)
         try:
             await self._start_and_watch()
@@ -210,6 +215,9 @@ class _Runner:
             return
         self.console.print(_table(database_url, nats_url, self.servers, self.services))
         exits = [asyncio.create_task(s.proc.wait()) for s in self.services if s.proc]
+        if not exits:  # --no-services: the servers run until we are stopped
+            await self.stop_requested.wait()
+            return
         try:
             await self._unless_stopped(asyncio.wait(exits, return_when=asyncio.FIRST_COMPLETED))
         finally:

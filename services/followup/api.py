@@ -19,6 +19,7 @@ from fastapi import APIRouter, Depends, Query, Request, status
 from services.followup import commands as c
 from services.followup import parked, queries
 from services.followup.application import FollowUps
+from services.followup.domain import WorkDay, work_day
 from services.followup.projections import CONSUMER
 from services.followup.queries import (
     CaseDuePublic,
@@ -47,7 +48,7 @@ from shared.http.dependencies import (
     WrittenPublic,
 )
 from shared.http.errors import ERRORS, problem
-from shared.kernel.calendar import CalendarOutOfRange
+from shared.kernel.calendar import CalendarOutOfRange, covered
 from shared.kernel.clock import Clock
 from shared.readmodels.positions import wait_for_write
 from shared.security.principals import Principal, Role
@@ -178,8 +179,9 @@ async def list_follow_ups(
     return await queries.follow_ups(pool, given, center_filter(staff, None), limit)
 
 
-def _today(settings: Settings, clock: Clock) -> date:
-    return clock.now().astimezone(settings.tz).date()
+def _day(followups: FollowUps, center_id: str, clock: Clock) -> WorkDay:
+    """The worklist's day on the center's calendar: 422 ``calendar_out_of_range`` past it."""
+    return covered(lambda: work_day(followups.calendar(center_id), clock.now()))
 
 
 async def _cases(pool: asyncpg.Pool, followups: FollowUps, settings: Settings, today: date,
@@ -202,11 +204,11 @@ async def clerk_worklist(clerk_id: str, center_id: Center, pool: PoolDep,
                          after: After = None) -> WorklistPublic:
     check_center(staff, center_id)
     await _wait(pool, settings, after)
-    today = _today(settings, clock)
-    worklist = await queries.worklist(pool, today, center_id, "assigned_clerk = $2",
+    day = _day(followups, center_id, clock)
+    worklist = await queries.worklist(pool, day, center_id, "assigned_clerk = $2",
                                       clerk_id, days, limit)
     # 首问负责制: the clerk sees the cases they first took and those handed to them.
-    worklist.cases = await _cases(pool, followups, settings, today, center_id,
+    worklist.cases = await _cases(pool, followups, settings, day.today, center_id,
                                   "(clerk_id = $2 OR owner_clerk = $2)", clerk_id, limit)
     worklist.help_tasks = await queries.open_help_tasks(pool, center_id, "owner_clerk = $2",
                                                         clerk_id, limit)
@@ -225,12 +227,12 @@ async def team_worklist(team_id: str, center_id: Center, pool: PoolDep, settings
         raise forbidden("forbidden_role", "escalations are the supervisor's worklist",
                         role=staff.role.value, allowed=[Role.SUPERVISOR.value])
     await _wait(pool, settings, after)
-    today = _today(settings, clock)
-    worklist = await queries.worklist(pool, today, center_id,
+    day = _day(followups, center_id, clock)
+    worklist = await queries.worklist(pool, day, center_id,
                                       "(assigned_team = $2 OR escalated_to = $2)", team_id,
                                       days, limit)
     if team_id == settings.followup_supervisor_team:  # the supervisors': every clerk's cases
-        worklist.cases = await _cases(pool, followups, settings, today, center_id,
+        worklist.cases = await _cases(pool, followups, settings, day.today, center_id,
                                       "center_id = $2", center_id, limit)
     worklist.help_tasks = await queries.open_help_tasks(
         pool, center_id, "(owner_team = $2 OR escalated_to = $2)", team_id, limit)
@@ -247,10 +249,10 @@ async def center_worklist(center_id: str, pool: PoolDep, settings: SettingsDep,
                           after: After = None) -> CenterBoardPublic:
     check_center(supervisor, center_id)
     await _wait(pool, settings, after)
-    today = _today(settings, clock)
-    board = await queries.worklist(pool, today, center_id, "center_id = $2", center_id, days,
+    day = _day(followups, center_id, clock)
+    board = await queries.worklist(pool, day, center_id, "center_id = $2", center_id, days,
                                    limit)
-    board.cases = await _cases(pool, followups, settings, today, center_id, "center_id = $2",
+    board.cases = await _cases(pool, followups, settings, day.today, center_id, "center_id = $2",
                                center_id, limit)
     # Rules waiting for a day the calendar does not cover (GET /parked-rules): on the board.
     escalations, referrals = await queries.help_and_referral_counts(pool, center_id,

@@ -24,6 +24,7 @@ from services.followup.domain import (
     ResidentErasedError,
     ResidentNotFound,
     consent_allows,
+    end_of_due_day,
     follow_up_id_for,
     obligation_aggregate_id,
     obligation_missed_at,
@@ -190,12 +191,16 @@ class FollowUps:
 
     def _when(self, center_id: str, cmd: c._When) -> tuple[Planned, DueRule | None]:
         """An exact ``due_at`` as given; a ``due_on`` worked out on the center's calendar
-        (opening on it, or on the next working day), with the rule kept for re-planning."""
+        (opening on it, or on the next working day), with the rule kept for re-planning.
+        Either beyond the calendar is a 422 ``calendar_out_of_range``: the scheduler could
+        never work out the working day it is missed on."""
+        calendar = self.calendar(center_id)
         if cmd.due_at is not None:
-            return Planned(cmd.due_at, Basis.OFFICIAL), None
+            due_at = cmd.due_at
+            covered(lambda: end_of_due_day(calendar, due_at))
+            return Planned(due_at, Basis.OFFICIAL), None
         assert cmd.due_on is not None
         rule = DueRule("on_or_after", cmd.due_on, 0)
-        calendar = self.calendar(center_id)
         return covered(lambda: calendar.plan(rule)), rule
 
     async def _on(self, aggregate_id: UUID, what: str, kind: str, cmd: c._Command,

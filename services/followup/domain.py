@@ -178,6 +178,36 @@ def end_of_due_day(calendar: WorkingCalendar, due_at: datetime) -> datetime:
     return calendar.closing_on(calendar.add_working_days(day + timedelta(days=1), 0))
 
 
+@dataclass(frozen=True)
+class WorkDay:
+    """A worklist's day at ``now``, on the scheduler's rule (``end_of_due_day``): a follow-up
+    is overdue once the office has closed on the working day it is to be done, so on a
+    Saturday a Friday-evening or weekend one is not overdue yet (it is Monday's), and one
+    due on a working day is overdue from that day's closing, whatever the date says.
+
+    ``overdue_before``: ``due_at`` before it is overdue (``end_of_due_day(due_at) <= now``);
+    ``due_today_before``: ``due_at`` from ``overdue_before`` up to it is to be done today
+    (empty on a day off and after closing); later ones are upcoming."""
+
+    today: date
+    overdue_before: datetime
+    due_today_before: datetime
+
+
+def work_day(calendar: WorkingCalendar, now: datetime) -> WorkDay:
+    """The worklist's day at ``now``: see ``WorkDay`` (CalendarOutOfRange past the calendar)."""
+    local = now.astimezone(calendar.tz)
+    today = local.date()
+    working = calendar.is_working_day(today)
+    if working and local.time() >= calendar.office_hours.close:
+        closed = today
+    else:
+        closed = calendar.subtract_working_days(today - timedelta(days=1), 0)
+    overdue_before = calendar.closing_on(closed)
+    return WorkDay(today, overdue_before,
+                   calendar.closing_on(today) if working else overdue_before)
+
+
 def obligation_missed_at(calendar: WorkingCalendar, due_on: date, grace: int
                          ) -> tuple[datetime, Basis]:
     """A period due on ``due_on`` is missed at office closing of the ``grace``-th working day

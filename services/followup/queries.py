@@ -12,6 +12,7 @@ from uuid import UUID
 import asyncpg
 from pydantic import Field
 
+from services.followup.domain import WorkDay
 from services.followup.projections import OPEN
 from shared.readmodels.public import Moment, Public
 
@@ -236,25 +237,32 @@ async def follow_ups(pool: asyncpg.Pool, given: dict[str, Any], center_id: str |
     return FollowUpList(items=[FollowUpPublic.of(r) for r in rows])
 
 
-async def worklist(pool: asyncpg.Pool, today: date, center_id: str, who: str, value: str,
+async def worklist(pool: asyncpg.Pool, day: WorkDay, center_id: str, who: str, value: str,
                    days: int, limit: int) -> WorklistPublic:
-    """``who``: the condition on ``$2`` (``value``) naming whose worklist it is."""
+    """``who``: the condition on ``$2`` (``value``) naming whose worklist it is. Overdue,
+    due today and upcoming on the scheduler's rule (``WorkDay``): overdue once the office
+    closed on the working day a follow-up is to be done (or missed or escalated already)."""
     base = (f"SELECT {COLUMNS} FROM followups WHERE center_id = $1 AND {who}"
             f" AND status = ANY($3::text[])")
     open_ = list(OPEN)
     overdue = await pool.fetch(
-        f"{base} AND (due_on < $4 OR status IN ('missed', 'escalated'))"
+        f"{base} AND (due_at < $4 OR status IN ('missed', 'escalated'))"
         " ORDER BY priority = 'high' DESC, due_at, follow_up_id LIMIT $5",
-        center_id, value, open_, today, limit)
+        center_id, value, open_, day.overdue_before, limit)
+    # due_on (the local day of due_at) bounds each range too, for the (..., due_on) indexes.
     due_today = await pool.fetch(
-        f"{base} AND due_on = $4 AND status IN ('scheduled', 'due')"
-        " ORDER BY priority = 'high' DESC, due_at, follow_up_id LIMIT $5",
-        center_id, value, open_, today, limit)
+        f"{base} AND due_at >= $4 AND due_at < $5 AND due_on BETWEEN $6 AND $7"
+        " AND status IN ('scheduled', 'due')"
+        " ORDER BY priority = 'high' DESC, due_at, follow_up_id LIMIT $8",
+        center_id, value, open_, day.overdue_before, day.due_today_before,
+        day.overdue_before.date(), day.today, limit)
     upcoming = await pool.fetch(
-        f"{base} AND due_on > $4 AND due_on <= $5 AND status = 'scheduled'"
-        " ORDER BY priority = 'high' DESC, due_at, follow_up_id LIMIT $6",
-        center_id, value, open_, today, today + timedelta(days=days), limit)
-    return WorklistPublic(today=today, overdue=[FollowUpPublic.of(r) for r in overdue],
+        f"{base} AND due_at >= $4 AND due_on BETWEEN $5 AND $6"
+        " AND status IN ('scheduled', 'due')"
+        " ORDER BY priority = 'high' DESC, due_at, follow_up_id LIMIT $7",
+        center_id, value, open_, day.due_today_before, day.due_today_before.date(),
+        day.today + timedelta(days=days), limit)
+    return WorklistPublic(today=day.today, overdue=[FollowUpPublic.of(r) for r in overdue],
                           due_today=[FollowUpPublic.of(r) for r in due_today],
                           upcoming=[FollowUpPublic.of(r) for r in upcoming])
 

@@ -239,6 +239,42 @@ async def _resident(client: httpx.AsyncClient, rng: random.Random, n: int, cente
     tally.resolved += resolved is not None
 
 
+READY_WAIT_S = 120.0
+"""How long ``sixstep demo`` waits for a system that is still starting (``make run`` just
+started: intake answers /health before its store, NATS and consumers are ready)."""
+
+
+class NotReady(RuntimeError):
+    """Intake did not say it was ready within the bound."""
+
+
+async def wait_until_ready(intake: str, bound_s: float = READY_WAIT_S,
+                           on_wait: Callable[[str, float], None] | None = None,
+                           poll_s: float = 0.5) -> None:
+    """Poll intake's /ready until it serves (200: ready or degraded); ``on_wait(what, s)``
+    says what it waits for and for how long so far. NotReady, naming the last answer,
+    after ``bound_s``."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    async with httpx.AsyncClient(base_url=intake, timeout=5, trust_env=False) as client:
+        while True:
+            try:
+                r = await client.get("/ready")
+                if r.status_code == 200:
+                    return
+                last = f"/ready {r.status_code} {r.text[:200]}"
+            except httpx.HTTPError as exc:
+                last = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            waited = loop.time() - started
+            if waited >= bound_s:
+                raise NotReady(f"intake at {intake} was not ready after {bound_s:g} s "
+                               f"(last: {last}); is `make run` still starting? see its "
+                               "logs (.state/logs/intake*.log)")
+            if on_wait is not None:
+                on_wait(last, waited)
+            await asyncio.sleep(poll_s)
+
+
 async def play_day(intake: str, token_of: Callable[[str], str], residents: int = 40,
                    center: str = "SH-PD-HUAMU", seed: int = 2026, parallel: int = 6,
                    vault: bool = True, on_done: Callable[[], None] | None = None) -> Tally:
@@ -286,6 +322,9 @@ def demo(
         "Then play the seed's stories: the resident with cancer (a linked plan across three "
         "items, his wife applying for him); the 53-year-old's eligibility hints; the "
         "resident living alone visited at home."))] = True,
+    ready_wait: Annotated[float, typer.Option(min=0, help=(
+        "Seconds to wait for intake to be ready (a `make run` still starting)."))]
+        = READY_WAIT_S,
 ) -> None:
     """Play a day at the counter: residents across service items, emotions and deadlines."""
     from shared.cli.servers import resolve
@@ -293,6 +332,7 @@ def demo(
     servers = resolve(intake=intake)
     settings = servers.use("intake")
     intake_url = servers.url("intake")
+    _wait_for_intake(intake_url, ready_wait)
     if token is None:
         minted: dict[str, str] = {}
 
@@ -307,11 +347,23 @@ def demo(
         def token_of(clerk: str) -> str:
             return fixed
 
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(),
-                  MofNCompleteColumn(), TimeElapsedColumn(), console=console) as bar:
-        task = bar.add_task("residents served", total=residents)
-        tally = asyncio.run(play_day(intake_url, token_of, residents, center, seed, parallel,
-                                     vault, on_done=lambda: bar.advance(task)))
+    try:
+        with Progress(TextColumn("[bold]{task.description}"), BarColumn(),
+                      MofNCompleteColumn(), TimeElapsedColumn(), console=console) as bar:
+            task = bar.add_task("residents served", total=residents)
+            tally = asyncio.run(play_day(intake_url, token_of, residents, center, seed,
+                                         parallel, vault, on_done=lambda: bar.advance(task)))
+        _play_on(tally, intake_url, token_of, center, stories, vault)
+    except httpx.HTTPError as exc:  # intake stopped or stalled mid-day: say so, no traceback
+        what = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        console.print(f"[red]the demo stopped[/red]: intake at {intake_url} failed a request "
+                      f"({what}); is `make run` still running? see its logs")
+        raise typer.Exit(1) from None
+
+
+def _play_on(tally: Tally, intake_url: str, token_of: Callable[[str], str], center: str,
+             stories: bool, vault: bool) -> None:
+    """The day's figures, then the seed's stories; exit 1 when a request of the day failed."""
     table = Table(title=f"A day at {center}")
     table.add_column("figure")
     table.add_column("value", justify="right")
@@ -339,6 +391,23 @@ def demo(
         console.print(f"[red]{len(tally.errors)} requests failed[/red]; first: {tally.errors[0]}")
         raise typer.Exit(1)
     console.print("Watch the events with [bold]sixstep tail --from-start[/bold].")
+
+
+def _wait_for_intake(intake_url: str, bound_s: float) -> None:
+    """Wait (with a spinner and a bound) until intake is ready; exit 2 with the reason if not."""
+    from shared.cli.servers import EXIT_UNREACHABLE
+
+    with console.status(f"waiting for intake at {intake_url} to be ready") as status:
+
+        def waiting(last: str, waited: float) -> None:
+            status.update(f"waiting for intake at {intake_url} to be ready: {waited:.0f} s "
+                          f"of {bound_s:g} s (last: {last[:80]})")
+
+        try:
+            asyncio.run(wait_until_ready(intake_url, bound_s, waiting))
+        except NotReady as exc:
+            console.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(EXIT_UNREACHABLE) from None
 
 
 def _play_stories(intake_url: str, token_of: Callable[[str], str], center: str) -> None:

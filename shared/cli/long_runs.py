@@ -126,13 +126,18 @@ async def ctrl_c() -> AsyncIterator[asyncio.Event]:
         stop.set()
         err.print("[yellow]stopping after this batch (Ctrl-C again to stop now)[/yellow]")
 
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    # remove_signal_handler leaves the default action: put back what was there (a test
+    # run's handler that stops its servers on SIGTERM, say).
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in previous:
         loop.add_signal_handler(sig, on_signal)
     try:
         yield stop
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig, handler in previous.items():
             loop.remove_signal_handler(sig)
+            if handler is not None:
+                signal.signal(sig, handler)
 
 
 Strict = Annotated[bool, typer.Option(

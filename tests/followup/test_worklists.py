@@ -127,3 +127,66 @@ async def test_the_same_rules_as_intake_for_errors_and_retries(settings: Setting
                            json={"outcome": "great", "channel": "phone"})
         assert r.status_code == 422
         assert r.json()["error"]["details"]["fields"][0]["field"] == "outcome"
+
+
+async def test_a_friday_evening_call_waits_for_monday_on_the_worklist_as_on_the_scheduler(
+        settings: Settings) -> None:
+    async with center_day(settings, at(2026, 3, 6, 16), with_intake=False) as center:
+        api = center.followup
+        evening = await schedule(api, due_at=at(2026, 3, 6, 18).isoformat(),
+                                 assigned_clerk="clerk-017", reason="post_resolution_check")
+        saturday = await schedule(api, due_at=at(2026, 3, 7, 10).isoformat(),
+                                  assigned_clerk="clerk-017")
+        friday = await schedule(api, due_at=at(2026, 3, 6, 11).isoformat(),
+                                assigned_clerk="clerk-017")
+        await center.settled()
+
+        async def worklist() -> dict[str, Any]:
+            await center.settled()
+            r = await api.get("/worklists/clerks/clerk-017", params={"center_id": CENTER})
+            assert r.status_code == 200, r.text
+            return r.json()
+
+        # Saturday and Sunday: Friday's 11:00 call was missed at Friday's closing; the
+        # evening one and Saturday's are Monday's, on the worklist as on the scheduler.
+        for now in (at(2026, 3, 7, 10), at(2026, 3, 8, 20)):
+            center.clock.set(now)
+            await center.scheduler.tick()
+            day = await worklist()
+            assert ids(day["overdue"]) == [friday["id"]]
+            assert day["due_today"] == []
+            assert ids(day["upcoming"]) == [evening["id"], saturday["id"]]
+            assert (await center.get(evening["id"]))["status"] == "due"
+
+        center.clock.set(at(2026, 3, 9, 10))
+        await center.scheduler.tick()
+        day = await worklist()
+        assert ids(day["due_today"]) == [evening["id"], saturday["id"]]
+        assert ids(day["overdue"]) == [friday["id"]]
+
+        center.clock.set(at(2026, 3, 9, 17, 30))
+        tick = await center.scheduler.tick()
+        assert tick.fired.get("FollowUpMissed") == 2
+        day = await worklist()
+        assert ids(day["overdue"]) == [friday["id"], evening["id"], saturday["id"]]
+        assert day["due_today"] == []
+
+        center.clock.set(at(2032, 1, 5, 10))
+        r = await api.get("/worklists/clerks/clerk-017", params={"center_id": CENTER})
+        assert r.status_code == 422 and r.json()["error"]["code"] == "calendar_out_of_range"
+
+
+async def test_a_follow_up_booked_past_the_calendar_is_refused_not_left_for_the_scheduler(
+        settings: Settings) -> None:
+    async with center_day(settings, at(2026, 3, 2, 8, 30), with_intake=False) as center:
+        api = center.followup
+        for when in ({"due_at": at(2032, 1, 5, 10).isoformat()}, {"due_on": "2032-01-05"}):
+            r = await api.post("/followups", headers=headers(key()), json={
+                "center_id": CENTER, "reason": "home_visit", "assigned_clerk": "clerk-017",
+                **when})
+            assert r.status_code == 422, r.text
+            assert r.json()["error"]["code"] == "calendar_out_of_range"
+        visit = await schedule(api, due_on="2026-03-03", assigned_clerk="clerk-017")
+        r = await api.post(f"/followups/{visit['id']}/reschedule", headers=headers(key()),
+                           json={"due_at": at(2032, 1, 5, 10).isoformat(), "reason": "later"})
+        assert r.status_code == 422 and r.json()["error"]["code"] == "calendar_out_of_range"

@@ -6,8 +6,6 @@ from __future__ import annotations
 import contextlib
 import gzip
 import io
-import threading
-from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import orjson
@@ -23,7 +21,7 @@ from shared import tracing
 from shared.runtime.logs import log_processors
 from shared.settings import Settings
 from tests.feedback.test_feedback_loop import CENTER
-from tests.support import headers, running
+from tests.support import headers, running, serving
 
 
 class Collector(ThreadingHTTPServer):
@@ -66,16 +64,8 @@ class _Receive(BaseHTTPRequestHandler):
         pass
 
 
-@contextlib.contextmanager
-def collector() -> Iterator[Collector]:
-    server = Collector()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
+def collector() -> contextlib.AbstractContextManager[Collector]:
+    return serving(Collector())
 
 
 async def test_spans_reach_the_collector_the_endpoint_names(settings: Settings) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -11,15 +10,8 @@ from pathlib import Path
 import asyncpg
 import nats
 
+from tests.support import process_gone
 from tools.devservers import NatsServer, PostgresServer, ensure_servers, free_port, port_is_free
-
-
-def _gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    return False
 
 
 async def _publish(url: str, stream: str, payload: bytes) -> int:
@@ -44,7 +36,7 @@ async def test_nats_server_serves_jetstream_and_stops(tmp_path: Path) -> None:
         assert await _publish(server.url, "DEVTEST", b"hello") == 1
         assert (tmp_path / "nats" / "nats-server.log").stat().st_size > 0
     assert server.pid is None
-    assert _gone(pid)
+    assert process_gone(pid)
 
 
 async def test_postgres_server_serves_restarts_and_stops(tmp_path: Path) -> None:
@@ -68,7 +60,7 @@ async def test_postgres_server_serves_restarts_and_stops(tmp_path: Path) -> None
         server.stop()
     assert pid is not None
     assert server.pid is None
-    assert _gone(pid)
+    assert process_gone(pid)
 
 
 async def test_ensure_servers_keeps_data_between_runs(tmp_path: Path) -> None:
@@ -115,3 +107,38 @@ def test_ctrl_c_stops_a_process_started_with_sigint_ignored() -> None:
         cwd=Path(__file__).resolve().parents[2],
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     assert done.stdout.strip() == "stopped the Ctrl-C way", done.stderr
+
+
+def test_a_test_run_under_nohup_outlives_the_terminal_but_not_a_sigterm() -> None:
+    """``interrupt_on_signals`` leaves an ignored SIGHUP ignored (nohup) and still turns
+    SIGTERM into Ctrl-C's KeyboardInterrupt."""
+    script = ("import os, signal\n"
+              "from tools.devservers import interrupt_on_signals\n"
+              "interrupt_on_signals()\n"
+              "os.kill(os.getpid(), signal.SIGHUP)\n"
+              "print('outlived the hangup')\n"
+              "try:\n"
+              "    os.kill(os.getpid(), signal.SIGTERM)\n"
+              "    signal.pause()\n"
+              "except KeyboardInterrupt:\n"
+              "    print('stopped the Ctrl-C way')\n")
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=30,
+        cwd=Path(__file__).resolve().parents[2],
+        preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
+    assert done.stdout.split("\n")[:2] == ["outlived the hangup", "stopped the Ctrl-C way"], \
+        done.stderr
+
+
+def test_a_benchmark_under_nohup_outlives_the_terminal() -> None:
+    """``exit_on_signals`` (make bench, its scripts) leaves an ignored SIGHUP ignored."""
+    script = ("import os, signal\n"
+              "from tools.devservers import exit_on_signals\n"
+              "exit_on_signals()\n"
+              "os.kill(os.getpid(), signal.SIGHUP)\n"
+              "print('outlived the hangup')\n")
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=30,
+        cwd=Path(__file__).resolve().parents[2],
+        preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
+    assert done.stdout.strip() == "outlived the hangup", done.stderr

@@ -1,0 +1,58 @@
+"""New Year's Eve at the counter, half an hour before midnight in Shanghai (15:30 UTC), and the
+worklist half an hour after it (16:30 UTC, still 31 December on the machine): the center's
+dates are Shanghai's, 2027 is planned on the provisional calendar, and a clock past the
+calendar is a clear 422."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from shared.settings import Settings
+from tests.followup.story import CENTER, at, center_day
+from tests.followup.test_calendar_published import bad_review, follow_up
+
+EVE = at(2026, 12, 31, 23, 30)
+AFTER_MIDNIGHT = at(2027, 1, 1, 0, 30)
+
+
+def ids(items: list[dict[str, Any]]) -> list[str]:
+    return [f["follow_up_id"] for f in items]
+
+
+async def test_a_deadline_noted_on_new_years_eve_is_reminded_on_the_first_working_day(
+        settings: Settings) -> None:
+    assert EVE.astimezone(UTC).hour == 15 and AFTER_MIDNIGHT.astimezone(UTC).day == 31
+    async with center_day(settings, EVE, with_feedback=True) as center:
+        # "The application closes in 2 days" (Saturday 2 January, a provisional day off):
+        # the reminder is due at once, noted after closing: the first working day's.
+        case_id = await center.open_case(EVE)
+        await center.step(case_id, "deadlines", {"due_on": "2027-01-02",
+                                                 "description": "补助申请截止",
+                                                 "occurred_at": EVE.isoformat()})
+        reminder = await follow_up(center, "deadline_reminder", case_id=case_id)
+        assert datetime.fromisoformat(reminder["due_at"]) == EVE
+        assert reminder["basis"] == "provisional"
+
+        center.clock.set(AFTER_MIDNIGHT)
+        await center.scheduler.tick()
+        await center.settled()
+        r = await center.followup.get("/worklists/clerks/clerk-017",
+                                      params={"center_id": CENTER})
+        assert r.status_code == 200, r.text
+        day = r.json()
+        assert day["today"] == "2027-01-01"
+        assert reminder["follow_up_id"] in ids(day["upcoming"])
+        assert reminder["follow_up_id"] not in ids(day["overdue"])
+        [case] = [c for c in day["cases"] if c["case_id"] == case_id]
+        assert case["due_on"] == "2027-01-02" and not case["overdue"]
+
+        # A bad review half an hour after midnight: 2027's working days, provisionally.
+        _, rectification = await bad_review(center, AFTER_MIDNIGHT)
+        assert rectification["basis"] == "provisional"
+        assert rectification["deadline_on"] > "2027-01-04"
+
+        center.clock.set(at(2032, 1, 5, 10))
+        r = await center.followup.get("/worklists/clerks/clerk-017",
+                                      params={"center_id": CENTER})
+        assert r.status_code == 422 and r.json()["error"]["code"] == "calendar_out_of_range"
