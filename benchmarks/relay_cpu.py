@@ -7,13 +7,15 @@ half cases opened, half requests heard). Then each round runs a relay over the w
 into a fresh stream, once with each tree's code (a process each, alternating, which tree
 goes first changing every round), and reports that process's CPU time per event published:
 the relay's Python side (outbox reads, decoding, the contract, the envelope, JSON, the
-publishes and their acknowledgements), and the wall-clock rate.
+publishes and their acknowledgements), the nats-server's and PostgreSQL's CPU per event
+meanwhile, and the wall-clock rate.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
@@ -89,11 +91,39 @@ async def store(settings: object, events: int) -> int:
     return events // 2 * 2
 
 
-def run_tree(tree: Path, settings: dict[str, object], events: int) -> dict[str, float]:
+def server_cpu(folder: Path) -> dict[str, float]:
+    """CPU seconds so far of the benchmark's nats-server and PostgreSQL (every backend, also
+    those that ended)."""
+    import psutil
+
+    out = {"nats": 0.0, "pg": 0.0}
+    for proc in psutil.process_iter(["cmdline"]):
+        cmdline = " ".join(proc.info["cmdline"] or [])
+        if str(folder) not in cmdline:
+            continue
+        kind = "nats" if "nats-server" in cmdline else "pg" if "postgres" in cmdline else None
+        if kind is None:
+            continue
+        with contextlib.suppress(psutil.Error):
+            times = proc.cpu_times()  # with the backends that ended (reaped children)
+            out[kind] += times.user + times.system + times.children_user + times.children_system
+            for child in proc.children(recursive=True):
+                child_times = child.cpu_times()
+                out[kind] += child_times.user + child_times.system
+    return out
+
+
+def run_tree(tree: Path, settings: dict[str, object], events: int, folder: Path
+             ) -> dict[str, float]:
     env = dict(os.environ, PYTHONPATH=str(tree), LOG_LEVEL="WARNING")
+    before = server_cpu(folder)
     out = subprocess.run([sys.executable, "-c", CHILD, json.dumps(settings), str(events)],
                          cwd=tree, env=env, capture_output=True, text=True, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    after = server_cpu(folder)
+    figures: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+    for kind in ("nats", "pg"):
+        figures[f"{kind}_us"] = (after[kind] - before[kind]) / events * 1e6
+    return figures
 
 
 def main() -> None:
@@ -103,6 +133,8 @@ def main() -> None:
     parser.add_argument("other", type=Path, help="the tree to compare this checkout with")
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--batch", type=int, default=1000,
+                        help="RELAY_BATCH: events a relay round (a busy API's rounds are small)")
     args = parser.parse_args()
     from shared.settings import Settings
 
@@ -119,11 +151,13 @@ def main() -> None:
                 run = f"r{r}{name}"
                 figures[name] = run_tree(trees[name], {
                     **base, "stream_name": run.upper(), "subject_prefix": run,
-                    "log_level": "WARNING"}, events)
+                    "log_level": "WARNING", "relay_batch": args.batch}, events, srv.folder)
             t, o = figures["this"], figures["other"]
-            print(f"round {r + 1} ({order[0]} first): this {t['cpu_us']:.1f} us, "
-                  f"{t['per_s']:,.0f}/s; other {o['cpu_us']:.1f} us, {o['per_s']:,.0f}/s; "
-                  f"CPU this / other {t['cpu_us'] / o['cpu_us']:.2f}")
+            print(f"round {r + 1} ({order[0]} first): relay CPU us an event this "
+                  f"{t['cpu_us']:.1f} / other {o['cpu_us']:.1f} ({t['cpu_us'] / o['cpu_us']:.2f}"
+                  f" x); nats-server {t['nats_us']:.1f} / {o['nats_us']:.1f}; postgres "
+                  f"{t['pg_us']:.1f} / {o['pg_us']:.1f}; events/s {t['per_s']:,.0f} / "
+                  f"{o['per_s']:,.0f}")
 
 
 if __name__ == "__main__":

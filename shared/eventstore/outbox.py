@@ -8,14 +8,19 @@ One relay per service publishes at a time (a PostgreSQL advisory lock elects it)
 
 In order, also when the stream or the connection fails in the middle of a round:
 
-* A round is one JetStream atomic batch (``allow_atomic``, nats-server 2.12+; at most
-  ATOMIC_BATCH_MAX events): the stream stores all of it, in order, or none of it. A message
-  lost on the way (a socket that broke, a stream leader that went away with it) makes the
-  server refuse the whole batch, where event by event the events after it were stored and
-  the lost one, published again, stood after them. The batch's first message expects the
-  service's last event on the stream to be the one the relay knows
-  (``Nats-Expected-Last-Subject-Sequence`` over ``<prefix>.<service>.>``), so the server
-  also refuses a round that would not follow it directly.
+* On a replicated stream (or with RELAY_ATOMIC_ROUNDS=true) a round is one JetStream atomic
+  batch (``allow_atomic``, nats-server 2.12+; at most ATOMIC_BATCH_MAX events): the stream
+  stores all of it, in order, or none of it. A message lost on the way (a stream leader that
+  went away with it, a socket that broke) makes the server refuse the whole batch, where
+  event by event the events after it were stored and the lost one, published again, stood
+  after them. The batch's first message expects the service's last event on the stream to
+  be the one the relay knows (``Nats-Expected-Last-Subject-Sequence`` over
+  ``<prefix>.<service>.>``), so the server also refuses a round that would not follow it
+  directly. It is not the default on one node: nats-server 2.15 spends ~2 ms of CPU on each
+  atomic batch and answers it ~5 ms later (``benchmarks/relay_cpu.py --batch 10``: 7 x the
+  server's CPU an event at rounds of 10), and there no leader changes in the middle of a
+  round: the stream refuses an event there only when it refuses the rest too (JetStream
+  down, limits, disk), or the connection breaks, which delivers a prefix of the round.
 * The next round is published only once the last one is acknowledged (``Relay._room``).
 * A round that fails (refused, or its answer lost: it may be stored) sends the relay back to
   the service's last event on the stream (``_start_position``), never past a gap.
@@ -32,9 +37,9 @@ publishing, before saving), read from that sequence on; else it publishes again 
 first one missing (the stream drops those it holds: Nats-Msg-Id), round by round event by
 event until past the last one on the stream (an atomic batch holding one would be refused).
 
-What is only detected: on a stream without atomic batches (an older server), a stream that
-refuses an event of a round (no leader) and stores a later one (a leader elected meanwhile)
-holds them out of store order; so may a stream written by an older relay. The
+What is only detected, event by event (rounds not atomic, or a server before 2.12): a
+stream that refuses an event of a round (no leader) and stores a later one (a leader
+elected meanwhile) holds them out of store order; so may a stream written by an older relay. The
 acknowledgements carry the stream sequence, which must rise with the position: a refused
 event with a later one stored, a sequence not above the last one's, or a gap found at start
 is logged as ``relay.stream_out_of_order`` and counted (``Relay.out_of_order``,
@@ -189,7 +194,8 @@ class Relay:
         #: The sequence of the service's last message on the stream, as far as the relay
         #: knows: the next atomic round expects it (``Nats-Expected-Last-Subject-Sequence``).
         self._tail_seq = 0
-        #: Whether rounds go as atomic batches (the stream allows them: nats-server 2.12+).
+        #: Whether rounds go as atomic batches (RELAY_ATOMIC_ROUNDS, or a replicated stream;
+        #: and the stream allows them: nats-server 2.12+).
         self.atomic = False
         #: Rounds up to this position go event by event: a start found events missing
         #: before ones the stream holds (an atomic batch holding those would be refused).
@@ -303,7 +309,10 @@ class Relay:
         try:
             await nc.subscribe(f"{self._inbox}.*", cb=self._on_ack)
             info = await nc.jetstream().stream_info(self.settings.stream_name)
-            self.atomic = bool(info.config.allow_atomic)
+            wanted = self.settings.relay_atomic_rounds
+            if wanted is None:
+                wanted = (info.config.num_replicas or 1) > 1
+            self.atomic = wanted and bool(info.config.allow_atomic)
             self.batch = (min(self.settings.relay_batch, ATOMIC_BATCH_MAX) if self.atomic
                           else self.settings.relay_batch)
             self.position, self._position_seq = await self._start_position(self._conn)
@@ -540,7 +549,7 @@ class Relay:
         nc = self.nc
         assert nc is not None
         futures: list[tuple[int, asyncio.Future[dict[str, Any]]]] = []
-        batch = secrets.token_hex(8)  # stored with each message: short
+        batch = secrets.token_hex(4)  # stored with each message: short (one round in flight)
         last = rows[-1]["notification_id"]
         for i, row in enumerate(rows, 1):
             position = row["notification_id"]

@@ -24,7 +24,7 @@ from nats.aio.msg import Msg
 from services.intake import commands as c
 from services.intake.application import Intake, IntakeApplication
 from shared.bus.consumer import TRACKING_DDL, Consumer, PermanentError
-from shared.bus.jetstream import connect, ensure_streams, stream_config
+from shared.bus.jetstream import connect, ensure_streams
 from shared.catalogue import load_catalogue
 from shared.contracts import Envelope
 from shared.eventstore.application import build_application
@@ -284,10 +284,10 @@ async def test_a_case_stored_while_the_last_round_awaits_its_acks_waits_for_them
 
 async def test_a_refused_round_sends_the_relay_back_and_what_came_after_waits(
         settings: Settings) -> None:
-    """The stream's answer to a round is a refusal (or is lost) while a later case waits to
-    be published: the relay goes back to the service's last event on the stream (the round
-    was stored after all) and publishes what follows it, each event counted published
-    once, in order."""
+    """The stream refuses a round (or its answer is lost) while a later case waits to be
+    published: the relay goes back to the service's last event on the stream that follows
+    the saved position without a gap (here the whole round: it was stored after all) and
+    publishes what comes after it, each event counted published once, in order."""
     async with write_side(settings) as side:
         await open_and_hear(side, 1)  # positions 1 and 2: the relay's first round
         counted: list[int] = []
@@ -299,13 +299,13 @@ async def test_a_refused_round_sends_the_relay_back_and_what_came_after_waits(
                 if task.done():
                     task.result()
                 return set(positions) <= set(acks.held)
-            # One atomic batch: the only answer is its commit's, the last event's.
-            await wait_until(lambda: held(2), what="the first round's ack")
+            await wait_until(lambda: held(1, 2), what="the first round's acks")
             await open_case(side)  # position 3: waits behind the first round
             await asyncio.wait_for(parking.parked.wait(), 15)
             assert parking.behind == 0 and 3 not in acks.held, "published behind the first round"
             acks.passing = True
-            await acks.refuse(2)  # the first round "refused": the relay goes back to 0
+            await acks.refuse(1)  # the first round refused: the relay goes back
+            await acks.release(2)
 
             async def published_again() -> bool:
                 if task.done():
@@ -596,29 +596,29 @@ def relay_connections(monkeypatch: pytest.MonkeyPatch, change: Callable[[Any], N
 async def test_a_round_the_stream_lost_an_event_of_is_stored_whole_and_in_order_or_not_at_all(
         settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     """The stream never receives position 3 of a round (its leader went away with it) and
-    takes 4 (a new leader elected meanwhile): with the round one atomic batch, nothing of it
-    is stored; the relay publishes it again, and the stream holds 1-4 once, in order. (Event
-    by event, 4 stood before 3 on the stream once 3's ack timed out and it went again.)"""
+    takes 4 (a new leader elected meanwhile): with the round one atomic batch (a replicated
+    stream's default), nothing of it is stored; the relay publishes it again, and the stream
+    holds 1-4 once, in order. (Event by event, 4 stood before 3 on the stream once 3's ack
+    timed out and it went again.)"""
+    atomic = settings.model_copy(update={"relay_atomic_rounds": True})
     async with write_side(settings) as side:
         await open_and_hear(side, 2)  # positions 1-4: one round
         with relay_connections(monkeypatch, lambda nc: refusing(nc, "intake:3",
                                                                 answer=False)):
-            await run_relay(settings, side, 4)
+            await run_relay(atomic, side, 4)
         assert_once_in_order(await stream_envelopes(settings), 4)
 
 
 async def test_an_event_the_stream_refused_before_a_later_one_is_not_skipped_at_restart(
         settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
-    """On a stream without atomic batches (a server before 2.12), the stream refuses
-    position 3 (no leader) and stores 4 (a leader elected in between), and the relay stops
-    before publishing 3 again: the next relay starts past the saved position only over what
-    is on the stream without a gap, so 3 is published, not lost. Both relays say the stream
-    holds an event out of store order."""
+    """Event by event (one node's default), the stream refuses position 3 (no leader) and
+    stores 4 (a leader elected in between), and the relay stops before publishing 3 again:
+    the next relay starts past the saved position only over what is on the stream without a
+    gap, so 3 is published, not lost. Both relays say the stream holds an event out of
+    store order."""
     nc = await connect(settings, "test-setup")
     await ensure_streams(nc.jetstream(), settings)
-    event_by_event = stream_config(settings)
-    event_by_event.allow_atomic = False
-    await nc.jetstream().update_stream(event_by_event)
+    await nc.close()
     async with write_side(settings) as side:
         await open_and_hear(side, 2)  # positions 1-4: one round
         with relay_connections(monkeypatch, lambda nc: refusing(nc, "intake:3", answer=True)):
@@ -636,8 +636,6 @@ async def test_an_event_the_stream_refused_before_a_later_one_is_not_skipped_at_
                     await task
         positions = [e.position for e in await stream_envelopes(settings)]
         assert positions == [1, 2, 4] and first.out_of_order == 1 and not first.atomic
-        await ensure_streams(nc.jetstream(), settings)  # atomic batches again
-        await nc.close()
         await run_relay(settings, side, 4)
         positions = [e.position for e in await stream_envelopes(settings)]
         assert sorted(positions) == [1, 2, 3, 4], f"each stored event once: {positions}"

@@ -2,9 +2,9 @@
 stored event once, in store order.
 
 A stalled connection that then breaks loses what was in flight in it (the socket's and the
-client's write buffers). The relay's own connection never reconnects: it closes, and the
-relay starts again, on a new one, after the service's last event on the stream; the round
-the server had only part of was one atomic batch, so none of it was stored. (The relay
+client's write buffers); the server stores a prefix of the round. The relay's own
+connection never reconnects: it closes, and the relay starts again, on a new one, after the
+service's last event on the stream, checked to follow the saved position without a gap. (The relay
 before this one passed this test too, five runs of five: it hands a whole round to nats-py
 without yielding, so the client's buffer never held the end of a round while the socket
 held its start; it waited 10 s for the acks of the lost events instead of failing at once.)
