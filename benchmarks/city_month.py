@@ -371,7 +371,7 @@ async def relay_rate(settings: Settings, stories: int) -> dict[str, Any]:
     nc = await connect(settings, "bench-relay")
     try:
         await ensure_streams(nc.jetstream(), settings)
-        relay = Relay(settings, "intake", app, pool, nc)
+        relay = Relay(settings, "intake", app, pool)
         stored = int(await pool.fetchval(
             f'SELECT max(notification_id) FROM "{schema}"."{relay.table}"'))
         start = time.perf_counter()

@@ -293,7 +293,7 @@ async def run(settings: Settings, n: int) -> dict[str, float]:
     await run_migrations(pool, settings.schema_for("intake"), [*TRACKING_DDL, *DDL])
     nc = await connect(settings, "bench")
     await ensure_streams(nc.jetstream(), settings)
-    relay = Relay(settings, "intake", app, pool, nc, on_published=metrics.published.labels(
+    relay = Relay(settings, "intake", app, pool, on_published=metrics.published.labels(
         "intake").inc)
     start = time.perf_counter()
     task = asyncio.create_task(relay.run())

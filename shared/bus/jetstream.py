@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import zlib
+from typing import Any
 from uuid import UUID
 
 import structlog
@@ -54,20 +55,33 @@ def stream_config(settings: Settings) -> StreamConfig:
         duplicate_window=float(settings.stream_duplicate_window_s),
         discard=DiscardPolicy.OLD,
         allow_direct=True,
+        # A relay's round is one atomic batch (shared/eventstore/outbox.py): stored whole,
+        # in order, or not at all (nats-server 2.12+; an older one ignores it).
+        allow_atomic=True,
         description="sixstep: every event of every service, the one replayable log",
     )
 
 
-async def connect(settings: Settings, name: str) -> NATS:
-    """A connection to the bus (nats-py's client, reading headers at half its cost)."""
+async def connect(settings: Settings, name: str, *, reconnect: bool = True, **options: Any
+                  ) -> NATS:
+    """A connection to the bus (nats-py's client, reading headers at half its cost).
+
+    ``reconnect=False``: a connection that closes for good when its socket breaks, instead of
+    reconnecting and then sending what it still held in its buffer. The bytes a broken socket
+    delivered are a prefix of what was published on it; a reconnecting client can deliver a
+    later message of a burst after an earlier one lost in the socket (the relay's own
+    connection, ``shared.eventstore.outbox``). ``options`` go to nats-py's ``connect``
+    (callbacks)."""
     nc = Client()
     await nc.connect(
         servers=[s.strip() for s in settings.nats_url.split(",")],
         name=name,
+        allow_reconnect=reconnect,
         max_reconnect_attempts=-1,
         reconnect_time_wait=0.5,
         connect_timeout=5,
         pending_size=64 * 1024 * 1024,
+        **options,
     )
     return nc
 
@@ -127,6 +141,7 @@ async def ensure_stream(js: JetStreamContext, config: StreamConfig) -> str:
         ("max_age", (current.max_age or 0) != (config.max_age or 0)),
         ("duplicate_window", current.duplicate_window != config.duplicate_window),
         ("subjects", set(current.subjects or []) != set(config.subjects or [])),
+        ("allow_atomic", bool(current.allow_atomic) != bool(config.allow_atomic)),
     ) if differs]
     if not changed:
         return "unchanged"

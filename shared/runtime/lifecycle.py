@@ -208,7 +208,9 @@ class Runtime:
             age = relay.unpublished_age()
             checks["relay"] = {"unpublished": relay.unpublished, "age_s": round(age, 3),
                                "since": _iso(relay.behind_since),
-                               "last_error": relay.last_error}
+                               "last_error": relay.last_error,
+                               "connections_lost": relay.connections_lost,
+                               "out_of_order": relay.out_of_order}
             if age > self.settings.relay_stall_s:
                 why = f": {relay.last_error}" if relay.last_error else ""
                 out.append(f"relay: {relay.unpublished} stored event(s) not published "
@@ -326,7 +328,9 @@ async def start_runtime(settings: Settings, service: ServiceName,
 
         metrics.calendar_days_left.labels(service).set_function(days_left)
     published = metrics.published.labels(service)
-    relay = Relay(settings, service, application, pool, nc, on_published=published.inc)
+    relay = Relay(settings, service, application, pool, on_published=published.inc,
+                  on_connection_lost=metrics.relay_connections_lost.labels(service).inc,
+                  on_out_of_order=metrics.relay_out_of_order.labels(service).inc)
     runtime.relay = relay
     runtime.start_worker("relay", relay.run)
     runtime.start_worker("probe", runtime.probe_event_path)

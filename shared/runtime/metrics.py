@@ -53,6 +53,14 @@ class Metrics:
             "sixstep_relay_unpublished_age_seconds", "Seconds the oldest stored event not yet "
             "on the stream has waited for the relay (0 when it is caught up)",
             ["service"], registry=self.registry)
+        self.relay_connections_lost = Counter(
+            "sixstep_relay_connections_lost_total", "Times the relay's own NATS connection "
+            "closed or could not be opened (it publishes again on a new one, from the "
+            "service's last event on the stream)", ["service"], registry=self.registry)
+        self.relay_out_of_order = Counter(
+            "sixstep_relay_out_of_order_total", "Events of the service the relay saw stand "
+            "on the stream out of store order (a stream that refused an event and stored a "
+            "later one: see shared/eventstore/outbox.py)", ["service"], registry=self.registry)
         self.scheduler_backlog = Gauge(
             "sixstep_scheduler_backlog", "Due work a scheduler has not yet turned into events",
             ["service", "scheduler"], registry=self.registry)

@@ -1,0 +1,144 @@
+"""The relay's socket to NATS breaks in the middle of a round: the stream still holds every
+stored event once, in store order.
+
+A stalled connection that then breaks loses what was in flight in it (the socket's and the
+client's write buffers); the server stores a prefix of the round. The relay's own
+connection never reconnects: it closes, and the relay starts again, on a new one, after the
+service's last event on the stream, checked to follow the saved position without a gap. (The relay
+before this one passed this test too, five runs of five: it hands a whole round to nats-py
+without yielding, so the client's buffer never held the end of a round while the socket
+held its start; it waited 10 s for the acks of the lost events instead of failing at once.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import uuid
+from urllib.parse import urlsplit
+
+from services.intake import commands as c
+from shared.bus.jetstream import connect, ensure_streams
+from shared.eventstore.outbox import Relay
+from shared.settings import Settings
+from tests.intake.test_log_guarantees import CENTER, WriteSide, assert_once_in_order, write_side
+from tests.support import stream_envelopes, wait_until
+
+
+class StallingProxy:
+    """A TCP proxy in front of the test's nats-server. Armed with ``let_through`` bytes, it
+    passes that much from the client to the server, then stops reading from the client (its
+    socket fills up, as a connection does before it is found dead); ``cut()`` then breaks
+    every connection it carries. Connections made after the cut pass freely."""
+
+    def __init__(self, target: str) -> None:
+        parts = urlsplit(target)
+        self.target = (parts.hostname or "127.0.0.1", parts.port or 4222)
+        self.let_through: int | None = None
+        self.passed = 0
+        self.stalled = asyncio.Event()
+        self._links: list[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._server: asyncio.Server | None = None
+
+    async def start(self) -> str:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a small window
+        sock.bind(("127.0.0.1", 0))
+        self._server = await asyncio.start_server(self._link, sock=sock)
+        return f"nats://127.0.0.1:{sock.getsockname()[1]}"
+
+    async def _link(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter
+                    ) -> None:
+        server_r, server_w = await asyncio.open_connection(*self.target)
+        self._links.append((client_w, server_w))
+        for task in (self._pipe(client_r, server_w, upstream=True),
+                     self._pipe(server_r, client_w, upstream=False)):
+            t = asyncio.create_task(task)
+            self._tasks.add(t)
+            t.add_done_callback(self._tasks.discard)
+
+    async def _pipe(self, src: asyncio.StreamReader, dst: asyncio.StreamWriter, *,
+                    upstream: bool) -> None:
+        with contextlib.suppress(ConnectionError, OSError):
+            while True:
+                n = 65536
+                if upstream and self.let_through is not None:
+                    n = min(n, self.let_through - self.passed)
+                    if n <= 0:
+                        self.stalled.set()
+                        await asyncio.Event().wait()  # until cut
+                data = await src.read(n)
+                if not data:
+                    break
+                dst.write(data)
+                await dst.drain()
+                if upstream:
+                    self.passed += len(data)
+            dst.close()
+
+    def cut(self) -> None:
+        self.let_through = None
+        for task in list(self._tasks):
+            task.cancel()
+        for client_w, server_w in self._links:
+            client_w.transport.abort()
+            server_w.transport.abort()
+        self._links.clear()
+
+    async def close(self) -> None:
+        self.cut()
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+
+async def store_long_requests(side: WriteSide, n: int) -> None:
+    """``n`` cases, each heard in long words: 2n events, some 9 kB each on the bus."""
+    for i in range(n):
+        opened = await side.intake.open_case(c.OpenCase(
+            center_id=CENTER, counter_id="w1", clerk_id="clerk-1",
+            service_item="MI-MEDICAL-REIMBURSEMENT"), "clerk-1", f"open-{uuid.uuid4().hex}")
+        await side.intake.hear_request(opened.aggregate_id, c.HearRequest(
+            words=f"第{i}位居民：" + "我想问一下医疗报销的材料还差什么" * 180), "clerk-1",
+            f"hear-{uuid.uuid4().hex}")
+
+
+async def test_a_relay_whose_socket_breaks_mid_round_keeps_the_stream_in_store_order(
+        settings: Settings) -> None:
+    proxy = StallingProxy(settings.nats_url)
+    through_proxy = settings.model_copy(update={"nats_url": await proxy.start()})
+    nc = await connect(settings, "test-setup")
+    await ensure_streams(nc.jetstream(), settings)
+    await nc.close()
+    async with write_side(settings) as side:
+        await store_long_requests(side, 200)  # positions 1-400: one round of the relay
+        head = 400
+        # The connection's start (CONNECT, the stream's last event) and some 40 events pass.
+        proxy.let_through = 400_000
+        relay = Relay(through_proxy, "intake", side.app, side.pool)
+        task = asyncio.create_task(relay.run())
+        try:
+            async def stalled_with_the_round_handed_over() -> bool:
+                if task.done():
+                    task.result()
+                return proxy.stalled.is_set() and relay._sent == head
+            await wait_until(stalled_with_the_round_handed_over,
+                             what="the round published into a stalled connection")
+            proxy.cut()
+
+            async def all_acknowledged() -> bool:
+                if task.done():
+                    task.result()
+                return relay.position >= head
+            await wait_until(all_acknowledged, timeout=60,
+                             what="the relay to publish the whole log after the cut")
+            assert relay.connections_lost >= 1, "the cut was not seen"
+            assert relay.out_of_order == 0
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await proxy.close()
+    assert_once_in_order(await stream_envelopes(settings), head)
