@@ -127,6 +127,16 @@ async def ensure_streams_when_ready(js: JetStreamContext, settings: Settings, *,
             delay = min(delay * 2, 2.0)
 
 
+def server_at_least(js: JetStreamContext, version: tuple[int, int]) -> bool:
+    """Whether the server ``js`` talks to is at least ``version`` (major, minor); True when
+    the client cannot tell."""
+    try:
+        server = js._nc.connected_server_version
+        return (server.major, server.minor) >= version
+    except (AttributeError, TypeError, ValueError):
+        return True
+
+
 async def ensure_stream(js: JetStreamContext, config: StreamConfig) -> str:
     """Create a stream, or bring its mutable settings in line; says which it did."""
     assert config.name is not None
@@ -136,12 +146,15 @@ async def ensure_stream(js: JetStreamContext, config: StreamConfig) -> str:
         await js.add_stream(config)
         return "created"
     current = info.config
+    # A server before 2.12 drops allow_atomic: asking again at every start would change nothing.
+    knows_atomic = server_at_least(js, (2, 12))
     changed = [name for name, differs in (
         ("num_replicas", current.num_replicas != config.num_replicas),
         ("max_age", (current.max_age or 0) != (config.max_age or 0)),
         ("duplicate_window", current.duplicate_window != config.duplicate_window),
         ("subjects", set(current.subjects or []) != set(config.subjects or [])),
-        ("allow_atomic", bool(current.allow_atomic) != bool(config.allow_atomic)),
+        ("allow_atomic",
+         knows_atomic and bool(current.allow_atomic) != bool(config.allow_atomic)),
     ) if differs]
     if not changed:
         return "unchanged"
