@@ -482,6 +482,21 @@ async def test_a_batch_applied_is_acked_in_one_write_and_nothing_comes_back(
         assert len(counts) == 24 and set(counts) == {1}
 
 
+async def test_the_tracking_table_gets_statistics_beside_the_batches(
+        settings: Settings) -> None:
+    async with write_side(settings) as side:
+        await open_and_hear(side, 5)
+        await run_relay(settings, side, 10)
+    async with consumer_of(settings, batch=4) as (consumer, pool):
+        async def analyzed() -> bool:
+            return consumer.stats.applied >= 10 and bool(await pool.fetchval(
+                "SELECT analyze_count FROM pg_stat_user_tables WHERE relname ="
+                " 'consumer_tracking' AND schemaname = current_schema()"))
+        await wait_until(analyzed, what="consumer_tracking analyzed")
+        counts = [r["n"] for r in await pool.fetch("SELECT n FROM effects")]
+    assert len(counts) == 10 and set(counts) == {1}
+
+
 async def test_acking_a_message_twice_is_refused_before_anything_is_sent(
         settings: Settings) -> None:
     async with write_side(settings) as side:
