@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
+import pytest
 
 from services.feedback.consumer import DDL, _read
 from shared.contracts import Envelope
@@ -60,6 +61,15 @@ async def test_a_batch_reads_its_cases_and_the_residents_it_may_ask_in_one_state
             counting = CountingConnection(conn)
             async with conn.transaction():
                 cases, known = await _read(counting, events)  # type: ignore[arg-type]
+                async with pool.acquire() as other:  # another batch waits for these rows
+                    for table, column, key in (("intake_cases", "case_id", resolved),
+                                               ("residents", "resident_id", asked),
+                                               ("residents", "resident_id", newcomer)):
+                        with pytest.raises(asyncpg.LockNotAvailableError):
+                            await other.execute(f"SELECT 1 FROM {table} WHERE {column} = $1"
+                                                " FOR UPDATE NOWAIT", key)
+                    await other.execute("SELECT 1 FROM residents WHERE resident_id = $1"
+                                        " FOR UPDATE NOWAIT", listening)
         assert counting.statements == 1, "one round trip before the follower decides"
         assert set(cases) == {resolved, heard}, "the rows there are of the batch's cases"
         assert cases[resolved]["resident_id"] == asked and cases[heard]["served_by"] == [
