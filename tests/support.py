@@ -258,3 +258,20 @@ def serving(server: _Server) -> Iterator[_Server]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+class CountingConnection:
+    """A connection that counts the statements sent through it (how many round trips a
+    handler's step takes)."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
+        self.statements = 0
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self.conn, name)
+
+        async def counted(*args: Any, **kwargs: Any) -> Any:
+            self.statements += 1
+            return await method(*args, **kwargs)
+        return counted

@@ -73,6 +73,36 @@ def _served(served_by: list[str], e: Envelope) -> list[str]:
     return list(dict.fromkeys([*served_by, e.actor, *also]))
 
 
+READ = (
+    "SELECT ARRAY(SELECT c FROM intake_cases c WHERE c.case_id = ANY($1::uuid[])"
+    "  FOR UPDATE) AS cases,"
+    " ARRAY(SELECT r FROM residents r WHERE r.resident_id = ANY($2::uuid[]"
+    "  || ARRAY(SELECT resident_id FROM intake_cases WHERE case_id = ANY($3::uuid[])"
+    "  AND resident_id IS NOT NULL)) FOR UPDATE) AS residents")
+"""What a batch reads before it decides, in one round trip (two statements one after the
+other before): the rows of its cases (``intake_cases``), and, locked as well, the residents
+it may ask or must respect (``residents``): those its consent events name, and those of the
+cases it resolves (already known, or opened in the batch)."""
+
+
+async def _read(conn: asyncpg.Connection, events: Sequence[Envelope]
+                ) -> tuple[dict[UUID, dict[str, Any]], residents.Residents]:
+    case_ids = {e.case_id for e in events if e.case_id is not None}
+    resolved = {e.case_id for e in events if e.type == "CaseResolved" and e.case_id is not None}
+    named = residents.Residents.ids_in(events) | {
+        UUID(e.payload["resident_id"]) for e in events
+        if e.type == "CaseOpened" and e.case_id in resolved and e.payload.get("resident_id")}
+    if not case_ids and not named:
+        return {}, residents.Residents({})
+    row = await conn.fetchrow(READ, list(case_ids), list(named), list(resolved))
+    assert row is not None
+    flag = residents.Residents.flag
+    return ({r["case_id"]: _plain(r) for r in row["cases"]},
+            residents.Residents({UUID(str(r["resident_id"])): (r[flag], r["erased"],
+                                                               r["changed_at"])
+                                 for r in row["residents"]}))
+
+
 class IntakeFollower:
     """Turns intake's resolutions and reopenings into survey commands."""
 
@@ -84,11 +114,7 @@ class IntakeFollower:
         self.feedback = feedback
 
     async def apply(self, conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
-        ids = list({e.case_id for e in events if e.case_id is not None})
-        rows = await conn.fetch(
-            f"SELECT {', '.join(COLUMNS)} FROM intake_cases WHERE case_id = ANY($1::uuid[])"
-            " FOR UPDATE", ids)
-        cases: dict[UUID, dict[str, Any]] = {r["case_id"]: _plain(r) for r in rows}
+        cases, known = await _read(conn, events)
         dirty: set[UUID] = set()
         work: dict[UUID, list[tuple[str, Any]]] = {}
         for e in events:
@@ -132,10 +158,6 @@ class IntakeFollower:
                     ("withdraw", (case["last_survey_id"], str(e.event_id))))
         # What each resident agreed to, as of the end of this batch: a resolution decides with
         # it, and a refusal or erasure withdraws what is open (whatever came first).
-        asked = [arg.resident_id for steps in work.values() for kind, arg in steps
-                 if kind == "request" and arg.resident_id is not None]
-        known = await residents.Residents.load(conn, [*residents.Residents.ids_in(events),
-                                                      *asked])
         for e in events:
             if e.service == "intake" and e.type in residents.TYPES:
                 known.remember(e)

@@ -171,15 +171,6 @@ class _Planned:
         for r in rows:
             self.by_case[r["case_id"]].append((r["follow_up_id"], r["rule"]))
 
-    @classmethod
-    async def load(cls, conn: asyncpg.Connection, events: Sequence[Envelope]) -> _Planned:
-        ids = list({e.case_id for e in events if e.case_id is not None})
-        if not ids:
-            return cls([])
-        return cls(await conn.fetch(
-            "SELECT case_id, follow_up_id, rule FROM rule_followups"
-            " WHERE case_id = ANY($1::uuid[])", ids))
-
     def of(self, case_id: UUID, rule: str | None = None, *, but: Sequence[str] = ()
            ) -> list[UUID]:
         """The follow-ups scheduled for ``case_id`` by ``rule`` (any rule but ``but``)."""
@@ -201,19 +192,17 @@ class Rules:
         self.on_parked = on_parked  # told how many rules are parked after each change
 
     async def apply(self, conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
-        refs = await _CaseRefs.load(conn, events)
-        known = await _consents(conn, events, refs)
-        planned = await _Planned.load(conn, events)
+        refs, known, planned = await _read(conn, events)
         for e in events:
             known.remember(e)  # the whole batch: a rule plans with the latest word
         per_case: dict[UUID, list[tuple[Envelope, Effect]]] = defaultdict(list)
         for e in events:
-            was_urgent = is_urgent(refs.snapshot(e.case_id) or {})
+            was_urgent = is_urgent(refs.now(e.case_id))
             refs.remember(e, self._deadline_close)
             effect = self._effect_for(planned, e, refs, known.consent)
             if effect is not None:
                 per_case[e.partition_key].append((e, effect))
-            if not was_urgent and is_urgent(refs.snapshot(e.case_id) or {}):
+            if not was_urgent and is_urgent(refs.now(e.case_id)):
                 per_case[e.partition_key].append((e, self._turned_urgent(planned, e)))
         await refs.save(conn)
         await known.save(conn)
@@ -263,10 +252,8 @@ class Rules:
         async with pool.acquire() as conn:
             for e in await parking.parked_envelopes(conn):
                 async with conn.transaction():
-                    refs = await _CaseRefs.load(conn, [e])
-                    known = await _consents(conn, [e], refs)
-                    effect = self._effect_for(await _Planned.load(conn, [e]), e, refs,
-                                              known.consent)
+                    refs, known, planned = await _read(conn, [e])
+                    effect = self._effect_for(planned, e, refs, known.consent)
                     if effect is None:
                         await parking.unpark(conn, e.event_id)
                         continue
@@ -660,19 +647,42 @@ class Rules:
         return run
 
 
-async def _consents(conn: asyncpg.Connection, events: Sequence[Envelope],
-                    refs: _CaseRefs) -> residents.Residents:
-    """What the batch's residents agreed to: those its consent events name, those of the
-    cases it touches, and those a rectification names."""
-    ids: set[UUID | None] = set(residents.Residents.ids_in(events))
+READ = (
+    "SELECT ARRAY(SELECT r FROM case_refs r WHERE r.case_id = ANY($1::uuid[])) AS refs,"
+    " ARRAY(SELECT p FROM rule_followups p WHERE p.case_id = ANY($2::uuid[])) AS planned,"
+    " ARRAY(SELECT c FROM resident_consent c WHERE c.resident_id = ANY($3::uuid[]"
+    "  || ARRAY(SELECT resident_id FROM case_refs WHERE case_id = ANY($1::uuid[])"
+    "  AND resident_id IS NOT NULL))) AS consents")
+"""What a batch of rules reads before it plans, in one round trip: the cases it touches
+(``case_refs``: each event's case, and the case a plan step names), what rules of earlier
+batches scheduled for them (``rule_followups``) and what their residents agreed to
+(``resident_consent``: the residents of those cases, those the batch's consent events name and
+those an opening, a rectification or a plan step names). Three statements one after the other
+were three of a batch's ~10 round trips."""
+
+
+async def _read(conn: asyncpg.Connection, events: Sequence[Envelope]
+                ) -> tuple[_CaseRefs, residents.Residents, _Planned]:
+    """The batch's cases, the residents' consent and what was planned, read at once."""
+    case_ids = {i for e in events
+                for i in (e.case_id, _step_case(e) if e.type == "PlanStepAdded" else None)
+                if i is not None}
+    planned_ids = {e.case_id for e in events if e.case_id is not None}
+    resident_ids: set[UUID] = set(residents.Residents.ids_in(events))
     for e in events:
-        case = refs.cases.get(e.case_id) if e.case_id is not None else None
-        if case is not None:
-            ids.add(plain(case["resident_id"]))
         if e.type in ("CaseOpened", "RectificationOpened", "PlanStepAdded") \
                 and e.payload.get("resident_id"):
-            ids.add(UUID(str(e.payload["resident_id"])))
-    return await residents.Residents.load(conn, ids)
+            resident_ids.add(UUID(str(e.payload["resident_id"])))
+    if not case_ids and not resident_ids:
+        return _CaseRefs({}), residents.Residents({}), _Planned([])
+    row = await conn.fetchrow(READ, list(case_ids), list(planned_ids), list(resident_ids))
+    assert row is not None
+    flag = residents.Residents.flag
+    return (_CaseRefs({r["case_id"]: {c: r[c] for c in CASE_REF_COLUMNS} for r in row["refs"]}),
+            residents.Residents({UUID(str(r["resident_id"])): (r[flag], r["erased"],
+                                                               r["changed_at"])
+                                 for r in row["consents"]}),
+            _Planned(row["planned"]))
 
 
 def _step_case(e: Envelope) -> UUID | None:
@@ -705,6 +715,9 @@ def owner_of(case: CaseRef) -> tuple[str | None, str | None]:
     return case["clerk_id"], None
 
 
+_NO_CASE: CaseRef = {}
+
+
 class _CaseRefs:
     """``case_refs`` and ``resident_items`` for one batch: the cases its events touch are read
     in one query, folded in memory event by event (so each rule sees its case as of its own
@@ -715,18 +728,14 @@ class _CaseRefs:
         self.dirty: set[UUID] = set()
         self.touched: list[tuple[UUID, str, UUID, str, datetime]] = []
 
-    @classmethod
-    async def load(cls, conn: asyncpg.Connection, events: Sequence[Envelope]) -> _CaseRefs:
-        ids = list({i for e in events
-                    for i in (e.case_id, _step_case(e) if e.type == "PlanStepAdded" else None)
-                    if i is not None})
-        rows = await conn.fetch("SELECT * FROM case_refs WHERE case_id = ANY($1::uuid[])",
-                                ids) if ids else []
-        return cls({r["case_id"]: {c: r[c] for c in CASE_REF_COLUMNS} for r in rows})
-
     def snapshot(self, case_id: UUID | None) -> CaseRef | None:
+        """The case as of now, kept as it is (a copy): for a rule that runs later."""
         case = self.cases.get(case_id) if case_id is not None else None
         return dict(case) if case is not None else None
+
+    def now(self, case_id: UUID | None) -> CaseRef:
+        """The case as of now, to read at once (not a copy; {} for none)."""
+        return self.cases.get(case_id, _NO_CASE) if case_id is not None else _NO_CASE
 
     def remember(self, e: Envelope, deadline_close: Callable[[Envelope], bool]) -> None:
         if e.service != "intake" or e.case_id is None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import orjson
@@ -41,6 +42,35 @@ def delivery(msg: Msg) -> Delivery:
     meta = msg.metadata
     return Delivery(meta.sequence.stream, meta.sequence.consumer, meta.num_delivered,
                     meta.num_pending)
+
+
+async def ack_each(nc: NATS, msgs: Sequence[Msg]) -> None:
+    """Ack every message of ``msgs``, in order: for each, what ``Msg.ack`` sends (an empty
+    ``PUB`` to its reply subject), written to the client's outbound buffer at once.
+
+    nats-py's ``Msg.ack`` pays a whole ``publish`` per message (subject checks, connection
+    state, a command string formatted and encoded, a flush check): 4-5 us an event, an eighth
+    of a live consumer's apply (py-spy, feedback's intake follower). Here the commands are
+    built from each message's ack subject in one join and go out on the client's next flush,
+    as a publish would. A message acked already, or one JetStream did not deliver (no reply
+    subject), is refused as ``Msg.ack`` refuses it, before anything is sent. A client
+    without the buffer this writes to (another nats-py) acks message by message."""
+    if not msgs:
+        return
+    send = getattr(nc, "_send_command", None)
+    flush = getattr(nc, "_flush_pending", None)
+    if send is None or flush is None or not nc.is_connected:
+        for msg in msgs:
+            await msg.ack()
+        return
+    for msg in msgs:
+        msg._check_reply()  # NotJSMessageError / MsgAlreadyAckdError, as Msg.ack raises
+    await send(b"".join(b"PUB %s 0\r\n\r\n" % msg.reply.encode() for msg in msgs))
+    for msg in msgs:
+        msg._ackd = True
+    queue = getattr(nc, "_flush_queue", None)
+    if queue is not None and queue.empty():
+        await flush()
 
 
 class Puller:

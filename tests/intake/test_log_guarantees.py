@@ -20,11 +20,13 @@ import httpx
 import orjson
 import pytest
 from nats.aio.msg import Msg
+from nats.errors import MsgAlreadyAckdError
 
 from services.intake import commands as c
 from services.intake.application import Intake, IntakeApplication
 from shared.bus.consumer import TRACKING_DDL, Consumer, PermanentError
 from shared.bus.jetstream import connect, ensure_streams, server_at_least
+from shared.bus.pulling import ack_each
 from shared.catalogue import load_catalogue
 from shared.contracts import Envelope
 from shared.eventstore.application import build_application
@@ -429,11 +431,12 @@ async def consumer_of(settings: Settings, crash_before_first_ack: bool = False,
     await ensure_streams(nc.jetstream(), settings)
 
     class CrashingConsumer(Consumer):
-        async def process(self, msgs):  # type: ignore[no-untyped-def]
-            for m in msgs:
-                if crash_before_first_ack and m.metadata.num_delivered == 1:
-                    m.ack = m.nak  # type: ignore[method-assign]  # the ack never arrives
-            await super().process(msgs)
+        async def _ack(self, msgs):  # type: ignore[no-untyped-def]
+            if crash_before_first_ack:  # the first delivery's ack never arrives
+                for m in [m for m in msgs if m.metadata.num_delivered == 1]:
+                    await m.nak()
+                msgs = [m for m in msgs if m.metadata.num_delivered > 1]
+            await super()._ack(msgs)
 
     consumer = CrashingConsumer(settings=settings, nc=nc, pool=pool, name="counting",
                                 handler=handler or CountingHandler(),
@@ -460,6 +463,65 @@ async def test_a_redelivered_event_is_not_applied_twice(settings: Settings) -> N
         await wait_until(all_seen_twice, what="every event redelivered")
         counts = [r["n"] for r in await pool.fetch("SELECT n FROM effects")]
         assert len(counts) == 20 and set(counts) == {1}
+
+
+async def test_a_batch_applied_is_acked_in_one_write_and_nothing_comes_back(
+        settings: Settings) -> None:
+    async with write_side(settings) as side:
+        await open_and_hear(side, 12)
+        await run_relay(settings, side, 24)
+    async with consumer_of(settings, batch=50) as (consumer, pool):
+        async def all_applied() -> bool:
+            return consumer.stats.applied >= 24
+        await wait_until(all_applied, what="every event applied")
+        js = consumer.nc.jetstream()
+
+        async def all_acked() -> bool:
+            info = await js.consumer_info(settings.stream_name, consumer.name)
+            return info.num_ack_pending == 0 and info.ack_floor.stream_seq == 24
+        await wait_until(all_acked, what="the ack floor at the last event")
+        info = await js.consumer_info(settings.stream_name, consumer.name)
+        assert info.num_redelivered == 0 and consumer.stats.duplicates == 0
+        counts = [r["n"] for r in await pool.fetch("SELECT n FROM effects")]
+        assert len(counts) == 24 and set(counts) == {1}
+
+
+async def test_the_tracking_table_gets_statistics_beside_the_batches(
+        settings: Settings) -> None:
+    async with write_side(settings) as side:
+        await open_and_hear(side, 5)
+        await run_relay(settings, side, 10)
+    async with consumer_of(settings, batch=4) as (consumer, pool):
+        async def analyzed() -> bool:
+            return consumer.stats.applied >= 10 and bool(await pool.fetchval(
+                "SELECT analyze_count FROM pg_stat_user_tables WHERE relname ="
+                " 'consumer_tracking' AND schemaname = current_schema()"))
+        await wait_until(analyzed, what="consumer_tracking analyzed")
+        counts = [r["n"] for r in await pool.fetch("SELECT n FROM effects")]
+    assert len(counts) == 10 and set(counts) == {1}
+
+
+async def test_acking_a_message_twice_is_refused_before_anything_is_sent(
+        settings: Settings) -> None:
+    async with write_side(settings) as side:
+        await open_and_hear(side, 2)
+        await run_relay(settings, side, 4)
+    nc = await connect(settings, "test")
+    try:
+        js = nc.jetstream()
+        sub = await js.pull_subscribe(f"{settings.subject_prefix}.intake.*.*", "twice",
+                                      stream=settings.stream_name)
+        first, second, *rest = await sub.fetch(4, timeout=5)
+        await ack_each(nc, [first])
+        with pytest.raises(MsgAlreadyAckdError):
+            await ack_each(nc, [second, first])
+        assert not second._ackd  # refused as a whole: nothing of it was sent
+        await ack_each(nc, [second, *rest])
+        await nc.flush()
+        info = await js.consumer_info(settings.stream_name, "twice")
+        assert info.num_ack_pending == 0 and info.ack_floor.stream_seq == 4
+    finally:
+        await nc.close()
 
 
 async def _publish_raw(settings: Settings, subject: str, data: bytes) -> None:

@@ -1,0 +1,86 @@
+"""The rules read what a batch needs before they plan in one round trip: its cases, what was
+planned for them, and what their residents agreed to."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+
+from services.followup.consumer import DDL, _read
+from shared.contracts import Envelope
+from shared.readmodels.migrations import run_migrations
+from shared.readmodels.pool import create_pool
+from shared.settings import Settings
+from tests.support import CountingConnection
+
+NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
+
+
+def _event(type_: str, service: str = "intake", case_id: uuid.UUID | None = None,
+           payload: dict[str, Any] | None = None) -> Envelope:
+    return Envelope(event_id=uuid.uuid4(), type=type_, version=1, service=service, position=1,
+                    aggregate_id=case_id or uuid.uuid4(), aggregate_version=1, case_id=case_id,
+                    center_id="SH-PD-HUAMU", occurred_at=NOW, recorded_at=NOW,
+                    actor="clerk-017", payload=payload or {})
+
+
+async def test_a_batch_of_rules_reads_its_cases_plans_and_consents_in_one_statement(
+        settings: Settings) -> None:
+    schema = f"{settings.schema_prefix}followup_reads"
+    conn = await asyncpg.connect(settings.database_url)
+    await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+    await conn.close()
+    pool = await create_pool(settings, schema)
+    try:
+        await run_migrations(pool, schema, DDL)
+        resolved, stepped, untouched = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+        refused, erased, elsewhere, said, rectified = (uuid.uuid4() for _ in range(5))
+        planned, other = uuid.uuid4(), uuid.uuid4()
+        async with pool.acquire() as conn:
+            await conn.executemany(
+                "INSERT INTO case_refs (case_id, center_id, resident_id, clerk_id, counter_id,"
+                " service_item, status, opened_at) VALUES ($1, 'SH-PD-HUAMU', $2, 'clerk-017',"
+                " 'window-3', 'SA-HARDSHIP-SUBSIDY', 'open', $3)",
+                [(resolved, refused, NOW), (stepped, erased, NOW), (untouched, elsewhere, NOW)])
+            await conn.executemany(
+                "INSERT INTO resident_consent (resident_id, contact, erased, changed_at)"
+                " VALUES ($1, $2, $3, $4)",
+                [(refused, False, False, NOW), (erased, False, True, NOW),
+                 (elsewhere, False, False, NOW), (said, False, False, NOW),
+                 (rectified, False, False, NOW)])
+            await conn.executemany(
+                "INSERT INTO rule_followups (case_id, follow_up_id, rule) VALUES ($1, $2, $3)",
+                [(resolved, planned, "post_resolution_check"),
+                 (untouched, other, "deadline_reminder")])
+            events = [
+                _event("CaseResolved", case_id=resolved),
+                _event("PlanStepAdded", payload={"case_id": str(stepped)}),
+                _event("ConsentChanged", payload={"resident_id": str(said), "contact": True}),
+                _event("RectificationOpened", "feedback", case_id=uuid.uuid4(),
+                       payload={"resident_id": str(rectified)}),
+            ]
+            counting = CountingConnection(conn)
+            refs, known, rules = await _read(counting, events)  # type: ignore[arg-type]
+        assert counting.statements == 1, "one round trip before the rules plan"
+        assert set(refs.cases) == {resolved, stepped}, "the batch's cases and a step's case"
+        assert refs.cases[resolved]["resident_id"] == refused
+        assert refs.cases[stepped]["status"] == "open"
+        assert rules.of(resolved) == [planned] and rules.of(untouched) == []
+        assert known.consent(refused).contact is False, "a case's resident"
+        assert known.consent(erased).erased, "a plan step's case's resident"
+        assert known.consent(said).contact is False, "named by a consent event: as stored"
+        assert known.consent(rectified).contact is False, "named by a rectification"
+        assert known.flags(elsewhere) is None, "no case of the batch is theirs"
+    finally:
+        await pool.close()
+
+
+async def test_a_batch_with_nothing_to_read_sends_nothing(settings: Settings) -> None:
+    counting = CountingConnection(None)  # type: ignore[arg-type]
+    refs, known, rules = await _read(
+        counting, [_event("RectificationAppealDecided", "feedback")])  # type: ignore[arg-type]
+    assert counting.statements == 0 and refs.cases == {} and rules.of(uuid.uuid4()) == []
+    assert known.flags(uuid.uuid4()) is None
