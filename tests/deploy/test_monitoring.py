@@ -32,6 +32,7 @@ WATCHED = {
     "consumer lag in seconds": "sixstep_consumer_oldest_unapplied_age_seconds",
     "dead letters arriving": "sixstep_dead_letters_total",
     "relay behind": "sixstep_relay_unpublished_age_seconds",
+    "events out of store order on the stream": "sixstep_relay_out_of_order_total",
     "parked rules": "sixstep_parked_rules",
     "calendar coverage ending": "sixstep_calendar_official_days_left",
     "5xx rate": "sixstep_http_requests_total",
