@@ -6,6 +6,7 @@ them; ``known_person`` adds the rules for one resident the text is about."""
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterator
 
 REDACTED_ID = "[身份证号已隐去]"
@@ -32,13 +33,34 @@ _FOLD = {**{0xFF10 + i: ord("0") + i for i in range(10)},
          # as a space: "139\u200b1234\u200b5678" is a phone number as it looks on screen.
          **dict.fromkeys((0x00AD, 0x180E, 0x200B, 0x200C, 0x200D, 0x200E, 0x200F, 0x2060,
                           0x2061, 0x2062, 0x2063, 0x2064, 0xFEFF, *range(0x202A, 0x202F),
-                          *range(0x2066, 0x206A)), ord(" "))}
+                          *range(0x2066, 0x206A)), ord(" ")),
+         # Digits of other scripts and styles, one character each (Arabic-Indic ١٣٨, the
+         # mathematical bold 𝟏𝟑𝟖 a phone app pastes, circled ①③⑧, superscripts), as ASCII:
+         # the rules below look for ASCII digits next to each other.
+         **{cp: ord("0") + unicodedata.digit(chr(cp)) for cp in range(0x80, 0x20000)
+            if cp not in range(0xFF10, 0xFF1A) and unicodedata.digit(chr(cp), None) is not None}}
 
 
 def fold(text: str) -> str:
-    """Full-width digits, letters, spaces and separators as ASCII, the middle dots as "·",
-    and invisible characters as spaces (same length: positions carry over)."""
+    """Full-width digits, letters, spaces and separators as ASCII, other scripts' digits as
+    ASCII, the middle dots as "·", and invisible characters as spaces (same length: positions
+    carry over)."""
     return text.translate(_FOLD)
+
+
+_HAN_DIGITS = str.maketrans("〇零一二三四五六七八九幺壹贰叁肆伍陆柒捌玖",
+                            "00123456789" "1" "123456789")
+_HAN_DIGIT = re.compile("[〇零一二三四五六七八九幺壹贰叁肆伍陆柒捌玖]")
+
+
+def spoken_numbers(folded: str) -> str | None:
+    """``folded`` with numbers written in Chinese digits as ASCII digits (一三八一二三四五六七八,
+    幺三八..., the capital 壹贰叁 of a form), the same length; ``None`` when it has too few of
+    them to hold a number (so most notes, full of 一下 and 一直, pay nothing). Only the number
+    rules read it: names and addresses hold these characters as themselves (张三, 三号楼)."""
+    if len(_HAN_DIGIT.findall(folded)) < 4:
+        return None
+    return folded.translate(_HAN_DIGITS)
 
 
 # -- numbers -------------------------------------------------------------------------------
@@ -46,7 +68,9 @@ def fold(text: str) -> str:
 _ANY_DIGIT = re.compile(r"\d")
 _ANY_LATIN = re.compile(r"[A-Za-z]")
 
-_SEP = r"[ .\-]?"  # one optional separator between digits: 138 1234 5678, 138.1234.5678
+# a separator between digits: 138 1234 5678, 138.1234.5678, 138 - 1234 - 5678, 138_1234/5678,
+# two spaces typed for one
+_SEP = r"(?: {0,2}[.\-_/]? {0,2})"
 _ID_18 = re.compile(r"(?<![0-9A-Za-z])[1-9](?:" + _SEP + r"\d){16}" + _SEP
                     + r"[0-9Xx](?![0-9A-Za-z])")
 _ID_WORD = (r"(?:身份证|证件|居民身份|护照|通行证|居住证|\bID\b|\bI\.D\.|\b[Pp]assport\b)"
@@ -70,10 +94,15 @@ _PHONE_KEYWORD = re.compile(
     r"[^0-9\n]{0,6}?"
     r"(?P<n>\d(?:[ \-]?\d){6,})", re.IGNORECASE)
 _TAIL_KEYWORD = re.compile(r"(?:手机|电话)?尾号(?:是|为|:|：)?\s*(?P<n>\d{4})(?!\d)")
+_CHAT_ID = re.compile(
+    r"(?:微信|[Ww]e[Cc]hat|(?<![A-Za-z])(?:wx|WX|vx|VX|V信|v信|QQ|qq)|钉钉)(?:号码|号|\s?ID|\s?id)?"
+    r"(?:是|为|:|：|\s)*(?P<n>[A-Za-z0-9][A-Za-z0-9_\-]{4,29})(?![A-Za-z0-9_\-])")
+"""A WeChat, QQ or DingTalk account after its name (微信号 wxid_..., QQ 12345678, vx: li_min88):
+it reaches the person as a phone number does."""
 _EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")
 
 
-_DATE_SHAPE = re.compile(r"\d{4}[ .\-]\d{1,2}[ .\-]\d{1,2}|\d{1,2}[ .\-]\d{1,2}[ .\-]\d{4}")
+_DATE_SHAPE = re.compile(r"\d{4}[ .\-/]\d{1,2}[ .\-/]\d{1,2}|\d{1,2}[ .\-/]\d{1,2}[ .\-/]\d{4}")
 
 
 def _plausible_id(digits: str) -> bool:
@@ -191,31 +220,39 @@ _ANY_INTRODUCTION = re.compile(_INTRODUCERS)
 _ANY_SPEECH = re.compile(r"[说称讲]|表示|反映|来电|来访|告诉")
 
 
+def number_spans(text: str) -> Iterator[tuple[int, int, str]]:
+    """The ID numbers, accounts and phones in a (folded) text."""
+    for regex in (_ID_KEYWORD, _ID_TAIL):
+        for m in regex.finditer(text):
+            if not _DATE_SHAPE.fullmatch(m.group("n")):
+                yield m.start("n"), m.end("n"), REDACTED_ID
+    for m in _ID_18.finditer(text):
+        if _plausible_id(digits_of(m.group())):
+            yield m.start(), m.end(), REDACTED_ID
+    for m in _ACCOUNT_KEYWORD.finditer(text):
+        yield m.start("n"), m.end("n"), REDACTED_ACCOUNT
+    for m in _CARD.finditer(text):
+        yield m.start(), m.end(), REDACTED_ACCOUNT
+    for regex in (_MOBILE, _LANDLINE_INTL, _LANDLINE):
+        for m in regex.finditer(text):
+            yield m.start(), m.end(), REDACTED_PHONE
+    for m in _PHONE_KEYWORD.finditer(text):
+        if not _DATE_SHAPE.fullmatch(m.group("n")):
+            yield m.start("n"), m.end("n"), REDACTED_PHONE
+    for m in _TAIL_KEYWORD.finditer(text):
+        yield m.start("n"), m.end("n"), REDACTED_PHONE
+
+
 def rule_spans(text: str) -> Iterator[tuple[int, int, str]]:
     """Every rule's finds. Each rule runs only when the text has what it needs (a digit, a
     Latin letter, a unit, a form of address ...): most notes have none of these."""
     digits = _ANY_DIGIT.search(text) is not None
     latin = _ANY_LATIN.search(text) is not None
     if digits:
-        for regex in (_ID_KEYWORD, _ID_TAIL):
-            for m in regex.finditer(text):
-                if not _DATE_SHAPE.fullmatch(m.group("n")):
-                    yield m.start("n"), m.end("n"), REDACTED_ID
-        for m in _ID_18.finditer(text):
-            if _plausible_id(digits_of(m.group())):
-                yield m.start(), m.end(), REDACTED_ID
-        for m in _ACCOUNT_KEYWORD.finditer(text):
+        yield from number_spans(text)
+    if digits or latin:
+        for m in _CHAT_ID.finditer(text):
             yield m.start("n"), m.end("n"), REDACTED_ACCOUNT
-        for m in _CARD.finditer(text):
-            yield m.start(), m.end(), REDACTED_ACCOUNT
-        for regex in (_MOBILE, _LANDLINE_INTL, _LANDLINE):
-            for m in regex.finditer(text):
-                yield m.start(), m.end(), REDACTED_PHONE
-        for m in _PHONE_KEYWORD.finditer(text):
-            if not _DATE_SHAPE.fullmatch(m.group("n")):
-                yield m.start("n"), m.end("n"), REDACTED_PHONE
-        for m in _TAIL_KEYWORD.finditer(text):
-            yield m.start("n"), m.end("n"), REDACTED_PHONE
     if "@" in text:
         for m in _EMAIL.finditer(text):
             yield m.start(), m.end(), REDACTED_EMAIL

@@ -44,7 +44,7 @@ import re
 from collections.abc import Iterable
 
 from shared.kernel.privacy.known_person import KnownPerson
-from shared.kernel.privacy.patterns import fold, rule_spans
+from shared.kernel.privacy.patterns import fold, number_spans, rule_spans, spoken_numbers
 
 
 def _merge(spans: Iterable[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
@@ -74,6 +74,34 @@ def _outside_ids(folded: str, spans: list[tuple[int, int, str]]) -> list[tuple[i
     return [s for s in spans if not any(s[0] < end and start < s[1] for start, end in ids)]
 
 
+_RTL_RUN = re.compile("[\u202b\u202e\u2067][^\u202c\u2069\n]*[\u202c\u2069]?")
+"""Text after a right-to-left embedding, override or isolate (U+202B, U+202E, U+2067), up to
+the character that ends it, the end of the line or of the text."""
+_GROUPS = re.compile(r"\d+|\D")
+
+
+def _shown(run: str) -> tuple[str, str]:
+    """How a right-to-left run may be shown: every character reversed (the override:
+    "\u202e8765 4321 831" reads 138 1234 5678), or its groups of digits in reverse order
+    (an embedding or isolate: "\u20675678 1234 138" reads the same)."""
+    return run[::-1], "".join(reversed(_GROUPS.findall(run)))
+
+
+def _rtl_spans(text: str, known: KnownPerson | None) -> list[tuple[int, int, str]]:
+    """Each right-to-left run that, as shown, holds what any rule finds: the whole run, so
+    nothing of it is left to be read backwards."""
+    if not any(c in text for c in "\u202b\u202e\u2067"):
+        return []
+    found = []
+    for m in _RTL_RUN.finditer(text):
+        for shown in _shown(fold(m.group())):
+            hits = list(rule_spans(shown)) + (list(known.spans(shown)) if known else [])
+            if hits:
+                found.append((m.start(), m.end(), hits[0][2]))
+                break
+    return found
+
+
 def redact(text: str, known: KnownPerson | None = None) -> str:
     """``text`` with personal data replaced by markers; ``known``: the resident the text is
     about, whose own name, phone, ID number and address go whatever form they take."""
@@ -83,6 +111,12 @@ def redact(text: str, known: KnownPerson | None = None) -> str:
     spans = list(rule_spans(folded))
     if known:
         spans += known.spans(folded)
+    spoken = spoken_numbers(folded)
+    if spoken is not None:  # 一三八一二三四五六七八, as a phone line's transcript has it
+        spans += number_spans(spoken)
+        if known:
+            spans += known.spans(spoken)
+    spans += _rtl_spans(text, known)
     spans = _outside_ids(folded, spans)
     if not spans:
         return text
