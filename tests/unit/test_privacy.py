@@ -90,6 +90,14 @@ SCRUBBED = [
     ("她的号码138 - 1234 - 5678", f"她的号码{PHONE}"),
     ("号码138  1234  5678白天打", f"号码{PHONE}白天打"),
     ("138_1234_5678或138/1234/5678", f"{PHONE}或{PHONE}"),
+    # the people of a case note, listed with sex and age or who they are
+    ("王秀英（女，67岁）来咨询高龄津贴", f"{NAME}（女，67岁）来咨询高龄津贴"),
+    ("张建国，男，45岁，失业半年", f"{NAME}，男，45岁，失业半年"),
+    ("陪同：王小明（儿子），李敏(本人)签字", f"陪同：{NAME}（儿子），{NAME}(本人)签字"),
+    ("Zhang Wei, male, 45, asked about the subsidy", f"{NAME}, 45, asked about the subsidy"),
+    # building, unit and room in a row after the estate
+    ("住锦绣小区5-3-201，独居", f"住{ADDRESS}，独居"),
+    ("家住阳光新村 12-502", f"家住{ADDRESS}"),
     # chat accounts reach the person as a phone does
     ("加了微信号 wxid_8k2j3h4g5f，方便联系", f"加了微信号 {ACCOUNT}，方便联系"),
     ("vx: li_min88", f"vx: {ACCOUNT}"),
@@ -132,6 +140,10 @@ KEPT = [
     "已微信告知，加入社区微信群",
     "请于2026/12/10前补交，身份证2026/12/10到期",
     "二〇二六年十二月十日来访",
+    # sex and relations without a name, dates and counts after an estate
+    "高龄，男性老人独居，女儿在外地",
+    "申请人，女，无业；常住，男",
+    "小区12-10召开居民会议，新村5-6月发放",
 ]
 
 RESIDENT = KnownPerson(name="王秀英", phone="13812345678", id_number="310115198503121234",

@@ -137,19 +137,36 @@ _ENGLISH_ADDRESS = re.compile(_ENGLISH_ITEM + r"(?:,?\s*" + _ENGLISH_ITEM + r")*
 _ENGLISH_STRONG = re.compile(r"\b(?:Lane|Room|Rm|Apt|Apartment|Flat)\b")
 
 
+_DASHED = re.compile(r"\s?(?<!\d)\d{1,4}(?:-\d{1,4}){1,2}(?![\d-])")
+"""Building, unit and room in a row (5-3-201, 12-502), as an estate's residents write them."""
+_ESTATES = ("小区", "新村", "花园", "公寓", "苑", "家园", "大厦", "公馆", "府", "湾", "城", "村")
+
+
+def _place_before(text: str, start: int) -> int:
+    place = start
+    while place > 0 and start - place < _LONGEST_PLACE and _HAN.match(text[place - 1]) \
+            and text[place - 1] not in _STOP:
+        place -= 1
+    return place
+
+
 def _address_spans(text: str, english: bool = True) -> Iterator[tuple[int, int]]:
     for m in _ADDRESS_CORE.finditer(text):
         start, end = m.span()
         core = m.group()
         units = re.findall(_UNIT, core)
-        place = start
-        while place > 0 and start - place < _LONGEST_PLACE and _HAN.match(text[place - 1]) \
-                and text[place - 1] not in _STOP:
-            place -= 1
+        place = _place_before(text, start)
         named = text[place:start]
         anchored = any(named.endswith(p) for p in _PLACES)
         if anchored or len(units) >= 2 or any(u in _STRONG_UNITS for u in units):
             yield (place if anchored else start), end
+    if "-" in text:
+        for m in _DASHED.finditer(text):
+            start, end = m.span()
+            place = _place_before(text, start)
+            if any(text[place:start].endswith(p) for p in _ESTATES) and \
+                    any(len(g) >= 3 for g in m.group().strip().split("-")):
+                yield place, end
     if not english:
         return
     for m in _ENGLISH_ADDRESS.finditer(text):
@@ -203,10 +220,19 @@ _INTRODUCED = re.compile(
     _INTRODUCERS + r"(?:是|为|:|：|\s)*"
     r"(?!" + "|".join(NOT_NAMES) + r")"
     r"(?P<n>" + _SURNAME + _GIVEN + r"{1,2})")
+_ROLES = (r"(?:本人|儿子|女儿|母亲|父亲|丈夫|妻子|老伴|爱人|孙子|孙女|外孙女?|儿媳|女婿|哥哥|姐姐|"
+          r"弟弟|妹妹|家属|监护人|代办人|委托人|申请人|户主|联系人|独居|老人)")
+_PROFILED = re.compile(
+    r"(?!" + "|".join(NOT_NAMES) + r")(?P<n>" + _SURNAME + _GIVEN + r"{1,2})"
+    r"(?:(?:\s*[（(，,、]\s*|\s+)(?:男|女)性?(?=[\s，,、）)；;]|\d|岁|$)"
+    r"|\s*[（(]" + _ROLES + r"[，,、）)])")
+"""A name as a case note's list of people writes it: with the sex and age after it (王秀英（女，
+67岁）, 张建国，男，45岁) or with who they are in brackets (王小明（儿子）, 李敏(本人))."""
 _SPEAKER = re.compile(r"(?:^|(?<=[，。；！？,.;!?\s]))(?P<n>" + _SURNAME + _GIVEN + r"{1,2})"
                       r"(?=说|称|表示|反映|讲|来电|来访|告诉)")
 _ENGLISH_TITLE = re.compile(r"\b(?:Mr|Mrs|Ms|Miss|Mx|Dr|Madam|Mdm|Auntie|Aunty|Uncle|Grandma|"
                             r"Grandpa)\.?\s+[A-Z][a-z]+(?:[ \-][A-Z][a-z]+)?")
+_ENGLISH_PROFILED = re.compile(r"\b(?P<n>[A-Z][a-z]+\s+[A-Z][a-z]+),\s*(?:male|female|M|F)\b")
 _ENGLISH_INTRODUCED = re.compile(r"\b(?i:name is|name:|named|resident|applicant)\s+"
                                  r"(?P<n>[A-Z][a-z]+(?:\s+[A-Z][a-z]+){0,2})")
 
@@ -217,6 +243,7 @@ _ENGLISH_INTRODUCED = re.compile(r"\b(?i:name is|name:|named|resident|applicant)
 _ANY_UNIT = re.compile(r"[号弄幢栋座层楼室户组排]|单元")
 _ANY_HONORIFIC = re.compile(_HONORIFIC)
 _ANY_INTRODUCTION = re.compile(_INTRODUCERS)
+_ANY_PROFILE = re.compile(r"[男女]|[（(]")
 _ANY_SPEECH = re.compile(r"[说称讲]|表示|反映|来电|来访|告诉")
 
 
@@ -256,7 +283,7 @@ def rule_spans(text: str) -> Iterator[tuple[int, int, str]]:
     if "@" in text:
         for m in _EMAIL.finditer(text):
             yield m.start(), m.end(), REDACTED_EMAIL
-    if (digits and latin) or _ANY_UNIT.search(text):
+    if (digits and (latin or "-" in text)) or _ANY_UNIT.search(text):
         for start, end in _address_spans(text, english=digits and latin):
             yield start, end, REDACTED_ADDRESS
     if _ANY_HONORIFIC.search(text):
@@ -265,11 +292,14 @@ def rule_spans(text: str) -> Iterator[tuple[int, int, str]]:
     if _ANY_INTRODUCTION.search(text):
         for m in _INTRODUCED.finditer(text):
             yield m.start("n"), m.end("n"), REDACTED_NAME
+    if _ANY_PROFILE.search(text):
+        for m in _PROFILED.finditer(text):
+            yield m.start("n"), m.end("n"), REDACTED_NAME
     if _ANY_SPEECH.search(text):
         for m in _SPEAKER.finditer(text):
             yield m.start("n"), m.end("n"), REDACTED_NAME
     if latin:
-        for regex in (_ENGLISH_TITLE, _ENGLISH_INTRODUCED):
+        for regex in (_ENGLISH_TITLE, _ENGLISH_INTRODUCED, _ENGLISH_PROFILED):
             for m in regex.finditer(text):
                 yield m.start("n") if "n" in regex.groupindex else m.start(), m.end(), \
                     REDACTED_NAME

@@ -14,11 +14,13 @@ marker saying what was there, e.g. ``[电话已隐去]``:
   **e-mail addresses**.
 * **Addresses**, by their shape: a number with a unit (号, 弄, 室, 栋, 幢, 单元, 楼, 组 ...)
   after a road, lane, village or estate name (``花木路1234弄5号``), or two units in a row
-  (``3号楼401室``), or a strong unit alone (``602室``); the place name before it goes too, the
-  words before that stay (``住在[地址已隐去]``). English ones: ``No. 5, Lane 1234, Huamu Road``.
+  (``3号楼401室``), or a strong unit alone (``602室``), or building-unit-room after an estate
+  (``锦绣小区5-3-201``); the place name before it goes too, the words before that stay
+  (``住在[地址已隐去]``). English ones: ``No. 5, Lane 1234, Huamu Road``.
 * **Names**, by what is known: a surname with a form of address (``王阿姨``, ``李先生``,
   ``Mrs Wang``), a name after a word that introduces one (``申请人王秀英``, ``我叫李敏``,
-  ``name: ...``), a name opening a sentence before a verb of speech (``王秀英说``); and, with a
+  ``name: ...``), a name opening a sentence before a verb of speech (``王秀英说``), a name
+  listed with sex and age or who they are (``张建国，男，45岁``, ``王小明（儿子）``); and, with a
   :class:`KnownPerson` (the resident the case names, from the vault), that resident's own
   name, its variants (surname + 阿姨 / 老师 / 先生 / 女士 / 大爷 / 奶奶 ..., 老 + surname, the
   given name with a form of address, the name in pinyin), phone, ID number and address (also
@@ -30,10 +32,12 @@ numbers (``沪人社规〔2024〕12号``), catalogue codes, counts, ages, window
 with nothing around it that marks it as a name, cannot be told from other words and stays:
 that is what the known-person rules are for.
 
-Text is matched on a copy whose full-width digits, letters and separators are folded to ASCII,
-every middle dot to "·" and invisible characters (zero-width spaces, joiners, direction marks)
-to spaces, one character for one, so positions carry over and the rest of the text is left as
-typed.
+Text is matched on a copy whose full-width digits, letters and separators, and other scripts'
+digits, are folded to ASCII, every middle dot to "·" and invisible characters (zero-width
+spaces, joiners, direction marks) to spaces, one character for one, so positions carry over
+and the rest of the text is left as typed. Numbers are also looked for with Chinese digits read
+as digits (``一三八...``, ``幺``, ``壹贰叁``), and a run after a right-to-left control (U+202B,
+U+202E, U+2067) is read as it is shown (reversed): when it holds anything, the whole run goes.
 The redaction is idempotent (markers hold nothing any rule matches), so scrubbing again at
 export changes nothing already scrubbed.
 """
