@@ -276,7 +276,7 @@ class FollowUps:
             assigned_team=cmd.assigned_team, priority=cmd.priority.value,
             service_item=cmd.service_item, source="api", source_id=None, meta=meta,
             basis=planned.basis.value, due_rule=rule.as_dict() if rule else None,
-            contact=contact))
+            contact=contact), actor=actor)
 
     # -- staff ------------------------------------------------------------------------------
 
