@@ -243,6 +243,7 @@ _ENGLISH_INTRODUCED = re.compile(r"\b(?i:name is|name:|named|resident|applicant)
 _ANY_UNIT = re.compile(r"[号弄幢栋座层楼室户组排]|单元")
 _ANY_HONORIFIC = re.compile(_HONORIFIC)
 _ANY_INTRODUCTION = re.compile(_INTRODUCERS)
+_ANY_CHAT = re.compile(r"微信|[Ww]e[Cc]hat|[wWvV][xX]|[Vv]信|QQ|qq|钉钉")
 _ANY_PROFILE = re.compile(r"[男女]|[（(]")
 _ANY_SPEECH = re.compile(r"[说称讲]|表示|反映|来电|来访|告诉")
 
@@ -277,7 +278,7 @@ def rule_spans(text: str) -> Iterator[tuple[int, int, str]]:
     latin = _ANY_LATIN.search(text) is not None
     if digits:
         yield from number_spans(text)
-    if digits or latin:
+    if (digits or latin) and _ANY_CHAT.search(text):
         for m in _CHAT_ID.finditer(text):
             yield m.start("n"), m.end("n"), REDACTED_ACCOUNT
     if "@" in text:
