@@ -72,6 +72,10 @@ SCRUBBED = [
     ("请回拨139\u200b1234\u200b5678谢谢", f"请回拨{PHONE}谢谢"),
     ("证件号650102\u206019900915\u20606563已核", f"证件号{ID}已核"),
     ("\ufeff手机13812345678", f"\ufeff手机{PHONE}"),
+    # a contact card's thin or narrow spaces, an Arabic letter mark, a variation selector
+    ("请回拨139\u20091234\u20095678谢谢", f"请回拨{PHONE}谢谢"),
+    ("手机139\u202f1234\u202f5678", f"手机{PHONE}"),
+    ("回拨139\u061c1234\ufe0f5678", f"回拨{PHONE}"),
     # a number shown right to left by a direction control: the override reverses every
     # character ("\u202e8765 4321 831" reads 138 1234 5678), an isolate or embedding the
     # groups of digits; the whole run goes, controls and all

@@ -34,6 +34,12 @@ _FOLD = {**{0xFF10 + i: ord("0") + i for i in range(10)},
          **dict.fromkeys((0x00AD, 0x180E, 0x200B, 0x200C, 0x200D, 0x200E, 0x200F, 0x2060,
                           0x2061, 0x2062, 0x2063, 0x2064, 0xFEFF, *range(0x202A, 0x202F),
                           *range(0x2066, 0x206A)), ord(" ")),
+         # The other spaces (thin, hair, narrow no-break ... a contact card's "139 1234 5678")
+         # and more characters nobody sees: the Arabic letter mark, the combining grapheme
+         # joiner, variation selectors, Mongolian selectors, Hangul fillers, the braille blank.
+         **dict.fromkeys((*range(0x2000, 0x200B), 0x202F, 0x205F, 0x1680, 0x061C, 0x034F,
+                          *range(0xFE00, 0xFE10), 0x180B, 0x180C, 0x180D, 0x180F, 0x115F,
+                          0x1160, 0x3164, 0xFFA0, 0x2800), ord(" ")),
          # Digits of other scripts and styles, one character each (Arabic-Indic ١٣٨, the
          # mathematical bold 𝟏𝟑𝟖 a phone app pastes, circled ①③⑧, superscripts), as ASCII:
          # the rules below look for ASCII digits next to each other.
