@@ -346,7 +346,7 @@ async def get_people_figures(
 # -- issue 18: reported months --------------------------------------------------------------
 
 periods = APIRouter(prefix="/periods", tags=["figures"], responses=ANSWERS)
-MONTH = r"^\d{4}-(0[1-9]|1[0-2])$"
+MONTH = r"^[1-9]\d{3}-(0[1-9]|1[0-2])$"
 
 
 @periods.post("/{center_id}/{month}/close", response_model=WrittenPublic,

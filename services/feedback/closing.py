@@ -34,7 +34,7 @@ from services.feedback.periods import (
 from shared.contracts.periods import LATE_EVENTS_KEPT
 from shared.eventstore.command_path import CommandPath
 from shared.eventstore.group_commit import Written
-from shared.kernel.errors import CommandError, NotFound
+from shared.kernel.errors import CommandError, InvalidCommand, NotFound
 from shared.kernel.meta import Meta
 
 log = structlog.get_logger("sixstep.feedback.periods")
@@ -104,6 +104,10 @@ class Periods:
 
     async def close(self, center_id: str, month: date, closed_by: str, actor: str,
                     key: str) -> Written:
+        earliest = self.path.moments.earliest.replace(day=1)
+        if month < earliest:  # a month before any event could be counted (the year 1, 1969)
+            raise InvalidCommand(f"month must be {earliest.isoformat()[:7]} or later",
+                                 field="month", earliest=earliest.isoformat()[:7])
         today = self.today()
         figures = await self.figures_of(center_id, month, today)
         meta = self.path.meta(actor, key, center_id=center_id)

@@ -281,7 +281,7 @@ class FollowUps:
             assigned_team=cmd.assigned_team, priority=cmd.priority.value,
             service_item=cmd.service_item, source="api", source_id=None, meta=meta,
             basis=planned.basis.value, due_rule=rule.as_dict() if rule else None,
-            contact=contact))
+            contact=contact), actor=actor)
 
     # -- staff ------------------------------------------------------------------------------
 
@@ -455,7 +455,7 @@ class FollowUps:
             id=policy_id, service_items=sorted(set(cmd.service_items)), summary=cmd.summary,
             effective_on=cmd.effective_on, all_centers=cmd.all_centers,
             outreach_due_at=outreach.at, meta=meta, basis=outreach.basis.value,
-            due_rule=rule.as_dict(), scope=scope.value))
+            due_rule=rule.as_dict(), scope=scope.value), actor=actor)
 
     async def finish_fan_out(self, policy_id: UUID, residents: int) -> Written:
         meta = self.path.meta("system:fan-out", None) | {"correlation_id": str(policy_id)}

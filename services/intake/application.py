@@ -179,7 +179,8 @@ class Intake:
             channel=cmd.channel.value, service_item=cmd.service_item,
             resident_id=cmd.resident_id, resident_basis=basis.value if basis else None,
             applicant_id=applicant_id,
-            applicant_basis=applicant_basis.value if applicant_basis else None, meta=meta))
+            applicant_basis=applicant_basis.value if applicant_basis else None, meta=meta),
+            actor=actor)
 
     async def record_visit(self, cmd: c.RecordVisit, actor: str, key: str) -> Written:
         """A trip to the center, once per key; the case it names must be one of the caller's
@@ -190,7 +191,7 @@ class Intake:
         def run(unit: Unit) -> Aggregate:
             existing = unit.find(visit_id)
             if existing is not None:
-                existing.check_new_command(key, "VisitRecorded")
+                existing.check_new_command(key, "VisitRecorded", actor)
                 raise AlreadyDoneError(visit_id, 1)
             if cmd.case_id is not None:
                 case: Case = unit.get(cmd.case_id, "case")

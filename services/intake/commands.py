@@ -22,6 +22,7 @@ from shared.contracts.vocabulary import (
     StepTiming,
     Urgency,
 )
+from shared.kernel.meta import CORRELATION_ID
 
 CODE = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
 
@@ -31,7 +32,9 @@ class _Command(BaseModel):
 
     occurred_at: datetime | None = Field(
         None, description="When it happened at the counter (ISO 8601 with offset); default now.")
-    correlation_id: str | None = Field(None, max_length=128)
+    correlation_id: str | None = Field(None, pattern=CORRELATION_ID, description=(
+        "Shared by everything one visit caused: 1-128 of A-Z a-z 0-9 _ . : - (it is "
+        "recorded on every event, so never a name or a number of the resident's)."))
 
     @model_validator(mode="after")
     def _aware(self) -> _Command:

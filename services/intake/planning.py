@@ -77,7 +77,7 @@ class Plans:
             """A retried drawing-up answers as the first did."""
             existing = unit.find(plan_id)
             if existing is not None:
-                existing.check_new_command(key, "PlanDrawnUp")
+                existing.check_new_command(key, "PlanDrawnUp", actor)
                 raise AlreadyDoneError(plan_id, 1)
 
         try:

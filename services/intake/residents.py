@@ -39,6 +39,7 @@ from services.intake.vault import Access, ResidentData, Vault
 from shared.catalogue import LocalizedText
 from shared.catalogue.eligibility import FACTS
 from shared.http.auth import Staff, Supervisor, check_center, require_roles
+from shared.http.correlation import CORRELATION_HEADER, valid_correlation
 from shared.http.dependencies import IdempotencyKey, Write, WrittenPublic
 from shared.http.errors import error_responses
 from shared.security.principals import Principal, Role
@@ -271,7 +272,8 @@ class AuditPage(BaseModel):
 
 
 def _access(principal: Any, purpose: str, request: Request) -> Access:
-    return Access(principal, purpose, request.headers.get("x-correlation-id"))
+    return Access(principal, purpose,
+                  valid_correlation(request.headers.get(CORRELATION_HEADER)))
 
 
 @residents.post("", response_model=ResidentRef, status_code=status.HTTP_201_CREATED,

@@ -226,13 +226,24 @@ class Vault:
                      fields: Sequence[str], outcome: str,
                      standing: Standing | None = None) -> None:
         p = access.principal
+        known = await self._known_in(conn, resident_id) if resident_id and access.purpose \
+            else None
         await conn.execute(
             "INSERT INTO personal_data_audit (actor, role, actor_center, action, resident_id,"
             " resident_center, purpose, fields, outcome, correlation_id, standing)"
             " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
             p.sub, p.role.value, p.center_id, action, resident_id, resident_center,
-            redact(access.purpose), list(fields), outcome, access.correlation_id,
+            redact(access.purpose, known), list(fields), outcome, access.correlation_id,
             standing.value if standing else None)
+
+    async def _known_in(self, conn: asyncpg.Connection, resident_id: UUID) -> KnownPerson | None:
+        """The resident an audit row is about, to scrub the purpose the clerk typed of their
+        name in every form ("给美玲阿姨回电"): the trail outlives an erasure, so nothing of the
+        person may be kept in it. None when erased or not on file."""
+        row = await conn.fetchrow(self._SELECT_WITH_KEY, resident_id)
+        if row is None or row["erased_at"] is not None or row["secret"] is None:
+            return None
+        return KnownPerson(**self._open(row, IDENTITY))
 
     # -- keys ----------------------------------------------------------------------------------
 

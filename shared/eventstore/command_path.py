@@ -62,15 +62,16 @@ def on_existing(aggregate_id: UUID, what: str, kind: str, act: Act, meta: Meta,
 
 
 def creating(aggregate_id: UUID, kind: str, key: str | None,
-             build: Callable[[], Aggregate]) -> Command:
+             build: Callable[[], Aggregate], actor: str | None = None) -> Command:
     """A new aggregate, once: one already there answers as the first write did (under
-    ``key``, checked as every key is; without a key, at its first version)."""
+    ``key``, checked as every key is; without a key, at its first version). ``actor``: the
+    caller, when the id is made from the key alone (another caller's key is a 422)."""
 
     def run(unit: Unit) -> Aggregate:
         existing = unit.find(aggregate_id)
         if existing is not None:
             if key is not None:
-                existing.check_new_command(key, kind)
+                existing.check_new_command(key, kind, actor)
             raise AlreadyDoneError(aggregate_id, 1)
         aggregate = build()
         unit.add(aggregate)
@@ -131,8 +132,8 @@ class CommandPath:
             [aggregate_id])
 
     async def create(self, aggregate_id: UUID, kind: str, key: str | None,
-                     build: Callable[[], Aggregate]) -> Written:
-        return await self.committer.submit(creating(aggregate_id, kind, key, build),
+                     build: Callable[[], Aggregate], actor: str | None = None) -> Written:
+        return await self.committer.submit(creating(aggregate_id, kind, key, build, actor),
                                            [aggregate_id])
 
     async def create_each(self, builds: Mapping[UUID, Callable[[], Aggregate]]) -> Written:

@@ -9,13 +9,20 @@ from orjson import JSONDecodeError
 from orjson import loads as json_loads
 from starlette.types import Message, Receive, Scope
 
+from shared.kernel.meta import CORRELATION_ID
+
 CORRELATION_HEADER = "x-correlation-id"
 _HEADER = CORRELATION_HEADER.encode()
-_CORRELATION = re.compile(r"^[A-Za-z0-9_.:\-]{1,128}$")
+_CORRELATION = re.compile(CORRELATION_ID)
 _MAX_SNIFFED_BODY = 64 * 1024
 _new_ids = random.Random()
 """A new id is 16 hex digits, as ``secrets.token_hex(8)`` gave, without a system call per
 request: it names a request in the logs and is no secret (a caller may send any id)."""
+
+
+def valid_correlation(value: str | None) -> str | None:
+    """``value`` when it is a correlation id (``CORRELATION_ID``), else ``None``."""
+    return value if value is not None and _CORRELATION.fullmatch(value) else None
 
 
 async def correlation_of(scope: Scope, receive: Receive) -> tuple[str, Receive]:

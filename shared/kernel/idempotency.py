@@ -40,12 +40,17 @@ class RemembersCommands(ScrubsFreeText):
         if key:
             first = commands.get(key)
             commands[key] = (first[0] if first else kind, 1 if created else self.version + 1)
+            if not first:
+                self.__dict__.setdefault("key_actors", {})[key] = meta.get("actor")
 
-    def check_new_command(self, key: str | None, kind: str) -> None:
+    def check_new_command(self, key: str | None, kind: str, actor: str | None = None) -> None:
         """A key already applied here returns the earlier answer instead of acting twice.
 
         Every command from a caller is checked here by ``shared.eventstore.command_path``
-        before its If-Match, so a retry answers as the first attempt did."""
+        before its If-Match, so a retry answers as the first attempt did. ``actor``: the
+        caller, where the aggregate's id is made from the key alone (a case, a visit, a
+        follow-up planned by hand): the same key from another caller is a 422, not that
+        caller's aggregate answered as theirs (two counter apps counting keys from 1)."""
         commands: dict[str, tuple[str, int]] = self.__dict__.get("commands", {})
         if not key or key not in commands:
             return
@@ -53,5 +58,10 @@ class RemembersCommands(ScrubsFreeText):
         if used_for != kind:
             raise IdempotencyKeyReused(
                 f"Idempotency-Key {key!r} was already used for {used_for} {self.where}",
+                key=key, used_for=used_for)
+        first_actor = self.__dict__.get("key_actors", {}).get(key)
+        if actor is not None and first_actor is not None and first_actor != actor:
+            raise IdempotencyKeyReused(
+                f"Idempotency-Key {key!r} was already used by another caller {self.where}",
                 key=key, used_for=used_for)
         raise AlreadyDoneError(self.id, version)

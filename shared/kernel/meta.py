@@ -13,6 +13,10 @@ from typing import Any, Protocol
 
 Meta = dict[str, Any]
 
+CORRELATION_ID = r"^[A-Za-z0-9_.:\-]{1,128}$"
+"""What a correlation id may hold, from a header or a command's body: it is recorded on every
+event of the visit and bound into every log line, so never free text (a name, an address)."""
+
 
 class Stamped(Protocol):
     """What a command may say of itself: when it happened, and what it belongs with."""

@@ -72,6 +72,40 @@ SCRUBBED = [
     ("请回拨139\u200b1234\u200b5678谢谢", f"请回拨{PHONE}谢谢"),
     ("证件号650102\u206019900915\u20606563已核", f"证件号{ID}已核"),
     ("\ufeff手机13812345678", f"\ufeff手机{PHONE}"),
+    # a contact card's thin or narrow spaces, an Arabic letter mark, a variation selector
+    ("请回拨139\u20091234\u20095678谢谢", f"请回拨{PHONE}谢谢"),
+    ("手机139\u202f1234\u202f5678", f"手机{PHONE}"),
+    ("回拨139\u061c1234\ufe0f5678", f"回拨{PHONE}"),
+    # a number shown right to left by a direction control: the override reverses every
+    # character ("\u202e8765 4321 831" reads 138 1234 5678), an isolate or embedding the
+    # groups of digits; the whole run goes, controls and all
+    ("请回拨\u202e8765 4321 831\u202c谢谢", f"请回拨{PHONE}谢谢"),
+    ("\u202e87654321831", PHONE),
+    ("回拨\u20675678 1234 138\u2069", f"回拨{PHONE}"),
+    ("证件\u202b1234 0312 1985 310115\u202c已核", f"证件{ID}已核"),
+    # numbers spoken and written down in Chinese digits (a phone line's notes, a transcript)
+    ("李师傅电话一三八一二三四五六七八", f"{NAME}电话{PHONE}"),
+    ("回拨幺三八幺二三四五六七八", f"回拨{PHONE}"),
+    ("手机壹叁捌壹贰叁肆伍陆柒捌", f"手机{PHONE}"),
+    ("座机零二一五八八八一二三四", f"座机{PHONE}"),
+    # digits of other styles pasted from a phone app, separators typed loosely
+    ("回拨𝟏𝟑𝟖𝟏𝟐𝟑𝟒𝟓𝟔𝟕𝟖", f"回拨{PHONE}"),
+    ("电话 ①③⑧①②③④⑤⑥⑦⑧", f"电话 {PHONE}"),
+    ("她的号码138 - 1234 - 5678", f"她的号码{PHONE}"),
+    ("号码138  1234  5678白天打", f"号码{PHONE}白天打"),
+    ("138_1234_5678或138/1234/5678", f"{PHONE}或{PHONE}"),
+    # the people of a case note, listed with sex and age or who they are
+    ("王秀英（女，67岁）来咨询高龄津贴", f"{NAME}（女，67岁）来咨询高龄津贴"),
+    ("张建国，男，45岁，失业半年", f"{NAME}，男，45岁，失业半年"),
+    ("陪同：王小明（儿子），李敏(本人)签字", f"陪同：{NAME}（儿子），{NAME}(本人)签字"),
+    ("Zhang Wei, male, 45, asked about the subsidy", f"{NAME}, 45, asked about the subsidy"),
+    # building, unit and room in a row after the estate
+    ("住锦绣小区5-3-201，独居", f"住{ADDRESS}，独居"),
+    ("家住阳光新村 12-502", f"家住{ADDRESS}"),
+    # chat accounts reach the person as a phone does
+    ("加了微信号 wxid_8k2j3h4g5f，方便联系", f"加了微信号 {ACCOUNT}，方便联系"),
+    ("vx: li_min88", f"vx: {ACCOUNT}"),
+    ("QQ号12345678，晚上在线", f"QQ号{ACCOUNT}，晚上在线"),
 ]
 
 KEPT = [
@@ -105,6 +139,15 @@ KEPT = [
     "患者费用较高，家属向社区反映",
     "老人曾多次来访，家属陆续补材料",
     "居民符合条件，户主安排好了",
+    # Chinese digits in ordinary sentences, chat apps without an account, dates with slashes
+    "一下子来了三四次，一直没办成，第一二三项材料已交",
+    "已微信告知，加入社区微信群",
+    "请于2026/12/10前补交，身份证2026/12/10到期",
+    "二〇二六年十二月十日来访",
+    # sex and relations without a name, dates and counts after an estate
+    "高龄，男性老人独居，女儿在外地",
+    "申请人，女，无业；常住，男",
+    "小区12-10召开居民会议，新村5-6月发放",
 ]
 
 RESIDENT = KnownPerson(name="王秀英", phone="13812345678", id_number="310115198503121234",

@@ -6,6 +6,7 @@ them; ``known_person`` adds the rules for one resident the text is about."""
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterator
 
 REDACTED_ID = "[身份证号已隐去]"
@@ -32,13 +33,40 @@ _FOLD = {**{0xFF10 + i: ord("0") + i for i in range(10)},
          # as a space: "139\u200b1234\u200b5678" is a phone number as it looks on screen.
          **dict.fromkeys((0x00AD, 0x180E, 0x200B, 0x200C, 0x200D, 0x200E, 0x200F, 0x2060,
                           0x2061, 0x2062, 0x2063, 0x2064, 0xFEFF, *range(0x202A, 0x202F),
-                          *range(0x2066, 0x206A)), ord(" "))}
+                          *range(0x2066, 0x206A)), ord(" ")),
+         # The other spaces (thin, hair, narrow no-break ... a contact card's "139 1234 5678")
+         # and more characters nobody sees: the Arabic letter mark, the combining grapheme
+         # joiner, variation selectors, Mongolian selectors, Hangul fillers, the braille blank.
+         **dict.fromkeys((*range(0x2000, 0x200B), 0x202F, 0x205F, 0x1680, 0x061C, 0x034F,
+                          *range(0xFE00, 0xFE10), 0x180B, 0x180C, 0x180D, 0x180F, 0x115F,
+                          0x1160, 0x3164, 0xFFA0, 0x2800), ord(" ")),
+         # Digits of other scripts and styles, one character each (Arabic-Indic ١٣٨, the
+         # mathematical bold 𝟏𝟑𝟖 a phone app pastes, circled ①③⑧, superscripts), as ASCII:
+         # the rules below look for ASCII digits next to each other.
+         **{cp: ord("0") + unicodedata.digit(chr(cp)) for cp in range(0x80, 0x20000)
+            if cp not in range(0xFF10, 0xFF1A) and unicodedata.digit(chr(cp), None) is not None}}
 
 
 def fold(text: str) -> str:
-    """Full-width digits, letters, spaces and separators as ASCII, the middle dots as "·",
-    and invisible characters as spaces (same length: positions carry over)."""
+    """Full-width digits, letters, spaces and separators as ASCII, other scripts' digits as
+    ASCII, the middle dots as "·", and invisible characters as spaces (same length: positions
+    carry over)."""
     return text.translate(_FOLD)
+
+
+_HAN_DIGITS = str.maketrans("〇零一二三四五六七八九幺壹贰叁肆伍陆柒捌玖",
+                            "00123456789" "1" "123456789")
+_HAN_DIGIT = re.compile("[〇零一二三四五六七八九幺壹贰叁肆伍陆柒捌玖]")
+
+
+def spoken_numbers(folded: str) -> str | None:
+    """``folded`` with numbers written in Chinese digits as ASCII digits (一三八一二三四五六七八,
+    幺三八..., the capital 壹贰叁 of a form), the same length; ``None`` when it has too few of
+    them to hold a number (so most notes, full of 一下 and 一直, pay nothing). Only the number
+    rules read it: names and addresses hold these characters as themselves (张三, 三号楼)."""
+    if len(_HAN_DIGIT.findall(folded)) < 4:
+        return None
+    return folded.translate(_HAN_DIGITS)
 
 
 # -- numbers -------------------------------------------------------------------------------
@@ -46,7 +74,9 @@ def fold(text: str) -> str:
 _ANY_DIGIT = re.compile(r"\d")
 _ANY_LATIN = re.compile(r"[A-Za-z]")
 
-_SEP = r"[ .\-]?"  # one optional separator between digits: 138 1234 5678, 138.1234.5678
+# a separator between digits: 138 1234 5678, 138.1234.5678, 138 - 1234 - 5678, 138_1234/5678,
+# two spaces typed for one
+_SEP = r"(?: {0,2}[.\-_/]? {0,2})"
 _ID_18 = re.compile(r"(?<![0-9A-Za-z])[1-9](?:" + _SEP + r"\d){16}" + _SEP
                     + r"[0-9Xx](?![0-9A-Za-z])")
 _ID_WORD = (r"(?:身份证|证件|居民身份|护照|通行证|居住证|\bID\b|\bI\.D\.|\b[Pp]assport\b)"
@@ -70,10 +100,15 @@ _PHONE_KEYWORD = re.compile(
     r"[^0-9\n]{0,6}?"
     r"(?P<n>\d(?:[ \-]?\d){6,})", re.IGNORECASE)
 _TAIL_KEYWORD = re.compile(r"(?:手机|电话)?尾号(?:是|为|:|：)?\s*(?P<n>\d{4})(?!\d)")
+_CHAT_ID = re.compile(
+    r"(?:微信|[Ww]e[Cc]hat|(?<![A-Za-z])(?:wx|WX|vx|VX|V信|v信|QQ|qq)|钉钉)(?:号码|号|\s?ID|\s?id)?"
+    r"(?:是|为|:|：|\s)*(?P<n>[A-Za-z0-9][A-Za-z0-9_\-]{4,29})(?![A-Za-z0-9_\-])")
+"""A WeChat, QQ or DingTalk account after its name (微信号 wxid_..., QQ 12345678, vx: li_min88):
+it reaches the person as a phone number does."""
 _EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")
 
 
-_DATE_SHAPE = re.compile(r"\d{4}[ .\-]\d{1,2}[ .\-]\d{1,2}|\d{1,2}[ .\-]\d{1,2}[ .\-]\d{4}")
+_DATE_SHAPE = re.compile(r"\d{4}[ .\-/]\d{1,2}[ .\-/]\d{1,2}|\d{1,2}[ .\-/]\d{1,2}[ .\-/]\d{4}")
 
 
 def _plausible_id(digits: str) -> bool:
@@ -108,19 +143,36 @@ _ENGLISH_ADDRESS = re.compile(_ENGLISH_ITEM + r"(?:,?\s*" + _ENGLISH_ITEM + r")*
 _ENGLISH_STRONG = re.compile(r"\b(?:Lane|Room|Rm|Apt|Apartment|Flat)\b")
 
 
+_DASHED = re.compile(r"\s?(?<!\d)\d{1,4}(?:-\d{1,4}){1,2}(?![\d-])")
+"""Building, unit and room in a row (5-3-201, 12-502), as an estate's residents write them."""
+_ESTATES = ("小区", "新村", "花园", "公寓", "苑", "家园", "大厦", "公馆", "府", "湾", "城", "村")
+
+
+def _place_before(text: str, start: int) -> int:
+    place = start
+    while place > 0 and start - place < _LONGEST_PLACE and _HAN.match(text[place - 1]) \
+            and text[place - 1] not in _STOP:
+        place -= 1
+    return place
+
+
 def _address_spans(text: str, english: bool = True) -> Iterator[tuple[int, int]]:
     for m in _ADDRESS_CORE.finditer(text):
         start, end = m.span()
         core = m.group()
         units = re.findall(_UNIT, core)
-        place = start
-        while place > 0 and start - place < _LONGEST_PLACE and _HAN.match(text[place - 1]) \
-                and text[place - 1] not in _STOP:
-            place -= 1
+        place = _place_before(text, start)
         named = text[place:start]
         anchored = any(named.endswith(p) for p in _PLACES)
         if anchored or len(units) >= 2 or any(u in _STRONG_UNITS for u in units):
             yield (place if anchored else start), end
+    if "-" in text:
+        for m in _DASHED.finditer(text):
+            start, end = m.span()
+            place = _place_before(text, start)
+            if any(text[place:start].endswith(p) for p in _ESTATES) and \
+                    any(len(g) >= 3 for g in m.group().strip().split("-")):
+                yield place, end
     if not english:
         return
     for m in _ENGLISH_ADDRESS.finditer(text):
@@ -174,10 +226,19 @@ _INTRODUCED = re.compile(
     _INTRODUCERS + r"(?:是|为|:|：|\s)*"
     r"(?!" + "|".join(NOT_NAMES) + r")"
     r"(?P<n>" + _SURNAME + _GIVEN + r"{1,2})")
+_ROLES = (r"(?:本人|儿子|女儿|母亲|父亲|丈夫|妻子|老伴|爱人|孙子|孙女|外孙女?|儿媳|女婿|哥哥|姐姐|"
+          r"弟弟|妹妹|家属|监护人|代办人|委托人|申请人|户主|联系人|独居|老人)")
+_PROFILED = re.compile(
+    r"(?!" + "|".join(NOT_NAMES) + r")(?P<n>" + _SURNAME + _GIVEN + r"{1,2})"
+    r"(?:(?:\s*[（(，,、]\s*|\s+)(?:男|女)性?(?=[\s，,、）)；;]|\d|岁|$)"
+    r"|\s*[（(]" + _ROLES + r"[，,、）)])")
+"""A name as a case note's list of people writes it: with the sex and age after it (王秀英（女，
+67岁）, 张建国，男，45岁) or with who they are in brackets (王小明（儿子）, 李敏(本人))."""
 _SPEAKER = re.compile(r"(?:^|(?<=[，。；！？,.;!?\s]))(?P<n>" + _SURNAME + _GIVEN + r"{1,2})"
                       r"(?=说|称|表示|反映|讲|来电|来访|告诉)")
 _ENGLISH_TITLE = re.compile(r"\b(?:Mr|Mrs|Ms|Miss|Mx|Dr|Madam|Mdm|Auntie|Aunty|Uncle|Grandma|"
                             r"Grandpa)\.?\s+[A-Z][a-z]+(?:[ \-][A-Z][a-z]+)?")
+_ENGLISH_PROFILED = re.compile(r"\b(?P<n>[A-Z][a-z]+\s+[A-Z][a-z]+),\s*(?:male|female|M|F)\b")
 _ENGLISH_INTRODUCED = re.compile(r"\b(?i:name is|name:|named|resident|applicant)\s+"
                                  r"(?P<n>[A-Z][a-z]+(?:\s+[A-Z][a-z]+){0,2})")
 
@@ -188,7 +249,32 @@ _ENGLISH_INTRODUCED = re.compile(r"\b(?i:name is|name:|named|resident|applicant)
 _ANY_UNIT = re.compile(r"[号弄幢栋座层楼室户组排]|单元")
 _ANY_HONORIFIC = re.compile(_HONORIFIC)
 _ANY_INTRODUCTION = re.compile(_INTRODUCERS)
+_ANY_CHAT = re.compile(r"微信|[Ww]e[Cc]hat|[wWvV][xX]|[Vv]信|QQ|qq|钉钉")
+_ANY_PROFILE = re.compile(r"[男女]|[（(]")
 _ANY_SPEECH = re.compile(r"[说称讲]|表示|反映|来电|来访|告诉")
+
+
+def number_spans(text: str) -> Iterator[tuple[int, int, str]]:
+    """The ID numbers, accounts and phones in a (folded) text."""
+    for regex in (_ID_KEYWORD, _ID_TAIL):
+        for m in regex.finditer(text):
+            if not _DATE_SHAPE.fullmatch(m.group("n")):
+                yield m.start("n"), m.end("n"), REDACTED_ID
+    for m in _ID_18.finditer(text):
+        if _plausible_id(digits_of(m.group())):
+            yield m.start(), m.end(), REDACTED_ID
+    for m in _ACCOUNT_KEYWORD.finditer(text):
+        yield m.start("n"), m.end("n"), REDACTED_ACCOUNT
+    for m in _CARD.finditer(text):
+        yield m.start(), m.end(), REDACTED_ACCOUNT
+    for regex in (_MOBILE, _LANDLINE_INTL, _LANDLINE):
+        for m in regex.finditer(text):
+            yield m.start(), m.end(), REDACTED_PHONE
+    for m in _PHONE_KEYWORD.finditer(text):
+        if not _DATE_SHAPE.fullmatch(m.group("n")):
+            yield m.start("n"), m.end("n"), REDACTED_PHONE
+    for m in _TAIL_KEYWORD.finditer(text):
+        yield m.start("n"), m.end("n"), REDACTED_PHONE
 
 
 def rule_spans(text: str) -> Iterator[tuple[int, int, str]]:
@@ -197,29 +283,14 @@ def rule_spans(text: str) -> Iterator[tuple[int, int, str]]:
     digits = _ANY_DIGIT.search(text) is not None
     latin = _ANY_LATIN.search(text) is not None
     if digits:
-        for regex in (_ID_KEYWORD, _ID_TAIL):
-            for m in regex.finditer(text):
-                if not _DATE_SHAPE.fullmatch(m.group("n")):
-                    yield m.start("n"), m.end("n"), REDACTED_ID
-        for m in _ID_18.finditer(text):
-            if _plausible_id(digits_of(m.group())):
-                yield m.start(), m.end(), REDACTED_ID
-        for m in _ACCOUNT_KEYWORD.finditer(text):
+        yield from number_spans(text)
+    if (digits or latin) and _ANY_CHAT.search(text):
+        for m in _CHAT_ID.finditer(text):
             yield m.start("n"), m.end("n"), REDACTED_ACCOUNT
-        for m in _CARD.finditer(text):
-            yield m.start(), m.end(), REDACTED_ACCOUNT
-        for regex in (_MOBILE, _LANDLINE_INTL, _LANDLINE):
-            for m in regex.finditer(text):
-                yield m.start(), m.end(), REDACTED_PHONE
-        for m in _PHONE_KEYWORD.finditer(text):
-            if not _DATE_SHAPE.fullmatch(m.group("n")):
-                yield m.start("n"), m.end("n"), REDACTED_PHONE
-        for m in _TAIL_KEYWORD.finditer(text):
-            yield m.start("n"), m.end("n"), REDACTED_PHONE
     if "@" in text:
         for m in _EMAIL.finditer(text):
             yield m.start(), m.end(), REDACTED_EMAIL
-    if (digits and latin) or _ANY_UNIT.search(text):
+    if (digits and (latin or "-" in text)) or _ANY_UNIT.search(text):
         for start, end in _address_spans(text, english=digits and latin):
             yield start, end, REDACTED_ADDRESS
     if _ANY_HONORIFIC.search(text):
@@ -228,11 +299,14 @@ def rule_spans(text: str) -> Iterator[tuple[int, int, str]]:
     if _ANY_INTRODUCTION.search(text):
         for m in _INTRODUCED.finditer(text):
             yield m.start("n"), m.end("n"), REDACTED_NAME
+    if _ANY_PROFILE.search(text):
+        for m in _PROFILED.finditer(text):
+            yield m.start("n"), m.end("n"), REDACTED_NAME
     if _ANY_SPEECH.search(text):
         for m in _SPEAKER.finditer(text):
             yield m.start("n"), m.end("n"), REDACTED_NAME
     if latin:
-        for regex in (_ENGLISH_TITLE, _ENGLISH_INTRODUCED):
+        for regex in (_ENGLISH_TITLE, _ENGLISH_INTRODUCED, _ENGLISH_PROFILED):
             for m in regex.finditer(text):
                 yield m.start("n") if "n" in regex.groupindex else m.start(), m.end(), \
                     REDACTED_NAME

@@ -14,11 +14,13 @@ marker saying what was there, e.g. ``[电话已隐去]``:
   **e-mail addresses**.
 * **Addresses**, by their shape: a number with a unit (号, 弄, 室, 栋, 幢, 单元, 楼, 组 ...)
   after a road, lane, village or estate name (``花木路1234弄5号``), or two units in a row
-  (``3号楼401室``), or a strong unit alone (``602室``); the place name before it goes too, the
-  words before that stay (``住在[地址已隐去]``). English ones: ``No. 5, Lane 1234, Huamu Road``.
+  (``3号楼401室``), or a strong unit alone (``602室``), or building-unit-room after an estate
+  (``锦绣小区5-3-201``); the place name before it goes too, the words before that stay
+  (``住在[地址已隐去]``). English ones: ``No. 5, Lane 1234, Huamu Road``.
 * **Names**, by what is known: a surname with a form of address (``王阿姨``, ``李先生``,
   ``Mrs Wang``), a name after a word that introduces one (``申请人王秀英``, ``我叫李敏``,
-  ``name: ...``), a name opening a sentence before a verb of speech (``王秀英说``); and, with a
+  ``name: ...``), a name opening a sentence before a verb of speech (``王秀英说``), a name
+  listed with sex and age or who they are (``张建国，男，45岁``, ``王小明（儿子）``); and, with a
   :class:`KnownPerson` (the resident the case names, from the vault), that resident's own
   name, its variants (surname + 阿姨 / 老师 / 先生 / 女士 / 大爷 / 奶奶 ..., 老 + surname, the
   given name with a form of address, the name in pinyin), phone, ID number and address (also
@@ -30,10 +32,12 @@ numbers (``沪人社规〔2024〕12号``), catalogue codes, counts, ages, window
 with nothing around it that marks it as a name, cannot be told from other words and stays:
 that is what the known-person rules are for.
 
-Text is matched on a copy whose full-width digits, letters and separators are folded to ASCII,
-every middle dot to "·" and invisible characters (zero-width spaces, joiners, direction marks)
-to spaces, one character for one, so positions carry over and the rest of the text is left as
-typed.
+Text is matched on a copy whose full-width digits, letters and separators, and other scripts'
+digits, are folded to ASCII, every middle dot to "·" and invisible characters (zero-width
+spaces, joiners, direction marks) to spaces, one character for one, so positions carry over
+and the rest of the text is left as typed. Numbers are also looked for with Chinese digits read
+as digits (``一三八...``, ``幺``, ``壹贰叁``), and a run after a right-to-left control (U+202B,
+U+202E, U+2067) is read as it is shown (reversed): when it holds anything, the whole run goes.
 The redaction is idempotent (markers hold nothing any rule matches), so scrubbing again at
 export changes nothing already scrubbed.
 """
@@ -44,7 +48,7 @@ import re
 from collections.abc import Iterable
 
 from shared.kernel.privacy.known_person import KnownPerson
-from shared.kernel.privacy.patterns import fold, rule_spans
+from shared.kernel.privacy.patterns import fold, number_spans, rule_spans, spoken_numbers
 
 
 def _merge(spans: Iterable[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
@@ -74,6 +78,34 @@ def _outside_ids(folded: str, spans: list[tuple[int, int, str]]) -> list[tuple[i
     return [s for s in spans if not any(s[0] < end and start < s[1] for start, end in ids)]
 
 
+_RTL_RUN = re.compile("[\u202b\u202e\u2067][^\u202c\u2069\n]*[\u202c\u2069]?")
+"""Text after a right-to-left embedding, override or isolate (U+202B, U+202E, U+2067), up to
+the character that ends it, the end of the line or of the text."""
+_GROUPS = re.compile(r"\d+|\D")
+
+
+def _shown(run: str) -> tuple[str, str]:
+    """How a right-to-left run may be shown: every character reversed (the override:
+    "\u202e8765 4321 831" reads 138 1234 5678), or its groups of digits in reverse order
+    (an embedding or isolate: "\u20675678 1234 138" reads the same)."""
+    return run[::-1], "".join(reversed(_GROUPS.findall(run)))
+
+
+def _rtl_spans(text: str, known: KnownPerson | None) -> list[tuple[int, int, str]]:
+    """Each right-to-left run that, as shown, holds what any rule finds: the whole run, so
+    nothing of it is left to be read backwards."""
+    if not any(c in text for c in "\u202b\u202e\u2067"):
+        return []
+    found = []
+    for m in _RTL_RUN.finditer(text):
+        for shown in _shown(fold(m.group())):
+            hits = list(rule_spans(shown)) + (list(known.spans(shown)) if known else [])
+            if hits:
+                found.append((m.start(), m.end(), hits[0][2]))
+                break
+    return found
+
+
 def redact(text: str, known: KnownPerson | None = None) -> str:
     """``text`` with personal data replaced by markers; ``known``: the resident the text is
     about, whose own name, phone, ID number and address go whatever form they take."""
@@ -83,6 +115,12 @@ def redact(text: str, known: KnownPerson | None = None) -> str:
     spans = list(rule_spans(folded))
     if known:
         spans += known.spans(folded)
+    spoken = spoken_numbers(folded)
+    if spoken is not None:  # 一三八一二三四五六七八, as a phone line's transcript has it
+        spans += number_spans(spoken)
+        if known:
+            spans += known.spans(spoken)
+    spans += _rtl_spans(text, known)
     spans = _outside_ids(folded, spans)
     if not spans:
         return text
