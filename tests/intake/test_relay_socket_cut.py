@@ -36,6 +36,10 @@ class StallingProxy:
         parts = urlsplit(target)
         self.target = (parts.hostname or "127.0.0.1", parts.port or 4222)
         self.let_through: int | None = None
+        #: Hold every new connection without an answer (a server gone silent: the client's
+        #: connect waits out its timeout, 5 s).
+        self.holding = False
+        self._held: list[asyncio.StreamWriter] = []
         self.passed = 0
         self.stalled = asyncio.Event()
         self._links: list[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = []
@@ -51,6 +55,9 @@ class StallingProxy:
 
     async def _link(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter
                     ) -> None:
+        if self.holding:
+            self._held.append(client_w)
+            return
         server_r, server_w = await asyncio.open_connection(*self.target)
         self._links.append((client_w, server_w))
         for task in (self._pipe(client_r, server_w, upstream=True),
@@ -89,6 +96,8 @@ class StallingProxy:
 
     async def close(self) -> None:
         self.cut()
+        for held in self._held:
+            held.transport.abort()
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
@@ -142,3 +151,52 @@ async def test_a_relay_whose_socket_breaks_mid_round_keeps_the_stream_in_store_o
                 await task
             await proxy.close()
     assert_once_in_order(await stream_envelopes(settings), head)
+
+
+async def test_events_stored_while_the_relay_has_no_connection_are_timed_as_waiting(
+        settings: Settings) -> None:
+    """The relay is caught up when its connection breaks, and its next connect waits on a
+    silent server: what is stored meanwhile waits, and the probe's measure (every
+    HEALTH_PROBE_INTERVAL_S) starts the clock /ready's stall check and the SixstepRelayBehind
+    alert read. It stood at 0 until that connect failed (5 s) or a connection was back: a
+    stream leader killed in CI left /ready "ready" through the relay's 7 s outage."""
+    proxy = StallingProxy(settings.nats_url)
+    through_proxy = settings.model_copy(update={"nats_url": await proxy.start()})
+    nc = await connect(settings, "test-setup")
+    await ensure_streams(nc.jetstream(), settings)
+    await nc.close()
+    async with write_side(settings) as side:
+        await store_long_requests(side, 1)
+        relay = Relay(through_proxy, "intake", side.app, side.pool)
+        task = asyncio.create_task(relay.run())
+        try:
+            async def caught_up() -> bool:
+                if task.done():
+                    task.result()
+                return relay.position >= 2 and relay.nc is not None
+            await wait_until(caught_up, what="the relay to publish the first case")
+            assert await relay.measure() == 0 and relay.unpublished_age() == 0
+            proxy.holding = True
+            proxy.cut()
+
+            async def connecting_again() -> bool:
+                return relay.connections_lost == 1 and len(proxy._held) == 1
+            await wait_until(connecting_again, what="the relay's next connect to hang")
+            await store_long_requests(side, 1)
+            assert await relay.measure() == 2
+            assert relay.connections_lost == 1, "the hanging connect gave up already"
+            assert relay.unpublished_age() > 0
+            proxy.holding = False
+
+            async def published() -> bool:
+                if task.done():
+                    task.result()
+                return relay.position >= 4
+            await wait_until(published, timeout=30, what="the relay back, publishing")
+            assert relay.unpublished_age() == 0
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await proxy.close()
+    assert_once_in_order(await stream_envelopes(settings), 4)
