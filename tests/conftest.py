@@ -29,8 +29,18 @@ TEST_SURVEY_SECRET = "tests-only-survey-token-secret-" + secrets.token_hex(16)
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """A SIGTERM'd or SIGHUP'd run stops the servers its fixtures started, as Ctrl-C does."""
+    """A SIGTERM'd or SIGHUP'd run stops the servers its fixtures started, as Ctrl-C does.
+
+    With xdist (``TEST_WORKERS=2``) an interrupted controller tells its workers to exit and
+    SIGKILLs one still there after ``NodeManager.EXIT_TIMEOUT`` (10 s): a worker interrupts
+    itself only after 5 s (execnet) and must then stop its PostgreSQL and NATS, which took
+    longer than the 5 s left under CI's load, and the servers stayed. It gets a minute."""
     interrupt_on_signals()
+    try:
+        from xdist.workermanage import NodeManager
+    except ImportError:
+        return
+    NodeManager.EXIT_TIMEOUT = max(NodeManager.EXIT_TIMEOUT, 60)
 
 
 def _docker_available() -> bool:

@@ -49,7 +49,7 @@ def _wait_for(check: Callable[[], bool], what: str, proc: subprocess.Popen[bytes
 
 
 def _assert_gone(pids: list[int], proc: subprocess.Popen[bytes], log: Path) -> None:
-    proc.wait(60)
+    proc.wait(90)  # an xdist controller gives its workers up to 60 s (tests/conftest.py)
     deadline = time.monotonic() + 30
     while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
         time.sleep(0.1)
