@@ -106,9 +106,33 @@ SCRUBBED = [
     ("加了微信号 wxid_8k2j3h4g5f，方便联系", f"加了微信号 {ACCOUNT}，方便联系"),
     ("vx: li_min88", f"vx: {ACCOUNT}"),
     ("QQ号12345678，晚上在线", f"QQ号{ACCOUNT}，晚上在线"),
+    ("WeChat account li_min88, prefers texts", f"WeChat account {ACCOUNT}, prefers texts"),
+    # who the note names after 收件人 / 配偶 / 儿子叫 ..., and a contact in English
+    ("材料寄给收件人：赵敏", f"材料寄给收件人：{NAME}"),
+    ("儿子叫王小明，在外地", f"儿子叫{NAME}，在外地"),
+    ("配偶刘桂兰已去世", f"配偶{NAME}已去世"),
+    ("Contact: Li Min, 13812345678", f"Contact: {NAME}, {PHONE}"),
 ]
 
 KEPT = [
+    # relatives, roles and offices named by what they are, not by a name, though the word
+    # begins with a surname (孙, 房, 高, 党, 钟, 包, 卫)
+    "孙子（男，10岁）在读小学，孙女，女，8岁",
+    "房东（男，50岁）要求涨租，房东说下月涨房租",
+    "高中生（男，16岁）申请助学金，党员（男，70岁）",
+    "钟点工（女，50岁）每周来两次，包工头（男）拖欠工资",
+    "孙子说爷爷记性不好",
+    "卫健委来电询问，房管局来电核实",
+    # an illness, an accident, a home after a relation word
+    "母亲高血压，父亲车祸后瘫痪，儿子高三",
+    "老人卫生间摔倒，患者左腿骨折，患者严重贫血",
+    "家属关心报销进度，居民房租上涨，申请人房产已过户",
+    # the center's own counters and the size of a flat
+    "请到一楼3号窗口，1号2号窗口都排满了",
+    "租了一室一厅，住两室一厅的老房子",
+    # a date after an estate; chat groups, no account
+    "锦绣小区2026-12-20停水",
+    "QQ group notify later; WeChat group",
     "我叫了车，下午三点到",
     "他叫我明天再来",
     "请于2026-12-10前补交离职证明",
