@@ -112,6 +112,11 @@ SCRUBBED = [
     ("儿子叫王小明，在外地", f"儿子叫{NAME}，在外地"),
     ("配偶刘桂兰已去世", f"配偶{NAME}已去世"),
     ("Contact: Li Min, 13812345678", f"Contact: {NAME}, {PHONE}"),
+    # the last four digits of a phone or a card, a room in Chinese digits, a road's section
+    ("手机后四位5678，核对一致", f"手机后四位{PHONE}，核对一致"),
+    ("医保卡号后四位8888", f"医保卡号后四位{ACCOUNT}"),
+    ("家住幸福里小区十二号楼三单元五零二", f"家住{ADDRESS}"),
+    ("户籍在人民南路四段12号", f"户籍在{ADDRESS}"),
 ]
 
 KEPT = [

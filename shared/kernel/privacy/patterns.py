@@ -99,7 +99,11 @@ _PHONE_KEYWORD = re.compile(
     r"(?:电话|手机|座机|联系方式|\b(?:tel|telephone|phone|mobile|cell)\b)(?:号码|号)?"
     r"[^0-9\n]{0,6}?"
     r"(?P<n>\d(?:[ \-]?\d){6,})", re.IGNORECASE)
-_TAIL_KEYWORD = re.compile(r"(?:手机|电话)?尾号(?:是|为|:|：)?\s*(?P<n>\d{4})(?!\d)")
+_LAST_FOUR = r"(?:尾号|(?:后|末|最后)[四4]位(?:数字)?)(?:是|为|:|：)?\s*(?P<n>\d{4})(?!\d)"
+_TAIL_KEYWORD = re.compile(r"(?:(?:手机|电话|号码)(?:号码|号)?)?" + _LAST_FOUR.replace(
+    "(?:后|末", "(?:(?<=[机话码])|(?<=机号|话号))(?:后|末", 1))
+"""尾号5678, 手机后四位5678: the last digits of a phone number."""
+_ACCOUNT_TAIL = re.compile(r"(?:卡号|账号|帐号|银行卡|社保卡|医保卡|存折)" + _LAST_FOUR)
 _CHAT_ID = re.compile(
     r"(?P<app>微信|[Ww]e[Cc]hat|(?<![A-Za-z])(?:wx|WX|vx|VX|V信|v信|QQ|qq)|钉钉)"
     r"(?:号码|号|\s?(?:ID|id|[Aa]ccount|[Nn]umber|[Nn]o\.?)\b)?"
@@ -133,9 +137,10 @@ def digits_of(text: str) -> str:
 
 _NUM = r"(?:\d+(?:-\d+)?|[〇零一二三四五六七八九十百千两]+)"
 _UNIT = r"(?:号楼|号院|支弄|单元|号|弄|幢|栋|座|层|楼|室|户|组|排)"
-_ADDRESS_CORE = re.compile(r"(?:" + _NUM + r"\s*" + _UNIT + r")+(?:\s*\d{3,5}(?![\d号]))?")
+_ADDRESS_CORE = re.compile(r"(?:" + _NUM + r"\s*" + _UNIT + r")+(?:\s*\d{3,5}(?![\d号])"
+                           r"|(?<=单元)[〇零一二三四五六七八九]{3,4}(?![〇零一二三四五六七八九十百千号]))?")
 _STRONG_UNITS = ("室", "弄", "幢", "栋", "单元", "号院", "支弄")
-_PLACES = ("路", "街", "大道", "巷", "弄", "村", "小区", "新村", "花园", "公寓", "苑", "家园",
+_PLACES = ("路", "街", "大道", "段", "巷", "弄", "村", "小区", "新村", "花园", "公寓", "苑", "家园",
            "大厦", "广场", "公馆", "府", "湾", "城", "镇")
 _HAN = re.compile(r"[\u4e00-\u9fff]")
 _STOP = frozenset("在到去的了是说她他我你们住于从和与及或即其为把被给向对就都也还又"
@@ -319,6 +324,8 @@ def number_spans(text: str) -> Iterator[tuple[int, int, str]]:
             yield m.start("n"), m.end("n"), REDACTED_PHONE
     for m in _TAIL_KEYWORD.finditer(text):
         yield m.start("n"), m.end("n"), REDACTED_PHONE
+    for m in _ACCOUNT_TAIL.finditer(text):
+        yield m.start("n"), m.end("n"), REDACTED_ACCOUNT
 
 
 def rule_spans(text: str) -> Iterator[tuple[int, int, str]]:
