@@ -260,11 +260,12 @@ NOT_NAMES = ("申请", "申报", "申领", "申诉", "申办", "费用", "高龄
 NOT_A_PERSONS_NAME = frozenset((
     "孙子", "孙女", "孙媳", "曾孙", "曾孙女", "岳父", "岳母", "房东", "房主", "房客", "高中生",
     "党员", "钟点工", "包工头", "农民", "农民工", "文员", "武警", "车主", "商户", "商人", "游客",
-    "管家", "华侨", "童工", "白领", "蓝领", "程序员", "司机", "向导"))
+    "管家", "华侨", "童工", "白领", "蓝领", "程序员", "司机", "向导", "伍军人"))
 """Who someone is, not their name, though the word begins with a surname: a case note lists
 them with sex and age (孙子（男，10岁）, 房东（男，50岁）) or has them speak (房东说 ...)."""
-_BODY_SUFFIX = frozenset("局委院所站厅处科队会省市区县乡州")
-"""Last characters of an office or a place, not of a given name (卫健委来电, 房管局来电)."""
+_BODY_SUFFIX = frozenset("局委院所站厅处科队会省市区县乡州员")
+"""Last characters of an office, a place or a post, not of a given name (卫健委来电, 房管局来电,
+卫生员说)."""
 
 
 def is_name(found: str) -> bool:
