@@ -137,7 +137,10 @@ KEPT = [
     "请到一楼3号窗口，1号2号窗口都排满了",
     "租了一室一厅，住两室一厅的老房子",
     # a date after an estate; chat groups, no account
-    "锦绣小区2026-12-20停水",
+    "锦绣小区2026-12-20停水，新村2026-12起",
+    # ranges of amounts, counts and years after a place word (政府, 村, 城, 新村 ...)
+    "由市政府500-1000元兜底，农村1000-2000元不等",
+    "新村100-200人参加，东城2024-2026年改造",
     "QQ group notify later; WeChat group",
     "我叫了车，下午三点到",
     "他叫我明天再来",

@@ -161,6 +161,21 @@ _DASHED = re.compile(r"\s?(?<!\d)\d{1,4}(?:-\d{1,4}){1,2}(?![\d-])")
 _ESTATES = ("小区", "新村", "花园", "公寓", "苑", "家园", "大厦", "公馆", "府", "湾", "城", "村")
 
 
+_MEASURE = re.compile(r"\s?(?:[元块万千百人户次天年月日岁个名家份位项张间套度米%]|小时|分钟|周|平)")
+_YEAR = re.compile(r"(?:19|20)\d\d")
+
+
+def _a_range_or_date(found: str, text: str, end: int) -> bool:
+    """Numbers with dashes after an estate that are no building-unit-room: a date or a month
+    (锦绣小区2026-12-20停水, 2026-12), years (2024-2026), or a range of amounts or counts
+    (政府500-1000元, 新村100-200人)."""
+    groups = found.split("-")
+    if _DATE_SHAPE.fullmatch(found) or _MEASURE.match(text, end):
+        return True
+    return len(groups) == 2 and _YEAR.fullmatch(groups[0]) is not None and (
+        _YEAR.fullmatch(groups[1]) is not None or 1 <= int(groups[1]) <= 12)
+
+
 def _place_before(text: str, start: int) -> int:
     place = start
     while place > 0 and start - place < _LONGEST_PLACE and _HAN.match(text[place - 1]) \
@@ -196,7 +211,7 @@ def _address_spans(text: str, english: bool = True) -> Iterator[tuple[int, int]]
     if "-" in text:
         for m in _DASHED.finditer(text):
             start, end = m.span()
-            if _DATE_SHAPE.fullmatch(m.group().strip()):  # 锦绣小区2026-12-20停水
+            if _a_range_or_date(m.group().strip(), text, end):
                 continue
             place = _place_before(text, start)
             if any(text[place:start].endswith(p) for p in _ESTATES) and \
