@@ -269,7 +269,9 @@ NOT_NAMES = ("申请", "申报", "申领", "申诉", "申办", "费用", "高龄
              "高血", "高烧", "高热", "高考", "高三", "高二", "高一", "高中", "左腿", "左手", "左脚",
              "左眼", "左耳", "左侧", "左边", "左肩", "左膝", "严重", "关心", "关注", "关系", "房租",
              "房产", "房贷", "房子", "房间", "房本", "车祸", "车费", "卫生", "安全", "安装",
-             "项目", "钱包", "钱款", "宁愿", "宁可", "温饱", "易摔", "向法院", "向派出所", "向法庭")
+             "项目", "钱包", "钱款", "宁愿", "宁可", "温饱", "易摔", "向法院", "向派出所", "向法庭",
+             # 家属叫车送医
+             "车送", "车接", "车去", "车到")
 """Words that begin with a surname and follow a relation word in what clerks write (家属申请,
 患者费用, 家属向社区反映): the verb or noun after 家属 is not a name."""
 NOT_A_PERSONS_NAME = frozenset((
@@ -366,7 +368,8 @@ def rule_spans(text: str) -> Iterator[tuple[int, int, str]]:
             yield m.start(), m.end(), REDACTED_NAME
     if _ANY_INTRODUCTION.search(text):
         for m in _INTRODUCED.finditer(text):
-            yield m.start("n"), m.end("n"), REDACTED_NAME
+            if m.group("n") not in NOT_A_PERSONS_NAME:  # 老人叫孙子来
+                yield m.start("n"), m.end("n"), REDACTED_NAME
     if _ANY_PROFILE.search(text):
         for m in _PROFILED.finditer(text):
             if is_name(m.group("n")):
