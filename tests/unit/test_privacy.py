@@ -143,6 +143,8 @@ KEPT = [
     "由市政府500-1000元兜底，农村1000-2000元不等",
     "新村100-200人参加，东城2024-2026年改造",
     "QQ group notify later; WeChat group",
+    "Called the resident Monday morning; Applicant Status: pending",
+    "Resident Services Center called; Contact: Window 5 staff",
     "我叫了车，下午三点到",
     "他叫我明天再来",
     "请于2026-12-10前补交离职证明",

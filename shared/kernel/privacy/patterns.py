@@ -305,6 +305,13 @@ _SPEAKER = re.compile(r"(?:^|(?<=[，。；！？,.;!?\s]))(?P<n>" + _SURNAME + 
 _ENGLISH_TITLE = re.compile(r"\b(?:Mr|Mrs|Ms|Miss|Mx|Dr|Madam|Mdm|Auntie|Aunty|Uncle|Grandma|"
                             r"Grandpa)\.?\s+[A-Z][a-z]+(?:[ \-][A-Z][a-z]+)?")
 _ENGLISH_PROFILED = re.compile(r"\b(?P<n>[A-Z][a-z]+\s+[A-Z][a-z]+),\s*(?:male|female|M|F)\b")
+_ENGLISH_NOT_NAMES = frozenset((
+    "Monday Tuesday Wednesday Thursday Friday Saturday Sunday January February March "
+    "July September October November December Status Services Service Center "
+    "Centre Window Office Affairs Committee Has Is Was Will Did Said Called Beneficiary Form "
+    "Card Number Records Record Follow Case Hotline Desk Counter Team").split())
+"""Capitalised words after resident / applicant / Contact: that are no name (the resident
+Monday morning, Applicant Status, Resident Services Center, Contact: Window 5)."""
 _ENGLISH_INTRODUCED = re.compile(r"\b(?i:name is|name:|named|resident|applicant|contact:|"
                                  r"contact person:?)\s+"
                                  r"(?P<n>[A-Z][a-z]+(?:\s+[A-Z][a-z]+){0,2})")
@@ -381,5 +388,7 @@ def rule_spans(text: str) -> Iterator[tuple[int, int, str]]:
     if latin:
         for regex in (_ENGLISH_TITLE, _ENGLISH_INTRODUCED, _ENGLISH_PROFILED):
             for m in regex.finditer(text):
+                if "n" in regex.groupindex and m.group("n").split()[0] in _ENGLISH_NOT_NAMES:
+                    continue
                 yield m.start("n") if "n" in regex.groupindex else m.start(), m.end(), \
                     REDACTED_NAME
