@@ -271,7 +271,10 @@ NOT_NAMES = ("申请", "申报", "申领", "申诉", "申办", "费用", "高龄
              "房产", "房贷", "房子", "房间", "房本", "车祸", "车费", "卫生", "安全", "安装",
              "项目", "钱包", "钱款", "宁愿", "宁可", "温饱", "易摔", "向法院", "向派出所", "向法庭",
              # 家属叫车送医
-             "车送", "车接", "车去", "车到")
+             "车送", "车接", "车去", "车到",
+             # words opening a clause before 说 (万一说不清, 简单说就是, 严格说不符合)
+             "常常", "关键", "简单", "简直", "毕竟", "高兴", "严格", "方才", "方便", "何况",
+             "何必", "何时", "余下")
 """Words that begin with a surname and follow a relation word in what clerks write (家属申请,
 患者费用, 家属向社区反映): the verb or noun after 家属 is not a name."""
 NOT_A_PERSONS_NAME = frozenset((
@@ -300,7 +303,8 @@ _PROFILED = re.compile(
     r"|\s*[（(]" + _ROLES + r"[，,、）)])")
 """A name as a case note's list of people writes it: with the sex and age after it (王秀英（女，
 67岁）, 张建国，男，45岁) or with who they are in brackets (王小明（儿子）, 李敏(本人))."""
-_SPEAKER = re.compile(r"(?:^|(?<=[，。；！？,.;!?\s]))(?P<n>" + _SURNAME + _GIVEN + r"{1,2})"
+_SPEAKER = re.compile(r"(?:^|(?<=[，。；！？,.;!?\s]))(?!" + "|".join(NOT_NAMES) + r")"
+                      r"(?P<n>" + _SURNAME + _GIVEN + r"{1,2})"
                       r"(?=说|称|表示|反映|讲|来电|来访|告诉)")
 _ENGLISH_TITLE = re.compile(r"\b(?:Mr|Mrs|Ms|Miss|Mx|Dr|Madam|Mdm|Auntie|Aunty|Uncle|Grandma|"
                             r"Grandpa)\.?\s+[A-Z][a-z]+(?:[ \-][A-Z][a-z]+)?")
