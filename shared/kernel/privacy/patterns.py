@@ -256,6 +256,15 @@ _NOT_GIVEN = ("说讲称来去在的了是和与要想已没不也都又就对�
 """Characters that end a name rather than belong to it (王秀英说, 陈静代办)."""
 _GIVEN = r"(?:(?![" + _NOT_GIVEN + r"])[\u4e00-\u9fff])"
 _SURNAME_TITLE = re.compile(_SURNAME + _HONORIFIC)
+_POSTS = ("保安", "门卫", "租车", "汽车", "打车", "班车", "校车")
+_OFFICIAL_TITLES = ("主任", "书记", "医生", "老师", "同志", "师傅")
+
+
+def _addressed_by_post(text: str, start: int, found: str) -> bool:
+    """A form of address after a post (保安大哥, 门卫大爷, 出租车师傅) or 向 + a title ("to the
+    director": 向主任汇报, 向医生说明), not after a surname."""
+    return text[max(start - 1, 0):start + 1] in _POSTS or (
+        found[0] == "向" and found[1:] in _OFFICIAL_TITLES)
 _INTRODUCERS = (r"(?:居民|申请人|老人|患者|病人|家属|户主|联系人|姓名|名叫|叫做|名字叫|名字是|本人|"
                 r"我叫|他叫|她叫|"
                 r"丈夫|妻子|儿子|女儿|母亲|父亲|老伴|爱人|监护人|代办人|委托人|"
@@ -274,7 +283,9 @@ NOT_NAMES = ("申请", "申报", "申领", "申诉", "申办", "费用", "高龄
              "车送", "车接", "车去", "车到",
              # words opening a clause before 说 (万一说不清, 简单说就是, 严格说不符合)
              "常常", "关键", "简单", "简直", "毕竟", "高兴", "严格", "方才", "方便", "何况",
-             "何必", "何时", "余下")
+             "何必", "何时", "余下",
+             # 向 ("to") before a title: 向老师反映, 向主任汇报
+             "向主任", "向书记", "向医生", "向老师", "向同志", "向师傅")
 """Words that begin with a surname and follow a relation word in what clerks write (家属申请,
 患者费用, 家属向社区反映): the verb or noun after 家属 is not a name."""
 NOT_A_PERSONS_NAME = frozenset((
@@ -376,6 +387,8 @@ def rule_spans(text: str) -> Iterator[tuple[int, int, str]]:
             yield start, end, REDACTED_ADDRESS
     if _ANY_HONORIFIC.search(text):
         for m in _SURNAME_TITLE.finditer(text):
+            if _addressed_by_post(text, m.start(), m.group()):
+                continue
             yield m.start(), m.end(), REDACTED_NAME
     if _ANY_INTRODUCTION.search(text):
         for m in _INTRODUCED.finditer(text):
