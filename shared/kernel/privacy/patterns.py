@@ -314,8 +314,7 @@ _PROFILED = re.compile(
     r"|\s*[（(]" + _ROLES + r"[，,、）)])")
 """A name as a case note's list of people writes it: with the sex and age after it (王秀英（女，
 67岁）, 张建国，男，45岁) or with who they are in brackets (王小明（儿子）, 李敏(本人))."""
-_SPEAKER = re.compile(r"(?:^|(?<=[，。；！？,.;!?\s]))(?!" + "|".join(NOT_NAMES) + r")"
-                      r"(?P<n>" + _SURNAME + _GIVEN + r"{1,2})"
+_SPEAKER = re.compile(r"(?:^|(?<=[，。；！？,.;!?\s]))(?P<n>" + _SURNAME + _GIVEN + r"{1,2})"
                       r"(?=说|称|表示|反映|讲|来电|来访|告诉)")
 _ENGLISH_TITLE = re.compile(r"\b(?:Mr|Mrs|Ms|Miss|Mx|Dr|Madam|Mdm|Auntie|Aunty|Uncle|Grandma|"
                             r"Grandpa)\.?\s+[A-Z][a-z]+(?:[ \-][A-Z][a-z]+)?")
@@ -362,10 +361,11 @@ def number_spans(text: str) -> Iterator[tuple[int, int, str]]:
     for m in _PHONE_KEYWORD.finditer(text):
         if not _DATE_SHAPE.fullmatch(m.group("n")):
             yield m.start("n"), m.end("n"), REDACTED_PHONE
-    for m in _TAIL_KEYWORD.finditer(text):
-        yield m.start("n"), m.end("n"), REDACTED_PHONE
-    for m in _ACCOUNT_TAIL.finditer(text):
-        yield m.start("n"), m.end("n"), REDACTED_ACCOUNT
+    if "尾号" in text or "位" in text:  # 尾号5678, 后四位5678
+        for m in _TAIL_KEYWORD.finditer(text):
+            yield m.start("n"), m.end("n"), REDACTED_PHONE
+        for m in _ACCOUNT_TAIL.finditer(text):
+            yield m.start("n"), m.end("n"), REDACTED_ACCOUNT
 
 
 def rule_spans(text: str) -> Iterator[tuple[int, int, str]]:
@@ -400,7 +400,7 @@ def rule_spans(text: str) -> Iterator[tuple[int, int, str]]:
                 yield m.start("n"), m.end("n"), REDACTED_NAME
     if _ANY_SPEECH.search(text):
         for m in _SPEAKER.finditer(text):
-            if is_name(m.group("n")):
+            if is_name(m.group("n")) and not text.startswith(NOT_NAMES, m.start("n")):
                 yield m.start("n"), m.end("n"), REDACTED_NAME
     if latin:
         for regex in (_ENGLISH_TITLE, _ENGLISH_INTRODUCED, _ENGLISH_PROFILED):
