@@ -136,7 +136,7 @@ class Plans:
 
         def run(unit: Unit) -> Aggregate:
             plan: Plan = unit.get(plan_id, "plan")
-            plan.check_new_command(key, kind)
+            plan.check_new_command(key, kind, meta.get("actor"))
             meta.update(plan.meta_for(meta))
             check_version(plan, "plan", expected_version)
             act(plan, unit)

@@ -50,7 +50,10 @@ def on_existing(aggregate_id: UUID, what: str, kind: str, act: Act, meta: Meta,
 
     def run(unit: Unit) -> Aggregate:
         aggregate = unit.get(aggregate_id, what)
-        aggregate.check_new_command(key, kind)
+        # Another caller's key is a 422 here too: two clerks' tablets counting keys from 1
+        # on one case (a handover) would otherwise have the second one's action answered as
+        # the first one's and dropped.
+        aggregate.check_new_command(key, kind, meta.get("actor"))
         meta.update(aggregate.meta_for(meta))
         check_version(aggregate, what, expected_version)
         created = act(aggregate, meta)

@@ -106,9 +106,52 @@ SCRUBBED = [
     ("加了微信号 wxid_8k2j3h4g5f，方便联系", f"加了微信号 {ACCOUNT}，方便联系"),
     ("vx: li_min88", f"vx: {ACCOUNT}"),
     ("QQ号12345678，晚上在线", f"QQ号{ACCOUNT}，晚上在线"),
+    ("WeChat account li_min88, prefers texts", f"WeChat account {ACCOUNT}, prefers texts"),
+    # who the note names after 收件人 / 配偶 / 儿子叫 ..., and a contact in English
+    ("材料寄给收件人：赵敏", f"材料寄给收件人：{NAME}"),
+    ("儿子叫王小明，在外地", f"儿子叫{NAME}，在外地"),
+    ("配偶刘桂兰已去世", f"配偶{NAME}已去世"),
+    ("Contact: Li Min, 13812345678", f"Contact: {NAME}, {PHONE}"),
+    # the last four digits of a phone or a card, a room in Chinese digits, a road's section
+    ("手机后四位5678，核对一致", f"手机后四位{PHONE}，核对一致"),
+    ("医保卡号后四位8888", f"医保卡号后四位{ACCOUNT}"),
+    ("家住幸福里小区十二号楼三单元五零二", f"家住{ADDRESS}"),
+    ("户籍在人民南路四段12号", f"户籍在{ADDRESS}"),
 ]
 
 KEPT = [
+    # relatives, roles and offices named by what they are, not by a name, though the word
+    # begins with a surname (孙, 房, 高, 党, 钟, 包, 卫)
+    "孙子（男，10岁）在读小学，孙女，女，8岁",
+    "房东（男，50岁）要求涨租，房东说下月涨房租",
+    "高中生（男，16岁）申请助学金，党员（男，70岁）",
+    "钟点工（女，50岁）每周来两次，包工头（男）拖欠工资",
+    "孙子说爷爷记性不好",
+    "家属叫车送医院，老人叫孙子来",
+    # a clause opened by a word beginning with a surname, before 说
+    "材料不全，万一说不清楚就麻烦了；她很着急，常常说睡不着",
+    "老人耳背，关键说了好几遍；情况复杂，简单说就是没钱；严格说不符合条件",
+    "总之，包括说明材料都要交；孩子小，毕竟说不清",
+    # a form of address after a post, and 向 ("to") before a title
+    "已向主任汇报，向医生说明病情",
+    "小区保安大哥帮忙，门卫大爷代收，出租车师傅送来的",
+    "卫健委来电询问，房管局来电核实",
+    "退伍军人（男，60岁），卫生员说明天来",
+    # an illness, an accident, a home after a relation word
+    "母亲高血压，父亲车祸后瘫痪，儿子高三",
+    "老人卫生间摔倒，患者左腿骨折，患者严重贫血",
+    "家属关心报销进度，居民房租上涨，申请人房产已过户",
+    # the center's own counters and the size of a flat
+    "请到一楼3号窗口，1号2号窗口都排满了",
+    "租了一室一厅，住两室一厅的老房子",
+    # a date after an estate; chat groups, no account
+    "锦绣小区2026-12-20停水，新村2026-12起",
+    # ranges of amounts, counts and years after a place word (政府, 村, 城, 新村 ...)
+    "由市政府500-1000元兜底，农村1000-2000元不等",
+    "新村100-200人参加，东城2024-2026年改造",
+    "QQ group notify later; WeChat group",
+    "Called the resident Monday morning; Applicant Status: pending",
+    "Resident Services Center called; Contact: Window 5 staff",
     "我叫了车，下午三点到",
     "他叫我明天再来",
     "请于2026-12-10前补交离职证明",

@@ -99,12 +99,24 @@ _PHONE_KEYWORD = re.compile(
     r"(?:电话|手机|座机|联系方式|\b(?:tel|telephone|phone|mobile|cell)\b)(?:号码|号)?"
     r"[^0-9\n]{0,6}?"
     r"(?P<n>\d(?:[ \-]?\d){6,})", re.IGNORECASE)
-_TAIL_KEYWORD = re.compile(r"(?:手机|电话)?尾号(?:是|为|:|：)?\s*(?P<n>\d{4})(?!\d)")
+_LAST_FOUR = r"(?:尾号|(?:后|末|最后)[四4]位(?:数字)?)(?:是|为|:|：)?\s*(?P<n>\d{4})(?!\d)"
+_TAIL_KEYWORD = re.compile(r"(?:(?:手机|电话|号码)(?:号码|号)?)?" + _LAST_FOUR.replace(
+    "(?:后|末", "(?:(?<=[机话码])|(?<=机号|话号))(?:后|末", 1))
+"""尾号5678, 手机后四位5678: the last digits of a phone number."""
+_ACCOUNT_TAIL = re.compile(r"(?:卡号|账号|帐号|银行卡|社保卡|医保卡|存折)" + _LAST_FOUR)
 _CHAT_ID = re.compile(
-    r"(?:微信|[Ww]e[Cc]hat|(?<![A-Za-z])(?:wx|WX|vx|VX|V信|v信|QQ|qq)|钉钉)(?:号码|号|\s?ID|\s?id)?"
-    r"(?:是|为|:|：|\s)*(?P<n>[A-Za-z0-9][A-Za-z0-9_\-]{4,29})(?![A-Za-z0-9_\-])")
+    r"(?P<app>微信|[Ww]e[Cc]hat|(?<![A-Za-z])(?:wx|WX|vx|VX|V信|v信|QQ|qq)|钉钉)"
+    r"(?:号码|号|\s?(?:ID|id|[Aa]ccount|[Nn]umber|[Nn]o\.?)\b)?"
+    r"(?:是|为|:|：|\s|\bis\b)*(?P<n>[A-Za-z0-9][A-Za-z0-9_\-]{4,29})(?![A-Za-z0-9_\-])")
 """A WeChat, QQ or DingTalk account after its name (微信号 wxid_..., QQ 12345678, vx: li_min88):
-it reaches the person as a phone number does."""
+it reaches the person as a phone number does. A QQ account is a number and a WeChat one at
+least six characters: "QQ group", "WeChat group" are no account."""
+
+
+def _chat_account(m: re.Match[str]) -> bool:
+    if m.group("app").lower() == "qq":
+        return m.group("n").isdigit()
+    return len(m.group("n")) >= 6 and m.group("n").lower() not in ("account", "number")
 _EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")
 
 
@@ -125,9 +137,10 @@ def digits_of(text: str) -> str:
 
 _NUM = r"(?:\d+(?:-\d+)?|[〇零一二三四五六七八九十百千两]+)"
 _UNIT = r"(?:号楼|号院|支弄|单元|号|弄|幢|栋|座|层|楼|室|户|组|排)"
-_ADDRESS_CORE = re.compile(r"(?:" + _NUM + r"\s*" + _UNIT + r")+(?:\s*\d{3,5}(?![\d号]))?")
+_ADDRESS_CORE = re.compile(r"(?:" + _NUM + r"\s*" + _UNIT + r")+(?:\s*\d{3,5}(?![\d号])"
+                           r"|(?<=单元)[〇零一二三四五六七八九]{3,4}(?![〇零一二三四五六七八九十百千号]))?")
 _STRONG_UNITS = ("室", "弄", "幢", "栋", "单元", "号院", "支弄")
-_PLACES = ("路", "街", "大道", "巷", "弄", "村", "小区", "新村", "花园", "公寓", "苑", "家园",
+_PLACES = ("路", "街", "大道", "段", "巷", "弄", "村", "小区", "新村", "花园", "公寓", "苑", "家园",
            "大厦", "广场", "公馆", "府", "湾", "城", "镇")
 _HAN = re.compile(r"[\u4e00-\u9fff]")
 _STOP = frozenset("在到去的了是说她他我你们住于从和与及或即其为把被给向对就都也还又"
@@ -148,6 +161,21 @@ _DASHED = re.compile(r"\s?(?<!\d)\d{1,4}(?:-\d{1,4}){1,2}(?![\d-])")
 _ESTATES = ("小区", "新村", "花园", "公寓", "苑", "家园", "大厦", "公馆", "府", "湾", "城", "村")
 
 
+_MEASURE = re.compile(r"\s?(?:[元块万千百人户次天年月日岁个名家份位项张间套度米%]|小时|分钟|周|平)")
+_YEAR = re.compile(r"(?:19|20)\d\d")
+
+
+def _a_range_or_date(found: str, text: str, end: int) -> bool:
+    """Numbers with dashes after an estate that are no building-unit-room: a date or a month
+    (锦绣小区2026-12-20停水, 2026-12), years (2024-2026), or a range of amounts or counts
+    (政府500-1000元, 新村100-200人)."""
+    groups = found.split("-")
+    if _DATE_SHAPE.fullmatch(found) or _MEASURE.match(text, end):
+        return True
+    return len(groups) == 2 and _YEAR.fullmatch(groups[0]) is not None and (
+        _YEAR.fullmatch(groups[1]) is not None or 1 <= int(groups[1]) <= 12)
+
+
 def _place_before(text: str, start: int) -> int:
     place = start
     while place > 0 and start - place < _LONGEST_PLACE and _HAN.match(text[place - 1]) \
@@ -156,11 +184,25 @@ def _place_before(text: str, start: int) -> int:
     return place
 
 
+_COUNTER = re.compile(r"\s*(?:窗口|柜台|服务台)")
+_ROOMS = re.compile(r"[一二两三四五六]室(?=[一二两三]?厅)")
+
+
+def _not_a_home(text: str, start: int, end: int, units: list[str]) -> bool:
+    """The center's own counter (一楼3号窗口, 1号2号窗口) or the size of a flat (两室一厅)."""
+    if _COUNTER.match(text, end):
+        return not any(u in _STRONG_UNITS for u in units)
+    rooms = _ROOMS.match(text, start)
+    return rooms is not None and rooms.end() == end
+
+
 def _address_spans(text: str, english: bool = True) -> Iterator[tuple[int, int]]:
     for m in _ADDRESS_CORE.finditer(text):
         start, end = m.span()
         core = m.group()
         units = re.findall(_UNIT, core)
+        if _not_a_home(text, start, end, units):
+            continue
         place = _place_before(text, start)
         named = text[place:start]
         anchored = any(named.endswith(p) for p in _PLACES)
@@ -169,6 +211,8 @@ def _address_spans(text: str, english: bool = True) -> Iterator[tuple[int, int]]
     if "-" in text:
         for m in _DASHED.finditer(text):
             start, end = m.span()
+            if _a_range_or_date(m.group().strip(), text, end):
+                continue
             place = _place_before(text, start)
             if any(text[place:start].endswith(p) for p in _ESTATES) and \
                     any(len(g) >= 3 for g in m.group().strip().split("-")):
@@ -212,18 +256,54 @@ _NOT_GIVEN = ("说讲称来去在的了是和与要想已没不也都又就对�
 """Characters that end a name rather than belong to it (王秀英说, 陈静代办)."""
 _GIVEN = r"(?:(?![" + _NOT_GIVEN + r"])[\u4e00-\u9fff])"
 _SURNAME_TITLE = re.compile(_SURNAME + _HONORIFIC)
+_POSTS = ("保安", "门卫", "租车", "汽车", "打车", "班车", "校车")
+_OFFICIAL_TITLES = ("主任", "书记", "医生", "老师", "同志", "师傅")
+
+
+def _addressed_by_post(text: str, start: int, found: str) -> bool:
+    """A form of address after a post (保安大哥, 门卫大爷, 出租车师傅) or 向 + a title ("to the
+    director": 向主任汇报, 向医生说明), not after a surname."""
+    return text[max(start - 1, 0):start + 1] in _POSTS or (
+        found[0] == "向" and found[1:] in _OFFICIAL_TITLES)
 _INTRODUCERS = (r"(?:居民|申请人|老人|患者|病人|家属|户主|联系人|姓名|名叫|叫做|名字叫|名字是|本人|"
                 r"我叫|他叫|她叫|"
-                r"丈夫|妻子|儿子|女儿|母亲|父亲|老伴|爱人|监护人|代办人|委托人)")
+                r"丈夫|妻子|儿子|女儿|母亲|父亲|老伴|爱人|监护人|代办人|委托人|"
+                r"收件人|收款人|持卡人|开户名|配偶|陪同人|代理人|联络人)")
 NOT_NAMES = ("申请", "申报", "申领", "申诉", "申办", "费用", "高龄", "康复", "曾经", "曾多次",
              "曾于", "符合", "陆续", "连续", "查询", "安排", "尚未", "关于", "包括", "常年",
              "常住", "管理", "解决", "商量", "金额", "程序", "范围", "任何", "房屋", "万一",
              "向社区", "向街道", "向居委", "向中心", "向窗口", "向我", "向工作人员", "向医院",
-             "向单位", "向有关", "向相关")
+             "向单位", "向有关", "向相关",
+             # an illness, a body part, a home, an accident after 母亲 / 患者 / 居民 ...
+             "高血", "高烧", "高热", "高考", "高三", "高二", "高一", "高中", "左腿", "左手", "左脚",
+             "左眼", "左耳", "左侧", "左边", "左肩", "左膝", "严重", "关心", "关注", "关系", "房租",
+             "房产", "房贷", "房子", "房间", "房本", "车祸", "车费", "卫生", "安全", "安装",
+             "项目", "钱包", "钱款", "宁愿", "宁可", "温饱", "易摔", "向法院", "向派出所", "向法庭",
+             # 家属叫车送医
+             "车送", "车接", "车去", "车到",
+             # words opening a clause before 说 (万一说不清, 简单说就是, 严格说不符合)
+             "常常", "关键", "简单", "简直", "毕竟", "高兴", "严格", "方才", "方便", "何况",
+             "何必", "何时", "余下",
+             # 向 ("to") before a title: 向老师反映, 向主任汇报
+             "向主任", "向书记", "向医生", "向老师", "向同志", "向师傅")
 """Words that begin with a surname and follow a relation word in what clerks write (家属申请,
 患者费用, 家属向社区反映): the verb or noun after 家属 is not a name."""
+NOT_A_PERSONS_NAME = frozenset((
+    "孙子", "孙女", "孙媳", "曾孙", "曾孙女", "岳父", "岳母", "房东", "房主", "房客", "高中生",
+    "党员", "钟点工", "包工头", "农民", "农民工", "文员", "武警", "车主", "商户", "商人", "游客",
+    "管家", "华侨", "童工", "白领", "蓝领", "程序员", "司机", "向导", "伍军人"))
+"""Who someone is, not their name, though the word begins with a surname: a case note lists
+them with sex and age (孙子（男，10岁）, 房东（男，50岁）) or has them speak (房东说 ...)."""
+_BODY_SUFFIX = frozenset("局委院所站厅处科队会省市区县乡州员")
+"""Last characters of an office, a place or a post, not of a given name (卫健委来电, 房管局来电,
+卫生员说)."""
+
+
+def is_name(found: str) -> bool:
+    """A listed or speaking "name" that is a role, a relation, an office or a place is not one."""
+    return found not in NOT_A_PERSONS_NAME and found[-1] not in _BODY_SUFFIX
 _INTRODUCED = re.compile(
-    _INTRODUCERS + r"(?:是|为|:|：|\s)*"
+    _INTRODUCERS + r"(?:是|为|叫|:|：|\s)*"
     r"(?!" + "|".join(NOT_NAMES) + r")"
     r"(?P<n>" + _SURNAME + _GIVEN + r"{1,2})")
 _ROLES = (r"(?:本人|儿子|女儿|母亲|父亲|丈夫|妻子|老伴|爱人|孙子|孙女|外孙女?|儿媳|女婿|哥哥|姐姐|"
@@ -239,7 +319,15 @@ _SPEAKER = re.compile(r"(?:^|(?<=[，。；！？,.;!?\s]))(?P<n>" + _SURNAME + 
 _ENGLISH_TITLE = re.compile(r"\b(?:Mr|Mrs|Ms|Miss|Mx|Dr|Madam|Mdm|Auntie|Aunty|Uncle|Grandma|"
                             r"Grandpa)\.?\s+[A-Z][a-z]+(?:[ \-][A-Z][a-z]+)?")
 _ENGLISH_PROFILED = re.compile(r"\b(?P<n>[A-Z][a-z]+\s+[A-Z][a-z]+),\s*(?:male|female|M|F)\b")
-_ENGLISH_INTRODUCED = re.compile(r"\b(?i:name is|name:|named|resident|applicant)\s+"
+_ENGLISH_NOT_NAMES = frozenset((
+    "Monday Tuesday Wednesday Thursday Friday Saturday Sunday January February March "
+    "July September October November December Status Services Service Center "
+    "Centre Window Office Affairs Committee Has Is Was Will Did Said Called Beneficiary Form "
+    "Card Number Records Record Follow Case Hotline Desk Counter Team").split())
+"""Capitalised words after resident / applicant / Contact: that are no name (the resident
+Monday morning, Applicant Status, Resident Services Center, Contact: Window 5)."""
+_ENGLISH_INTRODUCED = re.compile(r"\b(?i:name is|name:|named|resident|applicant|contact:|"
+                                 r"contact person:?)\s+"
                                  r"(?P<n>[A-Z][a-z]+(?:\s+[A-Z][a-z]+){0,2})")
 
 
@@ -273,8 +361,11 @@ def number_spans(text: str) -> Iterator[tuple[int, int, str]]:
     for m in _PHONE_KEYWORD.finditer(text):
         if not _DATE_SHAPE.fullmatch(m.group("n")):
             yield m.start("n"), m.end("n"), REDACTED_PHONE
-    for m in _TAIL_KEYWORD.finditer(text):
-        yield m.start("n"), m.end("n"), REDACTED_PHONE
+    if "尾号" in text or "位" in text:  # 尾号5678, 后四位5678
+        for m in _TAIL_KEYWORD.finditer(text):
+            yield m.start("n"), m.end("n"), REDACTED_PHONE
+        for m in _ACCOUNT_TAIL.finditer(text):
+            yield m.start("n"), m.end("n"), REDACTED_ACCOUNT
 
 
 def rule_spans(text: str) -> Iterator[tuple[int, int, str]]:
@@ -286,7 +377,8 @@ def rule_spans(text: str) -> Iterator[tuple[int, int, str]]:
         yield from number_spans(text)
     if (digits or latin) and _ANY_CHAT.search(text):
         for m in _CHAT_ID.finditer(text):
-            yield m.start("n"), m.end("n"), REDACTED_ACCOUNT
+            if _chat_account(m):
+                yield m.start("n"), m.end("n"), REDACTED_ACCOUNT
     if "@" in text:
         for m in _EMAIL.finditer(text):
             yield m.start(), m.end(), REDACTED_EMAIL
@@ -295,18 +387,25 @@ def rule_spans(text: str) -> Iterator[tuple[int, int, str]]:
             yield start, end, REDACTED_ADDRESS
     if _ANY_HONORIFIC.search(text):
         for m in _SURNAME_TITLE.finditer(text):
+            if _addressed_by_post(text, m.start(), m.group()):
+                continue
             yield m.start(), m.end(), REDACTED_NAME
     if _ANY_INTRODUCTION.search(text):
         for m in _INTRODUCED.finditer(text):
-            yield m.start("n"), m.end("n"), REDACTED_NAME
+            if m.group("n") not in NOT_A_PERSONS_NAME:  # 老人叫孙子来
+                yield m.start("n"), m.end("n"), REDACTED_NAME
     if _ANY_PROFILE.search(text):
         for m in _PROFILED.finditer(text):
-            yield m.start("n"), m.end("n"), REDACTED_NAME
+            if is_name(m.group("n")):
+                yield m.start("n"), m.end("n"), REDACTED_NAME
     if _ANY_SPEECH.search(text):
         for m in _SPEAKER.finditer(text):
-            yield m.start("n"), m.end("n"), REDACTED_NAME
+            if is_name(m.group("n")) and not text.startswith(NOT_NAMES, m.start("n")):
+                yield m.start("n"), m.end("n"), REDACTED_NAME
     if latin:
         for regex in (_ENGLISH_TITLE, _ENGLISH_INTRODUCED, _ENGLISH_PROFILED):
             for m in regex.finditer(text):
+                if "n" in regex.groupindex and m.group("n").split()[0] in _ENGLISH_NOT_NAMES:
+                    continue
                 yield m.start("n") if "n" in regex.groupindex else m.start(), m.end(), \
                     REDACTED_NAME
