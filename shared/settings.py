@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 from datetime import date, time
 from functools import cached_property
@@ -27,6 +29,16 @@ DEV_AUTH_KEY = "dev-only-sixstep-auth-key-change-me-outside-development"
 DEV_VAULT_MASTER_KEY = "dev-only-sixstep-vault-master-key-change-me"
 DEV_VAULT_LOOKUP_KEY = "dev-only-sixstep-vault-lookup-key-change-me"
 DEV_SURVEY_TOKEN_SECRET = "dev-only-survey-token-secret"
+
+#: The context under which the command digests' key is drawn from SURVEY_TOKEN_SECRET.
+COMMAND_DIGEST_CONTEXT = b"sixstep-command-digest-v1"
+
+
+def command_digest_key(secret: str) -> bytes:
+    """The key of commands' digests (``shared.eventstore.command_path.CommandDigests``):
+    drawn from ``secret`` with a context of its own, as the referral links' key is, so a
+    digest is no survey link's token and the secret itself is never used twice."""
+    return hmac.new(secret.encode(), COMMAND_DIGEST_CONTEXT, hashlib.sha256).digest()
 
 #: Every setting whose shipped default is a development secret, with that secret: outside
 #: development each one must be set (``Settings.development_defaults``). A new secret with a
@@ -217,6 +229,11 @@ class Settings(BaseSettings):
         SecretStr(DEV_SURVEY_TOKEN_SECRET), description=(
             "HMAC key of survey links; 32+ characters, and never the development default, "
             "outside development."))
+    def command_digest_key(self) -> bytes:
+        """The key of the commands' digests, drawn from ``SURVEY_TOKEN_SECRET`` (which
+        production refuses to leave at its development value): docs/api.md, Idempotency."""
+        return command_digest_key(self.survey_token_secret.get_secret_value())
+
     survey_link_base: str = Field(
         "http://127.0.0.1:8003/s",
         description="Survey page; the link is <base>/<survey_id>?t=<token>.")

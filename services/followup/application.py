@@ -40,7 +40,7 @@ from shared.eventstore.group_commit import GroupCommitter, Unit, Written
 from shared.kernel.calendar import Basis, DueRule, Planned, WorkingCalendar, covered
 from shared.kernel.clock import Clock
 from shared.kernel.errors import InvalidCommand
-from shared.kernel.meta import Meta, meta_for
+from shared.kernel.meta import COMMAND_DIGEST, Meta, meta_for
 from shared.kernel.moments import Moments
 from shared.runtime.calendars import Calendars
 from shared.security.principals import Principal, Role
@@ -281,7 +281,7 @@ class FollowUps:
             assigned_team=cmd.assigned_team, priority=cmd.priority.value,
             service_item=cmd.service_item, source="api", source_id=None, meta=meta,
             basis=planned.basis.value, due_rule=rule.as_dict() if rule else None,
-            contact=contact), actor=actor)
+            contact=contact), actor=actor, meta=meta)
 
     # -- staff ------------------------------------------------------------------------------
 
@@ -403,7 +403,7 @@ class FollowUps:
 
         def run(unit: Unit) -> Aggregate:
             referral: Referral = unit.get(referral_id, "referral")
-            referral.check_new_command(key, "ReferralReplied")
+            referral.check_new_command(key, "ReferralReplied", digest=meta.get(COMMAND_DIGEST))
             meta.update(referral.meta_for(meta))
             check_version(referral, "referral", expected_version)
             referral.reply(reply, by_recipient, meta)
@@ -455,7 +455,7 @@ class FollowUps:
             id=policy_id, service_items=sorted(set(cmd.service_items)), summary=cmd.summary,
             effective_on=cmd.effective_on, all_centers=cmd.all_centers,
             outreach_due_at=outreach.at, meta=meta, basis=outreach.basis.value,
-            due_rule=rule.as_dict(), scope=scope.value), actor=actor)
+            due_rule=rule.as_dict(), scope=scope.value), actor=actor, meta=meta)
 
     async def finish_fan_out(self, policy_id: UUID, residents: int) -> Written:
         meta = self.path.meta("system:fan-out", None) | {"correlation_id": str(policy_id)}

@@ -32,7 +32,7 @@ from shared.eventstore.group_commit import GroupCommitter, Unit, Written
 from shared.kernel.calendar import WorkingCalendar, covered
 from shared.kernel.clock import Clock
 from shared.kernel.errors import AlreadyDoneError, CommandError, Forbidden, InvalidCommand
-from shared.kernel.meta import Meta, meta_for
+from shared.kernel.meta import COMMAND_DIGEST, Meta, meta_for
 from shared.kernel.moments import Moments
 from shared.kernel.scrubbing import KNOWN_PERSON
 from shared.runtime.calendars import Calendars
@@ -180,7 +180,7 @@ class Intake:
             resident_id=cmd.resident_id, resident_basis=basis.value if basis else None,
             applicant_id=applicant_id,
             applicant_basis=applicant_basis.value if applicant_basis else None, meta=meta),
-            actor=actor)
+            actor=actor, meta=meta)
 
     async def record_visit(self, cmd: c.RecordVisit, actor: str, key: str) -> Written:
         """A trip to the center, once per key; the case it names must be one of the caller's
@@ -191,7 +191,7 @@ class Intake:
         def run(unit: Unit) -> Aggregate:
             existing = unit.find(visit_id)
             if existing is not None:
-                existing.check_new_command(key, "VisitRecorded", actor)
+                existing.check_new_command(key, "VisitRecorded", actor, meta.get(COMMAND_DIGEST))
                 raise AlreadyDoneError(visit_id, 1)
             if cmd.case_id is not None:
                 case: Case = unit.get(cmd.case_id, "case")

@@ -33,7 +33,7 @@ from shared.eventstore.command_path import CommandPath, check_version
 from shared.eventstore.group_commit import GroupCommitter, Unit, Written
 from shared.kernel.clock import Clock
 from shared.kernel.errors import Forbidden, RuleViolated
-from shared.kernel.meta import Meta, meta_for
+from shared.kernel.meta import COMMAND_DIGEST, Meta, meta_for
 from shared.kernel.moments import Moments
 
 
@@ -111,7 +111,7 @@ class Hints:
 
         def run(unit: Unit) -> Aggregate:
             hint: Hint = unit.get(hint_id, "hint")
-            hint.check_new_command(key, "HintTaken")
+            hint.check_new_command(key, "HintTaken", digest=meta.get(COMMAND_DIGEST))
             meta.update(hint.meta_for(meta))
             check_version(hint, "hint", expected_version)
             case = unit.get(case_id, "case")

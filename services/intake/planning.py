@@ -21,7 +21,7 @@ from shared.catalogue import Catalogue
 from shared.eventstore.command_path import CommandPath, check_version
 from shared.eventstore.group_commit import Unit, Written
 from shared.kernel.errors import AlreadyDoneError, CommandError, InvalidCommand
-from shared.kernel.meta import Meta
+from shared.kernel.meta import COMMAND_DIGEST, Meta
 from shared.kernel.scrubbing import KNOWN_PERSON
 from shared.security.principals import Principal
 
@@ -77,7 +77,7 @@ class Plans:
             """A retried drawing-up answers as the first did."""
             existing = unit.find(plan_id)
             if existing is not None:
-                existing.check_new_command(key, "PlanDrawnUp", actor)
+                existing.check_new_command(key, "PlanDrawnUp", actor, meta.get(COMMAND_DIGEST))
                 raise AlreadyDoneError(plan_id, 1)
 
         try:
@@ -136,7 +136,8 @@ class Plans:
 
         def run(unit: Unit) -> Aggregate:
             plan: Plan = unit.get(plan_id, "plan")
-            plan.check_new_command(key, kind, meta.get("actor"))
+            plan.check_new_command(key, kind, meta.get("actor"),
+                                   digest=meta.get(COMMAND_DIGEST))
             meta.update(plan.meta_for(meta))
             check_version(plan, "plan", expected_version)
             act(plan, unit)

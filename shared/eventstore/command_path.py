@@ -6,8 +6,9 @@ in this order, inside the group commit:
 
 1. load the aggregate: 404 ``not_found`` when there is none;
 2. the caller's center (and case) must be the aggregate's: 403 (``group_commit.Unit.get``);
-3. the Idempotency-Key: a key already applied answers with the first write (``replayed``),
-   a key used for another command is a 422 (``RemembersCommands.check_new_command``);
+3. the Idempotency-Key: the same command again under a key already applied answers with the
+   first write (``replayed``); the key with another command (another kind, another caller,
+   other content: ``CommandDigests``) is a 422 (``RemembersCommands.check_new_command``);
 4. the meta is placed on the aggregate (its ``center_id``, ``case_id``);
 5. If-Match: the aggregate must be at the version the caller last saw, else 409;
 6. the verb; a new aggregate it returns (a rectification, a revisit survey) commits with it.
@@ -18,22 +19,55 @@ under the command's key is the first answer again.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+import orjson
 from eventsourcing.domain import Aggregate
+from pydantic import BaseModel
 
 from shared import tracing
 from shared.eventstore.group_commit import Command, GroupCommitter, Unit, Written
 from shared.kernel.clock import Clock, SystemClock
 from shared.kernel.errors import AlreadyDoneError, VersionConflict
-from shared.kernel.meta import Meta, Stamped, meta_for
+from shared.kernel.meta import COMMAND_DIGEST, Meta, Stamped, meta_for
 from shared.kernel.moments import Moments
 
 Act = Callable[[Any, Meta], Any]
 """The domain verb: ``(aggregate, meta) -> None``, or a new aggregate to commit with it."""
+
+
+#: What a command says of itself besides what it asks: its id in the traces. A retry may carry
+#: another (a header's, or a client's per attempt), and it is the same command.
+NOT_THE_COMMAND = frozenset({"correlation_id"})
+
+#: The digest's length in bytes (128 bits: two commands meeting by chance under one key never).
+DIGEST_BYTES = 16
+
+
+class CommandDigests:
+    """The keyed digest of a command (HMAC-SHA256 under ``key``, cut to 128 bits, hex), so
+    that its Idempotency-Key sent again with other content is told apart from a retry.
+
+    Over the validated command model, not the request's bytes: its fields in sorted order
+    as JSON (key order, whitespace, a default sent or left out do not matter), without
+    :data:`NOT_THE_COMMAND`. Keyed, because it is kept with the command's events for as long
+    as the store keeps them, and the command's free text (a name, a phone number before it
+    is scrubbed) must not be guessable from it; ``Settings.command_digest_key``."""
+
+    def __init__(self, key: bytes) -> None:
+        self._key = key
+
+    def of(self, command: Any) -> str | None:
+        if not isinstance(command, BaseModel):
+            return None
+        fields = command.model_dump(mode="json", exclude=NOT_THE_COMMAND)
+        body = orjson.dumps([type(command).__name__, fields], option=orjson.OPT_SORT_KEYS)
+        return hmac.new(self._key, body, hashlib.sha256).digest()[:DIGEST_BYTES].hex()
 
 
 def check_version(aggregate: Any, what: str, expected_version: int | None) -> None:
@@ -53,7 +87,8 @@ def on_existing(aggregate_id: UUID, what: str, kind: str, act: Act, meta: Meta,
         # Another caller's key is a 422 here too: two clerks' tablets counting keys from 1
         # on one case (a handover) would otherwise have the second one's action answered as
         # the first one's and dropped.
-        aggregate.check_new_command(key, kind, meta.get("actor"))
+        aggregate.check_new_command(key, kind, meta.get("actor"),
+                                    digest=meta.get(COMMAND_DIGEST))
         meta.update(aggregate.meta_for(meta))
         check_version(aggregate, what, expected_version)
         created = act(aggregate, meta)
@@ -65,16 +100,18 @@ def on_existing(aggregate_id: UUID, what: str, kind: str, act: Act, meta: Meta,
 
 
 def creating(aggregate_id: UUID, kind: str, key: str | None,
-             build: Callable[[], Aggregate], actor: str | None = None) -> Command:
+             build: Callable[[], Aggregate], actor: str | None = None,
+             digest: str | None = None) -> Command:
     """A new aggregate, once: one already there answers as the first write did (under
     ``key``, checked as every key is; without a key, at its first version). ``actor``: the
-    caller, when the id is made from the key alone (another caller's key is a 422)."""
+    caller, when the id is made from the key alone (another caller's key is a 422);
+    ``digest``: the command's (``meta[COMMAND_DIGEST]``; other content is a 422)."""
 
     def run(unit: Unit) -> Aggregate:
         existing = unit.find(aggregate_id)
         if existing is not None:
             if key is not None:
-                existing.check_new_command(key, kind, actor)
+                existing.check_new_command(key, kind, actor, digest)
             raise AlreadyDoneError(aggregate_id, 1)
         aggregate = build()
         unit.add(aggregate)
@@ -114,17 +151,22 @@ class CommandPath:
         self.committer = committer
         self.clock: Clock = clock or SystemClock()
         self.moments = moments or Moments()
+        self.digests = CommandDigests(committer.command_digest_key)
 
     def now(self) -> datetime:
         return self.clock.now()
 
     def meta(self, actor: str, key: str | None, command: Stamped | None = None,
              **where: Any) -> Meta:
-        """The meta of ``command``; its moments and days checked first (422 out of range)."""
+        """The meta of ``command``; its moments and days checked first (422 out of range).
+        Under a key, the command's digest (``meta[COMMAND_DIGEST]``) goes with it."""
         now = self.clock.now()
         if command is not None:
             self.moments.check(command, now)  # type: ignore[arg-type]
-        return meta_for(actor, key, now, command, **where)
+        meta = meta_for(actor, key, now, command, **where)
+        if key is not None and (digest := self.digests.of(command)) is not None:
+            meta[COMMAND_DIGEST] = digest
+        return meta
 
     async def on(self, aggregate_id: UUID, what: str, kind: str, act: Act, meta: Meta,
                  key: str | None, expected_version: int | None = None) -> Written:
@@ -135,9 +177,12 @@ class CommandPath:
             [aggregate_id])
 
     async def create(self, aggregate_id: UUID, kind: str, key: str | None,
-                     build: Callable[[], Aggregate], actor: str | None = None) -> Written:
-        return await self.committer.submit(creating(aggregate_id, kind, key, build, actor),
-                                           [aggregate_id])
+                     build: Callable[[], Aggregate], actor: str | None = None,
+                     meta: Meta | None = None) -> Written:
+        """``meta``: the command's, when ``build`` records it (its digest is checked)."""
+        digest = meta.get(COMMAND_DIGEST) if meta is not None else None
+        return await self.committer.submit(
+            creating(aggregate_id, kind, key, build, actor, digest), [aggregate_id])
 
     async def create_each(self, builds: Mapping[UUID, Callable[[], Aggregate]]) -> Written:
         """Create the aggregates of ``builds`` not there yet, in one command: one load of them

@@ -42,6 +42,8 @@ from shared.kernel.errors import (
     VersionConflict,
 )
 from shared.security.principals import Principal, current_caller
+from shared.settings import DEV_SURVEY_TOKEN_SECRET
+from shared.settings import command_digest_key as _command_digest_key
 
 
 @dataclass(frozen=True)
@@ -234,8 +236,13 @@ class GroupCommitter:
 
     def __init__(self, app: Application, *, max_batch: int = 256, max_wait_ms: float = 2.0,
                  cache_size: int = 20_000, on_batch: Callable[[int], None] | None = None,
-                 write_timeout_s: float = 5.0) -> None:
+                 write_timeout_s: float = 5.0,
+                 command_digest_key: bytes | None = None) -> None:
         self.app = app
+        #: The key of the commands' digests (``command_path.CommandDigests``); the services
+        #: pass ``Settings.command_digest_key()``, a committer built bare the development one.
+        self.command_digest_key = command_digest_key or _command_digest_key(
+            DEV_SURVEY_TOKEN_SECRET)
         self.max_batch = max_batch
         self.max_wait = max_wait_ms / 1000.0
         self.write_timeout = write_timeout_s

@@ -13,6 +13,12 @@ from typing import Any, Protocol
 
 Meta = dict[str, Any]
 
+COMMAND_DIGEST = "command_digest"
+"""Meta key of a command's keyed digest (``shared.eventstore.command_path.CommandDigests``):
+kept with the command's events in the service's own store, so that its Idempotency-Key sent
+again with another command is told apart from a retry. Never on the bus: the envelope takes
+only the meta fields it names (``shared.eventstore.outbox``)."""
+
 CORRELATION_ID = r"^[A-Za-z0-9_.:\-]{1,128}$"
 """What a correlation id may hold, from a header or a command's body: it is recorded on every
 event of the visit and bound into every log line, so never free text (a name, an address)."""

@@ -315,6 +315,7 @@ async def start_runtime(settings: Settings, service: ServiceName,
     committer = GroupCommitter(
         application, max_batch=settings.group_commit_max_batch,
         max_wait_ms=settings.group_commit_wait_ms(), write_timeout_s=settings.write_timeout_s,
+        command_digest_key=settings.command_digest_key(),
         on_batch=lambda n: metrics.batches.labels(service).observe(n))
     committer.start()
     time_writes(committer, metrics.commit_seconds.labels(service).observe)

@@ -59,16 +59,22 @@ async def test_batch_mode_answers_with_tokens_and_retries_open_one_case(
         assert len(ids) == 1 and case_id not in ids
 
         # An app that sends Idempotency-Key gets exactly that: the same key is the same
-        # request whatever the body says; a new key is a new request even with the same body.
+        # request, sent again; with another description it is refused (400, nothing
+        # recorded), not answered as the first with the new words dropped; a new key is a
+        # new request even with the same body.
         key = f"app-{uuid.uuid4().hex}"
         first = await client.post("/open311/v2/requests.xml", data=FORM,
                                   headers={"Idempotency-Key": key})
+        retried = await client.post("/open311/v2/requests.json", data=FORM,
+                                    headers={"Idempotency-Key": key})
         again = await client.post("/open311/v2/requests.json", data=FORM | {"description": "改"},
                                   headers={"Idempotency-Key": key})
+        assert again.status_code == 400, again.text
+        assert "already used" in again.json()[0]["description"], again.text
         fresh = await client.post("/open311/v2/requests.json", data=FORM,
                                   headers={"Idempotency-Key": f"app-{uuid.uuid4().hex}"})
-        keyed = await resolved(client, again.json()[0]["token"])
-        assert f"<token>{again.json()[0]['token']}</token>" in first.text
+        keyed = await resolved(client, retried.json()[0]["token"])
+        assert f"<token>{retried.json()[0]['token']}</token>" in first.text
         assert keyed not in (case_id, await resolved(client, fresh.json()[0]["token"]))
 
     async def settled() -> bool:
@@ -80,7 +86,7 @@ async def test_batch_mode_answers_with_tokens_and_retries_open_one_case(
     heard = [e for e in envelopes if e.type == "RequestHeard"]
     assert len(opened) == 4 and len(heard) == 4, "each intended request once, heard once"
     by_case = {str(e.case_id): e.payload["words"] for e in heard}
-    assert by_case[keyed] == FORM["description"], "a reused Idempotency-Key keeps the first"
+    assert by_case[keyed] == FORM["description"], "a refused Idempotency-Key records nothing"
 
 
 async def test_a_token_confirms_a_case_only_to_the_app_that_posted_it(

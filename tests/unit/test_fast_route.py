@@ -46,6 +46,8 @@ STEP = f"/cases/{uuid.UUID(int=7)}/hear"
 class AcceptingCommitter:
     """Accepts every command at version 1, position 7, without running it."""
 
+    command_digest_key = b"fast-route-tests-command-digest-key"
+
     async def submit(self, command: Command, ids: Sequence[uuid.UUID]) -> Written:
         return Written(ids[0], 1, 7)
 

@@ -2,7 +2,8 @@
 
 Naming the request is what makes a retried POST harmless. Open311 has no idempotency of its
 own, so :func:`request_key` derives sixstep's Idempotency-Key from the request: from the app's
-``Idempotency-Key`` header when it sends one (exact: same key, same request, whatever the body),
+``Idempotency-Key`` header when it sends one (exact: same key, same request; sent again with
+another service code or description it is refused, as every reused key is, and records nothing),
 otherwise from the whole form and the ``open311_retry_window_s`` slot it arrived in, as an HMAC
 keyed with the api_key (the key lands in the log as ``causation_id``; keyed, it cannot be
 guessed back to a phone number in the form). Identical POSTs less than a window apart are one

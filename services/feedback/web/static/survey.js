@@ -61,7 +61,10 @@ form.addEventListener("submit", async (event) => {
     document.querySelector("#thanks .s-unsolved").hidden = verdict !== "not_solved";
     show("thanks");
   } catch (err) {
-    if (err instanceof ApiError && err.code === "survey_already_answered") show("used-live");
+    // A key already used: this page's earlier send was recorded (its answer was lost), and
+    // the resident changed the answer before sending again; the first answer stands.
+    if (err instanceof ApiError && (err.code === "survey_already_answered"
+                                    || err.code === "idempotency_key_reused")) show("used-live");
     else if (err instanceof ApiError && err.status === 410) show("expired-live");
     else if (err instanceof NetworkError) fail(t("network"));
     else if (err instanceof ApiError && err.status === 429) fail(t("busy"));
