@@ -141,7 +141,10 @@ async def _settings(request: Request) -> Settings:
 PoolDep = Annotated[asyncpg.Pool, Depends(_pool)]
 """The service's PostgreSQL pool (``app.state.pool``), for the read routes."""
 SettingsDep = Annotated[Settings, Depends(_settings)]
-After = Annotated[int | None, Query(ge=0, description=(
+#: The largest position a store can hand out (PostgreSQL's bigint): a larger ``?after=`` is
+#: a 422 here, not an integer overflow in the read model's query (a 500: the fuzzer's 2**73).
+POSITION_MAX = 2**63 - 1
+After = Annotated[int | None, Query(ge=0, le=POSITION_MAX, description=(
     "A write's position: wait (bounded) until the read model has applied it."))]
 """``?after=``: read-your-writes (``shared.readmodels.positions.wait_for_write``)."""
 

@@ -4,6 +4,7 @@ sends them with a valid token; no answer is a 5xx, and none breaks the schema it
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -19,7 +20,7 @@ from services.feedback.main import create_app as feedback_app
 from services.followup.main import create_app as followup_app
 from services.intake.main import create_app as intake_app
 from shared.settings import Settings
-from tests.support import running
+from tests.support import TEST_CENTER, running
 
 EXAMPLES = 12  # per operation: enough to shake out shape errors, cheap on two cores
 
@@ -94,3 +95,25 @@ async def test_feedback_answers_generated_requests_without_5xx(settings: Setting
     # intake's log is there too, so a made-up ?after_intake= is refused at once, not waited on
     async with running(intake_app(settings)), running(app) as client:
         assert await fuzz(app, client) == []
+
+
+async def test_a_position_past_what_a_store_can_hold_is_a_422_not_an_overflow(
+        settings: Settings) -> None:
+    """``?after=2**73`` (the fuzzer's) overflowed asyncpg's int64 in the plans' position query:
+    a 500. Every ``?after=`` is bounded by PostgreSQL's bigint, where positions come from."""
+    too_far, largest = 2**73, 2**63 - 1
+    async with running(intake_app(settings)) as intake:
+        for path in ("/plans", "/cases"):
+            answer = await intake.get(path, params={"after": too_far, "center_id": TEST_CENTER,
+                                                    "resident_id": str(uuid.uuid4())})
+            assert answer.status_code == 422, (path, answer.text)
+            assert answer.json()["error"]["code"] == "validation_failed"
+        # The largest a store could hand out is a position not written yet: 400, as before.
+        answer = await intake.get("/plans", params={"after": largest,
+                                                    "resident_id": str(uuid.uuid4())})
+        assert answer.status_code == 400, answer.text
+        async with running(feedback_app(settings)) as feedback:
+            for name in ("after", "after_intake"):
+                answer = await feedback.get("/figures", params={
+                    name: too_far, "center_id": TEST_CENTER})
+                assert answer.status_code == 422, (name, answer.text)
