@@ -33,8 +33,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
     With xdist (``TEST_WORKERS=2``) an interrupted controller tells its workers to exit and
     SIGKILLs one still there after ``NodeManager.EXIT_TIMEOUT`` (10 s): a worker interrupts
-    itself only after 5 s (execnet) and must then stop its PostgreSQL and NATS, which took
-    longer than the 5 s left under CI's load, and the servers stayed. It gets a minute."""
+    itself with SIGINT only after 5 s (execnet; ignored until ``interrupt_on_signals`` heard
+    it again, as CI starts the tests in the background: the servers stayed) and must then stop
+    its PostgreSQL and NATS in what is left. It gets a minute."""
     interrupt_on_signals()
     try:
         from xdist.workermanage import NodeManager

@@ -166,11 +166,16 @@ def exit_on_signals(signals: Sequence[signal.Signals] = (signal.SIGTERM, signal.
         if sig is signal.SIGHUP and signal.getsignal(sig) is signal.SIG_IGN:
             continue
         signal.signal(sig, leave)
+    _hear_sigint()
+
+
+def _hear_sigint() -> None:
+    """Started in the background by a shell without job control (`cmd &` in a script, as CI
+    starts the tests), a process ignores SIGINT, and so do its children: Ctrl-C and `kill
+    -INT` must still stop us, and our servers with us. (Seen: a `make bench` started so
+    ignored it, and so did each script it ran; an xdist worker, told to exit, interrupts
+    itself with SIGINT, and ignoring it was SIGKILLed with its servers left running.)"""
     if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
-        # Started in the background by a shell without job control (`cmd &` in a script),
-        # which ignores SIGINT for it: Ctrl-C and `kill -INT` must still stop us, and our
-        # servers with us. (Seen: a `make bench` started so ignored it, and so did each
-        # script it ran.)
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
@@ -181,7 +186,8 @@ def interrupt_on_signals(signals: Sequence[signal.Signals] = (signal.SIGTERM, si
     stopped), then ``stop_adopted`` at exit. (``exit_on_signals``'s ``SystemExit`` raised in
     a test is only a failed test and the run goes on; the default action leaves the
     servers running.) A second signal is ignored: it must not cut the teardown short. A
-    signal already ignored stays so (``nohup`` ignores SIGHUP: the run outlives the terminal)."""
+    signal already ignored stays so (``nohup`` ignores SIGHUP: the run outlives the terminal),
+    but SIGINT is heard again (``_hear_sigint``: CI starts the tests with it ignored)."""
     signals = [sig for sig in signals if signal.getsignal(sig) is not signal.SIG_IGN]
 
     def interrupt(signum: int, _frame: object) -> None:
@@ -191,6 +197,7 @@ def interrupt_on_signals(signals: Sequence[signal.Signals] = (signal.SIGTERM, si
 
     for sig in signals:
         signal.signal(sig, interrupt)
+    _hear_sigint()
 
 
 class ManagedServer(Protocol):

@@ -57,13 +57,20 @@ def _assert_gone(pids: list[int], proc: subprocess.Popen[bytes], log: Path) -> N
     assert not left, f"servers still running: {left}\n{log.read_text()}"
 
 
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 @contextlib.contextmanager
-def _started(args: list[str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+def _started(args: list[str], log: Path, *, sigint_ignored: bool = False
+             ) -> Iterator[subprocess.Popen[bytes]]:
+    """``sigint_ignored``: as a shell without job control starts `cmd &` (CI's `.ci/run`)."""
     env = {k: v for k, v in os.environ.items() if k not in ("NATS_URL", "DATABASE_URL")}
     env["SERVER_PIDS"] = str(log.with_suffix(".pids"))
     with log.open("wb") as out:
         proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+                                start_new_session=True,
+                                preexec_fn=_ignore_sigint if sigint_ignored else None)
     try:
         yield proc
     finally:
@@ -81,6 +88,8 @@ def _kill_leftovers(pids: list[int]) -> None:
 @pytest.mark.parametrize(("sig", "workers"), [(signal.SIGTERM, []), (signal.SIGHUP, []),
                                               (signal.SIGTERM, ["-n", "2"])],
                          ids=["SIGTERM", "SIGHUP", "SIGTERM-xdist-controller"])
+# The xdist run starts with SIGINT ignored, as CI starts the tests: its workers, told to exit,
+# interrupt themselves with SIGINT; ignoring it, they were SIGKILLed with their servers left.
 def test_a_test_run_stopped_by_a_signal_stops_its_servers(tmp_path: Path, sig: signal.Signals,
                                                           workers: list[str]) -> None:
     test = tmp_path / "test_inner.py"
@@ -91,7 +100,7 @@ def test_a_test_run_stopped_by_a_signal_stops_its_servers(tmp_path: Path, sig: s
     with _started([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                    "-p", "tests.conftest", "-c", str(REPO / "pyproject.toml"),
                    *workers, "--basetemp", str(tmp_path / "inner"), str(test)],
-                  log) as proc:
+                  log, sigint_ignored=bool(workers)) as proc:
         try:
             _wait_for(pids_file.exists, "servers", proc, log)
             pids = json.loads(pids_file.read_text())
