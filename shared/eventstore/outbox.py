@@ -97,6 +97,15 @@ class _ConnectionLost(Exception):
     answer it): publishing starts over on a new one."""
 
 
+class _StreamAhead(_ConnectionLost):
+    """The stream holds events of the service beyond the store's last position: a database
+    restored without its stream (deploy/README, "Back up and restore"). Publishing would hand
+    the stream positions it already holds: it would drop the new events as duplicates within
+    its window, and the relay would count them as published. The relay, still the leader,
+    publishes nothing and looks again after a pause; /ready and SixstepRelayBehind time the
+    wait."""
+
+
 @dataclass
 class _Round:
     """One round's messages, published and waiting for their acknowledgements."""
@@ -265,15 +274,19 @@ class Relay:
                 except _ConnectionLost as exc:
                     # Still the leader: a new connection, after a pause, and from the
                     # stream's last event again (what the closed one had sent is not known).
-                    self.connections_lost += 1
-                    if self.on_connection_lost:
-                        self.on_connection_lost()
                     self.last_error = str(exc)[:300]
                     if self.behind_since is None and self.unpublished:
                         self.behind_since = time.time()  # /ready's stall check goes on
-                    log.warning("relay.nats_connection_lost", service=self.service,
-                                position=self.position, error=str(exc),
-                                retry_in_s=self._pause)
+                    if isinstance(exc, _StreamAhead):
+                        log.error("relay.stream_ahead_of_store", service=self.service,
+                                  error=str(exc), retry_in_s=self._pause)
+                    else:
+                        self.connections_lost += 1
+                        if self.on_connection_lost:
+                            self.on_connection_lost()
+                        log.warning("relay.nats_connection_lost", service=self.service,
+                                    position=self.position, error=str(exc),
+                                    retry_in_s=self._pause)
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(lost.wait(), self._pause)
                     self._pause = min(self._pause * 2, RECONNECT_PAUSE_S[1])
@@ -377,6 +390,14 @@ class Relay:
             "WHERE stream = $1", self.settings.stream_name)
         saved, saved_seq = (int(row["position"]), row["stream_seq"]) if row else (0, 0)
         last, last_seq = await self._last_on_stream()
+        head = await (conn or self.pool).fetchval(
+            f'SELECT max(notification_id) FROM "{self.schema}"."{self.table}"') or 0
+        if last > head:
+            raise _StreamAhead(
+                f"the stream holds {self.service}'s events up to position {last}, beyond this "
+                f"store's last ({head}): a database restored without its stream? Nothing is "
+                "published until the stream is restored as deploy/README's 'Back up and "
+                "restore' says")
         self._tail_seq = last_seq
         self._repair_until = 0
         if last <= saved:

@@ -200,3 +200,42 @@ async def test_events_stored_while_the_relay_has_no_connection_are_timed_as_wait
                 await task
             await proxy.close()
     assert_once_in_order(await stream_envelopes(settings), 4)
+
+
+async def test_a_stream_ahead_of_the_store_gets_nothing_published_and_says_why(
+        settings: Settings) -> None:
+    """A database restored without its stream: the stream holds intake's events up to
+    position 6, the store only 2 (as if restored to before 3-6 were written), then stores
+    3-4 anew. Published, they would get ids the stream holds (``intake:3``, ``intake:4``):
+    dropped as duplicates, counted as published, lost. The relay publishes nothing, says why,
+    and times the wait for /ready."""
+    nc = await connect(settings, "test-setup")
+    js = nc.jetstream()
+    await ensure_streams(js, settings)
+    subject = f"{settings.subject_prefix}.intake.RequestHeard.p0"
+    for position in range(1, 7):  # what the lost database had published
+        await js.publish(subject, b"{}", headers={"Nats-Msg-Id": f"intake:{position}"})
+    before = (await js.stream_info(settings.stream_name)).state.messages
+    async with write_side(settings) as side:
+        await store_long_requests(side, 2)  # positions 1-4 in the restored store
+        relay = Relay(settings, "intake", side.app, side.pool)
+        task = asyncio.create_task(relay.run())
+        try:
+            async def refused() -> bool:
+                if task.done():
+                    task.result()
+                return "beyond this store's last (4)" in (relay.last_error or "")
+            await wait_until(refused, what="the relay to find the stream ahead of its store")
+            assert relay.position == 0 and relay.connections_lost == 0
+            assert await relay.measure() == 4
+
+            async def timed() -> bool:
+                await relay.measure()
+                return relay.unpublished_age() > 0
+            await wait_until(timed, what="the wait to be timed for /ready")
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    assert (await js.stream_info(settings.stream_name)).state.messages == before
+    await nc.close()
