@@ -83,32 +83,59 @@ async def open_and_hear(side: WriteSide, n: int) -> list[uuid.UUID]:
     return ids
 
 
+@dataclass
+class RunningRelay:
+    """An intake relay running as a task (``relay_running``)."""
+
+    relay: Relay
+    task: asyncio.Task[None]
+
+    async def until(self, check: Callable[[Relay], bool], what: str,
+                    timeout: float = 15.0) -> None:
+        """Wait until ``check(relay)``; a relay that died meanwhile fails with its own error."""
+        async def alive_and_checked() -> bool:
+            if self.task.done():
+                self.task.result()  # the relay died: say why
+            return check(self.relay)
+        await wait_until(alive_and_checked, timeout=timeout, what=what)
+
+
+@contextlib.asynccontextmanager
+async def relay_running(settings: Settings, side: WriteSide, relay: Relay | None = None
+                        ) -> AsyncIterator[RunningRelay]:
+    """Intake's relay on ``side``'s store (``relay``, made and fitted by the caller, or a
+    plain one), running until the block ends."""
+    relay = relay or Relay(settings, "intake", side.app, side.pool)
+    task = asyncio.create_task(relay.run())
+    try:
+        yield RunningRelay(relay, task)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def stream_made(settings: Settings) -> None:
+    """The stream exists before a relay or a test publishes to it."""
+    nc = await connect(settings, "test-setup")
+    try:
+        await ensure_streams(nc.jetstream(), settings)
+    finally:
+        await nc.close()
+
+
 async def run_relay(settings: Settings, side: WriteSide, until_events: int) -> None:
     """Run the relay until it has published the whole log: its saved position reaches the
     log's head (acknowledged by the stream, so nothing more of it will be published), and the
     stream holds ``until_events`` events of it."""
-    nc = await connect(settings, "test-relay")
-    try:
-        await ensure_streams(nc.jetstream(), settings)
-        relay = Relay(settings, "intake", side.app, side.pool)
+    await stream_made(settings)
+    async with relay_running(settings, side) as running:
         head = await side.pool.fetchval(
-            f'SELECT max(notification_id) FROM "{relay.schema}"."{relay.table}"')
-        task = asyncio.create_task(relay.run())
-
-        async def caught_up() -> bool:
-            if task.done():
-                task.result()  # the relay died: say why
-            return relay.position >= head
-
-        try:
-            await wait_until(caught_up, what=f"the relay to publish up to position {head}")
-            assert len(await stream_messages(settings)) >= until_events
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-    finally:
-        await nc.close()
+            f'SELECT max(notification_id) FROM "{running.relay.schema}".'
+            f'"{running.relay.table}"')
+        await running.until(lambda relay: relay.position >= head,
+                            what=f"the relay to publish up to position {head}")
+        assert len(await stream_messages(settings)) >= until_events
 
 
 def assert_once_in_order(envelopes: Sequence[Envelope], expected: int) -> None:
@@ -152,30 +179,20 @@ async def test_an_idle_relay_saves_how_far_it_published(settings: Settings) -> N
     """A busy relay saves its position at most every SAVE_EVERY_S; once idle, the saved
     position catches up with what it published, or a standby's count, ``sixstep ops status``
     and the relay-stall check would see published events as waiting for good."""
-    async with write_side(settings) as side:
-        nc = await connect(settings, "test-relay")
-        await ensure_streams(nc.jetstream(), settings)
-        relay = Relay(settings, "intake", side.app, side.pool)
-        task = asyncio.create_task(relay.run())
-        try:
-            for _ in range(6):  # rounds closer together than SAVE_EVERY_S: saves are skipped
-                await open_and_hear(side, 1)
-                head = await side.pool.fetchval(
-                    f'SELECT max(notification_id) FROM "{relay.schema}"."{relay.table}"')
+    await stream_made(settings)
+    async with write_side(settings) as side, relay_running(settings, side) as running:
+        relay = running.relay
+        for _ in range(6):  # rounds closer together than SAVE_EVERY_S: saves are skipped
+            await open_and_hear(side, 1)
+            head = await side.pool.fetchval(
+                f'SELECT max(notification_id) FROM "{relay.schema}"."{relay.table}"')
+            await running.until(lambda r, head=head: r.position >= head,
+                                what="the relay to publish the round")
 
-                async def published(head: int = head) -> bool:
-                    return relay.position >= head
-                await wait_until(published, what="the relay to publish the round")
-
-            async def saved() -> bool:
-                return await side.pool.fetchval(
-                    "SELECT position FROM outbox_position") == relay.position == head
-            await wait_until(saved, timeout=5, what="the idle relay to save its position")
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-            await nc.close()
+        async def saved() -> bool:
+            return await side.pool.fetchval(
+                "SELECT position FROM outbox_position") == relay.position == head
+        await wait_until(saved, timeout=5, what="the idle relay to save its position")
 
 
 class HeldAcks:
@@ -215,18 +232,11 @@ async def open_case(side: WriteSide) -> None:
 async def relay_holding_acks(settings: Settings, side: WriteSide, **kwargs: Any
                              ) -> AsyncIterator[tuple[Relay, HeldAcks, asyncio.Task[None]]]:
     """A relay publishing ``side``'s outbox, the stream's acks to it held (``HeldAcks``)."""
-    nc = await connect(settings, "test-relay")
-    await ensure_streams(nc.jetstream(), settings)
+    await stream_made(settings)
     relay = Relay(settings, "intake", side.app, side.pool, **kwargs)
     acks = HeldAcks(relay)
-    task = asyncio.create_task(relay.run())
-    try:
-        yield relay, acks, task
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        await nc.close()
+    async with relay_running(settings, side, relay) as running:
+        yield relay, acks, running.task
 
 
 @dataclasses.dataclass
@@ -686,24 +696,14 @@ async def test_an_event_the_stream_refused_before_a_later_one_is_not_skipped_at_
     the next relay starts past the saved position only over what is on the stream without a
     gap, so 3 is published, not lost. Both relays say the stream holds an event out of
     store order."""
-    nc = await connect(settings, "test-setup")
-    await ensure_streams(nc.jetstream(), settings)
-    await nc.close()
+    await stream_made(settings)
     async with write_side(settings) as side:
         await open_and_hear(side, 2)  # positions 1-4: one round
         with relay_connections(monkeypatch, lambda nc: refusing(nc, "intake:3", answer=True)):
-            first = Relay(settings, "intake", side.app, side.pool)
-            task = asyncio.create_task(first.run())
-            try:
-                async def refused() -> bool:
-                    if task.done():
-                        task.result()
-                    return first.last_error is not None and first.position == 2
-                await wait_until(refused, what="the round to fail at position 3")
-            finally:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            async with relay_running(settings, side) as running:
+                first = running.relay
+                await running.until(lambda r: r.last_error is not None and r.position == 2,
+                                    what="the round to fail at position 3")
         positions = [e.position for e in await stream_envelopes(settings)]
         assert positions == [1, 2, 4] and first.out_of_order == 1 and not first.atomic
         await run_relay(settings, side, 4)

@@ -20,9 +20,15 @@ from urllib.parse import urlsplit
 
 from services.intake import commands as c
 from shared.bus.jetstream import connect, ensure_streams
-from shared.eventstore.outbox import Relay
 from shared.settings import Settings
-from tests.intake.test_log_guarantees import CENTER, WriteSide, assert_once_in_order, write_side
+from tests.intake.test_log_guarantees import (
+    CENTER,
+    WriteSide,
+    assert_once_in_order,
+    relay_running,
+    stream_made,
+    write_side,
+)
 from tests.support import stream_envelopes, wait_until
 
 
@@ -118,38 +124,24 @@ async def test_a_relay_whose_socket_breaks_mid_round_keeps_the_stream_in_store_o
         settings: Settings) -> None:
     proxy = StallingProxy(settings.nats_url)
     through_proxy = settings.model_copy(update={"nats_url": await proxy.start()})
-    nc = await connect(settings, "test-setup")
-    await ensure_streams(nc.jetstream(), settings)
-    await nc.close()
-    async with write_side(settings) as side:
-        await store_long_requests(side, 200)  # positions 1-400: one round of the relay
-        head = 400
-        # The connection's start (CONNECT, the stream's last event) and some 40 events pass.
-        proxy.let_through = 400_000
-        relay = Relay(through_proxy, "intake", side.app, side.pool)
-        task = asyncio.create_task(relay.run())
-        try:
-            async def stalled_with_the_round_handed_over() -> bool:
-                if task.done():
-                    task.result()
-                return proxy.stalled.is_set() and relay._sent == head
-            await wait_until(stalled_with_the_round_handed_over,
-                             what="the round published into a stalled connection")
-            proxy.cut()
-
-            async def all_acknowledged() -> bool:
-                if task.done():
-                    task.result()
-                return relay.position >= head
-            await wait_until(all_acknowledged, timeout=60,
-                             what="the relay to publish the whole log after the cut")
-            assert relay.connections_lost >= 1, "the cut was not seen"
-            assert relay.out_of_order == 0
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-            await proxy.close()
+    await stream_made(settings)
+    try:
+        async with write_side(settings) as side:
+            await store_long_requests(side, 200)  # positions 1-400: one round of the relay
+            head = 400
+            # The connection's start (CONNECT, the stream's last event) and some 40 events
+            # pass.
+            proxy.let_through = 400_000
+            async with relay_running(through_proxy, side) as running:
+                await running.until(lambda r: proxy.stalled.is_set() and r._sent == head,
+                                    what="the round published into a stalled connection")
+                proxy.cut()
+                await running.until(lambda r: r.position >= head, timeout=60,
+                                    what="the relay to publish the whole log after the cut")
+                assert running.relay.connections_lost >= 1, "the cut was not seen"
+                assert running.relay.out_of_order == 0
+    finally:
+        await proxy.close()
     assert_once_in_order(await stream_envelopes(settings), head)
 
 
@@ -162,43 +154,30 @@ async def test_events_stored_while_the_relay_has_no_connection_are_timed_as_wait
     stream leader killed in CI left /ready "ready" through the relay's 7 s outage."""
     proxy = StallingProxy(settings.nats_url)
     through_proxy = settings.model_copy(update={"nats_url": await proxy.start()})
-    nc = await connect(settings, "test-setup")
-    await ensure_streams(nc.jetstream(), settings)
-    await nc.close()
-    async with write_side(settings) as side:
-        await store_long_requests(side, 1)
-        relay = Relay(through_proxy, "intake", side.app, side.pool)
-        task = asyncio.create_task(relay.run())
-        try:
-            async def caught_up() -> bool:
-                if task.done():
-                    task.result()
-                return relay.position >= 2 and relay.nc is not None
-            await wait_until(caught_up, what="the relay to publish the first case")
-            assert await relay.measure() == 0 and relay.unpublished_age() == 0
-            proxy.holding = True
-            proxy.cut()
-
-            async def connecting_again() -> bool:
-                return relay.connections_lost == 1 and len(proxy._held) == 1
-            await wait_until(connecting_again, what="the relay's next connect to hang")
+    await stream_made(settings)
+    try:
+        async with write_side(settings) as side:
             await store_long_requests(side, 1)
-            assert await relay.measure() == 2
-            assert relay.connections_lost == 1, "the hanging connect gave up already"
-            assert relay.unpublished_age() > 0
-            proxy.holding = False
-
-            async def published() -> bool:
-                if task.done():
-                    task.result()
-                return relay.position >= 4
-            await wait_until(published, timeout=30, what="the relay back, publishing")
-            assert relay.unpublished_age() == 0
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-            await proxy.close()
+            async with relay_running(through_proxy, side) as running:
+                relay = running.relay
+                await running.until(lambda r: r.position >= 2 and r.nc is not None,
+                                    what="the relay to publish the first case")
+                assert await relay.measure() == 0 and relay.unpublished_age() == 0
+                proxy.holding = True
+                proxy.cut()
+                await running.until(
+                    lambda r: r.connections_lost == 1 and len(proxy._held) == 1,
+                    what="the relay's next connect to hang")
+                await store_long_requests(side, 1)
+                assert await relay.measure() == 2
+                assert relay.connections_lost == 1, "the hanging connect gave up already"
+                assert relay.unpublished_age() > 0
+                proxy.holding = False
+                await running.until(lambda r: r.position >= 4, timeout=30,
+                                    what="the relay back, publishing")
+                assert relay.unpublished_age() == 0
+    finally:
+        await proxy.close()
     assert_once_in_order(await stream_envelopes(settings), 4)
 
 
@@ -218,14 +197,10 @@ async def test_a_stream_ahead_of_the_store_gets_nothing_published_and_says_why(
     before = (await js.stream_info(settings.stream_name)).state.messages
     async with write_side(settings) as side:
         await store_long_requests(side, 2)  # positions 1-4 in the restored store
-        relay = Relay(settings, "intake", side.app, side.pool)
-        task = asyncio.create_task(relay.run())
-        try:
-            async def refused() -> bool:
-                if task.done():
-                    task.result()
-                return "beyond this store's last (4)" in (relay.last_error or "")
-            await wait_until(refused, what="the relay to find the stream ahead of its store")
+        async with relay_running(settings, side) as running:
+            relay = running.relay
+            await running.until(lambda r: "beyond this store's last (4)" in (r.last_error or ""),
+                                what="the relay to find the stream ahead of its store")
             assert relay.position == 0 and relay.connections_lost == 0
             assert await relay.measure() == 4
 
@@ -233,9 +208,5 @@ async def test_a_stream_ahead_of_the_store_gets_nothing_published_and_says_why(
                 await relay.measure()
                 return relay.unpublished_age() > 0
             await wait_until(timed, what="the wait to be timed for /ready")
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
     assert (await js.stream_info(settings.stream_name)).state.messages == before
     await nc.close()
