@@ -10,10 +10,10 @@ import os
 import random
 import socketserver
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from datetime import timedelta
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import asyncpg
 import httpx
@@ -26,6 +26,8 @@ from nats.js.errors import NotFoundError
 from shared.analytics.reading import subject_matches
 from shared.bus.jetstream import connect, dead_letter_stream
 from shared.contracts import Envelope
+from shared.readmodels.migrations import run_migrations
+from shared.readmodels.pool import create_pool
 from shared.security.principals import Role
 from shared.security.tokens import issue_token
 from shared.settings import Settings
@@ -275,3 +277,34 @@ class CountingConnection:
             self.statements += 1
             return await method(*args, **kwargs)
         return counted
+
+
+@contextlib.asynccontextmanager
+async def schema_pool(settings: Settings, name: str, ddl: Sequence[str]
+                      ) -> AsyncIterator[asyncpg.Pool]:
+    """A pool on a schema of the test's own (``<prefix><name>``) holding ``ddl``'s empty
+    tables, as a rebuild's staging would; closed at the end (the test's schemas are dropped
+    with the rest of its objects)."""
+    schema = f"{settings.schema_prefix}{name}"
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+    finally:
+        await conn.close()
+    pool = await create_pool(settings, schema)
+    try:
+        await run_migrations(pool, schema, ddl)
+        yield pool
+    finally:
+        await pool.close()
+
+
+def bare_envelope(type_: str, at: datetime, *, service: str = "intake",
+                  case_id: UUID | None = None, payload: dict[str, Any] | None = None,
+                  actor: str = "clerk-017") -> Envelope:
+    """An event of ``type_`` at TEST_CENTER, as a handler's read step sees it (no contract
+    checked: the payload holds only what the step reads)."""
+    return Envelope(event_id=uuid4(), type=type_, version=1, service=service, position=1,
+                    aggregate_id=case_id or uuid4(), aggregate_version=1, case_id=case_id,
+                    center_id=TEST_CENTER, occurred_at=at, recorded_at=at, actor=actor,
+                    payload=payload or {})

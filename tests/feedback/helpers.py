@@ -19,9 +19,8 @@ from services.feedback.sending import SurveyMessage
 from shared.bus.jetstream import connect, event_subject
 from shared.contracts import REGISTRY, Envelope, event_id_for
 from shared.kernel.clock import ManualClock
-from shared.readmodels.migrations import run_migrations
-from shared.readmodels.pool import create_pool
 from shared.settings import Settings
+from tests.support import schema_pool
 
 
 class Clock(ManualClock):
@@ -49,21 +48,9 @@ class KeptSender:
 
 @contextlib.asynccontextmanager
 async def figures_schema(settings: Settings, name: str) -> AsyncIterator[asyncpg.Pool]:
-    """A pool on a schema of the test's own (``<prefix><name>``) holding the figures read
-    model's empty tables, as a rebuild's staging would; closed at the end (the test's
-    schemas are dropped with the rest of its objects)."""
-    schema = f"{settings.schema_prefix}{name}"
-    conn = await asyncpg.connect(settings.database_url)
-    try:
-        await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-    finally:
-        await conn.close()
-    pool = await create_pool(settings, schema)
-    try:
-        await run_migrations(pool, schema, FIGURES_DDL)
+    """A pool on a schema of the test's own holding the figures read model's empty tables."""
+    async with schema_pool(settings, name, FIGURES_DDL) as pool:
         yield pool
-    finally:
-        await pool.close()
 
 
 def key() -> str:

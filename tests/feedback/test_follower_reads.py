@@ -12,31 +12,20 @@ import pytest
 
 from services.feedback.consumer import DDL, _read
 from shared.contracts import Envelope
-from shared.readmodels.migrations import run_migrations
-from shared.readmodels.pool import create_pool
 from shared.settings import Settings
-from tests.support import CountingConnection
+from tests.support import CountingConnection, bare_envelope, schema_pool
 
 NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
 
 
 def _event(type_: str, case_id: uuid.UUID | None = None,
            payload: dict[str, Any] | None = None) -> Envelope:
-    return Envelope(event_id=uuid.uuid4(), type=type_, version=1, service="intake", position=1,
-                    aggregate_id=case_id or uuid.uuid4(), aggregate_version=1, case_id=case_id,
-                    center_id="SH-PD-HUAMU", occurred_at=NOW, recorded_at=NOW,
-                    actor="clerk-017", payload=payload or {})
+    return bare_envelope(type_, NOW, case_id=case_id, payload=payload)
 
 
 async def test_a_batch_reads_its_cases_and_the_residents_it_may_ask_in_one_statement(
         settings: Settings) -> None:
-    schema = f"{settings.schema_prefix}feedback_reads"
-    conn = await asyncpg.connect(settings.database_url)
-    await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-    await conn.close()
-    pool = await create_pool(settings, schema)
-    try:
-        await run_migrations(pool, schema, DDL)
+    async with schema_pool(settings, "feedback_reads", DDL) as pool:
         resolved, heard, opened = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
         asked, listening, newcomer, refusing = (uuid.uuid4() for _ in range(4))
         async with pool.acquire() as conn:
@@ -78,5 +67,3 @@ async def test_a_batch_reads_its_cases_and_the_residents_it_may_ask_in_one_state
         assert known.consent(newcomer).surveys is False, "of a case opened and resolved in it"
         assert known.consent(refusing).surveys, "named by a consent event: as stored"
         assert known.flags(listening) is None, "nothing of theirs is resolved in the batch"
-    finally:
-        await pool.close()

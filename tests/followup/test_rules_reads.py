@@ -7,35 +7,22 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-import asyncpg
-
 from services.followup.consumer import DDL, _read
 from shared.contracts import Envelope
-from shared.readmodels.migrations import run_migrations
-from shared.readmodels.pool import create_pool
 from shared.settings import Settings
-from tests.support import CountingConnection
+from tests.support import CountingConnection, bare_envelope, schema_pool
 
 NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
 
 
 def _event(type_: str, service: str = "intake", case_id: uuid.UUID | None = None,
            payload: dict[str, Any] | None = None) -> Envelope:
-    return Envelope(event_id=uuid.uuid4(), type=type_, version=1, service=service, position=1,
-                    aggregate_id=case_id or uuid.uuid4(), aggregate_version=1, case_id=case_id,
-                    center_id="SH-PD-HUAMU", occurred_at=NOW, recorded_at=NOW,
-                    actor="clerk-017", payload=payload or {})
+    return bare_envelope(type_, NOW, service=service, case_id=case_id, payload=payload)
 
 
 async def test_a_batch_of_rules_reads_its_cases_plans_and_consents_in_one_statement(
         settings: Settings) -> None:
-    schema = f"{settings.schema_prefix}followup_reads"
-    conn = await asyncpg.connect(settings.database_url)
-    await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-    await conn.close()
-    pool = await create_pool(settings, schema)
-    try:
-        await run_migrations(pool, schema, DDL)
+    async with schema_pool(settings, "followup_reads", DDL) as pool:
         resolved, stepped, untouched = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
         refused, erased, elsewhere, said, rectified = (uuid.uuid4() for _ in range(5))
         planned, other = uuid.uuid4(), uuid.uuid4()
@@ -74,8 +61,6 @@ async def test_a_batch_of_rules_reads_its_cases_plans_and_consents_in_one_statem
         assert known.consent(said).contact is False, "named by a consent event: as stored"
         assert known.consent(rectified).contact is False, "named by a rectification"
         assert known.flags(elsewhere) is None, "no case of the batch is theirs"
-    finally:
-        await pool.close()
 
 
 async def test_a_batch_with_nothing_to_read_sends_nothing(settings: Settings) -> None:

@@ -138,6 +138,12 @@ async def run_relay(settings: Settings, side: WriteSide, until_events: int) -> N
         assert len(await stream_messages(settings)) >= until_events
 
 
+async def assert_each_applied_once(pool: asyncpg.Pool, events: int) -> None:
+    """The test handler's effects: ``events`` of them, each applied once."""
+    counts = [r["n"] for r in await pool.fetch("SELECT n FROM effects")]
+    assert len(counts) == events and set(counts) == {1}
+
+
 def assert_once_in_order(envelopes: Sequence[Envelope], expected: int) -> None:
     positions = [e.position for e in envelopes]
     assert positions == list(range(1, expected + 1)), "each stored event once, in log order"
@@ -471,8 +477,7 @@ async def test_a_redelivered_event_is_not_applied_twice(settings: Settings) -> N
         async def all_seen_twice() -> bool:
             return consumer.stats.duplicates >= 20
         await wait_until(all_seen_twice, what="every event redelivered")
-        counts = [r["n"] for r in await pool.fetch("SELECT n FROM effects")]
-        assert len(counts) == 20 and set(counts) == {1}
+        await assert_each_applied_once(pool, 20)
 
 
 async def test_a_batch_applied_is_acked_in_one_write_and_nothing_comes_back(
@@ -492,8 +497,7 @@ async def test_a_batch_applied_is_acked_in_one_write_and_nothing_comes_back(
         await wait_until(all_acked, what="the ack floor at the last event")
         info = await js.consumer_info(settings.stream_name, consumer.name)
         assert info.num_redelivered == 0 and consumer.stats.duplicates == 0
-        counts = [r["n"] for r in await pool.fetch("SELECT n FROM effects")]
-        assert len(counts) == 24 and set(counts) == {1}
+        await assert_each_applied_once(pool, 24)
 
 
 async def test_the_tracking_table_gets_statistics_beside_the_batches(
@@ -507,8 +511,7 @@ async def test_the_tracking_table_gets_statistics_beside_the_batches(
                 "SELECT analyze_count FROM pg_stat_user_tables WHERE relname ="
                 " 'consumer_tracking' AND schemaname = current_schema()"))
         await wait_until(analyzed, what="consumer_tracking analyzed")
-        counts = [r["n"] for r in await pool.fetch("SELECT n FROM effects")]
-    assert len(counts) == 10 and set(counts) == {1}
+        await assert_each_applied_once(pool, 10)
 
 
 async def test_acking_a_message_twice_is_refused_before_anything_is_sent(
@@ -624,8 +627,7 @@ async def test_a_batch_prepared_while_the_one_before_is_applied_is_applied_once_
         async def all_applied() -> bool:
             return consumer.stats.applied >= 30
         await wait_until(all_applied, what="every event applied")
-        counts = [r["n"] for r in await pool.fetch("SELECT n FROM effects")]
-    assert len(counts) == 30 and set(counts) == {1}
+        await assert_each_applied_once(pool, 30)
     assert handler.prepared_used >= 1, "no batch was prepared while the one before waited"
 
 
