@@ -91,6 +91,15 @@ def test_ensure_servers_uses_given_urls(tmp_path: Path) -> None:
     assert not any(tmp_path.iterdir())
 
 
+def run_with_ignored(script: str, ignored: signal.Signals) -> subprocess.CompletedProcess[str]:
+    """``script`` in a Python of its own started with ``ignored`` ignored (a shell's `cmd &`
+    ignores SIGINT, nohup SIGHUP), from the repository's root."""
+    return subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=30,
+        cwd=Path(__file__).resolve().parents[2],
+        preexec_fn=lambda: signal.signal(ignored, signal.SIG_IGN))
+
+
 def test_ctrl_c_stops_a_process_started_with_sigint_ignored() -> None:
     """A shell script's `cmd &` starts cmd with SIGINT ignored; after ``exit_on_signals`` a
     SIGINT still ends it the Ctrl-C way (its ``finally`` blocks, then its servers, run)."""
@@ -102,10 +111,7 @@ def test_ctrl_c_stops_a_process_started_with_sigint_ignored() -> None:
               "    signal.pause()\n"
               "except KeyboardInterrupt:\n"
               "    print('stopped the Ctrl-C way')\n")
-    done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=30,
-        cwd=Path(__file__).resolve().parents[2],
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    done = run_with_ignored(script, signal.SIGINT)
     assert done.stdout.strip() == "stopped the Ctrl-C way", done.stderr
 
 
@@ -122,10 +128,7 @@ def test_a_test_run_under_nohup_outlives_the_terminal_but_not_a_sigterm() -> Non
               "    signal.pause()\n"
               "except KeyboardInterrupt:\n"
               "    print('stopped the Ctrl-C way')\n")
-    done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=30,
-        cwd=Path(__file__).resolve().parents[2],
-        preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
+    done = run_with_ignored(script, signal.SIGHUP)
     assert done.stdout.split("\n")[:2] == ["outlived the hangup", "stopped the Ctrl-C way"], \
         done.stderr
 
@@ -137,8 +140,5 @@ def test_a_benchmark_under_nohup_outlives_the_terminal() -> None:
               "exit_on_signals()\n"
               "os.kill(os.getpid(), signal.SIGHUP)\n"
               "print('outlived the hangup')\n")
-    done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=30,
-        cwd=Path(__file__).resolve().parents[2],
-        preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
+    done = run_with_ignored(script, signal.SIGHUP)
     assert done.stdout.strip() == "outlived the hangup", done.stderr
