@@ -7,7 +7,12 @@ and a crash after it finds the tracking records and skips. Events of one aggrega
 applied in stream order: when one fails, later events of the same aggregate wait behind it
 (durably: the block is a column of the tracking row) until it succeeds or is dead-lettered.
 A failing event is retried with back-off up to ``max_deliver`` times, then published to the
-dead-letter stream with the reason; an event that cannot be decoded goes there at once.
+dead-letter stream with the reason; an event that cannot be decoded goes there at once. The
+tries are counted in the tracking row (``blocked_attempts``), not taken from JetStream's
+delivery count: an event waiting behind a failing one is handed back each time it comes, and
+each hand-back counts as a delivery. For the same reason the durable has no delivery limit of
+its own: JetStream stops delivering a message at its limit without a word, and the case's
+later events waiting behind a retry were lost that way.
 
 Per-aggregate order also holds across crashes and replicas, because a durable consumer is
 only ever driven by one process at a time:
@@ -118,6 +123,8 @@ TRACKING_DDL = [
     "CREATE TABLE IF NOT EXISTS consumer_tracking ("
     " consumer text NOT NULL, key uuid NOT NULL, seq bigint NOT NULL,"
     " blocked_seq bigint, PRIMARY KEY (consumer, key))",
+    # The failed tries of the event at blocked_seq (added after the table was first made).
+    "ALTER TABLE consumer_tracking ADD COLUMN IF NOT EXISTS blocked_attempts integer",
     "CREATE TABLE IF NOT EXISTS consumer_progress ("
     " consumer text NOT NULL, service text NOT NULL, position bigint NOT NULL,"
     " stream_seq bigint NOT NULL, updated_at timestamptz NOT NULL DEFAULT now(),"
@@ -199,7 +206,9 @@ class Consumer:
             durable_name=self.name,
             ack_policy=AckPolicy.EXPLICIT,
             ack_wait=self.ack_wait,
-            max_deliver=self.max_deliver + 2,  # our own count dead-letters first
+            # No limit on the server: a message at JetStream's limit is silently never
+            # delivered again. The tries that count are ours (``_apply_one_by_one``).
+            max_deliver=-1,
             max_ack_pending=max(self.batch * 4, 1000),
             filter_subjects=self.filter_subjects,
             deliver_policy=(DeliverPolicy.BY_START_SEQUENCE if self.deliver_from_seq
@@ -210,7 +219,8 @@ class Consumer:
         try:
             info = await js.consumer_info(self.settings.stream_name, self.name)
             if (sorted(info.config.filter_subjects or []) != sorted(self.filter_subjects)
-                    or info.config.max_ack_pending != config.max_ack_pending):
+                    or info.config.max_ack_pending != config.max_ack_pending
+                    or (info.config.max_deliver or -1) > 0):  # made with a limit: lift it
                 await js.add_consumer(self.settings.stream_name, config)
         except NotFoundError:
             await js.add_consumer(self.settings.stream_name, config)
@@ -553,20 +563,17 @@ class Consumer:
                         await self._track(conn, [item])
             except Exception as exc:
                 reason = f"{type(exc).__name__}: {str(exc)[:500]}"
-                if isinstance(exc, PermanentError) or item.delivered >= self.max_deliver:
+                tries = 1 if isinstance(exc, PermanentError) else await self._failed(
+                    conn, key, item.seq)
+                if isinstance(exc, PermanentError) or tries >= self.max_deliver:
                     item.error = reason
-                    await self._dead_letter(item, reason, conn=conn)
+                    await self._dead_letter(item, reason, conn=conn, tries=tries)
                     continue
                 failed_keys.add(key)
-                await conn.execute(
-                    "INSERT INTO consumer_tracking (consumer, key, seq, blocked_seq) "
-                    "VALUES ($1, $2, 0, $3) ON CONFLICT (consumer, key) DO UPDATE SET "
-                    "blocked_seq = LEAST(COALESCE(consumer_tracking.blocked_seq, $3), $3)",
-                    self.name, key, item.seq)
-                delay = self.backoff[min(item.delivered, len(self.backoff)) - 1]
+                delay = self.backoff[min(tries, len(self.backoff)) - 1]
                 self.stats.retried += 1
                 log.warning("consumer.retry", consumer=self.name, seq=item.seq,
-                            delivered=item.delivered, delay=delay, error=reason,
+                            delivered=item.delivered, tries=tries, delay=delay, error=reason,
                             correlation_id=item.envelope.correlation_id,
                             event_id=str(item.envelope.event_id))
                 await item.msg.nak(delay=delay)
@@ -574,8 +581,21 @@ class Consumer:
             await item.msg.ack()
             self.stats.applied += 1
 
+    async def _failed(self, conn: asyncpg.Connection, key: UUID, seq: int) -> int:
+        """Block the aggregate ``key`` at the event ``seq`` that failed (its later events wait
+        behind it); how many times that event has failed now."""
+        tries = await conn.fetchval(
+            "INSERT INTO consumer_tracking (consumer, key, seq, blocked_seq, blocked_attempts)"
+            " VALUES ($1, $2, 0, $3, 1) ON CONFLICT (consumer, key) DO UPDATE SET "
+            "blocked_attempts = CASE WHEN consumer_tracking.blocked_seq = $3 "
+            " THEN COALESCE(consumer_tracking.blocked_attempts, 0) + 1 ELSE 1 END, "
+            "blocked_seq = LEAST(COALESCE(consumer_tracking.blocked_seq, $3), $3) "
+            "RETURNING blocked_attempts", self.name, key, seq)
+        return int(tries)
+
     async def _dead_letter(self, item: _Item, reason: str,
-                           conn: asyncpg.Connection | None = None) -> None:
+                           conn: asyncpg.Connection | None = None,
+                           tries: int | None = None) -> None:
         js = self.nc.jetstream()
         await js.publish(
             dead_letter_subject(self.settings, self.name), item.msg.data,
@@ -585,13 +605,16 @@ class Consumer:
                 "Sixstep-Reason": reason.replace("\n", " ")[:1000],
                 "Sixstep-Subject": item.msg.subject,
                 "Sixstep-Stream-Seq": str(item.seq),
-                "Sixstep-Delivered": str(item.delivered),
+                # the tries (what ``sixstep dlq list`` shows): hand-backs while it waited
+                # behind another event of its case do not count
+                "Sixstep-Delivered": str(tries if tries is not None else item.delivered),
             })
         if item.envelope is not None:
             # The dead letter no longer holds back the aggregate's later events.
             sql = ("INSERT INTO consumer_tracking (consumer, key, seq) VALUES ($1, $2, $3) "
                    "ON CONFLICT (consumer, key) DO UPDATE SET "
-                   "seq = GREATEST(consumer_tracking.seq, EXCLUDED.seq), blocked_seq = NULL")
+                   "seq = GREATEST(consumer_tracking.seq, EXCLUDED.seq), blocked_seq = NULL,"
+                   " blocked_attempts = NULL")
             args = (self.name, item.envelope.partition_key, item.seq)
             if conn is not None:
                 await conn.execute(sql, *args)

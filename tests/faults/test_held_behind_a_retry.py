@@ -1,0 +1,117 @@
+"""Events of a case that wait behind one being retried are applied after it, never dropped.
+
+While an event fails and is retried with back-off, the later events of its case are handed
+back to the stream (nak) each time they come: they wait, in order. JetStream counts each of
+those hand-backs as a delivery; a durable with a delivery limit stops delivering a message at
+the limit, silently (no dead letter, no error). The case's later events were then never
+applied: what CI saw once as a read model 18 cases behind for good after a transient failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import Sequence
+
+import asyncpg
+
+from shared.bus.consumer import TRACKING_DDL, Consumer
+from shared.bus.jetstream import connect
+from shared.contracts import Envelope
+from shared.readmodels.migrations import run_migrations
+from shared.readmodels.pool import create_pool
+from shared.settings import Settings
+from tests.intake.test_log_guarantees import open_and_hear, run_relay, write_side
+from tests.support import dead_letters, wait_until
+
+
+class Flaky:
+    """Fails the first case's opening for ``failing_for`` seconds from its first try, then
+    its next event once (the batch's try and the one-by-one try of one delivery)."""
+
+    def __init__(self, case: uuid.UUID, failing_for: float) -> None:
+        self.case = case
+        self.failing_for = failing_for
+        self.first_try: float | None = None
+        self.heard_tries = 0
+        self.applied: list[tuple[uuid.UUID | None, str]] = []
+
+    async def apply(self, conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
+        now = asyncio.get_running_loop().time()
+        for e in events:
+            if e.case_id != self.case:
+                continue
+            if e.type == "CaseOpened":
+                self.first_try = self.first_try or now
+                failing = now - self.first_try < self.failing_for
+            else:
+                self.heard_tries += 1
+                failing = self.heard_tries <= 2
+            if failing:
+                raise RuntimeError(f"{e.type} not yet (a lock timeout, a restarting database)")
+        self.applied.extend((e.case_id, e.type) for e in events)
+
+
+async def test_events_waiting_behind_a_retried_one_are_applied_after_it(
+        settings: Settings) -> None:
+    async with write_side(settings) as side:
+        cases = await open_and_hear(side, 3)  # CaseOpened, then RequestHeard, of each case
+        await run_relay(settings, side, 6)
+    schema = f"{settings.schema_prefix}held"
+    conn = await asyncpg.connect(settings.database_url)
+    await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+    await conn.close()
+    pool = await create_pool(settings, schema)
+    await run_migrations(pool, schema, TRACKING_DDL)
+    # The first case's opening fails for a second: its RequestHeard is handed back every
+    # 50 ms meanwhile, some twenty times.
+    handler = Flaky(cases[0], failing_for=1.0)
+    nc = await connect(settings, "held")
+    consumer = Consumer(settings=settings, nc=nc, pool=pool, name="held", handler=handler,
+                        filter_subjects=[f"{settings.subject_prefix}.intake.*.*"], batch=10,
+                        max_deliver=5, backoff=(0.05, 0.15, 0.4, 0.6))
+    task = asyncio.create_task(consumer.run())
+    try:
+        async def all_applied() -> bool:
+            return len(handler.applied) == 6
+        await wait_until(all_applied, timeout=20, what="every event applied")
+        first = [t for case, t in handler.applied if case == cases[0]]
+        assert first == ["CaseOpened", "RequestHeard"], "in the case's order"
+        # The opening was retried (within max_deliver), and so was the event that waited:
+        # not dead-lettered for the hand-backs it was counted while it waited.
+        assert consumer.stats.retried >= 2 and consumer.stats.dead_lettered == 0
+        assert handler.heard_tries == 3
+        assert await dead_letters(settings) == []
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await nc.close()
+        await pool.close()
+
+
+async def test_a_durable_made_with_a_delivery_limit_has_it_lifted_at_start(
+        settings: Settings) -> None:
+    """Durables made before: JetStream's limit of max_deliver + 2 deliveries goes at start."""
+    from nats.js.api import AckPolicy, ConsumerConfig
+
+    from tests.intake.test_log_guarantees import stream_made
+
+    await stream_made(settings)
+    nc = await connect(settings, "limit")
+    try:
+        js = nc.jetstream()
+        subjects = [f"{settings.subject_prefix}.intake.*.*"]
+        await js.add_consumer(settings.stream_name, ConsumerConfig(
+            durable_name="limited", ack_policy=AckPolicy.EXPLICIT, max_deliver=7, ack_wait=30,
+            max_waiting=64,
+            filter_subjects=subjects, max_ack_pending=4000))
+        consumer = Consumer(settings=settings, nc=nc, pool=None,  # type: ignore[arg-type]
+                            name="limited", handler=Flaky(uuid.uuid4(), 0),
+                            filter_subjects=subjects, batch=1000)
+        await consumer.ensure()
+        info = await js.consumer_info(settings.stream_name, "limited")
+        assert info.config.max_deliver == -1
+    finally:
+        await nc.close()
