@@ -19,11 +19,13 @@ import asyncpg
 import httpx
 import orjson
 from fastapi import FastAPI
+from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
 from shared.analytics.reading import subject_matches
+from shared.bus.consumer import Consumer
 from shared.bus.jetstream import connect, dead_letter_stream
 from shared.contracts import Envelope
 from shared.readmodels.migrations import run_migrations
@@ -297,6 +299,29 @@ async def schema_pool(settings: Settings, name: str, ddl: Sequence[str]
         yield pool
     finally:
         await pool.close()
+
+
+@contextlib.asynccontextmanager
+async def bus_connection(settings: Settings, name: str) -> AsyncIterator[NATS]:
+    """A NATS connection named ``name``, closed at the end."""
+    nc = await connect(settings, name)
+    try:
+        yield nc
+    finally:
+        await nc.close()
+
+
+@contextlib.asynccontextmanager
+async def consumer_running(consumer: Consumer) -> AsyncIterator[asyncio.Task[None]]:
+    """``consumer`` runs (leads its durable, or stands by) until the block ends; cancelled
+    then. The task, for a test that ends it earlier (a leader going away)."""
+    task = asyncio.create_task(consumer.run())
+    try:
+        yield task
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 def bare_envelope(type_: str, at: datetime, *, service: str = "intake",

@@ -10,20 +10,23 @@ applied: what CI saw once as a read model 18 cases behind for good after a trans
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
 from collections.abc import Sequence
 
 import asyncpg
+from nats.js.api import AckPolicy, ConsumerConfig
 
 from shared.bus.consumer import TRACKING_DDL, Consumer
-from shared.bus.jetstream import connect
 from shared.contracts import Envelope
-from shared.readmodels.migrations import run_migrations
-from shared.readmodels.pool import create_pool
 from shared.settings import Settings
-from tests.intake.test_log_guarantees import open_and_hear, run_relay, write_side
-from tests.support import dead_letters, wait_until
+from tests.intake.test_log_guarantees import open_and_hear, run_relay, stream_made, write_side
+from tests.support import (
+    bus_connection,
+    consumer_running,
+    dead_letters,
+    schema_pool,
+    wait_until,
+)
 
 
 class Flaky:
@@ -58,60 +61,40 @@ async def test_events_waiting_behind_a_retried_one_are_applied_after_it(
     async with write_side(settings) as side:
         cases = await open_and_hear(side, 3)  # CaseOpened, then RequestHeard, of each case
         await run_relay(settings, side, 6)
-    schema = f"{settings.schema_prefix}held"
-    conn = await asyncpg.connect(settings.database_url)
-    await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-    await conn.close()
-    pool = await create_pool(settings, schema)
-    await run_migrations(pool, schema, TRACKING_DDL)
     # The first case's opening fails for a second: its RequestHeard is handed back every
     # 50 ms meanwhile, some twenty times.
     handler = Flaky(cases[0], failing_for=1.0)
-    nc = await connect(settings, "held")
-    consumer = Consumer(settings=settings, nc=nc, pool=pool, name="held", handler=handler,
-                        filter_subjects=[f"{settings.subject_prefix}.intake.*.*"], batch=10,
-                        max_deliver=5, backoff=(0.05, 0.15, 0.4, 0.6))
-    task = asyncio.create_task(consumer.run())
-    try:
-        async def all_applied() -> bool:
-            return len(handler.applied) == 6
-        await wait_until(all_applied, timeout=20, what="every event applied")
-        first = [t for case, t in handler.applied if case == cases[0]]
-        assert first == ["CaseOpened", "RequestHeard"], "in the case's order"
-        # The opening was retried (within max_deliver), and so was the event that waited:
-        # not dead-lettered for the hand-backs it was counted while it waited.
-        assert consumer.stats.retried >= 2 and consumer.stats.dead_lettered == 0
-        assert handler.heard_tries == 3
-        assert await dead_letters(settings) == []
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        await nc.close()
-        await pool.close()
+    async with schema_pool(settings, "held", TRACKING_DDL) as pool, \
+            bus_connection(settings, "held") as nc:
+        consumer = Consumer(settings=settings, nc=nc, pool=pool, name="held", handler=handler,
+                            filter_subjects=[f"{settings.subject_prefix}.intake.*.*"],
+                            batch=10, max_deliver=5, backoff=(0.05, 0.15, 0.4, 0.6))
+        async with consumer_running(consumer):
+            async def all_applied() -> bool:
+                return len(handler.applied) == 6
+            await wait_until(all_applied, timeout=20, what="every event applied")
+            first = [t for case, t in handler.applied if case == cases[0]]
+            assert first == ["CaseOpened", "RequestHeard"], "in the case's order"
+            # The opening was retried (within max_deliver), and so was the event that waited:
+            # not dead-lettered for the hand-backs it was counted while it waited.
+            assert consumer.stats.retried >= 2 and consumer.stats.dead_lettered == 0
+            assert handler.heard_tries == 3
+            assert await dead_letters(settings) == []
 
 
 async def test_a_durable_made_with_a_delivery_limit_has_it_lifted_at_start(
         settings: Settings) -> None:
     """Durables made before: JetStream's limit of max_deliver + 2 deliveries goes at start."""
-    from nats.js.api import AckPolicy, ConsumerConfig
-
-    from tests.intake.test_log_guarantees import stream_made
-
     await stream_made(settings)
-    nc = await connect(settings, "limit")
-    try:
+    async with bus_connection(settings, "limit") as nc:
         js = nc.jetstream()
         subjects = [f"{settings.subject_prefix}.intake.*.*"]
         await js.add_consumer(settings.stream_name, ConsumerConfig(
             durable_name="limited", ack_policy=AckPolicy.EXPLICIT, max_deliver=7, ack_wait=30,
-            max_waiting=64,
-            filter_subjects=subjects, max_ack_pending=4000))
+            max_waiting=64, filter_subjects=subjects, max_ack_pending=4000))
         consumer = Consumer(settings=settings, nc=nc, pool=None,  # type: ignore[arg-type]
                             name="limited", handler=Flaky(uuid.uuid4(), 0),
                             filter_subjects=subjects, batch=1000)
         await consumer.ensure()
         info = await js.consumer_info(settings.stream_name, "limited")
         assert info.config.max_deliver == -1
-    finally:
-        await nc.close()
