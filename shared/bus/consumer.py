@@ -123,8 +123,12 @@ TRACKING_DDL = [
     "CREATE TABLE IF NOT EXISTS consumer_tracking ("
     " consumer text NOT NULL, key uuid NOT NULL, seq bigint NOT NULL,"
     " blocked_seq bigint, PRIMARY KEY (consumer, key))",
-    # The failed tries of the event at blocked_seq (added after the table was first made).
-    "ALTER TABLE consumer_tracking ADD COLUMN IF NOT EXISTS blocked_attempts integer",
+    # The failed tries of the event at blocked_seq (added after the table was first made;
+    # looked up first: ALTER TABLE takes its ACCESS EXCLUSIVE lock even when the column is
+    # there, and every batch of every consumer of the schema writes this table).
+    "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid ="
+    " 'consumer_tracking'::regclass AND attname = 'blocked_attempts' AND NOT attisdropped)"
+    " THEN ALTER TABLE consumer_tracking ADD COLUMN blocked_attempts integer; END IF; END $$",
     "CREATE TABLE IF NOT EXISTS consumer_progress ("
     " consumer text NOT NULL, service text NOT NULL, position bigint NOT NULL,"
     " stream_seq bigint NOT NULL, updated_at timestamptz NOT NULL DEFAULT now(),"
