@@ -297,6 +297,29 @@ async def durable_consumers(settings: Settings) -> dict[str, list[str]]:
         await nc.close()
 
 
+async def durable_states(settings: Settings, names: Iterable[str]) -> dict[str, str]:
+    """What the server says of each durable: delivered, pending, waiting for an ack, handed
+    out again (what a test that found a consumer behind needs to tell why)."""
+    nc = await connect(settings, "fault-audit")
+    try:
+        js = nc.jetstream()
+        out: dict[str, str] = {}
+        for name in names:
+            try:
+                i = await js.consumer_info(settings.stream_name, name)
+            except NatsError as exc:
+                out[name] = f"{type(exc).__name__}: {exc}"
+                continue
+            out[name] = (f"delivered up to {i.delivered.stream_seq if i.delivered else 0}, "
+                         f"ack floor {i.ack_floor.stream_seq if i.ack_floor else 0}, "
+                         f"pending {i.num_pending}, unacked {i.num_ack_pending}, "
+                         f"redelivered {i.num_redelivered}, "
+                         f"max_deliver {i.config.max_deliver}")
+        return out
+    finally:
+        await nc.close()
+
+
 def service_of(consumer: str) -> str:
     return consumer.split("-", 1)[0]
 
@@ -350,9 +373,10 @@ async def wait_all_applied(settings: Settings, services: Iterable[str],
             return log, consumers
         last_len = len(log)
         if time.monotonic() > deadline:
+            states = await durable_states(settings, [n for n, b in behind.items() if b])
             raise AssertionError(f"not everything applied after {timeout:.0f} s: stored but "
                                  f"not on the stream {unpublished}; cases behind per "
-                                 f"consumer: {behind}")
+                                 f"consumer: {behind}; the server's view of those: {states}")
         await asyncio.sleep(0.5)
 
 
