@@ -409,3 +409,37 @@ def rule_spans(text: str) -> Iterator[tuple[int, int, str]]:
                     continue
                 yield m.start("n") if "n" in regex.groupindex else m.start(), m.end(), \
                     REDACTED_NAME
+
+
+# -- codes: what a caller's id must not be -------------------------------------------------------
+
+_CODE_NUMBER = re.compile(r"(?<![0-9A-Za-z])\d+(?:[.\-_:]\d+)*[Xx]?(?![0-9A-Za-z])")
+"""Numbers in a code (an Idempotency-Key, a correlation id): digits in groups joined by one
+separator (visit-138-1234-5678-2), between the code's edges or separators."""
+_CODE_GROUP_SEP = re.compile(r"[.\-_:]")
+_CODE_MOBILE = re.compile(r"(?:0086|86)?1[3-9]\d{9}")
+
+
+def personal_number_in(code: str) -> str | None:
+    """What personal number ``code`` holds ("a phone number", "an ID number"), or None.
+
+    A code is not scrubbed (``shared.contracts.fields``): an Idempotency-Key or a correlation
+    id goes as it is onto every event of the command, into the logs and the exports. A counter
+    app that makes it of the resident's mobile number (13812345678, 138-1234-5678) or ID
+    number is refused. Each run of whole digit groups is looked at: a UUID's groups (8-4-4-4-12
+    hex digits) never add up to 11, 13, 15 or 18 digits, whatever digits they hold; a number
+    glued to letters (tel13812345678) is not looked for, as hex ids hold such runs by chance.
+    """
+    for m in _CODE_NUMBER.finditer(code):
+        groups = _CODE_GROUP_SEP.split(m.group())
+        for first in range(len(groups)):
+            for last in range(first, len(groups)):
+                digits = "".join(groups[first:last + 1])
+                if len(digits) > 18:
+                    break
+                if _CODE_MOBILE.fullmatch(digits):
+                    return "a phone number"
+                if len(digits) == 18 and digits[0] in "12345678" \
+                        and digits[:17].isdigit() and _plausible_id(digits):
+                    return "an ID number"
+    return None
