@@ -252,7 +252,7 @@ HONORIFICS = ("老太太", "老先生", "老奶奶", "老大爷", "老伯伯", "
               "叔叔", "婶婶", "大姐", "大哥", "师傅", "老太", "同志", "医生", "主任", "书记")
 _HONORIFIC = "(?:" + "|".join(HONORIFICS) + ")"
 _NOT_GIVEN = ("说讲称来去在的了是和与要想已没不也都又就对因问今昨前后末时天年月日们些个里面这那么样"
-              "代本签申办同反表咨询打回未电给被让叫")
+              "代本签申办同反表咨询打回未电给被让叫上下")
 """Characters that end a name rather than belong to it (王秀英说, 陈静代办)."""
 _GIVEN = r"(?:(?![" + _NOT_GIVEN + r"])[\u4e00-\u9fff])"
 _SURNAME_TITLE = re.compile(_SURNAME + _HONORIFIC)
@@ -306,6 +306,23 @@ _INTRODUCED = re.compile(
     _INTRODUCERS + r"(?:是|为|叫|:|：|\s)*"
     r"(?!" + "|".join(NOT_NAMES) + r")"
     r"(?P<n>" + _SURNAME + _GIVEN + r"{1,2})")
+_KIN = ("老公|老婆|媳妇|孩子|闺女|女婿|儿媳|哥哥|姐姐|弟弟|妹妹|爸爸|妈妈|爷爷|奶奶|外公|外婆|"
+        "邻居|朋友")
+_FROM_PLACES = ("江苏", "江西", "江阴", "安徽", "安庆", "吉林", "宁夏", "宁波", "宁德", "常熟",
+                "常德", "余姚", "余杭", "黄山", "黄石", "黄冈", "金华", "金山", "马鞍山", "邵阳")
+"""Places a resident says they are from (我是江苏的) that begin with a surname."""
+_RELATIVE = (r"(?:" + _KIN + r"|丈夫|妻子|儿子|女儿|母亲|父亲|老伴|爱人|家属)")
+_SELF_INTRODUCED = re.compile(
+    r"我是(?!" + "|".join(NOT_NAMES + _FROM_PLACES) + r")(?P<n>" + _SURNAME + _GIVEN + r"{1,2})"
+    r"(?=[，。；！？,.;!?\s、）)]|$|的" + _RELATIVE + r")")
+"""我是张伟，想问 / 我是张伟的妈妈: the resident introducing themselves, written down as said;
+only a name the clause ends with (我是江西人, 我是安徽的, 我是江苏来的 say where from)."""
+_KIN_NAMED = re.compile(
+    r"(?:" + _KIN + r")(?:的名字是|名字叫|名叫|叫做|叫)(?!" + "|".join(NOT_NAMES) + r")"
+    r"(?P<n>" + _SURNAME + _GIVEN + r"{1,2})")
+"""她老公叫孙立军, 孩子叫刘小雨: a relative named after the everyday word for them."""
+
+
 _ROLES = (r"(?:本人|儿子|女儿|母亲|父亲|丈夫|妻子|老伴|爱人|孙子|孙女|外孙女?|儿媳|女婿|哥哥|姐姐|"
           r"弟弟|妹妹|家属|监护人|代办人|委托人|申请人|户主|联系人|独居|老人)")
 _PROFILED = re.compile(
@@ -394,6 +411,11 @@ def rule_spans(text: str) -> Iterator[tuple[int, int, str]]:
         for m in _INTRODUCED.finditer(text):
             if m.group("n") not in NOT_A_PERSONS_NAME:  # 老人叫孙子来
                 yield m.start("n"), m.end("n"), REDACTED_NAME
+    if "我是" in text or "叫" in text or "名字是" in text:
+        for regex in (_SELF_INTRODUCED, _KIN_NAMED):
+            for m in regex.finditer(text):
+                if is_name(m.group("n")) and m.group("n")[-1] != "人":
+                    yield m.start("n"), m.end("n"), REDACTED_NAME
     if _ANY_PROFILE.search(text):
         for m in _PROFILED.finditer(text):
             if is_name(m.group("n")):
