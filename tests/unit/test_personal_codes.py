@@ -31,3 +31,11 @@ def test_ids_that_only_hold_digits_are_not_personal() -> None:
 def test_no_uuid_is_ever_taken_for_a_personal_number(value: uuid.UUID, prefix: str) -> None:
     assert personal_number_in(prefix + str(value)) is None
     assert personal_number_in(prefix + value.hex) is None
+
+
+def test_an_apps_own_numbered_parts_are_not_read_as_one_number() -> None:
+    """A load generator's keys (a random run number and a count: bench-138123456-78) and a
+    device's numbered keys join digit groups that are no number written out."""
+    for code in ("bench-138123456-78", "open-1381234567-8", "desk-1381-2345678",
+                 "310101-1990010112-34"):
+        assert personal_number_in(code) is None, code

@@ -437,9 +437,22 @@ def rule_spans(text: str) -> Iterator[tuple[int, int, str]]:
 
 _CODE_NUMBER = re.compile(r"(?<![0-9A-Za-z])\d+(?:[.\-_:]\d+)*[Xx]?(?![0-9A-Za-z])")
 """Numbers in a code (an Idempotency-Key, a correlation id): digits in groups joined by one
-separator (visit-138-1234-5678-2), between the code's edges or separators."""
+separator, between the code's edges or separators."""
 _CODE_GROUP_SEP = re.compile(r"[.\-_:]")
 _CODE_MOBILE = re.compile(r"(?:0086|86)?1[3-9]\d{9}")
+_WRITTEN_SHAPES = frozenset({(3, 4, 4), (2, 3, 4, 4), (4, 3, 4, 4), (2, 11), (4, 11), (6, 8, 4)})
+"""How a number is written in groups: 138-1234-5678, 86-138-1234-5678, 0086.13812345678,
+310101-19900101-1234. Groups of other lengths are the app's own parts (a device's number and
+a count: bench-138123456-78), not one number written out."""
+
+
+def _personal_number(digits: str) -> str | None:
+    if _CODE_MOBILE.fullmatch(digits):
+        return "a phone number"
+    if len(digits) == 18 and digits[0] in "12345678" and digits[:17].isdigit() \
+            and _plausible_id(digits):
+        return "an ID number"
+    return None
 
 
 def personal_number_in(code: str) -> str | None:
@@ -447,21 +460,20 @@ def personal_number_in(code: str) -> str | None:
 
     A code is not scrubbed (``shared.contracts.fields``): an Idempotency-Key or a correlation
     id goes as it is onto every event of the command, into the logs and the exports. A counter
-    app that makes it of the resident's mobile number (13812345678, 138-1234-5678) or ID
-    number is refused. Each run of whole digit groups is looked at: a UUID's groups (8-4-4-4-12
-    hex digits) never add up to 11, 13, 15 or 18 digits, whatever digits they hold; a number
-    glued to letters (tel13812345678) is not looked for, as hex ids hold such runs by chance.
+    app that makes it of the resident's mobile number (13812345678) or ID number is refused:
+    a group of digits that is one, or groups the way such a number is written
+    (138-1234-5678, 310101-19900101-1234). A UUID's groups (8-4-4-4-12) are never either; a
+    number glued to letters (tel13812345678) is not looked for, as hex ids hold such runs by
+    chance.
     """
     for m in _CODE_NUMBER.finditer(code):
         groups = _CODE_GROUP_SEP.split(m.group())
         for first in range(len(groups)):
-            for last in range(first, len(groups)):
-                digits = "".join(groups[first:last + 1])
-                if len(digits) > 18:
-                    break
-                if _CODE_MOBILE.fullmatch(digits):
-                    return "a phone number"
-                if len(digits) == 18 and digits[0] in "12345678" \
-                        and digits[:17].isdigit() and _plausible_id(digits):
-                    return "an ID number"
+            if found := _personal_number(groups[first]):
+                return found
+            for last in range(first + 2, min(first + 4, len(groups)) + 1):
+                shape = tuple(len(g) for g in groups[first:last])
+                if shape in _WRITTEN_SHAPES and (
+                        found := _personal_number("".join(groups[first:last]))):
+                    return found
     return None
