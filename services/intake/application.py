@@ -161,6 +161,12 @@ class Intake:
         basis: Standing | None = None
         applicant_basis: Standing | None = None
         applicant_id = cmd.applicant_id or cmd.resident_id
+        if cmd.resident_id is not None and (
+                done := await self.path.created(case_id, "CaseOpened", key, actor, meta)):
+            # Opened already under this key (a retry), or the key was another opening's
+            # (422): the vault is not asked again, so its audit trail holds no admission and
+            # no relation that no opening recorded.
+            return done
         if cmd.resident_id is not None:
             basis = await self._admit(cmd, cmd.resident_id, case_id, principal, purpose)
             applicant_basis = basis

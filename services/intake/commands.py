@@ -22,7 +22,7 @@ from shared.contracts.vocabulary import (
     StepTiming,
     Urgency,
 )
-from shared.kernel.meta import CORRELATION_ID
+from shared.kernel.meta import CorrelationId
 
 CODE = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
 
@@ -32,7 +32,7 @@ class _Command(BaseModel):
 
     occurred_at: datetime | None = Field(
         None, description="When it happened at the counter (ISO 8601 with offset); default now.")
-    correlation_id: str | None = Field(None, pattern=CORRELATION_ID, description=(
+    correlation_id: CorrelationId | None = Field(None, description=(
         "Shared by everything one visit caused: 1-128 of A-Z a-z 0-9 _ . : - (it is "
         "recorded on every event, so never a name or a number of the resident's)."))
 

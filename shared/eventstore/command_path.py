@@ -33,7 +33,7 @@ from pydantic import BaseModel
 from shared import tracing
 from shared.eventstore.group_commit import Command, GroupCommitter, Unit, Written
 from shared.kernel.clock import Clock, SystemClock
-from shared.kernel.errors import AlreadyDoneError, VersionConflict
+from shared.kernel.errors import AlreadyDoneError, CommandError, VersionConflict
 from shared.kernel.meta import COMMAND_DIGEST, Meta, Stamped, meta_for
 from shared.kernel.moments import Moments
 
@@ -120,6 +120,26 @@ def creating(aggregate_id: UUID, kind: str, key: str | None,
     return run
 
 
+class _NotCreatedYet(CommandError):
+    """Inside :func:`created_before` only: nothing is there under the id yet."""
+
+
+def created_before(aggregate_id: UUID, kind: str, key: str,
+                   actor: str | None = None, digest: str | None = None) -> Command:
+    """The answer :func:`creating` would give for an aggregate already there (the first
+    answer, or the key's 422), without building anything; :class:`_NotCreatedYet` when it is
+    not there."""
+
+    def run(unit: Unit) -> Aggregate:
+        existing = unit.find(aggregate_id)
+        if existing is None:
+            raise _NotCreatedYet("not created yet")
+        existing.check_new_command(key, kind, actor, digest)
+        raise AlreadyDoneError(aggregate_id, 1)
+
+    return run
+
+
 def creating_each(builds: Mapping[UUID, Callable[[], Aggregate]],
                   trace: tracing.CommandTrace | None = None) -> Command:
     """Many new aggregates in one command (a batch job's, without Idempotency-Keys): each one
@@ -183,6 +203,20 @@ class CommandPath:
         digest = meta.get(COMMAND_DIGEST) if meta is not None else None
         return await self.committer.submit(
             creating(aggregate_id, kind, key, build, actor, digest), [aggregate_id])
+
+    async def created(self, aggregate_id: UUID, kind: str, key: str, actor: str | None,
+                      meta: Meta) -> Written | None:
+        """What :meth:`create` answers when the aggregate is already there under ``key`` (the
+        first answer, replayed; another command's key: a 422), else None: asked first by a use
+        case that writes outside the store before it creates (the vault's audit trail), so that
+        a retry or a reused key writes nothing there. Once there, an aggregate stays: the
+        create after a None may still find it (a racing retry), never the other way round."""
+        try:
+            return await self.committer.submit(
+                created_before(aggregate_id, kind, key, actor, meta.get(COMMAND_DIGEST)),
+                [aggregate_id])
+        except _NotCreatedYet:
+            return None
 
     async def create_each(self, builds: Mapping[UUID, Callable[[], Aggregate]]) -> Written:
         """Create the aggregates of ``builds`` not there yet, in one command: one load of them

@@ -10,6 +10,7 @@ from orjson import loads as json_loads
 from starlette.types import Message, Receive, Scope
 
 from shared.kernel.meta import CORRELATION_ID
+from shared.kernel.privacy.patterns import personal_number_in
 
 CORRELATION_HEADER = "x-correlation-id"
 _HEADER = CORRELATION_HEADER.encode()
@@ -20,9 +21,21 @@ _new_ids = random.Random()
 request: it names a request in the logs and is no secret (a caller may send any id)."""
 
 
+class PersonalCorrelation(Exception):
+    """The ``X-Correlation-Id`` header holds a phone number or an ID number (``what``): the
+    request is refused (422 ``correlation_id_personal_data``), as a command's body with one
+    is, not logged under it."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f"X-Correlation-Id must not hold {what}")
+        self.what = what
+
+
 def valid_correlation(value: str | None) -> str | None:
-    """``value`` when it is a correlation id (``CORRELATION_ID``), else ``None``."""
-    return value if value is not None and _CORRELATION.fullmatch(value) else None
+    """``value`` when it is a correlation id (``CORRELATION_ID``) holding no phone number or
+    ID number, else ``None``."""
+    return value if value is not None and _CORRELATION.fullmatch(value) \
+        and personal_number_in(value) is None else None
 
 
 async def correlation_of(scope: Scope, receive: Receive) -> tuple[str, Receive]:
@@ -33,7 +46,9 @@ async def correlation_of(scope: Scope, receive: Receive) -> tuple[str, Receive]:
     field every command takes), else a new one. The front door (``shared.http.front_door``)
     binds it into the log context while the request is handled, so that every log line
     written meanwhile carries it, and echoes it in the response's ``X-Correlation-Id``. Only
-    the id is looked at: the body is handed on unchanged.
+    the id is looked at: the body is handed on unchanged. A header holding a phone number or
+    an ID number raises :class:`PersonalCorrelation` (it would be logged, kept in the audit
+    trail and echoed); a body's is not taken (the command's validation refuses it).
     """
     header = b""
     for name, value in scope["headers"]:
@@ -41,9 +56,16 @@ async def correlation_of(scope: Scope, receive: Receive) -> tuple[str, Receive]:
             header = value  # the last one, as dict(headers) had it
     text = header.decode("latin-1")
     correlation = text if _CORRELATION.fullmatch(text) else None
+    if correlation is not None and (what := personal_number_in(correlation)) is not None:
+        raise PersonalCorrelation(what)
     if correlation is None and scope["method"] in ("POST", "PUT", "PATCH"):
         correlation, receive = await _sniff_body(receive)
-    return correlation or f"{_new_ids.getrandbits(64):016x}", receive
+    return correlation or new_correlation(), receive
+
+
+def new_correlation() -> str:
+    """A new correlation id, for a request that brought none."""
+    return f"{_new_ids.getrandbits(64):016x}"
 
 
 async def _sniff_body(receive: Receive) -> tuple[str | None, Receive]:
@@ -65,8 +87,8 @@ async def _sniff_body(receive: Receive) -> tuple[str | None, Receive]:
             value = json_loads(body).get("correlation_id") if body[:1] == b"{" else None
         except (JSONDecodeError, AttributeError):
             value = None
-        if isinstance(value, str) and _CORRELATION.fullmatch(value):
-            found = value
+        if isinstance(value, str):
+            found = valid_correlation(value)
     replay = iter(messages)
 
     async def replayed() -> Message:

@@ -16,6 +16,7 @@ from shared.eventstore.group_commit import Written
 from shared.http.auth import OptionalPrincipal
 from shared.http.errors import problem
 from shared.http.fast_route import SLOW, fast_dependency, principal_of
+from shared.kernel.privacy.patterns import personal_number_in
 from shared.security.principals import Principal
 from shared.settings import Settings
 
@@ -50,6 +51,11 @@ async def _idempotency_key(
     if not KEY_PATTERN.fullmatch(idempotency_key):
         raise problem(400, "idempotency_key_invalid",
                       "Idempotency-Key must be 8-128 characters of A-Z a-z 0-9 _ . : -")
+    if (what := personal_number_in(idempotency_key)) is not None:
+        # It is every event's causation id, on the bus and in the exports, as it is.
+        raise problem(422, "idempotency_key_personal_data",
+                      f"Idempotency-Key must not hold {what}: it is recorded with every event "
+                      "the write records; send a key of the app's own", holds=what)
     return idempotency_key
 
 
@@ -98,7 +104,7 @@ def _fast_write_context(request: Request) -> WriteContext:
         elif name == b"if-match" and raw_if_match is None:
             raw_if_match = value
     key = raw_key.decode("latin-1") if raw_key is not None else None
-    if key is None or not KEY_PATTERN.fullmatch(key):
+    if key is None or not KEY_PATTERN.fullmatch(key) or personal_number_in(key) is not None:
         return SLOW
     if_match = raw_if_match.decode("latin-1") if raw_if_match is not None else None
     expected: int | None = None

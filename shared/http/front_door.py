@@ -21,11 +21,17 @@ from __future__ import annotations
 
 import time
 
+import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from structlog.contextvars import bind_contextvars, reset_contextvars
 
 from shared.eventstore.group_commit import write_due
-from shared.http.correlation import CORRELATION_HEADER, correlation_of
+from shared.http.correlation import (
+    CORRELATION_HEADER,
+    PersonalCorrelation,
+    correlation_of,
+    new_correlation,
+)
 from shared.http.deadline import start_write_clock
 from shared.http.limits import BodyNul, BodyTooLarge, RequestLimits
 from shared.http.metrics import record_request
@@ -61,7 +67,11 @@ class FrontDoor:
                 write_due.reset(due)
 
     async def _correlated(self, scope: Scope, receive: Receive, send: Send) -> None:
-        correlation, receive = await correlation_of(scope, receive)
+        refused: PersonalCorrelation | None = None
+        try:
+            correlation, receive = await correlation_of(scope, receive)
+        except PersonalCorrelation as exc:
+            correlation, refused = new_correlation(), exc
         echoed = correlation.encode()
         path: str = scope["path"]
         page = self.page_policy
@@ -78,6 +88,9 @@ class FrontDoor:
         tokens = bind_contextvars(correlation_id=correlation)
         start = time.perf_counter()
         try:
+            if refused is not None:
+                await _refuse_correlation(refused, sending)
+                return
             limits = self.limits
             refusal = limits.refusal(scope)
             if refusal is not None:
@@ -94,3 +107,14 @@ class FrontDoor:
         finally:
             record_request(self.metrics, scope, status or 500, time.perf_counter() - start)
             reset_contextvars(**tokens)
+
+
+async def _refuse_correlation(refused: PersonalCorrelation, send: Send) -> None:
+    """422 ``correlation_id_personal_data``: the header's id is neither logged nor echoed."""
+    await send({"type": "http.response.start", "status": 422,
+                "headers": [(b"content-type", b"application/json")]})
+    await send({"type": "http.response.body", "body": orjson.dumps({"error": {
+        "code": "correlation_id_personal_data",
+        "message": f"{refused}: it is logged and kept with what the request does; send an "
+                   "id of the app's own (1-128 of A-Z a-z 0-9 _ . : -)",
+        "details": {"holds": refused.what}}})})

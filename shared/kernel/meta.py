@@ -9,7 +9,11 @@ event a consumer acts on), ``correlation_id``, and where the event happened: ``c
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Annotated, Any, Protocol
+
+from pydantic import AfterValidator, Field
+
+from shared.kernel.privacy.patterns import personal_number_in
 
 Meta = dict[str, Any]
 
@@ -22,6 +26,19 @@ only the meta fields it names (``shared.eventstore.outbox``)."""
 CORRELATION_ID = r"^[A-Za-z0-9_.:\-]{1,128}$"
 """What a correlation id may hold, from a header or a command's body: it is recorded on every
 event of the visit and bound into every log line, so never free text (a name, an address)."""
+
+
+def _holds_no_personal_number(value: str) -> str:
+    if (what := personal_number_in(value)) is not None:
+        raise ValueError(f"a correlation id must not hold {what}: it is recorded on every "
+                         "event of the visit; send an id of the app's own")
+    return value
+
+
+CorrelationId = Annotated[str, Field(pattern=CORRELATION_ID),
+                          AfterValidator(_holds_no_personal_number)]
+"""A command's ``correlation_id``: ``CORRELATION_ID``, and no phone number or ID number in it
+(``shared.kernel.privacy.patterns.personal_number_in``): 422 otherwise."""
 
 
 class Stamped(Protocol):

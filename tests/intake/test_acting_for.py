@@ -158,3 +158,31 @@ async def test_erasing_either_resident_forgets_who_acted_for_whom(settings: Sett
         case = await read(client, case_id, position)
         assert case["acting_for"] is None
         assert case["applicant_id"] == daughter, "the opaque id stays: the log is the log"
+
+
+async def test_a_key_reused_for_another_opening_leaves_no_row_in_the_audit_trail(
+        settings: Settings) -> None:
+    """The relation is kept, and audited, only for the opening that records it: the same key
+    sent again (a retry, or by mistake with another opening) is answered without the vault."""
+    async with running(create_app(settings), role=Role.CLERK, center=TEST_CENTER) as client:
+        mother, son = await register_resident(client), await register_resident(client)
+        acting = {"applicant_id": son, "relation": "child", "proof_seen": "household_register"}
+        first = await client.post("/cases", headers=headers("act-audit-open-1"),
+                                  json=opening(mother, **acting))
+        assert first.status_code == 201, first.text
+        pool = client._transport.app.state.pool  # type: ignore[attr-defined]
+        trail = await pool.fetchval("SELECT count(*) FROM personal_data_audit")
+
+        retried = await client.post("/cases", headers=headers("act-audit-open-1"),
+                                    json=opening(mother, **acting))
+        assert retried.status_code in (200, 201) and retried.json()["replayed"], retried.text
+        assert await pool.fetchval("SELECT count(*) FROM personal_data_audit") == trail
+        other = await register_resident(client)
+        trail = await pool.fetchval("SELECT count(*) FROM personal_data_audit")
+        reused = await client.post("/cases", headers=headers("act-audit-open-1"), json=opening(
+            other, applicant_id=son, relation="parent", proof_seen="birth_certificate"))
+        assert reused.status_code == 422, reused.text
+        assert reused.json()["error"]["code"] == "idempotency_key_reused"
+        assert await pool.fetchval("SELECT count(*) FROM personal_data_audit") == trail
+        assert (await pool.fetchval("SELECT relation FROM case_relations WHERE case_id = $1",
+                                    first.json()["id"])) == "child"

@@ -106,3 +106,34 @@ async def test_a_token_confirms_a_case_only_to_the_app_that_posted_it(
         [own] = await both(client, "GET", f"tokens/{forged}", "service_requests",
                            params={"api_key": KEY})
         assert own["service_request_id"] == case_id, "the key's own center reads its cases"
+
+
+async def test_one_idempotency_key_is_one_request_with_or_without_a_description(
+        settings: Settings) -> None:
+    """An app's key sent first without a description and then with one (or the other way
+    round) is two requests under one key: refused (400, nothing recorded), as another
+    description under the key is, not the second one's words added to the first case or
+    its missing words answered as the first case."""
+    bare = {k: v for k, v in FORM.items() if k != "description"}
+    async with running(create_app(with_keys(settings))) as client:
+        for first, second in ((bare, FORM), (FORM, bare)):
+            key = f"app-{uuid.uuid4().hex}"
+            r = await client.post("/open311/v2/requests.json", data=first,
+                                  headers={"Idempotency-Key": key})
+            assert r.status_code in (200, 201), r.text
+            again = await client.post("/open311/v2/requests.json", data=first,
+                                      headers={"Idempotency-Key": key})
+            assert again.status_code in (200, 201), again.text
+            assert again.json() == r.json(), "the same request again answers as the first"
+            other = await client.post("/open311/v2/requests.json", data=second,
+                                      headers={"Idempotency-Key": key})
+            assert other.status_code == 400, other.text
+            assert "already used" in other.json()[0]["description"], other.text
+
+    async def settled() -> bool:  # the last write (the second case heard) is on the stream
+        types = [e.type for e in await stream_envelopes(settings)]
+        return types.count("CaseOpened") == 2 and "RequestHeard" in types
+    await wait_until(settled, what="two cases on the stream, the second heard")
+    envelopes = await stream_envelopes(settings)
+    assert [e.payload["words"] for e in envelopes if e.type == "RequestHeard"] == [
+        FORM["description"]], "only the request that had words was heard"

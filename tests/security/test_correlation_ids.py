@@ -64,3 +64,51 @@ async def test_the_audit_trail_keeps_no_free_text_from_the_correlation_header(
         kept = {e["correlation_id"] for e in r.json()["items"]}
     assert "call-17" in kept
     assert not any(k and "xiuying" in k for k in kept), kept
+
+
+# A counter app that makes its ids of the resident's numbers: the mobile number as it is, with
+# dashes, with the country code, or inside a longer id; the ID number with its X.
+PHONE_IDS = ["13812345678", "visit-13812345678-2", "138-1234-5678", "86.13812345678"]
+ID_NUMBER_IDS = ["310101199001011234", "case:31010119900101123X", "310101-19900101-1234"]
+
+
+async def test_a_key_or_correlation_id_made_of_a_phone_or_id_number_is_refused(
+        settings: Settings) -> None:
+    """Each of these fits the ids' character rule, and each was recorded in clear: the key as
+    every event's causation id, the body's id as its correlation id, the header's in every
+    log line and in the vault's audit trail. Each is now a 422 naming what it holds."""
+    opening = {"center_id": TEST_CENTER, "counter_id": "window-3",
+               "service_item": "SA-HARDSHIP-SUBSIDY"}
+    async with running(create_intake(settings)) as intake:
+        resident = await register_resident(intake)
+        for number in PHONE_IDS + ID_NUMBER_IDS:
+            holds = "a phone number" if number in PHONE_IDS else "an ID number"
+            r = await intake.post("/cases", headers=headers(number), json=opening)
+            assert r.status_code == 422, (number, r.text)
+            assert r.json()["error"]["code"] == "idempotency_key_personal_data"
+            assert r.json()["error"]["details"] == {"holds": holds}
+
+            r = await intake.post("/cases", headers=headers(f"k-{uuid.uuid4().hex}"),
+                                  json={**opening, "correlation_id": number})
+            assert r.status_code == 422 and holds in r.text, (number, r.text)
+
+            r = await intake.get(f"/residents/{resident}", params={"purpose": "callback"},
+                                 headers={"X-Correlation-Id": number})
+            assert r.status_code == 422, (number, r.text)
+            assert r.json()["error"] == {
+                "code": "correlation_id_personal_data", "details": {"holds": holds},
+                "message": r.json()["error"]["message"]}
+            assert number not in r.headers["X-Correlation-Id"]
+
+        # Ids of the app's own, digits and all, still go through: a UUID, a date and a count.
+        for own in (str(uuid.uuid4()), f"k-{uuid.uuid4().hex}", "2026-12-04-0001.17"):
+            r = await intake.post("/cases", headers=headers(own),
+                                  json={**opening, "correlation_id": own})
+            assert r.status_code == 201, (own, r.text)
+        audit = await intake.get("/audit", params={"resident_id": resident, "limit": 50})
+        assert audit.status_code == 200, audit.text
+        kept = {e["correlation_id"] for e in audit.json()["items"]}
+    assert not kept & set(PHONE_IDS + ID_NUMBER_IDS), kept
+    envelopes = await stream_envelopes(settings)
+    assert not any(n in e.model_dump_json() for e in envelopes
+                   for n in PHONE_IDS + ID_NUMBER_IDS)

@@ -68,6 +68,12 @@ SCRUBBED = [
     # a resident introducing themselves (a civic app's description, no vault to know them)
     ("你好，我叫李敏，想问失业登记怎么办", f"你好，我叫{NAME}，想问失业登记怎么办"),
     ("她叫欧阳娜娜，是我母亲", f"她叫{NAME}，是我母亲"),
+    ("我是张伟，想问一下低保怎么申请", f"我是{NAME}，想问一下低保怎么申请"),
+    ("您好我是何丽的女儿，替她来问", f"您好我是{NAME}的女儿，替她来问"),
+    ("她老公叫孙立军，在外地打工", f"她老公叫{NAME}，在外地打工"),
+    ("孩子名叫刘小雨，今年上初中", f"孩子名叫{NAME}，今年上初中"),
+    # a name is not followed by the time of day (周强下午, not 周强下)
+    ("他儿子周强下午过来补材料", f"他儿子{NAME}下午过来补材料"),
     # pasted from a chat or a spreadsheet: characters nobody sees between the digits
     ("请回拨139\u200b1234\u200b5678谢谢", f"请回拨{PHONE}谢谢"),
     ("证件号650102\u206019900915\u20606563已核", f"证件号{ID}已核"),
@@ -153,6 +159,11 @@ KEPT = [
     "Called the resident Monday morning; Applicant Status: pending",
     "Resident Services Center called; Contact: Window 5 staff",
     "我叫了车，下午三点到",
+    # where a resident is from, what they came for, a relative calling a car
+    "我是江苏的，来问社保转移",
+    "我是江西人，来办退休",
+    "我是吉林来的，异地就医备案",
+    "我是来办低保的，妈妈叫车来接",
     "他叫我明天再来",
     "请于2026-12-10前补交离职证明",
     "已报销1234.50元，剩余3200元下月发放",

@@ -5,7 +5,9 @@ The request is named (``form.request_key``) so that a retried POST is one case: 
 ``open311_retry_window_s`` slot it arrived in; across a slot boundary an identical POST finds
 the previous slot's case once it is readable, and is that case. The case is opened with
 ``<key>-open`` and heard with ``<key>-hear``, so a retry after a half-done POST finishes the
-hearing; two copies racing each other meet one answer.
+hearing; two copies racing each other meet one answer. Whether the request has words is part
+of the opening (:class:`Opening`): a key sent without a description and then with one (or the
+other way round) is another request under the key, refused as another description is.
 """
 
 from __future__ import annotations
@@ -27,6 +29,14 @@ from shared.kernel.errors import VersionConflict
 
 COUNTER = "open311"
 """The counter every Open311 case is opened at."""
+
+
+class Opening(c.OpenCase):
+    """An Open311 request's opening: ``described``, whether it has words to hear, is in its
+    digest (``shared.eventstore.command_path.CommandDigests``), so that one key cannot be a
+    request without words and then one with words, the second's added to the first's case."""
+
+    described: bool
 
 
 @dataclass(frozen=True)
@@ -62,9 +72,10 @@ class Submissions:
         """The case opened (and heard, when there is a description): its last write."""
         credential = request.credential
         key = await self._key(request)
-        opening = c.OpenCase(center_id=credential.center_id, counter_id=COUNTER,
-                             clerk_id=credential.clerk_id, channel=Channel.OPEN311,
-                             service_item=request.service_code, correlation_id=key)
+        opening = Opening(center_id=credential.center_id, counter_id=COUNTER,
+                          clerk_id=credential.clerk_id, channel=Channel.OPEN311,
+                          service_item=request.service_code, correlation_id=key,
+                          described=bool(request.description))
         written = await _twice(lambda: self.intake.open_case(opening, credential.actor,
                                                              f"{key}-open"))
         if request.description:

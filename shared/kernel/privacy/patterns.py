@@ -252,7 +252,7 @@ HONORIFICS = ("老太太", "老先生", "老奶奶", "老大爷", "老伯伯", "
               "叔叔", "婶婶", "大姐", "大哥", "师傅", "老太", "同志", "医生", "主任", "书记")
 _HONORIFIC = "(?:" + "|".join(HONORIFICS) + ")"
 _NOT_GIVEN = ("说讲称来去在的了是和与要想已没不也都又就对因问今昨前后末时天年月日们些个里面这那么样"
-              "代本签申办同反表咨询打回未电给被让叫")
+              "代本签申办同反表咨询打回未电给被让叫上下")
 """Characters that end a name rather than belong to it (王秀英说, 陈静代办)."""
 _GIVEN = r"(?:(?![" + _NOT_GIVEN + r"])[\u4e00-\u9fff])"
 _SURNAME_TITLE = re.compile(_SURNAME + _HONORIFIC)
@@ -306,6 +306,23 @@ _INTRODUCED = re.compile(
     _INTRODUCERS + r"(?:是|为|叫|:|：|\s)*"
     r"(?!" + "|".join(NOT_NAMES) + r")"
     r"(?P<n>" + _SURNAME + _GIVEN + r"{1,2})")
+_KIN = ("老公|老婆|媳妇|孩子|闺女|女婿|儿媳|哥哥|姐姐|弟弟|妹妹|爸爸|妈妈|爷爷|奶奶|外公|外婆|"
+        "邻居|朋友")
+_FROM_PLACES = ("江苏", "江西", "江阴", "安徽", "安庆", "吉林", "宁夏", "宁波", "宁德", "常熟",
+                "常德", "余姚", "余杭", "黄山", "黄石", "黄冈", "金华", "金山", "马鞍山", "邵阳")
+"""Places a resident says they are from (我是江苏的) that begin with a surname."""
+_RELATIVE = (r"(?:" + _KIN + r"|丈夫|妻子|儿子|女儿|母亲|父亲|老伴|爱人|家属)")
+_SELF_INTRODUCED = re.compile(
+    r"我是(?!" + "|".join(NOT_NAMES + _FROM_PLACES) + r")(?P<n>" + _SURNAME + _GIVEN + r"{1,2})"
+    r"(?=[，。；！？,.;!?\s、）)]|$|的" + _RELATIVE + r")")
+"""我是张伟，想问 / 我是张伟的妈妈: the resident introducing themselves, written down as said;
+only a name the clause ends with (我是江西人, 我是安徽的, 我是江苏来的 say where from)."""
+_KIN_NAMED = re.compile(
+    r"(?:" + _KIN + r")(?:的名字是|名字叫|名叫|叫做|叫)(?!" + "|".join(NOT_NAMES) + r")"
+    r"(?P<n>" + _SURNAME + _GIVEN + r"{1,2})")
+"""她老公叫孙立军, 孩子叫刘小雨: a relative named after the everyday word for them."""
+
+
 _ROLES = (r"(?:本人|儿子|女儿|母亲|父亲|丈夫|妻子|老伴|爱人|孙子|孙女|外孙女?|儿媳|女婿|哥哥|姐姐|"
           r"弟弟|妹妹|家属|监护人|代办人|委托人|申请人|户主|联系人|独居|老人)")
 _PROFILED = re.compile(
@@ -394,6 +411,11 @@ def rule_spans(text: str) -> Iterator[tuple[int, int, str]]:
         for m in _INTRODUCED.finditer(text):
             if m.group("n") not in NOT_A_PERSONS_NAME:  # 老人叫孙子来
                 yield m.start("n"), m.end("n"), REDACTED_NAME
+    if "我是" in text or "叫" in text or "名字是" in text:
+        for regex in (_SELF_INTRODUCED, _KIN_NAMED):
+            for m in regex.finditer(text):
+                if is_name(m.group("n")) and m.group("n")[-1] != "人":
+                    yield m.start("n"), m.end("n"), REDACTED_NAME
     if _ANY_PROFILE.search(text):
         for m in _PROFILED.finditer(text):
             if is_name(m.group("n")):
@@ -409,3 +431,49 @@ def rule_spans(text: str) -> Iterator[tuple[int, int, str]]:
                     continue
                 yield m.start("n") if "n" in regex.groupindex else m.start(), m.end(), \
                     REDACTED_NAME
+
+
+# -- codes: what a caller's id must not be -------------------------------------------------------
+
+_CODE_NUMBER = re.compile(r"(?<![0-9A-Za-z])\d+(?:[.\-_:]\d+)*[Xx]?(?![0-9A-Za-z])")
+"""Numbers in a code (an Idempotency-Key, a correlation id): digits in groups joined by one
+separator, between the code's edges or separators."""
+_CODE_GROUP_SEP = re.compile(r"[.\-_:]")
+_CODE_MOBILE = re.compile(r"(?:0086|86)?1[3-9]\d{9}")
+_WRITTEN_SHAPES = frozenset({(3, 4, 4), (2, 3, 4, 4), (4, 3, 4, 4), (2, 11), (4, 11), (6, 8, 4)})
+"""How a number is written in groups: 138-1234-5678, 86-138-1234-5678, 0086.13812345678,
+310101-19900101-1234. Groups of other lengths are the app's own parts (a device's number and
+a count: bench-138123456-78), not one number written out."""
+
+
+def _personal_number(digits: str) -> str | None:
+    if _CODE_MOBILE.fullmatch(digits):
+        return "a phone number"
+    if len(digits) == 18 and digits[0] in "12345678" and digits[:17].isdigit() \
+            and _plausible_id(digits):
+        return "an ID number"
+    return None
+
+
+def personal_number_in(code: str) -> str | None:
+    """What personal number ``code`` holds ("a phone number", "an ID number"), or None.
+
+    A code is not scrubbed (``shared.contracts.fields``): an Idempotency-Key or a correlation
+    id goes as it is onto every event of the command, into the logs and the exports. A counter
+    app that makes it of the resident's mobile number (13812345678) or ID number is refused:
+    a group of digits that is one, or groups the way such a number is written
+    (138-1234-5678, 310101-19900101-1234). A UUID's groups (8-4-4-4-12) are never either; a
+    number glued to letters (tel13812345678) is not looked for, as hex ids hold such runs by
+    chance.
+    """
+    for m in _CODE_NUMBER.finditer(code):
+        groups = _CODE_GROUP_SEP.split(m.group())
+        for first in range(len(groups)):
+            if found := _personal_number(groups[first]):
+                return found
+            for last in range(first + 2, min(first + 4, len(groups)) + 1):
+                shape = tuple(len(g) for g in groups[first:last])
+                if shape in _WRITTEN_SHAPES and (
+                        found := _personal_number("".join(groups[first:last]))):
+                    return found
+    return None
