@@ -36,6 +36,9 @@ on the stream when every event between the saved position and it is there (a cra
 publishing, before saving), read from that sequence on; else it publishes again from the
 first one missing (the stream drops those it holds: Nats-Msg-Id), round by round event by
 event until past the last one on the stream (an atomic batch holding one would be refused).
+When the stream's limits (max_age, discard old) took the saved position's message, the check
+still reads from the sequence after it; the events before the first one still held count as
+taken with it when as many messages went after it (``relay.start_after_limits``).
 
 What is only detected, event by event (rounds not atomic, or a server before 2.12): a
 stream that refuses an event of a round (no leader) and stores a later one (a leader
@@ -404,15 +407,27 @@ class Relay:
             # Nothing past the saved position (or a stream emptied since): new messages get
             # sequences above every one it holds.
             return saved, last_seq
-        if (saved_seq is None or last - saved > CHECK_AT_START_MAX
-                or not await self._stored_at(saved, int(saved_seq))):
-            # No sequence saved with the position (a row from before), or not that of the
-            # saved position's message (the row edited by hand), or too far behind.
+        gone = None if saved_seq is None or last - saved > CHECK_AT_START_MAX else (
+            await self._gone_after(saved, int(saved_seq), last_seq))
+        if gone is None:
+            # No sequence saved with the position (a row from before), or one the stream
+            # contradicts (another message there: the row edited by hand, a stream made anew),
+            # or too far behind.
             log.warning("relay.start_unchecked", service=self.service, saved=saved,
                         on_stream=last)
             return last, last_seq
         positions = await self._positions_on_stream(int(saved_seq) + 1, last_seq)
-        expected = list(range(saved + 1, last + 1))
+        first = saved + 1
+        if gone and positions and first < min(positions) <= first + gone:
+            # The stream's limits took the oldest messages, the saved position's and some
+            # after it: the events before the first one still held went with them (as many
+            # messages went, of every service, as events are not there). More events not
+            # there than messages gone: at least one never reached the stream, and all of
+            # them go again (a duplicate of one the limits took rather than a loss).
+            first = min(positions)
+            log.warning("relay.start_after_limits", service=self.service, saved=saved,
+                        taken_by_limits=[saved + 1, first - 1], messages_gone=gone)
+        expected = list(range(first, last + 1))
         if positions == expected:
             return last, last_seq
         missing = sorted(set(expected) - set(positions))
@@ -435,16 +450,25 @@ class Relay:
             return 0, 0
         return self._position_of(msg.headers), int(msg.seq or 0)
 
-    async def _stored_at(self, position: int, seq: int) -> bool:
-        """Whether the stream's message ``seq`` is the service's event ``position``."""
+    async def _gone_after(self, position: int, seq: int, last_seq: int) -> int | None:
+        """Whether the stream's sequence ``seq`` still places the service's event
+        ``position``: None when it does not (another message stands there, or the stream's
+        sequences have not reached it); else how many messages after it the stream no longer
+        holds. The stream's limits (max_age, discard old) take the oldest messages first:
+        the saved position's may be gone while every message after it is still there (0),
+        and the check of what follows it still holds."""
         if position == 0 or seq == 0:
-            return position == seq
+            return 0 if position == seq else None
         assert self.nc is not None
+        js = self.nc.jetstream()
         try:
-            msg = await self.nc.jetstream().get_msg(self.settings.stream_name, seq)
+            msg = await js.get_msg(self.settings.stream_name, seq)
         except NotFoundError:
-            return False
-        return self._position_of(msg.headers) == position
+            if seq >= last_seq:
+                return None
+            first_seq = (await js.stream_info(self.settings.stream_name)).state.first_seq
+            return max(0, first_seq - seq - 1)
+        return 0 if self._position_of(msg.headers) == position else None
 
     def _position_of(self, headers: dict[str, str] | None) -> int:
         service, _, position = (headers or {}).get("Nats-Msg-Id", "").rpartition(":")

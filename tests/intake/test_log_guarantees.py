@@ -711,3 +711,76 @@ async def test_an_event_the_stream_refused_before_a_later_one_is_not_skipped_at_
         await run_relay(settings, side, 4)
         positions = [e.position for e in await stream_envelopes(settings)]
         assert sorted(positions) == [1, 2, 3, 4], f"each stored event once: {positions}"
+
+
+async def oldest_taken_by_limits(settings: Settings, before_seq: int) -> None:
+    """The stream drops its messages before ``before_seq``, as its limits do (max_age, or
+    max_msgs with discard old): the oldest go first."""
+    nc = await connect(settings, "test-setup")
+    try:
+        js = nc.jetstream()
+        await js.purge_stream(settings.stream_name, seq=before_seq)
+        assert (await js.stream_info(settings.stream_name)).state.first_seq == before_seq
+    finally:
+        await nc.close()
+
+
+async def test_an_event_missing_after_a_saved_position_the_limits_took_is_not_skipped(
+        settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The stream refuses 3 and stores 4, and the relay stops with its position 2 saved (the
+    stream's sequence 2). While it is down, the stream's limits take its oldest messages,
+    1 and 2: the next relay cannot read the saved position's message, but every message
+    after it is still there, so it still finds 3 missing and publishes it. (It started
+    unchecked, from 4: 3 was never sent.)"""
+    await stream_made(settings)
+    async with write_side(settings) as side:
+        await open_and_hear(side, 2)  # positions 1-4: one round
+        with relay_connections(monkeypatch, lambda nc: refusing(nc, "intake:3", answer=True)):
+            async with relay_running(settings, side) as running:
+                await running.until(lambda r: r.last_error is not None and r.position == 2,
+                                    what="the round to fail at position 3")
+        assert [e.position for e in await stream_envelopes(settings)] == [1, 2, 4]
+        await oldest_taken_by_limits(settings, before_seq=3)
+        await run_relay(settings, side, 2)
+        positions = [e.position for e in await stream_envelopes(settings)]
+        assert positions == [4, 3], f"3 published, nothing else again: {positions}"
+
+
+async def duplicate_window_passed(settings: Settings) -> None:
+    """Wait until the stream's duplicate window has passed for what is on it: a probe
+    published again is stored again (then the probes are removed)."""
+    nc = await connect(settings, "test-setup")
+    try:
+        js = nc.jetstream()
+        probe = f"{settings.subject_prefix}.probe"
+
+        async def stored_again() -> bool:
+            ack = await js.publish(probe, b"", headers={"Nats-Msg-Id": "probe"})
+            return not ack.duplicate
+        assert await stored_again()
+        await wait_until(stored_again, what="the duplicate window to pass")
+        await js.purge_stream(settings.stream_name, subject=probe)
+    finally:
+        await nc.close()
+
+
+async def test_events_the_limits_took_after_the_saved_position_are_not_published_again(
+        settings: Settings) -> None:
+    """The relay published 1-4 and was killed before saving past 2. While it is down, the
+    stream's limits take 1-3, and the duplicate window passes: the next relay finds 4 the
+    first event still held after the saved position, with as many messages gone after it as
+    events before it (3), and goes on after 4. Sent again, 3 would stand after 4 and be
+    applied again by every consumer."""
+    settings = settings.model_copy(update={"stream_duplicate_window_s": 1})
+    async with write_side(settings) as side:
+        await open_and_hear(side, 2)
+        await run_relay(settings, side, 4)
+        relay = Relay(settings, "intake", side.app, side.pool)
+        await side.pool.execute(
+            f'UPDATE "{relay.schema}".outbox_position SET position = 2, stream_seq = 2')
+        await duplicate_window_passed(settings)
+        await oldest_taken_by_limits(settings, before_seq=4)
+        await open_and_hear(side, 1)  # 5-6
+        await run_relay(settings, side, 3)
+        positions = [e.position for e in await stream_envelopes(settings)]
+        assert positions == [4, 5, 6], f"nothing published again: {positions}"
