@@ -40,6 +40,13 @@ When the stream's limits (max_age, discard old) took the saved position's messag
 still reads from the sequence after it; the events before the first one still held count as
 taken with it when as many messages went after it (``relay.start_after_limits``).
 
+The relay trusts no id it did not publish: the messages the start would take for events past
+the saved position must carry the store's event ids (``_StreamNotOurs``), and a publish the
+stream answers as a duplicate must name a position the start found on the stream, else the
+stream dropped an event for a message of someone else's (published by hand) and the round
+fails. Such a message, or one beyond the store's last position (``_StreamAhead``), stops
+publishing until it is removed, with its stream sequence in the log and /ready.
+
 What is only detected, event by event (rounds not atomic, or a server before 2.12): a
 stream that refuses an event of a round (no leader) and stores a later one (a leader
 elected meanwhile) holds them out of store order; so may a stream written by an older relay. The
@@ -58,11 +65,12 @@ import json
 import secrets
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
+import orjson
 import structlog
 from eventsourcing.application import Application
 from eventsourcing.persistence import StoredEvent
@@ -107,6 +115,28 @@ class _StreamAhead(_ConnectionLost):
     its window, and the relay would count them as published. The relay, still the leader,
     publishes nothing and looks again after a pause; /ready and SixstepRelayBehind time the
     wait."""
+
+    log_event = "relay.stream_ahead_of_store"
+
+
+class _StreamNotOurs(_StreamAhead):
+    """A message on the stream carries one of the service's ids (``Nats-Msg-Id``) and is not
+    the store's event at that position: one published by hand (an operator, a bug), or a
+    database restored without its stream and written to since. Taken for the event, it would
+    let the relay skip the real one, and, within its duplicate window, drop it. Publishing
+    waits until it is removed, as for a stream ahead of the store."""
+
+    log_event = "relay.stream_holds_foreign_id"
+
+
+@dataclass(frozen=True)
+class _OnStream:
+    """A message of the service on the stream: the position its id names, its sequence, and
+    the event id its envelope carries (None: not an envelope)."""
+
+    position: int
+    seq: int
+    event_id: str | None
 
 
 @dataclass
@@ -212,6 +242,11 @@ class Relay:
         #: Rounds up to this position go event by event: a start found events missing
         #: before ones the stream holds (an atomic batch holding those would be refused).
         self._repair_until = 0
+        #: The service's last position on the stream at the last start, and those before it
+        #: the start found missing: a duplicate answer for any other position means the stream
+        #: holds an id the relay did not publish, and dropped the event (``_settle``).
+        self._stream_last = 0
+        self._missing: frozenset[int] = frozenset()
         self._pause = RECONNECT_PAUSE_S[0]
         #: Events stored and not yet on the stream (set by :meth:`measure`).
         self.unpublished = 0
@@ -281,8 +316,8 @@ class Relay:
                     if self.behind_since is None and self.unpublished:
                         self.behind_since = time.time()  # /ready's stall check goes on
                     if isinstance(exc, _StreamAhead):
-                        log.error("relay.stream_ahead_of_store", service=self.service,
-                                  error=str(exc), retry_in_s=self._pause)
+                        log.error(exc.log_event, service=self.service, error=str(exc),
+                                  retry_in_s=self._pause)
                     else:
                         self.connections_lost += 1
                         if self.on_connection_lost:
@@ -392,17 +427,20 @@ class Relay:
             f'SELECT position, stream_seq FROM "{self.schema}".outbox_position '
             "WHERE stream = $1", self.settings.stream_name)
         saved, saved_seq = (int(row["position"]), row["stream_seq"]) if row else (0, 0)
-        last, last_seq = await self._last_on_stream()
+        on_stream = await self._last_on_stream()
+        last, last_seq = on_stream.position, on_stream.seq
         head = await (conn or self.pool).fetchval(
             f'SELECT max(notification_id) FROM "{self.schema}"."{self.table}"') or 0
         if last > head:
             raise _StreamAhead(
-                f"the stream holds {self.service}'s events up to position {last}, beyond this "
-                f"store's last ({head}): a database restored without its stream? Nothing is "
-                "published until the stream is restored as deploy/README's 'Back up and "
-                "restore' says")
+                f"the stream's message {last_seq} ({self.service}:{last}) is beyond this "
+                f"store's last ({head}): a database restored without its stream, or a "
+                "message published by hand? Nothing is published until the stream is "
+                "restored as deploy/README's 'Back up and restore' says, or that message is "
+                "removed")
         self._tail_seq = last_seq
         self._repair_until = 0
+        self._stream_last, self._missing = last, frozenset()
         if last <= saved:
             # Nothing past the saved position (or a stream emptied since): new messages get
             # sequences above every one it holds.
@@ -413,10 +451,13 @@ class Relay:
             # No sequence saved with the position (a row from before), or one the stream
             # contradicts (another message there: the row edited by hand, a stream made anew),
             # or too far behind.
+            await self._refuse_not_ours(conn, [on_stream])
             log.warning("relay.start_unchecked", service=self.service, saved=saved,
                         on_stream=last)
             return last, last_seq
-        positions = await self._positions_on_stream(int(saved_seq) + 1, last_seq)
+        found = await self._on_stream(int(saved_seq) + 1, last_seq)
+        await self._refuse_not_ours(conn, found)
+        positions = [f.position for f in found]
         first = saved + 1
         if gone and positions and first < min(positions) <= first + gone:
             # The stream's limits took the oldest messages, the saved position's and some
@@ -436,19 +477,41 @@ class Relay:
         if not missing:
             return last, last_seq
         self._repair_until = last
+        self._missing = frozenset(missing)
         return missing[0] - 1, 0
 
-    async def _last_on_stream(self) -> tuple[int, int]:
-        """The position of the service's last event on the stream (0 when it is not one the
-        relay published), and its sequence."""
+    async def _last_on_stream(self) -> _OnStream:
+        """The service's last message on the stream (position 0 when it is not one the relay
+        published; sequence 0 when there is none)."""
         assert self.nc is not None
         js = self.nc.jetstream()
         subject = f"{self.settings.subject_prefix}.{self.service}.>"
         try:
             msg = await js.get_last_msg(self.settings.stream_name, subject)
         except NotFoundError:
-            return 0, 0
-        return self._position_of(msg.headers), int(msg.seq or 0)
+            return _OnStream(0, 0, None)
+        return self._read(msg.headers, int(msg.seq or 0), msg.data)
+
+    async def _refuse_not_ours(self, conn: asyncpg.Connection | None,
+                               found: Sequence[_OnStream]) -> None:
+        """Raise ``_StreamNotOurs`` when one of ``found`` is not the store's event at the
+        position its id names (the start would take it for that event)."""
+        found = [f for f in found if f.position]
+        if not found:
+            return
+        rows = await (conn or self.pool).fetch(
+            f'SELECT notification_id, originator_id, originator_version '
+            f'FROM "{self.schema}"."{self.table}" WHERE notification_id = ANY($1::bigint[])',
+            [f.position for f in found])
+        stored = {row[0]: str(event_id_for(self.service, row[1], row[2])) for row in rows}
+        for f in found:
+            if stored.get(f.position) != f.event_id:
+                raise _StreamNotOurs(
+                    f"the stream's message {f.seq} ({self.service}:{f.position}) is not this "
+                    f"store's event {f.position}: published by hand, or a database restored "
+                    "without its stream? Nothing is published while it is there (remove it: "
+                    f"nats stream rmm {self.settings.stream_name} {f.seq}); the event goes "
+                    "out once its id's duplicate window has passed")
 
     async def _gone_after(self, position: int, seq: int, last_seq: int) -> int | None:
         """Whether the stream's sequence ``seq`` still places the service's event
@@ -474,9 +537,20 @@ class Relay:
         service, _, position = (headers or {}).get("Nats-Msg-Id", "").rpartition(":")
         return int(position) if service == self.service and position.isdigit() else 0
 
-    async def _positions_on_stream(self, from_seq: int, to_seq: int) -> list[int]:
-        """The positions of the service's events on the stream from sequence ``from_seq`` to
-        ``to_seq``, in stream order."""
+    def _read(self, headers: dict[str, str] | None, seq: int, data: bytes | None
+              ) -> _OnStream:
+        position = self._position_of(headers)
+        event_id = None
+        if position:
+            with contextlib.suppress(ValueError):
+                envelope = orjson.loads(data or b"")
+                if isinstance(envelope, dict) and isinstance(envelope.get("event_id"), str):
+                    event_id = envelope["event_id"]
+        return _OnStream(position, seq, event_id)
+
+    async def _on_stream(self, from_seq: int, to_seq: int) -> list[_OnStream]:
+        """The service's messages on the stream from sequence ``from_seq`` to ``to_seq``, in
+        stream order (those whose id names no position of it left out)."""
         assert self.nc is not None
         js = self.nc.jetstream()
         subject = f"{self.settings.subject_prefix}.{self.service}.>"
@@ -484,7 +558,7 @@ class Relay:
             ConsumerConfig(ack_policy=AckPolicy.NONE,
                            deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
                            opt_start_seq=from_seq, inactive_threshold=10.0)))
-        positions: list[int] = []
+        found: list[_OnStream] = []
         try:
             seq = from_seq - 1
             while seq < to_seq:
@@ -492,13 +566,13 @@ class Relay:
                     seq = msg.metadata.sequence.stream
                     if seq > to_seq:
                         break
-                    position = self._position_of(msg.headers)
-                    if position:  # not one published by hand on the service's subjects
-                        positions.append(position)
+                    on_stream = self._read(msg.headers, seq, msg.data)
+                    if on_stream.position:
+                        found.append(on_stream)
         finally:
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
-        return positions
+        return found
 
     def _report_disorder(self, count: int, where: str, **details: Any) -> None:
         """Events of the service stand on the stream out of store order: say it loudly."""
@@ -669,6 +743,13 @@ class Relay:
                 if "error" in reply or "seq" not in reply:
                     raise RuntimeError(f"stream refused {self.service}:{position}: "
                                        f"{reply.get('error', 'no answer (no leader?)')}")
+                if reply.get("duplicate") and (position > self._stream_last
+                                               or position in self._missing):
+                    # Dropped for an id the stream holds and the relay did not publish: the
+                    # event is not on the stream (``_StreamNotOurs`` at the next start).
+                    raise RuntimeError(
+                        f"the stream dropped {self.service}:{position} as a duplicate of its "
+                        f"message {reply.get('seq')}, not published by this relay")
                 if round_.atomic and reply.get("count") != round_.size:
                     raise RuntimeError(f"stream stored {reply.get('count')} of a round of "
                                        f"{round_.size} ending at {self.service}:{position}")
