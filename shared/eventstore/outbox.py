@@ -38,7 +38,11 @@ first one missing (the stream drops those it holds: Nats-Msg-Id), round by round
 event until past the last one on the stream (an atomic batch holding one would be refused).
 When the stream's limits (max_age, discard old) took the saved position's message, the check
 still reads from the sequence after it; the events before the first one still held count as
-taken with it when as many messages went after it (``relay.start_after_limits``).
+taken with it when as many messages went after it (``relay.start_after_limits``). A stream
+that ends before the saved position's sequence, or holds another message there, lost what
+the relay had published (a server that crashed before syncing it, a stream restored from an
+older backup): the relay goes on after the service's last event on it
+(``relay.stream_behind_saved_position``), as the restore runbook's deleted position did.
 
 The relay trusts no id it did not publish: the messages the start would take for events past
 the saved position must carry the store's event ids (``_StreamNotOurs``), and a publish the
@@ -441,12 +445,22 @@ class Relay:
         self._tail_seq = last_seq
         self._repair_until = 0
         self._stream_last, self._missing = last, frozenset()
+        if last < saved and saved_seq and await self._gone_after(
+                saved, int(saved_seq)) is None:
+            # The saved position's sequence is past the stream's end, or another message
+            # stands there: the stream lost messages the relay had published (a server that
+            # crashed before syncing its last writes, a stream restored from an older backup
+            # or made anew). What it lost goes out again.
+            log.warning("relay.stream_behind_saved_position", service=self.service,
+                        saved=saved, on_stream=last)
+            return last, last_seq
         if last <= saved:
-            # Nothing past the saved position (or a stream emptied since): new messages get
-            # sequences above every one it holds.
+            # Nothing past the saved position (or a stream whose limits took its messages):
+            # new messages get sequences above every one it holds.
             return saved, last_seq
-        gone = None if saved_seq is None or last - saved > CHECK_AT_START_MAX else (
-            await self._gone_after(saved, int(saved_seq), last_seq))
+        gone = None if (saved_seq is None or last - saved > CHECK_AT_START_MAX
+                        or saved_seq >= last_seq) else (
+            await self._gone_after(saved, int(saved_seq)))
         if gone is None:
             # No sequence saved with the position (a row from before), or one the stream
             # contradicts (another message there: the row edited by hand, a stream made anew),
@@ -513,13 +527,13 @@ class Relay:
                     f"nats stream rmm {self.settings.stream_name} {f.seq}); the event goes "
                     "out once its id's duplicate window has passed")
 
-    async def _gone_after(self, position: int, seq: int, last_seq: int) -> int | None:
+    async def _gone_after(self, position: int, seq: int) -> int | None:
         """Whether the stream's sequence ``seq`` still places the service's event
-        ``position``: None when it does not (another message stands there, or the stream's
-        sequences have not reached it); else how many messages after it the stream no longer
-        holds. The stream's limits (max_age, discard old) take the oldest messages first:
-        the saved position's may be gone while every message after it is still there (0),
-        and the check of what follows it still holds."""
+        ``position``: None when it does not (another message stands there, or the stream ends
+        before it); else how many messages after it the stream no longer holds. The stream's
+        limits (max_age, discard old) take the oldest messages first: the saved position's
+        may be gone while every message after it is still there (0), and the check of what
+        follows it still holds."""
         if position == 0 or seq == 0:
             return 0 if position == seq else None
         assert self.nc is not None
@@ -527,10 +541,10 @@ class Relay:
         try:
             msg = await js.get_msg(self.settings.stream_name, seq)
         except NotFoundError:
-            if seq >= last_seq:
+            state = (await js.stream_info(self.settings.stream_name)).state
+            if seq > state.last_seq:
                 return None
-            first_seq = (await js.stream_info(self.settings.stream_name)).state.first_seq
-            return max(0, first_seq - seq - 1)
+            return max(0, state.first_seq - seq - 1)
         return 0 if self._position_of(msg.headers) == position else None
 
     def _position_of(self, headers: dict[str, str] | None) -> int:

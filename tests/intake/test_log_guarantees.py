@@ -720,7 +720,7 @@ async def oldest_taken_by_limits(settings: Settings, before_seq: int) -> None:
     try:
         js = nc.jetstream()
         await js.purge_stream(settings.stream_name, seq=before_seq)
-        assert (await js.stream_info(settings.stream_name)).state.first_seq == before_seq
+        assert (await js.stream_info(settings.stream_name)).state.first_seq >= before_seq
     finally:
         await nc.close()
 
@@ -784,3 +784,52 @@ async def test_events_the_limits_took_after_the_saved_position_are_not_published
         await run_relay(settings, side, 3)
         positions = [e.position for e in await stream_envelopes(settings)]
         assert positions == [4, 5, 6], f"nothing published again: {positions}"
+
+
+async def stream_rolled_back_to(settings: Settings, keep: int) -> None:
+    """The stream as a server that lost its last writes left it (a machine that crashed
+    before its file store synced them), or as restored from a backup older than the relay's
+    saved position: only its first ``keep`` messages, at the same sequences."""
+    nc = await connect(settings, "test-setup")
+    try:
+        js = nc.jetstream()
+        kept = [await js.get_msg(settings.stream_name, seq) for seq in range(1, keep + 1)]
+        await js.delete_stream(settings.stream_name)
+        await ensure_streams(js, settings)
+        for msg in kept:
+            assert msg.subject is not None
+            ack = await js.publish(msg.subject, msg.data or b"", headers=msg.headers)
+            assert ack.seq == msg.seq
+    finally:
+        await nc.close()
+
+
+async def test_events_a_stream_lost_after_the_saved_position_are_published_again(
+        settings: Settings) -> None:
+    """The relay published 1-4 and saved 4 (the stream's sequence 4); the stream then lost
+    3-4. The next relay finds the service's last event on the stream (2) before its saved
+    position, and the saved sequence no longer its message: it publishes 3-4 again. (It
+    went on after its saved 4, and 3-4 were never on the stream again.)"""
+    async with write_side(settings) as side:
+        await open_and_hear(side, 2)
+        await run_relay(settings, side, 4)
+        await stream_rolled_back_to(settings, keep=2)
+        await open_and_hear(side, 1)  # 5-6
+        await run_relay(settings, side, 6)
+        assert_once_in_order(await stream_envelopes(settings), 6)
+
+
+async def test_a_stream_whose_limits_took_every_event_gets_only_the_new_ones(
+        settings: Settings) -> None:
+    """The relay published 1-4 and saved 4; the stream's limits then took all of it. The
+    stream's sequences go on past the saved one (its message aged out, not lost): the next
+    relay publishes 5-6 only, not 1-4 again (out of the duplicate window, stored again)."""
+    settings = settings.model_copy(update={"stream_duplicate_window_s": 1})
+    async with write_side(settings) as side:
+        await open_and_hear(side, 2)
+        await run_relay(settings, side, 4)
+        await duplicate_window_passed(settings)
+        await oldest_taken_by_limits(settings, before_seq=5)
+        await open_and_hear(side, 1)  # 5-6
+        await run_relay(settings, side, 2)
+        assert [e.position for e in await stream_envelopes(settings)] == [5, 6]
