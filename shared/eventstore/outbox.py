@@ -34,8 +34,10 @@ Its position moves only past events the server has acknowledged, and is kept in 
 with the stream sequence of its message. At start the relay takes the service's last event
 on the stream when every event between the saved position and it is there (a crash after
 publishing, before saving), read from that sequence on; else it publishes again from the
-first one missing (the stream drops those it holds: Nats-Msg-Id), round by round event by
-event until past the last one on the stream (an atomic batch holding one would be refused).
+first one missing, round by round event by event until past the last one on the stream (an
+atomic batch holding one would be refused), leaving out those the start found on it: the
+stream drops a re-published Nats-Msg-Id only within its duplicate window, and stores it
+again after.
 When the stream's limits (max_age, discard old) took the saved position's message, the check
 still reads from the sequence after it; the events before the first one still held count as
 taken with it when as many messages went after it (``relay.start_after_limits``). A stream
@@ -151,6 +153,8 @@ class _Round:
     size: int
     atomic: bool  # one atomic batch: its commit's is the only acknowledgement
     futures: list[tuple[int, asyncio.Future[dict[str, Any]]]]
+    #: The round's last event and its sequence when the stream held it (not published again).
+    held_last: tuple[int, int] | None = None
 
 
 def to_envelope(service: str, position: int, event: Any) -> Envelope:
@@ -251,6 +255,10 @@ class Relay:
         #: holds an id the relay did not publish, and dropped the event (``_settle``).
         self._stream_last = 0
         self._missing: frozenset[int] = frozenset()
+        #: The events after the first one missing that the start found on the stream, and
+        #: their sequences: the rounds up to ``_repair_until`` do not publish them again (out
+        #: of the duplicate window the stream would store them twice).
+        self._held: dict[int, int] = {}
         self._pause = RECONNECT_PAUSE_S[0]
         #: Events stored and not yet on the stream (set by :meth:`measure`).
         self.unpublished = 0
@@ -444,7 +452,7 @@ class Relay:
                 "removed")
         self._tail_seq = last_seq
         self._repair_until = 0
-        self._stream_last, self._missing = last, frozenset()
+        self._stream_last, self._missing, self._held = last, frozenset(), {}
         if last < saved and saved_seq and await self._gone_after(
                 saved, int(saved_seq)) is None:
             # The saved position's sequence is past the stream's end, or another message
@@ -492,6 +500,7 @@ class Relay:
             return last, last_seq
         self._repair_until = last
         self._missing = frozenset(missing)
+        self._held = {f.position: f.seq for f in found if f.position > missing[0]}
         return missing[0] - 1, 0
 
     async def _last_on_stream(self) -> _OnStream:
@@ -663,11 +672,18 @@ class Relay:
         if self.behind_since is None:
             self.behind_since = time.time()
         atomic = self.atomic and self._sent >= self._repair_until
+        held_last = None
+        out = rows
+        if self._held and self._sent < self._repair_until:
+            out = [row for row in rows if row["notification_id"] not in self._held]
+            last = rows[-1]["notification_id"]
+            if last in self._held:
+                held_last = (last, self._held[last])
         with tracing.span(f"publish {self.service}", kind=tracing.SpanKind.PRODUCER,
                           attributes={"sixstep.batch.size": len(rows)}):
-            futures = await self._publish(rows, atomic)
+            futures = await self._publish(out, atomic) if out else []
         self._sent = rows[-1]["notification_id"]
-        self._flight.append(_Round(epoch, len(rows), atomic, futures))
+        self._flight.append(_Round(epoch, len(rows), atomic, futures, held_last))
         self._published.set()
         return len(rows)
 
@@ -747,8 +763,9 @@ class Relay:
         acked, acked_seq = self.position, self._position_seq
         try:
             # One wait for the whole round (acks come back in order), not one timer each.
-            await asyncio.wait([future for _, future in round_.futures],
-                               timeout=ACK_TIMEOUT_S)
+            if round_.futures:
+                await asyncio.wait([future for _, future in round_.futures],
+                                   timeout=ACK_TIMEOUT_S)
             for position, future in round_.futures:
                 if not future.done():
                     raise TimeoutError(f"no ack for {self.service}:{position} within "
@@ -774,6 +791,8 @@ class Relay:
                     self._report_disorder(1, "ack", position=position, seq=seq,
                                           seq_before=acked_seq)
                 acked, acked_seq = position, seq
+            if round_.held_last is not None:
+                acked, acked_seq = round_.held_last  # on the stream already, at that sequence
         except (TimeoutError, RuntimeError) as exc:
             log.warning("relay.publish_failed", service=self.service, acked=acked,
                         error=str(exc))

@@ -833,3 +833,24 @@ async def test_a_stream_whose_limits_took_every_event_gets_only_the_new_ones(
         await open_and_hear(side, 1)  # 5-6
         await run_relay(settings, side, 2)
         assert [e.position for e in await stream_envelopes(settings)] == [5, 6]
+
+
+async def test_the_events_after_a_missing_one_are_not_published_again_out_of_the_window(
+        settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The stream refuses 3 and stores 4, and the relay stops before publishing 3 again. The
+    next relay starts after the duplicate window has passed: it publishes 3, and not 4,
+    which the stream holds (sent again, it was stored a second time, and applied twice by
+    every consumer, which tracks the stream's sequences)."""
+    settings = settings.model_copy(update={"stream_duplicate_window_s": 1})
+    await stream_made(settings)
+    async with write_side(settings) as side:
+        await open_and_hear(side, 2)  # positions 1-4: one round
+        with relay_connections(monkeypatch, lambda nc: refusing(nc, "intake:3", answer=True)):
+            async with relay_running(settings, side) as running:
+                await running.until(lambda r: r.last_error is not None and r.position == 2,
+                                    what="the round to fail at position 3")
+        await duplicate_window_passed(settings)
+        await open_and_hear(side, 1)  # 5-6
+        await run_relay(settings, side, 6)
+        positions = [e.position for e in await stream_envelopes(settings)]
+        assert positions == [1, 2, 4, 3, 5, 6], f"each stored event once: {positions}"
