@@ -776,11 +776,7 @@ class Relay:
                                        f"{reply.get('error', 'no answer (no leader?)')}")
                 if reply.get("duplicate") and (position > self._stream_last
                                                or position in self._missing):
-                    # Dropped for an id the stream holds and the relay did not publish: the
-                    # event is not on the stream (``_StreamNotOurs`` at the next start).
-                    raise RuntimeError(
-                        f"the stream dropped {self.service}:{position} as a duplicate of its "
-                        f"message {reply.get('seq')}, not published by this relay")
+                    await self._duplicate_of_ours(position, int(reply["seq"]))
                 if round_.atomic and reply.get("count") != round_.size:
                     raise RuntimeError(f"stream stored {reply.get('count')} of a round of "
                                        f"{round_.size} ending at {self.service}:{position}")
@@ -819,6 +815,22 @@ class Relay:
             self.behind_since = None
         if self.on_published:
             self.on_published(round_.size)
+
+    async def _duplicate_of_ours(self, position: int, seq: int) -> None:
+        """The stream answered the publish of ``position`` as a duplicate of its message
+        ``seq``, and the start had not found that position there: go on only if that message
+        is the store's event (a relay racing this one published it). Else the stream dropped
+        the event: for a message of someone else's (``_StreamNotOurs``), or for one it no
+        longer holds (the round fails and goes again)."""
+        assert self.nc is not None
+        try:
+            msg = await self.nc.jetstream().get_msg(self.settings.stream_name, seq)
+        except NotFoundError:
+            raise RuntimeError(
+                f"the stream dropped {self.service}:{position} as a duplicate of its message "
+                f"{seq}, which it no longer holds: published again once its duplicate window "
+                "has passed") from None
+        await self._refuse_not_ours(self.pool, [self._read(msg.headers, seq, msg.data)])
 
     def _forget(self, round_: _Round) -> None:
         """Stop waiting for a round's acknowledgements (not for those of the same positions
