@@ -854,3 +854,29 @@ async def test_the_events_after_a_missing_one_are_not_published_again_out_of_the
         await run_relay(settings, side, 6)
         positions = [e.position for e in await stream_envelopes(settings)]
         assert positions == [1, 2, 4, 3, 5, 6], f"each stored event once: {positions}"
+
+
+async def test_two_relays_publishing_at_once_store_each_event_once_and_neither_stops(
+        settings: Settings) -> None:
+    """The relay lock handed over while the old leader still publishes (its connection to
+    the store gone, not yet noticed): two relays publish the same events. The stream answers
+    one of each pair as a duplicate of the other relay's message, the store's own event:
+    both go on, and the stream holds each event once, in order."""
+    await stream_made(settings)
+    async with write_side(settings) as side:
+        second = Relay(settings, "intake", side.app, side.pool)
+
+        async def lead_at_once(conn: asyncpg.Connection) -> None:
+            return None
+        second._lead = lead_at_once  # type: ignore[method-assign]
+        async with relay_running(settings, side) as one:
+            await one.until(lambda r: r.nc is not None, what="the first relay to lead")
+            async with relay_running(settings, side, second) as two:
+                await two.until(lambda r: r.nc is not None,
+                                what="the second relay to publish too")
+                await open_and_hear(side, 10)  # 1-20
+                for running in (one, two):
+                    await running.until(lambda r: r.position >= 20,
+                                        what="both relays to reach position 20")
+                assert one.relay.last_error is None and two.relay.last_error is None
+    assert_once_in_order(await stream_envelopes(settings), 20)
