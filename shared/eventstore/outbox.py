@@ -528,7 +528,9 @@ class Relay:
             [f.position for f in found])
         stored = {row[0]: str(event_id_for(self.service, row[1], row[2])) for row in rows}
         for f in found:
-            if stored.get(f.position) != f.event_id:
+            # A position the store has no event at is taken for nothing (one beyond the
+            # store's last, as the stream's last, is ``_StreamAhead``).
+            if f.position in stored and stored[f.position] != f.event_id:
                 raise _StreamNotOurs(
                     f"the stream's message {f.seq} ({self.service}:{f.position}) is not this "
                     f"store's event {f.position}: published by hand, or a database restored "
