@@ -48,10 +48,12 @@ older backup): the relay goes on after the service's last event on it
 
 The relay trusts no id it did not publish: the messages the start would take for events past
 the saved position must carry the store's event ids (``_StreamNotOurs``), and a publish the
-stream answers as a duplicate must name a position the start found on the stream, else the
-stream dropped an event for a message of someone else's (published by hand) and the round
-fails. Such a message, or one beyond the store's last position (``_StreamAhead``), stops
-publishing until it is removed, with its stream sequence in the log and /ready.
+stream answers as a duplicate of a message the start did not find there must name the
+store's event (one a relay racing this one published), else the stream dropped the event
+for a message of someone else's (published by hand, ``_StreamNotOurs``) or for one it no
+longer holds (the round fails). Such a message, or one beyond the store's last position
+(``_StreamAhead``), stops publishing until it is removed, with its stream sequence in the
+log and /ready.
 
 What is only detected, event by event (rounds not atomic, or a server before 2.12): a
 stream that refuses an event of a round (no leader) and stores a later one (a leader
