@@ -880,3 +880,25 @@ async def test_two_relays_publishing_at_once_store_each_event_once_and_neither_s
                                         what="both relays to reach position 20")
                 assert one.relay.last_error is None and two.relay.last_error is None
     assert_once_in_order(await stream_envelopes(settings), 20)
+
+
+async def test_more_events_missing_than_the_limits_took_go_out_again(
+        settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The stream refuses 3 and stores 4; the relay stops, its position saved as 1 (killed
+    before saving 2). The limits then take 1-2: one message went after the saved one, and two
+    events (2 and 3) are not there before 4. One of them never reached the stream, which one
+    cannot be told: both go out again (2 dropped as a duplicate within the window), and 3 is
+    not lost."""
+    await stream_made(settings)
+    async with write_side(settings) as side:
+        await open_and_hear(side, 2)  # positions 1-4: one round
+        with relay_connections(monkeypatch, lambda nc: refusing(nc, "intake:3", answer=True)):
+            async with relay_running(settings, side) as running:
+                await running.until(lambda r: r.last_error is not None and r.position == 2,
+                                    what="the round to fail at position 3")
+        await side.pool.execute(
+            f'UPDATE "{running.relay.schema}".outbox_position SET position = 1, stream_seq = 1')
+        await oldest_taken_by_limits(settings, before_seq=3)
+        await run_relay(settings, side, 2)
+        positions = [e.position for e in await stream_envelopes(settings)]
+        assert positions == [4, 3], f"3 published: {positions}"
