@@ -34,8 +34,26 @@ Its position moves only past events the server has acknowledged, and is kept in 
 with the stream sequence of its message. At start the relay takes the service's last event
 on the stream when every event between the saved position and it is there (a crash after
 publishing, before saving), read from that sequence on; else it publishes again from the
-first one missing (the stream drops those it holds: Nats-Msg-Id), round by round event by
-event until past the last one on the stream (an atomic batch holding one would be refused).
+first one missing, round by round event by event until past the last one on the stream (an
+atomic batch holding one would be refused), leaving out those the start found on it: the
+stream drops a re-published Nats-Msg-Id only within its duplicate window, and stores it
+again after.
+When the stream's limits (max_age, discard old) took the saved position's message, the check
+still reads from the sequence after it; the events before the first one still held count as
+taken with it when as many messages went after it (``relay.start_after_limits``). A stream
+that ends before the saved position's sequence, or holds another message there, lost what
+the relay had published (a server that crashed before syncing it, a stream restored from an
+older backup): the relay goes on after the service's last event on it
+(``relay.stream_behind_saved_position``), as the restore runbook's deleted position did.
+
+The relay trusts no id it did not publish: the messages the start would take for events past
+the saved position must carry the store's event ids (``_StreamNotOurs``), and a publish the
+stream answers as a duplicate of a message the start did not find there must name the
+store's event (one a relay racing this one published), else the stream dropped the event
+for a message of someone else's (published by hand, ``_StreamNotOurs``) or for one it no
+longer holds (the round fails). Such a message, or one beyond the store's last position
+(``_StreamAhead``), stops publishing until it is removed, with its stream sequence in the
+log and /ready.
 
 What is only detected, event by event (rounds not atomic, or a server before 2.12): a
 stream that refuses an event of a round (no leader) and stores a later one (a leader
@@ -55,11 +73,12 @@ import json
 import secrets
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
+import orjson
 import structlog
 from eventsourcing.application import Application
 from eventsourcing.persistence import StoredEvent
@@ -105,6 +124,28 @@ class _StreamAhead(_ConnectionLost):
     publishes nothing and looks again after a pause; /ready and SixstepRelayBehind time the
     wait."""
 
+    log_event = "relay.stream_ahead_of_store"
+
+
+class _StreamNotOurs(_StreamAhead):
+    """A message on the stream carries one of the service's ids (``Nats-Msg-Id``) and is not
+    the store's event at that position: one published by hand (an operator, a bug), or a
+    database restored without its stream and written to since. Taken for the event, it would
+    let the relay skip the real one, and, within its duplicate window, drop it. Publishing
+    waits until it is removed, as for a stream ahead of the store."""
+
+    log_event = "relay.stream_holds_foreign_id"
+
+
+@dataclass(frozen=True)
+class _OnStream:
+    """A message of the service on the stream: the position its id names, its sequence, and
+    the event id its envelope carries (None: not an envelope)."""
+
+    position: int
+    seq: int
+    event_id: str | None
+
 
 @dataclass
 class _Round:
@@ -114,6 +155,8 @@ class _Round:
     size: int
     atomic: bool  # one atomic batch: its commit's is the only acknowledgement
     futures: list[tuple[int, asyncio.Future[dict[str, Any]]]]
+    #: The round's last event and its sequence when the stream held it (not published again).
+    held_last: tuple[int, int] | None = None
 
 
 def to_envelope(service: str, position: int, event: Any) -> Envelope:
@@ -209,6 +252,15 @@ class Relay:
         #: Rounds up to this position go event by event: a start found events missing
         #: before ones the stream holds (an atomic batch holding those would be refused).
         self._repair_until = 0
+        #: The service's last position on the stream at the last start, and those before it
+        #: the start found missing: a duplicate answer for any other position means the stream
+        #: holds an id the relay did not publish, and dropped the event (``_settle``).
+        self._stream_last = 0
+        self._missing: frozenset[int] = frozenset()
+        #: The events after the first one missing that the start found on the stream, and
+        #: their sequences: the rounds up to ``_repair_until`` do not publish them again (out
+        #: of the duplicate window the stream would store them twice).
+        self._held: dict[int, int] = {}
         self._pause = RECONNECT_PAUSE_S[0]
         #: Events stored and not yet on the stream (set by :meth:`measure`).
         self.unpublished = 0
@@ -278,8 +330,8 @@ class Relay:
                     if self.behind_since is None and self.unpublished:
                         self.behind_since = time.time()  # /ready's stall check goes on
                     if isinstance(exc, _StreamAhead):
-                        log.error("relay.stream_ahead_of_store", service=self.service,
-                                  error=str(exc), retry_in_s=self._pause)
+                        log.error(exc.log_event, service=self.service, error=str(exc),
+                                  retry_in_s=self._pause)
                     else:
                         self.connections_lost += 1
                         if self.on_connection_lost:
@@ -389,30 +441,58 @@ class Relay:
             f'SELECT position, stream_seq FROM "{self.schema}".outbox_position '
             "WHERE stream = $1", self.settings.stream_name)
         saved, saved_seq = (int(row["position"]), row["stream_seq"]) if row else (0, 0)
-        last, last_seq = await self._last_on_stream()
+        on_stream = await self._last_on_stream()
+        last, last_seq = on_stream.position, on_stream.seq
         head = await (conn or self.pool).fetchval(
             f'SELECT max(notification_id) FROM "{self.schema}"."{self.table}"') or 0
         if last > head:
             raise _StreamAhead(
-                f"the stream holds {self.service}'s events up to position {last}, beyond this "
-                f"store's last ({head}): a database restored without its stream? Nothing is "
-                "published until the stream is restored as deploy/README's 'Back up and "
-                "restore' says")
+                f"the stream's message {last_seq} ({self.service}:{last}) is beyond this "
+                f"store's last ({head}): a database restored without its stream, or a "
+                "message published by hand? Nothing is published until the stream is "
+                "restored as deploy/README's 'Back up and restore' says, or that message is "
+                "removed")
         self._tail_seq = last_seq
         self._repair_until = 0
+        self._stream_last, self._missing, self._held = last, frozenset(), {}
+        if last < saved and saved_seq and await self._gone_after(
+                saved, int(saved_seq)) is None:
+            # The saved position's sequence is past the stream's end, or another message
+            # stands there: the stream lost messages the relay had published (a server that
+            # crashed before syncing its last writes, a stream restored from an older backup
+            # or made anew). What it lost goes out again.
+            log.warning("relay.stream_behind_saved_position", service=self.service,
+                        saved=saved, on_stream=last)
+            return last, last_seq
         if last <= saved:
-            # Nothing past the saved position (or a stream emptied since): new messages get
-            # sequences above every one it holds.
+            # Nothing past the saved position (or a stream whose limits took its messages):
+            # new messages get sequences above every one it holds.
             return saved, last_seq
-        if (saved_seq is None or last - saved > CHECK_AT_START_MAX
-                or not await self._stored_at(saved, int(saved_seq))):
-            # No sequence saved with the position (a row from before), or not that of the
-            # saved position's message (the row edited by hand), or too far behind.
+        gone = None if (saved_seq is None or last - saved > CHECK_AT_START_MAX
+                        or saved_seq >= last_seq) else (
+            await self._gone_after(saved, int(saved_seq)))
+        if gone is None:
+            # No sequence saved with the position (a row from before), or one the stream
+            # contradicts (another message there: the row edited by hand, a stream made anew),
+            # or too far behind.
+            await self._refuse_not_ours(conn, [on_stream])
             log.warning("relay.start_unchecked", service=self.service, saved=saved,
                         on_stream=last)
             return last, last_seq
-        positions = await self._positions_on_stream(int(saved_seq) + 1, last_seq)
-        expected = list(range(saved + 1, last + 1))
+        found = await self._on_stream(int(saved_seq) + 1, last_seq)
+        await self._refuse_not_ours(conn, found)
+        positions = [f.position for f in found]
+        first = saved + 1
+        if gone and positions and first < min(positions) <= first + gone:
+            # The stream's limits took the oldest messages, the saved position's and some
+            # after it: the events before the first one still held went with them (as many
+            # messages went, of every service, as events are not there). More events not
+            # there than messages gone: at least one never reached the stream, and all of
+            # them go again (a duplicate of one the limits took rather than a loss).
+            first = min(positions)
+            log.warning("relay.start_after_limits", service=self.service, saved=saved,
+                        taken_by_limits=[saved + 1, first - 1], messages_gone=gone)
+        expected = list(range(first, last + 1))
         if positions == expected:
             return last, last_seq
         missing = sorted(set(expected) - set(positions))
@@ -421,38 +501,83 @@ class Relay:
         if not missing:
             return last, last_seq
         self._repair_until = last
+        self._missing = frozenset(missing)
+        self._held = {f.position: f.seq for f in found if f.position > missing[0]}
         return missing[0] - 1, 0
 
-    async def _last_on_stream(self) -> tuple[int, int]:
-        """The position of the service's last event on the stream (0 when it is not one the
-        relay published), and its sequence."""
+    async def _last_on_stream(self) -> _OnStream:
+        """The service's last message on the stream (position 0 when it is not one the relay
+        published; sequence 0 when there is none)."""
         assert self.nc is not None
         js = self.nc.jetstream()
         subject = f"{self.settings.subject_prefix}.{self.service}.>"
         try:
             msg = await js.get_last_msg(self.settings.stream_name, subject)
         except NotFoundError:
-            return 0, 0
-        return self._position_of(msg.headers), int(msg.seq or 0)
+            return _OnStream(0, 0, None)
+        return self._read(msg.headers, int(msg.seq or 0), msg.data)
 
-    async def _stored_at(self, position: int, seq: int) -> bool:
-        """Whether the stream's message ``seq`` is the service's event ``position``."""
+    async def _refuse_not_ours(self, conn: asyncpg.Connection | None,
+                               found: Sequence[_OnStream]) -> None:
+        """Raise ``_StreamNotOurs`` when one of ``found`` is not the store's event at the
+        position its id names (the start would take it for that event)."""
+        found = [f for f in found if f.position]
+        if not found:
+            return
+        rows = await (conn or self.pool).fetch(
+            f'SELECT notification_id, originator_id, originator_version '
+            f'FROM "{self.schema}"."{self.table}" WHERE notification_id = ANY($1::bigint[])',
+            [f.position for f in found])
+        stored = {row[0]: str(event_id_for(self.service, row[1], row[2])) for row in rows}
+        for f in found:
+            # A position the store has no event at is taken for nothing (one beyond the
+            # store's last, as the stream's last, is ``_StreamAhead``).
+            if f.position in stored and stored[f.position] != f.event_id:
+                raise _StreamNotOurs(
+                    f"the stream's message {f.seq} ({self.service}:{f.position}) is not this "
+                    f"store's event {f.position}: published by hand, or a database restored "
+                    "without its stream? Nothing is published while it is there (remove it: "
+                    f"nats stream rmm {self.settings.stream_name} {f.seq}); the event goes "
+                    "out once its id's duplicate window has passed")
+
+    async def _gone_after(self, position: int, seq: int) -> int | None:
+        """Whether the stream's sequence ``seq`` still places the service's event
+        ``position``: None when it does not (another message stands there, or the stream ends
+        before it); else how many messages after it the stream no longer holds. The stream's
+        limits (max_age, discard old) take the oldest messages first: the saved position's
+        may be gone while every message after it is still there (0), and the check of what
+        follows it still holds."""
         if position == 0 or seq == 0:
-            return position == seq
+            return 0 if position == seq else None
         assert self.nc is not None
+        js = self.nc.jetstream()
         try:
-            msg = await self.nc.jetstream().get_msg(self.settings.stream_name, seq)
+            msg = await js.get_msg(self.settings.stream_name, seq)
         except NotFoundError:
-            return False
-        return self._position_of(msg.headers) == position
+            state = (await js.stream_info(self.settings.stream_name)).state
+            if seq > state.last_seq:
+                return None
+            return max(0, state.first_seq - seq - 1)
+        return 0 if self._position_of(msg.headers) == position else None
 
     def _position_of(self, headers: dict[str, str] | None) -> int:
         service, _, position = (headers or {}).get("Nats-Msg-Id", "").rpartition(":")
         return int(position) if service == self.service and position.isdigit() else 0
 
-    async def _positions_on_stream(self, from_seq: int, to_seq: int) -> list[int]:
-        """The positions of the service's events on the stream from sequence ``from_seq`` to
-        ``to_seq``, in stream order."""
+    def _read(self, headers: dict[str, str] | None, seq: int, data: bytes | None
+              ) -> _OnStream:
+        position = self._position_of(headers)
+        event_id = None
+        if position:
+            with contextlib.suppress(ValueError):
+                envelope = orjson.loads(data or b"")
+                if isinstance(envelope, dict) and isinstance(envelope.get("event_id"), str):
+                    event_id = envelope["event_id"]
+        return _OnStream(position, seq, event_id)
+
+    async def _on_stream(self, from_seq: int, to_seq: int) -> list[_OnStream]:
+        """The service's messages on the stream from sequence ``from_seq`` to ``to_seq``, in
+        stream order (those whose id names no position of it left out)."""
         assert self.nc is not None
         js = self.nc.jetstream()
         subject = f"{self.settings.subject_prefix}.{self.service}.>"
@@ -460,7 +585,7 @@ class Relay:
             ConsumerConfig(ack_policy=AckPolicy.NONE,
                            deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
                            opt_start_seq=from_seq, inactive_threshold=10.0)))
-        positions: list[int] = []
+        found: list[_OnStream] = []
         try:
             seq = from_seq - 1
             while seq < to_seq:
@@ -468,13 +593,13 @@ class Relay:
                     seq = msg.metadata.sequence.stream
                     if seq > to_seq:
                         break
-                    position = self._position_of(msg.headers)
-                    if position:  # not one published by hand on the service's subjects
-                        positions.append(position)
+                    on_stream = self._read(msg.headers, seq, msg.data)
+                    if on_stream.position:
+                        found.append(on_stream)
         finally:
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
-        return positions
+        return found
 
     def _report_disorder(self, count: int, where: str, **details: Any) -> None:
         """Events of the service stand on the stream out of store order: say it loudly."""
@@ -551,11 +676,18 @@ class Relay:
         if self.behind_since is None:
             self.behind_since = time.time()
         atomic = self.atomic and self._sent >= self._repair_until
+        held_last = None
+        out = rows
+        if self._held and self._sent < self._repair_until:
+            out = [row for row in rows if row["notification_id"] not in self._held]
+            last = rows[-1]["notification_id"]
+            if last in self._held:
+                held_last = (last, self._held[last])
         with tracing.span(f"publish {self.service}", kind=tracing.SpanKind.PRODUCER,
                           attributes={"sixstep.batch.size": len(rows)}):
-            futures = await self._publish(rows, atomic)
+            futures = await self._publish(out, atomic) if out else []
         self._sent = rows[-1]["notification_id"]
-        self._flight.append(_Round(epoch, len(rows), atomic, futures))
+        self._flight.append(_Round(epoch, len(rows), atomic, futures, held_last))
         self._published.set()
         return len(rows)
 
@@ -635,8 +767,9 @@ class Relay:
         acked, acked_seq = self.position, self._position_seq
         try:
             # One wait for the whole round (acks come back in order), not one timer each.
-            await asyncio.wait([future for _, future in round_.futures],
-                               timeout=ACK_TIMEOUT_S)
+            if round_.futures:
+                await asyncio.wait([future for _, future in round_.futures],
+                                   timeout=ACK_TIMEOUT_S)
             for position, future in round_.futures:
                 if not future.done():
                     raise TimeoutError(f"no ack for {self.service}:{position} within "
@@ -645,6 +778,9 @@ class Relay:
                 if "error" in reply or "seq" not in reply:
                     raise RuntimeError(f"stream refused {self.service}:{position}: "
                                        f"{reply.get('error', 'no answer (no leader?)')}")
+                if reply.get("duplicate") and (position > self._stream_last
+                                               or position in self._missing):
+                    await self._duplicate_of_ours(position, int(reply["seq"]))
                 if round_.atomic and reply.get("count") != round_.size:
                     raise RuntimeError(f"stream stored {reply.get('count')} of a round of "
                                        f"{round_.size} ending at {self.service}:{position}")
@@ -655,6 +791,8 @@ class Relay:
                     self._report_disorder(1, "ack", position=position, seq=seq,
                                           seq_before=acked_seq)
                 acked, acked_seq = position, seq
+            if round_.held_last is not None:
+                acked, acked_seq = round_.held_last  # on the stream already, at that sequence
         except (TimeoutError, RuntimeError) as exc:
             log.warning("relay.publish_failed", service=self.service, acked=acked,
                         error=str(exc))
@@ -681,6 +819,22 @@ class Relay:
             self.behind_since = None
         if self.on_published:
             self.on_published(round_.size)
+
+    async def _duplicate_of_ours(self, position: int, seq: int) -> None:
+        """The stream answered the publish of ``position`` as a duplicate of its message
+        ``seq``, and the start had not found that position there: go on only if that message
+        is the store's event (a relay racing this one published it). Else the stream dropped
+        the event: for a message of someone else's (``_StreamNotOurs``), or for one it no
+        longer holds (the round fails and goes again)."""
+        assert self.nc is not None
+        try:
+            msg = await self.nc.jetstream().get_msg(self.settings.stream_name, seq)
+        except NotFoundError:
+            raise RuntimeError(
+                f"the stream dropped {self.service}:{position} as a duplicate of its message "
+                f"{seq}, which it no longer holds: published again once its duplicate window "
+                "has passed") from None
+        await self._refuse_not_ours(self.pool, [self._read(msg.headers, seq, msg.data)])
 
     def _forget(self, round_: _Round) -> None:
         """Stop waiting for a round's acknowledgements (not for those of the same positions

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, Iterable
 
 import structlog
@@ -10,20 +11,34 @@ import structlog
 log = structlog.get_logger("sixstep.runtime")
 
 
+#: The first pause before a failed loop starts again (doubled at each failure in a row).
+FIRST_BACKOFF_S = 0.5
+
+
 async def supervise(name: str, loop_factory: Callable[[], Awaitable[None]],
-                    *, max_backoff: float = 10.0) -> None:
-    """Run ``loop_factory()`` forever; when it fails, log and start it again after a pause."""
-    backoff = 0.5
+                    *, max_backoff: float = 10.0,
+                    clock: Callable[[], float] = time.monotonic,
+                    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+    """Run ``loop_factory()`` forever; when it fails, log and start it again after a pause.
+
+    The pause doubles with each failure in a row, up to ``max_backoff``. A loop that ran longer
+    than ``max_backoff`` before failing was healthy: its pause starts again from the first (a
+    relay that failed at start for a minute, then ran for a day, waited 10 s after its next
+    failure)."""
+    backoff = FIRST_BACKOFF_S
     while True:
+        started = clock()
         try:
             await loop_factory()
-            backoff = 0.5
+            backoff = FIRST_BACKOFF_S
         except asyncio.CancelledError:
             raise
         except Exception as exc:
+            if clock() - started > max_backoff:
+                backoff = FIRST_BACKOFF_S
             log.error("task.failed", task=name, error=f"{type(exc).__name__}: {exc}",
                       retry_in=backoff)
-            await asyncio.sleep(backoff)
+            await sleep(backoff)
             backoff = min(backoff * 2, max_backoff)
 
 

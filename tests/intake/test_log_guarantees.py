@@ -711,3 +711,194 @@ async def test_an_event_the_stream_refused_before_a_later_one_is_not_skipped_at_
         await run_relay(settings, side, 4)
         positions = [e.position for e in await stream_envelopes(settings)]
         assert sorted(positions) == [1, 2, 3, 4], f"each stored event once: {positions}"
+
+
+async def oldest_taken_by_limits(settings: Settings, before_seq: int) -> None:
+    """The stream drops its messages before ``before_seq``, as its limits do (max_age, or
+    max_msgs with discard old): the oldest go first."""
+    nc = await connect(settings, "test-setup")
+    try:
+        js = nc.jetstream()
+        await js.purge_stream(settings.stream_name, seq=before_seq)
+        assert (await js.stream_info(settings.stream_name)).state.first_seq >= before_seq
+    finally:
+        await nc.close()
+
+
+async def test_an_event_missing_after_a_saved_position_the_limits_took_is_not_skipped(
+        settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The stream refuses 3 and stores 4, and the relay stops with its position 2 saved (the
+    stream's sequence 2). While it is down, the stream's limits take its oldest messages,
+    1 and 2: the next relay cannot read the saved position's message, but every message
+    after it is still there, so it still finds 3 missing and publishes it. (It started
+    unchecked, from 4: 3 was never sent.)"""
+    await stream_made(settings)
+    async with write_side(settings) as side:
+        await open_and_hear(side, 2)  # positions 1-4: one round
+        with relay_connections(monkeypatch, lambda nc: refusing(nc, "intake:3", answer=True)):
+            async with relay_running(settings, side) as running:
+                await running.until(lambda r: r.last_error is not None and r.position == 2,
+                                    what="the round to fail at position 3")
+        assert [e.position for e in await stream_envelopes(settings)] == [1, 2, 4]
+        await oldest_taken_by_limits(settings, before_seq=3)
+        await run_relay(settings, side, 2)
+        positions = [e.position for e in await stream_envelopes(settings)]
+        assert positions == [4, 3], f"3 published, nothing else again: {positions}"
+
+
+async def duplicate_window_passed(settings: Settings) -> None:
+    """Wait until the stream's duplicate window has passed for what is on it: a probe
+    published again is stored again (then the probes are removed)."""
+    nc = await connect(settings, "test-setup")
+    try:
+        js = nc.jetstream()
+        probe = f"{settings.subject_prefix}.probe"
+
+        async def stored_again() -> bool:
+            ack = await js.publish(probe, b"", headers={"Nats-Msg-Id": "probe"})
+            return not ack.duplicate
+        assert await stored_again()
+        await wait_until(stored_again, what="the duplicate window to pass")
+        await js.purge_stream(settings.stream_name, subject=probe)
+    finally:
+        await nc.close()
+
+
+async def test_events_the_limits_took_after_the_saved_position_are_not_published_again(
+        settings: Settings) -> None:
+    """The relay published 1-4 and was killed before saving past 2. While it is down, the
+    stream's limits take 1-3, and the duplicate window passes: the next relay finds 4 the
+    first event still held after the saved position, with as many messages gone after it as
+    events before it (3), and goes on after 4. Sent again, 3 would stand after 4 and be
+    applied again by every consumer."""
+    settings = settings.model_copy(update={"stream_duplicate_window_s": 1})
+    async with write_side(settings) as side:
+        await open_and_hear(side, 2)
+        await run_relay(settings, side, 4)
+        relay = Relay(settings, "intake", side.app, side.pool)
+        await side.pool.execute(
+            f'UPDATE "{relay.schema}".outbox_position SET position = 2, stream_seq = 2')
+        await duplicate_window_passed(settings)
+        await oldest_taken_by_limits(settings, before_seq=4)
+        await open_and_hear(side, 1)  # 5-6
+        await run_relay(settings, side, 3)
+        positions = [e.position for e in await stream_envelopes(settings)]
+        assert positions == [4, 5, 6], f"nothing published again: {positions}"
+
+
+async def stream_rolled_back_to(settings: Settings, keep: int) -> None:
+    """The stream as a server that lost its last writes left it (a machine that crashed
+    before its file store synced them), or as restored from a backup older than the relay's
+    saved position: only its first ``keep`` messages, at the same sequences."""
+    nc = await connect(settings, "test-setup")
+    try:
+        js = nc.jetstream()
+        kept = [await js.get_msg(settings.stream_name, seq) for seq in range(1, keep + 1)]
+        await js.delete_stream(settings.stream_name)
+        await ensure_streams(js, settings)
+        for msg in kept:
+            assert msg.subject is not None
+            ack = await js.publish(msg.subject, msg.data or b"", headers=msg.headers)
+            assert ack.seq == msg.seq
+    finally:
+        await nc.close()
+
+
+async def test_events_a_stream_lost_after_the_saved_position_are_published_again(
+        settings: Settings) -> None:
+    """The relay published 1-4 and saved 4 (the stream's sequence 4); the stream then lost
+    3-4. The next relay finds the service's last event on the stream (2) before its saved
+    position, and the saved sequence no longer its message: it publishes 3-4 again. (It
+    went on after its saved 4, and 3-4 were never on the stream again.)"""
+    async with write_side(settings) as side:
+        await open_and_hear(side, 2)
+        await run_relay(settings, side, 4)
+        await stream_rolled_back_to(settings, keep=2)
+        await open_and_hear(side, 1)  # 5-6
+        await run_relay(settings, side, 6)
+        assert_once_in_order(await stream_envelopes(settings), 6)
+
+
+async def test_a_stream_whose_limits_took_every_event_gets_only_the_new_ones(
+        settings: Settings) -> None:
+    """The relay published 1-4 and saved 4; the stream's limits then took all of it. The
+    stream's sequences go on past the saved one (its message aged out, not lost): the next
+    relay publishes 5-6 only, not 1-4 again (out of the duplicate window, stored again)."""
+    settings = settings.model_copy(update={"stream_duplicate_window_s": 1})
+    async with write_side(settings) as side:
+        await open_and_hear(side, 2)
+        await run_relay(settings, side, 4)
+        await duplicate_window_passed(settings)
+        await oldest_taken_by_limits(settings, before_seq=5)
+        await open_and_hear(side, 1)  # 5-6
+        await run_relay(settings, side, 2)
+        assert [e.position for e in await stream_envelopes(settings)] == [5, 6]
+
+
+async def test_the_events_after_a_missing_one_are_not_published_again_out_of_the_window(
+        settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The stream refuses 3 and stores 4, and the relay stops before publishing 3 again. The
+    next relay starts after the duplicate window has passed: it publishes 3, and not 4,
+    which the stream holds (sent again, it was stored a second time, and applied twice by
+    every consumer, which tracks the stream's sequences)."""
+    settings = settings.model_copy(update={"stream_duplicate_window_s": 1})
+    await stream_made(settings)
+    async with write_side(settings) as side:
+        await open_and_hear(side, 2)  # positions 1-4: one round
+        with relay_connections(monkeypatch, lambda nc: refusing(nc, "intake:3", answer=True)):
+            async with relay_running(settings, side) as running:
+                await running.until(lambda r: r.last_error is not None and r.position == 2,
+                                    what="the round to fail at position 3")
+        await duplicate_window_passed(settings)
+        await open_and_hear(side, 1)  # 5-6
+        await run_relay(settings, side, 6)
+        positions = [e.position for e in await stream_envelopes(settings)]
+        assert positions == [1, 2, 4, 3, 5, 6], f"each stored event once: {positions}"
+
+
+async def test_two_relays_publishing_at_once_store_each_event_once_and_neither_stops(
+        settings: Settings) -> None:
+    """The relay lock handed over while the old leader still publishes (its connection to
+    the store gone, not yet noticed): two relays publish the same events. The stream answers
+    one of each pair as a duplicate of the other relay's message, the store's own event:
+    both go on, and the stream holds each event once, in order."""
+    await stream_made(settings)
+    async with write_side(settings) as side:
+        second = Relay(settings, "intake", side.app, side.pool)
+
+        async def lead_at_once(conn: asyncpg.Connection) -> None:
+            return None
+        second._lead = lead_at_once  # type: ignore[method-assign]
+        async with relay_running(settings, side) as one:
+            await one.until(lambda r: r.nc is not None, what="the first relay to lead")
+            async with relay_running(settings, side, second) as two:
+                await two.until(lambda r: r.nc is not None,
+                                what="the second relay to publish too")
+                await open_and_hear(side, 10)  # 1-20
+                for running in (one, two):
+                    await running.until(lambda r: r.position >= 20,
+                                        what="both relays to reach position 20")
+                assert one.relay.last_error is None and two.relay.last_error is None
+    assert_once_in_order(await stream_envelopes(settings), 20)
+
+
+async def test_more_events_missing_than_the_limits_took_go_out_again(
+        settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The stream refuses 3 and stores 4; the relay stops, its position saved as 1 (killed
+    before saving 2). The limits then take 1-2: one message went after the saved one, and two
+    events (2 and 3) are not there before 4. One of them never reached the stream, which one
+    cannot be told: both go out again (2 dropped as a duplicate within the window), and 3 is
+    not lost."""
+    await stream_made(settings)
+    async with write_side(settings) as side:
+        await open_and_hear(side, 2)  # positions 1-4: one round
+        with relay_connections(monkeypatch, lambda nc: refusing(nc, "intake:3", answer=True)):
+            async with relay_running(settings, side) as running:
+                await running.until(lambda r: r.last_error is not None and r.position == 2,
+                                    what="the round to fail at position 3")
+        await side.pool.execute(
+            f'UPDATE "{running.relay.schema}".outbox_position SET position = 1, stream_seq = 1')
+        await oldest_taken_by_limits(settings, before_seq=3)
+        await run_relay(settings, side, 2)
+        positions = [e.position for e in await stream_envelopes(settings)]
+        assert positions == [4, 3], f"3 published: {positions}"
