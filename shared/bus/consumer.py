@@ -138,8 +138,7 @@ class _Item:
 
 
 def _traced(msg: Msg, e: Envelope) -> tracing.Message:
-    return tracing.Message(str(e.event_id), e.type,
-                           str(e.case_id) if e.case_id is not None else None,
+    return tracing.Message(str(e.event_id), e.type, e.case_id,
                            (msg.headers or {}).get(tracing.TRACEPARENT))
 
 
@@ -388,8 +387,9 @@ class Consumer:
         if not tracing.enabled():
             await self._process(msgs)
             return
+        # The links are read only when the batch's span is recorded (most are not).
         with tracing.span(f"consume {self.name}", kind=tracing.SpanKind.CONSUMER,
-                          linked_to=[(m.headers or {}).get(tracing.TRACEPARENT) for m in msgs],
+                          linked_to=((m.headers or {}).get(tracing.TRACEPARENT) for m in msgs),
                           attributes={"sixstep.batch.size": len(msgs)}):
             await self._process(msgs)
 
