@@ -46,7 +46,7 @@ from pydantic import ValidationError
 
 from shared import tracing
 from shared.bus.jetstream import dead_letter_subject
-from shared.bus.pulling import Puller, ack_each, delivery
+from shared.bus.pulling import Puller, ack_each, sequence_and_delivered
 from shared.contracts import REGISTRY, Envelope
 from shared.contracts.decoding import decode_envelope
 from shared.settings import Settings
@@ -412,8 +412,7 @@ class Consumer:
         return item if item is not None and item.msg is msg else self._decode(msg)
 
     def _decode(self, msg: Msg) -> _Item:
-        facts = delivery(msg)
-        item = _Item(msg, facts.stream_seq, facts.delivered)
+        item = _Item(msg, *sequence_and_delivered(msg))
         self.stats.last_stream_seq = max(self.stats.last_stream_seq, item.seq)
         try:
             item.envelope = REGISTRY.current(decode_envelope(msg.data))
