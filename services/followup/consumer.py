@@ -678,7 +678,12 @@ async def _read(conn: asyncpg.Connection, events: Sequence[Envelope]
     row = await conn.fetchrow(READ, list(case_ids), list(planned_ids), list(resident_ids))
     assert row is not None
     flag = residents.Residents.flag
-    return (_CaseRefs({r["case_id"]: {c: r[c] for c in CASE_REF_COLUMNS} for r in row["refs"]}),
+    # Each case_refs row by the names it carries, zipped (a lookup per column was a third
+    # dearer, and most events of a batch have a case of their own).
+    refs = row["refs"]
+    names = tuple(refs[0].keys()) if refs else ()
+    cases = (dict(zip(names, r, strict=True)) for r in refs)
+    return (_CaseRefs({case["case_id"]: case for case in cases}),
             residents.Residents({UUID(str(r["resident_id"])): (r[flag], r["erased"],
                                                                r["changed_at"])
                                  for r in row["consents"]}),

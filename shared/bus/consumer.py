@@ -51,7 +51,7 @@ from pydantic import ValidationError
 
 from shared import tracing
 from shared.bus.jetstream import dead_letter_subject
-from shared.bus.pulling import Puller, ack_each, delivery
+from shared.bus.pulling import Puller, ack_each, sequence_and_delivered
 from shared.contracts import REGISTRY, Envelope
 from shared.contracts.decoding import decode_envelope
 from shared.settings import Settings
@@ -149,8 +149,7 @@ class _Item:
 
 
 def _traced(msg: Msg, e: Envelope) -> tracing.Message:
-    return tracing.Message(str(e.event_id), e.type,
-                           str(e.case_id) if e.case_id is not None else None,
+    return tracing.Message(str(e.event_id), e.type, e.case_id,
                            (msg.headers or {}).get(tracing.TRACEPARENT))
 
 
@@ -402,8 +401,9 @@ class Consumer:
         if not tracing.enabled():
             await self._process(msgs)
             return
+        # The links are read only when the batch's span is recorded (most are not).
         with tracing.span(f"consume {self.name}", kind=tracing.SpanKind.CONSUMER,
-                          linked_to=[(m.headers or {}).get(tracing.TRACEPARENT) for m in msgs],
+                          linked_to=((m.headers or {}).get(tracing.TRACEPARENT) for m in msgs),
                           attributes={"sixstep.batch.size": len(msgs)}):
             await self._process(msgs)
 
@@ -426,8 +426,7 @@ class Consumer:
         return item if item is not None and item.msg is msg else self._decode(msg)
 
     def _decode(self, msg: Msg) -> _Item:
-        facts = delivery(msg)
-        item = _Item(msg, facts.stream_seq, facts.delivered)
+        item = _Item(msg, *sequence_and_delivered(msg))
         self.stats.last_stream_seq = max(self.stats.last_stream_seq, item.seq)
         try:
             item.envelope = REGISTRY.current(decode_envelope(msg.data))

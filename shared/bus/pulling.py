@@ -44,6 +44,16 @@ def delivery(msg: Msg) -> Delivery:
                     meta.num_pending)
 
 
+def sequence_and_delivered(msg: Msg) -> tuple[int, int]:
+    """(stream sequence, times delivered) of ``msg``: the two numbers of :func:`delivery` a
+    consumer reads of every message, read from the usual ack subject at half its cost."""
+    tokens = (msg.reply or "").split(".")
+    if len(tokens) == 9 and tokens[1] == "ACK":
+        return int(tokens[5]), int(tokens[4])
+    facts = delivery(msg)
+    return facts.stream_seq, facts.delivered
+
+
 async def ack_each(nc: NATS, msgs: Sequence[Msg]) -> None:
     """Ack every message of ``msgs``, in order: for each, what ``Msg.ack`` sends (an empty
     ``PUB`` to its reply subject), written to the client's outbound buffer at once.

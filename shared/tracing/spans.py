@@ -28,6 +28,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, NamedTuple
+from uuid import UUID
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -101,7 +102,10 @@ def current_traceparent() -> str | None:
 
 
 _VERSION_00 = re.compile(r"00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
-_NO_TRACE, _NO_SPAN = "0" * 32, "0" * 16  # all-zero ids: not a valid parent
+#: A version-00 ``traceparent`` naming a valid parent (neither id all zeros) whose sampled
+#: flag (the lowest bit of the flags, so of their last hex digit) is off.
+_UNSAMPLED_00 = re.compile(
+    r"00-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f][02468ace]")
 
 
 def _span_context(traceparent: str) -> SpanContext | None:
@@ -133,12 +137,10 @@ def _not_recorded(traceparent: str | None) -> bool:
     ``traceparent`` itself, so the trace id goes on unchanged and nothing recorded is lost."""
     if not _follows_parent or not traceparent:
         return False
-    # What ``_span_context`` reads, without building the SpanContext (3.7 -> ~1 us, once
-    # per message a consumer applies and per event the relay publishes): a valid version-00
-    # parent whose sampled flag is off.
-    match = _VERSION_00.fullmatch(traceparent)
-    return (match is not None and not int(match[3], 16) & TraceFlags.SAMPLED
-            and match[1] != _NO_TRACE and match[2] != _NO_SPAN)
+    # What ``_span_context`` reads, without building the SpanContext, in one match (once per
+    # message a consumer applies and per event the relay publishes): a valid version-00
+    # parent whose sampled flag is off (3.7 -> 1.4 -> 0.5 us).
+    return _UNSAMPLED_00.fullmatch(traceparent) is not None
 
 
 def current_ids() -> tuple[str, str] | None:
@@ -215,7 +217,8 @@ class Message(NamedTuple):
 
     event_id: str
     type: str
-    case_id: str | None
+    #: Made a string only for a span that is recorded (most messages get none).
+    case_id: UUID | None
     traceparent: str | None  # the message's header
 
 
@@ -242,7 +245,7 @@ def applying(name: str, messages: Sequence[Message]) -> Iterator[None]:
             continue
         attributes = {"sixstep.event_id": message.event_id, "sixstep.event_type": message.type}
         if message.case_id is not None:
-            attributes["sixstep.case_id"] = message.case_id
+            attributes["sixstep.case_id"] = str(message.case_id)
         one = _tracer.start_span(f"{name} {message.type}",
                                  context=context_of(message.traceparent),
                                  kind=SpanKind.CONSUMER, attributes=attributes)

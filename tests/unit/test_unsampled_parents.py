@@ -1,0 +1,60 @@
+"""A consumer makes no span below a message whose trace is not sampled, and reads that off
+its ``traceparent`` in one match: the same answer as reading the parent in full."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from shared.tracing import spans
+
+HEX = "0123456789abcdef"
+
+
+def full_reading(traceparent: str) -> bool:
+    """The parent read in full (``_span_context``: version 00, ids not all zeros): valid and
+    not sampled."""
+    parent = spans._span_context(traceparent)
+    return parent is not None and not parent.trace_flags.sampled
+
+
+@pytest.fixture(autouse=True)
+def sampler_follows_parent(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(spans, "_follows_parent", True)
+
+
+TRACE = "0af7651916cd43dd8448eb211c80319c"
+SPAN = "b7ad6b7169203331"
+EDGES = [
+    f"00-{TRACE}-{SPAN}-00", f"00-{TRACE}-{SPAN}-01", f"00-{TRACE}-{SPAN}-02",
+    f"00-{TRACE}-{SPAN}-ff", f"00-{TRACE}-{SPAN}-fe", f"00-{TRACE}-{SPAN}-0A",
+    f"00-{'0' * 32}-{SPAN}-00", f"00-{TRACE}-{'0' * 16}-00", f"00-{'0' * 31}1-{SPAN}-00",
+    f"00-{TRACE}-{'0' * 15}1-00", f"00-{TRACE.upper()}-{SPAN}-00", f"01-{TRACE}-{SPAN}-00",
+    f"00-{TRACE}-{SPAN}-00-extra", f"00-{TRACE}-{SPAN}-00\n", f" 00-{TRACE}-{SPAN}-00",
+    f"00-{TRACE[:-1]}-{SPAN}-00", f"00-{TRACE}-{SPAN}-0", f"00_{TRACE}-{SPAN}-00", "",
+]
+
+
+@pytest.mark.parametrize("traceparent", EDGES)
+def test_an_unsampled_parent_is_told_as_a_full_reading_tells_it(traceparent: str) -> None:
+    assert spans._not_recorded(traceparent) == full_reading(traceparent)
+
+
+def _hex(size: int) -> st.SearchStrategy[str]:
+    return st.one_of(st.just("0" * size), st.text(HEX, min_size=size, max_size=size),
+                     st.text(HEX + "ABCDEF-0 g", min_size=size - 1, max_size=size + 1))
+
+
+@given(st.sampled_from(["00", "01", "ff", "0", "000"]), _hex(32), _hex(16), _hex(2),
+       st.sampled_from(["", "-", "-00", "\n"]))
+def test_any_traceparent_is_told_as_a_full_reading_tells_it(
+        version: str, trace_id: str, span_id: str, flags: str, tail: str) -> None:
+    traceparent = f"{version}-{trace_id}-{span_id}-{flags}{tail}"
+    assert spans._not_recorded(traceparent) == full_reading(traceparent)
+
+
+def test_nothing_is_skipped_when_the_sampler_decides_for_itself(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(spans, "_follows_parent", False)
+    assert not spans._not_recorded(f"00-{TRACE}-{SPAN}-00")
