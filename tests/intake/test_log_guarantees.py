@@ -666,6 +666,18 @@ def relay_connections(monkeypatch: pytest.MonkeyPatch, change: Callable[[Any], N
         patched.setattr(outbox, "connect", changed)
         yield
 
+async def stopped_after_a_refused_3(settings: Settings, side: WriteSide,
+                                    monkeypatch: pytest.MonkeyPatch) -> Relay:
+    """Positions 1-4 stored as one round; the stream refuses 3 and stores 4, and the relay
+    stops with position 2 saved (the stream holds 1, 2, 4). The relay, stopped."""
+    await open_and_hear(side, 2)
+    with relay_connections(monkeypatch, lambda nc: refusing(nc, "intake:3", answer=True)):
+        async with relay_running(settings, side) as running:
+            await running.until(lambda r: r.last_error is not None and r.position == 2,
+                                what="the round to fail at position 3")
+    return running.relay
+
+
 
 async def test_a_round_the_stream_lost_an_event_of_is_stored_whole_and_in_order_or_not_at_all(
         settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -734,11 +746,7 @@ async def test_an_event_missing_after_a_saved_position_the_limits_took_is_not_sk
     unchecked, from 4: 3 was never sent.)"""
     await stream_made(settings)
     async with write_side(settings) as side:
-        await open_and_hear(side, 2)  # positions 1-4: one round
-        with relay_connections(monkeypatch, lambda nc: refusing(nc, "intake:3", answer=True)):
-            async with relay_running(settings, side) as running:
-                await running.until(lambda r: r.last_error is not None and r.position == 2,
-                                    what="the round to fail at position 3")
+        await stopped_after_a_refused_3(settings, side, monkeypatch)
         assert [e.position for e in await stream_envelopes(settings)] == [1, 2, 4]
         await oldest_taken_by_limits(settings, before_seq=3)
         await run_relay(settings, side, 2)
@@ -844,11 +852,7 @@ async def test_the_events_after_a_missing_one_are_not_published_again_out_of_the
     settings = settings.model_copy(update={"stream_duplicate_window_s": 1})
     await stream_made(settings)
     async with write_side(settings) as side:
-        await open_and_hear(side, 2)  # positions 1-4: one round
-        with relay_connections(monkeypatch, lambda nc: refusing(nc, "intake:3", answer=True)):
-            async with relay_running(settings, side) as running:
-                await running.until(lambda r: r.last_error is not None and r.position == 2,
-                                    what="the round to fail at position 3")
+        await stopped_after_a_refused_3(settings, side, monkeypatch)
         await duplicate_window_passed(settings)
         await open_and_hear(side, 1)  # 5-6
         await run_relay(settings, side, 6)
@@ -891,13 +895,9 @@ async def test_more_events_missing_than_the_limits_took_go_out_again(
     not lost."""
     await stream_made(settings)
     async with write_side(settings) as side:
-        await open_and_hear(side, 2)  # positions 1-4: one round
-        with relay_connections(monkeypatch, lambda nc: refusing(nc, "intake:3", answer=True)):
-            async with relay_running(settings, side) as running:
-                await running.until(lambda r: r.last_error is not None and r.position == 2,
-                                    what="the round to fail at position 3")
+        relay = await stopped_after_a_refused_3(settings, side, monkeypatch)
         await side.pool.execute(
-            f'UPDATE "{running.relay.schema}".outbox_position SET position = 1, stream_seq = 1')
+            f'UPDATE "{relay.schema}".outbox_position SET position = 1, stream_seq = 1')
         await oldest_taken_by_limits(settings, before_seq=3)
         await run_relay(settings, side, 2)
         positions = [e.position for e in await stream_envelopes(settings)]
