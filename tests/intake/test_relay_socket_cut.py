@@ -16,13 +16,17 @@ import asyncio
 import contextlib
 import socket
 import uuid
+from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
+
+from nats.js import JetStreamContext
 
 from services.intake import commands as c
 from shared.bus.jetstream import connect, ensure_streams
 from shared.settings import Settings
 from tests.intake.test_log_guarantees import (
     CENTER,
+    RunningRelay,
     WriteSide,
     assert_once_in_order,
     relay_running,
@@ -212,14 +216,12 @@ async def test_a_stream_ahead_of_the_store_gets_nothing_published_and_says_why(
     await nc.close()
 
 
-async def test_an_id_published_by_hand_does_not_take_the_place_of_the_event_it_names(
-        settings: Settings) -> None:
-    """While the relay is caught up at position 2, someone publishes a message of their own
-    with intake's next id, ``intake:3``. The stream drops the relay's 3 as a duplicate of
-    it: the relay counted 3 published, and it was lost. The relay does not go past an id it
-    did not publish: it says which message holds it, publishes nothing while it is there,
-    and publishes 3 once it is removed and its duplicate window has passed."""
-    settings = settings.model_copy(update={"stream_duplicate_window_s": 3})
+@contextlib.asynccontextmanager
+async def relay_caught_up_at_2(settings: Settings
+                               ) -> AsyncIterator[tuple[JetStreamContext, WriteSide,
+                                                        RunningRelay]]:
+    """An operator's JetStream context, intake's store with positions 1-2, and its relay
+    running, caught up with them."""
     nc = await connect(settings, "test-operator")
     try:
         js = nc.jetstream()
@@ -228,18 +230,30 @@ async def test_an_id_published_by_hand_does_not_take_the_place_of_the_event_it_n
             await store_long_requests(side, 1)  # 1-2
             async with relay_running(settings, side) as running:
                 await running.until(lambda r: r.position == 2, what="the relay to publish 1-2")
-                stray = await js.publish(f"{settings.subject_prefix}.intake.RequestHeard.p0",
-                                         b"{}", headers={"Nats-Msg-Id": "intake:3"})
-                await store_long_requests(side, 1)  # 3-4
-                await running.until(
-                    lambda r: f"message {stray.seq} (intake:3)" in (r.last_error or ""),
-                    what="the relay to name the message holding intake:3")
-                assert running.relay.position == 2
-                await js.delete_msg(settings.stream_name, stray.seq)
-                await running.until(lambda r: r.position == 4, timeout=30,
-                                    what="the relay to publish 3 once the message is gone")
+                yield js, side, running
     finally:
         await nc.close()
+
+
+async def test_an_id_published_by_hand_does_not_take_the_place_of_the_event_it_names(
+        settings: Settings) -> None:
+    """While the relay is caught up at position 2, someone publishes a message of their own
+    with intake's next id, ``intake:3``. The stream drops the relay's 3 as a duplicate of
+    it: the relay counted 3 published, and it was lost. The relay does not go past an id it
+    did not publish: it says which message holds it, publishes nothing while it is there,
+    and publishes 3 once it is removed and its duplicate window has passed."""
+    settings = settings.model_copy(update={"stream_duplicate_window_s": 3})
+    async with relay_caught_up_at_2(settings) as (js, side, running):
+        stray = await js.publish(f"{settings.subject_prefix}.intake.RequestHeard.p0",
+                                 b"{}", headers={"Nats-Msg-Id": "intake:3"})
+        await store_long_requests(side, 1)  # 3-4
+        await running.until(
+            lambda r: f"message {stray.seq} (intake:3)" in (r.last_error or ""),
+            what="the relay to name the message holding intake:3")
+        assert running.relay.position == 2
+        await js.delete_msg(settings.stream_name, stray.seq)
+        await running.until(lambda r: r.position == 4, timeout=30,
+                            what="the relay to publish 3 once the message is gone")
     positions = [e.position for e in await stream_envelopes(settings)]
     assert sorted(positions) == [1, 2, 3, 4], f"each stored event once: {positions}"
 
@@ -249,27 +263,18 @@ async def test_an_id_far_beyond_the_store_published_by_hand_stops_the_relay_unti
     """A message published by hand as ``intake:<a very large position>``: the relay does not
     take it for its last event (it would skip every position below it) nor publish beside
     it; it names the message as a stream ahead of the store, and goes on once it is gone."""
-    nc = await connect(settings, "test-operator")
-    try:
-        js = nc.jetstream()
-        await ensure_streams(js, settings)
-        async with write_side(settings) as side:
-            await store_long_requests(side, 1)  # 1-2
-            async with relay_running(settings, side) as running:
-                await running.until(lambda r: r.position == 2, what="the relay to publish 1-2")
-                stray = await js.publish(f"{settings.subject_prefix}.intake.RequestHeard.p0",
-                                         b"{}", headers={"Nats-Msg-Id": f"intake:{10**12}"})
-                relay_nc = running.relay.nc
-                assert relay_nc is not None
-                await relay_nc.close()  # the relay starts again: its start reads the stream
-                await running.until(
-                    lambda r: f"message {stray.seq} (intake:{10**12}) is beyond this store's "
-                              "last (2)" in (r.last_error or ""),
-                    what="the relay to name the message beyond the store")
-                await store_long_requests(side, 1)  # 3-4
-                await js.delete_msg(settings.stream_name, stray.seq)
-                await running.until(lambda r: r.position == 4, timeout=30,
-                                    what="the relay to publish 3-4 once the message is gone")
-    finally:
-        await nc.close()
+    async with relay_caught_up_at_2(settings) as (js, side, running):
+        stray = await js.publish(f"{settings.subject_prefix}.intake.RequestHeard.p0",
+                                 b"{}", headers={"Nats-Msg-Id": f"intake:{10**12}"})
+        relay_nc = running.relay.nc
+        assert relay_nc is not None
+        await relay_nc.close()  # the relay starts again: its start reads the stream
+        await running.until(
+            lambda r: f"message {stray.seq} (intake:{10**12}) is beyond this store's "
+                      "last (2)" in (r.last_error or ""),
+            what="the relay to name the message beyond the store")
+        await store_long_requests(side, 1)  # 3-4
+        await js.delete_msg(settings.stream_name, stray.seq)
+        await running.until(lambda r: r.position == 4, timeout=30,
+                            what="the relay to publish 3-4 once the message is gone")
     assert [e.position for e in await stream_envelopes(settings)] == [1, 2, 3, 4]
