@@ -288,9 +288,21 @@ class Consumer:
         self.stats.standing_by = False
 
     async def _reset_to_ack_floor(self) -> None:
-        """Have what a crashed predecessor fetched and never acked redelivered now, in order."""
+        """Have what a crashed predecessor fetched and never acked redelivered now, in order.
+
+        The floor is named, not left to the server: a durable made with a delivery limit
+        keeps the messages it gave up on below its floor, unacked, and a reset without a
+        sequence moves the floor past them (they were lost for good, their cases behind:
+        ``ensure`` lifting the limit brings them back only with this). What was applied
+        among what comes again is skipped by its tracking record."""
+        js = self.nc.jetstream()
+        stream = self.settings.stream_name
         try:
-            await self.nc.jetstream().reset_consumer(self.settings.stream_name, self.name)
+            info = await js.consumer_info(stream, self.name)
+            floor = info.ack_floor.stream_seq if info.ack_floor else 0
+            start = info.config.opt_start_seq or 0  # a reset below it is refused
+            await js.reset_consumer(stream, self.name,
+                                    seq=floor + 1 if floor + 1 >= start else None)
         except NatsError as exc:  # an older server: redelivery waits for ack_wait instead
             log.warning("consumer.reset_unavailable", consumer=self.name, error=str(exc))
 

@@ -150,3 +150,43 @@ async def test_a_case_waiting_behind_an_event_the_stream_no_longer_holds_goes_on
             assert (row["seq"], row["blocked_seq"]) == (2, None)
             assert consumer.stats.dead_lettered == 0
 
+
+class Recording:
+    def __init__(self) -> None:
+        self.applied: list[tuple[uuid.UUID | None, str]] = []
+
+    async def apply(self, conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
+        self.applied.extend((e.case_id, e.type) for e in events)
+
+
+async def test_events_a_limited_durable_gave_up_on_are_applied_once_the_limit_is_lifted(
+        settings: Settings) -> None:
+    """A deployment from before: its durable (max_deliver 2) stopped delivering two events
+    at the limit. The new release lifts the limit at start and has them again."""
+    async with write_side(settings) as side:
+        await open_and_hear(side, 1)
+        await run_relay(settings, side, 2)
+    subjects = [f"{settings.subject_prefix}.intake.*.*"]
+    async with schema_pool(settings, "lifted", TRACKING_DDL) as pool, \
+            bus_connection(settings, "lifted") as nc:
+        js = nc.jetstream()
+        await js.add_consumer(settings.stream_name, ConsumerConfig(
+            durable_name="lifted", ack_policy=AckPolicy.EXPLICIT, max_deliver=2, ack_wait=30,
+            max_waiting=64, filter_subjects=subjects, max_ack_pending=4000))
+        sub = await js.pull_subscribe_bind("lifted", settings.stream_name)
+        for _ in range(2):
+            for msg in await sub.fetch(2, timeout=5):
+                await msg.nak()
+        try:
+            left = await sub.fetch(2, timeout=1)
+        except TimeoutError:
+            left = []
+        assert left == [], "the server gave up on both"
+        await sub.unsubscribe()
+        handler = Recording()
+        consumer = Consumer(settings=settings, nc=nc, pool=pool, name="lifted",
+                            handler=handler, filter_subjects=subjects, batch=10)
+        async with consumer_running(consumer):
+            async def both() -> bool:
+                return len(handler.applied) == 2
+            await wait_until(both, timeout=15, what="both events applied")
