@@ -5,7 +5,8 @@ PostgreSQL transaction together with its tracking records (per aggregate: the la
 sequence applied). It acks only after the commit, so a crash before the commit redelivers
 and a crash after it finds the tracking records and skips. Events of one aggregate are
 applied in stream order: when one fails, later events of the same aggregate wait behind it
-(durably: the block is a column of the tracking row) until it succeeds or is dead-lettered.
+(durably: the block is a column of the tracking row) until it succeeds or is dead-lettered,
+or is no longer on the stream (its limits took it, an operator removed it: ``_released``).
 A failing event is retried with back-off up to ``max_deliver`` times, then published to the
 dead-letter stream with the reason; an event that cannot be decoded goes there at once. The
 tries are counted in the tracking row (``blocked_attempts``), not taken from JetStream's
@@ -134,6 +135,11 @@ TRACKING_DDL = [
     " stream_seq bigint NOT NULL, updated_at timestamptz NOT NULL DEFAULT now(),"
     " PRIMARY KEY (consumer, service))",
 ]
+
+
+GONE_CHECK_EVERY = 10
+"""How many hand-backs of an event waiting behind a retried one of its case go by between
+looks at whether the retried event is still on the stream (``Consumer._released``)."""
 
 
 @dataclass(slots=True)
@@ -282,9 +288,21 @@ class Consumer:
         self.stats.standing_by = False
 
     async def _reset_to_ack_floor(self) -> None:
-        """Have what a crashed predecessor fetched and never acked redelivered now, in order."""
+        """Have what a crashed predecessor fetched and never acked redelivered now, in order.
+
+        The floor is named, not left to the server: a durable made with a delivery limit
+        keeps the messages it gave up on below its floor, unacked, and a reset without a
+        sequence moves the floor past them (they were lost for good, their cases behind:
+        ``ensure`` lifting the limit brings them back only with this). What was applied
+        among what comes again is skipped by its tracking record."""
+        js = self.nc.jetstream()
+        stream = self.settings.stream_name
         try:
-            await self.nc.jetstream().reset_consumer(self.settings.stream_name, self.name)
+            info = await js.consumer_info(stream, self.name)
+            floor = info.ack_floor.stream_seq if info.ack_floor else 0
+            start = info.config.opt_start_seq or 0  # a reset below it is refused
+            await js.reset_consumer(stream, self.name,
+                                    seq=floor + 1 if floor + 1 >= start else None)
         except NatsError as exc:  # an older server: redelivery waits for ack_wait instead
             log.warning("consumer.reset_unavailable", consumer=self.name, error=str(exc))
 
@@ -489,6 +507,12 @@ class Consumer:
                     waiting.append(item)
                 else:
                     fresh.append(item)
+            if waiting and (gone := await self._released(conn, waiting, tracked)):
+                # Its block's event left the stream: the case's events go on, in order.
+                now_fresh = {id(i) for i in fresh} | {
+                    id(i) for i in waiting if i.envelope and i.envelope.partition_key in gone}
+                fresh = [i for i in items if id(i) in now_fresh]
+                waiting = [i for i in waiting if id(i) not in now_fresh]
             for item in waiting:
                 await item.msg.nak(delay=self.backoff[0])
             if not fresh:
@@ -510,6 +534,36 @@ class Consumer:
                 return
         await self._ack([item.msg for item in fresh])
         self.stats.applied += len(fresh)
+
+    async def _released(self, conn: asyncpg.Connection, waiting: list[_Item],
+                        tracked: dict[UUID, tuple[int, int | None]]) -> set[UUID]:
+        """The cases of ``waiting`` whose blocking event is no longer on the stream, their
+        block lifted. An event the stream's limits took (max_msgs, max_bytes), an operator
+        removed or purged while it was retried is never delivered again: it can be neither
+        applied nor dead-lettered, and its case's later events waited behind it for ever,
+        handed back every ``backoff[0]``. Looked at once every ``GONE_CHECK_EVERY`` hand-backs
+        of a waiting event (one request to the stream)."""
+        js = self.nc.jetstream()
+        released: set[UUID] = set()
+        due = {i.envelope.partition_key for i in waiting
+               if i.envelope is not None and i.delivered % GONE_CHECK_EVERY == 0}
+        for key in due:
+            blocked = tracked[key][1]
+            assert blocked is not None
+            try:
+                await js.get_msg(self.settings.stream_name, seq=blocked)
+                continue  # still there: its retries go on
+            except NotFoundError:
+                pass
+            except (NatsError, TimeoutError):  # no answer now: asked again later
+                continue
+            await conn.execute(
+                "UPDATE consumer_tracking SET blocked_seq = NULL, blocked_attempts = NULL "
+                "WHERE consumer = $1 AND key = $2 AND blocked_seq = $3", self.name, key, blocked)
+            log.error("consumer.blocked_event_gone", consumer=self.name, seq=blocked,
+                      key=str(key))
+            released.add(key)
+        return released
 
     async def _ack(self, msgs: list[Msg]) -> None:
         """A committed batch's acks, in one write (``pulling.ack_each``)."""

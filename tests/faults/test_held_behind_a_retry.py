@@ -98,3 +98,95 @@ async def test_a_durable_made_with_a_delivery_limit_has_it_lifted_at_start(
         await consumer.ensure()
         info = await js.consumer_info(settings.stream_name, "limited")
         assert info.config.max_deliver == -1
+
+
+class NeverOpens:
+    """Fails the first case's opening every time (a bug for that case), applies the rest."""
+
+    def __init__(self, case: uuid.UUID) -> None:
+        self.case = case
+        self.applied: list[tuple[uuid.UUID | None, str]] = []
+
+    async def apply(self, conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
+        if any(e.case_id == self.case and e.type == "CaseOpened" for e in events):
+            raise RuntimeError("CaseOpened of this case fails every time")
+        self.applied.extend((e.case_id, e.type) for e in events)
+
+
+async def test_a_case_waiting_behind_an_event_the_stream_no_longer_holds_goes_on(
+        settings: Settings) -> None:
+    """The stream's limits take the retried event (max_msgs lowered by an operator): it is
+    never delivered again, so neither applied nor dead-lettered; its case's next event, which
+    waited behind it, is applied rather than handed back for ever."""
+    async with write_side(settings) as side:
+        cases = await open_and_hear(side, 3)  # seq 1: the first case's CaseOpened
+        await run_relay(settings, side, 6)
+    handler = NeverOpens(cases[0])
+    async with schema_pool(settings, "gone", TRACKING_DDL) as pool, \
+            bus_connection(settings, "gone") as nc:
+        consumer = Consumer(settings=settings, nc=nc, pool=pool, name="gone", handler=handler,
+                            filter_subjects=[f"{settings.subject_prefix}.intake.*.*"],
+                            batch=10, max_deliver=1000, backoff=(0.05, 0.1))
+        async with consumer_running(consumer):
+            async def the_rest_applied() -> bool:
+                return len(handler.applied) == 4
+            await wait_until(the_rest_applied, timeout=20, what="the other cases applied")
+            blocked = await pool.fetchval(
+                "SELECT blocked_seq FROM consumer_tracking WHERE consumer = 'gone' AND key = $1",
+                cases[0])
+            assert blocked == 1, "the first case waits behind its opening"
+            js = nc.jetstream()
+            config = (await js.stream_info(settings.stream_name)).config
+            config.max_msgs = 5  # the oldest of the six goes: the opening being retried
+            await js.update_stream(config)
+
+            async def heard_applied() -> bool:
+                return (cases[0], "RequestHeard") in handler.applied
+            await wait_until(heard_applied, timeout=20,
+                             what="the first case's RequestHeard applied")
+            row = await pool.fetchrow(
+                "SELECT seq, blocked_seq, blocked_attempts FROM consumer_tracking"
+                " WHERE consumer = 'gone' AND key = $1", cases[0])
+            assert (row["seq"], row["blocked_seq"]) == (2, None)
+            assert consumer.stats.dead_lettered == 0
+
+
+class Recording:
+    def __init__(self) -> None:
+        self.applied: list[tuple[uuid.UUID | None, str]] = []
+
+    async def apply(self, conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
+        self.applied.extend((e.case_id, e.type) for e in events)
+
+
+async def test_events_a_limited_durable_gave_up_on_are_applied_once_the_limit_is_lifted(
+        settings: Settings) -> None:
+    """A deployment from before: its durable (max_deliver 2) stopped delivering two events
+    at the limit. The new release lifts the limit at start and has them again."""
+    async with write_side(settings) as side:
+        await open_and_hear(side, 1)
+        await run_relay(settings, side, 2)
+    subjects = [f"{settings.subject_prefix}.intake.*.*"]
+    async with schema_pool(settings, "lifted", TRACKING_DDL) as pool, \
+            bus_connection(settings, "lifted") as nc:
+        js = nc.jetstream()
+        await js.add_consumer(settings.stream_name, ConsumerConfig(
+            durable_name="lifted", ack_policy=AckPolicy.EXPLICIT, max_deliver=2, ack_wait=30,
+            max_waiting=64, filter_subjects=subjects, max_ack_pending=4000))
+        sub = await js.pull_subscribe_bind("lifted", settings.stream_name)
+        for _ in range(2):
+            for msg in await sub.fetch(2, timeout=5):
+                await msg.nak()
+        try:
+            left = await sub.fetch(2, timeout=1)
+        except TimeoutError:
+            left = []
+        assert left == [], "the server gave up on both"
+        await sub.unsubscribe()
+        handler = Recording()
+        consumer = Consumer(settings=settings, nc=nc, pool=pool, name="lifted",
+                            handler=handler, filter_subjects=subjects, batch=10)
+        async with consumer_running(consumer):
+            async def both() -> bool:
+                return len(handler.applied) == 2
+            await wait_until(both, timeout=15, what="both events applied")
