@@ -7,6 +7,7 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 ARGS ?=
+# make test prints its 20 slowest steps (the suite must stay inside CI's 15 minutes).
 # make test's pytest workers: 0 runs in one process (CI's way: the suite's 15-30 s waits were
 # measured there); TEST_WORKERS=2 gives each of two workers its own NATS, PostgreSQL and
 # chromium, a file staying on one worker (its module fixtures are shared).
@@ -33,7 +34,7 @@ test: venv
 	  (apt-get update && apt-get install -y --no-install-recommends chromium fonts-noto-cjk)
 	@command -v promtool >/dev/null || \
 	  (apt-get update && apt-get install -y --no-install-recommends prometheus)
-	$(VENV)/bin/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile $(ARGS)
+	$(VENV)/bin/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=20 $(ARGS)
 
 lint: venv
 	$(VENV)/bin/ruff check .
