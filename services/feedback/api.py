@@ -47,13 +47,13 @@ from shared.http.auth import (
     forbidden,
 )
 from shared.http.dependencies import (
-    POSITION_MAX,
     Actor,
     ExpectedVersion,
     IdempotencyKey,
     PoolDep,
     SettingsDep,
     WrittenPublic,
+    position_query,
 )
 from shared.http.errors import ERRORS, ErrorResponse, error_responses, problem
 from shared.http.limits import TokenBuckets
@@ -74,8 +74,8 @@ async def _consumers(request: Request) -> dict[str, str]:
 
 FeedbackDep = Annotated[Feedback, Depends(_feedback)]
 ConsumersDep = Annotated[dict[str, str], Depends(_consumers)]
-After = Annotated[int | None, Query(ge=0, le=POSITION_MAX, description=(
-    "A feedback write's position: wait (bounded) until the read model has applied it."))]
+After = Annotated[int | None, position_query(
+    "A feedback write's position: wait (bounded) until the read model has applied it.")]
 
 surveys = APIRouter(prefix="/surveys", tags=["surveys"], responses=ANSWERS)
 cases = APIRouter(prefix="/cases", tags=["cases"], responses=ANSWERS)
@@ -284,8 +284,8 @@ async def get_figures(
     as_of: Annotated[date | None, Query(description=(
         "The day a deadline is judged on (past deadline = before it); default today"))] = None,
     after: After = None,
-    after_intake: Annotated[int | None, Query(ge=0, le=POSITION_MAX, description=(
-        "An intake write's position: wait until the figures have applied it."))] = None,
+    after_intake: Annotated[int | None, position_query(
+        "An intake write's position: wait until the figures have applied it.")] = None,
     live: Annotated[bool, Query(description=(
         "Count closed months again now, instead of answering what was reported"))] = False,
 ) -> FiguresPublic:
@@ -333,8 +333,8 @@ async def get_people_figures(
     date_from: Annotated[date | None, Query(alias="from")] = None,
     date_to: Annotated[date | None, Query(alias="to")] = None,
     center_id: Annotated[str | None, Query(max_length=64)] = None,
-    after_intake: Annotated[int | None, Query(ge=0, le=POSITION_MAX, description=(
-        "An intake write's position: wait until these figures have applied it."))] = None,
+    after_intake: Annotated[int | None, position_query(
+        "An intake write's position: wait until these figures have applied it.")] = None,
 ) -> PeopleFigures:
     """Definitions: docs/figures.md, "People: beneficiaries and employment aid"."""
     await _wait(pool, settings, people.CONSUMER, "intake", after_intake)

@@ -620,9 +620,9 @@ class Consumer:
                         await self._track(conn, [item])
             except Exception as exc:
                 reason = f"{type(exc).__name__}: {str(exc)[:500]}"
-                tries = 1 if isinstance(exc, PermanentError) else await self._failed(
-                    conn, key, item.seq)
-                if isinstance(exc, PermanentError) or tries >= self.max_deliver:
+                permanent = isinstance(exc, PermanentError)
+                tries = 1 if permanent else await self._failed(conn, key, item.seq)
+                if permanent or tries >= self.max_deliver:
                     item.error = reason
                     await self._dead_letter(item, reason, conn=conn, tries=tries)
                     continue

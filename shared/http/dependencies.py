@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 import asyncpg
 from fastapi import Depends, Header, Query, Request
@@ -150,8 +150,16 @@ SettingsDep = Annotated[Settings, Depends(_settings)]
 #: The largest position a store can hand out (PostgreSQL's bigint): a larger ``?after=`` is
 #: a 422 here, not an integer overflow in the read model's query (a 500: the fuzzer's 2**73).
 POSITION_MAX = 2**63 - 1
-After = Annotated[int | None, Query(ge=0, le=POSITION_MAX, description=(
-    "A write's position: wait (bounded) until the read model has applied it."))]
+
+
+def position_query(description: str) -> Any:
+    """A query parameter holding a write's position (``?after=``, ``?after_intake=``): 0 to
+    ``POSITION_MAX``, else a 422."""
+    return Query(ge=0, le=POSITION_MAX, description=description)
+
+
+After = Annotated[int | None, position_query(
+    "A write's position: wait (bounded) until the read model has applied it.")]
 """``?after=``: read-your-writes (``shared.readmodels.positions.wait_for_write``)."""
 
 IdempotencyKey = Annotated[str, Depends(_idempotency_key)]
