@@ -21,6 +21,7 @@ from shared.bus.consumer import TRACKING_DDL, Consumer
 from shared.bus.jetstream import server_at_least
 from shared.contracts import Envelope
 from shared.settings import Settings
+from tests.faults.test_consumer_recovery import Recorder
 from tests.intake.test_log_guarantees import open_and_hear, run_relay, stream_made, write_side
 from tests.support import (
     bus_connection,
@@ -95,7 +96,7 @@ async def test_a_durable_made_with_a_delivery_limit_has_it_lifted_at_start(
             durable_name="limited", ack_policy=AckPolicy.EXPLICIT, max_deliver=7, ack_wait=30,
             max_waiting=64, filter_subjects=subjects, max_ack_pending=4000))
         consumer = Consumer(settings=settings, nc=nc, pool=None,  # type: ignore[arg-type]
-                            name="limited", handler=Flaky(uuid.uuid4(), 0),
+                            name="limited", handler=Recorder(),
                             filter_subjects=subjects, batch=1000)
         await consumer.ensure()
         info = await js.consumer_info(settings.stream_name, "limited")
@@ -153,14 +154,6 @@ async def test_a_case_waiting_behind_an_event_the_stream_no_longer_holds_goes_on
             assert consumer.stats.dead_lettered == 0
 
 
-class Recording:
-    def __init__(self) -> None:
-        self.applied: list[tuple[uuid.UUID | None, str]] = []
-
-    async def apply(self, conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
-        self.applied.extend((e.case_id, e.type) for e in events)
-
-
 async def test_events_a_limited_durable_gave_up_on_are_applied_once_the_limit_is_lifted(
         settings: Settings) -> None:
     """A deployment from before: its durable (max_deliver 2) stopped delivering two events
@@ -188,7 +181,7 @@ async def test_events_a_limited_durable_gave_up_on_are_applied_once_the_limit_is
             left = []
         assert left == [], "the server gave up on both"
         await sub.unsubscribe()
-        handler = Recording()
+        handler = Recorder()
         consumer = Consumer(settings=settings, nc=nc, pool=pool, name="lifted",
                             handler=handler, filter_subjects=subjects, batch=10)
         async with consumer_running(consumer):
