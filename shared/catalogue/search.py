@@ -11,8 +11,6 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from pypinyin import lazy_pinyin
-
 from shared.catalogue.model import Category, ServiceItem
 
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
@@ -49,6 +47,10 @@ class _Pinyin:
 
     @classmethod
     def of(cls, text: str) -> _Pinyin:
+        # pypinyin's dictionaries take ~0.5 s to load: only a catalogue built needs them, not
+        # every `sixstep` command that imports the catalogue's types.
+        from pypinyin import lazy_pinyin
+
         syllables = [s for run in _CJK_RUN.findall(text) for s in lazy_pinyin(run)]
         starts, offset = set(), 0
         for syllable in syllables:

@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+import importlib
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -46,10 +48,44 @@ def _root(
                    verbose=verbose))
 
 
-def _register() -> None:
-    from shared.cli import commands  # noqa: F401  (each module adds its commands to ``app``)
+#: The module of each command (``shared/cli/<module>.py``), so that a run imports the one it
+#: runs: all of them together take ~0.7 s to import (httpx, nats, asyncpg, jwt, the contracts),
+#: paid by every ``sixstep`` call before this. tests/unit/test_cli_commands.py keeps it whole.
+COMMAND_MODULES = {
+    "calendar": "calendar", "contracts": "contracts", "demo": "demo", "dlq": "dlq",
+    "ops": "ops", "rebuild": "rebuild", "as-of": "rebuild", "replay": "replay",
+    "export": "replay", "report": "report", "rules": "rules", "sql": "sql", "tail": "tail",
+    "token": "token",
+}
+#: The root options that take a value (``--state-dir DIR``): their values are no command.
+_VALUED_OPTIONS = frozenset({"--nats-url", "--database-url", "--intake-url", "--followup-url",
+                             "--feedback-url", "--state-dir"})
+
+
+def command_named(argv: list[str]) -> str | None:
+    """The command a command line runs (the first word that is no root option nor its value),
+    or None (``--help``, a mistyped command: every command is then registered, for the
+    list)."""
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in _VALUED_OPTIONS:
+            skip = True
+        elif not arg.startswith("-"):
+            return arg if arg in COMMAND_MODULES else None
+    return None
+
+
+def register(argv: list[str] | None = None) -> None:
+    """Registers the command ``argv`` runs on ``app``, or every command (``argv`` None)."""
+    named = command_named(argv) if argv is not None else None
+    if named is None:
+        from shared.cli import commands  # noqa: F401  (each module adds its commands)
+    else:
+        importlib.import_module(f"shared.cli.{COMMAND_MODULES[named]}")
 
 
 def main() -> None:
-    _register()
+    register(sys.argv[1:])
     app()

@@ -1,0 +1,73 @@
+"""``sixstep`` imports only the module of the command it runs: the table that says which
+module holds which command must name every command, each where it is registered."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+import shared.cli.commands  # noqa: F401  (every command registered)
+from shared.cli import COMMAND_MODULES, app, command_named
+
+
+def _registered() -> dict[str, str]:
+    """Each top-level command's name and the module that registered it."""
+    names: dict[str, str] = {}
+    for command in app.registered_commands:
+        assert command.name and command.callback, command
+        names[command.name] = command.callback.__module__
+    for group in app.registered_groups:
+        typer_app = group.typer_instance
+        name = group.name or typer_app.info.name
+        assert isinstance(name, str) and typer_app.registered_commands, group
+        callback = typer_app.registered_commands[0].callback
+        assert callback is not None
+        names[name] = callback.__module__
+    return names
+
+
+def test_every_command_is_in_the_table_with_the_module_that_registers_it() -> None:
+    registered = _registered()
+    assert set(registered) == set(COMMAND_MODULES)
+    for name, module in registered.items():
+        assert module == f"shared.cli.{COMMAND_MODULES[name]}", name
+
+
+@pytest.mark.parametrize(("argv", "named"), [
+    (["demo", "--residents", "2"], "demo"),
+    (["-v", "calendar", "status"], "calendar"),
+    (["--state-dir", "demo", "tail"], "tail"),  # a value that reads like a command
+    (["--nats-url", "nats://x:1", "--database-url", "postgresql://y", "rebuild", "intake"],
+     "rebuild"),
+    (["--nats-url=nats://x:1", "as-of", "c", "2026-12-05"], "as-of"),
+    (["--help"], None),
+    ([], None),
+    (["demos"], None),  # mistyped: every command is registered, so the error lists them
+])
+def test_the_command_a_line_runs_is_found_past_the_root_options(
+        argv: list[str], named: str | None) -> None:
+    assert command_named(argv) == named
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", "from shared.cli import main; main()", *args],
+                          capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_a_command_runs_with_only_its_own_module_and_the_help_lists_them_all() -> None:
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys; from shared.cli import register; "
+         "register(['-v', 'token', 'issue']); "
+         "print(' '.join(m for m in sys.modules if m.startswith('shared.cli.')))"],
+        capture_output=True, text=True, timeout=60, check=True).stdout.split()
+    assert loaded == ["shared.cli.token"], loaded
+    ran = _run("contracts", "--help")
+    assert ran.returncode == 0 and "list" in ran.stdout, ran
+    ran = _run("--help")
+    assert ran.returncode == 0, ran
+    for name in COMMAND_MODULES:
+        assert name in ran.stdout, (name, ran.stdout)
+    ran = _run("demos")
+    assert ran.returncode == 2 and "demos" in ran.stderr, ran
