@@ -3,6 +3,7 @@ a counter whose network drops in the middle of a case."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -212,11 +213,35 @@ async def test_steps_taken_while_the_network_is_down_are_sent_in_order_once(
             await route.continue_()
 
     await page.route("**/cases/*/restate", lose_first_answer)
+
+    # Each step's answer has the page read the case again (after its position). Those reads
+    # can come back out of order: the first one's answer (the case just opened) is held back
+    # until the last step shows, and must not then take the timeline back.
+    reads: list[Route] = []
+    first_answer: list[Any] = []
+
+    async def hold_first_read(route: Route) -> None:
+        reads.append(route)
+        if len(reads) > 1:
+            await route.continue_()
+        else:
+            first_answer.append(await route.fetch())  # answered by intake now, given later
+
+    await page.route(re.compile(r"/cases/[0-9a-f-]{36}\?after="), hold_first_read)
     await desk.set_offline(False)
 
     await expect(net).to_have_attribute("data-pending", "0", timeout=20_000)
     await expect(net).to_have_attribute("data-state", "online")
-    await saved(page, ["CaseOpened", "RequestHeard", "RequestRestated", "ConcernsNoted"])
+    everything = ["CaseOpened", "RequestHeard", "RequestRestated", "ConcernsNoted"]
+    await saved(page, everything)
+    first_read, [its_answer] = reads[0], first_answer
+    stale = [e["type"] for e in (await its_answer.json())["timeline"]]
+    assert stale == everything[:len(stale)] and len(stale) < len(everything), stale
+    async with page.expect_event("requestfinished",
+                                 lambda r: r.url == first_read.request.url):
+        await first_read.fulfill(response=its_answer)
+    await page.evaluate("() => new Promise((r) => setTimeout(() => setTimeout(r)))")
+    await saved(page, everything)
     assert len(restates) == 2 and restates[0] == restates[1] == queued[2]["key"]
 
     case_id = await page.evaluate(

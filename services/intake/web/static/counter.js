@@ -940,11 +940,19 @@ function deriveDefused() {
 
 function eventOf(type) { return caseView?.timeline.find((e) => e.type === type); }
 
+/** The latest read of the case asked for: each step's answer asks again (after its position),
+ *  and the answers can come back out of order; an older one must not take the timeline back. */
+let caseAsked = 0;
+
 async function refreshCase(after) {
   const id = current && queue.caseId(current.ref);
   if (!id) { renderAll(); return; }
+  const asked = ++caseAsked;
   try {
-    caseView = await api(`/cases/${id}${after ? `?after=${after}` : ""}`);
+    const view = await api(`/cases/${id}${after ? `?after=${after}` : ""}`);
+    // A later read was asked since, or another case is on the desk now: this answer is stale.
+    if (asked !== caseAsked || !current || queue.caseId(current.ref) !== id) return;
+    caseView = view;
     current.id = id;
     saveCurrent();
   } catch (err) {
