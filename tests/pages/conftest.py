@@ -1,6 +1,7 @@
-"""Browser tests share the three services (on real ports) and one chromium per module; each
-test gets a fresh browser context (its own localStorage and sessionStorage), its own clerks
-and residents, and a center of its own where it reads figures."""
+"""Browser tests share the three services (on real ports) and one chromium for the whole run
+(started once: ~4 s a module before); each test gets a fresh browser context (its own
+localStorage and sessionStorage), its own clerks and residents, and a center of its own where
+it reads figures or pairs a pad (another module's cases are in the same services)."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ else:
     expect.set_options(timeout=20_000)
 
 
-@pytest_asyncio.fixture(scope="module")
+@pytest_asyncio.fixture(scope="session")
 async def center(database_url: str, nats_url: str) -> AsyncIterator[Center]:
     tag = secrets.token_hex(3)
     settings = Settings(
@@ -67,7 +68,7 @@ def chromium_path() -> str:
 VIOLATIONS: list[str] = []
 
 
-@pytest_asyncio.fixture(scope="module")
+@pytest_asyncio.fixture(scope="session")
 async def browser(chromium_path: str) -> AsyncIterator[Browser]:
     async with async_playwright() as pw:
         chromium = await pw.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
