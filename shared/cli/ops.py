@@ -8,7 +8,9 @@ applies the same definitions when it starts, so it is never wrong to skip it.
 
 Durable consumers are defined where their handlers are, in each service's ``main.py``, and
 each service creates or aligns its own when it starts (``Consumer.ensure``): defining them a
-second time here would only let the two drift apart. ``sixstep ops status`` lists them.
+second time here would only let the two drift apart. ``sixstep ops status`` lists them, and
+names those that apply nothing because the stream is not the one their tracking rows were
+written against (the durable's metadata says why: ``shared.bus.stream_identity``).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from nats.js.errors import NotFoundError
 from rich.console import Console
 from rich.table import Table
 
+from shared.bus.consumer import REFUSED_KEY
 from shared.bus.jetstream import connect, dead_letter_stream, ensure_streams
 from shared.cli import app
 from shared.cli.servers import resolve, without_password
@@ -93,6 +96,14 @@ def status() -> None:
                               str(c.num_redelivered),
                               str(c.ack_floor.stream_seq if c.ack_floor else 0))
             console.print(table)
+            for c in sorted(consumers, key=lambda c: c.name):
+                refused = (c.config.metadata or {}).get(REFUSED_KEY)
+                if refused:
+                    console.print(f"[red]consumer {c.name} applies nothing[/red]: the stream "
+                                  f"is not the one its tracking rows were written against "
+                                  f"({refused}). Rebuild its read model: `sixstep rebuild "
+                                  f"<read model>` (or `--all`; deploy/README, 'A stream "
+                                  "made anew').")
         finally:
             await nc.close()
 

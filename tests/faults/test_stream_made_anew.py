@@ -1,0 +1,115 @@
+"""Ops delete the stream and make it again (a disaster recovery): the consumers notice.
+
+A consumer's tracking rows hold stream sequences. The stream made anew numbers its messages
+from 1 again and the relays publish every stored event onto it anew, each at a sequence of
+its own; compared with the old rows, a case's new event at a sequence below its row looked
+applied and was skipped, silently: the read model stopped moving and nothing said so. Now
+the consumer finds the stream's creation time is not the one its rows were written against
+and applies nothing until its read model is rebuilt; a stream whose limits took its oldest
+events is still its stream.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from nats.js.api import StreamConfig
+
+import services.intake.commands as c
+from shared.bus.consumer import REFUSED_KEY, TRACKING_DDL, Consumer
+from shared.settings import Settings
+from tests.faults.test_consumer_recovery import Recorder
+from tests.intake.test_log_guarantees import WriteSide, open_and_hear, run_relay, stream_made, \
+    write_side
+from tests.support import bus_connection, consumer_running, schema_pool, wait_until
+
+
+async def hear_again(side: WriteSide, case: uuid.UUID) -> None:
+    await side.intake.hear_request(case, c.HearRequest(words="又补充了一句"), "clerk-1",
+                                   f"hear-{uuid.uuid4().hex}")
+
+
+async def test_a_consumer_applies_nothing_on_a_stream_made_anew_and_says_why(
+        settings: Settings) -> None:
+    await stream_made(settings)
+    async with bus_connection(settings, "other-services") as nc:
+        # The other services' events came first on the old stream: intake's stood after them.
+        for i in range(3):
+            await nc.jetstream().publish(f"{settings.subject_prefix}.feedback.Other.p0", b"{}",
+                                         headers={"Nats-Msg-Id": f"other:{i}"})
+    subjects = [f"{settings.subject_prefix}.intake.*.*"]
+    recorder = Recorder()
+    async with write_side(settings) as side, \
+            schema_pool(settings, "anew", TRACKING_DDL) as pool, \
+            bus_connection(settings, "anew") as nc:
+        cases = await open_and_hear(side, 2)  # at sequences 4-7 of the old stream
+        await run_relay(settings, side, 7)
+
+        def consumer() -> Consumer:
+            return Consumer(settings=settings, nc=nc, pool=pool, name="anew", handler=recorder,
+                            filter_subjects=subjects, batch=10)
+
+        async with consumer_running(consumer()):
+            async def all_four() -> bool:
+                return len(recorder.applied) == 4
+            await wait_until(all_four, what="the four events applied")
+
+        # Disaster recovery: `nats stream rm`, `sixstep ops apply`; the counter goes on.
+        await nc.jetstream().delete_stream(settings.stream_name)
+        await stream_made(settings)
+        await hear_again(side, cases[0])
+        await run_relay(settings, side, 5)  # every stored event again, at sequences 1-5
+
+        again = consumer()
+        async with consumer_running(again):
+            async def applied_or_refused() -> bool:
+                return len(recorder.applied) > 4 or again.stats.stream_refused is not None
+            # Before: the new RequestHeard (sequence 5) was below its case's row (5 on the
+            # old stream), taken for applied and skipped: neither happened, ever.
+            await wait_until(applied_or_refused, timeout=10,
+                             what="the new event applied, or the consumer saying why not")
+            assert again.stats.stream_refused is not None
+            assert again.stats.stream_refused.startswith("recreated"), again.stats
+            # The refusal comes before anything is fetched: nothing skipped, nothing twice.
+            assert recorder.applied == ["CaseOpened", "RequestHeard"] * 2
+            info = await nc.jetstream().consumer_info(settings.stream_name, "anew")
+            assert (info.config.metadata or {}).get(REFUSED_KEY, "").startswith("recreated")
+
+
+async def test_a_stream_whose_limits_took_its_oldest_events_is_still_its_stream(
+        settings: Settings) -> None:
+    subjects = [f"{settings.subject_prefix}.intake.*.*"]
+    recorder = Recorder()
+    async with write_side(settings) as side, \
+            schema_pool(settings, "aged", TRACKING_DDL) as pool, \
+            bus_connection(settings, "aged") as nc:
+        cases = await open_and_hear(side, 2)
+        await run_relay(settings, side, 4)
+
+        def consumer() -> Consumer:
+            return Consumer(settings=settings, nc=nc, pool=pool, name="aged", handler=recorder,
+                            filter_subjects=subjects, batch=10)
+
+        async with consumer_running(consumer()):
+            async def all_four() -> bool:
+                return len(recorder.applied) == 4
+            await wait_until(all_four, what="the four events applied")
+
+        # The stream keeps its last three messages only: the oldest go as new ones come.
+        js = nc.jetstream()
+        config: StreamConfig = (await js.stream_info(settings.stream_name)).config
+        config.max_msgs = 3
+        await js.update_stream(config)
+        await hear_again(side, cases[0])
+        await hear_again(side, cases[1])
+        await run_relay(settings, side, 3)
+        state = (await js.stream_info(settings.stream_name)).state
+        assert state.first_seq == 4 and state.last_seq == 6
+
+        again = consumer()
+        async with consumer_running(again):
+            async def all_six() -> bool:
+                return len(recorder.applied) == 6
+            await wait_until(all_six, what="the two new events applied")
+            assert again.stats.stream_refused is None
+        assert recorder.applied[4:] == ["RequestHeard", "RequestHeard"]
