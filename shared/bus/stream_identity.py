@@ -92,3 +92,26 @@ async def record_stream(conn: asyncpg.Connection, consumer: str, created: dateti
         "INSERT INTO consumer_stream (consumer, stream_created) VALUES ($1, $2) "
         "ON CONFLICT (consumer) DO UPDATE SET stream_created = EXCLUDED.stream_created, "
         "recorded_at = now()", consumer, created)
+
+
+async def forget_stream(conn: asyncpg.Connection, consumer: str, stream: StreamSeen,
+                        *, applied_seq_sql: str) -> str:
+    """Drop ``consumer``'s tracking rows written against another stream, and take ``stream``
+    as its own: the consumer applies every event of it again, from the first. Only for a
+    handler whose effects are keyed by the upstream event id (a command writer: what it did
+    already is found and not done twice); a read model is rebuilt instead. Returns why the
+    rows did not belong to ``stream``; raises ``LookupError`` when they do."""
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))",
+                           f"sixstep-forget:{consumer}")
+        recorded = await conn.fetchval(
+            "SELECT stream_created FROM consumer_stream WHERE consumer = $1", consumer)
+        applied = await conn.fetchval(applied_seq_sql, consumer)
+        why = not_the_stream(recorded if applied is not None else None, applied, stream)
+        if why is None or stream.created is None:
+            raise LookupError(f"{consumer}'s tracking rows belong to this stream: nothing to "
+                              "forget")
+        await conn.execute("DELETE FROM consumer_tracking WHERE consumer = $1", consumer)
+        await conn.execute("DELETE FROM consumer_progress WHERE consumer = $1", consumer)
+        await record_stream(conn, consumer, stream.created)
+    return why

@@ -18,15 +18,18 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated
 
+import asyncpg
 import typer
 from nats.js.errors import NotFoundError
 from rich.console import Console
 from rich.table import Table
 
-from shared.bus.consumer import REFUSED_KEY
+from shared.bus.consumer import APPLIED_SEQ, REFUSED_KEY, base_consumer
 from shared.bus.jetstream import connect, dead_letter_stream, ensure_streams
+from shared.bus.stream_identity import forget_stream, stream_seen
 from shared.cli import app
 from shared.cli.servers import resolve, without_password
+from shared.readmodels.readmodel import read_model_of
 from shared.settings import Settings
 
 ops = typer.Typer(help="Operations: apply the stream definitions, show their state.",
@@ -108,3 +111,45 @@ def status() -> None:
             await nc.close()
 
     asyncio.run(show())
+
+
+@ops.command("forget-stream")
+def forget(
+    consumer: Annotated[str, typer.Argument(
+        help="A durable that builds no read model (intake-verdicts, followup-rules, "
+             "feedback-intake, or a partitioned one of them).")],
+) -> None:
+    """Let a consumer that writes commands go on on a stream made anew: drop its tracking
+    rows (written against the old stream) so that it applies every event of the new one
+    again. Its commands are keyed by the upstream event id: what it did already is found and
+    not done twice. A read model's consumer is rebuilt instead (``sixstep rebuild``)."""
+    base = base_consumer(consumer)
+    model = read_model_of(base)
+    if model is not None:
+        raise typer.BadParameter(f"{consumer} builds the read model {model}: run `sixstep "
+                                 f"rebuild {model}` (forgetting would apply its events twice)")
+    service = base.split("-", 1)[0]
+    if service not in ("intake", "followup", "feedback"):
+        raise typer.BadParameter(f"no service owns {consumer!r}")
+    settings = resolve().use("nats", "database")
+
+    async def run() -> str:
+        nc = await connect(settings, "sixstep-ops")
+        try:
+            seen = await stream_seen(nc.jetstream(), settings.stream_name)
+        finally:
+            await nc.close()
+        conn = await asyncpg.connect(settings.database_url)
+        try:
+            await conn.execute(f'SET search_path TO "{settings.schema_for(service)}"')
+            return await forget_stream(conn, consumer, seen, applied_seq_sql=APPLIED_SEQ)
+        finally:
+            await conn.close()
+
+    try:
+        why = asyncio.run(run())
+    except LookupError as exc:
+        console.print(str(exc))
+        raise typer.Exit(1) from None
+    console.print(f"{consumer}: forgot its tracking rows ({why}); it applies the new stream "
+                  "from its first event within a few seconds")

@@ -11,17 +11,38 @@ events is still its stream.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 from nats.js.api import StreamConfig
 
 import services.intake.commands as c
-from shared.bus.consumer import REFUSED_KEY, TRACKING_DDL, Consumer
+from services.intake.main import create_app
+from services.intake.projections import READ_MODEL
+from shared.analytics.rebuild import Rebuild
+from shared.bus.consumer import APPLIED_SEQ, REFUSED_KEY, TRACKING_DDL, Consumer
+from shared.bus.stream_identity import forget_stream, stream_seen
 from shared.settings import Settings
+from tests.analytics.test_rebuild import a_visit, post, read
+from tests.cli.in_process import invoke
+from tests.faults.harness import service_env
 from tests.faults.test_consumer_recovery import Recorder
-from tests.intake.test_log_guarantees import WriteSide, open_and_hear, run_relay, stream_made, \
-    write_side
-from tests.support import bus_connection, consumer_running, schema_pool, wait_until
+from tests.intake.test_log_guarantees import (
+    WriteSide,
+    open_and_hear,
+    run_relay,
+    stream_made,
+    write_side,
+)
+from tests.support import (
+    bus_connection,
+    consumer_running,
+    running,
+    schema_pool,
+    stored_heads,
+    stream_envelopes,
+    wait_until,
+)
 
 
 async def hear_again(side: WriteSide, case: uuid.UUID) -> None:
@@ -75,6 +96,19 @@ async def test_a_consumer_applies_nothing_on_a_stream_made_anew_and_says_why(
             info = await nc.jetstream().consumer_info(settings.stream_name, "anew")
             assert (info.config.metadata or {}).get(REFUSED_KEY, "").startswith("recreated")
 
+            # A handler keyed by the upstream event id (a command writer) may go on by
+            # applying the new stream from its first event (`sixstep ops forget-stream`).
+            seen = await stream_seen(nc.jetstream(), settings.stream_name)
+            async with pool.acquire() as conn:
+                await forget_stream(conn, "anew", seen, applied_seq_sql=APPLIED_SEQ)
+
+            async def all_again() -> bool:
+                return len(recorder.applied) == 9
+            await wait_until(all_again, what="the new stream applied from its first event")
+            assert again.stats.stream_refused is None
+            assert recorder.applied[4:] == [*["CaseOpened", "RequestHeard"] * 2,
+                                            "RequestHeard"]
+
 
 async def test_a_stream_whose_limits_took_its_oldest_events_is_still_its_stream(
         settings: Settings) -> None:
@@ -113,3 +147,70 @@ async def test_a_stream_whose_limits_took_its_oldest_events_is_still_its_stream(
             await wait_until(all_six, what="the two new events applied")
             assert again.stats.stream_refused is None
         assert recorder.applied[4:] == ["RequestHeard", "RequestHeard"]
+
+
+async def test_after_the_stream_is_made_anew_a_rebuild_brings_the_view_back_as_a_fresh_one(
+        settings: Settings) -> None:
+    """The runbook end to end: services stopped, the stream deleted and made again, services
+    started; the relay publishes intake's whole store again, the view's consumer refuses the
+    new stream and /ready says what to run; `sixstep rebuild intake` puts it right, and the
+    consumer goes on by itself."""
+    async with running(create_app(settings)) as client:
+        visits = [await a_visit(client, resolve=False) for _ in range(3)]
+        for case_id, position in visits:
+            assert (await read(client, case_id, position))["stage"] == "guided"
+
+    async with bus_connection(settings, "ops") as nc:
+        await nc.jetstream().delete_stream(settings.stream_name)
+    await stream_made(settings)
+
+    async with running(create_app(settings)) as client:
+        resolved = await post(client, f"/cases/{visits[0][0]}/resolve", {
+            "outcome": "resolved", "explanation": "已办结", "emotion_defused": True})
+        newcomer, position = await a_visit(client)
+
+        # The relay: every stored event on the new stream, once, in store order.
+        head = (await stored_heads(settings))["intake"]
+        on_stream = await stream_envelopes(settings, f"{settings.subject_prefix}.intake.>")
+        assert [e.position for e in on_stream] == list(range(1, head + 1))
+
+        async def refused() -> bool:
+            ready = (await client.get("/ready")).json()
+            return any(r.startswith("consumer intake-cases: applies nothing")
+                       for r in ready["checks"]["degraded"])
+        await wait_until(refused, what="/ready saying the view's consumer refuses the stream")
+        ready = (await client.get("/ready")).json()
+        assert "run `sixstep rebuild intake`" in " ".join(ready["checks"]["degraded"])
+        metrics = (await client.get("/metrics")).text
+        assert ('sixstep_consumer_stream_refused{consumer="intake-cases",service="intake"} 1.0'
+                in metrics)
+        status = await asyncio.to_thread(invoke, ["ops", "status"], env=service_env(settings))
+        assert "consumer intake-cases applies nothing" in status.output, status.output
+        forgot = await asyncio.to_thread(invoke, ["ops", "forget-stream", "intake-cases"],
+                                         env=service_env(settings))
+        assert forgot.exit_code != 0 and "sixstep rebuild intake" in forgot.output
+        stale = await client.get(f"/cases/{visits[0][0]}")
+        assert stale.json()["stage"] == "guided", "nothing applied on the new stream"
+
+        async with Rebuild(settings, READ_MODEL) as rb:  # `sixstep rebuild intake`
+            await rb.prepare()
+            await rb.catch_up()
+            await rb.switch()
+
+        async def caught_up() -> bool:
+            r = await client.get(f"/cases/{newcomer}")
+            return r.status_code == 200 and not (await refused())
+        await wait_until(caught_up, what="the consumer going on after the rebuild")
+        assert (await read(client, visits[0][0], resolved["position"]))["stage"] == "resolved"
+        assert (await read(client, newcomer, position))["stage"] == "resolved"
+        # Later writes are applied once, from the rebuilt tracking.
+        latest, at = await a_visit(client, resolve=False)
+        timeline = (await read(client, latest, at))["timeline"]
+        assert [t["version"] for t in timeline] == list(range(1, len(timeline) + 1))
+
+        async with Rebuild(settings, READ_MODEL) as rb:
+            await rb.prepare(fresh=True)
+            await rb.catch_up()
+            diff = await rb.diff()
+            assert diff.same and diff.lagging_keys == 0, diff
+            await rb.discard()
