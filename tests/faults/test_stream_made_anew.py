@@ -30,6 +30,7 @@ from tests.faults.test_consumer_recovery import Recorder
 from tests.intake.test_log_guarantees import (
     WriteSide,
     open_and_hear,
+    relay_running,
     run_relay,
     stream_made,
     write_side,
@@ -214,3 +215,30 @@ async def test_after_the_stream_is_made_anew_a_rebuild_brings_the_view_back_as_a
             diff = await rb.diff()
             assert diff.same and diff.lagging_keys == 0, diff
             await rb.discard()
+
+
+async def test_a_relay_publishing_while_the_stream_is_made_anew_puts_the_whole_store_on_it(
+        settings: Settings) -> None:
+    """Ops skip the runbook's first step and leave the services running. The relay's next
+    event landed on the new stream and the relay went on after it: the new stream never got
+    the store's earlier events, and a rebuild from it lost them. Now the relay sees the
+    stream is new (an acknowledged sequence below the last, another creation time) and
+    publishes every event of the store onto it."""
+    await stream_made(settings)
+    async with write_side(settings) as side, bus_connection(settings, "ops") as nc:
+        cases = await open_and_hear(side, 2)
+        async with relay_running(settings, side) as running:
+            await running.until(lambda relay: relay.position >= 4, what="four events published")
+            await nc.jetstream().delete_stream(settings.stream_name)
+            await stream_made(settings)
+            await hear_again(side, cases[0])
+
+            async def whole_store() -> bool:
+                on_stream = await stream_envelopes(settings, published=0)
+                return sorted(e.position for e in on_stream) == [1, 2, 3, 4, 5]
+            await wait_until(whole_store, what="every stored event on the new stream")
+            await running.until(lambda relay: relay.position == 5, what="the relay at 5")
+        positions = [e.position for e in await stream_envelopes(settings, published=0)]
+        assert sorted(positions) == [1, 2, 3, 4, 5], "each stored event once"
+        # The event published before the relay saw the new stream stands first: said so.
+        assert running.relay.out_of_order >= 1
