@@ -28,6 +28,11 @@ only ever driven by one process at a time:
   what was applied already is skipped by its tracking record.
 * **drain**: ``drain()`` lets the batch in hand finish (applied, tracked, acked) and fetches
   no more; the service's shutdown calls it before it stops the loops.
+
+Tracking rows hold stream sequences, which mean something only on the stream they were read
+from: on a stream deleted and made again, or restored from an older backup, the consumer
+applies nothing until its read model is rebuilt (``shared.bus.stream_identity``,
+``_on_its_stream``; deploy/README, "A stream made anew").
 """
 
 from __future__ import annotations

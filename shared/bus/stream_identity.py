@@ -36,7 +36,7 @@ from nats.js.client import JetStreamContext
 STREAM_DDL = [
     "CREATE TABLE IF NOT EXISTS consumer_stream ("
     " consumer text PRIMARY KEY, stream_created timestamptz NOT NULL,"
-    " recorded_at timestamptz NOT NULL DEFAULT now())",
+    " updated_at timestamptz NOT NULL DEFAULT now())",
 ]
 
 
@@ -91,7 +91,7 @@ async def record_stream(conn: asyncpg.Connection, consumer: str, created: dateti
     await conn.execute(
         "INSERT INTO consumer_stream (consumer, stream_created) VALUES ($1, $2) "
         "ON CONFLICT (consumer) DO UPDATE SET stream_created = EXCLUDED.stream_created, "
-        "recorded_at = now()", consumer, created)
+        "updated_at = now()", consumer, created)
 
 
 async def forget_stream(conn: asyncpg.Connection, consumer: str, stream: StreamSeen,

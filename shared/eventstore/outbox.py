@@ -45,6 +45,10 @@ that ends before the saved position's sequence, or holds another message there, 
 the relay had published (a server that crashed before syncing it, a stream restored from an
 older backup): the relay goes on after the service's last event on it
 (``relay.stream_behind_saved_position``), as the restore runbook's deleted position did.
+A stream deleted and made again while the relay publishes takes its next event at a low
+sequence: an acknowledged sequence not above the last one makes the relay compare the
+stream's creation time with the one it started on, and on a new stream it publishes every
+event of the store onto it (``relay.stream_made_anew``), not only those after its position.
 
 The relay trusts no id it did not publish: the messages the start would take for events past
 the saved position must carry the store's event ids (``_StreamNotOurs``), and a publish the

@@ -14,6 +14,8 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+import asyncpg
+from nats.aio.client import Client as NATS
 from nats.js.api import StreamConfig
 
 import services.intake.commands as c
@@ -51,6 +53,22 @@ async def hear_again(side: WriteSide, case: uuid.UUID) -> None:
                                    f"hear-{uuid.uuid4().hex}")
 
 
+def recording(settings: Settings, nc: NATS, pool: asyncpg.Pool, name: str,
+              recorder: Recorder) -> Consumer:
+    """A consumer of intake's events named ``name`` that records what it applies."""
+    return Consumer(settings=settings, nc=nc, pool=pool, name=name, handler=recorder,
+                    filter_subjects=[f"{settings.subject_prefix}.intake.*.*"], batch=10)
+
+
+async def four_applied(consumer: Consumer, recorder: Recorder) -> None:
+    """Run ``consumer`` until it has applied two cases' opening and hearing, and committed
+    them (the handler records an event before its transaction commits)."""
+    async with consumer_running(consumer):
+        async def all_four() -> bool:
+            return len(recorder.applied) == 4 and consumer.stats.applied == 4
+        await wait_until(all_four, what="the four events applied")
+
+
 async def test_a_consumer_applies_nothing_on_a_stream_made_anew_and_says_why(
         settings: Settings) -> None:
     await stream_made(settings)
@@ -59,7 +77,6 @@ async def test_a_consumer_applies_nothing_on_a_stream_made_anew_and_says_why(
         for i in range(3):
             await nc.jetstream().publish(f"{settings.subject_prefix}.feedback.Other.p0", b"{}",
                                          headers={"Nats-Msg-Id": f"other:{i}"})
-    subjects = [f"{settings.subject_prefix}.intake.*.*"]
     recorder = Recorder()
     async with write_side(settings) as side, \
             schema_pool(settings, "anew", TRACKING_DDL) as pool, \
@@ -68,13 +85,9 @@ async def test_a_consumer_applies_nothing_on_a_stream_made_anew_and_says_why(
         await run_relay(settings, side, 7)
 
         def consumer() -> Consumer:
-            return Consumer(settings=settings, nc=nc, pool=pool, name="anew", handler=recorder,
-                            filter_subjects=subjects, batch=10)
+            return recording(settings, nc, pool, "anew", recorder)
 
-        async with consumer_running(consumer()):
-            async def all_four() -> bool:
-                return len(recorder.applied) == 4
-            await wait_until(all_four, what="the four events applied")
+        await four_applied(consumer(), recorder)
 
         # Disaster recovery: `nats stream rm`, `sixstep ops apply`; the counter goes on.
         await nc.jetstream().delete_stream(settings.stream_name)
@@ -113,7 +126,6 @@ async def test_a_consumer_applies_nothing_on_a_stream_made_anew_and_says_why(
 
 async def test_a_stream_whose_limits_took_its_oldest_events_is_still_its_stream(
         settings: Settings) -> None:
-    subjects = [f"{settings.subject_prefix}.intake.*.*"]
     recorder = Recorder()
     async with write_side(settings) as side, \
             schema_pool(settings, "aged", TRACKING_DDL) as pool, \
@@ -122,13 +134,9 @@ async def test_a_stream_whose_limits_took_its_oldest_events_is_still_its_stream(
         await run_relay(settings, side, 4)
 
         def consumer() -> Consumer:
-            return Consumer(settings=settings, nc=nc, pool=pool, name="aged", handler=recorder,
-                            filter_subjects=subjects, batch=10)
+            return recording(settings, nc, pool, "aged", recorder)
 
-        async with consumer_running(consumer()):
-            async def all_four() -> bool:
-                return len(recorder.applied) == 4
-            await wait_until(all_four, what="the four events applied")
+        await four_applied(consumer(), recorder)
 
         # The stream keeps its last three messages only: the oldest go as new ones come.
         js = nc.jetstream()
