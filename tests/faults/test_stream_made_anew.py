@@ -15,13 +15,14 @@ import asyncio
 import uuid
 
 import asyncpg
+import pytest
 from nats.aio.client import Client as NATS
 from nats.js.api import StreamConfig
 
 import services.intake.commands as c
 from services.intake.main import create_app
 from services.intake.projections import READ_MODEL
-from shared.analytics.rebuild import Rebuild
+from shared.analytics.rebuild import Rebuild, RebuildError
 from shared.bus.consumer import APPLIED_SEQ, REFUSED_KEY, TRACKING_DDL, Consumer
 from shared.bus.stream_identity import forget_stream, stream_seen
 from shared.settings import Settings
@@ -250,3 +251,21 @@ async def test_a_relay_publishing_while_the_stream_is_made_anew_puts_the_whole_s
         assert sorted(positions) == [1, 2, 3, 4, 5], "each stored event once"
         # The event published before the relay saw the new stream stands first: said so.
         assert running.relay.out_of_order >= 1
+
+
+async def test_a_rebuild_begun_on_the_old_stream_does_not_go_on_on_the_new_one(
+        settings: Settings) -> None:
+    async with running(create_app(settings)) as client:
+        case_id, position = await a_visit(client)
+        await read(client, case_id, position)
+        async with Rebuild(settings, READ_MODEL) as rb:
+            await rb.prepare()
+            await rb.catch_up()  # interrupted before the switch
+    async with bus_connection(settings, "ops") as nc:
+        await nc.jetstream().delete_stream(settings.stream_name)
+    await stream_made(settings)
+    async with Rebuild(settings, READ_MODEL) as rb:
+        with pytest.raises(RebuildError, match="begun on another stream"):
+            await rb.prepare()
+        await rb.prepare(fresh=True)
+        assert not rb.resumed
