@@ -125,12 +125,14 @@ def forget(
     not done twice. A read model's consumer is rebuilt instead (``sixstep rebuild``)."""
     base = base_consumer(consumer)
     model = read_model_of(base)
-    if model is not None:
-        raise typer.BadParameter(f"{consumer} builds the read model {model}: run `sixstep "
-                                 f"rebuild {model}` (forgetting would apply its events twice)")
     service = base.split("-", 1)[0]
-    if service not in ("intake", "followup", "feedback"):
-        raise typer.BadParameter(f"no service owns {consumer!r}")
+    refused = (f"{consumer} builds the read model {model}: run `sixstep rebuild {model}` "
+               "(forgetting would apply its events twice)" if model is not None else
+               f"no service owns {consumer!r}"
+               if service not in ("intake", "followup", "feedback") else None)
+    if refused:
+        console.print(f"[red]{refused}[/red]")
+        raise typer.Exit(2)
     settings = resolve().use("nats", "database")
 
     async def run() -> str:
