@@ -180,7 +180,10 @@ class Runtime:
         checks["nats"] = "ok" if self.nc.is_connected else "down"
         lag = {name: c.stats.pending for name, c in self.driven.items()}
         checks["consumer_lag"] = lag
-        lag_ok = all(v <= self.settings.ready_max_lag for v in lag.values())
+        # A consumer refusing a stream made anew lags by the whole stream: no restart can fix
+        # that, and the service's writes go on; it makes /ready degraded, not 503.
+        lag_ok = all(v <= self.settings.ready_max_lag for name, v in lag.items()
+                     if self.driven[name].stats.stream_refused is None)
         ok = checks["store"] == "ok" and checks["nats"] == "ok" and lag_ok
         degraded.extend(self._path_degradations(checks))
         for reasons in self.degradations:
