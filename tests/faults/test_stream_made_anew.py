@@ -174,7 +174,9 @@ async def test_after_the_stream_is_made_anew_a_rebuild_brings_the_view_back_as_a
         await nc.jetstream().delete_stream(settings.stream_name)
     await stream_made(settings)
 
-    async with running(create_app(settings)) as client:
+    # READY_MAX_LAG 1: the refusing consumer's lag (the whole new stream) must not take the
+    # service out of its load balancer; its writes go on.
+    async with running(create_app(settings.model_copy(update={"ready_max_lag": 1}))) as client:
         resolved = await post(client, f"/cases/{visits[0][0]}/resolve", {
             "outcome": "resolved", "explanation": "已办结", "emotion_defused": True})
         newcomer, position = await a_visit(client)
@@ -189,7 +191,13 @@ async def test_after_the_stream_is_made_anew_a_rebuild_brings_the_view_back_as_a
             return any(r.startswith("consumer intake-cases: applies nothing")
                        for r in ready["checks"]["degraded"])
         await wait_until(refused, what="/ready saying the view's consumer refuses the stream")
-        ready = (await client.get("/ready")).json()
+        async def lag_measured() -> bool:
+            lag = (await client.get("/ready")).json()["checks"]["consumer_lag"]
+            return lag.get("intake-cases", 0) > 1
+        await wait_until(lag_measured, what="the probe measuring the refusing consumer's lag")
+        answer = await client.get("/ready")
+        assert answer.status_code == 200, answer.text
+        ready = answer.json()
         assert "run `sixstep rebuild intake`" in " ".join(ready["checks"]["degraded"])
         metrics = (await client.get("/metrics")).text
         assert ('sixstep_consumer_stream_refused{consumer="intake-cases",service="intake"} 1.0'
