@@ -64,6 +64,7 @@ from shared.analytics.replay import (
 )
 from shared.bus.consumer import TRACKING_DDL
 from shared.bus.jetstream import connect
+from shared.bus.stream_identity import check_stream, stream_seen
 from shared.contracts import Envelope
 from shared.readmodels.bulk import q
 from shared.readmodels.readmodel import BulkHandler, ReadModel
@@ -80,8 +81,10 @@ STATE_DDL = [
     "CREATE TABLE IF NOT EXISTS rebuild_skipped (seq bigint PRIMARY KEY, type text,"
     " reason text NOT NULL)",
 ]
-BOOKKEEPING = frozenset({"consumer_tracking", "consumer_progress", "rebuild_state",
-                         "rebuild_skipped"})
+BOOKKEEPING = frozenset({"consumer_tracking", "consumer_progress", "consumer_stream",
+                         "rebuild_state", "rebuild_skipped"})
+#: The last sequence a staging schema applied, as ``check_stream`` compares it.
+REBUILT_SEQ = "SELECT NULLIF(last_seq, 0) FROM rebuild_state WHERE consumer = $1"
 _ALTER = {"r": "TABLE", "p": "TABLE", "v": "VIEW", "m": "MATERIALIZED VIEW"}
 
 
@@ -263,6 +266,16 @@ class Rebuild:
         if built_with != ddl_hash:
             raise RebuildError(f"{self.staging} was started with another version of the read "
                                "model's DDL; start over with --fresh")
+        # The stream it is built from (``shared.bus.stream_identity``): the switch hands it
+        # to the live consumer with the tracking rows; a staging schema begun on a stream
+        # since made anew cannot go on.
+        assert self._nc is not None
+        seen = await stream_seen(self._nc.jetstream(), self.settings.stream_name)
+        why = await check_stream(self.conn, self.model.consumer, seen,
+                                 applied_seq_sql=REBUILT_SEQ)
+        if why is not None:
+            raise RebuildError(f"{self.staging} was begun on another stream ({why}); start "
+                               "over with --fresh")
         return self.staging
 
     async def state(self) -> asyncpg.Record:
@@ -518,6 +531,12 @@ class Rebuild:
                 f"INSERT INTO {live}.consumer_progress (consumer, service, position,"
                 f" stream_seq) SELECT consumer, service, position, stream_seq FROM"
                 f" {staging}.consumer_progress WHERE consumer = $1", consumer)
+            # The live consumer goes on against the stream this was built from.
+            await conn.execute(f"DELETE FROM {live}.consumer_stream WHERE consumer = $1",
+                               consumer)
+            await conn.execute(
+                f"INSERT INTO {live}.consumer_stream (consumer, stream_created) SELECT consumer,"
+                f" stream_created FROM {staging}.consumer_stream WHERE consumer = $1", consumer)
             await conn.execute(
                 f"CREATE TABLE {q(retired)}.switch_info AS SELECT $1::text AS consumer,"
                 " $2::text AS rebuilt_in, $3::bigint AS last_seq, now() AS switched_at",

@@ -28,6 +28,11 @@ only ever driven by one process at a time:
   what was applied already is skipped by its tracking record.
 * **drain**: ``drain()`` lets the batch in hand finish (applied, tracked, acked) and fetches
   no more; the service's shutdown calls it before it stops the loops.
+
+Tracking rows hold stream sequences, which mean something only on the stream they were read
+from: on a stream deleted and made again, or restored from an older backup, the consumer
+applies nothing until its read model is rebuilt (``shared.bus.stream_identity``,
+``_on_its_stream``; deploy/README, "A stream made anew").
 """
 
 from __future__ import annotations
@@ -53,6 +58,7 @@ from pydantic import ValidationError
 from shared import tracing
 from shared.bus.jetstream import dead_letter_subject
 from shared.bus.pulling import Puller, ack_each, sequence_and_delivered
+from shared.bus.stream_identity import STREAM_DDL, check_stream, stream_seen
 from shared.contracts import REGISTRY, Envelope
 from shared.contracts.decoding import decode_envelope
 from shared.settings import Settings
@@ -113,6 +119,9 @@ class ConsumerStats:
     #: When (epoch seconds) the oldest event this consumer has not yet applied was stored on
     #: the stream; None when it has applied everything (set by ``measure_oldest_unapplied``).
     oldest_unapplied_at: float | None = None
+    #: Why this consumer applies nothing: the stream is not the one its tracking rows were
+    #: written against (``shared.bus.stream_identity``); None while it is.
+    stream_refused: str | None = None
 
     def oldest_unapplied_age(self) -> float:
         """Seconds the oldest event not yet applied has been on the stream (0 when none)."""
@@ -134,8 +143,19 @@ TRACKING_DDL = [
     " consumer text NOT NULL, service text NOT NULL, position bigint NOT NULL,"
     " stream_seq bigint NOT NULL, updated_at timestamptz NOT NULL DEFAULT now(),"
     " PRIMARY KEY (consumer, service))",
+    *STREAM_DDL,
 ]
 
+#: The last stream sequence a consumer applied (``$1``), as ``check_stream`` compares it.
+APPLIED_SEQ = "SELECT max(stream_seq) FROM consumer_progress WHERE consumer = $1"
+
+STREAM_RECHECK_S = 5.0
+"""How often a consumer that refused the stream (``Consumer._on_its_stream``) looks again:
+a rebuild of its read model records the new stream and the consumer goes on by itself."""
+
+
+#: The durable's metadata key saying why its consumer applies nothing (``ops status``).
+REFUSED_KEY = "sixstep_refused"
 
 GONE_CHECK_EVERY = 10
 """How many hand-backs of an event waiting behind a retried one of its case go by between
@@ -208,9 +228,11 @@ class Consumer:
     def lock_key(self) -> str:
         return f"sixstep-consumer:{self.settings.stream_name}:{self.name}"
 
-    async def ensure(self) -> None:
-        """Create the durable consumer (or align its filters); idempotent."""
+    async def ensure(self, refused: str | None = None) -> None:
+        """Create the durable consumer (or align its filters); idempotent. ``refused``: why
+        it applies nothing (``_on_its_stream``), kept in the durable's metadata."""
         js = self.nc.jetstream()
+        metadata = {REFUSED_KEY: refused[:1000]} if refused else None
         config = ConsumerConfig(
             durable_name=self.name,
             ack_policy=AckPolicy.EXPLICIT,
@@ -224,11 +246,13 @@ class Consumer:
                             else DeliverPolicy.ALL),
             opt_start_seq=self.deliver_from_seq,
             max_waiting=64,
+            metadata=metadata,
         )
         try:
             info = await js.consumer_info(self.settings.stream_name, self.name)
             if (sorted(info.config.filter_subjects or []) != sorted(self.filter_subjects)
                     or info.config.max_ack_pending != config.max_ack_pending
+                    or (info.config.metadata or {}).get(REFUSED_KEY) != refused
                     or (info.config.max_deliver or -1) > 0):  # made with a limit: lift it
                 await js.add_consumer(self.settings.stream_name, config)
         except NotFoundError:
@@ -306,7 +330,36 @@ class Consumer:
         except NatsError as exc:  # an older server: redelivery waits for ack_wait instead
             log.warning("consumer.reset_unavailable", consumer=self.name, error=str(exc))
 
+    async def _on_its_stream(self) -> None:
+        """Return once the stream is the one this consumer's tracking rows were written
+        against (``shared.bus.stream_identity``: one STREAM.INFO). Until then nothing is
+        fetched: a stream made anew numbers its messages from 1 again, and the rows would
+        skip new events as applied and apply old ones again. The durable is made (and says
+        why in its metadata, for ``sixstep ops status``); /ready, the metric
+        ``sixstep_consumer_stream_refused`` and the log say what to run."""
+        js = self.nc.jetstream()
+        while True:
+            seen = await stream_seen(js, self.settings.stream_name)
+            async with self._connection() as conn:
+                why = await check_stream(conn, self.name, seen, applied_seq_sql=APPLIED_SEQ)
+            if why is None:
+                if self.stats.stream_refused is not None:
+                    log.warning("consumer.stream_accepted", consumer=self.name)
+                self.stats.stream_refused = None
+                return
+            if self.stats.stream_refused != why:
+                log.error("consumer.stream_refused", consumer=self.name, reason=why,
+                          fix=f"rebuild the read model of {base_consumer(self.name)} "
+                              "(`sixstep rebuild <read model>`, or `sixstep rebuild --all`)")
+                self.stats.stream_refused = why
+                await self.ensure(refused=why)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), STREAM_RECHECK_S)
+            if self._stopping.is_set():
+                await asyncio.Event().wait()  # drained: wait to be cancelled
+
     async def _consume(self) -> None:
+        await self._on_its_stream()
         await self.ensure()
         await self._reset_to_ack_floor()
         # Lingering pull requests stay open on the server: an event published while this

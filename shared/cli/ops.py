@@ -8,7 +8,9 @@ applies the same definitions when it starts, so it is never wrong to skip it.
 
 Durable consumers are defined where their handlers are, in each service's ``main.py``, and
 each service creates or aligns its own when it starts (``Consumer.ensure``): defining them a
-second time here would only let the two drift apart. ``sixstep ops status`` lists them.
+second time here would only let the two drift apart. ``sixstep ops status`` lists them, and
+names those that apply nothing because the stream is not the one their tracking rows were
+written against (the durable's metadata says why: ``shared.bus.stream_identity``).
 """
 
 from __future__ import annotations
@@ -16,14 +18,18 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated
 
+import asyncpg
 import typer
 from nats.js.errors import NotFoundError
 from rich.console import Console
 from rich.table import Table
 
+from shared.bus.consumer import APPLIED_SEQ, REFUSED_KEY, base_consumer
 from shared.bus.jetstream import connect, dead_letter_stream, ensure_streams
+from shared.bus.stream_identity import forget_stream, stream_seen
 from shared.cli import app
 from shared.cli.servers import resolve, without_password
+from shared.readmodels.readmodel import read_model_of
 from shared.settings import Settings
 
 ops = typer.Typer(help="Operations: apply the stream definitions, show their state.",
@@ -93,7 +99,59 @@ def status() -> None:
                               str(c.num_redelivered),
                               str(c.ack_floor.stream_seq if c.ack_floor else 0))
             console.print(table)
+            for c in sorted(consumers, key=lambda c: c.name):
+                refused = (c.config.metadata or {}).get(REFUSED_KEY)
+                if refused:
+                    console.print(f"[red]consumer {c.name} applies nothing[/red]: the stream "
+                                  f"is not the one its tracking rows were written against "
+                                  f"({refused}). Rebuild its read model: `sixstep rebuild "
+                                  f"<read model>` (or `--all`; deploy/README, 'A stream "
+                                  "made anew').")
         finally:
             await nc.close()
 
     asyncio.run(show())
+
+
+@ops.command("forget-stream")
+def forget(
+    consumer: Annotated[str, typer.Argument(
+        help="A durable that builds no read model (intake-verdicts, followup-rules, "
+             "feedback-intake, or a partitioned one of them).")],
+) -> None:
+    """Let a consumer that writes commands go on on a stream made anew: drop its tracking
+    rows (written against the old stream) so that it applies every event of the new one
+    again. Its commands are keyed by the upstream event id: what it did already is found and
+    not done twice. A read model's consumer is rebuilt instead (``sixstep rebuild``)."""
+    base = base_consumer(consumer)
+    model = read_model_of(base)
+    service = base.split("-", 1)[0]
+    refused = (f"{consumer} builds the read model {model}: run `sixstep rebuild {model}` "
+               "(forgetting would apply its events twice)" if model is not None else
+               f"no service owns {consumer!r}"
+               if service not in ("intake", "followup", "feedback") else None)
+    if refused:
+        console.print(f"[red]{refused}[/red]")
+        raise typer.Exit(2)
+    settings = resolve().use("nats", "database")
+
+    async def run() -> str:
+        nc = await connect(settings, "sixstep-ops")
+        try:
+            seen = await stream_seen(nc.jetstream(), settings.stream_name)
+        finally:
+            await nc.close()
+        conn = await asyncpg.connect(settings.database_url)
+        try:
+            await conn.execute(f'SET search_path TO "{settings.schema_for(service)}"')
+            return await forget_stream(conn, consumer, seen, applied_seq_sql=APPLIED_SEQ)
+        finally:
+            await conn.close()
+
+    try:
+        why = asyncio.run(run())
+    except LookupError as exc:
+        console.print(str(exc))
+        raise typer.Exit(1) from None
+    console.print(f"{consumer}: forgot its tracking rows ({why}); it applies the new stream "
+                  "from its first event within a few seconds")

@@ -45,6 +45,10 @@ that ends before the saved position's sequence, or holds another message there, 
 the relay had published (a server that crashed before syncing it, a stream restored from an
 older backup): the relay goes on after the service's last event on it
 (``relay.stream_behind_saved_position``), as the restore runbook's deleted position did.
+A stream deleted and made again while the relay publishes takes its next event at a low
+sequence: an acknowledged sequence not above the last one makes the relay compare the
+stream's creation time with the one it started on, and on a new stream it publishes every
+event of the store onto it (``relay.stream_made_anew``), not only those after its position.
 
 The relay trusts no id it did not publish: the messages the start would take for events past
 the saved position must carry the store's event ids (``_StreamNotOurs``), and a publish the
@@ -75,6 +79,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -262,6 +267,10 @@ class Relay:
         #: of the duplicate window the stream would store them twice).
         self._held: dict[int, int] = {}
         self._pause = RECONNECT_PAUSE_S[0]
+        #: The stream's creation time when this connection started, and whether the stream
+        #: was found made anew since (``_refuse_made_anew``; ``_start_position`` clears it).
+        self._stream_made: datetime | None = None
+        self._made_anew = False
         #: Events stored and not yet on the stream (set by :meth:`measure`).
         self.unpublished = 0
         #: When (``time.time()``) the relay first read the oldest event it has not yet
@@ -374,6 +383,7 @@ class Relay:
         try:
             await nc.subscribe(f"{self._inbox}.*", cb=self._on_ack)
             info = await nc.jetstream().stream_info(self.settings.stream_name)
+            self._stream_made = info.created
             wanted = self.settings.relay_atomic_rounds
             if wanted is None:
                 wanted = (info.config.num_replicas or 1) > 1
@@ -441,6 +451,11 @@ class Relay:
             f'SELECT position, stream_seq FROM "{self.schema}".outbox_position '
             "WHERE stream = $1", self.settings.stream_name)
         saved, saved_seq = (int(row["position"]), row["stream_seq"]) if row else (0, 0)
+        if self._made_anew:
+            # A stream made anew under this relay (``_refuse_made_anew``): nothing saved
+            # belongs to it. What the relay published onto it since is found there and left
+            # out; every event before it goes again (after it: reported as out of order).
+            saved, saved_seq, self._made_anew = 0, 0, False
         on_stream = await self._last_on_stream()
         last, last_seq = on_stream.position, on_stream.seq
         head = await (conn or self.pool).fetchval(
@@ -787,6 +802,7 @@ class Relay:
                 seq = int(reply["seq"])
                 self._tail_seq = max(self._tail_seq, seq)
                 if seq <= acked_seq:
+                    await self._refuse_made_anew(position, seq)
                     # Stored (or, a duplicate, found) before the event ahead of it.
                     self._report_disorder(1, "ack", position=position, seq=seq,
                                           seq_before=acked_seq)
@@ -819,6 +835,27 @@ class Relay:
             self.behind_since = None
         if self.on_published:
             self.on_published(round_.size)
+
+    async def _refuse_made_anew(self, position: int, seq: int) -> None:
+        """An acknowledgement's sequence is not above the one before it: is the stream a
+        new one (deleted and made again while this relay published: ``nats stream rm``,
+        ``sixstep ops apply``)? Then it holds none of what was published before, the round
+        fails, and the start after it finds every event of the service missing from the new
+        stream and publishes them (``_start_position``), not only the new ones. (On a stream
+        that merely stored events out of order, the creation time is the same.)"""
+        assert self.nc is not None
+        try:
+            made = (await self.nc.jetstream().stream_info(self.settings.stream_name)).created
+        except (NatsError, TimeoutError):
+            return  # not known now: reported as out of order
+        if self._stream_made is None or made is None or made == self._stream_made:
+            return
+        self._stream_made, self._made_anew = made, True
+        log.error("relay.stream_made_anew", service=self.service, position=position, seq=seq,
+                  made_at=made.isoformat())
+        raise RuntimeError(f"the stream was made anew at {made.isoformat()} (its message "
+                           f"{seq} is {self.service}:{position}): every event of the "
+                           "service goes onto it again")
 
     async def _duplicate_of_ours(self, position: int, seq: int) -> None:
         """The stream answered the publish of ``position`` as a duplicate of its message

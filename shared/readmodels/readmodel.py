@@ -97,3 +97,15 @@ def load_read_model(ref: str) -> ReadModel:
     if not isinstance(model, ReadModel):
         raise LookupError(f"no read model {ref!r}: {module_name} has no ReadModel {attr}")
     return model
+
+
+def read_model_of(consumer: str) -> str | None:
+    """The registered read model whose consumer is ``consumer`` (its name for ``sixstep
+    rebuild``); None for a consumer that builds none (one that writes commands)."""
+    for name in sorted(registered()):
+        try:
+            if load_read_model(name).consumer == consumer:
+                return name
+        except LookupError:
+            continue
+    return None

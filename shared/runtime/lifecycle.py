@@ -36,6 +36,7 @@ from shared.eventstore.outbox import Relay
 from shared.kernel.clock import Clock, SystemClock
 from shared.readmodels.migrations import run_migrations
 from shared.readmodels.pool import create_pool
+from shared.readmodels.readmodel import read_model_of
 from shared.runtime.background import Background
 from shared.runtime.calendars import Calendars
 from shared.runtime.logs import adopt_stdlib_logging
@@ -122,6 +123,8 @@ class Runtime:
             lambda: consumer.stats.pending)
         self.metrics.oldest_unapplied_age.labels(self.service, name).set_function(
             consumer.stats.oldest_unapplied_age)
+        self.metrics.stream_refused.labels(self.service, name).set_function(
+            lambda: float(consumer.stats.stream_refused is not None))
         if self.runs_workers:
             self.driven[name] = consumer
             self.background.start(f"consumer:{name}", consumer.run)
@@ -177,7 +180,10 @@ class Runtime:
         checks["nats"] = "ok" if self.nc.is_connected else "down"
         lag = {name: c.stats.pending for name, c in self.driven.items()}
         checks["consumer_lag"] = lag
-        lag_ok = all(v <= self.settings.ready_max_lag for v in lag.values())
+        # A consumer refusing a stream made anew lags by the whole stream: no restart can fix
+        # that, and the service's writes go on; it makes /ready degraded, not 503.
+        lag_ok = all(v <= self.settings.ready_max_lag for name, v in lag.items()
+                     if self.driven[name].stats.stream_refused is None)
         ok = checks["store"] == "ok" and checks["nats"] == "ok" and lag_ok
         degraded.extend(self._path_degradations(checks))
         for reasons in self.degradations:
@@ -217,6 +223,14 @@ class Runtime:
                            f"{_for_how_long(relay.behind_since)}{why}")
         ages = {name: c.stats.oldest_unapplied_age() for name, c in self.driven.items()}
         checks["consumer_oldest_unapplied_s"] = {n: round(a, 3) for n, a in ages.items()}
+        for name, c in self.driven.items():
+            if c.stats.stream_refused is not None:
+                model = read_model_of(self.base_names.get(name, name))
+                fix = (f"run `sixstep rebuild {model}`" if model else
+                       "it builds no read model: see deploy/README, 'A stream made anew'")
+                out.append(f"consumer {name}: applies nothing, the stream is not the one its "
+                           f"tracking rows were written against ({c.stats.stream_refused}): "
+                           f"{fix}")
         for name, age in ages.items():
             if age > self.settings.consumer_lag_degraded_s:
                 since = self.consumers[name].stats.oldest_unapplied_at

@@ -46,6 +46,11 @@ class Metrics:
             "sixstep_consumer_oldest_unapplied_age_seconds", "Seconds the oldest event a "
             "consumer has not yet applied has been on the stream (0 when it is caught up)",
             ["service", "consumer"], registry=self.registry)
+        self.stream_refused = Gauge(
+            "sixstep_consumer_stream_refused", "1 while a consumer applies nothing because "
+            "the stream is not the one its tracking rows were written against (made anew, or "
+            "restored from an older backup): rebuild its read model",
+            ["service", "consumer"], registry=self.registry)
         self.relay_unpublished = Gauge(
             "sixstep_relay_unpublished_events", "Events stored and not yet published to the "
             "stream by the relay", ["service"], registry=self.registry)

@@ -1,0 +1,279 @@
+"""Ops delete the stream and make it again (a disaster recovery): the consumers notice.
+
+A consumer's tracking rows hold stream sequences. The stream made anew numbers its messages
+from 1 again and the relays publish every stored event onto it anew, each at a sequence of
+its own; compared with the old rows, a case's new event at a sequence below its row looked
+applied and was skipped, silently: the read model stopped moving and nothing said so. Now
+the consumer finds the stream's creation time is not the one its rows were written against
+and applies nothing until its read model is rebuilt; a stream whose limits took its oldest
+events is still its stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import asyncpg
+import pytest
+from nats.aio.client import Client as NATS
+from nats.js.api import StreamConfig
+
+import services.intake.commands as c
+from services.intake.main import create_app
+from services.intake.projections import READ_MODEL
+from shared.analytics.rebuild import Rebuild, RebuildError
+from shared.bus.consumer import APPLIED_SEQ, REFUSED_KEY, TRACKING_DDL, Consumer
+from shared.bus.stream_identity import forget_stream, stream_seen
+from shared.settings import Settings
+from tests.analytics.test_rebuild import a_visit, post, read
+from tests.cli.in_process import invoke
+from tests.faults.harness import service_env
+from tests.faults.test_consumer_recovery import Recorder
+from tests.intake.test_log_guarantees import (
+    WriteSide,
+    open_and_hear,
+    relay_running,
+    run_relay,
+    stream_made,
+    write_side,
+)
+from tests.support import (
+    bus_connection,
+    consumer_running,
+    running,
+    schema_pool,
+    stored_heads,
+    stream_envelopes,
+    wait_until,
+)
+
+
+async def hear_again(side: WriteSide, case: uuid.UUID) -> None:
+    await side.intake.hear_request(case, c.HearRequest(words="又补充了一句"), "clerk-1",
+                                   f"hear-{uuid.uuid4().hex}")
+
+
+def recording(settings: Settings, nc: NATS, pool: asyncpg.Pool, name: str,
+              recorder: Recorder) -> Consumer:
+    """A consumer of intake's events named ``name`` that records what it applies."""
+    return Consumer(settings=settings, nc=nc, pool=pool, name=name, handler=recorder,
+                    filter_subjects=[f"{settings.subject_prefix}.intake.*.*"], batch=10)
+
+
+async def four_applied(consumer: Consumer, recorder: Recorder) -> None:
+    """Run ``consumer`` until it has applied two cases' opening and hearing, and committed
+    them (the handler records an event before its transaction commits)."""
+    async with consumer_running(consumer):
+        async def all_four() -> bool:
+            return len(recorder.applied) == 4 and consumer.stats.applied == 4
+        await wait_until(all_four, what="the four events applied")
+
+
+async def test_a_consumer_applies_nothing_on_a_stream_made_anew_and_says_why(
+        settings: Settings) -> None:
+    await stream_made(settings)
+    async with bus_connection(settings, "other-services") as nc:
+        # The other services' events came first on the old stream: intake's stood after them.
+        for i in range(3):
+            await nc.jetstream().publish(f"{settings.subject_prefix}.feedback.Other.p0", b"{}",
+                                         headers={"Nats-Msg-Id": f"other:{i}"})
+    recorder = Recorder()
+    async with write_side(settings) as side, \
+            schema_pool(settings, "anew", TRACKING_DDL) as pool, \
+            bus_connection(settings, "anew") as nc:
+        cases = await open_and_hear(side, 2)  # at sequences 4-7 of the old stream
+        await run_relay(settings, side, 7)
+
+        def consumer() -> Consumer:
+            return recording(settings, nc, pool, "anew", recorder)
+
+        await four_applied(consumer(), recorder)
+
+        # Disaster recovery: `nats stream rm`, `sixstep ops apply`; the counter goes on.
+        await nc.jetstream().delete_stream(settings.stream_name)
+        await stream_made(settings)
+        await hear_again(side, cases[0])
+        await run_relay(settings, side, 5)  # every stored event again, at sequences 1-5
+
+        again = consumer()
+        async with consumer_running(again):
+            async def applied_or_refused() -> bool:
+                return len(recorder.applied) > 4 or again.stats.stream_refused is not None
+            # Before: the new RequestHeard (sequence 5) was below its case's row (5 on the
+            # old stream), taken for applied and skipped: neither happened, ever.
+            await wait_until(applied_or_refused, timeout=10,
+                             what="the new event applied, or the consumer saying why not")
+            assert again.stats.stream_refused is not None
+            assert again.stats.stream_refused.startswith("recreated"), again.stats
+            # The refusal comes before anything is fetched: nothing skipped, nothing twice.
+            assert recorder.applied == ["CaseOpened", "RequestHeard"] * 2
+            info = await nc.jetstream().consumer_info(settings.stream_name, "anew")
+            assert (info.config.metadata or {}).get(REFUSED_KEY, "").startswith("recreated")
+
+            # A handler keyed by the upstream event id (a command writer) may go on by
+            # applying the new stream from its first event (`sixstep ops forget-stream`).
+            seen = await stream_seen(nc.jetstream(), settings.stream_name)
+            async with pool.acquire() as conn:
+                await forget_stream(conn, "anew", seen, applied_seq_sql=APPLIED_SEQ)
+
+            async def all_again() -> bool:
+                return len(recorder.applied) == 9
+            await wait_until(all_again, what="the new stream applied from its first event")
+            assert again.stats.stream_refused is None
+            assert recorder.applied[4:] == [*["CaseOpened", "RequestHeard"] * 2,
+                                            "RequestHeard"]
+
+
+async def test_a_stream_whose_limits_took_its_oldest_events_is_still_its_stream(
+        settings: Settings) -> None:
+    recorder = Recorder()
+    async with write_side(settings) as side, \
+            schema_pool(settings, "aged", TRACKING_DDL) as pool, \
+            bus_connection(settings, "aged") as nc:
+        cases = await open_and_hear(side, 2)
+        await run_relay(settings, side, 4)
+
+        def consumer() -> Consumer:
+            return recording(settings, nc, pool, "aged", recorder)
+
+        await four_applied(consumer(), recorder)
+
+        # The stream keeps its last three messages only: the oldest go as new ones come.
+        js = nc.jetstream()
+        config: StreamConfig = (await js.stream_info(settings.stream_name)).config
+        config.max_msgs = 3
+        await js.update_stream(config)
+        await hear_again(side, cases[0])
+        await hear_again(side, cases[1])
+        await run_relay(settings, side, 3)
+        state = (await js.stream_info(settings.stream_name)).state
+        assert state.first_seq == 4 and state.last_seq == 6
+
+        again = consumer()
+        async with consumer_running(again):
+            async def all_six() -> bool:
+                return len(recorder.applied) == 6
+            await wait_until(all_six, what="the two new events applied")
+            assert again.stats.stream_refused is None
+        assert recorder.applied[4:] == ["RequestHeard", "RequestHeard"]
+
+
+async def test_after_the_stream_is_made_anew_a_rebuild_brings_the_view_back_as_a_fresh_one(
+        settings: Settings) -> None:
+    """The runbook end to end: services stopped, the stream deleted and made again, services
+    started; the relay publishes intake's whole store again, the view's consumer refuses the
+    new stream and /ready says what to run; `sixstep rebuild intake` puts it right, and the
+    consumer goes on by itself."""
+    async with running(create_app(settings)) as client:
+        visits = [await a_visit(client, resolve=False) for _ in range(3)]
+        for case_id, position in visits:
+            assert (await read(client, case_id, position))["stage"] == "guided"
+
+    async with bus_connection(settings, "ops") as nc:
+        await nc.jetstream().delete_stream(settings.stream_name)
+    await stream_made(settings)
+
+    # READY_MAX_LAG 1: the refusing consumer's lag (the whole new stream) must not take the
+    # service out of its load balancer; its writes go on.
+    async with running(create_app(settings.model_copy(update={"ready_max_lag": 1}))) as client:
+        resolved = await post(client, f"/cases/{visits[0][0]}/resolve", {
+            "outcome": "resolved", "explanation": "已办结", "emotion_defused": True})
+        newcomer, position = await a_visit(client)
+
+        # The relay: every stored event on the new stream, once, in store order.
+        head = (await stored_heads(settings))["intake"]
+        on_stream = await stream_envelopes(settings, f"{settings.subject_prefix}.intake.>")
+        assert [e.position for e in on_stream] == list(range(1, head + 1))
+
+        async def refused() -> bool:
+            ready = (await client.get("/ready")).json()
+            return any(r.startswith("consumer intake-cases: applies nothing")
+                       for r in ready["checks"]["degraded"])
+        await wait_until(refused, what="/ready saying the view's consumer refuses the stream")
+        async def lag_measured() -> bool:
+            lag = (await client.get("/ready")).json()["checks"]["consumer_lag"]
+            return lag.get("intake-cases", 0) > 1
+        await wait_until(lag_measured, what="the probe measuring the refusing consumer's lag")
+        answer = await client.get("/ready")
+        assert answer.status_code == 200, answer.text
+        ready = answer.json()
+        assert "run `sixstep rebuild intake`" in " ".join(ready["checks"]["degraded"])
+        metrics = (await client.get("/metrics")).text
+        assert ('sixstep_consumer_stream_refused{consumer="intake-cases",service="intake"} 1.0'
+                in metrics)
+        status = await asyncio.to_thread(invoke, ["ops", "status"], env=service_env(settings))
+        assert "consumer intake-cases applies nothing" in status.output, status.output
+        forgot = await asyncio.to_thread(invoke, ["ops", "forget-stream", "intake-cases"],
+                                         env=service_env(settings))
+        assert forgot.exit_code != 0 and "sixstep rebuild intake" in forgot.output
+        stale = await client.get(f"/cases/{visits[0][0]}")
+        assert stale.json()["stage"] == "guided", "nothing applied on the new stream"
+
+        async with Rebuild(settings, READ_MODEL) as rb:  # `sixstep rebuild intake`
+            await rb.prepare()
+            await rb.catch_up()
+            await rb.switch()
+
+        async def caught_up() -> bool:
+            r = await client.get(f"/cases/{newcomer}")
+            return r.status_code == 200 and not (await refused())
+        await wait_until(caught_up, what="the consumer going on after the rebuild")
+        assert (await read(client, visits[0][0], resolved["position"]))["stage"] == "resolved"
+        assert (await read(client, newcomer, position))["stage"] == "resolved"
+        # Later writes are applied once, from the rebuilt tracking.
+        latest, at = await a_visit(client, resolve=False)
+        timeline = (await read(client, latest, at))["timeline"]
+        assert [t["version"] for t in timeline] == list(range(1, len(timeline) + 1))
+
+        async with Rebuild(settings, READ_MODEL) as rb:
+            await rb.prepare(fresh=True)
+            await rb.catch_up()
+            diff = await rb.diff()
+            assert diff.same and diff.lagging_keys == 0, diff
+            await rb.discard()
+
+
+async def test_a_relay_publishing_while_the_stream_is_made_anew_puts_the_whole_store_on_it(
+        settings: Settings) -> None:
+    """Ops skip the runbook's first step and leave the services running. The relay's next
+    event landed on the new stream and the relay went on after it: the new stream never got
+    the store's earlier events, and a rebuild from it lost them. Now the relay sees the
+    stream is new (an acknowledged sequence below the last, another creation time) and
+    publishes every event of the store onto it."""
+    await stream_made(settings)
+    async with write_side(settings) as side, bus_connection(settings, "ops") as nc:
+        cases = await open_and_hear(side, 2)
+        async with relay_running(settings, side) as running:
+            await running.until(lambda relay: relay.position >= 4, what="four events published")
+            await nc.jetstream().delete_stream(settings.stream_name)
+            await stream_made(settings)
+            await hear_again(side, cases[0])
+
+            async def whole_store() -> bool:
+                on_stream = await stream_envelopes(settings, published=0)
+                return sorted(e.position for e in on_stream) == [1, 2, 3, 4, 5]
+            await wait_until(whole_store, what="every stored event on the new stream")
+            await running.until(lambda relay: relay.position == 5, what="the relay at 5")
+        positions = [e.position for e in await stream_envelopes(settings, published=0)]
+        assert sorted(positions) == [1, 2, 3, 4, 5], "each stored event once"
+        # The event published before the relay saw the new stream stands first: said so.
+        assert running.relay.out_of_order >= 1
+
+
+async def test_a_rebuild_begun_on_the_old_stream_does_not_go_on_on_the_new_one(
+        settings: Settings) -> None:
+    async with running(create_app(settings)) as client:
+        case_id, position = await a_visit(client)
+        await read(client, case_id, position)
+        async with Rebuild(settings, READ_MODEL) as rb:
+            await rb.prepare()
+            await rb.catch_up()  # interrupted before the switch
+    async with bus_connection(settings, "ops") as nc:
+        await nc.jetstream().delete_stream(settings.stream_name)
+    await stream_made(settings)
+    async with Rebuild(settings, READ_MODEL) as rb:
+        with pytest.raises(RebuildError, match="begun on another stream"):
+            await rb.prepare()
+        await rb.prepare(fresh=True)
+        assert not rb.resumed
