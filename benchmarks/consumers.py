@@ -15,7 +15,9 @@ On servers of its own, in one run:
     it), then each consumer in ``runtime.consumers`` drains
     its backlog alone through the real ``Consumer`` and handler (decode, batch transaction,
     tracking, acks, and the group-commit writes of the handlers that append events). Rate =
-    the events it received (its durable's pending count at the start) / the time to apply them.
+    the events it received (its durable's pending count at the start) / the time to apply them;
+    beside it the CPU an event of this process, of PostgreSQL and of nats-server meanwhile (a
+    consumer waiting on PostgreSQL shows its cost there, not in its own CPU).
   * baselines in the same run: decoding alone (Envelope + upcast, in memory); raw nats-py
     pull fetch + ack of each consumer's backlog (same filter subjects, nothing decoded); and
     for the consumers that append events, their service's group commit of the same command
