@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 from nats.js.api import AckPolicy, ConsumerConfig
 
 from shared.bus.jetstream import connect
@@ -163,6 +164,28 @@ def servers() -> Iterator[Servers]:
         sink.stop()
         shutil.rmtree(folder, ignore_errors=True)
         print(observability_line(srv), flush=True)
+
+
+def server_cpu_seconds() -> tuple[float, float]:
+    """CPU time so far of the servers this process started: PostgreSQL (the postmaster, the
+    backends it waited for, those still running) and nats-server."""
+    pg = nats = 0.0
+    for child in psutil.Process().children():
+        with contextlib.suppress(psutil.Error):
+            name = child.name()
+            if name not in ("postgres", "nats-server"):
+                continue
+            t = child.cpu_times()
+            total = t.user + t.system + t.children_user + t.children_system
+            for grandchild in child.children(recursive=True):
+                with contextlib.suppress(psutil.Error):
+                    g = grandchild.cpu_times()
+                    total += g.user + g.system
+            if name == "postgres":
+                pg += total
+            else:
+                nats += total
+    return pg, nats
 
 
 def say(line: str) -> None:

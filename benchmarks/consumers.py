@@ -15,7 +15,9 @@ On servers of its own, in one run:
     it), then each consumer in ``runtime.consumers`` drains
     its backlog alone through the real ``Consumer`` and handler (decode, batch transaction,
     tracking, acks, and the group-commit writes of the handlers that append events). Rate =
-    the events it received (its durable's pending count at the start) / the time to apply them.
+    the events it received (its durable's pending count at the start) / the time to apply them;
+    beside it the CPU an event of this process, of PostgreSQL and of nats-server meanwhile (a
+    consumer waiting on PostgreSQL shows its cost there, not in its own CPU).
   * baselines in the same run: decoding alone (Envelope + upcast, in memory); raw nats-py
     pull fetch + ack of each consumer's backlog (same filter subjects, nothing decoded); and
     for the consumers that append events, their service's group commit of the same command
@@ -51,7 +53,15 @@ from fastapi import FastAPI
 from nats.aio.client import Client as NATS
 from nats.js.api import AckPolicy, ConsumerConfig
 
-from benchmarks.common import SAMPLER_ARG, bench_settings, like_main, machine, servers, target
+from benchmarks.common import (
+    SAMPLER_ARG,
+    bench_settings,
+    like_main,
+    machine,
+    server_cpu_seconds,
+    servers,
+    target,
+)
 from benchmarks.synthetic import (
     CENTERS,
     ITEMS,
@@ -94,9 +104,9 @@ def decode_rate(bodies: list[bytes]) -> float:
 
 
 async def raw_fetch(nc: NATS, settings: Settings, subjects: list[str], batch: int
-                    ) -> tuple[int, float, float]:
+                    ) -> tuple[int, float, float, float]:
     """Pull fetch + ack of everything on ``subjects``, nothing decoded: (messages, per s,
-    this process's CPU seconds per message)."""
+    this process's and nats-server's CPU seconds per message)."""
     js = nc.jetstream()
     name = f"raw-{uuid.uuid4().hex[:8]}"
     await js.add_consumer(settings.stream_name, ConsumerConfig(
@@ -105,7 +115,7 @@ async def raw_fetch(nc: NATS, settings: Settings, subjects: list[str], batch: in
     sub = await js.pull_subscribe_bind(name, settings.stream_name)
     total = (await js.consumer_info(settings.stream_name, name)).num_pending
     got = 0
-    start, cpu = time.perf_counter(), time.process_time()
+    start, cpu, (_, nats) = time.perf_counter(), time.process_time(), server_cpu_seconds()
     while got < total:
         msgs = await sub.fetch(batch, timeout=5)
         for m in msgs:
@@ -113,9 +123,10 @@ async def raw_fetch(nc: NATS, settings: Settings, subjects: list[str], batch: in
         got += len(msgs)
     rate = got / (time.perf_counter() - start)
     cpu = (time.process_time() - cpu) / max(got, 1)
+    nats = (server_cpu_seconds()[1] - nats) / max(got, 1)
     await sub.unsubscribe()
     await js.delete_consumer(settings.stream_name, name)
-    return got, rate, cpu
+    return got, rate, cpu, nats
 
 
 async def concurrently(n: int, call: Callable[[int], Any], concurrency: int = 512) -> float:
@@ -178,6 +189,12 @@ class Measured:
     group_commit: float = 0.0
     batches: int = 0
     rounds: int = 0  # group-commit rounds its appends took
+    #: The servers' CPU per event while the consumer drained (PostgreSQL, nats-server), and
+    #: nats-server's while raw fetch + ack read the share: a consumer that waits on
+    #: PostgreSQL shows what it asks of it here, not in its own CPU.
+    pg_us: float = 0.0
+    nats_us: float = 0.0
+    raw_nats_us: float = 0.0
 
 
 @contextlib.asynccontextmanager
@@ -197,13 +214,14 @@ async def stored_position(runtime: Runtime) -> int:
         f'SELECT COALESCE(max(notification_id), 0) FROM "{relay.schema}"."{relay.table}"'))
 
 
-async def drain(consumer: Consumer) -> tuple[int, float, float]:
+async def drain(consumer: Consumer) -> tuple[int, float, float, tuple[float, float]]:
     """Run the consumer until it has applied its whole backlog: (events, seconds, CPU
-    seconds of this process: the consumer's loop, the group-commit thread, the exporters)."""
+    seconds of this process: the consumer's loop, the group-commit thread, the exporters;
+    PostgreSQL's and nats-server's CPU seconds meanwhile)."""
     await consumer.ensure()
     js = consumer.nc.jetstream()
     expected = (await js.consumer_info(consumer.settings.stream_name, consumer.name)).num_pending
-    start, cpu = time.perf_counter(), time.process_time()
+    start, cpu, servers_cpu = time.perf_counter(), time.process_time(), server_cpu_seconds()
     task = asyncio.create_task(consumer.run())
     stats = consumer.stats
     last, still = -1, time.perf_counter()
@@ -220,6 +238,8 @@ async def drain(consumer: Consumer) -> tuple[int, float, float]:
             await asyncio.sleep(0.01)
         elapsed = time.perf_counter() - start
         cpu = time.process_time() - cpu
+        pg, nats = server_cpu_seconds()
+        servers_cpu = (pg - servers_cpu[0], nats - servers_cpu[1])
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -227,7 +247,7 @@ async def drain(consumer: Consumer) -> tuple[int, float, float]:
     if stats.dead_lettered or stats.retried:
         raise SystemExit(f"{consumer.name}: {stats.dead_lettered} dead-lettered, "
                          f"{stats.retried} retried: the backlog is not what it expects")
-    return expected, elapsed, cpu
+    return expected, elapsed, cpu, servers_cpu
 
 
 def group_commit_rounds(runtime: Runtime) -> int:
@@ -252,7 +272,7 @@ async def measure_service(runtime: Runtime, only: set[str] | None, gc_events: in
         for name, consumer in runtime.consumers.items():
             if only and name not in only:
                 continue
-            share, raw_rate, raw_cpu = await raw_fetch(raw_nc, runtime.settings,
+            share, raw_rate, raw_cpu, raw_nats = await raw_fetch(raw_nc, runtime.settings,
                                                        consumer.filter_subjects, consumer.batch)
             if not share:
                 if empty is not None:
@@ -260,14 +280,16 @@ async def measure_service(runtime: Runtime, only: set[str] | None, gc_events: in
                 continue
             before, rounds = await stored_position(runtime), group_commit_rounds(runtime)
             print(f"draining {name}", file=sys.stderr, flush=True)  # a profiler's cue
-            events, seconds, cpu = await drain(consumer)
+            events, seconds, cpu, (pg, nats) = await drain(consumer)
             print(f"drained {name}", file=sys.stderr, flush=True)
             appended = await stored_position(runtime) - before
             rounds = group_commit_rounds(runtime) - rounds
             out.append(Measured(name, runtime.service, type(consumer.handler).__name__, events,
                                 events / seconds, raw_rate, cpu * 1e6 / max(events, 1),
                                 raw_cpu * 1e6, appended, batches=consumer.stats.batches,
-                                rounds=rounds))
+                                rounds=rounds, pg_us=pg * 1e6 / max(events, 1),
+                                nats_us=nats * 1e6 / max(events, 1),
+                                raw_nats_us=raw_nats * 1e6))
         if group_commit is not None and any(m.appended for m in out):
             rate = await group_commit(gc_events)
             for m in out:
@@ -300,7 +322,7 @@ async def run(settings: Settings, events: int, only: set[str] | None, bare: bool
     del envelopes, log  # the consumers run in a process of the services' size
     f["decode_per_s"] = decode_rate(sample)
     del sample
-    _, f["raw_all_per_s"], _ = await raw_fetch(nc, settings, [f"{settings.subject_prefix}.>"],
+    _, f["raw_all_per_s"], _, _ = await raw_fetch(nc, settings, [f"{settings.subject_prefix}.>"],
                                             settings.consumer_batch)
     await nc.close()
     gc_events = max(2000, events // 20)
@@ -350,10 +372,12 @@ def report(f: dict[str, Any]) -> None:
         print(f"{name}: no events on its subjects in this log, not measured")
     for m in f["measured"]:
         label = f"{m.consumer}: raw fetch + ack of its {m.events:,}"
-        print(f"{label:<56} {m.raw_rate:>9,.0f} /s  (CPU {m.raw_cpu_us:,.0f} us/event)")
+        print(f"{label:<56} {m.raw_rate:>9,.0f} /s  (CPU {m.raw_cpu_us:,.0f} us/event; "
+              f"nats-server {m.raw_nats_us:,.0f})")
         label = f"{m.consumer}: {m.handler}"
         line = (f"{label:<56} {m.rate:>9,.0f} /s  = {m.rate / m.raw_rate:.2f} x raw_fetch "
-                f"({m.batches:,} batches; CPU {m.cpu_us:,.0f} us/event)")
+                f"({m.batches:,} batches; CPU {m.cpu_us:,.0f} us/event; PostgreSQL "
+                f"{m.pg_us:,.0f}, nats-server {m.nats_us:,.0f})")
         if m.appended:
             seconds = m.events / m.rate
             appends = m.appended / seconds

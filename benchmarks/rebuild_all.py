@@ -52,11 +52,18 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import psutil
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
-from benchmarks.common import bench_settings, like_main, machine, pipelined_pull, servers, target
+from benchmarks.common import (
+    bench_settings,
+    like_main,
+    machine,
+    pipelined_pull,
+    server_cpu_seconds,
+    servers,
+    target,
+)
 from benchmarks.feedback_figures import PeakRSS
 from benchmarks.synthetic import CENTERS, publish_year, visits_for
 from shared.analytics.rebuild import Rebuild, catch_up_together, collections_paused
@@ -168,28 +175,6 @@ def cpu_seconds() -> tuple[float, float]:
     own = resource.getrusage(resource.RUSAGE_SELF)
     ended = resource.getrusage(resource.RUSAGE_CHILDREN)
     return own.ru_utime + own.ru_stime, ended.ru_utime + ended.ru_stime
-
-
-def server_cpu_seconds() -> tuple[float, float]:
-    """CPU time so far of the servers this process started: PostgreSQL (the postmaster, the
-    backends it waited for, those still running) and nats-server."""
-    pg = nats = 0.0
-    for child in psutil.Process().children():
-        with contextlib.suppress(psutil.Error):
-            name = child.name()
-            if name not in ("postgres", "nats-server"):
-                continue
-            t = child.cpu_times()
-            total = t.user + t.system + t.children_user + t.children_system
-            for grandchild in child.children(recursive=True):
-                with contextlib.suppress(psutil.Error):
-                    g = grandchild.cpu_times()
-                    total += g.user + g.system
-            if name == "postgres":
-                pg += total
-            else:
-                nats += total
-    return pg, nats
 
 
 async def measured(run: Coroutine[Any, Any, Measured]) -> Measured:

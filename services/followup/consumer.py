@@ -99,6 +99,7 @@ from shared.kernel.calendar import (
     WorkingCalendar,
 )
 from shared.kernel.errors import AlreadyDoneError, InvalidCommand, NotFound, RuleViolated
+from shared.readmodels import bulk
 
 log = structlog.get_logger("sixstep.followup.rules")
 
@@ -138,6 +139,17 @@ NOT_REASSIGNED = ("obligation", "help_task")
 
 Row = tuple[UUID, UUID, str]
 """(case id, follow-up id, rule): what a rule scheduled for a case, kept in rule_followups."""
+RULE_FOLLOWUP_COLUMNS = ("case_id", "follow_up_id", "rule")
+RESIDENT_ITEM_COLUMNS = ("resident_id", "service_item", "case_id", "center_id", "opened_at")
+
+
+def _first_of_each(rows: Sequence[tuple[Any, ...]], key: int) -> list[tuple[Any, ...]]:
+    """``rows`` without a later one whose first ``key`` columns (the primary key) came
+    before: what one ``INSERT ... ON CONFLICT DO NOTHING`` per row, in turn, leaves."""
+    first: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+    for row in rows:
+        first.setdefault(row[:key], row)
+    return list(first.values())
 def verification_rule(calendar: WorkingCalendar, reviewed_at: datetime,
                       working_days: int) -> DueRule:
     """回访核实: office opening on the ``working_days``-th working day after the day of the
@@ -190,6 +202,7 @@ class Rules:
         self.followups = followups
         self.settings = followups.settings
         self.on_parked = on_parked  # told how many rules are parked after each change
+        self._tables = bulk.Tables()
 
     async def apply(self, conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
         refs, known, planned = await _read(conn, events)
@@ -204,7 +217,7 @@ class Rules:
                 per_case[e.partition_key].append((e, effect))
             if not was_urgent and is_urgent(refs.now(e.case_id)):
                 per_case[e.partition_key].append((e, self._turned_urgent(planned, e)))
-        await refs.save(conn)
+        await refs.save(conn, self._tables)
         await known.save(conn)
         await residents.remember_care_and_hints(conn, events)
         latest = {UUID(e.payload["resident_id"]): e for e in events
@@ -218,9 +231,8 @@ class Rules:
         rows = [row for result in results for row in result[0]]
         parked = [p for result in results for p in result[1]]
         if rows:
-            await conn.executemany(
-                "INSERT INTO rule_followups (case_id, follow_up_id, rule) VALUES ($1, $2, $3)"
-                " ON CONFLICT DO NOTHING", rows)
+            await bulk.insert_rows(conn, self._tables, "rule_followups", RULE_FOLLOWUP_COLUMNS,
+                                   _first_of_each(rows, 2))
         for e, reason, year in parked:
             await parking.park(conn, e, reason, year)
         if parked and self.on_parked is not None:
@@ -787,18 +799,18 @@ class _CaseRefs:
             case["owner_clerk"], case["owner_team"] = p["to_clerk"], p["to_team"]
             self.dirty.add(e.case_id)
 
-    async def save(self, conn: asyncpg.Connection) -> None:
+    async def save(self, conn: asyncpg.Connection, tables: bulk.Tables) -> None:
+        """The batch's cases and their items, one statement each (``INSERT ... SELECT FROM
+        unnest``): each case once (``dirty`` is a set), each item the first time seen."""
         if self.dirty:
-            await conn.executemany(
-                f"INSERT INTO case_refs ({', '.join(CASE_REF_COLUMNS)}) VALUES ($1, $2, $3, $4,"
-                " $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) ON CONFLICT (case_id) DO UPDATE"
+            await bulk.insert_rows(
+                conn, tables, "case_refs", CASE_REF_COLUMNS,
+                [tuple(self.cases[i][c] for c in CASE_REF_COLUMNS) for i in self.dirty],
+                conflict="(case_id) DO UPDATE"
                 " SET service_item = EXCLUDED.service_item, status = EXCLUDED.status,"
                 " urgency = EXCLUDED.urgency, deadline_close = EXCLUDED.deadline_close,"
                 " due_on = EXCLUDED.due_on, due_basis = EXCLUDED.due_basis,"
-                " owner_clerk = EXCLUDED.owner_clerk, owner_team = EXCLUDED.owner_team",
-                [tuple(self.cases[i][c] for c in CASE_REF_COLUMNS) for i in self.dirty])
+                " owner_clerk = EXCLUDED.owner_clerk, owner_team = EXCLUDED.owner_team")
         if self.touched:
-            await conn.executemany(
-                "INSERT INTO resident_items (resident_id, service_item, case_id, center_id,"
-                " opened_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-                list(dict.fromkeys(self.touched)))
+            await bulk.insert_rows(conn, tables, "resident_items", RESIDENT_ITEM_COLUMNS,
+                                   _first_of_each(self.touched, 3))

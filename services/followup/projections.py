@@ -143,7 +143,49 @@ FOLLOWUP_CHANGING = ("status", "due_at", "due_on", "assigned_clerk", "assigned_t
 OBLIGATION_COLUMNS = ("obligation_id", "aggregate_id", "center_id", "case_id", "resident_id",
                       "cadence", "next_due_on", "missed_at", "active", "missed_periods",
                       "version")
+#: An ObligationWatched's row (``WorklistProjection._watch``).
+WATCHED_COLUMNS = ("obligation_id", "aggregate_id", "center_id", "case_id", "resident_id",
+                   "cadence", "next_due_on", "missed_at", "active", "version")
 OBLIGATION_CHANGING = ("next_due_on", "missed_at", "missed_periods", "active", "version")
+
+
+#: A new follow-up's row as the live handler inserts it (``_new_followups``).
+SCHEDULED_COLUMNS = (
+    "follow_up_id", "center_id", "case_id", "resident_id", "reason", "priority", "status",
+    "due_at", "due_on", "assigned_clerk", "assigned_team", "service_item", "source",
+    "source_id", "scheduled_at", "updated_at", "version", "position", "basis", "contact")
+#: A batch's changes (``folded``), one row per follow-up, in one statement: each row what
+#: the event-by-event ``UPDATE ... WHERE version < $n`` would leave (``None``: unchanged).
+UPDATE_FOLLOWUPS = (
+    "UPDATE followups AS t SET version = s.version, position = s.position,"
+    " updated_at = s.updated_at, status = COALESCE(s.status, t.status),"
+    " due_at = COALESCE(s.due_at, t.due_at), due_on = COALESCE(s.due_on, t.due_on),"
+    " assigned_clerk = CASE WHEN s.reassigned THEN s.clerk ELSE t.assigned_clerk END,"
+    " assigned_team = CASE WHEN s.reassigned THEN s.team ELSE t.assigned_team END,"
+    " escalated_to = COALESCE(s.escalated_to, t.escalated_to),"
+    " outcome = COALESCE(s.outcome, t.outcome), channel = COALESCE(s.channel, t.channel),"
+    " completed_at = COALESCE(s.completed_at, t.completed_at),"
+    " basis = COALESCE(s.basis, t.basis), contact = COALESCE(s.contact, t.contact),"
+    " priority = COALESCE(s.priority, t.priority)"
+    " FROM unnest($1::uuid[], $2::int[], $3::bigint[], $4::timestamptz[], $5::text[],"
+    " $6::timestamptz[], $7::date[], $8::boolean[], $9::text[], $10::text[], $11::text[],"
+    " $12::text[], $13::text[], $14::timestamptz[], $15::text[], $16::boolean[], $17::text[])"
+    " AS s(follow_up_id, version, position, updated_at, status, due_at, due_on, reassigned,"
+    " clerk, team, escalated_to, outcome, channel, completed_at, basis, contact, priority)"
+    " WHERE t.follow_up_id = s.follow_up_id AND t.version < s.version")
+
+
+def _new_followups(scheduled: Sequence[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """``_Plan.scheduled`` as rows of ``SCHEDULED_COLUMNS``, the first of each follow-up
+    only (as one INSERT ... ON CONFLICT DO NOTHING per event leaves it)."""
+    rows: dict[Any, tuple[Any, ...]] = {}
+    for (fid, center_id, case_id, resident_id, reason, priority, due_at, due_on, clerk, team,
+         item, source, source_id, at, v, position, basis, contact) in scheduled:
+        if fid not in rows:
+            rows[fid] = (fid, center_id, case_id, resident_id, reason, priority, "scheduled",
+                         due_at, due_on, clerk, team, item, source, source_id, at, at, v,
+                         position, basis, contact)
+    return list(rows.values())
 
 
 @dataclass
@@ -268,22 +310,22 @@ class WorklistProjection:
     async def apply(self, conn: asyncpg.Connection, events: Sequence[Envelope],
                     prepared: object | None = None) -> None:
         plan = prepared if isinstance(prepared, _Plan) else self._plan(events)
+        watched: list[Envelope] = []  # ObligationWatched in a row: one INSERT for them
         for e in plan.others:
+            if e.type == "ObligationWatched":
+                watched.append(e)
+                continue
+            await self._watch(conn, watched)
             if e.type.startswith("PolicyChange"):
                 await self._policy(conn, e)
             elif e.type.startswith(("HelpTask", "Referral")):
                 await self._help_or_referral(conn, e)
             else:
                 await self._obligation(conn, e)
+        await self._watch(conn, watched)
         if plan.scheduled:
-            await conn.executemany(
-                "INSERT INTO followups (follow_up_id, center_id, case_id, resident_id, reason,"
-                " priority, status, due_at, due_on, assigned_clerk, assigned_team, service_item,"
-                " source, source_id, scheduled_at, updated_at, version, position, basis,"
-                " contact)"
-                " VALUES ($1, $2, $3, $4, $5, $6, 'scheduled', $7, $8, $9, $10, $11, $12, $13,"
-                " $14, $14, $15, $16, $17, $18) ON CONFLICT (follow_up_id) DO NOTHING",
-                plan.scheduled)
+            await bulk.insert_rows(conn, self._tables, "followups", SCHEDULED_COLUMNS,
+                                   _new_followups(plan.scheduled))
         if plan.updates:
             # The version guard (``version < $2``), event by event, against the rows as they
             # are: a folded row then holds only the changes each event's own UPDATE would
@@ -297,17 +339,9 @@ class WorklistProjection:
                 if known is not None and known < update[_VERSION]:
                     versions[update[0]] = update[_VERSION]
                     applied.append(update)
-            await conn.executemany(
-                "UPDATE followups SET version = $2, position = $3, updated_at = $4,"
-                " status = COALESCE($5, status), due_at = COALESCE($6, due_at),"
-                " due_on = COALESCE($7, due_on),"
-                " assigned_clerk = CASE WHEN $8 THEN $9 ELSE assigned_clerk END,"
-                " assigned_team = CASE WHEN $8 THEN $10 ELSE assigned_team END,"
-                " escalated_to = COALESCE($11, escalated_to), outcome = COALESCE($12, outcome),"
-                " channel = COALESCE($13, channel), completed_at = COALESCE($14, completed_at),"
-                " basis = COALESCE($15, basis), contact = COALESCE($16, contact),"
-                " priority = COALESCE($17, priority)"
-                " WHERE follow_up_id = $1 AND version < $2", folded(applied))
+            if applied:
+                await conn.execute(UPDATE_FOLLOWUPS,
+                                   *(list(c) for c in zip(*folded(applied), strict=True)))
         await upsert_timers(conn, list(plan.timers.values()))
 
     async def copy_apply(self, conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
@@ -502,6 +536,30 @@ class WorklistProjection:
                 "UPDATE referrals SET status = 'overdue', follow_up_id = $2, updated_at = $3,"
                 " version = $4, position = $5 WHERE referral_id = $1 AND version < $4",
                 e.aggregate_id, UUID(p["follow_up_id"]), e.occurred_at, v, e.position)
+
+    async def _watch(self, conn: asyncpg.Connection, watched: list[Envelope]) -> None:
+        """ObligationWatched events (emptied): what ``_obligation`` inserts for each, in one
+        ``INSERT ... ON CONFLICT DO NOTHING``, the first of each obligation only. A date
+        Python does not read as ``YYYY-MM-DD`` goes through ``_obligation``'s own SQL."""
+        if not watched:
+            return
+        rows: dict[UUID, tuple[Any, ...]] = {}
+        try:
+            for e in watched:
+                p = e.payload
+                oid = UUID(p["obligation_id"])
+                if oid not in rows:
+                    rows[oid] = (oid, e.aggregate_id, e.center_id, e.case_id,
+                                 UUID(p["resident_id"]), p["cadence"],
+                                 _iso_date(p["next_due_on"]), _at(p["missed_at"]), True,
+                                 e.aggregate_version)
+        except ValueError:
+            for e in watched:
+                await self._obligation(conn, e)
+        else:
+            await bulk.insert_rows(conn, self._tables, "obligations", WATCHED_COLUMNS,
+                                   list(rows.values()))
+        watched.clear()
 
     async def _obligation(self, conn: asyncpg.Connection, e: Envelope) -> None:
         p = e.payload

@@ -544,9 +544,14 @@ class Consumer:
         keys = list({i.envelope.partition_key for i in items if i.envelope})
         async with self._connection() as conn:
             self._analyze_when_grown()
+            # Joined with the keys, not ``key = ANY($2)``: PostgreSQL's generic plan for a
+            # prepared statement tests an array parameter element by element on every row of
+            # the consumer it scans (the plan a young table's statistics give), so the
+            # lookup grew with rows x keys: 40 ms a batch of 2,000 at 3,600 cases.
             rows = await conn.fetch(
-                "SELECT key, seq, blocked_seq FROM consumer_tracking "
-                "WHERE consumer = $1 AND key = ANY($2::uuid[])", self.name, keys)
+                "SELECT t.key, t.seq, t.blocked_seq FROM unnest($2::uuid[]) AS k(key)"
+                " JOIN consumer_tracking AS t ON t.consumer = $1 AND t.key = k.key",
+                self.name, keys)
             tracked = {r["key"]: (r["seq"], r["blocked_seq"]) for r in rows}
             fresh: list[_Item] = []
             waiting: list[_Item] = []
