@@ -17,6 +17,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from shared.http.app import settle_garbage_collector
 from shared.settings import Settings
 from tests.support import drop_test_objects
 from tools.devservers import NatsServer, PostgresServer, interrupt_on_signals
@@ -42,6 +43,15 @@ def pytest_configure(config: pytest.Config) -> None:
     except ImportError:
         return
     NodeManager.EXIT_TIMEOUT = max(NodeManager.EXIT_TIMEOUT, 60)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """The services run in this process as ``serve()`` runs them, with the collector settled
+    (``settle_garbage_collector``): what the run imported and collected frozen, the young
+    generation collected at the services' threshold. With CPython's defaults the run spent
+    ~6 % of its time in full collections walking that heap (9.1 against 1.9 s over
+    tests/intake and tests/security, measured with gc.callbacks)."""
+    settle_garbage_collector()
 
 
 def _docker_available() -> bool:
