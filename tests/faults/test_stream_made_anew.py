@@ -15,6 +15,7 @@ import asyncio
 import uuid
 
 import asyncpg
+import httpx
 import pytest
 from nats.aio.client import Client as NATS
 from nats.js.api import StreamConfig
@@ -277,3 +278,57 @@ async def test_a_rebuild_begun_on_the_old_stream_does_not_go_on_on_the_new_one(
             await rb.prepare()
         await rb.prepare(fresh=True)
         assert not rb.resumed
+
+
+async def test_a_partitioned_worker_goes_on_after_the_rebuild_of_its_view(
+        settings: Settings) -> None:
+    """A worker owning partitions (``CONSUMER_PARTITIONS``) tracks under a durable of its own
+    (``intake-cases-p0_1_2_3``). After the stream is made anew it refuses it, as the view's
+    own consumer does, and `sixstep rebuild intake` hands it the rebuilt tracking rows and
+    the new stream too: before, the switch replaced only ``intake-cases``' rows and the
+    worker refused the new stream for ever."""
+    split = settings.model_copy(update={"consumer_partitions": "0-3"})
+    worker = "intake-cases-p0_1_2_3"
+    assert settings.partitions == 4, "the worker owns every partition"
+
+    async def stage(client: httpx.AsyncClient, case_id: str) -> str | None:
+        r = await client.get(f"/cases/{case_id}")  # no ?after=: progress is per durable
+        return r.json()["stage"] if r.status_code == 200 else None
+
+    async with running(create_app(split)) as client:
+        old, _ = await a_visit(client, resolve=False)
+
+        async def guided() -> bool:
+            return await stage(client, old) == "guided"
+        await wait_until(guided, what="the worker applying the first visit")
+
+    async with bus_connection(settings, "ops") as nc:
+        await nc.jetstream().delete_stream(settings.stream_name)
+    await stream_made(settings)
+
+    async with running(create_app(split)) as client:
+        newcomer, _ = await a_visit(client)
+
+        async def refused() -> bool:
+            ready = (await client.get("/ready")).json()
+            return any(r.startswith(f"consumer {worker}: applies nothing")
+                       for r in ready["checks"]["degraded"])
+        await wait_until(refused, what="the partitioned worker refusing the new stream")
+        assert await stage(client, newcomer) is None, "nothing applied on the new stream"
+
+        async with Rebuild(settings, READ_MODEL) as rb:  # `sixstep rebuild intake`
+            await rb.prepare()
+            await rb.catch_up()
+            await rb.switch()
+
+        async def going_on() -> bool:
+            return await stage(client, newcomer) == "resolved" and not await refused()
+        await wait_until(going_on, what="the partitioned worker going on after the rebuild")
+        latest, _ = await a_visit(client)
+
+        async def latest_resolved() -> bool:
+            return await stage(client, latest) == "resolved"
+        await wait_until(latest_resolved, what="a later visit applied by the worker")
+        timeline = (await client.get(f"/cases/{latest}")).json()["timeline"]
+        assert [t["version"] for t in timeline] == list(range(1, len(timeline) + 1))
+
