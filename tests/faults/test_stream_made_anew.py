@@ -332,3 +332,41 @@ async def test_a_partitioned_worker_goes_on_after_the_rebuild_of_its_view(
         timeline = (await client.get(f"/cases/{latest}")).json()["timeline"]
         assert [t["version"] for t in timeline] == list(range(1, len(timeline) + 1))
 
+
+async def test_a_consumer_left_running_while_the_stream_is_made_anew_refuses_it_too(
+        settings: Settings) -> None:
+    """Ops skip the runbook's first step: the consumer runs on while the stream is deleted
+    and made again. Its durable went with the old stream, and it waited for ever on it,
+    applying nothing and saying nothing; now, idle, it looks at the stream's creation time,
+    finds a new stream and refuses it as a consumer starting on it does."""
+    await stream_made(settings)
+    recorder = Recorder()
+    async with write_side(settings) as side, \
+            schema_pool(settings, "left", TRACKING_DDL) as pool, \
+            bus_connection(settings, "left") as nc:
+        cases = await open_and_hear(side, 2)
+        await run_relay(settings, side, 4)
+        consumer = recording(settings, nc, pool, "left", recorder)
+        async with consumer_running(consumer):
+            async def all_four() -> bool:
+                return len(recorder.applied) == 4 and consumer.stats.applied == 4
+            await wait_until(all_four, what="the four events applied")
+
+            await nc.jetstream().delete_stream(settings.stream_name)
+            await stream_made(settings)
+            await hear_again(side, cases[0])
+            await run_relay(settings, side, 5)
+
+            async def refused() -> bool:
+                return consumer.stats.stream_refused is not None
+            await wait_until(refused, what="the running consumer refusing the new stream")
+            assert consumer.stats.stream_refused.startswith("recreated"), consumer.stats
+            assert recorder.applied == ["CaseOpened", "RequestHeard"] * 2
+
+            seen = await stream_seen(nc.jetstream(), settings.stream_name)
+            async with pool.acquire() as conn:
+                await forget_stream(conn, "left", seen, applied_seq_sql=APPLIED_SEQ)
+
+            async def all_again() -> bool:
+                return len(recorder.applied) == 9
+            await wait_until(all_again, what="the new stream applied from its first event")
