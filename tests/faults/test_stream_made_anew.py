@@ -12,7 +12,9 @@ events is still its stream.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
+from collections.abc import AsyncIterator
 
 import asyncpg
 import httpx
@@ -71,6 +73,43 @@ async def four_applied(consumer: Consumer, recorder: Recorder) -> None:
         await wait_until(all_four, what="the four events applied")
 
 
+@contextlib.asynccontextmanager
+async def two_cases_on_the_stream(settings: Settings, name: str) -> AsyncIterator[
+        tuple[WriteSide, asyncpg.Pool, NATS, list[uuid.UUID]]]:
+    """Intake's store with two cases opened and heard, all four events on the stream; a
+    schema for the consumer ``name`` and a bus connection."""
+    async with write_side(settings) as side, \
+            schema_pool(settings, name, TRACKING_DDL) as pool, \
+            bus_connection(settings, name) as nc:
+        cases = await open_and_hear(side, 2)
+        await run_relay(settings, side, 4)
+        yield side, pool, nc, cases
+
+
+async def made_anew(settings: Settings, nc: NATS, side: WriteSide, case: uuid.UUID) -> None:
+    """Disaster recovery: `nats stream rm`, `sixstep ops apply`; the counter goes on (a new
+    RequestHeard of ``case``), and the relay puts every stored event on the new stream."""
+    await nc.jetstream().delete_stream(settings.stream_name)
+    await stream_made(settings)
+    await hear_again(side, case)
+    await run_relay(settings, side, 5)  # every stored event again, at sequences 1-5
+
+
+async def forgotten_and_applied_again(settings: Settings, nc: NATS, pool: asyncpg.Pool,
+                                      name: str, recorder: Recorder) -> None:
+    """`sixstep ops forget-stream <name>` (a handler keyed by the upstream event id, a
+    command writer, may go on so): the consumer applies the new stream from its first
+    event."""
+    seen = await stream_seen(nc.jetstream(), settings.stream_name)
+    async with pool.acquire() as conn:
+        await forget_stream(conn, name, seen, applied_seq_sql=APPLIED_SEQ)
+
+    async def all_again() -> bool:
+        return len(recorder.applied) == 9
+    await wait_until(all_again, what="the new stream applied from its first event")
+    assert recorder.applied[4:] == [*["CaseOpened", "RequestHeard"] * 2, "RequestHeard"]
+
+
 async def test_a_consumer_applies_nothing_on_a_stream_made_anew_and_says_why(
         settings: Settings) -> None:
     await stream_made(settings)
@@ -91,11 +130,7 @@ async def test_a_consumer_applies_nothing_on_a_stream_made_anew_and_says_why(
 
         await four_applied(consumer(), recorder)
 
-        # Disaster recovery: `nats stream rm`, `sixstep ops apply`; the counter goes on.
-        await nc.jetstream().delete_stream(settings.stream_name)
-        await stream_made(settings)
-        await hear_again(side, cases[0])
-        await run_relay(settings, side, 5)  # every stored event again, at sequences 1-5
+        await made_anew(settings, nc, side, cases[0])
 
         again = consumer()
         async with consumer_running(again):
@@ -112,29 +147,14 @@ async def test_a_consumer_applies_nothing_on_a_stream_made_anew_and_says_why(
             info = await nc.jetstream().consumer_info(settings.stream_name, "anew")
             assert (info.config.metadata or {}).get(REFUSED_KEY, "").startswith("recreated")
 
-            # A handler keyed by the upstream event id (a command writer) may go on by
-            # applying the new stream from its first event (`sixstep ops forget-stream`).
-            seen = await stream_seen(nc.jetstream(), settings.stream_name)
-            async with pool.acquire() as conn:
-                await forget_stream(conn, "anew", seen, applied_seq_sql=APPLIED_SEQ)
-
-            async def all_again() -> bool:
-                return len(recorder.applied) == 9
-            await wait_until(all_again, what="the new stream applied from its first event")
+            await forgotten_and_applied_again(settings, nc, pool, "anew", recorder)
             assert again.stats.stream_refused is None
-            assert recorder.applied[4:] == [*["CaseOpened", "RequestHeard"] * 2,
-                                            "RequestHeard"]
 
 
 async def test_a_stream_whose_limits_took_its_oldest_events_is_still_its_stream(
         settings: Settings) -> None:
     recorder = Recorder()
-    async with write_side(settings) as side, \
-            schema_pool(settings, "aged", TRACKING_DDL) as pool, \
-            bus_connection(settings, "aged") as nc:
-        cases = await open_and_hear(side, 2)
-        await run_relay(settings, side, 4)
-
+    async with two_cases_on_the_stream(settings, "aged") as (side, pool, nc, cases):
         def consumer() -> Consumer:
             return recording(settings, nc, pool, "aged", recorder)
 
@@ -341,21 +361,14 @@ async def test_a_consumer_left_running_while_the_stream_is_made_anew_refuses_it_
     finds a new stream and refuses it as a consumer starting on it does."""
     await stream_made(settings)
     recorder = Recorder()
-    async with write_side(settings) as side, \
-            schema_pool(settings, "left", TRACKING_DDL) as pool, \
-            bus_connection(settings, "left") as nc:
-        cases = await open_and_hear(side, 2)
-        await run_relay(settings, side, 4)
+    async with two_cases_on_the_stream(settings, "left") as (side, pool, nc, cases):
         consumer = recording(settings, nc, pool, "left", recorder)
         async with consumer_running(consumer):
             async def all_four() -> bool:
                 return len(recorder.applied) == 4 and consumer.stats.applied == 4
             await wait_until(all_four, what="the four events applied")
 
-            await nc.jetstream().delete_stream(settings.stream_name)
-            await stream_made(settings)
-            await hear_again(side, cases[0])
-            await run_relay(settings, side, 5)
+            await made_anew(settings, nc, side, cases[0])
 
             async def refused() -> bool:
                 return consumer.stats.stream_refused is not None
@@ -363,10 +376,4 @@ async def test_a_consumer_left_running_while_the_stream_is_made_anew_refuses_it_
             assert consumer.stats.stream_refused.startswith("recreated"), consumer.stats
             assert recorder.applied == ["CaseOpened", "RequestHeard"] * 2
 
-            seen = await stream_seen(nc.jetstream(), settings.stream_name)
-            async with pool.acquire() as conn:
-                await forget_stream(conn, "left", seen, applied_seq_sql=APPLIED_SEQ)
-
-            async def all_again() -> bool:
-                return len(recorder.applied) == 9
-            await wait_until(all_again, what="the new stream applied from its first event")
+            await forgotten_and_applied_again(settings, nc, pool, "left", recorder)
