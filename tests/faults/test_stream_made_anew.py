@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator
 
 import asyncpg
 import httpx
+import orjson
 import pytest
 from nats.aio.client import Client as NATS
 from nats.js.api import StreamConfig
@@ -48,6 +49,7 @@ from tests.support import (
     schema_pool,
     stored_heads,
     stream_envelopes,
+    stream_messages,
     wait_until,
 )
 
@@ -377,3 +379,30 @@ async def test_a_consumer_left_running_while_the_stream_is_made_anew_refuses_it_
             assert recorder.applied == ["CaseOpened", "RequestHeard"] * 2
 
             await forgotten_and_applied_again(settings, nc, pool, "left", recorder)
+
+
+async def test_a_quiet_relay_finds_the_stream_made_anew_though_others_filled_it_first(
+        settings: Settings) -> None:
+    """The services left running: the other services' relays put their stores on the new
+    stream first, past this quiet relay's last sequence, so its next event is acknowledged
+    above it, in seeming order. The relay went on after it and the new stream never got
+    the rest of its store; now it looks at the stream's creation time now and then."""
+    await stream_made(settings)
+    async with write_side(settings) as side, bus_connection(settings, "ops") as nc:
+        cases = await open_and_hear(side, 2)  # at sequences 1-4
+        async with relay_running(settings, side) as running:
+            await running.until(lambda relay: relay.position >= 4, what="four events published")
+            js = nc.jetstream()
+            await js.delete_stream(settings.stream_name)
+            await stream_made(settings)
+            for i in range(6):  # the other services' stores, at sequences 1-6
+                await js.publish(f"{settings.subject_prefix}.feedback.Other.p0", b"{}",
+                                 headers={"Nats-Msg-Id": f"other:{i}"})
+            await hear_again(side, cases[0])  # at sequence 7: above this relay's last, 4
+
+            async def whole_store() -> bool:
+                on_stream = await stream_messages(
+                    settings, subject=f"{settings.subject_prefix}.intake.>")
+                return sorted(orjson.loads(m.data)["position"] for m in on_stream) == [
+                    1, 2, 3, 4, 5]
+            await wait_until(whole_store, what="every stored event on the new stream")
