@@ -18,11 +18,12 @@
 3. ``diff``: row by row, by primary key, staging against live, leaving out volatile columns and
    the cases whose live tracking has not applied exactly the same events (they are counted as
    lagging, not as differences).
-4. ``switch``: pauses the live durable consumer and waits until it has nothing unacknowledged
-   (no batch of it is half applied), catches up, and then in one transaction: locks the live
-   tables, applies the last events, moves the live tables to
-   ``<live>__old_<consumer>_<stamp>`` and the rebuilt ones into the live schema, and replaces
-   the live consumer's tracking rows with the rebuilt ones. Readers see the old tables until
+4. ``switch``: pauses the live durable consumer (and partitioned workers' durables of it,
+   ``<consumer>-p0_1``) and waits until none has anything unacknowledged (no batch of it is
+   half applied), catches up, and then in one transaction: locks the live tables, applies
+   the last events, moves the live tables to ``<live>__old_<consumer>_<stamp>`` and the
+   rebuilt ones into the live schema, and replaces each such durable's tracking rows (and
+   the stream they belong to) with the rebuilt ones. Readers see the old tables until
    the commit and the new ones after it. The consumer is resumed (it also resumes by itself
    when the pause runs out) and goes on from the rebuilt tracking: what the rebuild already
    applied is skipped as a duplicate.
@@ -62,7 +63,7 @@ from shared.analytics.replay import (
     Unreadable,
     covering,
 )
-from shared.bus.consumer import TRACKING_DDL
+from shared.bus.consumer import TRACKING_DDL, base_consumer
 from shared.bus.jetstream import connect
 from shared.bus.stream_identity import check_stream, stream_seen
 from shared.contracts import Envelope
@@ -83,6 +84,10 @@ STATE_DDL = [
 ]
 BOOKKEEPING = frozenset({"consumer_tracking", "consumer_progress", "consumer_stream",
                          "rebuild_state", "rebuild_skipped"})
+#: What the switch hands from the staging schema to each live durable of the consumer: the
+#: bookkeeping tables and their columns after ``consumer``.
+HANDED_OVER = {"consumer_tracking": "key, seq", "consumer_progress":
+               "service, position, stream_seq", "consumer_stream": "stream_created"}
 #: The last sequence a staging schema applied, as ``check_stream`` compares it.
 REBUILT_SEQ = "SELECT NULLIF(last_seq, 0) FROM rebuild_state WHERE consumer = $1"
 _ALTER = {"r": "TABLE", "p": "TABLE", "v": "VIEW", "m": "MATERIALIZED VIEW"}
@@ -438,42 +443,62 @@ class Rebuild:
 
     # -- switching --------------------------------------------------------------------------
 
-    async def _pause_live_consumer(self, timeout: float) -> bool:
+    async def _live_durables(self) -> list[str]:
+        """The live durables of this read model's consumer: its own and those of partitioned
+        workers (``<consumer>-p0_1``, ``shared.bus.consumer.base_consumer``)."""
+        assert self._nc is not None
+        consumer = self.model.consumer
+        infos = await self._nc.jetstream().consumers_info(self.settings.stream_name)
+        return sorted(i.name for i in infos if base_consumer(i.name) == consumer)
+
+    async def _pause_live_consumers(self, durables: Sequence[str], timeout: float) -> list[str]:
+        """Pause ``durables`` and wait until none has a batch in hand; returns them."""
         assert self._nc is not None
         js = self._nc.jetstream()
-        stream, consumer = self.settings.stream_name, self.model.consumer
-        try:
-            await js.consumer_info(stream, consumer)
-        except NotFoundError:
-            return False
+        stream = self.settings.stream_name
         until = (datetime.now(UTC) + timedelta(seconds=timeout + 300)).isoformat()
-        await js.pause_consumer(stream, consumer, until.replace("+00:00", "Z"))
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while (info := await js.consumer_info(stream, consumer)).num_ack_pending:
-            if loop.time() > deadline:
-                await js.resume_consumer(stream, consumer)
-                raise RebuildError(f"the live consumer {consumer} still had "
-                                   f"{info.num_ack_pending} events in hand after {timeout} s")
-            await asyncio.sleep(0.05)
-        return True
+        paused: list[str] = []
+        try:
+            for name in durables:
+                with contextlib.suppress(NotFoundError):  # gone meanwhile: nothing to pause
+                    await js.pause_consumer(stream, name, until.replace("+00:00", "Z"))
+                    paused.append(name)
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + timeout
+            for name in paused:
+                while (info := await js.consumer_info(stream, name)).num_ack_pending:
+                    if loop.time() > deadline:
+                        raise RebuildError(f"the live consumer {name} still had "
+                                           f"{info.num_ack_pending} events in hand after "
+                                           f"{timeout} s")
+                    await asyncio.sleep(0.05)
+        except BaseException:
+            await self._resume(paused)
+            raise
+        return paused
+
+    async def _resume(self, paused: Sequence[str]) -> None:
+        assert self._nc is not None
+        for name in paused:
+            with contextlib.suppress(Exception):
+                await self._nc.jetstream().resume_consumer(self.settings.stream_name, name)
 
     async def switch(self, *, pause_timeout: float = 30.0,
                      lock_timeout_s: float = 10.0) -> SwitchResult:
         """Catch up and put the rebuilt tables in place of the live ones, atomically."""
         assert self.staging is not None and self._nc is not None, "prepare() first"
-        js = self._nc.jetstream()
-        paused = await self._pause_live_consumer(pause_timeout)
+        # Partitioned workers' durables too: each keeps tracking rows of its own, which
+        # the swap replaces with the rebuilt ones (a stream made anew: they refused it).
+        durables = await self._live_durables()
+        paused = await self._pause_live_consumers(durables, pause_timeout)
         try:
             await self.catch_up()
             if self.stop is not None and self.stop.is_set():
                 raise RebuildError("stopped before the switch; run again to resume")
-            result = await self._swap(lock_timeout_s)
-            result.paused_consumer = paused
+            result = await self._swap(lock_timeout_s, durables)
+            result.paused_consumer = self.model.consumer in paused
         finally:
-            if paused:
-                with contextlib.suppress(Exception):
-                    await js.resume_consumer(self.settings.stream_name, self.model.consumer)
+            await self._resume(paused)
         await self.conn.execute(f"DROP SCHEMA {q(self.staging)} CASCADE")
         await self.conn.execute("SET search_path TO DEFAULT")
         return result
@@ -492,7 +517,7 @@ class Rebuild:
             raise RebuildError(f"schema name {name!r} is longer than PostgreSQL allows")
         return name
 
-    async def _swap(self, lock_timeout_s: float) -> SwitchResult:
+    async def _swap(self, lock_timeout_s: float, durables: Sequence[str]) -> SwitchResult:
         assert self.staging is not None
         conn = self.conn
         staging, live = q(self.staging), q(self.live)
@@ -520,23 +545,20 @@ class Rebuild:
             await conn.execute(f"SET LOCAL search_path TO {live}, public")
             for statement in TRACKING_DDL:
                 await conn.execute(statement)
-            await conn.execute(f"DELETE FROM {live}.consumer_tracking WHERE consumer = $1",
-                               consumer)
-            await conn.execute(
-                f"INSERT INTO {live}.consumer_tracking (consumer, key, seq) SELECT consumer,"
-                f" key, seq FROM {staging}.consumer_tracking WHERE consumer = $1", consumer)
-            await conn.execute(f"DELETE FROM {live}.consumer_progress WHERE consumer = $1",
-                               consumer)
-            await conn.execute(
-                f"INSERT INTO {live}.consumer_progress (consumer, service, position,"
-                f" stream_seq) SELECT consumer, service, position, stream_seq FROM"
-                f" {staging}.consumer_progress WHERE consumer = $1", consumer)
-            # The live consumer goes on against the stream this was built from.
-            await conn.execute(f"DELETE FROM {live}.consumer_stream WHERE consumer = $1",
-                               consumer)
-            await conn.execute(
-                f"INSERT INTO {live}.consumer_stream (consumer, stream_created) SELECT consumer,"
-                f" stream_created FROM {staging}.consumer_stream WHERE consumer = $1", consumer)
+            # The live consumer, and each partitioned worker's durable (on the stream, or in
+            # the live bookkeeping: a worker's progress rows), goes on from the rebuilt
+            # tracking rows, against the stream this was built from. A partitioned durable
+            # gets every rebuilt row: it only ever looks up the cases of its own partitions.
+            known = await conn.fetch(f"SELECT consumer FROM {live}.consumer_progress UNION"
+                                     f" SELECT consumer FROM {live}.consumer_stream")
+            names = sorted(n for n in {consumer, *durables, *(r["consumer"] for r in known)}
+                           if base_consumer(n) == consumer)
+            for name in names:
+                for table, columns in HANDED_OVER.items():
+                    await conn.execute(f"DELETE FROM {live}.{table} WHERE consumer = $1", name)
+                    await conn.execute(
+                        f"INSERT INTO {live}.{table} (consumer, {columns}) SELECT $2::text,"
+                        f" {columns} FROM {staging}.{table} WHERE consumer = $1", consumer, name)
             await conn.execute(
                 f"CREATE TABLE {q(retired)}.switch_info AS SELECT $1::text AS consumer,"
                 " $2::text AS rebuilt_in, $3::bigint AS last_seq, now() AS switched_at",

@@ -32,7 +32,9 @@ only ever driven by one process at a time:
 Tracking rows hold stream sequences, which mean something only on the stream they were read
 from: on a stream deleted and made again, or restored from an older backup, the consumer
 applies nothing until its read model is rebuilt (``shared.bus.stream_identity``,
-``_on_its_stream``; deploy/README, "A stream made anew").
+``_on_its_stream``; deploy/README, "A stream made anew"). An idle consumer looks again every
+few seconds (``_still_there``): a stream made anew under it, or its durable deleted, makes it
+start again.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ import re
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol, cast
 from uuid import UUID
 
@@ -157,6 +160,10 @@ a rebuild of its read model records the new stream and the consumer goes on by i
 #: The durable's metadata key saying why its consumer applies nothing (``ops status``).
 REFUSED_KEY = "sixstep_refused"
 
+class _StartAgain(Exception):
+    """What this consumer started on is gone (``Consumer._still_there``): start again."""
+
+
 GONE_CHECK_EVERY = 10
 """How many hand-backs of an event waiting behind a retried one of its case go by between
 looks at whether the retried event is still on the stream (``Consumer._released``)."""
@@ -215,6 +222,8 @@ class Consumer:
     #: The next batch prepared while the one before was applied (``Preparing``).
     _prepared_ahead: _Prepared | None = field(default=None, init=False, repr=False)
     _prepared_now: _Prepared | None = field(default=None, init=False, repr=False)
+    #: When (loop time) an idle consumer next looks at its stream and durable.
+    _next_look: float = field(default=0.0, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._idle.set()
@@ -295,7 +304,12 @@ class Consumer:
             await self._lead(conn)
             self._conn = conn
             try:
-                await self._consume()
+                while True:
+                    try:
+                        await self._consume()
+                    except _StartAgain as exc:
+                        log.warning("consumer.start_again", consumer=self.name,
+                                    reason=str(exc))
             finally:
                 self._conn = None
 
@@ -330,7 +344,7 @@ class Consumer:
         except NatsError as exc:  # an older server: redelivery waits for ack_wait instead
             log.warning("consumer.reset_unavailable", consumer=self.name, error=str(exc))
 
-    async def _on_its_stream(self) -> None:
+    async def _on_its_stream(self) -> datetime | None:
         """Return once the stream is the one this consumer's tracking rows were written
         against (``shared.bus.stream_identity``: one STREAM.INFO). Until then nothing is
         fetched: a stream made anew numbers its messages from 1 again, and the rows would
@@ -346,7 +360,7 @@ class Consumer:
                 if self.stats.stream_refused is not None:
                     log.warning("consumer.stream_accepted", consumer=self.name)
                 self.stats.stream_refused = None
-                return
+                return seen.created
             if self.stats.stream_refused != why:
                 log.error("consumer.stream_refused", consumer=self.name, reason=why,
                           fix=f"rebuild the read model of {base_consumer(self.name)} "
@@ -358,8 +372,35 @@ class Consumer:
             if self._stopping.is_set():
                 await asyncio.Event().wait()  # drained: wait to be cancelled
 
+    async def _still_there(self, made: datetime | None) -> None:
+        """While idle, every ``STREAM_RECHECK_S``: raise ``_StartAgain`` when the stream is
+        not the one made at ``made`` that this loop started on, or its durable is gone. A
+        stream deleted and made again under a running consumer takes the durable with it:
+        the pulls found nobody, and the consumer waited for ever, applying nothing and
+        saying nothing; started again it refuses the new stream (``_on_its_stream``), or
+        makes its durable again. A stream not there (deleted, not made yet) is looked at
+        again later, as is one the server does not answer for now."""
+        loop = asyncio.get_running_loop()
+        if loop.time() < self._next_look:
+            return
+        self._next_look = loop.time() + STREAM_RECHECK_S
+        js = self.nc.jetstream()
+        stream = self.settings.stream_name
+        try:
+            seen = await stream_seen(js, stream)
+        except (NatsError, TimeoutError):
+            return
+        if made is not None and seen.created is not None and seen.created != made:
+            raise _StartAgain(f"the stream was made anew at {seen.created.isoformat()}")
+        try:
+            await js.consumer_info(stream, self.name)
+        except NotFoundError:
+            raise _StartAgain("the durable consumer is gone") from None
+        except (NatsError, TimeoutError):
+            return
+
     async def _consume(self) -> None:
-        await self._on_its_stream()
+        made = await self._on_its_stream()
         await self.ensure()
         await self._reset_to_ack_floor()
         # Lingering pull requests stay open on the server: an event published while this
@@ -378,6 +419,8 @@ class Consumer:
             while not self._stopping.is_set():
                 if not held:
                     held = await puller.take(timeout=1.0)
+                    if not held:
+                        await self._still_there(made)
                     continue
                 self._idle.clear()
                 ahead: list[Msg] = []

@@ -46,8 +46,10 @@ the relay had published (a server that crashed before syncing it, a stream resto
 older backup): the relay goes on after the service's last event on it
 (``relay.stream_behind_saved_position``), as the restore runbook's deleted position did.
 A stream deleted and made again while the relay publishes takes its next event at a low
-sequence: an acknowledged sequence not above the last one makes the relay compare the
-stream's creation time with the one it started on, and on a new stream it publishes every
+sequence: an acknowledged sequence not above the last one (and, besides, a look every
+``STREAM_LOOK_S``, publishing or idle: the other relays may have filled the new stream past
+this one's last sequence first) makes the relay compare the stream's creation time with the
+one it started on, and on a new stream it publishes every
 event of the store onto it (``relay.stream_made_anew``), not only those after its position.
 
 The relay trusts no id it did not publish: the messages the start would take for events past
@@ -107,6 +109,10 @@ log = structlog.get_logger("sixstep.outbox")
 SAVE_EVERY_S = 0.25
 #: How long a round's acknowledgements may take before it counts as failed.
 ACK_TIMEOUT_S = 10.0
+#: How often a relay looks at the stream's creation time besides an acknowledgement below
+#: the one before it (``Relay._stream_made_anew``): a new stream the other services' relays
+#: filled first acknowledges this one's next event above its last sequence, in seeming order.
+STREAM_LOOK_S = 1.0
 #: The first and the longest pause before the relay opens a new NATS connection.
 RECONNECT_PAUSE_S = (0.5, 5.0)
 #: At most this many of the service's events on the stream past the saved position are
@@ -271,6 +277,8 @@ class Relay:
         #: was found made anew since (``_refuse_made_anew``; ``_start_position`` clears it).
         self._stream_made: datetime | None = None
         self._made_anew = False
+        #: When (``time.monotonic()``) the relay last looked at the stream's creation time.
+        self._looked_at = 0.0
         #: Events stored and not yet on the stream (set by :meth:`measure`).
         self.unpublished = 0
         #: When (``time.time()``) the relay first read the oldest event it has not yet
@@ -663,6 +671,12 @@ class Relay:
                     # status and the relay-stall check do not see published events as
                     # waiting (they did, for good, after the last throttled save).
                     await self._write_position()
+                if (not self._flight and time.monotonic() - self._looked_at > STREAM_LOOK_S
+                        and await self._stream_made_anew() is not None):
+                    # Idle after an event that went onto a new stream unnoticed: the rest of
+                    # the store goes there too, from the start (``_start_position``).
+                    log.error("relay.stream_made_anew", service=self.service, idle=True)
+                    self._epoch += 1
 
     async def _room(self) -> None:
         """Wait until the round in flight is settled: nothing is published behind a round
@@ -806,6 +820,8 @@ class Relay:
                     # Stored (or, a duplicate, found) before the event ahead of it.
                     self._report_disorder(1, "ack", position=position, seq=seq,
                                           seq_before=acked_seq)
+                elif time.monotonic() - self._looked_at > STREAM_LOOK_S:
+                    await self._refuse_made_anew(position, seq)
                 acked, acked_seq = position, seq
             if round_.held_last is not None:
                 acked, acked_seq = round_.held_last  # on the stream already, at that sequence
@@ -836,21 +852,33 @@ class Relay:
         if self.on_published:
             self.on_published(round_.size)
 
-    async def _refuse_made_anew(self, position: int, seq: int) -> None:
-        """An acknowledgement's sequence is not above the one before it: is the stream a
-        new one (deleted and made again while this relay published: ``nats stream rm``,
-        ``sixstep ops apply``)? Then it holds none of what was published before, the round
-        fails, and the start after it finds every event of the service missing from the new
-        stream and publishes them (``_start_position``), not only the new ones. (On a stream
-        that merely stored events out of order, the creation time is the same.)"""
+    async def _stream_made_anew(self) -> datetime | None:
+        """The stream's creation time when it is not the one this relay started on (found
+        made anew: ``_made_anew`` is set for ``_start_position``); None when it is, or when
+        it is not known now."""
         assert self.nc is not None
+        self._looked_at = time.monotonic()
         try:
             made = (await self.nc.jetstream().stream_info(self.settings.stream_name)).created
         except (NatsError, TimeoutError):
-            return  # not known now: reported as out of order
+            return None
         if self._stream_made is None or made is None or made == self._stream_made:
-            return
+            return None
         self._stream_made, self._made_anew = made, True
+        return made
+
+    async def _refuse_made_anew(self, position: int, seq: int) -> None:
+        """An acknowledgement's sequence is not above the one before it (or the last look
+        is ``STREAM_LOOK_S`` old): is the stream a new one (deleted and made again while
+        this relay published: ``nats stream rm``, ``sixstep ops apply``)? Then it holds none
+        of what was published before, the round fails, and the start after it finds every
+        event of the service missing from the new stream and publishes them
+        (``_start_position``), not only the new ones. (On a stream that merely stored events
+        out of order, the creation time is the same; one not known now is reported as out
+        of order.)"""
+        made = await self._stream_made_anew()
+        if made is None:
+            return
         log.error("relay.stream_made_anew", service=self.service, position=position, seq=seq,
                   made_at=made.isoformat())
         raise RuntimeError(f"the stream was made anew at {made.isoformat()} (its message "

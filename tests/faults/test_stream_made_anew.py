@@ -12,9 +12,13 @@ events is still its stream.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
+from collections.abc import AsyncIterator
 
 import asyncpg
+import httpx
+import orjson
 import pytest
 from nats.aio.client import Client as NATS
 from nats.js.api import StreamConfig
@@ -45,6 +49,7 @@ from tests.support import (
     schema_pool,
     stored_heads,
     stream_envelopes,
+    stream_messages,
     wait_until,
 )
 
@@ -70,6 +75,43 @@ async def four_applied(consumer: Consumer, recorder: Recorder) -> None:
         await wait_until(all_four, what="the four events applied")
 
 
+@contextlib.asynccontextmanager
+async def two_cases_on_the_stream(settings: Settings, name: str) -> AsyncIterator[
+        tuple[WriteSide, asyncpg.Pool, NATS, list[uuid.UUID]]]:
+    """Intake's store with two cases opened and heard, all four events on the stream; a
+    schema for the consumer ``name`` and a bus connection."""
+    async with write_side(settings) as side, \
+            schema_pool(settings, name, TRACKING_DDL) as pool, \
+            bus_connection(settings, name) as nc:
+        cases = await open_and_hear(side, 2)
+        await run_relay(settings, side, 4)
+        yield side, pool, nc, cases
+
+
+async def made_anew(settings: Settings, nc: NATS, side: WriteSide, case: uuid.UUID) -> None:
+    """Disaster recovery: `nats stream rm`, `sixstep ops apply`; the counter goes on (a new
+    RequestHeard of ``case``), and the relay puts every stored event on the new stream."""
+    await nc.jetstream().delete_stream(settings.stream_name)
+    await stream_made(settings)
+    await hear_again(side, case)
+    await run_relay(settings, side, 5)  # every stored event again, at sequences 1-5
+
+
+async def forgotten_and_applied_again(settings: Settings, nc: NATS, pool: asyncpg.Pool,
+                                      name: str, recorder: Recorder) -> None:
+    """`sixstep ops forget-stream <name>` (a handler keyed by the upstream event id, a
+    command writer, may go on so): the consumer applies the new stream from its first
+    event."""
+    seen = await stream_seen(nc.jetstream(), settings.stream_name)
+    async with pool.acquire() as conn:
+        await forget_stream(conn, name, seen, applied_seq_sql=APPLIED_SEQ)
+
+    async def all_again() -> bool:
+        return len(recorder.applied) == 9
+    await wait_until(all_again, what="the new stream applied from its first event")
+    assert recorder.applied[4:] == [*["CaseOpened", "RequestHeard"] * 2, "RequestHeard"]
+
+
 async def test_a_consumer_applies_nothing_on_a_stream_made_anew_and_says_why(
         settings: Settings) -> None:
     await stream_made(settings)
@@ -90,11 +132,7 @@ async def test_a_consumer_applies_nothing_on_a_stream_made_anew_and_says_why(
 
         await four_applied(consumer(), recorder)
 
-        # Disaster recovery: `nats stream rm`, `sixstep ops apply`; the counter goes on.
-        await nc.jetstream().delete_stream(settings.stream_name)
-        await stream_made(settings)
-        await hear_again(side, cases[0])
-        await run_relay(settings, side, 5)  # every stored event again, at sequences 1-5
+        await made_anew(settings, nc, side, cases[0])
 
         again = consumer()
         async with consumer_running(again):
@@ -111,29 +149,14 @@ async def test_a_consumer_applies_nothing_on_a_stream_made_anew_and_says_why(
             info = await nc.jetstream().consumer_info(settings.stream_name, "anew")
             assert (info.config.metadata or {}).get(REFUSED_KEY, "").startswith("recreated")
 
-            # A handler keyed by the upstream event id (a command writer) may go on by
-            # applying the new stream from its first event (`sixstep ops forget-stream`).
-            seen = await stream_seen(nc.jetstream(), settings.stream_name)
-            async with pool.acquire() as conn:
-                await forget_stream(conn, "anew", seen, applied_seq_sql=APPLIED_SEQ)
-
-            async def all_again() -> bool:
-                return len(recorder.applied) == 9
-            await wait_until(all_again, what="the new stream applied from its first event")
+            await forgotten_and_applied_again(settings, nc, pool, "anew", recorder)
             assert again.stats.stream_refused is None
-            assert recorder.applied[4:] == [*["CaseOpened", "RequestHeard"] * 2,
-                                            "RequestHeard"]
 
 
 async def test_a_stream_whose_limits_took_its_oldest_events_is_still_its_stream(
         settings: Settings) -> None:
     recorder = Recorder()
-    async with write_side(settings) as side, \
-            schema_pool(settings, "aged", TRACKING_DDL) as pool, \
-            bus_connection(settings, "aged") as nc:
-        cases = await open_and_hear(side, 2)
-        await run_relay(settings, side, 4)
-
+    async with two_cases_on_the_stream(settings, "aged") as (side, pool, nc, cases):
         def consumer() -> Consumer:
             return recording(settings, nc, pool, "aged", recorder)
 
@@ -277,3 +300,109 @@ async def test_a_rebuild_begun_on_the_old_stream_does_not_go_on_on_the_new_one(
             await rb.prepare()
         await rb.prepare(fresh=True)
         assert not rb.resumed
+
+
+async def test_a_partitioned_worker_goes_on_after_the_rebuild_of_its_view(
+        settings: Settings) -> None:
+    """A worker owning partitions (``CONSUMER_PARTITIONS``) tracks under a durable of its own
+    (``intake-cases-p0_1_2_3``). After the stream is made anew it refuses it, as the view's
+    own consumer does, and `sixstep rebuild intake` hands it the rebuilt tracking rows and
+    the new stream too: before, the switch replaced only ``intake-cases``' rows and the
+    worker refused the new stream for ever."""
+    split = settings.model_copy(update={"consumer_partitions": "0-3"})
+    worker = "intake-cases-p0_1_2_3"
+    assert settings.partitions == 4, "the worker owns every partition"
+
+    async def stage(client: httpx.AsyncClient, case_id: str) -> str | None:
+        r = await client.get(f"/cases/{case_id}")  # no ?after=: progress is per durable
+        return r.json()["stage"] if r.status_code == 200 else None
+
+    async with running(create_app(split)) as client:
+        old, _ = await a_visit(client, resolve=False)
+
+        async def guided() -> bool:
+            return await stage(client, old) == "guided"
+        await wait_until(guided, what="the worker applying the first visit")
+
+    async with bus_connection(settings, "ops") as nc:
+        await nc.jetstream().delete_stream(settings.stream_name)
+    await stream_made(settings)
+
+    async with running(create_app(split)) as client:
+        newcomer, _ = await a_visit(client)
+
+        async def refused() -> bool:
+            ready = (await client.get("/ready")).json()
+            return any(r.startswith(f"consumer {worker}: applies nothing")
+                       for r in ready["checks"]["degraded"])
+        await wait_until(refused, what="the partitioned worker refusing the new stream")
+        assert await stage(client, newcomer) is None, "nothing applied on the new stream"
+
+        async with Rebuild(settings, READ_MODEL) as rb:  # `sixstep rebuild intake`
+            await rb.prepare()
+            await rb.catch_up()
+            await rb.switch()
+
+        async def going_on() -> bool:
+            return await stage(client, newcomer) == "resolved" and not await refused()
+        await wait_until(going_on, what="the partitioned worker going on after the rebuild")
+        latest, _ = await a_visit(client)
+
+        async def latest_resolved() -> bool:
+            return await stage(client, latest) == "resolved"
+        await wait_until(latest_resolved, what="a later visit applied by the worker")
+        timeline = (await client.get(f"/cases/{latest}")).json()["timeline"]
+        assert [t["version"] for t in timeline] == list(range(1, len(timeline) + 1))
+
+
+async def test_a_consumer_left_running_while_the_stream_is_made_anew_refuses_it_too(
+        settings: Settings) -> None:
+    """Ops skip the runbook's first step: the consumer runs on while the stream is deleted
+    and made again. Its durable went with the old stream, and it waited for ever on it,
+    applying nothing and saying nothing; now, idle, it looks at the stream's creation time,
+    finds a new stream and refuses it as a consumer starting on it does."""
+    await stream_made(settings)
+    recorder = Recorder()
+    async with two_cases_on_the_stream(settings, "left") as (side, pool, nc, cases):
+        consumer = recording(settings, nc, pool, "left", recorder)
+        async with consumer_running(consumer):
+            async def all_four() -> bool:
+                return len(recorder.applied) == 4 and consumer.stats.applied == 4
+            await wait_until(all_four, what="the four events applied")
+
+            await made_anew(settings, nc, side, cases[0])
+
+            async def refused() -> bool:
+                return consumer.stats.stream_refused is not None
+            await wait_until(refused, what="the running consumer refusing the new stream")
+            assert consumer.stats.stream_refused.startswith("recreated"), consumer.stats
+            assert recorder.applied == ["CaseOpened", "RequestHeard"] * 2
+
+            await forgotten_and_applied_again(settings, nc, pool, "left", recorder)
+
+
+async def test_a_quiet_relay_finds_the_stream_made_anew_though_others_filled_it_first(
+        settings: Settings) -> None:
+    """The services left running: the other services' relays put their stores on the new
+    stream first, past this quiet relay's last sequence, so its next event is acknowledged
+    above it, in seeming order. The relay went on after it and the new stream never got
+    the rest of its store; now it looks at the stream's creation time now and then."""
+    await stream_made(settings)
+    async with write_side(settings) as side, bus_connection(settings, "ops") as nc:
+        cases = await open_and_hear(side, 2)  # at sequences 1-4
+        async with relay_running(settings, side) as running:
+            await running.until(lambda relay: relay.position >= 4, what="four events published")
+            js = nc.jetstream()
+            await js.delete_stream(settings.stream_name)
+            await stream_made(settings)
+            for i in range(6):  # the other services' stores, at sequences 1-6
+                await js.publish(f"{settings.subject_prefix}.feedback.Other.p0", b"{}",
+                                 headers={"Nats-Msg-Id": f"other:{i}"})
+            await hear_again(side, cases[0])  # at sequence 7: above this relay's last, 4
+
+            async def whole_store() -> bool:
+                on_stream = await stream_messages(
+                    settings, subject=f"{settings.subject_prefix}.intake.>")
+                return sorted(orjson.loads(m.data)["position"] for m in on_stream) == [
+                    1, 2, 3, 4, 5]
+            await wait_until(whole_store, what="every stored event on the new stream")

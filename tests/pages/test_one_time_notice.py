@@ -10,7 +10,7 @@ import re
 from datetime import date, timedelta
 from pathlib import Path
 
-from playwright.async_api import BrowserContext, expect
+from playwright.async_api import BrowserContext, Route, expect
 
 from tests.pages.center import Center, screenshot
 from tests.pages.test_counter import id_number, pick_item, saved, sign_in
@@ -146,3 +146,25 @@ async def test_a_critical_case_leaves_with_a_printed_notice_and_a_watched_obliga
     width, height = (float(v) for v in re.findall(
         rb"/MediaBox\s*\[\s*0 0 ([\d.]+) ([\d.]+)\s*\]", pdf)[0])
     assert abs(width - 595.3) < 2 and abs(height - 841.9) < 2, (width, height)
+
+    # A step taken just before printing: the page's read of the case after it has not come
+    # back yet (held here), and the notice must still be read after that step, not after the
+    # position of the last read that came back (it could leave the step out).
+    held: list[Route] = []
+
+    async def hold(route: Route) -> None:
+        held.append(route)
+
+    await page.route(re.compile(r"/cases/[0-9a-f-]{36}\?after="), hold)
+    async with page.expect_response(lambda r: r.request.method == "POST"
+                                    and r.url.endswith(f"/cases/{case_id}/hear")) as answer:
+        await page.fill("#words", "房租能不能缓几天再交？")
+        await page.click("form[data-op=hear] button[type=submit]")
+    position = (await (await answer.value).json())["position"]
+    await expect(page.locator("#net")).to_have_attribute("data-pending", "0")
+    async with page.expect_request(lambda r: "/notice" in r.url) as asked:
+        await page.click("#print-notice")
+    assert f"after={position}" in (await asked.value).url, (await asked.value).url
+    await expect(page.locator("#notice-sheet")).to_have_attribute("data-ready", "1")
+    for route in held:
+        await route.continue_()

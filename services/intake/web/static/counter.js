@@ -873,7 +873,10 @@ async function printCaseNotice() {
   if (sending) { toast(t("notice_wait", { n: sending }), "amber"); return; }
   try {
     const masked = resident?.resident_id === current.resident_id ? resident?.masked?.name : null;
-    await printNotice(id, { surname: surnameOf(masked), size: $("#notice-size").value, after: caseView?.position });
+    // After the last step saved (``current.saved``): the case read after it may still be on
+    // its way, and a notice read after the older position could leave that step out.
+    const after = Math.max(caseView?.position || 0, current.saved || 0) || null;
+    await printNotice(id, { surname: surnameOf(masked), size: $("#notice-size").value, after });
   } catch (err) {
     toast(t("notice_failed", { message: err.message }), "red");
   }
@@ -1177,7 +1180,12 @@ queue.addEventListener("change", () => {
 queue.addEventListener("state", renderNet);
 queue.addEventListener("sent", (e) => {
   const { item, answer } = e.detail;
-  if (current && item.caseRef === current.ref) refreshCase(answer.position);
+  if (current && item.caseRef === current.ref) {
+    // The case's last step saved: what the notice is read after, also while the read below
+    // (after the same position) has not come back yet.
+    current.saved = Math.max(current.saved || 0, answer.position || 0);
+    refreshCase(answer.position);
+  }
   if (["open", "resolve", "reopen"].includes(item.op)) loadMyCases(answer.position);
 });
 queue.addEventListener("failed", (e) => {
