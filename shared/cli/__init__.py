@@ -58,7 +58,7 @@ COMMAND_MODULES = {
     "token": "token",
 }
 #: The root options that take a value (``--state-dir DIR``): their values are no command.
-_VALUED_OPTIONS = frozenset({"--nats-url", "--database-url", "--intake-url", "--followup-url",
+VALUED_ROOT_OPTIONS = frozenset({"--nats-url", "--database-url", "--intake-url", "--followup-url",
                              "--feedback-url", "--state-dir"})
 
 
@@ -70,7 +70,7 @@ def command_named(argv: list[str]) -> str | None:
     for arg in argv:
         if skip:
             skip = False
-        elif arg in _VALUED_OPTIONS:
+        elif arg in VALUED_ROOT_OPTIONS:
             skip = True
         elif not arg.startswith("-"):
             return arg if arg in COMMAND_MODULES else None

@@ -7,9 +7,10 @@ import subprocess
 import sys
 
 import pytest
+import typer.main
 
 import shared.cli.commands  # noqa: F401  (every command registered)
-from shared.cli import COMMAND_MODULES, app, command_named
+from shared.cli import COMMAND_MODULES, VALUED_ROOT_OPTIONS, app, command_named
 
 
 def _registered() -> dict[str, str]:
@@ -33,6 +34,13 @@ def test_every_command_is_in_the_table_with_the_module_that_registers_it() -> No
     assert set(registered) == set(COMMAND_MODULES)
     for name, module in registered.items():
         assert module == f"shared.cli.{COMMAND_MODULES[name]}", name
+
+
+def test_the_root_options_that_take_a_value_are_the_ones_skipped() -> None:
+    root = typer.main.get_command(app)
+    valued = {name for p in root.params if not getattr(p, "is_flag", False)
+              for name in p.opts if name.startswith("--")}
+    assert valued == VALUED_ROOT_OPTIONS
 
 
 @pytest.mark.parametrize(("argv", "named"), [
