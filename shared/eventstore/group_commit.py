@@ -8,6 +8,8 @@ optimistic-concurrency conflict its commands are re-run one by one so that only 
 loser sees a 409.
 
 The library is synchronous; it runs on one dedicated thread so the event loop never blocks.
+That thread also takes its batches from the queue itself, so a busy event loop delays only
+the answers, never the next batch (``GroupCommitter._collect``).
 """
 
 from __future__ import annotations
