@@ -4,6 +4,8 @@ its own, also when it fails after it has already recorded events on a case of th
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -96,5 +98,53 @@ async def test_a_clerk_writing_alone_is_not_held_back_waiting_for_company(
             assert written.aggregate_id == case_id
         assert batches == [1, 1]
     finally:
+        await committer.close()
+        app.close()
+
+
+def busy_until_stored(app: IntakeApplication, case_id: uuid.UUID, within_s: float) -> bool:
+    """Keep the calling thread (the event loop's) busy until ``case_id`` is stored."""
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        try:
+            return app.repository.get(case_id).version >= 1
+        except AggregateNotFoundError:
+            time.sleep(0.01)
+    return False
+
+
+async def test_a_write_queued_behind_a_batch_is_stored_while_the_event_loop_is_busy(
+        settings: Settings) -> None:
+    """The morning rush: a clerk's write comes while the writer stores the batch before it,
+    and the service's event loop is then busy for a while (a long stretch of other work).
+    The writer goes on to the queued write as soon as its batch is stored: it does not wait
+    for a turn of the loop to take the next batch."""
+    app = await asyncio.to_thread(build_application, IntakeApplication, settings, "intake")
+    committer = GroupCommitter(app, max_wait_ms=0)
+    committer.start()
+    inside, go_on = threading.Event(), threading.Event()
+
+    def held_opening(case_id: uuid.UUID) -> Any:
+        open_it = opening(case_id)
+
+        def run(unit: Unit) -> Aggregate:
+            inside.set()  # the writer is in this batch now
+            go_on.wait(30)
+            return open_it(unit)
+        return run
+
+    first, queued = uuid.uuid4(), uuid.uuid4()
+    try:
+        writing = asyncio.ensure_future(committer.submit(held_opening(first), [first]))
+        assert await asyncio.to_thread(inside.wait, 30)
+        waiting = asyncio.ensure_future(committer.submit(opening(queued), [queued]))
+        await asyncio.sleep(0)  # submitted: queued behind the batch in hand
+        go_on.set()
+        assert busy_until_stored(app, queued, within_s=10), (
+            "the queued write waited for the event loop")
+        assert (await writing).aggregate_id == first
+        assert (await waiting).aggregate_id == queued
+    finally:
+        go_on.set()
         await committer.close()
         app.close()
