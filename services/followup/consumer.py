@@ -143,13 +143,6 @@ RULE_FOLLOWUP_COLUMNS = ("case_id", "follow_up_id", "rule")
 RESIDENT_ITEM_COLUMNS = ("resident_id", "service_item", "case_id", "center_id", "opened_at")
 
 
-def _first_of_each(rows: Sequence[tuple[Any, ...]], key: int) -> list[tuple[Any, ...]]:
-    """``rows`` without a later one whose first ``key`` columns (the primary key) came
-    before: what one ``INSERT ... ON CONFLICT DO NOTHING`` per row, in turn, leaves."""
-    first: dict[tuple[Any, ...], tuple[Any, ...]] = {}
-    for row in rows:
-        first.setdefault(row[:key], row)
-    return list(first.values())
 def verification_rule(calendar: WorkingCalendar, reviewed_at: datetime,
                       working_days: int) -> DueRule:
     """回访核实: office opening on the ``working_days``-th working day after the day of the
@@ -232,7 +225,7 @@ class Rules:
         parked = [p for result in results for p in result[1]]
         if rows:
             await bulk.insert_rows(conn, self._tables, "rule_followups", RULE_FOLLOWUP_COLUMNS,
-                                   _first_of_each(rows, 2))
+                                   bulk.first_of_each(rows, 2))
         for e, reason, year in parked:
             await parking.park(conn, e, reason, year)
         if parked and self.on_parked is not None:
@@ -813,4 +806,4 @@ class _CaseRefs:
                 " owner_clerk = EXCLUDED.owner_clerk, owner_team = EXCLUDED.owner_team")
         if self.touched:
             await bulk.insert_rows(conn, tables, "resident_items", RESIDENT_ITEM_COLUMNS,
-                                   _first_of_each(self.touched, 3))
+                                   bulk.first_of_each(self.touched, 3))

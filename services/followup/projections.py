@@ -178,14 +178,12 @@ UPDATE_FOLLOWUPS = (
 def _new_followups(scheduled: Sequence[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
     """``_Plan.scheduled`` as rows of ``SCHEDULED_COLUMNS``, the first of each follow-up
     only (as one INSERT ... ON CONFLICT DO NOTHING per event leaves it)."""
-    rows: dict[Any, tuple[Any, ...]] = {}
-    for (fid, center_id, case_id, resident_id, reason, priority, due_at, due_on, clerk, team,
-         item, source, source_id, at, v, position, basis, contact) in scheduled:
-        if fid not in rows:
-            rows[fid] = (fid, center_id, case_id, resident_id, reason, priority, "scheduled",
-                         due_at, due_on, clerk, team, item, source, source_id, at, at, v,
-                         position, basis, contact)
-    return list(rows.values())
+    return bulk.first_of_each(
+        ((fid, center_id, case_id, resident_id, reason, priority, "scheduled", due_at, due_on,
+          clerk, team, item, source, source_id, at, at, v, position, basis, contact)
+         for (fid, center_id, case_id, resident_id, reason, priority, due_at, due_on, clerk,
+              team, item, source, source_id, at, v, position, basis, contact) in scheduled),
+        1)
 
 
 @dataclass
@@ -543,22 +541,17 @@ class WorklistProjection:
         Python does not read as ``YYYY-MM-DD`` goes through ``_obligation``'s own SQL."""
         if not watched:
             return
-        rows: dict[UUID, tuple[Any, ...]] = {}
         try:
-            for e in watched:
-                p = e.payload
-                oid = UUID(p["obligation_id"])
-                if oid not in rows:
-                    rows[oid] = (oid, e.aggregate_id, e.center_id, e.case_id,
-                                 UUID(p["resident_id"]), p["cadence"],
-                                 _iso_date(p["next_due_on"]), _at(p["missed_at"]), True,
-                                 e.aggregate_version)
+            rows = [(UUID(p["obligation_id"]), e.aggregate_id, e.center_id, e.case_id,
+                     UUID(p["resident_id"]), p["cadence"], _iso_date(p["next_due_on"]),
+                     _at(p["missed_at"]), True, e.aggregate_version)
+                    for e in watched for p in (e.payload,)]
         except ValueError:
             for e in watched:
                 await self._obligation(conn, e)
         else:
             await bulk.insert_rows(conn, self._tables, "obligations", WATCHED_COLUMNS,
-                                   list(rows.values()))
+                                   bulk.first_of_each(rows, 1))
         watched.clear()
 
     async def _obligation(self, conn: asyncpg.Connection, e: Envelope) -> None:

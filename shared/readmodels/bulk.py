@@ -95,6 +95,16 @@ async def insert_rows(conn: asyncpg.Connection, tables: Tables, table: str,
                             *values)
 
 
+def first_of_each(rows: Iterable[tuple[Any, ...]], key: int) -> list[tuple[Any, ...]]:
+    """``rows`` without a later one whose first ``key`` columns (the primary key) came
+    before: what one ``INSERT ... ON CONFLICT DO NOTHING`` per row, in turn, leaves (for
+    :func:`insert_rows`)."""
+    first: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+    for row in rows:
+        first.setdefault(row[:key], row)
+    return list(first.values())
+
+
 async def update_rows(conn: asyncpg.Connection, tables: Tables, table: str, key: str,
                       patches: Mapping[Any, Mapping[str, Any]],
                       expressions: Mapping[str, str] | None = None, also: str = "") -> None:
