@@ -160,6 +160,7 @@ a rebuild of its read model records the new stream and the consumer goes on by i
 #: The durable's metadata key saying why its consumer applies nothing (``ops status``).
 REFUSED_KEY = "sixstep_refused"
 
+
 class _StartAgain(Exception):
     """What this consumer started on is gone (``Consumer._still_there``): start again."""
 

@@ -76,15 +76,23 @@ async def check_stream(conn: asyncpg.Connection, consumer: str, stream: StreamSe
     agree, record the stream's creation time if it is not yet. A consumer that has applied
     nothing takes the stream as it is. ``applied_seq_sql`` selects the last sequence applied
     (``$1``: the consumer)."""
+    why, recorded = await _compared(conn, consumer, stream, applied_seq_sql)
+    if why is None and stream.created is not None and recorded != stream.created:
+        await record_stream(conn, consumer, stream.created)
+    return why
+
+
+async def _compared(conn: asyncpg.Connection, consumer: str, stream: StreamSeen,
+                    applied_seq_sql: str) -> tuple[str | None, datetime | None]:
+    """``not_the_stream`` for what ``consumer`` recorded, and the creation time it recorded
+    (None when it has applied nothing: nothing to skip wrongly, the stream is taken as it
+    is)."""
     recorded = await conn.fetchval(
         "SELECT stream_created FROM consumer_stream WHERE consumer = $1", consumer)
     applied = await conn.fetchval(applied_seq_sql, consumer)
     if applied is None:
-        recorded = None  # nothing applied: nothing to skip wrongly
-    why = not_the_stream(recorded, applied, stream)
-    if why is None and stream.created is not None and recorded != stream.created:
-        await record_stream(conn, consumer, stream.created)
-    return why
+        recorded = None
+    return not_the_stream(recorded, applied, stream), recorded
 
 
 async def record_stream(conn: asyncpg.Connection, consumer: str, created: datetime) -> None:
@@ -104,10 +112,7 @@ async def forget_stream(conn: asyncpg.Connection, consumer: str, stream: StreamS
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))",
                            f"sixstep-forget:{consumer}")
-        recorded = await conn.fetchval(
-            "SELECT stream_created FROM consumer_stream WHERE consumer = $1", consumer)
-        applied = await conn.fetchval(applied_seq_sql, consumer)
-        why = not_the_stream(recorded if applied is not None else None, applied, stream)
+        why, _ = await _compared(conn, consumer, stream, applied_seq_sql)
         if why is None or stream.created is None:
             raise LookupError(f"{consumer}'s tracking rows belong to this stream: nothing to "
                               "forget")

@@ -28,7 +28,7 @@ from shared.bus.consumer import APPLIED_SEQ, REFUSED_KEY, base_consumer
 from shared.bus.jetstream import connect, dead_letter_stream, ensure_streams
 from shared.bus.stream_identity import forget_stream, stream_seen
 from shared.cli import app
-from shared.cli.servers import resolve, without_password
+from shared.cli.servers import SERVICES, resolve, without_password
 from shared.readmodels.readmodel import read_model_of
 from shared.settings import Settings
 
@@ -129,7 +129,7 @@ def forget(
     refused = (f"{consumer} builds the read model {model}: run `sixstep rebuild {model}` "
                "(forgetting would apply its events twice)" if model is not None else
                f"no service owns {consumer!r}"
-               if service not in ("intake", "followup", "feedback") else None)
+               if service not in SERVICES else None)
     if refused:
         console.print(f"[red]{refused}[/red]")
         raise typer.Exit(2)
