@@ -22,7 +22,8 @@ from fastapi import FastAPI
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-from nats.js.errors import NotFoundError
+from nats.js.client import JetStreamContext
+from nats.js.errors import NotFoundError, ServiceUnavailableError
 
 from shared.analytics.reading import subject_matches
 from shared.bus.consumer import Consumer
@@ -53,26 +54,32 @@ async def stream_messages(settings: Settings, stream: str | None = None,
         js = nc.jetstream()
         name = stream or settings.stream_name
         # In a cluster a stream has no leader for a few seconds after a node comes back: its
-        # API requests go unanswered (a timeout) until one is elected.
+        # API requests go unanswered (a timeout) or a pull is refused (503) until one is
+        # elected and the reading consumer has caught up. Such a read starts again whole.
         deadline = asyncio.get_running_loop().time() + 30
         while True:
             try:
-                info = await js.stream_info(name)
-                if info.state.messages == 0:
-                    return []
-                sub = await js.pull_subscribe(
-                    subject or ">", stream=name,
-                    config=ConsumerConfig(ack_policy=AckPolicy.NONE,
-                                          deliver_policy=DeliverPolicy.ALL,
-                                          inactive_threshold=5.0))
-                break
+                return await _read_stream(js, name, subject)
             except NotFoundError:
                 return []
-            except TimeoutError:
+            except (TimeoutError, ServiceUnavailableError):
                 if asyncio.get_running_loop().time() > deadline:
                     raise
                 await asyncio.sleep(0.5)
-        out: list[Msg] = []
+    finally:
+        await nc.close()
+
+
+async def _read_stream(js: JetStreamContext, name: str, subject: str | None) -> list[Msg]:
+    info = await js.stream_info(name)
+    if info.state.messages == 0:
+        return []
+    sub = await js.pull_subscribe(
+        subject or ">", stream=name,
+        config=ConsumerConfig(ack_policy=AckPolicy.NONE, deliver_policy=DeliverPolicy.ALL,
+                              inactive_threshold=5.0))
+    out: list[Msg] = []
+    try:
         while True:
             try:
                 batch = await sub.fetch(1000, timeout=0.5)
@@ -81,10 +88,9 @@ async def stream_messages(settings: Settings, stream: str | None = None,
             out.extend(batch)
             if batch and batch[-1].metadata.num_pending == 0:
                 break
-        await sub.unsubscribe()
-        return out
     finally:
-        await nc.close()
+        await sub.unsubscribe()
+    return out
 
 
 async def stored_heads(settings: Settings) -> dict[str, int]:
