@@ -19,7 +19,7 @@ import hmac
 import json
 import secrets
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Request
@@ -131,12 +131,12 @@ def read_pad_token(secret: str, token: str) -> tuple[str, str]:
 
 @pads.post("/pairings", response_model=PairingPublic, status_code=201,
            summary="A pairing code for a rating pad at one window (supervisor)")
-async def create_pairing(body: PairingCreate, pool: PoolDep, supervisor: Supervisor
-                         ) -> PairingPublic:
+async def create_pairing(body: PairingCreate, request: Request, pool: PoolDep,
+                         supervisor: Supervisor) -> PairingPublic:
     if supervisor.center_id is None:
         raise problem(403, "forbidden_center", "a pad belongs to one center")
     code = f"{secrets.randbelow(10**8):08d}"
-    expires_at = datetime.now(UTC) + timedelta(minutes=CODE_MINUTES)
+    expires_at = request.app.state.feedback.clock.now() + timedelta(minutes=CODE_MINUTES)
     await pool.execute(
         "INSERT INTO pad_pairings (code_hash, center_id, counter_id, created_by, expires_at)"
         " VALUES ($1, $2, $3, $4, $5)", _hash(code), supervisor.center_id, body.counter_id,
@@ -155,8 +155,9 @@ async def pair(body: Pair, request: Request, pool: PoolDep,
     limits.per_address.check(request.client.host if request.client else "?")
     limits.overall.check("*")
     row = await pool.fetchrow(
-        "UPDATE pad_pairings SET used_at = now() WHERE code_hash = $1 AND used_at IS NULL"
-        " AND expires_at > now() RETURNING center_id, counter_id", _hash(body.code))
+        "UPDATE pad_pairings SET used_at = $2 WHERE code_hash = $1 AND used_at IS NULL"
+        " AND expires_at > $2 RETURNING center_id, counter_id", _hash(body.code),
+        request.app.state.feedback.clock.now())
     if row is None:
         raise problem(404, "pairing_code_unknown",
                       "no such pairing code, or it was used or has expired")
@@ -171,14 +172,15 @@ async def next_survey(request: Request, pool: PoolDep, settings: SettingsDep,
                       x_pad_token: Annotated[str, Header()]) -> PadNow:
     secret = settings.survey_token_secret.get_secret_value()
     center_id, counter_id = read_pad_token(secret, x_pad_token)
+    now = request.app.state.feedback.clock.now()  # the moments below were written on it
     clerk = await pool.fetchval(
         "SELECT clerk_id FROM surveys WHERE center_id = $1 AND counter_id = $2"
         " ORDER BY requested_at DESC LIMIT 1", center_id, counter_id)
     row = await pool.fetchrow(
         "SELECT survey_id, expires_at FROM surveys WHERE center_id = $1 AND counter_id = $2"
-        " AND channel = 'tablet' AND status = 'sent' AND expires_at > now()"
-        " AND sent_at > now() - make_interval(mins => $3) ORDER BY sent_at DESC LIMIT 1",
-        center_id, counter_id, SHOWN_MINUTES)
+        " AND channel = 'tablet' AND status = 'sent' AND expires_at > $3"
+        " AND sent_at > $4 ORDER BY sent_at DESC LIMIT 1", center_id, counter_id, now,
+        now - timedelta(minutes=SHOWN_MINUTES))
     survey = None
     if row is not None:
         token = request.app.state.feedback.tokens.issue(row["survey_id"], row["expires_at"])

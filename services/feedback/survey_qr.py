@@ -11,7 +11,7 @@ SVG as a ``data:`` URI the page's policy allows): nothing leaves for a QR servic
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from uuid import UUID
 
 import segno
@@ -43,18 +43,19 @@ def qr_data_uri(link: str) -> str:
                summary="The case's survey waiting at the window, as a QR code for a phone")
 async def case_survey_qr(case_id: UUID, request: Request, pool: PoolDep,
                          settings: SettingsDep, staff: Staff) -> SurveyQrPublic:
+    feedback = request.app.state.feedback
+    now = feedback.clock.now()  # sent_at and expires_at were written on the service's clock
     row = await pool.fetchrow(
         "SELECT survey_id, center_id, clerk_id, status, expires_at FROM surveys"
         " WHERE case_id = $1 AND channel = 'tablet' AND purpose = 'resolution'"
-        " AND sent_at > now() - make_interval(mins => $2)"
-        " ORDER BY sent_at DESC LIMIT 1", case_id, SHOWN_MINUTES)
+        " AND sent_at > $2 ORDER BY sent_at DESC LIMIT 1",
+        case_id, now - timedelta(minutes=SHOWN_MINUTES))
     if row is not None:
         check_center(staff, row["center_id"])
         if staff.role == "clerk" and row["clerk_id"] != staff.sub:
             raise problem(403, "forbidden", "the survey's QR code is shown to the clerk who "
                                             "served the case only")
-    feedback = request.app.state.feedback
-    if row is None or row["status"] != "sent" or row["expires_at"] <= feedback.clock.now():
+    if row is None or row["status"] != "sent" or row["expires_at"] <= now:
         raise problem(404, "survey_not_waiting",
                       f"no survey of case {case_id} waits at the window", id=str(case_id))
     token = feedback.tokens.issue(row["survey_id"], row["expires_at"])

@@ -7,7 +7,8 @@ import time
 
 from shared.settings import Settings
 from tests.feedback.helpers import Clock, KeptSender
-from tests.feedback.test_feedback_loop import START, center, fast
+from tests.feedback.test_feedback_loop import START, center, fast, resolved_case
+from tests.support import wait_until
 
 
 async def test_pairing_codes_cannot_be_swept(settings: Settings) -> None:
@@ -43,3 +44,26 @@ async def test_pairing_codes_cannot_be_swept(settings: Settings) -> None:
         assert made.status_code == 201, made.text
         paired = await feedback.post("/pads/pair", json={"code": made.json()["code"]})
         assert paired.status_code == 200, paired.text
+
+
+async def test_the_pad_and_the_qr_code_look_on_the_services_clock(settings: Settings) -> None:
+    """The survey waiting at a window is found by the moments the service wrote (its clock),
+    compared with the service's clock, not PostgreSQL's ``now()``: a center run on a clock
+    days behind the database (START is a past Wednesday) pairs its pad and shows the survey,
+    on the pad and as the QR code. The old queries compared with ``now()`` and found none."""
+    settings = fast(settings)
+    async with center(settings, Clock(START), KeptSender()) as (intake, feedback):
+        case_id = await resolved_case(intake)  # at window-3, so its survey waits at the tablet
+        made = await feedback.post("/pads/pairings", json={"counter_id": "window-3"})
+        assert made.status_code == 201, made.text
+        paired = await feedback.post("/pads/pair", json={"code": made.json()["code"]})
+        assert paired.status_code == 200, paired.text
+        pad = {"X-Pad-Token": paired.json()["pad_token"]}
+
+        async def shown() -> bool:
+            r = await feedback.get("/pads/next", headers=pad)
+            assert r.status_code == 200, r.text
+            return r.json()["survey"] is not None
+        await wait_until(shown, what="the survey on the paired pad")
+        qr = await feedback.get(f"/cases/{case_id}/survey/qr")
+        assert qr.status_code == 200, qr.text
