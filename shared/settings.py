@@ -34,11 +34,17 @@ DEV_SURVEY_TOKEN_SECRET = "dev-only-survey-token-secret"
 COMMAND_DIGEST_CONTEXT = b"sixstep-command-digest-v1"
 
 
+def derived_key(secret: str, context: bytes) -> bytes:
+    """A key of its own for one use of ``secret``, named by ``context``: a MAC made with one
+    use's key is none of another's, and the secret itself is never used twice."""
+    return hmac.new(secret.encode(), context, hashlib.sha256).digest()
+
+
 def command_digest_key(secret: str) -> bytes:
     """The key of commands' digests (``shared.eventstore.command_path.CommandDigests``):
     drawn from ``secret`` with a context of its own, as the referral links' key is, so a
-    digest is no survey link's token and the secret itself is never used twice."""
-    return hmac.new(secret.encode(), COMMAND_DIGEST_CONTEXT, hashlib.sha256).digest()
+    digest is no survey link's token."""
+    return derived_key(secret, COMMAND_DIGEST_CONTEXT)
 
 #: Every setting whose shipped default is a development secret, with that secret: outside
 #: development each one must be set (``Settings.development_defaults``). A new secret with a

@@ -30,6 +30,7 @@ from shared.http.auth import Supervisor
 from shared.http.dependencies import PoolDep, SettingsDep
 from shared.http.errors import problem
 from shared.http.limits import TokenBuckets
+from shared.settings import derived_key
 
 CODE_MINUTES = 10
 PAIR_TRIES_PER_MINUTE = 5  # per client address
@@ -106,7 +107,7 @@ def _b64(data: bytes) -> str:
 
 
 def _key(secret: str) -> bytes:
-    return hmac.new(secret.encode(), b"sixstep rating pad", hashlib.sha256).digest()
+    return derived_key(secret, b"sixstep rating pad")
 
 
 def issue_pad_token(secret: str, center_id: str, counter_id: str) -> str:
