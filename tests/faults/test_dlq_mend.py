@@ -23,10 +23,8 @@ from shared.bus.deadletters import REPLAY_DDL, replay_dead_letters
 from shared.bus.jetstream import connect, ensure_streams, event_subject
 from shared.contracts import REGISTRY, Envelope
 from shared.contracts.intake import concerns_noted_v1_to_v2
-from shared.readmodels.migrations import run_migrations
-from shared.readmodels.pool import create_pool
 from shared.settings import Settings
-from tests.support import TEST_CENTER, dead_letters, wait_until
+from tests.support import TEST_CENTER, dead_letters, schema_pool, wait_until
 
 SEEN_DDL = ["CREATE TABLE IF NOT EXISTS concerns_seen (n bigserial PRIMARY KEY, "
             "case_id uuid NOT NULL, event_id uuid NOT NULL, emotion text NOT NULL)"]
@@ -76,14 +74,8 @@ class Stories:
 
 @pytest.fixture
 async def pool(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
-    schema = f"{settings.schema_prefix}mend"
-    conn = await asyncpg.connect(settings.database_url)
-    await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-    await conn.close()
-    pool = await create_pool(settings, schema)
-    await run_migrations(pool, schema, [*TRACKING_DDL, *REPLAY_DDL, *SEEN_DDL])
-    yield pool
-    await pool.close()
+    async with schema_pool(settings, "mend", [*TRACKING_DDL, *REPLAY_DDL, *SEEN_DDL]) as pool:
+        yield pool
 
 
 async def test_a_mended_dead_letter_is_replayed_once_in_its_cases_order(
