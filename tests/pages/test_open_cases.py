@@ -4,12 +4,13 @@ resident's past case opens with its timeline and is reopened."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
-from playwright.async_api import BrowserContext, expect
+from playwright.async_api import BrowserContext, Route, expect
 
 from tests.pages.center import Center, resolved_case
 from tests.pages.test_counter import id_number, pick_item, saved, sign_in
@@ -101,3 +102,39 @@ async def test_a_clerk_leaves_a_case_open_takes_it_up_again_and_reopens_a_past_o
                        "CaseReopened", "ActionTaken", "CaseResolved"])
     case: dict[str, Any] = (await clerk.get(f"/cases/{past}")).json()
     assert case["status"] == "resolved" and case["reopen_count"] == 1
+
+
+async def test_the_case_clicked_last_stays_on_the_desk_when_an_earlier_click_answers_late(
+        center: Center, desk: BrowserContext) -> None:
+    """On a slow line the clerk clicks one open case, and before it shows, another: the
+    first read's answer, come back last, must not put the first case on the desk under the
+    clerk's hands (the old page took whichever answer came back last)."""
+    clerk = center.client("intake", "clerk-054", "clerk", CENTER)
+    first = await opened_and_heard(clerk, "先点的案件：问养老补贴。")
+    second = await opened_and_heard(clerk, "后点的案件：问医保报销。")
+    page = await desk.new_page()
+    await sign_in(page, center, "clerk-054", "window-8")
+    await expect(page.locator("#my-cases li.link")).to_have_count(2)
+
+    held: list[Route] = []
+    answers: list[Any] = []
+    answered = asyncio.Event()
+
+    async def hold(route: Route) -> None:
+        held.append(route)
+        answers.append(await route.fetch())  # answered by intake now, given later
+        answered.set()
+
+    await page.route(f"**/cases/{first}", hold)
+    await page.click(f"#my-cases button[data-case='{first}']")
+    await asyncio.wait_for(answered.wait(), 15)
+    await page.click(f"#my-cases button[data-case='{second}']")
+    await expect(page.locator("#words")).to_have_value("后点的案件：问医保报销。")
+
+    async with page.expect_event("requestfinished", lambda r: r.url == held[0].request.url):
+        await held[0].fulfill(response=answers[0])
+    await page.evaluate("() => new Promise((r) => setTimeout(() => setTimeout(r)))")
+    await expect(page.locator("#words")).to_have_value("后点的案件：问医保报销。")
+    on_desk = await page.evaluate(
+        "JSON.parse(localStorage.getItem('sixstep.counter.current.v1')).id")
+    assert on_desk == second

@@ -482,15 +482,21 @@ function renderMyCases() {
 
 /** Take up a case intake has (an open one of the clerk's, a resident's past one): its
  *  timeline, its steps' last words in the forms; a resolved one can be reopened. */
+/** The case the clerk last asked to take up: on a slow line a first click's answer can come
+ *  back after a second click's, and must not put the first case back on the desk. */
+let takeUpAsked = 0;
+
 async function takeUp(caseId) {
   if (current?.id === caseId || !(await mayLeave())) return;
+  const asked = ++takeUpAsked;
   let view;
   try {
     view = await api(`/cases/${caseId}`);
   } catch (err) {
-    toast(t("error_generic", { message: err.message }), "red");
+    if (asked === takeUpAsked) toast(t("error_generic", { message: err.message }), "red");
     return;
   }
+  if (asked !== takeUpAsked || current?.id === caseId) return;
   if (sitting) recordVisit(caseId); // the resident came back about it: a return trip
   const ref = newKey("case");
   queue.adopt(ref, caseId);
