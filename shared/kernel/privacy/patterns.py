@@ -444,6 +444,18 @@ _WRITTEN_SHAPES = frozenset({(3, 4, 4), (2, 3, 4, 4), (4, 3, 4, 4), (2, 11), (4,
 """How a number is written in groups: 138-1234-5678, 86-138-1234-5678, 0086.13812345678,
 310101-19900101-1234. Groups of other lengths are the app's own parts (a device's number and
 a count: bench-138123456-78), not one number written out."""
+_GLUED = re.compile(r"(?P<before>[A-Za-z]*)(?P<n>\d+)(?P<x>[Xx]?)(?=(?P<after>[A-Za-z]*))")
+_NOT_HEX = re.compile(r"[G-Zg-z]")
+
+
+def _glued_numbers(code: str) -> Iterator[str]:
+    """Runs of digits glued to a word that is no hex (tel13812345678, mobile8613812345678,
+    sfz11010519491231002x): a hex id (only a-f) holds such runs by chance, a word does not."""
+    for m in _GLUED.finditer(code):
+        if _NOT_HEX.search(m.group("before")) or _NOT_HEX.search(m.group("x") + m.group("after")):
+            yield m.group("n")
+            if m.group("x"):  # an ID number's check character
+                yield m.group("n") + m.group("x")
 
 
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
@@ -476,10 +488,13 @@ def personal_number_in(code: str) -> str | None:
     id goes as it is onto every event of the command, into the logs and the exports. A counter
     app that makes it of the resident's mobile number (13812345678) or ID number is refused:
     a group of digits that is one, or groups the way such a number is written
-    (138-1234-5678, 310101-19900101-1234). A UUID's groups (8-4-4-4-12) are never either; a
-    number glued to letters (tel13812345678) is not looked for, as hex ids hold such runs by
-    chance.
+    (138-1234-5678, 310101-19900101-1234). A UUID's groups (8-4-4-4-12) are never either. A
+    number glued to letters is looked for only when a letter touching it is no hex digit
+    (tel13812345678, id310101199001011234x): a hex id (only a-f) holds such runs by chance.
     """
+    for digits in _glued_numbers(code):
+        if found := _personal_number(digits):
+            return found
     for m in _CODE_NUMBER.finditer(code):
         groups = _CODE_GROUP_SEP.split(m.group())
         for first in range(len(groups)):
@@ -491,3 +506,12 @@ def personal_number_in(code: str) -> str | None:
                         found := _personal_number("".join(groups[first:last]))):
                     return found
     return None
+
+
+def personal_data_in(subject: str) -> str | None:
+    """What personal data an id that names a person holds (a token's subject: the actor of
+    every event they record): a phone or ID number (:func:`personal_number_in`), or "an e-mail
+    address" (wang.li@huamu.gov.cn; a name@realm without a domain is an id)."""
+    if "@" in subject and _EMAIL.fullmatch(fold(subject)):
+        return "an e-mail address"
+    return personal_number_in(subject)
