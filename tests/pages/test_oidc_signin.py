@@ -39,6 +39,8 @@ USERS = {
     "clerk-017": {"realm_access": {"roles": ["offline_access", "center-clerk"]},
                   "center_code": CENTER, "preferred_username": "clerk-017"},
     "clerk-new": {"realm_access": {"roles": ["center-clerk"]}},  # no center yet
+    # A realm whose usernames are mobile numbers, and whose sub is the username.
+    "13812345678": {"realm_access": {"roles": ["center-clerk"]}, "center_code": CENTER},
     "director-01": {"realm_access": {"roles": ["center-clerk", "center-supervisor"]},
                     "center_code": CENTER},
 }
@@ -140,7 +142,7 @@ async def sign_in_at_provider(page: Page, back: str, provider: str, user: str,
     await page.click("#signin-oidc")
     await page.wait_for_url(f"{provider}/oauth2/authorize?*")
     asked = parse_qs(urlsplit(page.url).query)
-    await page.click(f"button[name=sub][value={user}]")
+    await page.click(f"button[name=sub][value='{user}']")
     await page.wait_for_url(f"{back}*")
     return asked
 
@@ -283,6 +285,22 @@ async def test_a_clerk_whose_account_names_no_center_is_told_which_claim_is_miss
     await expect(error).to_be_visible()
     await expect(error).to_contain_text("claim_missing")
     await expect(error).to_contain_text("center_code")
+    await expect(page.locator("#desk")).to_be_hidden()
+    assert await page.evaluate("sessionStorage.getItem('sixstep.session')") is None
+
+
+async def test_a_clerk_whose_subject_is_a_phone_number_is_told_which_setting_to_change(
+        center: Center, provider: str, desk: BrowserContext) -> None:
+    """The actor of everything they would record would be the phone number: refused, naming
+    OIDC_SUBJECT_CLAIM, and the page keeps nothing of the sign-in."""
+    page = await desk.new_page()
+    await page.goto(f"{center.intake}/counter")
+    await sign_in_at_provider(page, f"{center.intake}/counter", provider, "13812345678",
+                              "window-2")
+    error = page.locator("#signin-error")
+    await expect(error).to_be_visible()
+    await expect(error).to_contain_text("claim_personal")
+    await expect(error).to_contain_text("OIDC_SUBJECT_CLAIM")
     await expect(page.locator("#desk")).to_be_hidden()
     assert await page.evaluate("sessionStorage.getItem('sixstep.session')") is None
 
