@@ -18,6 +18,7 @@ from pathlib import Path
 import jwt
 import pytest
 
+from services.followup.main import create_app as create_followup
 from services.intake.main import create_app as create_intake
 from shared.analytics.export import export
 from shared.security.oidc import ClaimMap
@@ -139,6 +140,37 @@ async def test_an_own_key_token_signed_with_a_personal_subject_is_refused(
         assert r.status_code == 403, r.text
         assert r.json()["error"]["code"] == "claim_personal"
         assert PHONE not in r.text
+
+
+async def test_ids_a_caller_sends_holding_a_phone_or_id_number_are_refused_by_field(
+        settings: Settings) -> None:
+    refused = []
+    async with running(create_intake(settings)) as intake:  # a supervisor
+        for body, field in ((opening(clerk_id=PHONE), "clerk_id"),
+                            (opening(clerk_id=f"tel{PHONE}"), "clerk_id"),
+                            (opening(counter_id=f"window-{ID_NUMBER}"), "counter_id")):
+            r = await intake.post("/cases", headers=headers(f"k-{uuid.uuid4().hex}"),
+                                  json=body)
+            refused.append(r)
+            assert r.status_code == 422, r.text
+            assert r.json()["error"]["code"] == "personal_data_in_code"
+            assert r.json()["error"]["details"]["field"] == field
+        r = await intake.post("/cases", headers=headers(f"k-{uuid.uuid4().hex}"),
+                              json=opening(clerk_id="clerk-017", counter_id="window-3"))
+        assert r.status_code == 201, r.text
+    async with running(create_followup(settings)) as followup:
+        r = await followup.post("/followups", headers=headers(f"k-{uuid.uuid4().hex}"), json={
+            "center_id": TEST_CENTER, "assigned_clerk": "138-1234-5678",
+            "reason": "home_visit", "due_at": "2026-12-10T09:00:00+08:00"})
+        assert r.status_code == 422, r.text
+        assert r.json()["error"]["details"] == {"field": "assigned_clerk",
+                                                "holds": "a phone number"}
+        refused.append(r)
+    assert not any(PHONE in r.text or ID_NUMBER in r.text for r in refused)
+    envelopes = await stream_envelopes(settings)
+    assert [e.payload["clerk_id"] for e in envelopes if e.type == "CaseOpened"] == ["clerk-017"]
+    text = "".join(e.model_dump_json() for e in envelopes)
+    assert PHONE not in text and ID_NUMBER not in text and "1234-5678" not in text
 
 
 def test_the_subject_claim_may_be_a_path_or_a_staff_number_given_as_a_number() -> None:
