@@ -447,6 +447,9 @@ _WRITTEN_SHAPES = frozenset({(3, 4, 4), (2, 3, 4, 4), (4, 3, 4, 4), (2, 11), (4,
 a count: bench-138123456-78), not one number written out."""
 _GLUED = re.compile(r"(?P<before>[A-Za-z]*)(?P<n>\d+)(?P<x>[Xx]?)(?=(?P<after>[A-Za-z]*))")
 _NOT_HEX = re.compile(r"[G-Zg-z]")
+_ELEVEN_DIGITS = re.compile(r"\d(?:[^\d]?\d){10}")
+"""Eleven digits at most one character apart: what every number looked for needs (a mobile
+has eleven, an ID number eighteen, written in groups joined by one separator)."""
 
 
 def _glued_numbers(code: str) -> Iterator[str]:
@@ -493,6 +496,8 @@ def personal_number_in(code: str) -> str | None:
     number glued to letters is looked for only when a letter touching it is no hex digit
     (tel13812345678, id310101199001011234x): a hex id (only a-f) holds such runs by chance.
     """
+    if _ELEVEN_DIGITS.search(code) is None:  # most ids: too few digits to hold either
+        return None
     for digits in _glued_numbers(code):
         if found := _personal_number(digits):
             return found
