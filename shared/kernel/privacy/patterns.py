@@ -445,21 +445,30 @@ _WRITTEN_SHAPES = frozenset({(3, 4, 4), (2, 3, 4, 4), (4, 3, 4, 4), (2, 11), (4,
 """How a number is written in groups: 138-1234-5678, 86-138-1234-5678, 0086.13812345678,
 310101-19900101-1234. Groups of other lengths are the app's own parts (a device's number and
 a count: bench-138123456-78), not one number written out."""
-_GLUED = re.compile(r"(?P<before>[A-Za-z]*)(?P<n>\d+)(?P<x>[Xx]?)(?=(?P<after>[A-Za-z]*))")
+_LONG_RUN = re.compile(r"[0-9]{11,}")
+"""Eleven digits or more in a row (a maximal run: the search goes on after each one)."""
 _NOT_HEX = re.compile(r"[G-Zg-z]")
-_ELEVEN_DIGITS = re.compile(r"\d(?:[^\d]?\d){10}")
-"""Eleven digits at most one character apart: what every number looked for needs (a mobile
-has eleven, an ID number eighteen, written in groups joined by one separator)."""
+
+
+def _letters_around(code: str, start: int, end: int) -> str:
+    """The letters glued to ``code[start:end]`` on either side."""
+    before, after = start, end
+    while before and code[before - 1].isascii() and code[before - 1].isalpha():
+        before -= 1
+    while after < len(code) and code[after].isascii() and code[after].isalpha():
+        after += 1
+    return code[before:start] + code[end:after]
 
 
 def _glued_numbers(code: str) -> Iterator[str]:
     """Runs of digits glued to a word that is no hex (tel13812345678, mobile8613812345678,
     sfz11010519491231002x): a hex id (only a-f) holds such runs by chance, a word does not."""
-    for m in _GLUED.finditer(code):
-        if _NOT_HEX.search(m.group("before")) or _NOT_HEX.search(m.group("x") + m.group("after")):
-            yield m.group("n")
-            if m.group("x"):  # an ID number's check character
-                yield m.group("n") + m.group("x")
+    for m in _LONG_RUN.finditer(code):
+        start, end = m.span()
+        if _NOT_HEX.search(_letters_around(code, start, end)):
+            yield m.group()
+            if code[end:end + 1] in ("X", "x"):  # an ID number's check character
+                yield m.group() + code[end]
 
 
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
@@ -496,11 +505,12 @@ def personal_number_in(code: str) -> str | None:
     number glued to letters is looked for only when a letter touching it is no hex digit
     (tel13812345678, id310101199001011234x): a hex id (only a-f) holds such runs by chance.
     """
-    if _ELEVEN_DIGITS.search(code) is None:  # most ids: too few digits to hold either
+    if len(code) < 11 or _ANY_DIGIT.search(code) is None:  # clerk-017, SA-HARDSHIP-SUBSIDY
         return None
-    for digits in _glued_numbers(code):
-        if found := _personal_number(digits):
-            return found
+    if _LONG_RUN.search(code) is not None:  # rare in a hex id, so the glued look is too
+        for digits in _glued_numbers(code):
+            if found := _personal_number(digits):
+                return found
     for m in _CODE_NUMBER.finditer(code):
         groups = _CODE_GROUP_SEP.split(m.group())
         for first in range(len(groups)):
