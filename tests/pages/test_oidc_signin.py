@@ -275,32 +275,21 @@ async def test_a_clerk_signs_in_at_the_center_s_provider_works_offline_through_a
     assert "GuidanceGiven" not in [e["type"] for e in guidance]
 
 
-async def test_a_clerk_whose_account_names_no_center_is_told_which_claim_is_missing(
-        center: Center, provider: str, desk: BrowserContext) -> None:
+@pytest.mark.parametrize(("user", "told"), [
+    ("clerk-new", ("claim_missing", "center_code")),
+    # The actor of all they would record would be their mobile number: the setting to change.
+    ("13812345678", ("claim_personal", "OIDC_SUBJECT_CLAIM")),
+], ids=["no center", "phone number as sub"])
+async def test_a_clerk_the_provider_names_unusably_is_told_which_claim_or_setting_it_is(
+        center: Center, provider: str, desk: BrowserContext, user: str,
+        told: tuple[str, str]) -> None:
     page = await desk.new_page()
     await page.goto(f"{center.intake}/counter")
-    await sign_in_at_provider(page, f"{center.intake}/counter", provider, "clerk-new",
-                              "window-2")
+    await sign_in_at_provider(page, f"{center.intake}/counter", provider, user, "window-2")
     error = page.locator("#signin-error")
     await expect(error).to_be_visible()
-    await expect(error).to_contain_text("claim_missing")
-    await expect(error).to_contain_text("center_code")
-    await expect(page.locator("#desk")).to_be_hidden()
-    assert await page.evaluate("sessionStorage.getItem('sixstep.session')") is None
-
-
-async def test_a_clerk_whose_subject_is_a_phone_number_is_told_which_setting_to_change(
-        center: Center, provider: str, desk: BrowserContext) -> None:
-    """The actor of everything they would record would be the phone number: refused, naming
-    OIDC_SUBJECT_CLAIM, and the page keeps nothing of the sign-in."""
-    page = await desk.new_page()
-    await page.goto(f"{center.intake}/counter")
-    await sign_in_at_provider(page, f"{center.intake}/counter", provider, "13812345678",
-                              "window-2")
-    error = page.locator("#signin-error")
-    await expect(error).to_be_visible()
-    await expect(error).to_contain_text("claim_personal")
-    await expect(error).to_contain_text("OIDC_SUBJECT_CLAIM")
+    for text in told:
+        await expect(error).to_contain_text(text)
     await expect(page.locator("#desk")).to_be_hidden()
     assert await page.evaluate("sessionStorage.getItem('sixstep.session')") is None
 
