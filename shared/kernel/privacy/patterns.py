@@ -376,6 +376,7 @@ def number_spans(text: str) -> Iterator[tuple[int, int, str]]:
     for regex in (_MOBILE, _LANDLINE_INTL, _LANDLINE):
         for m in regex.finditer(text):
             yield m.start(), m.end(), REDACTED_PHONE
+    yield from _glued_spans(text)
     for m in _PHONE_KEYWORD.finditer(text):
         if not _DATE_SHAPE.fullmatch(m.group("n")):
             yield m.start("n"), m.end("n"), REDACTED_PHONE
@@ -479,6 +480,23 @@ def _id_check_holds(digits: str) -> bool:
     """The 18th character of an ID number is its check digit (GB 11643, ISO 7064 MOD 11-2)."""
     total = sum(int(d) * w for d, w in zip(digits[:17], _ID_WEIGHTS, strict=True))
     return _ID_CHECK[total % 11] == digits[17].upper()
+
+
+def _glued_spans(text: str) -> Iterator[tuple[int, int, str]]:
+    """Phone and ID numbers glued to a Latin word (tel13812345678, sfz11010519491231002X, as a
+    clerk types them in a hurry): the other rules want no letter before a number, which keeps
+    a hex id's digits whole; a word with a letter past f is no hex id."""
+    for m in _LONG_RUN.finditer(text):
+        start, end = m.span()
+        if not _NOT_HEX.search(_letters_around(text, start, end)):
+            continue
+        digits = m.group()
+        if _CODE_MOBILE.fullmatch(digits):
+            yield start, end, REDACTED_PHONE
+        elif len(digits) == 17 and text[end:end + 1] in ("X", "x") and _plausible_id(digits):
+            yield start, end + 1, REDACTED_ID
+        elif len(digits) == 18 and digits[0] != "0" and _plausible_id(digits):
+            yield start, end, REDACTED_ID
 
 
 def _personal_number(digits: str) -> str | None:
