@@ -353,6 +353,11 @@ class Settings(BaseSettings):
         "string or a list of strings."))
     oidc_center_claim: str = Field("center", description=(
         "The claim that carries the center's code (a string, or a list of one)."))
+    oidc_subject_claim: str = Field("sub", description=(
+        "The claim that names the staff member, recorded as the actor of every event they "
+        "record: a name or a dotted path to an opaque id (Keycloak's sub, a staff number). A "
+        "token whose value holds a phone number, an ID number or an e-mail address is refused "
+        "(403 claim_personal): map a claim that does not."))
     oidc_roles: dict[str, str] = Field(default_factory=dict, description=(
         "The issuer's role values -> sixstep roles as JSON, strongest first, e.g. "
         "{\"sixstep-supervisor\": \"supervisor\", \"sixstep-clerk\": \"clerk\"}. Empty: "
@@ -529,8 +534,10 @@ class Settings(BaseSettings):
             raise ValueError("OIDC_ISSUER needs OIDC_CLIENT_ID (the pages' client id)")
         if not self.oidc_algorithms or not set(self.oidc_algorithms) <= set(OIDC_ALGORITHMS):
             raise ValueError(f"OIDC_ALGORITHMS are some of {', '.join(OIDC_ALGORITHMS)}")
-        if not self.oidc_role_claim.strip() or not self.oidc_center_claim.strip():
-            raise ValueError("OIDC_ROLE_CLAIM and OIDC_CENTER_CLAIM name a claim")
+        if not self.oidc_role_claim.strip() or not self.oidc_center_claim.strip() \
+                or not self.oidc_subject_claim.strip():
+            raise ValueError("OIDC_ROLE_CLAIM, OIDC_CENTER_CLAIM and OIDC_SUBJECT_CLAIM name a "
+                             "claim")
         staff_roles = {"clerk", "supervisor", "analyst", "ops", "city"}
         if bad := sorted(set(self.oidc_roles.values()) - staff_roles):
             raise ValueError(f"OIDC_ROLES maps to sixstep roles ({', '.join(sorted(staff_roles))})"

@@ -79,7 +79,8 @@ def oidc_verifier(settings: Settings) -> OidcVerifier | None:
         algorithms=settings.oidc_algorithms, refresh_s=settings.oidc_jwks_refresh_s,
         max_age_s=settings.oidc_jwks_max_age_s, min_refetch_s=settings.oidc_jwks_min_refetch_s)
     claims = ClaimMap(settings.oidc_role_claim, settings.oidc_center_claim,
-                      {value: Role(role) for value, role in settings.oidc_roles.items()})
+                      {value: Role(role) for value, role in settings.oidc_roles.items()},
+                      subject_claim=settings.oidc_subject_claim)
     return OidcVerifier(keys, issuer=settings.oidc_issuer,
                         audience=settings.oidc_audience or settings.oidc_client_id or "",
                         algorithms=settings.oidc_algorithms, claims=claims)

@@ -48,6 +48,13 @@ class InvalidCommand(CommandError):
     code = "invalid_command"
 
 
+class PersonalDataInCode(InvalidCommand):
+    """An id in the command (a clerk's, a counter's, a ticket number) holds a phone number or an
+    ID number: ids are recorded as they are, on the bus, in the logs and the exports."""
+
+    code = "personal_data_in_code"
+
+
 class IdempotencyKeyReused(CommandError):
     status = 422
     code = "idempotency_key_reused"

@@ -12,6 +12,11 @@ event built, applied to the aggregate and, with the aggregate, saved. So
 * the aggregate's own state is built from the scrubbed text, exactly as it is when the
   aggregate is loaded again from the store (a comment kept by a survey and cut short into a
   rectification's summary cannot keep half a phone number);
+* the ids its contract marks as codes (a clerk's, a counter's, a ticket number: never
+  scrubbed) are checked too, when a caller sent them: one that holds a phone number or an ID
+  number (``tel13812345678``, ``clerk_id: 13812345678``) refuses the command with a 422
+  ``personal_data_in_code`` naming the field, before anything is recorded. What the services'
+  own workers (``system:...``) copy from events already recorded is not checked again;
 * the known person travels in memory only: it is taken out of the meta before the event is
   built, so it is never stored (and were it ever left in, the store could not encode it and
   the write would fail rather than keep it).
@@ -25,8 +30,10 @@ from typing import Any
 from eventsourcing.domain import Aggregate
 
 from shared.contracts import REGISTRY
-from shared.contracts.fields import free_text_fields
+from shared.contracts.fields import CODE, field_marks, free_text_fields
+from shared.kernel.errors import PersonalDataInCode
 from shared.kernel.privacy import KnownPerson, redact
+from shared.kernel.privacy.patterns import personal_number_in
 
 KNOWN_PERSON = "known_person"
 """Meta key for the :class:`KnownPerson` a command is about; never recorded."""
@@ -40,9 +47,36 @@ def free_text_of(type_name: str) -> tuple[str, ...]:
     return free_text_fields(REGISTRY.get(type_name).payload)
 
 
+@cache
+def codes_of(type_name: str) -> tuple[str, ...]:
+    """The fields of an event type its contract marks as codes."""
+    if type_name not in REGISTRY:
+        return ()
+    payload = REGISTRY.get(type_name).payload
+    return tuple(name for name, info in payload.model_fields.items()
+                 if CODE.kind in field_marks(info))
+
+
+def check_codes(type_name: str, fields: dict[str, Any]) -> None:
+    """A caller's ids hold no phone or ID number (``PersonalDataInCode``, 422)."""
+    meta = fields.get("meta")
+    actor = meta.get("actor") if isinstance(meta, dict) else None
+    if not isinstance(actor, str) or actor.startswith("system"):
+        return
+    for name in codes_of(type_name):
+        value = fields.get(name)
+        for code in (value if isinstance(value, list | tuple) else (value,)):
+            if isinstance(code, str) and (held := personal_number_in(code)) is not None:
+                raise PersonalDataInCode(
+                    f"{name} must not hold {held}: ids are recorded as they are, on every "
+                    "event, in the logs and the exports; send the id sixstep knows",
+                    field=name, holds=held)
+
+
 def scrub_fields(type_name: str, fields: dict[str, Any]) -> dict[str, Any]:
     """An event's arguments with every free-text field scrubbed and the known person taken
     out of the meta (a new dict; ``fields`` is left as it was)."""
+    check_codes(type_name, fields)
     meta = fields.get("meta")
     known: KnownPerson | None = None
     out = dict(fields)

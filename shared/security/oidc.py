@@ -9,7 +9,12 @@ against the keys the issuer publishes (its JWKS), claims mapped onto a sixstep p
   When the JWKS cannot be reached, the kept keys verify for ``OIDC_JWKS_MAX_AGE_S`` after their
   last good fetch; after that every issuer token is a 503 ``auth_unavailable`` (never let in
   unverified). Concurrent fetches are one fetch.
-* **Claims** (:class:`ClaimMap`): ``sub`` is the actor; the role comes from
+* **Claims** (:class:`ClaimMap`): the actor is ``OIDC_SUBJECT_CLAIM`` (``sub``, or another
+  claim that holds an opaque staff id); one that holds a phone number, an ID number or an
+  e-mail address, as some providers make ``sub`` of them, is a 403 ``claim_personal`` naming
+  the setting (it would be the actor of every event, and no erasure could remove it: a keyed
+  pseudonym would not be erasable either, and a vault of them would put intake on every
+  service's sign-in path); the role comes from
   ``OIDC_ROLE_CLAIM`` (a name or a dotted path, a string or a list) through ``OIDC_ROLES``; the
   center from ``OIDC_CENTER_CLAIM``. A token without them is a 403 naming the claim
   (``claim_missing``); a value sixstep cannot use is a 403 too (``claim_invalid``,
@@ -35,8 +40,16 @@ from typing import Any
 import jwt
 import structlog
 
+from shared.kernel.privacy.patterns import personal_data_in
 from shared.security.principals import CENTER_SCOPED, Principal, Role
-from shared.security.tokens import CENTER, LEEWAY_S, SUBJECT, VERIFIED_TOKENS, AuthError
+from shared.security.tokens import (
+    CENTER,
+    LEEWAY_S,
+    SUBJECT,
+    VERIFIED_TOKENS,
+    AuthError,
+    personal_subject,
+)
 
 log = structlog.get_logger("sixstep.auth.oidc")
 
@@ -205,6 +218,7 @@ class ClaimMap:
     role_claim: str = "roles"
     center_claim: str = "center"
     roles: Mapping[str, Role] = field(default_factory=dict)
+    subject_claim: str = "sub"
 
     def role_of(self, claims: Mapping[str, Any]) -> Role:
         raw = claim(claims, self.role_claim)
@@ -239,11 +253,27 @@ class ClaimMap:
                             "one center's code", status=403, claim=self.center_claim)
         return raw
 
-    def principal(self, claims: Mapping[str, Any]) -> Principal:
-        sub = claims.get("sub")
+    def subject_of(self, claims: Mapping[str, Any]) -> str:
+        """The actor: ``subject_claim``'s value, an opaque id (never a person's phone number,
+        ID number or e-mail address; the value is never repeated in the answer)."""
+        name = self.subject_claim
+        sub = claim(claims, name)
+        if sub is None or sub == "":
+            raise AuthError("claim_missing", f"the token has no {name!r} claim (the staff "
+                            "member's id; OIDC_SUBJECT_CLAIM)", status=403, claim=name,
+                            setting="OIDC_SUBJECT_CLAIM")
+        if isinstance(sub, int) and not isinstance(sub, bool):
+            sub = str(sub)  # a staff number given as a JSON number
         if not isinstance(sub, str) or not SUBJECT.fullmatch(sub):
-            raise AuthError("claim_invalid", "the token's 'sub' claim is not 1-64 characters of "
-                            "A-Z a-z 0-9 _.:@-", status=403, claim="sub")
+            raise AuthError("claim_invalid", f"the token's {name!r} claim is not 1-64 "
+                            "characters of A-Z a-z 0-9 _.:@-", status=403, claim=name,
+                            setting="OIDC_SUBJECT_CLAIM")
+        if (held := personal_data_in(sub)) is not None:
+            raise personal_subject(held, name, "OIDC_SUBJECT_CLAIM")
+        return sub
+
+    def principal(self, claims: Mapping[str, Any]) -> Principal:
+        sub = self.subject_of(claims)
         role = self.role_of(claims)
         return Principal(sub=sub, role=role, center_id=self.center_of(claims, role),
                          token_id=str(claims.get("jti") or ""))

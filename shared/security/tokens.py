@@ -29,6 +29,7 @@ from uuid import UUID
 
 import jwt
 
+from shared.kernel.privacy.patterns import personal_data_in
 from shared.security.principals import CENTER_SCOPED, STAFF, Principal, Role
 from shared.settings import DEV_AUTH_KEY
 
@@ -41,6 +42,10 @@ LEEWAY_S = 30
 #: How many verified tokens a process remembers (about 0.5 KB each).
 VERIFIED_TOKENS = 4096
 SUBJECT = re.compile(r"^[A-Za-z0-9_.:@\-]{1,64}$")
+"""What a token's subject may look like. It is also never a person's phone number, ID number
+or e-mail address (``personal_data_in``; refused with :func:`personal_subject`): it is the
+actor of every event its holder records, on the bus, in the logs and the exports, and no
+erasure could take it out of them."""
 CENTER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
 
 
@@ -166,6 +171,8 @@ class TokenKeys:
             principal = Principal(sub=str(claims["sub"]), role=role,
                                   center_id=claims.get("center"), case_id=case,
                                   token_id=str(claims.get("jti", "")))
+            if (held := personal_data_in(principal.sub)) is not None:
+                raise personal_subject(held, "sub", "sixstep token issue --sub")
             _check_claims(principal.sub, role, principal.center_id, case)
             expires = int(claims["exp"])
         except (ValueError, TypeError):
@@ -176,9 +183,22 @@ class TokenKeys:
         return principal, expires
 
 
+def personal_subject(held: str, claim: str, setting: str) -> AuthError:
+    """The 403 for a token whose subject is a person's phone number, ID number or e-mail
+    address (``held`` says which; the value itself is never repeated, nor logged): the
+    ``setting`` that names the subject has to name an opaque staff id instead."""
+    return AuthError("claim_personal", f"the token's {claim!r} claim holds {held}; sixstep "
+                     "records the subject as the actor of every event, so it must be an opaque "
+                     f"id (a staff number, the identity provider's user id): change {setting}",
+                     status=403, claim=claim, setting=setting, holds=held)
+
+
 def _check_claims(sub: str, role: Role, center_id: str | None, case_id: UUID | None) -> None:
     if not SUBJECT.fullmatch(sub):
         raise ValueError("sub must be 1-64 characters of A-Z a-z 0-9 _.:@-")
+    if (held := personal_data_in(sub)) is not None:
+        raise ValueError(f"sub must not be {held}: it is the actor of every event the token's "
+                         "holder records; use an opaque staff id (clerk-017)")
     if center_id is not None and not CENTER.fullmatch(center_id):
         raise ValueError(f"center {center_id!r} is not a valid center code")
     if role in CENTER_SCOPED and center_id is None:

@@ -39,6 +39,8 @@ USERS = {
     "clerk-017": {"realm_access": {"roles": ["offline_access", "center-clerk"]},
                   "center_code": CENTER, "preferred_username": "clerk-017"},
     "clerk-new": {"realm_access": {"roles": ["center-clerk"]}},  # no center yet
+    # A realm whose usernames are mobile numbers, and whose sub is the username.
+    "13812345678": {"realm_access": {"roles": ["center-clerk"]}, "center_code": CENTER},
     "director-01": {"realm_access": {"roles": ["center-clerk", "center-supervisor"]},
                     "center_code": CENTER},
 }
@@ -140,7 +142,7 @@ async def sign_in_at_provider(page: Page, back: str, provider: str, user: str,
     await page.click("#signin-oidc")
     await page.wait_for_url(f"{provider}/oauth2/authorize?*")
     asked = parse_qs(urlsplit(page.url).query)
-    await page.click(f"button[name=sub][value={user}]")
+    await page.click(f"button[name=sub][value='{user}']")
     await page.wait_for_url(f"{back}*")
     return asked
 
@@ -273,16 +275,21 @@ async def test_a_clerk_signs_in_at_the_center_s_provider_works_offline_through_a
     assert "GuidanceGiven" not in [e["type"] for e in guidance]
 
 
-async def test_a_clerk_whose_account_names_no_center_is_told_which_claim_is_missing(
-        center: Center, provider: str, desk: BrowserContext) -> None:
+@pytest.mark.parametrize(("user", "told"), [
+    ("clerk-new", ("claim_missing", "center_code")),
+    # The actor of all they would record would be their mobile number: the setting to change.
+    ("13812345678", ("claim_personal", "OIDC_SUBJECT_CLAIM")),
+], ids=["no center", "phone number as sub"])
+async def test_a_clerk_the_provider_names_unusably_is_told_which_claim_or_setting_it_is(
+        center: Center, provider: str, desk: BrowserContext, user: str,
+        told: tuple[str, str]) -> None:
     page = await desk.new_page()
     await page.goto(f"{center.intake}/counter")
-    await sign_in_at_provider(page, f"{center.intake}/counter", provider, "clerk-new",
-                              "window-2")
+    await sign_in_at_provider(page, f"{center.intake}/counter", provider, user, "window-2")
     error = page.locator("#signin-error")
     await expect(error).to_be_visible()
-    await expect(error).to_contain_text("claim_missing")
-    await expect(error).to_contain_text("center_code")
+    for text in told:
+        await expect(error).to_contain_text(text)
     await expect(page.locator("#desk")).to_be_hidden()
     assert await page.evaluate("sessionStorage.getItem('sixstep.session')") is None
 

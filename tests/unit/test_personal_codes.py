@@ -9,7 +9,7 @@ import uuid
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared.kernel.privacy.patterns import personal_number_in
+from shared.kernel.privacy.patterns import personal_data_in, personal_number_in
 
 
 def test_phone_and_id_numbers_are_found_whole_or_in_groups() -> None:
@@ -51,3 +51,27 @@ def test_an_apps_eighteen_digit_ids_are_not_read_as_id_numbers() -> None:
         assert personal_number_in(code) is None, code
     for code in ("179643199005120000", "310101-20261204-0004"):  # valid check digits
         assert personal_number_in(code) == "an ID number", code
+
+
+def test_a_number_glued_to_a_word_is_found_and_one_glued_to_hex_digits_is_not() -> None:
+    """tel13812345678, mobile8613812345678: a word (a letter past f) glued to the number; in a
+    hex id (only a-f around it) such a run is chance and stays."""
+    for code in ("tel13812345678", "mobile8613812345678", "k13812345678", "13812345678tel",
+                 "counter-tel13812345678", "visit13812345678-2"):
+        assert personal_number_in(code) == "a phone number", code
+    for code in ("sfz11010519491231002x", "id11010519491231002X"):
+        assert personal_number_in(code) == "an ID number", code
+    for code in ("a13812345678b", "req0a1b13812345678c", "ba13812345678fe", "clerk-017",
+                 "window3", "t1733299200000", "case13812345"):
+        assert personal_number_in(code) is None, code
+
+
+def test_a_subject_is_no_phone_or_id_number_nor_an_e_mail_address() -> None:
+    for subject, held in (("13812345678", "a phone number"), ("tel13812345678", "a phone number"),
+                          ("11010519491231002X", "an ID number"),
+                          ("wang.li@huamu.gov.cn", "an e-mail address"),
+                          ("li@example.com", "an e-mail address")):
+        assert personal_data_in(subject) == held, subject
+    for subject in ("clerk-017", "6f1c2a9e-4b7d-4f0e-9a51-0d3c6e2b8f47", "clerk@SH-PD-HUAMU",
+                    "service-account:open311", "ops@center"):
+        assert personal_data_in(subject) is None, subject

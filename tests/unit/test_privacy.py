@@ -123,6 +123,15 @@ SCRUBBED = [
     ("医保卡号后四位8888", f"医保卡号后四位{ACCOUNT}"),
     ("家住幸福里小区十二号楼三单元五零二", f"家住{ADDRESS}"),
     ("户籍在人民南路四段12号", f"户籍在{ADDRESS}"),
+    # numbers glued to a Latin word, as typed in a hurry
+    ("回电tel13812345678，白天", f"回电tel{PHONE}，白天"),
+    ("身份证sfz11010519491231002X已核", f"身份证sfz{ID}已核"),
+    ("wx13812345678加了", f"wx{PHONE}加了"),
+    # who brought the matter, by the role the hotline's form gives them
+    ("来电人王建国称家中漏水", f"来电人{NAME}称家中漏水"),
+    ("投诉人李秀英对处理结果不满", f"投诉人{NAME}对处理结果不满"),
+    ("当事人陈静、求助人周卫东均到场", f"当事人{NAME}、求助人{NAME}均到场"),
+    ("来访人：赵国强", f"来访人：{NAME}"),
 ]
 
 KEPT = [
@@ -202,6 +211,11 @@ KEPT = [
     "高龄，男性老人独居，女儿在外地",
     "申请人，女，无业；常住，男",
     "小区12-10召开居民会议，新村5-6月发放",
+    # digits glued to hex or to one capital letter: an id or an order number, not a number
+    "日志id 3f2a13812345678b，订单号A20261204000123456",
+    # the same roles before what they did or felt, and 高度 (highly) after any of them
+    "投诉人要求退款，当事人双方已调解，来访人员较多",
+    "来电人高度紧张，居民高度评价，投诉人于周一来电，当事人情绪激动",
 ]
 
 RESIDENT = KnownPerson(name="王秀英", phone="13812345678", id_number="310115198503121234",

@@ -268,12 +268,13 @@ def _addressed_by_post(text: str, start: int, found: str) -> bool:
 _INTRODUCERS = (r"(?:居民|申请人|老人|患者|病人|家属|户主|联系人|姓名|名叫|叫做|名字叫|名字是|本人|"
                 r"我叫|他叫|她叫|"
                 r"丈夫|妻子|儿子|女儿|母亲|父亲|老伴|爱人|监护人|代办人|委托人|"
-                r"收件人|收款人|持卡人|开户名|配偶|陪同人|代理人|联络人)")
+                r"收件人|收款人|持卡人|开户名|配偶|陪同人|代理人|联络人|"
+                r"来电人|来访人|投诉人|举报人|求助人|反映人|当事人|报案人)")
 NOT_NAMES = ("申请", "申报", "申领", "申诉", "申办", "费用", "高龄", "康复", "曾经", "曾多次",
              "曾于", "符合", "陆续", "连续", "查询", "安排", "尚未", "关于", "包括", "常年",
              "常住", "管理", "解决", "商量", "金额", "程序", "范围", "任何", "房屋", "万一",
              "向社区", "向街道", "向居委", "向中心", "向窗口", "向我", "向工作人员", "向医院",
-             "向单位", "向有关", "向相关",
+             "向单位", "向有关", "向相关", "高度",
              # an illness, a body part, a home, an accident after 母亲 / 患者 / 居民 ...
              "高血", "高烧", "高热", "高考", "高三", "高二", "高一", "高中", "左腿", "左手", "左脚",
              "左眼", "左耳", "左侧", "左边", "左肩", "左膝", "严重", "关心", "关注", "关系", "房租",
@@ -375,6 +376,7 @@ def number_spans(text: str) -> Iterator[tuple[int, int, str]]:
     for regex in (_MOBILE, _LANDLINE_INTL, _LANDLINE):
         for m in regex.finditer(text):
             yield m.start(), m.end(), REDACTED_PHONE
+    yield from _glued_spans(text)
     for m in _PHONE_KEYWORD.finditer(text):
         if not _DATE_SHAPE.fullmatch(m.group("n")):
             yield m.start("n"), m.end("n"), REDACTED_PHONE
@@ -444,6 +446,30 @@ _WRITTEN_SHAPES = frozenset({(3, 4, 4), (2, 3, 4, 4), (4, 3, 4, 4), (2, 11), (4,
 """How a number is written in groups: 138-1234-5678, 86-138-1234-5678, 0086.13812345678,
 310101-19900101-1234. Groups of other lengths are the app's own parts (a device's number and
 a count: bench-138123456-78), not one number written out."""
+_LONG_RUN = re.compile(r"[0-9]{11,}")
+"""Eleven digits or more in a row (a maximal run: the search goes on after each one)."""
+_NOT_HEX = re.compile(r"[G-Zg-z]")
+
+
+def _letters_around(code: str, start: int, end: int) -> str:
+    """The letters glued to ``code[start:end]`` on either side."""
+    before, after = start, end
+    while before and code[before - 1].isascii() and code[before - 1].isalpha():
+        before -= 1
+    while after < len(code) and code[after].isascii() and code[after].isalpha():
+        after += 1
+    return code[before:start] + code[end:after]
+
+
+def _glued_numbers(code: str) -> Iterator[str]:
+    """Runs of digits glued to a word that is no hex (tel13812345678, mobile8613812345678,
+    sfz11010519491231002x): a hex id (only a-f) holds such runs by chance, a word does not."""
+    for m in _LONG_RUN.finditer(code):
+        start, end = m.span()
+        if _NOT_HEX.search(_letters_around(code, start, end)):
+            yield m.group()
+            if code[end:end + 1] in ("X", "x"):  # an ID number's check character
+                yield m.group() + code[end]
 
 
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
@@ -454,6 +480,23 @@ def _id_check_holds(digits: str) -> bool:
     """The 18th character of an ID number is its check digit (GB 11643, ISO 7064 MOD 11-2)."""
     total = sum(int(d) * w for d, w in zip(digits[:17], _ID_WEIGHTS, strict=True))
     return _ID_CHECK[total % 11] == digits[17].upper()
+
+
+def _glued_spans(text: str) -> Iterator[tuple[int, int, str]]:
+    """Phone and ID numbers glued to a Latin word (tel13812345678, sfz11010519491231002X, as a
+    clerk types them in a hurry): the other rules want no letter before a number, which keeps
+    a hex id's digits whole; a word with a letter past f is no hex id."""
+    for m in _LONG_RUN.finditer(text):
+        start, end = m.span()
+        if not _NOT_HEX.search(_letters_around(text, start, end)):
+            continue
+        digits = m.group()
+        if _CODE_MOBILE.fullmatch(digits):
+            yield start, end, REDACTED_PHONE
+        elif len(digits) == 17 and text[end:end + 1] in ("X", "x") and _plausible_id(digits):
+            yield start, end + 1, REDACTED_ID
+        elif len(digits) == 18 and digits[0] != "0" and _plausible_id(digits):
+            yield start, end, REDACTED_ID
 
 
 def _personal_number(digits: str) -> str | None:
@@ -476,10 +519,16 @@ def personal_number_in(code: str) -> str | None:
     id goes as it is onto every event of the command, into the logs and the exports. A counter
     app that makes it of the resident's mobile number (13812345678) or ID number is refused:
     a group of digits that is one, or groups the way such a number is written
-    (138-1234-5678, 310101-19900101-1234). A UUID's groups (8-4-4-4-12) are never either; a
-    number glued to letters (tel13812345678) is not looked for, as hex ids hold such runs by
-    chance.
+    (138-1234-5678, 310101-19900101-1234). A UUID's groups (8-4-4-4-12) are never either. A
+    number glued to letters is looked for only when a letter touching it is no hex digit
+    (tel13812345678, id310101199001011234x): a hex id (only a-f) holds such runs by chance.
     """
+    if len(code) < 11 or _ANY_DIGIT.search(code) is None:  # clerk-017, SA-HARDSHIP-SUBSIDY
+        return None
+    if _LONG_RUN.search(code) is not None:  # rare in a hex id, so the glued look is too
+        for digits in _glued_numbers(code):
+            if found := _personal_number(digits):
+                return found
     for m in _CODE_NUMBER.finditer(code):
         groups = _CODE_GROUP_SEP.split(m.group())
         for first in range(len(groups)):
@@ -491,3 +540,12 @@ def personal_number_in(code: str) -> str | None:
                         found := _personal_number("".join(groups[first:last]))):
                     return found
     return None
+
+
+def personal_data_in(subject: str) -> str | None:
+    """What personal data an id that names a person holds (a token's subject: the actor of
+    every event they record): a phone or ID number (:func:`personal_number_in`), or "an e-mail
+    address" (wang.li@huamu.gov.cn; a name@realm without a domain is an id)."""
+    if "@" in subject and _EMAIL.fullmatch(fold(subject)):
+        return "an e-mail address"
+    return personal_number_in(subject)

@@ -9,7 +9,8 @@ marker saying what was there, e.g. ``[电话已隐去]``:
   passport and permit numbers and "the last four digits of the ID card" after their keyword.
 * **Phone numbers**: mobiles (``138 1234 5678``, ``138.1234.5678``, ``+86 138-...``),
   landlines with an area code (``021-5888 1234``, ``(021)58881234``, ``02158881234``) and any
-  seven or more digits after 电话 / 手机 / 座机 / phone / tel.
+  seven or more digits after 电话 / 手机 / 座机 / phone / tel; a mobile or an ID number glued to a
+  Latin word (``tel13812345678``, ``sfz11010519491231002X``) when the word is no hex digits.
 * **Bank card and account numbers** (16-19 digits, or six or more after 卡号 / 账号 ...),
   **e-mail addresses**.
 * **Addresses**, by their shape: a number with a unit (号, 弄, 室, 栋, 幢, 单元, 楼, 组 ...)
