@@ -51,6 +51,9 @@ sequence: an acknowledged sequence not above the last one (and, besides, a look 
 this one's last sequence first) makes the relay compare the stream's creation time with the
 one it started on, and on a new stream it publishes every
 event of the store onto it (``relay.stream_made_anew``), not only those after its position.
+The saved position carries the creation time of the stream it was published onto as far as
+the relay knew (``stream_created``): a relay that stopped before it noticed is followed by one
+that does, at its start.
 
 The relay trusts no id it did not publish: the messages the start would take for events past
 the saved position must carry the store's event ids (``_StreamNotOurs``), and a publish the
@@ -277,6 +280,12 @@ class Relay:
         #: was found made anew since (``_refuse_made_anew``; ``_start_position`` clears it).
         self._stream_made: datetime | None = None
         self._made_anew = False
+        #: The creation time of the stream ``position`` belongs to: the one ``_start_position``
+        #: last took, saved with the position (``outbox_position.stream_created``). A stream
+        #: found made anew does not change it: what the relay published onto the new stream
+        #: before it noticed is saved as written against the old one, so that a start after
+        #: a crash (or a lost connection) in between still finds the stream made anew.
+        self._position_stream: datetime | None = None
         #: When (``time.monotonic()``) the relay last looked at the stream's creation time.
         self._looked_at = 0.0
         #: Events stored and not yet on the stream (set by :meth:`measure`).
@@ -314,6 +323,10 @@ class Relay:
         # what is on the stream beyond it begins (NULL in a row saved before it existed).
         await conn.execute(f'ALTER TABLE "{self.schema}".outbox_position'
                            " ADD COLUMN IF NOT EXISTS stream_seq bigint")
+        # The creation time of the stream the saved position was published onto (NULL in a
+        # row saved before it existed): a start on a stream made since goes from the first.
+        await conn.execute(f'ALTER TABLE "{self.schema}".outbox_position'
+                           " ADD COLUMN IF NOT EXISTS stream_created timestamptz")
 
     async def run(self) -> None:
         listener: asyncpg.Connection = await self.pool.acquire()
@@ -456,9 +469,21 @@ class Relay:
         the first one missing, which goes out again (the stream drops the re-published
         events it holds: Nats-Msg-Id)."""
         row = await (conn or self.pool).fetchrow(
-            f'SELECT position, stream_seq FROM "{self.schema}".outbox_position '
+            f'SELECT position, stream_seq, stream_created FROM "{self.schema}".outbox_position '
             "WHERE stream = $1", self.settings.stream_name)
         saved, saved_seq = (int(row["position"]), row["stream_seq"]) if row else (0, 0)
+        saved_on = row["stream_created"] if row else None
+        self._position_stream = self._stream_made
+        if (not self._made_anew and saved_on is not None and self._stream_made is not None
+                and saved_on != self._stream_made):
+            # Saved on another stream than this one: made anew while this relay (or one
+            # before it) published, and not noticed before it stopped or lost its connection.
+            # Without this, a position it had published onto the new stream (and saved) was
+            # taken as the stream's: the store's events before it never went there.
+            log.error("relay.stream_made_anew", service=self.service, at_start=True,
+                      saved=saved, saved_on=saved_on.isoformat(),
+                      made_at=self._stream_made.isoformat())
+            self._made_anew = True
         if self._made_anew:
             # A stream made anew under this relay (``_refuse_made_anew``): nothing saved
             # belongs to it. What the relay published onto it since is found there and left
@@ -963,9 +988,11 @@ class Relay:
             self._saved_at = time.monotonic()
             self._saved = self.position
             await (self._conn or self.pool).execute(
-                f'INSERT INTO "{self.schema}".outbox_position (stream, position, stream_seq) '
-                "VALUES ($1, $2, $3) ON CONFLICT (stream) DO UPDATE SET stream_seq = CASE "
-                "WHEN EXCLUDED.position >= outbox_position.position THEN EXCLUDED.stream_seq "
-                "ELSE outbox_position.stream_seq END, position = GREATEST("
-                "outbox_position.position, EXCLUDED.position), updated_at = now()",
-                self.settings.stream_name, self.position, self._position_seq or None)
+                f'INSERT INTO "{self.schema}".outbox_position (stream, position, stream_seq,'
+                " stream_created) VALUES ($1, $2, $3, $4) ON CONFLICT (stream) DO UPDATE SET"
+                " stream_seq = CASE WHEN EXCLUDED.position >= outbox_position.position THEN"
+                " EXCLUDED.stream_seq ELSE outbox_position.stream_seq END, position = GREATEST("
+                "outbox_position.position, EXCLUDED.position), stream_created = COALESCE("
+                "EXCLUDED.stream_created, outbox_position.stream_created), updated_at = now()",
+                self.settings.stream_name, self.position, self._position_seq or None,
+                self._position_stream)

@@ -29,6 +29,7 @@ from services.intake.projections import READ_MODEL
 from shared.analytics.rebuild import Rebuild, RebuildError
 from shared.bus.consumer import APPLIED_SEQ, REFUSED_KEY, TRACKING_DDL, Consumer
 from shared.bus.stream_identity import forget_stream, stream_seen
+from shared.eventstore import outbox
 from shared.settings import Settings
 from tests.analytics.test_rebuild import a_visit, post, read
 from tests.cli.in_process import invoke
@@ -399,6 +400,43 @@ async def test_a_quiet_relay_finds_the_stream_made_anew_though_others_filled_it_
                 await js.publish(f"{settings.subject_prefix}.feedback.Other.p0", b"{}",
                                  headers={"Nats-Msg-Id": f"other:{i}"})
             await hear_again(side, cases[0])  # at sequence 7: above this relay's last, 4
+
+            async def whole_store() -> bool:
+                on_stream = await stream_messages(
+                    settings, subject=f"{settings.subject_prefix}.intake.>")
+                return sorted(orjson.loads(m.data)["position"] for m in on_stream) == [
+                    1, 2, 3, 4, 5]
+            await wait_until(whole_store, what="every stored event on the new stream")
+
+
+async def test_a_relay_stopped_before_it_noticed_the_stream_made_anew_still_fills_it(
+        settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The services left running: the relay's next event lands on the new stream above its
+    last sequence (the other services' relays filled it first), it saves that position, and
+    it stops (a restart, a lost connection) before its look at the stream's creation time.
+    The relay started after it took the saved position for the new stream's and went on
+    after it: the store's earlier events never reached the new stream. The position is now
+    saved with the creation time of the stream it was published onto as far as the relay
+    knew, and the start finds the stream made anew."""
+    monkeypatch.setattr(outbox, "STREAM_LOOK_S", 3600.0)  # stops before its look, always
+    await stream_made(settings)
+    async with write_side(settings) as side, bus_connection(settings, "ops") as nc:
+        cases = await open_and_hear(side, 2)  # at sequences 1-4
+        async with relay_running(settings, side) as running:
+            await running.until(lambda relay: relay.position >= 4, what="four events published")
+            js = nc.jetstream()
+            await js.delete_stream(settings.stream_name)
+            await stream_made(settings)
+            for i in range(6):  # the other services' stores, at sequences 1-6
+                await js.publish(f"{settings.subject_prefix}.feedback.Other.p0", b"{}",
+                                 headers={"Nats-Msg-Id": f"other:{i}"})
+            await hear_again(side, cases[0])  # at sequence 7: above this relay's last, 4
+
+            async def saved_on_the_new_stream() -> bool:
+                return await side.pool.fetchval(
+                    "SELECT position FROM outbox_position WHERE stream_seq = 7") == 5
+            await wait_until(saved_on_the_new_stream, what="position 5 saved at sequence 7")
+        async with relay_running(settings, side) as running:  # started again
 
             async def whole_store() -> bool:
                 on_stream = await stream_messages(
