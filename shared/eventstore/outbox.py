@@ -82,7 +82,7 @@ import json
 import secrets
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Container, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -149,6 +149,18 @@ class _StreamNotOurs(_StreamAhead):
     waits until it is removed, as for a stream ahead of the store."""
 
     log_event = "relay.stream_holds_foreign_id"
+
+
+class _AllBut:
+    """The positions up to ``last`` but those ``held`` (what a stream made anew lacks: a
+    store's length of them, not kept one by one)."""
+
+    def __init__(self, last: int, held: Container[int]) -> None:
+        self.last, self.held = last, held
+
+    def __contains__(self, position: object) -> bool:
+        return (isinstance(position, int) and 0 < position <= self.last
+                and position not in self.held)
 
 
 @dataclass(frozen=True)
@@ -270,7 +282,7 @@ class Relay:
         #: the start found missing: a duplicate answer for any other position means the stream
         #: holds an id the relay did not publish, and dropped the event (``_settle``).
         self._stream_last = 0
-        self._missing: frozenset[int] = frozenset()
+        self._missing: Container[int] = frozenset()
         #: The events after the first one missing that the start found on the stream, and
         #: their sequences: the rounds up to ``_repair_until`` do not publish them again (out
         #: of the duplicate window the stream would store them twice).
@@ -484,11 +496,7 @@ class Relay:
                       saved=saved, saved_on=saved_on.isoformat(),
                       made_at=self._stream_made.isoformat())
             self._made_anew = True
-        if self._made_anew:
-            # A stream made anew under this relay (``_refuse_made_anew``): nothing saved
-            # belongs to it. What the relay published onto it since is found there and left
-            # out; every event before it goes again (after it: reported as out of order).
-            saved, saved_seq, self._made_anew = 0, 0, False
+        made_anew, self._made_anew = self._made_anew, False
         on_stream = await self._last_on_stream()
         last, last_seq = on_stream.position, on_stream.seq
         head = await (conn or self.pool).fetchval(
@@ -503,6 +511,8 @@ class Relay:
         self._tail_seq = last_seq
         self._repair_until = 0
         self._stream_last, self._missing, self._held = last, frozenset(), {}
+        if made_anew:
+            return await self._start_on_new_stream(conn, last, last_seq)
         if last < saved and saved_seq and await self._gone_after(
                 saved, int(saved_seq)) is None:
             # The saved position's sequence is past the stream's end, or another message
@@ -552,6 +562,28 @@ class Relay:
         self._missing = frozenset(missing)
         self._held = {f.position: f.seq for f in found if f.position > missing[0]}
         return missing[0] - 1, 0
+
+    async def _start_on_new_stream(self, conn: asyncpg.Connection | None, last: int,
+                                   last_seq: int) -> tuple[int, int]:
+        """The start on a stream made anew under this relay (``_refuse_made_anew``, or saved
+        on another stream): nothing saved belongs to it, and it holds no more of the service
+        than what the relay put on it before it noticed. Those events are read (all of them:
+        however long the store, they are few) and left out (``_held``); every other event
+        goes onto the stream from the first (after them: reported as out of order). The
+        usual check reads at most CHECK_AT_START_MAX events past the saved position and
+        trusts the stream's last beyond it: from position 0, a store longer than that had
+        only what was published since on the new stream."""
+        if not last:
+            return 0, 0
+        found = await self._on_stream(1, last_seq)
+        await self._refuse_not_ours(conn, found)
+        self._held = {f.position: f.seq for f in found}
+        self._missing = _AllBut(last, self._held)
+        self._repair_until = last
+        if missing := last - len(self._held):
+            self._report_disorder(missing, "start", saved=0, on_stream=last,
+                                  missing_count=missing, made_anew=True)
+        return 0, 0
 
     async def _last_on_stream(self) -> _OnStream:
         """The service's last message on the stream (position 0 when it is not one the relay
