@@ -474,3 +474,31 @@ async def test_a_store_longer_than_the_start_checks_goes_whole_onto_a_stream_mad
         positions = [e.position for e in await stream_envelopes(settings, published=0)]
         assert sorted(positions) == [1, 2, 3, 4, 5], "each stored event once"
         assert running.relay.out_of_order >= 1
+
+
+async def test_a_stream_made_anew_during_a_rebuild_stops_its_switch(settings: Settings) -> None:
+    """`sixstep rebuild intake` is under way when ops delete the stream and make it again
+    (the services left running: the relay puts the store on the new stream). The switch
+    caught up from the new stream's sequences against the staging schema's tracking rows of
+    the old one, and put that in place of the live view. Now it stops and says why."""
+    async with running(create_app(settings)) as client:
+        case_id, position = await a_visit(client, resolve=False)
+        assert (await read(client, case_id, position))["stage"] == "guided"
+    async with Rebuild(settings, READ_MODEL) as rb:
+        await rb.prepare()
+        await rb.catch_up()
+        async with bus_connection(settings, "ops") as nc:
+            await nc.jetstream().delete_stream(settings.stream_name)
+        await stream_made(settings)
+        async with running(create_app(settings)) as client:
+            await a_visit(client)
+
+            async def whole_store() -> bool:
+                head = (await stored_heads(settings))["intake"]
+                on_stream = await stream_envelopes(settings, f"{settings.subject_prefix}.intake.>")
+                return sorted(e.position for e in on_stream) == list(range(1, head + 1))
+            await wait_until(whole_store, what="intake's store on the new stream")
+            with pytest.raises(RebuildError, match="begun on another stream"):
+                await rb.switch()
+            live = await client.get(f"/cases/{case_id}")
+            assert live.json()["stage"] == "guided", "the live view kept"
