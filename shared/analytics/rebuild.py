@@ -65,7 +65,7 @@ from shared.analytics.replay import (
 )
 from shared.bus.consumer import TRACKING_DDL, base_consumer
 from shared.bus.jetstream import connect
-from shared.bus.stream_identity import check_stream, stream_seen
+from shared.bus.stream_identity import check_stream, forget_replays, stream_seen
 from shared.contracts import Envelope
 from shared.readmodels.bulk import q
 from shared.readmodels.readmodel import BulkHandler, ReadModel
@@ -563,7 +563,16 @@ class Rebuild:
                                      f" SELECT consumer FROM {live}.consumer_stream")
             names = sorted(n for n in {consumer, *durables, *(r["consumer"] for r in known)}
                            if base_consumer(n) == consumer)
+            built_on = await conn.fetchval(
+                f"SELECT stream_created FROM {staging}.consumer_stream WHERE consumer = $1",
+                consumer)
             for name in names:
+                was_on = await conn.fetchval(
+                    f"SELECT stream_created FROM {live}.consumer_stream WHERE consumer = $1",
+                    name)
+                if was_on is not None and built_on is not None and was_on != built_on:
+                    # Its replayed dead letters are keyed by sequences of the old stream.
+                    await forget_replays(conn, name, self.live)
                 for table, columns in HANDED_OVER.items():
                     await conn.execute(f"DELETE FROM {live}.{table} WHERE consumer = $1", name)
                     await conn.execute(

@@ -28,6 +28,8 @@ from services.intake.main import create_app
 from services.intake.projections import READ_MODEL
 from shared.analytics.rebuild import Rebuild, RebuildError
 from shared.bus.consumer import APPLIED_SEQ, REFUSED_KEY, TRACKING_DDL, Consumer
+from shared.bus.deadletters import REPLAY_DDL, replay_dead_letters
+from shared.bus.jetstream import dead_letter_subject
 from shared.bus.stream_identity import forget_stream, stream_seen
 from shared.eventstore import outbox
 from shared.settings import Settings
@@ -502,3 +504,79 @@ async def test_a_stream_made_anew_during_a_rebuild_stops_its_switch(settings: Se
                 await rb.switch()
             live = await client.get(f"/cases/{case_id}")
             assert live.json()["stage"] == "guided", "the live view kept"
+
+
+async def dead_lettered(settings: Settings, nc: NATS, name: str, seq: int) -> None:
+    """The stream's message ``seq`` failed for good in ``name``: a dead letter as the
+    consumer writes one (``Consumer._dead_letter``; without its Nats-Msg-Id, whose
+    duplicate window is not what this is about)."""
+    js = nc.jetstream()
+    msg = await js.get_msg(settings.stream_name, seq)
+    await js.publish(dead_letter_subject(settings, name), msg.data, headers={
+        "Sixstep-Consumer": name, "Sixstep-Reason": "failed for good",
+        "Sixstep-Subject": msg.subject or "", "Sixstep-Stream-Seq": str(seq),
+        "Sixstep-Delivered": "5"})
+
+
+async def test_a_dead_letter_of_the_stream_made_anew_is_applied_though_an_old_one_had_its_seq(
+        settings: Settings) -> None:
+    """A command writer replayed a dead letter of the old stream (its sequence 3); the stream
+    is made anew and `sixstep ops forget-stream` lets the writer go on. The new stream's
+    event at sequence 3 fails for good too, and its letter is replayed: it was taken for the
+    old one (the replays are keyed by the stream's sequence), reported as already applied,
+    deleted, and never applied. Forgetting the stream forgets those replays too."""
+    recorder = Recorder()
+    await stream_made(settings)
+    async with two_cases_on_the_stream(settings, "letters") as (side, pool, nc, cases):
+        await pool.execute(REPLAY_DDL[0])
+        await four_applied(recording(settings, nc, pool, "letters", recorder), recorder)
+        await dead_lettered(settings, nc, "letters", 3)
+        report = await replay_dead_letters(nc, pool, settings, "letters", Recorder())
+        assert len(report.replayed) == 1, report
+
+        await made_anew(settings, nc, side, cases[0])
+        seen = await stream_seen(nc.jetstream(), settings.stream_name)
+        async with pool.acquire() as conn:
+            await forget_stream(conn, "letters", seen, applied_seq_sql=APPLIED_SEQ)
+        await dead_lettered(settings, nc, "letters", 3)
+        again = Recorder()
+        report = await replay_dead_letters(nc, pool, settings, "letters", again)
+        assert len(report.replayed) == 1 and not report.already_applied, report
+        assert again.applied == ["CaseOpened"]  # the new stream's third: the second case's
+
+
+async def test_the_rebuild_onto_a_stream_made_anew_forgets_the_old_streams_replays(
+        settings: Settings) -> None:
+    """The view's consumer had a dead letter of the old stream replayed (its sequence 3).
+    A rebuild on the same stream keeps that record; the rebuild that brings the view onto a
+    stream made anew forgets it with the rest of the old stream's bookkeeping, so that a
+    letter of the new stream at sequence 3 is not taken for it."""
+    replays = f'"{settings.schema_for("intake")}".consumer_replays'
+    async with running(create_app(settings)) as client:
+        case_id, position = await a_visit(client, resolve=False)
+        await read(client, case_id, position)
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        await conn.execute(f"INSERT INTO {replays} (consumer, stream_seq, dlq_seq)"
+                           " VALUES ('intake-cases', 3, 1)")
+
+        async def rebuilt() -> int:
+            async with Rebuild(settings, READ_MODEL) as rb:
+                await rb.prepare(fresh=True)
+                await rb.catch_up()
+                await rb.switch()
+            return await conn.fetchval(f"SELECT count(*) FROM {replays}")
+
+        assert await rebuilt() == 1, "the same stream: its replays stand"
+        async with bus_connection(settings, "ops") as nc:
+            await nc.jetstream().delete_stream(settings.stream_name)
+        await stream_made(settings)
+        async with running(create_app(settings)) as client:
+            async def whole_store() -> bool:
+                head = (await stored_heads(settings))["intake"]
+                on_stream = await stream_envelopes(settings, f"{settings.subject_prefix}.intake.>")
+                return sorted(e.position for e in on_stream) == list(range(1, head + 1))
+            await wait_until(whole_store, what="intake's store on the new stream")
+            assert await rebuilt() == 0, "the old stream's replays forgotten"
+    finally:
+        await conn.close()
