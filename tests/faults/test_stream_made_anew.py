@@ -38,6 +38,7 @@ from tests.cli.in_process import invoke
 from tests.faults.harness import service_env
 from tests.faults.test_consumer_recovery import Recorder
 from tests.intake.test_log_guarantees import (
+    RunningRelay,
     WriteSide,
     open_and_hear,
     relay_running,
@@ -113,6 +114,35 @@ async def forgotten_and_applied_again(settings: Settings, nc: NATS, pool: asyncp
         return len(recorder.applied) == 9
     await wait_until(all_again, what="the new stream applied from its first event")
     assert recorder.applied[4:] == [*["CaseOpened", "RequestHeard"] * 2, "RequestHeard"]
+
+
+@contextlib.asynccontextmanager
+async def others_filled_the_new_stream_first(settings: Settings) -> AsyncIterator[
+        tuple[WriteSide, RunningRelay]]:
+    """Intake's relay running, its two cases published (sequences 1-4); the stream deleted
+    and made again, the other services' relays first to fill it (sequences 1-6), and a new
+    event stored (the relay puts it at sequence 7: above its last, 4, in seeming order)."""
+    await stream_made(settings)
+    async with write_side(settings) as side, bus_connection(settings, "ops") as nc:
+        cases = await open_and_hear(side, 2)
+        async with relay_running(settings, side) as running:
+            await running.until(lambda relay: relay.position >= 4, what="four events published")
+            js = nc.jetstream()
+            await js.delete_stream(settings.stream_name)
+            await stream_made(settings)
+            for i in range(6):
+                await js.publish(f"{settings.subject_prefix}.feedback.Other.p0", b"{}",
+                                 headers={"Nats-Msg-Id": f"other:{i}"})
+            await hear_again(side, cases[0])
+            yield side, running
+
+
+async def whole_store_on_the_new_stream(settings: Settings) -> None:
+    async def whole_store() -> bool:
+        on_stream = await stream_messages(
+            settings, subject=f"{settings.subject_prefix}.intake.>")
+        return sorted(orjson.loads(m.data)["position"] for m in on_stream) == [1, 2, 3, 4, 5]
+    await wait_until(whole_store, what="every stored event on the new stream")
 
 
 async def test_a_consumer_applies_nothing_on_a_stream_made_anew_and_says_why(
@@ -390,25 +420,8 @@ async def test_a_quiet_relay_finds_the_stream_made_anew_though_others_filled_it_
     stream first, past this quiet relay's last sequence, so its next event is acknowledged
     above it, in seeming order. The relay went on after it and the new stream never got
     the rest of its store; now it looks at the stream's creation time now and then."""
-    await stream_made(settings)
-    async with write_side(settings) as side, bus_connection(settings, "ops") as nc:
-        cases = await open_and_hear(side, 2)  # at sequences 1-4
-        async with relay_running(settings, side) as running:
-            await running.until(lambda relay: relay.position >= 4, what="four events published")
-            js = nc.jetstream()
-            await js.delete_stream(settings.stream_name)
-            await stream_made(settings)
-            for i in range(6):  # the other services' stores, at sequences 1-6
-                await js.publish(f"{settings.subject_prefix}.feedback.Other.p0", b"{}",
-                                 headers={"Nats-Msg-Id": f"other:{i}"})
-            await hear_again(side, cases[0])  # at sequence 7: above this relay's last, 4
-
-            async def whole_store() -> bool:
-                on_stream = await stream_messages(
-                    settings, subject=f"{settings.subject_prefix}.intake.>")
-                return sorted(orjson.loads(m.data)["position"] for m in on_stream) == [
-                    1, 2, 3, 4, 5]
-            await wait_until(whole_store, what="every stored event on the new stream")
+    async with others_filled_the_new_stream_first(settings):
+        await whole_store_on_the_new_stream(settings)
 
 
 async def test_a_relay_stopped_before_it_noticed_the_stream_made_anew_still_fills_it(
@@ -421,31 +434,16 @@ async def test_a_relay_stopped_before_it_noticed_the_stream_made_anew_still_fill
     saved with the creation time of the stream it was published onto as far as the relay
     knew, and the start finds the stream made anew."""
     monkeypatch.setattr(outbox, "STREAM_LOOK_S", 3600.0)  # stops before its look, always
-    await stream_made(settings)
-    async with write_side(settings) as side, bus_connection(settings, "ops") as nc:
-        cases = await open_and_hear(side, 2)  # at sequences 1-4
-        async with relay_running(settings, side) as running:
-            await running.until(lambda relay: relay.position >= 4, what="four events published")
-            js = nc.jetstream()
-            await js.delete_stream(settings.stream_name)
-            await stream_made(settings)
-            for i in range(6):  # the other services' stores, at sequences 1-6
-                await js.publish(f"{settings.subject_prefix}.feedback.Other.p0", b"{}",
-                                 headers={"Nats-Msg-Id": f"other:{i}"})
-            await hear_again(side, cases[0])  # at sequence 7: above this relay's last, 4
-
-            async def saved_on_the_new_stream() -> bool:
-                return await side.pool.fetchval(
-                    "SELECT position FROM outbox_position WHERE stream_seq = 7") == 5
-            await wait_until(saved_on_the_new_stream, what="position 5 saved at sequence 7")
-        async with relay_running(settings, side) as running:  # started again
-
-            async def whole_store() -> bool:
-                on_stream = await stream_messages(
-                    settings, subject=f"{settings.subject_prefix}.intake.>")
-                return sorted(orjson.loads(m.data)["position"] for m in on_stream) == [
-                    1, 2, 3, 4, 5]
-            await wait_until(whole_store, what="every stored event on the new stream")
+    async with others_filled_the_new_stream_first(settings) as (side, running):
+        async def saved_on_the_new_stream() -> bool:
+            return await side.pool.fetchval(
+                "SELECT position FROM outbox_position WHERE stream_seq = 7") == 5
+        await wait_until(saved_on_the_new_stream, what="position 5 saved at sequence 7")
+        running.task.cancel()  # stopped
+        with contextlib.suppress(asyncio.CancelledError):
+            await running.task
+        async with relay_running(settings, side):  # started again
+            await whole_store_on_the_new_stream(settings)
 
 
 async def test_a_store_longer_than_the_start_checks_goes_whole_onto_a_stream_made_anew(
