@@ -122,8 +122,11 @@ UPSERT_TIMER = (
 
 async def upsert_timers(conn: asyncpg.Connection | asyncpg.Pool,
                         rows: Sequence[tuple[UUID, str, datetime | None, int]]) -> None:
+    """Write ``rows`` in the order of their ids: the worklist's batches (in event order) and
+    the schedulers' ticks (in due order) write the same timers, and two statements taking
+    them in opposite orders deadlocked (PostgreSQL failed one of them)."""
     if rows:
-        ids, kinds, fires, versions = zip(*rows, strict=True)
+        ids, kinds, fires, versions = zip(*sorted(rows, key=lambda r: r[0]), strict=True)
         await conn.execute(UPSERT_TIMER, list(ids), list(kinds), list(fires), list(versions))
 
 

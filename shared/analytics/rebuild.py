@@ -65,7 +65,7 @@ from shared.analytics.replay import (
 )
 from shared.bus.consumer import TRACKING_DDL, base_consumer
 from shared.bus.jetstream import connect
-from shared.bus.stream_identity import check_stream, stream_seen
+from shared.bus.stream_identity import check_stream, forget_replays, stream_seen
 from shared.contracts import Envelope
 from shared.readmodels.bulk import q
 from shared.readmodels.readmodel import BulkHandler, ReadModel
@@ -274,6 +274,12 @@ class Rebuild:
         # The stream it is built from (``shared.bus.stream_identity``): the switch hands it
         # to the live consumer with the tracking rows; a staging schema begun on a stream
         # since made anew cannot go on.
+        await self._on_its_stream()
+        return self.staging
+
+    async def _on_its_stream(self) -> None:
+        """Raise unless the stream is the one the staging schema was built from (recorded
+        at its first ``prepare``)."""
         assert self._nc is not None
         seen = await stream_seen(self._nc.jetstream(), self.settings.stream_name)
         why = await check_stream(self.conn, self.model.consumer, seen,
@@ -281,7 +287,6 @@ class Rebuild:
         if why is not None:
             raise RebuildError(f"{self.staging} was begun on another stream ({why}); start "
                                "over with --fresh")
-        return self.staging
 
     async def state(self) -> asyncpg.Record:
         return await self.conn.fetchrow(
@@ -495,6 +500,11 @@ class Rebuild:
             await self.catch_up()
             if self.stop is not None and self.stop.is_set():
                 raise RebuildError("stopped before the switch; run again to resume")
+            # A stream made anew since ``prepare``: the catch-up read the new stream's
+            # sequences against tracking rows of the old one (events skipped, others applied
+            # twice), and the swap put that in place of the live view, readers saw it, and the
+            # live consumer refused the stream again.
+            await self._on_its_stream()
             result = await self._swap(lock_timeout_s, durables)
             result.paused_consumer = self.model.consumer in paused
         finally:
@@ -553,7 +563,16 @@ class Rebuild:
                                      f" SELECT consumer FROM {live}.consumer_stream")
             names = sorted(n for n in {consumer, *durables, *(r["consumer"] for r in known)}
                            if base_consumer(n) == consumer)
+            built_on = await conn.fetchval(
+                f"SELECT stream_created FROM {staging}.consumer_stream WHERE consumer = $1",
+                consumer)
             for name in names:
+                was_on = await conn.fetchval(
+                    f"SELECT stream_created FROM {live}.consumer_stream WHERE consumer = $1",
+                    name)
+                if was_on is not None and built_on is not None and was_on != built_on:
+                    # Its replayed dead letters are keyed by sequences of the old stream.
+                    await forget_replays(conn, name, self.live)
                 for table, columns in HANDED_OVER.items():
                     await conn.execute(f"DELETE FROM {live}.{table} WHERE consumer = $1", name)
                     await conn.execute(

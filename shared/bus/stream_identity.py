@@ -102,6 +102,16 @@ async def record_stream(conn: asyncpg.Connection, consumer: str, created: dateti
         "updated_at = now()", consumer, created)
 
 
+async def forget_replays(conn: asyncpg.Connection, consumer: str, schema: str = "") -> None:
+    """Drop ``consumer``'s record of the dead letters it replayed (``consumer_replays``, in
+    ``schema`` or on the search path), keyed by their sequences on the old stream: a letter
+    of the new stream at a sequence an old one had was taken for that one, reported as
+    already applied and deleted, never applied."""
+    table = f'"{schema}".consumer_replays' if schema else "consumer_replays"
+    if await conn.fetchval("SELECT to_regclass($1)", table) is not None:
+        await conn.execute(f"DELETE FROM {table} WHERE consumer = $1", consumer)
+
+
 async def forget_stream(conn: asyncpg.Connection, consumer: str, stream: StreamSeen,
                         *, applied_seq_sql: str) -> str:
     """Drop ``consumer``'s tracking rows written against another stream, and take ``stream``
@@ -118,5 +128,6 @@ async def forget_stream(conn: asyncpg.Connection, consumer: str, stream: StreamS
                               "forget")
         await conn.execute("DELETE FROM consumer_tracking WHERE consumer = $1", consumer)
         await conn.execute("DELETE FROM consumer_progress WHERE consumer = $1", consumer)
+        await forget_replays(conn, consumer)
         await record_stream(conn, consumer, stream.created)
     return why

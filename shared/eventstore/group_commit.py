@@ -348,7 +348,10 @@ class GroupCommitter:
                 await self._task
             except asyncio.CancelledError:
                 pass
-        self._executor.shutdown(wait=True)
+        # Waited for off the loop: a round the writer holds while the store is away ends only
+        # when its callers' bounds have passed (``_due``, on the loop): blocking the loop here
+        # hung the stop for as long as the store stayed away, those callers unanswered.
+        await asyncio.to_thread(self._executor.shutdown, wait=True)
 
     async def _collect(self) -> list[_Item]:
         """The next batch, taken when the writer is free: what is queued by then (the queue

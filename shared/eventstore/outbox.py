@@ -51,6 +51,9 @@ sequence: an acknowledged sequence not above the last one (and, besides, a look 
 this one's last sequence first) makes the relay compare the stream's creation time with the
 one it started on, and on a new stream it publishes every
 event of the store onto it (``relay.stream_made_anew``), not only those after its position.
+The saved position carries the creation time of the stream it was published onto as far as
+the relay knew (``stream_created``): a relay that stopped before it noticed is followed by one
+that does, at its start.
 
 The relay trusts no id it did not publish: the messages the start would take for events past
 the saved position must carry the store's event ids (``_StreamNotOurs``), and a publish the
@@ -79,7 +82,7 @@ import json
 import secrets
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Container, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -146,6 +149,18 @@ class _StreamNotOurs(_StreamAhead):
     waits until it is removed, as for a stream ahead of the store."""
 
     log_event = "relay.stream_holds_foreign_id"
+
+
+class _AllBut:
+    """The positions up to ``last`` but those ``held`` (what a stream made anew lacks: a
+    store's length of them, not kept one by one)."""
+
+    def __init__(self, last: int, held: Container[int]) -> None:
+        self.last, self.held = last, held
+
+    def __contains__(self, position: object) -> bool:
+        return (isinstance(position, int) and 0 < position <= self.last
+                and position not in self.held)
 
 
 @dataclass(frozen=True)
@@ -267,7 +282,7 @@ class Relay:
         #: the start found missing: a duplicate answer for any other position means the stream
         #: holds an id the relay did not publish, and dropped the event (``_settle``).
         self._stream_last = 0
-        self._missing: frozenset[int] = frozenset()
+        self._missing: Container[int] = frozenset()
         #: The events after the first one missing that the start found on the stream, and
         #: their sequences: the rounds up to ``_repair_until`` do not publish them again (out
         #: of the duplicate window the stream would store them twice).
@@ -277,6 +292,12 @@ class Relay:
         #: was found made anew since (``_refuse_made_anew``; ``_start_position`` clears it).
         self._stream_made: datetime | None = None
         self._made_anew = False
+        #: The creation time of the stream ``position`` belongs to: the one ``_start_position``
+        #: last took, saved with the position (``outbox_position.stream_created``). A stream
+        #: found made anew does not change it: what the relay published onto the new stream
+        #: before it noticed is saved as written against the old one, so that a start after
+        #: a crash (or a lost connection) in between still finds the stream made anew.
+        self._position_stream: datetime | None = None
         #: When (``time.monotonic()``) the relay last looked at the stream's creation time.
         self._looked_at = 0.0
         #: Events stored and not yet on the stream (set by :meth:`measure`).
@@ -314,6 +335,10 @@ class Relay:
         # what is on the stream beyond it begins (NULL in a row saved before it existed).
         await conn.execute(f'ALTER TABLE "{self.schema}".outbox_position'
                            " ADD COLUMN IF NOT EXISTS stream_seq bigint")
+        # The creation time of the stream the saved position was published onto (NULL in a
+        # row saved before it existed): a start on a stream made since goes from the first.
+        await conn.execute(f'ALTER TABLE "{self.schema}".outbox_position'
+                           " ADD COLUMN IF NOT EXISTS stream_created timestamptz")
 
     async def run(self) -> None:
         listener: asyncpg.Connection = await self.pool.acquire()
@@ -456,14 +481,22 @@ class Relay:
         the first one missing, which goes out again (the stream drops the re-published
         events it holds: Nats-Msg-Id)."""
         row = await (conn or self.pool).fetchrow(
-            f'SELECT position, stream_seq FROM "{self.schema}".outbox_position '
+            f'SELECT position, stream_seq, stream_created FROM "{self.schema}".outbox_position '
             "WHERE stream = $1", self.settings.stream_name)
         saved, saved_seq = (int(row["position"]), row["stream_seq"]) if row else (0, 0)
-        if self._made_anew:
-            # A stream made anew under this relay (``_refuse_made_anew``): nothing saved
-            # belongs to it. What the relay published onto it since is found there and left
-            # out; every event before it goes again (after it: reported as out of order).
-            saved, saved_seq, self._made_anew = 0, 0, False
+        saved_on = row["stream_created"] if row else None
+        self._position_stream = self._stream_made
+        if (not self._made_anew and saved_on is not None and self._stream_made is not None
+                and saved_on != self._stream_made):
+            # Saved on another stream than this one: made anew while this relay (or one
+            # before it) published, and not noticed before it stopped or lost its connection.
+            # Without this, a position it had published onto the new stream (and saved) was
+            # taken as the stream's: the store's events before it never went there.
+            log.error("relay.stream_made_anew", service=self.service, at_start=True,
+                      saved=saved, saved_on=saved_on.isoformat(),
+                      made_at=self._stream_made.isoformat())
+            self._made_anew = True
+        made_anew, self._made_anew = self._made_anew, False
         on_stream = await self._last_on_stream()
         last, last_seq = on_stream.position, on_stream.seq
         head = await (conn or self.pool).fetchval(
@@ -478,6 +511,8 @@ class Relay:
         self._tail_seq = last_seq
         self._repair_until = 0
         self._stream_last, self._missing, self._held = last, frozenset(), {}
+        if made_anew:
+            return await self._start_on_new_stream(conn, last, last_seq)
         if last < saved and saved_seq and await self._gone_after(
                 saved, int(saved_seq)) is None:
             # The saved position's sequence is past the stream's end, or another message
@@ -527,6 +562,28 @@ class Relay:
         self._missing = frozenset(missing)
         self._held = {f.position: f.seq for f in found if f.position > missing[0]}
         return missing[0] - 1, 0
+
+    async def _start_on_new_stream(self, conn: asyncpg.Connection | None, last: int,
+                                   last_seq: int) -> tuple[int, int]:
+        """The start on a stream made anew under this relay (``_refuse_made_anew``, or saved
+        on another stream): nothing saved belongs to it, and it holds no more of the service
+        than what the relay put on it before it noticed. Those events are read (all of them:
+        however long the store, they are few) and left out (``_held``); every other event
+        goes onto the stream from the first (after them: reported as out of order). The
+        usual check reads at most CHECK_AT_START_MAX events past the saved position and
+        trusts the stream's last beyond it: from position 0, a store longer than that had
+        only what was published since on the new stream."""
+        if not last:
+            return 0, 0
+        found = await self._on_stream(1, last_seq)
+        await self._refuse_not_ours(conn, found)
+        self._held = {f.position: f.seq for f in found}
+        self._missing = _AllBut(last, self._held)
+        self._repair_until = last
+        if missing := last - len(self._held):
+            self._report_disorder(missing, "start", saved=0, on_stream=last,
+                                  missing_count=missing, made_anew=True)
+        return 0, 0
 
     async def _last_on_stream(self) -> _OnStream:
         """The service's last message on the stream (position 0 when it is not one the relay
@@ -963,9 +1020,11 @@ class Relay:
             self._saved_at = time.monotonic()
             self._saved = self.position
             await (self._conn or self.pool).execute(
-                f'INSERT INTO "{self.schema}".outbox_position (stream, position, stream_seq) '
-                "VALUES ($1, $2, $3) ON CONFLICT (stream) DO UPDATE SET stream_seq = CASE "
-                "WHEN EXCLUDED.position >= outbox_position.position THEN EXCLUDED.stream_seq "
-                "ELSE outbox_position.stream_seq END, position = GREATEST("
-                "outbox_position.position, EXCLUDED.position), updated_at = now()",
-                self.settings.stream_name, self.position, self._position_seq or None)
+                f'INSERT INTO "{self.schema}".outbox_position (stream, position, stream_seq,'
+                " stream_created) VALUES ($1, $2, $3, $4) ON CONFLICT (stream) DO UPDATE SET"
+                " stream_seq = CASE WHEN EXCLUDED.position >= outbox_position.position THEN"
+                " EXCLUDED.stream_seq ELSE outbox_position.stream_seq END, position = GREATEST("
+                "outbox_position.position, EXCLUDED.position), stream_created = COALESCE("
+                "EXCLUDED.stream_created, outbox_position.stream_created), updated_at = now()",
+                self.settings.stream_name, self.position, self._position_seq or None,
+                self._position_stream)

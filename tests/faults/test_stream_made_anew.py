@@ -28,13 +28,17 @@ from services.intake.main import create_app
 from services.intake.projections import READ_MODEL
 from shared.analytics.rebuild import Rebuild, RebuildError
 from shared.bus.consumer import APPLIED_SEQ, REFUSED_KEY, TRACKING_DDL, Consumer
+from shared.bus.deadletters import REPLAY_DDL, replay_dead_letters
+from shared.bus.jetstream import dead_letter_subject
 from shared.bus.stream_identity import forget_stream, stream_seen
+from shared.eventstore import outbox
 from shared.settings import Settings
 from tests.analytics.test_rebuild import a_visit, post, read
 from tests.cli.in_process import invoke
 from tests.faults.harness import service_env
 from tests.faults.test_consumer_recovery import Recorder
 from tests.intake.test_log_guarantees import (
+    RunningRelay,
     WriteSide,
     open_and_hear,
     relay_running,
@@ -110,6 +114,35 @@ async def forgotten_and_applied_again(settings: Settings, nc: NATS, pool: asyncp
         return len(recorder.applied) == 9
     await wait_until(all_again, what="the new stream applied from its first event")
     assert recorder.applied[4:] == [*["CaseOpened", "RequestHeard"] * 2, "RequestHeard"]
+
+
+@contextlib.asynccontextmanager
+async def others_filled_the_new_stream_first(settings: Settings) -> AsyncIterator[
+        tuple[WriteSide, RunningRelay]]:
+    """Intake's relay running, its two cases published (sequences 1-4); the stream deleted
+    and made again, the other services' relays first to fill it (sequences 1-6), and a new
+    event stored (the relay puts it at sequence 7: above its last, 4, in seeming order)."""
+    await stream_made(settings)
+    async with write_side(settings) as side, bus_connection(settings, "ops") as nc:
+        cases = await open_and_hear(side, 2)
+        async with relay_running(settings, side) as running:
+            await running.until(lambda relay: relay.position >= 4, what="four events published")
+            js = nc.jetstream()
+            await js.delete_stream(settings.stream_name)
+            await stream_made(settings)
+            for i in range(6):
+                await js.publish(f"{settings.subject_prefix}.feedback.Other.p0", b"{}",
+                                 headers={"Nats-Msg-Id": f"other:{i}"})
+            await hear_again(side, cases[0])
+            yield side, running
+
+
+async def whole_store_on_the_new_stream(settings: Settings) -> None:
+    async def whole_store() -> bool:
+        on_stream = await stream_messages(
+            settings, subject=f"{settings.subject_prefix}.intake.>")
+        return sorted(orjson.loads(m.data)["position"] for m in on_stream) == [1, 2, 3, 4, 5]
+    await wait_until(whole_store, what="every stored event on the new stream")
 
 
 async def test_a_consumer_applies_nothing_on_a_stream_made_anew_and_says_why(
@@ -387,22 +420,161 @@ async def test_a_quiet_relay_finds_the_stream_made_anew_though_others_filled_it_
     stream first, past this quiet relay's last sequence, so its next event is acknowledged
     above it, in seeming order. The relay went on after it and the new stream never got
     the rest of its store; now it looks at the stream's creation time now and then."""
+    async with others_filled_the_new_stream_first(settings):
+        await whole_store_on_the_new_stream(settings)
+
+
+async def test_a_relay_stopped_before_it_noticed_the_stream_made_anew_still_fills_it(
+        settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The services left running: the relay's next event lands on the new stream above its
+    last sequence (the other services' relays filled it first), it saves that position, and
+    it stops (a restart, a lost connection) before its look at the stream's creation time.
+    The relay started after it took the saved position for the new stream's and went on
+    after it: the store's earlier events never reached the new stream. The position is now
+    saved with the creation time of the stream it was published onto as far as the relay
+    knew, and the start finds the stream made anew."""
+    monkeypatch.setattr(outbox, "STREAM_LOOK_S", 3600.0)  # stops before its look, always
+    async with others_filled_the_new_stream_first(settings) as (side, running):
+        async def saved_on_the_new_stream() -> bool:
+            return await side.pool.fetchval(
+                "SELECT position FROM outbox_position WHERE stream_seq = 7") == 5
+        await wait_until(saved_on_the_new_stream, what="position 5 saved at sequence 7")
+        running.task.cancel()  # stopped
+        with contextlib.suppress(asyncio.CancelledError):
+            await running.task
+        async with relay_running(settings, side):  # started again
+            await whole_store_on_the_new_stream(settings)
+
+
+async def test_a_store_longer_than_the_start_checks_goes_whole_onto_a_stream_made_anew(
+        settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A city's store holds millions of events; the start reads the stream past the saved
+    position for at most CHECK_AT_START_MAX of them (here 2, for 100,000) and trusts the
+    stream's last event beyond that. On a stream made anew under the running relay, the
+    start went from position 0 and found the one event the relay had put there before it
+    noticed, far more than that past 0: it trusted it, went on after it, and every event of
+    the store before it stayed off the new stream. The new stream holds no more of the
+    service than what was published since it was made, so that much is read, whatever the
+    store's length."""
+    monkeypatch.setattr(outbox, "CHECK_AT_START_MAX", 2)
     await stream_made(settings)
     async with write_side(settings) as side, bus_connection(settings, "ops") as nc:
-        cases = await open_and_hear(side, 2)  # at sequences 1-4
+        cases = await open_and_hear(side, 2)
         async with relay_running(settings, side) as running:
             await running.until(lambda relay: relay.position >= 4, what="four events published")
-            js = nc.jetstream()
-            await js.delete_stream(settings.stream_name)
+            await nc.jetstream().delete_stream(settings.stream_name)
             await stream_made(settings)
-            for i in range(6):  # the other services' stores, at sequences 1-6
-                await js.publish(f"{settings.subject_prefix}.feedback.Other.p0", b"{}",
-                                 headers={"Nats-Msg-Id": f"other:{i}"})
-            await hear_again(side, cases[0])  # at sequence 7: above this relay's last, 4
+            await hear_again(side, cases[0])  # at sequence 1 of the new stream
 
             async def whole_store() -> bool:
-                on_stream = await stream_messages(
-                    settings, subject=f"{settings.subject_prefix}.intake.>")
-                return sorted(orjson.loads(m.data)["position"] for m in on_stream) == [
-                    1, 2, 3, 4, 5]
+                on_stream = await stream_envelopes(settings, published=0)
+                return sorted(e.position for e in on_stream) == [1, 2, 3, 4, 5]
             await wait_until(whole_store, what="every stored event on the new stream")
+            await running.until(lambda relay: relay.position == 5, what="the relay at 5")
+        positions = [e.position for e in await stream_envelopes(settings, published=0)]
+        assert sorted(positions) == [1, 2, 3, 4, 5], "each stored event once"
+        assert running.relay.out_of_order >= 1
+
+
+async def test_a_stream_made_anew_during_a_rebuild_stops_its_switch(settings: Settings) -> None:
+    """`sixstep rebuild intake` is under way when ops delete the stream and make it again
+    (the services left running: the relay puts the store on the new stream). The switch
+    caught up from the new stream's sequences against the staging schema's tracking rows of
+    the old one, and put that in place of the live view. Now it stops and says why."""
+    async with running(create_app(settings)) as client:
+        case_id, position = await a_visit(client, resolve=False)
+        assert (await read(client, case_id, position))["stage"] == "guided"
+    async with Rebuild(settings, READ_MODEL) as rb:
+        await rb.prepare()
+        await rb.catch_up()
+        async with bus_connection(settings, "ops") as nc:
+            await nc.jetstream().delete_stream(settings.stream_name)
+        await stream_made(settings)
+        async with running(create_app(settings)) as client:
+            await a_visit(client)
+
+            async def whole_store() -> bool:
+                head = (await stored_heads(settings))["intake"]
+                on_stream = await stream_envelopes(settings, f"{settings.subject_prefix}.intake.>")
+                return sorted(e.position for e in on_stream) == list(range(1, head + 1))
+            await wait_until(whole_store, what="intake's store on the new stream")
+            with pytest.raises(RebuildError, match="begun on another stream"):
+                await rb.switch()
+            live = await client.get(f"/cases/{case_id}")
+            assert live.json()["stage"] == "guided", "the live view kept"
+
+
+async def dead_lettered(settings: Settings, nc: NATS, name: str, seq: int) -> None:
+    """The stream's message ``seq`` failed for good in ``name``: a dead letter as the
+    consumer writes one (``Consumer._dead_letter``; without its Nats-Msg-Id, whose
+    duplicate window is not what this is about)."""
+    js = nc.jetstream()
+    msg = await js.get_msg(settings.stream_name, seq)
+    await js.publish(dead_letter_subject(settings, name), msg.data, headers={
+        "Sixstep-Consumer": name, "Sixstep-Reason": "failed for good",
+        "Sixstep-Subject": msg.subject or "", "Sixstep-Stream-Seq": str(seq),
+        "Sixstep-Delivered": "5"})
+
+
+async def test_a_dead_letter_of_the_stream_made_anew_is_applied_though_an_old_one_had_its_seq(
+        settings: Settings) -> None:
+    """A command writer replayed a dead letter of the old stream (its sequence 3); the stream
+    is made anew and `sixstep ops forget-stream` lets the writer go on. The new stream's
+    event at sequence 3 fails for good too, and its letter is replayed: it was taken for the
+    old one (the replays are keyed by the stream's sequence), reported as already applied,
+    deleted, and never applied. Forgetting the stream forgets those replays too."""
+    recorder = Recorder()
+    await stream_made(settings)
+    async with two_cases_on_the_stream(settings, "letters") as (side, pool, nc, cases):
+        await pool.execute(REPLAY_DDL[0])
+        await four_applied(recording(settings, nc, pool, "letters", recorder), recorder)
+        await dead_lettered(settings, nc, "letters", 3)
+        report = await replay_dead_letters(nc, pool, settings, "letters", Recorder())
+        assert len(report.replayed) == 1, report
+
+        await made_anew(settings, nc, side, cases[0])
+        seen = await stream_seen(nc.jetstream(), settings.stream_name)
+        async with pool.acquire() as conn:
+            await forget_stream(conn, "letters", seen, applied_seq_sql=APPLIED_SEQ)
+        await dead_lettered(settings, nc, "letters", 3)
+        again = Recorder()
+        report = await replay_dead_letters(nc, pool, settings, "letters", again)
+        assert len(report.replayed) == 1 and not report.already_applied, report
+        assert again.applied == ["CaseOpened"]  # the new stream's third: the second case's
+
+
+async def test_the_rebuild_onto_a_stream_made_anew_forgets_the_old_streams_replays(
+        settings: Settings) -> None:
+    """The view's consumer had a dead letter of the old stream replayed (its sequence 3).
+    A rebuild on the same stream keeps that record; the rebuild that brings the view onto a
+    stream made anew forgets it with the rest of the old stream's bookkeeping, so that a
+    letter of the new stream at sequence 3 is not taken for it."""
+    replays = f'"{settings.schema_for("intake")}".consumer_replays'
+    async with running(create_app(settings)) as client:
+        case_id, position = await a_visit(client, resolve=False)
+        await read(client, case_id, position)
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        await conn.execute(f"INSERT INTO {replays} (consumer, stream_seq, dlq_seq)"
+                           " VALUES ('intake-cases', 3, 1)")
+
+        async def rebuilt() -> int:
+            async with Rebuild(settings, READ_MODEL) as rb:
+                await rb.prepare(fresh=True)
+                await rb.catch_up()
+                await rb.switch()
+            return await conn.fetchval(f"SELECT count(*) FROM {replays}")
+
+        assert await rebuilt() == 1, "the same stream: its replays stand"
+        async with bus_connection(settings, "ops") as nc:
+            await nc.jetstream().delete_stream(settings.stream_name)
+        await stream_made(settings)
+        async with running(create_app(settings)) as client:
+            async def whole_store() -> bool:
+                head = (await stored_heads(settings))["intake"]
+                on_stream = await stream_envelopes(settings, f"{settings.subject_prefix}.intake.>")
+                return sorted(e.position for e in on_stream) == list(range(1, head + 1))
+            await wait_until(whole_store, what="intake's store on the new stream")
+            assert await rebuilt() == 0, "the old stream's replays forgotten"
+    finally:
+        await conn.close()

@@ -200,3 +200,31 @@ async def test_a_write_the_store_never_took_is_withdrawn_at_the_bound_and_never_
             assert (retried.version, retried.replayed) == (2, False)
     finally:
         await committer.close()
+
+
+async def test_a_service_stopped_while_the_store_is_away_answers_its_write_and_stops(
+        side: Side) -> None:
+    """SIGTERM while PostgreSQL is away: the write in the writer's hands is answered at its
+    bound (withdrawn, ``store_unavailable``) and the stop goes on; it is not held until the
+    store comes back, and the write is not recorded afterwards."""
+    committer = side.committer(write_timeout_s=2)
+    [case_id] = await side.open_cases(committer, 1)
+    await asyncio.to_thread(side.postgres.stop_immediately)
+    # A safety net for the old behaviour only (the stop blocked the event loop, so no bound
+    # could pass): the store comes back, the write is recorded, and the assertions fail.
+    back = threading.Timer(20, side.postgres.start)
+    back.start()
+    try:
+        write = asyncio.create_task(committer.submit(hearing(case_id, "hear-at-stop"),
+                                                     [case_id]))
+        await asyncio.sleep(0)  # submitted: the writer takes it and meets the store away
+        await committer.close()
+        answer = await asyncio.gather(write, return_exceptions=True)
+        assert [type(a) for a in answer] == [Unavailable], answer
+        assert not back.finished.is_set(), "the stop waited for the store to come back"
+    finally:
+        back.cancel()
+        back.join()
+    await asyncio.to_thread(side.postgres.start)
+    assert "hear-at-stop" not in side.heard(case_id)
+    assert side.app.repository.get(case_id).version == 1

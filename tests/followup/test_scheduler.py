@@ -5,14 +5,18 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import Counter
+from typing import Any
+
+import asyncpg
 
 from services.followup.application import Plan
 from services.followup.main import create_app
+from services.followup.projections import DDL, upsert_timers
 from shared.contracts.followup import Reason
 from shared.kernel.clock import ManualClock
 from shared.settings import Settings
 from tests.followup.story import CENTER, at, quiet
-from tests.support import running, stream_envelopes, wait_until
+from tests.support import running, schema_pool, stream_envelopes, wait_until
 
 
 def plan(due_at, clerk: str = "clerk-017") -> Plan:  # type: ignore[no-untyped-def]
@@ -122,3 +126,42 @@ async def _timer_version(app, aggregate_id: uuid.UUID, version: int) -> bool:  #
     value = await app.state.pool.fetchval(
         "SELECT version FROM timers WHERE aggregate_id = $1", aggregate_id)
     return value == version
+
+
+async def test_the_worklist_and_a_scheduler_writing_the_same_timers_take_turns(
+        settings: Settings) -> None:
+    """A worklist batch writes its follow-ups' timers in the order of its events while a
+    replica's tick writes the ones it advanced in the order they fell due: the same two
+    timers, in opposite orders. Each took the first, waited for the second, and PostgreSQL
+    broke the deadlock by failing one of them (a tick failed in the full suite at load).
+    Both now take timers in one order, and one waits for the other."""
+    first, second = sorted(uuid.uuid4() for _ in range(2))
+    due = at(2027, 3, 1, 9)
+
+    def timers(*ids: uuid.UUID) -> list[tuple[uuid.UUID, str, Any, int]]:
+        return [(i, "follow-up", due, 2) for i in ids]
+
+    async def waiting(pool: asyncpg.Pool, pid: int) -> bool:
+        return await pool.fetchval("SELECT wait_event_type = 'Lock' FROM pg_stat_activity"
+                                   " WHERE pid = $1", pid) is True
+
+    async with schema_pool(settings, "timers", DDL) as pool:
+        await upsert_timers(pool, timers(first, second))
+        async with pool.acquire() as holder, pool.acquire() as worklist, \
+                pool.acquire() as scheduler:
+            holding = holder.transaction()
+            await holding.start()  # another batch holds the first timer for a moment
+            await holder.execute("SELECT 1 FROM timers WHERE aggregate_id = $1 FOR UPDATE",
+                                 first)
+            batch = worklist.transaction()
+            await batch.start()
+            batch_wrote = asyncio.ensure_future(upsert_timers(worklist, timers(first, second)))
+            await wait_until(lambda: waiting(pool, worklist.get_server_pid()),
+                             what="the worklist's batch waiting for the first timer")
+            tick_wrote = asyncio.ensure_future(upsert_timers(scheduler, timers(second, first)))
+            await wait_until(lambda: waiting(pool, scheduler.get_server_pid()),
+                             what="the tick waiting for a timer")
+            await holding.commit()
+            await batch_wrote
+            await batch.commit()
+            await tick_wrote
