@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from typing import Any
 
+import asyncpg
 import httpx
+import pytest
 
 from services.intake.main import create_app
+from services.intake.projections import CONSUMER, CaseProjection
 from shared.settings import Settings
 from tests.open311.support import KEY, OTHER_KEY, both, spec_error, with_keys
 from tests.support import running, stream_envelopes, wait_until
@@ -87,6 +91,67 @@ async def test_batch_mode_answers_with_tokens_and_retries_open_one_case(
     assert len(opened) == 4 and len(heard) == 4, "each intended request once, heard once"
     by_case = {str(e.case_id): e.payload["words"] for e in heard}
     assert by_case[keyed] == FORM["description"], "a refused Idempotency-Key records nothing"
+
+
+class _ReadThenApplied:
+    """The app's pool, except that once ``armed``, a read of ``cases`` returns only after
+    the consumer was let go (``gate``) and has applied the token's ``position``: the
+    consumer's commit falls between that read and whatever the route reads next."""
+
+    def __init__(self, pool: asyncpg.Pool, gate: asyncio.Event, position: int) -> None:
+        self._pool, self._gate, self._position = pool, gate, position
+        self.armed = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._pool, name)
+
+    async def fetchrow(self, query: str, *args: Any, **kw: Any) -> Any:
+        row = await self._pool.fetchrow(query, *args, **kw)
+        if self.armed and "cases" in query.split():
+            self.armed = False
+            self._gate.set()
+
+            async def applied() -> bool:
+                got = await self._pool.fetchval(
+                    "SELECT position FROM consumer_progress WHERE consumer = $1"
+                    " AND service = 'intake'", CONSUMER)
+                return got is not None and got >= self._position
+            await wait_until(applied, what="the consumer to apply the token's case")
+        return row
+
+
+async def test_a_token_read_while_its_case_is_applied_is_pending_not_unknown(
+        settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The route tells "not yet in the read model" from "not there" by the consumer's
+    progress: a row read before the consumer's commit and a progress read after it would
+    call a case that exists unknown (a 404 an app takes as final)."""
+    gate = asyncio.Event()
+    apply = CaseProjection.apply
+
+    async def held(self: CaseProjection, conn: Any, events: Any, prepared: Any = None) -> None:
+        await gate.wait()
+        await apply(self, conn, events, prepared)
+
+    monkeypatch.setattr(CaseProjection, "apply", held)
+    app = create_app(with_keys(settings, open311_request_type="batch"))
+    async with running(app) as client:
+        r = await client.post("/open311/v2/requests.json", data=FORM)
+        assert r.status_code == 200, r.text
+        token = r.json()[0]["token"]
+        position = int(token.split(".")[2])
+        pool = app.state.pool  # the routes' (the workers hold their own reference)
+        proxy = _ReadThenApplied(pool, gate, position)
+        proxy.armed, app.state.pool = True, proxy
+        try:
+            r = await client.get(f"/open311/v2/tokens/{token}.json")
+        finally:
+            app.state.pool = pool
+        assert gate.is_set(), "the route read the case"
+        assert r.status_code == 200, r.text
+        [answer] = r.json()
+        assert answer["token"] == token
+        case_id = await resolved(client, token)
+        assert uuid.UUID(case_id).hex == token.split(".")[0]
 
 
 async def test_a_token_confirms_a_case_only_to_the_app_that_posted_it(

@@ -46,7 +46,6 @@ from services.intake.open311.wording import (
     service_notice,
 )
 from services.intake.projections import CONSUMER
-from shared.bus.consumer import wait_for_position
 from shared.catalogue.loader import shipped_file
 from shared.contracts.vocabulary import Channel
 from shared.http.dependencies import KEY_PATTERN
@@ -250,17 +249,22 @@ async def token(token: str, out: Out, pool: PoolDep, keys: KeysDep, settings: Se
     if credential is None and not signed(settings, case_id, version, position,
                                          match.group(4)):
         raise Open311Error(404, f"token {token!r} was not found")
-    row = await pool.fetchrow("SELECT center_id, version FROM cases"
-                              " WHERE case_id = $1 AND channel = $2",
-                              case_id, Channel.OPEN311.value)
-    if row is not None and center not in (None, row["center_id"]):
+    # The case and the consumer's progress in one statement, so one snapshot: read apart,
+    # the consumer could commit the case (and its progress past the token) between the two
+    # reads, and a case that exists looked unknown (a 404 the app takes as final).
+    found = await pool.fetchrow(
+        "SELECT c.center_id, c.version, p.position AS applied FROM (SELECT) AS one"
+        " LEFT JOIN cases AS c ON c.case_id = $1 AND c.channel = $2"
+        " LEFT JOIN consumer_progress AS p ON p.consumer = $3 AND p.service = 'intake'",
+        case_id, Channel.OPEN311.value, CONSUMER)
+    assert found is not None
+    if found["center_id"] is not None and center not in (None, found["center_id"]):
         raise Open311Error(404, f"token {token!r} was not found")
-    if row is not None and row["version"] >= version:
+    if found["version"] is not None and found["version"] >= version:
         return render(out, "service_requests", [{"service_request_id": str(case_id),
                                                  "token": token}])
     # position 0: the POST was a copy answered in the same commit as the original.
-    if row is not None or position == 0 or not await wait_for_position(
-            pool, CONSUMER, "intake", position, 0):
+    if found["center_id"] is not None or position == 0 or (found["applied"] or 0) < position:
         return render(out, "service_requests", [{"service_request_id": None, "token": token}])
     raise Open311Error(404, f"token {token!r} was not found")
 
