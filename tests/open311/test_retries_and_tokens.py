@@ -154,6 +154,46 @@ async def test_a_token_read_while_its_case_is_applied_is_pending_not_unknown(
         assert uuid.UUID(case_id).hex == token.split(".")[0]
 
 
+async def test_a_token_whose_case_is_being_retried_is_pending_not_unknown(
+        settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The consumer's progress is the last position it applied: while one case's opening
+    fails and is retried (a lock timeout), the later cases go on and the progress passes it.
+    That case is behind, not unknown: its token is pending, then resolves."""
+    failing = asyncio.Event()
+    failing.set()
+    first: set[uuid.UUID] = set()  # the first case opened on the stream: the first POST's
+    apply = CaseProjection.apply
+
+    async def flaky(self: CaseProjection, conn: Any, events: Any, prepared: Any = None) -> None:
+        opened = [e.case_id for e in events if e.type == "CaseOpened"]
+        if not first and opened:
+            first.add(opened[0])
+        if failing.is_set() and any(e.case_id in first for e in events):
+            raise RuntimeError("a lock timeout")
+        await apply(self, conn, events, prepared)
+
+    monkeypatch.setattr(CaseProjection, "apply", flaky)
+    app = create_app(with_keys(settings, open311_request_type="batch",
+                               consumer_max_deliver=1000))
+    async with running(app) as client:
+        r = await client.post("/open311/v2/requests.json", data=FORM)
+        token = r.json()[0]["token"]
+        r = await client.post("/open311/v2/requests.json", data=FORM | {"description": "二"})
+        later = int(r.json()[0]["token"].split(".")[2])
+        assert later > int(token.split(".")[2])
+
+        async def passed() -> bool:  # the later case applied: the progress is past the first
+            got = await app.state.pool.fetchval(
+                "SELECT position FROM consumer_progress WHERE consumer = $1", CONSUMER)
+            return got is not None and got >= later
+        await wait_until(passed, what="the later case applied")
+        r = await client.get(f"/open311/v2/tokens/{token}.json")
+        assert r.status_code == 200, r.text
+        assert r.json()[0]["service_request_id"] is None
+        failing.clear()
+        assert first == {uuid.UUID(await resolved(client, token))}
+
+
 async def test_a_token_confirms_a_case_only_to_the_app_that_posted_it(
         settings: Settings) -> None:
     batch = with_keys(settings, open311_request_type="batch")

@@ -251,11 +251,16 @@ async def token(token: str, out: Out, pool: PoolDep, keys: KeysDep, settings: Se
         raise Open311Error(404, f"token {token!r} was not found")
     # The case and the consumer's progress in one statement, so one snapshot: read apart,
     # the consumer could commit the case (and its progress past the token) between the two
-    # reads, and a case that exists looked unknown (a 404 the app takes as final).
+    # reads, and a case that exists looked unknown (a 404 the app takes as final). The
+    # progress is the last position applied, not one below which all is: while an event of
+    # the case fails and is retried (its key blocked), later cases go on and pass it, so a
+    # blocked case counts as not applied yet.
     found = await pool.fetchrow(
-        "SELECT c.center_id, c.version, p.position AS applied FROM (SELECT) AS one"
+        "SELECT c.center_id, c.version, CASE WHEN t.blocked_seq IS NULL THEN p.position END"
+        " AS applied FROM (SELECT) AS one"
         " LEFT JOIN cases AS c ON c.case_id = $1 AND c.channel = $2"
-        " LEFT JOIN consumer_progress AS p ON p.consumer = $3 AND p.service = 'intake'",
+        " LEFT JOIN consumer_progress AS p ON p.consumer = $3 AND p.service = 'intake'"
+        " LEFT JOIN consumer_tracking AS t ON t.consumer = $3 AND t.key = $1",
         case_id, Channel.OPEN311.value, CONSUMER)
     assert found is not None
     if found["center_id"] is not None and center not in (None, found["center_id"]):
