@@ -37,6 +37,7 @@ from eventsourcing.domain import Aggregate
 from shared.contracts import REGISTRY
 from shared.contracts.fields import CODE, field_marks, free_text_fields
 from shared.kernel.errors import PersonalDataInCode
+from shared.kernel.meta import by_a_worker
 from shared.kernel.privacy import KnownPerson, redact
 from shared.kernel.privacy.patterns import personal_number_in
 
@@ -68,7 +69,7 @@ def check_codes(type_name: str, fields: dict[str, Any],
     whether the aggregate holds a code already (asked only of one that holds such a number)."""
     meta = fields.get("meta")
     actor = meta.get("actor") if isinstance(meta, dict) else None
-    if not isinstance(actor, str) or actor.startswith("system"):
+    if not isinstance(actor, str) or by_a_worker(actor):
         return
     for name in codes_of(type_name):
         value = fields.get(name)

@@ -40,6 +40,7 @@ from typing import Any
 import jwt
 import structlog
 
+from shared.kernel.meta import by_a_worker
 from shared.kernel.privacy.patterns import personal_data_in
 from shared.security.principals import CENTER_SCOPED, Principal, Role
 from shared.security.tokens import (
@@ -270,6 +271,11 @@ class ClaimMap:
                             setting="OIDC_SUBJECT_CLAIM")
         if (held := personal_data_in(sub)) is not None:
             raise personal_subject(held, name, "OIDC_SUBJECT_CLAIM")
+        if by_a_worker(sub):
+            raise AuthError("claim_invalid", f"the token's {name!r} claim names one of "
+                            "sixstep's own workers (system, system:...); it must be an opaque "
+                            "staff id: change OIDC_SUBJECT_CLAIM or the provider's ids",
+                            status=403, claim=name, setting="OIDC_SUBJECT_CLAIM")
         return sub
 
     def principal(self, claims: Mapping[str, Any]) -> Principal:

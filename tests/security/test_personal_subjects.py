@@ -229,3 +229,24 @@ async def test_a_case_and_a_follow_up_recorded_before_the_check_under_a_phone_nu
     assert [(p["from_clerk"], p["to_clerk"]) for p in handed] == [(PHONE, "clerk-017")]
     assert [e.payload["assigned_clerk"] for e in envelopes
             if e.type == "FollowUpRescheduled"] == [PHONE]
+
+
+async def test_a_staff_member_whose_subject_begins_with_system_is_checked_as_anyone(
+        settings: Settings) -> None:
+    """Only the services' own workers (``system``, ``system:rules``) record without the codes
+    being checked again; a provider's ``systemadmin`` is a person, and a token may not name a
+    worker at all."""
+    keys = TokenKeys.from_settings(settings)
+    token = keys.issue("systemadmin", Role.SUPERVISOR, TEST_CENTER)
+    async with running(create_intake(settings), token=token) as intake:
+        r = await intake.post("/cases", headers=headers(f"k-{uuid.uuid4().hex}"),
+                              json=opening(clerk_id=PHONE))
+        assert r.status_code == 422, r.text
+        assert r.json()["error"]["details"] == {"field": "clerk_id", "holds": "a phone number"}
+    for worker in ("system", "system:rules", "system:fan-out"):
+        with pytest.raises(ValueError, match="system"):
+            keys.issue(worker, Role.SUPERVISOR, TEST_CENTER)
+        with pytest.raises(AuthError) as refused:
+            ClaimMap().principal({"sub": worker, "roles": ["clerk"], "center": TEST_CENTER})
+        assert (refused.value.code, refused.value.details["setting"]) == (
+            "claim_invalid", "OIDC_SUBJECT_CLAIM")
