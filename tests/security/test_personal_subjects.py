@@ -178,6 +178,14 @@ def test_the_subject_claim_may_be_a_path_or_a_staff_number_given_as_a_number() -
               "ext": {"staff_no": 17}, "staff_no": "clerk-017"}
     assert ClaimMap(subject_claim="staff_no").principal(claims).sub == "clerk-017"
     assert ClaimMap(subject_claim="ext.staff_no").principal(claims).sub == "17"
+    # a user attribute mapped as multivalued: one value is the subject, two are no one's
+    assert ClaimMap(subject_claim="staff_no").principal(
+        {**claims, "staff_no": ["clerk-017"]}).sub == "clerk-017"
+    with pytest.raises(AuthError) as two:
+        ClaimMap(subject_claim="staff_no").principal(
+            {**claims, "staff_no": ["clerk-017", "clerk-018"]})
+    assert (two.value.code, two.value.details["setting"]) == (
+        "claim_invalid", "OIDC_SUBJECT_CLAIM")
     with pytest.raises(AuthError) as refused:
         ClaimMap().principal(claims)
     assert (refused.value.status, refused.value.code) == (403, "claim_personal")
