@@ -23,6 +23,7 @@ from services.feedback.application import Feedback, ResolvedCase
 from services.feedback.domain import Consent, survey_id_for_resolution
 from shared.contracts import Envelope
 from shared.kernel.errors import NotFound, RuleViolated
+from shared.kernel.meta import by_a_worker
 
 log = structlog.get_logger("sixstep.feedback.consumer")
 
@@ -66,7 +67,7 @@ def _plain(row: asyncpg.Record) -> dict[str, Any]:
 def _served(served_by: list[str], e: Envelope) -> list[str]:
     """The staff who opened or served the case, with this event's actor when it is a step of
     serving (not the system's, not a reopening)."""
-    if e.type not in SERVING or not e.actor or e.actor.startswith("system"):
+    if e.type not in SERVING or not e.actor or by_a_worker(e.actor):
         return list(served_by)
     named = {"CaseHandedOver": "to_clerk", "ActionTaken": "owner_clerk"}.get(e.type)
     also = [e.payload[named]] if named and e.payload.get(named) else []

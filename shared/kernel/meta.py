@@ -17,6 +17,16 @@ from shared.kernel.privacy.patterns import personal_number_in
 
 Meta = dict[str, Any]
 
+SYSTEM = "system"
+"""The actor of what the services' own workers record: ``system`` or ``system:<worker>``."""
+
+
+def by_a_worker(actor: str) -> bool:
+    """Whether ``actor`` is one of the services' own workers (``system``, ``system:rules``):
+    no token may name one (``shared.security.tokens``), as what they copy is not checked again
+    (``shared.kernel.scrubbing``)."""
+    return actor == SYSTEM or actor.startswith(SYSTEM + ":")
+
 COMMAND_DIGEST = "command_digest"
 """Meta key of a command's keyed digest (``shared.eventstore.command_path.CommandDigests``):
 kept with the command's events in the service's own store, so that its Idempotency-Key sent

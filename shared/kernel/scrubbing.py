@@ -16,7 +16,11 @@ event built, applied to the aggregate and, with the aggregate, saved. So
   scrubbed) are checked too, when a caller sent them: one that holds a phone number or an ID
   number (``tel13812345678``, ``clerk_id: 13812345678``) refuses the command with a 422
   ``personal_data_in_code`` naming the field, before anything is recorded. What the services'
-  own workers (``system:...``) copy from events already recorded is not checked again;
+  own workers (``system:...``) copy from events already recorded is not checked again, nor is
+  a code the aggregate already holds (its state is what its events recorded): a case opened
+  before the check by a clerk whose subject was their phone number names them as
+  ``from_clerk`` when a supervisor hands it over, and refusing that would leave the case with
+  them for good while keeping nothing off the stream;
 * the known person travels in memory only: it is taken out of the meta before the event is
   built, so it is never stored (and were it ever left in, the store could not encode it and
   the write would fail rather than keep it).
@@ -24,6 +28,7 @@ event built, applied to the aggregate and, with the aggregate, saved. So
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache
 from typing import Any
 
@@ -32,6 +37,7 @@ from eventsourcing.domain import Aggregate
 from shared.contracts import REGISTRY
 from shared.contracts.fields import CODE, field_marks, free_text_fields
 from shared.kernel.errors import PersonalDataInCode
+from shared.kernel.meta import by_a_worker
 from shared.kernel.privacy import KnownPerson, redact
 from shared.kernel.privacy.patterns import personal_number_in
 
@@ -57,26 +63,31 @@ def codes_of(type_name: str) -> tuple[str, ...]:
                  if CODE.kind in field_marks(info))
 
 
-def check_codes(type_name: str, fields: dict[str, Any]) -> None:
-    """A caller's ids hold no phone or ID number (``PersonalDataInCode``, 422)."""
+def check_codes(type_name: str, fields: dict[str, Any],
+                recorded: Callable[[str], bool] | None = None) -> None:
+    """A caller's ids hold no phone or ID number (``PersonalDataInCode``, 422); ``recorded``:
+    whether the aggregate holds a code already (asked only of one that holds such a number)."""
     meta = fields.get("meta")
     actor = meta.get("actor") if isinstance(meta, dict) else None
-    if not isinstance(actor, str) or actor.startswith("system"):
+    if not isinstance(actor, str) or by_a_worker(actor):
         return
     for name in codes_of(type_name):
         value = fields.get(name)
         for code in (value if isinstance(value, list | tuple) else (value,)):
-            if isinstance(code, str) and (held := personal_number_in(code)) is not None:
+            if isinstance(code, str) and (held := personal_number_in(code)) is not None \
+                    and (recorded is None or not recorded(code)):
                 raise PersonalDataInCode(
                     f"{name} must not hold {held}: ids are recorded as they are, on every "
                     "event, in the logs and the exports; send the id sixstep knows",
                     field=name, holds=held)
 
 
-def scrub_fields(type_name: str, fields: dict[str, Any]) -> dict[str, Any]:
+def scrub_fields(type_name: str, fields: dict[str, Any],
+                 recorded: Callable[[str], bool] | None = None) -> dict[str, Any]:
     """An event's arguments with every free-text field scrubbed and the known person taken
-    out of the meta (a new dict; ``fields`` is left as it was)."""
-    check_codes(type_name, fields)
+    out of the meta (a new dict; ``fields`` is left as it was). ``recorded``: see
+    :func:`check_codes`."""
+    check_codes(type_name, fields, recorded)
     meta = fields.get("meta")
     known: KnownPerson | None = None
     out = dict(fields)
@@ -96,7 +107,22 @@ class ScrubsFreeText(Aggregate):
     """An aggregate whose events are scrubbed of personal data before they are built."""
 
     def trigger_event(self, event_class: type[Any], **kwargs: Any) -> None:
-        super().trigger_event(event_class, **scrub_fields(event_class.__name__, kwargs))
+        super().trigger_event(event_class,
+                              **scrub_fields(event_class.__name__, kwargs, self._holds))
+
+    def _holds(self, code: str) -> bool:
+        """Whether the aggregate's state holds ``code`` (as a value, or in a list, a set or a
+        dict of it): its events recorded it already."""
+        for held in vars(self).values():
+            if isinstance(held, str):
+                if held == code:
+                    return True
+            elif isinstance(held, list | tuple | set | frozenset):
+                if code in held:
+                    return True
+            elif isinstance(held, dict) and (code in held or code in held.values()):
+                return True
+        return False
 
     @classmethod
     def _create(cls, event_class: type[Any], *, id: Any = None,

@@ -40,6 +40,7 @@ from typing import Any
 import jwt
 import structlog
 
+from shared.kernel.meta import by_a_worker
 from shared.kernel.privacy.patterns import personal_data_in
 from shared.security.principals import CENTER_SCOPED, Principal, Role
 from shared.security.tokens import (
@@ -258,6 +259,8 @@ class ClaimMap:
         ID number or e-mail address; the value is never repeated in the answer)."""
         name = self.subject_claim
         sub = claim(claims, name)
+        if isinstance(sub, list) and len(sub) == 1:
+            sub = sub[0]  # a user attribute mapped as multivalued, as the center claim may be
         if sub is None or sub == "":
             raise AuthError("claim_missing", f"the token has no {name!r} claim (the staff "
                             "member's id; OIDC_SUBJECT_CLAIM)", status=403, claim=name,
@@ -265,11 +268,16 @@ class ClaimMap:
         if isinstance(sub, int) and not isinstance(sub, bool):
             sub = str(sub)  # a staff number given as a JSON number
         if not isinstance(sub, str) or not SUBJECT.fullmatch(sub):
-            raise AuthError("claim_invalid", f"the token's {name!r} claim is not 1-64 "
-                            "characters of A-Z a-z 0-9 _.:@-", status=403, claim=name,
+            raise AuthError("claim_invalid", f"the token's {name!r} claim is not one value of "
+                            "1-64 characters of A-Z a-z 0-9 _.:@-", status=403, claim=name,
                             setting="OIDC_SUBJECT_CLAIM")
         if (held := personal_data_in(sub)) is not None:
             raise personal_subject(held, name, "OIDC_SUBJECT_CLAIM")
+        if by_a_worker(sub):
+            raise AuthError("claim_invalid", f"the token's {name!r} claim names one of "
+                            "sixstep's own workers (system, system:...); it must be an opaque "
+                            "staff id: change OIDC_SUBJECT_CLAIM or the provider's ids",
+                            status=403, claim=name, setting="OIDC_SUBJECT_CLAIM")
         return sub
 
     def principal(self, claims: Mapping[str, Any]) -> Principal:

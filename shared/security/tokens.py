@@ -29,6 +29,7 @@ from uuid import UUID
 
 import jwt
 
+from shared.kernel.meta import by_a_worker
 from shared.kernel.privacy.patterns import personal_data_in
 from shared.security.principals import CENTER_SCOPED, STAFF, Principal, Role
 from shared.settings import DEV_AUTH_KEY
@@ -183,6 +184,10 @@ class TokenKeys:
         return principal, expires
 
 
+SYSTEM_SUBJECT = ("sub must not be system or begin with system: (the actor of the services' own "
+                  "workers, whose copies are not checked again); use an opaque staff id")
+
+
 def personal_subject(held: str, claim: str, setting: str) -> AuthError:
     """The 403 for a token whose subject is a person's phone number, ID number or e-mail
     address (``held`` says which; the value itself is never repeated, nor logged): the
@@ -199,6 +204,8 @@ def _check_claims(sub: str, role: Role, center_id: str | None, case_id: UUID | N
     if (held := personal_data_in(sub)) is not None:
         raise ValueError(f"sub must not be {held}: it is the actor of every event the token's "
                          "holder records; use an opaque staff id (clerk-017)")
+    if by_a_worker(sub):
+        raise ValueError(SYSTEM_SUBJECT)
     if center_id is not None and not CENTER.fullmatch(center_id):
         raise ValueError(f"center {center_id!r} is not a valid center code")
     if role in CENTER_SCOPED and center_id is None:

@@ -178,6 +178,14 @@ def test_the_subject_claim_may_be_a_path_or_a_staff_number_given_as_a_number() -
               "ext": {"staff_no": 17}, "staff_no": "clerk-017"}
     assert ClaimMap(subject_claim="staff_no").principal(claims).sub == "clerk-017"
     assert ClaimMap(subject_claim="ext.staff_no").principal(claims).sub == "17"
+    # a user attribute mapped as multivalued: one value is the subject, two are no one's
+    assert ClaimMap(subject_claim="staff_no").principal(
+        {**claims, "staff_no": ["clerk-017"]}).sub == "clerk-017"
+    with pytest.raises(AuthError) as two:
+        ClaimMap(subject_claim="staff_no").principal(
+            {**claims, "staff_no": ["clerk-017", "clerk-018"]})
+    assert (two.value.code, two.value.details["setting"]) == (
+        "claim_invalid", "OIDC_SUBJECT_CLAIM")
     with pytest.raises(AuthError) as refused:
         ClaimMap().principal(claims)
     assert (refused.value.status, refused.value.code) == (403, "claim_personal")
@@ -186,3 +194,67 @@ def test_the_subject_claim_may_be_a_path_or_a_staff_number_given_as_a_number() -
         ClaimMap(subject_claim="employee_id").principal(claims)
     assert (missing.value.code, missing.value.details["setting"]) == (
         "claim_missing", "OIDC_SUBJECT_CLAIM")
+
+
+async def test_a_case_and_a_follow_up_recorded_before_the_check_under_a_phone_number_move_on(
+        settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The morning after the upgrade: cases opened, and follow-ups planned, by a clerk whose
+    subject was their phone number (before the check existed) still name them. The supervisor
+    hands such a case to a clerk with a staff number, and moves the follow-up: the events name
+    the old clerk as ``from_clerk`` / ``assigned_clerk`` because the aggregate holds them, which
+    is on the stream already. Refusing that would keep the case with them for good. A phone
+    number the aggregate does not hold is still refused."""
+    monkeypatch.setattr("shared.kernel.scrubbing.personal_number_in", lambda _: None)
+    async with running(create_intake(settings)) as intake, \
+            running(create_followup(settings)) as followup:  # a supervisor
+        r = await intake.post("/cases", headers=headers(f"k-{uuid.uuid4().hex}"),
+                              json=opening(clerk_id=PHONE))
+        assert r.status_code == 201, r.text
+        case_id = r.json()["id"]
+        r = await followup.post("/followups", headers=headers(f"k-{uuid.uuid4().hex}"), json={
+            "center_id": TEST_CENTER, "assigned_clerk": PHONE, "reason": "home_visit",
+            "due_at": "2026-12-10T09:00:00+08:00"})
+        assert r.status_code == 201, r.text
+        follow_up_id = r.json()["id"]
+        monkeypatch.undo()  # the check as it is now
+
+        r = await intake.post(f"/cases/{case_id}/handover",
+                              headers=headers(f"k-{uuid.uuid4().hex}"),
+                              json={"to_clerk": "13912345678", "reason": "another phone"})
+        assert r.status_code == 422, r.text
+        assert r.json()["error"]["details"] == {"field": "to_clerk", "holds": "a phone number"}
+        r = await intake.post(f"/cases/{case_id}/handover",
+                              headers=headers(f"k-{uuid.uuid4().hex}"),
+                              json={"to_clerk": "clerk-017", "reason": "staff number now"})
+        assert r.status_code == 200, r.text
+        r = await followup.post(f"/followups/{follow_up_id}/reschedule",
+                                headers=headers(f"k-{uuid.uuid4().hex}"),
+                                json={"due_at": "2026-12-11T09:00:00+08:00",
+                                      "reason": "moved"})
+        assert r.status_code == 200, r.text
+    envelopes = await stream_envelopes(settings)
+    handed = [e.payload for e in envelopes if e.type == "CaseHandedOver"]
+    assert [(p["from_clerk"], p["to_clerk"]) for p in handed] == [(PHONE, "clerk-017")]
+    assert [e.payload["assigned_clerk"] for e in envelopes
+            if e.type == "FollowUpRescheduled"] == [PHONE]
+
+
+async def test_a_staff_member_whose_subject_begins_with_system_is_checked_as_anyone(
+        settings: Settings) -> None:
+    """Only the services' own workers (``system``, ``system:rules``) record without the codes
+    being checked again; a provider's ``systemadmin`` is a person, and a token may not name a
+    worker at all."""
+    keys = TokenKeys.from_settings(settings)
+    token = keys.issue("systemadmin", Role.SUPERVISOR, TEST_CENTER)
+    async with running(create_intake(settings), token=token) as intake:
+        r = await intake.post("/cases", headers=headers(f"k-{uuid.uuid4().hex}"),
+                              json=opening(clerk_id=PHONE))
+        assert r.status_code == 422, r.text
+        assert r.json()["error"]["details"] == {"field": "clerk_id", "holds": "a phone number"}
+    for worker in ("system", "system:rules", "system:fan-out"):
+        with pytest.raises(ValueError, match="system"):
+            keys.issue(worker, Role.SUPERVISOR, TEST_CENTER)
+        with pytest.raises(AuthError) as refused:
+            ClaimMap().principal({"sub": worker, "roles": ["clerk"], "center": TEST_CENTER})
+        assert (refused.value.code, refused.value.details["setting"]) == (
+            "claim_invalid", "OIDC_SUBJECT_CLAIM")
