@@ -480,12 +480,12 @@ function renderMyCases() {
     : [h("li", { class: "muted" }, t("my_cases_none"))]));
 }
 
-/** Take up a case intake has (an open one of the clerk's, a resident's past one): its
- *  timeline, its steps' last words in the forms; a resolved one can be reopened. */
 /** The case the clerk last asked to take up: on a slow line a first click's answer can come
  *  back after a second click's, and must not put the first case back on the desk. */
 let takeUpAsked = 0;
 
+/** Take up a case intake has (an open one of the clerk's, a resident's past one): its
+ *  timeline, its steps' last words in the forms; a resolved one can be reopened. */
 async function takeUp(caseId) {
   if (current?.id === caseId || !(await mayLeave())) return;
   const asked = ++takeUpAsked;
