@@ -573,6 +573,8 @@ class Rebuild:
                 if was_on is not None and built_on is not None and was_on != built_on:
                     # Its replayed dead letters are keyed by sequences of the old stream.
                     await forget_replays(conn, name, self.live)
+                # The rebuilt rows block no case: nothing of the live consumer's is held.
+                await conn.execute(f"DELETE FROM {live}.consumer_held WHERE consumer = $1", name)
                 for table, columns in HANDED_OVER.items():
                     await conn.execute(f"DELETE FROM {live}.{table} WHERE consumer = $1", name)
                     await conn.execute(

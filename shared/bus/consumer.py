@@ -142,12 +142,39 @@ TRACKING_DDL = [
     "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid ="
     " 'consumer_tracking'::regclass AND attname = 'blocked_attempts' AND NOT attisdropped)"
     " THEN ALTER TABLE consumer_tracking ADD COLUMN blocked_attempts integer; END IF; END $$",
+    # The events held back while another event of their case is retried (the one that
+    # failed, and those waiting behind it), by stream sequence, with their service's log
+    # position: ``consumer_progress`` keeps the last position applied, and later events of
+    # other cases pass a held one, so read-your-writes (``applied_position``) counts a
+    # position as applied only below the lowest held. A row is done once its case's
+    # tracking row has passed its sequence (applied or dead-lettered); those are deleted at
+    # start and whenever another is held.
+    "CREATE TABLE IF NOT EXISTS consumer_held ("
+    " consumer text NOT NULL, seq bigint NOT NULL, key uuid NOT NULL, service text NOT NULL,"
+    " position bigint NOT NULL, PRIMARY KEY (consumer, seq))",
+    "CREATE INDEX IF NOT EXISTS consumer_held_position ON consumer_held"
+    " (consumer, service, position)",
     "CREATE TABLE IF NOT EXISTS consumer_progress ("
     " consumer text NOT NULL, service text NOT NULL, position bigint NOT NULL,"
     " stream_seq bigint NOT NULL, updated_at timestamptz NOT NULL DEFAULT now(),"
     " PRIMARY KEY (consumer, service))",
     *STREAM_DDL,
 ]
+
+#: The position of service ``$2``'s log below which consumer ``$1`` has applied (or
+#: dead-lettered) every event it takes: its last position applied, capped below the lowest
+#: event it holds back behind a retry (``consumer_held``, rows still ahead of their case's
+#: tracking row). NULL before it applied any.
+APPLIED_POSITION = (
+    "SELECT LEAST(p.position, (SELECT min(h.position) - 1 FROM consumer_held AS h"
+    " JOIN consumer_tracking AS t ON t.consumer = h.consumer AND t.key = h.key"
+    " WHERE h.consumer = $1 AND h.service = $2 AND h.seq > t.seq))"
+    " FROM consumer_progress AS p WHERE p.consumer = $1 AND p.service = $2")
+
+#: Held rows whose case has gone past them (applied, dead-lettered): ``$1``'s to delete.
+FORGET_DONE_HOLDS = (
+    "DELETE FROM consumer_held AS h USING consumer_tracking AS t WHERE h.consumer = $1"
+    " AND t.consumer = $1 AND t.key = h.key AND h.seq <= t.seq")
 
 #: The last stream sequence a consumer applied (``$1``), as ``check_stream`` compares it.
 APPLIED_SEQ = "SELECT max(stream_seq) FROM consumer_progress WHERE consumer = $1"
@@ -303,6 +330,7 @@ class Consumer:
     async def run(self) -> None:
         async with self.pool.acquire() as conn:
             await self._lead(conn)
+            await conn.execute(FORGET_DONE_HOLDS, self.name)
             self._conn = conn
             try:
                 while True:
@@ -615,6 +643,8 @@ class Consumer:
                     id(i) for i in waiting if i.envelope and i.envelope.partition_key in gone}
                 fresh = [i for i in items if id(i) in now_fresh]
                 waiting = [i for i in waiting if id(i) not in now_fresh]
+            if waiting:
+                await self._hold(conn, waiting)
             for item in waiting:
                 await item.msg.nak(delay=self.backoff[0])
             if not fresh:
@@ -662,6 +692,8 @@ class Consumer:
             await conn.execute(
                 "UPDATE consumer_tracking SET blocked_seq = NULL, blocked_attempts = NULL "
                 "WHERE consumer = $1 AND key = $2 AND blocked_seq = $3", self.name, key, blocked)
+            await conn.execute("DELETE FROM consumer_held WHERE consumer = $1 AND seq = $2",
+                               self.name, blocked)
             log.error("consumer.blocked_event_gone", consumer=self.name, seq=blocked,
                       key=str(key))
             released.add(key)
@@ -710,6 +742,7 @@ class Consumer:
             assert item.envelope is not None
             key = item.envelope.partition_key
             if key in failed_keys:  # keep the aggregate's order: wait behind the failure
+                await self._hold(conn, [item])
                 await item.msg.nak(delay=self.backoff[0])
                 continue
             try:
@@ -729,6 +762,7 @@ class Consumer:
                     await self._dead_letter(item, reason, conn=conn, tries=tries)
                     continue
                 failed_keys.add(key)
+                await self._hold(conn, [item])
                 delay = self.backoff[min(tries, len(self.backoff)) - 1]
                 self.stats.retried += 1
                 log.warning("consumer.retry", consumer=self.name, seq=item.seq,
@@ -739,6 +773,18 @@ class Consumer:
                 continue
             await item.msg.ack()
             self.stats.applied += 1
+
+    async def _hold(self, conn: asyncpg.Connection, items: list[_Item]) -> None:
+        """Record ``items`` as held back behind a retry (``consumer_held``), before anything
+        after them is tracked as applied; forget the holds their cases have gone past."""
+        held = [(i.seq, i.envelope) for i in items if i.envelope is not None]
+        await conn.execute(
+            "INSERT INTO consumer_held (consumer, seq, key, service, position) SELECT $1, s, k,"
+            " v, p FROM unnest($2::bigint[], $3::uuid[], $4::text[], $5::bigint[])"
+            " AS h(s, k, v, p) ON CONFLICT DO NOTHING", self.name, [seq for seq, _ in held],
+            [e.partition_key for _, e in held], [e.service for _, e in held],
+            [e.position for _, e in held])
+        await conn.execute(FORGET_DONE_HOLDS, self.name)
 
     async def _failed(self, conn: asyncpg.Connection, key: UUID, seq: int) -> int:
         """Block the aggregate ``key`` at the event ``seq`` that failed (its later events wait
@@ -795,16 +841,15 @@ def _same(a: list[Envelope], b: list[Envelope]) -> bool:
 
 async def wait_for_position(pool: asyncpg.Pool, consumer: str, service: str, position: int,
                             timeout: float) -> bool:
-    """Read-your-writes: wait (bounded) until ``consumer`` applied ``service``'s ``position``."""
+    """Read-your-writes: wait (bounded) until ``consumer`` applied ``service``'s ``position``
+    and every event of that log before it that it takes (``APPLIED_POSITION``)."""
     if position <= 0:  # nothing written yet: nothing to wait for (even before any progress)
         return True
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     delay = 0.005
     while True:
-        applied = await pool.fetchval(
-            "SELECT position FROM consumer_progress WHERE consumer = $1 AND service = $2",
-            consumer, service)
+        applied = await pool.fetchval(APPLIED_POSITION, consumer, service)
         if applied is not None and applied >= position:
             return True
         if loop.time() >= deadline:

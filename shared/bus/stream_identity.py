@@ -128,6 +128,7 @@ async def forget_stream(conn: asyncpg.Connection, consumer: str, stream: StreamS
                               "forget")
         await conn.execute("DELETE FROM consumer_tracking WHERE consumer = $1", consumer)
         await conn.execute("DELETE FROM consumer_progress WHERE consumer = $1", consumer)
+        await conn.execute("DELETE FROM consumer_held WHERE consumer = $1", consumer)
         await forget_replays(conn, consumer)
         await record_stream(conn, consumer, stream.created)
     return why

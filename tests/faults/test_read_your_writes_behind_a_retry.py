@@ -1,0 +1,108 @@
+"""``?after=`` waits for every event up to the position, not only for the last one applied.
+
+While an event of one case fails and is retried, later events of other cases go on and are
+applied: the consumer's last position applied passes the held event. A read that waited for
+that position returned before the held event (and the events of its case waiting behind it)
+were in the read model: a caller's own write, just answered, missing from the read it asked
+to see it in. The consumer now keeps what it holds back (``consumer_held``) and a position
+counts as applied only below the lowest held.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+import asyncpg
+
+from shared.bus.consumer import (
+    APPLIED_POSITION,
+    TRACKING_DDL,
+    Consumer,
+    PermanentError,
+    wait_for_position,
+)
+from shared.contracts import Envelope
+from shared.settings import Settings
+from tests.intake.test_log_guarantees import open_and_hear, run_relay, write_side
+from tests.support import bus_connection, consumer_running, schema_pool, wait_until
+
+
+class FailsOneCase:
+    """Fails every event of ``case`` while ``failing`` (a database error for that case),
+    or dead-letters its opening when ``poison``; applies everything else."""
+
+    def __init__(self, case: uuid.UUID, poison: bool = False) -> None:
+        self.case = case
+        self.poison = poison
+        self.failing = True
+        self.positions: dict[tuple[uuid.UUID | None, str], int] = {}
+        self.applied: set[tuple[uuid.UUID | None, str]] = set()
+
+    async def apply(self, conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
+        for e in events:
+            self.positions[(e.case_id, e.type)] = e.position
+            if e.case_id == self.case and self.failing:
+                if self.poison and e.type == "CaseOpened":
+                    raise PermanentError("this opening can never be applied")
+                if not self.poison:
+                    raise RuntimeError("lock timeout on this case's row")
+        self.applied.update((e.case_id, e.type) for e in events)
+
+
+async def applied_position(pool: asyncpg.Pool, consumer: str) -> int | None:
+    return await pool.fetchval(APPLIED_POSITION, consumer, "intake")
+
+
+async def test_a_position_behind_an_event_being_retried_is_not_applied_yet(
+        settings: Settings) -> None:
+    async with write_side(settings) as side:
+        cases = await open_and_hear(side, 3)  # case 0 at positions 1-2, then 3-4, 5-6
+        await run_relay(settings, side, 6)
+    handler = FailsOneCase(cases[0])
+    async with schema_pool(settings, "ryw", TRACKING_DDL) as pool, \
+            bus_connection(settings, "ryw") as nc:
+        consumer = Consumer(settings=settings, nc=nc, pool=pool, name="ryw", handler=handler,
+                            filter_subjects=[f"{settings.subject_prefix}.intake.*.*"],
+                            batch=10, max_deliver=1000, backoff=(0.05,))
+        async with consumer_running(consumer):
+            async def the_others_applied() -> bool:
+                return {(c, t) for c in cases[1:] for t in ("CaseOpened", "RequestHeard")} \
+                    <= handler.applied
+            await wait_until(the_others_applied, timeout=20, what="cases 1 and 2 applied")
+            opened = handler.positions[(cases[0], "CaseOpened")]
+            last = max(handler.positions.values())
+            # The last position applied is past case 0's events; they are not in the view.
+            assert await pool.fetchval("SELECT position FROM consumer_progress WHERE consumer"
+                                       " = 'ryw' AND service = 'intake'") == last
+            assert (cases[0], "CaseOpened") not in handler.applied
+            assert await applied_position(pool, "ryw") == opened - 1
+            # Its own write (the opening, the words heard behind it) and every later one
+            # are not applied yet: a bounded wait says so, as ?after= answers 504.
+            for position in (opened, opened + 1, last):  # its words heard: written next
+                assert not await wait_for_position(pool, "ryw", "intake", position, 0.2)
+
+            handler.failing = False
+            assert await wait_for_position(pool, "ryw", "intake", last, 20.0)
+            assert {(cases[0], "CaseOpened"), (cases[0], "RequestHeard")} <= handler.applied
+            assert consumer.stats.dead_lettered == 0
+
+
+async def test_a_dead_lettered_event_holds_back_no_position(settings: Settings) -> None:
+    async with write_side(settings) as side:
+        cases = await open_and_hear(side, 2)
+        await run_relay(settings, side, 4)
+    handler = FailsOneCase(cases[0], poison=True)
+    async with schema_pool(settings, "ryw_dead", TRACKING_DDL) as pool, \
+            bus_connection(settings, "ryw_dead") as nc:
+        consumer = Consumer(settings=settings, nc=nc, pool=pool, name="ryw_dead",
+                            handler=handler,
+                            filter_subjects=[f"{settings.subject_prefix}.intake.*.*"],
+                            batch=10, max_deliver=5, backoff=(0.05,))
+        async with consumer_running(consumer):
+            async def done() -> bool:
+                return consumer.stats.dead_lettered == 1 and len(handler.applied) == 3
+            await wait_until(done, timeout=20, what="the opening dead-lettered, the rest applied")
+            # Its case's words heard waited behind it (held), then were applied: nothing is
+            # held any more, so the last position counts as applied.
+            assert await applied_position(pool, "ryw_dead") == max(handler.positions.values())
