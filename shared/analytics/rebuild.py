@@ -82,8 +82,8 @@ STATE_DDL = [
     "CREATE TABLE IF NOT EXISTS rebuild_skipped (seq bigint PRIMARY KEY, type text,"
     " reason text NOT NULL)",
 ]
-BOOKKEEPING = frozenset({"consumer_tracking", "consumer_progress", "consumer_stream",
-                         "rebuild_state", "rebuild_skipped"})
+BOOKKEEPING = frozenset({"consumer_tracking", "consumer_progress", "consumer_held",
+                         "consumer_stream", "rebuild_state", "rebuild_skipped"})
 #: What the switch hands from the staging schema to each live durable of the consumer: the
 #: bookkeeping tables and their columns after ``consumer``.
 HANDED_OVER = {"consumer_tracking": "key, seq", "consumer_progress":
