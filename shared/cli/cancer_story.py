@@ -24,7 +24,7 @@ from typing import Any
 
 import httpx
 
-from shared.cli.demo import DemoResident, demo_residents
+from shared.cli.demo import DemoResident, demo_residents, post_resident
 
 ITEMS = ("SI-FLEXIBLE-CONTRIBUTION-SUSPENSION", "SI-UNEMPLOYMENT-BENEFIT",
          "MI-RESIDENT-MEDICAL-SUBSIDY")
@@ -64,10 +64,7 @@ async def _post(client: httpx.AsyncClient, path: str, body: dict[str, Any],
 
 
 async def _register(client: httpx.AsyncClient, person: DemoResident) -> str:
-    r = await client.post("/residents", json={
-        "name": person.name, "id_number": person.id_number, "phone": person.phone,
-        "address": person.address, "contact_channel": "phone",
-        "consent": {"contact": True, "surveys": True}})
+    r = await post_resident(client, person)
     if r.status_code >= 400:
         raise StoryFailed(f"/residents: {r.status_code} {r.text[:300]}")
     return str(r.json()["resident_id"])

@@ -123,19 +123,32 @@ async def _post_as(client: httpx.AsyncClient, path: str, body: dict[str, Any], k
     return r.json()
 
 
-async def _register(client: httpx.AsyncClient, person: DemoResident, token: str,
-                    tally: Tally) -> str | None:
-    """The resident's opaque id from the vault (registered, or found by ID number). Registering
-    by ID number is paced like a lookup (429 with Retry-After): the demo waits its turn."""
-    for _ in range(20):
+#: How long the demo waits, in all, for its turn to register one resident.
+REGISTER_WAIT_S = 180.0
+
+
+async def post_resident(client: httpx.AsyncClient, person: DemoResident,
+                        headers: dict[str, str] | None = None) -> httpx.Response:
+    """``POST /residents`` for ``person`` (registered, or found by ID number). Registering by
+    ID number is paced like a lookup, per clerk and per center (429 with Retry-After): every
+    part of the demo waits its turn here, up to ``REGISTER_WAIT_S``."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + REGISTER_WAIT_S
+    while True:
         r = await client.post("/residents", json={
             "name": person.name, "id_number": person.id_number, "phone": person.phone,
             "address": person.address, "contact_channel": "phone",
-            "consent": {"contact": True, "surveys": True}},
-            headers={"Authorization": f"Bearer {token}"})
-        if r.status_code != 429:
-            break
-        await asyncio.sleep(float(r.headers.get("Retry-After", "1")))
+            "consent": {"contact": True, "surveys": True}}, headers=headers)
+        wait = float(r.headers.get("Retry-After", "1"))
+        if r.status_code != 429 or loop.time() + wait > deadline:
+            return r
+        await asyncio.sleep(wait)
+
+
+async def _register(client: httpx.AsyncClient, person: DemoResident, token: str,
+                    tally: Tally) -> str | None:
+    """The resident's opaque id from the vault (``post_resident``)."""
+    r = await post_resident(client, person, {"Authorization": f"Bearer {token}"})
     if r.status_code >= 400:
         tally.errors.append(f"/residents: {r.status_code} {r.text[:200]}")
         return None

@@ -25,7 +25,7 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
-from shared.cli.demo import CHECK, WEIGHTS, DemoResident
+from shared.cli.demo import CHECK, WEIGHTS, DemoResident, post_resident
 
 
 def _id_number(born: date, sequence: int) -> str:
@@ -72,11 +72,11 @@ class _Counter:
         return r.json()
 
     async def register(self, person: DemoResident) -> str | None:
-        found = await self.call("POST", "/residents", {
-            "name": person.name, "id_number": person.id_number, "phone": person.phone,
-            "address": person.address, "contact_channel": "phone",
-            "consent": {"contact": True, "surveys": True}}, keyed=False)
-        return None if found is None else str(found["resident_id"])
+        r = await post_resident(self.client, person, self.auth)
+        if r.status_code >= 400:
+            self.tally.errors.append(f"POST /residents: {r.status_code} {r.text[:200]}")
+            return None
+        return str(r.json()["resident_id"])
 
     async def open_case(self, resident: str, item: str, words: str, at: datetime
                         ) -> str | None:
