@@ -252,6 +252,11 @@ class Consumer:
     _prepared_now: _Prepared | None = field(default=None, init=False, repr=False)
     #: When (loop time) an idle consumer next looks at its stream and durable.
     _next_look: float = field(default=0.0, init=False, repr=False)
+    #: Whether ``consumer_held`` may have rows of this consumer (``_forget_gone_holds``):
+    #: set by each hold, and at start (rows of a process before); cleared when none is left.
+    _holding: bool = field(default=True, init=False, repr=False)
+    #: When (loop time) a consumer holding events next looks whether they are still there.
+    _next_hold_look: float = field(default=0.0, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._idle.set()
@@ -446,6 +451,7 @@ class Consumer:
         held: list[Msg] = []  # taken from the puller, neither acked nor handed back yet
         try:
             while not self._stopping.is_set():
+                await self._forget_gone_holds()
                 if not held:
                     held = await puller.take(timeout=1.0)
                     if not held:
@@ -784,7 +790,49 @@ class Consumer:
             " AS h(s, k, v, p) ON CONFLICT DO NOTHING", self.name, [seq for seq, _ in held],
             [e.partition_key for _, e in held], [e.service for _, e in held],
             [e.position for _, e in held])
+        self._holding = True
         await conn.execute(FORGET_DONE_HOLDS, self.name)
+
+    async def _forget_gone_holds(self) -> None:
+        """Every ``STREAM_RECHECK_S`` while this consumer holds events back: forget the holds
+        its cases have gone past, and those whose event is no longer on the stream (its
+        limits took it, an operator removed or purged it while it was retried), lifting the
+        block of a case whose failing event it was. Such an event is never delivered again,
+        so it is neither applied nor dead-lettered: its hold stayed, and every ``?after=`` at
+        or past it answered 504 for good (``_released`` lifts a block only when a later event
+        of the case comes, and a case may have none). A consumer holding nothing asks
+        nothing."""
+        if not self._holding:
+            return
+        loop = asyncio.get_running_loop()
+        if loop.time() < self._next_hold_look:
+            return
+        self._next_hold_look = loop.time() + STREAM_RECHECK_S
+        js = self.nc.jetstream()
+        async with self._connection() as conn:
+            await conn.execute(FORGET_DONE_HOLDS, self.name)
+            rows = await conn.fetch(
+                "SELECT seq, key FROM consumer_held WHERE consumer = $1 ORDER BY seq LIMIT 50",
+                self.name)
+            if not rows:
+                self._holding = False
+                return
+            for row in rows:
+                try:
+                    await js.get_msg(self.settings.stream_name, seq=row["seq"])
+                    continue  # still there: applied, or dead-lettered, in its turn
+                except NotFoundError:
+                    pass
+                except (NatsError, TimeoutError):  # no answer now: asked again later
+                    return
+                await conn.execute(
+                    "UPDATE consumer_tracking SET blocked_seq = NULL, blocked_attempts = NULL"
+                    " WHERE consumer = $1 AND key = $2 AND blocked_seq = $3",
+                    self.name, row["key"], row["seq"])
+                await conn.execute("DELETE FROM consumer_held WHERE consumer = $1 AND seq = $2",
+                                   self.name, row["seq"])
+                log.error("consumer.held_event_gone", consumer=self.name, seq=row["seq"],
+                          key=str(row["key"]))
 
     async def _failed(self, conn: asyncpg.Connection, key: UUID, seq: int) -> int:
         """Block the aggregate ``key`` at the event ``seq`` that failed (its later events wait

@@ -106,3 +106,42 @@ async def test_a_dead_lettered_event_holds_back_no_position(settings: Settings) 
             # Its case's words heard waited behind it (held), then were applied: nothing is
             # held any more, so the last position counts as applied.
             assert await applied_position(pool, "ryw_dead") == max(handler.positions.values())
+
+
+async def test_an_event_removed_from_the_stream_while_retried_holds_back_no_position_for_good(
+        settings: Settings) -> None:
+    """The stream's limits (max_age, max_msgs, max_bytes) or an operator (``nats stream rmm``,
+    a purge) take the events of a case while they are retried: they never come again, so
+    they are neither applied nor dead-lettered. Their holds stayed, and every ``?after=`` of
+    that log at or past them answered 504 for good, across restarts too (the case had no
+    later event to lift its block, ``_released``)."""
+    async with write_side(settings) as side:
+        cases = await open_and_hear(side, 3)
+        await run_relay(settings, side, 6)
+    handler = FailsOneCase(cases[0])  # fails for ever: its tries would outlast the test
+    async with schema_pool(settings, "ryw_gone", TRACKING_DDL) as pool, \
+            bus_connection(settings, "ryw_gone") as nc:
+        consumer = Consumer(settings=settings, nc=nc, pool=pool, name="ryw_gone",
+                            handler=handler,
+                            filter_subjects=[f"{settings.subject_prefix}.intake.*.*"],
+                            batch=10, max_deliver=1000, backoff=(0.05,))
+        async with consumer_running(consumer):
+            async def both_held_the_rest_applied() -> bool:
+                held = await pool.fetchval(
+                    "SELECT count(*) FROM consumer_held WHERE consumer = 'ryw_gone'"
+                    " AND key = $1", cases[0])
+                return held == 2 and len(handler.applied) == 4
+            await wait_until(both_held_the_rest_applied, timeout=20,
+                             what="case 0's events held, the others applied")
+            last = max(handler.positions.values())
+            assert not await wait_for_position(pool, "ryw_gone", "intake", last, 0.2)
+            js = nc.jetstream()
+            for seq in await pool.fetchval(
+                    "SELECT array_agg(seq) FROM consumer_held WHERE consumer = 'ryw_gone'"):
+                await js.delete_msg(settings.stream_name, seq)
+            # Gone from the stream: nothing of case 0 will ever be applied, and nothing
+            # else is waited for.
+            assert await wait_for_position(pool, "ryw_gone", "intake", last, 30.0)
+            assert (cases[0], "CaseOpened") not in handler.applied
+            assert await pool.fetchval(
+                "SELECT count(*) FROM consumer_held WHERE consumer = 'ryw_gone'") == 0
