@@ -59,7 +59,7 @@ from nats.js.errors import NotFoundError
 from pydantic import ValidationError
 
 from shared import tracing
-from shared.bus.jetstream import dead_letter_subject
+from shared.bus.jetstream import dead_letter_subject, subject_matches
 from shared.bus.pulling import Puller, ack_each, sequence_and_delivered
 from shared.bus.stream_identity import STREAM_DDL, check_stream, stream_seen
 from shared.contracts import REGISTRY, Envelope
@@ -675,26 +675,21 @@ class Consumer:
 
     async def _released(self, conn: asyncpg.Connection, waiting: list[_Item],
                         tracked: dict[UUID, tuple[int, int | None]]) -> set[UUID]:
-        """The cases of ``waiting`` whose blocking event is no longer on the stream, their
-        block lifted. An event the stream's limits took (max_msgs, max_bytes), an operator
-        removed or purged while it was retried is never delivered again: it can be neither
-        applied nor dead-lettered, and its case's later events waited behind it for ever,
-        handed back every ``backoff[0]``. Looked at once every ``GONE_CHECK_EVERY`` hand-backs
-        of a waiting event (one request to the stream)."""
-        js = self.nc.jetstream()
+        """The cases of ``waiting`` whose blocking event is no longer on the stream (or no
+        longer on this consumer's subjects: ``_still_coming``), their block lifted. An event
+        the stream's limits took (max_msgs, max_bytes), an operator removed or purged while
+        it was retried is never delivered again: it can be neither applied nor
+        dead-lettered, and its case's later events waited behind it for ever, handed back
+        every ``backoff[0]``. Looked at once every ``GONE_CHECK_EVERY`` hand-backs of a
+        waiting event (one request to the stream)."""
         released: set[UUID] = set()
         due = {i.envelope.partition_key for i in waiting
                if i.envelope is not None and i.delivered % GONE_CHECK_EVERY == 0}
         for key in due:
             blocked = tracked[key][1]
             assert blocked is not None
-            try:
-                await js.get_msg(self.settings.stream_name, seq=blocked)
-                continue  # still there: its retries go on
-            except NotFoundError:
-                pass
-            except (NatsError, TimeoutError):  # no answer now: asked again later
-                continue
+            if await self._still_coming(blocked) is not False:
+                continue  # still there (its retries go on), or no answer now: asked later
             await conn.execute(
                 "UPDATE consumer_tracking SET blocked_seq = NULL, blocked_attempts = NULL "
                 "WHERE consumer = $1 AND key = $2 AND blocked_seq = $3", self.name, key, blocked)
@@ -797,7 +792,8 @@ class Consumer:
         """Every ``STREAM_RECHECK_S`` while this consumer holds events back: forget the holds
         its cases have gone past, and those whose event is no longer on the stream (its
         limits took it, an operator removed or purged it while it was retried), lifting the
-        block of a case whose failing event it was. Such an event is never delivered again,
+        block of a case whose failing event it was, and those no longer on its subjects
+        (``_still_coming``). Such an event is never delivered again,
         so it is neither applied nor dead-lettered: its hold stayed, and every ``?after=`` at
         or past it answered 504 for good (``_released`` lifts a block only when a later event
         of the case comes, and a case may have none). A consumer holding nothing asks
@@ -808,7 +804,6 @@ class Consumer:
         if loop.time() < self._next_hold_look:
             return
         self._next_hold_look = loop.time() + STREAM_RECHECK_S
-        js = self.nc.jetstream()
         async with self._connection() as conn:
             await conn.execute(FORGET_DONE_HOLDS, self.name)
             rows = await conn.fetch(
@@ -818,13 +813,11 @@ class Consumer:
                 self._holding = False
                 return
             for row in rows:
-                try:
-                    await js.get_msg(self.settings.stream_name, seq=row["seq"])
-                    continue  # still there: applied, or dead-lettered, in its turn
-                except NotFoundError:
-                    pass
-                except (NatsError, TimeoutError):  # no answer now: asked again later
+                coming = await self._still_coming(row["seq"])
+                if coming is None:  # no answer now: asked again later
                     return
+                if coming:
+                    continue  # applied, or dead-lettered, in its turn
                 await conn.execute(
                     "UPDATE consumer_tracking SET blocked_seq = NULL, blocked_attempts = NULL"
                     " WHERE consumer = $1 AND key = $2 AND blocked_seq = $3",
@@ -833,6 +826,20 @@ class Consumer:
                                    self.name, row["seq"])
                 log.error("consumer.held_event_gone", consumer=self.name, seq=row["seq"],
                           key=str(row["key"]))
+
+    async def _still_coming(self, seq: int) -> bool | None:
+        """Whether the event at stream sequence ``seq`` will be delivered to this consumer
+        again: still on the stream, and on its subjects (a release that no longer takes its
+        type changed the durable's filters, and the server never hands it back); None when
+        the server does not answer now."""
+        try:
+            msg = await self.nc.jetstream().get_msg(self.settings.stream_name, seq=seq)
+        except NotFoundError:
+            return False
+        except (NatsError, TimeoutError):
+            return None
+        return msg.subject is None or any(
+            subject_matches(f, msg.subject) for f in self.filter_subjects)
 
     async def _failed(self, conn: asyncpg.Connection, key: UUID, seq: int) -> int:
         """Block the aggregate ``key`` at the event ``seq`` that failed (its later events wait

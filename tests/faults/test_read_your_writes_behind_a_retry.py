@@ -145,3 +145,41 @@ async def test_an_event_removed_from_the_stream_while_retried_holds_back_no_posi
             assert (cases[0], "CaseOpened") not in handler.applied
             assert await pool.fetchval(
                 "SELECT count(*) FROM consumer_held WHERE consumer = 'ryw_gone'") == 0
+
+
+async def test_a_release_that_no_longer_takes_a_retried_event_lets_its_case_go_on(
+        settings: Settings) -> None:
+    """A new release of a read model takes fewer event types: its durable's filters change
+    while an event of a type it no longer takes is retried. The server never hands that
+    event back, and it was still on the stream, so the case's later events waited behind it
+    for ever, and its hold made every ``?after=`` past it answer 504 for good."""
+    async with write_side(settings) as side:
+        cases = await open_and_hear(side, 3)
+        await run_relay(settings, side, 6)
+    prefix = settings.subject_prefix
+    async with schema_pool(settings, "ryw_filter", TRACKING_DDL) as pool, \
+            bus_connection(settings, "ryw_filter") as nc:
+        handler = FailsOneCase(cases[0])
+        before = Consumer(settings=settings, nc=nc, pool=pool, name="ryw_filter",
+                          handler=handler, filter_subjects=[f"{prefix}.intake.*.*"],
+                          batch=10, max_deliver=1000, backoff=(0.05,))
+        async with consumer_running(before):
+            async def both_held_the_rest_applied() -> bool:
+                held = await pool.fetchval(
+                    "SELECT count(*) FROM consumer_held WHERE consumer = 'ryw_filter'"
+                    " AND key = $1", cases[0])
+                return held == 2 and len(handler.applied) == 4
+            await wait_until(both_held_the_rest_applied, timeout=20,
+                             what="case 0's events held, the others applied")
+        last = max(handler.positions.values())
+        handler = FailsOneCase(cases[0])
+        handler.failing = False
+        after = Consumer(settings=settings, nc=nc, pool=pool, name="ryw_filter",
+                         handler=handler, filter_subjects=[f"{prefix}.intake.RequestHeard.*"],
+                         batch=10, max_deliver=1000, backoff=(0.05,))
+        async with consumer_running(after):
+            async def heard_applied() -> bool:
+                return (cases[0], "RequestHeard") in handler.applied
+            await wait_until(heard_applied, timeout=30,
+                             what="case 0's words heard applied, its opening no longer taken")
+            assert await wait_for_position(pool, "ryw_filter", "intake", last, 30.0)
