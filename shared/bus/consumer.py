@@ -192,6 +192,10 @@ class _StartAgain(Exception):
     """What this consumer started on is gone (``Consumer._still_there``): start again."""
 
 
+#: The server's error code for a sequence the stream does not hold (removed, purged, or past
+#: its limits); a stream not there at all is another (10059).
+NO_MESSAGE = 10037
+
 GONE_CHECK_EVERY = 10
 """How many hand-backs of an event waiting behind a retried one of its case go by between
 looks at whether the retried event is still on the stream (``Consumer._released``)."""
@@ -831,11 +835,12 @@ class Consumer:
         """Whether the event at stream sequence ``seq`` will be delivered to this consumer
         again: still on the stream, and on its subjects (a release that no longer takes its
         type changed the durable's filters, and the server never hands it back); None when
-        the server does not answer now."""
+        the server does not answer now, or has no such stream (deleted, not restored yet:
+        what it held is not gone for that)."""
         try:
             msg = await self.nc.jetstream().get_msg(self.settings.stream_name, seq=seq)
-        except NotFoundError:
-            return False
+        except NotFoundError as exc:
+            return False if exc.err_code == NO_MESSAGE else None
         except (NatsError, TimeoutError):
             return None
         return msg.subject is None or any(

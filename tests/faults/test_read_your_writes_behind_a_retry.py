@@ -183,3 +183,29 @@ async def test_a_release_that_no_longer_takes_a_retried_event_lets_its_case_go_o
             await wait_until(heard_applied, timeout=30,
                              what="case 0's words heard applied, its opening no longer taken")
             assert await wait_for_position(pool, "ryw_filter", "intake", last, 30.0)
+
+
+async def test_a_held_event_counts_as_gone_only_when_the_stream_says_it_has_no_such_message(
+        settings: Settings) -> None:
+    """What lets a hold go (``Consumer._still_coming``): the message is gone from the stream
+    (removed, purged, past its limits) or off the consumer's subjects. A stream that is not
+    there at all (deleted, about to be restored) says nothing of its messages: a case's block
+    lifted then let its later events overtake the one that failed."""
+    async with write_side(settings) as side:
+        await open_and_hear(side, 1)
+        await run_relay(settings, side, 2)
+    prefix = settings.subject_prefix
+    async with schema_pool(settings, "ryw_coming", TRACKING_DDL) as pool, \
+            bus_connection(settings, "ryw_coming") as nc:
+        def consumer(subjects: list[str]) -> Consumer:
+            return Consumer(settings=settings, nc=nc, pool=pool, name="ryw_coming",
+                            handler=FailsOneCase(uuid.uuid4()), filter_subjects=subjects)
+        every = consumer([f"{prefix}.intake.*.*"])
+        js = nc.jetstream()
+        assert await every._still_coming(1) is True
+        assert await consumer([f"{prefix}.intake.RequestHeard.*"])._still_coming(1) is False
+        await js.delete_msg(settings.stream_name, 1)
+        assert await every._still_coming(1) is False
+        assert await every._still_coming(2) is True
+        await js.delete_stream(settings.stream_name)
+        assert await every._still_coming(2) is None
