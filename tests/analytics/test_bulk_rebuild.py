@@ -405,7 +405,7 @@ async def test_copy_path_builds_what_the_live_handlers_build(settings: Settings,
             found = await differences(conn, expected, copied)
             assert all(d == (0, 0) for d in found.values()), (ref, batch, found)
             rows = {t: await conn.fetchval(f"SELECT count(*) FROM {q(copied)}.{q(t)}")
-                    for t in found}
+                    for t in found if t != "consumer_held"}  # a rebuild holds nothing back
             assert all(rows.values()), (ref, rows)  # every table has something to compare
             # The bulk path did the work; a batch meeting a row an earlier batch wrote (a
             # duplicate on the log) or an event to refuse went to the live handler.
