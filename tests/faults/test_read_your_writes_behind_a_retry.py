@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Sequence
 
 import asyncpg
+from nats.aio.client import Client as NATS
 
 from shared.bus.consumer import (
     APPLIED_POSITION,
@@ -52,6 +53,25 @@ class FailsOneCase:
 
 async def applied_position(pool: asyncpg.Pool, consumer: str) -> int | None:
     return await pool.fetchval(APPLIED_POSITION, consumer, "intake")
+
+
+def retrying(settings: Settings, nc: NATS, pool: asyncpg.Pool, name: str,
+             handler: FailsOneCase, subjects: str = "*") -> Consumer:
+    """A consumer that retries its failing events (almost) for ever, quickly."""
+    return Consumer(settings=settings, nc=nc, pool=pool, name=name, handler=handler,
+                    filter_subjects=[f"{settings.subject_prefix}.intake.{subjects}.*"],
+                    batch=10, max_deliver=1000, backoff=(0.05,))
+
+
+async def until_held(pool: asyncpg.Pool, name: str, case: uuid.UUID,
+                     handler: FailsOneCase) -> None:
+    """``case``'s two events held back behind its failing opening, the other two cases'
+    four applied."""
+    async def held() -> bool:
+        count = await pool.fetchval("SELECT count(*) FROM consumer_held WHERE consumer = $1"
+                                    " AND key = $2", name, case)
+        return count == 2 and len(handler.applied) == 4
+    await wait_until(held, timeout=20, what="the case's events held, the others applied")
 
 
 async def test_a_position_behind_an_event_being_retried_is_not_applied_yet(
@@ -121,18 +141,8 @@ async def test_an_event_removed_from_the_stream_while_retried_holds_back_no_posi
     handler = FailsOneCase(cases[0])  # fails for ever: its tries would outlast the test
     async with schema_pool(settings, "ryw_gone", TRACKING_DDL) as pool, \
             bus_connection(settings, "ryw_gone") as nc:
-        consumer = Consumer(settings=settings, nc=nc, pool=pool, name="ryw_gone",
-                            handler=handler,
-                            filter_subjects=[f"{settings.subject_prefix}.intake.*.*"],
-                            batch=10, max_deliver=1000, backoff=(0.05,))
-        async with consumer_running(consumer):
-            async def both_held_the_rest_applied() -> bool:
-                held = await pool.fetchval(
-                    "SELECT count(*) FROM consumer_held WHERE consumer = 'ryw_gone'"
-                    " AND key = $1", cases[0])
-                return held == 2 and len(handler.applied) == 4
-            await wait_until(both_held_the_rest_applied, timeout=20,
-                             what="case 0's events held, the others applied")
+        async with consumer_running(retrying(settings, nc, pool, "ryw_gone", handler)):
+            await until_held(pool, "ryw_gone", cases[0], handler)
             last = max(handler.positions.values())
             assert not await wait_for_position(pool, "ryw_gone", "intake", last, 0.2)
             js = nc.jetstream()
@@ -156,27 +166,15 @@ async def test_a_release_that_no_longer_takes_a_retried_event_lets_its_case_go_o
     async with write_side(settings) as side:
         cases = await open_and_hear(side, 3)
         await run_relay(settings, side, 6)
-    prefix = settings.subject_prefix
     async with schema_pool(settings, "ryw_filter", TRACKING_DDL) as pool, \
             bus_connection(settings, "ryw_filter") as nc:
         handler = FailsOneCase(cases[0])
-        before = Consumer(settings=settings, nc=nc, pool=pool, name="ryw_filter",
-                          handler=handler, filter_subjects=[f"{prefix}.intake.*.*"],
-                          batch=10, max_deliver=1000, backoff=(0.05,))
-        async with consumer_running(before):
-            async def both_held_the_rest_applied() -> bool:
-                held = await pool.fetchval(
-                    "SELECT count(*) FROM consumer_held WHERE consumer = 'ryw_filter'"
-                    " AND key = $1", cases[0])
-                return held == 2 and len(handler.applied) == 4
-            await wait_until(both_held_the_rest_applied, timeout=20,
-                             what="case 0's events held, the others applied")
+        async with consumer_running(retrying(settings, nc, pool, "ryw_filter", handler)):
+            await until_held(pool, "ryw_filter", cases[0], handler)
         last = max(handler.positions.values())
         handler = FailsOneCase(cases[0])
         handler.failing = False
-        after = Consumer(settings=settings, nc=nc, pool=pool, name="ryw_filter",
-                         handler=handler, filter_subjects=[f"{prefix}.intake.RequestHeard.*"],
-                         batch=10, max_deliver=1000, backoff=(0.05,))
+        after = retrying(settings, nc, pool, "ryw_filter", handler, subjects="RequestHeard")
         async with consumer_running(after):
             async def heard_applied() -> bool:
                 return (cases[0], "RequestHeard") in handler.applied

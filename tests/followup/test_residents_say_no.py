@@ -202,12 +202,17 @@ async def test_a_follow_up_planned_by_hand_about_a_case_holds_to_what_its_reside
                                        json=by_hand(cases[erased], "deadline_reminder"))
         assert r.status_code == 201, r.text
         before = r.json()["id"]
-        # One planned by hand naming the case alone by an earlier release (no resident).
-        earlier = uuid.uuid4()
-        await center.app.state.followups.schedule(Plan(
-            follow_up_id=earlier, center_id=CENTER, case_id=cases[erased],
-            reason=Reason.DEADLINE_REMINDER, resident_id=None, due_at=at(2026, 3, 5, 9),
-            assigned_clerk="clerk-017", assigned_team=None, source="api"))
+
+        async def by_the_old_release() -> uuid.UUID:
+            """Planned by hand naming the case alone by an earlier release (no resident)."""
+            planned = uuid.uuid4()
+            await center.app.state.followups.schedule(Plan(
+                follow_up_id=planned, center_id=CENTER, case_id=cases[erased],
+                reason=Reason.DEADLINE_REMINDER, resident_id=None, due_at=at(2026, 3, 5, 9),
+                assigned_clerk="clerk-017", assigned_team=None, source="api"))
+            return planned
+
+        earlier = await by_the_old_release()
         await until(center, cases[erased], "both planned by hand", lambda f: len(f) == 3)
 
         history.erased(erased, t(10))
@@ -221,11 +226,7 @@ async def test_a_follow_up_planned_by_hand_about_a_case_holds_to_what_its_reside
 
         # One such written after the erasure was applied (a request of that release in
         # flight): the scheduler reads the case's resident's consent when it falls due.
-        raced = uuid.uuid4()
-        await center.app.state.followups.schedule(Plan(
-            follow_up_id=raced, center_id=CENTER, case_id=cases[erased],
-            reason=Reason.DEADLINE_REMINDER, resident_id=None, due_at=at(2026, 3, 5, 9),
-            assigned_clerk="clerk-017", assigned_team=None, source="api"))
+        await by_the_old_release()
         await until(center, cases[erased], "the raced one planned", lambda f: len(f) == 4)
         await center.scheduler.tick(at(2026, 3, 5, 10))
         await until(center, cases[erased], "the raced one cancelled, not due",
