@@ -6,6 +6,11 @@ keeps. The pad token is no staff token: it reads one thing, the window's survey 
 (``GET /pads/next``), and the survey is answered through its own link, as on a phone (one
 answer per survey, the survey's rules). No resident data reaches the pad.
 
+A window has one pad: pairing another there ends the tokens of those paired before (a pad
+replaced, lost or stolen, a token copied from the tablet). Each token names its pairing
+(``pad_id``); before, a token was good for ever, from anywhere, and whoever kept one could
+take every survey offered at that window and answer it in the resident's place.
+
     POST /pads/pairings   supervisor: a pairing code for one window of their center
     POST /pads/pair       the tablet: code -> pad token (single use)
     GET  /pads/next       the tablet (X-Pad-Token): the window's clerk, and its survey if one waits
@@ -21,6 +26,7 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Annotated
+from uuid import UUID, uuid4
 
 from fastapi import APIRouter, Header, Request
 from pydantic import BaseModel, ConfigDict, Field
@@ -43,6 +49,12 @@ DDL = [
     "CREATE TABLE IF NOT EXISTS pad_pairings ("
     " code_hash text PRIMARY KEY, center_id text NOT NULL, counter_id text NOT NULL,"
     " created_by text NOT NULL, expires_at timestamptz NOT NULL, used_at timestamptz)",
+    # The pad a used code paired (named by its token), and when a later pairing at the same
+    # window ended it.
+    "ALTER TABLE pad_pairings ADD COLUMN IF NOT EXISTS pad_id uuid",
+    "ALTER TABLE pad_pairings ADD COLUMN IF NOT EXISTS revoked_at timestamptz",
+    "CREATE UNIQUE INDEX IF NOT EXISTS pad_pairings_pad ON pad_pairings (pad_id)",
+    "CREATE INDEX IF NOT EXISTS pad_pairings_window ON pad_pairings (center_id, counter_id)",
 ]
 
 pads = APIRouter(prefix="/pads", tags=["pads"])
@@ -110,14 +122,16 @@ def _key(secret: str) -> bytes:
     return derived_key(secret, b"sixstep rating pad")
 
 
-def issue_pad_token(secret: str, center_id: str, counter_id: str) -> str:
-    body = json.dumps({"c": center_id, "w": counter_id}, separators=(",", ":")).encode()
+def issue_pad_token(secret: str, center_id: str, counter_id: str, pad_id: UUID) -> str:
+    body = json.dumps({"c": center_id, "w": counter_id, "p": str(pad_id)},
+                      separators=(",", ":")).encode()
     mac = hmac.new(_key(secret), body, hashlib.sha256).digest()
     return f"{_b64(body)}.{_b64(mac)}"
 
 
-def read_pad_token(secret: str, token: str) -> tuple[str, str]:
-    """The pad's center and window; a 401 unless this service signed the token."""
+def read_pad_token(secret: str, token: str) -> tuple[str, str, UUID | None]:
+    """The pad's center, window and pad id (None: a token of a release before pad ids); a
+    401 unless this service signed the token."""
     try:
         body_text, _, mac_text = token.partition(".")
         body = base64.urlsafe_b64decode(body_text + "=" * (-len(body_text) % 4))
@@ -125,8 +139,9 @@ def read_pad_token(secret: str, token: str) -> tuple[str, str]:
         if not hmac.compare_digest(mac, hmac.new(_key(secret), body, hashlib.sha256).digest()):
             raise ValueError
         claims = json.loads(body)
-        return str(claims["c"]), str(claims["w"])
-    except (ValueError, KeyError, TypeError):
+        pad_id = UUID(claims["p"]) if "p" in claims else None
+        return str(claims["c"]), str(claims["w"]), pad_id
+    except (ValueError, KeyError, TypeError, AttributeError):
         raise problem(401, "pad_token_invalid", "pair the pad again") from None
 
 
@@ -155,16 +170,25 @@ async def pair(body: Pair, request: Request, pool: PoolDep,
     limits: PairingLimits = request.app.state.pad_pair_limits
     limits.per_address.check(request.client.host if request.client else "?")
     limits.overall.check("*")
-    row = await pool.fetchrow(
-        "UPDATE pad_pairings SET used_at = $2 WHERE code_hash = $1 AND used_at IS NULL"
-        " AND expires_at > $2 RETURNING center_id, counter_id", _hash(body.code),
-        request.app.state.feedback.clock.now())
-    if row is None:
-        raise problem(404, "pairing_code_unknown",
-                      "no such pairing code, or it was used or has expired")
+    now = request.app.state.feedback.clock.now()
+    pad_id = uuid4()
+    async with pool.acquire() as conn, conn.transaction():
+        row = await conn.fetchrow(
+            "UPDATE pad_pairings SET used_at = $2, pad_id = $3 WHERE code_hash = $1"
+            " AND used_at IS NULL AND expires_at > $2 RETURNING center_id, counter_id",
+            _hash(body.code), now, pad_id)
+        if row is None:
+            raise problem(404, "pairing_code_unknown",
+                          "no such pairing code, or it was used or has expired")
+        # One pad a window: the pads paired there before answer 401 from now on.
+        await conn.execute(
+            "UPDATE pad_pairings SET revoked_at = $3 WHERE center_id = $1 AND counter_id = $2"
+            " AND pad_id IS NOT NULL AND pad_id <> $4 AND revoked_at IS NULL",
+            row["center_id"], row["counter_id"], now, pad_id)
     secret = settings.survey_token_secret.get_secret_value()
-    return PadPublic(pad_token=issue_pad_token(secret, row["center_id"], row["counter_id"]),
-                     center_id=row["center_id"], counter_id=row["counter_id"])
+    return PadPublic(
+        pad_token=issue_pad_token(secret, row["center_id"], row["counter_id"], pad_id),
+        center_id=row["center_id"], counter_id=row["counter_id"])
 
 
 @pads.get("/next", response_model=PadNow,
@@ -172,7 +196,17 @@ async def pair(body: Pair, request: Request, pool: PoolDep,
 async def next_survey(request: Request, pool: PoolDep, settings: SettingsDep,
                       x_pad_token: Annotated[str, Header()]) -> PadNow:
     secret = settings.survey_token_secret.get_secret_value()
-    center_id, counter_id = read_pad_token(secret, x_pad_token)
+    center_id, counter_id, pad_id = read_pad_token(secret, x_pad_token)
+    # The window's pad now: its own pairing not ended by a later one (a token of a release
+    # before pad ids: while no pad has been paired at its window since).
+    current = await pool.fetchval(
+        "SELECT revoked_at IS NULL FROM pad_pairings WHERE pad_id = $1", pad_id) \
+        if pad_id is not None else not await pool.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM pad_pairings WHERE center_id = $1 AND counter_id = $2"
+            " AND pad_id IS NOT NULL)", center_id, counter_id)
+    if not current:
+        raise problem(401, "pad_token_invalid",
+                      "another pad was paired at this window since: pair the pad again")
     now = request.app.state.feedback.clock.now()  # the moments below were written on it
     clerk = await pool.fetchval(
         "SELECT clerk_id FROM surveys WHERE center_id = $1 AND counter_id = $2"

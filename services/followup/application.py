@@ -156,6 +156,8 @@ class Consents(Protocol):
 
     def case_at(self, case_id: UUID, center_id: str) -> Awaitable[bool]: ...
 
+    def resident_of_case(self, case_id: UUID) -> Awaitable[UUID | None]: ...
+
 
 class AllConsent:
     """Every resident may be contacted, anywhere: for tools and tests that have no consent to
@@ -169,6 +171,9 @@ class AllConsent:
 
     async def case_at(self, case_id: UUID, center_id: str) -> bool:
         return True
+
+    async def resident_of_case(self, case_id: UUID) -> UUID | None:
+        return None
 
 
 class FollowUps:
@@ -256,27 +261,35 @@ class FollowUps:
                 f"no case {cmd.case_id} is known at center {cmd.center_id}: one opened a "
                 "moment ago is known a moment later", case_id=str(cmd.case_id),
                 center_id=cmd.center_id)
-        if cmd.resident_id is not None:
-            if not await self.consents.known_at(cmd.resident_id, cmd.center_id):
-                raise ResidentNotFound(
-                    f"no resident {cmd.resident_id} is known at center {cmd.center_id}: a "
-                    "center knows a resident registered there, with a case opened there or "
-                    "shown a hint there; one recorded a moment ago is known a moment later",
-                    resident_id=str(cmd.resident_id), center_id=cmd.center_id)
-            consent = await self.consents.of(cmd.resident_id)
+        if cmd.resident_id is not None and not await self.consents.known_at(
+                cmd.resident_id, cmd.center_id):
+            raise ResidentNotFound(
+                f"no resident {cmd.resident_id} is known at center {cmd.center_id}: a "
+                "center knows a resident registered there, with a case opened there or "
+                "shown a hint there; one recorded a moment ago is known a moment later",
+                resident_id=str(cmd.resident_id), center_id=cmd.center_id)
+        # A follow-up about a case reaches the case's resident: named by the case alone, it
+        # is theirs (what they agreed to holds for it, and their erasure cancels it), as a
+        # rule's follow-up of the case is. Before, it skipped both: outreach to a resident
+        # who refused contact, and new contacts about an erased resident's case.
+        resident_id = cmd.resident_id
+        if resident_id is None and cmd.case_id is not None:
+            resident_id = await self.consents.resident_of_case(cmd.case_id)
+        if resident_id is not None:
+            consent = await self.consents.of(resident_id)
             allowed = consent_allows(cmd.reason, consent)
             if allowed is None and consent.erased:
                 raise ResidentErasedError("the resident's personal data was erased: nothing is "
-                                          "planned for them", resident_id=str(cmd.resident_id))
+                                          "planned for them", resident_id=str(resident_id))
             if allowed is None:
                 raise NoConsent(f"the resident has not agreed to be contacted, and a "
                                 f"{cmd.reason.value} only reaches out to them",
-                                resident_id=str(cmd.resident_id), reason=cmd.reason.value)
+                                resident_id=str(resident_id), reason=cmd.reason.value)
             contact = allowed
         planned, rule = self._when(cmd.center_id, cmd)
 
         return await self.path.create(follow_up_id, "FollowUpScheduled", key, lambda: FollowUp(
-            id=follow_up_id, reason=cmd.reason.value, resident_id=cmd.resident_id,
+            id=follow_up_id, reason=cmd.reason.value, resident_id=resident_id,
             due_at=planned.at, assigned_clerk=cmd.assigned_clerk,
             assigned_team=cmd.assigned_team, priority=cmd.priority.value,
             service_item=cmd.service_item, source="api", source_id=None, meta=meta,

@@ -236,6 +236,7 @@ class FollowUp(RemembersCommands):
         self.case_id: UUID | None = meta.get("case_id")
         self.reason = reason
         self.resident_id = resident_id
+        self.source = source
         self.contact = contact
         self.due_at = due_at
         self.assigned_clerk = assigned_clerk
@@ -431,8 +432,11 @@ class FollowUp(RemembersCommands):
     def respect(self, consent: Consent, meta: Meta) -> str | None:
         """Bring an open follow-up in line with what the resident agreed to: cancelled (erased;
         outreach without consent) or made a task without contact. Returns the event recorded,
-        or None when it already conforms (or has ended)."""
-        if self.status not in OPEN or self.resident_id is None:
+        or None when it already conforms (or has ended). One that names no resident is no
+        one's, unless planned by hand naming its case alone before the API took the case's
+        resident for it (``source`` api): then ``consent`` is the case's resident's."""
+        if self.status not in OPEN or (self.resident_id is None
+                                       and getattr(self, "source", None) != "api"):
             return None
         allowed = consent_allows(self.reason, consent)
         if allowed is None:

@@ -84,7 +84,12 @@ PENDING = (
     " WHERE resident_id = $1 AND active"
     " UNION SELECT r.follow_up_id, CASE r.rule WHEN 'obligation' THEN 'obligation'"
     " ELSE 'followup' END FROM rule_followups r JOIN case_refs c USING (case_id)"
-    " WHERE c.resident_id = $1")
+    " WHERE c.resident_id = $1"
+    # Planned by hand naming only the case, by a release that did not yet take the case's
+    # resident for it (``FollowUps.schedule_by_hand``): the case's resident's all the same.
+    " UNION SELECT f.follow_up_id, 'followup' FROM followups f JOIN case_refs c USING (case_id)"
+    " WHERE c.resident_id = $1 AND f.resident_id IS NULL AND f.source = 'api'"
+    " AND f.status IN ('scheduled', 'due', 'missed', 'escalated')")
 
 
 class Residents(ResidentFacts):
@@ -122,3 +127,9 @@ class PgConsents:
         return bool(await self.pool.fetchval(
             "SELECT EXISTS (SELECT 1 FROM case_refs WHERE case_id = $1 AND center_id = $2)",
             case_id, center_id))
+
+    async def resident_of_case(self, case_id: UUID) -> UUID | None:
+        """The resident the case was opened for (None: without one, or not known yet)."""
+        found = await self.pool.fetchval(
+            "SELECT resident_id FROM case_refs WHERE case_id = $1", case_id)
+        return found if found is None else UUID(str(found))

@@ -53,7 +53,12 @@ DUE = (
     " LEFT JOIN obligations o ON t.kind = 'obligation' AND o.aggregate_id = t.aggregate_id"
     " LEFT JOIN referrals r ON t.kind = 'referral' AND r.referral_id = t.aggregate_id"
     " LEFT JOIN case_refs cr ON cr.case_id = COALESCE(r.case_id, o.case_id)"
-    " LEFT JOIN resident_consent c ON c.resident_id = COALESCE(f.resident_id, o.resident_id)"
+    # A follow-up planned by hand naming only its case, before the API took the case's
+    # resident for it (``FollowUps.schedule_by_hand``): that resident's consent.
+    " LEFT JOIN case_refs fc ON f.resident_id IS NULL AND f.source = 'api'"
+    " AND fc.case_id = f.case_id"
+    " LEFT JOIN resident_consent c"
+    " ON c.resident_id = COALESCE(f.resident_id, o.resident_id, fc.resident_id)"
     " LEFT JOIN resident_care rc ON rc.resident_id = o.resident_id")
 
 

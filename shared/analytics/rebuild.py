@@ -82,8 +82,12 @@ STATE_DDL = [
     "CREATE TABLE IF NOT EXISTS rebuild_skipped (seq bigint PRIMARY KEY, type text,"
     " reason text NOT NULL)",
 ]
-BOOKKEEPING = frozenset({"consumer_tracking", "consumer_progress", "consumer_held",
-                         "consumer_stream", "rebuild_state", "rebuild_skipped"})
+#: The consumers' tables, not the read model's: never compared, never swapped. The live
+#: schema's ``consumer_held`` also holds what the schema's other consumers hold back; swapped
+#: for the staging's empty one, their holds were lost and ``?after=`` let their positions
+#: through while their events were still retried.
+BOOKKEEPING = frozenset({"consumer_tracking", "consumer_progress", "consumer_stream",
+                         "consumer_held", "rebuild_state", "rebuild_skipped"})
 #: What the switch hands from the staging schema to each live durable of the consumer: the
 #: bookkeeping tables and their columns after ``consumer``.
 HANDED_OVER = {"consumer_tracking": "key, seq", "consumer_progress":

@@ -59,7 +59,7 @@ from nats.js.errors import NotFoundError
 from pydantic import ValidationError
 
 from shared import tracing
-from shared.bus.jetstream import dead_letter_subject
+from shared.bus.jetstream import dead_letter_subject, subject_matches
 from shared.bus.pulling import Puller, ack_each, sequence_and_delivered
 from shared.bus.stream_identity import STREAM_DDL, check_stream, stream_seen
 from shared.contracts import REGISTRY, Envelope
@@ -192,6 +192,10 @@ class _StartAgain(Exception):
     """What this consumer started on is gone (``Consumer._still_there``): start again."""
 
 
+#: The server's error code for a sequence the stream does not hold (removed, purged, or past
+#: its limits); a stream not there at all is another (10059).
+NO_MESSAGE = 10037
+
 GONE_CHECK_EVERY = 10
 """How many hand-backs of an event waiting behind a retried one of its case go by between
 looks at whether the retried event is still on the stream (``Consumer._released``)."""
@@ -252,6 +256,11 @@ class Consumer:
     _prepared_now: _Prepared | None = field(default=None, init=False, repr=False)
     #: When (loop time) an idle consumer next looks at its stream and durable.
     _next_look: float = field(default=0.0, init=False, repr=False)
+    #: Whether ``consumer_held`` may have rows of this consumer (``_forget_gone_holds``):
+    #: set by each hold, and at start (rows of a process before); cleared when none is left.
+    _holding: bool = field(default=True, init=False, repr=False)
+    #: When (loop time) a consumer holding events next looks whether they are still there.
+    _next_hold_look: float = field(default=0.0, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._idle.set()
@@ -446,6 +455,7 @@ class Consumer:
         held: list[Msg] = []  # taken from the puller, neither acked nor handed back yet
         try:
             while not self._stopping.is_set():
+                await self._forget_gone_holds()
                 if not held:
                     held = await puller.take(timeout=1.0)
                     if not held:
@@ -669,26 +679,21 @@ class Consumer:
 
     async def _released(self, conn: asyncpg.Connection, waiting: list[_Item],
                         tracked: dict[UUID, tuple[int, int | None]]) -> set[UUID]:
-        """The cases of ``waiting`` whose blocking event is no longer on the stream, their
-        block lifted. An event the stream's limits took (max_msgs, max_bytes), an operator
-        removed or purged while it was retried is never delivered again: it can be neither
-        applied nor dead-lettered, and its case's later events waited behind it for ever,
-        handed back every ``backoff[0]``. Looked at once every ``GONE_CHECK_EVERY`` hand-backs
-        of a waiting event (one request to the stream)."""
-        js = self.nc.jetstream()
+        """The cases of ``waiting`` whose blocking event is no longer on the stream (or no
+        longer on this consumer's subjects: ``_still_coming``), their block lifted. An event
+        the stream's limits took (max_msgs, max_bytes), an operator removed or purged while
+        it was retried is never delivered again: it can be neither applied nor
+        dead-lettered, and its case's later events waited behind it for ever, handed back
+        every ``backoff[0]``. Looked at once every ``GONE_CHECK_EVERY`` hand-backs of a
+        waiting event (one request to the stream)."""
         released: set[UUID] = set()
         due = {i.envelope.partition_key for i in waiting
                if i.envelope is not None and i.delivered % GONE_CHECK_EVERY == 0}
         for key in due:
             blocked = tracked[key][1]
             assert blocked is not None
-            try:
-                await js.get_msg(self.settings.stream_name, seq=blocked)
-                continue  # still there: its retries go on
-            except NotFoundError:
-                pass
-            except (NatsError, TimeoutError):  # no answer now: asked again later
-                continue
+            if await self._still_coming(blocked) is not False:
+                continue  # still there (its retries go on), or no answer now: asked later
             await conn.execute(
                 "UPDATE consumer_tracking SET blocked_seq = NULL, blocked_attempts = NULL "
                 "WHERE consumer = $1 AND key = $2 AND blocked_seq = $3", self.name, key, blocked)
@@ -784,7 +789,62 @@ class Consumer:
             " AS h(s, k, v, p) ON CONFLICT DO NOTHING", self.name, [seq for seq, _ in held],
             [e.partition_key for _, e in held], [e.service for _, e in held],
             [e.position for _, e in held])
+        self._holding = True
         await conn.execute(FORGET_DONE_HOLDS, self.name)
+
+    async def _forget_gone_holds(self) -> None:
+        """Every ``STREAM_RECHECK_S`` while this consumer holds events back: forget the holds
+        its cases have gone past, and those whose event is no longer on the stream (its
+        limits took it, an operator removed or purged it while it was retried), lifting the
+        block of a case whose failing event it was, and those no longer on its subjects
+        (``_still_coming``). Such an event is never delivered again,
+        so it is neither applied nor dead-lettered: its hold stayed, and every ``?after=`` at
+        or past it answered 504 for good (``_released`` lifts a block only when a later event
+        of the case comes, and a case may have none). A consumer holding nothing asks
+        nothing."""
+        if not self._holding:
+            return
+        loop = asyncio.get_running_loop()
+        if loop.time() < self._next_hold_look:
+            return
+        self._next_hold_look = loop.time() + STREAM_RECHECK_S
+        async with self._connection() as conn:
+            await conn.execute(FORGET_DONE_HOLDS, self.name)
+            rows = await conn.fetch(
+                "SELECT seq, key FROM consumer_held WHERE consumer = $1 ORDER BY seq LIMIT 50",
+                self.name)
+            if not rows:
+                self._holding = False
+                return
+            for row in rows:
+                coming = await self._still_coming(row["seq"])
+                if coming is None:  # no answer now: asked again later
+                    return
+                if coming:
+                    continue  # applied, or dead-lettered, in its turn
+                await conn.execute(
+                    "UPDATE consumer_tracking SET blocked_seq = NULL, blocked_attempts = NULL"
+                    " WHERE consumer = $1 AND key = $2 AND blocked_seq = $3",
+                    self.name, row["key"], row["seq"])
+                await conn.execute("DELETE FROM consumer_held WHERE consumer = $1 AND seq = $2",
+                                   self.name, row["seq"])
+                log.error("consumer.held_event_gone", consumer=self.name, seq=row["seq"],
+                          key=str(row["key"]))
+
+    async def _still_coming(self, seq: int) -> bool | None:
+        """Whether the event at stream sequence ``seq`` will be delivered to this consumer
+        again: still on the stream, and on its subjects (a release that no longer takes its
+        type changed the durable's filters, and the server never hands it back); None when
+        the server does not answer now, or has no such stream (deleted, not restored yet:
+        what it held is not gone for that)."""
+        try:
+            msg = await self.nc.jetstream().get_msg(self.settings.stream_name, seq=seq)
+        except NotFoundError as exc:
+            return False if exc.err_code == NO_MESSAGE else None
+        except (NatsError, TimeoutError):
+            return None
+        return msg.subject is None or any(
+            subject_matches(f, msg.subject) for f in self.filter_subjects)
 
     async def _failed(self, conn: asyncpg.Connection, key: UUID, seq: int) -> int:
         """Block the aggregate ``key`` at the event ``seq`` that failed (its later events wait

@@ -34,6 +34,17 @@ def event_subject(settings: Settings, service: str, event_type: str, key: UUID) 
     return f"{settings.subject_prefix}.{service}.{event_type}.p{partition}"
 
 
+def subject_matches(pattern: str, subject: str) -> bool:
+    """NATS subject matching: ``*`` is one token, a last ``>`` one or more."""
+    want, have = pattern.split("."), subject.split(".")
+    for i, token in enumerate(want):
+        if token == ">":
+            return len(have) > i
+        if i >= len(have) or (token != "*" and token != have[i]):
+            return False
+    return len(have) == len(want)
+
+
 def dead_letter_subject(settings: Settings, consumer: str) -> str:
     """Dead letters live in their own stream, so a replay of the log never meets them."""
     return f"{DLQ_TOKEN}.{settings.subject_prefix}.{consumer}"

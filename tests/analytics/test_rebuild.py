@@ -92,12 +92,20 @@ async def test_rebuild_compares_then_switches_while_the_counter_keeps_working(
             async def counter_day() -> list[tuple[str, int]]:
                 return [await a_visit(client, emotion="calm") for _ in range(6)]
 
+            # Another consumer of the schema holds an event back behind a retry.
+            held = ("intake-plans", 10**9, uuid.uuid4(), "intake", 1)
+            await rb.conn.execute(f'INSERT INTO "{live}".consumer_held (consumer, seq, key,'
+                                  " service, position) VALUES ($1, $2, $3, $4, $5)", *held)
             writer = asyncio.create_task(counter_day())
             await asyncio.sleep(0.05)
             switched = await rb.switch()
             more = await writer
             assert switched.paused_consumer and switched.retired.startswith(f"{live}__old_")
             assert staging not in await rb.schemas()
+            # It still holds it back: the switch hands over the rebuilt consumer's own.
+            assert [tuple(r) for r in await rb.conn.fetch(
+                f'SELECT consumer, seq, key, service, position FROM "{live}".consumer_held'
+            )] == [held]
 
         fixed = await read(client, first, 0)
         assert fixed["outcome"] == "resolved"

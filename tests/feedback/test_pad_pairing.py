@@ -3,11 +3,15 @@ swept from one address, nor from many."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import time
 
+from services.feedback import pads
 from shared.settings import Settings
 from tests.feedback.helpers import Clock, KeptSender
-from tests.feedback.test_feedback_loop import START, center, fast, resolved_case
+from tests.feedback.test_feedback_loop import CENTER, START, center, fast, resolved_case
 from tests.support import wait_until
 
 
@@ -67,3 +71,36 @@ async def test_the_pad_and_the_qr_code_look_on_the_services_clock(settings: Sett
         await wait_until(shown, what="the survey on the paired pad")
         qr = await feedback.get(f"/cases/{case_id}/survey/qr")
         assert qr.status_code == 200, qr.text
+
+
+async def test_a_pad_paired_at_its_window_ends_the_token_of_the_pad_before(
+        settings: Settings) -> None:
+    """A window has one pad. The supervisor pairs a new one (the old was replaced, lost, or
+    its token copied off the tablet): the old token is refused from then on. Before, a pad
+    token was good for ever, from anywhere: whoever kept one took every survey offered at
+    that window and could answer it in the resident's place."""
+    settings = fast(settings)
+    async with center(settings, Clock(START), KeptSender()) as (_intake, feedback):
+        async def paired(window: str) -> dict[str, str]:
+            made = await feedback.post("/pads/pairings", json={"counter_id": window})
+            assert made.status_code == 201, made.text
+            r = await feedback.post("/pads/pair", json={"code": made.json()["code"]})
+            assert r.status_code == 200, r.text
+            return {"X-Pad-Token": r.json()["pad_token"]}
+
+        old, elsewhere = await paired("W8"), await paired("W9")
+        assert (await feedback.get("/pads/next", headers=old)).status_code == 200
+        new = await paired("W8")
+        refused = await feedback.get("/pads/next", headers=old)
+        assert refused.status_code == 401, refused.text
+        assert refused.json()["error"]["code"] == "pad_token_invalid"
+        assert (await feedback.get("/pads/next", headers=new)).status_code == 200
+        assert (await feedback.get("/pads/next", headers=elsewhere)).status_code == 200
+        # A token of the release before pad ids is the window's pad until one is paired there.
+        secret = settings.survey_token_secret.get_secret_value()
+        body = json.dumps({"c": CENTER, "w": "W10"}, separators=(",", ":")).encode()
+        mac = hmac.new(pads._key(secret), body, hashlib.sha256).digest()
+        legacy = {"X-Pad-Token": f"{pads._b64(body)}.{pads._b64(mac)}"}
+        assert (await feedback.get("/pads/next", headers=legacy)).status_code == 200
+        await paired("W10")
+        assert (await feedback.get("/pads/next", headers=legacy)).status_code == 401

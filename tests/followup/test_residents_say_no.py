@@ -28,7 +28,7 @@ async def items(center: Center, case_id: uuid.UUID) -> list[dict[str, Any]]:
 
 
 async def until(center: Center, case_id: uuid.UUID, what: str,
-                check: Any) -> list[dict[str, Any]]:
+                check: Any, timeout: float = 15.0) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
 
     async def ok() -> bool:
@@ -36,7 +36,7 @@ async def until(center: Center, case_id: uuid.UUID, what: str,
         found = await items(center, case_id)
         return bool(check(found))
 
-    await wait_until(ok, what=what)
+    await wait_until(ok, timeout=timeout, what=what)
     return found
 
 
@@ -162,3 +162,72 @@ async def test_an_erased_resident_is_contacted_no_more_and_a_refusal_gets_no_out
     assert withdrawn.center_id == CENTER and withdrawn.case_id == cases[later]
     [ended_event] = [e for e in envelopes if e.type == "ObligationEnded"]
     assert ended_event.payload["reason"] == "the resident's personal data was erased"
+
+
+async def test_a_follow_up_planned_by_hand_about_a_case_holds_to_what_its_resident_said(
+        settings: Settings) -> None:
+    """A follow-up planned by hand may name the case alone (no ``resident_id``). It reaches
+    the case's resident all the same, and skipped what they said: outreach to one who refused
+    contact was planned as a contact, a reminder on an erased resident's case was planned
+    after the erasure, and those planned before it stayed scheduled (their erasure cancels
+    only what names them)."""
+    erased, refuses = uuid.uuid4(), uuid.uuid4()
+    history = History(CENTER)
+    history.consent(refuses, t(9), contact=False, surveys=False, reason="registration")
+    cases = {r: history.case(t(9, 10), resident_id=r) for r in (erased, refuses)}
+    for case_id in cases.values():
+        history.step(case_id, "DeadlineNoted", t(9, 20), deadline_id=str(uuid.uuid4()),
+                     due_on="2026-03-13", description="补交材料")
+
+    def by_hand(case_id: uuid.UUID, reason: str) -> dict[str, Any]:
+        return {"center_id": CENTER, "case_id": str(case_id), "reason": reason,
+                "assigned_clerk": "clerk-017", "due_on": "2026-03-05"}
+
+    async with center_day(settings, at(2026, 3, 2, 9), with_intake=False) as center:
+        await history.publish_new(settings)
+        for case_id in cases.values():  # follow-up knows the cases: their reminders planned
+            await until(center, case_id, "the case's reminder", lambda f: len(f) == 1)
+
+        r = await center.followup.post("/followups", headers=headers(key()),
+                                       json=by_hand(cases[refuses], "post_resolution_check"))
+        assert r.status_code == 409 and r.json()["error"]["code"] == "no_consent", r.text
+        r = await center.followup.post("/followups", headers=headers(key()),
+                                       json=by_hand(cases[refuses], "deadline_reminder"))
+        assert r.status_code == 201, r.text
+        task = (await center.followup.get(f"/followups/{r.json()['id']}",
+                                          params={"after": r.json()["position"]})).json()
+        assert task["contact"] is False and task["resident_id"] == str(refuses)
+
+        r = await center.followup.post("/followups", headers=headers(key()),
+                                       json=by_hand(cases[erased], "deadline_reminder"))
+        assert r.status_code == 201, r.text
+        before = r.json()["id"]
+
+        async def by_the_old_release() -> uuid.UUID:
+            """Planned by hand naming the case alone by an earlier release (no resident)."""
+            planned = uuid.uuid4()
+            await center.app.state.followups.schedule(Plan(
+                follow_up_id=planned, center_id=CENTER, case_id=cases[erased],
+                reason=Reason.DEADLINE_REMINDER, resident_id=None, due_at=at(2026, 3, 5, 9),
+                assigned_clerk="clerk-017", assigned_team=None, source="api"))
+            return planned
+
+        earlier = await by_the_old_release()
+        await until(center, cases[erased], "both planned by hand", lambda f: len(f) == 3)
+
+        history.erased(erased, t(10))
+        await history.publish_new(settings)
+        gone = await until(center, cases[erased], "the erased resident's follow-ups cancelled",
+                           lambda f: all(x["status"] == "cancelled" for x in f), timeout=30)
+        assert {before, str(earlier)} <= {x["follow_up_id"] for x in gone}
+        r = await center.followup.post("/followups", headers=headers(key()),
+                                       json=by_hand(cases[erased], "deadline_reminder"))
+        assert r.status_code == 409 and r.json()["error"]["code"] == "resident_erased", r.text
+
+        # One such written after the erasure was applied (a request of that release in
+        # flight): the scheduler reads the case's resident's consent when it falls due.
+        await by_the_old_release()
+        await until(center, cases[erased], "the raced one planned", lambda f: len(f) == 4)
+        await center.scheduler.tick(at(2026, 3, 5, 10))
+        await until(center, cases[erased], "the raced one cancelled, not due",
+                    lambda f: all(x["status"] == "cancelled" for x in f))
