@@ -230,17 +230,28 @@ class Rules:
                 per_case[e.partition_key].append((e, effect))
             if turns and not was_urgent and is_urgent(refs.now(e.case_id)):
                 per_case[e.partition_key].append((e, self._turned_urgent(planned, e)))
-        await refs.save(conn, self._tables)
-        await known.save(conn)
-        await residents.remember_care_and_hints(conn, events)
-        latest = {UUID(e.payload["resident_id"]): e for e in events
-                  if e.service == "intake" and e.type in residents.TYPES}
-        for resident_id, cause in known.narrowed.items():
-            found = await residents.pending(conn, resident_id)
-            per_case[resident_id].append((latest[resident_id], self._respect(
-                found, known.consent(resident_id), cause)))
-        results = await asyncio.gather(*(self._run_in_order(conn, steps)
-                                         for steps in per_case.values()))
+        # The cases' commands go to group commit first: their rounds (on the writer's own
+        # connection; no command reads what this transaction writes) overlap the writes
+        # below instead of waiting behind them. A case's commands still run in its order.
+        commands = asyncio.gather(*(self._run_in_order(conn, steps)
+                                    for steps in per_case.values()))
+        try:
+            await refs.save(conn, self._tables)
+            await known.save(conn)
+            await residents.remember_care_and_hints(conn, events)
+            latest = {UUID(e.payload["resident_id"]): e for e in events
+                      if e.service == "intake" and e.type in residents.TYPES}
+            respecting: list[list[tuple[Envelope, Effect]]] = []
+            for resident_id, cause in known.narrowed.items():
+                # What may still reach them, read after this batch's cases are written.
+                found = await residents.pending(conn, resident_id)
+                respecting.append([(latest[resident_id], self._respect(
+                    found, known.consent(resident_id), cause))])
+            respected = await asyncio.gather(*(self._run_in_order(conn, steps)
+                                               for steps in respecting))
+        finally:
+            results = await commands  # settled before the transaction ends, whatever happened
+        results = [*results, *respected]
         rows = [row for result in results for row in result[0]]
         parked = [p for result in results for p in result[1]]
         if rows:
