@@ -31,7 +31,7 @@ import calendar as gregorian
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
-from uuid import UUID, uuid5
+from uuid import UUID
 
 from eventsourcing.domain import event
 
@@ -45,6 +45,7 @@ from shared.contracts.followup import (
 from shared.kernel.calendar import Basis, CalendarOutOfRange, DueRule, WorkingCalendar
 from shared.kernel.errors import CommandError, InvalidCommand, RuleViolated
 from shared.kernel.idempotency import RemembersCommands
+from shared.kernel.ids import uuid5
 from shared.kernel.meta import Meta
 
 FOLLOWUP_NAMESPACE = UUID("3b0e6c1a-5d2f-4e8b-9a7c-1f4d2e6b8c90")
