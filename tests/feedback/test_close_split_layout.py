@@ -1,0 +1,56 @@
+"""A supervisor's close in the shipped layout: an API process (``ROLES=api``) in front of
+workers that share the partitions (``CONSUMER_PARTITIONS``, deploy/compose.yaml).
+
+The close waits for the figures to count everything on the bus. The API process asked the
+server about the durable named as it would be unpartitioned (``feedback-figures``), which
+no process of such a deployment makes: the workers' are ``feedback-figures-p0_1`` and
+``-p2_3``. Not there, it read as not caught up, and every supervisor's close was 503
+``figures_catching_up`` for good. It now asks every durable of the figures consumer, and all
+the partitions must be someone's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import datetime
+
+from services.feedback.main import create_app
+from shared.settings import Settings
+from tests.feedback.helpers import Clock, KeptSender
+from tests.feedback.test_visits_and_periods import May, month_row
+from tests.support import TEST_CENTER, running, wait_until
+
+
+async def test_a_supervisor_closes_a_month_through_an_api_before_partitioned_workers(
+        settings: Settings) -> None:
+    quick = settings.model_copy(update={"read_wait_timeout_s": 1.0})
+    clock = Clock(datetime.fromisoformat("2026-06-03T09:00:00+08:00"))
+
+    def process(**update: object):  # type: ignore[no-untyped-def]
+        return create_app(quick.model_copy(update=update), sender=KeptSender(), clock=clock)
+
+    async def close(client) -> int:  # type: ignore[no-untyped-def]
+        r = await client.post(f"/periods/{TEST_CENTER}/2026-05/close",
+                              headers={"Idempotency-Key": "close-may"})
+        return r.status_code
+
+    async with contextlib.AsyncExitStack() as stack:
+        api = await stack.enter_async_context(running(process(roles={"api"})))
+        await stack.enter_async_context(
+            running(process(roles={"workers"}, consumer_partitions="0-1")))
+        await May().build().publish(settings)
+        # Partitions 2-3 are no worker's yet: their events are counted by no one.
+        assert await close(api) == 503
+        await stack.enter_async_context(
+            running(process(roles={"workers"}, consumer_partitions="2-3")))
+
+        async def closed() -> bool:
+            return await close(api) in (200, 201)
+
+        await wait_until(closed, timeout=30, what="May closed by the API once counted")
+
+        async def reported() -> bool:
+            return "reported" in await month_row(api, "2026-05")
+
+        await wait_until(reported, what="May's report")
+        assert (await month_row(api, "2026-05"))["cases"] == 5
