@@ -7,6 +7,10 @@ no process of such a deployment makes: the workers' are ``feedback-figures-p0_1`
 ``-p2_3``. Not there, it read as not caught up, and every supervisor's close was 503
 ``figures_catching_up`` for good. It now asks every durable of the figures consumer, and all
 the partitions must be someone's.
+
+The scheduler's closes run in one worker (the first to take their lock) and waited only for
+that worker's own durable: with the other worker's partitions behind (stopped, restarting),
+the month was closed without their events, for good as above.
 """
 
 from __future__ import annotations
@@ -14,11 +18,13 @@ from __future__ import annotations
 import contextlib
 from datetime import datetime
 
+from fastapi import FastAPI
+
 from services.feedback.main import create_app
 from shared.settings import Settings
 from tests.feedback.helpers import Clock, KeptSender
 from tests.feedback.test_visits_and_periods import May, month_row
-from tests.support import TEST_CENTER, running, wait_until
+from tests.support import TEST_CENTER, running, stream_envelopes, wait_until
 
 
 async def test_a_supervisor_closes_a_month_through_an_api_before_partitioned_workers(
@@ -54,3 +60,29 @@ async def test_a_supervisor_closes_a_month_through_an_api_before_partitioned_wor
 
         await wait_until(reported, what="May's report")
         assert (await month_row(api, "2026-05"))["cases"] == 5
+
+
+async def test_the_scheduler_waits_for_the_other_workers_partitions(settings: Settings) -> None:
+    clock = Clock(datetime.fromisoformat("2026-06-03T09:00:00+08:00"))
+
+    def worker(partitions: str) -> FastAPI:
+        return create_app(settings.model_copy(update={
+            "roles": {"workers"}, "consumer_partitions": partitions}),
+            sender=KeptSender(), clock=clock)
+
+    ticking = worker("0-1")
+    async with running(ticking):
+        async with running(worker("2-3")):
+            pass  # its durables are made; it stops, with May's events of 2 and 3 to come
+        await May().build().publish(settings)  # events on all four partitions
+        runtime = ticking.state.runtime
+        own = runtime.consumers[ticking.state.consumer_names["figures"]]
+
+        async def own_counted() -> bool:
+            await own.measure_oldest_unapplied()
+            return own.stats.pending == 0
+
+        await wait_until(own_counted, what="partitions 0-1 counted")
+        clock.advance(days=7)  # 10 June: May is due to close (PERIOD_CLOSE_AFTER_DAYS 5)
+        assert await ticking.state.period_scheduler.tick() == (0, 0)
+        assert not [e for e in await stream_envelopes(settings) if e.type == "PeriodClosed"]
