@@ -346,26 +346,25 @@ class Consumer:
 
     async def caught_up(self) -> bool:
         """Whether this consumer has applied (or dead-lettered) every event on its subjects the
-        stream holds now, in whichever process: every durable of it (``base_consumer``: the
-        partitioned workers' ``-p0_1``, ``-p2_3`` too; an API process of a split layout asks
-        about the workers' durables, never its own name) has nothing pending and nothing
-        delivered and not yet acked (an event held behind a retry is), and together they
-        cover every partition. One request to the server; False when no such durable is there
-        (never started, deleted), a partition is no durable's, or the server does not
-        answer."""
+        stream holds now, in whichever process: every partition is some durable's of it
+        (``base_consumer``: the partitioned workers' ``-p0_1``, ``-p2_3`` too; an API process
+        of a split layout asks about the workers' durables, never its own name) that has
+        nothing pending and nothing delivered and not yet acked (an event held behind a retry
+        is). A durable the split no longer uses (``CONSUMER_PARTITIONS`` changed, deploy/
+        README) stays behind for ever; its partitions count by the durables that took them
+        over. One request to the server; False when no such durable is there (never started,
+        deleted), a partition is no durable's, or the server does not answer."""
         try:
             infos = await self.nc.jetstream().consumers_info(self.settings.stream_name)
         except (NatsError, TimeoutError):
             return False
         base = base_consumer(self.name)
-        covered: set[int] = set()
+        counted: set[int] = set()
         for info in infos:
-            if base_consumer(info.name) != base:
-                continue
-            if info.num_pending or info.num_ack_pending:
-                return False
-            covered |= partitions_named(info.name, self.settings.partitions)
-        return covered >= set(range(self.settings.partitions))
+            if (base_consumer(info.name) == base and not info.num_pending
+                    and not info.num_ack_pending):
+                counted |= partitions_named(info.name, self.settings.partitions)
+        return counted >= set(range(self.settings.partitions))
 
     async def drain(self, timeout: float = 10.0) -> None:
         """Finish the batch in hand (applied, tracked, acked), then fetch no more."""

@@ -19,12 +19,27 @@ import contextlib
 from datetime import datetime
 
 from fastapi import FastAPI
+from nats.js.errors import NotFoundError
 
 from services.feedback.main import create_app
 from shared.settings import Settings
 from tests.feedback.helpers import Clock, KeptSender
 from tests.feedback.test_visits_and_periods import May, month_row
 from tests.support import TEST_CENTER, running, stream_envelopes, wait_until
+
+
+async def durables_made(app: FastAPI) -> None:
+    """Wait until a worker's figures durable is on the server (its consumer starts apart)."""
+    figures = app.state.runtime.consumers[app.state.consumer_names["figures"]]
+
+    async def made() -> bool:
+        try:
+            await figures.measure_oldest_unapplied()
+        except NotFoundError:
+            return False
+        return True
+
+    await wait_until(made, what="the worker's figures durable")
 
 
 async def test_a_supervisor_closes_a_month_through_an_api_before_partitioned_workers(
@@ -72,8 +87,8 @@ async def test_the_scheduler_waits_for_the_other_workers_partitions(settings: Se
 
     ticking = worker("0-1")
     async with running(ticking):
-        async with running(worker("2-3")):
-            pass  # its durables are made; it stops, with May's events of 2 and 3 to come
+        async with running(stopped := worker("2-3")):
+            await durables_made(stopped)  # it stops, with May's events of 2 and 3 to come
         await May().build().publish(settings)  # events on all four partitions
         runtime = ticking.state.runtime
         own = runtime.consumers[ticking.state.consumer_names["figures"]]
@@ -86,3 +101,36 @@ async def test_the_scheduler_waits_for_the_other_workers_partitions(settings: Se
         clock.advance(days=7)  # 10 June: May is due to close (PERIOD_CLOSE_AFTER_DAYS 5)
         assert await ticking.state.period_scheduler.tick() == (0, 0)
         assert not [e for e in await stream_envelopes(settings) if e.type == "PeriodClosed"]
+
+
+async def test_a_durable_the_split_no_longer_uses_does_not_hold_closes(
+        settings: Settings) -> None:
+    """One worker (``feedback-figures``) split in two, as deploy/README says: the old durable
+    stays on the server, behind for ever; the new ones count its partitions."""
+    quick = settings.model_copy(update={"read_wait_timeout_s": 1.0})
+    clock = Clock(datetime.fromisoformat("2026-06-03T09:00:00+08:00"))
+
+    def process(**update: object) -> FastAPI:
+        return create_app(quick.model_copy(update=update), sender=KeptSender(), clock=clock)
+
+    async with running(left := process(roles={"workers"})):
+        await durables_made(left)  # the single worker's, left behind by the split
+    async with contextlib.AsyncExitStack() as stack:
+        api = await stack.enter_async_context(running(process(roles={"api"})))
+        for partitions in ("0-1", "2-3"):
+            await stack.enter_async_context(
+                running(process(roles={"workers"}, consumer_partitions=partitions)))
+        await May().build().publish(settings)
+
+        async def closed() -> bool:
+            r = await api.post(f"/periods/{TEST_CENTER}/2026-05/close",
+                               headers={"Idempotency-Key": "close-may"})
+            return r.status_code in (200, 201)
+
+        await wait_until(closed, timeout=30, what="May closed past the unused durable")
+
+        async def reported() -> bool:
+            return "reported" in await month_row(api, "2026-05")
+
+        await wait_until(reported, what="May's report")
+        assert (await month_row(api, "2026-05"))["cases"] == 5
