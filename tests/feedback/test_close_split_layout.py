@@ -24,7 +24,8 @@ from nats.js.errors import NotFoundError
 from services.feedback.main import create_app
 from shared.settings import Settings
 from tests.feedback.helpers import Clock, KeptSender
-from tests.feedback.test_visits_and_periods import May, month_row
+from tests.feedback.test_close_waits_for_figures import closed_once_counted
+from tests.feedback.test_visits_and_periods import May
 from tests.support import TEST_CENTER, running, stream_envelopes, wait_until
 
 
@@ -65,16 +66,7 @@ async def test_a_supervisor_closes_a_month_through_an_api_before_partitioned_wor
         await stack.enter_async_context(
             running(process(roles={"workers"}, consumer_partitions="2-3")))
 
-        async def closed() -> bool:
-            return await close(api) in (200, 201)
-
-        await wait_until(closed, timeout=30, what="May closed by the API once counted")
-
-        async def reported() -> bool:
-            return "reported" in await month_row(api, "2026-05")
-
-        await wait_until(reported, what="May's report")
-        assert (await month_row(api, "2026-05"))["cases"] == 5
+        await closed_once_counted(api)
 
 
 async def test_the_scheduler_waits_for_the_other_workers_partitions(settings: Settings) -> None:
@@ -122,15 +114,4 @@ async def test_a_durable_the_split_no_longer_uses_does_not_hold_closes(
                 running(process(roles={"workers"}, consumer_partitions=partitions)))
         await May().build().publish(settings)
 
-        async def closed() -> bool:
-            r = await api.post(f"/periods/{TEST_CENTER}/2026-05/close",
-                               headers={"Idempotency-Key": "close-may"})
-            return r.status_code in (200, 201)
-
-        await wait_until(closed, timeout=30, what="May closed past the unused durable")
-
-        async def reported() -> bool:
-            return "reported" in await month_row(api, "2026-05")
-
-        await wait_until(reported, what="May's report")
-        assert (await month_row(api, "2026-05"))["cases"] == 5
+        await closed_once_counted(api)
