@@ -78,8 +78,15 @@ def base_consumer(name: str) -> str:
     return PARTITION_SUFFIX.sub("", name)
 
 
+def partitioned_name(name: str, owned: Sequence[int]) -> str:
+    """The durable of consumer ``name`` on a worker owning the partitions ``owned`` (sorted):
+    each one named up to four, else the first, the last and how many."""
+    return (f"{name}-p{'_'.join(str(p) for p in owned)}" if len(owned) <= 4
+            else f"{name}-p{owned[0]}to{owned[-1]}x{len(owned)}")
+
+
 def partitions_named(name: str, partitions: int) -> set[int]:
-    """The partitions a durable's name says it consumes (``Runtime.add_consumer``): all
+    """The partitions a durable's name says it consumes (``partitioned_name``): all
     without a suffix, ``-p0_1`` 0 and 1, ``-p8to15x8`` 8 to 15 (a name of more than four
     partitions keeps only the first and the last: those between are taken as its)."""
     suffix = PARTITION_SUFFIX.search(name)
