@@ -91,14 +91,10 @@ def create_app(settings: Settings, *, sender: SurveySender | None = None,
         app.state.periods = closing.Periods(feedback.path, runtime.pool,
                                             settings.emotion_defusing_arrivals, settings.tz,
                                             caught_up=facts.caught_up)
-
-        async def figures_caught_up() -> bool:
-            await facts.measure_oldest_unapplied()
-            return facts.stats.pending == 0
-
+        # Both ask every durable of the figures: a partitioned worker's own is not all of them.
         app.state.period_scheduler = closing.PeriodScheduler(
             runtime.pool, app.state.periods, settings.period_close_after_days,
-            schema=settings.schema_for(SERVICE), caught_up=figures_caught_up)
+            schema=settings.schema_for(SERVICE), caught_up=facts.caught_up)
         runtime.start_worker("period-scheduler", app.state.period_scheduler.run)
         try:
             yield

@@ -180,7 +180,11 @@ async def pair(body: Pair, request: Request, pool: PoolDep,
         if row is None:
             raise problem(404, "pairing_code_unknown",
                           "no such pairing code, or it was used or has expired")
-        # One pad a window: the pads paired there before answer 401 from now on.
+        # One pad a window: the pads paired there before answer 401 from now on. Pairings at
+        # a window go one after the other: two at once each saw only the pads committed
+        # before, not the other, and both stayed good; the later now ends the earlier.
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+                           f"sixstep pad window {row['center_id']}/{row['counter_id']}")
         await conn.execute(
             "UPDATE pad_pairings SET revoked_at = $3 WHERE center_id = $1 AND counter_id = $2"
             " AND pad_id IS NOT NULL AND pad_id <> $4 AND revoked_at IS NULL",

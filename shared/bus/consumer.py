@@ -78,6 +78,27 @@ def base_consumer(name: str) -> str:
     return PARTITION_SUFFIX.sub("", name)
 
 
+def partitioned_name(name: str, owned: Sequence[int]) -> str:
+    """The durable of consumer ``name`` on a worker owning the partitions ``owned`` (sorted):
+    each one named up to four, else the first, the last and how many."""
+    return (f"{name}-p{'_'.join(str(p) for p in owned)}" if len(owned) <= 4
+            else f"{name}-p{owned[0]}to{owned[-1]}x{len(owned)}")
+
+
+def partitions_named(name: str, partitions: int) -> set[int]:
+    """The partitions a durable's name says it consumes (``partitioned_name``): all
+    without a suffix, ``-p0_1`` 0 and 1, ``-p8to15x8`` 8 to 15 (a name of more than four
+    partitions keeps only the first and the last: those between are taken as its)."""
+    suffix = PARTITION_SUFFIX.search(name)
+    if suffix is None:
+        return set(range(partitions))
+    named = suffix.group(0)[2:]
+    if "to" in named:
+        first, last = named.split("x")[0].split("to")
+        return set(range(int(first), int(last) + 1))
+    return {int(p) for p in named.split("_")}
+
+
 class PermanentError(Exception):
     """Raised by a handler for an event it can never apply: dead-lettered without retries."""
 
@@ -332,14 +353,25 @@ class Consumer:
 
     async def caught_up(self) -> bool:
         """Whether this consumer has applied (or dead-lettered) every event on its subjects the
-        stream holds now: nothing pending, nothing delivered and not yet acked (an event held
-        behind a retry is). One request to the server; False when its durable is not there
-        (never started, deleted) or the server does not answer."""
+        stream holds now, in whichever process: every partition is some durable's of it
+        (``base_consumer``: the partitioned workers' ``-p0_1``, ``-p2_3`` too; an API process
+        of a split layout asks about the workers' durables, never its own name) that has
+        nothing pending and nothing delivered and not yet acked (an event held behind a retry
+        is). A durable the split no longer uses (``CONSUMER_PARTITIONS`` changed, deploy/
+        README) stays behind for ever; its partitions count by the durables that took them
+        over. One request to the server; False when no such durable is there (never started,
+        deleted), a partition is no durable's, or the server does not answer."""
         try:
-            info = await self.nc.jetstream().consumer_info(self.settings.stream_name, self.name)
+            infos = await self.nc.jetstream().consumers_info(self.settings.stream_name)
         except (NatsError, TimeoutError):
             return False
-        return not info.num_pending and not info.num_ack_pending
+        base = base_consumer(self.name)
+        counted: set[int] = set()
+        for info in infos:
+            if (base_consumer(info.name) == base and not info.num_pending
+                    and not info.num_ack_pending):
+                counted |= partitions_named(info.name, self.settings.partitions)
+        return counted >= set(range(self.settings.partitions))
 
     async def drain(self, timeout: float = 10.0) -> None:
         """Finish the batch in hand (applied, tracked, acked), then fetch no more."""

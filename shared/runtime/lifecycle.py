@@ -27,6 +27,7 @@ from shared.bus.consumer import (
     Consumer,
     ConsumerStats,
     Handler,
+    partitioned_name,
 )
 from shared.bus.deadletters import REPLAY_DDL
 from shared.bus.jetstream import connect, ensure_streams_when_ready
@@ -95,8 +96,7 @@ class Runtime:
         owned = settings.owned_partitions()
         if owned is not None:
             # Scale out by partition: this replica's durable consumer sees only its share.
-            name = f"{name}-p{'_'.join(str(p) for p in owned)}" if len(owned) <= 4 else \
-                f"{name}-p{owned[0]}to{owned[-1]}x{len(owned)}"
+            name = partitioned_name(name, owned)
             filter_subjects = [f"{subject.rsplit('.', 1)[0]}.p{p}"
                                for subject in filter_subjects for p in owned]
         counter = self.metrics.consumed.labels(self.service, name)

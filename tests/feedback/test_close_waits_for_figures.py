@@ -13,6 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import asyncpg
+import httpx
 
 from services.feedback.figures import TABLES
 from services.feedback.main import create_app
@@ -49,15 +50,22 @@ async def test_a_month_is_not_closed_before_the_figures_counted_it(settings: Set
             await holder.close()
 
         # Counted: the same close (the same key) now records May with all its cases.
-        async def closed() -> bool:
-            r = await client.post(f"/periods/{TEST_CENTER}/2026-05/close",
-                                  headers={"Idempotency-Key": "close-may"})
-            return r.status_code in (200, 201)
+        await closed_once_counted(client)
 
-        await wait_until(closed, timeout=30, what="May closed once counted")
 
-        async def reported() -> bool:
-            return "reported" in await month_row(client, "2026-05")
+async def closed_once_counted(client: httpx.AsyncClient) -> None:
+    """A supervisor's close of May (key ``close-may``) is recorded once the figures counted
+    it, and the month's report has its five cases."""
 
-        await wait_until(reported, what="May's report")
-        assert (await month_row(client, "2026-05"))["cases"] == 5
+    async def closed() -> bool:
+        r = await client.post(f"/periods/{TEST_CENTER}/2026-05/close",
+                              headers={"Idempotency-Key": "close-may"})
+        return r.status_code in (200, 201)
+
+    await wait_until(closed, timeout=30, what="May closed once counted")
+
+    async def reported() -> bool:
+        return "reported" in await month_row(client, "2026-05")
+
+    await wait_until(reported, what="May's report")
+    assert (await month_row(client, "2026-05"))["cases"] == 5

@@ -3,10 +3,13 @@ swept from one address, nor from many."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
 import time
+
+import asyncpg
 
 from services.feedback import pads
 from shared.settings import Settings
@@ -104,3 +107,47 @@ async def test_a_pad_paired_at_its_window_ends_the_token_of_the_pad_before(
         assert (await feedback.get("/pads/next", headers=legacy)).status_code == 200
         await paired("W10")
         assert (await feedback.get("/pads/next", headers=legacy)).status_code == 401
+
+
+async def test_two_pads_paired_at_once_leave_one_at_the_window(settings: Settings) -> None:
+    """Two codes for one window traded at the same moment (two supervisors, or a code typed
+    on two tablets): each pairing ended the pads it could see, and neither saw the other's,
+    not committed yet, so both tokens stayed good: two pads at a window, and the one to be
+    retired kept taking its surveys. Pairings at a window now go one after the other, and
+    the later ends the earlier."""
+    settings = fast(settings)
+    async with center(settings, Clock(START), KeptSender()) as (_intake, feedback):
+        async def code() -> str:
+            made = await feedback.post("/pads/pairings", json={"counter_id": "W11"})
+            assert made.status_code == 201, made.text
+            return str(made.json()["code"])
+
+        first = await feedback.post("/pads/pair", json={"code": await code()})
+        codes = [await code(), await code()]
+        # The pad there before is held (a row lock, as a slow statement's): both pairings
+        # are under way together, each past its own code, when it lets go.
+        holder = await asyncpg.connect(settings.database_url)
+        tx = holder.transaction()
+        await tx.start()
+        await holder.execute(f'SET search_path TO "{settings.schema_for("feedback")}"')
+        await holder.execute("SELECT 1 FROM pad_pairings WHERE counter_id = 'W11'"
+                             " AND pad_id IS NOT NULL FOR UPDATE")
+        try:
+            both = asyncio.gather(*(feedback.post("/pads/pair", json={"code": c})
+                                    for c in codes))
+
+            async def both_waiting() -> bool:
+                return await holder.fetchval(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                    " AND datname = current_database()") == 2
+
+            await wait_until(both_waiting, what="both pairings under way")
+        finally:
+            await tx.rollback()
+            await holder.close()
+        pairs = await both
+        assert [r.status_code for r in pairs] == [200, 200], [r.text for r in pairs]
+        tokens = [first.json()["pad_token"], *(r.json()["pad_token"] for r in pairs)]
+        answers = [(await feedback.get("/pads/next", headers={"X-Pad-Token": t})).status_code
+                   for t in tokens]
+        assert answers[0] == 401 and sorted(answers[1:]) == [200, 401], answers
