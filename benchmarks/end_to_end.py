@@ -352,7 +352,8 @@ def running(layout: str, srv: Servers, seconds: int) -> Iterator[str]:
     ports = dict(zip((*SERVICES, "feedback-workers", "feedback-figures"), free_ports(5),
                      strict=True))
     env = service_env(srv, **{f"{s.upper()}_PORT": str(p) for s, p in ports.items()
-                              if s in SERVICES}, SURVEY_DELAY_MINUTES="0")
+                              if s in SERVICES}, SURVEY_DELAY_MINUTES="0",
+                              SURVEY_QUIET_FROM="00:00", SURVEY_QUIET_UNTIL="00:00")
     with contextlib.ExitStack() as stack:
         for name in SERVICES:
             if name == "feedback" and layout != "together":

@@ -250,6 +250,11 @@ class Settings(BaseSettings):
         120.0, ge=0, description="SMS and phone callback wait this long after the resolution; "
                                  "the counter tablet asks at once.")
     survey_answer_days: int = Field(7, ge=1, description="Days a sent survey waits for an answer.")
+    survey_quiet_from: time = Field(time(21, 0), description=(
+        "No SMS or phone callback is due from this hour (the center's wall clock) ..."))
+    survey_quiet_until: time = Field(time(8, 0), description=(
+        "... until this one: one whose delay ends in between is due at its end (a case "
+        "resolved at 23:30 is texted at 08:00, not at 01:30). Equal values: no quiet hours."))
     survey_channels: dict[str, str] = Field(
         default_factory=lambda: {"counter": "tablet", "phone": "phone_callback",
                                  "home_visit": "sms", "open311": "sms"},

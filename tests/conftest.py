@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import AsyncIterator, Iterator
+from datetime import time
 from pathlib import Path
 
 import asyncpg
@@ -128,7 +129,10 @@ async def settings(database_url: str, nats_url: str) -> AsyncIterator[Settings]:
                  vault_lookup_key=TEST_LOOKUP_KEY, survey_token_secret=TEST_SURVEY_SECRET,
                  # Stories register residents freely; tests/security/test_presence.py holds
                  # the lookup limits to their own (small) numbers.
-                 lookup_burst=1000, lookup_center_burst=1000)
+                 lookup_burst=1000, lookup_center_burst=1000,
+                 # Surveys go out when their delay ends, whatever the hour the suite runs at;
+                 # tests/unit/test_survey_quiet_hours.py holds the quiet hours to their rule.
+                 survey_quiet_from=time(0, 0), survey_quiet_until=time(0, 0))
     yield s
     await drop_test_objects(s)
 

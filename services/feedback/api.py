@@ -356,6 +356,7 @@ async def close_period(
     center_id: Annotated[str, Path(max_length=64)],
     month: Annotated[str, Path(pattern=MONTH, examples=["2026-03"])],
     request: Request, key: IdempotencyKey, actor: Actor, supervisor: Supervisor,
+    settings: SettingsDep,
 ) -> WrittenPublic:
     """A supervisor of the center closes a month that has ended (409 ``rule_violated``,
     ``period_not_ended`` before). Closing a closed month answers the first close
@@ -363,5 +364,6 @@ async def close_period(
     end."""
     check_center(supervisor, center_id)
     first = date.fromisoformat(f"{month}-01")
-    return WrittenPublic.of(await request.app.state.periods.close(
-        center_id, first, "supervisor", actor, key))
+    periods_ = request.app.state.periods
+    await periods_.until_counted(settings.read_wait_timeout_s)
+    return WrittenPublic.of(await periods_.close(center_id, first, "supervisor", actor, key))

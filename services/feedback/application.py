@@ -8,7 +8,7 @@ Ports, wired in ``main.py``: a clock (``now``), the centers' working-day calenda
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
@@ -71,6 +71,8 @@ class SurveyPolicy:
     revisit_channel: str = SurveyChannel.PHONE_CALLBACK.value
     reason_tags: tuple[str, ...] = DEFAULT_REASON_TAGS
     tz: ZoneInfo = field(default_factory=lambda: ZoneInfo("Asia/Shanghai"))
+    #: No SMS or callback is due between these (the center's wall clock; equal: none).
+    quiet: tuple[time, time] = (time(21, 0), time(8, 0))
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SurveyPolicy:
@@ -85,7 +87,8 @@ class SurveyPolicy:
                        RectificationTrack.EXPLAIN: settings.rectification_explain_working_days},
                    default_track=settings.rectification_default_track,
                    revisit_channel=settings.revisit_channel,
-                   reason_tags=tuple(settings.survey_reason_tags), tz=settings.tz)
+                   reason_tags=tuple(settings.survey_reason_tags), tz=settings.tz,
+                   quiet=(settings.survey_quiet_from, settings.survey_quiet_until))
 
     def working_days(self, track: str) -> int:
         """The limit of a triage track (好差评: immediate / limited / explain)."""
@@ -99,8 +102,24 @@ class SurveyPolicy:
 
     def timing(self, channel: str, start: datetime) -> tuple[datetime, datetime]:
         """(send_at, expires_at) of a survey whose occasion happened at ``start``."""
-        send_at = start if channel == SurveyChannel.TABLET else start + self.delay
+        send_at = start if channel == SurveyChannel.TABLET else self.not_quiet(
+            start + self.delay)
         return send_at, send_at + self.answer_window
+
+    def not_quiet(self, moment: datetime) -> datetime:
+        """``moment``, or the end of the quiet hours it falls in (the center's wall clock):
+        a resident is not texted or called back in the night. The tablet at the window asks
+        at once, whatever the hour: the resident is there."""
+        begin, end = self.quiet
+        if begin == end:
+            return moment
+        local = moment.astimezone(self.tz)
+        at = local.time().replace(tzinfo=None)
+        quiet = (begin <= at or at < end) if begin > end else (begin <= at < end)
+        if not quiet:
+            return moment
+        day = local.date() if at < end else local.date() + timedelta(days=1)
+        return datetime.combine(day, end, self.tz).astimezone(moment.tzinfo)
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,16 @@ from shared.kernel.meta import Meta
 log = structlog.get_logger("sixstep.feedback.periods")
 
 
+class FiguresCatchingUp(CommandError):
+    """The figures read model has not applied every event on the bus yet: a month closed now
+    would miss what it has not counted, and an event recorded within the month is not late,
+    so no revision would ever bring it in. Nothing was recorded; close again shortly."""
+
+    status = 503
+    code = "figures_catching_up"
+    retry_after = 5
+
+
 @dataclass(frozen=True)
 class ReportedRow:
     """A closed month as the read model has it."""
@@ -85,11 +95,31 @@ class Periods:
     """Close a month, revise a closed one: the use cases, through the command path."""
 
     def __init__(self, path: CommandPath, pool: asyncpg.Pool, arrivals: tuple[str, ...],
-                 tz: Any) -> None:
+                 tz: Any, caught_up: Callable[[], Awaitable[bool]] | None = None) -> None:
         self.path = path
         self.pool = pool
         self.arrivals = arrivals
         self.tz = tz
+        #: Whether the figures read model has applied everything on the bus (its consumer's
+        #: ``caught_up``): a supervisor's close waits for it (``until_counted``).
+        self.caught_up = caught_up
+
+    async def until_counted(self, bound_s: float) -> None:
+        """Return once the figures read model has counted every event on the bus; 503
+        ``figures_catching_up`` when it has not within ``bound_s`` (the scheduler's closes
+        wait for the same before each tick)."""
+        if self.caught_up is None:
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + bound_s
+        delay = 0.05
+        while not await self.caught_up():
+            if loop.time() >= deadline:
+                raise FiguresCatchingUp(
+                    "the figures have not counted every event recorded yet (a worker catching "
+                    "up, or stopped): the month was not closed; close it again shortly")
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.5)
 
     def today(self) -> date:
         return self.path.now().astimezone(self.tz).date()

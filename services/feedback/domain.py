@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from uuid import UUID, uuid5
+from uuid import UUID
 
 from eventsourcing.domain import event
 
@@ -37,6 +37,7 @@ from shared.contracts.vocabulary import Verdict
 from shared.kernel.calendar import Basis, WorkingCalendar
 from shared.kernel.errors import CommandError, InvalidCommand, RuleViolated
 from shared.kernel.idempotency import RemembersCommands
+from shared.kernel.ids import uuid5
 from shared.kernel.meta import Meta
 
 FEEDBACK_NAMESPACE = UUID("3b9d6f0e-8a41-4c7e-b2d5-91e0c4a7f6b3")

@@ -89,7 +89,8 @@ def create_app(settings: Settings, *, sender: SurveySender | None = None,
         app.state.scheduler = scheduler
         runtime.start_worker("survey-scheduler", scheduler.run)
         app.state.periods = closing.Periods(feedback.path, runtime.pool,
-                                            settings.emotion_defusing_arrivals, settings.tz)
+                                            settings.emotion_defusing_arrivals, settings.tz,
+                                            caught_up=facts.caught_up)
 
         async def figures_caught_up() -> bool:
             await facts.measure_oldest_unapplied()

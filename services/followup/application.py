@@ -37,7 +37,14 @@ from shared.contracts.followup import Priority, Reason, RescheduleCause
 from shared.eventstore.application import ServiceApplication
 from shared.eventstore.command_path import CommandPath, check_version
 from shared.eventstore.group_commit import GroupCommitter, Unit, Written
-from shared.kernel.calendar import Basis, DueRule, Planned, WorkingCalendar, covered
+from shared.kernel.calendar import (
+    Basis,
+    CalendarOutOfRange,
+    DueRule,
+    Planned,
+    WorkingCalendar,
+    covered,
+)
 from shared.kernel.clock import Clock
 from shared.kernel.errors import InvalidCommand
 from shared.kernel.meta import COMMAND_DIGEST, Meta, meta_for
@@ -133,11 +140,13 @@ class Referring:
 
 @dataclass(frozen=True)
 class Advanced:
-    """What one scheduler attempt did to one aggregate."""
+    """What one scheduler attempt did to one aggregate; ``waiting``: the year the working-day
+    calendar does not cover that its next step needs (the steps before it are recorded)."""
 
     fired: list[str]
     version: int
     next_fire_at: datetime | None
+    waiting: int | None = None
 
 
 SYSTEM_RULES = "system:rules"
@@ -574,77 +583,94 @@ class FollowUps:
         an obligation then calls for a home visit after one period instead of two.
         """
         consent = consent or Consent()
-        settings = self.settings
         outcome: dict[str, Advanced] = {}
 
         def run(unit: Unit) -> Aggregate:
             aggregate = unit.get(aggregate_id, kind)
-            calendar = self.calendar(aggregate.center_id)
             meta = aggregate.meta_for(meta_for(SYSTEM_SCHEDULER, None, now))
             respected = aggregate.respect(consent, meta) if isinstance(
                 aggregate, FollowUp | Obligation) else None
             fired = [respected] if respected else []
-            if isinstance(aggregate, FollowUp):
-                fired += covered(lambda: aggregate.advance(
-                    now, calendar, settings.followup_escalate_after_working_days,
-                    settings.followup_supervisor_team, meta))
-            elif isinstance(aggregate, Obligation):
-                missed = covered(lambda: aggregate.miss(
-                    now, calendar, settings.followup_obligation_grace_working_days, meta))
-                fired += ["ObligationMissed"] * len(missed)
-                contact = consent_allows(Reason.OBLIGATION_MISSED, consent)
-                # The case's owner now (handed over since it was declared), else whom the
-                # obligation was declared for.
-                clerk, team = owner if owner and (owner[0] or owner[1]) else (
-                    aggregate.assigned_clerk, None)
-                if clerk is None and team is None:
-                    team = settings.followup_team
-                for period, follow_up_id, missed_at in missed:
-                    if unit.find(follow_up_id) is None and contact is not None:
-                        # The next working morning after the grace ended (at closing).
-                        rule = DueRule("on_or_after",
-                                       calendar.local_day(missed_at) + timedelta(days=1), 0)
-                        planned: Planned = covered(lambda r=rule: calendar.plan(r))
-                        unit.add(FollowUp(
-                            id=follow_up_id, reason=Reason.OBLIGATION_MISSED.value,
-                            resident_id=aggregate.resident_id,
-                            due_at=planned.at, basis=planned.basis.value,
-                            due_rule=rule.as_dict(),
-                            assigned_clerk=clerk, assigned_team=team,
-                            priority=Priority.HIGH.value, service_item=aggregate.service_item,
-                            source="followup:ObligationMissed",
-                            source_id=aggregate.obligation_id,
-                            meta=meta | {"causation_id": f"obligation:{period}"},
-                            contact=contact))
-                        fired.append("FollowUpScheduled")
-                visit_id = aggregate.home_visit_id(more_care)
-                visit_contact = consent_allows(Reason.HOME_VISIT, consent)
-                if (missed and visit_id is not None and visit_contact is not None
-                        and unit.find(visit_id) is None):
-                    rule = DueRule("on_or_after",
-                                   calendar.local_day(missed[-1][2]) + timedelta(days=1), 0)
-                    visit: Planned = covered(lambda r=rule: calendar.plan(r))
-                    unit.add(FollowUp(
-                        id=visit_id, reason=Reason.HOME_VISIT.value,
-                        resident_id=aggregate.resident_id, due_at=visit.at,
-                        basis=visit.basis.value, due_rule=rule.as_dict(),
-                        assigned_clerk=None, assigned_team=settings.followup_team,
-                        priority=Priority.HIGH.value, service_item=aggregate.service_item,
-                        source="followup:ObligationMissed", source_id=aggregate.obligation_id,
-                        meta=meta | {"causation_id": f"home-visit:{missed[-1][0]}"},
-                        contact=visit_contact))
-                    fired.append("FollowUpScheduled")
-            elif isinstance(aggregate, HelpTask):
-                fired += covered(lambda: aggregate.advance(
-                    now, calendar, settings.followup_supervisor_team, meta))
-            elif isinstance(aggregate, Referral):
-                fired += self._chase(unit, aggregate, calendar, now, owner, meta)
+            try:
+                fired += self._advance(unit, aggregate, now, consent, owner, more_care, meta)
+            except CalendarOutOfRange as exc:
+                # A step whose moment (or the next one's) lies past the calendar waits for it
+                # to grow; what came before it is recorded (a follow-up's FollowUpDue).
+                fired = [type(e).__name__ for e in aggregate.pending_events]
+                outcome["result"] = Advanced(fired, aggregate.version, aggregate.next_fire_at,
+                                             waiting=exc.year)
+                return aggregate
             outcome["result"] = Advanced(fired, aggregate.version, aggregate.next_fire_at)
             return aggregate
 
         await self.committer.submit(run, [aggregate_id, referral_overdue_follow_up_id(
             aggregate_id)] if kind == "referral" else [aggregate_id])
         return outcome["result"]
+
+    def _advance(self, unit: Unit, aggregate: Aggregate, now: datetime, consent: Consent,
+                 owner: tuple[str | None, str | None] | None, more_care: bool,
+                 meta: Meta) -> list[str]:
+        """The scheduler's step on one aggregate (``advance``): the event types recorded.
+        ``CalendarOutOfRange`` when the aggregate's own next step lies past the calendar."""
+        settings = self.settings
+        calendar = self.calendar(aggregate.center_id)  # type: ignore[attr-defined]
+        fired: list[str] = []
+        if isinstance(aggregate, FollowUp):
+            fired += aggregate.advance(
+                now, calendar, settings.followup_escalate_after_working_days,
+                settings.followup_supervisor_team, meta)
+        elif isinstance(aggregate, Obligation):
+            missed = aggregate.miss(
+                now, calendar, settings.followup_obligation_grace_working_days, meta)
+            fired += ["ObligationMissed"] * len(missed)
+            contact = consent_allows(Reason.OBLIGATION_MISSED, consent)
+            # The case's owner now (handed over since it was declared), else whom the
+            # obligation was declared for.
+            clerk, team = owner if owner and (owner[0] or owner[1]) else (
+                aggregate.assigned_clerk, None)
+            if clerk is None and team is None:
+                team = settings.followup_team
+            for period, follow_up_id, missed_at in missed:
+                if unit.find(follow_up_id) is None and contact is not None:
+                    # The next working morning after the grace ended (at closing).
+                    rule = DueRule("on_or_after",
+                                   calendar.local_day(missed_at) + timedelta(days=1), 0)
+                    planned: Planned = covered(lambda r=rule: calendar.plan(r))
+                    unit.add(FollowUp(
+                        id=follow_up_id, reason=Reason.OBLIGATION_MISSED.value,
+                        resident_id=aggregate.resident_id,
+                        due_at=planned.at, basis=planned.basis.value,
+                        due_rule=rule.as_dict(),
+                        assigned_clerk=clerk, assigned_team=team,
+                        priority=Priority.HIGH.value, service_item=aggregate.service_item,
+                        source="followup:ObligationMissed",
+                        source_id=aggregate.obligation_id,
+                        meta=meta | {"causation_id": f"obligation:{period}"},
+                        contact=contact))
+                    fired.append("FollowUpScheduled")
+            visit_id = aggregate.home_visit_id(more_care)
+            visit_contact = consent_allows(Reason.HOME_VISIT, consent)
+            if (missed and visit_id is not None and visit_contact is not None
+                    and unit.find(visit_id) is None):
+                rule = DueRule("on_or_after",
+                               calendar.local_day(missed[-1][2]) + timedelta(days=1), 0)
+                visit: Planned = covered(lambda r=rule: calendar.plan(r))
+                unit.add(FollowUp(
+                    id=visit_id, reason=Reason.HOME_VISIT.value,
+                    resident_id=aggregate.resident_id, due_at=visit.at,
+                    basis=visit.basis.value, due_rule=rule.as_dict(),
+                    assigned_clerk=None, assigned_team=settings.followup_team,
+                    priority=Priority.HIGH.value, service_item=aggregate.service_item,
+                    source="followup:ObligationMissed", source_id=aggregate.obligation_id,
+                    meta=meta | {"causation_id": f"home-visit:{missed[-1][0]}"},
+                    contact=visit_contact))
+                fired.append("FollowUpScheduled")
+        elif isinstance(aggregate, HelpTask):
+            fired += aggregate.advance(now, calendar, settings.followup_supervisor_team,
+                                       meta)
+        elif isinstance(aggregate, Referral):
+            fired += self._chase(unit, aggregate, calendar, now, owner, meta)
+        return fired
 
     def _chase(self, unit: Unit, referral: Referral, calendar: WorkingCalendar,
                now: datetime, owner: tuple[str | None, str | None] | None,

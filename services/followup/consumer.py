@@ -141,6 +141,20 @@ DDL = [
     "ALTER TABLE case_refs ADD COLUMN IF NOT EXISTS owner_team text",
 ]
 
+#: What ``_CaseRefs.remember`` folds into a case (intake's events).
+FOLDED = frozenset({"CaseOpened", "GuidanceGiven", "CaseResolved", "CaseReopened",
+                    "ConcernsNoted", "DeadlineNoted", "CaseDueDateSet", "CaseHandedOver"})
+#: What ``Rules._effect_for`` may plan from.
+RULED = frozenset({"RectificationOpened", "RectificationDeadlineRevised",
+                   "RectificationTriaged", "RectificationAppealDecided", "PlanStepAdded",
+                   "DeadlineNoted", "CaseResolved", "CaseReopened", "ObligationDeclared",
+                   "ActionTaken", "CaseHandedOver"})
+#: The event types the rules do anything with, bar the residents' (read apart): a batch's
+#: other events (about a third: requests heard and restated, ...) are only tracked.
+SEEN = FOLDED | RULED
+#: The two that can turn a case urgent (``is_urgent``: urgency, a deadline noted close).
+MAY_TURN_URGENT = frozenset({"ConcernsNoted", "DeadlineNoted"})
+
 #: Rules whose follow-ups stay with whom they were given to when the case is handed over.
 NOT_REASSIGNED = ("obligation", "help_task")
 
@@ -164,7 +178,9 @@ def verification_rule(calendar: WorkingCalendar, reviewed_at: datetime,
 
 def plain(value: Any) -> UUID | None:
     """asyncpg's UUID as the standard library's (the event store transcodes only that)."""
-    return None if value is None else UUID(str(value))
+    if value is None or type(value) is UUID:  # a case this batch opened holds its own
+        return value
+    return UUID(str(value))
 
 
 Effect = Callable[[list[Row]], Awaitable[Row | list[Row] | None]]
@@ -210,24 +226,39 @@ class Rules:
             known.remember(e)  # the whole batch: a rule plans with the latest word
         per_case: dict[UUID, list[tuple[Envelope, Effect]]] = defaultdict(list)
         for e in events:
-            was_urgent = is_urgent(refs.now(e.case_id))
+            if e.type not in SEEN:  # a request heard or restated: nothing to fold or plan
+                continue
+            # Only a concern or a deadline noted can make a case urgent (is_urgent).
+            turns = e.type in MAY_TURN_URGENT and e.service == "intake"
+            was_urgent = turns and is_urgent(refs.now(e.case_id))
             refs.remember(e, self._deadline_close)
             effect = self._effect_for(planned, e, refs, known.consent)
             if effect is not None:
                 per_case[e.partition_key].append((e, effect))
-            if not was_urgent and is_urgent(refs.now(e.case_id)):
+            if turns and not was_urgent and is_urgent(refs.now(e.case_id)):
                 per_case[e.partition_key].append((e, self._turned_urgent(planned, e)))
-        await refs.save(conn, self._tables)
-        await known.save(conn)
-        await residents.remember_care_and_hints(conn, events)
-        latest = {UUID(e.payload["resident_id"]): e for e in events
-                  if e.service == "intake" and e.type in residents.TYPES}
-        for resident_id, cause in known.narrowed.items():
-            found = await residents.pending(conn, resident_id)
-            per_case[resident_id].append((latest[resident_id], self._respect(
-                found, known.consent(resident_id), cause)))
-        results = await asyncio.gather(*(self._run_in_order(conn, steps)
-                                         for steps in per_case.values()))
+        # The cases' commands go to group commit first: their rounds (on the writer's own
+        # connection; no command reads what this transaction writes) overlap the writes
+        # below instead of waiting behind them. A case's commands still run in its order.
+        commands = asyncio.gather(*(self._run_in_order(conn, steps)
+                                    for steps in per_case.values()))
+        try:
+            await refs.save(conn, self._tables)
+            await known.save(conn)
+            await residents.remember_care_and_hints(conn, events)
+            latest = {UUID(e.payload["resident_id"]): e for e in events
+                      if e.service == "intake" and e.type in residents.TYPES}
+            respecting: list[list[tuple[Envelope, Effect]]] = []
+            for resident_id, cause in known.narrowed.items():
+                # What may still reach them, read after this batch's cases are written.
+                found = await residents.pending(conn, resident_id)
+                respecting.append([(latest[resident_id], self._respect(
+                    found, known.consent(resident_id), cause))])
+            respected = await asyncio.gather(*(self._run_in_order(conn, steps)
+                                               for steps in respecting))
+        finally:
+            results = await commands  # settled before the transaction ends, whatever happened
+        results = [*results, *respected]
         rows = [row for result in results for row in result[0]]
         parked = [p for result in results for p in result[1]]
         if rows:
@@ -298,6 +329,8 @@ class Rules:
 
     def _effect_for(self, planned: _Planned, e: Envelope, refs: _CaseRefs,
                     consent_of: ConsentOf | None = None) -> Effect | None:
+        if e.type not in RULED:
+            return None
         consent_of = consent_of or (lambda _: Consent())
         if e.type == "RectificationOpened":
             return self._rectification(e, refs.snapshot(e.case_id), consent_of)
@@ -790,7 +823,7 @@ class _CaseRefs:
         return self.cases.get(case_id, _NO_CASE) if case_id is not None else _NO_CASE
 
     def remember(self, e: Envelope, deadline_close: Callable[[Envelope], bool]) -> None:
-        if e.service != "intake" or e.case_id is None:
+        if e.type not in FOLDED or e.service != "intake" or e.case_id is None:
             return
         p = e.payload
         case = self.cases.get(e.case_id)

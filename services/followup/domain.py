@@ -31,7 +31,7 @@ import calendar as gregorian
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
-from uuid import UUID, uuid5
+from uuid import UUID
 
 from eventsourcing.domain import event
 
@@ -42,9 +42,10 @@ from shared.contracts.followup import (
     Reason,
     RescheduleCause,
 )
-from shared.kernel.calendar import Basis, DueRule, WorkingCalendar
+from shared.kernel.calendar import Basis, CalendarOutOfRange, DueRule, WorkingCalendar
 from shared.kernel.errors import CommandError, InvalidCommand, RuleViolated
 from shared.kernel.idempotency import RemembersCommands
+from shared.kernel.ids import uuid5
 from shared.kernel.meta import Meta
 
 FOLLOWUP_NAMESPACE = UUID("3b0e6c1a-5d2f-4e8b-9a7c-1f4d2e6b8c90")
@@ -266,7 +267,11 @@ class FollowUp(RemembersCommands):
 
     def advance(self, now: datetime, calendar: WorkingCalendar, escalate_after: int,
                 supervisor: str, meta: Meta) -> list[str]:
-        """Record every step whose moment has come (none early); returns the event types."""
+        """Record every step whose moment has come (none early); returns the event types.
+
+        Steps are recorded in order: one whose consequence lies past the calendar (the working
+        day a FollowUpMissed escalates on, in a year it does not cover) raises
+        ``CalendarOutOfRange`` with the steps before it recorded, to be kept."""
         fired: list[str] = []
         for _ in range(3):
             if self.status == "scheduled" and self.due_at <= now:
@@ -557,7 +562,10 @@ class Obligation(RemembersCommands):
 
     def miss(self, now: datetime, calendar: WorkingCalendar, grace: int,
              meta: Meta) -> list[tuple[date, UUID, datetime]]:
-        """Every period whose grace ended by ``now`` is missed: (period, follow-up id, when)."""
+        """Every period whose grace ended by ``now`` is missed: (period, follow-up id, when).
+
+        A period whose following one's grace ends past the calendar is not recorded yet
+        (``CalendarOutOfRange``, when it is the first); the periods before it are."""
         out: list[tuple[date, UUID, datetime]] = []
         for _ in range(60):  # five years of monthly periods per call at most
             if not (self.active and self.missed_at is not None and self.missed_at <= now):
@@ -565,7 +573,12 @@ class Obligation(RemembersCommands):
             period, when = self.next_due_on, self.missed_at
             follow_up_id = follow_up_id_for("obligation-missed", f"{self.obligation_id}:{period}")
             following = self._period_on(self.period + 1)
-            missed_at, basis = obligation_missed_at(calendar, following, grace)
+            try:
+                missed_at, basis = obligation_missed_at(calendar, following, grace)
+            except CalendarOutOfRange:
+                if not out:
+                    raise
+                break  # the next call raises: the scheduler says what waits for the calendar
             self._missed(period_due_on=period, follow_up_id=follow_up_id, next_due_on=following,
                          missed_at=missed_at, meta=meta, basis=basis.value)
             out.append((period, follow_up_id, when))

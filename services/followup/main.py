@@ -72,6 +72,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
 
         runtime.calendar_hooks["followup"] = calendar_changed
         runtime.degradations.append(lambda: parked.degradation(runtime.pool))
+        runtime.degradations.append(scheduler.degradation)
         runtime.degradations.append(
             lambda: stalled(runtime.pool, settings.followup_fanout_stall_s))
         parked_gauge.set(await parked.count(runtime.pool))

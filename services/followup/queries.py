@@ -275,7 +275,9 @@ async def home_visits(pool: asyncpg.Pool, center_id: str, limit: int) -> list[Fo
         center_id, list(OPEN), limit)
     return [FollowUpPublic.of(r) for r in rows]
 
-URGENT = "(urgency IN ('high', 'critical') OR deadline_close)"
+#: A case whose urgency was never assessed (no concerns step: urgency NULL) is not urgent:
+#: ``NULL IN (...)`` is NULL, which the public model's ``urgent: bool`` refused (a 500).
+URGENT = "(coalesce(urgency IN ('high', 'critical'), false) OR deadline_close)"
 
 
 async def cases_due(pool: asyncpg.Pool, today: date, soon_until: date, center_id: str,

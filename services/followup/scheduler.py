@@ -22,6 +22,12 @@ it is recorded by the aggregate itself, so:
 * **care**: an obligation is advanced knowing whether its resident needs more care
   (``resident_care``, from intake's ``CareNeedChanged``): a home visit after one missed period
   instead of two.
+* **the calendar's edge**: a step whose moment (or whose consequence: the working day a missed
+  follow-up escalates on, the next period's grace) lies in a year the working-day calendar does
+  not cover waits, the steps before it recorded (a follow-up falls due and stays due). It is
+  tried again every tick, so it goes on once the year is added (``sixstep calendar reload``);
+  meanwhile ``/ready`` says ``degraded`` with how many wait and for which year
+  (``degradation``), and each tick logs ``scheduler.waiting_for_calendar``.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ import structlog
 from services.followup.application import Advanced, FollowUps
 from services.followup.domain import Consent
 from services.followup.projections import upsert_timers
+from shared.kernel.calendar import CalendarNotCovered
 from shared.kernel.clock import Clock
 from shared.kernel.errors import CommandError, VersionConflict
 
@@ -72,12 +79,14 @@ def _owner(row: Any) -> tuple[str | None, str | None] | None:
 
 @dataclass
 class Tick:
-    """What one tick did: event types recorded, and attempts that found another writer first."""
+    """What one tick did: event types recorded, attempts that found another writer first, and
+    the aggregates whose next step waits for a year the calendar does not cover (by year)."""
 
     fired: Counter[str] = field(default_factory=Counter)
     attempted: int = 0
     conflicts: int = 0
     failed: int = 0
+    waiting: dict[UUID, int] = field(default_factory=dict)
 
 
 class Scheduler:
@@ -88,6 +97,8 @@ class Scheduler:
         self.clock = clock
         self.interval_s = interval_s
         self.batch = batch
+        #: What the last whole tick found waiting for the calendar: aggregate -> year.
+        self.waiting: dict[UUID, int] = {}
 
     async def run(self) -> None:
         """Tick now (catch up after downtime), then every ``interval_s``."""
@@ -96,7 +107,20 @@ class Scheduler:
             if tick.fired or tick.failed:
                 log.info("scheduler.tick", fired=dict(tick.fired), attempted=tick.attempted,
                          conflicts=tick.conflicts, failed=tick.failed)
+            if tick.waiting:
+                log.warning("scheduler.waiting_for_calendar", waiting=len(tick.waiting),
+                            years=sorted(set(tick.waiting.values())))
             await asyncio.sleep(self.interval_s)
+
+    async def degradation(self) -> list[str]:
+        """What /ready says while scheduled steps wait for the calendar (200 degraded)."""
+        if not self.waiting:
+            return []
+        years = ", ".join(map(str, sorted(set(self.waiting.values()))))
+        return [f"{len(self.waiting)} scheduled step(s) wait: they need a day in {years} that "
+                "the working-day calendar does not cover (a follow-up stays due, an "
+                "obligation's missed period unrecorded); add the official schedules (holidays "
+                "file) and `sixstep calendar reload`"]
 
     async def tick(self, now: datetime | None = None) -> Tick:
         """Advance every aggregate whose timer is at or before ``now`` (default: the clock)."""
@@ -113,6 +137,7 @@ class Scheduler:
                     f"{DUE} WHERE t.fire_at <= $1 AND (t.fire_at, t.aggregate_id) > ($2, $3)"
                     " ORDER BY t.fire_at, t.aggregate_id LIMIT $4", now, *after, self.batch)
             if not rows:
+                self.waiting = result.waiting
                 return result
             outcomes = await asyncio.gather(
                 *(self.followups.advance(r["aggregate_id"], r["kind"], now, Consent(
@@ -128,8 +153,12 @@ class Scheduler:
                     result.fired.update(outcome.fired)
                     timers.append((row["aggregate_id"], row["kind"], outcome.next_fire_at,
                                    outcome.version))
+                    if outcome.waiting is not None:
+                        result.waiting[row["aggregate_id"]] = outcome.waiting
                 elif isinstance(outcome, VersionConflict):
                     result.conflicts += 1  # another replica wrote first
+                elif isinstance(outcome, CalendarNotCovered):  # e.g. a missed period's call
+                    result.waiting[row["aggregate_id"]] = int(outcome.details.get("year", 0))
                 else:
                     result.failed += 1
                     errors[_describe(outcome)] += 1
@@ -137,6 +166,7 @@ class Scheduler:
                 log.error("scheduler.cannot_advance", error=error, count=count)
             await upsert_timers(self.pool, timers)
             if len(rows) < self.batch:
+                self.waiting = result.waiting
                 return result
             after = (rows[-1]["fire_at"], rows[-1]["aggregate_id"])
 

@@ -46,7 +46,8 @@ async def counter(request: Request) -> HTMLResponse:
     return TEMPLATES.TemplateResponse(
         request, "counter.html",
         web.page_context(request, words, vault=_has_vault(request), helps=_helps(request),
-                         windows=request.app.state.settings.center_windows))
+                         windows=request.app.state.settings.center_windows,
+                         time_zone=request.app.state.settings.center_timezone))
 
 
 def install(app: FastAPI) -> None:

@@ -330,6 +330,17 @@ class Consumer:
         self.stats.oldest_unapplied_at = oldest[1] if oldest else None
         return self.stats.oldest_unapplied_at
 
+    async def caught_up(self) -> bool:
+        """Whether this consumer has applied (or dead-lettered) every event on its subjects the
+        stream holds now: nothing pending, nothing delivered and not yet acked (an event held
+        behind a retry is). One request to the server; False when its durable is not there
+        (never started, deleted) or the server does not answer."""
+        try:
+            info = await self.nc.jetstream().consumer_info(self.settings.stream_name, self.name)
+        except (NatsError, TimeoutError):
+            return False
+        return not info.num_pending and not info.num_ack_pending
+
     async def drain(self, timeout: float = 10.0) -> None:
         """Finish the batch in hand (applied, tracked, acked), then fetch no more."""
         self._stopping.set()

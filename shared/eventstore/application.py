@@ -9,11 +9,12 @@ from typing import Any, TypeVar
 import psycopg
 from eventsourcing.application import Application, ProcessingEvent
 from eventsourcing.domain import BaseAggregate
-from eventsourcing.persistence import Recording, Transcoder, Transcoding
+from eventsourcing.persistence import JSONTranscoder, Recording, Transcoder, Transcoding
 from eventsourcing.utils import get_topic
 
 from shared.eventstore.postgres import ensure_schema, postgres_env, reconnect_promptly
 from shared.eventstore.recorder import ArrayInsertRecorder
+from shared.eventstore.transcoding import OrjsonTranscoder
 from shared.settings import ServiceName, Settings
 
 
@@ -30,6 +31,16 @@ class DateAsISO(Transcoding):
 
 class ServiceApplication(Application):
     """Base for each service's write side: its events in its own schema, dates transcoded."""
+
+    def construct_transcoder(self) -> Transcoder:
+        """The library's JSON transcoder writing through orjson (``transcoding.py``: the same
+        bytes); one a ``TRANSCODER_TOPIC`` names is used as it is."""
+        transcoder = self.factory.transcoder()
+        if type(transcoder) is JSONTranscoder:
+            transcoder = OrjsonTranscoder()
+        if isinstance(transcoder, JSONTranscoder):
+            self.register_transcodings(transcoder)
+        return transcoder
 
     def register_transcodings(self, transcoder: Transcoder) -> None:
         super().register_transcodings(transcoder)

@@ -8,7 +8,8 @@ calendar has one of three sources:
   with chinese_calendar 1.11.0);
 * ``file``: an official schedule added by hand from a holidays file (``shared.kernel.holidays``),
   for the years after the package's, the day the State Council publishes them; the package wins
-  for its own years, and the file's years must follow on from the package's without a gap;
+  for its own years (but for the December days a file year's notice reaches back into), and the
+  file's years must follow on from the package's without a gap;
 * ``provisional``: for the ``provisional_years`` years after the last official one, the law
   alone (``shared.kernel.statutory``): weekends plus the statutory holidays, no make-up day assumed.
 
@@ -231,12 +232,19 @@ def _table(extra: Extra = (), provisional_years: int = DEFAULT_PROVISIONAL_YEARS
              if year > official_until}
     while official_until + 1 in added:
         official_until += 1
+    # A notice's New Year reaching back into the December before its year (holidays file):
+    # those days count as the notice says, whatever the package (released before it) said.
+    reaching = {day: works for year, (off, on) in added.items() if year <= official_until
+                for days, works in ((off, False), (on, True)) for day in days
+                if day.year == year - 1}
     last_year = official_until + provisional_years
     day, end = date(first_year, 1, 1), date(last_year, 12, 31)
     working: list[int] = []
     statutory: dict[int, dict[date, str]] = {}
     while day <= end:
-        if day.year in added:
+        if day in reaching:
+            works = reaching[day]
+        elif day.year in added:
             off, on = added[day.year]
             works = day in on or (day.weekday() < 5 and day not in off)
         elif day.year > official_until:

@@ -14,6 +14,10 @@ center adds the year by hand, in a JSON file named by ``HOLIDAYS_FILE`` (or per 
   allowed) and ``workdays`` (the make-up working days, 调休上班: Saturdays and Sundays only);
   ``source`` names the notice;
 * a day appears once: no date twice, no overlapping ranges, no day both off and worked;
+* a year's days are its own, and the December before it: a notice's New Year may reach back
+  (the 2019 notice: 2018-12-30..2019-01-01 off, Saturday 2018-12-29 worked). Those December
+  days count as the notice says, even in a year the package gives (its release came before
+  the notice);
 * the file's years follow on from the package's last year without a gap (checked when the
   calendar is built, ``shared.kernel.calendar``).
 
@@ -127,6 +131,13 @@ def parse_holidays(text: str, path: str | Path = "<text>") -> HolidaySchedule:
                                     path, line)
         years[year] = _year(year, body, lines, start, path)
         key_lines[year] = line
+    for year, schedule in years.items():  # a December day under its own year and the next
+        before = years.get(year - 1)
+        twice = sorted(d for d in schedule.holidays | schedule.workdays if d.year == year - 1
+                       and before is not None and d in before.holidays | before.workdays)
+        if twice:
+            raise HolidaysFileError(f"{twice[0]} is listed under {year - 1} and under {year}: "
+                                    "give it once", path, key_lines[year])
     return HolidaySchedule(years, str(path), key_lines)
 
 
@@ -165,8 +176,11 @@ def _year(year: int, body: dict[str, Any], lines: _Lines, start: int,
                                         line) from exc
             day = first
             while day <= last:
-                if day.year != year:
-                    raise HolidaysFileError(f"{day} is listed under year {year}", path, line)
+                if day.year != year and not (day.year == year - 1 and day.month == 12):
+                    raise HolidaysFileError(
+                        f"{day} is listed under year {year}: a year's notice gives its own "
+                        "days, and the December before it its New Year reaches back into",
+                        path, line)
                 if day in seen:
                     what = ("listed twice (overlapping or duplicate dates)" if seen[day] == field
                             else "listed as a holiday and as a working day")

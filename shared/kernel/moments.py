@@ -10,6 +10,9 @@ could convert, so every command's moments and days are checked before anything i
 * every other moment or day of a command (a deadline, a due day, an effective day) from the
   same earliest day to ``DATES_HORIZON_DAYS`` ahead (3660, ten years).
 
+The horizon's last day is the center's day (``CENTER_TIMEZONE``): from 16:00 UTC Shanghai is a
+day ahead of UTC. (The earliest moment is a floor in UTC, as the contracts' own.)
+
 Anything else is a 422 naming the field. The contracts (``shared.contracts.fields``) accept a
 wider, fixed range that no setting can exceed, so whatever the API accepts stays readable.
 """
@@ -17,12 +20,15 @@ wider, fixed range that no setting can exceed, so whatever the API accepts stays
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any, Protocol
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
 
 from shared.kernel.errors import InvalidCommand
+
+CENTER_TZ = ZoneInfo("Asia/Shanghai")  # the default center zone (settings' CENTER_TIMEZONE)
 
 
 class MomentSettings(Protocol):
@@ -32,18 +38,22 @@ class MomentSettings(Protocol):
     occurred_at_max_future_s: float
     dates_horizon_days: int
 
+    @property
+    def tz(self) -> tzinfo: ...
+
 
 @dataclass(frozen=True)
 class Moments:
     earliest: date = date(2000, 1, 1)
     max_future: timedelta = timedelta(minutes=5)
     horizon: timedelta = timedelta(days=3660)
+    tz: tzinfo = CENTER_TZ
 
     @classmethod
     def from_settings(cls, settings: MomentSettings) -> Moments:
         return cls(earliest=settings.occurred_at_earliest,
                    max_future=timedelta(seconds=settings.occurred_at_max_future_s),
-                   horizon=timedelta(days=settings.dates_horizon_days))
+                   horizon=timedelta(days=settings.dates_horizon_days), tz=settings.tz)
 
     def check(self, command: BaseModel, now: datetime) -> None:
         """Raise :class:`InvalidCommand` (422) for the first moment or day of ``command``
@@ -70,7 +80,7 @@ class Moments:
                     f"{name} must lie between {self.earliest} and {horizon_days} days ahead",
                     field=name, earliest=self.earliest.isoformat(), horizon_days=horizon_days)
         elif isinstance(value, date) and not (
-                self.earliest <= value <= (now + self.horizon).date()):
+                self.earliest <= value <= (now + self.horizon).astimezone(self.tz).date()):
             raise InvalidCommand(
                 f"{name} must lie between {self.earliest} and {horizon_days} days ahead",
                 field=name, earliest=self.earliest.isoformat(), horizon_days=horizon_days)

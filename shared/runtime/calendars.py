@@ -167,17 +167,31 @@ class Calendars:
                 official_days_left=left, fingerprint=calendar.fingerprint))
             who = "every center" if center_id == DEFAULT_CENTER else f"center {center_id}"
             following = calendar.official_until + 1
-            if left < 0:
+            if today.year > calendar.last_year:
+                warnings.append(
+                    f"{who}: today is past the working-day calendar (it covers until "
+                    f"{calendar.last_year}-12-31): worklists and every write that needs a "
+                    "working day answer 422 calendar_out_of_range and rules are parked; add "
+                    f"{today.year}'s official schedule to the holidays file and reload "
+                    "(`sixstep calendar reload`)")
+            elif left < 0:
                 warnings.append(
                     f"{who}: today is past the official schedules (they end {official_until});"
                     f" dates are planned provisionally: add {today.year}'s official schedule "
                     "to the holidays file")
-            elif left <= warn_days:
+            elif left <= warn_days and calendar.last_year > calendar.official_until:
                 warnings.append(
                     f"{who}: the official holiday schedules end {official_until}, in {left} "
                     f"days; {following} is planned provisionally (statutory holidays, no make-up"
                     f" days) until its schedule is added to the holidays file and reloaded "
                     "(`sixstep calendar reload`)")
+            elif left <= warn_days:
+                warnings.append(
+                    f"{who}: the working-day calendar ends {official_until}, in {left} days, "
+                    f"and {following} is not planned provisionally (CALENDAR_PROVISIONAL_YEARS"
+                    f" is 0): a write that needs a day in {following} answers 422 "
+                    "calendar_out_of_range and a rule is parked until its schedule is added to"
+                    " the holidays file and reloaded (`sixstep calendar reload`)")
         return CalendarStatusPublic(today=today,
                                     provisional_years=self.settings.calendar_provisional_years,
                                     warn_days=warn_days, centers=centers, warnings=warnings)

@@ -11,6 +11,7 @@ from typing import Any
 from shared.settings import Settings
 from tests.followup.story import CENTER, at, center_day
 from tests.followup.test_calendar_published import bad_review, follow_up
+from tests.support import bearer, wait_until
 
 EVE = at(2026, 12, 31, 23, 30)
 AFTER_MIDNIGHT = at(2027, 1, 1, 0, 30)
@@ -56,3 +57,39 @@ async def test_a_deadline_noted_on_new_years_eve_is_reminded_on_the_first_workin
         r = await center.followup.get("/worklists/clerks/clerk-017",
                                       params={"center_id": CENTER})
         assert r.status_code == 422 and r.json()["error"]["code"] == "calendar_out_of_range"
+
+
+async def test_a_case_promised_for_new_years_eve_is_overdue_half_an_hour_after_midnight(
+        settings: Settings) -> None:
+    # A case heard and guided at 23:30, promised for today, its urgency never assessed (no
+    # concerns step: the resident was calm, the clerk went straight to guidance).
+    async with center_day(settings, EVE) as center:
+        case_id = await center.open_case(EVE)
+        await center.step(case_id, "guidance", {
+            "policy_basis": "《社会救助暂行办法》", "eligibility": "eligible",
+            "promised": "今天答复", "promised_on": "2026-12-31", "occurred_at": EVE.isoformat()})
+
+        async def worklist_cases() -> list[dict[str, Any]]:
+            r = await center.followup.get("/worklists/clerks/clerk-017",
+                                          params={"center_id": CENTER})
+            assert r.status_code == 200, r.text
+            return [c for c in r.json()["cases"] if c["case_id"] == case_id]
+
+        async def listed() -> bool:
+            return bool(await worklist_cases())
+
+        await wait_until(listed, what="the case due today on the clerk's worklist")
+        [case] = await worklist_cases()
+        assert (case["due_on"], case["overdue"], case["urgent"]) == ("2026-12-31", False, False)
+
+        # 00:30 in Shanghai, still 31 December on the machine: overdue at the counter and on
+        # the worklists alike.
+        center.clock.set(AFTER_MIDNIGHT)
+        r = await center.intake.get("/cases", params={"center_id": CENTER, "overdue": "true"})
+        assert [c["case_id"] for c in r.json()["items"]] == [case_id]
+        [case] = await worklist_cases()
+        assert case["overdue"] and not case["urgent"]
+        r = await center.followup.get(f"/worklists/centers/{CENTER}",
+                                      headers=bearer(settings, role="supervisor"))
+        assert r.status_code == 200, r.text
+        assert [(c["case_id"], c["overdue"]) for c in r.json()["cases"]] == [(case_id, True)]

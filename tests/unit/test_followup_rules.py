@@ -19,7 +19,7 @@ from services.followup.domain import FollowUp, Obligation, PolicyChange, follow_
 from shared.contracts.followup import Reason
 from shared.eventstore.command_path import Act, on_existing
 from shared.eventstore.group_commit import Unit
-from shared.kernel.calendar import WorkingCalendar
+from shared.kernel.calendar import CalendarOutOfRange, WorkingCalendar
 from shared.kernel.errors import (
     AlreadyDoneError,
     IdempotencyKeyReused,
@@ -191,6 +191,20 @@ def test_two_missed_periods_are_both_recorded_by_one_late_tick() -> None:
     assert [p for p, _, _ in missed] == [date(2026, 2, 28), date(2026, 3, 28)]
     # Tuesday 28 April: 28, 29, 30 April, then 1-5 May are Labour Day: Wednesday 6 May.
     assert (o.next_due_on, o.missed_at) == (date(2026, 4, 28), at(5, 6, 17))
+
+
+def test_a_late_tick_at_the_calendars_end_records_the_periods_it_can_then_waits() -> None:
+    """No provisional years: the calendar ends 2026-12-31. October's period is recorded as
+    missed (November's grace ends 3 December); November's waits, as December's grace runs
+    into 2027, which the calendar does not cover: the next tick raises, to be said."""
+    edge = WorkingCalendar(provisional_years=0)
+    o = watched(date(2026, 10, 30))
+    missed = o.miss(at(12, 10, 12), edge, 3, meta())
+    assert [p for p, _, _ in missed] == [date(2026, 10, 30)]
+    assert (o.next_due_on, o.missed_at) == (date(2026, 11, 30), at(12, 3, 17))
+    with pytest.raises(CalendarOutOfRange):
+        o.miss(at(12, 10, 12), edge, 3, meta())
+    assert o.next_due_on == date(2026, 11, 30), "nothing recorded for November"
 
 
 def test_an_ended_obligation_is_no_longer_watched() -> None:

@@ -42,6 +42,32 @@ def test_a_file_year_after_the_package_is_official_and_the_rest_provisional() ->
     assert calendar.basis_of(date(2028, 1, 3)) is Basis.PROVISIONAL
 
 
+def test_a_notice_reaching_back_into_december_counts_those_days_as_it_says() -> None:
+    # The State Council's notices give a New Year's days off and make-up days in the December
+    # before when the year starts mid-week (the 2019 notice: 2018-12-30..2019-01-01 off,
+    # Saturday 2018-12-29 worked; 2012: Saturday 2011-12-31 worked). An illustrative 2027
+    # notice of that shape (not the published one): Thursday 31 December 2026 off, Saturday
+    # 26 December worked. The package (released before the notice) knows neither.
+    text = json.dumps({"2027": {"source": "illustrative", "holidays": [
+        "2026-12-31..2027-01-03"], "workdays": ["2026-12-26"]}})
+    calendar = WorkingCalendar(holidays=parse_holidays(text, "2027.json"))
+    assert calendar.is_working_day(date(2026, 12, 26))
+    assert not calendar.is_working_day(date(2026, 12, 31))
+    assert calendar.is_working_day(date(2026, 12, 28)), "the rest of December as the package"
+    assert calendar.source_of(2026) is YearSource.PACKAGE
+    # Two working days after Thursday 24 December: Friday 25, then the make-up Saturday.
+    assert calendar.add_working_days(date(2026, 12, 24), 2) == date(2026, 12, 26)
+    assert calendar.add_working_days(date(2026, 12, 30), 1) == date(2027, 1, 4)
+    plain = WorkingCalendar(holidays=parse_holidays(json.dumps({"2027": {"holidays": [
+        "2027-01-01..2027-01-03"]}}), "2027.json"))
+    assert plain.fingerprint != calendar.fingerprint, "re-planning sees the change"
+    with pytest.raises(HolidaysFileError, match="listed under year 2027"):
+        parse_holidays(json.dumps({"2027": {"holidays": ["2026-11-30"]}}))
+    with pytest.raises(HolidaysFileError, match="listed under 2027 and under 2028"):
+        parse_holidays(json.dumps({"2027": {"holidays": ["2027-12-31"]},
+                                   "2028": {"holidays": ["2027-12-31..2028-01-01"]}}))
+
+
 def write(tmp_path: Path, text: str, name: str = "holidays.json") -> Path:
     path = tmp_path / name
     path.write_text(text)

@@ -276,7 +276,7 @@ async def token(token: str, out: Out, pool: PoolDep, keys: KeysDep, settings: Se
 
 @router.get("/requests.{fmt}", summary="GET Service Requests, with the spec's filters")
 async def requests(
-    out: Out, pool: PoolDep, cat: CatalogueDep, keys: KeysDep, lang: LangDep,
+    request: Request, out: Out, pool: PoolDep, cat: CatalogueDep, keys: KeysDep, lang: LangDep,
     settings: SettingsDep, api_key: ApiKey = None, jurisdiction_id: Jurisdiction = None,
     service_request_id: Annotated[str | None, Query(description="Comma separated; overrides "
                                                     "every other filter")] = None,
@@ -303,7 +303,8 @@ async def requests(
                 continue  # an id that cannot exist matches nothing
         where.append(f"c.case_id = ANY({arg(wanted)}::uuid[])")
     else:
-        since, until = window(start_date, end_date, settings)
+        since, until = window(start_date, end_date, settings,
+                              request.app.state.runtime.clock.now())
         where.append(f"c.opened_at BETWEEN {arg(since)} AND {arg(until)}")
         if codes := split(service_code):
             where.append(f"c.service_item = ANY({arg(codes)}::text[])")

@@ -10,7 +10,7 @@ date-times in the center's zone.
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -89,9 +89,10 @@ def split(value: str | None) -> list[str]:
     return [v.strip() for v in (value or "").split(",") if v.strip()]
 
 
-def window(start: str | None, end: str | None, settings: Settings) -> tuple[datetime, datetime]:
-    """start_date/end_date as the spec reads them: the last 90 days when neither is given, 90
-    days from the one given, never more than 90 days."""
+def window(start: str | None, end: str | None, settings: Settings, now: datetime
+           ) -> tuple[datetime, datetime]:
+    """start_date/end_date as the spec reads them: the last 90 days when neither is given (up
+    to ``now``, the service's clock), 90 days from the one given, never more than 90 days."""
     try:
         since = parse_w3c(start, settings.tz) if start else None
         until = parse_w3c(end, settings.tz, end=True) if end else None
@@ -99,7 +100,7 @@ def window(start: str | None, end: str | None, settings: Settings) -> tuple[date
         raise Open311Error(400, f"{exc} is not a W3C date-time with a zone, e.g. "
                                 "2010-01-01T00:00:00Z") from None
     if since is None:
-        until = until or datetime.now(UTC)
+        until = until or now
         since = until - MAX_SPAN
     elif until is None:
         until = since + MAX_SPAN

@@ -194,6 +194,11 @@ export function fmtTime(value) {
   return d.toLocaleTimeString(current === "zh" ? "zh-CN" : "en-GB", { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false });
 }
 
+/** ``YYYY-MM-DD`` of a moment in ``zone`` (the center's), whatever zone the screen is set to. */
+export function dayIn(zone, d = new Date()) {
+  return new Intl.DateTimeFormat("en-CA", { timeZone: zone, year: "numeric", month: "2-digit", day: "2-digit" }).format(d);
+}
+
 /** ``YYYY-MM-DD`` of a Date in the browser's zone (the counter's). */
 export function isoDay(d) {
   const p = (n) => String(n).padStart(2, "0");

@@ -5,7 +5,11 @@
 // stand, from follow-up (GET /counter/case-work/{id}, through intake); an ordinary case on time
 // shows an empty strip.
 
-import { api, fmtDate, h, isoDay, t } from "/ui/shared/ui.js";
+import { api, dayIn, fmtDate, h, t } from "/ui/shared/ui.js";
+
+/** The center's today (its zone from the page), not the screen's: a counter machine left on
+ *  UTC is still on yesterday from midnight to 08:00 in Shanghai. */
+const centerToday = () => dayIn(document.getElementById("desk")?.dataset.tz || "Asia/Shanghai");
 
 const last = (timeline, type) => timeline.filter((e) => e.type === type).at(-1)?.payload;
 
@@ -13,8 +17,9 @@ function chip(kind, text, tone = "") {
   return h("li", { class: `badge ${tone}`, dataset: { state: kind } }, text);
 }
 
-/** The strip's items for ``view`` (``GET /cases/{id}``); ``today``: ``YYYY-MM-DD``. */
-export function caseState(view, today = isoDay(new Date())) {
+/** The strip's items for ``view`` (``GET /cases/{id}``); ``today``: ``YYYY-MM-DD``, the
+ *  center's. */
+export function caseState(view, today = centerToday()) {
   const timeline = view.timeline || [];
   const open = view.status !== "resolved";
   const out = [];

@@ -1,0 +1,63 @@
+"""A supervisor's close of a month waits for the figures to count everything on the bus.
+
+The close records the month's figures as the figures read model has them at that moment. An
+event recorded within the month but not applied yet (its worker catching up after a restart,
+stopped, held behind a database lock) was left out, and for good: it is not a late event
+(recorded after the month), so no revision would ever count it. The scheduler's closes
+already waited for the figures to catch up; a supervisor's did not. Now it waits a bounded
+while, then answers 503 ``figures_catching_up`` with nothing recorded.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import asyncpg
+
+from services.feedback.figures import TABLES
+from services.feedback.main import create_app
+from shared.settings import Settings
+from tests.feedback.helpers import Clock, KeptSender
+from tests.feedback.test_visits_and_periods import May, month_row
+from tests.support import TEST_CENTER, running, stream_envelopes, wait_until
+
+
+async def test_a_month_is_not_closed_before_the_figures_counted_it(settings: Settings) -> None:
+    quick = settings.model_copy(update={"read_wait_timeout_s": 1.0})
+    clock = Clock(datetime.fromisoformat("2026-06-03T09:00:00+08:00"))
+    app = create_app(quick, sender=KeptSender(), clock=clock)
+    async with running(app) as client:
+        # The figures worker is held: a lock on its tables that lets readers in and no
+        # writer (as a long report's or a migration's would).
+        holder = await asyncpg.connect(settings.database_url)
+        tx = holder.transaction()
+        await tx.start()
+        schema = settings.schema_for("feedback")
+        tables = ", ".join(f'"{schema}".{table.name}' for table in TABLES)
+        await holder.execute(f"LOCK TABLE {tables} IN SHARE MODE")
+        try:
+            await May().build().publish(settings)
+            r = await client.post(f"/periods/{TEST_CENTER}/2026-05/close",
+                                  headers={"Idempotency-Key": "close-may"})
+            assert r.status_code == 503, r.text
+            assert r.json()["error"]["code"] == "figures_catching_up"
+            assert r.headers["Retry-After"] == "5"
+            closes = [e for e in await stream_envelopes(settings) if e.type == "PeriodClosed"]
+            assert closes == []  # nothing recorded
+        finally:
+            await tx.rollback()
+            await holder.close()
+
+        # Counted: the same close (the same key) now records May with all its cases.
+        async def closed() -> bool:
+            r = await client.post(f"/periods/{TEST_CENTER}/2026-05/close",
+                                  headers={"Idempotency-Key": "close-may"})
+            return r.status_code in (200, 201)
+
+        await wait_until(closed, timeout=30, what="May closed once counted")
+
+        async def reported() -> bool:
+            return "reported" in await month_row(client, "2026-05")
+
+        await wait_until(reported, what="May's report")
+        assert (await month_row(client, "2026-05"))["cases"] == 5

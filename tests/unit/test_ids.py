@@ -1,0 +1,34 @@
+"""Deterministic ids are the standard library's ``uuid5``, only cheaper: a follow-up or a
+survey planned before this change is found again under the same id."""
+
+from __future__ import annotations
+
+import copy
+import pickle
+import uuid
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from services.feedback.domain import FEEDBACK_NAMESPACE, survey_id_for_resolution
+from services.followup.domain import FOLLOWUP_NAMESPACE, follow_up_id_for
+from shared.kernel.ids import uuid5
+
+
+@given(st.uuids(), st.text())
+def test_an_id_is_the_standard_librarys_uuid5(namespace: uuid.UUID, name: str) -> None:
+    made, expected = uuid5(namespace, name), uuid.uuid5(namespace, name)
+    assert made == expected
+    assert (str(made), made.int, made.version, made.variant, made.is_safe, hash(made)) == (
+        str(expected), expected.int, expected.version, expected.variant, expected.is_safe,
+        hash(expected))
+    assert pickle.loads(pickle.dumps(made)) == expected == copy.deepcopy(made)
+
+
+def test_a_follow_up_keeps_the_id_it_was_planned_under() -> None:
+    resolved = uuid.UUID("0e1d3b25-84d4-413a-97b7-17d3d5a589bd")
+    assert follow_up_id_for("resolution", resolved) == uuid.uuid5(
+        FOLLOWUP_NAMESPACE, f"resolution:{resolved}")
+    assert type(follow_up_id_for("resolution", resolved)) is uuid.UUID
+    assert survey_id_for_resolution(resolved) == uuid.uuid5(
+        FEEDBACK_NAMESPACE, f"survey:resolution:{resolved}")

@@ -1,0 +1,61 @@
+"""No resident is texted or called back in the night: an SMS or phone survey whose delay
+(``SURVEY_DELAY_MINUTES``) ends in the quiet hours (``SURVEY_QUIET_FROM``..``UNTIL``, the
+center's wall clock) is due at their end. A case resolved at 23:30 on New Year's Eve was texted
+at 01:30; the counter's tablet still asks at once, the resident is standing there."""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from services.feedback.application import SurveyPolicy
+from shared.contracts.feedback import SurveyChannel
+from shared.settings import Settings
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+POLICY = SurveyPolicy()  # two hours' delay, quiet 21:00-08:00
+
+
+def local(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=SHANGHAI)
+
+
+@pytest.mark.parametrize(("resolved", "sent"), [
+    ("2026-12-31 23:30", "2027-01-01 08:00"),  # 01:30 is in the night
+    ("2026-12-31 18:59", "2026-12-31 20:59"),  # before 21:00: as the delay says
+    ("2026-12-31 19:00", "2027-01-01 08:00"),  # 21:00 is quiet
+    ("2027-01-01 05:00", "2027-01-01 08:00"),  # 07:00, still quiet
+    ("2027-01-01 06:00", "2027-01-01 08:00"),  # 08:00 exactly: its end, as is
+    ("2027-01-01 06:01", "2027-01-01 08:01"),
+])
+def test_an_sms_or_a_callback_waits_for_the_morning(resolved: str, sent: str) -> None:
+    for channel in (SurveyChannel.SMS, SurveyChannel.PHONE_CALLBACK):
+        send_at, expires_at = POLICY.timing(channel, local(resolved))
+        assert send_at == local(sent)
+        assert expires_at == send_at + POLICY.answer_window
+
+
+def test_a_moment_in_utc_is_read_on_the_centers_clock() -> None:
+    # 15:30 UTC is 23:30 in Shanghai; the answer keeps the caller's offset.
+    send_at, _ = POLICY.timing(SurveyChannel.SMS, datetime.fromisoformat(
+        "2026-12-31T15:30:00+00:00"))
+    assert send_at == local("2027-01-01 08:00")
+    assert send_at.utcoffset() == timedelta(0)
+
+
+def test_the_tablet_asks_at_once_at_any_hour() -> None:
+    assert POLICY.timing(SurveyChannel.TABLET, local("2026-12-31 23:30"))[0] == \
+        local("2026-12-31 23:30")
+
+
+def test_quiet_hours_are_settings_and_equal_values_mean_none() -> None:
+    none = SurveyPolicy.from_settings(Settings(survey_quiet_from=time(0, 0),
+                                               survey_quiet_until=time(0, 0)))
+    assert none.timing(SurveyChannel.SMS, local("2026-12-31 23:30"))[0] == \
+        local("2027-01-01 01:30")
+    lunch = SurveyPolicy.from_settings(Settings(survey_quiet_from=time(12, 0),
+                                                survey_quiet_until=time(13, 30)))
+    assert lunch.timing(SurveyChannel.SMS, local("2026-12-31 10:15"))[0] == \
+        local("2026-12-31 13:30")
