@@ -146,7 +146,8 @@ FOLDED = frozenset({"CaseOpened", "GuidanceGiven", "CaseResolved", "CaseReopened
                     "ConcernsNoted", "DeadlineNoted", "CaseDueDateSet", "CaseHandedOver"})
 #: What ``Rules._effect_for`` may plan from.
 RULED = frozenset({"RectificationOpened", "RectificationDeadlineRevised",
-                   "RectificationTriaged", "RectificationAppealDecided", "PlanStepAdded",
+                   "RectificationTriaged", "RectificationAppealDecided",
+                   "RectificationCompleted", "PlanStepAdded",
                    "DeadlineNoted", "CaseResolved", "CaseReopened", "ObligationDeclared",
                    "ActionTaken", "CaseHandedOver"})
 #: The event types the rules do anything with, bar the residents' (read apart): a batch's
