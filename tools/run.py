@@ -251,6 +251,11 @@ class _Runner:
                "HOST": self.settings.host, "PYTHONUNBUFFERED": "1",
                **{f"{name.upper()}_PORT": str(self.settings.port_for(name))
                   for name in SERVICES}}
+        if "survey_link_base" not in self.settings.model_fields_set:
+            # The links the workers send and the clerk's QR code lead to feedback's API, on
+            # the port it was given here: the setting's default names 8003, which with
+            # FEEDBACK_PORT set is nobody's, or another `make run`'s feedback on this machine.
+            env["SURVEY_LINK_BASE"] = f"http://127.0.0.1:{self.settings.port_for('feedback')}/s"
         for service in self.services:
             await service.spawn(env)
         waits = [asyncio.create_task(s.wait_healthy(self.startup_timeout))

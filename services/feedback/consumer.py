@@ -41,11 +41,17 @@ DDL = [
     # Who opened or served the case (the actors of its steps): none of them records its
     # survey's answer (no 代评).
     "ALTER TABLE intake_cases ADD COLUMN IF NOT EXISTS served_by text[] NOT NULL DEFAULT '{}'",
+    # When the case was opened at its window: the rating pad there shows the clerk who opened
+    # the last one (the one sitting there now, also after a shift change), not only the clerk
+    # of the window's last survey. Cases kept before this column have none: not looked at.
+    "ALTER TABLE intake_cases ADD COLUMN IF NOT EXISTS opened_at timestamptz",
+    "CREATE INDEX IF NOT EXISTS intake_cases_window ON intake_cases"
+    " (center_id, counter_id, opened_at DESC) WHERE opened_at IS NOT NULL",
     *residents.DDL,
 ]
 
 COLUMNS = ("case_id", "center_id", "counter_id", "clerk_id", "channel", "service_item",
-           "resident_id", "last_survey_id", "served_by")
+           "resident_id", "last_survey_id", "served_by", "opened_at")
 #: Every intake event of a case names its actor; these are the steps that serve the resident.
 SERVING = ("CaseOpened", "RequestHeard", "RequestRestated", "ConcernsNoted", "GuidanceGiven",
            "ActionTaken", "CaseHandedOver", "DeadlineNoted", "ObligationDeclared",
@@ -129,7 +135,8 @@ class IntakeFollower:
                     "counter_id": p["counter_id"], "clerk_id": p["clerk_id"],
                     "channel": p["channel"], "service_item": p["service_item"],
                     "resident_id": UUID(p["resident_id"]) if p["resident_id"] else None,
-                    "last_survey_id": None, "served_by": _served([], e)}
+                    "last_survey_id": None, "served_by": _served([], e),
+                    "opened_at": e.occurred_at}
                 dirty.add(e.case_id)
                 continue
             if case is None:
@@ -170,7 +177,7 @@ class IntakeFollower:
             if dirty:
                 await conn.executemany(
                     f"INSERT INTO intake_cases ({', '.join(COLUMNS)}) VALUES"
-                    " ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (case_id) DO UPDATE"
+                    " ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (case_id) DO UPDATE"
                     " SET service_item = EXCLUDED.service_item,"
                     " last_survey_id = EXCLUDED.last_survey_id, served_by = EXCLUDED.served_by",
                     [tuple(cases[i][c] for c in COLUMNS) for i in dirty])

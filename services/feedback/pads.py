@@ -212,9 +212,15 @@ async def next_survey(request: Request, pool: PoolDep, settings: SettingsDep,
         raise problem(401, "pad_token_invalid",
                       "another pad was paired at this window since: pair the pad again")
     now = request.app.state.feedback.clock.now()  # the moments below were written on it
+    # The window's clerk: whoever last opened a case there or was last asked about there
+    # (a survey), the later of the two; after a shift change, the clerk now at the window
+    # from their first resident on, not the last shift's until their first survey.
     clerk = await pool.fetchval(
-        "SELECT clerk_id FROM surveys WHERE center_id = $1 AND counter_id = $2"
-        " ORDER BY requested_at DESC LIMIT 1", center_id, counter_id)
+        "SELECT clerk_id FROM ((SELECT clerk_id, requested_at AS at FROM surveys"
+        "  WHERE center_id = $1 AND counter_id = $2 ORDER BY requested_at DESC LIMIT 1)"
+        " UNION ALL (SELECT clerk_id, opened_at FROM intake_cases WHERE center_id = $1"
+        "  AND counter_id = $2 AND opened_at IS NOT NULL ORDER BY opened_at DESC LIMIT 1))"
+        " AS seen ORDER BY at DESC LIMIT 1", center_id, counter_id)
     row = await pool.fetchrow(
         "SELECT survey_id, expires_at FROM surveys WHERE center_id = $1 AND counter_id = $2"
         " AND channel = 'tablet' AND status = 'sent' AND expires_at > $3"

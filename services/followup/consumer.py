@@ -39,7 +39,8 @@ opening on the deadline (on the last working day before it when the deadline is 
 ``RectificationTriaged`` (a supervisor put it on a track) and ``RectificationDeadlineRevised``
 (the deadline worked out again once an official schedule replaced a provisional year) move
 that follow-up with the deadline; ``RectificationAppealDecided`` upheld (the review no longer
-counts) cancels both while they are open.
+counts) cancels both while they are open; ``RectificationCompleted`` (the supervisor recorded
+the outcome) completes the rectification follow-up and cancels an open verification.
 
 From intake, about a resident (``residents.py``): ``ConsentChanged`` and ``ResidentErased``
 are remembered, and every rule plans with what the resident agreed to
@@ -89,7 +90,13 @@ from services.followup.domain import (
     referral_overdue_follow_up_id,
 )
 from shared.contracts import Envelope
-from shared.contracts.followup import Priority, Reason, RescheduleCause
+from shared.contracts.followup import (
+    ContactChannel,
+    FollowUpOutcome,
+    Priority,
+    Reason,
+    RescheduleCause,
+)
 from shared.contracts.vocabulary import RESIDENT_SAYS_UNSOLVED, Urgency
 from shared.kernel.calendar import (
     Basis,
@@ -139,7 +146,8 @@ FOLDED = frozenset({"CaseOpened", "GuidanceGiven", "CaseResolved", "CaseReopened
                     "ConcernsNoted", "DeadlineNoted", "CaseDueDateSet", "CaseHandedOver"})
 #: What ``Rules._effect_for`` may plan from.
 RULED = frozenset({"RectificationOpened", "RectificationDeadlineRevised",
-                   "RectificationTriaged", "RectificationAppealDecided", "PlanStepAdded",
+                   "RectificationTriaged", "RectificationAppealDecided",
+                   "RectificationCompleted", "PlanStepAdded",
                    "DeadlineNoted", "CaseResolved", "CaseReopened", "ObligationDeclared",
                    "ActionTaken", "CaseHandedOver"})
 #: The event types the rules do anything with, bar the residents' (read apart): a batch's
@@ -331,6 +339,8 @@ class Rules:
             return self._deadline_revised(e)
         if e.type == "RectificationAppealDecided":
             return self._appeal_upheld(e) if e.payload["decision"] == "upheld" else None
+        if e.type == "RectificationCompleted":
+            return self._rectification_completed(e)
         if e.type == "PlanStepAdded" and e.service == "intake":
             return self._plan_step(e, refs.snapshot(_step_case(e)), consent_of)
         if e.service != "intake" or e.case_id is None:
@@ -637,6 +647,39 @@ class Rules:
                 return []
             return [(e.case_id, verification_id, Reason.VERIFICATION.value),
                     (e.case_id, follow_up_id, Reason.RECTIFICATION.value)]
+
+        return run
+
+    def _rectification_completed(self, e: Envelope) -> Effect:
+        """The supervisor recorded the rectification's outcome: the rectification follow-up is
+        done (by them, from the board), and a verification still open has nothing left to
+        verify; else both would fall due, be missed and escalate a bad review already put
+        right. The revisit survey asks the resident from here. Both at follow-up's own time
+        (when it learned of it): feedback's, a few minutes ahead of it on another machine,
+        would be refused as a counter's clock too far ahead and dead-letter the rule."""
+        rectification_id = UUID(e.payload["rectification_id"])
+        note = f"the rectification's outcome was recorded: {e.payload['outcome']}"
+
+        async def run(_: list[Row]) -> None:
+            for kind in ("rectification", "verification"):
+                follow_up_id = follow_up_id_for(kind, rectification_id)
+                effect_key = f"rectified:{e.event_id}:{kind}"
+                try:
+                    if kind == "rectification":
+                        await self.followups.complete(
+                            follow_up_id,
+                            c.CompleteFollowUp(outcome=FollowUpOutcome.DONE,
+                                               channel=ContactChannel.NONE, note=note),
+                            SYSTEM_RULES, effect_key)
+                    else:
+                        await self.followups.cancel(
+                            follow_up_id, c.CancelFollowUp(reason=note), SYSTEM_RULES,
+                            effect_key)
+                except (NotFound, RuleViolated, AlreadyDoneError):
+                    # never planned (erased), done by staff or cancelled: nothing left open
+                    log.info("rule.rectified_nothing_open", kind=kind,
+                             rectification_id=str(rectification_id))
+            return None
 
         return run
 

@@ -82,7 +82,8 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
                              [f"{prefix}.intake.*.*", f"{prefix}.feedback.RectificationOpened.*",
                               f"{prefix}.feedback.RectificationDeadlineRevised.*",
                               f"{prefix}.feedback.RectificationTriaged.*",
-                              f"{prefix}.feedback.RectificationAppealDecided.*"])
+                              f"{prefix}.feedback.RectificationAppealDecided.*",
+                              f"{prefix}.feedback.RectificationCompleted.*"])
         runtime.add_consumer(known_residents.CONSUMER, known_residents.KnownResidents(),
                              known_residents.subjects(prefix))
         runtime.start_worker("scheduler", scheduler.run)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Annotated
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -25,6 +26,9 @@ from shared.contracts.vocabulary import (
 from shared.kernel.meta import CorrelationId
 
 CODE = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
+#: One need, worry or document of a list: stripped like every text, and then not empty (a
+#: blank line was kept as "", printed as an empty bullet on the one-time notice) nor a page.
+Item = Annotated[str, Field(min_length=1, max_length=500)]
 
 
 class _Command(BaseModel):
@@ -96,8 +100,8 @@ class RestateRequest(_Command):
 
 
 class NoteConcerns(_Command):
-    needs: list[str] = Field(default_factory=list, max_length=50)
-    worries: list[str] = Field(default_factory=list, max_length=50)
+    needs: list[Item] = Field(default_factory=list, max_length=50)
+    worries: list[Item] = Field(default_factory=list, max_length=50)
     emotion: Emotion
     urgency: Urgency = Urgency.NORMAL
 
@@ -111,7 +115,7 @@ class GiveGuidance(_Command):
     promised_on: date | None = Field(None, description=(
         "The day promised to the resident: the case's due date when it is the earliest "
         "(beside the item's usual working days and a noted deadline)."))
-    missing_documents: list[str] = Field(default_factory=list, max_length=50, description=(
+    missing_documents: list[Item] = Field(default_factory=list, max_length=50, description=(
         "The documents the resident still has to bring (printed on the one-time notice)."))
     plain_words: str = Field("", max_length=2000, description=(
         "The policy explained in the resident's own language, beside the formal citation; "

@@ -8,6 +8,8 @@ at once, with a non-zero exit code.
 
 from __future__ import annotations
 
+import secrets
+import time
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
@@ -20,6 +22,7 @@ from shared.security.principals import Role
 from shared.security.tokens import issue_token
 from shared.settings import Settings
 from tests.cli.system import Ran, System, make_run, sixstep
+from tests.support import id_number
 from tools.devservers import free_port
 
 
@@ -143,3 +146,44 @@ def test_every_command_names_the_server_that_does_not_answer_at_once(tmp_path: P
                   f"postgresql://sixstep@127.0.0.1:{closed['pg']}/sixstep", "rebuild", "intake")
     assert ran.code == 2 and "NATS at nats://127.0.0.1:1 did not answer" in ran.flat
     assert "--nats-url" in ran.first_err_line
+
+
+def test_a_survey_link_leads_to_the_feedback_make_run_started_on_its_own_port(
+        system: System) -> None:
+    """Two `make run`s on one machine, each on ports of its own (FEEDBACK_PORT): the link the
+    resident gets, on the pad, by SMS or as the QR code on the clerk's screen, opens this
+    system's survey, not one at the default port 8003, another system's or nobody's."""
+    intake, feedback = system.services["intake"], system.services["feedback"]
+    clerk = {"Authorization": "Bearer " + issue_token(Settings(), "clerk-017", Role.CLERK,
+                                                      "SH-PD-HUAMU")}
+    with httpx.Client(trust_env=False, timeout=10.0, headers=clerk) as client:
+        def write(url: str, body: dict[str, object]) -> dict[str, object]:
+            answer = client.post(url, json=body, headers={"Idempotency-Key": secrets.token_hex(8)})
+            assert answer.status_code in (200, 201), answer.text
+            return dict(answer.json())
+
+        resident = write(f"{intake}/residents", {
+            "name": "王秀英", "id_number": id_number(), "phone": "13912345678",
+            "address": "浦东新区花木路100弄3号", "contact_channel": "phone",
+            "consent": {"contact": True, "surveys": True}})["resident_id"]
+        case_id = write(f"{intake}/cases", {
+            "center_id": "SH-PD-HUAMU", "counter_id": "W07", "channel": "counter",
+            "service_item": "SA-MINIMUM-LIVING-ALLOWANCE", "resident_id": resident})["id"]
+        write(f"{intake}/cases/{case_id}/hear", {"words": "想问问低保怎么办"})
+        write(f"{intake}/cases/{case_id}/resolve", {
+            "outcome": "resolved", "explanation": "", "emotion_on_leaving": "calm"})
+
+        deadline = time.monotonic() + 30
+        while (qr := client.get(f"{feedback}/cases/{case_id}/survey/qr")).status_code != 200:
+            assert qr.status_code == 404 and time.monotonic() < deadline, qr.text
+            time.sleep(0.2)
+        link = qr.json()["link"]
+        assert link.startswith(f"{feedback}/s/"), (link, feedback)
+        page = httpx.get(link, trust_env=False, timeout=10.0)
+        assert page.status_code == 200 and "data-survey" in page.text, page.text[:300]
+        # The workers' sender (a process of its own, on another port) sent the same origin:
+        # what it logs, in make run's output.
+        log = system.folder / "make-run.log"
+        while f"{feedback}/s/{qr.json()['survey_id']}" not in log.read_text():
+            assert time.monotonic() < deadline, log.read_text()[-2000:]
+            time.sleep(0.2)

@@ -148,6 +148,18 @@ async def test_a_bad_review_is_verified_the_next_working_morning_and_followed_on
                                    params={"after": r.json()["position"]})).json()
         assert (done["status"], done["on_time"], done["track"]) == ("completed", True, track)
 
+        # Put right and recorded: the rectification follow-up is done, the verification no
+        # longer waits; neither falls due, is missed and escalates a bad review dealt with.
+        async def closed() -> bool:
+            return bool(await followup_events(settings, "FollowUpCompleted", case_id)) and \
+                bool(await followup_events(settings, "FollowUpCancelled", case_id))
+        await wait_until(closed, what="the rectification follow-up done, the verification gone")
+        (completed,) = await followup_events(settings, "FollowUpCompleted", case_id)
+        assert completed.aggregate_id == by_reason["rectification"].aggregate_id
+        assert (completed.payload["outcome"], completed.payload["channel"]) == ("done", "none")
+        (cancelled,) = await followup_events(settings, "FollowUpCancelled", case_id)
+        assert cancelled.aggregate_id == verification.aggregate_id
+
 
 async def test_appeals_are_decided_by_another_supervisor_and_revisits_stay_open_until_answered(
         settings: Settings) -> None:

@@ -120,3 +120,42 @@ async def test_a_clerk_not_in_the_staff_directory_is_named_by_the_id_alone(
         assert notice["center_name"] == TEST_CENTER and notice["center_phone"] is None
         assert notice["plain_words"] == "" and notice["missing_documents"] == []
         assert notice["eligibility"] is None and notice["due_on"] is None
+
+
+async def test_a_blank_document_need_or_worry_is_refused_not_printed_as_an_empty_line(
+        settings: Settings) -> None:
+    """A counter app that sends the clerk's list as typed ("户口簿", "  ", a full-width space):
+    every text is stripped, and an item left empty is a 422 naming it, not an empty bullet on
+    the notice the resident takes home; so is one item the length of a page."""
+    async with running(create_app(settings), role="clerk") as client:
+        clerk = bearer(settings, role="clerk", sub="clerk-017")
+        r = await client.post("/cases", headers={**headers(key()), **clerk}, json={
+            "center_id": TEST_CENTER, "counter_id": "window-3", "channel": "counter",
+            "service_item": "SA-HARDSHIP-SUBSIDY"})
+        assert r.status_code == 201, r.text
+        case_id = r.json()["id"]
+        r = await client.post(f"/cases/{case_id}/hear", json={"words": "想申请困难补助"},
+                              headers={**headers(key()), **clerk})
+        assert r.status_code == 200, r.text
+        guided = {"policy_basis": "《社会救助暂行办法》", "eligibility": "more_documents"}
+        for step, body, field in (
+                ("guidance", {**guided, "missing_documents": ["户口簿", "  "]},
+                 "missing_documents"),
+                ("guidance", {**guided, "missing_documents": ["收入证明" * 200]},
+                 "missing_documents"),
+                ("concerns", {"needs": ["\u3000"], "emotion": "calm"}, "needs"),
+                ("concerns", {"worries": ["钱不够", ""], "emotion": "calm"}, "worries")):
+            r = await client.post(f"/cases/{case_id}/{step}", json=body,
+                                  headers={**headers(key()), **clerk})
+            assert r.status_code == 422, (body, r.text)
+            fields = [f["field"] for f in r.json()["error"]["details"]["fields"]]
+            assert [f.split(".")[0] for f in fields] == [field], fields
+        r = await client.post(f"/cases/{case_id}/guidance", headers={**headers(key()), **clerk},
+                              json={"policy_basis": "《社会救助暂行办法》",
+                                    "eligibility": "more_documents",
+                                    "missing_documents": [" 户口簿 ", "收入证明"]})
+        assert r.status_code == 200, r.text
+        notice = (await client.get(f"/cases/{case_id}/notice",
+                                   params={"after": r.json()["position"]},
+                                   headers=clerk)).json()
+        assert notice["missing_documents"] == ["户口簿", "收入证明"]

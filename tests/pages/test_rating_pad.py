@@ -80,3 +80,54 @@ async def test_the_pad_at_window_1_asks_the_resident_as_soon_as_the_clerk_resolv
     surveys = (await supervisor.get(f"/cases/{case_id}/feedback")).json()["surveys"]
     assert [(s["status"], s["level"]) for s in surveys] == [("answered", "very_satisfied")], surveys
     await tablet.close()
+
+
+async def test_after_the_shift_change_the_idle_pad_shows_the_clerk_now_at_the_window(
+        center: Center, browser: Browser) -> None:
+    """Window 5: clerk-085 serves the morning and resolves a case; at 13:00 clerk-086 takes
+    the window and opens a case for the next resident. The pad in front of that resident
+    shows clerk-086, the one serving them, not the morning's clerk until clerk-086's first
+    survey (a 工号 shown to a resident is someone they can name in a review)."""
+    window = "window-5"
+    supervisor = center.client("feedback", "director-01", "supervisor", CENTER)
+    r = await supervisor.post("/pads/pairings", json={"counter_id": window})
+    assert r.status_code == 201, r.text
+    tablet = await browser.new_context(viewport={"width": 1180, "height": 820}, has_touch=True,
+                                       locale="zh-CN", timezone_id="Asia/Shanghai")
+    tablet.set_default_timeout(15_000)
+    pad = await tablet.new_page()
+    await pad.goto(f"{center.feedback}/pad")
+    await pad.fill("#pair-code", r.json()["code"])
+    await pad.press("#pair-code", "Enter")
+    await expect(pad.locator("#idle")).to_be_visible()
+
+    async def open_case(clerk: str, resolve: bool) -> None:
+        """What the clerk's screen sends when a resident sits down (and is served)."""
+        intake = center.client("intake", clerk, "clerk", CENTER)
+        opened = await intake.post("/cases", headers={"Idempotency-Key": f"{clerk}-open"},
+                                   json={"center_id": CENTER, "counter_id": window,
+                                         "service_item": "SA-MINIMUM-LIVING-ALLOWANCE"})
+        assert opened.status_code == 201, opened.text
+        case_id = opened.json()["id"]
+        heard = await intake.post(f"/cases/{case_id}/hear",
+                                  headers={"Idempotency-Key": f"{clerk}-hear"},
+                                  json={"words": "问低保年审"})
+        assert heard.status_code == 200, heard.text
+        if resolve:
+            done = await intake.post(f"/cases/{case_id}/resolve",
+                                     headers={"Idempotency-Key": f"{clerk}-resolve"},
+                                     json={"outcome": "resolved", "explanation": "",
+                                           "emotion_on_leaving": "calm"})
+            assert done.status_code == 200, done.text
+
+    # The morning: clerk-085's resident answers on the pad, which then shows clerk-085.
+    await open_case("clerk-085", resolve=True)
+    await expect(pad.locator("#survey")).to_be_visible()
+    await answer(pad, "satisfied", 4, "好")
+    await expect(pad.locator("#idle")).to_be_visible()
+    await expect(pad.locator("#pad-clerk")).to_have_text("clerk-085")
+
+    # The shift changes: clerk-086 opens a case for the resident now sitting at the window.
+    await open_case("clerk-086", resolve=False)
+    await expect(pad.locator("#pad-clerk")).to_have_text("clerk-086")
+    await tablet.close()
