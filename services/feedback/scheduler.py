@@ -26,6 +26,7 @@ import structlog
 from services.feedback.application import Feedback
 from services.feedback.domain import Consent, SurveyClosed
 from services.feedback.sending import SurveyMessage, SurveySender, survey_link
+from shared.contracts.feedback import SurveyChannel
 from shared.kernel.errors import CommandError, NotFound, RuleViolated
 
 log = structlog.get_logger("sixstep.feedback.scheduler")
@@ -71,13 +72,17 @@ class SurveyScheduler:
             " AND expires_at <= $1 ORDER BY expires_at LIMIT $2", now, self.batch)
         expired = sum(await asyncio.gather(*(self._expire(r["survey_id"], r["again"])
                                              for r in to_expire)))
+        # A text or a call due before the quiet hours but reached in them (the scheduler
+        # down or behind at 21:00, a resolution read late) waits for their end too.
+        quiet = self.feedback.policy.not_quiet(now) != now
         to_send = await self.pool.fetch(
             "SELECT s.survey_id, s.channel, r.surveys, r.erased, CASE WHEN s.purpose ="
             " 'revisit' AND s.resident_id IS NOT NULL THEN s.rectification_id END AS again"
             " FROM surveys s"
             " LEFT JOIN residents r ON r.resident_id = s.resident_id"
             " WHERE s.status = 'requested' AND s.send_at <= $1 AND s.expires_at > $1"
-            " ORDER BY s.send_at LIMIT $2", now, self.batch)
+            " AND (s.channel = $3 OR NOT $4)"
+            " ORDER BY s.send_at LIMIT $2", now, self.batch, SurveyChannel.TABLET.value, quiet)
         sent = sum(await asyncio.gather(*(self._send_if_allowed(r) for r in to_send)))
         return expired, sent
 
