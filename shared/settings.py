@@ -567,6 +567,15 @@ class Settings(BaseSettings):
             raise ValueError("SURVEY_REASON_TAGS names a reason twice")
         return value
 
+    @field_validator("survey_quiet_from", "survey_quiet_until")
+    @classmethod
+    def _wall_clock(cls, value: time) -> time:
+        if value.tzinfo is not None:
+            raise ValueError("SURVEY_QUIET_FROM and SURVEY_QUIET_UNTIL are hours on the "
+                             "center's wall clock (CENTER_TIMEZONE), written without an offset: "
+                             "21:00, not 21:00+08:00")
+        return value
+
     @field_validator("center_timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:

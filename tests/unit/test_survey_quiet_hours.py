@@ -59,3 +59,14 @@ def test_quiet_hours_are_settings_and_equal_values_mean_none() -> None:
                                                 survey_quiet_until=time(13, 30)))
     assert lunch.timing(SurveyChannel.SMS, local("2026-12-31 10:15"))[0] == \
         local("2026-12-31 13:30")
+
+
+@pytest.mark.parametrize("written", ["21:00+08:00", "21:00Z"])
+def test_quiet_hours_with_an_offset_are_refused_at_start_up(
+        written: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The quiet hours are the center's wall clock (CENTER_TIMEZONE); an hour with an offset
+    # was taken at start-up and then every text's or call's survey failed on it (TypeError:
+    # can't compare offset-naive and offset-aware times): the resolution dead-lettered.
+    monkeypatch.setenv("SURVEY_QUIET_FROM", written)
+    with pytest.raises(ValueError, match="SURVEY_QUIET"):
+        Settings()
