@@ -214,10 +214,13 @@ async def next_survey(request: Request, pool: PoolDep, settings: SettingsDep,
     now = request.app.state.feedback.clock.now()  # the moments below were written on it
     # The window's clerk: whoever last opened a case there or was last asked about there
     # (a survey), the later of the two; after a shift change, the clerk now at the window
-    # from their first resident on, not the last shift's until their first survey.
+    # from their first resident on, not the last shift's until their first survey. Only a
+    # resolution's survey: a revisit names the clerk reviewed days ago and is requested when
+    # the supervisor acts on the board (or when the last one expired), not at the window.
     clerk = await pool.fetchval(
         "SELECT clerk_id FROM ((SELECT clerk_id, requested_at AS at FROM surveys"
-        "  WHERE center_id = $1 AND counter_id = $2 ORDER BY requested_at DESC LIMIT 1)"
+        "  WHERE center_id = $1 AND counter_id = $2 AND purpose = 'resolution'"
+        "  ORDER BY requested_at DESC LIMIT 1)"
         " UNION ALL (SELECT clerk_id, opened_at FROM intake_cases WHERE center_id = $1"
         "  AND counter_id = $2 AND opened_at IS NOT NULL ORDER BY opened_at DESC LIMIT 1))"
         " AS seen ORDER BY at DESC LIMIT 1", center_id, counter_id)

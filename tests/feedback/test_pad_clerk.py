@@ -1,0 +1,91 @@
+"""The idle rating pad shows the clerk now at the window. A revisit survey (the supervisor's
+outcome of a bad review, or the unanswered revisit asked again) names the clerk who was
+reviewed, days ago perhaps, and is requested when the supervisor acts, from the board: it says
+nothing of who sits at the window now, so it does not put the reviewed clerk's 工号 back on
+the pad in front of the next clerk's resident."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from services.feedback.main import create_app
+from shared.contracts import Envelope
+from shared.settings import Settings
+from tests.feedback.helpers import Clock, History, KeptSender, key
+from tests.feedback.test_feedback_loop import CENTER, fast
+from tests.support import headers, running, stream_envelopes, wait_until
+
+WINDOW = "window-3"  # History's cases are opened there
+
+
+async def test_a_revisit_of_the_mornings_clerk_leaves_the_afternoons_clerk_on_the_pad(
+        settings: Settings) -> None:
+    settings = fast(settings)
+    clock, sender = Clock(datetime.fromisoformat("2026-11-25T10:00:00+08:00")), KeptSender()
+    app = create_app(settings, sender=sender, clock=clock)
+    history = History(CENTER)
+    morning = history.case("2026-11-25T09:30:00+08:00", resident_id=uuid.uuid4(),
+                           clerk_id="clerk-017")
+    history.resolved(morning, "2026-11-25T09:55:00+08:00")
+
+    async with running(app) as feedback:
+        made = await feedback.post("/pads/pairings", json={"counter_id": WINDOW})
+        assert made.status_code == 201, made.text
+        paired = await feedback.post("/pads/pair", json={"code": made.json()["code"]})
+        assert paired.status_code == 200, paired.text
+        pad = {"X-Pad-Token": paired.json()["pad_token"]}
+
+        async def clerk_on_the_pad(clerk: str) -> bool:
+            r = await feedback.get("/pads/next", headers=pad)
+            assert r.status_code == 200, r.text
+            return r.json()["clerk_id"] == clerk
+
+        # The morning: clerk-017's resident rates the visit badly on the pad.
+        await history.take().publish(settings)
+        await wait_until(lambda: _sent(sender, morning), what="the morning's survey on the pad")
+        message = sender.for_case(morning)
+        assert message is not None
+        r = await feedback.post(f"/surveys/{message.survey_id}/rating", headers=headers(key()),
+                                json={"token": message.token, "level": "dissatisfied"})
+        assert r.status_code == 200, r.text
+        opened = await _first(settings, "RectificationOpened")
+        assert await clerk_on_the_pad("clerk-017")
+
+        # 13:00, the shift changes: clerk-018 opens a case for the resident at the window.
+        clock.set(datetime.fromisoformat("2026-11-25T13:00:00+08:00"))
+        history.case("2026-11-25T13:00:00+08:00", resident_id=uuid.uuid4(),
+                     clerk_id="clerk-018")
+        await history.take().publish(settings)
+        await wait_until(lambda: clerk_on_the_pad("clerk-018"), what="clerk-018 on the pad")
+
+        # 13:30, on the board: the supervisor records what was done about the morning's review;
+        # the revisit asks the morning's resident again, about clerk-017.
+        clock.set(datetime.fromisoformat("2026-11-25T13:30:00+08:00"))
+        r = await feedback.post(f"/rectifications/{opened.aggregate_id}/outcome",
+                                headers=headers(key()),
+                                json={"outcome": "explained", "actions": "重新解释了政策"})
+        assert r.status_code == 200, r.text
+        revisit = r.json()["revisit_survey_id"]
+
+        async def revisit_seen() -> bool:
+            return (await feedback.get(f"/surveys/{revisit}")).status_code == 200
+
+        await wait_until(revisit_seen, what="the revisit survey in the read model")
+        assert await clerk_on_the_pad("clerk-018"), (
+            "the revisit of the morning's review put clerk-017 back on the afternoon's pad")
+
+
+async def _sent(sender: KeptSender, case_id: uuid.UUID) -> bool:
+    return sender.for_case(case_id) is not None
+
+
+async def _first(settings: Settings, type_: str) -> Envelope:
+    found: list[Envelope] = []
+
+    async def there() -> bool:
+        found[:] = [e for e in await stream_envelopes(settings) if e.type == type_]
+        return bool(found)
+
+    await wait_until(there, what=type_)
+    return found[0]
