@@ -89,3 +89,35 @@ async def _first(settings: Settings, type_: str) -> Envelope:
 
     await wait_until(there, what=type_)
     return found[0]
+
+
+async def test_after_a_shift_change_read_late_the_pad_shows_the_clerk_now_at_the_window(
+        settings: Settings) -> None:
+    """Feedback reads the window's day a few minutes late (restarted, behind): the morning
+    clerk's last resolution (13:59:50) and the afternoon clerk's first case (14:00) reach it
+    at 14:05. The survey is compared with the case by the window's own moments (the tablet
+    asks at the resolution), not by when feedback got round to requesting it."""
+    settings = fast(settings)
+    clock, sender = Clock(datetime.fromisoformat("2026-11-25T14:05:00+08:00")), KeptSender()
+    app = create_app(settings, sender=sender, clock=clock)
+    history = History(CENTER)
+    last = history.case("2026-11-25T13:50:00+08:00", resident_id=uuid.uuid4(),
+                        clerk_id="clerk-017")
+    history.resolved(last, "2026-11-25T13:59:50+08:00")
+    history.case("2026-11-25T14:00:00+08:00", resident_id=uuid.uuid4(), clerk_id="clerk-018")
+
+    async with running(app) as feedback:
+        made = await feedback.post("/pads/pairings", json={"counter_id": WINDOW})
+        assert made.status_code == 201, made.text
+        paired = await feedback.post("/pads/pair", json={"code": made.json()["code"]})
+        assert paired.status_code == 200, paired.text
+        pad = {"X-Pad-Token": paired.json()["pad_token"]}
+        await history.take().publish(settings)
+        await wait_until(lambda: _sent(sender, last), what="the last survey of the morning")
+
+        async def clerk_018() -> bool:
+            r = await feedback.get("/pads/next", headers=pad)
+            assert r.status_code == 200, r.text
+            return r.json()["clerk_id"] == "clerk-018"
+
+        await wait_until(clerk_018, what="clerk-018, now at the window, on the pad")
