@@ -684,7 +684,10 @@ class Rules:
         return run
 
     def _appeal_upheld(self, e: Envelope) -> Effect:
-        """The bad review was malicious or mistaken: nothing to verify or put right."""
+        """The bad review was malicious or mistaken: nothing to verify or put right. At
+        follow-up's own time, as ``_rectification_completed``: feedback's moment, from a
+        clock a few minutes ahead on another machine, was refused (occurred_at too far ahead)
+        and the rule dead-lettered, leaving both to fall due and escalate."""
         rectification_id = UUID(e.payload["rectification_id"])
 
         async def run(_: list[Row]) -> None:
@@ -692,8 +695,7 @@ class Rules:
                 try:
                     await self.followups.cancel(
                         follow_up_id_for(kind, rectification_id),
-                        c.CancelFollowUp(reason="bad review appeal upheld",
-                                         occurred_at=e.occurred_at),
+                        c.CancelFollowUp(reason="bad review appeal upheld"),
                         SYSTEM_RULES, f"appeal:{e.event_id}:{kind}")
                 except (NotFound, RuleViolated, AlreadyDoneError):
                     # never planned (erased), already done or cancelled: nothing left to stop
