@@ -6,47 +6,24 @@ rectification stayed on the desk, fell due and escalated a review that no longer
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 
-import httpx
-
-from services.feedback.main import create_app as feedback_app
-from services.followup.main import create_app as followup_app
-from services.intake.main import create_app as intake_app
-from shared.kernel.clock import ManualClock
 from shared.security.principals import Role
 from shared.settings import Settings
 from tests.feedback.helpers import Clock, KeptSender, key
-from tests.feedback.test_bad_reviews import bad_review, followup_events
+from tests.feedback.test_bad_reviews import bad_review, center, followup_events
 from tests.feedback.test_feedback_loop import fast
-from tests.support import bearer, headers, running, wait_until
-
-
-@contextlib.asynccontextmanager
-async def skewed_center(settings: Settings, clock: Clock, sender: KeptSender,
-                        followup_at: datetime
-                        ) -> AsyncIterator[tuple[httpx.AsyncClient, httpx.AsyncClient]]:
-    async with contextlib.AsyncExitStack() as stack:
-        intake = await stack.enter_async_context(running(intake_app(settings)))
-        feedback = await stack.enter_async_context(
-            running(feedback_app(settings, sender=sender, clock=clock)))
-        await stack.enter_async_context(running(followup_app(
-            settings, clock=ManualClock(followup_at))))
-        yield intake, feedback
+from tests.support import bearer, headers, wait_until
 
 
 async def test_an_upheld_appeal_cancels_its_follow_ups_whatever_feedbacks_clock_says(
         settings: Settings) -> None:
-    settings = fast(settings)
     start = datetime.fromisoformat("2026-11-25T10:05:00+08:00")  # a Wednesday
-    clock, sender = Clock(start), KeptSender()
+    behind = start - timedelta(minutes=10)  # follow-up's machine, ten minutes behind
+    settings, clock, sender = fast(settings), Clock(start), KeptSender()
     clerk = bearer(settings, role=Role.CLERK, sub="clerk-017")
     director = bearer(settings, role=Role.SUPERVISOR, sub="director-01")
-    # Follow-up's machine is ten minutes behind feedback's.
-    async with skewed_center(settings, clock, sender, start - timedelta(minutes=10)) as (
-            intake, feedback):
+    async with center(settings, clock, sender, behind) as (intake, feedback):
         case_id, rectification = await bad_review(intake, feedback, sender,
                                                   "2026-11-25T10:00:00+08:00")
         url = f"/rectifications/{rectification['rectification_id']}/appeal"

@@ -7,40 +7,55 @@ the pad in front of the next clerk's resident."""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+
+import httpx
 
 from services.feedback.main import create_app
-from shared.contracts import Envelope
 from shared.settings import Settings
 from tests.feedback.helpers import Clock, History, KeptSender, key
+from tests.feedback.test_consent import _first
 from tests.feedback.test_feedback_loop import CENTER, fast
-from tests.support import headers, running, stream_envelopes, wait_until
+from tests.support import headers, running, wait_until
 
 WINDOW = "window-3"  # History's cases are opened there
+
+
+def the_window(now: str, last_resolved: str) -> tuple[Clock, KeptSender, History, uuid.UUID]:
+    """Feedback's clock at ``now``; clerk-017's last case at the window, resolved at
+    ``last_resolved`` (opened ten minutes before)."""
+    resolved = datetime.fromisoformat(last_resolved)
+    history = History(CENTER)
+    last = history.case((resolved - timedelta(minutes=10)).isoformat(),
+                         resident_id=uuid.uuid4(), clerk_id="clerk-017")
+    history.resolved(last, last_resolved)
+    return Clock(datetime.fromisoformat(now)), KeptSender(), history, last
+
+
+async def clerk_on_the_pad(feedback: httpx.AsyncClient) -> Callable[[str], Awaitable[bool]]:
+    """Pairs a pad at the window; returns whether it shows a clerk."""
+    made = await feedback.post("/pads/pairings", json={"counter_id": WINDOW})
+    assert made.status_code == 201, made.text
+    paired = await feedback.post("/pads/pair", json={"code": made.json()["code"]})
+    assert paired.status_code == 200, paired.text
+    pad = {"X-Pad-Token": paired.json()["pad_token"]}
+
+    async def shows(clerk: str) -> bool:
+        r = await feedback.get("/pads/next", headers=pad)
+        assert r.status_code == 200, r.text
+        return r.json()["clerk_id"] == clerk
+
+    return shows
 
 
 async def test_a_revisit_of_the_mornings_clerk_leaves_the_afternoons_clerk_on_the_pad(
         settings: Settings) -> None:
     settings = fast(settings)
-    clock, sender = Clock(datetime.fromisoformat("2026-11-25T10:00:00+08:00")), KeptSender()
-    app = create_app(settings, sender=sender, clock=clock)
-    history = History(CENTER)
-    morning = history.case("2026-11-25T09:30:00+08:00", resident_id=uuid.uuid4(),
-                           clerk_id="clerk-017")
-    history.resolved(morning, "2026-11-25T09:55:00+08:00")
-
-    async with running(app) as feedback:
-        made = await feedback.post("/pads/pairings", json={"counter_id": WINDOW})
-        assert made.status_code == 201, made.text
-        paired = await feedback.post("/pads/pair", json={"code": made.json()["code"]})
-        assert paired.status_code == 200, paired.text
-        pad = {"X-Pad-Token": paired.json()["pad_token"]}
-
-        async def clerk_on_the_pad(clerk: str) -> bool:
-            r = await feedback.get("/pads/next", headers=pad)
-            assert r.status_code == 200, r.text
-            return r.json()["clerk_id"] == clerk
-
+    clock, sender, history, morning = the_window("2026-11-25T10:00:00+08:00",
+                                                 "2026-11-25T09:55:00+08:00")
+    async with running(create_app(settings, sender=sender, clock=clock)) as feedback:
+        shows = await clerk_on_the_pad(feedback)
         # The morning: clerk-017's resident rates the visit badly on the pad.
         await history.take().publish(settings)
         await wait_until(lambda: _sent(sender, morning), what="the morning's survey on the pad")
@@ -50,14 +65,14 @@ async def test_a_revisit_of_the_mornings_clerk_leaves_the_afternoons_clerk_on_th
                                 json={"token": message.token, "level": "dissatisfied"})
         assert r.status_code == 200, r.text
         opened = await _first(settings, "RectificationOpened")
-        assert await clerk_on_the_pad("clerk-017")
+        assert await shows("clerk-017")
 
         # 13:00, the shift changes: clerk-018 opens a case for the resident at the window.
         clock.set(datetime.fromisoformat("2026-11-25T13:00:00+08:00"))
         history.case("2026-11-25T13:00:00+08:00", resident_id=uuid.uuid4(),
                      clerk_id="clerk-018")
         await history.take().publish(settings)
-        await wait_until(lambda: clerk_on_the_pad("clerk-018"), what="clerk-018 on the pad")
+        await wait_until(lambda: shows("clerk-018"), what="clerk-018 on the pad")
 
         # 13:30, on the board: the supervisor records what was done about the morning's review;
         # the revisit asks the morning's resident again, about clerk-017.
@@ -72,23 +87,13 @@ async def test_a_revisit_of_the_mornings_clerk_leaves_the_afternoons_clerk_on_th
             return (await feedback.get(f"/surveys/{revisit}")).status_code == 200
 
         await wait_until(revisit_seen, what="the revisit survey in the read model")
-        assert await clerk_on_the_pad("clerk-018"), (
+        assert await shows("clerk-018"), (
             "the revisit of the morning's review put clerk-017 back on the afternoon's pad")
 
 
 async def _sent(sender: KeptSender, case_id: uuid.UUID) -> bool:
     return sender.for_case(case_id) is not None
 
-
-async def _first(settings: Settings, type_: str) -> Envelope:
-    found: list[Envelope] = []
-
-    async def there() -> bool:
-        found[:] = [e for e in await stream_envelopes(settings) if e.type == type_]
-        return bool(found)
-
-    await wait_until(there, what=type_)
-    return found[0]
 
 
 async def test_after_a_shift_change_read_late_the_pad_shows_the_clerk_now_at_the_window(
@@ -98,26 +103,11 @@ async def test_after_a_shift_change_read_late_the_pad_shows_the_clerk_now_at_the
     at 14:05. The survey is compared with the case by the window's own moments (the tablet
     asks at the resolution), not by when feedback got round to requesting it."""
     settings = fast(settings)
-    clock, sender = Clock(datetime.fromisoformat("2026-11-25T14:05:00+08:00")), KeptSender()
-    app = create_app(settings, sender=sender, clock=clock)
-    history = History(CENTER)
-    last = history.case("2026-11-25T13:50:00+08:00", resident_id=uuid.uuid4(),
-                        clerk_id="clerk-017")
-    history.resolved(last, "2026-11-25T13:59:50+08:00")
+    clock, sender, history, last = the_window("2026-11-25T14:05:00+08:00",
+                                              "2026-11-25T13:59:50+08:00")
     history.case("2026-11-25T14:00:00+08:00", resident_id=uuid.uuid4(), clerk_id="clerk-018")
-
-    async with running(app) as feedback:
-        made = await feedback.post("/pads/pairings", json={"counter_id": WINDOW})
-        assert made.status_code == 201, made.text
-        paired = await feedback.post("/pads/pair", json={"code": made.json()["code"]})
-        assert paired.status_code == 200, paired.text
-        pad = {"X-Pad-Token": paired.json()["pad_token"]}
+    async with running(create_app(settings, sender=sender, clock=clock)) as feedback:
+        shows = await clerk_on_the_pad(feedback)
         await history.take().publish(settings)
         await wait_until(lambda: _sent(sender, last), what="the last survey of the morning")
-
-        async def clerk_018() -> bool:
-            r = await feedback.get("/pads/next", headers=pad)
-            assert r.status_code == 200, r.text
-            return r.json()["clerk_id"] == "clerk-018"
-
-        await wait_until(clerk_018, what="clerk-018, now at the window, on the pad")
+        await wait_until(lambda: shows("clerk-018"), what="clerk-018 now at the window")
