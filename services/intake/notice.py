@@ -117,7 +117,8 @@ def notice_of(case: CasePublic, catalogue: Catalogue, settings: Settings, clerk_
         plain_words=guidance.get("plain_words") or "",
         policy_basis=guidance.get("policy_basis") or "",
         promised=guidance.get("promised") or "",
-        missing_documents=list(guidance.get("missing_documents") or []),
+        # A blank item was refused from 645b57e on; one stored before is not printed.
+        missing_documents=[d for d in guidance.get("missing_documents") or [] if d.strip()],
         typical_days=item.typical_days if item else None,
         due_on=case.due_on,
         deadlines=sorted(deadlines, key=lambda d: d.due_on),

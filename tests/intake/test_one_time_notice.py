@@ -7,7 +7,11 @@ from __future__ import annotations
 import uuid
 from datetime import date, timedelta
 
+import httpx
+
+from services.intake.commands import GiveGuidance
 from services.intake.main import create_app
+from shared.contracts.vocabulary import Eligibility
 from shared.settings import Settings
 from tests.support import (
     TEST_CENTER,
@@ -129,14 +133,7 @@ async def test_a_blank_document_need_or_worry_is_refused_not_printed_as_an_empty
     the notice the resident takes home; so is one item the length of a page."""
     async with running(create_app(settings), role="clerk") as client:
         clerk = bearer(settings, role="clerk", sub="clerk-017")
-        r = await client.post("/cases", headers={**headers(key()), **clerk}, json={
-            "center_id": TEST_CENTER, "counter_id": "window-3", "channel": "counter",
-            "service_item": "SA-HARDSHIP-SUBSIDY"})
-        assert r.status_code == 201, r.text
-        case_id = r.json()["id"]
-        r = await client.post(f"/cases/{case_id}/hear", json={"words": "想申请困难补助"},
-                              headers={**headers(key()), **clerk})
-        assert r.status_code == 200, r.text
+        case_id = await heard_case(client, clerk)
         guided = {"policy_basis": "《社会救助暂行办法》", "eligibility": "more_documents"}
         for step, body, field in (
                 ("guidance", {**guided, "missing_documents": ["户口簿", "  "]},
@@ -159,3 +156,37 @@ async def test_a_blank_document_need_or_worry_is_refused_not_printed_as_an_empty
                                    params={"after": r.json()["position"]},
                                    headers=clerk)).json()
         assert notice["missing_documents"] == ["户口簿", "收入证明"]
+
+
+async def test_a_notice_reprinted_from_guidance_stored_with_a_blank_document_skips_it(
+        settings: Settings) -> None:
+    """Guidance recorded by the release before blank items were refused (its command checked
+    no item: ["户口簿", ""]) stays in the store as it was; the notice the resident asks for
+    again prints the documents, not an empty bullet among them."""
+    app = create_app(settings)
+    async with running(app, role="clerk") as client:
+        clerk = bearer(settings, role="clerk", sub="clerk-017")
+        case_id = await heard_case(client, clerk)
+        # As the old release's command let it through (model_construct: no checks).
+        old = GiveGuidance.model_construct(
+            policy_basis="《社会救助暂行办法》", eligibility=Eligibility.MORE_DOCUMENTS,
+            promised="", promised_on=None, missing_documents=["户口簿", "", "收入证明"],
+            plain_words="", service_item=None, occurred_at=None, correlation_id=None)
+        written = await app.state.intake.give_guidance(uuid.UUID(case_id), old, "clerk-017",
+                                                       key())
+        notice = (await client.get(f"/cases/{case_id}/notice",
+                                   params={"after": written.position}, headers=clerk)).json()
+        assert notice["missing_documents"] == ["户口簿", "收入证明"]
+
+
+async def heard_case(client: httpx.AsyncClient, clerk: dict[str, str]) -> str:
+    """A hardship-subsidy case opened at window 3 and its request heard; its id."""
+    r = await client.post("/cases", headers={**headers(key()), **clerk}, json={
+        "center_id": TEST_CENTER, "counter_id": "window-3", "channel": "counter",
+        "service_item": "SA-HARDSHIP-SUBSIDY"})
+    assert r.status_code == 201, r.text
+    case_id: str = r.json()["id"]
+    r = await client.post(f"/cases/{case_id}/hear", json={"words": "想申请困难补助"},
+                          headers={**headers(key()), **clerk})
+    assert r.status_code == 200, r.text
+    return case_id
