@@ -650,6 +650,11 @@ class Rules:
 
         return run
 
+    async def rectification_completed(self, e: Envelope) -> None:
+        """The rule of a ``RectificationCompleted``, applied outside a batch (the completions
+        recorded before the rules took that type: ``completed_before.py``)."""
+        await self._rectification_completed(e)([])
+
     def _rectification_completed(self, e: Envelope) -> Effect:
         """The supervisor recorded the rectification's outcome: the rectification follow-up is
         done (by them, from the board), and a verification still open has nothing left to

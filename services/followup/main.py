@@ -8,10 +8,11 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
+from services.followup import completed_before, known_residents, parked
 from services.followup import consumer as rules_module
-from services.followup import known_residents, parked
 from services.followup.api import followups, obligations, parked_rules, policies, worklists
 from services.followup.application import FollowUpApplication, FollowUps
+from services.followup.completed_before import CompletedBefore
 from services.followup.consumer import Rules
 from services.followup.fanout import FanOut, stalled
 from services.followup.helping import UNIT_REPLY, help_tasks, referrals
@@ -42,7 +43,8 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = await start_runtime(settings, SERVICE, FollowUpApplication,
-                                      [*DDL, *rules_module.DDL, *known_residents.DDL], metrics,
+                                      [*DDL, *rules_module.DDL, *known_residents.DDL,
+                                       *completed_before.DDL], metrics,
                                       calendars)
         runtime.clock = clock_
         use_cases = FollowUps(runtime.committer, calendars, settings, clock_, catalogue,
@@ -78,7 +80,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         parked_gauge.set(await parked.count(runtime.pool))
         if runtime.runs_workers:  # a file added or the package upgraded while we were down
             await calendar_changed()
-        runtime.add_consumer(rules_module.CONSUMER, rules,
+        driving = runtime.add_consumer(rules_module.CONSUMER, rules,
                              [f"{prefix}.intake.*.*", f"{prefix}.feedback.RectificationOpened.*",
                               f"{prefix}.feedback.RectificationDeadlineRevised.*",
                               f"{prefix}.feedback.RectificationTriaged.*",
@@ -86,6 +88,9 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
                               f"{prefix}.feedback.RectificationCompleted.*"])
         runtime.add_consumer(known_residents.CONSUMER, known_residents.KnownResidents(),
                              known_residents.subjects(prefix))
+        # Once: the completions recorded before the rules took RectificationCompleted.
+        runtime.start_worker("rectifications-completed-before", CompletedBefore(
+            runtime.pool, runtime.nc, settings, rules, driving.name).run)
         runtime.start_worker("scheduler", scheduler.run)
         # In a process of its own where ROLES says so: its bursts of writes then wait behind
         # no relay and no consumer on one event loop (benchmarks/README.md, target 6).
