@@ -82,9 +82,7 @@ async def test_a_position_behind_an_event_being_retried_is_not_applied_yet(
     handler = FailsOneCase(cases[0])
     async with schema_pool(settings, "ryw", TRACKING_DDL) as pool, \
             bus_connection(settings, "ryw") as nc:
-        consumer = Consumer(settings=settings, nc=nc, pool=pool, name="ryw", handler=handler,
-                            filter_subjects=[f"{settings.subject_prefix}.intake.*.*"],
-                            batch=10, max_deliver=1000, backoff=(0.05,))
+        consumer = retrying(settings, nc, pool, "ryw", handler)
         async with consumer_running(consumer):
             async def the_others_applied() -> bool:
                 return {(c, t) for c in cases[1:] for t in ("CaseOpened", "RequestHeard")} \
@@ -115,10 +113,8 @@ async def test_a_dead_lettered_event_holds_back_no_position(settings: Settings) 
     handler = FailsOneCase(cases[0], poison=True)
     async with schema_pool(settings, "ryw_dead", TRACKING_DDL) as pool, \
             bus_connection(settings, "ryw_dead") as nc:
-        consumer = Consumer(settings=settings, nc=nc, pool=pool, name="ryw_dead",
-                            handler=handler,
-                            filter_subjects=[f"{settings.subject_prefix}.intake.*.*"],
-                            batch=10, max_deliver=5, backoff=(0.05,))
+        # A PermanentError: dead-lettered at its first failure, whatever max_deliver says.
+        consumer = retrying(settings, nc, pool, "ryw_dead", handler)
         async with consumer_running(consumer):
             async def done() -> bool:
                 return consumer.stats.dead_lettered == 1 and len(handler.applied) == 3
