@@ -737,11 +737,7 @@ class Consumer:
             assert blocked is not None
             if await self._still_coming(blocked) is not False:
                 continue  # still there (its retries go on), or no answer now: asked later
-            await conn.execute(
-                "UPDATE consumer_tracking SET blocked_seq = NULL, blocked_attempts = NULL "
-                "WHERE consumer = $1 AND key = $2 AND blocked_seq = $3", self.name, key, blocked)
-            await conn.execute("DELETE FROM consumer_held WHERE consumer = $1 AND seq = $2",
-                               self.name, blocked)
+            await self._let_go(conn, key, blocked)
             log.error("consumer.blocked_event_gone", consumer=self.name, seq=blocked,
                       key=str(key))
             released.add(key)
@@ -865,14 +861,19 @@ class Consumer:
                     return
                 if coming:
                     continue  # applied, or dead-lettered, in its turn
-                await conn.execute(
-                    "UPDATE consumer_tracking SET blocked_seq = NULL, blocked_attempts = NULL"
-                    " WHERE consumer = $1 AND key = $2 AND blocked_seq = $3",
-                    self.name, row["key"], row["seq"])
-                await conn.execute("DELETE FROM consumer_held WHERE consumer = $1 AND seq = $2",
-                                   self.name, row["seq"])
+                await self._let_go(conn, row["key"], row["seq"])
                 log.error("consumer.held_event_gone", consumer=self.name, seq=row["seq"],
                           key=str(row["key"]))
+
+    async def _let_go(self, conn: asyncpg.Connection, key: UUID, seq: int) -> None:
+        """The event at ``seq`` will never be delivered again (``_still_coming``): the block
+        it put on its case ``key`` (if it was the failing one) is lifted and its hold
+        forgotten."""
+        await conn.execute(
+            "UPDATE consumer_tracking SET blocked_seq = NULL, blocked_attempts = NULL "
+            "WHERE consumer = $1 AND key = $2 AND blocked_seq = $3", self.name, key, seq)
+        await conn.execute("DELETE FROM consumer_held WHERE consumer = $1 AND seq = $2",
+                           self.name, seq)
 
     async def _still_coming(self, seq: int) -> bool | None:
         """Whether the event at stream sequence ``seq`` will be delivered to this consumer
