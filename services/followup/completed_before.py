@@ -22,7 +22,7 @@ import structlog
 from nats.aio.client import Client as NATS
 from nats.js.errors import NotFoundError
 
-from shared.bus.consumer import base_consumer
+from shared.bus.consumer import Consumer
 from shared.contracts import REGISTRY, Envelope
 from shared.contracts.decoding import decode_envelope
 from shared.settings import Settings
@@ -45,7 +45,7 @@ class CompletedBefore:
     """``run``: the sweep, then nothing (a background loop that must not end)."""
 
     def __init__(self, pool: asyncpg.Pool, nc: NATS, settings: Settings,
-                 rules: CompletionRule, consumer: str) -> None:
+                 rules: CompletionRule, consumer: Consumer) -> None:
         self.pool, self.nc, self.settings = pool, nc, settings
         self.rules, self.consumer = rules, consumer
 
@@ -56,11 +56,8 @@ class CompletedBefore:
     async def floor(self) -> int:
         """The lowest ack floor of the rules' durables (a partitioned worker's too); 0 when
         there is none yet (a new durable reads every completion itself)."""
-        js = self.nc.jetstream()
-        floors = [info.ack_floor.stream_seq if info.ack_floor else 0
-                  for info in await js.consumers_info(self.settings.stream_name)
-                  if base_consumer(info.name) == base_consumer(self.consumer)]
-        return min(floors, default=0)
+        return min((info.ack_floor.stream_seq if info.ack_floor else 0
+                    for info in await self.consumer.durables()), default=0)
 
     async def sweep(self) -> int | None:
         """Apply the rule to every completion at or below the floor; how many (None: ran

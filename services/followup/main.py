@@ -90,7 +90,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
                              known_residents.subjects(prefix))
         # Once: the completions recorded before the rules took RectificationCompleted.
         runtime.start_worker("rectifications-completed-before", CompletedBefore(
-            runtime.pool, runtime.nc, settings, rules, driving.name).run)
+            runtime.pool, runtime.nc, settings, rules, driving).run)
         runtime.start_worker("scheduler", scheduler.run)
         # In a process of its own where ROLES says so: its bursts of writes then wait behind
         # no relay and no consumer on one event loop (benchmarks/README.md, target 6).

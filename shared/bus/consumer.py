@@ -54,7 +54,7 @@ import structlog
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.api import AckPolicy, ConsumerConfig, ConsumerInfo, DeliverPolicy
 from nats.js.errors import NotFoundError
 from pydantic import ValidationError
 
@@ -362,16 +362,22 @@ class Consumer:
         over. One request to the server; False when no such durable is there (never started,
         deleted), a partition is no durable's, or the server does not answer."""
         try:
-            infos = await self.nc.jetstream().consumers_info(self.settings.stream_name)
+            infos = await self.durables()
         except (NatsError, TimeoutError):
             return False
-        base = base_consumer(self.name)
         counted: set[int] = set()
         for info in infos:
-            if (base_consumer(info.name) == base and not info.num_pending
-                    and not info.num_ack_pending):
+            if not info.num_pending and not info.num_ack_pending:
                 counted |= partitions_named(info.name, self.settings.partitions)
         return counted >= set(range(self.settings.partitions))
+
+    async def durables(self) -> list[ConsumerInfo]:
+        """The server's durables of this consumer in whichever process: its own name's and
+        each partitioned worker's (``base_consumer``), and one a changed split left behind.
+        One request (the first page of the stream's consumers)."""
+        base = base_consumer(self.name)
+        return [info for info in await self.nc.jetstream().consumers_info(
+            self.settings.stream_name) if base_consumer(info.name) == base]
 
     async def drain(self, timeout: float = 10.0) -> None:
         """Finish the batch in hand (applied, tracked, acked), then fetch no more."""

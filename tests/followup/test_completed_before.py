@@ -83,7 +83,7 @@ async def test_completions_the_old_rules_passed_get_the_rule_once(settings: Sett
         await history.publish_new(settings)
 
         rule = Completions()
-        sweep = CompletedBefore(pool, nc, settings, rule, "followup-rules")
+        sweep = CompletedBefore(pool, nc, settings, rule, rules)
         assert await sweep.sweep() == 2
         assert rule.seen == [first, second] and later not in rule.seen
         assert await pool.fetchval("SELECT applied FROM upgrade_steps WHERE name = $1",
@@ -100,5 +100,7 @@ async def test_a_new_durable_leaves_the_sweep_nothing(settings: Settings) -> Non
     async with schema_pool(settings, "fresh", DDL) as pool, \
             bus_connection(settings, "fresh") as nc:
         rule = Completions()
-        assert await CompletedBefore(pool, nc, settings, rule, "followup-rules").sweep() == 0
+        rules = Consumer(settings=settings, nc=nc, pool=pool, name="followup-rules",
+                         handler=Recorder(), filter_subjects=[], batch=10)  # never started
+        assert await CompletedBefore(pool, nc, settings, rule, rules).sweep() == 0
         assert rule.seen == []
