@@ -169,7 +169,7 @@ TRACKING_DDL = [
     # other cases pass a held one, so read-your-writes (``applied_position``) counts a
     # position as applied only below the lowest held. A row is done once its case's
     # tracking row has passed its sequence (applied or dead-lettered); those are deleted at
-    # start and whenever another is held.
+    # start and every few seconds while any is held (``Consumer._forget_gone_holds``).
     "CREATE TABLE IF NOT EXISTS consumer_held ("
     " consumer text NOT NULL, seq bigint NOT NULL, key uuid NOT NULL, service text NOT NULL,"
     " position bigint NOT NULL, PRIMARY KEY (consumer, seq))",
@@ -388,7 +388,6 @@ class Consumer:
     async def run(self) -> None:
         async with self.pool.acquire() as conn:
             await self._lead(conn)
-            await conn.execute(FORGET_DONE_HOLDS, self.name)
             self._conn = conn
             try:
                 while True:
@@ -826,7 +825,7 @@ class Consumer:
 
     async def _hold(self, conn: asyncpg.Connection, items: list[_Item]) -> None:
         """Record ``items`` as held back behind a retry (``consumer_held``), before anything
-        after them is tracked as applied; forget the holds their cases have gone past."""
+        after them is tracked as applied (``_forget_gone_holds`` forgets them)."""
         held = [(i.seq, i.envelope) for i in items if i.envelope is not None]
         await conn.execute(
             "INSERT INTO consumer_held (consumer, seq, key, service, position) SELECT $1, s, k,"
@@ -835,7 +834,6 @@ class Consumer:
             [e.partition_key for _, e in held], [e.service for _, e in held],
             [e.position for _, e in held])
         self._holding = True
-        await conn.execute(FORGET_DONE_HOLDS, self.name)
 
     async def _forget_gone_holds(self) -> None:
         """Every ``STREAM_RECHECK_S`` while this consumer holds events back: forget the holds
