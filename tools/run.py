@@ -99,7 +99,8 @@ class _Service:
     async def _pump(self, stream: asyncio.StreamReader | None) -> None:
         assert stream is not None
         prefix = f"{self.name:<17}| "
-        with self.log_path.open("a", encoding="utf-8") as log_file:
+        # Line-buffered: an operator's ``tail -f`` sees each line as the service writes it.
+        with self.log_path.open("a", encoding="utf-8", buffering=1) as log_file:
             while raw := await stream.readline():
                 line = raw.decode("utf-8", "replace").rstrip("\n")
                 self.tail.append(line)
