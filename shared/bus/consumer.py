@@ -59,7 +59,7 @@ from nats.js.errors import NotFoundError
 from pydantic import ValidationError
 
 from shared import tracing
-from shared.bus.jetstream import dead_letter_subject, subject_matches
+from shared.bus.jetstream import dead_letter_subject, every_consumer, subject_matches
 from shared.bus.pulling import Puller, ack_each, sequence_and_delivered
 from shared.bus.stream_identity import STREAM_DDL, check_stream, stream_seen
 from shared.contracts import REGISTRY, Envelope
@@ -359,8 +359,9 @@ class Consumer:
         nothing pending and nothing delivered and not yet acked (an event held behind a retry
         is). A durable the split no longer uses (``CONSUMER_PARTITIONS`` changed, deploy/
         README) stays behind for ever; its partitions count by the durables that took them
-        over. One request to the server; False when no such durable is there (never started,
-        deleted), a partition is no durable's, or the server does not answer."""
+        over. Every page of the stream's consumers; False when no such durable is there
+        (never started, deleted), a partition is no durable's, or the server does not
+        answer."""
         try:
             infos = await self.durables()
         except (NatsError, TimeoutError):
@@ -374,10 +375,11 @@ class Consumer:
     async def durables(self) -> list[ConsumerInfo]:
         """The server's durables of this consumer in whichever process: its own name's and
         each partitioned worker's (``base_consumer``), and one a changed split left behind.
-        One request (the first page of the stream's consumers)."""
+        Every page of the stream's consumers (``every_consumer``)."""
         base = base_consumer(self.name)
-        return [info for info in await self.nc.jetstream().consumers_info(
-            self.settings.stream_name) if base_consumer(info.name) == base]
+        return [info for info in await every_consumer(self.nc.jetstream(),
+                                                      self.settings.stream_name)
+                if base_consumer(info.name) == base]
 
     async def drain(self, timeout: float = 10.0) -> None:
         """Finish the batch in hand (applied, tracked, acked), then fetch no more."""
