@@ -41,7 +41,8 @@ from shared.settings import derived_key
 CODE_MINUTES = 10
 PAIR_TRIES_PER_MINUTE = 5  # per client address
 PAIR_TRIES_PER_MINUTE_OVERALL = 60  # per replica, all addresses together
-#: A survey sent to the tablet longer ago than this is no longer shown (the resident has left).
+#: A survey sent to the tablet, or of a resolution, longer ago than this is no longer shown (the
+#: resident has left).
 SHOWN_MINUTES = 10
 WINDOW = r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,63}$"
 
@@ -228,11 +229,14 @@ async def next_survey(request: Request, pool: PoolDep, settings: SettingsDep,
         " UNION ALL (SELECT clerk_id, opened_at FROM intake_cases WHERE center_id = $1"
         "  AND counter_id = $2 AND opened_at IS NOT NULL ORDER BY opened_at DESC LIMIT 1))"
         " AS seen ORDER BY at DESC LIMIT 1", center_id, counter_id)
+    # The survey of the window's latest resolution, if it was a few minutes ago: one sent
+    # only now (feedback restarted, behind) of a resident served long ago is not offered to
+    # whoever stands at the window, nor is an earlier one of a backlog sent in the same tick.
     row = await pool.fetchrow(
         "SELECT survey_id, expires_at FROM surveys WHERE center_id = $1 AND counter_id = $2"
         " AND channel = 'tablet' AND status = 'sent' AND expires_at > $3"
-        " AND sent_at > $4 ORDER BY sent_at DESC LIMIT 1", center_id, counter_id, now,
-        now - timedelta(minutes=SHOWN_MINUTES))
+        " AND sent_at > $4 AND send_at > $4 ORDER BY send_at DESC, sent_at DESC LIMIT 1",
+        center_id, counter_id, now, now - timedelta(minutes=SHOWN_MINUTES))
     survey = None
     if row is not None:
         token = request.app.state.feedback.tokens.issue(row["survey_id"], row["expires_at"])
