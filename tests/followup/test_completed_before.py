@@ -14,8 +14,9 @@ yet), its acks pass the completions recorded meanwhile without applying them."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 import asyncpg
 from nats.aio.client import Client as NATS
@@ -70,9 +71,28 @@ def rules_of(settings: Settings, nc: NATS, pool: asyncpg.Pool, handler: Recorder
                     handler=handler, filter_subjects=subjects, batch=10)
 
 
-async def all_acked(settings: Settings, nc: NATS, name: str = "followup-rules") -> bool:
-    info = await nc.jetstream().consumer_info(settings.stream_name, name)
-    return info.num_ack_pending == 0 and info.num_pending == 0
+@contextlib.asynccontextmanager
+async def published(settings: Settings, history: History, name: str
+                    ) -> AsyncIterator[tuple[asyncpg.Pool, NATS]]:
+    """``history`` on the stream; a schema of the rules' bookkeeping and a connection."""
+    await stream_made(settings)
+    await history.publish_new(settings)
+    async with schema_pool(settings, name, [*TRACKING_DDL, *DDL]) as pool, \
+            bus_connection(settings, name) as nc:
+        yield pool, nc
+
+
+def through(settings: Settings, nc: NATS, old: Recorder, name: str = "followup-rules"
+            ) -> Callable[[int], Awaitable[bool]]:
+    """Whether the old rules have applied ``n`` events and acked everything on their subjects."""
+
+    async def applied(n: int) -> bool:
+        if len(old.applied) != n:
+            return False
+        info = await nc.jetstream().consumer_info(settings.stream_name, name)
+        return info.num_ack_pending == 0 and info.num_pending == 0
+
+    return applied
 
 
 def completed(history: History, n: int) -> uuid.UUID:
@@ -100,16 +120,12 @@ async def test_completions_the_old_rules_passed_get_the_rule_once(settings: Sett
     opened(history, 2)
     second = completed(history, 2)
     opened(history, 3)  # the old rules' last event: their ack floor
-    await stream_made(settings)
-    await history.publish_new(settings)
-    async with schema_pool(settings, "upgrade", [*TRACKING_DDL, *DDL]) as pool, \
-            bus_connection(settings, "upgrade") as nc:
+    async with published(settings, history, "upgrade") as (pool, nc):
         # The old release's rules: intake's events, no RectificationCompleted.
         old = Recorder()
         async with consumer_running(rules_of(settings, nc, pool, old, new=False)):
-            async def all_applied() -> bool:
-                return len(old.applied) == 3 and await all_acked(settings, nc)
-            await wait_until(all_applied, what="the old rules through the log")
+            await wait_until(lambda: through(settings, nc, old)(3),
+                             what="the old rules through the log")
         later = completed(history, 3)  # after the floor: the rules' own under the new subjects
         await history.publish_new(settings)
 
@@ -135,15 +151,11 @@ async def test_completions_the_old_release_passes_while_the_new_one_waits_get_th
     opened(history, 1)
     first = completed(history, 1)
     opened(history, 2)
-    await stream_made(settings)
-    await history.publish_new(settings)
-    async with schema_pool(settings, "rolling", [*TRACKING_DDL, *DDL]) as pool, \
-            bus_connection(settings, "rolling") as nc:
+    async with published(settings, history, "rolling") as (pool, nc):
         old = Recorder()
         async with consumer_running(rules_of(settings, nc, pool, old, new=False)):
-            async def through(n: int) -> bool:
-                return len(old.applied) == n and await all_acked(settings, nc)
-            await wait_until(lambda: through(2), what="the old rules through the log")
+            old_through = through(settings, nc, old)
+            await wait_until(lambda: old_through(2), what="the old rules through the log")
             # The new worker starts: its rules stand by behind the old ones; its sweep begins.
             rule = Completions()
             new_rules = Completions()
@@ -154,7 +166,7 @@ async def test_completions_the_old_release_passes_while_the_new_one_waits_get_th
             second = completed(history, 2)
             opened(history, 3)
             await history.publish_new(settings)
-            await wait_until(lambda: through(3), what="the old rules past the completion")
+            await wait_until(lambda: old_through(3), what="the old rules past the completion")
         # The old worker stops; the new one drives the durable.
         async with consumer_running(rules_of(settings, nc, pool, new_rules, new=True)):
             await asyncio.wait_for(sweeping, 15)
@@ -179,16 +191,12 @@ async def test_each_worker_of_a_split_sweeps_its_own_partitions_when_it_is_upgra
         uuid.uuid5(uuid.NAMESPACE_URL, f"case-{n}"), settings.partitions) in b_parts]
     history = History(TEST_CENTER)
     opened(history, cases[0])
-    await stream_made(settings)
-    await history.publish_new(settings)
     b_name = partitioned_name("followup-rules", b_parts)
-    async with schema_pool(settings, "split", [*TRACKING_DDL, *DDL]) as pool, \
-            bus_connection(settings, "split") as nc:
+    async with published(settings, history, "split") as (pool, nc):
         old_b = Recorder()
         async with consumer_running(rules_of(settings, nc, pool, old_b, new=False,
                                              owned=b_parts)):
-            async def b_through(n: int) -> bool:
-                return len(old_b.applied) == n and await all_acked(settings, nc, b_name)
+            b_through = through(settings, nc, old_b, b_name)
             await wait_until(lambda: b_through(1), what="worker b's old rules through the log")
             # Worker a is upgraded first: its durable takes the completions, it sweeps.
             a_rules = rules_of(settings, nc, pool, Completions(), new=True, owned=a_parts)
