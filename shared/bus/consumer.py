@@ -99,6 +99,26 @@ def partitions_named(name: str, partitions: int) -> set[int]:
     return {int(p) for p in named.split("_")}
 
 
+def partitions_consumed(info: ConsumerInfo, partitions: int) -> set[int]:
+    """The partitions a durable on the server consumes: by its filter subjects, each ending
+    in ``.p<N>`` on a partitioned worker (``Runtime.add_consumer``) or in a wildcard (every
+    partition); by its name when it has none. The name of more than four partitions keeps
+    only the first and the last (``partitioned_name``): ``0-3,15`` is ``-p0to15x5``, which
+    would take 4-14 as its too."""
+    config = info.config
+    subjects = list(config.filter_subjects or []) or (
+        [config.filter_subject] if config.filter_subject else [])
+    if not subjects:
+        return partitions_named(info.name, partitions)
+    consumed: set[int] = set()
+    for subject in subjects:
+        last = subject.rsplit(".", 1)[-1]
+        if not (last.startswith("p") and last[1:].isdigit()):
+            return set(range(partitions))
+        consumed.add(int(last[1:]))
+    return consumed
+
+
 class PermanentError(Exception):
     """Raised by a handler for an event it can never apply: dead-lettered without retries."""
 
@@ -369,7 +389,7 @@ class Consumer:
         counted: set[int] = set()
         for info in infos:
             if not info.num_pending and not info.num_ack_pending:
-                counted |= partitions_named(info.name, self.settings.partitions)
+                counted |= partitions_consumed(info, self.settings.partitions)
         return counted >= set(range(self.settings.partitions))
 
     async def durables(self) -> list[ConsumerInfo]:
