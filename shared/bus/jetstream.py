@@ -39,9 +39,14 @@ async def every_consumer(js: JetStreamContext, stream: str) -> list[ConsumerInfo
     name), and a consumer past the first page (a city's split workers, old splits' durables)
     was taken for one that is not there."""
     infos: list[ConsumerInfo] = []
-    while page := await js.consumers_info(stream, offset=len(infos) or None):
-        infos += page
-    return infos
+    seen: set[str] = set()
+    while True:
+        page = await js.consumers_info(stream, offset=len(infos) or None)
+        new = [info for info in page if info.name not in seen]
+        if not new:  # the last page was the last (a server that ignored the offset, too)
+            return infos
+        infos += new
+        seen.update(info.name for info in new)
 
 
 def event_subject(settings: Settings, service: str, event_type: str, key: UUID) -> str:
