@@ -41,8 +41,7 @@ from shared.settings import derived_key
 CODE_MINUTES = 10
 PAIR_TRIES_PER_MINUTE = 5  # per client address
 PAIR_TRIES_PER_MINUTE_OVERALL = 60  # per replica, all addresses together
-#: A survey sent to the tablet, or of a resolution, longer ago than this is no longer shown (the
-#: resident has left).
+#: A survey sent to the tablet longer ago than this is no longer shown (the resident has left).
 SHOWN_MINUTES = 10
 WINDOW = r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,63}$"
 
@@ -229,13 +228,18 @@ async def next_survey(request: Request, pool: PoolDep, settings: SettingsDep,
         " UNION ALL (SELECT clerk_id, opened_at FROM intake_cases WHERE center_id = $1"
         "  AND counter_id = $2 AND opened_at IS NOT NULL ORDER BY opened_at DESC LIMIT 1))"
         " AS seen ORDER BY at DESC LIMIT 1", center_id, counter_id)
-    # The survey of the window's latest resolution, if it was a few minutes ago: one sent
-    # only now (feedback restarted, behind) of a resident served long ago is not offered to
-    # whoever stands at the window, nor is an earlier one of a backlog sent in the same tick.
+    # The survey of the window's latest resolution (by the window's own moments), sent in
+    # the last few minutes, while no case has been opened there since (the next resident):
+    # feedback reading the window's day late (restarted, behind) sends a survey of a resident
+    # served long ago only now, and a backlog in one tick; shown by when it was sent, such a
+    # survey was offered to whoever stood at the window, and they rated a visit not theirs.
     row = await pool.fetchrow(
-        "SELECT survey_id, expires_at FROM surveys WHERE center_id = $1 AND counter_id = $2"
-        " AND channel = 'tablet' AND status = 'sent' AND expires_at > $3"
-        " AND sent_at > $4 AND send_at > $4 ORDER BY send_at DESC, sent_at DESC LIMIT 1",
+        "SELECT s.survey_id, s.expires_at FROM (SELECT survey_id, expires_at, status,"
+        "  sent_at, send_at FROM surveys WHERE center_id = $1 AND counter_id = $2"
+        "  AND channel = 'tablet' ORDER BY send_at DESC LIMIT 1) AS s"
+        " WHERE s.status = 'sent' AND s.expires_at > $3 AND s.sent_at > $4"
+        " AND NOT EXISTS (SELECT 1 FROM intake_cases c WHERE c.center_id = $1"
+        "  AND c.counter_id = $2 AND c.opened_at > s.send_at)",
         center_id, counter_id, now, now - timedelta(minutes=SHOWN_MINUTES))
     survey = None
     if row is not None:

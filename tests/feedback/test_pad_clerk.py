@@ -118,7 +118,8 @@ async def test_read_an_hour_late_the_pad_offers_no_survey_of_a_resident_who_has_
     """Feedback was down from 09:00 and reads the window's morning at 10:40. Clerk-017's
     resident of 09:30 left long ago; the resident at the window now came at 10:35. The pad
     offered the 09:30 survey to them (it was sent a moment ago), and they rated a visit not
-    theirs. The pad asks about a resolution of the last few minutes only, the latest first."""
+    theirs. The pad asks about the window's latest resolution only, while no case has been
+    opened there since (the window's own moments: its clock may be off feedback's)."""
     settings = fast(settings)
     clock, sender, history, gone = the_window("2026-11-25T10:40:00+08:00",
                                               "2026-11-25T09:30:00+08:00")
