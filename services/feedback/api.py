@@ -365,5 +365,5 @@ async def close_period(
     check_center(supervisor, center_id)
     first = date.fromisoformat(f"{month}-01")
     periods_ = request.app.state.periods
-    await periods_.until_counted(settings.read_wait_timeout_s)
-    return WrittenPublic.of(await periods_.close(center_id, first, "supervisor", actor, key))
+    return WrittenPublic.of(await periods_.close(center_id, first, "supervisor", actor, key,
+                                                 counted_within_s=settings.read_wait_timeout_s))

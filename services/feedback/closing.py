@@ -133,15 +133,27 @@ class Periods:
         return as_reported(rows[0] if rows else {}, names)
 
     async def close(self, center_id: str, month: date, closed_by: str, actor: str,
-                    key: str) -> Written:
+                    key: str, counted_within_s: float | None = None) -> Written:
+        """``counted_within_s``: wait that long for the figures to count everything
+        (``until_counted``) before a close that would record anything. A close already
+        recorded answers as it first did (a retry under its key) and a month not ended is
+        refused, whatever the figures: a supervisor's retry of a close that went through was
+        a 503 while a worker was behind, and a close of this month waited in vain."""
         earliest = self.path.moments.earliest.replace(day=1)
         if month < earliest:  # a month before any event could be counted (the year 1, 1969)
             raise InvalidCommand(f"month must be {earliest.isoformat()[:7]} or later",
                                  field="month", earliest=earliest.isoformat()[:7])
         today = self.today()
-        figures = await self.figures_of(center_id, month, today)
         meta = self.path.meta(actor, key, center_id=center_id)
         period_id = period_id_for(center_id, month)
+        if counted_within_s is not None:
+            ReportedMonth.check_closable(month, today)
+            first = await self.path.created(period_id, "PeriodClosed", key, actor, meta)
+            if first is not None:
+                return first
+            await self.until_counted(counted_within_s)
+            today = self.today()
+        figures = await self.figures_of(center_id, month, today)
         return await self.path.create(period_id, "PeriodClosed", key, lambda: ReportedMonth.close(
             center_id, month, closed_by, today, figures, meta))
 

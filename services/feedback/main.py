@@ -74,15 +74,18 @@ def create_app(settings: Settings, *, sender: SurveySender | None = None,
         app.state.pool = runtime.pool
         app.state.feedback = feedback
         prefix = settings.subject_prefix
-        views = runtime.add_consumer(projections.CONSUMER, projections.FeedbackViews(),
-                                     [f"{prefix}.feedback.*.*"])
+        runtime.add_consumer(projections.CONSUMER, projections.FeedbackViews(),
+                             [f"{prefix}.feedback.*.*"])
         facts = runtime.add_consumer(figures.CONSUMER, figures.FiguresProjection(settings.tz),
                                      figures.subjects(prefix))
         runtime.add_consumer(people.CONSUMER, people.PeopleProjection(settings.tz),
                              people.subjects(prefix))
         runtime.add_consumer(consumer.CONSUMER, consumer.IntakeFollower(feedback),
                              consumer.subjects(prefix))
-        app.state.consumer_names = {"views": views.name, "figures": facts.name}
+        # ``?after=`` waits on the consumer's own name, never a partitioned durable's: that one
+        # passes a write of another replica's partitions as soon as it applies a later event
+        # of its own (deploy/README, "Read your writes": such a replica answers 504).
+        app.state.consumer_names = {"views": projections.CONSUMER, "figures": figures.CONSUMER}
         scheduler = SurveyScheduler(runtime.pool, feedback, sender_, settings.survey_link_base,
                                     schema=settings.schema_for(SERVICE),
                                     tick_s=settings.feedback_tick_s)

@@ -77,14 +77,19 @@ class ReportedMonth(RemembersCommands):
         self.commands: dict[str, tuple[str, int]] = {}
         self._remember(meta, "PeriodClosed", created=True)
 
-    @classmethod
-    def close(cls, center_id: str, month: date, closed_by: str, today: date,
-              figures: Reported, meta: Meta) -> ReportedMonth:
+    @staticmethod
+    def check_closable(month: date, today: date) -> None:
+        """A month is named by its first day and closed once it has ended."""
         if month.day != 1:
             raise RuleViolated("a month is named by its first day", month=month.isoformat())
         if today <= month_end(month):
             raise RuleViolated("a month is closed once it has ended",
                                month=month.isoformat()[:7], rule="period_not_ended")
+
+    @classmethod
+    def close(cls, center_id: str, month: date, closed_by: str, today: date,
+              figures: Reported, meta: Meta) -> ReportedMonth:
+        cls.check_closable(month, today)
         return cls(id=period_id_for(center_id, month), center_id=center_id, month=month,
                    closed_by=closed_by, as_of=today, figures=figures, meta=meta)
 

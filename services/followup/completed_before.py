@@ -1,15 +1,20 @@
-"""Once, after the release where follow-up's rules read ``RectificationCompleted``: the
-rectifications completed before it.
+"""Once per rules durable, after the release where follow-up's rules read
+``RectificationCompleted``: the rectifications completed before it.
 
 A durable whose subjects grow goes on from where it was (``Consumer.ensure`` aligns its
 filters): the completions recorded before the upgrade never reach the rules, and their
 rectification and verification follow-ups stay open, fall due, are missed and escalate a bad
 review already put right. This sweep reads those completions from the stream, at or below the
-ack floor of the rules' durables (every earlier event of their cases is applied by then, so
-nothing is applied out of its case's order), and applies the rules' own effect to each (its
-effect keys make a completion the rules also took harmless). It records that it ran
-(``upgrade_steps``) and does nothing at later starts; each worker may run it, the effects are
-the same commands under the same keys.
+ack floor of this worker's rules durable (every earlier event of their cases is applied by
+then, so nothing is applied out of its case's order), and applies the rules' own effect to
+each (its effect keys make a completion the rules also took harmless).
+
+The floor is read only once the durable takes ``RectificationCompleted`` (this release's
+consumer made it so, and reset it to that floor): until then whoever drives it is the old
+release (a standby behind it, the other worker of a split not upgraded yet), whose acks pass
+the completions recorded meanwhile without applying them, so a floor read earlier left those
+to nobody. Each durable is swept for its own partitions and records that it ran
+(``upgrade_steps``, under its name); a later start finds it done.
 """
 
 from __future__ import annotations
@@ -45,45 +50,70 @@ class CompletedBefore:
     """``run``: the sweep, then nothing (a background loop that must not end)."""
 
     def __init__(self, pool: asyncpg.Pool, nc: NATS, settings: Settings,
-                 rules: CompletionRule, consumer: Consumer) -> None:
+                 rules: CompletionRule, consumer: Consumer, look_every_s: float = 1.0) -> None:
         self.pool, self.nc, self.settings = pool, nc, settings
         self.rules, self.consumer = rules, consumer
+        self.look_every_s = look_every_s
+
+    @property
+    def step(self) -> str:
+        """The ``upgrade_steps`` name of this durable's sweep."""
+        return f"{STEP}:{self.consumer.name}"
+
+    def subjects(self) -> list[str]:
+        """The consumer's subjects of ``RectificationCompleted`` (its partitions')."""
+        completions = f"{self.settings.subject_prefix}.feedback.RectificationCompleted"
+        return [f for f in self.consumer.filter_subjects if f.rsplit(".", 1)[0] == completions]
 
     async def run(self) -> None:
         await self.sweep()
         await asyncio.Event().wait()
 
-    async def floor(self) -> int:
-        """The lowest ack floor of the rules' durables (a partitioned worker's too); 0 when
-        there is none yet (a new durable reads every completion itself)."""
-        return min((info.ack_floor.stream_seq if info.ack_floor else 0
-                    for info in await self.consumer.durables()), default=0)
+    async def floor(self) -> int | None:
+        """The ack floor of this worker's rules durable once it takes every completion
+        subject of this consumer; None before (not made yet, or still the old release's
+        filters: its floor would pass completions it never applied)."""
+        try:
+            info = await self.nc.jetstream().consumer_info(self.settings.stream_name,
+                                                           self.consumer.name)
+        except NotFoundError:
+            return None
+        config = info.config
+        taken = set(config.filter_subjects or []) | (
+            {config.filter_subject} if config.filter_subject else set())
+        if not set(self.subjects()) <= taken:
+            return None
+        return info.ack_floor.stream_seq if info.ack_floor else 0
 
     async def sweep(self) -> int | None:
-        """Apply the rule to every completion at or below the floor; how many (None: ran
-        before)."""
+        """Apply the rule to every completion of this durable's partitions at or below its
+        floor, once it takes them; how many (None: ran before)."""
         if await self.pool.fetchval("SELECT applied FROM upgrade_steps WHERE name = $1",
-                                    STEP) is not None:
+                                    self.step) is not None:
             return None
-        floor = await self.floor()
+        while (floor := await self.floor()) is None:
+            await asyncio.sleep(self.look_every_s)
         js = self.nc.jetstream()
-        subject = f"{self.settings.subject_prefix}.feedback.RectificationCompleted.*"
-        applied, seq = 0, 1
-        while seq <= floor:
-            try:
-                msg = await js.get_msg(self.settings.stream_name, seq=seq, subject=subject,
-                                       next=True)
-            except NotFoundError:
-                break
-            if msg.seq is None or msg.seq > floor:
-                break
-            seq = msg.seq + 1
-            if msg.data is None:
-                continue
-            await self.rules.rectification_completed(REGISTRY.current(decode_envelope(msg.data)))
-            applied += 1
+        applied = 0
+        for subject in self.subjects():
+            seq = 1
+            while seq <= floor:
+                try:
+                    msg = await js.get_msg(self.settings.stream_name, seq=seq,
+                                           subject=subject, next=True)
+                except NotFoundError:
+                    break
+                if msg.seq is None or msg.seq > floor:
+                    break
+                seq = msg.seq + 1
+                if msg.data is None:
+                    continue
+                await self.rules.rectification_completed(
+                    REGISTRY.current(decode_envelope(msg.data)))
+                applied += 1
         await self.pool.execute(
             "INSERT INTO upgrade_steps (name, applied) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-            STEP, applied)
-        log.info("upgrade.rectifications_completed_before", applied=applied, floor=floor)
+            self.step, applied)
+        log.info("upgrade.rectifications_completed_before", applied=applied, floor=floor,
+                 consumer=self.consumer.name)
         return applied

@@ -88,9 +88,11 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
                               f"{prefix}.feedback.RectificationCompleted.*"])
         runtime.add_consumer(known_residents.CONSUMER, known_residents.KnownResidents(),
                              known_residents.subjects(prefix))
-        # Once: the completions recorded before the rules took RectificationCompleted.
-        runtime.start_worker("rectifications-completed-before", CompletedBefore(
-            runtime.pool, runtime.nc, settings, rules, driving).run)
+        # Once a durable: the completions recorded before the rules took RectificationCompleted
+        # (where the rules are driven: CONSUMERS may put them in another worker).
+        if runtime.runs_consumer(rules_module.CONSUMER):
+            runtime.start_worker("rectifications-completed-before", CompletedBefore(
+                runtime.pool, runtime.nc, settings, rules, driving).run)
         runtime.start_worker("scheduler", scheduler.run)
         # In a process of its own where ROLES says so: its bursts of writes then wait behind
         # no relay and no consumer on one event loop (benchmarks/README.md, target 6).

@@ -64,7 +64,7 @@ from shared.analytics.replay import (
     covering,
 )
 from shared.bus.consumer import TRACKING_DDL, base_consumer
-from shared.bus.jetstream import connect
+from shared.bus.jetstream import connect, every_consumer
 from shared.bus.stream_identity import check_stream, forget_replays, stream_seen
 from shared.contracts import Envelope
 from shared.readmodels.bulk import q
@@ -457,7 +457,7 @@ class Rebuild:
         workers (``<consumer>-p0_1``, ``shared.bus.consumer.base_consumer``)."""
         assert self._nc is not None
         consumer = self.model.consumer
-        infos = await self._nc.jetstream().consumers_info(self.settings.stream_name)
+        infos = await every_consumer(self._nc.jetstream(), self.settings.stream_name)
         return sorted(i.name for i in infos if base_consumer(i.name) == consumer)
 
     async def _pause_live_consumers(self, durables: Sequence[str], timeout: float) -> list[str]:

@@ -59,7 +59,7 @@ from nats.js.errors import NotFoundError
 from pydantic import ValidationError
 
 from shared import tracing
-from shared.bus.jetstream import dead_letter_subject, subject_matches
+from shared.bus.jetstream import dead_letter_subject, every_consumer, subject_matches
 from shared.bus.pulling import Puller, ack_each, sequence_and_delivered
 from shared.bus.stream_identity import STREAM_DDL, check_stream, stream_seen
 from shared.contracts import REGISTRY, Envelope
@@ -97,6 +97,26 @@ def partitions_named(name: str, partitions: int) -> set[int]:
         first, last = named.split("x")[0].split("to")
         return set(range(int(first), int(last) + 1))
     return {int(p) for p in named.split("_")}
+
+
+def partitions_consumed(info: ConsumerInfo, partitions: int) -> set[int]:
+    """The partitions a durable on the server consumes: by its filter subjects, each ending
+    in ``.p<N>`` on a partitioned worker (``Runtime.add_consumer``) or in a wildcard (every
+    partition); by its name when it has none. The name of more than four partitions keeps
+    only the first and the last (``partitioned_name``): ``0-3,15`` is ``-p0to15x5``, which
+    would take 4-14 as its too."""
+    config = info.config
+    subjects = list(config.filter_subjects or []) or (
+        [config.filter_subject] if config.filter_subject else [])
+    if not subjects:
+        return partitions_named(info.name, partitions)
+    consumed: set[int] = set()
+    for subject in subjects:
+        last = subject.rsplit(".", 1)[-1]
+        if not (last.startswith("p") and last[1:].isdigit()):
+            return set(range(partitions))
+        consumed.add(int(last[1:]))
+    return consumed
 
 
 class PermanentError(Exception):
@@ -359,8 +379,9 @@ class Consumer:
         nothing pending and nothing delivered and not yet acked (an event held behind a retry
         is). A durable the split no longer uses (``CONSUMER_PARTITIONS`` changed, deploy/
         README) stays behind for ever; its partitions count by the durables that took them
-        over. One request to the server; False when no such durable is there (never started,
-        deleted), a partition is no durable's, or the server does not answer."""
+        over. Every page of the stream's consumers; False when no such durable is there
+        (never started, deleted), a partition is no durable's, or the server does not
+        answer."""
         try:
             infos = await self.durables()
         except (NatsError, TimeoutError):
@@ -368,16 +389,17 @@ class Consumer:
         counted: set[int] = set()
         for info in infos:
             if not info.num_pending and not info.num_ack_pending:
-                counted |= partitions_named(info.name, self.settings.partitions)
+                counted |= partitions_consumed(info, self.settings.partitions)
         return counted >= set(range(self.settings.partitions))
 
     async def durables(self) -> list[ConsumerInfo]:
         """The server's durables of this consumer in whichever process: its own name's and
         each partitioned worker's (``base_consumer``), and one a changed split left behind.
-        One request (the first page of the stream's consumers)."""
+        Every page of the stream's consumers (``every_consumer``)."""
         base = base_consumer(self.name)
-        return [info for info in await self.nc.jetstream().consumers_info(
-            self.settings.stream_name) if base_consumer(info.name) == base]
+        return [info for info in await every_consumer(self.nc.jetstream(),
+                                                      self.settings.stream_name)
+                if base_consumer(info.name) == base]
 
     async def drain(self, timeout: float = 10.0) -> None:
         """Finish the batch in hand (applied, tracked, acked), then fetch no more."""

@@ -11,7 +11,13 @@ import structlog
 from nats.aio.client import Client as NATS
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
-from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
+from nats.js.api import (
+    ConsumerInfo,
+    DiscardPolicy,
+    RetentionPolicy,
+    StorageType,
+    StreamConfig,
+)
 from nats.js.client import JetStreamContext
 from nats.js.errors import NotFoundError, ServiceUnavailableError
 
@@ -26,6 +32,21 @@ DLQ_TOKEN = "dlq"
 def partition_of(key: UUID, partitions: int) -> int:
     """Stable partition of a case id (crc32, so every language computes the same)."""
     return zlib.crc32(key.bytes) % partitions
+
+
+async def every_consumer(js: JetStreamContext, stream: str) -> list[ConsumerInfo]:
+    """Every consumer of ``stream``, page after page: the server lists 256 at a time (by
+    name), and a consumer past the first page (a city's split workers, old splits' durables)
+    was taken for one that is not there."""
+    infos: list[ConsumerInfo] = []
+    seen: set[str] = set()
+    while True:
+        page = await js.consumers_info(stream, offset=len(infos) or None)
+        new = [info for info in page if info.name not in seen]
+        if not new:  # the last page was the last (a server that ignored the offset, too)
+            return infos
+        infos += new
+        seen.update(info.name for info in new)
 
 
 def event_subject(settings: Settings, service: str, event_type: str, key: UUID) -> str:

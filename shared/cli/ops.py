@@ -25,7 +25,7 @@ from rich.console import Console
 from rich.table import Table
 
 from shared.bus.consumer import APPLIED_SEQ, REFUSED_KEY, base_consumer
-from shared.bus.jetstream import connect, dead_letter_stream, ensure_streams
+from shared.bus.jetstream import connect, dead_letter_stream, ensure_streams, every_consumer
 from shared.bus.stream_identity import forget_stream, stream_seen
 from shared.cli import app
 from shared.cli.servers import SERVICES, resolve, without_password
@@ -91,7 +91,7 @@ def status() -> None:
             for column in ("consumer", "pending", "ack pending", "redelivered", "ack floor"):
                 table.add_column(column)
             try:
-                consumers = await js.consumers_info(settings.stream_name)
+                consumers = await every_consumer(js, settings.stream_name)
             except NotFoundError:
                 consumers = []
             for c in sorted(consumers, key=lambda c: c.name):

@@ -22,6 +22,7 @@ from fastapi import FastAPI
 from nats.js.errors import NotFoundError
 
 from services.feedback.main import create_app
+from shared.bus.consumer import Consumer
 from shared.settings import Settings
 from tests.feedback.helpers import Clock, KeptSender
 from tests.feedback.test_close_waits_for_figures import closed_once_counted
@@ -29,9 +30,16 @@ from tests.feedback.test_visits_and_periods import May
 from tests.support import TEST_CENTER, running, stream_envelopes, wait_until
 
 
+def figures_of(app: FastAPI) -> Consumer:
+    """The figures consumer of a (partitioned) worker, under its durable's name."""
+    runtime = app.state.runtime
+    return next(c for name, c in runtime.consumers.items()
+                if runtime.base_names[name] == app.state.consumer_names["figures"])
+
+
 async def durables_made(app: FastAPI) -> None:
     """Wait until a worker's figures durable is on the server (its consumer starts apart)."""
-    figures = app.state.runtime.consumers[app.state.consumer_names["figures"]]
+    figures = figures_of(app)
 
     async def made() -> bool:
         try:
@@ -82,8 +90,7 @@ async def test_the_scheduler_waits_for_the_other_workers_partitions(settings: Se
         async with running(stopped := worker("2-3")):
             await durables_made(stopped)  # it stops, with May's events of 2 and 3 to come
         await May().build().publish(settings)  # events on all four partitions
-        runtime = ticking.state.runtime
-        own = runtime.consumers[ticking.state.consumer_names["figures"]]
+        own = figures_of(ticking)
 
         async def own_counted() -> bool:
             await own.measure_oldest_unapplied()

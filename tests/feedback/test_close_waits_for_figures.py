@@ -10,7 +10,10 @@ while, then answers 503 ``figures_catching_up`` with nothing recorded.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from datetime import datetime
+from typing import Any
 
 import asyncpg
 import httpx
@@ -28,15 +31,7 @@ async def test_a_month_is_not_closed_before_the_figures_counted_it(settings: Set
     clock = Clock(datetime.fromisoformat("2026-06-03T09:00:00+08:00"))
     app = create_app(quick, sender=KeptSender(), clock=clock)
     async with running(app) as client:
-        # The figures worker is held: a lock on its tables that lets readers in and no
-        # writer (as a long report's or a migration's would).
-        holder = await asyncpg.connect(settings.database_url)
-        tx = holder.transaction()
-        await tx.start()
-        schema = settings.schema_for("feedback")
-        tables = ", ".join(f'"{schema}".{table.name}' for table in TABLES)
-        await holder.execute(f"LOCK TABLE {tables} IN SHARE MODE")
-        try:
+        async with figures_held(settings):
             await May().build().publish(settings)
             r = await client.post(f"/periods/{TEST_CENTER}/2026-05/close",
                                   headers={"Idempotency-Key": "close-may"})
@@ -45,21 +40,37 @@ async def test_a_month_is_not_closed_before_the_figures_counted_it(settings: Set
             assert r.headers["Retry-After"] == "5"
             closes = [e for e in await stream_envelopes(settings) if e.type == "PeriodClosed"]
             assert closes == []  # nothing recorded
-        finally:
-            await tx.rollback()
-            await holder.close()
 
         # Counted: the same close (the same key) now records May with all its cases.
         await closed_once_counted(client)
 
 
-async def closed_once_counted(client: httpx.AsyncClient) -> None:
+@contextlib.asynccontextmanager
+async def figures_held(settings: Settings) -> AsyncIterator[None]:
+    """The figures worker is held: a lock on its tables that lets readers in and no writer
+    (as a long report's or a migration's would), until the block ends."""
+    holder = await asyncpg.connect(settings.database_url)
+    tx = holder.transaction()
+    await tx.start()
+    try:
+        schema = settings.schema_for("feedback")
+        tables = ", ".join(f'"{schema}".{table.name}' for table in TABLES)
+        await holder.execute(f"LOCK TABLE {tables} IN SHARE MODE")
+        yield
+    finally:
+        await tx.rollback()
+        await holder.close()
+
+
+async def closed_once_counted(client: httpx.AsyncClient) -> dict[str, Any]:
     """A supervisor's close of May (key ``close-may``) is recorded once the figures counted
-    it, and the month's report has its five cases."""
+    it, and the month's report has its five cases; the close's answer."""
+    answer: dict[str, Any] = {}
 
     async def closed() -> bool:
         r = await client.post(f"/periods/{TEST_CENTER}/2026-05/close",
                               headers={"Idempotency-Key": "close-may"})
+        answer.update(r.json())
         return r.status_code in (200, 201)
 
     await wait_until(closed, timeout=30, what="May closed once counted")
@@ -69,3 +80,31 @@ async def closed_once_counted(client: httpx.AsyncClient) -> None:
 
     await wait_until(reported, what="May's report")
     assert (await month_row(client, "2026-05"))["cases"] == 5
+    return answer
+
+
+async def test_a_close_retried_or_too_early_does_not_wait_for_the_figures(
+        settings: Settings) -> None:
+    """The supervisor's close of May went through, its answer was lost, and the board retries
+    it under the same key while the figures worker is behind (held, as above): the retry
+    answers the close as it was recorded. A close of June, not ended, is refused at once. Both
+    were 503 ``figures_catching_up`` after the bounded wait."""
+    quick = settings.model_copy(update={"read_wait_timeout_s": 1.0})
+    clock = Clock(datetime.fromisoformat("2026-06-03T09:00:00+08:00"))
+    app = create_app(quick, sender=KeptSender(), clock=clock)
+    async with running(app) as client:
+        may = May()
+        history = may.build()
+        await history.publish(settings)
+        first = await closed_once_counted(client)
+        async with figures_held(settings):
+            may.case("june", "2026-06-02T10:00:00+08:00")  # the figures cannot count it yet
+            await history.publish(settings)
+            r = await client.post(f"/periods/{TEST_CENTER}/2026-05/close",
+                                  headers={"Idempotency-Key": "close-may"})
+            assert r.status_code == 200, r.text
+            assert r.json()["position"] == first["position"]
+            r = await client.post(f"/periods/{TEST_CENTER}/2026-06/close",
+                                  headers={"Idempotency-Key": "close-june"})
+            assert r.status_code == 409, r.text
+            assert r.json()["error"]["details"]["rule"] == "period_not_ended"

@@ -111,3 +111,40 @@ async def test_after_a_shift_change_read_late_the_pad_shows_the_clerk_now_at_the
         await history.take().publish(settings)
         await wait_until(lambda: _sent(sender, last), what="the last survey of the morning")
         await wait_until(lambda: shows("clerk-018"), what="clerk-018 now at the window")
+
+
+async def test_read_an_hour_late_the_pad_offers_no_survey_of_a_resident_who_has_left(
+        settings: Settings) -> None:
+    """Feedback was down from 09:00 and reads the window's morning at 10:40. Clerk-017's
+    resident of 09:30 left long ago; the resident at the window now came at 10:35. The pad
+    offered the 09:30 survey to them (it was sent a moment ago), and they rated a visit not
+    theirs. The pad asks about the window's latest resolution only, while no case has been
+    opened there since (the window's own moments: its clock may be off feedback's)."""
+    settings = fast(settings)
+    clock, sender, history, gone = the_window("2026-11-25T10:40:00+08:00",
+                                              "2026-11-25T09:30:00+08:00")
+    now_here = history.case("2026-11-25T10:35:00+08:00", resident_id=uuid.uuid4(),
+                            clerk_id="clerk-017")
+    async with running(create_app(settings, sender=sender, clock=clock)) as feedback:
+        made = await feedback.post("/pads/pairings", json={"counter_id": WINDOW})
+        paired = await feedback.post("/pads/pair", json={"code": made.json()["code"]})
+        pad = {"X-Pad-Token": paired.json()["pad_token"]}
+        await history.take().publish(settings)
+        await wait_until(lambda: _sent(sender, gone), what="the 09:30 survey sent at 10:40")
+        r = await feedback.get("/pads/next", headers=pad)
+        assert r.status_code == 200, r.text
+        assert r.json()["survey"] is None, "the pad offered the 09:30 resident's survey"
+
+        # 10:39: the resident at the window is served; feedback reads it with a backlog of the
+        # morning (a 10:33 resolution too): the pad asks them about their own visit.
+        before = history.case("2026-11-25T10:15:00+08:00", resident_id=uuid.uuid4(),
+                              clerk_id="clerk-017")
+        history.resolved(before, "2026-11-25T10:33:00+08:00")
+        history.resolved(now_here, "2026-11-25T10:39:00+08:00")
+        await history.take().publish(settings)
+        await wait_until(lambda: _sent(sender, now_here), what="the 10:39 survey")
+        await wait_until(lambda: _sent(sender, before), what="the 10:33 survey")
+        mine = sender.for_case(now_here)
+        assert mine is not None
+        r = await feedback.get("/pads/next", headers=pad)
+        assert r.json()["survey"]["survey_id"] == str(mine.survey_id), r.text
