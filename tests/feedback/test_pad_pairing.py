@@ -137,11 +137,16 @@ async def test_two_pads_paired_at_once_leave_one_at_the_window(settings: Setting
                                     for c in codes))
 
             async def both_waiting() -> bool:
+                # The chain behind the holder: a pairing waits on its row, the other on that
+                # pairing's window lock (any other session waiting on a lock is not theirs).
                 return await holder.fetchval(
-                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-                    " AND datname = current_database()") == 2
+                    "WITH first AS (SELECT pid FROM pg_stat_activity"
+                    "  WHERE pg_backend_pid() = ANY(pg_blocking_pids(pid)))"
+                    " SELECT count(*) FROM pg_stat_activity a WHERE a.pid IN (SELECT pid FROM"
+                    " first) OR EXISTS (SELECT 1 FROM first f"
+                    "  WHERE f.pid = ANY(pg_blocking_pids(a.pid)))") == 2
 
-            await wait_until(both_waiting, what="both pairings under way")
+            await wait_until(both_waiting, timeout=60, what="both pairings under way")
         finally:
             await tx.rollback()
             await holder.close()
