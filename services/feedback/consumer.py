@@ -55,12 +55,16 @@ DDL = [
     # Cases kept before these columns fall back on opened_at (none: as at the window).
     "ALTER TABLE intake_cases ADD COLUMN IF NOT EXISTS present_at timestamptz",
     "ALTER TABLE intake_cases ADD COLUMN IF NOT EXISTS present_counter text",
+    # Who received them there (the trip's clerk): the rating pad at that window shows them.
+    "ALTER TABLE intake_cases ADD COLUMN IF NOT EXISTS present_clerk text",
+    "CREATE INDEX IF NOT EXISTS intake_cases_present ON intake_cases"
+    " (center_id, present_counter, present_at DESC) WHERE present_at IS NOT NULL",
     *residents.DDL,
 ]
 
 COLUMNS = ("case_id", "center_id", "counter_id", "clerk_id", "channel", "service_item",
            "resident_id", "last_survey_id", "served_by", "opened_at", "present_at",
-           "present_counter")
+           "present_counter", "present_clerk")
 #: Every intake event of a case names its actor; these are the steps that serve the resident.
 SERVING = ("CaseOpened", "RequestHeard", "RequestRestated", "ConcernsNoted", "GuidanceGiven",
            "ActionTaken", "CaseHandedOver", "DeadlineNoted", "ObligationDeclared",
@@ -151,7 +155,8 @@ class IntakeFollower:
                 trip = cases.get(named) if named is not None else None
                 if trip is not None and e.occurred_at >= (trip.get("present_at")
                                                           or e.occurred_at):
-                    trip["present_at"], trip["present_counter"] = e.occurred_at, p["counter_id"]
+                    trip.update(present_at=e.occurred_at, present_counter=p["counter_id"],
+                                present_clerk=p["clerk_id"])
                     dirty.add(trip["case_id"])
                 continue
             case = cases.get(e.case_id)
@@ -163,7 +168,7 @@ class IntakeFollower:
                     "resident_id": UUID(p["resident_id"]) if p["resident_id"] else None,
                     "last_survey_id": None, "served_by": _served([], e),
                     "opened_at": e.occurred_at, "present_at": e.occurred_at,
-                    "present_counter": p["counter_id"]}
+                    "present_counter": p["counter_id"], "present_clerk": p["clerk_id"]}
                 dirty.add(e.case_id)
                 continue
             if case is None:
@@ -211,7 +216,8 @@ class IntakeFollower:
                     " ON CONFLICT (case_id) DO UPDATE SET service_item = EXCLUDED.service_item,"
                     " last_survey_id = EXCLUDED.last_survey_id, served_by = EXCLUDED.served_by,"
                     " present_at = EXCLUDED.present_at,"
-                    " present_counter = EXCLUDED.present_counter",
+                    " present_counter = EXCLUDED.present_counter,"
+                    " present_clerk = EXCLUDED.present_clerk",
                     [tuple(cases[i][c] for c in COLUMNS) for i in dirty])
             await known.save(conn)
         finally:

@@ -220,13 +220,21 @@ async def next_survey(request: Request, pool: PoolDep, settings: SettingsDep,
     # A tablet's survey counts from the resolution (its send_at, the window's own moment, as
     # the case's opening is), not from when feedback requested it: read late (restarted,
     # behind), the last shift's resolution would outrank the next clerk's first case.
+    # A resident back about a case opened at another window (a return trip) is received by
+    # the clerk there (the trip's clerk, ``present_clerk``), and their survey is asked there:
+    # it names the case's first responder, of the other window, so it does not count here.
     clerk = await pool.fetchval(
-        "SELECT clerk_id FROM ((SELECT clerk_id, at FROM (SELECT clerk_id, CASE WHEN"
-        "  channel = 'tablet' THEN send_at ELSE requested_at END AS at FROM surveys"
-        "  WHERE center_id = $1 AND counter_id = $2 AND purpose = 'resolution') AS asked"
+        "SELECT clerk_id FROM ((SELECT clerk_id, at FROM (SELECT s.clerk_id, CASE WHEN"
+        "  s.channel = 'tablet' THEN s.send_at ELSE s.requested_at END AS at FROM surveys s"
+        "  LEFT JOIN intake_cases c ON c.case_id = s.case_id"
+        "  WHERE s.center_id = $1 AND s.counter_id = $2 AND s.purpose = 'resolution'"
+        "  AND (c.case_id IS NULL OR c.counter_id = s.counter_id)) AS asked"
         "  ORDER BY at DESC LIMIT 1)"
         " UNION ALL (SELECT clerk_id, opened_at FROM intake_cases WHERE center_id = $1"
-        "  AND counter_id = $2 AND opened_at IS NOT NULL ORDER BY opened_at DESC LIMIT 1))"
+        "  AND counter_id = $2 AND opened_at IS NOT NULL ORDER BY opened_at DESC LIMIT 1)"
+        " UNION ALL (SELECT present_clerk, present_at FROM intake_cases WHERE center_id = $1"
+        "  AND present_counter = $2 AND present_at IS NOT NULL AND present_clerk IS NOT NULL"
+        "  ORDER BY present_at DESC LIMIT 1))"
         " AS seen ORDER BY at DESC LIMIT 1", center_id, counter_id)
     row = await pool.fetchrow(
         "SELECT survey_id, expires_at FROM surveys WHERE center_id = $1 AND counter_id = $2"

@@ -15,7 +15,7 @@ from services.feedback.application import SurveyPolicy
 from shared.settings import Settings
 from tests.feedback.helpers import Clock, KeptSender, key
 from tests.feedback.test_feedback_loop import CENTER, RESOLVED_AT, START, center, fast
-from tests.support import headers, register_resident, wait_until
+from tests.support import bearer, headers, register_resident, wait_until
 
 YESTERDAY = "2026-11-24T16:30:00+08:00"  # the day before START, at the window
 
@@ -59,7 +59,8 @@ async def test_a_case_resolved_after_the_resident_went_home_is_not_asked_on_the_
         back = await _opened(intake, YESTERDAY)  # came back today, to another window
         r = await intake.post("/visits", json={
             "center_id": CENTER, "counter_id": "window-5", "case_id": back,
-            "occurred_at": "2026-11-25T09:40:00+08:00"}, headers=headers(key()))
+            "occurred_at": "2026-11-25T09:40:00+08:00"},
+            headers={**headers(key()), **bearer(settings, role="clerk", sub="clerk-031")})
         assert r.status_code == 201, r.text
         for case_id in (home, nobody, back):
             await _resolve(intake, case_id)
@@ -79,3 +80,19 @@ async def test_a_case_resolved_after_the_resident_went_home_is_not_asked_on_the_
         assert await surveys() == {home: ("sms", "window-3"),
                                    nobody: ("phone_callback", "window-3"),
                                    back: ("tablet", "window-5")}
+
+        # The pad at window-5 offers the returning resident their survey, under the name of
+        # the clerk who received them there, not the first responder of window-3.
+        made = await feedback.post("/pads/pairings", json={"counter_id": "window-5"})
+        assert made.status_code == 201, made.text
+        paired = await feedback.post("/pads/pair", json={"code": made.json()["code"]})
+        assert paired.status_code == 200, paired.text
+        pad = {"X-Pad-Token": paired.json()["pad_token"]}
+
+        async def offered() -> bool:
+            r = await feedback.get("/pads/next", headers=pad)
+            assert r.status_code == 200, r.text
+            return r.json()["survey"] is not None
+        await wait_until(offered, what="the returning resident's survey on window-5's pad")
+        now = (await feedback.get("/pads/next", headers=pad)).json()
+        assert now["clerk_id"] == "clerk-031", now
