@@ -223,6 +223,8 @@ async def next_survey(request: Request, pool: PoolDep, settings: SettingsDep,
     # A resident back about a case opened at another window (a return trip) is received by
     # the clerk there (the trip's clerk, ``present_clerk``), and their survey is asked there:
     # it names the case's first responder, of the other window, so it does not count here.
+    # ``at`` is spelled as the ``surveys_window`` index has it, and the waiting survey's query
+    # below as ``surveys_waiting``: both are read every 1.5 s by every pad.
     clerk = await pool.fetchval(
         "SELECT clerk_id FROM ((SELECT clerk_id, at FROM (SELECT s.clerk_id, CASE WHEN"
         "  s.channel = 'tablet' THEN s.send_at ELSE s.requested_at END AS at FROM surveys s"
