@@ -94,8 +94,17 @@ class SurveyPolicy:
         """The limit of a triage track (好差评: immediate / limited / explain)."""
         return self.track_working_days[RectificationTrack(track)]
 
-    def channel_for(self, intake_channel: str, resident_id: UUID | None) -> SurveyChannel:
+    def channel_for(self, intake_channel: str, resident_id: UUID | None,
+                    at_window: bool = True) -> SurveyChannel:
+        """The survey's channel: the intake channel's (``SURVEY_CHANNELS``). The counter's
+        tablet asks only a resident who is at the window when the case is resolved
+        (``at_window``); one resolved after they left (on a later day than their last trip
+        about it: documents that came by post, work done in the back office, a case the
+        resident reopened by phone) is asked where they are, by SMS, or by a clerk's call
+        when nobody is on file. The tablet would have offered it to whoever sat there next."""
         channel = SurveyChannel(self.channels.get(intake_channel, SurveyChannel.SMS))
+        if channel == SurveyChannel.TABLET and not at_window:
+            channel = SurveyChannel.SMS
         if channel == SurveyChannel.SMS and resident_id is None:
             return SurveyChannel.PHONE_CALLBACK  # no one to text: a clerk calls back
         return channel
@@ -137,6 +146,9 @@ class ResolvedCase:
     resolved_at: datetime
     correlation_id: str | None = None
     served_by: tuple[str, ...] = ()  # staff who opened or acted on the case: no 代评
+    #: Whether the resident is at the window as the case is resolved (resolved on the day of
+    #: their last trip about it): only then does the counter's tablet ask them.
+    at_window: bool = True
 
 
 @dataclass(frozen=True)
@@ -176,7 +188,8 @@ class Feedback:
 
         That happens when feedback first reads a long history: old cases are not texted.
         """
-        channel = self.policy.channel_for(case.intake_channel, case.resident_id)
+        channel = self.policy.channel_for(case.intake_channel, case.resident_id,
+                                          case.at_window)
         _, expires_at = self.policy.timing(channel, case.resolved_at)
         return self.clock.now() >= expires_at
 
@@ -185,7 +198,8 @@ class Feedback:
         """The resolution's survey, once. When the resident may not be asked on its channel
         (``consent``), it is withdrawn in the same commit: recorded as *no consent*."""
         survey_id = survey_id_for_resolution(case.resolved_event_id)
-        channel = self.policy.channel_for(case.intake_channel, case.resident_id)
+        channel = self.policy.channel_for(case.intake_channel, case.resident_id,
+                                          case.at_window)
         send_at, expires_at = self.policy.timing(channel, case.resolved_at)
         cause = str(case.resolved_event_id)
         meta = self.path.meta("system:feedback", cause, center_id=case.center_id,

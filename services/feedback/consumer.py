@@ -3,7 +3,9 @@ withdraws the survey still waiting for an answer, and a resident's refusal or er
 withdraws what may no longer ask them (``residents.py``).
 
 Feedback keeps the little it needs to know about each case (``intake_cases``: counter,
-clerk, service item, channel, opaque resident id) in the consumer's transaction. The survey
+clerk, service item, channel, opaque resident id, when and at which window the resident was
+last there about it) in the consumer's transaction: the counter's tablet asks only a resident
+resolved on the day of that trip, at its window (``SurveyPolicy.channel_for``). The survey
 commands are idempotent (the survey's id comes from the CaseResolved event's id; the upstream
 event id is the command's causation id), so a redelivered batch asks nothing twice.
 """
@@ -30,7 +32,8 @@ log = structlog.get_logger("sixstep.feedback.consumer")
 CONSUMER = "feedback-intake"
 TYPES = ("CaseOpened", "RequestHeard", "RequestRestated", "ConcernsNoted", "GuidanceGiven",
          "ActionTaken", "CaseHandedOver", "DeadlineNoted", "ObligationDeclared",
-         "GuidanceSessionHeld", "PlacementRecorded", "CaseResolved", "CaseReopened")
+         "GuidanceSessionHeld", "PlacementRecorded", "CaseResolved", "CaseReopened",
+         "VisitRecorded")
 
 DDL = [
     "CREATE TABLE IF NOT EXISTS intake_cases ("
@@ -47,11 +50,21 @@ DDL = [
     "ALTER TABLE intake_cases ADD COLUMN IF NOT EXISTS opened_at timestamptz",
     "CREATE INDEX IF NOT EXISTS intake_cases_window ON intake_cases"
     " (center_id, counter_id, opened_at DESC) WHERE opened_at IS NOT NULL",
+    # When and at which window the resident was last there about the case (its opening, a
+    # later trip naming it): the counter's tablet asks only a resident resolved that day.
+    # Cases kept before these columns fall back on opened_at (none: as at the window).
+    "ALTER TABLE intake_cases ADD COLUMN IF NOT EXISTS present_at timestamptz",
+    "ALTER TABLE intake_cases ADD COLUMN IF NOT EXISTS present_counter text",
+    # Who received them there (the trip's clerk): the rating pad at that window shows them.
+    "ALTER TABLE intake_cases ADD COLUMN IF NOT EXISTS present_clerk text",
+    "CREATE INDEX IF NOT EXISTS intake_cases_present ON intake_cases"
+    " (center_id, present_counter, present_at DESC) WHERE present_at IS NOT NULL",
     *residents.DDL,
 ]
 
 COLUMNS = ("case_id", "center_id", "counter_id", "clerk_id", "channel", "service_item",
-           "resident_id", "last_survey_id", "served_by", "opened_at")
+           "resident_id", "last_survey_id", "served_by", "opened_at", "present_at",
+           "present_counter", "present_clerk")
 #: Every intake event of a case names its actor; these are the steps that serve the resident.
 SERVING = ("CaseOpened", "RequestHeard", "RequestRestated", "ConcernsNoted", "GuidanceGiven",
            "ActionTaken", "CaseHandedOver", "DeadlineNoted", "ObligationDeclared",
@@ -68,6 +81,15 @@ def subjects(prefix: str) -> list[str]:
 def _plain(row: asyncpg.Record) -> dict[str, Any]:
     """asyncpg's UUIDs as the standard library's (the event store transcodes only those)."""
     return {k: UUID(bytes=v.bytes) if isinstance(v, UUID) else v for k, v in row.items()}
+
+
+def _case_of(e: Envelope) -> UUID | None:
+    """The case an event is about: a trip names it in its payload (a first trip names none,
+    its envelope's case id being the visit's own)."""
+    if e.type == "VisitRecorded":
+        named = e.payload.get("case_id")
+        return UUID(str(named)) if named else None
+    return e.case_id
 
 
 def _served(served_by: list[str], e: Envelope) -> list[str]:
@@ -94,7 +116,7 @@ cases it resolves (already known, or opened in the batch)."""
 
 async def _read(conn: asyncpg.Connection, events: Sequence[Envelope]
                 ) -> tuple[dict[UUID, dict[str, Any]], residents.Residents]:
-    case_ids = {e.case_id for e in events if e.case_id is not None}
+    case_ids = {c for e in events if (c := _case_of(e)) is not None}
     resolved = {e.case_id for e in events if e.type == "CaseResolved" and e.case_id is not None}
     named = residents.Residents.ids_in(events) | {
         UUID(e.payload["resident_id"]) for e in events
@@ -128,6 +150,15 @@ class IntakeFollower:
             if e.service != "intake" or e.case_id is None or e.type not in TYPES:
                 continue  # a resident's consent or erasure: folded below
             p = e.payload
+            if e.type == "VisitRecorded":  # a trip naming a case: the resident is there
+                named = _case_of(e)
+                trip = cases.get(named) if named is not None else None
+                if trip is not None and e.occurred_at >= (trip.get("present_at")
+                                                          or e.occurred_at):
+                    trip.update(present_at=e.occurred_at, present_counter=p["counter_id"],
+                                present_clerk=p["clerk_id"])
+                    dirty.add(trip["case_id"])
+                continue
             case = cases.get(e.case_id)
             if e.type == "CaseOpened":
                 cases[e.case_id] = {
@@ -136,7 +167,8 @@ class IntakeFollower:
                     "channel": p["channel"], "service_item": p["service_item"],
                     "resident_id": UUID(p["resident_id"]) if p["resident_id"] else None,
                     "last_survey_id": None, "served_by": _served([], e),
-                    "opened_at": e.occurred_at}
+                    "opened_at": e.occurred_at, "present_at": e.occurred_at,
+                    "present_counter": p["counter_id"], "present_clerk": p["clerk_id"]}
                 dirty.add(e.case_id)
                 continue
             if case is None:
@@ -149,13 +181,16 @@ class IntakeFollower:
                 case["service_item"] = p["service_item"]
                 dirty.add(e.case_id)
             elif e.type == "CaseResolved":
+                at_window = self._at_window(case, e)
                 resolved = ResolvedCase(
                     case_id=e.case_id, center_id=case["center_id"],
-                    counter_id=case["counter_id"], clerk_id=case["clerk_id"],
+                    counter_id=(case.get("present_counter") or case["counter_id"]
+                                if at_window else case["counter_id"]),
+                    clerk_id=case["clerk_id"],
                     service_item=case["service_item"], intake_channel=case["channel"],
                     resident_id=case["resident_id"], resolved_event_id=e.event_id,
                     resolved_at=e.occurred_at, correlation_id=e.correlation_id,
-                    served_by=tuple(case["served_by"]))
+                    served_by=tuple(case["served_by"]), at_window=at_window)
                 if self.feedback.is_too_old(resolved):
                     continue
                 case["last_survey_id"] = survey_id_for_resolution(e.event_id)
@@ -177,9 +212,12 @@ class IntakeFollower:
             if dirty:
                 await conn.executemany(
                     f"INSERT INTO intake_cases ({', '.join(COLUMNS)}) VALUES"
-                    " ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (case_id) DO UPDATE"
-                    " SET service_item = EXCLUDED.service_item,"
-                    " last_survey_id = EXCLUDED.last_survey_id, served_by = EXCLUDED.served_by",
+                    f" ({', '.join(f'${i}' for i in range(1, len(COLUMNS) + 1))})"
+                    " ON CONFLICT (case_id) DO UPDATE SET service_item = EXCLUDED.service_item,"
+                    " last_survey_id = EXCLUDED.last_survey_id, served_by = EXCLUDED.served_by,"
+                    " present_at = EXCLUDED.present_at,"
+                    " present_counter = EXCLUDED.present_counter,"
+                    " present_clerk = EXCLUDED.present_clerk",
                     [tuple(cases[i][c] for c in COLUMNS) for i in dirty])
             await known.save(conn)
         finally:
@@ -189,6 +227,14 @@ class IntakeFollower:
                        for survey_id in await residents.open_surveys(conn, resident_id)]
         if withdrawals:
             await asyncio.gather(*(self._respect(*w) for w in withdrawals))
+
+    def _at_window(self, case: dict[str, Any], e: Envelope) -> bool:
+        """Whether the resident is there as the case is resolved: resolved on the center's day
+        of their last trip about it (its opening, or a return trip naming it)."""
+        present = case.get("present_at") or case.get("opened_at")
+        if present is None:  # kept before trips were: as it always was, at the window
+            return True
+        return self.feedback.local_day(present) == self.feedback.local_day(e.occurred_at)
 
     async def _respect(self, survey_id: UUID, consent: Consent, cause: str) -> None:
         """Withdraw a survey that may no longer ask its resident (a no-op if it may)."""

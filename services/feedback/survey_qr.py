@@ -5,8 +5,10 @@ scans it instead of answering on the rating pad. Same survey, same single answer
 
 Only while the resident is at the window: the case's counter-tablet survey, sent less than
 ``pads.SHOWN_MINUTES`` ago, not answered, expired or withdrawn. A clerk sees the code of the
-cases they served only, a supervisor those of their center. The code is drawn here (segno, an
-SVG as a ``data:`` URI the page's policy allows): nothing leaves for a QR service.
+cases they served only (opened, took a step of, or had handed to them: the one who resolves
+a case handed over mid-day has the resident before them), a supervisor those of their
+center. The code is drawn here (segno, an SVG as a ``data:`` URI the page's policy allows):
+nothing leaves for a QR service.
 """
 
 from __future__ import annotations
@@ -46,13 +48,19 @@ async def case_survey_qr(case_id: UUID, request: Request, pool: PoolDep,
     feedback = request.app.state.feedback
     now = feedback.clock.now()  # sent_at and expires_at were written on the service's clock
     row = await pool.fetchrow(
-        "SELECT survey_id, center_id, clerk_id, status, expires_at FROM surveys"
-        " WHERE case_id = $1 AND channel = 'tablet' AND purpose = 'resolution'"
-        " AND sent_at > $2 ORDER BY sent_at DESC LIMIT 1",
+        "SELECT s.survey_id, s.center_id, s.clerk_id, s.status, s.expires_at,"
+        " coalesce(c.served_by, '{}') AS served_by FROM surveys s"
+        " LEFT JOIN intake_cases c ON c.case_id = s.case_id"
+        " WHERE s.case_id = $1 AND s.channel = 'tablet' AND s.purpose = 'resolution'"
+        " AND s.sent_at > $2 ORDER BY s.sent_at DESC LIMIT 1",
         case_id, now - timedelta(minutes=SHOWN_MINUTES))
     if row is not None:
         check_center(staff, row["center_id"])
-        if staff.role == "clerk" and row["clerk_id"] != staff.sub:
+        # The survey names the first responder (首问); after a handover (转办) the colleague
+        # who has the case resolves it with the resident before them: every clerk who served
+        # it (``intake_cases.served_by``: its steps' actors, the clerk it was handed to).
+        served = {row["clerk_id"], *row["served_by"]}
+        if staff.role == "clerk" and staff.sub not in served:
             raise problem(403, "forbidden", "the survey's QR code is shown to the clerk who "
                                             "served the case only")
     if row is None or row["status"] != "sent" or row["expires_at"] <= now:

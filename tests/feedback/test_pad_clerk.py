@@ -148,3 +148,43 @@ async def test_read_an_hour_late_the_pad_offers_no_survey_of_a_resident_who_has_
         assert mine is not None
         r = await feedback.get("/pads/next", headers=pad)
         assert r.json()["survey"]["survey_id"] == str(mine.survey_id), r.text
+
+
+async def test_a_resident_back_about_another_case_is_not_offered_the_last_residents_survey(
+        settings: Settings) -> None:
+    """10:30: clerk-017's resident at window-3 is served and leaves without rating. 10:32: a
+    resident comes back about a case opened last week at window-7 and sits down at window-3
+    (a return trip, no new case opened here). The pad offered them the 10:30 survey: "no
+    case opened since" did not see a trip; a trip about another case now ends the offer as a
+    new case does."""
+    settings = fast(settings)
+    clock, sender, history, gone = the_window("2026-11-25T10:33:00+08:00",
+                                              "2026-11-25T10:30:00+08:00")
+    earlier = uuid.uuid4()
+    history.add("intake", "CaseOpened", "2026-11-18T09:00:00+08:00", {
+        "center_id": CENTER, "counter_id": "window-7", "clerk_id": "clerk-022",
+        "channel": "counter", "service_item": "SA-HARDSHIP-SUBSIDY",
+        "resident_id": str(uuid.uuid4())}, case_id=earlier, actor="clerk-022")
+    async with running(create_app(settings, sender=sender, clock=clock)) as feedback:
+        made = await feedback.post("/pads/pairings", json={"counter_id": WINDOW})
+        paired = await feedback.post("/pads/pair", json={"code": made.json()["code"]})
+        pad = {"X-Pad-Token": paired.json()["pad_token"]}
+        await history.take().publish(settings)
+        await wait_until(lambda: _sent(sender, gone), what="the 10:30 survey")
+
+        async def offered() -> bool:
+            r = await feedback.get("/pads/next", headers=pad)
+            assert r.status_code == 200, r.text
+            return r.json()["survey"] is not None
+        await wait_until(offered, what="the 10:30 survey, before anyone else sat down")
+
+        trip = uuid.uuid4()
+        history.add("intake", "VisitRecorded", "2026-11-25T10:32:00+08:00", {
+            "visit_id": str(trip), "center_id": CENTER, "counter_id": WINDOW,
+            "clerk_id": "clerk-017", "channel": "counter", "case_id": str(earlier)},
+            case_id=earlier, aggregate_id=trip, actor="clerk-017")
+        await history.take().publish(settings)
+
+        async def gone_from_the_pad() -> bool:
+            return not await offered()
+        await wait_until(gone_from_the_pad, what="the 10:30 survey no longer offered")

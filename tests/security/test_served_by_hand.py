@@ -59,7 +59,8 @@ async def test_the_clerk_handed_the_case_who_served_it_cannot_record_its_answer(
         assert r.status_code == 200, r.text
         r = await post(intake, f"/cases/{case_id}/resolve", {
             "outcome": "resolved", "explanation": "已就业", "emotion_defused": True,
-            "occurred_at": at(2026, 4, 2, 8).isoformat()})
+            # the day the resident came, at the window: the tablet asks them at once
+            "occurred_at": at(2026, 4, 1, 16).isoformat()})
         assert r.status_code == 200, r.text
 
         async def asked() -> bool:

@@ -25,6 +25,11 @@ SCRUBBED = [
     ("居民来电，电话13812345678，想问低保怎么申请", f"居民来电，电话{PHONE}，想问低保怎么申请"),
     ("手机１３８１２３４５６７８，白天打", f"手机{PHONE}，白天打"),
     ("联系电话138.1234.5678，下午打", f"联系电话{PHONE}，下午打"),
+    # groups parted as the resident dictated them, with the IME's comma or 顿号
+    ("老人报的电话138，0013，8000，儿子的", f"老人报的电话{PHONE}，儿子的"),
+    ("手机138、0013、8000", f"手机{PHONE}"),
+    ("女儿一三八，零零一三，八零零零晚上在家", f"女儿{PHONE}晚上在家"),
+    ("身份证310115，19380520，2256", f"身份证{ID}"),
     ("家里座机021-5888 1234，白天没人接", f"家里座机{PHONE}，白天没人接"),
     ("座机02158881234", f"座机{PHONE}"),
     ("回电(021)58881234找她儿子", f"回电{PHONE}找她儿子"),
@@ -135,6 +140,8 @@ SCRUBBED = [
 ]
 
 KEPT = [
+    # amounts and counts in a list, parted by commas, stay (no phone number's 11 digits)
+    "补发1420，1500，1600元；第13、14、15页；2024，2025，2026年",
     # relatives, roles and offices named by what they are, not by a name, though the word
     # begins with a surname (孙, 房, 高, 党, 钟, 包, 卫)
     "孙子（男，10岁）在读小学，孙女，女，8岁",

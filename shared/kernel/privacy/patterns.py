@@ -75,8 +75,9 @@ _ANY_DIGIT = re.compile(r"\d")
 _ANY_LATIN = re.compile(r"[A-Za-z]")
 
 # a separator between digits: 138 1234 5678, 138.1234.5678, 138 - 1234 - 5678, 138_1234/5678,
-# two spaces typed for one
-_SEP = r"(?: {0,2}[.\-_/]? {0,2})"
+# two spaces typed for one, and the groups as a resident dictates them, parted by the IME's
+# comma or 顿号 (138，1234，5678; 138、1234、5678)
+_SEP = r"(?: {0,2}[.\-_/,，、]? {0,2})"
 _ID_18 = re.compile(r"(?<![0-9A-Za-z])[1-9](?:" + _SEP + r"\d){16}" + _SEP
                     + r"[0-9Xx](?![0-9A-Za-z])")
 _ID_WORD = (r"(?:身份证|证件|居民身份|护照|通行证|居住证|\bID\b|\bI\.D\.|\b[Pp]assport\b)"
