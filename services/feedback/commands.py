@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from shared.contracts.feedback import (
     AppealDecision,
@@ -18,12 +18,12 @@ from shared.contracts.feedback import (
 )
 from shared.contracts.vocabulary import Verdict
 from shared.kernel.meta import CorrelationId
+from shared.kernel.typed import Typed
 
 CODE = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
 
 
-class _Command(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+class _Command(Typed):
 
     occurred_at: datetime | None = Field(
         None, description="When it happened (ISO 8601 with offset); default now.")

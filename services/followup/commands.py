@@ -5,18 +5,18 @@ from __future__ import annotations
 from datetime import date, datetime
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from shared.contracts.followup import ContactChannel, FollowUpOutcome, Priority, Reason
 from shared.contracts.vocabulary import Verdict
 from shared.kernel.meta import CorrelationId
+from shared.kernel.typed import Typed
 
 CODE = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
 ITEM = r"^[A-Z]{2,4}(?:-[A-Z0-9]+)+$"
 
 
-class _Command(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+class _Command(Typed):
 
     occurred_at: datetime | None = Field(
         None, description="When it happened (ISO 8601 with offset); default now.")
@@ -123,10 +123,9 @@ class ReplyToReferral(_Command):
     reply: str = Field(min_length=1, max_length=2000)
 
 
-class ReplyWithLink(BaseModel):
+class ReplyWithLink(Typed):
     """The unit's reply, sent by the unit itself with the referral's reply link."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     token: str = Field(min_length=1, max_length=200)
     reply: str = Field(min_length=1, max_length=2000)

@@ -6,7 +6,7 @@ from datetime import date, datetime
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from shared.contracts.vocabulary import (
     ActionKind,
@@ -24,6 +24,7 @@ from shared.contracts.vocabulary import (
     Urgency,
 )
 from shared.kernel.meta import CorrelationId
+from shared.kernel.typed import Typed
 
 CODE = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
 #: One need, worry or document of a list: stripped like every text, and then not empty (a
@@ -31,8 +32,7 @@ CODE = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
 Item = Annotated[str, Field(min_length=1, max_length=500)]
 
 
-class _Command(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+class _Command(Typed):
 
     occurred_at: datetime | None = Field(
         None, description="When it happened at the counter (ISO 8601 with offset); default now.")
@@ -225,10 +225,9 @@ class RecordPlacement(_Command):
         "The studio or counter credited; default the case's counter."))
 
 
-class PlanStep(BaseModel):
+class PlanStep(Typed):
     """One step of a plan as the clerk writes it down."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     service_item: str = Field(pattern=CODE, examples=["SI-FLEXIBLE-CONTRIBUTION-SUSPENSION"])
     effective_on: date = Field(description="The day it takes effect (a month step: any day "

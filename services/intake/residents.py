@@ -42,6 +42,7 @@ from shared.http.auth import Staff, Supervisor, check_center, require_roles
 from shared.http.correlation import CORRELATION_HEADER, valid_correlation
 from shared.http.dependencies import IdempotencyKey, Write, WrittenPublic
 from shared.http.errors import error_responses
+from shared.kernel.typed import Typed
 from shared.security.principals import Principal, Role
 
 ERRORS = error_responses(400, 401, 403, 404, 410, 422, 429, 503)
@@ -116,8 +117,7 @@ class Consent(BaseModel):
     given_at: datetime | None = None
 
 
-class ResidentCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+class ResidentCreate(Typed):
 
     name: str = Field(min_length=1, max_length=64)
     id_number: IdNumber = Field(min_length=18, max_length=18, description=(
@@ -129,17 +129,14 @@ class ResidentCreate(BaseModel):
     consent: Consent
 
 
-class ResidentLookup(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+class ResidentLookup(Typed):
 
     id_number: IdNumber = Field(min_length=18, max_length=18)
     purpose: str = Field(min_length=3, max_length=200)
 
 
-class ResidentChange(BaseModel):
+class ResidentChange(Typed):
     """What may change about a resident, in person: omitted fields stay as they are."""
-
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     phone: Phone | None = Field(None, pattern=PHONE)
     address: str | None = Field(None, max_length=200)

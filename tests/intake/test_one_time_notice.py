@@ -141,7 +141,11 @@ async def test_a_blank_document_need_or_worry_is_refused_not_printed_as_an_empty
                 ("guidance", {**guided, "missing_documents": ["收入证明" * 200]},
                  "missing_documents"),
                 ("concerns", {"needs": ["\u3000"], "emotion": "calm"}, "needs"),
-                ("concerns", {"worries": ["钱不够", ""], "emotion": "calm"}, "worries")):
+                ("concerns", {"worries": ["钱不够", ""], "emotion": "calm"}, "worries"),
+                # pasted from a chat: only characters nobody sees
+                ("concerns", {"needs": ["\u200b"], "emotion": "calm"}, "needs"),
+                ("concerns", {"worries": ["\ufeff\u200d \u2060"], "emotion": "calm"},
+                 "worries")):
             r = await client.post(f"/cases/{case_id}/{step}", json=body,
                                   headers={**headers(key()), **clerk})
             assert r.status_code == 422, (body, r.text)
@@ -150,7 +154,7 @@ async def test_a_blank_document_need_or_worry_is_refused_not_printed_as_an_empty
         r = await client.post(f"/cases/{case_id}/guidance", headers={**headers(key()), **clerk},
                               json={"policy_basis": "《社会救助暂行办法》",
                                     "eligibility": "more_documents",
-                                    "missing_documents": [" 户口簿 ", "收入证明"]})
+                                    "missing_documents": [" 户口簿 ", "\u200b收入证明\ufeff"]})
         assert r.status_code == 200, r.text
         notice = (await client.get(f"/cases/{case_id}/notice",
                                    params={"after": r.json()["position"]},
