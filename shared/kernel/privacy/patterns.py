@@ -76,8 +76,12 @@ _ANY_LATIN = re.compile(r"[A-Za-z]")
 
 # a separator between digits: 138 1234 5678, 138.1234.5678, 138 - 1234 - 5678, 138_1234/5678,
 # two spaces typed for one, and the groups as a resident dictates them, parted by the IME's
-# comma or 顿号 (138，1234，5678; 138、1234、5678)
-_SEP = r"(?: {0,2}[.\-_/,，、]? {0,2})"
+# comma or 顿号 (138，1234，5678; 138、1234、5678), or a middle dot (any of them folded to
+# "·": 310115·19380520·2256)
+_SEP = r"(?: {0,2}[.\-_/,，、·]? {0,2})"
+#: An amount's thousands (158,000): a phone's groups, however parted, are never three digits
+#: after an ASCII comma; a list of amounts (158,000，12,500元) has eleven digits in a row too.
+_THOUSANDS = re.compile(r"\d,\d{3}(?!\d)")
 _ID_18 = re.compile(r"(?<![0-9A-Za-z])[1-9](?:" + _SEP + r"\d){16}" + _SEP
                     + r"[0-9Xx](?![0-9A-Za-z])")
 _ID_WORD = (r"(?:身份证|证件|居民身份|护照|通行证|居住证|\bID\b|\bI\.D\.|\b[Pp]assport\b)"
@@ -374,7 +378,10 @@ def number_spans(text: str) -> Iterator[tuple[int, int, str]]:
         yield m.start("n"), m.end("n"), REDACTED_ACCOUNT
     for m in _CARD.finditer(text):
         yield m.start(), m.end(), REDACTED_ACCOUNT
-    for regex in (_MOBILE, _LANDLINE_INTL, _LANDLINE):
+    for m in _MOBILE.finditer(text):
+        if not _THOUSANDS.search(m.group()):
+            yield m.start(), m.end(), REDACTED_PHONE
+    for regex in (_LANDLINE_INTL, _LANDLINE):
         for m in regex.finditer(text):
             yield m.start(), m.end(), REDACTED_PHONE
     yield from _glued_spans(text)
