@@ -220,6 +220,9 @@ async def next_survey(request: Request, pool: PoolDep, settings: SettingsDep,
     # A tablet's survey counts from the resolution (its send_at, the window's own moment, as
     # the case's opening is), not from when feedback requested it: read late (restarted,
     # behind), the last shift's resolution would outrank the next clerk's first case.
+    # A survey asked by SMS or a call says nothing of the window: its resident is not there
+    # (a case finished in the back office the next day, a phone line's case), and counted
+    # from when feedback requested it, it put yesterday's clerk on today's pad.
     # A resident back about a case opened at another window (a return trip) is received by
     # the clerk there (the trip's clerk, ``present_clerk``), and their survey is asked there:
     # it names the case's first responder, of the other window, so it does not count here.
@@ -231,11 +234,6 @@ async def next_survey(request: Request, pool: PoolDep, settings: SettingsDep,
         "  AND s.counter_id = $2 AND s.channel = 'tablet' AND s.purpose = 'resolution'"
         "  AND (c.case_id IS NULL OR c.counter_id = s.counter_id)"
         "  ORDER BY s.send_at DESC LIMIT 1)"
-        " UNION ALL (SELECT s.clerk_id, s.requested_at FROM surveys s"
-        "  LEFT JOIN intake_cases c ON c.case_id = s.case_id WHERE s.center_id = $1"
-        "  AND s.counter_id = $2 AND s.channel <> 'tablet' AND s.purpose = 'resolution'"
-        "  AND (c.case_id IS NULL OR c.counter_id = s.counter_id)"
-        "  ORDER BY s.requested_at DESC LIMIT 1)"
         " UNION ALL (SELECT clerk_id, opened_at FROM intake_cases WHERE center_id = $1"
         "  AND counter_id = $2 AND opened_at IS NOT NULL ORDER BY opened_at DESC LIMIT 1)"
         " UNION ALL (SELECT present_clerk, present_at FROM intake_cases WHERE center_id = $1"

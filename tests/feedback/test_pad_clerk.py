@@ -188,3 +188,30 @@ async def test_a_resident_back_about_another_case_is_not_offered_the_last_reside
         async def gone_from_the_pad() -> bool:
             return not await offered()
         await wait_until(gone_from_the_pad, what="the 10:30 survey no longer offered")
+
+
+async def test_yesterdays_case_finished_in_the_back_office_leaves_todays_clerk_on_the_pad(
+        settings: Settings) -> None:
+    """Clerk-017 opened a case at window-3 yesterday afternoon; the documents came by post and
+    the back office resolves it at 10:00 today, when clerk-018 has sat at window-3 since 09:00.
+    The resident is at home, so the survey goes by SMS: it says nothing of who sits at the
+    window. Before, every resolution's survey counted from when feedback requested it, and
+    yesterday's clerk went back onto today's pad in front of clerk-018's residents."""
+    settings = fast(settings)
+    clock = Clock(datetime.fromisoformat("2026-11-25T10:05:00+08:00"))
+    sender, history = KeptSender(), History(CENTER)
+    yesterday = history.case("2026-11-24T16:30:00+08:00", resident_id=uuid.uuid4(),
+                             clerk_id="clerk-017")
+    history.case("2026-11-25T09:00:00+08:00", resident_id=uuid.uuid4(), clerk_id="clerk-018")
+    history.resolved(yesterday, "2026-11-25T10:00:00+08:00")
+    async with running(create_app(settings, sender=sender, clock=clock)) as feedback:
+        shows = await clerk_on_the_pad(feedback)
+        await history.take().publish(settings)
+
+        async def asked_by_sms() -> bool:
+            r = await feedback.get(f"/cases/{yesterday}/feedback")
+            assert r.status_code in (200, 404), r.text  # 404: nothing asked yet
+            return [s["channel"] for s in r.json().get("surveys", [])] == ["sms"]
+
+        await wait_until(asked_by_sms, what="yesterday's case asked by SMS")
+        assert await shows("clerk-018"), "yesterday's clerk is back on today's pad"
