@@ -225,14 +225,17 @@ async def next_survey(request: Request, pool: PoolDep, settings: SettingsDep,
     # from when feedback requested it, it put yesterday's clerk on today's pad.
     # A resident back about a case opened at another window (a return trip) is received by
     # the clerk there (the trip's clerk, ``present_clerk``), and their survey is asked there:
-    # it names the case's first responder, of the other window, so it does not count here.
+    # it names the case's first responder, of the other window, so it does not count here;
+    # back at the window where the case was opened, the survey counts under the trip's clerk
+    # (yesterday's first responder is not who sits there today).
     # Each part is the last row of an index of the window (``projections.DDL``): the pad asks
     # every 1.5 s, and a scan of every center's surveys each time cost 70-90 ms at 400,000.
     clerk = await pool.fetchval(
-        "SELECT clerk_id FROM ((SELECT s.clerk_id, s.send_at AS at FROM surveys s"
-        "  LEFT JOIN intake_cases c ON c.case_id = s.case_id WHERE s.center_id = $1"
-        "  AND s.counter_id = $2 AND s.channel = 'tablet' AND s.purpose = 'resolution'"
-        "  AND (c.case_id IS NULL OR c.counter_id = s.counter_id)"
+        "SELECT clerk_id FROM ((SELECT CASE WHEN c.present_counter = s.counter_id"
+        "  THEN coalesce(c.present_clerk, s.clerk_id) ELSE s.clerk_id END, s.send_at AS at"
+        "  FROM surveys s LEFT JOIN intake_cases c ON c.case_id = s.case_id"
+        "  WHERE s.center_id = $1 AND s.counter_id = $2 AND s.channel = 'tablet'"
+        "  AND s.purpose = 'resolution' AND (c.case_id IS NULL OR c.counter_id = s.counter_id)"
         "  ORDER BY s.send_at DESC LIMIT 1)"
         " UNION ALL (SELECT clerk_id, opened_at FROM intake_cases WHERE center_id = $1"
         "  AND counter_id = $2 AND opened_at IS NOT NULL ORDER BY opened_at DESC LIMIT 1)"

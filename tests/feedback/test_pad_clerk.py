@@ -215,3 +215,30 @@ async def test_yesterdays_case_finished_in_the_back_office_leaves_todays_clerk_o
 
         await wait_until(asked_by_sms, what="yesterday's case asked by SMS")
         assert await shows("clerk-018"), "yesterday's clerk is back on today's pad"
+
+
+async def test_a_resident_back_at_the_same_window_is_shown_the_clerk_who_received_them(
+        settings: Settings) -> None:
+    """Clerk-017 opened the case at window-3 yesterday; today clerk-031 sits there, receives
+    the resident back about it (a trip naming the case) and resolves it with them: the tablet
+    asks them at window-3, under clerk-031's name. Before, only a trip to another window was
+    taken for the trip's clerk; at the same window the resolution's survey, naming the case's
+    first responder, put yesterday's clerk on the pad in front of the resident."""
+    settings = fast(settings)
+    clock = Clock(datetime.fromisoformat("2026-11-25T10:05:00+08:00"))
+    sender, history = KeptSender(), History(CENTER)
+    back = history.case("2026-11-24T16:30:00+08:00", resident_id=uuid.uuid4(),
+                        clerk_id="clerk-017")
+    visit = uuid.uuid4()
+    history.add("intake", "VisitRecorded", "2026-11-25T09:40:00+08:00", {
+        "visit_id": str(visit), "center_id": CENTER, "counter_id": WINDOW,
+        "clerk_id": "clerk-031", "channel": "counter", "case_id": str(back)},
+        case_id=back, aggregate_id=visit, actor="clerk-031")
+    history.resolved(back, "2026-11-25T10:00:00+08:00")
+    async with running(create_app(settings, sender=sender, clock=clock)) as feedback:
+        shows = await clerk_on_the_pad(feedback)
+        await history.take().publish(settings)
+        await wait_until(lambda: _sent(sender, back), what="the survey on window-3's tablet")
+        message = sender.for_case(back)
+        assert message is not None and message.channel == "tablet", message
+        assert await shows("clerk-031"), "yesterday's clerk on the pad of today's resident"
