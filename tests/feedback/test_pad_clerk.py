@@ -242,3 +242,48 @@ async def test_a_resident_back_at_the_same_window_is_shown_the_clerk_who_receive
         message = sender.for_case(back)
         assert message is not None and message.channel == "tablet", message
         assert await shows("clerk-031"), "yesterday's clerk on the pad of today's resident"
+
+
+async def test_a_family_served_together_is_asked_one_after_the_other_on_the_pad(
+        settings: Settings) -> None:
+    """A mother and her son sit down at window-3 together: clerk-017 opens a case for each
+    (10:00, 10:01) and resolves them at 10:10 and 10:11. The pad asks about the son's case;
+    once he has rated it, his mother's is next. Before, the pad offered the window's latest
+    resolution only: with the son's answered it offered nothing, and the mother was never
+    asked (her survey waited unseen until it expired)."""
+    settings = fast(settings)
+    clock = Clock(datetime.fromisoformat("2026-11-25T10:12:00+08:00"))
+    sender, history = KeptSender(), History(CENTER)
+    mother = history.case("2026-11-25T10:00:00+08:00", resident_id=uuid.uuid4())
+    son = history.case("2026-11-25T10:01:00+08:00", resident_id=uuid.uuid4())
+    history.resolved(mother, "2026-11-25T10:10:00+08:00")
+    history.resolved(son, "2026-11-25T10:11:00+08:00")
+    async with running(create_app(settings, sender=sender, clock=clock)) as feedback:
+        made = await feedback.post("/pads/pairings", json={"counter_id": WINDOW})
+        paired = await feedback.post("/pads/pair", json={"code": made.json()["code"]})
+        pad = {"X-Pad-Token": paired.json()["pad_token"]}
+        await history.take().publish(settings)
+        for case_id in (mother, son):
+            await wait_until(lambda c=case_id: _sent(sender, c), what="both surveys sent")
+        hers, his = sender.for_case(mother), sender.for_case(son)
+        assert hers is not None and his is not None
+
+        async def offered() -> str | None:
+            r = await feedback.get("/pads/next", headers=pad)
+            assert r.status_code == 200, r.text
+            survey = r.json()["survey"]
+            return survey["survey_id"] if survey else None
+
+        async def seen() -> bool:
+            return await offered() is not None
+        await wait_until(seen, what="a survey on the pad")
+        assert await offered() == str(his.survey_id)
+        r = await feedback.post(f"/surveys/{his.survey_id}/rating", headers=headers(key()),
+                                json={"token": his.token, "level": "very_satisfied"})
+        assert r.status_code == 200, r.text
+
+        async def answered() -> bool:
+            r = await feedback.get(f"/surveys/{his.survey_id}")
+            return r.status_code == 200 and r.json()["status"] == "answered"
+        await wait_until(answered, what="the son's answer in the read model")
+        assert await offered() == str(hers.survey_id), "the mother was never asked"
