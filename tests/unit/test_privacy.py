@@ -33,6 +33,7 @@ SCRUBBED = [
     # or with the middle dot an IME offers between groups (·, ・, full width): before, the
     # ID number's first group went and its birth date and tail stayed
     ("电话138·0013·8000，晚上打", f"电话{PHONE}，晚上打"),
+    ("电话+86 138，0013，8000", f"电话{PHONE}"),
     ("身份证310115・19380520・2256", f"身份证{ID}"),
     ("家里座机021-5888 1234，白天没人接", f"家里座机{PHONE}，白天没人接"),
     ("座机02158881234", f"座机{PHONE}"),
@@ -149,6 +150,8 @@ KEPT = [
     # amounts written with thousands, listed with the IME's comma: eleven digits in a row
     # that begin as a mobile number does (158,000 is no phone's group)
     "两笔补偿158,000，12,500元，退休金150,000，13,800元，医疗费用132,000，18,500，已报销",
+    # numbers listed with the 顿号 that make eleven digits: no phone is dictated so
+    "抽查了第138、139、140、15号卷宗",
     # relatives, roles and offices named by what they are, not by a name, though the word
     # begins with a surname (孙, 房, 高, 党, 钟, 包, 卫)
     "孙子（男，10岁）在读小学，孙女，女，8岁",
