@@ -50,6 +50,23 @@ async def _resolve(intake: httpx.AsyncClient, case_id: str) -> None:
     assert r.status_code == 200, r.text
 
 
+async def _asked(feedback: httpx.AsyncClient, *case_ids: str) -> dict[str, tuple[str, str]]:
+    """Each case's survey, as (channel, window), once all of them have one."""
+    async def surveys() -> dict[str, tuple[str, str]]:
+        out = {}
+        for case_id in case_ids:
+            r = await feedback.get(f"/cases/{case_id}/feedback")
+            assert r.status_code in (200, 404), r.text  # 404: nothing asked yet
+            for s in r.json().get("surveys", []):
+                out[case_id] = (s["channel"], s["counter_id"])
+        return out
+
+    async def all_asked() -> bool:
+        return len(await surveys()) == len(case_ids)
+    await wait_until(all_asked, what="a survey for each resolution")
+    return await surveys()
+
+
 async def test_a_case_resolved_after_the_resident_went_home_is_not_asked_on_the_tablet(
         settings: Settings) -> None:
     settings = fast(settings)
@@ -65,21 +82,9 @@ async def test_a_case_resolved_after_the_resident_went_home_is_not_asked_on_the_
         for case_id in (home, nobody, back):
             await _resolve(intake, case_id)
 
-        async def surveys() -> dict[str, tuple[str, str]]:
-            out = {}
-            for case_id in (home, nobody, back):
-                r = await feedback.get(f"/cases/{case_id}/feedback")
-                assert r.status_code in (200, 404), r.text  # 404: nothing asked yet
-                for s in r.json().get("surveys", []):
-                    out[case_id] = (s["channel"], s["counter_id"])
-            return out
-
-        async def all_asked() -> bool:
-            return len(await surveys()) == 3
-        await wait_until(all_asked, what="a survey for each resolution")
-        assert await surveys() == {home: ("sms", "window-3"),
-                                   nobody: ("phone_callback", "window-3"),
-                                   back: ("tablet", "window-5")}
+        assert await _asked(feedback, home, nobody, back) == {
+            home: ("sms", "window-3"), nobody: ("phone_callback", "window-3"),
+            back: ("tablet", "window-5")}
 
         # The pad at window-5 offers the returning resident their survey, under the name of
         # the clerk who received them there, not the first responder of window-3.
@@ -117,16 +122,5 @@ async def test_a_resident_who_called_about_the_case_is_not_asked_on_a_tablet(
             assert r.status_code == 201, r.text
             await _resolve(intake, case_id)
 
-        async def surveys() -> dict[str, tuple[str, str]]:
-            out = {}
-            for case_id in (called, visited):
-                r = await feedback.get(f"/cases/{case_id}/feedback")
-                assert r.status_code in (200, 404), r.text  # 404: nothing asked yet
-                for s in r.json().get("surveys", []):
-                    out[case_id] = (s["channel"], s["counter_id"])
-            return out
-
-        async def all_asked() -> bool:
-            return len(await surveys()) == 2
-        await wait_until(all_asked, what="a survey for each resolution")
-        assert await surveys() == {called: ("sms", "window-3"), visited: ("sms", "window-3")}
+        assert await _asked(feedback, called, visited) == {
+            called: ("sms", "window-3"), visited: ("sms", "window-3")}
