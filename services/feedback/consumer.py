@@ -24,6 +24,7 @@ from services.feedback import residents
 from services.feedback.application import Feedback, ResolvedCase
 from services.feedback.domain import Consent, survey_id_for_resolution
 from shared.contracts import Envelope
+from shared.contracts.vocabulary import Channel
 from shared.kernel.errors import NotFound, RuleViolated
 from shared.kernel.meta import by_a_worker
 
@@ -53,6 +54,7 @@ DDL = [
     # When and at which window the resident was last there about the case (its opening, a
     # later trip naming it): the counter's tablet asks only a resident resolved that day.
     # Cases kept before these columns fall back on opened_at (none: as at the window).
+    # present_at without a present_counter: the last contact was a call or a home visit.
     "ALTER TABLE intake_cases ADD COLUMN IF NOT EXISTS present_at timestamptz",
     "ALTER TABLE intake_cases ADD COLUMN IF NOT EXISTS present_counter text",
     # Who received them there (the trip's clerk): the rating pad at that window shows them.
@@ -155,8 +157,13 @@ class IntakeFollower:
                 trip = cases.get(named) if named is not None else None
                 if trip is not None and e.occurred_at >= (trip.get("present_at")
                                                           or e.occurred_at):
-                    trip.update(present_at=e.occurred_at, present_counter=p["counter_id"],
-                                present_clerk=p["clerk_id"])
+                    # At a window only when they sat down at one: a call about the case
+                    # (the phone line's "counter") or a clerk's home visit leaves no one
+                    # before any tablet, and a resolution that day asks them where they are.
+                    window = p.get("channel", Channel.COUNTER) == Channel.COUNTER
+                    trip.update(present_at=e.occurred_at,
+                                present_counter=p["counter_id"] if window else None,
+                                present_clerk=p["clerk_id"] if window else None)
                     dirty.add(trip["case_id"])
                 continue
             case = cases.get(e.case_id)
@@ -234,6 +241,8 @@ class IntakeFollower:
         present = case.get("present_at") or case.get("opened_at")
         if present is None:  # kept before trips were: as it always was, at the window
             return True
+        if case.get("present_at") is not None and case.get("present_counter") is None:
+            return False  # their last contact about it was a call or a home visit
         return self.feedback.local_day(present) == self.feedback.local_day(e.occurred_at)
 
     async def _respect(self, survey_id: UUID, consent: Consent, cause: str) -> None:

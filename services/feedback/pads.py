@@ -43,6 +43,9 @@ PAIR_TRIES_PER_MINUTE = 5  # per client address
 PAIR_TRIES_PER_MINUTE_OVERALL = 60  # per replica, all addresses together
 #: A survey sent to the tablet longer ago than this is no longer shown (the resident has left).
 SHOWN_MINUTES = 10
+#: The window's latest tablet resolutions the pad looks among for one still waiting (one
+#: visit's several affairs, a family at the window together).
+PAD_RECENT = 10
 WINDOW = r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,63}$"
 
 DDL = [
@@ -220,44 +223,48 @@ async def next_survey(request: Request, pool: PoolDep, settings: SettingsDep,
     # A tablet's survey counts from the resolution (its send_at, the window's own moment, as
     # the case's opening is), not from when feedback requested it: read late (restarted,
     # behind), the last shift's resolution would outrank the next clerk's first case.
+    # A survey asked by SMS or a call says nothing of the window: its resident is not there
+    # (a case finished in the back office the next day, a phone line's case), and counted
+    # from when feedback requested it, it put yesterday's clerk on today's pad.
     # A resident back about a case opened at another window (a return trip) is received by
     # the clerk there (the trip's clerk, ``present_clerk``), and their survey is asked there:
-    # it names the case's first responder, of the other window, so it does not count here.
+    # it names the case's first responder, of the other window, so it does not count here;
+    # back at the window where the case was opened, the survey counts under the trip's clerk
+    # (yesterday's first responder is not who sits there today).
     # Each part is the last row of an index of the window (``projections.DDL``): the pad asks
     # every 1.5 s, and a scan of every center's surveys each time cost 70-90 ms at 400,000.
     clerk = await pool.fetchval(
-        "SELECT clerk_id FROM ((SELECT s.clerk_id, s.send_at AS at FROM surveys s"
-        "  LEFT JOIN intake_cases c ON c.case_id = s.case_id WHERE s.center_id = $1"
-        "  AND s.counter_id = $2 AND s.channel = 'tablet' AND s.purpose = 'resolution'"
-        "  AND (c.case_id IS NULL OR c.counter_id = s.counter_id)"
+        "SELECT clerk_id FROM ((SELECT CASE WHEN c.present_counter = s.counter_id"
+        "  THEN coalesce(c.present_clerk, s.clerk_id) ELSE s.clerk_id END, s.send_at AS at"
+        "  FROM surveys s LEFT JOIN intake_cases c ON c.case_id = s.case_id"
+        "  WHERE s.center_id = $1 AND s.counter_id = $2 AND s.channel = 'tablet'"
+        "  AND s.purpose = 'resolution' AND (c.case_id IS NULL OR c.counter_id = s.counter_id)"
         "  ORDER BY s.send_at DESC LIMIT 1)"
-        " UNION ALL (SELECT s.clerk_id, s.requested_at FROM surveys s"
-        "  LEFT JOIN intake_cases c ON c.case_id = s.case_id WHERE s.center_id = $1"
-        "  AND s.counter_id = $2 AND s.channel <> 'tablet' AND s.purpose = 'resolution'"
-        "  AND (c.case_id IS NULL OR c.counter_id = s.counter_id)"
-        "  ORDER BY s.requested_at DESC LIMIT 1)"
         " UNION ALL (SELECT clerk_id, opened_at FROM intake_cases WHERE center_id = $1"
         "  AND counter_id = $2 AND opened_at IS NOT NULL ORDER BY opened_at DESC LIMIT 1)"
         " UNION ALL (SELECT present_clerk, present_at FROM intake_cases WHERE center_id = $1"
         "  AND present_counter = $2 AND present_at IS NOT NULL AND present_clerk IS NOT NULL"
         "  ORDER BY present_at DESC LIMIT 1))"
         " AS seen ORDER BY at DESC LIMIT 1", center_id, counter_id)
-    # The survey of the window's latest resolution (by the window's own moments), sent in
-    # the last few minutes, while no case has been opened there since nor a resident received
-    # back about another case (the next resident):
+    # The survey of the window's latest resolution still waiting (by the window's own
+    # moments), sent in the last few minutes, while no case has been opened there since nor
+    # a resident received back about another case (the next resident):
     # feedback reading the window's day late (restarted, behind) sends a survey of a resident
     # served long ago only now, and a backlog in one tick; shown by when it was sent, such a
     # survey was offered to whoever stood at the window, and they rated a visit not theirs.
+    # Not only the latest: one trip's affairs, or a family served together, are resolved one
+    # after the other with no case opened between; once the last is rated the one before is
+    # next (the window's last few resolutions, ``PAD_RECENT``, read by the index).
     row = await pool.fetchrow(
         "SELECT s.survey_id, s.expires_at FROM (SELECT survey_id, case_id, expires_at, status,"
         "  sent_at, send_at FROM surveys WHERE center_id = $1 AND counter_id = $2"
-        "  AND channel = 'tablet' ORDER BY send_at DESC LIMIT 1) AS s"
+        f"  AND channel = 'tablet' ORDER BY send_at DESC LIMIT {PAD_RECENT}) AS s"
         " WHERE s.status = 'sent' AND s.expires_at > $3 AND s.sent_at > $4"
         " AND NOT EXISTS (SELECT 1 FROM intake_cases c WHERE c.center_id = $1"
         "  AND c.counter_id = $2 AND c.opened_at > s.send_at)"
         " AND NOT EXISTS (SELECT 1 FROM intake_cases c WHERE c.center_id = $1"
         "  AND c.present_counter = $2 AND c.present_at > s.send_at"
-        "  AND c.case_id <> s.case_id)",
+        "  AND c.case_id <> s.case_id) ORDER BY s.send_at DESC LIMIT 1",
         center_id, counter_id, now, now - timedelta(minutes=SHOWN_MINUTES))
     survey = None
     if row is not None:

@@ -188,3 +188,102 @@ async def test_a_resident_back_about_another_case_is_not_offered_the_last_reside
         async def gone_from_the_pad() -> bool:
             return not await offered()
         await wait_until(gone_from_the_pad, what="the 10:30 survey no longer offered")
+
+
+async def test_yesterdays_case_finished_in_the_back_office_leaves_todays_clerk_on_the_pad(
+        settings: Settings) -> None:
+    """Clerk-017 opened a case at window-3 yesterday afternoon; the documents came by post and
+    the back office resolves it at 10:00 today, when clerk-018 has sat at window-3 since 09:00.
+    The resident is at home, so the survey goes by SMS: it says nothing of who sits at the
+    window. Before, every resolution's survey counted from when feedback requested it, and
+    yesterday's clerk went back onto today's pad in front of clerk-018's residents."""
+    settings = fast(settings)
+    clock = Clock(datetime.fromisoformat("2026-11-25T10:05:00+08:00"))
+    sender, history = KeptSender(), History(CENTER)
+    yesterday = history.case("2026-11-24T16:30:00+08:00", resident_id=uuid.uuid4(),
+                             clerk_id="clerk-017")
+    history.case("2026-11-25T09:00:00+08:00", resident_id=uuid.uuid4(), clerk_id="clerk-018")
+    history.resolved(yesterday, "2026-11-25T10:00:00+08:00")
+    async with running(create_app(settings, sender=sender, clock=clock)) as feedback:
+        shows = await clerk_on_the_pad(feedback)
+        await history.take().publish(settings)
+
+        async def asked_by_sms() -> bool:
+            r = await feedback.get(f"/cases/{yesterday}/feedback")
+            assert r.status_code in (200, 404), r.text  # 404: nothing asked yet
+            return [s["channel"] for s in r.json().get("surveys", [])] == ["sms"]
+
+        await wait_until(asked_by_sms, what="yesterday's case asked by SMS")
+        assert await shows("clerk-018"), "yesterday's clerk is back on today's pad"
+
+
+async def test_a_resident_back_at_the_same_window_is_shown_the_clerk_who_received_them(
+        settings: Settings) -> None:
+    """Clerk-017 opened the case at window-3 yesterday; today clerk-031 sits there, receives
+    the resident back about it (a trip naming the case) and resolves it with them: the tablet
+    asks them at window-3, under clerk-031's name. Before, only a trip to another window was
+    taken for the trip's clerk; at the same window the resolution's survey, naming the case's
+    first responder, put yesterday's clerk on the pad in front of the resident."""
+    settings = fast(settings)
+    clock = Clock(datetime.fromisoformat("2026-11-25T10:05:00+08:00"))
+    sender, history = KeptSender(), History(CENTER)
+    back = history.case("2026-11-24T16:30:00+08:00", resident_id=uuid.uuid4(),
+                        clerk_id="clerk-017")
+    visit = uuid.uuid4()
+    history.add("intake", "VisitRecorded", "2026-11-25T09:40:00+08:00", {
+        "visit_id": str(visit), "center_id": CENTER, "counter_id": WINDOW,
+        "clerk_id": "clerk-031", "channel": "counter", "case_id": str(back)},
+        case_id=back, aggregate_id=visit, actor="clerk-031")
+    history.resolved(back, "2026-11-25T10:00:00+08:00")
+    async with running(create_app(settings, sender=sender, clock=clock)) as feedback:
+        shows = await clerk_on_the_pad(feedback)
+        await history.take().publish(settings)
+        await wait_until(lambda: _sent(sender, back), what="the survey on window-3's tablet")
+        message = sender.for_case(back)
+        assert message is not None and message.channel == "tablet", message
+        assert await shows("clerk-031"), "yesterday's clerk on the pad of today's resident"
+
+
+async def test_a_family_served_together_is_asked_one_after_the_other_on_the_pad(
+        settings: Settings) -> None:
+    """A mother and her son sit down at window-3 together: clerk-017 opens a case for each
+    (10:00, 10:01) and resolves them at 10:10 and 10:11. The pad asks about the son's case;
+    once he has rated it, his mother's is next. Before, the pad offered the window's latest
+    resolution only: with the son's answered it offered nothing, and the mother was never
+    asked (her survey waited unseen until it expired)."""
+    settings = fast(settings)
+    clock = Clock(datetime.fromisoformat("2026-11-25T10:12:00+08:00"))
+    sender, history = KeptSender(), History(CENTER)
+    mother = history.case("2026-11-25T10:00:00+08:00", resident_id=uuid.uuid4())
+    son = history.case("2026-11-25T10:01:00+08:00", resident_id=uuid.uuid4())
+    history.resolved(mother, "2026-11-25T10:10:00+08:00")
+    history.resolved(son, "2026-11-25T10:11:00+08:00")
+    async with running(create_app(settings, sender=sender, clock=clock)) as feedback:
+        made = await feedback.post("/pads/pairings", json={"counter_id": WINDOW})
+        paired = await feedback.post("/pads/pair", json={"code": made.json()["code"]})
+        pad = {"X-Pad-Token": paired.json()["pad_token"]}
+        await history.take().publish(settings)
+        for case_id in (mother, son):
+            await wait_until(lambda c=case_id: _sent(sender, c), what="both surveys sent")
+        hers, his = sender.for_case(mother), sender.for_case(son)
+        assert hers is not None and his is not None
+
+        async def offered() -> str | None:
+            r = await feedback.get("/pads/next", headers=pad)
+            assert r.status_code == 200, r.text
+            survey = r.json()["survey"]
+            return survey["survey_id"] if survey else None
+
+        async def seen() -> bool:
+            return await offered() is not None
+        await wait_until(seen, what="a survey on the pad")
+        assert await offered() == str(his.survey_id)
+        r = await feedback.post(f"/surveys/{his.survey_id}/rating", headers=headers(key()),
+                                json={"token": his.token, "level": "very_satisfied"})
+        assert r.status_code == 200, r.text
+
+        async def answered() -> bool:
+            r = await feedback.get(f"/surveys/{his.survey_id}")
+            return r.status_code == 200 and r.json()["status"] == "answered"
+        await wait_until(answered, what="the son's answer in the read model")
+        assert await offered() == str(hers.survey_id), "the mother was never asked"

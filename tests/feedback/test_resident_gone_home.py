@@ -50,6 +50,23 @@ async def _resolve(intake: httpx.AsyncClient, case_id: str) -> None:
     assert r.status_code == 200, r.text
 
 
+async def _asked(feedback: httpx.AsyncClient, *case_ids: str) -> dict[str, tuple[str, str]]:
+    """Each case's survey, as (channel, window), once all of them have one."""
+    async def surveys() -> dict[str, tuple[str, str]]:
+        out = {}
+        for case_id in case_ids:
+            r = await feedback.get(f"/cases/{case_id}/feedback")
+            assert r.status_code in (200, 404), r.text  # 404: nothing asked yet
+            for s in r.json().get("surveys", []):
+                out[case_id] = (s["channel"], s["counter_id"])
+        return out
+
+    async def all_asked() -> bool:
+        return len(await surveys()) == len(case_ids)
+    await wait_until(all_asked, what="a survey for each resolution")
+    return await surveys()
+
+
 async def test_a_case_resolved_after_the_resident_went_home_is_not_asked_on_the_tablet(
         settings: Settings) -> None:
     settings = fast(settings)
@@ -65,21 +82,9 @@ async def test_a_case_resolved_after_the_resident_went_home_is_not_asked_on_the_
         for case_id in (home, nobody, back):
             await _resolve(intake, case_id)
 
-        async def surveys() -> dict[str, tuple[str, str]]:
-            out = {}
-            for case_id in (home, nobody, back):
-                r = await feedback.get(f"/cases/{case_id}/feedback")
-                assert r.status_code in (200, 404), r.text  # 404: nothing asked yet
-                for s in r.json().get("surveys", []):
-                    out[case_id] = (s["channel"], s["counter_id"])
-            return out
-
-        async def all_asked() -> bool:
-            return len(await surveys()) == 3
-        await wait_until(all_asked, what="a survey for each resolution")
-        assert await surveys() == {home: ("sms", "window-3"),
-                                   nobody: ("phone_callback", "window-3"),
-                                   back: ("tablet", "window-5")}
+        assert await _asked(feedback, home, nobody, back) == {
+            home: ("sms", "window-3"), nobody: ("phone_callback", "window-3"),
+            back: ("tablet", "window-5")}
 
         # The pad at window-5 offers the returning resident their survey, under the name of
         # the clerk who received them there, not the first responder of window-3.
@@ -96,3 +101,26 @@ async def test_a_case_resolved_after_the_resident_went_home_is_not_asked_on_the_
         await wait_until(offered, what="the returning resident's survey on window-5's pad")
         now = (await feedback.get("/pads/next", headers=pad)).json()
         assert now["clerk_id"] == "clerk-031", now
+
+
+async def test_a_resident_who_called_about_the_case_is_not_asked_on_a_tablet(
+        settings: Settings) -> None:
+    """A trip naming the case is a call (the phone line's counter) or a clerk's home visit:
+    resolved that day, the case is asked by SMS at its window, as after any day the resident
+    went home. Before, the call counted as a trip to a window: the survey went to a tablet at
+    the phone line (or the visiting clerk's desk), where no resident is, and was never seen."""
+    settings = fast(settings)
+    async with center(settings, Clock(START), KeptSender()) as (intake, feedback):
+        called = await _opened(intake, YESTERDAY)
+        visited = await _opened(intake, YESTERDAY)
+        for case_id, channel, counter in ((called, "phone", "hotline-1"),
+                                          (visited, "home_visit", "outreach-2")):
+            r = await intake.post("/visits", json={
+                "center_id": CENTER, "counter_id": counter, "channel": channel,
+                "case_id": case_id, "occurred_at": "2026-11-25T09:40:00+08:00"},
+                headers={**headers(key()), **bearer(settings, role="clerk", sub="clerk-040")})
+            assert r.status_code == 201, r.text
+            await _resolve(intake, case_id)
+
+        assert await _asked(feedback, called, visited) == {
+            called: ("sms", "window-3"), visited: ("sms", "window-3")}

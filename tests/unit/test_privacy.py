@@ -30,6 +30,11 @@ SCRUBBED = [
     ("手机138、0013、8000", f"手机{PHONE}"),
     ("女儿一三八，零零一三，八零零零晚上在家", f"女儿{PHONE}晚上在家"),
     ("身份证310115，19380520，2256", f"身份证{ID}"),
+    # or with the middle dot an IME offers between groups (·, ・, full width): before, the
+    # ID number's first group went and its birth date and tail stayed
+    ("电话138·0013·8000，晚上打", f"电话{PHONE}，晚上打"),
+    ("电话+86 138，0013，8000", f"电话{PHONE}"),
+    ("身份证310115・19380520・2256", f"身份证{ID}"),
     ("家里座机021-5888 1234，白天没人接", f"家里座机{PHONE}，白天没人接"),
     ("座机02158881234", f"座机{PHONE}"),
     ("回电(021)58881234找她儿子", f"回电{PHONE}找她儿子"),
@@ -142,6 +147,11 @@ SCRUBBED = [
 KEPT = [
     # amounts and counts in a list, parted by commas, stay (no phone number's 11 digits)
     "补发1420，1500，1600元；第13、14、15页；2024，2025，2026年",
+    # amounts written with thousands, listed with the IME's comma: eleven digits in a row
+    # that begin as a mobile number does (158,000 is no phone's group)
+    "两笔补偿158,000，12,500元，退休金150,000，13,800元，医疗费用132,000，18,500，已报销",
+    # numbers listed with the 顿号 that make eleven digits: no phone is dictated so
+    "抽查了第138、139、140、15号卷宗",
     # relatives, roles and offices named by what they are, not by a name, though the word
     # begins with a surname (孙, 房, 高, 党, 钟, 包, 卫)
     "孙子（男，10岁）在读小学，孙女，女，8岁",

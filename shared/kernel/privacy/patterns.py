@@ -76,8 +76,12 @@ _ANY_LATIN = re.compile(r"[A-Za-z]")
 
 # a separator between digits: 138 1234 5678, 138.1234.5678, 138 - 1234 - 5678, 138_1234/5678,
 # two spaces typed for one, and the groups as a resident dictates them, parted by the IME's
-# comma or 顿号 (138，1234，5678; 138、1234、5678)
-_SEP = r"(?: {0,2}[.\-_/,，、]? {0,2})"
+# comma or 顿号 (138，1234，5678; 138、1234、5678), or a middle dot (any of them folded to
+# "·": 310115·19380520·2256)
+_SEP = r"(?: {0,2}[.\-_/,，、·]? {0,2})"
+#: An amount's thousands (158,000): a phone's groups, however parted, are never three digits
+#: after an ASCII comma; a list of amounts (158,000，12,500元) has eleven digits in a row too.
+_THOUSANDS = re.compile(r"\d,\d{3}(?!\d)")
 _ID_18 = re.compile(r"(?<![0-9A-Za-z])[1-9](?:" + _SEP + r"\d){16}" + _SEP
                     + r"[0-9Xx](?![0-9A-Za-z])")
 _ID_WORD = (r"(?:身份证|证件|居民身份|护照|通行证|居住证|\bID\b|\bI\.D\.|\b[Pp]assport\b)"
@@ -91,7 +95,21 @@ _ACCOUNT_KEYWORD = re.compile(
     r"(?:卡号|账号|帐号|银行卡|社保卡|医保卡|存折|\baccount\b|\bcard\b)(?:号码|号)?(?:是|为|:|：|\s)*"
     r"(?P<n>\d(?:[ \-]?\d){5,})", re.IGNORECASE)
 _MOBILE = re.compile(r"(?<![0-9A-Za-z])(?:(?:\+|00)?86[ \-]?|\(\+?86\)[ \-]?)?"
-                     r"1[3-9]\d(?:" + _SEP + r"\d){8}(?!\d)")
+                     r"(?P<n>1[3-9]\d(?:" + _SEP + r"\d){8})(?!\d)")
+_LISTED = re.compile(r"[,，、]")
+
+
+def _a_mobile(number: str) -> bool:
+    """Whether a mobile-shaped run is one: not amounts written with thousands (158,000，
+    12,500), and, parted by commas or 顿号, in at most three groups of three digits or more,
+    as a number is dictated (138，0013，8000); a list of numbers (第138、139、140、15号卷宗)
+    is no phone's."""
+    if _THOUSANDS.search(number):
+        return False
+    if not _LISTED.search(number):
+        return True
+    groups = re.findall(r"\d+", number)
+    return len(groups) <= 3 and all(len(g) >= 3 for g in groups)
 _LANDLINE = re.compile(r"(?<![0-9A-Za-z])(?:\(0\d{2,3}\)|0\d{2,3})[ \-]?[2-9]\d{2,3}[ \-]?"
                        r"\d{4}(?!\d)")
 _LANDLINE_INTL = re.compile(r"(?:\+|00)86[ \-]?(?:\(0?\d{2,3}\)|0?[1-9]\d{1,2})[ \-]?"
@@ -374,7 +392,10 @@ def number_spans(text: str) -> Iterator[tuple[int, int, str]]:
         yield m.start("n"), m.end("n"), REDACTED_ACCOUNT
     for m in _CARD.finditer(text):
         yield m.start(), m.end(), REDACTED_ACCOUNT
-    for regex in (_MOBILE, _LANDLINE_INTL, _LANDLINE):
+    for m in _MOBILE.finditer(text):
+        if _a_mobile(m.group("n")):
+            yield m.start(), m.end(), REDACTED_PHONE
+    for regex in (_LANDLINE_INTL, _LANDLINE):
         for m in regex.finditer(text):
             yield m.start(), m.end(), REDACTED_PHONE
     yield from _glued_spans(text)
