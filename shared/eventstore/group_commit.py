@@ -196,6 +196,13 @@ class _NotRecorded(Exception):
     all left before that could be known): whoever still waits is run again."""
 
 
+#: What no longer waits for its due time: answered, or its caller left.
+_ANSWERED = frozenset({_State.DONE, _State.WITHDRAWN, _State.ABANDONED})
+
+#: How early (seconds) ``_sweep`` may answer a write: the loop runs a timer up to its clock's
+#: resolution before the moment it was set for.
+_DUE_SLACK = 0.001
+
 #: Pauses of the writer between tries while the store is away (seconds, doubling).
 _FIRST_PAUSE, _LAST_PAUSE = 0.05, 0.5
 
@@ -252,6 +259,10 @@ class GroupCommitter:
         # Appended on the loop (``submit``); taken by ``_collect`` on the loop, or by the
         # writer thread while it holds the batch before (``_backlog``), never by both at once.
         self._queue: deque[_Item] = deque()
+        # The writes without ``write_due``, in the order they fall due (``_expect``).
+        self._dues: deque[tuple[float, _Item]] = deque()
+        self._sweeper: asyncio.TimerHandle | None = None
+        self._sweeper_loop: asyncio.AbstractEventLoop | None = None
         self._arrived = asyncio.Event()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="group-commit")
         self._cache: OrderedDict[UUID, Aggregate] = OrderedDict()
@@ -302,7 +313,11 @@ class GroupCommitter:
                      trace=tracing.command_trace())
         self._queue.append(item)
         self._arrived.set()
-        timer = loop.call_later(remaining, self._due, item)
+        if due is None:  # a worker's write: due in submission order (``_expect``)
+            timer = None
+            self._expect(loop, loop.time() + remaining, item)
+        else:
+            timer = loop.call_later(remaining, self._due, item)
         try:
             return await future
         except asyncio.CancelledError:
@@ -313,7 +328,37 @@ class GroupCommitter:
                     item.state = _State.ABANDONED
             raise
         finally:
-            timer.cancel()
+            if timer is not None:
+                timer.cancel()
+
+    def _expect(self, loop: asyncio.AbstractEventLoop, at: float, item: _Item) -> None:
+        """``item`` is due at ``at`` (loop time). A write without ``write_due`` (a consumer's,
+        a worker's) is due ``write_timeout`` after it was submitted, so such writes fall due in
+        the order they came: one timer (``_sweep``) for the earliest instead of a timer each,
+        made and cancelled per command (``call_later`` was half of ``submit``'s own time in
+        follow-up's rules, which submit a command for every fifth event). What was answered
+        meanwhile leaves the queue as new writes come."""
+        dues = self._dues
+        if self._sweeper_loop is not loop:  # started again on another loop: the old is gone
+            dues.clear()
+            self._sweeper, self._sweeper_loop = None, loop
+        while dues and dues[0][1].state in _ANSWERED:
+            dues.popleft()
+        dues.append((at, item))
+        if self._sweeper is None:
+            self._sweeper = loop.call_at(dues[0][0], self._sweep, loop)
+
+    def _sweep(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The earliest write without ``write_due`` is due: every write due by now that has
+        no answer gets one (``_due``); the timer is set again for the next."""
+        self._sweeper = None
+        dues = self._dues
+        now = loop.time() + _DUE_SLACK
+        while dues and (dues[0][0] <= now or dues[0][1].state in _ANSWERED):
+            _, item = dues.popleft()
+            self._due(item)  # nothing for an answered one
+        if dues:
+            self._sweeper = loop.call_at(dues[0][0], self._sweep, loop)
 
     def _due(self, item: _Item) -> None:
         """The write's answer is due and the store has not given one: withdraw it, or, if it

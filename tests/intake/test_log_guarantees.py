@@ -634,6 +634,60 @@ async def test_a_batch_prepared_while_the_one_before_is_applied_is_applied_once_
     assert handler.prepared_used >= 1, "no batch was prepared while the one before waited"
 
 
+class WaitingHandler(CountingHandler):
+    """Waits as follow-up's rules wait for their commands, and has the consumer's tracking
+    written meanwhile (``meanwhile``), when ``runs_tracking``: it then looks, in its own
+    transaction, that every case of the batch is tracked, and only then applies (failing on
+    the poison, so that a batch tracked and then failed must leave no tracking behind)."""
+
+    waits = True
+
+    def __init__(self, runs_tracking: bool) -> None:
+        super().__init__()
+        self.runs_tracking = runs_tracking
+        self.tracked_meanwhile = 0
+
+    async def apply(self, conn: asyncpg.Connection, events: Sequence[Envelope],
+                    meanwhile: Callable[[], Any] | None = None) -> None:
+        if self.runs_tracking and len(events) > 1:  # a batch, not the one-by-one retry
+            assert meanwhile is not None, "the consumer handed no tracking to run meanwhile"
+            await meanwhile()
+            keys = list({e.partition_key for e in events})
+            tracked = await conn.fetchval(
+                "SELECT count(*) FROM consumer_tracking WHERE consumer = 'counting'"
+                " AND key = ANY($1::uuid[])", keys)
+            assert tracked == len(keys), "the tracking ran meanwhile, in this transaction"
+            self.tracked_meanwhile += 1
+        await super().apply(conn, events)
+
+
+@pytest.mark.parametrize("runs_tracking", [True, False])
+async def test_a_batch_tracked_while_it_waits_commits_its_tracking_with_its_effects_or_not_at_all(
+        settings: Settings, runs_tracking: bool) -> None:
+    async with write_side(settings) as side:
+        await open_and_hear(side, 4)
+        poisoned = await side.intake.open_case(c.OpenCase(
+            center_id=CENTER, counter_id="w1", clerk_id="clerk-1",
+            service_item="SA-HARDSHIP-SUBSIDY"), "clerk-1", "open-wait-poison1")
+        await side.intake.hear_request(poisoned.aggregate_id, c.HearRequest(words="poison"),
+                                       "clerk-1", "hear-wait-poison1")
+        await open_and_hear(side, 4)
+        await run_relay(settings, side, 18)
+    handler = WaitingHandler(runs_tracking)
+    async with consumer_of(settings, handler=handler, batch=50) as (consumer, pool):
+        async def settled() -> bool:
+            return consumer.stats.applied >= 17 and consumer.stats.dead_lettered >= 1
+        await wait_until(settled, what="the good events applied and the poison dead-lettered")
+        # The batch that was tracked and then failed on the poison left nothing tracked:
+        # every event of it was applied (once) by the retry, none skipped as seen.
+        await assert_each_applied_once(pool, 17)
+        tracked = await pool.fetchval(
+            "SELECT count(*) FROM consumer_tracking WHERE consumer = 'counting'")
+    assert tracked == 9, "every case tracked, whoever ran the tracking"
+    assert consumer.stats.duplicates == 0
+    assert (handler.tracked_meanwhile >= 1) is runs_tracking
+
+
 def refusing(nc: Any, msg_id: str, *, answer: bool) -> None:
     """``nc`` publishes everything but ``msg_id``, once: what a stream electing a leader in
     the middle of a round does to one event. The stream answers it with a refusal when

@@ -3,6 +3,8 @@ its ``traceparent`` in one match: the same answer as reading the parent in full.
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -58,3 +60,22 @@ def test_nothing_is_skipped_when_the_sampler_decides_for_itself(
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(spans, "_follows_parent", False)
     assert not spans._not_recorded(f"00-{TRACE}-{SPAN}-00")
+
+
+class _Event:
+    def __init__(self, causation_id: object) -> None:
+        self.meta: dict[str, object] = {"causation_id": causation_id}
+
+
+def test_a_command_is_stamped_with_the_trace_of_the_message_it_answers() -> None:
+    """The causes are keyed by the messages' event ids as read (no string made per message);
+    a command's ``causation_id`` is the id's text, or something else for a command no
+    message caused, which keeps the trace it was submitted in."""
+    caused_by = uuid.uuid4()
+    cause, submitted_in = f"00-{TRACE}-{SPAN}-00", f"00-{'1' * 32}-{SPAN}-01"
+    trace = spans.CommandTrace(submitted_in, {caused_by: cause, uuid.uuid4(): "other"})
+    events = [_Event(str(caused_by)), _Event(str(caused_by).upper()), _Event(caused_by),
+              _Event("request-7"), _Event(None), _Event(str(uuid.uuid4()))]
+    spans.stamp(events, trace)
+    assert [e.meta[spans.TRACEPARENT] for e in events] == [
+        cause, cause, cause, submitted_in, submitted_in, submitted_in]
