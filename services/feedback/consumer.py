@@ -23,7 +23,6 @@ import structlog
 from services.feedback import residents
 from services.feedback.application import Feedback, ResolvedCase
 from services.feedback.domain import Consent, survey_id_for_resolution
-from shared.bus.consumer import Meanwhile
 from shared.contracts import Envelope
 from shared.contracts.vocabulary import Channel
 from shared.kernel.errors import NotFound, RuleViolated
@@ -141,15 +140,11 @@ class IntakeFollower:
     #: Batches of four times CONSUMER_BATCH: the commands of a batch go to group commit
     #: together, so a larger batch fills its rounds rather than adding rounds.
     batch_scale = 4
-    #: The consumer's tracking write runs while the batch's commands are in group commit
-    #: (``shared.bus.consumer.Waiting``), not after them.
-    waits = True
 
     def __init__(self, feedback: Feedback) -> None:
         self.feedback = feedback
 
-    async def apply(self, conn: asyncpg.Connection, events: Sequence[Envelope],
-                    meanwhile: Meanwhile | None = None) -> None:
+    async def apply(self, conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
         cases, known = await _read(conn, events)
         dirty: set[UUID] = set()
         work: dict[UUID, list[tuple[str, Any]]] = {}
@@ -232,8 +227,6 @@ class IntakeFollower:
                     " present_clerk = EXCLUDED.present_clerk",
                     [tuple(cases[i][c] for c in COLUMNS) for i in dirty])
             await known.save(conn)
-            if meanwhile is not None:
-                await meanwhile()  # the consumer's tracking, while the commands run
         finally:
             await commands  # settled before the transaction ends, whatever happened here
         withdrawals = [(survey_id, known.consent(resident_id), cause)
