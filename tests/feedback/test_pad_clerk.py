@@ -95,6 +95,16 @@ async def _sent(sender: KeptSender, case_id: uuid.UUID) -> bool:
     return sender.for_case(case_id) is not None
 
 
+async def _shown_sent(feedback: httpx.AsyncClient, sender: KeptSender,
+                      case_id: uuid.UUID) -> bool:
+    """The case's survey sent, and the read model the pad reads saying so (the sender is
+    called before the view applies ``SurveySent``)."""
+    message = sender.for_case(case_id)
+    if message is None:
+        return False
+    r = await feedback.get(f"/surveys/{message.survey_id}")
+    return r.status_code == 200 and r.json()["status"] == "sent"
+
 
 async def test_after_a_shift_change_read_late_the_pad_shows_the_clerk_now_at_the_window(
         settings: Settings) -> None:
@@ -130,7 +140,8 @@ async def test_read_an_hour_late_the_pad_offers_no_survey_of_a_resident_who_has_
         paired = await feedback.post("/pads/pair", json={"code": made.json()["code"]})
         pad = {"X-Pad-Token": paired.json()["pad_token"]}
         await history.take().publish(settings)
-        await wait_until(lambda: _sent(sender, gone), what="the 09:30 survey sent at 10:40")
+        await wait_until(lambda: _shown_sent(feedback, sender, gone),
+                         what="the 09:30 survey sent at 10:40")
         r = await feedback.get("/pads/next", headers=pad)
         assert r.status_code == 200, r.text
         assert r.json()["survey"] is None, "the pad offered the 09:30 resident's survey"
@@ -142,8 +153,9 @@ async def test_read_an_hour_late_the_pad_offers_no_survey_of_a_resident_who_has_
         history.resolved(before, "2026-11-25T10:33:00+08:00")
         history.resolved(now_here, "2026-11-25T10:39:00+08:00")
         await history.take().publish(settings)
-        await wait_until(lambda: _sent(sender, now_here), what="the 10:39 survey")
-        await wait_until(lambda: _sent(sender, before), what="the 10:33 survey")
+        await wait_until(lambda: _shown_sent(feedback, sender, now_here),
+                         what="the 10:39 survey")
+        await wait_until(lambda: _shown_sent(feedback, sender, before), what="the 10:33 survey")
         mine = sender.for_case(now_here)
         assert mine is not None
         r = await feedback.get("/pads/next", headers=pad)
