@@ -25,9 +25,9 @@ from services.followup.domain import (
     ResidentNotFound,
     consent_allows,
     end_of_due_day,
+    first_watched_period,
     follow_up_id_for,
     obligation_aggregate_id,
-    obligation_missed_at,
     policy_scope,
     referral_overdue_follow_up_id,
     working_deadline,
@@ -490,16 +490,18 @@ class FollowUps:
         aggregate_id = obligation_aggregate_id(watch.obligation_id)
         calendar = self.calendar(watch.center_id)
         grace = self.settings.followup_obligation_grace_working_days
-        missed_at, basis = covered(lambda: obligation_missed_at(calendar, watch.next_due_on,
-                                                                grace))
-        meta = meta_for(SYSTEM_RULES, watch.causation_id, self.clock.now(), watch,
+        now = self.clock.now()
+        # Periods already missed when the clerk declared it were never tracked: not "missed".
+        period, due, missed_at, basis = covered(lambda: first_watched_period(
+            calendar, watch.next_due_on, watch.cadence, grace, watch.occurred_at or now))
+        meta = meta_for(SYSTEM_RULES, watch.causation_id, now, watch,
                         center_id=watch.center_id, case_id=watch.case_id)
 
         return await self.path.create(aggregate_id, "ObligationWatched", None, lambda: Obligation(
             id=aggregate_id, obligation_id=watch.obligation_id, resident_id=watch.resident_id,
-            cadence=watch.cadence, next_due_on=watch.next_due_on, missed_at=missed_at,
+            cadence=watch.cadence, next_due_on=due, missed_at=missed_at,
             assigned_clerk=watch.assigned_clerk, service_item=watch.service_item, meta=meta,
-            basis=basis.value))
+            basis=basis.value, first_due_on=watch.next_due_on, period=period))
 
     async def fulfil(self, obligation_id: UUID, cmd: c.FulfilObligation, actor: str,
                      key: str | None, expected_version: int | None = None) -> Written:

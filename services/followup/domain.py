@@ -217,6 +217,30 @@ def obligation_missed_at(calendar: WorkingCalendar, due_on: date, grace: int
     return calendar.closing_on(day), calendar.basis_of(due_on, day)
 
 
+def first_watched_period(calendar: WorkingCalendar, first_due_on: date, cadence: str,
+                         grace: int, declared_at: datetime) -> tuple[int, date, datetime, Basis]:
+    """The first period follow-up watches of an obligation whose periods fall on
+    ``first_due_on`` (moved by whole cadence months), declared at ``declared_at``: (its index,
+    its due day, when it is missed, the basis). A period already missed when the obligation
+    was declared (its grace over) was never expected to be tracked: a clerk recording in
+    December a reimbursement that began in September plans no contact for September to
+    November. A period still in its grace, or due later, is watched; nothing is skipped
+    after the declaration (a consumer behind by days still fires what fell due meanwhile)."""
+    months = CADENCE_MONTHS[cadence]
+    # Cheap jump over periods long before the declaration (no calendar for those years
+    # needed), then the calendar decides on the last few.
+    floor = declared_at.astimezone(calendar.tz).date() - timedelta(days=62)
+    index = 0
+    while add_months(first_due_on, (index + 1) * months) < floor:
+        index += 1
+    while True:
+        due = add_months(first_due_on, index * months)
+        missed_at, basis = obligation_missed_at(calendar, due, grace)
+        if missed_at > declared_at:
+            return index, due, missed_at, basis
+        index += 1
+
+
 def add_months(first: date, months: int) -> date:
     """``first`` moved by whole months, on the same day of the month or the month's last day."""
     month0 = first.month - 1 + months
@@ -495,21 +519,25 @@ class Obligation(RemembersCommands):
 
     Periods fall on ``first_due_on`` moved by whole cadence months (day clamped to month end,
     never drifting). The current period is ``next_due_on``; it is *missed* at ``missed_at``
-    (see ``obligation_missed_at``) unless a fulfilment was recorded before.
+    (see ``obligation_missed_at``) unless a fulfilment was recorded before. Watching starts
+    at the first period not already missed when declared (``first_watched_period``).
     """
 
     @event("ObligationWatched")
     def __init__(self, id: UUID, obligation_id: UUID, resident_id: UUID, cadence: str,
                  next_due_on: date, missed_at: datetime, assigned_clerk: str | None,
                  service_item: str | None, meta: Meta,
-                 basis: str = Basis.OFFICIAL.value) -> None:
+                 basis: str = Basis.OFFICIAL.value, first_due_on: date | None = None,
+                 period: int = 0) -> None:
         self.center_id: str = meta["center_id"]
         self.case_id: UUID | None = meta.get("case_id")
         self.obligation_id = obligation_id
         self.resident_id = resident_id
         self.cadence = cadence
-        self.first_due_on = next_due_on
-        self.period = 0
+        # The periods' anchor, as declared (``next_due_on`` is the first watched period: see
+        # ``first_watched_period``); ``period``: its index.
+        self.first_due_on = first_due_on or next_due_on
+        self.period = period
         self.next_due_on = next_due_on
         self.missed_at: datetime | None = missed_at
         self.assigned_clerk = assigned_clerk
