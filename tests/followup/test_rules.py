@@ -135,6 +135,7 @@ async def test_an_obligation_recorded_in_december_that_began_in_september_fires_
             "occurred_at": at(2026, 12, 4, 9, 30).isoformat()})
         [watched] = await _wait_for(settings, "ObligationWatched")
         assert watched.payload["next_due_on"] == "2026-12-15"
+        assert (watched.payload["first_due_on"], watched.payload["period"]) == ("2026-09-15", 3)
         obligation_id = watched.payload["obligation_id"]
 
         async def in_read_model() -> bool:
