@@ -33,7 +33,7 @@ from services.followup.domain import (
     working_deadline,
 )
 from shared.catalogue import Catalogue
-from shared.contracts.followup import Priority, Reason, RescheduleCause
+from shared.contracts.followup import FollowUpOutcome, Priority, Reason, RescheduleCause
 from shared.eventstore.application import ServiceApplication
 from shared.eventstore.command_path import CommandPath, check_version
 from shared.eventstore.group_commit import GroupCommitter, Unit, Written
@@ -309,10 +309,22 @@ class FollowUps:
 
     async def complete(self, follow_up_id: UUID, cmd: c.CompleteFollowUp, actor: str,
                        key: str | None, expected_version: int | None = None) -> Written:
-        return await self._on(
-            follow_up_id, "follow-up", "FollowUpCompleted", cmd, actor, key, expected_version,
-            lambda f, meta: f.complete(cmd.outcome.value, cmd.channel.value, cmd.note, meta,
-                                       cmd.verdict.value if cmd.verdict else None))
+        now = self.clock.now()
+
+        def act(f: FollowUp, meta: Meta) -> None:
+            retry = None
+            if cmd.outcome is FollowUpOutcome.UNREACHABLE:
+                # Tried again the next working morning (after today's: the day's calls are
+                # made), on the center's calendar.
+                calendar = self.calendar(f.center_id)
+                at = covered(lambda: calendar.next_working_morning(
+                    calendar.closing_on(calendar.local_day(now))))
+                retry = (at, calendar.basis_of(at))
+            f.complete(cmd.outcome.value, cmd.channel.value, cmd.note, meta,
+                       cmd.verdict.value if cmd.verdict else None, retry)
+
+        return await self._on(follow_up_id, "follow-up", "FollowUpCompleted", cmd, actor, key,
+                              expected_version, act)
 
     async def reschedule(self, follow_up_id: UUID, cmd: c.RescheduleFollowUp, actor: str,
                          key: str | None, expected_version: int | None = None) -> Written:

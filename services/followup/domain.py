@@ -248,6 +248,12 @@ def add_months(first: date, months: int) -> date:
     return date(year, month, min(first.day, gregorian.monthrange(year, month)[1]))
 
 
+#: Attempts to reach a resident before a follow-up is closed as unreachable: an attempt that
+#: does not reach them (no answer, switched off) is tried again the next working morning, and
+#: only the last one completes the follow-up (a revisit is a task until done, not one call).
+UNREACHABLE_ATTEMPTS = 3
+
+
 class FollowUp(RemembersCommands):
     """One planned contact with a resident, for one reason, by a clerk or a team."""
 
@@ -336,8 +342,17 @@ class FollowUp(RemembersCommands):
 
     # -- staff ------------------------------------------------------------------------------
 
+    @property
+    def unreached(self) -> int:
+        """Attempts so far that did not reach the resident (each tried again)."""
+        return getattr(self, "_unreached", 0)
+
     def complete(self, outcome: str, channel: str, note: str, meta: Meta,
-                 verdict: str | None = None) -> None:
+                 verdict: str | None = None, retry: tuple[datetime, Basis] | None = None
+                 ) -> None:
+        """``retry``: when an unreachable resident is tried again (the next working morning);
+        before the last of ``UNREACHABLE_ATTEMPTS`` the follow-up is rescheduled there, not
+        completed."""
         self.check_open("complete")
         if verdict is not None and self.reason != Reason.POST_RESOLUTION_CHECK:
             raise InvalidCommand("the verdict is the resident's answer at a post-resolution "
@@ -349,6 +364,15 @@ class FollowUp(RemembersCommands):
                 f"{NO_CONTACT_REASON}: record the task as done with the channel "
                 f"'{ContactChannel.NONE}' (or '{ContactChannel.COUNTER}' when they came in)",
                 channel=channel)
+        attempt = self.unreached + 1
+        if outcome == "unreachable" and retry is not None and attempt < UNREACHABLE_ATTEMPTS:
+            due_at, basis = retry
+            self._rescheduled(due_at=due_at, assigned_clerk=self.assigned_clerk,
+                              assigned_team=self.assigned_team,
+                              reason=f"unreachable: attempt {attempt} of {UNREACHABLE_ATTEMPTS}",
+                              meta=meta, cause=RescheduleCause.UNREACHABLE.value,
+                              previous_due_at=self.due_at, basis=basis.value, due_rule=None)
+            return
         self._completed(outcome=outcome, channel=channel, note=note, meta=meta,
                         verdict=verdict)
 
@@ -427,7 +451,12 @@ class FollowUp(RemembersCommands):
         self.overdue_at = self.escalate_at = None
         self.basis, self.due_rule = basis, due_rule
         self.assigned_clerk, self.assigned_team = assigned_clerk, assigned_team
-        self._remember(meta, "FollowUpRescheduled")
+        if cause == RescheduleCause.UNREACHABLE:
+            # The staff's command was a completion: its key answers as one when retried.
+            self._unreached = self.unreached + 1
+            self._remember(meta, "FollowUpCompleted")
+        else:
+            self._remember(meta, "FollowUpRescheduled")
 
     def escalate(self, reason: str, supervisor: str, calendar: WorkingCalendar, now: datetime,
                  meta: Meta) -> None:

@@ -89,11 +89,13 @@ class FollowUpOutcome(StrEnum):
 
 
 class RescheduleCause(StrEnum):
-    """Who moved a follow-up: staff, or re-planning when an official schedule was published."""
+    """Who moved a follow-up: staff, re-planning when an official schedule was published, a
+    triage, or an attempt that did not reach the resident (the next working morning)."""
 
     STAFF = "staff"
     CALENDAR_PUBLISHED = "calendar_published"
     TRIAGED = "triaged"  # a bad review's triage gave its rectification another deadline
+    UNREACHABLE = "unreachable"  # a call that did not reach the resident: tried again
 
 
 class _Payload(BaseModel):
