@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any, Protocol
 from uuid import UUID
 
@@ -97,6 +97,7 @@ class Watch:
     causation_id: str | None = None
     correlation_id: str | None = None
     occurred_at: datetime | None = None
+    tracked_from: date | None = None  # watch periods missed since then too
 
 
 @dataclass(frozen=True)
@@ -503,9 +504,13 @@ class FollowUps:
         calendar = self.calendar(watch.center_id)
         grace = self.settings.followup_obligation_grace_working_days
         now = self.clock.now()
-        # Periods already missed when the clerk declared it were never tracked: not "missed".
+        # Periods already missed when the clerk declared it were never tracked: not "missed",
+        # unless the declaration asks for them (tracked_from).
+        since = watch.occurred_at or now
+        if watch.tracked_from is not None:
+            since = datetime.combine(watch.tracked_from, time(), calendar.tz)
         period, due, missed_at, basis = covered(lambda: first_watched_period(
-            calendar, watch.next_due_on, watch.cadence, grace, watch.occurred_at or now))
+            calendar, watch.next_due_on, watch.cadence, grace, since))
         meta = meta_for(SYSTEM_RULES, watch.causation_id, now, watch,
                         center_id=watch.center_id, case_id=watch.case_id)
 

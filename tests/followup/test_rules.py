@@ -155,6 +155,19 @@ async def test_an_obligation_recorded_in_december_that_began_in_september_fires_
         [contact] = by_reason(await center.followups_of(case_id, 1), "obligation_missed")
         assert contact["assigned_clerk"] == "clerk-017"
 
+        # The resident says November's did not come and wants it followed up: tracked_from.
+        center.clock.set(at(2026, 12, 21, 10))
+        other = await center.open_case(at(2026, 12, 21, 10), item="MI-MEDICAL-REIMBURSEMENT")
+        await center.step(other, "obligations", {
+            "description": "每月报销单据", "cadence": "monthly", "next_due_on": "2026-09-15",
+            "tracked_from": "2026-11-01", "occurred_at": at(2026, 12, 21, 10, 5).isoformat()})
+        await wait_until(lambda: _watched_of(settings, other), what="the second obligation")
+        await center.settled()
+        tick = await center.scheduler.tick(at(2026, 12, 21, 10, 30))
+        # November's and December's (two in a row: a home visit too); the first case's
+        # contact falls due this morning.
+        assert tick.fired == {"ObligationMissed": 2, "FollowUpScheduled": 3, "FollowUpDue": 1}
+
 
 async def test_a_bad_review_gets_a_rectification_follow_up_on_its_deadline(
         settings: Settings) -> None:
@@ -182,6 +195,11 @@ async def test_a_bad_review_gets_a_rectification_follow_up_on_its_deadline(
     scheduled = [e for e in await stream_envelopes(settings) if e.type == "FollowUpScheduled"]
     assert len(scheduled) == 2 and {e.center_id for e in scheduled} == {CENTER}
     assert {str(e.case_id) for e in scheduled} == {case_id}
+
+
+async def _watched_of(settings: Settings, case_id: str) -> bool:
+    return any(e.type == "ObligationWatched" and str(e.case_id) == case_id
+               for e in await stream_envelopes(settings))
 
 
 async def _wait_for(settings: Settings, type_: str) -> list[Envelope]:
