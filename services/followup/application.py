@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any, Protocol
 from uuid import UUID
 
@@ -25,15 +25,15 @@ from services.followup.domain import (
     ResidentNotFound,
     consent_allows,
     end_of_due_day,
+    first_watched_period,
     follow_up_id_for,
     obligation_aggregate_id,
-    obligation_missed_at,
     policy_scope,
     referral_overdue_follow_up_id,
     working_deadline,
 )
 from shared.catalogue import Catalogue
-from shared.contracts.followup import Priority, Reason, RescheduleCause
+from shared.contracts.followup import FollowUpOutcome, Priority, Reason, RescheduleCause
 from shared.eventstore.application import ServiceApplication
 from shared.eventstore.command_path import CommandPath, check_version
 from shared.eventstore.group_commit import GroupCommitter, Unit, Written
@@ -97,6 +97,7 @@ class Watch:
     causation_id: str | None = None
     correlation_id: str | None = None
     occurred_at: datetime | None = None
+    tracked_from: date | None = None  # watch periods missed since then too
 
 
 @dataclass(frozen=True)
@@ -309,10 +310,22 @@ class FollowUps:
 
     async def complete(self, follow_up_id: UUID, cmd: c.CompleteFollowUp, actor: str,
                        key: str | None, expected_version: int | None = None) -> Written:
-        return await self._on(
-            follow_up_id, "follow-up", "FollowUpCompleted", cmd, actor, key, expected_version,
-            lambda f, meta: f.complete(cmd.outcome.value, cmd.channel.value, cmd.note, meta,
-                                       cmd.verdict.value if cmd.verdict else None))
+        now = self.clock.now()
+
+        def act(f: FollowUp, meta: Meta) -> None:
+            retry = None
+            if cmd.outcome is FollowUpOutcome.UNREACHABLE:
+                # Tried again the next working morning (after today's: the day's calls are
+                # made), on the center's calendar.
+                calendar = self.calendar(f.center_id)
+                at = covered(lambda: calendar.next_working_morning(
+                    calendar.closing_on(calendar.local_day(now))))
+                retry = (at, calendar.basis_of(at))
+            f.complete(cmd.outcome.value, cmd.channel.value, cmd.note, meta,
+                       cmd.verdict.value if cmd.verdict else None, retry)
+
+        return await self._on(follow_up_id, "follow-up", "FollowUpCompleted", cmd, actor, key,
+                              expected_version, act)
 
     async def reschedule(self, follow_up_id: UUID, cmd: c.RescheduleFollowUp, actor: str,
                          key: str | None, expected_version: int | None = None) -> Written:
@@ -490,16 +503,22 @@ class FollowUps:
         aggregate_id = obligation_aggregate_id(watch.obligation_id)
         calendar = self.calendar(watch.center_id)
         grace = self.settings.followup_obligation_grace_working_days
-        missed_at, basis = covered(lambda: obligation_missed_at(calendar, watch.next_due_on,
-                                                                grace))
-        meta = meta_for(SYSTEM_RULES, watch.causation_id, self.clock.now(), watch,
+        now = self.clock.now()
+        # Periods already missed when the clerk declared it were never tracked: not "missed",
+        # unless the declaration asks for them (tracked_from).
+        since = watch.occurred_at or now
+        if watch.tracked_from is not None:
+            since = datetime.combine(watch.tracked_from, time(), calendar.tz)
+        period, due, missed_at, basis = covered(lambda: first_watched_period(
+            calendar, watch.next_due_on, watch.cadence, grace, since))
+        meta = meta_for(SYSTEM_RULES, watch.causation_id, now, watch,
                         center_id=watch.center_id, case_id=watch.case_id)
 
         return await self.path.create(aggregate_id, "ObligationWatched", None, lambda: Obligation(
             id=aggregate_id, obligation_id=watch.obligation_id, resident_id=watch.resident_id,
-            cadence=watch.cadence, next_due_on=watch.next_due_on, missed_at=missed_at,
+            cadence=watch.cadence, next_due_on=due, missed_at=missed_at,
             assigned_clerk=watch.assigned_clerk, service_item=watch.service_item, meta=meta,
-            basis=basis.value))
+            basis=basis.value, first_due_on=watch.next_due_on, period=period))
 
     async def fulfil(self, obligation_id: UUID, cmd: c.FulfilObligation, actor: str,
                      key: str | None, expected_version: int | None = None) -> Written:

@@ -551,6 +551,8 @@ class Rules:
                       resident_id=plain(case["resident_id"]),  # type: ignore[arg-type]
                       cadence=p["cadence"],
                       next_due_on=date.fromisoformat(p["next_due_on"]),
+                      tracked_from=(date.fromisoformat(p["tracked_from"])
+                                    if p.get("tracked_from") else None),
                       assigned_clerk=owner_of(case)[0] or case["clerk_id"],
                       service_item=case["service_item"],
                       causation_id=str(e.event_id), correlation_id=e.correlation_id,

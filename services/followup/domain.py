@@ -217,11 +217,41 @@ def obligation_missed_at(calendar: WorkingCalendar, due_on: date, grace: int
     return calendar.closing_on(day), calendar.basis_of(due_on, day)
 
 
+def first_watched_period(calendar: WorkingCalendar, first_due_on: date, cadence: str,
+                         grace: int, declared_at: datetime) -> tuple[int, date, datetime, Basis]:
+    """The first period follow-up watches of an obligation whose periods fall on
+    ``first_due_on`` (moved by whole cadence months), declared at ``declared_at``: (its index,
+    its due day, when it is missed, the basis). A period already missed when the obligation
+    was declared (its grace over) was never expected to be tracked: a clerk recording in
+    December a reimbursement that began in September plans no contact for September to
+    November. A period still in its grace, or due later, is watched; nothing is skipped
+    after the declaration (a consumer behind by days still fires what fell due meanwhile)."""
+    months = CADENCE_MONTHS[cadence]
+    # Cheap jump over periods long before the declaration (no calendar for those years
+    # needed), then the calendar decides on the last few.
+    floor = declared_at.astimezone(calendar.tz).date() - timedelta(days=62)
+    index = 0
+    while add_months(first_due_on, (index + 1) * months) < floor:
+        index += 1
+    while True:
+        due = add_months(first_due_on, index * months)
+        missed_at, basis = obligation_missed_at(calendar, due, grace)
+        if missed_at > declared_at:
+            return index, due, missed_at, basis
+        index += 1
+
+
 def add_months(first: date, months: int) -> date:
     """``first`` moved by whole months, on the same day of the month or the month's last day."""
     month0 = first.month - 1 + months
     year, month = first.year + month0 // 12, month0 % 12 + 1
     return date(year, month, min(first.day, gregorian.monthrange(year, month)[1]))
+
+
+#: Attempts to reach a resident before a follow-up is closed as unreachable: an attempt that
+#: does not reach them (no answer, switched off) is tried again the next working morning, and
+#: only the last one completes the follow-up (a revisit is a task until done, not one call).
+UNREACHABLE_ATTEMPTS = 3
 
 
 class FollowUp(RemembersCommands):
@@ -312,8 +342,17 @@ class FollowUp(RemembersCommands):
 
     # -- staff ------------------------------------------------------------------------------
 
+    @property
+    def unreached(self) -> int:
+        """Attempts so far that did not reach the resident (each tried again)."""
+        return getattr(self, "_unreached", 0)
+
     def complete(self, outcome: str, channel: str, note: str, meta: Meta,
-                 verdict: str | None = None) -> None:
+                 verdict: str | None = None, retry: tuple[datetime, Basis] | None = None
+                 ) -> None:
+        """``retry``: when an unreachable resident is tried again (the next working morning);
+        before the last of ``UNREACHABLE_ATTEMPTS`` the follow-up is rescheduled there, not
+        completed."""
         self.check_open("complete")
         if verdict is not None and self.reason != Reason.POST_RESOLUTION_CHECK:
             raise InvalidCommand("the verdict is the resident's answer at a post-resolution "
@@ -325,6 +364,15 @@ class FollowUp(RemembersCommands):
                 f"{NO_CONTACT_REASON}: record the task as done with the channel "
                 f"'{ContactChannel.NONE}' (or '{ContactChannel.COUNTER}' when they came in)",
                 channel=channel)
+        attempt = self.unreached + 1
+        if outcome == "unreachable" and retry is not None and attempt < UNREACHABLE_ATTEMPTS:
+            due_at, basis = retry
+            self._rescheduled(due_at=due_at, assigned_clerk=self.assigned_clerk,
+                              assigned_team=self.assigned_team,
+                              reason=f"unreachable: attempt {attempt} of {UNREACHABLE_ATTEMPTS}",
+                              meta=meta, cause=RescheduleCause.UNREACHABLE.value,
+                              previous_due_at=self.due_at, basis=basis.value, due_rule=None)
+            return
         self._completed(outcome=outcome, channel=channel, note=note, meta=meta,
                         verdict=verdict)
 
@@ -403,7 +451,12 @@ class FollowUp(RemembersCommands):
         self.overdue_at = self.escalate_at = None
         self.basis, self.due_rule = basis, due_rule
         self.assigned_clerk, self.assigned_team = assigned_clerk, assigned_team
-        self._remember(meta, "FollowUpRescheduled")
+        if cause == RescheduleCause.UNREACHABLE:
+            # The staff's command was a completion: its key answers as one when retried.
+            self._unreached = self.unreached + 1
+            self._remember(meta, "FollowUpCompleted")
+        else:
+            self._remember(meta, "FollowUpRescheduled")
 
     def escalate(self, reason: str, supervisor: str, calendar: WorkingCalendar, now: datetime,
                  meta: Meta) -> None:
@@ -495,21 +548,25 @@ class Obligation(RemembersCommands):
 
     Periods fall on ``first_due_on`` moved by whole cadence months (day clamped to month end,
     never drifting). The current period is ``next_due_on``; it is *missed* at ``missed_at``
-    (see ``obligation_missed_at``) unless a fulfilment was recorded before.
+    (see ``obligation_missed_at``) unless a fulfilment was recorded before. Watching starts
+    at the first period not already missed when declared (``first_watched_period``).
     """
 
     @event("ObligationWatched")
     def __init__(self, id: UUID, obligation_id: UUID, resident_id: UUID, cadence: str,
                  next_due_on: date, missed_at: datetime, assigned_clerk: str | None,
                  service_item: str | None, meta: Meta,
-                 basis: str = Basis.OFFICIAL.value) -> None:
+                 basis: str = Basis.OFFICIAL.value, first_due_on: date | None = None,
+                 period: int = 0) -> None:
         self.center_id: str = meta["center_id"]
         self.case_id: UUID | None = meta.get("case_id")
         self.obligation_id = obligation_id
         self.resident_id = resident_id
         self.cadence = cadence
-        self.first_due_on = next_due_on
-        self.period = 0
+        # The periods' anchor, as declared (``next_due_on`` is the first watched period: see
+        # ``first_watched_period``); ``period``: its index.
+        self.first_due_on = first_due_on or next_due_on
+        self.period = period
         self.next_due_on = next_due_on
         self.missed_at: datetime | None = missed_at
         self.assigned_clerk = assigned_clerk

@@ -354,7 +354,8 @@ class Intake:
         return await self._on_case(
             case_id, "ObligationDeclared", cmd, actor, key, expected_version,
             lambda case, meta: case.declare_obligation(
-                obligation_id, cmd.description, cmd.cadence.value, cmd.next_due_on, meta))
+                obligation_id, cmd.description, cmd.cadence.value, cmd.next_due_on, meta,
+                cmd.tracked_from))
 
     async def resolve_case(self, case_id: UUID, cmd: c.ResolveCase, actor: str,
                            key: str | None, expected_version: int | None = None) -> Written:

@@ -166,7 +166,12 @@ class MoveDueDate(_Command):
 class DeclareObligation(_Command):
     description: str = Field(min_length=1, max_length=1000)
     cadence: Cadence = Cadence.MONTHLY
-    next_due_on: date
+    next_due_on: date = Field(description=(
+        "A day the periods fall on (moved by whole cadence months). Periods already missed "
+        "when declared are not watched, unless tracked_from says from when."))
+    tracked_from: date | None = Field(None, description=(
+        "Watch periods missed since this day too: the resident says an earlier period did "
+        "not come and wants it followed up. Default: from the declaration."))
 
 
 class ResolveCase(_Command):

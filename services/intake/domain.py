@@ -313,16 +313,19 @@ class Case(RemembersCommands):
         self._remember(meta, "DeadlineNoted")
 
     def declare_obligation(self, obligation_id: UUID, description: str, cadence: str,
-                           next_due_on: date, meta: Meta) -> None:
+                           next_due_on: date, meta: Meta,
+                           tracked_from: date | None = None) -> None:
         if self.resident_id is None:
             raise RuleViolated("a recurring obligation needs a resident to contact; "
                                "the case was opened without a resident id")
         self._obligation_declared(obligation_id=obligation_id, description=description,
-                                  cadence=cadence, next_due_on=next_due_on, meta=meta)
+                                  cadence=cadence, next_due_on=next_due_on, meta=meta,
+                                  tracked_from=tracked_from)
 
     @event("ObligationDeclared")
     def _obligation_declared(self, obligation_id: UUID, description: str, cadence: str,
-                             next_due_on: date, meta: Meta) -> None:
+                             next_due_on: date, meta: Meta,
+                             tracked_from: date | None = None) -> None:
         self.obligations.add(obligation_id)
         self._remember(meta, "ObligationDeclared")
 

@@ -135,7 +135,7 @@ async def play_stories(intake: str, token_of: Callable[[str], str],
                 tally.obligation_declared = await counter.call(
                     "POST", f"/cases/{case_id}/obligations", {
                         "description": "每月报销单据", "cadence": "monthly",
-                        "next_due_on": due.isoformat(),
+                        "next_due_on": due.isoformat(), "tracked_from": due.isoformat(),
                         "occurred_at": (now + timedelta(minutes=3)).isoformat()}) is not None
     return tally
 

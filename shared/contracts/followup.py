@@ -89,11 +89,13 @@ class FollowUpOutcome(StrEnum):
 
 
 class RescheduleCause(StrEnum):
-    """Who moved a follow-up: staff, or re-planning when an official schedule was published."""
+    """Who moved a follow-up: staff, re-planning when an official schedule was published, a
+    triage, or an attempt that did not reach the resident (the next working morning)."""
 
     STAFF = "staff"
     CALENDAR_PUBLISHED = "calendar_published"
     TRIAGED = "triaged"  # a bad review's triage gave its rectification another deadline
+    UNREACHABLE = "unreachable"  # a call that did not reach the resident: tried again
 
 
 class _Payload(BaseModel):
@@ -337,16 +339,28 @@ class PolicyChangeFannedOut(_Payload):
 
 
 class ObligationWatched(_Payload):
-    """Follow-up watches a recurring obligation declared at intake."""
+    """Follow-up watches a recurring obligation declared at intake.
+
+    v3 says where its periods fall (``first_due_on``, as declared) and which of them is the
+    first watched (``next_due_on``, index ``period``): periods already missed when the clerk
+    declared it are not watched. A v2 event watched from its first period."""
 
     obligation_id: UUID
     resident_id: UUID
     cadence: Cadence
-    next_due_on: Day
+    next_due_on: Day = Field(description="The first period watched.")
     missed_at: Moment = Field(description="When the current period counts as missed.")
     assigned_clerk: OptionalCode = Field(None, description="Who calls when a period is missed.")
     service_item: OptionalCode = None
     basis: Basis = BASIS
+    first_due_on: Day | None = Field(None, description=(
+        "The day the periods fall on, as declared (moved by whole cadence months)."))
+    period: int = Field(0, ge=0, description="The index of next_due_on among the periods.")
+
+
+def obligation_watched_v2_to_v3(payload: dict[str, object]) -> dict[str, object]:
+    """A v2 obligation was watched from the period it was declared with."""
+    return {**payload, "first_due_on": payload.get("next_due_on"), "period": 0}
 
 
 class ObligationFulfilled(_Payload):
@@ -406,7 +420,10 @@ CONTRACTS = [
     _add(ReferralOverdue),
     _add(PolicyChangePublished, upcaster=policy_change_published_v1_to_v2),
     _add(PolicyChangeFannedOut),
-    _add(ObligationWatched, upcaster=with_official_basis),
+    REGISTRY.add(EventContract("ObligationWatched", SERVICE, ObligationWatched,
+                               summary=ObligationWatched.__doc__ or "", version=3,
+                               upcasters={1: with_official_basis,
+                                          2: obligation_watched_v2_to_v3})),
     _add(ObligationFulfilled, "A period of a recurring obligation was fulfilled",
          upcaster=with_official_basis),
     _add(ObligationMissed, upcaster=with_official_basis),

@@ -249,12 +249,21 @@ class DeadlineNoted(_Payload):
 
 
 class ObligationDeclared(_Payload):
-    """Step 4: a recurring obligation (e.g. monthly reimbursement) the center will watch."""
+    """Step 4: a recurring obligation (e.g. monthly reimbursement) the center will watch.
+
+    v2 says ``tracked_from``: periods missed since that day are watched too (by default,
+    periods already missed when declared are not)."""
 
     obligation_id: UUID
     description: FreeText
     cadence: Cadence
     next_due_on: Day
+    tracked_from: Day | None = None
+
+
+def obligation_declared_v1_to_v2(payload: dict[str, Any]) -> dict[str, Any]:
+    """A v1 declaration said nothing of earlier periods."""
+    return {**payload, "tracked_from": None}
 
 
 class CaseResolved(_Payload):
@@ -438,7 +447,8 @@ CONTRACTS = [
     REGISTRY.add(EventContract("DeadlineNoted", SERVICE, DeadlineNoted,
                                summary="Step 4: deadline")),
     REGISTRY.add(EventContract("ObligationDeclared", SERVICE, ObligationDeclared,
-                               summary="Step 4: recurring obligation")),
+                               summary="Step 4: recurring obligation", version=2,
+                               upcasters={1: obligation_declared_v1_to_v2})),
     REGISTRY.add(EventContract("CaseResolved", SERVICE, CaseResolved, version=2,
                                upcasters={1: case_resolved_v1_to_v2},
                                summary="Step 4: resolved")),

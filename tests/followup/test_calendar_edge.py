@@ -22,18 +22,15 @@ async def test_at_the_calendars_end_a_follow_up_falls_due_and_what_waits_is_said
     holidays = tmp_path / "holidays.json"
     holidays.write_text("{}")
     wednesday = at(2026, 12, 30, 10)
-    async with center_day(settings, wednesday, holidays_file=holidays,
+    declared = at(2026, 12, 1, 10)
+    async with center_day(settings, declared, holidays_file=holidays,
                           calendar_provisional_years=0) as center:
-        # A home visit for this morning; a monthly reimbursement whose November period was
-        # not collected (its grace of three working days ended Thursday 3 December).
-        r = await center.followup.post("/followups", headers=headers(key()), json={
-            "center_id": CENTER, "due_on": "2026-12-30", "assigned_team": "visits"})
-        assert r.status_code == 201, r.text
-        visit_id = r.json()["id"]
-        case_id = await center.open_case(wednesday)
+        # A monthly reimbursement declared on Tuesday 1 December, its November period in its
+        # grace (three working days, ended Thursday 3 December) and then not collected.
+        case_id = await center.open_case(declared)
         await center.step(case_id, "obligations", {
             "description": "每月领取医疗费用补助", "cadence": "monthly",
-            "next_due_on": "2026-11-30", "occurred_at": wednesday.isoformat()})
+            "next_due_on": "2026-11-30", "occurred_at": declared.isoformat()})
         pool = center.app.state.pool
 
         async def watched() -> bool:
@@ -41,6 +38,13 @@ async def test_at_the_calendars_end_a_follow_up_falls_due_and_what_waits_is_said
                                             " WHERE case_id = $1", UUID(case_id)))
 
         await wait_until(watched, what="the obligation watched")
+        # Wednesday 30 December: a home visit for this morning.
+        center.clock.set(wednesday)
+        r = await center.followup.post("/followups", headers=headers(key()), json={
+            "center_id": CENTER, "due_on": "2026-12-30", "assigned_team": "visits"})
+        assert r.status_code == 201, r.text
+        visit_id = r.json()["id"]
+        await center.settled()
 
         # Closing time: the visit is due (its day closes at 17:00, known), but missing it
         # escalates two working days later, in 2027, which this calendar does not cover.

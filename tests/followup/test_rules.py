@@ -123,6 +123,52 @@ async def test_a_missed_monthly_obligation_gets_a_proactive_contact(settings: Se
         assert r.json()["missed_periods"] == 1 and r.json()["next_due_on"] == "2026-05-16"
 
 
+async def test_an_obligation_recorded_in_december_that_began_in_september_fires_nothing_old(
+        settings: Settings) -> None:
+    # Friday 4 December: the resident has claimed the reimbursement on the 15th since
+    # September; the clerk records it only now. September to November were never expected
+    # to be tracked: no pile of "missed" contacts, December is the first period watched.
+    async with center_day(settings, at(2026, 12, 4, 9)) as center:
+        case_id = await center.open_case(at(2026, 12, 4, 9, 10), item="MI-MEDICAL-REIMBURSEMENT")
+        await center.step(case_id, "obligations", {
+            "description": "每月报销单据", "cadence": "monthly", "next_due_on": "2026-09-15",
+            "occurred_at": at(2026, 12, 4, 9, 30).isoformat()})
+        [watched] = await _wait_for(settings, "ObligationWatched")
+        assert watched.payload["next_due_on"] == "2026-12-15"
+        assert (watched.payload["first_due_on"], watched.payload["period"]) == ("2026-09-15", 3)
+        obligation_id = watched.payload["obligation_id"]
+
+        async def in_read_model() -> bool:
+            r = await center.followup.get(f"/obligations/{obligation_id}")
+            return r.status_code == 200
+
+        await wait_until(in_read_model, what="the obligation in the read model")
+        assert (await center.scheduler.tick(at(2026, 12, 4, 10))).fired == {}
+
+        # December's period, missed at closing on Friday 18 December, is the first contact.
+        assert (await center.scheduler.tick(at(2026, 12, 18, 16, 59))).fired == {}
+        tick = await center.scheduler.tick(at(2026, 12, 18, 17))
+        assert tick.fired == {"ObligationMissed": 1, "FollowUpScheduled": 1}
+        await center.settled()
+        r = await center.followup.get(f"/obligations/{obligation_id}")
+        assert (r.json()["missed_periods"], r.json()["next_due_on"]) == (1, "2027-01-15")
+        [contact] = by_reason(await center.followups_of(case_id, 1), "obligation_missed")
+        assert contact["assigned_clerk"] == "clerk-017"
+
+        # The resident says November's did not come and wants it followed up: tracked_from.
+        center.clock.set(at(2026, 12, 21, 10))
+        other = await center.open_case(at(2026, 12, 21, 10), item="MI-MEDICAL-REIMBURSEMENT")
+        await center.step(other, "obligations", {
+            "description": "每月报销单据", "cadence": "monthly", "next_due_on": "2026-09-15",
+            "tracked_from": "2026-11-01", "occurred_at": at(2026, 12, 21, 10, 5).isoformat()})
+        await wait_until(lambda: _watched_of(settings, other), what="the second obligation")
+        await center.settled()
+        tick = await center.scheduler.tick(at(2026, 12, 21, 10, 30))
+        # November's and December's (two in a row: a home visit too); the first case's
+        # contact falls due this morning.
+        assert tick.fired == {"ObligationMissed": 2, "FollowUpScheduled": 3, "FollowUpDue": 1}
+
+
 async def test_a_bad_review_gets_a_rectification_follow_up_on_its_deadline(
         settings: Settings) -> None:
     async with center_day(settings, at(2026, 3, 16, 9)) as center:
@@ -149,6 +195,11 @@ async def test_a_bad_review_gets_a_rectification_follow_up_on_its_deadline(
     scheduled = [e for e in await stream_envelopes(settings) if e.type == "FollowUpScheduled"]
     assert len(scheduled) == 2 and {e.center_id for e in scheduled} == {CENTER}
     assert {str(e.case_id) for e in scheduled} == {case_id}
+
+
+async def _watched_of(settings: Settings, case_id: str) -> bool:
+    return any(e.type == "ObligationWatched" and str(e.case_id) == case_id
+               for e in await stream_envelopes(settings))
 
 
 async def _wait_for(settings: Settings, type_: str) -> list[Envelope]:

@@ -51,5 +51,17 @@ async def test_a_due_date_is_overdue_half_an_hour_after_midnight_on_a_utc_screen
         chip = page.locator("#case-state [data-state=due]")
         await expect(chip).to_contain_text("已超办结时限")
         await expect(chip).to_have_class("badge red")
+
+        # A new deadline typed now cannot be the day that just ended in Shanghai (the
+        # screen's today), and the case's opening reads on the center's clock too.
+        await page.fill("#deadline-due", due.isoformat())
+        await expect(page.locator("#deadline-day")).to_have_text("期限不能早于今天")
+        await page.fill("#deadline-due", (due + timedelta(days=1)).isoformat())
+        await expect(page.locator("#deadline-day")).not_to_have_class("help day-echo error-text")
+        shown = await page.evaluate("""async () => {
+            const ui = await import("/ui/shared/ui.js");
+            return ui.fmtDateTime("2026-12-31T16:30:00+00:00");
+        }""")
+        assert shown == "01/01 00:30"
     finally:
         await screen.close()

@@ -15,7 +15,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from services.followup.domain import FollowUp, Obligation, PolicyChange, follow_up_id_for
+from services.followup.domain import (
+    FollowUp,
+    Obligation,
+    PolicyChange,
+    first_watched_period,
+    follow_up_id_for,
+)
 from shared.contracts.followup import Reason
 from shared.eventstore.command_path import Act, on_existing
 from shared.eventstore.group_commit import Unit
@@ -205,6 +211,35 @@ def test_a_late_tick_at_the_calendars_end_records_the_periods_it_can_then_waits(
     with pytest.raises(CalendarOutOfRange):
         o.miss(at(12, 10, 12), edge, 3, meta())
     assert o.next_due_on == date(2026, 11, 30), "nothing recorded for November"
+
+
+def test_periods_already_missed_when_the_obligation_is_declared_are_not_watched() -> None:
+    # Recorded on Friday 4 December: a reimbursement due on the 31st since August. August to
+    # October were missed long ago; November's 30th (a Monday) has its grace to Thursday
+    # 3 December, over too. December's is the first the center watches.
+    index, due, missed_at, _ = first_watched_period(CALENDAR, date(2026, 8, 31), "monthly", 3,
+                                                    at(12, 4, 10))
+    assert (index, due, missed_at) == (4, date(2026, 12, 31), at(1, 6, 17, year=2027))
+    o = Obligation(id=uuid.uuid4(), obligation_id=uuid.uuid4(), resident_id=uuid.uuid4(),
+                   cadence="monthly", next_due_on=due, missed_at=missed_at,
+                   assigned_clerk="clerk-017", service_item="MI-MEDICAL-REIMBURSEMENT",
+                   meta=meta("watch-1"), first_due_on=date(2026, 8, 31), period=index)
+    assert o.miss(at(12, 4, 10), CALENDAR, 3, meta()) == []
+    # Its periods stay on the declared day (the month's last), January's too.
+    [(period, _, _)] = o.miss(at(1, 6, 17, year=2027), CALENDAR, 3, meta())
+    assert (period, o.next_due_on) == (date(2026, 12, 31), date(2027, 1, 31))
+
+
+def test_a_period_still_in_its_grace_when_declared_is_watched() -> None:
+    # Declared on Wednesday 2 December: November's 30th is in its grace until Thursday.
+    assert first_watched_period(CALENDAR, date(2026, 9, 30), "monthly", 3, at(12, 2, 10))[:2] \
+        == (2, date(2026, 11, 30))
+    # A quarterly one declared years later jumps to the current quarter.
+    assert first_watched_period(CALENDAR, date(2019, 1, 15), "quarterly", 3, at(12, 4, 10))[:2] \
+        == (32, date(2027, 1, 15))
+    # And one declared ahead of its first period starts there.
+    assert first_watched_period(CALENDAR, date(2026, 12, 15), "monthly", 3, at(12, 4, 10))[:2] \
+        == (0, date(2026, 12, 15))
 
 
 def test_an_ended_obligation_is_no_longer_watched() -> None:

@@ -175,28 +175,46 @@ export function toast(message, kind = "") {
   setTimeout(() => el.remove(), 4200);
 }
 
+/** The center's time zone (``CENTER_TIMEZONE``), carried by the page (``data-tz``): every
+ *  moment a page shows is read on the center's clock, not the screen's; a board or counter
+ *  machine left on UTC would otherwise show yesterday's date from 00:00 to 08:00 in Shanghai. */
+export function centerZone() {
+  return document.querySelector("[data-tz]")?.dataset.tz || "Asia/Shanghai";
+}
+
+const locale = () => (current === "zh" ? "zh-CN" : "en-GB");
+
 export function fmtDateTime(value) {
   if (!value) return "";
-  const d = new Date(value);
-  return d.toLocaleString(current === "zh" ? "zh-CN" : "en-GB", {
-    month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", hour12: false,
+  return new Date(value).toLocaleString(locale(), {
+    month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", hour12: false, timeZone: centerZone(),
   });
 }
 
+/** A calendar day (``YYYY-MM-DD``) as it is; a moment as its day in the center's zone. */
 export function fmtDate(value) {
   if (!value) return "";
-  const d = typeof value === "string" && value.length === 10 ? new Date(`${value}T00:00:00`) : new Date(value);
-  return d.toLocaleDateString(current === "zh" ? "zh-CN" : "en-GB", { year: "numeric", month: "2-digit", day: "2-digit" });
+  const day = typeof value === "string" && value.length === 10;
+  return new Date(day ? `${value}T00:00:00Z` : value).toLocaleDateString(locale(), {
+    year: "numeric", month: "2-digit", day: "2-digit", timeZone: day ? "UTC" : centerZone(),
+  });
 }
 
 export function fmtTime(value) {
   const d = value ? new Date(value) : new Date();
-  return d.toLocaleTimeString(current === "zh" ? "zh-CN" : "en-GB", { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false });
+  return d.toLocaleTimeString(locale(), { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false, timeZone: centerZone() });
 }
 
 /** ``YYYY-MM-DD`` of a moment in ``zone`` (the center's), whatever zone the screen is set to. */
 export function dayIn(zone, d = new Date()) {
   return new Intl.DateTimeFormat("en-CA", { timeZone: zone, year: "numeric", month: "2-digit", day: "2-digit" }).format(d);
+}
+
+/** Today in the center's zone, as a Date at local midnight of that calendar day (for day
+ *  arithmetic with ``setDate``, and ``isoDay`` back). */
+export function centerTodayDate() {
+  const [y, m, d] = dayIn(centerZone()).split("-").map(Number);
+  return new Date(y, m - 1, d);
 }
 
 /** ``YYYY-MM-DD`` of a Date in the browser's zone (the counter's). */

@@ -4,7 +4,7 @@
 // shows up without a reload.
 
 import {
-  ApiError, NetworkError, api, applyI18n, fmtDate, fmtTime, h, initLang, newKey,
+  ApiError, NetworkError, api, applyI18n, centerZone, dayIn, fmtDate, fmtTime, h, initLang, newKey,
   onLangChange, t,
 } from "/ui/shared/ui.js";
 import { currentSession, setupSignIn, showSignIn, signOut } from "/ui/shared/signin.js";
@@ -23,7 +23,7 @@ const TARGETS = { resolution_rate: 0.98, declared_resolution_rate: 0.98, emotion
 const SHOWN = 4; // items per worklist column; the rest are counted
 const board = $("#board");
 const every = Math.max(1, Number(board.dataset.every) || 5) * 1000;
-const zone = board.dataset.tz || "Asia/Shanghai";
+const zone = centerZone();
 let timer = null;
 let data = { daily: null, month: null, rect: null, appeals: null, worklist: null, at: null, stale: false };
 // Rectifications whose outcome or appeal form is open: a refresh leaves them as typed.
@@ -31,7 +31,7 @@ const editing = new Set();
 let previous = {};
 
 function today() { // the center's calendar day
-  return new Intl.DateTimeFormat("en-CA", { timeZone: zone, year: "numeric", month: "2-digit", day: "2-digit" }).format(new Date());
+  return dayIn(zone);
 }
 
 function addDays(day, n) {
@@ -288,7 +288,7 @@ function referralItem(r) {
   return h("li", { dataset: { referral: r.referral_id } },
     h("div", { class: "r" }, `${t("unit")} ${r.unit_name}`,
       late ? h("span", { class: "badge red" }, t("overdue")) : null),
-    h("div", { class: "m" }, `${t("reply_due")} ${fmtDate(String(r.reply_due_at).slice(0, 10))} · ${t("case")} ${String(r.case_id || "").slice(0, 8)}`));
+    h("div", { class: "m" }, `${t("reply_due")} ${fmtDate(r.reply_due_at)} · ${t("case")} ${String(r.case_id || "").slice(0, 8)}`));
 }
 
 /** An open case on the worklist: its urgency, whether it is overdue, its due date (办结时限). */

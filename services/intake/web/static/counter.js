@@ -1,7 +1,7 @@
 // The clerk's screen: sign in, receive a resident, walk the six steps, watch the timeline.
 
 import {
-  ApiError, NetworkError, api, applyI18n, fmtDate, fmtDateTime, h, initLang, isoDay, lang,
+  ApiError, NetworkError, api, applyI18n, centerTodayDate, fmtDate, fmtDateTime, h, initLang, isoDay, lang,
   newKey, onLangChange, session, t, toast,
 } from "/ui/shared/ui.js";
 import {
@@ -663,9 +663,8 @@ function validate(form) {
 
 const DAYS_AHEAD_MAX = 730;
 
-function dayWindow() {
-  const today = new Date();
-  today.setHours(0, 0, 0, 0);
+function dayWindow() { // from the center's today, not the screen's (a UTC screen before 08:00)
+  const today = centerTodayDate();
   const last = new Date(today);
   last.setDate(last.getDate() + DAYS_AHEAD_MAX);
   return [today, last];

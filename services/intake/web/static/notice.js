@@ -3,7 +3,7 @@
 // Intake assembles it (GET /cases/{id}/notice: nothing of the resident's); the page adds only
 // the surname it already shows (the first character of the masked name), never more.
 
-import { api, h } from "/ui/shared/ui.js";
+import { api, centerZone, h } from "/ui/shared/ui.js";
 
 const ZH = JSON.parse(document.getElementById("strings")?.textContent || '{"zh":{}}').zh || {};
 const ELIGIBILITY = { eligible: "eligibility_eligible", not_eligible: "eligibility_not_eligible", more_documents: "eligibility_more_documents" };
@@ -26,10 +26,12 @@ function month(iso) {
   return `${y}年${m}月`;
 }
 
+/** A moment on the center's clock (the page's ``data-tz``), whatever zone the screen is on. */
 function moment(iso) {
-  const d = new Date(iso);
-  const p = (n) => String(n).padStart(2, "0");
-  return `${d.getFullYear()}年${d.getMonth() + 1}月${d.getDate()}日 ${p(d.getHours())}:${p(d.getMinutes())}`;
+  const parts = Object.fromEntries(new Intl.DateTimeFormat("en-GB", {
+    timeZone: centerZone(), year: "numeric", month: "numeric", day: "numeric", hour: "2-digit", minute: "2-digit", hourCycle: "h23",
+  }).formatToParts(new Date(iso)).map((x) => [x.type, x.value]));
+  return `${parts.year}年${parts.month}月${parts.day}日 ${parts.hour}:${parts.minute}`;
 }
 
 /** The surname of a masked name (王*英 -> 王); nothing for anything else. */
