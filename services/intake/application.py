@@ -351,11 +351,28 @@ class Intake:
                                  key: str | None, expected_version: int | None = None
                                  ) -> Written:
         obligation_id = child_id(case_id, "obligation", key)
-        return await self._on_case(
-            case_id, "ObligationDeclared", cmd, actor, key, expected_version,
-            lambda case, meta: case.declare_obligation(
-                obligation_id, cmd.description, cmd.cadence.value, cmd.next_due_on, meta,
-                cmd.tracked_from))
+
+        def declare(case: Case, meta: Meta) -> None:
+            if cmd.tracked_from is not None:
+                self._tracked_from(case, cmd.tracked_from, meta)
+            case.declare_obligation(obligation_id, cmd.description, cmd.cadence.value,
+                                    cmd.next_due_on, meta, cmd.tracked_from)
+
+        return await self._on_case(case_id, "ObligationDeclared", cmd, actor, key,
+                                   expected_version, declare)
+
+    def _tracked_from(self, case: Case, day: date, meta: Meta) -> None:
+        """Earlier periods are watched from a day already come (the resident says a payment
+        did not come), on the calendar: follow-up works out each period's grace from it,
+        and a day the calendar does not cover (before its first year) would park the
+        obligation for good. 422 otherwise."""
+        calendar = self._calendar(case)
+        if calendar is None:
+            return
+        if day > calendar.local_day(meta["occurred_at"]):
+            raise InvalidCommand("tracked_from is a day already come: the periods missed "
+                                 "since then are watched too", field="tracked_from")
+        covered(lambda: calendar.is_working_day(day))
 
     async def resolve_case(self, case_id: UUID, cmd: c.ResolveCase, actor: str,
                            key: str | None, expected_version: int | None = None) -> Written:
