@@ -25,7 +25,7 @@ from services.followup.domain import (
 from shared.contracts.followup import Reason
 from shared.eventstore.command_path import Act, on_existing
 from shared.eventstore.group_commit import Unit
-from shared.kernel.calendar import CalendarOutOfRange, WorkingCalendar
+from shared.kernel.calendar import Basis, CalendarOutOfRange, WorkingCalendar
 from shared.kernel.errors import (
     AlreadyDoneError,
     IdempotencyKeyReused,
@@ -277,3 +277,20 @@ def test_only_a_post_resolution_check_records_the_residents_verdict() -> None:
     reminder = follow_up(at(3, 5))
     with pytest.raises(InvalidCommand):
         reminder.complete("done", "phone", "", meta("c2"), verdict="solved")
+
+
+def test_only_an_attempt_to_reach_the_resident_is_tried_again() -> None:
+    # A task without contact (no consent: done from the case file, channel none) or a
+    # resident who came in (counter) was not an unanswered call: 'unreachable' closes it at
+    # once, not back on the worklist the next morning for two more rounds.
+    retry = (at(3, 6, 9), Basis.OFFICIAL)
+    for contact, channel in ((False, "none"), (True, "none"), (True, "counter")):
+        task = follow_up(at(3, 5), Reason.OBLIGATION_MISSED)
+        task.contact = contact
+        task.complete("unreachable", channel, "无联系方式", meta("c1"), retry=retry)
+        assert task.status == "completed", (contact, channel)
+        assert task.collect_events()[-1].outcome == "unreachable"
+    for channel in ("phone", "sms", "wechat", "home_visit", "letter"):
+        call = follow_up(at(3, 5), Reason.POST_RESOLUTION_CHECK)
+        call.complete("unreachable", channel, "无人接听", meta("c1"), retry=retry)
+        assert (call.status, call.due_at) == ("scheduled", retry[0]), channel
