@@ -371,11 +371,17 @@ class FollowUp(RemembersCommands):
         if (outcome == "unreachable" and retry is not None and channel in REACHING
                 and attempt < UNREACHABLE_ATTEMPTS):
             due_at, basis = retry
+            due_rule = None
+            if due_at < self.due_at:
+                # Called ahead of its moment: tried again at that moment, not made due (and
+                # missed, escalated) earlier than planned for having been tried early.
+                due_at, basis, due_rule = self.due_at, Basis(self.basis), self.due_rule
             self._rescheduled(due_at=due_at, assigned_clerk=self.assigned_clerk,
                               assigned_team=self.assigned_team,
                               reason=f"unreachable: attempt {attempt} of {UNREACHABLE_ATTEMPTS}",
                               meta=meta, cause=RescheduleCause.UNREACHABLE.value,
-                              previous_due_at=self.due_at, basis=basis.value, due_rule=None)
+                              previous_due_at=self.due_at, basis=basis.value,
+                              due_rule=due_rule)
             return
         self._completed(outcome=outcome, channel=channel, note=note, meta=meta,
                         verdict=verdict)
