@@ -269,14 +269,15 @@ class Rules:
                 respecting.append([(latest[resident_id], self._respect(
                     found, known.consent(resident_id), cause))])
             respected = await asyncio.gather(*(self._run_in_order(conn, steps)
-                                               for steps in respecting))
+                                               for steps in respecting),
+                                             return_exceptions=True)
         finally:
             ran = await commands  # settled before the transaction ends, whatever happened
+        ran = [*ran, *respected]
         failed = [r for r in ran if isinstance(r, BaseException)]
         if failed:
             raise failed[0]
-        results = [*cast(list[tuple[list[Row], list[tuple[Envelope, str, int | None]]]], ran),
-                   *respected]
+        results = cast(list[tuple[list[Row], list[tuple[Envelope, str, int | None]]]], ran)
         rows = [row for result in results for row in result[0]]
         parked = [p for result in results for p in result[1]]
         if rows:
