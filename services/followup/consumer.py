@@ -64,7 +64,7 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import date, datetime, timedelta
 from operator import itemgetter
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 import asyncpg
@@ -248,8 +248,12 @@ class Rules:
         # The cases' commands go to group commit first: their rounds (on the writer's own
         # connection; no command reads what this transaction writes) overlap the writes
         # below instead of waiting behind them. A case's commands still run in its order.
+        # return_exceptions: one case's failure must not leave the other cases' commands
+        # running past this transaction (gather answers at the first failure and lets the
+        # rest go on): the batch is re-run one event at a time after the rollback, and its
+        # commands would meet the ones still in flight.
         commands = asyncio.gather(*(self._run_in_order(conn, steps)
-                                    for steps in per_case.values()))
+                                    for steps in per_case.values()), return_exceptions=True)
         try:
             await refs.save(conn, self._tables)
             await known.save(conn)
@@ -265,10 +269,15 @@ class Rules:
                 respecting.append([(latest[resident_id], self._respect(
                     found, known.consent(resident_id), cause))])
             respected = await asyncio.gather(*(self._run_in_order(conn, steps)
-                                               for steps in respecting))
+                                               for steps in respecting),
+                                             return_exceptions=True)
         finally:
-            results = await commands  # settled before the transaction ends, whatever happened
-        results = [*results, *respected]
+            ran = await commands  # settled before the transaction ends, whatever happened
+        ran = [*ran, *respected]
+        failed = [r for r in ran if isinstance(r, BaseException)]
+        if failed:
+            raise failed[0]
+        results = cast(list[tuple[list[Row], list[tuple[Envelope, str, int | None]]]], ran)
         rows = [row for result in results for row in result[0]]
         parked = [p for result in results for p in result[1]]
         if rows:

@@ -352,7 +352,7 @@ class FollowUp(RemembersCommands):
                  ) -> None:
         """``retry``: when an unreachable resident is tried again (the next working morning);
         before the last of ``UNREACHABLE_ATTEMPTS`` the follow-up is rescheduled there, not
-        completed."""
+        completed, when the attempt was by a channel that reaches them (``REACHING``)."""
         self.check_open("complete")
         if verdict is not None and self.reason != Reason.POST_RESOLUTION_CHECK:
             raise InvalidCommand("the verdict is the resident's answer at a post-resolution "
@@ -365,13 +365,23 @@ class FollowUp(RemembersCommands):
                 f"'{ContactChannel.NONE}' (or '{ContactChannel.COUNTER}' when they came in)",
                 channel=channel)
         attempt = self.unreached + 1
-        if outcome == "unreachable" and retry is not None and attempt < UNREACHABLE_ATTEMPTS:
+        # Only an attempt to reach the resident where they are is tried again: a task done
+        # from the case file (channel none) or a resident who came in (counter) is not an
+        # unanswered call, and a second round would find no more than the first.
+        if (outcome == "unreachable" and retry is not None and channel in REACHING
+                and attempt < UNREACHABLE_ATTEMPTS):
             due_at, basis = retry
+            due_rule = None
+            if due_at < self.due_at:
+                # Called ahead of its moment: tried again at that moment, not made due (and
+                # missed, escalated) earlier than planned for having been tried early.
+                due_at, basis, due_rule = self.due_at, Basis(self.basis), self.due_rule
             self._rescheduled(due_at=due_at, assigned_clerk=self.assigned_clerk,
                               assigned_team=self.assigned_team,
                               reason=f"unreachable: attempt {attempt} of {UNREACHABLE_ATTEMPTS}",
                               meta=meta, cause=RescheduleCause.UNREACHABLE.value,
-                              previous_due_at=self.due_at, basis=basis.value, due_rule=None)
+                              previous_due_at=self.due_at, basis=basis.value,
+                              due_rule=due_rule)
             return
         self._completed(outcome=outcome, channel=channel, note=note, meta=meta,
                         verdict=verdict)

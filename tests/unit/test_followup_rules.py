@@ -25,7 +25,7 @@ from services.followup.domain import (
 from shared.contracts.followup import Reason
 from shared.eventstore.command_path import Act, on_existing
 from shared.eventstore.group_commit import Unit
-from shared.kernel.calendar import CalendarOutOfRange, WorkingCalendar
+from shared.kernel.calendar import Basis, CalendarOutOfRange, WorkingCalendar
 from shared.kernel.errors import (
     AlreadyDoneError,
     IdempotencyKeyReused,
@@ -277,3 +277,36 @@ def test_only_a_post_resolution_check_records_the_residents_verdict() -> None:
     reminder = follow_up(at(3, 5))
     with pytest.raises(InvalidCommand):
         reminder.complete("done", "phone", "", meta("c2"), verdict="solved")
+
+
+def test_only_an_attempt_to_reach_the_resident_is_tried_again() -> None:
+    # A task without contact (no consent: done from the case file, channel none) or a
+    # resident who came in (counter) was not an unanswered call: 'unreachable' closes it at
+    # once, not back on the worklist the next morning for two more rounds.
+    retry = (at(3, 6, 9), Basis.OFFICIAL)
+    for contact, channel in ((False, "none"), (True, "none"), (True, "counter")):
+        task = follow_up(at(3, 5), Reason.OBLIGATION_MISSED)
+        task.contact = contact
+        task.complete("unreachable", channel, "无联系方式", meta("c1"), retry=retry)
+        assert task.status == "completed", (contact, channel)
+        assert task.collect_events()[-1].outcome == "unreachable"
+    for channel in ("phone", "sms", "wechat", "home_visit", "letter"):
+        call = follow_up(at(3, 5), Reason.POST_RESOLUTION_CHECK)
+        call.complete("unreachable", channel, "无人接听", meta("c1"), retry=retry)
+        assert (call.status, call.due_at) == ("scheduled", retry[0]), channel
+
+
+def test_a_call_made_ahead_of_its_moment_is_tried_again_no_earlier_than_that_moment() -> None:
+    # Due Friday 13 March; the clerk tries on Monday 9th and gets no answer. Tried again the
+    # next morning it fell due on the 10th and was missed (and escalated) at the 10th's
+    # closing, three days before it was planned for: it stays due on the 13th, the attempt
+    # counted.
+    check = follow_up(at(3, 13), Reason.POST_RESOLUTION_CHECK)
+    check.complete("unreachable", "phone", "无人接听", meta("c1", at(3, 9, 15)),
+                   retry=(at(3, 10), Basis.OFFICIAL))
+    assert (check.status, check.due_at, check.unreached) == ("scheduled", at(3, 13), 1)
+    assert advance(check, at(3, 10, 17, 30)) == []
+    # Tried on the 13th at its moment: no answer, the next working morning (Monday 16th).
+    check.complete("unreachable", "phone", "无人接听", meta("c2", at(3, 13, 10)),
+                   retry=(at(3, 16), Basis.OFFICIAL))
+    assert (check.due_at, check.unreached) == (at(3, 16), 2)
