@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from uuid import UUID, uuid5
 
@@ -63,6 +63,11 @@ class Verdict:
     said_at: datetime
     correlation_id: str | None = None
     center_id: str | None = None
+
+
+#: How far back a declaration may ask for missed periods (``tracked_from``): a resident's
+#: "last month's did not come", not a history.
+TRACKED_FROM_DAYS = 366
 
 
 class IntakeApplication(ServiceApplication):
@@ -363,16 +368,18 @@ class Intake:
 
     def _tracked_from(self, case: Case, day: date, meta: Meta) -> None:
         """Earlier periods are watched from a day already come (the resident says a payment
-        did not come), on the calendar: follow-up works out each period's grace from it,
-        and a day the calendar does not cover (before its first year) would park the
-        obligation for good. 422 otherwise."""
+        did not come), at most ``TRACKED_FROM_DAYS`` back; 422 otherwise (a day before the
+        calendar's first year also parked the obligation in follow-up for good)."""
         calendar = self._calendar(case)
-        if calendar is None:
-            return
-        if day > calendar.local_day(meta["occurred_at"]):
-            raise InvalidCommand("tracked_from is a day already come: the periods missed "
-                                 "since then are watched too", field="tracked_from")
-        covered(lambda: calendar.is_working_day(day))
+        at: datetime = meta["occurred_at"]
+        today = calendar.local_day(at) if calendar is not None else at.date()
+        if not today - timedelta(days=TRACKED_FROM_DAYS) <= day <= today:
+            # A year typed wrong (2006 for 2026) would plan some 240 missed periods, each a
+            # high-priority call to one resident.
+            raise InvalidCommand(
+                f"tracked_from is a day already come, at most {TRACKED_FROM_DAYS} days back: "
+                "the periods missed since then are watched too", field="tracked_from",
+                max_days_back=TRACKED_FROM_DAYS)
 
     async def resolve_case(self, case_id: UUID, cmd: c.ResolveCase, actor: str,
                            key: str | None, expected_version: int | None = None) -> Written:

@@ -171,22 +171,23 @@ async def test_an_obligation_recorded_in_december_that_began_in_september_fires_
 
 async def test_tracked_from_is_a_day_already_come_that_the_calendar_covers(
         settings: Settings) -> None:
-    """A day to come says nothing of periods missed; a day before the calendar's first year
-    parked the obligation in follow-up for good (no grace can be counted there): both 422,
-    nothing declared."""
+    """A day to come says nothing of periods missed; a year typed wrong (2006) asked for
+    some 240 missed periods, and a day before the calendar's first year parked the obligation
+    in follow-up for good: 422 beyond a year back, nothing declared."""
     async with center_day(settings, at(2026, 12, 4, 9)) as center:
         case_id = await center.open_case(at(2026, 12, 4, 9, 10), item="MI-MEDICAL-REIMBURSEMENT")
         declared = {"description": "每月报销单据", "cadence": "monthly",
                     "next_due_on": "2026-09-15", "occurred_at": at(2026, 12, 4, 9, 30).isoformat()}
         for tracked_from, code in (("2026-12-05", "invalid_command"),
-                                   ("2003-06-01", "calendar_out_of_range")):
+                                   ("2006-12-01", "invalid_command"),  # 2026 mistyped
+                                   ("2025-12-02", "invalid_command")):
             r = await center.intake.post(f"/cases/{case_id}/obligations", headers=headers(key()),
                                          json={**declared, "tracked_from": tracked_from})
             assert r.status_code == 422, r.text
             assert r.json()["error"]["code"] == code, r.text
-        await center.step(case_id, "obligations", {**declared, "tracked_from": "2026-12-04"})
+        await center.step(case_id, "obligations", {**declared, "tracked_from": "2025-12-04"})
         [watched] = await _wait_for(settings, "ObligationWatched")
-        assert watched.payload["next_due_on"] == "2026-12-15"
+        assert watched.payload["next_due_on"] == "2026-09-15"  # the first period, a year on
 
 
 async def test_a_bad_review_gets_a_rectification_follow_up_on_its_deadline(
