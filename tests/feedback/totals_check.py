@@ -24,8 +24,12 @@ def _nonzero(rows: list[asyncpg.Record]) -> dict[tuple[str, date], tuple[int, ..
 
 async def kept_totals(conn: asyncpg.Connection | asyncpg.Pool
                       ) -> dict[tuple[str, date], tuple[int, ...]]:
-    """The counts the projection kept, per (center, day), the days with none left out."""
-    return _nonzero(await conn.fetch(f"SELECT * FROM {totals.TABLE}"))
+    """The counts the projection kept, per (center, day): no day without a count is kept
+    (the table is the same whatever the batches were)."""
+    rows = await conn.fetch(f"SELECT * FROM {totals.TABLE}")
+    kept = _nonzero(rows)
+    assert len(kept) == len(rows), "days with no count left kept"
+    return kept
 
 
 async def assert_totals_are_the_scans(conn: asyncpg.Connection | asyncpg.Pool,

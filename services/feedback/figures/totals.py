@@ -225,14 +225,27 @@ def _upsert() -> str:
 UPSERT = _upsert()
 
 
+#: The days a batch took counts off that have none left: a row is there only while it counts
+#: something, so that the table is the same whatever the batches were (a live batch of one
+#: event leaves a day a row moved off at zero; a rebuild's larger batch nets it out and
+#: writes nothing, and ``sixstep rebuild --dry-run`` said "differences found").
+EMPTIED = (f"DELETE FROM {TABLE} t USING unnest($1::text[], $2::date[]) AS k(center_id, day)"
+           " WHERE t.center_id = k.center_id AND t.day = k.day AND "
+           + " AND ".join(f"t.{c} = 0" for c in COLUMNS))
+
+
 async def write(conn: asyncpg.Connection, counted: Counted) -> None:
-    """Add what the batch moved (one statement; nothing when no count moved)."""
+    """Add what the batch moved (one statement; nothing when no count moved), and drop the
+    days it left with no count (a second statement, only when it took any count off)."""
     changed = counted.changed()
     if not changed:
         return
     columns = [[v[i] for _, v in changed] for i in range(len(COLUMNS))]
     await conn.execute(UPSERT, [k[0] for k, _ in changed], [k[1] for k, _ in changed],
                        *columns)
+    lowered = [k for k, v in changed if any(n < 0 for n in v)]
+    if lowered:
+        await conn.execute(EMPTIED, [k[0] for k in lowered], [k[1] for k in lowered])
 
 
 def _cell(expression: str) -> str:
@@ -250,8 +263,9 @@ def counted_sql() -> str:
                      f" WHERE f.{anchor} IS NOT NULL GROUP BY 1, 2")
     names = ", ".join(COLUMNS)
     sums = ", ".join(f"sum({c})::bigint AS {c}" for c in COLUMNS)
+    counting = " OR ".join(f"sum({c}) <> 0" for c in COLUMNS)  # a day with no count: no row
     return (f"SELECT center_id, day, {sums} FROM ({' UNION ALL '.join(parts)})"
-            f" AS t(center_id, day, {names}) GROUP BY 1, 2")
+            f" AS t(center_id, day, {names}) GROUP BY 1, 2 HAVING {counting}")
 
 
 DDL = [
