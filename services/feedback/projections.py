@@ -45,11 +45,9 @@ DDL = [
     "CREATE INDEX IF NOT EXISTS surveys_to_expire ON surveys (expires_at)"
     " WHERE status IN ('requested', 'sent')",
     # The rating pad's window (``pads.py``, asked every 1.5 s by every pad): its tablet
-    # surveys by the resolution's moment. Other channels' surveys no longer name the window's
-    # clerk: their index of a release before goes.
+    # surveys by the resolution's moment.
     "CREATE INDEX IF NOT EXISTS surveys_window ON surveys (center_id, counter_id, send_at)"
     " WHERE channel = 'tablet'",
-    "DROP INDEX IF EXISTS surveys_window_asked",
     "CREATE TABLE IF NOT EXISTS rectifications ("
     " rectification_id uuid PRIMARY KEY, case_id uuid NOT NULL, center_id text NOT NULL,"
     " survey_id uuid, resident_id uuid, rating text NOT NULL, summary text NOT NULL,"
