@@ -13,8 +13,9 @@ The floor is read only once the durable takes ``RectificationCompleted`` (this r
 consumer made it so, and reset it to that floor): until then whoever drives it is the old
 release (a standby behind it, the other worker of a split not upgraded yet), whose acks pass
 the completions recorded meanwhile without applying them, so a floor read earlier left those
-to nobody. Each durable is swept for its own partitions and records that it ran
-(``upgrade_steps``, under its name); a later start finds it done.
+to nobody. A completion the rule can never apply is dead-lettered under the durable's name
+(as the consumer would), and the sweep goes on. Each durable is swept for its own partitions
+and records that it ran (``upgrade_steps``, under its name); a later start finds it done.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ import structlog
 from nats.aio.client import Client as NATS
 from nats.js.errors import NotFoundError
 
-from shared.bus.consumer import Consumer
+from shared.bus.consumer import Consumer, PermanentError
+from shared.bus.jetstream import publish_dead_letter
 from shared.contracts import REGISTRY, Envelope
 from shared.contracts.decoding import decode_envelope
 from shared.settings import Settings
@@ -108,8 +110,16 @@ class CompletedBefore:
                 seq = msg.seq + 1
                 if msg.data is None:
                     continue
-                await self.rules.rectification_completed(
-                    REGISTRY.current(decode_envelope(msg.data)))
+                try:
+                    await self.rules.rectification_completed(
+                        REGISTRY.current(decode_envelope(msg.data)))
+                except (LookupError, ValueError, PermanentError) as exc:
+                    # One it can never apply (undecodable, a version this release does not
+                    # know, a payload without its rectification) goes where the consumer
+                    # puts such events, once; raised, it would stop the sweep at the same
+                    # message at every start, and the completions after it with it.
+                    await self.dead_letter(msg.seq, subject, msg.data, exc)
+                    continue
                 applied += 1
         await self.pool.execute(
             "INSERT INTO upgrade_steps (name, applied) VALUES ($1, $2) ON CONFLICT DO NOTHING",
@@ -117,3 +127,12 @@ class CompletedBefore:
         log.info("upgrade.rectifications_completed_before", applied=applied, floor=floor,
                  consumer=self.consumer.name)
         return applied
+
+    async def dead_letter(self, seq: int, subject: str, data: bytes, exc: Exception) -> None:
+        """The consumer's dead letter for a completion the sweep cannot apply (``sixstep dlq``
+        lists it under the rules durable, and replays it through the rules)."""
+        reason = f"not applied by the upgrade sweep: {type(exc).__name__}: {str(exc)[:500]}"
+        await publish_dead_letter(self.nc.jetstream(), self.settings, self.consumer.name,
+                                  seq=seq, subject=subject, data=data, reason=reason, tries=1)
+        log.error("upgrade.completion_dead_lettered", consumer=self.consumer.name, seq=seq,
+                  reason=reason)

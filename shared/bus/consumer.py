@@ -59,7 +59,7 @@ from nats.js.errors import NotFoundError
 from pydantic import ValidationError
 
 from shared import tracing
-from shared.bus.jetstream import dead_letter_subject, every_consumer, subject_matches
+from shared.bus.jetstream import every_consumer, publish_dead_letter, subject_matches
 from shared.bus.pulling import Puller, ack_each, sequence_and_delivered
 from shared.bus.stream_identity import STREAM_DDL, check_stream, stream_seen
 from shared.contracts import REGISTRY, Envelope
@@ -986,19 +986,12 @@ class Consumer:
     async def _dead_letter(self, item: _Item, reason: str,
                            conn: asyncpg.Connection | None = None,
                            tries: int | None = None) -> None:
-        js = self.nc.jetstream()
-        await js.publish(
-            dead_letter_subject(self.settings, self.name), item.msg.data,
-            headers={
-                "Nats-Msg-Id": f"dlq:{self.name}:{item.seq}",
-                "Sixstep-Consumer": self.name,
-                "Sixstep-Reason": reason.replace("\n", " ")[:1000],
-                "Sixstep-Subject": item.msg.subject,
-                "Sixstep-Stream-Seq": str(item.seq),
-                # the tries (what ``sixstep dlq list`` shows): hand-backs while it waited
-                # behind another event of its case do not count
-                "Sixstep-Delivered": str(tries if tries is not None else item.delivered),
-            })
+        # the tries (what ``sixstep dlq list`` shows): hand-backs while it waited behind
+        # another event of its case do not count
+        await publish_dead_letter(
+            self.nc.jetstream(), self.settings, self.name, seq=item.seq,
+            subject=item.msg.subject, data=item.msg.data, reason=reason,
+            tries=tries if tries is not None else item.delivered)
         if item.envelope is not None:
             # The dead letter no longer holds back the aggregate's later events.
             sql = ("INSERT INTO consumer_tracking (consumer, key, seq) VALUES ($1, $2, $3) "

@@ -75,6 +75,23 @@ def dead_letter_stream(settings: Settings) -> str:
     return f"{settings.stream_name}_DLQ"
 
 
+async def publish_dead_letter(js: JetStreamContext, settings: Settings, consumer: str, *,
+                              seq: int, subject: str, data: bytes, reason: str,
+                              tries: int) -> None:
+    """Publish an event ``consumer`` gave up on, with the headers ``sixstep dlq`` reads;
+    once per (consumer, stream sequence), however often it is given up on."""
+    await js.publish(
+        dead_letter_subject(settings, consumer), data,
+        headers={
+            "Nats-Msg-Id": f"dlq:{consumer}:{seq}",
+            "Sixstep-Consumer": consumer,
+            "Sixstep-Reason": reason.replace("\n", " ")[:1000],
+            "Sixstep-Subject": subject,
+            "Sixstep-Stream-Seq": str(seq),
+            "Sixstep-Delivered": str(tries),
+        })
+
+
 def stream_config(settings: Settings) -> StreamConfig:
     """The stream as code: every event of every service, file storage, kept by limits."""
     return StreamConfig(

@@ -23,6 +23,7 @@ from nats.aio.client import Client as NATS
 
 from services.followup.completed_before import DDL, STEP, CompletedBefore
 from shared.bus.consumer import TRACKING_DDL, Consumer, partitioned_name
+from shared.bus.deadletters import read_dead_letters
 from shared.bus.jetstream import partition_of
 from shared.contracts import Envelope
 from shared.settings import Settings
@@ -140,6 +141,49 @@ async def test_completions_the_old_rules_passed_get_the_rule_once(settings: Sett
                                    f"{STEP}:followup-rules") == 2
         # Once: the next start finds it done and reads nothing.
         assert await sweep.sweep() is None and rule.seen == [first, second]
+
+
+async def test_a_completion_the_rule_can_never_apply_is_dead_lettered_and_the_sweep_goes_on(
+        settings: Settings) -> None:
+    """An undecodable message, or one of a version this release does not know, below the floor:
+    raised, it stopped the sweep at the same message at every start (the background loop
+    restarting it for ever) and the completions after it never got the rule. It goes to the
+    rules durable's dead letters, once, and the sweep finishes."""
+    history = History(TEST_CENTER)
+    opened(history, 1)
+    first = completed(history, 1)
+    async with published(settings, history, "unappliable") as (pool, nc):
+        js = nc.jetstream()
+        subject = f"{settings.subject_prefix}.feedback.RectificationCompleted.p0"
+        garbled = (await js.publish(subject, b'{"not": "an envelope"')).seq
+        newer = uuid.uuid5(uuid.NAMESPACE_URL, "rectification-2")
+        history.add("feedback", "RectificationCompleted", "2026-11-20T15:00:00+08:00",
+                    {"rectification_id": str(newer), "outcome": "rectified"},
+                    case_id=uuid.uuid5(uuid.NAMESPACE_URL, "case-2"), aggregate_id=newer,
+                    version=99, actor="supervisor-001")
+        opened(history, 2)
+        second = completed(history, 3)
+        opened(history, 3)
+        await history.publish_new(settings)
+        old = Recorder()
+        async with consumer_running(rules_of(settings, nc, pool, old, new=False)):
+            await wait_until(lambda: through(settings, nc, old)(3),
+                             what="the old rules through the log")
+        rules = rules_of(settings, nc, pool, Completions(), new=True)
+        await rules.ensure()
+        rule = Completions()
+        sweep = CompletedBefore(pool, nc, settings, rule, rules)
+        assert await asyncio.wait_for(sweep.sweep(), 15) == 2
+        assert rule.seen == [first, second] and newer not in rule.seen
+        letters = await read_dead_letters(nc, settings, "followup-rules")
+        assert garbled in {letter.stream_seq for letter in letters}
+        assert len(letters) == 2 and all(letter.consumer == "followup-rules"
+                                         for letter in letters)
+        assert any("99" in letter.reason for letter in letters)
+        # A sweep run again by a second worker racing the first: no second letter.
+        await pool.execute("DELETE FROM upgrade_steps")
+        assert await sweep.sweep() == 2
+        assert len(await read_dead_letters(nc, settings, "followup-rules")) == 2
 
 
 async def test_completions_the_old_release_passes_while_the_new_one_waits_get_the_rule(
