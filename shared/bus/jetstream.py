@@ -34,14 +34,22 @@ def partition_of(key: UUID, partitions: int) -> int:
     return zlib.crc32(key.bytes) % partitions
 
 
+#: How far back each page of :func:`every_consumer` starts: consumers deleted between two
+#: pages (ephemeral readers end all the time: ``sixstep dlq``, replays) shift the ones after
+#: them forward, and a page from the plain offset would skip as many.
+PAGE_OVERLAP = 64
+
+
 async def every_consumer(js: JetStreamContext, stream: str) -> list[ConsumerInfo]:
     """Every consumer of ``stream``, page after page: the server lists 256 at a time (by
     name), and a consumer past the first page (a city's split workers, old splits' durables)
-    was taken for one that is not there."""
+    was taken for one that is not there. Each page starts ``PAGE_OVERLAP`` back, so up to as
+    many deletions between two pages skip nobody."""
     infos: list[ConsumerInfo] = []
     seen: set[str] = set()
     while True:
-        page = await js.consumers_info(stream, offset=len(infos) or None)
+        offset = max(0, len(infos) - PAGE_OVERLAP)
+        page = await js.consumers_info(stream, offset=offset or None)
         new = [info for info in page if info.name not in seen]
         if not new:  # the last page was the last (a server that ignored the offset, too)
             return infos
