@@ -63,8 +63,8 @@ from shared.analytics.replay import (
     Unreadable,
     covering,
 )
-from shared.bus.consumer import TRACKING_DDL, base_consumer
-from shared.bus.jetstream import connect, every_consumer
+from shared.bus.consumer import TRACKING_DDL, base_consumer, durables_of
+from shared.bus.jetstream import connect
 from shared.bus.stream_identity import check_stream, forget_replays, stream_seen
 from shared.contracts import Envelope
 from shared.readmodels.bulk import q
@@ -456,9 +456,9 @@ class Rebuild:
         """The live durables of this read model's consumer: its own and those of partitioned
         workers (``<consumer>-p0_1``, ``shared.bus.consumer.base_consumer``)."""
         assert self._nc is not None
-        consumer = self.model.consumer
-        infos = await every_consumer(self._nc.jetstream(), self.settings.stream_name)
-        return sorted(i.name for i in infos if base_consumer(i.name) == consumer)
+        infos = await durables_of(self._nc.jetstream(), self.settings.stream_name,
+                                  self.model.consumer)
+        return sorted(i.name for i in infos)
 
     async def _pause_live_consumers(self, durables: Sequence[str], timeout: float) -> list[str]:
         """Pause ``durables`` and wait until none has a batch in hand; returns them."""

@@ -55,6 +55,7 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
 from nats.js.api import AckPolicy, ConsumerConfig, ConsumerInfo, DeliverPolicy
+from nats.js.client import JetStreamContext
 from nats.js.errors import NotFoundError
 from pydantic import ValidationError
 
@@ -76,6 +77,15 @@ PARTITION_SUFFIX = re.compile(r"-p(?:\d+(?:_\d+)*|\d+to\d+x\d+)$")
 def base_consumer(name: str) -> str:
     """The consumer a (possibly partitioned) durable belongs to: its handler's name."""
     return PARTITION_SUFFIX.sub("", name)
+
+
+async def durables_of(js: JetStreamContext, stream: str, consumer: str) -> list[ConsumerInfo]:
+    """The server's durables of ``consumer``: its own name's and each partitioned worker's
+    (``base_consumer``), and one a changed split left behind; from every page of the
+    stream's consumers (``every_consumer``)."""
+    base = base_consumer(consumer)
+    return [info for info in await every_consumer(js, stream)
+            if base_consumer(info.name) == base]
 
 
 def partitioned_name(name: str, owned: Sequence[int]) -> str:
@@ -434,13 +444,8 @@ class Consumer:
         return counted >= set(range(self.settings.partitions))
 
     async def durables(self) -> list[ConsumerInfo]:
-        """The server's durables of this consumer in whichever process: its own name's and
-        each partitioned worker's (``base_consumer``), and one a changed split left behind.
-        Every page of the stream's consumers (``every_consumer``)."""
-        base = base_consumer(self.name)
-        return [info for info in await every_consumer(self.nc.jetstream(),
-                                                      self.settings.stream_name)
-                if base_consumer(info.name) == base]
+        """The server's durables of this consumer in whichever process (``durables_of``)."""
+        return await durables_of(self.nc.jetstream(), self.settings.stream_name, self.name)
 
     async def drain(self, timeout: float = 10.0) -> None:
         """Finish the batch in hand (applied, tracked, acked), then fetch no more."""
