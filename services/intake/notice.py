@@ -22,6 +22,7 @@ from pydantic import BaseModel, Field
 
 from services.intake.queries import CasePublic
 from shared.catalogue import Catalogue
+from shared.kernel.periods import next_period_on_or_after
 from shared.settings import Settings
 
 
@@ -38,7 +39,12 @@ class NoticeDeadline(BaseModel):
 class NoticeObligation(BaseModel):
     description: str
     cadence: str
-    next_due_on: date
+    next_due_on: date = Field(description=(
+        "The next period due on or after the notice's day (the center's): declared in "
+        "December for a reimbursement due on the 1st since September, January's."))
+    tracked_from: date | None = Field(None, description=(
+        "The periods missed since this day are followed up too (the resident said an "
+        "earlier one did not come)."))
 
 
 class NoticePlanStep(BaseModel):
@@ -102,10 +108,13 @@ def notice_of(case: CasePublic, catalogue: Catalogue, settings: Settings, clerk_
     item = catalogue.get(code)
     deadlines = [NoticeDeadline(due_on=e.payload["due_on"], description=e.payload["description"])
                  for e in case.timeline if e.type == "DeadlineNoted"]
-    obligations = [NoticeObligation(description=e.payload["description"],
-                                    cadence=e.payload["cadence"],
-                                    next_due_on=e.payload["next_due_on"])
-                   for e in case.timeline if e.type == "ObligationDeclared"]
+    today = now.astimezone(settings.tz).date()
+    obligations = [NoticeObligation(
+        description=e.payload["description"], cadence=e.payload["cadence"],
+        next_due_on=next_period_on_or_after(date.fromisoformat(str(e.payload["next_due_on"])),
+                                            e.payload["cadence"], today),
+        tracked_from=e.payload.get("tracked_from"))
+        for e in case.timeline if e.type == "ObligationDeclared"]
     return NoticePublic(
         case_id=case.case_id, center_id=case.center_id,
         center_name=for_center(settings.center_names, case.center_id) or case.center_id,

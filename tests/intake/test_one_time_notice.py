@@ -5,13 +5,14 @@ the dates, who served and the center's phone; nothing of the resident's."""
 from __future__ import annotations
 
 import uuid
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import httpx
 
 from services.intake.commands import GiveGuidance
 from services.intake.main import create_app
 from shared.contracts.vocabulary import Eligibility
+from shared.kernel.periods import add_months
 from shared.settings import Settings
 from tests.support import (
     TEST_CENTER,
@@ -80,7 +81,8 @@ async def test_the_resident_takes_home_what_was_agreed_in_plain_words(settings: 
         assert "13912345678" not in notice["plain_words"]
         assert [d["due_on"] for d in notice["deadlines"]] == [due]
         assert notice["obligations"] == [{"description": "每月提交收入情况",
-                                          "cadence": "monthly", "next_due_on": next_due}]
+                                          "cadence": "monthly", "next_due_on": next_due,
+                                          "tracked_from": None}]
         # The case's due date (办结时限): the deadline noted, earlier than the item's days.
         assert notice["due_on"] == due
         assert (notice["clerk_id"], notice["clerk_name"]) == ("clerk-017", "李娜")
@@ -108,6 +110,36 @@ async def test_the_resident_takes_home_what_was_agreed_in_plain_words(settings: 
         await wait_until(guided)
         event = next(e for e in await stream_envelopes(settings) if e.type == "GuidanceGiven")
         assert event.version == 2 and "13912345678" not in event.payload["plain_words"]
+
+
+async def test_an_obligation_declared_after_it_began_tells_the_next_period_not_a_past_one(
+        settings: Settings) -> None:
+    """Recorded in December for a reimbursement due on the 1st since September: the notice
+    said "下次 9 月 1 日前", a day long gone; it tells the next period from the notice's day
+    (the center's), and that the periods missed since the day the resident named are
+    followed up."""
+    async with running(create_app(settings), role="clerk") as client:
+        clerk = bearer(settings, role="clerk", sub="clerk-017")
+        today = datetime.now(settings.tz).date()
+        began = add_months(today.replace(day=1), -3)
+        since = today - timedelta(days=40)
+        resident = await register_resident(client, name="王秀英", phone="13912345678")
+        r = await client.post("/cases", headers={**headers(key()), **clerk}, json={
+            "center_id": TEST_CENTER, "counter_id": "window-3", "channel": "counter",
+            "service_item": "SA-HARDSHIP-SUBSIDY", "resident_id": resident})
+        case_id = r.json()["id"]
+        r = await client.post(f"/cases/{case_id}/obligations", headers={
+            **headers(key()), **clerk}, json={
+            "description": "每月提交报销单据", "cadence": "monthly", "next_due_on": str(began),
+            "tracked_from": str(since)})
+        assert r.status_code == 200, r.text
+        r = await client.get(f"/cases/{case_id}/notice",
+                             params={"after": r.json()["position"]}, headers=clerk)
+        assert r.status_code == 200, r.text
+        [told] = r.json()["obligations"]
+        expected = today if today.day == 1 else add_months(today.replace(day=1), 1)
+        assert told["next_due_on"] == str(expected) and told["next_due_on"] >= str(today)
+        assert told["tracked_from"] == str(since)
 
 
 async def test_a_clerk_not_in_the_staff_directory_is_named_by_the_id_alone(
