@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -61,6 +62,12 @@ DDL = [
     "ALTER TABLE intake_cases ADD COLUMN IF NOT EXISTS present_clerk text",
     "CREATE INDEX IF NOT EXISTS intake_cases_present ON intake_cases"
     " (center_id, present_counter, present_at DESC) WHERE present_at IS NOT NULL",
+    # When a resident last sat down at each window (a trip, 一人次: the counter app records
+    # one as each resident sits down, first or return): a resident whose case was opened or
+    # taken up there before it is no longer there (the rating pad, ``pads.next_survey``).
+    "CREATE TABLE IF NOT EXISTS window_trips ("
+    " center_id text NOT NULL, counter_id text NOT NULL, at timestamptz NOT NULL,"
+    " PRIMARY KEY (center_id, counter_id))",
     *residents.DDL,
 ]
 
@@ -134,6 +141,12 @@ async def _read(conn: asyncpg.Connection, events: Sequence[Envelope]
                                  for r in row["residents"]}))
 
 
+SAT_DOWN = (
+    "INSERT INTO window_trips AS w (center_id, counter_id, at)"
+    " SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[])"
+    " ON CONFLICT (center_id, counter_id) DO UPDATE SET at = GREATEST(w.at, EXCLUDED.at)")
+
+
 class IntakeFollower:
     """Turns intake's resolutions and reopenings into survey commands."""
 
@@ -148,11 +161,15 @@ class IntakeFollower:
         cases, known = await _read(conn, events)
         dirty: set[UUID] = set()
         work: dict[UUID, list[tuple[str, Any]]] = {}
+        sittings: dict[tuple[str, str], datetime] = {}  # each window's latest trip
         for e in events:
             if e.service != "intake" or e.case_id is None or e.type not in TYPES:
                 continue  # a resident's consent or erasure: folded below
             p = e.payload
             if e.type == "VisitRecorded":  # a trip naming a case: the resident is there
+                if p.get("channel", Channel.COUNTER) == Channel.COUNTER:  # sat down there
+                    window = (e.center_id, p["counter_id"])
+                    sittings[window] = max(sittings.get(window, e.occurred_at), e.occurred_at)
                 named = _case_of(e)
                 trip = cases.get(named) if named is not None else None
                 if trip is not None and e.occurred_at >= (trip.get("present_at")
@@ -226,6 +243,10 @@ class IntakeFollower:
                     " present_counter = EXCLUDED.present_counter,"
                     " present_clerk = EXCLUDED.present_clerk",
                     [tuple(cases[i][c] for c in COLUMNS) for i in dirty])
+            if sittings:
+                windows = sorted(sittings)  # one order of row locks for every worker
+                await conn.execute(SAT_DOWN, [c for c, _ in windows], [w for _, w in windows],
+                                   [sittings[k] for k in windows])
             await known.save(conn)
         finally:
             await commands  # settled before the transaction ends, whatever happened here

@@ -255,6 +255,11 @@ async def next_survey(request: Request, pool: PoolDep, settings: SettingsDep,
     # Not only the latest: one trip's affairs, or a family served together, are resolved one
     # after the other with no case opened between; once the last is rated the one before is
     # next (the window's last few resolutions, ``PAD_RECENT``, read by the index).
+    # Nor once another resident has sat down at the window (its latest trip) after the
+    # survey's resident was last there (the case's opening or their trip about it): a case
+    # opened in the morning and finished in the back office that afternoon asks the window's
+    # tablet (the same day), where the resident sitting there since before the resolution
+    # rated it; "no case opened since" looks only after the resolution.
     row = await pool.fetchrow(
         "SELECT s.survey_id, s.expires_at FROM (SELECT survey_id, case_id, expires_at, status,"
         "  sent_at, send_at FROM surveys WHERE center_id = $1 AND counter_id = $2"
@@ -264,7 +269,10 @@ async def next_survey(request: Request, pool: PoolDep, settings: SettingsDep,
         "  AND c.counter_id = $2 AND c.opened_at > s.send_at)"
         " AND NOT EXISTS (SELECT 1 FROM intake_cases c WHERE c.center_id = $1"
         "  AND c.present_counter = $2 AND c.present_at > s.send_at"
-        "  AND c.case_id <> s.case_id) ORDER BY s.send_at DESC LIMIT 1",
+        "  AND c.case_id <> s.case_id)"
+        " AND NOT EXISTS (SELECT 1 FROM window_trips t, intake_cases c WHERE t.center_id = $1"
+        "  AND t.counter_id = $2 AND c.case_id = s.case_id"
+        "  AND t.at > coalesce(c.present_at, c.opened_at)) ORDER BY s.send_at DESC LIMIT 1",
         center_id, counter_id, now, now - timedelta(minutes=SHOWN_MINUTES))
     survey = None
     if row is not None:

@@ -299,3 +299,51 @@ async def test_a_family_served_together_is_asked_one_after_the_other_on_the_pad(
             return r.status_code == 200 and r.json()["status"] == "answered"
         await wait_until(answered, what="the son's answer in the read model")
         assert await offered() == str(hers.survey_id), "the mother was never asked"
+
+
+async def test_a_case_finished_in_the_afternoon_is_not_offered_to_the_resident_then_at_the_window(
+        settings: Settings) -> None:
+    """09:00: a resident leaves their documents at window-3 and goes home. 15:50: another
+    resident sits down there (their trip) and clerk-018 opens their case. 16:00: the back
+    office resolves the morning's case: the same day, so its survey goes to window-3's tablet.
+    The pad offered it to the resident sitting there since 15:50 ("no case opened since"
+    looks only after the resolution), who rated a visit not theirs. Someone else sat down
+    at the window after the resident was last there: they are not there."""
+    settings = fast(settings)
+    clock = Clock(datetime.fromisoformat("2026-11-25T16:02:00+08:00"))
+    sender, history = KeptSender(), History(CENTER)
+    morning = history.case("2026-11-25T09:00:00+08:00", resident_id=uuid.uuid4())
+    trip = uuid.uuid4()
+    history.add("intake", "VisitRecorded", "2026-11-25T15:50:00+08:00", {
+        "visit_id": str(trip), "center_id": CENTER, "counter_id": WINDOW,
+        "clerk_id": "clerk-018", "channel": "counter"},
+        case_id=trip, aggregate_id=trip, actor="clerk-018")
+    now_here = history.case("2026-11-25T15:50:00+08:00", resident_id=uuid.uuid4(),
+                            clerk_id="clerk-018")
+    async with running(create_app(settings, sender=sender, clock=clock)) as feedback:
+        shows = await clerk_on_the_pad(feedback)
+        await history.take().publish(settings)
+        # The trip is before clerk-018's case on the stream: applied once the case is.
+        await wait_until(lambda: shows("clerk-018"), what="clerk-018's resident at window-3")
+        made = await feedback.post("/pads/pairings", json={"counter_id": WINDOW})
+        paired = await feedback.post("/pads/pair", json={"code": made.json()["code"]})
+        pad = {"X-Pad-Token": paired.json()["pad_token"]}
+        history.resolved(morning, "2026-11-25T16:00:00+08:00")
+        await history.take().publish(settings)
+        await wait_until(lambda: _shown_sent(feedback, sender, morning),
+                         what="the morning's survey on window-3's tablet")
+        message = sender.for_case(morning)
+        assert message is not None and message.channel == "tablet", message
+        r = await feedback.get("/pads/next", headers=pad)
+        assert r.status_code == 200, r.text
+        assert r.json()["survey"] is None, "the pad offered the morning's survey at 16:02"
+
+        # Their own case resolved at 16:01: the pad asks them about it.
+        history.resolved(now_here, "2026-11-25T16:01:00+08:00")
+        await history.take().publish(settings)
+        await wait_until(lambda: _shown_sent(feedback, sender, now_here),
+                         what="the 16:01 survey")
+        mine = sender.for_case(now_here)
+        assert mine is not None
+        r = await feedback.get("/pads/next", headers=pad)
+        assert r.json()["survey"]["survey_id"] == str(mine.survey_id), r.text
