@@ -46,6 +46,9 @@ SHOWN_MINUTES = 10
 #: The window's latest tablet resolutions the pad looks among for one still waiting (one
 #: visit's several affairs, a family at the window together).
 PAD_RECENT = 10
+#: A trip this soon after a case's opening is its own resident's: the counter app records
+#: the trip of a resident it did not look up as it opens their first case, a moment later.
+TRIP_SLACK = timedelta(minutes=1)
 WINDOW = r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,63}$"
 
 DDL = [
@@ -272,8 +275,8 @@ async def next_survey(request: Request, pool: PoolDep, settings: SettingsDep,
         "  AND c.case_id <> s.case_id)"
         " AND NOT EXISTS (SELECT 1 FROM window_trips t, intake_cases c WHERE t.center_id = $1"
         "  AND t.counter_id = $2 AND c.case_id = s.case_id"
-        "  AND t.at > coalesce(c.present_at, c.opened_at)) ORDER BY s.send_at DESC LIMIT 1",
-        center_id, counter_id, now, now - timedelta(minutes=SHOWN_MINUTES))
+        "  AND t.at > coalesce(c.present_at, c.opened_at) + $5) ORDER BY s.send_at DESC LIMIT 1",
+        center_id, counter_id, now, now - timedelta(minutes=SHOWN_MINUTES), TRIP_SLACK)
     survey = None
     if row is not None:
         token = request.app.state.feedback.tokens.issue(row["survey_id"], row["expires_at"])

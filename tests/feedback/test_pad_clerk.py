@@ -313,21 +313,27 @@ async def test_a_case_finished_in_the_afternoon_is_not_offered_to_the_resident_t
     clock = Clock(datetime.fromisoformat("2026-11-25T16:02:00+08:00"))
     sender, history = KeptSender(), History(CENTER)
     morning = history.case("2026-11-25T09:00:00+08:00", resident_id=uuid.uuid4())
+    now_here = history.case("2026-11-25T15:50:00+08:00", resident_id=uuid.uuid4(),
+                            clerk_id="clerk-018")
+    # Their trip, as the counter app records it for a resident it did not look up: as it
+    # opens their case, a moment after the case's moment.
     trip = uuid.uuid4()
-    history.add("intake", "VisitRecorded", "2026-11-25T15:50:00+08:00", {
+    history.add("intake", "VisitRecorded", "2026-11-25T15:50:00.400+08:00", {
         "visit_id": str(trip), "center_id": CENTER, "counter_id": WINDOW,
         "clerk_id": "clerk-018", "channel": "counter"},
         case_id=trip, aggregate_id=trip, actor="clerk-018")
-    now_here = history.case("2026-11-25T15:50:00+08:00", resident_id=uuid.uuid4(),
-                            clerk_id="clerk-018")
     async with running(create_app(settings, sender=sender, clock=clock)) as feedback:
-        shows = await clerk_on_the_pad(feedback)
-        await history.take().publish(settings)
-        # The trip is before clerk-018's case on the stream: applied once the case is.
-        await wait_until(lambda: shows("clerk-018"), what="clerk-018's resident at window-3")
         made = await feedback.post("/pads/pairings", json={"counter_id": WINDOW})
         paired = await feedback.post("/pads/pair", json={"code": made.json()["code"]})
         pad = {"X-Pad-Token": paired.json()["pad_token"]}
+        last = await history.take().publish(settings)
+        pool = feedback._transport.app.state.pool  # type: ignore[attr-defined]
+
+        async def applied() -> bool:  # the trip: intake's follower is past it
+            seq = await pool.fetchval("SELECT max(stream_seq) FROM consumer_progress"
+                                      " WHERE consumer = 'feedback-intake'")
+            return seq is not None and seq >= last
+        await wait_until(applied, what="the 15:50 trip applied")
         history.resolved(morning, "2026-11-25T16:00:00+08:00")
         await history.take().publish(settings)
         await wait_until(lambda: _shown_sent(feedback, sender, morning),
@@ -338,7 +344,8 @@ async def test_a_case_finished_in_the_afternoon_is_not_offered_to_the_resident_t
         assert r.status_code == 200, r.text
         assert r.json()["survey"] is None, "the pad offered the morning's survey at 16:02"
 
-        # Their own case resolved at 16:01: the pad asks them about it.
+        # Their own case resolved at 16:01: the pad asks them about it (their trip, a moment
+        # after their case was opened, is theirs).
         history.resolved(now_here, "2026-11-25T16:01:00+08:00")
         await history.take().publish(settings)
         await wait_until(lambda: _shown_sent(feedback, sender, now_here),
