@@ -33,6 +33,14 @@ def the_window(now: str, last_resolved: str) -> tuple[Clock, KeptSender, History
     return Clock(datetime.fromisoformat(now)), KeptSender(), history, last
 
 
+def sat_down(history: History, at: str, clerk: str = "clerk-017") -> None:
+    """A resident's trip to window-3 (a first one: it names no case)."""
+    trip = uuid.uuid4()
+    history.add("intake", "VisitRecorded", at, {
+        "visit_id": str(trip), "center_id": CENTER, "counter_id": WINDOW, "clerk_id": clerk,
+        "channel": "counter"}, case_id=trip, aggregate_id=trip, actor=clerk)
+
+
 async def clerk_on_the_pad(feedback: httpx.AsyncClient) -> Callable[[str], Awaitable[bool]]:
     """Pairs a pad at the window; returns whether it shows a clerk."""
     made = await feedback.post("/pads/pairings", json={"counter_id": WINDOW})
@@ -258,16 +266,20 @@ async def test_a_resident_back_at_the_same_window_is_shown_the_clerk_who_receive
 
 async def test_a_family_served_together_is_asked_one_after_the_other_on_the_pad(
         settings: Settings) -> None:
-    """A mother and her son sit down at window-3 together: clerk-017 opens a case for each
-    (10:00, 10:01) and resolves them at 10:10 and 10:11. The pad asks about the son's case;
-    once he has rated it, his mother's is next. Before, the pad offered the window's latest
-    resolution only: with the son's answered it offered nothing, and the mother was never
-    asked (her survey waited unseen until it expired)."""
+    """A mother and her son sit down at window-3 together: clerk-017 looks each up and opens
+    a case for each (10:00, 10:04: a trip each, as the counter app counts a person looked up)
+    and resolves them at 10:10 and 10:11. The pad asks about the son's case; once he has
+    rated it, his mother's is next. Before, the pad offered the window's latest resolution
+    only: with the son's answered it offered nothing, and the mother was never asked (her
+    survey waited unseen until it expired). The son's trip, after his mother's case was
+    opened, is not the next resident's."""
     settings = fast(settings)
     clock = Clock(datetime.fromisoformat("2026-11-25T10:12:00+08:00"))
     sender, history = KeptSender(), History(CENTER)
+    sat_down(history, "2026-11-25T09:59:00+08:00")
     mother = history.case("2026-11-25T10:00:00+08:00", resident_id=uuid.uuid4())
-    son = history.case("2026-11-25T10:01:00+08:00", resident_id=uuid.uuid4())
+    sat_down(history, "2026-11-25T10:03:00+08:00")
+    son = history.case("2026-11-25T10:04:00+08:00", resident_id=uuid.uuid4())
     history.resolved(mother, "2026-11-25T10:10:00+08:00")
     history.resolved(son, "2026-11-25T10:11:00+08:00")
     async with running(create_app(settings, sender=sender, clock=clock)) as feedback:
@@ -317,11 +329,7 @@ async def test_a_case_finished_in_the_afternoon_is_not_offered_to_the_resident_t
                             clerk_id="clerk-018")
     # Their trip, as the counter app records it for a resident it did not look up: as it
     # opens their case, a moment after the case's moment.
-    trip = uuid.uuid4()
-    history.add("intake", "VisitRecorded", "2026-11-25T15:50:00.400+08:00", {
-        "visit_id": str(trip), "center_id": CENTER, "counter_id": WINDOW,
-        "clerk_id": "clerk-018", "channel": "counter"},
-        case_id=trip, aggregate_id=trip, actor="clerk-018")
+    sat_down(history, "2026-11-25T15:50:00.400+08:00", "clerk-018")
     async with running(create_app(settings, sender=sender, clock=clock)) as feedback:
         made = await feedback.post("/pads/pairings", json={"counter_id": WINDOW})
         paired = await feedback.post("/pads/pair", json={"code": made.json()["code"]})
