@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -23,6 +24,7 @@ import structlog
 from services.feedback import residents
 from services.feedback.application import Feedback, ResolvedCase
 from services.feedback.domain import Consent, survey_id_for_resolution
+from shared.bus.jetstream import partition_of
 from shared.contracts import Envelope
 from shared.contracts.vocabulary import Channel
 from shared.kernel.errors import NotFound, RuleViolated
@@ -61,6 +63,14 @@ DDL = [
     "ALTER TABLE intake_cases ADD COLUMN IF NOT EXISTS present_clerk text",
     "CREATE INDEX IF NOT EXISTS intake_cases_present ON intake_cases"
     " (center_id, present_counter, present_at DESC) WHERE present_at IS NOT NULL",
+    # When a resident last sat down at each window (a trip, 一人次: the counter app records
+    # one as each resident sits down, first or return): a resident whose case was opened or
+    # taken up there before it is no longer there (the rating pad, ``pads.next_survey``).
+    # One row per window and partition of the trips: each partition's worker writes its own,
+    # so split workers never wait on each other's row (the pad reads the latest of them).
+    "CREATE TABLE IF NOT EXISTS window_trips ("
+    " center_id text NOT NULL, counter_id text NOT NULL, part int NOT NULL,"
+    " at timestamptz NOT NULL, PRIMARY KEY (center_id, counter_id, part))",
     *residents.DDL,
 ]
 
@@ -134,6 +144,12 @@ async def _read(conn: asyncpg.Connection, events: Sequence[Envelope]
                                  for r in row["residents"]}))
 
 
+SAT_DOWN = (
+    "INSERT INTO window_trips AS w (center_id, counter_id, part, at)"
+    " SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::timestamptz[])"
+    " ON CONFLICT (center_id, counter_id, part) DO UPDATE SET at = GREATEST(w.at, EXCLUDED.at)")
+
+
 class IntakeFollower:
     """Turns intake's resolutions and reopenings into survey commands."""
 
@@ -141,18 +157,24 @@ class IntakeFollower:
     #: together, so a larger batch fills its rounds rather than adding rounds.
     batch_scale = 4
 
-    def __init__(self, feedback: Feedback) -> None:
+    def __init__(self, feedback: Feedback, partitions: int = 1) -> None:
         self.feedback = feedback
+        self.partitions = partitions  # of the stream's subjects (``window_trips.part``)
 
     async def apply(self, conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
         cases, known = await _read(conn, events)
         dirty: set[UUID] = set()
         work: dict[UUID, list[tuple[str, Any]]] = {}
+        sittings: dict[tuple[str, str, int], datetime] = {}  # each window's latest trip
         for e in events:
             if e.service != "intake" or e.case_id is None or e.type not in TYPES:
                 continue  # a resident's consent or erasure: folded below
             p = e.payload
             if e.type == "VisitRecorded":  # a trip naming a case: the resident is there
+                if p.get("channel", Channel.COUNTER) == Channel.COUNTER:  # sat down there
+                    window = (e.center_id, p["counter_id"],
+                              partition_of(e.partition_key, self.partitions))
+                    sittings[window] = max(sittings.get(window, e.occurred_at), e.occurred_at)
                 named = _case_of(e)
                 trip = cases.get(named) if named is not None else None
                 if trip is not None and e.occurred_at >= (trip.get("present_at")
@@ -226,6 +248,10 @@ class IntakeFollower:
                     " present_counter = EXCLUDED.present_counter,"
                     " present_clerk = EXCLUDED.present_clerk",
                     [tuple(cases[i][c] for c in COLUMNS) for i in dirty])
+            if sittings:
+                windows = sorted(sittings)
+                await conn.execute(SAT_DOWN, [w[0] for w in windows], [w[1] for w in windows],
+                                   [w[2] for w in windows], [sittings[w] for w in windows])
             await known.save(conn)
         finally:
             await commands  # settled before the transaction ends, whatever happened here

@@ -80,7 +80,8 @@ def create_app(settings: Settings, *, sender: SurveySender | None = None,
                                      figures.subjects(prefix))
         runtime.add_consumer(people.CONSUMER, people.PeopleProjection(settings.tz),
                              people.subjects(prefix))
-        runtime.add_consumer(consumer.CONSUMER, consumer.IntakeFollower(feedback),
+        runtime.add_consumer(consumer.CONSUMER,
+                             consumer.IntakeFollower(feedback, settings.partitions),
                              consumer.subjects(prefix))
         # ``?after=`` waits on the consumer's own name, never a partitioned durable's: that one
         # passes a write of another replica's partitions as soon as it applies a later event

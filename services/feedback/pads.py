@@ -46,6 +46,13 @@ SHOWN_MINUTES = 10
 #: The window's latest tablet resolutions the pad looks among for one still waiting (one
 #: visit's several affairs, a family at the window together).
 PAD_RECENT = 10
+#: A trip at a window this soon after a resident was last there may be of someone there with
+#: them: their own (the counter app records the trip of a resident it did not look up as it
+#: opens their case, a moment later), or a family member's (each person looked up is a trip,
+#: one after the other). A later trip is the next resident's: a case left at the window in
+#: the morning and finished in the afternoon is not offered to whoever sits there then. The
+#: window's moments cannot tell a family served together from the next resident within it.
+TOGETHER = timedelta(minutes=30)
 WINDOW = r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,63}$"
 
 DDL = [
@@ -255,6 +262,11 @@ async def next_survey(request: Request, pool: PoolDep, settings: SettingsDep,
     # Not only the latest: one trip's affairs, or a family served together, are resolved one
     # after the other with no case opened between; once the last is rated the one before is
     # next (the window's last few resolutions, ``PAD_RECENT``, read by the index).
+    # Nor once another resident has sat down at the window (its latest trip) well after the
+    # survey's resident was last there (the case's opening or their trip about it;
+    # ``TOGETHER``): a case opened in the morning and finished in the back office that
+    # afternoon asks the window's tablet (the same day), where the resident sitting there
+    # since before the resolution rated it; "no case opened since" looks only after it.
     row = await pool.fetchrow(
         "SELECT s.survey_id, s.expires_at FROM (SELECT survey_id, case_id, expires_at, status,"
         "  sent_at, send_at FROM surveys WHERE center_id = $1 AND counter_id = $2"
@@ -264,8 +276,11 @@ async def next_survey(request: Request, pool: PoolDep, settings: SettingsDep,
         "  AND c.counter_id = $2 AND c.opened_at > s.send_at)"
         " AND NOT EXISTS (SELECT 1 FROM intake_cases c WHERE c.center_id = $1"
         "  AND c.present_counter = $2 AND c.present_at > s.send_at"
-        "  AND c.case_id <> s.case_id) ORDER BY s.send_at DESC LIMIT 1",
-        center_id, counter_id, now, now - timedelta(minutes=SHOWN_MINUTES))
+        "  AND c.case_id <> s.case_id)"
+        " AND NOT EXISTS (SELECT 1 FROM window_trips t, intake_cases c WHERE t.center_id = $1"
+        "  AND t.counter_id = $2 AND c.case_id = s.case_id"
+        "  AND t.at > coalesce(c.present_at, c.opened_at) + $5) ORDER BY s.send_at DESC LIMIT 1",
+        center_id, counter_id, now, now - timedelta(minutes=SHOWN_MINUTES), TOGETHER)
     survey = None
     if row is not None:
         token = request.app.state.feedback.tokens.issue(row["survey_id"], row["expires_at"])

@@ -228,8 +228,10 @@ def first_watched_period(calendar: WorkingCalendar, first_due_on: date, cadence:
     after the declaration (a consumer behind by days still fires what fell due meanwhile)."""
     months = CADENCE_MONTHS[cadence]
     # Cheap jump over periods long before the declaration (no calendar for those years
-    # needed), then the calendar decides on the last few.
-    floor = declared_at.astimezone(calendar.tz).date() - timedelta(days=62)
+    # needed), then the calendar decides on the last few: those whose grace could still run
+    # (a working day is never more than two calendar days on average; the 62 days cover a
+    # short grace over the longest holidays).
+    floor = declared_at.astimezone(calendar.tz).date() - timedelta(days=62 + 2 * grace)
     index = 0
     while add_months(first_due_on, (index + 1) * months) < floor:
         index += 1

@@ -12,20 +12,33 @@ the scrubbing reads them as spaces (``shared.kernel.privacy.patterns``).
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
-#: Characters nobody sees that come pasted with text (a subset of what the scrubbing folds).
-INVISIBLE = "\u00ad\u180e\u200b-\u200f\u2060-\u2064\ufeff\u202a-\u202e\u2066-\u2069"
+#: Characters nobody sees that come pasted with text, as the scrubbing folds them
+#: (``shared.kernel.privacy.patterns``): with the Arabic letter mark (a direction mark too),
+#: the combining grapheme joiner, the Hangul fillers and the braille blank, which show as
+#: nothing or a blank.
+INVISIBLE = ("\u00ad\u180e\u200b-\u200f\u2060-\u2064\ufeff\u202a-\u202e\u2066-\u2069"
+             "\u061c\u034f\u115f\u1160\u3164\uffa0\u2800")
 _EDGES = re.compile(f"^[\\s{INVISIBLE}]+|[\\s{INVISIBLE}]+$")
 _EDGE = re.compile(f"[\\s{INVISIBLE}]")
+#: What shows nothing on its own: marks that only change the character before them (a
+#: variation selector, an accent) and format characters (tags). Kept after a character (an
+#: emoji's presentation); a text made only of them is blank.
+_NOTHING_ALONE = frozenset({"Mn", "Me", "Cf"})
 
 
 def trimmed(text: str) -> str:
-    """``text`` without whitespace or invisible characters at either end."""
+    """``text`` without whitespace or invisible characters at either end; "" when what is
+    left shows nothing (only marks or format characters)."""
     if text and (_EDGE.match(text[0]) or _EDGE.match(text[-1])):
-        return _EDGES.sub("", text)
+        text = _EDGES.sub("", text)
+    if text and unicodedata.category(text[0]) in _NOTHING_ALONE and all(
+            unicodedata.category(ch) in _NOTHING_ALONE for ch in text):
+        return ""
     return text
 
 

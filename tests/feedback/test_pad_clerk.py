@@ -33,6 +33,14 @@ def the_window(now: str, last_resolved: str) -> tuple[Clock, KeptSender, History
     return Clock(datetime.fromisoformat(now)), KeptSender(), history, last
 
 
+def sat_down(history: History, at: str, clerk: str = "clerk-017") -> None:
+    """A resident's trip to window-3 (a first one: it names no case)."""
+    trip = uuid.uuid4()
+    history.add("intake", "VisitRecorded", at, {
+        "visit_id": str(trip), "center_id": CENTER, "counter_id": WINDOW, "clerk_id": clerk,
+        "channel": "counter"}, case_id=trip, aggregate_id=trip, actor=clerk)
+
+
 async def clerk_on_the_pad(feedback: httpx.AsyncClient) -> Callable[[str], Awaitable[bool]]:
     """Pairs a pad at the window; returns whether it shows a clerk."""
     made = await feedback.post("/pads/pairings", json={"counter_id": WINDOW})
@@ -258,16 +266,20 @@ async def test_a_resident_back_at_the_same_window_is_shown_the_clerk_who_receive
 
 async def test_a_family_served_together_is_asked_one_after_the_other_on_the_pad(
         settings: Settings) -> None:
-    """A mother and her son sit down at window-3 together: clerk-017 opens a case for each
-    (10:00, 10:01) and resolves them at 10:10 and 10:11. The pad asks about the son's case;
-    once he has rated it, his mother's is next. Before, the pad offered the window's latest
-    resolution only: with the son's answered it offered nothing, and the mother was never
-    asked (her survey waited unseen until it expired)."""
+    """A mother and her son sit down at window-3 together: clerk-017 looks each up and opens
+    a case for each (10:00, 10:04: a trip each, as the counter app counts a person looked up)
+    and resolves them at 10:10 and 10:11. The pad asks about the son's case; once he has
+    rated it, his mother's is next. Before, the pad offered the window's latest resolution
+    only: with the son's answered it offered nothing, and the mother was never asked (her
+    survey waited unseen until it expired). The son's trip, after his mother's case was
+    opened, is not the next resident's."""
     settings = fast(settings)
     clock = Clock(datetime.fromisoformat("2026-11-25T10:12:00+08:00"))
     sender, history = KeptSender(), History(CENTER)
+    sat_down(history, "2026-11-25T09:59:00+08:00")
     mother = history.case("2026-11-25T10:00:00+08:00", resident_id=uuid.uuid4())
-    son = history.case("2026-11-25T10:01:00+08:00", resident_id=uuid.uuid4())
+    sat_down(history, "2026-11-25T10:03:00+08:00")
+    son = history.case("2026-11-25T10:04:00+08:00", resident_id=uuid.uuid4())
     history.resolved(mother, "2026-11-25T10:10:00+08:00")
     history.resolved(son, "2026-11-25T10:11:00+08:00")
     async with running(create_app(settings, sender=sender, clock=clock)) as feedback:
@@ -299,3 +311,54 @@ async def test_a_family_served_together_is_asked_one_after_the_other_on_the_pad(
             return r.status_code == 200 and r.json()["status"] == "answered"
         await wait_until(answered, what="the son's answer in the read model")
         assert await offered() == str(hers.survey_id), "the mother was never asked"
+
+
+async def test_a_case_finished_in_the_afternoon_is_not_offered_to_the_resident_then_at_the_window(
+        settings: Settings) -> None:
+    """09:00: a resident leaves their documents at window-3 and goes home. 15:50: another
+    resident sits down there (their trip) and clerk-018 opens their case. 16:00: the back
+    office resolves the morning's case: the same day, so its survey goes to window-3's tablet.
+    The pad offered it to the resident sitting there since 15:50 ("no case opened since"
+    looks only after the resolution), who rated a visit not theirs. Someone else sat down
+    at the window after the resident was last there: they are not there."""
+    settings = fast(settings)
+    clock = Clock(datetime.fromisoformat("2026-11-25T16:02:00+08:00"))
+    sender, history = KeptSender(), History(CENTER)
+    morning = history.case("2026-11-25T09:00:00+08:00", resident_id=uuid.uuid4())
+    now_here = history.case("2026-11-25T15:50:00+08:00", resident_id=uuid.uuid4(),
+                            clerk_id="clerk-018")
+    # Their trip, as the counter app records it for a resident it did not look up: as it
+    # opens their case, a moment after the case's moment.
+    sat_down(history, "2026-11-25T15:50:00.400+08:00", "clerk-018")
+    async with running(create_app(settings, sender=sender, clock=clock)) as feedback:
+        made = await feedback.post("/pads/pairings", json={"counter_id": WINDOW})
+        paired = await feedback.post("/pads/pair", json={"code": made.json()["code"]})
+        pad = {"X-Pad-Token": paired.json()["pad_token"]}
+        last = await history.take().publish(settings)
+        pool = feedback._transport.app.state.pool  # type: ignore[attr-defined]
+
+        async def applied() -> bool:  # the trip: intake's follower is past it
+            seq = await pool.fetchval("SELECT max(stream_seq) FROM consumer_progress"
+                                      " WHERE consumer = 'feedback-intake'")
+            return seq is not None and seq >= last
+        await wait_until(applied, what="the 15:50 trip applied")
+        history.resolved(morning, "2026-11-25T16:00:00+08:00")
+        await history.take().publish(settings)
+        await wait_until(lambda: _shown_sent(feedback, sender, morning),
+                         what="the morning's survey on window-3's tablet")
+        message = sender.for_case(morning)
+        assert message is not None and message.channel == "tablet", message
+        r = await feedback.get("/pads/next", headers=pad)
+        assert r.status_code == 200, r.text
+        assert r.json()["survey"] is None, "the pad offered the morning's survey at 16:02"
+
+        # Their own case resolved at 16:01: the pad asks them about it (their trip, a moment
+        # after their case was opened, is theirs).
+        history.resolved(now_here, "2026-11-25T16:01:00+08:00")
+        await history.take().publish(settings)
+        await wait_until(lambda: _shown_sent(feedback, sender, now_here),
+                         what="the 16:01 survey")
+        mine = sender.for_case(now_here)
+        assert mine is not None
+        r = await feedback.get("/pads/next", headers=pad)
+        assert r.json()["survey"]["survey_id"] == str(mine.survey_id), r.text

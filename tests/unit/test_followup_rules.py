@@ -240,6 +240,11 @@ def test_a_period_still_in_its_grace_when_declared_is_watched() -> None:
     # And one declared ahead of its first period starts there.
     assert first_watched_period(CALENDAR, date(2026, 12, 15), "monthly", 3, at(12, 4, 10))[:2] \
         == (0, date(2026, 12, 15))
+    # A long grace (FOLLOWUP_OBLIGATION_GRACE_WORKING_DAYS has no ceiling): February's 15th
+    # with 70 working days is missed in June, after a declaration on 1 June. The jump over
+    # earlier periods skipped it (it went back 62 days whatever the grace).
+    assert first_watched_period(CALENDAR, date(2026, 1, 15), "monthly", 70, at(6, 1, 10))[:2] \
+        == (1, date(2026, 2, 15))
 
 
 def test_an_ended_obligation_is_no_longer_watched() -> None:

@@ -25,6 +25,7 @@ from fastapi import Request
 from services.intake.open311.wire import Open311Error
 from services.intake.open311.wording import Lang, definition
 from shared.catalogue import Catalogue
+from shared.kernel.typed import trimmed
 
 MAX_BODY = 64 * 1024
 MAX_DESCRIPTION = 4000  # the spec's limit, and HearRequest's
@@ -34,8 +35,10 @@ FORM_FIELDS = ("api_key", "jurisdiction_id", "service_code", "description", "lat
 
 
 async def read_form(request: Request) -> list[tuple[str, str]]:
-    """The form's fields in order, values trimmed ("Content-Type: application/x-www-form-
-    urlencoded"); the spec's ``attribute[code][]`` repeats stay separate pairs."""
+    """The form's fields in order ("Content-Type: application/x-www-form-urlencoded"), values
+    trimmed as every request body's texts are (``shared.kernel.typed``): a description of
+    only a zero-width space is none, not a case opened and then a 400 for its blank words.
+    The spec's ``attribute[code][]`` repeats stay separate pairs."""
     media = request.headers.get("content-type", "").partition(";")[0].strip().lower()
     if media not in ("", "application/x-www-form-urlencoded"):
         raise Open311Error(400, "send the service request as application/x-www-form-urlencoded")
@@ -47,7 +50,7 @@ async def read_form(request: Request) -> list[tuple[str, str]]:
                           errors="strict")
     except ValueError:
         raise Open311Error(400, "the request is not valid UTF-8 form data") from None
-    return [(name, value.strip()) for name, value in pairs]
+    return [(name, trimmed(value)) for name, value in pairs]
 
 
 def first_values(pairs: list[tuple[str, str]]) -> dict[str, str]:
