@@ -27,7 +27,7 @@ import structlog
 from services.feedback.application import Feedback
 from services.feedback.domain import Consent, SurveyClosed
 from services.feedback.sending import SurveyMessage, SurveySender, survey_link
-from services.feedback.window_offer import SHOWN_MINUTES, TOGETHER, offered
+from services.feedback.window_offer import TOGETHER, nobody_else_since
 from shared.contracts.feedback import SurveyChannel
 from shared.kernel.errors import CommandError, NotFound, RuleViolated
 
@@ -95,20 +95,25 @@ class SurveyScheduler:
         return expired, sent
 
     async def redirect_from_windows(self, now: datetime) -> int:
-        """Ask where the resident is each tablet survey the window can no longer offer them
-        (``window_offer.offered``, the rating pad's own definition), once it has been on the
-        tablet ``SETTLE``: a trip applied late by another partition's worker (the window's
-        moments come from every partition) is seen before the window is judged. Here, not in
-        the follower: whether someone else came to the window is known only once every
-        partition's events are in, in whatever order they were applied; the sweep reads the
-        window as it stands, and the survey takes the redirection once (``Survey.redirect``).
-        Sent on its new channel by a later tick, after the consent and the quiet hours."""
+        """Ask where the resident is each tablet survey still waiting that the rating pad no
+        longer offers them because someone else has come to the window since
+        (``window_offer.nobody_else_since``, the pad's own definition): a case finished in
+        the back office with another resident sitting there, a resident who left without
+        rating before the next sat down. Judged once it has been on the tablet ``SETTLE``:
+        a trip applied a moment late by another partition's worker is seen first.
+
+        Here, not in the follower: who came to the window is known from events of every
+        partition, applied by their own workers in whatever order; a follower deciding as
+        it applies a resolution would miss a trip applied after it, and one deciding as it
+        applies a trip would miss a resolution applied after that. The sweep reads the
+        window as it stands, on one replica (the advisory lock), and the survey takes the
+        redirection once (``Survey.redirect``). Sent on its new channel by a later tick,
+        after the resident's consent and the quiet hours."""
         rows = await self.pool.fetch(
             "SELECT s.survey_id FROM surveys s WHERE s.channel = 'tablet' AND s.status = 'sent'"
             " AND s.purpose = 'resolution' AND s.sent_at <= $2 AND s.expires_at > $1"
-            f" AND NOT ({offered('s', 's.center_id', 's.counter_id', '$1', '$3', '$4')})"
-            " ORDER BY s.sent_at LIMIT $5",
-            now, now - SETTLE, now - timedelta(minutes=SHOWN_MINUTES), TOGETHER, self.batch)
+            f" AND NOT ({nobody_else_since('s', 's.center_id', 's.counter_id', '$3')})"
+            " ORDER BY s.sent_at LIMIT $4", now, now - SETTLE, TOGETHER, self.batch)
         return sum(await asyncio.gather(*(self._redirect(r["survey_id"]) for r in rows)))
 
     async def _redirect(self, survey_id: UUID) -> int:

@@ -1,14 +1,19 @@
 """What the window may still offer a tablet survey's own resident: one definition, read by the
 rating pad (``pads.next_survey``: what it shows) and by the scheduler (``scheduler.py``: a
-tablet survey the window can no longer offer is asked again where the resident is, by SMS or
-a clerk's call, ``Survey.redirect``).
+tablet survey the pad no longer offers because someone else has come to the window since is
+asked again where its resident is, by SMS or a clerk's call, ``Survey.redirect``).
 
 A tablet survey is offered at its window while it waits (sent, not past its deadline), was
 sent in the last ``SHOWN_MINUTES``, and nobody else has come to the window since its
-resident: no case opened there after the resolution, no resident received back there about
-another case since, and no trip there later than the resident's last moment there plus
-``TOGETHER``. Built over the read models feedback keeps (``surveys``, ``intake_cases``,
-``window_trips``), as SQL: the pad and the scheduler put their own parameters in.
+resident (``nobody_else_since``): no case opened there after the resolution, no resident
+received back there about another case since, and no trip there later than the resident's
+last moment there plus ``TOGETHER``. Built over the read models feedback keeps (``surveys``,
+``intake_cases``, ``window_trips``), as SQL: the pad and the scheduler put their own
+parameters in.
+
+Only someone else at the window redirects a survey: that tells the resident has gone. A
+survey shown its ``SHOWN_MINUTES`` at a window where nobody came since says nothing of
+whether its resident saw it; it waits, and expires as no answer, as before.
 """
 
 from __future__ import annotations

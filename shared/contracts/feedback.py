@@ -163,10 +163,10 @@ class SurveySent(_Payload):
 
 
 class SurveyRedirected(_Payload):
-    """A survey sent to the window's tablet that the window can no longer offer its resident
-    (someone else has come to the window since, or it was shown there for its minutes
-    unanswered) is asked where the resident is: by SMS, or by a clerk's call when nobody is
-    on file. The same survey (one per resolution), waiting to be sent again on ``channel``
+    """A survey sent to the window's tablet that the rating pad no longer offers its resident,
+    someone else having come to the window since (a case finished in the back office, a
+    resident who left without rating), is asked where the resident is: by SMS, or by a
+    clerk's call when nobody is on file. The same survey (one per resolution), waiting to be sent again on ``channel``
     from ``send_at`` (the resolution's moment plus the delay, out of the quiet hours), with
     its new deadline; the resident's consent is read again before it goes."""
 
