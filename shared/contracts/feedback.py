@@ -166,9 +166,10 @@ class SurveyRedirected(_Payload):
     """A survey sent to the window's tablet that the rating pad no longer offers its resident,
     someone else having come to the window since (a case finished in the back office, a
     resident who left without rating), is asked where the resident is: by SMS, or by a
-    clerk's call when nobody is on file. The same survey (one per resolution), waiting to be sent again on ``channel``
-    from ``send_at`` (the resolution's moment plus the delay, out of the quiet hours), with
-    its new deadline; the resident's consent is read again before it goes."""
+    clerk's call when nobody is on file. The same survey (one per resolution), waiting to be
+    sent again on ``channel`` from ``send_at`` (the resolution's moment plus the delay, out
+    of the quiet hours), with its new deadline; the resident's consent is read again before
+    it goes."""
 
     survey_id: UUID
     from_channel: SurveyChannel = Field(description="Where it was asked: the tablet.")
