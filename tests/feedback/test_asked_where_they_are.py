@@ -24,7 +24,7 @@ from shared.readmodels.readmodel import load_read_model
 from shared.settings import Settings
 from tests.feedback.helpers import Clock, History, KeptSender, key
 from tests.feedback.test_feedback_loop import CENTER, fast
-from tests.feedback.test_pad_clerk import WINDOW, _sent, sat_down
+from tests.feedback.test_pad_clerk import WINDOW, _sent, a_family_at_the_window, sat_down
 from tests.support import bearer, headers, running, wait_until
 
 OTHER_CENTER = "SH-PD-ZHANGJIANG"
@@ -174,14 +174,7 @@ async def test_a_family_is_asked_on_the_pad_one_after_the_other_and_by_text_once
     two hours after her resolution. Before, her survey waited unseen until it expired as no
     answer. A window where nobody came since says nothing: her survey stays there."""
     settings = fast(settings)
-    clock = Clock(datetime.fromisoformat("2026-11-25T10:12:00+08:00"))
-    sender, history = KeptSender(), History(CENTER)
-    sat_down(history, "2026-11-25T09:59:00+08:00")
-    mother = history.case("2026-11-25T10:00:00+08:00", resident_id=uuid.uuid4())
-    sat_down(history, "2026-11-25T10:03:00+08:00")
-    son = history.case("2026-11-25T10:04:00+08:00", resident_id=uuid.uuid4())
-    history.resolved(mother, "2026-11-25T10:10:00+08:00")
-    history.resolved(son, "2026-11-25T10:11:00+08:00")
+    clock, sender, history, mother, son = a_family_at_the_window()
     async with running(create_app(settings, sender=sender, clock=clock)) as feedback:
         pad = await _pad(feedback)
         await history.take().publish(settings)
