@@ -114,6 +114,9 @@ async def test_a_case_finished_in_the_back_office_is_asked_where_its_resident_is
         sms = await _survey(feedback, ids[home])
         assert datetime.fromisoformat(sms["send_at"]) == datetime.fromisoformat(texted), sms
         assert await _on_pad(feedback, pad) is None
+        # Asked elsewhere, they say nothing of the window: the pad names the clerk there.
+        r = await feedback.get("/pads/next", headers=pad)
+        assert r.json()["clerk_id"] == "clerk-018", r.text
 
         # At that time it goes out: a text, a clerk's call; not to whoever refused texts.
         clock.set(datetime.fromisoformat(texted))
