@@ -10,6 +10,7 @@ was never asked, and the survey expired after seven days as "no answer", counted
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import datetime, time, timedelta
 
@@ -247,11 +248,18 @@ async def test_another_centers_staff_and_pads_cannot_reach_a_survey_asked_elsewh
         await wait_until(lambda: _sent(sender, morning), what="the survey on the tablet")
         message = sender.for_case(morning)
         assert message is not None
+        # Two replicas at once (the lock between their schedulers lost): one redirection.
+        app = feedback._transport.app  # type: ignore[attr-defined]
+        both = await asyncio.gather(*(app.state.feedback.redirect_survey(message.survey_id)
+                                      for _ in range(2)), return_exceptions=True)
+        assert sum(not isinstance(b, BaseException) for b in both) == 1, both
+        assert all(isinstance(b, RuleViolated) for b in both if isinstance(b, BaseException))
         clock.advance(SETTLE + timedelta(seconds=1))
 
         async def redirected() -> bool:
             return (await _survey(feedback, message.survey_id))["channel"] == "phone_callback"
         await wait_until(redirected, what="the survey asked by a clerk's call")
+        assert await app.state.scheduler.redirect_from_windows(clock.now()) == 0
 
         theirs = bearer(settings, role="clerk", center=OTHER_CENTER, sub="clerk-900")
         r = await feedback.get(f"/surveys/{message.survey_id}", headers=theirs)
