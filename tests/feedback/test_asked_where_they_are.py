@@ -276,3 +276,38 @@ async def test_another_centers_staff_and_pads_cannot_reach_a_survey_asked_elsewh
                                                   center=OTHER_CENTER, sub="director-09"))
         assert await _on_pad(feedback, their_pad) is None
         assert (await _survey(feedback, message.survey_id))["status"] == "requested"
+
+
+async def test_a_trip_applied_after_the_resolution_still_sends_the_survey_where_they_are(
+        settings: Settings) -> None:
+    """The other resident's trip (15:50) travels on another partition than the morning's
+    case and is applied after its 16:00 resolution: the survey went to the tablet as if
+    nobody had come. Once the trip is in, the window is judged again and the survey is
+    asked by text. A rule run as the follower applied the resolution would have missed it."""
+    settings = fast(settings)
+    clock = Clock(datetime.fromisoformat("2026-11-25T16:02:00+08:00"))
+    sender, history = KeptSender(), History(CENTER)
+    morning = history.case("2026-11-25T09:00:00+08:00", resident_id=uuid.uuid4())
+    history.resolved(morning, "2026-11-25T16:00:00+08:00")
+    async with running(create_app(settings, sender=sender, clock=clock)) as feedback:
+        await history.take().publish(settings)
+        await wait_until(lambda: _sent(sender, morning), what="the survey on the tablet")
+        message = sender.for_case(morning)
+        assert message is not None and message.channel == "tablet"
+        clock.advance(SETTLE + timedelta(seconds=1))
+        app = feedback._transport.app  # type: ignore[attr-defined]
+        assert await app.state.scheduler.redirect_from_windows(clock.now()) == 0
+
+        history.case("2026-11-25T15:50:00+08:00", resident_id=uuid.uuid4(),
+                     clerk_id="clerk-018")
+        sat_down(history, "2026-11-25T15:50:00.400+08:00", "clerk-018")
+        await history.take().publish(settings)
+
+        async def redirected() -> bool:
+            return (await _survey(feedback, message.survey_id))["channel"] == "sms"
+        await wait_until(redirected, what="the survey asked by text once the trip is in")
+        clock.set(datetime.fromisoformat("2026-11-25T18:00:00+08:00"))
+
+        async def texted() -> bool:
+            return _sent_to(sender, message.survey_id) == ["tablet", "sms"]
+        await wait_until(texted, what="the text at 18:00")
