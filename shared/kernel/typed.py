@@ -6,7 +6,8 @@ nobody sees that come pasted with text: zero-width spaces and joiners, a word jo
 byte-order mark, a soft hyphen, direction marks and embeddings (a WeChat message copied whole
 brings some). A need, a reason or a restatement made only of them is blank, and refused as an
 empty one is, rather than recorded and printed as an empty bullet. Inside a text they stay:
-the scrubbing reads them as spaces (``shared.kernel.privacy.patterns``).
+the scrubbing reads them as spaces (``shared.kernel.privacy.patterns``). Which characters
+they are is said once, in ``shared.kernel.invisible``.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
-#: Characters nobody sees that come pasted with text (a subset of what the scrubbing folds).
-INVISIBLE = "\u00ad\u180e\u200b-\u200f\u2060-\u2064\ufeff\u202a-\u202e\u2066-\u2069"
+from shared.kernel.invisible import INVISIBLE
+
 _EDGES = re.compile(f"^[\\s{INVISIBLE}]+|[\\s{INVISIBLE}]+$")
 _EDGE = re.compile(f"[\\s{INVISIBLE}]")
 

@@ -9,6 +9,8 @@ import re
 import unicodedata
 from collections.abc import Iterator
 
+from shared.kernel.invisible import INVISIBLE_CODE_POINTS
+
 REDACTED_ID = "[身份证号已隐去]"
 REDACTED_PHONE = "[电话已隐去]"
 REDACTED_ACCOUNT = "[账号已隐去]"
@@ -29,17 +31,11 @@ _FOLD = {**{0xFF10 + i: ord("0") + i for i in range(10)},
          # katakana dot, its half-width form, a bullet, a hyphenation point) as "·".
          **dict.fromkeys((0x30FB, 0xFF65, 0x2022, 0x2027, 0x22C5, 0x2219), 0xB7),
          # Characters nobody sees (a zero-width space or joiner pasted with a number, a
-         # soft hyphen, a word joiner, a byte-order mark, direction marks and embeddings)
+         # soft hyphen, a direction mark, a variation selector ..., ``shared.kernel.invisible``)
          # as a space: "139\u200b1234\u200b5678" is a phone number as it looks on screen.
-         **dict.fromkeys((0x00AD, 0x180E, 0x200B, 0x200C, 0x200D, 0x200E, 0x200F, 0x2060,
-                          0x2061, 0x2062, 0x2063, 0x2064, 0xFEFF, *range(0x202A, 0x202F),
-                          *range(0x2066, 0x206A)), ord(" ")),
-         # The other spaces (thin, hair, narrow no-break ... a contact card's "139 1234 5678")
-         # and more characters nobody sees: the Arabic letter mark, the combining grapheme
-         # joiner, variation selectors, Mongolian selectors, Hangul fillers, the braille blank.
-         **dict.fromkeys((*range(0x2000, 0x200B), 0x202F, 0x205F, 0x1680, 0x061C, 0x034F,
-                          *range(0xFE00, 0xFE10), 0x180B, 0x180C, 0x180D, 0x180F, 0x115F,
-                          0x1160, 0x3164, 0xFFA0, 0x2800), ord(" ")),
+         **dict.fromkeys(INVISIBLE_CODE_POINTS, ord(" ")),
+         # The other spaces (thin, hair, narrow no-break ... a contact card's "139 1234 5678").
+         **dict.fromkeys((*range(0x2000, 0x200B), 0x202F, 0x205F, 0x1680), ord(" ")),
          # Digits of other scripts and styles, one character each (Arabic-Indic ١٣٨, the
          # mathematical bold 𝟏𝟑𝟖 a phone app pastes, circled ①③⑧, superscripts), as ASCII:
          # the rules below look for ASCII digits next to each other.
