@@ -17,6 +17,7 @@ REDACTED_ACCOUNT = "[账号已隐去]"
 REDACTED_EMAIL = "[邮箱已隐去]"
 REDACTED_ADDRESS = "[地址已隐去]"
 REDACTED_NAME = "[姓名已隐去]"
+REDACTED_PLATE = "[车牌已隐去]"
 
 # -- folding: full-width to ASCII, one character for one ---------------------------------
 
@@ -75,10 +76,18 @@ _ANY_LATIN = re.compile(r"[A-Za-z]")
 # comma or 顿号 (138，1234，5678; 138、1234、5678), or a middle dot (any of them folded to
 # "·": 310115·19380520·2256)
 _SEP = r"(?: {0,2}[.\-_/,，、·]? {0,2})"
+#: What else parts the groups of a phone or ID number as a clerk writes it down while the
+#: resident says it: a semicolon or full stop after each group (138；0013；8000), the IME's
+#: wave dash (138～0013～8000), a new line (a number copied from a form's boxes, a chat
+#: message's lines; \n, \r\n, U+2028, U+2029), a tab. Only the rules that want a whole
+#: number's digits take them (never after a keyword: 身份证2026-12-10到期；2027年 is no
+#: number), and a run they part is one only as a number is dictated (``_dictated``).
+_LISTING = "[,，、;；。~～〜]|\r?\n|[\u2028\u2029]"
+_SPLIT = r"(?:[ \t]{0,2}(?:[.\-_/·]|" + _LISTING + r")?[ \t]{0,2})"
 #: An amount's thousands (158,000): a phone's groups, however parted, are never three digits
 #: after an ASCII comma; a list of amounts (158,000，12,500元) has eleven digits in a row too.
 _THOUSANDS = re.compile(r"\d,\d{3}(?!\d)")
-_ID_18 = re.compile(r"(?<![0-9A-Za-z])[1-9](?:" + _SEP + r"\d){16}" + _SEP
+_ID_18 = re.compile(r"(?<![0-9A-Za-z])[1-9](?:" + _SPLIT + r"\d){16}" + _SPLIT
                     + r"[0-9Xx](?![0-9A-Za-z])")
 _ID_WORD = (r"(?:身份证|证件|居民身份|护照|通行证|居住证|\bID\b|\bI\.D\.|\b[Pp]assport\b)"
             r"(?:号码|号|编号|\s?[Nn]umber|\s?No\.?|#)?(?:的)?")
@@ -88,26 +97,38 @@ _ID_TAIL = re.compile(_ID_WORD + r"(?:后|末|最后)[四六46]位(?:数字)?(?:
                       r"(?P<n>[0-9Xx]{4,6})(?![0-9])")
 _CARD = re.compile(r"(?<![0-9A-Za-z])\d{4}(?:[ \-]?\d{4}){3}(?:[ \-]?\d{1,3})?(?![0-9A-Za-z])")
 _ACCOUNT_KEYWORD = re.compile(
-    r"(?:卡号|账号|帐号|银行卡|社保卡|医保卡|存折|\baccount\b|\bcard\b)(?:号码|号)?(?:是|为|:|：|\s)*"
-    r"(?P<n>\d(?:[ \-]?\d){5,})", re.IGNORECASE)
+    r"(?:卡号|账号|帐号|银行卡|社保卡|医保卡|社保号|医保号|参保号|存折|\baccount\b|\bcard\b)"
+    r"(?:号码|号)?(?:是|为|:|：|\s)*"
+    r"(?P<n>[A-Z]{0,2}\d(?:[ \-]?\d){5,})", re.IGNORECASE)
+"""An account or card number after its name: a bank card's, a social security card's (社保卡号
+A12345678: nine characters, a letter first in many provinces), a medical insurance one's."""
 _MOBILE = re.compile(r"(?<![0-9A-Za-z])(?:(?:\+|00)?86[ \-]?|\(\+?86\)[ \-]?)?"
-                     r"(?P<n>1[3-9]\d(?:" + _SEP + r"\d){8})(?!\d)")
-_LISTED = re.compile(r"[,，、]")
+                     r"(?P<n>1[3-9]\d(?:" + _SPLIT + r"\d){8})(?!\d)")
+_LISTED = re.compile(_LISTING)
+_GROUP = re.compile(r"[0-9Xx]+")
 
 
-def _a_mobile(number: str) -> bool:
-    """Whether a mobile-shaped run is one: not amounts written with thousands (158,000，
-    12,500), and, parted by commas or 顿号, in at most three groups of three digits or more,
-    as a number is dictated (138，0013，8000); a list of numbers (第138、139、140、15号卷宗)
-    is no phone's."""
+def _dictated(number: str, most: int) -> bool:
+    """Whether a run of digits is one number as it is dictated: not amounts written with
+    thousands (158,000，12,500), and, parted by commas, 顿号, semicolons, full stops, wave
+    dashes or lines, in at most ``most`` groups, each of three digits or more but the last
+    (138，0013，8000; 3101，1519，8503，1212，34); a list of numbers (第138、139、140、15号卷宗,
+    补发1420；1500；1600元) is no one's number."""
     if _THOUSANDS.search(number):
         return False
     if not _LISTED.search(number):
         return True
-    groups = re.findall(r"\d+", number)
-    return len(groups) <= 3 and all(len(g) >= 3 for g in groups)
-_LANDLINE = re.compile(r"(?<![0-9A-Za-z])(?:\(0\d{2,3}\)|0\d{2,3})[ \-]?[2-9]\d{2,3}[ \-]?"
-                       r"\d{4}(?!\d)")
+    groups = _GROUP.findall(number)
+    return len(groups) <= most and all(len(g) >= 3 for g in groups[:-1])
+
+
+def _a_mobile(number: str) -> bool:
+    """A mobile is dictated in three groups at most, none shorter than three digits."""
+    return _dictated(number, 3) and len(_GROUP.findall(number)[-1]) >= 3
+
+
+_LANDLINE = re.compile(r"(?<![0-9A-Za-z])(?:\(0\d{2,3}\)|0\d{2,3})" + _SPLIT + r"[2-9]\d{2,3}"
+                       + _SPLIT + r"\d{4}(?!\d)")
 _LANDLINE_INTL = re.compile(r"(?:\+|00)86[ \-]?(?:\(0?\d{2,3}\)|0?[1-9]\d{1,2})[ \-]?"
                             r"[2-9]\d{2,3}[ \-]?\d{4}(?!\d)")
 _PHONE_KEYWORD = re.compile(
@@ -132,6 +153,16 @@ def _chat_account(m: re.Match[str]) -> bool:
     if m.group("app").lower() == "qq":
         return m.group("n").isdigit()
     return len(m.group("n")) >= 6 and m.group("n").lower() not in ("account", "number")
+_PLATE = re.compile(
+    r"(?<![A-Za-z0-9])[京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼] ?[A-Za-z]"
+    r"[ ·.\-]{0,2}(?P<n>[A-Za-z0-9]{5,6}|[A-Za-z0-9]{4}[学警港澳挂领试超使])(?![A-Za-z0-9])")
+"""A licence plate (沪A·12345, 沪AD12345 a new-energy car's, 沪A 1234学 a driving school's):
+a province's one character, the city's letter, then five characters (six on a new-energy
+plate), two of them digits at least: a center's notes name whose car blocks the gate or hit
+whom, and a plate reaches its owner as surely as a phone number does."""
+_PLATE_DIGITS = re.compile(r"\d.*\d")
+
+
 _EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")
 
 
@@ -382,7 +413,7 @@ def number_spans(text: str) -> Iterator[tuple[int, int, str]]:
             if not _DATE_SHAPE.fullmatch(m.group("n")):
                 yield m.start("n"), m.end("n"), REDACTED_ID
     for m in _ID_18.finditer(text):
-        if _plausible_id(digits_of(m.group())):
+        if _plausible_id(digits_of(m.group())) and _dictated(m.group(), 5):
             yield m.start(), m.end(), REDACTED_ID
     for m in _ACCOUNT_KEYWORD.finditer(text):
         yield m.start("n"), m.end("n"), REDACTED_ACCOUNT
@@ -391,10 +422,15 @@ def number_spans(text: str) -> Iterator[tuple[int, int, str]]:
     for m in _MOBILE.finditer(text):
         if _a_mobile(m.group("n")):
             yield m.start(), m.end(), REDACTED_PHONE
-    for regex in (_LANDLINE_INTL, _LANDLINE):
-        for m in regex.finditer(text):
+    for m in _LANDLINE_INTL.finditer(text):
+        yield m.start(), m.end(), REDACTED_PHONE
+    for m in _LANDLINE.finditer(text):
+        if _dictated(m.group(), 3):
             yield m.start(), m.end(), REDACTED_PHONE
     yield from _glued_spans(text)
+    for m in _PLATE.finditer(text):
+        if _PLATE_DIGITS.search(m.group("n")):
+            yield m.start(), m.end(), REDACTED_PLATE
     for m in _PHONE_KEYWORD.finditer(text):
         if not _DATE_SHAPE.fullmatch(m.group("n")):
             yield m.start("n"), m.end("n"), REDACTED_PHONE
