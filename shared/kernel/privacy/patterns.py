@@ -24,8 +24,12 @@ REDACTED_PLATE = "[车牌已隐去]"
 _FOLD = {**{0xFF10 + i: ord("0") + i for i in range(10)},
          **{0xFF21 + i: ord("A") + i for i in range(26)},
          **{0xFF41 + i: ord("a") + i for i in range(26)},
-         0x3000: ord(" "), 0xA0: ord(" "), 0xFF0D: ord("-"), 0x2010: ord("-"),
-         0x2011: ord("-"), 0x2012: ord("-"), 0x2013: ord("-"), 0x2212: ord("-"),
+         0x3000: ord(" "), 0xA0: ord(" "), 0xFF0F: ord("/"), 0xFF5C: ord("|"),
+         # Every dash an IME offers between a number's groups (138—0013—8000, the em dash
+         # of a Chinese keyboard's shift-minus; the figure, en, horizontal-bar, small and
+         # box-drawing dashes, the katakana long mark a Japanese IME gives) as "-".
+         **dict.fromkeys((0xFF0D, *range(0x2010, 0x2016), 0x2212, 0x2E3A, 0x2E3B, 0xFE58,
+                          0xFE63, 0x2500, 0x2501, 0x30FC), ord("-")),
          0xFF0E: ord("."), 0xFF08: ord("("), 0xFF09: ord(")"),
          0xFF0B: ord("+"), 0xFF20: ord("@"), 0xFF3F: ord("_"),
          # The other middle dots a name's parts are joined with (阿卜杜拉・艾买提: the IME's
@@ -78,12 +82,16 @@ _ANY_LATIN = re.compile(r"[A-Za-z]")
 _SEP = r"(?: {0,2}[.\-_/,，、·]? {0,2})"
 #: What else parts the groups of a phone or ID number as a clerk writes it down while the
 #: resident says it: a semicolon or full stop after each group (138；0013；8000), the IME's
-#: wave dash (138～0013～8000), a new line (a number copied from a form's boxes, a chat
-#: message's lines; \n, \r\n, U+2028, U+2029), a tab. Only the rules that want a whole
+#: wave dash (138～0013～8000), a bar (138|0013|8000), one or two line ends (a number
+#: copied from a form's boxes, a chat message's lines: \n, \r\n, U+2028, U+2029, after a
+#: separator or not), a tab. Only the rules that want a whole
 #: number's digits take them (never after a keyword: 身份证2026-12-10到期；2027年 is no
 #: number), and a run they part is one only as a number is dictated (``_dictated``).
-_LISTING = "[,，、;；。~～〜]|\r?\n|[\u2028\u2029]"
-_SPLIT = r"(?:[ \t]{0,2}(?:[.\-_/·]|" + _LISTING + r")?[ \t]{0,2})"
+_BREAK = "\r?\n|[\x85\u2028\u2029]"
+_LISTING = "[,，、;；。~～〜|]|" + _BREAK
+_SPACE = r"[^\S\r\n\x85\u2028\u2029]{0,2}"  # spaces, tabs: not a line's end
+_SPLIT = (r"(?:" + _SPACE + r"(?:[.\-_/|·,，、;；。~～〜]" + _SPACE + r")?"
+          r"(?:(?:" + _BREAK + r")" + _SPACE + r"){0,2})")
 #: An amount's thousands (158,000): a phone's groups, however parted, are never three digits
 #: after an ASCII comma; a list of amounts (158,000，12,500元) has eleven digits in a row too.
 _THOUSANDS = re.compile(r"\d,\d{3}(?!\d)")
