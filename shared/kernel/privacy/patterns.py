@@ -90,7 +90,7 @@ _SEP = r"(?: {0,2}[.\-_/,，、·]? {0,2})"
 _BREAK = "\r?\n|[\x85\u2028\u2029]"
 _LISTING = "[,，、;；。~～〜|]|" + _BREAK
 _SPACE = r"[^\S\r\n\x85\u2028\u2029]{0,2}"  # spaces, tabs: not a line's end
-_SPLIT = (r"(?:" + _SPACE + r"(?:[.\-_/|·,，、;；。~～〜]" + _SPACE + r")?"
+_SPLIT = (r"(?>" + _SPACE + r"(?:[.\-_/|·,，、;；。~～〜]" + _SPACE + r")?"
           r"(?:(?:" + _BREAK + r")" + _SPACE + r"){0,2})")
 #: An amount's thousands (158,000): a phone's groups, however parted, are never three digits
 #: after an ASCII comma; a list of amounts (158,000，12,500元) has eleven digits in a row too.
