@@ -424,7 +424,8 @@ def number_spans(text: str) -> Iterator[tuple[int, int, str]]:
         if _plausible_id(digits_of(m.group())) and _dictated(m.group(), 5):
             yield m.start(), m.end(), REDACTED_ID
     for m in _ACCOUNT_KEYWORD.finditer(text):
-        yield m.start("n"), m.end("n"), REDACTED_ACCOUNT
+        if not _DATE_SHAPE.match(m.group("n")):  # 社保卡2026-12-31到期: when, not which
+            yield m.start("n"), m.end("n"), REDACTED_ACCOUNT
     for m in _CARD.finditer(text):
         yield m.start(), m.end(), REDACTED_ACCOUNT
     for m in _MOBILE.finditer(text):
