@@ -154,6 +154,7 @@ SCRUBBED = [
     ("手机138\r\n0013\r\n8000", f"手机{PHONE}"),
     ("手机\u2028138\u20280013\u20288000", f"手机\u2028{PHONE}"),
     ("手机138\t0013\t8000", f"手机{PHONE}"),
+    ("电话138    0013    8000（名片上对齐的）", f"电话{PHONE}（名片上对齐的）"),
     ("手机138；\n0013；\n8000", f"手机{PHONE}"),
     ("电话138\n\n0013\n\n8000", f"电话{PHONE}"),
     ("电话138|0013|8000，表格里抄的", f"电话{PHONE}，表格里抄的"),
@@ -171,6 +172,10 @@ SCRUBBED = [
     ("座机021；5432；1234", f"座机{PHONE}"),
     ("家里电话021\n5432\n1234", f"家里电话{PHONE}"),
     ("0086 21 5432 1234", PHONE),
+    # from or to abroad: Hong Kong, Macao, Taiwan, any country after +
+    ("她香港的号码+852 9123 4567，白天打", f"她香港的号码{PHONE}，白天打"),
+    ("澳门号码00853-6612-3456", f"澳门号码{PHONE}"),
+    ("Son abroad: +1 415 555 0100, +44 20 7946 0958", f"Son abroad: {PHONE}, {PHONE}"),
     # ID numbers split 6-8-4 so, with the check character x, X or Ｘ
     ("证件310115～19850312～123X已核", f"证件{ID}已核"),
     ("证件310115；19850312；123x", f"证件{ID}"),
@@ -296,6 +301,8 @@ KEPT = [
     "补贴|1420|1500|1380|1500|元，东城2024—2026年改造，办理时间9:00—11:30",
     # a date after a card's name says when, not which card (it was taken for an account)
     "社保卡2026-12-31到期，提醒换卡；社保卡号 2026-12-31 23:30 激活；医保卡2027/1/4起用",
+    # a sign before an amount or a measure, not a country code
+    "加价+15000000元，调整+1,500,000，气温+12度，较上年+20261220人次",
 ]
 
 RESIDENT = KnownPerson(name="王秀英", phone="13812345678", id_number="310115198503121234",

@@ -90,8 +90,8 @@ _SEP = r"(?: {0,2}[.\-_/,，、·]? {0,2})"
 _BREAK = "\r?\n|[\x85\u2028\u2029]"
 _LISTING = "[,，、;；。~～〜|]|" + _BREAK
 _SPACE = r"[^\S\r\n\x85\u2028\u2029]{0,2}"  # spaces, tabs: not a line's end
-_SPLIT = (r"(?>" + _SPACE + r"(?:[.\-_/|·,，、;；。~～〜]" + _SPACE + r")?"
-          r"(?:(?:" + _BREAK + r")" + _SPACE + r"){0,2})")
+_SPLIT = (r"(?>" + _SPACE + r"[.\-_/|·,，、;；。~～〜]?" + _SPACE
+          + r"(?:(?:" + _BREAK + r")" + _SPACE + r"){0,2})")
 #: An amount's thousands (158,000): a phone's groups, however parted, are never three digits
 #: after an ASCII comma; a list of amounts (158,000，12,500元) has eleven digits in a row too.
 _THOUSANDS = re.compile(r"\d,\d{3}(?!\d)")
@@ -139,6 +139,11 @@ _LANDLINE = re.compile(r"(?<![0-9A-Za-z])(?:\(0\d{2,3}\)|0\d{2,3})" + _SPLIT + r
                        + _SPLIT + r"\d{4}(?!\d)")
 _LANDLINE_INTL = re.compile(r"(?:\+|00)86[ \-]?(?:\(0?\d{2,3}\)|0?[1-9]\d{1,2})[ \-]?"
                             r"[2-9]\d{2,3}[ \-]?\d{4}(?!\d)")
+_ABROAD = re.compile(r"(?<![0-9A-Za-z+])(?:\+[1-9]|00(?=85[23]|886)\d)(?:" + _SEP + r"\d){8,14}"
+                     r"(?!\d)")
+"""A number dialled from abroad or to it: a country code after + (+852 9123 4567 for Hong
+Kong, +1 415 555 0100) or 00 and Hong Kong's, Macao's or Taiwan's (00852 ...), nine to
+fifteen digits in all. The Chinese ones (+86) are the mobile and landline rules' too."""
 _PHONE_KEYWORD = re.compile(
     r"(?:电话|手机|座机|联系方式|\b(?:tel|telephone|phone|mobile|cell)\b)(?:号码|号)?"
     r"[^0-9\n]{0,6}?"
@@ -433,6 +438,10 @@ def number_spans(text: str) -> Iterator[tuple[int, int, str]]:
             yield m.start(), m.end(), REDACTED_PHONE
     for m in _LANDLINE_INTL.finditer(text):
         yield m.start(), m.end(), REDACTED_PHONE
+    if "+" in text or "00" in text:
+        for m in _ABROAD.finditer(text):
+            if not _THOUSANDS.search(m.group()) and not _MEASURE.match(text, m.end()):
+                yield m.start(), m.end(), REDACTED_PHONE  # not +1500000元, a raise
     for m in _LANDLINE.finditer(text):
         if _dictated(m.group(), 3):
             yield m.start(), m.end(), REDACTED_PHONE
