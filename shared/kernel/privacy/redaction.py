@@ -8,7 +8,8 @@ marker saying what was there, e.g. ``[电话已隐去]``:
   with spaces or dashes (``310115 19850312 1234``) or in full-width digits; 15-digit old ones,
   passport and permit numbers and "the last four digits of the ID card" after their keyword.
 * **Phone numbers**: mobiles (``138 1234 5678``, ``138.1234.5678``, ``+86 138-...``),
-  landlines with an area code (``021-5888 1234``, ``(021)58881234``, ``02158881234``) and any
+  landlines with an area code (``021-5888 1234``, ``(021)58881234``, ``02158881234``),
+  numbers from abroad (``+852 9123 4567``, ``00853 6612 3456``, ``+1 415 555 0100``) and any
   seven or more digits after 电话 / 手机 / 座机 / phone / tel; a mobile or an ID number glued to a
   Latin word (``tel13812345678``, ``sfz11010519491231002X``) when the word is no hex digits.
   Their groups may be parted by what a clerk writes while the resident says them, too: a
