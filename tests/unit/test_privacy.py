@@ -349,6 +349,8 @@ def test_a_landline_on_file_is_found_without_its_area_code() -> None:
     resident = KnownPerson(name="陈国华", phone="021-58881234")
     assert redact("她家5888 1234没人接", resident) == f"她家{PHONE}没人接"
     assert redact("陈先生的电话021 5888 1234", resident) == f"{NAME}的电话{PHONE}"
+    assert redact("她家5888；1234没人接，5888～1234也试了", resident) == (
+        f"她家{PHONE}没人接，{PHONE}也试了")
 
 
 def test_a_latin_name_on_file_is_found_with_its_form_of_address() -> None:
