@@ -446,9 +446,10 @@ def number_spans(text: str) -> Iterator[tuple[int, int, str]]:
         if _dictated(m.group(), 3):
             yield m.start(), m.end(), REDACTED_PHONE
     yield from _glued_spans(text)
-    for m in _PLATE.finditer(text):
-        if _PLATE_DIGITS.search(m.group("n")):
-            yield m.start(), m.end(), REDACTED_PLATE
+    if _ANY_LATIN.search(text):  # a plate has its city's letter
+        for m in _PLATE.finditer(text):
+            if _PLATE_DIGITS.search(m.group("n")):
+                yield m.start(), m.end(), REDACTED_PLATE
     for m in _PHONE_KEYWORD.finditer(text):
         if not _DATE_SHAPE.fullmatch(m.group("n")):
             yield m.start("n"), m.end("n"), REDACTED_PHONE
