@@ -84,9 +84,9 @@ _SEP = r"(?: {0,2}[.\-_/,，、·]? {0,2})"
 #: resident says it: a semicolon or full stop after each group (138；0013；8000), the IME's
 #: wave dash (138～0013～8000), a bar (138|0013|8000), one or two line ends (a number
 #: copied from a form's boxes, a chat message's lines: \n, \r\n, U+2028, U+2029, after a
-#: separator or not), a tab. Only the rules that want a whole
-#: number's digits take them (never after a keyword: 身份证2026-12-10到期；2027年 is no
-#: number), and a run they part is one only as a number is dictated (``_dictated``).
+#: separator or not), a tab. Only the rules that want a whole number's digits take them
+#: (never after a keyword: 身份证2026-12-10到期；2027年 is no number), and a run they part
+#: is one only as a number is dictated (``_dictated``).
 _BREAK = "\r?\n|[\x85\u2028\u2029]"
 _LISTING = "[,，、;；。~～〜|]|" + _BREAK
 _SPACE = r"[^\S\r\n\x85\u2028\u2029]{0,2}"  # spaces, tabs: not a line's end
@@ -166,6 +166,8 @@ def _chat_account(m: re.Match[str]) -> bool:
     if m.group("app").lower() == "qq":
         return m.group("n").isdigit()
     return len(m.group("n")) >= 6 and m.group("n").lower() not in ("account", "number")
+
+
 _PLATE = re.compile(
     r"(?<![A-Za-z0-9])[京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼] ?[A-Za-z]"
     r"[ ·.\-]{0,2}(?P<n>[A-Za-z0-9]{5,6}|[A-Za-z0-9]{4}[学警港澳挂领试超使])(?![A-Za-z0-9])")
