@@ -103,7 +103,13 @@ _ID_KEYWORD = re.compile(_ID_WORD + r"(?:是|为|:|：|\s)*"
                          r"(?P<n>[A-Z]{0,2}\d(?:" + _SEP + r"[0-9Xx]){5,17})")
 _ID_TAIL = re.compile(_ID_WORD + r"(?:后|末|最后)[四六46]位(?:数字)?(?:是|为|:|：|\s)*"
                       r"(?P<n>[0-9Xx]{4,6})(?![0-9])")
-_CARD = re.compile(r"(?<![0-9A-Za-z])\d{4}(?:[ \-]?\d{4}){3}(?:[ \-]?\d{1,3})?(?![0-9A-Za-z])")
+_CARD_SEP = r"(?: {0,2}[.\-_/·]? {0,2})"
+_CARD = re.compile(r"(?<![0-9A-Za-z])(?:\d{4}(?:" + _CARD_SEP + r"\d{4}){3}(?:" + _CARD_SEP
+                   + r"\d{1,3})?|\d{6}" + _CARD_SEP + r"\d{10,13})(?![0-9A-Za-z])")
+"""A bank card's 16 to 19 digits, in groups of four (6222 0212 3456 7890 123, two spaces or a
+spaced dash between them, or dots) or six and the rest (622202 1234567890123, as some banks'
+apps show it). Not parted by commas or 顿号: four years are listed so."""
+_YEARS = re.compile(r"(?:(?:19|20)\d\d\D*){4}")
 _ACCOUNT_KEYWORD = re.compile(
     r"(?:卡号|账号|帐号|银行卡|社保卡|医保卡|社保号|医保号|参保号|存折|\baccount\b|\bcard\b)"
     r"(?:号码|号)?(?:是|为|:|：|\s)*"
@@ -434,7 +440,8 @@ def number_spans(text: str) -> Iterator[tuple[int, int, str]]:
         if not _DATE_SHAPE.match(m.group("n")):  # 社保卡2026-12-31到期: when, not which
             yield m.start("n"), m.end("n"), REDACTED_ACCOUNT
     for m in _CARD.finditer(text):
-        yield m.start(), m.end(), REDACTED_ACCOUNT
+        if not _YEARS.fullmatch(m.group()) and not _MEASURE.match(text, m.end()):
+            yield m.start(), m.end(), REDACTED_ACCOUNT  # not 2023 2024 2025 2026年
     for m in _MOBILE.finditer(text):
         if _a_mobile(m.group("n")):
             yield m.start(), m.end(), REDACTED_PHONE
