@@ -9,6 +9,8 @@ form a clerk writes them.
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from shared.kernel.privacy import REDACTED_ACCOUNT as ACCOUNT
@@ -396,3 +398,25 @@ def test_a_name_on_file_is_found_whatever_dot_joins_its_parts(dot: str) -> None:
     """Uyghur and other names in Chinese characters are written with a middle dot; an IME
     gives the katakana dot (・) as often as the Chinese one (·)."""
     assert redact(f"阿卜杜拉{dot}艾买提来咨询", MINORITY_NAME) == f"{NAME}来咨询"
+
+
+@pytest.mark.parametrize("typed", [
+    "手机13812345678，68494601是她家座机",  # the marker's own 电话 is no keyword
+    "电话139—0013—8000沪D13732",  # a plate right after a number
+    "回拨13812345678+7 181 690 767 813",  # a number from abroad right after one
+])
+def test_scrubbing_again_next_to_a_marker_changes_nothing(typed: str) -> None:
+    once = redact(typed)
+    assert redact(once) == once
+
+
+def test_scrubbing_again_changes_nothing_on_any_mix_of_digits_and_separators() -> None:
+    """Seeded, so the same texts every run: digits, every separator a number's groups may
+    have, province characters, letters, keywords, in any order."""
+    alphabet = [*"0123456789" * 6, *"；;。～~|\n\r —-./，、 沪A京BDX+0086电话证件卡号元年",
+                "\u2028", "\u3000", "１", "Ｘ"]
+    rng = random.Random(20261231)
+    for _ in range(4000):
+        typed = "".join(rng.choice(alphabet) for _ in range(rng.randint(5, 60)))
+        once = redact(typed)
+        assert redact(once) == once, typed

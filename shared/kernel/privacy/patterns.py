@@ -145,13 +145,13 @@ _LANDLINE = re.compile(r"(?<![0-9A-Za-z])(?:\(0\d{2,3}\)|0\d{2,3})" + _SPLIT + r
                        + _SPLIT + r"\d{4}(?!\d)")
 _LANDLINE_INTL = re.compile(r"(?:\+|00)86[ \-]?(?:\(0?\d{2,3}\)|0?[1-9]\d{1,2})[ \-]?"
                             r"[2-9]\d{2,3}[ \-]?\d{4}(?!\d)")
-_ABROAD = re.compile(r"(?<![0-9A-Za-z+])(?:\+[1-9]|00(?=85[23]|886)\d)(?:" + _SEP + r"\d){8,14}"
-                     r"(?!\d)")
+_ABROAD = re.compile(r"(?:(?<![A-Za-z+])\+[1-9]|(?<![0-9A-Za-z+])00(?=85[23]|886)\d)"
+                     r"(?:" + _SEP + r"\d){8,14}(?!\d)")
 """A number dialled from abroad or to it: a country code after + (+852 9123 4567 for Hong
 Kong, +1 415 555 0100) or 00 and Hong Kong's, Macao's or Taiwan's (00852 ...), nine to
 fifteen digits in all. The Chinese ones (+86) are the mobile and landline rules' too."""
-_PHONE_KEYWORD = re.compile(
-    r"(?:电话|手机|座机|联系方式|\b(?:tel|telephone|phone|mobile|cell)\b)(?:号码|号)?"
+_PHONE_KEYWORD = re.compile(  # not the 电话 of a marker: [电话已隐去]，68494601 is no phone
+    r"(?<!\[)(?:电话|手机|座机|联系方式|\b(?:tel|telephone|phone|mobile|cell)\b)(?:号码|号)?"
     r"[^0-9\n]{0,6}?"
     r"(?P<n>\d(?:[ \-]?\d){6,})", re.IGNORECASE)
 _LAST_FOUR = r"(?:尾号|(?:后|末|最后)[四4]位(?:数字)?)(?:是|为|:|：)?\s*(?P<n>\d{4})(?!\d)"
@@ -175,7 +175,7 @@ def _chat_account(m: re.Match[str]) -> bool:
 
 
 _PLATE = re.compile(
-    r"(?<![A-Za-z0-9])[京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼] ?[A-Za-z]"
+    r"(?<![A-Za-z])[京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼] ?[A-Za-z]"
     r"[ ·.\-]{0,2}(?P<n>[A-Za-z0-9]{5,6}|[A-Za-z0-9]{4}[学警港澳挂领试超使])(?![A-Za-z0-9])")
 """A licence plate (沪A·12345, 沪AD12345 a new-energy car's, 沪A 1234学 a driving school's):
 a province's one character, the city's letter, then five characters (six on a new-energy
