@@ -201,6 +201,8 @@ SCRUBBED = [
      f"存折{ACCOUNT}，手机银行显示{ACCOUNT}"),
     ("社保卡号：A12345678；医保号：123456789", f"社保卡号：{ACCOUNT}；医保号：{ACCOUNT}"),
     ("社会保障卡号310115198503121234", f"社会保障卡号{ID}"),
+    # a room a home is in, though a verb of the center's follows
+    ("家住602室办理低保，已到702室上门，无人", f"家住{ADDRESS}办理低保，已到{ADDRESS}上门，无人"),
 ]
 
 KEPT = [
@@ -308,6 +310,8 @@ KEPT = [
     "社保卡2026-12-31到期，提醒换卡；社保卡号 2026-12-31 23:30 激活；医保卡2027/1/4起用",
     # a sign before an amount or a measure, not a country code
     "加价+15000000元，调整+1,500,000，气温+12度，较上年+20261220人次",
+    # a room of the center a resident is sent to (it went as an address)
+    "请到205室办理，到二楼201室领表，在3楼302室等候，会议在3楼302会议室",
     # four years or an amount in groups of four are no card (2023 2024 2025 2026年 was one)
     "2023 2024 2025 2026年的补贴，2023-2024-2025-2026连续四年，金额1234 5678 9012 3456元",
 ]

@@ -255,10 +255,19 @@ _COUNTER = re.compile(r"\s*(?:窗口|柜台|服务台)")
 _ROOMS = re.compile(r"[一二两三四五六]室(?=[一二两三]?厅)")
 
 
+_CENTER_ROOM = re.compile(r"\s*(?:办理|领取|领表|咨询|等候|排队|面谈|填表|签字|开会|取号|递交|"
+                          r"交材料|盖章|复印|缴费|报到)")
+"""What a resident is sent to a room of the center to do (到二楼201室领表, 去205室办理)."""
+
+
 def _not_a_home(text: str, start: int, end: int, units: list[str]) -> bool:
-    """The center's own counter (一楼3号窗口, 1号2号窗口) or the size of a flat (两室一厅)."""
+    """The center's own counter (一楼3号窗口, 1号2号窗口) or room, a floor and a room a
+    resident is sent to (到二楼201室领表, 在205室等候), or the size of a flat (两室一厅)."""
     if _COUNTER.match(text, end):
         return not any(u in _STRONG_UNITS for u in units)
+    if start and text[start - 1] in "到去往至在" and set(units) <= {"楼", "层", "室"} \
+            and _CENTER_ROOM.match(text, end):
+        return True
     rooms = _ROOMS.match(text, start)
     return rooms is not None and rooms.end() == end
 
