@@ -456,7 +456,7 @@ def number_spans(text: str) -> Iterator[tuple[int, int, str]]:
             yield m.start(), m.end(), REDACTED_PHONE
     for m in _LANDLINE_INTL.finditer(text):
         yield m.start(), m.end(), REDACTED_PHONE
-    if "+" in text or "00" in text:
+    if "+" in text or "0085" in text or "00886" in text:
         for m in _ABROAD.finditer(text):
             if not _THOUSANDS.search(m.group()) and not _MEASURE.match(text, m.end()):
                 yield m.start(), m.end(), REDACTED_PHONE  # not +1500000元, a raise
