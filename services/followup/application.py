@@ -561,6 +561,24 @@ class FollowUps:
         await self.committer.submit(run, [follow_up_id])  # a replay answers, moves nothing
         return moved.get("yes", False)
 
+    async def replan_obligation(self, aggregate_id: UUID, now: datetime) -> bool:
+        """Work an obligation's "missed at" moment out again on the calendar in force (True:
+        moved); exactly once across replicas, as ``replan``."""
+        moved: dict[str, bool] = {}
+        grace = self.settings.followup_obligation_grace_working_days
+
+        def run(unit: Unit) -> Aggregate:
+            moved["yes"] = False  # a batch re-run after a conflict starts again
+            obligation: Obligation = unit.get(aggregate_id, "obligation")
+            calendar = self.calendar(obligation.center_id)
+            meta = obligation.meta_for(meta_for(SYSTEM_CALENDAR,
+                                                f"calendar:{calendar.fingerprint}", now))
+            moved["yes"] = covered(lambda: obligation.replan(calendar, grace, now, meta))
+            return obligation
+
+        await self.committer.submit(run, [aggregate_id])  # a replay answers, moves nothing
+        return moved.get("yes", False)
+
     async def follow_deadline(self, follow_up_id: UUID, due_at: datetime, basis: Basis,
                               cause: str, occurred_at: datetime,
                               why: RescheduleCause = RescheduleCause.CALENDAR_PUBLISHED

@@ -342,6 +342,17 @@ class WorkingCalendar:
                 return Basis.PROVISIONAL
         return Basis.OFFICIAL
 
+    def changed_official_days(self, before: WorkingCalendar) -> tuple[date, date] | None:
+        """The first and last day, official on both calendars, that works on one and not on
+        the other (a correction of a published day, a notice's December reaching back into a
+        year already official); None when they agree on every such day."""
+        last = date(min(self.official_until, before.official_until), 12, 31).toordinal()
+        changed = [day for day in self._table.working_set ^ before._table.working_set
+                   if day <= last]
+        if not changed:
+            return None
+        return date.fromordinal(min(changed)), date.fromordinal(max(changed))
+
     # -- days -------------------------------------------------------------------------------
 
     def is_working_day(self, day: date | datetime) -> bool:

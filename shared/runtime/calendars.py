@@ -120,6 +120,9 @@ class Calendars:
         self.settings = settings
         self._lock = threading.Lock()
         self._state = _build(settings)  # a bad file or office hours stop the start-up here
+        #: The first and last official day the last ``reload`` changed (a published day
+        #: corrected, a notice's December): what re-planning looks at besides provisional ones.
+        self.changed_official: tuple[date, date] | None = None
 
     @property
     def default(self) -> WorkingCalendar:
@@ -145,10 +148,16 @@ class Calendars:
         """
         fresh = _build(self.settings)
         with self._lock:
-            before = self.fingerprints()
+            earlier = self.centers()
             self._state = fresh
-            after = self.fingerprints()
-        return sorted(c for c in after if before.get(c) != after[c])
+            now = self.centers()
+            spans = [span for center, calendar in now.items()
+                     if (span := calendar.changed_official_days(
+                         earlier.get(center, earlier[DEFAULT_CENTER]))) is not None]
+            self.changed_official = (min(a for a, _ in spans),
+                                     max(b for _, b in spans)) if spans else None
+        return sorted(c for c in now if earlier.get(c) is None
+                      or earlier[c].fingerprint != now[c].fingerprint)
 
     def status(self, today: date) -> CalendarStatusPublic:
         centers: list[CenterCalendarPublic] = []
