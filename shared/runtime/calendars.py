@@ -120,8 +120,10 @@ class Calendars:
         self.settings = settings
         self._lock = threading.Lock()
         self._state = _build(settings)  # a bad file or office hours stop the start-up here
-        #: The first and last official day the last ``reload`` changed (a published day
-        #: corrected, a notice's December): what re-planning looks at besides provisional ones.
+        #: The first and last official day the reloads since the last re-planning changed (a
+        #: published day corrected, a notice's December): what re-planning looks at besides
+        #: provisional dates. Kept across a reload told by another replica (which re-plans
+        #: nothing), until ``replanned``.
         self.changed_official: tuple[date, date] | None = None
 
     @property
@@ -154,10 +156,18 @@ class Calendars:
             spans = [span for center, calendar in now.items()
                      if (span := calendar.changed_official_days(
                          earlier.get(center, earlier[DEFAULT_CENTER]))) is not None]
+            if self.changed_official is not None:
+                spans.append(self.changed_official)  # not re-planned yet
             self.changed_official = (min(a for a, _ in spans),
                                      max(b for _, b in spans)) if spans else None
         return sorted(c for c in now if earlier.get(c) is None
                       or earlier[c].fingerprint != now[c].fingerprint)
+
+    def replanned(self, span: tuple[date, date] | None) -> None:
+        """Re-planning over ``span`` (what ``changed_official`` was when it began) is done."""
+        with self._lock:
+            if self.changed_official == span:
+                self.changed_official = None
 
     def status(self, today: date) -> CalendarStatusPublic:
         centers: list[CenterCalendarPublic] = []

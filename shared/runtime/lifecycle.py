@@ -275,7 +275,9 @@ class Runtime:
             return {"changed": [], "hooks": {}}
         changed = await asyncio.to_thread(self.calendars.reload)
         log.info("calendar.reloaded", service=self.service, changed=changed)
+        span = self.calendars.changed_official
         hooks = await self.run_calendar_hooks()
+        self.calendars.replanned(span)
         if tell_others:
             with contextlib.suppress(Exception):
                 await self.nc.publish(self.calendar_subject(), self.origin.encode())

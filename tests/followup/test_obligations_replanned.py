@@ -18,7 +18,7 @@ from services.followup.main import create_app as create_followup
 from shared.contracts import Envelope
 from shared.settings import Settings
 from tests.followup.story import DECEMBER_20, Center, at, center_day, key, quiet
-from tests.followup.test_calendar_published import ops
+from tests.followup.test_calendar_published import bad_review, follow_up, ops
 from tests.support import headers, running, stream_envelopes, wait_until
 
 NOTICE_2027 = {"2027": {"source": "illustrative test data",
@@ -129,7 +129,9 @@ async def test_a_correction_of_a_published_year_moves_what_was_planned_on_it_onc
         settings: Settings, tmp_path: Path) -> None:
     holidays = tmp_path / "holidays.json"
     holidays.write_text(json.dumps(NOTICE_2027))  # 2027 official from the start
-    async with center_day(settings, DECEMBER_20, holidays_file=holidays) as center:
+    async with center_day(settings, DECEMBER_20, holidays_file=holidays, with_feedback=True,
+                          feedback_tick_s=0.05,
+                          rectification_default_track="explain") as center:  # 15 days
         # A deadline on Friday 8 January: its reminder three working days before, Tuesday
         # 5 January, official. An obligation due Tuesday 5 January: missed at the close of
         # Friday 8th, official. A March reminder nothing will touch.
@@ -148,26 +150,44 @@ async def test_a_correction_of_a_published_year_moves_what_was_planned_on_it_onc
         duty = await declare(center, "2027-01-05", DECEMBER_20)
         assert datetime.fromisoformat(duty["missed_at"]) == at(2027, 1, 8, 17)
         assert duty["basis"] == "official"
+        # A bad review on Sunday 20 December: 15 working days, Tuesday 12 January, official;
+        # its rectification follow-up that morning.
+        _, rectification = await bad_review(center, DECEMBER_20)
+        assert (rectification["deadline_on"], rectification["basis"]) == ("2027-01-12",
+                                                                          "official")
+        rect_follow_up = await follow_up(center, "rectification",
+                                         source_id=rectification["rectification_id"])
 
         # The published notice is corrected: Wednesday 6 January off as well.
         holidays.write_text(json.dumps(CORRECTED_2027))
         done = await reload(center, settings)
         assert done["followups_replanned"] == 1 and done["obligations_replanned"] == 1
+        assert center.feedback is not None
+        r = await center.feedback.post("/ops/calendar/reload", headers=ops(settings))
+        assert r.json()["replanned"]["feedback"]["deadlines_revised"] == 1
 
         async def on_stream() -> bool:
             envelopes = await stream_envelopes(settings)
-            return bool(replanned(envelopes)) and any(
-                e.type == "FollowUpRescheduled" for e in envelopes)
+            return bool(replanned(envelopes)) and len(
+                [e for e in envelopes if e.type == "FollowUpRescheduled"]) >= 2
 
         await wait_until(on_stream, what="the re-planned reminder and obligation")
         envelopes = await stream_envelopes(settings)
-        [moved] = [e for e in envelopes if e.type == "FollowUpRescheduled"]
-        assert str(moved.aggregate_id) == reminder["follow_up_id"]
+        [moved] = [e for e in envelopes if e.type == "FollowUpRescheduled"
+                   and str(e.aggregate_id) == reminder["follow_up_id"]]
         assert moved.payload["cause"] == "calendar_published"
         assert datetime.fromisoformat(moved.payload["due_at"]) == at(2027, 1, 4, 9)
         assert datetime.fromisoformat(moved.payload["previous_due_at"]) == at(2027, 1, 5, 9)
         [event] = replanned(envelopes)
         assert datetime.fromisoformat(event.payload["missed_at"]) == at(2027, 1, 11, 17)
+        # The rectification's deadline counted again (Jan 6 off: Wednesday 13 January), and
+        # its follow-up moved with it.
+        [revised] = [e for e in envelopes if e.type == "RectificationDeadlineRevised"]
+        assert (revised.payload["previous_deadline_on"], revised.payload["deadline_on"]) == (
+            "2027-01-12", "2027-01-13")
+        [followed] = [e for e in envelopes if e.type == "FollowUpRescheduled"
+                      and str(e.aggregate_id) == rect_follow_up["follow_up_id"]][-1:]
+        assert datetime.fromisoformat(followed.payload["due_at"]) == at(2027, 1, 13, 9)
         await center.settled()
         assert (await center.get(march["follow_up_id"]))["due_at"] == march["due_at"]
         # Reloading the corrected file again moves nothing.
