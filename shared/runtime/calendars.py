@@ -163,6 +163,18 @@ class Calendars:
         return sorted(c for c in now if earlier.get(c) is None
                       or earlier[c].fingerprint != now[c].fingerprint)
 
+    def changed_since(self, seen: dict[str, tuple[int, list[int]]]) -> None:
+        """Add to ``changed_official`` the official days that changed since ``seen`` (per
+        center: the official_until and official working days a re-planning last ran on)."""
+        with self._lock:
+            spans = [span for center, calendar in self.centers().items()
+                     if (known := seen.get(center)) is not None
+                     and (span := calendar.changed_official_days(known)) is not None]
+            if self.changed_official is not None:
+                spans.append(self.changed_official)
+            if spans:
+                self.changed_official = (min(a for a, _ in spans), max(b for _, b in spans))
+
     def replanned(self, span: tuple[date, date] | None) -> None:
         """Re-planning over ``span`` (what ``changed_official`` was when it began) is done."""
         with self._lock:

@@ -193,3 +193,40 @@ async def test_a_correction_of_a_published_year_moves_what_was_planned_on_it_onc
         # Reloading the corrected file again moves nothing.
         again = await reload(center, settings)
         assert again["followups_replanned"] == 0 and again["obligations_replanned"] == 0
+
+
+async def test_a_correction_made_while_follow_up_was_stopped_is_re_planned_when_it_starts(
+        settings: Settings, tmp_path: Path) -> None:
+    holidays = tmp_path / "holidays.json"
+    holidays.write_text(json.dumps(NOTICE_2027))
+    async with center_day(settings, DECEMBER_20, holidays_file=holidays) as center:
+        case_id = await center.open_case(DECEMBER_20)
+        await center.step(case_id, "deadlines", {"due_on": "2027-01-08",
+                                                 "description": "补助申请截止",
+                                                 "occurred_at": DECEMBER_20.isoformat()})
+        [reminder] = await center.followups_of(case_id, 1, "the deadline reminder")
+        assert datetime.fromisoformat(reminder["due_at"]) == at(2027, 1, 5, 9)
+        duty = await declare(center, "2027-01-05", DECEMBER_20)
+        # The file is corrected with no reload, and a new follow-up process starts (an
+        # upgrade, a rescheduled pod): it re-plans what the corrected day moves, once.
+        holidays.write_text(json.dumps(CORRECTED_2027))
+        fresh = create_followup(quiet(settings, holidays_file=holidays), center.clock)
+        async with running(fresh):
+            pass
+
+        async def on_stream() -> bool:
+            envelopes = await stream_envelopes(settings)
+            return bool(replanned(envelopes)) and any(
+                e.type == "FollowUpRescheduled" for e in envelopes)
+
+        await wait_until(on_stream, what="the re-planned reminder and obligation")
+        envelopes = await stream_envelopes(settings)
+        [moved] = [e for e in envelopes if e.type == "FollowUpRescheduled"]
+        assert str(moved.aggregate_id) == reminder["follow_up_id"]
+        assert datetime.fromisoformat(moved.payload["due_at"]) == at(2027, 1, 4, 9)
+        [event] = replanned(envelopes)
+        assert str(event.aggregate_id) == duty["aggregate_id"]
+        assert datetime.fromisoformat(event.payload["missed_at"]) == at(2027, 1, 11, 17)
+        # The running replica, told nothing, reloads: the days are re-planned already.
+        done = await reload(center, settings)
+        assert done["followups_replanned"] == 0 and done["obligations_replanned"] == 0
