@@ -85,7 +85,7 @@ DDL = [
     # official | provisional: what the current period's missed_at was worked out on; NULL on
     # rows from before the column (not known: re-planning looks at them, ObligationReplanned).
     "ALTER TABLE obligations ADD COLUMN IF NOT EXISTS basis text",
-    "CREATE INDEX IF NOT EXISTS obligations_unofficial ON obligations (obligation_id)"
+    "CREATE INDEX IF NOT EXISTS obligations_unofficial ON obligations (aggregate_id)"
     " WHERE active AND basis IS DISTINCT FROM 'official'",
     # The publisher's reach (PolicyChangePublished v2) and who published: the fan-out writes
     # as that publisher, within that reach.
