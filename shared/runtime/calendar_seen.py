@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncpg
 
-from shared.runtime.calendars import Calendars
+from shared.runtime.calendars import DEFAULT_CENTER, Calendars
 
 DDL = [
     "CREATE TABLE IF NOT EXISTS calendar_seen ("
@@ -22,12 +22,15 @@ DDL = [
 
 
 async def recall(pool: asyncpg.Pool, calendars: Calendars) -> None:
-    rows = await pool.fetch("SELECT center_id, fingerprint, official_until, working"
-                            " FROM calendar_seen")
-    fingerprints = calendars.fingerprints()
-    calendars.changed_since({row["center_id"]: (row["official_until"], row["working"])
-                             for row in rows
-                             if fingerprints.get(row["center_id"]) != row["fingerprint"]})
+    rows = {row["center_id"]: row for row in await pool.fetch(
+        "SELECT center_id, fingerprint, official_until, working FROM calendar_seen")}
+    seen: dict[str, tuple[int, list[int]]] = {}
+    for center, fingerprint in calendars.fingerprints().items():
+        # A center given its own file since: compared with the calendar it had, the default.
+        row = rows.get(center, rows.get(DEFAULT_CENTER))
+        if row is not None and row["fingerprint"] != fingerprint:
+            seen[center] = (row["official_until"], row["working"])
+    calendars.changed_since(seen)
 
 
 async def remember(pool: asyncpg.Pool, calendars: Calendars) -> None:

@@ -154,3 +154,20 @@ def test_a_period_still_in_a_long_grace_when_declared_is_watched_whatever_the_gr
                 truth += 1
             assert index == truth, (grace, when)
 
+
+
+def test_a_correction_names_the_official_days_it_changed_and_a_new_year_names_none() -> None:
+    # The notice corrected: Wednesday 6 January off as well.
+    assert CORRECTED.changed_official_days(OFFICIAL) == (date(2027, 1, 6), date(2027, 1, 6))
+    assert CORRECTED.changed_official_days(
+        (OFFICIAL.official_until, OFFICIAL.official_working_days())) == (
+        date(2027, 1, 6), date(2027, 1, 6))
+    # A year published where it was provisional changes no day official on both: that is
+    # re-planned by basis, not by days.
+    assert OFFICIAL.changed_official_days(PROVISIONAL) is None
+    # A notice reaching back into December 2026 (already official): those days are named.
+    reaching = WorkingCalendar(holidays=parse_holidays(json.dumps(
+        {"2027": {"source": "illustrative", "holidays": ["2026-12-31..2027-01-01"],
+                  "workdays": ["2026-12-27"]}})))
+    assert reaching.changed_official_days(PROVISIONAL) == (date(2026, 12, 27),
+                                                           date(2026, 12, 31))
