@@ -18,7 +18,12 @@ from services.followup.main import create_app as create_followup
 from shared.contracts import Envelope
 from shared.settings import Settings
 from tests.followup.story import DECEMBER_20, Center, at, center_day, key, quiet
-from tests.followup.test_calendar_published import bad_review, follow_up, ops
+from tests.followup.test_calendar_published import (
+    bad_review,
+    deadline_reminder,
+    follow_up,
+    ops,
+)
 from tests.support import headers, running, stream_envelopes, wait_until
 
 NOTICE_2027 = {"2027": {"source": "illustrative test data",
@@ -135,18 +140,10 @@ async def test_a_correction_of_a_published_year_moves_what_was_planned_on_it_onc
         # A deadline on Friday 8 January: its reminder three working days before, Tuesday
         # 5 January, official. An obligation due Tuesday 5 January: missed at the close of
         # Friday 8th, official. A March reminder nothing will touch.
-        case_id = await center.open_case(DECEMBER_20)
-        await center.step(case_id, "deadlines", {"due_on": "2027-01-08",
-                                                 "description": "补助申请截止",
-                                                 "occurred_at": DECEMBER_20.isoformat()})
-        [reminder] = await center.followups_of(case_id, 1, "the deadline reminder")
+        reminder = await deadline_reminder(center, "2027-01-08")
         assert datetime.fromisoformat(reminder["due_at"]) == at(2027, 1, 5, 9)
         assert reminder["basis"] == "official"
-        march_case = await center.open_case(DECEMBER_20)
-        await center.step(march_case, "deadlines", {"due_on": "2027-03-19",
-                                                    "description": "年审材料",
-                                                    "occurred_at": DECEMBER_20.isoformat()})
-        [march] = await center.followups_of(march_case, 1, "the March reminder")
+        march = await deadline_reminder(center, "2027-03-19")
         duty = await declare(center, "2027-01-05", DECEMBER_20)
         assert datetime.fromisoformat(duty["missed_at"]) == at(2027, 1, 8, 17)
         assert duty["basis"] == "official"
@@ -200,11 +197,7 @@ async def test_a_correction_made_while_follow_up_was_stopped_is_re_planned_when_
     holidays = tmp_path / "holidays.json"
     holidays.write_text(json.dumps(NOTICE_2027))
     async with center_day(settings, DECEMBER_20, holidays_file=holidays) as center:
-        case_id = await center.open_case(DECEMBER_20)
-        await center.step(case_id, "deadlines", {"due_on": "2027-01-08",
-                                                 "description": "补助申请截止",
-                                                 "occurred_at": DECEMBER_20.isoformat()})
-        [reminder] = await center.followups_of(case_id, 1, "the deadline reminder")
+        reminder = await deadline_reminder(center, "2027-01-08")
         assert datetime.fromisoformat(reminder["due_at"]) == at(2027, 1, 5, 9)
         duty = await declare(center, "2027-01-05", DECEMBER_20)
         # The file is corrected with no reload, and a new follow-up process starts (an
