@@ -400,15 +400,20 @@ class Rectification(RemembersCommands):
         """Count the working days again on the calendar in force; True when the deadline moved.
 
         Only an open rectification whose deadline rests on a provisional year that now has its
-        official schedule; never earlier than ``today``; an unchanged deadline records nothing.
+        official schedule, or on official days since changed; never earlier than ``today``
+        (an official deadline past on either count stays: it was missed); an unchanged
+        deadline records nothing.
         """
         self.check_new_command(meta.get("causation_id"), "RectificationDeadlineRevised")
-        if (self.status != "open" or self.basis != Basis.PROVISIONAL
-                or self.counted_from is None or self.working_days is None):
+        if (self.status != "open" or self.counted_from is None
+                or self.working_days is None):
             return False
         deadline_on = calendar.add_working_days(self.counted_from, self.working_days)
         if calendar.basis_of(deadline_on) is Basis.PROVISIONAL:
             return False  # that year's schedule is still not published
+        if (self.basis == Basis.OFFICIAL and deadline_on < today
+                and self.deadline_on < today):
+            return False
         deadline_on = max(deadline_on, today)
         if deadline_on == self.deadline_on:
             return False

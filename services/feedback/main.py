@@ -69,7 +69,7 @@ def create_app(settings: Settings, *, sender: SurveySender | None = None,
         replanning = Replanning(runtime.pool, feedback)
         runtime.calendar_hooks["feedback"] = replanning.run
         if runtime.runs_workers:  # a file added or the package upgraded while we were down
-            await replanning.run()
+            await runtime.replan_at_start()
         app.state.runtime = runtime
         app.state.pool = runtime.pool
         app.state.feedback = feedback

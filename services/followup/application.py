@@ -541,24 +541,35 @@ class FollowUps:
     # -- re-planning when an official schedule arrives ---------------------------------------
 
     async def replan(self, follow_up_id: UUID, now: datetime) -> bool:
-        """Work a provisional due moment out again on the calendar in force (True: moved).
+        """Work a follow-up's due moment out again on the calendar in force (True: moved)."""
+        return await self._replan(follow_up_id, "follow-up", lambda f, calendar, meta:
+                                  f.replan(calendar, now, meta), now)
 
-        Exactly once across replicas: the command's key names the official schedules it was
-        worked out on (the calendar's fingerprint), so the same re-planning on another replica
-        is a replay; two at the same moment meet the store's optimistic concurrency.
+    async def replan_obligation(self, aggregate_id: UUID, now: datetime) -> bool:
+        """Work an obligation's "missed at" moment out again on the calendar in force (True:
+        moved)."""
+        grace = self.settings.followup_obligation_grace_working_days
+        return await self._replan(aggregate_id, "obligation", lambda o, calendar, meta:
+                                  o.replan(calendar, grace, now, meta), now)
+
+    async def _replan(self, aggregate_id: UUID, kind: str,
+                      act: Callable[[Any, WorkingCalendar, Meta], bool], now: datetime) -> bool:
+        """Exactly once across replicas: the command's key names the official schedules it
+        was worked out on (the calendar's fingerprint), so the same re-planning on another
+        replica is a replay; two at the same moment meet the store's optimistic concurrency.
         """
         moved: dict[str, bool] = {}
 
         def run(unit: Unit) -> Aggregate:
             moved["yes"] = False  # a batch re-run after a conflict starts again
-            follow_up: FollowUp = unit.get(follow_up_id, "follow-up")
-            calendar = self.calendar(follow_up.center_id)
-            meta = follow_up.meta_for(meta_for(SYSTEM_CALENDAR,
+            aggregate = unit.get(aggregate_id, kind)
+            calendar = self.calendar(aggregate.center_id)
+            meta = aggregate.meta_for(meta_for(SYSTEM_CALENDAR,
                                                f"calendar:{calendar.fingerprint}", now))
-            moved["yes"] = covered(lambda: follow_up.replan(calendar, now, meta))
-            return follow_up
+            moved["yes"] = covered(lambda: act(aggregate, calendar, meta))
+            return aggregate
 
-        await self.committer.submit(run, [follow_up_id])  # a replay answers, moves nothing
+        await self.committer.submit(run, [aggregate_id])  # a replay answers, moves nothing
         return moved.get("yes", False)
 
     async def follow_deadline(self, follow_up_id: UUID, due_at: datetime, basis: Basis,

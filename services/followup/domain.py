@@ -228,10 +228,14 @@ def first_watched_period(calendar: WorkingCalendar, first_due_on: date, cadence:
     after the declaration (a consumer behind by days still fires what fell due meanwhile)."""
     months = CADENCE_MONTHS[cadence]
     # Cheap jump over periods long before the declaration (no calendar for those years
-    # needed), then the calendar decides on the last few: those whose grace could still run
-    # (a working day is never more than two calendar days on average; the 62 days cover a
-    # short grace over the longest holidays).
-    floor = declared_at.astimezone(calendar.tz).date() - timedelta(days=62 + 2 * grace)
+    # needed), then the calendar decides on the last few. A period due before ``floor`` had
+    # its grace (``grace`` working days after its due day) end before the declaration's day,
+    # whatever the grace: counted on the calendar, not guessed in calendar days.
+    declared_on = declared_at.astimezone(calendar.tz).date()
+    try:
+        floor = calendar.subtract_working_days(declared_on, grace + 1)
+    except CalendarOutOfRange:  # a declaration at the calendar's first days: no jump
+        floor = date.min
     index = 0
     while add_months(first_due_on, (index + 1) * months) < floor:
         index += 1
@@ -413,12 +417,12 @@ class FollowUp(RemembersCommands):
         """Work a provisional due moment out again on the calendar in force; True when moved.
 
         Only a follow-up still waiting to fall due, whose moment was worked out (not given
-        exactly) on a provisional year that is now official. Never earlier than ``now``; an
-        unchanged moment records nothing (the timer stays as it is).
+        exactly) on a provisional year that is now official, or on official days that have
+        since changed (a published day corrected). Never earlier than ``now``; an unchanged
+        moment records nothing (the timer stays as it is).
         """
         self.check_new_command(meta.get("causation_id"), "FollowUpRescheduled")
-        if (self.status != "scheduled" or self.basis != Basis.PROVISIONAL
-                or self.due_rule is None):
+        if self.status != "scheduled" or self.due_rule is None:
             return False
         planned = calendar.plan(DueRule.from_dict(self.due_rule))
         if planned.basis is Basis.PROVISIONAL:
@@ -662,6 +666,36 @@ class Obligation(RemembersCommands):
         self.run_missed = getattr(self, "run_missed", 0) + 1
         self.period += 1
         self.next_due_on, self.missed_at, self.basis = next_due_on, missed_at, basis
+
+    def replan(self, calendar: WorkingCalendar, grace: int, now: datetime, meta: Meta) -> bool:
+        """Work the current period's "missed at" moment out again on the calendar in force;
+        True when it moved.
+
+        Its grace was counted on the calendar of that time: a provisional year since published,
+        or official days since changed. A moment that does not move records nothing; the new
+        one is never earlier than ``now`` (a grace the new days end already is missed at the
+        next tick), and a period already missed either way is left to the scheduler.
+        """
+        self.check_new_command(meta.get("causation_id"), "ObligationReplanned")
+        if not self.active or self.missed_at is None:
+            return False
+        missed_at, basis = obligation_missed_at(calendar, self.next_due_on, grace)
+        if missed_at <= now and self.missed_at <= now:
+            return False  # missed either way: the scheduler records it now
+        missed_at = max(missed_at, now)
+        if missed_at == self.missed_at:
+            return False
+        self._replanned(next_due_on=self.next_due_on, missed_at=missed_at,
+                        previous_missed_at=self.missed_at,
+                        cause=RescheduleCause.CALENDAR_PUBLISHED.value, basis=basis.value,
+                        meta=meta)
+        return True
+
+    @event("ObligationReplanned")
+    def _replanned(self, next_due_on: date, missed_at: datetime, previous_missed_at: datetime,
+                   cause: str, meta: Meta, basis: str = Basis.OFFICIAL.value) -> None:
+        self.missed_at, self.basis = missed_at, basis
+        self._remember(meta, "ObligationReplanned")
 
     def home_visit_id(self, more_care: bool) -> UUID | None:
         """The home visit the current run of missed periods calls for (one per run), or None

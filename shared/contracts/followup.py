@@ -382,6 +382,18 @@ class ObligationMissed(_Payload):
     basis: Basis = BASIS
 
 
+class ObligationReplanned(_Payload):
+    """The current period's "missed at" moment worked out again (``cause``
+    ``calendar_published``): the official schedule replaced the provisional year its grace was
+    counted on, or changed days its grace ran over. Never earlier than the re-planning."""
+
+    next_due_on: Day
+    missed_at: Moment
+    previous_missed_at: Moment
+    cause: RescheduleCause = RescheduleCause.CALENDAR_PUBLISHED
+    basis: Basis = BASIS
+
+
 class ObligationEnded(_Payload):
     reason: FreeText
 
@@ -427,5 +439,6 @@ CONTRACTS = [
     _add(ObligationFulfilled, "A period of a recurring obligation was fulfilled",
          upcaster=with_official_basis),
     _add(ObligationMissed, upcaster=with_official_basis),
+    _add(ObligationReplanned),
     _add(ObligationEnded, "The center stops watching the obligation"),
 ]
