@@ -507,10 +507,15 @@ class FollowUps:
         # Periods already missed when the clerk declared it were never tracked: not "missed",
         # unless the declaration asks for them (tracked_from).
         since = watch.occurred_at or now
+        # A due day not past when declared is the *next* one (the counter page's): the
+        # periods the resident says were missed since tracked_from lie before it. A past one
+        # is where the periods began (none before it to reach back to).
+        back = (watch.tracked_from is not None
+                and watch.next_due_on >= calendar.local_day(since))
         if watch.tracked_from is not None:
             since = datetime.combine(watch.tracked_from, time(), calendar.tz)
         period, due, missed_at, basis = covered(lambda: first_watched_period(
-            calendar, watch.next_due_on, watch.cadence, grace, since))
+            calendar, watch.next_due_on, watch.cadence, grace, since, back=back))
         meta = meta_for(SYSTEM_RULES, watch.causation_id, now, watch,
                         center_id=watch.center_id, case_id=watch.case_id)
 

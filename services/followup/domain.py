@@ -218,14 +218,20 @@ def obligation_missed_at(calendar: WorkingCalendar, due_on: date, grace: int
 
 
 def first_watched_period(calendar: WorkingCalendar, first_due_on: date, cadence: str,
-                         grace: int, declared_at: datetime) -> tuple[int, date, datetime, Basis]:
+                         grace: int, declared_at: datetime, *, back: bool = False
+                         ) -> tuple[int, date, datetime, Basis]:
     """The first period follow-up watches of an obligation whose periods fall on
     ``first_due_on`` (moved by whole cadence months), declared at ``declared_at``: (its index,
     its due day, when it is missed, the basis). A period already missed when the obligation
     was declared (its grace over) was never expected to be tracked: a clerk recording in
     December a reimbursement that began in September plans no contact for September to
     November. A period still in its grace, or due later, is watched; nothing is skipped
-    after the declaration (a consumer behind by days still fires what fell due meanwhile)."""
+    after the declaration (a consumer behind by days still fires what fell due meanwhile).
+
+    ``back``: the series reaches back before ``first_due_on`` too (negative indices), as far
+    as ``declared_at``'s periods go: the counter names the next due day and, apart, since when
+    the resident says the payments did not come (``tracked_from``); the periods between are
+    the ones asked for."""
     months = CADENCE_MONTHS[cadence]
     # Cheap jump over periods long before the declaration (no calendar for those years
     # needed), then the calendar decides on the last few. A period due before ``floor`` had
@@ -237,6 +243,8 @@ def first_watched_period(calendar: WorkingCalendar, first_due_on: date, cadence:
     except CalendarOutOfRange:  # a declaration at the calendar's first days: no jump
         floor = date.min
     index = 0
+    while back and add_months(first_due_on, (index - 1) * months) >= floor:
+        index -= 1
     while add_months(first_due_on, (index + 1) * months) < floor:
         index += 1
     while True:

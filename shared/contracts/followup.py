@@ -355,7 +355,9 @@ class ObligationWatched(_Payload):
     basis: Basis = BASIS
     first_due_on: Day | None = Field(None, description=(
         "The day the periods fall on, as declared (moved by whole cadence months)."))
-    period: int = Field(0, ge=0, description="The index of next_due_on among the periods.")
+    period: int = Field(0, description=(
+        "The index of next_due_on among the periods; below 0 for a period before "
+        "first_due_on (the declaration's tracked_from reaches back before its due day)."))
 
 
 def obligation_watched_v2_to_v3(payload: dict[str, object]) -> dict[str, object]:
