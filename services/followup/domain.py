@@ -27,7 +27,6 @@ or ``counter`` when they come in).
 
 from __future__ import annotations
 
-import calendar as gregorian
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -47,6 +46,7 @@ from shared.kernel.errors import CommandError, InvalidCommand, RuleViolated
 from shared.kernel.idempotency import RemembersCommands
 from shared.kernel.ids import uuid5
 from shared.kernel.meta import Meta
+from shared.kernel.periods import CADENCE_MONTHS, add_months
 
 FOLLOWUP_NAMESPACE = UUID("3b0e6c1a-5d2f-4e8b-9a7c-1f4d2e6b8c90")
 
@@ -63,8 +63,6 @@ def home_visit_after(more_care: bool) -> int:
     """How many periods in a row a resident may miss before a home visit is planned."""
     return HOME_VISIT_AFTER_FOR_CARE if more_care else HOME_VISIT_AFTER
 
-
-CADENCE_MONTHS = {"monthly": 1, "quarterly": 3, "yearly": 12}
 
 
 class ResidentErasedError(CommandError):
@@ -253,13 +251,6 @@ def first_watched_period(calendar: WorkingCalendar, first_due_on: date, cadence:
         if missed_at > declared_at:
             return index, due, missed_at, basis
         index += 1
-
-
-def add_months(first: date, months: int) -> date:
-    """``first`` moved by whole months, on the same day of the month or the month's last day."""
-    month0 = first.month - 1 + months
-    year, month = first.year + month0 // 12, month0 % 12 + 1
-    return date(year, month, min(first.day, gregorian.monthrange(year, month)[1]))
 
 
 #: Attempts to reach a resident before a follow-up is closed as unreachable: an attempt that
