@@ -128,6 +128,13 @@ class PgConsents:
             "SELECT EXISTS (SELECT 1 FROM case_refs WHERE case_id = $1 AND center_id = $2)",
             case_id, center_id))
 
+    async def needs_more_care(self, follow_up_id: UUID) -> bool:
+        """Whether intake said the follow-up's resident needs more care (``resident_care``,
+        through the worklist's row of the follow-up: planned days before it is completed)."""
+        return bool(await self.pool.fetchval(
+            "SELECT rc.more_care FROM followups f JOIN resident_care rc USING (resident_id)"
+            " WHERE f.follow_up_id = $1", follow_up_id))
+
     async def resident_of_case(self, case_id: UUID) -> UUID | None:
         """The resident the case was opened for (None: without one, or not known yet)."""
         found = await self.pool.fetchval(

@@ -146,7 +146,9 @@ PARTS: tuple[tuple[str, str, dict[str, str]], ...] = (
         "named_revisited": f"named AND {_NOT_UPHELD} AND revisited"}),
     ("followup_facts", "due_on", {
         "followups_closed": "completed_on IS NOT NULL OR missed",
-        "followups_on_time": "completed_on IS NOT NULL AND NOT missed"}),
+        "followups_on_time": "completed_on IS NOT NULL AND NOT missed"
+                             " AND outcome IS DISTINCT FROM 'unreachable'",
+        "followups_unreachable": "completed_on IS NOT NULL AND outcome = 'unreachable'"}),
 )
 COUNTS = tuple(c for _, _, counts in PARTS for c in counts)
 
@@ -189,7 +191,7 @@ RATES: tuple[Rate, ...] = (
 )
 #: The counts the table and the page show beside the rates (every count is in ``Row.counts``).
 SHOWN = ("visits", "cases", "resolved", "verdicts", "bad_reviews", "staff_recorded_answers",
-         "rectifications_opened", "appeals_upheld")
+         "rectifications_opened", "appeals_upheld", "followups_unreachable")
 DEFINITIONS = {
     "visits": "trips to the center, 人次 (VisitRecorded), on the day of the trip",
     "cases": "cases opened (CaseOpened), on the day they were opened",
@@ -236,7 +238,11 @@ DEFINITIONS = {
                          " the day opened",
     "named_revisited": "of those, the resident answered a revisit survey",
     "followups_closed": "follow-ups completed or missed, on their (last) due day",
-    "followups_on_time": "of those, completed and never missed",
+    "followups_on_time": "of those, completed and never missed, the resident reached (not"
+                         " outcome unreachable)",
+    "followups_unreachable": "follow-ups ended with the resident not reached after every"
+                             " attempt (outcome unreachable; the team takes a check or a"
+                             " revisit up), on their (last) due day",
 }
 
 
@@ -439,17 +445,21 @@ def aftercare_sql(tz: str) -> dict[str, str]:
     due = f"CAST(timezone('{tz}', CAST(due_at AS TIMESTAMPTZ)) AS DATE)"
     followups = f"""
     WITH ev AS (
-        SELECT {cols}, {due} AS due_on FROM "FollowUpScheduled" WHERE {seen}
-        UNION ALL SELECT {cols}, {due} FROM "FollowUpRescheduled" WHERE {seen}
-        UNION ALL SELECT {cols}, NULL FROM "FollowUpCompleted" WHERE {seen}
-        UNION ALL SELECT {cols}, NULL FROM "FollowUpMissed" WHERE {seen}),
+        SELECT {cols}, {due} AS due_on, NULL AS outcome FROM "FollowUpScheduled"
+            WHERE {seen}
+        UNION ALL SELECT {cols}, {due}, NULL FROM "FollowUpRescheduled" WHERE {seen}
+        UNION ALL SELECT {cols}, NULL, CAST(outcome AS VARCHAR) FROM "FollowUpCompleted"
+            WHERE {seen}
+        UNION ALL SELECT {cols}, NULL, NULL FROM "FollowUpMissed" WHERE {seen}),
     folded AS (
         SELECT aggregate_id, arg_min(case_id, aggregate_version) AS case_id,
                arg_min(center_id, aggregate_version) AS center_id,
                arg_max(due_on, aggregate_version) FILTER (WHERE due_on IS NOT NULL) AS due_on,
                arg_min({day}, aggregate_version) FILTER (WHERE type = 'FollowUpCompleted')
                    AS completed_on,
-               coalesce(bool_or(type = 'FollowUpMissed'), false) AS missed
+               coalesce(bool_or(type = 'FollowUpMissed'), false) AS missed,
+               arg_min(outcome, aggregate_version) FILTER (WHERE type = 'FollowUpCompleted')
+                   AS outcome
         FROM ev GROUP BY aggregate_id)
     SELECT f.*, c.service_item FROM folded f LEFT JOIN case_facts c USING (case_id)
     """

@@ -132,7 +132,10 @@ RECTIFICATIONS = Table("fig_rectifications", "rectification_id", (
 FOLLOWUPS = Table("fig_followups", "follow_up_id", (
     ("follow_up_id", "uuid"), ("case_id", "uuid"), ("center_id", "text"), ("reason", "text"),
     ("due_on", "date"), ("completed_on", "date"), ("missed", "boolean"),
-    ("cancelled", "boolean")))
+    ("cancelled", "boolean"),
+    # How it ended (FollowUpCompleted's outcome): 'unreachable' is not done on time, and is
+    # counted apart (the team took it up); null before this column (rebuild to fill it).
+    ("outcome", "text")))
 VISITS = Table("fig_visits", "visit_id", (
     ("visit_id", "uuid"), ("key_id", "uuid"), ("case_id", "uuid"), ("center_id", "text"),
     ("counter_id", "text"), ("clerk_id", "text"), ("channel", "text"), ("day", "date"),
@@ -475,6 +478,7 @@ class FiguresProjection:
     def _followup_completed(self, row: Row, e: Envelope) -> None:
         if row["completed_on"] is None:
             row["completed_on"] = self.day(e.occurred_at)
+            row["outcome"] = e.payload["outcome"]
 
     def _followup_missed(self, row: Row, e: Envelope) -> None:
         row["missed"] = True
