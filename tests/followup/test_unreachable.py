@@ -116,6 +116,15 @@ async def test_a_resident_not_reached_three_times_is_handed_to_the_team_leader_o
             [check] = await center.followups_of(case_id, 1)
             checks[who] = (case_id, check)
 
+        # Another center's clerk cannot record the attempts (nor so plan a team's task here).
+        other_center = bearer(settings, role=Role.CLERK, sub="clerk-900", center="SH-PD-LUJIAZUI")
+        for _ in range(UNREACHABLE_ATTEMPTS):
+            r = await center.followup.post(
+                f"/followups/{checks['other'][1]['follow_up_id']}/complete",
+                headers={**other_center, **headers(key())},
+                json={"outcome": "unreachable", "channel": "phone", "note": "无人接听"})
+            assert (r.status_code, r.json()["error"]["code"]) == (403, "forbidden_center")
+
         handed = {}
         for who, (case_id, check) in checks.items():
             seen = await _unreachable_three_times(center, check["follow_up_id"],
