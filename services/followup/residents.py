@@ -24,6 +24,7 @@ The API reads it too (``PgConsents``): a follow-up planned by hand for an erased
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from uuid import UUID
 
 import asyncpg
@@ -93,9 +94,29 @@ PENDING = (
 
 
 class Residents(ResidentFacts):
-    """Who may be contacted, for one batch of the followup-rules consumer."""
+    """Who may be contacted, for one batch of the followup-rules consumer; and which of the
+    batch's residents need more care (``cared``: ``resident_care`` as read, then the batch's
+    ``CareNeedChanged``, the last word winning)."""
 
     table, flag = "resident_consent", "contact"
+
+    def __init__(self, known: dict[UUID, tuple[bool, bool, datetime | None]],
+                 cared: set[UUID] | None = None) -> None:
+        super().__init__(known)
+        self.cared = set(cared or ())
+
+    def remember(self, e: Envelope) -> None:
+        if e.service == "intake" and e.type == "CareNeedChanged":
+            resident_id = UUID(e.payload["resident_id"])
+            if e.payload["more_care"]:
+                self.cared.add(resident_id)
+            else:
+                self.cared.discard(resident_id)
+            return
+        super().remember(e)
+
+    def more_care(self, resident_id: UUID | None) -> bool:
+        return resident_id is not None and resident_id in self.cared
 
     def consent(self, resident_id: UUID | None) -> Consent:
         known = self.flags(resident_id)
