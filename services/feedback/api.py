@@ -154,6 +154,41 @@ async def rate(survey_id: UUID, body: c.RateService, request: Request, feedback:
         on_behalf=principal is not None and principal.role is Role.SUPERVISOR))
 
 
+@surveys.post("/{survey_id}/decline", response_model=WrittenPublic,
+              responses={429: {"model": ErrorResponse}},
+              summary="The resident would rather not rate: recorded as declined")
+async def decline(survey_id: UUID, body: c.DeclineRating, feedback: FeedbackDep,
+                  key: IdempotencyKey, expected: ExpectedVersion,
+                  principal: OptionalPrincipal,
+                  limits: Annotated[TokenBuckets, Depends(_limits)]) -> WrittenPublic:
+    """好差评: a resident may decline to rate. Recorded as declined (``SurveyDeclined``,
+    actor ``resident``), never as an answer nor as no answer, never as satisfied nor as a
+    bad review (no default good rating).
+
+    Only the resident declines: with the link's ``token`` in the body (the pad's or the
+    text's), or a bearer token of role ``resident`` bound to the survey's case. Staff are
+    refused (403 ``forbidden_role``): a clerk never declines on a resident's behalf. Then
+    as a rating: 403 ``token_invalid`` / ``token_wrong_case``, 410 ``token_expired``, 409
+    ``survey_already_answered`` / ``survey_declined``; rate limited per survey (429)."""
+    if body.token is not None:
+        try:
+            limits.check(f"survey:{feedback.tokens.read(body.token).survey_id}")
+        except TokenInvalid:
+            limits.check(f"invalid-link:{survey_id}")
+            raise
+    elif principal is None:
+        raise HTTPException(401, {"code": "token_missing", "message": (
+            "decline with the survey link's token, or a resident's Authorization: Bearer "
+            "<token>"), "details": {}}, headers={"WWW-Authenticate": 'Bearer realm="sixstep"'})
+    elif principal.role is not Role.RESIDENT:
+        raise forbidden("forbidden_role", "only the resident declines to rate: staff cannot "
+                        "record it on their behalf", role=principal.role.value,
+                        allowed=[Role.RESIDENT.value])
+    else:
+        limits.check(f"case:{principal.case_id}")
+    return WrittenPublic.of(await feedback.decline(survey_id, body, key, expected))
+
+
 @rectifications.post("/{rectification_id}/outcome", response_model=RectificationWritten,
                      summary="Record what was done about a bad review; a revisit follows")
 async def complete_rectification(rectification_id: UUID, body: c.CompleteRectification,

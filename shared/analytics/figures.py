@@ -132,6 +132,7 @@ PARTS: tuple[tuple[str, str, dict[str, str]], ...] = (
         "staff_recorded_answers": "result = 'answered' AND via = 'clerk'",
         "answers_or_expiries": "purpose = 'resolution' AND result IN ('answered', 'expired')",
         "no_consent": "result = 'no_consent'",
+        "declined": "result = 'declined'",
         "bad_reviews": f"result = 'answered' AND level IN {_in(BAD)} AND NOT struck",
         "revisit_answers": _REVISIT_ANSWER,
         "satisfied_revisits": f"{_REVISIT_ANSWER} AND level IN {_in(SATISFIED)}"}),
@@ -191,7 +192,7 @@ RATES: tuple[Rate, ...] = (
 )
 #: The counts the table and the page show beside the rates (every count is in ``Row.counts``).
 SHOWN = ("visits", "cases", "resolved", "verdicts", "bad_reviews", "staff_recorded_answers",
-         "rectifications_opened", "appeals_upheld", "followups_unreachable")
+         "rectifications_opened", "appeals_upheld", "followups_unreachable", "declined")
 DEFINITIONS = {
     "visits": "trips to the center, 人次 (VisitRecorded), on the day of the trip",
     "cases": "cases opened (CaseOpened), on the day they were opened",
@@ -223,6 +224,9 @@ DEFINITIONS = {
                            " closed",
     "no_consent": "surveys not sent for want of the resident's consent (SurveyWithdrawn"
                   " because no_consent), on the day withdrawn; never counted as no answer",
+    "declined": "surveys the resident declined to rate (SurveyDeclined: the pad or the link),"
+                " on the day declined; neither an answer nor a no answer, never satisfied nor"
+                " a bad review",
     "bad_reviews": f"answers {'/'.join(BAD)} to any survey, less those an upheld appeal took"
                    " out",
     "revisit_answers": "answers to revisit surveys (after a rectification)",
@@ -382,7 +386,9 @@ def aftercare_sql(tz: str) -> dict[str, str]:
         UNION ALL SELECT {cols}, CAST(purpose AS VARCHAR), NULL, NULL, NULL, NULL
             FROM "SurveyExpired" WHERE {seen}
         UNION ALL SELECT {cols}, NULL, NULL, CAST(because AS VARCHAR), NULL, NULL
-            FROM "SurveyWithdrawn" WHERE {seen}),
+            FROM "SurveyWithdrawn" WHERE {seen}
+        UNION ALL SELECT {cols}, CAST(purpose AS VARCHAR), NULL, NULL, NULL, NULL
+            FROM "SurveyDeclined" WHERE {seen}),
     upheld AS (SELECT DISTINCT CAST(survey_id AS VARCHAR) AS survey_id
                FROM "RectificationAppealDecided"
                WHERE {seen} AND CAST(decision AS VARCHAR) = 'upheld'),
@@ -403,6 +409,7 @@ def aftercare_sql(tz: str) -> dict[str, str]:
         FROM ev GROUP BY aggregate_id)
     SELECT f.*, CASE f.closing WHEN 'RatingGiven' THEN 'answered'
                     WHEN 'SurveyExpired' THEN 'expired'
+                    WHEN 'SurveyDeclined' THEN 'declined'
                     WHEN 'SurveyWithdrawn' THEN CASE f.because WHEN 'no_consent'
                                                 THEN 'no_consent' ELSE 'withdrawn' END
                 END AS result, c.service_item,

@@ -217,6 +217,7 @@ MARCH = {  # one center, March 2026, deadlines judged on 1 April
     "followups_on_time_rate": rate(2, 4),
     "followups_unreachable": 1,  # f7: the team took it up
     "no_consent": 0,  # v3, not asked for want of consent, is April's
+    "declined": 0,  # no resident declined to rate here: tests/feedback/test_declined.py
     "on_time_rate": rate(0, 0),  # no case has a due date (CaseDueDateSet) here
     "on_the_spot_rate": rate(4, 6),  # resolved the day opened: 1, 3, 6, 7; not 2, 4
     "appeals_upheld": 0,  # no appeal in March
@@ -231,7 +232,7 @@ def expect(**given: Any) -> dict[str, Any]:
     """A row: every figure zero (or no rate) unless given."""
     zero = {"visits": 0, "cases": 0, "bad_reviews": 0, "rectifications_opened": 0,
             "no_consent": 0, "staff_recorded_answers": 0, "appeals_upheld": 0,
-            "overdue_open_cases": 0, "followups_unreachable": 0}
+            "overdue_open_cases": 0, "followups_unreachable": 0, "declined": 0}
     out = {name: zero.get(name, rate(0, 0)) for name in MARCH}
     out.update(given)
     return out

@@ -8,7 +8,8 @@ The projection keeps one *fact row* per thing an analyst counts, each built only
                                                      the resident's latest verdict: RatingGiven,
                                                      FollowUpCompleted with a verdict)
     fig_surveys        one row per survey          (feedback: SurveyRequested, SurveySent,
-                                                     RatingGiven, SurveyExpired, SurveyWithdrawn)
+                                                     RatingGiven, SurveyExpired, SurveyWithdrawn,
+                                                     SurveyDeclined)
     fig_rectifications one row per rectification  (feedback: RectificationOpened,
                                                      RectificationDeadlineRevised,
                                                      RectificationCompleted,
@@ -56,7 +57,8 @@ CONSUMER = "feedback-figures"
 INTAKE_TYPES = ("CaseOpened", "ConcernsNoted", "GuidanceGiven", "CaseDueDateSet", "CaseResolved",
                 "CaseReopened", "CaseHandedOver", "VisitRecorded")
 FEEDBACK_TYPES = ("SurveyRequested", "SurveySent", "RatingGiven", "SurveyExpired",
-                  "SurveyWithdrawn", "RectificationOpened", "RectificationDeadlineRevised",
+                  "SurveyWithdrawn", "SurveyDeclined", "RectificationOpened",
+                  "RectificationDeadlineRevised",
                   "RectificationCompleted", "RectificationTriaged", "RectificationAppealed",
                   "RectificationAppealDecided")
 PERIOD_TYPES = ("PeriodClosed", "PeriodRevised")
@@ -431,6 +433,11 @@ class FiguresProjection:
         row.update(result="expired", closed_on=self.day(e.occurred_at),
                    purpose=e.payload["purpose"])
 
+    def _declined(self, row: Row, e: Envelope) -> None:
+        # The resident would rather not rate: its own count, never an answer nor no answer.
+        row.update(result="declined", closed_on=self.day(e.occurred_at),
+                   purpose=e.payload["purpose"])
+
     def _withdrawn(self, row: Row, e: Envelope) -> None:
         # Not asked for want of the resident's consent: its own count, never "no answer".
         no_consent = e.payload.get("because") == "no_consent"
@@ -510,6 +517,7 @@ APPLY: dict[str, Apply] = {
     "RatingGiven": FiguresProjection._rated,
     "SurveyExpired": FiguresProjection._expired,
     "SurveyWithdrawn": FiguresProjection._withdrawn,
+    "SurveyDeclined": FiguresProjection._declined,
     "RectificationOpened": FiguresProjection._rectification_opened,
     "RectificationDeadlineRevised": FiguresProjection._deadline_revised,
     "RectificationCompleted": FiguresProjection._rectification_completed,

@@ -140,6 +140,10 @@ FIGURES: tuple[Figure, ...] = (
     Figure("no_consent", SURVEYS, "closed_on", "f.result = 'no_consent'",
            meaning="surveys not sent: a text or a call the resident has not agreed to "
                    "(SurveyWithdrawn because no_consent); neither an answer nor a no answer"),
+    Figure("declined", SURVEYS, "closed_on", "f.result = 'declined'",
+           meaning="surveys the resident declined to rate (SurveyDeclined, the resident's own: "
+                   "the pad or the link); neither an answer nor a no answer, never satisfied "
+                   "nor a bad review"),
     Figure("bad_reviews", SURVEYS, "closed_on",
            f"f.result = 'answered' AND f.level IN {_in(BAD)} AND {KEPT}",
            meaning="answers dissatisfied or very dissatisfied (any survey), less those an "
@@ -339,6 +343,7 @@ FROM_TOTALS: dict[str, tuple[str | None, str]] = {
     "staff_recorded_answers": (None, "staff_recorded_answers"),
     "response_rate": ("survey_answers", "answers_or_expiries"),
     "no_consent": (None, "no_consent"),
+    "declined": (None, "declined"),
     "bad_reviews": (None, "bad_reviews"),
     "revisit_satisfaction_rate": ("satisfied_revisits", "revisit_answers"),
     "followups_on_time_rate": ("followups_on_time", "followups_closed"),

@@ -94,6 +94,7 @@ COLUMNS_SQL: tuple[tuple[str, str, dict[str, str]], ...] = (
                                " AND f.result IN ('answered', 'expired')",
         "survey_answers": "f.purpose = 'resolution' AND f.result = 'answered'",
         "no_consent": "f.result = 'no_consent'",
+        "declined": "f.result = 'declined'",
         "bad_reviews": f"f.result = 'answered' AND f.level IN {BAD!r}",
         "revisit_answers": "f.purpose = 'revisit' AND f.result = 'answered'",
         "satisfied_revisits": "f.purpose = 'revisit' AND f.result = 'answered'"
@@ -211,6 +212,8 @@ def _survey(center: str, row: dict[str, Any]) -> Iterable[tuple[str, date, str, 
         yield center, on, "answers_or_expiries", 1
     if result == "no_consent":
         yield center, on, "no_consent", 1
+    if result == "declined":
+        yield center, on, "declined", 1
     if answered and level in BAD:
         yield center, on, "bad_reviews", 1
     if purpose == "revisit" and answered:
@@ -280,8 +283,8 @@ DDL = [
     + ", PRIMARY KEY (day, center_id))",
     # Counts added since the table was first made (the fill below names every column; a
     # rebuild fills them for the days already kept).
-    f"ALTER TABLE {TABLE} ADD COLUMN IF NOT EXISTS followups_unreachable bigint NOT NULL"
-    " DEFAULT 0",
+    *(f"ALTER TABLE {TABLE} ADD COLUMN IF NOT EXISTS {c} bigint NOT NULL DEFAULT 0"
+      for c in ("followups_unreachable", "declined")),
     # Where the fact rows were kept before this table was: filled from them, once.
     f"CREATE TABLE IF NOT EXISTS {FILLED} (filled boolean PRIMARY KEY)",
     f"WITH first AS (INSERT INTO {FILLED} VALUES (true) ON CONFLICT DO NOTHING RETURNING 1)"

@@ -32,6 +32,27 @@ form.addEventListener("change", (e) => {
   reasons.hidden = !isBad(e.target.value);
 });
 
+// The resident would rather not rate: recorded as declined (never a good or a bad review).
+document.getElementById("decline").addEventListener("click", async (event) => {
+  const button = event.currentTarget;
+  sendError.hidden = true;
+  button.disabled = true;
+  try {
+    await api(`/surveys/${form.dataset.survey}/decline`, {
+      method: "POST", body: { token: form.dataset.token }, key: `${form.dataset.key}-decline` });
+    show("declined-live");
+  } catch (err) {
+    if (err instanceof ApiError && (err.code === "survey_already_answered"
+                                    || err.code === "survey_declined")) show("used-live");
+    else if (err instanceof ApiError && err.status === 410) show("expired-live");
+    else if (err instanceof NetworkError) fail(t("network"));
+    else if (err instanceof ApiError && err.status === 429) fail(t("busy"));
+    else fail(t("error", { message: err.message }));
+  } finally {
+    button.disabled = false;
+  }
+});
+
 form.addEventListener("submit", async (event) => {
   event.preventDefault();
   const data = new FormData(form);
