@@ -169,7 +169,13 @@ async def decline(survey_id: UUID, body: c.DeclineRating, feedback: FeedbackDep,
     text's), or a bearer token of role ``resident`` bound to the survey's case. Staff are
     refused (403 ``forbidden_role``): a clerk never declines on a resident's behalf. Then
     as a rating: 403 ``token_invalid`` / ``token_wrong_case``, 410 ``token_expired``, 409
-    ``survey_already_answered`` / ``survey_declined``; rate limited per survey (429)."""
+    ``survey_already_answered`` / ``survey_declined``; rate limited per survey (429).
+    A staff token sent with the link's token is refused too: the clerk's screen shows the
+    survey's QR code, and a decline from there would be the clerk's, not the resident's."""
+    if principal is not None and principal.role is not Role.RESIDENT:
+        raise forbidden("forbidden_role", "only the resident declines to rate: staff cannot "
+                        "record it on their behalf", role=principal.role.value,
+                        allowed=[Role.RESIDENT.value])
     if body.token is not None:
         try:
             limits.check(f"survey:{feedback.tokens.read(body.token).survey_id}")
@@ -180,10 +186,6 @@ async def decline(survey_id: UUID, body: c.DeclineRating, feedback: FeedbackDep,
         raise HTTPException(401, {"code": "token_missing", "message": (
             "decline with the survey link's token, or a resident's Authorization: Bearer "
             "<token>"), "details": {}}, headers={"WWW-Authenticate": 'Bearer realm="sixstep"'})
-    elif principal.role is not Role.RESIDENT:
-        raise forbidden("forbidden_role", "only the resident declines to rate: staff cannot "
-                        "record it on their behalf", role=principal.role.value,
-                        allowed=[Role.RESIDENT.value])
     else:
         limits.check(f"case:{principal.case_id}")
     return WrittenPublic.of(await feedback.decline(survey_id, body, key, expected))

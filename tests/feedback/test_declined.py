@@ -47,6 +47,11 @@ async def test_a_resident_may_decline_to_rate_and_staff_cannot_decline_for_them(
                                   headers={**headers(key()), **bearer(settings, role=role,
                                                                       sub=sub)})
             assert (r.status_code, r.json()["error"]["code"]) == (403, "forbidden_role")
+            # Nor with the link's token in hand (the clerk's screen shows the survey's QR).
+            r = await client.post(f"/surveys/{declined}/decline", json={"token": link},
+                                  headers={**headers(key()), **bearer(settings, role=role,
+                                                                      sub=sub)})
+            assert (r.status_code, r.json()["error"]["code"]) == (403, "forbidden_role")
         r = await client.post(f"/surveys/{declined}/decline", json={}, headers=headers(key()))
         assert (r.status_code, r.json()["error"]["code"]) == (401, "token_missing")
         # Another survey's link, or a resident's token of another case, reaches nothing.
