@@ -103,6 +103,23 @@ async def _limits(request: Request) -> TokenBuckets:
     return request.app.state.survey_limits
 
 
+def _limit_link(feedback: Feedback, limits: TokenBuckets, token: str, survey_id: UUID) -> None:
+    """A resident's answer with a link is rate limited per survey: keyed on the survey the
+    link verifiably answers, never on the string sent (a link spelled another way is
+    refused, and cannot open a fresh bucket). Links that do not verify share one bucket per
+    survey asked about, apart from the genuine link's."""
+    try:
+        limits.check(f"survey:{feedback.tokens.read(token).survey_id}")
+    except TokenInvalid:
+        limits.check(f"invalid-link:{survey_id}")
+        raise
+
+
+def _token_missing(message: str) -> HTTPException:
+    return HTTPException(401, {"code": "token_missing", "message": message, "details": {}},
+                         headers={"WWW-Authenticate": 'Bearer realm="sixstep"'})
+
+
 @surveys.post("/{survey_id}/rating", response_model=WrittenPublic,
               responses={429: {"model": ErrorResponse}},
               summary="Rate the service: the resident with the link's token, or a clerk")
@@ -126,18 +143,10 @@ async def rate(survey_id: UUID, body: c.RateService, request: Request, feedback:
     """
     resident = False
     if body.token is not None:
-        # Keyed on the survey the link verifiably answers, never on the string sent: a link
-        # spelled another way is refused, and cannot open a fresh bucket. Links that do not
-        # verify share one bucket per survey asked about, apart from the genuine link's.
-        try:
-            limits.check(f"survey:{feedback.tokens.read(body.token).survey_id}")
-        except TokenInvalid:
-            limits.check(f"invalid-link:{survey_id}")
-            raise
+        _limit_link(feedback, limits, body.token, survey_id)
     elif principal is None:
-        raise HTTPException(401, {"code": "token_missing", "message": (
-            "answer with the survey link's token, or Authorization: Bearer <token>"),
-            "details": {}}, headers={"WWW-Authenticate": 'Bearer realm="sixstep"'})
+        raise _token_missing("answer with the survey link's token, or Authorization: Bearer "
+                             "<token>")
     elif principal.role is Role.RESIDENT:
         if body.clerk_id is not None:
             raise forbidden("forbidden_role", "a resident's token cannot record a clerk's answer")
@@ -177,15 +186,10 @@ async def decline(survey_id: UUID, body: c.DeclineRating, feedback: FeedbackDep,
                         "record it on their behalf", role=principal.role.value,
                         allowed=[Role.RESIDENT.value])
     if body.token is not None:
-        try:
-            limits.check(f"survey:{feedback.tokens.read(body.token).survey_id}")
-        except TokenInvalid:
-            limits.check(f"invalid-link:{survey_id}")
-            raise
+        _limit_link(feedback, limits, body.token, survey_id)
     elif principal is None:
-        raise HTTPException(401, {"code": "token_missing", "message": (
-            "decline with the survey link's token, or a resident's Authorization: Bearer "
-            "<token>"), "details": {}}, headers={"WWW-Authenticate": 'Bearer realm="sixstep"'})
+        raise _token_missing("decline with the survey link's token, or a resident's "
+                             "Authorization: Bearer <token>")
     else:
         limits.check(f"case:{principal.case_id}")
     return WrittenPublic.of(await feedback.decline(survey_id, body, key, expected))

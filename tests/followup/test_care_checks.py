@@ -9,29 +9,9 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import UUID
 
-import asyncpg
-
-from shared.security.principals import Role
 from shared.settings import Settings
-from tests.followup.story import DECEMBER_20, Center, at, center_day, key
+from tests.followup.story import DECEMBER_20, Center, at, center_day
 from tests.intake.test_hints import born
-from tests.support import bearer, headers, register_resident, wait_until
-
-
-async def _living_alone(center: Center, settings: Settings, id_number: str) -> UUID:
-    clerk = bearer(settings, role=Role.CLERK, sub="clerk-017")
-    resident = await register_resident(center.intake, id_=id_number)
-    r = await center.intake.put(f"/residents/{resident}/facts", headers={
-        **clerk, **headers(key())}, json={"facts": ["lives_alone"], "consent": True})
-    assert r.status_code == 200, r.text
-    pool: asyncpg.Pool = center.app.state.pool
-
-    async def flagged() -> bool:
-        return bool(await pool.fetchval(
-            "SELECT more_care FROM resident_care WHERE resident_id = $1", UUID(resident)))
-
-    await wait_until(flagged, what="follow-up told the resident needs more care")
-    return UUID(resident)
 
 
 async def _check_after(center: Center, resident: UUID, resolved: datetime) -> dict:
@@ -46,7 +26,7 @@ async def _check_after(center: Center, resident: UUID, resolved: datetime) -> di
 async def test_a_resident_living_alone_is_checked_on_early_after_a_resolution(
         settings: Settings) -> None:
     async with center_day(settings, DECEMBER_20) as center:
-        alone = await _living_alone(center, settings, born("19500101", "061"))
+        alone = await center.living_alone(born("19500101", "061"))
         neighbour = await center.resident()
 
         # Sunday 20 December (a day off): the next working day, not five working days on.

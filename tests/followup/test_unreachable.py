@@ -6,16 +6,13 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
-from uuid import UUID
-
-import asyncpg
 
 from services.followup.domain import UNREACHABLE_ATTEMPTS
 from shared.security.principals import Role
 from shared.settings import Settings
 from tests.followup.story import Center, at, center_day, key
 from tests.intake.test_hints import born
-from tests.support import bearer, headers, register_resident, stream_envelopes, wait_until
+from tests.support import bearer, headers, stream_envelopes
 
 
 async def test_a_check_that_does_not_reach_the_resident_three_times_is_closed_as_unreachable(
@@ -95,20 +92,9 @@ async def test_a_resident_not_reached_three_times_is_handed_to_the_team_leader_o
     priority, the next working morning, on the same case; the figures count the check as
     unreachable, not as done on time."""
     async with center_day(settings, at(2026, 12, 14, 9)) as center:
-        clerk = bearer(settings, role=Role.CLERK, sub="clerk-017")
-        alone = await register_resident(center.intake, id_=born("19500101", "051"))
-        r = await center.intake.put(f"/residents/{alone}/facts", headers={
-            **clerk, **headers(key())}, json={"facts": ["lives_alone"], "consent": True})
-        assert r.status_code == 200, r.text
-        pool: asyncpg.Pool = center.app.state.pool
-
-        async def flagged() -> bool:
-            return bool(await pool.fetchval(
-                "SELECT more_care FROM resident_care WHERE resident_id = $1", UUID(alone)))
-
-        await wait_until(flagged, what="follow-up told she needs more care")
+        alone = await center.living_alone(born("19500101", "051"))
         checks = {}
-        for who, resident in (("alone", UUID(alone)), ("other", await center.resident())):
+        for who, resident in (("alone", alone), ("other", await center.resident())):
             case_id = await center.open_case(at(2026, 12, 14, 10), resident)
             await center.step(case_id, "resolve", {
                 "outcome": "resolved", "emotion_defused": True,

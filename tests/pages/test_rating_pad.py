@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 
 import httpx
-from playwright.async_api import Browser, BrowserContext, expect
+from playwright.async_api import Browser, BrowserContext, Page, expect
 
 from tests.pages.center import Center, screenshot
 from tests.pages.test_counter import pick_item, saved, sign_in
@@ -83,13 +83,9 @@ async def test_the_pad_at_window_1_asks_the_resident_as_soon_as_the_clerk_resolv
     await tablet.close()
 
 
-async def test_after_the_shift_change_the_idle_pad_shows_the_clerk_now_at_the_window(
-        center: Center, browser: Browser) -> None:
-    """Window 5: clerk-085 serves the morning and resolves a case; at 13:00 clerk-086 takes
-    the window and opens a case for the next resident. The pad in front of that resident
-    shows clerk-086, the one serving them, not the morning's clerk until clerk-086's first
-    survey (a 工号 shown to a resident is someone they can name in a review)."""
-    window = "window-5"
+async def paired_pad(center: Center, browser: Browser, window: str
+                     ) -> tuple[BrowserContext, Page]:
+    """A tablet paired with ``window`` by the supervisor's code, idle."""
     supervisor = center.client("feedback", "director-01", "supervisor", CENTER)
     r = await supervisor.post("/pads/pairings", json={"counter_id": window})
     assert r.status_code == 201, r.text
@@ -101,6 +97,17 @@ async def test_after_the_shift_change_the_idle_pad_shows_the_clerk_now_at_the_wi
     await pad.fill("#pair-code", r.json()["code"])
     await pad.press("#pair-code", "Enter")
     await expect(pad.locator("#idle")).to_be_visible()
+    return tablet, pad
+
+
+async def test_after_the_shift_change_the_idle_pad_shows_the_clerk_now_at_the_window(
+        center: Center, browser: Browser) -> None:
+    """Window 5: clerk-085 serves the morning and resolves a case; at 13:00 clerk-086 takes
+    the window and opens a case for the next resident. The pad in front of that resident
+    shows clerk-086, the one serving them, not the morning's clerk until clerk-086's first
+    survey (a 工号 shown to a resident is someone they can name in a review)."""
+    window = "window-5"
+    tablet, pad = await paired_pad(center, browser, window)
 
     async def open_case(clerk: str, resolve: bool) -> None:
         """What the clerk's screen sends when a resident sits down (and is served)."""
@@ -140,17 +147,8 @@ async def test_a_resident_who_would_rather_not_rate_says_so_on_the_pad(
     resident taps "不想评价": the survey is recorded as declined (never as no answer, never
     satisfied), the pad goes back to idle, and the link is spent."""
     window = "window-6"
+    tablet, pad = await paired_pad(center, browser, window)
     supervisor = center.client("feedback", "director-01", "supervisor", CENTER)
-    r = await supervisor.post("/pads/pairings", json={"counter_id": window})
-    assert r.status_code == 201, r.text
-    tablet = await browser.new_context(viewport={"width": 1180, "height": 820}, has_touch=True,
-                                       locale="zh-CN", timezone_id="Asia/Shanghai")
-    tablet.set_default_timeout(15_000)
-    pad = await tablet.new_page()
-    await pad.goto(f"{center.feedback}/pad")
-    await pad.fill("#pair-code", r.json()["code"])
-    await pad.press("#pair-code", "Enter")
-    await expect(pad.locator("#idle")).to_be_visible()
 
     intake = center.client("intake", "clerk-087", "clerk", CENTER)
     opened = await intake.post("/cases", headers={"Idempotency-Key": "clerk-087-open"},
