@@ -103,6 +103,13 @@ class SurveyAlreadyAnswered(CommandError):
     code = "survey_already_answered"
 
 
+class SurveyDeclinedError(CommandError):
+    """The resident declined to rate this survey: it takes no answer after that."""
+
+    status = 409
+    code = "survey_declined"
+
+
 class SurveyWithdrawnError(CommandError):
     status = 409
     code = "survey_withdrawn"
@@ -243,6 +250,9 @@ class Survey(RemembersCommands):
         if self.status == "answered":
             raise SurveyAlreadyAnswered("this survey was already answered; it takes one answer",
                                         survey_id=str(self.id))
+        if self.status == "declined":
+            raise SurveyDeclinedError("the resident declined to rate this survey",
+                                      survey_id=str(self.id))
         if self.status == "withdrawn":
             why = WITHDRAWN_BECAUSE.get(self.withdrawn_because, "the case was reopened")
             raise SurveyWithdrawnError(f"this survey was withdrawn: {why}",
@@ -286,6 +296,17 @@ class Survey(RemembersCommands):
         self.aspects = aspects
         self.reason_tags = tuple(reason_tags or ())
         self._remember(meta, "RatingGiven")
+
+    def decline(self, now: datetime, meta: Meta) -> None:
+        """The resident would rather not rate: closes the survey as declined (the caller
+        checks it is the resident: the link's token or a resident's bearer token)."""
+        self.check_answerable(now)
+        self._declined(survey_id=self.id, purpose=self.purpose, meta=self.meta_for(meta))
+
+    @event("SurveyDeclined")
+    def _declined(self, survey_id: UUID, purpose: str, meta: Meta) -> None:
+        self.status = "declined"
+        self._remember(meta, "SurveyDeclined")
 
     @property
     def is_bad_review(self) -> bool:

@@ -16,6 +16,7 @@ from services.followup.domain import (
     CaseNotFound,
     Consent,
     FollowUp,
+    Handover,
     HelpTask,
     NoConsent,
     Obligation,
@@ -168,6 +169,8 @@ class Consents(Protocol):
 
     def resident_of_case(self, case_id: UUID) -> Awaitable[UUID | None]: ...
 
+    def needs_more_care(self, follow_up_id: UUID) -> Awaitable[bool]: ...
+
 
 class AllConsent:
     """Every resident may be contacted, anywhere: for tools and tests that have no consent to
@@ -184,6 +187,9 @@ class AllConsent:
 
     async def resident_of_case(self, case_id: UUID) -> UUID | None:
         return None
+
+    async def needs_more_care(self, follow_up_id: UUID) -> bool:
+        return False
 
 
 class FollowUps:
@@ -312,17 +318,29 @@ class FollowUps:
                        key: str | None, expected_version: int | None = None) -> Written:
         now = self.clock.now()
 
-        def act(f: FollowUp, meta: Meta) -> None:
+        unreachable = cmd.outcome is FollowUpOutcome.UNREACHABLE
+        # A resident who needs more care is visited at home when the last attempt fails too
+        # (read before the command: intake's CareNeedChanged, as the rules last read it).
+        more_care = unreachable and await self.consents.needs_more_care(follow_up_id)
+        settings = self.settings
+
+        def act(f: FollowUp, meta: Meta) -> FollowUp | None:
             retry = None
-            if cmd.outcome is FollowUpOutcome.UNREACHABLE:
+            if unreachable:
                 # Tried again the next working morning (after today's: the day's calls are
-                # made), on the center's calendar.
+                # made), on the center's calendar; after the last attempt, the team takes it
+                # up then (``FollowUp.hand_over``).
                 calendar = self.calendar(f.center_id)
                 at = covered(lambda: calendar.next_working_morning(
                     calendar.closing_on(calendar.local_day(now))))
                 retry = (at, calendar.basis_of(at))
             f.complete(cmd.outcome.value, cmd.channel.value, cmd.note, meta,
                        cmd.verdict.value if cmd.verdict else None, retry)
+            if retry is None:
+                return None
+            return f.hand_over(Handover(
+                due_at=retry[0], basis=retry[1], team=settings.followup_team,
+                leader=settings.followup_supervisor_team, more_care=more_care), meta)
 
         return await self._on(follow_up_id, "follow-up", "FollowUpCompleted", cmd, actor, key,
                               expected_version, act)

@@ -37,6 +37,7 @@ from eventsourcing.domain import event
 from shared.contracts.followup import (
     REACHING,
     ContactChannel,
+    Priority,
     PublisherScope,
     Reason,
     RescheduleCause,
@@ -258,6 +259,30 @@ def first_watched_period(calendar: WorkingCalendar, first_due_on: date, cadence:
 #: only the last one completes the follow-up (a revisit is a task until done, not one call).
 UNREACHABLE_ATTEMPTS = 3
 
+#: Follow-ups the center owes an answer on: when the last attempt does not reach the resident
+#: either, the team takes them up (``FollowUp.hand_over``) rather than letting them end there.
+HANDED_OVER_WHEN_UNREACHABLE = frozenset({
+    Reason.POST_RESOLUTION_CHECK, Reason.VERIFICATION, Reason.RECTIFICATION,
+    Reason.RESIDENT_SAYS_UNSOLVED})
+
+
+def handover_id(follow_up_id: UUID) -> UUID:
+    """The one follow-up the team takes an unreachable resident's follow-up up with."""
+    return follow_up_id_for("unreachable", follow_up_id)
+
+
+@dataclass(frozen=True)
+class Handover:
+    """Who takes up a follow-up whose resident was not reached at the last attempt, and when:
+    a home visit by ``team`` for a resident who needs more care (``more_care``), else a task
+    for the team leader (``leader``), due at ``due_at`` (the next working morning)."""
+
+    due_at: datetime
+    basis: Basis
+    team: str
+    leader: str
+    more_care: bool
+
 
 class FollowUp(RemembersCommands):
     """One planned contact with a resident, for one reason, by a clerk or a team."""
@@ -272,6 +297,7 @@ class FollowUp(RemembersCommands):
         self.case_id: UUID | None = meta.get("case_id")
         self.reason = reason
         self.resident_id = resident_id
+        self.service_item = service_item
         self.source = source
         self.contact = contact
         self.due_at = due_at
@@ -395,7 +421,31 @@ class FollowUp(RemembersCommands):
     def _completed(self, outcome: str, channel: str, note: str, meta: Meta,
                    verdict: str | None = None) -> None:
         self.status = "completed"
+        self.outcome, self.channel = outcome, channel
         self._remember(meta, "FollowUpCompleted")
+
+    def hand_over(self, handover: Handover, meta: Meta) -> FollowUp | None:
+        """The follow-up the team takes up when this one just ended with the resident not
+        reached at the last attempt (``UNREACHABLE_ATTEMPTS`` by a channel that reaches
+        them), for a reason the center owes an answer on (``HANDED_OVER_WHEN_UNREACHABLE``);
+        else None. A home visit (``Reason.HOME_VISIT``) for a resident who needs more care,
+        else a task for the team leader (``Reason.RESIDENT_UNREACHABLE``); high priority,
+        on the same case, for the same resident, from this follow-up (``source_id``)."""
+        if (self.status != "completed" or getattr(self, "outcome", None) != "unreachable"
+                or getattr(self, "channel", None) not in REACHING
+                or self.unreached + 1 < UNREACHABLE_ATTEMPTS or not self.contact
+                or self.resident_id is None
+                or self.reason not in HANDED_OVER_WHEN_UNREACHABLE):
+            return None
+        visit = handover.more_care
+        return FollowUp(
+            id=handover_id(self.id),
+            reason=(Reason.HOME_VISIT if visit else Reason.RESIDENT_UNREACHABLE).value,
+            resident_id=self.resident_id, due_at=handover.due_at, assigned_clerk=None,
+            assigned_team=handover.team if visit else handover.leader,
+            priority=Priority.HIGH.value, service_item=self.service_item,
+            source="followup:FollowUpCompleted", source_id=self.id,
+            meta=meta, basis=handover.basis.value, contact=True)
 
     def reschedule(self, due_at: datetime, reason: str, assigned_clerk: str | None,
                    assigned_team: str | None, now: datetime, meta: Meta,

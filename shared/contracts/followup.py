@@ -50,6 +50,9 @@ class Reason(StrEnum):
     VERIFICATION = "verification"  # 回访核实: call the resident about a bad review, first
     PLAN_STEP = "plan_step"  # a linked plan's step is about to take effect
     RESIDENT_SAYS_UNSOLVED = "resident_says_unsolved"  # the case was reopened on their word
+    # Not reached in three attempts: the team leader takes it up (a resident who needs more
+    # care gets a home visit instead). Its source_id is the follow-up that was not answered.
+    RESIDENT_UNREACHABLE = "resident_unreachable"
 
 
 class Priority(StrEnum):
