@@ -335,7 +335,8 @@ class FollowUps:
                     calendar.closing_on(calendar.local_day(now))))
                 retry = (at, calendar.basis_of(at))
             f.complete(cmd.outcome.value, cmd.channel.value, cmd.note, meta,
-                       cmd.verdict.value if cmd.verdict else None, retry)
+                       cmd.verdict.value if cmd.verdict else None, retry,
+                       day_of=self.calendar(f.center_id).local_day)
             if retry is None:
                 return None
             return f.hand_over(Handover(

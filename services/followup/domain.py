@@ -27,6 +27,7 @@ or ``counter`` when they come in).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -64,6 +65,13 @@ def home_visit_after(more_care: bool) -> int:
     """How many periods in a row a resident may miss before a home visit is planned."""
     return HOME_VISIT_AFTER_FOR_CARE if more_care else HOME_VISIT_AFTER
 
+
+
+class TriedToday(CommandError):
+    """An unanswered attempt was already recorded today: the next one counts from the retry."""
+
+    status = 409
+    code = "tried_today"
 
 
 class ResidentErasedError(CommandError):
@@ -378,13 +386,29 @@ class FollowUp(RemembersCommands):
         """Attempts so far that did not reach the resident (each tried again)."""
         return getattr(self, "_unreached", 0)
 
+    def check_attempt_day(self, day_of: Callable[[datetime], date], now: datetime) -> None:
+        """An unanswered attempt counts once a day (409 ``tried_today``): three calls in
+        one morning (a clerk redialling, a double entry with a new key) used up every
+        attempt, and the team took up a resident never tried on another day."""
+        last = getattr(self, "_unreached_at", None)
+        if last is not None and day_of(last) == day_of(now):
+            raise TriedToday(
+                "the resident was already tried without answer today; the next attempt "
+                f"counts from {self.due_at.isoformat()}",
+                next_attempt_at=self.due_at.isoformat(),
+                attempts=self.unreached, of=UNREACHABLE_ATTEMPTS)
+
     def complete(self, outcome: str, channel: str, note: str, meta: Meta,
-                 verdict: str | None = None, retry: tuple[datetime, Basis] | None = None
-                 ) -> None:
+                 verdict: str | None = None, retry: tuple[datetime, Basis] | None = None,
+                 day_of: Callable[[datetime], date] | None = None) -> None:
         """``retry``: when an unreachable resident is tried again (the next working morning);
         before the last of ``UNREACHABLE_ATTEMPTS`` the follow-up is rescheduled there, not
-        completed, when the attempt was by a channel that reaches them (``REACHING``)."""
+        completed, when the attempt was by a channel that reaches them (``REACHING``).
+        ``day_of``: the center's day of a moment; such an attempt counts once a day
+        (``check_attempt_day``)."""
         self.check_open("complete")
+        if outcome == "unreachable" and channel in REACHING and day_of is not None:
+            self.check_attempt_day(day_of, meta["occurred_at"])
         if verdict is not None and self.reason != Reason.POST_RESOLUTION_CHECK:
             raise InvalidCommand("the verdict is the resident's answer at a post-resolution "
                                  "check", field="verdict", reason=self.reason)
@@ -519,6 +543,8 @@ class FollowUp(RemembersCommands):
         if cause == RescheduleCause.UNREACHABLE:
             # The staff's command was a completion: its key answers as one when retried.
             self._unreached = self.unreached + 1
+            at = meta.get("occurred_at")
+            self._unreached_at = datetime.fromisoformat(at) if isinstance(at, str) else at
             self._remember(meta, "FollowUpCompleted")
         else:
             self._remember(meta, "FollowUpRescheduled")

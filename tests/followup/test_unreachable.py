@@ -142,9 +142,10 @@ async def test_a_resident_not_reached_three_times_is_handed_to_the_team_leader_o
         shown = [f["follow_up_id"] for f in leader["due_today"] + leader["upcoming"]]
         assert task["follow_up_id"] in shown
 
-        # Not reached by the team either: the task ends there (no fourth round of handing).
-        center.clock.set(at(2027, 1, 4, 10))
-        for _ in range(3):
+        # Not reached by the team either, one visit a day: the task ends there (no fourth
+        # round of handing).
+        for day in (4, 5, 6):
+            center.clock.set(at(2027, 1, day, 10))
             r = await center.followup.post(
                 f"/followups/{task['follow_up_id']}/complete", headers=headers(key()),
                 json={"outcome": "unreachable", "channel": "home_visit", "note": "不在家"})
@@ -160,3 +161,43 @@ async def test_a_resident_not_reached_three_times_is_handed_to_the_team_leader_o
               and str(e.aggregate_id) == scheduled.payload["source_id"]]
     assert scheduled.actor == last.actor == "test-supervisor", "whoever recorded the attempt"
     assert scheduled.payload["source_id"] == checks["other"][1]["follow_up_id"]
+
+
+async def test_an_unanswered_attempt_counts_once_a_day(settings: Settings) -> None:
+    """Three unanswered calls in one morning (a clerk redialling, an attempt typed in twice
+    with a new key) used up every attempt: the team took up a resident never tried on another
+    day. The second one that day is refused (409 ``tried_today``) and nothing is recorded; a
+    call that reaches them is recorded as usual; the next day's counts."""
+    async with center_day(settings, at(2026, 12, 18, 9)) as center:
+        case_id = await center.open_case(at(2026, 12, 18, 10))
+        await center.step(case_id, "resolve", {"outcome": "resolved", "emotion_defused": True,
+                                               "occurred_at": at(2026, 12, 18, 11).isoformat()})
+        [check] = await center.followups_of(case_id, 1)
+        follow_up_id = check["follow_up_id"]
+
+        async def call(now: datetime, outcome: str = "unreachable") -> Any:
+            center.clock.set(now)
+            body: dict[str, Any] = {"outcome": outcome, "channel": "phone", "note": "无人接听"}
+            if outcome == "done":
+                body |= {"note": "已回访", "verdict": "solved"}
+            return await center.followup.post(f"/followups/{follow_up_id}/complete",
+                                              headers=headers(key()), json=body)
+
+        assert (await call(at(2026, 12, 21, 10))).status_code == 200
+        await center.settled()
+        before = await center.get(follow_up_id)
+        for now in (at(2026, 12, 21, 10, 5), at(2026, 12, 21, 16, 30)):
+            r = await call(now)
+            assert r.status_code == 409, r.text
+            error = r.json()["error"]
+            assert error["code"] == "tried_today"
+            assert datetime.fromisoformat(error["details"]["next_attempt_at"]) == \
+                datetime.fromisoformat(before["due_at"])
+        await center.settled()
+        assert await center.get(follow_up_id) == before
+        # Tuesday's counts (the second of three); Tuesday evening's reaches them.
+        assert (await call(at(2026, 12, 22, 9, 30))).status_code == 200
+        r = await call(at(2026, 12, 22, 18), outcome="done")
+        assert r.status_code == 200, r.text
+        await center.settled()
+        assert (await center.get(follow_up_id))["status"] == "completed"
