@@ -103,6 +103,23 @@ async def _limits(request: Request) -> TokenBuckets:
     return request.app.state.survey_limits
 
 
+def _limit_link(feedback: Feedback, limits: TokenBuckets, token: str, survey_id: UUID) -> None:
+    """A resident's answer with a link is rate limited per survey: keyed on the survey the
+    link verifiably answers, never on the string sent (a link spelled another way is
+    refused, and cannot open a fresh bucket). Links that do not verify share one bucket per
+    survey asked about, apart from the genuine link's."""
+    try:
+        limits.check(f"survey:{feedback.tokens.read(token).survey_id}")
+    except TokenInvalid:
+        limits.check(f"invalid-link:{survey_id}")
+        raise
+
+
+def _token_missing(message: str) -> HTTPException:
+    return HTTPException(401, {"code": "token_missing", "message": message, "details": {}},
+                         headers={"WWW-Authenticate": 'Bearer realm="sixstep"'})
+
+
 @surveys.post("/{survey_id}/rating", response_model=WrittenPublic,
               responses={429: {"model": ErrorResponse}},
               summary="Rate the service: the resident with the link's token, or a clerk")
@@ -126,18 +143,10 @@ async def rate(survey_id: UUID, body: c.RateService, request: Request, feedback:
     """
     resident = False
     if body.token is not None:
-        # Keyed on the survey the link verifiably answers, never on the string sent: a link
-        # spelled another way is refused, and cannot open a fresh bucket. Links that do not
-        # verify share one bucket per survey asked about, apart from the genuine link's.
-        try:
-            limits.check(f"survey:{feedback.tokens.read(body.token).survey_id}")
-        except TokenInvalid:
-            limits.check(f"invalid-link:{survey_id}")
-            raise
+        _limit_link(feedback, limits, body.token, survey_id)
     elif principal is None:
-        raise HTTPException(401, {"code": "token_missing", "message": (
-            "answer with the survey link's token, or Authorization: Bearer <token>"),
-            "details": {}}, headers={"WWW-Authenticate": 'Bearer realm="sixstep"'})
+        raise _token_missing("answer with the survey link's token, or Authorization: Bearer "
+                             "<token>")
     elif principal.role is Role.RESIDENT:
         if body.clerk_id is not None:
             raise forbidden("forbidden_role", "a resident's token cannot record a clerk's answer")
@@ -152,6 +161,38 @@ async def rate(survey_id: UUID, body: c.RateService, request: Request, feedback:
     return WrittenPublic.of(await feedback.rate(
         survey_id, body, actor, key, expected, resident=resident,
         on_behalf=principal is not None and principal.role is Role.SUPERVISOR))
+
+
+@surveys.post("/{survey_id}/decline", response_model=WrittenPublic,
+              responses={429: {"model": ErrorResponse}},
+              summary="The resident would rather not rate: recorded as declined")
+async def decline(survey_id: UUID, body: c.DeclineRating, feedback: FeedbackDep,
+                  key: IdempotencyKey, expected: ExpectedVersion,
+                  principal: OptionalPrincipal,
+                  limits: Annotated[TokenBuckets, Depends(_limits)]) -> WrittenPublic:
+    """好差评: a resident may decline to rate. Recorded as declined (``SurveyDeclined``,
+    actor ``resident``), never as an answer nor as no answer, never as satisfied nor as a
+    bad review (no default good rating).
+
+    Only the resident declines: with the link's ``token`` in the body (the pad's or the
+    text's), or a bearer token of role ``resident`` bound to the survey's case. Staff are
+    refused (403 ``forbidden_role``): a clerk never declines on a resident's behalf. Then
+    as a rating: 403 ``token_invalid`` / ``token_wrong_case``, 410 ``token_expired``, 409
+    ``survey_already_answered`` / ``survey_declined``; rate limited per survey (429).
+    A staff token sent with the link's token is refused too: the clerk's screen shows the
+    survey's QR code, and a decline from there would be the clerk's, not the resident's."""
+    if principal is not None and principal.role is not Role.RESIDENT:
+        raise forbidden("forbidden_role", "only the resident declines to rate: staff cannot "
+                        "record it on their behalf", role=principal.role.value,
+                        allowed=[Role.RESIDENT.value])
+    if body.token is not None:
+        _limit_link(feedback, limits, body.token, survey_id)
+    elif principal is None:
+        raise _token_missing("decline with the survey link's token, or a resident's "
+                             "Authorization: Bearer <token>")
+    else:
+        limits.check(f"case:{principal.case_id}")
+    return WrittenPublic.of(await feedback.decline(survey_id, body, key, expected))
 
 
 @rectifications.post("/{rectification_id}/outcome", response_model=RectificationWritten,

@@ -38,6 +38,14 @@ class _Command(Typed):
         return self
 
 
+class DeclineRating(_Command):
+    """The resident would rather not rate: with the survey link's token (the pad's or the
+    text's), or a resident's bearer token bound to the case. Staff cannot send it."""
+
+    token: str | None = Field(None, max_length=200,
+                              description="The token of the survey link (the resident).")
+
+
 class RateService(_Command):
     """A rating: by the resident with the survey link's token, or recorded by a clerk."""
 

@@ -103,6 +103,13 @@ class SurveyAlreadyAnswered(CommandError):
     code = "survey_already_answered"
 
 
+class SurveyDeclinedError(CommandError):
+    """The resident declined to rate this survey: it takes no answer after that."""
+
+    status = 409
+    code = "survey_declined"
+
+
 class SurveyWithdrawnError(CommandError):
     status = 409
     code = "survey_withdrawn"
@@ -270,6 +277,9 @@ class Survey(RemembersCommands):
         if self.status == "answered":
             raise SurveyAlreadyAnswered("this survey was already answered; it takes one answer",
                                         survey_id=str(self.id))
+        if self.status == "declined":
+            raise SurveyDeclinedError("the resident declined to rate this survey",
+                                      survey_id=str(self.id))
         if self.status == "withdrawn":
             why = WITHDRAWN_BECAUSE.get(self.withdrawn_because, "the case was reopened")
             raise SurveyWithdrawnError(f"this survey was withdrawn: {why}",
@@ -313,6 +323,17 @@ class Survey(RemembersCommands):
         self.aspects = aspects
         self.reason_tags = tuple(reason_tags or ())
         self._remember(meta, "RatingGiven")
+
+    def decline(self, now: datetime, meta: Meta) -> None:
+        """The resident would rather not rate: closes the survey as declined (the caller
+        checks it is the resident: the link's token or a resident's bearer token)."""
+        self.check_answerable(now)
+        self._declined(survey_id=self.id, purpose=self.purpose, meta=self.meta_for(meta))
+
+    @event("SurveyDeclined")
+    def _declined(self, survey_id: UUID, purpose: str, meta: Meta) -> None:
+        self.status = "declined"
+        self._remember(meta, "SurveyDeclined")
 
     @property
     def is_bad_review(self) -> bool:
@@ -427,15 +448,20 @@ class Rectification(RemembersCommands):
         """Count the working days again on the calendar in force; True when the deadline moved.
 
         Only an open rectification whose deadline rests on a provisional year that now has its
-        official schedule; never earlier than ``today``; an unchanged deadline records nothing.
+        official schedule, or on official days since changed; never earlier than ``today``
+        (an official deadline past on either count stays: it was missed); an unchanged
+        deadline records nothing.
         """
         self.check_new_command(meta.get("causation_id"), "RectificationDeadlineRevised")
-        if (self.status != "open" or self.basis != Basis.PROVISIONAL
-                or self.counted_from is None or self.working_days is None):
+        if (self.status != "open" or self.counted_from is None
+                or self.working_days is None):
             return False
         deadline_on = calendar.add_working_days(self.counted_from, self.working_days)
         if calendar.basis_of(deadline_on) is Basis.PROVISIONAL:
             return False  # that year's schedule is still not published
+        if (self.basis == Basis.OFFICIAL and deadline_on < today
+                and self.deadline_on < today):
+            return False
         deadline_on = max(deadline_on, today)
         if deadline_on == self.deadline_on:
             return False

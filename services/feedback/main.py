@@ -69,7 +69,7 @@ def create_app(settings: Settings, *, sender: SurveySender | None = None,
         replanning = Replanning(runtime.pool, feedback)
         runtime.calendar_hooks["feedback"] = replanning.run
         if runtime.runs_workers:  # a file added or the package upgraded while we were down
-            await replanning.run()
+            await runtime.replan_at_start()
         app.state.runtime = runtime
         app.state.pool = runtime.pool
         app.state.feedback = feedback
@@ -115,7 +115,8 @@ def create_app(settings: Settings, *, sender: SurveySender | None = None,
     app.state.survey_limits = TokenBuckets(settings.survey_rate_per_minute / 60.0,
                                            settings.survey_rate_burst)
     install_surface(app, settings, metrics,
-                    optional=[r"/surveys/[^/]+/rating"],  # a survey link answers alone
+                    # a survey link answers (or declines) alone
+                    optional=[r"/surveys/[^/]+/rating", r"/surveys/[^/]+/decline"],
                     # pages' HTML, no data (pages.py); the rating pad's own token (pads.py)
                     public=[r"/", r"/board", r"/s/[^/]+", r"/pad", r"/pads/pair", r"/pads/next",
                             r"/public/[^/]+"])  # the monthly figures (公示): public.py

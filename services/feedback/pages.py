@@ -57,7 +57,8 @@ async def home() -> RedirectResponse:
 
 async def _survey_state(request: Request, survey_id: UUID, token: str
                         ) -> tuple[str, dict[str, Any] | None]:
-    """open | used | expired | invalid | closed, and the survey's row when it is known."""
+    """open | used | declined | expired | invalid | closed, and the survey's row when it is
+    known."""
     feedback = request.app.state.feedback
     try:
         feedback.tokens.check(token, survey_id, feedback.clock.now())
@@ -70,8 +71,8 @@ async def _survey_state(request: Request, survey_id: UUID, token: str
         survey_id)
     if row is None:  # the read model has not caught up with a survey just sent: still open
         return "open", None
-    state = {"answered": "used", "expired": "expired", "withdrawn": "closed"}.get(
-        row["status"], "open")
+    state = {"answered": "used", "expired": "expired", "withdrawn": "closed",
+             "declined": "declined"}.get(row["status"], "open")
     return state, dict(row)
 
 
@@ -106,7 +107,8 @@ async def survey(request: Request, survey_id: UUID,
         rectification_days=_untriaged_days(request),
         query_zh=urlencode({"t": t, "lang": "zh"}), query_en=urlencode({"t": t, "lang": "en"}),
         pad=request.query_params.get("pad") == "1")
-    status = {"open": 200, "used": 200, "expired": 410, "closed": 410, "invalid": 403}[state]
+    status = {"open": 200, "used": 200, "declined": 200, "expired": 410, "closed": 410,
+              "invalid": 403}[state]
     return TEMPLATES.TemplateResponse(request, "survey.html", context, status_code=status,
                                       headers=NO_STORE)
 

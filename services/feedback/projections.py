@@ -152,7 +152,7 @@ def _plan(events: Sequence[Envelope]) -> _Plan:
                                         orjson.dumps(p.get("reason_tags") or []).decode()))
             continue
         if e.type in ("SurveySent", "SurveyRedirected", "RatingGiven", "SurveyExpired",
-                      "SurveyWithdrawn"):
+                      "SurveyWithdrawn", "SurveyDeclined"):
             patch = survey_patch[e.aggregate_id]
             if e.type == "SurveySent":
                 patch.update(status="sent", sent_at=e.occurred_at)
@@ -168,6 +168,8 @@ def _plan(events: Sequence[Envelope]) -> _Plan:
                              reason_tags=orjson.dumps(p.get("reason_tags") or []).decode())
             elif e.type == "SurveyExpired":
                 patch.update(status="expired", closed_at=e.occurred_at)
+            elif e.type == "SurveyDeclined":  # the resident would rather not rate
+                patch.update(status="declined", closed_at=e.occurred_at)
             else:
                 patch.update(status="withdrawn", closed_at=e.occurred_at,
                              withdrawn_reason=p["reason"])

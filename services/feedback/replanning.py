@@ -20,10 +20,11 @@ from shared.runtime.replanning import replan_each
 
 log = structlog.get_logger("sixstep.feedback.replanning")
 
+# $3: the first official day the reload changed (NULL: none; ``Calendars.changed_official``).
 CANDIDATES = (
     "SELECT rectification_id FROM rectifications WHERE status = 'open'"
-    " AND basis = 'provisional' AND ($1::uuid IS NULL OR rectification_id > $1)"
-    " ORDER BY rectification_id LIMIT $2")
+    " AND (basis = 'provisional' OR deadline_on >= $3::date)"
+    " AND ($1::uuid IS NULL OR rectification_id > $1) ORDER BY rectification_id LIMIT $2")
 
 
 class Replanning:
@@ -33,8 +34,10 @@ class Replanning:
         self.batch = batch
 
     async def run(self) -> dict[str, int]:
+        changed = self.feedback.calendars.changed_official
         done = await replan_each(self.pool, CANDIDATES, self.feedback.revise_deadline,
-                                 batch=self.batch, log=log, key="rectification_id")
+                                 batch=self.batch, log=log, key="rectification_id",
+                                 args=(changed[0] if changed else None,))
         if done.checked:
             log.info("replan.done", checked=done.checked, moved=done.moved)
         return {"rectifications_checked": done.checked, "deadlines_revised": done.moved}

@@ -16,6 +16,7 @@ from services.followup.domain import (
     CaseNotFound,
     Consent,
     FollowUp,
+    Handover,
     HelpTask,
     NoConsent,
     Obligation,
@@ -168,6 +169,8 @@ class Consents(Protocol):
 
     def resident_of_case(self, case_id: UUID) -> Awaitable[UUID | None]: ...
 
+    def needs_more_care(self, follow_up_id: UUID) -> Awaitable[bool]: ...
+
 
 class AllConsent:
     """Every resident may be contacted, anywhere: for tools and tests that have no consent to
@@ -184,6 +187,9 @@ class AllConsent:
 
     async def resident_of_case(self, case_id: UUID) -> UUID | None:
         return None
+
+    async def needs_more_care(self, follow_up_id: UUID) -> bool:
+        return False
 
 
 class FollowUps:
@@ -312,17 +318,30 @@ class FollowUps:
                        key: str | None, expected_version: int | None = None) -> Written:
         now = self.clock.now()
 
-        def act(f: FollowUp, meta: Meta) -> None:
+        unreachable = cmd.outcome is FollowUpOutcome.UNREACHABLE
+        # A resident who needs more care is visited at home when the last attempt fails too
+        # (read before the command: intake's CareNeedChanged, as the rules last read it).
+        more_care = unreachable and await self.consents.needs_more_care(follow_up_id)
+        settings = self.settings
+
+        def act(f: FollowUp, meta: Meta) -> FollowUp | None:
             retry = None
-            if cmd.outcome is FollowUpOutcome.UNREACHABLE:
+            if unreachable:
                 # Tried again the next working morning (after today's: the day's calls are
-                # made), on the center's calendar.
+                # made), on the center's calendar; after the last attempt, the team takes it
+                # up then (``FollowUp.hand_over``).
                 calendar = self.calendar(f.center_id)
                 at = covered(lambda: calendar.next_working_morning(
                     calendar.closing_on(calendar.local_day(now))))
                 retry = (at, calendar.basis_of(at))
             f.complete(cmd.outcome.value, cmd.channel.value, cmd.note, meta,
-                       cmd.verdict.value if cmd.verdict else None, retry)
+                       cmd.verdict.value if cmd.verdict else None, retry,
+                       day_of=self.calendar(f.center_id).local_day)
+            if retry is None:
+                return None
+            return f.hand_over(Handover(
+                due_at=retry[0], basis=retry[1], team=settings.followup_team,
+                leader=settings.followup_supervisor_team, more_care=more_care), meta)
 
         return await self._on(follow_up_id, "follow-up", "FollowUpCompleted", cmd, actor, key,
                               expected_version, act)
@@ -507,10 +526,15 @@ class FollowUps:
         # Periods already missed when the clerk declared it were never tracked: not "missed",
         # unless the declaration asks for them (tracked_from).
         since = watch.occurred_at or now
+        # A due day not past when declared is the *next* one (the counter page's): the
+        # periods the resident says were missed since tracked_from lie before it. A past one
+        # is where the periods began (none before it to reach back to).
+        back = (watch.tracked_from is not None
+                and watch.next_due_on >= calendar.local_day(since))
         if watch.tracked_from is not None:
             since = datetime.combine(watch.tracked_from, time(), calendar.tz)
         period, due, missed_at, basis = covered(lambda: first_watched_period(
-            calendar, watch.next_due_on, watch.cadence, grace, since))
+            calendar, watch.next_due_on, watch.cadence, grace, since, back=back))
         meta = meta_for(SYSTEM_RULES, watch.causation_id, now, watch,
                         center_id=watch.center_id, case_id=watch.case_id)
 
@@ -541,24 +565,35 @@ class FollowUps:
     # -- re-planning when an official schedule arrives ---------------------------------------
 
     async def replan(self, follow_up_id: UUID, now: datetime) -> bool:
-        """Work a provisional due moment out again on the calendar in force (True: moved).
+        """Work a follow-up's due moment out again on the calendar in force (True: moved)."""
+        return await self._replan(follow_up_id, "follow-up", lambda f, calendar, meta:
+                                  f.replan(calendar, now, meta), now)
 
-        Exactly once across replicas: the command's key names the official schedules it was
-        worked out on (the calendar's fingerprint), so the same re-planning on another replica
-        is a replay; two at the same moment meet the store's optimistic concurrency.
+    async def replan_obligation(self, aggregate_id: UUID, now: datetime) -> bool:
+        """Work an obligation's "missed at" moment out again on the calendar in force (True:
+        moved)."""
+        grace = self.settings.followup_obligation_grace_working_days
+        return await self._replan(aggregate_id, "obligation", lambda o, calendar, meta:
+                                  o.replan(calendar, grace, now, meta), now)
+
+    async def _replan(self, aggregate_id: UUID, kind: str,
+                      act: Callable[[Any, WorkingCalendar, Meta], bool], now: datetime) -> bool:
+        """Exactly once across replicas: the command's key names the official schedules it
+        was worked out on (the calendar's fingerprint), so the same re-planning on another
+        replica is a replay; two at the same moment meet the store's optimistic concurrency.
         """
         moved: dict[str, bool] = {}
 
         def run(unit: Unit) -> Aggregate:
             moved["yes"] = False  # a batch re-run after a conflict starts again
-            follow_up: FollowUp = unit.get(follow_up_id, "follow-up")
-            calendar = self.calendar(follow_up.center_id)
-            meta = follow_up.meta_for(meta_for(SYSTEM_CALENDAR,
+            aggregate = unit.get(aggregate_id, kind)
+            calendar = self.calendar(aggregate.center_id)
+            meta = aggregate.meta_for(meta_for(SYSTEM_CALENDAR,
                                                f"calendar:{calendar.fingerprint}", now))
-            moved["yes"] = covered(lambda: follow_up.replan(calendar, now, meta))
-            return follow_up
+            moved["yes"] = covered(lambda: act(aggregate, calendar, meta))
+            return aggregate
 
-        await self.committer.submit(run, [follow_up_id])  # a replay answers, moves nothing
+        await self.committer.submit(run, [aggregate_id])  # a replay answers, moves nothing
         return moved.get("yes", False)
 
     async def follow_deadline(self, follow_up_id: UUID, due_at: datetime, basis: Basis,

@@ -13,8 +13,10 @@ From intake (consumed from the stream, in each case's order):
   (``followup_deadline_reminder_working_days``), or at once when the deadline is closer.
 * ``CaseResolved``: a *post-resolution check* M working days later
   (``followup_post_resolution_working_days``); an *early check* (``followup_early_check_working_
-  days``, priority high) when the outcome is ``cannot_be_resolved`` or the emotion was not
-  defused.
+  days``, priority high) when the outcome is ``cannot_be_resolved``, the emotion was not
+  defused, or the case's resident needs more care (``resident_care``, from intake's
+  ``CareNeedChanged``, as the batch knows it: a flag set after the resolution does not move
+  a check already planned).
 * ``CaseReopened``: the open post-resolution checks of the case are cancelled (the counter is
   handling it again; resolving it again schedules a new check). Reopened because the resident
   said it was not solved (reason ``resident_says_unsolved``): a follow-up of that reason, due
@@ -240,7 +242,7 @@ class Rules:
             turns = e.type in MAY_TURN_URGENT and e.service == "intake"
             was_urgent = turns and is_urgent(refs.now(e.case_id))
             refs.remember(e, self._deadline_close)
-            effect = self._effect_for(planned, e, refs, known.consent)
+            effect = self._effect_for(planned, e, refs, known.consent, known.more_care)
             if effect is not None:
                 per_case[e.partition_key].append((e, effect))
             if turns and not was_urgent and is_urgent(refs.now(e.case_id)):
@@ -315,7 +317,8 @@ class Rules:
             for e in await parking.parked_envelopes(conn):
                 async with conn.transaction():
                     refs, known, planned = await _read(conn, [e])
-                    effect = self._effect_for(planned, e, refs, known.consent)
+                    effect = self._effect_for(planned, e, refs, known.consent,
+                                              known.more_care)
                     if effect is None:
                         await parking.unpark(conn, e.event_id)
                         continue
@@ -347,7 +350,8 @@ class Rules:
     # -- effects ----------------------------------------------------------------------------
 
     def _effect_for(self, planned: _Planned, e: Envelope, refs: _CaseRefs,
-                    consent_of: ConsentOf | None = None) -> Effect | None:
+                    consent_of: ConsentOf | None = None,
+                    care_of: Callable[[UUID | None], bool] | None = None) -> Effect | None:
         if e.type not in RULED:
             return None
         consent_of = consent_of or (lambda _: Consent())
@@ -374,7 +378,8 @@ class Rules:
             return self._deadline(e, case, consent_of)
         if e.type == "CaseResolved":
             unsolved = planned.of(e.case_id, Reason.RESIDENT_SAYS_UNSOLVED.value)
-            return self._resolved(e, case, consent_of, unsolved)
+            more_care = care_of is not None and care_of(plain(case["resident_id"]))
+            return self._resolved(e, case, consent_of, unsolved, more_care)
         if e.type == "ObligationDeclared":
             return self._obligation(e, case, consent_of)
         if e.type == "ActionTaken":
@@ -483,10 +488,12 @@ class Rules:
         return run
 
     def _resolved(self, e: Envelope, case: CaseRef, consent_of: ConsentOf,
-                  unsolved: Sequence[UUID] = ()) -> Effect:
+                  unsolved: Sequence[UUID] = (), more_care: bool = False) -> Effect:
         calendar = self.followups.calendar(e.center_id)
+        # A resident who needs more care (intake's CareNeedChanged: living alone, disabled,
+        # chronically ill, 80+) is checked on early too, whatever the clerk noted.
         early = (e.payload["outcome"] == "cannot_be_resolved"
-                 or e.payload["emotion_defused"] is False)
+                 or e.payload["emotion_defused"] is False or more_care)
         days = (self.settings.followup_early_check_working_days if early
                 else self.settings.followup_post_resolution_working_days)
         follow_up_id = follow_up_id_for("resolution", e.event_id)
@@ -760,13 +767,17 @@ READ = (
     " ARRAY(SELECT p FROM rule_followups p WHERE p.case_id = ANY($2::uuid[])) AS planned,"
     " ARRAY(SELECT c FROM resident_consent c WHERE c.resident_id = ANY($3::uuid[]"
     "  || ARRAY(SELECT resident_id FROM case_refs WHERE case_id = ANY($1::uuid[])"
-    "  AND resident_id IS NOT NULL))) AS consents")
+    "  AND resident_id IS NOT NULL))) AS consents,"
+    " ARRAY(SELECT rc.resident_id FROM resident_care rc WHERE rc.more_care"
+    "  AND rc.resident_id IN (SELECT resident_id FROM case_refs"
+    "  WHERE case_id = ANY($1::uuid[]))) AS cared")
 """What a batch of rules reads before it plans, in one round trip: the cases it touches
 (``case_refs``: each event's case, and the case a plan step names), what rules of earlier
 batches scheduled for them (``rule_followups``) and what their residents agreed to
 (``resident_consent``: the residents of those cases, those the batch's consent events name and
-those an opening, a rectification or a plan step names). Three statements one after the other
-were three of a batch's ~10 round trips."""
+those an opening, a rectification or a plan step names), and which of those cases' residents
+need more care (``resident_care``). Three statements one after the other were three of a
+batch's ~10 round trips."""
 
 
 async def _read(conn: asyncpg.Connection, events: Sequence[Envelope]
@@ -794,7 +805,8 @@ async def _read(conn: asyncpg.Connection, events: Sequence[Envelope]
     return (_CaseRefs({case["case_id"]: case for case in cases}),
             residents.Residents({UUID(str(r["resident_id"])): (r[flag], r["erased"],
                                                                r["changed_at"])
-                                 for r in row["consents"]}),
+                                 for r in row["consents"]},
+                                {UUID(str(i)) for i in row["cared"]}),
             _Planned(row["planned"]))
 
 

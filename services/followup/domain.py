@@ -27,7 +27,7 @@ or ``counter`` when they come in).
 
 from __future__ import annotations
 
-import calendar as gregorian
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -38,6 +38,7 @@ from eventsourcing.domain import event
 from shared.contracts.followup import (
     REACHING,
     ContactChannel,
+    Priority,
     PublisherScope,
     Reason,
     RescheduleCause,
@@ -47,6 +48,7 @@ from shared.kernel.errors import CommandError, InvalidCommand, RuleViolated
 from shared.kernel.idempotency import RemembersCommands
 from shared.kernel.ids import uuid5
 from shared.kernel.meta import Meta
+from shared.kernel.periods import CADENCE_MONTHS, add_months
 
 FOLLOWUP_NAMESPACE = UUID("3b0e6c1a-5d2f-4e8b-9a7c-1f4d2e6b8c90")
 
@@ -64,7 +66,12 @@ def home_visit_after(more_care: bool) -> int:
     return HOME_VISIT_AFTER_FOR_CARE if more_care else HOME_VISIT_AFTER
 
 
-CADENCE_MONTHS = {"monthly": 1, "quarterly": 3, "yearly": 12}
+
+class TriedToday(CommandError):
+    """An unanswered attempt was already recorded today: the next one counts from the retry."""
+
+    status = 409
+    code = "tried_today"
 
 
 class ResidentErasedError(CommandError):
@@ -218,21 +225,33 @@ def obligation_missed_at(calendar: WorkingCalendar, due_on: date, grace: int
 
 
 def first_watched_period(calendar: WorkingCalendar, first_due_on: date, cadence: str,
-                         grace: int, declared_at: datetime) -> tuple[int, date, datetime, Basis]:
+                         grace: int, declared_at: datetime, *, back: bool = False
+                         ) -> tuple[int, date, datetime, Basis]:
     """The first period follow-up watches of an obligation whose periods fall on
     ``first_due_on`` (moved by whole cadence months), declared at ``declared_at``: (its index,
     its due day, when it is missed, the basis). A period already missed when the obligation
     was declared (its grace over) was never expected to be tracked: a clerk recording in
     December a reimbursement that began in September plans no contact for September to
     November. A period still in its grace, or due later, is watched; nothing is skipped
-    after the declaration (a consumer behind by days still fires what fell due meanwhile)."""
+    after the declaration (a consumer behind by days still fires what fell due meanwhile).
+
+    ``back``: the series reaches back before ``first_due_on`` too (negative indices), as far
+    as ``declared_at``'s periods go: the counter names the next due day and, apart, since when
+    the resident says the payments did not come (``tracked_from``); the periods between are
+    the ones asked for."""
     months = CADENCE_MONTHS[cadence]
     # Cheap jump over periods long before the declaration (no calendar for those years
-    # needed), then the calendar decides on the last few: those whose grace could still run
-    # (a working day is never more than two calendar days on average; the 62 days cover a
-    # short grace over the longest holidays).
-    floor = declared_at.astimezone(calendar.tz).date() - timedelta(days=62 + 2 * grace)
+    # needed), then the calendar decides on the last few. A period due before ``floor`` had
+    # its grace (``grace`` working days after its due day) end before the declaration's day,
+    # whatever the grace: counted on the calendar, not guessed in calendar days.
+    declared_on = declared_at.astimezone(calendar.tz).date()
+    try:
+        floor = calendar.subtract_working_days(declared_on, grace + 1)
+    except CalendarOutOfRange:  # a declaration at the calendar's first days: no jump
+        floor = date.min
     index = 0
+    while back and add_months(first_due_on, (index - 1) * months) >= floor:
+        index -= 1
     while add_months(first_due_on, (index + 1) * months) < floor:
         index += 1
     while True:
@@ -243,17 +262,34 @@ def first_watched_period(calendar: WorkingCalendar, first_due_on: date, cadence:
         index += 1
 
 
-def add_months(first: date, months: int) -> date:
-    """``first`` moved by whole months, on the same day of the month or the month's last day."""
-    month0 = first.month - 1 + months
-    year, month = first.year + month0 // 12, month0 % 12 + 1
-    return date(year, month, min(first.day, gregorian.monthrange(year, month)[1]))
-
-
 #: Attempts to reach a resident before a follow-up is closed as unreachable: an attempt that
 #: does not reach them (no answer, switched off) is tried again the next working morning, and
 #: only the last one completes the follow-up (a revisit is a task until done, not one call).
 UNREACHABLE_ATTEMPTS = 3
+
+#: Follow-ups the center owes an answer on: when the last attempt does not reach the resident
+#: either, the team takes them up (``FollowUp.hand_over``) rather than letting them end there.
+HANDED_OVER_WHEN_UNREACHABLE = frozenset({
+    Reason.POST_RESOLUTION_CHECK, Reason.VERIFICATION, Reason.RECTIFICATION,
+    Reason.RESIDENT_SAYS_UNSOLVED})
+
+
+def handover_id(follow_up_id: UUID) -> UUID:
+    """The one follow-up the team takes an unreachable resident's follow-up up with."""
+    return follow_up_id_for("unreachable", follow_up_id)
+
+
+@dataclass(frozen=True)
+class Handover:
+    """Who takes up a follow-up whose resident was not reached at the last attempt, and when:
+    a home visit by ``team`` for a resident who needs more care (``more_care``), else a task
+    for the team leader (``leader``), due at ``due_at`` (the next working morning)."""
+
+    due_at: datetime
+    basis: Basis
+    team: str
+    leader: str
+    more_care: bool
 
 
 class FollowUp(RemembersCommands):
@@ -269,6 +305,7 @@ class FollowUp(RemembersCommands):
         self.case_id: UUID | None = meta.get("case_id")
         self.reason = reason
         self.resident_id = resident_id
+        self.service_item = service_item
         self.source = source
         self.contact = contact
         self.due_at = due_at
@@ -349,13 +386,29 @@ class FollowUp(RemembersCommands):
         """Attempts so far that did not reach the resident (each tried again)."""
         return getattr(self, "_unreached", 0)
 
+    def check_attempt_day(self, day_of: Callable[[datetime], date], now: datetime) -> None:
+        """An unanswered attempt counts once a day (409 ``tried_today``): three calls in
+        one morning (a clerk redialling, a double entry with a new key) used up every
+        attempt, and the team took up a resident never tried on another day."""
+        last = getattr(self, "_unreached_at", None)
+        if last is not None and day_of(last) == day_of(now):
+            raise TriedToday(
+                "the resident was already tried without answer today; the next attempt "
+                f"counts from {self.due_at.isoformat()}",
+                next_attempt_at=self.due_at.isoformat(),
+                attempts=self.unreached, of=UNREACHABLE_ATTEMPTS)
+
     def complete(self, outcome: str, channel: str, note: str, meta: Meta,
-                 verdict: str | None = None, retry: tuple[datetime, Basis] | None = None
-                 ) -> None:
+                 verdict: str | None = None, retry: tuple[datetime, Basis] | None = None,
+                 day_of: Callable[[datetime], date] | None = None) -> None:
         """``retry``: when an unreachable resident is tried again (the next working morning);
         before the last of ``UNREACHABLE_ATTEMPTS`` the follow-up is rescheduled there, not
-        completed, when the attempt was by a channel that reaches them (``REACHING``)."""
+        completed, when the attempt was by a channel that reaches them (``REACHING``).
+        ``day_of``: the center's day of a moment; such an attempt counts once a day
+        (``check_attempt_day``)."""
         self.check_open("complete")
+        if outcome == "unreachable" and channel in REACHING and day_of is not None:
+            self.check_attempt_day(day_of, meta["occurred_at"])
         if verdict is not None and self.reason != Reason.POST_RESOLUTION_CHECK:
             raise InvalidCommand("the verdict is the resident's answer at a post-resolution "
                                  "check", field="verdict", reason=self.reason)
@@ -392,7 +445,31 @@ class FollowUp(RemembersCommands):
     def _completed(self, outcome: str, channel: str, note: str, meta: Meta,
                    verdict: str | None = None) -> None:
         self.status = "completed"
+        self.outcome, self.channel = outcome, channel
         self._remember(meta, "FollowUpCompleted")
+
+    def hand_over(self, handover: Handover, meta: Meta) -> FollowUp | None:
+        """The follow-up the team takes up when this one just ended with the resident not
+        reached at the last attempt (``UNREACHABLE_ATTEMPTS`` by a channel that reaches
+        them), for a reason the center owes an answer on (``HANDED_OVER_WHEN_UNREACHABLE``);
+        else None. A home visit (``Reason.HOME_VISIT``) for a resident who needs more care,
+        else a task for the team leader (``Reason.RESIDENT_UNREACHABLE``); high priority,
+        on the same case, for the same resident, from this follow-up (``source_id``)."""
+        if (self.status != "completed" or getattr(self, "outcome", None) != "unreachable"
+                or getattr(self, "channel", None) not in REACHING
+                or self.unreached + 1 < UNREACHABLE_ATTEMPTS or not self.contact
+                or self.resident_id is None
+                or self.reason not in HANDED_OVER_WHEN_UNREACHABLE):
+            return None
+        visit = handover.more_care
+        return FollowUp(
+            id=handover_id(self.id),
+            reason=(Reason.HOME_VISIT if visit else Reason.RESIDENT_UNREACHABLE).value,
+            resident_id=self.resident_id, due_at=handover.due_at, assigned_clerk=None,
+            assigned_team=handover.team if visit else handover.leader,
+            priority=Priority.HIGH.value, service_item=self.service_item,
+            source="followup:FollowUpCompleted", source_id=self.id,
+            meta=meta, basis=handover.basis.value, contact=True)
 
     def reschedule(self, due_at: datetime, reason: str, assigned_clerk: str | None,
                    assigned_team: str | None, now: datetime, meta: Meta,
@@ -413,12 +490,12 @@ class FollowUp(RemembersCommands):
         """Work a provisional due moment out again on the calendar in force; True when moved.
 
         Only a follow-up still waiting to fall due, whose moment was worked out (not given
-        exactly) on a provisional year that is now official. Never earlier than ``now``; an
-        unchanged moment records nothing (the timer stays as it is).
+        exactly) on a provisional year that is now official, or on official days that have
+        since changed (a published day corrected). Never earlier than ``now``; an unchanged
+        moment records nothing (the timer stays as it is).
         """
         self.check_new_command(meta.get("causation_id"), "FollowUpRescheduled")
-        if (self.status != "scheduled" or self.basis != Basis.PROVISIONAL
-                or self.due_rule is None):
+        if self.status != "scheduled" or self.due_rule is None:
             return False
         planned = calendar.plan(DueRule.from_dict(self.due_rule))
         if planned.basis is Basis.PROVISIONAL:
@@ -466,6 +543,8 @@ class FollowUp(RemembersCommands):
         if cause == RescheduleCause.UNREACHABLE:
             # The staff's command was a completion: its key answers as one when retried.
             self._unreached = self.unreached + 1
+            at = meta.get("occurred_at")
+            self._unreached_at = datetime.fromisoformat(at) if isinstance(at, str) else at
             self._remember(meta, "FollowUpCompleted")
         else:
             self._remember(meta, "FollowUpRescheduled")
@@ -662,6 +741,36 @@ class Obligation(RemembersCommands):
         self.run_missed = getattr(self, "run_missed", 0) + 1
         self.period += 1
         self.next_due_on, self.missed_at, self.basis = next_due_on, missed_at, basis
+
+    def replan(self, calendar: WorkingCalendar, grace: int, now: datetime, meta: Meta) -> bool:
+        """Work the current period's "missed at" moment out again on the calendar in force;
+        True when it moved.
+
+        Its grace was counted on the calendar of that time: a provisional year since published,
+        or official days since changed. A moment that does not move records nothing; the new
+        one is never earlier than ``now`` (a grace the new days end already is missed at the
+        next tick), and a period already missed either way is left to the scheduler.
+        """
+        self.check_new_command(meta.get("causation_id"), "ObligationReplanned")
+        if not self.active or self.missed_at is None:
+            return False
+        missed_at, basis = obligation_missed_at(calendar, self.next_due_on, grace)
+        if missed_at <= now and self.missed_at <= now:
+            return False  # missed either way: the scheduler records it now
+        missed_at = max(missed_at, now)
+        if missed_at == self.missed_at:
+            return False
+        self._replanned(next_due_on=self.next_due_on, missed_at=missed_at,
+                        previous_missed_at=self.missed_at,
+                        cause=RescheduleCause.CALENDAR_PUBLISHED.value, basis=basis.value,
+                        meta=meta)
+        return True
+
+    @event("ObligationReplanned")
+    def _replanned(self, next_due_on: date, missed_at: datetime, previous_missed_at: datetime,
+                   cause: str, meta: Meta, basis: str = Basis.OFFICIAL.value) -> None:
+        self.missed_at, self.basis = missed_at, basis
+        self._remember(meta, "ObligationReplanned")
 
     def home_visit_id(self, more_care: bool) -> UUID | None:
         """The home visit the current run of missed periods calls for (one per run), or None

@@ -79,7 +79,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
             lambda: stalled(runtime.pool, settings.followup_fanout_stall_s))
         parked_gauge.set(await parked.count(runtime.pool))
         if runtime.runs_workers:  # a file added or the package upgraded while we were down
-            await calendar_changed()
+            await runtime.replan_at_start()
         driving = runtime.add_consumer(rules_module.CONSUMER, rules,
                              [f"{prefix}.intake.*.*", f"{prefix}.feedback.RectificationOpened.*",
                               f"{prefix}.feedback.RectificationDeadlineRevised.*",

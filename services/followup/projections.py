@@ -82,6 +82,11 @@ DDL = [
     "CREATE INDEX IF NOT EXISTS obligations_aggregate ON obligations (aggregate_id)",
     "CREATE INDEX IF NOT EXISTS obligations_resident ON obligations (resident_id)"
     " WHERE active",
+    # official | provisional: what the current period's missed_at was worked out on; NULL on
+    # rows from before the column (not known: re-planning looks at them, ObligationReplanned).
+    "ALTER TABLE obligations ADD COLUMN IF NOT EXISTS basis text",
+    "CREATE INDEX IF NOT EXISTS obligations_unofficial ON obligations (aggregate_id)"
+    " WHERE active AND basis IS DISTINCT FROM 'official'",
     # The publisher's reach (PolicyChangePublished v2) and who published: the fan-out writes
     # as that publisher, within that reach.
     "ALTER TABLE policy_changes ADD COLUMN IF NOT EXISTS scope text NOT NULL"
@@ -145,11 +150,12 @@ FOLLOWUP_CHANGING = ("status", "due_at", "due_on", "assigned_clerk", "assigned_t
                      "version", "position", "basis", "contact", "priority")
 OBLIGATION_COLUMNS = ("obligation_id", "aggregate_id", "center_id", "case_id", "resident_id",
                       "cadence", "next_due_on", "missed_at", "active", "missed_periods",
-                      "version")
+                      "version", "basis")
 #: An ObligationWatched's row (``WorklistProjection._watch``).
 WATCHED_COLUMNS = ("obligation_id", "aggregate_id", "center_id", "case_id", "resident_id",
-                   "cadence", "next_due_on", "missed_at", "active", "version")
-OBLIGATION_CHANGING = ("next_due_on", "missed_at", "missed_periods", "active", "version")
+                   "cadence", "next_due_on", "missed_at", "active", "version", "basis")
+OBLIGATION_CHANGING = ("next_due_on", "missed_at", "missed_periods", "active", "version",
+                       "basis")
 
 
 #: A new follow-up's row as the live handler inserts it (``_new_followups``).
@@ -417,11 +423,12 @@ class WorklistProjection:
                         obligation_id=oid, aggregate_id=e.aggregate_id, center_id=e.center_id,
                         case_id=e.case_id, resident_id=UUID(p["resident_id"]),
                         cadence=p["cadence"], next_due_on=_iso_date(p["next_due_on"]),
-                        missed_at=_at(p["missed_at"]), active=True, missed_periods=0, version=v)
+                        missed_at=_at(p["missed_at"]), active=True, missed_periods=0, version=v,
+                        basis=p["basis"])
                 continue
-            if e.type in ("ObligationFulfilled", "ObligationMissed"):
+            if e.type in ("ObligationFulfilled", "ObligationMissed", "ObligationReplanned"):
                 change = dict(next_due_on=_iso_date(p["next_due_on"]),
-                              missed_at=_at(p["missed_at"]), version=v)
+                              missed_at=_at(p["missed_at"]), version=v, basis=p["basis"])
                 missed = 1 if e.type == "ObligationMissed" else 0
             elif e.type == "ObligationEnded":
                 change, missed = dict(active=False, missed_at=None, version=v), 0
@@ -547,7 +554,7 @@ class WorklistProjection:
         try:
             rows = [(UUID(p["obligation_id"]), e.aggregate_id, e.center_id, e.case_id,
                      UUID(p["resident_id"]), p["cadence"], _iso_date(p["next_due_on"]),
-                     _at(p["missed_at"]), True, e.aggregate_version)
+                     _at(p["missed_at"]), True, e.aggregate_version, p["basis"])
                     for e in watched for p in (e.payload,)]
         except ValueError:
             for e in watched:
@@ -562,19 +569,19 @@ class WorklistProjection:
         if e.type == "ObligationWatched":
             await conn.execute(
                 "INSERT INTO obligations (obligation_id, aggregate_id, center_id, case_id,"
-                " resident_id, cadence, next_due_on, missed_at, active, version)"
-                " VALUES ($1, $2, $3, $4, $5, $6, $7::text::date, $8, true, $9)"
+                " resident_id, cadence, next_due_on, missed_at, active, version, basis)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7::text::date, $8, true, $9, $10)"
                 " ON CONFLICT (obligation_id) DO NOTHING",
                 UUID(p["obligation_id"]), e.aggregate_id, e.center_id, e.case_id,
                 UUID(p["resident_id"]), p["cadence"], p["next_due_on"], _at(p["missed_at"]),
-                e.aggregate_version)
-        elif e.type in ("ObligationFulfilled", "ObligationMissed"):
+                e.aggregate_version, p["basis"])
+        elif e.type in ("ObligationFulfilled", "ObligationMissed", "ObligationReplanned"):
             await conn.execute(
                 "UPDATE obligations SET next_due_on = $2::text::date, missed_at = $3,"
-                " missed_periods = missed_periods + $4, version = $5"
+                " missed_periods = missed_periods + $4, version = $5, basis = $6"
                 " WHERE aggregate_id = $1 AND version < $5",
                 e.aggregate_id, p["next_due_on"], _at(p["missed_at"]),
-                1 if e.type == "ObligationMissed" else 0, e.aggregate_version)
+                1 if e.type == "ObligationMissed" else 0, e.aggregate_version, p["basis"])
         elif e.type == "ObligationEnded":
             await conn.execute(
                 "UPDATE obligations SET active = false, missed_at = NULL, version = $2"

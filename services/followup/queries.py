@@ -24,7 +24,7 @@ POLICY_COLUMNS = ("policy_id, center_id, service_items, all_centers, effective_o
                   " outreach_due_at, published_at, cursor, residents, finished_at, basis,"
                   " due_rule, scope, published_by")
 OBLIGATION_COLUMNS = ("obligation_id, aggregate_id, center_id, case_id, resident_id, cadence,"
-                      " next_due_on, missed_at, active, missed_periods, version")
+                      " next_due_on, missed_at, active, missed_periods, version, basis")
 
 
 class FollowUpPublic(Public):
@@ -213,6 +213,10 @@ class ObligationPublic(Public):
     active: bool
     missed_periods: int
     version: int
+    basis: str | None = Field(None, description=(
+        "official | provisional: what missed_at was worked out on (a provisional one is "
+        "re-planned when the year's schedule is published); null on a row from before this "
+        "field, until the obligation's next event"))
 
 
 async def follow_up(pool: asyncpg.Pool, follow_up_id: UUID) -> FollowUpPublic | None:

@@ -1,11 +1,21 @@
-"""Re-planning: when an official holiday schedule replaces a provisional year, the follow-ups
-still waiting to fall due whose moment was worked out on it are worked out again.
+"""Re-planning: when the official holiday schedules change, what follow-up planned on the days
+that changed is worked out again: the follow-ups still waiting to fall due, and the watched
+obligations' "missed at" moments (the current period's grace).
 
 Runs when the service starts (a holidays file added, the package upgraded) and after
-``POST /ops/calendar/reload``. Candidates come from the worklist (``followups``: scheduled,
-``basis = 'provisional'``), a page at a time; each is re-planned by its aggregate
-(``FollowUp.replan``), which records ``FollowUpRescheduled`` (cause ``calendar_published``)
-only when the moment really moves, never earlier than now. Exactly once over any number of
+``POST /ops/calendar/reload``. Candidates come from the read models a page at a time:
+
+* planned on a provisional year (``basis = 'provisional'``; an obligation row from before the
+  column, ``basis`` NULL, too), which an official schedule may now replace;
+* after a reload that changed days of a year already official (a published day corrected, a
+  notice's New Year reaching back into December: ``Calendars.changed_official``, first and
+  last day), those whose counting may run over them: a follow-up due on or after the first
+  changed day (counted forwards) or due from today up to the last (counted back to it), an
+  obligation whose period is due by the last changed day and missed from the first on.
+
+Each is re-planned by its aggregate (``FollowUp.replan``, ``Obligation.replan``), which
+records ``FollowUpRescheduled`` / ``ObligationReplanned`` (cause ``calendar_published``) only
+when the moment really moves, never earlier than now. Exactly once over any number of
 replicas: the command's key is the calendar's fingerprint (a second replica's attempt is a
 replay) and the store's optimistic concurrency settles two at the same instant. Follow-ups
 that follow a rectification's deadline move with ``RectificationDeadlineRevised`` instead.
@@ -13,6 +23,7 @@ that follow a rectification's deadline move with ``RectificationDeadlineRevised`
 
 from __future__ import annotations
 
+from datetime import date
 from uuid import UUID
 
 import asyncpg
@@ -23,9 +34,16 @@ from shared.runtime.replanning import replan_each
 
 log = structlog.get_logger("sixstep.followup.replanning")
 
+# $3, $4: the first and last official day the reload changed (NULL: none); $5: today.
 CANDIDATES = (
-    "SELECT follow_up_id FROM followups WHERE status = 'scheduled' AND basis = 'provisional'"
+    "SELECT follow_up_id FROM followups WHERE status = 'scheduled'"
+    " AND (basis = 'provisional' OR (due_on >= $3::date OR due_on BETWEEN $5::date AND $4::date))"
     " AND ($1::uuid IS NULL OR follow_up_id > $1) ORDER BY follow_up_id LIMIT $2")
+OBLIGATIONS = (
+    "SELECT aggregate_id FROM obligations WHERE active AND missed_at IS NOT NULL"
+    " AND (basis IS DISTINCT FROM 'official' OR (next_due_on <= $4::date"
+    "      AND missed_at >= $3::date::timestamp AT TIME ZONE $5::text))"
+    " AND ($1::uuid IS NULL OR aggregate_id > $1) ORDER BY aggregate_id LIMIT $2")
 
 
 class Replanning:
@@ -35,15 +53,28 @@ class Replanning:
         self.batch = batch
 
     async def run(self) -> dict[str, int]:
-        """Re-plan every provisional follow-up that is waiting; returns what was done."""
+        """Re-plan every follow-up and obligation the calendar's change may move; returns
+        what was done."""
         now = self.followups.clock.now()
+        changed = self.followups.calendars.changed_official
+        first, last = changed if changed is not None else (None, None)
+        tz = self.followups.settings.tz
+        today: date = now.astimezone(tz).date()
 
         async def replan(follow_up_id: UUID) -> bool:
             return await self.followups.replan(follow_up_id, now)
 
+        async def replan_obligation(aggregate_id: UUID) -> bool:
+            return await self.followups.replan_obligation(aggregate_id, now)
+
         done = await replan_each(self.pool, CANDIDATES, replan, batch=self.batch, log=log,
-                                 key="follow_up_id")
-        if done.checked:
+                                 key="follow_up_id", args=(first, last, today))
+        duties = await replan_each(self.pool, OBLIGATIONS, replan_obligation,
+                                   batch=self.batch, log=log, key="obligation_aggregate_id",
+                                   args=(first, last, tz.key))
+        if done.checked or duties.checked:
             log.info("replan.done", checked=done.checked, moved=done.moved,
-                     conflicts=done.conflicts)
-        return {"followups_checked": done.checked, "followups_replanned": done.moved}
+                     conflicts=done.conflicts, obligations_checked=duties.checked,
+                     obligations_moved=duties.moved, changed_official=changed)
+        return {"followups_checked": done.checked, "followups_replanned": done.moved,
+                "obligations_checked": duties.checked, "obligations_replanned": duties.moved}

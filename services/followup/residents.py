@@ -24,6 +24,7 @@ The API reads it too (``PgConsents``): a follow-up planned by hand for an erased
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from uuid import UUID
 
 import asyncpg
@@ -93,9 +94,29 @@ PENDING = (
 
 
 class Residents(ResidentFacts):
-    """Who may be contacted, for one batch of the followup-rules consumer."""
+    """Who may be contacted, for one batch of the followup-rules consumer; and which of the
+    batch's residents need more care (``cared``: ``resident_care`` as read, then the batch's
+    ``CareNeedChanged``, the last word winning)."""
 
     table, flag = "resident_consent", "contact"
+
+    def __init__(self, known: dict[UUID, tuple[bool, bool, datetime | None]],
+                 cared: set[UUID] | None = None) -> None:
+        super().__init__(known)
+        self.cared = set(cared or ())
+
+    def remember(self, e: Envelope) -> None:
+        if e.service == "intake" and e.type == "CareNeedChanged":
+            resident_id = UUID(e.payload["resident_id"])
+            if e.payload["more_care"]:
+                self.cared.add(resident_id)
+            else:
+                self.cared.discard(resident_id)
+            return
+        super().remember(e)
+
+    def more_care(self, resident_id: UUID | None) -> bool:
+        return resident_id is not None and resident_id in self.cared
 
     def consent(self, resident_id: UUID | None) -> Consent:
         known = self.flags(resident_id)
@@ -127,6 +148,13 @@ class PgConsents:
         return bool(await self.pool.fetchval(
             "SELECT EXISTS (SELECT 1 FROM case_refs WHERE case_id = $1 AND center_id = $2)",
             case_id, center_id))
+
+    async def needs_more_care(self, follow_up_id: UUID) -> bool:
+        """Whether intake said the follow-up's resident needs more care (``resident_care``,
+        through the worklist's row of the follow-up: planned days before it is completed)."""
+        return bool(await self.pool.fetchval(
+            "SELECT rc.more_care FROM followups f JOIN resident_care rc USING (resident_id)"
+            " WHERE f.follow_up_id = $1", follow_up_id))
 
     async def resident_of_case(self, case_id: UUID) -> UUID | None:
         """The resident the case was opened for (None: without one, or not known yet)."""

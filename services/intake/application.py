@@ -29,7 +29,7 @@ from shared.contracts.vocabulary import DueCause, DueSource
 from shared.eventstore.application import ServiceApplication
 from shared.eventstore.command_path import CommandPath
 from shared.eventstore.group_commit import GroupCommitter, Unit, Written
-from shared.kernel.calendar import WorkingCalendar, covered
+from shared.kernel.calendar import Basis, WorkingCalendar, covered
 from shared.kernel.clock import Clock
 from shared.kernel.errors import AlreadyDoneError, CommandError, Forbidden, InvalidCommand
 from shared.kernel.meta import COMMAND_DIGEST, Meta, meta_for
@@ -330,8 +330,12 @@ class Intake:
             meta = case.meta_for(meta_for("system:calendar",
                                           f"calendar:{calendar.fingerprint}", now))
             start, days = due["counted_from"], due["working_days"]
-            due_on: date = max(covered(lambda: calendar.add_working_days(start, days)),
-                               calendar.local_day(now))
+            counted: date = covered(lambda: calendar.add_working_days(start, days))
+            today = calendar.local_day(now)
+            if (due.get("basis") == Basis.OFFICIAL and case.due_on is not None
+                    and counted < today and case.due_on < today):
+                return case  # overdue on either count: a past day is not moved to today
+            due_on = max(counted, today)
             moved["yes"] = case.replan_due(due_on, calendar.basis_of(start, due_on).value,
                                            meta)
             return case

@@ -167,11 +167,13 @@ class DeclareObligation(_Command):
     description: str = Field(min_length=1, max_length=1000)
     cadence: Cadence = Cadence.MONTHLY
     next_due_on: date = Field(description=(
-        "A day the periods fall on (moved by whole cadence months). Periods already missed "
-        "when declared are not watched, unless tracked_from says from when."))
+        "A day the periods fall on (moved by whole cadence months): the next due day, or a "
+        "day already past where they began. Periods already missed when declared are not "
+        "watched, unless tracked_from says from when."))
     tracked_from: date | None = Field(None, description=(
         "Watch periods missed since this day too: the resident says an earlier period did "
-        "not come and wants it followed up. Default: from the declaration."))
+        "not come and wants it followed up. With a next_due_on still to come, the periods "
+        "before it since this day (the counter page's way). Default: from the declaration."))
 
 
 class ResolveCase(_Command):

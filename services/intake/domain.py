@@ -282,13 +282,12 @@ class Case(RemembersCommands):
 
     def replan_due(self, due_on: date, basis: str, meta: Meta) -> bool:
         """The item's usual working days counted again on the calendar in force, once an
-        official schedule replaced the provisional year they were counted on: recorded
-        (``cause: calendar_published``) when the day or its basis changes. Only an open
-        case's provisional due date from its item's days is re-planned; a promised day, a
-        deadline or a day set by hand is a day, whatever the calendar."""
+        official schedule replaced the provisional year they were counted on, or changed
+        official days they ran over: recorded (``cause: calendar_published``) when the day or
+        its basis changes. Only an open case's due date from its item's days is re-planned; a
+        promised day, a deadline or a day set by hand is a day, whatever the calendar."""
         due = self.__dict__.get("due", {})
         if (self.status != "open" or due.get("source") != DueSource.ITEM_DAYS
-                or due.get("basis") != Basis.PROVISIONAL
                 or (due_on, basis) == (self.due_on, due.get("basis"))):
             return False
         self._due_date_set(due_on=due_on, source=DueSource.ITEM_DAYS.value,

@@ -8,6 +8,8 @@ from datetime import date, datetime
 from typing import Literal
 from zoneinfo import ZoneInfo
 
+from shared.kernel.invisible import INVISIBLE
+
 #: The numbers are issued in China, whose one zone their birth dates are in: from 16:00 UTC
 #: a child born "today" there was born tomorrow by the machine's (UTC) date.
 _ISSUED_IN = ZoneInfo("Asia/Shanghai")
@@ -29,11 +31,9 @@ def check_character(first17: str) -> str:
 #: What an input method types for a digit or the check character X: the full-width forms.
 FULL_WIDTH = {**{0xFF10 + i: ord("0") + i for i in range(10)}, 0xFF38: ord("X"),
               0xFF58: ord("x"), 0xFF0D: ord("-")}
-#: What is pasted unseen with a number: zero-width spaces and joiners, word joiners,
-#: byte-order marks (a phone number is folded with the same, ``residents.py``).
-INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff"
 #: What a clerk types between the groups of a number (spaces of any width, dashes) or pastes
-#: with it unseen.
+#: with it unseen (``shared.kernel.invisible``: a phone number is folded with the same,
+#: ``residents.py``).
 _BETWEEN = re.compile(rf"[\s\-{INVISIBLE}]+")
 
 

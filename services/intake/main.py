@@ -81,7 +81,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         runtime.add_consumer(CONSUMER, CaseProjection(),
                              [f"{settings.subject_prefix}.intake.*.*"])
         if runtime.runs_workers:  # a file added or the package upgraded while we were down
-            await replanning.run()
+            await runtime.replan_at_start()
         runtime.add_consumer(plan_views.CONSUMER, plan_views.PlanProjection(),
                              plan_views.subjects(settings))
         # The residents' "not solved" (survey, post-resolution check) reopens the case.

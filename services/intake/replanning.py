@@ -21,10 +21,11 @@ from shared.runtime.replanning import replan_each
 
 log = structlog.get_logger("sixstep.intake.replanning")
 
+# $3: the first official day the reload changed (NULL: none; ``Calendars.changed_official``).
 CANDIDATES = (
-    "SELECT case_id FROM cases WHERE status = 'open' AND due_basis = 'provisional'"
-    " AND due_source = 'item_days' AND ($1::uuid IS NULL OR case_id > $1)"
-    " ORDER BY case_id LIMIT $2")
+    "SELECT case_id FROM cases WHERE status = 'open' AND due_source = 'item_days'"
+    " AND (due_basis = 'provisional' OR due_on >= $3::date)"
+    " AND ($1::uuid IS NULL OR case_id > $1) ORDER BY case_id LIMIT $2")
 
 
 class Replanning:
@@ -34,8 +35,10 @@ class Replanning:
         self.batch = batch
 
     async def run(self) -> dict[str, int]:
+        changed = self.intake.calendars.changed_official if self.intake.calendars else None
         done = await replan_each(self.pool, CANDIDATES, self.intake.replan_due_date,
-                                 batch=self.batch, log=log, key="case_id")
+                                 batch=self.batch, log=log, key="case_id",
+                                 args=(changed[0] if changed else None,))
         if done.checked:
             log.info("replan.done", checked=done.checked, moved=done.moved)
         return {"due_dates_checked": done.checked, "due_dates_replanned": done.moved}

@@ -32,7 +32,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from services.intake import commands as c
 from services.intake.application import Residents
 from services.intake.hints import Hints
-from services.intake.idnumber import FULL_WIDTH, INVISIBLE, normalize, problem_with
+from services.intake.idnumber import FULL_WIDTH, normalize, problem_with
 from services.intake.lookup_limits import LookupGuard
 from services.intake.masking import mask_name, mask_phone
 from services.intake.vault import Access, ResidentData, Vault
@@ -42,6 +42,7 @@ from shared.http.auth import Staff, Supervisor, check_center, require_roles
 from shared.http.correlation import CORRELATION_HEADER, valid_correlation
 from shared.http.dependencies import IdempotencyKey, Write, WrittenPublic
 from shared.http.errors import error_responses
+from shared.kernel.invisible import INVISIBLE
 from shared.kernel.typed import Typed
 from shared.security.principals import Principal, Role
 

@@ -132,6 +132,7 @@ PARTS: tuple[tuple[str, str, dict[str, str]], ...] = (
         "staff_recorded_answers": "result = 'answered' AND via = 'clerk'",
         "answers_or_expiries": "purpose = 'resolution' AND result IN ('answered', 'expired')",
         "no_consent": "result = 'no_consent'",
+        "declined": "result = 'declined'",
         "bad_reviews": f"result = 'answered' AND level IN {_in(BAD)} AND NOT struck",
         "revisit_answers": _REVISIT_ANSWER,
         "satisfied_revisits": f"{_REVISIT_ANSWER} AND level IN {_in(SATISFIED)}"}),
@@ -146,7 +147,9 @@ PARTS: tuple[tuple[str, str, dict[str, str]], ...] = (
         "named_revisited": f"named AND {_NOT_UPHELD} AND revisited"}),
     ("followup_facts", "due_on", {
         "followups_closed": "completed_on IS NOT NULL OR missed",
-        "followups_on_time": "completed_on IS NOT NULL AND NOT missed"}),
+        "followups_on_time": "completed_on IS NOT NULL AND NOT missed"
+                             " AND outcome IS DISTINCT FROM 'unreachable'",
+        "followups_unreachable": "completed_on IS NOT NULL AND outcome = 'unreachable'"}),
 )
 COUNTS = tuple(c for _, _, counts in PARTS for c in counts)
 
@@ -189,7 +192,7 @@ RATES: tuple[Rate, ...] = (
 )
 #: The counts the table and the page show beside the rates (every count is in ``Row.counts``).
 SHOWN = ("visits", "cases", "resolved", "verdicts", "bad_reviews", "staff_recorded_answers",
-         "rectifications_opened", "appeals_upheld")
+         "rectifications_opened", "appeals_upheld", "followups_unreachable", "declined")
 DEFINITIONS = {
     "visits": "trips to the center, 人次 (VisitRecorded), on the day of the trip",
     "cases": "cases opened (CaseOpened), on the day they were opened",
@@ -221,6 +224,9 @@ DEFINITIONS = {
                            " closed",
     "no_consent": "surveys not sent for want of the resident's consent (SurveyWithdrawn"
                   " because no_consent), on the day withdrawn; never counted as no answer",
+    "declined": "surveys the resident declined to rate (SurveyDeclined: the pad or the link),"
+                " on the day declined; neither an answer nor a no answer, never satisfied nor"
+                " a bad review",
     "bad_reviews": f"answers {'/'.join(BAD)} to any survey, less those an upheld appeal took"
                    " out",
     "revisit_answers": "answers to revisit surveys (after a rectification)",
@@ -236,7 +242,11 @@ DEFINITIONS = {
                          " the day opened",
     "named_revisited": "of those, the resident answered a revisit survey",
     "followups_closed": "follow-ups completed or missed, on their (last) due day",
-    "followups_on_time": "of those, completed and never missed",
+    "followups_on_time": "of those, completed and never missed, the resident reached (not"
+                         " outcome unreachable)",
+    "followups_unreachable": "follow-ups ended with the resident not reached after every"
+                             " attempt (outcome unreachable; the team takes a check or a"
+                             " revisit up), on their (last) due day",
 }
 
 
@@ -376,7 +386,9 @@ def aftercare_sql(tz: str) -> dict[str, str]:
         UNION ALL SELECT {cols}, CAST(purpose AS VARCHAR), NULL, NULL, NULL, NULL
             FROM "SurveyExpired" WHERE {seen}
         UNION ALL SELECT {cols}, NULL, NULL, CAST(because AS VARCHAR), NULL, NULL
-            FROM "SurveyWithdrawn" WHERE {seen}),
+            FROM "SurveyWithdrawn" WHERE {seen}
+        UNION ALL SELECT {cols}, CAST(purpose AS VARCHAR), NULL, NULL, NULL, NULL
+            FROM "SurveyDeclined" WHERE {seen}),
     upheld AS (SELECT DISTINCT CAST(survey_id AS VARCHAR) AS survey_id
                FROM "RectificationAppealDecided"
                WHERE {seen} AND CAST(decision AS VARCHAR) = 'upheld'),
@@ -397,6 +409,7 @@ def aftercare_sql(tz: str) -> dict[str, str]:
         FROM ev GROUP BY aggregate_id)
     SELECT f.*, CASE f.closing WHEN 'RatingGiven' THEN 'answered'
                     WHEN 'SurveyExpired' THEN 'expired'
+                    WHEN 'SurveyDeclined' THEN 'declined'
                     WHEN 'SurveyWithdrawn' THEN CASE f.because WHEN 'no_consent'
                                                 THEN 'no_consent' ELSE 'withdrawn' END
                 END AS result, c.service_item,
@@ -439,17 +452,21 @@ def aftercare_sql(tz: str) -> dict[str, str]:
     due = f"CAST(timezone('{tz}', CAST(due_at AS TIMESTAMPTZ)) AS DATE)"
     followups = f"""
     WITH ev AS (
-        SELECT {cols}, {due} AS due_on FROM "FollowUpScheduled" WHERE {seen}
-        UNION ALL SELECT {cols}, {due} FROM "FollowUpRescheduled" WHERE {seen}
-        UNION ALL SELECT {cols}, NULL FROM "FollowUpCompleted" WHERE {seen}
-        UNION ALL SELECT {cols}, NULL FROM "FollowUpMissed" WHERE {seen}),
+        SELECT {cols}, {due} AS due_on, NULL AS outcome FROM "FollowUpScheduled"
+            WHERE {seen}
+        UNION ALL SELECT {cols}, {due}, NULL FROM "FollowUpRescheduled" WHERE {seen}
+        UNION ALL SELECT {cols}, NULL, CAST(outcome AS VARCHAR) FROM "FollowUpCompleted"
+            WHERE {seen}
+        UNION ALL SELECT {cols}, NULL, NULL FROM "FollowUpMissed" WHERE {seen}),
     folded AS (
         SELECT aggregate_id, arg_min(case_id, aggregate_version) AS case_id,
                arg_min(center_id, aggregate_version) AS center_id,
                arg_max(due_on, aggregate_version) FILTER (WHERE due_on IS NOT NULL) AS due_on,
                arg_min({day}, aggregate_version) FILTER (WHERE type = 'FollowUpCompleted')
                    AS completed_on,
-               coalesce(bool_or(type = 'FollowUpMissed'), false) AS missed
+               coalesce(bool_or(type = 'FollowUpMissed'), false) AS missed,
+               arg_min(outcome, aggregate_version) FILTER (WHERE type = 'FollowUpCompleted')
+                   AS outcome
         FROM ev GROUP BY aggregate_id)
     SELECT f.*, c.service_item FROM folded f LEFT JOIN case_facts c USING (case_id)
     """

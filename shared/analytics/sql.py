@@ -44,8 +44,9 @@ from shared.analytics.figures import (
 from shared.contracts import REGISTRY
 
 #: The figures' own views (as the README names the figures); the rest of COUNTS are parts.
-COUNT_FIGURES = ("visits", "cases", "no_consent", "bad_reviews", "staff_recorded_answers",
-                 "rectifications_opened", "appeals_upheld", "overdue_open_cases")
+COUNT_FIGURES = ("visits", "cases", "no_consent", "declined", "bad_reviews",
+                 "staff_recorded_answers", "rectifications_opened", "appeals_upheld",
+                 "overdue_open_cases", "followups_unreachable")
 FACT_VIEWS = ("case_facts", "visit_facts", "survey_facts", "rectification_facts",
               "followup_facts")
 

@@ -219,6 +219,16 @@ class SurveyExpired(_Payload):
     was_sent: bool
 
 
+class SurveyDeclined(_Payload):
+    """The resident said they would rather not rate (on the window's pad or the link's page):
+    recorded as declined, never as an answer, never as no answer, never as satisfied or as a
+    bad review. Only the resident declines (the link's token, or a resident's token bound to
+    the case): staff never record it for them. The envelope's actor is ``resident``."""
+
+    survey_id: UUID
+    purpose: SurveyPurpose
+
+
 class SurveyWithdrawn(_Payload):
     """This survey no longer asks anything: the case was reopened before an answer came, the
     resident has not agreed to be asked this way, or their data was erased (``because``)."""
@@ -362,6 +372,7 @@ CONTRACTS = [
                                upcasters={1: rating_given_v1_to_v2},
                                summary=RatingGiven.__doc__ or "")),
     _add(SurveyExpired),
+    _add(SurveyDeclined),
     _add(SurveyWithdrawn, upcaster=survey_withdrawn_v1_to_v2),
     REGISTRY.add(EventContract("RectificationOpened", SERVICE, RectificationOpened, version=3,
                                upcasters={1: with_official_basis,

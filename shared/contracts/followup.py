@@ -50,6 +50,9 @@ class Reason(StrEnum):
     VERIFICATION = "verification"  # 回访核实: call the resident about a bad review, first
     PLAN_STEP = "plan_step"  # a linked plan's step is about to take effect
     RESIDENT_SAYS_UNSOLVED = "resident_says_unsolved"  # the case was reopened on their word
+    # Not reached in three attempts: the team leader takes it up (a resident who needs more
+    # care gets a home visit instead). Its source_id is the follow-up that was not answered.
+    RESIDENT_UNREACHABLE = "resident_unreachable"
 
 
 class Priority(StrEnum):
@@ -355,7 +358,9 @@ class ObligationWatched(_Payload):
     basis: Basis = BASIS
     first_due_on: Day | None = Field(None, description=(
         "The day the periods fall on, as declared (moved by whole cadence months)."))
-    period: int = Field(0, ge=0, description="The index of next_due_on among the periods.")
+    period: int = Field(0, description=(
+        "The index of next_due_on among the periods; below 0 for a period before "
+        "first_due_on (the declaration's tracked_from reaches back before its due day)."))
 
 
 def obligation_watched_v2_to_v3(payload: dict[str, object]) -> dict[str, object]:
@@ -379,6 +384,18 @@ class ObligationMissed(_Payload):
     follow_up_id: UUID
     next_due_on: Day
     missed_at: Moment
+    basis: Basis = BASIS
+
+
+class ObligationReplanned(_Payload):
+    """The current period's "missed at" moment worked out again (``cause``
+    ``calendar_published``): the official schedule replaced the provisional year its grace was
+    counted on, or changed days its grace ran over. Never earlier than the re-planning."""
+
+    next_due_on: Day
+    missed_at: Moment
+    previous_missed_at: Moment
+    cause: RescheduleCause = RescheduleCause.CALENDAR_PUBLISHED
     basis: Basis = BASIS
 
 
@@ -427,5 +444,6 @@ CONTRACTS = [
     _add(ObligationFulfilled, "A period of a recurring obligation was fulfilled",
          upcaster=with_official_basis),
     _add(ObligationMissed, upcaster=with_official_basis),
+    _add(ObligationReplanned),
     _add(ObligationEnded, "The center stops watching the obligation"),
 ]

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import hashlib
 from bisect import bisect_left, bisect_right
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
@@ -341,6 +342,28 @@ class WorkingCalendar:
             if day.year > self._table.official_until:
                 return Basis.PROVISIONAL
         return Basis.OFFICIAL
+
+    def official_working_days(self) -> list[int]:
+        """The proleptic ordinals of every working day of the official years."""
+        last = date(self.official_until, 12, 31).toordinal()
+        working = self._table.working
+        return list(working[:bisect_right(working, last)])
+
+    def changed_official_days(self, before: WorkingCalendar | tuple[int, Iterable[int]]
+                              ) -> tuple[date, date] | None:
+        """The first and last day, official on both calendars, that works on one and not on
+        the other (a correction of a published day, a notice's December reaching back into a
+        year already official); None when they agree on every such day. ``before``: a
+        calendar, or (its ``official_until``, its ``official_working_days``)."""
+        if isinstance(before, WorkingCalendar):
+            official_until, working = before.official_until, before._table.working_set
+        else:
+            official_until, working = before[0], frozenset(before[1])
+        last = date(min(self.official_until, official_until), 12, 31).toordinal()
+        changed = [day for day in self._table.working_set ^ working if day <= last]
+        if not changed:
+            return None
+        return date.fromordinal(min(changed)), date.fromordinal(max(changed))
 
     # -- days -------------------------------------------------------------------------------
 

@@ -6,7 +6,8 @@ nobody sees that come pasted with text: zero-width spaces and joiners, a word jo
 byte-order mark, a soft hyphen, direction marks and embeddings (a WeChat message copied whole
 brings some). A need, a reason or a restatement made only of them is blank, and refused as an
 empty one is, rather than recorded and printed as an empty bullet. Inside a text they stay:
-the scrubbing reads them as spaces (``shared.kernel.privacy.patterns``).
+the scrubbing reads them as spaces (``shared.kernel.privacy.patterns``). Which characters
+they are is said once, in ``shared.kernel.invisible``.
 """
 
 from __future__ import annotations
@@ -17,14 +18,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
-#: Characters nobody sees that come pasted with text, as the scrubbing folds them
-#: (``shared.kernel.privacy.patterns``): with the Arabic letter mark (a direction mark too),
-#: the combining grapheme joiner, the Hangul fillers and the braille blank, which show as
-#: nothing or a blank.
-INVISIBLE = ("\u00ad\u180e\u200b-\u200f\u2060-\u2064\ufeff\u202a-\u202e\u2066-\u2069"
-             "\u061c\u034f\u115f\u1160\u3164\uffa0\u2800")
-_EDGES = re.compile(f"^[\\s{INVISIBLE}]+|[\\s{INVISIBLE}]+$")
-_EDGE = re.compile(f"[\\s{INVISIBLE}]")
+from shared.kernel.invisible import INVISIBLE, SELECTORS
+
+# At the end a variation selector belongs to the character before it (an emoji's presentation).
+_TRAILING = "".join(ch for ch in INVISIBLE if ch not in SELECTORS)
+_EDGES = re.compile(f"^[\\s{INVISIBLE}]+|[\\s{_TRAILING}]+$")
+_FIRST = re.compile(f"[\\s{INVISIBLE}]")
+_LAST = re.compile(f"[\\s{_TRAILING}]")
 #: What shows nothing on its own: marks that only change the character before them (a
 #: variation selector, an accent) and format characters (tags). Kept after a character (an
 #: emoji's presentation); a text made only of them is blank.
@@ -34,7 +34,7 @@ _NOTHING_ALONE = frozenset({"Mn", "Me", "Cf"})
 def trimmed(text: str) -> str:
     """``text`` without whitespace or invisible characters at either end; "" when what is
     left shows nothing (only marks or format characters)."""
-    if text and (_EDGE.match(text[0]) or _EDGE.match(text[-1])):
+    if text and (_FIRST.match(text[0]) or _LAST.match(text[-1])):
         text = _EDGES.sub("", text)
     if text and unicodedata.category(text[0]) in _NOTHING_ALONE and all(
             unicodedata.category(ch) in _NOTHING_ALONE for ch in text):

@@ -120,6 +120,11 @@ class Calendars:
         self.settings = settings
         self._lock = threading.Lock()
         self._state = _build(settings)  # a bad file or office hours stop the start-up here
+        #: The first and last official day the reloads since the last re-planning changed (a
+        #: published day corrected, a notice's December): what re-planning looks at besides
+        #: provisional dates. Kept across a reload told by another replica (which re-plans
+        #: nothing), until ``replanned``.
+        self.changed_official: tuple[date, date] | None = None
 
     @property
     def default(self) -> WorkingCalendar:
@@ -145,10 +150,36 @@ class Calendars:
         """
         fresh = _build(self.settings)
         with self._lock:
-            before = self.fingerprints()
+            earlier = self.centers()
             self._state = fresh
-            after = self.fingerprints()
-        return sorted(c for c in after if before.get(c) != after[c])
+            now = self.centers()
+            spans = [span for center, calendar in now.items()
+                     if (span := calendar.changed_official_days(
+                         earlier.get(center, earlier[DEFAULT_CENTER]))) is not None]
+            if self.changed_official is not None:
+                spans.append(self.changed_official)  # not re-planned yet
+            self.changed_official = (min(a for a, _ in spans),
+                                     max(b for _, b in spans)) if spans else None
+        return sorted(c for c in now if earlier.get(c) is None
+                      or earlier[c].fingerprint != now[c].fingerprint)
+
+    def changed_since(self, seen: dict[str, tuple[int, list[int]]]) -> None:
+        """Add to ``changed_official`` the official days that changed since ``seen`` (per
+        center: the official_until and official working days a re-planning last ran on)."""
+        with self._lock:
+            spans = [span for center, calendar in self.centers().items()
+                     if (known := seen.get(center)) is not None
+                     and (span := calendar.changed_official_days(known)) is not None]
+            if self.changed_official is not None:
+                spans.append(self.changed_official)
+            if spans:
+                self.changed_official = (min(a for a, _ in spans), max(b for _, b in spans))
+
+    def replanned(self, span: tuple[date, date] | None) -> None:
+        """Re-planning over ``span`` (what ``changed_official`` was when it began) is done."""
+        with self._lock:
+            if self.changed_official == span:
+                self.changed_official = None
 
     def status(self, today: date) -> CalendarStatusPublic:
         centers: list[CenterCalendarPublic] = []

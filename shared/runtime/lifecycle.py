@@ -38,6 +38,7 @@ from shared.kernel.clock import Clock, SystemClock
 from shared.readmodels.migrations import run_migrations
 from shared.readmodels.pool import create_pool
 from shared.readmodels.readmodel import read_model_of
+from shared.runtime import calendar_seen
 from shared.runtime.background import Background
 from shared.runtime.calendars import Calendars
 from shared.runtime.logs import adopt_stdlib_logging
@@ -275,11 +276,28 @@ class Runtime:
             return {"changed": [], "hooks": {}}
         changed = await asyncio.to_thread(self.calendars.reload)
         log.info("calendar.reloaded", service=self.service, changed=changed)
-        hooks = await self.run_calendar_hooks()
+        hooks = await self._replan()
         if tell_others:
             with contextlib.suppress(Exception):
                 await self.nc.publish(self.calendar_subject(), self.origin.encode())
         return {"changed": changed, "hooks": hooks}
+
+    async def replan_at_start(self) -> dict[str, Any]:
+        """A holidays file added or corrected, or the package upgraded, while the service was
+        stopped: the hooks re-plan the provisional dates and the official days changed since
+        the last re-planning (``calendar_seen``)."""
+        if self.calendars is None:
+            return {}
+        await calendar_seen.recall(self.pool, self.calendars)
+        return await self._replan()
+
+    async def _replan(self) -> dict[str, Any]:
+        assert self.calendars is not None
+        span = self.calendars.changed_official
+        hooks = await self.run_calendar_hooks()
+        self.calendars.replanned(span)
+        await calendar_seen.remember(self.pool, self.calendars)
+        return hooks
 
     async def run_calendar_hooks(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -321,7 +339,7 @@ async def start_runtime(settings: Settings, service: ServiceName,
     application = await asyncio.to_thread(build_application, app_cls, settings, service)
     schema = settings.schema_for(service)
     pool = await create_pool(settings, schema)
-    await run_migrations(pool, schema, [*TRACKING_DDL, *REPLAY_DDL, *ddl])
+    await run_migrations(pool, schema, [*TRACKING_DDL, *REPLAY_DDL, *calendar_seen.DDL, *ddl])
     nc = await connect(settings, f"sixstep-{service}")
     await ensure_streams_when_ready(nc.jetstream(), settings)
     metrics = metrics or Metrics(service)

@@ -31,13 +31,13 @@ class Replanned:
 
 async def replan_each(pool: asyncpg.Pool, candidates: str,
                       replan: Callable[[UUID], Awaitable[bool]], *, batch: int,
-                      log: Any, key: str) -> Replanned:
-    """``candidates`` takes the last id seen (None at first) and the page size and answers
-    ids in order; ``key`` names the id in a failure's log line."""
+                      log: Any, key: str, args: tuple[Any, ...] = ()) -> Replanned:
+    """``candidates`` takes the last id seen (None at first), the page size and ``args``, and
+    answers ids in order; ``key`` names the id in a failure's log line."""
     checked = moved = conflicts = 0
     after: UUID | None = None
     while True:
-        rows = await pool.fetch(candidates, after, batch)
+        rows = await pool.fetch(candidates, after, batch, *args)
         if not rows:
             break
         outcomes = await asyncio.gather(*(replan(row[0]) for row in rows),

@@ -188,9 +188,10 @@ def aftercare(stories: list[CaseStory]) -> list[dict[str, Any]]:
     is rectified on time (opened 3 Mar with a provisional deadline of 4 Mar, revised to 5 Mar
     when the official schedule came; done 5 Mar) and revisited (satisfied, 6 Mar);
     Lujiazui's (opened 2 Mar, deadline 3 Mar) is never completed. Follow-ups due 3-5 Mar:
-    Huamu one on time, one missed then done; Lujiazui one rescheduled and done on time, one
-    cancelled. Lujiazui's distressed resident has not agreed to be asked by text: that survey
-    is withdrawn at once, *no consent* (never *no answer*).
+    Huamu one on time, one missed then done, one not reached at the last attempt
+    (unreachable); Lujiazui one rescheduled and done on time, one cancelled. Lujiazui's
+    distressed resident has not agreed to be asked by text: that survey is withdrawn at once,
+    *no consent* (never *no answer*).
     """
     h0, h1, h2, h3 = stories[:4]
     l0, l1, l2 = stories[7:10]
@@ -246,5 +247,10 @@ def aftercare(stories: list[CaseStory]) -> list[dict[str, Any]]:
     moved.add("FollowUpCompleted", at("2026-03-05", 9), outcome="done", channel="wechat")
     cancelled = follow_up(l2, at("2026-03-02", 16), at("2026-03-04", 10))
     cancelled.add("FollowUpCancelled", at("2026-03-03", 9), reason="案件重开")
+    # Not reached at the last attempt: closed, not done on time (the team takes it up).
+    unreached = follow_up(h3, at("2026-03-02", 16), at("2026-03-05", 10))
+    unreached.add("FollowUpCompleted", at("2026-03-05", 15), outcome="unreachable",
+                  channel="phone")
     return [e for a in (good, bad, rect, revisit, expired, tablet, worst, late, withdrawn,
-                        not_asked, on_time, missed, moved, cancelled) for e in a.events]
+                        not_asked, on_time, missed, moved, cancelled, unreached)
+            for e in a.events]

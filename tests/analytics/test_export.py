@@ -11,9 +11,17 @@ import pyarrow.parquet as pq
 
 from shared.analytics.export import MANIFEST, Exporter, export, read_manifest
 from shared.analytics.replay import Batch, Replay
-from shared.kernel.privacy import REDACTED_PHONE
+from shared.kernel.privacy import REDACTED_ID, REDACTED_PHONE, REDACTED_PLATE
 from shared.settings import Settings
-from tests.analytics.support import PHONE, month_of_march_stories, publish
+from tests.analytics.support import (
+    HARDSHIP,
+    HUAMU,
+    PHONE,
+    CaseStory,
+    at,
+    month_of_march_stories,
+    publish,
+)
 
 
 async def test_per_type_parquet_by_month_with_versions_and_no_personal_data(
@@ -149,3 +157,30 @@ async def test_no_column_of_an_export_holds_a_residents_opaque_id(settings: Sett
     assert sorted(r["applicant_id_known"] for r in opened) == [True, True]
     cared = pq.read_table(tmp_path / "parquet" / "CareNeedChanged").to_pylist()
     assert cared and all(r["aggregate_id"] is None for r in cared)
+
+
+async def test_a_plate_and_numbers_parted_by_semicolons_logged_before_their_rule_are_not_exported(
+        settings: Settings, tmp_path: Path) -> None:
+    """Events put on the log before the scrubbing knew licence plates and numbers whose
+    groups a clerk parted with a semicolon, a wave dash or a line end: the export scrubs them
+    on the way out. Written at 23:30 on 31 December in Shanghai (15:30 UTC) and in 2027: each
+    lands in its center-clock month."""
+    said = "车牌沪A·52917，电话138；0013；8000，证件310115～19850312～123X，座机021\n5432\n1234"
+    stories = [CaseStory(HUAMU, HARDSHIP, at("2026-12-31", 23, 30), words=said),
+               CaseStory(HUAMU, HARDSHIP, at("2027-01-04", 9), words=said)]
+    published = await publish(settings, stories)
+    want = (f"车牌{REDACTED_PLATE}，电话{REDACTED_PHONE}，证件{REDACTED_ID}，"
+            f"座机{REDACTED_PHONE}")
+    clear = ("52917", "0013", "19850312", "5432")
+
+    result = await export(settings, tmp_path / "p")
+    assert result.events == published
+    files = [f for f in read_manifest(tmp_path / "p")["files"] if f["table"] == "RequestHeard"]
+    assert sorted(f["month"] for f in files) == ["2026-12", "2027-01"]
+    heard = pq.read_table(tmp_path / "p" / "RequestHeard").to_pylist()
+    assert [r["words"] for r in heard] == [want, want]
+
+    result = await export(settings, tmp_path / "c", fmt="csv", layout="wide")
+    assert result.events == published
+    exported = "".join(path.read_text() for path in (tmp_path / "c").rglob("*.csv"))
+    assert want in exported and not [c for c in clear if c in exported]

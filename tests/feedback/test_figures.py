@@ -165,6 +165,8 @@ def march() -> History:
     rating(s6, c6, at("06", "09:00"), "very_dissatisfied")
     rectification(c6, "r2", at("06", "09:00"), "2026-03-27")
     follow_up(c6, "f5", at("20", "09:00"))  # still pending
+    f7 = follow_up(c6, "f7", at("18", "09:00"))  # not reached at the last attempt
+    followup(f7, c6, "FollowUpCompleted", at("19"), outcome="unreachable", channel="phone")
 
     # case 7: window 2, clerk 1, item B; its concerns stored as ConcernsNoted v1. Dissatisfied
     # -> rectification r3 (deadline 31st) completed 2 April: late.
@@ -211,8 +213,11 @@ MARCH = {  # one center, March 2026, deadlines judged on 1 April
     "revisit_satisfaction_rate": rate(1, 1),  # v1 satisfied
     "rectifications_opened": 3,  # r1, r2, r3
     "rectification_on_time_rate": rate(1, 3),  # r1 on time; r2 overdue; r3 done late
-    "followups_on_time_rate": rate(2, 3),  # f1, f3 on time; f2 missed; f4 cancelled; f5 due
+    # f1, f3 on time; f2 missed; f7 not reached (closed, never on time); f4 cancelled; f5 due
+    "followups_on_time_rate": rate(2, 4),
+    "followups_unreachable": 1,  # f7: the team took it up
     "no_consent": 0,  # v3, not asked for want of consent, is April's
+    "declined": 0,  # no resident declined to rate here: tests/feedback/test_declined.py
     "on_time_rate": rate(0, 0),  # no case has a due date (CaseDueDateSet) here
     "on_the_spot_rate": rate(4, 6),  # resolved the day opened: 1, 3, 6, 7; not 2, 4
     "appeals_upheld": 0,  # no appeal in March
@@ -227,7 +232,7 @@ def expect(**given: Any) -> dict[str, Any]:
     """A row: every figure zero (or no rate) unless given."""
     zero = {"visits": 0, "cases": 0, "bad_reviews": 0, "rectifications_opened": 0,
             "no_consent": 0, "staff_recorded_answers": 0, "appeals_upheld": 0,
-            "overdue_open_cases": 0}
+            "overdue_open_cases": 0, "followups_unreachable": 0, "declined": 0}
     out = {name: zero.get(name, rate(0, 0)) for name in MARCH}
     out.update(given)
     return out
@@ -273,7 +278,8 @@ async def test_the_figures_of_a_hand_built_march(settings: Settings) -> None:
                 declared_resolution_rate=rate(2, 3), emotion_defused_rate=rate(1, 1),
                 satisfaction_rate=rate(2, 3), response_rate=rate(3, 3), bad_reviews=1,
                 rectifications_opened=1, rectification_on_time_rate=rate(0, 1),
-                followups_on_time_rate=rate(1, 2), on_the_spot_rate=rate(2, 3))},
+                followups_on_time_rate=rate(1, 3), followups_unreachable=1,  # f1; f2, f7
+                on_the_spot_rate=rate(2, 3))},
             {"counter_id": W2, **expect(
                 cases=3, trips_per_resolved_case=rate(3, 3), first_trip_rate=rate(3, 3),
                 declared_resolution_rate=rate(2, 3), emotion_defused_rate=rate(1, 2),

@@ -23,9 +23,10 @@ from services.feedback.main import create_app as create_feedback
 from services.followup.main import create_app as create_followup
 from services.intake.main import create_app as create_intake
 from shared.kernel.clock import ManualClock
+from shared.security.principals import Role
 from shared.settings import Settings
 from tests.feedback.helpers import KeptSender
-from tests.support import headers, register_resident, running, wait_until
+from tests.support import bearer, headers, register_resident, running, wait_until
 
 CENTER = "SH-PD-HUAMU"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -87,6 +88,24 @@ class Center:
         case_id = r.json()["id"]
         await self.step(case_id, "hear", {"words": "想问问补助", "occurred_at": when.isoformat()})
         return case_id
+
+    async def living_alone(self, id_number: str) -> uuid.UUID:
+        """A resident registered with the fact 'lives alone', once follow-up knows they need
+        more care (intake's CareNeedChanged reached ``resident_care``)."""
+        clerk = bearer(self.settings, role=Role.CLERK, sub="clerk-017")
+        resident = await register_resident(self.intake, id_=id_number)
+        r = await self.intake.put(f"/residents/{resident}/facts", headers={
+            **clerk, **headers(key())}, json={"facts": ["lives_alone"], "consent": True})
+        assert r.status_code == 200, r.text
+        pool: asyncpg.Pool = self.app.state.pool
+
+        async def flagged() -> bool:
+            return bool(await pool.fetchval(
+                "SELECT more_care FROM resident_care WHERE resident_id = $1",
+                uuid.UUID(resident)))
+
+        await wait_until(flagged, what="follow-up told the resident needs more care")
+        return uuid.UUID(resident)
 
     async def step(self, case_id: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
         r = await self.intake.post(f"/cases/{case_id}/{name}", json=body, headers=headers(key()))

@@ -169,6 +169,34 @@ async def test_an_obligation_recorded_in_december_that_began_in_september_fires_
         assert tick.fired == {"ObligationMissed": 2, "FollowUpScheduled": 3, "FollowUpDue": 1}
 
 
+async def test_the_counters_next_due_day_and_missed_since_watch_the_periods_between(
+        settings: Settings) -> None:
+    """The counter page asks for the next due day (a day to come) and, apart, since when the
+    resident says the payments did not come. The periods between lie before the declared day:
+    follow-up watched from the next due day on, and the ones asked for were never followed
+    up. Sunday 20 December: due on the 15th, next on 15 January, missed since 1 November."""
+    async with center_day(settings, at(2026, 12, 20, 9)) as center:
+        case_id = await center.open_case(at(2026, 12, 20, 9, 10),
+                                         item="MI-MEDICAL-REIMBURSEMENT")
+        await center.step(case_id, "obligations", {
+            "description": "每月报销单据", "cadence": "monthly", "next_due_on": "2027-01-15",
+            "tracked_from": "2026-11-01", "occurred_at": at(2026, 12, 20, 9, 30).isoformat()})
+        [watched] = await _wait_for(settings, "ObligationWatched")
+        assert watched.payload["next_due_on"] == "2026-11-15"
+        assert (watched.payload["first_due_on"], watched.payload["period"]) == ("2027-01-15", -2)
+        await center.settled()
+        # November's and December's (15 Dec, grace to Friday 18 Dec) are missed at the next
+        # tick: two in a row, a home visit too; January's is watched on.
+        tick = await center.scheduler.tick(at(2026, 12, 20, 10))
+        assert tick.fired == {"ObligationMissed": 2, "FollowUpScheduled": 3}
+        obligation_id = watched.payload["obligation_id"]
+
+        async def moved_on() -> bool:
+            r = await center.followup.get(f"/obligations/{obligation_id}")
+            return r.status_code == 200 and r.json()["next_due_on"] == "2027-01-15"
+        await wait_until(moved_on, what="January's period watched")
+
+
 async def test_tracked_from_is_a_day_already_come_that_the_calendar_covers(
         settings: Settings) -> None:
     """A day to come says nothing of periods missed; a year typed wrong (2006) asked for

@@ -5,11 +5,14 @@ not end a post-resolution check (nor a bad review's revisit, which is a task unt
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from services.followup.domain import UNREACHABLE_ATTEMPTS
+from shared.security.principals import Role
 from shared.settings import Settings
-from tests.followup.story import at, center_day, key
-from tests.support import headers
+from tests.followup.story import Center, at, center_day, key
+from tests.intake.test_hints import born
+from tests.support import bearer, headers, stream_envelopes
 
 
 async def test_a_check_that_does_not_reach_the_resident_three_times_is_closed_as_unreachable(
@@ -62,6 +65,139 @@ async def test_a_check_that_does_not_reach_the_resident_three_times_is_closed_as
         r = await center.followup.post(
             f"/followups/{follow_up_id}/complete", headers=headers(key()),
             json={"outcome": "done", "channel": "phone", "note": "已回访", "verdict": "solved"})
+        assert r.status_code == 200, r.text
+        await center.settled()
+        assert (await center.get(follow_up_id))["status"] == "completed"
+
+
+async def _unreachable_three_times(center: Center, follow_up_id: str,
+                                   last: datetime) -> dict[str, Any]:
+    """Three unanswered calls: Monday 21 and Tuesday 22 December, and the last one typed in
+    at 23:30 on New Year's Eve (15:30 UTC, the same UTC date; the next working morning is
+    in 2027, a year the holiday package does not know)."""
+    for now in (at(2026, 12, 21, 10), at(2026, 12, 22, 10), last):
+        center.clock.set(now)
+        r = await center.followup.post(
+            f"/followups/{follow_up_id}/complete", headers=headers(key()),
+            json={"outcome": "unreachable", "channel": "phone", "note": "无人接听"})
+        assert r.status_code == 200, r.text
+    await center.settled()
+    return await center.get(follow_up_id)
+
+
+async def test_a_resident_not_reached_three_times_is_handed_to_the_team_leader_or_visited(
+        settings: Settings) -> None:
+    """The third unanswered call does not just close the post-resolution check: the team
+    leader gets a task (a resident who needs more care, a home visit by the team), high
+    priority, the next working morning, on the same case; the figures count the check as
+    unreachable, not as done on time."""
+    async with center_day(settings, at(2026, 12, 14, 9)) as center:
+        alone = await center.living_alone(born("19500101", "051"))
+        checks = {}
+        for who, resident in (("alone", alone), ("other", await center.resident())):
+            case_id = await center.open_case(at(2026, 12, 14, 10), resident)
+            await center.step(case_id, "resolve", {
+                "outcome": "resolved", "emotion_defused": True,
+                "occurred_at": at(2026, 12, 14, 11).isoformat()})
+            [check] = await center.followups_of(case_id, 1)
+            checks[who] = (case_id, check)
+
+        # Another center's clerk cannot record the attempts (nor so plan a team's task here).
+        other_center = bearer(settings, role=Role.CLERK, sub="clerk-900", center="SH-PD-LUJIAZUI")
+        for _ in range(UNREACHABLE_ATTEMPTS):
+            r = await center.followup.post(
+                f"/followups/{checks['other'][1]['follow_up_id']}/complete",
+                headers={**other_center, **headers(key())},
+                json={"outcome": "unreachable", "channel": "phone", "note": "无人接听"})
+            assert (r.status_code, r.json()["error"]["code"]) == (403, "forbidden_center")
+
+        handed = {}
+        for who, (case_id, check) in checks.items():
+            seen = await _unreachable_three_times(center, check["follow_up_id"],
+                                                  at(2026, 12, 31, 23, 30))
+            assert (seen["status"], seen["outcome"]) == ("completed", "unreachable")
+            items = await center.followups_of(case_id, 2, "the team's follow-up")
+            [handed[who]] = [f for f in items if f["follow_up_id"] != check["follow_up_id"]]
+
+        visit, task = handed["alone"], handed["other"]
+        assert (visit["reason"], visit["assigned_team"]) == (
+            "home_visit", settings.followup_team)
+        assert (task["reason"], task["assigned_team"]) == (
+            "resident_unreachable", settings.followup_supervisor_team)
+        for f, (_, check) in ((visit, checks["alone"]), (task, checks["other"])):
+            assert f["priority"] == "high" and f["status"] == "scheduled"
+            assert f["resident_id"] == check["resident_id"] and f["assigned_clerk"] is None
+            # Friday 1 January is New Year's Day, then a weekend: Monday 4 January 2027,
+            # worked out on the provisional calendar, and it says so.
+            assert datetime.fromisoformat(f["due_at"]) == at(2027, 1, 4, 9)
+            assert f["basis"] == "provisional"
+
+        # The worklists show them: the visit on the board's rounds, the task on the leader's.
+        board = (await center.followup.get("/worklists/centers/SH-PD-HUAMU")).json()
+        assert [f["follow_up_id"] for f in board["home_visits"]] == [visit["follow_up_id"]]
+        center.clock.set(at(2027, 1, 4, 8))
+        leader = (await center.followup.get(
+            f"/worklists/teams/{settings.followup_supervisor_team}",
+            params={"center_id": "SH-PD-HUAMU"})).json()
+        shown = [f["follow_up_id"] for f in leader["due_today"] + leader["upcoming"]]
+        assert task["follow_up_id"] in shown
+
+        # Not reached by the team either, one visit a day: the task ends there (no fourth
+        # round of handing).
+        for day in (4, 5, 6):
+            center.clock.set(at(2027, 1, day, 10))
+            r = await center.followup.post(
+                f"/followups/{task['follow_up_id']}/complete", headers=headers(key()),
+                json={"outcome": "unreachable", "channel": "home_visit", "note": "不在家"})
+            assert r.status_code == 200, r.text
+        await center.settled()
+        assert (await center.get(task["follow_up_id"]))["status"] == "completed"
+        assert len(await center.followups_of(checks["other"][0], 2)) == 2
+
+    envelopes = await stream_envelopes(settings)
+    [scheduled] = [e for e in envelopes if e.type == "FollowUpScheduled"
+                   and e.payload["reason"] == "resident_unreachable"]
+    [last] = [e for e in envelopes if e.type == "FollowUpCompleted"
+              and str(e.aggregate_id) == scheduled.payload["source_id"]]
+    assert scheduled.actor == last.actor == "test-supervisor", "whoever recorded the attempt"
+    assert scheduled.payload["source_id"] == checks["other"][1]["follow_up_id"]
+
+
+async def test_an_unanswered_attempt_counts_once_a_day(settings: Settings) -> None:
+    """Three unanswered calls in one morning (a clerk redialling, an attempt typed in twice
+    with a new key) used up every attempt: the team took up a resident never tried on another
+    day. The second one that day is refused (409 ``tried_today``) and nothing is recorded; a
+    call that reaches them is recorded as usual; the next day's counts."""
+    async with center_day(settings, at(2026, 12, 18, 9)) as center:
+        case_id = await center.open_case(at(2026, 12, 18, 10))
+        await center.step(case_id, "resolve", {"outcome": "resolved", "emotion_defused": True,
+                                               "occurred_at": at(2026, 12, 18, 11).isoformat()})
+        [check] = await center.followups_of(case_id, 1)
+        follow_up_id = check["follow_up_id"]
+
+        async def call(now: datetime, outcome: str = "unreachable") -> Any:
+            center.clock.set(now)
+            body: dict[str, Any] = {"outcome": outcome, "channel": "phone", "note": "无人接听"}
+            if outcome == "done":
+                body |= {"note": "已回访", "verdict": "solved"}
+            return await center.followup.post(f"/followups/{follow_up_id}/complete",
+                                              headers=headers(key()), json=body)
+
+        assert (await call(at(2026, 12, 21, 10))).status_code == 200
+        await center.settled()
+        before = await center.get(follow_up_id)
+        for now in (at(2026, 12, 21, 10, 5), at(2026, 12, 21, 16, 30)):
+            r = await call(now)
+            assert r.status_code == 409, r.text
+            error = r.json()["error"]
+            assert error["code"] == "tried_today"
+            assert datetime.fromisoformat(error["details"]["next_attempt_at"]) == \
+                datetime.fromisoformat(before["due_at"])
+        await center.settled()
+        assert await center.get(follow_up_id) == before
+        # Tuesday's counts (the second of three); Tuesday evening's reaches them.
+        assert (await call(at(2026, 12, 22, 9, 30))).status_code == 200
+        r = await call(at(2026, 12, 22, 18), outcome="done")
         assert r.status_code == 200, r.text
         await center.settled()
         assert (await center.get(follow_up_id))["status"] == "completed"

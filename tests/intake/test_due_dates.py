@@ -283,3 +283,34 @@ async def test_when_2027s_schedule_arrives_a_provisional_due_date_is_counted_aga
         assert r.json()["replanned"]["intake"]["due_dates_replanned"] == 0
         _, dues = await due_dates(client, counted, 0)
         assert len(dues) == 2
+
+
+async def test_a_correction_of_a_published_year_counts_an_official_due_date_again(
+        settings: Settings, tmp_path: Path) -> None:
+    holidays = tmp_path / "holidays.json"
+    published = {"2027": {**SCHEDULE_2027["2027"], "holidays": ["2027-01-01..2027-01-03"]}}
+    holidays.write_text(json.dumps(published))  # 2027 official from the start, Jan 6 worked
+    settings = settings.model_copy(update={"holidays_file": holidays})
+    async with running(create_app(settings, clock=ManualClock(DECEMBER_20))) as client:
+        counted = await open_heard(client, DECEMBER_20)
+        w = await step(client, counted, "guidance", GUIDANCE)
+        _, [due] = await due_dates(client, counted, w["position"])
+        assert (due["due_on"], due["basis"]) == ("2027-01-12", "official")
+
+        # The published notice is corrected: Wednesday 6 January off as well.
+        holidays.write_text(json.dumps(SCHEDULE_2027))
+        ops = bearer(settings, role="ops", center=None)
+        r = await client.post("/ops/calendar/reload", headers=ops)
+        assert r.status_code == 200, r.text
+        assert r.json()["replanned"]["intake"]["due_dates_replanned"] == 1
+
+        async def moved() -> bool:
+            case, _ = await due_dates(client, counted, 0)
+            return case["due_on"] == "2027-01-13"
+
+        await wait_until(moved, what="the read model to catch up")
+        _, dues = await due_dates(client, counted, 0)
+        assert (dues[-1]["cause"], dues[-1]["previous_due_on"], dues[-1]["basis"]) == (
+            "calendar_published", "2027-01-12", "official")
+        r = await client.post("/ops/calendar/reload", headers=ops)
+        assert r.json()["replanned"]["intake"]["due_dates_replanned"] == 0

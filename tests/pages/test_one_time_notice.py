@@ -7,8 +7,9 @@ center's phone, and nothing of the resident's but the surname."""
 from __future__ import annotations
 
 import re
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from playwright.async_api import BrowserContext, Route, expect
 
@@ -168,3 +169,59 @@ async def test_a_critical_case_leaves_with_a_printed_notice_and_a_watched_obliga
     await expect(page.locator("#notice-sheet")).to_have_attribute("data-ready", "1")
     for route in held:
         await route.continue_()
+
+
+async def test_the_clerk_records_since_when_an_obligation_was_missed(
+        center: Center, desk: BrowserContext) -> None:
+    """The resident says November's payment did not come: the counter page takes the next due
+    day (ahead) and, apart, since when it was missed (a day already past, at most a year
+    back); the declaration carries it (``tracked_from``) and follow-up watches the periods
+    between."""
+    clerk = center.client("intake", "clerk-091", "clerk", CENTER)
+    followup = center.client("followup", "director-01", "supervisor", CENTER)
+    card = id_number("31011519620315402")
+    r = await clerk.post("/residents", json={
+        "name": "李桂芳", "id_number": card, "phone": "13812345679",
+        "consent": {"contact": True, "surveys": True}})
+    assert r.status_code in (200, 201), r.text
+    page = await desk.new_page()
+    await sign_in(page, center, "clerk-091", "window-4")
+    await page.fill("#resident-q", card)
+    await page.press("#resident-q", "Enter")
+    await expect(page.locator("#resident-masked")).to_contain_text("李*芳")
+    await pick_item(page, "低保", "最低生活保障")
+    await page.click("#open-case")
+    await saved(page, ["CaseOpened"])
+
+    today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
+    next_due, since = today + timedelta(days=20), today - timedelta(days=45)
+    await page.fill("#obligation-desc", "每月确认低保到账")
+    await page.fill("#obligation-due", next_due.strftime("%Y/%m/%d"))
+    # A day to come says nothing of what was missed; a year typed wrong is refused too.
+    await page.fill("#obligation-since", (today + timedelta(days=3)).strftime("%Y/%m/%d"))
+    await expect(page.locator("#obligation-since-day")).to_have_text(
+        "这一天还没到，请填已经过去的日期")
+    await page.fill("#obligation-since", (since - timedelta(days=7300)).strftime("%Y/%m/%d"))
+    await expect(page.locator("#obligation-since-day")).to_contain_text("最早只能追溯到")
+    await page.click("form[data-op=obligations] button[type=submit]")
+    await expect(page.locator("form[data-op=obligations] .field-error")).to_contain_text(
+        "最早只能追溯到")
+    await page.fill("#obligation-since", since.strftime("%Y/%m/%d"))
+    await expect(page.locator("#obligation-since-day")).to_contain_text(f"{since.day}日")
+    await page.click("form[data-op=obligations] button[type=submit]")
+    await saved(page, ["CaseOpened", "ObligationDeclared"])
+    await expect(page.locator("#obligation-list li")).to_contain_text("起漏办的也跟进")
+    await expect(page.locator("#obligation-since-day")).to_have_text("")
+
+    case_id = await page.evaluate(
+        "JSON.parse(localStorage.getItem('sixstep.counter.current.v1')).id")
+    case = (await clerk.get(f"/cases/{case_id}")).json()
+    declared = next(e["payload"] for e in case["timeline"] if e["type"] == "ObligationDeclared")
+    assert (declared["next_due_on"], declared["tracked_from"]) == (
+        next_due.isoformat(), since.isoformat())
+
+    # Follow-up watches from the first period since that day, before the next due day.
+    async def watched() -> bool:
+        r = await followup.get(f"/obligations/{declared['obligation_id']}")
+        return r.status_code == 200 and r.json()["next_due_on"] < next_due.isoformat()
+    await wait_until(watched, what="a period before the next due day watched")

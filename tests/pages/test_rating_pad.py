@@ -9,11 +9,12 @@ import re
 from pathlib import Path
 
 import httpx
-from playwright.async_api import Browser, BrowserContext, expect
+from playwright.async_api import Browser, BrowserContext, Page, expect
 
 from tests.pages.center import Center, screenshot
 from tests.pages.test_counter import pick_item, saved, sign_in
 from tests.pages.test_survey_and_board import answer, send_answer
+from tests.support import wait_until
 
 CENTER = "SH-PD-HUAMU"
 
@@ -82,13 +83,9 @@ async def test_the_pad_at_window_1_asks_the_resident_as_soon_as_the_clerk_resolv
     await tablet.close()
 
 
-async def test_after_the_shift_change_the_idle_pad_shows_the_clerk_now_at_the_window(
-        center: Center, browser: Browser) -> None:
-    """Window 5: clerk-085 serves the morning and resolves a case; at 13:00 clerk-086 takes
-    the window and opens a case for the next resident. The pad in front of that resident
-    shows clerk-086, the one serving them, not the morning's clerk until clerk-086's first
-    survey (a 工号 shown to a resident is someone they can name in a review)."""
-    window = "window-5"
+async def paired_pad(center: Center, browser: Browser, window: str
+                     ) -> tuple[BrowserContext, Page]:
+    """A tablet paired with ``window`` by the supervisor's code, idle."""
     supervisor = center.client("feedback", "director-01", "supervisor", CENTER)
     r = await supervisor.post("/pads/pairings", json={"counter_id": window})
     assert r.status_code == 201, r.text
@@ -100,6 +97,17 @@ async def test_after_the_shift_change_the_idle_pad_shows_the_clerk_now_at_the_wi
     await pad.fill("#pair-code", r.json()["code"])
     await pad.press("#pair-code", "Enter")
     await expect(pad.locator("#idle")).to_be_visible()
+    return tablet, pad
+
+
+async def test_after_the_shift_change_the_idle_pad_shows_the_clerk_now_at_the_window(
+        center: Center, browser: Browser) -> None:
+    """Window 5: clerk-085 serves the morning and resolves a case; at 13:00 clerk-086 takes
+    the window and opens a case for the next resident. The pad in front of that resident
+    shows clerk-086, the one serving them, not the morning's clerk until clerk-086's first
+    survey (a 工号 shown to a resident is someone they can name in a review)."""
+    window = "window-5"
+    tablet, pad = await paired_pad(center, browser, window)
 
     async def open_case(clerk: str, resolve: bool) -> None:
         """What the clerk's screen sends when a resident sits down (and is served)."""
@@ -130,4 +138,40 @@ async def test_after_the_shift_change_the_idle_pad_shows_the_clerk_now_at_the_wi
     # The shift changes: clerk-086 opens a case for the resident now sitting at the window.
     await open_case("clerk-086", resolve=False)
     await expect(pad.locator("#pad-clerk")).to_have_text("clerk-086")
+    await tablet.close()
+
+
+async def test_a_resident_who_would_rather_not_rate_says_so_on_the_pad(
+        center: Center, browser: Browser) -> None:
+    """好差评: declining is the resident's right and no default good rating. At window 9 the
+    resident taps "不想评价": the survey is recorded as declined (never as no answer, never
+    satisfied), the pad goes back to idle, and the link is spent."""
+    window = "window-9"  # no other browser test serves there (they share one set of services)
+    tablet, pad = await paired_pad(center, browser, window)
+    supervisor = center.client("feedback", "director-01", "supervisor", CENTER)
+
+    intake = center.client("intake", "clerk-087", "clerk", CENTER)
+    opened = await intake.post("/cases", headers={"Idempotency-Key": "clerk-087-open"},
+                               json={"center_id": CENTER, "counter_id": window,
+                                     "service_item": "SA-MINIMUM-LIVING-ALLOWANCE"})
+    assert opened.status_code == 201, opened.text
+    case_id = opened.json()["id"]
+    for op, body in (("hear", {"words": "问低保年审"}),
+                     ("resolve", {"outcome": "resolved", "explanation": "",
+                                  "emotion_on_leaving": "calm"})):
+        done = await intake.post(f"/cases/{case_id}/{op}",
+                                 headers={"Idempotency-Key": f"clerk-087-{op}"}, json=body)
+        assert done.status_code == 200, done.text
+
+    await expect(pad.locator("#survey")).to_be_visible()
+    await expect(pad.locator("#decline")).to_have_text("不想评价")
+    await pad.click("#decline")
+    await expect(pad.locator("#declined-live")).to_be_visible()
+    await expect(pad.locator("#idle")).to_be_visible()
+
+    async def declined() -> bool:
+        surveys = (await supervisor.get(f"/cases/{case_id}/feedback")).json()["surveys"]
+        return [(s["status"], s["level"]) for s in surveys] == [("declined", None)]
+
+    await wait_until(declined, what="the survey recorded as declined")
     await tablet.close()

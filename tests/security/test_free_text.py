@@ -5,11 +5,21 @@ phone, ID number or address, whatever form the clerk writes them in."""
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 import httpx
+import pyarrow.parquet as pq
 
 from services.intake.main import create_app
-from shared.kernel.privacy import REDACTED_ADDRESS, REDACTED_ID, REDACTED_NAME, REDACTED_PHONE
+from shared.analytics.export import export
+from shared.kernel.privacy import (
+    REDACTED_ACCOUNT,
+    REDACTED_ADDRESS,
+    REDACTED_ID,
+    REDACTED_NAME,
+    REDACTED_PHONE,
+    REDACTED_PLATE,
+)
 from shared.security.principals import Role
 from shared.settings import Settings
 from tests.security.test_vault import raw_database_text
@@ -145,3 +155,56 @@ async def test_a_name_typed_with_another_dot_and_numbers_pasted_with_hidden_char
     on_stream = " ".join(e.model_dump_json() for e in mine)
     for clear in ("阿卜杜拉", "艾买提", "1234\\u200b5678", "19900915"):
         assert clear not in on_stream, clear
+
+
+SEPARATED = {
+    "words": "门口停的沪A·52917是我儿子的车，他电话138；0013；8000",
+    "restatement": "为居民核对证件310115～19850312～123X，家里座机021\n5432\n1234",
+    "description": "补贴打到社保卡号A12345678，儿子的新能源车沪AD52917",
+    "referred_to": "街道交通组 电话139—0013—8000",
+}
+IN_CLEAR = ("沪A", "52917", "0013", "19850312", "123X", "5432", "A12345678")
+
+
+async def test_numbers_parted_by_what_a_clerk_writes_and_plates_reach_neither_stream_nor_export(
+        settings: Settings, tmp_path: Path) -> None:
+    """A phone dictated group by group with a semicolon after each, an ID number with the wave
+    dash an IME offers, a landline copied from a form's boxes line by line, a social security
+    card number, licence plates: on the stream and in both export formats only the markers."""
+    async with running(create_app(settings), role=Role.CLERK) as client:
+        case = await open_case(client)
+        await write(client, f"/cases/{case}/hear", {"words": SEPARATED["words"]})
+        await write(client, f"/cases/{case}/restate", {
+            "restatement": SEPARATED["restatement"], "confirmed": True})
+        last = await write(client, f"/cases/{case}/actions", {
+            "kind": "referred", "description": SEPARATED["description"],
+            "referred_to": SEPARATED["referred_to"]})
+
+        async def on_stream() -> bool:
+            return any(e.position == last["position"] for e in await stream_envelopes(settings))
+
+        await wait_until(on_stream, what="the referral on the stream")
+    mine = [e for e in await stream_envelopes(settings) if str(e.case_id) == case]
+    payloads = {e.type: e.payload for e in mine}
+    assert payloads["RequestHeard"]["words"] == (
+        f"门口停的{REDACTED_PLATE}是我儿子的车，他电话{REDACTED_PHONE}")
+    assert payloads["RequestRestated"]["restatement"] == (
+        f"为居民核对证件{REDACTED_ID}，家里座机{REDACTED_PHONE}")
+    assert payloads["ActionTaken"]["description"] == (
+        f"补贴打到社保卡号{REDACTED_ACCOUNT}，儿子的新能源车{REDACTED_PLATE}")
+    assert payloads["ActionTaken"]["referred_to"] == f"街道交通组 电话{REDACTED_PHONE}"
+    texts = [str(v) for e in mine for v in e.payload.values()]
+    assert not [c for c in IN_CLEAR if any(c in t for t in texts)]
+
+    for fmt in ("parquet", "csv"):
+        root = tmp_path / fmt
+        result = await export(settings, root, fmt=fmt)
+        assert result.events == len(await stream_envelopes(settings))
+        if fmt == "parquet":
+            cells = [str(v) for path in root.iterdir() if path.is_dir()
+                     for row in pq.read_table(path).to_pylist() for v in row.values()]
+        else:
+            cells = [path.read_text() for path in root.rglob("*.csv")]
+        exported = "\n".join(cells)
+        assert REDACTED_PLATE in exported and REDACTED_ACCOUNT in exported
+        assert not [c for c in IN_CLEAR if c in exported], fmt

@@ -71,13 +71,18 @@ def test_a_person_moves_it_either_way_with_a_reason_while_the_case_is_open() -> 
         case.move_due_date(date(2026, 4, 10), "延期", "official", "k1", False, {})
 
 
-def test_only_an_open_cases_provisional_item_count_is_re_planned() -> None:
+def test_only_an_open_cases_item_count_is_re_planned_when_its_day_or_basis_moves() -> None:
     case = heard_case()
     case.consider_due([item_days(date(2027, 1, 12), Basis.PROVISIONAL)], {})
     assert not case.replan_due(date(2027, 1, 12), "provisional", {})  # nothing changed
     assert case.replan_due(date(2027, 1, 13), "official", {})
     assert case.due["basis"] == "official"
-    assert not case.replan_due(date(2027, 1, 14), "official", {})  # official now: stays
+    assert not case.replan_due(date(2027, 1, 13), "official", {})  # the same count: stays
+    # The published notice corrected (a day it counted over is off after all): moved again.
+    assert case.replan_due(date(2027, 1, 14), "official", {})
+    assert case.due_on == date(2027, 1, 14)
+    case.resolve("resolved", "", True, {})
+    assert not case.replan_due(date(2027, 1, 15), "official", {})  # resolved: never rewritten
 
     fixed = heard_case()
     fixed.consider_due([promised(date(2027, 1, 5))], {})

@@ -276,6 +276,12 @@ def test_a_tablet_survey_is_asked_elsewhere_once_and_stays_one_survey() -> None:
     assert [type(e).__name__ for e in asked.collect_events()] == [
         "SurveyRequested", "SurveySent", "SurveyRedirected", "RatingGiven"]
 
+    declined = survey(SurveyChannel.TABLET)  # "I'd rather not rate", on the pad
+    declined.send(SENT, meta())
+    declined.decline(SENT, meta())
+    with pytest.raises(RuleViolated):  # not asked again by text
+        declined.redirect(SurveyChannel.SMS, SENT + timedelta(hours=2), later, SENT, meta())
+
 
 def test_away_from_the_window_is_a_text_or_a_clerks_call() -> None:
     policy = SurveyPolicy()

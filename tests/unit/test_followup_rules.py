@@ -247,6 +247,25 @@ def test_a_period_still_in_its_grace_when_declared_is_watched() -> None:
         == (1, date(2026, 2, 15))
 
 
+def test_periods_asked_for_before_the_next_due_day_reach_back_on_its_series() -> None:
+    # At the counter on Monday 21 December: next due 31 January, missed since 1 November.
+    # The series reaches back on the 31st (the month's last): October 31 (a Saturday, its
+    # grace running to 5 November), November 30, December 31.
+    since = datetime(2026, 11, 1, tzinfo=CALENDAR.tz)
+    assert first_watched_period(CALENDAR, date(2027, 1, 31), "monthly", 3, since,
+                                back=True)[:2] == (-3, date(2026, 10, 31))
+    # Without back the series starts at its first due day.
+    assert first_watched_period(CALENDAR, date(2027, 1, 31), "monthly", 3, since)[:2] \
+        == (0, date(2027, 1, 31))
+    # A period due before the day named but still in its grace then is asked for too.
+    since = datetime(2026, 12, 2, tzinfo=CALENDAR.tz)
+    assert first_watched_period(CALENDAR, date(2027, 3, 30), "quarterly", 3, since,
+                                back=True)[:2] == (-1, date(2026, 12, 30))
+    assert first_watched_period(CALENDAR, date(2027, 1, 30), "monthly", 3,
+                                datetime(2026, 12, 2, tzinfo=CALENDAR.tz), back=True)[:2] \
+        == (-2, date(2026, 11, 30))
+
+
 def test_an_ended_obligation_is_no_longer_watched() -> None:
     o = watched(date(2026, 2, 28))
     o.end("the allowance stopped", meta("end-1"))

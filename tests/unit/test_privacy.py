@@ -9,6 +9,8 @@ form a clerk writes them.
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from shared.kernel.privacy import REDACTED_ACCOUNT as ACCOUNT
@@ -17,6 +19,7 @@ from shared.kernel.privacy import REDACTED_EMAIL as EMAIL
 from shared.kernel.privacy import REDACTED_ID as ID
 from shared.kernel.privacy import REDACTED_NAME as NAME
 from shared.kernel.privacy import REDACTED_PHONE as PHONE
+from shared.kernel.privacy import REDACTED_PLATE as PLATE
 from shared.kernel.privacy import KnownPerson, redact
 from shared.kernel.privacy.known_person import address_variants
 
@@ -142,6 +145,64 @@ SCRUBBED = [
     ("投诉人李秀英对处理结果不满", f"投诉人{NAME}对处理结果不满"),
     ("当事人陈静、求助人周卫东均到场", f"当事人{NAME}、求助人{NAME}均到场"),
     ("来访人：赵国强", f"来访人：{NAME}"),
+    # groups parted by what a clerk writes while the resident says them: a semicolon or a
+    # full stop after each, the IME's wave dash, a tab, a new line (a form's boxes copied, a
+    # chat's lines: \n, \r\n, U+2028), full-width spaces and digits
+    ("电话138～0013～8000，晚上打", f"电话{PHONE}，晚上打"),
+    ("手机138；0013；8000；谢谢", f"手机{PHONE}；谢谢"),
+    ("回拨138;0013;8000", f"回拨{PHONE}"),
+    ("她报了138。0013。8000。", f"她报了{PHONE}。"),
+    ("电话：\n138\n0013\n8000", f"电话：\n{PHONE}"),
+    ("手机138\r\n0013\r\n8000", f"手机{PHONE}"),
+    ("手机\u2028138\u20280013\u20288000", f"手机\u2028{PHONE}"),
+    ("手机138\t0013\t8000", f"手机{PHONE}"),
+    ("电话138    0013    8000（名片上对齐的）", f"电话{PHONE}（名片上对齐的）"),
+    ("手机138；\n0013；\n8000", f"手机{PHONE}"),
+    ("电话138\n\n0013\n\n8000", f"电话{PHONE}"),
+    ("电话138|0013|8000，表格里抄的", f"电话{PHONE}，表格里抄的"),
+    # every dash an IME gives (the em dash of shift-minus, ―, ﹣, ー), a full-width slash:
+    # before, 身份证 took the first group and the birth date and tail were left in clear
+    ("电话138—0013—8000；证件310115—19850312—123X", f"电话{PHONE}；证件{ID}"),
+    ("电话138﹣0013﹣8000；证件310115ー19850312ー123X", f"电话{PHONE}；证件{ID}"),
+    ("电话138／0013／8000；证件310115\x0b19850312\x0b123X", f"电话{PHONE}；证件{ID}"),
+    ("她的手机号是１３８\u3000００１３\u3000８０００", f"她的手机号是{PHONE}"),
+    ("回拨138 0013 8000谢谢", f"回拨{PHONE}谢谢"),
+    ("+86 138-0013-8000是她儿子", f"{PHONE}是她儿子"),
+    ("0086 138 0013 8000", PHONE),
+    ("座机(021)5432-1234", f"座机{PHONE}"),
+    ("座机（０２１）５４３２－１２３４", f"座机{PHONE}"),
+    ("座机021；5432；1234", f"座机{PHONE}"),
+    ("家里电话021\n5432\n1234", f"家里电话{PHONE}"),
+    ("0086 21 5432 1234", PHONE),
+    # from or to abroad: Hong Kong, Macao, Taiwan, any country after +
+    ("她香港的号码+852 9123 4567，白天打", f"她香港的号码{PHONE}，白天打"),
+    ("澳门号码00853-6612-3456", f"澳门号码{PHONE}"),
+    ("Son abroad: +1 415 555 0100, +44 20 7946 0958", f"Son abroad: {PHONE}, {PHONE}"),
+    # ID numbers split 6-8-4 so, with the check character x, X or Ｘ
+    ("证件310115～19850312～123X已核", f"证件{ID}已核"),
+    ("证件310115；19850312；123x", f"证件{ID}"),
+    ("证件310115。19850312。123Ｘ", f"证件{ID}"),
+    ("ID 110105\r\n19491231\r\n002x", f"ID {ID}"),
+    ("身份证110105\u300019491231\u3000002Ｘ", f"身份证{ID}"),
+    ("110105〜19491231〜002X", ID),
+    ("证件\n310115\n19850312\n123X\n", f"证件\n{ID}\n"),
+    # licence plates: whose car blocks the gate, hit whom, is the resident's
+    ("门口停的沪A·12345是她儿子的", f"门口停的{PLATE}是她儿子的"),
+    ("新能源车沪AD12345，车主不在", f"新能源车{PLATE}，车主不在"),
+    ("教练车沪A 1234学", f"教练车{PLATE}"),
+    ("车牌粤B12345D，京A·F1234", f"车牌{PLATE}，{PLATE}"),
+    ("车牌沪Ａ１２３４５，沪a-12345", f"车牌{PLATE}，{PLATE}"),
+    # bank cards whole or in groups of four, social security and medical insurance numbers
+    ("工行卡6222021234567890123", f"工行卡{ACCOUNT}"),
+    ("卡号：6222 0212 3456 7890 123", f"卡号：{ACCOUNT}"),
+    ("银行卡6222\u30000212\u30003456\u30007890", f"银行卡{ACCOUNT}"),
+    ("卡6222  0212  3456  7890，工资卡6222 - 0212 - 3456 - 7890", f"卡{ACCOUNT}，工资卡{ACCOUNT}"),
+    ("存折6222.0212.3456.7890，手机银行显示622202 1234567890123",
+     f"存折{ACCOUNT}，手机银行显示{ACCOUNT}"),
+    ("社保卡号：A12345678；医保号：123456789", f"社保卡号：{ACCOUNT}；医保号：{ACCOUNT}"),
+    ("社会保障卡号310115198503121234", f"社会保障卡号{ID}"),
+    # a room a home is in, though a verb of the center's follows
+    ("家住602室办理低保，已到702室上门，无人", f"家住{ADDRESS}办理低保，已到{ADDRESS}上门，无人"),
 ]
 
 KEPT = [
@@ -233,6 +294,26 @@ KEPT = [
     # the same roles before what they did or felt, and 高度 (highly) after any of them
     "投诉人要求退款，当事人双方已调解，来访人员较多",
     "来电人高度紧张，居民高度评价，投诉人于周一来电，当事人情绪激动",
+    # what those separators part in a note that is no one's number: lists of amounts, counts
+    # and dates, ranges, times, case numbers one a line; a plate's shape without its digits
+    "补发1420；1500；1600元，第138；139；140号，收入3800；3900；4000；4100元",
+    "时间：2026-12-20\n2026-12-21\n2026-12-22；2026-12-31 23:30；2027-01-01",
+    "金额：1380\n1500\n1600；1380。2026年起调整；合计：\n158,000\n12,500",
+    "办理时间9:00～11:30；14:00～17:00，2024～2026年，13800～15000元，第12～18页",
+    "身份证2026-12-10到期；2027年换，身份证2026-12-10到期；2027-01-01起",
+    "编号2026120100012；2026120100013，20261220\n20261221，14:30\n15:30",
+    "(2026)沪0115民初12345号；(2026)沪0115民初12346号，12月20日、21日、22日",
+    "补贴标准：1500～2000～2500元，2026/12/20～2027/01/05，截至2026.12.20。2027.1.1起",
+    "新A轮融资，沪A类企业，沪B股，苏E12，iPhone 15，CPU i7-12345，排队号A012；A013",
+    "补贴|1420|1500|1380|1500|元，东城2024—2026年改造，办理时间9:00—11:30",
+    # a date after a card's name says when, not which card (it was taken for an account)
+    "社保卡2026-12-31到期，提醒换卡；社保卡号 2026-12-31 23:30 激活；医保卡2027/1/4起用",
+    # a sign before an amount or a measure, not a country code
+    "加价+15000000元，调整+1,500,000，气温+12度，较上年+20261220人次",
+    # a room of the center a resident is sent to (it went as an address)
+    "请到205室办理，到二楼201室领表，在3楼302室等候，会议在3楼302会议室",
+    # four years or an amount in groups of four are no card (2023 2024 2025 2026年 was one)
+    "2023 2024 2025 2026年的补贴，2023-2024-2025-2026连续四年，金额1234 5678 9012 3456元",
 ]
 
 RESIDENT = KnownPerson(name="王秀英", phone="13812345678", id_number="310115198503121234",
@@ -279,6 +360,8 @@ def test_a_landline_on_file_is_found_without_its_area_code() -> None:
     resident = KnownPerson(name="陈国华", phone="021-58881234")
     assert redact("她家5888 1234没人接", resident) == f"她家{PHONE}没人接"
     assert redact("陈先生的电话021 5888 1234", resident) == f"{NAME}的电话{PHONE}"
+    assert redact("她家5888；1234没人接，5888～1234也试了", resident) == (
+        f"她家{PHONE}没人接，{PHONE}也试了")
 
 
 def test_a_latin_name_on_file_is_found_with_its_form_of_address() -> None:
@@ -319,3 +402,25 @@ def test_a_name_on_file_is_found_whatever_dot_joins_its_parts(dot: str) -> None:
     """Uyghur and other names in Chinese characters are written with a middle dot; an IME
     gives the katakana dot (・) as often as the Chinese one (·)."""
     assert redact(f"阿卜杜拉{dot}艾买提来咨询", MINORITY_NAME) == f"{NAME}来咨询"
+
+
+@pytest.mark.parametrize("typed", [
+    "手机13812345678，68494601是她家座机",  # the marker's own 电话 is no keyword
+    "电话139—0013—8000沪D13732",  # a plate right after a number
+    "回拨13812345678+7 181 690 767 813",  # a number from abroad right after one
+])
+def test_scrubbing_again_next_to_a_marker_changes_nothing(typed: str) -> None:
+    once = redact(typed)
+    assert redact(once) == once
+
+
+def test_scrubbing_again_changes_nothing_on_any_mix_of_digits_and_separators() -> None:
+    """Seeded, so the same texts every run: digits, every separator a number's groups may
+    have, province characters, letters, keywords, in any order."""
+    alphabet = [*"0123456789" * 6, *"；;。～~|\n\r —-./，、 沪A京BDX+0086电话证件卡号元年",
+                "\u2028", "\u3000", "１", "Ｘ"]
+    rng = random.Random(20261231)
+    for _ in range(4000):
+        typed = "".join(rng.choice(alphabet) for _ in range(rng.randint(5, 60)))
+        once = redact(typed)
+        assert redact(once) == once, typed

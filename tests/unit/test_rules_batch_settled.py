@@ -38,6 +38,9 @@ class _Known:
     def consent(self, resident_id: Any) -> None:
         return None
 
+    def more_care(self, resident_id: Any) -> bool:
+        return False
+
     async def save(self, conn: Any) -> None:
         pass
 
@@ -61,7 +64,8 @@ async def test_a_failed_case_leaves_no_other_cases_command_running(
     async def nothing(conn: Any, events: Any) -> None:
         pass
 
-    def effect_for(self: Any, planned: Any, e: Envelope, refs: Any, consent: Any) -> Any:
+    def effect_for(self: Any, planned: Any, e: Envelope, refs: Any, consent: Any,
+                   care: Any = None) -> Any:
         async def fail(rows: list[Any]) -> None:
             raise RuntimeError("the store refused it")
 

@@ -8,7 +8,8 @@ The projection keeps one *fact row* per thing an analyst counts, each built only
                                                      the resident's latest verdict: RatingGiven,
                                                      FollowUpCompleted with a verdict)
     fig_surveys        one row per survey          (feedback: SurveyRequested, SurveySent,
-                                                     RatingGiven, SurveyExpired, SurveyWithdrawn)
+                                                     RatingGiven, SurveyExpired, SurveyWithdrawn,
+                                                     SurveyDeclined)
     fig_rectifications one row per rectification  (feedback: RectificationOpened,
                                                      RectificationDeadlineRevised,
                                                      RectificationCompleted,
@@ -56,7 +57,8 @@ CONSUMER = "feedback-figures"
 INTAKE_TYPES = ("CaseOpened", "ConcernsNoted", "GuidanceGiven", "CaseDueDateSet", "CaseResolved",
                 "CaseReopened", "CaseHandedOver", "VisitRecorded")
 FEEDBACK_TYPES = ("SurveyRequested", "SurveySent", "RatingGiven", "SurveyExpired",
-                  "SurveyWithdrawn", "RectificationOpened", "RectificationDeadlineRevised",
+                  "SurveyWithdrawn", "SurveyDeclined", "RectificationOpened",
+                  "RectificationDeadlineRevised",
                   "RectificationCompleted", "RectificationTriaged", "RectificationAppealed",
                   "RectificationAppealDecided")
 PERIOD_TYPES = ("PeriodClosed", "PeriodRevised")
@@ -132,7 +134,10 @@ RECTIFICATIONS = Table("fig_rectifications", "rectification_id", (
 FOLLOWUPS = Table("fig_followups", "follow_up_id", (
     ("follow_up_id", "uuid"), ("case_id", "uuid"), ("center_id", "text"), ("reason", "text"),
     ("due_on", "date"), ("completed_on", "date"), ("missed", "boolean"),
-    ("cancelled", "boolean")))
+    ("cancelled", "boolean"),
+    # How it ended (FollowUpCompleted's outcome): 'unreachable' is not done on time, and is
+    # counted apart (the team took it up); null before this column (rebuild to fill it).
+    ("outcome", "text")))
 VISITS = Table("fig_visits", "visit_id", (
     ("visit_id", "uuid"), ("key_id", "uuid"), ("case_id", "uuid"), ("center_id", "text"),
     ("counter_id", "text"), ("clerk_id", "text"), ("channel", "text"), ("day", "date"),
@@ -428,6 +433,11 @@ class FiguresProjection:
         row.update(result="expired", closed_on=self.day(e.occurred_at),
                    purpose=e.payload["purpose"])
 
+    def _declined(self, row: Row, e: Envelope) -> None:
+        # The resident would rather not rate: its own count, never an answer nor no answer.
+        row.update(result="declined", closed_on=self.day(e.occurred_at),
+                   purpose=e.payload["purpose"])
+
     def _withdrawn(self, row: Row, e: Envelope) -> None:
         # Not asked for want of the resident's consent: its own count, never "no answer".
         no_consent = e.payload.get("because") == "no_consent"
@@ -475,6 +485,7 @@ class FiguresProjection:
     def _followup_completed(self, row: Row, e: Envelope) -> None:
         if row["completed_on"] is None:
             row["completed_on"] = self.day(e.occurred_at)
+            row["outcome"] = e.payload["outcome"]
 
     def _followup_missed(self, row: Row, e: Envelope) -> None:
         row["missed"] = True
@@ -506,6 +517,7 @@ APPLY: dict[str, Apply] = {
     "RatingGiven": FiguresProjection._rated,
     "SurveyExpired": FiguresProjection._expired,
     "SurveyWithdrawn": FiguresProjection._withdrawn,
+    "SurveyDeclined": FiguresProjection._declined,
     "RectificationOpened": FiguresProjection._rectification_opened,
     "RectificationDeadlineRevised": FiguresProjection._deadline_revised,
     "RectificationCompleted": FiguresProjection._rectification_completed,

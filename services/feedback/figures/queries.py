@@ -140,6 +140,10 @@ FIGURES: tuple[Figure, ...] = (
     Figure("no_consent", SURVEYS, "closed_on", "f.result = 'no_consent'",
            meaning="surveys not sent: a text or a call the resident has not agreed to "
                    "(SurveyWithdrawn because no_consent); neither an answer nor a no answer"),
+    Figure("declined", SURVEYS, "closed_on", "f.result = 'declined'",
+           meaning="surveys the resident declined to rate (SurveyDeclined, the resident's own: "
+                   "the pad or the link); neither an answer nor a no answer, never satisfied "
+                   "nor a bad review"),
     Figure("bad_reviews", SURVEYS, "closed_on",
            f"f.result = 'answered' AND f.level IN {_in(BAD)} AND {KEPT}",
            meaning="answers dissatisfied or very dissatisfied (any survey), less those an "
@@ -165,8 +169,15 @@ FIGURES: tuple[Figure, ...] = (
                    "target 100 %"),
     Figure("followups_on_time_rate", FOLLOWUPS, "due_on",
            "(f.completed_on IS NOT NULL OR f.missed)",
-           "f.completed_on IS NOT NULL AND NOT f.missed",
-           meaning="completed and never missed over completed or missed"),
+           "f.completed_on IS NOT NULL AND NOT f.missed"
+           " AND f.outcome IS DISTINCT FROM 'unreachable'",
+           meaning="completed (the resident reached, or a task done) and never missed over "
+                   "completed or missed"),
+    Figure("followups_unreachable", FOLLOWUPS, "due_on",
+           "f.completed_on IS NOT NULL AND f.outcome = 'unreachable'",
+           meaning="follow-ups ended with the resident not reached after every attempt "
+                   "(FollowUpCompleted outcome unreachable): the team takes a check or a "
+                   "revisit up (resident_unreachable, or a home visit); never done on time"),
 )
 FIGURE_NAMES = tuple(f.name for f in FIGURES)
 
@@ -332,9 +343,11 @@ FROM_TOTALS: dict[str, tuple[str | None, str]] = {
     "staff_recorded_answers": (None, "staff_recorded_answers"),
     "response_rate": ("survey_answers", "answers_or_expiries"),
     "no_consent": (None, "no_consent"),
+    "declined": (None, "declined"),
     "bad_reviews": (None, "bad_reviews"),
     "revisit_satisfaction_rate": ("satisfied_revisits", "revisit_answers"),
     "followups_on_time_rate": ("followups_on_time", "followups_closed"),
+    "followups_unreachable": (None, "followups_unreachable"),
 }
 #: The survey counts an upheld appeal takes a bad review out of (KEPT).
 STRUCK = ("own_answers", "satisfied_own_answers", "staff_answers", "satisfied_staff_answers",

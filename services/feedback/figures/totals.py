@@ -94,13 +94,17 @@ COLUMNS_SQL: tuple[tuple[str, str, dict[str, str]], ...] = (
                                " AND f.result IN ('answered', 'expired')",
         "survey_answers": "f.purpose = 'resolution' AND f.result = 'answered'",
         "no_consent": "f.result = 'no_consent'",
+        "declined": "f.result = 'declined'",
         "bad_reviews": f"f.result = 'answered' AND f.level IN {BAD!r}",
         "revisit_answers": "f.purpose = 'revisit' AND f.result = 'answered'",
         "satisfied_revisits": "f.purpose = 'revisit' AND f.result = 'answered'"
                               f" AND f.level IN {SATISFIED!r}"}),
     ("fig_followups", "due_on", {
         "followups_closed": "f.completed_on IS NOT NULL OR f.missed",
-        "followups_on_time": "f.completed_on IS NOT NULL AND NOT f.missed"}),
+        "followups_on_time": "f.completed_on IS NOT NULL AND NOT f.missed"
+                             " AND f.outcome IS DISTINCT FROM 'unreachable'",
+        "followups_unreachable": "f.completed_on IS NOT NULL"
+                                 " AND f.outcome = 'unreachable'"}),
 )
 COLUMNS: tuple[str, ...] = tuple(c for _, _, counts in COLUMNS_SQL for c in counts)
 #: count -> which rows of its table it counts, in SQL (``f`` the fact row).
@@ -144,8 +148,11 @@ def contributions(table: str, row: dict[str, Any]) -> Iterable[tuple[str, date, 
             done, missed = row["completed_on"] is not None, row["missed"]
             if done or missed is True:
                 yield center, on, "followups_closed", 1
-            if done and missed is False:
+            unreachable = done and row["outcome"] == "unreachable"
+            if done and missed is False and not unreachable:
                 yield center, on, "followups_on_time", 1
+            if unreachable:
+                yield center, on, "followups_unreachable", 1
 
 
 def _case(center: str, row: dict[str, Any]) -> Iterable[tuple[str, date, str, int]]:
@@ -205,6 +212,8 @@ def _survey(center: str, row: dict[str, Any]) -> Iterable[tuple[str, date, str, 
         yield center, on, "answers_or_expiries", 1
     if result == "no_consent":
         yield center, on, "no_consent", 1
+    if result == "declined":
+        yield center, on, "declined", 1
     if answered and level in BAD:
         yield center, on, "bad_reviews", 1
     if purpose == "revisit" and answered:
@@ -272,6 +281,10 @@ DDL = [
     f"CREATE TABLE IF NOT EXISTS {TABLE} (center_id text NOT NULL, day date NOT NULL, "
     + ", ".join(f"{c} bigint NOT NULL DEFAULT 0" for c in COLUMNS)
     + ", PRIMARY KEY (day, center_id))",
+    # Counts added since the table was first made (the fill below names every column; a
+    # rebuild fills them for the days already kept).
+    *(f"ALTER TABLE {TABLE} ADD COLUMN IF NOT EXISTS {c} bigint NOT NULL DEFAULT 0"
+      for c in ("followups_unreachable", "declined")),
     # Where the fact rows were kept before this table was: filled from them, once.
     f"CREATE TABLE IF NOT EXISTS {FILLED} (filled boolean PRIMARY KEY)",
     f"WITH first AS (INSERT INTO {FILLED} VALUES (true) ON CONFLICT DO NOTHING RETURNING 1)"

@@ -9,8 +9,9 @@ from shared.kernel.privacy.patterns import (
     REDACTED_ID,
     REDACTED_NAME,
     REDACTED_PHONE,
+    REDACTED_PLATE,
 )
 from shared.kernel.privacy.redaction import redact
 
 __all__ = ["REDACTED_ACCOUNT", "REDACTED_ADDRESS", "REDACTED_EMAIL", "REDACTED_ID",
-           "REDACTED_NAME", "REDACTED_PHONE", "KnownPerson", "redact"]
+           "REDACTED_NAME", "REDACTED_PHONE", "REDACTED_PLATE", "KnownPerson", "redact"]

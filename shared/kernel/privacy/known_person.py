@@ -25,7 +25,11 @@ _ADMIN = re.compile(r"^.*?(?:特别行政区|自治区|自治州|省|市|区|县
 ENGLISH_TITLES = ("mr", "mrs", "ms", "miss", "mx", "dr", "madam", "mdm", "auntie", "aunty",
                   "uncle", "grandma", "grandpa")
 _LATIN_NAME = re.compile(r"[A-Za-z .\-']+")
-_SQUEEZE = re.compile(r"[^\s.\-()·']+")  # what a squeezed text keeps
+#: What a squeezed text leaves out: spaces and line ends, dots, dashes, brackets, and what
+#: else parts a number's groups as a clerk writes it down (138；1234；5678, 5888～1234, 5888|1234,
+#: 5888/1234, the full stop after a group).
+_OUT = r"\s.\-()·'/|;；~～〜。"
+_SQUEEZE = re.compile(f"[^{_OUT}]+")  # what a squeezed text keeps
 _ASCII_LOWER = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
 _WORD = re.compile(r"[0-9A-Za-z]")
 _LETTER = re.compile(r"[A-Za-z]")
@@ -128,7 +132,7 @@ def _bounded(text: str, start: int, end: int, inside: re.Pattern[str]) -> bool:
             and (end >= len(text) or not inside.match(text[end])))
 
 
-_SQUEEZED_OUT = re.compile(r"[\s.\-()·']+")
+_SQUEEZED_OUT = re.compile(f"[{_OUT}]+")
 
 
 def _squeezed(text: str) -> str:

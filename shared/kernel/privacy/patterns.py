@@ -9,37 +9,38 @@ import re
 import unicodedata
 from collections.abc import Iterator
 
+from shared.kernel.invisible import INVISIBLE_CODE_POINTS
+
 REDACTED_ID = "[身份证号已隐去]"
 REDACTED_PHONE = "[电话已隐去]"
 REDACTED_ACCOUNT = "[账号已隐去]"
 REDACTED_EMAIL = "[邮箱已隐去]"
 REDACTED_ADDRESS = "[地址已隐去]"
 REDACTED_NAME = "[姓名已隐去]"
+REDACTED_PLATE = "[车牌已隐去]"
 
 # -- folding: full-width to ASCII, one character for one ---------------------------------
 
 _FOLD = {**{0xFF10 + i: ord("0") + i for i in range(10)},
          **{0xFF21 + i: ord("A") + i for i in range(26)},
          **{0xFF41 + i: ord("a") + i for i in range(26)},
-         0x3000: ord(" "), 0xA0: ord(" "), 0xFF0D: ord("-"), 0x2010: ord("-"),
-         0x2011: ord("-"), 0x2012: ord("-"), 0x2013: ord("-"), 0x2212: ord("-"),
+         0x3000: ord(" "), 0xA0: ord(" "), 0xFF0F: ord("/"), 0xFF5C: ord("|"),
+         # Every dash an IME offers between a number's groups (138—0013—8000, the em dash
+         # of a Chinese keyboard's shift-minus; the figure, en, horizontal-bar, small and
+         # box-drawing dashes, the katakana long mark a Japanese IME gives) as "-".
+         **dict.fromkeys((0xFF0D, *range(0x2010, 0x2016), 0x2212, 0x2E3A, 0x2E3B, 0xFE58,
+                          0xFE63, 0x2500, 0x2501, 0x30FC), ord("-")),
          0xFF0E: ord("."), 0xFF08: ord("("), 0xFF09: ord(")"),
          0xFF0B: ord("+"), 0xFF20: ord("@"), 0xFF3F: ord("_"),
          # The other middle dots a name's parts are joined with (阿卜杜拉・艾买提: the IME's
          # katakana dot, its half-width form, a bullet, a hyphenation point) as "·".
          **dict.fromkeys((0x30FB, 0xFF65, 0x2022, 0x2027, 0x22C5, 0x2219), 0xB7),
          # Characters nobody sees (a zero-width space or joiner pasted with a number, a
-         # soft hyphen, a word joiner, a byte-order mark, direction marks and embeddings)
+         # soft hyphen, a direction mark, a variation selector ..., ``shared.kernel.invisible``)
          # as a space: "139\u200b1234\u200b5678" is a phone number as it looks on screen.
-         **dict.fromkeys((0x00AD, 0x180E, 0x200B, 0x200C, 0x200D, 0x200E, 0x200F, 0x2060,
-                          0x2061, 0x2062, 0x2063, 0x2064, 0xFEFF, *range(0x202A, 0x202F),
-                          *range(0x2066, 0x206A)), ord(" ")),
-         # The other spaces (thin, hair, narrow no-break ... a contact card's "139 1234 5678")
-         # and more characters nobody sees: the Arabic letter mark, the combining grapheme
-         # joiner, variation selectors, Mongolian selectors, Hangul fillers, the braille blank.
-         **dict.fromkeys((*range(0x2000, 0x200B), 0x202F, 0x205F, 0x1680, 0x061C, 0x034F,
-                          *range(0xFE00, 0xFE10), 0x180B, 0x180C, 0x180D, 0x180F, 0x115F,
-                          0x1160, 0x3164, 0xFFA0, 0x2800), ord(" ")),
+         **dict.fromkeys(INVISIBLE_CODE_POINTS, ord(" ")),
+         # The other spaces (thin, hair, narrow no-break ... a contact card's "139 1234 5678").
+         **dict.fromkeys((*range(0x2000, 0x200B), 0x202F, 0x205F, 0x1680), ord(" ")),
          # Digits of other scripts and styles, one character each (Arabic-Indic ١٣٨, the
          # mathematical bold 𝟏𝟑𝟖 a phone app pastes, circled ①③⑧, superscripts), as ASCII:
          # the rules below look for ASCII digits next to each other.
@@ -79,10 +80,22 @@ _ANY_LATIN = re.compile(r"[A-Za-z]")
 # comma or 顿号 (138，1234，5678; 138、1234、5678), or a middle dot (any of them folded to
 # "·": 310115·19380520·2256)
 _SEP = r"(?: {0,2}[.\-_/,，、·]? {0,2})"
+#: What else parts the groups of a phone or ID number as a clerk writes it down while the
+#: resident says it: a semicolon or full stop after each group (138；0013；8000), the IME's
+#: wave dash (138～0013～8000), a bar (138|0013|8000), one or two line ends (a number
+#: copied from a form's boxes, a chat message's lines: \n, \r\n, U+2028, U+2029, after a
+#: separator or not), a tab. Only the rules that want a whole number's digits take them
+#: (never after a keyword: 身份证2026-12-10到期；2027年 is no number), and a run they part
+#: is one only as a number is dictated (``_dictated``).
+_BREAK = "\r?\n|[\x85\u2028\u2029]"
+_LISTING = "[,，、;；。~～〜|]|" + _BREAK
+_SPACE = r"[^\S\r\n\x85\u2028\u2029]{0,2}"  # spaces, tabs: not a line's end
+_SPLIT = (r"(?>" + _SPACE + r"[.\-_/|·,，、;；。~～〜]?" + _SPACE
+          + r"(?:(?:" + _BREAK + r")" + _SPACE + r"){0,2})")
 #: An amount's thousands (158,000): a phone's groups, however parted, are never three digits
 #: after an ASCII comma; a list of amounts (158,000，12,500元) has eleven digits in a row too.
 _THOUSANDS = re.compile(r"\d,\d{3}(?!\d)")
-_ID_18 = re.compile(r"(?<![0-9A-Za-z])[1-9](?:" + _SEP + r"\d){16}" + _SEP
+_ID_18 = re.compile(r"(?<![0-9A-Za-z])[1-9](?:" + _SPLIT + r"\d){16}" + _SPLIT
                     + r"[0-9Xx](?![0-9A-Za-z])")
 _ID_WORD = (r"(?:身份证|证件|居民身份|护照|通行证|居住证|\bID\b|\bI\.D\.|\b[Pp]assport\b)"
             r"(?:号码|号|编号|\s?[Nn]umber|\s?No\.?|#)?(?:的)?")
@@ -90,32 +103,55 @@ _ID_KEYWORD = re.compile(_ID_WORD + r"(?:是|为|:|：|\s)*"
                          r"(?P<n>[A-Z]{0,2}\d(?:" + _SEP + r"[0-9Xx]){5,17})")
 _ID_TAIL = re.compile(_ID_WORD + r"(?:后|末|最后)[四六46]位(?:数字)?(?:是|为|:|：|\s)*"
                       r"(?P<n>[0-9Xx]{4,6})(?![0-9])")
-_CARD = re.compile(r"(?<![0-9A-Za-z])\d{4}(?:[ \-]?\d{4}){3}(?:[ \-]?\d{1,3})?(?![0-9A-Za-z])")
+_CARD_SEP = r"(?: {0,2}[.\-_/·]? {0,2})"
+_CARD = re.compile(r"(?<![0-9A-Za-z])(?:\d{4}(?:" + _CARD_SEP + r"\d{4}){3}(?:" + _CARD_SEP
+                   + r"\d{1,3})?|\d{6}" + _CARD_SEP + r"\d{10,13})(?![0-9A-Za-z])")
+"""A bank card's 16 to 19 digits, in groups of four (6222 0212 3456 7890 123, two spaces or a
+spaced dash between them, or dots) or six and the rest (622202 1234567890123, as some banks'
+apps show it). Not parted by commas or 顿号: four years are listed so."""
+_YEARS = re.compile(r"(?:(?:19|20)\d\d\D*){4}")
 _ACCOUNT_KEYWORD = re.compile(
-    r"(?:卡号|账号|帐号|银行卡|社保卡|医保卡|存折|\baccount\b|\bcard\b)(?:号码|号)?(?:是|为|:|：|\s)*"
-    r"(?P<n>\d(?:[ \-]?\d){5,})", re.IGNORECASE)
+    r"(?:卡号|账号|帐号|银行卡|社保卡|医保卡|社保号|医保号|参保号|存折|\baccount\b|\bcard\b)"
+    r"(?:号码|号)?(?:是|为|:|：|\s)*"
+    r"(?P<n>[A-Z]{0,2}\d(?:[ \-]?\d){5,})", re.IGNORECASE)
+"""An account or card number after its name: a bank card's, a social security card's (社保卡号
+A12345678: nine characters, a letter first in many provinces), a medical insurance one's."""
 _MOBILE = re.compile(r"(?<![0-9A-Za-z])(?:(?:\+|00)?86[ \-]?|\(\+?86\)[ \-]?)?"
-                     r"(?P<n>1[3-9]\d(?:" + _SEP + r"\d){8})(?!\d)")
-_LISTED = re.compile(r"[,，、]")
+                     r"(?P<n>1[3-9]\d(?:" + _SPLIT + r"\d){8})(?!\d)")
+_LISTED = re.compile(_LISTING)
+_GROUP = re.compile(r"[0-9Xx]+")
 
 
-def _a_mobile(number: str) -> bool:
-    """Whether a mobile-shaped run is one: not amounts written with thousands (158,000，
-    12,500), and, parted by commas or 顿号, in at most three groups of three digits or more,
-    as a number is dictated (138，0013，8000); a list of numbers (第138、139、140、15号卷宗)
-    is no phone's."""
+def _dictated(number: str, most: int) -> bool:
+    """Whether a run of digits is one number as it is dictated: not amounts written with
+    thousands (158,000，12,500), and, parted by commas, 顿号, semicolons, full stops, wave
+    dashes or lines, in at most ``most`` groups, each of three digits or more but the last
+    (138，0013，8000; 3101，1519，8503，1212，34); a list of numbers (第138、139、140、15号卷宗,
+    补发1420；1500；1600元) is no one's number."""
     if _THOUSANDS.search(number):
         return False
     if not _LISTED.search(number):
         return True
-    groups = re.findall(r"\d+", number)
-    return len(groups) <= 3 and all(len(g) >= 3 for g in groups)
-_LANDLINE = re.compile(r"(?<![0-9A-Za-z])(?:\(0\d{2,3}\)|0\d{2,3})[ \-]?[2-9]\d{2,3}[ \-]?"
-                       r"\d{4}(?!\d)")
+    groups = _GROUP.findall(number)
+    return len(groups) <= most and all(len(g) >= 3 for g in groups[:-1])
+
+
+def _a_mobile(number: str) -> bool:
+    """A mobile is dictated in three groups at most, none shorter than three digits."""
+    return _dictated(number, 3) and len(_GROUP.findall(number)[-1]) >= 3
+
+
+_LANDLINE = re.compile(r"(?<![0-9A-Za-z])(?:\(0\d{2,3}\)|0\d{2,3})" + _SPLIT + r"[2-9]\d{2,3}"
+                       + _SPLIT + r"\d{4}(?!\d)")
 _LANDLINE_INTL = re.compile(r"(?:\+|00)86[ \-]?(?:\(0?\d{2,3}\)|0?[1-9]\d{1,2})[ \-]?"
                             r"[2-9]\d{2,3}[ \-]?\d{4}(?!\d)")
-_PHONE_KEYWORD = re.compile(
-    r"(?:电话|手机|座机|联系方式|\b(?:tel|telephone|phone|mobile|cell)\b)(?:号码|号)?"
+_ABROAD = re.compile(r"(?:(?<![A-Za-z+])\+[1-9]|(?<![0-9A-Za-z+])00(?=85[23]|886)\d)"
+                     r"(?:" + _SEP + r"\d){8,14}(?!\d)")
+"""A number dialled from abroad or to it: a country code after + (+852 9123 4567 for Hong
+Kong, +1 415 555 0100) or 00 and Hong Kong's, Macao's or Taiwan's (00852 ...), nine to
+fifteen digits in all. The Chinese ones (+86) are the mobile and landline rules' too."""
+_PHONE_KEYWORD = re.compile(  # not the 电话 of a marker: [电话已隐去]，68494601 is no phone
+    r"(?<!\[)(?:电话|手机|座机|联系方式|\b(?:tel|telephone|phone|mobile|cell)\b)(?:号码|号)?"
     r"[^0-9\n]{0,6}?"
     r"(?P<n>\d(?:[ \-]?\d){6,})", re.IGNORECASE)
 _LAST_FOUR = r"(?:尾号|(?:后|末|最后)[四4]位(?:数字)?)(?:是|为|:|：)?\s*(?P<n>\d{4})(?!\d)"
@@ -136,6 +172,18 @@ def _chat_account(m: re.Match[str]) -> bool:
     if m.group("app").lower() == "qq":
         return m.group("n").isdigit()
     return len(m.group("n")) >= 6 and m.group("n").lower() not in ("account", "number")
+
+
+_PLATE = re.compile(
+    r"(?<![A-Za-z])[京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼] ?[A-Za-z]"
+    r"[ ·.\-]{0,2}(?P<n>[A-Za-z0-9]{5,6}|[A-Za-z0-9]{4}[学警港澳挂领试超使])(?![A-Za-z0-9])")
+"""A licence plate (沪A·12345, 沪AD12345 a new-energy car's, 沪A 1234学 a driving school's):
+a province's one character, the city's letter, then five characters (six on a new-energy
+plate), two of them digits at least: a center's notes name whose car blocks the gate or hit
+whom, and a plate reaches its owner as surely as a phone number does."""
+_PLATE_DIGITS = re.compile(r"\d.*\d")
+
+
 _EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")
 
 
@@ -207,10 +255,19 @@ _COUNTER = re.compile(r"\s*(?:窗口|柜台|服务台)")
 _ROOMS = re.compile(r"[一二两三四五六]室(?=[一二两三]?厅)")
 
 
+_CENTER_ROOM = re.compile(r"\s*(?:办理|领取|领表|咨询|等候|排队|面谈|填表|签字|开会|取号|递交|"
+                          r"交材料|盖章|复印|缴费|报到)")
+"""What a resident is sent to a room of the center to do (到二楼201室领表, 去205室办理)."""
+
+
 def _not_a_home(text: str, start: int, end: int, units: list[str]) -> bool:
-    """The center's own counter (一楼3号窗口, 1号2号窗口) or the size of a flat (两室一厅)."""
+    """The center's own counter (一楼3号窗口, 1号2号窗口) or room, a floor and a room a
+    resident is sent to (到二楼201室领表, 在205室等候), or the size of a flat (两室一厅)."""
     if _COUNTER.match(text, end):
         return not any(u in _STRONG_UNITS for u in units)
+    if start and text[start - 1] in "到去往至在" and set(units) <= {"楼", "层", "室"} \
+            and _CENTER_ROOM.match(text, end):
+        return True
     rooms = _ROOMS.match(text, start)
     return rooms is not None and rooms.end() == end
 
@@ -386,19 +443,31 @@ def number_spans(text: str) -> Iterator[tuple[int, int, str]]:
             if not _DATE_SHAPE.fullmatch(m.group("n")):
                 yield m.start("n"), m.end("n"), REDACTED_ID
     for m in _ID_18.finditer(text):
-        if _plausible_id(digits_of(m.group())):
+        if _plausible_id(digits_of(m.group())) and _dictated(m.group(), 5):
             yield m.start(), m.end(), REDACTED_ID
     for m in _ACCOUNT_KEYWORD.finditer(text):
-        yield m.start("n"), m.end("n"), REDACTED_ACCOUNT
+        if not _DATE_SHAPE.match(m.group("n")):  # 社保卡2026-12-31到期: when, not which
+            yield m.start("n"), m.end("n"), REDACTED_ACCOUNT
     for m in _CARD.finditer(text):
-        yield m.start(), m.end(), REDACTED_ACCOUNT
+        if not _YEARS.fullmatch(m.group()) and not _MEASURE.match(text, m.end()):
+            yield m.start(), m.end(), REDACTED_ACCOUNT  # not 2023 2024 2025 2026年
     for m in _MOBILE.finditer(text):
         if _a_mobile(m.group("n")):
             yield m.start(), m.end(), REDACTED_PHONE
-    for regex in (_LANDLINE_INTL, _LANDLINE):
-        for m in regex.finditer(text):
+    for m in _LANDLINE_INTL.finditer(text):
+        yield m.start(), m.end(), REDACTED_PHONE
+    if "+" in text or "0085" in text or "00886" in text:
+        for m in _ABROAD.finditer(text):
+            if not _THOUSANDS.search(m.group()) and not _MEASURE.match(text, m.end()):
+                yield m.start(), m.end(), REDACTED_PHONE  # not +1500000元, a raise
+    for m in _LANDLINE.finditer(text):
+        if _dictated(m.group(), 3):
             yield m.start(), m.end(), REDACTED_PHONE
     yield from _glued_spans(text)
+    if _ANY_LATIN.search(text):  # a plate has its city's letter
+        for m in _PLATE.finditer(text):
+            if _PLATE_DIGITS.search(m.group("n")):
+                yield m.start(), m.end(), REDACTED_PLATE
     for m in _PHONE_KEYWORD.finditer(text):
         if not _DATE_SHAPE.fullmatch(m.group("n")):
             yield m.start("n"), m.end("n"), REDACTED_PHONE

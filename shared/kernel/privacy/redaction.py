@@ -8,11 +8,16 @@ marker saying what was there, e.g. ``[电话已隐去]``:
   with spaces or dashes (``310115 19850312 1234``) or in full-width digits; 15-digit old ones,
   passport and permit numbers and "the last four digits of the ID card" after their keyword.
 * **Phone numbers**: mobiles (``138 1234 5678``, ``138.1234.5678``, ``+86 138-...``),
-  landlines with an area code (``021-5888 1234``, ``(021)58881234``, ``02158881234``) and any
+  landlines with an area code (``021-5888 1234``, ``(021)58881234``, ``02158881234``),
+  numbers from abroad (``+852 9123 4567``, ``00853 6612 3456``, ``+1 415 555 0100``) and any
   seven or more digits after 电话 / 手机 / 座机 / phone / tel; a mobile or an ID number glued to a
   Latin word (``tel13812345678``, ``sfz11010519491231002X``) when the word is no hex digits.
-* **Bank card and account numbers** (16-19 digits, or six or more after 卡号 / 账号 ...),
-  **e-mail addresses**.
+  Their groups may be parted by what a clerk writes while the resident says them, too: a
+  semicolon or full stop after each (``138；0013；8000``), the IME's wave dash (``～``), a tab
+  or a new line (``\n``, ``\r\n``, U+2028); a list of amounts or counts so parted stays.
+* **Bank card and account numbers** (16-19 digits, or six or more after 卡号 / 账号 / 社保卡号
+  / 医保号 ..., also with a letter first: ``社保卡号A12345678``), **e-mail addresses**,
+  **licence plates** (``沪A·12345``, ``沪AD12345``, ``沪A 1234学``).
 * **Addresses**, by their shape: a number with a unit (号, 弄, 室, 栋, 幢, 单元, 楼, 组 ...)
   after a road, lane, village or estate name (``花木路1234弄5号``), or two units in a row
   (``3号楼401室``), or a strong unit alone (``602室``), or building-unit-room after an estate

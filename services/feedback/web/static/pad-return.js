@@ -10,7 +10,7 @@ let idle = null;
 function back(after) { setTimeout(() => location.assign("/pad"), after); }
 
 function answered() {
-  return ["thanks", "used-live", "expired-live"].some((id) => {
+  return ["thanks", "declined-live", "used-live", "expired-live"].some((id) => {
     const el = document.getElementById(id);
     return el && !el.hidden;
   });

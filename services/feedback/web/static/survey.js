@@ -22,6 +22,18 @@ function fail(message) {
   sendError.textContent = message;
 }
 
+// A send that did not go through. A key already used: this page's earlier send was recorded
+// (its answer was lost), and the resident changed the answer before sending again; the first
+// answer (or the decline) stands.
+function failed(err) {
+  if (err instanceof ApiError && ["survey_already_answered", "survey_declined",
+                                  "idempotency_key_reused"].includes(err.code)) show("used-live");
+  else if (err instanceof ApiError && err.status === 410) show("expired-live");
+  else if (err instanceof NetworkError) fail(t("network"));
+  else if (err instanceof ApiError && err.status === 429) fail(t("busy"));
+  else fail(t("error", { message: err.message }));
+}
+
 const reasons = document.getElementById("reasons");
 const isBad = (level) => level === "dissatisfied" || level === "very_dissatisfied";
 
@@ -30,6 +42,22 @@ form.addEventListener("change", (e) => {
   if (e.target.name !== "level") return;
   levelError.hidden = true;
   reasons.hidden = !isBad(e.target.value);
+});
+
+// The resident would rather not rate: recorded as declined (never a good or a bad review).
+document.getElementById("decline").addEventListener("click", async (event) => {
+  const button = event.currentTarget;
+  sendError.hidden = true;
+  button.disabled = true;
+  try {
+    await api(`/surveys/${form.dataset.survey}/decline`, {
+      method: "POST", body: { token: form.dataset.token }, key: `${form.dataset.key}-decline` });
+    show("declined-live");
+  } catch (err) {
+    failed(err);
+  } finally {
+    button.disabled = false;
+  }
 });
 
 form.addEventListener("submit", async (event) => {
@@ -61,14 +89,7 @@ form.addEventListener("submit", async (event) => {
     document.querySelector("#thanks .s-unsolved").hidden = verdict !== "not_solved";
     show("thanks");
   } catch (err) {
-    // A key already used: this page's earlier send was recorded (its answer was lost), and
-    // the resident changed the answer before sending again; the first answer stands.
-    if (err instanceof ApiError && (err.code === "survey_already_answered"
-                                    || err.code === "idempotency_key_reused")) show("used-live");
-    else if (err instanceof ApiError && err.status === 410) show("expired-live");
-    else if (err instanceof NetworkError) fail(t("network"));
-    else if (err instanceof ApiError && err.status === 429) fail(t("busy"));
-    else fail(t("error", { message: err.message }));
+    failed(err);
   } finally {
     submit.disabled = false;
     submit.textContent = label;

@@ -649,7 +649,7 @@ function validate(form) {
     const value = el.value.trim();
     if (el.required && !value) fail(el, `${labelOf(form, el.name)}：${t("field_required")}`);
     else if (value && el.dataset.day !== undefined) {
-      const day = parseDay(value);
+      const day = parseDay(value, isPast(el));
       if (day.error) fail(el, day.error);
     } else if (value && el.pattern && !new RegExp(`^(?:${el.pattern})$`).test(value)) {
       fail(el, `${labelOf(form, el.name)}：${t("field_pattern")}`);
@@ -662,31 +662,40 @@ function validate(form) {
 // -- dates: typed as the clerk says them, never a year the browser made up ------------------------
 
 const DAYS_AHEAD_MAX = 730;
+const DAYS_BACK_MAX = 366; // a missed period's day (tracked_from): intake's TRACKED_FROM_DAYS
 
-function dayWindow() { // from the center's today, not the screen's (a UTC screen before 08:00)
+/** The days a field takes: from today ahead (a deadline), or back to today (``data-day="past"``:
+ *  since when an obligation's periods were missed). */
+function dayWindow(past = false) { // from the center's today, not the screen's (a UTC screen before 08:00)
   const today = centerTodayDate();
-  const last = new Date(today);
-  last.setDate(last.getDate() + DAYS_AHEAD_MAX);
-  return [today, last];
+  const other = new Date(today);
+  other.setDate(other.getDate() + (past ? -DAYS_BACK_MAX : DAYS_AHEAD_MAX));
+  return past ? [other, today] : [today, other];
 }
 
+const isPast = (input) => input.dataset.day === "past";
+
 /** ``2026/12/10``, ``2026-12-10``, ``2026.12.10``, ``2026年12月10日``, ``20261210`` or ``12/10``
- *  (the next such day) -> ``{iso, day}``; anything else, a day that does not exist, one before
- *  today or more than two years ahead -> ``{error}`` in the page's language. */
-function parseDay(text) {
+ *  (the next such day; for ``past``, the last such day come) -> ``{iso, day}``; anything else, a
+ *  day that does not exist or one outside the field's window -> ``{error}`` in the page's language. */
+function parseDay(text, past = false) {
   const s = text.trim().replace(/\s+/g, "");
-  const [today, last] = dayWindow();
+  const [first, last] = dayWindow(past);
+  const today = past ? last : first;
   let m = s.match(/^(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?$/) || s.match(/^(\d{4})(\d{2})(\d{2})$/);
   let y; let mo; let d;
   if (m) [y, mo, d] = m.slice(1).map(Number);
   else if ((m = s.match(/^(\d{1,2})[-/.月](\d{1,2})日?$/))) {
     [mo, d] = m.slice(1).map(Number);
     y = today.getFullYear();
-    if (new Date(y, mo - 1, d) < today) y += 1;
+    if (!past && new Date(y, mo - 1, d) < today) y += 1;
+    if (past && new Date(y, mo - 1, d) > today) y -= 1;
   } else return { error: t("day_format") };
   const day = new Date(y, mo - 1, d);
   if (day.getFullYear() !== y || day.getMonth() !== mo - 1 || day.getDate() !== d) return { error: t("day_format") };
-  if (day < today) return { error: t("day_past") };
+  if (past && day > last) return { error: t("day_future") };
+  if (past && day < first) return { error: t("day_too_old", { min: fmtDate(isoDay(first)) }) };
+  if (day < first) return { error: t("day_past") };
   if (day > last) return { error: t("day_far", { max: fmtDate(isoDay(last)) }) };
   return { iso: isoDay(day), day };
 }
@@ -694,7 +703,7 @@ function parseDay(text) {
 function echoDay(input, echo) {
   const value = input.value.trim();
   if (!value) { echo.textContent = ""; return; }
-  const parsed = parseDay(value);
+  const parsed = parseDay(value, isPast(input));
   echo.className = `help day-echo${parsed.error ? " error-text" : ""}`;
   echo.textContent = parsed.error || parsed.day.toLocaleDateString(lang() === "zh" ? "zh-CN" : "en-GB", {
     year: "numeric", month: "long", day: "numeric", weekday: "long",
@@ -705,11 +714,12 @@ function echoDay(input, echo) {
 function stepDay(event) {
   if (event.key !== "ArrowUp" && event.key !== "ArrowDown") return;
   event.preventDefault();
-  const parsed = parseDay(event.target.value);
-  const [today, last] = dayWindow();
-  const day = parsed.day ? new Date(parsed.day) : new Date(today);
+  const past = isPast(event.target);
+  const parsed = parseDay(event.target.value, past);
+  const [first, last] = dayWindow(past);
+  const day = parsed.day ? new Date(parsed.day) : new Date(past ? last : first);
   if (parsed.day) day.setDate(day.getDate() + (event.key === "ArrowUp" ? 1 : -1));
-  if (day < today || day > last) return;
+  if (day < first || day > last) return;
   event.target.value = isoDay(day).replaceAll("-", "/");
   event.target.dispatchEvent(new Event("input", { bubbles: true }));
 }
@@ -728,6 +738,7 @@ function refill(form, body) {
   form.dispatchEvent(new Event("change"));
   if (form.elements.due_on) echoDay(form.elements.due_on, $("#deadline-day"));
   if (form.elements.next_due_on) echoDay(form.elements.next_due_on, $("#obligation-day"));
+  if (form.elements.tracked_from) echoDay(form.elements.tracked_from, $("#obligation-since-day"));
 }
 
 function refillRefused() {
@@ -796,10 +807,14 @@ function bodyOf(op, form) {
       const to = formValue(form, "to");
       return { [formValue(form, "to_kind") === "team" ? "to_team" : "to_clerk"]: to, reason: formValue(form, "reason") };
     }
-    case "obligations": return {
-      description: formValue(form, "description"), cadence: formValue(form, "cadence"),
-      next_due_on: parseDay(formValue(form, "next_due_on")).iso,
-    };
+    case "obligations": {
+      const body = {
+        description: formValue(form, "description"), cadence: formValue(form, "cadence"),
+        next_due_on: parseDay(formValue(form, "next_due_on")).iso,
+      };
+      if (formValue(form, "tracked_from")) body.tracked_from = parseDay(formValue(form, "tracked_from"), true).iso;
+      return body;
+    }
     case "resolve": return {
       outcome: formValue(form, "outcome"), explanation: formValue(form, "explanation"),
       emotion_defused: formValue(form, "emotion_defused"),
@@ -857,7 +872,7 @@ function submitStep(event) {
     form.reset();
     $$("[data-show-when]", form).forEach((el) => { el.hidden = true; });
     if (op === "deadlines") $("#deadline-day").textContent = "";
-    if (op === "obligations") $("#obligation-day").textContent = "";
+    if (op === "obligations") { $("#obligation-day").textContent = ""; $("#obligation-since-day").textContent = ""; }
   }
   renderAll();
   focusAfter(op);
@@ -1001,7 +1016,8 @@ function summary(type, p) {
     case "ActionTaken": return `${t(`action_${p.kind}`)}: ${p.description}${p.referred_to ? ` → ${p.referred_to}` : ""}`;
     case "DeadlineNoted": return `${fmtDate(p.due_on)} ${p.description}`;
     case "CaseHandedOver": return `→ ${p.to_clerk || p.to_team}${p.reason ? ` · ${p.reason}` : ""}`;
-    case "ObligationDeclared": return `${t(`cadence_${p.cadence}`)} · ${p.description} · ${t("obligation_next", { day: fmtDate(p.next_due_on) })}`;
+    case "ObligationDeclared": return [t(`cadence_${p.cadence}`), p.description, t("obligation_next", { day: fmtDate(p.next_due_on) }),
+      p.tracked_from ? t("obligation_since_row", { day: fmtDate(p.tracked_from) }) : null].filter(Boolean).join(" · ");
     case "CaseDueDateSet": return [fmtDate(p.due_on), t(`due_source_${p.source}`), p.note].filter(Boolean).join(" · ");
     case "CaseResolved": return [t(`outcome_${p.outcome}`), p.explanation, p.emotion_defused ? t("defused") : ""].filter(Boolean).join(" · ");
     case "CaseReopened": return p.reason === "resident_says_unsolved" ? t("reopened_unsolved") : p.reason;
@@ -1246,6 +1262,8 @@ function wire() {
   $("#deadline-due").addEventListener("keydown", stepDay);
   $("#obligation-due").addEventListener("input", (e) => echoDay(e.target, $("#obligation-day")));
   $("#obligation-due").addEventListener("keydown", stepDay);
+  $("#obligation-since").addEventListener("input", (e) => echoDay(e.target, $("#obligation-since-day")));
+  $("#obligation-since").addEventListener("keydown", stepDay);
   $("#print-notice").addEventListener("click", printCaseNotice);
   $("#notice-size").value = localStorage.getItem(NOTICE_SIZE_KEY) || "a5";
   $("#notice-size").addEventListener("change", (e) => localStorage.setItem(NOTICE_SIZE_KEY, e.target.value));

@@ -66,7 +66,7 @@ export function renderNotice(sheet, notice, surname = "") {
     notice.deadlines.length ? row(zh("nt_deadlines"), list(notice.deadlines.map((d) => `${day(d.due_on)}　${d.description}`))) : null,
     notice.obligations.length ? row(zh("nt_obligations"), list(notice.obligations.map((o) => zh("nt_obligation_row", {
       cadence: zh(`cadence_${o.cadence}`), description: o.description, day: day(o.next_due_on),
-    })))) : null,
+    }) + (o.tracked_from ? zh("nt_obligation_since", { day: day(o.tracked_from) }) : "")))) : null,
     ...notice.plans.map((plan) => row(zh("nt_plan"), h("div", {}, plan.title, h("ol", { class: "nt-list nt-plan" },
       ...plan.steps.map((s) => h("li", { class: s.this_case ? "nt-this" : null },
         `${s.timing === "month" ? month(s.effective_on) : day(s.effective_on)}　${s.item_name_zh}${s.what ? `：${s.what}` : ""}`)))))),

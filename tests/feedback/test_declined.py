@@ -1,0 +1,131 @@
+"""好差评: a resident may decline to rate. On the pad or the text's link the resident says
+"I'd rather not": the survey is recorded as declined (``SurveyDeclined``, actor ``resident``),
+counted apart, never as an answer, never as no answer, never as a good (no default 好评) or a
+bad review. Staff never decline for the resident: a clerk's or a supervisor's token is refused,
+and a resident's token bound to another case reaches nothing."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, timedelta
+
+from services.feedback.application import ResolvedCase
+from services.feedback.figures import FigureQuery, FiguresProjection, compute
+from services.feedback.main import create_app
+from shared.contracts import REGISTRY
+from shared.security.principals import Role
+from shared.settings import Settings
+from tests.feedback.helpers import figures_schema, key
+from tests.support import TEST_CENTER, bearer, headers, running, stream_envelopes, wait_until
+
+
+async def test_a_resident_may_decline_to_rate_and_staff_cannot_decline_for_them(
+        settings: Settings) -> None:
+    app = create_app(settings)
+    async with running(app, anonymous=True) as client:
+        feedback = app.state.feedback
+        cases: dict[uuid.UUID, uuid.UUID] = {}
+
+        async def survey(channel: str = "counter") -> tuple[uuid.UUID, str]:
+            resolved = ResolvedCase(
+                case_id=uuid.uuid4(), center_id=TEST_CENTER, counter_id="window-3",
+                clerk_id="clerk-005", service_item="SA-HARDSHIP-SUBSIDY",
+                intake_channel=channel, resident_id=uuid.uuid4(),
+                resolved_event_id=uuid.uuid4(), resolved_at=feedback.clock.now())
+            survey_id = (await feedback.request_survey(resolved)).aggregate_id
+            cases[survey_id] = resolved.case_id
+            return survey_id, feedback.tokens.issue(survey_id, feedback.clock.now()
+                                                    + timedelta(days=7))
+
+        declined, link = await survey()
+        rated, rated_link = await survey()
+        by_bearer, _ = await survey()
+
+        # Staff cannot decline for the resident, with or without naming a clerk.
+        for role, sub in ((Role.CLERK, "clerk-017"), (Role.SUPERVISOR, "director-01")):
+            r = await client.post(f"/surveys/{declined}/decline", json={},
+                                  headers={**headers(key()), **bearer(settings, role=role,
+                                                                      sub=sub)})
+            assert (r.status_code, r.json()["error"]["code"]) == (403, "forbidden_role")
+            # Nor with the link's token in hand (the clerk's screen shows the survey's QR).
+            r = await client.post(f"/surveys/{declined}/decline", json={"token": link},
+                                  headers={**headers(key()), **bearer(settings, role=role,
+                                                                      sub=sub)})
+            assert (r.status_code, r.json()["error"]["code"]) == (403, "forbidden_role")
+        r = await client.post(f"/surveys/{declined}/decline", json={}, headers=headers(key()))
+        assert (r.status_code, r.json()["error"]["code"]) == (401, "token_missing")
+        # Another survey's link, or a resident's token of another case, reaches nothing.
+        r = await client.post(f"/surveys/{declined}/decline", json={"token": rated_link},
+                              headers=headers(key()))
+        assert r.status_code == 403, r.text
+        other_case = bearer(settings, role=Role.RESIDENT, case_id=cases[rated])
+        r = await client.post(f"/surveys/{declined}/decline", json={},
+                              headers={**headers(key()), **other_case})
+        assert r.status_code in (403, 404), r.text
+
+        # The resident declines on the pad (the link's token); a retry answers as the first.
+        first = key()
+        r = await client.post(f"/surveys/{declined}/decline", json={"token": link},
+                              headers=headers(first))
+        assert r.status_code == 200, r.text
+        again = await client.post(f"/surveys/{declined}/decline", json={"token": link},
+                                  headers=headers(first))
+        assert again.status_code == 200 and again.json()["version"] == r.json()["version"]
+        # Declined is final: no rating after it, by the resident or by staff.
+        r = await client.post(f"/surveys/{declined}/rating", headers=headers(key()),
+                              json={"token": link, "level": "very_satisfied"})
+        assert (r.status_code, r.json()["error"]["code"]) == (409, "survey_declined")
+        r = await client.post(f"/surveys/{declined}/rating", headers={
+            **headers(key()), **bearer(settings, role=Role.CLERK, sub="clerk-017")},
+            json={"level": "very_satisfied", "clerk_id": "clerk-017"})
+        assert (r.status_code, r.json()["error"]["code"]) == (409, "survey_declined")
+        # A resident's own token bound to the case declines too; an answered one cannot.
+        r = await client.post(f"/surveys/{by_bearer}/decline", json={}, headers={
+            **headers(key()), **bearer(settings, role=Role.RESIDENT,
+                                       case_id=cases[by_bearer])})
+        assert r.status_code == 200, r.text
+        r = await client.post(f"/surveys/{rated}/rating", headers=headers(key()),
+                              json={"token": rated_link, "level": "satisfied"})
+        assert r.status_code == 200, r.text
+        r = await client.post(f"/surveys/{rated}/decline", json={"token": rated_link},
+                              headers=headers(key()))
+        assert (r.status_code, r.json()["error"]["code"]) == (409, "survey_already_answered")
+
+        # The page the pad or the text opens says so, and offers nothing more to answer.
+        async def page_says_declined() -> bool:
+            page = await client.get(f"/s/{declined}", params={"t": link})
+            return page.status_code == 200 and 'id="state-declined"' in page.text
+
+        await wait_until(page_says_declined, what="the survey page to show it declined")
+
+        boss = bearer(settings, role=Role.SUPERVISOR, sub="director-01")
+
+        async def counted() -> bool:
+            r = await client.get("/figures", headers=boss,
+                                 params={"period": "all", "center_id": TEST_CENTER})
+            rows = r.json()["rows"]
+            return bool(rows) and rows[0]["declined"] == 2
+
+        await wait_until(counted, what="the figures to count the two declined")
+        (row,) = (await client.get("/figures", headers=boss, params={
+            "period": "all", "center_id": TEST_CENTER})).json()["rows"]
+        assert row["satisfaction_rate"] == {"numerator": 1, "denominator": 1, "rate": 1.0}, (
+            "declined is no 好评")
+        assert row["bad_reviews"] == 0, "declined is no 差评"
+        assert row["response_rate"] == {"numerator": 1, "denominator": 1, "rate": 1.0}, (
+            "declined is no missing answer")
+
+    envelopes = await stream_envelopes(settings)
+    mine = [e for e in envelopes if e.type == "SurveyDeclined"]
+    assert {e.aggregate_id for e in mine} == {declined, by_bearer}
+    assert all(e.actor == "resident" for e in mine), "never staff"
+    assert all(e.payload == {"survey_id": str(e.aggregate_id), "purpose": "resolution"}
+               for e in mine)
+
+    # Rebuilt from the log: the same figures.
+    async with figures_schema(settings, "declined") as rebuilt:
+        projection = FiguresProjection(settings.tz)
+        async with rebuilt.acquire() as conn, conn.transaction():
+            await projection.apply(conn, [REGISTRY.current(e) for e in envelopes])
+        [again_row] = await compute(rebuilt, FigureQuery(period="all", as_of=date.today()))
+        assert again_row["declined"] == 2 and again_row["bad_reviews"] == 0

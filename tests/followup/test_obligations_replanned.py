@@ -1,0 +1,225 @@
+"""A monthly obligation declared on December 20 is watched on the provisional 2027 calendar;
+the 2027 notice arrives and the grace of its period is counted again, once over two replicas;
+then a correction of the published notice moves what was planned on it (basis official).
+
+The 2027 schedules are illustrative test data, NOT the State Council's notice: New Year's Day
+off, the Spring Festival 2027-02-06..02-12 off with Sundays around it worked."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from services.followup.main import create_app as create_followup
+from shared.contracts import Envelope
+from shared.settings import Settings
+from tests.followup.story import DECEMBER_20, Center, at, center_day, key, quiet
+from tests.followup.test_calendar_published import (
+    bad_review,
+    deadline_reminder,
+    follow_up,
+    ops,
+)
+from tests.support import headers, running, stream_envelopes, wait_until
+
+NOTICE_2027 = {"2027": {"source": "illustrative test data",
+                        "holidays": ["2027-01-01", "2027-02-06..2027-02-12"],
+                        "workdays": ["2027-01-31", "2027-02-21"]}}
+CORRECTED_2027 = {"2027": {**NOTICE_2027["2027"],
+                           "holidays": ["2027-01-01", "2027-01-06", "2027-02-06..2027-02-12"]}}
+
+
+async def declare(center: Center, first_due_on: str, when: datetime) -> dict[str, Any]:
+    """A monthly reimbursement declared at the counter: the obligation follow-up watches."""
+    case_id = await center.open_case(when)
+    await center.step(case_id, "obligations", {
+        "description": "每月领取医疗费用补助", "cadence": "monthly",
+        "next_due_on": first_due_on, "occurred_at": when.isoformat()})
+    pool = center.app.state.pool
+
+    async def watched() -> bool:
+        return bool(await pool.fetchval("SELECT count(*) FROM obligations WHERE case_id = $1",
+                                        uuid.UUID(case_id)))
+
+    await wait_until(watched, what="the obligation watched")
+    oid = await pool.fetchval("SELECT obligation_id FROM obligations WHERE case_id = $1",
+                              uuid.UUID(case_id))
+    return (await center.followup.get(f"/obligations/{oid}")).json()
+
+
+def replanned(envelopes: list[Envelope]) -> list[Envelope]:
+    return [e for e in envelopes if e.type == "ObligationReplanned"]
+
+
+async def reload(center: Center, settings: Settings) -> dict[str, Any]:
+    r = await center.followup.post("/ops/calendar/reload", headers=ops(settings))
+    assert r.status_code == 200, r.text
+    return r.json()["replanned"]["followup"]
+
+
+async def test_an_obligation_declared_on_december_20_is_missed_when_the_notice_says_not_the_law(
+        settings: Settings, tmp_path: Path) -> None:
+    holidays = tmp_path / "holidays.json"
+    holidays.write_text("{}")
+    async with center_day(settings, DECEMBER_20, holidays_file=holidays) as center:
+        # Due on the 1st: January's period (Friday, a holiday either way) has its grace to the
+        # close of Thursday 7 January on the law alone.
+        january = await declare(center, "2027-01-01", DECEMBER_20)
+        assert january["next_due_on"] == "2027-01-01" and january["basis"] == "provisional"
+        assert datetime.fromisoformat(january["missed_at"]) == at(2027, 1, 7, 17)
+        # Due on the 3rd, from February: Feb 3, 4, then the law's Spring Festival (5-8), 9,
+        # 10: missed at the close of Wednesday 10 February, provisionally.
+        february = await declare(center, "2027-02-03", DECEMBER_20)
+        assert datetime.fromisoformat(february["missed_at"]) == at(2027, 2, 10, 17)
+        assert february["basis"] == "provisional"
+
+        # The notice is published: Feb 5 worked, Feb 6-14 off. Reloaded on two replicas at
+        # once: the February grace ends Monday 15 February, recorded once.
+        holidays.write_text(json.dumps(NOTICE_2027))
+        second = create_followup(quiet(settings, holidays_file=holidays, roles={"api"}),
+                                 center.clock)
+        async with running(second) as replica:
+            answers = await asyncio.gather(
+                center.followup.post("/ops/calendar/reload", headers=ops(settings)),
+                replica.post("/ops/calendar/reload", headers=ops(settings)))
+        assert [a.status_code for a in answers] == [200, 200], [a.text for a in answers]
+        assert sum(a.json()["replanned"]["followup"]["obligations_replanned"]
+                   for a in answers) == 1
+
+        async def on_stream() -> bool:
+            return bool(replanned(await stream_envelopes(settings)))
+
+        await wait_until(on_stream, what="the re-planned obligation on the stream")
+        [event] = replanned(await stream_envelopes(settings))
+        assert str(event.aggregate_id) == february["aggregate_id"]
+        assert event.actor == "system:calendar"
+        assert event.payload["cause"] == "calendar_published"
+        assert event.payload["basis"] == "official"
+        assert datetime.fromisoformat(event.payload["previous_missed_at"]) == at(2027, 2, 10, 17)
+        assert datetime.fromisoformat(event.payload["missed_at"]) == at(2027, 2, 15, 17)
+        await center.settled()
+        seen = (await center.followup.get(f"/obligations/{february['obligation_id']}")).json()
+        assert datetime.fromisoformat(seen["missed_at"]) == at(2027, 2, 15, 17)
+        assert seen["basis"] == "official"
+        # January's moment is the same on the notice: nothing recorded for it.
+        seen = (await center.followup.get(f"/obligations/{january['obligation_id']}")).json()
+        assert datetime.fromisoformat(seen["missed_at"]) == at(2027, 1, 7, 17)
+        # The same schedule again re-plans nothing.
+        assert (await reload(center, settings))["obligations_replanned"] == 0
+
+        # January's period is paid on the 5th; on Wednesday 10 February at closing nothing
+        # is missed (the law's moment); the next tick after Monday 15th's closing misses it.
+        r = await center.followup.post(
+            f"/obligations/{january['obligation_id']}/fulfilments", headers=headers(key()),
+            json={"period_due_on": "2027-01-01", "fulfilled_on": "2027-01-05"})
+        assert r.status_code == 200, r.text
+        await center.settled()
+        tick = await center.scheduler.tick(at(2027, 2, 10, 17, 30))
+        assert tick.fired["ObligationMissed"] == 1, "January's Feb 1 period (grace to Feb 4)"
+        await center.settled()
+        seen = (await center.followup.get(f"/obligations/{february['obligation_id']}")).json()
+        assert seen["missed_periods"] == 0 and seen["next_due_on"] == "2027-02-03"
+        tick = await center.scheduler.tick(at(2027, 2, 15, 17, 1))
+        assert tick.fired["ObligationMissed"] == 1
+        await center.settled()
+        seen = (await center.followup.get(f"/obligations/{february['obligation_id']}")).json()
+        assert seen["missed_periods"] == 1 and seen["next_due_on"] == "2027-03-03"
+
+
+async def test_a_correction_of_a_published_year_moves_what_was_planned_on_it_once(
+        settings: Settings, tmp_path: Path) -> None:
+    holidays = tmp_path / "holidays.json"
+    holidays.write_text(json.dumps(NOTICE_2027))  # 2027 official from the start
+    async with center_day(settings, DECEMBER_20, holidays_file=holidays, with_feedback=True,
+                          feedback_tick_s=0.05,
+                          rectification_default_track="explain") as center:  # 15 days
+        # A deadline on Friday 8 January: its reminder three working days before, Tuesday
+        # 5 January, official. An obligation due Tuesday 5 January: missed at the close of
+        # Friday 8th, official. A March reminder nothing will touch.
+        reminder = await deadline_reminder(center, "2027-01-08")
+        assert datetime.fromisoformat(reminder["due_at"]) == at(2027, 1, 5, 9)
+        assert reminder["basis"] == "official"
+        march = await deadline_reminder(center, "2027-03-19")
+        duty = await declare(center, "2027-01-05", DECEMBER_20)
+        assert datetime.fromisoformat(duty["missed_at"]) == at(2027, 1, 8, 17)
+        assert duty["basis"] == "official"
+        # A bad review on Sunday 20 December: 15 working days, Tuesday 12 January, official;
+        # its rectification follow-up that morning.
+        _, rectification = await bad_review(center, DECEMBER_20)
+        assert (rectification["deadline_on"], rectification["basis"]) == ("2027-01-12",
+                                                                          "official")
+        rect_follow_up = await follow_up(center, "rectification",
+                                         source_id=rectification["rectification_id"])
+
+        # The published notice is corrected: Wednesday 6 January off as well.
+        holidays.write_text(json.dumps(CORRECTED_2027))
+        done = await reload(center, settings)
+        assert done["followups_replanned"] == 1 and done["obligations_replanned"] == 1
+        assert center.feedback is not None
+        r = await center.feedback.post("/ops/calendar/reload", headers=ops(settings))
+        assert r.json()["replanned"]["feedback"]["deadlines_revised"] == 1
+
+        async def on_stream() -> bool:
+            envelopes = await stream_envelopes(settings)
+            return bool(replanned(envelopes)) and len(
+                [e for e in envelopes if e.type == "FollowUpRescheduled"]) >= 2
+
+        await wait_until(on_stream, what="the re-planned reminder and obligation")
+        envelopes = await stream_envelopes(settings)
+        [moved] = [e for e in envelopes if e.type == "FollowUpRescheduled"
+                   and str(e.aggregate_id) == reminder["follow_up_id"]]
+        assert moved.payload["cause"] == "calendar_published"
+        assert datetime.fromisoformat(moved.payload["due_at"]) == at(2027, 1, 4, 9)
+        assert datetime.fromisoformat(moved.payload["previous_due_at"]) == at(2027, 1, 5, 9)
+        [event] = replanned(envelopes)
+        assert datetime.fromisoformat(event.payload["missed_at"]) == at(2027, 1, 11, 17)
+        # The rectification's deadline counted again (Jan 6 off: Wednesday 13 January), and
+        # its follow-up moved with it.
+        [revised] = [e for e in envelopes if e.type == "RectificationDeadlineRevised"]
+        assert (revised.payload["previous_deadline_on"], revised.payload["deadline_on"]) == (
+            "2027-01-12", "2027-01-13")
+        [followed] = [e for e in envelopes if e.type == "FollowUpRescheduled"
+                      and str(e.aggregate_id) == rect_follow_up["follow_up_id"]][-1:]
+        assert datetime.fromisoformat(followed.payload["due_at"]) == at(2027, 1, 13, 9)
+        await center.settled()
+        assert (await center.get(march["follow_up_id"]))["due_at"] == march["due_at"]
+        # Reloading the corrected file again moves nothing.
+        again = await reload(center, settings)
+        assert again["followups_replanned"] == 0 and again["obligations_replanned"] == 0
+
+
+async def test_a_correction_made_while_follow_up_was_stopped_is_re_planned_when_it_starts(
+        settings: Settings, tmp_path: Path) -> None:
+    holidays = tmp_path / "holidays.json"
+    holidays.write_text(json.dumps(NOTICE_2027))
+    async with center_day(settings, DECEMBER_20, holidays_file=holidays) as center:
+        reminder = await deadline_reminder(center, "2027-01-08")
+        assert datetime.fromisoformat(reminder["due_at"]) == at(2027, 1, 5, 9)
+        duty = await declare(center, "2027-01-05", DECEMBER_20)
+        # The file is corrected with no reload, and a new follow-up process starts (an
+        # upgrade, a rescheduled pod): it re-plans what the corrected day moves, once.
+        holidays.write_text(json.dumps(CORRECTED_2027))
+        fresh = create_followup(quiet(settings, holidays_file=holidays), center.clock)
+        async with running(fresh):
+            pass
+
+        async def on_stream() -> bool:
+            envelopes = await stream_envelopes(settings)
+            return bool(replanned(envelopes)) and any(
+                e.type == "FollowUpRescheduled" for e in envelopes)
+
+        await wait_until(on_stream, what="the re-planned reminder and obligation")
+        envelopes = await stream_envelopes(settings)
+        [moved] = [e for e in envelopes if e.type == "FollowUpRescheduled"]
+        assert str(moved.aggregate_id) == reminder["follow_up_id"]
+        assert datetime.fromisoformat(moved.payload["due_at"]) == at(2027, 1, 4, 9)
+        [event] = replanned(envelopes)
+        assert str(event.aggregate_id) == duty["aggregate_id"]
+        assert datetime.fromisoformat(event.payload["missed_at"]) == at(2027, 1, 11, 17)
+        # The running replica, told nothing, reloads: the days are re-planned already.
+        done = await reload(center, settings)
+        assert done["followups_replanned"] == 0 and done["obligations_replanned"] == 0
