@@ -104,10 +104,16 @@ class SurveyPolicy:
         when nobody is on file. The tablet would have offered it to whoever sat there next."""
         channel = SurveyChannel(self.channels.get(intake_channel, SurveyChannel.SMS))
         if channel == SurveyChannel.TABLET and not at_window:
-            channel = SurveyChannel.SMS
+            return self.away_from_window(resident_id)
         if channel == SurveyChannel.SMS and resident_id is None:
             return SurveyChannel.PHONE_CALLBACK  # no one to text: a clerk calls back
         return channel
+
+    def away_from_window(self, resident_id: UUID | None) -> SurveyChannel:
+        """Where a resident no longer at the window is asked: by SMS, or by a clerk's call
+        when nobody is on file (a case resolved after they left; a tablet survey the window
+        can no longer offer them, ``Feedback.redirect_survey``)."""
+        return SurveyChannel.SMS if resident_id is not None else SurveyChannel.PHONE_CALLBACK
 
     def timing(self, channel: str, start: datetime) -> tuple[datetime, datetime]:
         """(send_at, expires_at) of a survey whose occasion happened at ``start``."""
@@ -254,6 +260,22 @@ class Feedback:
 
         await self.path.on(survey_id, "survey", "SurveySent", act, meta, None)
         return out["message"]
+
+    async def redirect_survey(self, survey_id: UUID) -> Written:
+        """A tablet survey the window can no longer offer its resident (``window_offer``) is
+        asked where they are (``SurveyPolicy.away_from_window``), timed as if asked there from
+        the resolution (its tablet ``send_at``): the delay, out of the quiet hours, and the
+        answer window from then. The same survey, once (``Survey.redirect``): the scheduler
+        sends it on its new channel after reading the resident's consent again."""
+        meta = self.path.meta("system:feedback-scheduler", None)
+        now = meta["occurred_at"]
+
+        def act(survey: Survey, meta: Meta) -> None:
+            channel = self.policy.away_from_window(survey.resident_id)
+            send_at, expires_at = self.policy.timing(channel, survey.send_at)
+            survey.redirect(channel, send_at, expires_at, now, meta)
+
+        return await self.path.on(survey_id, "survey", "SurveyRedirected", act, meta, None)
 
     async def expire_survey(self, survey_id: UUID, rectification_id: UUID | None = None
                             ) -> Written:

@@ -244,6 +244,33 @@ class Survey(RemembersCommands):
         self.status = "sent"
         self._remember(meta, "SurveySent")
 
+    def redirect(self, channel: SurveyChannel, send_at: datetime, expires_at: datetime,
+                 now: datetime, meta: Meta) -> None:
+        """The window can no longer offer this tablet survey to its resident (``window_offer``):
+        ask them where they are instead, on ``channel`` (SMS, or a clerk's call when nobody is
+        on file), from ``send_at`` until ``expires_at``. Once: only a tablet survey sent and
+        still waiting is redirected, and a redirected survey is no longer the tablet's."""
+        if self.status != "sent" or self.channel != SurveyChannel.TABLET:
+            raise RuleViolated("only a survey sent to the window's tablet and still waiting is "
+                               "asked again elsewhere", status=self.status,
+                               channel=self.channel)
+        if channel == SurveyChannel.TABLET:
+            raise RuleViolated("a survey is redirected away from the tablet", channel=channel)
+        if self.is_past_deadline(now):
+            raise SurveyClosed("the survey's deadline passed before it was asked again",
+                               expires_at=self.expires_at.isoformat())
+        self._redirected(survey_id=self.id, from_channel=self.channel, channel=channel.value,
+                         send_at=send_at, expires_at=expires_at, meta=self.meta_for(meta))
+
+    @event("SurveyRedirected")
+    def _redirected(self, survey_id: UUID, from_channel: str, channel: str, send_at: datetime,
+                    expires_at: datetime, meta: Meta) -> None:
+        self.channel = channel
+        self.send_at = send_at
+        self.expires_at = expires_at
+        self.status = "requested"  # sent again, on its new channel, by the scheduler
+        self._remember(meta, "SurveyRedirected")
+
     # -- answering --------------------------------------------------------------------------
 
     def check_answerable(self, now: datetime) -> None:

@@ -32,6 +32,7 @@ from fastapi import APIRouter, Header, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.feedback.sending import survey_link
+from services.feedback.window_offer import SHOWN_MINUTES, TOGETHER, offered
 from shared.http.auth import Supervisor
 from shared.http.dependencies import PoolDep, SettingsDep
 from shared.http.errors import problem
@@ -41,18 +42,9 @@ from shared.settings import derived_key
 CODE_MINUTES = 10
 PAIR_TRIES_PER_MINUTE = 5  # per client address
 PAIR_TRIES_PER_MINUTE_OVERALL = 60  # per replica, all addresses together
-#: A survey sent to the tablet longer ago than this is no longer shown (the resident has left).
-SHOWN_MINUTES = 10
 #: The window's latest tablet resolutions the pad looks among for one still waiting (one
 #: visit's several affairs, a family at the window together).
 PAD_RECENT = 10
-#: A trip at a window this soon after a resident was last there may be of someone there with
-#: them: their own (the counter app records the trip of a resident it did not look up as it
-#: opens their case, a moment later), or a family member's (each person looked up is a trip,
-#: one after the other). A later trip is the next resident's: a case left at the window in
-#: the morning and finished in the afternoon is not offered to whoever sits there then. The
-#: window's moments cannot tell a family served together from the next resident within it.
-TOGETHER = timedelta(minutes=30)
 WINDOW = r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,63}$"
 
 DDL = [
@@ -271,15 +263,7 @@ async def next_survey(request: Request, pool: PoolDep, settings: SettingsDep,
         "SELECT s.survey_id, s.expires_at FROM (SELECT survey_id, case_id, expires_at, status,"
         "  sent_at, send_at FROM surveys WHERE center_id = $1 AND counter_id = $2"
         f"  AND channel = 'tablet' ORDER BY send_at DESC LIMIT {PAD_RECENT}) AS s"
-        " WHERE s.status = 'sent' AND s.expires_at > $3 AND s.sent_at > $4"
-        " AND NOT EXISTS (SELECT 1 FROM intake_cases c WHERE c.center_id = $1"
-        "  AND c.counter_id = $2 AND c.opened_at > s.send_at)"
-        " AND NOT EXISTS (SELECT 1 FROM intake_cases c WHERE c.center_id = $1"
-        "  AND c.present_counter = $2 AND c.present_at > s.send_at"
-        "  AND c.case_id <> s.case_id)"
-        " AND NOT EXISTS (SELECT 1 FROM window_trips t, intake_cases c WHERE t.center_id = $1"
-        "  AND t.counter_id = $2 AND c.case_id = s.case_id"
-        "  AND t.at > coalesce(c.present_at, c.opened_at) + $5) ORDER BY s.send_at DESC LIMIT 1",
+        f" WHERE {offered('s', '$1', '$2', '$3', '$4', '$5')} ORDER BY s.send_at DESC LIMIT 1",
         center_id, counter_id, now, now - timedelta(minutes=SHOWN_MINUTES), TOGETHER)
     survey = None
     if row is not None:

@@ -48,6 +48,10 @@ DDL = [
     # surveys by the resolution's moment.
     "CREATE INDEX IF NOT EXISTS surveys_window ON surveys (center_id, counter_id, send_at)"
     " WHERE channel = 'tablet'",
+    # The tablet surveys sent and waiting: the scheduler asks those the window can no longer
+    # offer their resident where the resident is (``window_offer``, ``scheduler.py``).
+    "CREATE INDEX IF NOT EXISTS surveys_on_tablet ON surveys (sent_at)"
+    " WHERE channel = 'tablet' AND status = 'sent'",
     "CREATE TABLE IF NOT EXISTS rectifications ("
     " rectification_id uuid PRIMARY KEY, case_id uuid NOT NULL, center_id text NOT NULL,"
     " survey_id uuid, resident_id uuid, rating text NOT NULL, summary text NOT NULL,"
@@ -147,11 +151,14 @@ def _plan(events: Sequence[Envelope]) -> _Plan:
                                         e.aggregate_version, e.position, p["basis"],
                                         orjson.dumps(p.get("reason_tags") or []).decode()))
             continue
-        if e.type in ("SurveySent", "RatingGiven", "SurveyExpired", "SurveyWithdrawn",
-                      "SurveyDeclined"):
+        if e.type in ("SurveySent", "SurveyRedirected", "RatingGiven", "SurveyExpired",
+                      "SurveyWithdrawn", "SurveyDeclined"):
             patch = survey_patch[e.aggregate_id]
             if e.type == "SurveySent":
                 patch.update(status="sent", sent_at=e.occurred_at)
+            elif e.type == "SurveyRedirected":  # to be sent again, on its new channel
+                patch.update(status="requested", sent_at=None, channel=p["channel"],
+                             send_at=_at(p["send_at"]), expires_at=_at(p["expires_at"]))
             elif e.type == "RatingGiven":
                 patch.update(status="answered", answered_at=e.occurred_at,
                              level=p["level"], comment=p["comment"],

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import OrderedDict
+from datetime import datetime, timedelta
 from uuid import UUID
 
 import asyncpg
@@ -26,10 +27,16 @@ import structlog
 from services.feedback.application import Feedback
 from services.feedback.domain import Consent, SurveyClosed
 from services.feedback.sending import SurveyMessage, SurveySender, survey_link
+from services.feedback.window_offer import TOGETHER, nobody_else_since
 from shared.contracts.feedback import SurveyChannel
 from shared.kernel.errors import CommandError, NotFound, RuleViolated
 
 log = structlog.get_logger("sixstep.feedback.scheduler")
+
+#: How long a tablet survey waits before the scheduler judges whether its window can still
+#: offer it: the window's trips and openings come from every partition of the stream, each
+#: applied by its own worker; one applied a moment late must not decide for the resident.
+SETTLE = timedelta(minutes=1)
 
 
 class SurveyScheduler:
@@ -84,21 +91,59 @@ class SurveyScheduler:
             " AND (s.channel = $3 OR NOT $4)"
             " ORDER BY s.send_at LIMIT $2", now, self.batch, SurveyChannel.TABLET.value, quiet)
         sent = sum(await asyncio.gather(*(self._send_if_allowed(r) for r in to_send)))
+        await self.redirect_from_windows(now)
         return expired, sent
+
+    async def redirect_from_windows(self, now: datetime) -> int:
+        """Ask where the resident is each tablet survey still waiting that the rating pad no
+        longer offers them because someone else has come to the window since
+        (``window_offer.nobody_else_since``, the pad's own definition): a case finished in
+        the back office with another resident sitting there, a resident who left without
+        rating before the next sat down. Judged once it has been on the tablet ``SETTLE``:
+        a trip applied a moment late by another partition's worker is seen first.
+
+        Here, not in the follower: who came to the window is known from events of every
+        partition, applied by their own workers in whatever order; a follower deciding as
+        it applies a resolution would miss a trip applied after it, and one deciding as it
+        applies a trip would miss a resolution applied after that. The sweep reads the
+        window as it stands, on one replica (the advisory lock), and the survey takes the
+        redirection once (``Survey.redirect``). Sent on its new channel by a later tick,
+        after the resident's consent and the quiet hours."""
+        rows = await self.pool.fetch(
+            "SELECT s.survey_id FROM surveys s WHERE s.channel = 'tablet' AND s.status = 'sent'"
+            " AND s.purpose = 'resolution' AND s.sent_at <= $2 AND s.expires_at > $1"
+            f" AND NOT ({nobody_else_since('s', 's.center_id', 's.counter_id', '$3')})"
+            " ORDER BY s.sent_at LIMIT $4", now, now - SETTLE, TOGETHER, self.batch)
+        return sum(await asyncio.gather(*(self._redirect(r["survey_id"]) for r in rows)))
+
+    async def _redirect(self, survey_id: UUID) -> int:
+        if ("redirect", survey_id) in self._done:
+            return 0
+        try:
+            await self.feedback.redirect_survey(survey_id)
+        except (RuleViolated, NotFound, SurveyClosed):
+            self._mark("redirect", survey_id)  # answered, withdrawn or redirected already
+            return 0
+        except CommandError as exc:  # the store is busy or down: next tick
+            log.warning("survey.redirect_failed", survey_id=str(survey_id), error=exc.message)
+            return 0
+        self._mark("redirect", survey_id)
+        log.info("survey.redirected", survey_id=str(survey_id))
+        return 1
 
     async def _send_if_allowed(self, row: asyncpg.Record) -> int:
         consent = Consent(surveys=row["surveys"] is not False, erased=row["erased"] is True)
         if consent.forbids(row["channel"]) is None:
-            return await self._send(row["survey_id"], row["again"])
-        survey_id = row["survey_id"]
-        if ("send", survey_id) in self._done:
+            return await self._send(row["survey_id"], row["channel"], row["again"])
+        survey_id, kind = row["survey_id"], f"send:{row['channel']}"
+        if (kind, survey_id) in self._done:
             return 0
         try:
             because = await self.feedback.respect_consent(survey_id, consent, None)
         except CommandError as exc:  # the store is busy or down: next tick
             log.warning("survey.withdraw_failed", survey_id=str(survey_id), error=exc.message)
             return 0
-        self._mark("send", survey_id)
+        self._mark(kind, survey_id)
         log.info("survey.not_sent", survey_id=str(survey_id),
                  because=because.value if because else None)
         return 0
@@ -124,20 +169,24 @@ class SurveyScheduler:
         self._mark("expire", survey_id)
         return 1
 
-    async def _send(self, survey_id: UUID, again: UUID | None = None) -> int:
-        if ("send", survey_id) in self._done:
+    async def _send(self, survey_id: UUID, channel: str, again: UUID | None = None) -> int:
+        """``channel``: the one the view says it waits on. A survey handled is remembered by
+        it: a tablet survey sent, then redirected (``redirect_from_windows``), is sent again
+        on its new channel."""
+        kind = f"send:{channel}"
+        if (kind, survey_id) in self._done:
             return 0
         try:
             out = await self.feedback.send_survey(survey_id)
         except SurveyClosed:
             return await self._expire(survey_id, again)
         except (RuleViolated, NotFound):
-            self._mark("send", survey_id)  # sent, answered or withdrawn already
+            self._mark(kind, survey_id)  # sent, answered or withdrawn already
             return 0
         except CommandError as exc:
             log.warning("survey.send_failed", survey_id=str(survey_id), error=exc.message)
             return 0
-        self._mark("send", survey_id)
+        self._mark(kind, survey_id)
         message = SurveyMessage(
             survey_id=out.survey_id, case_id=out.case_id, center_id=out.center_id,
             counter_id=out.counter_id, resident_id=out.resident_id, channel=out.channel,

@@ -4,7 +4,7 @@ scans it instead of answering on the rating pad. Same survey, same single answer
     GET /cases/{case_id}/survey/qr   staff: the window's survey of the case, while it waits
 
 Only while the resident is at the window: the case's counter-tablet survey, sent less than
-``pads.SHOWN_MINUTES`` ago, not answered, expired or withdrawn. A clerk sees the code of the
+``window_offer.SHOWN_MINUTES`` ago, not answered, expired or withdrawn. A clerk sees the code of the
 cases they served only (opened, took a step of, or had handed to them: the one who resolves
 a case handed over mid-day has the resident before them), a supervisor those of their
 center. The code is drawn here (segno, an SVG as a ``data:`` URI the page's policy allows):
@@ -20,8 +20,8 @@ import segno
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
-from services.feedback.pads import SHOWN_MINUTES
 from services.feedback.sending import survey_link
+from services.feedback.window_offer import SHOWN_MINUTES
 from shared.http.auth import Staff, check_center
 from shared.http.dependencies import PoolDep, SettingsDep
 from shared.http.errors import ERRORS, problem

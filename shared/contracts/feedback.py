@@ -162,6 +162,22 @@ class SurveySent(_Payload):
     expires_at: Moment
 
 
+class SurveyRedirected(_Payload):
+    """A survey sent to the window's tablet that the rating pad no longer offers its resident,
+    someone else having come to the window since (a case finished in the back office, a
+    resident who left without rating), is asked where the resident is: by SMS, or by a
+    clerk's call when nobody is on file. The same survey (one per resolution), waiting to be
+    sent again on ``channel`` from ``send_at`` (the resolution's moment plus the delay, out
+    of the quiet hours), with its new deadline; the resident's consent is read again before
+    it goes."""
+
+    survey_id: UUID
+    from_channel: SurveyChannel = Field(description="Where it was asked: the tablet.")
+    channel: SurveyChannel = Field(description="Where it is asked now: sms or phone_callback.")
+    send_at: Moment
+    expires_at: Moment = Field(description="No answer by then is recorded as no answer.")
+
+
 class RatingGiven(_Payload):
     """The resident's verdict on the five-level scale, with optional comment and aspect marks;
     since v2 also whether the matter was solved (``verdict``), the reasons picked for a bad
@@ -351,6 +367,7 @@ def _add(model: type[_Payload], summary: str = "",
 CONTRACTS = [
     _add(SurveyRequested),
     _add(SurveySent),
+    _add(SurveyRedirected),
     REGISTRY.add(EventContract("RatingGiven", SERVICE, RatingGiven, version=2,
                                upcasters={1: rating_given_v1_to_v2},
                                summary=RatingGiven.__doc__ or "")),

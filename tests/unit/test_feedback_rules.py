@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from services.feedback.application import SurveyPolicy
 from services.feedback.domain import (
     Answer,
     Recorder,
@@ -250,3 +251,39 @@ def test_a_center_sets_its_own_reasons_and_a_blank_or_repeated_one_is_refused() 
     for wrong in ([], ["  "], ["排队太久", "排队太久"], ["x" * 33]):
         with pytest.raises(ValidationError):
             Settings(survey_reason_tags=wrong)
+
+
+def test_a_tablet_survey_is_asked_elsewhere_once_and_stays_one_survey() -> None:
+    """Redirected away from the tablet (its window can no longer offer it): once, only while
+    it waits there, before its deadline; then sent on its new channel, and answered once,
+    also from the tablet's page still open."""
+    asked = survey(SurveyChannel.TABLET)
+    with pytest.raises(RuleViolated):  # not sent to the tablet yet
+        asked.redirect(SurveyChannel.SMS, SENT + timedelta(hours=2), EXPIRES, SENT, meta())
+    asked.send(SENT, meta())
+    with pytest.raises(RuleViolated):
+        asked.redirect(SurveyChannel.TABLET, SENT, EXPIRES, SENT, meta())
+    with pytest.raises(SurveyClosed):
+        asked.redirect(SurveyChannel.SMS, SENT, EXPIRES, EXPIRES, meta())
+    later = EXPIRES + timedelta(hours=2)
+    asked.redirect(SurveyChannel.SMS, SENT + timedelta(hours=2), later, SENT, meta())
+    assert (asked.channel, asked.status, asked.expires_at) == ("sms", "requested", later)
+    with pytest.raises(RuleViolated):  # once
+        asked.redirect(SurveyChannel.PHONE_CALLBACK, SENT, later, SENT, meta())
+    asked.rate(Answer(RatingLevel.SATISFIED), AnsweredVia.TOKEN, None, SENT, meta())
+    with pytest.raises(RuleViolated):  # answered: nothing more to send
+        asked.send(SENT + timedelta(hours=2), meta())
+    assert [type(e).__name__ for e in asked.collect_events()] == [
+        "SurveyRequested", "SurveySent", "SurveyRedirected", "RatingGiven"]
+
+    declined = survey(SurveyChannel.TABLET)  # "I'd rather not rate", on the pad
+    declined.send(SENT, meta())
+    declined.decline(SENT, meta())
+    with pytest.raises(RuleViolated):  # not asked again by text
+        declined.redirect(SurveyChannel.SMS, SENT + timedelta(hours=2), later, SENT, meta())
+
+
+def test_away_from_the_window_is_a_text_or_a_clerks_call() -> None:
+    policy = SurveyPolicy()
+    assert policy.away_from_window(uuid.uuid4()) == SurveyChannel.SMS
+    assert policy.away_from_window(None) == SurveyChannel.PHONE_CALLBACK

@@ -1,0 +1,61 @@
+"""What the window may still offer a tablet survey's own resident: one definition, read by the
+rating pad (``pads.next_survey``: what it shows) and by the scheduler (``scheduler.py``: a
+tablet survey the pad no longer offers because someone else has come to the window since is
+asked again where its resident is, by SMS or a clerk's call, ``Survey.redirect``).
+
+A tablet survey is offered at its window while it waits (sent, not past its deadline), was
+sent in the last ``SHOWN_MINUTES``, and nobody else has come to the window since its
+resident (``nobody_else_since``): no case opened there after the resolution, no resident
+received back there about another case since, and no trip there later than the resident's
+last moment there plus ``TOGETHER``. Built over the read models feedback keeps (``surveys``,
+``intake_cases``, ``window_trips``), as SQL: the pad and the scheduler put their own
+parameters in.
+
+Only someone else at the window redirects a survey: that tells the resident has gone. A
+survey shown its ``SHOWN_MINUTES`` at a window where nobody came since says nothing of
+whether its resident saw it; it waits, and expires as no answer, as before.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+#: A survey sent to the tablet longer ago than this is no longer shown (the resident has left).
+SHOWN_MINUTES = 10
+#: A trip at a window this soon after a resident was last there may be of someone there with
+#: them: their own (the counter app records the trip of a resident it did not look up as it
+#: opens their case, a moment later), or a family member's (each person looked up is a trip,
+#: one after the other). A later trip is the next resident's: a case left at the window in
+#: the morning and finished in the afternoon is not offered to whoever sits there then. The
+#: window's moments cannot tell a family served together from the next resident within it.
+TOGETHER = timedelta(minutes=30)
+
+
+def nobody_else_since(s: str, center: str, counter: str, together: str) -> str:
+    """SQL, true while nobody but survey ``s``'s resident (a row of ``surveys``) has come to
+    the window since: no case opened there after the resolution (``send_at``, the window's
+    own moment), no resident received back there about another case since, and no trip
+    there later than the resident's last moment there (the case's opening or their trip
+    about it) plus ``together`` (a case opened in the morning and finished in the back
+    office that afternoon: the resident sitting there since before the resolution is not
+    its resident). ``center`` and ``counter``: the window (the pad passes its parameters, so
+    its plan reads the window's indexes directly; the scheduler ``s``'s own columns)."""
+    return (
+        f"NOT EXISTS (SELECT 1 FROM intake_cases c WHERE c.center_id = {center}"
+        f"  AND c.counter_id = {counter} AND c.opened_at > {s}.send_at)"
+        f" AND NOT EXISTS (SELECT 1 FROM intake_cases c WHERE c.center_id = {center}"
+        f"  AND c.present_counter = {counter} AND c.present_at > {s}.send_at"
+        f"  AND c.case_id <> {s}.case_id)"
+        f" AND NOT EXISTS (SELECT 1 FROM window_trips t, intake_cases c"
+        f"  WHERE t.center_id = {center} AND t.counter_id = {counter}"
+        f"  AND c.case_id = {s}.case_id AND t.at > coalesce(c.present_at, c.opened_at)"
+        f" + {together})")
+
+
+def offered(s: str, center: str, counter: str, now: str, shown_since: str,
+            together: str) -> str:
+    """SQL, true while the window offers tablet survey ``s`` to its own resident: it waits
+    (``now`` before its deadline), was sent after ``shown_since`` (``SHOWN_MINUTES`` ago),
+    and nobody else has come to the window since (``nobody_else_since``)."""
+    return (f"{s}.status = 'sent' AND {s}.expires_at > {now} AND {s}.sent_at > {shown_since}"
+            f" AND {nobody_else_since(s, center, counter, together)}")
