@@ -74,6 +74,9 @@ class CaseDuePublic(Public):
     urgent: bool = Field(description="urgency high or critical, or a deadline noted close: "
                                      "its follow-ups are high priority")
     overdue: bool = Field(description="open past its due date")
+    owner_clerk: str | None = Field(None, description=(
+        "who does the work now when the case was handed over (转办); both null: clerk_id"))
+    owner_team: str | None = None
 
 
 class HelpTaskPublic(Public):
@@ -291,7 +294,8 @@ async def cases_due(pool: asyncpg.Pool, today: date, soon_until: date, center_id
     urgent, then the earliest due."""
     rows = await pool.fetch(
         "SELECT case_id, center_id, clerk_id, service_item, urgency, due_on, due_basis,"
-        f" {URGENT} AS urgent, coalesce(due_on < $3, false) AS overdue FROM case_refs"
+        f" owner_clerk, owner_team, {URGENT} AS urgent,"
+        " coalesce(due_on < $3, false) AS overdue FROM case_refs"
         f" WHERE center_id = $1 AND {who} AND status = 'open'"
         " AND (due_on <= $4 OR urgency = 'critical')"
         f" ORDER BY urgency = 'critical' DESC, {URGENT} DESC, due_on NULLS LAST, case_id"
