@@ -147,7 +147,8 @@ class WorklistPublic(Public):
     """A clerk's or a team's follow-ups on ``today`` (the center's day), high priority first;
     the open cases overdue or due soon (``CASE_DUE_SOON_WORKING_DAYS``), critical ones
     whatever their due date, critical first, then urgent, then by due date; and the help
-    tasks they own that are not done (帮办; overdue ones first)."""
+    tasks they own that are not done (帮办; overdue ones first), on a clerk's worklist then
+    those they asked for that were handed back to them while the case is open."""
 
     today: date
     overdue: list[FollowUpPublic]
@@ -351,6 +352,18 @@ async def open_help_tasks(pool: asyncpg.Pool, center_id: str, who: str, value: s
         " AND status IN ('open', 'accepted', 'in_progress')"
         " ORDER BY escalated_to IS NULL, deadline_at, task_id LIMIT $3",
         center_id, value, limit)
+    return [HelpTaskPublic.of(r) for r in rows]
+
+
+async def handed_back_help_tasks(pool: asyncpg.Pool, center_id: str, clerk_id: str,
+                                 limit: int) -> list[HelpTaskPublic]:
+    """The help tasks ``clerk_id`` asked for and their owner handed back (the task goes back
+    to the clerk who asked), while the case is still open: the latest handed back first."""
+    rows = await pool.fetch(
+        f"SELECT {HELP_COLUMNS} FROM help_tasks h WHERE center_id = $1 AND requested_by = $2"
+        " AND status = 'handed_back' AND EXISTS (SELECT 1 FROM case_refs r"
+        " WHERE r.case_id = h.case_id AND r.status = 'open')"
+        " ORDER BY updated_at DESC, task_id LIMIT $3", center_id, clerk_id, limit)
     return [HelpTaskPublic.of(r) for r in rows]
 
 

@@ -83,3 +83,47 @@ async def test_a_case_handed_to_a_team_is_on_the_teams_worklist_until_it_is_hand
         mine = await cases_on(center, "/worklists/clerks/clerk-017")
         assert mine[case_id]["overdue"] is True
         assert await cases_on(center, f"/worklists/teams/{TEAM}") == {}
+
+
+async def help_tasks_of(center: Center, who: str) -> dict[str, str]:
+    r = await center.followup.get(f"/worklists/clerks/{who}", params={"center_id": CENTER})
+    assert r.status_code == 200, r.text
+    return {t["task_id"]: t["status"] for t in r.json()["help_tasks"]}
+
+
+async def test_a_help_task_handed_back_is_on_the_asking_clerks_worklist_while_the_case_is_open(
+        settings: Settings) -> None:
+    async with center_day(settings, at(2026, 3, 2, 9)) as center:
+        case_id = await center.open_case(at(2026, 3, 2, 9, 10))
+        r = await center.intake.post(f"/cases/{case_id}/actions", headers=clerk(settings), json={
+            "kind": "escalated", "description": "政策冲突需协调", "owner_clerk": "clerk-018",
+            "occurred_at": at(2026, 3, 2, 9, 30).isoformat()})
+        assert r.status_code == 200, r.text
+
+        async def opened() -> bool:
+            return bool(await help_tasks_of(center, "clerk-018"))
+
+        await wait_until(opened, what="the help task on clerk-018's worklist")
+        [task_id] = await help_tasks_of(center, "clerk-018")
+        assert await help_tasks_of(center, "clerk-017") == {}, "clerk-018's to do, not hers"
+
+        r = await center.followup.post(f"/help-tasks/{task_id}/hand-back",
+                                       headers=clerk(settings, "clerk-018"),
+                                       json={"reason": "不属于本岗位职责"})
+        assert r.status_code == 200, r.text
+
+        async def back() -> bool:
+            return await help_tasks_of(center, "clerk-017") == {task_id: "handed_back"}
+
+        await wait_until(back, what="the handed-back task back with the clerk who asked")
+        assert await help_tasks_of(center, "clerk-018") == {}
+
+        center.clock.set(at(2026, 3, 2, 11))
+        await center.step(case_id, "resolve", {"outcome": "resolved",
+                                               "emotion_on_leaving": "calm",
+                                               "occurred_at": at(2026, 3, 2, 11).isoformat()})
+
+        async def gone() -> bool:
+            return await help_tasks_of(center, "clerk-017") == {}
+
+        await wait_until(gone, what="the handed-back task off the list once the case is done")
