@@ -210,8 +210,9 @@ async def clerk_worklist(clerk_id: str, center_id: Center, pool: PoolDep,
     # 首问负责制: the clerk sees the cases they first took and those handed to them.
     worklist.cases = await _cases(pool, followups, settings, day.today, center_id,
                                   "(clerk_id = $2 OR owner_clerk = $2)", clerk_id, limit)
-    worklist.help_tasks = await queries.open_help_tasks(pool, center_id, "owner_clerk = $2",
-                                                        clerk_id, limit)
+    worklist.help_tasks = [
+        *await queries.open_help_tasks(pool, center_id, "owner_clerk = $2", clerk_id, limit),
+        *await queries.handed_back_help_tasks(pool, center_id, clerk_id, limit)]
     return worklist
 
 
@@ -234,6 +235,9 @@ async def team_worklist(team_id: str, center_id: Center, pool: PoolDep, settings
     if team_id == settings.followup_supervisor_team:  # the supervisors': every clerk's cases
         worklist.cases = await _cases(pool, followups, settings, day.today, center_id,
                                       "center_id = $2", center_id, limit)
+    else:  # 转办 to a team: the team does the work now, so it sees the case's due date
+        worklist.cases = await _cases(pool, followups, settings, day.today, center_id,
+                                      "owner_team = $2", team_id, limit)
     worklist.help_tasks = await queries.open_help_tasks(
         pool, center_id, "(owner_team = $2 OR escalated_to = $2)", team_id, limit)
     return worklist

@@ -106,6 +106,9 @@ DDL = [
     "CREATE INDEX IF NOT EXISTS help_tasks_owner ON help_tasks"
     " (center_id, owner_clerk, deadline_at) WHERE status IN ('open', 'accepted', 'in_progress')",
     "CREATE INDEX IF NOT EXISTS help_tasks_case ON help_tasks (case_id)",
+    # Handed back to the clerk who asked: on their worklist while the case is open.
+    "CREATE INDEX IF NOT EXISTS help_tasks_handed_back ON help_tasks"
+    " (center_id, requested_by) WHERE status = 'handed_back'",
     "CREATE TABLE IF NOT EXISTS referrals ("
     " referral_id uuid PRIMARY KEY, center_id text NOT NULL, case_id uuid,"
     " unit_kind text NOT NULL, unit_name text NOT NULL, unit_contact text NOT NULL,"

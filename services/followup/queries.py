@@ -74,6 +74,9 @@ class CaseDuePublic(Public):
     urgent: bool = Field(description="urgency high or critical, or a deadline noted close: "
                                      "its follow-ups are high priority")
     overdue: bool = Field(description="open past its due date")
+    owner_clerk: str | None = Field(None, description=(
+        "who does the work now when the case was handed over (转办); both null: clerk_id"))
+    owner_team: str | None = None
 
 
 class HelpTaskPublic(Public):
@@ -144,7 +147,8 @@ class WorklistPublic(Public):
     """A clerk's or a team's follow-ups on ``today`` (the center's day), high priority first;
     the open cases overdue or due soon (``CASE_DUE_SOON_WORKING_DAYS``), critical ones
     whatever their due date, critical first, then urgent, then by due date; and the help
-    tasks they own that are not done (帮办; overdue ones first)."""
+    tasks they own that are not done (帮办; overdue ones first), on a clerk's worklist then
+    those they asked for that were handed back to them while the case is open."""
 
     today: date
     overdue: list[FollowUpPublic]
@@ -291,7 +295,8 @@ async def cases_due(pool: asyncpg.Pool, today: date, soon_until: date, center_id
     urgent, then the earliest due."""
     rows = await pool.fetch(
         "SELECT case_id, center_id, clerk_id, service_item, urgency, due_on, due_basis,"
-        f" {URGENT} AS urgent, coalesce(due_on < $3, false) AS overdue FROM case_refs"
+        f" owner_clerk, owner_team, {URGENT} AS urgent,"
+        " coalesce(due_on < $3, false) AS overdue FROM case_refs"
         f" WHERE center_id = $1 AND {who} AND status = 'open'"
         " AND (due_on <= $4 OR urgency = 'critical')"
         f" ORDER BY urgency = 'critical' DESC, {URGENT} DESC, due_on NULLS LAST, case_id"
@@ -347,6 +352,18 @@ async def open_help_tasks(pool: asyncpg.Pool, center_id: str, who: str, value: s
         " AND status IN ('open', 'accepted', 'in_progress')"
         " ORDER BY escalated_to IS NULL, deadline_at, task_id LIMIT $3",
         center_id, value, limit)
+    return [HelpTaskPublic.of(r) for r in rows]
+
+
+async def handed_back_help_tasks(pool: asyncpg.Pool, center_id: str, clerk_id: str,
+                                 limit: int) -> list[HelpTaskPublic]:
+    """The help tasks ``clerk_id`` asked for and their owner handed back (the task goes back
+    to the clerk who asked), while the case is still open: the latest handed back first."""
+    rows = await pool.fetch(
+        f"SELECT {HELP_COLUMNS} FROM help_tasks h WHERE center_id = $1 AND requested_by = $2"
+        " AND status = 'handed_back' AND EXISTS (SELECT 1 FROM case_refs r"
+        " WHERE r.case_id = h.case_id AND r.status = 'open')"
+        " ORDER BY updated_at DESC, task_id LIMIT $3", center_id, clerk_id, limit)
     return [HelpTaskPublic.of(r) for r in rows]
 
 
