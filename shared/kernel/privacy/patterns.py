@@ -202,7 +202,11 @@ def digits_of(text: str) -> str:
 
 # -- addresses -----------------------------------------------------------------------------
 
-_NUM = r"(?:\d+(?:-\d+)?|[〇零一二三四五六七八九十百千两]+)"
+#: A number of a house, floor or room. It starts where its run of digits (or numerals) does:
+#: a start inside the run can match no more than the run's start did, and trying every one
+#: of them made a 4,000-character run of digits (a pasted list, a scanned code) cost seconds.
+_NUMERALS = "〇零一二三四五六七八九十百千两"
+_NUM = r"(?:(?<!\d)\d+(?:-\d+)?|(?<![" + _NUMERALS + r"])[" + _NUMERALS + r"]+)"
 _UNIT = r"(?:号楼|号院|支弄|单元|号|弄|幢|栋|座|层|楼|室|户|组|排)"
 _ADDRESS_CORE = re.compile(r"(?:" + _NUM + r"\s*" + _UNIT + r")+(?:\s*\d{3,5}(?![\d号])"
                            r"|(?<=单元)[〇零一二三四五六七八九]{3,4}(?![〇零一二三四五六七八九十百千号]))?")
