@@ -314,6 +314,14 @@ class WorkingCalendar:
         """Changes exactly when the official schedules change (package or file years)."""
         return self._table.fingerprint
 
+    def replanning_key(self, version: int) -> str:
+        """The key of re-planning an aggregate at ``version`` on these official schedules: a
+        second replica re-planning the same state on the same schedules is a replay. The
+        version is part of it, as schedules come back: a correction withdrawn (the file
+        before it loaded again) has the fingerprint of the schedules first re-planned on, and
+        that key alone answered the withdrawal as done, leaving what the correction moved."""
+        return f"calendar:{self.fingerprint}@{version}"
+
     def source_of(self, year: int) -> YearSource:
         table = self._table
         if not table.first_year <= year <= table.last_year:

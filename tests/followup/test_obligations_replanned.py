@@ -223,3 +223,35 @@ async def test_a_correction_made_while_follow_up_was_stopped_is_re_planned_when_
         # The running replica, told nothing, reloads: the days are re-planned already.
         done = await reload(center, settings)
         assert done["followups_replanned"] == 0 and done["obligations_replanned"] == 0
+
+
+async def test_a_correction_withdrawn_puts_back_what_it_moved(settings: Settings,
+                                                               tmp_path: Path) -> None:
+    """The notice's year planned on, then a correction loaded by mistake (Monday 15 February
+    off too), then the notice's file loaded again: the grace the correction lengthened ends
+    on the 15th again. The withdrawal's schedules are the ones first re-planned on, and a key
+    of their fingerprint alone answered it as done: the period stayed missed on the 16th."""
+    holidays = tmp_path / "holidays.json"
+    holidays.write_text("{}")
+    async with center_day(settings, DECEMBER_20, holidays_file=holidays) as center:
+        february = await declare(center, "2027-02-03", DECEMBER_20)
+        assert datetime.fromisoformat(february["missed_at"]) == at(2027, 2, 10, 17)
+        holidays.write_text(json.dumps(NOTICE_2027))
+        assert (await reload(center, settings))["obligations_replanned"] == 1
+        mistaken = {"2027": {**NOTICE_2027["2027"], "holidays": [
+            *NOTICE_2027["2027"]["holidays"], "2027-02-15"]}}
+        holidays.write_text(json.dumps(mistaken))
+        assert (await reload(center, settings))["obligations_replanned"] == 1
+        holidays.write_text(json.dumps(NOTICE_2027))
+        assert (await reload(center, settings))["obligations_replanned"] == 1
+
+        async def all_three() -> bool:
+            return len(replanned(await stream_envelopes(settings))) == 3
+
+        await wait_until(all_three, what="three re-plannings on the stream")
+        moments = [datetime.fromisoformat(e.payload["missed_at"])
+                   for e in replanned(await stream_envelopes(settings))]
+        assert moments == [at(2027, 2, 15, 17), at(2027, 2, 16, 17), at(2027, 2, 15, 17)]
+        await center.settled()
+        seen = (await center.followup.get(f"/obligations/{february['obligation_id']}")).json()
+        assert datetime.fromisoformat(seen["missed_at"]) == at(2027, 2, 15, 17)
