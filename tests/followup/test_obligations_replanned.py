@@ -17,7 +17,7 @@ from typing import Any
 from services.followup.main import create_app as create_followup
 from shared.contracts import Envelope
 from shared.settings import Settings
-from tests.followup.story import DECEMBER_20, Center, at, center_day, key, quiet
+from tests.followup.story import CENTER, DECEMBER_20, Center, at, center_day, key, quiet
 from tests.followup.test_calendar_published import (
     bad_review,
     deadline_reminder,
@@ -255,3 +255,30 @@ async def test_a_correction_withdrawn_puts_back_what_it_moved(settings: Settings
         await center.settled()
         seen = (await center.followup.get(f"/obligations/{february['obligation_id']}")).json()
         assert datetime.fromisoformat(seen["missed_at"]) == at(2027, 2, 15, 17)
+
+
+async def test_a_center_back_on_the_common_calendar_after_a_restart_is_re_planned_on_it(
+        settings: Settings, tmp_path: Path) -> None:
+    """The center had its own holidays file (the corrected notice: Wednesday 6 January off);
+    the file is dropped from its settings while follow-up is stopped, so the center is on the
+    common calendar again (the notice: the 6th worked). A start compared only the centers
+    that still have their own file: the obligation stayed missed on the 11th."""
+    common = tmp_path / "holidays.json"
+    common.write_text(json.dumps(NOTICE_2027))
+    own = tmp_path / "huamu.json"
+    own.write_text(json.dumps(CORRECTED_2027))
+    async with center_day(settings, DECEMBER_20, holidays_file=common,
+                          center_holidays_files={CENTER: own}) as center:
+        duty = await declare(center, "2027-01-05", DECEMBER_20)
+        assert datetime.fromisoformat(duty["missed_at"]) == at(2027, 1, 11, 17)
+        fresh = create_followup(quiet(settings, holidays_file=common), center.clock)
+        async with running(fresh):
+            pass
+
+        async def on_stream() -> bool:
+            return bool(replanned(await stream_envelopes(settings)))
+
+        await wait_until(on_stream, what="the obligation re-planned on the common calendar")
+        [event] = replanned(await stream_envelopes(settings))
+        assert str(event.aggregate_id) == duty["aggregate_id"]
+        assert datetime.fromisoformat(event.payload["missed_at"]) == at(2027, 1, 8, 17)
