@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from services.followup.main import create_app as create_followup
+from services.followup.projections import READ_MODEL
+from shared.analytics.rebuild import Rebuild
 from shared.contracts import Envelope
 from shared.settings import Settings
 from tests.followup.story import CENTER, DECEMBER_20, Center, at, center_day, key, quiet
@@ -255,6 +257,13 @@ async def test_a_correction_withdrawn_puts_back_what_it_moved(settings: Settings
         await center.settled()
         seen = (await center.followup.get(f"/obligations/{february['obligation_id']}")).json()
         assert datetime.fromisoformat(seen["missed_at"]) == at(2027, 2, 15, 17)
+        # The worklist rebuilt from the log is the one the re-plannings left.
+        async with Rebuild(settings, READ_MODEL) as rebuild:
+            await rebuild.prepare(fresh=True)
+            await rebuild.catch_up()
+            diff = await rebuild.diff()
+            assert diff.same, diff
+            await rebuild.discard()
 
 
 async def test_a_center_back_on_the_common_calendar_after_a_restart_is_re_planned_on_it(
