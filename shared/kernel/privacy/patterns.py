@@ -141,8 +141,12 @@ def _a_mobile(number: str) -> bool:
     return _dictated(number, 3) and len(_GROUP.findall(number)[-1]) >= 3
 
 
-_LANDLINE = re.compile(r"(?<![0-9A-Za-z])(?:\(0\d{2,3}\)|0\d{2,3})" + _SPLIT + r"[2-9]\d{2,3}"
-                       + _SPLIT + r"\d{4}(?!\d)")
+#: China's area codes: 010, 02x, then 0 and three digits from 03xx to 09xx. None starts 00 (a
+#: call abroad) or 01 but Beijing's, so a serial's 0001 or 0123 before a range (20261205-0001～
+#: 20261205-0099, 单号0001；20261205) is no area code.
+_AREA = r"0(?:10|2\d|[3-9]\d\d)"
+_LANDLINE = re.compile(r"(?<![0-9A-Za-z])(?:\(" + _AREA + r"\)|" + _AREA + ")" + _SPLIT
+                       + r"[2-9]\d{2,3}" + _SPLIT + r"\d{4}(?!\d)")
 _LANDLINE_INTL = re.compile(r"(?:\+|00)86[ \-]?(?:\(0?\d{2,3}\)|0?[1-9]\d{1,2})[ \-]?"
                             r"[2-9]\d{2,3}[ \-]?\d{4}(?!\d)")
 _ABROAD = re.compile(r"(?:(?<![A-Za-z+])\+[1-9]|(?<![0-9A-Za-z+])00(?=85[23]|886)\d)"
