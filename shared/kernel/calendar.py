@@ -359,15 +359,17 @@ class WorkingCalendar:
 
     def changed_official_days(self, before: WorkingCalendar | tuple[int, Iterable[int]]
                               ) -> tuple[date, date] | None:
-        """The first and last day, official on both calendars, that works on one and not on
+        """The first and last day, official ``before``, that works on one calendar and not on
         the other (a correction of a published day, a notice's December reaching back into a
-        year already official); None when they agree on every such day. ``before``: a
-        calendar, or (its ``official_until``, its ``official_working_days``)."""
+        year already official, a year taken out of the file: its days are the law's again);
+        None when they agree on every such day. A year official only now is no change of an
+        official day (what was planned on it is provisional, re-planned by its basis).
+        ``before``: a calendar, or (its ``official_until``, its ``official_working_days``)."""
         if isinstance(before, WorkingCalendar):
             official_until, working = before.official_until, before._table.working_set
         else:
             official_until, working = before[0], frozenset(before[1])
-        last = date(min(self.official_until, official_until), 12, 31).toordinal()
+        last = date(official_until, 12, 31).toordinal()
         changed = [day for day in self._table.working_set ^ working if day <= last]
         if not changed:
             return None

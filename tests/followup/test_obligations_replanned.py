@@ -291,3 +291,27 @@ async def test_a_center_back_on_the_common_calendar_after_a_restart_is_re_planne
         [event] = replanned(await stream_envelopes(settings))
         assert str(event.aggregate_id) == duty["aggregate_id"]
         assert datetime.fromisoformat(event.payload["missed_at"]) == at(2027, 1, 8, 17)
+
+
+async def test_a_year_withdrawn_from_the_holidays_file_re_plans_what_was_planned_on_it(
+        settings: Settings, tmp_path: Path) -> None:
+    """A 2027 schedule loaded from a draft, then taken out of the file: February's grace was
+    counted on the draft (Monday 15 February, official) and is the law's again (Wednesday 10,
+    provisional). Only days official on both calendars were compared, so nothing was: the
+    period stayed 'official' on days no schedule says any more."""
+    holidays = tmp_path / "holidays.json"
+    holidays.write_text(json.dumps(NOTICE_2027))
+    async with center_day(settings, DECEMBER_20, holidays_file=holidays) as center:
+        february = await declare(center, "2027-02-03", DECEMBER_20)
+        assert datetime.fromisoformat(february["missed_at"]) == at(2027, 2, 15, 17)
+        assert february["basis"] == "official"
+        holidays.write_text("{}")
+        assert (await reload(center, settings))["obligations_replanned"] == 1
+
+        async def on_stream() -> bool:
+            return bool(replanned(await stream_envelopes(settings)))
+
+        await wait_until(on_stream, what="the obligation re-planned on the law")
+        [event] = replanned(await stream_envelopes(settings))
+        assert datetime.fromisoformat(event.payload["missed_at"]) == at(2027, 2, 10, 17)
+        assert event.payload["basis"] == "provisional"
