@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncpg
 
+from shared.kernel.calendar import WorkingCalendar
 from shared.runtime.calendars import DEFAULT_CENTER, Calendars
 
 DDL = [
@@ -41,10 +42,11 @@ async def recall(pool: asyncpg.Pool, calendars: Calendars) -> None:
     calendars.changed_since(seen)
 
 
-async def remember(pool: asyncpg.Pool, calendars: Calendars) -> None:
+async def remember(pool: asyncpg.Pool, calendars: dict[str, WorkingCalendar]) -> None:
+    """``calendars`` (``Calendars.centers()``) were re-planned on."""
     rows = [(center, calendar.fingerprint, calendar.official_until,
              calendar.official_working_days())
-            for center, calendar in calendars.centers().items()]
+            for center, calendar in calendars.items()]
     await pool.executemany(
         "INSERT INTO calendar_seen (center_id, fingerprint, official_until, working)"
         " VALUES ($1, $2, $3, $4) ON CONFLICT (center_id) DO UPDATE SET"

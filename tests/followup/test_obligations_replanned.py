@@ -8,6 +8,7 @@ off, the Spring Festival 2027-02-06..02-12 off with Sundays around it worked."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import uuid
 from datetime import datetime
@@ -315,3 +316,52 @@ async def test_a_year_withdrawn_from_the_holidays_file_re_plans_what_was_planned
         [event] = replanned(await stream_envelopes(settings))
         assert datetime.fromisoformat(event.payload["missed_at"]) == at(2027, 2, 10, 17)
         assert event.payload["basis"] == "provisional"
+
+
+async def test_a_re_planning_ending_while_a_later_reload_re_plans_remembers_only_its_own_days(
+        settings: Settings, tmp_path: Path) -> None:
+    """The start's re-planning, on the notice, is finishing when a reload brings the corrected
+    notice (Wednesday 6 January off); it ends first and recorded the calendars as they were
+    at its end (the correction's) as re-planned on. The process stops before the reload
+    re-plans the obligation (a pod replaced during a deploy): the next start found nothing
+    changed, and the obligation stayed missed on the 8th, not the 11th."""
+    holidays = tmp_path / "holidays.json"
+    holidays.write_text(json.dumps(NOTICE_2027))
+    async with center_day(settings, DECEMBER_20, holidays_file=holidays) as center:
+        duty = await declare(center, "2027-01-05", DECEMBER_20)
+        assert datetime.fromisoformat(duty["missed_at"]) == at(2027, 1, 8, 17)
+        runtime = center.app.state.runtime
+        earlier_done, later_begun, go_on = asyncio.Event(), asyncio.Event(), asyncio.Event()
+
+        async def before() -> dict[str, int]:  # the later run waits here, before re-planning
+            if earlier_done.is_set():
+                later_begun.set()
+                await asyncio.Event().wait()  # until the process stops
+            return {}
+
+        async def after() -> dict[str, int]:  # the earlier run, its re-planning done
+            earlier_done.set()
+            await go_on.wait()
+            return {}
+
+        runtime.calendar_hooks = {"before": before, **runtime.calendar_hooks, "after": after}
+        earlier = asyncio.create_task(runtime.replan_at_start())
+        await earlier_done.wait()
+        holidays.write_text(json.dumps(CORRECTED_2027))
+        later = asyncio.create_task(runtime.reload_calendars(tell_others=False))
+        await later_begun.wait()
+        go_on.set()
+        await earlier
+        later.cancel()  # the process stops before the reload re-planned anything
+        with contextlib.suppress(asyncio.CancelledError):
+            await later
+        fresh = create_followup(quiet(settings, holidays_file=holidays), center.clock)
+        async with running(fresh):
+            pass
+
+        async def on_stream() -> bool:
+            return bool(replanned(await stream_envelopes(settings)))
+
+        await wait_until(on_stream, what="the obligation re-planned by the next start")
+        [event] = replanned(await stream_envelopes(settings))
+        assert datetime.fromisoformat(event.payload["missed_at"]) == at(2027, 1, 11, 17)
