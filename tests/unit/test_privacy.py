@@ -92,6 +92,12 @@ SCRUBBED = [
     ("请回拨139\u200b1234\u200b5678谢谢", f"请回拨{PHONE}谢谢"),
     ("证件号650102\u206019900915\u20606563已核", f"证件号{ID}已核"),
     ("\ufeff手机13812345678", f"\ufeff手机{PHONE}"),
+    # one between each digit (an app that keeps a number from being linked): it shows as
+    # 13812345678, and read as spaces it was eleven single digits; a flag's tag characters
+    ("请回拨1\u200b3\u200b8\u200b1\u200b2\u200b3\u200b4\u200b5\u200b6\u200b7\u200b8谢谢",
+     f"请回拨{PHONE}谢谢"),
+    ("号码1\u20603\u206081234 5678", f"号码{PHONE}"),
+    ("电话138\U000e00201234\U000e00205678", f"电话{PHONE}"),
     # a contact card's thin or narrow spaces, an Arabic letter mark, a variation selector
     ("请回拨139\u20091234\u20095678谢谢", f"请回拨{PHONE}谢谢"),
     ("手机139\u202f1234\u202f5678", f"手机{PHONE}"),

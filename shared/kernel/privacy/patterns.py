@@ -11,6 +11,9 @@ from collections.abc import Iterator
 
 from shared.kernel.invisible import INVISIBLE_CODE_POINTS
 
+#: The tag characters (U+E0000 to U+E007F): an emoji flag's letters, shown as nothing.
+TAG_CODE_POINTS = range(0xE0000, 0xE0080)
+
 REDACTED_ID = "[身份证号已隐去]"
 REDACTED_PHONE = "[电话已隐去]"
 REDACTED_ACCOUNT = "[账号已隐去]"
@@ -39,6 +42,8 @@ _FOLD = {**{0xFF10 + i: ord("0") + i for i in range(10)},
          # soft hyphen, a direction mark, a variation selector ..., ``shared.kernel.invisible``)
          # as a space: "139\u200b1234\u200b5678" is a phone number as it looks on screen.
          **dict.fromkeys(INVISIBLE_CODE_POINTS, ord(" ")),
+         # The tag characters (an emoji flag's letters: none shows) too.
+         **dict.fromkeys(TAG_CODE_POINTS, ord(" ")),
          # The other spaces (thin, hair, narrow no-break ... a contact card's "139 1234 5678").
          **dict.fromkeys((*range(0x2000, 0x200B), 0x202F, 0x205F, 0x1680), ord(" ")),
          # Digits of other scripts and styles, one character each (Arabic-Indic ١٣٨, the
@@ -46,6 +51,20 @@ _FOLD = {**{0xFF10 + i: ord("0") + i for i in range(10)},
          # the rules below look for ASCII digits next to each other.
          **{cp: ord("0") + unicodedata.digit(chr(cp)) for cp in range(0x80, 0x20000)
             if cp not in range(0xFF10, 0xFF1A) and unicodedata.digit(chr(cp), None) is not None}}
+
+
+_UNSEEN = frozenset((*INVISIBLE_CODE_POINTS, *TAG_CODE_POINTS))
+
+
+def without_unseen(folded: str, text: str) -> tuple[str, list[int]] | None:
+    """``folded`` without the characters of ``text`` nobody sees, and where each character
+    left stood; None when there are none. A number with one of them between each of its
+    digits (``1\u200b3\u200b8\u200b1...``, pasted from an app that keeps numbers from being
+    linked) shows as 13812345678, but read as spaces it is eleven single digits."""
+    if not any(ord(c) in _UNSEEN for c in text):
+        return None
+    kept = [i for i, c in enumerate(text) if ord(c) not in _UNSEEN]
+    return "".join(folded[i] for i in kept), kept
 
 
 def fold(text: str) -> str:
