@@ -58,6 +58,22 @@ def replanned(envelopes: list[Envelope]) -> list[Envelope]:
     return [e for e in envelopes if e.type == "ObligationReplanned"]
 
 
+async def replanned_by_a_start(center: Center, settings: Settings, holidays: Path
+                               ) -> Envelope:
+    """A new follow-up process starts on ``holidays`` (an upgrade, a pod rescheduled): the
+    one obligation it re-plans, once on the stream."""
+    fresh = create_followup(quiet(settings, holidays_file=holidays), center.clock)
+    async with running(fresh):
+        pass
+
+    async def on_stream() -> bool:
+        return bool(replanned(await stream_envelopes(settings)))
+
+    await wait_until(on_stream, what="the obligation re-planned by the start")
+    [event] = replanned(await stream_envelopes(settings))
+    return event
+
+
 async def reload(center: Center, settings: Settings) -> dict[str, Any]:
     r = await center.followup.post("/ops/calendar/reload", headers=ops(settings))
     assert r.status_code == 200, r.text
@@ -281,15 +297,7 @@ async def test_a_center_back_on_the_common_calendar_after_a_restart_is_re_planne
                           center_holidays_files={CENTER: own}) as center:
         duty = await declare(center, "2027-01-05", DECEMBER_20)
         assert datetime.fromisoformat(duty["missed_at"]) == at(2027, 1, 11, 17)
-        fresh = create_followup(quiet(settings, holidays_file=common), center.clock)
-        async with running(fresh):
-            pass
-
-        async def on_stream() -> bool:
-            return bool(replanned(await stream_envelopes(settings)))
-
-        await wait_until(on_stream, what="the obligation re-planned on the common calendar")
-        [event] = replanned(await stream_envelopes(settings))
+        event = await replanned_by_a_start(center, settings, common)
         assert str(event.aggregate_id) == duty["aggregate_id"]
         assert datetime.fromisoformat(event.payload["missed_at"]) == at(2027, 1, 8, 17)
 
@@ -355,13 +363,5 @@ async def test_a_re_planning_ending_while_a_later_reload_re_plans_remembers_only
         later.cancel()  # the process stops before the reload re-planned anything
         with contextlib.suppress(asyncio.CancelledError):
             await later
-        fresh = create_followup(quiet(settings, holidays_file=holidays), center.clock)
-        async with running(fresh):
-            pass
-
-        async def on_stream() -> bool:
-            return bool(replanned(await stream_envelopes(settings)))
-
-        await wait_until(on_stream, what="the obligation re-planned by the next start")
-        [event] = replanned(await stream_envelopes(settings))
+        event = await replanned_by_a_start(center, settings, holidays)
         assert datetime.fromisoformat(event.payload["missed_at"]) == at(2027, 1, 11, 17)
