@@ -428,7 +428,8 @@ class Feedback:
     async def revise_deadline(self, rectification_id: UUID) -> bool:
         """Count an open rectification's working days again on the calendar in force (True:
         the deadline moved). Exactly once over replicas: the key names the official
-        schedules (the calendar's fingerprint), and optimistic concurrency settles a race."""
+        schedules and the rectification's version (``WorkingCalendar.replanning_key``), and
+        optimistic concurrency settles a race."""
         now = self.clock.now()
         moved: dict[str, bool] = {}
 
@@ -436,7 +437,8 @@ class Feedback:
             moved["yes"] = False  # a batch re-run after a conflict starts again
             rectification: Rectification = unit.get(rectification_id, "rectification")
             calendar = self.calendars.for_center(rectification.center_id)
-            meta = meta_for("system:calendar", f"calendar:{calendar.fingerprint}", now)
+            meta = meta_for("system:calendar", calendar.replanning_key(rectification.version),
+                            now)
             moved["yes"] = covered(lambda: rectification.revise_deadline(
                 calendar, calendar.local_day(now), meta))
             return rectification

@@ -579,8 +579,9 @@ class FollowUps:
     async def _replan(self, aggregate_id: UUID, kind: str,
                       act: Callable[[Any, WorkingCalendar, Meta], bool], now: datetime) -> bool:
         """Exactly once across replicas: the command's key names the official schedules it
-        was worked out on (the calendar's fingerprint), so the same re-planning on another
-        replica is a replay; two at the same moment meet the store's optimistic concurrency.
+        was worked out on and the state it started from (``WorkingCalendar.replanning_key``),
+        so the same re-planning on another replica is a replay; two at the same moment meet
+        the store's optimistic concurrency.
         """
         moved: dict[str, bool] = {}
 
@@ -588,8 +589,8 @@ class FollowUps:
             moved["yes"] = False  # a batch re-run after a conflict starts again
             aggregate = unit.get(aggregate_id, kind)
             calendar = self.calendar(aggregate.center_id)
-            meta = aggregate.meta_for(meta_for(SYSTEM_CALENDAR,
-                                               f"calendar:{calendar.fingerprint}", now))
+            meta = aggregate.meta_for(meta_for(
+                SYSTEM_CALENDAR, calendar.replanning_key(aggregate.version), now))
             moved["yes"] = covered(lambda: act(aggregate, calendar, meta))
             return aggregate
 

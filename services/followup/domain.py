@@ -248,6 +248,8 @@ def first_watched_period(calendar: WorkingCalendar, first_due_on: date, cadence:
     try:
         floor = calendar.subtract_working_days(declared_on, grace + 1)
     except CalendarOutOfRange:  # a declaration at the calendar's first days: no jump
+        if back:  # how far back is the calendar's to say: waits for it (parked), as the
+            raise  # periods' grace would (from date.min the series ran to year 0)
         floor = date.min
     index = 0
     while back and add_months(first_due_on, (index - 1) * months) >= floor:

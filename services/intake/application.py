@@ -313,8 +313,8 @@ class Intake:
     async def replan_due_date(self, case_id: UUID) -> bool:
         """Count an open case's provisional due date (its item's days) again on the calendar
         in force (True: recorded), never to a day before today. Exactly once over replicas
-        and reloads: the key names the official schedules (the calendar's fingerprint), and
-        optimistic concurrency settles a race."""
+        and reloads: the key names the official schedules and the case's version
+        (``WorkingCalendar.replanning_key``), and optimistic concurrency settles a race."""
         if self.calendars is None:
             return False
         calendars, now = self.calendars, self.path.now()
@@ -328,7 +328,7 @@ class Intake:
                 return case
             calendar = calendars.for_center(case.center_id)
             meta = case.meta_for(meta_for("system:calendar",
-                                          f"calendar:{calendar.fingerprint}", now))
+                                          calendar.replanning_key(case.version), now))
             start, days = due["counted_from"], due["working_days"]
             counted: date = covered(lambda: calendar.add_working_days(start, days))
             today = calendar.local_day(now)

@@ -314,6 +314,14 @@ class WorkingCalendar:
         """Changes exactly when the official schedules change (package or file years)."""
         return self._table.fingerprint
 
+    def replanning_key(self, version: int) -> str:
+        """The key of re-planning an aggregate at ``version`` on these official schedules: a
+        second replica re-planning the same state on the same schedules is a replay. The
+        version is part of it, as schedules come back: a correction withdrawn (the file
+        before it loaded again) has the fingerprint of the schedules first re-planned on, and
+        that key alone answered the withdrawal as done, leaving what the correction moved."""
+        return f"calendar:{self.fingerprint}@{version}"
+
     def source_of(self, year: int) -> YearSource:
         table = self._table
         if not table.first_year <= year <= table.last_year:
@@ -351,15 +359,17 @@ class WorkingCalendar:
 
     def changed_official_days(self, before: WorkingCalendar | tuple[int, Iterable[int]]
                               ) -> tuple[date, date] | None:
-        """The first and last day, official on both calendars, that works on one and not on
+        """The first and last day, official ``before``, that works on one calendar and not on
         the other (a correction of a published day, a notice's December reaching back into a
-        year already official); None when they agree on every such day. ``before``: a
-        calendar, or (its ``official_until``, its ``official_working_days``)."""
+        year already official, a year taken out of the file: its days are the law's again);
+        None when they agree on every such day. A year official only now is no change of an
+        official day (what was planned on it is provisional, re-planned by its basis).
+        ``before``: a calendar, or (its ``official_until``, its ``official_working_days``)."""
         if isinstance(before, WorkingCalendar):
             official_until, working = before.official_until, before._table.working_set
         else:
             official_until, working = before[0], frozenset(before[1])
-        last = date(min(self.official_until, official_until), 12, 31).toordinal()
+        last = date(official_until, 12, 31).toordinal()
         changed = [day for day in self._table.working_set ^ working if day <= last]
         if not changed:
             return None

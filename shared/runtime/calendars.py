@@ -167,9 +167,9 @@ class Calendars:
         """Add to ``changed_official`` the official days that changed since ``seen`` (per
         center: the official_until and official working days a re-planning last ran on)."""
         with self._lock:
-            spans = [span for center, calendar in self.centers().items()
-                     if (known := seen.get(center)) is not None
-                     and (span := calendar.changed_official_days(known)) is not None]
+            spans = [span for center, known in seen.items()  # a center without its file:
+                     if (span := self.for_center(center)  # on the default calendar
+                         .changed_official_days(known)) is not None]
             if self.changed_official is not None:
                 spans.append(self.changed_official)
             if spans:

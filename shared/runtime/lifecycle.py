@@ -293,10 +293,13 @@ class Runtime:
 
     async def _replan(self) -> dict[str, Any]:
         assert self.calendars is not None
-        span = self.calendars.changed_official
+        # What this re-planning runs on, taken before it starts: a reload meanwhile is the
+        # next one's to re-plan, and remembered as re-planned only by it (a stop before
+        # then leaves its days to the next start).
+        span, calendars = self.calendars.changed_official, self.calendars.centers()
         hooks = await self.run_calendar_hooks()
         self.calendars.replanned(span)
-        await calendar_seen.remember(self.pool, self.calendars)
+        await calendar_seen.remember(self.pool, calendars)
         return hooks
 
     async def run_calendar_hooks(self) -> dict[str, Any]:

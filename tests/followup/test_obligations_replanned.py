@@ -8,6 +8,7 @@ off, the Spring Festival 2027-02-06..02-12 off with Sundays around it worked."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import uuid
 from datetime import datetime
@@ -15,9 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from services.followup.main import create_app as create_followup
+from services.followup.projections import READ_MODEL
+from shared.analytics.rebuild import Rebuild
 from shared.contracts import Envelope
 from shared.settings import Settings
-from tests.followup.story import DECEMBER_20, Center, at, center_day, key, quiet
+from tests.followup.story import CENTER, DECEMBER_20, Center, at, center_day, key, quiet
 from tests.followup.test_calendar_published import (
     bad_review,
     deadline_reminder,
@@ -53,6 +56,22 @@ async def declare(center: Center, first_due_on: str, when: datetime) -> dict[str
 
 def replanned(envelopes: list[Envelope]) -> list[Envelope]:
     return [e for e in envelopes if e.type == "ObligationReplanned"]
+
+
+async def replanned_by_a_start(center: Center, settings: Settings, holidays: Path
+                               ) -> Envelope:
+    """A new follow-up process starts on ``holidays`` (an upgrade, a pod rescheduled): the
+    one obligation it re-plans, once on the stream."""
+    fresh = create_followup(quiet(settings, holidays_file=holidays), center.clock)
+    async with running(fresh):
+        pass
+
+    async def on_stream() -> bool:
+        return bool(replanned(await stream_envelopes(settings)))
+
+    await wait_until(on_stream, what="the obligation re-planned by the start")
+    [event] = replanned(await stream_envelopes(settings))
+    return event
 
 
 async def reload(center: Center, settings: Settings) -> dict[str, Any]:
@@ -223,3 +242,126 @@ async def test_a_correction_made_while_follow_up_was_stopped_is_re_planned_when_
         # The running replica, told nothing, reloads: the days are re-planned already.
         done = await reload(center, settings)
         assert done["followups_replanned"] == 0 and done["obligations_replanned"] == 0
+
+
+async def test_a_correction_withdrawn_puts_back_what_it_moved(settings: Settings,
+                                                               tmp_path: Path) -> None:
+    """The notice's year planned on, then a correction loaded by mistake (Monday 15 February
+    off too), then the notice's file loaded again: the grace the correction lengthened ends
+    on the 15th again. The withdrawal's schedules are the ones first re-planned on, and a key
+    of their fingerprint alone answered it as done: the period stayed missed on the 16th."""
+    holidays = tmp_path / "holidays.json"
+    holidays.write_text("{}")
+    async with center_day(settings, DECEMBER_20, holidays_file=holidays) as center:
+        february = await declare(center, "2027-02-03", DECEMBER_20)
+        assert datetime.fromisoformat(february["missed_at"]) == at(2027, 2, 10, 17)
+        holidays.write_text(json.dumps(NOTICE_2027))
+        assert (await reload(center, settings))["obligations_replanned"] == 1
+        mistaken = {"2027": {**NOTICE_2027["2027"], "holidays": [
+            *NOTICE_2027["2027"]["holidays"], "2027-02-15"]}}
+        holidays.write_text(json.dumps(mistaken))
+        assert (await reload(center, settings))["obligations_replanned"] == 1
+        holidays.write_text(json.dumps(NOTICE_2027))
+        assert (await reload(center, settings))["obligations_replanned"] == 1
+
+        async def all_three() -> bool:
+            return len(replanned(await stream_envelopes(settings))) == 3
+
+        await wait_until(all_three, what="three re-plannings on the stream")
+        moments = [datetime.fromisoformat(e.payload["missed_at"])
+                   for e in replanned(await stream_envelopes(settings))]
+        assert moments == [at(2027, 2, 15, 17), at(2027, 2, 16, 17), at(2027, 2, 15, 17)]
+        await center.settled()
+        seen = (await center.followup.get(f"/obligations/{february['obligation_id']}")).json()
+        assert datetime.fromisoformat(seen["missed_at"]) == at(2027, 2, 15, 17)
+        # The worklist rebuilt from the log is the one the re-plannings left.
+        async with Rebuild(settings, READ_MODEL) as rebuild:
+            await rebuild.prepare(fresh=True)
+            await rebuild.catch_up()
+            diff = await rebuild.diff()
+            assert diff.same, diff
+            await rebuild.discard()
+
+
+async def test_a_center_back_on_the_common_calendar_after_a_restart_is_re_planned_on_it(
+        settings: Settings, tmp_path: Path) -> None:
+    """The center had its own holidays file (the corrected notice: Wednesday 6 January off);
+    the file is dropped from its settings while follow-up is stopped, so the center is on the
+    common calendar again (the notice: the 6th worked). A start compared only the centers
+    that still have their own file: the obligation stayed missed on the 11th."""
+    common = tmp_path / "holidays.json"
+    common.write_text(json.dumps(NOTICE_2027))
+    own = tmp_path / "huamu.json"
+    own.write_text(json.dumps(CORRECTED_2027))
+    async with center_day(settings, DECEMBER_20, holidays_file=common,
+                          center_holidays_files={CENTER: own}) as center:
+        duty = await declare(center, "2027-01-05", DECEMBER_20)
+        assert datetime.fromisoformat(duty["missed_at"]) == at(2027, 1, 11, 17)
+        event = await replanned_by_a_start(center, settings, common)
+        assert str(event.aggregate_id) == duty["aggregate_id"]
+        assert datetime.fromisoformat(event.payload["missed_at"]) == at(2027, 1, 8, 17)
+
+
+async def test_a_year_withdrawn_from_the_holidays_file_re_plans_what_was_planned_on_it(
+        settings: Settings, tmp_path: Path) -> None:
+    """A 2027 schedule loaded from a draft, then taken out of the file: February's grace was
+    counted on the draft (Monday 15 February, official) and is the law's again (Wednesday 10,
+    provisional). Only days official on both calendars were compared, so nothing was: the
+    period stayed 'official' on days no schedule says any more."""
+    holidays = tmp_path / "holidays.json"
+    holidays.write_text(json.dumps(NOTICE_2027))
+    async with center_day(settings, DECEMBER_20, holidays_file=holidays) as center:
+        february = await declare(center, "2027-02-03", DECEMBER_20)
+        assert datetime.fromisoformat(february["missed_at"]) == at(2027, 2, 15, 17)
+        assert february["basis"] == "official"
+        holidays.write_text("{}")
+        assert (await reload(center, settings))["obligations_replanned"] == 1
+
+        async def on_stream() -> bool:
+            return bool(replanned(await stream_envelopes(settings)))
+
+        await wait_until(on_stream, what="the obligation re-planned on the law")
+        [event] = replanned(await stream_envelopes(settings))
+        assert datetime.fromisoformat(event.payload["missed_at"]) == at(2027, 2, 10, 17)
+        assert event.payload["basis"] == "provisional"
+
+
+async def test_a_re_planning_ending_while_a_later_reload_re_plans_remembers_only_its_own_days(
+        settings: Settings, tmp_path: Path) -> None:
+    """The start's re-planning, on the notice, is finishing when a reload brings the corrected
+    notice (Wednesday 6 January off); it ends first and recorded the calendars as they were
+    at its end (the correction's) as re-planned on. The process stops before the reload
+    re-plans the obligation (a pod replaced during a deploy): the next start found nothing
+    changed, and the obligation stayed missed on the 8th, not the 11th."""
+    holidays = tmp_path / "holidays.json"
+    holidays.write_text(json.dumps(NOTICE_2027))
+    async with center_day(settings, DECEMBER_20, holidays_file=holidays) as center:
+        duty = await declare(center, "2027-01-05", DECEMBER_20)
+        assert datetime.fromisoformat(duty["missed_at"]) == at(2027, 1, 8, 17)
+        runtime = center.app.state.runtime
+        earlier_done, later_begun, go_on = asyncio.Event(), asyncio.Event(), asyncio.Event()
+
+        async def before() -> dict[str, int]:  # the later run waits here, before re-planning
+            if earlier_done.is_set():
+                later_begun.set()
+                await asyncio.Event().wait()  # until the process stops
+            return {}
+
+        async def after() -> dict[str, int]:  # the earlier run, its re-planning done
+            earlier_done.set()
+            await go_on.wait()
+            return {}
+
+        runtime.calendar_hooks = {"before": before, **runtime.calendar_hooks, "after": after}
+        earlier = asyncio.create_task(runtime.replan_at_start())
+        await earlier_done.wait()
+        holidays.write_text(json.dumps(CORRECTED_2027))
+        later = asyncio.create_task(runtime.reload_calendars(tell_others=False))
+        await later_begun.wait()
+        go_on.set()
+        await earlier
+        later.cancel()  # the process stops before the reload re-planned anything
+        with contextlib.suppress(asyncio.CancelledError):
+            await later
+        event = await replanned_by_a_start(center, settings, holidays)
+        assert datetime.fromisoformat(event.payload["missed_at"]) == at(2027, 1, 11, 17)

@@ -14,13 +14,15 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from services.followup.domain import (
     Obligation,
     add_months,
     first_watched_period,
     obligation_missed_at,
 )
-from shared.kernel.calendar import Basis, WorkingCalendar
+from shared.kernel.calendar import Basis, CalendarOutOfRange, WorkingCalendar
 from shared.kernel.holidays import parse_holidays
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -171,3 +173,15 @@ def test_a_correction_names_the_official_days_it_changed_and_a_new_year_names_no
                   "workdays": ["2026-12-27"]}})))
     assert reaching.changed_official_days(PROVISIONAL) == (date(2026, 12, 27),
                                                            date(2026, 12, 31))
+
+
+def test_missed_since_a_day_past_the_calendar_waits_for_the_calendar() -> None:
+    # The clock past the calendar's last year (an ops team that has not added the schedule):
+    # a declaration with a 'missed since' day then cannot count back the grace. It raised
+    # ValueError (the series walked back to year 0), which no rule parks: the obligation was
+    # dead-lettered instead of waiting for the year like any other date beyond the calendar.
+    calendar = WorkingCalendar(provisional_years=1)
+    beyond = calendar.last_year + 1
+    with pytest.raises(CalendarOutOfRange):
+        first_watched_period(calendar, date(beyond, 2, 1), "monthly", GRACE,
+                             at(beyond, 1, 5, 10), back=True)

@@ -11,6 +11,9 @@ from collections.abc import Iterator
 
 from shared.kernel.invisible import INVISIBLE_CODE_POINTS
 
+#: The tag characters (U+E0000 to U+E007F): an emoji flag's letters, shown as nothing.
+TAG_CODE_POINTS = range(0xE0000, 0xE0080)
+
 REDACTED_ID = "[身份证号已隐去]"
 REDACTED_PHONE = "[电话已隐去]"
 REDACTED_ACCOUNT = "[账号已隐去]"
@@ -39,6 +42,8 @@ _FOLD = {**{0xFF10 + i: ord("0") + i for i in range(10)},
          # soft hyphen, a direction mark, a variation selector ..., ``shared.kernel.invisible``)
          # as a space: "139\u200b1234\u200b5678" is a phone number as it looks on screen.
          **dict.fromkeys(INVISIBLE_CODE_POINTS, ord(" ")),
+         # The tag characters (an emoji flag's letters: none shows) too.
+         **dict.fromkeys(TAG_CODE_POINTS, ord(" ")),
          # The other spaces (thin, hair, narrow no-break ... a contact card's "139 1234 5678").
          **dict.fromkeys((*range(0x2000, 0x200B), 0x202F, 0x205F, 0x1680), ord(" ")),
          # Digits of other scripts and styles, one character each (Arabic-Indic ١٣٨, the
@@ -46,6 +51,20 @@ _FOLD = {**{0xFF10 + i: ord("0") + i for i in range(10)},
          # the rules below look for ASCII digits next to each other.
          **{cp: ord("0") + unicodedata.digit(chr(cp)) for cp in range(0x80, 0x20000)
             if cp not in range(0xFF10, 0xFF1A) and unicodedata.digit(chr(cp), None) is not None}}
+
+
+_UNSEEN = frozenset((*INVISIBLE_CODE_POINTS, *TAG_CODE_POINTS))
+
+
+def without_unseen(folded: str, text: str) -> tuple[str, list[int]] | None:
+    """``folded`` without the characters of ``text`` nobody sees, and where each character
+    left stood; None when there are none. A number with one of them between each of its
+    digits (``1\u200b3\u200b8\u200b1...``, pasted from an app that keeps numbers from being
+    linked) shows as 13812345678, but read as spaces it is eleven single digits."""
+    if not any(ord(c) in _UNSEEN for c in text):
+        return None
+    kept = [i for i, c in enumerate(text) if ord(c) not in _UNSEEN]
+    return "".join(folded[i] for i in kept), kept
 
 
 def fold(text: str) -> str:
@@ -141,8 +160,12 @@ def _a_mobile(number: str) -> bool:
     return _dictated(number, 3) and len(_GROUP.findall(number)[-1]) >= 3
 
 
-_LANDLINE = re.compile(r"(?<![0-9A-Za-z])(?:\(0\d{2,3}\)|0\d{2,3})" + _SPLIT + r"[2-9]\d{2,3}"
-                       + _SPLIT + r"\d{4}(?!\d)")
+#: China's area codes: 010, 02x, then 0 and three digits from 03xx to 09xx. None starts 00 (a
+#: call abroad) or 01 but Beijing's, so a serial's 0001 or 0123 before a range (20261205-0001～
+#: 20261205-0099, 单号0001；20261205) is no area code.
+_AREA = r"0(?:10|2\d|[3-9]\d\d)"
+_LANDLINE = re.compile(r"(?<![0-9A-Za-z])(?:\(" + _AREA + r"\)|" + _AREA + ")" + _SPLIT
+                       + r"[2-9]\d{2,3}" + _SPLIT + r"\d{4}(?!\d)")
 _LANDLINE_INTL = re.compile(r"(?:\+|00)86[ \-]?(?:\(0?\d{2,3}\)|0?[1-9]\d{1,2})[ \-]?"
                             r"[2-9]\d{2,3}[ \-]?\d{4}(?!\d)")
 _ABROAD = re.compile(r"(?:(?<![A-Za-z+])\+[1-9]|(?<![0-9A-Za-z+])00(?=85[23]|886)\d)"
@@ -202,7 +225,11 @@ def digits_of(text: str) -> str:
 
 # -- addresses -----------------------------------------------------------------------------
 
-_NUM = r"(?:\d+(?:-\d+)?|[〇零一二三四五六七八九十百千两]+)"
+#: A number of a house, floor or room. It starts where its run of digits (or numerals) does:
+#: a start inside the run can match no more than the run's start did, and trying every one
+#: of them made a 4,000-character run of digits (a pasted list, a scanned code) cost seconds.
+_NUMERALS = "〇零一二三四五六七八九十百千两"
+_NUM = r"(?:(?<!\d)\d+(?:-\d+)?|(?<![" + _NUMERALS + r"])[" + _NUMERALS + r"]+)"
 _UNIT = r"(?:号楼|号院|支弄|单元|号|弄|幢|栋|座|层|楼|室|户|组|排)"
 _ADDRESS_CORE = re.compile(r"(?:" + _NUM + r"\s*" + _UNIT + r")+(?:\s*\d{3,5}(?![\d号])"
                            r"|(?<=单元)[〇零一二三四五六七八九]{3,4}(?![〇零一二三四五六七八九十百千号]))?")

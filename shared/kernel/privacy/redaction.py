@@ -40,8 +40,10 @@ that is what the known-person rules are for.
 
 Text is matched on a copy whose full-width digits, letters and separators, and other scripts'
 digits, are folded to ASCII, every middle dot to "·" and invisible characters (zero-width
-spaces, joiners, direction marks) to spaces, one character for one, so positions carry over
-and the rest of the text is left as typed. Numbers are also looked for with Chinese digits read
+spaces, joiners, direction marks, a flag's tag characters) to spaces, one character for one,
+so positions carry over and the rest of the text is left as typed; when there are invisible
+characters, numbers are also looked for with them left out, as the digits show on screen
+(``1\u200b3\u200b8\u200b1...``). Numbers are also looked for with Chinese digits read
 as digits (``一三八...``, ``幺``, ``壹贰叁``), and a run after a right-to-left control (U+202B,
 U+202E, U+2067) is read as it is shown (reversed): when it holds anything, the whole run goes.
 The redaction is idempotent (markers hold nothing any rule matches), so scrubbing again at
@@ -54,7 +56,13 @@ import re
 from collections.abc import Iterable
 
 from shared.kernel.privacy.known_person import KnownPerson
-from shared.kernel.privacy.patterns import fold, number_spans, rule_spans, spoken_numbers
+from shared.kernel.privacy.patterns import (
+    fold,
+    number_spans,
+    rule_spans,
+    spoken_numbers,
+    without_unseen,
+)
 
 
 def _merge(spans: Iterable[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
@@ -126,6 +134,11 @@ def redact(text: str, known: KnownPerson | None = None) -> str:
         spans += number_spans(spoken)
         if known:
             spans += known.spans(spoken)
+    squeezed = without_unseen(folded, text)
+    if squeezed is not None:  # digits an invisible character parts, as they show
+        view, kept = squeezed
+        spans += [(kept[start], kept[end - 1] + 1, marker)
+                  for start, end, marker in number_spans(view)]
     spans += _rtl_spans(text, known)
     spans = _outside_ids(folded, spans)
     if not spans:
