@@ -835,6 +835,8 @@ class PolicyChange(RemembersCommands):
 HELP_ACTIVE = ("open", "accepted", "in_progress")
 #: Why a help task is closed: its case was resolved (``HelpTaskClosed``).
 CASE_RESOLVED = "case_resolved"
+#: Every status a help task can have (the counter's page names each).
+HELP_STATUSES = (*HELP_ACTIVE, "done", "handed_back", "closed")
 
 
 class NotTheOwner(CommandError):
