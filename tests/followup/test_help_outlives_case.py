@@ -11,7 +11,9 @@ from typing import Any
 
 import asyncpg
 
+from shared.analytics.rebuild import Rebuild
 from shared.contracts import Envelope
+from shared.readmodels.readmodel import load_read_model
 from shared.settings import Settings
 from tests.followup.story import CENTER, Center, at, center_day
 from tests.followup.test_help_and_referrals import clerk, escalate, first, post
@@ -101,6 +103,20 @@ async def test_a_case_resolved_closes_its_open_help_tasks_and_no_supervisor_is_c
                                 {asked["task_id"], team_id}, owner_clerk="clerk-018")
         assert again["status"] == "open"
         assert await _status(center, asked["task_id"]) == "closed"
+        await center.settled()
+        await _rebuilt_is_live(settings)
+
+
+async def _rebuilt_is_live(settings: Settings) -> None:
+    """``sixstep rebuild followup --dry-run``: the worklists (help tasks, timers) rebuilt from
+    the log are the live ones."""
+    async with Rebuild(settings, load_read_model("followup"), batch_size=3) as rb:
+        await rb.prepare()
+        await rb.catch_up()
+        assert (await rb.state())["skipped"] == 0, await rb.skipped()
+        diff = await rb.diff()
+        assert diff.same, diff
+        await rb.discard()
 
 
 async def _new_task(center: Center, case_id: str, when: Any, known: set[str],
@@ -166,3 +182,4 @@ async def test_the_scheduler_never_escalates_a_help_task_of_a_case_it_knows_reso
                                                            "case_resolved")
         assert (await first(center, "/help-tasks", case_id, "the task"))["escalated_to"] \
             is None
+        await _rebuilt_is_live(settings)
