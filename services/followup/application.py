@@ -414,6 +414,16 @@ class FollowUps:
             requested_by=e.requested_by, deadline_at=deadline_at, source_id=e.source_id,
             service_item=e.service_item, meta=meta, basis=basis.value))
 
+    async def close_help_task(self, task_id: UUID, cause: str, occurred_at: datetime
+                              ) -> bool:
+        """The task's case was resolved (``cause``: the ``CaseResolved`` event): closed as no
+        longer needed when still open (True). Idempotent by nature: a redelivered resolution
+        finds it closed (or done, or handed back) and records nothing."""
+        closed: list[bool] = []
+        await self.path.on(task_id, "help task", "", lambda task, meta: closed.append(
+            task.close_as_not_needed(meta)), meta_for(SYSTEM_RULES, cause, occurred_at), None)
+        return bool(closed and closed[0])
+
     async def move_help_task(self, task_id: UUID, step: str, cmd: c._Command,
                              caller: Principal, key: str | None,
                              expected_version: int | None = None) -> Written:
@@ -618,7 +628,7 @@ class FollowUps:
     async def advance(self, aggregate_id: UUID, kind: str, now: datetime,
                       consent: Consent | None = None,
                       owner: tuple[str | None, str | None] | None = None,
-                      more_care: bool = False) -> Advanced:
+                      more_care: bool = False, case_resolved: bool = False) -> Advanced:
         """Record whatever has come due on one aggregate by ``now``; nothing early, once.
 
         Two replicas may try the same aggregate at once: the store's optimistic concurrency
@@ -636,6 +646,9 @@ class FollowUps:
 
         ``more_care``: intake said the resident needs more care; a run of missed periods of
         an obligation then calls for a home visit after one period instead of two.
+
+        ``case_resolved``: follow-up knows the aggregate's case resolved (``case_refs``); a
+        help task still open at its deadline is then closed, never escalated.
         """
         consent = consent or Consent()
         outcome: dict[str, Advanced] = {}
@@ -647,7 +660,8 @@ class FollowUps:
                 aggregate, FollowUp | Obligation) else None
             fired = [respected] if respected else []
             try:
-                fired += self._advance(unit, aggregate, now, consent, owner, more_care, meta)
+                fired += self._advance(unit, aggregate, now, consent, owner, more_care, meta,
+                                       case_resolved)
             except CalendarOutOfRange as exc:
                 # A step whose moment (or the next one's) lies past the calendar waits for it
                 # to grow; what came before it is recorded (a follow-up's FollowUpDue).
@@ -664,7 +678,7 @@ class FollowUps:
 
     def _advance(self, unit: Unit, aggregate: Aggregate, now: datetime, consent: Consent,
                  owner: tuple[str | None, str | None] | None, more_care: bool,
-                 meta: Meta) -> list[str]:
+                 meta: Meta, case_resolved: bool = False) -> list[str]:
         """The scheduler's step on one aggregate (``advance``): the event types recorded.
         ``CalendarOutOfRange`` when the aggregate's own next step lies past the calendar."""
         settings = self.settings
@@ -722,7 +736,7 @@ class FollowUps:
                 fired.append("FollowUpScheduled")
         elif isinstance(aggregate, HelpTask):
             fired += aggregate.advance(now, calendar, settings.followup_supervisor_team,
-                                       meta)
+                                       meta, case_resolved)
         elif isinstance(aggregate, Referral):
             fired += self._chase(unit, aggregate, calendar, now, owner, meta)
         return fired

@@ -11,7 +11,9 @@ From intake (consumed from the stream, in each case's order):
   become so (``FollowUpPrioritised``); its open cases head the worklists (``queries.py``).
 * ``DeadlineNoted``: a *deadline reminder* at office opening N working days before the deadline
   (``followup_deadline_reminder_working_days``), or at once when the deadline is closer.
-* ``CaseResolved``: a *post-resolution check* M working days later
+* ``CaseResolved``: the case's help tasks still open are closed as no longer needed
+  (``HelpTaskClosed``, reason ``case_resolved``: off every worklist, never escalated; a
+  reopening does not bring them back); a *post-resolution check* M working days later
   (``followup_post_resolution_working_days``); an *early check* (``followup_early_check_working_
   days``, priority high) when the outcome is ``cannot_be_resolved``, the emotion was not
   defused, or the case's resident needs more care (``resident_care``, from intake's
@@ -160,8 +162,11 @@ SEEN = FOLDED | RULED
 #: The two that can turn a case urgent (``is_urgent``: urgency, a deadline noted close).
 MAY_TURN_URGENT = frozenset({"ConcernsNoted", "DeadlineNoted"})
 
+#: The rule an escalation's help task is remembered under (``rule_followups``): a handover
+#: leaves it with its owner, a resolution closes it.
+HELP_TASK = "help_task"
 #: Rules whose follow-ups stay with whom they were given to when the case is handed over.
-NOT_REASSIGNED = ("obligation", "help_task")
+NOT_REASSIGNED = ("obligation", HELP_TASK)
 
 Row = tuple[UUID, UUID, str]
 """(case id, follow-up id, rule): what a rule scheduled for a case, kept in rule_followups."""
@@ -379,7 +384,8 @@ class Rules:
         if e.type == "CaseResolved":
             unsolved = planned.of(e.case_id, Reason.RESIDENT_SAYS_UNSOLVED.value)
             more_care = care_of is not None and care_of(plain(case["resident_id"]))
-            return self._resolved(e, case, consent_of, unsolved, more_care)
+            return self._resolved(e, case, consent_of, unsolved, more_care,
+                                  planned.of(e.case_id, HELP_TASK))
         if e.type == "ObligationDeclared":
             return self._obligation(e, case, consent_of)
         if e.type == "ActionTaken":
@@ -488,7 +494,8 @@ class Rules:
         return run
 
     def _resolved(self, e: Envelope, case: CaseRef, consent_of: ConsentOf,
-                  unsolved: Sequence[UUID] = (), more_care: bool = False) -> Effect:
+                  unsolved: Sequence[UUID] = (), more_care: bool = False,
+                  help_tasks: Sequence[UUID] = ()) -> Effect:
         calendar = self.followups.calendar(e.center_id)
         # A resident who needs more care (intake's CareNeedChanged: living alone, disabled,
         # chronically ill, 80+) is checked on early too, whatever the clerk noted.
@@ -513,6 +520,15 @@ class Rules:
                 except InvalidCommand as exc:  # never at the cost of the check planned below
                     log.warning("rule.unsolved_not_closed", follow_up_id=str(follow_up_id_),
                                 reason=exc.message)
+            # Its help tasks still open are no longer needed: closed, off every worklist,
+            # never escalated (whatever the resident agreed to: they are staff's work).
+            this_batch = [f for _, f, rule in earlier if rule == HELP_TASK]
+            for task_id in dict.fromkeys([*help_tasks, *this_batch]):
+                try:
+                    await self.followups.close_help_task(task_id, str(e.event_id),
+                                                         e.occurred_at)
+                except NotFound:  # planned by a rule whose task was never written
+                    log.warning("rule.close_unknown_help_task", task_id=str(task_id))
             if consent_allows(Reason.POST_RESOLUTION_CHECK,
                               consent_of(plain(case["resident_id"]))) is None:
                 return None  # only outreach: not without consent, not for the erased
@@ -599,7 +615,7 @@ class Rules:
 
         async def run(_: list[Row]) -> Row:
             await self.followups.open_help_task(escalation)
-            return (escalation.case_id, escalation.task_id, "help_task")
+            return (escalation.case_id, escalation.task_id, HELP_TASK)
 
         return run
 

@@ -835,6 +835,10 @@ class PolicyChange(RemembersCommands):
 # -- 帮办: help tasks; 派单 / 回复 / 督办: referrals ---------------------------------------------
 
 HELP_ACTIVE = ("open", "accepted", "in_progress")
+#: Why a help task is closed: its case was resolved (``HelpTaskClosed``).
+CASE_RESOLVED = "case_resolved"
+#: Every status a help task can have (the counter's page names each).
+HELP_STATUSES = (*HELP_ACTIVE, "done", "handed_back", "closed")
 
 
 class NotTheOwner(CommandError):
@@ -870,9 +874,10 @@ def referral_overdue_follow_up_id(referral_id: UUID) -> UUID:
 class HelpTask(RemembersCommands):
     """帮办: an escalation at the counter, as a task with an owner (a named colleague, or the
     supervisor team), a deadline and a status: open -> accepted -> in_progress -> done, or
-    handed_back (with a reason) at any point before done. When it is neither done nor handed
-    back by its deadline the scheduler escalates it to the supervisor team (once), as overdue
-    follow-ups are; its status stays what it was."""
+    handed_back (with a reason) at any point before done, or closed (no longer needed) when
+    its case is resolved first. When it is neither done nor handed back by its deadline the
+    scheduler escalates it to the supervisor team (once), as overdue follow-ups are; its
+    status stays what it was."""
 
     @event("HelpTaskOpened")
     def __init__(self, id: UUID, owner_clerk: str | None, owner_team: str | None,
@@ -945,9 +950,25 @@ class HelpTask(RemembersCommands):
         self.status = "handed_back"
         self._remember(meta, "HelpTaskHandedBack")
 
+    def close_as_not_needed(self, meta: Meta) -> bool:
+        """Its case was resolved: a task still open, accepted or in progress is closed (True);
+        one done or handed back stays so. Idempotent by nature: once closed, nothing more."""
+        if self.status not in HELP_ACTIVE:
+            return False
+        self._closed(reason=CASE_RESOLVED, meta=meta)
+        return True
+
+    @event("HelpTaskClosed")
+    def _closed(self, reason: str, meta: Meta) -> None:
+        self.status = "closed"
+
     def advance(self, now: datetime, calendar: WorkingCalendar, supervisor: str,
-                meta: Meta) -> list[str]:
-        """Past its deadline and still not done: escalated to the supervisor team, once."""
+                meta: Meta, case_resolved: bool = False) -> list[str]:
+        """Past its deadline and still not done: escalated to the supervisor team, once; or,
+        its case known resolved (``case_resolved``: a task the rules left open), closed."""
+        if self.status in HELP_ACTIVE and case_resolved and self.deadline_at <= now:
+            self.close_as_not_needed(meta)
+            return ["HelpTaskClosed"]
         if (self.status not in HELP_ACTIVE or self.escalated_to is not None
                 or self.deadline_at > now):
             return []

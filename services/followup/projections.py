@@ -303,7 +303,7 @@ class WorklistProjection:
                 plan.others.append(e)
                 fire = {"HelpTaskOpened": "deadline_at", "ReferralSent": "reply_due_at"}.get(
                     e.type)
-                if fire or e.type in ("HelpTaskDone", "HelpTaskHandedBack",
+                if fire or e.type in ("HelpTaskDone", "HelpTaskHandedBack", "HelpTaskClosed",
                                       "HelpTaskEscalated", "ReferralReplied", "ReferralOverdue"):
                     kind = "helptask" if e.type.startswith("HelpTask") else "referral"
                     plan.timer((fid, kind, _at(p[fire]) if fire else None, v))
@@ -522,7 +522,8 @@ class WorklistProjection:
                 p["escalated_to"], e.occurred_at, v, e.position)
         elif e.type.startswith("HelpTask"):
             status = {"HelpTaskAccepted": "accepted", "HelpTaskStarted": "in_progress",
-                      "HelpTaskDone": "done", "HelpTaskHandedBack": "handed_back"}[e.type]
+                      "HelpTaskDone": "done", "HelpTaskHandedBack": "handed_back",
+                      "HelpTaskClosed": "closed"}[e.type]
             await conn.execute(
                 "UPDATE help_tasks SET status = $2, updated_at = $3, version = $4,"
                 " position = $5 WHERE task_id = $1 AND version < $4", e.aggregate_id, status,

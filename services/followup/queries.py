@@ -81,7 +81,8 @@ class CaseDuePublic(Public):
 
 class HelpTaskPublic(Public):
     """帮办: a help task, its owner (a colleague or the supervisor team), deadline and status
-    (open, accepted, in_progress, done, handed_back); ``escalated_to`` once overdue."""
+    (open, accepted, in_progress, done, handed_back, or closed: its case was resolved first);
+    ``escalated_to`` once overdue."""
 
     task_id: UUID
     center_id: str
@@ -343,13 +344,19 @@ async def help_tasks(pool: asyncpg.Pool, center_id: str | None, case_id: UUID | 
     return HelpTaskList(items=[HelpTaskPublic.of(r) for r in rows])
 
 
+HELP_OF_OPEN_CASE = ("NOT EXISTS (SELECT 1 FROM case_refs r WHERE r.case_id = h.case_id"
+                     " AND r.status = 'resolved')")
+"""A help task (``h``) whose case is not known resolved: a task its resolution did not close
+(left open before the rules closed them) is on no worklist and in no figure."""
+
+
 async def open_help_tasks(pool: asyncpg.Pool, center_id: str, who: str, value: str,
                           limit: int) -> list[HelpTaskPublic]:
     """The help tasks not done on a worklist (``who``: the condition on ``$2``), the escalated
-    and the earliest deadline first."""
+    and the earliest deadline first; none of a case resolved (``HELP_OF_OPEN_CASE``)."""
     rows = await pool.fetch(
-        f"SELECT {HELP_COLUMNS} FROM help_tasks WHERE center_id = $1 AND {who}"
-        " AND status IN ('open', 'accepted', 'in_progress')"
+        f"SELECT {HELP_COLUMNS} FROM help_tasks h WHERE center_id = $1 AND {who}"
+        f" AND status IN ('open', 'accepted', 'in_progress') AND {HELP_OF_OPEN_CASE}"
         " ORDER BY escalated_to IS NULL, deadline_at, task_id LIMIT $3",
         center_id, value, limit)
     return [HelpTaskPublic.of(r) for r in rows]
@@ -373,8 +380,9 @@ async def help_and_referral_counts(pool: asyncpg.Pool, center_id: str, now: date
     ``now`` (a deadline passed, whether or not the scheduler has fired it yet)."""
     row = await pool.fetchrow(
         "SELECT count(*) AS open,"
-        " count(*) FILTER (WHERE deadline_at < $2) AS overdue FROM help_tasks"
-        " WHERE center_id = $1 AND status IN ('open', 'accepted', 'in_progress')",
+        " count(*) FILTER (WHERE deadline_at < $2) AS overdue FROM help_tasks h"
+        " WHERE center_id = $1 AND status IN ('open', 'accepted', 'in_progress')"
+        f" AND {HELP_OF_OPEN_CASE}",
         center_id, now)
     ref = await pool.fetchrow(
         "SELECT count(*) AS open, count(*) FILTER (WHERE reply_due_at < $2) AS overdue"

@@ -6,7 +6,8 @@ its ``due_at``, missed at the close of its due working day, escalated to the sup
 is ``followup_escalate_after_working_days`` working days overdue; an obligation's period is
 missed after its grace working days, which schedules a follow-up; a help task (帮办) not done
 by its deadline is escalated to the supervisor team; a referral without a reply by its
-deadline is overdue, which plans a high-priority follow-up (督办) for the case's owner. All of
+deadline is overdue, which plans a high-priority follow-up (督办) for the case's owner; a help
+task whose case is known resolved (``case_refs``) is closed rather than escalated. All of
 it is recorded by the aggregate itself, so:
 
 * **exactly once**: two replicas may try the same aggregate at the same moment; the event
@@ -51,15 +52,18 @@ from shared.kernel.errors import CommandError, VersionConflict
 
 log = structlog.get_logger("sixstep.followup.scheduler")
 
-#: The due timers, each with its resident's consent (none known: may be contacted), and for
-#: a referral or an obligation its case's owner now (who gets the 督办, the missed period).
+#: The due timers, each with its resident's consent (none known: may be contacted), for a
+#: referral or an obligation its case's owner now (who gets the 督办, the missed period), and
+#: for a help task whether its case is known resolved (closed then, never escalated).
 DUE = (
     "SELECT t.aggregate_id, t.kind, t.fire_at, c.contact, c.erased,"
-    " cr.clerk_id, cr.owner_clerk, cr.owner_team, rc.more_care FROM timers t"
+    " cr.clerk_id, cr.owner_clerk, cr.owner_team, rc.more_care,"
+    " h.task_id IS NOT NULL AND cr.status = 'resolved' AS case_resolved FROM timers t"
     " LEFT JOIN followups f ON t.kind = 'followup' AND f.follow_up_id = t.aggregate_id"
     " LEFT JOIN obligations o ON t.kind = 'obligation' AND o.aggregate_id = t.aggregate_id"
     " LEFT JOIN referrals r ON t.kind = 'referral' AND r.referral_id = t.aggregate_id"
-    " LEFT JOIN case_refs cr ON cr.case_id = COALESCE(r.case_id, o.case_id)"
+    " LEFT JOIN help_tasks h ON t.kind = 'helptask' AND h.task_id = t.aggregate_id"
+    " LEFT JOIN case_refs cr ON cr.case_id = COALESCE(r.case_id, o.case_id, h.case_id)"
     # A follow-up planned by hand naming only its case, before the API took the case's
     # resident for it (``FollowUps.schedule_by_hand``): that resident's consent.
     " LEFT JOIN case_refs fc ON f.resident_id IS NULL AND f.source = 'api'"
@@ -142,7 +146,8 @@ class Scheduler:
             outcomes = await asyncio.gather(
                 *(self.followups.advance(r["aggregate_id"], r["kind"], now, Consent(
                     contact=r["contact"] is not False, erased=r["erased"] is True), _owner(r),
-                    more_care=r["more_care"] is True)
+                    more_care=r["more_care"] is True,
+                    case_resolved=r["case_resolved"] is True)
                   for r in rows),
                 return_exceptions=True)
             timers: list[tuple[UUID, str, datetime | None, int]] = []

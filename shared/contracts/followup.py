@@ -280,6 +280,17 @@ class HelpTaskEscalated(_Payload):
     overdue_working_days: int = Field(ge=0)
 
 
+class HelpTaskClosed(_Payload):
+    """No longer needed: the task's case was resolved (intake's ``CaseResolved``) while the
+    task was still open, accepted or in progress. Off every worklist, never escalated after;
+    reopening the case does not bring it back (help needed again is a new escalation). The
+    actor: ``system:rules`` (the rule on the resolution), or ``system:scheduler`` when the
+    scheduler, at the task's deadline, finds its case resolved and the task still open."""
+
+    reason: Code = Field("case_resolved", description=(
+        "The system's words (``case_resolved``), never typed by a person."))
+
+
 class ReferralSent(_Payload):
     """派单: the case was referred (intake's ``ActionTaken`` of kind ``referred``) to a unit
     (``unit_kind``, ``unit_name``) whose contact is ``unit_contact`` (the unit's, never the
@@ -432,6 +443,7 @@ CONTRACTS = [
     _add(HelpTaskDone),
     _add(HelpTaskHandedBack),
     _add(HelpTaskEscalated),
+    _add(HelpTaskClosed),
     _add(ReferralSent),
     _add(ReferralReplied),
     _add(ReferralOverdue),

@@ -291,6 +291,12 @@ def untidy_log() -> list[dict[str, Any] | bytes]:
     back.add("HelpTaskAccepted", at("2026-03-05", 10))
     back.add("HelpTaskHandedBack", at("2026-03-05", 11), reason="不属本中心")
     out += [*helped.events, back.events[0], back.events[2], back.events[1]]
+    no_longer = Aggregate("followup", h0)  # its case resolved first: closed by the rules
+    no_longer.add("HelpTaskOpened", at("2026-03-05", 9), owner_clerk="clerk-018",
+                  owner_team=None, requested_by="clerk-017",
+                  deadline_at=at("2026-03-10", 17).isoformat(), source_id=str(uuid.uuid4()))
+    no_longer.add("HelpTaskClosed", at("2026-03-06", 10), reason="case_resolved")
+    out += [*no_longer.events, no_longer.events[1]]
     late_reply = Aggregate("followup", h1)
     late_reply.add("ReferralSent", at("2026-03-05", 9), unit_kind="social_insurance_bureau",
                    unit_name="区社保中心", unit_contact="窗口12", referred_by="clerk-017",

@@ -95,6 +95,34 @@ def test_an_overdue_help_task_is_escalated_once_never_early() -> None:
     t.accept(meta("a"))  # still the owner's to do
 
 
+def test_a_help_task_of_a_resolved_case_is_closed_once_and_never_escalated() -> None:
+    t = task()
+    t.accept(meta("a"))
+    assert t.close_as_not_needed(meta()) is True
+    assert (t.status, t.next_fire_at) == ("closed", None)
+    assert t.close_as_not_needed(meta()) is False, "a redelivered resolution: nothing more"
+    assert t.advance(at(2026, 3, 9), CALENDAR, "supervisor", meta(), True) == []
+    assert t.advance(at(2026, 3, 9), CALENDAR, "supervisor", meta()) == []
+    with pytest.raises(RuleViolated):
+        t.finish("已协助", meta("d"))
+    done = task()
+    done.finish("已协助", meta("d"))
+    assert done.close_as_not_needed(meta()) is False and done.status == "done"
+
+
+def test_the_scheduler_closes_rather_than_escalates_a_task_of_a_case_known_resolved() -> None:
+    t = task()
+    assert t.advance(at(2026, 3, 4, 16), CALENDAR, "supervisor", meta(), True) == [], \
+        "never early, not even to close"
+    assert t.advance(at(2026, 3, 4, 17), CALENDAR, "supervisor", meta(), True) == [
+        "HelpTaskClosed"]
+    assert (t.status, t.escalated_to) == ("closed", None)
+    # Escalated already before the case was resolved: still closed (off the supervisors').
+    late = task()
+    late.advance(at(2026, 3, 4, 17), CALENDAR, "supervisor", meta())
+    assert late.close_as_not_needed(meta()) is True and late.next_fire_at is None
+
+
 def test_a_referral_chased_once_and_replied_once() -> None:
     r = Referral(id=uuid.uuid4(), unit_kind="employer", unit_name="某公司人事部",
                  unit_contact="", referred_by="clerk-017", reply_due_at=at(2026, 3, 5, 17),

@@ -36,11 +36,11 @@ export function caseState(view, today = centerToday()) {
   const tracked = work.caseId === view.case_id ? work : { help_tasks: [], referrals: [] };
   if (tracked.help_tasks.length) {
     for (const task of tracked.help_tasks) {
-      const late = Boolean(task.escalated_to) && !["done", "handed_back"].includes(task.status);
+      const late = Boolean(task.escalated_to) && !["done", "handed_back", "closed"].includes(task.status);
       out.push(chip("help-task", t(late ? "state_help_late" : "state_help", {
         owner: task.owner_clerk || task.owner_team || "—", status: t(`help_${task.status}`),
         day: fmtDate(task.deadline_on),
-      }), late ? "red" : task.status === "done" ? "green" : "violet"));
+      }), late ? "red" : ["done", "closed"].includes(task.status) ? "green" : "violet"));
     }
   } else {
     const escalated = timeline.filter((e) => e.type === "ActionTaken" && e.payload.kind === "escalated").length;

@@ -1,0 +1,185 @@
+"""帮办 ends with its case: a case resolved while its help tasks are still open closes them as
+no longer needed (``HelpTaskClosed``, by the rules), off every worklist and never escalated to
+the supervisors; a task already done stays done; reopening the case brings nothing back (a
+new escalation is a new task). Told across 31 December 23:30 in Shanghai, into 2027 (a year
+the holiday package does not know: the deadline is provisional)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import asyncpg
+
+from shared.analytics.rebuild import Rebuild
+from shared.contracts import Envelope
+from shared.readmodels.readmodel import load_read_model
+from shared.settings import Settings
+from tests.followup.story import CENTER, Center, at, center_day
+from tests.followup.test_help_and_referrals import clerk, escalate, first, post
+from tests.support import stream_envelopes, wait_until
+
+NEW_YEARS_EVE = at(2026, 12, 31, 23, 30)  # 15:30 UTC: still the 31st there, too
+
+
+async def _status(center: Center, task_id: str) -> str:
+    r = await center.followup.get(f"/help-tasks/{task_id}")
+    assert r.status_code == 200, r.text
+    return str(r.json()["status"])
+
+
+async def _help_tasks_on(center: Center, path: str) -> list[str]:
+    r = await center.followup.get(path, params={"center_id": CENTER})
+    assert r.status_code == 200, r.text
+    return [t["task_id"] for t in r.json()["help_tasks"]]
+
+
+async def _closed(settings: Settings) -> list[Envelope]:
+    return [e for e in await stream_envelopes(settings) if e.type == "HelpTaskClosed"]
+
+
+async def test_a_case_resolved_closes_its_open_help_tasks_and_no_supervisor_is_chased(
+        settings: Settings) -> None:
+    async with center_day(settings, NEW_YEARS_EVE - timedelta(hours=1)) as center:
+        case_id = await center.open_case(NEW_YEARS_EVE - timedelta(minutes=50))
+        asked = await escalate(center, case_id, NEW_YEARS_EVE - timedelta(minutes=40),
+                               owner_clerk="clerk-018", within_working_days=1)
+        # The first working day after New Year's Eve: Monday 4 January 2027, provisional.
+        assert (asked["deadline_on"], asked["basis"]) == ("2027-01-04", "provisional")
+        team_task = await _new_task(center, case_id, NEW_YEARS_EVE - timedelta(minutes=35),
+                                    {asked["task_id"]}, within_working_days=1)
+        team_id = team_task["task_id"]
+        assert team_task["owner_team"] == "supervisor"
+        r = await post(center.followup, f"/help-tasks/{asked['task_id']}/accept", {},
+                       clerk(settings, "clerk-018"))
+        assert r.status_code == 200, r.text  # accepted, not done: still open work
+        await center.settled()
+        assert await _help_tasks_on(center, "/worklists/clerks/clerk-018") == [
+            asked["task_id"]]
+
+        resolved = await center.step(case_id, "resolve", {
+            "outcome": "resolved", "explanation": "当场办结", "emotion_defused": True,
+            "occurred_at": NEW_YEARS_EVE.isoformat()})
+        assert resolved
+
+        async def both_closed() -> bool:
+            return [await _status(center, t) for t in (asked["task_id"], team_id)] == [
+                "closed", "closed"]
+
+        await wait_until(both_closed, what="the resolved case's help tasks to be closed")
+        await center.settled()
+        assert await _help_tasks_on(center, "/worklists/clerks/clerk-018") == []
+        assert await _help_tasks_on(center, "/worklists/teams/supervisor") == []
+        center.clock.set(at(2027, 1, 5, 9))
+        board = (await center.followup.get(f"/worklists/centers/{CENTER}")).json()
+        assert board["escalations"] == {"open": 0, "overdue": 0}
+        assert board["help_tasks"] == []
+
+        # Past the deadline, into 2027: nothing escalates, nothing is even due.
+        assert (await center.scheduler.tick(at(2027, 1, 4, 17))).fired == {}
+        assert (await center.scheduler.tick(at(2027, 1, 5, 9))).fired == {}
+
+        closed = await _closed(settings)
+        assert sorted((str(e.aggregate_id), e.payload["reason"], e.actor) for e in closed) \
+            == sorted((t, "case_resolved", "system:rules") for t in (asked["task_id"], team_id))
+
+        # Exactly once: the resolution applied again (a redelivery) closes nothing more.
+        [resolution] = [e for e in await stream_envelopes(settings)
+                        if e.type == "CaseResolved" and str(e.case_id) == case_id]
+        pool: asyncpg.Pool = center.app.state.pool
+        async with pool.acquire() as conn, conn.transaction():
+            await center.app.state.rules.apply(conn, [resolution])
+        assert len(await _closed(settings)) == 2
+
+        # A closed task is not moved along any more.
+        r = await post(center.followup, f"/help-tasks/{asked['task_id']}/done", {},
+                       clerk(settings, "clerk-018"))
+        assert r.status_code == 409, r.text
+
+        # Reopened: the closed tasks stay closed; help needed again is a new escalation.
+        await center.step(case_id, "reopen", {"reason": "new_information",
+                                              "occurred_at": at(2027, 1, 5, 9, 30).isoformat()})
+        again = await _new_task(center, case_id, at(2027, 1, 5, 10),
+                                {asked["task_id"], team_id}, owner_clerk="clerk-018")
+        assert again["status"] == "open"
+        assert await _status(center, asked["task_id"]) == "closed"
+        await center.settled()
+        await _rebuilt_is_live(settings)
+
+
+async def _rebuilt_is_live(settings: Settings) -> None:
+    """``sixstep rebuild followup --dry-run``: the worklists (help tasks, timers) rebuilt from
+    the log are the live ones."""
+    async with Rebuild(settings, load_read_model("followup"), batch_size=3) as rb:
+        await rb.prepare()
+        await rb.catch_up()
+        assert (await rb.state())["skipped"] == 0, await rb.skipped()
+        diff = await rb.diff()
+        assert diff.same, diff
+        await rb.discard()
+
+
+async def _new_task(center: Center, case_id: str, when: Any, known: set[str],
+                    **more: Any) -> dict[str, Any]:
+    """A further escalation of the case: its task, once the read model has it."""
+    await center.step(case_id, "actions", {"kind": "escalated", "description": "再次协调",
+                                           "occurred_at": when.isoformat(), **more})
+    found: dict[str, Any] = {}
+
+    async def check() -> bool:
+        nonlocal found
+        r = await center.followup.get("/help-tasks", params={"case_id": case_id})
+        new = [t for t in r.json()["items"] if t["task_id"] not in known]
+        found = new[0] if new else {}
+        return bool(new)
+
+    await wait_until(check, what="the new help task")
+    return found
+
+
+async def test_a_done_help_task_stays_done_when_its_case_is_resolved(
+        settings: Settings) -> None:
+    async with center_day(settings, at(2026, 3, 2, 9)) as center:
+        case_id = await center.open_case(at(2026, 3, 2, 9, 10))
+        task = await escalate(center, case_id, at(2026, 3, 2, 9, 30), owner_clerk="clerk-018")
+        r = await post(center.followup, f"/help-tasks/{task['task_id']}/done",
+                       {"note": "已协助"}, clerk(settings, "clerk-018"))
+        assert r.status_code == 200, r.text
+        await center.step(case_id, "resolve", {
+            "outcome": "resolved", "explanation": "当场办结", "emotion_defused": True,
+            "occurred_at": at(2026, 3, 2, 11).isoformat()})
+        await center.followups_of(case_id, 1, "the post-resolution check (the rule ran)")
+        await center.settled()
+        assert await _status(center, task["task_id"]) == "done"
+        assert await _closed(settings) == []
+
+
+async def test_the_scheduler_never_escalates_a_help_task_of_a_case_it_knows_resolved(
+        settings: Settings) -> None:
+    """A task still open although follow-up knows its case resolved (left open before the
+    rules closed help tasks, or its closing never went through): past its deadline the
+    scheduler closes it instead of chasing the supervisors, and no worklist shows it."""
+    async with center_day(settings, at(2026, 3, 2, 9)) as center:
+        case_id = await center.open_case(at(2026, 3, 2, 9, 10))
+        task = await escalate(center, case_id, at(2026, 3, 2, 9, 30), owner_clerk="clerk-018",
+                              within_working_days=1)
+        await center.settled()
+        pool: asyncpg.Pool = center.app.state.pool
+        await pool.execute("UPDATE case_refs SET status = 'resolved' WHERE case_id = $1::uuid",
+                           case_id)
+        assert await _help_tasks_on(center, "/worklists/clerks/clerk-018") == []
+        center.clock.set(at(2026, 3, 3, 17, 1))
+        board = (await center.followup.get(f"/worklists/centers/{CENTER}")).json()
+        assert board["escalations"] == {"open": 0, "overdue": 0}
+
+        tick = await center.scheduler.tick(at(2026, 3, 3, 17))
+        assert tick.fired == {"HelpTaskClosed": 1}
+        await center.settled()
+        assert await _status(center, task["task_id"]) == "closed"
+        assert (await center.scheduler.tick(at(2026, 3, 9, 9))).fired == {}
+        [closed] = await _closed(settings)
+        assert (closed.actor, closed.payload["reason"]) == ("system:scheduler",
+                                                           "case_resolved")
+        assert (await first(center, "/help-tasks", case_id, "the task"))["escalated_to"] \
+            is None
+        await _rebuilt_is_live(settings)
