@@ -388,15 +388,22 @@ class FollowUp(RemembersCommands):
         """Attempts so far that did not reach the resident (each tried again)."""
         return getattr(self, "_unreached", 0)
 
+    @property
+    def unreached_at(self) -> tuple[datetime, ...]:
+        """When each attempt that did not reach the resident was made (as typed in)."""
+        return getattr(self, "_unreached_at", ())
+
     def check_attempt_day(self, day_of: Callable[[datetime], date], now: datetime) -> None:
         """An unanswered attempt counts once a day (409 ``tried_today``): three calls in
         one morning (a clerk redialling, a double entry with a new key) used up every
-        attempt, and the team took up a resident never tried on another day."""
-        last = getattr(self, "_unreached_at", None)
-        if last is not None and day_of(last) == day_of(now):
+        attempt, and the team took up a resident never tried on another day. Every day
+        tried counts once, not only the last one typed in: an earlier day's call typed in
+        late came between Tuesday's call and Tuesday's redial, and the redial counted."""
+        day = day_of(now)
+        if any(day_of(tried) == day for tried in self.unreached_at):
             raise TriedToday(
-                "the resident was already tried without answer today; the next attempt "
-                f"counts from {self.due_at.isoformat()}",
+                f"the resident was already tried without answer on {day.isoformat()}; the "
+                f"next attempt counts from {self.due_at.isoformat()}",
                 next_attempt_at=self.due_at.isoformat(),
                 attempts=self.unreached, of=UNREACHABLE_ATTEMPTS)
 
@@ -546,7 +553,9 @@ class FollowUp(RemembersCommands):
             # The staff's command was a completion: its key answers as one when retried.
             self._unreached = self.unreached + 1
             at = meta.get("occurred_at")
-            self._unreached_at = datetime.fromisoformat(at) if isinstance(at, str) else at
+            tried = datetime.fromisoformat(at) if isinstance(at, str) else at
+            if tried is not None:
+                self._unreached_at = (*self.unreached_at, tried)
             self._remember(meta, "FollowUpCompleted")
         else:
             self._remember(meta, "FollowUpRescheduled")

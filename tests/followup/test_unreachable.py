@@ -15,14 +15,21 @@ from tests.intake.test_hints import born
 from tests.support import bearer, headers, stream_envelopes
 
 
+async def resolved_with_check(center: Center, resolved_at: datetime) -> tuple[str, dict]:
+    """A case opened and resolved at the window on one morning, and its post-resolution
+    check."""
+    case_id = await center.open_case(resolved_at.replace(hour=10))
+    await center.step(case_id, "resolve", {"outcome": "resolved", "emotion_defused": True,
+                                           "occurred_at": resolved_at.isoformat()})
+    [check] = await center.followups_of(case_id, 1)
+    return case_id, check
+
+
 async def test_a_check_that_does_not_reach_the_resident_three_times_is_closed_as_unreachable(
         settings: Settings) -> None:
     assert UNREACHABLE_ATTEMPTS == 3
     async with center_day(settings, at(2026, 3, 6, 9)) as center:
-        case_id = await center.open_case(at(2026, 3, 6, 10))
-        await center.step(case_id, "resolve", {"outcome": "resolved", "emotion_defused": True,
-                                               "occurred_at": at(2026, 3, 6, 16).isoformat()})
-        [check] = await center.followups_of(case_id, 1)
+        case_id, check = await resolved_with_check(center, at(2026, 3, 6, 16))
         follow_up_id = check["follow_up_id"]
         assert datetime.fromisoformat(check["due_at"]) == at(2026, 3, 13, 9)
 
@@ -169,10 +176,7 @@ async def test_an_unanswered_attempt_counts_once_a_day(settings: Settings) -> No
     day. The second one that day is refused (409 ``tried_today``) and nothing is recorded; a
     call that reaches them is recorded as usual; the next day's counts."""
     async with center_day(settings, at(2026, 12, 18, 9)) as center:
-        case_id = await center.open_case(at(2026, 12, 18, 10))
-        await center.step(case_id, "resolve", {"outcome": "resolved", "emotion_defused": True,
-                                               "occurred_at": at(2026, 12, 18, 11).isoformat()})
-        [check] = await center.followups_of(case_id, 1)
+        _, check = await resolved_with_check(center, at(2026, 12, 18, 11))
         follow_up_id = check["follow_up_id"]
 
         async def call(now: datetime, outcome: str = "unreachable") -> Any:
@@ -201,3 +205,43 @@ async def test_an_unanswered_attempt_counts_once_a_day(settings: Settings) -> No
         assert r.status_code == 200, r.text
         await center.settled()
         assert (await center.get(follow_up_id))["status"] == "completed"
+
+
+async def test_a_day_already_tried_is_not_counted_again_after_an_earlier_day_typed_in(
+        settings: Settings) -> None:
+    """Each day counts once, whatever order the attempts are typed in: Tuesday's unanswered
+    call, then Monday's typed in late (its own day, counted), then Tuesday's redial. The
+    redial was compared with the last attempt typed in (Monday) only, so it counted as the
+    third attempt and the team took up a resident tried on two days. It is refused (409
+    ``tried_today``), nothing recorded; a retry of an attempt under its own key answers as
+    the first did."""
+    async with center_day(settings, at(2026, 12, 18, 9)) as center:
+        case_id, check = await resolved_with_check(center, at(2026, 12, 18, 11))
+        follow_up_id = check["follow_up_id"]
+
+        async def call(now: datetime, idempotency_key: str,
+                       occurred_at: datetime | None = None) -> Any:
+            center.clock.set(now)
+            body: dict[str, Any] = {"outcome": "unreachable", "channel": "phone",
+                                    "note": "无人接听"}
+            if occurred_at is not None:
+                body["occurred_at"] = occurred_at.isoformat()
+            return await center.followup.post(f"/followups/{follow_up_id}/complete",
+                                              headers=headers(idempotency_key), json=body)
+
+        assert (await call(at(2026, 12, 22, 10), key())).status_code == 200  # Tuesday's
+        monday = key()
+        typed_in = await call(at(2026, 12, 22, 11), monday, at(2026, 12, 21, 16))
+        assert typed_in.status_code == 200, typed_in.text  # Monday's, typed in late
+        again = await call(at(2026, 12, 22, 11, 1), monday, at(2026, 12, 21, 16))
+        assert again.status_code == 200, again.text
+        assert again.json() == typed_in.json() | {"replayed": True}
+        await center.settled()
+        before = await center.get(follow_up_id)
+        assert before["status"] == "scheduled"
+        r = await call(at(2026, 12, 22, 15), key())  # Tuesday's redial
+        assert r.status_code == 409, r.text
+        assert r.json()["error"]["code"] == "tried_today"
+        await center.settled()
+        assert await center.get(follow_up_id) == before
+        assert len(await center.followups_of(case_id, 1)) == 1  # nobody took it up

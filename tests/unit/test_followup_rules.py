@@ -19,6 +19,7 @@ from services.followup.domain import (
     FollowUp,
     Obligation,
     PolicyChange,
+    TriedToday,
     first_watched_period,
     follow_up_id_for,
 )
@@ -334,3 +335,23 @@ def test_a_call_made_ahead_of_its_moment_is_tried_again_no_earlier_than_that_mom
     check.complete("unreachable", "phone", "无人接听", meta("c2", at(3, 13, 10)),
                    retry=(at(3, 16), Basis.OFFICIAL))
     assert (check.due_at, check.unreached) == (at(3, 16), 2)
+
+
+def test_each_center_day_tried_counts_once_across_the_year_end() -> None:
+    # 31 December 23:30 in Shanghai (15:30 UTC) and 1 January 2027 00:05 (16:05 UTC of the
+    # 31st) are two center days; a second 1 January call is refused, and so is 31 December
+    # typed in again after it (compared with every day tried, not the last typed in).
+    check = follow_up(at(12, 31, 9), Reason.POST_RESOLUTION_CHECK)
+    day_of = CALENDAR.local_day
+
+    def call(key: str, moment: datetime, retry: datetime) -> None:
+        check.complete("unreachable", "phone", "无人接听", meta(key, moment),
+                       retry=(retry, CALENDAR.basis_of(retry)), day_of=day_of)
+
+    call("c1", at(12, 31, 23, 30), at(1, 4, year=2027))
+    call("c2", at(1, 1, 0, 5, year=2027), at(1, 4, year=2027))
+    assert (check.status, check.unreached) == ("scheduled", 2)
+    for again in (at(1, 1, 8, year=2027), at(12, 31, 10)):
+        with pytest.raises(TriedToday):
+            call("c3", again, at(1, 4, year=2027))
+    assert check.unreached == 2
