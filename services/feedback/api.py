@@ -176,11 +176,18 @@ async def decline(survey_id: UUID, body: c.DeclineRating, feedback: FeedbackDep,
 
     Only the resident declines: with the link's ``token`` in the body (the pad's or the
     text's), or a bearer token of role ``resident`` bound to the survey's case. Staff are
-    refused (403 ``forbidden_role``): a clerk never declines on a resident's behalf. Then
+    refused (403 ``forbidden_role``): a clerk never declines on a resident's behalf, except
+    for a survey the clerk asks by phone (``phone_callback``: no link reaches the resident
+    there), where the clerk of the survey's center records what the resident said on the
+    call (no ``token``; the event's actor is the clerk). Then
     as a rating: 403 ``token_invalid`` / ``token_wrong_case``, 410 ``token_expired``, 409
     ``survey_already_answered`` / ``survey_declined``; rate limited per survey (429).
     A staff token sent with the link's token is refused too: the clerk's screen shows the
     survey's QR code, and a decline from there would be the clerk's, not the resident's."""
+    if principal is not None and principal.role in STAFF and body.token is None:
+        # The resident said so on the clerk's call: only a survey asked by phone (403 else).
+        return WrittenPublic.of(await feedback.decline(survey_id, body, key, expected,
+                                                       clerk=principal.sub))
     if principal is not None and principal.role is not Role.RESIDENT:
         raise forbidden("forbidden_role", "only the resident declines to rate: staff cannot "
                         "record it on their behalf", role=principal.role.value,

@@ -303,20 +303,24 @@ class Feedback:
     # -- the resident's answer --------------------------------------------------------------
 
     async def decline(self, survey_id: UUID, cmd: c.DeclineRating, key: str,
-                      expected_version: int | None = None) -> Written:
+                      expected_version: int | None = None, *,
+                      clerk: str | None = None) -> Written:
         """The resident declines to rate (``SurveyDeclined``, actor ``resident``): with the
         link's token, or (``cmd.token`` None) a resident's bearer token bound to the survey's
-        case, checked where the survey is loaded. The route refuses staff."""
+        case, checked where the survey is loaded. ``clerk``: the authenticated staff member
+        who asked by phone records what the resident said (actor the clerk; only a survey
+        asked by phone, ``Survey.decline``)."""
         now = self.clock.now()
         if cmd.token is not None:
             self.tokens.read(cmd.token)  # a forged link fails before anything is loaded
-        cmd = cmd.model_copy(update={"occurred_at": None})  # a resident declines now
-        meta = self.path.meta("resident", key, cmd)
+        if clerk is None:
+            cmd = cmd.model_copy(update={"occurred_at": None})  # a resident declines now
+        meta = self.path.meta(clerk or "resident", key, cmd)
 
         def act(survey: Survey, meta: Meta) -> None:
             if cmd.token is not None:
                 self.tokens.check(cmd.token, survey_id, now)
-            survey.decline(now, meta)
+            survey.decline(now, meta, told_by_phone=clerk is not None)
 
         return await self.path.on(survey_id, "survey", "SurveyDeclined", act, meta, key,
                                   expected_version)

@@ -103,6 +103,13 @@ class SurveyAlreadyAnswered(CommandError):
     code = "survey_already_answered"
 
 
+class StaffDeclineRefused(CommandError):
+    """Staff recorded a decline for a survey the resident answers themselves."""
+
+    status = 403
+    code = "forbidden_role"
+
+
 class SurveyDeclinedError(CommandError):
     """The resident declined to rate this survey: it takes no answer after that."""
 
@@ -324,9 +331,18 @@ class Survey(RemembersCommands):
         self.reason_tags = tuple(reason_tags or ())
         self._remember(meta, "RatingGiven")
 
-    def decline(self, now: datetime, meta: Meta) -> None:
+    def decline(self, now: datetime, meta: Meta, *, told_by_phone: bool = False) -> None:
         """The resident would rather not rate: closes the survey as declined (the caller
-        checks it is the resident: the link's token or a resident's bearer token)."""
+        checks it is the resident: the link's token or a resident's bearer token).
+
+        ``told_by_phone``: a clerk records what the resident said on the clerk's call, only
+        for a survey asked by phone (no link reaches the resident there: without it a named
+        resident's revisit was called again every week for good); on the tablet or by text
+        only the resident declines."""
+        if told_by_phone and self.channel != SurveyChannel.PHONE_CALLBACK:
+            raise StaffDeclineRefused(
+                "only the resident declines a survey on the tablet or by text; staff record a "
+                "decline only for a survey they ask by phone", channel=self.channel)
         self.check_answerable(now)
         self._declined(survey_id=self.id, purpose=self.purpose, meta=self.meta_for(meta))
 

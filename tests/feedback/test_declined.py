@@ -129,3 +129,40 @@ async def test_a_resident_may_decline_to_rate_and_staff_cannot_decline_for_them(
             await projection.apply(conn, [REGISTRY.current(e) for e in envelopes])
         [again_row] = await compute(rebuilt, FigureQuery(period="all", as_of=date.today()))
         assert again_row["declined"] == 2 and again_row["bad_reviews"] == 0
+
+
+async def test_the_clerk_who_asks_by_phone_records_that_the_resident_would_rather_not(
+        settings: Settings) -> None:
+    """A survey asked by a clerk's call has no link in the resident's hands: "I'd rather not"
+    said on the phone could not be recorded (staff were refused), the survey expired, and a
+    named resident's revisit was called again every week for good. The clerk of the survey's
+    center records it (actor the clerk); another center's clerk cannot, and no staff member
+    declines a survey asked on the tablet or by text."""
+    app = create_app(settings)
+    async with running(app, anonymous=True) as client:
+        feedback = app.state.feedback
+
+        async def survey(resident: uuid.UUID | None) -> uuid.UUID:
+            resolved = ResolvedCase(
+                case_id=uuid.uuid4(), center_id=TEST_CENTER, counter_id="window-3",
+                clerk_id="clerk-005", service_item="SA-HARDSHIP-SUBSIDY",
+                intake_channel="online", resident_id=resident,
+                resolved_event_id=uuid.uuid4(), resolved_at=feedback.clock.now())
+            return (await feedback.request_survey(resolved)).aggregate_id
+
+        by_phone, by_text = await survey(None), await survey(uuid.uuid4())
+        clerk = bearer(settings, role=Role.CLERK, sub="clerk-005")
+        other_center = bearer(settings, role=Role.CLERK, sub="clerk-900",
+                              center="SH-JA-JINGAN")
+        r = await client.post(f"/surveys/{by_phone}/decline", json={},
+                              headers={**headers(key()), **other_center})
+        assert r.status_code == 403, r.text
+        r = await client.post(f"/surveys/{by_text}/decline", json={},
+                              headers={**headers(key()), **clerk})
+        assert (r.status_code, r.json()["error"]["code"]) == (403, "forbidden_role")
+        r = await client.post(f"/surveys/{by_phone}/decline", json={},
+                              headers={**headers(key()), **clerk})
+        assert r.status_code == 200, r.text
+
+    [declined] = [e for e in await stream_envelopes(settings) if e.type == "SurveyDeclined"]
+    assert (declined.aggregate_id, declined.actor) == (by_phone, "clerk-005")
