@@ -325,18 +325,18 @@ class FollowUps:
         settings = self.settings
 
         def act(f: FollowUp, meta: Meta) -> FollowUp | None:
+            calendar = self.calendar(f.center_id)
             retry = None
             if unreachable:
                 # Tried again the next working morning (after today's: the day's calls are
                 # made), on the center's calendar; after the last attempt, the team takes it
                 # up then (``FollowUp.hand_over``).
-                calendar = self.calendar(f.center_id)
                 at = covered(lambda: calendar.next_working_morning(
                     calendar.closing_on(calendar.local_day(now))))
                 retry = (at, calendar.basis_of(at))
             f.complete(cmd.outcome.value, cmd.channel.value, cmd.note, meta,
                        cmd.verdict.value if cmd.verdict else None, retry,
-                       day_of=self.calendar(f.center_id).local_day)
+                       day_of=calendar.local_day)
             if retry is None:
                 return None
             return f.hand_over(Handover(

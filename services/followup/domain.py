@@ -66,7 +66,6 @@ def home_visit_after(more_care: bool) -> int:
     return HOME_VISIT_AFTER_FOR_CARE if more_care else HOME_VISIT_AFTER
 
 
-
 class TriedToday(CommandError):
     """An unanswered attempt was already recorded today: the next one counts from the retry."""
 
@@ -384,14 +383,14 @@ class FollowUp(RemembersCommands):
     # -- staff ------------------------------------------------------------------------------
 
     @property
-    def unreached(self) -> int:
-        """Attempts so far that did not reach the resident (each tried again)."""
-        return getattr(self, "_unreached", 0)
-
-    @property
     def unreached_at(self) -> tuple[datetime, ...]:
         """When each attempt that did not reach the resident was made (as typed in)."""
         return getattr(self, "_unreached_at", ())
+
+    @property
+    def unreached(self) -> int:
+        """Attempts so far that did not reach the resident (each tried again)."""
+        return len(self.unreached_at)
 
     def check_attempt_day(self, day_of: Callable[[datetime], date], now: datetime) -> None:
         """An unanswered attempt counts once a day (409 ``tried_today``): three calls in
@@ -551,11 +550,9 @@ class FollowUp(RemembersCommands):
         self.assigned_clerk, self.assigned_team = assigned_clerk, assigned_team
         if cause == RescheduleCause.UNREACHABLE:
             # The staff's command was a completion: its key answers as one when retried.
-            self._unreached = self.unreached + 1
-            at = meta.get("occurred_at")
+            at = meta["occurred_at"]  # every command's meta has it (``meta_for``)
             tried = datetime.fromisoformat(at) if isinstance(at, str) else at
-            if tried is not None:
-                self._unreached_at = (*self.unreached_at, tried)
+            self._unreached_at = (*self.unreached_at, tried)
             self._remember(meta, "FollowUpCompleted")
         else:
             self._remember(meta, "FollowUpRescheduled")
