@@ -170,17 +170,17 @@ async def decline(survey_id: UUID, body: c.DeclineRating, feedback: FeedbackDep,
                   key: IdempotencyKey, expected: ExpectedVersion,
                   principal: OptionalPrincipal,
                   limits: Annotated[TokenBuckets, Depends(_limits)]) -> WrittenPublic:
-    """好差评: a resident may decline to rate. Recorded as declined (``SurveyDeclined``,
-    actor ``resident``), never as an answer nor as no answer, never as satisfied nor as a
-    bad review (no default good rating).
+    """好差评: a resident may decline to rate. Recorded as declined (``SurveyDeclined``),
+    never as an answer nor as no answer, never as satisfied nor as a bad review (no default
+    good rating).
 
-    Only the resident declines: with the link's ``token`` in the body (the pad's or the
-    text's), or a bearer token of role ``resident`` bound to the survey's case. Staff are
-    refused (403 ``forbidden_role``): a clerk never declines on a resident's behalf, except
-    for a survey the clerk asks by phone (``phone_callback``: no link reaches the resident
-    there), where the clerk of the survey's center records what the resident said on the
-    call (no ``token``; the event's actor is the clerk). Then
-    as a rating: 403 ``token_invalid`` / ``token_wrong_case``, 410 ``token_expired``, 409
+    Only the resident declines (actor ``resident``): with the link's ``token`` in the body
+    (the pad's or the text's), or a bearer token of role ``resident`` bound to the survey's
+    case. Staff are refused (403 ``forbidden_role``): a clerk never declines on a resident's
+    behalf, except for a survey the clerk asks by phone (``phone_callback``: no link reaches
+    the resident there), where the clerk of the survey's center records what the resident
+    said on the call (no ``token``; the event's actor is the clerk). Then as a rating: 403
+    ``token_invalid`` / ``token_wrong_case``, 410 ``token_expired``, 409
     ``survey_already_answered`` / ``survey_declined``; rate limited per survey (429).
     A staff token sent with the link's token is refused too: the clerk's screen shows the
     survey's QR code, and a decline from there would be the clerk's, not the resident's."""

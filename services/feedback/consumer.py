@@ -171,7 +171,11 @@ class IntakeFollower:
                 continue  # a resident's consent or erasure: folded below
             p = e.payload
             if e.type == "VisitRecorded":  # a trip naming a case: the resident is there
-                if p.get("channel", Channel.COUNTER) == Channel.COUNTER:  # sat down there
+                # At a window only when they sat down at one: a call about the case (the
+                # phone line's "counter") or a clerk's home visit leaves no one before any
+                # tablet, and a resolution that day asks them where they are.
+                at_window = p.get("channel", Channel.COUNTER) == Channel.COUNTER
+                if at_window:
                     window = (e.center_id, p["counter_id"],
                               partition_of(e.partition_key, self.partitions))
                     sittings[window] = max(sittings.get(window, e.occurred_at), e.occurred_at)
@@ -179,13 +183,9 @@ class IntakeFollower:
                 trip = cases.get(named) if named is not None else None
                 if trip is not None and e.occurred_at >= (trip.get("present_at")
                                                           or e.occurred_at):
-                    # At a window only when they sat down at one: a call about the case
-                    # (the phone line's "counter") or a clerk's home visit leaves no one
-                    # before any tablet, and a resolution that day asks them where they are.
-                    window = p.get("channel", Channel.COUNTER) == Channel.COUNTER
                     trip.update(present_at=e.occurred_at,
-                                present_counter=p["counter_id"] if window else None,
-                                present_clerk=p["clerk_id"] if window else None)
+                                present_counter=p["counter_id"] if at_window else None,
+                                present_clerk=p["clerk_id"] if at_window else None)
                     dirty.add(trip["case_id"])
                 continue
             case = cases.get(e.case_id)

@@ -141,9 +141,9 @@ FIGURES: tuple[Figure, ...] = (
            meaning="surveys not sent: a text or a call the resident has not agreed to "
                    "(SurveyWithdrawn because no_consent); neither an answer nor a no answer"),
     Figure("declined", SURVEYS, "closed_on", "f.result = 'declined'",
-           meaning="surveys the resident declined to rate (SurveyDeclined, the resident's own: "
-                   "the pad or the link); neither an answer nor a no answer, never satisfied "
-                   "nor a bad review"),
+           meaning="surveys the resident declined to rate (SurveyDeclined: on the pad or the "
+                   "link, or told the clerk who asked by phone); neither an answer nor a no "
+                   "answer, never satisfied nor a bad review"),
     Figure("bad_reviews", SURVEYS, "closed_on",
            f"f.result = 'answered' AND f.level IN {_in(BAD)} AND {KEPT}",
            meaning="answers dissatisfied or very dissatisfied (any survey), less those an "
