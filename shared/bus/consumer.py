@@ -26,6 +26,13 @@ only ever driven by one process at a time:
   (``$JS.API.CONSUMER.RESET``, nats-server 2.14+), so whatever a crashed predecessor had
   fetched but not acknowledged comes back at once and in stream order, before anything newer;
   what was applied already is skipped by its tracking record.
+* **deliveries lost on the way**: a message the server sent on a connection that broke (the
+  node it came through died) counts as delivered and never came; the pull after the reconnect
+  brings what follows, a case's later events among it. Applied, they would move the case's
+  tracking past the lost one, which comes back after ack_wait looking like a duplicate. The
+  puller watches the deliveries' numbers (``Puller.lost``): at a gap the consumer applies what
+  came before it and starts again from its ack floor (``_reset_to_ack_floor``), so the lost
+  message comes first; a server without the reset is left ack_wait to give it back first.
 * **drain**: ``drain()`` lets the batch in hand finish (applied, tracked, acked) and fetches
   no more; the service's shutdown calls it before it stops the loops.
 
@@ -348,6 +355,8 @@ class Consumer:
     _prepared_now: _Prepared | None = field(default=None, init=False, repr=False)
     #: When (loop time) an idle consumer next looks at its stream and durable.
     _next_look: float = field(default=0.0, init=False, repr=False)
+    #: When (loop time) a gap in the deliveries started this consumer again (``_after_a_loss``).
+    _lost_at: float | None = field(default=None, init=False, repr=False)
     #: Whether ``consumer_held`` may have rows of this consumer (``_forget_gone_holds``):
     #: set by each hold, and at start (rows of a process before); cleared when none is left.
     _holding: bool = field(default=True, init=False, repr=False)
@@ -479,7 +488,7 @@ class Consumer:
             await asyncio.sleep(1.0)
         self.stats.standing_by = False
 
-    async def _reset_to_ack_floor(self) -> None:
+    async def _reset_to_ack_floor(self) -> bool:
         """Have what a crashed predecessor fetched and never acked redelivered now, in order.
 
         The floor is named, not left to the server: a durable made with a delivery limit
@@ -497,6 +506,28 @@ class Consumer:
                                     seq=floor + 1 if floor + 1 >= start else None)
         except NatsError as exc:  # an older server: redelivery waits for ack_wait instead
             log.warning("consumer.reset_unavailable", consumer=self.name, error=str(exc))
+            return False
+        return True
+
+    async def _after_a_loss(self, reset: bool) -> None:
+        """Deliveries were lost on the way (``Puller.lost``) and the server could not be reset
+        to the ack floor: nothing is asked for until ack_wait has passed since, so that the
+        lost messages are due for redelivery, which comes before anything newer."""
+        lost_at, self._lost_at = self._lost_at, None
+        if reset or lost_at is None:
+            return
+        wait = lost_at + self.ack_wait + 0.5 - asyncio.get_running_loop().time()
+        if wait > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), wait)
+
+    async def _next_delivery(self) -> int | None:
+        """The consumer sequence the durable's next delivery will carry (None: unknown)."""
+        try:
+            info = await self.nc.jetstream().consumer_info(self.settings.stream_name, self.name)
+        except (NatsError, TimeoutError):
+            return None
+        return (info.delivered.consumer_seq if info.delivered else 0) + 1
 
     async def _on_its_stream(self) -> datetime | None:
         """Return once the stream is the one this consumer's tracking rows were written
@@ -556,7 +587,7 @@ class Consumer:
     async def _consume(self) -> None:
         made = await self._on_its_stream()
         await self.ensure()
-        await self._reset_to_ack_floor()
+        await self._after_a_loss(await self._reset_to_ack_floor())
         # Lingering pull requests stay open on the server: an event published while this
         # consumer waits is delivered at once, and under load the next batch is already on
         # its way while one is applied. Batches are applied one after the other, in stream
@@ -566,7 +597,7 @@ class Consumer:
         # writer's larger ones (one on its way).
         puller = Puller(self.nc, self.settings.stream_name, self.name, self.batch,
                         depth=2 if self._scale == 1 else 1)
-        await puller.start()
+        await puller.start(next_delivery=await self._next_delivery())
         log.info("consumer.started", consumer=self.name, subjects=self.filter_subjects)
         held: list[Msg] = []  # taken from the puller, neither acked nor handed back yet
         try:
@@ -575,6 +606,12 @@ class Consumer:
                 if not held:
                     held = await puller.take(timeout=1.0)
                     if not held:
+                        if puller.lost is not None:
+                            self._lost_at = asyncio.get_running_loop().time()
+                            missing, came = puller.lost
+                            raise _StartAgain(
+                                f"deliveries {missing}-{came - 1} were lost on the way (the "
+                                "connection they went out on broke): again from the ack floor")
                         await self._still_there(made)
                     continue
                 self._idle.clear()

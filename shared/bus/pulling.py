@@ -44,6 +44,15 @@ def delivery(msg: Msg) -> Delivery:
                     meta.num_pending)
 
 
+def consumer_sequence(msg: Msg) -> int:
+    """The consumer sequence of ``msg``'s delivery (:func:`delivery`): one more for each
+    message the consumer delivers, redeliveries included."""
+    tokens = (msg.reply or "").split(".")
+    if len(tokens) == 9 and tokens[1] == "ACK":
+        return int(tokens[6])
+    return delivery(msg).consumer_seq
+
+
 def sequence_and_delivered(msg: Msg) -> tuple[int, int]:
     """(stream sequence, times delivered) of ``msg``: the two numbers of :func:`delivery` a
     consumer reads of every message, read from the usual ack subject at half its cost."""
@@ -89,6 +98,14 @@ class Puller:
     At most ``depth`` requests of ``batch`` messages are outstanding, and a new one goes out
     only when the messages buffered and still due stay under ``depth * batch``: memory is
     bounded however far behind the reader falls.
+
+    Started with the consumer sequence its first delivery will carry (``start(next_delivery=
+    ...)``), it watches for deliveries lost on the way: the server counted a message delivered
+    and it never came (the connection it went out on broke: the node died, the client
+    reconnected to another). From the first message past such a gap on, nothing more is handed
+    out or asked for, and ``lost`` says which deliveries are missing: what came before the gap
+    can still be applied, what came after must wait until the lost ones come back (the caller
+    starts its consumer again from the ack floor).
     """
 
     def __init__(self, nc: NATS, stream: str, consumer: str, batch: int, *, depth: int = 2,
@@ -107,8 +124,13 @@ class Puller:
         self._sub: Any = None
         self._stopping = False
         self._received = 0
+        #: The consumer sequence the next delivery should carry (None: not watched).
+        self._next_delivery: int | None = None
+        #: (the first missing, the one that came) once a gap was seen; see the class doc.
+        self.lost: tuple[int, int] | None = None
 
-    async def start(self) -> None:
+    async def start(self, next_delivery: int | None = None) -> None:
+        self._next_delivery = next_delivery
         self._sub = await self.nc.subscribe(self.inbox, cb=self._on_msg)
         await self._top_up()
 
@@ -142,7 +164,7 @@ class Puller:
         # was open) is forgotten once it has surely expired on the server.
         while self._due and self._due[0][1] < now:
             self._due.popleft()
-        while (not self._stopping and len(self._due) < self.depth
+        while (not self._stopping and self.lost is None and len(self._due) < self.depth
                and len(self._ready) + sum(d for d, _ in self._due) + self.batch
                <= self.depth * self.batch):
             self._due.append([self.batch, now + self.expires_s + 1.0])
@@ -156,12 +178,30 @@ class Puller:
                 self._due.popleft()
             self._wake.set()
             return
+        if self._next_delivery is not None and not self._in_sequence(msg):
+            return
         self._ready.append(msg)
         if self._due:
             self._due[0][0] -= 1
             if self._due[0][0] <= 0:
                 self._due.popleft()
         self._wake.set()
+
+    def _in_sequence(self, msg: Msg) -> bool:
+        """Whether ``msg`` may be handed out: no delivery before it went missing. A number
+        below the expected one (a new consumer leader numbering from its last replicated
+        state) is no gap. What follows a gap is dropped unacknowledged: it comes back with
+        the lost ones, after them."""
+        if self.lost is not None:
+            return False
+        seq = consumer_sequence(msg)
+        assert self._next_delivery is not None
+        if seq > self._next_delivery:
+            self.lost = (self._next_delivery, seq)
+            self._wake.set()  # a reader waiting for more learns there is no more
+            return False
+        self._next_delivery = seq + 1
+        return True
 
     async def take_now(self, limit: int) -> list[Msg]:
         """Up to ``limit`` messages already delivered, in order, without waiting."""
@@ -192,6 +232,8 @@ class Puller:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while not self._ready:
+            if self.lost is not None:
+                return []
             await self._top_up()
             self._wake.clear()
             left = deadline - loop.time()

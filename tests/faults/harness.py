@@ -460,7 +460,10 @@ async def assert_intake_view_exact(settings: Settings, events: list[Envelope],
             f'SELECT case_id, version, reopen_count, status FROM "{schema}".cases')}
     finally:
         await conn.close()
-    assert timeline == {(e.case_id, e.aggregate_version) for e in events}
+    on_log = {(e.case_id, e.aggregate_version) for e in events}
+    assert timeline == on_log, (
+        f"intake's timeline differs from the log: missing {sorted(on_log - timeline)[:10]}, "
+        f"extra {sorted(timeline - on_log)[:10]}")
     last: dict[uuid.UUID, Envelope] = {}
     reopened: dict[uuid.UUID, int] = defaultdict(int)
     for e in events:

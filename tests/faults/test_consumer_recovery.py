@@ -1,4 +1,6 @@
-"""A consumer that dies holding a fetched batch: its successor applies that batch first.
+"""A consumer that dies holding a fetched batch: its successor applies that batch first. A
+delivery lost on the way (the NATS server it came through died): applied before the case's
+later events.
 
 Without recovery the batch would wait out ``ack_wait`` while the successor applied the case's
 later events; the earlier event would then look like a duplicate and never be applied.
@@ -11,8 +13,12 @@ import contextlib
 from collections.abc import Sequence
 
 import asyncpg
+import pytest
+from nats.aio.msg import Msg
 
+from shared.bus import consumer as consumer_module
 from shared.bus.consumer import TRACKING_DDL, Consumer
+from shared.bus.pulling import Puller, delivery
 from shared.contracts import Envelope
 from shared.settings import Settings
 from tests.intake.test_log_guarantees import open_and_hear, run_relay, write_side
@@ -22,9 +28,11 @@ from tests.support import bus_connection, consumer_running, schema_pool, wait_un
 class Recorder:
     def __init__(self) -> None:
         self.applied: list[str] = []
+        self.by_case: list[tuple[object, str]] = []
 
     async def apply(self, conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
         self.applied.extend(e.type for e in events)
+        self.by_case.extend((e.case_id, e.type) for e in events)
 
 
 async def test_a_successor_applies_the_dead_consumers_batch_first_and_in_order(
@@ -97,3 +105,39 @@ async def test_a_second_process_with_the_same_consumer_waits_on_standby(
                     return recorders[1].applied == ["CaseOpened", "RequestHeard"]
                 await wait_until(took_over, what="the standby to take over")
                 assert not consumers[1].stats.standing_by
+
+
+@pytest.mark.parametrize("lost_seq", [1, 3], ids=["the-first-delivery", "mid-stream"])
+async def test_a_delivery_lost_on_the_way_is_applied_before_the_cases_later_events(
+        settings: Settings, monkeypatch: pytest.MonkeyPatch, lost_seq: int) -> None:
+    """The server delivered a message and the connection it went out on broke (the node died,
+    CI's three-node cluster): the server counts it delivered, the consumer never saw it, and the
+    next pull brings what follows. Applied then, a case's later event moved its tracking past
+    the lost one, which came back after ack_wait as a "duplicate" and was never applied (its
+    read model row missing for good). A gap in the deliveries' numbers now starts the consumer
+    again from its ack floor, in stream order."""
+    async with write_side(settings) as side:
+        cases = await open_and_hear(side, 2)  # A opened, A heard, B opened, B heard
+        await run_relay(settings, side, 4)
+    dropped: list[int] = []
+
+    class LosingOnTheWay(Puller):
+        async def _on_msg(self, msg: Msg) -> None:
+            if msg.reply and not dropped and delivery(msg).stream_seq == lost_seq:
+                dropped.append(lost_seq)  # gone with the broken connection
+                return
+            await super()._on_msg(msg)
+
+    monkeypatch.setattr(consumer_module, "Puller", LosingOnTheWay)
+    subjects = [f"{settings.subject_prefix}.intake.*.*"]
+    recorder = Recorder()
+    async with schema_pool(settings, "lost", TRACKING_DDL) as pool, \
+            bus_connection(settings, "lossy") as nc:
+        consumer = Consumer(settings=settings, nc=nc, pool=pool, name="lost", handler=recorder,
+                            filter_subjects=subjects, batch=1, ack_wait=1.0)
+        async with consumer_running(consumer):
+            async def settled() -> bool:  # every event acked: applied, or skipped as applied
+                return bool(dropped) and await consumer.caught_up()
+            await wait_until(settled, timeout=20, what="every event applied or skipped")
+    assert recorder.by_case == [(cases[0], "CaseOpened"), (cases[0], "RequestHeard"),
+                                (cases[1], "CaseOpened"), (cases[1], "RequestHeard")]
