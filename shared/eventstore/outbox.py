@@ -449,6 +449,9 @@ class Relay:
                 task.cancel()
             if loops:
                 await asyncio.wait(loops)
+            for task in loops:  # a loop's own failure as the connection closed: said above
+                if not task.cancelled():
+                    task.exception()  # else "Task exception was never retrieved", an error
             self._forget_flight()
             self.nc = None
             with contextlib.suppress(Exception):
