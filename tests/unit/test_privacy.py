@@ -210,6 +210,21 @@ SCRUBBED = [
     ("社会保障卡号310115198503121234", f"社会保障卡号{ID}"),
     # a room a home is in, though a verb of the center's follows
     ("家住602室办理低保，已到702室上门，无人", f"家住{ADDRESS}办理低保，已到{ADDRESS}上门，无人"),
+    # a plate written without its province after its name, a new-energy one with a space
+    ("车牌A12345停在小区门口，车号：A·12345", f"车牌{PLATE}停在小区门口，车号：{PLATE}"),
+    ("新能源车牌是AD12345，沪AD 12345，plate B12345",
+     f"新能源车牌是{PLATE}，{PLATE}，plate {PLATE}"),
+    # Hong Kong's and Macao's local eight digits after 联系 / WhatsApp, or after 852 / 853
+    ("香港的，联系她9123-4567，WhatsApp 6612 3456", f"香港的，联系她{PHONE}，WhatsApp {PHONE}"),
+    ("香港号码852-9123-4567，澳门（853）66123456", f"香港号码{PHONE}，澳门{PHONE}"),
+    # groups parted by an asterisk, a colon, x or ×, or 一 typed for a dash
+    ("手机138*0013*8000，电话138一0013一8000", f"手机{PHONE}，电话{PHONE}"),
+    ("回拨138 x 0013 x 8000，138：0013：8000", f"回拨{PHONE}，{PHONE}"),
+    ("证件310115一19850312一123X，座机021×5888×1234", f"证件{ID}，座机{PHONE}"),
+    # single digits spaced out as they were read aloud; an old 15-digit ID number alone
+    ("她念的号码1 3 8 0 0 1 3 8 0 0 0，再念一遍", f"她念的号码{PHONE}，再念一遍"),
+    ("3 1 0 1 1 5 1 9 8 5 0 3 1 2 1 2 3 X已核", f"{ID}已核"),
+    ("老人拿的是310115850312123的旧证", f"老人拿的是{ID}的旧证"),
 ]
 
 KEPT = [
@@ -326,6 +341,14 @@ KEPT = [
     "请到205室办理，到二楼201室领表，在3楼302室等候，会议在3楼302会议室",
     # four years or an amount in groups of four are no card (2023 2024 2025 2026年 was one)
     "2023 2024 2025 2026年的补贴，2023-2024-2025-2026连续四年，金额1234 5678 9012 3456元",
+    # a serial that begins as a call to Taiwan or Hong Kong does, or holds an old ID's shape
+    "受理号：00886123456789，编号：852-9123-4567，交易流水 310115850312123",
+    "营业执照注册号310115000123456，合同号310115850312123",
+    # the day to be reached on, whatever the calendar: a Sunday, New Year's Eve, 2027
+    "联系20261220回访，联系20261231 23:30再来，联系20270105",
+    # times, sizes, ratios and sums with the new separators; a plate's keyword, no plate
+    "会议13:00-14:30，尺寸120x60x80cm，比例1:1000，共3*4*5箱，计算138*12=1656元",
+    "第1 2 3 4 5 6 7 8 9 10 11项，车牌号码不清楚，车号A012排队，车辆型号A12345",
 ]
 
 RESIDENT = KnownPerson(name="王秀英", phone="13812345678", id_number="310115198503121234",
@@ -430,7 +453,7 @@ def test_scrubbing_again_changes_nothing_on_any_mix_of_digits_and_separators() -
     """Seeded, so the same texts every run: digits, every separator a number's groups may
     have, province characters, letters, keywords, in any order."""
     alphabet = [*"0123456789" * 6, *"；;。～~|\n\r —-./，、 沪A京BDX+0086电话证件卡号元年",
-                "\u2028", "\u3000", "１", "Ｘ"]
+                "\u2028", "\u3000", "１", "Ｘ", *"*:x×：一", "车牌", "联系", "受理号", "852"]
     rng = random.Random(20261231)
     for _ in range(4000):
         typed = "".join(rng.choice(alphabet) for _ in range(rng.randint(5, 60)))
@@ -438,7 +461,7 @@ def test_scrubbing_again_changes_nothing_on_any_mix_of_digits_and_separators() -
         assert redact(once) == once, typed
 
 
-@pytest.mark.parametrize("unit", ["1", "0085"])
+@pytest.mark.parametrize("unit", ["1", "0085", "1 ", "138一"])
 def test_a_field_of_four_thousand_digits_is_scrubbed_in_a_blink(unit: str) -> None:
     """The longest text a request takes (4,000 characters) of digits, pasted from a list or a
     scanned code: the address rule tried a house number from every digit of the run, each one

@@ -173,10 +173,63 @@ _ABROAD = re.compile(r"(?:(?<![A-Za-z+])\+[1-9]|(?<![0-9A-Za-z+])00(?=85[23]|886
 """A number dialled from abroad or to it: a country code after + (+852 9123 4567 for Hong
 Kong, +1 415 555 0100) or 00 and Hong Kong's, Macao's or Taiwan's (00852 ...), nine to
 fifteen digits in all. The Chinese ones (+86) are the mobile and landline rules' too."""
+_HK_MACAO = re.compile(r"(?<![0-9A-Za-z+])(?:\(85[23]\)|85[23]) ?-? ?[2-9]\d{3}[ \-]?\d{4}(?!\d)")
+"""Hong Kong's or Macao's eight digits after its code without + or 00 (852-9123-4567,
+（852）91234567), as a resident reads it off a card."""
 _PHONE_KEYWORD = re.compile(  # not the 电话 of a marker: [电话已隐去]，68494601 is no phone
-    r"(?<!\[)(?:电话|手机|座机|联系方式|\b(?:tel|telephone|phone|mobile|cell)\b)(?:号码|号)?"
+    r"(?<!\[)(?:电话|手机|座机|(?P<reach>联系)|\b(?:tel|telephone|phone|mobile|cell|whatsapp)\b)(?:号码|号)?"
     r"[^0-9\n]{0,6}?"
     r"(?P<n>\d(?:[ \-]?\d){6,})", re.IGNORECASE)
+"""Seven digits or more after 电话 / 手机 / 座机 / 联系 / phone ...: a landline without its area
+code, and Hong Kong's and Macao's local eight digits (手机：9123 4567, 联系她9123-4567)."""
+_SERIAL_BEFORE = re.compile(
+    r"(?:(?:受理|流水|序|案|批次?|凭证|回执|业务|登记|工单|订单|单|票|合同|交易|注册)号(?:码)?"
+    r"|编号|编码|流水|\bNo\.?|#)(?:是|为|:|：|\s)*$")
+"""A serial's name right before a run of digits (受理号：00886..., 编号 3101158503121230): the
+run is the serial, however it begins."""
+
+
+def _a_serial(text: str, start: int) -> bool:
+    return _SERIAL_BEFORE.search(text, max(0, start - 12), start) is not None
+
+
+_COMPACT_DATE = re.compile(r"(?:19|20)\d\d(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])")
+#: What else a clerk types between a number's groups: an asterisk, a colon, a multiplication
+#: sign or an x, and 一 (the character yi) for a dash. Only between the groups a phone or an
+#: ID number is written in (3-4-4, area-number, 6-8-4), the same one each time.
+_ODD = r"(?P<{}> ?[*＊×xX:：一] ?)"
+_ODD_SPLIT = (r"(?P<mobile>1[3-9]\d" + _ODD.format("m") + r"\d{4}(?P=m)\d{4})"
+              r"|(?P<id>[1-9]\d{5}" + _ODD.format("i") + r"\d{8}(?P=i)\d{3}[0-9Xx])"
+              r"|(?P<landline>" + _AREA + _ODD.format("l") + r"[2-9]\d{2,3}(?:(?P=l))?\d{4})")
+#: Single digits spaced out (1 3 8 0 0 1 3 8 0 0 0, 1-3-8-...), one separator between each,
+#: eleven to eighteen of them: read as one run of digits (``_spaced_number``).
+_SPACED = (r"\d(?P<s>[ .\-·]{1,2})\d(?:(?P=s)\d){9,15}+(?:(?P=s)[0-9Xx])?"
+           r"(?!(?P=s)[0-9])")
+_PROVINCE = r"(?:1[1-5]|2[1-3]|3[1-7]|4[1-6]|5[0-4]|6[1-5]|71|8[12])"
+_ID_15 = (_PROVINCE + r"\d{4}" + _SEP + r"(?!00)\d\d(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])"
+          + _SEP + r"\d{3}")
+"""An old 15-digit ID number without its keyword: a province's code, four more digits, the
+birth date as yymmdd and a count of three (310115850312123, 310115 850312 123). Not after a
+serial's name, nor born in (19)00: a company's old registration number (310115000123456)."""
+_DICTATED_SHAPES = re.compile(r"(?=[0-9])(?<![0-9A-Za-z])(?:(?P<spaced>" + _SPACED
+                              + r")|(?P<old_id>" + _ID_15 + r")|" + _ODD_SPLIT
+                              + r")(?![0-9A-Za-z])")
+"""The three shapes above in one pass over the text (each alone cost as much; the lookahead
+first lets ``re`` skip to the next digit)."""
+
+
+def _spaced_number(digits: str) -> str | None:
+    """The marker for a spaced-out run of single digits that is a phone or an ID number."""
+    if _CODE_MOBILE.fullmatch(digits) or (
+            len(digits) in (11, 12) and re.fullmatch(_AREA + r"[2-9]\d{6,7}", digits)):
+        return REDACTED_PHONE
+    if len(digits) == 18 and digits[0] != "0" and _plausible_id(digits):
+        return REDACTED_ID
+    if len(digits) == 15 and re.fullmatch(_ID_15, digits):
+        return REDACTED_ID
+    return None
+
+
 _LAST_FOUR = r"(?:尾号|(?:后|末|最后)[四4]位(?:数字)?)(?:是|为|:|：)?\s*(?P<n>\d{4})(?!\d)"
 _TAIL_KEYWORD = re.compile(r"(?:(?:手机|电话|号码)(?:号码|号)?)?" + _LAST_FOUR.replace(
     "(?:后|末", "(?:(?<=[机话码])|(?<=机号|话号))(?:后|末", 1))
@@ -199,12 +252,19 @@ def _chat_account(m: re.Match[str]) -> bool:
 
 _PLATE = re.compile(
     r"(?<![A-Za-z])[京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼] ?[A-Za-z]"
-    r"[ ·.\-]{0,2}(?P<n>[A-Za-z0-9]{5,6}|[A-Za-z0-9]{4}[学警港澳挂领试超使])(?![A-Za-z0-9])")
-"""A licence plate (沪A·12345, 沪AD12345 a new-energy car's, 沪A 1234学 a driving school's):
+    r"[ ·.\-]{0,2}(?P<n>[A-Za-z0-9]{5,6}|[A-Za-z0-9]{4}[学警港澳挂领试超使]"
+    r"|[DFdf][ ·.\-]{1,2}\d{5})(?![A-Za-z0-9])")
+"""A licence plate (沪A·12345, 沪AD12345 or 沪AD 12345 a new-energy car's, 沪A 1234学 a driving
+school's):
 a province's one character, the city's letter, then five characters (six on a new-energy
 plate), two of them digits at least: a center's notes name whose car blocks the gate or hit
 whom, and a plate reaches its owner as surely as a phone number does."""
 _PLATE_DIGITS = re.compile(r"\d.*\d")
+_PLATE_KEYWORD = re.compile(
+    r"(?:车牌|车号|号牌|牌照|\b[Pp]late\b)(?:号码|号)?(?:是|为|:|：|\s)*"
+    r"(?P<n>[A-Za-z][ ·.\-]{0,2}(?:[DFdf][ ·.\-]{1,2})?[A-Za-z0-9]{5,6})(?![A-Za-z0-9])")
+"""A plate after its name, written without the province (车牌A12345, 车号：A·12345, 车牌是
+AD12345 a new-energy one): the city's letter and five or six characters."""
 
 
 _EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")
@@ -485,18 +545,38 @@ def number_spans(text: str) -> Iterator[tuple[int, int, str]]:
         yield m.start(), m.end(), REDACTED_PHONE
     if "+" in text or "0085" in text or "00886" in text:
         for m in _ABROAD.finditer(text):
-            if not _THOUSANDS.search(m.group()) and not _MEASURE.match(text, m.end()):
-                yield m.start(), m.end(), REDACTED_PHONE  # not +1500000元, a raise
+            if not _THOUSANDS.search(m.group()) and not _MEASURE.match(text, m.end()) and not (
+                    text[m.start()] == "0" and _a_serial(text, m.start())):
+                yield m.start(), m.end(), REDACTED_PHONE  # not +1500000元, 受理号：00886...
+    if "85" in text:  # 852-9123-4567
+        for m in _HK_MACAO.finditer(text):
+            if not _a_serial(text, m.start()) and not _MEASURE.match(text, m.end()):
+                yield m.start(), m.end(), REDACTED_PHONE
     for m in _LANDLINE.finditer(text):
         if _dictated(m.group(), 3):
             yield m.start(), m.end(), REDACTED_PHONE
+    for m in _DICTATED_SHAPES.finditer(text):
+        if m.group("spaced"):  # 1 3 8 0 0 1 3 8 0 0 0
+            if marker := _spaced_number(digits_of(m.group())):
+                yield m.start(), m.end(), marker
+        elif m.group("old_id"):  # 310115850312123
+            if not _a_serial(text, m.start()):
+                yield m.start(), m.end(), REDACTED_ID
+        else:  # 138*0013*8000, 138一0013一8000, 310115:19850312:123X
+            yield m.start(), m.end(), REDACTED_ID if m.group("id") else REDACTED_PHONE
     yield from _glued_spans(text)
     if _ANY_LATIN.search(text):  # a plate has its city's letter
         for m in _PLATE.finditer(text):
             if _PLATE_DIGITS.search(m.group("n")):
                 yield m.start(), m.end(), REDACTED_PLATE
+        if "车" in text or "牌" in text or "late" in text:
+            for m in _PLATE_KEYWORD.finditer(text):
+                if _PLATE_DIGITS.search(m.group("n")):
+                    yield m.start("n"), m.end("n"), REDACTED_PLATE
     for m in _PHONE_KEYWORD.finditer(text):
-        if not _DATE_SHAPE.fullmatch(m.group("n")):
+        number = m.group("n")
+        if not _DATE_SHAPE.fullmatch(number) and not (  # 联系20261220: when, not whom
+                m.group("reach") and _COMPACT_DATE.match(number)):
             yield m.start("n"), m.end("n"), REDACTED_PHONE
     if "尾号" in text or "位" in text:  # 尾号5678, 后四位5678
         for m in _TAIL_KEYWORD.finditer(text):
