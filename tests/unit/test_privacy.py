@@ -225,6 +225,11 @@ SCRUBBED = [
     ("她念的号码1 3 8 0 0 1 3 8 0 0 0，再念一遍", f"她念的号码{PHONE}，再念一遍"),
     ("3 1 0 1 1 5 1 9 8 5 0 3 1 2 1 2 3 X已核", f"{ID}已核"),
     ("老人拿的是310115850312123的旧证", f"老人拿的是{ID}的旧证"),
+    # a whole name before its form of address, not only a surname
+    ("王小明先生来电，陈建国先生、张秀英女士、欧阳娜娜女士均到场",
+     f"{NAME}来电，{NAME}、{NAME}、{NAME}均到场"),
+    ("感谢王明先生帮忙，名字：刘小雨，姓 名：赵国强",
+     f"感谢{NAME}帮忙，名字：{NAME}，姓 名：{NAME}"),
 ]
 
 KEPT = [
@@ -344,6 +349,9 @@ KEPT = [
     # a serial that begins as a call to Taiwan or Hong Kong does, or holds an old ID's shape
     "受理号：00886123456789，编号：852-9123-4567，交易流水 310115850312123",
     "营业执照注册号310115000123456，合同号310115850312123",
+    # words a form of address follows that are no name, and places that begin with a surname
+    "王府井、张江镇、李子园路都有网点；先生不在家，女士们先生们",
+    "项目老师、高中老师、文化老师、金牌阿姨、甘肃大爷、韩国女士、房东阿姨来了",
     # the day to be reached on, whatever the calendar: a Sunday, New Year's Eve, 2027
     "联系20261220回访，联系20261231 23:30再来，联系20270105",
     # times, sizes, ratios and sums with the new separators; a plate's keyword, no plate
@@ -453,7 +461,8 @@ def test_scrubbing_again_changes_nothing_on_any_mix_of_digits_and_separators() -
     """Seeded, so the same texts every run: digits, every separator a number's groups may
     have, province characters, letters, keywords, in any order."""
     alphabet = [*"0123456789" * 6, *"；;。～~|\n\r —-./，、 沪A京BDX+0086电话证件卡号元年",
-                "\u2028", "\u3000", "１", "Ｘ", *"*:x×：一", "车牌", "联系", "受理号", "852"]
+                "\u2028", "\u3000", "１", "Ｘ", *"*:x×：一", "车牌", "联系", "受理号", "852",
+                "王", "小明", "先生", "女士"]
     rng = random.Random(20261231)
     for _ in range(4000):
         typed = "".join(rng.choice(alphabet) for _ in range(rng.randint(5, 60)))
@@ -461,7 +470,7 @@ def test_scrubbing_again_changes_nothing_on_any_mix_of_digits_and_separators() -
         assert redact(once) == once, typed
 
 
-@pytest.mark.parametrize("unit", ["1", "0085", "1 ", "138一"])
+@pytest.mark.parametrize("unit", ["1", "0085", "1 ", "138一", "王小"])
 def test_a_field_of_four_thousand_digits_is_scrubbed_in_a_blink(unit: str) -> None:
     """The longest text a request takes (4,000 characters) of digits, pasted from a list or a
     scanned code: the address rule tried a house number from every digit of the run, each one

@@ -428,7 +428,8 @@ def _addressed_by_post(text: str, start: int, found: str) -> bool:
     director": 向主任汇报, 向医生说明), not after a surname."""
     return text[max(start - 1, 0):start + 1] in _POSTS or (
         found[0] == "向" and found[1:] in _OFFICIAL_TITLES)
-_INTRODUCERS = (r"(?:居民|申请人|老人|患者|病人|家属|户主|联系人|姓名|名叫|叫做|名字叫|名字是|本人|"
+_INTRODUCERS = (r"(?:居民|申请人|老人|患者|病人|家属|户主|联系人|姓\s?名|名叫|叫做|名字叫|名字是|"
+                r"名字[:：]|本人|"
                 r"我叫|他叫|她叫|"
                 r"丈夫|妻子|儿子|女儿|母亲|父亲|老伴|爱人|监护人|代办人|委托人|"
                 r"收件人|收款人|持卡人|开户名|配偶|陪同人|代理人|联络人|"
@@ -485,6 +486,29 @@ _KIN_NAMED = re.compile(
     r"(?:" + _KIN + r")(?:的名字是|名字叫|名叫|叫做|叫)(?!" + "|".join(NOT_NAMES) + r")"
     r"(?P<n>" + _SURNAME + _GIVEN + r"{1,2})")
 """她老公叫孙立军, 孩子叫刘小雨: a relative named after the everyday word for them."""
+
+
+_BEFORE_A_TITLE = ("高级", "温柔", "文化", "武术", "金牌", "华人", "任课", "毕业", "卫健", "甘肃",
+                   "包头", "曲靖", "石家庄", "韩国", "罗斯", "武汉", "沈阳", "岳阳", "焦作", "马来")
+"""What a title follows that begins with a surname and is no name: a kind (文化老师, 金牌阿姨), a
+place or a country someone is from (甘肃大爷, 韩国女士)."""
+_FULL_NAME_TITLE = re.compile(
+    r"(?!" + "|".join(NOT_NAMES + _FROM_PLACES + _BEFORE_A_TITLE) + r")" + _SURNAME
+    + r"(?P<g>" + _GIVEN + r"{1,2})(?:先生|女士|小姐|阿姨|老师|大爷|奶奶)")
+"""A whole name with a form of address after it (王小明先生, 陈建国先生, 欧阳娜娜女士, 张秀英
+阿姨): the surname rule alone took only a surname right before the title."""
+_SINGLE_SURNAMES = frozenset(n for n in SURNAMES if len(n) == 1)
+
+
+def _full_name_titled(text: str) -> Iterator[tuple[int, int]]:
+    """Spans of :data:`_FULL_NAME_TITLE`. When the given name begins with a surname (感谢王明先生,
+    向王先生说明, 李华先生) the name is taken from there: a verb or a preposition before a
+    name is more common than a name of that shape, and the surname rule's own find (王先生)
+    is kept whole either way."""
+    for m in _FULL_NAME_TITLE.finditer(text):
+        start = m.start("g") if text[m.start("g")] in _SINGLE_SURNAMES else m.start()
+        if is_name(text[start:m.end("g")]):
+            yield start, m.end()
 
 
 _ROLES = (r"(?:本人|儿子|女儿|母亲|父亲|丈夫|妻子|老伴|爱人|孙子|孙女|外孙女?|儿媳|女婿|哥哥|姐姐|"
@@ -607,6 +631,8 @@ def rule_spans(text: str) -> Iterator[tuple[int, int, str]]:
             if _addressed_by_post(text, m.start(), m.group()):
                 continue
             yield m.start(), m.end(), REDACTED_NAME
+        for start, end in _full_name_titled(text):
+            yield start, end, REDACTED_NAME
     if _ANY_INTRODUCTION.search(text):
         for m in _INTRODUCED.finditer(text):
             if m.group("n") not in NOT_A_PERSONS_NAME:  # 老人叫孙子来

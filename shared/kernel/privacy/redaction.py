@@ -31,8 +31,8 @@ marker saying what was there, e.g. ``[电话已隐去]``:
   (``3号楼401室``), or a strong unit alone (``602室``), or building-unit-room after an estate
   (``锦绣小区5-3-201``); the place name before it goes too, the words before that stay
   (``住在[地址已隐去]``). English ones: ``No. 5, Lane 1234, Huamu Road``.
-* **Names**, by what is known: a surname with a form of address (``王阿姨``, ``李先生``,
-  ``Mrs Wang``), a name after a word that introduces one
+* **Names**, by what is known: a surname or a whole name with a form of address (``王阿姨``,
+  ``李先生``, ``王小明先生``, ``Mrs Wang``), a name after a word that introduces one
   (``申请人王秀英``, ``我叫李敏``, ``name: ...``), a name opening a sentence before a verb of
   speech (``王秀英说``), a name listed with sex and age or who they are (``张建国，男，45岁``,
   ``王小明（儿子）``); and, with a :class:`KnownPerson` (the resident the case names, from the
