@@ -225,6 +225,9 @@ SCRUBBED = [
     ("她念的号码1 3 8 0 0 1 3 8 0 0 0，再念一遍", f"她念的号码{PHONE}，再念一遍"),
     ("3 1 0 1 1 5 1 9 8 5 0 3 1 2 1 2 3 X已核", f"{ID}已核"),
     ("老人拿的是310115850312123的旧证", f"老人拿的是{ID}的旧证"),
+    # a number a narrow box or a chat wrapped onto the next line after a digit or two
+    ("手机13\n800138000，证件3\n10115198503121234", f"手机{PHONE}，证件{ID}"),
+    ("回拨1380013800\n0谢谢", f"回拨{PHONE}谢谢"),
     # a whole name before its form of address, not only a surname
     ("王小明先生来电，陈建国先生、张秀英女士、欧阳娜娜女士均到场",
      f"{NAME}来电，{NAME}、{NAME}、{NAME}均到场"),
@@ -357,6 +360,8 @@ KEPT = [
     # times, sizes, ratios and sums with the new separators; a plate's keyword, no plate
     "会议13:00-14:30，尺寸120x60x80cm，比例1:1000，共3*4*5箱，计算138*12=1656元",
     "第1 2 3 4 5 6 7 8 9 10 11项，车牌号码不清楚，车号A012排队，车辆型号A12345",
+    # counts one a line, dates one a line: nothing wrapped
+    "共12\n3份，第1\n2\n3项，1\n3\n8\n0\n0\n1\n3\n8\n0\n0\n0，20261220\n20261221",
 ]
 
 RESIDENT = KnownPerson(name="王秀英", phone="13812345678", id_number="310115198503121234",
@@ -470,7 +475,7 @@ def test_scrubbing_again_changes_nothing_on_any_mix_of_digits_and_separators() -
         assert redact(once) == once, typed
 
 
-@pytest.mark.parametrize("unit", ["1", "0085", "1 ", "138一", "王小"])
+@pytest.mark.parametrize("unit", ["1", "0085", "1 ", "138一", "王小", "1\n", "12\n"])
 def test_a_field_of_four_thousand_digits_is_scrubbed_in_a_blink(unit: str) -> None:
     """The longest text a request takes (4,000 characters) of digits, pasted from a list or a
     scanned code: the address rule tried a house number from every digit of the run, each one

@@ -67,6 +67,42 @@ def without_unseen(folded: str, text: str) -> tuple[str, list[int]] | None:
     return "".join(folded[i] for i in kept), kept
 
 
+_WRAP = re.compile(r"(?<=\d)[ \t]*(?:\r?\n|[\x85\u2028\u2029])[ \t]*(?=\d)")
+_ANY_LINE_END = re.compile("[\n\x85\u2028\u2029]")
+_DIGITS_BEFORE = re.compile(r"\d{1,3}$")
+_DIGITS_AFTER = re.compile(r"\d{1,3}")
+
+
+def across_lines(folded: str) -> tuple[str, list[int], list[int]] | None:
+    """``folded`` with each line end that parts a number's fragment from the rest left out (a
+    line end with fewer than three digits on one side of it, and the spaces around it), where
+    each character left stood, and where in it each such line end was; None when there is
+    none. A number a narrow box or a chat wrapped anywhere (手机13\\n800138000, 证件3\\n101...)
+    shows as two lines, and the rules take a line end only after a group of three digits or
+    more; numbers listed one a line (20261220\\n20261221) are whole on each line."""
+    if _ANY_LINE_END.search(folded) is None:
+        return None
+    cuts = []
+    for m in _WRAP.finditer(folded):  # a digit on either side: both searches find one
+        start, end = m.span()
+        before = _DIGITS_BEFORE.search(folded, max(0, start - 3), start)
+        after = _DIGITS_AFTER.match(folded, end)
+        if before is not None and after is not None and min(
+                len(before.group()), len(after.group())) < 3:
+            cuts.append((start, end))
+    if not cuts:
+        return None
+    kept: list[int] = []
+    joins: list[int] = []
+    last = 0
+    for start, end in cuts:
+        kept.extend(range(last, start))
+        joins.append(len(kept))
+        last = end
+    kept.extend(range(last, len(folded)))
+    return "".join(folded[i] for i in kept), kept, joins
+
+
 def fold(text: str) -> str:
     """Full-width digits, letters, spaces and separators as ASCII, other scripts' digits as
     ASCII, the middle dots as "·", and invisible characters as spaces (same length: positions

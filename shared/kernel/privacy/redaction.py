@@ -18,7 +18,8 @@ marker saying what was there, e.g. ``[电话已隐去]``:
   ``sfz11010519491231002X``) when the word is no hex digits.
   Their groups may be parted by what a clerk writes while the resident says them, too: a
   semicolon or full stop after each (``138；0013；8000``), the IME's wave dash (``～``), a tab
-  or a new line (``\n``, ``\r\n``, U+2028); a list of amounts or counts so parted stays. An
+  or a new line (``\n``, ``\r\n``, U+2028); a list of amounts or counts so parted stays; a
+  number wrapped onto the next line after a digit or two (``13\n800138000``) is one too. An
   asterisk, a colon, x, × or 一 (typed for a dash) parts them only in the groups a phone or an
   ID number is written in (``138*0013*8000``, ``138一0013一8000``); single digits spaced out
   (``1 3 8 0 0 1 3 8 0 0 0``) are read as the number they make.
@@ -65,6 +66,7 @@ from collections.abc import Iterable
 
 from shared.kernel.privacy.known_person import KnownPerson
 from shared.kernel.privacy.patterns import (
+    across_lines,
     fold,
     number_spans,
     rule_spans,
@@ -147,6 +149,12 @@ def redact(text: str, known: KnownPerson | None = None) -> str:
         view, kept = squeezed
         spans += [(kept[start], kept[end - 1] + 1, marker)
                   for start, end, marker in number_spans(view)]
+    wrapped = across_lines(folded)
+    if wrapped is not None:  # a number wrapped onto the next line, anywhere in it
+        view, kept, joins = wrapped
+        spans += [(kept[start], kept[end - 1] + 1, marker)
+                  for start, end, marker in number_spans(view)
+                  if sum(start < j < end for j in joins) == 1]
     spans += _rtl_spans(text, known)
     spans = _outside_ids(folded, spans)
     if not spans:
