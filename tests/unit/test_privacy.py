@@ -357,6 +357,8 @@ KEPT = [
     "项目老师、高中老师、文化老师、金牌阿姨、甘肃大爷、韩国女士、房东阿姨来了",
     # the day to be reached on, whatever the calendar: a Sunday, New Year's Eve, 2027
     "联系20261220回访，联系20261231 23:30再来，联系20270105",
+    # a day and a time after a phone's word: the hour was read as the number's last group
+    "约好电话2026-12-31 23:30回访，联系2026-12-20 15:30，联系方式2027-01-05 09:00更新",
     # times, sizes, ratios and sums with the new separators; a plate's keyword, no plate
     "会议13:00-14:30，尺寸120x60x80cm，比例1:1000，共3*4*5箱，计算138*12=1656元",
     "第1 2 3 4 5 6 7 8 9 10 11项，车牌号码不清楚，车号A012排队，车辆型号A12345",

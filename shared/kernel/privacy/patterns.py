@@ -307,6 +307,11 @@ _EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")
 
 
 _DATE_SHAPE = re.compile(r"\d{4}[ .\-/]\d{1,2}[ .\-/]\d{1,2}|\d{1,2}[ .\-/]\d{1,2}[ .\-/]\d{4}")
+_DATE_AND_HOUR = re.compile(r"(?:" + _DATE_SHAPE.pattern + "|" + _COMPACT_DATE.pattern
+                            + r")[ \-]?\d{1,2}")
+_A_TIME = re.compile(r"[:：点时]")
+"""A day and the hour of a time after it (电话2026-12-31 23:30回访, 联系20261220 15:30): the
+digits before the colon are no phone number."""
 
 
 def _plausible_id(digits: str) -> bool:
@@ -636,8 +641,9 @@ def number_spans(text: str) -> Iterator[tuple[int, int, str]]:
     for m in _PHONE_KEYWORD.finditer(text):
         number = m.group("n")
         if not _DATE_SHAPE.fullmatch(number) and not (  # 联系20261220: when, not whom
-                m.group("reach") and _COMPACT_DATE.match(number)):
-            yield m.start("n"), m.end("n"), REDACTED_PHONE
+                m.group("reach") and _COMPACT_DATE.match(number)) and not (
+                _DATE_AND_HOUR.fullmatch(number) and _A_TIME.match(text, m.end("n"))):
+            yield m.start("n"), m.end("n"), REDACTED_PHONE  # not 电话2026-12-31 23:30回访
     if "尾号" in text or "位" in text:  # 尾号5678, 后四位5678
         for m in _TAIL_KEYWORD.finditer(text):
             yield m.start("n"), m.end("n"), REDACTED_PHONE
