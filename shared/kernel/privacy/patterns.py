@@ -221,7 +221,7 @@ code, and Hong Kong's and Macao's local eight digits (手机：9123 4567, 联系
 _SERIAL_BEFORE = re.compile(
     r"(?:(?:受理|流水|序|案|批次?|凭证|回执|业务|登记|工单|订单|单|票|合同|交易|注册)号(?:码)?"
     r"|编号|编码|流水|\bNo\.?|#)(?:是|为|:|：|\s)*$")
-"""A serial's name right before a run of digits (受理号：00886..., 编号 3101158503121230): the
+"""A serial's name right before a run of digits (受理号：00886..., 合同号310115850312123): the
 run is the serial, however it begins."""
 
 
@@ -250,8 +250,8 @@ serial's name, nor born in (19)00: a company's old registration number (31011500
 _DICTATED_SHAPES = re.compile(r"(?=[0-9])(?<![0-9A-Za-z])(?:(?P<spaced>" + _SPACED
                               + r")|(?P<old_id>" + _ID_15 + r")|" + _ODD_SPLIT
                               + r")(?![0-9A-Za-z])")
-"""The three shapes above in one pass over the text (each alone cost as much; the lookahead
-first lets ``re`` skip to the next digit)."""
+"""The three shapes above in one pass over the text (each alone cost about as much as the
+three together; the lookahead first lets ``re`` skip to the next digit)."""
 
 
 def _spaced_number(digits: str) -> str | None:
@@ -291,10 +291,9 @@ _PLATE = re.compile(
     r"[ ·.\-]{0,2}(?P<n>[A-Za-z0-9]{5,6}|[A-Za-z0-9]{4}[学警港澳挂领试超使]"
     r"|[DFdf][ ·.\-]{1,2}\d{5})(?![A-Za-z0-9])")
 """A licence plate (沪A·12345, 沪AD12345 or 沪AD 12345 a new-energy car's, 沪A 1234学 a driving
-school's):
-a province's one character, the city's letter, then five characters (six on a new-energy
-plate), two of them digits at least: a center's notes name whose car blocks the gate or hit
-whom, and a plate reaches its owner as surely as a phone number does."""
+school's): a province's one character, the city's letter, then five characters (six on a
+new-energy plate), two of them digits at least: a center's notes name whose car blocks the
+gate or hit whom, and a plate reaches its owner as surely as a phone number does."""
 _PLATE_DIGITS = re.compile(r"\d.*\d")
 _PLATE_KEYWORD = re.compile(
     r"(?:车牌|车号|号牌|牌照|\b[Pp]late\b)(?:号码|号)?(?:是|为|:|：|\s)*"
