@@ -11,6 +11,7 @@ text for both, every pair.
 from __future__ import annotations
 
 import argparse
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -174,6 +175,11 @@ MI-2026-001234号案卷
 门口停的沪A·12345是她儿子的，新能源车沪AD12345
 社保卡号A12345678，社保卡2026-12-31到期
 她香港的号码+852 9123 4567，加价+15000000元
+车牌A12345停在门口，联系她9123-4567
+手机138*0013*8000，电话138一0013一8000
+她念的号码1 3 8 0 0 1 3 8 0 0 0，旧证310115850312123
+王小明先生来电，陈建国先生到场
+受理号：00886123456789，会议13:00-14:30
 """
 
 CHILD = r"""
@@ -205,11 +211,14 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=300)
     args = parser.parse_args()
     print(f"{len([n for n in NOTES.splitlines() if n])} notes; us CPU per text")
+    ratios = []
     for i in range(args.rounds):
         trees = [(args.other, "other"), (ROOT, "this")]
         result = {name: cpu_per_text(tree, args.repeat)
                   for tree, name in (trees if i % 2 == 0 else trees[::-1])}
+        ratios.append(result["this"] / result["other"])
         print(f"round {i + 1}: other {result['other']:.1f}  this {result['this']:.1f}")
+    print(f"median this/other: {statistics.median(ratios):.3f} x")
 
 
 if __name__ == "__main__":

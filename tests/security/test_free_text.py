@@ -158,19 +158,22 @@ async def test_a_name_typed_with_another_dot_and_numbers_pasted_with_hidden_char
 
 
 SEPARATED = {
-    "words": "门口停的沪A·52917是我儿子的车，他电话138；0013；8000",
+    "words": "门口停的沪A·52917是我儿子的车，他电话138；0013；8000，女儿13\n900139000",
     "restatement": "为居民核对证件310115～19850312～123X，家里座机021\n5432\n1234",
-    "description": "补贴打到社保卡号A12345678，儿子的新能源车沪AD52917",
-    "referred_to": "街道交通组 电话139—0013—8000",
+    "description": "补贴打到社保卡号A12345678，儿子的新能源车沪AD52917，女婿陈建国先生车牌B52918",
+    "referred_to": "街道交通组 电话139—0013—8000，联系她9123-4567或138一0013一8000",
 }
-IN_CLEAR = ("沪A", "52917", "0013", "19850312", "123X", "5432", "A12345678")
+IN_CLEAR = ("沪A", "52917", "0013", "19850312", "123X", "5432", "A12345678", "陈建国", "52918",
+            "9123", "900139000")
 
 
 async def test_numbers_parted_by_what_a_clerk_writes_and_plates_reach_neither_stream_nor_export(
         settings: Settings, tmp_path: Path) -> None:
-    """A phone dictated group by group with a semicolon after each, an ID number with the wave
-    dash an IME offers, a landline copied from a form's boxes line by line, a social security
-    card number, licence plates: on the stream and in both export formats only the markers."""
+    """A phone dictated group by group with a semicolon after each (or 一 typed for a dash), an
+    ID number with the wave dash an IME offers, a landline copied from a form's boxes line by
+    line, a mobile wrapped onto the next line after two digits, a Hong Kong number after 联系,
+    a social security card number, licence plates (one without its province), a whole name
+    before 先生: on the stream and in both export formats only the markers."""
     async with running(create_app(settings), role=Role.CLERK) as client:
         case = await open_case(client)
         await write(client, f"/cases/{case}/hear", {"words": SEPARATED["words"]})
@@ -187,12 +190,14 @@ async def test_numbers_parted_by_what_a_clerk_writes_and_plates_reach_neither_st
     mine = [e for e in await stream_envelopes(settings) if str(e.case_id) == case]
     payloads = {e.type: e.payload for e in mine}
     assert payloads["RequestHeard"]["words"] == (
-        f"门口停的{REDACTED_PLATE}是我儿子的车，他电话{REDACTED_PHONE}")
+        f"门口停的{REDACTED_PLATE}是我儿子的车，他电话{REDACTED_PHONE}，女儿{REDACTED_PHONE}")
     assert payloads["RequestRestated"]["restatement"] == (
         f"为居民核对证件{REDACTED_ID}，家里座机{REDACTED_PHONE}")
     assert payloads["ActionTaken"]["description"] == (
-        f"补贴打到社保卡号{REDACTED_ACCOUNT}，儿子的新能源车{REDACTED_PLATE}")
-    assert payloads["ActionTaken"]["referred_to"] == f"街道交通组 电话{REDACTED_PHONE}"
+        f"补贴打到社保卡号{REDACTED_ACCOUNT}，儿子的新能源车{REDACTED_PLATE}，"
+        f"女婿{REDACTED_NAME}车牌{REDACTED_PLATE}")
+    assert payloads["ActionTaken"]["referred_to"] == (
+        f"街道交通组 电话{REDACTED_PHONE}，联系她{REDACTED_PHONE}或{REDACTED_PHONE}")
     texts = [str(v) for e in mine for v in e.payload.values()]
     assert not [c for c in IN_CLEAR if any(c in t for t in texts)]
 

@@ -210,6 +210,29 @@ SCRUBBED = [
     ("社会保障卡号310115198503121234", f"社会保障卡号{ID}"),
     # a room a home is in, though a verb of the center's follows
     ("家住602室办理低保，已到702室上门，无人", f"家住{ADDRESS}办理低保，已到{ADDRESS}上门，无人"),
+    # a plate written without its province after its name, a new-energy one with a space
+    ("车牌A12345停在小区门口，车号：A·12345", f"车牌{PLATE}停在小区门口，车号：{PLATE}"),
+    ("新能源车牌是AD12345，沪AD 12345，plate B12345",
+     f"新能源车牌是{PLATE}，{PLATE}，plate {PLATE}"),
+    # Hong Kong's and Macao's local eight digits after 联系 / WhatsApp, or after 852 / 853
+    ("香港的，联系她9123-4567，WhatsApp 6612 3456", f"香港的，联系她{PHONE}，WhatsApp {PHONE}"),
+    ("香港号码852-9123-4567，澳门（853）66123456", f"香港号码{PHONE}，澳门{PHONE}"),
+    # groups parted by an asterisk, a colon, x or ×, or 一 typed for a dash
+    ("手机138*0013*8000，电话138一0013一8000", f"手机{PHONE}，电话{PHONE}"),
+    ("回拨138 x 0013 x 8000，138：0013：8000", f"回拨{PHONE}，{PHONE}"),
+    ("证件310115一19850312一123X，座机021×5888×1234", f"证件{ID}，座机{PHONE}"),
+    # single digits spaced out as they were read aloud; an old 15-digit ID number alone
+    ("她念的号码1 3 8 0 0 1 3 8 0 0 0，再念一遍", f"她念的号码{PHONE}，再念一遍"),
+    ("3 1 0 1 1 5 1 9 8 5 0 3 1 2 1 2 3 X已核", f"{ID}已核"),
+    ("老人拿的是310115850312123的旧证", f"老人拿的是{ID}的旧证"),
+    # a number a narrow box or a chat wrapped onto the next line after a digit or two
+    ("手机13\n800138000，证件3\n10115198503121234", f"手机{PHONE}，证件{ID}"),
+    ("回拨1380013800\n0谢谢", f"回拨{PHONE}谢谢"),
+    # a whole name before its form of address, not only a surname
+    ("王小明先生来电，陈建国先生、张秀英女士、欧阳娜娜女士均到场",
+     f"{NAME}来电，{NAME}、{NAME}、{NAME}均到场"),
+    ("感谢王明先生帮忙，名字：刘小雨，姓 名：赵国强",
+     f"感谢{NAME}帮忙，名字：{NAME}，姓 名：{NAME}"),
 ]
 
 KEPT = [
@@ -326,6 +349,21 @@ KEPT = [
     "请到205室办理，到二楼201室领表，在3楼302室等候，会议在3楼302会议室",
     # four years or an amount in groups of four are no card (2023 2024 2025 2026年 was one)
     "2023 2024 2025 2026年的补贴，2023-2024-2025-2026连续四年，金额1234 5678 9012 3456元",
+    # a serial that begins as a call to Taiwan or Hong Kong does, or holds an old ID's shape
+    "受理号：00886123456789，编号：852-9123-4567，交易流水 310115850312123",
+    "营业执照注册号310115000123456，合同号310115850312123",
+    # words a form of address follows that are no name, and places that begin with a surname
+    "王府井、张江镇、李子园路都有网点；先生不在家，女士们先生们",
+    "项目老师、高中老师、文化老师、金牌阿姨、甘肃大爷、韩国女士、房东阿姨来了",
+    # the day to be reached on, whatever the calendar: a Sunday, New Year's Eve, 2027
+    "联系20261220回访，联系20261231 23:30再来，联系20270105",
+    # a day and a time after a phone's word: the hour was read as the number's last group
+    "约好电话2026-12-31 23:30回访，联系2026-12-20 15:30，联系方式2027-01-05 09:00更新",
+    # times, sizes, ratios and sums with the new separators; a plate's keyword, no plate
+    "会议13:00-14:30，尺寸120x60x80cm，比例1:1000，共3*4*5箱，计算138*12=1656元",
+    "第1 2 3 4 5 6 7 8 9 10 11项，车牌号码不清楚，车号A012排队，车辆型号A12345",
+    # counts one a line, dates one a line: nothing wrapped
+    "共12\n3份，第1\n2\n3项，1\n3\n8\n0\n0\n1\n3\n8\n0\n0\n0，20261220\n20261221",
 ]
 
 RESIDENT = KnownPerson(name="王秀英", phone="13812345678", id_number="310115198503121234",
@@ -430,7 +468,8 @@ def test_scrubbing_again_changes_nothing_on_any_mix_of_digits_and_separators() -
     """Seeded, so the same texts every run: digits, every separator a number's groups may
     have, province characters, letters, keywords, in any order."""
     alphabet = [*"0123456789" * 6, *"；;。～~|\n\r —-./，、 沪A京BDX+0086电话证件卡号元年",
-                "\u2028", "\u3000", "１", "Ｘ"]
+                "\u2028", "\u3000", "１", "Ｘ", *"*:x×：一", "车牌", "联系", "受理号", "852",
+                "王", "小明", "先生", "女士"]
     rng = random.Random(20261231)
     for _ in range(4000):
         typed = "".join(rng.choice(alphabet) for _ in range(rng.randint(5, 60)))
@@ -438,7 +477,7 @@ def test_scrubbing_again_changes_nothing_on_any_mix_of_digits_and_separators() -
         assert redact(once) == once, typed
 
 
-@pytest.mark.parametrize("unit", ["1", "0085"])
+@pytest.mark.parametrize("unit", ["1", "0085", "1 ", "138一", "王小", "1\n", "12\n"])
 def test_a_field_of_four_thousand_digits_is_scrubbed_in_a_blink(unit: str) -> None:
     """The longest text a request takes (4,000 characters) of digits, pasted from a list or a
     scanned code: the address rule tried a house number from every digit of the run, each one

@@ -67,6 +67,42 @@ def without_unseen(folded: str, text: str) -> tuple[str, list[int]] | None:
     return "".join(folded[i] for i in kept), kept
 
 
+_WRAP = re.compile(r"(?<=\d)[ \t]*(?:\r?\n|[\x85\u2028\u2029])[ \t]*(?=\d)")
+_ANY_LINE_END = re.compile("[\n\x85\u2028\u2029]")
+_DIGITS_BEFORE = re.compile(r"\d{1,3}$")
+_DIGITS_AFTER = re.compile(r"\d{1,3}")
+
+
+def across_lines(folded: str) -> tuple[str, list[int], list[int]] | None:
+    """``folded`` with each line end that parts a number's fragment from the rest left out (a
+    line end with fewer than three digits on one side of it, and the spaces around it), where
+    each character left stood, and where in it each such line end was; None when there is
+    none. A number a narrow box or a chat wrapped anywhere (手机13\\n800138000, 证件3\\n101...)
+    shows as two lines, and the rules take a line end only after a group of three digits or
+    more; numbers listed one a line (20261220\\n20261221) are whole on each line."""
+    if _ANY_LINE_END.search(folded) is None:
+        return None
+    cuts = []
+    for m in _WRAP.finditer(folded):  # a digit on either side: both searches find one
+        start, end = m.span()
+        before = _DIGITS_BEFORE.search(folded, max(0, start - 3), start)
+        after = _DIGITS_AFTER.match(folded, end)
+        if before is not None and after is not None and min(
+                len(before.group()), len(after.group())) < 3:
+            cuts.append((start, end))
+    if not cuts:
+        return None
+    kept: list[int] = []
+    joins: list[int] = []
+    last = 0
+    for start, end in cuts:
+        kept.extend(range(last, start))
+        joins.append(len(kept))
+        last = end
+    kept.extend(range(last, len(folded)))
+    return "".join(folded[i] for i in kept), kept, joins
+
+
 def fold(text: str) -> str:
     """Full-width digits, letters, spaces and separators as ASCII, other scripts' digits as
     ASCII, the middle dots as "·", and invisible characters as spaces (same length: positions
@@ -173,10 +209,63 @@ _ABROAD = re.compile(r"(?:(?<![A-Za-z+])\+[1-9]|(?<![0-9A-Za-z+])00(?=85[23]|886
 """A number dialled from abroad or to it: a country code after + (+852 9123 4567 for Hong
 Kong, +1 415 555 0100) or 00 and Hong Kong's, Macao's or Taiwan's (00852 ...), nine to
 fifteen digits in all. The Chinese ones (+86) are the mobile and landline rules' too."""
+_HK_MACAO = re.compile(r"(?<![0-9A-Za-z+])(?:\(85[23]\)|85[23]) ?-? ?[2-9]\d{3}[ \-]?\d{4}(?!\d)")
+"""Hong Kong's or Macao's eight digits after its code without + or 00 (852-9123-4567,
+（852）91234567), as a resident reads it off a card."""
 _PHONE_KEYWORD = re.compile(  # not the 电话 of a marker: [电话已隐去]，68494601 is no phone
-    r"(?<!\[)(?:电话|手机|座机|联系方式|\b(?:tel|telephone|phone|mobile|cell)\b)(?:号码|号)?"
+    r"(?<!\[)(?:电话|手机|座机|(?P<reach>联系)|\b(?:tel|telephone|phone|mobile|cell|whatsapp)\b)(?:号码|号)?"
     r"[^0-9\n]{0,6}?"
     r"(?P<n>\d(?:[ \-]?\d){6,})", re.IGNORECASE)
+"""Seven digits or more after 电话 / 手机 / 座机 / 联系 / phone ...: a landline without its area
+code, and Hong Kong's and Macao's local eight digits (手机：9123 4567, 联系她9123-4567)."""
+_SERIAL_BEFORE = re.compile(
+    r"(?:(?:受理|流水|序|案|批次?|凭证|回执|业务|登记|工单|订单|单|票|合同|交易|注册)号(?:码)?"
+    r"|编号|编码|流水|\bNo\.?|#)(?:是|为|:|：|\s)*$")
+"""A serial's name right before a run of digits (受理号：00886..., 合同号310115850312123): the
+run is the serial, however it begins."""
+
+
+def _a_serial(text: str, start: int) -> bool:
+    return _SERIAL_BEFORE.search(text, max(0, start - 12), start) is not None
+
+
+_COMPACT_DATE = re.compile(r"(?:19|20)\d\d(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])")
+#: What else a clerk types between a number's groups: an asterisk, a colon, a multiplication
+#: sign or an x, and 一 (the character yi) for a dash. Only between the groups a phone or an
+#: ID number is written in (3-4-4, area-number, 6-8-4), the same one each time.
+_ODD = r"(?P<{}> ?[*＊×xX:：一] ?)"
+_ODD_SPLIT = (r"(?P<mobile>1[3-9]\d" + _ODD.format("m") + r"\d{4}(?P=m)\d{4})"
+              r"|(?P<id>[1-9]\d{5}" + _ODD.format("i") + r"\d{8}(?P=i)\d{3}[0-9Xx])"
+              r"|(?P<landline>" + _AREA + _ODD.format("l") + r"[2-9]\d{2,3}(?:(?P=l))?\d{4})")
+#: Single digits spaced out (1 3 8 0 0 1 3 8 0 0 0, 1-3-8-...), one separator between each,
+#: eleven to eighteen of them: read as one run of digits (``_spaced_number``).
+_SPACED = (r"\d(?P<s>[ .\-·]{1,2})\d(?:(?P=s)\d){9,15}+(?:(?P=s)[0-9Xx])?"
+           r"(?!(?P=s)[0-9])")
+_PROVINCE = r"(?:1[1-5]|2[1-3]|3[1-7]|4[1-6]|5[0-4]|6[1-5]|71|8[12])"
+_ID_15 = (_PROVINCE + r"\d{4}" + _SEP + r"(?!00)\d\d(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])"
+          + _SEP + r"\d{3}")
+"""An old 15-digit ID number without its keyword: a province's code, four more digits, the
+birth date as yymmdd and a count of three (310115850312123, 310115 850312 123). Not after a
+serial's name, nor born in (19)00: a company's old registration number (310115000123456)."""
+_DICTATED_SHAPES = re.compile(r"(?=[0-9])(?<![0-9A-Za-z])(?:(?P<spaced>" + _SPACED
+                              + r")|(?P<old_id>" + _ID_15 + r")|" + _ODD_SPLIT
+                              + r")(?![0-9A-Za-z])")
+"""The three shapes above in one pass over the text (each alone cost about as much as the
+three together; the lookahead first lets ``re`` skip to the next digit)."""
+
+
+def _spaced_number(digits: str) -> str | None:
+    """The marker for a spaced-out run of single digits that is a phone or an ID number."""
+    if _CODE_MOBILE.fullmatch(digits) or (
+            len(digits) in (11, 12) and re.fullmatch(_AREA + r"[2-9]\d{6,7}", digits)):
+        return REDACTED_PHONE
+    if len(digits) == 18 and digits[0] != "0" and _plausible_id(digits):
+        return REDACTED_ID
+    if len(digits) == 15 and re.fullmatch(_ID_15, digits):
+        return REDACTED_ID
+    return None
+
+
 _LAST_FOUR = r"(?:尾号|(?:后|末|最后)[四4]位(?:数字)?)(?:是|为|:|：)?\s*(?P<n>\d{4})(?!\d)"
 _TAIL_KEYWORD = re.compile(r"(?:(?:手机|电话|号码)(?:号码|号)?)?" + _LAST_FOUR.replace(
     "(?:后|末", "(?:(?<=[机话码])|(?<=机号|话号))(?:后|末", 1))
@@ -199,18 +288,29 @@ def _chat_account(m: re.Match[str]) -> bool:
 
 _PLATE = re.compile(
     r"(?<![A-Za-z])[京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼] ?[A-Za-z]"
-    r"[ ·.\-]{0,2}(?P<n>[A-Za-z0-9]{5,6}|[A-Za-z0-9]{4}[学警港澳挂领试超使])(?![A-Za-z0-9])")
-"""A licence plate (沪A·12345, 沪AD12345 a new-energy car's, 沪A 1234学 a driving school's):
-a province's one character, the city's letter, then five characters (six on a new-energy
-plate), two of them digits at least: a center's notes name whose car blocks the gate or hit
-whom, and a plate reaches its owner as surely as a phone number does."""
+    r"[ ·.\-]{0,2}(?P<n>[A-Za-z0-9]{5,6}|[A-Za-z0-9]{4}[学警港澳挂领试超使]"
+    r"|[DFdf][ ·.\-]{1,2}\d{5})(?![A-Za-z0-9])")
+"""A licence plate (沪A·12345, 沪AD12345 or 沪AD 12345 a new-energy car's, 沪A 1234学 a driving
+school's): a province's one character, the city's letter, then five characters (six on a
+new-energy plate), two of them digits at least: a center's notes name whose car blocks the
+gate or hit whom, and a plate reaches its owner as surely as a phone number does."""
 _PLATE_DIGITS = re.compile(r"\d.*\d")
+_PLATE_KEYWORD = re.compile(
+    r"(?:车牌|车号|号牌|牌照|\b[Pp]late\b)(?:号码|号)?(?:是|为|:|：|\s)*"
+    r"(?P<n>[A-Za-z][ ·.\-]{0,2}(?:[DFdf][ ·.\-]{1,2})?[A-Za-z0-9]{5,6})(?![A-Za-z0-9])")
+"""A plate after its name, written without the province (车牌A12345, 车号：A·12345, 车牌是
+AD12345 a new-energy one): the city's letter and five or six characters."""
 
 
 _EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")
 
 
 _DATE_SHAPE = re.compile(r"\d{4}[ .\-/]\d{1,2}[ .\-/]\d{1,2}|\d{1,2}[ .\-/]\d{1,2}[ .\-/]\d{4}")
+_DATE_AND_HOUR = re.compile(r"(?:" + _DATE_SHAPE.pattern + "|" + _COMPACT_DATE.pattern
+                            + r")[ \-]?\d{1,2}")
+_A_TIME = re.compile(r"[:：点时]")
+"""A day and the hour of a time after it (电话2026-12-31 23:30回访, 联系20261220 15:30): the
+digits before the colon are no phone number."""
 
 
 def _plausible_id(digits: str) -> bool:
@@ -368,7 +468,8 @@ def _addressed_by_post(text: str, start: int, found: str) -> bool:
     director": 向主任汇报, 向医生说明), not after a surname."""
     return text[max(start - 1, 0):start + 1] in _POSTS or (
         found[0] == "向" and found[1:] in _OFFICIAL_TITLES)
-_INTRODUCERS = (r"(?:居民|申请人|老人|患者|病人|家属|户主|联系人|姓名|名叫|叫做|名字叫|名字是|本人|"
+_INTRODUCERS = (r"(?:居民|申请人|老人|患者|病人|家属|户主|联系人|姓\s?名|名叫|叫做|名字叫|名字是|"
+                r"名字[:：]|本人|"
                 r"我叫|他叫|她叫|"
                 r"丈夫|妻子|儿子|女儿|母亲|父亲|老伴|爱人|监护人|代办人|委托人|"
                 r"收件人|收款人|持卡人|开户名|配偶|陪同人|代理人|联络人|"
@@ -425,6 +526,29 @@ _KIN_NAMED = re.compile(
     r"(?:" + _KIN + r")(?:的名字是|名字叫|名叫|叫做|叫)(?!" + "|".join(NOT_NAMES) + r")"
     r"(?P<n>" + _SURNAME + _GIVEN + r"{1,2})")
 """她老公叫孙立军, 孩子叫刘小雨: a relative named after the everyday word for them."""
+
+
+_BEFORE_A_TITLE = ("高级", "温柔", "文化", "武术", "金牌", "华人", "任课", "毕业", "卫健", "甘肃",
+                   "包头", "曲靖", "石家庄", "韩国", "罗斯", "武汉", "沈阳", "岳阳", "焦作", "马来")
+"""What a title follows that begins with a surname and is no name: a kind (文化老师, 金牌阿姨), a
+place or a country someone is from (甘肃大爷, 韩国女士)."""
+_FULL_NAME_TITLE = re.compile(
+    r"(?!" + "|".join(NOT_NAMES + _FROM_PLACES + _BEFORE_A_TITLE) + r")" + _SURNAME
+    + r"(?P<g>" + _GIVEN + r"{1,2})(?:先生|女士|小姐|阿姨|老师|大爷|奶奶)")
+"""A whole name with a form of address after it (王小明先生, 陈建国先生, 欧阳娜娜女士, 张秀英
+阿姨): the surname rule alone took only a surname right before the title."""
+_SINGLE_SURNAMES = frozenset(n for n in SURNAMES if len(n) == 1)
+
+
+def _full_name_titled(text: str) -> Iterator[tuple[int, int]]:
+    """Spans of :data:`_FULL_NAME_TITLE`. When the given name begins with a surname (感谢王明先生,
+    向王先生说明, 李华先生) the name is taken from there: a verb or a preposition before a
+    name is more common than a name of that shape, and the surname rule's own find (王先生)
+    is kept whole either way."""
+    for m in _FULL_NAME_TITLE.finditer(text):
+        start = m.start("g") if text[m.start("g")] in _SINGLE_SURNAMES else m.start()
+        if is_name(text[start:m.end("g")]):
+            yield start, m.end()
 
 
 _ROLES = (r"(?:本人|儿子|女儿|母亲|父亲|丈夫|妻子|老伴|爱人|孙子|孙女|外孙女?|儿媳|女婿|哥哥|姐姐|"
@@ -485,19 +609,40 @@ def number_spans(text: str) -> Iterator[tuple[int, int, str]]:
         yield m.start(), m.end(), REDACTED_PHONE
     if "+" in text or "0085" in text or "00886" in text:
         for m in _ABROAD.finditer(text):
-            if not _THOUSANDS.search(m.group()) and not _MEASURE.match(text, m.end()):
-                yield m.start(), m.end(), REDACTED_PHONE  # not +1500000元, a raise
+            if not _THOUSANDS.search(m.group()) and not _MEASURE.match(text, m.end()) and not (
+                    text[m.start()] == "0" and _a_serial(text, m.start())):
+                yield m.start(), m.end(), REDACTED_PHONE  # not +1500000元, 受理号：00886...
+    if "85" in text:  # 852-9123-4567
+        for m in _HK_MACAO.finditer(text):
+            if not _a_serial(text, m.start()) and not _MEASURE.match(text, m.end()):
+                yield m.start(), m.end(), REDACTED_PHONE
     for m in _LANDLINE.finditer(text):
         if _dictated(m.group(), 3):
             yield m.start(), m.end(), REDACTED_PHONE
+    for m in _DICTATED_SHAPES.finditer(text):
+        if m.group("spaced"):  # 1 3 8 0 0 1 3 8 0 0 0
+            if marker := _spaced_number(digits_of(m.group())):
+                yield m.start(), m.end(), marker
+        elif m.group("old_id"):  # 310115850312123
+            if not _a_serial(text, m.start()):
+                yield m.start(), m.end(), REDACTED_ID
+        else:  # 138*0013*8000, 138一0013一8000, 310115:19850312:123X
+            yield m.start(), m.end(), REDACTED_ID if m.group("id") else REDACTED_PHONE
     yield from _glued_spans(text)
     if _ANY_LATIN.search(text):  # a plate has its city's letter
         for m in _PLATE.finditer(text):
             if _PLATE_DIGITS.search(m.group("n")):
                 yield m.start(), m.end(), REDACTED_PLATE
+        if "车" in text or "牌" in text or "late" in text:
+            for m in _PLATE_KEYWORD.finditer(text):
+                if _PLATE_DIGITS.search(m.group("n")):
+                    yield m.start("n"), m.end("n"), REDACTED_PLATE
     for m in _PHONE_KEYWORD.finditer(text):
-        if not _DATE_SHAPE.fullmatch(m.group("n")):
-            yield m.start("n"), m.end("n"), REDACTED_PHONE
+        number = m.group("n")
+        if not _DATE_SHAPE.fullmatch(number) and not (  # 联系20261220: when, not whom
+                m.group("reach") and _COMPACT_DATE.match(number)) and not (
+                _DATE_AND_HOUR.fullmatch(number) and _A_TIME.match(text, m.end("n"))):
+            yield m.start("n"), m.end("n"), REDACTED_PHONE  # not 电话2026-12-31 23:30回访
     if "尾号" in text or "位" in text:  # 尾号5678, 后四位5678
         for m in _TAIL_KEYWORD.finditer(text):
             yield m.start("n"), m.end("n"), REDACTED_PHONE
@@ -527,6 +672,8 @@ def rule_spans(text: str) -> Iterator[tuple[int, int, str]]:
             if _addressed_by_post(text, m.start(), m.group()):
                 continue
             yield m.start(), m.end(), REDACTED_NAME
+        for start, end in _full_name_titled(text):
+            yield start, end, REDACTED_NAME
     if _ANY_INTRODUCTION.search(text):
         for m in _INTRODUCED.finditer(text):
             if m.group("n") not in NOT_A_PERSONS_NAME:  # 老人叫孙子来

@@ -6,31 +6,40 @@ marker saying what was there, e.g. ``[电话已隐去]``:
 
 * **ID numbers**: 18-character resident ID numbers (with a plausible birth date), also typed
   with spaces or dashes (``310115 19850312 1234``) or in full-width digits; 15-digit old ones,
-  passport and permit numbers and "the last four digits of the ID card" after their keyword.
+  passport and permit numbers and "the last four digits of the ID card" after their keyword;
+  a 15-digit old one alone when its province and birth date are plausible (not after a
+  serial's name: 合同号, 注册号 ...).
 * **Phone numbers**: mobiles (``138 1234 5678``, ``138.1234.5678``, ``+86 138-...``),
   landlines with an area code (``021-5888 1234``, ``(021)58881234``, ``02158881234``),
-  numbers from abroad (``+852 9123 4567``, ``00853 6612 3456``, ``+1 415 555 0100``) and any
-  seven or more digits after 电话 / 手机 / 座机 / phone / tel; a mobile or an ID number glued to a
-  Latin word (``tel13812345678``, ``sfz11010519491231002X``) when the word is no hex digits.
+  numbers from abroad (``+852 9123 4567``, ``00853 6612 3456``, ``852-9123-4567``,
+  ``+1 415 555 0100``; not a serial after its name, ``受理号：00886...``) and any seven or more
+  digits after 电话 / 手机 / 座机 / 联系 / phone / tel / WhatsApp (Hong Kong's ``9123 4567``);
+  a mobile or an ID number glued to a Latin word (``tel13812345678``,
+  ``sfz11010519491231002X``) when the word is no hex digits.
   Their groups may be parted by what a clerk writes while the resident says them, too: a
   semicolon or full stop after each (``138；0013；8000``), the IME's wave dash (``～``), a tab
-  or a new line (``\n``, ``\r\n``, U+2028); a list of amounts or counts so parted stays.
+  or a new line (``\n``, ``\r\n``, U+2028); a list of amounts or counts so parted stays; a
+  number wrapped onto the next line after a digit or two (``13\n800138000``) is one too. An
+  asterisk, a colon, x, × or 一 (typed for a dash) parts them only in the groups a phone or an
+  ID number is written in (``138*0013*8000``, ``138一0013一8000``); single digits spaced out
+  (``1 3 8 0 0 1 3 8 0 0 0``) are read as the number they make.
 * **Bank card and account numbers** (16-19 digits, or six or more after 卡号 / 账号 / 社保卡号
   / 医保号 ..., also with a letter first: ``社保卡号A12345678``), **e-mail addresses**,
-  **licence plates** (``沪A·12345``, ``沪AD12345``, ``沪A 1234学``).
+  **licence plates** (``沪A·12345``, ``沪AD12345``, ``沪A 1234学``; ``车牌A12345`` without the
+  province after its name).
 * **Addresses**, by their shape: a number with a unit (号, 弄, 室, 栋, 幢, 单元, 楼, 组 ...)
   after a road, lane, village or estate name (``花木路1234弄5号``), or two units in a row
   (``3号楼401室``), or a strong unit alone (``602室``), or building-unit-room after an estate
   (``锦绣小区5-3-201``); the place name before it goes too, the words before that stay
   (``住在[地址已隐去]``). English ones: ``No. 5, Lane 1234, Huamu Road``.
-* **Names**, by what is known: a surname with a form of address (``王阿姨``, ``李先生``,
-  ``Mrs Wang``), a name after a word that introduces one (``申请人王秀英``, ``我叫李敏``,
-  ``name: ...``), a name opening a sentence before a verb of speech (``王秀英说``), a name
-  listed with sex and age or who they are (``张建国，男，45岁``, ``王小明（儿子）``); and, with a
-  :class:`KnownPerson` (the resident the case names, from the vault), that resident's own
-  name, its variants (surname + 阿姨 / 老师 / 先生 / 女士 / 大爷 / 奶奶 ..., 老 + surname, the
-  given name with a form of address, the name in pinyin), phone, ID number and address (also
-  without the province, city and district).
+* **Names**, by what is known: a surname or a whole name with a form of address (``王阿姨``,
+  ``李先生``, ``王小明先生``, ``Mrs Wang``), a name after a word that introduces one
+  (``申请人王秀英``, ``我叫李敏``, ``name: ...``), a name opening a sentence before a verb of
+  speech (``王秀英说``), a name listed with sex and age or who they are (``张建国，男，45岁``,
+  ``王小明（儿子）``); and, with a :class:`KnownPerson` (the resident the case names, from the
+  vault), that resident's own name, its variants (surname + 阿姨 / 老师 / 先生 / 女士 / 大爷 /
+  奶奶 ..., 老 + surname, the given name with a form of address, the name in pinyin), phone, ID
+  number and address (also without the province, city and district).
 
 What stays: dates (``2026-12-10``, ``12月10号``), times, amounts (``1234.50元``), policy
 numbers (``沪人社规〔2024〕12号``), catalogue codes, counts, ages, window numbers
@@ -57,6 +66,7 @@ from collections.abc import Iterable
 
 from shared.kernel.privacy.known_person import KnownPerson
 from shared.kernel.privacy.patterns import (
+    across_lines,
     fold,
     number_spans,
     rule_spans,
@@ -139,6 +149,12 @@ def redact(text: str, known: KnownPerson | None = None) -> str:
         view, kept = squeezed
         spans += [(kept[start], kept[end - 1] + 1, marker)
                   for start, end, marker in number_spans(view)]
+    wrapped = across_lines(folded)
+    if wrapped is not None:  # a number wrapped onto the next line, anywhere in it
+        view, kept, joins = wrapped
+        spans += [(kept[start], kept[end - 1] + 1, marker)
+                  for start, end, marker in number_spans(view)
+                  if sum(start < j < end for j in joins) == 1]
     spans += _rtl_spans(text, known)
     spans = _outside_ids(folded, spans)
     if not spans:
