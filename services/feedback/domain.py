@@ -331,18 +331,23 @@ class Survey(RemembersCommands):
         self.reason_tags = tuple(reason_tags or ())
         self._remember(meta, "RatingGiven")
 
-    def decline(self, now: datetime, meta: Meta, *, told_by_phone: bool = False) -> None:
+    def decline(self, now: datetime, meta: Meta, *, by_staff: str | None = None) -> None:
         """The resident would rather not rate: closes the survey as declined (the caller
         checks it is the resident: the link's token or a resident's bearer token).
 
-        ``told_by_phone``: a clerk records what the resident said on the clerk's call, only
-        for a survey asked by phone (no link reaches the resident there: without it a named
-        resident's revisit was called again every week for good); on the tablet or by text
-        only the resident declines."""
-        if told_by_phone and self.channel != SurveyChannel.PHONE_CALLBACK:
-            raise StaffDeclineRefused(
-                "only the resident declines a survey on the tablet or by text; staff record a "
-                "decline only for a survey they ask by phone", channel=self.channel)
+        ``by_staff``: the staff member who records what the resident said on their call,
+        only for a survey asked by phone (no link reaches the resident there: without it a
+        named resident's revisit was called again every week for good); on the tablet or by
+        text only the resident declines. Nobody who opened or served the case records it
+        (代评, as for an answer: ``check_not_own``): the clerk a bad review is about would
+        otherwise close its revisit as declined and the resident's verdict never came."""
+        if by_staff is not None:
+            if self.channel != SurveyChannel.PHONE_CALLBACK:
+                raise StaffDeclineRefused(
+                    "only the resident declines a survey on the tablet or by text; staff "
+                    "record a decline only for a survey they ask by phone",
+                    channel=self.channel)
+            self.check_not_own(Recorder(by_staff, by_staff))
         self.check_answerable(now)
         self._declined(survey_id=self.id, purpose=self.purpose, meta=self.meta_for(meta))
 

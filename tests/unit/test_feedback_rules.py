@@ -19,6 +19,7 @@ from services.feedback.domain import (
     Recorder,
     Rectification,
     SelfRating,
+    StaffDeclineRefused,
     Survey,
     SurveyAlreadyAnswered,
     SurveyClosed,
@@ -209,6 +210,22 @@ def test_staff_who_opened_or_served_the_case_cannot_record_its_answer() -> None:
     event = s.collect_events()[-1]
     assert (event.via, event.clerk_id, event.staff_channel, event.verdict) == (
         "clerk", "clerk-021", "paper_form", "solved")
+
+
+def test_staff_who_served_the_case_cannot_record_that_the_resident_declined() -> None:
+    """代评 by the other route: the clerk a bad review is about, asking its revisit by phone,
+    recorded "the resident would rather not" and the revisit ended without the resident's
+    verdict. Staff who opened or served the case are refused as for an answer; a colleague
+    records it; staff never decline a text's survey."""
+    s = survey(SurveyChannel.PHONE_CALLBACK)
+    s.served_by = ("clerk-017", "director-01")
+    for who in ("clerk-017", "director-01"):
+        with pytest.raises(SelfRating):
+            s.decline(SENT, meta(), by_staff=who)
+    with pytest.raises(StaffDeclineRefused):
+        survey(SurveyChannel.SMS).decline(SENT, meta(), by_staff="clerk-021")
+    s.decline(SENT, meta(), by_staff="clerk-021")
+    assert s.status == "declined"
 
 
 def test_reasons_are_picked_from_the_centers_list_for_a_bad_review_only() -> None:
