@@ -469,17 +469,19 @@ class Rectification(RemembersCommands):
         """Count the working days again on the calendar in force; True when the deadline moved.
 
         Only an open rectification whose deadline rests on a provisional year that now has its
-        official schedule, or on official days since changed; never earlier than ``today``
-        (an official deadline past on either count stays: it was missed); an unchanged
-        deadline records nothing.
+        official schedule, or on official days since changed (a published day corrected, a
+        year taken out of the holidays file); the new deadline says its basis: one still in a
+        provisional year moves too when official days it counted over changed, and a
+        withdrawn year's is the law's again, provisional. Never earlier than ``today`` (an
+        official deadline past on either count stays: it was missed); an unchanged deadline
+        records nothing.
         """
         self.check_new_command(meta.get("causation_id"), "RectificationDeadlineRevised")
         if (self.status != "open" or self.counted_from is None
                 or self.working_days is None):
             return False
         deadline_on = calendar.add_working_days(self.counted_from, self.working_days)
-        if calendar.basis_of(deadline_on) is Basis.PROVISIONAL:
-            return False  # that year's schedule is still not published
+        basis = calendar.basis_of(self.counted_from, deadline_on)
         if (self.basis == Basis.OFFICIAL and deadline_on < today
                 and self.deadline_on < today):
             return False
@@ -488,7 +490,7 @@ class Rectification(RemembersCommands):
             return False
         self._deadline_revised(rectification_id=self.id, deadline_on=deadline_on,
                                previous_deadline_on=self.deadline_on,
-                               basis=Basis.OFFICIAL.value, reason="calendar_published",
+                               basis=basis.value, reason="calendar_published",
                                meta=self.meta_for(meta))
         return True
 

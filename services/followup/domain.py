@@ -495,19 +495,22 @@ class FollowUp(RemembersCommands):
                           due_rule=due_rule.as_dict() if due_rule is not None else None)
 
     def replan(self, calendar: WorkingCalendar, now: datetime, meta: Meta) -> bool:
-        """Work a provisional due moment out again on the calendar in force; True when moved.
+        """Work a due moment out again on the calendar in force; True when moved.
 
         Only a follow-up still waiting to fall due, whose moment was worked out (not given
         exactly) on a provisional year that is now official, or on official days that have
-        since changed (a published day corrected). Never earlier than ``now``; an unchanged
-        moment records nothing (the timer stays as it is).
+        since changed (a published day corrected, a year taken out of the holidays file).
+        The new moment says its basis: one that still ends in a provisional year moves too
+        when official days it counted over changed (a corrected 29 December under a count
+        into the next, unpublished year), and a year withdrawn from the file is the law's
+        again, provisional, not 'official' on days no schedule says any more (as
+        ``Obligation.replan``). Never earlier than ``now``; an unchanged moment records
+        nothing (the timer stays as it is).
         """
         self.check_new_command(meta.get("causation_id"), "FollowUpRescheduled")
         if self.status != "scheduled" or self.due_rule is None:
             return False
         planned = calendar.plan(DueRule.from_dict(self.due_rule))
-        if planned.basis is Basis.PROVISIONAL:
-            return False  # that year's schedule is still not published
         if planned.at <= now and self.due_at <= now:
             return False  # due either way: the scheduler fires it now
         due_at = max(planned.at, now)
@@ -517,7 +520,7 @@ class FollowUp(RemembersCommands):
                           assigned_team=self.assigned_team,
                           reason=RescheduleCause.CALENDAR_PUBLISHED.value, meta=meta,
                           cause=RescheduleCause.CALENDAR_PUBLISHED.value,
-                          previous_due_at=self.due_at, basis=Basis.OFFICIAL.value,
+                          previous_due_at=self.due_at, basis=planned.basis.value,
                           due_rule=self.due_rule)
         return True
 

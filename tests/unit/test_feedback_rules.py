@@ -154,6 +154,10 @@ def test_a_provisional_deadline_is_revised_once_the_years_schedule_is_published(
     assert r.revise_deadline(published, date(2026, 12, 20), meta()) is True
     assert (r.deadline_on, r.basis) == (date(2027, 1, 7), Basis.OFFICIAL)
     assert r.revise_deadline(published, date(2026, 12, 20), meta()) is False, "once"
+    # The draft taken out of the file again: the law's count, and it says provisional (it
+    # stayed 7 January, 'official' on a day no schedule says any more).
+    assert r.revise_deadline(CALENDAR, date(2026, 12, 20), meta()) is True
+    assert (r.deadline_on, r.basis) == (date(2027, 1, 6), Basis.PROVISIONAL)
 
 
 def test_a_revised_deadline_is_never_before_today() -> None:
