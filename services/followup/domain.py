@@ -319,6 +319,8 @@ class FollowUp(RemembersCommands):
         self.escalated_to: str | None = None
         self.basis = basis
         self.due_rule = due_rule
+        at = meta["occurred_at"]  # every command's meta has it (``meta_for``)
+        self.planned_at: datetime = datetime.fromisoformat(at) if isinstance(at, str) else at
         self.commands: dict[str, tuple[str, int]] = {}
         self._remember(meta, "FollowUpScheduled", created=True)
 
@@ -406,6 +408,19 @@ class FollowUp(RemembersCommands):
                 next_attempt_at=self.due_at.isoformat(),
                 attempts=self.unreached, of=UNREACHABLE_ATTEMPTS)
 
+    def check_attempt_moment(self, day_of: Callable[[datetime], date], tried: datetime
+                             ) -> None:
+        """An unanswered attempt made on a day before this follow-up was planned is no
+        attempt at it (422 on ``occurred_at``): three calls typed in with last month's dates
+        (another resident's log, a counter's clock gone wrong) handed a resident planned
+        today to the team as unreachable at once, never called about it. By the center's
+        day, not the moment: a planning moment from a counter whose clock runs a few minutes
+        ahead does not refuse the call made right after it."""
+        if day_of(tried) < day_of(self.planned_at):
+            raise InvalidCommand(
+                "an unanswered attempt is made after its follow-up was planned: check the "
+                "call's date", field="occurred_at", planned_at=self.planned_at.isoformat())
+
     def complete(self, outcome: str, channel: str, note: str, meta: Meta,
                  verdict: str | None = None, retry: tuple[datetime, Basis] | None = None,
                  day_of: Callable[[datetime], date] | None = None) -> None:
@@ -416,6 +431,7 @@ class FollowUp(RemembersCommands):
         (``check_attempt_day``)."""
         self.check_open("complete")
         if outcome == "unreachable" and channel in REACHING and day_of is not None:
+            self.check_attempt_moment(day_of, meta["occurred_at"])
             self.check_attempt_day(day_of, meta["occurred_at"])
         if verdict is not None and self.reason != Reason.POST_RESOLUTION_CHECK:
             raise InvalidCommand("the verdict is the resident's answer at a post-resolution "
