@@ -416,10 +416,11 @@ class FollowUp(RemembersCommands):
         today to the team as unreachable at once, never called about it. By the center's
         day, not the moment: a planning moment from a counter whose clock runs a few minutes
         ahead does not refuse the call made right after it."""
-        if day_of(tried) < day_of(self.planned_at):
+        planned_at = getattr(self, "planned_at", None)  # a snapshot from before it was kept
+        if planned_at is not None and day_of(tried) < day_of(planned_at):
             raise InvalidCommand(
                 "an unanswered attempt is made after its follow-up was planned: check the "
-                "call's date", field="occurred_at", planned_at=self.planned_at.isoformat())
+                "call's date", field="occurred_at", planned_at=planned_at.isoformat())
 
     def complete(self, outcome: str, channel: str, note: str, meta: Meta,
                  verdict: str | None = None, retry: tuple[datetime, Basis] | None = None,
