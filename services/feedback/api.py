@@ -178,8 +178,9 @@ async def decline(survey_id: UUID, body: c.DeclineRating, feedback: FeedbackDep,
     (the pad's or the text's), or a bearer token of role ``resident`` bound to the survey's
     case. Staff are refused (403 ``forbidden_role``): a clerk never declines on a resident's
     behalf, except for a survey the clerk asks by phone (``phone_callback``: no link reaches
-    the resident there), where the clerk of the survey's center records what the resident
-    said on the call (no ``token``; the event's actor is the clerk). Then as a rating: 403
+    the resident there), where a clerk of the survey's center records what the resident
+    said on the call (no ``token``; the event's actor is the clerk), never staff who opened
+    or served the case (403 ``self_rating``, 代评). Then as a rating: 403
     ``token_invalid`` / ``token_wrong_case``, 410 ``token_expired``, 409
     ``survey_already_answered`` / ``survey_declined``; rate limited per survey (429).
     A staff token sent with the link's token is refused too: the clerk's screen shows the

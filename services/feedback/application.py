@@ -309,7 +309,7 @@ class Feedback:
         link's token, or (``cmd.token`` None) a resident's bearer token bound to the survey's
         case, checked where the survey is loaded. ``clerk``: the authenticated staff member
         who asked by phone records what the resident said (actor the clerk; only a survey
-        asked by phone, ``Survey.decline``)."""
+        asked by phone, and not by staff who served the case, ``Survey.decline``)."""
         now = self.clock.now()
         if cmd.token is not None:
             self.tokens.read(cmd.token)  # a forged link fails before anything is loaded
@@ -320,7 +320,7 @@ class Feedback:
         def act(survey: Survey, meta: Meta) -> None:
             if cmd.token is not None:
                 self.tokens.check(cmd.token, survey_id, now)
-            survey.decline(now, meta, told_by_phone=clerk is not None)
+            survey.decline(now, meta, by_staff=clerk)
 
         return await self.path.on(survey_id, "survey", "SurveyDeclined", act, meta, key,
                                   expected_version)

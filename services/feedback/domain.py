@@ -331,18 +331,23 @@ class Survey(RemembersCommands):
         self.reason_tags = tuple(reason_tags or ())
         self._remember(meta, "RatingGiven")
 
-    def decline(self, now: datetime, meta: Meta, *, told_by_phone: bool = False) -> None:
+    def decline(self, now: datetime, meta: Meta, *, by_staff: str | None = None) -> None:
         """The resident would rather not rate: closes the survey as declined (the caller
         checks it is the resident: the link's token or a resident's bearer token).
 
-        ``told_by_phone``: a clerk records what the resident said on the clerk's call, only
-        for a survey asked by phone (no link reaches the resident there: without it a named
-        resident's revisit was called again every week for good); on the tablet or by text
-        only the resident declines."""
-        if told_by_phone and self.channel != SurveyChannel.PHONE_CALLBACK:
-            raise StaffDeclineRefused(
-                "only the resident declines a survey on the tablet or by text; staff record a "
-                "decline only for a survey they ask by phone", channel=self.channel)
+        ``by_staff``: the staff member who records what the resident said on their call,
+        only for a survey asked by phone (no link reaches the resident there: without it a
+        named resident's revisit was called again every week for good); on the tablet or by
+        text only the resident declines. Nobody who opened or served the case records it
+        (代评, as for an answer: ``check_not_own``): the clerk a bad review is about would
+        otherwise close its revisit as declined and the resident's verdict never came."""
+        if by_staff is not None:
+            if self.channel != SurveyChannel.PHONE_CALLBACK:
+                raise StaffDeclineRefused(
+                    "only the resident declines a survey on the tablet or by text; staff "
+                    "record a decline only for a survey they ask by phone",
+                    channel=self.channel)
+            self.check_not_own(Recorder(by_staff, by_staff))
         self.check_answerable(now)
         self._declined(survey_id=self.id, purpose=self.purpose, meta=self.meta_for(meta))
 
@@ -464,17 +469,19 @@ class Rectification(RemembersCommands):
         """Count the working days again on the calendar in force; True when the deadline moved.
 
         Only an open rectification whose deadline rests on a provisional year that now has its
-        official schedule, or on official days since changed; never earlier than ``today``
-        (an official deadline past on either count stays: it was missed); an unchanged
-        deadline records nothing.
+        official schedule, or on official days since changed (a published day corrected, a
+        year taken out of the holidays file); the new deadline says its basis: one still in a
+        provisional year moves too when official days it counted over changed, and a
+        withdrawn year's is the law's again, provisional. Never earlier than ``today`` (an
+        official deadline past on either count stays: it was missed); an unchanged deadline
+        records nothing.
         """
         self.check_new_command(meta.get("causation_id"), "RectificationDeadlineRevised")
         if (self.status != "open" or self.counted_from is None
                 or self.working_days is None):
             return False
         deadline_on = calendar.add_working_days(self.counted_from, self.working_days)
-        if calendar.basis_of(deadline_on) is Basis.PROVISIONAL:
-            return False  # that year's schedule is still not published
+        basis = calendar.basis_of(self.counted_from, deadline_on)
         if (self.basis == Basis.OFFICIAL and deadline_on < today
                 and self.deadline_on < today):
             return False
@@ -483,7 +490,7 @@ class Rectification(RemembersCommands):
             return False
         self._deadline_revised(rectification_id=self.id, deadline_on=deadline_on,
                                previous_deadline_on=self.deadline_on,
-                               basis=Basis.OFFICIAL.value, reason="calendar_published",
+                               basis=basis.value, reason="calendar_published",
                                meta=self.meta_for(meta))
         return True
 

@@ -319,6 +319,8 @@ class FollowUp(RemembersCommands):
         self.escalated_to: str | None = None
         self.basis = basis
         self.due_rule = due_rule
+        at = meta["occurred_at"]  # every command's meta has it (``meta_for``)
+        self.planned_at: datetime = datetime.fromisoformat(at) if isinstance(at, str) else at
         self.commands: dict[str, tuple[str, int]] = {}
         self._remember(meta, "FollowUpScheduled", created=True)
 
@@ -406,6 +408,20 @@ class FollowUp(RemembersCommands):
                 next_attempt_at=self.due_at.isoformat(),
                 attempts=self.unreached, of=UNREACHABLE_ATTEMPTS)
 
+    def check_attempt_moment(self, day_of: Callable[[datetime], date], tried: datetime
+                             ) -> None:
+        """An unanswered attempt made on a day before this follow-up was planned is no
+        attempt at it (422 on ``occurred_at``): three calls typed in with last month's dates
+        (another resident's log, a counter's clock gone wrong) handed a resident planned
+        today to the team as unreachable at once, never called about it. By the center's
+        day, not the moment: a planning moment from a counter whose clock runs a few minutes
+        ahead does not refuse the call made right after it."""
+        planned_at = getattr(self, "planned_at", None)  # a snapshot from before it was kept
+        if planned_at is not None and day_of(tried) < day_of(planned_at):
+            raise InvalidCommand(
+                "an unanswered attempt is made after its follow-up was planned: check the "
+                "call's date", field="occurred_at", planned_at=planned_at.isoformat())
+
     def complete(self, outcome: str, channel: str, note: str, meta: Meta,
                  verdict: str | None = None, retry: tuple[datetime, Basis] | None = None,
                  day_of: Callable[[datetime], date] | None = None) -> None:
@@ -416,6 +432,7 @@ class FollowUp(RemembersCommands):
         (``check_attempt_day``)."""
         self.check_open("complete")
         if outcome == "unreachable" and channel in REACHING and day_of is not None:
+            self.check_attempt_moment(day_of, meta["occurred_at"])
             self.check_attempt_day(day_of, meta["occurred_at"])
         if verdict is not None and self.reason != Reason.POST_RESOLUTION_CHECK:
             raise InvalidCommand("the verdict is the resident's answer at a post-resolution "
@@ -495,19 +512,22 @@ class FollowUp(RemembersCommands):
                           due_rule=due_rule.as_dict() if due_rule is not None else None)
 
     def replan(self, calendar: WorkingCalendar, now: datetime, meta: Meta) -> bool:
-        """Work a provisional due moment out again on the calendar in force; True when moved.
+        """Work a due moment out again on the calendar in force; True when moved.
 
         Only a follow-up still waiting to fall due, whose moment was worked out (not given
         exactly) on a provisional year that is now official, or on official days that have
-        since changed (a published day corrected). Never earlier than ``now``; an unchanged
-        moment records nothing (the timer stays as it is).
+        since changed (a published day corrected, a year taken out of the holidays file).
+        The new moment says its basis: one that still ends in a provisional year moves too
+        when official days it counted over changed (a corrected 29 December under a count
+        into the next, unpublished year), and a year withdrawn from the file is the law's
+        again, provisional, not 'official' on days no schedule says any more (as
+        ``Obligation.replan``). Never earlier than ``now``; an unchanged moment records
+        nothing (the timer stays as it is).
         """
         self.check_new_command(meta.get("causation_id"), "FollowUpRescheduled")
         if self.status != "scheduled" or self.due_rule is None:
             return False
         planned = calendar.plan(DueRule.from_dict(self.due_rule))
-        if planned.basis is Basis.PROVISIONAL:
-            return False  # that year's schedule is still not published
         if planned.at <= now and self.due_at <= now:
             return False  # due either way: the scheduler fires it now
         due_at = max(planned.at, now)
@@ -517,7 +537,7 @@ class FollowUp(RemembersCommands):
                           assigned_team=self.assigned_team,
                           reason=RescheduleCause.CALENDAR_PUBLISHED.value, meta=meta,
                           cause=RescheduleCause.CALENDAR_PUBLISHED.value,
-                          previous_due_at=self.due_at, basis=Basis.OFFICIAL.value,
+                          previous_due_at=self.due_at, basis=planned.basis.value,
                           due_rule=self.due_rule)
         return True
 

@@ -135,9 +135,10 @@ async def test_the_clerk_who_asks_by_phone_records_that_the_resident_would_rathe
         settings: Settings) -> None:
     """A survey asked by a clerk's call has no link in the resident's hands: "I'd rather not"
     said on the phone could not be recorded (staff were refused), the survey expired, and a
-    named resident's revisit was called again every week for good. The clerk of the survey's
-    center records it (actor the clerk); another center's clerk cannot, and no staff member
-    declines a survey asked on the tablet or by text."""
+    named resident's revisit was called again every week for good. A clerk of the survey's
+    center records it (actor the clerk); not the clerk who served the case (代评), nor
+    another center's clerk, and no staff member declines a survey asked on the tablet or by
+    text."""
     app = create_app(settings)
     async with running(app, anonymous=True) as client:
         feedback = app.state.feedback
@@ -152,17 +153,22 @@ async def test_the_clerk_who_asks_by_phone_records_that_the_resident_would_rathe
 
         by_phone, by_text = await survey(None), await survey(uuid.uuid4())
         clerk = bearer(settings, role=Role.CLERK, sub="clerk-005")
+        colleague = bearer(settings, role=Role.CLERK, sub="clerk-017")
         other_center = bearer(settings, role=Role.CLERK, sub="clerk-900",
                               center="SH-JA-JINGAN")
         r = await client.post(f"/surveys/{by_phone}/decline", json={},
                               headers={**headers(key()), **other_center})
         assert r.status_code == 403, r.text
         r = await client.post(f"/surveys/{by_text}/decline", json={},
-                              headers={**headers(key()), **clerk})
+                              headers={**headers(key()), **colleague})
         assert (r.status_code, r.json()["error"]["code"]) == (403, "forbidden_role")
+        # Nor the clerk who served the case (代评, as for an answer): a colleague calls.
         r = await client.post(f"/surveys/{by_phone}/decline", json={},
                               headers={**headers(key()), **clerk})
+        assert (r.status_code, r.json()["error"]["code"]) == (403, "self_rating")
+        r = await client.post(f"/surveys/{by_phone}/decline", json={},
+                              headers={**headers(key()), **colleague})
         assert r.status_code == 200, r.text
 
     [declined] = [e for e in await stream_envelopes(settings) if e.type == "SurveyDeclined"]
-    assert (declined.aggregate_id, declined.actor) == (by_phone, "clerk-005")
+    assert (declined.aggregate_id, declined.actor) == (by_phone, "clerk-017")

@@ -19,6 +19,7 @@ from services.feedback.domain import (
     Recorder,
     Rectification,
     SelfRating,
+    StaffDeclineRefused,
     Survey,
     SurveyAlreadyAnswered,
     SurveyClosed,
@@ -153,6 +154,10 @@ def test_a_provisional_deadline_is_revised_once_the_years_schedule_is_published(
     assert r.revise_deadline(published, date(2026, 12, 20), meta()) is True
     assert (r.deadline_on, r.basis) == (date(2027, 1, 7), Basis.OFFICIAL)
     assert r.revise_deadline(published, date(2026, 12, 20), meta()) is False, "once"
+    # The draft taken out of the file again: the law's count, and it says provisional (it
+    # stayed 7 January, 'official' on a day no schedule says any more).
+    assert r.revise_deadline(CALENDAR, date(2026, 12, 20), meta()) is True
+    assert (r.deadline_on, r.basis) == (date(2027, 1, 6), Basis.PROVISIONAL)
 
 
 def test_a_revised_deadline_is_never_before_today() -> None:
@@ -209,6 +214,22 @@ def test_staff_who_opened_or_served_the_case_cannot_record_its_answer() -> None:
     event = s.collect_events()[-1]
     assert (event.via, event.clerk_id, event.staff_channel, event.verdict) == (
         "clerk", "clerk-021", "paper_form", "solved")
+
+
+def test_staff_who_served_the_case_cannot_record_that_the_resident_declined() -> None:
+    """代评 by the other route: the clerk a bad review is about, asking its revisit by phone,
+    recorded "the resident would rather not" and the revisit ended without the resident's
+    verdict. Staff who opened or served the case are refused as for an answer; a colleague
+    records it; staff never decline a text's survey."""
+    s = survey(SurveyChannel.PHONE_CALLBACK)
+    s.served_by = ("clerk-017", "director-01")
+    for who in ("clerk-017", "director-01"):
+        with pytest.raises(SelfRating):
+            s.decline(SENT, meta(), by_staff=who)
+    with pytest.raises(StaffDeclineRefused):
+        survey(SurveyChannel.SMS).decline(SENT, meta(), by_staff="clerk-021")
+    s.decline(SENT, meta(), by_staff="clerk-021")
+    assert s.status == "declined"
 
 
 def test_reasons_are_picked_from_the_centers_list_for_a_bad_review_only() -> None:

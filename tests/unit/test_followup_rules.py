@@ -355,3 +355,27 @@ def test_each_center_day_tried_counts_once_across_the_year_end() -> None:
         with pytest.raises(TriedToday):
             call("c3", again, at(1, 4, year=2027))
     assert check.unreached == 2
+
+
+def test_a_call_dated_before_the_follow_up_was_planned_is_no_attempt_at_it() -> None:
+    # Planned Monday 21 December 2026 (a check due on the 24th); three calls typed in with
+    # 1-3 December's dates handed the resident to the team as unreachable at once.
+    planned = at(12, 21, 10)
+    check = FollowUp(id=uuid.uuid4(), reason=Reason.POST_RESOLUTION_CHECK.value,
+                     resident_id=uuid.uuid4(), due_at=at(12, 24), assigned_clerk="clerk-017",
+                     assigned_team=None, priority="normal", service_item=None, source="test",
+                     source_id=None, meta=meta("schedule-1", planned))
+    retry = (at(12, 22), Basis.OFFICIAL)
+    for day in (1, 2, 3):
+        with pytest.raises(InvalidCommand) as refused:
+            check.complete("unreachable", "phone", "无人接听", meta(f"c{day}", at(12, day, 10)),
+                           retry=retry, day_of=CALENDAR.local_day)
+        assert refused.value.details["field"] == "occurred_at"
+    assert (check.status, check.unreached) == ("scheduled", 0)
+    # Sunday 20 December, before the day it was planned: no attempt; that Monday: one.
+    with pytest.raises(InvalidCommand):
+        check.complete("unreachable", "phone", "", meta("c4", at(12, 20, 16)), retry=retry,
+                       day_of=CALENDAR.local_day)
+    check.complete("unreachable", "phone", "", meta("c5", at(12, 21, 10, 5)), retry=retry,
+                   day_of=CALENDAR.local_day)
+    assert check.unreached == 1

@@ -17,7 +17,10 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from services.followup.domain import (
+    DueRule,
+    FollowUp,
     Obligation,
+    Reason,
     add_months,
     first_watched_period,
     obligation_missed_at,
@@ -185,3 +188,36 @@ def test_missed_since_a_day_past_the_calendar_waits_for_the_calendar() -> None:
     with pytest.raises(CalendarOutOfRange):
         first_watched_period(calendar, date(beyond, 2, 1), "monthly", GRACE,
                              at(beyond, 1, 5, 10), back=True)
+
+
+def reminder(rule: DueRule, calendar: WorkingCalendar, when: datetime) -> FollowUp:
+    planned = calendar.plan(rule)
+    return FollowUp(id=uuid.uuid4(), reason=Reason.DEADLINE_REMINDER.value,
+                    resident_id=uuid.uuid4(), due_at=planned.at, assigned_clerk="clerk-017",
+                    assigned_team=None, priority="normal", service_item=None, source="test",
+                    source_id=None, meta=meta("plan") | {"occurred_at": when},
+                    basis=planned.basis.value, due_rule=rule.as_dict())
+
+
+def test_a_follow_up_moves_with_official_days_even_when_it_still_lands_in_a_provisional_year(
+        ) -> None:
+    """Counted on the official days and into a year still provisional, a follow-up never
+    moved: a corrected 29 December 2027 (off) left it due on Monday 3 January 2028, a day
+    early; and a 2027 taken out of the file left February's 'official' on the draft's days.
+    It moves, and says on what basis, as an obligation's grace does."""
+    december_27 = at(2027, 12, 27, 10)
+    rule = DueRule("on_or_after", date(2027, 12, 27), 5, not_before=december_27)
+    late_december = reminder(rule, OFFICIAL, december_27)
+    assert late_december.due_at == at(2028, 1, 3, 9)
+    corrected = WorkingCalendar(holidays=parse_holidays(json.dumps({"2027": {
+        **NOTICE_2027["2027"], "holidays": [*NOTICE_2027["2027"]["holidays"], "2027-12-29"]}})))
+    assert late_december.replan(corrected, december_27, meta("calendar:b@1")) is True
+    assert (late_december.due_at, late_december.basis) == (at(2028, 1, 4, 9),
+                                                           Basis.PROVISIONAL.value)
+
+    february = reminder(DueRule("on_or_after", date(2027, 2, 3), 3, not_before=DECEMBER_20),
+                        OFFICIAL, DECEMBER_20)
+    assert (february.due_at, february.basis) == (at(2027, 2, 15, 9), Basis.OFFICIAL.value)
+    assert february.replan(PROVISIONAL, DECEMBER_20, meta("calendar:c@1")) is True
+    assert (february.due_at, february.basis) == (at(2027, 2, 10, 9), Basis.PROVISIONAL.value)
+    assert february.replan(PROVISIONAL, DECEMBER_20, meta("calendar:c@2")) is False, "once"
