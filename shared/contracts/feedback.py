@@ -163,10 +163,11 @@ class SurveySent(_Payload):
 
 
 class SurveyRedirected(_Payload):
-    """A survey sent to the window's tablet that the rating pad no longer offers its resident,
-    someone else having come to the window since (a case finished in the back office, a
-    resident who left without rating), is asked where the resident is: by SMS, or by a
-    clerk's call when nobody is on file. The same survey (one per resolution), waiting to be
+    """A survey sent to the window's tablet that the rating pad no longer offers its resident
+    (someone else came to the window since: a case finished in the back office, a resident
+    who left without rating; or shown its ten minutes unrated, at a window where nobody sat
+    down since) is asked where the resident is: by SMS, or by a clerk's call when nobody is
+    on file. The same survey (one per resolution), waiting to be
     sent again on ``channel`` from ``send_at`` (the resolution's moment plus the delay, out
     of the quiet hours), with its new deadline; the resident's consent is read again before
     it goes."""
