@@ -59,6 +59,13 @@ class RatingLevel(StrEnum):
 SATISFIED_LEVELS = frozenset({RatingLevel.VERY_SATISFIED, RatingLevel.SATISFIED,
                               RatingLevel.BASICALLY_SATISFIED})
 
+#: How a revisit survey that reached its resident closed (实名差评回访率, the figures' one
+#: definition, in feedback's and in the analysts'): answered (``RatingGiven``), or declined
+#: (``SurveyDeclined``: the resident would rather not rate, on the link or telling the clerk
+#: who called). 12345 / 好差评 count a contacted resident as 回访 whatever they said; a
+#: revisit that expired, was withdrawn or still waits did not reach them.
+REVISIT_REACHED = ("answered", "declined")
+
 
 class Aspect(StrEnum):
     """What the resident marks separately, one aspect per step of the method at the counter."""
