@@ -383,6 +383,25 @@ class FollowUps:
             f.prioritise(meta)), meta_for(SYSTEM_RULES, cause, occurred_at), None)
         return bool(done and done[0])
 
+    async def check_early(self, follow_up_id: UUID, cause: str, occurred_at: datetime
+                          ) -> list[str]:
+        """The resident needs more care, learnt after the resolution this post-resolution
+        check follows (``cause``: the ``CareNeedChanged``): brought forward to the early check
+        and made high priority (``FollowUp.check_early``); returns the events recorded."""
+        now = self.clock.now()
+        recorded: list[str] = []
+
+        def run(unit: Unit) -> Aggregate:
+            follow_up: FollowUp = unit.get(follow_up_id, "follow-up")
+            meta = follow_up.meta_for(meta_for(SYSTEM_RULES, cause, occurred_at))
+            recorded.extend(follow_up.check_early(
+                self.calendar(follow_up.center_id),
+                self.settings.followup_early_check_working_days, max(now, occurred_at), meta))
+            return follow_up
+
+        await self.committer.submit(run, [follow_up_id])
+        return recorded
+
     async def respect(self, aggregate_id: UUID, kind: str, consent: Consent,
                       cause: str | None) -> list[str]:
         """Bring one open follow-up or obligation of a resident in line with their consent

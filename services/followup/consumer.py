@@ -17,8 +17,11 @@ From intake (consumed from the stream, in each case's order):
   (``followup_post_resolution_working_days``); an *early check* (``followup_early_check_working_
   days``, priority high) when the outcome is ``cannot_be_resolved``, the emotion was not
   defused, or the case's resident needs more care (``resident_care``, from intake's
-  ``CareNeedChanged``, as the batch knows it: a flag set after the resolution does not move
-  a check already planned).
+  ``CareNeedChanged``, as the batch knows it).
+* ``CareNeedChanged`` (the resident needs more care, learnt after a resolution): the resident's
+  post-resolution checks still open are brought forward to the early check (its working
+  days from the resolution's day, never earlier than now: ``FollowUpRescheduled`` cause
+  ``more_care``) and made high priority (``FollowUpPrioritised`` reason ``more_care``).
 * ``CaseReopened``: the open post-resolution checks of the case are cancelled (the counter is
   handling it again; resolving it again schedules a new check). Reopened because the resident
   said it was not solved (reason ``resident_says_unsolved``): a follow-up of that reason, due
@@ -275,6 +278,12 @@ class Rules:
                 found = await residents.pending(conn, resident_id)
                 respecting.append([(latest[resident_id], self._respect(
                     found, known.consent(resident_id), cause))])
+            # A resident found to need more care after a resolution: its check comes early.
+            for resident_id, e in _cared_now(events, known).items():
+                checks = [UUID(str(r["follow_up_id"]))
+                          for r in await conn.fetch(CHECKS_PLANNED, resident_id)]
+                if checks:
+                    respecting.append([(e, self._check_early(checks, e))])
             respected = await asyncio.gather(*(self._run_in_order(conn, steps)
                                                for steps in respecting),
                                              return_exceptions=True)
@@ -426,6 +435,21 @@ class Rules:
                     await self.followups.respect(aggregate_id, kind, consent, cause)
                 except NotFound:  # a worklist row whose aggregate is not here: nothing to do
                     log.warning("rule.respect_unknown", aggregate_id=str(aggregate_id))
+            return None
+
+        return run
+
+    def _check_early(self, checks: list[UUID], e: Envelope) -> Effect:
+        """The resident needs more care (``CareNeedChanged``), learnt after the resolutions
+        whose post-resolution checks are still open: each is brought forward to the early
+        check and made high priority (``FollowUp.check_early``)."""
+        async def run(_: list[Row]) -> None:
+            for follow_up_id in checks:
+                try:
+                    await self.followups.check_early(follow_up_id, str(e.event_id),
+                                                     e.occurred_at)
+                except NotFound:  # planned by a rule whose follow-up was never written
+                    log.warning("rule.care_unknown_check", follow_up_id=str(follow_up_id))
             return None
 
         return run
@@ -794,6 +818,24 @@ batches scheduled for them (``rule_followups``) and what their residents agreed 
 those an opening, a rectification or a plan step names), and which of those cases' residents
 need more care (``resident_care``). Three statements one after the other were three of a
 batch's ~10 round trips."""
+
+
+CHECKS_PLANNED = (
+    "SELECT r.follow_up_id FROM rule_followups r JOIN case_refs c USING (case_id)"
+    " WHERE c.resident_id = $1 AND r.rule = 'post_resolution_check'"
+    " AND NOT EXISTS (SELECT 1 FROM followups f WHERE f.follow_up_id = r.follow_up_id"
+    "  AND f.status NOT IN ('scheduled', 'due', 'missed', 'escalated'))")
+"""The post-resolution checks the rules planned for a resident's cases, bar those the
+worklist knows ended (a check planned a moment ago may not be in the worklist yet)."""
+
+
+def _cared_now(events: Sequence[Envelope], known: residents.Residents
+               ) -> dict[UUID, Envelope]:
+    """The residents a batch's ``CareNeedChanged`` says need more care (its last word for
+    each, as ``known`` folded it), with that event."""
+    said = {UUID(e.payload["resident_id"]): e for e in events
+            if e.service == "intake" and e.type == "CareNeedChanged"}
+    return {r: e for r, e in said.items() if known.more_care(r)}
 
 
 async def _read(conn: asyncpg.Connection, events: Sequence[Envelope]

@@ -618,6 +618,40 @@ class FollowUp(RemembersCommands):
         self._prioritised(priority="high", reason="case_urgent", meta=meta)
         return True
 
+    def check_early(self, calendar: WorkingCalendar, working_days: int, now: datetime,
+                    meta: Meta) -> list[str]:
+        """The resident turned out to need more care (intake's ``CareNeedChanged``) after the
+        resolution this post-resolution check follows: checked on early, as if it had been
+        known then. Still waiting, its moment is worked out again ``working_days``
+        (``followup_early_check_working_days``) from the resolution's day (its ``due_rule``),
+        never earlier than ``now`` (past already: due at once), when that is earlier than
+        planned; open, it is high priority. A check already as early, moved by staff (no
+        rule kept), or ended stays as it is. Returns the events recorded (none: a rule may
+        run again; nor again for the same ``CareNeedChanged``, the command's key)."""
+        if meta.get("causation_id") in self.__dict__.get("commands", {}):
+            return []  # this flag was applied here already (a re-run after a crash)
+        if self.reason != Reason.POST_RESOLUTION_CHECK or self.status not in OPEN:
+            return []
+        recorded: list[str] = []
+        if self.status == "scheduled" and self.due_rule is not None:
+            rule = DueRule.from_dict(self.due_rule)
+            if rule.direction == "on_or_after" and rule.working_days > working_days:
+                early = DueRule(rule.direction, rule.day, working_days, rule.not_before)
+                planned = calendar.plan(early)
+                due_at = max(planned.at, now)
+                if due_at < self.due_at:
+                    self._rescheduled(due_at=due_at, assigned_clerk=self.assigned_clerk,
+                                      assigned_team=self.assigned_team,
+                                      reason=RescheduleCause.MORE_CARE.value, meta=meta,
+                                      cause=RescheduleCause.MORE_CARE.value,
+                                      previous_due_at=self.due_at, basis=planned.basis.value,
+                                      due_rule=early.as_dict())
+                    recorded.append("FollowUpRescheduled")
+        if self.priority != Priority.HIGH:
+            self._prioritised(priority=Priority.HIGH.value, reason="more_care", meta=meta)
+            recorded.append("FollowUpPrioritised")
+        return recorded
+
     @event("FollowUpPrioritised")
     def _prioritised(self, priority: str, reason: str, meta: Meta) -> None:
         self.priority = priority
