@@ -1027,8 +1027,10 @@ class Referral(RemembersCommands):
     social insurance bureau, an employer), awaiting its reply until ``reply_due_at``. The
     reply is recorded once, by the clerk or by the unit through its reply link; without a
     reply by the deadline the scheduler records ``ReferralOverdue`` and plans a high-priority
-    follow-up (督办) for the case's owner. A reply after that is still taken. No personal data:
-    the unit's name and contact are scrubbed free text, the resident only the case's id."""
+    follow-up (督办) for the case's owner. A reply after that is still taken. Its case resolved,
+    a referral still awaiting its reply or overdue is closed (``ReferralClosed``): nobody
+    chases the unit any more. No personal data: the unit's name and contact are scrubbed free
+    text, the resident only the case's id."""
 
     @event("ReferralSent")
     def __init__(self, id: UUID, unit_kind: str, unit_name: str, unit_contact: str,
@@ -1061,9 +1063,14 @@ class Referral(RemembersCommands):
         self._remember(meta, "ReferralReplied")
 
     def advance(self, now: datetime, assigned_clerk: str | None, assigned_team: str | None,
-                meta: Meta) -> UUID | None:
-        """No reply by the deadline: 督办 (the follow-up's id, to be planned with it)."""
+                meta: Meta, case_resolved: bool = False) -> UUID | None:
+        """No reply by the deadline: 督办 (the follow-up's id, to be planned with it); or,
+        its case known resolved (``case_resolved``: a referral the rules left awaiting a
+        reply), closed: nobody chases a unit about a case that is done."""
         if self.status != "awaiting_reply" or self.reply_due_at > now:
+            return None
+        if case_resolved:
+            self.close_as_not_needed(meta)
             return None
         follow_up_id = referral_overdue_follow_up_id(self.id)
         self._overdue(follow_up_id=follow_up_id, assigned_clerk=assigned_clerk,
@@ -1075,3 +1082,16 @@ class Referral(RemembersCommands):
                  assigned_team: str | None, meta: Meta) -> None:
         self.status = "overdue"
         self.overdue_follow_up = follow_up_id
+
+    def close_as_not_needed(self, meta: Meta) -> bool:
+        """Its case was resolved: a referral still awaiting its reply, or overdue, is no
+        longer chased (True); one replied stays so. Idempotent by nature: once closed,
+        nothing more. A reply that comes after is still taken (``reply``)."""
+        if self.status not in ("awaiting_reply", "overdue"):
+            return False
+        self._closed(reason=CASE_RESOLVED, meta=meta)
+        return True
+
+    @event("ReferralClosed")
+    def _closed(self, reason: str, meta: Meta) -> None:
+        self.status = "closed"

@@ -328,6 +328,18 @@ class ReferralOverdue(_Payload):
     assigned_team: OptionalCode
 
 
+class ReferralClosed(_Payload):
+    """No longer chased: the referral's case was resolved (intake's ``CaseResolved``) while
+    its reply was still awaited or overdue. Off the referrals waiting, no 督办 after it (an
+    open ``referral_overdue`` follow-up is cancelled with it); a reply the unit still sends
+    is taken. The actor: ``system:rules`` (the rule on the resolution), or
+    ``system:scheduler`` when the scheduler, at the reply deadline, finds its case resolved
+    and the referral still awaiting a reply."""
+
+    reason: Code = Field("case_resolved", description=(
+        "The system's words (``case_resolved``), never typed by a person."))
+
+
 class PolicyChangePublished(_Payload):
     """A policy change that may help residents with past cases on these service items."""
 
@@ -452,6 +464,7 @@ CONTRACTS = [
     _add(ReferralSent),
     _add(ReferralReplied),
     _add(ReferralOverdue),
+    _add(ReferralClosed),
     _add(PolicyChangePublished, upcaster=policy_change_published_v1_to_v2),
     _add(PolicyChangeFannedOut),
     REGISTRY.add(EventContract("ObligationWatched", SERVICE, ObligationWatched,
