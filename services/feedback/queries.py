@@ -145,8 +145,8 @@ class RectificationBoard(Public):
     by_track: dict[Track, int] = Field(description="Open rectifications per track.")
     appeals_waiting: int
     revisits_waiting: int = Field(description=(
-        "Named residents' revisits asked and not yet answered (asked again by phone until "
-        "they are)."))
+        "Named residents' revisits asked and not yet answered or declined (asked again by "
+        "phone until they are)."))
     items: list[RectificationPublic]
 
 

@@ -27,7 +27,7 @@ import structlog
 from services.feedback.application import Feedback
 from services.feedback.domain import Consent, SurveyClosed
 from services.feedback.sending import SurveyMessage, SurveySender, survey_link
-from services.feedback.window_offer import TOGETHER, nobody_else_since
+from services.feedback.window_offer import SHOWN_MINUTES, TOGETHER, no_longer_offered
 from shared.contracts.feedback import SurveyChannel
 from shared.kernel.errors import CommandError, NotFound, RuleViolated
 
@@ -96,11 +96,13 @@ class SurveyScheduler:
 
     async def redirect_from_windows(self, now: datetime) -> int:
         """Ask where the resident is each tablet survey still waiting that the rating pad no
-        longer offers them because someone else has come to the window since
-        (``window_offer.nobody_else_since``, the pad's own definition): a case finished in
-        the back office with another resident sitting there, a resident who left without
-        rating before the next sat down. Judged once it has been on the tablet ``SETTLE``:
-        a trip applied a moment late by another partition's worker is seen first.
+        longer offers them (``window_offer.no_longer_offered``, the complement of the pad's
+        own definition): shown its ``SHOWN_MINUTES`` without an answer (the resident left
+        without rating, whether or not anybody sat down since), or, once it has been on the
+        tablet ``SETTLE``, someone else has come to the window since (a case finished in
+        the back office with another resident sitting there, a resident who left before the
+        next sat down). ``SETTLE``: a trip applied a moment late by another partition's
+        worker is seen first.
 
         Here, not in the follower: who came to the window is known from events of every
         partition, applied by their own workers in whatever order; a follower deciding as
@@ -109,11 +111,12 @@ class SurveyScheduler:
         window as it stands, on one replica (the advisory lock), and the survey takes the
         redirection once (``Survey.redirect``). Sent on its new channel by a later tick,
         after the resident's consent and the quiet hours."""
+        gone = no_longer_offered("s", "s.center_id", "s.counter_id", "$2", "$3", "$4")
         rows = await self.pool.fetch(
             "SELECT s.survey_id FROM surveys s WHERE s.channel = 'tablet' AND s.status = 'sent'"
-            " AND s.purpose = 'resolution' AND s.sent_at <= $2 AND s.expires_at > $1"
-            f" AND NOT ({nobody_else_since('s', 's.center_id', 's.counter_id', '$3')})"
-            " ORDER BY s.sent_at LIMIT $4", now, now - SETTLE, TOGETHER, self.batch)
+            f" AND s.purpose = 'resolution' AND s.expires_at > $1 AND {gone}"
+            " ORDER BY s.sent_at LIMIT $5", now, now - timedelta(minutes=SHOWN_MINUTES),
+            now - SETTLE, TOGETHER, self.batch)
         return sum(await asyncio.gather(*(self._redirect(r["survey_id"]) for r in rows)))
 
     async def _redirect(self, survey_id: UUID) -> int:

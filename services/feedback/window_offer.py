@@ -11,9 +11,12 @@ last moment there plus ``TOGETHER``. Built over the read models feedback keeps (
 ``intake_cases``, ``window_trips``), as SQL: the pad and the scheduler put their own
 parameters in.
 
-Only someone else at the window redirects a survey: that tells the resident has gone. A
-survey shown its ``SHOWN_MINUTES`` at a window where nobody came since says nothing of
-whether its resident saw it; it waits, and expires as no answer, as before.
+A survey the window no longer offers (``no_longer_offered``) is asked where its resident is,
+whichever way the pad stopped offering it: someone else came to the window (the resident has
+gone), or it was shown its ``SHOWN_MINUTES`` and nobody rated it, though nobody sat down
+since (an idle window: the resident left without rating). 好差评 practice: whoever did not
+rate on the spot gets a text. Before, the idle window's survey waited unseen for its seven
+days and expired as no answer.
 """
 
 from __future__ import annotations
@@ -59,3 +62,15 @@ def offered(s: str, center: str, counter: str, now: str, shown_since: str,
     and nobody else has come to the window since (``nobody_else_since``)."""
     return (f"{s}.status = 'sent' AND {s}.expires_at > {now} AND {s}.sent_at > {shown_since}"
             f" AND {nobody_else_since(s, center, counter, together)}")
+
+
+def no_longer_offered(s: str, center: str, counter: str, shown_since: str, settled: str,
+                      together: str) -> str:
+    """SQL, true once the window no longer offers tablet survey ``s`` (still waiting) to its
+    resident, the complement of ``offered``'s window: it was sent ``SHOWN_MINUTES`` ago or
+    more (``shown_since``: its time on the pad is over, whether or not anybody came since),
+    or, sent before ``settled``, someone else has come to the window since
+    (``nobody_else_since`` false). ``settled``: a trip applied a moment late by another
+    partition's worker is seen before the window is judged on who came."""
+    return (f"({s}.sent_at <= {shown_since} OR ({s}.sent_at <= {settled}"
+            f" AND NOT ({nobody_else_since(s, center, counter, together)})))")

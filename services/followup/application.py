@@ -383,6 +383,25 @@ class FollowUps:
             f.prioritise(meta)), meta_for(SYSTEM_RULES, cause, occurred_at), None)
         return bool(done and done[0])
 
+    async def check_early(self, follow_up_id: UUID, cause: str, occurred_at: datetime
+                          ) -> list[str]:
+        """The resident needs more care, learnt after the resolution this post-resolution
+        check follows (``cause``: the ``CareNeedChanged``): brought forward to the early check
+        and made high priority (``FollowUp.check_early``); returns the events recorded."""
+        now = self.clock.now()
+        recorded: list[str] = []
+
+        def run(unit: Unit) -> Aggregate:
+            follow_up: FollowUp = unit.get(follow_up_id, "follow-up")
+            meta = follow_up.meta_for(meta_for(SYSTEM_RULES, cause, occurred_at))
+            recorded.extend(follow_up.check_early(
+                self.calendar(follow_up.center_id),
+                self.settings.followup_early_check_working_days, max(now, occurred_at), meta))
+            return follow_up
+
+        await self.committer.submit(run, [follow_up_id])
+        return recorded
+
     async def respect(self, aggregate_id: UUID, kind: str, consent: Consent,
                       cause: str | None) -> list[str]:
         """Bring one open follow-up or obligation of a resident in line with their consent
@@ -422,6 +441,17 @@ class FollowUps:
         closed: list[bool] = []
         await self.path.on(task_id, "help task", "", lambda task, meta: closed.append(
             task.close_as_not_needed(meta)), meta_for(SYSTEM_RULES, cause, occurred_at), None)
+        return bool(closed and closed[0])
+
+    async def close_referral(self, referral_id: UUID, cause: str, occurred_at: datetime
+                             ) -> bool:
+        """The referral's case was resolved (``cause``: the ``CaseResolved`` event): no longer
+        chased when still awaiting its reply or overdue (True). Idempotent by nature: a
+        redelivered resolution finds it closed (or replied) and records nothing."""
+        closed: list[bool] = []
+        await self.path.on(referral_id, "referral", "", lambda referral, meta: closed.append(
+            referral.close_as_not_needed(meta)), meta_for(SYSTEM_RULES, cause, occurred_at),
+            None)
         return bool(closed and closed[0])
 
     async def move_help_task(self, task_id: UUID, step: str, cmd: c._Command,
@@ -648,7 +678,8 @@ class FollowUps:
         an obligation then calls for a home visit after one period instead of two.
 
         ``case_resolved``: follow-up knows the aggregate's case resolved (``case_refs``); a
-        help task still open at its deadline is then closed, never escalated.
+        help task still open at its deadline is then closed, never escalated, and a referral
+        still awaiting its reply closed, never chased (no 督办).
         """
         consent = consent or Consent()
         outcome: dict[str, Advanced] = {}
@@ -738,19 +769,21 @@ class FollowUps:
             fired += aggregate.advance(now, calendar, settings.followup_supervisor_team,
                                        meta, case_resolved)
         elif isinstance(aggregate, Referral):
-            fired += self._chase(unit, aggregate, calendar, now, owner, meta)
+            fired += self._chase(unit, aggregate, calendar, now, owner, meta, case_resolved)
         return fired
 
     def _chase(self, unit: Unit, referral: Referral, calendar: WorkingCalendar,
                now: datetime, owner: tuple[str | None, str | None] | None,
-               meta: Meta) -> list[str]:
+               meta: Meta, case_resolved: bool = False) -> list[str]:
         """督办: no reply by the deadline, a high-priority task (no contact with the resident:
-        it chases the unit) for the case's owner, else the referring clerk, at once."""
+        it chases the unit) for the case's owner, else the referring clerk, at once; its
+        case known resolved (``case_resolved``), the referral is closed instead."""
         clerk, team = owner if owner and (owner[0] or owner[1]) else (referral.referred_by,
                                                                        None)
-        follow_up_id = referral.advance(now, clerk, team, meta)
+        was = referral.status
+        follow_up_id = referral.advance(now, clerk, team, meta, case_resolved)
         if follow_up_id is None:
-            return []
+            return ["ReferralClosed"] if referral.status == "closed" != was else []
         fired = ["ReferralOverdue"]
         if unit.find(follow_up_id) is None:
             unit.add(FollowUp(

@@ -13,12 +13,16 @@ From intake (consumed from the stream, in each case's order):
   (``followup_deadline_reminder_working_days``), or at once when the deadline is closer.
 * ``CaseResolved``: the case's help tasks still open are closed as no longer needed
   (``HelpTaskClosed``, reason ``case_resolved``: off every worklist, never escalated; a
-  reopening does not bring them back); a *post-resolution check* M working days later
-  (``followup_post_resolution_working_days``); an *early check* (``followup_early_check_working_
-  days``, priority high) when the outcome is ``cannot_be_resolved``, the emotion was not
-  defused, or the case's resident needs more care (``resident_care``, from intake's
-  ``CareNeedChanged``, as the batch knows it: a flag set after the resolution does not move
-  a check already planned).
+  reopening does not bring them back), and so are its referrals still awaiting a reply
+  (``ReferralClosed``: never chased after), a 督办 already planned for one cancelled; a
+  *post-resolution check* M working days later (``followup_post_resolution_working_days``);
+  an *early check* (``followup_early_check_working_days``, priority high) when the outcome
+  is ``cannot_be_resolved``, the emotion was not defused, or the case's resident needs more
+  care (``resident_care``, from intake's ``CareNeedChanged``, as the batch knows it).
+* ``CareNeedChanged`` (the resident needs more care, learnt after a resolution): the resident's
+  post-resolution checks still open are brought forward to the early check (its working
+  days from the resolution's day, never earlier than now: ``FollowUpRescheduled`` cause
+  ``more_care``) and made high priority (``FollowUpPrioritised`` reason ``more_care``).
 * ``CaseReopened``: the open post-resolution checks of the case are cancelled (the counter is
   handling it again; resolving it again schedules a new check). Reopened because the resident
   said it was not solved (reason ``resident_says_unsolved``): a follow-up of that reason, due
@@ -165,8 +169,12 @@ MAY_TURN_URGENT = frozenset({"ConcernsNoted", "DeadlineNoted"})
 #: The rule an escalation's help task is remembered under (``rule_followups``): a handover
 #: leaves it with its owner, a resolution closes it.
 HELP_TASK = "help_task"
-#: Rules whose follow-ups stay with whom they were given to when the case is handed over.
-NOT_REASSIGNED = ("obligation", HELP_TASK)
+#: The rule a referral (派单) is remembered under (``rule_followups``, the referral's own id,
+#: beside its 督办's): a resolution closes it (``ReferralClosed``), never chased after.
+REFERRAL = "referral"
+#: Rules whose follow-ups stay with whom they were given to when the case is handed over (a
+#: referral is no follow-up: its 督办 goes to the owner when it is planned).
+NOT_REASSIGNED = ("obligation", HELP_TASK, REFERRAL)
 
 Row = tuple[UUID, UUID, str]
 """(case id, follow-up id, rule): what a rule scheduled for a case, kept in rule_followups."""
@@ -275,6 +283,12 @@ class Rules:
                 found = await residents.pending(conn, resident_id)
                 respecting.append([(latest[resident_id], self._respect(
                     found, known.consent(resident_id), cause))])
+            # A resident found to need more care after a resolution: its check comes early.
+            for resident_id, e in _cared_now(events, known).items():
+                checks = [UUID(str(r["follow_up_id"]))
+                          for r in await conn.fetch(CHECKS_PLANNED, resident_id)]
+                if checks:
+                    respecting.append([(e, self._check_early(checks, e))])
             respected = await asyncio.gather(*(self._run_in_order(conn, steps)
                                                for steps in respecting),
                                              return_exceptions=True)
@@ -385,7 +399,9 @@ class Rules:
             unsolved = planned.of(e.case_id, Reason.RESIDENT_SAYS_UNSOLVED.value)
             more_care = care_of is not None and care_of(plain(case["resident_id"]))
             return self._resolved(e, case, consent_of, unsolved, more_care,
-                                  planned.of(e.case_id, HELP_TASK))
+                                  planned.of(e.case_id, HELP_TASK),
+                                  planned.of(e.case_id, REFERRAL),
+                                  planned.of(e.case_id, Reason.REFERRAL_OVERDUE.value))
         if e.type == "ObligationDeclared":
             return self._obligation(e, case, consent_of)
         if e.type == "ActionTaken":
@@ -404,10 +420,10 @@ class Rules:
         """The case became urgent: every open follow-up planned for it before (earlier
         batches, and earlier events of this one) is high priority from now on."""
         assert e.case_id is not None
-        planned = before.of(e.case_id, but=("obligation",))
+        planned = before.of(e.case_id, but=("obligation", REFERRAL))
 
         async def run(earlier: list[Row]) -> None:
-            this_batch = [f for _, f, rule in earlier if rule != "obligation"]
+            this_batch = [f for _, f, rule in earlier if rule not in ("obligation", REFERRAL)]
             for follow_up_id in dict.fromkeys([*planned, *this_batch]):
                 try:
                     await self.followups.prioritise(follow_up_id, str(e.event_id),
@@ -426,6 +442,21 @@ class Rules:
                     await self.followups.respect(aggregate_id, kind, consent, cause)
                 except NotFound:  # a worklist row whose aggregate is not here: nothing to do
                     log.warning("rule.respect_unknown", aggregate_id=str(aggregate_id))
+            return None
+
+        return run
+
+    def _check_early(self, checks: list[UUID], e: Envelope) -> Effect:
+        """The resident needs more care (``CareNeedChanged``), learnt after the resolutions
+        whose post-resolution checks are still open: each is brought forward to the early
+        check and made high priority (``FollowUp.check_early``)."""
+        async def run(_: list[Row]) -> None:
+            for follow_up_id in checks:
+                try:
+                    await self.followups.check_early(follow_up_id, str(e.event_id),
+                                                     e.occurred_at)
+                except NotFound:  # planned by a rule whose follow-up was never written
+                    log.warning("rule.care_unknown_check", follow_up_id=str(follow_up_id))
             return None
 
         return run
@@ -495,7 +526,8 @@ class Rules:
 
     def _resolved(self, e: Envelope, case: CaseRef, consent_of: ConsentOf,
                   unsolved: Sequence[UUID] = (), more_care: bool = False,
-                  help_tasks: Sequence[UUID] = ()) -> Effect:
+                  help_tasks: Sequence[UUID] = (), referrals: Sequence[UUID] = (),
+                  chases: Sequence[UUID] = ()) -> Effect:
         calendar = self.followups.calendar(e.center_id)
         # A resident who needs more care (intake's CareNeedChanged: living alone, disabled,
         # chronically ill, 80+) is checked on early too, whatever the clerk noted.
@@ -529,6 +561,24 @@ class Rules:
                                                          e.occurred_at)
                 except NotFound:  # planned by a rule whose task was never written
                     log.warning("rule.close_unknown_help_task", task_id=str(task_id))
+            # Its referrals still awaiting a reply are no longer chased, and a 督办 already
+            # planned for one is cancelled: nobody chases a unit about a case that is done.
+            this_batch = [f for _, f, rule in earlier if rule == REFERRAL]
+            for referral_id in dict.fromkeys([*referrals, *this_batch]):
+                try:
+                    await self.followups.close_referral(referral_id, str(e.event_id),
+                                                        e.occurred_at)
+                except NotFound:  # planned by a rule whose referral was never written
+                    log.warning("rule.close_unknown_referral", referral_id=str(referral_id))
+            this_batch = [f for _, f, rule in earlier if rule == Reason.REFERRAL_OVERDUE]
+            for chase_id in dict.fromkeys([*chases, *this_batch]):
+                try:
+                    await self.followups.cancel(
+                        chase_id, c.CancelFollowUp(reason="case resolved",
+                                                   occurred_at=e.occurred_at),
+                        SYSTEM_RULES, f"resolved:{e.event_id}")
+                except (RuleViolated, NotFound, AlreadyDoneError):
+                    pass  # never overdue (not planned), done or cancelled already
             if consent_allows(Reason.POST_RESOLUTION_CHECK,
                               consent_of(plain(case["resident_id"]))) is None:
                 return None  # only outreach: not without consent, not for the erased
@@ -631,11 +681,13 @@ class Rules:
             causation_id=str(e.event_id), correlation_id=e.correlation_id,
             occurred_at=e.occurred_at)
 
-        async def run(_: list[Row]) -> Row:
+        async def run(_: list[Row]) -> list[Row]:
             await self.followups.send_referral(referring)
-            # Its 督办, once planned, is the case's like any follow-up: a handover moves it.
-            return (referring.case_id, referral_overdue_follow_up_id(referring.referral_id),
-                    Reason.REFERRAL_OVERDUE.value)
+            # Its 督办, once planned, is the case's like any follow-up: a handover moves it;
+            # the referral itself, for the resolution to close it.
+            return [(referring.case_id, referral_overdue_follow_up_id(referring.referral_id),
+                     Reason.REFERRAL_OVERDUE.value),
+                    (referring.case_id, referring.referral_id, REFERRAL)]
 
         return run
 
@@ -794,6 +846,24 @@ batches scheduled for them (``rule_followups``) and what their residents agreed 
 those an opening, a rectification or a plan step names), and which of those cases' residents
 need more care (``resident_care``). Three statements one after the other were three of a
 batch's ~10 round trips."""
+
+
+CHECKS_PLANNED = (
+    "SELECT r.follow_up_id FROM rule_followups r JOIN case_refs c USING (case_id)"
+    " WHERE c.resident_id = $1 AND r.rule = 'post_resolution_check'"
+    " AND NOT EXISTS (SELECT 1 FROM followups f WHERE f.follow_up_id = r.follow_up_id"
+    "  AND f.status NOT IN ('scheduled', 'due', 'missed', 'escalated'))")
+"""The post-resolution checks the rules planned for a resident's cases, bar those the
+worklist knows ended (a check planned a moment ago may not be in the worklist yet)."""
+
+
+def _cared_now(events: Sequence[Envelope], known: residents.Residents
+               ) -> dict[UUID, Envelope]:
+    """The residents a batch's ``CareNeedChanged`` says need more care (its last word for
+    each, as ``known`` folded it), with that event."""
+    said = {UUID(e.payload["resident_id"]): e for e in events
+            if e.service == "intake" and e.type == "CareNeedChanged"}
+    return {r: e for r, e in said.items() if known.more_care(r)}
 
 
 async def _read(conn: asyncpg.Connection, events: Sequence[Envelope]

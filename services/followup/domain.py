@@ -638,6 +638,40 @@ class FollowUp(RemembersCommands):
         self._prioritised(priority="high", reason="case_urgent", meta=meta)
         return True
 
+    def check_early(self, calendar: WorkingCalendar, working_days: int, now: datetime,
+                    meta: Meta) -> list[str]:
+        """The resident turned out to need more care (intake's ``CareNeedChanged``) after the
+        resolution this post-resolution check follows: checked on early, as if it had been
+        known then. Still waiting, its moment is worked out again ``working_days``
+        (``followup_early_check_working_days``) from the resolution's day (its ``due_rule``),
+        never earlier than ``now`` (past already: due at once), when that is earlier than
+        planned; open, it is high priority. A check already as early, moved by staff (no
+        rule kept), or ended stays as it is. Returns the events recorded (none: a rule may
+        run again; nor again for the same ``CareNeedChanged``, the command's key)."""
+        if meta.get("causation_id") in self.__dict__.get("commands", {}):
+            return []  # this flag was applied here already (a re-run after a crash)
+        if self.reason != Reason.POST_RESOLUTION_CHECK or self.status not in OPEN:
+            return []
+        recorded: list[str] = []
+        if self.status == "scheduled" and self.due_rule is not None:
+            rule = DueRule.from_dict(self.due_rule)
+            if rule.direction == "on_or_after" and rule.working_days > working_days:
+                early = DueRule(rule.direction, rule.day, working_days, rule.not_before)
+                planned = calendar.plan(early)
+                due_at = max(planned.at, now)
+                if due_at < self.due_at:
+                    self._rescheduled(due_at=due_at, assigned_clerk=self.assigned_clerk,
+                                      assigned_team=self.assigned_team,
+                                      reason=RescheduleCause.MORE_CARE.value, meta=meta,
+                                      cause=RescheduleCause.MORE_CARE.value,
+                                      previous_due_at=self.due_at, basis=planned.basis.value,
+                                      due_rule=early.as_dict())
+                    recorded.append("FollowUpRescheduled")
+        if self.priority != Priority.HIGH:
+            self._prioritised(priority=Priority.HIGH.value, reason="more_care", meta=meta)
+            recorded.append("FollowUpPrioritised")
+        return recorded
+
     @event("FollowUpPrioritised")
     def _prioritised(self, priority: str, reason: str, meta: Meta) -> None:
         self.priority = priority
@@ -1013,8 +1047,10 @@ class Referral(RemembersCommands):
     social insurance bureau, an employer), awaiting its reply until ``reply_due_at``. The
     reply is recorded once, by the clerk or by the unit through its reply link; without a
     reply by the deadline the scheduler records ``ReferralOverdue`` and plans a high-priority
-    follow-up (督办) for the case's owner. A reply after that is still taken. No personal data:
-    the unit's name and contact are scrubbed free text, the resident only the case's id."""
+    follow-up (督办) for the case's owner. A reply after that is still taken. Its case resolved,
+    a referral still awaiting its reply or overdue is closed (``ReferralClosed``): nobody
+    chases the unit any more. No personal data: the unit's name and contact are scrubbed free
+    text, the resident only the case's id."""
 
     @event("ReferralSent")
     def __init__(self, id: UUID, unit_kind: str, unit_name: str, unit_contact: str,
@@ -1047,9 +1083,14 @@ class Referral(RemembersCommands):
         self._remember(meta, "ReferralReplied")
 
     def advance(self, now: datetime, assigned_clerk: str | None, assigned_team: str | None,
-                meta: Meta) -> UUID | None:
-        """No reply by the deadline: 督办 (the follow-up's id, to be planned with it)."""
+                meta: Meta, case_resolved: bool = False) -> UUID | None:
+        """No reply by the deadline: 督办 (the follow-up's id, to be planned with it); or,
+        its case known resolved (``case_resolved``: a referral the rules left awaiting a
+        reply), closed: nobody chases a unit about a case that is done."""
         if self.status != "awaiting_reply" or self.reply_due_at > now:
+            return None
+        if case_resolved:
+            self.close_as_not_needed(meta)
             return None
         follow_up_id = referral_overdue_follow_up_id(self.id)
         self._overdue(follow_up_id=follow_up_id, assigned_clerk=assigned_clerk,
@@ -1061,3 +1102,16 @@ class Referral(RemembersCommands):
                  assigned_team: str | None, meta: Meta) -> None:
         self.status = "overdue"
         self.overdue_follow_up = follow_up_id
+
+    def close_as_not_needed(self, meta: Meta) -> bool:
+        """Its case was resolved: a referral still awaiting its reply, or overdue, is no
+        longer chased (True); one replied stays so. Idempotent by nature: once closed,
+        nothing more. A reply that comes after is still taken (``reply``)."""
+        if self.status not in ("awaiting_reply", "overdue"):
+            return False
+        self._closed(reason=CASE_RESOLVED, meta=meta)
+        return True
+
+    @event("ReferralClosed")
+    def _closed(self, reason: str, meta: Meta) -> None:
+        self.status = "closed"

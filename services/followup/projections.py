@@ -304,7 +304,8 @@ class WorklistProjection:
                 fire = {"HelpTaskOpened": "deadline_at", "ReferralSent": "reply_due_at"}.get(
                     e.type)
                 if fire or e.type in ("HelpTaskDone", "HelpTaskHandedBack", "HelpTaskClosed",
-                                      "HelpTaskEscalated", "ReferralReplied", "ReferralOverdue"):
+                                      "HelpTaskEscalated", "ReferralReplied", "ReferralOverdue",
+                                      "ReferralClosed"):
                     kind = "helptask" if e.type.startswith("HelpTask") else "referral"
                     plan.timer((fid, kind, _at(p[fire]) if fire else None, v))
             elif e.type.startswith("Obligation"):
@@ -548,6 +549,11 @@ class WorklistProjection:
                 "UPDATE referrals SET status = 'overdue', follow_up_id = $2, updated_at = $3,"
                 " version = $4, position = $5 WHERE referral_id = $1 AND version < $4",
                 e.aggregate_id, UUID(p["follow_up_id"]), e.occurred_at, v, e.position)
+        elif e.type == "ReferralClosed":
+            await conn.execute(
+                "UPDATE referrals SET status = 'closed', updated_at = $2, version = $3,"
+                " position = $4 WHERE referral_id = $1 AND version < $3", e.aggregate_id,
+                e.occurred_at, v, e.position)
 
     async def _watch(self, conn: asyncpg.Connection, watched: list[Envelope]) -> None:
         """ObligationWatched events (emptied): what ``_obligation`` inserts for each, in one

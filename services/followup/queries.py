@@ -109,8 +109,8 @@ class HelpTaskList(Public):
 
 class ReferralPublic(Public):
     """派单: where the case went (the unit's kind, name and contact; no personal data), the
-    reply deadline, the status (awaiting_reply, overdue, replied), the reply and who recorded
-    it, and the 督办 follow-up once overdue."""
+    reply deadline, the status (awaiting_reply, overdue, replied, closed: its case resolved
+    before a reply), the reply and who recorded it, and the 督办 follow-up once overdue."""
 
     referral_id: UUID
     center_id: str
@@ -386,7 +386,8 @@ async def help_and_referral_counts(pool: asyncpg.Pool, center_id: str, now: date
         center_id, now)
     ref = await pool.fetchrow(
         "SELECT count(*) AS open, count(*) FILTER (WHERE reply_due_at < $2) AS overdue"
-        " FROM referrals WHERE center_id = $1 AND status <> 'replied'", center_id, now)
+        " FROM referrals WHERE center_id = $1 AND status NOT IN ('replied', 'closed')",
+        center_id, now)
     assert row is not None and ref is not None
     return (OpenOverduePublic(open=row["open"], overdue=row["overdue"]),
             OpenOverduePublic(open=ref["open"], overdue=ref["overdue"]))
@@ -403,6 +404,7 @@ async def referrals(pool: asyncpg.Pool, center_id: str | None, case_id: UUID | N
     """A case's referrals, or (``waiting``) those of the center still without a reply."""
     rows = await pool.fetch(
         f"SELECT {REFERRAL_COLUMNS} FROM referrals WHERE ($1::uuid IS NULL OR case_id = $1)"
-        " AND ($2::text IS NULL OR center_id = $2) AND (NOT $3 OR status <> 'replied')"
+        " AND ($2::text IS NULL OR center_id = $2)"
+        " AND (NOT $3 OR status NOT IN ('replied', 'closed'))"
         " ORDER BY reply_due_at, referral_id LIMIT $4", case_id, center_id, waiting, limit)
     return ReferralList(items=[ReferralPublic.of(r) for r in rows])

@@ -85,7 +85,7 @@ PENDING = (
     " WHERE resident_id = $1 AND active"
     " UNION SELECT r.follow_up_id, CASE r.rule WHEN 'obligation' THEN 'obligation'"
     " ELSE 'followup' END FROM rule_followups r JOIN case_refs c USING (case_id)"
-    " WHERE c.resident_id = $1"
+    " WHERE c.resident_id = $1 AND r.rule <> 'referral'"  # a unit is chased, not them
     # Planned by hand naming only the case, by a release that did not yet take the case's
     # resident for it (``FollowUps.schedule_by_hand``): the case's resident's all the same.
     " UNION SELECT f.follow_up_id, 'followup' FROM followups f JOIN case_refs c USING (case_id)"

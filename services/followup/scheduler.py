@@ -7,7 +7,8 @@ is ``followup_escalate_after_working_days`` working days overdue; an obligation'
 missed after its grace working days, which schedules a follow-up; a help task (帮办) not done
 by its deadline is escalated to the supervisor team; a referral without a reply by its
 deadline is overdue, which plans a high-priority follow-up (督办) for the case's owner; a help
-task whose case is known resolved (``case_refs``) is closed rather than escalated. All of
+task whose case is known resolved (``case_refs``) is closed rather than escalated, and a
+referral closed rather than chased. All of
 it is recorded by the aggregate itself, so:
 
 * **exactly once**: two replicas may try the same aggregate at the same moment; the event
@@ -54,11 +55,13 @@ log = structlog.get_logger("sixstep.followup.scheduler")
 
 #: The due timers, each with its resident's consent (none known: may be contacted), for a
 #: referral or an obligation its case's owner now (who gets the 督办, the missed period), and
-#: for a help task whether its case is known resolved (closed then, never escalated).
+#: for a help task or a referral whether its case is known resolved (closed then, never
+#: escalated or chased).
 DUE = (
     "SELECT t.aggregate_id, t.kind, t.fire_at, c.contact, c.erased,"
     " cr.clerk_id, cr.owner_clerk, cr.owner_team, rc.more_care,"
-    " h.task_id IS NOT NULL AND cr.status = 'resolved' AS case_resolved FROM timers t"
+    " (h.task_id IS NOT NULL OR r.referral_id IS NOT NULL) AND cr.status = 'resolved'"
+    " AS case_resolved FROM timers t"
     " LEFT JOIN followups f ON t.kind = 'followup' AND f.follow_up_id = t.aggregate_id"
     " LEFT JOIN obligations o ON t.kind = 'obligation' AND o.aggregate_id = t.aggregate_id"
     " LEFT JOIN referrals r ON t.kind = 'referral' AND r.referral_id = t.aggregate_id"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from uuid import UUID, uuid5
@@ -29,7 +29,7 @@ from shared.contracts.vocabulary import DueCause, DueSource
 from shared.eventstore.application import ServiceApplication
 from shared.eventstore.command_path import CommandPath
 from shared.eventstore.group_commit import GroupCommitter, Unit, Written
-from shared.kernel.calendar import Basis, WorkingCalendar, covered
+from shared.kernel.calendar import Basis, CalendarNotCovered, WorkingCalendar, covered
 from shared.kernel.clock import Clock
 from shared.kernel.errors import AlreadyDoneError, CommandError, Forbidden, InvalidCommand
 from shared.kernel.meta import COMMAND_DIGEST, Meta, meta_for
@@ -134,6 +134,16 @@ class Intake:
         return DueCandidate(due_on, DueSource.ITEM_DAYS, DueCause.GUIDANCE,
                             calendar.basis_of(start, due_on), counted_from=start,
                             working_days=item.typical_days)
+
+    def _reopened_due(self, case: Case, meta: Meta) -> DueCandidate | None:
+        """The item's usual working days counted from the reopening day (``Case.renew_due``).
+        None when the calendar does not cover it: the reopening is never refused for that
+        (a resident's "not solved" included); the due date stays as it was."""
+        try:
+            due = self._item_due(case, case.service_item, meta)
+        except CalendarNotCovered:
+            return None
+        return None if due is None else replace(due, cause=DueCause.REOPENED)
 
     def _day_due(self, case: Case, day: date, source: DueSource,
                  cause: DueCause) -> DueCandidate | None:
@@ -396,7 +406,8 @@ class Intake:
     async def reopen_case(self, case_id: UUID, cmd: c.ReopenCase, actor: str,
                           key: str | None, expected_version: int | None = None) -> Written:
         return await self._on_case(case_id, "CaseReopened", cmd, actor, key, expected_version,
-                                   lambda case, meta: case.reopen(cmd.reason, meta))
+                                   lambda case, meta: case.reopen(
+                                       cmd.reason, meta, self._reopened_due(case, meta)))
 
     async def hear_unsolved(self, case_id: UUID, verdict: Verdict) -> bool:
         """A resident's "not solved" (``verdicts.py``): the case reopened once per verdict,
@@ -413,7 +424,8 @@ class Intake:
             if case.center_id != verdict.center_id:
                 raise Forbidden("a verdict heard at another center than the case's",
                                 case_center=case.center_id, verdict_center=verdict.center_id)
-            reopened["yes"] = case.hear_unsolved(verdict.said_at, meta)
+            reopened["yes"] = case.hear_unsolved(verdict.said_at, meta,
+                                                 self._reopened_due(case, meta))
 
         await self.path.on(case_id, "case", "CaseReopened", act, meta, key)  # again: replayed
         return reopened.get("yes", False)

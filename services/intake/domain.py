@@ -398,20 +398,40 @@ class Case(RemembersCommands):
         self.resolved_at = datetime.fromisoformat(at) if isinstance(at, str) else at
         self._remember(meta, "CaseResolved")
 
-    def reopen(self, reason: str, meta: Meta) -> None:
+    def reopen(self, reason: str, meta: Meta, due: DueCandidate | None = None) -> None:
+        """``due``: the item's usual working days counted from the reopening day
+        (``renew_due``)."""
         if self.status != "resolved":
             raise RuleViolated("only a resolved case can be reopened", status=self.status)
         self._reopened(reason=reason, meta=meta)
+        self.renew_due(due, meta)
 
-    def hear_unsolved(self, said_at: datetime, meta: Meta) -> bool:
+    def hear_unsolved(self, said_at: datetime, meta: Meta,
+                      due: DueCandidate | None = None) -> bool:
         """The resident said the matter was not solved (at the survey or the post-resolution
         check): the case is reopened, with the reason ``resident_says_unsolved``. Nothing
         when the case is open already (a clerk reopened it) or when the word was said before
-        the case's latest resolution (it speaks of an earlier one); True when reopened."""
+        the case's latest resolution (it speaks of an earlier one); True when reopened.
+        ``due``: as for ``reopen``."""
         resolved_at = getattr(self, "resolved_at", None)
         if self.status != "resolved" or (resolved_at is not None and said_at < resolved_at):
             return False
         self._reopened(reason=RESIDENT_SAYS_UNSOLVED, meta=meta)
+        self.renew_due(due, meta)
+        return True
+
+    def renew_due(self, due: DueCandidate | None, meta: Meta) -> bool:
+        """Just reopened: a case with a due date gets its item's usual working days again,
+        counted from the reopening day (``due``, cause ``reopened``), when its due date is
+        earlier. The one the resolution was judged by is past or close, and a reopened case
+        is not overdue the moment it is taken up again. A later due date (a day promised, one
+        moved by hand) stays; a case never given one gets none. True when recorded."""
+        if due is None or self.due_on is None or self.due_on >= due.due_on:
+            return False
+        self._due_date_set(due_on=due.due_on, source=due.source.value,
+                           cause=due.cause.value, basis=due.basis.value,
+                           previous_due_on=self.due_on, counted_from=due.counted_from,
+                           working_days=due.working_days, note=None, meta=meta)
         return True
 
     @event("CaseReopened")

@@ -42,7 +42,8 @@ total. The definitions are those of the feedback service's figures
   appealed and the appeal upheld (``RectificationAppealDecided``) leaves bad reviews and the
   satisfaction rates, counted in appeals upheld (on the day of the review);
 - 实名差评回访率 (named revisit rate): of the rectifications of named residents (less upheld
-  appeals), on the day opened, those whose resident answered a revisit survey;
+  appeals), on the day opened, those whose resident a revisit survey reached: answered, or
+  declined to rate (``SurveyDeclined``: the center reached them);
 - rectifications opened, on the day opened; rectification on-time rate: of those completed or
   past their deadline (before the ``as_of`` day, else today), those completed by the deadline
   in force (the last ``RectificationDeadlineRevised`` one, when a provisional deadline was
@@ -69,7 +70,7 @@ import pyarrow as pa
 
 from shared.analytics.export import WIDE_TABLE, read_manifest, type_columns
 from shared.contracts import REGISTRY
-from shared.contracts.feedback import SATISFIED_LEVELS, RatingLevel
+from shared.contracts.feedback import REVISIT_REACHED, SATISFIED_LEVELS, RatingLevel
 from shared.contracts.vocabulary import Emotion, Outcome
 
 NEEDS_DEFUSING = tuple(e.value for e in Emotion if e.needs_defusing)
@@ -240,7 +241,8 @@ DEFINITIONS = {
                       " figures, on the day of the review",
     "named_bad_reviews": "rectifications of named residents (实名差评), less upheld appeals, on"
                          " the day opened",
-    "named_revisited": "of those, the resident answered a revisit survey",
+    "named_revisited": "of those, the resident was reached by a revisit survey: answered it"
+                       " or declined to rate (SurveyDeclined)",
     "followups_closed": "follow-ups completed or missed, on their (last) due day",
     "followups_on_time": "of those, completed and never missed, the resident reached (not"
                          " outcome unreachable)",
@@ -446,7 +448,7 @@ def aftercare_sql(tz: str) -> dict[str, str]:
     SELECT f.*, c.service_item,
            CAST(f.aggregate_id AS VARCHAR) IN (
                SELECT rectification_id FROM survey_facts WHERE rectification_id IS NOT NULL
-               AND purpose = 'revisit' AND result = 'answered') AS revisited
+               AND purpose = 'revisit' AND result IN {_in(REVISIT_REACHED)}) AS revisited
     FROM folded f LEFT JOIN case_facts c USING (case_id)
     """
     due = f"CAST(timezone('{tz}', CAST(due_at AS TIMESTAMPTZ)) AS DATE)"

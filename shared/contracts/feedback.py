@@ -59,6 +59,13 @@ class RatingLevel(StrEnum):
 SATISFIED_LEVELS = frozenset({RatingLevel.VERY_SATISFIED, RatingLevel.SATISFIED,
                               RatingLevel.BASICALLY_SATISFIED})
 
+#: How a revisit survey that reached its resident closed (实名差评回访率, the figures' one
+#: definition, in feedback's and in the analysts'): answered (``RatingGiven``), or declined
+#: (``SurveyDeclined``: the resident would rather not rate, on the link or telling the clerk
+#: who called). 12345 / 好差评 count a contacted resident as 回访 whatever they said; a
+#: revisit that expired, was withdrawn or still waits did not reach them.
+REVISIT_REACHED = ("answered", "declined")
+
 
 class Aspect(StrEnum):
     """What the resident marks separately, one aspect per step of the method at the counter."""
@@ -163,10 +170,11 @@ class SurveySent(_Payload):
 
 
 class SurveyRedirected(_Payload):
-    """A survey sent to the window's tablet that the rating pad no longer offers its resident,
-    someone else having come to the window since (a case finished in the back office, a
-    resident who left without rating), is asked where the resident is: by SMS, or by a
-    clerk's call when nobody is on file. The same survey (one per resolution), waiting to be
+    """A survey sent to the window's tablet that the rating pad no longer offers its resident
+    (someone else came to the window since: a case finished in the back office, a resident
+    who left without rating; or shown its ten minutes unrated, at a window where nobody sat
+    down since) is asked where the resident is: by SMS, or by a clerk's call when nobody is
+    on file. The same survey (one per resolution), waiting to be
     sent again on ``channel`` from ``send_at`` (the resolution's moment plus the delay, out
     of the quiet hours), with its new deadline; the resident's consent is read again before
     it goes."""

@@ -99,6 +99,9 @@ class RescheduleCause(StrEnum):
     CALENDAR_PUBLISHED = "calendar_published"
     TRIAGED = "triaged"  # a bad review's triage gave its rectification another deadline
     UNREACHABLE = "unreachable"  # a call that did not reach the resident: tried again
+    #: The resident turned out to need more care (intake's ``CareNeedChanged``) after the
+    #: resolution: its post-resolution check is brought forward to the early check.
+    MORE_CARE = "more_care"
 
 
 class _Payload(BaseModel):
@@ -224,11 +227,13 @@ class FollowUpContactWithdrawn(_Payload):
 
 class FollowUpPrioritised(_Payload):
     """The case became urgent after the follow-up was planned (urgency high or critical noted,
-    or a close deadline: issue 19), so the open follow-up is now high priority."""
+    or a close deadline: issue 19; ``reason`` ``case_urgent``), or the resident turned out to
+    need more care after the resolution its post-resolution check follows (``more_care``),
+    so the open follow-up is now high priority."""
 
     priority: Priority = Priority.HIGH
     reason: Code = Field("case_urgent", description=(
-        "The system's words (``case_urgent``), never typed by a person."))
+        "The system's words (``case_urgent``, ``more_care``), never typed by a person."))
 class FollowUpReassigned(_Payload):
     """The follow-up goes to another clerk or team, its time and state unchanged: its case was
     handed over (``CaseHandedOver``), and follow-ups go to the case's current owner."""
@@ -321,6 +326,18 @@ class ReferralOverdue(_Payload):
     follow_up_id: UUID
     assigned_clerk: OptionalCode
     assigned_team: OptionalCode
+
+
+class ReferralClosed(_Payload):
+    """No longer chased: the referral's case was resolved (intake's ``CaseResolved``) while
+    its reply was still awaited or overdue. Off the referrals waiting, no 督办 after it (an
+    open ``referral_overdue`` follow-up is cancelled with it); a reply the unit still sends
+    is taken. The actor: ``system:rules`` (the rule on the resolution), or
+    ``system:scheduler`` when the scheduler, at the reply deadline, finds its case resolved
+    and the referral still awaiting a reply."""
+
+    reason: Code = Field("case_resolved", description=(
+        "The system's words (``case_resolved``), never typed by a person."))
 
 
 class PolicyChangePublished(_Payload):
@@ -447,6 +464,7 @@ CONTRACTS = [
     _add(ReferralSent),
     _add(ReferralReplied),
     _add(ReferralOverdue),
+    _add(ReferralClosed),
     _add(PolicyChangePublished, upcaster=policy_change_published_v1_to_v2),
     _add(PolicyChangeFannedOut),
     REGISTRY.add(EventContract("ObligationWatched", SERVICE, ObligationWatched,

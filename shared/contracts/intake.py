@@ -311,9 +311,11 @@ class CaseDueDateSet(_Payload):
     ``counted_from`` and ``working_days``), the date promised to the resident at guidance
     (``promised``), a deadline noted on the case (``deadline``); an automatic source only ever
     sets it or brings it forward. Otherwise it moves only by hand (``source`` and ``cause``
-    ``moved``): a supervisor or the case's clerk, with the reason in ``note``. The figures'
-    on-time completion rate (按时办结率) is measured against the latest one recorded (a resolved
-    case's due date cannot move: reopen it first)."""
+    ``moved``): a supervisor or the case's clerk, with the reason in ``note``; or when the
+    case is reopened (``cause`` ``reopened``: the item's days counted again from the
+    reopening day, when the due date was earlier). The figures' on-time completion rate
+    (按时办结率) is measured against the latest one recorded (a resolved case's due date
+    cannot move: reopen it first)."""
 
     due_on: Day
     source: DueSource

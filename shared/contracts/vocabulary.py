@@ -98,6 +98,9 @@ class DueCause(StrEnum):
     DEADLINE_NOTED = "deadline_noted"  # an earlier deadline was noted
     CALENDAR_PUBLISHED = "calendar_published"  # the official schedule replaced a provisional one
     MOVED = "moved"  # a supervisor or the case's clerk moved it, with a reason (``note``)
+    #: The case was reopened: the item's usual working days again, from the reopening day,
+    #: when its due date was earlier (not overdue the moment it is taken up again).
+    REOPENED = "reopened"
 
 
 class Basis(StrEnum):

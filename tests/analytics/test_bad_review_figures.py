@@ -15,10 +15,14 @@ Huamu, Monday 2 March 2026: five visits, five resolution surveys answered that d
 - s3 dissatisfied, anonymous (r3): triaged limited on 2 Mar (deadline 9 Mar), not completed
   and not yet due on 6 Mar.
 - s4 satisfied.
+- s5 dissatisfied, named (r5): completed 5 Mar; the clerk's revisit call reaches the resident,
+  who would rather not rate (``SurveyDeclined``, 6 Mar): revisited (the center reached them,
+  as 12345 / 好差评 count a contacted resident), though no answer and no revisit satisfaction.
 
-By hand, 2-6 March, as of 6 March: satisfaction 1/4 (s0 out), response 5/5, bad reviews 3,
-appeals upheld 1, rectifications opened 4, on time 2/2 (r1, r2; r0 out, r3 not due), revisit
-satisfaction 1/1, 实名差评回访率 1/2 (r1 of r1, r2; r0 out, r3 anonymous).
+By hand, 2-6 March, as of 6 March: satisfaction 1/5 (s0 out), response 6/6, bad reviews 4,
+appeals upheld 1, rectifications opened 5, on time 3/3 (r1, r2, r5; r0 out, r3 not due),
+revisit satisfaction 1/1, 实名差评回访率 2/3 (r1 and r5 of r1, r2, r5; r0 out, r3 anonymous).
+Before, a declined revisit ended the board's task but not the figure: 1/3.
 """
 
 from __future__ import annotations
@@ -51,14 +55,14 @@ from tests.analytics.support import (
 MARCH_2, MARCH_6 = date(2026, 3, 2), date(2026, 3, 6)
 
 BY_HAND: dict[str, Any] = {
-    "satisfaction_rate": (1, 4), "response_rate": (5, 5), "bad_reviews": 3,
-    "appeals_upheld": 1, "rectifications_opened": 4, "rectification_on_time_rate": (2, 2),
-    "revisit_satisfaction_rate": (1, 1), "named_revisit_rate": (1, 2),
+    "satisfaction_rate": (1, 5), "response_rate": (6, 6), "bad_reviews": 4,
+    "appeals_upheld": 1, "rectifications_opened": 5, "rectification_on_time_rate": (3, 3),
+    "revisit_satisfaction_rate": (1, 1), "named_revisit_rate": (2, 3),
 }
 
 
 def stories() -> list[CaseStory]:
-    return [CaseStory(HUAMU, HARDSHIP, at("2026-03-02", 9 + n)) for n in range(5)]
+    return [CaseStory(HUAMU, HARDSHIP, at("2026-03-02", 9 + n)) for n in range(6)]
 
 
 def rectification(story: CaseStory, answered: Aggregate, level: str, deadline: str,
@@ -112,11 +116,20 @@ def revisits(story: CaseStory, r: Aggregate, answered_on: str | None) -> list[Ag
     return [first, second]
 
 
+def declined_revisit(story: CaseStory, r: Aggregate) -> Aggregate:
+    """A revisit by phone whose resident, reached, would rather not rate (the clerk records it)."""
+    called = survey(story, at("2026-03-05", 16), "revisit", r.id)
+    r.add("RevisitRequested", at("2026-03-05", 16), rectification_id=str(r.id),
+          survey_id=str(called.id), attempt=1, channel="phone_callback")
+    return called.add("SurveyDeclined", at("2026-03-06", 11), survey_id=str(called.id),
+                      purpose="revisit")
+
+
 def week(cases: list[CaseStory]) -> list[dict[str, Any]]:
-    s0, s1, s2, s3, s4 = (rated(survey(c, at("2026-03-02", 14)), at("2026-03-02", 16), level)
-                          for c, level in zip(cases, ("dissatisfied", "very_dissatisfied",
-                                                      "dissatisfied", "dissatisfied",
-                                                      "satisfied"), strict=True))
+    s0, s1, s2, s3, s4, s5 = (
+        rated(survey(c, at("2026-03-02", 14)), at("2026-03-02", 16), level)
+        for c, level in zip(cases, ("dissatisfied", "very_dissatisfied", "dissatisfied",
+                                    "dissatisfied", "satisfied", "dissatisfied"), strict=True))
     r0 = rectification(cases[0], s0, "dissatisfied", "2026-03-03")
     appealed(r0, s0, "upheld")
     r1 = rectification(cases[1], s1, "very_dissatisfied", "2026-03-09")
@@ -130,8 +143,11 @@ def week(cases: list[CaseStory]) -> list[dict[str, Any]]:
     r2_revisits = revisits(cases[2], r2, None)
     r3 = rectification(cases[3], s3, "dissatisfied", "2026-03-09", named=False)
     triaged(r3, "2026-03-02", "limited", "2026-03-09", "2026-03-09")
-    return [e for a in (s0, s1, s2, s3, s4, r0, r1, *r1_revisits, r2, *r2_revisits, r3)
-            for e in a.events]
+    r5 = rectification(cases[5], s5, "dissatisfied", "2026-03-09")
+    completed(r5, "2026-03-05", "2026-03-09")
+    r5_revisit = declined_revisit(cases[5], r5)
+    return [e for a in (s0, s1, s2, s3, s4, s5, r0, r1, *r1_revisits, r2, *r2_revisits, r3,
+                        r5, r5_revisit) for e in a.events]
 
 
 def as_service(row: Row) -> dict[str, Any]:
@@ -154,7 +170,7 @@ async def test_triage_appeals_and_revisits_counted_by_hand_agree_in_service_and_
     ours = compute(tmp_path / "export", MARCH_2, MARCH_6, tz="Asia/Shanghai",
                    as_of=at("2026-03-06", 23, 59)).total
     assert as_service(ours) == BY_HAND
-    assert ours.rates["named_revisit_rate"] == 0.5
+    assert ours.rates["named_revisit_rate"] == pytest.approx(2 / 3)
 
     conn = await asyncpg.connect(settings.database_url)
     tx = conn.transaction()
@@ -174,7 +190,7 @@ async def test_triage_appeals_and_revisits_counted_by_hand_agree_in_service_and_
                       else (theirs[name]["numerator"], theirs[name]["denominator"]))
                for name in BY_HAND}
         assert got == BY_HAND
-        assert theirs["named_revisit_rate"]["rate"] == pytest.approx(0.5)
+        assert theirs["named_revisit_rate"]["rate"] == pytest.approx(2 / 3, abs=1e-6)
         tracks = dict(await conn.fetch(
             "SELECT track, deadline_on FROM fig_rectifications WHERE track IS NOT NULL"))
         assert tracks == {"immediate": date(2026, 3, 4), "explain": date(2026, 3, 24),
@@ -190,5 +206,6 @@ async def test_old_revisit_events_read_as_the_first_attempt(settings: Settings) 
     async with Replay(settings) as replay:
         revisits = [e async for batch in replay for e in batch.events
                     if e.type == "RevisitRequested"]
-    assert sorted((e.version, e.payload["attempt"], e.payload["channel"]) for e in revisits) \
-        == [(2, 1, None), (2, 1, None), (2, 2, "phone_callback"), (2, 2, "phone_callback")]
+    assert sorted(((e.version, e.payload["attempt"], e.payload["channel"]) for e in revisits),
+                  key=str) == [(2, 1, "phone_callback"), (2, 1, None), (2, 1, None),
+                               (2, 2, "phone_callback"), (2, 2, "phone_callback")]

@@ -310,6 +310,13 @@ def untidy_log() -> list[dict[str, Any] | bytes]:
                 reply_due_at=at("2026-03-12", 17).isoformat(), source_id=str(uuid.uuid4()))
     on_time.add("ReferralReplied", at("2026-03-06", 9), reply="已办", by_recipient=False)
     out += [*late_reply.events, *on_time.events, on_time.events[0]]
+    no_reply_needed = Aggregate("followup", h1)  # its case resolved first: closed, not chased
+    no_reply_needed.add("ReferralSent", at("2026-03-05", 9), unit_kind="employer",
+                        unit_name="某公司人事部", referred_by="clerk-017",
+                        reply_due_at=at("2026-03-12", 17).isoformat(),
+                        source_id=str(uuid.uuid4()))
+    no_reply_needed.add("ReferralClosed", at("2026-03-06", 10), reason="case_resolved")
+    out += [*no_reply_needed.events, no_reply_needed.events[1]]
 
     # Nobody can read these: not JSON, an unknown event type.
     out.append(b"{not json")

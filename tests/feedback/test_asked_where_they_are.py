@@ -5,7 +5,9 @@ is: by SMS, or by a clerk's call when nobody is on file, once, and counted once.
 sits down there. 16:00: the back office resolves the morning's case, the same day, so its
 survey goes to window-3's tablet; the rating pad rightly keeps it from the resident sitting
 there (someone else came to the window since). Before, that was all: the morning's resident
-was never asked, and the survey expired after seven days as "no answer", counted so.
+was never asked, and the survey expired after seven days as "no answer", counted so. Nor is
+a survey left unrated at a window where nobody sat down since: once the pad has shown it its
+ten minutes, its resident is asked by text too.
 """
 
 from __future__ import annotations
@@ -174,9 +176,11 @@ async def test_a_family_is_asked_on_the_pad_one_after_the_other_and_by_text_once
     """A mother and her son, served together at window-3 (a trip each, 10:00 and 10:03;
     resolved 10:10 and 10:11). Minutes later both surveys still wait on the pad, one after
     the other: the son's trip is not someone else's. The son rates his; the mother leaves
-    without rating hers. Once the next resident sits down (10:30), she is asked by text,
-    two hours after her resolution. Before, her survey waited unseen until it expired as no
-    answer. A window where nobody came since says nothing: her survey stays there."""
+    without rating hers, and nobody sits down at the window after them. Once the pad has
+    shown her survey its ten minutes, she is asked by text, two hours after her resolution
+    (好差评: whoever did not rate on the spot gets a text). Before, only someone else sitting
+    down redirected a survey: at an idle window hers waited unseen for seven days and
+    expired as no answer."""
     settings = fast(settings)
     clock, sender, history, mother, son = a_family_at_the_window()
     async with running(create_app(settings, sender=sender, clock=clock)) as feedback:
@@ -205,16 +209,13 @@ async def test_a_family_is_asked_on_the_pad_one_after_the_other_and_by_text_once
         await wait_until(answered, what="the son's answer in the read model")
         assert await _on_pad(feedback, pad) == str(hers.survey_id), "the mother was never asked"
 
-        # 10:25: she has left without rating; nobody has sat down since: it stays.
-        clock.set(datetime.fromisoformat("2026-11-25T10:25:00+08:00"))
+        # Nine minutes after it was sent (10:12) the pad still shows hers: it stays.
+        clock.set(datetime.fromisoformat("2026-11-25T10:21:00+08:00"))
         assert await scheduler.redirect_from_windows(clock.now()) == 0
-        assert (await _survey(feedback, hers.survey_id))["channel"] == "tablet"
+        assert await _on_pad(feedback, pad) == str(hers.survey_id)
 
-        # 10:30: the next resident sits down and clerk-017 opens their case.
-        sat_down(history, "2026-11-25T10:30:00+08:00")
-        history.case("2026-11-25T10:30:00.300+08:00", resident_id=uuid.uuid4())
-        await history.take().publish(settings)
-        clock.set(datetime.fromisoformat("2026-11-25T10:31:00+08:00"))
+        # 10:25: shown its ten minutes, unrated; nobody has sat down since: asked by text.
+        clock.set(datetime.fromisoformat("2026-11-25T10:25:00+08:00"))
 
         async def redirected() -> bool:
             return (await _survey(feedback, hers.survey_id))["channel"] == "sms"
@@ -223,6 +224,7 @@ async def test_a_family_is_asked_on_the_pad_one_after_the_other_and_by_text_once
         assert datetime.fromisoformat(now["send_at"]) == datetime.fromisoformat(
             "2026-11-25T12:10:00+08:00"), now
         assert await _on_pad(feedback, pad) is None
+        assert (await _survey(feedback, his.survey_id))["status"] == "answered"
         clock.set(datetime.fromisoformat("2026-11-25T12:10:00+08:00"))
 
         async def texted() -> bool:

@@ -32,12 +32,23 @@ async def test_a_link_answers_its_own_survey_once_before_its_deadline(settings: 
             return any(e.type == "SurveyWithdrawn" for e in await stream_envelopes(settings))
         await wait_until(lambda: sent(2), what="the two tablet surveys")
         await wait_until(withdrawn, what="the reopened case's survey withdrawn")
+        # A rates on the pad at once (below); C's resident leaves without rating: once the
+        # pad has shown it its ten minutes, C is asked by text, two hours after the
+        # resolution (好差评: whoever did not rate on the spot gets a text).
+        first = {str(m.case_id): m for m in reversed(sender.sent)}
+        a, c = first[at_counter], first[left]
+        assert (a.channel, c.channel) == ("tablet", "tablet")
+        k = key()
+        r = await feedback.post(f"/surveys/{a.survey_id}/rating", headers=headers(k),
+                                json={"token": a.token, "level": "satisfied"})
+        assert r.status_code == 200, r.text
         clock.advance(hours=2, minutes=1)
-        await wait_until(lambda: sent(3), what="the phone callback")
+        await wait_until(lambda: sent(4), what="the phone callback and C's text")
         by_case = {str(m.case_id): m for m in sender.sent}
         assert reopened not in by_case, "a withdrawn survey is never sent"
-        a, b, c = by_case[at_counter], by_case[by_phone], by_case[left]
-        assert (a.channel, b.channel, c.channel) == ("tablet", "phone_callback", "tablet")
+        b, c = by_case[by_phone], by_case[left]
+        assert (by_case[at_counter].channel, b.channel, c.channel) == (
+            "tablet", "phone_callback", "sms")
 
         # The phone desk's supervisor records answers for its clerks: never one of the staff
         # who served the resident (the test's own supervisor did: 代评).
@@ -61,11 +72,8 @@ async def test_a_link_answers_its_own_survey_once_before_its_deadline(settings: 
         assert none["status"] == 422, "a token or a clerk, one of them"
 
         # Once: a retry with the same key is the same answer; another answer is refused.
-        k = key()
-        first = await rate(str(a.survey_id), k, token=a.token, level="satisfied")
-        assert first["status"] == 200
         retry = await rate(str(a.survey_id), k, token=a.token, level="satisfied")
-        assert retry == first | {"replayed": True}
+        assert retry == r.json() | {"status": 200, "replayed": True}
         again = await rate(str(a.survey_id), token=a.token, level="very_dissatisfied")
         assert again["status"] == 409 and again["error"]["code"] == "survey_already_answered"
 
@@ -79,8 +87,9 @@ async def test_a_link_answers_its_own_survey_once_before_its_deadline(settings: 
         gone = await rate(str(withdrawn_id), clerk_id="clerk-021")
         assert gone["status"] == 409 and gone["error"]["code"] == "survey_withdrawn"
 
-        # Seven days later C's link has expired; the scheduler records no answer.
-        clock.set(datetime.fromisoformat("2026-12-02T10:01:00+08:00"))
+        # Seven days after the text (12:00) C's link has expired; the scheduler records no
+        # answer.
+        clock.set(datetime.fromisoformat("2026-12-02T12:01:00+08:00"))
         late = await rate(str(c.survey_id), token=c.token)
         assert late["status"] == 410 and late["error"]["code"] == "token_expired"
 

@@ -65,7 +65,9 @@ async def test_a_case_handed_to_a_team_is_on_the_teams_worklist_until_it_is_hand
         assert case_id in await cases_on(center, "/worklists/clerks/clerk-017")
 
         # Resolved; then the resident phones: it is not done. The clerk reopens it, and the
-        # case (overdue by then) is back on the clerk's worklist, not on the team's.
+        # case is back on the clerk's worklist, not on the team's. Its deadline (4 March) is
+        # past by then: reopened, it gets its item's 15 working days again from the reopening
+        # day (due 26 March), not shown overdue the moment it is taken up again.
         center.clock.set(at(2026, 3, 3, 11))
         await center.step(case_id, "resolve", {"outcome": "resolved",
                                                "emotion_on_leaving": "calm",
@@ -79,9 +81,10 @@ async def test_a_case_handed_to_a_team_is_on_the_teams_worklist_until_it_is_hand
         await center.step(case_id, "reopen", {"reason": "居民来电称补助仍未到账",
                                               "occurred_at": at(2026, 3, 5, 8, 40)
                                               .isoformat()})
+        center.clock.set(at(2026, 3, 24, 9))  # due soon: on the board again
         await until_owned(center, case_id, "clerk-017", None, "the reopened case on the board")
         mine = await cases_on(center, "/worklists/clerks/clerk-017")
-        assert mine[case_id]["overdue"] is True
+        assert (mine[case_id]["due_on"], mine[case_id]["overdue"]) == ("2026-03-26", False)
         assert await cases_on(center, f"/worklists/teams/{TEAM}") == {}
 
 

@@ -6,7 +6,7 @@ the holiday package does not know: the deadline is provisional)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -16,7 +16,7 @@ from shared.contracts import Envelope
 from shared.readmodels.readmodel import load_read_model
 from shared.settings import Settings
 from tests.followup.story import CENTER, Center, at, center_day
-from tests.followup.test_help_and_referrals import clerk, escalate, first, post
+from tests.followup.test_help_and_referrals import clerk, escalate, first, post, refer
 from tests.support import stream_envelopes, wait_until
 
 NEW_YEARS_EVE = at(2026, 12, 31, 23, 30)  # 15:30 UTC: still the 31st there, too
@@ -182,4 +182,61 @@ async def test_the_scheduler_never_escalates_a_help_task_of_a_case_it_knows_reso
                                                            "case_resolved")
         assert (await first(center, "/help-tasks", case_id, "the task"))["escalated_to"] \
             is None
+        await _rebuilt_is_live(settings)
+
+
+async def _referral(center: Center, rid: str) -> dict[str, Any]:
+    r = await center.followup.get(f"/referrals/{rid}")
+    assert r.status_code == 200, r.text
+    return dict(r.json())
+
+
+async def test_a_resolved_cases_referrals_are_no_longer_chased(settings: Settings) -> None:
+    """派单 ends with its case too. Sunday 20 December: a case referred to the social
+    insurance bureau, reply due the next working day; no reply, so the scheduler chases it
+    (督办). Resolved on the 22nd: the referral is closed and its 督办 cancelled. New Year's
+    Eve 23:30: another case referred, reply due Monday 4 January 2027 (provisional), resolved
+    ten minutes later: closed at once, and past the deadline nothing is chased. Before, both
+    referrals stayed waiting and the scheduler chased the second in 2027."""
+    async with center_day(settings, at(2026, 12, 20, 9)) as center:
+        sunday = await center.open_case(at(2026, 12, 20, 10))
+        chased = await refer(center, sunday, at(2026, 12, 20, 10, 30), within_working_days=1)
+        assert datetime.fromisoformat(chased["reply_due_at"]) == at(2026, 12, 21, 17)
+        await center.settled()
+        assert (await center.scheduler.tick(at(2026, 12, 21, 17, 5))).fired == {
+            "ReferralOverdue": 1, "FollowUpScheduled": 1}
+        [chase] = await center.followups_of(sunday, 1, "the 督办")
+        center.clock.set(at(2026, 12, 22, 10))
+        await center.step(sunday, "resolve", {
+            "outcome": "resolved", "explanation": "社保中心电话确认", "emotion_defused": True,
+            "occurred_at": at(2026, 12, 22, 10).isoformat()})
+
+        center.clock.set(NEW_YEARS_EVE - timedelta(minutes=20))
+        eve = await center.open_case(NEW_YEARS_EVE - timedelta(minutes=15))
+        waiting = await refer(center, eve, NEW_YEARS_EVE, within_working_days=1)
+        assert (datetime.fromisoformat(waiting["reply_due_at"]), waiting["basis"]) == (
+            at(2027, 1, 4, 17), "provisional")
+        center.clock.set(NEW_YEARS_EVE + timedelta(minutes=10))
+        await center.step(eve, "resolve", {
+            "outcome": "resolved", "explanation": "当场办结", "emotion_defused": True,
+            "occurred_at": (NEW_YEARS_EVE + timedelta(minutes=10)).isoformat()})
+
+        async def closed() -> bool:
+            return [(await _referral(center, r["referral_id"]))["status"]
+                    for r in (chased, waiting)] == ["closed", "closed"]
+        await wait_until(closed, what="the resolved cases' referrals closed")
+        await center.settled()
+        assert (await center.get(chase["follow_up_id"]))["status"] == "cancelled"
+        center.clock.set(at(2027, 1, 5, 9))
+        board = (await center.followup.get(f"/worklists/centers/{CENTER}")).json()
+        assert (board["referrals"], board["referrals_waiting"]) == (
+            {"open": 0, "overdue": 0}, [])
+        # Past both deadlines: nothing chases a unit (the Sunday case's own check to the
+        # resident, due 29 December, runs its course).
+        fired = (await center.scheduler.tick(at(2027, 1, 5, 9))).fired
+        assert "ReferralOverdue" not in fired and "FollowUpScheduled" not in fired, fired
+        referral_closed = [e for e in await stream_envelopes(settings)
+                           if e.type == "ReferralClosed"]
+        assert sorted((str(e.aggregate_id), e.actor) for e in referral_closed) == sorted(
+            (r["referral_id"], "system:rules") for r in (chased, waiting))
         await _rebuilt_is_live(settings)

@@ -202,6 +202,31 @@ async def test_at_december_20_the_due_date_falls_in_a_provisional_2027(
         assert case["due_basis"] == "provisional"
 
 
+async def test_a_case_reopened_long_after_its_due_date_gets_its_items_days_again(
+        settings: Settings) -> None:
+    """Guided on 2 March (due 23 March), resolved on 5 March, reopened on Sunday 20 December:
+    the item's 15 working days are counted again from the reopening day (Monday 21 is day 0:
+    12 January 2027, provisional), not left at 23 March. Before, the reopened case kept its
+    March due date and showed overdue the moment it was taken up again."""
+    clock = ManualClock(MONDAY)
+    async with running(create_app(settings, clock=clock)) as client:
+        case_id = await open_heard(client, MONDAY)
+        await step(client, case_id, "guidance", GUIDANCE)
+        clock.set(datetime(2026, 3, 5, 10, tzinfo=SHANGHAI))
+        await step(client, case_id, "resolve", {
+            "outcome": "resolved", "explanation": "", "emotion_defused": True})
+        clock.set(DECEMBER_20)
+        w = await step(client, case_id, "reopen", {"reason": "居民补充了材料"})
+        case, dues = await due_dates(client, case_id, w["position"])
+        assert dues[-1] == {"due_on": "2027-01-12", "source": "item_days", "cause": "reopened",
+                            "basis": "provisional", "previous_due_on": "2026-03-23",
+                            "counted_from": "2026-12-20", "working_days": 15, "note": None}
+        assert (case["status"], case["due_on"]) == ("open", "2027-01-12")
+        r = await client.get("/cases", params={"center_id": CENTER, "overdue": "true",
+                                               "after": w["position"]})
+        assert r.status_code == 200 and r.json()["items"] == [], r.text
+
+
 async def test_cases_are_listed_by_due_date_overdue_and_urgency(settings: Settings) -> None:
     clock = ManualClock(MONDAY)
     async with running(create_app(settings, clock=clock)) as client:

@@ -4,13 +4,14 @@ the item's provisional count is re-planned; and what makes a case urgent."""
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
 
 from services.followup.consumer import is_urgent
 from services.intake.domain import Case, DueCandidate, NotCaseOwner
 from shared.contracts.vocabulary import Basis, DueCause, DueSource
+from shared.kernel.calendar import WorkingCalendar
 from shared.kernel.errors import InvalidCommand, RuleViolated
 
 
@@ -88,6 +89,66 @@ def test_only_an_open_cases_item_count_is_re_planned_when_its_day_or_basis_moves
     fixed.consider_due([promised(date(2027, 1, 5))], {})
     fixed.due["basis"] = "provisional"  # as a promise on a provisional year is recorded
     assert not fixed.replan_due(date(2027, 1, 6), "official", {})
+
+
+def reopened_due(calendar: WorkingCalendar, reopened_on: date, days: int = 15
+                 ) -> DueCandidate:
+    """What intake works out at a reopening (``Intake._reopened_due``): the item's days
+    counted from the reopening day."""
+    due_on = calendar.add_working_days(reopened_on, days)
+    return DueCandidate(due_on, DueSource.ITEM_DAYS, DueCause.REOPENED,
+                        calendar.basis_of(reopened_on, due_on), counted_from=reopened_on,
+                        working_days=days)
+
+
+@pytest.mark.parametrize(("reopened_on", "due_on", "basis"), [
+    # Sunday 20 December: Monday 21 is day 0; New Year's Day by the law; 2027 provisional.
+    (date(2026, 12, 20), date(2027, 1, 12), Basis.PROVISIONAL),
+    # New Year's Eve (reopened at 23:30 Shanghai, the 31st there): day 0 that Thursday.
+    (date(2026, 12, 31), date(2027, 1, 22), Basis.PROVISIONAL),
+    (date(2027, 3, 10), date(2027, 3, 31), Basis.PROVISIONAL),
+])
+def test_a_reopened_case_gets_its_items_days_again_from_the_reopening_day(
+        reopened_on: date, due_on: date, basis: Basis) -> None:
+    case = heard_case()
+    case.consider_due([item_days(date(2026, 3, 23))], {"causation_id": "g"})
+    case.resolve("resolved", "", True, {"causation_id": "r"})
+    case.collect_events()
+    due = reopened_due(WorkingCalendar(), reopened_on)
+    assert (due.due_on, due.basis) == (due_on, basis)
+    case.reopen("居民补充了材料", {"causation_id": "o"}, due)
+    assert recorded(case) == ["CaseReopened", "CaseDueDateSet"]
+    assert (case.due_on, case.due["basis"], case.due["source"]) == (
+        due_on, basis.value, "item_days")
+    # Re-planned like any count of the item's days when that year's schedule comes.
+    assert case.replan_due(due_on, "official", {})
+
+
+def test_a_later_due_date_stays_and_a_case_never_given_one_gets_none_at_a_reopening() -> None:
+    calendar = WorkingCalendar()
+    promised_late = heard_case()
+    promised_late.consider_due([promised(date(2027, 6, 30))], {"causation_id": "p"})
+    promised_late.resolve("resolved", "", True, {"causation_id": "r"})
+    promised_late.collect_events()
+    promised_late.reopen("x", {"causation_id": "o"}, reopened_due(calendar, date(2026, 12, 20)))
+    assert recorded(promised_late) == ["CaseReopened"]
+    assert promised_late.due_on == date(2027, 6, 30)
+    never = heard_case()
+    never.resolve("resolved", "", True, {"causation_id": "r"})
+    never.collect_events()
+    assert never.hear_unsolved(datetime(2026, 12, 20, 10, tzinfo=UTC), {"causation_id": "v"},
+                               reopened_due(calendar, date(2026, 12, 20)))
+    assert recorded(never) == ["CaseReopened"] and never.due_on is None
+    # A resident's "not solved" renews it as a clerk's reopening does.
+    unsolved = heard_case()
+    unsolved.consider_due([item_days(date(2026, 3, 23))], {"causation_id": "g"})
+    unsolved.resolve("resolved", "", True, {"causation_id": "r"})
+    unsolved.collect_events()
+    assert unsolved.hear_unsolved(datetime(2026, 12, 20, 10, tzinfo=UTC),
+                                  {"causation_id": "v"},
+                                  reopened_due(calendar, date(2026, 12, 20)))
+    assert recorded(unsolved) == ["CaseReopened", "CaseDueDateSet"]
+    assert unsolved.due_on == date(2027, 1, 12)
 
 
 @pytest.mark.parametrize(("case", "urgent"), [

@@ -136,6 +136,39 @@ def test_a_referral_chased_once_and_replied_once() -> None:
         r.reply("再次回复", by_recipient=False, meta=meta("reply-2"))
 
 
+def referral(due: datetime) -> Referral:
+    return Referral(id=uuid.uuid4(), unit_kind="social_insurance_bureau",
+                    unit_name="浦东新区社保中心", unit_contact="", referred_by="clerk-017",
+                    reply_due_at=due, source_id=uuid.uuid4(), meta=meta("sent"))
+
+
+@pytest.mark.parametrize("sent_on", [
+    at(2026, 12, 20).date(),  # a Sunday: due Monday 21 December
+    at(2026, 12, 31).date(),  # New Year's Eve: due Monday 4 January 2027, provisional
+    at(2027, 3, 10).date(),  # 2027, provisional
+])
+def test_a_referral_of_a_resolved_case_is_closed_and_never_chased(sent_on: Any) -> None:
+    due, _ = working_deadline(CALENDAR, sent_on, 1)
+    # Closed by the rule on the resolution: nothing fires after, a reply is still taken.
+    r = referral(due)
+    assert r.close_as_not_needed(meta()) is True
+    assert (r.status, r.next_fire_at) == ("closed", None)
+    assert r.close_as_not_needed(meta()) is False, "a redelivered resolution: nothing more"
+    assert r.advance(due + timedelta(days=1), "clerk-018", None, meta()) is None
+    r.reply("已核定", by_recipient=True, meta=meta("reply"))
+    assert r.status == "replied" and r.close_as_not_needed(meta()) is False
+    # The scheduler at the deadline, the case known resolved: closed, no 督办; never early.
+    s = referral(due)
+    assert s.advance(due - timedelta(minutes=1), "clerk-018", None, meta(), True) is None
+    assert s.status == "awaiting_reply"
+    assert s.advance(due, "clerk-018", None, meta(), True) is None
+    assert (s.status, s.overdue_follow_up) == ("closed", None)
+    # Overdue already (a 督办 planned) when the case is resolved: closed too.
+    late = referral(due)
+    assert late.advance(due, "clerk-018", None, meta()) is not None
+    assert late.close_as_not_needed(meta()) is True and late.next_fire_at is None
+
+
 @pytest.mark.parametrize(("day", "days", "due", "basis"), [
     (at(2026, 3, 2).date(), 1, at(2026, 3, 3, 17), Basis.OFFICIAL),  # Monday -> Tuesday
     (at(2026, 4, 3).date(), 1, at(2026, 4, 7, 17), Basis.OFFICIAL),  # over Qingming (4-6)

@@ -22,6 +22,7 @@ from services.feedback.figures.projection import (
     VISITS,
     Table,
 )
+from shared.contracts.feedback import REVISIT_REACHED
 
 UPSET = ("upset", "angry", "distressed")
 """The arrivals counted in the emotion-defused rate by default (``EMOTION_DEFUSING_ARRIVALS``;
@@ -54,9 +55,10 @@ UPHELD = (" LEFT JOIN (SELECT DISTINCT survey_id FROM fig_rectifications"
 KEPT_JOINED = "upheld.survey_id IS NULL"
 #: Only the surveys an upheld appeal took out.
 STRUCK_JOINED = UPHELD.replace(" LEFT JOIN", " JOIN")
-#: A rectification's resident answered a revisit survey (any attempt).
+#: A rectification's resident was reached by a revisit (any attempt): they answered it, or
+#: said they would rather not rate (``REVISIT_REACHED``, the analysts' rule too).
 REVISITED = ("EXISTS (SELECT 1 FROM fig_surveys s WHERE s.rectification_id = f.rectification_id"
-             " AND s.purpose = 'revisit' AND s.result = 'answered')")
+             f" AND s.purpose = 'revisit' AND s.result IN {_in(REVISIT_REACHED)})")
 
 
 @dataclass(frozen=True)
@@ -164,8 +166,9 @@ FIGURES: tuple[Figure, ...] = (
                    "day of the review"),
     Figure("named_revisit_rate", RECTIFICATIONS, "opened_on",
            f"f.named AND {NOT_UPHELD}", REVISITED,
-           meaning="实名差评回访率: named bad reviews whose resident answered a revisit, over "
-                   "named bad reviews (less upheld appeals), on the day of the review; "
+           meaning="实名差评回访率: named bad reviews whose resident a revisit reached (they "
+                   "answered it, or declined to rate: the center reached them), over named "
+                   "bad reviews (less upheld appeals), on the day of the review; "
                    "target 100 %"),
     Figure("followups_on_time_rate", FOLLOWUPS, "due_on",
            "(f.completed_on IS NOT NULL OR f.missed)",
