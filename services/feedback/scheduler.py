@@ -27,7 +27,12 @@ import structlog
 from services.feedback.application import Feedback
 from services.feedback.domain import Consent, SurveyClosed
 from services.feedback.sending import SurveyMessage, SurveySender, survey_link
-from services.feedback.window_offer import SHOWN_MINUTES, TOGETHER, no_longer_offered
+from services.feedback.window_offer import (
+    ASKED_AGAIN_WITHIN,
+    SHOWN_MINUTES,
+    TOGETHER,
+    no_longer_offered,
+)
 from shared.contracts.feedback import SurveyChannel
 from shared.kernel.errors import CommandError, NotFound, RuleViolated
 
@@ -110,13 +115,15 @@ class SurveyScheduler:
         applies a trip would miss a resolution applied after that. The sweep reads the
         window as it stands, on one replica (the advisory lock), and the survey takes the
         redirection once (``Survey.redirect``). Sent on its new channel by a later tick,
-        after the resident's consent and the quiet hours."""
+        after the resident's consent and the quiet hours. One sent to the tablet more than
+        ``ASKED_AGAIN_WITHIN`` ago (the sweep did not run meanwhile) is left to its deadline."""
         gone = no_longer_offered("s", "s.center_id", "s.counter_id", "$2", "$3", "$4")
         rows = await self.pool.fetch(
             "SELECT s.survey_id FROM surveys s WHERE s.channel = 'tablet' AND s.status = 'sent'"
-            f" AND s.purpose = 'resolution' AND s.expires_at > $1 AND {gone}"
-            " ORDER BY s.sent_at LIMIT $5", now, now - timedelta(minutes=SHOWN_MINUTES),
-            now - SETTLE, TOGETHER, self.batch)
+            f" AND s.purpose = 'resolution' AND s.expires_at > $1 AND s.sent_at > $6"
+            f" AND {gone} ORDER BY s.sent_at LIMIT $5", now,
+            now - timedelta(minutes=SHOWN_MINUTES), now - SETTLE, TOGETHER, self.batch,
+            now - ASKED_AGAIN_WITHIN)
         return sum(await asyncio.gather(*(self._redirect(r["survey_id"]) for r in rows)))
 
     async def _redirect(self, survey_id: UUID) -> int:

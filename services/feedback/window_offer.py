@@ -25,6 +25,12 @@ from datetime import timedelta
 
 #: A survey sent to the tablet longer ago than this is no longer shown (the resident has left).
 SHOWN_MINUTES = 10
+#: A tablet survey the window stopped offering longer ago than this is not asked again
+#: elsewhere: it waits out its deadline as before (no answer). The sweep meets one only when
+#: it has not run for that long (feedback stopped for a day, the upgrade that brought the
+#: idle window's rule): a text about a visit days ago, hundreds of them at once, is no
+#: survey a resident can answer for that visit.
+ASKED_AGAIN_WITHIN = timedelta(hours=24)
 #: A trip at a window this soon after a resident was last there may be of someone there with
 #: them: their own (the counter app records the trip of a resident it did not look up as it
 #: opens their case, a moment later), or a family member's (each person looked up is a trip,

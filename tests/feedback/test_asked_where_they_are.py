@@ -167,6 +167,28 @@ async def test_a_case_finished_in_the_back_office_is_asked_where_its_resident_is
                 await rb.discard()
 
 
+async def test_a_survey_the_sweep_meets_days_late_is_not_texted_about_an_old_visit(
+        settings: Settings) -> None:
+    """Feedback stopped from Sunday 20 December to Tuesday 22 December (or the upgrade that
+    brought the idle window's rule came then): the family's surveys were shown on the pad on
+    Sunday and left unrated. Found two days late, they are not texted about that visit, all
+    at once with every other one of those days: they wait out their deadline as before."""
+    settings = fast(settings)
+    clock, sender, history, mother, son = a_family_at_the_window("2026-12-20")
+    async with running(create_app(settings, sender=sender, clock=clock)) as feedback:
+        await history.take().publish(settings)
+        for case_id in (mother, son):
+            await wait_until(lambda c=case_id: _sent(sender, c), what="both surveys sent")
+        clock.set(datetime.fromisoformat("2026-12-22T09:00:00+08:00"))
+        scheduler = feedback._transport.app.state.scheduler  # type: ignore[attr-defined]
+        assert await scheduler.redirect_from_windows(clock.now()) == 0
+        for case_id in (mother, son):
+            survey = sender.for_case(case_id)
+            assert survey is not None
+            assert (await _survey(feedback, survey.survey_id))["channel"] == "tablet"
+        assert [m.channel for m in sender.sent] == ["tablet", "tablet"]
+
+
 async def _sent_twice(sender: KeptSender, *survey_ids: uuid.UUID) -> bool:
     return all(len(_sent_to(sender, i)) == 2 for i in survey_ids)
 

@@ -264,18 +264,19 @@ async def test_a_resident_back_at_the_same_window_is_shown_the_clerk_who_receive
         assert await shows("clerk-031"), "yesterday's clerk on the pad of today's resident"
 
 
-def a_family_at_the_window() -> tuple[Clock, KeptSender, History, uuid.UUID, uuid.UUID]:
-    """A mother and her son at window-3: a trip each (09:59, 10:03), a case each (10:00,
-    10:04), resolved 10:10 and 10:11; feedback's clock at 10:12. (clock, sender, history,
-    the mother's case, the son's)"""
-    clock = Clock(datetime.fromisoformat("2026-11-25T10:12:00+08:00"))
+def a_family_at_the_window(day: str = "2026-11-25"
+                           ) -> tuple[Clock, KeptSender, History, uuid.UUID, uuid.UUID]:
+    """A mother and her son at window-3 on ``day``: a trip each (09:59, 10:03), a case each
+    (10:00, 10:04), resolved 10:10 and 10:11; feedback's clock at 10:12. (clock, sender,
+    history, the mother's case, the son's)"""
+    clock = Clock(datetime.fromisoformat(f"{day}T10:12:00+08:00"))
     sender, history = KeptSender(), History(CENTER)
-    sat_down(history, "2026-11-25T09:59:00+08:00")
-    mother = history.case("2026-11-25T10:00:00+08:00", resident_id=uuid.uuid4())
-    sat_down(history, "2026-11-25T10:03:00+08:00")
-    son = history.case("2026-11-25T10:04:00+08:00", resident_id=uuid.uuid4())
-    history.resolved(mother, "2026-11-25T10:10:00+08:00")
-    history.resolved(son, "2026-11-25T10:11:00+08:00")
+    sat_down(history, f"{day}T09:59:00+08:00")
+    mother = history.case(f"{day}T10:00:00+08:00", resident_id=uuid.uuid4())
+    sat_down(history, f"{day}T10:03:00+08:00")
+    son = history.case(f"{day}T10:04:00+08:00", resident_id=uuid.uuid4())
+    history.resolved(mother, f"{day}T10:10:00+08:00")
+    history.resolved(son, f"{day}T10:11:00+08:00")
     return clock, sender, history, mother, son
 
 
