@@ -228,10 +228,13 @@ class SurveyExpired(_Payload):
 
 
 class SurveyDeclined(_Payload):
-    """The resident said they would rather not rate (on the window's pad or the link's page):
-    recorded as declined, never as an answer, never as no answer, never as satisfied or as a
-    bad review. Only the resident declines (the link's token, or a resident's token bound to
-    the case): staff never record it for them. The envelope's actor is ``resident``."""
+    """The resident said they would rather not rate (on the window's pad, the link's page, or
+    to the clerk who called them): recorded as declined, never as an answer, never as no
+    answer, never as satisfied or as a bad review; a declined revisit counts as revisited
+    (the resident was reached, ``REVISIT_REACHED``). The resident declines with the link's
+    token or a resident's token bound to the case (actor ``resident``); for a survey asked by
+    phone, a clerk of its center who neither opened nor served the case records what the
+    resident said on the call (actor that clerk)."""
 
     survey_id: UUID
     purpose: SurveyPurpose
