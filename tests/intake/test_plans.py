@@ -130,7 +130,12 @@ async def test_a_plan_refuses_a_case_of_another_beneficiary_or_center(
             r = await center.intake.post(f"/plans/{story.plan_id}/steps",
                                          headers=headers(key()), json=body)
             assert r.status_code == 422 and field in r.text, r.text
-        # Another center's clerk reaches neither the plan nor its steps.
+        # Another center's clerk reaches neither the plan nor its steps. The plan is read from
+        # its view: once its own center sees it (a barrier: under load the view lagged, and the
+        # other center's 404 "not found" was the view's, not the refusal asked about).
+        async def in_its_view() -> bool:
+            return (await center.intake.get(f"/plans/{story.plan_id}")).status_code == 200
+        await wait_until(in_its_view, what="the plan in its view")
         other = {"Authorization": "Bearer " + _token(settings, "SH-PD-LUJIAZUI")}
         r = await center.intake.get(f"/plans/{story.plan_id}", headers=other)
         assert r.status_code == 403, r.text
