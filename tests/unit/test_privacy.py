@@ -233,9 +233,15 @@ SCRUBBED = [
      f"{NAME}来电，{NAME}、{NAME}、{NAME}均到场"),
     ("感谢王明先生帮忙，名字：刘小雨，姓 名：赵国强",
      f"感谢{NAME}帮忙，名字：{NAME}，姓 名：{NAME}"),
+    # a surname after a word of thanks that ends in one (感谢 + 谢老师: teacher Xie)
+    ("感谢谢老师，谢谢王老师，辛苦李阿姨", f"感谢{NAME}，谢谢{NAME}，辛苦{NAME}"),
 ]
 
 KEPT = [
+    # what a resident says to staff every day: the 谢 of 谢谢 / 感谢, the 麻 of 麻烦 and the
+    # 辛 of 辛苦 are no surnames, nor the 任 of 班主任 or the 边 of 那边
+    "谢谢老师，感谢阿姨，多谢师傅；麻烦老师了，辛苦阿姨了，感谢窗口老师",
+    "班主任老师来电，那边老师说要补材料，这边阿姨帮忙填表",
     # amounts and counts in a list, parted by commas, stay (no phone number's 11 digits)
     "补发1420，1500，1600元；第13、14、15页；2024，2025，2026年",
     # amounts written with thousands, listed with the IME's comma: eleven digits in a row

@@ -529,9 +529,22 @@ _KIN_NAMED = re.compile(
 
 
 _BEFORE_A_TITLE = ("高级", "温柔", "文化", "武术", "金牌", "华人", "任课", "毕业", "卫健", "甘肃",
-                   "包头", "曲靖", "石家庄", "韩国", "罗斯", "武汉", "沈阳", "岳阳", "焦作", "马来")
+                   "包头", "曲靖", "石家庄", "韩国", "罗斯", "武汉", "沈阳", "岳阳", "焦作", "马来",
+                   "麻烦", "辛苦", "尤其", "凌晨")
 """What a title follows that begins with a surname and is no name: a kind (文化老师, 金牌阿姨), a
-place or a country someone is from (甘肃大爷, 韩国女士)."""
+place or a country someone is from (甘肃大爷, 韩国女士), what a resident says to staff (麻烦老师了,
+辛苦阿姨了)."""
+_ENDS_IN_A_SURNAME = frozenset(("谢谢", "感谢", "多谢", "致谢", "主任", "那边", "这边", "旁边",
+                                "身边"))
+"""Words whose last character is a surname, said right before a title every day (谢谢老师,
+感谢阿姨, 多谢师傅, 班主任老师, 那边老师说): that character is no one's surname."""
+
+
+def _ends_a_word(text: str, start: int) -> bool:
+    """Whether the surname at ``start`` is the end of one of :data:`_ENDS_IN_A_SURNAME`; not
+    when the character before it ends one itself (感谢谢老师: thanks to teacher Xie)."""
+    return start > 0 and text[start - 1:start + 1] in _ENDS_IN_A_SURNAME and not (
+        start > 1 and text[start - 2:start] in _ENDS_IN_A_SURNAME)
 _FULL_NAME_TITLE = re.compile(
     r"(?!" + "|".join(NOT_NAMES + _FROM_PLACES + _BEFORE_A_TITLE) + r")" + _SURNAME
     + r"(?P<g>" + _GIVEN + r"{1,2})(?:先生|女士|小姐|阿姨|老师|大爷|奶奶)")
@@ -547,7 +560,7 @@ def _full_name_titled(text: str) -> Iterator[tuple[int, int]]:
     is kept whole either way."""
     for m in _FULL_NAME_TITLE.finditer(text):
         start = m.start("g") if text[m.start("g")] in _SINGLE_SURNAMES else m.start()
-        if is_name(text[start:m.end("g")]):
+        if is_name(text[start:m.end("g")]) and not _ends_a_word(text, start):
             yield start, m.end()
 
 
@@ -669,7 +682,7 @@ def rule_spans(text: str) -> Iterator[tuple[int, int, str]]:
             yield start, end, REDACTED_ADDRESS
     if _ANY_HONORIFIC.search(text):
         for m in _SURNAME_TITLE.finditer(text):
-            if _addressed_by_post(text, m.start(), m.group()):
+            if _addressed_by_post(text, m.start(), m.group()) or _ends_a_word(text, m.start()):
                 continue
             yield m.start(), m.end(), REDACTED_NAME
         for start, end in _full_name_titled(text):
