@@ -235,6 +235,9 @@ SCRUBBED = [
      f"感谢{NAME}帮忙，名字：{NAME}，姓 名：{NAME}"),
     # a surname after a word of thanks that ends in one (感谢 + 谢老师: teacher Xie)
     ("感谢谢老师，谢谢王老师，辛苦李阿姨", f"感谢{NAME}，谢谢{NAME}，辛苦{NAME}"),
+    # a whole name before the other forms of address (师傅, 同志, 医生, 叔叔, 大姐 ...)
+    ("王德发师傅修好了，李建国同志、张秀英医生、陈国强叔叔、赵丽娟大姐到场",
+     f"{NAME}修好了，{NAME}、{NAME}、{NAME}、{NAME}到场"),
 ]
 
 KEPT = [
@@ -242,6 +245,8 @@ KEPT = [
     # 辛 of 辛苦 are no surnames, nor the 任 of 班主任 or the 边 of 那边
     "谢谢老师，感谢阿姨，多谢师傅；麻烦老师了，辛苦阿姨了，感谢窗口老师",
     "班主任老师来电，那边老师说要补材料，这边阿姨帮忙填表",
+    # a trade or a post before a title, not a name
+    "修车师傅、管道师傅、出租车司机师傅来过，车间主任和党支部书记签字",
     # amounts and counts in a list, parted by commas, stay (no phone number's 11 digits)
     "补发1420，1500，1600元；第13、14、15页；2024，2025，2026年",
     # amounts written with thousands, listed with the IME's comma: eleven digits in a row

@@ -459,7 +459,7 @@ _NOT_GIVEN = ("说讲称来去在的了是和与要想已没不也都又就对�
 """Characters that end a name rather than belong to it (王秀英说, 陈静代办)."""
 _GIVEN = r"(?:(?![" + _NOT_GIVEN + r"])[\u4e00-\u9fff])"
 _SURNAME_TITLE = re.compile(_SURNAME + _HONORIFIC)
-_POSTS = ("保安", "门卫", "租车", "汽车", "打车", "班车", "校车")
+_POSTS = ("保安", "门卫", "租车", "汽车", "打车", "班车", "校车", "修车")
 _OFFICIAL_TITLES = ("主任", "书记", "医生", "老师", "同志", "师傅")
 
 
@@ -530,10 +530,10 @@ _KIN_NAMED = re.compile(
 
 _BEFORE_A_TITLE = ("高级", "温柔", "文化", "武术", "金牌", "华人", "任课", "毕业", "卫健", "甘肃",
                    "包头", "曲靖", "石家庄", "韩国", "罗斯", "武汉", "沈阳", "岳阳", "焦作", "马来",
-                   "麻烦", "辛苦", "尤其", "凌晨")
+                   "麻烦", "辛苦", "尤其", "凌晨", "管道", "车司机")
 """What a title follows that begins with a surname and is no name: a kind (文化老师, 金牌阿姨), a
 place or a country someone is from (甘肃大爷, 韩国女士), what a resident says to staff (麻烦老师了,
-辛苦阿姨了)."""
+辛苦阿姨了), a trade (管道师傅, 出租车司机师傅)."""
 _ENDS_IN_A_SURNAME = frozenset(("谢谢", "感谢", "多谢", "致谢", "主任", "那边", "这边", "旁边",
                                 "身边"))
 """Words whose last character is a surname, said right before a title every day (谢谢老师,
@@ -545,9 +545,12 @@ def _ends_a_word(text: str, start: int) -> bool:
     when the character before it ends one itself (感谢谢老师: thanks to teacher Xie)."""
     return start > 0 and text[start - 1:start + 1] in _ENDS_IN_A_SURNAME and not (
         start > 1 and text[start - 2:start] in _ENDS_IN_A_SURNAME)
+_NAME_TITLES = tuple(t for t in HONORIFICS if t not in ("主任", "书记"))
+"""The forms of address a whole name is said before (王德发师傅, 李建国同志, 张秀英医生, 刘桂兰
+大妈), not a post's (车间主任, 党支部书记: a workshop, a party branch)."""
 _FULL_NAME_TITLE = re.compile(
     r"(?!" + "|".join(NOT_NAMES + _FROM_PLACES + _BEFORE_A_TITLE) + r")" + _SURNAME
-    + r"(?P<g>" + _GIVEN + r"{1,2})(?:先生|女士|小姐|阿姨|老师|大爷|奶奶)")
+    + r"(?P<g>" + _GIVEN + r"{1,2})(?:" + "|".join(_NAME_TITLES) + ")")
 """A whole name with a form of address after it (王小明先生, 陈建国先生, 欧阳娜娜女士, 张秀英
 阿姨): the surname rule alone took only a surname right before the title."""
 _SINGLE_SURNAMES = frozenset(n for n in SURNAMES if len(n) == 1)
