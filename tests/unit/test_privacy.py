@@ -235,6 +235,8 @@ SCRUBBED = [
      f"感谢{NAME}帮忙，名字：{NAME}，姓 名：{NAME}"),
     # a surname after a word of thanks that ends in one (感谢 + 谢老师: teacher Xie)
     ("感谢谢老师，谢谢王老师，辛苦李阿姨", f"感谢{NAME}，谢谢{NAME}，辛苦{NAME}"),
+    # an ID number or a card after a serial's name: its check digit holds, it goes
+    ("登记号310115198503121234，流水号4111 1111 1111 1111", f"登记号{ID}，流水号{ACCOUNT}"),
     # a whole name before the other forms of address (师傅, 同志, 医生, 叔叔, 大姐 ...)
     ("王德发师傅修好了，李建国同志、张秀英医生、陈国强叔叔、赵丽娟大姐到场",
      f"{NAME}修好了，{NAME}、{NAME}、{NAME}、{NAME}到场"),
@@ -245,6 +247,8 @@ KEPT = [
     # 辛 of 辛苦 are no surnames, nor the 任 of 班主任 or the 边 of 那边
     "谢谢老师，感谢阿姨，多谢师傅；麻烦老师了，辛苦阿姨了，感谢窗口老师",
     "班主任老师来电，那边老师说要补材料，这边阿姨帮忙填表",
+    # a case serial (district, day, count) and a settlement's serial after their names
+    "受理号310115202612200001已办结，医保结算流水号1234567890123456，案件编号310115202612310012",
     # a trade or a post before a title, not a name
     "修车师傅、管道师傅、出租车司机师傅来过，车间主任和党支部书记签字",
     # amounts and counts in a list, parted by commas, stay (no phone number's 11 digits)

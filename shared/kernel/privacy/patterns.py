@@ -222,11 +222,22 @@ _SERIAL_BEFORE = re.compile(
     r"(?:(?:受理|流水|序|案|批次?|凭证|回执|业务|登记|工单|订单|单|票|合同|交易|注册)号(?:码)?"
     r"|编号|编码|流水|\bNo\.?|#)(?:是|为|:|：|\s)*$")
 """A serial's name right before a run of digits (受理号：00886..., 合同号310115850312123): the
-run is the serial, however it begins."""
+run is the serial, however it begins. One of a card's or an ID number's length goes only when
+its check digit holds, as every real one's does (受理号310115202612200001, a district, a day and
+a count, and 流水号1234567890123456 stay; one serial in ten or eleven is taken all the same)."""
 
 
 def _a_serial(text: str, start: int) -> bool:
     return _SERIAL_BEFORE.search(text, max(0, start - 12), start) is not None
+
+
+def _luhn_holds(digits: str) -> bool:
+    """A bank card number's last digit is its Luhn check digit (ISO/IEC 7812)."""
+    total = 0
+    for i, d in enumerate(reversed(digits)):
+        n = int(d) * (2 if i % 2 else 1)
+        total += n - 9 if n > 9 else n
+    return total % 10 == 0
 
 
 _COMPACT_DATE = re.compile(r"(?:19|20)\d\d(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])")
@@ -610,13 +621,16 @@ def number_spans(text: str) -> Iterator[tuple[int, int, str]]:
             if not _DATE_SHAPE.fullmatch(m.group("n")):
                 yield m.start("n"), m.end("n"), REDACTED_ID
     for m in _ID_18.finditer(text):
-        if _plausible_id(digits_of(m.group())) and _dictated(m.group(), 5):
-            yield m.start(), m.end(), REDACTED_ID
+        digits = digits_of(m.group())
+        if _plausible_id(digits) and _dictated(m.group(), 5) and (
+                not _a_serial(text, m.start()) or _id_check_holds(digits)):
+            yield m.start(), m.end(), REDACTED_ID  # not 受理号310115202612200001
     for m in _ACCOUNT_KEYWORD.finditer(text):
         if not _DATE_SHAPE.match(m.group("n")):  # 社保卡2026-12-31到期: when, not which
             yield m.start("n"), m.end("n"), REDACTED_ACCOUNT
     for m in _CARD.finditer(text):
-        if not _YEARS.fullmatch(m.group()) and not _MEASURE.match(text, m.end()):
+        if not _YEARS.fullmatch(m.group()) and not _MEASURE.match(text, m.end()) and (
+                not _a_serial(text, m.start()) or _luhn_holds(digits_of(m.group()))):
             yield m.start(), m.end(), REDACTED_ACCOUNT  # not 2023 2024 2025 2026年
     for m in _MOBILE.finditer(text):
         if _a_mobile(m.group("n")):
