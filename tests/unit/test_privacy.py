@@ -249,6 +249,9 @@ KEPT = [
     "班主任老师来电，那边老师说要补材料，这边阿姨帮忙填表",
     # a case serial (district, day, count) and a settlement's serial after their names
     "受理号310115202612200001已办结，医保结算流水号1234567890123456，案件编号310115202612310012",
+    # a business's old 15-digit registration number after its licence's name (a district's
+    # code and a count: 40 01 23 would be a birth date)
+    "个体工商户营业执照310115600123456，营业执照号310115400123456，纳税人识别号310115400123456",
     # a trade or a post before a title, not a name
     "修车师傅、管道师傅、出租车司机师傅来过，车间主任和党支部书记签字",
     # amounts and counts in a list, parted by commas, stay (no phone number's 11 digits)

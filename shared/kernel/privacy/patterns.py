@@ -219,12 +219,13 @@ _PHONE_KEYWORD = re.compile(  # not the 电话 of a marker: [电话已隐去]，
 """Seven digits or more after 电话 / 手机 / 座机 / 联系 / phone ...: a landline without its area
 code, and Hong Kong's and Macao's local eight digits (手机：9123 4567, 联系她9123-4567)."""
 _SERIAL_BEFORE = re.compile(
-    r"(?:(?:受理|流水|序|案|批次?|凭证|回执|业务|登记|工单|订单|单|票|合同|交易|注册)号(?:码)?"
-    r"|编号|编码|流水|\bNo\.?|#)(?:是|为|:|：|\s)*$")
-"""A serial's name right before a run of digits (受理号：00886..., 合同号310115850312123): the
-run is the serial, however it begins. One of a card's or an ID number's length goes only when
-its check digit holds, as every real one's does (受理号310115202612200001, a district, a day and
-a count, and 流水号1234567890123456 stay; one serial in ten or eleven is taken all the same)."""
+    r"(?:(?:受理|流水|序|案|批次?|凭证|回执|业务|登记|工单|订单|单|票|合同|交易|注册|税|识别)号(?:码)?"
+    r"|执照(?:号码|号)?|代码|编号|编码|流水|\bNo\.?|#)(?:是|为|:|：|\s)*$")
+"""A serial's name right before a run of digits (受理号：00886..., 合同号310115850312123, a
+business licence's 营业执照310115400123456 or 纳税人识别号): the run is the serial, however it
+begins. One of a card's or an ID number's length goes only when its check digit holds, as
+every real one's does (受理号310115202612200001, a district, a day and a count, and
+流水号1234567890123456 stay; one serial in ten or eleven is taken all the same)."""
 
 
 def _a_serial(text: str, start: int) -> bool:
