@@ -252,6 +252,8 @@ KEPT = [
     # a business's old 15-digit registration number after its licence's name (a district's
     # code and a count: 40 01 23 would be a birth date)
     "个体工商户营业执照310115600123456，营业执照号310115400123456，纳税人识别号310115400123456",
+    # two days written as eight digits each, from and to: sixteen digits, no card
+    "补贴发放期20261220-20270104，证件有效期2026 1220 2027 0104",
     # a trade or a post before a title, not a name
     "修车师傅、管道师傅、出租车司机师傅来过，车间主任和党支部书记签字",
     # amounts and counts in a list, parted by commas, stay (no phone number's 11 digits)

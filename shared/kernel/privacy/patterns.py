@@ -242,6 +242,15 @@ def _luhn_holds(digits: str) -> bool:
 
 
 _COMPACT_DATE = re.compile(r"(?:19|20)\d\d(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])")
+_DAYS_FROM_TO = re.compile(r"(?P<a>\d{4} {0,2}\d{4}) {0,2}[.\-_/·]? {0,2}(?P<b>\d{4} {0,2}\d{4})")
+"""Two days written as eight digits each, from and to (有效期20261220-20270104, 2026 1220 2027
+0104): sixteen digits, as a card's, but no one's card (none starts 19 or 20)."""
+
+
+def _days_from_to(found: str) -> bool:
+    m = _DAYS_FROM_TO.fullmatch(found)
+    return m is not None and all(_COMPACT_DATE.fullmatch(m.group(g).replace(" ", ""))
+                                 for g in ("a", "b"))
 #: What else a clerk types between a number's groups: an asterisk, a colon, a multiplication
 #: sign or an x, and 一 (the character yi) for a dash. Only between the groups a phone or an
 #: ID number is written in (3-4-4, area-number, 6-8-4), the same one each time.
@@ -630,7 +639,8 @@ def number_spans(text: str) -> Iterator[tuple[int, int, str]]:
         if not _DATE_SHAPE.match(m.group("n")):  # 社保卡2026-12-31到期: when, not which
             yield m.start("n"), m.end("n"), REDACTED_ACCOUNT
     for m in _CARD.finditer(text):
-        if not _YEARS.fullmatch(m.group()) and not _MEASURE.match(text, m.end()) and (
+        if not _YEARS.fullmatch(m.group()) and not _MEASURE.match(text, m.end()) \
+                and not _days_from_to(m.group()) and (
                 not _a_serial(text, m.start()) or _luhn_holds(digits_of(m.group()))):
             yield m.start(), m.end(), REDACTED_ACCOUNT  # not 2023 2024 2025 2026年
     for m in _MOBILE.finditer(text):
