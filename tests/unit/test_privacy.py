@@ -237,6 +237,9 @@ SCRUBBED = [
     ("感谢谢老师，谢谢王老师，辛苦李阿姨", f"感谢{NAME}，谢谢{NAME}，辛苦{NAME}"),
     # an ID number or a card after a serial's name: its check digit holds, it goes
     ("登记号310115198503121234，流水号4111 1111 1111 1111", f"登记号{ID}，流水号{ACCOUNT}"),
+    # a landline without its area code before 元旦 (New Year's Day: when to call back)
+    ("电话68494601元旦回访，座机6849 4601 元宵节后再打",
+     f"电话{PHONE}元旦回访，座机{PHONE} 元宵节后再打"),
     # a whole name before the other forms of address (师傅, 同志, 医生, 叔叔, 大姐 ...)
     ("王德发师傅修好了，李建国同志、张秀英医生、陈国强叔叔、赵丽娟大姐到场",
      f"{NAME}修好了，{NAME}、{NAME}、{NAME}、{NAME}到场"),
@@ -254,6 +257,8 @@ KEPT = [
     "个体工商户营业执照310115600123456，营业执照号310115400123456，纳税人识别号310115400123456",
     # two days written as eight digits each, from and to: sixteen digits, no card
     "补贴发放期20261220-20270104，证件有效期2026 1220 2027 0104",
+    # an amount a few words after 电话 / 联系: how much, not whom
+    "电话回访，金额2000000元；联系居委会，补贴1380000元",
     # a trade or a post before a title, not a name
     "修车师傅、管道师傅、出租车司机师傅来过，车间主任和党支部书记签字",
     # amounts and counts in a list, parted by commas, stay (no phone number's 11 digits)

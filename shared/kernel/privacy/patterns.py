@@ -218,6 +218,9 @@ _PHONE_KEYWORD = re.compile(  # not the 电话 of a marker: [电话已隐去]，
     r"(?P<n>\d(?:[ \-]?\d){6,})", re.IGNORECASE)
 """Seven digits or more after 电话 / 手机 / 座机 / 联系 / phone ...: a landline without its area
 code, and Hong Kong's and Macao's local eight digits (手机：9123 4567, 联系她9123-4567)."""
+_AMOUNT_AFTER = re.compile(r"\s?万?元(?![旦宵])")
+"""What follows an amount, never a phone number (电话回访，金额2000000元); not 元旦 (电话
+68494601元旦回访: a phone number, and when to call)."""
 _SERIAL_BEFORE = re.compile(
     r"(?:(?:受理|流水|序|案|批次?|凭证|回执|业务|登记|工单|订单|单|票|合同|交易|注册|税|识别)号(?:码)?"
     r"|执照(?:号码|号)?|代码|编号|编码|流水|\bNo\.?|#)(?:是|为|:|：|\s)*$")
@@ -680,6 +683,8 @@ def number_spans(text: str) -> Iterator[tuple[int, int, str]]:
                     yield m.start("n"), m.end("n"), REDACTED_PLATE
     for m in _PHONE_KEYWORD.finditer(text):
         number = m.group("n")
+        if _AMOUNT_AFTER.match(text, m.end("n")):
+            continue  # 联系居委会，补贴1380000元: how much, not whom
         if not _DATE_SHAPE.fullmatch(number) and not (  # 联系20261220: when, not whom
                 m.group("reach") and _COMPACT_DATE.match(number)) and not (
                 _DATE_AND_HOUR.fullmatch(number) and _A_TIME.match(text, m.end("n"))):
