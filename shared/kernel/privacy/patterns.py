@@ -483,7 +483,7 @@ _NOT_GIVEN = ("说讲称来去在的了是和与要想已没不也都又就对�
 """Characters that end a name rather than belong to it (王秀英说, 陈静代办)."""
 _GIVEN = r"(?:(?![" + _NOT_GIVEN + r"])[\u4e00-\u9fff])"
 _SURNAME_TITLE = re.compile(_SURNAME + _HONORIFIC)
-_POSTS = ("保安", "门卫", "租车", "汽车", "打车", "班车", "校车", "修车")
+_POSTS = ("保安", "门卫", "租车", "汽车", "打车", "班车", "校车", "修车", "包车")
 _OFFICIAL_TITLES = ("主任", "书记", "医生", "老师", "同志", "师傅")
 
 
@@ -513,6 +513,9 @@ NOT_NAMES = ("申请", "申报", "申领", "申诉", "申办", "费用", "高龄
              # words opening a clause before 说 (万一说不清, 简单说就是, 严格说不符合)
              "常常", "关键", "简单", "简直", "毕竟", "高兴", "严格", "方才", "方便", "何况",
              "何必", "何时", "余下",
+             # what a resident says to staff, before a title or a name and a title (麻烦老师了,
+             # 辛苦李阿姨, 许多阿姨都来问, 尤其王老师, 凌晨张先生来电)
+             "麻烦", "辛苦", "尤其", "凌晨", "许多",
              # 向 ("to") before a title: 向老师反映, 向主任汇报
              "向主任", "向书记", "向医生", "向老师", "向同志", "向师傅")
 """Words that begin with a surname and follow a relation word in what clerks write (家属申请,
@@ -554,10 +557,12 @@ _KIN_NAMED = re.compile(
 
 _BEFORE_A_TITLE = ("高级", "温柔", "文化", "武术", "金牌", "华人", "任课", "毕业", "卫健", "甘肃",
                    "包头", "曲靖", "石家庄", "韩国", "罗斯", "武汉", "沈阳", "岳阳", "焦作", "马来",
-                   "麻烦", "辛苦", "尤其", "凌晨", "管道", "车司机")
+                   "管道", "车司机", "车行", "石材", "金店", "林业", "解放军", "纪检", "包车",
+                   *(f"周{d}" for d in "一二三四五六日"))
 """What a title follows that begins with a surname and is no name: a kind (文化老师, 金牌阿姨), a
-place or a country someone is from (甘肃大爷, 韩国女士), what a resident says to staff (麻烦老师了,
-辛苦阿姨了), a trade (管道师傅, 出租车司机师傅)."""
+place or a country someone is from (甘肃大爷, 韩国女士), a trade (管道师傅, 出租车司机师傅,
+石材师傅, 解放军同志), a day of the week (周一老师来电, 周日阿姨来值班: 周 is a surname, 一 ...
+日 no given name). Only right before the title: 周一明先生 is a name."""
 _ENDS_IN_A_SURNAME = frozenset(("谢谢", "感谢", "多谢", "致谢", "主任", "那边", "这边", "旁边",
                                 "身边"))
 """Words whose last character is a surname, said right before a title every day (谢谢老师,
@@ -572,9 +577,11 @@ def _ends_a_word(text: str, start: int) -> bool:
 _NAME_TITLES = tuple(t for t in HONORIFICS if t not in ("主任", "书记"))
 """The forms of address a whole name is said before (王德发师傅, 李建国同志, 张秀英医生, 刘桂兰
 大妈), not a post's (车间主任, 党支部书记: a workshop, a party branch)."""
+_A_NAME_TITLE = "(?:" + "|".join(_NAME_TITLES) + ")"
 _FULL_NAME_TITLE = re.compile(
-    r"(?!" + "|".join(NOT_NAMES + _FROM_PLACES + _BEFORE_A_TITLE) + r")" + _SURNAME
-    + r"(?P<g>" + _GIVEN + r"{1,2})(?:" + "|".join(_NAME_TITLES) + ")")
+    r"(?!" + "|".join(NOT_NAMES + _FROM_PLACES) + r")"
+    r"(?!(?:" + "|".join(_BEFORE_A_TITLE) + r")" + _A_NAME_TITLE + r")" + _SURNAME
+    + r"(?P<g>" + _GIVEN + r"{1,2})" + _A_NAME_TITLE)
 """A whole name with a form of address after it (王小明先生, 陈建国先生, 欧阳娜娜女士, 张秀英
 阿姨): the surname rule alone took only a surname right before the title."""
 _SINGLE_SURNAMES = frozenset(n for n in SURNAMES if len(n) == 1)
