@@ -239,6 +239,9 @@ SCRUBBED = [
     ("登记号310115198503121234，流水号4111 1111 1111 1111", f"登记号{ID}，流水号{ACCOUNT}"),
     # a name that begins as a day of the week or a word of thanks does (周一明, 辛苦 + 李阿姨)
     ("周一明先生来电，凌晨张先生来电，辛苦李阿姨", f"{NAME}来电，凌晨{NAME}来电，辛苦{NAME}"),
+    # a name after the word for who they are to the resident, before a verb of speech
+    ("邻居李四说没见过她，她老公孙立军来电，朋友张建国告诉我",
+     f"邻居{NAME}说没见过她，她老公{NAME}来电，朋友{NAME}告诉我"),
     # a landline without its area code before 元旦 (New Year's Day: when to call back)
     ("电话68494601元旦回访，座机6849 4601 元宵节后再打",
      f"电话{PHONE}元旦回访，座机{PHONE} 元宵节后再打"),
@@ -263,6 +266,8 @@ KEPT = [
     "电话回访，金额2000000元；联系居委会，补贴1380000元",
     # a day of the week before a title (周 is a surname), many (许多), a trade
     "周一老师来电，周日阿姨来值班，许多阿姨都来问；石材师傅、包车师傅、解放军同志帮忙",
+    # a relative or a neighbour speaking, named by what they are
+    "孩子高兴说，妈妈一直说，姐姐常说，朋友介绍说，邻居家来电，爸爸单位说，奶奶孙子说",
     # a trade or a post before a title, not a name
     "修车师傅、管道师傅、出租车司机师傅来过，车间主任和党支部书记签字",
     # amounts and counts in a list, parted by commas, stay (no phone number's 11 digits)

@@ -606,8 +606,11 @@ _PROFILED = re.compile(
     r"|\s*[（(]" + _ROLES + r"[，,、）)])")
 """A name as a case note's list of people writes it: with the sex and age after it (王秀英（女，
 67岁）, 张建国，男，45岁) or with who they are in brackets (王小明（儿子）, 李敏(本人))."""
-_SPEAKER = re.compile(r"(?:^|(?<=[，。；！？,.;!?\s]))(?P<n>" + _SURNAME + _GIVEN + r"{1,2})"
-                      r"(?=说|称|表示|反映|讲|来电|来访|告诉)")
+_SPEAKER = re.compile(r"(?:^|(?<=[，。；！？,.;!?\s])|(?<=" + _KIN + r"))(?P<n>" + _SURNAME
+                      + _GIVEN + r"{1,2})(?=说|称|表示|反映|讲|来电|来访|告诉)")
+"""A name opening a clause before a verb of speech (王秀英说), or after the everyday word for
+who they are to the resident (邻居李四说, 她老公孙立军来电: each of ``_KIN`` is two characters,
+one width for the look behind)."""
 _ENGLISH_TITLE = re.compile(r"\b(?:Mr|Mrs|Ms|Miss|Mx|Dr|Madam|Mdm|Auntie|Aunty|Uncle|Grandma|"
                             r"Grandpa)\.?\s+[A-Z][a-z]+(?:[ \-][A-Z][a-z]+)?")
 _ENGLISH_PROFILED = re.compile(r"\b(?P<n>[A-Z][a-z]+\s+[A-Z][a-z]+),\s*(?:male|female|M|F)\b")
