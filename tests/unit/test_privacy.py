@@ -233,9 +233,43 @@ SCRUBBED = [
      f"{NAME}来电，{NAME}、{NAME}、{NAME}均到场"),
     ("感谢王明先生帮忙，名字：刘小雨，姓 名：赵国强",
      f"感谢{NAME}帮忙，名字：{NAME}，姓 名：{NAME}"),
+    # a surname after a word of thanks that ends in one (感谢 + 谢老师: teacher Xie)
+    ("感谢谢老师，谢谢王老师，辛苦李阿姨", f"感谢{NAME}，谢谢{NAME}，辛苦{NAME}"),
+    # an ID number or a card after a serial's name: its check digit holds, it goes
+    ("登记号310115198503121234，流水号4111 1111 1111 1111", f"登记号{ID}，流水号{ACCOUNT}"),
+    # a name that begins as a day of the week or a word of thanks does (周一明, 辛苦 + 李阿姨)
+    ("周一明先生来电，凌晨张先生来电，辛苦李阿姨", f"{NAME}来电，凌晨{NAME}来电，辛苦{NAME}"),
+    # a name after the word for who they are to the resident, before a verb of speech
+    ("邻居李四说没见过她，她老公孙立军来电，朋友张建国告诉我",
+     f"邻居{NAME}说没见过她，她老公{NAME}来电，朋友{NAME}告诉我"),
+    # a landline without its area code before 元旦 (New Year's Day: when to call back)
+    ("电话68494601元旦回访，座机6849 4601 元宵节后再打",
+     f"电话{PHONE}元旦回访，座机{PHONE} 元宵节后再打"),
+    # a whole name before the other forms of address (师傅, 同志, 医生, 叔叔, 大姐 ...)
+    ("王德发师傅修好了，李建国同志、张秀英医生、陈国强叔叔、赵丽娟大姐到场",
+     f"{NAME}修好了，{NAME}、{NAME}、{NAME}、{NAME}到场"),
 ]
 
 KEPT = [
+    # what a resident says to staff every day: the 谢 of 谢谢 / 感谢, the 麻 of 麻烦 and the
+    # 辛 of 辛苦 are no surnames, nor the 任 of 班主任 or the 边 of 那边
+    "谢谢老师，感谢阿姨，多谢师傅；麻烦老师了，辛苦阿姨了，感谢窗口老师",
+    "班主任老师来电，那边老师说要补材料，这边阿姨帮忙填表",
+    # a case serial (district, day, count) and a settlement's serial after their names
+    "受理号310115202612200001已办结，医保结算流水号1234567890123456，案件编号310115202612310012",
+    # a business's old 15-digit registration number after its licence's name (a district's
+    # code and a count: 40 01 23 would be a birth date)
+    "个体工商户营业执照310115600123456，营业执照号310115400123456，纳税人识别号310115400123456",
+    # two days written as eight digits each, from and to: sixteen digits, no card
+    "补贴发放期20261220-20270104，证件有效期2026 1220 2027 0104",
+    # an amount a few words after 电话 / 联系: how much, not whom
+    "电话回访，金额2000000元；联系居委会，补贴1380000元",
+    # a day of the week before a title (周 is a surname), many (许多), a trade
+    "周一老师来电，周日阿姨来值班，许多阿姨都来问；石材师傅、包车师傅、解放军同志帮忙",
+    # a relative or a neighbour speaking, named by what they are
+    "孩子高兴说，妈妈一直说，姐姐常说，朋友介绍说，邻居家来电，爸爸单位说，奶奶孙子说",
+    # a trade or a post before a title, not a name
+    "修车师傅、管道师傅、出租车司机师傅来过，车间主任和党支部书记签字",
     # amounts and counts in a list, parted by commas, stay (no phone number's 11 digits)
     "补发1420，1500，1600元；第13、14、15页；2024，2025，2026年",
     # amounts written with thousands, listed with the IME's comma: eleven digits in a row

@@ -218,18 +218,42 @@ _PHONE_KEYWORD = re.compile(  # not the 电话 of a marker: [电话已隐去]，
     r"(?P<n>\d(?:[ \-]?\d){6,})", re.IGNORECASE)
 """Seven digits or more after 电话 / 手机 / 座机 / 联系 / phone ...: a landline without its area
 code, and Hong Kong's and Macao's local eight digits (手机：9123 4567, 联系她9123-4567)."""
+_AMOUNT_AFTER = re.compile(r"\s?万?元(?![旦宵])")
+"""What follows an amount, never a phone number (电话回访，金额2000000元); not 元旦 (电话
+68494601元旦回访: a phone number, and when to call)."""
 _SERIAL_BEFORE = re.compile(
-    r"(?:(?:受理|流水|序|案|批次?|凭证|回执|业务|登记|工单|订单|单|票|合同|交易|注册)号(?:码)?"
-    r"|编号|编码|流水|\bNo\.?|#)(?:是|为|:|：|\s)*$")
-"""A serial's name right before a run of digits (受理号：00886..., 合同号310115850312123): the
-run is the serial, however it begins."""
+    r"(?:(?:受理|流水|序|案|批次?|凭证|回执|业务|登记|工单|订单|单|票|合同|交易|注册|税|识别)号(?:码)?"
+    r"|执照(?:号码|号)?|代码|编号|编码|流水|\bNo\.?|#)(?:是|为|:|：|\s)*$")
+"""A serial's name right before a run of digits (受理号：00886..., 合同号310115850312123, a
+business licence's 营业执照310115400123456 or 纳税人识别号): the run is the serial, however it
+begins. One of a card's or an ID number's length goes only when its check digit holds, as
+every real one's does (受理号310115202612200001, a district, a day and a count, and
+流水号1234567890123456 stay; one serial in ten or eleven is taken all the same)."""
 
 
 def _a_serial(text: str, start: int) -> bool:
     return _SERIAL_BEFORE.search(text, max(0, start - 12), start) is not None
 
 
+def _luhn_holds(digits: str) -> bool:
+    """A bank card number's last digit is its Luhn check digit (ISO/IEC 7812)."""
+    total = 0
+    for i, d in enumerate(reversed(digits)):
+        n = int(d) * (2 if i % 2 else 1)
+        total += n - 9 if n > 9 else n
+    return total % 10 == 0
+
+
 _COMPACT_DATE = re.compile(r"(?:19|20)\d\d(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])")
+_DAYS_FROM_TO = re.compile(r"(?P<a>\d{4} {0,2}\d{4}) {0,2}[.\-_/·]? {0,2}(?P<b>\d{4} {0,2}\d{4})")
+"""Two days written as eight digits each, from and to (有效期20261220-20270104, 2026 1220 2027
+0104): sixteen digits, as a card's, but no one's card (none starts 19 or 20)."""
+
+
+def _days_from_to(found: str) -> bool:
+    m = _DAYS_FROM_TO.fullmatch(found)
+    return m is not None and all(_COMPACT_DATE.fullmatch(m.group(g).replace(" ", ""))
+                                 for g in ("a", "b"))
 #: What else a clerk types between a number's groups: an asterisk, a colon, a multiplication
 #: sign or an x, and 一 (the character yi) for a dash. Only between the groups a phone or an
 #: ID number is written in (3-4-4, area-number, 6-8-4), the same one each time.
@@ -459,7 +483,7 @@ _NOT_GIVEN = ("说讲称来去在的了是和与要想已没不也都又就对�
 """Characters that end a name rather than belong to it (王秀英说, 陈静代办)."""
 _GIVEN = r"(?:(?![" + _NOT_GIVEN + r"])[\u4e00-\u9fff])"
 _SURNAME_TITLE = re.compile(_SURNAME + _HONORIFIC)
-_POSTS = ("保安", "门卫", "租车", "汽车", "打车", "班车", "校车")
+_POSTS = ("保安", "门卫", "租车", "汽车", "打车", "班车", "校车", "修车", "包车")
 _OFFICIAL_TITLES = ("主任", "书记", "医生", "老师", "同志", "师傅")
 
 
@@ -489,6 +513,9 @@ NOT_NAMES = ("申请", "申报", "申领", "申诉", "申办", "费用", "高龄
              # words opening a clause before 说 (万一说不清, 简单说就是, 严格说不符合)
              "常常", "关键", "简单", "简直", "毕竟", "高兴", "严格", "方才", "方便", "何况",
              "何必", "何时", "余下",
+             # what a resident says to staff, before a title or a name and a title (麻烦老师了,
+             # 辛苦李阿姨, 许多阿姨都来问, 尤其王老师, 凌晨张先生来电)
+             "麻烦", "辛苦", "尤其", "凌晨", "许多",
              # 向 ("to") before a title: 向老师反映, 向主任汇报
              "向主任", "向书记", "向医生", "向老师", "向同志", "向师傅")
 """Words that begin with a surname and follow a relation word in what clerks write (家属申请,
@@ -529,12 +556,32 @@ _KIN_NAMED = re.compile(
 
 
 _BEFORE_A_TITLE = ("高级", "温柔", "文化", "武术", "金牌", "华人", "任课", "毕业", "卫健", "甘肃",
-                   "包头", "曲靖", "石家庄", "韩国", "罗斯", "武汉", "沈阳", "岳阳", "焦作", "马来")
+                   "包头", "曲靖", "石家庄", "韩国", "罗斯", "武汉", "沈阳", "岳阳", "焦作", "马来",
+                   "管道", "车司机", "车行", "石材", "金店", "林业", "解放军", "纪检", "包车",
+                   *(f"周{d}" for d in "一二三四五六日"))
 """What a title follows that begins with a surname and is no name: a kind (文化老师, 金牌阿姨), a
-place or a country someone is from (甘肃大爷, 韩国女士)."""
+place or a country someone is from (甘肃大爷, 韩国女士), a trade (管道师傅, 出租车司机师傅,
+石材师傅, 解放军同志), a day of the week (周一老师来电, 周日阿姨来值班: 周 is a surname, 一 ...
+日 no given name). Only right before the title: 周一明先生 is a name."""
+_ENDS_IN_A_SURNAME = frozenset(("谢谢", "感谢", "多谢", "致谢", "主任", "那边", "这边", "旁边",
+                                "身边"))
+"""Words whose last character is a surname, said right before a title every day (谢谢老师,
+感谢阿姨, 多谢师傅, 班主任老师, 那边老师说): that character is no one's surname."""
+
+
+def _ends_a_word(text: str, start: int) -> bool:
+    """Whether the surname at ``start`` is the end of one of :data:`_ENDS_IN_A_SURNAME`; not
+    when the character before it ends one itself (感谢谢老师: thanks to teacher Xie)."""
+    return start > 0 and text[start - 1:start + 1] in _ENDS_IN_A_SURNAME and not (
+        start > 1 and text[start - 2:start] in _ENDS_IN_A_SURNAME)
+_NAME_TITLES = tuple(t for t in HONORIFICS if t not in ("主任", "书记"))
+"""The forms of address a whole name is said before (王德发师傅, 李建国同志, 张秀英医生, 刘桂兰
+大妈), not a post's (车间主任, 党支部书记: a workshop, a party branch)."""
+_A_NAME_TITLE = "(?:" + "|".join(_NAME_TITLES) + ")"
 _FULL_NAME_TITLE = re.compile(
-    r"(?!" + "|".join(NOT_NAMES + _FROM_PLACES + _BEFORE_A_TITLE) + r")" + _SURNAME
-    + r"(?P<g>" + _GIVEN + r"{1,2})(?:先生|女士|小姐|阿姨|老师|大爷|奶奶)")
+    r"(?!" + "|".join(NOT_NAMES + _FROM_PLACES) + r")"
+    r"(?!(?:" + "|".join(_BEFORE_A_TITLE) + r")" + _A_NAME_TITLE + r")" + _SURNAME
+    + r"(?P<g>" + _GIVEN + r"{1,2})" + _A_NAME_TITLE)
 """A whole name with a form of address after it (王小明先生, 陈建国先生, 欧阳娜娜女士, 张秀英
 阿姨): the surname rule alone took only a surname right before the title."""
 _SINGLE_SURNAMES = frozenset(n for n in SURNAMES if len(n) == 1)
@@ -547,7 +594,7 @@ def _full_name_titled(text: str) -> Iterator[tuple[int, int]]:
     is kept whole either way."""
     for m in _FULL_NAME_TITLE.finditer(text):
         start = m.start("g") if text[m.start("g")] in _SINGLE_SURNAMES else m.start()
-        if is_name(text[start:m.end("g")]):
+        if is_name(text[start:m.end("g")]) and not _ends_a_word(text, start):
             yield start, m.end()
 
 
@@ -559,8 +606,11 @@ _PROFILED = re.compile(
     r"|\s*[（(]" + _ROLES + r"[，,、）)])")
 """A name as a case note's list of people writes it: with the sex and age after it (王秀英（女，
 67岁）, 张建国，男，45岁) or with who they are in brackets (王小明（儿子）, 李敏(本人))."""
-_SPEAKER = re.compile(r"(?:^|(?<=[，。；！？,.;!?\s]))(?P<n>" + _SURNAME + _GIVEN + r"{1,2})"
-                      r"(?=说|称|表示|反映|讲|来电|来访|告诉)")
+_SPEAKER = re.compile(r"(?:^|(?<=[，。；！？,.;!?\s])|(?<=" + _KIN + r"))(?P<n>" + _SURNAME
+                      + _GIVEN + r"{1,2})(?=说|称|表示|反映|讲|来电|来访|告诉)")
+"""A name opening a clause before a verb of speech (王秀英说), or after the everyday word for
+who they are to the resident (邻居李四说, 她老公孙立军来电: each of ``_KIN`` is two characters,
+one width for the look behind)."""
 _ENGLISH_TITLE = re.compile(r"\b(?:Mr|Mrs|Ms|Miss|Mx|Dr|Madam|Mdm|Auntie|Aunty|Uncle|Grandma|"
                             r"Grandpa)\.?\s+[A-Z][a-z]+(?:[ \-][A-Z][a-z]+)?")
 _ENGLISH_PROFILED = re.compile(r"\b(?P<n>[A-Z][a-z]+\s+[A-Z][a-z]+),\s*(?:male|female|M|F)\b")
@@ -594,13 +644,17 @@ def number_spans(text: str) -> Iterator[tuple[int, int, str]]:
             if not _DATE_SHAPE.fullmatch(m.group("n")):
                 yield m.start("n"), m.end("n"), REDACTED_ID
     for m in _ID_18.finditer(text):
-        if _plausible_id(digits_of(m.group())) and _dictated(m.group(), 5):
-            yield m.start(), m.end(), REDACTED_ID
+        digits = digits_of(m.group())
+        if _plausible_id(digits) and _dictated(m.group(), 5) and (
+                not _a_serial(text, m.start()) or _id_check_holds(digits)):
+            yield m.start(), m.end(), REDACTED_ID  # not 受理号310115202612200001
     for m in _ACCOUNT_KEYWORD.finditer(text):
         if not _DATE_SHAPE.match(m.group("n")):  # 社保卡2026-12-31到期: when, not which
             yield m.start("n"), m.end("n"), REDACTED_ACCOUNT
     for m in _CARD.finditer(text):
-        if not _YEARS.fullmatch(m.group()) and not _MEASURE.match(text, m.end()):
+        if not _YEARS.fullmatch(m.group()) and not _MEASURE.match(text, m.end()) \
+                and not _days_from_to(m.group()) and (
+                not _a_serial(text, m.start()) or _luhn_holds(digits_of(m.group()))):
             yield m.start(), m.end(), REDACTED_ACCOUNT  # not 2023 2024 2025 2026年
     for m in _MOBILE.finditer(text):
         if _a_mobile(m.group("n")):
@@ -639,6 +693,8 @@ def number_spans(text: str) -> Iterator[tuple[int, int, str]]:
                     yield m.start("n"), m.end("n"), REDACTED_PLATE
     for m in _PHONE_KEYWORD.finditer(text):
         number = m.group("n")
+        if _AMOUNT_AFTER.match(text, m.end("n")):
+            continue  # 联系居委会，补贴1380000元: how much, not whom
         if not _DATE_SHAPE.fullmatch(number) and not (  # 联系20261220: when, not whom
                 m.group("reach") and _COMPACT_DATE.match(number)) and not (
                 _DATE_AND_HOUR.fullmatch(number) and _A_TIME.match(text, m.end("n"))):
@@ -669,7 +725,7 @@ def rule_spans(text: str) -> Iterator[tuple[int, int, str]]:
             yield start, end, REDACTED_ADDRESS
     if _ANY_HONORIFIC.search(text):
         for m in _SURNAME_TITLE.finditer(text):
-            if _addressed_by_post(text, m.start(), m.group()):
+            if _addressed_by_post(text, m.start(), m.group()) or _ends_a_word(text, m.start()):
                 continue
             yield m.start(), m.end(), REDACTED_NAME
         for start, end in _full_name_titled(text):

@@ -8,7 +8,8 @@ marker saying what was there, e.g. ``[电话已隐去]``:
   with spaces or dashes (``310115 19850312 1234``) or in full-width digits; 15-digit old ones,
   passport and permit numbers and "the last four digits of the ID card" after their keyword;
   a 15-digit old one alone when its province and birth date are plausible (not after a
-  serial's name: 合同号, 注册号 ...).
+  serial's name: 合同号, 注册号 ...); after a serial's name an 18-digit one only when its
+  check digit holds (受理号310115202612200001, a district, a day and a count, stays).
 * **Phone numbers**: mobiles (``138 1234 5678``, ``138.1234.5678``, ``+86 138-...``),
   landlines with an area code (``021-5888 1234``, ``(021)58881234``, ``02158881234``),
   numbers from abroad (``+852 9123 4567``, ``00853 6612 3456``, ``852-9123-4567``,
@@ -24,7 +25,8 @@ marker saying what was there, e.g. ``[电话已隐去]``:
   ID number is written in (``138*0013*8000``, ``138一0013一8000``); single digits spaced out
   (``1 3 8 0 0 1 3 8 0 0 0``) are read as the number they make.
 * **Bank card and account numbers** (16-19 digits, or six or more after 卡号 / 账号 / 社保卡号
-  / 医保号 ..., also with a letter first: ``社保卡号A12345678``), **e-mail addresses**,
+  / 医保号 ..., also with a letter first: ``社保卡号A12345678``; after a serial's name, 流水号,
+  only when the Luhn check digit holds), **e-mail addresses**,
   **licence plates** (``沪A·12345``, ``沪AD12345``, ``沪A 1234学``; ``车牌A12345`` without the
   province after its name).
 * **Addresses**, by their shape: a number with a unit (号, 弄, 室, 栋, 幢, 单元, 楼, 组 ...)
