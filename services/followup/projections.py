@@ -119,6 +119,9 @@ DDL = [
     "CREATE INDEX IF NOT EXISTS referrals_case ON referrals (case_id)",
     "CREATE INDEX IF NOT EXISTS referrals_waiting ON referrals (center_id, reply_due_at)"
     " WHERE status <> 'replied'",
+    # The scheduler's look for overdue referrals of resolved cases (scheduler.LEFT_CHASED).
+    "CREATE INDEX IF NOT EXISTS referrals_overdue ON referrals (case_id)"
+    " WHERE status = 'overdue'",
 ]
 
 UPSERT_TIMER = (
