@@ -96,14 +96,24 @@ async def test_a_case_resolved_closes_its_open_help_tasks_and_no_supervisor_is_c
                        clerk(settings, "clerk-018"))
         assert r.status_code == 409, r.text
 
-        # Reopened: the closed tasks stay closed; help needed again is a new escalation.
+        # Reopened: the closed tasks stay closed; help needed again is a new escalation. Until
+        # then both are back on the worklist of the clerk who asked, closed: nobody helps
+        # with the case any more, only they can ask again.
         await center.step(case_id, "reopen", {"reason": "new_information",
                                               "occurred_at": at(2027, 1, 5, 9, 30).isoformat()})
+        asker = f"/worklists/clerks/{asked['requested_by']}"
+
+        async def back_to_asker() -> bool:
+            return sorted(await _help_tasks_on(center, asker)) == sorted(
+                [asked["task_id"], team_id])
+        await wait_until(back_to_asker, what="the closed help back with the clerk who asked")
+        assert await _help_tasks_on(center, "/worklists/clerks/clerk-018") == []
         again = await _new_task(center, case_id, at(2027, 1, 5, 10),
                                 {asked["task_id"], team_id}, owner_clerk="clerk-018")
         assert again["status"] == "open"
         assert await _status(center, asked["task_id"]) == "closed"
         await center.settled()
+        assert await _help_tasks_on(center, asker) == [], "asked again: the new task stands"
         await _rebuilt_is_live(settings)
 
 
