@@ -783,7 +783,13 @@ class FollowUps:
         was = referral.status
         follow_up_id = referral.advance(now, clerk, team, meta, case_resolved)
         if follow_up_id is None:
-            return ["ReferralClosed"] if referral.status == "closed" != was else []
+            if referral.status == was or referral.status != "closed":
+                return []
+            # Closed overdue: its 督办 still open chases nobody any more.
+            chase = unit.find(referral_overdue_follow_up_id(referral.id))
+            cancelled = chase is not None and chase.cancel(
+                "case resolved", chase.meta_for(meta_for(SYSTEM_SCHEDULER, None, now)))
+            return ["ReferralClosed", *(["FollowUpCancelled"] if cancelled else [])]
         fired = ["ReferralOverdue"]
         if unit.find(follow_up_id) is None:
             unit.add(FollowUp(

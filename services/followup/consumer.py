@@ -23,6 +23,9 @@ From intake (consumed from the stream, in each case's order):
   post-resolution checks still open are brought forward to the early check (its working
   days from the resolution's day, never earlier than now: ``FollowUpRescheduled`` cause
   ``more_care``) and made high priority (``FollowUpPrioritised`` reason ``more_care``).
+  The flag travels on the resident's partition, the resolution on the case's: applied at the
+  same instant by two workers, the later of the two waits for the earlier to commit before
+  it reads (``_meet_care``), so one of them always sees the other.
 * ``CaseReopened``: the open post-resolution checks of the case are cancelled (the counter is
   handling it again; resolving it again schedules a new check). Reopened because the resident
   said it was not solved (reason ``resident_says_unsolved``): a follow-up of that reason, due
@@ -878,6 +881,7 @@ async def _read(conn: asyncpg.Connection, events: Sequence[Envelope]
         if e.type in ("CaseOpened", "RectificationOpened", "PlanStepAdded") \
                 and e.payload.get("resident_id"):
             resident_ids.add(UUID(str(e.payload["resident_id"])))
+    await _meet_care(conn, events)  # before anything is read
     if not case_ids and not resident_ids:
         return _CaseRefs({}), residents.Residents({}), _Planned([])
     row = await conn.fetchrow(READ, list(case_ids), list(planned_ids), list(resident_ids))
@@ -894,6 +898,48 @@ async def _read(conn: asyncpg.Connection, events: Sequence[Envelope]
                                  for r in row["consents"]},
                                 {UUID(str(i)) for i in row["cared"]}),
             _Planned(row["planned"]))
+
+
+CARE_MEETS = (
+    "SELECT CASE WHEN s.care THEN (SELECT 1 FROM pg_advisory_xact_lock(s.space, s.bucket))"
+    " ELSE (SELECT 1 FROM pg_advisory_xact_lock_shared(s.space, s.bucket)) END"
+    " FROM (SELECT hashtext('sixstep:care-meets') AS space, bucket, bool_or(care) AS care"
+    "  FROM (SELECT hashtext(r::text) & $4 AS bucket, true AS care"
+    "   FROM unnest($3::uuid[]) AS r"
+    "   UNION ALL SELECT hashtext(r::text) & $4, false FROM unnest($2::uuid[]) AS r"
+    "   UNION ALL SELECT hashtext(resident_id::text) & $4, false FROM case_refs"
+    "   WHERE case_id = ANY($1::uuid[]) AND resident_id IS NOT NULL) AS wanted"
+    "  GROUP BY bucket ORDER BY bucket) AS s")
+"""Where a resolution and a care flag of the same resident meet (``_meet_care``): a
+transaction-scoped advisory lock per bucket of residents, shared for the residents of the
+cases a batch resolves, exclusive for those a batch says changed their need for care, taken in
+the buckets' order in one statement (no two batches wait for each other in a circle)."""
+#: Buckets of residents (a power of two, less one): a batch takes at most this many locks
+#: plus one, whatever its size (PostgreSQL's lock table is shared and bounded), and a care
+#: flag waits only for the batches resolving a case of a resident in its bucket.
+CARE_BUCKETS = 1023
+
+
+async def _meet_care(conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
+    """A resolution and a care flag of one resident, applied at the same instant by two
+    workers (``CONSUMER_PARTITIONS``: the flag travels on the resident's partition, the
+    resolution on the case's), each missed the other's write: the resolution read no flag
+    and planned the usual check, the flag read no check to bring forward, and the check
+    stayed late. Now the later of the two waits for the earlier to commit before it reads
+    (``CARE_MEETS``, the batch's first statement, before ``READ``): a resolution applied
+    after the flag plans the early check, a flag applied after the resolution finds its
+    check. A batch with neither takes no lock; resolutions never wait for each other."""
+    resolved = {e.case_id for e in events if e.service == "intake"
+                and e.type == "CaseResolved" and e.case_id is not None}
+    cared = [UUID(e.payload["resident_id"]) for e in events
+             if e.service == "intake" and e.type == "CareNeedChanged"]
+    if not resolved and not cared:
+        return
+    # A case opened in the batch has no case_refs row yet: its resident from the opening.
+    opened = [UUID(e.payload["resident_id"]) for e in events
+              if e.type == "CaseOpened" and e.service == "intake" and e.case_id in resolved
+              and e.payload.get("resident_id")]
+    await conn.fetch(CARE_MEETS, list(resolved), opened, cared, CARE_BUCKETS)
 
 
 def _step_case(e: Envelope) -> UUID | None:

@@ -1086,7 +1086,12 @@ class Referral(RemembersCommands):
                 meta: Meta, case_resolved: bool = False) -> UUID | None:
         """No reply by the deadline: 督办 (the follow-up's id, to be planned with it); or,
         its case known resolved (``case_resolved``: a referral the rules left awaiting a
-        reply), closed: nobody chases a unit about a case that is done."""
+        reply), closed: nobody chases a unit about a case that is done. One overdue already
+        whose case is known resolved (sent before the rules closed referrals: the
+        resolution did not close it) is closed too, at once."""
+        if case_resolved and self.status == "overdue":
+            self.close_as_not_needed(meta)
+            return None
         if self.status != "awaiting_reply" or self.reply_due_at > now:
             return None
         if case_resolved:

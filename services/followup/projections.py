@@ -107,8 +107,10 @@ DDL = [
     " (center_id, owner_clerk, deadline_at) WHERE status IN ('open', 'accepted', 'in_progress')",
     "CREATE INDEX IF NOT EXISTS help_tasks_case ON help_tasks (case_id)",
     # Handed back to the clerk who asked: on their worklist while the case is open.
-    "CREATE INDEX IF NOT EXISTS help_tasks_handed_back ON help_tasks"
-    " (center_id, requested_by) WHERE status = 'handed_back'",
+    # ... and, closed by its case's resolution, while the case is reopened (queries.py).
+    "DROP INDEX IF EXISTS help_tasks_handed_back",
+    "CREATE INDEX IF NOT EXISTS help_tasks_back_to_asker ON help_tasks"
+    " (center_id, requested_by) WHERE status IN ('handed_back', 'closed')",
     "CREATE TABLE IF NOT EXISTS referrals ("
     " referral_id uuid PRIMARY KEY, center_id text NOT NULL, case_id uuid,"
     " unit_kind text NOT NULL, unit_name text NOT NULL, unit_contact text NOT NULL,"
@@ -119,6 +121,9 @@ DDL = [
     "CREATE INDEX IF NOT EXISTS referrals_case ON referrals (case_id)",
     "CREATE INDEX IF NOT EXISTS referrals_waiting ON referrals (center_id, reply_due_at)"
     " WHERE status <> 'replied'",
+    # The scheduler's look for overdue referrals of resolved cases (scheduler.LEFT_CHASED).
+    "CREATE INDEX IF NOT EXISTS referrals_overdue ON referrals (case_id)"
+    " WHERE status = 'overdue'",
 ]
 
 UPSERT_TIMER = (

@@ -365,11 +365,17 @@ async def open_help_tasks(pool: asyncpg.Pool, center_id: str, who: str, value: s
 async def handed_back_help_tasks(pool: asyncpg.Pool, center_id: str, clerk_id: str,
                                  limit: int) -> list[HelpTaskPublic]:
     """The help tasks ``clerk_id`` asked for and their owner handed back (the task goes back
-    to the clerk who asked), while the case is still open: the latest handed back first."""
+    to the clerk who asked), while the case is still open: the latest handed back first.
+    And those its case's resolution closed (``closed``) once the case is reopened, until
+    help is asked for it again (a task opened since): nobody is helping with the case any
+    more, and only the clerk who asked can ask again if it is still needed."""
     rows = await pool.fetch(
         f"SELECT {HELP_COLUMNS} FROM help_tasks h WHERE center_id = $1 AND requested_by = $2"
-        " AND status = 'handed_back' AND EXISTS (SELECT 1 FROM case_refs r"
-        " WHERE r.case_id = h.case_id AND r.status = 'open')"
+        " AND status IN ('handed_back', 'closed') AND (status = 'handed_back'"
+        "  OR NOT EXISTS (SELECT 1 FROM help_tasks n WHERE n.case_id = h.case_id"
+        "  AND n.opened_at > h.updated_at))"
+        " AND EXISTS (SELECT 1 FROM case_refs r WHERE r.case_id = h.case_id"
+        " AND r.status = 'open')"
         " ORDER BY updated_at DESC, task_id LIMIT $3", center_id, clerk_id, limit)
     return [HelpTaskPublic.of(r) for r in rows]
 

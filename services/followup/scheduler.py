@@ -8,7 +8,9 @@ missed after its grace working days, which schedules a follow-up; a help task (�
 by its deadline is escalated to the supervisor team; a referral without a reply by its
 deadline is overdue, which plans a high-priority follow-up (督办) for the case's owner; a help
 task whose case is known resolved (``case_refs``) is closed rather than escalated, and a
-referral closed rather than chased. All of
+referral closed rather than chased; an overdue referral of a case known resolved (sent
+before the rules closed a resolved case's referrals) is closed at any tick, its 督办
+cancelled (``LEFT_CHASED``). All of
 it is recorded by the aggregate itself, so:
 
 * **exactly once**: two replicas may try the same aggregate at the same moment; the event
@@ -76,6 +78,16 @@ DUE = (
     " LEFT JOIN resident_care rc ON rc.resident_id = o.resident_id")
 
 
+LEFT_CHASED = (
+    "SELECT r.referral_id FROM referrals r JOIN case_refs c ON c.case_id = r.case_id"
+    " WHERE r.status = 'overdue' AND c.status = 'resolved' ORDER BY r.referral_id LIMIT $1")
+"""Referrals overdue (督办 planned) whose case follow-up knows resolved: sent before the rules
+closed a resolved case's referrals, their resolution left them (and, resolved before that
+release, their 督办) open for ever; no timer brings an overdue referral back. Looked for at
+every tick (``referrals_overdue``: only the overdue ones are read); the worklist shows one
+closed a moment later, and meanwhile a tick finds it closed and records nothing."""
+
+
 def _owner(row: Any) -> tuple[str | None, str | None] | None:
     """A referral's or an obligation's case owner (clerk, team), from ``case_refs``; None
     when not known."""
@@ -133,6 +145,7 @@ class Scheduler:
         """Advance every aggregate whose timer is at or before ``now`` (default: the clock)."""
         now = now or self.clock.now()
         result = Tick()
+        await self._close_left_chased(now, result)
         after: tuple[datetime, UUID] | None = None
         while True:
             if after is None:
@@ -177,6 +190,24 @@ class Scheduler:
                 self.waiting = result.waiting
                 return result
             after = (rows[-1]["fire_at"], rows[-1]["aggregate_id"])
+
+
+    async def _close_left_chased(self, now: datetime, result: Tick) -> None:
+        """Close the referrals still overdue of cases known resolved (``LEFT_CHASED``), a
+        page a tick, their 督办 cancelled when still open."""
+        ids = [r["referral_id"] for r in await self.pool.fetch(LEFT_CHASED, self.batch)]
+        outcomes = await asyncio.gather(*(self.followups.advance(
+            referral_id, "referral", now, case_resolved=True) for referral_id in ids),
+            return_exceptions=True)
+        for outcome in outcomes:
+            result.attempted += 1
+            if isinstance(outcome, Advanced):
+                result.fired.update(outcome.fired)
+            elif isinstance(outcome, VersionConflict):
+                result.conflicts += 1
+            else:
+                result.failed += 1
+                log.error("scheduler.cannot_close_referral", error=_describe(outcome))
 
 
 def _describe(error: Any) -> str:

@@ -6,12 +6,17 @@ a year the holiday package does not know, and says it was worked out provisional
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
-from uuid import UUID
+from uuid import UUID, uuid4
 
+import asyncpg
+
+from services.followup.domain import follow_up_id_for
+from shared.contracts import Envelope
 from shared.security.principals import Role
 from shared.settings import Settings
-from tests.followup.story import DECEMBER_20, Center, at, center_day, key
+from tests.followup.story import CENTER, DECEMBER_20, Center, at, center_day, key
 from tests.intake.test_hints import born
 from tests.support import bearer, headers, wait_until
 
@@ -73,3 +78,60 @@ async def test_a_resident_found_living_alone_after_the_resolution_is_checked_on_
             return now["priority"] == "high" and datetime.fromisoformat(
                 now["due_at"]) == at(2026, 12, 22, 9)
         await wait_until(brought_forward, what="the check brought forward, high priority")
+
+
+def _intake_event(kind: str, aggregate: UUID, case_id: UUID | None, when: datetime,
+                  **payload: object) -> Envelope:
+    return Envelope(event_id=uuid4(), type=kind, version=1, service="intake", position=1,
+                    aggregate_id=aggregate, aggregate_version=1, case_id=case_id,
+                    center_id=CENTER, occurred_at=when, recorded_at=when, actor="clerk-017",
+                    payload=dict(payload))
+
+
+async def _blocked_or_done(pool: asyncpg.Pool, pid: int, task: asyncio.Task[None]) -> None:
+    """The barrier: the second worker's batch either waits for a lock or has finished."""
+    async def check() -> bool:
+        return task.done() or await pool.fetchval(
+            "SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = $1", pid) is True
+    await wait_until(check, what="the second batch to wait for the first, or be done")
+
+
+async def test_a_care_flag_and_a_resolution_applied_at_the_same_instant_by_two_workers(
+        settings: Settings) -> None:
+    """Two workers (CONSUMER_PARTITIONS): the resident's flag on one, the case's resolution
+    on the other, each batch applied while the other's transaction is still open, in both
+    orders. Sunday 20 December: whichever commits last, the check is the early one, Tuesday
+    22 December, high priority. Before, neither saw the other's write and both checks
+    stayed five working days out (28 December), normal."""
+    async with center_day(settings, DECEMBER_20, with_intake=False) as center:
+        rules = center.app.state.rules
+        pool: asyncpg.Pool = center.app.state.pool
+        checks = []
+        for flag_first in (False, True):
+            resident, case_id = uuid4(), uuid4()
+            opened = _intake_event("CaseOpened", case_id, case_id, DECEMBER_20,
+                                   resident_id=str(resident), clerk_id="clerk-017",
+                                   counter_id="window-3", service_item="SA-HARDSHIP-SUBSIDY")
+            resolved = _intake_event("CaseResolved", case_id, case_id, DECEMBER_20,
+                                     outcome="resolved", emotion_defused=True)
+            flagged = _intake_event("CareNeedChanged", resident, None, DECEMBER_20,
+                                    resident_id=str(resident), more_care=True)
+            async with pool.acquire() as conn, conn.transaction():
+                await rules.apply(conn, [opened])
+            first, second = (flagged, resolved) if flag_first else (resolved, flagged)
+            async with pool.acquire() as one, pool.acquire() as other:
+                async with one.transaction():
+                    await rules.apply(one, [first])
+
+                    async def then() -> None:
+                        async with other.transaction():
+                            await rules.apply(other, [second])  # noqa: B023
+                    later = asyncio.create_task(then())
+                    await _blocked_or_done(pool, other.get_server_pid(), later)
+                await later
+            checks.append(str(follow_up_id_for("resolution", resolved.event_id)))
+        await center.settled()
+        for check in checks:
+            now = await center.get(check)
+            assert (now["priority"], datetime.fromisoformat(now["due_at"])) == (
+                "high", at(2026, 12, 22, 9)), now

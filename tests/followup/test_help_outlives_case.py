@@ -96,14 +96,24 @@ async def test_a_case_resolved_closes_its_open_help_tasks_and_no_supervisor_is_c
                        clerk(settings, "clerk-018"))
         assert r.status_code == 409, r.text
 
-        # Reopened: the closed tasks stay closed; help needed again is a new escalation.
+        # Reopened: the closed tasks stay closed; help needed again is a new escalation. Until
+        # then both are back on the worklist of the clerk who asked, closed: nobody helps
+        # with the case any more, only they can ask again.
         await center.step(case_id, "reopen", {"reason": "new_information",
                                               "occurred_at": at(2027, 1, 5, 9, 30).isoformat()})
+        asker = f"/worklists/clerks/{asked['requested_by']}"
+
+        async def back_to_asker() -> bool:
+            return sorted(await _help_tasks_on(center, asker)) == sorted(
+                [asked["task_id"], team_id])
+        await wait_until(back_to_asker, what="the closed help back with the clerk who asked")
+        assert await _help_tasks_on(center, "/worklists/clerks/clerk-018") == []
         again = await _new_task(center, case_id, at(2027, 1, 5, 10),
                                 {asked["task_id"], team_id}, owner_clerk="clerk-018")
         assert again["status"] == "open"
         assert await _status(center, asked["task_id"]) == "closed"
         await center.settled()
+        assert await _help_tasks_on(center, asker) == [], "asked again: the new task stands"
         await _rebuilt_is_live(settings)
 
 
@@ -239,4 +249,67 @@ async def test_a_resolved_cases_referrals_are_no_longer_chased(settings: Setting
                            if e.type == "ReferralClosed"]
         assert sorted((str(e.aggregate_id), e.actor) for e in referral_closed) == sorted(
             (r["referral_id"], "system:rules") for r in (chased, waiting))
+        await _rebuilt_is_live(settings)
+
+
+async def test_referrals_left_overdue_before_this_release_are_closed_once_their_case_is_resolved(
+        settings: Settings) -> None:
+    """The upgrade: referrals sent before the rules closed a resolved case's referrals, and
+    overdue (督办 planned) on Monday 21 December. A was resolved before the upgrade (the old
+    rules folded the resolution and closed nothing: its 督办 runs on); B is resolved after it,
+    but the old release remembered no referral for the rules to close (its 督办 is
+    cancelled, the referral stayed overdue). No timer brings an overdue referral back, so
+    both showed overdue for ever. At New Year's Eve 23:30 the scheduler's tick closes both
+    and cancels A's 督办; in 2027 (provisional) nothing more happens."""
+    async with center_day(settings, at(2026, 12, 20, 9)) as center:
+        pool: asyncpg.Pool = center.app.state.pool
+        a = await center.open_case(at(2026, 12, 20, 10))
+        b = await center.open_case(at(2026, 12, 20, 10, 5))
+        sent = {case: await refer(center, case, at(2026, 12, 20, 10, 30),
+                                  within_working_days=1) for case in (a, b)}
+
+        async def remembered() -> bool:
+            return await pool.fetchval(
+                "SELECT count(*) FROM rule_followups WHERE rule = 'referral'"
+                " AND case_id = ANY($1::uuid[])", [a, b]) == 2
+        await wait_until(remembered, what="the rules to remember both referrals")
+        # Before this release the rules remembered no referral, only its 督办.
+        await pool.execute("DELETE FROM rule_followups WHERE rule = 'referral'")
+        await center.settled()
+        assert (await center.scheduler.tick(at(2026, 12, 21, 17, 5))).fired == {
+            "ReferralOverdue": 2, "FollowUpScheduled": 2}
+        await center.settled()
+        chases = {case: (await _referral(center, r["referral_id"]))["follow_up_id"]
+                  for case, r in sent.items()}
+        # A: resolved under the old rules (the case known resolved, nothing closed).
+        await pool.execute("UPDATE case_refs SET status = 'resolved' WHERE case_id = $1::uuid",
+                           a)
+        center.clock.set(at(2026, 12, 22, 10))
+        await center.step(b, "resolve", {
+            "outcome": "resolved", "explanation": "社保中心电话确认", "emotion_defused": True,
+            "occurred_at": at(2026, 12, 22, 10).isoformat()})
+
+        async def b_chase_cancelled() -> bool:
+            return (await center.get(chases[b]))["status"] == "cancelled"
+        await wait_until(b_chase_cancelled, what="B's 督办 cancelled by its resolution")
+        await center.settled()
+        assert (await _referral(center, sent[b]["referral_id"]))["status"] == "overdue"
+
+        center.clock.set(NEW_YEARS_EVE)
+        fired = (await center.scheduler.tick(NEW_YEARS_EVE)).fired
+        assert (fired["ReferralClosed"], fired["FollowUpCancelled"]) == (2, 1), fired
+        await center.settled()
+        assert [(await _referral(center, r["referral_id"]))["status"]
+                for r in sent.values()] == ["closed", "closed"]
+        assert (await center.get(chases[a]))["status"] == "cancelled"
+        center.clock.set(at(2027, 1, 5, 9))
+        board = (await center.followup.get(f"/worklists/centers/{CENTER}")).json()
+        assert (board["referrals"], board["referrals_waiting"]) == (
+            {"open": 0, "overdue": 0}, [])
+        fired = (await center.scheduler.tick(at(2027, 1, 5, 9))).fired
+        assert "ReferralClosed" not in fired and "FollowUpCancelled" not in fired, fired
+        closed = [e for e in await stream_envelopes(settings) if e.type == "ReferralClosed"]
+        assert sorted((str(e.aggregate_id), e.actor, e.payload["reason"]) for e in closed) \
+            == sorted((r["referral_id"], "system:scheduler", "case_resolved")
+                      for r in sent.values())
         await _rebuilt_is_live(settings)

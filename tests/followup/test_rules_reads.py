@@ -1,5 +1,6 @@
 """The rules read what a batch needs before they plan in one round trip: its cases, what was
-planned for them, and what their residents agreed to."""
+planned for them, and what their residents agreed to (after the care lock's statement when the
+batch resolves a case or changes a resident's need for care)."""
 
 from __future__ import annotations
 
@@ -51,7 +52,9 @@ async def test_a_batch_of_rules_reads_its_cases_plans_and_consents_in_one_statem
             ]
             counting = CountingConnection(conn)
             refs, known, rules = await _read(counting, events)  # type: ignore[arg-type]
-        assert counting.statements == 1, "one round trip before the rules plan"
+        # The batch resolves a case: its resident's care lock first (``_meet_care``, so a
+        # care flag applied by another worker at the same instant is seen), then one read.
+        assert counting.statements == 2, "two round trips before the rules plan"
         assert set(refs.cases) == {resolved, stepped}, "the batch's cases and a step's case"
         assert refs.cases[resolved]["resident_id"] == refused
         assert refs.cases[stepped]["status"] == "open"
@@ -69,3 +72,12 @@ async def test_a_batch_with_nothing_to_read_sends_nothing(settings: Settings) ->
         counting, [_event("RectificationAppealDecided", "feedback")])  # type: ignore[arg-type]
     assert counting.statements == 0 and refs.cases == {} and rules.of(uuid.uuid4()) == []
     assert known.flags(uuid.uuid4()) is None
+
+
+async def test_a_batch_that_resolves_nothing_takes_no_care_lock(settings: Settings) -> None:
+    async with schema_pool(settings, "followup_reads", DDL) as pool, pool.acquire() as conn:
+        counting = CountingConnection(conn)
+        opened = _event("CaseOpened", case_id=uuid.uuid4(),
+                        payload={"resident_id": str(uuid.uuid4())})
+        await _read(counting, [opened])  # type: ignore[arg-type]
+        assert counting.statements == 1

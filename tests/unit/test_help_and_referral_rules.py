@@ -167,6 +167,14 @@ def test_a_referral_of_a_resolved_case_is_closed_and_never_chased(sent_on: Any) 
     late = referral(due)
     assert late.advance(due, "clerk-018", None, meta()) is not None
     assert late.close_as_not_needed(meta()) is True and late.next_fire_at is None
+    # Overdue, its case resolved before the rules closed referrals: the scheduler finds it
+    # (no timer: any moment after) and closes it; an overdue one of an open case stays.
+    left = referral(due)
+    assert left.advance(due, "clerk-018", None, meta()) is not None
+    assert left.advance(due + timedelta(days=9), "clerk-018", None, meta()) is None
+    assert left.status == "overdue"
+    assert left.advance(due + timedelta(days=9), "clerk-018", None, meta(), True) is None
+    assert (left.status, left.next_fire_at) == ("closed", None)
 
 
 @pytest.mark.parametrize(("day", "days", "due", "basis"), [
