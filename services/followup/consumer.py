@@ -72,7 +72,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import date, datetime, timedelta
 from operator import itemgetter
 from typing import Any, cast
@@ -183,6 +183,17 @@ Row = tuple[UUID, UUID, str]
 """(case id, follow-up id, rule): what a rule scheduled for a case, kept in rule_followups."""
 RULE_FOLLOWUP_COLUMNS = ("case_id", "follow_up_id", "rule")
 RESIDENT_ITEM_COLUMNS = ("resident_id", "service_item", "case_id", "center_id", "opened_at")
+
+
+async def _on_each(ids: Iterable[UUID], act: Callable[[UUID, str, datetime], Awaitable[Any]],
+                   e: Envelope, unknown: str, field: str) -> None:
+    """``act`` on each of ``ids`` once, in order, caused by ``e``: one a rule planned but
+    whose aggregate was never written is logged as ``unknown`` (its id under ``field``)."""
+    for id_ in dict.fromkeys(ids):
+        try:
+            await act(id_, str(e.event_id), e.occurred_at)
+        except NotFound:
+            log.warning(unknown, **{field: str(id_)})
 
 
 def verification_rule(calendar: WorkingCalendar, reviewed_at: datetime,
@@ -427,12 +438,8 @@ class Rules:
 
         async def run(earlier: list[Row]) -> None:
             this_batch = [f for _, f, rule in earlier if rule not in ("obligation", REFERRAL)]
-            for follow_up_id in dict.fromkeys([*planned, *this_batch]):
-                try:
-                    await self.followups.prioritise(follow_up_id, str(e.event_id),
-                                                    e.occurred_at)
-                except NotFound:  # planned by a rule whose follow-up was never written
-                    log.warning("rule.prioritise_unknown", follow_up_id=str(follow_up_id))
+            await _on_each([*planned, *this_batch], self.followups.prioritise, e,
+                           "rule.prioritise_unknown", "follow_up_id")
             return None
 
         return run
@@ -454,12 +461,8 @@ class Rules:
         whose post-resolution checks are still open: each is brought forward to the early
         check and made high priority (``FollowUp.check_early``)."""
         async def run(_: list[Row]) -> None:
-            for follow_up_id in checks:
-                try:
-                    await self.followups.check_early(follow_up_id, str(e.event_id),
-                                                     e.occurred_at)
-                except NotFound:  # planned by a rule whose follow-up was never written
-                    log.warning("rule.care_unknown_check", follow_up_id=str(follow_up_id))
+            await _on_each(checks, self.followups.check_early, e, "rule.care_unknown_check",
+                           "follow_up_id")
             return None
 
         return run
@@ -558,21 +561,13 @@ class Rules:
             # Its help tasks still open are no longer needed: closed, off every worklist,
             # never escalated (whatever the resident agreed to: they are staff's work).
             this_batch = [f for _, f, rule in earlier if rule == HELP_TASK]
-            for task_id in dict.fromkeys([*help_tasks, *this_batch]):
-                try:
-                    await self.followups.close_help_task(task_id, str(e.event_id),
-                                                         e.occurred_at)
-                except NotFound:  # planned by a rule whose task was never written
-                    log.warning("rule.close_unknown_help_task", task_id=str(task_id))
+            await _on_each([*help_tasks, *this_batch], self.followups.close_help_task, e,
+                           "rule.close_unknown_help_task", "task_id")
             # Its referrals still awaiting a reply are no longer chased, and a 督办 already
             # planned for one is cancelled: nobody chases a unit about a case that is done.
             this_batch = [f for _, f, rule in earlier if rule == REFERRAL]
-            for referral_id in dict.fromkeys([*referrals, *this_batch]):
-                try:
-                    await self.followups.close_referral(referral_id, str(e.event_id),
-                                                        e.occurred_at)
-                except NotFound:  # planned by a rule whose referral was never written
-                    log.warning("rule.close_unknown_referral", referral_id=str(referral_id))
+            await _on_each([*referrals, *this_batch], self.followups.close_referral, e,
+                           "rule.close_unknown_referral", "referral_id")
             this_batch = [f for _, f, rule in earlier if rule == Reason.REFERRAL_OVERDUE]
             for chase_id in dict.fromkeys([*chases, *this_batch]):
                 try:
