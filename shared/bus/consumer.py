@@ -488,26 +488,27 @@ class Consumer:
             await asyncio.sleep(1.0)
         self.stats.standing_by = False
 
-    async def _reset_to_ack_floor(self) -> bool:
+    async def _reset_to_ack_floor(self) -> ConsumerInfo | None:
         """Have what a crashed predecessor fetched and never acked redelivered now, in order.
 
         The floor is named, not left to the server: a durable made with a delivery limit
         keeps the messages it gave up on below its floor, unacked, and a reset without a
         sequence moves the floor past them (they were lost for good, their cases behind:
         ``ensure`` lifting the limit brings them back only with this). What was applied
-        among what comes again is skipped by its tracking record."""
+        among what comes again is skipped by its tracking record. Returns the durable as the
+        reset left it (None: the server could not reset it)."""
         js = self.nc.jetstream()
         stream = self.settings.stream_name
         try:
             info = await js.consumer_info(stream, self.name)
             floor = info.ack_floor.stream_seq if info.ack_floor else 0
             start = info.config.opt_start_seq or 0  # a reset below it is refused
-            await js.reset_consumer(stream, self.name,
-                                    seq=floor + 1 if floor + 1 >= start else None)
+            reset = await js.reset_consumer(stream, self.name,
+                                            seq=floor + 1 if floor + 1 >= start else None)
         except NatsError as exc:  # an older server: redelivery waits for ack_wait instead
             log.warning("consumer.reset_unavailable", consumer=self.name, error=str(exc))
-            return False
-        return True
+            return None
+        return reset.info
 
     async def _after_a_loss(self, reset: bool) -> None:
         """Deliveries were lost on the way (``Puller.lost``) and the server could not be reset
@@ -521,12 +522,15 @@ class Consumer:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), wait)
 
-    async def _next_delivery(self) -> int | None:
-        """The consumer sequence the durable's next delivery will carry (None: unknown)."""
-        try:
-            info = await self.nc.jetstream().consumer_info(self.settings.stream_name, self.name)
-        except (NatsError, TimeoutError):
-            return None
+    async def _next_delivery(self, info: ConsumerInfo | None) -> int | None:
+        """The consumer sequence the durable's next delivery will carry, from ``info`` (the
+        reset's answer) or, without it, asked now (None: unknown)."""
+        if info is None:
+            try:
+                info = await self.nc.jetstream().consumer_info(self.settings.stream_name,
+                                                               self.name)
+            except (NatsError, TimeoutError):
+                return None
         return (info.delivered.consumer_seq if info.delivered else 0) + 1
 
     async def _on_its_stream(self) -> datetime | None:
@@ -587,7 +591,8 @@ class Consumer:
     async def _consume(self) -> None:
         made = await self._on_its_stream()
         await self.ensure()
-        await self._after_a_loss(await self._reset_to_ack_floor())
+        reset = await self._reset_to_ack_floor()
+        await self._after_a_loss(reset is not None)
         # Lingering pull requests stay open on the server: an event published while this
         # consumer waits is delivered at once, and under load the next batch is already on
         # its way while one is applied. Batches are applied one after the other, in stream
@@ -597,7 +602,7 @@ class Consumer:
         # writer's larger ones (one on its way).
         puller = Puller(self.nc, self.settings.stream_name, self.name, self.batch,
                         depth=2 if self._scale == 1 else 1)
-        await puller.start(next_delivery=await self._next_delivery())
+        await puller.start(next_delivery=await self._next_delivery(reset))
         log.info("consumer.started", consumer=self.name, subjects=self.filter_subjects)
         held: list[Msg] = []  # taken from the puller, neither acked nor handed back yet
         try:
