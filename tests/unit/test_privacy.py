@@ -254,6 +254,8 @@ SCRUBBED = [
     ("王姐说她女儿也要来，李哥陪着", f"{NAME}说她女儿也要来，{NAME}陪着"),
     ("叫张伟来一趟，叫李敏过来签字", f"叫{NAME}来一趟，叫{NAME}过来签字"),
     ("王秀英本人签字，须由陈静本人来办理", f"{NAME}本人签字，须由{NAME}本人来办理"),
+    # whom a follow-up or a referred unit reached, the clause ending with the name
+    ("已联系王秀英，她说下周再来；已通知李建国。", f"已联系{NAME}，她说下周再来；已通知{NAME}。"),
     # Hong Kong's eight digits alone, and after 号码
     ("女儿在香港，9123 4567，号码9123-4567", f"女儿在香港，{PHONE}，号码{PHONE}"),
     # a hospital's numbers for the patient
@@ -415,6 +417,7 @@ KEPT = [
     # 小 / 老 before a surname that is no one's nickname; 叫 before no name
     "小区里老年人多，养老金的发放，小车来了，老房的产权，小程序的二维码，小孙子的学费",
     "叫车来，叫孙子过来，谢谢姐，万元户，申请人本人，车主本人到场，包括本人在内",
+    "请提供联系方式。联系金融机构办理，回访满意，通知尚未送达，联系房东，联系高龄老人",
     # ranges and amounts in two groups of four; a serial with its day; a bed
     "月收入5000-6000，补贴6000 8000元之间，受理号310115202612200001，住院号2床",
     # the center's own hall, a place before a title

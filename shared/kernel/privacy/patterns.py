@@ -536,6 +536,7 @@ _INTRODUCERS = (r"(?:居民|申请人|老人|患者|病人|家属|户主|联系�
 NOT_NAMES = ("申请", "申报", "申领", "申诉", "申办", "费用", "高龄", "康复", "曾经", "曾多次",
              "曾于", "符合", "陆续", "连续", "查询", "安排", "尚未", "关于", "包括", "常年",
              "常住", "管理", "解决", "商量", "金额", "程序", "范围", "任何", "房屋", "万一", "万元",
+             "方法", "方式", "方面", "方案", "方向",
              "向社区", "向街道", "向居委", "向中心", "向窗口", "向我", "向工作人员", "向医院",
              "向单位", "向有关", "向相关", "高度",
              # an illness, a body part, a home, an accident after 母亲 / 患者 / 居民 ...
@@ -602,6 +603,13 @@ _NICKNAME = re.compile(
 老 and a surname, when what follows is what a person does or says (or the clause ends), and a
 surname before 姐 / 哥 / 叔 / 婶 / 嫂. Not 小区, 老年 (no surname), not 养老金 (老 ends a word),
 not 小车来了 or 老房的 (a thing), not 向姐姐 / 连哥哥 (a preposition before a relative)."""
+_REACHED = re.compile(
+    r"(?:联系|通知|告知|转告|回访|陪同|探望|看望|走访)(?:了|过|到|上了)?"
+    r"(?!" + "|".join(NOT_NAMES) + r")(?P<n>" + _SURNAME + _GIVEN + r"{1,2})"
+    r"(?=[，。；！？,.;!?、\s）)]|$)")
+"""A name the clause ends with after who reached them (已联系王秀英，她说下周来; 已通知李建国。),
+as a follow-up note or a referred unit's reply says whom it called: not 联系方式 (``NOT_NAMES``),
+not 联系金融机构 (the clause goes on)."""
 _CALLED_OVER = re.compile(
     r"叫(?!" + "|".join(NOT_NAMES) + r"|车)(?P<n>" + _SURNAME + _GIVEN + r"{1,2}?)"
     r"(?=(?:过|回)?来|去|一起|陪)")
@@ -690,6 +698,7 @@ _ANY_HONORIFIC = re.compile(_HONORIFIC)
 _ANY_INTRODUCTION = re.compile(_INTRODUCERS)
 _ANY_CHAT = re.compile(r"微信|[Ww]e[Cc]hat|[wWvV][xX]|[Vv]信|QQ|qq|钉钉")
 _ANY_PROFILE = re.compile(r"[男女]|[（(]")
+_ANY_REACH = re.compile("联系|通知|告知|转告|回访|陪同|探望|看望|走访")
 _ANY_KIN_TITLE = re.compile("[姐哥叔婶嫂]")
 _ANY_SPEECH = re.compile(r"[说称讲]|表示|反映|来电|来访|告诉")
 
@@ -806,6 +815,10 @@ def rule_spans(text: str) -> Iterator[tuple[int, int, str]]:
                 yield m.start(), m.end(), REDACTED_NAME
     if "本人" in text:
         for m in _HIMSELF.finditer(text):
+            if is_name(m.group("n")) and m.group("n")[-1] != "人":
+                yield m.start("n"), m.end("n"), REDACTED_NAME
+    if _ANY_REACH.search(text):
+        for m in _REACHED.finditer(text):
             if is_name(m.group("n")) and m.group("n")[-1] != "人":
                 yield m.start("n"), m.end("n"), REDACTED_NAME
     if "叫" in text:
