@@ -537,7 +537,8 @@ def test_scrubbing_again_changes_nothing_on_any_mix_of_digits_and_separators() -
         assert redact(once) == once, typed
 
 
-@pytest.mark.parametrize("unit", ["1", "0085", "1 ", "138一", "王小", "1\n", "12\n"])
+@pytest.mark.parametrize("unit", ["1", "0085", "1 ", "138一", "王小", "1\n", "12\n", "老李说",
+                                  "叫张伟", "9123 ", "住院号1", "联系王秀", "王秀英本人"])
 def test_a_field_of_four_thousand_digits_is_scrubbed_in_a_blink(unit: str) -> None:
     """The longest text a request takes (4,000 characters) of digits, pasted from a list or a
     scanned code: the address rule tried a house number from every digit of the run, each one
