@@ -22,7 +22,7 @@ from shared.bus.consumer import wait_for_position
 from shared.security.principals import Role
 from shared.settings import Settings
 from tests.followup.story import CENTER, at, center_day
-from tests.followup.test_help_and_referrals import escalate, post, refer, unit_client
+from tests.followup.test_help_and_referrals import escalate, first, post, unit_client
 from tests.support import (
     bearer,
     dead_letters,
@@ -50,15 +50,20 @@ async def test_a_resident_erased_after_their_visit_is_followed_up_and_surveyed_n
         await center.step(case_id, "hear", {
             "words": f"我是{NAME}，电话{PHONE}，住{ADDRESS}，身份证{ident}",
             "occurred_at": at(2026, 3, 2, 9, 11).isoformat()})
+        # 派单 (its read model waited for with the help task's: one stream, in order).
+        await center.step(case_id, "actions", {
+            "kind": "referred", "description": "转社保中心核定", "referred_to": "浦东新区社保中心",
+            "unit_kind": "social_insurance_bureau",
+            "occurred_at": at(2026, 3, 2, 9, 12).isoformat()})
         # 帮办: the colleague cannot help, and says why as they would say it.
-        task = await escalate(center, case_id, at(2026, 3, 2, 9, 12), owner_clerk="clerk-018",
+        task = await escalate(center, case_id, at(2026, 3, 2, 9, 13), owner_clerk="clerk-018",
                               description="王阿姨腿脚不便，需上门")
         back = await post(center.followup, f"/help-tasks/{task['task_id']}/hand-back", {
             "reason": f"已联系{NAME}本人，她说电话{PHONE}白天打不通"},
             bearer(settings, role=Role.CLERK, sub="clerk-018"))
         assert back.status_code == 200, back.text
-        # 派单: the unit answers with its reply link, naming whom it reached.
-        referral = await refer(center, case_id, at(2026, 3, 2, 9, 13))
+        # The unit answers with its reply link, naming whom it reached.
+        referral = await first(center, "/referrals", case_id, "the referral")
         link = await post(center.followup, f"/referrals/{referral['referral_id']}/reply-link", {})
         async with unit_client(center) as unit:
             replied = await post(unit, f"/referrals/{referral['referral_id']}/unit-reply", {
