@@ -553,7 +553,9 @@ NOT_NAMES = ("申请", "申报", "申领", "申诉", "申办", "费用", "高龄
              # 辛苦李阿姨, 许多阿姨都来问, 尤其王老师, 凌晨张先生来电)
              "麻烦", "辛苦", "尤其", "凌晨", "许多",
              # 向 ("to") before a title: 向老师反映, 向主任汇报
-             "向主任", "向书记", "向医生", "向老师", "向同志", "向师傅")
+             "向主任", "向书记", "向医生", "向老师", "向同志", "向师傅",
+             # before 本人 (尚需本人到场, 方可由本人领取, 查验本人证件, 应届毕业生本人)
+             "尚需", "尚须", "方可", "查验", "查看", "查阅", "严禁", "毕业")
 """Words that begin with a surname and follow a relation word in what clerks write (家属申请,
 患者费用, 家属向社区反映): the verb or noun after 家属 is not a name."""
 NOT_A_PERSONS_NAME = frozenset((
@@ -562,9 +564,9 @@ NOT_A_PERSONS_NAME = frozenset((
     "管家", "华侨", "童工", "白领", "蓝领", "程序员", "司机", "向导", "伍军人"))
 """Who someone is, not their name, though the word begins with a surname: a case note lists
 them with sex and age (孙子（男，10岁）, 房东（男，50岁）) or has them speak (房东说 ...)."""
-_BODY_SUFFIX = frozenset("局委院所站厅处科队会省市区县乡州员")
+_BODY_SUFFIX = frozenset("局委院所站厅处科队会省市区县乡州员厂店")
 """Last characters of an office, a place or a post, not of a given name (卫健委来电, 房管局来电,
-卫生员说)."""
+卫生员说, 已联系石材厂。)."""
 
 
 def is_name(found: str) -> bool:
@@ -811,8 +813,9 @@ def rule_spans(text: str) -> Iterator[tuple[int, int, str]]:
                 yield m.start("n"), m.end("n"), REDACTED_NAME
     if "小" in text or "老" in text or _ANY_KIN_TITLE.search(text):
         for m in _NICKNAME.finditer(text):
-            if not _ends_a_word(text, m.start() + (m.group()[0] in "小老")):
-                yield m.start(), m.end(), REDACTED_NAME
+            surname = m.start() + (m.group()[0] in "小老")
+            if not _ends_a_word(text, surname) and text[surname - 1:surname + 1] not in _POSTS:
+                yield m.start(), m.end(), REDACTED_NAME  # not 谢谢姐, 保安哥
     if "本人" in text:
         for m in _HIMSELF.finditer(text):
             if is_name(m.group("n")) and m.group("n")[-1] != "人":
