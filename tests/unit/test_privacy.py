@@ -21,6 +21,7 @@ from shared.kernel.privacy import REDACTED_ID as ID
 from shared.kernel.privacy import REDACTED_NAME as NAME
 from shared.kernel.privacy import REDACTED_PHONE as PHONE
 from shared.kernel.privacy import REDACTED_PLATE as PLATE
+from shared.kernel.privacy import REDACTED_RECORD as RECORD
 from shared.kernel.privacy import KnownPerson, redact
 from shared.kernel.privacy.known_person import address_variants
 
@@ -248,6 +249,21 @@ SCRUBBED = [
     # a whole name before the other forms of address (师傅, 同志, 医生, 叔叔, 大姐 ...)
     ("王德发师傅修好了，李建国同志、张秀英医生、陈国强叔叔、赵丽娟大姐到场",
      f"{NAME}修好了，{NAME}、{NAME}、{NAME}、{NAME}到场"),
+    # what colleagues and neighbours call each other, and a name after 叫 or before 本人
+    ("小王说他明天来补材料，找老李帮忙填表", f"{NAME}说他明天来补材料，找{NAME}帮忙填表"),
+    ("王姐说她女儿也要来，李哥陪着", f"{NAME}说她女儿也要来，{NAME}陪着"),
+    ("叫张伟来一趟，叫李敏过来签字", f"叫{NAME}来一趟，叫{NAME}过来签字"),
+    ("王秀英本人签字，须由陈静本人来办理", f"{NAME}本人签字，须由{NAME}本人来办理"),
+    # whom a follow-up or a referred unit reached, the clause ending with the name
+    ("已联系王秀英，她说下周再来；已通知李建国。", f"已联系{NAME}，她说下周再来；已通知{NAME}。"),
+    # Hong Kong's eight digits alone, and after 号码
+    ("女儿在香港，9123 4567，号码9123-4567", f"女儿在香港，{PHONE}，号码{PHONE}"),
+    # a hospital's numbers for the patient
+    ("住院号12345678，病历号：A20261234，病案号 0012345", f"住院号{RECORD}，病历号：{RECORD}，"
+     f"病案号 {RECORD}"),
+    # an ID number after a serial's name, its check digit mistyped: born 1985, no serial's day
+    ("受理号310115198503121236（填成身份证号了）", f"受理号{ID}（填成身份证号了）"),
+
 ]
 
 KEPT = [
@@ -398,6 +414,17 @@ KEPT = [
     "第1 2 3 4 5 6 7 8 9 10 11项，车牌号码不清楚，车号A012排队，车辆型号A12345",
     # counts one a line, dates one a line: nothing wrapped
     "共12\n3份，第1\n2\n3项，1\n3\n8\n0\n0\n1\n3\n8\n0\n0\n0，20261220\n20261221",
+    # 小 / 老 before a surname that is no one's nickname; 叫 before no name
+    "小区里老年人多，养老金的发放，小车来了，老房的产权，小程序的二维码，小孙子的学费",
+    "叫车来，叫孙子过来，谢谢姐，万元户，申请人本人，车主本人到场，包括本人在内",
+    "请提供联系方式。联系金融机构办理，回访满意，通知尚未送达，联系房东，联系高龄老人",
+    "尚需本人到场，方可由本人领取，现场查验本人证件，应届毕业生本人，已联系石材厂。保安哥说",
+    # ranges and amounts in two groups of four; a serial with its day; a bed
+    "月收入5000-6000，补贴6000 8000元之间，受理号310115202612200001，住院号2床",
+    # the center's own hall, a place before a title
+    "请到3号楼2楼办事大厅取号",
+    "王府井先生",
+
 ]
 
 RESIDENT = KnownPerson(name="王秀英", phone="13812345678", id_number="310115198503121234",
@@ -511,7 +538,8 @@ def test_scrubbing_again_changes_nothing_on_any_mix_of_digits_and_separators() -
         assert redact(once) == once, typed
 
 
-@pytest.mark.parametrize("unit", ["1", "0085", "1 ", "138一", "王小", "1\n", "12\n"])
+@pytest.mark.parametrize("unit", ["1", "0085", "1 ", "138一", "王小", "1\n", "12\n", "老李说",
+                                  "叫张伟", "9123 ", "住院号1", "联系王秀", "王秀英本人"])
 def test_a_field_of_four_thousand_digits_is_scrubbed_in_a_blink(unit: str) -> None:
     """The longest text a request takes (4,000 characters) of digits, pasted from a list or a
     scanned code: the address rule tried a house number from every digit of the run, each one

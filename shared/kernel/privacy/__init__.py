@@ -10,8 +10,10 @@ from shared.kernel.privacy.patterns import (
     REDACTED_NAME,
     REDACTED_PHONE,
     REDACTED_PLATE,
+    REDACTED_RECORD,
 )
 from shared.kernel.privacy.redaction import redact
 
 __all__ = ["REDACTED_ACCOUNT", "REDACTED_ADDRESS", "REDACTED_EMAIL", "REDACTED_ID",
-           "REDACTED_NAME", "REDACTED_PHONE", "REDACTED_PLATE", "KnownPerson", "redact"]
+           "REDACTED_NAME", "REDACTED_PHONE", "REDACTED_PLATE", "REDACTED_RECORD", "KnownPerson",
+           "redact"]

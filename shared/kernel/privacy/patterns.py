@@ -21,6 +21,7 @@ REDACTED_EMAIL = "[邮箱已隐去]"
 REDACTED_ADDRESS = "[地址已隐去]"
 REDACTED_NAME = "[姓名已隐去]"
 REDACTED_PLATE = "[车牌已隐去]"
+REDACTED_RECORD = "[病历号已隐去]"
 
 # -- folding: full-width to ASCII, one character for one ---------------------------------
 
@@ -171,6 +172,13 @@ _ACCOUNT_KEYWORD = re.compile(
     r"(?P<n>[A-Z]{0,2}\d(?:[ \-]?\d){5,})", re.IGNORECASE)
 """An account or card number after its name: a bank card's, a social security card's (社保卡号
 A12345678: nine characters, a letter first in many provinces), a medical insurance one's."""
+_RECORD_KEYWORD = re.compile(
+    r"(?:住院|病历|病案|门诊|急诊|就诊|就医|体检)(?:号码|号|编号|卡号|卡|ID|id)"
+    r"(?:是|为|:|：|\s)*(?P<n>[A-Za-z]{0,3}-?\d(?:[ \-]?[0-9A-Za-z]){3,})")
+"""A hospital's number for a patient after its name (住院号12345678, 病历号：A20261234, 病案号
+0012345, 就诊卡号 ...): a medical record number names the patient and their illness to anyone
+at that hospital, as surely as an ID number does. Four characters at least, a digit first
+after up to three letters (住院号2床 is a bed)."""
 _MOBILE = re.compile(r"(?<![0-9A-Za-z])(?:(?:\+|00)?86[ \-]?|\(\+?86\)[ \-]?)?"
                      r"(?P<n>1[3-9]\d(?:" + _SPLIT + r"\d){8})(?!\d)")
 _LISTED = re.compile(_LISTING)
@@ -209,11 +217,17 @@ _ABROAD = re.compile(r"(?:(?<![A-Za-z+])\+[1-9]|(?<![0-9A-Za-z+])00(?=85[23]|886
 """A number dialled from abroad or to it: a country code after + (+852 9123 4567 for Hong
 Kong, +1 415 555 0100) or 00 and Hong Kong's, Macao's or Taiwan's (00852 ...), nine to
 fifteen digits in all. The Chinese ones (+86) are the mobile and landline rules' too."""
+_HK_LOCAL = re.compile(r"(?<![0-9A-Za-z+\-.,/:：#])(?P<a>[5679]\d{3})(?: ?-? ?| {0,2})(?P<b>\d{4})"
+                       r"(?![0-9A-Za-z]|\s?[\-.:/]\s?\d| \d)")
+"""Hong Kong's or Macao's local eight digits alone, as a resident writes them (9123 4567,
+6123-4567: a mobile starts 5, 6 or 9, Macao's 6): with neither a code nor a word before them
+(``_PHONE_KEYWORD``), the two groups of four are still no amount or count a note holds
+(``_hk_local``)."""
 _HK_MACAO = re.compile(r"(?<![0-9A-Za-z+])(?:\(85[23]\)|85[23]) ?-? ?[2-9]\d{3}[ \-]?\d{4}(?!\d)")
 """Hong Kong's or Macao's eight digits after its code without + or 00 (852-9123-4567,
 （852）91234567), as a resident reads it off a card."""
 _PHONE_KEYWORD = re.compile(  # not the 电话 of a marker: [电话已隐去]，68494601 is no phone
-    r"(?<!\[)(?:电话|手机|座机|(?P<reach>联系)|\b(?:tel|telephone|phone|mobile|cell|whatsapp)\b)(?:号码|号)?"
+    r"(?<!\[)(?:电话|手机|座机|(?P<reach>联系)|号码(?<![证卡账帐照牌单票码]..)|\b(?:tel|telephone|phone|mobile|cell|whatsapp)\b)(?:号码|号)?"
     r"[^0-9\n]{0,6}?"
     r"(?P<n>\d(?:[ \-]?\d){6,})", re.IGNORECASE)
 """Seven digits or more after 电话 / 手机 / 座机 / 联系 / phone ...: a landline without its area
@@ -229,6 +243,25 @@ business licence's 营业执照310115400123456 or 纳税人识别号): the run i
 begins. One of a card's or an ID number's length goes only when its check digit holds, as
 every real one's does (受理号310115202612200001, a district, a day and a count, and
 流水号1234567890123456 stay; one serial in ten or eleven is taken all the same)."""
+
+
+#: A serial's date (a district, a day, a count: 受理号310115202612200001) is the day it was
+#: issued, by a computer system: none before this year. Eighteen digits after a serial's name
+#: whose "birth date" is older are an ID number typed there, its check digit mistyped
+#: (受理号310115198503121236: the clerk took the resident's ID number for the form's number).
+_SERIALS_SINCE = 2000
+
+
+def _hk_local(text: str, m: re.Match[str]) -> bool:
+    """Parted by spaces, or by a dash from a first group that is no round number (6000-8000
+    is a range); neither group round (月收入5000 6000), no unit after (9000 9500元), no
+    serial's name before."""
+    a, b = m.group("a"), m.group("b")
+    parted = m.group()[len(a):-len(b)]
+    if not parted or (a.endswith("00") and b.endswith("00")) or _MEASURE.match(text, m.end()) \
+            or _a_serial(text, m.start()):
+        return False
+    return "-" not in parted or not a.endswith("0")
 
 
 def _a_serial(text: str, start: int) -> bool:
@@ -379,6 +412,7 @@ _DASHED = re.compile(r"\s?(?<!\d)\d{1,4}(?:-\d{1,4}){1,2}(?![\d-])")
 _ESTATES = ("小区", "新村", "花园", "公寓", "苑", "家园", "大厦", "公馆", "府", "湾", "城", "村")
 
 
+_HK_HINT = re.compile(r"[5679]\d{3}[ \-]")
 _MEASURE = re.compile(r"\s?(?:[元块万千百人户次天年月日岁个名家份位项张间套度米%]|小时|分钟|周|平)")
 _YEAR = re.compile(r"(?:19|20)\d\d")
 
@@ -406,9 +440,10 @@ _COUNTER = re.compile(r"\s*(?:窗口|柜台|服务台)")
 _ROOMS = re.compile(r"[一二两三四五六]室(?=[一二两三]?厅)")
 
 
-_CENTER_ROOM = re.compile(r"\s*(?:办理|领取|领表|咨询|等候|排队|面谈|填表|签字|开会|取号|递交|"
-                          r"交材料|盖章|复印|缴费|报到)")
-"""What a resident is sent to a room of the center to do (到二楼201室领表, 去205室办理)."""
+_CENTER_ROOM = re.compile(r"\s*(?:(?:办事|服务)?大厅|办理|领取|领表|咨询|等候|排队|面谈|填表|"
+                          r"签字|开会|取号|递交|交材料|盖章|复印|缴费|报到)")
+"""What a resident is sent to a room or a floor of the center to do (到二楼201室领表, 去205室办理,
+请到3号楼2楼办事大厅)."""
 
 
 def _not_a_home(text: str, start: int, end: int, units: list[str]) -> bool:
@@ -416,7 +451,7 @@ def _not_a_home(text: str, start: int, end: int, units: list[str]) -> bool:
     resident is sent to (到二楼201室领表, 在205室等候), or the size of a flat (两室一厅)."""
     if _COUNTER.match(text, end):
         return not any(u in _STRONG_UNITS for u in units)
-    if start and text[start - 1] in "到去往至在" and set(units) <= {"楼", "层", "室"} \
+    if start and text[start - 1] in "到去往至在" and set(units) <= {"楼", "层", "室", "号楼"} \
             and _CENTER_ROOM.match(text, end):
         return True
     rooms = _ROOMS.match(text, start)
@@ -500,7 +535,8 @@ _INTRODUCERS = (r"(?:居民|申请人|老人|患者|病人|家属|户主|联系�
                 r"来电人|来访人|投诉人|举报人|求助人|反映人|当事人|报案人)")
 NOT_NAMES = ("申请", "申报", "申领", "申诉", "申办", "费用", "高龄", "康复", "曾经", "曾多次",
              "曾于", "符合", "陆续", "连续", "查询", "安排", "尚未", "关于", "包括", "常年",
-             "常住", "管理", "解决", "商量", "金额", "程序", "范围", "任何", "房屋", "万一",
+             "常住", "管理", "解决", "商量", "金额", "程序", "范围", "任何", "房屋", "万一", "万元",
+             "方法", "方式", "方面", "方案", "方向",
              "向社区", "向街道", "向居委", "向中心", "向窗口", "向我", "向工作人员", "向医院",
              "向单位", "向有关", "向相关", "高度",
              # an illness, a body part, a home, an accident after 母亲 / 患者 / 居民 ...
@@ -517,7 +553,9 @@ NOT_NAMES = ("申请", "申报", "申领", "申诉", "申办", "费用", "高龄
              # 辛苦李阿姨, 许多阿姨都来问, 尤其王老师, 凌晨张先生来电)
              "麻烦", "辛苦", "尤其", "凌晨", "许多",
              # 向 ("to") before a title: 向老师反映, 向主任汇报
-             "向主任", "向书记", "向医生", "向老师", "向同志", "向师傅")
+             "向主任", "向书记", "向医生", "向老师", "向同志", "向师傅",
+             # before 本人 (尚需本人到场, 方可由本人领取, 查验本人证件, 应届毕业生本人)
+             "尚需", "尚须", "方可", "查验", "查看", "查阅", "严禁", "毕业")
 """Words that begin with a surname and follow a relation word in what clerks write (家属申请,
 患者费用, 家属向社区反映): the verb or noun after 家属 is not a name."""
 NOT_A_PERSONS_NAME = frozenset((
@@ -526,9 +564,9 @@ NOT_A_PERSONS_NAME = frozenset((
     "管家", "华侨", "童工", "白领", "蓝领", "程序员", "司机", "向导", "伍军人"))
 """Who someone is, not their name, though the word begins with a surname: a case note lists
 them with sex and age (孙子（男，10岁）, 房东（男，50岁）) or has them speak (房东说 ...)."""
-_BODY_SUFFIX = frozenset("局委院所站厅处科队会省市区县乡州员")
+_BODY_SUFFIX = frozenset("局委院所站厅处科队会省市区县乡州员厂店")
 """Last characters of an office, a place or a post, not of a given name (卫健委来电, 房管局来电,
-卫生员说)."""
+卫生员说, 已联系石材厂。)."""
 
 
 def is_name(found: str) -> bool:
@@ -555,10 +593,38 @@ _KIN_NAMED = re.compile(
 """她老公叫孙立军, 孩子叫刘小雨: a relative named after the everyday word for them."""
 
 
-_BEFORE_A_TITLE = ("高级", "温柔", "文化", "武术", "金牌", "华人", "任课", "毕业", "卫健", "甘肃",
-                   "包头", "曲靖", "石家庄", "韩国", "罗斯", "武汉", "沈阳", "岳阳", "焦作", "马来",
-                   "管道", "车司机", "车行", "石材", "金店", "林业", "解放军", "纪检", "包车",
-                   *(f"周{d}" for d in "一二三四五六日"))
+_ONE_SURNAME = "[" + "".join(n for n in SURNAMES if len(n) == 1) + "]"
+_NICK_NEXT = (r"(?:说|讲|称|本人|表示|反映|告诉|来|去|回|打|帮|问|让|要|会|刚|又|也|已|还|在|"
+              r"今天|明天|昨天|上午|下午|负责|经办|答应|同意|家|和|跟|的|[，。；！？、,.;!?）)\s]|$)")
+_NICKNAME = re.compile(
+    r"(?:(?<![大从最缩矮弱短细微渺减较很太胆狭老妻一])小(?![车费康白米麦牛熊钱包童苗房池孔])"
+    r"|(?<![养敬尊古长元父遗防终孝扶助为爱送赡托安护])老(?![房农车]))" + _ONE_SURNAME
+    + r"(?=" + _NICK_NEXT + r")"
+    r"|" + _ONE_SURNAME + r"[姐哥叔婶嫂](?![姐哥叔婶嫂子夫妹弟们])")
+"""What colleagues and neighbours call each other (小王说他明天来, 找老李帮忙, 王姐, 李哥): 小 or
+老 and a surname, when what follows is what a person does or says (or the clause ends), and a
+surname before 姐 / 哥 / 叔 / 婶 / 嫂. Not 小区, 老年 (no surname), not 养老金 (老 ends a word),
+not 小车来了 or 老房的 (a thing), not 向姐姐 / 连哥哥 (a preposition before a relative)."""
+_REACHED = re.compile(
+    r"(?:联系|通知|告知|转告|回访|陪同|探望|看望|走访)(?:了|过|到|上了)?"
+    r"(?!" + "|".join(NOT_NAMES) + r")(?P<n>" + _SURNAME + _GIVEN + r"{1,2})"
+    r"(?=[，。；！？,.;!?、\s）)]|$)")
+"""A name the clause ends with after who reached them (已联系王秀英，她说下周来; 已通知李建国。),
+as a follow-up note or a referred unit's reply says whom it called: not 联系方式 (``NOT_NAMES``),
+not 联系金融机构 (the clause goes on)."""
+_CALLED_OVER = re.compile(
+    r"叫(?!" + "|".join(NOT_NAMES) + r"|车)(?P<n>" + _SURNAME + _GIVEN + r"{1,2}?)"
+    r"(?=(?:过|回)?来|去|一起|陪)")
+"""A name after 叫 ("to ask someone over": 叫张伟来一趟, 叫李敏过来签字): not 叫车来, not 叫孙子
+过来 (``is_name``)."""
+_HIMSELF = re.compile(r"(?!" + "|".join(NOT_NAMES) + r")(?P<n>" + _SURNAME + _GIVEN + r"{1,2})"
+                      r"(?=本人)")
+"""A name before 本人 ("in person": 王秀英本人签字, 由陈静本人来办理, 已联系李建国本人), as a clerk
+notes who signed or came; not 申请人本人, 车主本人 (``is_name``), 包括本人 (``NOT_NAMES``)."""
+_BEFORE_A_TITLE = ("王府井", "高级", "温柔", "文化", "武术", "金牌", "华人", "任课", "毕业", "卫健",
+                   "甘肃", "包头", "曲靖", "石家庄", "韩国", "罗斯", "武汉", "沈阳", "岳阳", "焦作",
+                   "马来", "管道", "车司机", "车行", "石材", "金店", "林业", "解放军", "纪检",
+                   "包车", *(f"周{d}" for d in "一二三四五六日"))
 """What a title follows that begins with a surname and is no name: a kind (文化老师, 金牌阿姨), a
 place or a country someone is from (甘肃大爷, 韩国女士), a trade (管道师傅, 出租车司机师傅,
 石材师傅, 解放军同志), a day of the week (周一老师来电, 周日阿姨来值班: 周 is a surname, 一 ...
@@ -634,6 +700,8 @@ _ANY_HONORIFIC = re.compile(_HONORIFIC)
 _ANY_INTRODUCTION = re.compile(_INTRODUCERS)
 _ANY_CHAT = re.compile(r"微信|[Ww]e[Cc]hat|[wWvV][xX]|[Vv]信|QQ|qq|钉钉")
 _ANY_PROFILE = re.compile(r"[男女]|[（(]")
+_ANY_REACH = re.compile("联系|通知|告知|转告|回访|陪同|探望|看望|走访")
+_ANY_KIN_TITLE = re.compile("[姐哥叔婶嫂]")
 _ANY_SPEECH = re.compile(r"[说称讲]|表示|反映|来电|来访|告诉")
 
 
@@ -646,11 +714,16 @@ def number_spans(text: str) -> Iterator[tuple[int, int, str]]:
     for m in _ID_18.finditer(text):
         digits = digits_of(m.group())
         if _plausible_id(digits) and _dictated(m.group(), 5) and (
-                not _a_serial(text, m.start()) or _id_check_holds(digits)):
+                not _a_serial(text, m.start()) or _id_check_holds(digits)
+                or int(digits[6:10]) < _SERIALS_SINCE):
             yield m.start(), m.end(), REDACTED_ID  # not 受理号310115202612200001
     for m in _ACCOUNT_KEYWORD.finditer(text):
         if not _DATE_SHAPE.match(m.group("n")):  # 社保卡2026-12-31到期: when, not which
             yield m.start("n"), m.end("n"), REDACTED_ACCOUNT
+    if "院" in text or "病" in text or "诊" in text or "医" in text or "检" in text:
+        for m in _RECORD_KEYWORD.finditer(text):
+            if not _DATE_SHAPE.match(m.group("n")):
+                yield m.start("n"), m.end("n"), REDACTED_RECORD
     for m in _CARD.finditer(text):
         if not _YEARS.fullmatch(m.group()) and not _MEASURE.match(text, m.end()) \
                 and not _days_from_to(m.group()) and (
@@ -666,6 +739,10 @@ def number_spans(text: str) -> Iterator[tuple[int, int, str]]:
             if not _THOUSANDS.search(m.group()) and not _MEASURE.match(text, m.end()) and not (
                     text[m.start()] == "0" and _a_serial(text, m.start())):
                 yield m.start(), m.end(), REDACTED_PHONE  # not +1500000元, 受理号：00886...
+    if _HK_HINT.search(text):  # 9123 4567, 6123-4567
+        for m in _HK_LOCAL.finditer(text):
+            if _hk_local(text, m):
+                yield m.start(), m.end(), REDACTED_PHONE
     if "85" in text:  # 852-9123-4567
         for m in _HK_MACAO.finditer(text):
             if not _a_serial(text, m.start()) and not _MEASURE.match(text, m.end()):
@@ -733,6 +810,23 @@ def rule_spans(text: str) -> Iterator[tuple[int, int, str]]:
     if _ANY_INTRODUCTION.search(text):
         for m in _INTRODUCED.finditer(text):
             if m.group("n") not in NOT_A_PERSONS_NAME:  # 老人叫孙子来
+                yield m.start("n"), m.end("n"), REDACTED_NAME
+    if "小" in text or "老" in text or _ANY_KIN_TITLE.search(text):
+        for m in _NICKNAME.finditer(text):
+            surname = m.start() + (m.group()[0] in "小老")
+            if not _ends_a_word(text, surname) and text[surname - 1:surname + 1] not in _POSTS:
+                yield m.start(), m.end(), REDACTED_NAME  # not 谢谢姐, 保安哥
+    if "本人" in text:
+        for m in _HIMSELF.finditer(text):
+            if is_name(m.group("n")) and m.group("n")[-1] != "人":
+                yield m.start("n"), m.end("n"), REDACTED_NAME
+    if _ANY_REACH.search(text):
+        for m in _REACHED.finditer(text):
+            if is_name(m.group("n")) and m.group("n")[-1] != "人":
+                yield m.start("n"), m.end("n"), REDACTED_NAME
+    if "叫" in text:
+        for m in _CALLED_OVER.finditer(text):
+            if is_name(m.group("n")) and m.group("n")[-1] != "人":
                 yield m.start("n"), m.end("n"), REDACTED_NAME
     if "我是" in text or "叫" in text or "名字是" in text:
         for regex in (_SELF_INTRODUCED, _KIN_NAMED):

@@ -9,12 +9,14 @@ marker saying what was there, e.g. ``[电话已隐去]``:
   passport and permit numbers and "the last four digits of the ID card" after their keyword;
   a 15-digit old one alone when its province and birth date are plausible (not after a
   serial's name: 合同号, 注册号 ...); after a serial's name an 18-digit one only when its
-  check digit holds (受理号310115202612200001, a district, a day and a count, stays).
+  check digit holds (受理号310115202612200001, a district, a day and a count, stays) or its
+  birth date is before 2000 (受理号310115198503121236: an ID number, mistyped).
 * **Phone numbers**: mobiles (``138 1234 5678``, ``138.1234.5678``, ``+86 138-...``),
   landlines with an area code (``021-5888 1234``, ``(021)58881234``, ``02158881234``),
   numbers from abroad (``+852 9123 4567``, ``00853 6612 3456``, ``852-9123-4567``,
   ``+1 415 555 0100``; not a serial after its name, ``受理号：00886...``) and any seven or more
-  digits after 电话 / 手机 / 座机 / 联系 / phone / tel / WhatsApp (Hong Kong's ``9123 4567``);
+  digits after 电话 / 手机 / 座机 / 联系 / 号码 / phone / tel / WhatsApp, and Hong Kong's or
+  Macao's eight digits alone in two groups of four (``9123 4567``, ``6123-4567``);
   a mobile or an ID number glued to a Latin word (``tel13812345678``,
   ``sfz11010519491231002X``) when the word is no hex digits.
   Their groups may be parted by what a clerk writes while the resident says them, too: a
@@ -24,6 +26,7 @@ marker saying what was there, e.g. ``[电话已隐去]``:
   asterisk, a colon, x, × or 一 (typed for a dash) parts them only in the groups a phone or an
   ID number is written in (``138*0013*8000``, ``138一0013一8000``); single digits spaced out
   (``1 3 8 0 0 1 3 8 0 0 0``) are read as the number they make.
+* **A hospital's numbers** after their name (``住院号12345678``, ``病历号：A20261234``).
 * **Bank card and account numbers** (16-19 digits, or six or more after 卡号 / 账号 / 社保卡号
   / 医保号 ..., also with a letter first: ``社保卡号A12345678``; after a serial's name, 流水号,
   only when the Luhn check digit holds), **e-mail addresses**,
@@ -38,10 +41,13 @@ marker saying what was there, e.g. ``[电话已隐去]``:
   ``李先生``, ``王小明先生``, ``Mrs Wang``), a name after a word that introduces one
   (``申请人王秀英``, ``我叫李敏``, ``name: ...``), a name opening a sentence before a verb of
   speech (``王秀英说``), a name listed with sex and age or who they are (``张建国，男，45岁``,
-  ``王小明（儿子）``); and, with a :class:`KnownPerson` (the resident the case names, from the
-  vault), that resident's own name, its variants (surname + 阿姨 / 老师 / 先生 / 女士 / 大爷 /
-  奶奶 ..., 老 + surname, the given name with a form of address, the name in pinyin), phone, ID
-  number and address (also without the province, city and district).
+  ``王小明（儿子）``), a nickname (``小王说``, ``找老李帮忙``, ``王姐``, ``李哥``), a name after 叫
+  asking someone over (``叫张伟来一趟``), before 本人 (``王秀英本人签字``) or ending a clause
+  after 联系 / 通知 ... (``已联系王秀英，``); and, with a :class:`KnownPerson` (the resident
+  the case names, from the vault), that resident's own name, its variants (surname + 阿姨 /
+  老师 / 先生 / 女士 / 大爷 / 奶奶 ..., 老 + surname, the given name with a form of address, the
+  name in pinyin), phone, ID number and address (also without the province, city and
+  district).
 
 What stays: dates (``2026-12-10``, ``12月10号``), times, amounts (``1234.50元``), policy
 numbers (``沪人社规〔2024〕12号``), catalogue codes, counts, ages, window numbers
