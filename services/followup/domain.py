@@ -521,8 +521,11 @@ class FollowUp(RemembersCommands):
         when official days it counted over changed (a corrected 29 December under a count
         into the next, unpublished year), and a year withdrawn from the file is the law's
         again, provisional, not 'official' on days no schedule says any more (as
-        ``Obligation.replan``). Never earlier than ``now``; an unchanged moment records
-        nothing (the timer stays as it is).
+        ``Obligation.replan``). Never earlier than ``now``. A moment that does not move but
+        whose year was published is confirmed: recorded once with the same moment and the new
+        basis (``previous_due_at`` equal to ``due_at``), or the clerk and the resident would
+        read "provisional" on a date no schedule can move any more; unchanged moment and
+        basis record nothing (the timer stays as it is).
         """
         self.check_new_command(meta.get("causation_id"), "FollowUpRescheduled")
         if self.status != "scheduled" or self.due_rule is None:
@@ -531,7 +534,7 @@ class FollowUp(RemembersCommands):
         if planned.at <= now and self.due_at <= now:
             return False  # due either way: the scheduler fires it now
         due_at = max(planned.at, now)
-        if due_at == self.due_at:
+        if due_at == self.due_at and planned.basis.value == self.basis:
             return False
         self._rescheduled(due_at=due_at, assigned_clerk=self.assigned_clerk,
                           assigned_team=self.assigned_team,
@@ -545,10 +548,13 @@ class FollowUp(RemembersCommands):
                         meta: Meta,
                         cause: RescheduleCause = RescheduleCause.CALENDAR_PUBLISHED) -> bool:
         """A rectification's deadline was revised: this follow-up moves with it (never earlier
-        than now); True when moved. Done follow-ups stay as they are."""
+        than now); True when moved, or when only its basis changed (a deadline confirmed on
+        its published year: the same moment, now official). Done follow-ups stay as they
+        are."""
         self.check_new_command(meta.get("causation_id"), "FollowUpRescheduled")
         due_at = max(due_at, now)
-        if self.status != "scheduled" or due_at == self.due_at:
+        if self.status != "scheduled" or (due_at == self.due_at
+                                          and basis.value == self.basis):
             return False
         self._rescheduled(due_at=due_at, assigned_clerk=self.assigned_clerk,
                           assigned_team=self.assigned_team,
@@ -811,7 +817,9 @@ class Obligation(RemembersCommands):
         Its grace was counted on the calendar of that time: a provisional year since published,
         or official days since changed. A moment that does not move records nothing; the new
         one is never earlier than ``now`` (a grace the new days end already is missed at the
-        next tick), and a period already missed either way is left to the scheduler.
+        next tick), and a period already missed either way is left to the scheduler. A moment
+        that stays while its basis changes (its year published with the same days) is
+        recorded once, confirmed, with the new basis.
         """
         self.check_new_command(meta.get("causation_id"), "ObligationReplanned")
         if not self.active or self.missed_at is None:
@@ -820,7 +828,7 @@ class Obligation(RemembersCommands):
         if missed_at <= now and self.missed_at <= now:
             return False  # missed either way: the scheduler records it now
         missed_at = max(missed_at, now)
-        if missed_at == self.missed_at:
+        if missed_at == self.missed_at and basis.value == self.basis:
             return False
         self._replanned(next_due_on=self.next_due_on, missed_at=missed_at,
                         previous_missed_at=self.missed_at,
