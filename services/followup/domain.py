@@ -934,9 +934,12 @@ def referral_id_for(action_event_id: UUID) -> UUID:
     return follow_up_id_for("referral", action_event_id)
 
 
-def referral_overdue_follow_up_id(referral_id: UUID) -> UUID:
-    """The one 督办 follow-up of a referral."""
-    return follow_up_id_for("referral-overdue", referral_id)
+def referral_overdue_follow_up_id(referral_id: UUID, round_: int = 0) -> UUID:
+    """The 督办 follow-up of a referral: one per round of chasing (``round_`` 0: as sent;
+    1, 2 ...: chased again after its case was reopened, ``ReferralReopened``)."""
+    if round_ == 0:
+        return follow_up_id_for("referral-overdue", referral_id)
+    return follow_up_id_for("referral-overdue", f"{referral_id}:{round_}")
 
 
 class HelpTask(RemembersCommands):
@@ -1057,7 +1060,9 @@ class Referral(RemembersCommands):
     reply by the deadline the scheduler records ``ReferralOverdue`` and plans a high-priority
     follow-up (督办) for the case's owner. A reply after that is still taken. Its case resolved,
     a referral still awaiting its reply or overdue is closed (``ReferralClosed``): nobody
-    chases the unit any more. No personal data: the unit's name and contact are scrubbed free
+    chases the unit any more; the case reopened, one so closed (never answered) is chased
+    again (``ReferralReopened``) with a new reply deadline and, missed again, a 督办 of its
+    own (``chase_id``). No personal data: the unit's name and contact are scrubbed free
     text, the resident only the case's id."""
 
     @event("ReferralSent")
@@ -1068,8 +1073,12 @@ class Referral(RemembersCommands):
         self.case_id: UUID | None = meta.get("case_id")
         self.referred_by = referred_by
         self.reply_due_at = reply_due_at
+        self.first_reply_due_at = reply_due_at
+        at = meta["occurred_at"]  # every command's meta has it (``meta_for``)
+        self.sent_at: datetime = datetime.fromisoformat(at) if isinstance(at, str) else at
         self.status = "awaiting_reply"
         self.overdue_follow_up: UUID | None = None
+        self.round = 0
         self.commands: dict[str, tuple[str, int]] = {}
         self._remember(meta, "ReferralSent", created=True)
 
@@ -1094,18 +1103,19 @@ class Referral(RemembersCommands):
                 meta: Meta, case_resolved: bool = False) -> UUID | None:
         """No reply by the deadline: 督办 (the follow-up's id, to be planned with it); or,
         its case known resolved (``case_resolved``: a referral the rules left awaiting a
-        reply), closed: nobody chases a unit about a case that is done. One overdue already
-        whose case is known resolved (sent before the rules closed referrals: the
-        resolution did not close it) is closed too, at once."""
-        if case_resolved and self.status == "overdue":
+        reply or overdue, sent before the rules closed referrals, which the resolution did
+        not close), closed at once, its deadline come or not: nobody chases a unit about a
+        case that is done. One chased again after a reopening (``round``) is closed early
+        only by the rules on the next resolution: the scheduler may read the case as still
+        resolved for a moment after the reopening chased it again."""
+        waiting = self.status == "awaiting_reply" and (
+            self.reply_due_at <= now or getattr(self, "round", 0) == 0)
+        if case_resolved and (self.status == "overdue" or waiting):
             self.close_as_not_needed(meta)
             return None
         if self.status != "awaiting_reply" or self.reply_due_at > now:
             return None
-        if case_resolved:
-            self.close_as_not_needed(meta)
-            return None
-        follow_up_id = referral_overdue_follow_up_id(self.id)
+        follow_up_id = self.chase_id
         self._overdue(follow_up_id=follow_up_id, assigned_clerk=assigned_clerk,
                       assigned_team=assigned_team, meta=meta)
         return follow_up_id
@@ -1128,3 +1138,41 @@ class Referral(RemembersCommands):
     @event("ReferralClosed")
     def _closed(self, reason: str, meta: Meta) -> None:
         self.status = "closed"
+
+    @property
+    def chase_id(self) -> UUID:
+        """The 督办 of the current round of chasing (planned when it is missed)."""
+        return referral_overdue_follow_up_id(self.id, getattr(self, "round", 0))
+
+    def reply_working_days(self, calendar: WorkingCalendar, default: int) -> int:
+        """The working days the unit was given to reply when it was sent (from the day after
+        the sending's day to the first reply deadline: ``working_deadline``'s count), on the
+        calendar in force; ``default`` when they cannot be counted any more."""
+        sent_at = getattr(self, "sent_at", None)
+        first = getattr(self, "first_reply_due_at", None)
+        if sent_at is None or first is None:
+            return default
+        try:
+            start = calendar.local_day(sent_at) + timedelta(days=1)
+            return max(1, calendar.working_days_between(start, calendar.local_day(first)) + 1)
+        except CalendarOutOfRange:
+            return default
+
+    def chase_again(self, reply_due_at: datetime, basis: Basis, meta: Meta) -> bool:
+        """Its case was reopened: a referral closed by the resolution (never answered) is
+        awaited again until ``reply_due_at`` (True); one answered, or still awaited, stays as
+        it is. Idempotent by nature: once chased again, a redelivered reopening records
+        nothing."""
+        if self.status != "closed":
+            return False
+        self._reopened(reply_due_at=reply_due_at, basis=basis.value,
+                       round=getattr(self, "round", 0) + 1, reason="case_reopened", meta=meta)
+        return True
+
+    @event("ReferralReopened")
+    def _reopened(self, reply_due_at: datetime, basis: str, round: int, reason: str,
+                  meta: Meta) -> None:
+        self.status = "awaiting_reply"
+        self.reply_due_at = reply_due_at
+        self.round = round
+        self.overdue_follow_up = None

@@ -121,9 +121,11 @@ DDL = [
     "CREATE INDEX IF NOT EXISTS referrals_case ON referrals (case_id)",
     "CREATE INDEX IF NOT EXISTS referrals_waiting ON referrals (center_id, reply_due_at)"
     " WHERE status <> 'replied'",
-    # The scheduler's look for overdue referrals of resolved cases (scheduler.LEFT_CHASED).
-    "CREATE INDEX IF NOT EXISTS referrals_overdue ON referrals (case_id)"
-    " WHERE status = 'overdue'",
+    # The scheduler's look for referrals still chased of resolved cases
+    # (scheduler.LEFT_CHASED): awaiting a reply or overdue.
+    "DROP INDEX IF EXISTS referrals_overdue",
+    "CREATE INDEX IF NOT EXISTS referrals_chased ON referrals (case_id, referral_id)"
+    " WHERE status IN ('awaiting_reply', 'overdue')",
 ]
 
 UPSERT_TIMER = (
@@ -306,8 +308,8 @@ class WorklistProjection:
                 plan.others.append(e)
             elif e.type.startswith(("HelpTask", "Referral")):
                 plan.others.append(e)
-                fire = {"HelpTaskOpened": "deadline_at", "ReferralSent": "reply_due_at"}.get(
-                    e.type)
+                fire = {"HelpTaskOpened": "deadline_at", "ReferralSent": "reply_due_at",
+                        "ReferralReopened": "reply_due_at"}.get(e.type)
                 if fire or e.type in ("HelpTaskDone", "HelpTaskHandedBack", "HelpTaskClosed",
                                       "HelpTaskEscalated", "ReferralReplied", "ReferralOverdue",
                                       "ReferralClosed"):
@@ -559,6 +561,13 @@ class WorklistProjection:
                 "UPDATE referrals SET status = 'closed', updated_at = $2, version = $3,"
                 " position = $4 WHERE referral_id = $1 AND version < $3", e.aggregate_id,
                 e.occurred_at, v, e.position)
+        elif e.type == "ReferralReopened":
+            # Chased again: awaited anew by its new deadline, no 督办 of this round yet.
+            await conn.execute(
+                "UPDATE referrals SET status = 'awaiting_reply', reply_due_at = $2, basis = $3,"
+                " follow_up_id = NULL, updated_at = $4, version = $5, position = $6"
+                " WHERE referral_id = $1 AND version < $5", e.aggregate_id,
+                _at(p["reply_due_at"]), p["basis"], e.occurred_at, v, e.position)
 
     async def _watch(self, conn: asyncpg.Connection, watched: list[Envelope]) -> None:
         """ObligationWatched events (emptied): what ``_obligation`` inserts for each, in one

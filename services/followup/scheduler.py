@@ -8,9 +8,9 @@ missed after its grace working days, which schedules a follow-up; a help task (�
 by its deadline is escalated to the supervisor team; a referral without a reply by its
 deadline is overdue, which plans a high-priority follow-up (督办) for the case's owner; a help
 task whose case is known resolved (``case_refs``) is closed rather than escalated, and a
-referral closed rather than chased; an overdue referral of a case known resolved (sent
-before the rules closed a resolved case's referrals) is closed at any tick, its 督办
-cancelled (``LEFT_CHASED``). All of
+referral closed rather than chased; a referral awaiting its reply or overdue of a case known
+resolved (sent before the rules closed a resolved case's referrals) is closed at any tick,
+its deadline come or not, its 督办 cancelled (``LEFT_CHASED``). All of
 it is recorded by the aggregate itself, so:
 
 * **exactly once**: two replicas may try the same aggregate at the same moment; the event
@@ -80,12 +80,15 @@ DUE = (
 
 LEFT_CHASED = (
     "SELECT r.referral_id FROM referrals r JOIN case_refs c ON c.case_id = r.case_id"
-    " WHERE r.status = 'overdue' AND c.status = 'resolved' ORDER BY r.referral_id LIMIT $1")
-"""Referrals overdue (督办 planned) whose case follow-up knows resolved: sent before the rules
-closed a resolved case's referrals, their resolution left them (and, resolved before that
-release, their 督办) open for ever; no timer brings an overdue referral back. Looked for at
-every tick (``referrals_overdue``: only the overdue ones are read); the worklist shows one
-closed a moment later, and meanwhile a tick finds it closed and records nothing."""
+    " WHERE r.status IN ('awaiting_reply', 'overdue') AND c.status = 'resolved'"
+    " ORDER BY r.referral_id LIMIT $1")
+"""Referrals still chased (awaiting their reply, or overdue with a 督办 planned) whose case
+follow-up knows resolved: sent before the rules closed a resolved case's referrals, their
+resolution left them open: an overdue one for ever (no timer brings it back), one awaiting
+its reply until its deadline, days or weeks later. Looked for at every tick
+(``referrals_chased``: only the referrals still chased are read, each against its case);
+the worklist shows one closed a moment later, and meanwhile a tick finds it closed and
+records nothing."""
 
 
 def _owner(row: Any) -> tuple[str | None, str | None] | None:
@@ -193,7 +196,7 @@ class Scheduler:
 
 
     async def _close_left_chased(self, now: datetime, result: Tick) -> None:
-        """Close the referrals still overdue of cases known resolved (``LEFT_CHASED``), a
+        """Close the referrals still chased of cases known resolved (``LEFT_CHASED``), a
         page a tick, their 督办 cancelled when still open."""
         ids = [r["referral_id"] for r in await self.pool.fetch(LEFT_CHASED, self.batch)]
         outcomes = await asyncio.gather(*(self.followups.advance(
