@@ -108,9 +108,12 @@ DDL = [
     "CREATE INDEX IF NOT EXISTS help_tasks_case ON help_tasks (case_id)",
     # Handed back to the clerk who asked: on their worklist while the case is open.
     # ... and, closed by its case's resolution, while the case is reopened (queries.py).
+    # Bounded to FOLLOWUP_HANDED_BACK_DAYS, the latest first: the moment in the index.
     "DROP INDEX IF EXISTS help_tasks_handed_back",
-    "CREATE INDEX IF NOT EXISTS help_tasks_back_to_asker ON help_tasks"
-    " (center_id, requested_by) WHERE status IN ('handed_back', 'closed')",
+    "DROP INDEX IF EXISTS help_tasks_back_to_asker",
+    "CREATE INDEX IF NOT EXISTS help_tasks_asker_recent ON help_tasks"
+    " (center_id, requested_by, updated_at DESC, task_id)"
+    " WHERE status IN ('handed_back', 'closed')",
     "CREATE TABLE IF NOT EXISTS referrals ("
     " referral_id uuid PRIMARY KEY, center_id text NOT NULL, case_id uuid,"
     " unit_kind text NOT NULL, unit_name text NOT NULL, unit_contact text NOT NULL,"
