@@ -124,11 +124,12 @@ DDL = [
     "CREATE INDEX IF NOT EXISTS referrals_case ON referrals (case_id)",
     "CREATE INDEX IF NOT EXISTS referrals_waiting ON referrals (center_id, reply_due_at)"
     " WHERE status <> 'replied'",
-    # The scheduler's look for referrals still chased of resolved cases
-    # (scheduler.LEFT_CHASED): awaiting a reply or overdue.
-    "DROP INDEX IF EXISTS referrals_overdue",
-    "CREATE INDEX IF NOT EXISTS referrals_chased ON referrals (case_id, referral_id)"
-    " WHERE status IN ('awaiting_reply', 'overdue')",
+    # The scheduler's look for overdue referrals of resolved cases (scheduler.LEFT_CHASED).
+    "CREATE INDEX IF NOT EXISTS referrals_overdue ON referrals (case_id)"
+    " WHERE status = 'overdue'",
+    # ... and its page a tick of those awaiting a reply (scheduler.LEFT_WAITING).
+    "CREATE INDEX IF NOT EXISTS referrals_awaiting ON referrals (referral_id)"
+    " WHERE status = 'awaiting_reply'",
 ]
 
 UPSERT_TIMER = (

@@ -80,15 +80,25 @@ DUE = (
 
 LEFT_CHASED = (
     "SELECT r.referral_id FROM referrals r JOIN case_refs c ON c.case_id = r.case_id"
-    " WHERE r.status IN ('awaiting_reply', 'overdue') AND c.status = 'resolved'"
-    " ORDER BY r.referral_id LIMIT $1")
-"""Referrals still chased (awaiting their reply, or overdue with a 督办 planned) whose case
-follow-up knows resolved: sent before the rules closed a resolved case's referrals, their
-resolution left them open: an overdue one for ever (no timer brings it back), one awaiting
-its reply until its deadline, days or weeks later. Looked for at every tick
-(``referrals_chased``: only the referrals still chased are read, each against its case);
-the worklist shows one closed a moment later, and meanwhile a tick finds it closed and
-records nothing."""
+    " WHERE r.status = 'overdue' AND c.status = 'resolved' ORDER BY r.referral_id LIMIT $1")
+"""Referrals overdue (督办 planned) whose case follow-up knows resolved: sent before the rules
+closed a resolved case's referrals, their resolution left them (and, resolved before that
+release, their 督办) open for ever; no timer brings an overdue referral back. Looked for at
+every tick (``referrals_overdue``: only the overdue ones are read); the worklist shows one
+closed a moment later, and meanwhile a tick finds it closed and records nothing."""
+
+LEFT_WAITING = (
+    "SELECT a.referral_id, c.status = 'resolved' AS resolved FROM ("
+    " SELECT referral_id, case_id FROM referrals WHERE status = 'awaiting_reply'"
+    " AND ($1::uuid IS NULL OR referral_id > $1) ORDER BY referral_id LIMIT $2) a"
+    " LEFT JOIN case_refs c ON c.case_id = a.case_id ORDER BY a.referral_id")
+"""A page of the referrals awaiting their reply, from ``$1`` on, each with whether follow-up
+knows its case resolved: one sent before the rules closed a resolved case's referrals was
+left awaiting until its deadline, days or weeks later. The referrals awaiting a reply are
+those of every open case (most of them), so a tick reads one page of them
+(``referrals_awaiting``, in id order) and the next tick the next page: every one is seen
+within (awaiting / ``followup_scheduler_batch``) ticks, whatever their number, at a page's
+cost a tick (all of them at every tick read 100,000 awaiting referrals in 0.47 s)."""
 
 
 def _owner(row: Any) -> tuple[str | None, str | None] | None:
@@ -121,6 +131,8 @@ class Scheduler:
         self.batch = batch
         #: What the last whole tick found waiting for the calendar: aggregate -> year.
         self.waiting: dict[UUID, int] = {}
+        #: Where the next tick's page of referrals awaiting a reply starts (``LEFT_WAITING``).
+        self.awaiting_after: UUID | None = None
 
     async def run(self) -> None:
         """Tick now (catch up after downtime), then every ``interval_s``."""
@@ -196,9 +208,13 @@ class Scheduler:
 
 
     async def _close_left_chased(self, now: datetime, result: Tick) -> None:
-        """Close the referrals still chased of cases known resolved (``LEFT_CHASED``), a
-        page a tick, their 督办 cancelled when still open."""
+        """Close the referrals still chased of cases known resolved: the overdue ones
+        (``LEFT_CHASED``), their 督办 cancelled when still open, and those awaiting a reply
+        of this tick's page (``LEFT_WAITING``)."""
         ids = [r["referral_id"] for r in await self.pool.fetch(LEFT_CHASED, self.batch)]
+        page = await self.pool.fetch(LEFT_WAITING, self.awaiting_after, self.batch)
+        self.awaiting_after = page[-1]["referral_id"] if len(page) == self.batch else None
+        ids += [r["referral_id"] for r in page if r["resolved"]]
         outcomes = await asyncio.gather(*(self.followups.advance(
             referral_id, "referral", now, case_resolved=True) for referral_id in ids),
             return_exceptions=True)
