@@ -481,29 +481,35 @@ class FollowUps:
         return bool(closed and closed[-1])
 
     async def chase_referral_again(self, referral_id: UUID, cause: str, occurred_at: datetime
-                                   ) -> bool:
+                                   ) -> UUID | None:
         """The referral's case was reopened (``cause``: the ``CaseReopened`` event at
-        ``occurred_at``): one its resolution closed, never answered, is awaited again (True),
-        its reply due at office closing on the same number of working days after the
-        reopening's day as it was given when sent (``working_deadline``, the center's
-        calendar; ``CalendarOutOfRange`` past it: the rule is parked). Idempotent by nature:
-        a redelivered reopening finds it awaited (or replied) and records nothing."""
-        again: list[bool] = []
+        ``occurred_at``): one its resolution closed, never answered, is awaited again, its
+        reply due at office closing on the same number of working days after the reopening's
+        day as it was given when sent (``working_deadline``, the center's calendar;
+        ``CalendarOutOfRange`` past it: the rule is parked). Returns the id of the 督办 this
+        round will have if missed (for the rules to remember with the case: a handover moves
+        it, a resolution cancels it), or None when it is not chased again. Idempotent by
+        nature: a redelivered reopening finds it awaited (or replied) and records nothing."""
+        again: list[UUID | None] = []
 
         def act(referral: Referral, meta: Meta) -> None:
             if referral.status != "closed":
-                again.append(False)
+                # Chased again already (a reopening delivered again): its 督办 all the same.
+                chased = referral.status in ("awaiting_reply", "overdue")
+                again.append(referral.chase_id if chased and getattr(referral, "round", 0)
+                             else None)
                 return
             calendar = self.calendar(referral.center_id)
             days = referral.reply_working_days(
                 calendar, self.settings.followup_referral_reply_working_days)
             reply_due_at, basis = working_deadline(calendar, calendar.local_day(occurred_at),
                                                    days)
-            again.append(referral.chase_again(reply_due_at, basis, meta))
+            referral.chase_again(reply_due_at, basis, meta)
+            again.append(referral.chase_id)
 
         await self.path.on(referral_id, "referral", "", act,
                            meta_for(SYSTEM_RULES, cause, occurred_at), None)
-        return bool(again and again[0])
+        return again[0] if again else None
 
     async def _with_chase(self, referral_id: UUID,
                           command: Callable[[Unit, UUID], Aggregate]) -> Written:

@@ -600,13 +600,22 @@ class Rules:
         unsolved = e.payload.get("reason") == RESIDENT_SAYS_UNSOLVED
         follow_up_id = follow_up_id_for("unsolved", e.event_id)
 
-        async def run(earlier: list[Row]) -> Row | None:
+        async def run(earlier: list[Row]) -> list[Row]:
             # The referrals its resolution closed unanswered are chased again, from the
             # reopening, with a new reply deadline (first: a day past the calendar parks the
-            # rule before anything else is done, and it is all done again when it returns).
+            # rule before anything else is done, and it is all done again when it returns);
+            # the 督办 each will have if missed again is the case's, as the first one was.
             this_batch = [f for _, f, rule in earlier if rule == REFERRAL]
-            await _on_each([*referrals, *this_batch], self.followups.chase_referral_again, e,
-                           "rule.chase_unknown_referral", "referral_id")
+            rows: list[Row] = []
+            for referral_id in dict.fromkeys([*referrals, *this_batch]):
+                try:
+                    chase = await self.followups.chase_referral_again(
+                        referral_id, str(e.event_id), e.occurred_at)
+                except NotFound:
+                    log.warning("rule.chase_unknown_referral", referral_id=str(referral_id))
+                    continue
+                if chase is not None:
+                    rows.append((case["case_id"], chase, Reason.REFERRAL_OVERDUE.value))
             # Checks scheduled by this case's earlier events in the same batch count too.
             this_batch = [f for _, f, rule in earlier if rule == Reason.POST_RESOLUTION_CHECK]
             for follow_up_id_ in dict.fromkeys([*open_checks, *this_batch]):
@@ -615,13 +624,13 @@ class Rules:
                                                     occurred_at=e.occurred_at),
                     SYSTEM_RULES, f"reopen:{e.event_id}")
             if not unsolved:
-                return None
+                return rows
             # The resident said it was not solved: the case's clerk takes it up again at once
             # (high priority, on the clerk's worklist and the center's board).
             contact = consent_allows(Reason.RESIDENT_SAYS_UNSOLVED,
                                      consent_of(plain(case["resident_id"])))
             if contact is None:
-                return None  # erased: nobody to take it up with
+                return rows  # erased: nobody to take it up with
             calendar = self.followups.calendar(e.center_id)
             rule = DueRule("on_or_after", calendar.local_day(e.occurred_at), 0,
                            not_before=e.occurred_at)
@@ -630,7 +639,7 @@ class Rules:
                 e, case, follow_up_id, Reason.RESIDENT_SAYS_UNSOLVED, planned.at,
                 priority=Priority.HIGH, source_id=e.event_id, basis=planned.basis,
                 due_rule=rule, contact=contact))
-            return (case["case_id"], follow_up_id, Reason.RESIDENT_SAYS_UNSOLVED.value)
+            return [*rows, (case["case_id"], follow_up_id, Reason.RESIDENT_SAYS_UNSOLVED.value)]
 
         return run
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any
+from uuid import UUID
 
 import asyncpg
 
@@ -275,6 +276,12 @@ async def test_a_resolved_cases_referrals_are_no_longer_chased(settings: Setting
         new_chase = (await _referral(center, chased["referral_id"]))["follow_up_id"]
         assert new_chase not in (None, chase["follow_up_id"])
         assert (await center.get(new_chase))["reason"] == "referral_overdue"
+        # Remembered with the case as the first one was: a handover moves it, a resolution
+        # cancels it.
+        pool: asyncpg.Pool = center.app.state.pool
+        assert await pool.fetchval(
+            "SELECT rule FROM rule_followups WHERE case_id = $1::uuid AND follow_up_id = $2",
+            sunday, UUID(new_chase)) == "referral_overdue"
         # Resolved again: closed again, and this round's 督办 with it.
         center.clock.set(at(2027, 1, 7, 10))
         await center.step(sunday, "resolve", {
