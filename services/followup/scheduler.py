@@ -8,9 +8,10 @@ missed after its grace working days, which schedules a follow-up; a help task (�
 by its deadline is escalated to the supervisor team; a referral without a reply by its
 deadline is overdue, which plans a high-priority follow-up (督办) for the case's owner; a help
 task whose case is known resolved (``case_refs``) is closed rather than escalated, and a
-referral closed rather than chased; a referral awaiting its reply or overdue of a case known
-resolved (sent before the rules closed a resolved case's referrals) is closed at any tick,
-its deadline come or not, its 督办 cancelled (``LEFT_CHASED``). All of
+referral closed rather than chased; a referral overdue of a case known resolved (sent before
+the rules closed a resolved case's referrals) is closed at any tick, its 督办 cancelled
+(``LEFT_CHASED``), and one such still awaiting its reply at the tick whose page of the
+referrals awaiting reaches it, its deadline come or not (``LEFT_WAITING``). All of
 it is recorded by the aggregate itself, so:
 
 * **exactly once**: two replicas may try the same aggregate at the same moment; the event
