@@ -218,6 +218,10 @@ class Settings(BaseSettings):
         "帮办: a help task's deadline when the escalation names none (working days)."))
     followup_referral_reply_working_days: int = Field(5, ge=1, le=60, description=(
         "派单: a referral's reply deadline when the referral names none (working days)."))
+    followup_handed_back_days: int = Field(90, ge=1, le=3650, description=(
+        "帮办: a help task handed back, or closed by its case's resolution, is on the worklist "
+        "of the clerk who asked for it (while the case is open) for this many days after "
+        "(days); then only on its case's page. Bounds what the asker's worklist reads."))
     followup_referral_link_days: int = Field(30, ge=1, le=365, description=(
         "How long a referral's reply link is valid after it is issued (days)."))
     followup_policy_outreach_working_days: int = Field(2, ge=0)

@@ -96,6 +96,16 @@ def _today(settings: Settings, feedback: Feedback) -> date:
     return feedback.clock.now().astimezone(settings.tz).date()
 
 
+def _as_it_goes(survey: queries.SurveyPublic, feedback: Feedback) -> queries.SurveyPublic:
+    """A survey still to be sent shows when it really goes (``SurveyPolicy.goes_at``: a text
+    held by the quiet hours, the morning), not the moment it was first due."""
+    if survey.status != "requested":
+        return survey
+    goes_at = feedback.policy.goes_at(survey.channel, survey.send_at, feedback.clock.now())
+    return survey if goes_at == survey.send_at else survey.model_copy(
+        update={"send_at": goes_at})
+
+
 # -- writes -----------------------------------------------------------------------------------
 
 
@@ -260,14 +270,14 @@ async def decide_appeal(rectification_id: UUID, body: c.DecideAppeal, feedback: 
 @surveys.get("/{survey_id}", response_model=SurveyPublic,
              summary="One survey: where it stands, and the answer if any")
 async def get_survey(survey_id: UUID, pool: PoolDep, settings: SettingsDep,
-                     consumers: ConsumersDep, staff: Staff,
+                     feedback: FeedbackDep, consumers: ConsumersDep, staff: Staff,
                      after: After = None) -> SurveyPublic:
     await _wait(pool, settings, consumers["views"], "feedback", after)
     survey = await queries.survey(pool, survey_id)
     if survey is None:
         raise problem(404, "not_found", f"survey {survey_id} not found", id=str(survey_id))
     check_center(staff, survey.center_id)
-    return survey
+    return _as_it_goes(survey, feedback)
 
 
 @cases.get("/{case_id}/feedback", response_model=CaseFeedbackPublic,
@@ -280,6 +290,7 @@ async def case_feedback(case_id: UUID, pool: PoolDep, settings: SettingsDep,
     if found is None:
         raise problem(404, "not_found", f"no feedback on case {case_id} yet", id=str(case_id))
     check_center(staff, found.surveys[0].center_id)
+    found.surveys = [_as_it_goes(s, feedback) for s in found.surveys]
     return found
 
 

@@ -121,6 +121,17 @@ class SurveyPolicy:
             start + self.delay)
         return send_at, send_at + self.answer_window
 
+    def goes_at(self, channel: str, send_at: datetime, now: datetime) -> datetime:
+        """When a survey still to be sent (``requested``) really goes, seen at ``now``: a
+        text or a call already due while the quiet hours run waits for their end (the
+        scheduler sends none then: a resolution read late, the scheduler down at 21:00), so
+        that, not its ``send_at`` of the evening before, is when it goes; the tablet, one not
+        yet due and one due outside them at their ``send_at`` (the next tick)."""
+        if channel == SurveyChannel.TABLET or send_at > now:
+            return send_at
+        morning = self.not_quiet(now)
+        return morning if morning != now else send_at
+
     def not_quiet(self, moment: datetime) -> datetime:
         """``moment``, or the end of the quiet hours it falls in (the center's wall clock):
         a resident is not texted or called back in the night. The tablet at the window asks

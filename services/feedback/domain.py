@@ -473,8 +473,10 @@ class Rectification(RemembersCommands):
         year taken out of the holidays file); the new deadline says its basis: one still in a
         provisional year moves too when official days it counted over changed, and a
         withdrawn year's is the law's again, provisional. Never earlier than ``today`` (an
-        official deadline past on either count stays: it was missed); an unchanged deadline
-        records nothing.
+        official deadline past on either count stays: it was missed). A deadline that stays
+        while its basis changes (its year published with the same days) is recorded once,
+        confirmed with the new basis, so the board and the resident stop reading
+        "provisional"; an unchanged deadline and basis record nothing.
         """
         self.check_new_command(meta.get("causation_id"), "RectificationDeadlineRevised")
         if (self.status != "open" or self.counted_from is None
@@ -486,7 +488,7 @@ class Rectification(RemembersCommands):
                 and self.deadline_on < today):
             return False
         deadline_on = max(deadline_on, today)
-        if deadline_on == self.deadline_on:
+        if deadline_on == self.deadline_on and basis.value == self.basis:
             return False
         self._deadline_revised(rectification_id=self.id, deadline_on=deadline_on,
                                previous_deadline_on=self.deadline_on,

@@ -4,8 +4,9 @@ rectification whose deadline was worked out on it gets its working days counted 
 Runs when the service starts (a holidays file added, the package upgraded) and after
 ``POST /ops/calendar/reload``. Candidates come from the supervisor's board
 (``rectifications``: open, ``basis = 'provisional'``), a page at a time; each rectification
-records ``RectificationDeadlineRevised`` only when its deadline really moves, never to a day
-before today, and exactly once over any number of replicas (see ``Feedback.revise_deadline``).
+records ``RectificationDeadlineRevised`` only when its deadline really moves or its basis
+changes (a day the published schedule keeps is confirmed official), never to a day before
+today, and exactly once over any number of replicas (see ``Feedback.revise_deadline``).
 The follow-up service moves the rectification's follow-up with it; the figures judge the
 on-time rate against the revised deadline. A completed rectification is never rewritten.
 """

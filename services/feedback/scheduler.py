@@ -86,7 +86,7 @@ class SurveyScheduler:
                                              for r in to_expire)))
         # A text or a call due before the quiet hours but reached in them (the scheduler
         # down or behind at 21:00, a resolution read late) waits for their end too.
-        quiet = self.feedback.policy.not_quiet(now) != now
+        quiet = self.feedback.policy.not_quiet(now) != now  # as ``SurveyPolicy.goes_at``
         to_send = await self.pool.fetch(
             "SELECT s.survey_id, s.channel, r.surveys, r.erased, CASE WHEN s.purpose ="
             " 'revisit' AND s.resident_id IS NOT NULL THEN s.rectification_id END AS again"

@@ -9,7 +9,7 @@ against the token as it is loaded. Reads come from ``queries.py`` and take
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Annotated
 from uuid import UUID
 
@@ -212,7 +212,9 @@ async def clerk_worklist(clerk_id: str, center_id: Center, pool: PoolDep,
                                   "(clerk_id = $2 OR owner_clerk = $2)", clerk_id, limit)
     worklist.help_tasks = [
         *await queries.open_help_tasks(pool, center_id, "owner_clerk = $2", clerk_id, limit),
-        *await queries.handed_back_help_tasks(pool, center_id, clerk_id, limit)]
+        *await queries.handed_back_help_tasks(
+            pool, center_id, clerk_id, limit,
+            clock.now() - timedelta(days=settings.followup_handed_back_days))]
     return worklist
 
 

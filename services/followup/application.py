@@ -47,12 +47,27 @@ from shared.kernel.calendar import (
     covered,
 )
 from shared.kernel.clock import Clock
-from shared.kernel.errors import InvalidCommand
+from shared.kernel.errors import InvalidCommand, VersionConflict
 from shared.kernel.meta import COMMAND_DIGEST, Meta, meta_for
 from shared.kernel.moments import Moments
 from shared.runtime.calendars import Calendars
 from shared.security.principals import Principal, Role
 from shared.settings import Settings
+
+
+class _OtherChase(VersionConflict):
+    """The referral is in another round of chasing than the 督办 loaded with it (chased
+    again since: ``Referral.chase_id``): the command is run again with that one."""
+
+    def __init__(self, chase: UUID) -> None:
+        super().__init__("the referral's 督办 is another one: loaded again")
+        self.chase = chase
+
+
+def check_chase(referral: Referral, chase: UUID) -> None:
+    """Refuse (before anything is recorded) a command that loaded another round's 督办."""
+    if referral.chase_id != chase:
+        raise _OtherChase(referral.chase_id)
 
 
 class FollowUpApplication(ServiceApplication):
@@ -446,13 +461,68 @@ class FollowUps:
     async def close_referral(self, referral_id: UUID, cause: str, occurred_at: datetime
                              ) -> bool:
         """The referral's case was resolved (``cause``: the ``CaseResolved`` event): no longer
-        chased when still awaiting its reply or overdue (True). Idempotent by nature: a
-        redelivered resolution finds it closed (or replied) and records nothing."""
+        chased when still awaiting its reply or overdue (True), and its 督办 still open
+        cancelled (the first round's is the rules' too; one of a round chased again after a
+        reopening only the referral knows). Idempotent by nature: a redelivered resolution
+        finds it closed (or replied) and records nothing."""
         closed: list[bool] = []
-        await self.path.on(referral_id, "referral", "", lambda referral, meta: closed.append(
-            referral.close_as_not_needed(meta)), meta_for(SYSTEM_RULES, cause, occurred_at),
-            None)
-        return bool(closed and closed[0])
+
+        def run(unit: Unit, chase: UUID) -> Aggregate:
+            referral: Referral = unit.get(referral_id, "referral")
+            check_chase(referral, chase)
+            meta = referral.meta_for(meta_for(SYSTEM_RULES, cause, occurred_at))
+            closed.append(referral.close_as_not_needed(meta))
+            follow_up: FollowUp | None = unit.find(chase)
+            if closed[-1] and follow_up is not None:
+                follow_up.cancel("case resolved", follow_up.meta_for(meta))
+            return referral
+
+        await self._with_chase(referral_id, run)
+        return bool(closed and closed[-1])
+
+    async def chase_referral_again(self, referral_id: UUID, cause: str, occurred_at: datetime
+                                   ) -> UUID | None:
+        """The referral's case was reopened (``cause``: the ``CaseReopened`` event at
+        ``occurred_at``): one its resolution closed, never answered, is awaited again, its
+        reply due at office closing on the same number of working days after the reopening's
+        day as it was given when sent (``working_deadline``, the center's calendar;
+        ``CalendarOutOfRange`` past it: the rule is parked). Returns the id of the 督办 this
+        round will have if missed (for the rules to remember with the case: a handover moves
+        it, a resolution cancels it), or None when it is not chased again. Idempotent by
+        nature: a redelivered reopening finds it awaited (or replied) and records nothing."""
+        again: list[UUID | None] = []
+
+        def act(referral: Referral, meta: Meta) -> None:
+            if referral.status != "closed":
+                # Chased again already (a reopening delivered again): its 督办 all the same.
+                chased = referral.status in ("awaiting_reply", "overdue")
+                again.append(referral.chase_id if chased and getattr(referral, "round", 0)
+                             else None)
+                return
+            calendar = self.calendar(referral.center_id)
+            days = referral.reply_working_days(
+                calendar, self.settings.followup_referral_reply_working_days)
+            reply_due_at, basis = working_deadline(calendar, calendar.local_day(occurred_at),
+                                                   days)
+            referral.chase_again(reply_due_at, basis, meta)
+            again.append(referral.chase_id)
+
+        await self.path.on(referral_id, "referral", "", act,
+                           meta_for(SYSTEM_RULES, cause, occurred_at), None)
+        return again[0] if again else None
+
+    async def _with_chase(self, referral_id: UUID,
+                          command: Callable[[Unit, UUID], Aggregate]) -> Written:
+        """Run ``command`` on the referral with its current 督办 loaded beside it: the first
+        round's, else (``_OtherChase``) the one the referral names, at the second try."""
+        chase = referral_overdue_follow_up_id(referral_id)
+        for _ in range(3):
+            try:
+                return await self.committer.submit(
+                    lambda unit, c=chase: command(unit, c), [referral_id, chase])
+            except _OtherChase as other:
+                chase = other.chase
+        raise VersionConflict("the referral kept changing its 督办", referral_id=str(referral_id))
 
     async def move_help_task(self, task_id: UUID, step: str, cmd: c._Command,
                              caller: Principal, key: str | None,
@@ -493,11 +563,11 @@ class FollowUps:
         answered). The caller's center is checked as the referral is loaded (a staff caller);
         a unit's reply link was checked against this referral before."""
         meta = self.path.meta(actor, key, cmd)
-        chase = referral_overdue_follow_up_id(referral_id)
 
-        def run(unit: Unit) -> Aggregate:
+        def run(unit: Unit, chase: UUID) -> Aggregate:
             referral: Referral = unit.get(referral_id, "referral")
             referral.check_new_command(key, "ReferralReplied", digest=meta.get(COMMAND_DIGEST))
+            check_chase(referral, chase)
             meta.update(referral.meta_for(meta))
             check_version(referral, "referral", expected_version)
             referral.reply(reply, by_recipient, meta)
@@ -508,7 +578,7 @@ class FollowUps:
                                    follow_up.meta_for(meta))
             return referral
 
-        return await self.committer.submit(run, [referral_id, chase])
+        return await self._with_chase(referral_id, run)
 
     # -- 转办: a handed-over case's follow-ups go to its new owner ------------------------------
 
@@ -684,8 +754,10 @@ class FollowUps:
         consent = consent or Consent()
         outcome: dict[str, Advanced] = {}
 
-        def run(unit: Unit) -> Aggregate:
+        def run(unit: Unit, chase: UUID | None = None) -> Aggregate:
             aggregate = unit.get(aggregate_id, kind)
+            if isinstance(aggregate, Referral) and chase is not None:
+                check_chase(aggregate, chase)
             meta = aggregate.meta_for(meta_for(SYSTEM_SCHEDULER, None, now))
             respected = aggregate.respect(consent, meta) if isinstance(
                 aggregate, FollowUp | Obligation) else None
@@ -703,8 +775,10 @@ class FollowUps:
             outcome["result"] = Advanced(fired, aggregate.version, aggregate.next_fire_at)
             return aggregate
 
-        await self.committer.submit(run, [aggregate_id, referral_overdue_follow_up_id(
-            aggregate_id)] if kind == "referral" else [aggregate_id])
+        if kind == "referral":
+            await self._with_chase(aggregate_id, run)
+        else:
+            await self.committer.submit(run, [aggregate_id])
         return outcome["result"]
 
     def _advance(self, unit: Unit, aggregate: Aggregate, now: datetime, consent: Consent,
@@ -786,7 +860,7 @@ class FollowUps:
             if referral.status == was or referral.status != "closed":
                 return []
             # Closed overdue: its 督办 still open chases nobody any more.
-            chase = unit.find(referral_overdue_follow_up_id(referral.id))
+            chase = unit.find(referral.chase_id)
             cancelled = chase is not None and chase.cancel(
                 "case resolved", chase.meta_for(meta_for(SYSTEM_SCHEDULER, None, now)))
             return ["ReferralClosed", *(["FollowUpCancelled"] if cancelled else [])]

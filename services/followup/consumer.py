@@ -27,10 +27,14 @@ From intake (consumed from the stream, in each case's order):
   same instant by two workers, the later of the two waits for the earlier to commit before
   it reads (``_meet_care``), so one of them always sees the other.
 * ``CaseReopened``: the open post-resolution checks of the case are cancelled (the counter is
-  handling it again; resolving it again schedules a new check). Reopened because the resident
-  said it was not solved (reason ``resident_says_unsolved``): a follow-up of that reason, due
-  at once, high priority, for the case's clerk (their worklist and the center's board),
-  cancelled when the case is resolved again (unless the clerk completed it first).
+  handling it again; resolving it again schedules a new check). Its referrals the resolution
+  closed unanswered are chased again (``ReferralReopened``): a new reply deadline, the
+  referral's own number of working days from the reopening's day, and a 督办 of their own
+  when missed again (its help tasks come back on the asker's worklist: ``queries.py``).
+  Reopened because the resident said it was not solved (reason ``resident_says_unsolved``):
+  a follow-up of that reason, due at once, high priority, for the case's clerk (their
+  worklist and the center's board), cancelled when the case is resolved again (unless the
+  clerk completed it first).
 * ``ObligationDeclared``: the obligation is watched (see ``domain.Obligation``).
 * ``ActionTaken`` of kind ``escalated`` (帮办): a *help task* for the named colleague or the
   supervisor team (``domain.HelpTask``); of kind ``referred`` (派单): a *referral* awaiting
@@ -428,7 +432,7 @@ class Rules:
             open_ones = planned.of(e.case_id, but=NOT_REASSIGNED)
             return self._handed_over(e, case, open_ones)
         open_checks = planned.of(e.case_id, Reason.POST_RESOLUTION_CHECK.value)
-        return self._reopened(e, case, open_checks, consent_of)
+        return self._reopened(e, case, open_checks, consent_of, planned.of(e.case_id, REFERRAL))
 
     def _turned_urgent(self, before: _Planned, e: Envelope) -> Effect:
         """The case became urgent: every open follow-up planned for it before (earlier
@@ -592,11 +596,26 @@ class Rules:
         return run
 
     def _reopened(self, e: Envelope, case: CaseRef, open_checks: list[UUID],
-                  consent_of: ConsentOf) -> Effect:
+                  consent_of: ConsentOf, referrals: Sequence[UUID] = ()) -> Effect:
         unsolved = e.payload.get("reason") == RESIDENT_SAYS_UNSOLVED
         follow_up_id = follow_up_id_for("unsolved", e.event_id)
 
-        async def run(earlier: list[Row]) -> Row | None:
+        async def run(earlier: list[Row]) -> list[Row]:
+            # The referrals its resolution closed unanswered are chased again, from the
+            # reopening, with a new reply deadline (first: a day past the calendar parks the
+            # rule before anything else is done, and it is all done again when it returns);
+            # the 督办 each will have if missed again is the case's, as the first one was.
+            this_batch = [f for _, f, rule in earlier if rule == REFERRAL]
+            rows: list[Row] = []
+            for referral_id in dict.fromkeys([*referrals, *this_batch]):
+                try:
+                    chase = await self.followups.chase_referral_again(
+                        referral_id, str(e.event_id), e.occurred_at)
+                except NotFound:
+                    log.warning("rule.chase_unknown_referral", referral_id=str(referral_id))
+                    continue
+                if chase is not None:
+                    rows.append((case["case_id"], chase, Reason.REFERRAL_OVERDUE.value))
             # Checks scheduled by this case's earlier events in the same batch count too.
             this_batch = [f for _, f, rule in earlier if rule == Reason.POST_RESOLUTION_CHECK]
             for follow_up_id_ in dict.fromkeys([*open_checks, *this_batch]):
@@ -605,13 +624,13 @@ class Rules:
                                                     occurred_at=e.occurred_at),
                     SYSTEM_RULES, f"reopen:{e.event_id}")
             if not unsolved:
-                return None
+                return rows
             # The resident said it was not solved: the case's clerk takes it up again at once
             # (high priority, on the clerk's worklist and the center's board).
             contact = consent_allows(Reason.RESIDENT_SAYS_UNSOLVED,
                                      consent_of(plain(case["resident_id"])))
             if contact is None:
-                return None  # erased: nobody to take it up with
+                return rows  # erased: nobody to take it up with
             calendar = self.followups.calendar(e.center_id)
             rule = DueRule("on_or_after", calendar.local_day(e.occurred_at), 0,
                            not_before=e.occurred_at)
@@ -620,7 +639,7 @@ class Rules:
                 e, case, follow_up_id, Reason.RESIDENT_SAYS_UNSOLVED, planned.at,
                 priority=Priority.HIGH, source_id=e.event_id, basis=planned.basis,
                 due_rule=rule, contact=contact))
-            return (case["case_id"], follow_up_id, Reason.RESIDENT_SAYS_UNSOLVED.value)
+            return [*rows, (case["case_id"], follow_up_id, Reason.RESIDENT_SAYS_UNSOLVED.value)]
 
         return run
 

@@ -521,8 +521,11 @@ class FollowUp(RemembersCommands):
         when official days it counted over changed (a corrected 29 December under a count
         into the next, unpublished year), and a year withdrawn from the file is the law's
         again, provisional, not 'official' on days no schedule says any more (as
-        ``Obligation.replan``). Never earlier than ``now``; an unchanged moment records
-        nothing (the timer stays as it is).
+        ``Obligation.replan``). Never earlier than ``now``. A moment that does not move but
+        whose year was published is confirmed: recorded once with the same moment and the new
+        basis (``previous_due_at`` equal to ``due_at``), or the clerk and the resident would
+        read "provisional" on a date no schedule can move any more; unchanged moment and
+        basis record nothing (the timer stays as it is).
         """
         self.check_new_command(meta.get("causation_id"), "FollowUpRescheduled")
         if self.status != "scheduled" or self.due_rule is None:
@@ -531,7 +534,7 @@ class FollowUp(RemembersCommands):
         if planned.at <= now and self.due_at <= now:
             return False  # due either way: the scheduler fires it now
         due_at = max(planned.at, now)
-        if due_at == self.due_at:
+        if due_at == self.due_at and planned.basis.value == self.basis:
             return False
         self._rescheduled(due_at=due_at, assigned_clerk=self.assigned_clerk,
                           assigned_team=self.assigned_team,
@@ -545,10 +548,13 @@ class FollowUp(RemembersCommands):
                         meta: Meta,
                         cause: RescheduleCause = RescheduleCause.CALENDAR_PUBLISHED) -> bool:
         """A rectification's deadline was revised: this follow-up moves with it (never earlier
-        than now); True when moved. Done follow-ups stay as they are."""
+        than now); True when moved, or when only its basis changed (a deadline confirmed on
+        its published year: the same moment, now official). Done follow-ups stay as they
+        are."""
         self.check_new_command(meta.get("causation_id"), "FollowUpRescheduled")
         due_at = max(due_at, now)
-        if self.status != "scheduled" or due_at == self.due_at:
+        if self.status != "scheduled" or (due_at == self.due_at
+                                          and basis.value == self.basis):
             return False
         self._rescheduled(due_at=due_at, assigned_clerk=self.assigned_clerk,
                           assigned_team=self.assigned_team,
@@ -811,7 +817,9 @@ class Obligation(RemembersCommands):
         Its grace was counted on the calendar of that time: a provisional year since published,
         or official days since changed. A moment that does not move records nothing; the new
         one is never earlier than ``now`` (a grace the new days end already is missed at the
-        next tick), and a period already missed either way is left to the scheduler.
+        next tick), and a period already missed either way is left to the scheduler. A moment
+        that stays while its basis changes (its year published with the same days) is
+        recorded once, confirmed, with the new basis.
         """
         self.check_new_command(meta.get("causation_id"), "ObligationReplanned")
         if not self.active or self.missed_at is None:
@@ -820,7 +828,7 @@ class Obligation(RemembersCommands):
         if missed_at <= now and self.missed_at <= now:
             return False  # missed either way: the scheduler records it now
         missed_at = max(missed_at, now)
-        if missed_at == self.missed_at:
+        if missed_at == self.missed_at and basis.value == self.basis:
             return False
         self._replanned(next_due_on=self.next_due_on, missed_at=missed_at,
                         previous_missed_at=self.missed_at,
@@ -926,9 +934,12 @@ def referral_id_for(action_event_id: UUID) -> UUID:
     return follow_up_id_for("referral", action_event_id)
 
 
-def referral_overdue_follow_up_id(referral_id: UUID) -> UUID:
-    """The one 督办 follow-up of a referral."""
-    return follow_up_id_for("referral-overdue", referral_id)
+def referral_overdue_follow_up_id(referral_id: UUID, round_: int = 0) -> UUID:
+    """The 督办 follow-up of a referral: one per round of chasing (``round_`` 0: as sent;
+    1, 2 ...: chased again after its case was reopened, ``ReferralReopened``)."""
+    if round_ == 0:
+        return follow_up_id_for("referral-overdue", referral_id)
+    return follow_up_id_for("referral-overdue", f"{referral_id}:{round_}")
 
 
 class HelpTask(RemembersCommands):
@@ -1049,7 +1060,9 @@ class Referral(RemembersCommands):
     reply by the deadline the scheduler records ``ReferralOverdue`` and plans a high-priority
     follow-up (督办) for the case's owner. A reply after that is still taken. Its case resolved,
     a referral still awaiting its reply or overdue is closed (``ReferralClosed``): nobody
-    chases the unit any more. No personal data: the unit's name and contact are scrubbed free
+    chases the unit any more; the case reopened, one so closed (never answered) is chased
+    again (``ReferralReopened``) with a new reply deadline and, missed again, a 督办 of its
+    own (``chase_id``). No personal data: the unit's name and contact are scrubbed free
     text, the resident only the case's id."""
 
     @event("ReferralSent")
@@ -1060,8 +1073,12 @@ class Referral(RemembersCommands):
         self.case_id: UUID | None = meta.get("case_id")
         self.referred_by = referred_by
         self.reply_due_at = reply_due_at
+        self.first_reply_due_at = reply_due_at
+        at = meta["occurred_at"]  # every command's meta has it (``meta_for``)
+        self.sent_at: datetime = datetime.fromisoformat(at) if isinstance(at, str) else at
         self.status = "awaiting_reply"
         self.overdue_follow_up: UUID | None = None
+        self.round = 0
         self.commands: dict[str, tuple[str, int]] = {}
         self._remember(meta, "ReferralSent", created=True)
 
@@ -1086,18 +1103,19 @@ class Referral(RemembersCommands):
                 meta: Meta, case_resolved: bool = False) -> UUID | None:
         """No reply by the deadline: 督办 (the follow-up's id, to be planned with it); or,
         its case known resolved (``case_resolved``: a referral the rules left awaiting a
-        reply), closed: nobody chases a unit about a case that is done. One overdue already
-        whose case is known resolved (sent before the rules closed referrals: the
-        resolution did not close it) is closed too, at once."""
-        if case_resolved and self.status == "overdue":
+        reply or overdue, sent before the rules closed referrals, which the resolution did
+        not close), closed at once, its deadline come or not: nobody chases a unit about a
+        case that is done. One chased again after a reopening (``round``) is closed early
+        only by the rules on the next resolution: the scheduler may read the case as still
+        resolved for a moment after the reopening chased it again."""
+        waiting = self.status == "awaiting_reply" and (
+            self.reply_due_at <= now or getattr(self, "round", 0) == 0)
+        if case_resolved and (self.status == "overdue" or waiting):
             self.close_as_not_needed(meta)
             return None
         if self.status != "awaiting_reply" or self.reply_due_at > now:
             return None
-        if case_resolved:
-            self.close_as_not_needed(meta)
-            return None
-        follow_up_id = referral_overdue_follow_up_id(self.id)
+        follow_up_id = self.chase_id
         self._overdue(follow_up_id=follow_up_id, assigned_clerk=assigned_clerk,
                       assigned_team=assigned_team, meta=meta)
         return follow_up_id
@@ -1120,3 +1138,41 @@ class Referral(RemembersCommands):
     @event("ReferralClosed")
     def _closed(self, reason: str, meta: Meta) -> None:
         self.status = "closed"
+
+    @property
+    def chase_id(self) -> UUID:
+        """The 督办 of the current round of chasing (planned when it is missed)."""
+        return referral_overdue_follow_up_id(self.id, getattr(self, "round", 0))
+
+    def reply_working_days(self, calendar: WorkingCalendar, default: int) -> int:
+        """The working days the unit was given to reply when it was sent (from the day after
+        the sending's day to the first reply deadline: ``working_deadline``'s count), on the
+        calendar in force; ``default`` when they cannot be counted any more."""
+        sent_at = getattr(self, "sent_at", None)
+        first = getattr(self, "first_reply_due_at", None)
+        if sent_at is None or first is None:
+            return default
+        try:
+            start = calendar.local_day(sent_at) + timedelta(days=1)
+            return max(1, calendar.working_days_between(start, calendar.local_day(first)) + 1)
+        except CalendarOutOfRange:
+            return default
+
+    def chase_again(self, reply_due_at: datetime, basis: Basis, meta: Meta) -> bool:
+        """Its case was reopened: a referral closed by the resolution (never answered) is
+        awaited again until ``reply_due_at`` (True); one answered, or still awaited, stays as
+        it is. Idempotent by nature: once chased again, a redelivered reopening records
+        nothing."""
+        if self.status != "closed":
+            return False
+        self._reopened(reply_due_at=reply_due_at, basis=basis.value,
+                       round=getattr(self, "round", 0) + 1, reason="case_reopened", meta=meta)
+        return True
+
+    @event("ReferralReopened")
+    def _reopened(self, reply_due_at: datetime, basis: str, round: int, reason: str,
+                  meta: Meta) -> None:
+        self.status = "awaiting_reply"
+        self.reply_due_at = reply_due_at
+        self.round = round
+        self.overdue_follow_up = None

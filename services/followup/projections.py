@@ -108,9 +108,12 @@ DDL = [
     "CREATE INDEX IF NOT EXISTS help_tasks_case ON help_tasks (case_id)",
     # Handed back to the clerk who asked: on their worklist while the case is open.
     # ... and, closed by its case's resolution, while the case is reopened (queries.py).
+    # Bounded to FOLLOWUP_HANDED_BACK_DAYS, the latest first: the moment in the index.
     "DROP INDEX IF EXISTS help_tasks_handed_back",
-    "CREATE INDEX IF NOT EXISTS help_tasks_back_to_asker ON help_tasks"
-    " (center_id, requested_by) WHERE status IN ('handed_back', 'closed')",
+    "DROP INDEX IF EXISTS help_tasks_back_to_asker",
+    "CREATE INDEX IF NOT EXISTS help_tasks_asker_recent ON help_tasks"
+    " (center_id, requested_by, updated_at DESC, task_id)"
+    " WHERE status IN ('handed_back', 'closed')",
     "CREATE TABLE IF NOT EXISTS referrals ("
     " referral_id uuid PRIMARY KEY, center_id text NOT NULL, case_id uuid,"
     " unit_kind text NOT NULL, unit_name text NOT NULL, unit_contact text NOT NULL,"
@@ -124,6 +127,9 @@ DDL = [
     # The scheduler's look for overdue referrals of resolved cases (scheduler.LEFT_CHASED).
     "CREATE INDEX IF NOT EXISTS referrals_overdue ON referrals (case_id)"
     " WHERE status = 'overdue'",
+    # ... and its page a tick of those awaiting a reply (scheduler.LEFT_WAITING).
+    "CREATE INDEX IF NOT EXISTS referrals_awaiting ON referrals (referral_id)"
+    " WHERE status = 'awaiting_reply'",
 ]
 
 UPSERT_TIMER = (
@@ -306,8 +312,8 @@ class WorklistProjection:
                 plan.others.append(e)
             elif e.type.startswith(("HelpTask", "Referral")):
                 plan.others.append(e)
-                fire = {"HelpTaskOpened": "deadline_at", "ReferralSent": "reply_due_at"}.get(
-                    e.type)
+                fire = {"HelpTaskOpened": "deadline_at", "ReferralSent": "reply_due_at",
+                        "ReferralReopened": "reply_due_at"}.get(e.type)
                 if fire or e.type in ("HelpTaskDone", "HelpTaskHandedBack", "HelpTaskClosed",
                                       "HelpTaskEscalated", "ReferralReplied", "ReferralOverdue",
                                       "ReferralClosed"):
@@ -559,6 +565,13 @@ class WorklistProjection:
                 "UPDATE referrals SET status = 'closed', updated_at = $2, version = $3,"
                 " position = $4 WHERE referral_id = $1 AND version < $3", e.aggregate_id,
                 e.occurred_at, v, e.position)
+        elif e.type == "ReferralReopened":
+            # Chased again: awaited anew by its new deadline, no 督办 of this round yet.
+            await conn.execute(
+                "UPDATE referrals SET status = 'awaiting_reply', reply_due_at = $2, basis = $3,"
+                " follow_up_id = NULL, updated_at = $4, version = $5, position = $6"
+                " WHERE referral_id = $1 AND version < $5", e.aggregate_id,
+                _at(p["reply_due_at"]), p["basis"], e.occurred_at, v, e.position)
 
     async def _watch(self, conn: asyncpg.Connection, watched: list[Envelope]) -> None:
         """ObligationWatched events (emptied): what ``_obligation`` inserts for each, in one

@@ -363,20 +363,27 @@ async def open_help_tasks(pool: asyncpg.Pool, center_id: str, who: str, value: s
 
 
 async def handed_back_help_tasks(pool: asyncpg.Pool, center_id: str, clerk_id: str,
-                                 limit: int) -> list[HelpTaskPublic]:
+                                 limit: int, since: datetime) -> list[HelpTaskPublic]:
     """The help tasks ``clerk_id`` asked for and their owner handed back (the task goes back
     to the clerk who asked), while the case is still open: the latest handed back first.
     And those its case's resolution closed (``closed``) once the case is reopened, until
     help is asked for it again (a task opened since): nobody is helping with the case any
-    more, and only the clerk who asked can ask again if it is still needed."""
+    more, and only the clerk who asked can ask again if it is still needed.
+
+    Only those handed back or closed ``since`` (``FOLLOWUP_HANDED_BACK_DAYS`` ago): the
+    clerk's history of such tasks grows for ever, mostly of cases long resolved, and was
+    read whole, each row against its case, on every worklist. ``help_tasks_asker_recent``
+    (center, asker, moment, latest first) serves it: the scan starts at the latest and stops
+    at ``since``, or sooner at ``limit`` rows of open cases."""
     rows = await pool.fetch(
         f"SELECT {HELP_COLUMNS} FROM help_tasks h WHERE center_id = $1 AND requested_by = $2"
-        " AND status IN ('handed_back', 'closed') AND (status = 'handed_back'"
+        " AND status IN ('handed_back', 'closed') AND updated_at >= $4"
+        " AND (status = 'handed_back'"
         "  OR NOT EXISTS (SELECT 1 FROM help_tasks n WHERE n.case_id = h.case_id"
         "  AND n.opened_at > h.updated_at))"
         " AND EXISTS (SELECT 1 FROM case_refs r WHERE r.case_id = h.case_id"
         " AND r.status = 'open')"
-        " ORDER BY updated_at DESC, task_id LIMIT $3", center_id, clerk_id, limit)
+        " ORDER BY updated_at DESC, task_id LIMIT $3", center_id, clerk_id, limit, since)
     return [HelpTaskPublic.of(r) for r in rows]
 
 

@@ -15,8 +15,9 @@ Runs when the service starts (a holidays file added, the package upgraded) and a
 
 Each is re-planned by its aggregate (``FollowUp.replan``, ``Obligation.replan``), which
 records ``FollowUpRescheduled`` / ``ObligationReplanned`` (cause ``calendar_published``) only
-when the moment really moves, never earlier than now. Exactly once over any number of
-replicas: the command's key is the calendar's fingerprint and the aggregate's version (a
+when the moment really moves or its basis changes (a moment the published schedule keeps is
+confirmed official: the same moment, once), never earlier than now. Exactly once over any
+number of replicas: the command's key is the calendar's fingerprint and the aggregate's version (a
 second replica's attempt is a replay) and the store's optimistic concurrency settles two at
 the same instant. Follow-ups that follow a rectification's deadline move with
 ``RectificationDeadlineRevised`` instead.

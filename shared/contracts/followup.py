@@ -340,6 +340,21 @@ class ReferralClosed(_Payload):
         "The system's words (``case_resolved``), never typed by a person."))
 
 
+class ReferralReopened(_Payload):
+    """Chased again: the referral was closed by its case's resolution (``ReferralClosed``,
+    never answered) and the case was reopened (intake's ``CaseReopened``). The unit's reply is
+    awaited again by ``reply_due_at``, worked out from the reopening's day on the center's
+    working-day calendar with the referral's own number of working days; a 督办 follows when
+    it is missed again (``round``: how many times it was chased again, which names that
+    督办). A referral answered stays answered."""
+
+    reply_due_at: Moment
+    basis: Basis = BASIS
+    round: int = Field(1, ge=1, description="1 the first time it is chased again, and so on.")
+    reason: Code = Field("case_reopened", description=(
+        "The system's words (``case_reopened``), never typed by a person."))
+
+
 class PolicyChangePublished(_Payload):
     """A policy change that may help residents with past cases on these service items."""
 
@@ -465,6 +480,7 @@ CONTRACTS = [
     _add(ReferralReplied),
     _add(ReferralOverdue),
     _add(ReferralClosed),
+    _add(ReferralReopened),
     _add(PolicyChangePublished, upcaster=policy_change_published_v1_to_v2),
     _add(PolicyChangeFannedOut),
     REGISTRY.add(EventContract("ObligationWatched", SERVICE, ObligationWatched,

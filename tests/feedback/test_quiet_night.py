@@ -52,6 +52,13 @@ async def test_a_text_due_at_eight_in_the_evening_and_found_late_waits_for_the_m
         await app.state.scheduler.tick()  # 22:30: the tablet asks, the text waits
         assert sender.for_case(at_the_counter) is not None
         assert sender.for_case(by_text) is None, "a resident texted at 22:30"
+        # ... and says when it really goes: at 08:00, not "20:00" (past, yet unsent).
+        waiting = await survey_of(by_text)
+        assert waiting is not None and waiting["status"] == "requested"
+        assert datetime.fromisoformat(waiting["send_at"]) == datetime.fromisoformat(
+            "2026-11-26T08:00:00+08:00")
+        r = await feedback.get(f"/surveys/{waiting['survey_id']}")
+        assert r.json()["send_at"] == waiting["send_at"]
 
         clock.set(datetime.fromisoformat("2026-11-26T07:59:00+08:00"))
         await app.state.scheduler.tick()

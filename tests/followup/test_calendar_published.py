@@ -146,20 +146,25 @@ async def test_december_20_plans_january_provisionally_and_replans_once_when_202
         assert [a.status_code for a in answers] == [200, 200, 200], [a.text for a in answers]
         followup_moved = sum(a.json()["replanned"]["followup"]["followups_replanned"]
                              for a in answers[:2])
-        assert followup_moved == 2, "the reminder and the home visit, once each"
+        assert followup_moved == 3, (
+            "the reminder and the home visit moved, March confirmed official, once each")
         assert answers[2].json()["replanned"]["feedback"]["deadlines_revised"] == 1
         assert answers[0].json()["changed"] == ["*"]
 
         # Moved: Jan 6 is off, so three working days before Jan 8 is Monday Jan 4; the visit
         # lands on the make-up Saturday; the rectification needs one more day, Jan 13, and
-        # its follow-up moves with it. Unmoved: March, December.
+        # its follow-up moves with it. Unmoved: March (confirmed: the same moment, now
+        # official; it said 'provisional' for ever), December (official already).
         async def replanned() -> bool:
-            return len(rescheduled(await stream_envelopes(settings))) >= 3
+            return len(rescheduled(await stream_envelopes(settings))) >= 4
 
         await wait_until(replanned, what="the re-planned follow-ups on the stream")
         moved = {e.aggregate_id: e for e in rescheduled(await stream_envelopes(settings))}
         assert set(map(str, moved)) == {reminder["follow_up_id"], visit_id,
-                                        rect_follow_up["follow_up_id"]}
+                                        rect_follow_up["follow_up_id"], march["follow_up_id"]}
+        confirmed = moved[uuid.UUID(march["follow_up_id"])].payload
+        assert confirmed["due_at"] == confirmed["previous_due_at"]
+        assert datetime.fromisoformat(confirmed["due_at"]) == at(2027, 3, 16, 9)
         assert datetime.fromisoformat(
             moved[uuid.UUID(reminder["follow_up_id"])].payload["due_at"]) == at(2027, 1, 4, 9)
         assert datetime.fromisoformat(
@@ -174,7 +179,10 @@ async def test_december_20_plans_january_provisionally_and_replans_once_when_202
         assert revised.payload["previous_deadline_on"] == "2027-01-12"
         assert revised.payload["deadline_on"] == "2027-01-13"
         await center.settled()
-        assert (await center.get(march["follow_up_id"]))["due_at"] == march["due_at"]
+        march_now = await center.get(march["follow_up_id"])
+        assert (march_now["due_at"], march_now["basis"]) == (march["due_at"], "official")
+        assert march_now["status"] == "scheduled"
+        assert march_now["assigned_clerk"] == march["assigned_clerk"]
         assert (await center.get(december["follow_up_id"]))["due_at"] == december["due_at"]
         assert (await center.get(reminder["follow_up_id"]))["basis"] == "official"
 
@@ -192,7 +200,7 @@ async def test_december_20_plans_january_provisionally_and_replans_once_when_202
                        for e in await stream_envelopes(settings))
 
         await wait_until(marked, what="the marker on the stream")
-        assert len(rescheduled(await stream_envelopes(settings))) == 3
+        assert len(rescheduled(await stream_envelopes(settings))) == 4
         assert len([e for e in await stream_envelopes(settings)
                     if e.type == "RectificationDeadlineRevised"]) == 1
 

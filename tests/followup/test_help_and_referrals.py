@@ -138,6 +138,15 @@ async def test_a_help_task_nobody_finishes_is_escalated_to_the_supervisors_once(
         r = await post(center.followup, f"/help-tasks/{task['task_id']}/hand-back",
                        {"reason": "需区里协调"})
         assert r.status_code == 200, r.text
+        # Handed back: on the worklist of the clerk who asked while the case is open, for
+        # FOLLOWUP_HANDED_BACK_DAYS (90) after; then only on its case's page (the asker's
+        # worklist read every such task of theirs ever, mostly of cases long resolved).
+        asker = f"/worklists/clerks/{task['requested_by']}"
+        for days, shown in ((89, [task["task_id"]]), (91, [])):
+            center.clock.set(at(2026, 3, 3, 17, 1) + timedelta(days=days))
+            w = await center.followup.get(asker, params={"center_id": CENTER,
+                                                         "after": r.json()["position"]})
+            assert [t["task_id"] for t in w.json()["help_tasks"]] == shown, days
 
 
 async def test_a_help_task_across_new_year_is_planned_on_the_provisional_calendar(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any
+from uuid import UUID
 
 import asyncpg
 
@@ -249,6 +250,49 @@ async def test_a_resolved_cases_referrals_are_no_longer_chased(settings: Setting
                            if e.type == "ReferralClosed"]
         assert sorted((str(e.aggregate_id), e.actor) for e in referral_closed) == sorted(
             (r["referral_id"], "system:rules") for r in (chased, waiting))
+
+        # Reopened on Tuesday 5 January 2027: the Sunday case's referral, closed by its
+        # resolution unanswered, is chased again from the reopening, its one working day:
+        # Wednesday 6 January (provisional). Before, it stayed closed and nobody asked the
+        # bureau again. The eve case's referral (its case still resolved) stays closed.
+        await center.step(sunday, "reopen", {"reason": "new_information",
+                                             "occurred_at": at(2027, 1, 5, 9, 30).isoformat()})
+
+        async def chased_again() -> bool:
+            r = await _referral(center, chased["referral_id"])
+            return bool(r["status"] == "awaiting_reply")
+        await wait_until(chased_again, what="the referral chased again")
+        again = await _referral(center, chased["referral_id"])
+        assert (datetime.fromisoformat(again["reply_due_at"]), again["basis"],
+                again["follow_up_id"]) == (at(2027, 1, 6, 17), "provisional", None)
+        assert (await _referral(center, waiting["referral_id"]))["status"] == "closed"
+        [reopened] = [e for e in await stream_envelopes(settings)
+                      if e.type == "ReferralReopened"]
+        assert (reopened.actor, reopened.payload["round"]) == ("system:rules", 1)
+        await center.settled()
+        fired = (await center.scheduler.tick(at(2027, 1, 6, 17, 5))).fired
+        assert fired["ReferralOverdue"] == 1, fired
+        await center.settled()
+        new_chase = (await _referral(center, chased["referral_id"]))["follow_up_id"]
+        assert new_chase not in (None, chase["follow_up_id"])
+        assert (await center.get(new_chase))["reason"] == "referral_overdue"
+        # Remembered with the case as the first one was: a handover moves it, a resolution
+        # cancels it.
+        pool: asyncpg.Pool = center.app.state.pool
+        assert await pool.fetchval(
+            "SELECT rule FROM rule_followups WHERE case_id = $1::uuid AND follow_up_id = $2",
+            sunday, UUID(new_chase)) == "referral_overdue"
+        # Resolved again: closed again, and this round's 督办 with it.
+        center.clock.set(at(2027, 1, 7, 10))
+        await center.step(sunday, "resolve", {
+            "outcome": "resolved", "explanation": "社保中心书面答复", "emotion_defused": True,
+            "occurred_at": at(2027, 1, 7, 10).isoformat()})
+
+        async def new_chase_cancelled() -> bool:
+            return (await center.get(new_chase))["status"] == "cancelled"
+        await wait_until(new_chase_cancelled, what="the second 督办 cancelled")
+        assert (await _referral(center, chased["referral_id"]))["status"] == "closed"
+        await center.settled()
         await _rebuilt_is_live(settings)
 
 
@@ -259,19 +303,23 @@ async def test_referrals_left_overdue_before_this_release_are_closed_once_their_
     rules folded the resolution and closed nothing: its 督办 runs on); B is resolved after it,
     but the old release remembered no referral for the rules to close (its 督办 is
     cancelled, the referral stayed overdue). No timer brings an overdue referral back, so
-    both showed overdue for ever. At New Year's Eve 23:30 the scheduler's tick closes both
-    and cancels A's 督办; in 2027 (provisional) nothing more happens."""
+    both showed overdue for ever. C's referral, given ten working days (reply due 4 January
+    2027), was still awaited when C was resolved the same way: it waited for its deadline.
+    At New Year's Eve 23:30 the scheduler's tick closes all three and cancels A's 督办; in
+    2027 (provisional) nothing more happens."""
     async with center_day(settings, at(2026, 12, 20, 9)) as center:
         pool: asyncpg.Pool = center.app.state.pool
         a = await center.open_case(at(2026, 12, 20, 10))
         b = await center.open_case(at(2026, 12, 20, 10, 5))
+        c = await center.open_case(at(2026, 12, 20, 10, 10))
         sent = {case: await refer(center, case, at(2026, 12, 20, 10, 30),
                                   within_working_days=1) for case in (a, b)}
+        sent[c] = await refer(center, c, at(2026, 12, 20, 10, 30), within_working_days=10)
 
         async def remembered() -> bool:
             return await pool.fetchval(
                 "SELECT count(*) FROM rule_followups WHERE rule = 'referral'"
-                " AND case_id = ANY($1::uuid[])", [a, b]) == 2
+                " AND case_id = ANY($1::uuid[])", [a, b, c]) == 3
         await wait_until(remembered, what="the rules to remember both referrals")
         # Before this release the rules remembered no referral, only its 督办.
         await pool.execute("DELETE FROM rule_followups WHERE rule = 'referral'")
@@ -285,22 +333,26 @@ async def test_referrals_left_overdue_before_this_release_are_closed_once_their_
         await pool.execute("UPDATE case_refs SET status = 'resolved' WHERE case_id = $1::uuid",
                            a)
         center.clock.set(at(2026, 12, 22, 10))
-        await center.step(b, "resolve", {
-            "outcome": "resolved", "explanation": "社保中心电话确认", "emotion_defused": True,
-            "occurred_at": at(2026, 12, 22, 10).isoformat()})
+        for case in (b, c):
+            await center.step(case, "resolve", {
+                "outcome": "resolved", "explanation": "社保中心电话确认",
+                "emotion_defused": True, "occurred_at": at(2026, 12, 22, 10).isoformat()})
 
         async def b_chase_cancelled() -> bool:
             return (await center.get(chases[b]))["status"] == "cancelled"
         await wait_until(b_chase_cancelled, what="B's 督办 cancelled by its resolution")
         await center.settled()
         assert (await _referral(center, sent[b]["referral_id"]))["status"] == "overdue"
+        assert (datetime.fromisoformat(sent[c]["reply_due_at"]), sent[c]["basis"]) == (
+            at(2027, 1, 4, 17), "provisional")
+        assert (await _referral(center, sent[c]["referral_id"]))["status"] == "awaiting_reply"
 
         center.clock.set(NEW_YEARS_EVE)
         fired = (await center.scheduler.tick(NEW_YEARS_EVE)).fired
-        assert (fired["ReferralClosed"], fired["FollowUpCancelled"]) == (2, 1), fired
+        assert (fired["ReferralClosed"], fired["FollowUpCancelled"]) == (3, 1), fired
         await center.settled()
         assert [(await _referral(center, r["referral_id"]))["status"]
-                for r in sent.values()] == ["closed", "closed"]
+                for r in sent.values()] == ["closed", "closed", "closed"]
         assert (await center.get(chases[a]))["status"] == "cancelled"
         center.clock.set(at(2027, 1, 5, 9))
         board = (await center.followup.get(f"/worklists/centers/{CENTER}")).json()

@@ -97,7 +97,8 @@ async def test_an_obligation_declared_on_december_20_is_missed_when_the_notice_s
         assert february["basis"] == "provisional"
 
         # The notice is published: Feb 5 worked, Feb 6-14 off. Reloaded on two replicas at
-        # once: the February grace ends Monday 15 February, recorded once.
+        # once: the February grace ends Monday 15 February, recorded once; January's moment,
+        # the same on the notice, confirmed official once.
         holidays.write_text(json.dumps(NOTICE_2027))
         second = create_followup(quiet(settings, holidays_file=holidays, roles={"api"}),
                                  center.clock)
@@ -107,14 +108,17 @@ async def test_an_obligation_declared_on_december_20_is_missed_when_the_notice_s
                 replica.post("/ops/calendar/reload", headers=ops(settings)))
         assert [a.status_code for a in answers] == [200, 200], [a.text for a in answers]
         assert sum(a.json()["replanned"]["followup"]["obligations_replanned"]
-                   for a in answers) == 1
+                   for a in answers) == 2
 
         async def on_stream() -> bool:
-            return bool(replanned(await stream_envelopes(settings)))
+            return len(replanned(await stream_envelopes(settings))) == 2
 
-        await wait_until(on_stream, what="the re-planned obligation on the stream")
-        [event] = replanned(await stream_envelopes(settings))
-        assert str(event.aggregate_id) == february["aggregate_id"]
+        await wait_until(on_stream, what="the re-planned obligations on the stream")
+        by_id = {str(e.aggregate_id): e for e in replanned(await stream_envelopes(settings))}
+        confirmed = by_id[january["aggregate_id"]].payload
+        assert confirmed["missed_at"] == confirmed["previous_missed_at"]
+        assert confirmed["basis"] == "official"
+        event = by_id[february["aggregate_id"]]
         assert event.actor == "system:calendar"
         assert event.payload["cause"] == "calendar_published"
         assert event.payload["basis"] == "official"
@@ -124,9 +128,10 @@ async def test_an_obligation_declared_on_december_20_is_missed_when_the_notice_s
         seen = (await center.followup.get(f"/obligations/{february['obligation_id']}")).json()
         assert datetime.fromisoformat(seen["missed_at"]) == at(2027, 2, 15, 17)
         assert seen["basis"] == "official"
-        # January's moment is the same on the notice: nothing recorded for it.
+        # January's moment is the same on the notice: only its basis changed.
         seen = (await center.followup.get(f"/obligations/{january['obligation_id']}")).json()
         assert datetime.fromisoformat(seen["missed_at"]) == at(2027, 1, 7, 17)
+        assert seen["basis"] == "official"
         # The same schedule again re-plans nothing.
         assert (await reload(center, settings))["obligations_replanned"] == 0
 

@@ -114,6 +114,28 @@ def test_a_triage_into_a_provisional_year_says_so_and_is_revised_like_any_deadli
     assert (r.deadline_on, r.basis, r.track) == (date(2027, 1, 11), Basis.OFFICIAL, "limited")
 
 
+@pytest.mark.parametrize("when", [at(2026, 12, 20, 10), at(2026, 12, 31, 23, 30)])
+def test_a_deadline_the_published_schedule_keeps_is_confirmed_official_once(
+        when: datetime) -> None:
+    """Triaged on the immediate track: one working day after the triage's day, Monday 4
+    January 2027 by the law alone (1 January off, 2-3 a weekend). The schedule published with
+    1-3 January off keeps the day: revised once, the same day now official (it stayed
+    'provisional' on the board for ever), and not again."""
+    r = bad_review(when)
+    triage(r, RectificationTrack.IMMEDIATE, date(2026, 12, 31))
+    assert (r.deadline_on, r.basis) == (date(2027, 1, 4), Basis.PROVISIONAL)
+    published = WorkingCalendar(holidays=parse_holidays(json.dumps({"2027": {
+        "source": "illustrative, not the State Council's",
+        "holidays": ["2027-01-01..2027-01-03"], "workdays": []}})))
+    today = date(2026, 12, 31)
+    assert r.revise_deadline(published, today, meta(when)) is True
+    assert (r.deadline_on, r.basis) == (date(2027, 1, 4), Basis.OFFICIAL)
+    [*_, revised] = r.collect_events()
+    assert type(revised).__name__ == "RectificationDeadlineRevised"
+    assert revised.previous_deadline_on == revised.deadline_on == date(2027, 1, 4)
+    assert r.revise_deadline(published, today, meta(when)) is False
+
+
 def test_a_rectification_with_its_outcome_or_an_upheld_appeal_is_not_triaged() -> None:
     r = bad_review(at(2026, 3, 2, 10))
     r.complete("rectified", "当面道歉", date(2026, 3, 3), meta(at(2026, 3, 3, 10)))

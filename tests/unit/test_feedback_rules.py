@@ -166,7 +166,12 @@ def test_a_revised_deadline_is_never_before_today() -> None:
         "source": "illustrative", "holidays": ["2027-01-01"], "workdays": ["2027-01-02"]}})))
     # Saturday 2 January worked: the fifteenth working day would be Tuesday 5 January.
     assert earlier.add_working_days(date(2026, 12, 15), 15) == date(2027, 1, 5)
-    assert r.revise_deadline(earlier, date(2027, 1, 6), meta()) is False, "6 Jan is in force"
+    later = r.revise_deadline(earlier, date(2027, 1, 6), meta())
+    # On the 6th, 6 January stays in force (never before today), confirmed on the published
+    # year once: no longer 'provisional' for ever. Not again.
+    assert (later, r.deadline_on, r.basis) == (True, date(2027, 1, 6), Basis.OFFICIAL)
+    assert r.revise_deadline(earlier, date(2027, 1, 6), meta()) is False
+    _, r = bad_review(datetime(2026, 12, 15, 10, tzinfo=SHANGHAI))
     assert r.revise_deadline(earlier, date(2026, 12, 20), meta()) is True
     assert r.deadline_on == date(2027, 1, 5)
 

@@ -157,12 +157,15 @@ def test_a_referral_of_a_resolved_case_is_closed_and_never_chased(sent_on: Any) 
     assert r.advance(due + timedelta(days=1), "clerk-018", None, meta()) is None
     r.reply("已核定", by_recipient=True, meta=meta("reply"))
     assert r.status == "replied" and r.close_as_not_needed(meta()) is False
-    # The scheduler at the deadline, the case known resolved: closed, no 督办; never early.
+    # The scheduler at the deadline, the case known resolved: closed, no 督办.
     s = referral(due)
-    assert s.advance(due - timedelta(minutes=1), "clerk-018", None, meta(), True) is None
-    assert s.status == "awaiting_reply"
     assert s.advance(due, "clerk-018", None, meta(), True) is None
     assert (s.status, s.overdue_follow_up) == ("closed", None)
+    # Still waiting, its deadline days away, the case known resolved (sent before the rules
+    # closed referrals): closed at the tick that sees it, not left until its deadline.
+    waiting = referral(due)
+    assert waiting.advance(due - timedelta(days=1), "clerk-018", None, meta(), True) is None
+    assert (waiting.status, waiting.next_fire_at) == ("closed", None)
     # Overdue already (a 督办 planned) when the case is resolved: closed too.
     late = referral(due)
     assert late.advance(due, "clerk-018", None, meta()) is not None
@@ -175,6 +178,42 @@ def test_a_referral_of_a_resolved_case_is_closed_and_never_chased(sent_on: Any) 
     assert left.status == "overdue"
     assert left.advance(due + timedelta(days=9), "clerk-018", None, meta(), True) is None
     assert (left.status, left.next_fire_at) == ("closed", None)
+
+
+@pytest.mark.parametrize(("reopened_at", "due", "basis"), [
+    (at(2026, 12, 20, 10), at(2026, 12, 23, 17), Basis.OFFICIAL),  # Sunday: Mon 21 is day 1
+    # 23:30 on New Year's Eve, still the 31st in Shanghai: Jan 1 off, 2-3 a weekend, then
+    # Monday 4 to Wednesday 6 January 2027 (the law alone: provisional).
+    (datetime(2026, 12, 31, 23, 30, tzinfo=SHANGHAI), at(2027, 1, 6, 17), Basis.PROVISIONAL),
+])
+def test_a_referral_the_resolution_closed_is_chased_again_from_the_reopening(
+        reopened_at: datetime, due: datetime, basis: Basis) -> None:
+    """Sent Monday 2 March with three working days (due Thursday 5th), overdue, then closed by
+    the resolution: the case reopened, the unit is awaited again, three working days from the
+    reopening's day, and missed again gets a 督办 of its own (the first was cancelled)."""
+    first, _ = working_deadline(CALENDAR, at(2026, 3, 2).date(), 3)
+    r = referral(first)
+    assert r.advance(first, "clerk-018", None, meta()) == referral_overdue_follow_up_id(r.id)
+    assert r.close_as_not_needed(meta()) is True
+    days = r.reply_working_days(CALENDAR, default=5)
+    assert days == 3, "the referral's own working days, not the default"
+    reply_due_at, worked_on = working_deadline(CALENDAR, CALENDAR.local_day(reopened_at), days)
+    assert (reply_due_at, worked_on) == (due, basis)
+    assert r.chase_again(reply_due_at, worked_on, meta("reopen")) is True
+    assert (r.status, r.next_fire_at) == ("awaiting_reply", due)
+    [*_, again] = r.collect_events()
+    assert (type(again).__name__, again.round, again.basis) == (
+        "ReferralReopened", 1, basis.value)
+    assert r.chase_again(reply_due_at, worked_on, meta("reopen")) is False, "once"
+    assert r.advance(due - timedelta(minutes=1), "clerk-018", None, meta()) is None
+    chase = r.advance(due, "clerk-018", None, meta())
+    assert chase == r.chase_id == referral_overdue_follow_up_id(r.id, 1)
+    assert chase != referral_overdue_follow_up_id(r.id)
+    # Answered, a referral stays answered: a reopening does not chase it.
+    answered = referral(first)
+    answered.reply("已核定", by_recipient=True, meta=meta("reply"))
+    assert answered.chase_again(reply_due_at, worked_on, meta("reopen")) is False
+    assert answered.status == "replied"
 
 
 @pytest.mark.parametrize(("day", "days", "due", "basis"), [

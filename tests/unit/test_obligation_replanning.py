@@ -96,7 +96,13 @@ def test_a_january_period_declared_on_december_20_keeps_its_moment_the_notice_ag
     # Due Friday 1 January (off either way): Jan 4-7, missed at the close of Thursday 7th.
     o = declared(date(2027, 1, 1))
     assert (o.next_due_on, o.missed_at) == (date(2027, 1, 1), at(2027, 1, 7, 17))
-    assert o.replan(OFFICIAL, GRACE, DECEMBER_20, meta("calendar:a")) is False
+    # The notice agrees: the moment stays, confirmed once on the published year (it said
+    # 'provisional' for ever before), and the same schedule again records nothing.
+    assert o.replan(OFFICIAL, GRACE, DECEMBER_20, meta("calendar:a")) is True
+    assert (o.missed_at, o.basis) == (at(2027, 1, 7, 17), Basis.OFFICIAL.value)
+    [event] = [e for e in o.collect_events() if type(e).__name__ == "ObligationReplanned"]
+    assert event.previous_missed_at == event.missed_at == at(2027, 1, 7, 17)
+    assert o.replan(OFFICIAL, GRACE, NEW_YEARS_EVE_LATE, meta("calendar:a2")) is False
     # The notice corrected (Jan 6 off too): one more working day of grace, Friday 8th.
     assert o.replan(CORRECTED, GRACE, DECEMBER_20, meta("calendar:b")) is True
     assert (o.missed_at, o.basis) == (at(2027, 1, 8, 17), Basis.OFFICIAL.value)
@@ -221,3 +227,29 @@ def test_a_follow_up_moves_with_official_days_even_when_it_still_lands_in_a_prov
     assert february.replan(PROVISIONAL, DECEMBER_20, meta("calendar:c@1")) is True
     assert (february.due_at, february.basis) == (at(2027, 2, 10, 9), Basis.PROVISIONAL.value)
     assert february.replan(PROVISIONAL, DECEMBER_20, meta("calendar:c@2")) is False, "once"
+
+
+@pytest.mark.parametrize("clock", [DECEMBER_20, NEW_YEARS_EVE_LATE])
+def test_a_follow_up_whose_day_the_notice_keeps_is_confirmed_official_once(
+        clock: datetime) -> None:
+    """Three working days before Friday 19 March 2027: Tuesday 16th, by the law and by the
+    notice alike. Re-planning moved nothing, so it recorded nothing, and the clerk and the
+    resident read 'provisional' on it for ever. Now it is confirmed once, the moment as it
+    was; the same schedule again (another key: a second reload) records nothing."""
+    march = reminder(DueRule("on_or_before", date(2027, 3, 19), 3, not_before=clock),
+                     PROVISIONAL, clock)
+    assert (march.due_at, march.basis) == (at(2027, 3, 16, 9), Basis.PROVISIONAL.value)
+    assert march.replan(OFFICIAL, clock, meta("calendar:a@1")) is True
+    assert (march.due_at, march.basis, march.status) == (at(2027, 3, 16, 9),
+                                                         Basis.OFFICIAL.value, "scheduled")
+    [event] = [e for e in march.collect_events() if type(e).__name__ == "FollowUpRescheduled"]
+    assert event.previous_due_at == event.due_at == at(2027, 3, 16, 9)
+    assert (event.cause, event.basis) == ("calendar_published", "official")
+    assert event.assigned_clerk == "clerk-017" and event.due_rule == march.due_rule
+    assert march.replan(OFFICIAL, clock, meta("calendar:a@2")) is False
+    # A rectification's follow-up confirmed with its deadline: the same, once.
+    assert march.follow_deadline(at(2027, 3, 16, 9), Basis.PROVISIONAL, clock,
+                                 meta("revised:1")) is True
+    assert march.basis == Basis.PROVISIONAL.value and march.due_at == at(2027, 3, 16, 9)
+    assert march.follow_deadline(at(2027, 3, 16, 9), Basis.PROVISIONAL, clock,
+                                 meta("revised:2")) is False

@@ -37,6 +37,21 @@ def test_an_sms_or_a_callback_waits_for_the_morning(resolved: str, sent: str) ->
         assert expires_at == send_at + POLICY.answer_window
 
 
+@pytest.mark.parametrize(("send_at", "now", "goes_at"), [
+    # Due at 20:59 on New Year's Eve, seen at 23:30 unsent: the morning of New Year's Day.
+    ("2026-12-31 20:59", "2026-12-31 23:30", "2027-01-01 08:00"),
+    # Due at 20:00 on Sunday 20 December, seen at 20:30: the next tick sends it, as due.
+    ("2026-12-20 20:00", "2026-12-20 20:30", "2026-12-20 20:00"),
+    ("2026-12-21 08:00", "2026-12-20 23:00", "2026-12-21 08:00"),  # not due yet: as due
+])
+def test_a_text_held_by_the_quiet_hours_says_when_it_really_goes(
+        send_at: str, now: str, goes_at: str) -> None:
+    for channel in (SurveyChannel.SMS, SurveyChannel.PHONE_CALLBACK):
+        assert POLICY.goes_at(channel, local(send_at), local(now)) == local(goes_at)
+    # The tablet asks at the window whatever the hour: as due.
+    assert POLICY.goes_at(SurveyChannel.TABLET, local(send_at), local(now)) == local(send_at)
+
+
 def test_a_moment_in_utc_is_read_on_the_centers_clock() -> None:
     # 15:30 UTC is 23:30 in Shanghai; the answer keeps the caller's offset.
     send_at, _ = POLICY.timing(SurveyChannel.SMS, datetime.fromisoformat(
