@@ -263,6 +263,9 @@ SCRUBBED = [
      f"病案号 {RECORD}"),
     # an ID number after a serial's name, its check digit mistyped: born 1985, no serial's day
     ("受理号310115198503121236（填成身份证号了）", f"受理号{ID}（填成身份证号了）"),
+    # a name that begins as an office does; Hong Kong's digits after a chat's or a phone's 号
+    ("已通知安保国。微信号 9123 4567，QQ号 6123 4567",
+     f"已通知{NAME}。微信号 {PHONE}，QQ号 {PHONE}"),
 
 ]
 
@@ -421,6 +424,12 @@ KEPT = [
     "尚需本人到场，方可由本人领取，现场查验本人证件，应届毕业生本人，已联系石材厂。保安哥说",
     # ranges and amounts in two groups of four; a serial with its day; a bed
     "月收入5000-6000，补贴6000 8000元之间，受理号310115202612200001，住院号2床",
+    # the office a follow-up told or called, ending the clause as a name would
+    "已通知房管。已联系卫健。已告知施工方。已通知党支部。已联系文化馆。已通知街道。已联系居委会。"
+    "已告知物业。",
+    # rooms, seats, tickets, a queue's numbers and amounts in two groups of four; a run of them
+    "房号6101 6102，第5201 5202号，取号单 5001 5002，工号 5012 5013，会议室5201 5202，"
+    "补贴 9512 5080，6101 6102房间，座位号 9001 9002，5201 5202 5203",
     # the center's own hall, a place before a title
     "请到3号楼2楼办事大厅取号",
     "王府井先生",

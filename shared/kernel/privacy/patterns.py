@@ -252,14 +252,28 @@ every real one's does (受理号310115202612200001, a district, a day and a coun
 _SERIALS_SINCE = 2000
 
 
+_NUMBERED_BEFORE = re.compile(
+    r"(?:第|室|房间|房|座位|床位?|门牌|楼|单|(?<!手机)(?<!电话)(?<!座机)(?<!联系)(?<!微信)"
+    r"(?<![Qq][Qq])号|金额|补贴|收入|支出|合计|共计|余额|工资)[\s:：]*$")
+"""What numbers, not whom to call: a room, a seat, a ticket or a queue (房号6101 6102, 第5201
+5202号, 取号单 5001 5002, 工号 5012 5013), an amount (补贴 9512 5080). A phone's or a chat's
+号 (手机号, 微信号 9123 4567) is none of them."""
+_NUMBERED_AFTER = re.compile(r"\s?(?:号|室|房|座|床|楼|层)")
+_RUN_BEFORE = re.compile(r"\d[ \-]{1,2}$")
+
+
 def _hk_local(text: str, m: re.Match[str]) -> bool:
     """Parted by spaces, or by a dash from a first group that is no round number (6000-8000
     is a range); neither group round (月收入5000 6000), no unit after (9000 9500元), no
-    serial's name before."""
+    serial's name before; not the last two of a run of numbers (5201 5202 5203), nor a
+    room's, a seat's, a ticket's or an amount's numbers (``_NUMBERED_BEFORE``, 5201 5202室)."""
     a, b = m.group("a"), m.group("b")
     parted = m.group()[len(a):-len(b)]
+    start = m.start()
     if not parted or (a.endswith("00") and b.endswith("00")) or _MEASURE.match(text, m.end()) \
-            or _a_serial(text, m.start()):
+            or _a_serial(text, start) or _NUMBERED_AFTER.match(text, m.end()) \
+            or _RUN_BEFORE.search(text, max(0, start - 3), start) \
+            or _NUMBERED_BEFORE.search(text, max(0, start - 8), start):
         return False
     return "-" not in parted or not a.endswith("0")
 
@@ -564,9 +578,9 @@ NOT_A_PERSONS_NAME = frozenset((
     "管家", "华侨", "童工", "白领", "蓝领", "程序员", "司机", "向导", "伍军人"))
 """Who someone is, not their name, though the word begins with a surname: a case note lists
 them with sex and age (孙子（男，10岁）, 房东（男，50岁）) or has them speak (房东说 ...)."""
-_BODY_SUFFIX = frozenset("局委院所站厅处科队会省市区县乡州员厂店")
+_BODY_SUFFIX = frozenset("局委院所站厅处科队会省市区县乡州员厂店部馆")
 """Last characters of an office, a place or a post, not of a given name (卫健委来电, 房管局来电,
-卫生员说, 已联系石材厂。)."""
+卫生员说, 已联系石材厂。已通知党支部。已告知文化馆。)."""
 
 
 def is_name(found: str) -> bool:
@@ -612,6 +626,13 @@ _REACHED = re.compile(
 """A name the clause ends with after who reached them (已联系王秀英，她说下周来; 已通知李建国。),
 as a follow-up note or a referred unit's reply says whom it called: not 联系方式 (``NOT_NAMES``),
 not 联系金融机构 (the clause goes on)."""
+_UNITS_REACHED = frozenset((
+    "房管", "车管", "安监", "安保", "安置", "卫健", "文旅", "文广", "文体", "文明", "施工",
+    "施工方", "史志", "高新", "商务", "武装", "金融", "农业", "林业", "党建", "党群", "党委",
+    "党组", "关工", "仲裁", "华为", "万达", "江北", "江南"))
+"""Offices, trades and places a note says were told or called (已通知房管。已联系卫健。
+已告知施工方。): short names that begin with a surname and end a clause as a name does after
+联系 / 通知."""
 _CALLED_OVER = re.compile(
     r"叫(?!" + "|".join(NOT_NAMES) + r"|车)(?P<n>" + _SURNAME + _GIVEN + r"{1,2}?)"
     r"(?=(?:过|回)?来|去|一起|陪)")
@@ -822,7 +843,8 @@ def rule_spans(text: str) -> Iterator[tuple[int, int, str]]:
                 yield m.start("n"), m.end("n"), REDACTED_NAME
     if _ANY_REACH.search(text):
         for m in _REACHED.finditer(text):
-            if is_name(m.group("n")) and m.group("n")[-1] != "人":
+            if is_name(m.group("n")) and m.group("n")[-1] != "人" \
+                    and m.group("n") not in _UNITS_REACHED:
                 yield m.start("n"), m.end("n"), REDACTED_NAME
     if "叫" in text:
         for m in _CALLED_OVER.finditer(text):
