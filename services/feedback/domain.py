@@ -472,11 +472,13 @@ class Rectification(RemembersCommands):
         official schedule, or on official days since changed (a published day corrected, a
         year taken out of the holidays file); the new deadline says its basis: one still in a
         provisional year moves too when official days it counted over changed, and a
-        withdrawn year's is the law's again, provisional. Never earlier than ``today`` (an
-        official deadline past on either count stays: it was missed). A deadline that stays
-        while its basis changes (its year published with the same days) is recorded once,
-        confirmed with the new basis, so the board and the resident stop reading
-        "provisional"; an unchanged deadline and basis record nothing.
+        withdrawn year's is the law's again, provisional. Never earlier than ``today``; a
+        deadline past on either count stays: it was missed, and moving it to today would count
+        the rectification done that day on time (a provisional 6 January, published on the 8th:
+        it stays 6 January, confirmed official when the published count says 6 January too).
+        A deadline that stays while its basis changes (its year published with the same days)
+        is recorded once, confirmed with the new basis, so the board and the resident stop
+        reading "provisional"; an unchanged deadline and basis record nothing.
         """
         self.check_new_command(meta.get("causation_id"), "RectificationDeadlineRevised")
         if (self.status != "open" or self.counted_from is None
@@ -484,10 +486,11 @@ class Rectification(RemembersCommands):
             return False
         deadline_on = calendar.add_working_days(self.counted_from, self.working_days)
         basis = calendar.basis_of(self.counted_from, deadline_on)
-        if (self.basis == Basis.OFFICIAL and deadline_on < today
-                and self.deadline_on < today):
-            return False
-        deadline_on = max(deadline_on, today)
+        if deadline_on < today and self.deadline_on < today:
+            if self.basis == Basis.OFFICIAL or deadline_on != self.deadline_on:
+                return False  # missed either way: the day in force when it was missed stays
+        else:
+            deadline_on = max(deadline_on, today)
         if deadline_on == self.deadline_on and basis.value == self.basis:
             return False
         self._deadline_revised(rectification_id=self.id, deadline_on=deadline_on,

@@ -176,6 +176,23 @@ def test_a_revised_deadline_is_never_before_today() -> None:
     assert r.deadline_on == date(2027, 1, 5)
 
 
+def test_a_deadline_missed_before_the_year_is_published_stays_missed() -> None:
+    # Provisional 6 January, published on Friday the 8th: missed on either count, it is not
+    # moved to the 8th (done that day, it would count on time).
+    _, r = bad_review(datetime(2026, 12, 15, 10, tzinfo=SHANGHAI))
+    earlier = WorkingCalendar(holidays=parse_holidays(json.dumps({"2027": {
+        "source": "illustrative", "holidays": ["2027-01-01"], "workdays": ["2027-01-02"]}})))
+    assert r.revise_deadline(earlier, date(2027, 1, 8), meta()) is False
+    assert (r.deadline_on, r.basis) == (date(2027, 1, 6), Basis.PROVISIONAL)
+    # The published year keeps 6 January: confirmed official on its day, once.
+    _, r = bad_review(datetime(2026, 12, 15, 10, tzinfo=SHANGHAI))
+    kept = WorkingCalendar(holidays=parse_holidays(json.dumps({"2027": {
+        "source": "illustrative", "holidays": ["2027-01-01"], "workdays": []}})))
+    assert r.revise_deadline(kept, date(2027, 1, 8), meta()) is True
+    assert (r.deadline_on, r.basis) == (date(2027, 1, 6), Basis.OFFICIAL)
+    assert r.revise_deadline(kept, date(2027, 1, 8), meta()) is False
+
+
 def test_the_outcome_is_recorded_once_on_time_or_not_then_the_resident_is_asked_again() -> None:
     s, r = bad_review(datetime(2026, 2, 13, 16, tzinfo=SHANGHAI))
     with pytest.raises(RuleViolated):
