@@ -424,6 +424,8 @@ KEPT = [
     "尚需本人到场，方可由本人领取，现场查验本人证件，应届毕业生本人，已联系石材厂。保安哥说",
     # ranges and amounts in two groups of four; a serial with its day; a bed
     "月收入5000-6000，补贴6000 8000元之间，受理号310115202612200001，住院号2床",
+    # a sum or a year after a hospital card's name
+    "就医卡 1500元，门诊卡 1000 元，住院卡 3000 元押金，体检卡2026年到期",
     # the office a follow-up told or called, ending the clause as a name would
     "已通知房管。已联系卫健。已告知施工方。已通知党支部。已联系文化馆。已通知街道。已联系居委会。"
     "已告知物业。已联系徐汇。已联系宁波。已联系车辆。",

@@ -178,7 +178,8 @@ _RECORD_KEYWORD = re.compile(
 """A hospital's number for a patient after its name (住院号12345678, 病历号：A20261234, 病案号
 0012345, 就诊卡号 ...): a medical record number names the patient and their illness to anyone
 at that hospital, as surely as an ID number does. Four characters at least, a digit first
-after up to three letters (住院号2床 is a bed)."""
+after up to three letters (住院号2床 is a bed), no unit after (就医卡 1500元 is a sum, 体检卡2026年
+到期 a year)."""
 _MOBILE = re.compile(r"(?<![0-9A-Za-z])(?:(?:\+|00)?86[ \-]?|\(\+?86\)[ \-]?)?"
                      r"(?P<n>1[3-9]\d(?:" + _SPLIT + r"\d){8})(?!\d)")
 _LISTED = re.compile(_LISTING)
@@ -744,8 +745,8 @@ def number_spans(text: str) -> Iterator[tuple[int, int, str]]:
         if not _DATE_SHAPE.match(m.group("n")):  # 社保卡2026-12-31到期: when, not which
             yield m.start("n"), m.end("n"), REDACTED_ACCOUNT
     if "院" in text or "病" in text or "诊" in text or "医" in text or "检" in text:
-        for m in _RECORD_KEYWORD.finditer(text):
-            if not _DATE_SHAPE.match(m.group("n")):
+        for m in _RECORD_KEYWORD.finditer(text):  # not 就医卡 1500元, 体检卡2026年到期
+            if not _DATE_SHAPE.match(m.group("n")) and not _MEASURE.match(text, m.end("n")):
                 yield m.start("n"), m.end("n"), REDACTED_RECORD
     for m in _CARD.finditer(text):
         if not _YEARS.fullmatch(m.group()) and not _MEASURE.match(text, m.end()) \
