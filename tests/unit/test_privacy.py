@@ -428,7 +428,7 @@ KEPT = [
     "就医卡 1500元，门诊卡 1000 元，住院卡 3000 元押金，体检卡2026年到期",
     # the office a follow-up told or called, ending the clause as a name would
     "已通知房管。已联系卫健。已告知施工方。已通知党支部。已联系文化馆。已通知街道。已联系居委会。"
-    "已告知物业。已联系徐汇。已联系宁波。已联系车辆。",
+    "已告知物业。已联系徐汇。已联系宁波。已联系车辆。叫安保来，叫房管来看，叫管道工来修",
     # rooms, seats, tickets, a queue's numbers and amounts in two groups of four; a run of them
     "房号6101 6102，第5201 5202号，取号单 5001 5002，工号 5012 5013，会议室5201 5202，"
     "补贴 9512 5080，6101 6102房间，座位号 9001 9002，5201 5202 5203",

@@ -630,12 +630,12 @@ not 联系金融机构 (the clause goes on)."""
 _UNITS_REACHED = frozenset((
     "房管", "车管", "安监", "安保", "安置", "卫健", "文旅", "文广", "文体", "文明", "施工",
     "施工方", "史志", "高新", "商务", "武装", "金融", "农业", "林业", "党建", "党群", "党委",
-    "党组", "关工", "仲裁", "华为", "万达", "车辆", "江北", "江南", "黄浦", "徐汇", "闵行",
-    "房山", "石景山", "江宁", "武侯", "白云", "罗湖", "龙岗", "龙华", "萧山", "钱塘", "曲靖",
-    *_FROM_PLACES))
-"""Offices, trades and places a note says were told or called (已通知房管。已联系卫健。
-已告知施工方。已联系徐汇。): short names that begin with a surname and end a clause as a
-name does after 联系 / 通知."""
+    "党组", "关工", "仲裁", "华为", "万达", "车辆", "文书", "管道工", "江北", "江南", "黄浦",
+    "徐汇", "闵行", "房山", "石景山", "江宁", "武侯", "白云", "罗湖", "龙岗", "龙华", "萧山",
+    "钱塘", "曲靖", *_FROM_PLACES))
+"""Offices, trades and places a note says were told, called or asked over (已通知房管。
+已联系卫健。已告知施工方。已联系徐汇。叫安保来): short names that begin with a surname and end
+a clause as a name does after 联系 / 通知, or come before 来 after 叫."""
 _CALLED_OVER = re.compile(
     r"叫(?!" + "|".join(NOT_NAMES) + r"|车)(?P<n>" + _SURNAME + _GIVEN + r"{1,2}?)"
     r"(?=(?:过|回)?来|去|一起|陪)")
@@ -851,7 +851,8 @@ def rule_spans(text: str) -> Iterator[tuple[int, int, str]]:
                 yield m.start("n"), m.end("n"), REDACTED_NAME
     if "叫" in text:
         for m in _CALLED_OVER.finditer(text):
-            if is_name(m.group("n")) and m.group("n")[-1] != "人":
+            if is_name(m.group("n")) and m.group("n")[-1] != "人" \
+                    and m.group("n") not in _UNITS_REACHED:  # 叫安保来
                 yield m.start("n"), m.end("n"), REDACTED_NAME
     if "我是" in text or "叫" in text or "名字是" in text:
         for regex in (_SELF_INTRODUCED, _KIN_NAMED):
