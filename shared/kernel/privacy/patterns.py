@@ -620,13 +620,17 @@ _NICKNAME = re.compile(
 老 and a surname, when what follows is what a person does or says (or the clause ends), and a
 surname before 姐 / 哥 / 叔 / 婶 / 嫂. Not 小区, 老年 (no surname), not 养老金 (老 ends a word),
 not 小车来了 or 老房的 (a thing), not 向姐姐 / 连哥哥 (a preposition before a relative)."""
+_REACH_END = r"(?=[，。；！？,.;!?、\s）)：:（(—…“”\"'～~\-]|了|并|和|及|与|后|$)"
 _REACHED = re.compile(
-    r"(?:联系|通知|告知|转告|回访|陪同|探望|看望|走访)(?:了|过|到|上了)?"
-    r"(?!" + "|".join(NOT_NAMES) + r")(?P<n>" + _SURNAME + _GIVEN + r"{1,2})"
-    r"(?=[，。；！？,.;!?、\s）)]|$)")
-"""A name the clause ends with after who reached them (已联系王秀英，她说下周来; 已通知李建国。),
-as a follow-up note or a referred unit's reply says whom it called: not 联系方式 (``NOT_NAMES``),
-not 联系金融机构 (the clause goes on)."""
+    r"(?:联系|通知|告知|转告|回访|陪同|探望|看望|走访)(?:了(?!解)|过|到|上了)?"
+    r"(?!" + "|".join(NOT_NAMES) + r")(?P<n>" + _SURNAME + _GIVEN + r"{1,2})" + _REACH_END)
+"""A name the clause ends with after who reached them (已联系王秀英，她说下周来; 已通知李建国。
+已电话联系王秀英：下周来; 已联系王秀英了; 已通知李建国和张伟), as a follow-up note or a referred
+unit's reply says whom it called: not 联系方式 (``NOT_NAMES``), not 联系金融机构 (the clause goes
+on), not 联系了解情况 (了解, "to find out")."""
+_AND_NEXT = re.compile(r"[、和及与](?!" + "|".join(NOT_NAMES) + r")(?P<n>" + _SURNAME + _GIVEN
+                       + r"{1,2})" + _REACH_END)
+"""The next name of a list of those reached (已联系王秀英、李建国。已通知李建国和张伟。)."""
 _UNITS_REACHED = frozenset((
     "房管", "车管", "安监", "安保", "安置", "卫健", "文旅", "文广", "文体", "文明", "施工",
     "施工方", "史志", "高新", "商务", "武装", "金融", "农业", "林业", "党建", "党群", "党委",
@@ -846,9 +850,10 @@ def rule_spans(text: str) -> Iterator[tuple[int, int, str]]:
                 yield m.start("n"), m.end("n"), REDACTED_NAME
     if _ANY_REACH.search(text):
         for m in _REACHED.finditer(text):
-            if is_name(m.group("n")) and m.group("n")[-1] != "人" \
+            while m is not None and is_name(m.group("n")) and m.group("n")[-1] != "人" \
                     and m.group("n") not in _UNITS_REACHED:
                 yield m.start("n"), m.end("n"), REDACTED_NAME
+                m = _AND_NEXT.match(text, m.end("n"))  # 已联系王秀英、李建国。
     if "叫" in text:
         for m in _CALLED_OVER.finditer(text):
             if is_name(m.group("n")) and m.group("n")[-1] != "人" \
