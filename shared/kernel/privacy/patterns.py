@@ -533,7 +533,7 @@ _NOT_GIVEN = ("说讲称来去在的了是和与要想已没不也都又就对�
 """Characters that end a name rather than belong to it (王秀英说, 陈静代办)."""
 _GIVEN = r"(?:(?![" + _NOT_GIVEN + r"])[\u4e00-\u9fff])"
 _SURNAME_TITLE = re.compile(_SURNAME + _HONORIFIC)
-_POSTS = ("保安", "门卫", "租车", "汽车", "打车", "班车", "校车", "修车", "包车")
+_POSTS = ("保安", "门卫", "城管", "租车", "汽车", "打车", "班车", "校车", "修车", "包车")
 _OFFICIAL_TITLES = ("主任", "书记", "医生", "老师", "同志", "师傅")
 
 
