@@ -269,8 +269,8 @@ SCRUBBED = [
     # an ID number after a serial's name, its check digit mistyped: born 1985, no serial's day
     ("受理号310115198503121236（填成身份证号了）", f"受理号{ID}（填成身份证号了）"),
     # a name that begins as an office does; Hong Kong's digits after a chat's or a phone's 号
-    ("已通知安保国。微信号 9123 4567，QQ号 6123 4567",
-     f"已通知{NAME}。微信号 {PHONE}，QQ号 {PHONE}"),
+    ("已通知安保国。微信号 9123 4567，QQ号 6123 4567，她在3楼 9123 4567",
+     f"已通知{NAME}。微信号 {PHONE}，QQ号 {PHONE}，她在3楼 {PHONE}"),
 
 ]
 
