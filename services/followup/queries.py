@@ -380,9 +380,21 @@ async def handed_back_help_tasks(pool: asyncpg.Pool, center_id: str, clerk_id: s
     return [HelpTaskPublic.of(r) for r in rows]
 
 
+REFERRAL_WAITING = ("(status NOT IN ('replied', 'closed') OR (status = 'closed' AND EXISTS"
+                    " (SELECT 1 FROM case_refs r WHERE r.case_id = f.case_id"
+                    " AND r.status = 'open')))")
+"""A referral (``f``) still waiting for its unit's reply: neither replied nor closed, or
+closed by its case's resolution (``ReferralClosed``) and its case reopened since: the unit
+never answered and the case is handled again (as a help task its resolution closed is back
+with the clerk who asked). Until the unit replies or the case is resolved again; nothing
+chases it by itself (its 督办 stays cancelled): the center's board shows it, overdue once
+its reply deadline is past."""
+
+
 async def help_and_referral_counts(pool: asyncpg.Pool, center_id: str, now: datetime,
                                    ) -> tuple[OpenOverduePublic, OpenOverduePublic]:
-    """The center's help tasks not done and referrals without a reply, open and overdue at
+    """The center's help tasks not done and referrals waiting for a reply
+    (``REFERRAL_WAITING``), open and overdue at
     ``now`` (a deadline passed, whether or not the scheduler has fired it yet)."""
     row = await pool.fetchrow(
         "SELECT count(*) AS open,"
@@ -392,8 +404,7 @@ async def help_and_referral_counts(pool: asyncpg.Pool, center_id: str, now: date
         center_id, now)
     ref = await pool.fetchrow(
         "SELECT count(*) AS open, count(*) FILTER (WHERE reply_due_at < $2) AS overdue"
-        " FROM referrals WHERE center_id = $1 AND status NOT IN ('replied', 'closed')",
-        center_id, now)
+        f" FROM referrals f WHERE center_id = $1 AND {REFERRAL_WAITING}", center_id, now)
     assert row is not None and ref is not None
     return (OpenOverduePublic(open=row["open"], overdue=row["overdue"]),
             OpenOverduePublic(open=ref["open"], overdue=ref["overdue"]))
@@ -407,10 +418,11 @@ async def referral(pool: asyncpg.Pool, referral_id: UUID) -> ReferralPublic | No
 
 async def referrals(pool: asyncpg.Pool, center_id: str | None, case_id: UUID | None,
                     waiting: bool, limit: int) -> ReferralList:
-    """A case's referrals, or (``waiting``) those of the center still without a reply."""
+    """A case's referrals, or (``waiting``) those of the center still waiting for a reply
+    (``REFERRAL_WAITING``: a closed one of a reopened case among them)."""
     rows = await pool.fetch(
-        f"SELECT {REFERRAL_COLUMNS} FROM referrals WHERE ($1::uuid IS NULL OR case_id = $1)"
+        f"SELECT {REFERRAL_COLUMNS} FROM referrals f WHERE ($1::uuid IS NULL OR case_id = $1)"
         " AND ($2::text IS NULL OR center_id = $2)"
-        " AND (NOT $3 OR status NOT IN ('replied', 'closed'))"
+        f" AND (NOT $3 OR {REFERRAL_WAITING})"
         " ORDER BY reply_due_at, referral_id LIMIT $4", case_id, center_id, waiting, limit)
     return ReferralList(items=[ReferralPublic.of(r) for r in rows])

@@ -313,3 +313,44 @@ async def test_referrals_left_overdue_before_this_release_are_closed_once_their_
             == sorted((r["referral_id"], "system:scheduler", "case_resolved")
                       for r in sent.values())
         await _rebuilt_is_live(settings)
+
+
+async def test_a_referral_its_resolution_closed_is_waiting_again_once_the_case_is_reopened(
+        settings: Settings) -> None:
+    """Sunday 20 December: a case referred to the social insurance bureau, reply due Monday;
+    no reply. Resolved Tuesday: the referral is closed, off the referrals waiting. The resident
+    says it is not solved and the case is reopened on New Year's Eve 23:30: the unit never
+    answered and the case is being handled again, so the referral is among the center's
+    referrals waiting again (overdue), until the unit replies. Before, it stayed 'closed',
+    off every list and count: nobody would ever see that the unit never answered."""
+    async with center_day(settings, at(2026, 12, 20, 9)) as center:
+        case_id = await center.open_case(at(2026, 12, 20, 10))
+        sent = await refer(center, case_id, at(2026, 12, 20, 10, 30), within_working_days=1)
+        center.clock.set(at(2026, 12, 22, 10))
+        await center.step(case_id, "resolve", {
+            "outcome": "resolved", "explanation": "当场办结", "emotion_defused": True,
+            "occurred_at": at(2026, 12, 22, 10).isoformat()})
+
+        async def closed() -> bool:
+            return (await _referral(center, sent["referral_id"]))["status"] == "closed"
+        await wait_until(closed, what="the resolved case's referral closed")
+        board_path = f"/worklists/centers/{CENTER}"
+        center.clock.set(NEW_YEARS_EVE)
+        await center.step(case_id, "reopen", {"reason": "new_information",
+                                              "occurred_at": NEW_YEARS_EVE.isoformat()})
+
+        async def waiting_again() -> bool:
+            board = (await center.followup.get(board_path)).json()
+            return [r["referral_id"] for r in board["referrals_waiting"]] == [
+                sent["referral_id"]]
+        await wait_until(waiting_again, what="the reopened case's referral waiting again")
+        board = (await center.followup.get(board_path)).json()
+        assert board["referrals"] == {"open": 1, "overdue": 1}
+        # Replied at last: off the list for good.
+        r = await post(center.followup, f"/referrals/{sent['referral_id']}/reply",
+                       {"reply": "已核定"}, clerk(settings, "clerk-017"))
+        assert r.status_code == 200, r.text
+        await center.settled()
+        board = (await center.followup.get(board_path)).json()
+        assert (board["referrals"], board["referrals_waiting"]) == (
+            {"open": 0, "overdue": 0}, [])
