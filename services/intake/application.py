@@ -138,7 +138,14 @@ class Intake:
     def _reopened_due(self, case: Case, meta: Meta) -> DueCandidate | None:
         """The item's usual working days counted from the reopening day (``Case.renew_due``).
         None when the calendar does not cover it: the reopening is never refused for that
-        (a resident's "not solved" included); the due date stays as it was."""
+        (a resident's "not solved" included); the due date stays as it was. None too for a
+        case resolved after its due date (``Case.resolved_late``, on the center's day): its
+        lateness stands."""
+        calendar = self._calendar(case)
+        resolved_at = getattr(case, "resolved_at", None)
+        if calendar is not None and resolved_at is not None \
+                and case.resolved_late(calendar.local_day(resolved_at)):
+            return None
         try:
             due = self._item_due(case, case.service_item, meta)
         except CalendarNotCovered:
