@@ -589,6 +589,11 @@ class Rectification(RemembersCommands):
                    basis: str = Basis.OFFICIAL.value) -> None:
         self.status = "completed"
         self.completed_on = completed_on
+        # 回访 is not the 承办人's: who recorded what was done neither answers nor declines
+        # its revisit (``Survey.check_not_own``), as the staff who served the case.
+        actor = meta.get("actor")
+        if actor:
+            self.served_by = tuple(dict.fromkeys([*getattr(self, "served_by", ()), actor]))
         self._remember(meta, "RectificationCompleted")
 
     @property
