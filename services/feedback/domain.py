@@ -472,9 +472,9 @@ class Rectification(RemembersCommands):
         official schedule, or on official days since changed (a published day corrected, a
         year taken out of the holidays file); the new deadline says its basis: one still in a
         provisional year moves too when official days it counted over changed, and a
-        withdrawn year's is the law's again, provisional. Never earlier than ``today`` (an
-        official deadline past on either count stays: it was missed); an unchanged deadline
-        records nothing.
+        withdrawn year's is the law's again, provisional. Never earlier than ``today`` (a
+        deadline past on either count stays, provisional or not: it was missed); an
+        unchanged deadline records nothing.
         """
         self.check_new_command(meta.get("causation_id"), "RectificationDeadlineRevised")
         if (self.status != "open" or self.counted_from is None
@@ -482,8 +482,10 @@ class Rectification(RemembersCommands):
             return False
         deadline_on = calendar.add_working_days(self.counted_from, self.working_days)
         basis = calendar.basis_of(self.counted_from, deadline_on)
-        if (self.basis == Basis.OFFICIAL and deadline_on < today
-                and self.deadline_on < today):
+        if deadline_on < today and self.deadline_on < today:
+            # Missed on either count, whatever its basis (as a follow-up or an obligation
+            # due either way): a provisional one too. Re-planning runs at every start and
+            # reload; moved to today, a missed deadline came out on time.
             return False
         deadline_on = max(deadline_on, today)
         if deadline_on == self.deadline_on:
