@@ -29,7 +29,7 @@ from shared.contracts.vocabulary import DueCause, DueSource
 from shared.eventstore.application import ServiceApplication
 from shared.eventstore.command_path import CommandPath
 from shared.eventstore.group_commit import GroupCommitter, Unit, Written
-from shared.kernel.calendar import Basis, CalendarNotCovered, WorkingCalendar, covered
+from shared.kernel.calendar import CalendarNotCovered, WorkingCalendar, covered
 from shared.kernel.clock import Clock
 from shared.kernel.errors import AlreadyDoneError, CommandError, Forbidden, InvalidCommand
 from shared.kernel.meta import COMMAND_DIGEST, Meta, meta_for
@@ -349,9 +349,11 @@ class Intake:
             start, days = due["counted_from"], due["working_days"]
             counted: date = covered(lambda: calendar.add_working_days(start, days))
             today = calendar.local_day(now)
-            if (due.get("basis") == Basis.OFFICIAL and case.due_on is not None
-                    and counted < today and case.due_on < today):
-                return case  # overdue on either count: a past day is not moved to today
+            if case.due_on is not None and counted < today and case.due_on < today:
+                # Overdue on either count, provisional or not: a past day is not moved to
+                # today (re-planning runs at every start: the case came off the overdue
+                # list and, resolved that day, counted on time).
+                return case
             due_on = max(counted, today)
             moved["yes"] = case.replan_due(due_on, calendar.basis_of(start, due_on).value,
                                            meta)

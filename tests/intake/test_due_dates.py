@@ -335,6 +335,33 @@ async def test_when_2027s_schedule_arrives_a_provisional_due_date_is_counted_aga
         assert len(dues) == 2
 
 
+async def test_an_overdue_provisional_due_date_is_not_moved_to_the_day_it_is_counted_again(
+        settings: Settings, tmp_path: Path) -> None:
+    """Guided on Sunday 20 December: due Tuesday 12 January 2027, provisional. Still open on
+    Thursday the 14th, overdue, when the service starts again (or the calendar is reloaded):
+    the count is the same, yet 'never before today' moved it to the 14th (cause
+    calendar_published), and at every restart after: the case dropped off the overdue list
+    and, resolved that day, counted on time. Overdue on either count, it stays overdue."""
+    holidays = tmp_path / "holidays.json"
+    holidays.write_text("{}")
+    settings = settings.model_copy(update={"holidays_file": holidays})
+    clock = ManualClock(DECEMBER_20)
+    async with running(create_app(settings, clock=clock)) as client:
+        case_id = await open_heard(client, DECEMBER_20)
+        w = await step(client, case_id, "guidance", GUIDANCE)
+        case, _ = await due_dates(client, case_id, w["position"])  # the board has it
+        assert (case["due_on"], case["due_basis"]) == ("2027-01-12", "provisional")
+        clock.set(datetime(2027, 1, 14, 10, tzinfo=SHANGHAI))
+        r = await client.post("/ops/calendar/reload", headers=bearer(settings, role="ops",
+                                                                     center=None))
+        assert r.status_code == 200, r.text
+        assert r.json()["replanned"]["intake"] == {"due_dates_checked": 1,
+                                                   "due_dates_replanned": 0}
+        case, dues = await due_dates(client, case_id, 0)
+        assert [d["cause"] for d in dues] == ["guidance"]
+        assert (case["due_on"], case["due_basis"]) == ("2027-01-12", "provisional")
+
+
 async def test_a_correction_of_a_published_year_counts_an_official_due_date_again(
         settings: Settings, tmp_path: Path) -> None:
     holidays = tmp_path / "holidays.json"
