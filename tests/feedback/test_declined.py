@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, timedelta
 
-from services.feedback.application import ResolvedCase
+from services.feedback.application import Feedback, ResolvedCase
 from services.feedback.domain import rectification_id_for
 from services.feedback.figures import FigureQuery, FiguresProjection, compute
 from services.feedback.main import create_app
@@ -132,6 +132,17 @@ async def test_a_resident_may_decline_to_rate_and_staff_cannot_decline_for_them(
         assert again_row["declined"] == 2 and again_row["bad_reviews"] == 0
 
 
+async def _asked(feedback: Feedback, resident: uuid.UUID | None, intake_channel: str
+                 ) -> uuid.UUID:
+    """The survey of a case clerk-005 resolved just now, asked on the intake channel's."""
+    resolved = ResolvedCase(
+        case_id=uuid.uuid4(), center_id=TEST_CENTER, counter_id="window-3",
+        clerk_id="clerk-005", service_item="SA-HARDSHIP-SUBSIDY",
+        intake_channel=intake_channel, resident_id=resident,
+        resolved_event_id=uuid.uuid4(), resolved_at=feedback.clock.now())
+    return (await feedback.request_survey(resolved)).aggregate_id
+
+
 async def test_the_clerk_who_asks_by_phone_records_that_the_resident_would_rather_not(
         settings: Settings) -> None:
     """A survey asked by a clerk's call has no link in the resident's hands: "I'd rather not"
@@ -144,15 +155,8 @@ async def test_the_clerk_who_asks_by_phone_records_that_the_resident_would_rathe
     async with running(app, anonymous=True) as client:
         feedback = app.state.feedback
 
-        async def survey(resident: uuid.UUID | None) -> uuid.UUID:
-            resolved = ResolvedCase(
-                case_id=uuid.uuid4(), center_id=TEST_CENTER, counter_id="window-3",
-                clerk_id="clerk-005", service_item="SA-HARDSHIP-SUBSIDY",
-                intake_channel="online", resident_id=resident,
-                resolved_event_id=uuid.uuid4(), resolved_at=feedback.clock.now())
-            return (await feedback.request_survey(resolved)).aggregate_id
-
-        by_phone, by_text = await survey(None), await survey(uuid.uuid4())
+        by_phone = await _asked(feedback, None, "online")
+        by_text = await _asked(feedback, uuid.uuid4(), "online")
         clerk = bearer(settings, role=Role.CLERK, sub="clerk-005")
         colleague = bearer(settings, role=Role.CLERK, sub="clerk-017")
         other_center = bearer(settings, role=Role.CLERK, sub="clerk-900",
@@ -186,12 +190,7 @@ async def test_who_recorded_a_rectifications_outcome_neither_answers_nor_decline
     app = create_app(settings)
     async with running(app, anonymous=True) as client:
         feedback = app.state.feedback
-        resolved = ResolvedCase(
-            case_id=uuid.uuid4(), center_id=TEST_CENTER, counter_id="window-3",
-            clerk_id="clerk-005", service_item="SA-HARDSHIP-SUBSIDY", intake_channel="phone",
-            resident_id=uuid.uuid4(), resolved_event_id=uuid.uuid4(),
-            resolved_at=feedback.clock.now())
-        survey_id = (await feedback.request_survey(resolved)).aggregate_id
+        survey_id = await _asked(feedback, uuid.uuid4(), "phone")
         colleague = bearer(settings, role=Role.CLERK, sub="clerk-017")
         rectifier = bearer(settings, role=Role.SUPERVISOR, sub="sup-007")
         r = await client.post(f"/surveys/{survey_id}/rating", json={

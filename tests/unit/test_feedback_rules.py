@@ -142,14 +142,19 @@ def test_a_rectification_is_due_fifteen_working_days_after_the_answer() -> None:
     assert r.revise_deadline(CALENDAR, date(2026, 2, 20), meta()) is False, "official already"
 
 
+def published_2027() -> WorkingCalendar:
+    """2027's schedule published, 6 January off as well (illustrative)."""
+    return WorkingCalendar(holidays=parse_holidays(json.dumps({"2027": {
+        "source": "illustrative, not the State Council's",
+        "holidays": ["2027-01-01..2027-01-03", "2027-01-06"], "workdays": []}})))
+
+
 def test_a_provisional_deadline_is_revised_once_the_years_schedule_is_published() -> None:
     # Tuesday 15 December 2026: Dec 16-18, 21-25, 28-31 (12), 1 January off, Jan 4, 5, 6.
     _, r = bad_review(datetime(2026, 12, 15, 10, tzinfo=SHANGHAI))
     assert (r.deadline_on, r.basis) == (date(2027, 1, 6), Basis.PROVISIONAL)
     assert r.revise_deadline(CALENDAR, date(2026, 12, 20), meta()) is False, "not published"
-    published = WorkingCalendar(holidays=parse_holidays(json.dumps({"2027": {
-        "source": "illustrative, not the State Council's",
-        "holidays": ["2027-01-01..2027-01-03", "2027-01-06"], "workdays": []}})))
+    published = published_2027()
     # With 6 January off the fifteenth working day is Thursday 7 January.
     assert r.revise_deadline(published, date(2026, 12, 20), meta()) is True
     assert (r.deadline_on, r.basis) == (date(2027, 1, 7), Basis.OFFICIAL)
@@ -182,9 +187,7 @@ def test_a_provisional_deadline_missed_stays_missed_whenever_the_days_are_counte
     _, r = bad_review(datetime(2026, 12, 15, 10, tzinfo=SHANGHAI))
     assert (r.deadline_on, r.basis) == (date(2027, 1, 6), Basis.PROVISIONAL)
     assert r.revise_deadline(CALENDAR, date(2027, 1, 8), meta()) is False, "nothing changed"
-    published = WorkingCalendar(holidays=parse_holidays(json.dumps({"2027": {
-        "source": "illustrative, not the State Council's",
-        "holidays": ["2027-01-01..2027-01-03", "2027-01-06"], "workdays": []}})))
+    published = published_2027()
     assert r.revise_deadline(published, date(2027, 1, 8), meta()) is False, "7 Jan: missed too"
     assert r.deadline_on == date(2027, 1, 6)
     # Published while still ahead: it moves, and never before today.
