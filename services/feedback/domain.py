@@ -472,10 +472,10 @@ class Rectification(RemembersCommands):
         official schedule, or on official days since changed (a published day corrected, a
         year taken out of the holidays file); the new deadline says its basis: one still in a
         provisional year moves too when official days it counted over changed, and a
-        withdrawn year's is the law's again, provisional. Never earlier than ``today`` (an
-        official deadline past on either count stays: it was missed). A deadline that stays
-        while its basis changes (its year published with the same days) is recorded once,
-        confirmed with the new basis, so the board and the resident stop reading
+        withdrawn year's is the law's again, provisional. Never earlier than ``today`` (a
+        deadline past on either count stays, provisional or not: it was missed). A deadline
+        that stays while its basis changes (its year published with the same days) is recorded
+        once, confirmed with the new basis, so the board and the resident stop reading
         "provisional"; an unchanged deadline and basis record nothing.
         """
         self.check_new_command(meta.get("causation_id"), "RectificationDeadlineRevised")
@@ -484,8 +484,10 @@ class Rectification(RemembersCommands):
             return False
         deadline_on = calendar.add_working_days(self.counted_from, self.working_days)
         basis = calendar.basis_of(self.counted_from, deadline_on)
-        if (self.basis == Basis.OFFICIAL and deadline_on < today
-                and self.deadline_on < today):
+        if deadline_on < today and self.deadline_on < today:
+            # Missed on either count, whatever its basis (as a follow-up or an obligation
+            # due either way): a provisional one too. Re-planning runs at every start and
+            # reload; moved to today, a missed deadline came out on time.
             return False
         deadline_on = max(deadline_on, today)
         if deadline_on == self.deadline_on and basis.value == self.basis:
@@ -591,6 +593,11 @@ class Rectification(RemembersCommands):
                    basis: str = Basis.OFFICIAL.value) -> None:
         self.status = "completed"
         self.completed_on = completed_on
+        # 回访 is not the 承办人's: who recorded what was done neither answers nor declines
+        # its revisit (``Survey.check_not_own``), as the staff who served the case.
+        actor = meta.get("actor")
+        if actor:
+            self.served_by = tuple(dict.fromkeys([*getattr(self, "served_by", ()), actor]))
         self._remember(meta, "RectificationCompleted")
 
     @property

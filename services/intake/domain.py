@@ -420,12 +420,21 @@ class Case(RemembersCommands):
         self.renew_due(due, meta)
         return True
 
+    def resolved_late(self, resolved_on: date) -> bool:
+        """Whether the latest resolution, on ``resolved_on`` (the center's day), came after
+        the due date in force. Then a reopening renews nothing (the caller gives
+        ``renew_due`` no ``due``): 按时办结率 judges a case by its latest due date, and days
+        counted again from the reopening would have a case resolved late, reopened and
+        resolved again counted on time."""
+        return self.due_on is not None and resolved_on > self.due_on
+
     def renew_due(self, due: DueCandidate | None, meta: Meta) -> bool:
         """Just reopened: a case with a due date gets its item's usual working days again,
         counted from the reopening day (``due``, cause ``reopened``), when its due date is
         earlier. The one the resolution was judged by is past or close, and a reopened case
         is not overdue the moment it is taken up again. A later due date (a day promised, one
-        moved by hand) stays; a case never given one gets none. True when recorded."""
+        moved by hand) stays; a case never given one gets none; a case resolved late gets
+        none (``resolved_late``: the caller gives no ``due``). True when recorded."""
         if due is None or self.due_on is None or self.due_on >= due.due_on:
             return False
         self._due_date_set(due_on=due.due_on, source=due.source.value,
