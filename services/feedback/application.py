@@ -180,7 +180,10 @@ class Outgoing:
     channel: str
     purpose: str
     expires_at: datetime
-    token: str
+    token: str | None
+    """None for a call (``phone_callback``): the phone desk records what the resident says as
+    staff (``clerk_id``, checked against who served them), so no link goes to it; a link in a
+    clerk's hands would answer as the resident, past that check (代评)."""
 
 
 class Feedback:
@@ -267,7 +270,8 @@ class Feedback:
                 survey_id=survey.id, case_id=survey.case_id, center_id=survey.center_id,
                 counter_id=survey.counter_id, resident_id=survey.resident_id,
                 channel=survey.channel, purpose=survey.purpose, expires_at=survey.expires_at,
-                token=self.tokens.issue(survey.id, survey.expires_at))
+                token=(None if survey.channel == "phone_callback"
+                       else self.tokens.issue(survey.id, survey.expires_at)))
 
         await self.path.on(survey_id, "survey", "SurveySent", act, meta, None)
         return out["message"]
