@@ -413,7 +413,9 @@ class Feedback:
         def act(rectification: Rectification, meta: Meta) -> None:
             calendar = self.calendars.for_center(rectification.center_id)
             today = calendar.local_day(meta["occurred_at"])
-            covered(lambda: rectification.triage(cmd.track, days, calendar, today, meta))
+            as_of = calendar.local_day(self.clock.now())  # not a day the caller gives
+            covered(lambda: rectification.triage(cmd.track, days, calendar, today, meta,
+                                                 as_of))
 
         return await self.path.on(rectification_id, "rectification", "RectificationTriaged",
                                   act, meta, key, expected_version)

@@ -509,11 +509,19 @@ class Rectification(RemembersCommands):
     # -- triage: which track, and so which deadline (好差评) ----------------------------
 
     def triage(self, track: RectificationTrack, working_days: int, calendar: WorkingCalendar,
-               today: date, meta: Meta) -> None:
+               today: date, meta: Meta, as_of: date | None = None) -> None:
         """Put the bad review on ``track``: due ``working_days`` working days after ``today``
-        (the day of the triage). Again while it is open: the supervisor may change the track."""
+        (the day of the triage). Again while it is open: the supervisor may change the track,
+        not once its deadline has passed on ``as_of`` (the service's day, not the command's
+        ``occurred_at``, which may be given earlier): a missed deadline stays missed, as at
+        re-planning. Counted again from the day of a triage, a rectification put right late
+        was judged on time (rectification_on_time_rate)."""
         if self.status != "open":
             raise RuleViolated("only an open rectification is triaged", status=self.status)
+        if self.deadline_on < max(today, as_of or today):
+            raise RuleViolated("the rectification's deadline has passed: it stays missed; "
+                               "record its outcome", rule="deadline_missed",
+                               deadline_on=self.deadline_on.isoformat())
         deadline_on = calendar.add_working_days(today, working_days)
         self._triaged(rectification_id=self.id, track=track.value, working_days=working_days,
                       counted_from=today, deadline_on=deadline_on,
