@@ -9,11 +9,15 @@ from __future__ import annotations
 import uuid
 from datetime import date, timedelta
 
+from eventsourcing.domain import Aggregate
+
 from services.feedback.application import Feedback, ResolvedCase
-from services.feedback.domain import rectification_id_for
+from services.feedback.domain import rectification_id_for, revisit_survey_id_for
 from services.feedback.figures import FigureQuery, FiguresProjection, compute
 from services.feedback.main import create_app
 from shared.contracts import REGISTRY
+from shared.eventstore.group_commit import Unit
+from shared.kernel.meta import meta_for
 from shared.security.principals import Role
 from shared.settings import Settings
 from tests.feedback.helpers import figures_schema, key
@@ -214,3 +218,32 @@ async def test_who_recorded_a_rectifications_outcome_neither_answers_nor_decline
         r = await client.post(f"/surveys/{revisit}/decline", json={},
                               headers={**headers(key()), **colleague})
         assert r.status_code == 200, r.text
+
+        # A revisit asked before who recorded the outcome was kept on the rectification: its
+        # survey names only the staff who served the case, as the events stored then do (the
+        # rectification's replay names the rectifier: RectificationCompleted's actor). The
+        # rectifier declined it (200) or rated their own work.
+        before = await _asked(feedback, uuid.uuid4(), "phone")
+        r = await client.post(f"/surveys/{before}/rating", json={
+            "level": "dissatisfied", "clerk_id": "clerk-017"},
+            headers={**headers(key()), **colleague})
+        assert r.status_code == 200, r.text
+        before_id = rectification_id_for(before)
+        now = feedback.clock.now()
+
+        def as_before_this_release(unit: Unit) -> Aggregate:
+            rectification = unit.get(before_id, "rectification")
+            meta = rectification.meta_for(meta_for("sup-007", key(), now))
+            served = rectification.served_by
+            rectification.complete("explained", "重新解释了政策", now.date(), meta)
+            replayed, rectification.served_by = rectification.served_by, served
+            unit.add(rectification.request_revisit(now, now + timedelta(days=7), meta))
+            rectification.served_by = replayed
+            return rectification
+
+        await feedback.path.committer.submit(as_before_this_release, [before_id])
+        for route, body in (("decline", {}),
+                            ("rating", {"level": "very_satisfied", "clerk_id": "sup-007"})):
+            r = await client.post(f"/surveys/{revisit_survey_id_for(before_id)}/{route}",
+                                  json=body, headers={**headers(key()), **rectifier})
+            assert (r.status_code, r.json()["error"]["code"]) == (403, "self_rating"), r.text
