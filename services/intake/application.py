@@ -365,12 +365,16 @@ class Intake:
     async def move_due_date(self, case_id: UUID, cmd: c.MoveDueDate, principal: Principal,
                             key: str | None, expected_version: int | None = None) -> Written:
         """Move a case's due date by hand, with the reason: the case's clerk or a
-        supervisor (403 ``forbidden_case_owner`` for anyone else)."""
+        supervisor (403 ``forbidden_case_owner`` for anyone else); once the case is overdue
+        on the service's clock, later only by a supervisor (403
+        ``extension_needs_supervisor``)."""
         def move(case: Case, meta: Meta) -> None:
             case.check_may_move_due(principal.sub, principal.role is Role.SUPERVISOR)
             due = self._day_due(case, cmd.due_on, DueSource.MOVED, DueCause.MOVED)
+            calendar, now = self._calendar(case), self.path.now()
+            today = calendar.local_day(now) if calendar is not None else now.date()
             case.move_due_date(cmd.due_on, cmd.note, due.basis.value if due else "official",
-                               principal.sub, principal.role is Role.SUPERVISOR, meta)
+                               principal.sub, principal.role is Role.SUPERVISOR, meta, today)
 
         return await self._on_case(case_id, "CaseDueDateSet", cmd, principal.sub, key,
                                    expected_version, move)

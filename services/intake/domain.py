@@ -54,6 +54,13 @@ class NotCaseOwner(CommandError):
     code = "forbidden_case_owner"
 
 
+class ExtensionNeedsSupervisor(CommandError):
+    """A case already overdue is given a later due date (延期) only by a supervisor."""
+
+    status = 403
+    code = "extension_needs_supervisor"
+
+
 class Case(RemembersCommands):
     """One resident's affair at one center, from the first word to the resolution."""
 
@@ -267,9 +274,18 @@ class Case(RemembersCommands):
                                owner_clerk=self.owner_clerk, actor=actor)
 
     def move_due_date(self, due_on: date, note: str, basis: str, actor: str, supervisor: bool,
-                      meta: Meta) -> None:
+                      meta: Meta, today: date | None = None) -> None:
+        """``today``: the center's day on the service's clock (never the command's
+        ``occurred_at``, which the caller chooses). A case already overdue by then gets a
+        later due date only from a supervisor (延期审批): its clerk moving it would take it off
+        the overdue list and, resolved, count it on time in 按时办结率."""
         self.check_open()
         self.check_may_move_due(actor, supervisor)
+        if (not supervisor and today is not None and self.due_on is not None
+                and self.due_on < today and due_on > self.due_on):
+            raise ExtensionNeedsSupervisor(
+                "the case is overdue: a later due date (延期) needs a supervisor",
+                due_on=self.due_on.isoformat(), today=today.isoformat())
         if not note.strip():
             raise InvalidCommand("moving a due date needs the reason", field="note")
         if due_on == self.due_on:

@@ -250,6 +250,16 @@ async def test_a_case_resolved_late_keeps_its_due_date_when_reopened(
         r = await client.get("/cases", params={"center_id": CENTER, "overdue": "true",
                                                "after": w["position"]})
         assert [c["case_id"] for c in r.json()["items"]] == [case_id], r.text
+        # Nor by a second route: its clerk moving the overdue case's due date later (延期),
+        # even dated back to before it was due; a supervisor extends it (the test client).
+        owner = bearer(settings, role="clerk", sub="clerk-017")
+        for backdated in ({}, {"occurred_at": "2026-03-20T10:00:00+08:00"}):
+            r = await step(client, case_id, "due-date", {
+                "due_on": "2027-01-15", "note": "延期", **backdated}, expect=403, **owner)
+            assert r["error"]["code"] == "extension_needs_supervisor", r
+        w = await step(client, case_id, "due-date", {"due_on": "2027-01-15", "note": "延期审批"})
+        case, dues = await due_dates(client, case_id, w["position"])
+        assert (case["due_on"], dues[-1]["cause"]) == ("2027-01-15", "moved")
 
 
 async def test_cases_are_listed_by_due_date_overdue_and_urgency(settings: Settings) -> None:
