@@ -7,11 +7,15 @@ Ports, wired in ``main.py``: a clock (``now``), the centers' working-day calenda
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
+from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate
 
 from services.feedback import commands as c
@@ -34,7 +38,7 @@ from shared.contracts.feedback import (
     WithdrawalCause,
 )
 from shared.eventstore.application import ServiceApplication
-from shared.eventstore.command_path import CommandPath
+from shared.eventstore.command_path import CommandPath, on_existing
 from shared.eventstore.group_commit import GroupCommitter, Unit, Written
 from shared.kernel.calendar import covered
 from shared.kernel.clock import Clock
@@ -180,7 +184,10 @@ class Outgoing:
     channel: str
     purpose: str
     expires_at: datetime
-    token: str
+    token: str | None
+    """None for a call (``phone_callback``): the phone desk records what the resident says as
+    staff (``clerk_id``, checked against who served them), so no link goes to it; a link in a
+    clerk's hands would answer as the resident, past that check (代评)."""
 
 
 class Feedback:
@@ -267,7 +274,8 @@ class Feedback:
                 survey_id=survey.id, case_id=survey.case_id, center_id=survey.center_id,
                 counter_id=survey.counter_id, resident_id=survey.resident_id,
                 channel=survey.channel, purpose=survey.purpose, expires_at=survey.expires_at,
-                token=self.tokens.issue(survey.id, survey.expires_at))
+                token=(None if survey.channel == "phone_callback"
+                       else self.tokens.issue(survey.id, survey.expires_at)))
 
         await self.path.on(survey_id, "survey", "SurveySent", act, meta, None)
         return out["message"]
@@ -313,6 +321,37 @@ class Feedback:
 
     # -- the resident's answer --------------------------------------------------------------
 
+    async def _on_survey(self, survey_id: UUID, kind: str,
+                         act: Callable[[Survey, Meta, tuple[str, ...]], Any], meta: Meta,
+                         key: str | None, expected_version: int | None, staff: bool
+                         ) -> Written:
+        """``act`` on the survey, given (for a revisit recorded by ``staff``) who its
+        rectification was served by now: who recorded the outcome is kept on the
+        rectification (``RectificationCompleted``'s actor), but a revisit asked before this
+        was kept names only the staff who served the case, and the rectifier could decline
+        such a revisit (still open, or asked again by phone after it expired) or rate their
+        own work. The rectification a survey revisits is fixed when the survey is asked."""
+        rectification_id: UUID | None = None
+        if staff:
+            try:
+                asked = await asyncio.to_thread(self.path.committer.app.repository.get,
+                                                survey_id)
+            except AggregateNotFoundError:
+                asked = None  # the command's 404 says so
+            rectification_id = getattr(asked, "rectification_id", None)
+        served: dict[str, tuple[str, ...]] = {}
+        inner = on_existing(survey_id, "survey", kind,
+                            lambda survey, meta: act(survey, meta, served["by"]),
+                            meta, key, expected_version)
+
+        def run(unit: Unit) -> Aggregate:
+            rectification = unit.find(rectification_id) if rectification_id else None
+            served["by"] = tuple(getattr(rectification, "served_by", ()))
+            return inner(unit)
+
+        ids = [survey_id] if rectification_id is None else [survey_id, rectification_id]
+        return await self.path.committer.submit(run, ids)
+
     async def decline(self, survey_id: UUID, cmd: c.DeclineRating, key: str,
                       expected_version: int | None = None, *,
                       clerk: str | None = None) -> Written:
@@ -328,13 +367,13 @@ class Feedback:
             cmd = cmd.model_copy(update={"occurred_at": None})  # a resident declines now
         meta = self.path.meta(clerk or "resident", key, cmd)
 
-        def act(survey: Survey, meta: Meta) -> None:
+        def act(survey: Survey, meta: Meta, served: tuple[str, ...]) -> None:
             if cmd.token is not None:
                 self.tokens.check(cmd.token, survey_id, now)
-            survey.decline(now, meta, by_staff=clerk)
+            survey.decline(now, meta, by_staff=clerk, also_served=served)
 
-        return await self.path.on(survey_id, "survey", "SurveyDeclined", act, meta, key,
-                                  expected_version)
+        return await self._on_survey(survey_id, "SurveyDeclined", act, meta, key,
+                                     expected_version, clerk is not None)
 
     async def rate(self, survey_id: UUID, cmd: c.RateService, actor: str, key: str,
                    expected_version: int | None = None, *, resident: bool = False,
@@ -369,18 +408,18 @@ class Feedback:
         answer.check(self.policy.reason_tags)
         meta = self.path.meta(actor, key, cmd)
 
-        def act(survey: Survey, meta: Meta) -> Rectification | None:
+        def act(survey: Survey, meta: Meta, served: tuple[str, ...]) -> Rectification | None:
             if cmd.token is not None:
                 self.tokens.check(cmd.token, survey_id, now)
-            survey.rate(answer, via, recorder, now, meta)
+            survey.rate(answer, via, recorder, now, meta, served)
             if not survey.is_bad_review:
                 return None
             calendar = self.calendars.for_center(survey.center_id)  # a day past the calendar:
             return covered(lambda: Rectification.open_for(  # 422, the answer not lost
                 survey, calendar, self.policy.working_days(self.policy.default_track), meta))
 
-        return await self.path.on(survey_id, "survey", "RatingGiven", act, meta, key,
-                                  expected_version)
+        return await self._on_survey(survey_id, "RatingGiven", act, meta, key,
+                                     expected_version, recorder is not None)
 
     # -- the supervisor: what was done about a bad review, then ask again -------------------
 
@@ -413,7 +452,9 @@ class Feedback:
         def act(rectification: Rectification, meta: Meta) -> None:
             calendar = self.calendars.for_center(rectification.center_id)
             today = calendar.local_day(meta["occurred_at"])
-            covered(lambda: rectification.triage(cmd.track, days, calendar, today, meta))
+            as_of = calendar.local_day(self.clock.now())  # not a day the caller gives
+            covered(lambda: rectification.triage(cmd.track, days, calendar, today, meta,
+                                                 as_of))
 
         return await self.path.on(rectification_id, "rectification", "RectificationTriaged",
                                   act, meta, key, expected_version)

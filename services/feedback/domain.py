@@ -295,10 +295,12 @@ class Survey(RemembersCommands):
             raise SurveyClosed("the survey's deadline has passed; it was recorded as no answer",
                                survey_id=str(self.id), expires_at=self.expires_at.isoformat())
 
-    def check_not_own(self, recorder: Recorder) -> None:
+    def check_not_own(self, recorder: Recorder, also: tuple[str, ...] = ()) -> None:
         """No 代评: nobody who opened or served the case records its answer, neither as the
-        one recording nor as the clerk it is attributed to."""
-        own = {self.clerk_id, *getattr(self, "served_by", ())}
+        one recording nor as the clerk it is attributed to. ``also``: for a revisit, its
+        rectification's ``served_by`` as it is now (a revisit asked before who recorded the
+        outcome was kept there does not name them)."""
+        own = {self.clerk_id, *getattr(self, "served_by", ()), *also}
         for who in dict.fromkeys((recorder.actor, recorder.clerk_id)):
             if who in own:
                 raise SelfRating("staff cannot record the answer on a case they opened or "
@@ -306,10 +308,10 @@ class Survey(RemembersCommands):
                                  staff=who, survey_id=str(self.id))
 
     def rate(self, answer: Answer, via: AnsweredVia, recorder: Recorder | None,
-             now: datetime, meta: Meta) -> None:
+             now: datetime, meta: Meta, also_served: tuple[str, ...] = ()) -> None:
         self.check_answerable(now)
         if recorder is not None:
-            self.check_not_own(recorder)
+            self.check_not_own(recorder, also_served)
         self._rated(survey_id=self.id, purpose=self.purpose, level=answer.level.value,
                     comment=answer.comment, aspects=dict(answer.aspects or {}), via=via.value,
                     clerk_id=recorder.clerk_id if recorder else None,
@@ -331,7 +333,8 @@ class Survey(RemembersCommands):
         self.reason_tags = tuple(reason_tags or ())
         self._remember(meta, "RatingGiven")
 
-    def decline(self, now: datetime, meta: Meta, *, by_staff: str | None = None) -> None:
+    def decline(self, now: datetime, meta: Meta, *, by_staff: str | None = None,
+                also_served: tuple[str, ...] = ()) -> None:
         """The resident would rather not rate: closes the survey as declined (the caller
         checks it is the resident: the link's token or a resident's bearer token).
 
@@ -347,7 +350,7 @@ class Survey(RemembersCommands):
                     "only the resident declines a survey on the tablet or by text; staff "
                     "record a decline only for a survey they ask by phone",
                     channel=self.channel)
-            self.check_not_own(Recorder(by_staff, by_staff))
+            self.check_not_own(Recorder(by_staff, by_staff), also_served)
         self.check_answerable(now)
         self._declined(survey_id=self.id, purpose=self.purpose, meta=self.meta_for(meta))
 
@@ -472,13 +475,11 @@ class Rectification(RemembersCommands):
         official schedule, or on official days since changed (a published day corrected, a
         year taken out of the holidays file); the new deadline says its basis: one still in a
         provisional year moves too when official days it counted over changed, and a
-        withdrawn year's is the law's again, provisional. Never earlier than ``today``; a
-        deadline past on either count stays: it was missed, and moving it to today would count
-        the rectification done that day on time (a provisional 6 January, published on the 8th:
-        it stays 6 January, confirmed official when the published count says 6 January too).
-        A deadline that stays while its basis changes (its year published with the same days)
-        is recorded once, confirmed with the new basis, so the board and the resident stop
-        reading "provisional"; an unchanged deadline and basis record nothing.
+        withdrawn year's is the law's again, provisional. Never earlier than ``today`` (a
+        deadline past on either count stays, provisional or not: it was missed). A deadline
+        that stays while its basis changes (its year published with the same days) is recorded
+        once, confirmed with the new basis, so the board and the resident stop reading
+        "provisional"; an unchanged deadline and basis record nothing.
         """
         self.check_new_command(meta.get("causation_id"), "RectificationDeadlineRevised")
         if (self.status != "open" or self.counted_from is None
@@ -487,10 +488,11 @@ class Rectification(RemembersCommands):
         deadline_on = calendar.add_working_days(self.counted_from, self.working_days)
         basis = calendar.basis_of(self.counted_from, deadline_on)
         if deadline_on < today and self.deadline_on < today:
-            if self.basis == Basis.OFFICIAL or deadline_on != self.deadline_on:
-                return False  # missed either way: the day in force when it was missed stays
-        else:
-            deadline_on = max(deadline_on, today)
+            # Missed on either count, whatever its basis (as a follow-up or an obligation
+            # due either way): a provisional one too. Re-planning runs at every start and
+            # reload; moved to today, a missed deadline came out on time.
+            return False
+        deadline_on = max(deadline_on, today)
         if deadline_on == self.deadline_on and basis.value == self.basis:
             return False
         self._deadline_revised(rectification_id=self.id, deadline_on=deadline_on,
@@ -510,11 +512,19 @@ class Rectification(RemembersCommands):
     # -- triage: which track, and so which deadline (好差评) ----------------------------
 
     def triage(self, track: RectificationTrack, working_days: int, calendar: WorkingCalendar,
-               today: date, meta: Meta) -> None:
+               today: date, meta: Meta, as_of: date | None = None) -> None:
         """Put the bad review on ``track``: due ``working_days`` working days after ``today``
-        (the day of the triage). Again while it is open: the supervisor may change the track."""
+        (the day of the triage). Again while it is open: the supervisor may change the track,
+        not once its deadline has passed on ``as_of`` (the service's day, not the command's
+        ``occurred_at``, which may be given earlier): a missed deadline stays missed, as at
+        re-planning. Counted again from the day of a triage, a rectification put right late
+        was judged on time (rectification_on_time_rate)."""
         if self.status != "open":
             raise RuleViolated("only an open rectification is triaged", status=self.status)
+        if self.deadline_on < max(today, as_of or today):
+            raise RuleViolated("the rectification's deadline has passed: it stays missed; "
+                               "record its outcome", rule="deadline_missed",
+                               deadline_on=self.deadline_on.isoformat())
         deadline_on = calendar.add_working_days(today, working_days)
         self._triaged(rectification_id=self.id, track=track.value, working_days=working_days,
                       counted_from=today, deadline_on=deadline_on,
@@ -594,6 +604,11 @@ class Rectification(RemembersCommands):
                    basis: str = Basis.OFFICIAL.value) -> None:
         self.status = "completed"
         self.completed_on = completed_on
+        # 回访 is not the 承办人's: who recorded what was done neither answers nor declines
+        # its revisit (``Survey.check_not_own``), as the staff who served the case.
+        actor = meta.get("actor")
+        if actor:
+            self.served_by = tuple(dict.fromkeys([*getattr(self, "served_by", ()), actor]))
         self._remember(meta, "RectificationCompleted")
 
     @property

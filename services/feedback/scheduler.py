@@ -200,8 +200,9 @@ class SurveyScheduler:
         message = SurveyMessage(
             survey_id=out.survey_id, case_id=out.case_id, center_id=out.center_id,
             counter_id=out.counter_id, resident_id=out.resident_id, channel=out.channel,
-            purpose=out.purpose, link=survey_link(self.link_base, out.survey_id, out.token),
-            token=out.token, expires_at=out.expires_at)
+            purpose=out.purpose, token=out.token, expires_at=out.expires_at,
+            link=(None if out.token is None
+                  else survey_link(self.link_base, out.survey_id, out.token)))
         try:
             await self.sender.send(message)
         except Exception as exc:  # the gateway's failure: the survey ends as no answer

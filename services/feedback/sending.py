@@ -26,8 +26,10 @@ class SurveyMessage:
     resident_id: UUID | None
     channel: str
     purpose: str
-    link: str
-    token: str
+    link: str | None
+    """The survey's page with its token; None for a call (``phone_callback``): the desk asks
+    and records as staff, a link in its hands would answer as the resident."""
+    token: str | None
     expires_at: datetime
 
 
@@ -45,8 +47,9 @@ class LoggingSender:
         self.reveal = reveal
 
     async def send(self, message: SurveyMessage) -> None:
-        link = (message.link if self.reveal
-                else message.link.replace(message.token, message.token[:6] + "…"))
+        link = message.link
+        if link is not None and message.token is not None and not self.reveal:
+            link = link.replace(message.token, message.token[:6] + "…")
         log.info("survey.sent", channel=message.channel, purpose=message.purpose,
                  survey_id=str(message.survey_id), case_id=str(message.case_id),
                  center_id=message.center_id, counter_id=message.counter_id,

@@ -29,7 +29,7 @@ from shared.contracts.vocabulary import DueCause, DueSource
 from shared.eventstore.application import ServiceApplication
 from shared.eventstore.command_path import CommandPath
 from shared.eventstore.group_commit import GroupCommitter, Unit, Written
-from shared.kernel.calendar import Basis, CalendarNotCovered, WorkingCalendar, covered
+from shared.kernel.calendar import CalendarNotCovered, WorkingCalendar, covered
 from shared.kernel.clock import Clock
 from shared.kernel.errors import AlreadyDoneError, CommandError, Forbidden, InvalidCommand
 from shared.kernel.meta import COMMAND_DIGEST, Meta, meta_for
@@ -138,7 +138,14 @@ class Intake:
     def _reopened_due(self, case: Case, meta: Meta) -> DueCandidate | None:
         """The item's usual working days counted from the reopening day (``Case.renew_due``).
         None when the calendar does not cover it: the reopening is never refused for that
-        (a resident's "not solved" included); the due date stays as it was."""
+        (a resident's "not solved" included); the due date stays as it was. None too for a
+        case resolved after its due date (``Case.resolved_late``, on the center's day): its
+        lateness stands."""
+        calendar = self._calendar(case)
+        resolved_at = getattr(case, "resolved_at", None)
+        if calendar is not None and resolved_at is not None \
+                and case.resolved_late(calendar.local_day(resolved_at)):
+            return None
         try:
             due = self._item_due(case, case.service_item, meta)
         except CalendarNotCovered:
@@ -342,9 +349,11 @@ class Intake:
             start, days = due["counted_from"], due["working_days"]
             counted: date = covered(lambda: calendar.add_working_days(start, days))
             today = calendar.local_day(now)
-            if (due.get("basis") == Basis.OFFICIAL and case.due_on is not None
-                    and counted < today and case.due_on < today):
-                return case  # overdue on either count: a past day is not moved to today
+            if case.due_on is not None and counted < today and case.due_on < today:
+                # Overdue on either count, provisional or not: a past day is not moved to
+                # today (re-planning runs at every start: the case came off the overdue
+                # list and, resolved that day, counted on time).
+                return case
             due_on = max(counted, today)
             moved["yes"] = case.replan_due(due_on, calendar.basis_of(start, due_on).value,
                                            meta)
@@ -356,12 +365,16 @@ class Intake:
     async def move_due_date(self, case_id: UUID, cmd: c.MoveDueDate, principal: Principal,
                             key: str | None, expected_version: int | None = None) -> Written:
         """Move a case's due date by hand, with the reason: the case's clerk or a
-        supervisor (403 ``forbidden_case_owner`` for anyone else)."""
+        supervisor (403 ``forbidden_case_owner`` for anyone else); once the case is overdue
+        on the service's clock, later only by a supervisor (403
+        ``extension_needs_supervisor``)."""
         def move(case: Case, meta: Meta) -> None:
             case.check_may_move_due(principal.sub, principal.role is Role.SUPERVISOR)
             due = self._day_due(case, cmd.due_on, DueSource.MOVED, DueCause.MOVED)
+            calendar, now = self._calendar(case), self.path.now()
+            today = calendar.local_day(now) if calendar is not None else now.date()
             case.move_due_date(cmd.due_on, cmd.note, due.basis.value if due else "official",
-                               principal.sub, principal.role is Role.SUPERVISOR, meta)
+                               principal.sub, principal.role is Role.SUPERVISOR, meta, today)
 
         return await self._on_case(case_id, "CaseDueDateSet", cmd, principal.sub, key,
                                    expected_version, move)

@@ -54,6 +54,13 @@ class NotCaseOwner(CommandError):
     code = "forbidden_case_owner"
 
 
+class ExtensionNeedsSupervisor(CommandError):
+    """A case already overdue is given a later due date (延期) only by a supervisor."""
+
+    status = 403
+    code = "extension_needs_supervisor"
+
+
 class Case(RemembersCommands):
     """One resident's affair at one center, from the first word to the resolution."""
 
@@ -267,9 +274,18 @@ class Case(RemembersCommands):
                                owner_clerk=self.owner_clerk, actor=actor)
 
     def move_due_date(self, due_on: date, note: str, basis: str, actor: str, supervisor: bool,
-                      meta: Meta) -> None:
+                      meta: Meta, today: date | None = None) -> None:
+        """``today``: the center's day on the service's clock (never the command's
+        ``occurred_at``, which the caller chooses). A case already overdue by then gets a
+        later due date only from a supervisor (延期审批): its clerk moving it would take it off
+        the overdue list and, resolved, count it on time in 按时办结率."""
         self.check_open()
         self.check_may_move_due(actor, supervisor)
+        if (not supervisor and today is not None and self.due_on is not None
+                and self.due_on < today and due_on > self.due_on):
+            raise ExtensionNeedsSupervisor(
+                "the case is overdue: a later due date (延期) needs a supervisor",
+                due_on=self.due_on.isoformat(), today=today.isoformat())
         if not note.strip():
             raise InvalidCommand("moving a due date needs the reason", field="note")
         if due_on == self.due_on:
@@ -420,12 +436,21 @@ class Case(RemembersCommands):
         self.renew_due(due, meta)
         return True
 
+    def resolved_late(self, resolved_on: date) -> bool:
+        """Whether the latest resolution, on ``resolved_on`` (the center's day), came after
+        the due date in force. Then a reopening renews nothing (the caller gives
+        ``renew_due`` no ``due``): 按时办结率 judges a case by its latest due date, and days
+        counted again from the reopening would have a case resolved late, reopened and
+        resolved again counted on time."""
+        return self.due_on is not None and resolved_on > self.due_on
+
     def renew_due(self, due: DueCandidate | None, meta: Meta) -> bool:
         """Just reopened: a case with a due date gets its item's usual working days again,
         counted from the reopening day (``due``, cause ``reopened``), when its due date is
         earlier. The one the resolution was judged by is past or close, and a reopened case
         is not overdue the moment it is taken up again. A later due date (a day promised, one
-        moved by hand) stays; a case never given one gets none. True when recorded."""
+        moved by hand) stays; a case never given one gets none; a case resolved late gets
+        none (``resolved_late``: the caller gives no ``due``). True when recorded."""
         if due is None or self.due_on is None or self.due_on >= due.due_on:
             return False
         self._due_date_set(due_on=due.due_on, source=due.source.value,

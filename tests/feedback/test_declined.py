@@ -9,10 +9,15 @@ from __future__ import annotations
 import uuid
 from datetime import date, timedelta
 
-from services.feedback.application import ResolvedCase
+from eventsourcing.domain import Aggregate
+
+from services.feedback.application import Feedback, ResolvedCase
+from services.feedback.domain import rectification_id_for, revisit_survey_id_for
 from services.feedback.figures import FigureQuery, FiguresProjection, compute
 from services.feedback.main import create_app
 from shared.contracts import REGISTRY
+from shared.eventstore.group_commit import Unit
+from shared.kernel.meta import meta_for
 from shared.security.principals import Role
 from shared.settings import Settings
 from tests.feedback.helpers import figures_schema, key
@@ -103,10 +108,11 @@ async def test_a_resident_may_decline_to_rate_and_staff_cannot_decline_for_them(
         async def counted() -> bool:
             r = await client.get("/figures", headers=boss,
                                  params={"period": "all", "center_id": TEST_CENTER})
-            rows = r.json()["rows"]
-            return bool(rows) and rows[0]["declined"] == 2
+            rows = r.json()["rows"]  # the rating came after both declines on the stream
+            return bool(rows) and rows[0]["declined"] == 2 and (
+                rows[0]["response_rate"]["denominator"] == 1)
 
-        await wait_until(counted, what="the figures to count the two declined")
+        await wait_until(counted, what="the figures to count the two declined and the answer")
         (row,) = (await client.get("/figures", headers=boss, params={
             "period": "all", "center_id": TEST_CENTER})).json()["rows"]
         assert row["satisfaction_rate"] == {"numerator": 1, "denominator": 1, "rate": 1.0}, (
@@ -131,6 +137,17 @@ async def test_a_resident_may_decline_to_rate_and_staff_cannot_decline_for_them(
         assert again_row["declined"] == 2 and again_row["bad_reviews"] == 0
 
 
+async def _asked(feedback: Feedback, resident: uuid.UUID | None, intake_channel: str
+                 ) -> uuid.UUID:
+    """The survey of a case clerk-005 resolved just now, asked on the intake channel's."""
+    resolved = ResolvedCase(
+        case_id=uuid.uuid4(), center_id=TEST_CENTER, counter_id="window-3",
+        clerk_id="clerk-005", service_item="SA-HARDSHIP-SUBSIDY",
+        intake_channel=intake_channel, resident_id=resident,
+        resolved_event_id=uuid.uuid4(), resolved_at=feedback.clock.now())
+    return (await feedback.request_survey(resolved)).aggregate_id
+
+
 async def test_the_clerk_who_asks_by_phone_records_that_the_resident_would_rather_not(
         settings: Settings) -> None:
     """A survey asked by a clerk's call has no link in the resident's hands: "I'd rather not"
@@ -143,15 +160,8 @@ async def test_the_clerk_who_asks_by_phone_records_that_the_resident_would_rathe
     async with running(app, anonymous=True) as client:
         feedback = app.state.feedback
 
-        async def survey(resident: uuid.UUID | None) -> uuid.UUID:
-            resolved = ResolvedCase(
-                case_id=uuid.uuid4(), center_id=TEST_CENTER, counter_id="window-3",
-                clerk_id="clerk-005", service_item="SA-HARDSHIP-SUBSIDY",
-                intake_channel="online", resident_id=resident,
-                resolved_event_id=uuid.uuid4(), resolved_at=feedback.clock.now())
-            return (await feedback.request_survey(resolved)).aggregate_id
-
-        by_phone, by_text = await survey(None), await survey(uuid.uuid4())
+        by_phone = await _asked(feedback, None, "online")
+        by_text = await _asked(feedback, uuid.uuid4(), "online")
         clerk = bearer(settings, role=Role.CLERK, sub="clerk-005")
         colleague = bearer(settings, role=Role.CLERK, sub="clerk-017")
         other_center = bearer(settings, role=Role.CLERK, sub="clerk-900",
@@ -172,3 +182,68 @@ async def test_the_clerk_who_asks_by_phone_records_that_the_resident_would_rathe
 
     [declined] = [e for e in await stream_envelopes(settings) if e.type == "SurveyDeclined"]
     assert (declined.aggregate_id, declined.actor) == (by_phone, "clerk-017")
+
+
+async def test_who_recorded_a_rectifications_outcome_neither_answers_nor_declines_its_revisit(
+        settings: Settings) -> None:
+    """回访 is not the 承办人's: the supervisor who recorded what was done about a bad review
+    asks its revisit by phone like anyone (the revisit's default channel) but may record
+    neither the resident's answer nor their "I'd rather not". Before, only the staff who
+    served the case were refused: the rectifier closed the revisit as declined, which counts
+    as revisited (实名差评回访率, ``REVISIT_REACHED``), or rated their own work; a colleague
+    still records it."""
+    app = create_app(settings)
+    async with running(app, anonymous=True) as client:
+        feedback = app.state.feedback
+        survey_id = await _asked(feedback, uuid.uuid4(), "phone")
+        colleague = bearer(settings, role=Role.CLERK, sub="clerk-017")
+        rectifier = bearer(settings, role=Role.SUPERVISOR, sub="sup-007")
+        r = await client.post(f"/surveys/{survey_id}/rating", json={
+            "level": "dissatisfied", "clerk_id": "clerk-017"},
+            headers={**headers(key()), **colleague})
+        assert r.status_code == 200, r.text
+        rectification_id = rectification_id_for(survey_id)
+        r = await client.post(f"/rectifications/{rectification_id}/outcome", json={
+            "outcome": "explained", "actions": "重新解释了政策"},
+            headers={**headers(key()), **rectifier})
+        assert r.status_code == 200, r.text
+        revisit = r.json()["revisit_survey_id"]
+        r = await client.post(f"/surveys/{revisit}/decline", json={},
+                              headers={**headers(key()), **rectifier})
+        assert (r.status_code, r.json()["error"]["code"]) == (403, "self_rating"), r.text
+        r = await client.post(f"/surveys/{revisit}/rating", json={
+            "level": "very_satisfied", "clerk_id": "sup-007"},
+            headers={**headers(key()), **rectifier})
+        assert (r.status_code, r.json()["error"]["code"]) == (403, "self_rating"), r.text
+        r = await client.post(f"/surveys/{revisit}/decline", json={},
+                              headers={**headers(key()), **colleague})
+        assert r.status_code == 200, r.text
+
+        # A revisit asked before who recorded the outcome was kept on the rectification: its
+        # survey names only the staff who served the case, as the events stored then do (the
+        # rectification's replay names the rectifier: RectificationCompleted's actor). The
+        # rectifier declined it (200) or rated their own work.
+        before = await _asked(feedback, uuid.uuid4(), "phone")
+        r = await client.post(f"/surveys/{before}/rating", json={
+            "level": "dissatisfied", "clerk_id": "clerk-017"},
+            headers={**headers(key()), **colleague})
+        assert r.status_code == 200, r.text
+        before_id = rectification_id_for(before)
+        now = feedback.clock.now()
+
+        def as_before_this_release(unit: Unit) -> Aggregate:
+            rectification = unit.get(before_id, "rectification")
+            meta = rectification.meta_for(meta_for("sup-007", key(), now))
+            served = rectification.served_by
+            rectification.complete("explained", "重新解释了政策", now.date(), meta)
+            replayed, rectification.served_by = rectification.served_by, served
+            unit.add(rectification.request_revisit(now, now + timedelta(days=7), meta))
+            rectification.served_by = replayed
+            return rectification
+
+        await feedback.path.committer.submit(as_before_this_release, [before_id])
+        for route, body in (("decline", {}),
+                            ("rating", {"level": "very_satisfied", "clerk_id": "sup-007"})):
+            r = await client.post(f"/surveys/{revisit_survey_id_for(before_id)}/{route}",
+                                  json=body, headers={**headers(key()), **rectifier})
+            assert (r.status_code, r.json()["error"]["code"]) == (403, "self_rating"), r.text

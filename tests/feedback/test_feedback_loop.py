@@ -13,9 +13,17 @@ from services.feedback.main import create_app as feedback_app
 from services.followup.main import create_app as followup_app
 from services.intake.main import create_app as intake_app
 from shared.kernel.clock import ManualClock
+from shared.security.principals import Role
 from shared.settings import Settings
 from tests.feedback.helpers import Clock, KeptSender, key
-from tests.support import headers, register_resident, running, stream_envelopes, wait_until
+from tests.support import (
+    bearer,
+    headers,
+    register_resident,
+    running,
+    stream_envelopes,
+    wait_until,
+)
 
 CENTER = "SH-PD-HUAMU"
 RESOLVED_AT = "2026-11-25T10:00:00+08:00"  # a Wednesday
@@ -141,8 +149,11 @@ async def test_a_bad_review_is_rectified_and_the_resident_asked_again(settings: 
         revisit = sender.for_survey(revisit_id)
         assert revisit is not None
         assert revisit.channel == "phone_callback" and revisit.purpose == "revisit"
-        r = await feedback.post(f"/surveys/{revisit_id}/rating", headers=headers(key()),
-                                json={"token": revisit.token, "level": "satisfied"})
+        assert revisit.token is None, "the phone desk asks and records as staff"
+        desk = bearer(settings, role=Role.CLERK, sub="clerk-021")
+        r = await feedback.post(f"/surveys/{revisit_id}/rating",
+                                headers={**headers(key()), **desk},
+                                json={"clerk_id": "clerk-021", "level": "satisfied"})
         assert r.status_code == 200, r.text
         last = r.json()
 

@@ -49,6 +49,9 @@ async def test_a_link_answers_its_own_survey_once_before_its_deadline(settings: 
         b, c = by_case[by_phone], by_case[left]
         assert (by_case[at_counter].channel, b.channel, c.channel) == (
             "tablet", "phone_callback", "sms")
+        # The phone desk is handed no link: a clerk holding one would answer as the
+        # resident, past the check of who served them (代评 by a second route).
+        assert (b.token, b.link) == (None, None) and c.token and a.token
 
         # The phone desk's supervisor records answers for its clerks: never one of the staff
         # who served the resident (the test's own supervisor did: 代评).
@@ -80,7 +83,7 @@ async def test_a_link_answers_its_own_survey_once_before_its_deadline(settings: 
         # The phone desk calls back and records the answer; the resident's link is then spent.
         called = await rate(str(b.survey_id), clerk_id="clerk-021", level="basically_satisfied")
         assert called["status"] == 200
-        assert (await rate(str(b.survey_id), token=b.token))["status"] == 409
+        assert (await rate(str(b.survey_id), clerk_id="clerk-021"))["status"] == 409
 
         withdrawn_id = next(e.aggregate_id for e in await stream_envelopes(settings)
                             if e.type == "SurveyWithdrawn")

@@ -227,6 +227,41 @@ async def test_a_case_reopened_long_after_its_due_date_gets_its_items_days_again
         assert r.status_code == 200 and r.json()["items"] == [], r.text
 
 
+async def test_a_case_resolved_late_keeps_its_due_date_when_reopened(
+        settings: Settings) -> None:
+    """按时办结率 laundered by a second route: guided on 2 March (due 23 March), resolved late
+    on New Year's Eve (Thursday 31 December, 00:10 local: 16:10 UTC on the 30th), reopened
+    the same evening, resolved again: before, the reopening counted the item's 15 days again
+    (due 22 January 2027) and the late case was judged on time by that latest due date. Its
+    lateness is a fact now: the due date stays 23 March, the case overdue. A case resolved by
+    its due date still gets its days again (the test above)."""
+    clock = ManualClock(MONDAY)
+    async with running(create_app(settings, clock=clock)) as client:
+        case_id = await open_heard(client, MONDAY)
+        await step(client, case_id, "guidance", GUIDANCE)
+        clock.set(datetime(2026, 12, 31, 0, 10, tzinfo=SHANGHAI))
+        await step(client, case_id, "resolve", {
+            "outcome": "resolved", "explanation": "", "emotion_defused": True})
+        clock.set(datetime(2026, 12, 31, 23, 30, tzinfo=SHANGHAI))
+        w = await step(client, case_id, "reopen", {"reason": "居民补充了材料"})
+        case, dues = await due_dates(client, case_id, w["position"])
+        assert [d["cause"] for d in dues] == ["guidance"]
+        assert (case["status"], case["due_on"]) == ("open", "2026-03-23")
+        r = await client.get("/cases", params={"center_id": CENTER, "overdue": "true",
+                                               "after": w["position"]})
+        assert [c["case_id"] for c in r.json()["items"]] == [case_id], r.text
+        # Nor by a second route: its clerk moving the overdue case's due date later (延期),
+        # even dated back to before it was due; a supervisor extends it (the test client).
+        owner = bearer(settings, role="clerk", sub="clerk-017")
+        for backdated in ({}, {"occurred_at": "2026-03-20T10:00:00+08:00"}):
+            r = await step(client, case_id, "due-date", {
+                "due_on": "2027-01-15", "note": "延期", **backdated}, expect=403, **owner)
+            assert r["error"]["code"] == "extension_needs_supervisor", r
+        w = await step(client, case_id, "due-date", {"due_on": "2027-01-15", "note": "延期审批"})
+        case, dues = await due_dates(client, case_id, w["position"])
+        assert (case["due_on"], dues[-1]["cause"]) == ("2027-01-15", "moved")
+
+
 async def test_cases_are_listed_by_due_date_overdue_and_urgency(settings: Settings) -> None:
     clock = ManualClock(MONDAY)
     async with running(create_app(settings, clock=clock)) as client:
@@ -308,6 +343,33 @@ async def test_when_2027s_schedule_arrives_a_provisional_due_date_is_counted_aga
         assert r.json()["replanned"]["intake"]["due_dates_replanned"] == 0
         _, dues = await due_dates(client, counted, 0)
         assert len(dues) == 2
+
+
+async def test_an_overdue_provisional_due_date_is_not_moved_to_the_day_it_is_counted_again(
+        settings: Settings, tmp_path: Path) -> None:
+    """Guided on Sunday 20 December: due Tuesday 12 January 2027, provisional. Still open on
+    Thursday the 14th, overdue, when the service starts again (or the calendar is reloaded):
+    the count is the same, yet 'never before today' moved it to the 14th (cause
+    calendar_published), and at every restart after: the case dropped off the overdue list
+    and, resolved that day, counted on time. Overdue on either count, it stays overdue."""
+    holidays = tmp_path / "holidays.json"
+    holidays.write_text("{}")
+    settings = settings.model_copy(update={"holidays_file": holidays})
+    clock = ManualClock(DECEMBER_20)
+    async with running(create_app(settings, clock=clock)) as client:
+        case_id = await open_heard(client, DECEMBER_20)
+        w = await step(client, case_id, "guidance", GUIDANCE)
+        case, _ = await due_dates(client, case_id, w["position"])  # the board has it
+        assert (case["due_on"], case["due_basis"]) == ("2027-01-12", "provisional")
+        clock.set(datetime(2027, 1, 14, 10, tzinfo=SHANGHAI))
+        r = await client.post("/ops/calendar/reload", headers=bearer(settings, role="ops",
+                                                                     center=None))
+        assert r.status_code == 200, r.text
+        assert r.json()["replanned"]["intake"] == {"due_dates_checked": 1,
+                                                   "due_dates_replanned": 0}
+        case, dues = await due_dates(client, case_id, 0)
+        assert [d["cause"] for d in dues] == ["guidance"]
+        assert (case["due_on"], case["due_basis"]) == ("2027-01-12", "provisional")
 
 
 async def test_a_correction_of_a_published_year_counts_an_official_due_date_again(

@@ -114,7 +114,9 @@ def test_a_triage_into_a_provisional_year_says_so_and_is_revised_like_any_deadli
     assert (r.deadline_on, r.basis, r.track) == (date(2027, 1, 11), Basis.OFFICIAL, "limited")
 
 
-@pytest.mark.parametrize("when", [at(2026, 12, 20, 10), at(2026, 12, 31, 23, 30)])
+# A review of Sunday 20 December is past its untriaged deadline (the 28th) by the 31st: not
+# triaged then (test_a_missed_deadline_is_not_counted_again_by_a_triage); Christmas Eve's is not.
+@pytest.mark.parametrize("when", [at(2026, 12, 24, 10), at(2026, 12, 31, 23, 30)])
 def test_a_deadline_the_published_schedule_keeps_is_confirmed_official_once(
         when: datetime) -> None:
     """Triaged on the immediate track: one working day after the triage's day, Monday 4
@@ -134,6 +136,25 @@ def test_a_deadline_the_published_schedule_keeps_is_confirmed_official_once(
     assert type(revised).__name__ == "RectificationDeadlineRevised"
     assert revised.previous_deadline_on == revised.deadline_on == date(2027, 1, 4)
     assert r.revise_deadline(published, today, meta(when)) is False
+
+
+def test_a_missed_deadline_is_not_counted_again_by_a_triage() -> None:
+    """Reviewed on Sunday 20 December 2026, untriaged: limited, due Monday the 28th. Triaged
+    on New Year's Eve at 23:30 (still the 31st in Shanghai, 15:30 UTC), the explain track
+    counted 15 working days from the triage and the rectification, put right late, was judged
+    on time; so was one triaged with an ``occurred_at`` given before the deadline. On the
+    deadline day itself the track still changes."""
+    r = bad_review(at(2026, 12, 20, 10))
+    assert r.deadline_on == date(2026, 12, 28)
+    with pytest.raises(RuleViolated):
+        triage(r, RectificationTrack.EXPLAIN, date(2026, 12, 31))
+    with pytest.raises(RuleViolated):  # a day given earlier than the service's
+        r.triage(RectificationTrack.EXPLAIN, POLICY.working_days(RectificationTrack.EXPLAIN),
+                 CALENDAR, date(2026, 12, 24), meta(at(2026, 12, 24, 10), "director-01"),
+                 as_of=date(2026, 12, 31))
+    assert (r.deadline_on, r.track) == (date(2026, 12, 28), None)
+    triage(r, RectificationTrack.IMMEDIATE, date(2026, 12, 28))
+    assert (r.deadline_on, r.track) == (date(2026, 12, 29), "immediate")
 
 
 def test_a_rectification_with_its_outcome_or_an_upheld_appeal_is_not_triaged() -> None:

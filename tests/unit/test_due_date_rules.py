@@ -158,3 +158,13 @@ def test_a_later_due_date_stays_and_a_case_never_given_one_gets_none_at_a_reopen
 def test_urgency_high_or_critical_or_a_close_deadline_makes_a_case_urgent(
         case: dict[str, object], urgent: bool) -> None:
     assert is_urgent(case) is urgent
+
+
+def test_a_case_resolved_after_its_due_date_is_late_and_one_resolved_on_it_is_not() -> None:
+    """``Case.resolved_late``, on the center's day: resolved on the due date itself is on time
+    (its days are counted again at a reopening), the day after is late (they are not)."""
+    case = heard_case()
+    case.consider_due([item_days(date(2026, 12, 31))], {"causation_id": "g"})
+    assert not case.resolved_late(date(2026, 12, 31))
+    assert case.resolved_late(date(2027, 1, 1))
+    assert not heard_case().resolved_late(date(2027, 1, 1))  # never given a due date

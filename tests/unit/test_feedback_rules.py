@@ -142,14 +142,19 @@ def test_a_rectification_is_due_fifteen_working_days_after_the_answer() -> None:
     assert r.revise_deadline(CALENDAR, date(2026, 2, 20), meta()) is False, "official already"
 
 
+def published_2027() -> WorkingCalendar:
+    """2027's schedule published, 6 January off as well (illustrative)."""
+    return WorkingCalendar(holidays=parse_holidays(json.dumps({"2027": {
+        "source": "illustrative, not the State Council's",
+        "holidays": ["2027-01-01..2027-01-03", "2027-01-06"], "workdays": []}})))
+
+
 def test_a_provisional_deadline_is_revised_once_the_years_schedule_is_published() -> None:
     # Tuesday 15 December 2026: Dec 16-18, 21-25, 28-31 (12), 1 January off, Jan 4, 5, 6.
     _, r = bad_review(datetime(2026, 12, 15, 10, tzinfo=SHANGHAI))
     assert (r.deadline_on, r.basis) == (date(2027, 1, 6), Basis.PROVISIONAL)
     assert r.revise_deadline(CALENDAR, date(2026, 12, 20), meta()) is False, "not published"
-    published = WorkingCalendar(holidays=parse_holidays(json.dumps({"2027": {
-        "source": "illustrative, not the State Council's",
-        "holidays": ["2027-01-01..2027-01-03", "2027-01-06"], "workdays": []}})))
+    published = published_2027()
     # With 6 January off the fifteenth working day is Thursday 7 January.
     assert r.revise_deadline(published, date(2026, 12, 20), meta()) is True
     assert (r.deadline_on, r.basis) == (date(2027, 1, 7), Basis.OFFICIAL)
@@ -176,21 +181,24 @@ def test_a_revised_deadline_is_never_before_today() -> None:
     assert r.deadline_on == date(2027, 1, 5)
 
 
-def test_a_deadline_missed_before_the_year_is_published_stays_missed() -> None:
-    # Provisional 6 January, published on Friday the 8th: missed on either count, it is not
-    # moved to the 8th (done that day, it would count on time).
+def test_a_provisional_deadline_missed_stays_missed_whenever_the_days_are_counted_again(
+        ) -> None:
+    """Due Wednesday 6 January 2027 (provisional), still open on Friday the 8th: re-planning
+    runs at every start of the service and every reload. On the same days the count is the
+    same, and since day17 that moved the deadline to the day of the count (8 January, then
+    the 9th at the next start...): a missed rectification came out on time. Nor does the
+    year's publication forgive it when the new count is past as well (as a follow-up or an
+    obligation due either way)."""
     _, r = bad_review(datetime(2026, 12, 15, 10, tzinfo=SHANGHAI))
-    earlier = WorkingCalendar(holidays=parse_holidays(json.dumps({"2027": {
-        "source": "illustrative", "holidays": ["2027-01-01"], "workdays": ["2027-01-02"]}})))
-    assert r.revise_deadline(earlier, date(2027, 1, 8), meta()) is False
     assert (r.deadline_on, r.basis) == (date(2027, 1, 6), Basis.PROVISIONAL)
-    # The published year keeps 6 January: confirmed official on its day, once.
-    _, r = bad_review(datetime(2026, 12, 15, 10, tzinfo=SHANGHAI))
-    kept = WorkingCalendar(holidays=parse_holidays(json.dumps({"2027": {
-        "source": "illustrative", "holidays": ["2027-01-01"], "workdays": []}})))
-    assert r.revise_deadline(kept, date(2027, 1, 8), meta()) is True
-    assert (r.deadline_on, r.basis) == (date(2027, 1, 6), Basis.OFFICIAL)
-    assert r.revise_deadline(kept, date(2027, 1, 8), meta()) is False
+    assert r.revise_deadline(CALENDAR, date(2027, 1, 8), meta()) is False, "nothing changed"
+    published = published_2027()
+    assert r.revise_deadline(published, date(2027, 1, 8), meta()) is False, "7 Jan: missed too"
+    assert r.deadline_on == date(2027, 1, 6)
+    # Published while still ahead: it moves, and never before today.
+    _, ahead = bad_review(datetime(2026, 12, 15, 10, tzinfo=SHANGHAI))
+    assert ahead.revise_deadline(published, date(2027, 1, 5), meta()) is True
+    assert (ahead.deadline_on, ahead.basis) == (date(2027, 1, 7), Basis.OFFICIAL)
 
 
 def test_the_outcome_is_recorded_once_on_time_or_not_then_the_resident_is_asked_again() -> None:

@@ -360,12 +360,13 @@ function rectItem(r) {
     r.summary ? h("div", { class: "s" }, summaryText(r.summary)) : null,
     h("div", { class: "m" }, `${t("rect_opened", { date: fmtDate(r.opened_at) })} · ${t("case")} ${String(r.case_id).slice(0, 8)}`),
     open ? h("div", { class: "acts" },
-      h("span", { class: "muted small" }, t("triage")),
-      ...TRACKS.map((track) => h("button", {
-        class: `btn btn-sm ${r.track === track ? "btn-primary" : "btn-secondary"}`, type: "button",
-        dataset: { triage: track }, "aria-pressed": r.track === track ? "true" : "false",
-        onclick: () => write(r.rectification_id, "triage", { track }),
-      }, t(`track_${track}`))),
+      // A missed deadline stays missed: no triage counts it again (409 deadline_missed).
+      ...(r.overdue ? [] : [h("span", { class: "muted small" }, t("triage")),
+        ...TRACKS.map((track) => h("button", {
+          class: `btn btn-sm ${r.track === track ? "btn-primary" : "btn-secondary"}`, type: "button",
+          dataset: { triage: track }, "aria-pressed": r.track === track ? "true" : "false",
+          onclick: () => write(r.rectification_id, "triage", { track }),
+        }, t(`track_${track}`)))]),
       h("span", { class: "spacer" }),
       editing.has(r.rectification_id) ? null : h("button", {
         class: "btn btn-secondary btn-sm", type: "button", dataset: { action: "outcome" },
