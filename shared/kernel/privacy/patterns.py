@@ -636,7 +636,8 @@ _UNITS_REACHED = frozenset((
     "施工方", "史志", "高新", "商务", "武装", "金融", "农业", "林业", "党建", "党群", "党委",
     "党组", "关工", "仲裁", "华为", "万达", "车辆", "文书", "管道工", "江北", "江南", "黄浦",
     "徐汇", "闵行", "房山", "石景山", "江宁", "武侯", "白云", "罗湖", "龙岗", "龙华", "萧山",
-    "钱塘", "曲靖", *_FROM_PLACES))
+    "钱塘", "曲靖", "商铺", "商家", "管道", "管网", "管线", "华润", "龙湖", "金地",
+    *_FROM_PLACES))
 """Offices, trades and places a note says were told, called or asked over (已通知房管。
 已联系卫健。已告知施工方。已联系徐汇。叫安保来): short names that begin with a surname and end
 a clause as a name does after 联系 / 通知, or come before 来 after 叫."""
