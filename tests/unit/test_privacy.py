@@ -256,6 +256,11 @@ SCRUBBED = [
     ("王秀英本人签字，须由陈静本人来办理", f"{NAME}本人签字，须由{NAME}本人来办理"),
     # whom a follow-up or a referred unit reached, the clause ending with the name
     ("已联系王秀英，她说下周再来；已通知李建国。", f"已联系{NAME}，她说下周再来；已通知{NAME}。"),
+    # ... before a colon, a dash, 了 / 并 / 和, and each of a list of them
+    ("已电话联系王秀英：下周来。已通知李建国——他说好。已联系赵丽娟了，已联系陈国强并告知",
+     f"已电话联系{NAME}：下周来。已通知{NAME}——他说好。已联系{NAME}了，已联系{NAME}并告知"),
+    ("已联系王秀英、李建国、张伟。已通知刘桂兰和陈静。",
+     f"已联系{NAME}、{NAME}、{NAME}。已通知{NAME}和{NAME}。"),
     # Hong Kong's eight digits alone, and after 号码
     ("女儿在香港，9123 4567，号码9123-4567", f"女儿在香港，{PHONE}，号码{PHONE}"),
     # a hospital's numbers for the patient
@@ -263,6 +268,9 @@ SCRUBBED = [
      f"病案号 {RECORD}"),
     # an ID number after a serial's name, its check digit mistyped: born 1985, no serial's day
     ("受理号310115198503121236（填成身份证号了）", f"受理号{ID}（填成身份证号了）"),
+    # a name that begins as an office does; Hong Kong's digits after a chat's or a phone's 号
+    ("已通知安保国。微信号 9123 4567，QQ号 6123 4567，她在3楼 9123 4567",
+     f"已通知{NAME}。微信号 {PHONE}，QQ号 {PHONE}，她在3楼 {PHONE}"),
 
 ]
 
@@ -421,6 +429,17 @@ KEPT = [
     "尚需本人到场，方可由本人领取，现场查验本人证件，应届毕业生本人，已联系石材厂。保安哥说",
     # ranges and amounts in two groups of four; a serial with its day; a bed
     "月收入5000-6000，补贴6000 8000元之间，受理号310115202612200001，住院号2床",
+    # a sum or a year after a hospital card's name
+    "就医卡 1500元，门诊卡 1000 元，住院卡 3000 元押金，体检卡2026年到期",
+    # the office a follow-up told or called, ending the clause as a name would
+    "已通知房管。已联系卫健。已告知施工方。已通知党支部。已联系文化馆。已通知街道。已联系居委会。"
+    "已告知物业。已联系徐汇。已联系宁波。已联系车辆。叫安保来，叫房管来看，叫管道工来修",
+    "已联系了解情况。已通知街道和社区，已联系物业并告知，已联系房东了，已通知申请人和家属",
+    "已通知商铺和商家，已联系管道和燃气公司，已联系华润和龙湖物业",
+    "城管哥说摊位要挪，城管大哥来了",
+    # rooms, seats, tickets, a queue's numbers and amounts in two groups of four; a run of them
+    "房号6101 6102，第5201 5202号，取号单 5001 5002，工号 5012 5013，会议室5201 5202，"
+    "补贴 9512 5080，6101 6102房间，座位号 9001 9002，5201 5202 5203",
     # the center's own hall, a place before a title
     "请到3号楼2楼办事大厅取号",
     "王府井先生",

@@ -178,7 +178,8 @@ _RECORD_KEYWORD = re.compile(
 """A hospital's number for a patient after its name (住院号12345678, 病历号：A20261234, 病案号
 0012345, 就诊卡号 ...): a medical record number names the patient and their illness to anyone
 at that hospital, as surely as an ID number does. Four characters at least, a digit first
-after up to three letters (住院号2床 is a bed)."""
+after up to three letters (住院号2床 is a bed), no unit after (就医卡 1500元 is a sum, 体检卡2026年
+到期 a year)."""
 _MOBILE = re.compile(r"(?<![0-9A-Za-z])(?:(?:\+|00)?86[ \-]?|\(\+?86\)[ \-]?)?"
                      r"(?P<n>1[3-9]\d(?:" + _SPLIT + r"\d){8})(?!\d)")
 _LISTED = re.compile(_LISTING)
@@ -252,14 +253,28 @@ every real one's does (受理号310115202612200001, a district, a day and a coun
 _SERIALS_SINCE = 2000
 
 
+_NUMBERED_BEFORE = re.compile(
+    r"(?:第|室|房间|房号|座位|床位?|门牌|单|(?<!手机)(?<!电话)(?<!座机)(?<!联系)(?<!微信)"
+    r"(?<![Qq][Qq])号|金额|补贴|收入|支出|合计|共计|余额|工资)[\s:：]*$")
+"""What numbers, not whom to call: a room, a seat, a ticket or a queue (房号6101 6102, 第5201
+5202号, 取号单 5001 5002, 工号 5012 5013), an amount (补贴 9512 5080). A phone's or a chat's
+号 (手机号, 微信号 9123 4567) is none of them."""
+_NUMBERED_AFTER = re.compile(r"\s?(?:号|室|房|座|床|楼|层)")
+_RUN_BEFORE = re.compile(r"\d[ \-]{1,2}$")
+
+
 def _hk_local(text: str, m: re.Match[str]) -> bool:
     """Parted by spaces, or by a dash from a first group that is no round number (6000-8000
     is a range); neither group round (月收入5000 6000), no unit after (9000 9500元), no
-    serial's name before."""
+    serial's name before; not the last two of a run of numbers (5201 5202 5203), nor a
+    room's, a seat's, a ticket's or an amount's numbers (``_NUMBERED_BEFORE``, 5201 5202室)."""
     a, b = m.group("a"), m.group("b")
     parted = m.group()[len(a):-len(b)]
+    start = m.start()
     if not parted or (a.endswith("00") and b.endswith("00")) or _MEASURE.match(text, m.end()) \
-            or _a_serial(text, m.start()):
+            or _a_serial(text, start) or _NUMBERED_AFTER.match(text, m.end()) \
+            or _RUN_BEFORE.search(text, max(0, start - 3), start) \
+            or _NUMBERED_BEFORE.search(text, max(0, start - 8), start):
         return False
     return "-" not in parted or not a.endswith("0")
 
@@ -518,7 +533,7 @@ _NOT_GIVEN = ("说讲称来去在的了是和与要想已没不也都又就对�
 """Characters that end a name rather than belong to it (王秀英说, 陈静代办)."""
 _GIVEN = r"(?:(?![" + _NOT_GIVEN + r"])[\u4e00-\u9fff])"
 _SURNAME_TITLE = re.compile(_SURNAME + _HONORIFIC)
-_POSTS = ("保安", "门卫", "租车", "汽车", "打车", "班车", "校车", "修车", "包车")
+_POSTS = ("保安", "门卫", "城管", "租车", "汽车", "打车", "班车", "校车", "修车", "包车")
 _OFFICIAL_TITLES = ("主任", "书记", "医生", "老师", "同志", "师傅")
 
 
@@ -564,9 +579,9 @@ NOT_A_PERSONS_NAME = frozenset((
     "管家", "华侨", "童工", "白领", "蓝领", "程序员", "司机", "向导", "伍军人"))
 """Who someone is, not their name, though the word begins with a surname: a case note lists
 them with sex and age (孙子（男，10岁）, 房东（男，50岁）) or has them speak (房东说 ...)."""
-_BODY_SUFFIX = frozenset("局委院所站厅处科队会省市区县乡州员厂店")
+_BODY_SUFFIX = frozenset("局委院所站厅处科队会省市区县乡州员厂店部馆")
 """Last characters of an office, a place or a post, not of a given name (卫健委来电, 房管局来电,
-卫生员说, 已联系石材厂。)."""
+卫生员说, 已联系石材厂。已通知党支部。已告知文化馆。)."""
 
 
 def is_name(found: str) -> bool:
@@ -605,13 +620,27 @@ _NICKNAME = re.compile(
 老 and a surname, when what follows is what a person does or says (or the clause ends), and a
 surname before 姐 / 哥 / 叔 / 婶 / 嫂. Not 小区, 老年 (no surname), not 养老金 (老 ends a word),
 not 小车来了 or 老房的 (a thing), not 向姐姐 / 连哥哥 (a preposition before a relative)."""
+_REACH_END = r"(?=[，。；！？,.;!?、\s）)：:（(—…“”\"'～~\-]|了|并|和|及|与|后|$)"
 _REACHED = re.compile(
-    r"(?:联系|通知|告知|转告|回访|陪同|探望|看望|走访)(?:了|过|到|上了)?"
-    r"(?!" + "|".join(NOT_NAMES) + r")(?P<n>" + _SURNAME + _GIVEN + r"{1,2})"
-    r"(?=[，。；！？,.;!?、\s）)]|$)")
-"""A name the clause ends with after who reached them (已联系王秀英，她说下周来; 已通知李建国。),
-as a follow-up note or a referred unit's reply says whom it called: not 联系方式 (``NOT_NAMES``),
-not 联系金融机构 (the clause goes on)."""
+    r"(?:联系|通知|告知|转告|回访|陪同|探望|看望|走访)(?:了(?!解)|过|到|上了)?"
+    r"(?!" + "|".join(NOT_NAMES) + r")(?P<n>" + _SURNAME + _GIVEN + r"{1,2})" + _REACH_END)
+"""A name the clause ends with after who reached them (已联系王秀英，她说下周来; 已通知李建国。
+已电话联系王秀英：下周来; 已联系王秀英了; 已通知李建国和张伟), as a follow-up note or a referred
+unit's reply says whom it called: not 联系方式 (``NOT_NAMES``), not 联系金融机构 (the clause goes
+on), not 联系了解情况 (了解, "to find out")."""
+_AND_NEXT = re.compile(r"[、和及与](?!" + "|".join(NOT_NAMES) + r")(?P<n>" + _SURNAME + _GIVEN
+                       + r"{1,2})" + _REACH_END)
+"""The next name of a list of those reached (已联系王秀英、李建国。已通知李建国和张伟。)."""
+_UNITS_REACHED = frozenset((
+    "房管", "车管", "安监", "安保", "安置", "卫健", "文旅", "文广", "文体", "文明", "施工",
+    "施工方", "史志", "高新", "商务", "武装", "金融", "农业", "林业", "党建", "党群", "党委",
+    "党组", "关工", "仲裁", "华为", "万达", "车辆", "文书", "管道工", "江北", "江南", "黄浦",
+    "徐汇", "闵行", "房山", "石景山", "江宁", "武侯", "白云", "罗湖", "龙岗", "龙华", "萧山",
+    "钱塘", "曲靖", "商铺", "商家", "管道", "管网", "管线", "华润", "龙湖", "金地",
+    *_FROM_PLACES))
+"""Offices, trades and places a note says were told, called or asked over (已通知房管。
+已联系卫健。已告知施工方。已联系徐汇。叫安保来): short names that begin with a surname and end
+a clause as a name does after 联系 / 通知, or come before 来 after 叫."""
 _CALLED_OVER = re.compile(
     r"叫(?!" + "|".join(NOT_NAMES) + r"|车)(?P<n>" + _SURNAME + _GIVEN + r"{1,2}?)"
     r"(?=(?:过|回)?来|去|一起|陪)")
@@ -721,8 +750,8 @@ def number_spans(text: str) -> Iterator[tuple[int, int, str]]:
         if not _DATE_SHAPE.match(m.group("n")):  # 社保卡2026-12-31到期: when, not which
             yield m.start("n"), m.end("n"), REDACTED_ACCOUNT
     if "院" in text or "病" in text or "诊" in text or "医" in text or "检" in text:
-        for m in _RECORD_KEYWORD.finditer(text):
-            if not _DATE_SHAPE.match(m.group("n")):
+        for m in _RECORD_KEYWORD.finditer(text):  # not 就医卡 1500元, 体检卡2026年到期
+            if not _DATE_SHAPE.match(m.group("n")) and not _MEASURE.match(text, m.end("n")):
                 yield m.start("n"), m.end("n"), REDACTED_RECORD
     for m in _CARD.finditer(text):
         if not _YEARS.fullmatch(m.group()) and not _MEASURE.match(text, m.end()) \
@@ -822,11 +851,14 @@ def rule_spans(text: str) -> Iterator[tuple[int, int, str]]:
                 yield m.start("n"), m.end("n"), REDACTED_NAME
     if _ANY_REACH.search(text):
         for m in _REACHED.finditer(text):
-            if is_name(m.group("n")) and m.group("n")[-1] != "人":
+            while m is not None and is_name(m.group("n")) and m.group("n")[-1] != "人" \
+                    and m.group("n") not in _UNITS_REACHED:
                 yield m.start("n"), m.end("n"), REDACTED_NAME
+                m = _AND_NEXT.match(text, m.end("n"))  # 已联系王秀英、李建国。
     if "叫" in text:
         for m in _CALLED_OVER.finditer(text):
-            if is_name(m.group("n")) and m.group("n")[-1] != "人":
+            if is_name(m.group("n")) and m.group("n")[-1] != "人" \
+                    and m.group("n") not in _UNITS_REACHED:  # 叫安保来
                 yield m.start("n"), m.end("n"), REDACTED_NAME
     if "我是" in text or "叫" in text or "名字是" in text:
         for regex in (_SELF_INTRODUCED, _KIN_NAMED):

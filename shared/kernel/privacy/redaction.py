@@ -43,11 +43,11 @@ marker saying what was there, e.g. ``[电话已隐去]``:
   speech (``王秀英说``), a name listed with sex and age or who they are (``张建国，男，45岁``,
   ``王小明（儿子）``), a nickname (``小王说``, ``找老李帮忙``, ``王姐``, ``李哥``), a name after 叫
   asking someone over (``叫张伟来一趟``), before 本人 (``王秀英本人签字``) or ending a clause
-  after 联系 / 通知 ... (``已联系王秀英，``); and, with a :class:`KnownPerson` (the resident
-  the case names, from the vault), that resident's own name, its variants (surname + 阿姨 /
-  老师 / 先生 / 女士 / 大爷 / 奶奶 ..., 老 + surname, the given name with a form of address, the
-  name in pinyin), phone, ID number and address (also without the province, city and
-  district).
+  after 联系 / 通知 ... (``已联系王秀英，``, ``已联系王秀英了``, each of ``已联系王秀英、李建国。``;
+  not an office, ``已通知房管。``); and, with a :class:`KnownPerson` (the resident the case
+  names, from the vault), that resident's own name, its variants (surname + 阿姨 / 老师 / 先生
+  / 女士 / 大爷 / 奶奶 ..., 老 + surname, the given name with a form of address, the name in
+  pinyin), phone, ID number and address (also without the province, city and district).
 
 What stays: dates (``2026-12-10``, ``12月10号``), times, amounts (``1234.50元``), policy
 numbers (``沪人社规〔2024〕12号``), catalogue codes, counts, ages, window numbers
