@@ -10,6 +10,7 @@ from __future__ import annotations
 import gc
 import weakref
 
+import pytest
 from fastapi import FastAPI
 
 from shared.http.app import new_app
@@ -28,6 +29,7 @@ def test_a_test_builds_an_app_whose_routes_close_over_it() -> None:
 
 
 def test_the_app_of_the_test_before_is_gone_once_it_ended() -> None:
-    assert _built, "the test before did not run"
+    if not _built:
+        pytest.skip("runs after the test before it (run the file)")
     gc.collect()
     assert _built[0]() is None, "an earlier test's app is still reachable"
