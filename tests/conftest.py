@@ -21,7 +21,7 @@ import pytest
 
 from shared.http.app import settle_garbage_collector
 from shared.settings import Settings
-from tests.support import drop_test_objects
+from tests.support import drop_test_objects, forget_endpoints
 from tools.devservers import NatsServer, PostgresServer, interrupt_on_signals
 
 # The tests run as production would: their own keys, the development defaults refused.
@@ -54,6 +54,19 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     ~6 % of its time in full collections walking that heap (9.1 against 1.9 s over
     tests/intake and tests/security, measured with gc.callbacks)."""
     settle_garbage_collector()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """Once a test's fixtures are torn down, nothing of its apps is left reachable
+    (``forget_endpoints``): the run's heap stays that of the tests running, not of the last
+    ~40 apps (tests/unit/test_apps_freed.py)."""
+    try:
+        return (yield)
+    finally:
+        forget_endpoints()
+        if gc.get_freeze_count() == 0:  # a test unfroze it (tests/intake/test_runtime_heap.py)
+            settle_garbage_collector()
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

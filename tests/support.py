@@ -193,6 +193,21 @@ async def running(app: FastAPI, *, role: Role | str = Role.SUPERVISOR,
             yield client
 
 
+def forget_endpoints() -> None:
+    """Let go of the apps a test built: FastAPI remembers each endpoint and dependency it
+    classified (coroutine or not, generator or not) in module-level caches of 4,096 entries
+    (``fastapi.dependencies.models``), keyed by the callable itself. Our routes and
+    dependencies are closures over their app, its runtime and its catalogue, so those caches
+    kept every app of the last ~40 tests alive (a whole run's heap grew to 2.2 GB). A service
+    process builds one app, which its caches may keep as long as it lives."""
+    from fastapi.dependencies import models
+
+    for value in vars(models).values():
+        cache_clear = getattr(value, "cache_clear", None)
+        if callable(cache_clear):
+            cache_clear()
+
+
 async def drop_test_objects(settings: Settings) -> None:
     """Remove one test's schemas and streams (never anything else)."""
     conn = await asyncpg.connect(settings.database_url)

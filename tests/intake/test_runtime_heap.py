@@ -15,3 +15,16 @@ async def test_the_heap_at_start_is_frozen_while_the_runtime_runs(settings: Sett
     async with running(create_app(settings)):
         assert gc.get_freeze_count() > 10_000  # the modules, contracts and application
     assert gc.get_freeze_count() == 0
+
+
+async def test_a_process_that_froze_its_heap_keeps_it_frozen_and_the_runtime_collectable(
+        settings: Settings) -> None:
+    """The test run froze what it imported and collected (tests/conftest.py): a runtime then
+    freezes nothing and gives nothing back. Frozen at every runtime's start and given back at
+    its stop, the garbage of each test was hidden from the collector while the next ran: the
+    run's heap held every earlier test."""
+    frozen = gc.get_freeze_count()
+    assert frozen > 10_000
+    async with running(create_app(settings)):
+        assert gc.get_freeze_count() <= frozen  # (less: frozen objects freed by their count)
+    assert gc.get_freeze_count() > frozen - 1_000

@@ -36,6 +36,9 @@ def _env(settings: Settings, ports: dict[str, int]) -> dict[str, str]:
         "STREAM_NAME": settings.stream_name, "SUBJECT_PREFIX": settings.subject_prefix,
         "SCHEMA_PREFIX": settings.schema_prefix, "PARTITIONS": str(settings.partitions),
         "LOG_LEVEL": "DEBUG", "LOG_JSON": "true", "FEEDBACK_TICK_S": "0.5",
+        # Follow-up's scheduler plans the home visit on its tick (5 s by default: the test
+        # waited it out); its ticks' log lines are read like every other.
+        "FOLLOWUP_SCHEDULER_INTERVAL_S": "0.5",
         "SURVEY_DELAY_MINUTES": "0", "SURVEY_QUIET_FROM": "00:00",
         "SURVEY_QUIET_UNTIL": "00:00", "PYTHONUNBUFFERED": "1",
         **{f"{s.upper()}_PORT": str(p) for s, p in ports.items()}, **auth_env(settings)})

@@ -364,6 +364,19 @@ def test_later_extension_files_win(tmp_path: Path) -> None:
     assert load_catalogue([first, second]).require("SA-WINTER-HEATING-SUBSIDY").typical_days == 3
 
 
+def test_the_same_files_are_read_into_one_catalogue_and_a_changed_file_anew(
+        tmp_path: Path) -> None:
+    """Every app a process builds (a test run: one or two a test) shares the catalogue of the
+    same files; a center's file changed on disk gives a catalogue of its own."""
+    center = write(tmp_path / "center.json", {"items": [item_data(typical_days=10)]})
+    first = load_catalogue([center])
+    assert load_catalogue([center]) is first
+    assert load_catalogue() is load_catalogue()
+    write(center, {"items": [item_data(typical_days=4)]})
+    assert load_catalogue([center]).require("SA-WINTER-HEATING-SUBSIDY").typical_days == 4
+    assert first.require("SA-WINTER-HEATING-SUBSIDY").typical_days == 10
+
+
 @pytest.mark.parametrize(
     ("content", "expected"),
     [
