@@ -139,6 +139,10 @@ async def test_two_pads_paired_at_once_leave_one_at_the_window(settings: Setting
             async def both_waiting() -> bool:
                 # The chain behind the holder: a pairing waits on its row, the other on that
                 # pairing's window lock (any other session waiting on a lock is not theirs).
+                # pg_stat_activity is read once per transaction and kept to its end: the
+                # holder's stays open, so each look first drops the last one's snapshot (or
+                # a first look before the second pairing came would be all it ever saw).
+                await holder.execute("SELECT pg_stat_clear_snapshot()")
                 return await holder.fetchval(
                     "WITH first AS (SELECT pid FROM pg_stat_activity"
                     "  WHERE pg_backend_pid() = ANY(pg_blocking_pids(pid)))"
