@@ -179,9 +179,10 @@ HELP_TASK = "help_task"
 #: The rule a referral (派单) is remembered under (``rule_followups``, the referral's own id,
 #: beside its 督办's): a resolution closes it (``ReferralClosed``), never chased after.
 REFERRAL = "referral"
-#: Rules whose follow-ups stay with whom they were given to when the case is handed over (a
-#: referral is no follow-up: its 督办 goes to the owner when it is planned).
-NOT_REASSIGNED = ("obligation", HELP_TASK, REFERRAL)
+#: Rules whose remembered id is no follow-up: an obligation, a help task, a referral. A
+#: handover leaves them with whom they were given to (a referral's 督办 goes to the owner when
+#: it is planned), and a case turning urgent does not prioritise them (no follow-up to load).
+NOT_FOLLOW_UPS = ("obligation", HELP_TASK, REFERRAL)
 
 Row = tuple[UUID, UUID, str]
 """(case id, follow-up id, rule): what a rule scheduled for a case, kept in rule_followups."""
@@ -429,7 +430,7 @@ class Rules:
                 return self._referred(e, case)
             return None
         if e.type == "CaseHandedOver":
-            open_ones = planned.of(e.case_id, but=NOT_REASSIGNED)
+            open_ones = planned.of(e.case_id, but=NOT_FOLLOW_UPS)
             return self._handed_over(e, case, open_ones)
         open_checks = planned.of(e.case_id, Reason.POST_RESOLUTION_CHECK.value)
         return self._reopened(e, case, open_checks, consent_of, planned.of(e.case_id, REFERRAL))
@@ -438,10 +439,10 @@ class Rules:
         """The case became urgent: every open follow-up planned for it before (earlier
         batches, and earlier events of this one) is high priority from now on."""
         assert e.case_id is not None
-        planned = before.of(e.case_id, but=("obligation", REFERRAL))
+        planned = before.of(e.case_id, but=NOT_FOLLOW_UPS)
 
         async def run(earlier: list[Row]) -> None:
-            this_batch = [f for _, f, rule in earlier if rule not in ("obligation", REFERRAL)]
+            this_batch = [f for _, f, rule in earlier if rule not in NOT_FOLLOW_UPS]
             await _on_each([*planned, *this_batch], self.followups.prioritise, e,
                            "rule.prioritise_unknown", "follow_up_id")
             return None
@@ -712,7 +713,7 @@ class Rules:
         clerk, team = owner_of(case)
 
         async def run(earlier: list[Row]) -> None:
-            this_batch = [f for _, f, rule in earlier if rule not in NOT_REASSIGNED]
+            this_batch = [f for _, f, rule in earlier if rule not in NOT_FOLLOW_UPS]
             for follow_up_id in dict.fromkeys([*open_ones, *this_batch]):
                 try:
                     await self.followups.reassign(follow_up_id, clerk, team,

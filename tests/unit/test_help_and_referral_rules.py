@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from services.feedback.tokens import SurveyTokens, TokenInvalid
+from services.followup.consumer import HELP_TASK, REFERRAL, Rules, _Planned
 from services.followup.domain import (
     HelpTask,
     NotTheOwner,
@@ -29,6 +30,7 @@ from services.followup.referral_tokens import (
     ReplyLinkWrongReferral,
 )
 from services.intake.domain import Case, case_id_for
+from shared.contracts.envelope import Envelope
 from shared.kernel.calendar import Basis, WorkingCalendar
 from shared.kernel.errors import InvalidCommand, RuleViolated
 
@@ -277,3 +279,29 @@ def test_a_handover_keeps_the_first_clerk_and_needs_one_new_owner() -> None:
     with pytest.raises(InvalidCommand):
         case.take_action("done_on_the_spot", "当场办结", None, {"causation_id": "a1"},
                          owner_clerk="k2")
+
+
+async def test_a_case_turning_urgent_prioritises_its_follow_ups_not_its_help_task() -> None:
+    """A case escalated (a help task remembered under ``help_task``) turns urgent: its open
+    follow-ups become high priority; the help task is no follow-up. Before, its id was handed
+    to ``FollowUps.prioritise`` too, found nothing and logged ``rule.prioritise_unknown`` (a
+    warning in every ``make run`` after the demo)."""
+    case_id, check, task, referral, later = (uuid.uuid4() for _ in range(5))
+    planned = _Planned([{"case_id": case_id, "follow_up_id": f, "rule": r} for f, r in (
+        (check, "deadline_near"), (task, HELP_TASK), (referral, REFERRAL))])
+    prioritised: list[uuid.UUID] = []
+
+    class FollowUps:
+        async def prioritise(self, follow_up_id: uuid.UUID, *_: Any) -> None:
+            prioritised.append(follow_up_id)
+
+    rules = Rules.__new__(Rules)
+    rules.followups = FollowUps()  # type: ignore[assignment]
+    when = datetime(2026, 12, 20, 10, tzinfo=SHANGHAI)
+    e = Envelope(event_id=uuid.uuid4(), type="ConcernsNoted", version=1, service="intake",
+                 position=1, aggregate_id=case_id, aggregate_version=3, case_id=case_id,
+                 center_id="SH-PD-HUAMU", occurred_at=when, recorded_at=when,
+                 actor="clerk-017", payload={})
+    effect = rules._turned_urgent(planned, e)
+    await effect([(case_id, later, "deadline_near"), (case_id, uuid.uuid4(), HELP_TASK)])
+    assert prioritised == [check, later]
