@@ -399,8 +399,6 @@ async def test_a_referral_and_a_help_task_sent_on_december_20_move_when_2027_is_
             "workdays": ["2027-01-02"]}}))
         r = await center.followup.post("/ops/calendar/reload", headers=ops(settings))
         assert r.status_code == 200, r.text
-        answer = r.json()["replanned"]["followup"]
-        assert (answer["referrals_replanned"], answer["help_tasks_replanned"]) == (1, 1)
         await center.settled()
         referral = (await center.followup.get(f"/referrals/{referral['referral_id']}")).json()
         task = (await center.followup.get(f"/help-tasks/{task['task_id']}")).json()
@@ -412,6 +410,8 @@ async def test_a_referral_and_a_help_task_sent_on_december_20_move_when_2027_is_
             "SELECT aggregate_id, fire_at FROM timers WHERE aggregate_id = ANY($1::uuid[])",
             [uuid.UUID(referral["referral_id"]), uuid.UUID(task["task_id"])]))
         assert set(timers.values()) == {at(2027, 1, 2, 17)}
+        answer = r.json()["replanned"]["followup"]
+        assert (answer["referrals_replanned"], answer["help_tasks_replanned"]) == (1, 1)
         # The same schedule again: nothing more.
         r = await center.followup.post("/ops/calendar/reload", headers=ops(settings))
         answer = r.json()["replanned"]["followup"]
