@@ -956,6 +956,19 @@ class Count:
         return due_at, new_basis
 
 
+def recount(aggregate: RemembersCommands, kind: str, at: datetime, calendar: WorkingCalendar,
+            now: datetime, meta: Meta, *, waiting: bool) -> tuple[datetime, Basis] | None:
+    """A help task's or a referral's deadline ``at`` counted again (``Count.again``) when
+    it is still ``waiting`` and its count was kept; None: nothing to record. A replay of
+    the re-planning's key answers as the first time (``check_new_command``)."""
+    aggregate.check_new_command(meta.get("causation_id"), kind)
+    count = Count.of(getattr(aggregate, "counted_from", None),
+                     getattr(aggregate, "working_days", None))
+    if not waiting or count is None:
+        return None
+    return count.again(calendar, at, getattr(aggregate, "basis", None), now)
+
+
 def help_task_id_for(action_event_id: UUID) -> UUID:
     """One help task per escalation, however often its event is applied."""
     return follow_up_id_for("help-task", action_event_id)
@@ -1093,12 +1106,8 @@ class HelpTask(RemembersCommands):
         for its deadline whose count is known (one opened before re-planning is left as it
         is); missed on both counts it is left to the scheduler; never earlier than ``now``;
         the same moment and basis record nothing."""
-        self.check_new_command(meta.get("causation_id"), "HelpTaskReplanned")
-        count = Count.of(getattr(self, "counted_from", None),
-                         getattr(self, "working_days", None))
-        if self.status not in HELP_ACTIVE or self.escalated_to is not None or count is None:
-            return False
-        moved = count.again(calendar, self.deadline_at, getattr(self, "basis", None), now)
+        moved = recount(self, "HelpTaskReplanned", self.deadline_at, calendar, now, meta,
+                        waiting=self.status in HELP_ACTIVE and self.escalated_to is None)
         if moved is None:
             return False
         self._replanned(deadline_at=moved[0], previous_deadline_at=self.deadline_at,
@@ -1226,12 +1235,8 @@ class Referral(RemembersCommands):
         moved, or confirmed on its published year), as ``HelpTask.replan``: only a referral
         awaiting its reply whose count is known (one sent or chased again before re-planning
         is left as it is); missed on both counts it is left to the scheduler (督办)."""
-        self.check_new_command(meta.get("causation_id"), "ReferralReplanned")
-        count = Count.of(getattr(self, "counted_from", None),
-                         getattr(self, "working_days", None))
-        if self.status != "awaiting_reply" or count is None:
-            return False
-        moved = count.again(calendar, self.reply_due_at, getattr(self, "basis", None), now)
+        moved = recount(self, "ReferralReplanned", self.reply_due_at, calendar, now, meta,
+                        waiting=self.status == "awaiting_reply")
         if moved is None:
             return False
         self._replanned(reply_due_at=moved[0], previous_reply_due_at=self.reply_due_at,

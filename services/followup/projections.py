@@ -534,14 +534,13 @@ class WorklistProjection:
                 " position = $5 WHERE task_id = $1 AND version < $4", e.aggregate_id,
                 p["escalated_to"], e.occurred_at, v, e.position)
         elif e.type == "HelpTaskReplanned":
-            deadline_at = _at(p["deadline_at"])
-            assert deadline_at is not None
+            # Its day in the centers' zone, as HelpTaskOpened's.
             await conn.execute(
-                "UPDATE help_tasks SET deadline_at = $2, deadline_on = $3, basis = $4,"
+                "UPDATE help_tasks SET deadline_at = $2,"
+                " deadline_on = ($2::timestamptz AT TIME ZONE $3::text)::date, basis = $4,"
                 " updated_at = $5, version = $6, position = $7 WHERE task_id = $1"
-                " AND version < $6", e.aggregate_id, deadline_at,
-                deadline_at.astimezone(self.tz).date(), p["basis"], e.occurred_at, v,
-                e.position)
+                " AND version < $6", e.aggregate_id, _at(p["deadline_at"]), self.tz.key,
+                p["basis"], e.occurred_at, v, e.position)
         elif e.type.startswith("HelpTask"):
             status = {"HelpTaskAccepted": "accepted", "HelpTaskStarted": "in_progress",
                       "HelpTaskDone": "done", "HelpTaskHandedBack": "handed_back",
