@@ -446,7 +446,8 @@ class FollowUps:
         return await self.path.create(e.task_id, "HelpTaskOpened", None, lambda: HelpTask(
             id=e.task_id, owner_clerk=e.owner_clerk, owner_team=team,
             requested_by=e.requested_by, deadline_at=deadline_at, source_id=e.source_id,
-            service_item=e.service_item, meta=meta, basis=basis.value))
+            service_item=e.service_item, meta=meta, basis=basis.value, counted_from=e.day,
+            working_days=days))
 
     async def close_help_task(self, task_id: UUID, cause: str, occurred_at: datetime
                               ) -> bool:
@@ -502,9 +503,9 @@ class FollowUps:
             calendar = self.calendar(referral.center_id)
             days = referral.reply_working_days(
                 calendar, self.settings.followup_referral_reply_working_days)
-            reply_due_at, basis = working_deadline(calendar, calendar.local_day(occurred_at),
-                                                   days)
-            referral.chase_again(reply_due_at, basis, meta)
+            day = calendar.local_day(occurred_at)
+            reply_due_at, basis = working_deadline(calendar, day, days)
+            referral.chase_again(reply_due_at, basis, meta, counted_from=day, working_days=days)
             again.append(referral.chase_id)
 
         await self.path.on(referral_id, "referral", "", act,
@@ -554,7 +555,8 @@ class FollowUps:
         return await self.path.create(r.referral_id, "ReferralSent", None, lambda: Referral(
             id=r.referral_id, unit_kind=r.unit_kind, unit_name=r.unit_name,
             unit_contact=r.unit_contact, referred_by=r.referred_by, reply_due_at=reply_due_at,
-            source_id=r.source_id, meta=meta, basis=basis.value))
+            source_id=r.source_id, meta=meta, basis=basis.value, counted_from=r.day,
+            working_days=days))
 
     async def reply_to_referral(self, referral_id: UUID, reply: str, by_recipient: bool,
                                 actor: str, key: str | None, cmd: c._Command | None = None,
@@ -685,6 +687,16 @@ class FollowUps:
         grace = self.settings.followup_obligation_grace_working_days
         return await self._replan(aggregate_id, "obligation", lambda o, calendar, meta:
                                   o.replan(calendar, grace, now, meta), now)
+
+    async def replan_help_task(self, task_id: UUID, now: datetime) -> bool:
+        """Count a help task's deadline again on the calendar in force (True: moved)."""
+        return await self._replan(task_id, "help task", lambda t, calendar, meta:
+                                  t.replan(calendar, now, meta), now)
+
+    async def replan_referral(self, referral_id: UUID, now: datetime) -> bool:
+        """Count a referral's reply deadline again on the calendar in force (True: moved)."""
+        return await self._replan(referral_id, "referral", lambda r, calendar, meta:
+                                  r.replan(calendar, now, meta), now)
 
     async def _replan(self, aggregate_id: UUID, kind: str,
                       act: Callable[[Any, WorkingCalendar, Meta], bool], now: datetime) -> bool:

@@ -924,6 +924,51 @@ def working_deadline(calendar: WorkingCalendar, day: date, working_days: int
     return calendar.closing_on(due), calendar.basis_of(day, due)
 
 
+@dataclass(frozen=True)
+class Count:
+    """How a ``working_deadline`` was counted (``working_days`` after ``counted_from``), kept
+    so that it can be counted again when the calendar changes."""
+
+    counted_from: date
+    working_days: int
+
+    @classmethod
+    def of(cls, counted_from: date | str | None, working_days: int | None) -> Count | None:
+        """None for an event from before the count was kept."""
+        if counted_from is None or working_days is None:
+            return None
+        day = (date.fromisoformat(counted_from) if isinstance(counted_from, str)
+               else counted_from)
+        return cls(day, int(working_days))
+
+    def again(self, calendar: WorkingCalendar, at: datetime, basis: str | None, now: datetime
+              ) -> tuple[datetime, Basis] | None:
+        """The deadline counted again on ``calendar`` and its basis, when it differs from
+        ``at`` (or only its basis from ``basis``); None when nothing is to be recorded: the
+        same moment and basis, or missed on both counts (the scheduler's). Never earlier than
+        ``now``."""
+        due_at, new_basis = working_deadline(calendar, self.counted_from, self.working_days)
+        if due_at <= now and at <= now:
+            return None
+        due_at = max(due_at, now)
+        if due_at == at and new_basis.value == basis:
+            return None
+        return due_at, new_basis
+
+
+def recount(aggregate: RemembersCommands, kind: str, at: datetime, calendar: WorkingCalendar,
+            now: datetime, meta: Meta, *, waiting: bool) -> tuple[datetime, Basis] | None:
+    """A help task's or a referral's deadline ``at`` counted again (``Count.again``) when
+    it is still ``waiting`` and its count was kept; None: nothing to record. A replay of
+    the re-planning's key answers as the first time (``check_new_command``)."""
+    aggregate.check_new_command(meta.get("causation_id"), kind)
+    count = Count.of(getattr(aggregate, "counted_from", None),
+                     getattr(aggregate, "working_days", None))
+    if not waiting or count is None:
+        return None
+    return count.again(calendar, at, getattr(aggregate, "basis", None), now)
+
+
 def help_task_id_for(action_event_id: UUID) -> UUID:
     """One help task per escalation, however often its event is applied."""
     return follow_up_id_for("help-task", action_event_id)
@@ -954,13 +999,16 @@ class HelpTask(RemembersCommands):
     def __init__(self, id: UUID, owner_clerk: str | None, owner_team: str | None,
                  requested_by: str, deadline_at: datetime, source_id: UUID,
                  service_item: str | None, meta: Meta,
-                 basis: str = Basis.OFFICIAL.value) -> None:
+                 basis: str = Basis.OFFICIAL.value, counted_from: date | None = None,
+                 working_days: int | None = None) -> None:
         self.center_id: str = meta["center_id"]
         self.case_id: UUID | None = meta.get("case_id")
         self.owner_clerk = owner_clerk
         self.owner_team = owner_team
         self.requested_by = requested_by
         self.deadline_at = deadline_at
+        self.basis = basis
+        self.counted_from, self.working_days = counted_from, working_days
         self.status = "open"
         self.escalated_to: str | None = None
         self.commands: dict[str, tuple[str, int]] = {}
@@ -1052,6 +1100,27 @@ class HelpTask(RemembersCommands):
     def _escalated(self, escalated_to: str, overdue_working_days: int, meta: Meta) -> None:
         self.escalated_to = escalated_to
 
+    def replan(self, calendar: WorkingCalendar, now: datetime, meta: Meta) -> bool:
+        """Count the deadline's working days again on the calendar in force (True: moved, or
+        confirmed on its published year), as ``FollowUp.replan``: only a task still waiting
+        for its deadline whose count is known (one opened before re-planning is left as it
+        is); missed on both counts it is left to the scheduler; never earlier than ``now``;
+        the same moment and basis record nothing."""
+        moved = recount(self, "HelpTaskReplanned", self.deadline_at, calendar, now, meta,
+                        waiting=self.status in HELP_ACTIVE and self.escalated_to is None)
+        if moved is None:
+            return False
+        self._replanned(deadline_at=moved[0], previous_deadline_at=self.deadline_at,
+                        cause=RescheduleCause.CALENDAR_PUBLISHED.value, basis=moved[1].value,
+                        meta=meta)
+        return True
+
+    @event("HelpTaskReplanned")
+    def _replanned(self, deadline_at: datetime, previous_deadline_at: datetime, cause: str,
+                   meta: Meta, basis: str = Basis.OFFICIAL.value) -> None:
+        self.deadline_at, self.basis = deadline_at, basis
+        self._remember(meta, "HelpTaskReplanned")
+
 
 class Referral(RemembersCommands):
     """派单 / 回复 / 督办: a case referred to a unit (another window, a street office, the
@@ -1068,11 +1137,14 @@ class Referral(RemembersCommands):
     @event("ReferralSent")
     def __init__(self, id: UUID, unit_kind: str, unit_name: str, unit_contact: str,
                  referred_by: str, reply_due_at: datetime, source_id: UUID, meta: Meta,
-                 basis: str = Basis.OFFICIAL.value) -> None:
+                 basis: str = Basis.OFFICIAL.value, counted_from: date | None = None,
+                 working_days: int | None = None) -> None:
         self.center_id: str = meta["center_id"]
         self.case_id: UUID | None = meta.get("case_id")
         self.referred_by = referred_by
         self.reply_due_at = reply_due_at
+        self.basis = basis
+        self.counted_from, self.working_days = counted_from, working_days
         self.first_reply_due_at = reply_due_at
         at = meta["occurred_at"]  # every command's meta has it (``meta_for``)
         self.sent_at: datetime = datetime.fromisoformat(at) if isinstance(at, str) else at
@@ -1158,7 +1230,29 @@ class Referral(RemembersCommands):
         except CalendarOutOfRange:
             return default
 
-    def chase_again(self, reply_due_at: datetime, basis: Basis, meta: Meta) -> bool:
+    def replan(self, calendar: WorkingCalendar, now: datetime, meta: Meta) -> bool:
+        """Count the reply deadline's working days again on the calendar in force (True:
+        moved, or confirmed on its published year), as ``HelpTask.replan``: only a referral
+        awaiting its reply whose count is known (one sent or chased again before re-planning
+        is left as it is); missed on both counts it is left to the scheduler (督办)."""
+        moved = recount(self, "ReferralReplanned", self.reply_due_at, calendar, now, meta,
+                        waiting=self.status == "awaiting_reply")
+        if moved is None:
+            return False
+        self._replanned(reply_due_at=moved[0], previous_reply_due_at=self.reply_due_at,
+                        cause=RescheduleCause.CALENDAR_PUBLISHED.value, basis=moved[1].value,
+                        meta=meta)
+        return True
+
+    @event("ReferralReplanned")
+    def _replanned(self, reply_due_at: datetime, previous_reply_due_at: datetime, cause: str,
+                   meta: Meta, basis: str = Basis.OFFICIAL.value) -> None:
+        self.reply_due_at, self.basis = reply_due_at, basis
+        self._remember(meta, "ReferralReplanned")
+
+    def chase_again(self, reply_due_at: datetime, basis: Basis, meta: Meta,
+                    counted_from: date | None = None, working_days: int | None = None
+                    ) -> bool:
         """Its case was reopened: a referral closed by the resolution (never answered) is
         awaited again until ``reply_due_at`` (True); one answered, or still awaited, stays as
         it is. Idempotent by nature: once chased again, a redelivered reopening records
@@ -1166,13 +1260,17 @@ class Referral(RemembersCommands):
         if self.status != "closed":
             return False
         self._reopened(reply_due_at=reply_due_at, basis=basis.value,
-                       round=getattr(self, "round", 0) + 1, reason="case_reopened", meta=meta)
+                       round=getattr(self, "round", 0) + 1, reason="case_reopened", meta=meta,
+                       counted_from=counted_from, working_days=working_days)
         return True
 
     @event("ReferralReopened")
     def _reopened(self, reply_due_at: datetime, basis: str, round: int, reason: str,
-                  meta: Meta) -> None:
+                  meta: Meta, counted_from: date | None = None,
+                  working_days: int | None = None) -> None:
         self.status = "awaiting_reply"
         self.reply_due_at = reply_due_at
+        self.basis = basis
+        self.counted_from, self.working_days = counted_from, working_days
         self.round = round
         self.overdue_follow_up = None

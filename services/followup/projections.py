@@ -312,8 +312,9 @@ class WorklistProjection:
                 plan.others.append(e)
             elif e.type.startswith(("HelpTask", "Referral")):
                 plan.others.append(e)
-                fire = {"HelpTaskOpened": "deadline_at", "ReferralSent": "reply_due_at",
-                        "ReferralReopened": "reply_due_at"}.get(e.type)
+                fire = {"HelpTaskOpened": "deadline_at", "HelpTaskReplanned": "deadline_at",
+                        "ReferralSent": "reply_due_at", "ReferralReopened": "reply_due_at",
+                        "ReferralReplanned": "reply_due_at"}.get(e.type)
                 if fire or e.type in ("HelpTaskDone", "HelpTaskHandedBack", "HelpTaskClosed",
                                       "HelpTaskEscalated", "ReferralReplied", "ReferralOverdue",
                                       "ReferralClosed"):
@@ -532,6 +533,14 @@ class WorklistProjection:
                 "UPDATE help_tasks SET escalated_to = $2, updated_at = $3, version = $4,"
                 " position = $5 WHERE task_id = $1 AND version < $4", e.aggregate_id,
                 p["escalated_to"], e.occurred_at, v, e.position)
+        elif e.type == "HelpTaskReplanned":
+            # Its day in the centers' zone, as HelpTaskOpened's.
+            await conn.execute(
+                "UPDATE help_tasks SET deadline_at = $2,"
+                " deadline_on = ($2::timestamptz AT TIME ZONE $3::text)::date, basis = $4,"
+                " updated_at = $5, version = $6, position = $7 WHERE task_id = $1"
+                " AND version < $6", e.aggregate_id, _at(p["deadline_at"]), self.tz.key,
+                p["basis"], e.occurred_at, v, e.position)
         elif e.type.startswith("HelpTask"):
             status = {"HelpTaskAccepted": "accepted", "HelpTaskStarted": "in_progress",
                       "HelpTaskDone": "done", "HelpTaskHandedBack": "handed_back",
@@ -565,6 +574,12 @@ class WorklistProjection:
                 "UPDATE referrals SET status = 'closed', updated_at = $2, version = $3,"
                 " position = $4 WHERE referral_id = $1 AND version < $3", e.aggregate_id,
                 e.occurred_at, v, e.position)
+        elif e.type == "ReferralReplanned":
+            await conn.execute(
+                "UPDATE referrals SET reply_due_at = $2, basis = $3, updated_at = $4,"
+                " version = $5, position = $6 WHERE referral_id = $1 AND version < $5",
+                e.aggregate_id, _at(p["reply_due_at"]), p["basis"], e.occurred_at, v,
+                e.position)
         elif e.type == "ReferralReopened":
             # Chased again: awaited anew by its new deadline, no 督办 of this round yet.
             await conn.execute(

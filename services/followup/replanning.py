@@ -13,6 +13,11 @@ Runs when the service starts (a holidays file added, the package upgraded) and a
   changed day (counted forwards) or due from today up to the last (counted back to it), an
   obligation whose period is due by the last changed day and missed from the first on.
 
+The help tasks (帮办) and referrals (派单) still waiting for their deadline, provisional or
+due on or after the first changed official day, have their working days counted again from
+the day they were counted from (``HelpTask.replan``, ``Referral.replan``: ``HelpTaskReplanned``,
+``ReferralReplanned``); one opened before the count was kept in its event is left as it is.
+
 Each is re-planned by its aggregate (``FollowUp.replan``, ``Obligation.replan``), which
 records ``FollowUpRescheduled`` / ``ObligationReplanned`` (cause ``calendar_published``) only
 when the moment really moves or its basis changes (a moment the published schedule keeps is
@@ -47,6 +52,18 @@ OBLIGATIONS = (
     "      AND missed_at >= $3::date::timestamp AT TIME ZONE $5::text))"
     " AND ($1::uuid IS NULL OR aggregate_id > $1) ORDER BY aggregate_id LIMIT $2")
 
+# Help tasks and referrals still waiting for their deadline, counted forwards from their day:
+# provisional, or due on or after the first changed official day. $3: that day; $4: the zone.
+HELP_TASKS = (
+    "SELECT task_id FROM help_tasks WHERE status IN ('open', 'accepted', 'in_progress')"
+    " AND escalated_to IS NULL"
+    " AND (basis = 'provisional' OR deadline_at >= $3::date::timestamp AT TIME ZONE $4::text)"
+    " AND ($1::uuid IS NULL OR task_id > $1) ORDER BY task_id LIMIT $2")
+REFERRALS = (
+    "SELECT referral_id FROM referrals WHERE status = 'awaiting_reply'"
+    " AND (basis = 'provisional' OR reply_due_at >= $3::date::timestamp AT TIME ZONE $4::text)"
+    " AND ($1::uuid IS NULL OR referral_id > $1) ORDER BY referral_id LIMIT $2")
+
 
 class Replanning:
     def __init__(self, pool: asyncpg.Pool, followups: FollowUps, *, batch: int = 500) -> None:
@@ -69,14 +86,31 @@ class Replanning:
         async def replan_obligation(aggregate_id: UUID) -> bool:
             return await self.followups.replan_obligation(aggregate_id, now)
 
+        async def replan_help_task(task_id: UUID) -> bool:
+            return await self.followups.replan_help_task(task_id, now)
+
+        async def replan_referral(referral_id: UUID) -> bool:
+            return await self.followups.replan_referral(referral_id, now)
+
         done = await replan_each(self.pool, CANDIDATES, replan, batch=self.batch, log=log,
                                  key="follow_up_id", args=(first, last, today))
         duties = await replan_each(self.pool, OBLIGATIONS, replan_obligation,
                                    batch=self.batch, log=log, key="obligation_aggregate_id",
                                    args=(first, last, tz.key))
-        if done.checked or duties.checked:
+        tasks = await replan_each(self.pool, HELP_TASKS, replan_help_task,
+                                  batch=self.batch, log=log, key="task_id",
+                                  args=(first, tz.key))
+        referrals = await replan_each(self.pool, REFERRALS, replan_referral,
+                                      batch=self.batch, log=log, key="referral_id",
+                                      args=(first, tz.key))
+        if done.checked or duties.checked or tasks.checked or referrals.checked:
             log.info("replan.done", checked=done.checked, moved=done.moved,
                      conflicts=done.conflicts, obligations_checked=duties.checked,
-                     obligations_moved=duties.moved, changed_official=changed)
+                     obligations_moved=duties.moved, help_tasks_checked=tasks.checked,
+                     help_tasks_moved=tasks.moved, referrals_checked=referrals.checked,
+                     referrals_moved=referrals.moved, changed_official=changed)
         return {"followups_checked": done.checked, "followups_replanned": done.moved,
-                "obligations_checked": duties.checked, "obligations_replanned": duties.moved}
+                "obligations_checked": duties.checked, "obligations_replanned": duties.moved,
+                "help_tasks_checked": tasks.checked, "help_tasks_replanned": tasks.moved,
+                "referrals_checked": referrals.checked,
+                "referrals_replanned": referrals.moved}

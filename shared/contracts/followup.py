@@ -256,6 +256,22 @@ class HelpTaskOpened(_Payload):
     basis: Basis = BASIS
     source_id: UUID = Field(description="The ActionTaken event's id.")
     service_item: OptionalCode = None
+    counted_from: Day | None = Field(None, description=(
+        "The day its working days are counted from (the next day is the first); None in events "
+        "from before re-planning: such a deadline is left as it is."))
+    working_days: int | None = Field(None, ge=1, description="How many working days it was given.")
+
+
+class HelpTaskReplanned(_Payload):
+    """The deadline worked out again (``cause`` ``calendar_published``): its working days
+    counted again from ``counted_from`` on the calendar in force, an official schedule having
+    replaced the provisional year they were counted on, or changed days they ran over. Never
+    earlier than the re-planning; the same moment with a new basis is a confirmation (once)."""
+
+    deadline_at: Moment
+    previous_deadline_at: Moment
+    cause: RescheduleCause = RescheduleCause.CALENDAR_PUBLISHED
+    basis: Basis = BASIS
 
 
 class HelpTaskAccepted(_Payload):
@@ -309,6 +325,22 @@ class ReferralSent(_Payload):
     reply_due_at: Moment
     basis: Basis = BASIS
     source_id: UUID = Field(description="The ActionTaken event's id.")
+    counted_from: Day | None = Field(None, description=(
+        "The day its working days are counted from (the next day is the first); None in events "
+        "from before re-planning: such a deadline is left as it is."))
+    working_days: int | None = Field(None, ge=1, description="How many working days it was given.")
+
+
+class ReferralReplanned(_Payload):
+    """The reply deadline worked out again (``cause`` ``calendar_published``), as
+    ``HelpTaskReplanned``: the sending's (or the reopening's) working days counted again on the
+    calendar in force. Never earlier than the re-planning; a deadline missed on both counts
+    is left to the scheduler (督办)."""
+
+    reply_due_at: Moment
+    previous_reply_due_at: Moment
+    cause: RescheduleCause = RescheduleCause.CALENDAR_PUBLISHED
+    basis: Basis = BASIS
 
 
 class ReferralReplied(_Payload):
@@ -353,6 +385,10 @@ class ReferralReopened(_Payload):
     round: int = Field(1, ge=1, description="1 the first time it is chased again, and so on.")
     reason: Code = Field("case_reopened", description=(
         "The system's words (``case_reopened``), never typed by a person."))
+    counted_from: Day | None = Field(None, description=(
+        "The day its working days are counted from (the next day is the first); None in events "
+        "from before re-planning: such a deadline is left as it is."))
+    working_days: int | None = Field(None, ge=1, description="How many working days it was given.")
 
 
 class PolicyChangePublished(_Payload):
@@ -476,11 +512,13 @@ CONTRACTS = [
     _add(HelpTaskHandedBack),
     _add(HelpTaskEscalated),
     _add(HelpTaskClosed),
+    _add(HelpTaskReplanned),
     _add(ReferralSent),
     _add(ReferralReplied),
     _add(ReferralOverdue),
     _add(ReferralClosed),
     _add(ReferralReopened),
+    _add(ReferralReplanned),
     _add(PolicyChangePublished, upcaster=policy_change_published_v1_to_v2),
     _add(PolicyChangeFannedOut),
     REGISTRY.add(EventContract("ObligationWatched", SERVICE, ObligationWatched,

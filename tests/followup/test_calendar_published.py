@@ -17,6 +17,7 @@ from services.followup.main import create_app as create_followup
 from shared.contracts import Envelope
 from shared.settings import Settings
 from tests.followup.story import CENTER, DECEMBER_20, Center, at, center_day, key, quiet
+from tests.followup.test_help_and_referrals import escalate, refer
 from tests.support import bearer, headers, running, stream_envelopes, wait_until
 
 # An illustrative 2027 schedule for the tests, NOT the State Council's published one: it makes
@@ -376,3 +377,42 @@ async def test_a_service_started_after_the_schedule_was_added_replans_what_it_le
         visit = await center.get(visit_id)
         assert datetime.fromisoformat(visit["due_at"]) == at(2027, 2, 20, 9)
         assert visit["basis"] == "official"
+
+
+async def test_a_referral_and_a_help_task_sent_on_december_20_move_when_2027_is_published(
+        settings: Settings, tmp_path: Path) -> None:
+    """派单 and 帮办 are chased on the published days: their working days counted again."""
+    holidays = tmp_path / "holidays.json"
+    holidays.write_text("{}")
+    async with center_day(settings, DECEMBER_20, holidays_file=holidays) as center:
+        case_id = await center.open_case(DECEMBER_20)
+        # Ten working days from Monday Dec 21: the law alone ends on Monday Jan 4.
+        referral = await refer(center, case_id, DECEMBER_20, within_working_days=10)
+        task = await escalate(center, case_id, DECEMBER_20, within_working_days=10)
+        assert datetime.fromisoformat(referral["reply_due_at"]) == at(2027, 1, 4, 17)
+        assert datetime.fromisoformat(task["deadline_at"]) == at(2027, 1, 4, 17)
+        assert referral["basis"] == task["basis"] == "provisional"
+
+        # 2027 published with Saturday Jan 2 a make-up working day: the tenth day is the 2nd.
+        holidays.write_text(json.dumps({"2027": {
+            "source": "illustrative test data", "holidays": ["2027-01-01"],
+            "workdays": ["2027-01-02"]}}))
+        r = await center.followup.post("/ops/calendar/reload", headers=ops(settings))
+        assert r.status_code == 200, r.text
+        await center.settled()
+        referral = (await center.followup.get(f"/referrals/{referral['referral_id']}")).json()
+        task = (await center.followup.get(f"/help-tasks/{task['task_id']}")).json()
+        assert datetime.fromisoformat(referral["reply_due_at"]) == at(2027, 1, 2, 17)
+        assert datetime.fromisoformat(task["deadline_at"]) == at(2027, 1, 2, 17)
+        assert referral["basis"] == task["basis"] == "official"
+        pool = center.app.state.pool
+        timers = dict(await pool.fetch(
+            "SELECT aggregate_id, fire_at FROM timers WHERE aggregate_id = ANY($1::uuid[])",
+            [uuid.UUID(referral["referral_id"]), uuid.UUID(task["task_id"])]))
+        assert set(timers.values()) == {at(2027, 1, 2, 17)}
+        answer = r.json()["replanned"]["followup"]
+        assert (answer["referrals_replanned"], answer["help_tasks_replanned"]) == (1, 1)
+        # The same schedule again: nothing more.
+        r = await center.followup.post("/ops/calendar/reload", headers=ops(settings))
+        answer = r.json()["replanned"]["followup"]
+        assert (answer["referrals_replanned"], answer["help_tasks_replanned"]) == (0, 0)

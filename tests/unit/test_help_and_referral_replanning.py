@@ -1,0 +1,135 @@
+"""A help task's deadline and a referral's reply deadline counted on a provisional year, then on
+the published schedule. Server-free: the rules alone.
+
+The 2027 schedule here is illustrative test data, NOT the State Council's notice: New Year's
+Day off and Saturday 2 January a make-up working day, so a count over the New Year ends a day
+earlier than the law alone says (chinese-calendar 1.11.0 knows 2026 and nothing after).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from services.followup.domain import HelpTask, Referral, working_deadline
+from shared.kernel.calendar import Basis, WorkingCalendar
+from shared.kernel.holidays import parse_holidays
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+PROVISIONAL = WorkingCalendar()
+MAKE_UP = WorkingCalendar(holidays=parse_holidays(json.dumps({"2027": {
+    "source": "illustrative test data", "holidays": ["2027-01-01"],
+    "workdays": ["2027-01-02"]}})))
+# A notice that agrees with the law on these days: the same moments, now official.
+AGREES = WorkingCalendar(holidays=parse_holidays(json.dumps({"2027": {
+    "source": "illustrative test data", "holidays": ["2027-01-01"], "workdays": []}})))
+
+
+def at(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=SHANGHAI)
+
+
+DECEMBER_20 = at(2026, 12, 20, 10)  # a Sunday
+NEW_YEARS_EVE_LATE = at(2026, 12, 31, 23, 30)  # 15:30 UTC, still the 31st in Shanghai
+
+
+def meta(key: str | None = None, when: datetime = DECEMBER_20) -> dict[str, Any]:
+    return {"actor": "system:calendar", "occurred_at": when, "causation_id": key,
+            "correlation_id": None, "center_id": "SH-PD-HUAMU", "case_id": uuid.uuid4()}
+
+
+def task(day: date, days: int, when: datetime) -> HelpTask:
+    deadline_at, basis = working_deadline(PROVISIONAL, day, days)
+    return HelpTask(id=uuid.uuid4(), owner_clerk="clerk-017", owner_team=None,
+                    requested_by="clerk-001", deadline_at=deadline_at, source_id=uuid.uuid4(),
+                    service_item=None, meta=meta("open", when), basis=basis.value,
+                    counted_from=day, working_days=days)
+
+
+def referral(day: date, days: int, when: datetime) -> Referral:
+    reply_due_at, basis = working_deadline(PROVISIONAL, day, days)
+    return Referral(id=uuid.uuid4(), unit_kind="social_insurance_bureau", unit_name="社保中心",
+                    unit_contact="", referred_by="clerk-001", reply_due_at=reply_due_at,
+                    source_id=uuid.uuid4(), meta=meta("send", when), basis=basis.value,
+                    counted_from=day, working_days=days)
+
+
+def replanned(aggregate: HelpTask | Referral) -> list[Any]:
+    return [e for e in aggregate.collect_events() if type(e).__name__.endswith("Replanned")]
+
+
+def test_sent_on_december_20_the_make_up_saturday_brings_both_deadlines_a_day_forward(
+        ) -> None:
+    # Ten working days from Monday 21 December: the law alone, Dec 21-25, 28-31, then Jan 1
+    # off and the weekend: Monday 4 January. The notice works Saturday the 2nd: that day.
+    for made in (task(date(2026, 12, 20), 10, DECEMBER_20),
+                 referral(date(2026, 12, 20), 10, DECEMBER_20)):
+        due = made.deadline_at if isinstance(made, HelpTask) else made.reply_due_at
+        assert (due, made.basis) == (at(2027, 1, 4, 17), Basis.PROVISIONAL.value)
+        assert made.replan(MAKE_UP, DECEMBER_20, meta("calendar:a")) is True
+        due = made.deadline_at if isinstance(made, HelpTask) else made.reply_due_at
+        assert (due, made.basis) == (at(2027, 1, 2, 17), Basis.OFFICIAL.value)
+        [event] = replanned(made)
+        previous = getattr(event, "previous_deadline_at", None) or event.previous_reply_due_at
+        assert previous == at(2027, 1, 4, 17) and event.cause == "calendar_published"
+        # The same schedule again (another key: a second reload) records nothing.
+        version = made.version
+        assert made.replan(MAKE_UP, DECEMBER_20, meta("calendar:b")) is False
+        assert made.version == version
+
+
+def test_a_deadline_the_notice_keeps_is_confirmed_once() -> None:
+    made = referral(date(2026, 12, 20), 10, DECEMBER_20)
+    assert made.replan(AGREES, DECEMBER_20, meta("calendar:a")) is True
+    [event] = replanned(made)
+    assert event.reply_due_at == event.previous_reply_due_at == at(2027, 1, 4, 17)
+    assert made.basis == Basis.OFFICIAL.value
+    assert made.replan(AGREES, NEW_YEARS_EVE_LATE, meta("calendar:a2")) is False
+
+
+def test_at_new_years_eve_late_a_count_into_january_moves_and_a_missed_one_stays() -> None:
+    # Escalated on Thursday 31 December with 3 working days: the law, Jan 4, 5, 6; the
+    # notice, Jan 2, 4, 5. Re-planned at 23:30 on the 31st: Tuesday 5 January.
+    late = task(date(2026, 12, 31), 3, NEW_YEARS_EVE_LATE)
+    assert (late.deadline_at, late.basis) == (at(2027, 1, 6, 17), Basis.PROVISIONAL.value)
+    assert late.replan(MAKE_UP, NEW_YEARS_EVE_LATE, meta("calendar:a")) is True
+    assert (late.deadline_at, late.basis) == (at(2027, 1, 5, 17), Basis.OFFICIAL.value)
+    # Sent Monday 28 December with 3: Dec 29, 30, 31, missed at the close of the 31st on
+    # either count: left to the scheduler (督办), never moved to the re-planning's moment.
+    missed = referral(date(2026, 12, 28), 3, at(2026, 12, 28, 10))
+    assert missed.reply_due_at == at(2026, 12, 31, 17)
+    assert missed.replan(MAKE_UP, NEW_YEARS_EVE_LATE, meta("calendar:a")) is False
+    assert replanned(missed) == []
+
+
+def test_a_deadline_the_notice_ends_already_is_due_at_the_re_planning_not_before() -> None:
+    # Sent on the 20th (the law: Jan 4); the schedule reaches the service only on Sunday 3
+    # January, after the make-up Saturday it ended on: due then, not on the past Saturday.
+    made = referral(date(2026, 12, 20), 10, DECEMBER_20)
+    now = at(2027, 1, 3, 10)
+    assert made.replan(MAKE_UP, now, meta("calendar:a")) is True
+    assert (made.reply_due_at, made.basis) == (now, Basis.OFFICIAL.value)
+
+
+def test_one_opened_before_the_count_was_kept_is_left_as_it_is() -> None:
+    deadline_at, basis = working_deadline(PROVISIONAL, date(2026, 12, 20), 10)
+    old = HelpTask(id=uuid.uuid4(), owner_clerk=None, owner_team="supervisors",
+                   requested_by="clerk-001", deadline_at=deadline_at, source_id=uuid.uuid4(),
+                   service_item=None, meta=meta("open"), basis=basis.value)
+    assert old.replan(MAKE_UP, DECEMBER_20, meta("calendar:a")) is False
+    assert old.deadline_at == at(2027, 1, 4, 17)
+
+
+def test_a_referral_chased_again_is_counted_from_the_reopening() -> None:
+    made = referral(date(2026, 12, 14), 3, at(2026, 12, 14, 10))
+    made.close_as_not_needed(meta("close"))
+    # Reopened on Wednesday 30 December, 3 working days: the law Dec 31, Jan 4, 5.
+    due, basis = working_deadline(PROVISIONAL, date(2026, 12, 30), 3)
+    assert made.chase_again(due, basis, meta("reopen"), counted_from=date(2026, 12, 30),
+                            working_days=3) is True
+    assert made.reply_due_at == at(2027, 1, 5, 17)
+    assert made.replan(MAKE_UP, NEW_YEARS_EVE_LATE, meta("calendar:a")) is True
+    assert (made.reply_due_at, made.basis) == (at(2027, 1, 4, 17), Basis.OFFICIAL.value)
