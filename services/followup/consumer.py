@@ -437,12 +437,15 @@ class Rules:
 
     def _turned_urgent(self, before: _Planned, e: Envelope) -> Effect:
         """The case became urgent: every open follow-up planned for it before (earlier
-        batches, and earlier events of this one) is high priority from now on."""
+        batches, and earlier events of this one) is high priority from now on. Not a
+        referral's 督办: remembered when the referral is sent, it exists only once the reply is
+        overdue, and is high priority from its start."""
         assert e.case_id is not None
-        planned = before.of(e.case_id, but=NOT_FOLLOW_UPS)
+        not_these = (*NOT_FOLLOW_UPS, Reason.REFERRAL_OVERDUE.value)
+        planned = before.of(e.case_id, but=not_these)
 
         async def run(earlier: list[Row]) -> None:
-            this_batch = [f for _, f, rule in earlier if rule not in NOT_FOLLOW_UPS]
+            this_batch = [f for _, f, rule in earlier if rule not in not_these]
             await _on_each([*planned, *this_batch], self.followups.prioritise, e,
                            "rule.prioritise_unknown", "follow_up_id")
             return None

@@ -31,6 +31,7 @@ from services.followup.referral_tokens import (
 )
 from services.intake.domain import Case, case_id_for
 from shared.contracts.envelope import Envelope
+from shared.contracts.followup import Reason
 from shared.kernel.calendar import Basis, WorkingCalendar
 from shared.kernel.errors import InvalidCommand, RuleViolated
 
@@ -282,13 +283,16 @@ def test_a_handover_keeps_the_first_clerk_and_needs_one_new_owner() -> None:
 
 
 async def test_a_case_turning_urgent_prioritises_its_follow_ups_not_its_help_task() -> None:
-    """A case escalated (a help task remembered under ``help_task``) turns urgent: its open
-    follow-ups become high priority; the help task is no follow-up. Before, its id was handed
-    to ``FollowUps.prioritise`` too, found nothing and logged ``rule.prioritise_unknown`` (a
-    warning in every ``make run`` after the demo)."""
-    case_id, check, task, referral, later = (uuid.uuid4() for _ in range(5))
+    """A case escalated (a help task remembered under ``help_task``) and referred (the
+    referral and its 督办's id, remembered when it is sent) turns urgent: its open follow-ups
+    become high priority; the help task is no follow-up, and the 督办 exists only once the
+    reply is overdue (high priority from its start). Before, their ids were handed to
+    ``FollowUps.prioritise`` too, found nothing and logged ``rule.prioritise_unknown`` (the
+    warnings of every ``make run`` after the demo)."""
+    case_id, check, task, referral, chase, later = (uuid.uuid4() for _ in range(6))
     planned = _Planned([{"case_id": case_id, "follow_up_id": f, "rule": r} for f, r in (
-        (check, "deadline_near"), (task, HELP_TASK), (referral, REFERRAL))])
+        (check, "deadline_near"), (task, HELP_TASK), (referral, REFERRAL),
+        (chase, Reason.REFERRAL_OVERDUE.value))])
     prioritised: list[uuid.UUID] = []
 
     class FollowUps:
@@ -303,5 +307,6 @@ async def test_a_case_turning_urgent_prioritises_its_follow_ups_not_its_help_tas
                  center_id="SH-PD-HUAMU", occurred_at=when, recorded_at=when,
                  actor="clerk-017", payload={})
     effect = rules._turned_urgent(planned, e)
-    await effect([(case_id, later, "deadline_near"), (case_id, uuid.uuid4(), HELP_TASK)])
+    await effect([(case_id, later, "deadline_near"), (case_id, uuid.uuid4(), HELP_TASK),
+                  (case_id, uuid.uuid4(), Reason.REFERRAL_OVERDUE.value)])
     assert prioritised == [check, later]
