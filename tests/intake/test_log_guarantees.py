@@ -534,9 +534,12 @@ async def test_acking_a_message_twice_is_refused_before_anything_is_sent(
             await ack_each(nc, [second, first])
         assert not second._ackd  # refused as a whole: nothing of it was sent
         await ack_each(nc, [second, *rest])
-        await nc.flush()
-        info = await js.consumer_info(settings.stream_name, "twice")
-        assert info.num_ack_pending == 0 and info.ack_floor.stream_seq == 4
+        await nc.flush()  # the server has the acks; its consumer applies them on its own queue
+
+        async def all_acked() -> bool:
+            info = await js.consumer_info(settings.stream_name, "twice")
+            return info.num_ack_pending == 0 and info.ack_floor.stream_seq == 4
+        await wait_until(all_acked, timeout=10, what="the four acks applied by the server")
     finally:
         await nc.close()
 
