@@ -3,12 +3,14 @@ events on one aggregate, committed in batches through the GroupCommitter."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any, Protocol
 from uuid import UUID
 
+from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate
 
 from services.followup import commands as c
@@ -50,6 +52,7 @@ from shared.kernel.clock import Clock
 from shared.kernel.errors import InvalidCommand, VersionConflict
 from shared.kernel.meta import COMMAND_DIGEST, Meta, meta_for
 from shared.kernel.moments import Moments
+from shared.kernel.scrubbing import CaseTexts, said_in, scrubbing_by_intake
 from shared.runtime.calendars import Calendars
 from shared.security.principals import Principal, Role
 from shared.settings import Settings
@@ -211,7 +214,8 @@ class FollowUps:
     """The follow-up use cases, shared by the HTTP API, the rules, the fan-out and the scheduler."""
 
     def __init__(self, committer: GroupCommitter, calendars: Calendars, settings: Settings,
-                 clock: Clock, catalogue: Catalogue, consents: Consents | None = None) -> None:
+                 clock: Clock, catalogue: Catalogue, consents: Consents | None = None,
+                 case_texts: CaseTexts | None = None) -> None:
         self.path = CommandPath(committer, clock, Moments.from_settings(settings))
         self.committer = committer
         self.calendars = calendars
@@ -219,6 +223,9 @@ class FollowUps:
         self.clock = clock
         self.catalogue = catalogue
         self.consents: Consents = consents or AllConsent()
+        self.case_texts = case_texts
+        """Where a staff command's free text about a case is scrubbed of its resident first
+        (intake, ``shared.http.case_texts``); None: by the patterns alone."""
 
     # -- helpers ----------------------------------------------------------------------------
 
@@ -242,9 +249,28 @@ class FollowUps:
     async def _on(self, aggregate_id: UUID, what: str, kind: str, cmd: c._Command,
                   actor: str, key: str | None, expected_version: int | None,
                   act: Callable[[Any, Meta], Any]) -> Written:
-        """A staff command on a follow-up or an obligation, through the command path."""
+        """A staff command on a follow-up, an obligation or a help task, through the command
+        path; its free text scrubbed by intake of the case's resident first."""
         meta = self.path.meta(actor, key, cmd)
+        await self._scrubbing(meta, aggregate_id, said_in(cmd))
         return await self.path.on(aggregate_id, what, kind, act, meta, key, expected_version)
+
+    async def _scrubbing(self, meta: Meta, aggregate_id: UUID, texts: list[str]) -> None:
+        """A name typed alone (王秀英不在家) has no shape: intake, which knows the case's
+        resident, scrubs the command's texts before its events are built (docs/security.md,
+        "A name typed alone"). The case is the one the aggregate's first event names."""
+        if self.case_texts is None or not texts:
+            return
+        case_id = await asyncio.to_thread(self._case_of, aggregate_id)
+        await scrubbing_by_intake(self.case_texts, case_id, texts, meta)
+
+    def _case_of(self, aggregate_id: UUID) -> UUID | None:
+        try:
+            first: Any = self.committer.app.repository.get(aggregate_id, version=1)
+        except AggregateNotFoundError:
+            return None  # the command path answers the 404
+        case_id = getattr(first, "case_id", None)
+        return case_id if isinstance(case_id, UUID) else None
 
     # -- scheduling -------------------------------------------------------------------------
 
@@ -565,6 +591,7 @@ class FollowUps:
         answered). The caller's center is checked as the referral is loaded (a staff caller);
         a unit's reply link was checked against this referral before."""
         meta = self.path.meta(actor, key, cmd)
+        await self._scrubbing(meta, referral_id, [reply])
 
         def run(unit: Unit, chase: UUID) -> Aggregate:
             referral: Referral = unit.get(referral_id, "referral")

@@ -22,6 +22,7 @@ from fastapi import FastAPI
 from services.feedback.main import create_app as create_feedback
 from services.followup.main import create_app as create_followup
 from services.intake.main import create_app as create_intake
+from shared.http.case_texts import IntakeCaseTexts
 from shared.kernel.clock import ManualClock
 from shared.security.principals import Role
 from shared.settings import Settings
@@ -162,6 +163,8 @@ async def center_day(settings: Settings, start: datetime, *, with_intake: bool =
             create_intake(intake_settings, clock=clock))) if with_intake
             else httpx.AsyncClient())
         followup = await stack.enter_async_context(running(app))
+        if with_intake:  # follow-up's free text about a case goes to this intake to scrub
+            app.state.followups.case_texts = IntakeCaseTexts(settings, client=intake)
         center = Center(settings, clock, intake, followup, app)
         if with_feedback:
             center.sender = KeptSender()

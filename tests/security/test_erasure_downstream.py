@@ -59,7 +59,7 @@ async def test_a_resident_erased_after_their_visit_is_followed_up_and_surveyed_n
         task = await escalate(center, case_id, at(2026, 3, 2, 9, 13), owner_clerk="clerk-018",
                               description="王阿姨腿脚不便，需上门")
         back = await post(center.followup, f"/help-tasks/{task['task_id']}/hand-back", {
-            "reason": f"已联系{NAME}本人，她说电话{PHONE}白天打不通"},
+            "reason": f"已联系{NAME}本人，她说电话{PHONE}白天打不通；{NAME}不在家，下周再访"},
             bearer(settings, role=Role.CLERK, sub="clerk-018"))
         assert back.status_code == 200, back.text
         # The unit answers with its reply link, naming whom it reached.
@@ -68,13 +68,14 @@ async def test_a_resident_erased_after_their_visit_is_followed_up_and_surveyed_n
         async with unit_client(center) as unit:
             replied = await post(unit, f"/referrals/{referral['referral_id']}/unit-reply", {
                 "token": link.json()["token"],
-                "reply": f"已通知{NAME}，身份证{ident}已核，住{ADDRESS}"})
+                "reply": f"已通知{NAME}，身份证{ident}已核，住{ADDRESS}，{NAME}的低保材料已交"})
             assert replied.status_code == 200, replied.text
         await center.step(case_id, "deadlines", {
             "due_on": "2026-03-13", "description": "补交收入证明",
             "occurred_at": at(2026, 3, 2, 9, 20).isoformat()})
         resolved = await center.step(case_id, "resolve", {
-            "outcome": "resolved", "explanation": "当场受理", "emotion_defused": True,
+            "outcome": "resolved", "explanation": f"当场受理，{NAME}的低保材料已交",
+            "emotion_defused": True,
             "occurred_at": at(2026, 3, 2, 9, 30).isoformat()})
 
         # Barrier: both services have applied the resolution, and so (each consumer applies
