@@ -45,6 +45,7 @@ from shared.kernel.clock import Clock
 from shared.kernel.errors import CommandError
 from shared.kernel.meta import Meta, meta_for
 from shared.kernel.moments import Moments
+from shared.kernel.scrubbing import CaseTexts, scrubbing_by_intake
 from shared.runtime.calendars import Calendars
 from shared.settings import Settings
 
@@ -195,12 +196,33 @@ class Feedback:
 
     def __init__(self, committer: GroupCommitter, policy: SurveyPolicy, tokens: SurveyTokens,
                  calendars: Calendars, clock: Clock | None = None,
-                 moments: Moments | None = None) -> None:
+                 moments: Moments | None = None, case_texts: CaseTexts | None = None) -> None:
         self.path = CommandPath(committer, clock, moments)
         self.clock = self.path.clock
         self.policy = policy
         self.tokens = tokens
         self.calendars = calendars
+        self.case_texts = case_texts
+        """Where free text about a case is scrubbed of its resident first (intake,
+        ``shared.http.case_texts``); None: by the patterns alone."""
+
+    async def _scrubbing(self, meta: Meta, aggregate_id: UUID, *texts: str) -> None:
+        """A name typed alone (王秀英很满意) has no shape: intake, which knows the case's
+        resident, scrubs the texts before the events are built (docs/security.md, "A name
+        typed alone"). The case is the one the survey's or rectification's first event names."""
+        said = [t for t in texts if t.strip()]
+        if self.case_texts is None or not said:
+            return
+        case_id = await asyncio.to_thread(self._case_of, aggregate_id)
+        await scrubbing_by_intake(self.case_texts, case_id, said, meta)
+
+    def _case_of(self, aggregate_id: UUID) -> UUID | None:
+        try:
+            first: Any = self.path.committer.app.repository.get(aggregate_id, version=1)
+        except AggregateNotFoundError:
+            return None  # the command path answers the 404
+        case_id = getattr(first, "case_id", None)
+        return case_id if isinstance(case_id, UUID) else None
 
     def local_day(self, at: datetime) -> date:
         return at.astimezone(self.policy.tz).date()
@@ -407,6 +429,7 @@ class Feedback:
                         cmd.verdict, tuple(cmd.reason_tags))
         answer.check(self.policy.reason_tags)
         meta = self.path.meta(actor, key, cmd)
+        await self._scrubbing(meta, survey_id, cmd.comment)
 
         def act(survey: Survey, meta: Meta, served: tuple[str, ...]) -> Rectification | None:
             if cmd.token is not None:
@@ -428,6 +451,7 @@ class Feedback:
                                      expected_version: int | None = None) -> Written:
         now = self.clock.now()
         meta = self.path.meta(actor, key, cmd)
+        await self._scrubbing(meta, rectification_id, cmd.actions)
 
         def act(rectification: Rectification, meta: Meta) -> Survey:
             done_at: datetime = meta["occurred_at"]
@@ -464,6 +488,7 @@ class Feedback:
                            on_behalf: bool = False) -> Written:
         """The reviewed clerk's appeal; ``on_behalf``: a supervisor lodges it for them."""
         meta = self.path.meta(actor, key, cmd)
+        await self._scrubbing(meta, rectification_id, cmd.reasons)
         return await self.path.on(
             rectification_id, "rectification", "RectificationAppealed",
             lambda rectification, meta: rectification.lodge_appeal(cmd.reasons, meta,
@@ -473,6 +498,7 @@ class Feedback:
     async def decide_appeal(self, rectification_id: UUID, cmd: c.DecideAppeal, actor: str,
                             key: str, expected_version: int | None = None) -> Written:
         meta = self.path.meta(actor, key, cmd)
+        await self._scrubbing(meta, rectification_id, cmd.reasons)
         return await self.path.on(
             rectification_id, "rectification", "RectificationAppealDecided",
             lambda rectification, meta: rectification.decide_appeal(

@@ -170,4 +170,7 @@ async def center_day(settings: Settings, start: datetime, *, with_intake: bool =
             center.sender = KeptSender()
             center.feedback_app = create_feedback(settings, sender=center.sender, clock=clock)
             center.feedback = await stack.enter_async_context(running(center.feedback_app))
+            if with_intake:
+                center.feedback_app.state.feedback.case_texts = IntakeCaseTexts(
+                    settings, client=intake)
         yield center

@@ -165,3 +165,29 @@ async def holding(settings: Settings, values: dict[str, str]) -> list[str]:
     finally:
         await conn.close()
     return found
+
+
+async def test_a_resident_who_names_themself_in_their_comment_is_kept_by_no_service(
+        settings: Settings) -> None:
+    """Feedback never sees the vault: the comment goes to intake to be scrubbed of the case's
+    resident before it is recorded (a name typed alone has no shape the patterns know)."""
+    async with center_day(settings, MONDAY, with_feedback=True) as center:
+        assert center.feedback is not None
+        resident = UUID(await register_resident(center.intake))
+        case_id = await center.open_case(at(2026, 3, 2, 9, 10), resident)
+        await center.step(case_id, "resolve", {
+            "outcome": "resolved", "explanation": "当场受理", "emotion_defused": True,
+            "occurred_at": at(2026, 3, 2, 9, 30).isoformat()})
+        [survey] = await surveys(center.feedback, case_id, 1)
+        rated = await post(center.feedback, f"/surveys/{survey['survey_id']}/rating", {
+            "level": "satisfied", "comment": f"这次{NAME}很满意，秀英阿姨下次还来"},
+            bearer(settings, role=Role.RESIDENT, case_id=UUID(case_id)))
+        assert rated.status_code == 200, rated.text
+        # Intake answers only a service's signed call: no one tries names against a case.
+        unsigned = await center.intake.post(f"/internal/case-texts/{case_id}",
+                                            json={"texts": [NAME]})
+        assert unsigned.status_code == 401, unsigned.text
+
+    [given] = [e for e in await stream_envelopes(settings) if e.type == "RatingGiven"]
+    assert given.payload["comment"] == "这次[姓名已隐去]很满意，[姓名已隐去]下次还来"
+    assert await holding(settings, {"name": NAME, "given name": "秀英"}) == []
