@@ -19,7 +19,7 @@ copy (``shared.kernel.scrubbing.SCRUBBED_BY_INTAKE``), then the patterns run as 
   is called so-and-so (an oracle that would bypass the vault's audited lookups);
 * when intake cannot be reached (down, a timeout of ``CASE_TEXTS_TIMEOUT_S``, any answer but
   200), the write is not refused: the patterns alone scrub it, as before, and a warning
-  (``case_texts.unscrubbed``, no text) and the metric say so. A name typed alone then stays
+  (``case_texts.unscrubbed``, the case id, no text) says so. A name typed alone then stays
   in that event: docs/security.md says so.
 """
 
