@@ -5,10 +5,11 @@ letters or the logs, holds their name, phone, ID number or address. All through 
 services: intake's vault and relay, the stream, follow-up's and feedback's consumers and
 routes (no event published by hand).
 
-Intake scrubs with the vault (it knows the resident); follow-up never sees the vault, so what
-is typed there (a help task handed back, the referred unit's own reply) is scrubbed by the
-patterns alone, and the log keeps it after the erasure: a name typed there goes by its shape
-(已联系王秀英本人, 已通知王秀英，)."""
+Intake scrubs with the vault (it knows the resident); follow-up and feedback never see the
+vault, so what is typed there (a help task handed back, the referred unit's own reply, a
+rating's comment) goes to intake to be scrubbed of the case's resident before it is recorded:
+a name typed alone (王秀英不在家, 王秀英的低保材料已交), which has no shape the patterns know,
+goes too."""
 
 from __future__ import annotations
 
