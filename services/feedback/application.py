@@ -45,7 +45,7 @@ from shared.kernel.clock import Clock
 from shared.kernel.errors import CommandError
 from shared.kernel.meta import Meta, meta_for
 from shared.kernel.moments import Moments
-from shared.kernel.scrubbing import CaseTexts, scrubbing_by_intake
+from shared.kernel.scrubbing import CaseTexts
 from shared.runtime.calendars import Calendars
 from shared.settings import Settings
 
@@ -207,22 +207,9 @@ class Feedback:
         ``shared.http.case_texts``); None: by the patterns alone."""
 
     async def _scrubbing(self, meta: Meta, aggregate_id: UUID, *texts: str) -> None:
-        """A name typed alone (王秀英很满意) has no shape: intake, which knows the case's
-        resident, scrubs the texts before the events are built (docs/security.md, "A name
-        typed alone"). The case is the one the survey's or rectification's first event names."""
-        said = [t for t in texts if t.strip()]
-        if self.case_texts is None or not said:
-            return
-        case_id = await asyncio.to_thread(self._case_of, aggregate_id)
-        await scrubbing_by_intake(self.case_texts, case_id, said, meta)
-
-    def _case_of(self, aggregate_id: UUID) -> UUID | None:
-        try:
-            first: Any = self.path.committer.app.repository.get(aggregate_id, version=1)
-        except AggregateNotFoundError:
-            return None  # the command path answers the 404
-        case_id = getattr(first, "case_id", None)
-        return case_id if isinstance(case_id, UUID) else None
+        """The texts scrubbed by intake of the case's resident first (a name typed alone:
+        这次王秀英很满意)."""
+        await self.path.scrubbing(meta, aggregate_id, list(texts), self.case_texts)
 
     def local_day(self, at: datetime) -> date:
         return at.astimezone(self.policy.tz).date()

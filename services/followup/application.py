@@ -3,14 +3,12 @@ events on one aggregate, committed in batches through the GroupCommitter."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any, Protocol
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate
 
 from services.followup import commands as c
@@ -52,7 +50,7 @@ from shared.kernel.clock import Clock
 from shared.kernel.errors import InvalidCommand, VersionConflict
 from shared.kernel.meta import COMMAND_DIGEST, Meta, meta_for
 from shared.kernel.moments import Moments
-from shared.kernel.scrubbing import CaseTexts, said_in, scrubbing_by_intake
+from shared.kernel.scrubbing import CaseTexts, said_in
 from shared.runtime.calendars import Calendars
 from shared.security.principals import Principal, Role
 from shared.settings import Settings
@@ -256,21 +254,8 @@ class FollowUps:
         return await self.path.on(aggregate_id, what, kind, act, meta, key, expected_version)
 
     async def _scrubbing(self, meta: Meta, aggregate_id: UUID, texts: list[str]) -> None:
-        """A name typed alone (王秀英不在家) has no shape: intake, which knows the case's
-        resident, scrubs the command's texts before its events are built (docs/security.md,
-        "A name typed alone"). The case is the one the aggregate's first event names."""
-        if self.case_texts is None or not texts:
-            return
-        case_id = await asyncio.to_thread(self._case_of, aggregate_id)
-        await scrubbing_by_intake(self.case_texts, case_id, texts, meta)
-
-    def _case_of(self, aggregate_id: UUID) -> UUID | None:
-        try:
-            first: Any = self.committer.app.repository.get(aggregate_id, version=1)
-        except AggregateNotFoundError:
-            return None  # the command path answers the 404
-        case_id = getattr(first, "case_id", None)
-        return case_id if isinstance(case_id, UUID) else None
+        """The command's texts scrubbed by intake of the case's resident first."""
+        await self.path.scrubbing(meta, aggregate_id, texts, self.case_texts)
 
     # -- scheduling -------------------------------------------------------------------------
 
