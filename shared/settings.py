@@ -406,6 +406,9 @@ class Settings(BaseSettings):
         "This many lookups by one clerk that find no one within LOOKUP_MISS_WINDOW_MINUTES "
         "raise an audit entry the city sees and a metric."))
     lookup_miss_window_minutes: float = Field(10.0, gt=0)
+    intake_url: str | None = Field(None, description=(
+        "Where follow-up and feedback send free text about a case for intake to scrub of the "
+        "case's resident (shared.http.case_texts); default http://<host>:<intake_port>."))
     intake_public_url: str | None = Field(None, description=(
         "Where residents' apps reach intake from outside (Open311 discovery names it); "
         "default http://<host>:<intake_port>. Never taken from a request's headers."))

@@ -32,6 +32,7 @@ from services.feedback.scheduler import SurveyScheduler
 from services.feedback.sending import LoggingSender, SurveySender
 from services.feedback.tokens import SurveyTokens
 from shared.http.app import install_surface, new_app, serve
+from shared.http.case_texts import IntakeCaseTexts
 from shared.http.limits import TokenBuckets
 from shared.kernel.clock import Clock, SystemClock
 from shared.kernel.moments import Moments
@@ -64,8 +65,9 @@ def create_app(settings: Settings, *, sender: SurveySender | None = None,
         runtime = await start_runtime(settings, SERVICE, FeedbackApplication, DDL, metrics,
                                       calendars)
         runtime.clock = clock_
+        case_texts = IntakeCaseTexts(settings)  # a name typed alone: intake scrubs it
         feedback = Feedback(runtime.committer, policy, tokens, calendars, clock_,
-                            Moments.from_settings(settings))
+                            Moments.from_settings(settings), case_texts)
         replanning = Replanning(runtime.pool, feedback)
         runtime.calendar_hooks["feedback"] = replanning.run
         if runtime.runs_workers:  # a file added or the package upgraded while we were down
@@ -104,6 +106,7 @@ def create_app(settings: Settings, *, sender: SurveySender | None = None,
             yield
         finally:
             await stop_runtime(runtime)
+            await case_texts.aclose()
 
     app = new_app(title="sixstep feedback", version="1.0",
                   description="Step 6 of the six-step method: the resident's verdict on the "

@@ -50,6 +50,7 @@ from shared.kernel.clock import Clock
 from shared.kernel.errors import InvalidCommand, VersionConflict
 from shared.kernel.meta import COMMAND_DIGEST, Meta, meta_for
 from shared.kernel.moments import Moments
+from shared.kernel.scrubbing import CaseTexts, said_in
 from shared.runtime.calendars import Calendars
 from shared.security.principals import Principal, Role
 from shared.settings import Settings
@@ -211,7 +212,8 @@ class FollowUps:
     """The follow-up use cases, shared by the HTTP API, the rules, the fan-out and the scheduler."""
 
     def __init__(self, committer: GroupCommitter, calendars: Calendars, settings: Settings,
-                 clock: Clock, catalogue: Catalogue, consents: Consents | None = None) -> None:
+                 clock: Clock, catalogue: Catalogue, consents: Consents | None = None,
+                 case_texts: CaseTexts | None = None) -> None:
         self.path = CommandPath(committer, clock, Moments.from_settings(settings))
         self.committer = committer
         self.calendars = calendars
@@ -219,6 +221,9 @@ class FollowUps:
         self.clock = clock
         self.catalogue = catalogue
         self.consents: Consents = consents or AllConsent()
+        self.case_texts = case_texts
+        """Where a staff command's free text about a case is scrubbed of its resident first
+        (intake, ``shared.http.case_texts``); None: by the patterns alone."""
 
     # -- helpers ----------------------------------------------------------------------------
 
@@ -242,9 +247,15 @@ class FollowUps:
     async def _on(self, aggregate_id: UUID, what: str, kind: str, cmd: c._Command,
                   actor: str, key: str | None, expected_version: int | None,
                   act: Callable[[Any, Meta], Any]) -> Written:
-        """A staff command on a follow-up or an obligation, through the command path."""
+        """A staff command on a follow-up, an obligation or a help task, through the command
+        path; its free text scrubbed by intake of the case's resident first."""
         meta = self.path.meta(actor, key, cmd)
+        await self._scrubbing(meta, aggregate_id, said_in(cmd))
         return await self.path.on(aggregate_id, what, kind, act, meta, key, expected_version)
+
+    async def _scrubbing(self, meta: Meta, aggregate_id: UUID, texts: list[str]) -> None:
+        """The command's texts scrubbed by intake of the case's resident first."""
+        await self.path.scrubbing(meta, aggregate_id, texts, self.case_texts)
 
     # -- scheduling -------------------------------------------------------------------------
 
@@ -565,6 +576,7 @@ class FollowUps:
         answered). The caller's center is checked as the referral is loaded (a staff caller);
         a unit's reply link was checked against this referral before."""
         meta = self.path.meta(actor, key, cmd)
+        await self._scrubbing(meta, referral_id, [reply])
 
         def run(unit: Unit, chase: UUID) -> Aggregate:
             referral: Referral = unit.get(referral_id, "referral")

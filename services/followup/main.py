@@ -23,6 +23,7 @@ from services.followup.residents import PgConsents
 from services.followup.scheduler import Scheduler
 from shared.catalogue import load_catalogue
 from shared.http.app import install_surface, new_app, serve
+from shared.http.case_texts import IntakeCaseTexts
 from shared.http.limits import TokenBuckets
 from shared.kernel.clock import Clock, SystemClock
 from shared.runtime.calendars import Calendars
@@ -47,8 +48,9 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
                                        *completed_before.DDL], metrics,
                                       calendars)
         runtime.clock = clock_
+        case_texts = IntakeCaseTexts(settings)  # a name typed alone: intake scrubs it
         use_cases = FollowUps(runtime.committer, calendars, settings, clock_, catalogue,
-                              PgConsents(runtime.pool))
+                              PgConsents(runtime.pool), case_texts)
         parked_gauge = metrics.parked_rules.labels(SERVICE)
         rules = Rules(use_cases, on_parked=parked_gauge.set)
         replanning = Replanning(runtime.pool, use_cases)
@@ -101,6 +103,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
             yield
         finally:
             await stop_runtime(runtime)
+            await case_texts.aclose()
 
     app = new_app(title="sixstep follow-up", version="1.0",
                   description="Step 5 of the six-step method: follow up. Follow-ups scheduled "

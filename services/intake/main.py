@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
-from services.intake import pages, plan_views, vault_migration, verdicts
+from services.intake import case_texts, pages, plan_views, vault_migration, verdicts
 from services.intake.api import cases, catalogue, visits
 from services.intake.application import Intake, IntakeApplication, Residents
 from services.intake.hints import Hints
@@ -25,6 +25,7 @@ from services.intake.vault import Vault, VaultPolicy
 from shared.catalogue import load_catalogue
 from shared.catalogue.eligibility import load_rules
 from shared.http.app import install_surface, new_app, serve
+from shared.http.case_texts import PATTERN as CASE_TEXTS
 from shared.kernel.clock import Clock, SystemClock
 from shared.kernel.moments import Moments
 from shared.runtime.calendars import Calendars
@@ -104,14 +105,15 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     # write's.
     app.include_router(cases)
     app.include_router(visits)
-    install_surface(app, settings, metrics,
-                    public=[r"/", r"/counter"])  # the clerk's page (pages.py)
+    install_surface(app, settings, metrics,  # the clerk's page (pages.py); a signed call
+                    public=[r"/", r"/counter", CASE_TEXTS])  # from a service (case_texts.py)
     app.include_router(catalogue)
     app.include_router(plans)
     app.include_router(residents)
     app.include_router(audit)
     app.include_router(hints)
     app.include_router(open311)
+    app.include_router(case_texts.router)
     pages.install(app)
     return app
 

@@ -19,6 +19,7 @@ under the command's key is the first answer again.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 from collections.abc import Callable, Mapping
@@ -27,6 +28,7 @@ from typing import Any
 from uuid import UUID
 
 import orjson
+from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate
 from pydantic import BaseModel
 
@@ -36,6 +38,7 @@ from shared.kernel.clock import Clock, SystemClock
 from shared.kernel.errors import AlreadyDoneError, CommandError, VersionConflict
 from shared.kernel.meta import COMMAND_DIGEST, Meta, Stamped, meta_for
 from shared.kernel.moments import Moments
+from shared.kernel.scrubbing import CaseTexts, scrubbing_by_intake
 
 Act = Callable[[Any, Meta], Any]
 """The domain verb: ``(aggregate, meta) -> None``, or a new aggregate to commit with it."""
@@ -187,6 +190,27 @@ class CommandPath:
         if key is not None and (digest := self.digests.of(command)) is not None:
             meta[COMMAND_DIGEST] = digest
         return meta
+
+    async def scrubbing(self, meta: Meta, aggregate_id: UUID, texts: list[str],
+                        case_texts: CaseTexts | None) -> None:
+        """A name typed alone (王秀英不在家) has no shape: in a service that never sees the
+        vault, intake scrubs a command's texts of the case's resident before its events are
+        built (``shared.http.case_texts``; docs/security.md, "A name typed alone"). The case
+        is the one the aggregate's first event names; none (or no such aggregate: the command
+        answers the 404): nothing asked."""
+        said = [t for t in texts if t.strip()]
+        if case_texts is None or not said:
+            return
+        case_id = await asyncio.to_thread(self._case_of, aggregate_id)
+        await scrubbing_by_intake(case_texts, case_id, said, meta)
+
+    def _case_of(self, aggregate_id: UUID) -> UUID | None:
+        try:
+            first: Any = self.committer.app.repository.get(aggregate_id, version=1)
+        except AggregateNotFoundError:
+            return None
+        case_id = getattr(first, "case_id", None)
+        return case_id if isinstance(case_id, UUID) else None
 
     async def on(self, aggregate_id: UUID, what: str, kind: str, act: Act, meta: Meta,
                  key: str | None, expected_version: int | None = None) -> Written:

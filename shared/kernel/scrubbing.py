@@ -23,16 +23,23 @@ event built, applied to the aggregate and, with the aggregate, saved. So
   them for good while keeping nothing off the stream;
 * the known person travels in memory only: it is taken out of the meta before the event is
   built, so it is never stored (and were it ever left in, the store could not encode it and
-  the write would fail rather than keep it).
+  the write would fail rather than keep it). So does what intake answered for a service
+  that never sees the vault (``meta[SCRUBBED_BY_INTAKE]``, an :class:`IntakeScrubbed`:
+  follow-up's and feedback's free text about a case, sent to intake before the command,
+  ``shared.http.case_texts``): each text is replaced by intake's scrubbed copy first, then
+  the patterns run over it as over any other.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Iterable
+from enum import Enum
 from functools import cache
-from typing import Any
+from typing import Any, Protocol
+from uuid import UUID
 
 from eventsourcing.domain import Aggregate
+from pydantic import BaseModel
 
 from shared.contracts import REGISTRY
 from shared.contracts.fields import CODE, field_marks, free_text_fields
@@ -43,6 +50,11 @@ from shared.kernel.privacy.patterns import personal_number_in
 
 KNOWN_PERSON = "known_person"
 """Meta key for the :class:`KnownPerson` a command is about; never recorded."""
+SCRUBBED_BY_INTAKE = "scrubbed_by_intake"
+"""Meta key for a command's texts as intake scrubbed them of the case's resident (raw text ->
+scrubbed text), for a service that never sees the vault (``shared.http.case_texts``); in
+memory only, never recorded, as :data:`KNOWN_PERSON`."""
+_IN_MEMORY = (KNOWN_PERSON, SCRUBBED_BY_INTAKE)
 
 
 @cache
@@ -90,17 +102,49 @@ def scrub_fields(type_name: str, fields: dict[str, Any],
     check_codes(type_name, fields, recorded)
     meta = fields.get("meta")
     known: KnownPerson | None = None
+    by_intake: IntakeScrubbed | None = None
     out = dict(fields)
-    if isinstance(meta, dict) and KNOWN_PERSON in meta:
-        known = meta[KNOWN_PERSON]
-        out["meta"] = {k: v for k, v in meta.items() if k != KNOWN_PERSON}
+    if isinstance(meta, dict) and any(k in meta for k in _IN_MEMORY):
+        known = meta.get(KNOWN_PERSON)
+        by_intake = meta.get(SCRUBBED_BY_INTAKE)
+        out["meta"] = {k: v for k, v in meta.items() if k not in _IN_MEMORY}
+
+    def scrubbed(text: str) -> str:
+        return redact(by_intake.apply(text) if by_intake else text, known)
+
     for name in free_text_of(type_name):
         value = out.get(name)
         if isinstance(value, str):
-            out[name] = redact(value, known)
+            out[name] = scrubbed(value)
         elif isinstance(value, list | tuple):
-            out[name] = [redact(v, known) if isinstance(v, str) else v for v in value]
+            out[name] = [scrubbed(v) if isinstance(v, str) else v for v in value]
     return out
+
+
+class IntakeScrubbed:
+    """The meta value of :data:`SCRUBBED_BY_INTAKE`: each text of a command that intake
+    changed, as intake scrubbed it, longest first (a text that holds another is replaced whole
+    before the one it holds). Like :class:`KnownPerson`, its ``repr`` shows nothing and the
+    store cannot encode it: were it ever left in a meta, the write would fail, not keep it."""
+
+    __slots__ = ("pairs",)
+
+    def __init__(self, raw: Iterable[str], clean: Iterable[str]) -> None:
+        changed = {r: c for r, c in zip(raw, clean, strict=True) if r and r != c}
+        self.pairs: tuple[tuple[str, str], ...] = tuple(
+            sorted(changed.items(), key=lambda p: len(p[0]), reverse=True))
+
+    def __repr__(self) -> str:
+        return "IntakeScrubbed(<hidden>)"
+
+    def __bool__(self) -> bool:
+        return bool(self.pairs)
+
+    def apply(self, text: str) -> str:
+        for raw, clean in self.pairs:
+            if raw in text:
+                text = text.replace(raw, clean)
+        return text
 
 
 class ScrubsFreeText(Aggregate):
@@ -129,3 +173,34 @@ class ScrubsFreeText(Aggregate):
                 **kwargs: Any) -> Any:
         return super()._create(event_class, id=id,
                                **scrub_fields(event_class.__name__, kwargs))
+
+
+class CaseTexts(Protocol):
+    """Port: free text about a case, as intake scrubs it of the case's resident
+    (``shared.http.case_texts``), or None when intake does not answer."""
+
+    def scrubbed(self, case_id: UUID, texts: list[str]) -> Awaitable[list[str] | None]: ...
+
+
+def said_in(command: Any) -> list[str]:
+    """The texts a command carries (its ``str`` fields and lists of them, no enum): what a
+    service that never sees the vault sends to intake before the command (codes among them
+    come back as they went)."""
+    fields = command.model_dump() if isinstance(command, BaseModel) else {}
+    out: list[str] = []
+    for value in fields.values():
+        for text in (value if isinstance(value, list | tuple) else (value,)):
+            if isinstance(text, str) and not isinstance(text, Enum) and text.strip():
+                out.append(text)
+    return out
+
+
+async def scrubbing_by_intake(case_texts: CaseTexts | None, case_id: UUID | None,
+                              texts: list[str], meta: dict[str, Any]) -> None:
+    """Put in ``meta`` what intake answers for ``texts`` about ``case_id``
+    (:data:`SCRUBBED_BY_INTAKE`); nothing when there is nothing to ask or no answer."""
+    if case_texts is None or case_id is None or not texts:
+        return
+    clean = await case_texts.scrubbed(case_id, texts)
+    if clean is not None and (scrubbed := IntakeScrubbed(texts, clean)):
+        meta[SCRUBBED_BY_INTAKE] = scrubbed

@@ -22,6 +22,7 @@ from fastapi import FastAPI
 from services.feedback.main import create_app as create_feedback
 from services.followup.main import create_app as create_followup
 from services.intake.main import create_app as create_intake
+from shared.http.case_texts import IntakeCaseTexts
 from shared.kernel.clock import ManualClock
 from shared.security.principals import Role
 from shared.settings import Settings
@@ -162,9 +163,14 @@ async def center_day(settings: Settings, start: datetime, *, with_intake: bool =
             create_intake(intake_settings, clock=clock))) if with_intake
             else httpx.AsyncClient())
         followup = await stack.enter_async_context(running(app))
+        if with_intake:  # follow-up's free text about a case goes to this intake to scrub
+            app.state.followups.case_texts = IntakeCaseTexts(settings, client=intake)
         center = Center(settings, clock, intake, followup, app)
         if with_feedback:
             center.sender = KeptSender()
             center.feedback_app = create_feedback(settings, sender=center.sender, clock=clock)
             center.feedback = await stack.enter_async_context(running(center.feedback_app))
+            if with_intake:
+                center.feedback_app.state.feedback.case_texts = IntakeCaseTexts(
+                    settings, client=intake)
         yield center

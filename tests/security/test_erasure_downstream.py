@@ -5,10 +5,11 @@ letters or the logs, holds their name, phone, ID number or address. All through 
 services: intake's vault and relay, the stream, follow-up's and feedback's consumers and
 routes (no event published by hand).
 
-Intake scrubs with the vault (it knows the resident); follow-up never sees the vault, so what
-is typed there (a help task handed back, the referred unit's own reply) is scrubbed by the
-patterns alone, and the log keeps it after the erasure: a name typed there goes by its shape
-(已联系王秀英本人, 已通知王秀英，)."""
+Intake scrubs with the vault (it knows the resident); follow-up and feedback never see the
+vault, so what is typed there (a help task handed back, the referred unit's own reply, a
+rating's comment) goes to intake to be scrubbed of the case's resident before it is recorded:
+a name typed alone (王秀英不在家, 王秀英的低保材料已交), which has no shape the patterns know,
+goes too."""
 
 from __future__ import annotations
 
@@ -59,7 +60,7 @@ async def test_a_resident_erased_after_their_visit_is_followed_up_and_surveyed_n
         task = await escalate(center, case_id, at(2026, 3, 2, 9, 13), owner_clerk="clerk-018",
                               description="王阿姨腿脚不便，需上门")
         back = await post(center.followup, f"/help-tasks/{task['task_id']}/hand-back", {
-            "reason": f"已联系{NAME}本人，她说电话{PHONE}白天打不通"},
+            "reason": f"已联系{NAME}本人，她说电话{PHONE}白天打不通；{NAME}不在家，下周再访"},
             bearer(settings, role=Role.CLERK, sub="clerk-018"))
         assert back.status_code == 200, back.text
         # The unit answers with its reply link, naming whom it reached.
@@ -68,13 +69,14 @@ async def test_a_resident_erased_after_their_visit_is_followed_up_and_surveyed_n
         async with unit_client(center) as unit:
             replied = await post(unit, f"/referrals/{referral['referral_id']}/unit-reply", {
                 "token": link.json()["token"],
-                "reply": f"已通知{NAME}，身份证{ident}已核，住{ADDRESS}"})
+                "reply": f"已通知{NAME}，身份证{ident}已核，住{ADDRESS}，{NAME}的低保材料已交"})
             assert replied.status_code == 200, replied.text
         await center.step(case_id, "deadlines", {
             "due_on": "2026-03-13", "description": "补交收入证明",
             "occurred_at": at(2026, 3, 2, 9, 20).isoformat()})
         resolved = await center.step(case_id, "resolve", {
-            "outcome": "resolved", "explanation": "当场受理", "emotion_defused": True,
+            "outcome": "resolved", "explanation": f"当场受理，{NAME}的低保材料已交",
+            "emotion_defused": True,
             "occurred_at": at(2026, 3, 2, 9, 30).isoformat()})
 
         # Barrier: both services have applied the resolution, and so (each consumer applies
@@ -164,3 +166,29 @@ async def holding(settings: Settings, values: dict[str, str]) -> list[str]:
     finally:
         await conn.close()
     return found
+
+
+async def test_a_resident_who_names_themself_in_their_comment_is_kept_by_no_service(
+        settings: Settings) -> None:
+    """Feedback never sees the vault: the comment goes to intake to be scrubbed of the case's
+    resident before it is recorded (a name typed alone has no shape the patterns know)."""
+    async with center_day(settings, MONDAY, with_feedback=True) as center:
+        assert center.feedback is not None
+        resident = UUID(await register_resident(center.intake))
+        case_id = await center.open_case(at(2026, 3, 2, 9, 10), resident)
+        await center.step(case_id, "resolve", {
+            "outcome": "resolved", "explanation": "当场受理", "emotion_defused": True,
+            "occurred_at": at(2026, 3, 2, 9, 30).isoformat()})
+        [survey] = await surveys(center.feedback, case_id, 1)
+        rated = await post(center.feedback, f"/surveys/{survey['survey_id']}/rating", {
+            "level": "satisfied", "comment": f"这次{NAME}很满意，秀英阿姨下次还来"},
+            bearer(settings, role=Role.RESIDENT, case_id=UUID(case_id)))
+        assert rated.status_code == 200, rated.text
+        # Intake answers only a service's signed call: no one tries names against a case.
+        unsigned = await center.intake.post(f"/internal/case-texts/{case_id}",
+                                            json={"texts": [NAME]})
+        assert unsigned.status_code == 401, unsigned.text
+
+    [given] = [e for e in await stream_envelopes(settings) if e.type == "RatingGiven"]
+    assert given.payload["comment"] == "这次[姓名已隐去]很满意，[姓名已隐去]下次还来"
+    assert await holding(settings, {"name": NAME, "given name": "秀英"}) == []

@@ -1,0 +1,106 @@
+"""Free text about a case, scrubbed by intake of the case's resident, for follow-up and
+feedback, which never see the vault (docs/security.md, "A name typed alone").
+
+A resident's name typed alone (``王秀英不在家，下周再访``) has no shape the patterns can tell
+from other words; only the vault, which knows the name, can find it. Intake scrubs its own
+free text with the case's resident (``services/intake/known_people.py``). A follow-up or
+feedback command that carries free text about a case sends those texts here first:
+``POST /internal/case-texts/{case_id}`` on intake answers them scrubbed of that case's
+resident (and the applicant acting for them), and the command's events are built from intake's
+copy (``shared.kernel.scrubbing.SCRUBBED_BY_INTAKE``), then the patterns run as always. So:
+
+* nothing of the resident travels on the bus or reaches follow-up or feedback: they send text
+  their caller typed, and get it back with the resident's own data replaced by markers;
+* the call is made by a write route only (the caller waits for it); no consumer and no
+  scheduler depends on intake answering;
+* intake answers only a call signed with a key drawn from ``SURVEY_TOKEN_SECRET`` (which
+  every service has, and production refuses to leave at its development value), over the
+  case id and the body: a clerk, a unit or a resident cannot ask it whether a case's resident
+  is called so-and-so (an oracle that would bypass the vault's audited lookups);
+* when intake cannot be reached (down, a timeout of ``CASE_TEXTS_TIMEOUT_S``, any answer but
+  200), the write is not refused: the patterns alone scrub it, as before, and a warning
+  (``case_texts.unscrubbed``, the case id, no text) says so. A name typed alone then stays
+  in that event: docs/security.md says so.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from typing import Any
+from uuid import UUID
+
+import httpx
+import structlog
+
+from shared.settings import Settings, derived_key
+
+PATH = "/internal/case-texts/{case_id}"
+PATTERN = r"/internal/case-texts/[^/]+"
+"""The route's path as a public pattern: it authenticates its caller itself (the signature)."""
+HEADER = "x-sixstep-signature"
+CONTEXT = b"sixstep-case-texts-v1"
+CASE_TEXTS_TIMEOUT_S = 2.0
+MAX_TEXTS = 64
+
+log = structlog.get_logger("sixstep.case_texts")
+
+
+def signature(settings: Settings, case_id: UUID, body: bytes) -> str:
+    """The MAC a call carries: over the case id and the body, with a key of its own."""
+    key = derived_key(settings.survey_token_secret.get_secret_value(), CONTEXT)
+    message = str(case_id).encode() + b"\n" + hashlib.sha256(body).digest()
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
+
+
+def signed(settings: Settings, case_id: UUID, body: bytes, given: str | None) -> bool:
+    return given is not None and hmac.compare_digest(signature(settings, case_id, body), given)
+
+
+def intake_url(settings: Settings) -> str:
+    return (settings.intake_url or f"http://{settings.host}:{settings.intake_port}").rstrip("/")
+
+
+class IntakeCaseTexts:
+    """The client follow-up and feedback ask with (one per process; ``client``: another
+    transport, as the tests give intake's app in process)."""
+
+    def __init__(self, settings: Settings, client: httpx.AsyncClient | None = None) -> None:
+        self.settings = settings
+        self._client = client
+        self._own = client is None
+
+    def _http(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = httpx.AsyncClient(base_url=intake_url(self.settings),
+                                             timeout=CASE_TEXTS_TIMEOUT_S)
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._own and self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    async def scrubbed(self, case_id: UUID, texts: list[str]) -> list[str] | None:
+        """``texts`` as intake scrubbed them of the case's resident, in the same order, or
+        None when intake did not answer (the patterns alone will scrub them)."""
+        if not texts:
+            return []
+        body = json.dumps({"texts": texts[:MAX_TEXTS]}, ensure_ascii=False).encode()
+        try:
+            answer = await self._http().post(
+                PATH.format(case_id=case_id), content=body,
+                headers={HEADER: signature(self.settings, case_id, body),
+                         "content-type": "application/json"})
+        except httpx.HTTPError as e:
+            log.warning("case_texts.unscrubbed", case_id=str(case_id), error=type(e).__name__)
+            return None
+        got: Any = answer.json() if answer.status_code == 200 else None
+        out = got.get("texts") if isinstance(got, dict) else None
+        if not isinstance(out, list) or len(out) != len(texts[:MAX_TEXTS]) \
+                or not all(isinstance(t, str) for t in out):
+            log.warning("case_texts.unscrubbed", case_id=str(case_id),
+                        status=answer.status_code)
+            return None
+        return out + texts[MAX_TEXTS:]

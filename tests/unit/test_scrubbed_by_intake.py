@@ -1,0 +1,68 @@
+"""Follow-up's and feedback's free text about a case is built from intake's scrubbed copy (a
+name typed alone, which only the vault can find), kept in memory only; the patterns still run
+over it; the call is signed over the case and the body; intake down, the patterns alone."""
+
+from __future__ import annotations
+
+from uuid import uuid4
+
+from services.followup import commands as c
+from shared.http.case_texts import IntakeCaseTexts, signature, signed
+from shared.kernel.scrubbing import (
+    SCRUBBED_BY_INTAKE,
+    IntakeScrubbed,
+    said_in,
+    scrub_fields,
+    scrubbing_by_intake,
+)
+from shared.settings import Settings
+
+REASON = "王秀英不在家，下周再访，电话13912345678"
+SCRUBBED = "[姓名已隐去]不在家，下周再访，电话13912345678"  # as intake answers (phone: patterns)
+
+
+def test_a_hand_back_is_recorded_as_intake_scrubbed_it_and_the_patterns_run_too() -> None:
+    meta = {"actor": "clerk-018", SCRUBBED_BY_INTAKE: IntakeScrubbed([REASON], [SCRUBBED])}
+    out = scrub_fields("HelpTaskHandedBack", {"reason": REASON, "meta": meta})
+    assert out["reason"] == "[姓名已隐去]不在家，下周再访，电话[电话已隐去]"
+    assert out["meta"] == {"actor": "clerk-018"}, "never recorded"
+    assert SCRUBBED_BY_INTAKE in meta, "the command's meta is left as it was"
+    # A text the domain wrapped (a note kept inside another) has intake's copy inside it.
+    wrapped = scrub_fields("FollowUpCompleted", {"note": f"转述：{REASON}", "meta": meta})
+    assert wrapped["note"].startswith("转述：[姓名已隐去]不在家")
+
+
+def test_what_intake_answers_shows_nothing_and_keeps_only_what_it_changed() -> None:
+    answer = IntakeScrubbed(["秀英", "王秀英说", "不变"],
+                            ["[姓名已隐去]", "[姓名已隐去]说", "不变"])
+    assert repr(answer) == "IntakeScrubbed(<hidden>)"
+    assert [raw for raw, _ in answer.pairs] == ["王秀英说", "秀英"], "longest first"
+    assert not IntakeScrubbed(["不变"], ["不变"])
+
+
+def test_what_a_command_says_is_its_text_not_its_enums() -> None:
+    cmd = c.CompleteFollowUp(outcome="done", channel="phone", note="王秀英不在家")
+    assert said_in(cmd) == ["王秀英不在家"]
+
+
+def test_the_call_is_signed_over_the_case_and_the_body() -> None:
+    settings, case, body = Settings(), uuid4(), b'{"texts": ["x"]}'
+    mac = signature(settings, case, body)
+    assert signed(settings, case, body, mac)
+    assert not signed(settings, uuid4(), body, mac), "another case"
+    assert not signed(settings, case, b'{"texts": ["y"]}', mac), "another text"
+    assert not signed(settings, case, body, None)
+    other = Settings(survey_token_secret="another secret, long enough for it")
+    assert not signed(other, case, body, mac), "another key"
+
+
+async def test_intake_out_of_reach_leaves_the_text_to_the_patterns() -> None:
+    texts = IntakeCaseTexts(Settings(intake_url="http://127.0.0.1:1"))  # nothing listens
+    try:
+        assert await texts.scrubbed(uuid4(), [REASON]) is None
+        meta: dict[str, object] = {}
+        await scrubbing_by_intake(texts, uuid4(), [REASON], meta)
+        assert meta == {}
+    finally:
+        await texts.aclose()
+
