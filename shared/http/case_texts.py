@@ -96,7 +96,10 @@ class IntakeCaseTexts:
         except httpx.HTTPError as e:
             log.warning("case_texts.unscrubbed", case_id=str(case_id), error=type(e).__name__)
             return None
-        got: Any = answer.json() if answer.status_code == 200 else None
+        try:
+            got: Any = answer.json() if answer.status_code == 200 else None
+        except ValueError:  # a proxy's page, a truncated body: not intake's answer
+            got = None
         out = got.get("texts") if isinstance(got, dict) else None
         if not isinstance(out, list) or len(out) != len(texts[:MAX_TEXTS]) \
                 or not all(isinstance(t, str) for t in out):

@@ -4,7 +4,10 @@ over it; the call is signed over the case and the body; intake down, the pattern
 
 from __future__ import annotations
 
+from typing import Any
 from uuid import uuid4
+
+import httpx
 
 from services.followup import commands as c
 from shared.http.case_texts import IntakeCaseTexts, signature, signed
@@ -66,3 +69,19 @@ async def test_intake_out_of_reach_leaves_the_text_to_the_patterns() -> None:
     finally:
         await texts.aclose()
 
+
+
+async def test_an_answer_that_is_not_intakes_leaves_the_text_to_the_patterns() -> None:
+    """A proxy's page or a truncated body with a 200 (not JSON): the write goes on with the
+    patterns, as when intake is down, never a 500 on a clerk's note."""
+    async def proxy_page(scope: dict, receive: object, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"text/html")]})
+        await send({"type": "http.response.body", "body": b"<html>gateway</html>"})
+
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=proxy_page),
+                               base_url="http://intake")
+    try:
+        assert await IntakeCaseTexts(Settings(), client).scrubbed(uuid4(), [REASON]) is None
+    finally:
+        await client.aclose()
