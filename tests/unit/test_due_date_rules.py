@@ -9,16 +9,10 @@ from datetime import UTC, date, datetime
 import pytest
 
 from services.followup.consumer import is_urgent
-from services.intake.domain import (
-    Case,
-    DueCandidate,
-    ExtensionNeedsSupervisor,
-    NotCaseOwner,
-    SelfApproval,
-)
+from services.intake.domain import Case, DueCandidate, ExtensionNeedsSupervisor, NotCaseOwner
 from shared.contracts.vocabulary import Basis, DueCause, DueSource
 from shared.kernel.calendar import WorkingCalendar
-from shared.kernel.errors import InvalidCommand, RuleViolated
+from shared.kernel.errors import CommandError, InvalidCommand, RuleViolated
 
 
 def heard_case() -> Case:
@@ -94,12 +88,14 @@ def test_an_overdue_cases_extension_is_approved_by_a_supervisor_not_its_own_cler
     case.hear_request("想申请补助", {"causation_id": "hear"})
     case.consider_due([item_days(date(2026, 12, 18))], {"causation_id": "g"})
     later = date(2027, 4, 1)
-    with pytest.raises(SelfApproval):
+    with pytest.raises(CommandError) as refused:
         case.move_due_date(later, "延期", "official", "boss", True, {}, today)
+    assert (refused.value.status, refused.value.code) == (403, "self_approval")
     case.hand_over("boss2", None, "转办", {"causation_id": "h"})
     for own_clerk in ("boss", "boss2"):  # the first clerk, and the one it was handed to
-        with pytest.raises(SelfApproval):
+        with pytest.raises(CommandError) as refused:
             case.move_due_date(later, "延期", "official", own_clerk, True, {}, today)
+        assert refused.value.code == "self_approval"
     with pytest.raises(ExtensionNeedsSupervisor):
         case.move_due_date(later, "延期", "official", "boss2", False, {}, today)
     # Earlier, they move it as before; before it is overdue, later too.
