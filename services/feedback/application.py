@@ -27,7 +27,7 @@ from services.feedback.domain import (
     Survey,
     survey_id_for_resolution,
 )
-from services.feedback.tokens import SurveyTokens
+from services.feedback.tokens import WINDOW, SurveyTokens
 from shared.contracts.feedback import (
     DEFAULT_REASON_TAGS,
     AnsweredVia,
@@ -284,7 +284,8 @@ class Feedback:
                 counter_id=survey.counter_id, resident_id=survey.resident_id,
                 channel=survey.channel, purpose=survey.purpose, expires_at=survey.expires_at,
                 token=(None if survey.channel == "phone_callback"
-                       else self.tokens.issue(survey.id, survey.expires_at)))
+                       else self.tokens.issue(survey.id, survey.expires_at,
+                                              at_window=survey.channel == WINDOW)))
 
         await self.path.on(survey_id, "survey", "SurveySent", act, meta, None)
         return out["message"]
@@ -378,7 +379,7 @@ class Feedback:
 
         def act(survey: Survey, meta: Meta, served: tuple[str, ...]) -> None:
             if cmd.token is not None:
-                self.tokens.check(cmd.token, survey_id, now)
+                self.tokens.check(cmd.token, survey_id, now, survey.channel)
             survey.decline(now, meta, by_staff=clerk, also_served=served)
 
         return await self._on_survey(survey_id, "SurveyDeclined", act, meta, key,
@@ -420,7 +421,7 @@ class Feedback:
 
         def act(survey: Survey, meta: Meta, served: tuple[str, ...]) -> Rectification | None:
             if cmd.token is not None:
-                self.tokens.check(cmd.token, survey_id, now)
+                self.tokens.check(cmd.token, survey_id, now, survey.channel)
             survey.rate(answer, via, recorder, now, meta, served)
             if not survey.is_bad_review:
                 return None

@@ -267,7 +267,8 @@ async def next_survey(request: Request, pool: PoolDep, settings: SettingsDep,
         center_id, counter_id, now, now - timedelta(minutes=SHOWN_MINUTES), TOGETHER)
     survey = None
     if row is not None:
-        token = request.app.state.feedback.tokens.issue(row["survey_id"], row["expires_at"])
+        token = request.app.state.feedback.tokens.issue(row["survey_id"], row["expires_at"],
+                                                        at_window=True)
         survey = PadSurvey(survey_id=str(row["survey_id"]),
                            link=survey_link("/s", row["survey_id"], token) + "&pad=1")
     return PadNow(center_id=center_id, counter_id=counter_id, clerk_id=clerk,

@@ -25,7 +25,7 @@ import httpx
 from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
-from services.feedback.tokens import TokenExpired
+from services.feedback.tokens import TokenExpired, TokenSuperseded, check_still_at_window
 from shared import web
 from shared.catalogue import Catalogue, load_catalogue
 from shared.contracts.feedback import Aspect, RatingLevel
@@ -61,16 +61,20 @@ async def _survey_state(request: Request, survey_id: UUID, token: str
     known."""
     feedback = request.app.state.feedback
     try:
-        feedback.tokens.check(token, survey_id, feedback.clock.now())
+        link = feedback.tokens.check(token, survey_id, feedback.clock.now())
     except TokenExpired:
         return "expired", None
     except CommandError:
         return "invalid", None
     row = await request.app.state.pool.fetchrow(
-        "SELECT status, service_item, requested_at FROM surveys WHERE survey_id = $1",
-        survey_id)
+        "SELECT status, service_item, requested_at, channel FROM surveys"
+        " WHERE survey_id = $1", survey_id)
     if row is None:  # the read model has not caught up with a survey just sent: still open
         return "open", None
+    try:  # a window's link once the survey is asked elsewhere: spent
+        check_still_at_window(link, row["channel"])
+    except TokenSuperseded:
+        return "closed", dict(row)
     state = {"answered": "used", "expired": "expired", "withdrawn": "closed",
              "declined": "declined"}.get(row["status"], "open")
     return state, dict(row)

@@ -66,7 +66,7 @@ async def case_survey_qr(case_id: UUID, request: Request, pool: PoolDep,
     if row is None or row["status"] != "sent" or row["expires_at"] <= now:
         raise problem(404, "survey_not_waiting",
                       f"no survey of case {case_id} waits at the window", id=str(case_id))
-    token = feedback.tokens.issue(row["survey_id"], row["expires_at"])
+    token = feedback.tokens.issue(row["survey_id"], row["expires_at"], at_window=True)
     link = survey_link(settings.survey_link_base, row["survey_id"], token)
     return SurveyQrPublic(survey_id=row["survey_id"], link=link, qr_svg=qr_data_uri(link),
                           expires_at=row["expires_at"])

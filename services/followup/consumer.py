@@ -183,6 +183,13 @@ REFERRAL = "referral"
 #: handover leaves them with whom they were given to (a referral's 督办 goes to the owner when
 #: it is planned), and a case turning urgent does not prioritise them (no follow-up to load).
 NOT_FOLLOW_UPS = ("obligation", HELP_TASK, REFERRAL)
+#: Rules whose follow-ups are the team's, not the case owner's: a bad review's verification
+#: (回访核实) and rectification (``FOLLOWUP_TEAM``). A handover of the reopened case leaves them
+#: with the team: the clerk it goes to (the reviewed clerk, handed it back) is no verifier of a
+#: review of the service, as 回访 is not the 承办人's.
+TEAMS_OWN = (Reason.VERIFICATION.value, Reason.RECTIFICATION.value)
+#: What a handover moves to the case's new owner: every rule's follow-up but these.
+NOT_THE_OWNERS = (*NOT_FOLLOW_UPS, *TEAMS_OWN)
 
 Row = tuple[UUID, UUID, str]
 """(case id, follow-up id, rule): what a rule scheduled for a case, kept in rule_followups."""
@@ -430,7 +437,7 @@ class Rules:
                 return self._referred(e, case)
             return None
         if e.type == "CaseHandedOver":
-            open_ones = planned.of(e.case_id, but=NOT_FOLLOW_UPS)
+            open_ones = planned.of(e.case_id, but=NOT_THE_OWNERS)
             return self._handed_over(e, case, open_ones)
         open_checks = planned.of(e.case_id, Reason.POST_RESOLUTION_CHECK.value)
         return self._reopened(e, case, open_checks, consent_of, planned.of(e.case_id, REFERRAL))
@@ -716,7 +723,7 @@ class Rules:
         clerk, team = owner_of(case)
 
         async def run(earlier: list[Row]) -> None:
-            this_batch = [f for _, f, rule in earlier if rule not in NOT_FOLLOW_UPS]
+            this_batch = [f for _, f, rule in earlier if rule not in NOT_THE_OWNERS]
             for follow_up_id in dict.fromkeys([*open_ones, *this_batch]):
                 try:
                     await self.followups.reassign(follow_up_id, clerk, team,

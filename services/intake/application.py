@@ -367,7 +367,7 @@ class Intake:
         """Move a case's due date by hand, with the reason: the case's clerk or a
         supervisor (403 ``forbidden_case_owner`` for anyone else); once the case is overdue
         on the service's clock, later only by a supervisor (403
-        ``extension_needs_supervisor``)."""
+        ``extension_needs_supervisor``) who is not its clerk (403 ``self_approval``)."""
         def move(case: Case, meta: Meta) -> None:
             case.check_may_move_due(principal.sub, principal.role is Role.SUPERVISOR)
             due = self._day_due(case, cmd.due_on, DueSource.MOVED, DueCause.MOVED)

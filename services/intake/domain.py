@@ -61,6 +61,15 @@ class ExtensionNeedsSupervisor(CommandError):
     code = "extension_needs_supervisor"
 
 
+class SelfApproval(CommandError):
+    """A supervisor who is an overdue case's own clerk (first or current) does not approve its
+    extension (延期审批): another supervisor does, as an appeal is decided by someone other than
+    the clerk (``self_decision``)."""
+
+    status = 403
+    code = "self_approval"
+
+
 class Case(RemembersCommands):
     """One resident's affair at one center, from the first word to the resolution."""
 
@@ -278,14 +287,22 @@ class Case(RemembersCommands):
         """``today``: the center's day on the service's clock (never the command's
         ``occurred_at``, which the caller chooses). A case already overdue by then gets a
         later due date only from a supervisor (延期审批): its clerk moving it would take it off
-        the overdue list and, resolved, count it on time in 按时办结率."""
+        the overdue list and, resolved, count it on time in 按时办结率. Not from a supervisor
+        who is its clerk (first or current, a case handed to them included): that would be
+        approving their own extension (``SelfApproval``)."""
         self.check_open()
         self.check_may_move_due(actor, supervisor)
-        if (not supervisor and today is not None and self.due_on is not None
-                and self.due_on < today and due_on > self.due_on):
-            raise ExtensionNeedsSupervisor(
-                "the case is overdue: a later due date (延期) needs a supervisor",
-                due_on=self.due_on.isoformat(), today=today.isoformat())
+        if (today is not None and self.due_on is not None and self.due_on < today
+                and due_on > self.due_on):
+            if not supervisor:
+                raise ExtensionNeedsSupervisor(
+                    "the case is overdue: a later due date (延期) needs a supervisor",
+                    due_on=self.due_on.isoformat(), today=today.isoformat())
+            if actor in (self.clerk_id, self.owner_clerk):
+                raise SelfApproval(
+                    "the case is overdue and yours: another supervisor approves its "
+                    "extension (延期审批)", due_on=self.due_on.isoformat(),
+                    today=today.isoformat())
         if not note.strip():
             raise InvalidCommand("moving a due date needs the reason", field="note")
         if due_on == self.due_on:

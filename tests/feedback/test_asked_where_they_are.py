@@ -253,6 +253,14 @@ async def test_a_family_is_asked_on_the_pad_one_after_the_other_and_by_text_once
             return _sent_to(sender, hers.survey_id) == ["tablet", "sms"]
         await wait_until(texted, what="the mother asked by text")
         assert _sent_to(sender, his.survey_id) == ["tablet"]
+        # The pad's link of her survey answers no more (whoever has it): her text's does.
+        text = [m for m in sender.sent if m.survey_id == hers.survey_id][-1]
+        r = await feedback.post(f"/surveys/{hers.survey_id}/rating", headers=headers(key()),
+                                json={"token": hers.token, "level": "very_satisfied"})
+        assert r.status_code == 410 and r.json()["error"]["code"] == "token_superseded", r.text
+        r = await feedback.post(f"/surveys/{hers.survey_id}/rating", headers=headers(key()),
+                                json={"token": text.token, "level": "satisfied"})
+        assert r.status_code == 200, r.text
 
 
 async def test_another_centers_staff_and_pads_cannot_reach_a_survey_asked_elsewhere(
@@ -272,6 +280,15 @@ async def test_another_centers_staff_and_pads_cannot_reach_a_survey_asked_elsewh
         await wait_until(lambda: _sent(sender, morning), what="the survey on the tablet")
         message = sender.for_case(morning)
         assert message is not None
+        # The clerk who served the case has its link on their screen (the QR code).
+        ours = bearer(settings, role="clerk", center=CENTER, sub="clerk-017")
+        shown: list[httpx.Response] = []
+
+        async def on_screen() -> bool:
+            shown.append(await feedback.get(f"/cases/{morning}/survey/qr", headers=ours))
+            return shown[-1].status_code == 200
+        await wait_until(on_screen, what="the survey's QR code on the clerk's screen")
+        window_link = shown[-1].json()["link"].split("t=")[1]
         # Two replicas at once (the lock between their schedulers lost): one redirection.
         app = feedback._transport.app  # type: ignore[attr-defined]
         both = await asyncio.gather(*(app.state.feedback.redirect_survey(message.survey_id)
@@ -284,6 +301,16 @@ async def test_another_centers_staff_and_pads_cannot_reach_a_survey_asked_elsewh
             return (await _survey(feedback, message.survey_id))["channel"] == "phone_callback"
         await wait_until(redirected, what="the survey asked by a clerk's call")
         assert await app.state.scheduler.redirect_from_windows(clock.now()) == 0
+        # Asked by a call, the desk records what the resident says as staff: the window's
+        # links (the QR code the clerk kept, the tablet's own) answer nothing as the resident
+        # any more, nor open the page (代评 past the self_rating check).
+        for token in (window_link, message.token):
+            r = await feedback.post(f"/surveys/{message.survey_id}/rating",
+                                    headers=headers(key()),
+                                    json={"token": token, "level": "very_satisfied"})
+            assert r.status_code == 410 and r.json()["error"]["code"] == "token_superseded", r.text
+        page = await feedback.get(f"/s/{message.survey_id}", params={"t": window_link})
+        assert page.status_code == 410, page.text
 
         theirs = bearer(settings, role="clerk", center=OTHER_CENTER, sub="clerk-900")
         r = await feedback.get(f"/surveys/{message.survey_id}", headers=theirs)

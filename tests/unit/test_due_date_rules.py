@@ -9,10 +9,10 @@ from datetime import UTC, date, datetime
 import pytest
 
 from services.followup.consumer import is_urgent
-from services.intake.domain import Case, DueCandidate, NotCaseOwner
+from services.intake.domain import Case, DueCandidate, ExtensionNeedsSupervisor, NotCaseOwner
 from shared.contracts.vocabulary import Basis, DueCause, DueSource
 from shared.kernel.calendar import WorkingCalendar
-from shared.kernel.errors import InvalidCommand, RuleViolated
+from shared.kernel.errors import CommandError, InvalidCommand, RuleViolated
 
 
 def heard_case() -> Case:
@@ -70,6 +70,40 @@ def test_a_person_moves_it_either_way_with_a_reason_while_the_case_is_open() -> 
     case.resolve("resolved", "", True, {})
     with pytest.raises(RuleViolated):
         case.move_due_date(date(2026, 4, 10), "延期", "official", "k1", False, {})
+
+
+@pytest.mark.parametrize("today", [
+    date(2026, 12, 20),  # a Sunday
+    date(2026, 12, 31),  # New Year's Eve, 23:30 in Shanghai (15:30 UTC): still the 31st there
+    date(2027, 3, 10),  # a year the holiday package does not know
+])
+def test_an_overdue_cases_extension_is_approved_by_a_supervisor_not_its_own_clerk(
+        today: date) -> None:
+    """延期审批: a supervisor who opened the case, or had it handed to them, is its clerk, and
+    approving its own extension would take it off the overdue list and count it on time in
+    按时办结率, as its clerk moving it would. Another supervisor approves it."""
+    case = Case(id=uuid.uuid4(), center_id="c1", counter_id="w1", clerk_id="boss",
+                channel="counter", service_item="SA-HARDSHIP-SUBSIDY", resident_id=None,
+                meta={"causation_id": "open"})
+    case.hear_request("想申请补助", {"causation_id": "hear"})
+    case.consider_due([item_days(date(2026, 12, 18))], {"causation_id": "g"})
+    later = date(2027, 4, 1)
+    with pytest.raises(CommandError) as refused:
+        case.move_due_date(later, "延期", "official", "boss", True, {}, today)
+    assert (refused.value.status, refused.value.code) == (403, "self_approval")
+    case.hand_over("boss2", None, "转办", {"causation_id": "h"})
+    for own_clerk in ("boss", "boss2"):  # the first clerk, and the one it was handed to
+        with pytest.raises(CommandError) as refused:
+            case.move_due_date(later, "延期", "official", own_clerk, True, {}, today)
+        assert refused.value.code == "self_approval"
+    with pytest.raises(ExtensionNeedsSupervisor):
+        case.move_due_date(later, "延期", "official", "boss2", False, {}, today)
+    # Earlier, they move it as before; before it is overdue, later too.
+    case.move_due_date(date(2026, 12, 17), "提前", "official", "boss", True, {}, today)
+    case.move_due_date(later, "延期审批", "official", "director", True, {}, today)
+    assert case.due_on == later
+    case.move_due_date(date(2027, 4, 2), "等证明", "official", "boss2", True, {}, today)
+    assert case.due_on == date(2027, 4, 2)
 
 
 def test_only_an_open_cases_item_count_is_re_planned_when_its_day_or_basis_moves() -> None:

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from services.feedback.tokens import SurveyTokens, TokenInvalid
-from services.followup.consumer import HELP_TASK, REFERRAL, Rules, _Planned
+from services.followup.consumer import HELP_TASK, REFERRAL, Rules, _CaseRefs, _Planned
 from services.followup.domain import (
     HelpTask,
     NotTheOwner,
@@ -310,3 +310,39 @@ async def test_a_case_turning_urgent_prioritises_its_follow_ups_not_its_help_tas
     await effect([(case_id, later, "deadline_near"), (case_id, uuid.uuid4(), HELP_TASK),
                   (case_id, uuid.uuid4(), Reason.REFERRAL_OVERDUE.value)])
     assert prioritised == [check, later]
+
+
+async def test_a_handover_moves_the_cases_follow_ups_not_the_teams_verification() -> None:
+    """The resident rated "very dissatisfied, not solved": the case was reopened and the bad
+    review's verification (回访核实) and rectification follow-ups planned for the team
+    (``FOLLOWUP_TEAM``). The reopened case is handed back to the clerk the review is about:
+    the case's own follow-ups go to them, the team's stay the team's. Before, a handover moved
+    every follow-up of the case, so the reviewed clerk verified the review of their own
+    service, off the team's worklist (回访 is not the 承办人's)."""
+    case_id, unsolved, verification, rectification, later = (uuid.uuid4() for _ in range(5))
+    planned = _Planned([{"case_id": case_id, "follow_up_id": f, "rule": r} for f, r in (
+        (unsolved, Reason.RESIDENT_SAYS_UNSOLVED.value),
+        (verification, Reason.VERIFICATION.value),
+        (rectification, Reason.RECTIFICATION.value))])
+    moved: list[tuple[uuid.UUID, str | None]] = []
+
+    class FollowUps:
+        async def reassign(self, follow_up_id: uuid.UUID, clerk: str | None, *_: Any) -> None:
+            moved.append((follow_up_id, clerk))
+
+    rules = Rules.__new__(Rules)
+    rules.followups = FollowUps()  # type: ignore[assignment]
+    refs = _CaseRefs({case_id: {"case_id": case_id, "clerk_id": "clerk-017",
+                                "owner_clerk": "clerk-017", "owner_team": None}})
+    when = datetime(2026, 12, 31, 23, 30, tzinfo=SHANGHAI)
+    e = Envelope(event_id=uuid.uuid4(), type="CaseHandedOver", version=1, service="intake",
+                 position=1, aggregate_id=case_id, aggregate_version=9, case_id=case_id,
+                 center_id="SH-PD-HUAMU", occurred_at=when, recorded_at=when,
+                 actor="director-01", payload={"to_clerk": "clerk-017"})
+    effect = rules._effect_for(planned, e, refs)
+    assert effect is not None
+    # Planned by earlier events of the same batch: the same, the team's stay.
+    await effect([(case_id, later, Reason.POST_RESOLUTION_CHECK.value),
+                  (case_id, uuid.uuid4(), Reason.VERIFICATION.value),
+                  (case_id, uuid.uuid4(), Reason.RECTIFICATION.value)])
+    assert moved == [(unsolved, "clerk-017"), (later, "clerk-017")]

@@ -261,6 +261,12 @@ SCRUBBED = [
      f"已电话联系{NAME}：下周来。已通知{NAME}——他说好。已联系{NAME}了，已联系{NAME}并告知"),
     ("已联系王秀英、李建国、张伟。已通知刘桂兰和陈静。",
      f"已联系{NAME}、{NAME}、{NAME}。已通知{NAME}和{NAME}。"),
+    # ... or not reached (未 / 没), as a hand-back reason or a follow-up's note says it
+    ("电话联系王秀英未接通，已回访李建国没人接，已通知张伟未到",
+     f"电话联系{NAME}未接通，已回访{NAME}没人接，已通知{NAME}未到"),
+    # a relative named after the written 其 + who they are (其子, 其母 ...)
+    ("其子张伟表示下周来办，由其母王秀英领取，其女李敏代办",
+     f"其子{NAME}表示下周来办，由其母{NAME}领取，其女{NAME}代办"),
     # Hong Kong's eight digits alone, and after 号码
     ("女儿在香港，9123 4567，号码9123-4567", f"女儿在香港，{PHONE}，号码{PHONE}"),
     # a hospital's numbers for the patient
@@ -275,6 +281,9 @@ SCRUBBED = [
 ]
 
 KEPT = [
+    # offices not reached, and what 其 + a relation is said before (no name after it)
+    "已通知房管未回，联系居委未果，已联系万达未回复，联系方式未留，已通知本人未到，联系未果",
+    "其子于下周来办，其子在外地工作，其父母均已去世，其子女均在外地，其夫妇二人，其女已出嫁",
     # what a resident says to staff every day: the 谢 of 谢谢 / 感谢, the 麻 of 麻烦 and the
     # 辛 of 辛苦 are no surnames, nor the 任 of 班主任 or the 边 of 那边
     "谢谢老师，感谢阿姨，多谢师傅；麻烦老师了，辛苦阿姨了，感谢窗口老师",

@@ -546,6 +546,8 @@ _INTRODUCERS = (r"(?:居民|申请人|老人|患者|病人|家属|户主|联系�
                 r"名字[:：]|本人|"
                 r"我叫|他叫|她叫|"
                 r"丈夫|妻子|儿子|女儿|母亲|父亲|老伴|爱人|监护人|代办人|委托人|"
+                # the written 其 + a relation: 其子张伟代办, 由其母王秀英领取
+                r"其子|其女|其夫|其妻|其父|其母|"
                 r"收件人|收款人|持卡人|开户名|配偶|陪同人|代理人|联络人|"
                 r"来电人|来访人|投诉人|举报人|求助人|反映人|当事人|报案人)")
 NOT_NAMES = ("申请", "申报", "申领", "申诉", "申办", "费用", "高龄", "康复", "曾经", "曾多次",
@@ -620,14 +622,15 @@ _NICKNAME = re.compile(
 老 and a surname, when what follows is what a person does or says (or the clause ends), and a
 surname before 姐 / 哥 / 叔 / 婶 / 嫂. Not 小区, 老年 (no surname), not 养老金 (老 ends a word),
 not 小车来了 or 老房的 (a thing), not 向姐姐 / 连哥哥 (a preposition before a relative)."""
-_REACH_END = r"(?=[，。；！？,.;!?、\s）)：:（(—…“”\"'～~\-]|了|并|和|及|与|后|$)"
+_REACH_END = r"(?=[，。；！？,.;!?、\s）)：:（(—…“”\"'～~\-]|了|并|和|及|与|后|未|没|$)"
 _REACHED = re.compile(
     r"(?:联系|通知|告知|转告|回访|陪同|探望|看望|走访)(?:了(?!解)|过|到|上了)?"
     r"(?!" + "|".join(NOT_NAMES) + r")(?P<n>" + _SURNAME + _GIVEN + r"{1,2})" + _REACH_END)
 """A name the clause ends with after who reached them (已联系王秀英，她说下周来; 已通知李建国。
-已电话联系王秀英：下周来; 已联系王秀英了; 已通知李建国和张伟), as a follow-up note or a referred
-unit's reply says whom it called: not 联系方式 (``NOT_NAMES``), not 联系金融机构 (the clause goes
-on), not 联系了解情况 (了解, "to find out")."""
+已电话联系王秀英：下周来; 已联系王秀英了; 已通知李建国和张伟), or that a "not" follows
+(电话联系王秀英未接通, 已回访王秀英没人接), as a follow-up note or a referred unit's reply says
+whom it called: not 联系方式 (``NOT_NAMES``), not 联系金融机构 (the clause goes on), not
+联系了解情况 (了解, "to find out")."""
 _AND_NEXT = re.compile(r"[、和及与](?!" + "|".join(NOT_NAMES) + r")(?P<n>" + _SURNAME + _GIVEN
                        + r"{1,2})" + _REACH_END)
 """The next name of a list of those reached (已联系王秀英、李建国。已通知李建国和张伟。)."""
