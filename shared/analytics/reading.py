@@ -400,7 +400,8 @@ async def _serve(spec: ReaderSpec, out: int) -> None:
 
     threading.Thread(target=watch_stdin, daemon=True, name="parent-watch").start()
     sending = ThreadPoolExecutor(1, thread_name_prefix="reader-send")
-    nc = await connect(spec.settings, "sixstep-replay-reader")
+    # The batches carry each message's subject and bytes: its header lines are not read.
+    nc = await connect(spec.settings, "sixstep-replay-reader", headers=False)
     reader = open_reader(nc, spec)
     try:
         await reader.start()
