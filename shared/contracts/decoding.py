@@ -71,7 +71,7 @@ def decode_envelope(data: bytes | str) -> Envelope:
             value = values[name]
             if type(value.tzinfo) is not TzInfo or not 1970 < value.year < 2199:
                 values[name] = _bounded_moment(value)
-    except (ValidationError, ValueError, AssertionError):
+        _set_class(bare, "__class__", Envelope)  # TypeError if a pydantic changed the layout
+    except (ValidationError, ValueError, AssertionError, TypeError):
         return Envelope.model_validate_json(data)
-    _set_class(bare, "__class__", Envelope)
     return cast(Envelope, bare)

@@ -114,3 +114,14 @@ def test_a_decoded_envelope_is_frozen_as_pydantic_s_is() -> None:
     with pytest.raises(ValidationError) as got:
         decode_envelope(data).version = 4  # type: ignore[misc]
     assert str(got.value) == str(expected.value)
+
+
+def test_a_valid_event_takes_the_fast_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nothing on the fast path fails for an ordinary event (e.g. a pydantic whose models
+    cannot swap their class), which would silently cost pydantic's full price each time."""
+    def refused(data: bytes | str) -> Envelope:
+        raise AssertionError("decoded again by pydantic")
+
+    monkeypatch.setattr(Envelope, "model_validate_json", refused)
+    for body in ACCEPTED[:5]:
+        assert type(decode_envelope(orjson.dumps(body))) is Envelope
