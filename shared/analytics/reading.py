@@ -38,7 +38,7 @@ from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from shared.bus.jetstream import connect, subject_matches
-from shared.bus.pulling import Puller, delivery
+from shared.bus.pulling import Puller, sequences_and_pending
 from shared.settings import Settings
 
 
@@ -160,7 +160,7 @@ class LogReader:
         msgs, self._held = self._held, []
         while len(msgs) < size:
             if msgs:
-                seq, _, _, pending = delivery(msgs[-1])
+                seq, _, pending = sequences_and_pending(msgs[-1])
                 if pending == 0 or seq >= upto:
                     break
             more = await self._sub.take(timeout=2.0)
@@ -192,7 +192,7 @@ class LogReader:
             seqs, subjects, data = out.seqs, out.subjects, out.data
             gap = False
             for msg in msgs:
-                seq, cseq, _, pending = delivery(msg)
+                seq, cseq, pending = sequences_and_pending(msg)
                 if cseq != self._expected_cseq:
                     gap = True
                     break
@@ -400,7 +400,8 @@ async def _serve(spec: ReaderSpec, out: int) -> None:
 
     threading.Thread(target=watch_stdin, daemon=True, name="parent-watch").start()
     sending = ThreadPoolExecutor(1, thread_name_prefix="reader-send")
-    nc = await connect(spec.settings, "sixstep-replay-reader")
+    # The batches carry each message's subject and bytes: its header lines are not read.
+    nc = await connect(spec.settings, "sixstep-replay-reader", headers=False)
     reader = open_reader(nc, spec)
     try:
         await reader.start()

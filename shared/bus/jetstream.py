@@ -21,7 +21,7 @@ from nats.js.api import (
 from nats.js.client import JetStreamContext
 from nats.js.errors import NotFoundError, ServiceUnavailableError
 
-from shared.bus.headers import Client
+from shared.bus.headers import Client, StatusOnlyClient
 from shared.settings import Settings
 
 log = structlog.get_logger("sixstep.bus")
@@ -119,9 +119,12 @@ def stream_config(settings: Settings) -> StreamConfig:
     )
 
 
-async def connect(settings: Settings, name: str, *, reconnect: bool = True, **options: Any
-                  ) -> NATS:
+async def connect(settings: Settings, name: str, *, reconnect: bool = True,
+                  headers: bool = True, **options: Any) -> NATS:
     """A connection to the bus (nats-py's client, reading headers at half its cost).
+
+    ``headers=False``: a connection whose messages keep only an inline status as headers
+    (``StatusOnlyClient``), for a reader of the log's bytes that reads none of them.
 
     ``reconnect=False``: a connection that closes for good when its socket breaks, instead of
     reconnecting and then sending what it still held in its buffer. The bytes a broken socket
@@ -129,7 +132,7 @@ async def connect(settings: Settings, name: str, *, reconnect: bool = True, **op
     later message of a burst after an earlier one lost in the socket (the relay's own
     connection, ``shared.eventstore.outbox``). ``options`` go to nats-py's ``connect``
     (callbacks)."""
-    nc = Client()
+    nc = Client() if headers else StatusOnlyClient()
     await nc.connect(
         servers=[s.strip() for s in settings.nats_url.split(",")],
         name=name,

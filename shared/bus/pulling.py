@@ -63,6 +63,18 @@ def sequence_and_delivered(msg: Msg) -> tuple[int, int]:
     return facts.stream_seq, facts.delivered
 
 
+def sequences_and_pending(msg: Msg) -> tuple[int, int, int]:
+    """(stream sequence, consumer sequence, pending) of ``msg``: the three numbers of
+    :func:`delivery` a log reader reads of every message (``shared.analytics.reading``), read
+    from the usual ack subject without the named tuple and the fifth number (2.4 -> 1.1 us a
+    message, a twentieth of reading and decoding an event)."""
+    tokens = (msg.reply or "").split(".")
+    if len(tokens) == 9 and tokens[1] == "ACK":
+        return int(tokens[5]), int(tokens[6]), int(tokens[8])
+    facts = delivery(msg)
+    return facts.stream_seq, facts.consumer_seq, facts.pending
+
+
 async def ack_each(nc: NATS, msgs: Sequence[Msg]) -> None:
     """Ack every message of ``msgs``, in order: for each, what ``Msg.ack`` sends (an empty
     ``PUB`` to its reply subject), written to the client's outbound buffer at once.

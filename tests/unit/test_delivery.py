@@ -6,7 +6,13 @@ from __future__ import annotations
 import pytest
 from nats.aio.msg import Msg
 
-from shared.bus.pulling import Puller, consumer_sequence, delivery, sequence_and_delivered
+from shared.bus.pulling import (
+    Puller,
+    consumer_sequence,
+    delivery,
+    sequence_and_delivered,
+    sequences_and_pending,
+)
 
 
 @pytest.mark.parametrize("reply", [
@@ -21,6 +27,8 @@ def test_delivery_matches_nats_py_metadata(reply: str) -> None:
                              meta.num_pending)
     assert sequence_and_delivered(msg) == (meta.sequence.stream, meta.num_delivered)
     assert consumer_sequence(msg) == meta.sequence.consumer
+    assert sequences_and_pending(msg) == (meta.sequence.stream, meta.sequence.consumer,
+                                          meta.num_pending)
 
 
 def test_a_message_without_an_ack_subject_is_refused() -> None:
@@ -29,6 +37,8 @@ def test_a_message_without_an_ack_subject_is_refused() -> None:
         delivery(msg)
     with pytest.raises(Exception):  # noqa: B017 - the same
         sequence_and_delivered(msg)
+    with pytest.raises(Exception):  # noqa: B017 - the same
+        sequences_and_pending(msg)
 
 
 class _Inbox:

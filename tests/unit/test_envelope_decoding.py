@@ -3,6 +3,7 @@ envelope, field by field, or the same error for what does not validate."""
 
 from __future__ import annotations
 
+import pickle
 from datetime import datetime
 from typing import Any
 from uuid import uuid4
@@ -33,6 +34,7 @@ def stored(**changes: Any) -> dict[str, Any]:
 
 
 def same_envelope(a: Envelope, b: Envelope) -> None:
+    assert type(a) is type(b) is Envelope
     assert a == b
     assert list(a.__dict__) == list(b.__dict__)
     assert a.__pydantic_fields_set__ == b.__pydantic_fields_set__
@@ -44,6 +46,10 @@ def same_envelope(a: Envelope, b: Envelope) -> None:
             assert value.tzname() == other.tzname()
     assert a.model_dump_json() == b.model_dump_json()
     assert a.event_id.is_safe == b.event_id.is_safe
+    assert (a.__pydantic_extra__, a.__pydantic_private__) == (b.__pydantic_extra__,
+                                                              b.__pydantic_private__)
+    assert pickle.loads(pickle.dumps(a)) == b
+    assert a.model_copy(update={"version": 9}) == b.model_copy(update={"version": 9})
 
 
 ACCEPTED = [
@@ -99,3 +105,23 @@ def test_bytes_that_are_not_json_are_refused_the_same_way() -> None:
     with pytest.raises(ValidationError) as got:
         decode_envelope(data)
     assert str(got.value) == str(expected.value)
+
+
+def test_a_decoded_envelope_is_frozen_as_pydantic_s_is() -> None:
+    data = orjson.dumps(stored())
+    with pytest.raises(ValidationError) as expected:
+        Envelope.model_validate_json(data).version = 4  # type: ignore[misc]
+    with pytest.raises(ValidationError) as got:
+        decode_envelope(data).version = 4  # type: ignore[misc]
+    assert str(got.value) == str(expected.value)
+
+
+def test_a_valid_event_takes_the_fast_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nothing on the fast path fails for an ordinary event (e.g. a pydantic whose models
+    cannot swap their class), which would silently cost pydantic's full price each time."""
+    def refused(data: bytes | str) -> Envelope:
+        raise AssertionError("decoded again by pydantic")
+
+    monkeypatch.setattr(Envelope, "model_validate_json", refused)
+    for body in ACCEPTED[:5]:
+        assert type(decode_envelope(orjson.dumps(body))) is Envelope

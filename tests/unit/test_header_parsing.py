@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from nats.aio.client import Client as NatsPy
 
-from shared.bus.headers import Client, parse_header_lines
+from shared.bus.headers import Client, StatusOnlyClient, parse_header_lines
 
 nats_py = NatsPy._parse_header_lines
 
@@ -40,3 +40,26 @@ def test_the_bus_client_reads_headers_with_it() -> None:
     assert issubclass(Client, NatsPy)
     assert Client._parse_header_lines is not NatsPy._parse_header_lines
     assert Client._parse_header_lines(BLOCKS[0]) == nats_py(BLOCKS[0])
+
+
+STATUS_BLOCKS = [
+    b"NATS/1.0 404 No Messages\r\n\r\n",
+    b"NATS/1.0 408 Request Timeout\r\nNats-Pending-Messages: 3\r\nNats-Pending-Bytes: 9\r\n\r\n",
+    b"NATS/1.0 100 Idle Heartbeat\r\nNats-Last-Consumer: 1016\r\nNats-Last-Stream: 1024\r\n\r\n",
+    b"NATS/1.0 503\r\n\r\n",
+]
+
+
+@pytest.mark.parametrize("raw", STATUS_BLOCKS)
+async def test_a_status_only_client_reads_a_status_as_nats_py_does(raw: bytes) -> None:
+    """The replay's reader process reads no header lines, but every status its puller acts
+    on (the end of a pull request, a heartbeat) reads as before."""
+    assert await StatusOnlyClient()._process_headers(raw) == \
+        await NatsPy()._process_headers(raw)  # type: ignore[no-untyped-call]
+
+
+async def test_a_status_only_client_leaves_a_message_s_header_lines_unread() -> None:
+    raw = b"NATS/1.0\r\n" + BLOCKS[0]
+    assert await NatsPy()._process_headers(raw)  # type: ignore[no-untyped-call]
+    assert await StatusOnlyClient()._process_headers(raw) is None
+    assert await StatusOnlyClient()._process_headers(b"") is None
