@@ -1217,9 +1217,15 @@ class Referral(RemembersCommands):
         return referral_overdue_follow_up_id(self.id, getattr(self, "round", 0))
 
     def reply_working_days(self, calendar: WorkingCalendar, default: int) -> int:
-        """The working days the unit was given to reply when it was sent (from the day after
-        the sending's day to the first reply deadline: ``working_deadline``'s count), on the
-        calendar in force; ``default`` when they cannot be counted any more."""
+        """The working days the unit was given to reply: the count kept when it was sent (or
+        chased again), so a reopening gives it as many as it had whatever the calendar has
+        learnt since (a make-up working day published in between is not a day more). One
+        sent before the count was kept: counted again from the day after the sending's day
+        to the first reply deadline (``working_deadline``'s count) on the calendar in force;
+        ``default`` when they cannot be counted any more."""
+        kept = getattr(self, "working_days", None)
+        if kept is not None:
+            return int(kept)
         sent_at = getattr(self, "sent_at", None)
         first = getattr(self, "first_reply_due_at", None)
         if sent_at is None or first is None:

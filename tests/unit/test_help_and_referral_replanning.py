@@ -133,3 +133,21 @@ def test_a_referral_chased_again_is_counted_from_the_reopening() -> None:
     assert made.reply_due_at == at(2027, 1, 5, 17)
     assert made.replan(MAKE_UP, NEW_YEARS_EVE_LATE, meta("calendar:a")) is True
     assert (made.reply_due_at, made.basis) == (at(2027, 1, 4, 17), Basis.OFFICIAL.value)
+
+
+def test_a_referral_chased_again_after_the_make_up_saturday_is_published_gets_its_ten_days(
+        ) -> None:
+    # Sent Sunday 20 December with ten working days (the law: Monday 4 January), closed by
+    # the resolution; the notice then works Saturday 2 January. Counted again on it, Dec 21
+    # to Jan 4 holds eleven working days: the unit is given the ten it was given, not 11.
+    for calendar in (PROVISIONAL, MAKE_UP):
+        made = referral(date(2026, 12, 20), 10, DECEMBER_20)
+        made.close_as_not_needed(meta("close"))
+        assert made.reply_working_days(calendar, default=5) == 10
+    # One sent before the count was kept: counted again on the calendar in force, as before.
+    reply_due_at, basis = working_deadline(PROVISIONAL, date(2026, 12, 20), 10)
+    old = Referral(id=uuid.uuid4(), unit_kind="social_insurance_bureau", unit_name="社保中心",
+                   unit_contact="", referred_by="clerk-001", reply_due_at=reply_due_at,
+                   source_id=uuid.uuid4(), meta=meta("send"), basis=basis.value)
+    assert old.reply_working_days(PROVISIONAL, default=5) == 10
+    assert old.reply_working_days(MAKE_UP, default=5) == 11
