@@ -183,6 +183,10 @@ REFERRAL = "referral"
 #: handover leaves them with whom they were given to (a referral's 督办 goes to the owner when
 #: it is planned), and a case turning urgent does not prioritise them (no follow-up to load).
 NOT_FOLLOW_UPS = ("obligation", HELP_TASK, REFERRAL)
+#: Rules a case turning urgent leaves alone (``_turned_urgent``): those with no follow-up,
+#: and a referral's 督办, remembered when the referral is sent but planned only once the reply
+#: is overdue, high priority from its start.
+NOT_MADE_URGENT = (*NOT_FOLLOW_UPS, Reason.REFERRAL_OVERDUE.value)
 
 Row = tuple[UUID, UUID, str]
 """(case id, follow-up id, rule): what a rule scheduled for a case, kept in rule_followups."""
@@ -441,11 +445,10 @@ class Rules:
         referral's 督办: remembered when the referral is sent, it exists only once the reply is
         overdue, and is high priority from its start."""
         assert e.case_id is not None
-        not_these = (*NOT_FOLLOW_UPS, Reason.REFERRAL_OVERDUE.value)
-        planned = before.of(e.case_id, but=not_these)
+        planned = before.of(e.case_id, but=NOT_MADE_URGENT)
 
         async def run(earlier: list[Row]) -> None:
-            this_batch = [f for _, f, rule in earlier if rule not in not_these]
+            this_batch = [f for _, f, rule in earlier if rule not in NOT_MADE_URGENT]
             await _on_each([*planned, *this_batch], self.followups.prioritise, e,
                            "rule.prioritise_unknown", "follow_up_id")
             return None
