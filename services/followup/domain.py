@@ -1256,14 +1256,28 @@ class Referral(RemembersCommands):
         self.reply_due_at, self.basis = reply_due_at, basis
         self._remember(meta, "ReferralReplanned")
 
+    @property
+    def chased_on_reopening(self) -> bool:
+        """Whether its case's reopening chases it again (``chase_again``): closed by the
+        resolution unanswered, or still awaiting its first reply deadline (sent before the
+        rules closed a resolved case's referrals, its resolution left it awaiting, for the
+        scheduler to close: ``advance``)."""
+        return self.status == "closed" or (
+            self.status == "awaiting_reply" and getattr(self, "round", 0) == 0)
+
     def chase_again(self, reply_due_at: datetime, basis: Basis, meta: Meta,
                     counted_from: date | None = None, working_days: int | None = None
                     ) -> bool:
         """Its case was reopened: a referral closed by the resolution (never answered) is
-        awaited again until ``reply_due_at`` (True); one answered, or still awaited, stays as
-        it is. Idempotent by nature: once chased again, a redelivered reopening records
-        nothing."""
-        if self.status != "closed":
+        awaited again until ``reply_due_at`` (True), and so is one the resolution left
+        awaiting its first deadline (``chased_on_reopening``): recorded on the referral, the
+        reopening is what the scheduler's close of a case it may still read as resolved
+        meets, in the referral's own version: after it, a round chased again is not closed
+        before its deadline (``advance``); before it, the close is the version this one
+        conflicts with, and the reopening, tried again, chases the closed referral. One
+        answered, overdue or chased again already stays as it is. Idempotent by nature: once
+        chased again, a redelivered reopening records nothing."""
+        if not self.chased_on_reopening:
             return False
         self._reopened(reply_due_at=reply_due_at, basis=basis.value,
                        round=getattr(self, "round", 0) + 1, reason="case_reopened", meta=meta,
