@@ -945,12 +945,17 @@ class Count:
               ) -> tuple[datetime, Basis] | None:
         """The deadline counted again on ``calendar`` and its basis, when it differs from
         ``at`` (or only its basis from ``basis``); None when nothing is to be recorded: the
-        same moment and basis, or missed on both counts (the scheduler's). Never earlier than
-        ``now``."""
+        same moment and basis, or missed on both counts at different moments (the
+        scheduler's: the moment it was missed at stays, with its basis). Missed on both
+        counts at the same moment, only its basis is news: a provisional deadline the
+        published schedule gives too is confirmed official, as one still to come. Never
+        earlier than ``now``."""
         due_at, new_basis = working_deadline(calendar, self.counted_from, self.working_days)
         if due_at <= now and at <= now:
-            return None
-        due_at = max(due_at, now)
+            if due_at != at:
+                return None
+        else:
+            due_at = max(due_at, now)
         if due_at == at and new_basis.value == basis:
             return None
         return due_at, new_basis
@@ -1104,8 +1109,9 @@ class HelpTask(RemembersCommands):
         """Count the deadline's working days again on the calendar in force (True: moved, or
         confirmed on its published year), as ``FollowUp.replan``: only a task still waiting
         for its deadline whose count is known (one opened before re-planning is left as it
-        is); missed on both counts it is left to the scheduler; never earlier than ``now``;
-        the same moment and basis record nothing."""
+        is); missed on both counts it is left to the scheduler (its basis confirmed when
+        both give the same moment: ``Count.again``); never earlier than ``now``; the same
+        moment and basis record nothing."""
         moved = recount(self, "HelpTaskReplanned", self.deadline_at, calendar, now, meta,
                         waiting=self.status in HELP_ACTIVE and self.escalated_to is None)
         if moved is None:
@@ -1240,7 +1246,8 @@ class Referral(RemembersCommands):
         """Count the reply deadline's working days again on the calendar in force (True:
         moved, or confirmed on its published year), as ``HelpTask.replan``: only a referral
         awaiting its reply whose count is known (one sent or chased again before re-planning
-        is left as it is); missed on both counts it is left to the scheduler (督办)."""
+        is left as it is); missed on both counts it is left to the scheduler (督办), its
+        basis confirmed when both give the same moment (``Count.again``)."""
         moved = recount(self, "ReferralReplanned", self.reply_due_at, calendar, now, meta,
                         waiting=self.status == "awaiting_reply")
         if moved is None:

@@ -358,9 +358,13 @@ class Intake:
             if case.due_on is not None and counted < today and case.due_on < today:
                 # Overdue on either count, provisional or not: a past day is not moved to
                 # today (re-planning runs at every start: the case came off the overdue
-                # list and, resolved that day, counted on time).
-                return case
-            due_on = max(counted, today)
+                # list and, resolved that day, counted on time). On the same day by both
+                # counts, only its basis is news: confirmed official, as one to come.
+                if counted != case.due_on:
+                    return case
+                due_on = counted
+            else:
+                due_on = max(counted, today)
             moved["yes"] = case.replan_due(due_on, calendar.basis_of(start, due_on).value,
                                            meta)
             return case

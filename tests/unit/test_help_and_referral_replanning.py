@@ -151,3 +151,23 @@ def test_a_referral_chased_again_after_the_make_up_saturday_is_published_gets_it
                    source_id=uuid.uuid4(), meta=meta("send"), basis=basis.value)
     assert old.reply_working_days(PROVISIONAL, default=5) == 10
     assert old.reply_working_days(MAKE_UP, default=5) == 11
+
+
+def test_a_deadline_missed_before_the_notice_is_confirmed_only_where_the_notice_gives_it(
+        ) -> None:
+    # Sent Monday 28 December with five working days: the law, Dec 29-31, Jan 4, 5; the
+    # notice with the make-up Saturday, Jan 4. The schedule comes on Wednesday 6 January,
+    # before the scheduler's tick: missed either way. Where the notice gives Tuesday the 5th
+    # too, the deadline is confirmed official, once; where it gives the 4th, the 5th it was
+    # missed at stays, provisional (no schedule says the 5th).
+    now = at(2027, 1, 6, 10)
+    agreed = referral(date(2026, 12, 28), 5, at(2026, 12, 28, 10))
+    assert (agreed.reply_due_at, agreed.basis) == (at(2027, 1, 5, 17), Basis.PROVISIONAL.value)
+    assert agreed.replan(AGREES, now, meta("calendar:a", now)) is True
+    [event] = replanned(agreed)
+    assert event.reply_due_at == event.previous_reply_due_at == at(2027, 1, 5, 17)
+    assert agreed.basis == Basis.OFFICIAL.value
+    assert agreed.replan(AGREES, now, meta("calendar:a2", now)) is False
+    moved = task(date(2026, 12, 28), 5, at(2026, 12, 28, 10))
+    assert moved.replan(MAKE_UP, now, meta("calendar:a", now)) is False
+    assert (moved.deadline_at, moved.basis) == (at(2027, 1, 5, 17), Basis.PROVISIONAL.value)
