@@ -31,6 +31,7 @@ from services.feedback.replanning import Replanning
 from services.feedback.scheduler import SurveyScheduler
 from services.feedback.sending import LoggingSender, SurveySender
 from services.feedback.tokens import SurveyTokens
+from shared.catalogue import load_catalogue
 from shared.http.app import install_surface, new_app, serve
 from shared.http.case_texts import IntakeCaseTexts
 from shared.http.limits import TokenBuckets
@@ -52,6 +53,9 @@ def create_app(settings: Settings, *, sender: SurveySender | None = None,
     clock_ = clock or SystemClock()
     policy = SurveyPolicy.from_settings(settings)
     calendars = Calendars(settings)  # a bad holidays file or office hours stop us here
+    # The survey page names the case's item: read at start, as intake's and follow-up's (a
+    # bad file stops us here; an edit is read by the next start, docs/catalogue.md).
+    catalogue = load_catalogue(settings.catalogue_paths)
     secret = settings.survey_token_secret.get_secret_value()
     tokens = SurveyTokens(secret)
     sender_ = sender or LoggingSender(reveal=settings.environment == "development")
@@ -114,6 +118,7 @@ def create_app(settings: Settings, *, sender: SurveySender | None = None,
                               "center's figures. Every write takes an Idempotency-Key and "
                               "returns the version and log position.",
                   lifespan=lifespan)
+    app.state.catalogue = catalogue
     app.state.pad_pair_limits = pads.PairingLimits()
     app.state.survey_limits = TokenBuckets(settings.survey_rate_per_minute / 60.0,
                                            settings.survey_rate_burst)

@@ -15,7 +15,6 @@ board.
 from __future__ import annotations
 
 from datetime import date
-from functools import cache
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
@@ -27,7 +26,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
 from services.feedback.tokens import TokenExpired, TokenSuperseded, check_still_at_window
 from shared import web
-from shared.catalogue import Catalogue, load_catalogue
+from shared.catalogue import Catalogue
 from shared.contracts.feedback import Aspect, RatingLevel
 from shared.contracts.vocabulary import Verdict
 from shared.http.errors import error_response, problem
@@ -40,11 +39,6 @@ NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer",
             "X-Robots-Tag": "noindex"}
 
 router = APIRouter(include_in_schema=False)
-
-
-@cache
-def _catalogue(paths: tuple[Path, ...]) -> Catalogue:
-    return load_catalogue(list(paths))
 
 
 @router.get("/")
@@ -96,7 +90,8 @@ async def survey(request: Request, survey_id: UUID,
     state, row = await _survey_state(request, survey_id, t)
     item_name, requested_on = None, None
     if row is not None:
-        item = _catalogue(tuple(settings.catalogue_paths)).get(row["service_item"] or "")
+        catalogue: Catalogue = request.app.state.catalogue
+        item = catalogue.get(row["service_item"] or "")
         if item is not None:
             item_name = item.name_zh if lang == "zh" else item.name_en
         day: date = row["requested_at"].astimezone(settings.tz).date()

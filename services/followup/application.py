@@ -495,7 +495,8 @@ class FollowUps:
     async def chase_referral_again(self, referral_id: UUID, cause: str, occurred_at: datetime
                                    ) -> UUID | None:
         """The referral's case was reopened (``cause``: the ``CaseReopened`` event at
-        ``occurred_at``): one its resolution closed, never answered, is awaited again, its
+        ``occurred_at``): one its resolution closed, never answered (or left awaiting its
+        first deadline: ``Referral.chased_on_reopening``), is awaited again, its
         reply due at office closing on the same number of working days after the reopening's
         day as it was given when sent (``working_deadline``, the center's calendar;
         ``CalendarOutOfRange`` past it: the rule is parked). Returns the id of the 督办 this
@@ -505,7 +506,7 @@ class FollowUps:
         again: list[UUID | None] = []
 
         def act(referral: Referral, meta: Meta) -> None:
-            if referral.status != "closed":
+            if not referral.chased_on_reopening:
                 # Chased again already (a reopening delivered again): its 督办 all the same.
                 chased = referral.status in ("awaiting_reply", "overdue")
                 again.append(referral.chase_id if chased and getattr(referral, "round", 0)

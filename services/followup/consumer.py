@@ -14,7 +14,9 @@ From intake (consumed from the stream, in each case's order):
 * ``CaseResolved``: the case's help tasks still open are closed as no longer needed
   (``HelpTaskClosed``, reason ``case_resolved``: off every worklist, never escalated; a
   reopening does not bring them back), and so are its referrals still awaiting a reply
-  (``ReferralClosed``: never chased after), a 督办 already planned for one cancelled; a
+  (``ReferralClosed``: never chased after; those the rules remembered, and the case's
+  others in ``referrals``, sent before they were remembered), a 督办 already planned for
+  one cancelled; a
   *post-resolution check* M working days later (``followup_post_resolution_working_days``);
   an *early check* (``followup_early_check_working_days``, priority high) when the outcome
   is ``cannot_be_resolved``, the emotion was not defused, or the case's resident needs more
@@ -28,7 +30,8 @@ From intake (consumed from the stream, in each case's order):
   it reads (``_meet_care``), so one of them always sees the other.
 * ``CaseReopened``: the open post-resolution checks of the case are cancelled (the counter is
   handling it again; resolving it again schedules a new check). Its referrals the resolution
-  closed unanswered are chased again (``ReferralReopened``): a new reply deadline, the
+  closed unanswered, or left awaiting their first deadline (resolved before the rules closed
+  referrals), are chased again (``ReferralReopened``): a new reply deadline, the
   referral's own number of working days from the reopening's day, and a 督办 of their own
   when missed again (its help tasks come back on the asker's worklist: ``queries.py``).
   Reopened because the resident said it was not solved (reason ``resident_says_unsolved``):
@@ -190,6 +193,10 @@ NOT_FOLLOW_UPS = ("obligation", HELP_TASK, REFERRAL)
 TEAMS_OWN = (Reason.VERIFICATION.value, Reason.RECTIFICATION.value)
 #: What a handover moves to the case's new owner: every rule's follow-up but these.
 NOT_THE_OWNERS = (*NOT_FOLLOW_UPS, *TEAMS_OWN)
+#: Rules a case turning urgent leaves alone (``_turned_urgent``): those with no follow-up,
+#: and a referral's 督办, remembered when the referral is sent but planned only once the reply
+#: is overdue, high priority from its start.
+NOT_MADE_URGENT = (*NOT_FOLLOW_UPS, Reason.REFERRAL_OVERDUE.value)
 
 Row = tuple[UUID, UUID, str]
 """(case id, follow-up id, rule): what a rule scheduled for a case, kept in rule_followups."""
@@ -448,11 +455,10 @@ class Rules:
         referral's 督办: remembered when the referral is sent, it exists only once the reply is
         overdue, and is high priority from its start."""
         assert e.case_id is not None
-        not_these = (*NOT_FOLLOW_UPS, Reason.REFERRAL_OVERDUE.value)
-        planned = before.of(e.case_id, but=not_these)
+        planned = before.of(e.case_id, but=NOT_MADE_URGENT)
 
         async def run(earlier: list[Row]) -> None:
-            this_batch = [f for _, f, rule in earlier if rule not in not_these]
+            this_batch = [f for _, f, rule in earlier if rule not in NOT_MADE_URGENT]
             await _on_each([*planned, *this_batch], self.followups.prioritise, e,
                            "rule.prioritise_unknown", "follow_up_id")
             return None
@@ -860,7 +866,10 @@ class Rules:
 
 READ = (
     "SELECT ARRAY(SELECT r FROM case_refs r WHERE r.case_id = ANY($1::uuid[])) AS refs,"
-    " ARRAY(SELECT p FROM rule_followups p WHERE p.case_id = ANY($2::uuid[])) AS planned,"
+    " ARRAY(SELECT p FROM rule_followups p WHERE p.case_id = ANY($2::uuid[])"
+    "  UNION ALL SELECT ROW(r.case_id, r.referral_id, 'referral')::rule_followups"
+    "  FROM referrals r WHERE r.case_id = ANY($4::uuid[]) AND r.status <> 'replied')"
+    " AS planned,"
     " ARRAY(SELECT c FROM resident_consent c WHERE c.resident_id = ANY($3::uuid[]"
     "  || ARRAY(SELECT resident_id FROM case_refs WHERE case_id = ANY($1::uuid[])"
     "  AND resident_id IS NOT NULL))) AS consents,"
@@ -869,7 +878,11 @@ READ = (
     "  WHERE case_id = ANY($1::uuid[]))) AS cared")
 """What a batch of rules reads before it plans, in one round trip: the cases it touches
 (``case_refs``: each event's case, and the case a plan step names), what rules of earlier
-batches scheduled for them (``rule_followups``) and what their residents agreed to
+batches scheduled for them (``rule_followups``; for a case resolved or reopened, also its
+referrals not yet answered, ``referrals``: one sent before the rules remembered referrals
+is closed by the resolution and chased again by the reopening like the others, and a
+reopening records itself on it before the scheduler's close of a case it may still read as
+resolved: ``Referral.chase_again``) and what their residents agreed to
 (``resident_consent``: the residents of those cases, those the batch's consent events name and
 those an opening, a rectification or a plan step names), and which of those cases' residents
 need more care (``resident_care``). Three statements one after the other were three of a
@@ -901,6 +914,8 @@ async def _read(conn: asyncpg.Connection, events: Sequence[Envelope]
                 for i in (e.case_id, _step_case(e) if e.type == "PlanStepAdded" else None)
                 if i is not None}
     planned_ids = {e.case_id for e in events if e.case_id is not None}
+    referring_ids = {e.case_id for e in events if e.case_id is not None
+                     and e.type in ("CaseResolved", "CaseReopened") and e.service == "intake"}
     resident_ids: set[UUID] = set(residents.Residents.ids_in(events))
     for e in events:
         if e.type in ("CaseOpened", "RectificationOpened", "PlanStepAdded") \
@@ -909,7 +924,8 @@ async def _read(conn: asyncpg.Connection, events: Sequence[Envelope]
     await _meet_care(conn, events)  # before anything is read
     if not case_ids and not resident_ids:
         return _CaseRefs({}), residents.Residents({}), _Planned([])
-    row = await conn.fetchrow(READ, list(case_ids), list(planned_ids), list(resident_ids))
+    row = await conn.fetchrow(READ, list(case_ids), list(planned_ids), list(resident_ids),
+                              list(referring_ids))
     assert row is not None
     flag = residents.Residents.flag
     # Each case_refs row by the names it carries, zipped (a lookup per column was a third

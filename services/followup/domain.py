@@ -945,12 +945,17 @@ class Count:
               ) -> tuple[datetime, Basis] | None:
         """The deadline counted again on ``calendar`` and its basis, when it differs from
         ``at`` (or only its basis from ``basis``); None when nothing is to be recorded: the
-        same moment and basis, or missed on both counts (the scheduler's). Never earlier than
-        ``now``."""
+        same moment and basis, or missed on both counts at different moments (the
+        scheduler's: the moment it was missed at stays, with its basis). Missed on both
+        counts at the same moment, only its basis is news: a provisional deadline the
+        published schedule gives too is confirmed official, as one still to come. Never
+        earlier than ``now``."""
         due_at, new_basis = working_deadline(calendar, self.counted_from, self.working_days)
         if due_at <= now and at <= now:
-            return None
-        due_at = max(due_at, now)
+            if due_at != at:
+                return None
+        else:
+            due_at = max(due_at, now)
         if due_at == at and new_basis.value == basis:
             return None
         return due_at, new_basis
@@ -1104,8 +1109,9 @@ class HelpTask(RemembersCommands):
         """Count the deadline's working days again on the calendar in force (True: moved, or
         confirmed on its published year), as ``FollowUp.replan``: only a task still waiting
         for its deadline whose count is known (one opened before re-planning is left as it
-        is); missed on both counts it is left to the scheduler; never earlier than ``now``;
-        the same moment and basis record nothing."""
+        is); missed on both counts it is left to the scheduler (its basis confirmed when
+        both give the same moment: ``Count.again``); never earlier than ``now``; the same
+        moment and basis record nothing."""
         moved = recount(self, "HelpTaskReplanned", self.deadline_at, calendar, now, meta,
                         waiting=self.status in HELP_ACTIVE and self.escalated_to is None)
         if moved is None:
@@ -1217,9 +1223,15 @@ class Referral(RemembersCommands):
         return referral_overdue_follow_up_id(self.id, getattr(self, "round", 0))
 
     def reply_working_days(self, calendar: WorkingCalendar, default: int) -> int:
-        """The working days the unit was given to reply when it was sent (from the day after
-        the sending's day to the first reply deadline: ``working_deadline``'s count), on the
-        calendar in force; ``default`` when they cannot be counted any more."""
+        """The working days the unit was given to reply: the count kept when it was sent (or
+        chased again), so a reopening gives it as many as it had whatever the calendar has
+        learnt since (a make-up working day published in between is not a day more). One
+        sent before the count was kept: counted again from the day after the sending's day
+        to the first reply deadline (``working_deadline``'s count) on the calendar in force;
+        ``default`` when they cannot be counted any more."""
+        kept = getattr(self, "working_days", None)
+        if kept is not None:
+            return int(kept)
         sent_at = getattr(self, "sent_at", None)
         first = getattr(self, "first_reply_due_at", None)
         if sent_at is None or first is None:
@@ -1234,7 +1246,8 @@ class Referral(RemembersCommands):
         """Count the reply deadline's working days again on the calendar in force (True:
         moved, or confirmed on its published year), as ``HelpTask.replan``: only a referral
         awaiting its reply whose count is known (one sent or chased again before re-planning
-        is left as it is); missed on both counts it is left to the scheduler (督办)."""
+        is left as it is); missed on both counts it is left to the scheduler (督办), its
+        basis confirmed when both give the same moment (``Count.again``)."""
         moved = recount(self, "ReferralReplanned", self.reply_due_at, calendar, now, meta,
                         waiting=self.status == "awaiting_reply")
         if moved is None:
@@ -1250,14 +1263,28 @@ class Referral(RemembersCommands):
         self.reply_due_at, self.basis = reply_due_at, basis
         self._remember(meta, "ReferralReplanned")
 
+    @property
+    def chased_on_reopening(self) -> bool:
+        """Whether its case's reopening chases it again (``chase_again``): closed by the
+        resolution unanswered, or still awaiting its first reply deadline (sent before the
+        rules closed a resolved case's referrals, its resolution left it awaiting, for the
+        scheduler to close: ``advance``)."""
+        return self.status == "closed" or (
+            self.status == "awaiting_reply" and getattr(self, "round", 0) == 0)
+
     def chase_again(self, reply_due_at: datetime, basis: Basis, meta: Meta,
                     counted_from: date | None = None, working_days: int | None = None
                     ) -> bool:
         """Its case was reopened: a referral closed by the resolution (never answered) is
-        awaited again until ``reply_due_at`` (True); one answered, or still awaited, stays as
-        it is. Idempotent by nature: once chased again, a redelivered reopening records
-        nothing."""
-        if self.status != "closed":
+        awaited again until ``reply_due_at`` (True), and so is one the resolution left
+        awaiting its first deadline (``chased_on_reopening``): recorded on the referral, the
+        reopening is what the scheduler's close of a case it may still read as resolved
+        meets, in the referral's own version: after it, a round chased again is not closed
+        before its deadline (``advance``); before it, the close is the version this one
+        conflicts with, and the reopening, tried again, chases the closed referral. One
+        answered, overdue or chased again already stays as it is. Idempotent by nature: once
+        chased again, a redelivered reopening records nothing."""
+        if not self.chased_on_reopening:
             return False
         self._reopened(reply_due_at=reply_due_at, basis=basis.value,
                        round=getattr(self, "round", 0) + 1, reason="case_reopened", meta=meta,

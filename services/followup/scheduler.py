@@ -11,7 +11,10 @@ task whose case is known resolved (``case_refs``) is closed rather than escalate
 referral closed rather than chased; a referral overdue of a case known resolved (sent before
 the rules closed a resolved case's referrals) is closed at any tick, its 督办 cancelled
 (``LEFT_CHASED``), and one such still awaiting its reply at the tick whose page of the
-referrals awaiting reaches it, its deadline come or not (``LEFT_WAITING``). All of
+referrals awaiting reaches it, its deadline come or not (``LEFT_WAITING``), unless its
+case was reopened after the page was read: the reopening, recorded on the referral
+(``Referral.chase_again``), is the version the close meets (it finds the referral chased
+again and leaves it, or conflicts, and the reopening, tried again, chases it). All of
 it is recorded by the aggregate itself, so:
 
 * **exactly once**: two replicas may try the same aggregate at the same moment; the event

@@ -123,6 +123,12 @@ class Intake:
     def _calendar(self, case: Case) -> WorkingCalendar | None:
         return self.calendars.for_center(case.center_id) if self.calendars else None
 
+    def _today(self, case: Case, at: datetime) -> date:
+        """``at``'s day on the case's center's calendar; without calendars (benchmarks of the
+        write path alone), its UTC date."""
+        calendar = self._calendar(case)
+        return calendar.local_day(at) if calendar is not None else at.astimezone(UTC).date()
+
     def _item_due(self, case: Case, service_item: str, meta: Meta) -> DueCandidate | None:
         """The item's usual working days counted from the day of guidance (0: that day, or
         the next working day when guidance falls on a day off)."""
@@ -352,9 +358,13 @@ class Intake:
             if case.due_on is not None and counted < today and case.due_on < today:
                 # Overdue on either count, provisional or not: a past day is not moved to
                 # today (re-planning runs at every start: the case came off the overdue
-                # list and, resolved that day, counted on time).
-                return case
-            due_on = max(counted, today)
+                # list and, resolved that day, counted on time). On the same day by both
+                # counts, only its basis is news: confirmed official, as one to come.
+                if counted != case.due_on:
+                    return case
+                due_on = counted
+            else:
+                due_on = max(counted, today)
             moved["yes"] = case.replan_due(due_on, calendar.basis_of(start, due_on).value,
                                            meta)
             return case
@@ -371,8 +381,7 @@ class Intake:
         def move(case: Case, meta: Meta) -> None:
             case.check_may_move_due(principal.sub, principal.role is Role.SUPERVISOR)
             due = self._day_due(case, cmd.due_on, DueSource.MOVED, DueCause.MOVED)
-            calendar, now = self._calendar(case), self.path.now()
-            today = calendar.local_day(now) if calendar is not None else now.date()
+            today = self._today(case, self.path.now())
             case.move_due_date(cmd.due_on, cmd.note, due.basis.value if due else "official",
                                principal.sub, principal.role is Role.SUPERVISOR, meta, today)
 
@@ -397,9 +406,7 @@ class Intake:
         """Earlier periods are watched from a day already come (the resident says a payment
         did not come), at most ``TRACKED_FROM_DAYS`` back; 422 otherwise (a day before the
         calendar's first year also parked the obligation in follow-up for good)."""
-        calendar = self._calendar(case)
-        at: datetime = meta["occurred_at"]
-        today = calendar.local_day(at) if calendar is not None else at.date()
+        today = self._today(case, meta["occurred_at"])
         if not today - timedelta(days=TRACKED_FROM_DAYS) <= day <= today:
             # A year typed wrong (2006 for 2026) would plan some 240 missed periods, each a
             # high-priority call to one resident.

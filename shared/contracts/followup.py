@@ -335,7 +335,8 @@ class ReferralReplanned(_Payload):
     """The reply deadline worked out again (``cause`` ``calendar_published``), as
     ``HelpTaskReplanned``: the sending's (or the reopening's) working days counted again on the
     calendar in force. Never earlier than the re-planning; a deadline missed on both counts
-    is left to the scheduler (督办)."""
+    is left to the scheduler (督办), only its basis confirmed (the same moment, ``official``)
+    when the published count gives that moment too."""
 
     reply_due_at: Moment
     previous_reply_due_at: Moment

@@ -6,6 +6,7 @@ the holiday package does not know: the deadline is provisional)."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -296,17 +297,35 @@ async def test_a_resolved_cases_referrals_are_no_longer_chased(settings: Setting
         await _rebuilt_is_live(settings)
 
 
+class _Paused:
+    """The scheduler's hand on the store, held at a barrier: ``reached`` once it has read
+    its page and is about to close, and it goes on when ``go`` is set."""
+
+    def __init__(self, followups: Any) -> None:
+        self.followups = followups
+        self.reached, self.go = asyncio.Event(), asyncio.Event()
+
+    async def advance(self, *args: Any, **kwargs: Any) -> Any:
+        self.reached.set()
+        await self.go.wait()
+        return await self.followups.advance(*args, **kwargs)
+
+
 async def test_referrals_left_overdue_before_this_release_are_closed_once_their_case_is_resolved(
         settings: Settings) -> None:
-    """The upgrade: referrals sent before the rules closed a resolved case's referrals, and
-    overdue (督办 planned) on Monday 21 December. A was resolved before the upgrade (the old
-    rules folded the resolution and closed nothing: its 督办 runs on); B is resolved after it,
-    but the old release remembered no referral for the rules to close (its 督办 is
-    cancelled, the referral stayed overdue). No timer brings an overdue referral back, so
-    both showed overdue for ever. C's referral, given ten working days (reply due 4 January
-    2027), was still awaited when C was resolved the same way: it waited for its deadline.
-    At New Year's Eve 23:30 the scheduler's tick closes all three and cancels A's 督办; in
-    2027 (provisional) nothing more happens."""
+    """The upgrade: referrals sent before the rules remembered a case's referrals and closed
+    them at its resolution, overdue (督办 planned) on Monday 21 December. A was resolved
+    before the upgrade (the old rules folded the resolution and closed nothing: its 督办 runs
+    on); no timer brings an overdue referral back, so it showed overdue for ever. B is
+    resolved after it: the rules find its referral among the case's (``referrals``) and
+    close it, its 督办 cancelled. C's referral, given ten working days (reply due 4 January
+    2027), was still awaited when C was resolved before the upgrade: it waited for its
+    deadline. At New Year's Eve 23:30 the scheduler's tick closes A's and cancels its 督办;
+    it has read C's case resolved when, at that moment, the resident comes back and C is
+    reopened, before its close is written (a barrier holds it): the reopening is recorded on
+    the referral first (chased again, ten working days from the 31st: Friday 15 January
+    2027, provisional) and the close finds it so. Before, the close came after the reopening
+    and nobody asked the bureau again about an open case. In 2027 nothing more is closed."""
     async with center_day(settings, at(2026, 12, 20, 9)) as center:
         pool: asyncpg.Pool = center.app.state.pool
         a = await center.open_case(at(2026, 12, 20, 10))
@@ -329,39 +348,66 @@ async def test_referrals_left_overdue_before_this_release_are_closed_once_their_
         await center.settled()
         chases = {case: (await _referral(center, r["referral_id"]))["follow_up_id"]
                   for case, r in sent.items()}
-        # A: resolved under the old rules (the case known resolved, nothing closed).
+
+        async def case_is(case: str, status: str) -> bool:
+            return await pool.fetchval("SELECT status FROM case_refs WHERE case_id = $1::uuid",
+                                       case) == status
+        # A: resolved under the old rules (the case known resolved, nothing closed); C too,
+        # for real in intake (to be reopened), its referral out of the rules' sight meanwhile.
         await pool.execute("UPDATE case_refs SET status = 'resolved' WHERE case_id = $1::uuid",
                            a)
+        c_referral = UUID(sent[c]["referral_id"])
+        await pool.execute("UPDATE referrals SET case_id = NULL WHERE referral_id = $1",
+                           c_referral)
         center.clock.set(at(2026, 12, 22, 10))
-        for case in (b, c):
+        for case in (c, b):
             await center.step(case, "resolve", {
                 "outcome": "resolved", "explanation": "社保中心电话确认",
                 "emotion_defused": True, "occurred_at": at(2026, 12, 22, 10).isoformat()})
+        await wait_until(lambda: case_is(c, "resolved"), what="C's resolution applied")
+        await pool.execute("UPDATE referrals SET case_id = $2::uuid WHERE referral_id = $1",
+                           c_referral, c)
 
-        async def b_chase_cancelled() -> bool:
-            return (await center.get(chases[b]))["status"] == "cancelled"
-        await wait_until(b_chase_cancelled, what="B's 督办 cancelled by its resolution")
+        async def b_closed() -> bool:
+            return (await center.get(chases[b]))["status"] == "cancelled" and (
+                await _referral(center, sent[b]["referral_id"]))["status"] == "closed"
+        await wait_until(b_closed, what="B's referral closed, its 督办 cancelled")
         await center.settled()
-        assert (await _referral(center, sent[b]["referral_id"]))["status"] == "overdue"
         assert (datetime.fromisoformat(sent[c]["reply_due_at"]), sent[c]["basis"]) == (
             at(2027, 1, 4, 17), "provisional")
-        assert (await _referral(center, sent[c]["referral_id"]))["status"] == "awaiting_reply"
+        assert (await _referral(center, str(c_referral)))["status"] == "awaiting_reply"
 
         center.clock.set(NEW_YEARS_EVE)
-        fired = (await center.scheduler.tick(NEW_YEARS_EVE)).fired
-        assert (fired["ReferralClosed"], fired["FollowUpCancelled"]) == (3, 1), fired
+        scheduler = center.scheduler
+        paused = scheduler.followups = _Paused(scheduler.followups)
+        try:
+            tick = asyncio.create_task(scheduler.tick(NEW_YEARS_EVE))
+            await paused.reached.wait()  # its page read: A's and C's cases resolved
+            await center.step(c, "reopen", {"reason": "new_information",
+                                            "occurred_at": NEW_YEARS_EVE.isoformat()})
+            await wait_until(lambda: case_is(c, "open"), what="C's reopening applied")
+            paused.go.set()
+            fired = (await tick).fired
+        finally:
+            scheduler.followups = paused.followups
+        assert (fired["ReferralClosed"], fired["FollowUpCancelled"]) == (1, 1), fired
         await center.settled()
         assert [(await _referral(center, r["referral_id"]))["status"]
-                for r in sent.values()] == ["closed", "closed", "closed"]
+                for r in sent.values()] == ["closed", "closed", "awaiting_reply"]
         assert (await center.get(chases[a]))["status"] == "cancelled"
+        again = await _referral(center, str(c_referral))
+        assert (datetime.fromisoformat(again["reply_due_at"]), again["basis"]) == (
+            at(2027, 1, 15, 17), "provisional")
         center.clock.set(at(2027, 1, 5, 9))
         board = (await center.followup.get(f"/worklists/centers/{CENTER}")).json()
-        assert (board["referrals"], board["referrals_waiting"]) == (
-            {"open": 0, "overdue": 0}, [])
+        assert board["referrals"] == {"open": 1, "overdue": 0}
+        assert [r["referral_id"] for r in board["referrals_waiting"]] == [str(c_referral)]
         fired = (await center.scheduler.tick(at(2027, 1, 5, 9))).fired
         assert "ReferralClosed" not in fired and "FollowUpCancelled" not in fired, fired
-        closed = [e for e in await stream_envelopes(settings) if e.type == "ReferralClosed"]
-        assert sorted((str(e.aggregate_id), e.actor, e.payload["reason"]) for e in closed) \
-            == sorted((r["referral_id"], "system:scheduler", "case_resolved")
-                      for r in sent.values())
+        events = [e for e in await stream_envelopes(settings)
+                  if e.type in ("ReferralClosed", "ReferralReopened")]
+        assert sorted((str(e.aggregate_id), e.type, e.actor) for e in events) == sorted([
+            (sent[a]["referral_id"], "ReferralClosed", "system:scheduler"),
+            (sent[b]["referral_id"], "ReferralClosed", "system:rules"),
+            (str(c_referral), "ReferralReopened", "system:rules")])
         await _rebuilt_is_live(settings)

@@ -8,6 +8,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from services.followup import projections
 from services.followup.consumer import DDL, _read
 from shared.contracts import Envelope
 from shared.settings import Settings
@@ -23,8 +24,9 @@ def _event(type_: str, service: str = "intake", case_id: uuid.UUID | None = None
 
 async def test_a_batch_of_rules_reads_its_cases_plans_and_consents_in_one_statement(
         settings: Settings) -> None:
-    async with schema_pool(settings, "followup_reads", DDL) as pool:
+    async with schema_pool(settings, "followup_reads", [*projections.DDL, *DDL]) as pool:
         resolved, stepped, untouched = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+        sent_before, answered = uuid.uuid4(), uuid.uuid4()
         refused, erased, elsewhere, said, rectified = (uuid.uuid4() for _ in range(5))
         planned, other = uuid.uuid4(), uuid.uuid4()
         async with pool.acquire() as conn:
@@ -43,6 +45,15 @@ async def test_a_batch_of_rules_reads_its_cases_plans_and_consents_in_one_statem
                 "INSERT INTO rule_followups (case_id, follow_up_id, rule) VALUES ($1, $2, $3)",
                 [(resolved, planned, "post_resolution_check"),
                  (untouched, other, "deadline_reminder")])
+            # Referrals of the resolved case the rules never remembered (sent before they
+            # did): one awaiting its reply is the rules' to close, one answered is not.
+            await conn.executemany(
+                "INSERT INTO referrals (referral_id, center_id, case_id, unit_kind, unit_name,"
+                " unit_contact, referred_by, status, reply_due_at, basis, sent_at, updated_at,"
+                " version, position) VALUES ($1, 'SH-PD-HUAMU', $2, 'other', '', '',"
+                " 'clerk-017', $3, $4, 'official', $4, $4, 1, 1)",
+                [(sent_before, resolved, "awaiting_reply", NOW),
+                 (answered, resolved, "replied", NOW)])
             events = [
                 _event("CaseResolved", case_id=resolved),
                 _event("PlanStepAdded", payload={"case_id": str(stepped)}),
@@ -58,7 +69,8 @@ async def test_a_batch_of_rules_reads_its_cases_plans_and_consents_in_one_statem
         assert set(refs.cases) == {resolved, stepped}, "the batch's cases and a step's case"
         assert refs.cases[resolved]["resident_id"] == refused
         assert refs.cases[stepped]["status"] == "open"
-        assert rules.of(resolved) == [planned] and rules.of(untouched) == []
+        assert rules.of(resolved, "post_resolution_check") == [planned]
+        assert rules.of(resolved, "referral") == [sent_before] and rules.of(untouched) == []
         assert known.consent(refused).contact is False, "a case's resident"
         assert known.consent(erased).erased, "a plan step's case's resident"
         assert known.consent(said).contact is False, "named by a consent event: as stored"
@@ -75,7 +87,8 @@ async def test_a_batch_with_nothing_to_read_sends_nothing(settings: Settings) ->
 
 
 async def test_a_batch_that_resolves_nothing_takes_no_care_lock(settings: Settings) -> None:
-    async with schema_pool(settings, "followup_reads", DDL) as pool, pool.acquire() as conn:
+    async with schema_pool(settings, "followup_reads", [*projections.DDL, *DDL]) as pool, \
+            pool.acquire() as conn:
         counting = CountingConnection(conn)
         opened = _event("CaseOpened", case_id=uuid.uuid4(),
                         payload={"resident_id": str(uuid.uuid4())})

@@ -351,7 +351,10 @@ async def test_an_overdue_provisional_due_date_is_not_moved_to_the_day_it_is_cou
     Thursday the 14th, overdue, when the service starts again (or the calendar is reloaded):
     the count is the same, yet 'never before today' moved it to the 14th (cause
     calendar_published), and at every restart after: the case dropped off the overdue list
-    and, resolved that day, counted on time. Overdue on either count, it stays overdue."""
+    and, resolved that day, counted on time. Overdue on either count, it stays overdue: on
+    its old day and basis when the published notice counts another day (6 January off: the
+    13th), confirmed official, once, when it counts the 12th too (before, it said
+    provisional for ever)."""
     holidays = tmp_path / "holidays.json"
     holidays.write_text("{}")
     settings = settings.model_copy(update={"holidays_file": holidays})
@@ -370,6 +373,26 @@ async def test_an_overdue_provisional_due_date_is_not_moved_to_the_day_it_is_cou
         case, dues = await due_dates(client, case_id, 0)
         assert [d["cause"] for d in dues] == ["guidance"]
         assert (case["due_on"], case["due_basis"]) == ("2027-01-12", "provisional")
+        ops = bearer(settings, role="ops", center=None)
+        holidays.write_text(json.dumps(SCHEDULE_2027))  # the 13th: missed either way
+        r = await client.post("/ops/calendar/reload", headers=ops)
+        assert r.json()["replanned"]["intake"]["due_dates_replanned"] == 0
+        holidays.write_text(json.dumps({"2027": {"source": "illustrative test data",
+                                                 "holidays": ["2027-01-01"]}}))
+        for replanned in (1, 0):  # the notice gives the 12th: confirmed once
+            r = await client.post("/ops/calendar/reload", headers=ops)
+            assert r.json()["replanned"]["intake"]["due_dates_replanned"] == replanned
+
+        async def confirmed() -> bool:
+            case, _ = await due_dates(client, case_id, 0)
+            return case["due_basis"] == "official"
+
+        await wait_until(confirmed, what="the read model to catch up")
+        case, dues = await due_dates(client, case_id, 0)
+        assert case["due_on"] == "2027-01-12"
+        assert (dues[-1]["cause"], dues[-1]["previous_due_on"], dues[-1]["due_on"],
+                dues[-1]["basis"]) == ("calendar_published", "2027-01-12", "2027-01-12",
+                                       "official")
 
 
 async def test_a_correction_of_a_published_year_counts_an_official_due_date_again(

@@ -133,3 +133,41 @@ def test_a_referral_chased_again_is_counted_from_the_reopening() -> None:
     assert made.reply_due_at == at(2027, 1, 5, 17)
     assert made.replan(MAKE_UP, NEW_YEARS_EVE_LATE, meta("calendar:a")) is True
     assert (made.reply_due_at, made.basis) == (at(2027, 1, 4, 17), Basis.OFFICIAL.value)
+
+
+def test_a_referral_chased_again_after_the_make_up_saturday_is_published_gets_its_ten_days(
+        ) -> None:
+    # Sent Sunday 20 December with ten working days (the law: Monday 4 January), closed by
+    # the resolution; the notice then works Saturday 2 January. Counted again on it, Dec 21
+    # to Jan 4 holds eleven working days: the unit is given the ten it was given, not 11.
+    for calendar in (PROVISIONAL, MAKE_UP):
+        made = referral(date(2026, 12, 20), 10, DECEMBER_20)
+        made.close_as_not_needed(meta("close"))
+        assert made.reply_working_days(calendar, default=5) == 10
+    # One sent before the count was kept: counted again on the calendar in force, as before.
+    reply_due_at, basis = working_deadline(PROVISIONAL, date(2026, 12, 20), 10)
+    old = Referral(id=uuid.uuid4(), unit_kind="social_insurance_bureau", unit_name="社保中心",
+                   unit_contact="", referred_by="clerk-001", reply_due_at=reply_due_at,
+                   source_id=uuid.uuid4(), meta=meta("send"), basis=basis.value)
+    assert old.reply_working_days(PROVISIONAL, default=5) == 10
+    assert old.reply_working_days(MAKE_UP, default=5) == 11
+
+
+def test_a_deadline_missed_before_the_notice_is_confirmed_only_where_the_notice_gives_it(
+        ) -> None:
+    # Sent Monday 28 December with five working days: the law, Dec 29-31, Jan 4, 5; the
+    # notice with the make-up Saturday, Jan 4. The schedule comes on Wednesday 6 January,
+    # before the scheduler's tick: missed either way. Where the notice gives Tuesday the 5th
+    # too, the deadline is confirmed official, once; where it gives the 4th, the 5th it was
+    # missed at stays, provisional (no schedule says the 5th).
+    now = at(2027, 1, 6, 10)
+    agreed = referral(date(2026, 12, 28), 5, at(2026, 12, 28, 10))
+    assert (agreed.reply_due_at, agreed.basis) == (at(2027, 1, 5, 17), Basis.PROVISIONAL.value)
+    assert agreed.replan(AGREES, now, meta("calendar:a", now)) is True
+    [event] = replanned(agreed)
+    assert event.reply_due_at == event.previous_reply_due_at == at(2027, 1, 5, 17)
+    assert agreed.basis == Basis.OFFICIAL.value
+    assert agreed.replan(AGREES, now, meta("calendar:a2", now)) is False
+    moved = task(date(2026, 12, 28), 5, at(2026, 12, 28, 10))
+    assert moved.replan(MAKE_UP, now, meta("calendar:a", now)) is False
+    assert (moved.deadline_at, moved.basis) == (at(2027, 1, 5, 17), Basis.PROVISIONAL.value)
