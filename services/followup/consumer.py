@@ -867,7 +867,7 @@ class Rules:
 READ = (
     "SELECT ARRAY(SELECT r FROM case_refs r WHERE r.case_id = ANY($1::uuid[])) AS refs,"
     " ARRAY(SELECT p FROM rule_followups p WHERE p.case_id = ANY($2::uuid[])"
-    "  UNION ALL SELECT ROW(r.case_id, r.referral_id, 'referral')::rule_followups"
+    "  UNION SELECT ROW(r.case_id, r.referral_id, 'referral')::rule_followups"
     "  FROM referrals r WHERE r.case_id = ANY($4::uuid[]) AND r.status <> 'replied')"
     " AS planned,"
     " ARRAY(SELECT c FROM resident_consent c WHERE c.resident_id = ANY($3::uuid[]"
