@@ -23,9 +23,11 @@ total. The definitions are those of the feedback service's figures
   ``EMOTION_DEFUSING_ARRIVALS``), those that left in none of them (``emotion_on_leaving``,
   CaseResolved v2), or, resolved before it was recorded, with ``emotion_defused``;
 - on-time completion rate (按时办结率): of those resolved cases that have a due date (the last
-  ``CaseDueDateSet``), those resolved on or before it;
+  ``CaseDueDateSet``), those resolved on or before it (a backdated resolution: judged on the
+  day of its ``judged_at``); backdated resolutions: those of the resolved cases that have a
+  ``judged_at`` (posted more than ``OCCURRED_AT_GRACE_S`` after the ``occurred_at`` given);
 - on-the-spot completion rate (当场办结率): of those resolved cases, those resolved on the
-  day they were opened;
+  day they were opened (a backdated one: judged on the day of its ``judged_at``);
 - overdue open cases: cases not resolved (no resolution, or reopened since) whose latest due
   date is before the report's day, counted on the due day;
 - satisfaction rate: of the residents' own answers (``RatingGiven`` with ``via = token``: the
@@ -116,8 +118,9 @@ PARTS: tuple[tuple[str, str, dict[str, str]], ...] = (
         "trips": "sum(CASE WHEN is_resolved THEN 1 + return_trips ELSE 0 END)",
         "first_trip": "is_resolved AND return_trips = 0",
         "resolved_with_due": "is_resolved AND due_on IS NOT NULL",
-        "resolved_on_time": "is_resolved AND due_on IS NOT NULL AND resolved_on <= due_on",
-        "resolved_on_the_spot": "is_resolved AND resolved_on = opened_on"}),
+        "resolved_on_time": "is_resolved AND due_on IS NOT NULL AND judged_on <= due_on",
+        "backdated_resolutions": "is_resolved AND backdated",
+        "resolved_on_the_spot": "is_resolved AND judged_on = opened_on"}),
     ("case_facts", "due_on", {
         "overdue_open_cases": "NOT coalesce(is_resolved, false) AND due_on < $today"}),
     ("case_facts", "verdict_on", {
@@ -193,7 +196,8 @@ RATES: tuple[Rate, ...] = (
 )
 #: The counts the table and the page show beside the rates (every count is in ``Row.counts``).
 SHOWN = ("visits", "cases", "resolved", "verdicts", "bad_reviews", "staff_recorded_answers",
-         "rectifications_opened", "appeals_upheld", "followups_unreachable", "declined")
+         "rectifications_opened", "appeals_upheld", "followups_unreachable", "declined",
+         "backdated_resolutions")
 DEFINITIONS = {
     "visits": "trips to the center, 人次 (VisitRecorded), on the day of the trip",
     "cases": "cases opened (CaseOpened), on the day they were opened",
@@ -207,6 +211,9 @@ DEFINITIONS = {
     "resolved_with_due": "resolved cases with a due date (CaseDueDateSet), on the day resolved",
     "resolved_on_time": "of those, resolved on or before their latest due date",
     "resolved_on_the_spot": "resolved cases resolved on the day they were opened",
+    "backdated_resolutions": "resolved cases whose resolution was posted more than "
+                             "OCCURRED_AT_GRACE_S after the occurred_at it gives (judged_at):"
+                             " judged on time on intake's clock less the grace",
     "overdue_open_cases": "cases still open whose latest due date is before the report's day,"
                           " on the due day",
     "survey_answers": "answers (RatingGiven) to resolution surveys, on the day answered",
@@ -304,6 +311,11 @@ def connect_export(root: Path) -> duckdb.DuckDBPyConnection:
     return con
 
 
+#: ``CaseResolved.judged_at`` as a moment: the export writes an optional moment as JSON text
+#: (a quoted ISO string), which this reads as well as a timestamp column.
+_JUDGED_AT = "CAST(trim(CAST(judged_at AS VARCHAR), '\"') AS TIMESTAMPTZ)"
+
+
 def facts_sql(tz: str, arrivals: tuple[str, ...] = NEEDS_DEFUSING) -> str:
     defusing = ", ".join(f"'{Emotion(e).value}'" for e in arrivals)
     seen = "recorded_at <= $as_of"
@@ -320,7 +332,10 @@ def facts_sql(tz: str, arrivals: tuple[str, ...] = NEEDS_DEFUSING) -> str:
                         arg_max(emotion_defused, aggregate_version) AS defused,
                         arg_max(emotion_on_leaving, aggregate_version) AS leaving,
                         arg_max(CAST(timezone('{tz}', occurred_at) AS DATE), aggregate_version)
-                            AS day
+                            AS day,
+                        arg_max(CAST(timezone('{tz}', coalesce({_JUDGED_AT}, occurred_at))
+                                     AS DATE), aggregate_version) AS judged_on,
+                        arg_max(judged_at IS NOT NULL, aggregate_version) AS backdated
                  FROM "CaseResolved" WHERE {seen} GROUP BY case_id),
     due AS (SELECT case_id, arg_max(CAST(due_on AS DATE), aggregate_version) AS due_on
             FROM "CaseDueDateSet" WHERE {seen} GROUP BY case_id),
@@ -346,6 +361,8 @@ def facts_sql(tz: str, arrivals: tuple[str, ...] = NEEDS_DEFUSING) -> str:
                                 AS n FROM said) WHERE n = 1)
     SELECT o.case_id, o.center_id, o.day AS opened_on,
            CASE WHEN e.last_type = 'CaseResolved' THEN r.day END AS resolved_on,
+           CASE WHEN e.last_type = 'CaseResolved' THEN r.judged_on END AS judged_on,
+           coalesce(r.backdated, false) AS backdated,
            coalesce(i.item, o.opened_item) AS service_item, a.emotion,
            e.last_type = 'CaseResolved' AS is_resolved,
            coalesce(r.outcome = '{Outcome.RESOLVED}', false) AS as_resolved,
