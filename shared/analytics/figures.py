@@ -51,7 +51,8 @@ total. The definitions are those of the feedback service's figures
   in force (the last ``RectificationDeadlineRevised`` one, when a provisional deadline was
   revised);
 - follow-ups on-time rate: of the follow-ups completed or missed, on their (last) due day,
-  those completed and never missed;
+  those completed and never missed (a backdated completion: judged on the day of its
+  ``judged_at``, not after the due day);
 - service item: the last ``GuidanceGiven`` item, else the one the case was opened for.
 
 Days are the center's calendar days of ``occurred_at`` (a follow-up's due day: of ``due_at``).
@@ -152,7 +153,8 @@ PARTS: tuple[tuple[str, str, dict[str, str]], ...] = (
     ("followup_facts", "due_on", {
         "followups_closed": "completed_on IS NOT NULL OR missed",
         "followups_on_time": "completed_on IS NOT NULL AND NOT missed"
-                             " AND outcome IS DISTINCT FROM 'unreachable'",
+                             " AND outcome IS DISTINCT FROM 'unreachable'"
+                             " AND NOT coalesce(judged_on > due_on, false)",
         "followups_unreachable": "completed_on IS NOT NULL AND outcome = 'unreachable'"}),
 )
 COUNTS = tuple(c for _, _, counts in PARTS for c in counts)
@@ -471,12 +473,12 @@ def aftercare_sql(tz: str) -> dict[str, str]:
     due = f"CAST(timezone('{tz}', CAST(due_at AS TIMESTAMPTZ)) AS DATE)"
     followups = f"""
     WITH ev AS (
-        SELECT {cols}, {due} AS due_on, NULL AS outcome FROM "FollowUpScheduled"
-            WHERE {seen}
-        UNION ALL SELECT {cols}, {due}, NULL FROM "FollowUpRescheduled" WHERE {seen}
-        UNION ALL SELECT {cols}, NULL, CAST(outcome AS VARCHAR) FROM "FollowUpCompleted"
-            WHERE {seen}
-        UNION ALL SELECT {cols}, NULL, NULL FROM "FollowUpMissed" WHERE {seen}),
+        SELECT {cols}, {due} AS due_on, NULL AS outcome, NULL::TIMESTAMPTZ AS judged_at
+            FROM "FollowUpScheduled" WHERE {seen}
+        UNION ALL SELECT {cols}, {due}, NULL, NULL FROM "FollowUpRescheduled" WHERE {seen}
+        UNION ALL SELECT {cols}, NULL, CAST(outcome AS VARCHAR), {_JUDGED_AT}
+            FROM "FollowUpCompleted" WHERE {seen}
+        UNION ALL SELECT {cols}, NULL, NULL, NULL FROM "FollowUpMissed" WHERE {seen}),
     folded AS (
         SELECT aggregate_id, arg_min(case_id, aggregate_version) AS case_id,
                arg_min(center_id, aggregate_version) AS center_id,
@@ -485,7 +487,9 @@ def aftercare_sql(tz: str) -> dict[str, str]:
                    AS completed_on,
                coalesce(bool_or(type = 'FollowUpMissed'), false) AS missed,
                arg_min(outcome, aggregate_version) FILTER (WHERE type = 'FollowUpCompleted')
-                   AS outcome
+                   AS outcome,
+               arg_min(CAST(timezone('{tz}', judged_at) AS DATE), aggregate_version)
+                   FILTER (WHERE type = 'FollowUpCompleted') AS judged_on
         FROM ev GROUP BY aggregate_id)
     SELECT f.*, c.service_item FROM folded f LEFT JOIN case_facts c USING (case_id)
     """

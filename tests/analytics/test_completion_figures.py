@@ -26,6 +26,7 @@ from tests.analytics.support import (
     Aggregate,
     CaseStory,
     at,
+    follow_up,
     publish,
 )
 
@@ -35,11 +36,11 @@ FIGURES_DOC = Path(__file__).resolve().parents[2] / "docs" / "figures.md"
 
 def case(center: str, item: str, clerk: str, opened: datetime,
          dues: list[tuple[datetime, str]], resolved: datetime | None,
-         reopened: datetime | None = None,
-         posted: datetime | None = None) -> list[dict[str, Any]]:
+         reopened: datetime | None = None, posted: datetime | None = None,
+         story: CaseStory | None = None) -> list[dict[str, Any]]:
     """``posted``: when intake recorded a backdated resolution, more than the grace
     (``OCCURRED_AT_GRACE_S``, 72 h) after the ``resolved`` it gives: judged then less 72 h."""
-    story = CaseStory(center, item, opened)
+    story = story or CaseStory(center, item, opened)
     a = Aggregate("intake", story, aggregate_id=story.case_id)
     a.add("CaseOpened", opened, center_id=center, counter_id="window-3", clerk_id=clerk,
           channel="counter", service_item=item, resident_id=None)
@@ -73,6 +74,7 @@ def week() -> list[dict[str, Any]]:
        on 6 Mar at 09:00, says 2 Mar 16:00: backdated beyond the 72 h grace, judged on 3 Mar
        09:00: late, and not on the spot (counted on 2 Mar, its day, as backdated).
     """
+    eight = CaseStory(HUAMU, UNEMPLOYMENT, at("2026-03-02", 8, 30))
     return [
         *case(HUAMU, HARDSHIP, "clerk-017", at("2026-03-02", 9),
               [(at("2026-03-02", 9, 5), "2026-03-23")], at("2026-03-02", 9, 30)),
@@ -92,8 +94,20 @@ def week() -> list[dict[str, Any]]:
               reopened=at("2026-03-03", 9)),
         *case(HUAMU, UNEMPLOYMENT, "clerk-020", at("2026-03-02", 8, 30),
               [(at("2026-03-02", 8, 35), "2026-03-02")], at("2026-03-02", 16),
-              posted=at("2026-03-06", 9)),
+              posted=at("2026-03-06", 9), story=eight),
+        *backdated_check(eight),
     ]
+
+
+def backdated_check(story: CaseStory) -> list[dict[str, Any]]:
+    """Case 8's check due 2 Mar 10:00, its completion posted on 6 Mar at 09:00 saying 2 Mar
+    11:00 (follow-up's scheduler down meanwhile: never missed): judged on 3 Mar 09:00, late."""
+    check = follow_up(story, at("2026-03-02", 9, 40), at("2026-03-02", 10))
+    posted = at("2026-03-06", 9)
+    check.add("FollowUpCompleted", at("2026-03-02", 11), outcome="done", channel="phone",
+              judged_at=(posted - timedelta(hours=72)).isoformat())
+    check.events[-1]["recorded_at"] = posted.isoformat()
+    return check.events
 
 
 def rates(on_time: tuple[int, int], on_the_spot: tuple[int, int]) -> dict[str, Any]:
@@ -146,6 +160,7 @@ async def test_on_time_and_on_the_spot_completion_by_hand_service_and_report(
         [row] = await feedback.compute(conn, feedback.FigureQuery(
             period="all", date_from=MARCH_2, date_to=MARCH_6, as_of=MARCH_6, group_by=()))
         assert row["backdated_resolutions"] == 1  # case 8, seen by the supervisor
+        assert row["followups_on_time_rate"] == {"numerator": 0, "denominator": 1, "rate": 0.0}
         for dimension in ("center_id", "clerk_id", "service_item"):
             found = await service((dimension,))
             expected = {(value,): figures for (d, value), figures in BY_HAND.items()
@@ -174,6 +189,8 @@ async def test_on_time_and_on_the_spot_completion_by_hand_service_and_report(
     assert report().total.rates["on_time_rate"] == 3 / 5
     assert report().total.rates["on_the_spot_rate"] == 1 / 6
     assert report().total.counts["backdated_resolutions"] == 1
+    assert (report().total.counts["followups_on_time"],
+            report().total.counts["followups_closed"]) == (0, 1)
 
     # docs/figures.md's event query of the two rates (Huamu, March 2026), run as written.
     [doc_sql] = [sql for sql in re.findall(r"```sql\n(.*?)```", FIGURES_DOC.read_text(), re.S)

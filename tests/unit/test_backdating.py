@@ -79,3 +79,21 @@ def test_a_backdated_resolution_counts_on_its_day_but_is_judged_on_the_judged_da
     assert stands["resolved_on_time"] == stands["resolved_on_the_spot"] == \
         (date(2026, 12, 31), 1)
     assert "backdated_resolutions" not in stands
+
+
+def test_a_follow_up_completion_judged_after_its_due_day_is_not_on_time() -> None:
+    """Never missed (the scheduler was down), completed saying its due day 31 December but
+    judged on 3 January 2027: closed, not on time; judged on its due day, or without a judged
+    day, on time as before."""
+    def counts(judged_on: date | None) -> dict[str, tuple[date, int]]:
+        row: dict[str, Any] = dict.fromkeys(projection.FOLLOWUPS.names)
+        row.update(follow_up_id=uuid4(), center_id="SH-PD-HUAMU", due_on=date(2026, 12, 31),
+                   completed_on=date(2026, 12, 31), missed=False, cancelled=False,
+                   outcome="done", judged_on=judged_on)
+        return {name: (day, n) for _, day, name, n in totals.contributions("fig_followups", row)}
+
+    late = counts(date(2027, 1, 3))
+    assert late["followups_closed"] == (date(2026, 12, 31), 1)
+    assert "followups_on_time" not in late
+    for judged in (None, date(2026, 12, 31)):
+        assert counts(judged)["followups_on_time"] == (date(2026, 12, 31), 1)

@@ -141,7 +141,9 @@ FOLLOWUPS = Table("fig_followups", "follow_up_id", (
     ("cancelled", "boolean"),
     # How it ended (FollowUpCompleted's outcome): 'unreachable' is not done on time, and is
     # counted apart (the team took it up); null before this column (rebuild to fill it).
-    ("outcome", "text")))
+    ("outcome", "text"),
+    # The day a backdated completion is judged on (FollowUpCompleted.judged_at), else null.
+    ("judged_on", "date")))
 VISITS = Table("fig_visits", "visit_id", (
     ("visit_id", "uuid"), ("key_id", "uuid"), ("case_id", "uuid"), ("center_id", "text"),
     ("counter_id", "text"), ("clerk_id", "text"), ("channel", "text"), ("day", "date"),
@@ -491,8 +493,10 @@ class FiguresProjection:
 
     def _followup_completed(self, row: Row, e: Envelope) -> None:
         if row["completed_on"] is None:
+            judged = e.payload.get("judged_at")
             row["completed_on"] = self.day(e.occurred_at)
             row["outcome"] = e.payload["outcome"]
+            row["judged_on"] = self.day(judged) if judged else None
 
     def _followup_missed(self, row: Row, e: Envelope) -> None:
         row["missed"] = True

@@ -179,9 +179,11 @@ FIGURES: tuple[Figure, ...] = (
     Figure("followups_on_time_rate", FOLLOWUPS, "due_on",
            "(f.completed_on IS NOT NULL OR f.missed)",
            "f.completed_on IS NOT NULL AND NOT f.missed"
-           " AND f.outcome IS DISTINCT FROM 'unreachable'",
+           " AND f.outcome IS DISTINCT FROM 'unreachable'"
+           " AND NOT coalesce(f.judged_on > f.due_on, false)",
            meaning="completed (the resident reached, or a task done) and never missed over "
-                   "completed or missed"),
+                   "completed or missed; a backdated completion judged after its due day "
+                   "(FollowUpCompleted.judged_at) is not on time"),
     Figure("followups_unreachable", FOLLOWUPS, "due_on",
            "f.completed_on IS NOT NULL AND f.outcome = 'unreachable'",
            meaning="follow-ups ended with the resident not reached after every attempt "

@@ -104,6 +104,7 @@ COLUMNS_SQL: tuple[tuple[str, str, dict[str, str]], ...] = (
     ("fig_followups", "due_on", {
         "followups_closed": "f.completed_on IS NOT NULL OR f.missed",
         "followups_on_time": "f.completed_on IS NOT NULL AND NOT f.missed"
+                             " AND NOT coalesce(f.judged_on > f.due_on, false)"
                              " AND f.outcome IS DISTINCT FROM 'unreachable'",
         "followups_unreachable": "f.completed_on IS NOT NULL"
                                  " AND f.outcome = 'unreachable'"}),
@@ -151,7 +152,9 @@ def contributions(table: str, row: dict[str, Any]) -> Iterable[tuple[str, date, 
             if done or missed is True:
                 yield center, on, "followups_closed", 1
             unreachable = done and row["outcome"] == "unreachable"
-            if done and missed is False and not unreachable:
+            judged = row["judged_on"]
+            if done and missed is False and not unreachable and not (
+                    judged is not None and judged > on):
                 yield center, on, "followups_on_time", 1
             if unreachable:
                 yield center, on, "followups_unreachable", 1
