@@ -424,6 +424,11 @@ class Settings(BaseSettings):
         "1970-01-01, the contracts' own floor."))
     occurred_at_max_future_s: float = Field(300.0, ge=0, le=86_400, description=(
         "How far ahead of the service's clock occurred_at may be (counters' clocks drift)."))
+    occurred_at_grace_s: float = Field(259_200.0, ge=0, le=2_592_000, description=(
+        "How long before the service's clock occurred_at still counts as given for a deadline "
+        "(on-time resolution, rectification): the counter page's offline queue over a "
+        "weekend (72 h). A post older than that is recorded as given but judged on the "
+        "service's clock less this grace (shared/kernel/moments.py)."))
     dates_horizon_days: int = Field(3660, ge=1, le=36_500, description=(
         "How far ahead a deadline, due day or effective day may be."))
 

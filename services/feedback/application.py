@@ -443,7 +443,10 @@ class Feedback:
 
         def act(rectification: Rectification, meta: Meta) -> Survey:
             done_at: datetime = meta["occurred_at"]
-            rectification.complete(cmd.outcome.value, cmd.actions, self.local_day(done_at),
+            # Judged on the day given, unless posted more than the grace after it (backdated):
+            # then on feedback's clock less the grace (shared.kernel.moments).
+            judged_at = self.path.moments.judged_at(done_at, now) or done_at
+            rectification.complete(cmd.outcome.value, cmd.actions, self.local_day(judged_at),
                                    meta)
             channel = rectification.revisit_channel_for(self.policy.revisit_channel)
             send_at, expires_at = self.policy.timing(channel, max(done_at, now))

@@ -362,7 +362,8 @@ class FollowUps:
                 retry = (at, calendar.basis_of(at))
             f.complete(cmd.outcome.value, cmd.channel.value, cmd.note, meta,
                        cmd.verdict.value if cmd.verdict else None, retry,
-                       day_of=calendar.local_day)
+                       day_of=calendar.local_day,
+                       judged_at=self.path.moments.judged_at(meta["occurred_at"], now))
             if retry is None:
                 return None
             return f.hand_over(Handover(

@@ -424,12 +424,14 @@ class FollowUp(RemembersCommands):
 
     def complete(self, outcome: str, channel: str, note: str, meta: Meta,
                  verdict: str | None = None, retry: tuple[datetime, Basis] | None = None,
-                 day_of: Callable[[datetime], date] | None = None) -> None:
+                 day_of: Callable[[datetime], date] | None = None,
+                 judged_at: datetime | None = None) -> None:
         """``retry``: when an unreachable resident is tried again (the next working morning);
         before the last of ``UNREACHABLE_ATTEMPTS`` the follow-up is rescheduled there, not
         completed, when the attempt was by a channel that reaches them (``REACHING``).
         ``day_of``: the center's day of a moment; such an attempt counts once a day
-        (``check_attempt_day``)."""
+        (``check_attempt_day``). ``judged_at``: the moment its due day judges a backdated
+        completion by (the service's clock less the grace, ``Moments.judged_at``)."""
         self.check_open("complete")
         if outcome == "unreachable" and channel in REACHING and day_of is not None:
             self.check_attempt_moment(day_of, meta["occurred_at"])
@@ -464,11 +466,11 @@ class FollowUp(RemembersCommands):
                               due_rule=due_rule)
             return
         self._completed(outcome=outcome, channel=channel, note=note, meta=meta,
-                        verdict=verdict)
+                        verdict=verdict, judged_at=judged_at)
 
     @event("FollowUpCompleted")
     def _completed(self, outcome: str, channel: str, note: str, meta: Meta,
-                   verdict: str | None = None) -> None:
+                   verdict: str | None = None, judged_at: datetime | None = None) -> None:
         self.status = "completed"
         self.outcome, self.channel = outcome, channel
         self._remember(meta, "FollowUpCompleted")

@@ -148,7 +148,8 @@ class Intake:
         case resolved after its due date (``Case.resolved_late``, on the center's day): its
         lateness stands."""
         calendar = self._calendar(case)
-        resolved_at = getattr(case, "resolved_at", None)
+        resolved_at = (getattr(case, "resolution_judged_at", None)
+                       or getattr(case, "resolved_at", None))
         if calendar is not None and resolved_at is not None \
                 and case.resolved_late(calendar.local_day(resolved_at)):
             return None
@@ -421,7 +422,8 @@ class Intake:
             case_id, "CaseResolved", cmd, actor, key, expected_version,
             lambda case, meta: case.resolve(
                 cmd.outcome.value, cmd.explanation, cmd.emotion_defused, meta,
-                cmd.emotion_on_leaving.value if cmd.emotion_on_leaving else None))
+                cmd.emotion_on_leaving.value if cmd.emotion_on_leaving else None,
+                self.path.moments.judged_at(meta["occurred_at"], self.path.now())))
 
     async def reopen_case(self, case_id: UUID, cmd: c.ReopenCase, actor: str,
                           key: str | None, expected_version: int | None = None) -> Written:

@@ -405,9 +405,12 @@ class Case(RemembersCommands):
         self._remember(meta, "PlacementRecorded")
 
     def resolve(self, outcome: str, explanation: str, emotion_defused: bool | None,
-                meta: Meta, emotion_on_leaving: str | None = None) -> None:
+                meta: Meta, emotion_on_leaving: str | None = None,
+                judged_at: datetime | None = None) -> None:
         """``emotion_on_leaving``: what the resident left with; ``emotion_defused`` the
-        clerk's word, derived from it when not given (see :func:`defused_on_leaving`)."""
+        clerk's word, derived from it when not given (see :func:`defused_on_leaving`).
+        ``judged_at``: the moment the due date judges a backdated resolution by (the service's
+        clock less the grace, ``Moments.judged_at``), None when ``occurred_at`` stands."""
         self.check_open()
         self.check_heard("resolve")
         if outcome != Outcome.RESOLVED and not explanation.strip():
@@ -421,14 +424,16 @@ class Case(RemembersCommands):
             emotion_defused = defused_on_leaving(self.emotion, emotion_on_leaving)
         self._resolved(outcome=outcome, explanation=explanation,
                        emotion_defused=emotion_defused, emotion_on_leaving=emotion_on_leaving,
-                       meta=meta)
+                       meta=meta, judged_at=judged_at)
 
     @event("CaseResolved")
     def _resolved(self, outcome: str, explanation: str, emotion_defused: bool,
-                  meta: Meta, emotion_on_leaving: str | None = None) -> None:
+                  meta: Meta, emotion_on_leaving: str | None = None,
+                  judged_at: datetime | None = None) -> None:
         self.status = "resolved"
         at = meta.get("occurred_at")
         self.resolved_at = datetime.fromisoformat(at) if isinstance(at, str) else at
+        self.resolution_judged_at = judged_at
         self._remember(meta, "CaseResolved")
 
     def reopen(self, reason: str, meta: Meta, due: DueCandidate | None = None) -> None:

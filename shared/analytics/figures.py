@@ -23,9 +23,11 @@ total. The definitions are those of the feedback service's figures
   ``EMOTION_DEFUSING_ARRIVALS``), those that left in none of them (``emotion_on_leaving``,
   CaseResolved v2), or, resolved before it was recorded, with ``emotion_defused``;
 - on-time completion rate (按时办结率): of those resolved cases that have a due date (the last
-  ``CaseDueDateSet``), those resolved on or before it;
+  ``CaseDueDateSet``), those resolved on or before it (a backdated resolution: judged on the
+  day of its ``judged_at``); backdated resolutions: those of the resolved cases that have a
+  ``judged_at`` (posted more than ``OCCURRED_AT_GRACE_S`` after the ``occurred_at`` given);
 - on-the-spot completion rate (当场办结率): of those resolved cases, those resolved on the
-  day they were opened;
+  day they were opened (a backdated one: judged on the day of its ``judged_at``);
 - overdue open cases: cases not resolved (no resolution, or reopened since) whose latest due
   date is before the report's day, counted on the due day;
 - satisfaction rate: of the residents' own answers (``RatingGiven`` with ``via = token``: the
@@ -49,7 +51,8 @@ total. The definitions are those of the feedback service's figures
   in force (the last ``RectificationDeadlineRevised`` one, when a provisional deadline was
   revised);
 - follow-ups on-time rate: of the follow-ups completed or missed, on their (last) due day,
-  those completed and never missed;
+  those completed and never missed (a backdated completion: judged on the day of its
+  ``judged_at``, not after the due day);
 - service item: the last ``GuidanceGiven`` item, else the one the case was opened for.
 
 Days are the center's calendar days of ``occurred_at`` (a follow-up's due day: of ``due_at``).
@@ -116,8 +119,9 @@ PARTS: tuple[tuple[str, str, dict[str, str]], ...] = (
         "trips": "sum(CASE WHEN is_resolved THEN 1 + return_trips ELSE 0 END)",
         "first_trip": "is_resolved AND return_trips = 0",
         "resolved_with_due": "is_resolved AND due_on IS NOT NULL",
-        "resolved_on_time": "is_resolved AND due_on IS NOT NULL AND resolved_on <= due_on",
-        "resolved_on_the_spot": "is_resolved AND resolved_on = opened_on"}),
+        "resolved_on_time": "is_resolved AND due_on IS NOT NULL AND judged_on <= due_on",
+        "backdated_resolutions": "is_resolved AND backdated",
+        "resolved_on_the_spot": "is_resolved AND judged_on = opened_on"}),
     ("case_facts", "due_on", {
         "overdue_open_cases": "NOT coalesce(is_resolved, false) AND due_on < $today"}),
     ("case_facts", "verdict_on", {
@@ -149,7 +153,8 @@ PARTS: tuple[tuple[str, str, dict[str, str]], ...] = (
     ("followup_facts", "due_on", {
         "followups_closed": "completed_on IS NOT NULL OR missed",
         "followups_on_time": "completed_on IS NOT NULL AND NOT missed"
-                             " AND outcome IS DISTINCT FROM 'unreachable'",
+                             " AND outcome IS DISTINCT FROM 'unreachable'"
+                             " AND NOT coalesce(judged_on > due_on, false)",
         "followups_unreachable": "completed_on IS NOT NULL AND outcome = 'unreachable'"}),
 )
 COUNTS = tuple(c for _, _, counts in PARTS for c in counts)
@@ -193,7 +198,8 @@ RATES: tuple[Rate, ...] = (
 )
 #: The counts the table and the page show beside the rates (every count is in ``Row.counts``).
 SHOWN = ("visits", "cases", "resolved", "verdicts", "bad_reviews", "staff_recorded_answers",
-         "rectifications_opened", "appeals_upheld", "followups_unreachable", "declined")
+         "rectifications_opened", "appeals_upheld", "followups_unreachable", "declined",
+         "backdated_resolutions")
 DEFINITIONS = {
     "visits": "trips to the center, 人次 (VisitRecorded), on the day of the trip",
     "cases": "cases opened (CaseOpened), on the day they were opened",
@@ -207,6 +213,9 @@ DEFINITIONS = {
     "resolved_with_due": "resolved cases with a due date (CaseDueDateSet), on the day resolved",
     "resolved_on_time": "of those, resolved on or before their latest due date",
     "resolved_on_the_spot": "resolved cases resolved on the day they were opened",
+    "backdated_resolutions": "resolved cases whose resolution was posted more than "
+                             "OCCURRED_AT_GRACE_S after the occurred_at it gives (judged_at):"
+                             " judged on time on intake's clock less the grace",
     "overdue_open_cases": "cases still open whose latest due date is before the report's day,"
                           " on the due day",
     "survey_answers": "answers (RatingGiven) to resolution surveys, on the day answered",
@@ -304,6 +313,11 @@ def connect_export(root: Path) -> duckdb.DuckDBPyConnection:
     return con
 
 
+#: ``CaseResolved.judged_at`` as a moment: the export writes an optional moment as JSON text
+#: (a quoted ISO string), which this reads as well as a timestamp column.
+_JUDGED_AT = "CAST(trim(CAST(judged_at AS VARCHAR), '\"') AS TIMESTAMPTZ)"
+
+
 def facts_sql(tz: str, arrivals: tuple[str, ...] = NEEDS_DEFUSING) -> str:
     defusing = ", ".join(f"'{Emotion(e).value}'" for e in arrivals)
     seen = "recorded_at <= $as_of"
@@ -320,7 +334,10 @@ def facts_sql(tz: str, arrivals: tuple[str, ...] = NEEDS_DEFUSING) -> str:
                         arg_max(emotion_defused, aggregate_version) AS defused,
                         arg_max(emotion_on_leaving, aggregate_version) AS leaving,
                         arg_max(CAST(timezone('{tz}', occurred_at) AS DATE), aggregate_version)
-                            AS day
+                            AS day,
+                        arg_max(CAST(timezone('{tz}', coalesce({_JUDGED_AT}, occurred_at))
+                                     AS DATE), aggregate_version) AS judged_on,
+                        arg_max(judged_at IS NOT NULL, aggregate_version) AS backdated
                  FROM "CaseResolved" WHERE {seen} GROUP BY case_id),
     due AS (SELECT case_id, arg_max(CAST(due_on AS DATE), aggregate_version) AS due_on
             FROM "CaseDueDateSet" WHERE {seen} GROUP BY case_id),
@@ -346,6 +363,8 @@ def facts_sql(tz: str, arrivals: tuple[str, ...] = NEEDS_DEFUSING) -> str:
                                 AS n FROM said) WHERE n = 1)
     SELECT o.case_id, o.center_id, o.day AS opened_on,
            CASE WHEN e.last_type = 'CaseResolved' THEN r.day END AS resolved_on,
+           CASE WHEN e.last_type = 'CaseResolved' THEN r.judged_on END AS judged_on,
+           coalesce(r.backdated, false) AS backdated,
            coalesce(i.item, o.opened_item) AS service_item, a.emotion,
            e.last_type = 'CaseResolved' AS is_resolved,
            coalesce(r.outcome = '{Outcome.RESOLVED}', false) AS as_resolved,
@@ -454,12 +473,12 @@ def aftercare_sql(tz: str) -> dict[str, str]:
     due = f"CAST(timezone('{tz}', CAST(due_at AS TIMESTAMPTZ)) AS DATE)"
     followups = f"""
     WITH ev AS (
-        SELECT {cols}, {due} AS due_on, NULL AS outcome FROM "FollowUpScheduled"
-            WHERE {seen}
-        UNION ALL SELECT {cols}, {due}, NULL FROM "FollowUpRescheduled" WHERE {seen}
-        UNION ALL SELECT {cols}, NULL, CAST(outcome AS VARCHAR) FROM "FollowUpCompleted"
-            WHERE {seen}
-        UNION ALL SELECT {cols}, NULL, NULL FROM "FollowUpMissed" WHERE {seen}),
+        SELECT {cols}, {due} AS due_on, NULL AS outcome, NULL::TIMESTAMPTZ AS judged_at
+            FROM "FollowUpScheduled" WHERE {seen}
+        UNION ALL SELECT {cols}, {due}, NULL, NULL FROM "FollowUpRescheduled" WHERE {seen}
+        UNION ALL SELECT {cols}, NULL, CAST(outcome AS VARCHAR), {_JUDGED_AT}
+            FROM "FollowUpCompleted" WHERE {seen}
+        UNION ALL SELECT {cols}, NULL, NULL, NULL FROM "FollowUpMissed" WHERE {seen}),
     folded AS (
         SELECT aggregate_id, arg_min(case_id, aggregate_version) AS case_id,
                arg_min(center_id, aggregate_version) AS center_id,
@@ -468,7 +487,9 @@ def aftercare_sql(tz: str) -> dict[str, str]:
                    AS completed_on,
                coalesce(bool_or(type = 'FollowUpMissed'), false) AS missed,
                arg_min(outcome, aggregate_version) FILTER (WHERE type = 'FollowUpCompleted')
-                   AS outcome
+                   AS outcome,
+               arg_min(CAST(timezone('{tz}', judged_at) AS DATE), aggregate_version)
+                   FILTER (WHERE type = 'FollowUpCompleted') AS judged_on
         FROM ev GROUP BY aggregate_id)
     SELECT f.*, c.service_item FROM folded f LEFT JOIN case_facts c USING (case_id)
     """

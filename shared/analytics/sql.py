@@ -46,7 +46,7 @@ from shared.contracts import REGISTRY
 #: The figures' own views (as the README names the figures); the rest of COUNTS are parts.
 COUNT_FIGURES = ("visits", "cases", "no_consent", "declined", "bad_reviews",
                  "staff_recorded_answers", "rectifications_opened", "appeals_upheld",
-                 "overdue_open_cases", "followups_unreachable")
+                 "overdue_open_cases", "followups_unreachable", "backdated_resolutions")
 FACT_VIEWS = ("case_facts", "visit_facts", "survey_facts", "rectification_facts",
               "followup_facts")
 
@@ -74,8 +74,11 @@ def _events_view(con: duckdb.DuckDBPyConnection) -> None:
         columns = type_columns(contract)
         envelope = ", ".join(f'"{c.name}"' for c in columns if not c.payload)
         fields = [c for c in columns if c.payload]
-        payload = ("json_object(" + ", ".join(f"'{c.field}', \"{c.name}\"" for c in fields)
-                   + ")") if fields else "'{}'::JSON"
+        # A column the export writes as JSON text (an optional moment, a mapping) goes in
+        # as JSON, not as a string holding JSON: payload->>'judged_at' is the moment itself.
+        payload = ("json_object(" + ", ".join(
+            f"'{c.field}', \"{c.name}\"" + ("::JSON" if c.kind == "json" else "")
+            for c in fields) + ")") if fields else "'{}'::JSON"
         parts.append(f'SELECT {envelope}, {payload} AS payload FROM "{contract.type}"')
     con.execute("CREATE VIEW events AS " + "\nUNION ALL BY NAME ".join(parts))
 

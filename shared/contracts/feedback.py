@@ -342,7 +342,10 @@ class RectificationCompleted(_Payload):
     outcome: RectificationOutcome
     actions: FreeText
     deadline_on: Day
-    completed_on: Day = Field(description="The day in the center's time zone.")
+    completed_on: Day = Field(description=(
+        "The day in the center's time zone the deadline judges: of occurred_at, or, when "
+        "occurred_at lies more than OCCURRED_AT_GRACE_S before feedback's clock (a "
+        "backdated post), of that clock less the grace."))
     on_time: bool = Field(description="completed_on <= deadline_on")
     basis: Basis = BASIS
 

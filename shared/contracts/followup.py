@@ -187,6 +187,11 @@ class FollowUpCompleted(_Payload):
     channel: ContactChannel
     note: FreeText = ""
     verdict: Verdict | None = None
+    judged_at: Moment | None = Field(
+        None, description="Set when occurred_at lies more than OCCURRED_AT_GRACE_S before "
+                          "follow-up's clock (a backdated post): the moment its due day judges "
+                          "it by (that clock less the grace). None: occurred_at stands (and on "
+                          "every completion recorded before it existed).")
 
 
 def follow_up_completed_v1_to_v2(payload: dict[str, Any]) -> dict[str, Any]:

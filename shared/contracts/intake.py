@@ -13,6 +13,7 @@ from shared.contracts.fields import (
     Day,
     FreeText,
     FreeTextList,
+    Moment,
     OptionalCode,
     OptionalFreeText,
 )
@@ -283,6 +284,12 @@ class CaseResolved(_Payload):
     emotion_on_leaving: Emotion | None = Field(
         None, description="The emotion the resident left with; None on cases resolved before "
                           "it was recorded.")
+    judged_at: Moment | None = Field(
+        None, description="Set when occurred_at lies more than OCCURRED_AT_GRACE_S before the "
+                          "service's clock (a backdated post): the moment the due date judges "
+                          "the resolution by (that clock less the grace), so 按时办结率 counts "
+                          "it on its day. None: judged on occurred_at (and on every resolution "
+                          "recorded before it existed).")
 
 
 class CaseResolvedV1(_Payload):

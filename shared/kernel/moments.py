@@ -13,6 +13,13 @@ could convert, so every command's moments and days are checked before anything i
 The horizon's last day is the center's day (``CENTER_TIMEZONE``): from 16:00 UTC Shanghai is a
 day ahead of UTC. (The earliest moment is a floor in UTC, as the contracts' own.)
 
+A deadline is judged on ``occurred_at`` only within ``OCCURRED_AT_GRACE_S`` (72 h) before the
+service's clock: the counter page keeps steps while the network is down, and a weekend's are
+sent on Monday. An older ``occurred_at`` is recorded as given (the day it happened, for the
+figures' periods) but judged on the service's clock less the grace (:meth:`Moments.judged_at`),
+so a resolution or a rectification recorded after its deadline plus the grace never counts on
+time, whatever ``occurred_at`` says, and the figures count it as backdated.
+
 Anything else is a 422 naming the field. The contracts (``shared.contracts.fields``) accept a
 wider, fixed range that no setting can exceed, so whatever the API accepts stays readable.
 """
@@ -36,6 +43,7 @@ class MomentSettings(Protocol):
 
     occurred_at_earliest: date
     occurred_at_max_future_s: float
+    occurred_at_grace_s: float
     dates_horizon_days: int
 
     @property
@@ -48,12 +56,21 @@ class Moments:
     max_future: timedelta = timedelta(minutes=5)
     horizon: timedelta = timedelta(days=3660)
     tz: tzinfo = CENTER_TZ
+    grace: timedelta = timedelta(hours=72)
 
     @classmethod
     def from_settings(cls, settings: MomentSettings) -> Moments:
         return cls(earliest=settings.occurred_at_earliest,
                    max_future=timedelta(seconds=settings.occurred_at_max_future_s),
-                   horizon=timedelta(days=settings.dates_horizon_days), tz=settings.tz)
+                   horizon=timedelta(days=settings.dates_horizon_days), tz=settings.tz,
+                   grace=timedelta(seconds=settings.occurred_at_grace_s))
+
+    def judged_at(self, occurred_at: datetime, now: datetime) -> datetime | None:
+        """The moment a deadline judges a post by when its ``occurred_at`` lies more than the
+        grace before ``now`` (the service's clock): ``now`` less the grace. None when
+        ``occurred_at`` stands (within the grace, or ahead)."""
+        floor = now - self.grace
+        return floor if occurred_at < floor else None
 
     def check(self, command: BaseModel, now: datetime) -> None:
         """Raise :class:`InvalidCommand` (422) for the first moment or day of ``command``

@@ -5,7 +5,7 @@ service item) and by the analysts' report from an export: the three agree."""
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from tests.analytics.support import (
     Aggregate,
     CaseStory,
     at,
+    follow_up,
     publish,
 )
 
@@ -35,16 +36,22 @@ FIGURES_DOC = Path(__file__).resolve().parents[2] / "docs" / "figures.md"
 
 def case(center: str, item: str, clerk: str, opened: datetime,
          dues: list[tuple[datetime, str]], resolved: datetime | None,
-         reopened: datetime | None = None) -> list[dict[str, Any]]:
-    story = CaseStory(center, item, opened)
+         reopened: datetime | None = None, posted: datetime | None = None,
+         story: CaseStory | None = None) -> list[dict[str, Any]]:
+    """``posted``: when intake recorded a backdated resolution, more than the grace
+    (``OCCURRED_AT_GRACE_S``, 72 h) after the ``resolved`` it gives: judged then less 72 h."""
+    story = story or CaseStory(center, item, opened)
     a = Aggregate("intake", story, aggregate_id=story.case_id)
     a.add("CaseOpened", opened, center_id=center, counter_id="window-3", clerk_id=clerk,
           channel="counter", service_item=item, resident_id=None)
     for when, due_on in dues:
         a.add("CaseDueDateSet", when, due_on=due_on, source="deadline", cause="deadline_noted")
     if resolved is not None:
+        judged = posted - timedelta(hours=72) if posted is not None else None
         a.add("CaseResolved", resolved, outcome="resolved", explanation="已办结",
-              emotion_defused=True)
+              emotion_defused=True, judged_at=judged.isoformat() if judged else None)
+        if posted is not None:
+            a.events[-1]["recorded_at"] = posted.isoformat()
     if reopened is not None:
         a.add("CaseReopened", reopened, reason="材料有误")
     return a.events
@@ -63,7 +70,11 @@ def week() -> list[dict[str, Any]]:
        UTC day, not the same day in Shanghai): not on the spot; due 3 Mar: on time.
     6. Huamu, hardship, clerk-017: due 4 Mar, still open: in neither count.
     7. Huamu, hardship, clerk-017: due 4 Mar, resolved and reopened: in neither count.
+    8. Huamu, unemployment, clerk-020: due 2 Mar, the day it opened; its resolution, posted
+       on 6 Mar at 09:00, says 2 Mar 16:00: backdated beyond the 72 h grace, judged on 3 Mar
+       09:00: late, and not on the spot (counted on 2 Mar, its day, as backdated).
     """
+    eight = CaseStory(HUAMU, UNEMPLOYMENT, at("2026-03-02", 8, 30))
     return [
         *case(HUAMU, HARDSHIP, "clerk-017", at("2026-03-02", 9),
               [(at("2026-03-02", 9, 5), "2026-03-23")], at("2026-03-02", 9, 30)),
@@ -81,7 +92,22 @@ def week() -> list[dict[str, Any]]:
         *case(HUAMU, HARDSHIP, "clerk-017", at("2026-03-02", 15),
               [(at("2026-03-02", 15, 5), "2026-03-04")], at("2026-03-02", 15, 30),
               reopened=at("2026-03-03", 9)),
+        *case(HUAMU, UNEMPLOYMENT, "clerk-020", at("2026-03-02", 8, 30),
+              [(at("2026-03-02", 8, 35), "2026-03-02")], at("2026-03-02", 16),
+              posted=at("2026-03-06", 9), story=eight),
+        *backdated_check(eight),
     ]
+
+
+def backdated_check(story: CaseStory) -> list[dict[str, Any]]:
+    """Case 8's check due 2 Mar 10:00, its completion posted on 6 Mar at 09:00 saying 2 Mar
+    11:00 (follow-up's scheduler down meanwhile: never missed): judged on 3 Mar 09:00, late."""
+    check = follow_up(story, at("2026-03-02", 9, 40), at("2026-03-02", 10))
+    posted = at("2026-03-06", 9)
+    check.add("FollowUpCompleted", at("2026-03-02", 11), outcome="done", channel="phone",
+              judged_at=(posted - timedelta(hours=72)).isoformat())
+    check.events[-1]["recorded_at"] = posted.isoformat()
+    return check.events
 
 
 def rates(on_time: tuple[int, int], on_the_spot: tuple[int, int]) -> dict[str, Any]:
@@ -94,15 +120,15 @@ def rates(on_time: tuple[int, int], on_the_spot: tuple[int, int]) -> dict[str, A
 #: Worked out by hand from :func:`week`'s docstring: (on time, with a due date), (on the spot,
 #: resolved).
 BY_HAND = {
-    ("center_id", HUAMU): rates((2, 3), (1, 4)),
+    ("center_id", HUAMU): rates((2, 4), (1, 5)),
     ("center_id", LUJIAZUI): rates((1, 1), (0, 1)),
     ("clerk_id", "clerk-017"): rates((1, 2), (1, 2)),
-    ("clerk_id", "clerk-020"): rates((1, 1), (0, 2)),
+    ("clerk_id", "clerk-020"): rates((1, 2), (0, 3)),
     ("clerk_id", "clerk-031"): rates((1, 1), (0, 1)),
     ("service_item", HARDSHIP): rates((2, 3), (1, 3)),
-    ("service_item", UNEMPLOYMENT): rates((1, 1), (0, 2)),
+    ("service_item", UNEMPLOYMENT): rates((1, 2), (0, 3)),
 }
-TOTAL = rates((3, 4), (1, 5))
+TOTAL = rates((3, 5), (1, 6))
 
 
 async def test_on_time_and_on_the_spot_completion_by_hand_service_and_report(
@@ -131,6 +157,10 @@ async def test_on_time_and_on_the_spot_completion_by_hand_service_and_report(
                     for r in await feedback.compute(conn, query)}
 
         assert await service(()) == {(): TOTAL}
+        [row] = await feedback.compute(conn, feedback.FigureQuery(
+            period="all", date_from=MARCH_2, date_to=MARCH_6, as_of=MARCH_6, group_by=()))
+        assert row["backdated_resolutions"] == 1  # case 8, seen by the supervisor
+        assert row["followups_on_time_rate"] == {"numerator": 0, "denominator": 1, "rate": 0.0}
         for dimension in ("center_id", "clerk_id", "service_item"):
             found = await service((dimension,))
             expected = {(value,): figures for (d, value), figures in BY_HAND.items()
@@ -156,8 +186,11 @@ async def test_on_time_and_on_the_spot_completion_by_hand_service_and_report(
         assert as_rates(report(center).total.counts) == BY_HAND[("center_id", center)]
     for row in report().by_item:
         assert as_rates(row.counts) == BY_HAND[("service_item", row.key)], row.key
-    assert report().total.rates["on_time_rate"] == 3 / 4
-    assert report().total.rates["on_the_spot_rate"] == 1 / 5
+    assert report().total.rates["on_time_rate"] == 3 / 5
+    assert report().total.rates["on_the_spot_rate"] == 1 / 6
+    assert report().total.counts["backdated_resolutions"] == 1
+    assert (report().total.counts["followups_on_time"],
+            report().total.counts["followups_closed"]) == (0, 1)
 
     # docs/figures.md's event query of the two rates (Huamu, March 2026), run as written.
     [doc_sql] = [sql for sql in re.findall(r"```sql\n(.*?)```", FIGURES_DOC.read_text(), re.S)

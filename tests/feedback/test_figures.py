@@ -223,6 +223,7 @@ MARCH = {  # one center, March 2026, deadlines judged on 1 April
     "appeals_upheld": 0,  # no appeal in March
     "named_revisit_rate": rate(0, 0),  # the March rectifications name no resident
     "overdue_open_cases": 0,  # no case has a due date here
+    "backdated_resolutions": 0,  # tests/analytics/test_completion_figures.py has one
 }
 APRIL = {"cases": 1, "followups_on_time_rate": rate(1, 1),  # case 5; f6 done on its day
          "no_consent": 1}  # v3: counted apart, never as no answer (no response rate)
@@ -232,7 +233,8 @@ def expect(**given: Any) -> dict[str, Any]:
     """A row: every figure zero (or no rate) unless given."""
     zero = {"visits": 0, "cases": 0, "bad_reviews": 0, "rectifications_opened": 0,
             "no_consent": 0, "staff_recorded_answers": 0, "appeals_upheld": 0,
-            "overdue_open_cases": 0, "followups_unreachable": 0, "declined": 0}
+            "overdue_open_cases": 0, "followups_unreachable": 0, "declined": 0,
+            "backdated_resolutions": 0}
     out = {name: zero.get(name, rate(0, 0)) for name in MARCH}
     out.update(given)
     return out

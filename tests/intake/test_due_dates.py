@@ -262,6 +262,43 @@ async def test_a_case_resolved_late_keeps_its_due_date_when_reopened(
         assert (case["due_on"], dues[-1]["cause"]) == ("2027-01-15", "moved")
 
 
+async def test_a_resolution_backdated_before_its_due_date_is_judged_when_intake_had_it(
+        settings: Settings) -> None:
+    """An overdue case laundered by ``occurred_at``: guided on 2 March (due 23 March), its
+    resolution posted on Sunday 20 December says 20 March. It is recorded as given (its day
+    for the figures' periods) with ``judged_at`` 17 December, intake's clock less the 72 h
+    grace of the counter's offline queue: late in 按时办结率, and a reopening on New Year's
+    Eve renews no due date (its lateness stands). Within the grace the word stands: a post
+    recorded at 00:10 on 1 January 2027 saying 23:50 the evening before has no judged_at."""
+    clock = ManualClock(MONDAY)
+    async with running(create_app(settings, clock=clock)) as client:
+        case_id = await open_heard(client, MONDAY)
+        await step(client, case_id, "guidance", GUIDANCE)
+        clock.set(DECEMBER_20)
+        w = await step(client, case_id, "resolve", {
+            "outcome": "resolved", "explanation": "", "emotion_defused": True,
+            "occurred_at": "2026-03-20T10:00:00+08:00"})
+        case, _ = await due_dates(client, case_id, w["position"])
+        [resolved] = [t for t in case["timeline"] if t["type"] == "CaseResolved"]
+        assert datetime.fromisoformat(resolved["occurred_at"]) == datetime(
+            2026, 3, 20, 10, tzinfo=SHANGHAI)
+        assert datetime.fromisoformat(resolved["payload"]["judged_at"]) == datetime(
+            2026, 12, 17, 10, tzinfo=SHANGHAI)
+        clock.set(datetime(2026, 12, 31, 23, 30, tzinfo=SHANGHAI))
+        w = await step(client, case_id, "reopen", {"reason": "居民补充了材料"})
+        case, dues = await due_dates(client, case_id, w["position"])
+        assert [d["cause"] for d in dues] == ["guidance"]
+        assert (case["status"], case["due_on"]) == ("open", "2026-03-23")
+
+        clock.set(datetime(2027, 1, 1, 0, 10, tzinfo=SHANGHAI))
+        w = await step(client, case_id, "resolve", {
+            "outcome": "resolved", "explanation": "", "emotion_defused": True,
+            "occurred_at": "2026-12-31T23:50:00+08:00"})
+        case, _ = await due_dates(client, case_id, w["position"])
+        assert [t["payload"]["judged_at"] for t in case["timeline"]
+                if t["type"] == "CaseResolved"][-1] is None
+
+
 async def test_cases_are_listed_by_due_date_overdue_and_urgency(settings: Settings) -> None:
     clock = ManualClock(MONDAY)
     async with running(create_app(settings, clock=clock)) as client:

@@ -170,19 +170,19 @@ async def test_a_resident_opens_a_case_from_a_civic_app_and_follows_it(
     # channel open311, and none of the resident's contact or location details.
     async def arrived() -> bool:
         return len([e for e in await stream_envelopes(settings)
-                    if str(e.case_id) == case_id]) == 10
+                    if str(e.case_id) == case_id]) == 9
     await wait_until(arrived, what="the Open311 case's events on the stream")
     envelopes = await stream_envelopes(settings)
     mine = [e for e in envelopes if str(e.case_id) == case_id]
-    # Guidance sets the due date (the item's 0 days: today), the earlier deadline moves it;
-    # reopened past that deadline, the item's days are counted again from the reopening day.
+    # Guidance sets the due date (the item's 0 days: today), the earlier deadline moves it.
+    # The resolution says 5 March but was posted today, long past the 72 h grace: judged on
+    # intake's clock less the grace (judged_at), after the 20 March deadline, so the
+    # reopening counts no new due date (a case resolved late keeps its lateness).
     assert [e.type for e in mine] == ["CaseOpened", "RequestHeard", "GuidanceGiven",
                                       "CaseDueDateSet", "DeadlineNoted", "CaseDueDateSet",
-                                      "ActionTaken", "CaseResolved",
-                                      "CaseReopened", "CaseDueDateSet"
+                                      "ActionTaken", "CaseResolved", "CaseReopened"
                                       ], "once each, though the app posted twice"
-    assert (mine[-1].payload["cause"], mine[-1].payload["previous_due_on"]) == (
-        "reopened", "2026-03-20")
+    assert mine[7].payload["judged_at"] is not None
     for e in mine:
         REGISTRY.read(e)  # every payload reads with its registered contract
         assert e.service == "intake" and e.center_id == CENTER

@@ -90,8 +90,9 @@ class Table:
 
     @cached_property
     def days(self) -> tuple[str, ...]:
-        """The columns holding a day (``date``)."""
-        return tuple(c for c, t in self.columns if t == "date")
+        """The columns holding a day a count is kept on (``date``; not ``judged_on``, which
+        only judges a resolution counted on ``resolved_on``)."""
+        return tuple(c for c, t in self.columns if t == "date" and c != "judged_on")
 
     def ddl(self) -> str:
         cols = ", ".join(f"{c} {t}" + (" PRIMARY KEY" if c == self.key else "")
@@ -115,7 +116,10 @@ CASES = Table("fig_cases", "case_id", (
     ("verdict", "text"), ("verdict_on", "date"), ("verdict_at", "timestamptz"),
     # issue 18 (visits as 人次, the emotion on leaving): trips after the opening day, and
     # the emotion the resident left with (None before CaseResolved v2)
-    ("return_trips", "integer"), ("leaving", "text")))
+    ("return_trips", "integer"), ("leaving", "text"),
+    # The day a backdated resolution is judged on for 按时办结率 (CaseResolved.judged_at):
+    # null when judged on resolved_on (and for every resolution recorded before it existed).
+    ("judged_on", "date")))
 SURVEYS = Table("fig_surveys", "survey_id", (
     ("survey_id", "uuid"), ("case_id", "uuid"), ("center_id", "text"), ("purpose", "text"),
     ("requested_on", "date"), ("was_sent", "boolean"), ("result", "text"),
@@ -137,7 +141,9 @@ FOLLOWUPS = Table("fig_followups", "follow_up_id", (
     ("cancelled", "boolean"),
     # How it ended (FollowUpCompleted's outcome): 'unreachable' is not done on time, and is
     # counted apart (the team took it up); null before this column (rebuild to fill it).
-    ("outcome", "text")))
+    ("outcome", "text"),
+    # The day a backdated completion is judged on (FollowUpCompleted.judged_at), else null.
+    ("judged_on", "date")))
 VISITS = Table("fig_visits", "visit_id", (
     ("visit_id", "uuid"), ("key_id", "uuid"), ("case_id", "uuid"), ("center_id", "text"),
     ("counter_id", "text"), ("clerk_id", "text"), ("channel", "text"), ("day", "date"),
@@ -364,11 +370,14 @@ class FiguresProjection:
 
     def _resolved(self, row: Row, e: Envelope) -> None:
         p = e.payload
+        judged = p.get("judged_at")
         row.update(resolved=True, resolved_on=self.day(e.occurred_at), outcome=p["outcome"],
-                   defused=p["emotion_defused"], leaving=p.get("emotion_on_leaving"))
+                   defused=p["emotion_defused"], leaving=p.get("emotion_on_leaving"),
+                   judged_on=self.day(judged) if judged else None)
 
     def _reopened(self, row: Row, e: Envelope) -> None:
-        row.update(resolved=False, resolved_on=None, outcome=None, defused=None, leaving=None)
+        row.update(resolved=False, resolved_on=None, outcome=None, defused=None, leaving=None,
+                   judged_on=None)
 
     def _visit(self, row: Row, e: Envelope) -> None:
         p = e.payload
@@ -484,8 +493,10 @@ class FiguresProjection:
 
     def _followup_completed(self, row: Row, e: Envelope) -> None:
         if row["completed_on"] is None:
+            judged = e.payload.get("judged_at")
             row["completed_on"] = self.day(e.occurred_at)
             row["outcome"] = e.payload["outcome"]
+            row["judged_on"] = self.day(judged) if judged else None
 
     def _followup_missed(self, row: Row, e: Envelope) -> None:
         row["missed"] = True

@@ -111,11 +111,17 @@ FIGURES: tuple[Figure, ...] = (
            meaning="cases resolved as 'resolved' over cases whose last word is CaseResolved "
                    "(the clerk's own word)"),
     Figure("on_time_rate", CASES, "resolved_on", "f.resolved AND f.due_on IS NOT NULL",
-           "f.resolved_on <= f.due_on",
+           "coalesce(f.judged_on, f.resolved_on) <= f.due_on",
            meaning="按时办结率: cases whose last word is CaseResolved and that have a due date "
-                   "(CaseDueDateSet), resolved on or before the latest due date"),
+                   "(CaseDueDateSet), resolved on or before the latest due date (a backdated "
+                   "resolution judged on the day of its judged_at, here and on the spot)"),
+    Figure("backdated_resolutions", CASES, "resolved_on",
+           "f.resolved AND f.judged_on IS NOT NULL",
+           meaning="resolutions posted with an occurred_at more than OCCURRED_AT_GRACE_S "
+                   "before intake's clock: judged on time on that clock less the grace "
+                   "(CaseResolved.judged_at), counted on the day they give"),
     Figure("on_the_spot_rate", CASES, "resolved_on", "f.resolved",
-           "f.resolved_on = f.opened_on",
+           "coalesce(f.judged_on, f.resolved_on) = f.opened_on",
            meaning="当场办结率: cases whose last word is CaseResolved, resolved on the day "
                    "they were opened"),
     # issue 18: open cases past their due date, on the due day
@@ -173,9 +179,11 @@ FIGURES: tuple[Figure, ...] = (
     Figure("followups_on_time_rate", FOLLOWUPS, "due_on",
            "(f.completed_on IS NOT NULL OR f.missed)",
            "f.completed_on IS NOT NULL AND NOT f.missed"
-           " AND f.outcome IS DISTINCT FROM 'unreachable'",
+           " AND f.outcome IS DISTINCT FROM 'unreachable'"
+           " AND NOT coalesce(f.judged_on > f.due_on, false)",
            meaning="completed (the resident reached, or a task done) and never missed over "
-                   "completed or missed"),
+                   "completed or missed; a backdated completion judged after its due day "
+                   "(FollowUpCompleted.judged_at) is not on time"),
     Figure("followups_unreachable", FOLLOWUPS, "due_on",
            "f.completed_on IS NOT NULL AND f.outcome = 'unreachable'",
            meaning="follow-ups ended with the resident not reached after every attempt "
@@ -340,6 +348,7 @@ FROM_TOTALS: dict[str, tuple[str | None, str]] = {
     "declared_resolution_rate": ("resolved_as_resolved", "resolved"),
     "on_time_rate": ("resolved_on_time", "resolved_with_due"),
     "on_the_spot_rate": ("resolved_on_the_spot", "resolved"),
+    "backdated_resolutions": (None, "backdated_resolutions"),
     "overdue_open_cases": (None, "open_due"),
     "satisfaction_rate": ("satisfied_own_answers", "own_answers"),
     "staff_recorded_satisfaction_rate": ("satisfied_staff_answers", "staff_answers"),

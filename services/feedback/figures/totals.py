@@ -70,8 +70,10 @@ COLUMNS_SQL: tuple[tuple[str, str, dict[str, str]], ...] = (
         "first_trip": "f.resolved AND f.return_trips = 0",
         "resolved_with_due": "f.resolved AND f.due_on IS NOT NULL",
         "resolved_on_time": "f.resolved AND f.due_on IS NOT NULL"
-                            " AND f.resolved_on <= f.due_on",
-        "resolved_on_the_spot": "f.resolved AND f.resolved_on = f.opened_on",
+                            " AND coalesce(f.judged_on, f.resolved_on) <= f.due_on",
+        "backdated_resolutions": "f.resolved AND f.judged_on IS NOT NULL",
+        "resolved_on_the_spot": "f.resolved"
+                                " AND coalesce(f.judged_on, f.resolved_on) = f.opened_on",
         **{arrived(e): f"f.resolved AND f.emotion = '{e}'" for e in EMOTIONS},
         **{left(e, x): f"f.resolved AND f.emotion = '{e}' AND f.leaving = '{x}'"
            for e in EMOTIONS for x in EMOTIONS},
@@ -102,6 +104,7 @@ COLUMNS_SQL: tuple[tuple[str, str, dict[str, str]], ...] = (
     ("fig_followups", "due_on", {
         "followups_closed": "f.completed_on IS NOT NULL OR f.missed",
         "followups_on_time": "f.completed_on IS NOT NULL AND NOT f.missed"
+                             " AND NOT coalesce(f.judged_on > f.due_on, false)"
                              " AND f.outcome IS DISTINCT FROM 'unreachable'",
         "followups_unreachable": "f.completed_on IS NOT NULL"
                                  " AND f.outcome = 'unreachable'"}),
@@ -149,7 +152,9 @@ def contributions(table: str, row: dict[str, Any]) -> Iterable[tuple[str, date, 
             if done or missed is True:
                 yield center, on, "followups_closed", 1
             unreachable = done and row["outcome"] == "unreachable"
-            if done and missed is False and not unreachable:
+            judged = row["judged_on"]
+            if done and missed is False and not unreachable and not (
+                    judged is not None and judged > on):
                 yield center, on, "followups_on_time", 1
             if unreachable:
                 yield center, on, "followups_unreachable", 1
@@ -169,12 +174,14 @@ def _case(center: str, row: dict[str, Any]) -> Iterable[tuple[str, date, str, in
             yield center, on, "trips_known", 1
             if trips == 0:
                 yield center, on, "first_trip", 1
-        due = row["due_on"]
+        due, judged = row["due_on"], row["judged_on"]
         if due is not None:
             yield center, on, "resolved_with_due", 1
-            if on <= due:
+            if (judged or on) <= due:
                 yield center, on, "resolved_on_time", 1
-        if opened is not None and on == opened:
+        if judged is not None:
+            yield center, on, "backdated_resolutions", 1
+        if opened is not None and (judged or on) == opened:
             yield center, on, "resolved_on_the_spot", 1
         emotion = row["emotion"]
         if emotion in EMOTIONS:
@@ -284,7 +291,7 @@ DDL = [
     # Counts added since the table was first made (the fill below names every column; a
     # rebuild fills them for the days already kept).
     *(f"ALTER TABLE {TABLE} ADD COLUMN IF NOT EXISTS {c} bigint NOT NULL DEFAULT 0"
-      for c in ("followups_unreachable", "declined")),
+      for c in ("followups_unreachable", "declined", "backdated_resolutions")),
     # Where the fact rows were kept before this table was: filled from them, once.
     f"CREATE TABLE IF NOT EXISTS {FILLED} (filled boolean PRIMARY KEY)",
     f"WITH first AS (INSERT INTO {FILLED} VALUES (true) ON CONFLICT DO NOTHING RETURNING 1)"
