@@ -506,6 +506,19 @@ class FollowUps:
         nature: a redelivered reopening finds it awaited (or replied) and records nothing."""
         again: list[UUID | None] = []
 
+        def run(unit: Unit, chase: UUID) -> Aggregate:
+            referral: Referral = unit.get(referral_id, "referral")
+            check_chase(referral, chase)
+            meta = referral.meta_for(meta_for(SYSTEM_RULES, cause, occurred_at))
+            overdue = referral.status == "overdue"
+            act(referral, meta)
+            follow_up: FollowUp | None = unit.find(chase)
+            if overdue and again[-1] is not None and follow_up is not None:
+                # Left overdue by a resolution before the rules closed referrals: its 督办
+                # ends here, as the close would have ended it; the new round has its own.
+                follow_up.cancel("case reopened", follow_up.meta_for(meta))
+            return referral
+
         def act(referral: Referral, meta: Meta) -> None:
             if not referral.chased_on_reopening:
                 # Chased again already (a reopening delivered again): its 督办 all the same.
@@ -521,9 +534,8 @@ class FollowUps:
             referral.chase_again(reply_due_at, basis, meta, counted_from=day, working_days=days)
             again.append(referral.chase_id)
 
-        await self.path.on(referral_id, "referral", "", act,
-                           meta_for(SYSTEM_RULES, cause, occurred_at), None)
-        return again[0] if again else None
+        await self._with_chase(referral_id, run)
+        return again[-1] if again else None
 
     async def _with_chase(self, referral_id: UUID,
                           command: Callable[[Unit, UUID], Aggregate]) -> Written:

@@ -1270,8 +1270,13 @@ class Referral(RemembersCommands):
         """Whether its case's reopening chases it again (``chase_again``): closed by the
         resolution unanswered, or still awaiting its first reply deadline (sent before the
         rules closed a resolved case's referrals, its resolution left it awaiting, for the
-        scheduler to close: ``advance``)."""
-        return self.status == "closed" or (
+        scheduler to close: ``advance``), or overdue (its 督办 running: a resolution from
+        before then left it so, for the scheduler to close at any tick, ``LEFT_CHASED``; since
+        then every resolution closes an overdue referral, so none is overdue at a reopening
+        but those). Recorded on the referral, the reopening is what the scheduler's close of
+        a case it read as resolved meets (or conflicts with), whatever the referral's state:
+        left overdue, it was closed on a reopened case and nobody asked the unit again."""
+        return self.status in ("closed", "overdue") or (
             self.status == "awaiting_reply" and getattr(self, "round", 0) == 0)
 
     def chase_again(self, reply_due_at: datetime, basis: Basis, meta: Meta,
@@ -1283,8 +1288,9 @@ class Referral(RemembersCommands):
         reopening is what the scheduler's close of a case it may still read as resolved
         meets, in the referral's own version: after it, a round chased again is not closed
         before its deadline (``advance``); before it, the close is the version this one
-        conflicts with, and the reopening, tried again, chases the closed referral. One
-        answered, overdue or chased again already stays as it is. Idempotent by nature: once
+        conflicts with, and the reopening, tried again, chases the closed referral. So is
+        one left overdue (its 督办 cancelled beside it: ``FollowUps.chase_referral_again``).
+        One answered or chased again already stays as it is. Idempotent by nature: once
         chased again, a redelivered reopening records nothing."""
         if not self.chased_on_reopening:
             return False

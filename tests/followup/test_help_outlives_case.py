@@ -331,20 +331,22 @@ async def test_referrals_left_overdue_before_this_release_are_closed_once_their_
         a = await center.open_case(at(2026, 12, 20, 10))
         b = await center.open_case(at(2026, 12, 20, 10, 5))
         c = await center.open_case(at(2026, 12, 20, 10, 10))
+        d = await center.open_case(at(2026, 12, 20, 10, 15))
         sent = {case: await refer(center, case, at(2026, 12, 20, 10, 30),
                                   within_working_days=1) for case in (a, b)}
         sent[c] = await refer(center, c, at(2026, 12, 20, 10, 30), within_working_days=10)
+        sent[d] = await refer(center, d, at(2026, 12, 20, 10, 30), within_working_days=1)
 
         async def remembered() -> bool:
             return await pool.fetchval(
                 "SELECT count(*) FROM rule_followups WHERE rule = 'referral'"
-                " AND case_id = ANY($1::uuid[])", [a, b, c]) == 3
+                " AND case_id = ANY($1::uuid[])", [a, b, c, d]) == 4
         await wait_until(remembered, what="the rules to remember both referrals")
         # Before this release the rules remembered no referral, only its 督办.
         await pool.execute("DELETE FROM rule_followups WHERE rule = 'referral'")
         await center.settled()
         assert (await center.scheduler.tick(at(2026, 12, 21, 17, 5))).fired == {
-            "ReferralOverdue": 2, "FollowUpScheduled": 2}
+            "ReferralOverdue": 3, "FollowUpScheduled": 3}
         await center.settled()
         chases = {case: (await _referral(center, r["referral_id"]))["follow_up_id"]
                   for case, r in sent.items()}
@@ -356,17 +358,20 @@ async def test_referrals_left_overdue_before_this_release_are_closed_once_their_
         # for real in intake (to be reopened), its referral out of the rules' sight meanwhile.
         await pool.execute("UPDATE case_refs SET status = 'resolved' WHERE case_id = $1::uuid",
                            a)
-        c_referral = UUID(sent[c]["referral_id"])
-        await pool.execute("UPDATE referrals SET case_id = NULL WHERE referral_id = $1",
-                           c_referral)
+        c_referral, d_referral = UUID(sent[c]["referral_id"]), UUID(sent[d]["referral_id"])
+        await pool.execute("UPDATE referrals SET case_id = NULL WHERE referral_id = ANY($1)",
+                           [c_referral, d_referral])
+        await pool.execute("DELETE FROM rule_followups WHERE case_id = $1::uuid", d)
         center.clock.set(at(2026, 12, 22, 10))
-        for case in (c, b):
+        for case in (c, d, b):
             await center.step(case, "resolve", {
                 "outcome": "resolved", "explanation": "社保中心电话确认",
                 "emotion_defused": True, "occurred_at": at(2026, 12, 22, 10).isoformat()})
         await wait_until(lambda: case_is(c, "resolved"), what="C's resolution applied")
-        await pool.execute("UPDATE referrals SET case_id = $2::uuid WHERE referral_id = $1",
-                           c_referral, c)
+        await wait_until(lambda: case_is(d, "resolved"), what="D's resolution applied")
+        for case, referral_id in ((c, c_referral), (d, d_referral)):
+            await pool.execute("UPDATE referrals SET case_id = $2::uuid"
+                               " WHERE referral_id = $1", referral_id, case)
 
         async def b_closed() -> bool:
             return (await center.get(chases[b]))["status"] == "cancelled" and (
@@ -382,10 +387,12 @@ async def test_referrals_left_overdue_before_this_release_are_closed_once_their_
         paused = scheduler.followups = _Paused(scheduler.followups)
         try:
             tick = asyncio.create_task(scheduler.tick(NEW_YEARS_EVE))
-            await paused.reached.wait()  # its page read: A's and C's cases resolved
-            await center.step(c, "reopen", {"reason": "new_information",
-                                            "occurred_at": NEW_YEARS_EVE.isoformat()})
-            await wait_until(lambda: case_is(c, "open"), what="C's reopening applied")
+            await paused.reached.wait()  # its pages read: A's, C's and D's cases resolved
+            for case in (c, d):
+                await center.step(case, "reopen", {"reason": "new_information",
+                                                   "occurred_at": NEW_YEARS_EVE.isoformat()})
+                await wait_until(lambda case=case: case_is(case, "open"),
+                                 what="the reopening applied")
             paused.go.set()
             fired = (await tick).fired
         finally:
@@ -393,15 +400,23 @@ async def test_referrals_left_overdue_before_this_release_are_closed_once_their_
         assert (fired["ReferralClosed"], fired["FollowUpCancelled"]) == (1, 1), fired
         await center.settled()
         assert [(await _referral(center, r["referral_id"]))["status"]
-                for r in sent.values()] == ["closed", "closed", "awaiting_reply"]
+                for r in sent.values()] == ["closed", "closed", "awaiting_reply",
+                                            "awaiting_reply"]
         assert (await center.get(chases[a]))["status"] == "cancelled"
+        # D's, overdue, is asked again too (one working day from the 31st: Monday 4 January
+        # 2027, provisional), its first 督办 ended with the round.
+        assert (await center.get(chases[d]))["status"] == "cancelled"
+        d_again = await _referral(center, str(d_referral))
+        assert (datetime.fromisoformat(d_again["reply_due_at"]), d_again["basis"]) == (
+            at(2027, 1, 4, 17), "provisional")
         again = await _referral(center, str(c_referral))
         assert (datetime.fromisoformat(again["reply_due_at"]), again["basis"]) == (
             at(2027, 1, 15, 17), "provisional")
         center.clock.set(at(2027, 1, 5, 9))
         board = (await center.followup.get(f"/worklists/centers/{CENTER}")).json()
-        assert board["referrals"] == {"open": 1, "overdue": 0}
-        assert [r["referral_id"] for r in board["referrals_waiting"]] == [str(c_referral)]
+        assert board["referrals"] == {"open": 2, "overdue": 1}  # D's, missed again
+        assert {r["referral_id"] for r in board["referrals_waiting"]} == {
+            str(c_referral), str(d_referral)}
         fired = (await center.scheduler.tick(at(2027, 1, 5, 9))).fired
         assert "ReferralClosed" not in fired and "FollowUpCancelled" not in fired, fired
         events = [e for e in await stream_envelopes(settings)
@@ -409,5 +424,6 @@ async def test_referrals_left_overdue_before_this_release_are_closed_once_their_
         assert sorted((str(e.aggregate_id), e.type, e.actor) for e in events) == sorted([
             (sent[a]["referral_id"], "ReferralClosed", "system:scheduler"),
             (sent[b]["referral_id"], "ReferralClosed", "system:rules"),
-            (str(c_referral), "ReferralReopened", "system:rules")])
+            (str(c_referral), "ReferralReopened", "system:rules"),
+            (str(d_referral), "ReferralReopened", "system:rules")])
         await _rebuilt_is_live(settings)
