@@ -270,8 +270,9 @@ class HelpTaskOpened(_Payload):
 class HelpTaskReplanned(_Payload):
     """The deadline worked out again (``cause`` ``calendar_published``): its working days
     counted again from ``counted_from`` on the calendar in force, an official schedule having
-    replaced the provisional year they were counted on, or changed days they ran over. Never
-    earlier than the re-planning; the same moment with a new basis is a confirmation (once)."""
+    replaced the provisional year they were counted on, or changed days they ran over. A new
+    moment is never earlier than the re-planning; the same moment with a new basis is a
+    confirmation (once), also of a deadline already missed on both counts."""
 
     deadline_at: Moment
     previous_deadline_at: Moment
@@ -339,9 +340,9 @@ class ReferralSent(_Payload):
 class ReferralReplanned(_Payload):
     """The reply deadline worked out again (``cause`` ``calendar_published``), as
     ``HelpTaskReplanned``: the sending's (or the reopening's) working days counted again on the
-    calendar in force. Never earlier than the re-planning; a deadline missed on both counts
-    is left to the scheduler (督办), only its basis confirmed (the same moment, ``official``)
-    when the published count gives that moment too."""
+    calendar in force. A new moment is never earlier than the re-planning; a deadline missed
+    on both counts is left to the scheduler (督办), only its basis confirmed (the same moment,
+    ``official``) when the published count gives that moment too."""
 
     reply_due_at: Moment
     previous_reply_due_at: Moment
