@@ -4,6 +4,8 @@ over it; the call is signed over the case and the body; intake down, the pattern
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 from uuid import uuid4
 
@@ -85,3 +87,35 @@ async def test_an_answer_that_is_not_intakes_leaves_the_text_to_the_patterns() -
         assert await IntakeCaseTexts(Settings(), client).scrubbed(uuid4(), [REASON]) is None
     finally:
         await client.aclose()
+
+
+async def test_intake_hung_costs_one_write_the_timeout_not_every_write() -> None:
+    """Intake accepts the connection and never answers (hung, a black-holed proxy): the
+    first write waits the timeout, then the patterns scrub; the writes after it do not wait
+    for intake again (nor pile up on the pool) until the back-off has passed."""
+    connections: list[asyncio.StreamWriter] = []
+    hung = asyncio.Event()
+
+    async def never_answers(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(writer)
+        await hung.wait()
+        writer.close()
+
+    server = await asyncio.start_server(never_answers, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    client = httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=0.3)
+    texts = IntakeCaseTexts(Settings(), client)
+    try:
+        started = time.monotonic()
+        assert await texts.scrubbed(uuid4(), [REASON]) is None
+        assert time.monotonic() - started >= 0.3
+        started = time.monotonic()
+        for _ in range(5):  # a clerk's next writes
+            assert await texts.scrubbed(uuid4(), [REASON]) is None
+        assert time.monotonic() - started < 0.3, "each write waited for intake again"
+        assert len(connections) == 1
+    finally:
+        hung.set()
+        await client.aclose()
+        server.close()
+        await server.wait_closed()
