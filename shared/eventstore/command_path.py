@@ -36,7 +36,7 @@ from shared import tracing
 from shared.eventstore.group_commit import Command, GroupCommitter, Unit, Written
 from shared.kernel.clock import Clock, SystemClock
 from shared.kernel.errors import AlreadyDoneError, CommandError, VersionConflict
-from shared.kernel.meta import COMMAND_DIGEST, Meta, Stamped, meta_for
+from shared.kernel.meta import COMMAND_DIGEST, Meta, Stamped, by_a_worker, meta_for
 from shared.kernel.moments import Moments
 from shared.kernel.scrubbing import CaseTexts, scrubbing_by_intake
 
@@ -197,9 +197,12 @@ class CommandPath:
         vault, intake scrubs a command's texts of the case's resident before its events are
         built (``shared.http.case_texts``; docs/security.md, "A name typed alone"). The case
         is the one the aggregate's first event names; none (or no such aggregate: the command
-        answers the 404): nothing asked."""
+        answers the 404): nothing asked. Nor for a service's own worker (``system:rules``
+        cancelling a check "case reopened" as it takes an event from the stream): its words are
+        the code's or copied from an event already scrubbed, and no consumer waits for intake
+        (a replay of the stream, or intake down, would stall every event on the timeout)."""
         said = [t for t in texts if t.strip()]
-        if case_texts is None or not said:
+        if case_texts is None or not said or by_a_worker(str(meta.get("actor", ""))):
             return
         case_id = await asyncio.to_thread(self._case_of, aggregate_id)
         await scrubbing_by_intake(case_texts, case_id, said, meta)

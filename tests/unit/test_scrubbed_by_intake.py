@@ -6,12 +6,18 @@ from __future__ import annotations
 
 import asyncio
 import time
+from types import SimpleNamespace
 from typing import Any
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import httpx
+from eventsourcing.application import Application
+from eventsourcing.domain import Aggregate, event
+from fastapi import FastAPI
 
 from services.followup import commands as c
+from services.intake import case_texts as case_texts_route
+from shared.eventstore.command_path import CommandPath
 from shared.http.case_texts import IntakeCaseTexts, signature, signed
 from shared.kernel.scrubbing import (
     SCRUBBED_BY_INTAKE,
@@ -119,3 +125,44 @@ async def test_intake_hung_costs_one_write_the_timeout_not_every_write() -> None
         await client.aclose()
         server.close()
         await server.wait_closed()
+
+
+class _Noted(Aggregate):
+    """An aggregate about a case, as a follow-up is (its first event names the case)."""
+
+    @event("Noted")
+    def __init__(self, case_id: UUID) -> None:
+        self.case_id = case_id
+
+
+async def test_a_services_own_worker_does_not_ask_intake_only_a_caller_does() -> None:
+    """follow-up's rules cancel a check "case reopened", complete a rectification follow-up,
+    as they take intake's and feedback's events from the stream: words of the code (or copied
+    from an event already scrubbed), asked of intake over HTTP for every event, so a replay of
+    the stream, or intake hung, stalled each event on the timeout. A clerk's note still goes."""
+    intake = FastAPI()
+    intake.include_router(case_texts_route.router)
+    intake.state.settings = Settings()
+    intake.state.intake = SimpleNamespace(known=None)  # no vault: intake answers by patterns
+    asked: list[str] = []
+
+    async def seen(request: httpx.Request) -> None:
+        asked.append(request.url.path)
+
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=intake),
+                               base_url="http://intake", event_hooks={"request": [seen]})
+    app = Application()
+    case_id = uuid4()
+    noted = _Noted(case_id)
+    app.save(noted)
+    path = CommandPath(SimpleNamespace(command_digest_key=b"k" * 32, app=app))  # type: ignore[arg-type]
+    port = IntakeCaseTexts(Settings(), client)
+    try:
+        for worker in ("system:rules", "system:feedback"):
+            await path.scrubbing({"actor": worker}, noted.id, ["case reopened"], port)
+        assert asked == []
+        meta: dict[str, Any] = {"actor": "clerk-018"}
+        await path.scrubbing(meta, noted.id, [REASON], port)
+        assert asked == [f"/internal/case-texts/{case_id}"]
+    finally:
+        await client.aclose()
