@@ -39,6 +39,7 @@ from shared.kernel.errors import AlreadyDoneError, CommandError, VersionConflict
 from shared.kernel.meta import COMMAND_DIGEST, Meta, Stamped, by_a_worker, meta_for
 from shared.kernel.moments import Moments
 from shared.kernel.scrubbing import CaseTexts, scrubbing_by_intake
+from shared.security.principals import Principal, current_caller
 
 Act = Callable[[Any, Meta], Any]
 """The domain verb: ``(aggregate, meta) -> None``, or a new aggregate to commit with it."""
@@ -204,15 +205,25 @@ class CommandPath:
         said = [t for t in texts if t.strip()]
         if case_texts is None or not said or by_a_worker(str(meta.get("actor", ""))):
             return
-        case_id = await asyncio.to_thread(self._case_of, aggregate_id)
+        case_id = await asyncio.to_thread(self._case_of, aggregate_id, current_caller())
         await scrubbing_by_intake(case_texts, case_id, said, meta)
 
-    def _case_of(self, aggregate_id: UUID) -> UUID | None:
+    def _case_of(self, aggregate_id: UUID, caller: Principal | None) -> UUID | None:
+        """The case of the aggregate; None also when it is out of the caller's reach (another
+        center's, another case's than a resident's token): the command answers the 403 as it
+        loads it, and intake is not made to read that case's resident from the vault first,
+        for any caller who names an id."""
         try:
             first: Any = self.committer.app.repository.get(aggregate_id, version=1)
         except AggregateNotFoundError:
             return None
         case_id = getattr(first, "case_id", None)
+        center = getattr(first, "center_id", None)
+        if caller is not None and (
+                (caller.center_id is not None and center is not None
+                 and center != caller.center_id)
+                or (caller.case_id is not None and case_id != caller.case_id)):
+            return None
         return case_id if isinstance(case_id, UUID) else None
 
     async def on(self, aggregate_id: UUID, what: str, kind: str, act: Act, meta: Meta,

@@ -26,6 +26,7 @@ from shared.kernel.scrubbing import (
     scrub_fields,
     scrubbing_by_intake,
 )
+from shared.security.principals import Principal, Role, acting_as
 from shared.settings import Settings
 
 REASON = "王秀英不在家，下周再访，电话13912345678"
@@ -131,8 +132,9 @@ class _Noted(Aggregate):
     """An aggregate about a case, as a follow-up is (its first event names the case)."""
 
     @event("Noted")
-    def __init__(self, case_id: UUID) -> None:
+    def __init__(self, case_id: UUID, center_id: str = "SH-PD-HUAMU") -> None:
         self.case_id = case_id
+        self.center_id = center_id
 
 
 async def test_a_services_own_worker_does_not_ask_intake_only_a_caller_does() -> None:
@@ -164,5 +166,39 @@ async def test_a_services_own_worker_does_not_ask_intake_only_a_caller_does() ->
         meta: dict[str, Any] = {"actor": "clerk-018"}
         await path.scrubbing(meta, noted.id, [REASON], port)
         assert asked == [f"/internal/case-texts/{case_id}"]
+    finally:
+        await client.aclose()
+
+
+async def test_intake_reads_no_resident_for_a_caller_the_aggregate_is_out_of_reach_of() -> None:
+    """A clerk of another center (or a resident's token bound to another case) who names a
+    follow-up's id with a note gets the 403 as the command loads it; before, intake had read
+    that case's resident from the vault for them first, on every such call."""
+    intake = FastAPI()
+    intake.include_router(case_texts_route.router)
+    intake.state.settings = Settings()
+    intake.state.intake = SimpleNamespace(known=None)
+    asked: list[str] = []
+
+    async def seen(request: httpx.Request) -> None:
+        asked.append(request.url.path)
+
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=intake),
+                               base_url="http://intake", event_hooks={"request": [seen]})
+    app = Application()
+    noted = _Noted(uuid4())
+    app.save(noted)
+    path = CommandPath(SimpleNamespace(command_digest_key=b"k" * 32, app=app))  # type: ignore[arg-type]
+    port = IntakeCaseTexts(Settings(), client)
+    try:
+        for outsider in (Principal("clerk-9", Role.CLERK, center_id="SH-XH-TIANPING"),
+                         Principal("resident", Role.RESIDENT, center_id="SH-PD-HUAMU",
+                                   case_id=uuid4())):
+            with acting_as(outsider):
+                await path.scrubbing({"actor": outsider.sub}, noted.id, [REASON], port)
+        assert asked == []
+        with acting_as(Principal("clerk-018", Role.CLERK, center_id="SH-PD-HUAMU")):
+            await path.scrubbing({"actor": "clerk-018"}, noted.id, [REASON], port)
+        assert asked == [f"/internal/case-texts/{noted.case_id}"]
     finally:
         await client.aclose()
