@@ -72,11 +72,14 @@ def test_a_person_moves_it_either_way_with_a_reason_while_the_case_is_open() -> 
         case.move_due_date(date(2026, 4, 10), "延期", "official", "k1", False, {})
 
 
-@pytest.mark.parametrize("today", [
+CALENDAR_EDGES = [
     date(2026, 12, 20),  # a Sunday
     date(2026, 12, 31),  # New Year's Eve, 23:30 in Shanghai (15:30 UTC): still the 31st there
     date(2027, 3, 10),  # a year the holiday package does not know
-])
+]
+
+
+@pytest.mark.parametrize("today", CALENDAR_EDGES)
 def test_an_overdue_cases_extension_is_approved_by_a_supervisor_not_its_own_clerk(
         today: date) -> None:
     """延期审批: a supervisor who opened the case, or had it handed to them, is its clerk, and
@@ -106,11 +109,7 @@ def test_an_overdue_cases_extension_is_approved_by_a_supervisor_not_its_own_cler
     assert case.due_on == date(2027, 4, 2)
 
 
-@pytest.mark.parametrize("today", [
-    date(2026, 12, 20),  # a Sunday
-    date(2026, 12, 31),  # New Year's Eve, 23:30 in Shanghai (15:30 UTC): still the 31st there
-    date(2027, 3, 10),  # a year the holiday package does not know
-])
+@pytest.mark.parametrize("today", CALENDAR_EDGES)
 def test_a_supervisor_who_hands_their_overdue_case_away_does_not_approve_its_extension(
         today: date) -> None:
     """The second route around ``self_approval``: a case opened by clerk A, handed to

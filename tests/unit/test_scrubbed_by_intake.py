@@ -137,16 +137,14 @@ class _Noted(Aggregate):
         self.center_id = center_id
 
 
-async def test_a_services_own_worker_does_not_ask_intake_only_a_caller_does() -> None:
-    """follow-up's rules cancel a check "case reopened", complete a rectification follow-up,
-    as they take intake's and feedback's events from the stream: words of the code (or copied
-    from an event already scrubbed), asked of intake over HTTP for every event, so a replay of
-    the stream, or intake hung, stalled each event on the timeout. A clerk's note still goes."""
+def _asking_intake(noted: _Noted, asked: list[str]
+                   ) -> tuple[CommandPath, IntakeCaseTexts, httpx.AsyncClient]:
+    """A command path over a store holding ``noted``, and intake's own case-texts route in
+    process (no vault: it answers by the patterns), each call it gets put in ``asked``."""
     intake = FastAPI()
     intake.include_router(case_texts_route.router)
     intake.state.settings = Settings()
-    intake.state.intake = SimpleNamespace(known=None)  # no vault: intake answers by patterns
-    asked: list[str] = []
+    intake.state.intake = SimpleNamespace(known=None)
 
     async def seen(request: httpx.Request) -> None:
         asked.append(request.url.path)
@@ -154,18 +152,26 @@ async def test_a_services_own_worker_does_not_ask_intake_only_a_caller_does() ->
     client = httpx.AsyncClient(transport=httpx.ASGITransport(app=intake),
                                base_url="http://intake", event_hooks={"request": [seen]})
     app = Application()
-    case_id = uuid4()
-    noted = _Noted(case_id)
     app.save(noted)
     path = CommandPath(SimpleNamespace(command_digest_key=b"k" * 32, app=app))  # type: ignore[arg-type]
-    port = IntakeCaseTexts(Settings(), client)
+    return path, IntakeCaseTexts(Settings(), client), client
+
+
+async def test_a_services_own_worker_does_not_ask_intake_only_a_caller_does() -> None:
+    """follow-up's rules cancel a check "case reopened", complete a rectification follow-up,
+    as they take intake's and feedback's events from the stream: words of the code (or copied
+    from an event already scrubbed), asked of intake over HTTP for every event, so a replay of
+    the stream, or intake hung, stalled each event on the timeout. A clerk's note still goes."""
+    asked: list[str] = []
+    noted = _Noted(uuid4())
+    path, port, client = _asking_intake(noted, asked)
     try:
         for worker in ("system:rules", "system:feedback"):
             await path.scrubbing({"actor": worker}, noted.id, ["case reopened"], port)
         assert asked == []
         meta: dict[str, Any] = {"actor": "clerk-018"}
         await path.scrubbing(meta, noted.id, [REASON], port)
-        assert asked == [f"/internal/case-texts/{case_id}"]
+        assert asked == [f"/internal/case-texts/{noted.case_id}"]
     finally:
         await client.aclose()
 
@@ -174,22 +180,9 @@ async def test_intake_reads_no_resident_for_a_caller_the_aggregate_is_out_of_rea
     """A clerk of another center (or a resident's token bound to another case) who names a
     follow-up's id with a note gets the 403 as the command loads it; before, intake had read
     that case's resident from the vault for them first, on every such call."""
-    intake = FastAPI()
-    intake.include_router(case_texts_route.router)
-    intake.state.settings = Settings()
-    intake.state.intake = SimpleNamespace(known=None)
     asked: list[str] = []
-
-    async def seen(request: httpx.Request) -> None:
-        asked.append(request.url.path)
-
-    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=intake),
-                               base_url="http://intake", event_hooks={"request": [seen]})
-    app = Application()
     noted = _Noted(uuid4())
-    app.save(noted)
-    path = CommandPath(SimpleNamespace(command_digest_key=b"k" * 32, app=app))  # type: ignore[arg-type]
-    port = IntakeCaseTexts(Settings(), client)
+    path, port, client = _asking_intake(noted, asked)
     try:
         for outsider in (Principal("clerk-9", Role.CLERK, center_id="SH-XH-TIANPING"),
                          Principal("resident", Role.RESIDENT, center_id="SH-PD-HUAMU",
