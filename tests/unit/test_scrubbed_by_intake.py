@@ -6,15 +6,20 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 from uuid import UUID, uuid4
 
 import httpx
+import pytest
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
 from fastapi import FastAPI
 
+from services.feedback.application import Feedback, SurveyPolicy
+from services.feedback.commands import RateService
+from services.feedback.tokens import SurveyTokens, TokenWrongCase
 from services.followup import commands as c
 from services.intake import case_texts as case_texts_route
 from shared.eventstore.command_path import CommandPath
@@ -193,5 +198,27 @@ async def test_intake_reads_no_resident_for_a_caller_the_aggregate_is_out_of_rea
         with acting_as(Principal("clerk-018", Role.CLERK, center_id="SH-PD-HUAMU")):
             await path.scrubbing({"actor": "clerk-018"}, noted.id, [REASON], port)
         assert asked == [f"/internal/case-texts/{noted.case_id}"]
+    finally:
+        await client.aclose()
+
+
+async def test_a_survey_link_asks_intake_about_its_own_surveys_resident_only() -> None:
+    """A resident holding their own survey's link (or the pad's) who posts a comment to
+    another survey gets 403 token_wrong_case; before, intake read that other survey's
+    resident from the vault for the comment first (the link was bound only as the survey was
+    loaded, after the call), for anyone with any genuine link."""
+    secret = "a survey token secret, long enough"
+    tokens = SurveyTokens(secret)
+    theirs = tokens.issue(uuid4(), datetime(2027, 1, 20, tzinfo=UTC))
+    asked: list[str] = []
+    other = _Noted(uuid4())  # another resident's survey, about their case
+    path, port, client = _asking_intake(other, asked)
+    feedback = Feedback(path.committer, SurveyPolicy(), tokens, None,  # type: ignore[arg-type]
+                        case_texts=port)
+    try:
+        with pytest.raises(TokenWrongCase):
+            await feedback.rate(other.id, RateService(token=theirs, level="very_dissatisfied",
+                                                      comment=REASON), "resident", "k-1")
+        assert asked == []
     finally:
         await client.aclose()
