@@ -402,7 +402,9 @@ class Feedback:
         recorder: Recorder | None = None
         if cmd.token is not None or resident:
             if cmd.token is not None:
-                self.tokens.read(cmd.token)  # a forged link fails before anything is loaded
+                # A forged link, or another survey's, fails before anything is loaded, and
+                # before intake is asked to read this survey's resident for its comment.
+                self.tokens.of_survey(cmd.token, survey_id)
             via, actor = AnsweredVia.TOKEN, "resident"
             cmd = cmd.model_copy(update={"occurred_at": None})  # a resident answers now
         else:

@@ -114,15 +114,20 @@ class SurveyTokens:
         expires = datetime.fromtimestamp(int.from_bytes(body[16:], "big"), tz=UTC)
         return SurveyToken(UUID(bytes=body[:16]), expires, at_window)
 
+    def of_survey(self, token: str, survey_id: UUID) -> SurveyToken:
+        """The token, read, when it is ``survey_id``'s link (``TokenWrongCase`` else)."""
+        read = self.read(token)
+        if read.survey_id != survey_id:
+            raise TokenWrongCase("this survey link belongs to another case's survey",
+                                 survey_id=str(survey_id))
+        return read
+
     def check(self, token: str, survey_id: UUID, now: datetime,
               channel: str | None = None) -> SurveyToken:
         """A token that answers ``survey_id`` at ``now``, or the reason it does not;
         ``channel``: where the survey is asked now (a window's link answers only ``tablet``,
         :func:`check_still_at_window`)."""
-        read = self.read(token)
-        if read.survey_id != survey_id:
-            raise TokenWrongCase("this survey link belongs to another case's survey",
-                                 survey_id=str(survey_id))
+        read = self.of_survey(token, survey_id)
         if now >= read.expires_at:
             raise TokenExpired("the survey link has expired",
                                expires_at=read.expires_at.isoformat())

@@ -248,6 +248,8 @@ class Case(RemembersCommands):
                      from_team: str | None, first_clerk: str, reason: str,
                      meta: Meta) -> None:
         self.owner_clerk, self.owner_team = to_clerk, to_team
+        if to_clerk is not None:  # every clerk who has had it (a set per case: a few names)
+            self.__dict__.setdefault("owners", set()).add(to_clerk)
         self._remember(meta, "CaseHandedOver")
 
     def note_deadline(self, deadline_id: UUID, due_on: date, description: str,
@@ -289,7 +291,9 @@ class Case(RemembersCommands):
         later due date only from a supervisor (延期审批): its clerk moving it would take it off
         the overdue list and, resolved, count it on time in 按时办结率. Not from a supervisor
         who is its clerk (first or current, a case handed to them included): that would be
-        approving their own extension (``SelfApproval``)."""
+        approving their own extension (``SelfApproval``); nor from one who had it before and
+        handed it on: handing it to a team or a colleague, approving, and taking it back would
+        be the same self-approval by a second route."""
         self.check_open()
         self.check_may_move_due(actor, supervisor)
         if (today is not None and self.due_on is not None and self.due_on < today
@@ -298,10 +302,11 @@ class Case(RemembersCommands):
                 raise ExtensionNeedsSupervisor(
                     "the case is overdue: a later due date (延期) needs a supervisor",
                     due_on=self.due_on.isoformat(), today=today.isoformat())
-            if actor in (self.clerk_id, self.owner_clerk):
+            if actor in (self.clerk_id, self.owner_clerk) \
+                    or actor in self.__dict__.get("owners", ()):
                 raise SelfApproval(
-                    "the case is overdue and yours: another supervisor approves its "
-                    "extension (延期审批)", due_on=self.due_on.isoformat(),
+                    "the case is overdue and yours (its clerk now or before): another "
+                    "supervisor approves its extension (延期审批)", due_on=self.due_on.isoformat(),
                     today=today.isoformat())
         if not note.strip():
             raise InvalidCommand("moving a due date needs the reason", field="note")

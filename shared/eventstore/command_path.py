@@ -36,9 +36,10 @@ from shared import tracing
 from shared.eventstore.group_commit import Command, GroupCommitter, Unit, Written
 from shared.kernel.clock import Clock, SystemClock
 from shared.kernel.errors import AlreadyDoneError, CommandError, VersionConflict
-from shared.kernel.meta import COMMAND_DIGEST, Meta, Stamped, meta_for
+from shared.kernel.meta import COMMAND_DIGEST, Meta, Stamped, by_a_worker, meta_for
 from shared.kernel.moments import Moments
 from shared.kernel.scrubbing import CaseTexts, scrubbing_by_intake
+from shared.security.principals import Principal, current_caller
 
 Act = Callable[[Any, Meta], Any]
 """The domain verb: ``(aggregate, meta) -> None``, or a new aggregate to commit with it."""
@@ -197,19 +198,32 @@ class CommandPath:
         vault, intake scrubs a command's texts of the case's resident before its events are
         built (``shared.http.case_texts``; docs/security.md, "A name typed alone"). The case
         is the one the aggregate's first event names; none (or no such aggregate: the command
-        answers the 404): nothing asked."""
+        answers the 404): nothing asked. Nor for a service's own worker (``system:rules``
+        cancelling a check "case reopened" as it takes an event from the stream): its words are
+        the code's or copied from an event already scrubbed, and no consumer waits for intake
+        (a replay of the stream, or intake down, would stall every event on the timeout)."""
         said = [t for t in texts if t.strip()]
-        if case_texts is None or not said:
+        if case_texts is None or not said or by_a_worker(str(meta.get("actor", ""))):
             return
-        case_id = await asyncio.to_thread(self._case_of, aggregate_id)
+        case_id = await asyncio.to_thread(self._case_of, aggregate_id, current_caller())
         await scrubbing_by_intake(case_texts, case_id, said, meta)
 
-    def _case_of(self, aggregate_id: UUID) -> UUID | None:
+    def _case_of(self, aggregate_id: UUID, caller: Principal | None) -> UUID | None:
+        """The case of the aggregate; None also when it is out of the caller's reach (another
+        center's, another case's than a resident's token): the command answers the 403 as it
+        loads it, and intake is not made to read that case's resident from the vault first,
+        for any caller who names an id."""
         try:
             first: Any = self.committer.app.repository.get(aggregate_id, version=1)
         except AggregateNotFoundError:
             return None
         case_id = getattr(first, "case_id", None)
+        center = getattr(first, "center_id", None)
+        if caller is not None and (
+                (caller.center_id is not None and center is not None
+                 and center != caller.center_id)
+                or (caller.case_id is not None and case_id != caller.case_id)):
+            return None
         return case_id if isinstance(case_id, UUID) else None
 
     async def on(self, aggregate_id: UUID, what: str, kind: str, act: Act, meta: Meta,

@@ -20,7 +20,11 @@ copy (``shared.kernel.scrubbing.SCRUBBED_BY_INTAKE``), then the patterns run as 
 * when intake cannot be reached (down, a timeout of ``CASE_TEXTS_TIMEOUT_S``, any answer but
   200), the write is not refused: the patterns alone scrub it, as before, and a warning
   (``case_texts.unscrubbed``, the case id, no text) says so. A name typed alone then stays
-  in that event: docs/security.md says so.
+  in that event: docs/security.md says so;
+* intake slow (hung, a black-holed address) costs one write the timeout, not every write:
+  after a timeout the client asks no more for ``CASE_TEXTS_BACKOFF_S`` (the patterns alone,
+  ``case_texts.skipped``), so a clerk's writes do not each wait 2 s, nor pile up on the
+  connection pool, until intake answers again.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import time
 from typing import Any
 from uuid import UUID
 
@@ -42,6 +47,8 @@ PATTERN = r"/internal/case-texts/[^/]+"
 HEADER = "x-sixstep-signature"
 CONTEXT = b"sixstep-case-texts-v1"
 CASE_TEXTS_TIMEOUT_S = 2.0
+CASE_TEXTS_BACKOFF_S = 10.0
+"""After a timeout, how long no write waits for intake (the patterns alone scrub)."""
 MAX_TEXTS = 64
 
 log = structlog.get_logger("sixstep.case_texts")
@@ -70,6 +77,7 @@ class IntakeCaseTexts:
         self.settings = settings
         self._client = client
         self._own = client is None
+        self._quiet_until = 0.0  # monotonic: no call before, after a timeout
 
     def _http(self) -> httpx.AsyncClient:
         if self._client is None:
@@ -87,12 +95,20 @@ class IntakeCaseTexts:
         None when intake did not answer (the patterns alone will scrub them)."""
         if not texts:
             return []
+        if time.monotonic() < self._quiet_until:  # intake timed out a moment ago
+            log.warning("case_texts.skipped", case_id=str(case_id))
+            return None
         body = json.dumps({"texts": texts[:MAX_TEXTS]}, ensure_ascii=False).encode()
         try:
             answer = await self._http().post(
                 PATH.format(case_id=case_id), content=body,
                 headers={HEADER: signature(self.settings, case_id, body),
                          "content-type": "application/json"})
+        except httpx.TimeoutException as e:
+            self._quiet_until = time.monotonic() + CASE_TEXTS_BACKOFF_S
+            log.warning("case_texts.unscrubbed", case_id=str(case_id), error=type(e).__name__,
+                        quiet_for_s=CASE_TEXTS_BACKOFF_S)
+            return None
         except httpx.HTTPError as e:
             log.warning("case_texts.unscrubbed", case_id=str(case_id), error=type(e).__name__)
             return None

@@ -72,11 +72,14 @@ def test_a_person_moves_it_either_way_with_a_reason_while_the_case_is_open() -> 
         case.move_due_date(date(2026, 4, 10), "延期", "official", "k1", False, {})
 
 
-@pytest.mark.parametrize("today", [
+CALENDAR_EDGES = [
     date(2026, 12, 20),  # a Sunday
     date(2026, 12, 31),  # New Year's Eve, 23:30 in Shanghai (15:30 UTC): still the 31st there
     date(2027, 3, 10),  # a year the holiday package does not know
-])
+]
+
+
+@pytest.mark.parametrize("today", CALENDAR_EDGES)
 def test_an_overdue_cases_extension_is_approved_by_a_supervisor_not_its_own_clerk(
         today: date) -> None:
     """延期审批: a supervisor who opened the case, or had it handed to them, is its clerk, and
@@ -104,6 +107,32 @@ def test_an_overdue_cases_extension_is_approved_by_a_supervisor_not_its_own_cler
     assert case.due_on == later
     case.move_due_date(date(2027, 4, 2), "等证明", "official", "boss2", True, {}, today)
     assert case.due_on == date(2027, 4, 2)
+
+
+@pytest.mark.parametrize("today", CALENDAR_EDGES)
+def test_a_supervisor_who_hands_their_overdue_case_away_does_not_approve_its_extension(
+        today: date) -> None:
+    """The second route around ``self_approval``: a case opened by clerk A, handed to
+    supervisor S, is overdue on S's desk; S hands it to a team (or to clerk B), approves the
+    extension as if someone else's, and takes it back. Who had it once approves it no more;
+    another supervisor does."""
+    case = Case(id=uuid.uuid4(), center_id="c1", counter_id="w1", clerk_id="clerk-a",
+                channel="counter", service_item="SA-HARDSHIP-SUBSIDY", resident_id=None,
+                meta={"causation_id": "open"})
+    case.hear_request("想申请补助", {"causation_id": "hear"})
+    case.consider_due([item_days(date(2026, 12, 18))], {"causation_id": "g"})
+    later = date(2027, 4, 1)
+    case.hand_over("boss", None, "转办", {"causation_id": "h1"})
+    case.hand_over(None, "team-hardship", "交给组里", {"causation_id": "h2"})
+    with pytest.raises(CommandError) as refused:  # on the team's desk now
+        case.move_due_date(later, "延期", "official", "boss", True, {}, today)
+    assert (refused.value.status, refused.value.code) == (403, "self_approval")
+    case.hand_over("clerk-b", None, "转办", {"causation_id": "h3"})
+    with pytest.raises(CommandError) as refused:  # on a colleague's desk now
+        case.move_due_date(later, "延期", "official", "boss", True, {}, today)
+    assert refused.value.code == "self_approval"
+    case.move_due_date(later, "延期审批", "official", "director", True, {}, today)
+    assert case.due_on == later
 
 
 def test_only_an_open_cases_item_count_is_re_planned_when_its_day_or_basis_moves() -> None:

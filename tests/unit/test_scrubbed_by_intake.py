@@ -4,12 +4,25 @@ over it; the call is signed over the case and the body; intake down, the pattern
 
 from __future__ import annotations
 
+import asyncio
+import time
+from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import httpx
+import pytest
+from eventsourcing.application import Application
+from eventsourcing.domain import Aggregate, event
+from fastapi import FastAPI
 
+from services.feedback.application import Feedback, SurveyPolicy
+from services.feedback.commands import RateService
+from services.feedback.tokens import SurveyTokens, TokenWrongCase
 from services.followup import commands as c
+from services.intake import case_texts as case_texts_route
+from shared.eventstore.command_path import CommandPath
 from shared.http.case_texts import IntakeCaseTexts, signature, signed
 from shared.kernel.scrubbing import (
     SCRUBBED_BY_INTAKE,
@@ -18,6 +31,7 @@ from shared.kernel.scrubbing import (
     scrub_fields,
     scrubbing_by_intake,
 )
+from shared.security.principals import Principal, Role, acting_as
 from shared.settings import Settings
 
 REASON = "王秀英不在家，下周再访，电话13912345678"
@@ -83,5 +97,128 @@ async def test_an_answer_that_is_not_intakes_leaves_the_text_to_the_patterns() -
                                base_url="http://intake")
     try:
         assert await IntakeCaseTexts(Settings(), client).scrubbed(uuid4(), [REASON]) is None
+    finally:
+        await client.aclose()
+
+
+async def test_intake_hung_costs_one_write_the_timeout_not_every_write() -> None:
+    """Intake accepts the connection and never answers (hung, a black-holed proxy): the
+    first write waits the timeout, then the patterns scrub; the writes after it do not wait
+    for intake again (nor pile up on the pool) until the back-off has passed."""
+    connections: list[asyncio.StreamWriter] = []
+    hung = asyncio.Event()
+
+    async def never_answers(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(writer)
+        await hung.wait()
+        writer.close()
+
+    server = await asyncio.start_server(never_answers, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    client = httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=0.3)
+    texts = IntakeCaseTexts(Settings(), client)
+    try:
+        started = time.monotonic()
+        assert await texts.scrubbed(uuid4(), [REASON]) is None
+        assert time.monotonic() - started >= 0.3
+        started = time.monotonic()
+        for _ in range(5):  # a clerk's next writes
+            assert await texts.scrubbed(uuid4(), [REASON]) is None
+        assert time.monotonic() - started < 0.3, "each write waited for intake again"
+        assert len(connections) == 1
+    finally:
+        hung.set()
+        await client.aclose()
+        server.close()
+        await server.wait_closed()
+
+
+class _Noted(Aggregate):
+    """An aggregate about a case, as a follow-up is (its first event names the case)."""
+
+    @event("Noted")
+    def __init__(self, case_id: UUID, center_id: str = "SH-PD-HUAMU") -> None:
+        self.case_id = case_id
+        self.center_id = center_id
+
+
+def _asking_intake(noted: _Noted, asked: list[str]
+                   ) -> tuple[CommandPath, IntakeCaseTexts, httpx.AsyncClient]:
+    """A command path over a store holding ``noted``, and intake's own case-texts route in
+    process (no vault: it answers by the patterns), each call it gets put in ``asked``."""
+    intake = FastAPI()
+    intake.include_router(case_texts_route.router)
+    intake.state.settings = Settings()
+    intake.state.intake = SimpleNamespace(known=None)
+
+    async def seen(request: httpx.Request) -> None:
+        asked.append(request.url.path)
+
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=intake),
+                               base_url="http://intake", event_hooks={"request": [seen]})
+    app = Application()
+    app.save(noted)
+    path = CommandPath(SimpleNamespace(command_digest_key=b"k" * 32, app=app))  # type: ignore[arg-type]
+    return path, IntakeCaseTexts(Settings(), client), client
+
+
+async def test_a_services_own_worker_does_not_ask_intake_only_a_caller_does() -> None:
+    """follow-up's rules cancel a check "case reopened", complete a rectification follow-up,
+    as they take intake's and feedback's events from the stream: words of the code (or copied
+    from an event already scrubbed), asked of intake over HTTP for every event, so a replay of
+    the stream, or intake hung, stalled each event on the timeout. A clerk's note still goes."""
+    asked: list[str] = []
+    noted = _Noted(uuid4())
+    path, port, client = _asking_intake(noted, asked)
+    try:
+        for worker in ("system:rules", "system:feedback"):
+            await path.scrubbing({"actor": worker}, noted.id, ["case reopened"], port)
+        assert asked == []
+        meta: dict[str, Any] = {"actor": "clerk-018"}
+        await path.scrubbing(meta, noted.id, [REASON], port)
+        assert asked == [f"/internal/case-texts/{noted.case_id}"]
+    finally:
+        await client.aclose()
+
+
+async def test_intake_reads_no_resident_for_a_caller_the_aggregate_is_out_of_reach_of() -> None:
+    """A clerk of another center (or a resident's token bound to another case) who names a
+    follow-up's id with a note gets the 403 as the command loads it; before, intake had read
+    that case's resident from the vault for them first, on every such call."""
+    asked: list[str] = []
+    noted = _Noted(uuid4())
+    path, port, client = _asking_intake(noted, asked)
+    try:
+        for outsider in (Principal("clerk-9", Role.CLERK, center_id="SH-XH-TIANPING"),
+                         Principal("resident", Role.RESIDENT, center_id="SH-PD-HUAMU",
+                                   case_id=uuid4())):
+            with acting_as(outsider):
+                await path.scrubbing({"actor": outsider.sub}, noted.id, [REASON], port)
+        assert asked == []
+        with acting_as(Principal("clerk-018", Role.CLERK, center_id="SH-PD-HUAMU")):
+            await path.scrubbing({"actor": "clerk-018"}, noted.id, [REASON], port)
+        assert asked == [f"/internal/case-texts/{noted.case_id}"]
+    finally:
+        await client.aclose()
+
+
+async def test_a_survey_link_asks_intake_about_its_own_surveys_resident_only() -> None:
+    """A resident holding their own survey's link (or the pad's) who posts a comment to
+    another survey gets 403 token_wrong_case; before, intake read that other survey's
+    resident from the vault for the comment first (the link was bound only as the survey was
+    loaded, after the call), for anyone with any genuine link."""
+    secret = "a survey token secret, long enough"
+    tokens = SurveyTokens(secret)
+    theirs = tokens.issue(uuid4(), datetime(2027, 1, 20, tzinfo=UTC))
+    asked: list[str] = []
+    other = _Noted(uuid4())  # another resident's survey, about their case
+    path, port, client = _asking_intake(other, asked)
+    feedback = Feedback(path.committer, SurveyPolicy(), tokens, None,  # type: ignore[arg-type]
+                        case_texts=port)
+    try:
+        with pytest.raises(TokenWrongCase):
+            await feedback.rate(other.id, RateService(token=theirs, level="very_dissatisfied",
+                                                      comment=REASON), "resident", "k-1")
+        assert asked == []
     finally:
         await client.aclose()
