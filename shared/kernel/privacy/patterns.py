@@ -648,10 +648,11 @@ _REACHED = re.compile(
 whom it called: not 联系方式 (``NOT_NAMES``), not 联系金融机构 (the clause goes on), not
 联系了解情况 (了解, "to find out")."""
 _WEEKDAYS = tuple(f"周{d}" for d in "一二三四五六日天")
+_OF_KIN = ("的(?=老公|老婆|媳妇|孩子|闺女|女婿|儿媳|儿子|女儿|丈夫|妻子|母亲|父亲|老伴|爱人|"
+           "子女|孙子|孙女|外孙|亲属|家人|家属|配偶|监护人|哥哥|姐姐|弟弟|妹妹)")
 _KIN_OF = re.compile(
     r"(?!" + "|".join(NOT_NAMES + _FROM_PLACES + _WEEKDAYS) + r")(?P<n>" + _SURNAME + _GIVEN
-    + r"{1,2})的(?=老公|老婆|媳妇|孩子|闺女|女婿|儿媳|儿子|女儿|丈夫|妻子|母亲|父亲|老伴|爱人|"
-    r"子女|孙子|孙女|外孙|亲属|家人|家属|配偶|监护人|哥哥|姐姐|弟弟|妹妹)")
+    + r"{1,2})" + _OF_KIN)
 """A name before 的 and who someone is to them (已联系张三丰的女儿, 王秀英的儿子来电): the
 relative is named through the resident; not 房东的儿子 (``is_name``), 周一的孩子 (a day),
 江西的亲属 (a place); a neighbour or a friend is not asked for (沈阳的朋友 is a city's)."""
@@ -771,6 +772,8 @@ _ANY_CHAT = re.compile(r"微信|[Ww]e[Cc]hat|[wWvV][xX]|[Vv]信|QQ|qq|钉钉")
 _ANY_PROFILE = re.compile(r"[男女]|[（(]")
 _ANY_REACH = re.compile("联系|通知|告知|转告|回访|陪同|探望|看望|走访")
 _ANY_KIN_TITLE = re.compile("[姐哥叔婶嫂]")
+_ANY_OF_KIN = re.compile(_OF_KIN)
+_ANY_TOLD = re.compile("[跟给请]" + _SURNAME)
 _ANY_SPEECH = re.compile(r"[说称讲]|表示|反映|来电|来访|告诉")
 
 
@@ -895,12 +898,12 @@ def rule_spans(text: str) -> Iterator[tuple[int, int, str]]:
                     and m.group("n") not in _UNITS_REACHED:
                 yield m.start("n"), m.end("n"), REDACTED_NAME
                 m = _AND_NEXT.match(text, m.end("n"))  # 已联系王秀英、李建国。
-    if "的" in text:
+    if "的" in text and _ANY_OF_KIN.search(text):
         for m in _KIN_OF.finditer(text):
             if is_name(m.group("n")) and m.group("n")[-1] != "人" \
                     and m.group("n") not in _UNITS_REACHED:
                 yield m.start("n"), m.end("n"), REDACTED_NAME
-    if "跟" in text or "给" in text or "请" in text:
+    if ("跟" in text or "给" in text or "请" in text) and _ANY_TOLD.search(text):
         for m in _TOLD.finditer(text):
             n = m.group("n")
             if is_name(n) and n[-1] != "人" and n not in _UNITS_REACHED \
