@@ -280,12 +280,16 @@ SCRUBBED = [
     # the tail of an ID number after 尾号, four characters or more
     ("身份证尾号123X，核对无误；身份证号尾号是0012",
      f"身份证尾号{ID}，核对无误；身份证号尾号是{ID}"),
+    ("身份证号末尾0012，身份证号后四位数是0012，身份证尾号 1 2 3 X",
+     f"身份证号末尾{ID}，身份证号后四位数是{ID}，身份证尾号 {ID}"),
     # a name before 的 and a relative
-    ("已联系张三丰的女儿，王秀英的儿子来电", f"已联系{NAME}的女儿，{NAME}的儿子来电"),
+    ("已联系张三丰的女儿，王秀英的儿子来电，由王秀英之女领取",
+     f"已联系{NAME}的女儿，{NAME}的儿子来电，由{NAME}之女领取"),
     # a referred unit's or a helper's staff after 经办人 / 回复人 / 负责人 / 签收人
     ("经办人李明说下周回复。回复人：李建国（网格员）。负责人：陈建华。签收人张伟",
      f"经办人{NAME}说下周回复。回复人：{NAME}（网格员）。负责人：{NAME}。签收人{NAME}"),
     ("联系人：王芳 13912345678", f"联系人：{NAME} {PHONE}"),
+    ("经办人：李明、王芳。", f"经办人：{NAME}、{NAME}。"),
     # a nickname with 头
     ("老王头说他不来了，找老李头", f"{NAME}说他不来了，找{NAME}"),
     # a name after 跟 / 给 / 请 and what was done with them (the shortest name a verb follows)
@@ -475,6 +479,8 @@ KEPT = [
     # who someone is, a day and a place before 的 and a relative; a stone, a place
     "房东的女儿，居委会的主任，老人的女儿，申请人的配偶，周一的孩子，江西的亲属，管理员的儿子",
     "老石头，老龙头，解释说明",
+    # too short to be an ID's tail, a counter after it, 之 in a word, offices listed
+    "身份证尾号12，身份证后四位已核 5号窗口，总之女儿来了，联系人：居委会、物业",
 
 ]
 

@@ -157,13 +157,13 @@ _ID_WORD = (r"(?:身份证|证件|居民身份|护照|通行证|居住证|\bID\b
             r"(?:号码|号|编号|\s?[Nn]umber|\s?No\.?|#)?(?:的)?")
 _ID_KEYWORD = re.compile(_ID_WORD + r"(?:是|为|:|：|\s)*"
                          r"(?P<n>[A-Z]{0,2}\d(?:" + _SEP + r"[0-9Xx]){5,17})")
-_ID_TAIL = re.compile(_ID_WORD + r"(?:尾号|尾数|(?:后|末|最后)[四五六46]位(?:数字)?)"
+_ID_TAIL = re.compile(_ID_WORD + r"(?:尾号|尾数|末尾|结尾|(?:后|末|最后)[四五六46]位(?:数字|数)?)"
                       r"(?:是|为|:|：|\s)*"
-                      r"(?P<n>[0-9Xx]{4,6})(?![0-9])")
+                      r"(?P<n>[0-9Xx]{4,6}|[0-9Xx](?: [0-9Xx]){3,5})(?![0-9])")
 """The tail of an ID number after its keyword (身份证尾号123X, 身份证后四位 0012,
-证件号末6位301234): four digits or more of it and the name beside them single out one
-resident, as a phone's last four do (a careful DPO's reading: a tail is personal data with
-what is around it)."""
+证件号末6位301234, 身份证号末尾0012, 身份证尾号 1 2 3 X read out): four digits or more of it
+and the name beside them single out one resident, as a phone's last four do (a careful DPO's
+reading: a tail is personal data with what is around it)."""
 _CARD_SEP = r"(?: {0,2}[.\-_/·]? {0,2})"
 _CARD = re.compile(r"(?<![0-9A-Za-z])(?:\d{4}(?:" + _CARD_SEP + r"\d{4}){3}(?:" + _CARD_SEP
                    + r"\d{1,3})?|\d{6}" + _CARD_SEP + r"\d{10,13})(?![0-9A-Za-z])")
@@ -648,12 +648,13 @@ _REACHED = re.compile(
 whom it called: not 联系方式 (``NOT_NAMES``), not 联系金融机构 (the clause goes on), not
 联系了解情况 (了解, "to find out")."""
 _WEEKDAYS = tuple(f"周{d}" for d in "一二三四五六日天")
-_OF_KIN = ("的(?=老公|老婆|媳妇|孩子|闺女|女婿|儿媳|儿子|女儿|丈夫|妻子|母亲|父亲|老伴|爱人|"
-           "子女|孙子|孙女|外孙|亲属|家人|家属|配偶|监护人|哥哥|姐姐|弟弟|妹妹)")
+_OF_KIN = ("(?:的(?=老公|老婆|媳妇|孩子|闺女|女婿|儿媳|儿子|女儿|丈夫|妻子|母亲|父亲|老伴|爱人|"
+           "子女|孙子|孙女|外孙|亲属|家人|家属|配偶|监护人|哥哥|姐姐|弟弟|妹妹)|之(?=[子女夫妻父母孙]))")
 _KIN_OF = re.compile(
     r"(?!" + "|".join(NOT_NAMES + _FROM_PLACES + _WEEKDAYS) + r")(?P<n>" + _SURNAME + _GIVEN
     + r"{1,2})" + _OF_KIN)
-"""A name before 的 and who someone is to them (已联系张三丰的女儿, 王秀英的儿子来电): the
+"""A name before 的 and who someone is to them (已联系张三丰的女儿, 王秀英的儿子来电), or the
+written 之 (王秀英之女): the
 relative is named through the resident; not 房东的儿子 (``is_name``), 周一的孩子 (a day),
 江西的亲属 (a place); a neighbour or a friend is not asked for (沈阳的朋友 is a city's)."""
 _TOLD = re.compile(
@@ -883,6 +884,10 @@ def rule_spans(text: str) -> Iterator[tuple[int, int, str]]:
         for m in _INTRODUCED.finditer(text):
             if m.group("n") not in NOT_A_PERSONS_NAME:  # 老人叫孙子来
                 yield m.start("n"), m.end("n"), REDACTED_NAME
+                # the next of a list (经办人：李明、王芳。), as after 联系
+                while (m := _AND_NEXT.match(text, m.end("n"))) is not None and is_name(
+                        m.group("n")) and m.group("n") not in _UNITS_REACHED:
+                    yield m.start("n"), m.end("n"), REDACTED_NAME
     if "小" in text or "老" in text or _ANY_KIN_TITLE.search(text):
         for m in _NICKNAME.finditer(text):
             surname = m.start() + (m.group()[0] in "小老")
@@ -898,7 +903,7 @@ def rule_spans(text: str) -> Iterator[tuple[int, int, str]]:
                     and m.group("n") not in _UNITS_REACHED:
                 yield m.start("n"), m.end("n"), REDACTED_NAME
                 m = _AND_NEXT.match(text, m.end("n"))  # 已联系王秀英、李建国。
-    if "的" in text and _ANY_OF_KIN.search(text):
+    if ("的" in text or "之" in text) and _ANY_OF_KIN.search(text):
         for m in _KIN_OF.finditer(text):
             if is_name(m.group("n")) and m.group("n")[-1] != "人" \
                     and m.group("n") not in _UNITS_REACHED:

@@ -47,10 +47,11 @@ marker saying what was there, e.g. ``[电话已隐去]``:
   after 联系 / 通知 ... (``已联系王秀英，``, ``已联系王秀英了``, each of ``已联系王秀英、李建国。``;
   not an office, ``已通知房管。``), before 的 and a relative (``张三丰的女儿``), after
   经办人 / 回复人 / 负责人 / 签收人 ... (``经办人李明说``), after 跟 / 给 / 请 and what was done
-  with them (``跟王秀英沟通过了``, ``请王秀英于周一来``), 老 + surname + 头 (``老王头``); and, with a :class:`KnownPerson` (the resident the case
-  names, from the vault), that resident's own name, its variants (surname + 阿姨 / 老师 / 先生
-  / 女士 / 大爷 / 奶奶 ..., 老 + surname, the given name with a form of address, the name in
-  pinyin), phone, ID number and address (also without the province, city and district).
+  with them (``跟王秀英沟通过了``, ``请王秀英于周一来``), 老 + surname + 头 (``老王头``); and,
+  with a :class:`KnownPerson` (the resident the case names, from the vault), that resident's
+  own name, its variants (surname + 阿姨 / 老师 / 先生 / 女士 / 大爷 / 奶奶 ..., 老 + surname,
+  the given name with a form of address, the name in pinyin), phone, ID number and address
+  (also without the province, city and district).
 
 What stays: dates (``2026-12-10``, ``12月10号``), times, amounts (``1234.50元``), policy
 numbers (``沪人社规〔2024〕12号``), catalogue codes, counts, ages, window numbers
