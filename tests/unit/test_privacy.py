@@ -290,8 +290,9 @@ SCRUBBED = [
      f"经办人{NAME}说下周回复。回复人：{NAME}（网格员）。负责人：{NAME}。签收人{NAME}"),
     ("联系人：王芳 13912345678", f"联系人：{NAME} {PHONE}"),
     ("经办人：李明、王芳。", f"经办人：{NAME}、{NAME}。"),
-    # a nickname with 头
-    ("老王头说他不来了，找老李头", f"{NAME}说他不来了，找{NAME}"),
+    # a nickname with 头, or before 上门
+    ("老王头说他不来了，找老李头，由网格员小陈上门",
+     f"{NAME}说他不来了，找{NAME}，由网格员{NAME}上门"),
     # a name after 跟 / 给 / 请 and what was done with them (the shortest name a verb follows)
     ("跟王秀英沟通过了，给王秀英打过电话，请王秀英于周一来，请宋江于周二来",
      f"跟{NAME}沟通过了，给{NAME}打过电话，请{NAME}于周一来，请{NAME}于周二来"),
@@ -478,7 +479,7 @@ KEPT = [
     "联系人：社区居委会，经办人：民政科，负责人：居委会主任，负责人解释说明，负责人马上处理",
     # who someone is, a day and a place before 的 and a relative; a stone, a place
     "房东的女儿，居委会的主任，老人的女儿，申请人的配偶，周一的孩子，江西的亲属，管理员的儿子",
-    "老石头，老龙头，解释说明",
+    "老石头，老龙头，解释说明，养老上门服务，小区上门",
     # too short to be an ID's tail, a counter after it, 之 in a word, offices listed
     "身份证尾号12，身份证后四位已核 5号窗口，总之女儿来了，联系人：居委会、物业",
 
