@@ -277,6 +277,25 @@ SCRUBBED = [
     # a name that begins as an office does; Hong Kong's digits after a chat's or a phone's 号
     ("已通知安保国。微信号 9123 4567，QQ号 6123 4567，她在3楼 9123 4567",
      f"已通知{NAME}。微信号 {PHONE}，QQ号 {PHONE}，她在3楼 {PHONE}"),
+    # the tail of an ID number after 尾号, four characters or more
+    ("身份证尾号123X，核对无误；身份证号尾号是0012",
+     f"身份证尾号{ID}，核对无误；身份证号尾号是{ID}"),
+    ("身份证号末尾0012，身份证号后四位数是0012，身份证尾号 1 2 3 X",
+     f"身份证号末尾{ID}，身份证号后四位数是{ID}，身份证尾号 {ID}"),
+    # a name before 的 and a relative
+    ("已联系张三丰的女儿，王秀英的儿子来电，由王秀英之女领取",
+     f"已联系{NAME}的女儿，{NAME}的儿子来电，由{NAME}之女领取"),
+    # a referred unit's or a helper's staff after 经办人 / 回复人 / 负责人 / 签收人
+    ("经办人李明说下周回复。回复人：李建国（网格员）。负责人：陈建华。签收人张伟",
+     f"经办人{NAME}说下周回复。回复人：{NAME}（网格员）。负责人：{NAME}。签收人{NAME}"),
+    ("联系人：王芳 13912345678", f"联系人：{NAME} {PHONE}"),
+    ("经办人：李明、王芳。", f"经办人：{NAME}、{NAME}。"),
+    # a nickname with 头, or before 上门
+    ("老王头说他不来了，找老李头，由网格员小陈上门",
+     f"{NAME}说他不来了，找{NAME}，由网格员{NAME}上门"),
+    # a name after 跟 / 给 / 请 and what was done with them (the shortest name a verb follows)
+    ("跟王秀英沟通过了，给王秀英打过电话，请王秀英于周一来，请宋江于周二来",
+     f"跟{NAME}沟通过了，给{NAME}打过电话，请{NAME}于周一来，请{NAME}于周二来"),
 
 ]
 
@@ -452,6 +471,17 @@ KEPT = [
     # the center's own hall, a place before a title
     "请到3号楼2楼办事大厅取号",
     "王府井先生",
+    # the ordinary words after 跟 / 给 / 请, days, offices, a surname and a post, a place
+    "已跟进，给予补助，给付标准不变，给付金额于每月发放，请示领导，请假一天，请周一来，请家属于周一来",
+    "跟居委会沟通过了，给社区打过电话，跟施工方沟通，给房东打过电话，给孙子打电话，跟张科长沟通过了",
+    "请申请人本人携带身份证来，请安排人员来，请常住人口来，请黄山来，请尽快来，给包裹寄回",
+    # offices and a post after 联系人 / 经办人 / 负责人, and what the staff did
+    "联系人：社区居委会，经办人：民政科，负责人：居委会主任，负责人解释说明，负责人马上处理",
+    # who someone is, a day and a place before 的 and a relative; a stone, a place
+    "房东的女儿，居委会的主任，老人的女儿，申请人的配偶，周一的孩子，江西的亲属，管理员的儿子",
+    "老石头，老龙头，解释说明，养老上门服务，小区上门",
+    # too short to be an ID's tail, a counter after it, 之 in a word, offices listed
+    "身份证尾号12，身份证后四位已核 5号窗口，总之女儿来了，联系人：居委会、物业",
 
 ]
 

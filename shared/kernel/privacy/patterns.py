@@ -157,8 +157,13 @@ _ID_WORD = (r"(?:身份证|证件|居民身份|护照|通行证|居住证|\bID\b
             r"(?:号码|号|编号|\s?[Nn]umber|\s?No\.?|#)?(?:的)?")
 _ID_KEYWORD = re.compile(_ID_WORD + r"(?:是|为|:|：|\s)*"
                          r"(?P<n>[A-Z]{0,2}\d(?:" + _SEP + r"[0-9Xx]){5,17})")
-_ID_TAIL = re.compile(_ID_WORD + r"(?:后|末|最后)[四六46]位(?:数字)?(?:是|为|:|：|\s)*"
-                      r"(?P<n>[0-9Xx]{4,6})(?![0-9])")
+_ID_TAIL = re.compile(_ID_WORD + r"(?:尾号|尾数|末尾|结尾|(?:后|末|最后)[四五六46]位(?:数字|数)?)"
+                      r"(?:是|为|:|：|\s)*"
+                      r"(?P<n>[0-9Xx]{4,6}|[0-9Xx](?: [0-9Xx]){3,5})(?![0-9])")
+"""The tail of an ID number after its keyword (身份证尾号123X, 身份证后四位 0012,
+证件号末6位301234, 身份证号末尾0012, 身份证尾号 1 2 3 X read out): four digits or more of it
+and the name beside them single out one resident, as a phone's last four do (a careful DPO's
+reading: a tail is personal data with what is around it)."""
 _CARD_SEP = r"(?: {0,2}[.\-_/·]? {0,2})"
 _CARD = re.compile(r"(?<![0-9A-Za-z])(?:\d{4}(?:" + _CARD_SEP + r"\d{4}){3}(?:" + _CARD_SEP
                    + r"\d{1,3})?|\d{6}" + _CARD_SEP + r"\d{10,13})(?![0-9A-Za-z])")
@@ -542,7 +547,11 @@ def _addressed_by_post(text: str, start: int, found: str) -> bool:
     director": 向主任汇报, 向医生说明), not after a surname."""
     return text[max(start - 1, 0):start + 1] in _POSTS or (
         found[0] == "向" and found[1:] in _OFFICIAL_TITLES)
-_INTRODUCERS = (r"(?:居民|申请人|老人|患者|病人|家属|户主|联系人|姓\s?名|名叫|叫做|名字叫|名字是|"
+_INTRODUCERS = (r"(?:居民|申请人|老人|患者|病人|家属|户主|联系人|姓\s?名|"
+                # a referred unit's or a helper's staff, named in its reply (经办人李明说,
+                # 回复人：李建国（网格员）); an office after them stays (联系人：社区居委会)
+                r"经办人|回复人|负责人|签收人|对接人|承办人|接待人|"
+                r"名叫|叫做|名字叫|名字是|"
                 r"名字[:：]|本人|"
                 r"我叫|他叫|她叫|"
                 r"丈夫|妻子|儿子|女儿|母亲|父亲|老伴|爱人|监护人|代办人|委托人|"
@@ -572,7 +581,11 @@ NOT_NAMES = ("申请", "申报", "申领", "申诉", "申办", "费用", "高龄
              # 向 ("to") before a title: 向老师反映, 向主任汇报
              "向主任", "向书记", "向医生", "向老师", "向同志", "向师傅",
              # before 本人 (尚需本人到场, 方可由本人领取, 查验本人证件, 应届毕业生本人)
-             "尚需", "尚须", "方可", "查验", "查看", "查阅", "严禁", "毕业")
+             "尚需", "尚须", "方可", "查验", "查看", "查阅", "严禁", "毕业",
+             # what a unit's staff did, after 负责人 / 经办人 (负责人解释说, 经办人马上处理)
+             "解释", "解答", "商议", "连夜", "马上",
+             # what is sent or given (给包裹寄回)
+             "包裹")
 """Words that begin with a surname and follow a relation word in what clerks write (家属申请,
 患者费用, 家属向社区反映): the verb or noun after 家属 is not a name."""
 NOT_A_PERSONS_NAME = frozenset((
@@ -612,15 +625,18 @@ _KIN_NAMED = re.compile(
 
 _ONE_SURNAME = "[" + "".join(n for n in SURNAMES if len(n) == 1) + "]"
 _NICK_NEXT = (r"(?:说|讲|称|本人|表示|反映|告诉|来|去|回|打|帮|问|让|要|会|刚|又|也|已|还|在|"
-              r"今天|明天|昨天|上午|下午|负责|经办|答应|同意|家|和|跟|的|[，。；！？、,.;!?）)\s]|$)")
+              r"今天|明天|昨天|上午|下午|上门|负责|经办|答应|同意|家|和|跟|的|[，。；！？、,.;!?）)\s]|$)")
 _NICKNAME = re.compile(
     r"(?:(?<![大从最缩矮弱短细微渺减较很太胆狭老妻一])小(?![车费康白米麦牛熊钱包童苗房池孔])"
     r"|(?<![养敬尊古长元父遗防终孝扶助为爱送赡托安护])老(?![房农车]))" + _ONE_SURNAME
     + r"(?=" + _NICK_NEXT + r")"
-    r"|" + _ONE_SURNAME + r"[姐哥叔婶嫂](?![姐哥叔婶嫂子夫妹弟们])")
+    r"|" + _ONE_SURNAME + r"[姐哥叔婶嫂](?![姐哥叔婶嫂子夫妹弟们])"
+    r"|(?<![养敬尊古长元父遗防终孝扶助为爱送赡托安护])老(?![石龙房农车])" + _ONE_SURNAME
+    + r"头(?![发部疼痛脑像])")
 """What colleagues and neighbours call each other (小王说他明天来, 找老李帮忙, 王姐, 李哥): 小 or
 老 and a surname, when what follows is what a person does or says (or the clause ends), and a
-surname before 姐 / 哥 / 叔 / 婶 / 嫂. Not 小区, 老年 (no surname), not 养老金 (老 ends a word),
+surname before 姐 / 哥 / 叔 / 婶 / 嫂, and 老 + a surname + 头 (老王头; not 老石头, 老龙头).
+Not 小区, 老年 (no surname), not 养老金 (老 ends a word),
 not 小车来了 or 老房的 (a thing), not 向姐姐 / 连哥哥 (a preposition before a relative)."""
 _REACH_END = r"(?=[，。；！？,.;!?、\s）)：:（(—…“”\"'～~\-]|了|并|和|及|与|后|未|没|$)"
 _REACHED = re.compile(
@@ -631,6 +647,29 @@ _REACHED = re.compile(
 (电话联系王秀英未接通, 已回访王秀英没人接), as a follow-up note or a referred unit's reply says
 whom it called: not 联系方式 (``NOT_NAMES``), not 联系金融机构 (the clause goes on), not
 联系了解情况 (了解, "to find out")."""
+_WEEKDAYS = tuple(f"周{d}" for d in "一二三四五六日天")
+_OF_KIN = ("(?:的(?=老公|老婆|媳妇|孩子|闺女|女婿|儿媳|儿子|女儿|丈夫|妻子|母亲|父亲|老伴|爱人|"
+           "子女|孙子|孙女|外孙|亲属|家人|家属|配偶|监护人|哥哥|姐姐|弟弟|妹妹)|之(?=[子女夫妻父母孙]))")
+_KIN_OF = re.compile(
+    r"(?!" + "|".join(NOT_NAMES + _FROM_PLACES + _WEEKDAYS) + r")(?P<n>" + _SURNAME + _GIVEN
+    + r"{1,2})" + _OF_KIN)
+"""A name before 的 and who someone is to them (已联系张三丰的女儿, 王秀英的儿子来电), or the
+written 之 (王秀英之女): the
+relative is named through the resident; not 房东的儿子 (``is_name``), 周一的孩子 (a day),
+江西的亲属 (a place); a neighbour or a friend is not asked for (沈阳的朋友 is a city's)."""
+_TOLD = re.compile(
+    r"(?:跟|给(?![付予])|请)(?!" + "|".join(NOT_NAMES + _WEEKDAYS) + r")(?P<n>" + _SURNAME
+    + _GIVEN + r"{1,2}?)(?=沟通|联系|确认|核实|说明|解释|反馈|答复|回复|商量|面谈|见面|当面|"
+    r"打|回|发|送|寄|说|讲|于|来|到|过来|带|携带|补|提供|签|办|领|再|明天|后天|下周|本周|"
+    r"周[一二三四五六日]|上午|下午|今天|电话)")
+"""A name after 跟 / 给 / 请 and what was done with them or asked of them, as a follow-up's
+outcome says it (跟王秀英沟通过了, 给王秀英打过电话, 请王秀英于周一来); not 跟进, 给予, 给付,
+请示, 请假 (no name follows), 请周一来 (a day), not 给居委会打电话, 跟施工方沟通 (an office,
+``_UNITS_REACHED``), not 跟张科长沟通 (a surname and a post: ``_POSTS_AFTER_A_SURNAME``). The
+shortest name that a verb follows (请宋江于周一来: 于 is no given name here)."""
+_POSTS_AFTER_A_SURNAME = frozenset((
+    "科长", "处长", "局长", "所长", "站长", "院长", "主任", "书记", "经理", "老师", "师傅",
+    "医生", "队长", "组长", "社长", "村长", "部长", "科员", "干事", "工", "总", "姐", "哥"))
 _AND_NEXT = re.compile(r"[、和及与](?!" + "|".join(NOT_NAMES) + r")(?P<n>" + _SURNAME + _GIVEN
                        + r"{1,2})" + _REACH_END)
 """The next name of a list of those reached (已联系王秀英、李建国。已通知李建国和张伟。)."""
@@ -734,6 +773,8 @@ _ANY_CHAT = re.compile(r"微信|[Ww]e[Cc]hat|[wWvV][xX]|[Vv]信|QQ|qq|钉钉")
 _ANY_PROFILE = re.compile(r"[男女]|[（(]")
 _ANY_REACH = re.compile("联系|通知|告知|转告|回访|陪同|探望|看望|走访")
 _ANY_KIN_TITLE = re.compile("[姐哥叔婶嫂]")
+_ANY_OF_KIN = re.compile(_OF_KIN)
+_ANY_TOLD = re.compile("[跟给请]" + _SURNAME)
 _ANY_SPEECH = re.compile(r"[说称讲]|表示|反映|来电|来访|告诉")
 
 
@@ -843,6 +884,10 @@ def rule_spans(text: str) -> Iterator[tuple[int, int, str]]:
         for m in _INTRODUCED.finditer(text):
             if m.group("n") not in NOT_A_PERSONS_NAME:  # 老人叫孙子来
                 yield m.start("n"), m.end("n"), REDACTED_NAME
+                # the next of a list (经办人：李明、王芳。), as after 联系
+                while (m := _AND_NEXT.match(text, m.end("n"))) is not None and is_name(
+                        m.group("n")) and m.group("n") not in _UNITS_REACHED:
+                    yield m.start("n"), m.end("n"), REDACTED_NAME
     if "小" in text or "老" in text or _ANY_KIN_TITLE.search(text):
         for m in _NICKNAME.finditer(text):
             surname = m.start() + (m.group()[0] in "小老")
@@ -858,6 +903,17 @@ def rule_spans(text: str) -> Iterator[tuple[int, int, str]]:
                     and m.group("n") not in _UNITS_REACHED:
                 yield m.start("n"), m.end("n"), REDACTED_NAME
                 m = _AND_NEXT.match(text, m.end("n"))  # 已联系王秀英、李建国。
+    if ("的" in text or "之" in text) and _ANY_OF_KIN.search(text):
+        for m in _KIN_OF.finditer(text):
+            if is_name(m.group("n")) and m.group("n")[-1] != "人" \
+                    and m.group("n") not in _UNITS_REACHED:
+                yield m.start("n"), m.end("n"), REDACTED_NAME
+    if ("跟" in text or "给" in text or "请" in text) and _ANY_TOLD.search(text):
+        for m in _TOLD.finditer(text):
+            n = m.group("n")
+            if is_name(n) and n[-1] != "人" and n not in _UNITS_REACHED \
+                    and n[1:] not in _POSTS_AFTER_A_SURNAME:
+                yield m.start("n"), m.end("n"), REDACTED_NAME
     if "叫" in text:
         for m in _CALLED_OVER.finditer(text):
             if is_name(m.group("n")) and m.group("n")[-1] != "人" \

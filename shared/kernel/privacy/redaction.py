@@ -6,7 +6,8 @@ marker saying what was there, e.g. ``[电话已隐去]``:
 
 * **ID numbers**: 18-character resident ID numbers (with a plausible birth date), also typed
   with spaces or dashes (``310115 19850312 1234``) or in full-width digits; 15-digit old ones,
-  passport and permit numbers and "the last four digits of the ID card" after their keyword;
+  passport and permit numbers and the tail of an ID number after their keyword (``身份证后四位``,
+  ``身份证尾号123X``);
   a 15-digit old one alone when its province and birth date are plausible (not after a
   serial's name: 合同号, 注册号 ...); after a serial's name an 18-digit one only when its
   check digit holds (受理号310115202612200001, a district, a day and a count, stays) or its
@@ -44,10 +45,13 @@ marker saying what was there, e.g. ``[电话已隐去]``:
   ``王小明（儿子）``), a nickname (``小王说``, ``找老李帮忙``, ``王姐``, ``李哥``), a name after 叫
   asking someone over (``叫张伟来一趟``), before 本人 (``王秀英本人签字``) or ending a clause
   after 联系 / 通知 ... (``已联系王秀英，``, ``已联系王秀英了``, each of ``已联系王秀英、李建国。``;
-  not an office, ``已通知房管。``); and, with a :class:`KnownPerson` (the resident the case
-  names, from the vault), that resident's own name, its variants (surname + 阿姨 / 老师 / 先生
-  / 女士 / 大爷 / 奶奶 ..., 老 + surname, the given name with a form of address, the name in
-  pinyin), phone, ID number and address (also without the province, city and district).
+  not an office, ``已通知房管。``), before 的 and a relative (``张三丰的女儿``), after
+  经办人 / 回复人 / 负责人 / 签收人 ... (``经办人李明说``), after 跟 / 给 / 请 and what was done
+  with them (``跟王秀英沟通过了``, ``请王秀英于周一来``), 老 + surname + 头 (``老王头``); and,
+  with a :class:`KnownPerson` (the resident the case names, from the vault), that resident's
+  own name, its variants (surname + 阿姨 / 老师 / 先生 / 女士 / 大爷 / 奶奶 ..., 老 + surname,
+  the given name with a form of address, the name in pinyin), phone, ID number and address
+  (also without the province, city and district).
 
 What stays: dates (``2026-12-10``, ``12月10号``), times, amounts (``1234.50元``), policy
 numbers (``沪人社规〔2024〕12号``), catalogue codes, counts, ages, window numbers
