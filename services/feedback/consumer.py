@@ -210,7 +210,8 @@ class IntakeFollower:
                 case["service_item"] = p["service_item"]
                 dirty.add(e.case_id)
             elif e.type == "CaseResolved":
-                at_window = self._at_window(case, e)
+                resolved_at = _judged(e)
+                at_window = self._at_window(case, resolved_at)
                 resolved = ResolvedCase(
                     case_id=e.case_id, center_id=case["center_id"],
                     counter_id=(case.get("present_counter") or case["counter_id"]
@@ -218,7 +219,7 @@ class IntakeFollower:
                     clerk_id=case["clerk_id"],
                     service_item=case["service_item"], intake_channel=case["channel"],
                     resident_id=case["resident_id"], resolved_event_id=e.event_id,
-                    resolved_at=e.occurred_at, correlation_id=e.correlation_id,
+                    resolved_at=resolved_at, correlation_id=e.correlation_id,
                     served_by=tuple(case["served_by"]), at_window=at_window)
                 if self.feedback.is_too_old(resolved):
                     continue
@@ -261,7 +262,7 @@ class IntakeFollower:
         if withdrawals:
             await asyncio.gather(*(self._respect(*w) for w in withdrawals))
 
-    def _at_window(self, case: dict[str, Any], e: Envelope) -> bool:
+    def _at_window(self, case: dict[str, Any], resolved_at: datetime) -> bool:
         """Whether the resident is there as the case is resolved: resolved on the center's day
         of their last trip about it (its opening, or a return trip naming it)."""
         present = case.get("present_at") or case.get("opened_at")
@@ -269,7 +270,7 @@ class IntakeFollower:
             return True
         if case.get("present_at") is not None and case.get("present_counter") is None:
             return False  # their last contact about it was a call or a home visit
-        return self.feedback.local_day(present) == self.feedback.local_day(e.occurred_at)
+        return self.feedback.local_day(present) == self.feedback.local_day(resolved_at)
 
     async def _respect(self, survey_id: UUID, consent: Consent, cause: str) -> None:
         """Withdraw a survey that may no longer ask its resident (a no-op if it may)."""
@@ -296,3 +297,16 @@ class IntakeFollower:
             except (RuleViolated, NotFound) as exc:  # answered or expired already: it stands
                 log.info("feedback.survey_not_withdrawn", survey_id=str(survey_id),
                          reason=exc.message)
+
+
+def _judged(e: Envelope) -> datetime:
+    """When a resolution's survey is timed from: its ``occurred_at``, or for a backdated one
+    (``CaseResolved.judged_at``: posted more than OCCURRED_AT_GRACE_S after the moment it
+    gives) intake's clock less the grace. Timed from a moment weeks back, its survey was
+    born expired (``is_too_old``: none asked) or on the tablet of a window the resident
+    left long ago: a clerk could date a resolution back past the answer window and never
+    be rated on it."""
+    judged = e.payload.get("judged_at")
+    if judged is None:
+        return e.occurred_at
+    return datetime.fromisoformat(judged) if isinstance(judged, str) else judged

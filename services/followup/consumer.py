@@ -601,8 +601,13 @@ class Rules:
             if consent_allows(Reason.POST_RESOLUTION_CHECK,
                               consent_of(plain(case["resident_id"]))) is None:
                 return None  # only outreach: not without consent, not for the erased
-            rule = DueRule("on_or_after", calendar.local_day(e.occurred_at), days,
-                           not_before=e.occurred_at)
+            # From the moment the resolution is judged by: a backdated one's check (posted
+            # more than OCCURRED_AT_GRACE_S after the moment it gives) is planned from
+            # intake's clock less the grace, not months back, where it was missed at once.
+            judged = e.payload.get("judged_at")
+            start = e.occurred_at if judged is None else (
+                datetime.fromisoformat(judged) if isinstance(judged, str) else judged)
+            rule = DueRule("on_or_after", calendar.local_day(start), days, not_before=start)
             planned = calendar.plan(rule)
             await self.followups.schedule(self._plan(
                 e, case, follow_up_id, Reason.POST_RESOLUTION_CHECK, planned.at,

@@ -299,18 +299,32 @@ def connect_export(root: Path) -> duckdb.DuckDBPyConnection:
                     f"{reader}({files[WIDE_TABLE]!r}, union_by_name = true)")
     for contract in REGISTRY:
         name = contract.type
+        schema = pa.schema([pa.field(c.name, c.type) for c in type_columns(contract)])
+        con.register(f"_empty_{name}", schema.empty_table())
         if manifest["layout"] == "wide" and files.get(WIDE_TABLE):
-            cols = ", ".join(f'"{c.name}"' for c in type_columns(contract))
-            con.execute(f'CREATE VIEW "{name}" AS SELECT {cols} FROM {WIDE_VIEW} '
-                        f"WHERE type = '{name}'")
+            source, where = WIDE_VIEW, f"WHERE type = '{name}'"
         elif files.get(name):
-            con.execute(f'CREATE VIEW "{name}" AS SELECT * FROM '
-                        f"{reader}({files[name]!r}, union_by_name = true)")
+            source, where = f"{reader}({files[name]!r}, union_by_name = true)", ""
         else:
-            schema = pa.schema([pa.field(c.name, c.type) for c in type_columns(contract)])
-            con.register(f"_empty_{name}", schema.empty_table())
             con.execute(f'CREATE VIEW "{name}" AS SELECT * FROM "_empty_{name}"')
+            continue
+        con.execute(f'CREATE VIEW "{name}" AS SELECT {_columns(con, name, source)} '
+                    f"FROM {source} {where}")
     return con
+
+
+def _columns(con: duckdb.DuckDBPyConnection, name: str, source: str) -> str:
+    """The select list of an event type's view: every column of its contract, a column the
+    export's files lack (written before the field existed: ``judged_at`` in an export made
+    before December 2026) as a typed NULL, so the figures' SQL reads old exports too. The
+    files' own columns are kept as read (a per-type file may hold more)."""
+    have = {r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
+    wanted = con.execute(f'DESCRIBE SELECT * FROM "_empty_{name}"').fetchall()
+    missing = [f'CAST(NULL AS {t}) AS "{c}"' for c, t, *_ in wanted if c not in have]
+    if source == WIDE_VIEW:
+        present = [f'"{c}"' for c, *_ in wanted if c in have]
+        return ", ".join(present + missing)
+    return ", ".join(["*", *missing])
 
 
 #: ``CaseResolved.judged_at`` as a moment: the export writes an optional moment as JSON text

@@ -74,6 +74,32 @@ async def test_every_figure_is_a_view_that_agrees_with_the_report(history: Path)
     con.close()
 
 
+async def test_an_export_made_before_judged_at_existed_gives_the_same_figures(
+        history: Path) -> None:
+    """An export written before the backdating rule (December 2026) has no ``judged_at``
+    column in CaseResolved's and FollowUpCompleted's files (no contract version changed, so
+    it is read as current). The report and `sixstep sql` read it as every judged_at null: the
+    same figures as the export with the column (none of March's stories is backdated)."""
+    report = compute(history, MARCH_2, MARCH_31, tz=TZ)
+    for kind in ("CaseResolved", "FollowUpCompleted"):
+        parts = sorted((history / kind).glob("**/*.parquet"))
+        assert parts, kind
+        for part in parts:
+            table = pq.read_table(part)
+            pq.write_table(table.drop_columns(["judged_at"]), part)
+    old = compute(history, MARCH_2, MARCH_31, tz=TZ)
+    assert old.total.counts == report.total.counts
+    con = open_history(history, tz=TZ)
+    [(n,)] = con.execute("SELECT count(*) FROM events WHERE type = 'CaseResolved' "
+                         "AND payload->>'judged_at' IS NULL").fetchall()
+    assert n == con.execute('SELECT count(*) FROM "CaseResolved"').fetchall()[0][0] > 0
+    [(on_time,)] = con.execute("SELECT coalesce(sum(numerator), 0) FROM on_time_rate "
+                               "WHERE day BETWEEN DATE '2026-03-02' AND DATE '2026-03-31'"
+                               ).fetchall()
+    assert on_time == report.total.counts["resolved_on_time"]
+    con.close()
+
+
 async def test_the_readmes_sql_example_runs_as_written(history: Path) -> None:
     blocks = sql_blocks()
     example = [sql for _, sql in blocks if "payload->>'level'" in sql]

@@ -28,7 +28,7 @@ from tests.support import bearer, headers, running, stream_envelopes, wait_until
 async def center(settings: Settings, clock: Clock, sender: KeptSender, start: datetime
                  ) -> AsyncIterator[tuple[httpx.AsyncClient, httpx.AsyncClient]]:
     async with contextlib.AsyncExitStack() as stack:
-        intake = await stack.enter_async_context(running(intake_app(settings)))
+        intake = await stack.enter_async_context(running(intake_app(settings, clock=clock)))
         feedback = await stack.enter_async_context(
             running(feedback_app(settings, sender=sender, clock=clock)))
         await stack.enter_async_context(running(followup_app(settings,

@@ -39,7 +39,7 @@ async def center(settings: Settings, clock: Clock, sender: KeptSender,
                  with_followup: bool = False,
                  ) -> AsyncIterator[tuple[httpx.AsyncClient, httpx.AsyncClient]]:
     async with contextlib.AsyncExitStack() as stack:
-        intake = await stack.enter_async_context(running(intake_app(settings)))
+        intake = await stack.enter_async_context(running(intake_app(settings, clock=clock)))
         feedback = await stack.enter_async_context(
             running(feedback_app(settings, sender=sender, clock=clock)))
         if with_followup:

@@ -55,7 +55,7 @@ async def center(settings: Settings) -> AsyncIterator[Center]:
     settings = settings.model_copy(update={"feedback_tick_s": 0.05})
     clock, sender = Clock(datetime.fromisoformat("2026-11-25T10:05:00+08:00")), KeptSender()
     async with contextlib.AsyncExitStack() as stack:
-        app = intake_app(settings)
+        app = intake_app(settings, clock=ManualClock(datetime.fromisoformat(CHECKED)))
         intake = await stack.enter_async_context(running(app))
         feedback = await stack.enter_async_context(
             running(feedback_app(settings, sender=sender, clock=clock)))

@@ -135,3 +135,18 @@ async def test_a_care_flag_and_a_resolution_applied_at_the_same_instant_by_two_w
             now = await center.get(check)
             assert (now["priority"], datetime.fromisoformat(now["due_at"])) == (
                 "high", at(2026, 12, 22, 9)), now
+
+
+async def test_a_backdated_resolutions_check_is_planned_from_when_intake_had_it(
+        settings: Settings) -> None:
+    """Resolved on Sunday 20 December 2026 saying 1 December: the check after it was planned
+    from 1 December (due days ago, missed at the scheduler's next tick and counted against
+    the team in a month gone by). Planned from judged_at (Thursday 17 December, intake's
+    clock less the grace): five working days on, Thursday 24 December."""
+    async with center_day(settings, DECEMBER_20) as center:
+        case_id = await center.open_case(at(2026, 12, 1, 10))
+        await center.step(case_id, "resolve", {"outcome": "resolved", "emotion_defused": True,
+                                               "occurred_at": at(2026, 12, 1, 10).isoformat()})
+        [check] = await center.followups_of(case_id, 1)
+        assert check["reason"] == "post_resolution_check"
+        assert datetime.fromisoformat(check["due_at"]) == at(2026, 12, 24, 9), check
