@@ -109,6 +109,10 @@ def adopt_stdlib_logging(level: str = "INFO") -> None:
     access = logging.getLogger("uvicorn.access")
     if access.handlers:  # access lines stay off unless uvicorn was asked for them
         access.handlers = [handler]
+    # httpx logs every request it makes at INFO: a line per write of follow-up and feedback
+    # (their free text goes to intake first), as uvicorn's access lines would be; its warnings
+    # and errors still come through.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(logging.getLevelName(level))
