@@ -33,7 +33,13 @@ from eventsourcing.domain import Aggregate
 from pydantic import BaseModel
 
 from shared import tracing
-from shared.eventstore.group_commit import Command, GroupCommitter, Unit, Written
+from shared.eventstore.group_commit import (
+    Command,
+    GroupCommitter,
+    Unit,
+    Written,
+    out_of_scope,
+)
 from shared.kernel.clock import Clock, SystemClock
 from shared.kernel.errors import AlreadyDoneError, CommandError, VersionConflict
 from shared.kernel.meta import COMMAND_DIGEST, Meta, Stamped, by_a_worker, meta_for
@@ -217,13 +223,9 @@ class CommandPath:
             first: Any = self.committer.app.repository.get(aggregate_id, version=1)
         except AggregateNotFoundError:
             return None
-        case_id = getattr(first, "case_id", None)
-        center = getattr(first, "center_id", None)
-        if caller is not None and (
-                (caller.center_id is not None and center is not None
-                 and center != caller.center_id)
-                or (caller.case_id is not None and case_id != caller.case_id)):
+        if out_of_scope(caller, first) is not None:  # the unit's own scope check
             return None
+        case_id = getattr(first, "case_id", None)
         return case_id if isinstance(case_id, UUID) else None
 
     async def on(self, aggregate_id: UUID, what: str, kind: str, act: Act, meta: Meta,

@@ -68,6 +68,25 @@ def _kind(aggregate: Any) -> str:
     return str(getattr(type(aggregate), "KIND", type(aggregate).__name__))
 
 
+ANOTHER_CENTER = "this belongs to another center than the token's"
+ANOTHER_CASE = "this belongs to another case than the token's"
+
+
+def out_of_scope(caller: Principal | None, aggregate: Any) -> str | None:
+    """Why ``aggregate`` (anything with a ``center_id`` and a ``case_id``: an aggregate, its
+    first event) is out of the caller's reach, or None: another center's than the token's,
+    another case's than a resident's token."""
+    if caller is None:
+        return None
+    center = getattr(aggregate, "center_id", None)
+    if caller.center_id is not None and center is not None and center != caller.center_id:
+        return ANOTHER_CENTER
+    case = getattr(aggregate, "case_id", None)
+    if caller.case_id is not None and case is not None and case != caller.case_id:
+        return ANOTHER_CASE
+    return None
+
+
 class Unit:
     """The aggregates one batch works on: each loaded once, shared by the batch's commands.
 
@@ -97,15 +116,11 @@ class Unit:
 
     def _check_scope(self, aggregate: Any) -> None:
         caller = self.caller
-        if caller is None:
-            return
-        center = getattr(aggregate, "center_id", None)
-        if caller.center_id is not None and center is not None and center != caller.center_id:
-            raise Forbidden("this belongs to another center than the token's",
-                            token_center=caller.center_id)
-        case = getattr(aggregate, "case_id", None)
-        if caller.case_id is not None and case is not None and case != caller.case_id:
-            raise Forbidden("this belongs to another case than the token's")
+        why = out_of_scope(caller, aggregate)
+        if why is not None:
+            assert caller is not None
+            raise Forbidden(why, **({"token_center": caller.center_id}
+                                    if why == ANOTHER_CENTER else {}))
 
     def find(self, aggregate_id: UUID) -> Any | None:
         aggregate = self._aggregates.get(aggregate_id)
