@@ -29,6 +29,7 @@ from shared.contracts import Envelope
 from shared.contracts.vocabulary import Channel
 from shared.kernel.errors import NotFound, RuleViolated
 from shared.kernel.meta import by_a_worker
+from shared.kernel.moments import judged_by
 
 log = structlog.get_logger("sixstep.feedback.consumer")
 
@@ -306,7 +307,4 @@ def _judged(e: Envelope) -> datetime:
     born expired (``is_too_old``: none asked) or on the tablet of a window the resident
     left long ago: a clerk could date a resolution back past the answer window and never
     be rated on it."""
-    judged = e.payload.get("judged_at")
-    if judged is None:
-        return e.occurred_at
-    return datetime.fromisoformat(judged) if isinstance(judged, str) else judged
+    return judged_by(e.occurred_at, e.payload)

@@ -126,6 +126,7 @@ from shared.kernel.calendar import (
     WorkingCalendar,
 )
 from shared.kernel.errors import AlreadyDoneError, InvalidCommand, NotFound, RuleViolated
+from shared.kernel.moments import judged_by
 from shared.readmodels import bulk
 
 log = structlog.get_logger("sixstep.followup.rules")
@@ -604,9 +605,7 @@ class Rules:
             # From the moment the resolution is judged by: a backdated one's check (posted
             # more than OCCURRED_AT_GRACE_S after the moment it gives) is planned from
             # intake's clock less the grace, not months back, where it was missed at once.
-            judged = e.payload.get("judged_at")
-            start = e.occurred_at if judged is None else (
-                datetime.fromisoformat(judged) if isinstance(judged, str) else judged)
+            start = judged_by(e.occurred_at, e.payload)
             rule = DueRule("on_or_after", calendar.local_day(start), days, not_before=start)
             planned = calendar.plan(rule)
             await self.followups.schedule(self._plan(

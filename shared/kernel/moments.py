@@ -101,3 +101,13 @@ class Moments:
             raise InvalidCommand(
                 f"{name} must lie between {self.earliest} and {horizon_days} days ahead",
                 field=name, earliest=self.earliest.isoformat(), horizon_days=horizon_days)
+
+
+def judged_by(occurred_at: datetime, payload: dict[str, Any]) -> datetime:
+    """The moment a recorded post is judged by: its ``occurred_at``, or the ``judged_at`` the
+    service recorded on a backdated one (:meth:`Moments.judged_at`; a string as the stream
+    carries it, or a moment)."""
+    judged = payload.get("judged_at")
+    if judged is None:
+        return occurred_at
+    return datetime.fromisoformat(judged) if isinstance(judged, str) else judged
