@@ -257,8 +257,8 @@ async def appeal_rectification(rectification_id: UUID, body: c.LodgeAppeal,
 async def decide_appeal(rectification_id: UUID, body: c.DecideAppeal, feedback: FeedbackDep,
                         key: IdempotencyKey, actor: Actor, expected: ExpectedVersion,
                         supervisor: Supervisor) -> WrittenPublic:
-    """By a supervisor who neither appealed nor was the reviewed clerk (403
-    ``self_decision``). Upheld (``grounds`` malicious or mistaken): the review leaves
+    """By a supervisor who neither appealed nor was the reviewed clerk nor served the case
+    (403 ``self_decision``). Upheld (``grounds`` malicious or mistaken): the review leaves
     ``bad_reviews`` and the satisfaction figures and is counted in ``appeals_upheld``; an
     open rectification is closed (``void``). 409 ``no_appeal_pending`` without an appeal."""
     return WrittenPublic.of(await feedback.decide_appeal(rectification_id, body, actor, key,

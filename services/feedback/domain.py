@@ -138,7 +138,7 @@ class SurveyClosed(CommandError):
 
 class SelfDecision(CommandError):
     """An appeal is decided by a supervisor other than the clerk who appealed or was
-    reviewed (申诉复核)."""
+    reviewed, and other than the staff who served the case (申诉复核)."""
 
     status = 403
     code = "self_decision"
@@ -565,13 +565,17 @@ class Rectification(RemembersCommands):
 
     def decide_appeal(self, decision: AppealDecision, grounds: AppealGrounds | None,
                       reasons: str, decider: str, meta: Meta) -> None:
-        """By a supervisor who neither appealed nor was reviewed (403 ``self_decision``)."""
+        """By a supervisor who neither appealed nor was reviewed (403 ``self_decision``):
+        nor served the case (``served_by``: opened it, acted on it, had it handed to them),
+        whose work the bad review is of as much as the clerk's (首问负责制 names the first
+        clerk; the case handed to a supervisor who resolved it is theirs too)."""
         if self.appeal != "pending":
             raise NoAppealPending("there is no appeal waiting on this bad review",
                                   appeal=self.appeal)
-        if decider in (self.appealed_by, self.clerk_id):
+        if decider in (self.appealed_by, self.clerk_id, *getattr(self, "served_by", ())):
             raise SelfDecision("an appeal is decided by a supervisor other than the clerk "
-                               "who appealed or was reviewed", actor=decider)
+                               "who appealed or was reviewed, and other than those who "
+                               "served the case", actor=decider)
         if decision is AppealDecision.UPHELD and grounds is None:
             raise RuleViolated("an upheld appeal says its grounds: malicious or mistaken")
         self._appeal_decided(rectification_id=self.id, survey_id=self.survey_id,

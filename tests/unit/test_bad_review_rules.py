@@ -54,14 +54,16 @@ def meta(when: datetime, actor: str = "system:feedback") -> dict[str, Any]:
             "correlation_id": None, "center_id": "SH-PD-HUAMU", "case_id": uuid.uuid4()}
 
 
-def bad_review(when: datetime, resident: bool = True) -> Rectification:
+def bad_review(when: datetime, resident: bool = True,
+               served_by: tuple[str, ...] = ("clerk-017",)) -> Rectification:
     """A dissatisfied answer at ``when`` about clerk-017, its rectification on the default
-    track's limit."""
+    track's limit; ``served_by``: the staff who opened or acted on the case."""
     survey_id = uuid.uuid4()
     s = Survey(id=survey_id, survey_id=survey_id, purpose="resolution", channel="sms",
                resident_id=uuid.uuid4() if resident else None, counter_id="window-3",
                clerk_id="clerk-017", service_item="SA-HARDSHIP-SUBSIDY", send_at=when,
-               expires_at=when + timedelta(days=7), rectification_id=None, meta=meta(when))
+               expires_at=when + timedelta(days=7), rectification_id=None, meta=meta(when),
+               served_by=served_by)
     s.rate(Answer(RatingLevel.DISSATISFIED, "等了两个小时"), AnsweredVia.TOKEN, None, when,
            meta(when))
     return Rectification.open_for(s, CALENDAR, POLICY.working_days(POLICY.default_track),
@@ -224,6 +226,22 @@ def test_a_rejected_appeal_leaves_the_rectification_open() -> None:
                         meta(at(2026, 3, 3, 10), "director-01"))
     r.decide_appeal(AppealDecision.REJECTED, None, "差评属实", "director-01",
                     meta(at(2026, 3, 3, 10), "director-01"))
+    assert (r.appeal, r.status) == ("rejected", "open")
+
+
+def test_a_supervisor_who_served_the_case_does_not_decide_its_appeal() -> None:
+    # 首问负责制: clerk-017 opened the case on New Year's Eve (23:30) and stays the reviewed
+    # clerk; it was handed to director-01, who resolved it. The bad review is of
+    # director-01's work too: upholding the appeal would take their own bad review out of
+    # the figures (申诉复核 by the one reviewed, by a handover). Another supervisor decides.
+    r = bad_review(at(2026, 12, 31, 23, 30), served_by=("clerk-017", "director-01"))
+    r.lodge_appeal("居民对政策本身不满", meta(at(2027, 1, 4, 9), "clerk-017"))
+    with pytest.raises(SelfDecision):
+        r.decide_appeal(AppealDecision.UPHELD, AppealGrounds.MISTAKEN, "经核实为误评",
+                        "director-01", meta(at(2027, 1, 4, 10), "director-01"))
+    assert r.appeal == "pending"
+    r.decide_appeal(AppealDecision.REJECTED, None, "差评属实", "director-02",
+                    meta(at(2027, 1, 4, 10), "director-02"))
     assert (r.appeal, r.status) == ("rejected", "open")
 
 
