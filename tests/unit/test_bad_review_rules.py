@@ -159,6 +159,25 @@ def test_a_missed_deadline_is_not_counted_again_by_a_triage() -> None:
     assert (r.deadline_on, r.track) == (date(2026, 12, 29), "immediate")
 
 
+def test_a_change_of_track_counts_from_the_first_triage_not_from_the_change() -> None:
+    """Reviewed on Sunday 20 December 2026, triaged immediate on Monday 21 (due Tuesday 22).
+    Triaged again on each deadline day, the deadline moved on for ever: explain on the 22nd
+    counted 15 working days from the 22nd (13 January 2027), and again on the 13th from
+    there, so the rectification was never late (rectification_on_time_rate). The new track's
+    days count from the first triage: explain is due 12 January 2027 (provisional: 1 January
+    off by the law), and triaging it again on its deadline day changes nothing."""
+    r = bad_review(at(2026, 12, 20, 10))
+    triage(r, RectificationTrack.IMMEDIATE, date(2026, 12, 21))
+    assert r.deadline_on == date(2026, 12, 22)
+    triage(r, RectificationTrack.EXPLAIN, date(2026, 12, 22))
+    assert (r.deadline_on, r.counted_from, r.basis) == (
+        date(2027, 1, 12), date(2026, 12, 21), Basis.PROVISIONAL)
+    triage(r, RectificationTrack.EXPLAIN, date(2027, 1, 12))
+    assert r.deadline_on == date(2027, 1, 12)
+    with pytest.raises(RuleViolated):  # and missed the day after
+        triage(r, RectificationTrack.EXPLAIN, date(2027, 1, 13))
+
+
 def test_a_rectification_with_its_outcome_or_an_upheld_appeal_is_not_triaged() -> None:
     r = bad_review(at(2026, 3, 2, 10))
     r.complete("rectified", "当面道歉", date(2026, 3, 3), meta(at(2026, 3, 3, 10)))
