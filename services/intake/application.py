@@ -36,7 +36,7 @@ from shared.kernel.meta import COMMAND_DIGEST, Meta, meta_for
 from shared.kernel.moments import Moments
 from shared.kernel.scrubbing import KNOWN_PERSON
 from shared.runtime.calendars import Calendars
-from shared.security.principals import Principal, Role
+from shared.security.principals import Principal, Role, current_caller
 
 if TYPE_CHECKING:
     from services.intake.known_people import KnownPeople
@@ -267,7 +267,8 @@ class Intake:
         meta = self.path.meta(actor, key, cmd)
         # Every command on a case carries free text: the resident the case names is
         # scrubbed from it (shared.kernel.scrubbing), in memory, never stored.
-        if self.known is not None and (person := await self.known.of_case(case_id)):
+        if self.known is not None and (
+                person := await self.known.of_case(case_id, current_caller())):
             meta[KNOWN_PERSON] = person
         return await self.path.on(case_id, "case", kind, act, meta, key, expected_version)
 
