@@ -396,19 +396,23 @@ class Intake:
         obligation_id = child_id(case_id, "obligation", key)
 
         def declare(case: Case, meta: Meta) -> None:
+            judged = self.path.moments.judged_at(meta["occurred_at"], self.path.now())
             if cmd.tracked_from is not None:
-                self._tracked_from(case, cmd.tracked_from, meta)
+                self._tracked_from(case, cmd.tracked_from, judged or meta["occurred_at"])
             case.declare_obligation(obligation_id, cmd.description, cmd.cadence.value,
-                                    cmd.next_due_on, meta, cmd.tracked_from)
+                                    cmd.next_due_on, meta, cmd.tracked_from, judged)
 
         return await self._on_case(case_id, "ObligationDeclared", cmd, actor, key,
                                    expected_version, declare)
 
-    def _tracked_from(self, case: Case, day: date, meta: Meta) -> None:
+    def _tracked_from(self, case: Case, day: date, declared_at: datetime) -> None:
         """Earlier periods are watched from a day already come (the resident says a payment
         did not come), at most ``TRACKED_FROM_DAYS`` back; 422 otherwise (a day before the
-        calendar's first year also parked the obligation in follow-up for good)."""
-        today = self._today(case, meta["occurred_at"])
+        calendar's first year also parked the obligation in follow-up for good).
+        ``declared_at``: the declaration's moment as judged (``Moments.judged_at``): dated more
+        than the grace back, the year counted from the day it said reached as far back as the
+        date typed."""
+        today = self._today(case, declared_at)
         if not today - timedelta(days=TRACKED_FROM_DAYS) <= day <= today:
             # A year typed wrong (2006 for 2026) would plan some 240 missed periods, each a
             # high-priority call to one resident.
