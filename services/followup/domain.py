@@ -268,6 +268,15 @@ def first_watched_period(calendar: WorkingCalendar, first_due_on: date, cadence:
 #: only the last one completes the follow-up (a revisit is a task until done, not one call).
 UNREACHABLE_ATTEMPTS = 3
 
+
+def unreached_reason(attempt: int, note: str) -> str:
+    """Why an attempt that did not reach the resident moved its follow-up, with what the
+    clerk noted of it (``停机``, ``家属说住院了``, ``邻居说出差一周``): the note was dropped, and
+    what the next caller needs to know of the last attempt was nowhere in the log."""
+    said = f"unreachable: attempt {attempt} of {UNREACHABLE_ATTEMPTS}"
+    return f"{said}: {note}" if note.strip() else said
+
+
 #: Follow-ups the center owes an answer on: when the last attempt does not reach the resident
 #: either, the team takes them up (``FollowUp.hand_over``) rather than letting them end there.
 HANDED_OVER_WHEN_UNREACHABLE = frozenset({
@@ -460,7 +469,7 @@ class FollowUp(RemembersCommands):
                 due_at, basis, due_rule = self.due_at, Basis(self.basis), self.due_rule
             self._rescheduled(due_at=due_at, assigned_clerk=self.assigned_clerk,
                               assigned_team=self.assigned_team,
-                              reason=f"unreachable: attempt {attempt} of {UNREACHABLE_ATTEMPTS}",
+                              reason=unreached_reason(attempt, note),
                               meta=meta, cause=RescheduleCause.UNREACHABLE.value,
                               previous_due_at=self.due_at, basis=basis.value,
                               due_rule=due_rule)
