@@ -821,7 +821,8 @@ _ENGLISH_INTRODUCED = re.compile(r"\b(?i:name is|name:|named|resident|applicant|
 
 
 _ANY_UNIT = re.compile(r"[号弄幢栋座层楼室户组排]|单元")
-_ANY_HONORIFIC = re.compile(_HONORIFIC + "|" + "|".join(OFFICE_POSTS))
+_ANY_HONORIFIC = re.compile(_HONORIFIC)
+_ANY_POST = re.compile("|".join(OFFICE_POSTS))
 _ANY_INTRODUCTION = re.compile(_INTRODUCERS)
 _ANY_CHAT = re.compile(r"微信|[Ww]e[Cc]hat|[wWvV][xX]|[Vv]信|QQ|qq|钉钉")
 _ANY_PROFILE = re.compile(r"[男女]|[（(]")
@@ -829,6 +830,7 @@ _ANY_REACH = re.compile("联系|通知|告知|转告|回访|陪同|探望|看望
 _ANY_KIN_TITLE = re.compile("[姐哥叔婶嫂]")
 _ANY_OF_KIN = re.compile(_OF_KIN)
 _ANY_NEXT_OF_KIN = re.compile(_NEXT_OF_KIN)
+_ANY_QUOTE = re.compile("[“「『\"'‘]")
 _ANY_TOLD = re.compile("[跟给请]" + _SURNAME)
 _ANY_SPEECH = re.compile(r"[说称讲]|表示|反映|来电|来访|告诉")
 
@@ -928,7 +930,8 @@ def rule_spans(text: str) -> Iterator[tuple[int, int, str]]:
     if (digits and (latin or "-" in text)) or _ANY_UNIT.search(text):
         for start, end in _address_spans(text, english=digits and latin):
             yield start, end, REDACTED_ADDRESS
-    if _ANY_HONORIFIC.search(text):
+    if _ANY_HONORIFIC.search(text) or (("长" in text or "经理" in text or "干事" in text
+                                         or "警官" in text) and _ANY_POST.search(text)):
         for m in _SURNAME_TITLE.finditer(text):
             if _addressed_by_post(text, m.start(), m.group()) or _ends_a_word(text, m.start()):
                 continue
@@ -964,9 +967,10 @@ def rule_spans(text: str) -> Iterator[tuple[int, int, str]]:
                     and m.group("n") not in _UNITS_REACHED:
                 yield m.start("n"), m.end("n"), REDACTED_NAME
     if _ANY_NEXT_OF_KIN.search(text):
-        for m in _KIN_AFTER.finditer(text):
-            n = m.group("n")
-            if is_name(n) and n[-1] != "人" and n not in _UNITS_REACHED:
+        for kin in _ANY_NEXT_OF_KIN.finditer(text):  # the name just before it (four at most)
+            m = _KIN_AFTER.search(text, max(0, kin.start() - 4), kin.end())
+            if m is not None and m.end("n") == kin.start() and is_name(n := m.group("n")) \
+                    and n[-1] != "人" and n not in _UNITS_REACHED:
                 yield m.start("n"), m.end("n"), REDACTED_NAME
     if ("跟" in text or "给" in text or "请" in text) and _ANY_TOLD.search(text):
         for m in _TOLD.finditer(text):
@@ -992,7 +996,8 @@ def rule_spans(text: str) -> Iterator[tuple[int, int, str]]:
             if is_name(m.group("n")):
                 yield m.start("n"), m.end("n"), REDACTED_NAME
     if _ANY_SPEECH.search(text):
-        for regex in (_SPEAKER, _QUOTED_SPEAKER):
+        quoted = _ANY_QUOTE.search(text) is not None
+        for regex in (_SPEAKER, _QUOTED_SPEAKER) if quoted else (_SPEAKER,):
             for m in regex.finditer(text):
                 n = m.group("n")
                 if is_name(n) and n[1:] not in _KIN_WORDS \
