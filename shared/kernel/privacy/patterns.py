@@ -688,7 +688,7 @@ _KIN_AFTER = re.compile(
     + r"{1,2})(?=" + _NEXT_OF_KIN + ")")
 """A name right before who someone is to them, without 的 (张三丰家属说, 已联系王秀英女儿, 由
 李建国老伴代办), opening a clause or after who reached them: not 照顾生病女儿 (mid-clause),
-房东家属 (``is_name``), 申请人家属."""
+房东家属 (``is_name``), 申请人家属, 武汉女儿 (a place, ``_BEFORE_A_TITLE``)."""
 _TOLD_VERBS = (r"沟通|联系|确认|核实|说明|解释|反馈|答复|回复|商量|面谈|见面|当面|打|说|讲|"
                r"寄|于|带|携带|补|提供|签|办|领|再|明天|后天|下周|本周|周[一二三四五六日]|上午|"
                r"下午|今天|电话")
@@ -723,7 +723,7 @@ _UNITS_REACHED = frozenset((
     "施工方", "史志", "高新", "商务", "武装", "金融", "农业", "林业", "党建", "党群", "党委",
     "党组", "关工", "仲裁", "华为", "万达", "车辆", "文书", "管道工", "江北", "江南", "黄浦",
     "徐汇", "闵行", "房山", "石景山", "江宁", "武侯", "白云", "罗湖", "龙岗", "龙华", "萧山",
-    "钱塘", "曲靖", "商铺", "商家", "管道", "管网", "管线", "华润", "龙湖", "金地",
+    "钱塘", "曲靖", "商铺", "商家", "管道", "管网", "管线", "华润", "龙湖", "金地", "杨浦",
     *_FROM_PLACES))
 """Offices, trades and places a note says were told, called or asked over (已通知房管。
 已联系卫健。已告知施工方。已联系徐汇。叫安保来): short names that begin with a surname and end
@@ -970,7 +970,7 @@ def rule_spans(text: str) -> Iterator[tuple[int, int, str]]:
         for kin in _ANY_NEXT_OF_KIN.finditer(text):  # the name just before it (four at most)
             m = _KIN_AFTER.search(text, max(0, kin.start() - 4), kin.end())
             if m is not None and m.end("n") == kin.start() and is_name(n := m.group("n")) \
-                    and n[-1] != "人" and n not in _UNITS_REACHED:
+                    and n[-1] != "人" and n not in _UNITS_REACHED and n not in _BEFORE_A_TITLE:
                 yield m.start("n"), m.end("n"), REDACTED_NAME
     if ("跟" in text or "给" in text or "请" in text) and _ANY_TOLD.search(text):
         for m in _TOLD.finditer(text):
