@@ -214,16 +214,13 @@ class FollowUps:
     def __init__(self, committer: GroupCommitter, calendars: Calendars, settings: Settings,
                  clock: Clock, catalogue: Catalogue, consents: Consents | None = None,
                  case_texts: CaseTexts | None = None) -> None:
-        self.path = CommandPath(committer, clock, Moments.from_settings(settings))
+        self.path = CommandPath(committer, clock, Moments.from_settings(settings), case_texts)
         self.committer = committer
         self.calendars = calendars
         self.settings = settings
         self.clock = clock
         self.catalogue = catalogue
         self.consents: Consents = consents or AllConsent()
-        self.case_texts = case_texts
-        """Where a staff command's free text about a case is scrubbed of its resident first
-        (intake, ``shared.http.case_texts``); None: by the patterns alone."""
 
     # -- helpers ----------------------------------------------------------------------------
 
@@ -250,12 +247,8 @@ class FollowUps:
         """A staff command on a follow-up, an obligation or a help task, through the command
         path; its free text scrubbed by intake of the case's resident first."""
         meta = self.path.meta(actor, key, cmd)
-        await self._scrubbing(meta, aggregate_id, said_in(cmd))
+        await self.path.scrubbing(meta, aggregate_id, *said_in(cmd))
         return await self.path.on(aggregate_id, what, kind, act, meta, key, expected_version)
-
-    async def _scrubbing(self, meta: Meta, aggregate_id: UUID, texts: list[str]) -> None:
-        """The command's texts scrubbed by intake of the case's resident first."""
-        await self.path.scrubbing(meta, aggregate_id, texts, self.case_texts)
 
     # -- scheduling -------------------------------------------------------------------------
 
@@ -590,7 +583,7 @@ class FollowUps:
         answered). The caller's center is checked as the referral is loaded (a staff caller);
         a unit's reply link was checked against this referral before."""
         meta = self.path.meta(actor, key, cmd)
-        await self._scrubbing(meta, referral_id, [reply])
+        await self.path.scrubbing(meta, referral_id, reply)
 
         def run(unit: Unit, chase: UUID) -> Aggregate:
             referral: Referral = unit.get(referral_id, "referral")
