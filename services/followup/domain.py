@@ -1290,19 +1290,29 @@ class Referral(RemembersCommands):
         before its deadline (``advance``); before it, the close is the version this one
         conflicts with, and the reopening, tried again, chases the closed referral. So is
         one left overdue (its 督办 cancelled beside it: ``FollowUps.chase_referral_again``).
-        One answered or chased again already stays as it is. Idempotent by nature: once
-        chased again, a redelivered reopening records nothing."""
-        if not self.chased_on_reopening:
+        One answered or chased again already stays as it is. Idempotent: the reopening
+        that chased it, delivered again, records nothing (``chased_by``), also once that
+        round is overdue or closed again (it is no new reopening: no second round, no
+        second 督办)."""
+        if self.chased_by(meta.get("causation_id")) or not self.chased_on_reopening:
             return False
         self._reopened(reply_due_at=reply_due_at, basis=basis.value,
                        round=getattr(self, "round", 0) + 1, reason="case_reopened", meta=meta,
                        counted_from=counted_from, working_days=working_days)
         return True
 
+    def chased_by(self, reopening: str | None) -> bool:
+        """Whether the reopening ``reopening`` (its ``CaseReopened`` event's id, the key the
+        rules chase under) chased this referral already (kept with the referral's commands,
+        from its ``ReferralReopened`` events, the stored ones included)."""
+        commands: dict[str, tuple[str, int]] = self.__dict__.get("commands", {})
+        return bool(reopening) and commands.get(reopening, ("",))[0] == "ReferralReopened"
+
     @event("ReferralReopened")
     def _reopened(self, reply_due_at: datetime, basis: str, round: int, reason: str,
                   meta: Meta, counted_from: date | None = None,
                   working_days: int | None = None) -> None:
+        self._remember(meta, "ReferralReopened")
         self.status = "awaiting_reply"
         self.reply_due_at = reply_due_at
         self.basis = basis
