@@ -363,7 +363,8 @@ class FollowUps:
             f.complete(cmd.outcome.value, cmd.channel.value, cmd.note, meta,
                        cmd.verdict.value if cmd.verdict else None, retry,
                        day_of=calendar.local_day,
-                       judged_at=self.path.moments.judged_at(meta["occurred_at"], now))
+                       judged_at=self.path.moments.judged_at(meta["occurred_at"], now),
+                       skew=self.path.moments.max_future)
             if retry is None:
                 return None
             return f.hand_over(Handover(

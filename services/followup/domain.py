@@ -408,16 +408,21 @@ class FollowUp(RemembersCommands):
                 next_attempt_at=self.due_at.isoformat(),
                 attempts=self.unreached, of=UNREACHABLE_ATTEMPTS)
 
-    def check_attempt_moment(self, day_of: Callable[[datetime], date], tried: datetime
-                             ) -> None:
+    def check_attempt_moment(self, day_of: Callable[[datetime], date], tried: datetime,
+                             skew: timedelta = timedelta(0)) -> None:
         """An unanswered attempt made on a day before this follow-up was planned is no
         attempt at it (422 on ``occurred_at``): three calls typed in with last month's dates
         (another resident's log, a counter's clock gone wrong) handed a resident planned
         today to the team as unreachable at once, never called about it. By the center's
         day, not the moment: a planning moment from a counter whose clock runs a few minutes
-        ahead does not refuse the call made right after it."""
+        ahead does not refuse the call made right after it. Nor does a counter's clock a
+        little behind the planner's across midnight (``skew``: the drift a counter's clock
+        is allowed, ``OCCURRED_AT_MAX_FUTURE_S``): planned by the server at 00:00:10 on 1
+        January, a call typed in at once by a counter reading 23:59:30 on 31 December was
+        refused; it is a real call, counted on the day its counter gave."""
         planned_at = getattr(self, "planned_at", None)  # a snapshot from before it was kept
-        if planned_at is not None and day_of(tried) < day_of(planned_at):
+        if (planned_at is not None and day_of(tried) < day_of(planned_at)
+                and tried < planned_at - skew):
             raise InvalidCommand(
                 "an unanswered attempt is made after its follow-up was planned: check the "
                 "call's date", field="occurred_at", planned_at=planned_at.isoformat())
@@ -425,16 +430,18 @@ class FollowUp(RemembersCommands):
     def complete(self, outcome: str, channel: str, note: str, meta: Meta,
                  verdict: str | None = None, retry: tuple[datetime, Basis] | None = None,
                  day_of: Callable[[datetime], date] | None = None,
-                 judged_at: datetime | None = None) -> None:
+                 judged_at: datetime | None = None, skew: timedelta = timedelta(0)) -> None:
         """``retry``: when an unreachable resident is tried again (the next working morning);
         before the last of ``UNREACHABLE_ATTEMPTS`` the follow-up is rescheduled there, not
         completed, when the attempt was by a channel that reaches them (``REACHING``).
         ``day_of``: the center's day of a moment; such an attempt counts once a day
         (``check_attempt_day``). ``judged_at``: the moment its due day judges a backdated
-        completion by (the service's clock less the grace, ``Moments.judged_at``)."""
+        completion by (the service's clock less the grace, ``Moments.judged_at``). ``skew``:
+        how far behind the planning moment a counter's clock may put an attempt
+        (``check_attempt_moment``)."""
         self.check_open("complete")
         if outcome == "unreachable" and channel in REACHING and day_of is not None:
-            self.check_attempt_moment(day_of, meta["occurred_at"])
+            self.check_attempt_moment(day_of, meta["occurred_at"], skew)
             self.check_attempt_day(day_of, meta["occurred_at"])
         if verdict is not None and self.reason != Reason.POST_RESOLUTION_CHECK:
             raise InvalidCommand("the verdict is the resident's answer at a post-resolution "

@@ -379,3 +379,34 @@ def test_a_call_dated_before_the_follow_up_was_planned_is_no_attempt_at_it() -> 
     check.complete("unreachable", "phone", "", meta("c5", at(12, 21, 10, 5)), retry=retry,
                    day_of=CALENDAR.local_day)
     assert check.unreached == 1
+
+
+@pytest.mark.parametrize("midnight", [
+    at(12, 21, 0),  # Sunday 20 -> Monday 21 December 2026
+    at(1, 1, 0, year=2027),  # New Year's Eve -> 1 January 2027 (provisional)
+    at(3, 1, 0, year=2027),  # Sunday 28 February -> Monday 1 March 2027 (provisional)
+])
+def test_a_call_right_after_midnight_on_a_counter_a_little_behind_is_an_attempt(
+        midnight: datetime) -> None:
+    # Planned by the server ten seconds after midnight; the clerk calls at once and the
+    # counter, forty seconds behind, dates the unanswered call the day before. A real call:
+    # counted (on the counter's day), not refused. Ten minutes before the planning, more
+    # than a counter's clock may drift (OCCURRED_AT_MAX_FUTURE_S, 300 s), it is no attempt.
+    planned = midnight + timedelta(seconds=10)
+    check = FollowUp(id=uuid.uuid4(), reason=Reason.POST_RESOLUTION_CHECK.value,
+                     resident_id=uuid.uuid4(), due_at=planned, assigned_clerk="clerk-017",
+                     assigned_team=None, priority="high", service_item=None, source="test",
+                     source_id=None, meta=meta("schedule-1", planned))
+    retry = CALENDAR.next_working_morning(CALENDAR.closing_on(CALENDAR.local_day(planned)))
+    skew = timedelta(seconds=300)
+    with pytest.raises(InvalidCommand):
+        check.complete("unreachable", "phone", "", meta("c0", midnight - timedelta(minutes=10)),
+                       retry=(retry, CALENDAR.basis_of(retry)), day_of=CALENDAR.local_day,
+                       skew=skew)
+    check.complete("unreachable", "phone", "无人接听",
+                   meta("c1", midnight - timedelta(seconds=30)),
+                   retry=(retry, CALENDAR.basis_of(retry)), day_of=CALENDAR.local_day,
+                   skew=skew)
+    assert (check.status, check.unreached, check.due_at) == ("scheduled", 1, retry)
+    assert CALENDAR.local_day(check.unreached_at[0]) == CALENDAR.local_day(planned) - \
+        timedelta(days=1)
