@@ -703,6 +703,9 @@ class Rules:
 
         async def run(_: list[Row]) -> Row:
             await self.followups.open_help_task(escalation)
+            if _resolved_already(case):
+                await self.followups.close_help_task(escalation.task_id, str(e.event_id),
+                                                     self._now_or(e))
             return (escalation.case_id, escalation.task_id, HELP_TASK)
 
         return run
@@ -721,6 +724,9 @@ class Rules:
 
         async def run(_: list[Row]) -> list[Row]:
             await self.followups.send_referral(referring)
+            if _resolved_already(case):
+                await self.followups.close_referral(referring.referral_id, str(e.event_id),
+                                                    self._now_or(e))
             # Its 督办, once planned, is the case's like any follow-up: a handover moves it;
             # the referral itself, for the resolution to close it.
             return [(referring.case_id, referral_overdue_follow_up_id(referring.referral_id),
@@ -728,6 +734,11 @@ class Rules:
                     (referring.case_id, referring.referral_id, REFERRAL)]
 
         return run
+
+    def _now_or(self, e: Envelope) -> datetime:
+        """Follow-up's clock, never before ``e`` happened: when a rule records a step of its
+        own (a referral closed as it is sent)."""
+        return max(self.followups.clock.now(), e.occurred_at)
 
     def _handed_over(self, e: Envelope, case: CaseRef, open_ones: list[UUID]) -> Effect:
         clerk, team = owner_of(case)
@@ -985,6 +996,15 @@ async def _meet_care(conn: asyncpg.Connection, events: Sequence[Envelope]) -> No
               if e.type == "CaseOpened" and e.service == "intake" and e.case_id in resolved
               and e.payload.get("resident_id")]
     await conn.fetch(CARE_MEETS, list(resolved), opened, cared, CARE_BUCKETS)
+
+
+def _resolved_already(case: CaseRef) -> bool:
+    """Whether a help task or referral of ``case`` is opened after its resolution: a rule
+    parked until the calendar grew (``retry_parked`` reads the case as it is now), whose
+    resolution found nothing to close. Opened, it is closed at once, as the resolution closes
+    the others: left waiting, the referral was closed only at the scheduler's page of those
+    awaiting a reply, the task at its deadline, both on the worklists meanwhile."""
+    return case.get("status") == "resolved"
 
 
 def _step_case(e: Envelope) -> UUID | None:

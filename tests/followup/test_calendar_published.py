@@ -305,11 +305,38 @@ async def test_past_the_provisional_years_a_rule_is_parked_and_shown_until_the_y
                       "and Sundays that are worked"}
         assert (await center.followup.get("/parked-rules")).json()["count"] == 1
 
-        # The 2027 schedule arrives: the parked rule goes through, on the official calendar.
+        # A case referred to the bureau and escalated, ten working days each (into 2027: both
+        # rules parked), then resolved: its resolution finds neither to close.
+        case3 = await center.open_case(DECEMBER_20)
+        for kind, more in (("referred", {"referred_to": "浦东新区社保中心",
+                                         "unit_kind": "social_insurance_bureau"}),
+                           ("escalated", {})):
+            await center.step(case3, "actions", {
+                "kind": kind, "description": "需跨部门核定", "within_working_days": 10,
+                "occurred_at": DECEMBER_20.isoformat(), **more})
+
+        async def three_parked() -> bool:
+            return (await center.followup.get("/parked-rules")).json()["count"] == 3
+
+        await wait_until(three_parked, what="the referral's and the escalation's rules parked")
+        await center.step(case3, "resolve", {"outcome": "resolved", "explanation": "已办结",
+                                             "emotion_defused": True,
+                                             "occurred_at": DECEMBER_20.isoformat()})
+        await center.settled()
+
+        # The 2027 schedule arrives: the parked rules go through, on the official calendar.
         holidays.write_text(json.dumps(SCHEDULE_2027))
         r = await center.followup.post("/ops/calendar/reload", headers=ops(settings))
         assert r.status_code == 200, r.text
-        assert r.json()["replanned"]["followup"]["rules_unparked"] == 1
+        assert r.json()["replanned"]["followup"]["rules_unparked"] == 3
+        # The resolved case's referral and help task are closed as they are opened, not left
+        # awaiting the bureau (until the scheduler's page) and open for a colleague (until
+        # the deadline), on the worklists meanwhile; a reopening would chase the unit again.
+        await center.settled()
+        for path in ("/referrals", "/help-tasks"):
+            [item] = (await center.followup.get(path, params={"case_id": case3})).json()[
+                "items"]
+            assert item["status"] == "closed", (path, item)
         status = r.json()["calendar"]
         assert status["centers"][0]["years"] == [
             {"first_year": 2004, "last_year": 2026, "source": "package"},
