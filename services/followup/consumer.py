@@ -319,10 +319,8 @@ class Rules:
                     found, known.consent(resident_id), cause))])
             # A resident found to need more care after a resolution: its check comes early.
             for resident_id, e in _cared_now(events, known).items():
-                checks = [UUID(str(r["follow_up_id"]))
-                          for r in await conn.fetch(CHECKS_PLANNED, resident_id)]
-                if checks:
-                    respecting.append([(e, self._check_early(checks, e))])
+                if (early := await self._checks_early(conn, resident_id, e)) is not None:
+                    respecting.append([(e, early)])
             respected = await asyncio.gather(*(self._run_in_order(conn, steps)
                                                for steps in respecting),
                                              return_exceptions=True)
@@ -372,6 +370,13 @@ class Rules:
                     refs, known, planned = await _read(conn, [e])
                     effect = self._effect_for(planned, e, refs, known.consent,
                                               known.more_care)
+                    if e.service == "intake" and e.type == "CareNeedChanged":
+                        # Parked by its check-early rule (a check whose early day the
+                        # calendar no longer covered): that rule, again, if the resident
+                        # still needs more care (``resident_care``: intake's last word).
+                        resident_id = UUID(e.payload["resident_id"])
+                        if await conn.fetchval(STILL_CARED, resident_id):
+                            effect = await self._checks_early(conn, resident_id, e)
                     if effect is None:
                         await parking.unpark(conn, e.event_id)
                         continue
@@ -477,6 +482,14 @@ class Rules:
             return None
 
         return run
+
+    async def _checks_early(self, conn: asyncpg.Connection, resident_id: UUID, e: Envelope
+                            ) -> Effect | None:
+        """The check-early rule of ``e`` (a ``CareNeedChanged``) for the resident's checks
+        still open; None when there are none."""
+        checks = [UUID(str(r["follow_up_id"]))
+                  for r in await conn.fetch(CHECKS_PLANNED, resident_id)]
+        return self._check_early(checks, e) if checks else None
 
     def _check_early(self, checks: list[UUID], e: Envelope) -> Effect:
         """The resident needs more care (``CareNeedChanged``), learnt after the resolutions
@@ -911,6 +924,10 @@ CHECKS_PLANNED = (
     "  AND f.status NOT IN ('scheduled', 'due', 'missed', 'escalated'))")
 """The post-resolution checks the rules planned for a resident's cases, bar those the
 worklist knows ended (a check planned a moment ago may not be in the worklist yet)."""
+
+
+STILL_CARED = ("SELECT more_care FROM resident_care WHERE resident_id = $1")
+"""Whether a resident needs more care, as intake last said (``CareNeedChanged``)."""
 
 
 def _cared_now(events: Sequence[Envelope], known: residents.Residents
