@@ -950,16 +950,21 @@ class Count:
                else counted_from)
         return cls(day, int(working_days))
 
-    def again(self, calendar: WorkingCalendar, at: datetime, basis: str | None, now: datetime
-              ) -> tuple[datetime, Basis] | None:
+    def again(self, calendar: WorkingCalendar, at: datetime, basis: str | None, now: datetime,
+              settled: bool = False) -> tuple[datetime, Basis] | None:
         """The deadline counted again on ``calendar`` and its basis, when it differs from
         ``at`` (or only its basis from ``basis``); None when nothing is to be recorded: the
         same moment and basis, or missed on both counts at different moments (the
         scheduler's: the moment it was missed at stays, with its basis). Missed on both
         counts at the same moment, only its basis is news: a provisional deadline the
         published schedule gives too is confirmed official, as one still to come. Never
-        earlier than ``now``."""
+        earlier than ``now``. ``settled``: the deadline did its work (a referral chased, a
+        task escalated): never moved; only its basis is confirmed when the count gives the
+        same moment, so the board does not say "provisional" for ever on a day the published
+        schedule keeps (another moment: judged on the law's day, it keeps its basis)."""
         due_at, new_basis = working_deadline(calendar, self.counted_from, self.working_days)
+        if settled:
+            return (at, new_basis) if due_at == at and new_basis.value != basis else None
         if due_at <= now and at <= now:
             if due_at != at:
                 return None
@@ -971,16 +976,19 @@ class Count:
 
 
 def recount(aggregate: RemembersCommands, kind: str, at: datetime, calendar: WorkingCalendar,
-            now: datetime, meta: Meta, *, waiting: bool) -> tuple[datetime, Basis] | None:
+            now: datetime, meta: Meta, *, waiting: bool, settled: bool = False
+            ) -> tuple[datetime, Basis] | None:
     """A help task's or a referral's deadline ``at`` counted again (``Count.again``) when
-    it is still ``waiting`` and its count was kept; None: nothing to record. A replay of
-    the re-planning's key answers as the first time (``check_new_command``)."""
+    it is still ``waiting`` (or only confirmed, when ``settled``: chased, escalated) and its
+    count was kept; None: nothing to record. A replay of the re-planning's key answers as
+    the first time (``check_new_command``)."""
     aggregate.check_new_command(meta.get("causation_id"), kind)
     count = Count.of(getattr(aggregate, "counted_from", None),
                      getattr(aggregate, "working_days", None))
-    if not waiting or count is None:
+    if not (waiting or settled) or count is None:
         return None
-    return count.again(calendar, at, getattr(aggregate, "basis", None), now)
+    return count.again(calendar, at, getattr(aggregate, "basis", None), now,
+                       settled=settled and not waiting)
 
 
 def help_task_id_for(action_event_id: UUID) -> UUID:
@@ -1120,9 +1128,12 @@ class HelpTask(RemembersCommands):
         for its deadline whose count is known (one opened before re-planning is left as it
         is); missed on both counts it is left to the scheduler (its basis confirmed when
         both give the same moment: ``Count.again``); never earlier than ``now``; the same
-        moment and basis record nothing."""
+        moment and basis record nothing. Escalated, still open, its deadline is never moved,
+        only confirmed (``settled``)."""
+        active = self.status in HELP_ACTIVE
         moved = recount(self, "HelpTaskReplanned", self.deadline_at, calendar, now, meta,
-                        waiting=self.status in HELP_ACTIVE and self.escalated_to is None)
+                        waiting=active and self.escalated_to is None,
+                        settled=active and self.escalated_to is not None)
         if moved is None:
             return False
         self._replanned(deadline_at=moved[0], previous_deadline_at=self.deadline_at,
@@ -1256,9 +1267,11 @@ class Referral(RemembersCommands):
         moved, or confirmed on its published year), as ``HelpTask.replan``: only a referral
         awaiting its reply whose count is known (one sent or chased again before re-planning
         is left as it is); missed on both counts it is left to the scheduler (督办), its
-        basis confirmed when both give the same moment (``Count.again``)."""
+        basis confirmed when both give the same moment (``Count.again``). Overdue (its 督办
+        planned), its deadline is never moved, only confirmed (``settled``)."""
         moved = recount(self, "ReferralReplanned", self.reply_due_at, calendar, now, meta,
-                        waiting=self.status == "awaiting_reply")
+                        waiting=self.status == "awaiting_reply",
+                        settled=self.status == "overdue")
         if moved is None:
             return False
         self._replanned(reply_due_at=moved[0], previous_reply_due_at=self.reply_due_at,

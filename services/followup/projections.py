@@ -315,6 +315,11 @@ class WorklistProjection:
                 fire = {"HelpTaskOpened": "deadline_at", "HelpTaskReplanned": "deadline_at",
                         "ReferralSent": "reply_due_at", "ReferralReopened": "reply_due_at",
                         "ReferralReplanned": "reply_due_at"}.get(e.type)
+                if fire and _at(p.get(f"previous_{fire}")) == _at(p[fire]):
+                    # A deadline confirmed (the same moment, a new basis): its timer stays as
+                    # it is; that of a referral chased or a task escalated is off, and the
+                    # confirmation must not re-arm it.
+                    continue
                 if fire or e.type in ("HelpTaskDone", "HelpTaskHandedBack", "HelpTaskClosed",
                                       "HelpTaskEscalated", "ReferralReplied", "ReferralOverdue",
                                       "ReferralClosed"):

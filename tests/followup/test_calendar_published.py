@@ -443,3 +443,51 @@ async def test_a_referral_and_a_help_task_sent_on_december_20_move_when_2027_is_
         r = await center.followup.post("/ops/calendar/reload", headers=ops(settings))
         answer = r.json()["replanned"]["followup"]
         assert (answer["referrals_replanned"], answer["help_tasks_replanned"]) == (0, 0)
+
+
+async def test_a_referral_chased_and_a_task_escalated_on_a_provisional_day_the_notice_keeps(
+        settings: Settings, tmp_path: Path) -> None:
+    """New Year's Eve 23:30: referred and escalated with one working day, due Monday 4
+    January 2027 at closing (the law alone: provisional). No reply, not done: chased (督办)
+    and escalated at 17:00 on the 4th. The notice, added on Wednesday the 6th, gives the 4th
+    too: the board stops saying "provisional" on those deadlines (confirmed official, once,
+    the same moment), both still overdue / escalated, and no timer is re-armed. Before,
+    overdue and escalated ones were never looked at: provisional for ever."""
+    holidays = tmp_path / "holidays.json"
+    holidays.write_text("{}")
+    eve = at(2026, 12, 31, 23, 30)
+    async with center_day(settings, eve, holidays_file=holidays) as center:
+        case_id = await center.open_case(eve)
+        referral = await refer(center, case_id, eve, within_working_days=1)
+        task = await escalate(center, case_id, eve, within_working_days=1)
+        assert {(r["basis"], datetime.fromisoformat(r.get("reply_due_at") or r["deadline_at"]))
+                for r in (referral, task)} == {("provisional", at(2027, 1, 4, 17))}
+        await center.settled()
+        fired = (await center.scheduler.tick(at(2027, 1, 4, 17, 5))).fired
+        assert (fired["ReferralOverdue"], fired["HelpTaskEscalated"]) == (1, 1), fired
+
+        center.clock.set(at(2027, 1, 6, 10))
+        holidays.write_text(json.dumps({"2027": {
+            "source": "illustrative test data", "holidays": ["2027-01-01"], "workdays": []}}))
+        r = await center.followup.post("/ops/calendar/reload", headers=ops(settings))
+        assert r.status_code == 200, r.text
+        answer = r.json()["replanned"]["followup"]
+        assert (answer["referrals_replanned"], answer["help_tasks_replanned"]) == (1, 1)
+        await center.settled()
+        referral = (await center.followup.get(f"/referrals/{referral['referral_id']}")).json()
+        task = (await center.followup.get(f"/help-tasks/{task['task_id']}")).json()
+        assert (referral["status"], referral["basis"],
+                datetime.fromisoformat(referral["reply_due_at"])) == (
+            "overdue", "official", at(2027, 1, 4, 17))
+        assert (task["escalated_to"], task["basis"],
+                datetime.fromisoformat(task["deadline_at"])) == (
+            "supervisor", "official", at(2027, 1, 4, 17))
+        pool = center.app.state.pool
+        armed = await pool.fetchval(
+            "SELECT count(*) FROM timers WHERE aggregate_id = ANY($1::uuid[])"
+            " AND fire_at IS NOT NULL",
+            [uuid.UUID(referral["referral_id"]), uuid.UUID(task["task_id"])])
+        assert armed == 0, "a confirmation re-arms nothing"
+        r = await center.followup.post("/ops/calendar/reload", headers=ops(settings))
+        answer = r.json()["replanned"]["followup"]
+        assert (answer["referrals_replanned"], answer["help_tasks_replanned"]) == (0, 0)
