@@ -537,6 +537,8 @@ class FollowUp(RemembersCommands):
         basis record nothing (the timer stays as it is).
         """
         self.check_new_command(meta.get("causation_id"), "FollowUpRescheduled")
+        if self.status in ("due", "missed", "escalated"):
+            return self._confirm(calendar, meta)
         if self.status != "scheduled" or self.due_rule is None:
             return False
         planned = calendar.plan(DueRule.from_dict(self.due_rule))
@@ -552,6 +554,26 @@ class FollowUp(RemembersCommands):
                           previous_due_at=self.due_at, basis=planned.basis.value,
                           due_rule=self.due_rule)
         return True
+
+    def _confirm(self, calendar: WorkingCalendar, meta: Meta) -> bool:
+        """Already due, missed or escalated: its moment did its work and never moves; when
+        the calendar in force works its rule out to the same moment on another basis (a
+        provisional day the published schedule keeps), that basis is recorded, once
+        (``FollowUpDueConfirmed``), so the worklists and the board stop saying "provisional"
+        on it. Another moment: judged on the day it had, it keeps its day and basis."""
+        if self.due_rule is None:
+            return False
+        planned = calendar.plan(DueRule.from_dict(self.due_rule))
+        if planned.at != self.due_at or planned.basis.value == self.basis:
+            return False
+        self._due_confirmed(due_at=self.due_at, basis=planned.basis.value,
+                            cause=RescheduleCause.CALENDAR_PUBLISHED.value, meta=meta)
+        return True
+
+    @event("FollowUpDueConfirmed")
+    def _due_confirmed(self, due_at: datetime, basis: str, cause: str, meta: Meta) -> None:
+        self.basis = basis
+        self._remember(meta, "FollowUpRescheduled")  # the re-planning's command
 
     def follow_deadline(self, due_at: datetime, basis: Basis, now: datetime,
                         meta: Meta,

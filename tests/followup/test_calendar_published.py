@@ -451,8 +451,10 @@ async def test_a_referral_chased_and_a_task_escalated_on_a_provisional_day_the_n
     January 2027 at closing (the law alone: provisional). No reply, not done: chased (督办)
     and escalated at 17:00 on the 4th. The notice, added on Wednesday the 6th, gives the 4th
     too: the board stops saying "provisional" on those deadlines (confirmed official, once,
-    the same moment), both still overdue / escalated, and no timer is re-armed. Before,
-    overdue and escalated ones were never looked at: provisional for ever."""
+    the same moment), both still overdue / escalated, and no timer is re-armed; so does a call
+    booked for the 4th and missed (FollowUpDueConfirmed), still missed, escalating as it
+    would. Before, overdue, escalated and missed ones were never looked at: provisional for
+    ever."""
     holidays = tmp_path / "holidays.json"
     holidays.write_text("{}")
     eve = at(2026, 12, 31, 23, 30)
@@ -462,9 +464,22 @@ async def test_a_referral_chased_and_a_task_escalated_on_a_provisional_day_the_n
         task = await escalate(center, case_id, eve, within_working_days=1)
         assert {(r["basis"], datetime.fromisoformat(r.get("reply_due_at") or r["deadline_at"]))
                 for r in (referral, task)} == {("provisional", at(2027, 1, 4, 17))}
+        # And a call booked for that Monday, missed at its closing.
+        r = await center.followup.post("/followups", headers=headers(key()), json={
+            "center_id": CENTER, "due_on": "2027-01-04", "assigned_team": "visits"})
+        assert r.status_code == 201, r.text
+        call_id = r.json()["id"]
         await center.settled()
         fired = (await center.scheduler.tick(at(2027, 1, 4, 17, 5))).fired
-        assert (fired["ReferralOverdue"], fired["HelpTaskEscalated"]) == (1, 1), fired
+        assert (fired["ReferralOverdue"], fired["HelpTaskEscalated"], fired["FollowUpMissed"]
+                ) == (1, 1, 1), fired
+        await center.settled()
+        missed = await center.get(call_id)
+        assert (missed["status"], missed["basis"]) == ("missed", "provisional")
+        pool = center.app.state.pool
+        escalation = "SELECT fire_at FROM timers WHERE aggregate_id = $1"
+        escalate_at = await pool.fetchval(escalation, uuid.UUID(call_id))
+        assert escalate_at == at(2027, 1, 6, 9)
 
         center.clock.set(at(2027, 1, 6, 10))
         holidays.write_text(json.dumps({"2027": {
@@ -472,8 +487,12 @@ async def test_a_referral_chased_and_a_task_escalated_on_a_provisional_day_the_n
         r = await center.followup.post("/ops/calendar/reload", headers=ops(settings))
         assert r.status_code == 200, r.text
         answer = r.json()["replanned"]["followup"]
-        assert (answer["referrals_replanned"], answer["help_tasks_replanned"]) == (1, 1)
+        assert (answer["referrals_replanned"], answer["help_tasks_replanned"],
+                answer["followups_replanned"]) == (1, 1, 1)
         await center.settled()
+        confirmed = await center.get(call_id)
+        assert (confirmed["status"], confirmed["basis"], confirmed["due_at"]) == (
+            "missed", "official", missed["due_at"])
         referral = (await center.followup.get(f"/referrals/{referral['referral_id']}")).json()
         task = (await center.followup.get(f"/help-tasks/{task['task_id']}")).json()
         assert (referral["status"], referral["basis"],
@@ -482,12 +501,14 @@ async def test_a_referral_chased_and_a_task_escalated_on_a_provisional_day_the_n
         assert (task["escalated_to"], task["basis"],
                 datetime.fromisoformat(task["deadline_at"])) == (
             "supervisor", "official", at(2027, 1, 4, 17))
-        pool = center.app.state.pool
         armed = await pool.fetchval(
             "SELECT count(*) FROM timers WHERE aggregate_id = ANY($1::uuid[])"
             " AND fire_at IS NOT NULL",
             [uuid.UUID(referral["referral_id"]), uuid.UUID(task["task_id"])])
         assert armed == 0, "a confirmation re-arms nothing"
+        assert await pool.fetchval(escalation, uuid.UUID(call_id)) == escalate_at, (
+            "the missed call escalates as it would")
         r = await center.followup.post("/ops/calendar/reload", headers=ops(settings))
         answer = r.json()["replanned"]["followup"]
-        assert (answer["referrals_replanned"], answer["help_tasks_replanned"]) == (0, 0)
+        assert (answer["referrals_replanned"], answer["help_tasks_replanned"],
+                answer["followups_replanned"]) == (0, 0, 0)
