@@ -356,7 +356,8 @@ class FollowUps:
             f.complete(cmd.outcome.value, cmd.channel.value, cmd.note, meta,
                        cmd.verdict.value if cmd.verdict else None, retry,
                        day_of=calendar.local_day,
-                       judged_at=self.path.moments.judged_at(meta["occurred_at"], now))
+                       judged_at=self.path.moments.judged_at(meta["occurred_at"], now),
+                       skew=self.path.moments.max_future)
             if retry is None:
                 return None
             return f.hand_over(Handover(
@@ -496,7 +497,9 @@ class FollowUps:
         ``CalendarOutOfRange`` past it: the rule is parked). Returns the id of the 督办 this
         round will have if missed (for the rules to remember with the case: a handover moves
         it, a resolution cancels it), or None when it is not chased again. Idempotent by
-        nature: a redelivered reopening finds it awaited (or replied) and records nothing."""
+        nature: the reopening delivered again (``Referral.chased_by``), even once the round
+        it started is overdue, records nothing and cancels nothing; the round's 督办 is
+        answered all the same."""
         again: list[UUID | None] = []
 
         def run(unit: Unit, chase: UUID) -> Aggregate:
@@ -504,21 +507,21 @@ class FollowUps:
             check_chase(referral, chase)
             meta = referral.meta_for(meta_for(SYSTEM_RULES, cause, occurred_at))
             overdue = referral.status == "overdue"
-            act(referral, meta)
+            chased_now = act(referral, meta)
             follow_up: FollowUp | None = unit.find(chase)
-            if overdue and again[-1] is not None and follow_up is not None:
+            if overdue and chased_now and follow_up is not None:
                 # Left overdue by a resolution before the rules closed referrals: its 督办
                 # ends here, as the close would have ended it; the new round has its own.
                 follow_up.cancel("case reopened", follow_up.meta_for(meta))
             return referral
 
-        def act(referral: Referral, meta: Meta) -> None:
-            if not referral.chased_on_reopening:
+        def act(referral: Referral, meta: Meta) -> bool:
+            if referral.chased_by(cause) or not referral.chased_on_reopening:
                 # Chased again already (a reopening delivered again): its 督办 all the same.
                 chased = referral.status in ("awaiting_reply", "overdue")
                 again.append(referral.chase_id if chased and getattr(referral, "round", 0)
                              else None)
-                return
+                return False
             calendar = self.calendar(referral.center_id)
             days = referral.reply_working_days(
                 calendar, self.settings.followup_referral_reply_working_days)
@@ -526,6 +529,7 @@ class FollowUps:
             reply_due_at, basis = working_deadline(calendar, day, days)
             referral.chase_again(reply_due_at, basis, meta, counted_from=day, working_days=days)
             again.append(referral.chase_id)
+            return True
 
         await self._with_chase(referral_id, run)
         return again[-1] if again else None
