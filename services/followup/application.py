@@ -217,16 +217,13 @@ class FollowUps:
     def __init__(self, committer: GroupCommitter, calendars: Calendars, settings: Settings,
                  clock: Clock, catalogue: Catalogue, consents: Consents | None = None,
                  case_texts: CaseTexts | None = None) -> None:
-        self.path = CommandPath(committer, clock, Moments.from_settings(settings))
+        self.path = CommandPath(committer, clock, Moments.from_settings(settings), case_texts)
         self.committer = committer
         self.calendars = calendars
         self.settings = settings
         self.clock = clock
         self.catalogue = catalogue
         self.consents: Consents = consents or AllConsent()
-        self.case_texts = case_texts
-        """Where a staff command's free text about a case is scrubbed of its resident first
-        (intake, ``shared.http.case_texts``); None: by the patterns alone."""
 
     # -- helpers ----------------------------------------------------------------------------
 
@@ -253,12 +250,8 @@ class FollowUps:
         """A staff command on a follow-up, an obligation or a help task, through the command
         path; its free text scrubbed by intake of the case's resident first."""
         meta = self.path.meta(actor, key, cmd)
-        await self._scrubbing(meta, aggregate_id, said_in(cmd))
+        await self.path.scrubbing(meta, aggregate_id, *said_in(cmd))
         return await self.path.on(aggregate_id, what, kind, act, meta, key, expected_version)
-
-    async def _scrubbing(self, meta: Meta, aggregate_id: UUID, texts: list[str]) -> None:
-        """The command's texts scrubbed by intake of the case's resident first."""
-        await self.path.scrubbing(meta, aggregate_id, texts, self.case_texts)
 
     # -- scheduling -------------------------------------------------------------------------
 
@@ -366,7 +359,8 @@ class FollowUps:
             f.complete(cmd.outcome.value, cmd.channel.value, cmd.note, meta,
                        cmd.verdict.value if cmd.verdict else None, retry,
                        day_of=calendar.local_day,
-                       judged_at=self.path.moments.judged_at(meta["occurred_at"], now))
+                       judged_at=self.path.moments.judged_at(meta["occurred_at"], now),
+                       skew=self.path.moments.max_future)
             if retry is None:
                 return None
             return f.hand_over(Handover(
@@ -506,7 +500,9 @@ class FollowUps:
         ``CalendarOutOfRange`` past it: the rule is parked). Returns the id of the 督办 this
         round will have if missed (for the rules to remember with the case: a handover moves
         it, a resolution cancels it), or None when it is not chased again. Idempotent by
-        nature: a redelivered reopening finds it awaited (or replied) and records nothing."""
+        nature: the reopening delivered again (``Referral.chased_by``), even once the round
+        it started is overdue, records nothing and cancels nothing; the round's 督办 is
+        answered all the same."""
         again: list[UUID | None] = []
 
         def run(unit: Unit, chase: UUID) -> Aggregate:
@@ -514,21 +510,21 @@ class FollowUps:
             check_chase(referral, chase)
             meta = referral.meta_for(meta_for(SYSTEM_RULES, cause, occurred_at))
             overdue = referral.status == "overdue"
-            act(referral, meta)
+            chased_now = act(referral, meta)
             follow_up: FollowUp | None = unit.find(chase)
-            if overdue and again[-1] is not None and follow_up is not None:
+            if overdue and chased_now and follow_up is not None:
                 # Left overdue by a resolution before the rules closed referrals: its 督办
                 # ends here, as the close would have ended it; the new round has its own.
                 follow_up.cancel("case reopened", follow_up.meta_for(meta))
             return referral
 
-        def act(referral: Referral, meta: Meta) -> None:
-            if not referral.chased_on_reopening:
+        def act(referral: Referral, meta: Meta) -> bool:
+            if referral.chased_by(cause) or not referral.chased_on_reopening:
                 # Chased again already (a reopening delivered again): its 督办 all the same.
                 chased = referral.status in ("awaiting_reply", "overdue")
                 again.append(referral.chase_id if chased and getattr(referral, "round", 0)
                              else None)
-                return
+                return False
             calendar = self.calendar(referral.center_id)
             days = referral.reply_working_days(
                 calendar, self.settings.followup_referral_reply_working_days)
@@ -536,6 +532,7 @@ class FollowUps:
             reply_due_at, basis = working_deadline(calendar, day, days)
             referral.chase_again(reply_due_at, basis, meta, counted_from=day, working_days=days)
             again.append(referral.chase_id)
+            return True
 
         await self._with_chase(referral_id, run)
         return again[-1] if again else None
@@ -593,7 +590,7 @@ class FollowUps:
         answered). The caller's center is checked as the referral is loaded (a staff caller);
         a unit's reply link was checked against this referral before."""
         meta = self.path.meta(actor, key, cmd)
-        await self._scrubbing(meta, referral_id, [reply])
+        await self.path.scrubbing(meta, referral_id, reply)
 
         def run(unit: Unit, chase: UUID) -> Aggregate:
             referral: Referral = unit.get(referral_id, "referral")

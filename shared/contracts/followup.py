@@ -219,6 +219,18 @@ class FollowUpRescheduled(_Payload):
                           "stands.")
 
 
+class FollowUpDueConfirmed(_Payload):
+    """The due moment of a follow-up already due, missed or escalated, worked out on a
+    provisional year, is the one the published schedule gives too (``cause``
+    ``calendar_published``): the same ``due_at``, now on ``basis`` official; once. Nothing
+    else changes: its status, the scheduler's next step (closing of its due day, the
+    escalation), the figures (no moment moves)."""
+
+    due_at: Moment
+    basis: Basis = BASIS
+    cause: RescheduleCause = RescheduleCause.CALENDAR_PUBLISHED
+
+
 class FollowUpCancelled(_Payload):
     """No longer needed, e.g. the case was reopened and is being handled at the counter, or
     the resident's data was erased, or it was only outreach and they refused contact."""
@@ -513,6 +525,7 @@ CONTRACTS = [
     _add(FollowUpEscalated),
     _add(FollowUpCompleted, upcaster=follow_up_completed_v1_to_v2),
     _add(FollowUpRescheduled, upcaster=with_official_basis),
+    _add(FollowUpDueConfirmed),
     _add(FollowUpCancelled),
     _add(FollowUpContactWithdrawn),
     _add(FollowUpPrioritised),

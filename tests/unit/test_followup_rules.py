@@ -26,13 +26,14 @@ from services.followup.domain import (
 from shared.contracts.followup import Reason
 from shared.eventstore.command_path import Act, on_existing
 from shared.eventstore.group_commit import Unit
-from shared.kernel.calendar import Basis, CalendarOutOfRange, WorkingCalendar
+from shared.kernel.calendar import Basis, CalendarOutOfRange, DueRule, WorkingCalendar
 from shared.kernel.errors import (
     AlreadyDoneError,
     IdempotencyKeyReused,
     InvalidCommand,
     RuleViolated,
 )
+from shared.kernel.holidays import parse_holidays
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 CALENDAR = WorkingCalendar()
@@ -406,3 +407,72 @@ def test_a_call_dated_before_the_follow_up_was_planned_is_no_attempt_at_it() -> 
     check.complete("unreachable", "phone", "", meta("c5", at(12, 21, 10, 5)), retry=retry,
                    day_of=CALENDAR.local_day)
     assert check.unreached == 1
+
+
+@pytest.mark.parametrize("midnight", [
+    at(12, 21, 0),  # Sunday 20 -> Monday 21 December 2026
+    at(1, 1, 0, year=2027),  # New Year's Eve -> 1 January 2027 (provisional)
+    at(3, 1, 0, year=2027),  # Sunday 28 February -> Monday 1 March 2027 (provisional)
+])
+def test_a_call_right_after_midnight_on_a_counter_a_little_behind_is_an_attempt(
+        midnight: datetime) -> None:
+    # Planned by the server ten seconds after midnight; the clerk calls at once and the
+    # counter, forty seconds behind, dates the unanswered call the day before. A real call:
+    # counted (on the counter's day), not refused. Ten minutes before the planning, more
+    # than a counter's clock may drift (OCCURRED_AT_MAX_FUTURE_S, 300 s), it is no attempt.
+    planned = midnight + timedelta(seconds=10)
+    check = FollowUp(id=uuid.uuid4(), reason=Reason.POST_RESOLUTION_CHECK.value,
+                     resident_id=uuid.uuid4(), due_at=planned, assigned_clerk="clerk-017",
+                     assigned_team=None, priority="high", service_item=None, source="test",
+                     source_id=None, meta=meta("schedule-1", planned))
+    retry = CALENDAR.next_working_morning(CALENDAR.closing_on(CALENDAR.local_day(planned)))
+    skew = timedelta(seconds=300)
+    with pytest.raises(InvalidCommand):
+        check.complete("unreachable", "phone", "", meta("c0", midnight - timedelta(minutes=10)),
+                       retry=(retry, CALENDAR.basis_of(retry)), day_of=CALENDAR.local_day,
+                       skew=skew)
+    check.complete("unreachable", "phone", "无人接听",
+                   meta("c1", midnight - timedelta(seconds=30)),
+                   retry=(retry, CALENDAR.basis_of(retry)), day_of=CALENDAR.local_day,
+                   skew=skew)
+    assert (check.status, check.unreached, check.due_at) == ("scheduled", 1, retry)
+    assert CALENDAR.local_day(check.unreached_at[0]) == CALENDAR.local_day(planned) - \
+        timedelta(days=1)
+
+
+def test_a_missed_follow_up_on_a_provisional_day_the_notice_keeps_is_confirmed_never_moved(
+        ) -> None:
+    # A reminder planned at 23:30 on New Year's Eve for the first working day on or after the
+    # next: the law alone, Monday 4 January 2027 09:00 (provisional). Due, missed at its
+    # closing, escalated two working days on. The notice comes on Thursday 7 January. If it
+    # gives the 4th too, the worklists and the board stop saying "provisional": confirmed,
+    # once, nothing else changes (status, next step). If it gives Saturday 2 January (a
+    # make-up day), the 4th it was judged on stays, provisional.
+    rule = DueRule("on_or_after", date(2026, 12, 31), 1, at(12, 31, 23, 30))
+    planned = CALENDAR.plan(rule)
+    assert (planned.at, planned.basis) == (at(1, 4, year=2027), Basis.PROVISIONAL)
+    notices = {True: '{"2027": {"source": "test", "holidays": ["2027-01-01"]}}',
+               False: '{"2027": {"source": "test", "holidays": ["2027-01-01"],'
+                      ' "workdays": ["2027-01-02"]}}'}
+    for keeps, notice in notices.items():
+        published = WorkingCalendar(holidays=parse_holidays(notice))
+        for steps in (1, 2, 3):  # due; missed; escalated
+            f = FollowUp(id=uuid.uuid4(), reason=Reason.DEADLINE_REMINDER.value,
+                         resident_id=uuid.uuid4(), due_at=planned.at,
+                         assigned_clerk="clerk-017", assigned_team=None, priority="normal",
+                         service_item=None, source="test", source_id=None,
+                         meta=meta("schedule-1", at(12, 31, 23, 30)),
+                         basis=planned.basis.value, due_rule=rule.as_dict())
+            for now in (at(1, 4, year=2027), at(1, 4, 17, year=2027),
+                        at(1, 6, 17, year=2027))[:steps]:
+                advance(f, now)
+            status, fire = f.status, f.next_fire_at
+            assert status == ("due", "missed", "escalated")[steps - 1]
+            now = at(1, 7, 10, year=2027)
+            assert f.replan(published, now, meta("calendar:a", now)) is keeps
+            assert (f.status, f.next_fire_at, f.due_at) == (status, fire, planned.at)
+            assert f.basis == (Basis.OFFICIAL if keeps else Basis.PROVISIONAL).value
+            assert f.replan(published, now, meta("calendar:b", now)) is False, "once"
+            if keeps:
+                with pytest.raises(AlreadyDoneError):
+                    f.replan(published, now, meta("calendar:a", now))  # a second replica

@@ -296,6 +296,20 @@ SCRUBBED = [
     # a name after 跟 / 给 / 请 and what was done with them (the shortest name a verb follows)
     ("跟王秀英沟通过了，给王秀英打过电话，请王秀英于周一来，请宋江于周二来",
      f"跟{NAME}沟通过了，给{NAME}打过电话，请{NAME}于周一来，请{NAME}于周二来"),
+    # ... a given name ending in 发 before a verb, and one that begins as a day of the week
+    ("给王建发打电话，请周一明来签字", f"给{NAME}打电话，请{NAME}来签字"),
+    # a name right before a relative, without 的
+    ("张三丰家属说下周来，已联系王秀英女儿，由李建国老伴代办",
+     f"{NAME}家属说下周来，已联系{NAME}女儿，由{NAME}老伴代办"),
+    # a quoted name before a verb of speech; a nickname before 办
+    ("“王秀英”说她不来了，「李建国」表示同意，小王办的，找老李办",
+     f"“{NAME}”说她不来了，「{NAME}」表示同意，{NAME}办的，找{NAME}办"),
+    # two rooms of one home, a building and its room parted by a space
+    ("家住5201 5202室，她儿子住1203、1204室，在1号楼 502室",
+     f"家住{ADDRESS}，她儿子住{ADDRESS}，在{ADDRESS}"),
+    # a surname and a post name one person of an office, as 王主任 does
+    ("跟张科长沟通过了，李所长说下周办，王经理来电",
+     f"跟{NAME}沟通过了，{NAME}说下周办，{NAME}来电"),
 
 ]
 
@@ -473,7 +487,12 @@ KEPT = [
     "王府井先生",
     # the ordinary words after 跟 / 给 / 请, days, offices, a surname and a post, a place
     "已跟进，给予补助，给付标准不变，给付金额于每月发放，请示领导，请假一天，请周一来，请家属于周一来",
-    "跟居委会沟通过了，给社区打过电话，跟施工方沟通，给房东打过电话，给孙子打电话，跟张科长沟通过了",
+    "跟居委会沟通过了，给社区打过电话，跟施工方沟通，给房东打过电话，给孙子打电话",
+    # a day before what is done on it; a preposition before a relative; 发 in 发来
+    "请周一再来，请周二或周三来，请周一九点来，请周一上午来，向姐姐反映，向妈妈说了，“一网通办”说明",
+    # a post after a word that ends in a surname, a trade, a place's head; relatives not named
+    "公安局长说，分管科长来了，相关处长，免费律师，长宁区长，照顾生病女儿，房东家属说，通知申请人家属，"
+    "老龄办，小区办",
     "请申请人本人携带身份证来，请安排人员来，请常住人口来，请黄山来，请尽快来，给包裹寄回",
     # offices and a post after 联系人 / 经办人 / 负责人, and what the staff did
     "联系人：社区居委会，经办人：民政科，负责人：居委会主任，负责人解释说明，负责人马上处理",

@@ -163,8 +163,10 @@ def _asking_intake(noted: _Noted, asked: list[str]
                                base_url="http://intake", event_hooks={"request": [seen]})
     app = Application()
     app.save(noted)
-    path = CommandPath(SimpleNamespace(command_digest_key=b"k" * 32, app=app))  # type: ignore[arg-type]
-    return path, IntakeCaseTexts(Settings(), client), client
+    port = IntakeCaseTexts(Settings(), client)
+    path = CommandPath(SimpleNamespace(command_digest_key=b"k" * 32, app=app),  # type: ignore[arg-type]
+                       case_texts=port)
+    return path, port, client
 
 
 async def test_a_services_own_worker_does_not_ask_intake_only_a_caller_does() -> None:
@@ -174,13 +176,13 @@ async def test_a_services_own_worker_does_not_ask_intake_only_a_caller_does() ->
     the stream, or intake hung, stalled each event on the timeout. A clerk's note still goes."""
     asked: list[str] = []
     noted = _Noted(uuid4())
-    path, port, client = _asking_intake(noted, asked)
+    path, _, client = _asking_intake(noted, asked)
     try:
         for worker in ("system:rules", "system:feedback"):
-            await path.scrubbing({"actor": worker}, noted.id, ["case reopened"], port)
+            await path.scrubbing({"actor": worker}, noted.id, "case reopened")
         assert asked == []
         meta: dict[str, Any] = {"actor": "clerk-018"}
-        await path.scrubbing(meta, noted.id, [REASON], port)
+        await path.scrubbing(meta, noted.id, REASON)
         assert asked == [f"/internal/case-texts/{noted.case_id}"]
     finally:
         await client.aclose()
@@ -192,16 +194,16 @@ async def test_intake_reads_no_resident_for_a_caller_the_aggregate_is_out_of_rea
     that case's resident from the vault for them first, on every such call."""
     asked: list[str] = []
     noted = _Noted(uuid4())
-    path, port, client = _asking_intake(noted, asked)
+    path, _, client = _asking_intake(noted, asked)
     try:
         for outsider in (Principal("clerk-9", Role.CLERK, center_id="SH-XH-TIANPING"),
                          Principal("resident", Role.RESIDENT, center_id="SH-PD-HUAMU",
                                    case_id=uuid4())):
             with acting_as(outsider):
-                await path.scrubbing({"actor": outsider.sub}, noted.id, [REASON], port)
+                await path.scrubbing({"actor": outsider.sub}, noted.id, REASON)
         assert asked == []
         with acting_as(Principal("clerk-018", Role.CLERK, center_id="SH-PD-HUAMU")):
-            await path.scrubbing({"actor": "clerk-018"}, noted.id, [REASON], port)
+            await path.scrubbing({"actor": "clerk-018"}, noted.id, REASON)
         assert asked == [f"/internal/case-texts/{noted.case_id}"]
     finally:
         await client.aclose()
