@@ -115,6 +115,9 @@ class Watch:
     correlation_id: str | None = None
     occurred_at: datetime | None = None
     tracked_from: date | None = None  # watch periods missed since then too
+    #: ``ObligationDeclared.judged_at``: posted more than the grace after the moment it gives,
+    #: the declaration is taken as made on intake's clock less the grace.
+    judged_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -659,8 +662,11 @@ class FollowUps:
         grace = self.settings.followup_obligation_grace_working_days
         now = self.clock.now()
         # Periods already missed when the clerk declared it were never tracked: not "missed",
-        # unless the declaration asks for them (tracked_from).
-        since = watch.occurred_at or now
+        # unless the declaration asks for them (tracked_from). Declared when it says, unless
+        # posted more than the grace later (a tablet's clock reset, a date typed wrong): then
+        # on intake's clock less the grace, or every period since the day typed was missed at
+        # the next tick, a high-priority call each (and home visits).
+        since = watch.judged_at or watch.occurred_at or now
         # A due day not past when declared is the *next* one (the counter page's): the
         # periods the resident says were missed since tracked_from lie before it. A past one
         # is where the periods began (none before it to reach back to).

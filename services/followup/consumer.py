@@ -689,7 +689,8 @@ class Rules:
                       assigned_clerk=owner_of(case)[0] or case["clerk_id"],
                       service_item=case["service_item"],
                       causation_id=str(e.event_id), correlation_id=e.correlation_id,
-                      occurred_at=e.occurred_at)
+                      occurred_at=e.occurred_at,
+                      judged_at=judged_by(e.occurred_at, e.payload))
 
         async def run(_: list[Row]) -> Row | None:
             if watch.resident_id is None:

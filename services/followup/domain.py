@@ -395,7 +395,8 @@ class FollowUp(RemembersCommands):
 
     @property
     def unreached_at(self) -> tuple[datetime, ...]:
-        """When each attempt that did not reach the resident was made (as typed in)."""
+        """When each attempt that did not reach the resident was made (as typed in; one typed
+        in past the grace, the moment it is judged on)."""
         return getattr(self, "_unreached_at", ())
 
     @property
@@ -445,13 +446,15 @@ class FollowUp(RemembersCommands):
         completed, when the attempt was by a channel that reaches them (``REACHING``).
         ``day_of``: the center's day of a moment; such an attempt counts once a day
         (``check_attempt_day``). ``judged_at``: the moment its due day judges a backdated
-        completion by (the service's clock less the grace, ``Moments.judged_at``). ``skew``:
+        completion by (the service's clock less the grace, ``Moments.judged_at``), and the
+        moment a backdated attempt counts on: calls typed in a week late, dated on three days,
+        counted three days tried and handed the resident to the team at once. ``skew``:
         how far behind the planning moment a counter's clock may put an attempt
         (``check_attempt_moment``)."""
         self.check_open("complete")
         if outcome == "unreachable" and channel in REACHING and day_of is not None:
             self.check_attempt_moment(day_of, meta["occurred_at"], skew)
-            self.check_attempt_day(day_of, meta["occurred_at"])
+            self.check_attempt_day(day_of, judged_at or meta["occurred_at"])
         if verdict is not None and self.reason != Reason.POST_RESOLUTION_CHECK:
             raise InvalidCommand("the verdict is the resident's answer at a post-resolution "
                                  "check", field="verdict", reason=self.reason)
@@ -479,7 +482,7 @@ class FollowUp(RemembersCommands):
                               reason=unreached_reason(attempt, note),
                               meta=meta, cause=RescheduleCause.UNREACHABLE.value,
                               previous_due_at=self.due_at, basis=basis.value,
-                              due_rule=due_rule)
+                              due_rule=due_rule, judged_at=judged_at)
             return
         self._completed(outcome=outcome, channel=channel, note=note, meta=meta,
                         verdict=verdict, judged_at=judged_at)
@@ -608,7 +611,8 @@ class FollowUp(RemembersCommands):
                      cause: str = RescheduleCause.STAFF.value,
                      previous_due_at: datetime | None = None,
                      basis: str = Basis.OFFICIAL.value,
-                     due_rule: dict[str, Any] | None = None) -> None:
+                     due_rule: dict[str, Any] | None = None,
+                     judged_at: datetime | None = None) -> None:
         self.status = "scheduled"
         self.due_at = due_at
         self.overdue_at = self.escalate_at = None
@@ -616,7 +620,7 @@ class FollowUp(RemembersCommands):
         self.assigned_clerk, self.assigned_team = assigned_clerk, assigned_team
         if cause == RescheduleCause.UNREACHABLE:
             # The staff's command was a completion: its key answers as one when retried.
-            at = meta["occurred_at"]  # every command's meta has it (``meta_for``)
+            at = judged_at or meta["occurred_at"]  # every command's meta has it (``meta_for``)
             tried = datetime.fromisoformat(at) if isinstance(at, str) else at
             self._unreached_at = (*self.unreached_at, tried)
             self._remember(meta, "FollowUpCompleted")

@@ -212,6 +212,11 @@ class FollowUpRescheduled(_Payload):
     previous_due_at: Moment | None = None
     basis: Basis = BASIS
     due_rule: DueRule | None = None
+    judged_at: Moment | None = Field(
+        None, description="An unanswered attempt (cause unreachable) posted more than "
+                          "OCCURRED_AT_GRACE_S after its occurred_at: the moment it counts on "
+                          "(follow-up's clock less the grace), once a day. None: occurred_at "
+                          "stands.")
 
 
 class FollowUpDueConfirmed(_Payload):

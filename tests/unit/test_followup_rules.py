@@ -358,6 +358,33 @@ def test_each_center_day_tried_counts_once_across_the_year_end() -> None:
     assert check.unreached == 2
 
 
+def test_calls_typed_in_past_the_grace_count_on_one_day_the_day_they_are_judged_on() -> None:
+    """A check planned Monday 14 December 2026; on Sunday 20 December a clerk types in three
+    unanswered calls dated the 14th, 15th and 16th: as said, three days tried, and the resident
+    went to the team as unreachable at once, never called on three days (the once-a-day rule's
+    second route). Posted more than the grace (72 h) after they say, each is judged on the
+    service's clock less the grace (Thursday 17th, as a completion is): one day tried; the
+    next call on the 17th itself is that day's again. One within the grace stands as said."""
+    check = FollowUp(id=uuid.uuid4(), reason=Reason.POST_RESOLUTION_CHECK.value,
+                     resident_id=uuid.uuid4(), due_at=at(12, 14, 15), assigned_clerk="clerk-017",
+                     assigned_team=None, priority="normal", service_item=None, source="test",
+                     source_id=None, meta=meta("schedule-1", at(12, 14, 9)))
+    judged = at(12, 17, 10)  # Sunday 20th 10:00 less 72 h
+    retry = (at(12, 21, 9), Basis.OFFICIAL)
+
+    def call(key: str, said: datetime, judged_at: datetime | None) -> None:
+        check.complete("unreachable", "phone", "无人接听", meta(key, said), retry=retry,
+                       day_of=CALENDAR.local_day, judged_at=judged_at)
+
+    call("c1", at(12, 14, 16), judged)
+    for key, day in (("c2", 15), ("c3", 16)):
+        with pytest.raises(TriedToday):
+            call(key, at(12, day, 10), judged)
+    assert (check.status, check.unreached) == ("scheduled", 1)
+    call("c4", at(12, 18, 11), None)  # Friday the 18th: within the grace, as said
+    assert (check.status, check.unreached) == ("scheduled", 2)
+
+
 def test_a_call_dated_before_the_follow_up_was_planned_is_no_attempt_at_it() -> None:
     # Planned Monday 21 December 2026 (a check due on the 24th); three calls typed in with
     # 1-3 December's dates handed the resident to the team as unreachable at once.
