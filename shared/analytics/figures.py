@@ -51,8 +51,9 @@ total. The definitions are those of the feedback service's figures
   in force (the last ``RectificationDeadlineRevised`` one, when a provisional deadline was
   revised);
 - follow-ups on-time rate: of the follow-ups completed or missed, on their (last) due day,
-  those completed and never missed (a backdated completion: judged on the day of its
-  ``judged_at``, not after the due day);
+  those completed by that day and never missed (judged on the day of the completion, a
+  backdated one's ``judged_at``: one done later while the scheduler was down, never missed,
+  is late all the same);
 - service item: the last ``GuidanceGiven`` item, else the one the case was opened for.
 
 Days are the center's calendar days of ``occurred_at`` (a follow-up's due day: of ``due_at``).
@@ -154,7 +155,7 @@ PARTS: tuple[tuple[str, str, dict[str, str]], ...] = (
         "followups_closed": "completed_on IS NOT NULL OR missed",
         "followups_on_time": "completed_on IS NOT NULL AND NOT missed"
                              " AND outcome IS DISTINCT FROM 'unreachable'"
-                             " AND NOT coalesce(judged_on > due_on, false)",
+                             " AND coalesce(judged_on, completed_on) <= due_on",
         "followups_unreachable": "completed_on IS NOT NULL AND outcome = 'unreachable'"}),
 )
 COUNTS = tuple(c for _, _, counts in PARTS for c in counts)

@@ -96,6 +96,7 @@ def week() -> list[dict[str, Any]]:
               [(at("2026-03-02", 8, 35), "2026-03-02")], at("2026-03-02", 16),
               posted=at("2026-03-06", 9), story=eight),
         *backdated_check(eight),
+        *late_check(eight),
     ]
 
 
@@ -107,6 +108,15 @@ def backdated_check(story: CaseStory) -> list[dict[str, Any]]:
     check.add("FollowUpCompleted", at("2026-03-02", 11), outcome="done", channel="phone",
               judged_at=(posted - timedelta(hours=72)).isoformat())
     check.events[-1]["recorded_at"] = posted.isoformat()
+    return check.events
+
+
+def late_check(story: CaseStory) -> list[dict[str, Any]]:
+    """Case 8's second check, due 2 Mar 10:00, done and posted on 4 Mar at 10:00 (within the
+    grace: not backdated) while follow-up's scheduler was down: never missed, and late all
+    the same (judged on the day it was done, not on what the scheduler saw)."""
+    check = follow_up(story, at("2026-03-02", 9, 45), at("2026-03-02", 10))
+    check.add("FollowUpCompleted", at("2026-03-04", 10), outcome="done", channel="phone")
     return check.events
 
 
@@ -160,7 +170,7 @@ async def test_on_time_and_on_the_spot_completion_by_hand_service_and_report(
         [row] = await feedback.compute(conn, feedback.FigureQuery(
             period="all", date_from=MARCH_2, date_to=MARCH_6, as_of=MARCH_6, group_by=()))
         assert row["backdated_resolutions"] == 1  # case 8, seen by the supervisor
-        assert row["followups_on_time_rate"] == {"numerator": 0, "denominator": 1, "rate": 0.0}
+        assert row["followups_on_time_rate"] == {"numerator": 0, "denominator": 2, "rate": 0.0}
         for dimension in ("center_id", "clerk_id", "service_item"):
             found = await service((dimension,))
             expected = {(value,): figures for (d, value), figures in BY_HAND.items()
@@ -190,7 +200,7 @@ async def test_on_time_and_on_the_spot_completion_by_hand_service_and_report(
     assert report().total.rates["on_the_spot_rate"] == 1 / 6
     assert report().total.counts["backdated_resolutions"] == 1
     assert (report().total.counts["followups_on_time"],
-            report().total.counts["followups_closed"]) == (0, 1)
+            report().total.counts["followups_closed"]) == (0, 2)
 
     # docs/figures.md's event query of the two rates (Huamu, March 2026), run as written.
     [doc_sql] = [sql for sql in re.findall(r"```sql\n(.*?)```", FIGURES_DOC.read_text(), re.S)
