@@ -72,8 +72,11 @@ Kind = Literal["plain", "text", "text_list", "list", "date", "datetime", "json",
 MANIFEST = "_manifest.json"
 WIDE_TABLE = "events"
 #: The layout of an export folder (manifest, partitions, columns, file metadata). A reader
-#: refuses a folder with a higher one: it was written by a newer sixstep.
-EXPORT_VERSION = 1
+#: refuses a folder with a higher one: it was written by a newer sixstep. 2 (December 2026):
+#: optional moments and days, choices and lists of codes are typed columns, which 1 wrote as
+#: JSON text (still read, as those types); an export of 1 is not resumed into (its files and
+#: the new ones would disagree on the columns' types): another folder, or ``--restart``.
+EXPORT_VERSION = 2
 
 #: Payload fields never exported: keys that lead back to a person (the beneficiary, and the
 #: resident who applied: 代办, the same id when they came for themselves). Each is exported

@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import BaseModel
 
-from shared.analytics.export import EXPORT_VERSION, MANIFEST, TIMESTAMP, payload_columns
+from shared.analytics.export import MANIFEST, TIMESTAMP, payload_columns
 from shared.analytics.figures import connect_export
 from shared.contracts import REGISTRY
 from shared.contracts.fields import plain_types
@@ -65,7 +65,7 @@ def test_an_export_written_before_the_columns_were_typed_reads_as_their_types(
         files.append({"path": path.relative_to(tmp_path).as_posix(), "table": kind,
                       "month": "2026-12", "rows": 1})
     (tmp_path / MANIFEST).write_text(json.dumps({
-        "export_version": EXPORT_VERSION, "format": "parquet", "layout": "per-type",
+        "export_version": 1, "format": "parquet", "layout": "per-type",
         "files": files}))
     con = connect_export(tmp_path)
     try:
