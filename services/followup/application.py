@@ -688,11 +688,14 @@ class FollowUps:
     async def fulfil(self, obligation_id: UUID, cmd: c.FulfilObligation, actor: str,
                      key: str | None, expected_version: int | None = None) -> Written:
         grace = self.settings.followup_obligation_grace_working_days
+        now = self.clock.now()
 
         def act(o: Obligation, meta: Meta) -> None:
             calendar = self.calendar(o.center_id)
             fulfilled_on = cmd.fulfilled_on or calendar.local_day(meta["occurred_at"])
-            covered(lambda: o.fulfil(cmd.period_due_on, fulfilled_on, calendar, grace, meta))
+            judged_at = self.path.moments.judged_at(meta["occurred_at"], now)
+            covered(lambda: o.fulfil(cmd.period_due_on, fulfilled_on, calendar, grace, meta,
+                                     judged_at))
 
         return await self._on(obligation_aggregate_id(obligation_id), "obligation",
                               "ObligationFulfilled", cmd, actor, key, expected_version, act)

@@ -790,14 +790,25 @@ class Obligation(RemembersCommands):
         return add_months(self.first_due_on, index * CADENCE_MONTHS[self.cadence])
 
     def fulfil(self, period_due_on: date | None, fulfilled_on: date, calendar: WorkingCalendar,
-               grace: int, meta: Meta) -> None:
+               grace: int, meta: Meta, judged_at: datetime | None = None) -> None:
+        """Record a period fulfilled. ``late`` is judged on the deadline (the current period's
+        ``missed_at``) against the fulfilment: the moment the post is judged by (``judged_at``
+        of a backdated one, ``Moments.judged_at``; else its ``occurred_at``) and the day it
+        gives. Not on whether the scheduler saw the period missed: one fulfilled after its
+        grace while the scheduler was down is late all the same (and is not missed after)."""
         if not self.active:
             raise RuleViolated("the obligation is no longer watched")
         period = period_due_on or self.next_due_on
         if period == self.next_due_on:
             following = self._period_on(self.period + 1)
             missed_at, basis = obligation_missed_at(calendar, following, grace)
-            self._fulfilled(period_due_on=period, fulfilled_on=fulfilled_on, late=False,
+            judged = judged_at or meta["occurred_at"]
+            if isinstance(judged, str):
+                judged = datetime.fromisoformat(judged)
+            deadline = self.missed_at
+            late = deadline is not None and (
+                judged > deadline or fulfilled_on > calendar.local_day(deadline))
+            self._fulfilled(period_due_on=period, fulfilled_on=fulfilled_on, late=late,
                             next_due_on=following, missed_at=missed_at, meta=meta,
                             basis=basis.value)
         elif period in self.missed:
@@ -812,10 +823,15 @@ class Obligation(RemembersCommands):
     @event("ObligationFulfilled")
     def _fulfilled(self, period_due_on: date, fulfilled_on: date, late: bool, next_due_on: date,
                    missed_at: datetime, meta: Meta, basis: str = Basis.OFFICIAL.value) -> None:
-        if late:
+        if period_due_on != self.next_due_on:  # a period missed before (late)
             self.missed.discard(period_due_on)
-        else:
-            self.run_missed, self.run_start = 0, None
+        else:  # the current one, in time, or late (its grace over, never seen missed)
+            if late:  # in the run, as missed then paid late: not ended by it
+                if not getattr(self, "run_missed", 0):
+                    self.run_start = period_due_on
+                self.run_missed = getattr(self, "run_missed", 0) + 1
+            else:
+                self.run_missed, self.run_start = 0, None
             self.period += 1
             self.next_due_on, self.missed_at, self.basis = next_due_on, missed_at, basis
         self._remember(meta, "ObligationFulfilled")

@@ -474,7 +474,11 @@ def obligation_watched_v2_to_v3(payload: dict[str, object]) -> dict[str, object]
 class ObligationFulfilled(_Payload):
     period_due_on: Day
     fulfilled_on: Day
-    late: bool = Field(description="The period had already been counted as missed.")
+    late: bool = Field(description=(
+        "Fulfilled after its grace ended: a period already counted as missed, or the current "
+        "one fulfilled past its missed_at (judged on the post's occurred_at, or follow-up's "
+        "clock less the grace when backdated) while the scheduler had not recorded it missed "
+        "(since December 2026; it was false then)."))
     next_due_on: Day
     missed_at: Moment
     basis: Basis = BASIS

@@ -193,6 +193,36 @@ def test_a_period_without_fulfilment_is_missed_at_the_end_of_its_grace_then_fulf
         o.fulfil(date(2026, 1, 31), date(2026, 3, 5), CALENDAR, 3, meta("paid-jan"))
 
 
+def fulfilled(o: Obligation) -> Any:
+    [e] = [e for e in o.pending_events if type(e).__name__ == "ObligationFulfilled"][-1:]
+    return e
+
+
+def test_a_period_fulfilled_past_its_grace_while_the_scheduler_was_down_is_late() -> None:
+    """December's period falls on Sunday 20 December 2026: its grace counts from Monday 21
+    (day 0) to Thursday 24, missed at 17:00. The scheduler is down from the 23rd and never
+    records it missed; the fulfilment is posted at 23:30 on 31 December: late, judged on
+    the deadline, not on what the scheduler saw, and January's period (2027, a provisional
+    year) is the current one, never missed for December. In time, and backdated past the
+    grace (judged on follow-up's clock less the grace), for comparison."""
+    o = watched(date(2026, 12, 20))
+    assert o.missed_at == at(12, 24, 17)
+    o.fulfil(None, date(2026, 12, 31), CALENDAR, 3, meta("paid-dec", at(12, 31, 23, 30)))
+    assert fulfilled(o).late is True
+    assert (o.next_due_on, o.basis) == (date(2027, 1, 20), Basis.PROVISIONAL.value)
+    assert o.miss(at(12, 31, 23, 45), CALENDAR, 3, meta()) == []
+    assert o.home_visit_id(True) is not None, "late: in the run, as missed then paid late"
+
+    in_time = watched(date(2026, 12, 20))
+    in_time.fulfil(None, date(2026, 12, 24), CALENDAR, 3, meta("paid", at(12, 24, 16)))
+    assert fulfilled(in_time).late is False and in_time.home_visit_id(True) is None
+
+    backdated = watched(date(2026, 12, 20))
+    backdated.fulfil(None, date(2026, 12, 22), CALENDAR, 3, meta("paid", at(12, 22, 10)),
+                     judged_at=at(12, 28, 9))  # posted 31 Dec 09:00, said 22 Dec
+    assert fulfilled(backdated).late is True
+
+
 def test_two_missed_periods_are_both_recorded_by_one_late_tick() -> None:
     o = watched(date(2026, 2, 28))
     missed = o.miss(at(4, 30, 12), CALENDAR, 3, meta())
