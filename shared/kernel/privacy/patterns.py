@@ -153,10 +153,10 @@ _SPLIT = (r"(?>" + _SPACE + r"[.\-_/|·,，、;；。~～〜]?" + _SPACE
 _THOUSANDS = re.compile(r"\d,\d{3}(?!\d)")
 _ID_18 = re.compile(r"(?<![0-9A-Za-z])[1-9](?:" + _SPLIT + r"\d){16}" + _SPLIT
                     + r"[0-9Xx](?![0-9A-Za-z])")
-_ID_WORD = (r"(?:身份证|证件|居民身份|护照|通行证|居住证|\bID\b|\bI\.D\.|\b[Pp]assport\b)"
+_ID_WORD = (r"(?:身份证|证件|居民身份|护照|通行证|居住证|残疾人?证|\bID\b|\bI\.D\.|\b[Pp]assport\b)"
             r"(?:号码|号|编号|\s?[Nn]umber|\s?No\.?|#)?(?:的)?")
 _ID_KEYWORD = re.compile(_ID_WORD + r"(?:是|为|:|：|\s)*"
-                         r"(?P<n>[A-Z]{0,2}\d(?:" + _SEP + r"[0-9Xx]){5,17})")
+                         r"(?P<n>[A-Z]{0,2}\d(?:" + _SEP + r"[0-9Xx]){5,17}(?:\d\d(?!\d))?)")
 _ID_TAIL = re.compile(_ID_WORD + r"(?:尾号|尾数|末尾|结尾|(?:后|末|最后)[四五六46]位(?:数字|数)?)"
                       r"(?:是|为|:|：|\s)*"
                       r"(?P<n>[0-9Xx]{4,6}|[0-9Xx](?: [0-9Xx]){3,5})(?![0-9])")
@@ -570,16 +570,19 @@ def _addressed_by_post(text: str, start: int, found: str) -> bool:
     director": 向主任汇报, 向医生说明), not after a surname."""
     return text[max(start - 1, 0):start + 1] in _POSTS or (
         found[0] == "向" and found[1:] in _OFFICIAL_TITLES)
-_INTRODUCERS = (r"(?:居民|申请人|老人|患者|病人|家属|户主|联系人|姓\s?名|"
+_INTRODUCERS = (r"(?:居民|住户|低保户|困难户|申请人|老人|患者|病人|家属|户主|联系人|姓\s?名|"
+                # who helped or was with them (网格员周敏已上门, 志愿者柳青已帮老人填表)
+                r"网格员|志愿者|社工|楼组长|工作人员[:：]|"
                 # a referred unit's or a helper's staff, named in its reply (经办人李明说,
                 # 回复人：李建国（网格员）); an office after them stays (联系人：社区居委会)
                 r"经办人|回复人|负责人|签收人|对接人|承办人|接待人|"
                 r"名叫|叫做|名字叫|名字是|"
                 r"名字[:：]|本人|"
                 r"我叫|他叫|她叫|"
-                r"丈夫|妻子|儿子|女儿|母亲|父亲|老伴|爱人|监护人|代办人|委托人|"
+                r"丈夫|妻子|儿子|女儿|母亲|父亲|老伴儿?|老头子|爱人|监护人|代办人|委托人|子女|邻居|"
+                r"孙子|孙女|外孙|侄子|侄女|外甥|"
                 # the written 其 + a relation: 其子张伟代办, 由其母王秀英领取
-                r"其子|其女|其夫|其妻|其父|其母|"
+                r"其(?:子|女|夫|妻|父|母|孙子|孙女|外孙|侄子|侄女|外甥|兄|弟|姐|妹|儿媳|女婿|邻居|亲戚)|"
                 r"收件人|收款人|持卡人|开户名|配偶|陪同人|代理人|联络人|"
                 r"来电人|来访人|投诉人|举报人|求助人|反映人|当事人|报案人)")
 NOT_NAMES = ("申请", "申报", "申领", "申诉", "申办", "费用", "高龄", "康复", "曾经", "曾多次",
@@ -587,7 +590,7 @@ NOT_NAMES = ("申请", "申报", "申领", "申诉", "申办", "费用", "高龄
              "常住", "管理", "解决", "商量", "金额", "程序", "范围", "任何", "房屋", "万一", "万元",
              "方法", "方式", "方面", "方案", "方向",
              "向社区", "向街道", "向居委", "向中心", "向窗口", "向我", "向工作人员", "向医院",
-             "向单位", "向有关", "向相关", "高度",
+             "向单位", "向有关", "向相关", "高度", "向居民", "向他", "向她", "向其", "万分",
              # an illness, a body part, a home, an accident after 母亲 / 患者 / 居民 ...
              "高血", "高烧", "高热", "高考", "高三", "高二", "高一", "高中", "左腿", "左手", "左脚",
              "左眼", "左耳", "左侧", "左边", "左肩", "左膝", "严重", "关心", "关注", "关系", "房租",
@@ -625,12 +628,18 @@ _BODY_SUFFIX = frozenset("局委院所站厅处科队会省市区县乡州员厂
 def is_name(found: str) -> bool:
     """A listed or speaking "name" that is a role, a relation, an office or a place is not one."""
     return found not in NOT_A_PERSONS_NAME and found[-1] not in _BODY_SUFFIX
+_AFTER_A_DAY = ("一二三四五六七八九十日天再于带补到送寄发领或至及早晚中午点号和与凌傍全整半"
+                "过携提本电当见面沟联确核解反答商")
+"""What follows 周一 ... 周日 when it is a day (请周一再来, 请周二或周三来, 请周一上午来, 请周一
+九点来): anything else is a given name (请周一明来)."""
+_A_DAY_NOT_A_NAME = (r"周[一二三四五六日天](?!(?![" + _NOT_GIVEN + _AFTER_A_DAY
+                     + r"])[\u4e00-\u9fff])")
 _INTRODUCED = re.compile(
     _INTRODUCERS + r"(?:是|为|叫|:|：|\s)*"
-    r"(?!" + "|".join(NOT_NAMES) + r")"
+    r"(?!" + "|".join(NOT_NAMES) + "|" + _A_DAY_NOT_A_NAME + r")"
     r"(?P<n>" + _SURNAME + _GIVEN + r"{1,2})")
 _KIN = ("老公|老婆|媳妇|孩子|闺女|女婿|儿媳|哥哥|姐姐|弟弟|妹妹|爸爸|妈妈|爷爷|奶奶|外公|外婆|"
-        "邻居|朋友")
+        "邻居|朋友|孙子|孙女|外孙|侄子|侄女|外甥")
 _FROM_PLACES = ("江苏", "江西", "江阴", "安徽", "安庆", "吉林", "宁夏", "宁波", "宁德", "常熟",
                 "常德", "余姚", "余杭", "黄山", "黄石", "黄冈", "金华", "金山", "马鞍山", "邵阳")
 """Places a resident says they are from (我是江苏的) that begin with a surname."""
@@ -648,7 +657,9 @@ _KIN_NAMED = re.compile(
 
 _ONE_SURNAME = "[" + "".join(n for n in SURNAMES if len(n) == 1) + "]"
 _NICK_NEXT = (r"(?:说|讲|称|本人|表示|反映|告诉|来|去|回|打|帮|问|让|要|会|刚|又|也|已|还|在|办|"
-              r"今天|明天|昨天|上午|下午|上门|负责|经办|答应|同意|家|和|跟|的|[，。；！？、,.;!?）)\s]|$)")
+              r"今天|明天|昨天|上午|下午|上门|负责|经办|答应|同意|家|和|跟|的|"
+              # a rating's praise (小王服务态度很好, 小周辛苦了, 小张人很好)
+              r"辛苦|服务|态度|耐心|热情|很|非常|真|特别|挺|人很|人好|人挺|一起|[，。；！？、,.;!?）)\s]|$)")
 _NICKNAME = re.compile(
     r"(?:(?<![大从最缩矮弱短细微渺减较很太胆狭老妻一])小(?![车费康白米麦牛熊钱包童苗房池孔])"
     r"|(?<![养敬尊古长元父遗防终孝扶助为爱送赡托安护])老(?![房农车]))" + _ONE_SURNAME
@@ -694,12 +705,6 @@ _TOLD_VERBS = (r"沟通|联系|确认|核实|说明|解释|反馈|答复|回复|
                r"下午|今天|电话")
 """What a name after 跟 / 给 / 请 is followed by that makes no word with 发 before it (发来,
 发到, 发回, 发送 do)."""
-_AFTER_A_DAY = ("一二三四五六七八九十日天再于带补到送寄发领或至及早晚中午点号和与凌傍全整半"
-                "过携提本电当见面沟联确核解反答商")
-"""What follows 周一 ... 周日 when it is a day (请周一再来, 请周二或周三来, 请周一上午来, 请周一
-九点来): anything else is a given name (请周一明来)."""
-_A_DAY_NOT_A_NAME = (r"周[一二三四五六日天](?!(?![" + _NOT_GIVEN + _AFTER_A_DAY
-                     + r"])[\u4e00-\u9fff])")
 _TOLD = re.compile(
     r"(?:跟|给(?![付予])|请)(?!" + "|".join(NOT_NAMES) + "|" + _A_DAY_NOT_A_NAME + r")(?P<n>"
     + _SURNAME + r"(?P<g>" + _GIVEN + r"{1,2}?))(?=" + _TOLD_VERBS + r"|回|发|送|来|到|过来)")
