@@ -336,6 +336,10 @@ KEPT = [
     "志愿者服务队，志愿者万分感动，社工介入后情绪稳定，住户反映噪音，低保户家庭，困难户补助",
     "子女均在外地，子女常年在外，邻居帮忙，孙子高考，孙女周末来，小区很好，老人很满意，小组服务",
     "残疾证已办，残疾证号码待补",
+    # where someone is from, lives or works, right after who they are (a place, a town, a
+    # family's village), and what a household has
+    "家属苏州来的，老人江苏过来的，居民王家宅的，居民徐家汇附近，老人罗店镇的，家属黄浦住院",
+    "住户车辆已挪，居民文件齐了，家属施工单位的，老人温度正常，居民周边都问了",
     # what a resident says to staff every day: the 谢 of 谢谢 / 感谢, the 麻 of 麻烦 and the
     # 辛 of 辛苦 are no surnames, nor the 任 of 班主任 or the 边 of 那边
     "谢谢老师，感谢阿姨，多谢师傅；麻烦老师了，辛苦阿姨了，感谢窗口老师",

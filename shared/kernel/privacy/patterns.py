@@ -591,6 +591,9 @@ NOT_NAMES = ("申请", "申报", "申领", "申诉", "申办", "费用", "高龄
              "方法", "方式", "方面", "方案", "方向",
              "向社区", "向街道", "向居委", "向中心", "向窗口", "向我", "向工作人员", "向医院",
              "向单位", "向有关", "向相关", "高度", "向居民", "向他", "向她", "向其", "万分",
+             # what a household or a helper has or does (住户车辆已挪, 居民文件齐了)
+             "周边", "车辆", "车站", "齐全", "文件", "温度", "华侨", "毛病", "施工", "焦虑",
+             "农村",
              # an illness, a body part, a home, an accident after 母亲 / 患者 / 居民 ...
              "高血", "高烧", "高热", "高考", "高三", "高二", "高一", "高中", "左腿", "左手", "左脚",
              "左眼", "左耳", "左侧", "左边", "左肩", "左膝", "严重", "关心", "关注", "关系", "房租",
@@ -634,15 +637,31 @@ _AFTER_A_DAY = ("一二三四五六七八九十日天再于带补到送寄发领
 九点来): anything else is a given name (请周一明来)."""
 _A_DAY_NOT_A_NAME = (r"周[一二三四五六日天](?!(?![" + _NOT_GIVEN + _AFTER_A_DAY
                      + r"])[\u4e00-\u9fff])")
+_FROM_PLACES = ("江苏", "江西", "江阴", "安徽", "安庆", "吉林", "宁夏", "宁波", "宁德", "常熟",
+                "常德", "余姚", "余杭", "黄山", "黄石", "黄冈", "金华", "金山", "马鞍山", "邵阳",
+                # where a resident or a relative comes from, lives or works, said right after
+                # who they are (家属苏州来的, 子女张江上班, 居民徐家汇附近): the towns and
+                # quarters of Shanghai and the cities that begin with a surname and are no
+                # one's name
+                "杨浦", "徐汇", "黄浦", "闵行", "张江", "陆家嘴", "徐家汇", "朱家角", "曹杨",
+                "周家渡", "曹家渡", "江湾", "彭浦", "吴淞", "顾村", "华漕", "吴泾", "梅陇", "徐泾",
+                "赵巷", "朱泾", "枫泾", "张堰", "吕巷", "庄行", "车墩", "叶榭", "马陆", "陈家镇",
+                "苏州", "常州", "温州", "徐州", "连云港", "秦皇岛", "邢台", "甘肃", "韩国", "武汉",
+                "沈阳", "岳阳", "焦作", "石家庄", "包头", "张家港", "张家口", "张家界", "兰州",
+                "柳州", "桂林", "龙岩", "齐齐哈尔", "安阳", "郑州", "商丘", "许昌", "周口", "唐山")
+"""Places a resident says they are from (我是江苏的) or lives or works in that begin with a
+surname."""
+_TOWN = frozenset("镇区县市乡")
+"""What ends a place's name (罗店镇, 周浦镇): after who someone is, no name ends so."""
+_FAMILY_PLACE = _SURNAME + "家[宅浜汇角渡嘴湾桥村巷庄坝港塘埭沟坪岭集屯营寨堡洼]"
+"""A village or a quarter named after a family (王家宅, 张家浜, 潘家湾), no one's name."""
 _INTRODUCED = re.compile(
     _INTRODUCERS + r"(?:是|为|叫|:|：|\s)*"
-    r"(?!" + "|".join(NOT_NAMES) + "|" + _A_DAY_NOT_A_NAME + r")"
+    r"(?!" + "|".join(NOT_NAMES + _FROM_PLACES) + "|" + _A_DAY_NOT_A_NAME + "|"
+    + _FAMILY_PLACE + r")"
     r"(?P<n>" + _SURNAME + _GIVEN + r"{1,2})")
 _KIN = ("老公|老婆|媳妇|孩子|闺女|女婿|儿媳|哥哥|姐姐|弟弟|妹妹|爸爸|妈妈|爷爷|奶奶|外公|外婆|"
         "邻居|朋友|孙子|孙女|外孙|侄子|侄女|外甥")
-_FROM_PLACES = ("江苏", "江西", "江阴", "安徽", "安庆", "吉林", "宁夏", "宁波", "宁德", "常熟",
-                "常德", "余姚", "余杭", "黄山", "黄石", "黄冈", "金华", "金山", "马鞍山", "邵阳")
-"""Places a resident says they are from (我是江苏的) that begin with a surname."""
 _RELATIVE = (r"(?:" + _KIN + r"|丈夫|妻子|儿子|女儿|母亲|父亲|老伴|爱人|家属)")
 _SELF_INTRODUCED = re.compile(
     r"我是(?!" + "|".join(NOT_NAMES + _FROM_PLACES) + r")(?P<n>" + _SURNAME + _GIVEN + r"{1,2})"
@@ -945,7 +964,8 @@ def rule_spans(text: str) -> Iterator[tuple[int, int, str]]:
             yield start, end, REDACTED_NAME
     if _ANY_INTRODUCTION.search(text):
         for m in _INTRODUCED.finditer(text):
-            if m.group("n") not in NOT_A_PERSONS_NAME:  # 老人叫孙子来
+            n = m.group("n")  # not 老人叫孙子来, 居民罗店镇的, 家属龙华医院住院
+            if is_name(n) and n[-1] != "镇" and text[m.end("n"):m.end("n") + 1] not in _TOWN:
                 yield m.start("n"), m.end("n"), REDACTED_NAME
                 # the next of a list (经办人：李明、王芳。), as after 联系
                 while (m := _AND_NEXT.match(text, m.end("n"))) is not None and is_name(
