@@ -321,6 +321,9 @@ SCRUBBED = [
     # a rating's praise of a nickname
     ("小王服务态度很好，给个好评，小周辛苦了，小张人很好",
      f"{NAME}服务态度很好，给个好评，{NAME}辛苦了，{NAME}人很好"),
+    # a community's helpers addressed by surname and post; an Alipay account after its name
+    ("吴社工跟进，孙网格员上门了，退款打到支付宝：wang_xy88",
+     f"{NAME}跟进，{NAME}上门了，退款打到支付宝：{ACCOUNT}"),
     # a disability certificate's number: the ID number and two digits (kind, grade)
     ("残疾证号31011519850312123441已核验", f"残疾证号{ID}已核验"),
 
@@ -340,6 +343,8 @@ KEPT = [
     # family's village), and what a household has
     "家属苏州来的，老人江苏过来的，居民王家宅的，居民徐家汇附近，老人罗店镇的，家属黄浦住院",
     "住户车辆已挪，居民文件齐了，家属施工单位的，老人温度正常，居民周边都问了",
+    # a place's own helpers and posts (a district or a town ending in a surname), the apps
+    "静安社工，张江网格员，长宁科长，向网格员反映，医务社工介入，支付宝转账500元，支付宝 alipay",
     # what a resident says to staff every day: the 谢 of 谢谢 / 感谢, the 麻 of 麻烦 and the
     # 辛 of 辛苦 are no surnames, nor the 任 of 班主任 or the 边 of 那边
     "谢谢老师，感谢阿姨，多谢师傅；麻烦老师了，辛苦阿姨了，感谢窗口老师",

@@ -350,10 +350,11 @@ _TAIL_KEYWORD = re.compile(r"(?:(?:手机|电话|号码)(?:号码|号)?)?" + _LA
 """尾号5678, 手机后四位5678: the last digits of a phone number."""
 _ACCOUNT_TAIL = re.compile(r"(?:卡号|账号|帐号|银行卡|社保卡|医保卡|存折)" + _LAST_FOUR)
 _CHAT_ID = re.compile(
-    r"(?P<app>微信|[Ww]e[Cc]hat|(?<![A-Za-z])(?:wx|WX|vx|VX|V信|v信|QQ|qq)|钉钉)"
-    r"(?:号码|号|\s?(?:ID|id|[Aa]ccount|[Nn]umber|[Nn]o\.?)\b)?"
+    r"(?P<app>微信|[Ww]e[Cc]hat|(?<![A-Za-z])(?:wx|WX|vx|VX|V信|v信|QQ|qq)|钉钉|支付宝|[Aa]lipay)"
+    r"(?:号码|号|账号|账户|\s?(?:ID|id|[Aa]ccount|[Nn]umber|[Nn]o\.?)\b)?"
     r"(?:是|为|:|：|\s|\bis\b)*(?P<n>[A-Za-z0-9][A-Za-z0-9_\-]{4,29})(?![A-Za-z0-9_\-])")
-"""A WeChat, QQ or DingTalk account after its name (微信号 wxid_..., QQ 12345678, vx: li_min88):
+"""A WeChat, QQ, DingTalk or Alipay account after its name (微信号 wxid_..., QQ 12345678, vx:
+li_min88, 支付宝：wang_xy88, a refund's or a subsidy's payee):
 it reaches the person as a phone number does. A QQ account is a number and a WeChat one at
 least six characters: "QQ group", "WeChat group" are no account."""
 
@@ -361,7 +362,8 @@ least six characters: "QQ group", "WeChat group" are no account."""
 def _chat_account(m: re.Match[str]) -> bool:
     if m.group("app").lower() == "qq":
         return m.group("n").isdigit()
-    return len(m.group("n")) >= 6 and m.group("n").lower() not in ("account", "number")
+    return len(m.group("n")) >= 6 and m.group("n").lower() not in ("account", "number", "alipay",
+                                                                     "wechat")
 
 
 _PLATE = re.compile(
@@ -556,7 +558,9 @@ _NOT_GIVEN = ("说讲称来去在的了是和与要想已没不也都又就对�
 """Characters that end a name rather than belong to it (王秀英说, 陈静代办)."""
 _GIVEN = r"(?:(?![" + _NOT_GIVEN + r"])[\u4e00-\u9fff])"
 OFFICE_POSTS = ("科长", "处长", "局长", "所长", "站长", "院长", "校长", "馆长", "行长", "庭长",
-                "厂长", "部长", "社长", "村长", "队长", "组长", "经理", "干事", "警官")
+                "厂长", "部长", "社长", "村长", "队长", "组长", "经理", "干事", "警官",
+                # a community's own helpers, addressed so (吴社工跟进, 孙网格员上门了)
+                "社工", "网格员")
 """Posts a surname is said before as a form of address is (张科长, 李所长, 王经理), naming one
 person of an office as surely as 王主任 does; not 区长, 县长, 市长, 镇长 (a place's name
 ends in a surname: 长宁区长), nor a trade said of anyone (免费律师, 专职会计)."""
@@ -771,10 +775,13 @@ place or a country someone is from (甘肃大爷, 韩国女士), a trade (管道
 日 no given name). Only right before the title: 周一明先生 is a name."""
 _ENDS_IN_A_SURNAME = frozenset(("谢谢", "感谢", "多谢", "致谢", "主任", "那边", "这边", "旁边",
                                 "身边", "公安", "治安", "分管", "主管", "房管", "车管", "物管",
-                                "相关", "有关", "机关", "海关", "免费", "收费"))
+                                "相关", "有关", "机关", "海关", "免费", "收费",
+                                # places whose staff are told so (静安社工, 张江网格员, 长宁科长)
+                                "长宁", "静安", "松江", "浦江", "张江", "镇江", "九江", "延安",
+                                "西安", "淮安", "泰安", "吴江"))
 """Words whose last character is a surname, said right before a title or a post every day
-(谢谢老师, 感谢阿姨, 多谢师傅, 班主任老师, 那边老师说, 公安局长, 分管科长, 相关处长): that
-character is no one's surname."""
+(谢谢老师, 感谢阿姨, 多谢师傅, 班主任老师, 那边老师说, 公安局长, 分管科长, 相关处长, a place's
+own: 静安社工): that character is no one's surname."""
 
 
 def _ends_a_word(text: str, start: int) -> bool:
@@ -848,7 +855,7 @@ _ANY_UNIT = re.compile(r"[号弄幢栋座层楼室户组排]|单元")
 _ANY_HONORIFIC = re.compile(_HONORIFIC)
 _ANY_POST = re.compile("|".join(OFFICE_POSTS))
 _ANY_INTRODUCTION = re.compile(_INTRODUCERS)
-_ANY_CHAT = re.compile(r"微信|[Ww]e[Cc]hat|[wWvV][xX]|[Vv]信|QQ|qq|钉钉")
+_ANY_CHAT = re.compile(r"微信|[Ww]e[Cc]hat|[wWvV][xX]|[Vv]信|QQ|qq|钉钉|支付宝|[Aa]lipay")
 _ANY_PROFILE = re.compile(r"[男女]|[（(]")
 _ANY_REACH = re.compile("联系|通知|告知|转告|回访|陪同|探望|看望|走访")
 _ANY_KIN_TITLE = re.compile("[姐哥叔婶嫂]")
@@ -955,7 +962,8 @@ def rule_spans(text: str) -> Iterator[tuple[int, int, str]]:
         for start, end in _address_spans(text, english=digits and latin):
             yield start, end, REDACTED_ADDRESS
     if _ANY_HONORIFIC.search(text) or (("长" in text or "经理" in text or "干事" in text
-                                         or "警官" in text) and _ANY_POST.search(text)):
+                                         or "警官" in text or "社工" in text
+                                         or "网格员" in text) and _ANY_POST.search(text)):
         for m in _SURNAME_TITLE.finditer(text):
             if _addressed_by_post(text, m.start(), m.group()) or _ends_a_word(text, m.start()):
                 continue
