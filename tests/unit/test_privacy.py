@@ -324,6 +324,8 @@ SCRUBBED = [
     # a community's helpers addressed by surname and post; an Alipay account after its name
     ("吴社工跟进，孙网格员上门了，退款打到支付宝：wang_xy88",
      f"{NAME}跟进，{NAME}上门了，退款打到支付宝：{ACCOUNT}"),
+    # whom a 代办 or a help task was done for
+    ("代王秀英签字，替李建国领取，帮张伟填表", f"代{NAME}签字，替{NAME}领取，帮{NAME}填表"),
     # a disability certificate's number: the ID number and two digits (kind, grade)
     ("残疾证号31011519850312123441已核验", f"残疾证号{ID}已核验"),
 
@@ -345,6 +347,7 @@ KEPT = [
     "住户车辆已挪，居民文件齐了，家属施工单位的，老人温度正常，居民周边都问了",
     # a place's own helpers and posts (a district or a town ending in a surname), the apps
     "静安社工，张江网格员，长宁科长，向网格员反映，医务社工介入，支付宝转账500元，支付宝 alipay",
+    "帮忙填表，帮老人填表，代为签字，帮孙子申请，帮高龄老人办理，代付款申请已提交，帮扶申请",
     # what a resident says to staff every day: the 谢 of 谢谢 / 感谢, the 麻 of 麻烦 and the
     # 辛 of 辛苦 are no surnames, nor the 任 of 班主任 or the 边 of 那边
     "谢谢老师，感谢阿姨，多谢师傅；麻烦老师了，辛苦阿姨了，感谢窗口老师",

@@ -597,7 +597,7 @@ NOT_NAMES = ("申请", "申报", "申领", "申诉", "申办", "费用", "高龄
              "向单位", "向有关", "向相关", "高度", "向居民", "向他", "向她", "向其", "万分",
              # what a household or a helper has or does (住户车辆已挪, 居民文件齐了)
              "周边", "车辆", "车站", "齐全", "文件", "温度", "华侨", "毛病", "施工", "焦虑",
-             "农村",
+             "农村", "付款", "付费",
              # an illness, a body part, a home, an accident after 母亲 / 患者 / 居民 ...
              "高血", "高烧", "高热", "高考", "高三", "高二", "高一", "高中", "左腿", "左手", "左脚",
              "左眼", "左耳", "左侧", "左边", "左肩", "左膝", "严重", "关心", "关注", "关系", "房租",
@@ -732,6 +732,13 @@ _TOLD = re.compile(
     r"(?:跟|给(?![付予])|请)(?!" + "|".join(NOT_NAMES) + "|" + _A_DAY_NOT_A_NAME + r")(?P<n>"
     + _SURNAME + r"(?P<g>" + _GIVEN + r"{1,2}?))(?=" + _TOLD_VERBS + r"|回|发|送|来|到|过来)")
 _FA_THEN = re.compile(r"发(?=" + _TOLD_VERBS + ")")
+_ON_BEHALF = re.compile(
+    r"(?:代|替|帮)(?!" + "|".join(NOT_NAMES + _FROM_PLACES) + "|" + _A_DAY_NOT_A_NAME + r")(?P<n>"
+    + _SURNAME + _GIVEN + r"{1,2}?)(?=签字|签名|领取|填表|填写|办理|交材料|补交|取件|缴费|申请|"
+    r"预约|挂号|递交|提交)")
+"""A name after 代 / 替 / 帮 and what was done for them (代王秀英签字, 替王秀英领取, 帮王秀英
+填表), as a 代办 or a help task's note says whom it was done for; not 代办, 帮忙, 帮扶 (no name
+follows), 帮孙子申请 (``is_name``), 帮高龄老人办理 (``NOT_NAMES``)."""
 """A name after 跟 / 给 / 请 and what was done with them or asked of them, as a follow-up's
 outcome says it (跟王秀英沟通过了, 给王秀英打过电话, 请王秀英于周一来); not 跟进, 给予, 给付,
 请示, 请假 (no name follows), 请周一来, 请周一上午来 (a day; 请周一明来 is a name), not
@@ -863,6 +870,7 @@ _ANY_OF_KIN = re.compile(_OF_KIN)
 _ANY_NEXT_OF_KIN = re.compile(_NEXT_OF_KIN)
 _ANY_QUOTE = re.compile("[“「『\"'‘]")
 _ANY_TOLD = re.compile("[跟给请]" + _SURNAME)
+_ANY_ON_BEHALF = re.compile("[代替帮]" + _SURNAME)
 _ANY_SPEECH = re.compile(r"[说称讲]|表示|反映|来电|来访|告诉")
 
 
@@ -1014,6 +1022,12 @@ def rule_spans(text: str) -> Iterator[tuple[int, int, str]]:
                 if len(m.group("g")) == 1 and _FA_THEN.match(text, end):
                     end += 1  # 给王建发打电话
                 yield m.start("n"), end, REDACTED_NAME
+    if ("代" in text or "替" in text or "帮" in text) and _ANY_ON_BEHALF.search(text):
+        for m in _ON_BEHALF.finditer(text):
+            n = m.group("n")
+            if is_name(n) and n[-1] != "人" and n not in _UNITS_REACHED \
+                    and n[1:] not in _POSTS_AFTER_A_SURNAME:
+                yield m.start("n"), m.end("n"), REDACTED_NAME
     if "叫" in text:
         for m in _CALLED_OVER.finditer(text):
             if is_name(m.group("n")) and m.group("n")[-1] != "人" \
