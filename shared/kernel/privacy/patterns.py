@@ -153,10 +153,10 @@ _SPLIT = (r"(?>" + _SPACE + r"[.\-_/|·,，、;；。~～〜]?" + _SPACE
 _THOUSANDS = re.compile(r"\d,\d{3}(?!\d)")
 _ID_18 = re.compile(r"(?<![0-9A-Za-z])[1-9](?:" + _SPLIT + r"\d){16}" + _SPLIT
                     + r"[0-9Xx](?![0-9A-Za-z])")
-_ID_WORD = (r"(?:身份证|证件|居民身份|护照|通行证|居住证|\bID\b|\bI\.D\.|\b[Pp]assport\b)"
+_ID_WORD = (r"(?:身份证|证件|居民身份|护照|通行证|居住证|残疾人?证|\bID\b|\bI\.D\.|\b[Pp]assport\b)"
             r"(?:号码|号|编号|\s?[Nn]umber|\s?No\.?|#)?(?:的)?")
 _ID_KEYWORD = re.compile(_ID_WORD + r"(?:是|为|:|：|\s)*"
-                         r"(?P<n>[A-Z]{0,2}\d(?:" + _SEP + r"[0-9Xx]){5,17})")
+                         r"(?P<n>[A-Z]{0,2}\d(?:" + _SEP + r"[0-9Xx]){5,17}(?:\d\d(?!\d))?)")
 _ID_TAIL = re.compile(_ID_WORD + r"(?:尾号|尾数|末尾|结尾|(?:后|末|最后)[四五六46]位(?:数字|数)?)"
                       r"(?:是|为|:|：|\s)*"
                       r"(?P<n>[0-9Xx]{4,6}|[0-9Xx](?: [0-9Xx]){3,5})(?![0-9])")
@@ -350,10 +350,11 @@ _TAIL_KEYWORD = re.compile(r"(?:(?:手机|电话|号码)(?:号码|号)?)?" + _LA
 """尾号5678, 手机后四位5678: the last digits of a phone number."""
 _ACCOUNT_TAIL = re.compile(r"(?:卡号|账号|帐号|银行卡|社保卡|医保卡|存折)" + _LAST_FOUR)
 _CHAT_ID = re.compile(
-    r"(?P<app>微信|[Ww]e[Cc]hat|(?<![A-Za-z])(?:wx|WX|vx|VX|V信|v信|QQ|qq)|钉钉)"
-    r"(?:号码|号|\s?(?:ID|id|[Aa]ccount|[Nn]umber|[Nn]o\.?)\b)?"
+    r"(?P<app>微信|[Ww]e[Cc]hat|(?<![A-Za-z])(?:wx|WX|vx|VX|V信|v信|QQ|qq)|钉钉|支付宝|[Aa]lipay)"
+    r"(?:号码|号|账号|账户|\s?(?:ID|id|[Aa]ccount|[Nn]umber|[Nn]o\.?)\b)?"
     r"(?:是|为|:|：|\s|\bis\b)*(?P<n>[A-Za-z0-9][A-Za-z0-9_\-]{4,29})(?![A-Za-z0-9_\-])")
-"""A WeChat, QQ or DingTalk account after its name (微信号 wxid_..., QQ 12345678, vx: li_min88):
+"""A WeChat, QQ, DingTalk or Alipay account after its name (微信号 wxid_..., QQ 12345678, vx:
+li_min88, 支付宝：wang_xy88, a refund's or a subsidy's payee):
 it reaches the person as a phone number does. A QQ account is a number and a WeChat one at
 least six characters: "QQ group", "WeChat group" are no account."""
 
@@ -361,7 +362,8 @@ least six characters: "QQ group", "WeChat group" are no account."""
 def _chat_account(m: re.Match[str]) -> bool:
     if m.group("app").lower() == "qq":
         return m.group("n").isdigit()
-    return len(m.group("n")) >= 6 and m.group("n").lower() not in ("account", "number")
+    return len(m.group("n")) >= 6 and m.group("n").lower() not in ("account", "number", "alipay",
+                                                                     "wechat")
 
 
 _PLATE = re.compile(
@@ -556,7 +558,9 @@ _NOT_GIVEN = ("说讲称来去在的了是和与要想已没不也都又就对�
 """Characters that end a name rather than belong to it (王秀英说, 陈静代办)."""
 _GIVEN = r"(?:(?![" + _NOT_GIVEN + r"])[\u4e00-\u9fff])"
 OFFICE_POSTS = ("科长", "处长", "局长", "所长", "站长", "院长", "校长", "馆长", "行长", "庭长",
-                "厂长", "部长", "社长", "村长", "队长", "组长", "经理", "干事", "警官")
+                "厂长", "部长", "社长", "村长", "队长", "组长", "经理", "干事", "警官",
+                # a community's own helpers, addressed so (吴社工跟进, 孙网格员上门了)
+                "社工", "网格员")
 """Posts a surname is said before as a form of address is (张科长, 李所长, 王经理), naming one
 person of an office as surely as 王主任 does; not 区长, 县长, 市长, 镇长 (a place's name
 ends in a surname: 长宁区长), nor a trade said of anyone (免费律师, 专职会计)."""
@@ -570,16 +574,19 @@ def _addressed_by_post(text: str, start: int, found: str) -> bool:
     director": 向主任汇报, 向医生说明), not after a surname."""
     return text[max(start - 1, 0):start + 1] in _POSTS or (
         found[0] == "向" and found[1:] in _OFFICIAL_TITLES)
-_INTRODUCERS = (r"(?:居民|申请人|老人|患者|病人|家属|户主|联系人|姓\s?名|"
+_INTRODUCERS = (r"(?:居民|住户|低保户|困难户|申请人|老人|患者|病人|家属|户主|联系人|姓\s?名|"
+                # who helped or was with them (网格员周敏已上门, 志愿者柳青已帮老人填表)
+                r"网格员|志愿者|社工|楼组长|工作人员[:：]|"
                 # a referred unit's or a helper's staff, named in its reply (经办人李明说,
                 # 回复人：李建国（网格员）); an office after them stays (联系人：社区居委会)
                 r"经办人|回复人|负责人|签收人|对接人|承办人|接待人|"
                 r"名叫|叫做|名字叫|名字是|"
                 r"名字[:：]|本人|"
                 r"我叫|他叫|她叫|"
-                r"丈夫|妻子|儿子|女儿|母亲|父亲|老伴|爱人|监护人|代办人|委托人|"
+                r"丈夫|妻子|儿子|女儿|母亲|父亲|老伴儿?|老头子|爱人|监护人|代办人|委托人|子女|邻居|"
+                r"孙子|孙女|外孙|侄子|侄女|外甥|"
                 # the written 其 + a relation: 其子张伟代办, 由其母王秀英领取
-                r"其子|其女|其夫|其妻|其父|其母|"
+                r"其(?:子|女|夫|妻|父|母|孙子|孙女|外孙|侄子|侄女|外甥|兄|弟|姐|妹|儿媳|女婿|邻居|亲戚)|"
                 r"收件人|收款人|持卡人|开户名|配偶|陪同人|代理人|联络人|"
                 r"来电人|来访人|投诉人|举报人|求助人|反映人|当事人|报案人)")
 NOT_NAMES = ("申请", "申报", "申领", "申诉", "申办", "费用", "高龄", "康复", "曾经", "曾多次",
@@ -587,7 +594,10 @@ NOT_NAMES = ("申请", "申报", "申领", "申诉", "申办", "费用", "高龄
              "常住", "管理", "解决", "商量", "金额", "程序", "范围", "任何", "房屋", "万一", "万元",
              "方法", "方式", "方面", "方案", "方向",
              "向社区", "向街道", "向居委", "向中心", "向窗口", "向我", "向工作人员", "向医院",
-             "向单位", "向有关", "向相关", "高度",
+             "向单位", "向有关", "向相关", "高度", "向居民", "向他", "向她", "向其", "万分",
+             # what a household or a helper has or does (住户车辆已挪, 居民文件齐了)
+             "周边", "车辆", "车站", "齐全", "文件", "温度", "华侨", "毛病", "施工", "焦虑",
+             "农村", "付款", "付费",
              # an illness, a body part, a home, an accident after 母亲 / 患者 / 居民 ...
              "高血", "高烧", "高热", "高考", "高三", "高二", "高一", "高中", "左腿", "左手", "左脚",
              "左眼", "左耳", "左侧", "左边", "左肩", "左膝", "严重", "关心", "关注", "关系", "房租",
@@ -625,15 +635,37 @@ _BODY_SUFFIX = frozenset("局委院所站厅处科队会省市区县乡州员厂
 def is_name(found: str) -> bool:
     """A listed or speaking "name" that is a role, a relation, an office or a place is not one."""
     return found not in NOT_A_PERSONS_NAME and found[-1] not in _BODY_SUFFIX
+_AFTER_A_DAY = ("一二三四五六七八九十日天再于带补到送寄发领或至及早晚中午点号和与凌傍全整半"
+                "过携提本电当见面沟联确核解反答商")
+"""What follows 周一 ... 周日 when it is a day (请周一再来, 请周二或周三来, 请周一上午来, 请周一
+九点来): anything else is a given name (请周一明来)."""
+_A_DAY_NOT_A_NAME = (r"周[一二三四五六日天](?!(?![" + _NOT_GIVEN + _AFTER_A_DAY
+                     + r"])[\u4e00-\u9fff])")
+_FROM_PLACES = ("江苏", "江西", "江阴", "安徽", "安庆", "吉林", "宁夏", "宁波", "宁德", "常熟",
+                "常德", "余姚", "余杭", "黄山", "黄石", "黄冈", "金华", "金山", "马鞍山", "邵阳",
+                # where a resident or a relative comes from, lives or works, said right after
+                # who they are (家属苏州来的, 子女张江上班, 居民徐家汇附近): the towns and
+                # quarters of Shanghai and the cities that begin with a surname and are no
+                # one's name
+                "杨浦", "徐汇", "黄浦", "闵行", "张江", "陆家嘴", "徐家汇", "朱家角", "曹杨",
+                "周家渡", "曹家渡", "江湾", "彭浦", "吴淞", "顾村", "华漕", "吴泾", "梅陇", "徐泾",
+                "赵巷", "朱泾", "枫泾", "张堰", "吕巷", "庄行", "车墩", "叶榭", "马陆", "陈家镇",
+                "苏州", "常州", "温州", "徐州", "连云港", "秦皇岛", "邢台", "甘肃", "韩国", "武汉",
+                "沈阳", "岳阳", "焦作", "石家庄", "包头", "张家港", "张家口", "张家界", "兰州",
+                "柳州", "桂林", "龙岩", "齐齐哈尔", "安阳", "郑州", "商丘", "许昌", "周口", "唐山")
+"""Places a resident says they are from (我是江苏的) or lives or works in that begin with a
+surname."""
+_TOWN = frozenset("镇区县市乡")
+"""What ends a place's name (罗店镇, 周浦镇): after who someone is, no name ends so."""
+_FAMILY_PLACE = _SURNAME + "家[宅浜汇角渡嘴湾桥村巷庄坝港塘埭沟坪岭集屯营寨堡洼]"
+"""A village or a quarter named after a family (王家宅, 张家浜, 潘家湾), no one's name."""
 _INTRODUCED = re.compile(
     _INTRODUCERS + r"(?:是|为|叫|:|：|\s)*"
-    r"(?!" + "|".join(NOT_NAMES) + r")"
+    r"(?!" + "|".join(NOT_NAMES + _FROM_PLACES) + "|" + _A_DAY_NOT_A_NAME + "|"
+    + _FAMILY_PLACE + r")"
     r"(?P<n>" + _SURNAME + _GIVEN + r"{1,2})")
 _KIN = ("老公|老婆|媳妇|孩子|闺女|女婿|儿媳|哥哥|姐姐|弟弟|妹妹|爸爸|妈妈|爷爷|奶奶|外公|外婆|"
-        "邻居|朋友")
-_FROM_PLACES = ("江苏", "江西", "江阴", "安徽", "安庆", "吉林", "宁夏", "宁波", "宁德", "常熟",
-                "常德", "余姚", "余杭", "黄山", "黄石", "黄冈", "金华", "金山", "马鞍山", "邵阳")
-"""Places a resident says they are from (我是江苏的) that begin with a surname."""
+        "邻居|朋友|孙子|孙女|外孙|侄子|侄女|外甥")
 _RELATIVE = (r"(?:" + _KIN + r"|丈夫|妻子|儿子|女儿|母亲|父亲|老伴|爱人|家属)")
 _SELF_INTRODUCED = re.compile(
     r"我是(?!" + "|".join(NOT_NAMES + _FROM_PLACES) + r")(?P<n>" + _SURNAME + _GIVEN + r"{1,2})"
@@ -648,7 +680,9 @@ _KIN_NAMED = re.compile(
 
 _ONE_SURNAME = "[" + "".join(n for n in SURNAMES if len(n) == 1) + "]"
 _NICK_NEXT = (r"(?:说|讲|称|本人|表示|反映|告诉|来|去|回|打|帮|问|让|要|会|刚|又|也|已|还|在|办|"
-              r"今天|明天|昨天|上午|下午|上门|负责|经办|答应|同意|家|和|跟|的|[，。；！？、,.;!?）)\s]|$)")
+              r"今天|明天|昨天|上午|下午|上门|负责|经办|答应|同意|家|和|跟|的|"
+              # a rating's praise (小王服务态度很好, 小周辛苦了, 小张人很好)
+              r"辛苦|服务|态度|耐心|热情|很|非常|真|特别|挺|人很|人好|人挺|一起|[，。；！？、,.;!?）)\s]|$)")
 _NICKNAME = re.compile(
     r"(?:(?<![大从最缩矮弱短细微渺减较很太胆狭老妻一])小(?![车费康白米麦牛熊钱包童苗房池孔])"
     r"|(?<![养敬尊古长元父遗防终孝扶助为爱送赡托安护])老(?![房农车]))" + _ONE_SURNAME
@@ -694,16 +728,17 @@ _TOLD_VERBS = (r"沟通|联系|确认|核实|说明|解释|反馈|答复|回复|
                r"下午|今天|电话")
 """What a name after 跟 / 给 / 请 is followed by that makes no word with 发 before it (发来,
 发到, 发回, 发送 do)."""
-_AFTER_A_DAY = ("一二三四五六七八九十日天再于带补到送寄发领或至及早晚中午点号和与凌傍全整半"
-                "过携提本电当见面沟联确核解反答商")
-"""What follows 周一 ... 周日 when it is a day (请周一再来, 请周二或周三来, 请周一上午来, 请周一
-九点来): anything else is a given name (请周一明来)."""
-_A_DAY_NOT_A_NAME = (r"周[一二三四五六日天](?!(?![" + _NOT_GIVEN + _AFTER_A_DAY
-                     + r"])[\u4e00-\u9fff])")
 _TOLD = re.compile(
     r"(?:跟|给(?![付予])|请)(?!" + "|".join(NOT_NAMES) + "|" + _A_DAY_NOT_A_NAME + r")(?P<n>"
     + _SURNAME + r"(?P<g>" + _GIVEN + r"{1,2}?))(?=" + _TOLD_VERBS + r"|回|发|送|来|到|过来)")
 _FA_THEN = re.compile(r"发(?=" + _TOLD_VERBS + ")")
+_ON_BEHALF = re.compile(
+    r"(?:代|替|帮)(?!" + "|".join(NOT_NAMES + _FROM_PLACES) + "|" + _A_DAY_NOT_A_NAME + r")(?P<n>"
+    + _SURNAME + _GIVEN + r"{1,2}?)(?=签字|签名|领取|填表|填写|办理|交材料|补交|取件|缴费|申请|"
+    r"预约|挂号|递交|提交)")
+"""A name after 代 / 替 / 帮 and what was done for them (代王秀英签字, 替王秀英领取, 帮王秀英
+填表), as a 代办 or a help task's note says whom it was done for; not 代办, 帮忙, 帮扶 (no name
+follows), 帮孙子申请 (``is_name``), 帮高龄老人办理 (``NOT_NAMES``)."""
 """A name after 跟 / 给 / 请 and what was done with them or asked of them, as a follow-up's
 outcome says it (跟王秀英沟通过了, 给王秀英打过电话, 请王秀英于周一来); not 跟进, 给予, 给付,
 请示, 请假 (no name follows), 请周一来, 请周一上午来 (a day; 请周一明来 is a name), not
@@ -747,10 +782,13 @@ place or a country someone is from (甘肃大爷, 韩国女士), a trade (管道
 日 no given name). Only right before the title: 周一明先生 is a name."""
 _ENDS_IN_A_SURNAME = frozenset(("谢谢", "感谢", "多谢", "致谢", "主任", "那边", "这边", "旁边",
                                 "身边", "公安", "治安", "分管", "主管", "房管", "车管", "物管",
-                                "相关", "有关", "机关", "海关", "免费", "收费"))
+                                "相关", "有关", "机关", "海关", "免费", "收费",
+                                # places whose staff are told so (静安社工, 张江网格员, 长宁科长)
+                                "长宁", "静安", "松江", "浦江", "张江", "镇江", "九江", "延安",
+                                "西安", "淮安", "泰安", "吴江"))
 """Words whose last character is a surname, said right before a title or a post every day
-(谢谢老师, 感谢阿姨, 多谢师傅, 班主任老师, 那边老师说, 公安局长, 分管科长, 相关处长): that
-character is no one's surname."""
+(谢谢老师, 感谢阿姨, 多谢师傅, 班主任老师, 那边老师说, 公安局长, 分管科长, 相关处长, a place's
+own: 静安社工): that character is no one's surname."""
 
 
 def _ends_a_word(text: str, start: int) -> bool:
@@ -824,7 +862,7 @@ _ANY_UNIT = re.compile(r"[号弄幢栋座层楼室户组排]|单元")
 _ANY_HONORIFIC = re.compile(_HONORIFIC)
 _ANY_POST = re.compile("|".join(OFFICE_POSTS))
 _ANY_INTRODUCTION = re.compile(_INTRODUCERS)
-_ANY_CHAT = re.compile(r"微信|[Ww]e[Cc]hat|[wWvV][xX]|[Vv]信|QQ|qq|钉钉")
+_ANY_CHAT = re.compile(r"微信|[Ww]e[Cc]hat|[wWvV][xX]|[Vv]信|QQ|qq|钉钉|支付宝|[Aa]lipay")
 _ANY_PROFILE = re.compile(r"[男女]|[（(]")
 _ANY_REACH = re.compile("联系|通知|告知|转告|回访|陪同|探望|看望|走访")
 _ANY_KIN_TITLE = re.compile("[姐哥叔婶嫂]")
@@ -832,6 +870,7 @@ _ANY_OF_KIN = re.compile(_OF_KIN)
 _ANY_NEXT_OF_KIN = re.compile(_NEXT_OF_KIN)
 _ANY_QUOTE = re.compile("[“「『\"'‘]")
 _ANY_TOLD = re.compile("[跟给请]" + _SURNAME)
+_ANY_ON_BEHALF = re.compile("[代替帮]" + _SURNAME)
 _ANY_SPEECH = re.compile(r"[说称讲]|表示|反映|来电|来访|告诉")
 
 
@@ -931,7 +970,8 @@ def rule_spans(text: str) -> Iterator[tuple[int, int, str]]:
         for start, end in _address_spans(text, english=digits and latin):
             yield start, end, REDACTED_ADDRESS
     if _ANY_HONORIFIC.search(text) or (("长" in text or "经理" in text or "干事" in text
-                                         or "警官" in text) and _ANY_POST.search(text)):
+                                         or "警官" in text or "社工" in text
+                                         or "网格员" in text) and _ANY_POST.search(text)):
         for m in _SURNAME_TITLE.finditer(text):
             if _addressed_by_post(text, m.start(), m.group()) or _ends_a_word(text, m.start()):
                 continue
@@ -940,7 +980,8 @@ def rule_spans(text: str) -> Iterator[tuple[int, int, str]]:
             yield start, end, REDACTED_NAME
     if _ANY_INTRODUCTION.search(text):
         for m in _INTRODUCED.finditer(text):
-            if m.group("n") not in NOT_A_PERSONS_NAME:  # 老人叫孙子来
+            n = m.group("n")  # not 老人叫孙子来, 居民罗店镇的, 家属龙华医院住院
+            if is_name(n) and n[-1] != "镇" and text[m.end("n"):m.end("n") + 1] not in _TOWN:
                 yield m.start("n"), m.end("n"), REDACTED_NAME
                 # the next of a list (经办人：李明、王芳。), as after 联系
                 while (m := _AND_NEXT.match(text, m.end("n"))) is not None and is_name(
@@ -981,6 +1022,12 @@ def rule_spans(text: str) -> Iterator[tuple[int, int, str]]:
                 if len(m.group("g")) == 1 and _FA_THEN.match(text, end):
                     end += 1  # 给王建发打电话
                 yield m.start("n"), end, REDACTED_NAME
+    if ("代" in text or "替" in text or "帮" in text) and _ANY_ON_BEHALF.search(text):
+        for m in _ON_BEHALF.finditer(text):
+            n = m.group("n")
+            if is_name(n) and n[-1] != "人" and n not in _UNITS_REACHED \
+                    and n[1:] not in _POSTS_AFTER_A_SURNAME:
+                yield m.start("n"), m.end("n"), REDACTED_NAME
     if "叫" in text:
         for m in _CALLED_OVER.finditer(text):
             if is_name(m.group("n")) and m.group("n")[-1] != "人" \
