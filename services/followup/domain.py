@@ -418,6 +418,16 @@ class FollowUp(RemembersCommands):
                 next_attempt_at=self.due_at.isoformat(),
                 attempts=self.unreached, of=UNREACHABLE_ATTEMPTS)
 
+    def attempt_counted_at(self, tried: datetime) -> datetime:
+        """The moment an unanswered attempt counts on for the once-a-day rule: the moment it
+        gives, never before the follow-up was planned. One dated a little before the planning
+        (a counter's clock behind the planner's, ``check_attempt_moment``'s ``skew``) was made
+        after it: counted on the counter's day, before midnight, a redial a minute later, past
+        midnight on the same counter, was a second day tried, two of the three attempts made
+        within a minute of each other."""
+        planned_at = getattr(self, "planned_at", None)  # a snapshot from before it was kept
+        return max(tried, planned_at) if planned_at is not None else tried
+
     def check_attempt_moment(self, day_of: Callable[[datetime], date], tried: datetime,
                              skew: timedelta = timedelta(0)) -> None:
         """An unanswered attempt made on a day before this follow-up was planned is no
@@ -429,7 +439,7 @@ class FollowUp(RemembersCommands):
         little behind the planner's across midnight (``skew``: the drift a counter's clock
         is allowed, ``OCCURRED_AT_MAX_FUTURE_S``): planned by the server at 00:00:10 on 1
         January, a call typed in at once by a counter reading 23:59:30 on 31 December was
-        refused; it is a real call, counted on the day its counter gave."""
+        refused; it is a real call, counted on the planning's day (``attempt_counted_at``)."""
         planned_at = getattr(self, "planned_at", None)  # a snapshot from before it was kept
         if (planned_at is not None and day_of(tried) < day_of(planned_at)
                 and tried < planned_at - skew):
@@ -454,7 +464,8 @@ class FollowUp(RemembersCommands):
         self.check_open("complete")
         if outcome == "unreachable" and channel in REACHING and day_of is not None:
             self.check_attempt_moment(day_of, meta["occurred_at"], skew)
-            self.check_attempt_day(day_of, judged_at or meta["occurred_at"])
+            self.check_attempt_day(day_of, self.attempt_counted_at(
+                judged_at or meta["occurred_at"]))
         if verdict is not None and self.reason != Reason.POST_RESOLUTION_CHECK:
             raise InvalidCommand("the verdict is the resident's answer at a post-resolution "
                                  "check", field="verdict", reason=self.reason)
@@ -622,7 +633,7 @@ class FollowUp(RemembersCommands):
             # The staff's command was a completion: its key answers as one when retried.
             at = judged_at or meta["occurred_at"]  # every command's meta has it (``meta_for``)
             tried = datetime.fromisoformat(at) if isinstance(at, str) else at
-            self._unreached_at = (*self.unreached_at, tried)
+            self._unreached_at = (*self.unreached_at, self.attempt_counted_at(tried))
             self._remember(meta, "FollowUpCompleted")
         else:
             self._remember(meta, "FollowUpRescheduled")

@@ -418,8 +418,10 @@ def test_a_call_right_after_midnight_on_a_counter_a_little_behind_is_an_attempt(
         midnight: datetime) -> None:
     # Planned by the server ten seconds after midnight; the clerk calls at once and the
     # counter, forty seconds behind, dates the unanswered call the day before. A real call:
-    # counted (on the counter's day), not refused. Ten minutes before the planning, more
-    # than a counter's clock may drift (OCCURRED_AT_MAX_FUTURE_S, 300 s), it is no attempt.
+    # counted, not refused, on the planning's day: the redial a minute later, which the same
+    # counter dates after midnight, is that day's again (not a second day tried). Ten minutes
+    # before the planning, more than a counter's clock may drift (OCCURRED_AT_MAX_FUTURE_S,
+    # 300 s), it is no attempt.
     planned = midnight + timedelta(seconds=10)
     check = FollowUp(id=uuid.uuid4(), reason=Reason.POST_RESOLUTION_CHECK.value,
                      resident_id=uuid.uuid4(), due_at=planned, assigned_clerk="clerk-017",
@@ -436,8 +438,13 @@ def test_a_call_right_after_midnight_on_a_counter_a_little_behind_is_an_attempt(
                    retry=(retry, CALENDAR.basis_of(retry)), day_of=CALENDAR.local_day,
                    skew=skew)
     assert (check.status, check.unreached, check.due_at) == ("scheduled", 1, retry)
-    assert CALENDAR.local_day(check.unreached_at[0]) == CALENDAR.local_day(planned) - \
-        timedelta(days=1)
+    assert CALENDAR.local_day(check.unreached_at[0]) == CALENDAR.local_day(planned)
+    with pytest.raises(TriedToday):
+        check.complete("unreachable", "phone", "无人接听",
+                       meta("c2", midnight + timedelta(seconds=30)),
+                       retry=(retry, CALENDAR.basis_of(retry)), day_of=CALENDAR.local_day,
+                       skew=skew)
+    assert check.unreached == 1
 
 
 def test_a_missed_follow_up_on_a_provisional_day_the_notice_keeps_is_confirmed_never_moved(
