@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from services.followup.main import create_app as create_followup
+from services.followup.projections import READ_MODEL
+from shared.analytics.rebuild import Rebuild
 from shared.contracts import Envelope
 from shared.settings import Settings
 from tests.followup.story import CENTER, DECEMBER_20, Center, at, center_day, key, quiet
@@ -512,3 +514,11 @@ async def test_a_referral_chased_and_a_task_escalated_on_a_provisional_day_the_n
         answer = r.json()["replanned"]["followup"]
         assert (answer["referrals_replanned"], answer["help_tasks_replanned"],
                 answer["followups_replanned"]) == (0, 0, 0)
+        # The worklist rebuilt from the log is the one the confirmations left (basis official,
+        # still missed / overdue / escalated, the same timers).
+        async with Rebuild(settings, READ_MODEL) as rebuild:
+            await rebuild.prepare(fresh=True)
+            await rebuild.catch_up()
+            diff = await rebuild.diff()
+            assert diff.same, diff
+            await rebuild.discard()
