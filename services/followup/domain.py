@@ -300,6 +300,16 @@ class Handover:
     team: str
     leader: str
     more_care: bool
+    due_rule: DueRule | None = None  # how ``due_at`` was worked out (``retry_rule``)
+
+
+def retry_rule(day: date) -> DueRule:
+    """When an unreached resident is tried again after an attempt on ``day``: office opening
+    on the first working day after it (the next working morning, the day's calls made). Kept
+    with the retry as its rule, so a retry planned on a provisional year is re-planned when
+    the year is published (``FollowUp.replan``): given as a bare moment, it was never looked at
+    again, 'provisional' for ever, and on a day the published schedule makes a holiday."""
+    return DueRule("on_or_after", day + timedelta(days=1))
 
 
 class FollowUp(RemembersCommands):
@@ -448,10 +458,12 @@ class FollowUp(RemembersCommands):
                 "call's date", field="occurred_at", planned_at=planned_at.isoformat())
 
     def complete(self, outcome: str, channel: str, note: str, meta: Meta,
-                 verdict: str | None = None, retry: tuple[datetime, Basis] | None = None,
+                 verdict: str | None = None,
+                 retry: tuple[datetime, Basis] | tuple[datetime, Basis, DueRule] | None = None,
                  day_of: Callable[[datetime], date] | None = None,
                  judged_at: datetime | None = None, skew: timedelta = timedelta(0)) -> None:
-        """``retry``: when an unreachable resident is tried again (the next working morning);
+        """``retry``: when an unreachable resident is tried again (the next working morning,
+        with the rule it was worked out by, ``retry_rule``, when given);
         before the last of ``UNREACHABLE_ATTEMPTS`` the follow-up is rescheduled there, not
         completed, when the attempt was by a channel that reaches them (``REACHING``).
         ``day_of``: the center's day of a moment; such an attempt counts once a day
@@ -482,8 +494,8 @@ class FollowUp(RemembersCommands):
         # unanswered call, and a second round would find no more than the first.
         if (outcome == "unreachable" and retry is not None and channel in REACHING
                 and attempt < UNREACHABLE_ATTEMPTS):
-            due_at, basis = retry
-            due_rule = None
+            due_at, basis, *rule = retry
+            due_rule = rule[0].as_dict() if rule else None
             if due_at < self.due_at:
                 # Called ahead of its moment: tried again at that moment, not made due (and
                 # missed, escalated) earlier than planned for having been tried early.
@@ -526,7 +538,8 @@ class FollowUp(RemembersCommands):
             assigned_team=handover.team if visit else handover.leader,
             priority=Priority.HIGH.value, service_item=self.service_item,
             source="followup:FollowUpCompleted", source_id=self.id,
-            meta=meta, basis=handover.basis.value, contact=True)
+            meta=meta, basis=handover.basis.value,
+            due_rule=handover.due_rule.as_dict() if handover.due_rule else None, contact=True)
 
     def reschedule(self, due_at: datetime, reason: str, assigned_clerk: str | None,
                    assigned_team: str | None, now: datetime, meta: Meta,
