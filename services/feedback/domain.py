@@ -136,6 +136,11 @@ class SurveyClosed(CommandError):
     code = "survey_expired"
 
 
+SELF_DECISION = {"appealed": "lodged this appeal", "reviewed": "is the clerk reviewed",
+                 "served": "served the case"}
+"""Why a supervisor may not decide an appeal (``SelfDecision``'s ``because``)."""
+
+
 class SelfDecision(CommandError):
     """An appeal is decided by a supervisor other than the clerk who appealed or was
     reviewed, and other than the staff who served the case (申诉复核)."""
@@ -575,10 +580,17 @@ class Rectification(RemembersCommands):
         if self.appeal != "pending":
             raise NoAppealPending("there is no appeal waiting on this bad review",
                                   appeal=self.appeal)
-        if decider in (self.appealed_by, self.clerk_id, *getattr(self, "served_by", ())):
-            raise SelfDecision("an appeal is decided by a supervisor other than the clerk "
-                               "who appealed or was reviewed, and other than those who "
-                               "served the case", actor=decider)
+        because = ("appealed" if decider == self.appealed_by
+                   else "reviewed" if decider == self.clerk_id
+                   else "served" if decider in getattr(self, "served_by", ()) else None)
+        if because is not None:
+            # Which of the three: a supervisor told only the rule could not tell whether
+            # another could decide (one who handed the case on, say, or one who resolved it).
+            raise SelfDecision(
+                f"an appeal is decided by a supervisor other than the clerk who appealed or "
+                f"was reviewed, and other than those who served the case (opened it, acted on "
+                f"it, had it handed to them); {decider} {SELF_DECISION[because]}: another "
+                f"supervisor of the center decides", actor=decider, because=because)
         if decision is AppealDecision.UPHELD and grounds is None:
             raise RuleViolated("an upheld appeal says its grounds: malicious or mistaken")
         self._appeal_decided(rectification_id=self.id, survey_id=self.survey_id,

@@ -31,6 +31,7 @@ from services.followup.domain import (
     obligation_aggregate_id,
     policy_scope,
     referral_overdue_follow_up_id,
+    retry_rule,
     working_deadline,
 )
 from shared.catalogue import Catalogue
@@ -353,9 +354,9 @@ class FollowUps:
                 # Tried again the next working morning (after today's: the day's calls are
                 # made), on the center's calendar; after the last attempt, the team takes it
                 # up then (``FollowUp.hand_over``).
-                at = covered(lambda: calendar.next_working_morning(
-                    calendar.closing_on(calendar.local_day(now))))
-                retry = (at, calendar.basis_of(at))
+                rule = retry_rule(calendar.local_day(now))
+                planned = covered(lambda: calendar.plan(rule))
+                retry = (planned.at, planned.basis, rule)
             f.complete(cmd.outcome.value, cmd.channel.value, cmd.note, meta,
                        cmd.verdict.value if cmd.verdict else None, retry,
                        day_of=calendar.local_day,
@@ -365,7 +366,8 @@ class FollowUps:
                 return None
             return f.hand_over(Handover(
                 due_at=retry[0], basis=retry[1], team=settings.followup_team,
-                leader=settings.followup_supervisor_team, more_care=more_care), meta)
+                leader=settings.followup_supervisor_team, more_care=more_care,
+                due_rule=retry[2]), meta)
 
         return await self._on(follow_up_id, "follow-up", "FollowUpCompleted", cmd, actor, key,
                               expected_version, act)

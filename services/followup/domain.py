@@ -300,6 +300,16 @@ class Handover:
     team: str
     leader: str
     more_care: bool
+    due_rule: DueRule | None = None  # how ``due_at`` was worked out (``retry_rule``)
+
+
+def retry_rule(day: date) -> DueRule:
+    """When an unreached resident is tried again after an attempt on ``day``: office opening
+    on the first working day after it (the next working morning, the day's calls made). Kept
+    with the retry as its rule, so a retry planned on a provisional year is re-planned when
+    the year is published (``FollowUp.replan``): given as a bare moment, it was never looked at
+    again, 'provisional' for ever, and on a day the published schedule makes a holiday."""
+    return DueRule("on_or_after", day + timedelta(days=1))
 
 
 class FollowUp(RemembersCommands):
@@ -418,6 +428,16 @@ class FollowUp(RemembersCommands):
                 next_attempt_at=self.due_at.isoformat(),
                 attempts=self.unreached, of=UNREACHABLE_ATTEMPTS)
 
+    def attempt_counted_at(self, tried: datetime) -> datetime:
+        """The moment an unanswered attempt counts on for the once-a-day rule: the moment it
+        gives, never before the follow-up was planned. One dated a little before the planning
+        (a counter's clock behind the planner's, ``check_attempt_moment``'s ``skew``) was made
+        after it: counted on the counter's day, before midnight, a redial a minute later, past
+        midnight on the same counter, was a second day tried, two of the three attempts made
+        within a minute of each other."""
+        planned_at = getattr(self, "planned_at", None)  # a snapshot from before it was kept
+        return max(tried, planned_at) if planned_at is not None else tried
+
     def check_attempt_moment(self, day_of: Callable[[datetime], date], tried: datetime,
                              skew: timedelta = timedelta(0)) -> None:
         """An unanswered attempt made on a day before this follow-up was planned is no
@@ -429,7 +449,7 @@ class FollowUp(RemembersCommands):
         little behind the planner's across midnight (``skew``: the drift a counter's clock
         is allowed, ``OCCURRED_AT_MAX_FUTURE_S``): planned by the server at 00:00:10 on 1
         January, a call typed in at once by a counter reading 23:59:30 on 31 December was
-        refused; it is a real call, counted on the day its counter gave."""
+        refused; it is a real call, counted on the planning's day (``attempt_counted_at``)."""
         planned_at = getattr(self, "planned_at", None)  # a snapshot from before it was kept
         if (planned_at is not None and day_of(tried) < day_of(planned_at)
                 and tried < planned_at - skew):
@@ -438,10 +458,12 @@ class FollowUp(RemembersCommands):
                 "call's date", field="occurred_at", planned_at=planned_at.isoformat())
 
     def complete(self, outcome: str, channel: str, note: str, meta: Meta,
-                 verdict: str | None = None, retry: tuple[datetime, Basis] | None = None,
+                 verdict: str | None = None,
+                 retry: tuple[datetime, Basis] | tuple[datetime, Basis, DueRule] | None = None,
                  day_of: Callable[[datetime], date] | None = None,
                  judged_at: datetime | None = None, skew: timedelta = timedelta(0)) -> None:
-        """``retry``: when an unreachable resident is tried again (the next working morning);
+        """``retry``: when an unreachable resident is tried again (the next working morning,
+        with the rule it was worked out by, ``retry_rule``, when given);
         before the last of ``UNREACHABLE_ATTEMPTS`` the follow-up is rescheduled there, not
         completed, when the attempt was by a channel that reaches them (``REACHING``).
         ``day_of``: the center's day of a moment; such an attempt counts once a day
@@ -454,7 +476,8 @@ class FollowUp(RemembersCommands):
         self.check_open("complete")
         if outcome == "unreachable" and channel in REACHING and day_of is not None:
             self.check_attempt_moment(day_of, meta["occurred_at"], skew)
-            self.check_attempt_day(day_of, judged_at or meta["occurred_at"])
+            self.check_attempt_day(day_of, self.attempt_counted_at(
+                judged_at or meta["occurred_at"]))
         if verdict is not None and self.reason != Reason.POST_RESOLUTION_CHECK:
             raise InvalidCommand("the verdict is the resident's answer at a post-resolution "
                                  "check", field="verdict", reason=self.reason)
@@ -471,8 +494,8 @@ class FollowUp(RemembersCommands):
         # unanswered call, and a second round would find no more than the first.
         if (outcome == "unreachable" and retry is not None and channel in REACHING
                 and attempt < UNREACHABLE_ATTEMPTS):
-            due_at, basis = retry
-            due_rule = None
+            due_at, basis, *rule = retry
+            due_rule = rule[0].as_dict() if rule else None
             if due_at < self.due_at:
                 # Called ahead of its moment: tried again at that moment, not made due (and
                 # missed, escalated) earlier than planned for having been tried early.
@@ -515,7 +538,8 @@ class FollowUp(RemembersCommands):
             assigned_team=handover.team if visit else handover.leader,
             priority=Priority.HIGH.value, service_item=self.service_item,
             source="followup:FollowUpCompleted", source_id=self.id,
-            meta=meta, basis=handover.basis.value, contact=True)
+            meta=meta, basis=handover.basis.value,
+            due_rule=handover.due_rule.as_dict() if handover.due_rule else None, contact=True)
 
     def reschedule(self, due_at: datetime, reason: str, assigned_clerk: str | None,
                    assigned_team: str | None, now: datetime, meta: Meta,
@@ -622,7 +646,7 @@ class FollowUp(RemembersCommands):
             # The staff's command was a completion: its key answers as one when retried.
             at = judged_at or meta["occurred_at"]  # every command's meta has it (``meta_for``)
             tried = datetime.fromisoformat(at) if isinstance(at, str) else at
-            self._unreached_at = (*self.unreached_at, tried)
+            self._unreached_at = (*self.unreached_at, self.attempt_counted_at(tried))
             self._remember(meta, "FollowUpCompleted")
         else:
             self._remember(meta, "FollowUpRescheduled")

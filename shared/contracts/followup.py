@@ -141,7 +141,8 @@ class FollowUpScheduled(_Payload):
     basis: Basis = BASIS
     due_rule: DueRule | None = Field(None, description=(
         "How due_at was worked out (None: given exactly, or following a rectification's "
-        "deadline)."))
+        "deadline; a team's task for an unreached resident: the first working day after "
+        "the last attempt's)."))
     contact: bool = Field(True, description=(
         "The resident may be contacted about it; false: a task for staff, done without "
         "reaching the resident (who has not agreed to be contacted)."))

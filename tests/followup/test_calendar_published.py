@@ -14,11 +14,19 @@ from pathlib import Path
 from typing import Any
 
 from services.followup.main import create_app as create_followup
+from services.followup.projections import READ_MODEL
 from shared.contracts import Envelope
 from shared.settings import Settings
 from tests.followup.story import CENTER, DECEMBER_20, Center, at, center_day, key, quiet
 from tests.followup.test_help_and_referrals import escalate, refer
-from tests.support import bearer, headers, running, stream_envelopes, wait_until
+from tests.support import (
+    assert_rebuilt_as_live,
+    bearer,
+    headers,
+    running,
+    stream_envelopes,
+    wait_until,
+)
 
 # An illustrative 2027 schedule for the tests, NOT the State Council's published one: it makes
 # Wednesday Jan 6 (a provisional working day) a holiday and Saturday Feb 20 a make-up day.
@@ -512,3 +520,6 @@ async def test_a_referral_chased_and_a_task_escalated_on_a_provisional_day_the_n
         answer = r.json()["replanned"]["followup"]
         assert (answer["referrals_replanned"], answer["help_tasks_replanned"],
                 answer["followups_replanned"]) == (0, 0, 0)
+        # The worklist rebuilt from the log is the one the confirmations left (basis official,
+        # still missed / overdue / escalated, the same timers).
+        await assert_rebuilt_as_live(settings, READ_MODEL)

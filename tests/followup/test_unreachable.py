@@ -174,6 +174,15 @@ async def test_a_resident_not_reached_three_times_is_handed_to_the_team_leader_o
               and str(e.aggregate_id) == scheduled.payload["source_id"]]
     assert scheduled.actor == last.actor == "test-supervisor", "whoever recorded the attempt"
     assert scheduled.payload["source_id"] == checks["other"][1]["follow_up_id"]
+    # Its moment keeps the rule it was worked out by (the first working day from 1 January),
+    # so the 2027 schedule, once published, re-plans it as every provisional date is; so do
+    # the retries (the checks' from 21 and 22 December, the team's from 4 and 5 January).
+    assert (scheduled.payload["due_rule"]["direction"], scheduled.payload["due_rule"]["day"],
+            scheduled.payload["due_rule"]["working_days"]) == ("on_or_after", "2027-01-01", 0)
+    retries = [e.payload for e in envelopes if e.type == "FollowUpRescheduled"
+               and e.payload["cause"] == "unreachable"]
+    assert {r["due_rule"]["day"] for r in retries} == {"2026-12-22", "2026-12-23",
+                                                        "2027-01-05", "2027-01-06"}
 
 
 async def test_an_unanswered_attempt_counts_once_a_day(settings: Settings) -> None:

@@ -255,10 +255,13 @@ def test_a_supervisor_who_served_the_case_does_not_decide_its_appeal() -> None:
     # the figures (申诉复核 by the one reviewed, by a handover). Another supervisor decides.
     r = bad_review(at(2026, 12, 31, 23, 30), served_by=("clerk-017", "director-01"))
     r.lodge_appeal("居民对政策本身不满", meta(at(2027, 1, 4, 9), "clerk-017"))
-    with pytest.raises(SelfDecision):
+    with pytest.raises(SelfDecision) as refused:
         r.decide_appeal(AppealDecision.UPHELD, AppealGrounds.MISTAKEN, "经核实为误评",
                         "director-01", meta(at(2027, 1, 4, 10), "director-01"))
     assert r.appeal == "pending"
+    # The answer says which of the rule's three it is (the same 403 for the reviewed clerk).
+    assert refused.value.details["because"] == "served"
+    assert "director-01 served the case" in refused.value.message
     r.decide_appeal(AppealDecision.REJECTED, None, "差评属实", "director-02",
                     meta(at(2027, 1, 4, 10), "director-02"))
     assert (r.appeal, r.status) == ("rejected", "open")

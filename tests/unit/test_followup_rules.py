@@ -22,6 +22,7 @@ from services.followup.domain import (
     TriedToday,
     first_watched_period,
     follow_up_id_for,
+    retry_rule,
 )
 from shared.contracts.followup import Reason
 from shared.eventstore.command_path import Act, on_existing
@@ -448,8 +449,10 @@ def test_a_call_right_after_midnight_on_a_counter_a_little_behind_is_an_attempt(
         midnight: datetime) -> None:
     # Planned by the server ten seconds after midnight; the clerk calls at once and the
     # counter, forty seconds behind, dates the unanswered call the day before. A real call:
-    # counted (on the counter's day), not refused. Ten minutes before the planning, more
-    # than a counter's clock may drift (OCCURRED_AT_MAX_FUTURE_S, 300 s), it is no attempt.
+    # counted, not refused, on the planning's day: the redial a minute later, which the same
+    # counter dates after midnight, is that day's again (not a second day tried). Ten minutes
+    # before the planning, more than a counter's clock may drift (OCCURRED_AT_MAX_FUTURE_S,
+    # 300 s), it is no attempt.
     planned = midnight + timedelta(seconds=10)
     check = FollowUp(id=uuid.uuid4(), reason=Reason.POST_RESOLUTION_CHECK.value,
                      resident_id=uuid.uuid4(), due_at=planned, assigned_clerk="clerk-017",
@@ -466,8 +469,38 @@ def test_a_call_right_after_midnight_on_a_counter_a_little_behind_is_an_attempt(
                    retry=(retry, CALENDAR.basis_of(retry)), day_of=CALENDAR.local_day,
                    skew=skew)
     assert (check.status, check.unreached, check.due_at) == ("scheduled", 1, retry)
-    assert CALENDAR.local_day(check.unreached_at[0]) == CALENDAR.local_day(planned) - \
-        timedelta(days=1)
+    assert CALENDAR.local_day(check.unreached_at[0]) == CALENDAR.local_day(planned)
+    with pytest.raises(TriedToday):
+        check.complete("unreachable", "phone", "无人接听",
+                       meta("c2", midnight + timedelta(seconds=30)),
+                       retry=(retry, CALENDAR.basis_of(retry)), day_of=CALENDAR.local_day,
+                       skew=skew)
+    assert check.unreached == 1
+
+
+def test_a_retry_planned_on_new_years_eve_is_re_planned_when_2027_is_published() -> None:
+    # Not reached at 23:30 on New Year's Eve: tried again the next working morning, Monday
+    # 4 January 2027 by the law alone (provisional). A notice that keeps the 4th confirms it;
+    # one that makes the 4th a holiday moves it to the 5th (its rule, kept with it). Before,
+    # a retry was a bare moment: 'provisional' for ever, and due on a holiday.
+    eve = at(12, 31, 23, 30)
+    rule = retry_rule(CALENDAR.local_day(eve))
+    planned = CALENDAR.plan(rule)
+    assert (planned.at, planned.basis) == (at(1, 4, year=2027), Basis.PROVISIONAL)
+    assert planned.at == CALENDAR.next_working_morning(CALENDAR.closing_on(date(2026, 12, 31)))
+    notices = {at(1, 4, year=2027): '{"2027": {"source": "test", "holidays": ["2027-01-01"]}}',
+               at(1, 5, year=2027): '{"2027": {"source": "test",'
+                                    ' "holidays": ["2027-01-01", "2027-01-04"]}}'}
+    for due_at, notice in notices.items():
+        check = follow_up(at(12, 31, 9), Reason.POST_RESOLUTION_CHECK)
+        check.complete("unreachable", "phone", "无人接听", meta("c1", eve),
+                       retry=(planned.at, planned.basis, rule), day_of=CALENDAR.local_day)
+        assert (check.status, check.due_at, check.basis) == ("scheduled", planned.at,
+                                                             "provisional")
+        published = WorkingCalendar(holidays=parse_holidays(notice))
+        now = at(12, 31, 23, 45)
+        assert check.replan(published, now, meta("calendar:2027", now)) is True
+        assert (check.due_at, check.basis) == (due_at, "official")
 
 
 def test_a_missed_follow_up_on_a_provisional_day_the_notice_keeps_is_confirmed_never_moved(
