@@ -612,16 +612,14 @@ async def catch_up_together(rebuilds: Sequence[Rebuild], *, batch_size: int = 10
                             on_batch: Callable[[Replay, Batch], None] | None = None) -> int:
     """Several read models caught up from ONE replay: the log is read and decoded once, and
     its events go to the read models whose subject filters they came on, each written on its
-    own connection by a task of its own (:class:`_Appliers`), all at the same time: this
-    process prepares one read model's batch while PostgreSQL writes another's, and goes on
-    dealing the next log batch while the slowest is still being written. A read model is
-    given its events in batches of ``batch_size`` of its own, in stream order, with its
-    undecodable ones: the batches its own replay reads when the server filters its subjects
-    exactly, applied one after the other. Each keeps its own ``rebuild_state``; one that was
-    further on (a resumed staging schema) skips what it has. Memory: one log batch and, per
-    read model, one pending batch, ``_Appliers.AHEAD`` waiting and one being written. Every
-    rebuild must be prepared. ``on_start`` and ``on_batch`` see the one replay (its log
-    batches as they are dealt out), for progress. Returns the events read."""
+    own connection, all at the same time (PostgreSQL writes one read model's batch while
+    another's is being prepared). A read model is given its events in batches of
+    ``batch_size`` of its own, in stream order, with its undecodable ones: the batches its
+    own replay reads when the server filters its subjects exactly. Each keeps its own
+    ``rebuild_state``; one that was further on (a resumed staging schema) skips what it has.
+    Memory: one log batch and at most one pending batch per read model. Every rebuild must
+    be prepared. ``on_start`` and ``on_batch`` see the one replay (its log batches), for
+    progress. Returns the events read."""
     if not rebuilds:
         return 0
     settings = rebuilds[0].settings
@@ -634,87 +632,32 @@ async def catch_up_together(rebuilds: Sequence[Rebuild], *, batch_size: int = 10
                     reader=rebuilds[0].reader)
     pending = [Batch(first_seq=seen + 1, last_seq=seen) for seen in after]
 
+    async def apply(ready: list[list[Batch]]) -> None:
+        async def one(rb: Rebuild, shares: list[Batch]) -> None:
+            for share in shares:  # one connection: one after the other
+                await rb._apply(share)
+
+        done = await asyncio.gather(*(one(rb, shares) for rb, shares in
+                                      zip(rebuilds, ready, strict=True) if shares),
+                                    return_exceptions=True)
+        for failed in done:
+            if isinstance(failed, BaseException):
+                raise failed
+
     async with replay:
         if on_start:
             on_start(replay)
         with collections_paused() as collect:
-            async with _Appliers(rebuilds) as appliers:
-                async for batch in read_ahead(replay):
-                    for i, shares in enumerate(_deal(batch, routes, after, pending,
-                                                     batch_size)):
-                        for share in shares:
-                            await appliers.hand(i, share)
-                    collect(batch.scanned)
-                    if on_batch:
-                        on_batch(replay, batch)
-                for i, (share, seen) in enumerate(zip(pending, after, strict=True)):
-                    share.last_seq = max(share.last_seq, replay.last_seq)  # up to the end
-                    if share.last_seq > seen:
-                        await appliers.hand(i, share)
+            async for batch in read_ahead(replay):
+                await apply(_deal(batch, routes, after, pending, batch_size))
+                collect(batch.scanned)
+                if on_batch:
+                    on_batch(replay, batch)
+            for share in pending:  # the rest, up to where the replay ended
+                share.last_seq = max(share.last_seq, replay.last_seq)
+            await apply([[share] if share.last_seq > seen else []
+                         for share, seen in zip(pending, after, strict=True)])
     return replay.scanned
-
-
-class _Appliers:
-    """A task per read model applying the batches handed to it in order, on its rebuild's
-    connection, with up to ``AHEAD`` of them waiting (``hand`` waits for room: memory stays
-    bounded). Leaving the block waits until every task has applied what it was handed; when
-    one fails, the others finish the batch in hand, drop what waits, and its failure is
-    raised (each read model's ``rebuild_state`` says where a rerun resumes). Cancelled (Ctrl-C),
-    the tasks are cancelled."""
-
-    AHEAD = 2
-
-    def __init__(self, rebuilds: Sequence[Rebuild]) -> None:
-        self.queues: list[asyncio.Queue[Batch | None]] = [asyncio.Queue(self.AHEAD)
-                                                          for _ in rebuilds]
-        self.tasks = [asyncio.create_task(self._run(rb, queue))
-                      for rb, queue in zip(rebuilds, self.queues, strict=True)]
-
-    @staticmethod
-    async def _run(rb: Rebuild, queue: asyncio.Queue[Batch | None]) -> None:
-        while (share := await queue.get()) is not None:
-            await rb._apply(share)
-
-    async def _put(self, i: int, item: Batch | None) -> bool:
-        """``item`` queued for task ``i``; False if the task ended first."""
-        task = self.tasks[i]
-        if task.done():
-            return False
-        if not self.queues[i].full():
-            self.queues[i].put_nowait(item)
-            return True
-        put = asyncio.ensure_future(self.queues[i].put(item))
-        try:
-            await asyncio.wait((put, task), return_when=asyncio.FIRST_COMPLETED)
-        finally:  # also when this one is cancelled: no put left waiting
-            queued = put.done()
-            if not queued:
-                put.cancel()
-        return queued
-
-    async def hand(self, i: int, share: Batch) -> None:
-        if not await self._put(i, share):
-            self.tasks[i].result()  # its failure
-            raise RuntimeError("a read model's applier ended before the replay did")
-
-    async def __aenter__(self) -> _Appliers:
-        return self
-
-    async def __aexit__(self, kind: type[BaseException] | None, *_: object) -> None:
-        if kind is not None and not issubclass(kind, Exception):  # cancelled, Ctrl-C
-            for task in self.tasks:
-                task.cancel()
-        elif kind is not None or any(t.done() for t in self.tasks):  # a failure
-            for queue in self.queues:
-                while not queue.empty():
-                    queue.get_nowait()
-        for i in range(len(self.tasks)):
-            await self._put(i, None)
-        ended = await asyncio.gather(*self.tasks, return_exceptions=True)
-        if kind is None:
-            for failed in ended:
-                if isinstance(failed, BaseException):
-                    raise failed
 
 
 def _deal(batch: Batch, routes: Callable[[str], tuple[int, ...]], after: Sequence[int],
