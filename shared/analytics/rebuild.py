@@ -348,7 +348,7 @@ class Rebuild:
                         await self._bulk.copy_apply(conn, batch.events)
                     except Exception as exc:
                         raise _GaveUp from exc
-                    await self._settle(batch, unreadable)
+                    await self._settle(batch, unreadable, [])
                 return
             except _GaveUp:
                 self.fallbacks += 1
@@ -360,18 +360,21 @@ class Rebuild:
                         await self._handler.apply(conn, batch.events)
                 except Exception:
                     refused = await self._one_by_one(batch.events, batch.seqs)
-            await self._settle(batch, unreadable + refused)
+            await self._settle(batch, unreadable, refused)
 
-    async def _settle(self, batch: Batch, skipped: list[tuple[int, str | None, str]]) -> None:
-        """What the batch leaves beside its effects: the skipped events, the tracking
-        records, ``rebuild_state``."""
+    async def _settle(self, batch: Batch, unreadable: list[tuple[int, str | None, str]],
+                      refused: list[tuple[int, str | None, str]]) -> None:
+        """What the batch leaves beside its effects: the skipped events (undecodable, and
+        those the live handler refused, among ``batch.events``), the tracking records,
+        ``rebuild_state``."""
+        skipped = [*unreadable, *refused]
         if skipped:
             await self.conn.executemany(
                 "INSERT INTO rebuild_skipped (seq, type, reason) VALUES ($1, $2, $3) "
                 "ON CONFLICT DO NOTHING", skipped)
         await self.conn.execute(SETTLE, self.model.consumer,
                                 *_tracking(batch.events, batch.seqs), batch.last_seq,
-                                len(batch.events) - len(skipped), len(skipped))
+                                len(batch.events) - len(refused), len(skipped))
 
     async def _one_by_one(self, events: Sequence[Envelope],
                           seqs: Sequence[int]) -> list[tuple[int, str | None, str]]:

@@ -386,20 +386,23 @@ async def test_copy_path_builds_what_the_live_handlers_build(settings: Settings,
                                                              batch: int) -> None:
     await publish(settings, untidy_log())
     conn = await asyncpg.connect(settings.database_url)
+    # Per batch, the statements it sent (asyncpg's query logger).
+    sent: list[str] = []
+    per_batch: list[list[str]] = []
     try:
         for ref, refusals in REFUSED.items():
             model = load_read_model(ref)
             assert isinstance(model.handler(settings), BulkHandler), ref
             built: dict[bool, tuple[str, list[tuple[Any, ...]], int, int]] = {}
             for copy in (False, True):
-                batches = 0
-                # Per batch, the statements it sent (asyncpg's query logger).
-                sent: list[str] = []
-                per_batch: list[list[str]] = []
+                batches = handed = 0
+                sent.clear()
+                per_batch.clear()
 
-                def count(*_: object) -> None:
-                    nonlocal batches
+                def count(_: object, got: rebuild.Batch) -> None:
+                    nonlocal batches, handed
                     batches += 1
+                    handed += len(got.events) + len(got.undecodable)
                     per_batch.append(sent[:])
                     sent.clear()
 
@@ -410,6 +413,11 @@ async def test_copy_path_builds_what_the_live_handlers_build(settings: Settings,
                     await rb.catch_up()
                     refused = [tuple(r) for r in await rb.skipped(limit=1000)]
                     fallbacks = rb.fallbacks
+                    # Every event handed to the read model is applied or skipped (refused,
+                    # or undecodable: the log's "{not json"), once.
+                    state = await rb.state()
+                    assert (state["applied"], state["skipped"]) == (
+                        handed - len(refused), len(refused)), (ref, copy, handed, refused)
                 if not copy:  # keep the live handler's tables aside
                     kept = f"{settings.schema_prefix}expected"
                     await conn.execute(f"DROP SCHEMA IF EXISTS {q(kept)} CASCADE")
