@@ -63,6 +63,7 @@ from shared.analytics.replay import (
     Unreadable,
     covering,
 )
+from shared.bus.connection import covers
 from shared.bus.consumer import TRACKING_DDL, base_consumer, durables_of
 from shared.bus.jetstream import connect
 from shared.bus.stream_identity import check_stream, forget_replays, stream_seen
@@ -717,22 +718,11 @@ class _Routes:
         return found
 
 
-def _covers(wide: str, narrow: str) -> bool:
-    """Whether every subject ``narrow`` matches is matched by ``wide`` (NATS filters)."""
-    w, n = wide.split("."), narrow.split(".")
-    for i, token in enumerate(w):
-        if token == ">":
-            return len(n) > i
-        if i >= len(n) or n[i] == ">" or (token != "*" and token != n[i]):
-            return False
-    return len(n) == len(w)
-
-
 def _without_overlaps(subjects: Sequence[str]) -> tuple[str, ...]:
     """The filters, each once, less those another one covers (the server refuses a consumer
     whose filters overlap)."""
     unique = list(dict.fromkeys(subjects))
-    kept = [s for s in unique if not any(o != s and _covers(o, s) for o in unique)]
+    kept = [s for s in unique if not any(o != s and covers(o, s) for o in unique)]
     if any(_meet(a, b) for i, a in enumerate(kept) for b in kept[i + 1:]):
         return (covering(kept),)  # overlapping without one covering the other
     return tuple(kept)

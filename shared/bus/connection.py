@@ -30,12 +30,18 @@ async def connect_to(nats_url: str, name: str, *, reconnect: bool = True,
     return nc
 
 
-def subject_matches(pattern: str, subject: str) -> bool:
-    """NATS subject matching: ``*`` is one token, a last ``>`` one or more."""
-    want, have = pattern.split("."), subject.split(".")
-    for i, token in enumerate(want):
+def covers(wide: str, narrow: str) -> bool:
+    """Whether every subject the NATS filter ``narrow`` matches is matched by ``wide``: ``*``
+    is one token, a last ``>`` one or more. A subject is a filter that matches itself alone,
+    so ``covers(pattern, subject)`` is also whether ``pattern`` matches ``subject``."""
+    w, n = wide.split("."), narrow.split(".")
+    for i, token in enumerate(w):
         if token == ">":
-            return len(have) > i
-        if i >= len(have) or (token != "*" and token != have[i]):
+            return len(n) > i
+        if i >= len(n) or n[i] == ">" or (token != "*" and token != n[i]):
             return False
-    return len(have) == len(want)
+    return len(n) == len(w)
+
+
+#: NATS subject matching (``subject_matches(pattern, subject)``): :func:`covers` of a subject.
+subject_matches = covers
