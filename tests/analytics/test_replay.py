@@ -206,9 +206,17 @@ async def test_a_replay_read_in_a_child_process_stops_and_resumes(settings: Sett
         source = replay._source
     assert isinstance(source, ReaderProcess) and not source.running
     assert replay.stopped and first == list(range(1, 21))
-    rest = await replay_all(settings, from_seq=replay.last_seq + 1, batch_size=10,
+    # The rerun given its server as a deployment gives it, a user and password in the URL:
+    # the reader process connects with them (it is handed the URL, not the settings).
+    deployed = settings.model_copy(update={"nats_url": settings.nats_url.replace(
+        "nats://", "nats://reader:secret@")})
+    rest = await replay_all(deployed, from_seq=replay.last_seq + 1, batch_size=10,
                             reader="process")
     assert first + [s for s, _, _ in rest] == list(range(1, published + 1))
+    # A stream not there is named with its server, not with the server's password.
+    with pytest.raises(replay_module.NoSuchStream) as missing:
+        await replay_all(deployed.model_copy(update={"stream_name": "ELSEWHERE"}))
+    assert "reader:***@" in str(missing.value) and "secret" not in str(missing.value)
 
 
 ORPHANED = """
