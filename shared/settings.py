@@ -9,7 +9,7 @@ from datetime import date, time
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -80,6 +80,24 @@ class DevelopmentDefaults(ValueError):
             f"placeholders: {', '.join(names)} still {'holds' if len(names) == 1 else 'hold'} "
             "a development key or a CHANGE-ME placeholder; set your own (a long random "
             "value, e.g. openssl rand -hex 32)")
+
+
+def without_password(url: str) -> str:
+    """A server's URL as it may be shown: its password (a NATS token, the user part of a
+    ``nats://`` or ``tls://`` URL, too) as ``***``; each URL of a comma-separated list (a
+    NATS cluster) on its own."""
+    if "," in url:
+        return ",".join(u[:len(u) - len(u.lstrip())] + without_password(u.lstrip())
+                        for u in url.split(","))
+    if "@" not in url:
+        return url
+    parts = urlsplit(url)
+    token = parts.scheme in ("nats", "tls") and parts.username is not None
+    if parts.password is None and not token:
+        return url
+    user = "***" if parts.password is None else f"{parts.username}:***"
+    netloc = f"{user}@{parts.netloc.rpartition('@')[2]}"
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def parse_partitions(spec: str, partitions: int) -> list[int]:

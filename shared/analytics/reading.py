@@ -367,13 +367,25 @@ class ReaderProcess:
         if proc.stdin is not None:
             with contextlib.suppress(Exception):
                 proc.stdin.close()
-        for end in (None, proc.terminate, proc.kill):
-            if end is not None:
-                with contextlib.suppress(ProcessLookupError):
-                    end()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(proc.wait(), 5.0)
-                return
+        # What it still sends is read and dropped: a child blocked writing to a full pipe (a
+        # long log, read ahead) could not end, and was terminated after the wait below.
+        draining = asyncio.ensure_future(_drain(proc.stdout))
+        try:
+            for end in (None, proc.terminate, proc.kill):
+                if end is not None:
+                    with contextlib.suppress(ProcessLookupError):
+                        end()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(proc.wait(), 5.0)
+                    return
+        finally:
+            draining.cancel()
+
+
+async def _drain(out: asyncio.StreamReader | None) -> None:
+    with contextlib.suppress(Exception):
+        while out is not None and await out.read(2**20):
+            pass
 
 
 def main() -> None:

@@ -54,7 +54,7 @@ from shared.analytics.reading import (
 from shared.bus.jetstream import connect, partition_of
 from shared.contracts import REGISTRY, Envelope
 from shared.contracts.decoding import decode_envelope
-from shared.settings import Settings
+from shared.settings import Settings, without_password
 
 Clock = Literal["recorded", "occurred"]
 Reading = Literal["inline", "process", "auto"]
@@ -316,7 +316,7 @@ class Replay:
         except NotFoundError:
             await self.close()
             raise NoSuchStream(f"no stream {self.settings.stream_name!r} at "
-                               f"{self.settings.nats_url}") from None
+                               f"{without_password(self.settings.nats_url)}") from None
         self.first_seq = info.state.first_seq
         self.upto = info.state.last_seq
         self.subjects = self.selection.filter_subjects(self.settings)

@@ -30,14 +30,14 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Literal
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import httpx
 import typer
 from rich.console import Console
 from rich.markup import escape
 
-from shared.settings import ServiceName, Settings
+from shared.settings import ServiceName, Settings, without_password
 
 ENDPOINTS_FILE = "endpoints.env"
 PROBE_TIMEOUT_S = 3.0
@@ -83,15 +83,6 @@ class Endpoint:
     def shown(self) -> str:
         """The URL without its password."""
         return without_password(self.url)
-
-
-def without_password(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def write_endpoints(state_dir: Path, database_url: str, nats_url: str,

@@ -14,7 +14,7 @@ from rich.console import Console
 
 from shared.bus.jetstream import connect
 from shared.cli import app
-from shared.cli.servers import resolve
+from shared.cli.servers import resolve, without_password
 
 console = Console(highlight=False)
 
@@ -50,7 +50,7 @@ def tail(
                 await js.stream_info(settings.stream_name)
             except NotFoundError:
                 raise typer.BadParameter(
-                    f"no stream {settings.stream_name!r} at {settings.nats_url}; "
+                    f"no stream {settings.stream_name!r} at {without_password(settings.nats_url)}; "
                     "has a service started?") from None
             sub = await js.pull_subscribe(
                 subject or f"{settings.subject_prefix}.>", stream=settings.stream_name,

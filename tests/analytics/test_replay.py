@@ -6,6 +6,7 @@ import asyncio
 import os
 import signal
 import sys
+import uuid
 from pathlib import Path
 
 import orjson
@@ -16,7 +17,7 @@ from shared.analytics import replay as replay_module
 from shared.analytics.checkpoint import Checkpoint
 from shared.analytics.reading import MergedReader, ReaderProcess
 from shared.analytics.replay import Batch, Replay, Selection
-from shared.bus.jetstream import connect
+from shared.bus.jetstream import connect, ensure_streams, event_subject
 from shared.settings import Settings
 from tests.analytics.support import (
     HUAMU,
@@ -206,9 +207,52 @@ async def test_a_replay_read_in_a_child_process_stops_and_resumes(settings: Sett
         source = replay._source
     assert isinstance(source, ReaderProcess) and not source.running
     assert replay.stopped and first == list(range(1, 21))
-    rest = await replay_all(settings, from_seq=replay.last_seq + 1, batch_size=10,
+    # The rerun given its server as a deployment gives it, a user and password in the URL:
+    # the reader process connects with them (it is handed the URL, not the settings).
+    deployed = settings.model_copy(update={"nats_url": settings.nats_url.replace(
+        "nats://", "nats://reader:secret@")})
+    rest = await replay_all(deployed, from_seq=replay.last_seq + 1, batch_size=10,
                             reader="process")
     assert first + [s for s, _, _ in rest] == list(range(1, published + 1))
+    # A stream not there is named with its server, not with the server's password.
+    with pytest.raises(replay_module.NoSuchStream) as missing:
+        await replay_all(deployed.model_copy(update={"stream_name": "ELSEWHERE"}))
+    assert "reader:***@" in str(missing.value) and "secret" not in str(missing.value)
+
+
+async def test_ctrl_c_in_a_long_replay_read_in_a_child_ends_the_child_at_once(
+        settings: Settings) -> None:
+    """A long log read in a child runs ahead of the analyst's process until the pipe between
+    them is full; stopped then, the child ends as soon as it is told (its last write read and
+    dropped), not terminated after waiting for it 10 s."""
+    nc = await connect(settings, "test-long-log")
+    try:
+        js = nc.jetstream()
+        await ensure_streams(js, settings)
+        garbled = b"{not json" + b"x" * 2000  # 6 MB: more than the pipe and the reading buffer
+        await asyncio.gather(*(js.publish(event_subject(
+            settings, "intake", "CaseOpened", uuid.uuid4()), garbled) for _ in range(3000)))
+    finally:
+        await nc.close()
+    stop = asyncio.Event()
+    async with Replay(settings, batch_size=50, stop=stop, reader="process") as replay:
+        source = replay._source
+        assert isinstance(source, ReaderProcess) and source.pid is not None
+        async for _ in replay:
+            await full_pipe(source.pid)
+            stop.set()
+        stopped = asyncio.get_running_loop().time()
+    assert asyncio.get_running_loop().time() - stopped < 3.0
+    assert source._proc is not None and source._proc.returncode == 0
+
+
+async def full_pipe(pid: int) -> None:
+    """Wait until a thread of process ``pid`` is blocked writing to a full pipe (Linux)."""
+    deadline = asyncio.get_running_loop().time() + 10
+    while not any("pipe_write" in (Path(f"/proc/{pid}/task") / t / "wchan").read_text()
+                  for t in os.listdir(f"/proc/{pid}/task")):
+        assert asyncio.get_running_loop().time() < deadline, "the reader never filled the pipe"
+        await asyncio.sleep(0.01)
 
 
 ORPHANED = """

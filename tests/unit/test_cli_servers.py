@@ -61,3 +61,20 @@ def test_another_state_folder_and_no_password_on_screen(
     assert resolve().settings.nats_url == "nats://127.0.0.1:6002"
     assert without_password("postgresql://u:secret@127.0.0.1:7001/db") == (
         "postgresql://u:***@127.0.0.1:7001/db")
+
+
+def test_a_nats_cluster_with_credentials_is_named_without_them(
+        state: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The three-node cluster of deploy/ given with its user (or a token) on every URL: each
+    command names its servers before it starts (it raised ValueError on the first URL's
+    "port" ``4222,nats:``; a password on a later URL only was shown as given)."""
+    cluster = "nats://ops:secret@n1:4222,nats://ops:secret@n2:4222, nats://ops:secret@n3:4222"
+    monkeypatch.setenv("NATS_URL", cluster)
+    shown = resolve().endpoints["nats"].shown
+    assert shown == "nats://ops:***@n1:4222,nats://ops:***@n2:4222, nats://ops:***@n3:4222"
+    assert without_password("nats://n1:4222,nats://ops:secret@n2:4222") == (
+        "nats://n1:4222,nats://ops:***@n2:4222")
+    # A NATS token is the URL's user part: as secret as a password.
+    assert without_password("nats://s3cr3t-token@n1:4222") == "nats://***@n1:4222"
+    assert without_password("postgresql://x@127.0.0.1:6001/db") == (
+        "postgresql://x@127.0.0.1:6001/db")
