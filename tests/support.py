@@ -26,11 +26,13 @@ from nats.js.client import JetStreamContext
 from nats.js.errors import NotFoundError, ServiceUnavailableError
 
 from shared.analytics.reading import subject_matches
+from shared.analytics.rebuild import Rebuild
 from shared.bus.consumer import Consumer
 from shared.bus.jetstream import connect, dead_letter_stream
 from shared.contracts import Envelope
 from shared.readmodels.migrations import run_migrations
 from shared.readmodels.pool import create_pool
+from shared.readmodels.readmodel import ReadModel
 from shared.security.principals import Role
 from shared.security.tokens import issue_token
 from shared.settings import Settings
@@ -320,6 +322,17 @@ async def schema_pool(settings: Settings, name: str, ddl: Sequence[str]
         yield pool
     finally:
         await pool.close()
+
+
+async def assert_rebuilt_as_live(settings: Settings, read_model: ReadModel) -> None:
+    """``read_model`` rebuilt from the log beside the live one is the same, row for row
+    (``sixstep rebuild``'s diff); the staging schema is discarded."""
+    async with Rebuild(settings, read_model) as rebuild:
+        await rebuild.prepare(fresh=True)
+        await rebuild.catch_up()
+        diff = await rebuild.diff()
+        assert diff.same, diff
+        await rebuild.discard()
 
 
 @contextlib.asynccontextmanager

@@ -234,7 +234,8 @@ async def triage_rectification(rectification_id: UUID, body: c.TriageRectificati
     """The supervisor puts the bad review on a track: 立行立改 ``immediate``, 限期整改
     ``limited`` or 解释说明 ``explain``, each due its own working days after the day of the
     triage (``RECTIFICATION_*_WORKING_DAYS``, 1 / 5 / 15); the rectification follow-up moves
-    with the deadline. Again while open to change the track; 409 once the outcome is in."""
+    with the deadline. Again while open to change the track (its days counted from the first
+    triage); 409 once the outcome is in."""
     return WrittenPublic.of(await feedback.triage(rectification_id, body, actor, key,
                                                   expected))
 
@@ -257,8 +258,8 @@ async def appeal_rectification(rectification_id: UUID, body: c.LodgeAppeal,
 async def decide_appeal(rectification_id: UUID, body: c.DecideAppeal, feedback: FeedbackDep,
                         key: IdempotencyKey, actor: Actor, expected: ExpectedVersion,
                         supervisor: Supervisor) -> WrittenPublic:
-    """By a supervisor who neither appealed nor was the reviewed clerk (403
-    ``self_decision``). Upheld (``grounds`` malicious or mistaken): the review leaves
+    """By a supervisor who neither appealed nor was the reviewed clerk nor served the case
+    (403 ``self_decision``). Upheld (``grounds`` malicious or mistaken): the review leaves
     ``bad_reviews`` and the satisfaction figures and is counted in ``appeals_upheld``; an
     open rectification is closed (``void``). 409 ``no_appeal_pending`` without an appeal."""
     return WrittenPublic.of(await feedback.decide_appeal(rectification_id, body, actor, key,

@@ -197,19 +197,11 @@ class Feedback:
     def __init__(self, committer: GroupCommitter, policy: SurveyPolicy, tokens: SurveyTokens,
                  calendars: Calendars, clock: Clock | None = None,
                  moments: Moments | None = None, case_texts: CaseTexts | None = None) -> None:
-        self.path = CommandPath(committer, clock, moments)
+        self.path = CommandPath(committer, clock, moments, case_texts)
         self.clock = self.path.clock
         self.policy = policy
         self.tokens = tokens
         self.calendars = calendars
-        self.case_texts = case_texts
-        """Where free text about a case is scrubbed of its resident first (intake,
-        ``shared.http.case_texts``); None: by the patterns alone."""
-
-    async def _scrubbing(self, meta: Meta, aggregate_id: UUID, *texts: str) -> None:
-        """The texts scrubbed by intake of the case's resident first (a name typed alone:
-        这次王秀英很满意)."""
-        await self.path.scrubbing(meta, aggregate_id, list(texts), self.case_texts)
 
     def local_day(self, at: datetime) -> date:
         return at.astimezone(self.policy.tz).date()
@@ -419,7 +411,7 @@ class Feedback:
                         cmd.verdict, tuple(cmd.reason_tags))
         answer.check(self.policy.reason_tags)
         meta = self.path.meta(actor, key, cmd)
-        await self._scrubbing(meta, survey_id, cmd.comment)
+        await self.path.scrubbing(meta, survey_id, cmd.comment)
 
         def act(survey: Survey, meta: Meta, served: tuple[str, ...]) -> Rectification | None:
             if cmd.token is not None:
@@ -441,7 +433,7 @@ class Feedback:
                                      expected_version: int | None = None) -> Written:
         now = self.clock.now()
         meta = self.path.meta(actor, key, cmd)
-        await self._scrubbing(meta, rectification_id, cmd.actions)
+        await self.path.scrubbing(meta, rectification_id, cmd.actions)
 
         def act(rectification: Rectification, meta: Meta) -> Survey:
             done_at: datetime = meta["occurred_at"]
@@ -481,7 +473,7 @@ class Feedback:
                            on_behalf: bool = False) -> Written:
         """The reviewed clerk's appeal; ``on_behalf``: a supervisor lodges it for them."""
         meta = self.path.meta(actor, key, cmd)
-        await self._scrubbing(meta, rectification_id, cmd.reasons)
+        await self.path.scrubbing(meta, rectification_id, cmd.reasons)
         return await self.path.on(
             rectification_id, "rectification", "RectificationAppealed",
             lambda rectification, meta: rectification.lodge_appeal(cmd.reasons, meta,
@@ -491,7 +483,7 @@ class Feedback:
     async def decide_appeal(self, rectification_id: UUID, cmd: c.DecideAppeal, actor: str,
                             key: str, expected_version: int | None = None) -> Written:
         meta = self.path.meta(actor, key, cmd)
-        await self._scrubbing(meta, rectification_id, cmd.reasons)
+        await self.path.scrubbing(meta, rectification_id, cmd.reasons)
         return await self.path.on(
             rectification_id, "rectification", "RectificationAppealDecided",
             lambda rectification, meta: rectification.decide_appeal(

@@ -107,12 +107,17 @@ def _case_of(e: Envelope) -> UUID | None:
 
 def _served(served_by: list[str], e: Envelope) -> list[str]:
     """The staff who opened or served the case, with this event's actor when it is a step of
-    serving (not the system's, not a reopening)."""
+    serving (not the system's, not a reopening). A handover (转办) names who serves the case
+    from then on (``to_clerk``), not who handed it: a supervisor dispatching a clerk's case to
+    a colleague served nobody, and counted as serving, the one supervisor of a small center
+    who hands out the work could decide none of its appeals (403 ``self_decision``), nobody
+    else being there to; the clerk handing over their own case served it already."""
     if e.type not in SERVING or not e.actor or by_a_worker(e.actor):
         return list(served_by)
     named = {"CaseHandedOver": "to_clerk", "ActionTaken": "owner_clerk"}.get(e.type)
     also = [e.payload[named]] if named and e.payload.get(named) else []
-    return list(dict.fromkeys([*served_by, e.actor, *also]))
+    actor = [] if e.type == "CaseHandedOver" else [e.actor]
+    return list(dict.fromkeys([*served_by, *actor, *also]))
 
 
 READ = (

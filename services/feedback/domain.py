@@ -136,9 +136,14 @@ class SurveyClosed(CommandError):
     code = "survey_expired"
 
 
+SELF_DECISION = {"appealed": "lodged this appeal", "reviewed": "is the clerk reviewed",
+                 "served": "served the case"}
+"""Why a supervisor may not decide an appeal (``SelfDecision``'s ``because``)."""
+
+
 class SelfDecision(CommandError):
     """An appeal is decided by a supervisor other than the clerk who appealed or was
-    reviewed (申诉复核)."""
+    reviewed, and other than the staff who served the case (申诉复核)."""
 
     status = 403
     code = "self_decision"
@@ -518,18 +523,21 @@ class Rectification(RemembersCommands):
         not once its deadline has passed on ``as_of`` (the service's day, not the command's
         ``occurred_at``, which may be given earlier): a missed deadline stays missed, as at
         re-planning. Counted again from the day of a triage, a rectification put right late
-        was judged on time (rectification_on_time_rate)."""
+        was judged on time (rectification_on_time_rate). A change of track counts the new
+        track's days from the first triage, not from the change: triaged again on each
+        deadline day, the deadline moved on for ever and was never missed."""
         if self.status != "open":
             raise RuleViolated("only an open rectification is triaged", status=self.status)
         if self.deadline_on < max(today, as_of or today):
             raise RuleViolated("the rectification's deadline has passed: it stays missed; "
                                "record its outcome", rule="deadline_missed",
                                deadline_on=self.deadline_on.isoformat())
-        deadline_on = calendar.add_working_days(today, working_days)
+        start = today if self.track is None else self.counted_from  # the first triage's day
+        deadline_on = calendar.add_working_days(start, working_days)
         self._triaged(rectification_id=self.id, track=track.value, working_days=working_days,
-                      counted_from=today, deadline_on=deadline_on,
+                      counted_from=start, deadline_on=deadline_on,
                       previous_deadline_on=self.deadline_on,
-                      basis=calendar.basis_of(today, deadline_on).value,
+                      basis=calendar.basis_of(start, deadline_on).value,
                       meta=self.meta_for(meta))
 
     @event("RectificationTriaged")
@@ -565,13 +573,24 @@ class Rectification(RemembersCommands):
 
     def decide_appeal(self, decision: AppealDecision, grounds: AppealGrounds | None,
                       reasons: str, decider: str, meta: Meta) -> None:
-        """By a supervisor who neither appealed nor was reviewed (403 ``self_decision``)."""
+        """By a supervisor who neither appealed nor was reviewed (403 ``self_decision``):
+        nor served the case (``served_by``: opened it, acted on it, had it handed to them),
+        whose work the bad review is of as much as the clerk's (首问负责制 names the first
+        clerk; the case handed to a supervisor who resolved it is theirs too)."""
         if self.appeal != "pending":
             raise NoAppealPending("there is no appeal waiting on this bad review",
                                   appeal=self.appeal)
-        if decider in (self.appealed_by, self.clerk_id):
-            raise SelfDecision("an appeal is decided by a supervisor other than the clerk "
-                               "who appealed or was reviewed", actor=decider)
+        because = ("appealed" if decider == self.appealed_by
+                   else "reviewed" if decider == self.clerk_id
+                   else "served" if decider in getattr(self, "served_by", ()) else None)
+        if because is not None:
+            # Which of the three: a supervisor told only the rule could not tell whether
+            # another could decide (one who handed the case on, say, or one who resolved it).
+            raise SelfDecision(
+                f"an appeal is decided by a supervisor other than the clerk who appealed or "
+                f"was reviewed, and other than those who served the case (opened it, acted on "
+                f"it, had it handed to them); {decider} {SELF_DECISION[because]}: another "
+                f"supervisor of the center decides", actor=decider, because=because)
         if decision is AppealDecision.UPHELD and grounds is None:
             raise RuleViolated("an upheld appeal says its grounds: malicious or mistaken")
         self._appeal_decided(rectification_id=self.id, survey_id=self.survey_id,

@@ -31,6 +31,7 @@ from services.followup.domain import (
     obligation_aggregate_id,
     policy_scope,
     referral_overdue_follow_up_id,
+    retry_rule,
     working_deadline,
 )
 from shared.catalogue import Catalogue
@@ -115,6 +116,9 @@ class Watch:
     correlation_id: str | None = None
     occurred_at: datetime | None = None
     tracked_from: date | None = None  # watch periods missed since then too
+    #: ``ObligationDeclared.judged_at``: posted more than the grace after the moment it gives,
+    #: the declaration is taken as made on intake's clock less the grace.
+    judged_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -214,16 +218,13 @@ class FollowUps:
     def __init__(self, committer: GroupCommitter, calendars: Calendars, settings: Settings,
                  clock: Clock, catalogue: Catalogue, consents: Consents | None = None,
                  case_texts: CaseTexts | None = None) -> None:
-        self.path = CommandPath(committer, clock, Moments.from_settings(settings))
+        self.path = CommandPath(committer, clock, Moments.from_settings(settings), case_texts)
         self.committer = committer
         self.calendars = calendars
         self.settings = settings
         self.clock = clock
         self.catalogue = catalogue
         self.consents: Consents = consents or AllConsent()
-        self.case_texts = case_texts
-        """Where a staff command's free text about a case is scrubbed of its resident first
-        (intake, ``shared.http.case_texts``); None: by the patterns alone."""
 
     # -- helpers ----------------------------------------------------------------------------
 
@@ -250,12 +251,8 @@ class FollowUps:
         """A staff command on a follow-up, an obligation or a help task, through the command
         path; its free text scrubbed by intake of the case's resident first."""
         meta = self.path.meta(actor, key, cmd)
-        await self._scrubbing(meta, aggregate_id, said_in(cmd))
+        await self.path.scrubbing(meta, aggregate_id, *said_in(cmd))
         return await self.path.on(aggregate_id, what, kind, act, meta, key, expected_version)
-
-    async def _scrubbing(self, meta: Meta, aggregate_id: UUID, texts: list[str]) -> None:
-        """The command's texts scrubbed by intake of the case's resident first."""
-        await self.path.scrubbing(meta, aggregate_id, texts, self.case_texts)
 
     # -- scheduling -------------------------------------------------------------------------
 
@@ -357,18 +354,20 @@ class FollowUps:
                 # Tried again the next working morning (after today's: the day's calls are
                 # made), on the center's calendar; after the last attempt, the team takes it
                 # up then (``FollowUp.hand_over``).
-                at = covered(lambda: calendar.next_working_morning(
-                    calendar.closing_on(calendar.local_day(now))))
-                retry = (at, calendar.basis_of(at))
+                rule = retry_rule(calendar.local_day(now))
+                planned = covered(lambda: calendar.plan(rule))
+                retry = (planned.at, planned.basis, rule)
             f.complete(cmd.outcome.value, cmd.channel.value, cmd.note, meta,
                        cmd.verdict.value if cmd.verdict else None, retry,
                        day_of=calendar.local_day,
-                       judged_at=self.path.moments.judged_at(meta["occurred_at"], now))
+                       judged_at=self.path.moments.judged_at(meta["occurred_at"], now),
+                       skew=self.path.moments.max_future)
             if retry is None:
                 return None
             return f.hand_over(Handover(
                 due_at=retry[0], basis=retry[1], team=settings.followup_team,
-                leader=settings.followup_supervisor_team, more_care=more_care), meta)
+                leader=settings.followup_supervisor_team, more_care=more_care,
+                due_rule=retry[2]), meta)
 
         return await self._on(follow_up_id, "follow-up", "FollowUpCompleted", cmd, actor, key,
                               expected_version, act)
@@ -503,7 +502,9 @@ class FollowUps:
         ``CalendarOutOfRange`` past it: the rule is parked). Returns the id of the 督办 this
         round will have if missed (for the rules to remember with the case: a handover moves
         it, a resolution cancels it), or None when it is not chased again. Idempotent by
-        nature: a redelivered reopening finds it awaited (or replied) and records nothing."""
+        nature: the reopening delivered again (``Referral.chased_by``), even once the round
+        it started is overdue, records nothing and cancels nothing; the round's 督办 is
+        answered all the same."""
         again: list[UUID | None] = []
 
         def run(unit: Unit, chase: UUID) -> Aggregate:
@@ -511,21 +512,21 @@ class FollowUps:
             check_chase(referral, chase)
             meta = referral.meta_for(meta_for(SYSTEM_RULES, cause, occurred_at))
             overdue = referral.status == "overdue"
-            act(referral, meta)
+            chased_now = act(referral, meta)
             follow_up: FollowUp | None = unit.find(chase)
-            if overdue and again[-1] is not None and follow_up is not None:
+            if overdue and chased_now and follow_up is not None:
                 # Left overdue by a resolution before the rules closed referrals: its 督办
                 # ends here, as the close would have ended it; the new round has its own.
                 follow_up.cancel("case reopened", follow_up.meta_for(meta))
             return referral
 
-        def act(referral: Referral, meta: Meta) -> None:
-            if not referral.chased_on_reopening:
+        def act(referral: Referral, meta: Meta) -> bool:
+            if referral.chased_by(cause) or not referral.chased_on_reopening:
                 # Chased again already (a reopening delivered again): its 督办 all the same.
                 chased = referral.status in ("awaiting_reply", "overdue")
                 again.append(referral.chase_id if chased and getattr(referral, "round", 0)
                              else None)
-                return
+                return False
             calendar = self.calendar(referral.center_id)
             days = referral.reply_working_days(
                 calendar, self.settings.followup_referral_reply_working_days)
@@ -533,6 +534,7 @@ class FollowUps:
             reply_due_at, basis = working_deadline(calendar, day, days)
             referral.chase_again(reply_due_at, basis, meta, counted_from=day, working_days=days)
             again.append(referral.chase_id)
+            return True
 
         await self._with_chase(referral_id, run)
         return again[-1] if again else None
@@ -590,7 +592,7 @@ class FollowUps:
         answered). The caller's center is checked as the referral is loaded (a staff caller);
         a unit's reply link was checked against this referral before."""
         meta = self.path.meta(actor, key, cmd)
-        await self._scrubbing(meta, referral_id, [reply])
+        await self.path.scrubbing(meta, referral_id, reply)
 
         def run(unit: Unit, chase: UUID) -> Aggregate:
             referral: Referral = unit.get(referral_id, "referral")
@@ -662,8 +664,11 @@ class FollowUps:
         grace = self.settings.followup_obligation_grace_working_days
         now = self.clock.now()
         # Periods already missed when the clerk declared it were never tracked: not "missed",
-        # unless the declaration asks for them (tracked_from).
-        since = watch.occurred_at or now
+        # unless the declaration asks for them (tracked_from). Declared when it says, unless
+        # posted more than the grace later (a tablet's clock reset, a date typed wrong): then
+        # on intake's clock less the grace, or every period since the day typed was missed at
+        # the next tick, a high-priority call each (and home visits).
+        since = watch.judged_at or watch.occurred_at or now
         # A due day not past when declared is the *next* one (the counter page's): the
         # periods the resident says were missed since tracked_from lie before it. A past one
         # is where the periods began (none before it to reach back to).
@@ -685,11 +690,14 @@ class FollowUps:
     async def fulfil(self, obligation_id: UUID, cmd: c.FulfilObligation, actor: str,
                      key: str | None, expected_version: int | None = None) -> Written:
         grace = self.settings.followup_obligation_grace_working_days
+        now = self.clock.now()
 
         def act(o: Obligation, meta: Meta) -> None:
             calendar = self.calendar(o.center_id)
             fulfilled_on = cmd.fulfilled_on or calendar.local_day(meta["occurred_at"])
-            covered(lambda: o.fulfil(cmd.period_due_on, fulfilled_on, calendar, grace, meta))
+            judged_at = self.path.moments.judged_at(meta["occurred_at"], now)
+            covered(lambda: o.fulfil(cmd.period_due_on, fulfilled_on, calendar, grace, meta,
+                                     judged_at))
 
         return await self._on(obligation_aggregate_id(obligation_id), "obligation",
                               "ObligationFulfilled", cmd, actor, key, expected_version, act)

@@ -319,10 +319,8 @@ class Rules:
                     found, known.consent(resident_id), cause))])
             # A resident found to need more care after a resolution: its check comes early.
             for resident_id, e in _cared_now(events, known).items():
-                checks = [UUID(str(r["follow_up_id"]))
-                          for r in await conn.fetch(CHECKS_PLANNED, resident_id)]
-                if checks:
-                    respecting.append([(e, self._check_early(checks, e))])
+                if (early := await self._checks_early(conn, resident_id, e)) is not None:
+                    respecting.append([(e, early)])
             respected = await asyncio.gather(*(self._run_in_order(conn, steps)
                                                for steps in respecting),
                                              return_exceptions=True)
@@ -372,6 +370,13 @@ class Rules:
                     refs, known, planned = await _read(conn, [e])
                     effect = self._effect_for(planned, e, refs, known.consent,
                                               known.more_care)
+                    if e.service == "intake" and e.type == "CareNeedChanged":
+                        # Parked by its check-early rule (a check whose early day the
+                        # calendar no longer covered): that rule, again, if the resident
+                        # still needs more care (``resident_care``: intake's last word).
+                        resident_id = UUID(e.payload["resident_id"])
+                        if await conn.fetchval(STILL_CARED, resident_id):
+                            effect = await self._checks_early(conn, resident_id, e)
                     if effect is None:
                         await parking.unpark(conn, e.event_id)
                         continue
@@ -477,6 +482,14 @@ class Rules:
             return None
 
         return run
+
+    async def _checks_early(self, conn: asyncpg.Connection, resident_id: UUID, e: Envelope
+                            ) -> Effect | None:
+        """The check-early rule of ``e`` (a ``CareNeedChanged``) for the resident's checks
+        still open; None when there are none."""
+        checks = [UUID(str(r["follow_up_id"]))
+                  for r in await conn.fetch(CHECKS_PLANNED, resident_id)]
+        return self._check_early(checks, e) if checks else None
 
     def _check_early(self, checks: list[UUID], e: Envelope) -> Effect:
         """The resident needs more care (``CareNeedChanged``), learnt after the resolutions
@@ -676,7 +689,8 @@ class Rules:
                       assigned_clerk=owner_of(case)[0] or case["clerk_id"],
                       service_item=case["service_item"],
                       causation_id=str(e.event_id), correlation_id=e.correlation_id,
-                      occurred_at=e.occurred_at)
+                      occurred_at=e.occurred_at,
+                      judged_at=judged_by(e.occurred_at, e.payload))
 
         async def run(_: list[Row]) -> Row | None:
             if watch.resident_id is None:
@@ -703,6 +717,9 @@ class Rules:
 
         async def run(_: list[Row]) -> Row:
             await self.followups.open_help_task(escalation)
+            if _resolved_already(case):
+                await self.followups.close_help_task(escalation.task_id, str(e.event_id),
+                                                     self._now_or(e))
             return (escalation.case_id, escalation.task_id, HELP_TASK)
 
         return run
@@ -721,6 +738,9 @@ class Rules:
 
         async def run(_: list[Row]) -> list[Row]:
             await self.followups.send_referral(referring)
+            if _resolved_already(case):
+                await self.followups.close_referral(referring.referral_id, str(e.event_id),
+                                                    self._now_or(e))
             # Its 督办, once planned, is the case's like any follow-up: a handover moves it;
             # the referral itself, for the resolution to close it.
             return [(referring.case_id, referral_overdue_follow_up_id(referring.referral_id),
@@ -728,6 +748,11 @@ class Rules:
                     (referring.case_id, referring.referral_id, REFERRAL)]
 
         return run
+
+    def _now_or(self, e: Envelope) -> datetime:
+        """Follow-up's clock, never before ``e`` happened: when a rule records a step of its
+        own (a referral closed as it is sent)."""
+        return max(self.followups.clock.now(), e.occurred_at)
 
     def _handed_over(self, e: Envelope, case: CaseRef, open_ones: list[UUID]) -> Effect:
         clerk, team = owner_of(case)
@@ -902,6 +927,10 @@ CHECKS_PLANNED = (
 worklist knows ended (a check planned a moment ago may not be in the worklist yet)."""
 
 
+STILL_CARED = ("SELECT more_care FROM resident_care WHERE resident_id = $1")
+"""Whether a resident needs more care, as intake last said (``CareNeedChanged``)."""
+
+
 def _cared_now(events: Sequence[Envelope], known: residents.Residents
                ) -> dict[UUID, Envelope]:
     """The residents a batch's ``CareNeedChanged`` says need more care (its last word for
@@ -985,6 +1014,15 @@ async def _meet_care(conn: asyncpg.Connection, events: Sequence[Envelope]) -> No
               if e.type == "CaseOpened" and e.service == "intake" and e.case_id in resolved
               and e.payload.get("resident_id")]
     await conn.fetch(CARE_MEETS, list(resolved), opened, cared, CARE_BUCKETS)
+
+
+def _resolved_already(case: CaseRef) -> bool:
+    """Whether a help task or referral of ``case`` is opened after its resolution: a rule
+    parked until the calendar grew (``retry_parked`` reads the case as it is now), whose
+    resolution found nothing to close. Opened, it is closed at once, as the resolution closes
+    the others: left waiting, the referral was closed only at the scheduler's page of those
+    awaiting a reply, the task at its deadline, both on the worklists meanwhile."""
+    return case.get("status") == "resolved"
 
 
 def _step_case(e: Envelope) -> UUID | None:

@@ -268,6 +268,15 @@ def first_watched_period(calendar: WorkingCalendar, first_due_on: date, cadence:
 #: only the last one completes the follow-up (a revisit is a task until done, not one call).
 UNREACHABLE_ATTEMPTS = 3
 
+
+def unreached_reason(attempt: int, note: str) -> str:
+    """Why an attempt that did not reach the resident moved its follow-up, with what the
+    clerk noted of it (``停机``, ``家属说住院了``, ``邻居说出差一周``): the note was dropped, and
+    what the next caller needs to know of the last attempt was nowhere in the log."""
+    said = f"unreachable: attempt {attempt} of {UNREACHABLE_ATTEMPTS}"
+    return f"{said}: {note}" if note.strip() else said
+
+
 #: Follow-ups the center owes an answer on: when the last attempt does not reach the resident
 #: either, the team takes them up (``FollowUp.hand_over``) rather than letting them end there.
 HANDED_OVER_WHEN_UNREACHABLE = frozenset({
@@ -291,6 +300,16 @@ class Handover:
     team: str
     leader: str
     more_care: bool
+    due_rule: DueRule | None = None  # how ``due_at`` was worked out (``retry_rule``)
+
+
+def retry_rule(day: date) -> DueRule:
+    """When an unreached resident is tried again after an attempt on ``day``: office opening
+    on the first working day after it (the next working morning, the day's calls made). Kept
+    with the retry as its rule, so a retry planned on a provisional year is re-planned when
+    the year is published (``FollowUp.replan``): given as a bare moment, it was never looked at
+    again, 'provisional' for ever, and on a day the published schedule makes a holiday."""
+    return DueRule("on_or_after", day + timedelta(days=1))
 
 
 class FollowUp(RemembersCommands):
@@ -386,7 +405,8 @@ class FollowUp(RemembersCommands):
 
     @property
     def unreached_at(self) -> tuple[datetime, ...]:
-        """When each attempt that did not reach the resident was made (as typed in)."""
+        """When each attempt that did not reach the resident was made (as typed in; one typed
+        in past the grace, the moment it is judged on)."""
         return getattr(self, "_unreached_at", ())
 
     @property
@@ -408,34 +428,56 @@ class FollowUp(RemembersCommands):
                 next_attempt_at=self.due_at.isoformat(),
                 attempts=self.unreached, of=UNREACHABLE_ATTEMPTS)
 
-    def check_attempt_moment(self, day_of: Callable[[datetime], date], tried: datetime
-                             ) -> None:
+    def attempt_counted_at(self, tried: datetime) -> datetime:
+        """The moment an unanswered attempt counts on for the once-a-day rule: the moment it
+        gives, never before the follow-up was planned. One dated a little before the planning
+        (a counter's clock behind the planner's, ``check_attempt_moment``'s ``skew``) was made
+        after it: counted on the counter's day, before midnight, a redial a minute later, past
+        midnight on the same counter, was a second day tried, two of the three attempts made
+        within a minute of each other."""
+        planned_at = getattr(self, "planned_at", None)  # a snapshot from before it was kept
+        return max(tried, planned_at) if planned_at is not None else tried
+
+    def check_attempt_moment(self, day_of: Callable[[datetime], date], tried: datetime,
+                             skew: timedelta = timedelta(0)) -> None:
         """An unanswered attempt made on a day before this follow-up was planned is no
         attempt at it (422 on ``occurred_at``): three calls typed in with last month's dates
         (another resident's log, a counter's clock gone wrong) handed a resident planned
         today to the team as unreachable at once, never called about it. By the center's
         day, not the moment: a planning moment from a counter whose clock runs a few minutes
-        ahead does not refuse the call made right after it."""
+        ahead does not refuse the call made right after it. Nor does a counter's clock a
+        little behind the planner's across midnight (``skew``: the drift a counter's clock
+        is allowed, ``OCCURRED_AT_MAX_FUTURE_S``): planned by the server at 00:00:10 on 1
+        January, a call typed in at once by a counter reading 23:59:30 on 31 December was
+        refused; it is a real call, counted on the planning's day (``attempt_counted_at``)."""
         planned_at = getattr(self, "planned_at", None)  # a snapshot from before it was kept
-        if planned_at is not None and day_of(tried) < day_of(planned_at):
+        if (planned_at is not None and day_of(tried) < day_of(planned_at)
+                and tried < planned_at - skew):
             raise InvalidCommand(
                 "an unanswered attempt is made after its follow-up was planned: check the "
                 "call's date", field="occurred_at", planned_at=planned_at.isoformat())
 
     def complete(self, outcome: str, channel: str, note: str, meta: Meta,
-                 verdict: str | None = None, retry: tuple[datetime, Basis] | None = None,
+                 verdict: str | None = None,
+                 retry: tuple[datetime, Basis] | tuple[datetime, Basis, DueRule] | None = None,
                  day_of: Callable[[datetime], date] | None = None,
-                 judged_at: datetime | None = None) -> None:
-        """``retry``: when an unreachable resident is tried again (the next working morning);
+                 judged_at: datetime | None = None, skew: timedelta = timedelta(0)) -> None:
+        """``retry``: when an unreachable resident is tried again (the next working morning,
+        with the rule it was worked out by, ``retry_rule``, when given);
         before the last of ``UNREACHABLE_ATTEMPTS`` the follow-up is rescheduled there, not
         completed, when the attempt was by a channel that reaches them (``REACHING``).
         ``day_of``: the center's day of a moment; such an attempt counts once a day
         (``check_attempt_day``). ``judged_at``: the moment its due day judges a backdated
-        completion by (the service's clock less the grace, ``Moments.judged_at``)."""
+        completion by (the service's clock less the grace, ``Moments.judged_at``), and the
+        moment a backdated attempt counts on: calls typed in a week late, dated on three days,
+        counted three days tried and handed the resident to the team at once. ``skew``:
+        how far behind the planning moment a counter's clock may put an attempt
+        (``check_attempt_moment``)."""
         self.check_open("complete")
         if outcome == "unreachable" and channel in REACHING and day_of is not None:
-            self.check_attempt_moment(day_of, meta["occurred_at"])
-            self.check_attempt_day(day_of, meta["occurred_at"])
+            self.check_attempt_moment(day_of, meta["occurred_at"], skew)
+            self.check_attempt_day(day_of, self.attempt_counted_at(
+                judged_at or meta["occurred_at"]))
         if verdict is not None and self.reason != Reason.POST_RESOLUTION_CHECK:
             raise InvalidCommand("the verdict is the resident's answer at a post-resolution "
                                  "check", field="verdict", reason=self.reason)
@@ -452,18 +494,18 @@ class FollowUp(RemembersCommands):
         # unanswered call, and a second round would find no more than the first.
         if (outcome == "unreachable" and retry is not None and channel in REACHING
                 and attempt < UNREACHABLE_ATTEMPTS):
-            due_at, basis = retry
-            due_rule = None
+            due_at, basis, *rule = retry
+            due_rule = rule[0].as_dict() if rule else None
             if due_at < self.due_at:
                 # Called ahead of its moment: tried again at that moment, not made due (and
                 # missed, escalated) earlier than planned for having been tried early.
                 due_at, basis, due_rule = self.due_at, Basis(self.basis), self.due_rule
             self._rescheduled(due_at=due_at, assigned_clerk=self.assigned_clerk,
                               assigned_team=self.assigned_team,
-                              reason=f"unreachable: attempt {attempt} of {UNREACHABLE_ATTEMPTS}",
+                              reason=unreached_reason(attempt, note),
                               meta=meta, cause=RescheduleCause.UNREACHABLE.value,
                               previous_due_at=self.due_at, basis=basis.value,
-                              due_rule=due_rule)
+                              due_rule=due_rule, judged_at=judged_at)
             return
         self._completed(outcome=outcome, channel=channel, note=note, meta=meta,
                         verdict=verdict, judged_at=judged_at)
@@ -496,7 +538,8 @@ class FollowUp(RemembersCommands):
             assigned_team=handover.team if visit else handover.leader,
             priority=Priority.HIGH.value, service_item=self.service_item,
             source="followup:FollowUpCompleted", source_id=self.id,
-            meta=meta, basis=handover.basis.value, contact=True)
+            meta=meta, basis=handover.basis.value,
+            due_rule=handover.due_rule.as_dict() if handover.due_rule else None, contact=True)
 
     def reschedule(self, due_at: datetime, reason: str, assigned_clerk: str | None,
                    assigned_team: str | None, now: datetime, meta: Meta,
@@ -530,6 +573,8 @@ class FollowUp(RemembersCommands):
         basis record nothing (the timer stays as it is).
         """
         self.check_new_command(meta.get("causation_id"), "FollowUpRescheduled")
+        if self.status in ("due", "missed", "escalated"):
+            return self._confirm(calendar, meta)
         if self.status != "scheduled" or self.due_rule is None:
             return False
         planned = calendar.plan(DueRule.from_dict(self.due_rule))
@@ -545,6 +590,26 @@ class FollowUp(RemembersCommands):
                           previous_due_at=self.due_at, basis=planned.basis.value,
                           due_rule=self.due_rule)
         return True
+
+    def _confirm(self, calendar: WorkingCalendar, meta: Meta) -> bool:
+        """Already due, missed or escalated: its moment did its work and never moves; when
+        the calendar in force works its rule out to the same moment on another basis (a
+        provisional day the published schedule keeps), that basis is recorded, once
+        (``FollowUpDueConfirmed``), so the worklists and the board stop saying "provisional"
+        on it. Another moment: judged on the day it had, it keeps its day and basis."""
+        if self.due_rule is None:
+            return False
+        planned = calendar.plan(DueRule.from_dict(self.due_rule))
+        if planned.at != self.due_at or planned.basis.value == self.basis:
+            return False
+        self._due_confirmed(due_at=self.due_at, basis=planned.basis.value,
+                            cause=RescheduleCause.CALENDAR_PUBLISHED.value, meta=meta)
+        return True
+
+    @event("FollowUpDueConfirmed")
+    def _due_confirmed(self, due_at: datetime, basis: str, cause: str, meta: Meta) -> None:
+        self.basis = basis
+        self._remember(meta, "FollowUpRescheduled")  # the re-planning's command
 
     def follow_deadline(self, due_at: datetime, basis: Basis, now: datetime,
                         meta: Meta,
@@ -570,7 +635,8 @@ class FollowUp(RemembersCommands):
                      cause: str = RescheduleCause.STAFF.value,
                      previous_due_at: datetime | None = None,
                      basis: str = Basis.OFFICIAL.value,
-                     due_rule: dict[str, Any] | None = None) -> None:
+                     due_rule: dict[str, Any] | None = None,
+                     judged_at: datetime | None = None) -> None:
         self.status = "scheduled"
         self.due_at = due_at
         self.overdue_at = self.escalate_at = None
@@ -578,9 +644,9 @@ class FollowUp(RemembersCommands):
         self.assigned_clerk, self.assigned_team = assigned_clerk, assigned_team
         if cause == RescheduleCause.UNREACHABLE:
             # The staff's command was a completion: its key answers as one when retried.
-            at = meta["occurred_at"]  # every command's meta has it (``meta_for``)
+            at = judged_at or meta["occurred_at"]  # every command's meta has it (``meta_for``)
             tried = datetime.fromisoformat(at) if isinstance(at, str) else at
-            self._unreached_at = (*self.unreached_at, tried)
+            self._unreached_at = (*self.unreached_at, self.attempt_counted_at(tried))
             self._remember(meta, "FollowUpCompleted")
         else:
             self._remember(meta, "FollowUpRescheduled")
@@ -748,14 +814,25 @@ class Obligation(RemembersCommands):
         return add_months(self.first_due_on, index * CADENCE_MONTHS[self.cadence])
 
     def fulfil(self, period_due_on: date | None, fulfilled_on: date, calendar: WorkingCalendar,
-               grace: int, meta: Meta) -> None:
+               grace: int, meta: Meta, judged_at: datetime | None = None) -> None:
+        """Record a period fulfilled. ``late`` is judged on the deadline (the current period's
+        ``missed_at``) against the fulfilment: the moment the post is judged by (``judged_at``
+        of a backdated one, ``Moments.judged_at``; else its ``occurred_at``) and the day it
+        gives. Not on whether the scheduler saw the period missed: one fulfilled after its
+        grace while the scheduler was down is late all the same (and is not missed after)."""
         if not self.active:
             raise RuleViolated("the obligation is no longer watched")
         period = period_due_on or self.next_due_on
         if period == self.next_due_on:
             following = self._period_on(self.period + 1)
             missed_at, basis = obligation_missed_at(calendar, following, grace)
-            self._fulfilled(period_due_on=period, fulfilled_on=fulfilled_on, late=False,
+            judged = judged_at or meta["occurred_at"]
+            if isinstance(judged, str):
+                judged = datetime.fromisoformat(judged)
+            deadline = self.missed_at
+            late = deadline is not None and (
+                judged > deadline or fulfilled_on > calendar.local_day(deadline))
+            self._fulfilled(period_due_on=period, fulfilled_on=fulfilled_on, late=late,
                             next_due_on=following, missed_at=missed_at, meta=meta,
                             basis=basis.value)
         elif period in self.missed:
@@ -770,10 +847,15 @@ class Obligation(RemembersCommands):
     @event("ObligationFulfilled")
     def _fulfilled(self, period_due_on: date, fulfilled_on: date, late: bool, next_due_on: date,
                    missed_at: datetime, meta: Meta, basis: str = Basis.OFFICIAL.value) -> None:
-        if late:
+        if period_due_on != self.next_due_on:  # a period missed before (late)
             self.missed.discard(period_due_on)
-        else:
-            self.run_missed, self.run_start = 0, None
+        else:  # the current one, in time, or late (its grace over, never seen missed)
+            if late:  # in the run, as missed then paid late: not ended by it
+                if not getattr(self, "run_missed", 0):
+                    self.run_start = period_due_on
+                self.run_missed = getattr(self, "run_missed", 0) + 1
+            else:
+                self.run_missed, self.run_start = 0, None
             self.period += 1
             self.next_due_on, self.missed_at, self.basis = next_due_on, missed_at, basis
         self._remember(meta, "ObligationFulfilled")
@@ -943,16 +1025,21 @@ class Count:
                else counted_from)
         return cls(day, int(working_days))
 
-    def again(self, calendar: WorkingCalendar, at: datetime, basis: str | None, now: datetime
-              ) -> tuple[datetime, Basis] | None:
+    def again(self, calendar: WorkingCalendar, at: datetime, basis: str | None, now: datetime,
+              settled: bool = False) -> tuple[datetime, Basis] | None:
         """The deadline counted again on ``calendar`` and its basis, when it differs from
         ``at`` (or only its basis from ``basis``); None when nothing is to be recorded: the
         same moment and basis, or missed on both counts at different moments (the
         scheduler's: the moment it was missed at stays, with its basis). Missed on both
         counts at the same moment, only its basis is news: a provisional deadline the
         published schedule gives too is confirmed official, as one still to come. Never
-        earlier than ``now``."""
+        earlier than ``now``. ``settled``: the deadline did its work (a referral chased, a
+        task escalated): never moved; only its basis is confirmed when the count gives the
+        same moment, so the board does not say "provisional" for ever on a day the published
+        schedule keeps (another moment: judged on the law's day, it keeps its basis)."""
         due_at, new_basis = working_deadline(calendar, self.counted_from, self.working_days)
+        if settled:
+            return (at, new_basis) if due_at == at and new_basis.value != basis else None
         if due_at <= now and at <= now:
             if due_at != at:
                 return None
@@ -964,16 +1051,19 @@ class Count:
 
 
 def recount(aggregate: RemembersCommands, kind: str, at: datetime, calendar: WorkingCalendar,
-            now: datetime, meta: Meta, *, waiting: bool) -> tuple[datetime, Basis] | None:
+            now: datetime, meta: Meta, *, waiting: bool, settled: bool = False
+            ) -> tuple[datetime, Basis] | None:
     """A help task's or a referral's deadline ``at`` counted again (``Count.again``) when
-    it is still ``waiting`` and its count was kept; None: nothing to record. A replay of
-    the re-planning's key answers as the first time (``check_new_command``)."""
+    it is still ``waiting`` (or only confirmed, when ``settled``: chased, escalated) and its
+    count was kept; None: nothing to record. A replay of the re-planning's key answers as
+    the first time (``check_new_command``)."""
     aggregate.check_new_command(meta.get("causation_id"), kind)
     count = Count.of(getattr(aggregate, "counted_from", None),
                      getattr(aggregate, "working_days", None))
-    if not waiting or count is None:
+    if not (waiting or settled) or count is None:
         return None
-    return count.again(calendar, at, getattr(aggregate, "basis", None), now)
+    return count.again(calendar, at, getattr(aggregate, "basis", None), now,
+                       settled=settled and not waiting)
 
 
 def help_task_id_for(action_event_id: UUID) -> UUID:
@@ -1113,9 +1203,12 @@ class HelpTask(RemembersCommands):
         for its deadline whose count is known (one opened before re-planning is left as it
         is); missed on both counts it is left to the scheduler (its basis confirmed when
         both give the same moment: ``Count.again``); never earlier than ``now``; the same
-        moment and basis record nothing."""
+        moment and basis record nothing. Escalated, still open, its deadline is never moved,
+        only confirmed (``settled``)."""
+        active = self.status in HELP_ACTIVE
         moved = recount(self, "HelpTaskReplanned", self.deadline_at, calendar, now, meta,
-                        waiting=self.status in HELP_ACTIVE and self.escalated_to is None)
+                        waiting=active and self.escalated_to is None,
+                        settled=active and self.escalated_to is not None)
         if moved is None:
             return False
         self._replanned(deadline_at=moved[0], previous_deadline_at=self.deadline_at,
@@ -1249,9 +1342,11 @@ class Referral(RemembersCommands):
         moved, or confirmed on its published year), as ``HelpTask.replan``: only a referral
         awaiting its reply whose count is known (one sent or chased again before re-planning
         is left as it is); missed on both counts it is left to the scheduler (督办), its
-        basis confirmed when both give the same moment (``Count.again``)."""
+        basis confirmed when both give the same moment (``Count.again``). Overdue (its 督办
+        planned), its deadline is never moved, only confirmed (``settled``)."""
         moved = recount(self, "ReferralReplanned", self.reply_due_at, calendar, now, meta,
-                        waiting=self.status == "awaiting_reply")
+                        waiting=self.status == "awaiting_reply",
+                        settled=self.status == "overdue")
         if moved is None:
             return False
         self._replanned(reply_due_at=moved[0], previous_reply_due_at=self.reply_due_at,
@@ -1290,19 +1385,29 @@ class Referral(RemembersCommands):
         before its deadline (``advance``); before it, the close is the version this one
         conflicts with, and the reopening, tried again, chases the closed referral. So is
         one left overdue (its 督办 cancelled beside it: ``FollowUps.chase_referral_again``).
-        One answered or chased again already stays as it is. Idempotent by nature: once
-        chased again, a redelivered reopening records nothing."""
-        if not self.chased_on_reopening:
+        One answered or chased again already stays as it is. Idempotent: the reopening
+        that chased it, delivered again, records nothing (``chased_by``), also once that
+        round is overdue or closed again (it is no new reopening: no second round, no
+        second 督办)."""
+        if self.chased_by(meta.get("causation_id")) or not self.chased_on_reopening:
             return False
         self._reopened(reply_due_at=reply_due_at, basis=basis.value,
                        round=getattr(self, "round", 0) + 1, reason="case_reopened", meta=meta,
                        counted_from=counted_from, working_days=working_days)
         return True
 
+    def chased_by(self, reopening: str | None) -> bool:
+        """Whether the reopening ``reopening`` (its ``CaseReopened`` event's id, the key the
+        rules chase under) chased this referral already (kept with the referral's commands,
+        from its ``ReferralReopened`` events, the stored ones included)."""
+        commands: dict[str, tuple[str, int]] = self.__dict__.get("commands", {})
+        return bool(reopening) and commands.get(reopening, ("",))[0] == "ReferralReopened"
+
     @event("ReferralReopened")
     def _reopened(self, reply_due_at: datetime, basis: str, round: int, reason: str,
                   meta: Meta, counted_from: date | None = None,
                   working_days: int | None = None) -> None:
+        self._remember(meta, "ReferralReopened")
         self.status = "awaiting_reply"
         self.reply_due_at = reply_due_at
         self.basis = basis

@@ -47,6 +47,9 @@ DDL = [
     "ALTER TABLE followups ADD COLUMN IF NOT EXISTS basis text NOT NULL DEFAULT 'official'",
     "CREATE INDEX IF NOT EXISTS followups_provisional ON followups (center_id)"
     " WHERE basis = 'provisional' AND status = 'scheduled'",
+    # Due, missed or escalated on a provisional day: confirmed when the schedule keeps it.
+    "CREATE INDEX IF NOT EXISTS followups_provisional_past ON followups (follow_up_id)"
+    " WHERE basis = 'provisional' AND status IN ('due', 'missed', 'escalated')",
     "CREATE INDEX IF NOT EXISTS followups_clerk ON followups (center_id, assigned_clerk, due_on)"
     " WHERE status IN ('scheduled', 'due', 'missed', 'escalated')",
     "CREATE INDEX IF NOT EXISTS followups_team ON followups (center_id, assigned_team, due_on)"
@@ -298,9 +301,9 @@ class WorklistProjection:
                     e.position, p["basis"], p["contact"]))
                 plan.timer((fid, "followup", due_at, v))
             elif e.type in ("FollowUpContactWithdrawn", "FollowUpPrioritised",
-                            "FollowUpReassigned"):
-                # The timer runs on: as a task without contact, now high priority, or for its
-                # new assignee.
+                            "FollowUpReassigned", "FollowUpDueConfirmed"):
+                # The timer runs on: as a task without contact, now high priority, for its
+                # new assignee, or with its due moment confirmed on the published schedule.
                 plan.updates.append((fid, v, e.position, e.occurred_at, *self._change(e)))
             elif e.type.startswith("FollowUp"):
                 change = self._change(e)
@@ -315,6 +318,11 @@ class WorklistProjection:
                 fire = {"HelpTaskOpened": "deadline_at", "HelpTaskReplanned": "deadline_at",
                         "ReferralSent": "reply_due_at", "ReferralReopened": "reply_due_at",
                         "ReferralReplanned": "reply_due_at"}.get(e.type)
+                if fire and _at(p.get(f"previous_{fire}")) == _at(p[fire]):
+                    # A deadline confirmed (the same moment, a new basis): its timer stays as
+                    # it is; that of a referral chased or a task escalated is off, and the
+                    # confirmation must not re-arm it.
+                    continue
                 if fire or e.type in ("HelpTaskDone", "HelpTaskHandedBack", "HelpTaskClosed",
                                       "HelpTaskEscalated", "ReferralReplied", "ReferralOverdue",
                                       "ReferralClosed"):
@@ -510,6 +518,8 @@ class WorklistProjection:
         if e.type == "FollowUpReassigned":
             return (None, None, None, True, p["assigned_clerk"], p["assigned_team"], None,
                     None, None, None, None, None, None)
+        if e.type == "FollowUpDueConfirmed":
+            return (*none[:10], p["basis"], None, None)
         return none
 
     async def _help_or_referral(self, conn: asyncpg.Connection, e: Envelope) -> None:

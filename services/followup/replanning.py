@@ -42,9 +42,12 @@ from shared.runtime.replanning import replan_each
 log = structlog.get_logger("sixstep.followup.replanning")
 
 # $3, $4: the first and last official day the reload changed (NULL: none); $5: today.
+# Due, missed or escalated on a provisional day too: never moved, confirmed when the published
+# schedule gives the same moment (``FollowUp._confirm``).
 CANDIDATES = (
-    "SELECT follow_up_id FROM followups WHERE status = 'scheduled'"
-    " AND (basis = 'provisional' OR (due_on >= $3::date OR due_on BETWEEN $5::date AND $4::date))"
+    "SELECT follow_up_id FROM followups WHERE ((status = 'scheduled'"
+    " AND (basis = 'provisional' OR (due_on >= $3::date OR due_on BETWEEN $5::date AND $4::date)))"
+    " OR (status IN ('due', 'missed', 'escalated') AND basis = 'provisional'))"
     " AND ($1::uuid IS NULL OR follow_up_id > $1) ORDER BY follow_up_id LIMIT $2")
 OBLIGATIONS = (
     "SELECT aggregate_id FROM obligations WHERE active AND missed_at IS NOT NULL"
@@ -54,14 +57,17 @@ OBLIGATIONS = (
 
 # Help tasks and referrals still waiting for their deadline, counted forwards from their day:
 # provisional, or due on or after the first changed official day. $3: that day; $4: the zone.
+# Escalated (still open) or overdue ones with a provisional deadline too: never moved, their
+# basis confirmed when the published count gives the same moment (``Count.again``, settled).
 HELP_TASKS = (
     "SELECT task_id FROM help_tasks WHERE status IN ('open', 'accepted', 'in_progress')"
-    " AND escalated_to IS NULL"
-    " AND (basis = 'provisional' OR deadline_at >= $3::date::timestamp AT TIME ZONE $4::text)"
+    " AND (basis = 'provisional' OR (escalated_to IS NULL"
+    "      AND deadline_at >= $3::date::timestamp AT TIME ZONE $4::text))"
     " AND ($1::uuid IS NULL OR task_id > $1) ORDER BY task_id LIMIT $2")
 REFERRALS = (
-    "SELECT referral_id FROM referrals WHERE status = 'awaiting_reply'"
-    " AND (basis = 'provisional' OR reply_due_at >= $3::date::timestamp AT TIME ZONE $4::text)"
+    "SELECT referral_id FROM referrals WHERE ((status = 'awaiting_reply'"
+    " AND (basis = 'provisional' OR reply_due_at >= $3::date::timestamp AT TIME ZONE $4::text))"
+    " OR (status = 'overdue' AND basis = 'provisional'))"
     " AND ($1::uuid IS NULL OR referral_id > $1) ORDER BY referral_id LIMIT $2")
 
 

@@ -36,7 +36,7 @@ from shared.kernel.meta import COMMAND_DIGEST, Meta, meta_for
 from shared.kernel.moments import Moments
 from shared.kernel.scrubbing import KNOWN_PERSON
 from shared.runtime.calendars import Calendars
-from shared.security.principals import Principal, Role
+from shared.security.principals import Principal, Role, current_caller
 
 if TYPE_CHECKING:
     from services.intake.known_people import KnownPeople
@@ -267,7 +267,8 @@ class Intake:
         meta = self.path.meta(actor, key, cmd)
         # Every command on a case carries free text: the resident the case names is
         # scrubbed from it (shared.kernel.scrubbing), in memory, never stored.
-        if self.known is not None and (person := await self.known.of_case(case_id)):
+        if self.known is not None and (
+                person := await self.known.of_case(case_id, current_caller())):
             meta[KNOWN_PERSON] = person
         return await self.path.on(case_id, "case", kind, act, meta, key, expected_version)
 
@@ -395,19 +396,23 @@ class Intake:
         obligation_id = child_id(case_id, "obligation", key)
 
         def declare(case: Case, meta: Meta) -> None:
+            judged = self.path.moments.judged_at(meta["occurred_at"], self.path.now())
             if cmd.tracked_from is not None:
-                self._tracked_from(case, cmd.tracked_from, meta)
+                self._tracked_from(case, cmd.tracked_from, judged or meta["occurred_at"])
             case.declare_obligation(obligation_id, cmd.description, cmd.cadence.value,
-                                    cmd.next_due_on, meta, cmd.tracked_from)
+                                    cmd.next_due_on, meta, cmd.tracked_from, judged)
 
         return await self._on_case(case_id, "ObligationDeclared", cmd, actor, key,
                                    expected_version, declare)
 
-    def _tracked_from(self, case: Case, day: date, meta: Meta) -> None:
+    def _tracked_from(self, case: Case, day: date, declared_at: datetime) -> None:
         """Earlier periods are watched from a day already come (the resident says a payment
         did not come), at most ``TRACKED_FROM_DAYS`` back; 422 otherwise (a day before the
-        calendar's first year also parked the obligation in follow-up for good)."""
-        today = self._today(case, meta["occurred_at"])
+        calendar's first year also parked the obligation in follow-up for good).
+        ``declared_at``: the declaration's moment as judged (``Moments.judged_at``): dated more
+        than the grace back, the year counted from the day it said reached as far back as the
+        date typed."""
+        today = self._today(case, declared_at)
         if not today - timedelta(days=TRACKED_FROM_DAYS) <= day <= today:
             # A year typed wrong (2006 for 2026) would plan some 240 missed periods, each a
             # high-priority call to one resident.

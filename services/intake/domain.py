@@ -350,19 +350,22 @@ class Case(RemembersCommands):
         self._remember(meta, "DeadlineNoted")
 
     def declare_obligation(self, obligation_id: UUID, description: str, cadence: str,
-                           next_due_on: date, meta: Meta,
-                           tracked_from: date | None = None) -> None:
+                           next_due_on: date, meta: Meta, tracked_from: date | None = None,
+                           judged_at: datetime | None = None) -> None:
+        """``judged_at``: the moment follow-up takes the declaration as made when it lies more
+        than the grace back (the service's clock less the grace, ``Moments.judged_at``); None
+        when ``occurred_at`` stands."""
         if self.resident_id is None:
             raise RuleViolated("a recurring obligation needs a resident to contact; "
                                "the case was opened without a resident id")
         self._obligation_declared(obligation_id=obligation_id, description=description,
                                   cadence=cadence, next_due_on=next_due_on, meta=meta,
-                                  tracked_from=tracked_from)
+                                  tracked_from=tracked_from, judged_at=judged_at)
 
     @event("ObligationDeclared")
     def _obligation_declared(self, obligation_id: UUID, description: str, cadence: str,
-                             next_due_on: date, meta: Meta,
-                             tracked_from: date | None = None) -> None:
+                             next_due_on: date, meta: Meta, tracked_from: date | None = None,
+                             judged_at: datetime | None = None) -> None:
         self.obligations.add(obligation_id)
         self._remember(meta, "ObligationDeclared")
 

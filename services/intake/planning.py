@@ -23,7 +23,7 @@ from shared.eventstore.group_commit import Unit, Written
 from shared.kernel.errors import AlreadyDoneError, CommandError, InvalidCommand
 from shared.kernel.meta import COMMAND_DIGEST, Meta
 from shared.kernel.scrubbing import KNOWN_PERSON
-from shared.security.principals import Principal
+from shared.security.principals import Principal, current_caller
 
 
 def _case_of(unit: Unit, case_id: UUID | None) -> CaseRef | None:
@@ -50,7 +50,8 @@ class Plans:
         if self.known is None:
             return meta
         person = (await self.known.of_resident(resident_id) if resident_id is not None
-                  else await self.known.of_case(plan_id) if plan_id is not None else None)
+                  else await self.known.of_case(plan_id, current_caller())  # in reach only
+                  if plan_id is not None else None)
         if person is not None:
             meta[KNOWN_PERSON] = person
         return meta

@@ -42,7 +42,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 from uuid import UUID
 
 import orjson
@@ -60,7 +60,7 @@ from shared.analytics.replay import (
     Unreadable,
 )
 from shared.contracts import REGISTRY, Envelope
-from shared.contracts.fields import free_text_fields
+from shared.contracts.fields import free_text_fields, plain_types
 from shared.contracts.registry import EventContract
 from shared.kernel.privacy import redact
 from shared.settings import Settings
@@ -72,8 +72,11 @@ Kind = Literal["plain", "text", "text_list", "list", "date", "datetime", "json",
 MANIFEST = "_manifest.json"
 WIDE_TABLE = "events"
 #: The layout of an export folder (manifest, partitions, columns, file metadata). A reader
-#: refuses a folder with a higher one: it was written by a newer sixstep.
-EXPORT_VERSION = 1
+#: refuses a folder with a higher one: it was written by a newer sixstep. 2 (December 2026):
+#: optional moments and days, choices and lists of codes are typed columns, which 1 wrote as
+#: JSON text (still read, as those types); an export of 1 is not resumed into (its files and
+#: the new ones would disagree on the columns' types): another folder, or ``--restart``.
+EXPORT_VERSION = 2
 
 #: Payload fields never exported: keys that lead back to a person (the beneficiary, and the
 #: resident who applied: 代办, the same id when they came for themselves). Each is exported
@@ -116,8 +119,20 @@ _ENVELOPE_NAMES = frozenset(c.name for c in ENVELOPE_COLUMNS)
 
 
 def _arrow(annotation: Any) -> tuple[pa.DataType, Kind]:
-    """The Arrow type of a payload field, from its pydantic annotation."""
+    """The Arrow type of a payload field, from its pydantic annotation.
+
+    Pydantic unwraps only a field's top-level ``Annotated``: the one inside an optional
+    (``Moment | None``, ``Day | None``), a list (``list[Code]``) stays, and is unwrapped here,
+    as a ``Literal`` of strings is a string: else they were written as JSON text, and an
+    optional moment (``judged_at``) was no timestamp to DuckDB."""
     origin = get_origin(annotation)
+    if origin is Annotated:
+        return _arrow(get_args(annotation)[0])
+    if origin is Literal:
+        values = get_args(annotation)
+        if all(isinstance(v, str) for v in values):
+            return pa.string(), "plain"
+        return pa.string(), "json"
     if origin in (Union, types.UnionType):
         inner = [a for a in get_args(annotation) if a is not type(None)]
         return _arrow(inner[0]) if len(inner) == 1 else (pa.string(), "json")
@@ -161,6 +176,15 @@ def payload_columns(contract: EventContract) -> list[Column]:
         column = f"payload_{name}" if name in _ENVELOPE_NAMES else name
         out.append(Column(column, arrow_type, name, kind))
     return out
+
+
+def quoted_before(contract: EventContract) -> frozenset[str]:
+    """The string columns of ``contract`` an export written before they were typed holds as
+    JSON text (``'"registration"'``): its ``Literal`` fields. A reader unquotes them; the
+    moments, days and lists of such an export it casts to their types."""
+    fields = contract.payload.model_fields
+    return frozenset(c.name for c in payload_columns(contract) if c.kind == "plain" and any(
+        get_origin(t) is Literal for t in plain_types(fields[c.field].annotation)))
 
 
 def type_columns(contract: EventContract) -> list[Column]:

@@ -51,8 +51,9 @@ total. The definitions are those of the feedback service's figures
   in force (the last ``RectificationDeadlineRevised`` one, when a provisional deadline was
   revised);
 - follow-ups on-time rate: of the follow-ups completed or missed, on their (last) due day,
-  those completed and never missed (a backdated completion: judged on the day of its
-  ``judged_at``, not after the due day);
+  those completed by that day and never missed (judged on the day of the completion, a
+  backdated one's ``judged_at``: one done later while the scheduler was down, never missed,
+  is late all the same);
 - service item: the last ``GuidanceGiven`` item, else the one the case was opened for.
 
 Days are the center's calendar days of ``occurred_at`` (a follow-up's due day: of ``due_at``).
@@ -71,8 +72,8 @@ from zoneinfo import ZoneInfo
 import duckdb
 import pyarrow as pa
 
-from shared.analytics.export import WIDE_TABLE, read_manifest, type_columns
-from shared.contracts import REGISTRY
+from shared.analytics.export import WIDE_TABLE, quoted_before, read_manifest, type_columns
+from shared.contracts import REGISTRY, EventContract
 from shared.contracts.feedback import REVISIT_REACHED, SATISFIED_LEVELS, RatingLevel
 from shared.contracts.vocabulary import Emotion, Outcome
 
@@ -154,7 +155,7 @@ PARTS: tuple[tuple[str, str, dict[str, str]], ...] = (
         "followups_closed": "completed_on IS NOT NULL OR missed",
         "followups_on_time": "completed_on IS NOT NULL AND NOT missed"
                              " AND outcome IS DISTINCT FROM 'unreachable'"
-                             " AND NOT coalesce(judged_on > due_on, false)",
+                             " AND coalesce(judged_on, completed_on) <= due_on",
         "followups_unreachable": "completed_on IS NOT NULL AND outcome = 'unreachable'"}),
 )
 COUNTS = tuple(c for _, _, counts in PARTS for c in counts)
@@ -308,28 +309,46 @@ def connect_export(root: Path) -> duckdb.DuckDBPyConnection:
         else:
             con.execute(f'CREATE VIEW "{name}" AS SELECT * FROM "_empty_{name}"')
             continue
-        con.execute(f'CREATE VIEW "{name}" AS SELECT {_columns(con, name, source)} '
+        con.execute(f'CREATE VIEW "{name}" AS SELECT {_columns(con, contract, source)} '
                     f"FROM {source} {where}")
     return con
 
 
-def _columns(con: duckdb.DuckDBPyConnection, name: str, source: str) -> str:
-    """The select list of an event type's view: every column of its contract, a column the
-    export's files lack (written before the field existed: ``judged_at`` in an export made
-    before December 2026) as a typed NULL, so the figures' SQL reads old exports too. The
-    files' own columns are kept as read (a per-type file may hold more)."""
-    have = {r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
+def _columns(con: duckdb.DuckDBPyConnection, contract: EventContract, source: str) -> str:
+    """The select list of an event type's view: every column of its contract, as its
+    contract types it. A column the export's files lack (written before the field existed:
+    ``judged_at`` in an export made before December 2026) is a typed NULL; one they hold as
+    text (a CSV export's empty column; an optional moment or day, a list of codes, a choice,
+    which exports before typed columns wrote as JSON text) is cast to its type, so the
+    figures' SQL and an analyst's query read old exports as new ones. The files' own columns
+    are kept (a per-type file may hold more)."""
+    name, quoted = contract.type, quoted_before(contract)
+    have = {c: t for c, t, *_ in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
     wanted = con.execute(f'DESCRIBE SELECT * FROM "_empty_{name}"').fetchall()
     missing = [f'CAST(NULL AS {t}) AS "{c}"' for c, t, *_ in wanted if c not in have]
+    typed = {c: _typed(c, have[c], t, c in quoted) for c, t, *_ in wanted if c in have}
     if source == WIDE_VIEW:
-        present = [f'"{c}"' for c, *_ in wanted if c in have]
-        return ", ".join(present + missing)
-    return ", ".join(["*", *missing])
+        return ", ".join([typed[c] for c, *_ in wanted if c in have] + missing)
+    replaced = [expression for c, expression in typed.items() if expression != f'"{c}"']
+    star = f"* REPLACE ({', '.join(replaced)})" if replaced else "*"
+    return ", ".join([star, *missing])
 
 
-#: ``CaseResolved.judged_at`` as a moment: the export writes an optional moment as JSON text
-#: (a quoted ISO string), which this reads as well as a timestamp column.
-_JUDGED_AT = "CAST(trim(CAST(judged_at AS VARCHAR), '\"') AS TIMESTAMPTZ)"
+def _typed(column: str, have: str, want: str, quoted: bool) -> str:
+    """``column`` read as ``want`` from files that hold it as ``have``."""
+    text = have in ("VARCHAR", "JSON")
+    if have == want and not (quoted and text):
+        return f'"{column}"'
+    if not text:
+        return f'"{column}"'  # another number width a CSV reader guessed: kept as read
+    if want.endswith("[]"):
+        value = f'CAST(CAST("{column}" AS JSON) AS {want})'
+    elif want in ("VARCHAR", "JSON"):  # a choice written as a JSON string
+        value = (f'CASE WHEN starts_with(CAST("{column}" AS VARCHAR), \'"\') THEN '
+                 f'CAST("{column}" AS JSON)->>\'$\' ELSE CAST("{column}" AS VARCHAR) END')
+    else:  # a moment or a day: JSON text ('"2026-03-03T09:00:00+08:00"') or plain text
+        value = f'CAST(trim(CAST("{column}" AS VARCHAR), \'"\') AS {want})'
+    return f'{value} AS "{column}"'
 
 
 def facts_sql(tz: str, arrivals: tuple[str, ...] = NEEDS_DEFUSING) -> str:
@@ -349,7 +368,7 @@ def facts_sql(tz: str, arrivals: tuple[str, ...] = NEEDS_DEFUSING) -> str:
                         arg_max(emotion_on_leaving, aggregate_version) AS leaving,
                         arg_max(CAST(timezone('{tz}', occurred_at) AS DATE), aggregate_version)
                             AS day,
-                        arg_max(CAST(timezone('{tz}', coalesce({_JUDGED_AT}, occurred_at))
+                        arg_max(CAST(timezone('{tz}', coalesce(judged_at, occurred_at))
                                      AS DATE), aggregate_version) AS judged_on,
                         arg_max(judged_at IS NOT NULL, aggregate_version) AS backdated
                  FROM "CaseResolved" WHERE {seen} GROUP BY case_id),
@@ -490,7 +509,7 @@ def aftercare_sql(tz: str) -> dict[str, str]:
         SELECT {cols}, {due} AS due_on, NULL AS outcome, NULL::TIMESTAMPTZ AS judged_at
             FROM "FollowUpScheduled" WHERE {seen}
         UNION ALL SELECT {cols}, {due}, NULL, NULL FROM "FollowUpRescheduled" WHERE {seen}
-        UNION ALL SELECT {cols}, NULL, CAST(outcome AS VARCHAR), {_JUDGED_AT}
+        UNION ALL SELECT {cols}, NULL, CAST(outcome AS VARCHAR), judged_at
             FROM "FollowUpCompleted" WHERE {seen}
         UNION ALL SELECT {cols}, NULL, NULL, NULL FROM "FollowUpMissed" WHERE {seen}),
     folded AS (

@@ -37,9 +37,8 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
-from shared.bus.jetstream import connect, subject_matches
+from shared.bus.connection import connect_to, subject_matches
 from shared.bus.pulling import Puller, sequences_and_pending
-from shared.settings import Settings
 
 
 class SubjectFilter:
@@ -79,9 +78,12 @@ class Pulled:
 class ReaderSpec:
     """What a reader needs to go on with a consumer another process created (picklable).
     With ``parts``, the consumers of one filter subject each whose messages are read merged
-    in stream order (:class:`MergedReader`); ``consumer`` and ``filters`` are then unused."""
+    in stream order (:class:`MergedReader`); ``consumer`` and ``filters`` are then unused.
+    The servers and the stream by name, not the settings: unpickling those imported the
+    settings' modules into the reader process (see ``shared.bus.connection``)."""
 
-    settings: Settings
+    nats_url: str
+    stream: str
     consumer: str
     filters: tuple[str, ...]
     keep: tuple[str, ...] | None
@@ -118,7 +120,7 @@ class LogReader:
 
     async def start(self) -> None:
         assert self.consumer is not None
-        self._sub = Puller(self.nc, self.spec.settings.stream_name, self.consumer,
+        self._sub = Puller(self.nc, self.spec.stream, self.consumer,
                            self.spec.batch_size)
         await self._sub.start()
         self._expected_cseq = 1
@@ -129,7 +131,7 @@ class LogReader:
             self._sub = None
         if self.consumer is not None:
             with contextlib.suppress(Exception):
-                await self.nc.jetstream().delete_consumer(self.spec.settings.stream_name,
+                await self.nc.jetstream().delete_consumer(self.spec.stream,
                                                           self.consumer)
             self.consumer = None
 
@@ -139,7 +141,7 @@ class LogReader:
         self._held = []
         await self.close()
         info = await self.nc.jetstream().add_consumer(
-            self.spec.settings.stream_name, replay_consumer_config(
+            self.spec.stream, replay_consumer_config(
                 self.spec.filters, deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
                 opt_start_seq=self.last_seq + 1))
         self.consumer = info.name
@@ -147,7 +149,7 @@ class LogReader:
 
     async def _pending(self) -> int:
         assert self.consumer is not None
-        info = await self.nc.jetstream().consumer_info(self.spec.settings.stream_name,
+        info = await self.nc.jetstream().consumer_info(self.spec.stream,
                                                        self.consumer)
         return int(info.num_pending)
 
@@ -401,7 +403,7 @@ async def _serve(spec: ReaderSpec, out: int) -> None:
     threading.Thread(target=watch_stdin, daemon=True, name="parent-watch").start()
     sending = ThreadPoolExecutor(1, thread_name_prefix="reader-send")
     # The batches carry each message's subject and bytes: its header lines are not read.
-    nc = await connect(spec.settings, "sixstep-replay-reader", headers=False)
+    nc = await connect_to(spec.nats_url, "sixstep-replay-reader", headers=False)
     reader = open_reader(nc, spec)
     try:
         await reader.start()

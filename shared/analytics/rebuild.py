@@ -63,6 +63,7 @@ from shared.analytics.replay import (
     Unreadable,
     covering,
 )
+from shared.bus.connection import covers
 from shared.bus.consumer import TRACKING_DDL, base_consumer, durables_of
 from shared.bus.jetstream import connect
 from shared.bus.stream_identity import check_stream, forget_replays, stream_seen
@@ -139,12 +140,30 @@ class SwitchResult:
     paused_consumer: bool
 
 
-async def _track(conn: asyncpg.Connection, consumer: str, events: Sequence[Envelope],
-                 seqs: Sequence[int]) -> None:
-    """The live consumer's tracking records, for what the rebuild applied (same tables)."""
-    # Per key its last sequence (a dict keeps the last value given for a key), per service
-    # its highest position and sequence; one pass of plain attribute reads (this runs for
-    # every event of every read model rebuilt).
+#: A batch's bookkeeping in one statement (one round trip, not three): the live consumer's
+#: tracking records and progress for what the rebuild applied (same tables), and
+#: ``rebuild_state``. Each key and each service comes once (``_tracking``), as one INSERT ...
+#: ON CONFLICT DO UPDATE needs.
+SETTLE = (
+    "WITH tracked AS (INSERT INTO consumer_tracking (consumer, key, seq)"
+    " SELECT $1, k, s FROM unnest($2::uuid[], $3::bigint[]) AS t(k, s)"
+    " ON CONFLICT (consumer, key) DO UPDATE SET seq = EXCLUDED.seq, blocked_seq = NULL),"
+    " progressed AS (INSERT INTO consumer_progress (consumer, service, position, stream_seq)"
+    " SELECT $1, v, p, q FROM unnest($4::text[], $5::bigint[], $6::bigint[]) AS t(v, p, q)"
+    " ON CONFLICT (consumer, service) DO UPDATE SET"
+    " position = GREATEST(consumer_progress.position, EXCLUDED.position),"
+    " stream_seq = GREATEST(consumer_progress.stream_seq, EXCLUDED.stream_seq),"
+    " updated_at = now())"
+    " UPDATE rebuild_state SET last_seq = $7, applied = applied + $8, skipped = skipped + $9,"
+    " updated_at = now() WHERE consumer = $1")
+
+
+def _tracking(events: Sequence[Envelope], seqs: Sequence[int]
+              ) -> tuple[list[UUID], list[int], list[str], list[int], list[int]]:
+    """Per key its last sequence, per service its highest position and sequence: the arrays
+    of :data:`SETTLE`."""
+    # A dict keeps the last value given for a key; one pass of plain attribute reads (this
+    # runs for every event of every read model rebuilt).
     last: dict[UUID, int] = dict(zip([e.case_id or e.aggregate_id for e in events], seqs,
                                      strict=True))
     progress: dict[str, tuple[int, int]] = {}
@@ -155,20 +174,12 @@ async def _track(conn: asyncpg.Connection, consumer: str, events: Sequence[Envel
             progress[service] = (position, seq)
         elif position > found[0] or seq > found[1]:
             progress[service] = (max(found[0], position), max(found[1], seq))
-    if last:
-        await conn.execute(
-            "INSERT INTO consumer_tracking (consumer, key, seq) "
-            "SELECT $1, k, s FROM unnest($2::uuid[], $3::bigint[]) AS t(k, s) "
-            "ON CONFLICT (consumer, key) DO UPDATE SET seq = EXCLUDED.seq, blocked_seq = NULL",
-            consumer, list(last), list(last.values()))
-    if progress:
-        await conn.executemany(
-            "INSERT INTO consumer_progress (consumer, service, position, stream_seq) "
-            "VALUES ($1, $2, $3, $4) ON CONFLICT (consumer, service) DO UPDATE SET "
-            "position = GREATEST(consumer_progress.position, EXCLUDED.position), "
-            "stream_seq = GREATEST(consumer_progress.stream_seq, EXCLUDED.stream_seq), "
-            "updated_at = now()",
-            [(consumer, svc, pos, top) for svc, (pos, top) in progress.items()])
+    return (list(last), list(last.values()), list(progress),
+            [p for p, _ in progress.values()], [top for _, top in progress.values()])
+
+
+class _GaveUp(Exception):
+    """The bulk path refused a batch (``Rebuild._apply``)."""
 
 
 class Rebuild:
@@ -325,38 +336,46 @@ class Rebuild:
         return int((await self.state())["last_seq"])
 
     async def _apply(self, batch: Batch) -> None:
+        """The batch and its bookkeeping in one transaction: through the bulk path (its
+        transaction rolled back whole if the path gives up on it), else the live handler,
+        event by event for a batch it refuses (the refused ones recorded and passed)."""
         conn = self.conn
-        skipped: list[tuple[int, str | None, str]] = [(u.seq, None, u.reason)
-                                                       for u in batch.undecodable]
-        events, seqs = batch.events, batch.seqs
-        async with conn.transaction():
-            if events:
-                try:
-                    await self._apply_events(events)
-                except Exception:
-                    skipped += await self._one_by_one(events, seqs)
-                await _track(conn, self.model.consumer, events, seqs)
-            if skipped:
-                await conn.executemany(
-                    "INSERT INTO rebuild_skipped (seq, type, reason) VALUES ($1, $2, $3) "
-                    "ON CONFLICT DO NOTHING", skipped)
-            await conn.execute(
-                "UPDATE rebuild_state SET last_seq = $2, applied = applied + $3,"
-                " skipped = skipped + $4, updated_at = now() WHERE consumer = $1",
-                self.model.consumer, batch.last_seq, len(events) - len(skipped), len(skipped))
-
-    async def _apply_events(self, events: Sequence[Envelope]) -> None:
-        """The batch through the bulk path, else (or when it gives up) the live handler."""
-        conn = self.conn
-        if self._bulk is not None:
+        unreadable: list[tuple[int, str | None, str]] = [(u.seq, None, u.reason)
+                                                          for u in batch.undecodable]
+        if batch.events and self._bulk is not None:
             try:
                 async with conn.transaction():
-                    await self._bulk.copy_apply(conn, events)
+                    try:
+                        await self._bulk.copy_apply(conn, batch.events)
+                    except Exception as exc:
+                        raise _GaveUp from exc
+                    await self._settle(batch, unreadable, [])
                 return
-            except Exception:
+            except _GaveUp:
                 self.fallbacks += 1
         async with conn.transaction():
-            await self._handler.apply(conn, events)
+            refused: list[tuple[int, str | None, str]] = []
+            if batch.events:
+                try:
+                    async with conn.transaction():
+                        await self._handler.apply(conn, batch.events)
+                except Exception:
+                    refused = await self._one_by_one(batch.events, batch.seqs)
+            await self._settle(batch, unreadable, refused)
+
+    async def _settle(self, batch: Batch, unreadable: list[tuple[int, str | None, str]],
+                      refused: list[tuple[int, str | None, str]]) -> None:
+        """What the batch leaves beside its effects: the skipped events (undecodable, and
+        those the live handler refused, among ``batch.events``), the tracking records,
+        ``rebuild_state``."""
+        skipped = [*unreadable, *refused]
+        if skipped:
+            await self.conn.executemany(
+                "INSERT INTO rebuild_skipped (seq, type, reason) VALUES ($1, $2, $3) "
+                "ON CONFLICT DO NOTHING", skipped)
+        await self.conn.execute(SETTLE, self.model.consumer,
+                                *_tracking(batch.events, batch.seqs), batch.last_seq,
+                                len(batch.events) - len(refused), len(skipped))
 
     async def _one_by_one(self, events: Sequence[Envelope],
                           seqs: Sequence[int]) -> list[tuple[int, str | None, str]]:
@@ -699,22 +718,11 @@ class _Routes:
         return found
 
 
-def _covers(wide: str, narrow: str) -> bool:
-    """Whether every subject ``narrow`` matches is matched by ``wide`` (NATS filters)."""
-    w, n = wide.split("."), narrow.split(".")
-    for i, token in enumerate(w):
-        if token == ">":
-            return len(n) > i
-        if i >= len(n) or n[i] == ">" or (token != "*" and token != n[i]):
-            return False
-    return len(n) == len(w)
-
-
 def _without_overlaps(subjects: Sequence[str]) -> tuple[str, ...]:
     """The filters, each once, less those another one covers (the server refuses a consumer
     whose filters overlap)."""
     unique = list(dict.fromkeys(subjects))
-    kept = [s for s in unique if not any(o != s and _covers(o, s) for o in unique)]
+    kept = [s for s in unique if not any(o != s and covers(o, s) for o in unique)]
     if any(_meet(a, b) for i, a in enumerate(kept) for b in kept[i + 1:]):
         return (covering(kept),)  # overlapping without one covering the other
     return tuple(kept)

@@ -74,8 +74,8 @@ def _events_view(con: duckdb.DuckDBPyConnection) -> None:
         columns = type_columns(contract)
         envelope = ", ".join(f'"{c.name}"' for c in columns if not c.payload)
         fields = [c for c in columns if c.payload]
-        # A column the export writes as JSON text (an optional moment, a mapping) goes in
-        # as JSON, not as a string holding JSON: payload->>'judged_at' is the moment itself.
+        # A column the export writes as JSON text (a mapping, a nested model: due_rule) goes
+        # in as JSON, not as a string holding JSON: payload->'due_rule'->>'day' reads it.
         payload = ("json_object(" + ", ".join(
             f"'{c.field}', \"{c.name}\"" + ("::JSON" if c.kind == "json" else "")
             for c in fields) + ")") if fields else "'{}'::JSON"

@@ -67,7 +67,8 @@ from nats.js.errors import NotFoundError
 from pydantic import ValidationError
 
 from shared import tracing
-from shared.bus.jetstream import every_consumer, publish_dead_letter, subject_matches
+from shared.bus.connection import subject_matches
+from shared.bus.jetstream import every_consumer, publish_dead_letter
 from shared.bus.pulling import Puller, ack_each, sequence_and_delivered
 from shared.bus.stream_identity import STREAM_DDL, check_stream, stream_seen
 from shared.contracts import REGISTRY, Envelope

@@ -21,7 +21,7 @@ from nats.js.api import (
 from nats.js.client import JetStreamContext
 from nats.js.errors import NotFoundError, ServiceUnavailableError
 
-from shared.bus.headers import Client, StatusOnlyClient
+from shared.bus.connection import connect_to
 from shared.settings import Settings
 
 log = structlog.get_logger("sixstep.bus")
@@ -61,17 +61,6 @@ def event_subject(settings: Settings, service: str, event_type: str, key: UUID) 
     """``<prefix>.<service>.<EventType>.p<NN>``: filter by origin, type, or partition."""
     partition = partition_of(key, settings.partitions)
     return f"{settings.subject_prefix}.{service}.{event_type}.p{partition}"
-
-
-def subject_matches(pattern: str, subject: str) -> bool:
-    """NATS subject matching: ``*`` is one token, a last ``>`` one or more."""
-    want, have = pattern.split("."), subject.split(".")
-    for i, token in enumerate(want):
-        if token == ">":
-            return len(have) > i
-        if i >= len(have) or (token != "*" and token != have[i]):
-            return False
-    return len(have) == len(want)
 
 
 def dead_letter_subject(settings: Settings, consumer: str) -> str:
@@ -132,18 +121,8 @@ async def connect(settings: Settings, name: str, *, reconnect: bool = True,
     later message of a burst after an earlier one lost in the socket (the relay's own
     connection, ``shared.eventstore.outbox``). ``options`` go to nats-py's ``connect``
     (callbacks)."""
-    nc = Client() if headers else StatusOnlyClient()
-    await nc.connect(
-        servers=[s.strip() for s in settings.nats_url.split(",")],
-        name=name,
-        allow_reconnect=reconnect,
-        max_reconnect_attempts=-1,
-        reconnect_time_wait=0.5,
-        connect_timeout=5,
-        pending_size=64 * 1024 * 1024,
-        **options,
-    )
-    return nc
+    return await connect_to(settings.nats_url, name, reconnect=reconnect, headers=headers,
+                            **options)
 
 
 def dead_letter_stream_config(settings: Settings) -> StreamConfig:

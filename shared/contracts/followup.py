@@ -141,7 +141,8 @@ class FollowUpScheduled(_Payload):
     basis: Basis = BASIS
     due_rule: DueRule | None = Field(None, description=(
         "How due_at was worked out (None: given exactly, or following a rectification's "
-        "deadline)."))
+        "deadline; a team's task for an unreached resident: the first working day after "
+        "the last attempt's)."))
     contact: bool = Field(True, description=(
         "The resident may be contacted about it; false: a task for staff, done without "
         "reaching the resident (who has not agreed to be contacted)."))
@@ -212,6 +213,23 @@ class FollowUpRescheduled(_Payload):
     previous_due_at: Moment | None = None
     basis: Basis = BASIS
     due_rule: DueRule | None = None
+    judged_at: Moment | None = Field(
+        None, description="An unanswered attempt (cause unreachable) posted more than "
+                          "OCCURRED_AT_GRACE_S after its occurred_at: the moment it counts on "
+                          "(follow-up's clock less the grace), once a day. None: occurred_at "
+                          "stands.")
+
+
+class FollowUpDueConfirmed(_Payload):
+    """The due moment of a follow-up already due, missed or escalated, worked out on a
+    provisional year, is the one the published schedule gives too (``cause``
+    ``calendar_published``): the same ``due_at``, now on ``basis`` official; once. Nothing
+    else changes: its status, the scheduler's next step (closing of its due day, the
+    escalation), the figures (no moment moves)."""
+
+    due_at: Moment
+    basis: Basis = BASIS
+    cause: RescheduleCause = RescheduleCause.CALENDAR_PUBLISHED
 
 
 class FollowUpCancelled(_Payload):
@@ -457,7 +475,11 @@ def obligation_watched_v2_to_v3(payload: dict[str, object]) -> dict[str, object]
 class ObligationFulfilled(_Payload):
     period_due_on: Day
     fulfilled_on: Day
-    late: bool = Field(description="The period had already been counted as missed.")
+    late: bool = Field(description=(
+        "Fulfilled after its grace ended: a period already counted as missed, or the current "
+        "one fulfilled past its missed_at (judged on the post's occurred_at, or follow-up's "
+        "clock less the grace when backdated) while the scheduler had not recorded it missed "
+        "(since December 2026; it was false then)."))
     next_due_on: Day
     missed_at: Moment
     basis: Basis = BASIS
@@ -508,6 +530,7 @@ CONTRACTS = [
     _add(FollowUpEscalated),
     _add(FollowUpCompleted, upcaster=follow_up_completed_v1_to_v2),
     _add(FollowUpRescheduled, upcaster=with_official_basis),
+    _add(FollowUpDueConfirmed),
     _add(FollowUpCancelled),
     _add(FollowUpContactWithdrawn),
     _add(FollowUpPrioritised),

@@ -260,6 +260,12 @@ class ObligationDeclared(_Payload):
     cadence: Cadence
     next_due_on: Day
     tracked_from: Day | None = None
+    judged_at: Moment | None = Field(
+        None, description="Set when occurred_at lies more than OCCURRED_AT_GRACE_S before the "
+                          "service's clock (a backdated post): the moment follow-up takes the "
+                          "declaration as made (that clock less the grace), so the periods "
+                          "missed before it are not watched. None: occurred_at stands (and on "
+                          "every declaration recorded before it existed).")
 
 
 def obligation_declared_v1_to_v2(payload: dict[str, Any]) -> dict[str, Any]:

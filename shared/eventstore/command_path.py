@@ -174,14 +174,19 @@ def creating_each(builds: Mapping[UUID, Callable[[], Aggregate]],
 
 class CommandPath:
     """What every service's use cases go through: the meta, the clock, the moments window,
-    and the steps above, committed in batches by the service's ``GroupCommitter``."""
+    where free text about a case is scrubbed of its resident first (``case_texts``), and the
+    steps above, committed in batches by the service's ``GroupCommitter``."""
 
     def __init__(self, committer: GroupCommitter, clock: Clock | None = None,
-                 moments: Moments | None = None) -> None:
+                 moments: Moments | None = None, case_texts: CaseTexts | None = None) -> None:
         self.committer = committer
         self.clock: Clock = clock or SystemClock()
         self.moments = moments or Moments()
         self.digests = CommandDigests(committer.command_digest_key)
+        self.case_texts = case_texts
+        """Intake, for a service that never sees the vault (``shared.http.case_texts``): a
+        staff command's free text about a case goes there first (:meth:`scrubbing`); None:
+        scrubbed by the patterns alone (intake itself, whose aggregates know the resident)."""
 
     def now(self) -> datetime:
         return self.clock.now()
@@ -198,8 +203,7 @@ class CommandPath:
             meta[COMMAND_DIGEST] = digest
         return meta
 
-    async def scrubbing(self, meta: Meta, aggregate_id: UUID, texts: list[str],
-                        case_texts: CaseTexts | None) -> None:
+    async def scrubbing(self, meta: Meta, aggregate_id: UUID, *texts: str) -> None:
         """A name typed alone (王秀英不在家) has no shape: in a service that never sees the
         vault, intake scrubs a command's texts of the case's resident before its events are
         built (``shared.http.case_texts``; docs/security.md, "A name typed alone"). The case
@@ -209,10 +213,10 @@ class CommandPath:
         the code's or copied from an event already scrubbed, and no consumer waits for intake
         (a replay of the stream, or intake down, would stall every event on the timeout)."""
         said = [t for t in texts if t.strip()]
-        if case_texts is None or not said or by_a_worker(str(meta.get("actor", ""))):
+        if self.case_texts is None or not said or by_a_worker(str(meta.get("actor", ""))):
             return
         case_id = await asyncio.to_thread(self._case_of, aggregate_id, current_caller())
-        await scrubbing_by_intake(case_texts, case_id, said, meta)
+        await scrubbing_by_intake(self.case_texts, case_id, said, meta)
 
     def _case_of(self, aggregate_id: UUID, caller: Principal | None) -> UUID | None:
         """The case of the aggregate; None also when it is out of the caller's reach (another

@@ -386,24 +386,38 @@ async def test_copy_path_builds_what_the_live_handlers_build(settings: Settings,
                                                              batch: int) -> None:
     await publish(settings, untidy_log())
     conn = await asyncpg.connect(settings.database_url)
+    # Per batch, the statements it sent (asyncpg's query logger).
+    sent: list[str] = []
+    per_batch: list[list[str]] = []
     try:
         for ref, refusals in REFUSED.items():
             model = load_read_model(ref)
             assert isinstance(model.handler(settings), BulkHandler), ref
             built: dict[bool, tuple[str, list[tuple[Any, ...]], int, int]] = {}
             for copy in (False, True):
-                batches = 0
+                batches = handed = 0
+                sent.clear()
+                per_batch.clear()
 
-                def count(*_: object) -> None:
-                    nonlocal batches
+                def count(_: object, got: rebuild.Batch) -> None:
+                    nonlocal batches, handed
                     batches += 1
+                    handed += len(got.events) + len(got.undecodable)
+                    per_batch.append(sent[:])
+                    sent.clear()
 
                 async with Rebuild(settings, model, batch_size=batch, copy=copy,
                                    on_batch=count) as rb:
                     staging = await rb.prepare(fresh=True)
+                    rb.conn.add_query_logger(lambda record: sent.append(record.query))
                     await rb.catch_up()
                     refused = [tuple(r) for r in await rb.skipped(limit=1000)]
                     fallbacks = rb.fallbacks
+                    # Every event handed to the read model is applied or skipped (refused,
+                    # or undecodable: the log's "{not json"), once.
+                    state = await rb.state()
+                    assert (state["applied"], state["skipped"]) == (
+                        handed - len(refused), len(refused)), (ref, copy, handed, refused)
                 if not copy:  # keep the live handler's tables aside
                     kept = f"{settings.schema_prefix}expected"
                     await conn.execute(f"DROP SCHEMA IF EXISTS {q(kept)} CASCADE")
@@ -423,6 +437,15 @@ async def test_copy_path_builds_what_the_live_handlers_build(settings: Settings,
             # The bulk path did the work; a batch meeting a row an earlier batch wrote (a
             # duplicate on the log) or an event to refuse went to the live handler.
             assert 0 < fallbacks < batches, (ref, fallbacks, batches)
+            # A batch the bulk path takes is one transaction without a savepoint (one is
+            # only needed to try the live handler on a batch it gave back), and its
+            # bookkeeping (tracking, progress, rebuild_state) is one statement.
+            nested = [b for b in per_batch if any(q.startswith("SAVEPOINT") for q in b)]
+            assert len(nested) == fallbacks, (ref, len(nested), fallbacks, batches)
+            bookkeeping = [sum(not q.startswith("SELECT") and any(
+                t in q for t in ("consumer_tracking", "consumer_progress", "rebuild_state"))
+                for q in b) for b in per_batch]
+            assert bookkeeping == [1] * batches, (ref, bookkeeping)
     finally:
         await conn.close()
 

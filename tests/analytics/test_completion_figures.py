@@ -10,10 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import orjson
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
 
 from services.feedback import figures as feedback
 from shared.analytics.export import export
-from shared.analytics.figures import compute
+from shared.analytics.figures import compute, connect_export
 from shared.analytics.replay import Replay
 from shared.analytics.sql import open_history
 from shared.settings import Settings
@@ -96,6 +100,7 @@ def week() -> list[dict[str, Any]]:
               [(at("2026-03-02", 8, 35), "2026-03-02")], at("2026-03-02", 16),
               posted=at("2026-03-06", 9), story=eight),
         *backdated_check(eight),
+        *late_check(eight),
     ]
 
 
@@ -108,6 +113,33 @@ def backdated_check(story: CaseStory) -> list[dict[str, Any]]:
               judged_at=(posted - timedelta(hours=72)).isoformat())
     check.events[-1]["recorded_at"] = posted.isoformat()
     return check.events
+
+
+def late_check(story: CaseStory) -> list[dict[str, Any]]:
+    """Case 8's second check, due 2 Mar 10:00, done and posted on 4 Mar at 10:00 (within the
+    grace: not backdated) while follow-up's scheduler was down: never missed, and late all
+    the same (judged on the day it was done, not on what the scheduler saw)."""
+    check = follow_up(story, at("2026-03-02", 9, 45), at("2026-03-02", 10))
+    check.add("FollowUpCompleted", at("2026-03-04", 10), outcome="done", channel="phone")
+    return check.events
+
+
+def as_exported_before_typed_columns(root: Path, fmt: str) -> None:
+    """Rewrite ``judged_at`` as exports before typed columns wrote an optional moment: JSON
+    text (``'"2026-03-03T09:00:00+08:00"'``), the way an analyst's older export holds it."""
+    for kind in ("CaseResolved", "FollowUpCompleted"):
+        parts = sorted((root / kind).glob(f"**/*.{fmt}"))
+        assert parts, kind
+        for part in parts:
+            table = pq.read_table(part) if fmt == "parquet" else pacsv.read_csv(part)
+            i = table.schema.get_field_index("judged_at")
+            texts = [None if v is None else orjson.dumps(v.isoformat()).decode()
+                     for v in table.column(i).to_pylist()]
+            table = table.set_column(i, "judged_at", pa.array(texts, pa.string()))
+            if fmt == "parquet":
+                pq.write_table(table, part)
+            else:
+                pacsv.write_csv(table, part)
 
 
 def rates(on_time: tuple[int, int], on_the_spot: tuple[int, int]) -> dict[str, Any]:
@@ -160,7 +192,7 @@ async def test_on_time_and_on_the_spot_completion_by_hand_service_and_report(
         [row] = await feedback.compute(conn, feedback.FigureQuery(
             period="all", date_from=MARCH_2, date_to=MARCH_6, as_of=MARCH_6, group_by=()))
         assert row["backdated_resolutions"] == 1  # case 8, seen by the supervisor
-        assert row["followups_on_time_rate"] == {"numerator": 0, "denominator": 1, "rate": 0.0}
+        assert row["followups_on_time_rate"] == {"numerator": 0, "denominator": 2, "rate": 0.0}
         for dimension in ("center_id", "clerk_id", "service_item"):
             found = await service((dimension,))
             expected = {(value,): figures for (d, value), figures in BY_HAND.items()
@@ -173,24 +205,28 @@ async def test_on_time_and_on_the_spot_completion_by_hand_service_and_report(
     # The analysts' report from an export agrees, in total, per center and per item.
     await export(settings, tmp_path / "export")
 
+    def report_of(root: Path, center: str | None = None) -> Any:
+        return compute(root, MARCH_2, MARCH_6, tz="Asia/Shanghai", center=center,
+                       as_of=at("2026-03-06", 23, 59))
+
     def report(center: str | None = None) -> Any:
-        return compute(tmp_path / "export", MARCH_2, MARCH_6, tz="Asia/Shanghai",
-                       center=center, as_of=at("2026-03-06", 23, 59))
+        return report_of(tmp_path / "export", center)
 
     def as_rates(counts: dict[str, int]) -> dict[str, Any]:
         return rates((counts["resolved_on_time"], counts["resolved_with_due"]),
                      (counts["resolved_on_the_spot"], counts["resolved"]))
 
-    assert as_rates(report().total.counts) == TOTAL
+    whole = report()
+    assert as_rates(whole.total.counts) == TOTAL
     for center in (HUAMU, LUJIAZUI):
         assert as_rates(report(center).total.counts) == BY_HAND[("center_id", center)]
-    for row in report().by_item:
+    for row in whole.by_item:
         assert as_rates(row.counts) == BY_HAND[("service_item", row.key)], row.key
-    assert report().total.rates["on_time_rate"] == 3 / 5
-    assert report().total.rates["on_the_spot_rate"] == 1 / 6
-    assert report().total.counts["backdated_resolutions"] == 1
-    assert (report().total.counts["followups_on_time"],
-            report().total.counts["followups_closed"]) == (0, 1)
+    assert whole.total.rates["on_time_rate"] == 3 / 5
+    assert whole.total.rates["on_the_spot_rate"] == 1 / 6
+    assert whole.total.counts["backdated_resolutions"] == 1
+    assert (whole.total.counts["followups_on_time"],
+            whole.total.counts["followups_closed"]) == (0, 2)
 
     # docs/figures.md's event query of the two rates (Huamu, March 2026), run as written.
     [doc_sql] = [sql for sql in re.findall(r"```sql\n(.*?)```", FIGURES_DOC.read_text(), re.S)
@@ -201,3 +237,23 @@ async def test_on_time_and_on_the_spot_completion_by_hand_service_and_report(
     finally:
         con.close()
     assert rates((on_time, with_due), (on_the_spot, resolved)) == BY_HAND[("center_id", HUAMU)]
+
+    # judged_at is a timestamp, in the files and in the views `sixstep sql` and the report
+    # read; a CSV export, and exports written before the column was typed (JSON text), read
+    # as the same moments and give the same figures.
+    for part in (tmp_path / "export" / "CaseResolved").glob("**/*.parquet"):
+        assert pq.read_schema(part).field("judged_at").type == pa.timestamp("us", tz="UTC")
+    await export(settings, tmp_path / "csv", fmt="csv")
+    assert report_of(tmp_path / "csv").total == whole.total
+    for root, fmt in ((tmp_path / "export", "parquet"), (tmp_path / "csv", "csv")):
+        as_exported_before_typed_columns(root, fmt)
+        assert report_of(root).total == whole.total, fmt
+        con = connect_export(root)
+        try:
+            for kind in ("CaseResolved", "FollowUpCompleted"):
+                [(judged, column_type)] = con.execute(
+                    f'SELECT max(judged_at), typeof(max(judged_at)) FROM "{kind}"').fetchall()
+                assert (judged, column_type) == (at("2026-03-03", 9),
+                                                 "TIMESTAMP WITH TIME ZONE"), (fmt, kind)
+        finally:
+            con.close()

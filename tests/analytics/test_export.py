@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import pytest
 
 from shared.analytics.export import MANIFEST, Exporter, export, read_manifest
 from shared.analytics.replay import Batch, Replay
@@ -108,6 +109,13 @@ async def test_an_interrupted_export_resumes_without_duplicates(settings: Settin
                   for s in pq.read_table(path, columns=["stream_seq"]).column(0).to_pylist())
     assert seqs == list(range(1, published + 1))
     assert json.loads((root / MANIFEST).read_text())["completed_at"]
+
+    # An export begun by a sixstep that wrote optional moments as JSON text (export version
+    # 1) is not resumed with typed files beside its own: another folder, or --restart.
+    manifest = json.loads((root / MANIFEST).read_text())
+    (root / MANIFEST).write_text(json.dumps({**manifest, "export_version": 1}))
+    with pytest.raises(ValueError, match="export_version=1"):
+        await export(settings, root, batch_size=8)
 
 
 async def test_no_column_of_an_export_holds_a_residents_opaque_id(settings: Settings,

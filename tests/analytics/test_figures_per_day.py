@@ -18,7 +18,7 @@ from shared.readmodels.migrations import run_migrations
 from shared.settings import Settings
 from tests.analytics import test_bad_review_figures as bad_reviews
 from tests.analytics import test_completion_figures as completion
-from tests.analytics.support import aftercare, month_of_march_stories, publish
+from tests.analytics.support import HUAMU, aftercare, month_of_march_stories, publish
 from tests.feedback.helpers import figures_schema
 from tests.feedback.totals_check import assert_totals_are_the_scans, kept_totals
 
@@ -63,3 +63,13 @@ async def test_fact_rows_kept_before_the_counts_per_day_fill_them_once(
         await run_migrations(pool, schema, DDL)
         assert await kept_totals(pool) == live
         await assert_totals_are_the_scans(pool, date(2026, 3, 6))
+
+        # Counts kept by a release that counted case 8's check, done after its due day while
+        # the scheduler was down (never missed), on time: that day is counted again, once.
+        assert await pool.execute(
+            "UPDATE fig_day_totals SET followups_on_time = followups_on_time + 1"
+            " WHERE center_id = $1 AND day = $2", HUAMU, date(2026, 3, 2)) == "UPDATE 1"
+        await pool.execute("DROP TABLE IF EXISTS fig_day_totals_late_followups_recounted")
+        await run_migrations(pool, schema, DDL)
+        await run_migrations(pool, schema, DDL)
+        assert await kept_totals(pool) == live

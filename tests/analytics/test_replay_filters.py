@@ -8,6 +8,7 @@ import pytest
 from services.feedback import figures
 from shared.analytics import replay as replay_module
 from shared.analytics.replay import Replay, Selection, SubjectFilter, covering, subject_matches
+from shared.bus.connection import covers
 from shared.settings import Settings
 from tests.analytics.support import aftercare, month_of_march_stories, publish
 
@@ -24,6 +25,9 @@ def test_one_filter_covers_several() -> None:
     assert not keep("p.intake.RequestHeard.p7") and not keep("p.followup.FollowUpDue.p1")
     assert subject_matches("p.>", "p.a") and not subject_matches("p.>", "p")
     assert not subject_matches("p.*", "p.a.b") and not subject_matches("p.a.b", "p.a")
+    # Between filters (a rebuild's consumer drops those another one covers): "p.*" covers
+    # "p.a" but not "p.>", whose subjects may have more tokens.
+    assert covers("p.>", "p.*.b") and covers("p.*", "p.a") and not covers("p.*", "p.>")
 
 
 async def events_of(settings: Settings, selection: Selection) -> tuple[list[tuple[int, str]],

@@ -164,13 +164,13 @@ async def center_day(settings: Settings, start: datetime, *, with_intake: bool =
             else httpx.AsyncClient())
         followup = await stack.enter_async_context(running(app))
         if with_intake:  # follow-up's free text about a case goes to this intake to scrub
-            app.state.followups.case_texts = IntakeCaseTexts(settings, client=intake)
+            app.state.followups.path.case_texts = IntakeCaseTexts(settings, client=intake)
         center = Center(settings, clock, intake, followup, app)
         if with_feedback:
             center.sender = KeptSender()
             center.feedback_app = create_feedback(settings, sender=center.sender, clock=clock)
             center.feedback = await stack.enter_async_context(running(center.feedback_app))
             if with_intake:
-                center.feedback_app.state.feedback.case_texts = IntakeCaseTexts(
+                center.feedback_app.state.feedback.path.case_texts = IntakeCaseTexts(
                     settings, client=intake)
         yield center

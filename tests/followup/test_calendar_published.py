@@ -14,11 +14,19 @@ from pathlib import Path
 from typing import Any
 
 from services.followup.main import create_app as create_followup
+from services.followup.projections import READ_MODEL
 from shared.contracts import Envelope
 from shared.settings import Settings
 from tests.followup.story import CENTER, DECEMBER_20, Center, at, center_day, key, quiet
 from tests.followup.test_help_and_referrals import escalate, refer
-from tests.support import bearer, headers, running, stream_envelopes, wait_until
+from tests.support import (
+    assert_rebuilt_as_live,
+    bearer,
+    headers,
+    running,
+    stream_envelopes,
+    wait_until,
+)
 
 # An illustrative 2027 schedule for the tests, NOT the State Council's published one: it makes
 # Wednesday Jan 6 (a provisional working day) a holiday and Saturday Feb 20 a make-up day.
@@ -305,11 +313,38 @@ async def test_past_the_provisional_years_a_rule_is_parked_and_shown_until_the_y
                       "and Sundays that are worked"}
         assert (await center.followup.get("/parked-rules")).json()["count"] == 1
 
-        # The 2027 schedule arrives: the parked rule goes through, on the official calendar.
+        # A case referred to the bureau and escalated, ten working days each (into 2027: both
+        # rules parked), then resolved: its resolution finds neither to close.
+        case3 = await center.open_case(DECEMBER_20)
+        for kind, more in (("referred", {"referred_to": "浦东新区社保中心",
+                                         "unit_kind": "social_insurance_bureau"}),
+                           ("escalated", {})):
+            await center.step(case3, "actions", {
+                "kind": kind, "description": "需跨部门核定", "within_working_days": 10,
+                "occurred_at": DECEMBER_20.isoformat(), **more})
+
+        async def three_parked() -> bool:
+            return (await center.followup.get("/parked-rules")).json()["count"] == 3
+
+        await wait_until(three_parked, what="the referral's and the escalation's rules parked")
+        await center.step(case3, "resolve", {"outcome": "resolved", "explanation": "已办结",
+                                             "emotion_defused": True,
+                                             "occurred_at": DECEMBER_20.isoformat()})
+        await center.settled()
+
+        # The 2027 schedule arrives: the parked rules go through, on the official calendar.
         holidays.write_text(json.dumps(SCHEDULE_2027))
         r = await center.followup.post("/ops/calendar/reload", headers=ops(settings))
         assert r.status_code == 200, r.text
-        assert r.json()["replanned"]["followup"]["rules_unparked"] == 1
+        assert r.json()["replanned"]["followup"]["rules_unparked"] == 3
+        # The resolved case's referral and help task are closed as they are opened, not left
+        # awaiting the bureau (until the scheduler's page) and open for a colleague (until
+        # the deadline), on the worklists meanwhile; a reopening would chase the unit again.
+        await center.settled()
+        for path in ("/referrals", "/help-tasks"):
+            [item] = (await center.followup.get(path, params={"case_id": case3})).json()[
+                "items"]
+            assert item["status"] == "closed", (path, item)
         status = r.json()["calendar"]
         assert status["centers"][0]["years"] == [
             {"first_year": 2004, "last_year": 2026, "source": "package"},
@@ -416,3 +451,75 @@ async def test_a_referral_and_a_help_task_sent_on_december_20_move_when_2027_is_
         r = await center.followup.post("/ops/calendar/reload", headers=ops(settings))
         answer = r.json()["replanned"]["followup"]
         assert (answer["referrals_replanned"], answer["help_tasks_replanned"]) == (0, 0)
+
+
+async def test_a_referral_chased_and_a_task_escalated_on_a_provisional_day_the_notice_keeps(
+        settings: Settings, tmp_path: Path) -> None:
+    """New Year's Eve 23:30: referred and escalated with one working day, due Monday 4
+    January 2027 at closing (the law alone: provisional). No reply, not done: chased (督办)
+    and escalated at 17:00 on the 4th. The notice, added on Wednesday the 6th, gives the 4th
+    too: the board stops saying "provisional" on those deadlines (confirmed official, once,
+    the same moment), both still overdue / escalated, and no timer is re-armed; so does a call
+    booked for the 4th and missed (FollowUpDueConfirmed), still missed, escalating as it
+    would. Before, overdue, escalated and missed ones were never looked at: provisional for
+    ever."""
+    holidays = tmp_path / "holidays.json"
+    holidays.write_text("{}")
+    eve = at(2026, 12, 31, 23, 30)
+    async with center_day(settings, eve, holidays_file=holidays) as center:
+        case_id = await center.open_case(eve)
+        referral = await refer(center, case_id, eve, within_working_days=1)
+        task = await escalate(center, case_id, eve, within_working_days=1)
+        assert {(r["basis"], datetime.fromisoformat(r.get("reply_due_at") or r["deadline_at"]))
+                for r in (referral, task)} == {("provisional", at(2027, 1, 4, 17))}
+        # And a call booked for that Monday, missed at its closing.
+        r = await center.followup.post("/followups", headers=headers(key()), json={
+            "center_id": CENTER, "due_on": "2027-01-04", "assigned_team": "visits"})
+        assert r.status_code == 201, r.text
+        call_id = r.json()["id"]
+        await center.settled()
+        fired = (await center.scheduler.tick(at(2027, 1, 4, 17, 5))).fired
+        assert (fired["ReferralOverdue"], fired["HelpTaskEscalated"], fired["FollowUpMissed"]
+                ) == (1, 1, 1), fired
+        await center.settled()
+        missed = await center.get(call_id)
+        assert (missed["status"], missed["basis"]) == ("missed", "provisional")
+        pool = center.app.state.pool
+        escalation = "SELECT fire_at FROM timers WHERE aggregate_id = $1"
+        escalate_at = await pool.fetchval(escalation, uuid.UUID(call_id))
+        assert escalate_at == at(2027, 1, 6, 9)
+
+        center.clock.set(at(2027, 1, 6, 10))
+        holidays.write_text(json.dumps({"2027": {
+            "source": "illustrative test data", "holidays": ["2027-01-01"], "workdays": []}}))
+        r = await center.followup.post("/ops/calendar/reload", headers=ops(settings))
+        assert r.status_code == 200, r.text
+        answer = r.json()["replanned"]["followup"]
+        assert (answer["referrals_replanned"], answer["help_tasks_replanned"],
+                answer["followups_replanned"]) == (1, 1, 1)
+        await center.settled()
+        confirmed = await center.get(call_id)
+        assert (confirmed["status"], confirmed["basis"], confirmed["due_at"]) == (
+            "missed", "official", missed["due_at"])
+        referral = (await center.followup.get(f"/referrals/{referral['referral_id']}")).json()
+        task = (await center.followup.get(f"/help-tasks/{task['task_id']}")).json()
+        assert (referral["status"], referral["basis"],
+                datetime.fromisoformat(referral["reply_due_at"])) == (
+            "overdue", "official", at(2027, 1, 4, 17))
+        assert (task["escalated_to"], task["basis"],
+                datetime.fromisoformat(task["deadline_at"])) == (
+            "supervisor", "official", at(2027, 1, 4, 17))
+        armed = await pool.fetchval(
+            "SELECT count(*) FROM timers WHERE aggregate_id = ANY($1::uuid[])"
+            " AND fire_at IS NOT NULL",
+            [uuid.UUID(referral["referral_id"]), uuid.UUID(task["task_id"])])
+        assert armed == 0, "a confirmation re-arms nothing"
+        assert await pool.fetchval(escalation, uuid.UUID(call_id)) == escalate_at, (
+            "the missed call escalates as it would")
+        r = await center.followup.post("/ops/calendar/reload", headers=ops(settings))
+        answer = r.json()["replanned"]["followup"]
+        assert (answer["referrals_replanned"], answer["help_tasks_replanned"],
+                answer["followups_replanned"]) == (0, 0, 0)
+        # The worklist rebuilt from the log is the one the confirmations left (basis official,
+        # still missed / overdue / escalated, the same timers).
+        await assert_rebuilt_as_live(settings, READ_MODEL)

@@ -12,7 +12,9 @@ from uuid import UUID, uuid4
 
 import asyncpg
 
+from services.followup import parked as parking
 from services.followup.domain import follow_up_id_for
+from services.followup.residents import remember_care_and_hints
 from shared.contracts import Envelope
 from shared.security.principals import Role
 from shared.settings import Settings
@@ -135,6 +137,45 @@ async def test_a_care_flag_and_a_resolution_applied_at_the_same_instant_by_two_w
             now = await center.get(check)
             assert (now["priority"], datetime.fromisoformat(now["due_at"])) == (
                 "high", at(2026, 12, 22, 9)), now
+
+
+async def test_a_care_flag_whose_rule_was_parked_brings_the_check_forward_when_it_comes_back(
+        settings: Settings) -> None:
+    """New Year's Eve 23:30: resolved, the usual check planned five working days into 2027
+    (provisional), normal priority. The flag that she lives alone came when its early check's
+    day was past the calendar (a year taken out of the holidays file): the consumer kept the
+    flag and parked the rule. When the calendar grows the rule comes back and is applied:
+    the check brought forward to Monday 4 January 2027, high priority. Before, a
+    CareNeedChanged had no rule of its own to run again: it was unparked and dropped, the
+    check left late."""
+    eve = at(2026, 12, 31, 23, 30)
+    async with center_day(settings, eve, with_intake=False) as center:
+        rules = center.app.state.rules
+        pool: asyncpg.Pool = center.app.state.pool
+        resident, case_id = uuid4(), uuid4()
+        opened = _intake_event("CaseOpened", case_id, case_id, eve, resident_id=str(resident),
+                               clerk_id="clerk-017", counter_id="window-3",
+                               service_item="SA-HARDSHIP-SUBSIDY")
+        resolved = _intake_event("CaseResolved", case_id, case_id, eve, outcome="resolved",
+                                 emotion_defused=True)
+        async with pool.acquire() as conn, conn.transaction():
+            await rules.apply(conn, [opened, resolved])
+        check = str(follow_up_id_for("resolution", resolved.event_id))
+        await center.settled()
+        usual = await center.get(check)
+        assert usual["priority"] == "normal"
+        assert datetime.fromisoformat(usual["due_at"]) > at(2027, 1, 4, 9)
+        flagged = _intake_event("CareNeedChanged", resident, None, eve,
+                                resident_id=str(resident), more_care=True)
+        async with pool.acquire() as conn, conn.transaction():
+            await remember_care_and_hints(conn, [flagged])
+            await parking.park(conn, flagged, "2027 is past the calendar", 2027)
+        assert await rules.retry_parked(pool) == 1
+        await center.settled()
+        early = await center.get(check)
+        assert (early["priority"], datetime.fromisoformat(early["due_at"]), early["basis"]) == (
+            "high", at(2027, 1, 4, 9), "provisional"), early
+        assert await parking.count(pool) == 0
 
 
 async def test_a_backdated_resolutions_check_is_planned_from_when_intake_had_it(

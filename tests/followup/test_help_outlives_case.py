@@ -283,6 +283,18 @@ async def test_a_resolved_cases_referrals_are_no_longer_chased(settings: Setting
         assert await pool.fetchval(
             "SELECT rule FROM rule_followups WHERE case_id = $1::uuid AND follow_up_id = $2",
             sunday, UUID(new_chase)) == "referral_overdue"
+        # Exactly once: the reopening applied again (a redelivery) with this round overdue
+        # starts no second round and leaves its 督办 running (before: round 2, the 督办
+        # cancelled, the unit chased twice).
+        [reopening] = [e for e in await stream_envelopes(settings)
+                       if e.type == "CaseReopened" and str(e.case_id) == sunday]
+        async with pool.acquire() as conn, conn.transaction():
+            await center.app.state.rules.apply(conn, [reopening])
+        await center.settled()
+        assert len([e for e in await stream_envelopes(settings)
+                    if e.type == "ReferralReopened"]) == 1
+        assert (await center.get(new_chase))["status"] != "cancelled"
+        assert (await _referral(center, chased["referral_id"]))["status"] == "overdue"
         # Resolved again: closed again, and this round's 督办 with it.
         center.clock.set(at(2027, 1, 7, 10))
         await center.step(sunday, "resolve", {

@@ -17,7 +17,6 @@ from typing import Any
 
 from services.followup.main import create_app as create_followup
 from services.followup.projections import READ_MODEL
-from shared.analytics.rebuild import Rebuild
 from shared.contracts import Envelope
 from shared.settings import Settings
 from tests.followup.story import CENTER, DECEMBER_20, Center, at, center_day, key, quiet
@@ -27,7 +26,7 @@ from tests.followup.test_calendar_published import (
     follow_up,
     ops,
 )
-from tests.support import headers, running, stream_envelopes, wait_until
+from tests.support import assert_rebuilt_as_live, headers, running, stream_envelopes, wait_until
 
 NOTICE_2027 = {"2027": {"source": "illustrative test data",
                         "holidays": ["2027-01-01", "2027-02-06..2027-02-12"],
@@ -280,12 +279,7 @@ async def test_a_correction_withdrawn_puts_back_what_it_moved(settings: Settings
         seen = (await center.followup.get(f"/obligations/{february['obligation_id']}")).json()
         assert datetime.fromisoformat(seen["missed_at"]) == at(2027, 2, 15, 17)
         # The worklist rebuilt from the log is the one the re-plannings left.
-        async with Rebuild(settings, READ_MODEL) as rebuild:
-            await rebuild.prepare(fresh=True)
-            await rebuild.catch_up()
-            diff = await rebuild.diff()
-            assert diff.same, diff
-            await rebuild.discard()
+        await assert_rebuilt_as_live(settings, READ_MODEL)
 
 
 async def test_a_center_back_on_the_common_calendar_after_a_restart_is_re_planned_on_it(

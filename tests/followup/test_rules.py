@@ -144,7 +144,6 @@ async def test_an_obligation_recorded_in_december_that_began_in_september_fires_
 
         await wait_until(in_read_model, what="the obligation in the read model")
         assert (await center.scheduler.tick(at(2026, 12, 4, 10))).fired == {}
-
         # December's period, missed at closing on Friday 18 December, is the first contact.
         assert (await center.scheduler.tick(at(2026, 12, 18, 16, 59))).fired == {}
         tick = await center.scheduler.tick(at(2026, 12, 18, 17))
@@ -167,6 +166,20 @@ async def test_an_obligation_recorded_in_december_that_began_in_september_fires_
         # November's and December's (two in a row: a home visit too); the first case's
         # contact falls due this morning.
         assert tick.fired == {"ObligationMissed": 2, "FollowUpScheduled": 3, "FollowUpDue": 1}
+
+        # Nor when a declaration says it happened in September (a tablet's clock reset, a
+        # date typed wrong): posted more than the grace (72 h) later, it is judged on intake's
+        # clock less the grace (Friday 18 December, 10:00), as a resolution is: December's
+        # period (grace to that evening) is the first watched. Said as given, September to
+        # December were watched, missed at the next tick: four calls and home visits.
+        third = await center.open_case(at(2026, 12, 21, 10), item="MI-MEDICAL-REIMBURSEMENT")
+        await center.step(third, "obligations", {
+            "description": "每月报销单据", "cadence": "monthly", "next_due_on": "2026-09-15",
+            "occurred_at": at(2026, 9, 10, 9, 30).isoformat()})
+        await wait_until(lambda: _watched_of(settings, third), what="the third obligation")
+        [watched] = [e for e in await _wait_for(settings, "ObligationWatched")
+                     if str(e.case_id) == third]
+        assert (watched.payload["next_due_on"], watched.payload["period"]) == ("2026-12-15", 3)
 
 
 async def test_the_counters_next_due_day_and_missed_since_watch_the_periods_between(
@@ -213,6 +226,12 @@ async def test_tracked_from_is_a_day_already_come_that_the_calendar_covers(
                                          json={**declared, "tracked_from": tracked_from})
             assert r.status_code == 422, r.text
             assert r.json()["error"]["code"] == code, r.text
+        # Nor by a second route: the declaration dated a year back (beyond the grace, judged
+        # on 1 December), the year counted from the day it says.
+        r = await center.intake.post(f"/cases/{case_id}/obligations", headers=headers(key()),
+                                     json={**declared, "tracked_from": "2024-12-10",
+                                           "occurred_at": at(2025, 12, 1, 9).isoformat()})
+        assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_command", r.text
         await center.step(case_id, "obligations", {**declared, "tracked_from": "2025-12-04"})
         [watched] = await _wait_for(settings, "ObligationWatched")
         assert watched.payload["next_due_on"] == "2026-09-15"  # the first period, a year on

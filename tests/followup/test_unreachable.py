@@ -33,11 +33,11 @@ async def test_a_check_that_does_not_reach_the_resident_three_times_is_closed_as
         follow_up_id = check["follow_up_id"]
         assert datetime.fromisoformat(check["due_at"]) == at(2026, 3, 13, 9)
 
-        async def call(now: datetime, idempotency_key: str) -> dict:
+        async def call(now: datetime, idempotency_key: str, note: str = "无人接听") -> dict:
             center.clock.set(now)
             r = await center.followup.post(
                 f"/followups/{follow_up_id}/complete", headers=headers(idempotency_key),
-                json={"outcome": "unreachable", "channel": "phone", "note": "无人接听"})
+                json={"outcome": "unreachable", "channel": "phone", "note": note})
             assert r.status_code == 200, r.text
             await center.settled()
             return await center.get(follow_up_id)
@@ -55,7 +55,7 @@ async def test_a_check_that_does_not_reach_the_resident_three_times_is_closed_as
         assert (await center.get(follow_up_id))["due_at"] == seen["due_at"]
 
         # Monday: switched off; tried again on Tuesday. Tuesday: no answer, the last attempt.
-        seen = await call(at(2026, 3, 16, 9, 30), key())
+        seen = await call(at(2026, 3, 16, 9, 30), key(), note="关机，邻居说住院了")
         assert seen["status"] == "scheduled"
         assert datetime.fromisoformat(seen["due_at"]) == at(2026, 3, 17, 9)
         seen = await call(at(2026, 3, 17, 11), key())
@@ -75,6 +75,12 @@ async def test_a_check_that_does_not_reach_the_resident_three_times_is_closed_as
         assert r.status_code == 200, r.text
         await center.settled()
         assert (await center.get(follow_up_id))["status"] == "completed"
+
+    # What each unanswered attempt learnt stays with the follow-up for the next caller.
+    reasons = [e.payload["reason"] for e in await stream_envelopes(settings)
+               if e.type == "FollowUpRescheduled" and e.payload["cause"] == "unreachable"]
+    assert reasons[:2] == ["unreachable: attempt 1 of 3: 无人接听",
+                           "unreachable: attempt 2 of 3: 关机，邻居说住院了"]
 
 
 async def _unreachable_three_times(center: Center, follow_up_id: str,
@@ -168,6 +174,15 @@ async def test_a_resident_not_reached_three_times_is_handed_to_the_team_leader_o
               and str(e.aggregate_id) == scheduled.payload["source_id"]]
     assert scheduled.actor == last.actor == "test-supervisor", "whoever recorded the attempt"
     assert scheduled.payload["source_id"] == checks["other"][1]["follow_up_id"]
+    # Its moment keeps the rule it was worked out by (the first working day from 1 January),
+    # so the 2027 schedule, once published, re-plans it as every provisional date is; so do
+    # the retries (the checks' from 21 and 22 December, the team's from 4 and 5 January).
+    assert (scheduled.payload["due_rule"]["direction"], scheduled.payload["due_rule"]["day"],
+            scheduled.payload["due_rule"]["working_days"]) == ("on_or_after", "2027-01-01", 0)
+    retries = [e.payload for e in envelopes if e.type == "FollowUpRescheduled"
+               and e.payload["cause"] == "unreachable"]
+    assert {r["due_rule"]["day"] for r in retries} == {"2026-12-22", "2026-12-23",
+                                                        "2027-01-05", "2027-01-06"}
 
 
 async def test_an_unanswered_attempt_counts_once_a_day(settings: Settings) -> None:

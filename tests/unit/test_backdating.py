@@ -85,10 +85,11 @@ def test_a_follow_up_completion_judged_after_its_due_day_is_not_on_time() -> Non
     """Never missed (the scheduler was down), completed saying its due day 31 December but
     judged on 3 January 2027: closed, not on time; judged on its due day, or without a judged
     day, on time as before."""
-    def counts(judged_on: date | None) -> dict[str, tuple[date, int]]:
+    def counts(judged_on: date | None, completed_on: date = date(2026, 12, 31)
+               ) -> dict[str, tuple[date, int]]:
         row: dict[str, Any] = dict.fromkeys(projection.FOLLOWUPS.names)
         row.update(follow_up_id=uuid4(), center_id="SH-PD-HUAMU", due_on=date(2026, 12, 31),
-                   completed_on=date(2026, 12, 31), missed=False, cancelled=False,
+                   completed_on=completed_on, missed=False, cancelled=False,
                    outcome="done", judged_on=judged_on)
         return {name: (day, n) for _, day, name, n in totals.contributions("fig_followups", row)}
 
@@ -97,3 +98,8 @@ def test_a_follow_up_completion_judged_after_its_due_day_is_not_on_time() -> Non
     assert "followups_on_time" not in late
     for judged in (None, date(2026, 12, 31)):
         assert counts(judged)["followups_on_time"] == (date(2026, 12, 31), 1)
+    # Not backdated, done on 2 January 2027 (a provisional year) within the grace: its own
+    # day judges it, the scheduler having missed nothing while it was down.
+    done_late = counts(None, completed_on=date(2027, 1, 2))
+    assert done_late["followups_closed"] == (date(2026, 12, 31), 1)
+    assert "followups_on_time" not in done_late

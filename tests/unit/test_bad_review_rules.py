@@ -54,14 +54,16 @@ def meta(when: datetime, actor: str = "system:feedback") -> dict[str, Any]:
             "correlation_id": None, "center_id": "SH-PD-HUAMU", "case_id": uuid.uuid4()}
 
 
-def bad_review(when: datetime, resident: bool = True) -> Rectification:
+def bad_review(when: datetime, resident: bool = True,
+               served_by: tuple[str, ...] = ("clerk-017",)) -> Rectification:
     """A dissatisfied answer at ``when`` about clerk-017, its rectification on the default
-    track's limit."""
+    track's limit; ``served_by``: the staff who opened or acted on the case."""
     survey_id = uuid.uuid4()
     s = Survey(id=survey_id, survey_id=survey_id, purpose="resolution", channel="sms",
                resident_id=uuid.uuid4() if resident else None, counter_id="window-3",
                clerk_id="clerk-017", service_item="SA-HARDSHIP-SUBSIDY", send_at=when,
-               expires_at=when + timedelta(days=7), rectification_id=None, meta=meta(when))
+               expires_at=when + timedelta(days=7), rectification_id=None, meta=meta(when),
+               served_by=served_by)
     s.rate(Answer(RatingLevel.DISSATISFIED, "等了两个小时"), AnsweredVia.TOKEN, None, when,
            meta(when))
     return Rectification.open_for(s, CALENDAR, POLICY.working_days(POLICY.default_track),
@@ -157,6 +159,25 @@ def test_a_missed_deadline_is_not_counted_again_by_a_triage() -> None:
     assert (r.deadline_on, r.track) == (date(2026, 12, 29), "immediate")
 
 
+def test_a_change_of_track_counts_from_the_first_triage_not_from_the_change() -> None:
+    """Reviewed on Sunday 20 December 2026, triaged immediate on Monday 21 (due Tuesday 22).
+    Triaged again on each deadline day, the deadline moved on for ever: explain on the 22nd
+    counted 15 working days from the 22nd (13 January 2027), and again on the 13th from
+    there, so the rectification was never late (rectification_on_time_rate). The new track's
+    days count from the first triage: explain is due 12 January 2027 (provisional: 1 January
+    off by the law), and triaging it again on its deadline day changes nothing."""
+    r = bad_review(at(2026, 12, 20, 10))
+    triage(r, RectificationTrack.IMMEDIATE, date(2026, 12, 21))
+    assert r.deadline_on == date(2026, 12, 22)
+    triage(r, RectificationTrack.EXPLAIN, date(2026, 12, 22))
+    assert (r.deadline_on, r.counted_from, r.basis) == (
+        date(2027, 1, 12), date(2026, 12, 21), Basis.PROVISIONAL)
+    triage(r, RectificationTrack.EXPLAIN, date(2027, 1, 12))
+    assert r.deadline_on == date(2027, 1, 12)
+    with pytest.raises(RuleViolated):  # and missed the day after
+        triage(r, RectificationTrack.EXPLAIN, date(2027, 1, 13))
+
+
 def test_a_rectification_with_its_outcome_or_an_upheld_appeal_is_not_triaged() -> None:
     r = bad_review(at(2026, 3, 2, 10))
     r.complete("rectified", "当面道歉", date(2026, 3, 3), meta(at(2026, 3, 3, 10)))
@@ -224,6 +245,25 @@ def test_a_rejected_appeal_leaves_the_rectification_open() -> None:
                         meta(at(2026, 3, 3, 10), "director-01"))
     r.decide_appeal(AppealDecision.REJECTED, None, "差评属实", "director-01",
                     meta(at(2026, 3, 3, 10), "director-01"))
+    assert (r.appeal, r.status) == ("rejected", "open")
+
+
+def test_a_supervisor_who_served_the_case_does_not_decide_its_appeal() -> None:
+    # 首问负责制: clerk-017 opened the case on New Year's Eve (23:30) and stays the reviewed
+    # clerk; it was handed to director-01, who resolved it. The bad review is of
+    # director-01's work too: upholding the appeal would take their own bad review out of
+    # the figures (申诉复核 by the one reviewed, by a handover). Another supervisor decides.
+    r = bad_review(at(2026, 12, 31, 23, 30), served_by=("clerk-017", "director-01"))
+    r.lodge_appeal("居民对政策本身不满", meta(at(2027, 1, 4, 9), "clerk-017"))
+    with pytest.raises(SelfDecision) as refused:
+        r.decide_appeal(AppealDecision.UPHELD, AppealGrounds.MISTAKEN, "经核实为误评",
+                        "director-01", meta(at(2027, 1, 4, 10), "director-01"))
+    assert r.appeal == "pending"
+    # The answer says which of the rule's three it is (the same 403 for the reviewed clerk).
+    assert refused.value.details["because"] == "served"
+    assert "director-01 served the case" in refused.value.message
+    r.decide_appeal(AppealDecision.REJECTED, None, "差评属实", "director-02",
+                    meta(at(2027, 1, 4, 10), "director-02"))
     assert (r.appeal, r.status) == ("rejected", "open")
 
 

@@ -22,17 +22,19 @@ from services.followup.domain import (
     TriedToday,
     first_watched_period,
     follow_up_id_for,
+    retry_rule,
 )
 from shared.contracts.followup import Reason
 from shared.eventstore.command_path import Act, on_existing
 from shared.eventstore.group_commit import Unit
-from shared.kernel.calendar import Basis, CalendarOutOfRange, WorkingCalendar
+from shared.kernel.calendar import Basis, CalendarOutOfRange, DueRule, WorkingCalendar
 from shared.kernel.errors import (
     AlreadyDoneError,
     IdempotencyKeyReused,
     InvalidCommand,
     RuleViolated,
 )
+from shared.kernel.holidays import parse_holidays
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 CALENDAR = WorkingCalendar()
@@ -190,6 +192,36 @@ def test_a_period_without_fulfilment_is_missed_at_the_end_of_its_grace_then_fulf
     assert o.missed == set() and o.next_due_on == date(2026, 3, 28), "late: the current stays"
     with pytest.raises(InvalidCommand):
         o.fulfil(date(2026, 1, 31), date(2026, 3, 5), CALENDAR, 3, meta("paid-jan"))
+
+
+def fulfilled(o: Obligation) -> Any:
+    [e] = [e for e in o.pending_events if type(e).__name__ == "ObligationFulfilled"][-1:]
+    return e
+
+
+def test_a_period_fulfilled_past_its_grace_while_the_scheduler_was_down_is_late() -> None:
+    """December's period falls on Sunday 20 December 2026: its grace counts from Monday 21
+    (day 0) to Thursday 24, missed at 17:00. The scheduler is down from the 23rd and never
+    records it missed; the fulfilment is posted at 23:30 on 31 December: late, judged on
+    the deadline, not on what the scheduler saw, and January's period (2027, a provisional
+    year) is the current one, never missed for December. In time, and backdated past the
+    grace (judged on follow-up's clock less the grace), for comparison."""
+    o = watched(date(2026, 12, 20))
+    assert o.missed_at == at(12, 24, 17)
+    o.fulfil(None, date(2026, 12, 31), CALENDAR, 3, meta("paid-dec", at(12, 31, 23, 30)))
+    assert fulfilled(o).late is True
+    assert (o.next_due_on, o.basis) == (date(2027, 1, 20), Basis.PROVISIONAL.value)
+    assert o.miss(at(12, 31, 23, 45), CALENDAR, 3, meta()) == []
+    assert o.home_visit_id(True) is not None, "late: in the run, as missed then paid late"
+
+    in_time = watched(date(2026, 12, 20))
+    in_time.fulfil(None, date(2026, 12, 24), CALENDAR, 3, meta("paid", at(12, 24, 16)))
+    assert fulfilled(in_time).late is False and in_time.home_visit_id(True) is None
+
+    backdated = watched(date(2026, 12, 20))
+    backdated.fulfil(None, date(2026, 12, 22), CALENDAR, 3, meta("paid", at(12, 22, 10)),
+                     judged_at=at(12, 28, 9))  # posted 31 Dec 09:00, said 22 Dec
+    assert fulfilled(backdated).late is True
 
 
 def test_two_missed_periods_are_both_recorded_by_one_late_tick() -> None:
@@ -357,6 +389,33 @@ def test_each_center_day_tried_counts_once_across_the_year_end() -> None:
     assert check.unreached == 2
 
 
+def test_calls_typed_in_past_the_grace_count_on_one_day_the_day_they_are_judged_on() -> None:
+    """A check planned Monday 14 December 2026; on Sunday 20 December a clerk types in three
+    unanswered calls dated the 14th, 15th and 16th: as said, three days tried, and the resident
+    went to the team as unreachable at once, never called on three days (the once-a-day rule's
+    second route). Posted more than the grace (72 h) after they say, each is judged on the
+    service's clock less the grace (Thursday 17th, as a completion is): one day tried; the
+    next call on the 17th itself is that day's again. One within the grace stands as said."""
+    check = FollowUp(id=uuid.uuid4(), reason=Reason.POST_RESOLUTION_CHECK.value,
+                     resident_id=uuid.uuid4(), due_at=at(12, 14, 15), assigned_clerk="clerk-017",
+                     assigned_team=None, priority="normal", service_item=None, source="test",
+                     source_id=None, meta=meta("schedule-1", at(12, 14, 9)))
+    judged = at(12, 17, 10)  # Sunday 20th 10:00 less 72 h
+    retry = (at(12, 21, 9), Basis.OFFICIAL)
+
+    def call(key: str, said: datetime, judged_at: datetime | None) -> None:
+        check.complete("unreachable", "phone", "无人接听", meta(key, said), retry=retry,
+                       day_of=CALENDAR.local_day, judged_at=judged_at)
+
+    call("c1", at(12, 14, 16), judged)
+    for key, day in (("c2", 15), ("c3", 16)):
+        with pytest.raises(TriedToday):
+            call(key, at(12, day, 10), judged)
+    assert (check.status, check.unreached) == ("scheduled", 1)
+    call("c4", at(12, 18, 11), None)  # Friday the 18th: within the grace, as said
+    assert (check.status, check.unreached) == ("scheduled", 2)
+
+
 def test_a_call_dated_before_the_follow_up_was_planned_is_no_attempt_at_it() -> None:
     # Planned Monday 21 December 2026 (a check due on the 24th); three calls typed in with
     # 1-3 December's dates handed the resident to the team as unreachable at once.
@@ -379,3 +438,104 @@ def test_a_call_dated_before_the_follow_up_was_planned_is_no_attempt_at_it() -> 
     check.complete("unreachable", "phone", "", meta("c5", at(12, 21, 10, 5)), retry=retry,
                    day_of=CALENDAR.local_day)
     assert check.unreached == 1
+
+
+@pytest.mark.parametrize("midnight", [
+    at(12, 21, 0),  # Sunday 20 -> Monday 21 December 2026
+    at(1, 1, 0, year=2027),  # New Year's Eve -> 1 January 2027 (provisional)
+    at(3, 1, 0, year=2027),  # Sunday 28 February -> Monday 1 March 2027 (provisional)
+])
+def test_a_call_right_after_midnight_on_a_counter_a_little_behind_is_an_attempt(
+        midnight: datetime) -> None:
+    # Planned by the server ten seconds after midnight; the clerk calls at once and the
+    # counter, forty seconds behind, dates the unanswered call the day before. A real call:
+    # counted, not refused, on the planning's day: the redial a minute later, which the same
+    # counter dates after midnight, is that day's again (not a second day tried). Ten minutes
+    # before the planning, more than a counter's clock may drift (OCCURRED_AT_MAX_FUTURE_S,
+    # 300 s), it is no attempt.
+    planned = midnight + timedelta(seconds=10)
+    check = FollowUp(id=uuid.uuid4(), reason=Reason.POST_RESOLUTION_CHECK.value,
+                     resident_id=uuid.uuid4(), due_at=planned, assigned_clerk="clerk-017",
+                     assigned_team=None, priority="high", service_item=None, source="test",
+                     source_id=None, meta=meta("schedule-1", planned))
+    retry = CALENDAR.next_working_morning(CALENDAR.closing_on(CALENDAR.local_day(planned)))
+    skew = timedelta(seconds=300)
+    with pytest.raises(InvalidCommand):
+        check.complete("unreachable", "phone", "", meta("c0", midnight - timedelta(minutes=10)),
+                       retry=(retry, CALENDAR.basis_of(retry)), day_of=CALENDAR.local_day,
+                       skew=skew)
+    check.complete("unreachable", "phone", "无人接听",
+                   meta("c1", midnight - timedelta(seconds=30)),
+                   retry=(retry, CALENDAR.basis_of(retry)), day_of=CALENDAR.local_day,
+                   skew=skew)
+    assert (check.status, check.unreached, check.due_at) == ("scheduled", 1, retry)
+    assert CALENDAR.local_day(check.unreached_at[0]) == CALENDAR.local_day(planned)
+    with pytest.raises(TriedToday):
+        check.complete("unreachable", "phone", "无人接听",
+                       meta("c2", midnight + timedelta(seconds=30)),
+                       retry=(retry, CALENDAR.basis_of(retry)), day_of=CALENDAR.local_day,
+                       skew=skew)
+    assert check.unreached == 1
+
+
+def test_a_retry_planned_on_new_years_eve_is_re_planned_when_2027_is_published() -> None:
+    # Not reached at 23:30 on New Year's Eve: tried again the next working morning, Monday
+    # 4 January 2027 by the law alone (provisional). A notice that keeps the 4th confirms it;
+    # one that makes the 4th a holiday moves it to the 5th (its rule, kept with it). Before,
+    # a retry was a bare moment: 'provisional' for ever, and due on a holiday.
+    eve = at(12, 31, 23, 30)
+    rule = retry_rule(CALENDAR.local_day(eve))
+    planned = CALENDAR.plan(rule)
+    assert (planned.at, planned.basis) == (at(1, 4, year=2027), Basis.PROVISIONAL)
+    assert planned.at == CALENDAR.next_working_morning(CALENDAR.closing_on(date(2026, 12, 31)))
+    notices = {at(1, 4, year=2027): '{"2027": {"source": "test", "holidays": ["2027-01-01"]}}',
+               at(1, 5, year=2027): '{"2027": {"source": "test",'
+                                    ' "holidays": ["2027-01-01", "2027-01-04"]}}'}
+    for due_at, notice in notices.items():
+        check = follow_up(at(12, 31, 9), Reason.POST_RESOLUTION_CHECK)
+        check.complete("unreachable", "phone", "无人接听", meta("c1", eve),
+                       retry=(planned.at, planned.basis, rule), day_of=CALENDAR.local_day)
+        assert (check.status, check.due_at, check.basis) == ("scheduled", planned.at,
+                                                             "provisional")
+        published = WorkingCalendar(holidays=parse_holidays(notice))
+        now = at(12, 31, 23, 45)
+        assert check.replan(published, now, meta("calendar:2027", now)) is True
+        assert (check.due_at, check.basis) == (due_at, "official")
+
+
+def test_a_missed_follow_up_on_a_provisional_day_the_notice_keeps_is_confirmed_never_moved(
+        ) -> None:
+    # A reminder planned at 23:30 on New Year's Eve for the first working day on or after the
+    # next: the law alone, Monday 4 January 2027 09:00 (provisional). Due, missed at its
+    # closing, escalated two working days on. The notice comes on Thursday 7 January. If it
+    # gives the 4th too, the worklists and the board stop saying "provisional": confirmed,
+    # once, nothing else changes (status, next step). If it gives Saturday 2 January (a
+    # make-up day), the 4th it was judged on stays, provisional.
+    rule = DueRule("on_or_after", date(2026, 12, 31), 1, at(12, 31, 23, 30))
+    planned = CALENDAR.plan(rule)
+    assert (planned.at, planned.basis) == (at(1, 4, year=2027), Basis.PROVISIONAL)
+    notices = {True: '{"2027": {"source": "test", "holidays": ["2027-01-01"]}}',
+               False: '{"2027": {"source": "test", "holidays": ["2027-01-01"],'
+                      ' "workdays": ["2027-01-02"]}}'}
+    for keeps, notice in notices.items():
+        published = WorkingCalendar(holidays=parse_holidays(notice))
+        for steps in (1, 2, 3):  # due; missed; escalated
+            f = FollowUp(id=uuid.uuid4(), reason=Reason.DEADLINE_REMINDER.value,
+                         resident_id=uuid.uuid4(), due_at=planned.at,
+                         assigned_clerk="clerk-017", assigned_team=None, priority="normal",
+                         service_item=None, source="test", source_id=None,
+                         meta=meta("schedule-1", at(12, 31, 23, 30)),
+                         basis=planned.basis.value, due_rule=rule.as_dict())
+            for now in (at(1, 4, year=2027), at(1, 4, 17, year=2027),
+                        at(1, 6, 17, year=2027))[:steps]:
+                advance(f, now)
+            status, fire = f.status, f.next_fire_at
+            assert status == ("due", "missed", "escalated")[steps - 1]
+            now = at(1, 7, 10, year=2027)
+            assert f.replan(published, now, meta("calendar:a", now)) is keeps
+            assert (f.status, f.next_fire_at, f.due_at) == (status, fire, planned.at)
+            assert f.basis == (Basis.OFFICIAL if keeps else Basis.PROVISIONAL).value
+            assert f.replan(published, now, meta("calendar:b", now)) is False, "once"
+            if keeps:
+                with pytest.raises(AlreadyDoneError):
+                    f.replan(published, now, meta("calendar:a", now))  # a second replica

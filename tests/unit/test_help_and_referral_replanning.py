@@ -171,3 +171,28 @@ def test_a_deadline_missed_before_the_notice_is_confirmed_only_where_the_notice_
     moved = task(date(2026, 12, 28), 5, at(2026, 12, 28, 10))
     assert moved.replan(MAKE_UP, now, meta("calendar:a", now)) is False
     assert (moved.deadline_at, moved.basis) == (at(2027, 1, 5, 17), Basis.PROVISIONAL.value)
+
+
+def test_an_overdue_referral_and_an_escalated_task_are_confirmed_never_moved() -> None:
+    # Sent and escalated on Monday 28 December with five working days (the law: Tuesday 5
+    # January 2027), chased (督办) and escalated at its close; the schedule comes on Thursday
+    # 7 January. Where the notice gives the 5th too, the board stops saying "provisional" on
+    # it: confirmed official, once, the same moment, still overdue / escalated (no timer to
+    # re-arm: the aggregate has nothing to fire). Where the notice gives the 4th, the 5th it
+    # was judged on stays, provisional; nothing is ever moved to the re-planning's moment.
+    now = at(2027, 1, 7, 10)
+    due = at(2027, 1, 5, 17)
+    for calendar, confirmed in ((AGREES, True), (MAKE_UP, False)):
+        chased = referral(date(2026, 12, 28), 5, at(2026, 12, 28, 10))
+        assert chased.advance(due, "clerk-017", None, meta("tick", due)) is not None
+        escalated = task(date(2026, 12, 28), 5, at(2026, 12, 28, 10))
+        assert escalated.advance(due, PROVISIONAL, "supervisors", meta("tick", due))
+        for made in (chased, escalated):
+            made.collect_events()
+            assert made.replan(calendar, now, meta("calendar:a", now)) is confirmed
+            at_, basis = ((made.deadline_at if isinstance(made, HelpTask)
+                           else made.reply_due_at), made.basis)
+            assert at_ == due and made.next_fire_at is None
+            assert basis == (Basis.OFFICIAL if confirmed else Basis.PROVISIONAL).value
+            assert made.replan(calendar, now, meta("calendar:a2", now)) is False, "once"
+        assert (chased.status, escalated.escalated_to) == ("overdue", "supervisors")

@@ -188,6 +188,7 @@ def test_a_referral_of_a_resolved_case_is_closed_and_never_chased(sent_on: Any) 
     # 23:30 on New Year's Eve, still the 31st in Shanghai: Jan 1 off, 2-3 a weekend, then
     # Monday 4 to Wednesday 6 January 2027 (the law alone: provisional).
     (datetime(2026, 12, 31, 23, 30, tzinfo=SHANGHAI), at(2027, 1, 6, 17), Basis.PROVISIONAL),
+    (at(2027, 3, 10, 10), at(2027, 3, 15, 17), Basis.PROVISIONAL),  # Wednesday, 2027
 ])
 def test_a_referral_the_resolution_closed_is_chased_again_from_the_reopening(
         reopened_at: datetime, due: datetime, basis: Basis) -> None:
@@ -212,6 +213,17 @@ def test_a_referral_the_resolution_closed_is_chased_again_from_the_reopening(
     chase = r.advance(due, "clerk-018", None, meta())
     assert chase == r.chase_id == referral_overdue_follow_up_id(r.id, 1)
     assert chase != referral_overdue_follow_up_id(r.id)
+    # The same reopening delivered again once this round is overdue (its 督办 running), or
+    # once a second resolution closed it: no new round, no second 督办.
+    assert r.chased_by("reopen") and not r.chased_by("another-reopening")
+    assert r.chase_again(reply_due_at, worked_on, meta("reopen")) is False, "redelivered"
+    assert (r.status, r.round, r.chase_id) == ("overdue", 1, chase)
+    assert r.close_as_not_needed(meta()) is True
+    assert r.chase_again(reply_due_at, worked_on, meta("reopen")) is False, "redelivered"
+    assert (r.status, r.round) == ("closed", 1)
+    # A second reopening chases it again (round 2).
+    assert r.chase_again(reply_due_at, worked_on, meta("reopen-2")) is True
+    assert r.round == 2 and r.chase_id == referral_overdue_follow_up_id(r.id, 2)
     # Answered, a referral stays answered: a reopening does not chase it.
     answered = referral(first)
     answered.reply("已核定", by_recipient=True, meta=meta("reply"))

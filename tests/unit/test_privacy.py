@@ -296,6 +296,38 @@ SCRUBBED = [
     # a name after 跟 / 给 / 请 and what was done with them (the shortest name a verb follows)
     ("跟王秀英沟通过了，给王秀英打过电话，请王秀英于周一来，请宋江于周二来",
      f"跟{NAME}沟通过了，给{NAME}打过电话，请{NAME}于周一来，请{NAME}于周二来"),
+    # ... a given name ending in 发 before a verb, and one that begins as a day of the week
+    ("给王建发打电话，请周一明来签字", f"给{NAME}打电话，请{NAME}来签字"),
+    # a name right before a relative, without 的
+    ("张三丰家属说下周来，已联系王秀英女儿，由李建国老伴代办",
+     f"{NAME}家属说下周来，已联系{NAME}女儿，由{NAME}老伴代办"),
+    # a quoted name before a verb of speech; a nickname before 办
+    ("“王秀英”说她不来了，「李建国」表示同意，小王办的，找老李办",
+     f"“{NAME}”说她不来了，「{NAME}」表示同意，{NAME}办的，找{NAME}办"),
+    # two rooms of one home, a building and its room parted by a space
+    ("家住5201 5202室，她儿子住1203、1204室，在1号楼 502室",
+     f"家住{ADDRESS}，她儿子住{ADDRESS}，在{ADDRESS}"),
+    # a surname and a post name one person of an office, as 王主任 does
+    ("跟张科长沟通过了，李所长说下周办，王经理来电",
+     f"跟{NAME}沟通过了，{NAME}说下周办，{NAME}来电"),
+    # who a community center's notes name by who they are: a household, a grid worker, a
+    # volunteer, a relative by the written 其 or by kin, staff after 工作人员：
+    ("住户韩梅梅反映电梯故障，低保户彭德怀的复核已完成，网格员周敏已上门，志愿者柳青已帮老人填表",
+     f"住户{NAME}反映电梯故障，低保户{NAME}的复核已完成，网格员{NAME}已上门，志愿者{NAME}已帮老人填表"),
+    ("由其侄女潘晓燕代为签收，差评人实为其邻居谢文杰，子女王伟说他们自己办，老伴儿任桂英瘫痪在床",
+     f"由其侄女{NAME}代为签收，差评人实为其邻居{NAME}，子女{NAME}说他们自己办，老伴儿{NAME}瘫痪在床"),
+    ("孙女叫曹雨萱，我家老头子高建平住院，涉事工作人员：王磊（工号1023）",
+     f"孙女叫{NAME}，我家老头子{NAME}住院，涉事工作人员：{NAME}（工号1023）"),
+    # a rating's praise of a nickname
+    ("小王服务态度很好，给个好评，小周辛苦了，小张人很好",
+     f"{NAME}服务态度很好，给个好评，{NAME}辛苦了，{NAME}人很好"),
+    # a community's helpers addressed by surname and post; an Alipay account after its name
+    ("吴社工跟进，孙网格员上门了，退款打到支付宝：wang_xy88",
+     f"{NAME}跟进，{NAME}上门了，退款打到支付宝：{ACCOUNT}"),
+    # whom a 代办 or a help task was done for
+    ("代王秀英签字，替李建国领取，帮张伟填表", f"代{NAME}签字，替{NAME}领取，帮{NAME}填表"),
+    # a disability certificate's number: the ID number and two digits (kind, grade)
+    ("残疾证号31011519850312123441已核验", f"残疾证号{ID}已核验"),
 
 ]
 
@@ -303,6 +335,19 @@ KEPT = [
     # offices not reached, and what 其 + a relation is said before (no name after it)
     "已通知房管未回，联系居委未果，已联系万达未回复，联系方式未留，已通知本人未到，联系未果",
     "其子于下周来办，其子在外地工作，其父母均已去世，其子女均在外地，其夫妇二人，其女已出嫁",
+    # a day after who someone is (居民周一来过 lost 周一 as a name), what a grid worker or a
+    # volunteer does, children and grandchildren in a clause
+    "居民周一来过，老人周三上午来窗口，家属周五来办，网格员周一上门，网格员向居民解释政策",
+    "志愿者服务队，志愿者万分感动，社工介入后情绪稳定，住户反映噪音，低保户家庭，困难户补助",
+    "子女均在外地，子女常年在外，邻居帮忙，孙子高考，孙女周末来，小区很好，老人很满意，小组服务",
+    "残疾证已办，残疾证号码待补",
+    # where someone is from, lives or works, right after who they are (a place, a town, a
+    # family's village), and what a household has
+    "家属苏州来的，老人江苏过来的，居民王家宅的，居民徐家汇附近，老人罗店镇的，家属黄浦住院",
+    "住户车辆已挪，居民文件齐了，家属施工单位的，老人温度正常，居民周边都问了",
+    # a place's own helpers and posts (a district or a town ending in a surname), the apps
+    "静安社工，张江网格员，长宁科长，向网格员反映，医务社工介入，支付宝转账500元，支付宝 alipay",
+    "帮忙填表，帮老人填表，代为签字，帮孙子申请，帮高龄老人办理，代付款申请已提交，帮扶申请",
     # what a resident says to staff every day: the 谢 of 谢谢 / 感谢, the 麻 of 麻烦 and the
     # 辛 of 辛苦 are no surnames, nor the 任 of 班主任 or the 边 of 那边
     "谢谢老师，感谢阿姨，多谢师傅；麻烦老师了，辛苦阿姨了，感谢窗口老师",
@@ -473,7 +518,12 @@ KEPT = [
     "王府井先生",
     # the ordinary words after 跟 / 给 / 请, days, offices, a surname and a post, a place
     "已跟进，给予补助，给付标准不变，给付金额于每月发放，请示领导，请假一天，请周一来，请家属于周一来",
-    "跟居委会沟通过了，给社区打过电话，跟施工方沟通，给房东打过电话，给孙子打电话，跟张科长沟通过了",
+    "跟居委会沟通过了，给社区打过电话，跟施工方沟通，给房东打过电话，给孙子打电话",
+    # a day before what is done on it; a preposition before a relative; 发 in 发来
+    "请周一再来，请周二或周三来，请周一九点来，请周一上午来，向姐姐反映，向妈妈说了，“一网通办”说明",
+    # a post after a word that ends in a surname, a trade, a place's head; relatives not named
+    "公安局长说，分管科长来了，相关处长，免费律师，长宁区长，照顾生病女儿，房东家属说，通知申请人家属，"
+    "老龄办，小区办",
     "请申请人本人携带身份证来，请安排人员来，请常住人口来，请黄山来，请尽快来，给包裹寄回",
     # offices and a post after 联系人 / 经办人 / 负责人, and what the staff did
     "联系人：社区居委会，经办人：民政科，负责人：居委会主任，负责人解释说明，负责人马上处理",

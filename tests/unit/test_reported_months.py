@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
+from types import SimpleNamespace
+from uuid import uuid4
+from zoneinfo import ZoneInfo
 
 import pytest
 
+from services.feedback.figures.projection import FiguresProjection
 from services.feedback.periods import (
     as_reported,
     changed_figures,
@@ -46,3 +50,20 @@ def test_only_a_reported_figure_whose_counts_moved_is_a_change() -> None:
     moved = [before[0], {"name": "satisfaction_rate", "numerator": 1, "denominator": 1,
                          "rate": 1.0}]
     assert changed_figures(before, moved) == ["satisfaction_rate"]
+
+
+@pytest.mark.parametrize(("recorded", "month", "late"), [
+    ("2026-12-31T15:30:00+00:00", date(2026, 12, 1), False),  # 31 Dec 23:30 in Shanghai
+    ("2026-12-31T16:30:00+00:00", date(2026, 12, 1), True),  # 1 Jan 00:30 there, UTC's 31st
+    ("2026-12-20T02:00:00+00:00", date(2026, 11, 1), True),  # Sunday 20 December
+    ("2026-12-20T02:00:00+00:00", date(2026, 12, 1), False),
+    ("2027-02-28T16:10:00+00:00", date(2027, 2, 1), True),  # 1 March 2027 in Shanghai
+])
+def test_a_fact_recorded_after_its_month_ended_at_the_center_is_noted_late(
+        recorded: str, month: date, late: bool) -> None:
+    figures = FiguresProjection(ZoneInfo("Asia/Shanghai"))
+    e = SimpleNamespace(event_id=uuid4(), partition_key=uuid4(), center_id="SH-PD-HUAMU",
+                        type="CaseResolved", recorded_at=datetime.fromisoformat(recorded))
+    figures.late = {}
+    figures._note_late(e, {month})  # type: ignore[arg-type]
+    assert bool(figures.late) is late

@@ -22,8 +22,13 @@ from services.feedback.commands import RateService
 from services.feedback.tokens import SurveyTokens, TokenWrongCase
 from services.followup import commands as c
 from services.intake import case_texts as case_texts_route
+from services.intake.application import Intake
+from services.intake.commands import HearRequest
+from services.intake.domain import Case, case_id_for
+from services.intake.known_people import KnownPeople
 from shared.eventstore.command_path import CommandPath
 from shared.http.case_texts import IntakeCaseTexts, signature, signed
+from shared.kernel.errors import Forbidden
 from shared.kernel.scrubbing import (
     SCRUBBED_BY_INTAKE,
     IntakeScrubbed,
@@ -158,8 +163,10 @@ def _asking_intake(noted: _Noted, asked: list[str]
                                base_url="http://intake", event_hooks={"request": [seen]})
     app = Application()
     app.save(noted)
-    path = CommandPath(SimpleNamespace(command_digest_key=b"k" * 32, app=app))  # type: ignore[arg-type]
-    return path, IntakeCaseTexts(Settings(), client), client
+    port = IntakeCaseTexts(Settings(), client)
+    path = CommandPath(SimpleNamespace(command_digest_key=b"k" * 32, app=app),  # type: ignore[arg-type]
+                       case_texts=port)
+    return path, port, client
 
 
 async def test_a_services_own_worker_does_not_ask_intake_only_a_caller_does() -> None:
@@ -169,13 +176,13 @@ async def test_a_services_own_worker_does_not_ask_intake_only_a_caller_does() ->
     the stream, or intake hung, stalled each event on the timeout. A clerk's note still goes."""
     asked: list[str] = []
     noted = _Noted(uuid4())
-    path, port, client = _asking_intake(noted, asked)
+    path, _, client = _asking_intake(noted, asked)
     try:
         for worker in ("system:rules", "system:feedback"):
-            await path.scrubbing({"actor": worker}, noted.id, ["case reopened"], port)
+            await path.scrubbing({"actor": worker}, noted.id, "case reopened")
         assert asked == []
         meta: dict[str, Any] = {"actor": "clerk-018"}
-        await path.scrubbing(meta, noted.id, [REASON], port)
+        await path.scrubbing(meta, noted.id, REASON)
         assert asked == [f"/internal/case-texts/{noted.case_id}"]
     finally:
         await client.aclose()
@@ -187,19 +194,53 @@ async def test_intake_reads_no_resident_for_a_caller_the_aggregate_is_out_of_rea
     that case's resident from the vault for them first, on every such call."""
     asked: list[str] = []
     noted = _Noted(uuid4())
-    path, port, client = _asking_intake(noted, asked)
+    path, _, client = _asking_intake(noted, asked)
     try:
         for outsider in (Principal("clerk-9", Role.CLERK, center_id="SH-XH-TIANPING"),
                          Principal("resident", Role.RESIDENT, center_id="SH-PD-HUAMU",
                                    case_id=uuid4())):
             with acting_as(outsider):
-                await path.scrubbing({"actor": outsider.sub}, noted.id, [REASON], port)
+                await path.scrubbing({"actor": outsider.sub}, noted.id, REASON)
         assert asked == []
         with acting_as(Principal("clerk-018", Role.CLERK, center_id="SH-PD-HUAMU")):
-            await path.scrubbing({"actor": "clerk-018"}, noted.id, [REASON], port)
+            await path.scrubbing({"actor": "clerk-018"}, noted.id, REASON)
         assert asked == [f"/internal/case-texts/{noted.case_id}"]
     finally:
         await client.aclose()
+
+
+async def test_intakes_own_steps_read_no_resident_for_another_centers_clerk() -> None:
+    """The same on intake's own path: a clerk of another center posting a step to a case (a
+    note, a restatement) gets the 403 as the command loads the case; before, intake read the
+    case's resident (and the applicant acting for them) from the vault for them first, to
+    scrub the text of a command it was about to refuse, on every such call."""
+    resident = uuid4()
+    case = Case(id=case_id_for("SH-PD-HUAMU", "open-1"), center_id="SH-PD-HUAMU",
+                counter_id="window-3", clerk_id="clerk-017", channel="counter",
+                service_item="SA-HARDSHIP-SUBSIDY", resident_id=resident,
+                meta={"causation_id": "open-1"})
+    app = Application()
+    app.save(case)
+    read: list[UUID] = []
+
+    class Vault:
+        async def identity_terms(self, resident_id: UUID) -> None:
+            read.append(resident_id)
+
+    async def submit(command: Any, ids: list[UUID]) -> None:
+        raise Forbidden("another center's case")  # as the unit answers the outsider
+
+    committer = SimpleNamespace(command_digest_key=b"k" * 32, app=app, submit=submit)
+    intake = Intake(committer, None, known=KnownPeople(app, Vault()))  # type: ignore[arg-type]
+    step = HearRequest(words="王秀英想申请补助")
+    with acting_as(Principal("clerk-9", Role.CLERK, center_id="SH-XH-TIANPING")), \
+            pytest.raises(Forbidden):
+        await intake.hear_request(case.id, step, "clerk-9", "k-1")
+    assert read == []
+    with acting_as(Principal("clerk-017", Role.CLERK, center_id="SH-PD-HUAMU")), \
+            pytest.raises(Forbidden):  # (this test's committer refuses everyone)
+        await intake.hear_request(case.id, step, "clerk-017", "k-2")
+    assert read == [resident]
 
 
 async def test_a_survey_link_asks_intake_about_its_own_surveys_resident_only() -> None:

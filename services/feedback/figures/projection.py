@@ -294,7 +294,8 @@ class FiguresProjection:
                 for table in TABLES if dirty[table.name]]
 
     def _note_late(self, e: Envelope, months: set[date]) -> None:
-        recorded = self.day(e.recorded_at).replace(day=1)
+        day = self.day(e.recorded_at)
+        recorded = date(day.year, day.month, 1)  # day.replace(day=1): 1.3 us more an event
         for month in months:
             if month < recorded:
                 self.late[(e.event_id, month)] = (e.event_id, month, e.partition_key,

@@ -180,10 +180,12 @@ FIGURES: tuple[Figure, ...] = (
            "(f.completed_on IS NOT NULL OR f.missed)",
            "f.completed_on IS NOT NULL AND NOT f.missed"
            " AND f.outcome IS DISTINCT FROM 'unreachable'"
-           " AND NOT coalesce(f.judged_on > f.due_on, false)",
-           meaning="completed (the resident reached, or a task done) and never missed over "
-                   "completed or missed; a backdated completion judged after its due day "
-                   "(FollowUpCompleted.judged_at) is not on time"),
+           " AND coalesce(f.judged_on, f.completed_on) <= f.due_on",
+           meaning="completed (the resident reached, or a task done) by its due day and never "
+                   "missed over completed or missed; judged on the day of its completion "
+                   "(FollowUpCompleted.judged_at when backdated), not on whether the "
+                   "scheduler saw it missed: one done after its due day while the scheduler "
+                   "was down is not on time"),
     Figure("followups_unreachable", FOLLOWUPS, "due_on",
            "f.completed_on IS NOT NULL AND f.outcome = 'unreachable'",
            meaning="follow-ups ended with the resident not reached after every attempt "

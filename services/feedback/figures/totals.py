@@ -34,6 +34,7 @@ from shared.contracts.vocabulary import Emotion
 
 TABLE = "fig_day_totals"
 FILLED = "fig_day_totals_filled"
+RECOUNTED = "fig_day_totals_late_followups_recounted"
 
 SATISFIED = ("very_satisfied", "satisfied", "basically_satisfied")
 BAD = ("dissatisfied", "very_dissatisfied")
@@ -104,7 +105,7 @@ COLUMNS_SQL: tuple[tuple[str, str, dict[str, str]], ...] = (
     ("fig_followups", "due_on", {
         "followups_closed": "f.completed_on IS NOT NULL OR f.missed",
         "followups_on_time": "f.completed_on IS NOT NULL AND NOT f.missed"
-                             " AND NOT coalesce(f.judged_on > f.due_on, false)"
+                             " AND coalesce(f.judged_on, f.completed_on) <= f.due_on"
                              " AND f.outcome IS DISTINCT FROM 'unreachable'",
         "followups_unreachable": "f.completed_on IS NOT NULL"
                                  " AND f.outcome = 'unreachable'"}),
@@ -152,9 +153,8 @@ def contributions(table: str, row: dict[str, Any]) -> Iterable[tuple[str, date, 
             if done or missed is True:
                 yield center, on, "followups_closed", 1
             unreachable = done and row["outcome"] == "unreachable"
-            judged = row["judged_on"]
-            if done and missed is False and not unreachable and not (
-                    judged is not None and judged > on):
+            if done and missed is False and not unreachable and (
+                    row["judged_on"] or row["completed_on"]) <= on:
                 yield center, on, "followups_on_time", 1
             if unreachable:
                 yield center, on, "followups_unreachable", 1
@@ -292,6 +292,14 @@ DDL = [
     # rebuild fills them for the days already kept).
     *(f"ALTER TABLE {TABLE} ADD COLUMN IF NOT EXISTS {c} bigint NOT NULL DEFAULT 0"
       for c in ("followups_unreachable", "declined", "backdated_resolutions")),
+    # Follow-ups done after their due day while the scheduler was down (never missed) were
+    # counted on time until the rule judged the completion's day: counted again, once.
+    f"CREATE TABLE IF NOT EXISTS {RECOUNTED} (recounted boolean PRIMARY KEY)",
+    f"WITH first AS (INSERT INTO {RECOUNTED} VALUES (true) ON CONFLICT DO NOTHING RETURNING 1)"
+    f" UPDATE {TABLE} t SET followups_on_time = c.n FROM (SELECT f.center_id, f.due_on,"
+    f" count(*) FILTER (WHERE {CONDITION['followups_on_time']}) AS n FROM fig_followups f"
+    " WHERE f.due_on IS NOT NULL GROUP BY 1, 2) c WHERE c.center_id = t.center_id"
+    " AND c.due_on = t.day AND c.n <> t.followups_on_time AND EXISTS (SELECT 1 FROM first)",
     # Where the fact rows were kept before this table was: filled from them, once.
     f"CREATE TABLE IF NOT EXISTS {FILLED} (filled boolean PRIMARY KEY)",
     f"WITH first AS (INSERT INTO {FILLED} VALUES (true) ON CONFLICT DO NOTHING RETURNING 1)"

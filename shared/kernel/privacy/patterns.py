@@ -153,10 +153,10 @@ _SPLIT = (r"(?>" + _SPACE + r"[.\-_/|·,，、;；。~～〜]?" + _SPACE
 _THOUSANDS = re.compile(r"\d,\d{3}(?!\d)")
 _ID_18 = re.compile(r"(?<![0-9A-Za-z])[1-9](?:" + _SPLIT + r"\d){16}" + _SPLIT
                     + r"[0-9Xx](?![0-9A-Za-z])")
-_ID_WORD = (r"(?:身份证|证件|居民身份|护照|通行证|居住证|\bID\b|\bI\.D\.|\b[Pp]assport\b)"
+_ID_WORD = (r"(?:身份证|证件|居民身份|护照|通行证|居住证|残疾人?证|\bID\b|\bI\.D\.|\b[Pp]assport\b)"
             r"(?:号码|号|编号|\s?[Nn]umber|\s?No\.?|#)?(?:的)?")
 _ID_KEYWORD = re.compile(_ID_WORD + r"(?:是|为|:|：|\s)*"
-                         r"(?P<n>[A-Z]{0,2}\d(?:" + _SEP + r"[0-9Xx]){5,17})")
+                         r"(?P<n>[A-Z]{0,2}\d(?:" + _SEP + r"[0-9Xx]){5,17}(?:\d\d(?!\d))?)")
 _ID_TAIL = re.compile(_ID_WORD + r"(?:尾号|尾数|末尾|结尾|(?:后|末|最后)[四五六46]位(?:数字|数)?)"
                       r"(?:是|为|:|：|\s)*"
                       r"(?P<n>[0-9Xx]{4,6}|[0-9Xx](?: [0-9Xx]){3,5})(?![0-9])")
@@ -272,7 +272,8 @@ def _hk_local(text: str, m: re.Match[str]) -> bool:
     """Parted by spaces, or by a dash from a first group that is no round number (6000-8000
     is a range); neither group round (月收入5000 6000), no unit after (9000 9500元), no
     serial's name before; not the last two of a run of numbers (5201 5202 5203), nor a
-    room's, a seat's, a ticket's or an amount's numbers (``_NUMBERED_BEFORE``, 5201 5202室)."""
+    room's, a seat's, a ticket's or an amount's numbers (``_NUMBERED_BEFORE``; 5201 5202室 is
+two rooms of a home, an address's: ``_listed_before``)."""
     a, b = m.group("a"), m.group("b")
     parted = m.group()[len(a):-len(b)]
     start = m.start()
@@ -349,10 +350,11 @@ _TAIL_KEYWORD = re.compile(r"(?:(?:手机|电话|号码)(?:号码|号)?)?" + _LA
 """尾号5678, 手机后四位5678: the last digits of a phone number."""
 _ACCOUNT_TAIL = re.compile(r"(?:卡号|账号|帐号|银行卡|社保卡|医保卡|存折)" + _LAST_FOUR)
 _CHAT_ID = re.compile(
-    r"(?P<app>微信|[Ww]e[Cc]hat|(?<![A-Za-z])(?:wx|WX|vx|VX|V信|v信|QQ|qq)|钉钉)"
-    r"(?:号码|号|\s?(?:ID|id|[Aa]ccount|[Nn]umber|[Nn]o\.?)\b)?"
+    r"(?P<app>微信|[Ww]e[Cc]hat|(?<![A-Za-z])(?:wx|WX|vx|VX|V信|v信|QQ|qq)|钉钉|支付宝|[Aa]lipay)"
+    r"(?:号码|号|账号|账户|\s?(?:ID|id|[Aa]ccount|[Nn]umber|[Nn]o\.?)\b)?"
     r"(?:是|为|:|：|\s|\bis\b)*(?P<n>[A-Za-z0-9][A-Za-z0-9_\-]{4,29})(?![A-Za-z0-9_\-])")
-"""A WeChat, QQ or DingTalk account after its name (微信号 wxid_..., QQ 12345678, vx: li_min88):
+"""A WeChat, QQ, DingTalk or Alipay account after its name (微信号 wxid_..., QQ 12345678, vx:
+li_min88, 支付宝：wang_xy88, a refund's or a subsidy's payee):
 it reaches the person as a phone number does. A QQ account is a number and a WeChat one at
 least six characters: "QQ group", "WeChat group" are no account."""
 
@@ -360,7 +362,8 @@ least six characters: "QQ group", "WeChat group" are no account."""
 def _chat_account(m: re.Match[str]) -> bool:
     if m.group("app").lower() == "qq":
         return m.group("n").isdigit()
-    return len(m.group("n")) >= 6 and m.group("n").lower() not in ("account", "number")
+    return len(m.group("n")) >= 6 and m.group("n").lower() not in ("account", "number", "alipay",
+                                                                     "wechat")
 
 
 _PLATE = re.compile(
@@ -408,7 +411,8 @@ def digits_of(text: str) -> str:
 _NUMERALS = "〇零一二三四五六七八九十百千两"
 _NUM = r"(?:(?<!\d)\d+(?:-\d+)?|(?<![" + _NUMERALS + r"])[" + _NUMERALS + r"]+)"
 _UNIT = r"(?:号楼|号院|支弄|单元|号|弄|幢|栋|座|层|楼|室|户|组|排)"
-_ADDRESS_CORE = re.compile(r"(?:" + _NUM + r"\s*" + _UNIT + r")+(?:\s*\d{3,5}(?![\d号])"
+_ADDRESS_CORE = re.compile(r"(?:" + _NUM + r"\s*" + _UNIT + r")(?:\s{0,2}" + _NUM + r"\s*" + _UNIT
+                           + r")*(?:\s*\d{3,5}(?![\d号])"
                            r"|(?<=单元)[〇零一二三四五六七八九]{3,4}(?![〇零一二三四五六七八九十百千号]))?")
 _STRONG_UNITS = ("室", "弄", "幢", "栋", "单元", "号院", "支弄")
 _PLACES = ("路", "街", "大道", "段", "巷", "弄", "村", "小区", "新村", "花园", "公寓", "苑", "家园",
@@ -478,6 +482,22 @@ def _not_a_home(text: str, start: int, end: int, units: list[str]) -> bool:
     return rooms is not None and rooms.end() == end
 
 
+_LISTED_NUMBER = re.compile(r"(?<![\d\-])(?P<d>\d{3,5})(?:\s{0,2}[、，,/和及与]\s{0,2}|\s{1,2})$")
+"""A number listed right before a house's or a room's (5201 5202室, 1203、1204室: two rooms
+of one home), as many digits as it."""
+_LEADING_DIGITS = re.compile(r"\d+")
+
+
+def _listed_before(text: str, start: int, core: str) -> int:
+    """Where the numbers listed before an address's core begin (5201 5202室: at 5201)."""
+    lead = _LEADING_DIGITS.match(core)
+    while lead is not None and (
+            m := _LISTED_NUMBER.search(text, max(0, start - 10), start)) is not None \
+            and len(m.group("d")) == len(lead.group()):
+        start = m.start()
+    return start
+
+
 def _address_spans(text: str, english: bool = True) -> Iterator[tuple[int, int]]:
     for m in _ADDRESS_CORE.finditer(text):
         start, end = m.span()
@@ -489,7 +509,7 @@ def _address_spans(text: str, english: bool = True) -> Iterator[tuple[int, int]]
         named = text[place:start]
         anchored = any(named.endswith(p) for p in _PLACES)
         if anchored or len(units) >= 2 or any(u in _STRONG_UNITS for u in units):
-            yield (place if anchored else start), end
+            yield (place if anchored else _listed_before(text, start, core)), end
     if "-" in text:
         for m in _DASHED.finditer(text):
             start, end = m.span()
@@ -537,9 +557,16 @@ _NOT_GIVEN = ("说讲称来去在的了是和与要想已没不也都又就对�
               "代本签申办同反表咨询打回未电给被让叫上下")
 """Characters that end a name rather than belong to it (王秀英说, 陈静代办)."""
 _GIVEN = r"(?:(?![" + _NOT_GIVEN + r"])[\u4e00-\u9fff])"
-_SURNAME_TITLE = re.compile(_SURNAME + _HONORIFIC)
+OFFICE_POSTS = ("科长", "处长", "局长", "所长", "站长", "院长", "校长", "馆长", "行长", "庭长",
+                "厂长", "部长", "社长", "村长", "队长", "组长", "经理", "干事", "警官",
+                # a community's own helpers, addressed so (吴社工跟进, 孙网格员上门了)
+                "社工", "网格员")
+"""Posts a surname is said before as a form of address is (张科长, 李所长, 王经理), naming one
+person of an office as surely as 王主任 does; not 区长, 县长, 市长, 镇长 (a place's name
+ends in a surname: 长宁区长), nor a trade said of anyone (免费律师, 专职会计)."""
+_SURNAME_TITLE = re.compile(_SURNAME + "(?:" + _HONORIFIC + "|" + "|".join(OFFICE_POSTS) + ")")
 _POSTS = ("保安", "门卫", "城管", "租车", "汽车", "打车", "班车", "校车", "修车", "包车")
-_OFFICIAL_TITLES = ("主任", "书记", "医生", "老师", "同志", "师傅")
+_OFFICIAL_TITLES = ("主任", "书记", "医生", "老师", "同志", "师傅", *OFFICE_POSTS)
 
 
 def _addressed_by_post(text: str, start: int, found: str) -> bool:
@@ -547,16 +574,19 @@ def _addressed_by_post(text: str, start: int, found: str) -> bool:
     director": 向主任汇报, 向医生说明), not after a surname."""
     return text[max(start - 1, 0):start + 1] in _POSTS or (
         found[0] == "向" and found[1:] in _OFFICIAL_TITLES)
-_INTRODUCERS = (r"(?:居民|申请人|老人|患者|病人|家属|户主|联系人|姓\s?名|"
+_INTRODUCERS = (r"(?:居民|住户|低保户|困难户|申请人|老人|患者|病人|家属|户主|联系人|姓\s?名|"
+                # who helped or was with them (网格员周敏已上门, 志愿者柳青已帮老人填表)
+                r"网格员|志愿者|社工|楼组长|工作人员[:：]|"
                 # a referred unit's or a helper's staff, named in its reply (经办人李明说,
                 # 回复人：李建国（网格员）); an office after them stays (联系人：社区居委会)
                 r"经办人|回复人|负责人|签收人|对接人|承办人|接待人|"
                 r"名叫|叫做|名字叫|名字是|"
                 r"名字[:：]|本人|"
                 r"我叫|他叫|她叫|"
-                r"丈夫|妻子|儿子|女儿|母亲|父亲|老伴|爱人|监护人|代办人|委托人|"
+                r"丈夫|妻子|儿子|女儿|母亲|父亲|老伴儿?|老头子|爱人|监护人|代办人|委托人|子女|邻居|"
+                r"孙子|孙女|外孙|侄子|侄女|外甥|"
                 # the written 其 + a relation: 其子张伟代办, 由其母王秀英领取
-                r"其子|其女|其夫|其妻|其父|其母|"
+                r"其(?:子|女|夫|妻|父|母|孙子|孙女|外孙|侄子|侄女|外甥|兄|弟|姐|妹|儿媳|女婿|邻居|亲戚)|"
                 r"收件人|收款人|持卡人|开户名|配偶|陪同人|代理人|联络人|"
                 r"来电人|来访人|投诉人|举报人|求助人|反映人|当事人|报案人)")
 NOT_NAMES = ("申请", "申报", "申领", "申诉", "申办", "费用", "高龄", "康复", "曾经", "曾多次",
@@ -564,7 +594,10 @@ NOT_NAMES = ("申请", "申报", "申领", "申诉", "申办", "费用", "高龄
              "常住", "管理", "解决", "商量", "金额", "程序", "范围", "任何", "房屋", "万一", "万元",
              "方法", "方式", "方面", "方案", "方向",
              "向社区", "向街道", "向居委", "向中心", "向窗口", "向我", "向工作人员", "向医院",
-             "向单位", "向有关", "向相关", "高度",
+             "向单位", "向有关", "向相关", "高度", "向居民", "向他", "向她", "向其", "万分",
+             # what a household or a helper has or does (住户车辆已挪, 居民文件齐了)
+             "周边", "车辆", "车站", "齐全", "文件", "温度", "华侨", "毛病", "施工", "焦虑",
+             "农村", "付款", "付费",
              # an illness, a body part, a home, an accident after 母亲 / 患者 / 居民 ...
              "高血", "高烧", "高热", "高考", "高三", "高二", "高一", "高中", "左腿", "左手", "左脚",
              "左眼", "左耳", "左侧", "左边", "左肩", "左膝", "严重", "关心", "关注", "关系", "房租",
@@ -602,15 +635,37 @@ _BODY_SUFFIX = frozenset("局委院所站厅处科队会省市区县乡州员厂
 def is_name(found: str) -> bool:
     """A listed or speaking "name" that is a role, a relation, an office or a place is not one."""
     return found not in NOT_A_PERSONS_NAME and found[-1] not in _BODY_SUFFIX
+_AFTER_A_DAY = ("一二三四五六七八九十日天再于带补到送寄发领或至及早晚中午点号和与凌傍全整半"
+                "过携提本电当见面沟联确核解反答商")
+"""What follows 周一 ... 周日 when it is a day (请周一再来, 请周二或周三来, 请周一上午来, 请周一
+九点来): anything else is a given name (请周一明来)."""
+_A_DAY_NOT_A_NAME = (r"周[一二三四五六日天](?!(?![" + _NOT_GIVEN + _AFTER_A_DAY
+                     + r"])[\u4e00-\u9fff])")
+_FROM_PLACES = ("江苏", "江西", "江阴", "安徽", "安庆", "吉林", "宁夏", "宁波", "宁德", "常熟",
+                "常德", "余姚", "余杭", "黄山", "黄石", "黄冈", "金华", "金山", "马鞍山", "邵阳",
+                # where a resident or a relative comes from, lives or works, said right after
+                # who they are (家属苏州来的, 子女张江上班, 居民徐家汇附近): the towns and
+                # quarters of Shanghai and the cities that begin with a surname and are no
+                # one's name
+                "杨浦", "徐汇", "黄浦", "闵行", "张江", "陆家嘴", "徐家汇", "朱家角", "曹杨",
+                "周家渡", "曹家渡", "江湾", "彭浦", "吴淞", "顾村", "华漕", "吴泾", "梅陇", "徐泾",
+                "赵巷", "朱泾", "枫泾", "张堰", "吕巷", "庄行", "车墩", "叶榭", "马陆", "陈家镇",
+                "苏州", "常州", "温州", "徐州", "连云港", "秦皇岛", "邢台", "甘肃", "韩国", "武汉",
+                "沈阳", "岳阳", "焦作", "石家庄", "包头", "张家港", "张家口", "张家界", "兰州",
+                "柳州", "桂林", "龙岩", "齐齐哈尔", "安阳", "郑州", "商丘", "许昌", "周口", "唐山")
+"""Places a resident says they are from (我是江苏的) or lives or works in that begin with a
+surname."""
+_TOWN = frozenset("镇区县市乡")
+"""What ends a place's name (罗店镇, 周浦镇): after who someone is, no name ends so."""
+_FAMILY_PLACE = _SURNAME + "家[宅浜汇角渡嘴湾桥村巷庄坝港塘埭沟坪岭集屯营寨堡洼]"
+"""A village or a quarter named after a family (王家宅, 张家浜, 潘家湾), no one's name."""
 _INTRODUCED = re.compile(
     _INTRODUCERS + r"(?:是|为|叫|:|：|\s)*"
-    r"(?!" + "|".join(NOT_NAMES) + r")"
+    r"(?!" + "|".join(NOT_NAMES + _FROM_PLACES) + "|" + _A_DAY_NOT_A_NAME + "|"
+    + _FAMILY_PLACE + r")"
     r"(?P<n>" + _SURNAME + _GIVEN + r"{1,2})")
 _KIN = ("老公|老婆|媳妇|孩子|闺女|女婿|儿媳|哥哥|姐姐|弟弟|妹妹|爸爸|妈妈|爷爷|奶奶|外公|外婆|"
-        "邻居|朋友")
-_FROM_PLACES = ("江苏", "江西", "江阴", "安徽", "安庆", "吉林", "宁夏", "宁波", "宁德", "常熟",
-                "常德", "余姚", "余杭", "黄山", "黄石", "黄冈", "金华", "金山", "马鞍山", "邵阳")
-"""Places a resident says they are from (我是江苏的) that begin with a surname."""
+        "邻居|朋友|孙子|孙女|外孙|侄子|侄女|外甥")
 _RELATIVE = (r"(?:" + _KIN + r"|丈夫|妻子|儿子|女儿|母亲|父亲|老伴|爱人|家属)")
 _SELF_INTRODUCED = re.compile(
     r"我是(?!" + "|".join(NOT_NAMES + _FROM_PLACES) + r")(?P<n>" + _SURNAME + _GIVEN + r"{1,2})"
@@ -624,8 +679,10 @@ _KIN_NAMED = re.compile(
 
 
 _ONE_SURNAME = "[" + "".join(n for n in SURNAMES if len(n) == 1) + "]"
-_NICK_NEXT = (r"(?:说|讲|称|本人|表示|反映|告诉|来|去|回|打|帮|问|让|要|会|刚|又|也|已|还|在|"
-              r"今天|明天|昨天|上午|下午|上门|负责|经办|答应|同意|家|和|跟|的|[，。；！？、,.;!?）)\s]|$)")
+_NICK_NEXT = (r"(?:说|讲|称|本人|表示|反映|告诉|来|去|回|打|帮|问|让|要|会|刚|又|也|已|还|在|办|"
+              r"今天|明天|昨天|上午|下午|上门|负责|经办|答应|同意|家|和|跟|的|"
+              # a rating's praise (小王服务态度很好, 小周辛苦了, 小张人很好)
+              r"辛苦|服务|态度|耐心|热情|很|非常|真|特别|挺|人很|人好|人挺|一起|[，。；！？、,.;!?）)\s]|$)")
 _NICKNAME = re.compile(
     r"(?:(?<![大从最缩矮弱短细微渺减较很太胆狭老妻一])小(?![车费康白米麦牛熊钱包童苗房池孔])"
     r"|(?<![养敬尊古长元父遗防终孝扶助为爱送赡托安护])老(?![房农车]))" + _ONE_SURNAME
@@ -633,10 +690,10 @@ _NICKNAME = re.compile(
     r"|" + _ONE_SURNAME + r"[姐哥叔婶嫂](?![姐哥叔婶嫂子夫妹弟们])"
     r"|(?<![养敬尊古长元父遗防终孝扶助为爱送赡托安护])老(?![石龙房农车])" + _ONE_SURNAME
     + r"头(?![发部疼痛脑像])")
-"""What colleagues and neighbours call each other (小王说他明天来, 找老李帮忙, 王姐, 李哥): 小 or
-老 and a surname, when what follows is what a person does or says (or the clause ends), and a
-surname before 姐 / 哥 / 叔 / 婶 / 嫂, and 老 + a surname + 头 (老王头; not 老石头, 老龙头).
-Not 小区, 老年 (no surname), not 养老金 (老 ends a word),
+"""What colleagues and neighbours call each other (小王说他明天来, 找老李帮忙, 小王办的, 王姐,
+李哥): 小 or 老 and a surname, when what follows is what a person does or says (or the clause
+ends), and a surname before 姐 / 哥 / 叔 / 婶 / 嫂, and 老 + a surname + 头 (老王头; not 老石头,
+老龙头). Not 小区, 老年 (no surname), not 养老金 (老 ends a word),
 not 小车来了 or 老房的 (a thing), not 向姐姐 / 连哥哥 (a preposition before a relative)."""
 _REACH_END = r"(?=[，。；！？,.;!?、\s）)：:（(—…“”\"'～~\-]|了|并|和|及|与|后|未|没|$)"
 _REACHED = re.compile(
@@ -657,16 +714,39 @@ _KIN_OF = re.compile(
 written 之 (王秀英之女): the
 relative is named through the resident; not 房东的儿子 (``is_name``), 周一的孩子 (a day),
 江西的亲属 (a place); a neighbour or a friend is not asked for (沈阳的朋友 is a city's)."""
+_NEXT_OF_KIN = "家属|女儿|儿子|老伴|丈夫|妻子|爱人|母亲|父亲|配偶|监护人"
+_KIN_AFTER = re.compile(
+    r"(?:^|(?<=[，。；！？,.;!?\s：:、（(“”\"])|(?<=由)|(?<=跟)|(?<=给)|(?<=请)|(?<=和)|(?<=与)"
+    r"|(?<=联系)|(?<=通知)|(?<=告知)|(?<=转告)|(?<=回访)|(?<=陪同)|(?<=探望)|(?<=看望)|(?<=走访))"
+    r"(?!" + "|".join(NOT_NAMES + _FROM_PLACES + _WEEKDAYS) + r")(?P<n>" + _SURNAME + _GIVEN
+    + r"{1,2})(?=" + _NEXT_OF_KIN + ")")
+"""A name right before who someone is to them, without 的 (张三丰家属说, 已联系王秀英女儿, 由
+李建国老伴代办), opening a clause or after who reached them: not 照顾生病女儿 (mid-clause),
+房东家属 (``is_name``), 申请人家属, 武汉女儿 (a place, ``_BEFORE_A_TITLE``)."""
+_TOLD_VERBS = (r"沟通|联系|确认|核实|说明|解释|反馈|答复|回复|商量|面谈|见面|当面|打|说|讲|"
+               r"寄|于|带|携带|补|提供|签|办|领|再|明天|后天|下周|本周|周[一二三四五六日]|上午|"
+               r"下午|今天|电话")
+"""What a name after 跟 / 给 / 请 is followed by that makes no word with 发 before it (发来,
+发到, 发回, 发送 do)."""
 _TOLD = re.compile(
-    r"(?:跟|给(?![付予])|请)(?!" + "|".join(NOT_NAMES + _WEEKDAYS) + r")(?P<n>" + _SURNAME
-    + _GIVEN + r"{1,2}?)(?=沟通|联系|确认|核实|说明|解释|反馈|答复|回复|商量|面谈|见面|当面|"
-    r"打|回|发|送|寄|说|讲|于|来|到|过来|带|携带|补|提供|签|办|领|再|明天|后天|下周|本周|"
-    r"周[一二三四五六日]|上午|下午|今天|电话)")
+    r"(?:跟|给(?![付予])|请)(?!" + "|".join(NOT_NAMES) + "|" + _A_DAY_NOT_A_NAME + r")(?P<n>"
+    + _SURNAME + r"(?P<g>" + _GIVEN + r"{1,2}?))(?=" + _TOLD_VERBS + r"|回|发|送|来|到|过来)")
+_FA_THEN = re.compile(r"发(?=" + _TOLD_VERBS + ")")
+_ON_BEHALF = re.compile(
+    r"(?:代|替|帮)(?!" + "|".join(NOT_NAMES + _FROM_PLACES) + "|" + _A_DAY_NOT_A_NAME + r")(?P<n>"
+    + _SURNAME + _GIVEN + r"{1,2}?)(?=签字|签名|领取|填表|填写|办理|交材料|补交|取件|缴费|申请|"
+    r"预约|挂号|递交|提交)")
+"""A name after 代 / 替 / 帮 and what was done for them (代王秀英签字, 替王秀英领取, 帮王秀英
+填表), as a 代办 or a help task's note says whom it was done for; not 代办, 帮忙, 帮扶 (no name
+follows), 帮孙子申请 (``is_name``), 帮高龄老人办理 (``NOT_NAMES``)."""
 """A name after 跟 / 给 / 请 and what was done with them or asked of them, as a follow-up's
 outcome says it (跟王秀英沟通过了, 给王秀英打过电话, 请王秀英于周一来); not 跟进, 给予, 给付,
-请示, 请假 (no name follows), 请周一来 (a day), not 给居委会打电话, 跟施工方沟通 (an office,
-``_UNITS_REACHED``), not 跟张科长沟通 (a surname and a post: ``_POSTS_AFTER_A_SURNAME``). The
-shortest name that a verb follows (请宋江于周一来: 于 is no given name here)."""
+请示, 请假 (no name follows), 请周一来, 请周一上午来 (a day; 请周一明来 is a name), not
+给居委会打电话, 跟施工方沟通 (an office, ``_UNITS_REACHED``), not 跟张科长 as 张 and 科长
+(a surname and a post, ``_POSTS_AFTER_A_SURNAME``: ``OFFICE_POSTS`` take it whole). The
+shortest name that a verb follows (请宋江于周一来: 于 is no given name here), but a one
+character given name before 发 and a verb is cut short (给王建发打电话: 发 is the name's,
+``_FA_THEN``)."""
 _POSTS_AFTER_A_SURNAME = frozenset((
     "科长", "处长", "局长", "所长", "站长", "院长", "主任", "书记", "经理", "老师", "师傅",
     "医生", "队长", "组长", "社长", "村长", "部长", "科员", "干事", "工", "总", "姐", "哥"))
@@ -678,7 +758,7 @@ _UNITS_REACHED = frozenset((
     "施工方", "史志", "高新", "商务", "武装", "金融", "农业", "林业", "党建", "党群", "党委",
     "党组", "关工", "仲裁", "华为", "万达", "车辆", "文书", "管道工", "江北", "江南", "黄浦",
     "徐汇", "闵行", "房山", "石景山", "江宁", "武侯", "白云", "罗湖", "龙岗", "龙华", "萧山",
-    "钱塘", "曲靖", "商铺", "商家", "管道", "管网", "管线", "华润", "龙湖", "金地",
+    "钱塘", "曲靖", "商铺", "商家", "管道", "管网", "管线", "华润", "龙湖", "金地", "杨浦",
     *_FROM_PLACES))
 """Offices, trades and places a note says were told, called or asked over (已通知房管。
 已联系卫健。已告知施工方。已联系徐汇。叫安保来): short names that begin with a surname and end
@@ -701,9 +781,14 @@ place or a country someone is from (甘肃大爷, 韩国女士), a trade (管道
 石材师傅, 解放军同志), a day of the week (周一老师来电, 周日阿姨来值班: 周 is a surname, 一 ...
 日 no given name). Only right before the title: 周一明先生 is a name."""
 _ENDS_IN_A_SURNAME = frozenset(("谢谢", "感谢", "多谢", "致谢", "主任", "那边", "这边", "旁边",
-                                "身边"))
-"""Words whose last character is a surname, said right before a title every day (谢谢老师,
-感谢阿姨, 多谢师傅, 班主任老师, 那边老师说): that character is no one's surname."""
+                                "身边", "公安", "治安", "分管", "主管", "房管", "车管", "物管",
+                                "相关", "有关", "机关", "海关", "免费", "收费",
+                                # places whose staff are told so (静安社工, 张江网格员, 长宁科长)
+                                "长宁", "静安", "松江", "浦江", "张江", "镇江", "九江", "延安",
+                                "西安", "淮安", "泰安", "吴江"))
+"""Words whose last character is a surname, said right before a title or a post every day
+(谢谢老师, 感谢阿姨, 多谢师傅, 班主任老师, 那边老师说, 公安局长, 分管科长, 相关处长, a place's
+own: 静安社工): that character is no one's surname."""
 
 
 def _ends_a_word(text: str, start: int) -> bool:
@@ -747,7 +832,14 @@ _SPEAKER = re.compile(r"(?:^|(?<=[，。；！？,.;!?\s])|(?<=" + _KIN + r"))(?
                       + _GIVEN + r"{1,2})(?=说|称|表示|反映|讲|来电|来访|告诉)")
 """A name opening a clause before a verb of speech (王秀英说), or after the everyday word for
 who they are to the resident (邻居李四说, 她老公孙立军来电: each of ``_KIN`` is two characters,
-one width for the look behind)."""
+one width for the look behind); not 向姐姐反映, 向妈妈说 ("to my sister", ``_KIN_WORDS``)."""
+_QUOTED_SPEAKER = re.compile(r"(?<=[“「『\"'‘])(?P<n>" + _SURNAME + _GIVEN + r"{1,2})"
+                             r"(?=[”」』\"'’](?:说(?!明)|称|表示|反映|讲|来电|来访|告诉))")
+"""A name in quotes before a verb of speech (“王秀英”说, 「李建国」表示), as a clerk quotes who
+said what; not a quoted term before 说明 (“一网通办”说明)."""
+_KIN_WORDS = frozenset(("姐姐", "哥哥", "弟弟", "妹妹", "叔叔", "阿姨", "奶奶", "爷爷", "妈妈",
+                        "爸爸", "婶婶", "伯伯", "舅舅", "姥姥", "姥爷", "外婆", "外公", "老公",
+                        "老婆", "孩子", "女儿", "儿子"))
 _ENGLISH_TITLE = re.compile(r"\b(?:Mr|Mrs|Ms|Miss|Mx|Dr|Madam|Mdm|Auntie|Aunty|Uncle|Grandma|"
                             r"Grandpa)\.?\s+[A-Z][a-z]+(?:[ \-][A-Z][a-z]+)?")
 _ENGLISH_PROFILED = re.compile(r"\b(?P<n>[A-Z][a-z]+\s+[A-Z][a-z]+),\s*(?:male|female|M|F)\b")
@@ -768,13 +860,17 @@ _ENGLISH_INTRODUCED = re.compile(r"\b(?i:name is|name:|named|resident|applicant|
 
 _ANY_UNIT = re.compile(r"[号弄幢栋座层楼室户组排]|单元")
 _ANY_HONORIFIC = re.compile(_HONORIFIC)
+_ANY_POST = re.compile("|".join(OFFICE_POSTS))
 _ANY_INTRODUCTION = re.compile(_INTRODUCERS)
-_ANY_CHAT = re.compile(r"微信|[Ww]e[Cc]hat|[wWvV][xX]|[Vv]信|QQ|qq|钉钉")
+_ANY_CHAT = re.compile(r"微信|[Ww]e[Cc]hat|[wWvV][xX]|[Vv]信|QQ|qq|钉钉|支付宝|[Aa]lipay")
 _ANY_PROFILE = re.compile(r"[男女]|[（(]")
 _ANY_REACH = re.compile("联系|通知|告知|转告|回访|陪同|探望|看望|走访")
 _ANY_KIN_TITLE = re.compile("[姐哥叔婶嫂]")
 _ANY_OF_KIN = re.compile(_OF_KIN)
+_ANY_NEXT_OF_KIN = re.compile(_NEXT_OF_KIN)
+_ANY_QUOTE = re.compile("[“「『\"'‘]")
 _ANY_TOLD = re.compile("[跟给请]" + _SURNAME)
+_ANY_ON_BEHALF = re.compile("[代替帮]" + _SURNAME)
 _ANY_SPEECH = re.compile(r"[说称讲]|表示|反映|来电|来访|告诉")
 
 
@@ -873,7 +969,9 @@ def rule_spans(text: str) -> Iterator[tuple[int, int, str]]:
     if (digits and (latin or "-" in text)) or _ANY_UNIT.search(text):
         for start, end in _address_spans(text, english=digits and latin):
             yield start, end, REDACTED_ADDRESS
-    if _ANY_HONORIFIC.search(text):
+    if _ANY_HONORIFIC.search(text) or (("长" in text or "经理" in text or "干事" in text
+                                         or "警官" in text or "社工" in text
+                                         or "网格员" in text) and _ANY_POST.search(text)):
         for m in _SURNAME_TITLE.finditer(text):
             if _addressed_by_post(text, m.start(), m.group()) or _ends_a_word(text, m.start()):
                 continue
@@ -882,7 +980,8 @@ def rule_spans(text: str) -> Iterator[tuple[int, int, str]]:
             yield start, end, REDACTED_NAME
     if _ANY_INTRODUCTION.search(text):
         for m in _INTRODUCED.finditer(text):
-            if m.group("n") not in NOT_A_PERSONS_NAME:  # 老人叫孙子来
+            n = m.group("n")  # not 老人叫孙子来, 居民罗店镇的, 家属龙华医院住院
+            if is_name(n) and n[-1] != "镇" and text[m.end("n"):m.end("n") + 1] not in _TOWN:
                 yield m.start("n"), m.end("n"), REDACTED_NAME
                 # the next of a list (经办人：李明、王芳。), as after 联系
                 while (m := _AND_NEXT.match(text, m.end("n"))) is not None and is_name(
@@ -908,8 +1007,23 @@ def rule_spans(text: str) -> Iterator[tuple[int, int, str]]:
             if is_name(m.group("n")) and m.group("n")[-1] != "人" \
                     and m.group("n") not in _UNITS_REACHED:
                 yield m.start("n"), m.end("n"), REDACTED_NAME
+    if _ANY_NEXT_OF_KIN.search(text):
+        for kin in _ANY_NEXT_OF_KIN.finditer(text):  # the name just before it (four at most)
+            m = _KIN_AFTER.search(text, max(0, kin.start() - 4), kin.end())
+            if m is not None and m.end("n") == kin.start() and is_name(n := m.group("n")) \
+                    and n[-1] != "人" and n not in _UNITS_REACHED and n not in _BEFORE_A_TITLE:
+                yield m.start("n"), m.end("n"), REDACTED_NAME
     if ("跟" in text or "给" in text or "请" in text) and _ANY_TOLD.search(text):
         for m in _TOLD.finditer(text):
+            n = m.group("n")
+            if is_name(n) and n[-1] != "人" and n not in _UNITS_REACHED \
+                    and n[1:] not in _POSTS_AFTER_A_SURNAME:
+                end = m.end("n")
+                if len(m.group("g")) == 1 and _FA_THEN.match(text, end):
+                    end += 1  # 给王建发打电话
+                yield m.start("n"), end, REDACTED_NAME
+    if ("代" in text or "替" in text or "帮" in text) and _ANY_ON_BEHALF.search(text):
+        for m in _ON_BEHALF.finditer(text):
             n = m.group("n")
             if is_name(n) and n[-1] != "人" and n not in _UNITS_REACHED \
                     and n[1:] not in _POSTS_AFTER_A_SURNAME:
@@ -929,9 +1043,13 @@ def rule_spans(text: str) -> Iterator[tuple[int, int, str]]:
             if is_name(m.group("n")):
                 yield m.start("n"), m.end("n"), REDACTED_NAME
     if _ANY_SPEECH.search(text):
-        for m in _SPEAKER.finditer(text):
-            if is_name(m.group("n")) and not text.startswith(NOT_NAMES, m.start("n")):
-                yield m.start("n"), m.end("n"), REDACTED_NAME
+        quoted = _ANY_QUOTE.search(text) is not None
+        for regex in (_SPEAKER, _QUOTED_SPEAKER) if quoted else (_SPEAKER,):
+            for m in regex.finditer(text):
+                n = m.group("n")
+                if is_name(n) and n[1:] not in _KIN_WORDS \
+                        and not text.startswith(NOT_NAMES, m.start("n")):
+                    yield m.start("n"), m.end("n"), REDACTED_NAME
     if latin:
         for regex in (_ENGLISH_TITLE, _ENGLISH_INTRODUCED, _ENGLISH_PROFILED):
             for m in regex.finditer(text):

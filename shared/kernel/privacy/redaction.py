@@ -6,8 +6,8 @@ marker saying what was there, e.g. ``[电话已隐去]``:
 
 * **ID numbers**: 18-character resident ID numbers (with a plausible birth date), also typed
   with spaces or dashes (``310115 19850312 1234``) or in full-width digits; 15-digit old ones,
-  passport and permit numbers and the tail of an ID number after their keyword (``身份证后四位``,
-  ``身份证尾号123X``);
+  passport, permit and disability certificate numbers and the tail of an ID number after
+  their keyword (``身份证后四位``, ``身份证尾号123X``);
   a 15-digit old one alone when its province and birth date are plausible (not after a
   serial's name: 合同号, 注册号 ...); after a serial's name an 18-digit one only when its
   check digit holds (受理号310115202612200001, a district, a day and a count, stays) or its
@@ -40,7 +40,8 @@ marker saying what was there, e.g. ``[电话已隐去]``:
   (``住在[地址已隐去]``). English ones: ``No. 5, Lane 1234, Huamu Road``.
 * **Names**, by what is known: a surname or a whole name with a form of address (``王阿姨``,
   ``李先生``, ``王小明先生``, ``Mrs Wang``), a name after a word that introduces one
-  (``申请人王秀英``, ``我叫李敏``, ``name: ...``), a name opening a sentence before a verb of
+  (``申请人王秀英``, ``住户韩梅梅``, ``网格员周敏``, ``其侄女潘晓燕``, ``我叫李敏``,
+  ``name: ...``), a name opening a sentence before a verb of
   speech (``王秀英说``), a name listed with sex and age or who they are (``张建国，男，45岁``,
   ``王小明（儿子）``), a nickname (``小王说``, ``找老李帮忙``, ``王姐``, ``李哥``), a name after 叫
   asking someone over (``叫张伟来一趟``), before 本人 (``王秀英本人签字``) or ending a clause

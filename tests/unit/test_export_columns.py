@@ -1,0 +1,84 @@
+"""The export's columns have their contract's types, optional moments and days included, and
+an export written before they were typed (JSON text) reads back as those types."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any, get_args, get_origin
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from pydantic import BaseModel
+
+from shared.analytics.export import MANIFEST, TIMESTAMP, payload_columns
+from shared.analytics.figures import connect_export
+from shared.contracts import REGISTRY
+from shared.contracts.fields import plain_types
+
+
+def structured(annotation: Any) -> bool:
+    """A mapping, or a nested model, in an optional or a list."""
+    if get_origin(annotation) is dict:
+        return True
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return True
+    return any(structured(a) for a in get_args(annotation))
+
+
+def test_only_a_mapping_or_a_nested_model_is_exported_as_json_text() -> None:
+    """Pydantic unwraps a field's top-level ``Annotated`` only: ``Moment | None`` (judged_at),
+    ``Day | None`` (counted_from), ``list[Code]`` and choices (``Literal``) were JSON text."""
+    for contract in REGISTRY:
+        fields = contract.payload.model_fields
+        for column in payload_columns(contract):
+            where = f"{contract.type}.{column.name}"
+            holds = plain_types(fields[column.field].annotation)
+            if column.kind == "json":
+                assert structured(fields[column.field].annotation), where
+            if datetime in holds:
+                assert column.type == TIMESTAMP, where
+            elif date in holds:
+                assert column.type == pa.date32(), where
+    judged = {c.name: c.type for c in payload_columns(REGISTRY.get("FollowUpCompleted"))}
+    assert judged["judged_at"] == TIMESTAMP
+    revised = {c.name: c.type for c in payload_columns(REGISTRY.get("PeriodRevised"))}
+    assert revised["changed"] == pa.list_(pa.string())
+
+
+def test_an_export_written_before_the_columns_were_typed_reads_as_their_types(
+        tmp_path: Path) -> None:
+    """Sunday 20 December 2026 and New Year's Eve 23:30 in Shanghai, as an older export wrote
+    them: JSON text, a choice quoted, a list of codes as a JSON array."""
+    tables = {
+        "CaseResolved": {"judged_at": '"2026-12-31T23:30:00+08:00"'},
+        "CaseDueDateSet": {"counted_from": '"2026-12-20"'},
+        "CaseOpened": {"resident_basis": '"presence_grant"'},
+        "PeriodRevised": {"changed": '["on_time_rate", "followups_on_time_rate"]'},
+    }
+    files = []
+    for kind, cells in tables.items():
+        path = tmp_path / kind / "month=2026-12" / "part-000000000001-0001.parquet"
+        path.parent.mkdir(parents=True)
+        pq.write_table(pa.table({"type": [kind], **{c: [v] for c, v in cells.items()}}), path)
+        files.append({"path": path.relative_to(tmp_path).as_posix(), "table": kind,
+                      "month": "2026-12", "rows": 1})
+    (tmp_path / MANIFEST).write_text(json.dumps({
+        "export_version": 1, "format": "parquet", "layout": "per-type",
+        "files": files}))
+    con = connect_export(tmp_path)
+    try:
+        def one(sql: str) -> object:
+            [(value,)] = con.execute(sql).fetchall()
+            return value
+
+        assert one('SELECT judged_at FROM "CaseResolved"') == datetime(2026, 12, 31, 15, 30,
+                                                                        tzinfo=UTC)
+        assert one('SELECT counted_from FROM "CaseDueDateSet"') == date(2026, 12, 20)
+        assert one('SELECT resident_basis FROM "CaseOpened"') == "presence_grant"
+        assert one('SELECT changed FROM "PeriodRevised"') == ["on_time_rate",
+                                                             "followups_on_time_rate"]
+        assert one('SELECT applicant_basis IS NULL FROM "CaseOpened"') is True  # no column
+    finally:
+        con.close()
