@@ -9,7 +9,6 @@ and subject prefix, so nothing depends on leftovers and tests never see each oth
 
 from __future__ import annotations
 
-import gc
 import os
 import secrets
 from collections.abc import AsyncIterator, Iterator
@@ -20,6 +19,7 @@ import asyncpg
 import pytest
 
 from shared.http.app import settle_garbage_collector
+from shared.runtime import heap
 from shared.settings import Settings
 from tests.support import drop_test_objects, forget_endpoints
 from tools.devservers import NatsServer, PostgresServer, interrupt_on_signals
@@ -65,7 +65,7 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
         return (yield)
     finally:
         forget_endpoints()
-        if gc.get_freeze_count() == 0:  # a test unfroze it (tests/intake/test_runtime_heap.py)
+        if not heap.frozen():  # a test gave it back (tests/intake/test_runtime_heap.py)
             settle_garbage_collector()
 
 
@@ -75,7 +75,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     in this process, test after test) took the exit's full collection ~50 s of CI's 15
     minutes after the summary was printed (py-spy: ``gc_collect_main``); the servers are
     stopped by the fixtures and atexit handlers as before, the memory goes with the process."""
-    gc.freeze()
+    heap.freeze()
 
 
 def _docker_available() -> bool:

@@ -20,6 +20,7 @@ from shared.http.limits import RequestLimits
 from shared.http.metrics import install_metrics
 from shared.http.security_headers import page_policy
 from shared.http.tracing import install_tracing
+from shared.runtime import heap
 from shared.runtime.metrics import Metrics
 from shared.settings import DevelopmentDefaults, ServiceName, Settings
 
@@ -75,7 +76,7 @@ def settle_garbage_collector() -> None:
     once; reference cycles are still collected, a little later.
     """
     gc.collect()
-    gc.freeze()
+    heap.freeze()
     _, older, oldest = gc.get_threshold()
     gc.set_threshold(GC_YOUNG_THRESHOLD, older, oldest)
 

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from benchmarks.consumers import lifespan
 from shared.http.app import GC_YOUNG_THRESHOLD
+from shared.runtime import heap
 
 
 async def test_each_service_runs_with_the_collector_serve_gives_it() -> None:
@@ -30,5 +31,5 @@ async def test_each_service_runs_with_the_collector_serve_gives_it() -> None:
             assert gc.get_threshold()[0] == GC_YOUNG_THRESHOLD
             assert gc.get_freeze_count() > 0
     finally:
-        gc.unfreeze()
+        heap.unfreeze()
         gc.set_threshold(*threshold)

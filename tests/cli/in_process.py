@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 
 import shared.cli.commands  # noqa: F401  (each command module registers on import)
 from shared.cli import app
+from tests.cli.system import Ran
 
 #: Wide enough that no line the tests look for is wrapped (a tmp path is in some of them).
 COLUMNS = 400
@@ -38,3 +39,17 @@ def invoke(args: Sequence[str], *, columns: int = COLUMNS,
     for console in _consoles():
         console.width = columns
     return CliRunner().invoke(app, list(args), env={"COLUMNS": str(columns), **(env or {})})
+
+
+def ran(args: Sequence[str], *, stdin: str | None = None,
+        env: Mapping[str, str] | None = None) -> Ran:
+    """``sixstep ARGS`` in this process, answered as ``tests.cli.system.sixstep`` answers a
+    process of its own (exit code, stdout, stderr; ``stdin`` is not a terminal). What would
+    have been a traceback on the process's stderr is raised here, so the test fails."""
+    for console in _consoles():
+        console.width = COLUMNS
+    result = CliRunner().invoke(app, list(args), input=stdin,
+                                env={"COLUMNS": str(COLUMNS), **(env or {})})
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return Ran(result.exit_code, result.stdout, result.stderr)
