@@ -98,12 +98,14 @@ def _export(settings: Any, root: Path) -> None:
 
 
 def _run(con: Any, script: str) -> Any:
-    """Every statement of ``script`` in order; the last result that has rows (Arrow)."""
+    """Every statement of ``script`` in order, each run to its end; the last one's result
+    (Arrow), None when it has none. Each runs as a relation: Arrow taken from a DB-API cursor
+    is an extra copy of every row, and DuckDB said so on the analyst's terminal (a
+    UserWarning) at every query."""
     last = None
     for statement in con.extract_statements(script):
-        cursor = con.execute(statement)
-        if cursor.description is not None:
-            last = cursor.to_arrow_table()
+        result = con.sql(statement.query)
+        last = None if result is None else result.to_arrow_table()
     return last
 
 
