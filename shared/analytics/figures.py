@@ -285,6 +285,13 @@ class Figures:
 WIDE_VIEW = "events_wide"
 
 
+#: How the views read an export's files: their own columns only. The folders' ``month=``
+#: (the partition, the month of ``occurred_at``) is not one: DuckDB would add it, as text,
+#: over a payload's own ``month`` (``PeriodClosed``, ``PeriodRevised``: a day), which then
+#: failed to read as the day the contract says, and with it the ``events`` view.
+_READ_OPTIONS = "union_by_name = true, hive_partitioning = false"
+
+
 def connect_export(root: Path) -> duckdb.DuckDBPyConnection:
     """DuckDB with one view per event type over an export (either layout); an export written
     by a newer sixstep is refused (``ExportNotReadable``)."""
@@ -297,7 +304,7 @@ def connect_export(root: Path) -> duckdb.DuckDBPyConnection:
     reader = "read_parquet" if manifest["format"] == "parquet" else "read_csv_auto"
     if manifest["layout"] == "wide" and files.get(WIDE_TABLE):
         con.execute(f"CREATE VIEW {WIDE_VIEW} AS SELECT * FROM "
-                    f"{reader}({files[WIDE_TABLE]!r}, union_by_name = true)")
+                    f"{reader}({files[WIDE_TABLE]!r}, {_READ_OPTIONS})")
     for contract in REGISTRY:
         name = contract.type
         schema = pa.schema([pa.field(c.name, c.type) for c in type_columns(contract)])
@@ -305,7 +312,7 @@ def connect_export(root: Path) -> duckdb.DuckDBPyConnection:
         if manifest["layout"] == "wide" and files.get(WIDE_TABLE):
             source, where = WIDE_VIEW, f"WHERE type = '{name}'"
         elif files.get(name):
-            source, where = f"{reader}({files[name]!r}, union_by_name = true)", ""
+            source, where = f"{reader}({files[name]!r}, {_READ_OPTIONS})", ""
         else:
             con.execute(f'CREATE VIEW "{name}" AS SELECT * FROM "_empty_{name}"')
             continue
