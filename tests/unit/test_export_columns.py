@@ -3,6 +3,7 @@ an export written before they were typed (JSON text) reads back as those types."
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -10,13 +11,21 @@ from typing import Any, get_args, get_origin
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 from pydantic import BaseModel
 
-from shared.analytics.export import EXPORT_VERSION, MANIFEST, TIMESTAMP, payload_columns
+from shared.analytics.export import (
+    EXPORT_VERSION,
+    MANIFEST,
+    TIMESTAMP,
+    export,
+    payload_columns,
+)
 from shared.analytics.figures import connect_export
 from shared.analytics.sql import open_history
 from shared.contracts import REGISTRY
 from shared.contracts.fields import plain_types
+from shared.settings import Settings
 
 
 def structured(annotation: Any) -> bool:
@@ -107,3 +116,10 @@ def test_an_export_written_before_the_columns_were_typed_reads_as_their_types(
         assert one('SELECT applicant_basis IS NULL FROM "CaseOpened"') is True  # no column
     finally:
         con.close()
+
+    # Exported on into: refused, saying why and what still reads it; nothing is deleted.
+    before = sorted(tmp_path.rglob("*"))
+    with pytest.raises(ValueError, match=r"export_version=1, written by an older sixstep"
+                       r"(.|\n)*`sixstep sql` and `sixstep report` still read it"):
+        asyncio.run(export(Settings(), tmp_path))
+    assert sorted(tmp_path.rglob("*")) == before
