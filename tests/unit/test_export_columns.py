@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, get_args, get_origin
 
 import pyarrow as pa
+import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 from pydantic import BaseModel
@@ -86,6 +87,26 @@ def test_a_closed_months_own_month_is_read_not_its_folders(tmp_path: Path) -> No
         assert con.execute("SELECT type, payload->>'month' FROM events ORDER BY type"
                            ).fetchall() == [("PeriodClosed", "2026-12-01"),
                                             ("PeriodRevised", "2026-12-01")]
+    finally:
+        con.close()
+
+
+def test_a_csv_exports_codes_that_look_like_numbers_stay_text(tmp_path: Path) -> None:
+    """Windows numbered 1, 2, 3 and a clerk 7: a CSV reader took the columns for integers,
+    and a query comparing them with text (``counter_id = 'W1'``) failed."""
+    path = tmp_path / "CaseOpened" / "month=2026-12" / "part-000000000001-0001.csv"
+    path.parent.mkdir(parents=True)
+    pacsv.write_csv(pa.table({"type": ["CaseOpened"] * 2, "counter_id": ["1", "2"],
+                              "clerk_id": ["7", "7"], "stream_seq": [1, 2]}), path)
+    (tmp_path / MANIFEST).write_text(json.dumps({
+        "export_version": EXPORT_VERSION, "format": "csv", "layout": "per-type",
+        "files": [{"path": path.relative_to(tmp_path).as_posix(), "table": "CaseOpened",
+                   "month": "2026-12", "rows": 2}]}))
+    con = connect_export(tmp_path)
+    try:
+        assert con.execute('SELECT counter_id, clerk_id, stream_seq FROM "CaseOpened" WHERE'
+                           " counter_id <> 'W1' ORDER BY 1").fetchall() == [("1", "7", 1),
+                                                                            ("2", "7", 2)]
     finally:
         con.close()
 
