@@ -380,6 +380,14 @@ class Exporter:
         mine = self._new_manifest()
         check_readable(self.root, manifest)
         manifest.setdefault("export_version", 1)  # written before the version was recorded
+        if manifest["export_version"] < EXPORT_VERSION:
+            raise ValueError(
+                f"{self.root} holds an export with export_version={manifest['export_version']}"
+                f", written by an older sixstep (optional moments and days, choices and lists "
+                f"as JSON text; this one writes version {EXPORT_VERSION}, typed): it is not "
+                "resumed with files of other column types beside its own. `sixstep sql` and "
+                "`sixstep report` still read it as it is; to export on, use another folder, "
+                "or --restart (deletes it and exports everything again)")
         for key in ("export_version", "format", "layout", "stream", "selection"):
             if manifest.get(key) != mine[key]:
                 raise ValueError(

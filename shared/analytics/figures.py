@@ -285,6 +285,13 @@ class Figures:
 WIDE_VIEW = "events_wide"
 
 
+#: How the views read an export's files: their own columns only. The folders' ``month=``
+#: (the partition, the month of ``occurred_at``) is not one: DuckDB would add it, as text,
+#: over a payload's own ``month`` (``PeriodClosed``, ``PeriodRevised``: a day), which then
+#: failed to read as the day the contract says, and with it the ``events`` view.
+_READ_OPTIONS = "union_by_name = true, hive_partitioning = false"
+
+
 def connect_export(root: Path) -> duckdb.DuckDBPyConnection:
     """DuckDB with one view per event type over an export (either layout); an export written
     by a newer sixstep is refused (``ExportNotReadable``)."""
@@ -294,10 +301,14 @@ def connect_export(root: Path) -> duckdb.DuckDBPyConnection:
     files: dict[str, list[str]] = {}
     for f in manifest["files"]:
         files.setdefault(f["table"], []).append(str(root / f["path"]))
-    reader = "read_parquet" if manifest["format"] == "parquet" else "read_csv_auto"
+    # A CSV's columns are read as text and cast to their contract's types (``_typed``): the
+    # reader's guess took a column of codes or words that all look like numbers (counters
+    # "1", "2"; a comment "5") for integers, which a comparison with text then failed on.
+    reader, options = (("read_parquet", _READ_OPTIONS) if manifest["format"] == "parquet"
+                       else ("read_csv", f"{_READ_OPTIONS}, all_varchar = true"))
     if manifest["layout"] == "wide" and files.get(WIDE_TABLE):
         con.execute(f"CREATE VIEW {WIDE_VIEW} AS SELECT * FROM "
-                    f"{reader}({files[WIDE_TABLE]!r}, union_by_name = true)")
+                    f"{reader}({files[WIDE_TABLE]!r}, {options})")
     for contract in REGISTRY:
         name = contract.type
         schema = pa.schema([pa.field(c.name, c.type) for c in type_columns(contract)])
@@ -305,7 +316,7 @@ def connect_export(root: Path) -> duckdb.DuckDBPyConnection:
         if manifest["layout"] == "wide" and files.get(WIDE_TABLE):
             source, where = WIDE_VIEW, f"WHERE type = '{name}'"
         elif files.get(name):
-            source, where = f"{reader}({files[name]!r}, union_by_name = true)", ""
+            source, where = f"{reader}({files[name]!r}, {options})", ""
         else:
             con.execute(f'CREATE VIEW "{name}" AS SELECT * FROM "_empty_{name}"')
             continue
