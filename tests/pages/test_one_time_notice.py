@@ -220,8 +220,12 @@ async def test_the_clerk_records_since_when_an_obligation_was_missed(
     assert (declared["next_due_on"], declared["tracked_from"]) == (
         next_due.isoformat(), since.isoformat())
 
-    # Follow-up watches from the first period since that day, before the next due day.
+    # Follow-up watches from the first period since that day, before the next due day: as
+    # the current period, or already recorded missed when the scheduler ticked in between
+    # (its periods are past: then the next due day is current, and one was missed).
     async def watched() -> bool:
         r = await followup.get(f"/obligations/{declared['obligation_id']}")
-        return r.status_code == 200 and r.json()["next_due_on"] < next_due.isoformat()
+        seen = r.json() if r.status_code == 200 else {}
+        return bool(seen) and (seen["next_due_on"] < next_due.isoformat()
+                               or seen["missed_periods"] > 0)
     await wait_until(watched, what="a period before the next due day watched")
