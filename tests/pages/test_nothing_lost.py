@@ -24,12 +24,17 @@ async def case_of(page: Page, center: Center, clerk: str, steps: int) -> dict[st
     ``steps`` steps: the read model follows the store (a read without ``?after=`` may come
     before the last step is applied, as it did at load)."""
     client = center.client("intake", clerk, "clerk", CENTER)
-    case_id = await page.evaluate(
-        "JSON.parse(localStorage.getItem('sixstep.counter.current.v1')).id")
     case: dict[str, Any] = {}
+    case_id = None
 
     async def there() -> bool:
-        nonlocal case
+        nonlocal case, case_id
+        # The page keeps the case's id once intake's answer to the queued opening is handled,
+        # which at load comes after the timeline shows it: read it again until it is there.
+        case_id = await page.evaluate(
+            "JSON.parse(localStorage.getItem('sixstep.counter.current.v1')).id")
+        if case_id is None:
+            return False
         r = await client.get(f"/cases/{case_id}")
         case = r.json()
         return r.status_code == 200 and len(case["timeline"]) >= steps
