@@ -382,7 +382,10 @@ _PLATE_KEYWORD = re.compile(
 AD12345 a new-energy one): the city's letter and five or six characters."""
 
 
-_EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")
+#: Bounded as an address is (64 characters before the @, 255 after): unbounded, every start in
+#: a long run of such characters scanned to its end, quadratic (a 16 kB run 0.18-0.42 s a
+#: pass; now 2 ms); every address of real length is found as before.
+_EMAIL = re.compile(r"[A-Za-z0-9._%+\-]{1,64}@[A-Za-z0-9.\-]{1,255}\.[A-Za-z]{2,}")
 
 
 _DATE_SHAPE = re.compile(r"\d{4}[ .\-/]\d{1,2}[ .\-/]\d{1,2}|\d{1,2}[ .\-/]\d{1,2}[ .\-/]\d{4}")
