@@ -27,7 +27,6 @@ import asyncio
 import contextlib
 import hashlib
 import json
-import os
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
@@ -54,6 +53,7 @@ from shared.analytics.reading import (
 from shared.bus.jetstream import connect, partition_of
 from shared.contracts import REGISTRY, Envelope
 from shared.contracts.decoding import decode_envelope
+from shared.runtime.cpus import usable_cpus
 from shared.settings import Settings, without_password
 
 Clock = Literal["recorded", "occurred"]
@@ -329,7 +329,7 @@ class Replay:
             spec = await self._spec()
             self.in_child = self.reader == "process" or (
                 self.reader == "auto" and self.total >= PROCESS_AT_LEAST
-                and (os.cpu_count() or 1) >= 2)
+                and usable_cpus() >= 2)
             if self.in_child:
                 self._source = ReaderProcess(spec)
                 await self._source.start()
