@@ -235,7 +235,8 @@ async def triage_rectification(rectification_id: UUID, body: c.TriageRectificati
     ``limited`` or 解释说明 ``explain``, each due its own working days after the day of the
     triage (``RECTIFICATION_*_WORKING_DAYS``, 1 / 5 / 15); the rectification follow-up moves
     with the deadline. Again while open to change the track (its days counted from the first
-    triage); 409 once the outcome is in."""
+    triage); 409 once the outcome is in. Not by the reviewed clerk, an appellant or the
+    staff who served the case (403 ``self_decision``, as the appeal's decision)."""
     return WrittenPublic.of(await feedback.triage(rectification_id, body, actor, key,
                                                   expected))
 

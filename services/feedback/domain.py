@@ -138,12 +138,13 @@ class SurveyClosed(CommandError):
 
 SELF_DECISION = {"appealed": "lodged this appeal", "reviewed": "is the clerk reviewed",
                  "served": "served the case"}
-"""Why a supervisor may not decide an appeal (``SelfDecision``'s ``because``)."""
+"""Why a supervisor may not decide an appeal nor triage the bad review (``SelfDecision``'s
+``because``)."""
 
 
 class SelfDecision(CommandError):
-    """An appeal is decided by a supervisor other than the clerk who appealed or was
-    reviewed, and other than the staff who served the case (申诉复核)."""
+    """An appeal is decided, and a bad review triaged, by a supervisor other than the clerk
+    who appealed or was reviewed, and other than the staff who served the case (申诉复核)."""
 
     status = 403
     code = "self_decision"
@@ -514,6 +515,27 @@ class Rectification(RemembersCommands):
         self.basis = basis
         self._remember(meta, "RectificationDeadlineRevised")
 
+    # -- who may judge the bad review: not whose work it is (申诉复核) -----------------------
+
+    def check_not_own_work(self, supervisor: str | None, what: str) -> None:
+        """403 ``self_decision`` for the clerk who appealed or was reviewed, or the staff who
+        served the case (``served_by``: opened it, acted on it, had it handed to them): the
+        bad review is of their work. Both judgements of it bar them: deciding its appeal
+        (upheld, the review leaves the figures) and triaging it (the track sets how long the
+        work has, 解释说明 the most lenient): a supervisor who resolved the case put their
+        own bad review on the explain track."""
+        because = ("appealed" if self.appealed_by is not None and supervisor == self.appealed_by
+                   else "reviewed" if supervisor == self.clerk_id
+                   else "served" if supervisor in getattr(self, "served_by", ()) else None)
+        if because is not None:
+            # Which of the three: a supervisor told only the rule could not tell whether
+            # another could decide (one who handed the case on, say, or one who resolved it).
+            raise SelfDecision(
+                f"{what} by a supervisor other than the clerk who appealed or was reviewed, "
+                f"and other than those who served the case (opened it, acted on it, had it "
+                f"handed to them); {supervisor} {SELF_DECISION[because]}: another supervisor "
+                f"of the center does it", actor=supervisor, because=because)
+
     # -- triage: which track, and so which deadline (好差评) ----------------------------
 
     def triage(self, track: RectificationTrack, working_days: int, calendar: WorkingCalendar,
@@ -528,6 +550,7 @@ class Rectification(RemembersCommands):
         deadline day, the deadline moved on for ever and was never missed."""
         if self.status != "open":
             raise RuleViolated("only an open rectification is triaged", status=self.status)
+        self.check_not_own_work(meta.get("actor"), "a bad review is triaged")
         if self.deadline_on < max(today, as_of or today):
             raise RuleViolated("the rectification's deadline has passed: it stays missed; "
                                "record its outcome", rule="deadline_missed",
@@ -580,17 +603,7 @@ class Rectification(RemembersCommands):
         if self.appeal != "pending":
             raise NoAppealPending("there is no appeal waiting on this bad review",
                                   appeal=self.appeal)
-        because = ("appealed" if decider == self.appealed_by
-                   else "reviewed" if decider == self.clerk_id
-                   else "served" if decider in getattr(self, "served_by", ()) else None)
-        if because is not None:
-            # Which of the three: a supervisor told only the rule could not tell whether
-            # another could decide (one who handed the case on, say, or one who resolved it).
-            raise SelfDecision(
-                f"an appeal is decided by a supervisor other than the clerk who appealed or "
-                f"was reviewed, and other than those who served the case (opened it, acted on "
-                f"it, had it handed to them); {decider} {SELF_DECISION[because]}: another "
-                f"supervisor of the center decides", actor=decider, because=because)
+        self.check_not_own_work(decider, "an appeal is decided")
         if decision is AppealDecision.UPHELD and grounds is None:
             raise RuleViolated("an upheld appeal says its grounds: malicious or mistaken")
         self._appeal_decided(rectification_id=self.id, survey_id=self.survey_id,

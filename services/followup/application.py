@@ -373,13 +373,16 @@ class FollowUps:
                               expected_version, act)
 
     async def reschedule(self, follow_up_id: UUID, cmd: c.RescheduleFollowUp, actor: str,
-                         key: str | None, expected_version: int | None = None) -> Written:
+                         key: str | None, expected_version: int | None = None, *,
+                         by_supervisor: bool = False) -> Written:
+        """Staff move a follow-up; a missed or escalated one not by its own clerk unless
+        ``by_supervisor`` (403 ``own_missed_followup``)."""
         now = self.clock.now()
 
         def act(f: FollowUp, meta: Meta) -> None:
             planned, rule = self._when(f.center_id, cmd)
             f.reschedule(planned.at, cmd.reason, cmd.assigned_clerk, cmd.assigned_team, now,
-                         meta, planned.basis, rule)
+                         meta, planned.basis, rule, by_supervisor=by_supervisor)
 
         return await self._on(follow_up_id, "follow-up", "FollowUpRescheduled", cmd, actor,
                               key, expected_version, act)
@@ -397,9 +400,12 @@ class FollowUps:
                               expected_version, act)
 
     async def cancel(self, follow_up_id: UUID, cmd: c.CancelFollowUp, actor: str,
-                     key: str | None, expected_version: int | None = None) -> Written:
+                     key: str | None, expected_version: int | None = None, *,
+                     by_supervisor: bool = False) -> Written:
+        """As ``reschedule``: a missed or escalated one not by its own clerk."""
         return await self._on(follow_up_id, "follow-up", "FollowUpCancelled", cmd, actor, key,
-                              expected_version, lambda f, meta: f.cancel(cmd.reason, meta))
+                              expected_version,
+                              lambda f, meta: f.cancel(cmd.reason, meta, by_supervisor))
 
     async def prioritise(self, follow_up_id: UUID, cause: str, occurred_at: datetime) -> bool:
         """Make an open follow-up high priority, its case having become urgent (``cause``:

@@ -101,6 +101,14 @@ class NoConsent(CommandError):
     code = "no_consent"
 
 
+class OwnMissedFollowUp(CommandError):
+    """A missed or escalated follow-up is not moved nor cancelled by the clerk it was missed
+    by: that took it off the supervisor's escalation worklist (督办). A supervisor may."""
+
+    status = 403
+    code = "own_missed_followup"
+
+
 class CityRoleRequired(CommandError):
     """A policy change for every center's residents is the city's to publish."""
 
@@ -541,10 +549,24 @@ class FollowUp(RemembersCommands):
             meta=meta, basis=handover.basis.value,
             due_rule=handover.due_rule.as_dict() if handover.due_rule else None, contact=True)
 
+    def check_not_own_missed(self, what: str, meta: Meta, by_supervisor: bool) -> None:
+        """A follow-up its assignee let go missed (or escalated past) is the supervisor's to
+        move or cancel, not theirs (403 ``own_missed_followup``): rescheduled or cancelled
+        by that clerk, it left the escalation worklist (the figures still count it missed)."""
+        if (self.status in ("missed", "escalated") and not by_supervisor
+                and self.assigned_clerk is not None
+                and meta.get("actor") == self.assigned_clerk):
+            raise OwnMissedFollowUp(
+                f"a {self.status} follow-up is not {what}d by the clerk it is assigned to: a "
+                f"supervisor decides; done late, complete it", status=self.status,
+                actor=meta.get("actor"))
+
     def reschedule(self, due_at: datetime, reason: str, assigned_clerk: str | None,
                    assigned_team: str | None, now: datetime, meta: Meta,
-                   basis: Basis = Basis.OFFICIAL, due_rule: DueRule | None = None) -> None:
+                   basis: Basis = Basis.OFFICIAL, due_rule: DueRule | None = None,
+                   by_supervisor: bool = False) -> None:
         self.check_open("reschedule")
+        self.check_not_own_missed("reschedule", meta, by_supervisor)
         if due_at < now:
             raise InvalidCommand("a follow-up cannot be rescheduled into the past",
                                  field="due_at", now=now.isoformat())
@@ -668,10 +690,12 @@ class FollowUp(RemembersCommands):
         self.escalated_to = escalated_to
         self._remember(meta, "FollowUpEscalated")
 
-    def cancel(self, reason: str, meta: Meta) -> bool:
-        """Cancel while open; a no-op (False) when it already ended, so rules may re-run."""
+    def cancel(self, reason: str, meta: Meta, by_supervisor: bool = False) -> bool:
+        """Cancel while open; a no-op (False) when it already ended, so rules may re-run.
+        Staff's: not a missed one by its own clerk (``check_not_own_missed``)."""
         if self.status not in OPEN:
             return False
+        self.check_not_own_missed("cancel", meta, by_supervisor)
         self._cancelled(reason=reason, meta=meta)
         return True
 

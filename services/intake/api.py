@@ -29,6 +29,7 @@ from shared.http.dependencies import After, PoolDep, SettingsDep, Write, Written
 from shared.http.errors import ERRORS, problem
 from shared.http.fast_route import FastRoute
 from shared.readmodels.positions import wait_for_write
+from shared.security.principals import Role
 from shared.settings import Settings
 
 
@@ -149,8 +150,11 @@ async def resolve_case(case_id: UUID, body: c.ResolveCase, request: Request, wri
             summary="Reopen a resolved case")
 async def reopen_case(case_id: UUID, body: c.ReopenCase, request: Request, write: Write,
                       staff: Staff) -> WrittenPublic:
+    """Past its due date, the case keeps it unless a supervisor who is not its clerk
+    reopens it (延期审批: a renewed due date would be an extension without approval)."""
     return WrittenPublic.of(await _use_cases(request).reopen_case(
-        case_id, body, write.actor, write.key, write.expected_version))
+        case_id, body, write.actor, write.key, write.expected_version,
+        supervisor=staff.role is Role.SUPERVISOR))
 
 
 @visits.post("", status_code=status.HTTP_201_CREATED, response_model=WrittenPublic,

@@ -431,10 +431,14 @@ class Intake:
                 self.path.moments.judged_at(meta["occurred_at"], self.path.now())))
 
     async def reopen_case(self, case_id: UUID, cmd: c.ReopenCase, actor: str,
-                          key: str | None, expected_version: int | None = None) -> Written:
+                          key: str | None, expected_version: int | None = None, *,
+                          supervisor: bool = False) -> Written:
+        """Staff reopen a resolved case; past its due date on the service's clock, it gets
+        its item's days again only from a ``supervisor`` not its clerk (``Case.reopen``)."""
         return await self._on_case(case_id, "CaseReopened", cmd, actor, key, expected_version,
                                    lambda case, meta: case.reopen(
-                                       cmd.reason, meta, self._reopened_due(case, meta)))
+                                       cmd.reason, meta, self._reopened_due(case, meta),
+                                       self._today(case, self.path.now()), supervisor))
 
     async def hear_unsolved(self, case_id: UUID, verdict: Verdict) -> bool:
         """A resident's "not solved" (``verdicts.py``): the case reopened once per verdict,

@@ -284,6 +284,16 @@ class Case(RemembersCommands):
                                "its due date", clerk_id=self.clerk_id,
                                owner_clerk=self.owner_clerk, actor=actor)
 
+    def is_own_case(self, actor: str | None) -> bool:
+        """Whether ``actor`` is or was the case's clerk (first, current, or one who handed it
+        on): not the one to approve its extension (延期审批)."""
+        return actor in (self.clerk_id, self.owner_clerk) \
+            or actor in self.__dict__.get("owners", ())
+
+    def approves_extension(self, actor: str | None, supervisor: bool) -> bool:
+        """A later due date for an overdue case comes from a supervisor not its clerk."""
+        return supervisor and actor is not None and not self.is_own_case(actor)
+
     def move_due_date(self, due_on: date, note: str, basis: str, actor: str, supervisor: bool,
                       meta: Meta, today: date | None = None) -> None:
         """``today``: the center's day on the service's clock (never the command's
@@ -302,8 +312,7 @@ class Case(RemembersCommands):
                 raise ExtensionNeedsSupervisor(
                     "the case is overdue: a later due date (延期) needs a supervisor",
                     due_on=self.due_on.isoformat(), today=today.isoformat())
-            if actor in (self.clerk_id, self.owner_clerk) \
-                    or actor in self.__dict__.get("owners", ()):
+            if self.is_own_case(actor):
                 raise SelfApproval(
                     "the case is overdue and yours (its clerk now or before): another "
                     "supervisor approves its extension (延期审批)", due_on=self.due_on.isoformat(),
@@ -444,12 +453,23 @@ class Case(RemembersCommands):
         self.resolution_judged_at = judged_at
         self._remember(meta, "CaseResolved")
 
-    def reopen(self, reason: str, meta: Meta, due: DueCandidate | None = None) -> None:
+    def reopen(self, reason: str, meta: Meta, due: DueCandidate | None = None,
+               today: date | None = None, supervisor: bool = False) -> None:
         """``due``: the item's usual working days counted from the reopening day
-        (``renew_due``)."""
+        (``renew_due``). ``today``: the center's day on the service's clock (never the
+        command's ``occurred_at``). A case whose due date has passed by then is reopened by
+        staff with that due date, overdue, unless a supervisor who is not its clerk reopens
+        it (``approves_extension``): renewed, a reopening is an extension (延期) without
+        approval. Resolved (or dated, within the grace) on its due day and reopened by its
+        clerk the next morning, an overdue case got the item's days again; resolved again,
+        on time in 按时办结率. Its extension is the supervisor's (``move_due_date``). The
+        resident's word renews it (``hear_unsolved``)."""
         if self.status != "resolved":
             raise RuleViolated("only a resolved case can be reopened", status=self.status)
         self._reopened(reason=reason, meta=meta)
+        overdue = today is not None and self.due_on is not None and self.due_on < today
+        if overdue and not self.approves_extension(meta.get("actor"), supervisor):
+            return
         self.renew_due(due, meta)
 
     def hear_unsolved(self, said_at: datetime, meta: Meta,

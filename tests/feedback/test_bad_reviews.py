@@ -118,8 +118,13 @@ async def test_a_bad_review_is_verified_the_next_working_morning_and_followed_on
         r = await feedback.post(f"/rectifications/{rectification_id}/triage",
                                 json={"track": "at_once"}, headers=headers(key()))
         assert r.status_code == 422, r.text
+        # Not by the supervisor who opened and resolved the case: their own work's track.
         r = await feedback.post(f"/rectifications/{rectification_id}/triage",
                                 json={"track": track}, headers=headers(key()))
+        assert r.status_code == 403 and r.json()["error"]["details"]["because"] == "served"
+        r = await feedback.post(f"/rectifications/{rectification_id}/triage",
+                                json={"track": track}, headers={**headers(key()), **bearer(
+                                    settings, role=Role.SUPERVISOR, sub="director-01")})
         assert r.status_code == 200, r.text
         board = (await feedback.get("/rectifications", params={
             "center_id": CENTER, "after": r.json()["position"]})).json()

@@ -64,10 +64,11 @@ async def test_a_case_handed_to_a_team_is_on_the_teams_worklist_until_it_is_hand
         assert await cases_on(center, f"/worklists/teams/{TEAM}") == {}
         assert case_id in await cases_on(center, "/worklists/clerks/clerk-017")
 
-        # Resolved; then the resident phones: it is not done. The clerk reopens it, and the
+        # Resolved; then the resident phones: it is not done. A supervisor reopens it, and the
         # case is back on the clerk's worklist, not on the team's. Its deadline (4 March) is
         # past by then: reopened, it gets its item's 15 working days again from the reopening
-        # day (due 26 March), not shown overdue the moment it is taken up again.
+        # day (due 26 March), not shown overdue the moment it is taken up again (reopened by
+        # its clerk, it would keep the past deadline: a renewal is an extension, 延期审批).
         center.clock.set(at(2026, 3, 3, 11))
         await center.step(case_id, "resolve", {"outcome": "resolved",
                                                "emotion_on_leaving": "calm",

@@ -6,9 +6,10 @@ from typing import Any
 
 import httpx
 
+from shared.security.principals import Role
 from shared.settings import Settings
 from tests.followup.story import CENTER, at, center_day, key
-from tests.support import headers
+from tests.support import bearer, headers
 
 
 async def schedule(client: httpx.AsyncClient, **body: Any) -> dict[str, Any]:
@@ -56,7 +57,16 @@ async def test_a_clerks_day_with_the_worklist(settings: Settings) -> None:
         sup = (await api.get("/worklists/teams/supervisor", params={"center_id": CENTER})).json()
         assert set(ids(sup["overdue"])) == {visit["id"], team["id"]}
 
-        # The clerk escalates the call by hand, reschedules it, completes the visit.
+        # clerk-017 does not take their own missed call off the supervisors' list: neither
+        # moved nor cancelled by them (done late, they complete it). A supervisor may.
+        as_clerk = bearer(center.settings, role=Role.CLERK, sub="clerk-017")
+        for step, body in (("reschedule", {"due_on": "2026-03-05", "reason": "居民约周四"}),
+                           ("cancel", {"reason": "不需要了"})):
+            r = await api.post(f"/followups/{call['id']}/{step}", json=body,
+                               headers={**headers(key()), **as_clerk})
+            assert r.status_code == 403 and r.json()["error"]["code"] == "own_missed_followup"
+
+        # The supervisor escalates the call by hand, reschedules it, completes the visit.
         r = await api.post(f"/followups/{call['id']}/escalate", json={"reason": "电话无人接听"},
                            headers=headers(key()))
         assert r.status_code == 200, r.text

@@ -248,12 +248,20 @@ def test_a_rejected_appeal_leaves_the_rectification_open() -> None:
     assert (r.appeal, r.status) == ("rejected", "open")
 
 
-def test_a_supervisor_who_served_the_case_does_not_decide_its_appeal() -> None:
+def test_a_supervisor_who_served_the_case_neither_triages_nor_decides_its_appeal() -> None:
     # 首问负责制: clerk-017 opened the case on New Year's Eve (23:30) and stays the reviewed
     # clerk; it was handed to director-01, who resolved it. The bad review is of
     # director-01's work too: upholding the appeal would take their own bad review out of
     # the figures (申诉复核 by the one reviewed, by a handover). Another supervisor decides.
     r = bad_review(at(2026, 12, 31, 23, 30), served_by=("clerk-017", "director-01"))
+    # Nor do they choose its track: 解释说明 gave their own work 15 working days.
+    with pytest.raises(SelfDecision) as refused:
+        triage(r, RectificationTrack.EXPLAIN, date(2026, 12, 31))
+    assert (r.track, refused.value.details["because"]) == (None, "served")
+    r.triage(RectificationTrack.IMMEDIATE, POLICY.working_days(RectificationTrack.IMMEDIATE),
+             CALENDAR, date(2026, 12, 31), meta(at(2026, 12, 31, 23, 40), "director-02"))
+    assert (r.track, r.deadline_on, r.basis) == ("immediate", date(2027, 1, 4),
+                                                 Basis.PROVISIONAL)
     r.lodge_appeal("居民对政策本身不满", meta(at(2027, 1, 4, 9), "clerk-017"))
     with pytest.raises(SelfDecision) as refused:
         r.decide_appeal(AppealDecision.UPHELD, AppealGrounds.MISTAKEN, "经核实为误评",

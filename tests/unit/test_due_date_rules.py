@@ -187,6 +187,37 @@ def test_a_reopened_case_gets_its_items_days_again_from_the_reopening_day(
     assert case.replan_due(due_on, "official", {})
 
 
+def test_a_case_past_its_due_date_is_reopened_by_its_clerk_still_overdue() -> None:
+    """延期 by a reopening: due Friday 18 December, nothing done; on Sunday 20 December its
+    clerk posts the resolution dated the 18th (within the 72 h grace: on time) and reopens
+    it. Renewed, the overdue case got 15 working days (12 January 2027, provisional) without
+    a supervisor; resolved again, on time. It stays due on the 18th, overdue; a supervisor
+    who is not its clerk renews it (延期审批), the resident's word too."""
+    calendar, sunday = WorkingCalendar(), date(2026, 12, 20)
+    for reopener, supervisor, renewed in (("k1", False, False), ("k9", False, False),
+                                          ("k1", True, False), ("boss", True, True)):
+        case = heard_case()
+        case.consider_due([item_days(date(2026, 12, 18))], {"causation_id": "g"})
+        case.resolve("resolved", "", True, {"causation_id": "r"})
+        case.collect_events()
+        case.reopen("居民补充了材料", {"causation_id": "o", "actor": reopener},
+                    reopened_due(calendar, sunday), sunday, supervisor)
+        assert (recorded(case)[1:], case.due_on) == (
+            (["CaseDueDateSet"], date(2027, 1, 12)) if renewed else ([], date(2026, 12, 18)))
+    # The day is the center's on the service's clock: at 23:30 on New Year's Eve in Shanghai
+    # (15:30 UTC) a case due on the 31st is not overdue yet; at 00:10 on 1 January it is.
+    for now, renewed in ((datetime(2026, 12, 31, 15, 30, tzinfo=UTC), True),
+                         (datetime(2026, 12, 31, 16, 10, tzinfo=UTC), False)):
+        today = calendar.local_day(now)
+        case = heard_case()
+        case.consider_due([item_days(date(2026, 12, 31))], {"causation_id": "g"})
+        case.resolve("resolved", "", True, {"causation_id": "r"})
+        case.collect_events()
+        case.reopen("x", {"causation_id": "o", "actor": "k1"}, reopened_due(calendar, today),
+                    today)
+        assert case.due_on == (date(2027, 1, 22) if renewed else date(2026, 12, 31)), now
+
+
 def test_a_later_due_date_stays_and_a_case_never_given_one_gets_none_at_a_reopening() -> None:
     calendar = WorkingCalendar()
     promised_late = heard_case()

@@ -18,6 +18,7 @@ import pytest
 from services.followup.domain import (
     FollowUp,
     Obligation,
+    OwnMissedFollowUp,
     PolicyChange,
     TriedToday,
     first_watched_period,
@@ -119,9 +120,17 @@ def test_rescheduling_a_missed_follow_up_starts_it_over_with_the_same_assignee()
     advance(f, at(3, 2, 17))
     assert f.status == "missed"
     with pytest.raises(InvalidCommand):
-        f.reschedule(at(3, 2, 16), "", None, None, at(3, 2, 17), meta("move-0"))
+        f.reschedule(at(3, 2, 16), "", None, None, at(3, 2, 17), meta("move-0"), by_supervisor=True)
+    # Not by clerk-017, who let it go missed: moved or cancelled, it left the escalation
+    # worklist. Done late, they complete it; the supervisor moves it.
+    with pytest.raises(OwnMissedFollowUp) as refused:
+        f.reschedule(at(3, 5, 14), "", None, None, at(3, 2, 17), meta("move-own"))
+    assert (refused.value.status, refused.value.code) == (403, "own_missed_followup")
+    with pytest.raises(OwnMissedFollowUp):
+        f.cancel("no longer needed", meta("cancel-own"))
+    assert f.status == "missed"
     f.reschedule(at(3, 5, 14), "the resident asked for Thursday", None, None, at(3, 2, 17),
-                 meta("move-1"))
+                 {**meta("move-1"), "actor": "director-01"}, by_supervisor=True)
     assert (f.status, f.due_at, f.overdue_at, f.escalate_at) == (
         "scheduled", at(3, 5, 14), None, None)
     assert (f.assigned_clerk, f.assigned_team) == ("clerk-017", None)
