@@ -7,6 +7,7 @@ The clock stands at Sunday 2026-12-20: chinese-calendar 1.11.0 knows 2026 and no
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import uuid
 from datetime import datetime
@@ -527,12 +528,25 @@ async def test_a_referral_chased_and_a_task_escalated_on_a_provisional_day_the_n
         await assert_rebuilt_as_live(settings, READ_MODEL)
 
 
+class _Noting:
+    """A pool that notes the server pid of each connection it hands out (to see it wait)."""
+
+    def __init__(self, pool: Any) -> None:
+        self.pool, self.pids = pool, []
+
+    @contextlib.asynccontextmanager
+    async def acquire(self) -> Any:
+        async with self.pool.acquire() as conn:
+            self.pids.append(conn.get_server_pid())
+            yield conn
+
+
 async def test_a_parked_referral_applied_again_while_its_case_is_reopened_is_chased_again(
         settings: Settings, tmp_path: Path) -> None:
     """Sunday 20 December: a case referred to the bureau (or escalated) when 2027 was past
     the calendar, its rule parked. The 2027 schedule is published and the rule is applied
-    again at the very moment the live consumer reopens (or resolves) the case, the retry held
-    between its read of the case and its commit (a barrier), the live batch let in meanwhile.
+    again at the very moment the live consumer reopens (or resolves) the case: one of the two
+    held between its read of the case and its commit (a barrier), the other let in meanwhile.
     Whichever goes first, the other sees it: the reopened case's referral is chased again,
     the resolved case's referral and help task are closed. Before, the retry read the case
     resolved and closed the referral as it sent it while the reopening read no referral to
@@ -545,11 +559,12 @@ async def test_a_parked_referral_applied_again_while_its_case_is_reopened_is_cha
         rules = center.app.state.rules
         pool = center.app.state.pool
         followups = rules.followups
-        stories = (("referred", "CaseReopened", "/referrals", "awaiting_reply"),
-                   ("referred", "CaseResolved", "/referrals", "closed"),
-                   ("escalated", "CaseResolved", "/help-tasks", "closed"))
+        stories = (("retry", "referred", "CaseReopened", "/referrals", "awaiting_reply"),
+                   ("live", "referred", "CaseReopened", "/referrals", "awaiting_reply"),
+                   ("retry", "referred", "CaseResolved", "/referrals", "closed"),
+                   ("retry", "escalated", "CaseResolved", "/help-tasks", "closed"))
         cases = []
-        for kind, turn, path, status in stories:
+        for first, kind, turn, path, status in stories:
             case_id = uuid.uuid4()
             opened = _intake_event("CaseOpened", case_id, case_id, DECEMBER_20,
                                    resident_id=str(uuid.uuid4()), clerk_id="clerk-017",
@@ -570,31 +585,49 @@ async def test_a_parked_referral_applied_again_while_its_case_is_reopened_is_cha
                 await parking.park(conn, action, "2027 is past the calendar", 2027)
 
             reached, go = asyncio.Event(), asyncio.Event()
-            verb = "send_referral" if kind == "referred" else "open_help_task"
-            sends = getattr(followups, verb)
 
-            async def held(what: Any, sends: Any = sends, reached: asyncio.Event = reached,
-                           go: asyncio.Event = go) -> Any:
-                written = await sends(what)
-                reached.set()  # sent, read the case, not yet closed nor committed
+            async def hold(reached: asyncio.Event = reached, go: asyncio.Event = go) -> None:
+                reached.set()  # read the case, not yet committed
                 await go.wait()
-                return written
 
-            setattr(followups, verb, held)
-            try:
-                retry = asyncio.create_task(rules.retry_parked(pool))
-                await asyncio.wait_for(reached.wait(), 10)
-                async with pool.acquire() as other:
-                    async def live() -> None:
-                        async with other.transaction():
-                            await rules.apply(other, [turned])  # noqa: B023
-                    applied = asyncio.create_task(live())
-                    await _blocked_or_done(pool, other.get_server_pid(), applied)
+            retrying = _Noting(pool)
+            async with pool.acquire() as other:
+                async def live(held: bool) -> None:
+                    async with other.transaction():
+                        await rules.apply(other, [turned],  # noqa: B023
+                                          hold if held else None)
+                if first == "live":  # held after its read, before its commit
+                    went = asyncio.create_task(live(True))
+                    await asyncio.wait_for(reached.wait(), 10)
+                    second = asyncio.create_task(rules.retry_parked(retrying))
+
+                    async def acquired() -> bool:
+                        return bool(retrying.pids)  # noqa: B023
+                    await wait_until(acquired, what="the retry's connection")
+                    await _blocked_or_done(pool, retrying.pids[0], second)
                     go.set()
-                    assert await retry == 1
-                    await applied
-            finally:
-                delattr(followups, verb)
+                    await went
+                    assert await second == 1
+                else:  # the retry held after its send, before its close and commit
+                    verb = "send_referral" if kind == "referred" else "open_help_task"
+                    sends = getattr(followups, verb)
+
+                    async def held(what: Any, sends: Any = sends) -> Any:
+                        written = await sends(what)
+                        await hold()
+                        return written
+
+                    setattr(followups, verb, held)
+                    try:
+                        went = asyncio.create_task(rules.retry_parked(retrying))
+                        await asyncio.wait_for(reached.wait(), 10)
+                        second = asyncio.create_task(live(False))
+                        await _blocked_or_done(pool, other.get_server_pid(), second)
+                        go.set()
+                        assert await went == 1
+                        await second
+                    finally:
+                        delattr(followups, verb)
             cases.append((case_id, path, status))
         await center.settled()
         found = []
