@@ -27,7 +27,7 @@ From intake (consumed from the stream, in each case's order):
   ``more_care``) and made high priority (``FollowUpPrioritised`` reason ``more_care``).
   The flag travels on the resident's partition, the resolution on the case's: applied at the
   same instant by two workers, the later of the two waits for the earlier to commit before
-  it reads (``_meet_care``), so one of them always sees the other.
+  it reads (``_meet``), so one of them always sees the other.
 * ``CaseReopened``: the open post-resolution checks of the case are cancelled (the counter is
   handling it again; resolving it again schedules a new check). Its referrals the resolution
   closed unanswered, or left awaiting their first deadline (resolved before the rules closed
@@ -367,7 +367,11 @@ class Rules:
         async with pool.acquire() as conn:
             for e in await parking.parked_envelopes(conn):
                 async with conn.transaction():
-                    refs, known, planned = await _read(conn, [e])
+                    # A referral or escalation closed at once on a resolved case: alone with
+                    # its case, read and recorded apart from its resolution or reopening.
+                    alone = (e.case_id if e.service == "intake" and e.type == "ActionTaken"
+                             and e.payload.get("kind") in CLOSED_IF_RESOLVED else None)
+                    refs, known, planned = await _read(conn, [e], alone)
                     effect = self._effect_for(planned, e, refs, known.consent,
                                               known.more_care)
                     if e.service == "intake" and e.type == "CareNeedChanged":
@@ -940,9 +944,12 @@ def _cared_now(events: Sequence[Envelope], known: residents.Residents
     return {r: e for r, e in said.items() if known.more_care(r)}
 
 
-async def _read(conn: asyncpg.Connection, events: Sequence[Envelope]
+async def _read(conn: asyncpg.Connection, events: Sequence[Envelope],
+                parked_case: UUID | None = None
                 ) -> tuple[_CaseRefs, residents.Residents, _Planned]:
-    """The batch's cases, the residents' consent and what was planned, read at once."""
+    """The batch's cases, the residents' consent and what was planned, read at once
+    (``parked_case``: the case of a parked rule applied again, which must not meet its
+    resolution or reopening: ``_meet``)."""
     case_ids = {i for e in events
                 for i in (e.case_id, _step_case(e) if e.type == "PlanStepAdded" else None)
                 if i is not None}
@@ -954,7 +961,7 @@ async def _read(conn: asyncpg.Connection, events: Sequence[Envelope]
         if e.type in ("CaseOpened", "RectificationOpened", "PlanStepAdded") \
                 and e.payload.get("resident_id"):
             resident_ids.add(UUID(str(e.payload["resident_id"])))
-    await _meet_care(conn, events)  # before anything is read
+    await _meet(conn, events, parked_case)  # before anything is read
     if not case_ids and not resident_ids:
         return _CaseRefs({}), residents.Residents({}), _Planned([])
     row = await conn.fetchrow(READ, list(case_ids), list(planned_ids), list(resident_ids),
@@ -974,46 +981,74 @@ async def _read(conn: asyncpg.Connection, events: Sequence[Envelope]
             _Planned(row["planned"]))
 
 
-CARE_MEETS = (
-    "SELECT CASE WHEN s.care THEN (SELECT 1 FROM pg_advisory_xact_lock(s.space, s.bucket))"
+MEETS = (
+    "SELECT CASE WHEN s.alone THEN (SELECT 1 FROM pg_advisory_xact_lock(s.space, s.bucket))"
     " ELSE (SELECT 1 FROM pg_advisory_xact_lock_shared(s.space, s.bucket)) END"
-    " FROM (SELECT hashtext('sixstep:care-meets') AS space, bucket, bool_or(care) AS care"
-    "  FROM (SELECT hashtext(r::text) & $4 AS bucket, true AS care"
+    " FROM (SELECT rank, space, bucket, bool_or(alone) AS alone"
+    "  FROM (SELECT 0 AS rank, hashtext('sixstep:case-meets') AS space,"
+    "   hashtext(c::text) & $6 AS bucket, false AS alone FROM unnest($5::uuid[]) AS c"
+    "   UNION ALL SELECT 0, hashtext('sixstep:case-meets'), hashtext($7::uuid::text) & $6, true"
+    "   WHERE $7::uuid IS NOT NULL"
+    "   UNION ALL SELECT 1, hashtext('sixstep:care-meets'), hashtext(r::text) & $4, true"
     "   FROM unnest($3::uuid[]) AS r"
-    "   UNION ALL SELECT hashtext(r::text) & $4, false FROM unnest($2::uuid[]) AS r"
-    "   UNION ALL SELECT hashtext(resident_id::text) & $4, false FROM case_refs"
+    "   UNION ALL SELECT 1, hashtext('sixstep:care-meets'), hashtext(r::text) & $4, false"
+    "   FROM unnest($2::uuid[]) AS r"
+    "   UNION ALL SELECT 1, hashtext('sixstep:care-meets'), hashtext(resident_id::text) & $4,"
+    "   false FROM case_refs"
     "   WHERE case_id = ANY($1::uuid[]) AND resident_id IS NOT NULL) AS wanted"
-    "  GROUP BY bucket ORDER BY bucket) AS s")
-"""Where a resolution and a care flag of the same resident meet (``_meet_care``): a
-transaction-scoped advisory lock per bucket of residents, shared for the residents of the
-cases a batch resolves, exclusive for those a batch says changed their need for care, taken in
-the buckets' order in one statement (no two batches wait for each other in a circle)."""
+    "  GROUP BY rank, space, bucket ORDER BY rank, bucket) AS s")
+"""Where two writers that would miss each other's write meet (``_meet``): transaction-scoped
+advisory locks per bucket, taken in one statement in one order (the cases' buckets, then the
+residents'; each in the buckets' order), so no two transactions wait for each other in a
+circle. A resolution and a care flag of the same resident: shared for the residents of the
+cases a batch resolves, exclusive for those a batch says changed their need for care. A
+resolution or reopening and a parked referral or escalation of the same case: shared for
+the cases a batch resolves or reopens, exclusive for the case of the rule ``retry_parked``
+applies again."""
 #: Buckets of residents (a power of two, less one): a batch takes at most this many locks
 #: plus one, whatever its size (PostgreSQL's lock table is shared and bounded), and a care
 #: flag waits only for the batches resolving a case of a resident in its bucket.
 CARE_BUCKETS = 1023
+#: Buckets of cases: only a parked rule applied again takes one alone (rare), so few buckets
+#: keep a batch's locks few; a batch resolving a case of the same bucket at that moment waits
+#: for that one rule.
+CASE_BUCKETS = 255
+#: The rules whose effect depends on whether the case is resolved as they run
+#: (``_resolved_already``): a referral (派单) and an escalation (帮办).
+CLOSED_IF_RESOLVED = frozenset({"referred", "escalated"})
 
 
-async def _meet_care(conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
-    """A resolution and a care flag of one resident, applied at the same instant by two
+async def _meet(conn: asyncpg.Connection, events: Sequence[Envelope],
+                parked_case: UUID | None = None) -> None:
+    """Wait, before anything is read, for a transaction whose writes this batch must see.
+
+    A resolution and a care flag of one resident, applied at the same instant by two
     workers (``CONSUMER_PARTITIONS``: the flag travels on the resident's partition, the
     resolution on the case's), each missed the other's write: the resolution read no flag
     and planned the usual check, the flag read no check to bring forward, and the check
-    stayed late. Now the later of the two waits for the earlier to commit before it reads
-    (``CARE_MEETS``, the batch's first statement, before ``READ``): a resolution applied
-    after the flag plans the early check, a flag applied after the resolution finds its
-    check. A batch with neither takes no lock; resolutions never wait for each other."""
+    stayed late. A parked referral or escalation applied again (``retry_parked``, the
+    calendar grew; ``parked_case``) while the live consumer resolved or reopened its case
+    did the same: the retry read the case resolved and closed the referral as it sent it,
+    the reopening read no referral to chase again, and the reopened case's referral was
+    never chased; or the retry read it open, the resolution read no referral or help task
+    to close, and both waited on a resolved case. Now the later of the two waits for the
+    earlier to commit before it reads (``MEETS``, the batch's first statement, before
+    ``READ``). A batch with none of these takes no lock; resolutions never wait for each
+    other."""
     resolved = {e.case_id for e in events if e.service == "intake"
                 and e.type == "CaseResolved" and e.case_id is not None}
     cared = [UUID(e.payload["resident_id"]) for e in events
              if e.service == "intake" and e.type == "CareNeedChanged"]
-    if not resolved and not cared:
+    turned = [e.case_id for e in events if e.service == "intake"
+              and e.type in ("CaseResolved", "CaseReopened") and e.case_id is not None]
+    if not resolved and not cared and not turned and parked_case is None:
         return
     # A case opened in the batch has no case_refs row yet: its resident from the opening.
     opened = [UUID(e.payload["resident_id"]) for e in events
               if e.type == "CaseOpened" and e.service == "intake" and e.case_id in resolved
               and e.payload.get("resident_id")]
-    await conn.fetch(CARE_MEETS, list(resolved), opened, cared, CARE_BUCKETS)
+    await conn.fetch(MEETS, list(resolved), opened, cared, CARE_BUCKETS, turned, CASE_BUCKETS,
+                     parked_case)
 
 
 def _resolved_already(case: CaseRef) -> bool:

@@ -7,17 +7,20 @@ The clock stands at Sunday 2026-12-20: chinese-calendar 1.11.0 knows 2026 and no
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import uuid
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from services.followup import parked as parking
 from services.followup.main import create_app as create_followup
 from services.followup.projections import READ_MODEL
 from shared.contracts import Envelope
 from shared.settings import Settings
 from tests.followup.story import CENTER, DECEMBER_20, Center, at, center_day, key, quiet
+from tests.followup.test_care_checks import _blocked_or_done, _intake_event
 from tests.followup.test_help_and_referrals import escalate, refer
 from tests.support import (
     assert_rebuilt_as_live,
@@ -523,3 +526,113 @@ async def test_a_referral_chased_and_a_task_escalated_on_a_provisional_day_the_n
         # The worklist rebuilt from the log is the one the confirmations left (basis official,
         # still missed / overdue / escalated, the same timers).
         await assert_rebuilt_as_live(settings, READ_MODEL)
+
+
+class _Noting:
+    """A pool that notes the server pid of each connection it hands out (to see it wait)."""
+
+    def __init__(self, pool: Any) -> None:
+        self.pool, self.pids = pool, []
+
+    @contextlib.asynccontextmanager
+    async def acquire(self) -> Any:
+        async with self.pool.acquire() as conn:
+            self.pids.append(conn.get_server_pid())
+            yield conn
+
+
+async def test_a_parked_referral_applied_again_while_its_case_is_reopened_is_chased_again(
+        settings: Settings, tmp_path: Path) -> None:
+    """Sunday 20 December: a case referred to the bureau (or escalated) when 2027 was past
+    the calendar, its rule parked. The 2027 schedule is published and the rule is applied
+    again at the very moment the live consumer reopens (or resolves) the case: one of the two
+    held between its read of the case and its commit (a barrier), the other let in meanwhile.
+    Whichever goes first, the other sees it: the reopened case's referral is chased again,
+    the resolved case's referral and help task are closed. Before, the retry read the case
+    resolved and closed the referral as it sent it while the reopening read no referral to
+    chase (closed, never chased); or read it open while the resolution read nothing to close
+    (awaiting the bureau and open for a colleague on a resolved case)."""
+    holidays = tmp_path / "holidays.json"
+    holidays.write_text(json.dumps(SCHEDULE_2027))  # published: the parked rules can go
+    async with center_day(settings, DECEMBER_20, with_intake=False,
+                          holidays_file=holidays) as center:
+        rules = center.app.state.rules
+        pool = center.app.state.pool
+        followups = rules.followups
+        stories = (("retry", "referred", "CaseReopened", "/referrals", "awaiting_reply"),
+                   ("live", "referred", "CaseReopened", "/referrals", "awaiting_reply"),
+                   ("retry", "referred", "CaseResolved", "/referrals", "closed"),
+                   ("retry", "escalated", "CaseResolved", "/help-tasks", "closed"))
+        cases = []
+        for first, kind, turn, path, status in stories:
+            case_id = uuid.uuid4()
+            opened = _intake_event("CaseOpened", case_id, case_id, DECEMBER_20,
+                                   resident_id=str(uuid.uuid4()), clerk_id="clerk-017",
+                                   counter_id="window-3", service_item="SA-HARDSHIP-SUBSIDY")
+            resolved = _intake_event("CaseResolved", case_id, case_id, DECEMBER_20,
+                                     outcome="resolved", emotion_defused=True)
+            action = _intake_event(
+                "ActionTaken", case_id, case_id, DECEMBER_20, description="需跨部门核定",
+                referred_to="浦东新区社保中心", unit_kind="social_insurance_bureau",
+                unit_contact=None, owner_clerk=None, within_working_days=10)
+            action.payload["kind"] = kind  # (the helper's first argument is the event's)
+            turned = (_intake_event("CaseReopened", case_id, case_id, DECEMBER_20,
+                                    reason="resident_says_unsolved")
+                      if turn == "CaseReopened" else resolved)
+            async with pool.acquire() as conn, conn.transaction():
+                await rules.apply(conn, [opened, resolved] if turn == "CaseReopened"
+                                  else [opened])
+                await parking.park(conn, action, "2027 is past the calendar", 2027)
+
+            reached, go = asyncio.Event(), asyncio.Event()
+
+            async def hold(reached: asyncio.Event = reached, go: asyncio.Event = go) -> None:
+                reached.set()  # read the case, not yet committed
+                await go.wait()
+
+            retrying = _Noting(pool)
+            async with pool.acquire() as other:
+                async def live(held: bool) -> None:
+                    async with other.transaction():
+                        await rules.apply(other, [turned],  # noqa: B023
+                                          hold if held else None)
+                if first == "live":  # held after its read, before its commit
+                    went = asyncio.create_task(live(True))
+                    await asyncio.wait_for(reached.wait(), 10)
+                    second = asyncio.create_task(rules.retry_parked(retrying))
+
+                    async def acquired() -> bool:
+                        return bool(retrying.pids)  # noqa: B023
+                    await wait_until(acquired, what="the retry's connection")
+                    await _blocked_or_done(pool, retrying.pids[0], second)
+                    go.set()
+                    await went
+                    assert await second == 1
+                else:  # the retry held after its send, before its close and commit
+                    verb = "send_referral" if kind == "referred" else "open_help_task"
+                    sends = getattr(followups, verb)
+
+                    async def held(what: Any, sends: Any = sends) -> Any:
+                        written = await sends(what)
+                        await hold()
+                        return written
+
+                    setattr(followups, verb, held)
+                    try:
+                        went = asyncio.create_task(rules.retry_parked(retrying))
+                        await asyncio.wait_for(reached.wait(), 10)
+                        second = asyncio.create_task(live(False))
+                        await _blocked_or_done(pool, other.get_server_pid(), second)
+                        go.set()
+                        assert await went == 1
+                        await second
+                    finally:
+                        delattr(followups, verb)
+            cases.append((case_id, path, status))
+        await center.settled()
+        found = []
+        for case_id, path, _ in cases:
+            [item] = (await center.followup.get(path, params={"case_id": str(case_id)})
+                      ).json()["items"]
+            found.append(item["status"])
+        assert found == [status for _, _, status in cases]

@@ -63,7 +63,7 @@ async def test_a_batch_of_rules_reads_its_cases_plans_and_consents_in_one_statem
             ]
             counting = CountingConnection(conn)
             refs, known, rules = await _read(counting, events)  # type: ignore[arg-type]
-        # The batch resolves a case: its resident's care lock first (``_meet_care``, so a
+        # The batch resolves a case: its case's and its resident's locks first (``_meet``, so a
         # care flag applied by another worker at the same instant is seen), then one read.
         assert counting.statements == 2, "two round trips before the rules plan"
         assert set(refs.cases) == {resolved, stepped}, "the batch's cases and a step's case"
