@@ -408,6 +408,7 @@ class FollowUp(RemembersCommands):
                 basis: str = Basis.OFFICIAL.value) -> None:
         self.status = "missed"
         self.escalate_at = escalate_at
+        self.missed_by = self.assigned_clerk  # barred from moving it, even once handed on
 
     # -- staff ------------------------------------------------------------------------------
 
@@ -552,10 +553,14 @@ class FollowUp(RemembersCommands):
     def check_not_own_missed(self, what: str, meta: Meta, by_supervisor: bool) -> None:
         """A follow-up its assignee let go missed (or escalated past) is the supervisor's to
         move or cancel, not theirs (403 ``own_missed_followup``): rescheduled or cancelled
-        by that clerk, it left the escalation worklist (the figures still count it missed)."""
+        by that clerk, it left the escalation worklist (the figures still count it missed).
+        That clerk is the one it was assigned to when it went missed or escalated
+        (``missed_by``), as well as its assignee now: the case handed on to a team or a
+        colleague (``reassign``), its clerk still may not move what they let go missed."""
+        actor = meta.get("actor")
         if (self.status in ("missed", "escalated") and not by_supervisor
-                and self.assigned_clerk is not None
-                and meta.get("actor") == self.assigned_clerk):
+                and actor is not None
+                and actor in (self.assigned_clerk, self.__dict__.get("missed_by"))):
             raise OwnMissedFollowUp(
                 f"a {self.status} follow-up is not {what}d by the clerk it is assigned to: a "
                 f"supervisor decides; done late, complete it", status=self.status,
@@ -686,6 +691,8 @@ class FollowUp(RemembersCommands):
     @event("FollowUpEscalated")
     def _escalated(self, escalated_to: str, overdue_working_days: int, by_scheduler: bool,
                    reason: str, meta: Meta) -> None:
+        if self.status != "missed":  # escalated before it was missed: its clerk passed it up
+            self.missed_by = self.assigned_clerk
         self.status = "escalated"
         self.escalated_to = escalated_to
         self._remember(meta, "FollowUpEscalated")

@@ -63,6 +63,9 @@ class Verdict:
     said_at: datetime
     correlation_id: str | None = None
     center_id: str | None = None
+    heard_by: str | None = None
+    """The envelope's actor: the staff who recorded the answer (a clerk's post-resolution
+    check, a colleague's call), ``resident`` or a system part (``Case.hear_unsolved``)."""
 
 
 #: How far back a declaration may ask for missed periods (``tracked_from``): a resident's
@@ -456,7 +459,9 @@ class Intake:
                 raise Forbidden("a verdict heard at another center than the case's",
                                 case_center=case.center_id, verdict_center=verdict.center_id)
             reopened["yes"] = case.hear_unsolved(verdict.said_at, meta,
-                                                 self._reopened_due(case, meta))
+                                                 self._reopened_due(case, meta),
+                                                 self._today(case, self.path.now()),
+                                                 verdict.heard_by)
 
         await self.path.on(case_id, "case", "CaseReopened", act, meta, key)  # again: replayed
         return reopened.get("yes", False)

@@ -473,17 +473,25 @@ class Case(RemembersCommands):
         self.renew_due(due, meta)
 
     def hear_unsolved(self, said_at: datetime, meta: Meta,
-                      due: DueCandidate | None = None) -> bool:
+                      due: DueCandidate | None = None, today: date | None = None,
+                      heard_by: str | None = None) -> bool:
         """The resident said the matter was not solved (at the survey or the post-resolution
         check): the case is reopened, with the reason ``resident_says_unsolved``. Nothing
         when the case is open already (a clerk reopened it) or when the word was said before
         the case's latest resolution (it speaks of an earlier one); True when reopened.
-        ``due``: as for ``reopen``."""
+        ``due``: as for ``reopen``. ``heard_by``: who recorded the answer (the upstream
+        actor); ``today``: as for ``reopen``. Past its due date, a case whose own clerk
+        recorded the "not solved" (``is_own_case``: their post-resolution check) is reopened
+        keeping that due date, as if they had reopened it (``reopen``): else the clerk's
+        check was the extension (延期) without approval a reopening by hand is refused. Heard
+        by the survey or by another colleague, the resident's word renews it."""
         resolved_at = getattr(self, "resolved_at", None)
         if self.status != "resolved" or (resolved_at is not None and said_at < resolved_at):
             return False
         self._reopened(reason=RESIDENT_SAYS_UNSOLVED, meta=meta)
-        self.renew_due(due, meta)
+        overdue = today is not None and self.due_on is not None and self.due_on < today
+        if not (overdue and heard_by is not None and self.is_own_case(heard_by)):
+            self.renew_due(due, meta)
         return True
 
     def resolved_late(self, resolved_on: date) -> bool:

@@ -204,6 +204,18 @@ def test_a_case_past_its_due_date_is_reopened_by_its_clerk_still_overdue() -> No
                     reopened_due(calendar, sunday), sunday, supervisor)
         assert (recorded(case)[1:], case.due_on) == (
             (["CaseDueDateSet"], date(2027, 1, 12)) if renewed else ([], date(2026, 12, 18)))
+    # Nor by the clerk's own post-resolution check that Sunday, the resident's "not solved"
+    # recorded by k1: the same extension by another door. Heard by a colleague's call or the
+    # survey's link, the resident's word renews it.
+    for heard_by, renewed in (("k1", False), ("k9", True), ("resident", True)):
+        case = heard_case()
+        case.consider_due([item_days(date(2026, 12, 18))], {"causation_id": "g"})
+        case.resolve("resolved", "", True, {"causation_id": "r"})
+        case.collect_events()
+        assert case.hear_unsolved(datetime(2026, 12, 20, 10, tzinfo=UTC),
+                                  {"causation_id": "v", "actor": "system:verdicts"},
+                                  reopened_due(calendar, sunday), sunday, heard_by)
+        assert case.due_on == (date(2027, 1, 12) if renewed else date(2026, 12, 18)), heard_by
     # The day is the center's on the service's clock: at 23:30 on New Year's Eve in Shanghai
     # (15:30 UTC) a case due on the 31st is not overdue yet; at 00:10 on 1 January it is.
     for now, renewed in ((datetime(2026, 12, 31, 15, 30, tzinfo=UTC), True),

@@ -128,6 +128,15 @@ def test_rescheduling_a_missed_follow_up_starts_it_over_with_the_same_assignee()
     assert (refused.value.status, refused.value.code) == (403, "own_missed_followup")
     with pytest.raises(OwnMissedFollowUp):
         f.cancel("no longer needed", meta("cancel-own"))
+    # Nor once they handed the case on (to a team, or a colleague): the follow-up went with
+    # it (FollowUpReassigned), and was still the one clerk-017 let go missed.
+    assert f.reassign(None, "team-east", "the case was handed over", meta("handed-1"))
+    with pytest.raises(OwnMissedFollowUp):
+        f.reschedule(at(3, 5, 14), "", None, None, at(3, 2, 17), meta("move-own-2"))
+    assert f.reassign("clerk-020", None, "the case was handed over", meta("handed-2"))
+    with pytest.raises(OwnMissedFollowUp):
+        f.cancel("no longer needed", meta("cancel-own-2"))
+    assert f.reassign("clerk-017", None, "the case was handed back", meta("handed-3"))
     assert f.status == "missed"
     f.reschedule(at(3, 5, 14), "the resident asked for Thursday", None, None, at(3, 2, 17),
                  {**meta("move-1"), "actor": "director-01"}, by_supervisor=True)
@@ -143,6 +152,10 @@ def test_an_escalated_follow_up_is_not_escalated_again() -> None:
     assert f.status == "escalated"
     with pytest.raises(RuleViolated):
         f.escalate("again", SUPERVISOR, CALENDAR, at(3, 2, 12), meta("up-2"))
+    # Passed up by clerk-017, then the case handed to a team: still not theirs to cancel.
+    assert f.reassign(None, "team-east", "the case was handed over", meta("handed-1"))
+    with pytest.raises(OwnMissedFollowUp):
+        f.cancel("no longer needed", meta("cancel-own"))
     f.complete("reached", "counter", "", meta("done-1"))  # an escalated follow-up is still open
 
 
