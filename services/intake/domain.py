@@ -290,6 +290,11 @@ class Case(RemembersCommands):
         return actor in (self.clerk_id, self.owner_clerk) \
             or actor in self.__dict__.get("owners", ())
 
+    def overdue_on(self, today: date | None) -> bool:
+        """Whether the due date has passed by ``today`` (the center's day on the service's
+        clock; None: not known, not overdue)."""
+        return today is not None and self.due_on is not None and self.due_on < today
+
     def approves_extension(self, actor: str | None, supervisor: bool) -> bool:
         """A later due date for an overdue case comes from a supervisor not its clerk."""
         return supervisor and actor is not None and not self.is_own_case(actor)
@@ -306,8 +311,7 @@ class Case(RemembersCommands):
         be the same self-approval by a second route."""
         self.check_open()
         self.check_may_move_due(actor, supervisor)
-        if (today is not None and self.due_on is not None and self.due_on < today
-                and due_on > self.due_on):
+        if self.overdue_on(today) and due_on > self.due_on:
             if not supervisor:
                 raise ExtensionNeedsSupervisor(
                     "the case is overdue: a later due date (延期) needs a supervisor",
@@ -467,8 +471,7 @@ class Case(RemembersCommands):
         if self.status != "resolved":
             raise RuleViolated("only a resolved case can be reopened", status=self.status)
         self._reopened(reason=reason, meta=meta)
-        overdue = today is not None and self.due_on is not None and self.due_on < today
-        if overdue and not self.approves_extension(meta.get("actor"), supervisor):
+        if self.overdue_on(today) and not self.approves_extension(meta.get("actor"), supervisor):
             return
         self.renew_due(due, meta)
 
@@ -489,8 +492,8 @@ class Case(RemembersCommands):
         if self.status != "resolved" or (resolved_at is not None and said_at < resolved_at):
             return False
         self._reopened(reason=RESIDENT_SAYS_UNSOLVED, meta=meta)
-        overdue = today is not None and self.due_on is not None and self.due_on < today
-        if not (overdue and heard_by is not None and self.is_own_case(heard_by)):
+        if not (self.overdue_on(today) and heard_by is not None
+                and self.is_own_case(heard_by)):
             self.renew_due(due, meta)
         return True
 
