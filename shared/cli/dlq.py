@@ -24,8 +24,8 @@ from shared.bus.consumer import PARTITION_SUFFIX, base_consumer
 from shared.bus.deadletters import drop_dead_letter, read_dead_letters
 from shared.bus.jetstream import connect, dead_letter_stream
 from shared.cli import app
-from shared.cli.servers import PROBE_TIMEOUT_S, SERVICES, resolve, without_password
-from shared.settings import Settings
+from shared.cli.servers import PROBE_TIMEOUT_S, SERVICES, resolve
+from shared.settings import Settings, without_password
 
 dlq = typer.Typer(help="Dead letters: list them, replay them after a fix, drop them.",
                   no_args_is_help=True)

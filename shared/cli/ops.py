@@ -28,9 +28,9 @@ from shared.bus.consumer import APPLIED_SEQ, REFUSED_KEY, base_consumer
 from shared.bus.jetstream import connect, dead_letter_stream, ensure_streams, every_consumer
 from shared.bus.stream_identity import forget_stream, stream_seen
 from shared.cli import app
-from shared.cli.servers import SERVICES, resolve, without_password
+from shared.cli.servers import SERVICES, resolve
 from shared.readmodels.readmodel import read_model_of
-from shared.settings import Settings
+from shared.settings import Settings, without_password
 
 ops = typer.Typer(help="Operations: apply the stream definitions, show their state.",
                   no_args_is_help=True)

@@ -14,7 +14,8 @@ from rich.console import Console
 
 from shared.bus.jetstream import connect
 from shared.cli import app
-from shared.cli.servers import resolve, without_password
+from shared.cli.servers import resolve
+from shared.settings import without_password
 
 console = Console(highlight=False)
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from shared.cli.servers import Flags, remember, resolve, without_password, write_endpoints
+from shared.cli.servers import Flags, remember, resolve, write_endpoints
+from shared.settings import without_password
 
 
 @pytest.fixture
