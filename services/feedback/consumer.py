@@ -216,7 +216,11 @@ class IntakeFollower:
                 case["service_item"] = p["service_item"]
                 dirty.add(e.case_id)
             elif e.type == "CaseResolved":
-                resolved_at = _judged(e)
+                # A backdated resolution (``CaseResolved.judged_at``: posted more than
+                # OCCURRED_AT_GRACE_S after the moment it gives) is surveyed from intake's
+                # clock less the grace: timed from weeks back, its survey was born expired
+                # (``is_too_old``), and a clerk dated a resolution back never to be rated.
+                resolved_at = judged_by(e.occurred_at, e.payload)
                 at_window = self._at_window(case, resolved_at)
                 resolved = ResolvedCase(
                     case_id=e.case_id, center_id=case["center_id"],
@@ -303,13 +307,3 @@ class IntakeFollower:
             except (RuleViolated, NotFound) as exc:  # answered or expired already: it stands
                 log.info("feedback.survey_not_withdrawn", survey_id=str(survey_id),
                          reason=exc.message)
-
-
-def _judged(e: Envelope) -> datetime:
-    """When a resolution's survey is timed from: its ``occurred_at``, or for a backdated one
-    (``CaseResolved.judged_at``: posted more than OCCURRED_AT_GRACE_S after the moment it
-    gives) intake's clock less the grace. Timed from a moment weeks back, its survey was
-    born expired (``is_too_old``: none asked) or on the tablet of a window the resident
-    left long ago: a clerk could date a resolution back past the answer window and never
-    be rated on it."""
-    return judged_by(e.occurred_at, e.payload)
