@@ -699,8 +699,11 @@ ends), and a surname before 姐 / 哥 / 叔 / 婶 / 嫂, and 老 + a surname + �
 老龙头). Not 小区, 老年 (no surname), not 养老金 (老 ends a word),
 not 小车来了 or 老房的 (a thing), not 向姐姐 / 连哥哥 (a preposition before a relative)."""
 _REACH_END = r"(?=[，。；！？,.;!?、\s）)：:（(—…“”\"'～~\-]|了|并|和|及|与|后|未|没|$)"
+#: What a note says was done to reach someone, the name they reached following (``_REACHED``,
+#: ``_KIN_AFTER``).
+_REACHING = ("联系", "通知", "告知", "转告", "回访", "陪同", "探望", "看望", "走访")
 _REACHED = re.compile(
-    r"(?:联系|通知|告知|转告|回访|陪同|探望|看望|走访)(?:了(?!解)|过|到|上了)?"
+    r"(?:" + "|".join(_REACHING) + r")(?:了(?!解)|过|到|上了)?"
     r"(?!" + "|".join(NOT_NAMES) + r")(?P<n>" + _SURNAME + _GIVEN + r"{1,2})" + _REACH_END)
 """A name the clause ends with after who reached them (已联系王秀英，她说下周来; 已通知李建国。
 已电话联系王秀英：下周来; 已联系王秀英了; 已通知李建国和张伟), or that a "not" follows
@@ -719,8 +722,8 @@ relative is named through the resident; not 房东的儿子 (``is_name``), 周�
 江西的亲属 (a place); a neighbour or a friend is not asked for (沈阳的朋友 is a city's)."""
 _NEXT_OF_KIN = "家属|女儿|儿子|老伴|丈夫|妻子|爱人|母亲|父亲|配偶|监护人"
 _KIN_AFTER = re.compile(
-    r"(?:^|(?<=[，。；！？,.;!?\s：:、（(“”\"])|(?<=由)|(?<=跟)|(?<=给)|(?<=请)|(?<=和)|(?<=与)"
-    r"|(?<=联系)|(?<=通知)|(?<=告知)|(?<=转告)|(?<=回访)|(?<=陪同)|(?<=探望)|(?<=看望)|(?<=走访))"
+    r"(?:^|(?<=[，。；！？,.;!?\s：:、（(“”\"])|(?<=由)|(?<=跟)|(?<=给)|(?<=请)|(?<=和)|(?<=与)|"
+    + "|".join(f"(?<={verb})" for verb in _REACHING) + ")"
     r"(?!" + "|".join(NOT_NAMES + _FROM_PLACES + _WEEKDAYS) + r")(?P<n>" + _SURNAME + _GIVEN
     + r"{1,2})(?=" + _NEXT_OF_KIN + ")")
 """A name right before who someone is to them, without 的 (张三丰家属说, 已联系王秀英女儿, 由
