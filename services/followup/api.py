@@ -104,8 +104,9 @@ async def complete(id: UUID, body: c.CompleteFollowUp, app: FollowUpsDep, key: I
 async def reschedule(id: UUID, body: c.RescheduleFollowUp, app: FollowUpsDep,
                      key: IdempotencyKey, actor: Actor, expected: ExpectedVersion,
                      staff: Staff) -> WrittenPublic:
-    """A missed or escalated follow-up: not by the clerk it is assigned to (403
-    ``own_missed_followup``: it would leave the escalation worklist); a supervisor may."""
+    """A missed or escalated follow-up: not by the clerk it is assigned to or was missed by
+    (403 ``own_missed_followup``: it would leave the escalation worklist); a supervisor may,
+    not one it was missed by."""
     return WrittenPublic.of(await app.reschedule(
         id, body, actor, key, expected, by_supervisor=staff.role is Role.SUPERVISOR))
 

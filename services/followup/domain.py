@@ -103,7 +103,8 @@ class NoConsent(CommandError):
 
 class OwnMissedFollowUp(CommandError):
     """A missed or escalated follow-up is not moved nor cancelled by the clerk it was missed
-    by: that took it off the supervisor's escalation worklist (督办). A supervisor may."""
+    by: that took it off the supervisor's escalation worklist (督办). A supervisor may, unless
+    it was their own."""
 
     status = 403
     code = "own_missed_followup"
@@ -556,15 +557,22 @@ class FollowUp(RemembersCommands):
         by that clerk, it left the escalation worklist (the figures still count it missed).
         That clerk is the one it was assigned to when it went missed or escalated
         (``missed_by``), as well as its assignee now: the case handed on to a team or a
-        colleague (``reassign``), its clerk still may not move what they let go missed."""
+        colleague (``reassign``), its clerk still may not move what they let go missed.
+        Nor a supervisor who is that clerk (``by_supervisor``: a supervisor also serves
+        cases): their own missed follow-up moved off the supervisors' worklist by themselves
+        was the self-approval another supervisor is there for (as ``Case.approves_extension``,
+        feedback's ``self_decision``); a supervisor it was handed to after it went missed
+        moves it."""
         actor = meta.get("actor")
-        if (self.status in ("missed", "escalated") and not by_supervisor
-                and actor is not None
-                and actor in (self.assigned_clerk, self.__dict__.get("missed_by"))):
+        if self.status not in ("missed", "escalated") or actor is None:
+            return
+        missed_by = self.__dict__.get("missed_by")
+        if actor == missed_by or (not by_supervisor and actor == self.assigned_clerk):
+            decides = "another supervisor" if by_supervisor else "a supervisor"
             raise OwnMissedFollowUp(
-                f"a {self.status} follow-up is not {what}d by the clerk it is assigned to: a "
-                f"supervisor decides; done late, complete it", status=self.status,
-                actor=meta.get("actor"))
+                f"a {self.status} follow-up is not {what}d by the clerk it was missed by or is "
+                f"assigned to: {decides} decides; done late, complete it", status=self.status,
+                actor=actor)
 
     def reschedule(self, due_at: datetime, reason: str, assigned_clerk: str | None,
                    assigned_team: str | None, now: datetime, meta: Meta,

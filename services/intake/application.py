@@ -66,6 +66,12 @@ class Verdict:
     heard_by: str | None = None
     """The envelope's actor: the staff who recorded the answer (a clerk's post-resolution
     check, a colleague's call), ``resident`` or a system part (``Case.hear_unsolved``)."""
+    recorded_at: datetime | None = None
+    """The envelope's ``recorded_at``: when the answering service stored it, on its clock.
+    The day a clerk's own "not solved" is judged overdue on, as their reopening is on the
+    service's clock when they ask: not the moment this consumer applies it (behind by
+    minutes at midnight, or by hours after an outage, the clerk's check made on the due day
+    kept an overdue due date)."""
 
 
 #: How far back a declaration may ask for missed periods (``tracked_from``): a resident's
@@ -460,7 +466,8 @@ class Intake:
                                 case_center=case.center_id, verdict_center=verdict.center_id)
             reopened["yes"] = case.hear_unsolved(verdict.said_at, meta,
                                                  self._reopened_due(case, meta),
-                                                 self._today(case, self.path.now()),
+                                                 self._today(case, verdict.recorded_at
+                                                             or self.path.now()),
                                                  verdict.heard_by)
 
         await self.path.on(case_id, "case", "CaseReopened", act, meta, key)  # again: replayed

@@ -483,9 +483,11 @@ class Case(RemembersCommands):
         when the case is open already (a clerk reopened it) or when the word was said before
         the case's latest resolution (it speaks of an earlier one); True when reopened.
         ``due``: as for ``reopen``. ``heard_by``: who recorded the answer (the upstream
-        actor); ``today``: as for ``reopen``. Past its due date, a case whose own clerk
-        recorded the "not solved" (``is_own_case``: their post-resolution check) is reopened
-        keeping that due date, as if they had reopened it (``reopen``): else the clerk's
+        actor); ``today``: the center's day the answer was stored upstream (its
+        ``recorded_at``), as ``reopen``'s is the day on the service's clock when asked.
+        Past its due date, a case whose own clerk recorded the "not solved" (``is_own_case``:
+        their post-resolution check) is reopened keeping that due date, as if they had
+        reopened it (``reopen``): else the clerk's
         check was the extension (延期) without approval a reopening by hand is refused. Heard
         by the survey or by another colleague, the resident's word renews it."""
         resolved_at = getattr(self, "resolved_at", None)

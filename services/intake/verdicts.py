@@ -67,7 +67,8 @@ class Verdicts:
 
     async def _in_order(self, case_id: UUID, said: list[Envelope]) -> None:
         for e in said:
-            verdict = Verdict(e.event_id, e.occurred_at, e.correlation_id, e.center_id, e.actor)
+            verdict = Verdict(e.event_id, e.occurred_at, e.correlation_id, e.center_id, e.actor,
+                              e.recorded_at)
             try:
                 reopened = await self.intake.hear_unsolved(case_id, verdict)
             except NotFound:  # a case of another intake (a hand-built history): nothing here

@@ -14,8 +14,10 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from services.intake.main import create_app
+from shared.bus.consumer import wait_for_position
 from shared.kernel.clock import ManualClock
 from shared.settings import Settings
+from tests.feedback.helpers import History
 from tests.support import bearer, headers, running, wait_until
 
 CENTER = "SH-PD-HUAMU"
@@ -297,6 +299,46 @@ async def test_a_resolution_backdated_before_its_due_date_is_judged_when_intake_
         case, _ = await due_dates(client, case_id, w["position"])
         assert [t["payload"]["judged_at"] for t in case["timeline"]
                 if t["type"] == "CaseResolved"][-1] is None
+
+
+async def test_the_clerks_not_solved_on_the_due_day_is_judged_on_that_day_applied_after_midnight(
+        settings: Settings) -> None:
+    """Guided on 10 December (due Thursday 31 December), resolved that morning; clerk-017's
+    own post-resolution check hears "not solved" at 23:30 on New Year's Eve, and intake's
+    verdicts consumer applies it at 00:10 on 1 January 2027 (a minute's lag at midnight, an
+    hour's after a restart). Stored by follow-up on the due day, the check was on time: the
+    case gets the item's days again, as the clerk's own reopening at 23:30 would. Before, the
+    day was intake's clock as it applied the verdict: overdue, the due date kept, the case
+    overdue the moment it was reopened. A check stored after midnight keeps it."""
+    clock = ManualClock(datetime(2026, 12, 10, 10, tzinfo=SHANGHAI))
+    app = create_app(settings, clock=clock)
+    async with running(app) as client:
+        cases = []
+        for _ in range(2):
+            case_id = await open_heard(client, clock.now())
+            w = await step(client, case_id, "guidance", GUIDANCE)
+            case, _ = await due_dates(client, case_id, w["position"])
+            assert case["due_on"] == "2026-12-31"
+            cases.append(case_id)
+        clock.set(datetime(2026, 12, 31, 10, tzinfo=SHANGHAI))
+        for case_id in cases:
+            await step(client, case_id, "resolve", {
+                "outcome": "resolved", "explanation": "", "emotion_defused": True})
+
+        clock.set(datetime(2027, 1, 1, 0, 10, tzinfo=SHANGHAI))
+        history = History(CENTER)
+        for case_id, said in zip(cases, ("2026-12-31T23:30:00+08:00",
+                                         "2027-01-01T00:05:00+08:00"), strict=True):
+            history.add("followup", "FollowUpCompleted", said, {
+                "outcome": "done", "channel": "phone", "note": "",
+                "verdict": "not_solved"}, case_id=uuid.UUID(case_id),
+                aggregate_id=uuid.uuid4(), actor="clerk-017")
+        await history.publish(settings)
+        assert await wait_for_position(app.state.pool, "intake-verdicts", "followup", 2, 15.0)
+
+        on_time, after_midnight = [(await due_dates(client, c, 0))[0] for c in cases]
+        assert (on_time["status"], on_time["due_on"]) == ("open", "2027-01-22")
+        assert (after_midnight["status"], after_midnight["due_on"]) == ("open", "2026-12-31")
 
 
 async def test_cases_are_listed_by_due_date_overdue_and_urgency(settings: Settings) -> None:

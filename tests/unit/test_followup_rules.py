@@ -120,7 +120,8 @@ def test_rescheduling_a_missed_follow_up_starts_it_over_with_the_same_assignee()
     advance(f, at(3, 2, 17))
     assert f.status == "missed"
     with pytest.raises(InvalidCommand):
-        f.reschedule(at(3, 2, 16), "", None, None, at(3, 2, 17), meta("move-0"), by_supervisor=True)
+        f.reschedule(at(3, 2, 16), "", None, None, at(3, 2, 17),
+                     {**meta("move-0"), "actor": "director-01"}, by_supervisor=True)
     # Not by clerk-017, who let it go missed: moved or cancelled, it left the escalation
     # worklist. Done late, they complete it; the supervisor moves it.
     with pytest.raises(OwnMissedFollowUp) as refused:
@@ -157,6 +158,47 @@ def test_an_escalated_follow_up_is_not_escalated_again() -> None:
     with pytest.raises(OwnMissedFollowUp):
         f.cancel("no longer needed", meta("cancel-own"))
     f.complete("reached", "counter", "", meta("done-1"))  # an escalated follow-up is still open
+
+
+def test_a_supervisor_does_not_move_a_follow_up_they_let_go_missed_themselves() -> None:
+    """A supervisor serves cases too: the check assigned to director-01 went missed on
+    Sunday 20 December's eve, and director-01 moving it (or cancelling it) took it off the
+    supervisors' escalation worklist by their own hand. Another supervisor decides; a
+    supervisor the case was handed to after it went missed moves it."""
+    def as_(actor: str, key: str) -> dict[str, Any]:
+        return {**meta(key), "actor": actor}
+
+    f = FollowUp(id=uuid.uuid4(), reason=Reason.POST_RESOLUTION_CHECK.value,
+                 resident_id=uuid.uuid4(), due_at=at(12, 18, 10), assigned_clerk="director-01",
+                 assigned_team=None, priority="normal", service_item="SA-HARDSHIP-SUBSIDY",
+                 source="test", source_id=None, meta=as_("director-01", "schedule-1"))
+    advance(f, at(12, 20, 12))  # Friday's check, missed by Sunday 20 December
+    assert f.status == "missed"
+    monday = at(12, 21, 10)
+    with pytest.raises(OwnMissedFollowUp) as refused:
+        f.reschedule(at(12, 22, 10), "", None, None, monday, as_("director-01", "move-own"),
+                     by_supervisor=True)
+    assert refused.value.code == "own_missed_followup"
+    with pytest.raises(OwnMissedFollowUp):
+        f.cancel("no longer needed", as_("director-01", "cancel-own"), by_supervisor=True)
+    # Handed to director-02, who takes it up: theirs to move (they did not let it go missed).
+    assert f.reassign("director-02", None, "the case was handed over", meta("handed-1"))
+    with pytest.raises(OwnMissedFollowUp):
+        f.reschedule(at(12, 22, 10), "", None, None, monday, as_("director-01", "move-own-2"),
+                     by_supervisor=True)
+    f.reschedule(at(12, 22, 10), "the resident asked for Tuesday", None, None, monday,
+                 as_("director-02", "move-1"), by_supervisor=True)
+    assert (f.status, f.due_at) == ("scheduled", at(12, 22, 10))
+
+    # Passed up by director-01 before its day (escalated by hand): not theirs to cancel.
+    g = FollowUp(id=uuid.uuid4(), reason=Reason.DEADLINE_REMINDER.value,
+                 resident_id=uuid.uuid4(), due_at=at(12, 31, 16), assigned_clerk="director-01",
+                 assigned_team=None, priority="normal", service_item="SA-HARDSHIP-SUBSIDY",
+                 source="test", source_id=None, meta=as_("director-01", "schedule-2"))
+    g.escalate("", SUPERVISOR, CALENDAR, at(12, 31, 23, 30), as_("director-01", "up-1"))
+    with pytest.raises(OwnMissedFollowUp):
+        g.cancel("no longer needed", as_("director-01", "cancel-own-3"), by_supervisor=True)
+    assert g.cancel("no longer needed", as_("director-02", "cancel-1"), by_supervisor=True)
 
 
 def on_the_path(f: FollowUp, kind: str, key: str, act: Act) -> None:
