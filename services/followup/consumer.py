@@ -370,12 +370,12 @@ class Rules:
         async with pool.acquire() as conn:
             for e in await parking.parked_envelopes(conn):
                 async with conn.transaction():
-                    # A referral or escalation closed at once on a resolved case: alone with
-                    # its case, read and recorded apart from its resolution or reopening.
-                    alone = (e.case_id if e.service == "intake" and e.type == "ActionTaken"
-                             and e.payload.get("kind") in CLOSED_IF_RESOLVED else None)
-                    if _turns(e):  # alone with its case too: a live turn waits, or is seen
-                        alone = e.case_id
+                    # Alone with its case, read and recorded apart from a live resolution or
+                    # reopening of it: a referral or escalation (closed at once on a resolved
+                    # case), and a resolution or reopening itself (dropped if turned since).
+                    alone = (e.case_id if _turns(e) or (
+                        e.service == "intake" and e.type == "ActionTaken"
+                        and e.payload.get("kind") in CLOSED_IF_RESOLVED) else None)
                     refs, known, planned = await _read(conn, [e], alone)
                     if _turns(e) and _turned_since(e, refs.now(e.case_id)):
                         # Reopened (or resolved again) since: what this resolution closed and
@@ -1017,7 +1017,8 @@ advisory locks per bucket, taken in one statement in one order (the cases' bucke
 residents'; each in the buckets' order), so no two transactions wait for each other in a
 circle. A resolution and a care flag of the same resident: shared for the residents of the
 cases a batch resolves, exclusive for those a batch says changed their need for care. A
-resolution or reopening and a parked referral or escalation of the same case: shared for
+resolution or reopening and a parked referral, escalation, resolution or reopening of the
+same case: shared for
 the cases a batch resolves or reopens, exclusive for the case of the rule ``retry_parked``
 applies again."""
 #: Buckets of residents (a power of two, less one): a batch takes at most this many locks
