@@ -104,9 +104,9 @@ async def complete(id: UUID, body: c.CompleteFollowUp, app: FollowUpsDep, key: I
 async def reschedule(id: UUID, body: c.RescheduleFollowUp, app: FollowUpsDep,
                      key: IdempotencyKey, actor: Actor, expected: ExpectedVersion,
                      staff: Staff) -> WrittenPublic:
-    """A missed or escalated follow-up: not by the clerk it is assigned to or was missed by
-    (403 ``own_missed_followup``: it would leave the escalation worklist); a supervisor may,
-    not one it was missed by."""
+    """A missed or escalated follow-up: not by the clerk it was missed by, nor by anyone
+    but a supervisor when a team let it go (403 ``own_missed_followup``: it would leave the
+    escalation worklist); a supervisor may, not one it was missed by."""
     return WrittenPublic.of(await app.reschedule(
         id, body, actor, key, expected, by_supervisor=staff.role is Role.SUPERVISOR))
 
@@ -121,7 +121,7 @@ async def escalate(id: UUID, body: c.EscalateFollowUp, app: FollowUpsDep, key: I
 @followups.post("/{id}/cancel", response_model=WrittenPublic, summary="No longer needed")
 async def cancel(id: UUID, body: c.CancelFollowUp, app: FollowUpsDep, key: IdempotencyKey,
                  actor: Actor, expected: ExpectedVersion, staff: Staff) -> WrittenPublic:
-    """As a reschedule: a missed or escalated one not by its own clerk (403
+    """As a reschedule: a missed or escalated one not by whoever let it go (403
     ``own_missed_followup``); a supervisor may."""
     return WrittenPublic.of(await app.cancel(id, body, actor, key, expected,
                                              by_supervisor=staff.role is Role.SUPERVISOR))

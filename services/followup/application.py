@@ -375,8 +375,8 @@ class FollowUps:
     async def reschedule(self, follow_up_id: UUID, cmd: c.RescheduleFollowUp, actor: str,
                          key: str | None, expected_version: int | None = None, *,
                          by_supervisor: bool = False) -> Written:
-        """Staff move a follow-up; a missed or escalated one not by its own clerk unless
-        ``by_supervisor`` (403 ``own_missed_followup``)."""
+        """Staff move a follow-up; a missed or escalated one not by whoever let it go unless
+        ``by_supervisor`` (403 ``own_missed_followup``: ``FollowUp.check_not_own_missed``)."""
         now = self.clock.now()
 
         def act(f: FollowUp, meta: Meta) -> None:

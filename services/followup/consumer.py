@@ -160,6 +160,9 @@ DDL = [
     # CaseHandedOver: the case's current owner (both null: the first clerk, clerk_id).
     "ALTER TABLE case_refs ADD COLUMN IF NOT EXISTS owner_clerk text",
     "ALTER TABLE case_refs ADD COLUMN IF NOT EXISTS owner_team text",
+    # The event id of the case's latest resolution or reopening: a parked one applied again
+    # (``retry_parked``) only while no later one has turned the case since (``_turned_since``).
+    "ALTER TABLE case_refs ADD COLUMN IF NOT EXISTS turned_by uuid",
 ]
 
 #: What ``_CaseRefs.remember`` folds into a case (intake's events).
@@ -367,11 +370,23 @@ class Rules:
         async with pool.acquire() as conn:
             for e in await parking.parked_envelopes(conn):
                 async with conn.transaction():
-                    # A referral or escalation closed at once on a resolved case: alone with
-                    # its case, read and recorded apart from its resolution or reopening.
-                    alone = (e.case_id if e.service == "intake" and e.type == "ActionTaken"
-                             and e.payload.get("kind") in CLOSED_IF_RESOLVED else None)
+                    # Alone with its case, read and recorded apart from a live resolution or
+                    # reopening of it: a referral or escalation (closed at once on a resolved
+                    # case), and a resolution or reopening itself (dropped if turned since).
+                    alone = (e.case_id if _turns(e) or (
+                        e.service == "intake" and e.type == "ActionTaken"
+                        and e.payload.get("kind") in CLOSED_IF_RESOLVED) else None)
                     refs, known, planned = await _read(conn, [e], alone)
+                    if _turns(e) and _turned_since(e, refs.now(e.case_id)):
+                        # Reopened (or resolved again) since: what this resolution closed and
+                        # would plan, the reopening undid (its check cancelled, its referrals
+                        # chased again, its "not solved" follow-up planned); applied now, it
+                        # closed what the reopened case needs. So for a reopening overtaken
+                        # by a resolution. Dropped, as the later turn's own rule stands.
+                        log.info("rule.parked_turn_overtaken", event_id=str(e.event_id),
+                                 type=e.type, case_id=str(e.case_id))
+                        await parking.unpark(conn, e.event_id)
+                        continue
                     effect = self._effect_for(planned, e, refs, known.consent,
                                               known.more_care)
                     if e.service == "intake" and e.type == "CareNeedChanged":
@@ -1002,7 +1017,8 @@ advisory locks per bucket, taken in one statement in one order (the cases' bucke
 residents'; each in the buckets' order), so no two transactions wait for each other in a
 circle. A resolution and a care flag of the same resident: shared for the residents of the
 cases a batch resolves, exclusive for those a batch says changed their need for care. A
-resolution or reopening and a parked referral or escalation of the same case: shared for
+resolution or reopening and a parked referral, escalation, resolution or reopening of the
+same case: shared for
 the cases a batch resolves or reopens, exclusive for the case of the rule ``retry_parked``
 applies again."""
 #: Buckets of residents (a power of two, less one): a batch takes at most this many locks
@@ -1051,6 +1067,25 @@ async def _meet(conn: asyncpg.Connection, events: Sequence[Envelope],
                      parked_case)
 
 
+def _turns(e: Envelope) -> bool:
+    """Whether ``e`` turns its case: a resolution or a reopening (``turned_by``)."""
+    return (e.service == "intake" and e.type in ("CaseResolved", "CaseReopened")
+            and e.case_id is not None)
+
+
+def _turned_since(e: Envelope, case: CaseRef) -> bool:
+    """Whether a resolution or reopening ``e``, parked, was overtaken by a later turn of its
+    case: the case's latest is another (``turned_by``); for a case last turned before
+    ``turned_by`` was kept, the case is no longer as ``e`` left it (reopened since a
+    resolution, resolved since a reopening)."""
+    if not case:
+        return False  # the case unknown: its rule says so itself (rule.unknown_case)
+    latest = plain(case.get("turned_by"))
+    if latest is not None:
+        return latest != e.event_id
+    return case.get("status") != ("resolved" if e.type == "CaseResolved" else "open")
+
+
 def _resolved_already(case: CaseRef) -> bool:
     """Whether a help task or referral of ``case`` is opened after its resolution: a rule
     parked until the calendar grew (``retry_parked`` reads the case as it is now), whose
@@ -1069,10 +1104,10 @@ def _step_case(e: Envelope) -> UUID | None:
 CaseRef = dict[str, Any]
 """A row of ``case_refs`` (case_id, center_id, resident_id, clerk_id, counter_id,
 service_item, status, opened_at, urgency, deadline_close, due_on, due_basis, owner_clerk,
-owner_team)."""
+owner_team, turned_by: the event id of its latest resolution or reopening)."""
 CASE_REF_COLUMNS = ("case_id", "center_id", "resident_id", "clerk_id", "counter_id",
                     "service_item", "status", "opened_at", "urgency", "deadline_close",
-                    "due_on", "due_basis", "owner_clerk", "owner_team")
+                    "due_on", "due_basis", "owner_clerk", "owner_team", "turned_by")
 #: A case as its ``case_refs`` row (the tuple ``insert_rows`` takes), in one C call: a
 #: generator per case was about a quarter of ``_CaseRefs.save``'s time (py-spy).
 _CASE_REF_ROW = itemgetter(*CASE_REF_COLUMNS)
@@ -1129,7 +1164,8 @@ class _CaseRefs:
                 "clerk_id": p["clerk_id"], "counter_id": p["counter_id"],
                 "service_item": p["service_item"], "status": "open",
                 "opened_at": e.occurred_at, "urgency": None, "deadline_close": False,
-                "due_on": None, "due_basis": None, "owner_clerk": None, "owner_team": None}
+                "due_on": None, "due_basis": None, "owner_clerk": None, "owner_team": None,
+                "turned_by": None}
             self.dirty.add(e.case_id)
             if resident is not None:
                 self.touched.append((resident, p["service_item"], e.case_id, e.center_id,
@@ -1144,6 +1180,7 @@ class _CaseRefs:
                                      case["center_id"], case["opened_at"]))
         elif e.type in ("CaseResolved", "CaseReopened"):
             case["status"] = "resolved" if e.type == "CaseResolved" else "open"
+            case["turned_by"] = e.event_id
             self.dirty.add(e.case_id)
         elif e.type == "ConcernsNoted":
             case["urgency"] = p["urgency"]
@@ -1171,7 +1208,8 @@ class _CaseRefs:
                 " SET service_item = EXCLUDED.service_item, status = EXCLUDED.status,"
                 " urgency = EXCLUDED.urgency, deadline_close = EXCLUDED.deadline_close,"
                 " due_on = EXCLUDED.due_on, due_basis = EXCLUDED.due_basis,"
-                " owner_clerk = EXCLUDED.owner_clerk, owner_team = EXCLUDED.owner_team")
+                " owner_clerk = EXCLUDED.owner_clerk, owner_team = EXCLUDED.owner_team,"
+                " turned_by = EXCLUDED.turned_by")
         if self.touched:
             await bulk.insert_rows(conn, tables, "resident_items", RESIDENT_ITEM_COLUMNS,
                                    bulk.first_of_each(self.touched, 3))

@@ -47,7 +47,7 @@ from shared.kernel.calendar import Basis, CalendarOutOfRange, DueRule, WorkingCa
 from shared.kernel.errors import CommandError, InvalidCommand, RuleViolated
 from shared.kernel.idempotency import RemembersCommands
 from shared.kernel.ids import uuid5
-from shared.kernel.meta import Meta
+from shared.kernel.meta import Meta, by_a_worker
 from shared.kernel.periods import CADENCE_MONTHS, add_months
 
 FOLLOWUP_NAMESPACE = UUID("3b0e6c1a-5d2f-4e8b-9a7c-1f4d2e6b8c90")
@@ -103,8 +103,8 @@ class NoConsent(CommandError):
 
 class OwnMissedFollowUp(CommandError):
     """A missed or escalated follow-up is not moved nor cancelled by the clerk it was missed
-    by: that took it off the supervisor's escalation worklist (督办). A supervisor may, unless
-    it was their own."""
+    by, nor, one a team let go, by anyone but a supervisor: that took it off the supervisor's
+    escalation worklist (督办). A supervisor may, unless it was their own."""
 
     status = 403
     code = "own_missed_followup"
@@ -552,26 +552,38 @@ class FollowUp(RemembersCommands):
             due_rule=handover.due_rule.as_dict() if handover.due_rule else None, contact=True)
 
     def check_not_own_missed(self, what: str, meta: Meta, by_supervisor: bool) -> None:
-        """A follow-up its assignee let go missed (or escalated past) is the supervisor's to
-        move or cancel, not theirs (403 ``own_missed_followup``): rescheduled or cancelled
-        by that clerk, it left the escalation worklist (the figures still count it missed).
-        That clerk is the one it was assigned to when it went missed or escalated
-        (``missed_by``), as well as its assignee now: the case handed on to a team or a
-        colleague (``reassign``), its clerk still may not move what they let go missed.
-        Nor a supervisor who is that clerk (``by_supervisor``: a supervisor also serves
-        cases): their own missed follow-up moved off the supervisors' worklist by themselves
-        was the self-approval another supervisor is there for (as ``Case.approves_extension``,
-        feedback's ``self_decision``); a supervisor it was handed to after it went missed
-        moves it."""
+        """A follow-up let go missed (or escalated past) is not moved or cancelled by whoever
+        let it go (403 ``own_missed_followup``): rescheduled or cancelled, it left the
+        escalation worklist (the figures still count it missed). Done late, it is completed;
+        a supervisor moves or cancels it.
+
+        Who let it go is whom it was assigned to when it went missed or was escalated
+        (``missed_by``), not its assignee now: the clerk it was missed by stays barred once
+        the case is handed on to a team or a colleague (``reassign``), and the colleague it
+        was handed to, who did not miss it, may move it. Nor a supervisor who is that clerk
+        (``by_supervisor``: a supervisor also serves cases): their own missed follow-up moved
+        off the supervisors' worklist by themselves was the self-approval another supervisor
+        is there for (as ``Case.approves_extension``, feedback's ``self_decision``). One
+        missed while a team had it (``missed_by`` None) is the supervisor's alone: a caller
+        carries no team (neither sixstep's tokens nor the identity provider's claims name
+        one), so the team's members cannot be told from the rest of the center, any of whom
+        could otherwise take the team's miss off the list. A follow-up rebuilt without
+        ``missed_by`` (none recorded: a snapshot taken before it was kept) is judged by its
+        assignee now."""
         actor = meta.get("actor")
-        if self.status not in ("missed", "escalated") or actor is None:
+        if (self.status not in ("missed", "escalated") or actor is None
+                or by_a_worker(actor)):  # the rules' own cancels (a resolution, an appeal)
             return
-        missed_by = self.__dict__.get("missed_by")
-        if actor == missed_by or (not by_supervisor and actor == self.assigned_clerk):
+        missed_by = self.__dict__.get("missed_by", self.assigned_clerk)
+        if actor == missed_by:
             decides = "another supervisor" if by_supervisor else "a supervisor"
             raise OwnMissedFollowUp(
-                f"a {self.status} follow-up is not {what}d by the clerk it was missed by or is "
-                f"assigned to: {decides} decides; done late, complete it", status=self.status,
+                f"a {self.status} follow-up is not {what}d by the clerk it was missed by: "
+                f"{decides} decides; done late, complete it", status=self.status, actor=actor)
+        if missed_by is None and not by_supervisor:
+            raise OwnMissedFollowUp(
+                f"a {self.status} follow-up a team let go is not {what}d by a member of "
+                "staff: a supervisor decides; done late, complete it", status=self.status,
                 actor=actor)
 
     def reschedule(self, due_at: datetime, reason: str, assigned_clerk: str | None,

@@ -12,7 +12,7 @@ import json
 import uuid
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from services.followup import parked as parking
 from services.followup.main import create_app as create_followup
@@ -636,3 +636,74 @@ async def test_a_parked_referral_applied_again_while_its_case_is_reopened_is_cha
                       ).json()["items"]
             found.append(item["status"])
         assert found == [status for _, _, status in cases]
+
+
+async def test_a_parked_resolution_applied_after_its_case_was_reopened_closes_nothing_it_needs(
+        settings: Settings, tmp_path: Path) -> None:
+    """Sunday 20 December, 2027 past follow-up's calendar: two cases resolved, each check ten
+    working days out (into 2027), so each resolution's rule is parked once it has closed
+    the case's referral. The first case is reopened (the resident says it is not solved):
+    its referral is chased again, its clerk has a "not solved" follow-up, a colleague is
+    asked to help. The second is reopened and resolved again (that rule parked too). Then
+    the 2027 schedule is published and the parked rules are applied again. Only the second
+    case's latest resolution goes through (one check); the first case's stale resolution is
+    dropped. Before, it ran on the reopened case: the referral closed again, the help task
+    closed, the "not solved" follow-up cancelled as 'resolved again', and a post-resolution
+    check planned for an open case; the second case had two checks."""
+    holidays = tmp_path / "holidays.json"
+    holidays.write_text("{}")
+    async with center_day(settings, DECEMBER_20, with_intake=False, holidays_file=holidays,
+                          calendar_provisional_years=0,
+                          followup_post_resolution_working_days=10) as center:
+        rules = center.app.state.rules
+        pool = center.app.state.pool
+
+        def event(kind: str, case_id: uuid.UUID, **payload: Any) -> Envelope:
+            return _intake_event(kind, case_id, case_id, DECEMBER_20, **payload)
+
+        def resolved(case_id: uuid.UUID) -> Envelope:
+            return event("CaseResolved", case_id, outcome="resolved", emotion_defused=True)
+
+        def action(case_id: uuid.UUID, kind: str) -> Envelope:
+            taken = event("ActionTaken", case_id, description="需跨部门核定",
+                          referred_to="浦东新区社保中心", unit_kind="social_insurance_bureau",
+                          unit_contact=None, owner_clerk=None, within_working_days=3)
+            taken.payload["kind"] = kind
+            return taken
+
+        async def apply(*events: Envelope) -> None:
+            async with pool.acquire() as conn, conn.transaction():
+                await rules.apply(conn, list(events))
+
+        reopened, again = uuid.uuid4(), uuid.uuid4()
+        second_resolution = resolved(again)
+        for case_id in (reopened, again):
+            await apply(event("CaseOpened", case_id, resident_id=str(uuid.uuid4()),
+                              clerk_id="clerk-017", counter_id="window-3",
+                              service_item="SA-HARDSHIP-SUBSIDY"),
+                        action(case_id, "referred"))
+            await apply(resolved(case_id))  # its referral closed, its check parked
+            await apply(event("CaseReopened", case_id, reason="resident_says_unsolved"))
+        await apply(action(reopened, "escalated"))
+        await apply(second_resolution)
+        assert (await center.followup.get("/parked-rules")).json()["count"] == 3
+
+        holidays.write_text(json.dumps(SCHEDULE_2027))
+        r = await center.followup.post("/ops/calendar/reload", headers=ops(settings))
+        assert r.status_code == 200, r.text
+        assert r.json()["replanned"]["followup"]["rules_unparked"] == 1
+        assert (await center.followup.get("/parked-rules")).json()["count"] == 0
+        await center.settled()
+
+        async def items(path: str, case_id: uuid.UUID) -> list[dict[str, Any]]:
+            r = await center.followup.get(path, params={"case_id": str(case_id)})
+            return cast(list[dict[str, Any]], r.json()["items"])
+
+        [referral] = await items("/referrals", reopened)
+        [task] = await items("/help-tasks", reopened)
+        assert (referral["status"], task["status"]) == ("awaiting_reply", "open")
+        assert [(f["reason"], f["status"]) for f in await items("/followups", reopened)] == [
+            ("resident_says_unsolved", "scheduled")]
+        [check] = [f for f in await items("/followups", again)
+                   if f["reason"] == "post_resolution_check"]
+        assert check["source_id"] == str(second_resolution.event_id)

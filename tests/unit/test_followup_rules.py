@@ -147,6 +147,59 @@ def test_rescheduling_a_missed_follow_up_starts_it_over_with_the_same_assignee()
     assert f.next_fire_at == at(3, 5, 14)
 
 
+def test_a_missed_follow_up_handed_to_a_colleague_is_theirs_to_move_not_its_first_clerks(
+) -> None:
+    """Handed over after it was missed: clerk-020, who did not miss it, moves it (they agreed
+    a new day with the resident); clerk-017, who let it go missed, still may not. Before,
+    clerk-020 was refused as its assignee now, though the miss was not theirs."""
+    f = follow_up(at(3, 2, 10))
+    advance(f, at(3, 2, 17))
+    assert f.reassign("clerk-020", None, "the case was handed over", meta("handed-1"))
+    with pytest.raises(OwnMissedFollowUp):
+        f.reschedule(at(3, 5, 14), "", None, None, at(3, 2, 17), meta("move-own"))
+    f.reschedule(at(3, 5, 14), "居民约周四", None, None, at(3, 2, 17),
+                 {**meta("move-1"), "actor": "clerk-020"})
+    assert (f.status, f.assigned_clerk) == ("scheduled", "clerk-020")
+
+
+@pytest.mark.parametrize("step", ["reschedule", "cancel"])
+def test_a_follow_up_a_team_let_go_missed_is_moved_only_by_a_supervisor(step: str) -> None:
+    """A home visit assigned to the visits team, missed: no member of staff takes it off the
+    escalation worklist (a caller carries no team, so its members cannot be told from the
+    rest of the center), the supervisor does; the rules still cancel it (a resolution, an
+    appeal upheld). Before, nobody was barred: ``missed_by`` was None, any clerk moved it."""
+    def team_visit() -> FollowUp:
+        f = FollowUp(id=uuid.uuid4(), reason=Reason.HOME_VISIT.value, resident_id=uuid.uuid4(),
+                     due_at=at(3, 2, 10), assigned_clerk=None, assigned_team="visits",
+                     priority="normal", service_item="SA-HARDSHIP-SUBSIDY", source="test",
+                     source_id=None, meta=meta("schedule-1"))
+        advance(f, at(3, 2, 17))
+        assert f.status == "missed"
+        return f
+
+    def act(f: FollowUp, actor: str, by_supervisor: bool = False) -> None:
+        m = {**meta(f"{step}-{actor}"), "actor": actor}
+        if step == "cancel":
+            f.cancel("不需要了", m, by_supervisor)
+        else:
+            f.reschedule(at(3, 5, 14), "", None, None, at(3, 2, 17), m,
+                         by_supervisor=by_supervisor)
+
+    f = team_visit()
+    for clerk in ("clerk-017", "clerk-020"):
+        with pytest.raises(OwnMissedFollowUp) as refused:
+            act(f, clerk)
+        assert refused.value.code == "own_missed_followup"
+    # Handed on to a clerk since: still the team's miss, the supervisor's to move.
+    assert f.reassign("clerk-020", None, "the case was handed over", meta("handed-1"))
+    with pytest.raises(OwnMissedFollowUp):
+        act(f, "clerk-020")
+    act(f, "director-01", by_supervisor=True)
+    assert f.status == ("cancelled" if step == "cancel" else "scheduled")
+    rules = team_visit()
+    assert rules.cancel("case resolved", {**meta("resolved-1"), "actor": "system:rules"})
+
+
 def test_an_escalated_follow_up_is_not_escalated_again() -> None:
     f = follow_up(at(3, 2, 10))
     f.escalate("the resident called twice", SUPERVISOR, CALENDAR, at(3, 2, 11), meta("up-1"))

@@ -161,7 +161,7 @@ async function findResident(event) {
         renderResident();
         return;
       }
-      status.textContent = t("error_generic", { message: err.message });
+      status.textContent = t("error_generic", { message: refusal(err) });
       return;
     }
   } else {
@@ -182,7 +182,7 @@ async function findResident(event) {
     $("#item-q").focus();
   } catch (err) {
     resident = { resident_id: residentId, cases: [] };
-    status.textContent = t("error_generic", { message: err.message });
+    status.textContent = t("error_generic", { message: refusal(err) });
   }
   renderResident();
 }
@@ -212,7 +212,7 @@ async function registerResident(event) {
     $("#item-q").focus();
     renderResident();
   } catch (err) {
-    status.textContent = t("error_generic", { message: err.message });
+    status.textContent = t("error_generic", { message: refusal(err) });
     status.className = "help error-text";
   }
 }
@@ -493,7 +493,7 @@ async function takeUp(caseId) {
   try {
     view = await api(`/cases/${caseId}`);
   } catch (err) {
-    if (asked === takeUpAsked) toast(t("error_generic", { message: err.message }), "red");
+    if (asked === takeUpAsked) toast(t("error_generic", { message: refusal(err) }), "red");
     return;
   }
   if (asked !== takeUpAsked || current?.id === caseId) return;
@@ -617,8 +617,14 @@ function explain(error, form) {
   });
   if (out.length) return out;
   if (error.code === "rule_violated" && has(`rule_${d.rule}`)) return [{ text: t(`rule_${d.rule}`) }];
-  if (has(`code_${error.code}`)) return [{ text: t(`code_${error.code}`) }];
+  if (has(`code_${error.code}`)) return [{ text: t(`code_${error.code}`, { message: error.message }) }];
   return [{ text: t("refused_other", { message: error.message }) }];
+}
+
+/** Why a call failed, in the page's language: an API's refusal by its code (``explain``:
+ *  every code has its words in strings.json), else what went wrong (the network). */
+function refusal(err) {
+  return err instanceof ApiError ? explain(err).map((r) => r.text).join("；") : err.message;
 }
 
 /** A field's own message under it (the page's, not the browser's pop-up). */
