@@ -361,7 +361,8 @@ class FollowUps:
                        cmd.verdict.value if cmd.verdict else None, retry,
                        day_of=calendar.local_day,
                        judged_at=self.path.moments.judged_at(meta["occurred_at"], now),
-                       skew=self.path.moments.max_future)
+                       skew=self.path.moments.max_future,
+                       min_gap=timedelta(hours=settings.followup_attempt_min_gap_hours))
             if retry is None:
                 return None
             return f.hand_over(Handover(

@@ -73,6 +73,13 @@ class TriedToday(CommandError):
     code = "tried_today"
 
 
+class TriedTooSoon(TriedToday):
+    """An unanswered attempt came within ``ATTEMPT_MIN_GAP`` of another, on another day (a
+    redial at 00:01 after a call at 23:59): not a second day tried."""
+
+    code = "tried_too_soon"
+
+
 class ResidentErasedError(CommandError):
     """The resident's data was erased: nothing is planned for them any more."""
 
@@ -275,6 +282,10 @@ def first_watched_period(calendar: WorkingCalendar, first_due_on: date, cadence:
 #: does not reach them (no answer, switched off) is tried again the next working morning, and
 #: only the last one completes the follow-up (a revisit is a task until done, not one call).
 UNREACHABLE_ATTEMPTS = 3
+#: The least time between two unanswered attempts that count, besides their being on two center
+#: days (``FOLLOWUP_ATTEMPT_MIN_GAP_HOURS`` sets it; this is its default): a call at 23:59 and
+#: a redial at 00:01 were two days tried, two of the three attempts within two minutes.
+ATTEMPT_MIN_GAP = timedelta(hours=8)
 
 
 def unreached_reason(attempt: int, note: str) -> str:
@@ -423,18 +434,30 @@ class FollowUp(RemembersCommands):
         """Attempts so far that did not reach the resident (each tried again)."""
         return len(self.unreached_at)
 
-    def check_attempt_day(self, day_of: Callable[[datetime], date], now: datetime) -> None:
+    def check_attempt_day(self, day_of: Callable[[datetime], date], now: datetime,
+                          min_gap: timedelta = ATTEMPT_MIN_GAP) -> None:
         """An unanswered attempt counts once a day (409 ``tried_today``): three calls in
         one morning (a clerk redialling, a double entry with a new key) used up every
         attempt, and the team took up a resident never tried on another day. Every day
         tried counts once, not only the last one typed in: an earlier day's call typed in
-        late came between Tuesday's call and Tuesday's redial, and the redial counted."""
+        late came between Tuesday's call and Tuesday's redial, and the redial counted.
+        And at least ``min_gap`` from every attempt counted, before or after it (409
+        ``tried_too_soon``): a call at 23:59 and a redial at 00:01 are on two days, and
+        were two of the three attempts, two minutes apart."""
         day = day_of(now)
         if any(day_of(tried) == day for tried in self.unreached_at):
             raise TriedToday(
                 f"the resident was already tried without answer on {day.isoformat()}; the "
                 f"next attempt counts from {self.due_at.isoformat()}",
                 next_attempt_at=self.due_at.isoformat(),
+                attempts=self.unreached, of=UNREACHABLE_ATTEMPTS)
+        near = [tried for tried in self.unreached_at if abs(now - tried) < min_gap]
+        if near:
+            counts_from = max(max(near) + min_gap, self.due_at)
+            raise TriedTooSoon(
+                f"the resident was tried without answer at {max(near).isoformat()}, less "
+                f"than {min_gap} before; the next attempt counts from "
+                f"{counts_from.isoformat()}", next_attempt_at=counts_from.isoformat(),
                 attempts=self.unreached, of=UNREACHABLE_ATTEMPTS)
 
     def attempt_counted_at(self, tried: datetime) -> datetime:
@@ -470,7 +493,8 @@ class FollowUp(RemembersCommands):
                  verdict: str | None = None,
                  retry: tuple[datetime, Basis] | tuple[datetime, Basis, DueRule] | None = None,
                  day_of: Callable[[datetime], date] | None = None,
-                 judged_at: datetime | None = None, skew: timedelta = timedelta(0)) -> None:
+                 judged_at: datetime | None = None, skew: timedelta = timedelta(0),
+                 min_gap: timedelta = ATTEMPT_MIN_GAP) -> None:
         """``retry``: when an unreachable resident is tried again (the next working morning,
         with the rule it was worked out by, ``retry_rule``, when given);
         before the last of ``UNREACHABLE_ATTEMPTS`` the follow-up is rescheduled there, not
@@ -481,12 +505,13 @@ class FollowUp(RemembersCommands):
         moment a backdated attempt counts on: calls typed in a week late, dated on three days,
         counted three days tried and handed the resident to the team at once. ``skew``:
         how far behind the planning moment a counter's clock may put an attempt
-        (``check_attempt_moment``)."""
+        (``check_attempt_moment``). ``min_gap``: the least time between two attempts that
+        count (``check_attempt_day``)."""
         self.check_open("complete")
         if outcome == "unreachable" and channel in REACHING and day_of is not None:
             self.check_attempt_moment(day_of, meta["occurred_at"], skew)
             self.check_attempt_day(day_of, self.attempt_counted_at(
-                judged_at or meta["occurred_at"]))
+                judged_at or meta["occurred_at"]), min_gap)
         if verdict is not None and self.reason != Reason.POST_RESOLUTION_CHECK:
             raise InvalidCommand("the verdict is the resident's answer at a post-resolution "
                                  "check", field="verdict", reason=self.reason)

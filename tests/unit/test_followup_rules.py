@@ -21,6 +21,7 @@ from services.followup.domain import (
     OwnMissedFollowUp,
     PolicyChange,
     TriedToday,
+    TriedTooSoon,
     first_watched_period,
     follow_up_id_for,
     retry_rule,
@@ -392,9 +393,9 @@ def test_a_call_made_ahead_of_its_moment_is_tried_again_no_earlier_than_that_mom
 
 
 def test_each_center_day_tried_counts_once_across_the_year_end() -> None:
-    # 31 December 23:30 in Shanghai (15:30 UTC) and 1 January 2027 00:05 (16:05 UTC of the
-    # 31st) are two center days; a second 1 January call is refused, and so is 31 December
-    # typed in again after it (compared with every day tried, not the last typed in).
+    # 31 December 23:30 in Shanghai (15:30 UTC) and 1 January 2027 08:00 are two center days
+    # and 8.5 hours apart: two attempts; a second 1 January call is refused, and so is 31
+    # December typed in again after it (compared with every day tried, not the last typed in).
     check = follow_up(at(12, 31, 9), Reason.POST_RESOLUTION_CHECK)
     day_of = CALENDAR.local_day
 
@@ -403,12 +404,49 @@ def test_each_center_day_tried_counts_once_across_the_year_end() -> None:
                        retry=(retry, CALENDAR.basis_of(retry)), day_of=day_of)
 
     call("c1", at(12, 31, 23, 30), at(1, 4, year=2027))
-    call("c2", at(1, 1, 0, 5, year=2027), at(1, 4, year=2027))
+    call("c2", at(1, 1, 8, year=2027), at(1, 4, year=2027))
     assert (check.status, check.unreached) == ("scheduled", 2)
-    for again in (at(1, 1, 8, year=2027), at(12, 31, 10)):
+    for again in (at(1, 1, 10, year=2027), at(12, 31, 10)):
         with pytest.raises(TriedToday):
             call("c3", again, at(1, 4, year=2027))
     assert check.unreached == 2
+
+
+@pytest.mark.parametrize("midnight", [
+    at(12, 21, 0),  # Sunday 20 -> Monday 21 December 2026
+    at(1, 1, 0, year=2027),  # 31 December 2026 -> 1 January 2027 (provisional)
+    at(3, 1, 0, year=2027),  # Sunday 28 February -> Monday 1 March 2027 (provisional)
+])
+def test_a_redial_two_minutes_past_midnight_is_not_a_second_day_tried(
+        midnight: datetime) -> None:
+    """An unanswered call at 23:59 and the redial at 00:01 were two center days, so two of
+    the three attempts, and a third the next morning handed the resident to the team as
+    unreachable within ten hours. Attempts count on distinct days AND at least
+    ``FOLLOWUP_ATTEMPT_MIN_GAP_HOURS`` (8) apart: the redial is refused (409
+    ``tried_too_soon``, with the moment the next attempt counts from) and nothing is
+    recorded; the same day's call 8 hours after the first counts."""
+    check = FollowUp(id=uuid.uuid4(), reason=Reason.POST_RESOLUTION_CHECK.value,
+                     resident_id=uuid.uuid4(), due_at=midnight - timedelta(hours=6),
+                     assigned_clerk="clerk-017", assigned_team=None, priority="normal",
+                     service_item=None, source="test", source_id=None,
+                     meta=meta("schedule-1", midnight - timedelta(days=1)))
+    retry = CALENDAR.next_working_morning(midnight)
+    gap = timedelta(hours=8)
+
+    def call(key: str, moment: datetime) -> None:
+        check.complete("unreachable", "phone", "无人接听", meta(key, moment),
+                       retry=(retry, CALENDAR.basis_of(retry)), day_of=CALENDAR.local_day,
+                       min_gap=gap)
+
+    call("c1", midnight - timedelta(minutes=1))
+    with pytest.raises(TriedTooSoon) as refused:
+        call("c2", midnight + timedelta(minutes=1))
+    assert refused.value.code == "tried_too_soon"
+    assert refused.value.details["next_attempt_at"] == max(
+        midnight - timedelta(minutes=1) + gap, check.due_at).isoformat()
+    assert (check.status, check.unreached) == ("scheduled", 1)
+    call("c3", midnight + timedelta(hours=7, minutes=59))
+    assert (check.status, check.unreached) == ("scheduled", 2)
 
 
 def test_calls_typed_in_past_the_grace_count_on_one_day_the_day_they_are_judged_on() -> None:
