@@ -648,19 +648,29 @@ class FollowUp(RemembersCommands):
         the calendar in force works its rule out to the same moment on another basis (a
         provisional day the published schedule keeps), that basis is recorded, once
         (``FollowUpDueConfirmed``), so the worklists and the board stop saying "provisional"
-        on it. Another moment: judged on the day it had, it keeps its day and basis."""
-        if self.due_rule is None:
+        on it. Another moment on the published schedule: judged on the day it had, it keeps
+        its day and its basis, and says so once (``published_due_at``, the moment the
+        schedule gives), so no reload reads it again; moving it would make a follow-up
+        missed on the law's day due anew, and rewrite a closed month's figures."""
+        if self.due_rule is None or self.__dict__.get("published_due_at") is not None:
             return False
         planned = calendar.plan(DueRule.from_dict(self.due_rule))
-        if planned.at != self.due_at or planned.basis.value == self.basis:
-            return False
-        self._due_confirmed(due_at=self.due_at, basis=planned.basis.value,
-                            cause=RescheduleCause.CALENDAR_PUBLISHED.value, meta=meta)
-        return True
+        if planned.at == self.due_at and planned.basis.value != self.basis:
+            self._due_confirmed(due_at=self.due_at, basis=planned.basis.value,
+                                cause=RescheduleCause.CALENDAR_PUBLISHED.value, meta=meta)
+            return True
+        if planned.at != self.due_at and planned.basis is Basis.OFFICIAL:
+            self._due_confirmed(due_at=self.due_at, basis=self.basis,
+                                cause=RescheduleCause.CALENDAR_PUBLISHED.value, meta=meta,
+                                published_due_at=planned.at)
+            return True
+        return False  # the same moment and basis; or a count still in an unpublished year
 
     @event("FollowUpDueConfirmed")
-    def _due_confirmed(self, due_at: datetime, basis: str, cause: str, meta: Meta) -> None:
+    def _due_confirmed(self, due_at: datetime, basis: str, cause: str, meta: Meta,
+                       published_due_at: datetime | None = None) -> None:
         self.basis = basis
+        self.published_due_at = published_due_at
         self._remember(meta, "FollowUpRescheduled")  # the re-planning's command
 
     def follow_deadline(self, due_at: datetime, basis: Basis, now: datetime,
@@ -693,6 +703,7 @@ class FollowUp(RemembersCommands):
         self.due_at = due_at
         self.overdue_at = self.escalate_at = None
         self.basis, self.due_rule = basis, due_rule
+        self.published_due_at = None  # a new moment: nothing kept any more
         self.assigned_clerk, self.assigned_team = assigned_clerk, assigned_team
         if cause == RescheduleCause.UNREACHABLE:
             # The staff's command was a completion: its key answers as one when retried.

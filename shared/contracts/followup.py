@@ -223,13 +223,21 @@ class FollowUpRescheduled(_Payload):
 class FollowUpDueConfirmed(_Payload):
     """The due moment of a follow-up already due, missed or escalated, worked out on a
     provisional year, is the one the published schedule gives too (``cause``
-    ``calendar_published``): the same ``due_at``, now on ``basis`` official; once. Nothing
-    else changes: its status, the scheduler's next step (closing of its due day, the
-    escalation), the figures (no moment moves)."""
+    ``calendar_published``): the same ``due_at``, now on ``basis`` official; once. Or the
+    published schedule gives another moment (``published_due_at``): the follow-up keeps
+    ``due_at`` and its provisional basis, said once. Nothing else changes: its status, the
+    scheduler's next step (closing of its due day, the escalation), the figures (no moment
+    moves)."""
 
     due_at: Moment
     basis: Basis = BASIS
     cause: RescheduleCause = RescheduleCause.CALENDAR_PUBLISHED
+    published_due_at: Moment | None = Field(
+        None, description="Kept, not confirmed: the published schedule gives this other "
+                          "moment. The follow-up did its work on the law's day (due, missed, "
+                          "escalated on it) and keeps that day and its basis (provisional); "
+                          "said once, so no reload reads it again. None: the published "
+                          "schedule gives due_at too (basis official).")
 
 
 class FollowUpCancelled(_Payload):

@@ -636,3 +636,49 @@ async def test_a_parked_referral_applied_again_while_its_case_is_reopened_is_cha
                       ).json()["items"]
             found.append(item["status"])
         assert found == [status for _, _, status in cases]
+
+
+async def test_a_call_missed_on_a_provisional_day_the_notice_moves_is_kept_and_said_once(
+        settings: Settings, tmp_path: Path) -> None:
+    """New Year's Eve 23:30: a call booked for Monday 4 January 2027 (the law alone:
+    provisional), missed at its closing. The notice, added on Wednesday the 6th, makes the
+    4th a day off: by it the call was due on the 5th. It keeps the 4th it was missed on, and
+    its basis, and says once that the schedule gives the 5th (FollowUpDueConfirmed,
+    published_due_at); the next reload reads it no more. Before, nothing was recorded and
+    every reload read it again, for ever. The worklist rebuilt from the log is the live one."""
+    holidays = tmp_path / "holidays.json"
+    holidays.write_text("{}")
+    eve = at(2026, 12, 31, 23, 30)
+    async with center_day(settings, eve, holidays_file=holidays) as center:
+        r = await center.followup.post("/followups", headers=headers(key()), json={
+            "center_id": CENTER, "due_on": "2027-01-04", "assigned_team": "visits"})
+        assert r.status_code == 201, r.text
+        call_id = r.json()["id"]
+        await center.settled()
+        fired = (await center.scheduler.tick(at(2027, 1, 4, 17, 5))).fired
+        assert fired["FollowUpMissed"] == 1, fired
+        await center.settled()
+        missed = await center.get(call_id)
+        assert (missed["status"], missed["basis"]) == ("missed", "provisional")
+
+        center.clock.set(at(2027, 1, 6, 10))
+        holidays.write_text(json.dumps({"2027": {
+            "source": "illustrative test data", "holidays": ["2027-01-01", "2027-01-04"],
+            "workdays": []}}))
+        r = await center.followup.post("/ops/calendar/reload", headers=ops(settings))
+        assert r.status_code == 200, r.text
+        answer = r.json()["replanned"]["followup"]
+        assert (answer["followups_checked"], answer["followups_replanned"]) == (1, 1)
+        await center.settled()
+        kept = await center.get(call_id)
+        assert (kept["status"], kept["basis"], kept["due_at"]) == (
+            "missed", "provisional", missed["due_at"])
+        said = [e for e in await stream_envelopes(settings)
+                if e.type == "FollowUpDueConfirmed" and str(e.aggregate_id) == call_id]
+        assert [datetime.fromisoformat(e.payload["published_due_at"]) for e in said] == [
+            at(2027, 1, 5, 9)]
+        r = await center.followup.post("/ops/calendar/reload", headers=ops(settings))
+        answer = r.json()["replanned"]["followup"]
+        assert (answer["followups_checked"], answer["followups_replanned"]) == (0, 0), (
+            "not read again")
+        await assert_rebuilt_as_live(settings, READ_MODEL)

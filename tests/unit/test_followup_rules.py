@@ -570,7 +570,9 @@ def test_a_missed_follow_up_on_a_provisional_day_the_notice_keeps_is_confirmed_n
     # closing, escalated two working days on. The notice comes on Thursday 7 January. If it
     # gives the 4th too, the worklists and the board stop saying "provisional": confirmed,
     # once, nothing else changes (status, next step). If it gives Saturday 2 January (a
-    # make-up day), the 4th it was judged on stays, provisional.
+    # make-up day), the 4th it was judged on stays, provisional, and says so once
+    # (published_due_at: the 2nd): before, it recorded nothing and every reload read it
+    # again, for ever.
     rule = DueRule("on_or_after", date(2026, 12, 31), 1, at(12, 31, 23, 30))
     planned = CALENDAR.plan(rule)
     assert (planned.at, planned.basis) == (at(1, 4, year=2027), Basis.PROVISIONAL)
@@ -592,10 +594,11 @@ def test_a_missed_follow_up_on_a_provisional_day_the_notice_keeps_is_confirmed_n
             status, fire = f.status, f.next_fire_at
             assert status == ("due", "missed", "escalated")[steps - 1]
             now = at(1, 7, 10, year=2027)
-            assert f.replan(published, now, meta("calendar:a", now)) is keeps
+            assert f.replan(published, now, meta("calendar:a", now)) is True
             assert (f.status, f.next_fire_at, f.due_at) == (status, fire, planned.at)
             assert f.basis == (Basis.OFFICIAL if keeps else Basis.PROVISIONAL).value
+            assert f.collect_events()[-1].published_due_at == (
+                None if keeps else at(1, 2, year=2027))
             assert f.replan(published, now, meta("calendar:b", now)) is False, "once"
-            if keeps:
-                with pytest.raises(AlreadyDoneError):
-                    f.replan(published, now, meta("calendar:a", now))  # a second replica
+            with pytest.raises(AlreadyDoneError):
+                f.replan(published, now, meta("calendar:a", now))  # a second replica
