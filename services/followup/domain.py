@@ -675,12 +675,21 @@ class FollowUp(RemembersCommands):
 
     def follow_deadline(self, due_at: datetime, basis: Basis, now: datetime,
                         meta: Meta,
-                        cause: RescheduleCause = RescheduleCause.CALENDAR_PUBLISHED) -> bool:
+                        cause: RescheduleCause = RescheduleCause.CALENDAR_PUBLISHED,
+                        at_deadline: datetime | None = None) -> bool:
         """A rectification's deadline was revised: this follow-up moves with it (never earlier
         than now); True when moved, or when only its basis changed (a deadline confirmed on
         its published year: the same moment, now official). Done follow-ups stay as they
-        are."""
+        are. Already due, missed or escalated, it never moves: a deadline confirmed on the
+        same moment (``at_deadline``) confirms its basis, once (``FollowUpDueConfirmed``),
+        as ``replan`` does for a follow-up with a rule of its own."""
         self.check_new_command(meta.get("causation_id"), "FollowUpRescheduled")
+        if self.status in ("due", "missed", "escalated"):
+            if at_deadline != self.due_at or basis.value == self.basis:
+                return False
+            self._due_confirmed(due_at=self.due_at, basis=basis.value, cause=cause.value,
+                                meta=meta)
+            return True
         due_at = max(due_at, now)
         if self.status != "scheduled" or (due_at == self.due_at
                                           and basis.value == self.basis):

@@ -602,3 +602,26 @@ def test_a_missed_follow_up_on_a_provisional_day_the_notice_keeps_is_confirmed_n
             assert f.replan(published, now, meta("calendar:b", now)) is False, "once"
             with pytest.raises(AlreadyDoneError):
                 f.replan(published, now, meta("calendar:a", now))  # a second replica
+
+
+def test_a_missed_rectification_follow_up_is_confirmed_by_its_deadlines_confirmation() -> None:
+    """A rectification's follow-up has no rule of its own (``due_rule`` None): due at opening
+    on the deadline, Monday 4 January 2027 (provisional), missed at its closing. The
+    deadline, missed too, is confirmed official on Wednesday the 6th (the schedule keeps the
+    4th): its follow-up's basis with it, once, still missed, not moved to the revision's
+    moment. Before, it stayed 'provisional' for ever, re-read at every reload."""
+    deadline_at = at(1, 4, year=2027)
+    f = FollowUp(id=uuid.uuid4(), reason=Reason.RECTIFICATION.value, resident_id=uuid.uuid4(),
+                 due_at=deadline_at, assigned_clerk=None, assigned_team="followup-desk",
+                 priority="high", service_item=None, source="feedback:RectificationOpened",
+                 source_id=uuid.uuid4(), meta=meta("schedule-1", at(12, 31, 23, 30)),
+                 basis=Basis.PROVISIONAL.value)
+    advance(f, at(1, 4, year=2027))
+    advance(f, at(1, 4, 17, year=2027))
+    assert (f.status, f.due_rule) == ("missed", None)
+    now = at(1, 6, 10, year=2027)
+    assert f.follow_deadline(now, Basis.OFFICIAL, now, meta("revised-1", now),
+                             at_deadline=deadline_at) is True
+    assert (f.status, f.due_at, f.basis) == ("missed", deadline_at, "official")
+    assert f.follow_deadline(now, Basis.OFFICIAL, now, meta("revised-2", now),
+                             at_deadline=deadline_at) is False, "once"
