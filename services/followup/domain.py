@@ -200,6 +200,18 @@ def end_of_due_day(calendar: WorkingCalendar, due_at: datetime) -> datetime:
     return calendar.closing_on(calendar.add_working_days(day + timedelta(days=1), 0))
 
 
+def due_working_day(calendar: WorkingCalendar, due_at: datetime) -> date | None:
+    """The day a follow-up due at ``due_at`` is to be done on, as the scheduler misses it
+    (``end_of_due_day``): a Sunday's or a Friday 18:00's is Monday's. The on-time rule judges
+    its completion by this day (``FollowUpCompleted.due_by``), not by the date of ``due_at``:
+    hand-set to a Sunday and done on Monday, it was counted late, on a day nobody works.
+    None past the calendar (judged on ``due_at``'s day, as before)."""
+    try:
+        return calendar.local_day(end_of_due_day(calendar, due_at))
+    except CalendarOutOfRange:
+        return None
+
+
 @dataclass(frozen=True)
 class WorkDay:
     """A worklist's day at ``now``, on the scheduler's rule (``end_of_due_day``): a follow-up
@@ -494,7 +506,7 @@ class FollowUp(RemembersCommands):
                  retry: tuple[datetime, Basis] | tuple[datetime, Basis, DueRule] | None = None,
                  day_of: Callable[[datetime], date] | None = None,
                  judged_at: datetime | None = None, skew: timedelta = timedelta(0),
-                 min_gap: timedelta = ATTEMPT_MIN_GAP) -> None:
+                 min_gap: timedelta = ATTEMPT_MIN_GAP, due_by: date | None = None) -> None:
         """``retry``: when an unreachable resident is tried again (the next working morning,
         with the rule it was worked out by, ``retry_rule``, when given);
         before the last of ``UNREACHABLE_ATTEMPTS`` the follow-up is rescheduled there, not
@@ -506,7 +518,8 @@ class FollowUp(RemembersCommands):
         counted three days tried and handed the resident to the team at once. ``skew``:
         how far behind the planning moment a counter's clock may put an attempt
         (``check_attempt_moment``). ``min_gap``: the least time between two attempts that
-        count (``check_attempt_day``)."""
+        count (``check_attempt_day``). ``due_by``: the working day it was to be done on
+        (``due_working_day``), recorded for the on-time rule."""
         self.check_open("complete")
         if outcome == "unreachable" and channel in REACHING and day_of is not None:
             self.check_attempt_moment(day_of, meta["occurred_at"], skew)
@@ -542,11 +555,12 @@ class FollowUp(RemembersCommands):
                               due_rule=due_rule, judged_at=judged_at)
             return
         self._completed(outcome=outcome, channel=channel, note=note, meta=meta,
-                        verdict=verdict, judged_at=judged_at)
+                        verdict=verdict, judged_at=judged_at, due_by=due_by)
 
     @event("FollowUpCompleted")
     def _completed(self, outcome: str, channel: str, note: str, meta: Meta,
-                   verdict: str | None = None, judged_at: datetime | None = None) -> None:
+                   verdict: str | None = None, judged_at: datetime | None = None,
+                   due_by: date | None = None) -> None:
         self.status = "completed"
         self.outcome, self.channel = outcome, channel
         self._remember(meta, "FollowUpCompleted")

@@ -193,6 +193,12 @@ class FollowUpCompleted(_Payload):
                           "follow-up's clock (a backdated post): the moment its due day judges "
                           "it by (that clock less the grace). None: occurred_at stands (and on "
                           "every completion recorded before it existed).")
+    due_by: Day | None = Field(
+        None, description="The working day it was to be done on: its due day, or the next "
+                          "working day when due_at falls on a day off or at or after closing "
+                          "(a Sunday, Friday 18:00), as the scheduler misses it. The on-time "
+                          "rule compares the completion's day with it. None (every completion "
+                          "recorded before it existed): the day of due_at, as before.")
 
 
 def follow_up_completed_v1_to_v2(payload: dict[str, Any]) -> dict[str, Any]:

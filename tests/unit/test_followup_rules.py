@@ -22,6 +22,7 @@ from services.followup.domain import (
     PolicyChange,
     TriedToday,
     TriedTooSoon,
+    due_working_day,
     first_watched_period,
     follow_up_id_for,
     retry_rule,
@@ -625,3 +626,24 @@ def test_a_missed_rectification_follow_up_is_confirmed_by_its_deadlines_confirma
     assert (f.status, f.due_at, f.basis) == ("missed", deadline_at, "official")
     assert f.follow_deadline(now, Basis.OFFICIAL, now, meta("revised-2", now),
                              at_deadline=deadline_at) is False, "once"
+
+
+@pytest.mark.parametrize(("due_at", "working_day"), [
+    (at(12, 20, 10), date(2026, 12, 21)),  # Sunday 20 December 2026: Monday's
+    (at(12, 18, 18), date(2026, 12, 21)),  # Friday 18th at 18:00, after closing: Monday's
+    (at(12, 21, 16, 59), date(2026, 12, 21)),  # a working day before closing: that day
+    (at(12, 31, 23, 30), date(2027, 1, 4)),  # New Year's Eve 23:30: Monday 4 Jan (the law's)
+    (at(2, 7, 10, year=2027), date(2027, 2, 9)),  # Spring Festival 2027, provisional
+])
+def test_a_follow_up_done_on_the_working_day_after_a_sunday_due_moment_is_on_time(
+        due_at: datetime, working_day: date) -> None:
+    """Hand-set to a Sunday (or a Friday 18:00), done on Monday: the figures counted it late
+    (the completion's day after the date of due_at), though nobody works on Sunday and the
+    scheduler only misses it at Monday's closing. The completion records the working day it
+    was to be done on (``due_by``), which the on-time rule compares with."""
+    assert due_working_day(CALENDAR, due_at) == working_day
+    f = follow_up(due_at)
+    f.complete("done", "phone", "", meta("done-1", CALENDAR.opening_on(working_day)),
+               due_by=due_working_day(CALENDAR, f.due_at))
+    [*_, completed] = f.collect_events()
+    assert (type(completed).__name__, completed.due_by) == ("FollowUpCompleted", working_day)
