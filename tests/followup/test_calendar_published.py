@@ -456,6 +456,15 @@ async def test_a_referral_and_a_help_task_sent_on_december_20_move_when_2027_is_
         assert (answer["referrals_replanned"], answer["help_tasks_replanned"]) == (0, 0)
 
 
+async def monday_call(center: Center) -> str:
+    """A call booked for Monday 4 January 2027 (provisional on the law alone): its id."""
+    r = await center.followup.post("/followups", headers=headers(key()), json={
+        "center_id": CENTER, "due_on": "2027-01-04", "assigned_team": "visits"})
+    assert r.status_code == 201, r.text
+    await center.settled()
+    return str(r.json()["id"])
+
+
 async def test_a_referral_chased_and_a_task_escalated_on_a_provisional_day_the_notice_keeps(
         settings: Settings, tmp_path: Path) -> None:
     """New Year's Eve 23:30: referred and escalated with one working day, due Monday 4
@@ -476,11 +485,7 @@ async def test_a_referral_chased_and_a_task_escalated_on_a_provisional_day_the_n
         assert {(r["basis"], datetime.fromisoformat(r.get("reply_due_at") or r["deadline_at"]))
                 for r in (referral, task)} == {("provisional", at(2027, 1, 4, 17))}
         # And a call booked for that Monday, missed at its closing.
-        r = await center.followup.post("/followups", headers=headers(key()), json={
-            "center_id": CENTER, "due_on": "2027-01-04", "assigned_team": "visits"})
-        assert r.status_code == 201, r.text
-        call_id = r.json()["id"]
-        await center.settled()
+        call_id = await monday_call(center)
         fired = (await center.scheduler.tick(at(2027, 1, 4, 17, 5))).fired
         assert (fired["ReferralOverdue"], fired["HelpTaskEscalated"], fired["FollowUpMissed"]
                 ) == (1, 1, 1), fired
@@ -650,11 +655,7 @@ async def test_a_call_missed_on_a_provisional_day_the_notice_moves_is_kept_and_s
     holidays.write_text("{}")
     eve = at(2026, 12, 31, 23, 30)
     async with center_day(settings, eve, holidays_file=holidays) as center:
-        r = await center.followup.post("/followups", headers=headers(key()), json={
-            "center_id": CENTER, "due_on": "2027-01-04", "assigned_team": "visits"})
-        assert r.status_code == 201, r.text
-        call_id = r.json()["id"]
-        await center.settled()
+        call_id = await monday_call(center)
         fired = (await center.scheduler.tick(at(2027, 1, 4, 17, 5))).fired
         assert fired["FollowUpMissed"] == 1, fired
         await center.settled()
