@@ -672,8 +672,9 @@ async def test_a_call_missed_on_a_provisional_day_the_notice_moves_is_kept_and_s
         assert (answer["followups_checked"], answer["followups_replanned"]) == (1, 1)
         await center.settled()
         kept = await center.get(call_id)
-        assert (kept["status"], kept["basis"], kept["due_at"]) == (
-            "missed", "provisional", missed["due_at"])
+        assert (kept["status"], kept["basis"], kept["due_at"], kept["due_kept"]) == (
+            "missed", "provisional", missed["due_at"], True)
+        assert missed["due_kept"] is False
         said = [e for e in await stream_envelopes(settings)
                 if e.type == "FollowUpDueConfirmed" and str(e.aggregate_id) == call_id]
         assert [datetime.fromisoformat(e.payload["published_due_at"]) for e in said] == [
