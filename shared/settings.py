@@ -232,6 +232,9 @@ class Settings(BaseSettings):
     followup_early_check_working_days: int = Field(1, ge=0)
     followup_obligation_grace_working_days: int = Field(3, ge=0)
     followup_escalate_after_working_days: int = Field(2, ge=1)
+    followup_attempt_min_gap_hours: float = Field(8.0, ge=0, le=72, description=(
+        "Unanswered attempts to reach a resident count on distinct center days AND at least "
+        "this many hours apart (a call at 23:59 and a redial at 00:01 are one attempt)."))
     followup_help_task_working_days: int = Field(3, ge=1, le=60, description=(
         "帮办: a help task's deadline when the escalation names none (working days)."))
     followup_referral_reply_working_days: int = Field(5, ge=1, le=60, description=(

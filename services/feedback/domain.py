@@ -496,8 +496,17 @@ class Rectification(RemembersCommands):
         if deadline_on < today and self.deadline_on < today:
             # Missed on either count, whatever its basis (as a follow-up or an obligation
             # due either way): a provisional one too. Re-planning runs at every start and
-            # reload; moved to today, a missed deadline came out on time.
-            return False
+            # reload; moved to today, a missed deadline came out on time. Missed on the same
+            # day by both counts, only its basis is news: confirmed official, once (its
+            # follow-up with it: ``FollowUp.follow_deadline``), or it said "provisional" for
+            # ever, and so did its missed follow-up, which has no rule of its own to count.
+            if deadline_on != self.deadline_on or basis.value == self.basis:
+                return False
+            self._deadline_revised(rectification_id=self.id, deadline_on=self.deadline_on,
+                                   previous_deadline_on=self.deadline_on,
+                                   basis=basis.value, reason="calendar_published",
+                                   meta=self.meta_for(meta))
+            return True
         deadline_on = max(deadline_on, today)
         if deadline_on == self.deadline_on and basis.value == self.basis:
             return False

@@ -25,6 +25,7 @@ from services.followup.domain import (
     ResidentErasedError,
     ResidentNotFound,
     consent_allows,
+    due_working_day,
     end_of_due_day,
     first_watched_period,
     follow_up_id_for,
@@ -361,7 +362,9 @@ class FollowUps:
                        cmd.verdict.value if cmd.verdict else None, retry,
                        day_of=calendar.local_day,
                        judged_at=self.path.moments.judged_at(meta["occurred_at"], now),
-                       skew=self.path.moments.max_future)
+                       skew=self.path.moments.max_future,
+                       min_gap=timedelta(hours=settings.followup_attempt_min_gap_hours),
+                       due_by=due_working_day(calendar, f.due_at))
             if retry is None:
                 return None
             return f.hand_over(Handover(
@@ -761,16 +764,18 @@ class FollowUps:
 
     async def follow_deadline(self, follow_up_id: UUID, due_at: datetime, basis: Basis,
                               cause: str, occurred_at: datetime,
-                              why: RescheduleCause = RescheduleCause.CALENDAR_PUBLISHED
-                              ) -> Written | None:
+                              why: RescheduleCause = RescheduleCause.CALENDAR_PUBLISHED,
+                              at_deadline: datetime | None = None) -> Written | None:
         """A rectification's revised deadline (re-planned, or triaged: ``why``) moves its
-        follow-up (once per revision)."""
+        follow-up (once per revision); ``at_deadline``: office opening on the deadline
+        itself, whatever the revision's moment (a missed one's basis confirmed)."""
         now = self.clock.now()
 
         def run(unit: Unit) -> Aggregate:
             follow_up: FollowUp = unit.get(follow_up_id, "follow-up")
             meta = follow_up.meta_for(meta_for(SYSTEM_RULES, cause, occurred_at))
-            follow_up.follow_deadline(due_at, basis, max(now, occurred_at), meta, why)
+            follow_up.follow_deadline(due_at, basis, max(now, occurred_at), meta, why,
+                                      at_deadline)
             return follow_up
 
         return await self.committer.submit(run, [follow_up_id])

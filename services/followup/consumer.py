@@ -887,11 +887,14 @@ class Rules:
 
         return run
 
-    def _at_deadline(self, e: Envelope, deadline: date) -> tuple[datetime, Basis]:
+    def _at_deadline(self, e: Envelope, deadline: date, *, ever: bool = False
+                     ) -> tuple[datetime, Basis]:
         """Office opening on a rectification's deadline (the last working day before it when
-        it is a day off), never before the event; provisional when the deadline was."""
+        it is a day off), never before the event (``ever``: whenever the event came);
+        provisional when the deadline was."""
         calendar = self.followups.calendar(e.center_id)
-        planned = calendar.plan(DueRule("on_or_before", deadline, 0, not_before=e.occurred_at))
+        planned = calendar.plan(DueRule("on_or_before", deadline, 0,
+                                        not_before=None if ever else e.occurred_at))
         provisional = Basis.PROVISIONAL in (planned.basis, e.payload.get("basis"))
         return planned.at, Basis.PROVISIONAL if provisional else Basis.OFFICIAL
 
@@ -901,10 +904,13 @@ class Rules:
                else RescheduleCause.CALENDAR_PUBLISHED)
 
         async def run(_: list[Row]) -> None:
-            due_at, basis = self._at_deadline(e, date.fromisoformat(e.payload["deadline_on"]))
+            deadline = date.fromisoformat(e.payload["deadline_on"])
+            due_at, basis = self._at_deadline(e, deadline)
+            at_deadline, _ = self._at_deadline(e, deadline, ever=True)
             try:
                 await self.followups.follow_deadline(follow_up_id, due_at, basis,
-                                                     str(e.event_id), e.occurred_at, why)
+                                                     str(e.event_id), e.occurred_at, why,
+                                                     at_deadline)
             except NotFound:  # its RectificationOpened was parked or dead-lettered
                 log.warning("rule.revision_without_follow_up", follow_up_id=str(follow_up_id))
             return None

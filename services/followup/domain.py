@@ -73,6 +73,13 @@ class TriedToday(CommandError):
     code = "tried_today"
 
 
+class TriedTooSoon(TriedToday):
+    """An unanswered attempt came within ``ATTEMPT_MIN_GAP`` of another, on another day (a
+    redial at 00:01 after a call at 23:59): not a second day tried."""
+
+    code = "tried_too_soon"
+
+
 class ResidentErasedError(CommandError):
     """The resident's data was erased: nothing is planned for them any more."""
 
@@ -194,6 +201,18 @@ def end_of_due_day(calendar: WorkingCalendar, due_at: datetime) -> datetime:
     return calendar.closing_on(calendar.add_working_days(day + timedelta(days=1), 0))
 
 
+def due_working_day(calendar: WorkingCalendar, due_at: datetime) -> date | None:
+    """The day a follow-up due at ``due_at`` is to be done on, as the scheduler misses it
+    (``end_of_due_day``): a Sunday's or a Friday 18:00's is Monday's. The on-time rule judges
+    its completion by this day (``FollowUpCompleted.due_by``), not by the date of ``due_at``:
+    hand-set to a Sunday and done on Monday, it was counted late, on a day nobody works.
+    None past the calendar (judged on ``due_at``'s day, as before)."""
+    try:
+        return calendar.local_day(end_of_due_day(calendar, due_at))
+    except CalendarOutOfRange:
+        return None
+
+
 @dataclass(frozen=True)
 class WorkDay:
     """A worklist's day at ``now``, on the scheduler's rule (``end_of_due_day``): a follow-up
@@ -276,6 +295,10 @@ def first_watched_period(calendar: WorkingCalendar, first_due_on: date, cadence:
 #: does not reach them (no answer, switched off) is tried again the next working morning, and
 #: only the last one completes the follow-up (a revisit is a task until done, not one call).
 UNREACHABLE_ATTEMPTS = 3
+#: The least time between two unanswered attempts that count, besides their being on two center
+#: days (``FOLLOWUP_ATTEMPT_MIN_GAP_HOURS`` sets it; this is its default): a call at 23:59 and
+#: a redial at 00:01 were two days tried, two of the three attempts within two minutes.
+ATTEMPT_MIN_GAP = timedelta(hours=8)
 
 
 def unreached_reason(attempt: int, note: str) -> str:
@@ -424,18 +447,30 @@ class FollowUp(RemembersCommands):
         """Attempts so far that did not reach the resident (each tried again)."""
         return len(self.unreached_at)
 
-    def check_attempt_day(self, day_of: Callable[[datetime], date], now: datetime) -> None:
+    def check_attempt_day(self, day_of: Callable[[datetime], date], now: datetime,
+                          min_gap: timedelta = ATTEMPT_MIN_GAP) -> None:
         """An unanswered attempt counts once a day (409 ``tried_today``): three calls in
         one morning (a clerk redialling, a double entry with a new key) used up every
         attempt, and the team took up a resident never tried on another day. Every day
         tried counts once, not only the last one typed in: an earlier day's call typed in
-        late came between Tuesday's call and Tuesday's redial, and the redial counted."""
+        late came between Tuesday's call and Tuesday's redial, and the redial counted.
+        And at least ``min_gap`` from every attempt counted, before or after it (409
+        ``tried_too_soon``): a call at 23:59 and a redial at 00:01 are on two days, and
+        were two of the three attempts, two minutes apart."""
         day = day_of(now)
         if any(day_of(tried) == day for tried in self.unreached_at):
             raise TriedToday(
                 f"the resident was already tried without answer on {day.isoformat()}; the "
                 f"next attempt counts from {self.due_at.isoformat()}",
                 next_attempt_at=self.due_at.isoformat(),
+                attempts=self.unreached, of=UNREACHABLE_ATTEMPTS)
+        near = [tried for tried in self.unreached_at if abs(now - tried) < min_gap]
+        if near:
+            counts_from = max(max(near) + min_gap, self.due_at)
+            raise TriedTooSoon(
+                f"the resident was tried without answer at {max(near).isoformat()}, less "
+                f"than {min_gap} before; the next attempt counts from "
+                f"{counts_from.isoformat()}", next_attempt_at=counts_from.isoformat(),
                 attempts=self.unreached, of=UNREACHABLE_ATTEMPTS)
 
     def attempt_counted_at(self, tried: datetime) -> datetime:
@@ -471,7 +506,8 @@ class FollowUp(RemembersCommands):
                  verdict: str | None = None,
                  retry: tuple[datetime, Basis] | tuple[datetime, Basis, DueRule] | None = None,
                  day_of: Callable[[datetime], date] | None = None,
-                 judged_at: datetime | None = None, skew: timedelta = timedelta(0)) -> None:
+                 judged_at: datetime | None = None, skew: timedelta = timedelta(0),
+                 min_gap: timedelta = ATTEMPT_MIN_GAP, due_by: date | None = None) -> None:
         """``retry``: when an unreachable resident is tried again (the next working morning,
         with the rule it was worked out by, ``retry_rule``, when given);
         before the last of ``UNREACHABLE_ATTEMPTS`` the follow-up is rescheduled there, not
@@ -482,12 +518,14 @@ class FollowUp(RemembersCommands):
         moment a backdated attempt counts on: calls typed in a week late, dated on three days,
         counted three days tried and handed the resident to the team at once. ``skew``:
         how far behind the planning moment a counter's clock may put an attempt
-        (``check_attempt_moment``)."""
+        (``check_attempt_moment``). ``min_gap``: the least time between two attempts that
+        count (``check_attempt_day``). ``due_by``: the working day it was to be done on
+        (``due_working_day``), recorded for the on-time rule."""
         self.check_open("complete")
         if outcome == "unreachable" and channel in REACHING and day_of is not None:
             self.check_attempt_moment(day_of, meta["occurred_at"], skew)
             self.check_attempt_day(day_of, self.attempt_counted_at(
-                judged_at or meta["occurred_at"]))
+                judged_at or meta["occurred_at"]), min_gap)
         if verdict is not None and self.reason != Reason.POST_RESOLUTION_CHECK:
             raise InvalidCommand("the verdict is the resident's answer at a post-resolution "
                                  "check", field="verdict", reason=self.reason)
@@ -518,11 +556,12 @@ class FollowUp(RemembersCommands):
                               due_rule=due_rule, judged_at=judged_at)
             return
         self._completed(outcome=outcome, channel=channel, note=note, meta=meta,
-                        verdict=verdict, judged_at=judged_at)
+                        verdict=verdict, judged_at=judged_at, due_by=due_by)
 
     @event("FollowUpCompleted")
     def _completed(self, outcome: str, channel: str, note: str, meta: Meta,
-                   verdict: str | None = None, judged_at: datetime | None = None) -> None:
+                   verdict: str | None = None, judged_at: datetime | None = None,
+                   due_by: date | None = None) -> None:
         self.status = "completed"
         self.outcome, self.channel = outcome, channel
         self._remember(meta, "FollowUpCompleted")
@@ -643,29 +682,48 @@ class FollowUp(RemembersCommands):
         the calendar in force works its rule out to the same moment on another basis (a
         provisional day the published schedule keeps), that basis is recorded, once
         (``FollowUpDueConfirmed``), so the worklists and the board stop saying "provisional"
-        on it. Another moment: judged on the day it had, it keeps its day and basis."""
-        if self.due_rule is None:
+        on it. Another moment on the published schedule: judged on the day it had, it keeps
+        its day and its basis, and says so once (``published_due_at``, the moment the
+        schedule gives), so no reload reads it again; moving it would make a follow-up
+        missed on the law's day due anew, and rewrite a closed month's figures."""
+        if self.due_rule is None or self.__dict__.get("published_due_at") is not None:
             return False
         planned = calendar.plan(DueRule.from_dict(self.due_rule))
-        if planned.at != self.due_at or planned.basis.value == self.basis:
-            return False
-        self._due_confirmed(due_at=self.due_at, basis=planned.basis.value,
-                            cause=RescheduleCause.CALENDAR_PUBLISHED.value, meta=meta)
-        return True
+        if planned.at == self.due_at and planned.basis.value != self.basis:
+            self._due_confirmed(due_at=self.due_at, basis=planned.basis.value,
+                                cause=RescheduleCause.CALENDAR_PUBLISHED.value, meta=meta)
+            return True
+        if planned.at != self.due_at and planned.basis is Basis.OFFICIAL:
+            self._due_confirmed(due_at=self.due_at, basis=self.basis,
+                                cause=RescheduleCause.CALENDAR_PUBLISHED.value, meta=meta,
+                                published_due_at=planned.at)
+            return True
+        return False  # the same moment and basis; or a count still in an unpublished year
 
     @event("FollowUpDueConfirmed")
-    def _due_confirmed(self, due_at: datetime, basis: str, cause: str, meta: Meta) -> None:
+    def _due_confirmed(self, due_at: datetime, basis: str, cause: str, meta: Meta,
+                       published_due_at: datetime | None = None) -> None:
         self.basis = basis
+        self.published_due_at = published_due_at
         self._remember(meta, "FollowUpRescheduled")  # the re-planning's command
 
     def follow_deadline(self, due_at: datetime, basis: Basis, now: datetime,
                         meta: Meta,
-                        cause: RescheduleCause = RescheduleCause.CALENDAR_PUBLISHED) -> bool:
+                        cause: RescheduleCause = RescheduleCause.CALENDAR_PUBLISHED,
+                        at_deadline: datetime | None = None) -> bool:
         """A rectification's deadline was revised: this follow-up moves with it (never earlier
         than now); True when moved, or when only its basis changed (a deadline confirmed on
         its published year: the same moment, now official). Done follow-ups stay as they
-        are."""
+        are. Already due, missed or escalated, it never moves: a deadline confirmed on the
+        same moment (``at_deadline``) confirms its basis, once (``FollowUpDueConfirmed``),
+        as ``replan`` does for a follow-up with a rule of its own."""
         self.check_new_command(meta.get("causation_id"), "FollowUpRescheduled")
+        if self.status in ("due", "missed", "escalated"):
+            if at_deadline != self.due_at or basis.value == self.basis:
+                return False
+            self._due_confirmed(due_at=self.due_at, basis=basis.value, cause=cause.value,
+                                meta=meta)
+            return True
         due_at = max(due_at, now)
         if self.status != "scheduled" or (due_at == self.due_at
                                           and basis.value == self.basis):
@@ -688,6 +746,7 @@ class FollowUp(RemembersCommands):
         self.due_at = due_at
         self.overdue_at = self.escalate_at = None
         self.basis, self.due_rule = basis, due_rule
+        self.published_due_at = None  # a new moment: nothing kept any more
         self.assigned_clerk, self.assigned_team = assigned_clerk, assigned_team
         if cause == RescheduleCause.UNREACHABLE:
             # The staff's command was a completion: its key answers as one when retried.

@@ -58,6 +58,9 @@ DDL = [
     " WHERE status = 'escalated'",
     # False: a task for staff, without contact (the resident has not agreed to be contacted).
     "ALTER TABLE followups ADD COLUMN IF NOT EXISTS contact boolean NOT NULL DEFAULT true",
+    # Due, missed or escalated on a provisional day the published schedule moves: kept on its
+    # day and basis, said once (FollowUpDueConfirmed with published_due_at), not re-read.
+    "ALTER TABLE followups ADD COLUMN IF NOT EXISTS due_kept boolean NOT NULL DEFAULT false",
     "CREATE INDEX IF NOT EXISTS followups_case ON followups (case_id)",
     "CREATE INDEX IF NOT EXISTS followups_resident ON followups (resident_id)"
     " WHERE status IN ('scheduled', 'due', 'missed', 'escalated')",
@@ -160,11 +163,11 @@ FOLLOWUP_COLUMNS = (
     "follow_up_id", "center_id", "case_id", "resident_id", "reason", "priority", "status",
     "due_at", "due_on", "assigned_clerk", "assigned_team", "escalated_to", "service_item",
     "source", "source_id", "outcome", "channel", "scheduled_at", "updated_at", "completed_at",
-    "version", "position", "basis", "contact")
+    "version", "position", "basis", "contact", "due_kept")
 #: What an event after FollowUpScheduled may change.
 FOLLOWUP_CHANGING = ("status", "due_at", "due_on", "assigned_clerk", "assigned_team",
                      "escalated_to", "outcome", "channel", "completed_at", "updated_at",
-                     "version", "position", "basis", "contact", "priority")
+                     "version", "position", "basis", "contact", "priority", "due_kept")
 OBLIGATION_COLUMNS = ("obligation_id", "aggregate_id", "center_id", "case_id", "resident_id",
                       "cadence", "next_due_on", "missed_at", "active", "missed_periods",
                       "version", "basis")
@@ -192,12 +195,15 @@ UPDATE_FOLLOWUPS = (
     " outcome = COALESCE(s.outcome, t.outcome), channel = COALESCE(s.channel, t.channel),"
     " completed_at = COALESCE(s.completed_at, t.completed_at),"
     " basis = COALESCE(s.basis, t.basis), contact = COALESCE(s.contact, t.contact),"
-    " priority = COALESCE(s.priority, t.priority)"
+    " priority = COALESCE(s.priority, t.priority),"
+    " due_kept = COALESCE(s.due_kept, t.due_kept)"
     " FROM unnest($1::uuid[], $2::int[], $3::bigint[], $4::timestamptz[], $5::text[],"
     " $6::timestamptz[], $7::date[], $8::boolean[], $9::text[], $10::text[], $11::text[],"
-    " $12::text[], $13::text[], $14::timestamptz[], $15::text[], $16::boolean[], $17::text[])"
+    " $12::text[], $13::text[], $14::timestamptz[], $15::text[], $16::boolean[], $17::text[],"
+    " $18::boolean[])"
     " AS s(follow_up_id, version, position, updated_at, status, due_at, due_on, reassigned,"
-    " clerk, team, escalated_to, outcome, channel, completed_at, basis, contact, priority)"
+    " clerk, team, escalated_to, outcome, channel, completed_at, basis, contact, priority,"
+    " due_kept)"
     " WHERE t.follow_up_id = s.follow_up_id AND t.version < s.version")
 
 
@@ -397,13 +403,13 @@ class WorklistProjection:
                     assigned_team=team, escalated_to=None, service_item=item, source=source,
                     source_id=source_id, outcome=None, channel=None, scheduled_at=at,
                     updated_at=at, completed_at=None, version=v, position=position,
-                    basis=basis, contact=contact)
+                    basis=basis, contact=contact, due_kept=False)
         earlier = await bulk.fetch_rows(conn, "followups", "follow_up_id",
                                         {u[0] for u in plan.updates if u[0] not in new})
         changed: set[UUID] = set()
         for (fid, v, position, at, status, due_at, due_on, reassigned, clerk, team,
              escalated_to, outcome, channel, completed_at, basis, contact,
-             priority) in plan.updates:
+             priority, due_kept) in plan.updates:
             row = new.get(fid) or earlier.get(fid)
             if row is None or not row["version"] < v:
                 continue
@@ -412,7 +418,7 @@ class WorklistProjection:
                                   ("escalated_to", escalated_to), ("outcome", outcome),
                                   ("channel", channel), ("completed_at", completed_at),
                                   ("basis", basis), ("contact", contact),
-                                  ("priority", priority)):
+                                  ("priority", priority), ("due_kept", due_kept)):
                 if value is not None:  # COALESCE($n, column)
                     row[column] = value
             if reassigned:
@@ -489,37 +495,40 @@ class WorklistProjection:
 
     def _change(self, e: Envelope) -> tuple[Any, ...]:
         """(status, due_at, due_on, reassigned, clerk, team, escalated_to, outcome, channel,
-        completed_at, basis, contact, priority) for an event after FollowUpScheduled; None
-        leaves a column as it is."""
+        completed_at, basis, contact, priority, due_kept) for an event after
+        FollowUpScheduled; None leaves a column as it is."""
         p = e.payload
-        none = (None, None, None, False, None, None, None, None, None, None, None, None, None)
+        none = (None, None, None, False, None, None, None, None, None, None, None, None, None,
+                None)
         if e.type == "FollowUpDue":
             return ("due", *none[1:])
         if e.type == "FollowUpMissed":
             return ("missed", *none[1:])
         if e.type == "FollowUpEscalated":
             return ("escalated", None, None, False, None, None, p["escalated_to"], None, None,
-                    None, None, None, None)
+                    None, None, None, None, None)
         if e.type == "FollowUpCompleted":
             return ("completed", None, None, False, None, None, None, p["outcome"],
-                    p["channel"], e.occurred_at, None, None, None)
+                    p["channel"], e.occurred_at, None, None, None, None)
         if e.type == "FollowUpRescheduled":
             due_at = _at(p["due_at"])
             assert due_at is not None
             return ("scheduled", due_at, due_at.astimezone(self.tz).date(), True,
                     p["assigned_clerk"], p["assigned_team"], None, None, None, None, p["basis"],
-                    None, None)
+                    None, None, False)
         if e.type == "FollowUpCancelled":
             return ("cancelled", *none[1:])
         if e.type == "FollowUpContactWithdrawn":
-            return (*none[:-2], False, None)
+            return (*none[:-3], False, None, None)
         if e.type == "FollowUpPrioritised":
-            return (*none[:-1], p["priority"])
+            return (*none[:-2], p["priority"], None)
         if e.type == "FollowUpReassigned":
             return (None, None, None, True, p["assigned_clerk"], p["assigned_team"], None,
-                    None, None, None, None, None, None)
+                    None, None, None, None, None, None, None)
         if e.type == "FollowUpDueConfirmed":
-            return (*none[:10], p["basis"], None, None)
+            # Kept: the published schedule gives another moment (``published_due_at``).
+            kept = True if p.get("published_due_at") is not None else None
+            return (*none[:10], p["basis"], None, None, kept)
         return none
 
     async def _help_or_referral(self, conn: asyncpg.Connection, e: Envelope) -> None:

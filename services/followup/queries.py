@@ -19,7 +19,7 @@ from shared.readmodels.public import Moment, Public
 COLUMNS = ("follow_up_id, center_id, case_id, resident_id, reason, priority, status, due_at,"
            " due_on, basis, assigned_clerk, assigned_team, escalated_to, service_item, source,"
            " source_id, outcome, channel, scheduled_at, updated_at, completed_at, version,"
-           " position, contact")
+           " position, contact, due_kept")
 POLICY_COLUMNS = ("policy_id, center_id, service_items, all_centers, effective_on,"
                   " outreach_due_at, published_at, cursor, residents, finished_at, basis,"
                   " due_rule, scope, published_by")
@@ -55,6 +55,10 @@ class FollowUpPublic(Public):
     version: int
     position: int
     contact: bool
+    due_kept: bool = Field(False, description=(
+        "Due, missed or escalated on a provisional day that the published schedule moves: "
+        "kept on that day, its basis still provisional (FollowUpDueConfirmed with "
+        "published_due_at, once); no longer re-planned."))
 
 
 class FollowUpList(Public):

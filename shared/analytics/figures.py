@@ -51,9 +51,11 @@ total. The definitions are those of the feedback service's figures
   in force (the last ``RectificationDeadlineRevised`` one, when a provisional deadline was
   revised);
 - follow-ups on-time rate: of the follow-ups completed or missed, on their (last) due day,
-  those completed by that day and never missed (judged on the day of the completion, a
-  backdated one's ``judged_at``: one done later while the scheduler was down, never missed,
-  is late all the same);
+  those completed by the working day they were to be done on and never missed (the
+  completion's ``due_by``: a Sunday's or a Friday 18:00's due moment is Monday's; without
+  it, in completions recorded before it existed, that due day) (judged on the day of the
+  completion, a backdated one's ``judged_at``: one done later while the scheduler was down,
+  never missed, is late all the same);
 - service item: the last ``GuidanceGiven`` item, else the one the case was opened for.
 
 Days are the center's calendar days of ``occurred_at`` (a follow-up's due day: of ``due_at``).
@@ -155,7 +157,8 @@ PARTS: tuple[tuple[str, str, dict[str, str]], ...] = (
         "followups_closed": "completed_on IS NOT NULL OR missed",
         "followups_on_time": "completed_on IS NOT NULL AND NOT missed"
                              " AND outcome IS DISTINCT FROM 'unreachable'"
-                             " AND coalesce(judged_on, completed_on) <= due_on",
+                             " AND coalesce(judged_on, completed_on)"
+                             " <= coalesce(due_by, due_on)",
         "followups_unreachable": "completed_on IS NOT NULL AND outcome = 'unreachable'"}),
 )
 COUNTS = tuple(c for _, _, counts in PARTS for c in counts)
@@ -517,12 +520,14 @@ def aftercare_sql(tz: str) -> dict[str, str]:
     due = f"CAST(timezone('{tz}', CAST(due_at AS TIMESTAMPTZ)) AS DATE)"
     followups = f"""
     WITH ev AS (
-        SELECT {cols}, {due} AS due_on, NULL AS outcome, NULL::TIMESTAMPTZ AS judged_at
+        SELECT {cols}, {due} AS due_on, NULL AS outcome, NULL::TIMESTAMPTZ AS judged_at,
+               NULL::DATE AS due_by
             FROM "FollowUpScheduled" WHERE {seen}
-        UNION ALL SELECT {cols}, {due}, NULL, NULL FROM "FollowUpRescheduled" WHERE {seen}
-        UNION ALL SELECT {cols}, NULL, CAST(outcome AS VARCHAR), judged_at
-            FROM "FollowUpCompleted" WHERE {seen}
-        UNION ALL SELECT {cols}, NULL, NULL, NULL FROM "FollowUpMissed" WHERE {seen}),
+        UNION ALL SELECT {cols}, {due}, NULL, NULL, NULL FROM "FollowUpRescheduled"
+            WHERE {seen}
+        UNION ALL SELECT {cols}, NULL, CAST(outcome AS VARCHAR), judged_at,
+               CAST(due_by AS DATE) FROM "FollowUpCompleted" WHERE {seen}
+        UNION ALL SELECT {cols}, NULL, NULL, NULL, NULL FROM "FollowUpMissed" WHERE {seen}),
     folded AS (
         SELECT aggregate_id, arg_min(case_id, aggregate_version) AS case_id,
                arg_min(center_id, aggregate_version) AS center_id,
@@ -533,7 +538,9 @@ def aftercare_sql(tz: str) -> dict[str, str]:
                arg_min(outcome, aggregate_version) FILTER (WHERE type = 'FollowUpCompleted')
                    AS outcome,
                arg_min(CAST(timezone('{tz}', judged_at) AS DATE), aggregate_version)
-                   FILTER (WHERE type = 'FollowUpCompleted') AS judged_on
+                   FILTER (WHERE type = 'FollowUpCompleted') AS judged_on,
+               arg_min(due_by, aggregate_version)
+                   FILTER (WHERE type = 'FollowUpCompleted') AS due_by
         FROM ev GROUP BY aggregate_id)
     SELECT f.*, c.service_item FROM folded f LEFT JOIN case_facts c USING (case_id)
     """

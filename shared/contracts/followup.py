@@ -193,6 +193,12 @@ class FollowUpCompleted(_Payload):
                           "follow-up's clock (a backdated post): the moment its due day judges "
                           "it by (that clock less the grace). None: occurred_at stands (and on "
                           "every completion recorded before it existed).")
+    due_by: Day | None = Field(
+        None, description="The working day it was to be done on: its due day, or the next "
+                          "working day when due_at falls on a day off or at or after closing "
+                          "(a Sunday, Friday 18:00), as the scheduler misses it. The on-time "
+                          "rule compares the completion's day with it. None (every completion "
+                          "recorded before it existed): the day of due_at, as before.")
 
 
 def follow_up_completed_v1_to_v2(payload: dict[str, Any]) -> dict[str, Any]:
@@ -223,13 +229,21 @@ class FollowUpRescheduled(_Payload):
 class FollowUpDueConfirmed(_Payload):
     """The due moment of a follow-up already due, missed or escalated, worked out on a
     provisional year, is the one the published schedule gives too (``cause``
-    ``calendar_published``): the same ``due_at``, now on ``basis`` official; once. Nothing
-    else changes: its status, the scheduler's next step (closing of its due day, the
-    escalation), the figures (no moment moves)."""
+    ``calendar_published``): the same ``due_at``, now on ``basis`` official; once. Or the
+    published schedule gives another moment (``published_due_at``): the follow-up keeps
+    ``due_at`` and its provisional basis, said once. Nothing else changes: its status, the
+    scheduler's next step (closing of its due day, the escalation), the figures (no moment
+    moves)."""
 
     due_at: Moment
     basis: Basis = BASIS
     cause: RescheduleCause = RescheduleCause.CALENDAR_PUBLISHED
+    published_due_at: Moment | None = Field(
+        None, description="Kept, not confirmed: the published schedule gives this other "
+                          "moment. The follow-up did its work on the law's day (due, missed, "
+                          "escalated on it) and keeps that day and its basis (provisional); "
+                          "said once, so no reload reads it again. None: the published "
+                          "schedule gives due_at too (basis official).")
 
 
 class FollowUpCancelled(_Payload):

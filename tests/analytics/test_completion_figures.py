@@ -101,6 +101,7 @@ def week() -> list[dict[str, Any]]:
               posted=at("2026-03-06", 9), story=eight),
         *backdated_check(eight),
         *late_check(eight),
+        *evening_checks(eight),
     ]
 
 
@@ -122,6 +123,21 @@ def late_check(story: CaseStory) -> list[dict[str, Any]]:
     check = follow_up(story, at("2026-03-02", 9, 45), at("2026-03-02", 10))
     check.add("FollowUpCompleted", at("2026-03-04", 10), outcome="done", channel="phone")
     return check.events
+
+
+def evening_checks(story: CaseStory) -> list[dict[str, Any]]:
+    """Case 8's two calls hand-set for Thursday 5 Mar at 18:00, after closing: the scheduler
+    misses them at Friday's closing, their working day. Both done on Friday 6 Mar at 10:00.
+    The one recorded with its working day (``due_by``, 6 Mar) is on time; it was counted late
+    against the date of its due moment (the 5th), a day nobody could do it on. The one
+    recorded before ``due_by`` existed is judged as then: late (no closed month recounted)."""
+    events = []
+    for due_by in ("2026-03-06", None):
+        call = follow_up(story, at("2026-03-04", 9), at("2026-03-05", 18))
+        call.add("FollowUpCompleted", at("2026-03-06", 10), outcome="done", channel="phone",
+                 **({"due_by": due_by} if due_by else {}))
+        events += call.events
+    return events
 
 
 def as_exported_before_typed_columns(root: Path, fmt: str) -> None:
@@ -192,7 +208,8 @@ async def test_on_time_and_on_the_spot_completion_by_hand_service_and_report(
         [row] = await feedback.compute(conn, feedback.FigureQuery(
             period="all", date_from=MARCH_2, date_to=MARCH_6, as_of=MARCH_6, group_by=()))
         assert row["backdated_resolutions"] == 1  # case 8, seen by the supervisor
-        assert row["followups_on_time_rate"] == {"numerator": 0, "denominator": 2, "rate": 0.0}
+        assert row["followups_on_time_rate"] == {"numerator": 1, "denominator": 4,
+                                                 "rate": 0.25}
         for dimension in ("center_id", "clerk_id", "service_item"):
             found = await service((dimension,))
             expected = {(value,): figures for (d, value), figures in BY_HAND.items()
@@ -226,7 +243,7 @@ async def test_on_time_and_on_the_spot_completion_by_hand_service_and_report(
     assert whole.total.rates["on_the_spot_rate"] == 1 / 6
     assert whole.total.counts["backdated_resolutions"] == 1
     assert (whole.total.counts["followups_on_time"],
-            whole.total.counts["followups_closed"]) == (0, 2)
+            whole.total.counts["followups_closed"]) == (1, 4)
 
     # docs/figures.md's event query of the two rates (Huamu, March 2026), run as written.
     [doc_sql] = [sql for sql in re.findall(r"```sql\n(.*?)```", FIGURES_DOC.read_text(), re.S)

@@ -456,6 +456,15 @@ async def test_a_referral_and_a_help_task_sent_on_december_20_move_when_2027_is_
         assert (answer["referrals_replanned"], answer["help_tasks_replanned"]) == (0, 0)
 
 
+async def monday_call(center: Center) -> str:
+    """A call booked for Monday 4 January 2027 (provisional on the law alone): its id."""
+    r = await center.followup.post("/followups", headers=headers(key()), json={
+        "center_id": CENTER, "due_on": "2027-01-04", "assigned_team": "visits"})
+    assert r.status_code == 201, r.text
+    await center.settled()
+    return str(r.json()["id"])
+
+
 async def test_a_referral_chased_and_a_task_escalated_on_a_provisional_day_the_notice_keeps(
         settings: Settings, tmp_path: Path) -> None:
     """New Year's Eve 23:30: referred and escalated with one working day, due Monday 4
@@ -476,11 +485,7 @@ async def test_a_referral_chased_and_a_task_escalated_on_a_provisional_day_the_n
         assert {(r["basis"], datetime.fromisoformat(r.get("reply_due_at") or r["deadline_at"]))
                 for r in (referral, task)} == {("provisional", at(2027, 1, 4, 17))}
         # And a call booked for that Monday, missed at its closing.
-        r = await center.followup.post("/followups", headers=headers(key()), json={
-            "center_id": CENTER, "due_on": "2027-01-04", "assigned_team": "visits"})
-        assert r.status_code == 201, r.text
-        call_id = r.json()["id"]
-        await center.settled()
+        call_id = await monday_call(center)
         fired = (await center.scheduler.tick(at(2027, 1, 4, 17, 5))).fired
         assert (fired["ReferralOverdue"], fired["HelpTaskEscalated"], fired["FollowUpMissed"]
                 ) == (1, 1, 1), fired
@@ -707,3 +712,46 @@ async def test_a_parked_resolution_applied_after_its_case_was_reopened_closes_no
         [check] = [f for f in await items("/followups", again)
                    if f["reason"] == "post_resolution_check"]
         assert check["source_id"] == str(second_resolution.event_id)
+
+
+async def test_a_call_missed_on_a_provisional_day_the_notice_moves_is_kept_and_said_once(
+        settings: Settings, tmp_path: Path) -> None:
+    """New Year's Eve 23:30: a call booked for Monday 4 January 2027 (the law alone:
+    provisional), missed at its closing. The notice, added on Wednesday the 6th, makes the
+    4th a day off: by it the call was due on the 5th. It keeps the 4th it was missed on, and
+    its basis, and says once that the schedule gives the 5th (FollowUpDueConfirmed,
+    published_due_at); the next reload reads it no more. Before, nothing was recorded and
+    every reload read it again, for ever. The worklist rebuilt from the log is the live one."""
+    holidays = tmp_path / "holidays.json"
+    holidays.write_text("{}")
+    eve = at(2026, 12, 31, 23, 30)
+    async with center_day(settings, eve, holidays_file=holidays) as center:
+        call_id = await monday_call(center)
+        fired = (await center.scheduler.tick(at(2027, 1, 4, 17, 5))).fired
+        assert fired["FollowUpMissed"] == 1, fired
+        await center.settled()
+        missed = await center.get(call_id)
+        assert (missed["status"], missed["basis"]) == ("missed", "provisional")
+
+        center.clock.set(at(2027, 1, 6, 10))
+        holidays.write_text(json.dumps({"2027": {
+            "source": "illustrative test data", "holidays": ["2027-01-01", "2027-01-04"],
+            "workdays": []}}))
+        r = await center.followup.post("/ops/calendar/reload", headers=ops(settings))
+        assert r.status_code == 200, r.text
+        answer = r.json()["replanned"]["followup"]
+        assert (answer["followups_checked"], answer["followups_replanned"]) == (1, 1)
+        await center.settled()
+        kept = await center.get(call_id)
+        assert (kept["status"], kept["basis"], kept["due_at"], kept["due_kept"]) == (
+            "missed", "provisional", missed["due_at"], True)
+        assert missed["due_kept"] is False
+        said = [e for e in await stream_envelopes(settings)
+                if e.type == "FollowUpDueConfirmed" and str(e.aggregate_id) == call_id]
+        assert [datetime.fromisoformat(e.payload["published_due_at"]) for e in said] == [
+            at(2027, 1, 5, 9)]
+        r = await center.followup.post("/ops/calendar/reload", headers=ops(settings))
+        answer = r.json()["replanned"]["followup"]
+        assert (answer["followups_checked"], answer["followups_replanned"]) == (0, 0), (
+            "not read again")
+        await assert_rebuilt_as_live(settings, READ_MODEL)

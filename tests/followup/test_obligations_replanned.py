@@ -364,3 +364,50 @@ async def test_a_re_planning_ending_while_a_later_reload_re_plans_remembers_only
             await later
         event = await replanned_by_a_start(center, settings, holidays)
         assert datetime.fromisoformat(event.payload["missed_at"]) == at(2027, 1, 11, 17)
+
+
+async def test_a_rectification_follow_up_missed_on_a_provisional_day_is_confirmed_with_its_deadline(
+        settings: Settings, tmp_path: Path) -> None:
+    """A bad review on New Year's Eve, on the immediate track: its deadline Monday 4 January
+    2027 by the law alone (provisional), and its follow-up that morning; not done, missed at
+    the 4th's closing. The notice, added on Wednesday the 6th, keeps the 4th: the missed
+    deadline's basis is confirmed official (the same day, RectificationDeadlineRevised) and
+    its follow-up's with it (FollowUpDueConfirmed), still missed. Before, neither was ever
+    confirmed: the follow-up has no rule of its own and the deadline, missed, was never
+    looked at; both said "provisional" for ever, the follow-up read again at every reload."""
+    holidays = tmp_path / "holidays.json"
+    holidays.write_text("{}")
+    eve = at(2026, 12, 31, 16)
+    async with center_day(settings, eve, holidays_file=holidays, with_feedback=True,
+                          feedback_tick_s=0.05,
+                          rectification_default_track="immediate") as center:
+        _, rectification = await bad_review(center, eve)
+        assert (rectification["deadline_on"], rectification["basis"]) == ("2027-01-04",
+                                                                          "provisional")
+        rect = await follow_up(center, "rectification",
+                               source_id=rectification["rectification_id"])
+        assert datetime.fromisoformat(rect["due_at"]) == at(2027, 1, 4, 9)
+        tick = await center.scheduler.tick(at(2027, 1, 4, 17, 5))
+        assert tick.fired["FollowUpMissed"] >= 1, tick.fired
+        await center.settled()
+        assert (await center.get(rect["follow_up_id"]))["status"] == "missed"
+
+        center.clock.set(at(2027, 1, 6, 10))
+        holidays.write_text(json.dumps({"2027": {
+            "source": "illustrative test data", "holidays": ["2027-01-01..2027-01-03"],
+            "workdays": []}}))
+        await reload(center, settings)
+        assert center.feedback is not None
+        r = await center.feedback.post("/ops/calendar/reload", headers=ops(settings))
+        assert r.json()["replanned"]["feedback"]["deadlines_revised"] == 1
+
+        async def confirmed() -> bool:
+            return (await center.get(rect["follow_up_id"]))["basis"] == "official"
+
+        await wait_until(confirmed, what="the rectification follow-up confirmed")
+        seen = await center.get(rect["follow_up_id"])
+        assert (seen["status"], seen["basis"], seen["due_at"]) == (
+            "missed", "official", rect["due_at"])
+        again = await reload(center, settings)
+        assert (again["followups_checked"], again["followups_replanned"]) == (0, 0)
+        await assert_rebuilt_as_live(settings, READ_MODEL)

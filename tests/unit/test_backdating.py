@@ -103,3 +103,20 @@ def test_a_follow_up_completion_judged_after_its_due_day_is_not_on_time() -> Non
     done_late = counts(None, completed_on=date(2027, 1, 2))
     assert done_late["followups_closed"] == (date(2026, 12, 31), 1)
     assert "followups_on_time" not in done_late
+
+
+def test_a_follow_up_due_on_sunday_done_on_monday_is_on_time_by_its_working_day() -> None:
+    """Due Sunday 20 December 2026 (hand-set), done Monday the 21st: on time by the working
+    day its completion records (``due_by``), counted on the 20th as before; a completion
+    recorded before ``due_by`` existed is judged on the date of its due moment, as then (no
+    closed month recounted)."""
+    def counts(due_by: date | None) -> dict[str, tuple[date, int]]:
+        row: dict[str, Any] = dict.fromkeys(projection.FOLLOWUPS.names)
+        row.update(follow_up_id=uuid4(), center_id="SH-PD-HUAMU", due_on=date(2026, 12, 20),
+                   completed_on=date(2026, 12, 21), missed=False, cancelled=False,
+                   outcome="done", judged_on=None, due_by=due_by)
+        return {name: (day, n) for _, day, name, n in totals.contributions("fig_followups", row)}
+
+    assert counts(date(2026, 12, 21))["followups_on_time"] == (date(2026, 12, 20), 1)
+    assert "followups_on_time" not in counts(None)
+    assert counts(None)["followups_closed"] == (date(2026, 12, 20), 1)

@@ -140,6 +140,28 @@ def test_a_deadline_the_published_schedule_keeps_is_confirmed_official_once(
     assert r.revise_deadline(published, today, meta(when)) is False
 
 
+def test_a_deadline_missed_on_a_provisional_day_the_schedule_keeps_is_confirmed_not_moved(
+        ) -> None:
+    """Triaged on the immediate track on New Year's Eve 23:30: Monday 4 January 2027 by the
+    law alone, provisional; not done by then. The schedule, published on Wednesday the 6th,
+    keeps the 4th: the deadline stays missed on the 4th and its basis is confirmed official,
+    once (before, a missed deadline was never looked at: provisional for ever, and so was
+    its follow-up, which has no rule of its own). A schedule that moves it (the 4th off) leaves
+    it missed on the 4th, provisional."""
+    published = {True: ["2027-01-01..2027-01-03"], False: ["2027-01-01..2027-01-04"]}
+    for keeps, off in published.items():
+        r = bad_review(at(2026, 12, 31, 23, 30))
+        triage(r, RectificationTrack.IMMEDIATE, date(2026, 12, 31))
+        assert (r.deadline_on, r.basis) == (date(2027, 1, 4), Basis.PROVISIONAL)
+        calendar = WorkingCalendar(holidays=parse_holidays(json.dumps({"2027": {
+            "source": "illustrative", "holidays": off, "workdays": []}})))
+        today = date(2027, 1, 6)
+        assert r.revise_deadline(calendar, today, meta(at(2027, 1, 6, 10))) is keeps
+        assert (r.deadline_on, r.basis) == (
+            date(2027, 1, 4), Basis.OFFICIAL if keeps else Basis.PROVISIONAL)
+        assert r.revise_deadline(calendar, today, meta(at(2027, 1, 6, 10))) is False
+
+
 def test_a_missed_deadline_is_not_counted_again_by_a_triage() -> None:
     """Reviewed on Sunday 20 December 2026, untriaged: limited, due Monday the 28th. Triaged
     on New Year's Eve at 23:30 (still the 31st in Shanghai, 15:30 UTC), the explain track

@@ -21,6 +21,8 @@ from services.followup.domain import (
     OwnMissedFollowUp,
     PolicyChange,
     TriedToday,
+    TriedTooSoon,
+    due_working_day,
     first_watched_period,
     follow_up_id_for,
     retry_rule,
@@ -487,9 +489,9 @@ def test_a_call_made_ahead_of_its_moment_is_tried_again_no_earlier_than_that_mom
 
 
 def test_each_center_day_tried_counts_once_across_the_year_end() -> None:
-    # 31 December 23:30 in Shanghai (15:30 UTC) and 1 January 2027 00:05 (16:05 UTC of the
-    # 31st) are two center days; a second 1 January call is refused, and so is 31 December
-    # typed in again after it (compared with every day tried, not the last typed in).
+    # 31 December 23:30 in Shanghai (15:30 UTC) and 1 January 2027 08:00 are two center days
+    # and 8.5 hours apart: two attempts; a second 1 January call is refused, and so is 31
+    # December typed in again after it (compared with every day tried, not the last typed in).
     check = follow_up(at(12, 31, 9), Reason.POST_RESOLUTION_CHECK)
     day_of = CALENDAR.local_day
 
@@ -498,12 +500,49 @@ def test_each_center_day_tried_counts_once_across_the_year_end() -> None:
                        retry=(retry, CALENDAR.basis_of(retry)), day_of=day_of)
 
     call("c1", at(12, 31, 23, 30), at(1, 4, year=2027))
-    call("c2", at(1, 1, 0, 5, year=2027), at(1, 4, year=2027))
+    call("c2", at(1, 1, 8, year=2027), at(1, 4, year=2027))
     assert (check.status, check.unreached) == ("scheduled", 2)
-    for again in (at(1, 1, 8, year=2027), at(12, 31, 10)):
+    for again in (at(1, 1, 10, year=2027), at(12, 31, 10)):
         with pytest.raises(TriedToday):
             call("c3", again, at(1, 4, year=2027))
     assert check.unreached == 2
+
+
+@pytest.mark.parametrize("midnight", [
+    at(12, 21, 0),  # Sunday 20 -> Monday 21 December 2026
+    at(1, 1, 0, year=2027),  # 31 December 2026 -> 1 January 2027 (provisional)
+    at(3, 1, 0, year=2027),  # Sunday 28 February -> Monday 1 March 2027 (provisional)
+])
+def test_a_redial_two_minutes_past_midnight_is_not_a_second_day_tried(
+        midnight: datetime) -> None:
+    """An unanswered call at 23:59 and the redial at 00:01 were two center days, so two of
+    the three attempts, and a third the next morning handed the resident to the team as
+    unreachable within ten hours. Attempts count on distinct days AND at least
+    ``FOLLOWUP_ATTEMPT_MIN_GAP_HOURS`` (8) apart: the redial is refused (409
+    ``tried_too_soon``, with the moment the next attempt counts from) and nothing is
+    recorded; the same day's call 8 hours after the first counts."""
+    check = FollowUp(id=uuid.uuid4(), reason=Reason.POST_RESOLUTION_CHECK.value,
+                     resident_id=uuid.uuid4(), due_at=midnight - timedelta(hours=6),
+                     assigned_clerk="clerk-017", assigned_team=None, priority="normal",
+                     service_item=None, source="test", source_id=None,
+                     meta=meta("schedule-1", midnight - timedelta(days=1)))
+    retry = CALENDAR.next_working_morning(midnight)
+    gap = timedelta(hours=8)
+
+    def call(key: str, moment: datetime) -> None:
+        check.complete("unreachable", "phone", "无人接听", meta(key, moment),
+                       retry=(retry, CALENDAR.basis_of(retry)), day_of=CALENDAR.local_day,
+                       min_gap=gap)
+
+    call("c1", midnight - timedelta(minutes=1))
+    with pytest.raises(TriedTooSoon) as refused:
+        call("c2", midnight + timedelta(minutes=1))
+    assert refused.value.code == "tried_too_soon"
+    assert refused.value.details["next_attempt_at"] == max(
+        midnight - timedelta(minutes=1) + gap, check.due_at).isoformat()
+    assert (check.status, check.unreached) == ("scheduled", 1)
+    call("c3", midnight + timedelta(hours=7, minutes=59))
+    assert (check.status, check.unreached) == ("scheduled", 2)
 
 
 def test_calls_typed_in_past_the_grace_count_on_one_day_the_day_they_are_judged_on() -> None:
@@ -627,7 +666,9 @@ def test_a_missed_follow_up_on_a_provisional_day_the_notice_keeps_is_confirmed_n
     # closing, escalated two working days on. The notice comes on Thursday 7 January. If it
     # gives the 4th too, the worklists and the board stop saying "provisional": confirmed,
     # once, nothing else changes (status, next step). If it gives Saturday 2 January (a
-    # make-up day), the 4th it was judged on stays, provisional.
+    # make-up day), the 4th it was judged on stays, provisional, and says so once
+    # (published_due_at: the 2nd): before, it recorded nothing and every reload read it
+    # again, for ever.
     rule = DueRule("on_or_after", date(2026, 12, 31), 1, at(12, 31, 23, 30))
     planned = CALENDAR.plan(rule)
     assert (planned.at, planned.basis) == (at(1, 4, year=2027), Basis.PROVISIONAL)
@@ -649,10 +690,55 @@ def test_a_missed_follow_up_on_a_provisional_day_the_notice_keeps_is_confirmed_n
             status, fire = f.status, f.next_fire_at
             assert status == ("due", "missed", "escalated")[steps - 1]
             now = at(1, 7, 10, year=2027)
-            assert f.replan(published, now, meta("calendar:a", now)) is keeps
+            assert f.replan(published, now, meta("calendar:a", now)) is True
             assert (f.status, f.next_fire_at, f.due_at) == (status, fire, planned.at)
             assert f.basis == (Basis.OFFICIAL if keeps else Basis.PROVISIONAL).value
+            assert f.collect_events()[-1].published_due_at == (
+                None if keeps else at(1, 2, year=2027))
             assert f.replan(published, now, meta("calendar:b", now)) is False, "once"
-            if keeps:
-                with pytest.raises(AlreadyDoneError):
-                    f.replan(published, now, meta("calendar:a", now))  # a second replica
+            with pytest.raises(AlreadyDoneError):
+                f.replan(published, now, meta("calendar:a", now))  # a second replica
+
+
+def test_a_missed_rectification_follow_up_is_confirmed_by_its_deadlines_confirmation() -> None:
+    """A rectification's follow-up has no rule of its own (``due_rule`` None): due at opening
+    on the deadline, Monday 4 January 2027 (provisional), missed at its closing. The
+    deadline, missed too, is confirmed official on Wednesday the 6th (the schedule keeps the
+    4th): its follow-up's basis with it, once, still missed, not moved to the revision's
+    moment. Before, it stayed 'provisional' for ever, re-read at every reload."""
+    deadline_at = at(1, 4, year=2027)
+    f = FollowUp(id=uuid.uuid4(), reason=Reason.RECTIFICATION.value, resident_id=uuid.uuid4(),
+                 due_at=deadline_at, assigned_clerk=None, assigned_team="followup-desk",
+                 priority="high", service_item=None, source="feedback:RectificationOpened",
+                 source_id=uuid.uuid4(), meta=meta("schedule-1", at(12, 31, 23, 30)),
+                 basis=Basis.PROVISIONAL.value)
+    advance(f, at(1, 4, year=2027))
+    advance(f, at(1, 4, 17, year=2027))
+    assert (f.status, f.due_rule) == ("missed", None)
+    now = at(1, 6, 10, year=2027)
+    assert f.follow_deadline(now, Basis.OFFICIAL, now, meta("revised-1", now),
+                             at_deadline=deadline_at) is True
+    assert (f.status, f.due_at, f.basis) == ("missed", deadline_at, "official")
+    assert f.follow_deadline(now, Basis.OFFICIAL, now, meta("revised-2", now),
+                             at_deadline=deadline_at) is False, "once"
+
+
+@pytest.mark.parametrize(("due_at", "working_day"), [
+    (at(12, 20, 10), date(2026, 12, 21)),  # Sunday 20 December 2026: Monday's
+    (at(12, 18, 18), date(2026, 12, 21)),  # Friday 18th at 18:00, after closing: Monday's
+    (at(12, 21, 16, 59), date(2026, 12, 21)),  # a working day before closing: that day
+    (at(12, 31, 23, 30), date(2027, 1, 4)),  # New Year's Eve 23:30: Monday 4 Jan (the law's)
+    (at(2, 7, 10, year=2027), date(2027, 2, 9)),  # Spring Festival 2027, provisional
+])
+def test_a_follow_up_done_on_the_working_day_after_a_sunday_due_moment_is_on_time(
+        due_at: datetime, working_day: date) -> None:
+    """Hand-set to a Sunday (or a Friday 18:00), done on Monday: the figures counted it late
+    (the completion's day after the date of due_at), though nobody works on Sunday and the
+    scheduler only misses it at Monday's closing. The completion records the working day it
+    was to be done on (``due_by``), which the on-time rule compares with."""
+    assert due_working_day(CALENDAR, due_at) == working_day
+    f = follow_up(due_at)
+    f.complete("done", "phone", "", meta("done-1", CALENDAR.opening_on(working_day)),
+               due_by=due_working_day(CALENDAR, f.due_at))
+    [*_, completed] = f.collect_events()
+    assert (type(completed).__name__, completed.due_by) == ("FollowUpCompleted", working_day)

@@ -91,8 +91,10 @@ class Table:
     @cached_property
     def days(self) -> tuple[str, ...]:
         """The columns holding a day a count is kept on (``date``; not ``judged_on``, which
-        only judges a resolution counted on ``resolved_on``)."""
-        return tuple(c for c, t in self.columns if t == "date" and c != "judged_on")
+        only judges a resolution counted on ``resolved_on``, nor a follow-up's ``due_by``,
+        which only judges one counted on ``due_on``)."""
+        return tuple(c for c, t in self.columns
+                     if t == "date" and c not in ("judged_on", "due_by"))
 
     def ddl(self) -> str:
         cols = ", ".join(f"{c} {t}" + (" PRIMARY KEY" if c == self.key else "")
@@ -143,7 +145,10 @@ FOLLOWUPS = Table("fig_followups", "follow_up_id", (
     # counted apart (the team took it up); null before this column (rebuild to fill it).
     ("outcome", "text"),
     # The day a backdated completion is judged on (FollowUpCompleted.judged_at), else null.
-    ("judged_on", "date")))
+    ("judged_on", "date"),
+    # The working day it was to be done on (FollowUpCompleted.due_by: a Sunday's due moment
+    # is Monday's); null before the field existed: judged on due_on, as then.
+    ("due_by", "date")))
 VISITS = Table("fig_visits", "visit_id", (
     ("visit_id", "uuid"), ("key_id", "uuid"), ("case_id", "uuid"), ("center_id", "text"),
     ("counter_id", "text"), ("clerk_id", "text"), ("channel", "text"), ("day", "date"),
@@ -498,6 +503,8 @@ class FiguresProjection:
             row["completed_on"] = self.day(e.occurred_at)
             row["outcome"] = e.payload["outcome"]
             row["judged_on"] = self.day(judged) if judged else None
+            due_by = e.payload.get("due_by")
+            row["due_by"] = date.fromisoformat(due_by) if due_by else None
 
     def _followup_missed(self, row: Row, e: Envelope) -> None:
         row["missed"] = True

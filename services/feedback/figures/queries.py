@@ -180,8 +180,10 @@ FIGURES: tuple[Figure, ...] = (
            "(f.completed_on IS NOT NULL OR f.missed)",
            "f.completed_on IS NOT NULL AND NOT f.missed"
            " AND f.outcome IS DISTINCT FROM 'unreachable'"
-           " AND coalesce(f.judged_on, f.completed_on) <= f.due_on",
-           meaning="completed (the resident reached, or a task done) by its due day and never "
+           " AND coalesce(f.judged_on, f.completed_on) <= coalesce(f.due_by, f.due_on)",
+           meaning="completed (the resident reached, or a task done) by its due day (the "
+                   "working day it was to be done on, FollowUpCompleted.due_by: a Sunday's "
+                   "or a Friday 18:00's is Monday's; the date of due_at before due_by) and never "
                    "missed over completed or missed; judged on the day of its completion "
                    "(FollowUpCompleted.judged_at when backdated), not on whether the "
                    "scheduler saw it missed: one done after its due day while the scheduler "

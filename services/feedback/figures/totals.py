@@ -105,7 +105,8 @@ COLUMNS_SQL: tuple[tuple[str, str, dict[str, str]], ...] = (
     ("fig_followups", "due_on", {
         "followups_closed": "f.completed_on IS NOT NULL OR f.missed",
         "followups_on_time": "f.completed_on IS NOT NULL AND NOT f.missed"
-                             " AND coalesce(f.judged_on, f.completed_on) <= f.due_on"
+                             " AND coalesce(f.judged_on, f.completed_on)"
+                             " <= coalesce(f.due_by, f.due_on)"
                              " AND f.outcome IS DISTINCT FROM 'unreachable'",
         "followups_unreachable": "f.completed_on IS NOT NULL"
                                  " AND f.outcome = 'unreachable'"}),
@@ -154,7 +155,7 @@ def contributions(table: str, row: dict[str, Any]) -> Iterable[tuple[str, date, 
                 yield center, on, "followups_closed", 1
             unreachable = done and row["outcome"] == "unreachable"
             if done and missed is False and not unreachable and (
-                    row["judged_on"] or row["completed_on"]) <= on:
+                    row["judged_on"] or row["completed_on"]) <= (row["due_by"] or on):
                 yield center, on, "followups_on_time", 1
             if unreachable:
                 yield center, on, "followups_unreachable", 1
