@@ -102,18 +102,16 @@ class Hints:
                    expected_version: int | None = None) -> Written:
         """The case opened for the item, when named, is loaded beside the hint: another
         center's is a 403 (``Unit.get``), an unknown one a 404, another resident's a 409.
-        Another center's hint is a 404, as one never shown: its id is worked out from the
-        center, the resident and the rule (``hint_id_for``), so a 403 would tell another
-        center which rules fired for the resident here, i.e. what they declared."""
+        Another center's hint is a 404, as one never shown (``Hint.unseen_elsewhere``)."""
         meta = self.path.meta(actor, key, cmd)
         if cmd.case_id is None:
             return await self.path.on(hint_id, "hint", "HintTaken",
                                       lambda hint, m: hint.take(None, m), meta, key,
-                                      expected_version, unseen=True)
+                                      expected_version)
         case_id = cmd.case_id
 
         def run(unit: Unit) -> Aggregate:
-            hint: Hint = unit.get(hint_id, "hint", unseen=True)
+            hint: Hint = unit.get(hint_id, "hint")
             hint.check_new_command(key, "HintTaken", digest=meta.get(COMMAND_DIGEST))
             meta.update(hint.meta_for(meta))
             check_version(hint, "hint", expected_version)
@@ -130,8 +128,7 @@ class Hints:
                       expected_version: int | None = None) -> Written:
         meta = self.path.meta(actor, key, cmd)
         return await self.path.on(hint_id, "hint", "HintDismissed",
-                                  lambda hint, m: hint.dismiss(m), meta, key, expected_version,
-                                  unseen=True)
+                                  lambda hint, m: hint.dismiss(m), meta, key, expected_version)
 
     def policy_basis(self, code: str) -> LocalizedText:
         return self.catalogue.require(code).policy_basis

@@ -109,13 +109,11 @@ def check_version(aggregate: Any, what: str, expected_version: int | None) -> No
 
 
 def on_existing(aggregate_id: UUID, what: str, kind: str, act: Act, meta: Meta,
-                key: str | None, expected_version: int | None = None,
-                unseen: bool = False) -> Command:
-    """Steps 1-6 as the group commit runs them (server-free: any ``Unit`` will do);
-    ``unseen``: see ``Unit.get``."""
+                key: str | None, expected_version: int | None = None) -> Command:
+    """Steps 1-6 as the group commit runs them (server-free: any ``Unit`` will do)."""
 
     def run(unit: Unit) -> Aggregate:
-        aggregate = unit.get(aggregate_id, what, unseen=unseen)
+        aggregate = unit.get(aggregate_id, what)
         # Another caller's key is a 422 here too: two clerks' tablets counting keys from 1
         # on one case (a handover) would otherwise have the second one's action answered as
         # the first one's and dropped.
@@ -259,13 +257,11 @@ class CommandPath:
         return case_id if isinstance(case_id, UUID) else None
 
     async def on(self, aggregate_id: UUID, what: str, kind: str, act: Act, meta: Meta,
-                 key: str | None, expected_version: int | None = None, *,
-                 unseen: bool = False) -> Written:
+                 key: str | None, expected_version: int | None = None) -> Written:
         """Run ``act`` on the aggregate ``aggregate_id`` (``what``: its name in a 404 or 409,
-        ``kind``: the event its command records, for the key's check; ``unseen``: another
-        center's is a 404, see ``Unit.get``)."""
+        ``kind``: the event its command records, for the key's check)."""
         return await self.committer.submit(
-            on_existing(aggregate_id, what, kind, act, meta, key, expected_version, unseen),
+            on_existing(aggregate_id, what, kind, act, meta, key, expected_version),
             [aggregate_id])
 
     async def create(self, aggregate_id: UUID, kind: str, key: str | None,
