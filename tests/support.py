@@ -257,6 +257,14 @@ async def register_resident(client: httpx.AsyncClient, *, id_: str | None = None
     return str(answer.json()["resident_id"])
 
 
+def error_words(body: dict[str, Any], asked: str) -> dict[str, Any]:
+    """An error answer with the id asked about taken out: what another center's thing and
+    nobody's must share when they are to be answered alike (code, message, details)."""
+    error = body["error"]
+    return {"code": error["code"], "message": error["message"].replace(asked, "<id>"),
+            "details": {k: "<id>" if v == asked else v for k, v in error["details"].items()}}
+
+
 def headers(key: str, **extra: Any) -> dict[str, str]:
     out = {"Idempotency-Key": key}
     out.update({k.replace("_", "-"): str(v) for k, v in extra.items()})

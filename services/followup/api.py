@@ -19,7 +19,7 @@ from fastapi import APIRouter, Depends, Query, Request, status
 from services.followup import commands as c
 from services.followup import parked, queries
 from services.followup.application import FollowUps
-from services.followup.domain import WorkDay, work_day
+from services.followup.domain import POLICY_OUTREACH, WorkDay, work_day
 from services.followup.projections import CONSUMER
 from services.followup.queries import (
     CaseDuePublic,
@@ -163,7 +163,9 @@ async def get_follow_up(id: UUID, pool: PoolDep, settings: SettingsDep, staff: S
                         after: After = None) -> FollowUpPublic:
     await _wait(pool, settings, after)
     follow_up = await queries.follow_up(pool, id)
-    if follow_up is None:
+    if follow_up is None or (follow_up.source == POLICY_OUTREACH
+                             and staff.center_id not in (None, follow_up.center_id)):
+        # A policy's outreach: its id is worked out from ids another center knows.
         raise problem(404, "not_found", f"follow-up {id} not found", id=str(id))
     check_center(staff, follow_up.center_id)
     return follow_up

@@ -37,7 +37,7 @@ import orjson
 import structlog
 
 from services.followup.application import FollowUps, Plan
-from services.followup.domain import fan_out_center, policy_follow_up_id
+from services.followup.domain import POLICY_OUTREACH, fan_out_center, policy_follow_up_id
 from shared.contracts.followup import PublisherScope, Reason
 from shared.kernel.calendar import Basis, DueRule
 from shared.security.principals import Principal, Role, acting_as
@@ -177,7 +177,7 @@ class FanOut:
                 case_id=UUID(int=case.int) if case is not None else None,
                 reason=Reason.POLICY_CHANGE, resident_id=resident, due_at=due_at,
                 assigned_clerk=None, assigned_team=self.team,
-                source="followup:PolicyChangePublished", source_id=policy_id,
+                source=POLICY_OUTREACH, source_id=policy_id,
                 causation_id=causation, correlation_id=str(policy_id), basis=basis,
                 due_rule=rule))
         await self.followups.schedule_each(plans)

@@ -101,7 +101,8 @@ class Hints:
     async def take(self, hint_id: UUID, cmd: c.TakeHint, actor: str, key: str | None,
                    expected_version: int | None = None) -> Written:
         """The case opened for the item, when named, is loaded beside the hint: another
-        center's is a 403 (``Unit.get``), an unknown one a 404, another resident's a 409."""
+        center's is a 403 (``Unit.get``), an unknown one a 404, another resident's a 409.
+        Another center's hint is a 404, as one never shown (``Hint.unseen_elsewhere``)."""
         meta = self.path.meta(actor, key, cmd)
         if cmd.case_id is None:
             return await self.path.on(hint_id, "hint", "HintTaken",

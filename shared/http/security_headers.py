@@ -12,6 +12,13 @@ hand its URL (a survey token) to the next site in ``Referer``.
   framing. They hold no data.
 * Everything else (JSON): ``default-src 'none'``; nothing in it is meant to be rendered.
 * Every response: ``Referrer-Policy: no-referrer``, ``X-Content-Type-Options: nosniff``.
+* Answers that carry data (JSON, problem+JSON, the Open311 XML, CSV): ``Cache-Control:
+  no-store``. A resident's name, ID number and phone (``GET /residents/{id}``), a case's
+  words, a survey: no browser, WebView or proxy cache keeps a copy on the counter's disk,
+  where it would outlive the resident's erasure and the clerk's signing out. The pages'
+  own calls asked for no-store already (``ui.js``); a counter app's plain ``fetch`` did not,
+  and the answers said nothing. Pages, scripts, styles and images stay cacheable: they hold
+  no data.
 
 A header a route sets itself is kept.
 """
@@ -31,6 +38,9 @@ DOCS_POLICY = ("default-src 'self'; script-src 'self' 'unsafe-inline' https://cd
                " base-uri 'none'; frame-ancestors 'none'")
 API_POLICY = "default-src 'none'; frame-ancestors 'none'"
 DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc"})
+NO_STORE = (b"cache-control", b"no-store")
+#: The media types of answers that carry data (``+json`` types too; not ``image/svg+xml``).
+DATA_TYPES = frozenset({"application/json", "application/xml", "text/xml", "text/csv"})
 ALWAYS = ((b"referrer-policy", b"no-referrer"), (b"x-content-type-options", b"nosniff"),
           (b"x-frame-options", b"DENY"))
 
@@ -50,6 +60,12 @@ def policy_for(path: str, content_type: str, page: str = PAGE_POLICY) -> str:
     return API_POLICY
 
 
+def holds_data(content_type: str) -> bool:
+    """Whether an answer of ``content_type`` carries data (no cache may keep it)."""
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media in DATA_TYPES or media.endswith("+json")
+
+
 def secured(headers: list[tuple[bytes, bytes]], path: str,
             page: str = PAGE_POLICY) -> list[tuple[bytes, bytes]]:
     """An answer's ``headers`` with the headers above added (those it sets itself kept);
@@ -62,4 +78,6 @@ def secured(headers: list[tuple[bytes, bytes]], path: str,
     if b"content-security-policy" not in present:
         extra.append((b"content-security-policy",
                       policy_for(path, content_type, page).encode()))
+    if b"cache-control" not in present and holds_data(content_type):
+        extra.append(NO_STORE)
     return headers + extra

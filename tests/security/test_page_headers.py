@@ -29,6 +29,8 @@ async def test_every_page_and_answer_carries_the_browser_policies(settings: Sett
                 assert r.headers.get("x-frame-options") == "DENY", (name, path)
                 assert r.headers.get("referrer-policy") == "no-referrer", (name, path)
                 assert r.headers.get("x-content-type-options") == "nosniff", (name, path)
+                if r.headers.get("content-type", "").startswith("application/json"):
+                    assert r.headers.get("cache-control") == "no-store", (name, path)
                 if path in PAGES[name]:
                     assert r.headers["content-type"].startswith("text/html"), (name, path)
                     assert "script-src 'self';" in policy and "unsafe-inline" not in policy
