@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import re
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from enum import Enum
@@ -45,7 +46,7 @@ from shared.kernel.clock import Clock, SystemClock
 from shared.kernel.errors import AlreadyDoneError, CommandError, VersionConflict
 from shared.kernel.meta import COMMAND_DIGEST, Meta, Stamped, by_a_worker, meta_for
 from shared.kernel.moments import Moments
-from shared.kernel.scrubbing import CaseTexts, PendingDigest, scrubbing_by_intake
+from shared.kernel.scrubbing import CaseTexts, scrubbing_by_intake
 from shared.security.principals import Principal, current_caller
 
 Act = Callable[[Any, Meta], Any]
@@ -66,37 +67,61 @@ class CommandDigests:
 
     Over the validated command model, not the request's bytes: its fields in sorted order
     as JSON (key order, whitespace, a default sent or left out do not matter), without
-    :data:`NOT_THE_COMMAND`, and its texts as its events will hold them (``scrub``: the
-    command's scrubber, ``shared.kernel.scrubbing.scrubber_of``; :meth:`CommandPath.meta`
-    asks for it once the known person is in the meta). Kept with the command's events for
-    as long as the store keeps them, so it must tell nothing the events do not: over the raw
-    text, keyed or not, whoever holds the key found an erased resident's name again by trying
-    names against it (731,000 in 13 s). Two commands that differ only in the personal data
-    their events never hold are one command here (the first answer replays). Keyed all the
-    same (``Settings.command_digest_key``)."""
+    :data:`NOT_THE_COMMAND`, each text but a code by its shape only (:func:`shape_of`). It is
+    kept with the command's events for as long as the store keeps them, after the resident
+    is erased too: over the raw text, keyed (``Settings.command_digest_key``), whoever holds
+    the key found an erased resident's name again by trying names against it (731,000
+    candidates in 13 s found 王秀英 from ``王秀英来问临时救助``), and a phone or ID number the
+    same way. Of a text's shape nothing can be found; a retry sends the same text, so it
+    has the same shape whatever intake could scrub of it at the time. Two commands under one
+    key that differ only in the letters of a text of the same shape are taken for one (the
+    first answer replays): a key reused for another command is a client's bug, and every id,
+    day, code and the length and make-up of each text still tell such commands apart."""
 
     def __init__(self, key: bytes) -> None:
         self._key = key
 
-    def of(self, command: Any, scrub: Callable[[str], str] | None = None) -> str | None:
+    def of(self, command: Any) -> str | None:
         if not isinstance(command, BaseModel):
             return None
-        fields = command.model_dump(mode="json", exclude=NOT_THE_COMMAND)
-        if scrub is not None:
-            fields = _texts_scrubbed(command.model_dump(exclude=NOT_THE_COMMAND), fields, scrub)
+        fields = _texts_shaped(command.model_dump(exclude=NOT_THE_COMMAND),
+                               command.model_dump(mode="json", exclude=NOT_THE_COMMAND))
         body = orjson.dumps([type(command).__name__, fields], option=orjson.OPT_SORT_KEYS)
         return hmac.new(self._key, body, hashlib.sha256).digest()[:DIGEST_BYTES].hex()
 
 
-def _texts_scrubbed(value: Any, dumped: Any, scrub: Callable[[str], str]) -> Any:
-    """``dumped`` (a command's JSON dump) with each text of ``value`` (its Python dump: what is
-    a ``str`` there, no enum, is a text; an id, a day, a moment is not) scrubbed."""
+_CODE = re.compile(r"[A-Za-z0-9_.:/\-]{1,128}")
+"""A text kept as it is in the digest: a code (``clerk-017``, ``SA-HARDSHIP-SUBSIDY``,
+``window-3``), never a name, an address or a note (those have letters of other scripts or
+spaces) ..."""
+_NUMBER_RUN = re.compile(r"[0-9]{6}")
+"""... nor a number a person can be found by (a phone, an ID number, a card: long digit runs)."""
+_SHAPES = str.maketrans({**{chr(c): "0" for c in range(ord("0"), ord("9") + 1)},
+                         **{chr(c): "a" for c in range(ord("a"), ord("z") + 1)},
+                         **{chr(c): "a" for c in range(ord("A"), ord("Z") + 1)}})
+
+
+def shape_of(text: str) -> str:
+    """What the command digest keeps of a text that is not a code: each digit a ``0``, each
+    Latin letter an ``a``, each letter of another script (a Han character) a ``字``, the
+    rest (spaces, punctuation) as it is. ``王秀英来问临时救助`` and ``李建国来问临时救助`` are
+    one shape; ``13812345678`` and any other mobile number too."""
+    return "".join("字" if ch.isalpha() and not ch.isascii() else ch
+                   for ch in text.translate(_SHAPES))
+
+
+def _texts_shaped(value: Any, dumped: Any) -> Any:
+    """``dumped`` (a command's JSON dump) with each text of ``value`` (its Python dump: a
+    ``str`` there, no enum, is a text; an id, a day, a moment is not) that is not a code
+    (:data:`_CODE`, :data:`_NUMBER_RUN`) taken by its shape (:func:`shape_of`)."""
     if isinstance(value, str) and not isinstance(value, Enum):
-        return scrub(value)
+        if _CODE.fullmatch(value) and _NUMBER_RUN.search(value) is None:
+            return dumped
+        return shape_of(value)
     if isinstance(value, dict) and isinstance(dumped, dict):
-        return {k: _texts_scrubbed(value.get(k), v, scrub) for k, v in dumped.items()}
+        return {k: _texts_shaped(value.get(k), v) for k, v in dumped.items()}
     if isinstance(value, list | tuple) and isinstance(dumped, list) and len(value) == len(dumped):
-        return [_texts_scrubbed(v, d, scrub) for v, d in zip(value, dumped, strict=True)]
+        return [_texts_shaped(v, d) for v, d in zip(value, dumped, strict=True)]
     return dumped
 
 
@@ -131,7 +156,7 @@ def on_existing(aggregate_id: UUID, what: str, kind: str, act: Act, meta: Meta,
 
 def creating(aggregate_id: UUID, kind: str, key: str | None,
              build: Callable[[], Aggregate], actor: str | None = None,
-             digest: str | PendingDigest | None = None) -> Command:
+             digest: str | None = None) -> Command:
     """A new aggregate, once: one already there answers as the first write did (under
     ``key``, checked as every key is; without a key, at its first version). ``actor``: the
     caller, when the id is made from the key alone (another caller's key is a 422);
@@ -155,8 +180,7 @@ class _NotCreatedYet(CommandError):
 
 
 def created_before(aggregate_id: UUID, kind: str, key: str,
-                   actor: str | None = None, digest: str | PendingDigest | None = None
-                   ) -> Command:
+                   actor: str | None = None, digest: str | None = None) -> Command:
     """The answer :func:`creating` would give for an aggregate already there (the first
     answer, or the key's 422), without building anything; :class:`_NotCreatedYet` when it is
     not there."""
@@ -220,11 +244,8 @@ class CommandPath:
         if command is not None:
             self.moments.check(command, now)  # type: ignore[arg-type]
         meta = meta_for(actor, key, now, command, **where)
-        if key is not None and isinstance(command, BaseModel):
-            # Worked out where it is checked or recorded: by then the use case has put the
-            # known person (or intake's answer) in this meta, and the texts are scrubbed so.
-            meta[COMMAND_DIGEST] = PendingDigest(
-                lambda scrub: self.digests.of(command, scrub), meta)
+        if key is not None and (digest := self.digests.of(command)) is not None:
+            meta[COMMAND_DIGEST] = digest
         return meta
 
     async def scrubbing(self, meta: Meta, aggregate_id: UUID, *texts: str) -> None:

@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 from shared.kernel.errors import AlreadyDoneError, IdempotencyKeyReused
 from shared.kernel.meta import COMMAND_DIGEST, Meta
-from shared.kernel.scrubbing import PendingDigest, ScrubsFreeText, digest_value
+from shared.kernel.scrubbing import ScrubsFreeText
 
 
 class RemembersCommands(ScrubsFreeText):
@@ -49,7 +49,7 @@ class RemembersCommands(ScrubsFreeText):
                     self.__dict__.setdefault("key_digests", {})[key] = digest
 
     def check_new_command(self, key: str | None, kind: str, actor: str | None = None,
-                          digest: str | PendingDigest | None = None) -> None:
+                          digest: str | None = None) -> None:
         """A key already applied here returns the earlier answer instead of acting twice.
 
         Every command from a caller is checked here by ``shared.eventstore.command_path``
@@ -64,7 +64,6 @@ class RemembersCommands(ScrubsFreeText):
         commands: dict[str, tuple[str, int]] = self.__dict__.get("commands", {})
         if not key or key not in commands:
             return
-        digest = digest_value(digest)
         used_for, version = commands[key]
         if used_for != kind:
             raise IdempotencyKeyReused(

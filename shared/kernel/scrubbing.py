@@ -44,7 +44,7 @@ from pydantic import BaseModel
 from shared.contracts import REGISTRY
 from shared.contracts.fields import CODE, field_marks, free_text_fields
 from shared.kernel.errors import PersonalDataInCode
-from shared.kernel.meta import COMMAND_DIGEST, by_a_worker
+from shared.kernel.meta import by_a_worker
 from shared.kernel.privacy import KnownPerson, redact
 from shared.kernel.privacy.patterns import personal_number_in
 
@@ -94,72 +94,23 @@ def check_codes(type_name: str, fields: dict[str, Any],
                     field=name, holds=held)
 
 
-def scrubber_of(meta: Any) -> Callable[[str], str]:
-    """How a command's text is scrubbed, with what its meta holds in memory (the known person,
-    what intake answered): the same for the events it records and for its digest."""
-    known: KnownPerson | None = None
-    by_intake: IntakeScrubbed | None = None
-    if isinstance(meta, dict):
-        known = meta.get(KNOWN_PERSON)
-        by_intake = meta.get(SCRUBBED_BY_INTAKE)
-
-    done: dict[str, str] = {}  # a text scrubbed once: for the event and for the digest
-
-    def scrubbed(text: str) -> str:
-        if text not in done:
-            done[text] = redact(by_intake.apply(text) if by_intake else text, known)
-        return done[text]
-
-    return scrubbed
-
-
-class PendingDigest:
-    """The meta value of ``COMMAND_DIGEST`` until the command's texts can be scrubbed as its
-    events will be (``shared.eventstore.command_path.CommandDigests``): the application adds
-    the known person, or intake's answer, to the meta after the digest is asked for. Resolved
-    where the key is checked (``RemembersCommands.check_new_command``) and before an event is
-    built (:func:`scrub_fields`), so the store keeps a digest of what the event holds and
-    nothing more: a digest of the raw text would give an erased resident's name back to
-    whoever holds its key, by trying names. Like :class:`KnownPerson`, the store cannot
-    encode it: left in a meta, the write would fail."""
-
-    __slots__ = ("_done", "_meta", "_of")
-
-    def __init__(self, of: Callable[[Callable[[str], str]], str | None],
-                 meta: dict[str, Any]) -> None:
-        self._of = of
-        self._meta = meta
-        self._done: tuple[Any, Any, str | None] | None = None
-
-    def __repr__(self) -> str:
-        return "PendingDigest(<hidden>)"
-
-    def value(self, scrub: Callable[[str], str] | None = None) -> str | None:
-        """``scrub``: the meta's scrubber already in hand (:func:`scrubber_of`)."""
-        held = (self._meta.get(KNOWN_PERSON), self._meta.get(SCRUBBED_BY_INTAKE))
-        if self._done is None or self._done[:2] != held:
-            self._done = (*held, self._of(scrub or scrubber_of(self._meta)))
-        return self._done[2]
-
-
-def digest_value(digest: Any, scrub: Callable[[str], str] | None = None) -> Any:
-    """A command's digest as it is kept: a :class:`PendingDigest` resolved, else as it is."""
-    return digest.value(scrub) if isinstance(digest, PendingDigest) else digest
-
-
 def scrub_fields(type_name: str, fields: dict[str, Any],
                  recorded: Callable[[str], bool] | None = None) -> dict[str, Any]:
     """An event's arguments with every free-text field scrubbed and the known person taken
-    out of the meta (a new dict; ``fields`` is left as it was), the command's digest resolved
-    (:class:`PendingDigest`). ``recorded``: see :func:`check_codes`."""
+    out of the meta (a new dict; ``fields`` is left as it was). ``recorded``: see
+    :func:`check_codes`."""
     check_codes(type_name, fields, recorded)
     meta = fields.get("meta")
+    known: KnownPerson | None = None
+    by_intake: IntakeScrubbed | None = None
     out = dict(fields)
-    scrubbed = scrubber_of(meta)
-    if isinstance(meta, dict) and (any(k in meta for k in _IN_MEMORY)
-                                   or isinstance(meta.get(COMMAND_DIGEST), PendingDigest)):
-        out["meta"] = {k: digest_value(v, scrubbed) if k == COMMAND_DIGEST else v
-                       for k, v in meta.items() if k not in _IN_MEMORY}
+    if isinstance(meta, dict) and any(k in meta for k in _IN_MEMORY):
+        known = meta.get(KNOWN_PERSON)
+        by_intake = meta.get(SCRUBBED_BY_INTAKE)
+        out["meta"] = {k: v for k, v in meta.items() if k not in _IN_MEMORY}
+
+    def scrubbed(text: str) -> str:
+        return redact(by_intake.apply(text) if by_intake else text, known)
 
     for name in free_text_of(type_name):
         value = out.get(name)

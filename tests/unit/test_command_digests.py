@@ -6,20 +6,15 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import UTC, datetime
-from types import SimpleNamespace
 
 import pytest
 
 from services.intake import commands as c
 from services.intake.domain import Case, case_id_for
-from shared.eventstore.command_path import CommandDigests, CommandPath
+from shared.eventstore.command_path import CommandDigests, shape_of
 from shared.eventstore.outbox import encode, to_envelope
-from shared.kernel.clock import ManualClock
 from shared.kernel.errors import AlreadyDoneError, IdempotencyKeyReused
 from shared.kernel.meta import COMMAND_DIGEST
-from shared.kernel.privacy import KnownPerson
-from shared.kernel.scrubbing import KNOWN_PERSON
 from shared.settings import DEV_SURVEY_TOKEN_SECRET, command_digest_key
 
 DIGESTS = CommandDigests(command_digest_key(DEV_SURVEY_TOKEN_SECRET))
@@ -80,46 +75,26 @@ def test_the_digest_stays_in_the_store_and_never_crosses_the_bus() -> None:
     assert b"d1e5e7" not in sent and COMMAND_DIGEST not in json.loads(sent)
 
 
-def _heard_through_the_path(words: str, person: KnownPerson | None,
-                            key: str = "hear-1") -> tuple[Case, CommandPath, dict[str, object]]:
-    """A hear command as intake's use case runs it: the path's meta (and its digest), then
-    the known person the case names, then the verb."""
-    path = CommandPath(SimpleNamespace(command_digest_key=b"k" * 32),  # type: ignore[arg-type]
-                       clock=ManualClock(datetime(2026, 12, 20, 10, tzinfo=UTC)))
-    case = Case(id=case_id_for("c1", "open-1"), center_id="c1", counter_id="w1",
-                clerk_id="k1", channel="counter", service_item="SA-HARDSHIP-SUBSIDY",
-                resident_id=uuid.uuid4(), meta={"causation_id": "open-1"})
-    meta = path.meta("clerk-017", key, c.HearRequest(words=words))
-    if person is not None:
-        meta[KNOWN_PERSON] = person
-    case.hear_request(words, case.meta_for(meta))
-    return case, path, meta
+def test_an_erased_residents_name_or_number_is_not_found_again_by_trying_them() -> None:
+    """The digest stays with the case's events after the resident is erased: over the raw
+    words, keyed, it gave a name typed alone back to whoever holds SURVEY_TOKEN_SECRET by
+    trying names (731,000 in 13 s found 王秀英 from "[姓名已隐去]来问临时救助"). Only a text's
+    shape is in it now: every name of three characters (and every mobile number) gives the
+    same digest, so trying them tells nothing."""
+    names = {digest(json.dumps({"restatement": f"{name}来问临时救助", "confirmed": True}))
+             for name in ("王秀英", "李建国", "张三丰")}
+    phones = {digest(json.dumps({"restatement": f"电话{phone}", "confirmed": True}))
+              for phone in ("13812345678", "13998765432")}
+    assert len(names) == 1 and len(phones) == 1
+    # Still told apart: another length, another script, another code or id.
+    assert digest(json.dumps({"restatement": "王秀来问临时救助", "confirmed": True})) not in names
 
 
-def test_an_erased_residents_name_is_not_found_again_by_trying_names_against_the_digest() -> None:
-    """The digest kept with the case's events is of what the events hold: over the raw words
-    it gave a name typed alone back to whoever holds SURVEY_TOKEN_SECRET, after the erasure,
-    by trying names (731,000 in 13 s found 王秀英 from "[姓名已隐去]来问临时救助")."""
-    kept = []
-    for name in ("王秀英", "李建国"):
-        case, path, _ = _heard_through_the_path(f"{name}来问临时救助", KnownPerson(name=name))
-        heard = case.pending_events[-1]
-        assert heard.words == "[姓名已隐去]来问临时救助"  # type: ignore[attr-defined]
-        assert isinstance(heard.meta[COMMAND_DIGEST], str)
-        kept.append(heard.meta[COMMAND_DIGEST])
-        # Nothing more than the event says: the digest of the words as kept.
-        assert kept[-1] == path.digests.of(c.HearRequest(words=heard.words))  # type: ignore[attr-defined]
-    assert kept[0] == kept[1]
+def test_a_code_stays_exact_and_a_text_of_another_shape_is_another_command() -> None:
+    assert shape_of("王秀英 tel 138-1234-5678。") == "字字字 aaa 000-0000-0000。"
+    def opened(item: str) -> str | None:
+        return DIGESTS.of(c.OpenCase(center_id="SH-PD-HUAMU", counter_id="window-3",
+                                     service_item=item))
 
-
-def test_through_the_path_a_retry_replays_and_other_words_under_the_key_are_refused() -> None:
-    person = KnownPerson(name="王秀英")
-    case, path, _ = _heard_through_the_path("王秀英来问临时救助", person)
-    retry = path.meta("clerk-017", "hear-1", c.HearRequest(words="王秀英来问临时救助"))
-    retry[KNOWN_PERSON] = person
-    with pytest.raises(AlreadyDoneError):
-        case.check_new_command("hear-1", "RequestHeard", digest=retry[COMMAND_DIGEST])
-    other = path.meta("clerk-017", "hear-1", c.HearRequest(words="王秀英来问医保报销"))
-    other[KNOWN_PERSON] = person
-    with pytest.raises(IdempotencyKeyReused):
-        case.check_new_command("hear-1", "RequestHeard", digest=other[COMMAND_DIGEST])
+    # Same shape, other codes: a code is kept as it is (no personal data in a code).
+    assert opened("SA-HARDSHIP-SUBSIDY") != opened("SA-PENSIONS-SUBSIDY")
