@@ -1083,12 +1083,14 @@ def _turned_since(e: Envelope, case: CaseRef) -> bool:
     """Whether a resolution or reopening ``e``, parked, was overtaken by a later turn of its
     case: the case's latest is another (``turned_by``); for a case last turned before
     ``turned_by`` was kept, the case is no longer as ``e`` left it (reopened since a
-    resolution, resolved since a reopening)."""
+    resolution, resolved since a reopening). The status is asked also when ``turned_by``
+    names ``e``: a replica still on the code before ``turned_by`` (a rolling upgrade) applies
+    a later turn's status and leaves ``turned_by`` as it was."""
     if not case:
         return False  # the case unknown: its rule says so itself (rule.unknown_case)
     latest = plain(case.get("turned_by"))
-    if latest is not None:
-        return latest != e.event_id
+    if latest is not None and latest != e.event_id:
+        return True
     return case.get("status") != ("resolved" if e.type == "CaseResolved" else "open")
 
 

@@ -523,7 +523,9 @@ class FollowUp(RemembersCommands):
         """``retry``: when an unreachable resident is tried again (the next working morning,
         with the rule it was worked out by, ``retry_rule``, when given);
         before the last of ``UNREACHABLE_ATTEMPTS`` the follow-up is rescheduled there, not
-        completed, when the attempt was by a channel that reaches them (``REACHING``).
+        completed, when the attempt was by a channel that reaches them (``REACHING``); one
+        already missed or escalated is not rescheduled: the attempt is recorded
+        (``FollowUpRescheduled.stays``) and it stays missed or escalated, where it was.
         ``day_of``: the center's day of a moment; such an attempt counts once a day
         (``check_attempt_day``). ``judged_at``: the moment its due day judges a backdated
         completion by (the service's clock less the grace, ``Moments.judged_at``), and the
@@ -554,6 +556,20 @@ class FollowUp(RemembersCommands):
         # unanswered call, and a second round would find no more than the first.
         if (outcome == "unreachable" and retry is not None and channel in REACHING
                 and attempt < UNREACHABLE_ATTEMPTS):
+            if self.status in ("missed", "escalated"):
+                # Let go missed (or escalated): the call and its note are recorded, but the
+                # follow-up stays where it is, on the supervisors' escalation worklist, with
+                # its due moment and escalation; an unanswered call by whoever (its clerk, who
+                # may not move it, included) is not the supervisor's decision to move it
+                # (``check_not_own_missed``). Completed, or moved by a supervisor, it leaves.
+                self._rescheduled(due_at=self.due_at, assigned_clerk=self.assigned_clerk,
+                                  assigned_team=self.assigned_team,
+                                  reason=unreached_reason(attempt, note), meta=meta,
+                                  cause=RescheduleCause.UNREACHABLE.value,
+                                  previous_due_at=self.due_at, basis=self.basis,
+                                  due_rule=self.due_rule, judged_at=judged_at,
+                                  stays=self.status)
+                return
             due_at, basis, *rule = retry
             due_rule = rule[0].as_dict() if rule else None
             if due_at < self.due_at:
@@ -753,12 +769,13 @@ class FollowUp(RemembersCommands):
                      previous_due_at: datetime | None = None,
                      basis: str = Basis.OFFICIAL.value,
                      due_rule: dict[str, Any] | None = None,
-                     judged_at: datetime | None = None) -> None:
-        self.status = "scheduled"
-        self.due_at = due_at
-        self.overdue_at = self.escalate_at = None
-        self.basis, self.due_rule = basis, due_rule
-        self.published_due_at = None  # a new moment: nothing kept any more
+                     judged_at: datetime | None = None, stays: str | None = None) -> None:
+        if stays is None:  # else an unanswered attempt on a missed or escalated one: it stays
+            self.status = "scheduled"
+            self.due_at = due_at
+            self.overdue_at = self.escalate_at = None
+            self.basis, self.due_rule = basis, due_rule
+            self.published_due_at = None  # a new moment: nothing kept any more
         self.assigned_clerk, self.assigned_team = assigned_clerk, assigned_team
         if cause == RescheduleCause.UNREACHABLE:
             # The staff's command was a completion: its key answers as one when retried.

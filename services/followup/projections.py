@@ -307,9 +307,11 @@ class WorklistProjection:
                     e.position, p["basis"], p["contact"]))
                 plan.timer((fid, "followup", due_at, v))
             elif e.type in ("FollowUpContactWithdrawn", "FollowUpPrioritised",
-                            "FollowUpReassigned", "FollowUpDueConfirmed"):
+                            "FollowUpReassigned", "FollowUpDueConfirmed") or (
+                    e.type == "FollowUpRescheduled" and p.get("stays")):
                 # The timer runs on: as a task without contact, now high priority, for its
-                # new assignee, or with its due moment confirmed on the published schedule.
+                # new assignee, with its due moment confirmed on the published schedule, or
+                # missed or escalated still after an unanswered attempt (``stays``).
                 plan.updates.append((fid, v, e.position, e.occurred_at, *self._change(e)))
             elif e.type.startswith("FollowUp"):
                 change = self._change(e)
@@ -510,6 +512,8 @@ class WorklistProjection:
         if e.type == "FollowUpCompleted":
             return ("completed", None, None, False, None, None, None, p["outcome"],
                     p["channel"], e.occurred_at, None, None, None, None)
+        if e.type == "FollowUpRescheduled" and p.get("stays"):
+            return none  # an unanswered attempt on a missed or escalated one: it stays
         if e.type == "FollowUpRescheduled":
             due_at = _at(p["due_at"])
             assert due_at is not None

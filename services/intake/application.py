@@ -71,7 +71,7 @@ class Verdict:
     The day a clerk's own "not solved" is judged overdue on, as their reopening is on the
     service's clock when they ask: not the moment this consumer applies it (behind by
     minutes at midnight, or by hours after an outage, the clerk's check made on the due day
-    kept an overdue due date)."""
+    kept an overdue due date). Never later than intake's clock (``hear_unsolved``)."""
 
 
 #: How far back a declaration may ask for missed periods (``tracked_from``): a resident's
@@ -456,6 +456,11 @@ class Intake:
         (``Forbidden``): another center's follow-up naming this case (a case id typed into a
         hand-made post-resolution check) must not reopen it."""
         key = f"verdict:{verdict.event_id}"
+        # Judged on the day it was stored upstream, but never on a day ahead of intake's own
+        # clock: no message is stored after it is applied, so a later recorded_at is the
+        # upstream clock running ahead (a day ahead kept a clerk's on-time check's due date).
+        now = self.path.now()
+        stored_at = min(verdict.recorded_at, now) if verdict.recorded_at else now
         meta = meta_for(VERDICTS_ACTOR, key, verdict.said_at,
                         case_id=case_id) | {"correlation_id": verdict.correlation_id}
         reopened: dict[str, bool] = {}
@@ -466,8 +471,7 @@ class Intake:
                                 case_center=case.center_id, verdict_center=verdict.center_id)
             reopened["yes"] = case.hear_unsolved(verdict.said_at, meta,
                                                  self._reopened_due(case, meta),
-                                                 self._today(case, verdict.recorded_at
-                                                             or self.path.now()),
+                                                 self._today(case, stored_at),
                                                  verdict.heard_by)
 
         await self.path.on(case_id, "case", "CaseReopened", act, meta, key)  # again: replayed

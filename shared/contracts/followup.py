@@ -224,6 +224,14 @@ class FollowUpRescheduled(_Payload):
                           "OCCURRED_AT_GRACE_S after its occurred_at: the moment it counts on "
                           "(follow-up's clock less the grace), once a day. None: occurred_at "
                           "stands.")
+    stays: Literal["missed", "escalated"] | None = Field(
+        None, description="An unanswered attempt (cause unreachable) on a follow-up already "
+                          "missed or escalated: the call and its note are recorded, but the "
+                          "follow-up keeps this status, its due moment (due_at equal to "
+                          "previous_due_at) and its escalation, on the supervisors' worklist "
+                          "until completed or moved by a supervisor. None: it is scheduled "
+                          "again at due_at (every other move, and every event before it "
+                          "existed).")
 
 
 class FollowUpDueConfirmed(_Payload):

@@ -12,7 +12,7 @@ from shared.security.principals import Role
 from shared.settings import Settings
 from tests.followup.story import Center, at, center_day, key
 from tests.intake.test_hints import born
-from tests.support import bearer, headers, stream_envelopes
+from tests.support import assert_rebuilt_as_live, bearer, headers, stream_envelopes
 
 
 async def resolved_with_check(center: Center, resolved_at: datetime) -> tuple[str, dict]:
@@ -260,3 +260,63 @@ async def test_a_day_already_tried_is_not_counted_again_after_an_earlier_day_typ
         await center.settled()
         assert await center.get(follow_up_id) == before
         assert len(await center.followups_of(case_id, 1)) == 1  # nobody took it up
+
+
+async def test_a_missed_check_stays_on_the_supervisors_list_after_its_clerks_unanswered_call(
+        settings: Settings) -> None:
+    """A check due Friday 18 December 2026, missed at its closing, is on the supervisors'
+    worklist. clerk-017, who let it go and may not move it (403), posted an unanswered call on
+    Sunday the 20th: it became 'scheduled' at Monday's opening and left the list, the miss
+    taken off it by its own clerk. Now the call and note are recorded and it stays missed,
+    escalated at its moment; a supervisor's unanswered call at 23:30 on 31 December leaves it
+    escalated too; the read model rebuilt from the log is the one kept live."""
+    from services.followup.projections import READ_MODEL
+    from tests.followup.test_worklists import ids, schedule
+
+    async with center_day(settings, at(2026, 12, 18, 8, 30), with_intake=False) as center:
+        api = center.followup
+        check = await schedule(api, due_at=at(2026, 12, 18, 9).isoformat(),
+                               assigned_clerk="clerk-017", reason="post_resolution_check")
+        await center.settled()
+        center.clock.set(at(2026, 12, 18, 17, 30))
+        assert (await center.scheduler.tick()).fired == {"FollowUpDue": 1, "FollowUpMissed": 1}
+        await center.settled()
+        assert (await center.get(check["id"]))["status"] == "missed"
+
+        async def overdue(whose: str) -> list[str]:
+            r = await api.get(f"/worklists/{whose}", params={"center_id": "SH-PD-HUAMU"})
+            assert r.status_code == 200, r.text
+            return ids(r.json()["overdue"])
+
+        assert await overdue("clerks/clerk-017") == [check["id"]]
+        as_clerk = bearer(center.settings, role=Role.CLERK, sub="clerk-017")
+        center.clock.set(at(2026, 12, 20, 10))
+        r = await api.post(f"/followups/{check['id']}/complete",
+                           headers={**headers(key()), **as_clerk},
+                           json={"outcome": "unreachable", "channel": "phone", "note": "停机"})
+        assert r.status_code == 200, r.text
+        await center.settled()
+        seen = await center.get(check["id"])
+        assert (seen["status"], datetime.fromisoformat(seen["due_at"])) == (
+            "missed", at(2026, 12, 18, 9))
+        assert await overdue("clerks/clerk-017") == [check["id"]]
+
+        # Escalated at its moment (two working days after the due day: Tuesday's opening).
+        center.clock.set(at(2026, 12, 22, 9, 5))
+        assert (await center.scheduler.tick()).fired == {"FollowUpEscalated": 1}
+        await center.settled()
+        assert await overdue("teams/supervisor") == [check["id"]]
+        center.clock.set(at(2026, 12, 31, 23, 30))
+        r = await api.post(f"/followups/{check['id']}/complete", headers=headers(key()),
+                           json={"outcome": "unreachable", "channel": "phone", "note": ""})
+        assert r.status_code == 200, r.text
+        await center.settled()
+        assert (await center.get(check["id"]))["status"] == "escalated"
+        assert await overdue("teams/supervisor") == [check["id"]]
+        await assert_rebuilt_as_live(settings, READ_MODEL)
+
+    attempts = [e.payload for e in await stream_envelopes(settings)
+                if e.type == "FollowUpRescheduled"]
+    assert [(p["stays"], p["reason"]) for p in attempts] == [
+        ("missed", "unreachable: attempt 1 of 3: 停机"),
+        ("escalated", "unreachable: attempt 2 of 3")]

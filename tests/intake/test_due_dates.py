@@ -341,6 +341,37 @@ async def test_the_clerks_not_solved_on_the_due_day_is_judged_on_that_day_applie
         assert (after_midnight["status"], after_midnight["due_on"]) == ("open", "2026-12-31")
 
 
+async def test_the_clerks_not_solved_stored_on_a_clock_running_ahead_is_judged_on_intakes_day(
+        settings: Settings) -> None:
+    """Guided on 10 December (due Thursday 31 December), resolved on the due day; clerk-017's
+    own check hears "not solved" at 23:30 on New Year's Eve, applied by intake at 23:35. The
+    follow-up server's clock runs a day ahead: the envelope says it was stored on 1 January
+    2027 at 23:30. Judged on that day, the check was late and the due date kept, the case
+    overdue the moment it reopened, though on intake's clock (the one a reopening by hand is
+    judged on) it is still the due day. A recorded_at ahead of intake's clock is not a day
+    the answer can have been stored on: intake's own moment stands."""
+    clock = ManualClock(datetime(2026, 12, 10, 10, tzinfo=SHANGHAI))
+    app = create_app(settings, clock=clock)
+    async with running(app) as client:
+        case_id = await open_heard(client, clock.now())
+        await step(client, case_id, "guidance", GUIDANCE)
+        clock.set(datetime(2026, 12, 31, 10, tzinfo=SHANGHAI))
+        await step(client, case_id, "resolve", {
+            "outcome": "resolved", "explanation": "", "emotion_defused": True})
+
+        clock.set(datetime(2026, 12, 31, 23, 35, tzinfo=SHANGHAI))
+        history = History(CENTER)
+        said = history.add("followup", "FollowUpCompleted", "2026-12-31T23:30:00+08:00", {
+            "outcome": "done", "channel": "phone", "note": "", "verdict": "not_solved"},
+            case_id=uuid.UUID(case_id), aggregate_id=uuid.uuid4(), actor="clerk-017")
+        history.envelopes[-1] = said.model_copy(update={
+            "recorded_at": datetime(2027, 1, 1, 23, 30, tzinfo=SHANGHAI)})
+        await history.publish(settings)
+        assert await wait_for_position(app.state.pool, "intake-verdicts", "followup", 1, 15.0)
+        case, _ = await due_dates(client, case_id, 0)
+        assert (case["status"], case["due_on"]) == ("open", "2027-01-22")
+
+
 async def test_cases_are_listed_by_due_date_overdue_and_urgency(settings: Settings) -> None:
     clock = ManualClock(MONDAY)
     async with running(create_app(settings, clock=clock)) as client:

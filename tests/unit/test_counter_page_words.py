@@ -78,3 +78,15 @@ def test_every_error_code_the_services_answer_has_words_on_the_counter_page(lang
     ``code_<code>``), never shown as its English message or its code."""
     words = json.loads((WEB / "strings.json").read_text(encoding="utf-8"))[lang]
     assert sorted(c for c in error_codes() if f"code_{c}" not in words) == []
+
+
+def test_no_refusal_on_the_counter_page_is_shown_in_the_services_own_english() -> None:
+    """A refusal is said in the clerk's language through ``refusal`` (counter.js: the
+    service's error code, its words in strings.json), never as the error's own ``message``,
+    which is the service's English: a hint taken or dismissed, the declared facts, and the
+    printed notice refused ("保存失败：the resident's consent was withdrawn") showed it."""
+    static = WEB / "static"
+    raw = [f"{path.name}:{n}" for path in sorted(static.glob("*.js"))
+           for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+           if "t(" in line and "message: err.message" in line]
+    assert raw == []

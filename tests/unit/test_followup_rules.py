@@ -742,3 +742,73 @@ def test_a_follow_up_done_on_the_working_day_after_a_sunday_due_moment_is_on_tim
                due_by=due_working_day(CALENDAR, f.due_at))
     [*_, completed] = f.collect_events()
     assert (type(completed).__name__, completed.due_by) == ("FollowUpCompleted", working_day)
+
+
+def replayed(events: list[Any]) -> FollowUp:
+    """A follow-up rebuilt from its recorded events, as a reader of the store gets it."""
+    aggregate = None
+    for e in events:
+        aggregate = e.mutate(aggregate)
+    assert isinstance(aggregate, FollowUp)
+    return aggregate
+
+
+def test_an_unanswered_call_on_a_missed_follow_up_leaves_it_on_the_supervisors_list() -> None:
+    """A check due Friday 18 December 2026 went missed at its closing. On Sunday the 20th
+    clerk-017, who let it go and may not move it, posts an unanswered call: it was made
+    'scheduled' at Monday's opening, off the supervisors' escalation list, the door the
+    own-missed rule closes. Now the call and its note are recorded and it stays missed, to
+    be escalated at its moment (Tuesday 22nd's opening); a supervisor's unanswered call on
+    31 December 23:30 leaves it escalated; the third attempt completes it."""
+    check = follow_up(at(12, 18), Reason.POST_RESOLUTION_CHECK)
+    advance(check, at(12, 18, 17))
+    escalate_at = check.escalate_at
+    assert (check.status, escalate_at) == ("missed", at(12, 22))
+    day_of = CALENDAR.local_day
+
+    def call(key: str, moment: datetime, actor: str = "clerk-017") -> Any:
+        retry = CALENDAR.plan(retry_rule(day_of(moment)))
+        check.complete("unreachable", "phone", "停机", {**meta(key, moment), "actor": actor},
+                       retry=(retry.at, retry.basis, retry_rule(day_of(moment))),
+                       day_of=day_of)
+        return check.collect_events()[-1]
+
+    first = call("c1", at(12, 20, 10))
+    assert (check.status, check.due_at, check.escalate_at, check.unreached) == (
+        "missed", at(12, 18), escalate_at, 1)
+    assert (first.stays, first.due_at, first.previous_due_at) == ("missed", at(12, 18),
+                                                                  at(12, 18))
+    assert first.reason == "unreachable: attempt 1 of 3: 停机"
+    assert check.next_fire_at == escalate_at
+    assert advance(check, at(12, 22)) == ["FollowUpEscalated"]
+    second = call("c2", at(12, 31, 23, 30), actor="director-01")
+    assert (check.status, check.due_at, check.unreached, second.stays) == (
+        "escalated", at(12, 18), 2, "escalated")
+    check.complete("unreachable", "phone", "", meta("c3", at(1, 4, 10, year=2027)),
+                   retry=(at(1, 5, year=2027), Basis.PROVISIONAL), day_of=day_of)
+    assert (check.status, check.outcome) == ("completed", "unreachable")
+
+
+def test_a_missed_follow_up_rebuilt_from_its_events_stays_as_it_was_live() -> None:
+    check = follow_up(at(12, 18), Reason.POST_RESOLUTION_CHECK)
+    events = list(check.collect_events())
+    events += advance_events(check, at(12, 18, 17))
+    check.complete("unreachable", "phone", "无人接听", meta("c1", at(12, 20, 10)),
+                   retry=(at(12, 21), Basis.OFFICIAL), day_of=CALENDAR.local_day)
+    events += check.collect_events()
+    again = replayed(events)
+    assert (again.status, again.due_at, again.escalate_at, again.unreached) == (
+        check.status, check.due_at, check.escalate_at, check.unreached) == (
+        "missed", at(12, 18), at(12, 22), 1)
+    # A due (not yet missed) follow-up is tried again the next working morning, as before.
+    due = follow_up(at(12, 18), Reason.POST_RESOLUTION_CHECK)
+    advance(due, at(12, 18, 10))
+    due.complete("unreachable", "phone", "", meta("d1", at(12, 18, 11)),
+                 retry=(at(12, 21), Basis.OFFICIAL), day_of=CALENDAR.local_day)
+    assert (due.status, due.due_at) == ("scheduled", at(12, 21))
+    assert due.collect_events()[-1].stays is None
+
+
+def advance_events(f: FollowUp, now: datetime) -> list[Any]:
+    advance(f, now)
+    return list(f.collect_events())

@@ -51,3 +51,15 @@ def test_a_parked_reopening_of_a_case_resolved_since_is_dropped() -> None:
     e = turn("CaseReopened", uuid4())
     assert _turned_since(e, case("resolved", uuid4()))
     assert _turned_since(e, case("resolved", None))
+
+
+@pytest.mark.parametrize("kind", ["CaseResolved", "CaseReopened"])
+def test_a_parked_turn_overtaken_on_a_replica_of_the_old_code_is_dropped(kind: str) -> None:
+    """During a rolling upgrade a replica still on the code before ``turned_by`` applies the
+    later turn: its ``case_refs`` upsert sets the status but leaves ``turned_by`` naming the
+    parked turn. Judged by ``turned_by`` alone, the parked resolution ran on the reopened case
+    (its check planned, its referrals closed), the parked reopening on the resolved one. The
+    status the turn would have left says it was overtaken."""
+    e = turn(kind, uuid4())
+    overtaken = "open" if kind == "CaseResolved" else "resolved"
+    assert _turned_since(e, case(overtaken, e.event_id))

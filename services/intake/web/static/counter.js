@@ -622,8 +622,9 @@ function explain(error, form) {
 }
 
 /** Why a call failed, in the page's language: an API's refusal by its code (``explain``:
- *  every code has its words in strings.json), else what went wrong (the network). */
-function refusal(err) {
+ *  every code has its words in strings.json), else what went wrong (the network). The
+ *  eligibility hints' card (hints.js) says its refusals with it too. */
+export function refusal(err) {
   return err instanceof ApiError ? explain(err).map((r) => r.text).join("；") : err.message;
 }
 
@@ -904,7 +905,7 @@ async function printCaseNotice() {
     const after = Math.max(caseView?.position || 0, current.saved || 0) || null;
     await printNotice(id, { surname: surnameOf(masked), size: $("#notice-size").value, after });
   } catch (err) {
-    toast(t("notice_failed", { message: err.message }), "red");
+    toast(t("notice_failed", { message: refusal(err) }), "red");
   }
 }
 

@@ -6,6 +6,7 @@
 // announces the resident it found ("sixstep:resident").
 
 import { ApiError, api, h, lang, newKey, onLangChange, t, toast } from "/ui/shared/ui.js";
+import { refusal } from "/ui/intake/counter.js";
 
 const $ = (sel, root = document) => root.querySelector(sel);
 const words = (pair) => (pair ? (lang() === "zh" ? pair.zh : pair.en) : "");
@@ -67,7 +68,7 @@ async function decide(hint, what) {
       if (q) { q.value = hint.service_item; q.dispatchEvent(new Event("input", { bubbles: true })); }
     }
   } catch (err) {
-    toast(t("error_generic", { message: err.message }), "red");
+    toast(t("error_generic", { message: refusal(err) }), "red");
   }
 }
 
@@ -85,7 +86,7 @@ async function declare(event) {
     $("#facts-note").textContent = t("facts_saved");
     await load(shownFor);
   } catch (err) {
-    $("#facts-note").textContent = t("error_generic", { message: err.message });
+    $("#facts-note").textContent = t("error_generic", { message: refusal(err) });
   }
 }
 
