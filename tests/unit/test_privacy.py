@@ -344,6 +344,8 @@ KEPT = [
     # where someone is from, lives or works, right after who they are (a place, a town, a
     # family's village), and what a household has
     "家属苏州来的，老人江苏过来的，居民王家宅的，居民徐家汇附近，老人罗店镇的，家属黄浦住院",
+    # Pudong's and the suburbs' towns after who someone is (金桥, 高桥, 马桥: a surname first)
+    "居民金桥上班，女儿高桥那边住，老伴马桥的老家，儿子康桥工作，子女金杨新村住，居民唐镇搬来的",
     "住户车辆已挪，居民文件齐了，家属施工单位的，老人温度正常，居民周边都问了",
     # a place's own helpers and posts (a district or a town ending in a surname), the apps
     "静安社工，张江网格员，长宁科长，向网格员反映，医务社工介入，支付宝转账500元，支付宝 alipay",
