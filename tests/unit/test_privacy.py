@@ -60,7 +60,12 @@ SCRUBBED = [
     ("邮箱wang.xy@example.com，材料发这里", f"邮箱{EMAIL}，材料发这里"),
     # addresses and names
     ("王秀英说她住在花木路1234弄5号", f"{NAME}说她住在{ADDRESS}"),
-    ("家住浦东新区花木路1234弄5号602室，独居", f"家住{ADDRESS}，独居"),
+    ("家住浦东新区花木路1234弄5号602室，独居", f"家住浦东新区{ADDRESS}，独居"),
+    # the district, the town, the city an address is in stay (a million people each): not
+    # an estate's 小区, nor the first character of a name (城市花园)
+    ("住上海市静安区延长路5号，闵行区莘庄镇莘建路100号202室，浦东新区锦绣小区5-3-201",
+     f"住上海市静安区{ADDRESS}，闵行区莘庄镇{ADDRESS}，浦东新区{ADDRESS}"),
+    ("阳光小区3号楼502室，城市花园8号楼201室", f"{ADDRESS}，{ADDRESS}"),
     ("老人住幸福村12组，行动不便，需上门", f"老人住{ADDRESS}，行动不便，需上门"),
     ("住3号楼401室的那位老太太又来了", f"住{ADDRESS}的那位老太太又来了"),
     ("赵大爷住在长寿路88号，子女在外地", f"{NAME}住在{ADDRESS}，子女在外地"),

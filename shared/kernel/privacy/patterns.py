@@ -501,6 +501,25 @@ def _listed_before(text: str, start: int, core: str) -> int:
     return start
 
 
+_DIVISION = re.compile(r"新区|(?<=[\u4e00-\u9fff]{2})(?<![小社园校片景街城市郊厂营矿库宅])区|"
+                       r"(?<=[\u4e00-\u9fff]{2})[市县镇乡]|省|街道")
+"""The end of an administrative division before a road or an estate (上海市, 浦东新区, 闵行区,
+莘庄镇, 花木街道): two characters of a name before it at least (城市花园 is an estate's name),
+not an estate's or a quarter's 区 (锦绣小区, 社区, 园区, 校区, 景区, 城区)."""
+
+
+def _after_divisions(text: str, place: int, start: int, ends: tuple[str, ...]) -> int:
+    """Where an address's own place name begins: after the district, the town or the city it
+    is in (浦东新区张杨路1234号: at 张杨路), when what is left still ends as a place does
+    (``ends``). A district holds a million people: it singles no one out, and a note that
+    keeps it still says where the resident lives, as a case's figures need."""
+    cut = place
+    for m in _DIVISION.finditer(text[place:start]):
+        if place + m.end() < start and text[place + m.end():start].endswith(ends):
+            cut = place + m.end()
+    return cut
+
+
 def _address_spans(text: str, english: bool = True) -> Iterator[tuple[int, int]]:
     for m in _ADDRESS_CORE.finditer(text):
         start, end = m.span()
@@ -512,7 +531,8 @@ def _address_spans(text: str, english: bool = True) -> Iterator[tuple[int, int]]
         named = text[place:start]
         anchored = any(named.endswith(p) for p in _PLACES)
         if anchored or len(units) >= 2 or any(u in _STRONG_UNITS for u in units):
-            yield (place if anchored else _listed_before(text, start, core)), end
+            yield (_after_divisions(text, place, start, _PLACES) if anchored
+                   else _listed_before(text, start, core)), end
     if "-" in text:
         for m in _DASHED.finditer(text):
             start, end = m.span()
@@ -521,7 +541,7 @@ def _address_spans(text: str, english: bool = True) -> Iterator[tuple[int, int]]
             place = _place_before(text, start)
             if any(text[place:start].endswith(p) for p in _ESTATES) and \
                     any(len(g) >= 3 for g in m.group().strip().split("-")):
-                yield place, end
+                yield _after_divisions(text, place, start, _ESTATES), end
     if not english:
         return
     for m in _ENGLISH_ADDRESS.finditer(text):
