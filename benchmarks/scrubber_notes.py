@@ -150,6 +150,29 @@ NOTES: list[tuple[str, tuple[str, ...], tuple[str, ...]]] = [
     ("同意签字的有三户", (), ("同意签字的有三户",)),
 ]
 
+#: The triggers of the rules scrub10 added, each repeated over 10 kB and 20 kB (``--triggers``):
+#: twice the text must take about twice the time, not four times (a rule that tried every
+#: start to the text's end).
+TRIGGERS = ["车牌沪1", "沪12345车", "车沪 ", "浦东新区张杨路1号", "新区路"]
+
+TIMED = r"""
+import json, sys, time
+sys.path.insert(0, sys.argv[1])
+from shared.kernel.privacy import KnownPerson, redact
+known = KnownPerson(name="王秀英", phone="13812345678")
+redact("王秀英来过", known)  # the known person's variants, once
+out = {}
+for unit in json.load(sys.stdin):
+    times = []
+    for length in (10_000, 20_000):
+        typed = (unit * length)[:length]
+        started = time.process_time()
+        redact(typed, known)
+        times.append((time.process_time() - started) * 1000)
+    out[unit] = times
+print(json.dumps(out, ensure_ascii=False))
+"""
+
 CHILD = r"""
 import json, sys
 sys.path.insert(0, sys.argv[1])
@@ -175,7 +198,18 @@ def faults(note: tuple[str, tuple[str, ...], tuple[str, ...]], result: str) -> t
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("other", type=Path)
+    parser.add_argument("--triggers", action="store_true",
+                        help="time 10 kB and 20 kB of each new rule's trigger instead")
     args = parser.parse_args()
+    if args.triggers:
+        for tree in (args.other, ROOT):
+            out = subprocess.run([sys.executable, "-c", TIMED, str(tree)],
+                                 input=json.dumps(TRIGGERS), capture_output=True, text=True,
+                                 check=True)
+            for unit, (ten, twenty) in json.loads(out.stdout).items():
+                print(f"{tree}: {unit!r} 10 kB {ten:.1f} ms, 20 kB {twenty:.1f} ms "
+                      f"({twenty / max(ten, 0.01):.1f} x)")
+        return
     before, after = scrubbed(args.other), scrubbed(ROOT)
     totals = {"other": [0, 0], "this": [0, 0]}
     for note, old, new in zip(NOTES, before, after, strict=True):

@@ -203,6 +203,8 @@ SCRUBBED = [
     ("门口停的沪A·12345是她儿子的", f"门口停的{PLATE}是她儿子的"),
     ("新能源车沪AD12345，车主不在", f"新能源车{PLATE}，车主不在"),
     ("教练车沪A 1234学", f"教练车{PLATE}"),
+    # the city's letter left out, in a note about a car
+    ("车牌沪12345停在消防通道，车是苏 23456，白色的", f"车牌{PLATE}停在消防通道，车是{PLATE}，白色的"),
     ("车牌粤B12345D，京A·F1234", f"车牌{PLATE}，{PLATE}"),
     ("车牌沪Ａ１２３４５，沪a-12345", f"车牌{PLATE}，{PLATE}"),
     # bank cards whole or in groups of four, social security and medical insurance numbers
@@ -478,6 +480,7 @@ KEPT = [
     "(2026)沪0115民初12345号；(2026)沪0115民初12346号，12月20日、21日、22日",
     "补贴标准：1500～2000～2500元，2026/12/20～2027/01/05，截至2026.12.20。2027.1.1起",
     "新A轮融资，沪A类企业，沪B股，苏E12，iPhone 15，CPU i7-12345，排队号A012；A013",
+    "车管所说沪12345号文件，车主打了沪12345热线，车费沪12345元，车牌沪1234",
     "补贴|1420|1500|1380|1500|元，东城2024—2026年改造，办理时间9:00—11:30",
     # a date after a card's name says when, not which card (it was taken for an account)
     "社保卡2026-12-31到期，提醒换卡；社保卡号 2026-12-31 23:30 激活；医保卡2027/1/4起用",
@@ -665,3 +668,4 @@ def test_a_field_of_four_thousand_digits_is_scrubbed_in_a_blink(unit: str) -> No
     started = time.perf_counter()
     redact(typed)
     assert time.perf_counter() - started < 0.4
+

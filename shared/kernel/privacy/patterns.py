@@ -366,8 +366,9 @@ def _chat_account(m: re.Match[str]) -> bool:
                                                                      "wechat")
 
 
+_PROVINCE_OF_A_PLATE = "[京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼]"
 _PLATE = re.compile(
-    r"(?<![A-Za-z])[京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼] ?[A-Za-z]"
+    r"(?<![A-Za-z])" + _PROVINCE_OF_A_PLATE + r" ?[A-Za-z]"
     r"[ ·.\-]{0,2}(?P<n>[A-Za-z0-9]{5,6}|[A-Za-z0-9]{4}[学警港澳挂领试超使]"
     r"|[DFdf][ ·.\-]{1,2}\d{5})(?![A-Za-z0-9])")
 """A licence plate (沪A·12345, 沪AD12345 or 沪AD 12345 a new-energy car's, 沪A 1234学 a driving
@@ -380,6 +381,12 @@ _PLATE_KEYWORD = re.compile(
     r"(?P<n>[A-Za-z][ ·.\-]{0,2}(?:[DFdf][ ·.\-]{1,2})?[A-Za-z0-9]{5,6})(?![A-Za-z0-9])")
 """A plate after its name, written without the province (车牌A12345, 车号：A·12345, 车牌是
 AD12345 a new-energy one): the city's letter and five or six characters."""
+_PLATE_NO_CITY = re.compile(r"(?<![A-Za-z0-9])" + _PROVINCE_OF_A_PLATE
+                            + r"[ ·.\-]?\d{5}(?![0-9A-Za-z])")
+"""A plate written without the city's letter, in a note about a car (车牌沪12345, 车是沪23456,
+the letter forgotten or not heard): a province's character and five digits. Not before a unit
+or 号 (沪12345号 is a document's number), nor 热线 (a hotline)."""
+_NOT_A_PLATE_AFTER = re.compile(r"\s?(?:号|热线|平台|工单)")
 
 
 #: Bounded as an address is (64 characters before the @, 255 after): unbounded, every start in
@@ -969,6 +976,10 @@ def number_spans(text: str) -> Iterator[tuple[int, int, str]]:
             for m in _PLATE_KEYWORD.finditer(text):
                 if _PLATE_DIGITS.search(m.group("n")):
                     yield m.start("n"), m.end("n"), REDACTED_PLATE
+    if "车" in text or "牌" in text:  # 车牌沪12345
+        for m in _PLATE_NO_CITY.finditer(text):
+            if not _MEASURE.match(text, m.end()) and not _NOT_A_PLATE_AFTER.match(text, m.end()):
+                yield m.start(), m.end(), REDACTED_PLATE
     for m in _PHONE_KEYWORD.finditer(text):
         number = m.group("n")
         if _AMOUNT_AFTER.match(text, m.end("n")):

@@ -32,7 +32,7 @@ marker saying what was there, e.g. ``[电话已隐去]``:
   / 医保号 ..., also with a letter first: ``社保卡号A12345678``; after a serial's name, 流水号,
   only when the Luhn check digit holds), **e-mail addresses**,
   **licence plates** (``沪A·12345``, ``沪AD12345``, ``沪A 1234学``; ``车牌A12345`` without the
-  province after its name).
+  province after its name; ``沪12345`` without the city's letter in a note about a car).
 * **Addresses**, by their shape: a number with a unit (号, 弄, 室, 栋, 幢, 单元, 楼, 组 ...)
   after a road, lane, village or estate name (``花木路1234弄5号``), or two units in a row
   (``3号楼401室``), or a strong unit alone (``602室``), or building-unit-room after an estate
