@@ -443,6 +443,11 @@ _ENGLISH_STRONG = re.compile(r"\b(?:Lane|Room|Rm|Apt|Apartment|Flat)\b")
 
 _DASHED = re.compile(r"\s?(?<!\d)\d{1,4}(?:-\d{1,4}){1,2}(?![\d-])")
 """Building, unit and room in a row (5-3-201, 12-502), as an estate's residents write them."""
+_ROOM_CODE = re.compile(r"(?<![0-9A-Za-z\-/.:_])\d{1,3}-\d{1,2}-\d{3,4}(?![0-9A-Za-z\-/.:_])")
+"""Building, unit and room alone (住12-3-402, 她家是7-2-301, 5-1-1202漏水), as residents give
+them without the estate: a building up to three digits, a unit up to two, a room of three or
+four. Not a date (12-20-2026: a year last; 5-1-1202 is a room), a phone's or a serial's groups (021-5888-1234, 2026-1220-0001:
+a group too long), an article's numbers (第3-5-7条), a range of sums (1-10-100元)."""
 _ESTATES = ("小区", "新村", "花园", "公寓", "苑", "家园", "大厦", "公馆", "府", "湾", "城", "村")
 
 
@@ -549,6 +554,9 @@ def _address_spans(text: str, english: bool = True) -> Iterator[tuple[int, int]]
             if any(text[place:start].endswith(p) for p in _ESTATES) and \
                     any(len(g) >= 3 for g in m.group().strip().split("-")):
                 yield _after_divisions(text, place, start, _ESTATES), end
+        for m in _ROOM_CODE.finditer(text):  # a date's year is 19xx or 20xx: 5-1-1202 is none
+            if not _MEASURE.match(text, m.end()) and not _YEAR.fullmatch(m.group()[-4:]):
+                yield m.span()
     if not english:
         return
     for m in _ENGLISH_ADDRESS.finditer(text):
