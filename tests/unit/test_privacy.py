@@ -308,6 +308,8 @@ SCRUBBED = [
      f"跟{NAME}沟通过了，给{NAME}打过电话，请{NAME}于周一来，请{NAME}于周二来"),
     # ... a given name ending in 发 before a verb, and one that begins as a day of the week
     ("给王建发打电话，请周一明来签字", f"给{NAME}打电话，请{NAME}来签字"),
+    ("给王建发短信提醒，已给李国发微信，给陈永发发了通知，给王芳发来材料",
+     f"给{NAME}短信提醒，已给{NAME}微信，给{NAME}发了通知，给{NAME}发来材料"),
     # a name right before a relative, without 的
     ("张三丰家属说下周来，已联系王秀英女儿，由李建国老伴代办",
      f"{NAME}家属说下周来，已联系{NAME}女儿，由{NAME}老伴代办"),

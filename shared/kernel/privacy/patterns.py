@@ -778,7 +778,10 @@ _TOLD_VERBS = (r"沟通|联系|确认|核实|说明|解释|反馈|答复|回复|
 _TOLD = re.compile(
     r"(?:跟|给(?![付予])|请)(?!" + "|".join(NOT_NAMES) + "|" + _A_DAY_NOT_A_NAME + r")(?P<n>"
     + _SURNAME + r"(?P<g>" + _GIVEN + r"{1,2}?))(?=" + _TOLD_VERBS + r"|回|发|送|来|到|过来)")
-_FA_THEN = re.compile(r"发(?=" + _TOLD_VERBS + ")")
+_FA_THEN = re.compile(r"发(?=" + _TOLD_VERBS + "|发|短信|微信|消息|信息|邮件|通知)")
+"""发 after a one-character given name that is the name's: a verb or what is sent follows
+(给王建发打电话, 给王建发短信, 已给李国发微信, 给陈永发发了通知). A text to 王建 (发短信) loses
+its verb then, never a character of a name."""
 _ON_BEHALF = re.compile(
     r"(?:代|替|帮)(?!" + "|".join(NOT_NAMES + _FROM_PLACES) + "|" + _A_DAY_NOT_A_NAME + r")(?P<n>"
     + _SURNAME + _GIVEN + r"{1,2}?)(?=签字|签名|领取|填表|填写|办理|交材料|补交|取件|缴费|申请|"
@@ -792,8 +795,8 @@ outcome says it (跟王秀英沟通过了, 给王秀英打过电话, 请王秀�
 给居委会打电话, 跟施工方沟通 (an office, ``_UNITS_REACHED``), not 跟张科长 as 张 and 科长
 (a surname and a post, ``_POSTS_AFTER_A_SURNAME``: ``OFFICE_POSTS`` take it whole). The
 shortest name that a verb follows (请宋江于周一来: 于 is no given name here), but a one
-character given name before 发 and a verb is cut short (给王建发打电话: 发 is the name's,
-``_FA_THEN``)."""
+character given name before 发 and a verb or what is sent is cut short (给王建发打电话,
+给王建发短信: 发 is the name's, ``_FA_THEN``)."""
 _POSTS_AFTER_A_SURNAME = frozenset((
     "科长", "处长", "局长", "所长", "站长", "院长", "主任", "书记", "经理", "老师", "师傅",
     "医生", "队长", "组长", "社长", "村长", "部长", "科员", "干事", "工", "总", "姐", "哥"))
