@@ -626,7 +626,11 @@ _INTRODUCERS = (r"(?:居民|住户|低保户|困难户|申请人|老人|患者|�
                 # the written 其 + a relation: 其子张伟代办, 由其母王秀英领取
                 r"其(?:子|女|夫|妻|父|母|孙子|孙女|外孙|侄子|侄女|外甥|兄|弟|姐|妹|儿媳|女婿|邻居|亲戚)|"
                 r"收件人|收款人|持卡人|开户名|配偶|陪同人|代理人|联络人|"
-                r"来电人|来访人|投诉人|举报人|求助人|反映人|当事人|报案人)")
+                r"来电人|来访人|投诉人|举报人|求助人|反映人|当事人|报案人|"
+                # a post before the whole name of who holds it (副主任陈刚已批示, 书记李红梅答复,
+                # 社区副书记许丽华): the surname-and-post rule took only 陈主任
+                # (副主任 spelt out: an optional 副 first would cost every text a slower search)
+                r"副主任|副书记|主任|书记|" + "|".join(OFFICE_POSTS) + ")")
 NOT_NAMES = ("申请", "申报", "申领", "申诉", "申办", "费用", "高龄", "康复", "曾经", "曾多次",
              "曾于", "符合", "陆续", "连续", "查询", "安排", "尚未", "关于", "包括", "常年",
              "常住", "管理", "解决", "商量", "金额", "程序", "范围", "任何", "房屋", "万一", "万元",
@@ -656,7 +660,10 @@ NOT_NAMES = ("申请", "申报", "申领", "申诉", "申办", "费用", "高龄
              # what a unit's staff did, after 负责人 / 经办人 (负责人解释说, 经办人马上处理)
              "解释", "解答", "商议", "连夜", "马上",
              # what is sent or given (给包裹寄回)
-             "包裹")
+             "包裹",
+             # what a post or a resident does or is (主任严肃批评, 书记任期到明年, 居民陈述情况)
+             "严肃", "严厉", "任期", "任职", "任命", "任务", "冷静", "温和", "费心", "齐心",
+             "陈述")
 """Words that begin with a surname and follow a relation word in what clerks write (家属申请,
 患者费用, 家属向社区反映): the verb or noun after 家属 is not a name."""
 NOT_A_PERSONS_NAME = frozenset((
@@ -857,6 +864,16 @@ _FULL_NAME_TITLE = re.compile(
 """A whole name with a form of address after it (王小明先生, 陈建国先生, 欧阳娜娜女士, 张秀英
 阿姨): the surname rule alone took only a surname right before the title."""
 _SINGLE_SURNAMES = frozenset(n for n in SURNAMES if len(n) == 1)
+_FULL_NAME_POST = re.compile(_SURNAME + r"(?P<g>" + _GIVEN + r"{1,2})(?=" + "|".join(OFFICE_POSTS)
+                             + ")")
+"""A whole name before an office's post (王建国局长, 孙建平所长, 张晓峰科长): the name goes, the
+post stays; not an office or a place before its head (卫生院院长, 文化站站长, 安监站长,
+``is_name`` and ``_UNITS_REACHED``; a kind or a place, ``_BEFORE_A_TITLE``, ``NOT_NAMES``,
+``_FROM_PLACES``), nor 主任 / 书记 (车间主任). The surname first, so that ``re`` skips to one:
+the words it must not begin with are asked after a find."""
+_NOT_A_NAME_POSTED = NOT_NAMES + _FROM_PLACES
+_KIND_OF_POST = re.compile("(?:" + "|".join(_BEFORE_A_TITLE) + ")(?:" + "|".join(OFFICE_POSTS)
+                           + ")")
 
 
 def _full_name_titled(text: str) -> Iterator[tuple[int, int]]:
@@ -867,6 +884,13 @@ def _full_name_titled(text: str) -> Iterator[tuple[int, int]]:
     for m in _FULL_NAME_TITLE.finditer(text):
         start = m.start("g") if text[m.start("g")] in _SINGLE_SURNAMES else m.start()
         if is_name(text[start:m.end("g")]) and not _ends_a_word(text, start):
+            yield start, m.end()
+    for m in _FULL_NAME_POST.finditer(text):
+        if text.startswith(_NOT_A_NAME_POSTED, m.start()) or _KIND_OF_POST.match(text, m.start()):
+            continue  # 主任高度..., 金牌经理; 周一明局长 is a name
+        start = m.start("g") if text[m.start("g")] in _SINGLE_SURNAMES else m.start()
+        name = text[start:m.end("g")]
+        if is_name(name) and name not in _UNITS_REACHED and not _ends_a_word(text, start):
             yield start, m.end()
 
 
