@@ -153,7 +153,8 @@ NOTES: list[tuple[str, tuple[str, ...], tuple[str, ...]]] = [
 #: The triggers of the rules scrub10 added, each repeated over 10 kB and 20 kB (``--triggers``):
 #: twice the text must take about twice the time, not four times (a rule that tried every
 #: start to the text's end).
-TRIGGERS = ["车牌沪1", "沪12345车", "车沪 ", "浦东新区张杨路1号", "新区路", "1-", "12-3-", "1-2-302",
+TRIGGERS = ["车牌沪1", "沪12345车", "车沪 ", "浦东新区张杨路1号", "新区路", "1-", "12-3-",
+            "1-2-302",
             "主任陈", "王建国局长", "副主任", "局长王"]
 
 TIMED = r"""

@@ -207,7 +207,8 @@ SCRUBBED = [
     ("新能源车沪AD12345，车主不在", f"新能源车{PLATE}，车主不在"),
     ("教练车沪A 1234学", f"教练车{PLATE}"),
     # the city's letter left out, in a note about a car
-    ("车牌沪12345停在消防通道，车是苏 23456，白色的", f"车牌{PLATE}停在消防通道，车是{PLATE}，白色的"),
+    ("车牌沪12345停在消防通道，车是苏 23456，白色的",
+     f"车牌{PLATE}停在消防通道，车是{PLATE}，白色的"),
     ("车牌粤B12345D，京A·F1234", f"车牌{PLATE}，{PLATE}"),
     ("车牌沪Ａ１２３４５，沪a-12345", f"车牌{PLATE}，{PLATE}"),
     # bank cards whole or in groups of four, social security and medical insurance numbers
