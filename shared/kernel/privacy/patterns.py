@@ -447,7 +447,8 @@ _ROOM_CODE = re.compile(r"(?<![0-9A-Za-z\-/.:_])\d{1,3}-\d{1,2}-\d{3,4}(?![0-9A-
 """Building, unit and room alone (住12-3-402, 她家是7-2-301, 5-1-1202漏水), as residents give
 them without the estate: a building up to three digits, a unit up to two, a room of three or
 four. Not a date (12-20-2026: a year last; 5-1-1202 is a room), a phone's or a serial's
-groups (021-5888-1234, 2026-1220-0001: a group too long), an article's numbers (第3-5-7条), a range of sums (1-10-100元)."""
+groups (021-5888-1234, 2026-1220-0001: a group too long), an article's numbers (第3-5-7条),
+a range of sums (1-10-100元)."""
 _ESTATES = ("小区", "新村", "花园", "公寓", "苑", "家园", "大厦", "公馆", "府", "湾", "城", "村")
 
 

@@ -37,9 +37,9 @@ marker saying what was there, e.g. ``[电话已隐去]``:
   after a road, lane, village or estate name (``花木路1234弄5号``), or two units in a row
   (``3号楼401室``), or a strong unit alone (``602室``), or building-unit-room after an estate
   (``锦绣小区5-3-201``) or alone (``住12-3-402``); the place name before it goes too, the
-  words before that stay (``住在[地址已隐去]``), and so do the district, town or city before the road or estate
-  (``浦东新区[地址已隐去]``: they single no one out). English ones: ``No. 5, Lane 1234,
-  Huamu Road``.
+  words before that stay (``住在[地址已隐去]``), and so do the district, town or city
+  before the road or estate (``浦东新区[地址已隐去]``: they single no one out). English
+  ones: ``No. 5, Lane 1234, Huamu Road``.
 * **Names**, by what is known: a surname or a whole name with a form of address (``王阿姨``,
   ``李先生``, ``王小明先生``, ``Mrs Wang``), a whole name before or after a post (``王建国局长``,
   ``副主任陈刚``: the post stays), a name after a word that introduces one
