@@ -155,7 +155,7 @@ NOTES: list[tuple[str, tuple[str, ...], tuple[str, ...]]] = [
 #: start to the text's end).
 TRIGGERS = ["车牌沪1", "沪12345车", "车沪 ", "浦东新区张杨路1号", "新区路", "1-", "12-3-",
             "1-2-302",
-            "主任陈", "王建国局长", "副主任", "局长王"]
+            "主任陈", "王建国局长", "副主任", "局长王", "刘志刚同意", "，王同意", "上午王建"]
 
 TIMED = r"""
 import json, sys, time

@@ -664,7 +664,9 @@ NOT_NAMES = ("申请", "申报", "申领", "申诉", "申办", "费用", "高龄
              "包裹",
              # what a post or a resident does or is (主任严肃批评, 书记任期到明年, 居民陈述情况)
              "严肃", "严厉", "任期", "任职", "任命", "任务", "冷静", "温和", "费心", "齐心",
-             "陈述")
+             "陈述",
+             # a thing a clerk has confirmed or handed over (余额确认, 车票已领取)
+             "余额", "车票", "车位", "房号")
 """Words that begin with a surname and follow a relation word in what clerks write (家属申请,
 患者费用, 家属向社区反映): the verb or noun after 家属 is not a name."""
 NOT_A_PERSONS_NAME = frozenset((
@@ -908,6 +910,18 @@ _SPEAKER = re.compile(r"(?:^|(?<=[，。；！？,.;!?\s])|(?<=" + _KIN + r"))(?
 """A name opening a clause before a verb of speech (王秀英说), or after the everyday word for
 who they are to the resident (邻居李四说, 她老公孙立军来电: each of ``_KIN`` is two characters,
 one width for the look behind); not 向姐姐反映, 向妈妈说 ("to my sister", ``_KIN_WORDS``)."""
+_DEEDS = "同意|签字|签名|签收|确认|拒绝|答应|到场|领取|承诺|认可"
+_DEED = re.compile(
+    r"(?:^|(?<=[，。；！？,.;!?\s：:])|(?<=由)|"
+    + "|".join(f"(?<={w})" for w in ("上午", "下午", "中午", "晚上", "今天", "昨天", "刚才", "当天",
+                                      "随后", "后来"))
+    + r")(?P<n>" + _SURNAME + _GIVEN + r"{1,2})"
+    r"(?=(?:已经?|不|没有?|也|又|都|当场|亲自|本人)?(?:" + _DEEDS + "))")
+"""A name alone opening a clause before what the person did at the counter (刘志刚同意签字,
+周海燕确认收到, 何建军拒绝签收, 吴桂芬已签字确认, 今天上午郑国庆到场办理, 由刘志刚签字): a note says
+who agreed, signed or refused without a word before the name. Not who someone is (房东同意,
+``is_name``), an office (万科确认), a place, a day (周一确认; 周一明确认 is a name), a trade
+(石材确认), nor a thing (余额确认, 车票已领取, ``NOT_NAMES``)."""
 _QUOTED_SPEAKER = re.compile(r"(?<=[“「『\"'‘])(?P<n>" + _SURNAME + _GIVEN + r"{1,2})"
                              r"(?=[”」』\"'’](?:说(?!明)|称|表示|反映|讲|来电|来访|告诉))")
 """A name in quotes before a verb of speech (“王秀英”说, 「李建国」表示), as a clerk quotes who
@@ -947,6 +961,7 @@ _ANY_QUOTE = re.compile("[“「『\"'‘]")
 _ANY_TOLD = re.compile("[跟给请]" + _SURNAME)
 _ANY_ON_BEHALF = re.compile("[代替帮]" + _SURNAME)
 _ANY_SPEECH = re.compile(r"[说称讲]|表示|反映|来电|来访|告诉")
+_ANY_DEED = re.compile(_DEEDS)
 
 
 def number_spans(text: str) -> Iterator[tuple[int, int, str]]:
@@ -1129,6 +1144,13 @@ def rule_spans(text: str) -> Iterator[tuple[int, int, str]]:
                 if is_name(n) and n[1:] not in _KIN_WORDS \
                         and not text.startswith(NOT_NAMES, m.start("n")):
                     yield m.start("n"), m.end("n"), REDACTED_NAME
+    if _ANY_DEED.search(text):
+        for m in _DEED.finditer(text):
+            n = m.group("n")
+            if is_name(n) and n not in _UNITS_REACHED and n[1:] not in _KIN_WORDS \
+                    and n not in _WEEKDAYS and n not in _BEFORE_A_TITLE \
+                    and not text.startswith(NOT_NAMES, m.start("n")):  # not 周一确认, 石材
+                yield m.start("n"), m.end("n"), REDACTED_NAME
     if latin:
         for regex in (_ENGLISH_TITLE, _ENGLISH_INTRODUCED, _ENGLISH_PROFILED):
             for m in regex.finditer(text):
