@@ -312,6 +312,9 @@ SCRUBBED = [
     # a name alone opening a clause before what the person did at the counter
     ("刘志刚同意签字，周海燕确认收到补贴。吴桂芬已签字确认，今天上午郑国庆到场办理了，由何建军签收",
      f"{NAME}同意签字，{NAME}确认收到补贴。{NAME}已签字确认，今天上午{NAME}到场办理了，由{NAME}签收"),
+    # 小 and a given name's character, a colleague or a neighbour as they are called
+    ("小芳说明天带孩子来，小丽已经把表填好了，跟小燕核对过了，小娟今天请假",
+     f"{NAME}说明天带孩子来，{NAME}已经把表填好了，跟{NAME}核对过了，{NAME}今天请假"),
     # a post before or after a whole name: the name goes, the post stays
     ("副主任陈刚已批示，书记李红梅答复，王建国局长来过，孙建平所长到场，车间主任王建国同意",
      f"副主任{NAME}已批示，书记{NAME}答复，{NAME}局长来过，{NAME}所长到场，车间主任{NAME}同意"),
@@ -492,6 +495,8 @@ KEPT = [
     "(2026)沪0115民初12345号；(2026)沪0115民初12346号，12月20日、21日、22日",
     "补贴标准：1500～2000～2500元，2026/12/20～2027/01/05，截至2026.12.20。2027.1.1起",
     "新A轮融资，沪A类企业，沪B股，苏E12，iPhone 15，CPU i7-12345，排队号A012；A013",
+    # 小 and a thing, a solar term
+    "小红书上看到的，小红花，小燕子飞来，小超市，小美女说，小雪那天下了雨，小宝宝来了",
     # who someone is, an office, a day, a trade, a thing before what was agreed or signed
     "房东同意了，万科确认，余额确认，车票已领取，居委会同意，周一确认，石材确认，家属同意签字",
     # an office or a place before its head, and what a post or a resident does

@@ -749,6 +749,15 @@ _NICKNAME = re.compile(
 ends), and a surname before 姐 / 哥 / 叔 / 婶 / 嫂, and 老 + a surname + 头 (老王头; not 老石头,
 老龙头). Not 小区, 老年 (no surname), not 养老金 (老 ends a word),
 not 小车来了 or 老房的 (a thing), not 向姐姐 / 连哥哥 (a preposition before a relative)."""
+_GIVEN_NICKS = ("芳丽燕红军敏娟玲霞婷琳莉萍琴颖洁倩娜慧雯蕾晶琪瑶怡婧璐美艳丹妮菲英凤"
+                "伟强刚勇杰涛斌磊鹏辉亮健俊兵宝")
+_GIVEN_NICKNAME = re.compile(
+    r"小(?<![大从最缩矮弱短细微渺减较很太胆狭老妻一]小)[" + _GIVEN_NICKS + r"]"  # 小 first: fast
+    r"(?=" + _NICK_NEXT + r"|核|确认|签|联系|沟通|再|请假|帮忙)")
+"""小 and a given name's character, as a colleague or a neighbour is called by it (小芳说明天来,
+小丽已经填好, 跟小燕核对过了, 小娟今天请假): none of these is a surname (小王 is
+``_NICKNAME``'s), and what follows is what a person does or says, as there. Not 小红书, 小红花,
+小燕子, 小超市, 小美女 (a thing follows), nor 小雪 (a solar term: not listed)."""
 _REACH_END = r"(?=[，。；！？,.;!?、\s）)：:（(—…“”\"'～~\-]|了|并|和|及|与|后|未|没|$)"
 #: What a note says was done to reach someone, the name they reached following (``_REACHED``,
 #: ``_KIN_AFTER``).
@@ -1086,6 +1095,9 @@ def rule_spans(text: str) -> Iterator[tuple[int, int, str]]:
             surname = m.start() + (m.group()[0] in "小老")
             if not _ends_a_word(text, surname) and text[surname - 1:surname + 1] not in _POSTS:
                 yield m.start(), m.end(), REDACTED_NAME  # not 谢谢姐, 保安哥
+        if "小" in text:
+            for m in _GIVEN_NICKNAME.finditer(text):
+                yield m.start(), m.end(), REDACTED_NAME  # 小芳说
     if "本人" in text:
         for m in _HIMSELF.finditer(text):
             if is_name(m.group("n")) and m.group("n")[-1] != "人":

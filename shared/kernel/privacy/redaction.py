@@ -47,7 +47,8 @@ marker saying what was there, e.g. ``[电话已隐去]``:
   ``name: ...``), a name opening a sentence before a verb of speech (``王秀英说``) or what
   the person did (``刘志刚同意签字``), a name listed with sex and age or who they are
   (``张建国，男，45岁``,
-  ``王小明（儿子）``), a nickname (``小王说``, ``找老李帮忙``, ``王姐``, ``李哥``), a name after 叫
+  ``王小明（儿子）``), a nickname (``小王说``, ``找老李帮忙``, ``王姐``, ``李哥``,
+  ``小芳说``), a name after 叫
   asking someone over (``叫张伟来一趟``), before 本人 (``王秀英本人签字``) or ending a clause
   after 联系 / 通知 ... (``已联系王秀英，``, ``已联系王秀英了``, each of ``已联系王秀英、李建国。``;
   not an office, ``已通知房管。``), before 的 and a relative (``张三丰的女儿``), after
