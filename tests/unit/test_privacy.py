@@ -692,3 +692,14 @@ def test_a_field_of_four_thousand_digits_is_scrubbed_in_a_blink(unit: str) -> No
     redact(typed)
     assert time.perf_counter() - started < 0.4
 
+
+
+def test_the_residents_name_typed_with_one_homophone_wrong_is_still_hers() -> None:
+    """The pinyin IME offers 王秀英's homophones in a row (瑛, 莹, 绣, 汪 ..., and 音 for the
+    clerk whose IME hears -ng and -n alike); one taken by mistake still names her. Another
+    sound (王秀兰) is someone else, and a two-character name has too few characters to tell a
+    typo from a word (主张为民 for 张伟)."""
+    assert redact("今天王秀瑛来过，汪秀英的女儿代办，已回访王秀音，由王修英本人提交", RESIDENT) == (
+        f"今天{NAME}来过，{NAME}的女儿代办，已回访{NAME}，由{NAME}本人提交")
+    assert redact("王秀兰来了，王秀才", RESIDENT) == "王秀兰来了，王秀才"
+    assert redact("坚持主张为民办事，张玮来过", KnownPerson(name="张伟")) == "坚持主张为民办事，张玮来过"

@@ -56,7 +56,8 @@ marker saying what was there, e.g. ``[电话已隐去]``:
   with them (``跟王秀英沟通过了``, ``请王秀英于周一来``), 老 + surname + 头 (``老王头``); and,
   with a :class:`KnownPerson` (the resident the case names, from the vault), that resident's
   own name, its variants (surname + 阿姨 / 老师 / 先生 / 女士 / 大爷 / 奶奶 ..., 老 + surname,
-  the given name with a form of address, the name in pinyin), phone, ID number and address
+  the given name with a form of address, the name in pinyin, a name of three characters or
+  more with one typed as a homophone: ``王秀瑛``, ``汪秀英``), phone, ID number and address
   (also without the province, city and district).
 
 What stays: dates (``2026-12-10``, ``12月10号``), times, amounts (``1234.50元``), policy
