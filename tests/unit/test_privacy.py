@@ -315,6 +315,10 @@ SCRUBBED = [
     # 小 and a given name's character, a colleague or a neighbour as they are called
     ("小芳说明天带孩子来，小丽已经把表填好了，跟小燕核对过了，小娟今天请假",
      f"{NAME}说明天带孩子来，{NAME}已经把表填好了，跟{NAME}核对过了，{NAME}今天请假"),
+    # every relative in every rule that names one (one list): 妈妈, 孩子, 哥哥 before a name
+    # without 的, 侄子 after 的, as 女儿 and 儿子 were
+    ("王秀英妈妈来了，张伟孩子上学，李明哥哥说，宋江的侄子来了",
+     f"{NAME}妈妈来了，{NAME}孩子上学，{NAME}哥哥说，{NAME}的侄子来了"),
     # a post before or after a whole name: the name goes, the post stays
     ("副主任陈刚已批示，书记李红梅答复，王建国局长来过，孙建平所长到场，车间主任王建国同意",
      f"副主任{NAME}已批示，书记{NAME}答复，{NAME}局长来过，{NAME}所长到场，车间主任{NAME}同意"),
@@ -495,6 +499,8 @@ KEPT = [
     "(2026)沪0115民初12345号；(2026)沪0115民初12346号，12月20日、21日、22日",
     "补贴标准：1500～2000～2500元，2026/12/20～2027/01/05，截至2026.12.20。2027.1.1起",
     "新A轮融资，沪A类企业，沪B股，苏E12，iPhone 15，CPU i7-12345，排队号A012；A013",
+    # a relative and what they have or do, a place or a day before one
+    "孩子高考，孩子常年在外，妈妈常说，奶奶高血压，家人陪同，亲属关系证明，农村孩子，江西的奶奶，周一的妈妈",
     # 小 and a thing, a solar term
     "小红书上看到的，小红花，小燕子飞来，小超市，小美女说，小雪那天下了雨，小宝宝来了",
     # who someone is, an office, a day, a trade, a thing before what was agreed or signed
@@ -702,4 +708,5 @@ def test_the_residents_name_typed_with_one_homophone_wrong_is_still_hers() -> No
     assert redact("今天王秀瑛来过，汪秀英的女儿代办，已回访王秀音，由王修英本人提交", RESIDENT) == (
         f"今天{NAME}来过，{NAME}的女儿代办，已回访{NAME}，由{NAME}本人提交")
     assert redact("王秀兰来了，王秀才", RESIDENT) == "王秀兰来了，王秀才"
-    assert redact("坚持主张为民办事，张玮来过", KnownPerson(name="张伟")) == "坚持主张为民办事，张玮来过"
+    two = KnownPerson(name="张伟")
+    assert redact("坚持主张为民办事，张玮来过", two) == "坚持主张为民办事，张玮来过"

@@ -613,6 +613,18 @@ def _addressed_by_post(text: str, start: int, found: str) -> bool:
     director": 向主任汇报, 向医生说明), not after a surname."""
     return text[max(start - 1, 0):start + 1] in _POSTS or (
         found[0] == "向" and found[1:] in _OFFICIAL_TITLES)
+RELATIVES = ("丈夫", "妻子", "老公", "老婆", "爱人", "老伴", "配偶", "儿子", "女儿", "子女", "孩子",
+             "闺女", "女婿", "儿媳", "媳妇", "母亲", "父亲", "妈妈", "爸爸", "哥哥", "姐姐", "弟弟",
+             "妹妹", "爷爷", "奶奶", "外公", "外婆", "孙子", "孙女", "外孙女", "外孙", "侄子",
+             "侄女", "外甥", "亲属", "家人", "家属", "监护人")
+"""Who someone is to the resident, the one list every rule that names a relative uses: after
+it (``_INTRODUCERS``: 女儿王丽), named (``_KIN_NAMED``: 孩子叫刘小雨), before it with or
+without 的 (``_KIN_OF``, ``_KIN_AFTER``: 王秀英的儿子, 张三丰家属), in brackets
+(``_PROFILED``: 王小明（儿子）). A longer word before the shorter it begins with (外孙女)."""
+_RELATIVE = "(?:" + "|".join(RELATIVES) + ")"
+_KIN = "|".join((*(r for r in RELATIVES if len(r) == 2), "邻居", "朋友"))
+"""The relatives of two characters, and a neighbour or a friend: who says or calls after them
+(邻居李四说, 她老公孙立军来电; one width for the look behind) or is named after them."""
 _INTRODUCERS = (r"(?:居民|住户|低保户|困难户|申请人|老人|患者|病人|家属|户主|联系人|姓\s?名|"
                 # who helped or was with them (网格员周敏已上门, 志愿者柳青已帮老人填表)
                 r"网格员|志愿者|社工|楼组长|工作人员[:：]|"
@@ -622,8 +634,7 @@ _INTRODUCERS = (r"(?:居民|住户|低保户|困难户|申请人|老人|患者|�
                 r"名叫|叫做|名字叫|名字是|"
                 r"名字[:：]|本人|"
                 r"我叫|他叫|她叫|"
-                r"丈夫|妻子|儿子|女儿|母亲|父亲|老伴儿?|老头子|爱人|监护人|代办人|委托人|子女|邻居|"
-                r"孙子|孙女|外孙|侄子|侄女|外甥|"
+                r"老伴儿|老头子|代办人|委托人|邻居|" + "|".join(RELATIVES) + "|"
                 # the written 其 + a relation: 其子张伟代办, 由其母王秀英领取
                 r"其(?:子|女|夫|妻|父|母|孙子|孙女|外孙|侄子|侄女|外甥|兄|弟|姐|妹|儿媳|女婿|邻居|亲戚)|"
                 r"收件人|收款人|持卡人|开户名|配偶|陪同人|代理人|联络人|"
@@ -718,9 +729,6 @@ _INTRODUCED = re.compile(
     r"(?!" + "|".join(NOT_NAMES + _FROM_PLACES) + "|" + _A_DAY_NOT_A_NAME + "|"
     + _FAMILY_PLACE + r")"
     r"(?P<n>" + _SURNAME + _GIVEN + r"{1,2})")
-_KIN = ("老公|老婆|媳妇|孩子|闺女|女婿|儿媳|哥哥|姐姐|弟弟|妹妹|爸爸|妈妈|爷爷|奶奶|外公|外婆|"
-        "邻居|朋友|孙子|孙女|外孙|侄子|侄女|外甥")
-_RELATIVE = (r"(?:" + _KIN + r"|丈夫|妻子|儿子|女儿|母亲|父亲|老伴|爱人|家属)")
 _SELF_INTRODUCED = re.compile(
     r"我是(?!" + "|".join(NOT_NAMES + _FROM_PLACES) + r")(?P<n>" + _SURNAME + _GIVEN + r"{1,2})"
     r"(?=[，。；！？,.;!?\s、）)]|$|的" + _RELATIVE + r")")
@@ -771,8 +779,7 @@ _REACHED = re.compile(
 whom it called: not 联系方式 (``NOT_NAMES``), not 联系金融机构 (the clause goes on), not
 联系了解情况 (了解, "to find out")."""
 _WEEKDAYS = tuple(f"周{d}" for d in "一二三四五六日天")
-_OF_KIN = ("(?:的(?=老公|老婆|媳妇|孩子|闺女|女婿|儿媳|儿子|女儿|丈夫|妻子|母亲|父亲|老伴|爱人|"
-           "子女|孙子|孙女|外孙|亲属|家人|家属|配偶|监护人|哥哥|姐姐|弟弟|妹妹)|之(?=[子女夫妻父母孙]))")
+_OF_KIN = "(?:的(?=" + _RELATIVE + ")|之(?=[子女夫妻父母孙]))"
 _KIN_OF = re.compile(
     r"(?!" + "|".join(NOT_NAMES + _FROM_PLACES + _WEEKDAYS) + r")(?P<n>" + _SURNAME + _GIVEN
     + r"{1,2})" + _OF_KIN)
@@ -780,7 +787,7 @@ _KIN_OF = re.compile(
 written 之 (王秀英之女): the
 relative is named through the resident; not 房东的儿子 (``is_name``), 周一的孩子 (a day),
 江西的亲属 (a place); a neighbour or a friend is not asked for (沈阳的朋友 is a city's)."""
-_NEXT_OF_KIN = "家属|女儿|儿子|老伴|丈夫|妻子|爱人|母亲|父亲|配偶|监护人"
+_NEXT_OF_KIN = _RELATIVE
 _KIN_AFTER = re.compile(
     r"(?:^|(?<=[，。；！？,.;!?\s：:、（(“”\"])|(?<=由)|(?<=跟)|(?<=给)|(?<=请)|(?<=和)|(?<=与)|"
     + "|".join(f"(?<={verb})" for verb in _REACHING) + ")"
@@ -906,8 +913,7 @@ def _full_name_titled(text: str) -> Iterator[tuple[int, int]]:
             yield start, m.end()
 
 
-_ROLES = (r"(?:本人|儿子|女儿|母亲|父亲|丈夫|妻子|老伴|爱人|孙子|孙女|外孙女?|儿媳|女婿|哥哥|姐姐|"
-          r"弟弟|妹妹|家属|监护人|代办人|委托人|申请人|户主|联系人|独居|老人)")
+_ROLES = (r"(?:本人|" + "|".join(RELATIVES) + "|代办人|委托人|申请人|户主|联系人|独居|老人)")
 _PROFILED = re.compile(
     r"(?!" + "|".join(NOT_NAMES) + r")(?P<n>" + _SURNAME + _GIVEN + r"{1,2})"
     r"(?:(?:\s*[（(，,、]\s*|\s+)(?:男|女)性?(?=[\s，,、）)；;]|\d|岁|$)"
@@ -935,9 +941,7 @@ _QUOTED_SPEAKER = re.compile(r"(?<=[“「『\"'‘])(?P<n>" + _SURNAME + _GIVEN
                              r"(?=[”」』\"'’](?:说(?!明)|称|表示|反映|讲|来电|来访|告诉))")
 """A name in quotes before a verb of speech (“王秀英”说, 「李建国」表示), as a clerk quotes who
 said what; not a quoted term before 说明 (“一网通办”说明)."""
-_KIN_WORDS = frozenset(("姐姐", "哥哥", "弟弟", "妹妹", "叔叔", "阿姨", "奶奶", "爷爷", "妈妈",
-                        "爸爸", "婶婶", "伯伯", "舅舅", "姥姥", "姥爷", "外婆", "外公", "老公",
-                        "老婆", "孩子", "女儿", "儿子"))
+_KIN_WORDS = frozenset((*RELATIVES, "叔叔", "阿姨", "婶婶", "伯伯", "舅舅", "姥姥", "姥爷"))
 _ENGLISH_TITLE = re.compile(r"\b(?:Mr|Mrs|Ms|Miss|Mx|Dr|Madam|Mdm|Auntie|Aunty|Uncle|Grandma|"
                             r"Grandpa)\.?\s+[A-Z][a-z]+(?:[ \-][A-Z][a-z]+)?")
 _ENGLISH_PROFILED = re.compile(r"\b(?P<n>[A-Z][a-z]+\s+[A-Z][a-z]+),\s*(?:male|female|M|F)\b")
