@@ -60,7 +60,15 @@ SCRUBBED = [
     ("邮箱wang.xy@example.com，材料发这里", f"邮箱{EMAIL}，材料发这里"),
     # addresses and names
     ("王秀英说她住在花木路1234弄5号", f"{NAME}说她住在{ADDRESS}"),
-    ("家住浦东新区花木路1234弄5号602室，独居", f"家住{ADDRESS}，独居"),
+    ("家住浦东新区花木路1234弄5号602室，独居", f"家住浦东新区{ADDRESS}，独居"),
+    # the district, the town, the city an address is in stay (a million people each): not
+    # an estate's 小区, nor the first character of a name (城市花园)
+    ("住上海市静安区延长路5号，闵行区莘庄镇莘建路100号202室，浦东新区锦绣小区5-3-201",
+     f"住上海市静安区{ADDRESS}，闵行区莘庄镇{ADDRESS}，浦东新区{ADDRESS}"),
+    ("阳光小区3号楼502室，城市花园8号楼201室", f"{ADDRESS}，{ADDRESS}"),
+    # building-unit-room without the estate, as residents give it
+    ("住12-3-402，她家是7-2-301，5-1-1202漏水，住在21-1-503室",
+     f"住{ADDRESS}，她家是{ADDRESS}，{ADDRESS}漏水，住在{ADDRESS}"),
     ("老人住幸福村12组，行动不便，需上门", f"老人住{ADDRESS}，行动不便，需上门"),
     ("住3号楼401室的那位老太太又来了", f"住{ADDRESS}的那位老太太又来了"),
     ("赵大爷住在长寿路88号，子女在外地", f"{NAME}住在{ADDRESS}，子女在外地"),
@@ -198,6 +206,9 @@ SCRUBBED = [
     ("门口停的沪A·12345是她儿子的", f"门口停的{PLATE}是她儿子的"),
     ("新能源车沪AD12345，车主不在", f"新能源车{PLATE}，车主不在"),
     ("教练车沪A 1234学", f"教练车{PLATE}"),
+    # the city's letter left out, in a note about a car
+    ("车牌沪12345停在消防通道，车是苏 23456，白色的",
+     f"车牌{PLATE}停在消防通道，车是{PLATE}，白色的"),
     ("车牌粤B12345D，京A·F1234", f"车牌{PLATE}，{PLATE}"),
     ("车牌沪Ａ１２３４５，沪a-12345", f"车牌{PLATE}，{PLATE}"),
     # bank cards whole or in groups of four, social security and medical insurance numbers
@@ -298,6 +309,21 @@ SCRUBBED = [
      f"跟{NAME}沟通过了，给{NAME}打过电话，请{NAME}于周一来，请{NAME}于周二来"),
     # ... a given name ending in 发 before a verb, and one that begins as a day of the week
     ("给王建发打电话，请周一明来签字", f"给{NAME}打电话，请{NAME}来签字"),
+    # a name alone opening a clause before what the person did at the counter
+    ("刘志刚同意签字，周海燕确认收到补贴。吴桂芬已签字确认，今天上午郑国庆到场办理了，由何建军签收",
+     f"{NAME}同意签字，{NAME}确认收到补贴。{NAME}已签字确认，今天上午{NAME}到场办理了，由{NAME}签收"),
+    # 小 and a given name's character, a colleague or a neighbour as they are called
+    ("小芳说明天带孩子来，小丽已经把表填好了，跟小燕核对过了，小娟今天请假",
+     f"{NAME}说明天带孩子来，{NAME}已经把表填好了，跟{NAME}核对过了，{NAME}今天请假"),
+    # every relative in every rule that names one (one list): 妈妈, 孩子, 哥哥 before a name
+    # without 的, 侄子 after 的, as 女儿 and 儿子 were
+    ("王秀英妈妈来了，张伟孩子上学，李明哥哥说，宋江的侄子来了",
+     f"{NAME}妈妈来了，{NAME}孩子上学，{NAME}哥哥说，{NAME}的侄子来了"),
+    # a post before or after a whole name: the name goes, the post stays
+    ("副主任陈刚已批示，书记李红梅答复，王建国局长来过，孙建平所长到场，车间主任王建国同意",
+     f"副主任{NAME}已批示，书记{NAME}答复，{NAME}局长来过，{NAME}所长到场，车间主任{NAME}同意"),
+    ("给王建发短信提醒，已给李国发微信，给陈永发发了通知，给王芳发来材料",
+     f"给{NAME}短信提醒，已给{NAME}微信，给{NAME}发了通知，给{NAME}发来材料"),
     # a name right before a relative, without 的
     ("张三丰家属说下周来，已联系王秀英女儿，由李建国老伴代办",
      f"{NAME}家属说下周来，已联系{NAME}女儿，由{NAME}老伴代办"),
@@ -344,6 +370,8 @@ KEPT = [
     # where someone is from, lives or works, right after who they are (a place, a town, a
     # family's village), and what a household has
     "家属苏州来的，老人江苏过来的，居民王家宅的，居民徐家汇附近，老人罗店镇的，家属黄浦住院",
+    # Pudong's and the suburbs' towns after who someone is (金桥, 高桥, 马桥: a surname first)
+    "居民金桥上班，女儿高桥那边住，老伴马桥的老家，儿子康桥工作，子女金杨新村住，居民唐镇搬来的",
     "住户车辆已挪，居民文件齐了，家属施工单位的，老人温度正常，居民周边都问了",
     # a place's own helpers and posts (a district or a town ending in a surname), the apps
     "静安社工，张江网格员，长宁科长，向网格员反映，医务社工介入，支付宝转账500元，支付宝 alipay",
@@ -471,6 +499,17 @@ KEPT = [
     "(2026)沪0115民初12345号；(2026)沪0115民初12346号，12月20日、21日、22日",
     "补贴标准：1500～2000～2500元，2026/12/20～2027/01/05，截至2026.12.20。2027.1.1起",
     "新A轮融资，沪A类企业，沪B股，苏E12，iPhone 15，CPU i7-12345，排队号A012；A013",
+    # a relative and what they have or do, a place or a day before one
+    "孩子高考，孩子常年在外，妈妈常说，奶奶高血压，家人陪同，亲属关系证明，农村孩子，江西的奶奶，周一的妈妈",
+    # 小 and a thing, a solar term
+    "小红书上看到的，小红花，小燕子飞来，小超市，小美女说，小雪那天下了雨，小宝宝来了",
+    # who someone is, an office, a day, a trade, a thing before what was agreed or signed
+    "房东同意了，万科确认，余额确认，车票已领取，居委会同意，周一确认，石材确认，家属同意签字",
+    # an office or a place before its head, and what a post or a resident does
+    "卫生院院长来电，文化站站长说，安监站长到场，华为经理来电，公安局长批示，派出所所长到场",
+    "主任严肃批评了物业，书记任期到明年，主任高度重视，主任周一来，居民陈述情况属实",
+    "第3-5-7条都适用，12-20-2026截止，受理号 2026-1220-0001，补贴1-10-100元，v1.2-3-456",
+    "车管所说沪12345号文件，车主打了沪12345热线，车费沪12345元，车牌沪1234",
     "补贴|1420|1500|1380|1500|元，东城2024—2026年改造，办理时间9:00—11:30",
     # a date after a card's name says when, not which card (it was taken for an account)
     "社保卡2026-12-31到期，提醒换卡；社保卡号 2026-12-31 23:30 激活；医保卡2027/1/4起用",
@@ -658,3 +697,16 @@ def test_a_field_of_four_thousand_digits_is_scrubbed_in_a_blink(unit: str) -> No
     started = time.perf_counter()
     redact(typed)
     assert time.perf_counter() - started < 0.4
+
+
+
+def test_the_residents_name_typed_with_one_homophone_wrong_is_still_hers() -> None:
+    """The pinyin IME offers 王秀英's homophones in a row (瑛, 莹, 绣, 汪 ..., and 音 for the
+    clerk whose IME hears -ng and -n alike); one taken by mistake still names her. Another
+    sound (王秀兰) is someone else, and a two-character name has too few characters to tell a
+    typo from a word (主张为民 for 张伟)."""
+    assert redact("今天王秀瑛来过，汪秀英的女儿代办，已回访王秀音，由王修英本人提交", RESIDENT) == (
+        f"今天{NAME}来过，{NAME}的女儿代办，已回访{NAME}，由{NAME}本人提交")
+    assert redact("王秀兰来了，王秀才", RESIDENT) == "王秀兰来了，王秀才"
+    two = KnownPerson(name="张伟")
+    assert redact("坚持主张为民办事，张玮来过", two) == "坚持主张为民办事，张玮来过"

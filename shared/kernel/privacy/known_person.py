@@ -7,7 +7,7 @@ import re
 from bisect import bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Literal
 
 from shared.kernel.privacy.patterns import (
@@ -89,11 +89,26 @@ class KnownPerson:
         return sorted(((n, k, m) for n, (k, m) in found.items() if n),
                       key=lambda x: len(x[0]), reverse=True)
 
+    @cached_property
+    def typed_names(self) -> tuple[str, ...]:
+        """The Chinese names of three characters or more (this person's and the others'),
+        whose one character typed wrong is still the name (``_mistyped``)."""
+        names = [n for n in (re.sub(r"\s+", "", fold(self.name)),) if len(n) >= 3
+                 and _ALL_HAN.fullmatch(n)]
+        for other in self.others:
+            names += [n for n in other.typed_names if n not in names]
+        return tuple(names)
+
     def spans(self, folded: str) -> Iterator[tuple[int, int, str]]:
         needles = self.needles
         if not needles:
             return
         squeezed = _Squeezed(folded)
+        for name in self.typed_names:
+            if name[1] not in folded and name[2] not in folded:
+                continue  # most texts: two of the name's characters missing, no typo of it
+            for start, end in _mistyped(squeezed.text, name):
+                yield squeezed.original(start), squeezed.original(end - 1) + 1, REDACTED_NAME
         for needle, kind, marker in needles:
             at = squeezed.text.find(needle)
             while at >= 0:
@@ -124,6 +139,42 @@ class _Squeezed:
     def original(self, at: int) -> int:
         k = bisect_right(self._starts, at) - 1
         return self._originals[k] + at - self._starts[k]
+
+
+_ALL_HAN = re.compile(r"[\u4e00-\u9fff]+")
+_RETROFLEX = re.compile(r"^([zcs])h")
+
+
+@lru_cache(maxsize=4096)
+def _sounds(char: str) -> frozenset[str]:
+    """How a Chinese character is typed in pinyin, every reading, no tone, as an IME's fuzzy
+    setting hears it: zh and z, ch and c, sh and s, -ng and -n alike (英 ying, 音 yin)."""
+    from pypinyin import Style, pinyin  # the catalogue's dependency, loaded when needed
+
+    return frozenset(_RETROFLEX.sub(r"\1", r).removesuffix("g")
+                     for r in pinyin(char, style=Style.NORMAL, heteronym=True)[0]
+                     if r.isascii() and r.isalpha())
+
+
+def _mistyped(text: str, name: str) -> Iterator[tuple[int, int]]:
+    """Where ``name`` (three Chinese characters or more) stands in ``text`` with one of its
+    characters typed as another that sounds the same (王秀瑛, 汪秀英, 王绣英 for 王秀英): the pinyin
+    IME offers the homophones in a row and a clerk in a hurry takes the wrong one. The others
+    must be the name's own, in place; a name of two characters has too few of them to tell
+    a typo from another word (张为 in 主张为民), so it is looked for as typed only."""
+    length = len(name)
+    for i in range(length):
+        anchor = name[:i] if i else name[1:]
+        at = text.find(anchor)
+        while at >= 0:
+            start = at if i else at - 1
+            if start >= 0 and start + length <= len(text) and text[start:start + i] == name[:i] \
+                    and text[start + i + 1:start + length] == name[i + 1:]:
+                typed = text[start + i]
+                if typed != name[i] and _ALL_HAN.fullmatch(typed) \
+                        and _sounds(typed) & _sounds(name[i]):
+                    yield start, start + length
+            at = text.find(anchor, at + 1)
 
 
 def _bounded(text: str, start: int, end: int, inside: re.Pattern[str]) -> bool:

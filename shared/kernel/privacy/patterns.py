@@ -366,8 +366,9 @@ def _chat_account(m: re.Match[str]) -> bool:
                                                                      "wechat")
 
 
+_PROVINCE_OF_A_PLATE = "[京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼]"
 _PLATE = re.compile(
-    r"(?<![A-Za-z])[京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼] ?[A-Za-z]"
+    r"(?<![A-Za-z])" + _PROVINCE_OF_A_PLATE + r" ?[A-Za-z]"
     r"[ ·.\-]{0,2}(?P<n>[A-Za-z0-9]{5,6}|[A-Za-z0-9]{4}[学警港澳挂领试超使]"
     r"|[DFdf][ ·.\-]{1,2}\d{5})(?![A-Za-z0-9])")
 """A licence plate (沪A·12345, 沪AD12345 or 沪AD 12345 a new-energy car's, 沪A 1234学 a driving
@@ -380,6 +381,12 @@ _PLATE_KEYWORD = re.compile(
     r"(?P<n>[A-Za-z][ ·.\-]{0,2}(?:[DFdf][ ·.\-]{1,2})?[A-Za-z0-9]{5,6})(?![A-Za-z0-9])")
 """A plate after its name, written without the province (车牌A12345, 车号：A·12345, 车牌是
 AD12345 a new-energy one): the city's letter and five or six characters."""
+_PLATE_NO_CITY = re.compile(r"(?<![A-Za-z0-9])" + _PROVINCE_OF_A_PLATE
+                            + r"[ ·.\-]?\d{5}(?![0-9A-Za-z])")
+"""A plate written without the city's letter, in a note about a car (车牌沪12345, 车是沪23456,
+the letter forgotten or not heard): a province's character and five digits. Not before a unit
+or 号 (沪12345号 is a document's number), nor 热线 (a hotline)."""
+_NOT_A_PLATE_AFTER = re.compile(r"\s?(?:号|热线|平台|工单)")
 
 
 #: Bounded as an address is (64 characters before the @, 255 after): unbounded, every start in
@@ -436,6 +443,12 @@ _ENGLISH_STRONG = re.compile(r"\b(?:Lane|Room|Rm|Apt|Apartment|Flat)\b")
 
 _DASHED = re.compile(r"\s?(?<!\d)\d{1,4}(?:-\d{1,4}){1,2}(?![\d-])")
 """Building, unit and room in a row (5-3-201, 12-502), as an estate's residents write them."""
+_ROOM_CODE = re.compile(r"(?<![0-9A-Za-z\-/.:_])\d{1,3}-\d{1,2}-\d{3,4}(?![0-9A-Za-z\-/.:_])")
+"""Building, unit and room alone (住12-3-402, 她家是7-2-301, 5-1-1202漏水), as residents give
+them without the estate: a building up to three digits, a unit up to two, a room of three or
+four. Not a date (12-20-2026: a year last; 5-1-1202 is a room), a phone's or a serial's
+groups (021-5888-1234, 2026-1220-0001: a group too long), an article's numbers (第3-5-7条),
+a range of sums (1-10-100元)."""
 _ESTATES = ("小区", "新村", "花园", "公寓", "苑", "家园", "大厦", "公馆", "府", "湾", "城", "村")
 
 
@@ -501,6 +514,25 @@ def _listed_before(text: str, start: int, core: str) -> int:
     return start
 
 
+_DIVISION = re.compile(r"新区|(?<=[\u4e00-\u9fff]{2})(?<![小社园校片景街城市郊厂营矿库宅])区|"
+                       r"(?<=[\u4e00-\u9fff]{2})[市县镇乡]|省|街道")
+"""The end of an administrative division before a road or an estate (上海市, 浦东新区, 闵行区,
+莘庄镇, 花木街道): two characters of a name before it at least (城市花园 is an estate's name),
+not an estate's or a quarter's 区 (锦绣小区, 社区, 园区, 校区, 景区, 城区)."""
+
+
+def _after_divisions(text: str, place: int, start: int, ends: tuple[str, ...]) -> int:
+    """Where an address's own place name begins: after the district, the town or the city it
+    is in (浦东新区张杨路1234号: at 张杨路), when what is left still ends as a place does
+    (``ends``). A district holds a million people: it singles no one out, and a note that
+    keeps it still says where the resident lives, as a case's figures need."""
+    cut = place
+    for m in _DIVISION.finditer(text[place:start]):
+        if place + m.end() < start and text[place + m.end():start].endswith(ends):
+            cut = place + m.end()
+    return cut
+
+
 def _address_spans(text: str, english: bool = True) -> Iterator[tuple[int, int]]:
     for m in _ADDRESS_CORE.finditer(text):
         start, end = m.span()
@@ -512,7 +544,8 @@ def _address_spans(text: str, english: bool = True) -> Iterator[tuple[int, int]]
         named = text[place:start]
         anchored = any(named.endswith(p) for p in _PLACES)
         if anchored or len(units) >= 2 or any(u in _STRONG_UNITS for u in units):
-            yield (place if anchored else _listed_before(text, start, core)), end
+            yield (_after_divisions(text, place, start, _PLACES) if anchored
+                   else _listed_before(text, start, core)), end
     if "-" in text:
         for m in _DASHED.finditer(text):
             start, end = m.span()
@@ -521,7 +554,10 @@ def _address_spans(text: str, english: bool = True) -> Iterator[tuple[int, int]]
             place = _place_before(text, start)
             if any(text[place:start].endswith(p) for p in _ESTATES) and \
                     any(len(g) >= 3 for g in m.group().strip().split("-")):
-                yield place, end
+                yield _after_divisions(text, place, start, _ESTATES), end
+        for m in _ROOM_CODE.finditer(text):  # a date's year is 19xx or 20xx: 5-1-1202 is none
+            if not _MEASURE.match(text, m.end()) and not _YEAR.fullmatch(m.group()[-4:]):
+                yield m.span()
     if not english:
         return
     for m in _ENGLISH_ADDRESS.finditer(text):
@@ -577,6 +613,18 @@ def _addressed_by_post(text: str, start: int, found: str) -> bool:
     director": 向主任汇报, 向医生说明), not after a surname."""
     return text[max(start - 1, 0):start + 1] in _POSTS or (
         found[0] == "向" and found[1:] in _OFFICIAL_TITLES)
+RELATIVES = ("丈夫", "妻子", "老公", "老婆", "爱人", "老伴", "配偶", "儿子", "女儿", "子女", "孩子",
+             "闺女", "女婿", "儿媳", "媳妇", "母亲", "父亲", "妈妈", "爸爸", "哥哥", "姐姐", "弟弟",
+             "妹妹", "爷爷", "奶奶", "外公", "外婆", "孙子", "孙女", "外孙女", "外孙", "侄子",
+             "侄女", "外甥", "亲属", "家人", "家属", "监护人")
+"""Who someone is to the resident, the one list every rule that names a relative uses: after
+it (``_INTRODUCERS``: 女儿王丽), named (``_KIN_NAMED``: 孩子叫刘小雨), before it with or
+without 的 (``_KIN_OF``, ``_KIN_AFTER``: 王秀英的儿子, 张三丰家属), in brackets
+(``_PROFILED``: 王小明（儿子）). A longer word before the shorter it begins with (外孙女)."""
+_RELATIVE = "(?:" + "|".join(RELATIVES) + ")"
+_KIN = "|".join((*(r for r in RELATIVES if len(r) == 2), "邻居", "朋友"))
+"""The relatives of two characters, and a neighbour or a friend: who says or calls after them
+(邻居李四说, 她老公孙立军来电; one width for the look behind) or is named after them."""
 _INTRODUCERS = (r"(?:居民|住户|低保户|困难户|申请人|老人|患者|病人|家属|户主|联系人|姓\s?名|"
                 # who helped or was with them (网格员周敏已上门, 志愿者柳青已帮老人填表)
                 r"网格员|志愿者|社工|楼组长|工作人员[:：]|"
@@ -586,12 +634,15 @@ _INTRODUCERS = (r"(?:居民|住户|低保户|困难户|申请人|老人|患者|�
                 r"名叫|叫做|名字叫|名字是|"
                 r"名字[:：]|本人|"
                 r"我叫|他叫|她叫|"
-                r"丈夫|妻子|儿子|女儿|母亲|父亲|老伴儿?|老头子|爱人|监护人|代办人|委托人|子女|邻居|"
-                r"孙子|孙女|外孙|侄子|侄女|外甥|"
+                r"老伴儿|老头子|代办人|委托人|邻居|" + "|".join(RELATIVES) + "|"
                 # the written 其 + a relation: 其子张伟代办, 由其母王秀英领取
                 r"其(?:子|女|夫|妻|父|母|孙子|孙女|外孙|侄子|侄女|外甥|兄|弟|姐|妹|儿媳|女婿|邻居|亲戚)|"
                 r"收件人|收款人|持卡人|开户名|配偶|陪同人|代理人|联络人|"
-                r"来电人|来访人|投诉人|举报人|求助人|反映人|当事人|报案人)")
+                r"来电人|来访人|投诉人|举报人|求助人|反映人|当事人|报案人|"
+                # a post before the whole name of who holds it (副主任陈刚已批示, 书记李红梅答复,
+                # 社区副书记许丽华): the surname-and-post rule took only 陈主任
+                # (副主任 spelt out: an optional 副 first would cost every text a slower search)
+                r"副主任|副书记|主任|书记|" + "|".join(OFFICE_POSTS) + ")")
 NOT_NAMES = ("申请", "申报", "申领", "申诉", "申办", "费用", "高龄", "康复", "曾经", "曾多次",
              "曾于", "符合", "陆续", "连续", "查询", "安排", "尚未", "关于", "包括", "常年",
              "常住", "管理", "解决", "商量", "金额", "程序", "范围", "任何", "房屋", "万一", "万元",
@@ -621,7 +672,12 @@ NOT_NAMES = ("申请", "申报", "申领", "申诉", "申办", "费用", "高龄
              # what a unit's staff did, after 负责人 / 经办人 (负责人解释说, 经办人马上处理)
              "解释", "解答", "商议", "连夜", "马上",
              # what is sent or given (给包裹寄回)
-             "包裹")
+             "包裹",
+             # what a post or a resident does or is (主任严肃批评, 书记任期到明年, 居民陈述情况)
+             "严肃", "严厉", "任期", "任职", "任命", "任务", "冷静", "温和", "费心", "齐心",
+             "陈述",
+             # a thing a clerk has confirmed or handed over (余额确认, 车票已领取)
+             "余额", "车票", "车位", "房号")
 """Words that begin with a surname and follow a relation word in what clerks write (家属申请,
 患者费用, 家属向社区反映): the verb or noun after 家属 is not a name."""
 NOT_A_PERSONS_NAME = frozenset((
@@ -655,7 +711,13 @@ _FROM_PLACES = ("江苏", "江西", "江阴", "安徽", "安庆", "吉林", "宁
                 "赵巷", "朱泾", "枫泾", "张堰", "吕巷", "庄行", "车墩", "叶榭", "马陆", "陈家镇",
                 "苏州", "常州", "温州", "徐州", "连云港", "秦皇岛", "邢台", "甘肃", "韩国", "武汉",
                 "沈阳", "岳阳", "焦作", "石家庄", "包头", "张家港", "张家口", "张家界", "兰州",
-                "柳州", "桂林", "龙岩", "齐齐哈尔", "安阳", "郑州", "商丘", "许昌", "周口", "唐山")
+                "柳州", "桂林", "龙岩", "齐齐哈尔", "安阳", "郑州", "商丘", "许昌", "周口", "唐山",
+                # Pudong's and the suburbs' towns that begin with a surname (居民金桥上班,
+                # 女儿高桥那边住, 老伴马桥的老家)
+                "金桥", "金杨", "高桥", "高行", "高东", "康桥", "曹路", "唐镇", "周浦", "祝桥",
+                "万祥", "龚路", "马桥", "安亭", "罗店", "罗泾", "殷行", "高境", "杨行", "江桥",
+                "黄渡", "华亭", "徐行", "江川", "古美", "田林", "佘山", "白鹤", "金泽", "金汇",
+                "严桥", "凌桥")
 """Places a resident says they are from (我是江苏的) or lives or works in that begin with a
 surname."""
 _TOWN = frozenset("镇区县市乡")
@@ -667,9 +729,6 @@ _INTRODUCED = re.compile(
     r"(?!" + "|".join(NOT_NAMES + _FROM_PLACES) + "|" + _A_DAY_NOT_A_NAME + "|"
     + _FAMILY_PLACE + r")"
     r"(?P<n>" + _SURNAME + _GIVEN + r"{1,2})")
-_KIN = ("老公|老婆|媳妇|孩子|闺女|女婿|儿媳|哥哥|姐姐|弟弟|妹妹|爸爸|妈妈|爷爷|奶奶|外公|外婆|"
-        "邻居|朋友|孙子|孙女|外孙|侄子|侄女|外甥")
-_RELATIVE = (r"(?:" + _KIN + r"|丈夫|妻子|儿子|女儿|母亲|父亲|老伴|爱人|家属)")
 _SELF_INTRODUCED = re.compile(
     r"我是(?!" + "|".join(NOT_NAMES + _FROM_PLACES) + r")(?P<n>" + _SURNAME + _GIVEN + r"{1,2})"
     r"(?=[，。；！？,.;!?\s、）)]|$|的" + _RELATIVE + r")")
@@ -698,6 +757,15 @@ _NICKNAME = re.compile(
 ends), and a surname before 姐 / 哥 / 叔 / 婶 / 嫂, and 老 + a surname + 头 (老王头; not 老石头,
 老龙头). Not 小区, 老年 (no surname), not 养老金 (老 ends a word),
 not 小车来了 or 老房的 (a thing), not 向姐姐 / 连哥哥 (a preposition before a relative)."""
+_GIVEN_NICKS = ("芳丽燕红军敏娟玲霞婷琳莉萍琴颖洁倩娜慧雯蕾晶琪瑶怡婧璐美艳丹妮菲英凤"
+                "伟强刚勇杰涛斌磊鹏辉亮健俊兵宝")
+_GIVEN_NICKNAME = re.compile(
+    r"小(?<![大从最缩矮弱短细微渺减较很太胆狭老妻一]小)[" + _GIVEN_NICKS + r"]"  # 小 first: fast
+    r"(?=" + _NICK_NEXT + r"|核|确认|签|联系|沟通|再|请假|帮忙)")
+"""小 and a given name's character, as a colleague or a neighbour is called by it (小芳说明天来,
+小丽已经填好, 跟小燕核对过了, 小娟今天请假): none of these is a surname (小王 is
+``_NICKNAME``'s), and what follows is what a person does or says, as there. Not 小红书, 小红花,
+小燕子, 小超市, 小美女 (a thing follows), nor 小雪 (a solar term: not listed)."""
 _REACH_END = r"(?=[，。；！？,.;!?、\s）)：:（(—…“”\"'～~\-]|了|并|和|及|与|后|未|没|$)"
 #: What a note says was done to reach someone, the name they reached following (``_REACHED``,
 #: ``_KIN_AFTER``).
@@ -711,8 +779,7 @@ _REACHED = re.compile(
 whom it called: not 联系方式 (``NOT_NAMES``), not 联系金融机构 (the clause goes on), not
 联系了解情况 (了解, "to find out")."""
 _WEEKDAYS = tuple(f"周{d}" for d in "一二三四五六日天")
-_OF_KIN = ("(?:的(?=老公|老婆|媳妇|孩子|闺女|女婿|儿媳|儿子|女儿|丈夫|妻子|母亲|父亲|老伴|爱人|"
-           "子女|孙子|孙女|外孙|亲属|家人|家属|配偶|监护人|哥哥|姐姐|弟弟|妹妹)|之(?=[子女夫妻父母孙]))")
+_OF_KIN = "(?:的(?=" + _RELATIVE + ")|之(?=[子女夫妻父母孙]))"
 _KIN_OF = re.compile(
     r"(?!" + "|".join(NOT_NAMES + _FROM_PLACES + _WEEKDAYS) + r")(?P<n>" + _SURNAME + _GIVEN
     + r"{1,2})" + _OF_KIN)
@@ -720,7 +787,7 @@ _KIN_OF = re.compile(
 written 之 (王秀英之女): the
 relative is named through the resident; not 房东的儿子 (``is_name``), 周一的孩子 (a day),
 江西的亲属 (a place); a neighbour or a friend is not asked for (沈阳的朋友 is a city's)."""
-_NEXT_OF_KIN = "家属|女儿|儿子|老伴|丈夫|妻子|爱人|母亲|父亲|配偶|监护人"
+_NEXT_OF_KIN = _RELATIVE
 _KIN_AFTER = re.compile(
     r"(?:^|(?<=[，。；！？,.;!?\s：:、（(“”\"])|(?<=由)|(?<=跟)|(?<=给)|(?<=请)|(?<=和)|(?<=与)|"
     + "|".join(f"(?<={verb})" for verb in _REACHING) + ")"
@@ -737,7 +804,10 @@ _TOLD_VERBS = (r"沟通|联系|确认|核实|说明|解释|反馈|答复|回复|
 _TOLD = re.compile(
     r"(?:跟|给(?![付予])|请)(?!" + "|".join(NOT_NAMES) + "|" + _A_DAY_NOT_A_NAME + r")(?P<n>"
     + _SURNAME + r"(?P<g>" + _GIVEN + r"{1,2}?))(?=" + _TOLD_VERBS + r"|回|发|送|来|到|过来)")
-_FA_THEN = re.compile(r"发(?=" + _TOLD_VERBS + ")")
+_FA_THEN = re.compile(r"发(?=" + _TOLD_VERBS + "|发|短信|微信|消息|信息|邮件|通知)")
+"""发 after a one-character given name that is the name's: a verb or what is sent follows
+(给王建发打电话, 给王建发短信, 已给李国发微信, 给陈永发发了通知). A text to 王建 (发短信) loses
+its verb then, never a character of a name."""
 _ON_BEHALF = re.compile(
     r"(?:代|替|帮)(?!" + "|".join(NOT_NAMES + _FROM_PLACES) + "|" + _A_DAY_NOT_A_NAME + r")(?P<n>"
     + _SURNAME + _GIVEN + r"{1,2}?)(?=签字|签名|领取|填表|填写|办理|交材料|补交|取件|缴费|申请|"
@@ -751,8 +821,8 @@ outcome says it (跟王秀英沟通过了, 给王秀英打过电话, 请王秀�
 给居委会打电话, 跟施工方沟通 (an office, ``_UNITS_REACHED``), not 跟张科长 as 张 and 科长
 (a surname and a post, ``_POSTS_AFTER_A_SURNAME``: ``OFFICE_POSTS`` take it whole). The
 shortest name that a verb follows (请宋江于周一来: 于 is no given name here), but a one
-character given name before 发 and a verb is cut short (给王建发打电话: 发 is the name's,
-``_FA_THEN``)."""
+character given name before 发 and a verb or what is sent is cut short (给王建发打电话,
+给王建发短信: 发 is the name's, ``_FA_THEN``)."""
 _POSTS_AFTER_A_SURNAME = frozenset((
     "科长", "处长", "局长", "所长", "站长", "院长", "主任", "书记", "经理", "老师", "师傅",
     "医生", "队长", "组长", "社长", "村长", "部长", "科员", "干事", "工", "总", "姐", "哥"))
@@ -813,6 +883,16 @@ _FULL_NAME_TITLE = re.compile(
 """A whole name with a form of address after it (王小明先生, 陈建国先生, 欧阳娜娜女士, 张秀英
 阿姨): the surname rule alone took only a surname right before the title."""
 _SINGLE_SURNAMES = frozenset(n for n in SURNAMES if len(n) == 1)
+_FULL_NAME_POST = re.compile(_SURNAME + r"(?P<g>" + _GIVEN + r"{1,2})(?=" + "|".join(OFFICE_POSTS)
+                             + ")")
+"""A whole name before an office's post (王建国局长, 孙建平所长, 张晓峰科长): the name goes, the
+post stays; not an office or a place before its head (卫生院院长, 文化站站长, 安监站长,
+``is_name`` and ``_UNITS_REACHED``; a kind or a place, ``_BEFORE_A_TITLE``, ``NOT_NAMES``,
+``_FROM_PLACES``), nor 主任 / 书记 (车间主任). The surname first, so that ``re`` skips to one:
+the words it must not begin with are asked after a find."""
+_NOT_A_NAME_POSTED = NOT_NAMES + _FROM_PLACES
+_KIND_OF_POST = re.compile("(?:" + "|".join(_BEFORE_A_TITLE) + ")(?:" + "|".join(OFFICE_POSTS)
+                           + ")")
 
 
 def _full_name_titled(text: str) -> Iterator[tuple[int, int]]:
@@ -824,10 +904,16 @@ def _full_name_titled(text: str) -> Iterator[tuple[int, int]]:
         start = m.start("g") if text[m.start("g")] in _SINGLE_SURNAMES else m.start()
         if is_name(text[start:m.end("g")]) and not _ends_a_word(text, start):
             yield start, m.end()
+    for m in _FULL_NAME_POST.finditer(text):
+        if text.startswith(_NOT_A_NAME_POSTED, m.start()) or _KIND_OF_POST.match(text, m.start()):
+            continue  # 主任高度..., 金牌经理; 周一明局长 is a name
+        start = m.start("g") if text[m.start("g")] in _SINGLE_SURNAMES else m.start()
+        name = text[start:m.end("g")]
+        if is_name(name) and name not in _UNITS_REACHED and not _ends_a_word(text, start):
+            yield start, m.end()
 
 
-_ROLES = (r"(?:本人|儿子|女儿|母亲|父亲|丈夫|妻子|老伴|爱人|孙子|孙女|外孙女?|儿媳|女婿|哥哥|姐姐|"
-          r"弟弟|妹妹|家属|监护人|代办人|委托人|申请人|户主|联系人|独居|老人)")
+_ROLES = (r"(?:本人|" + "|".join(RELATIVES) + "|代办人|委托人|申请人|户主|联系人|独居|老人)")
 _PROFILED = re.compile(
     r"(?!" + "|".join(NOT_NAMES) + r")(?P<n>" + _SURNAME + _GIVEN + r"{1,2})"
     r"(?:(?:\s*[（(，,、]\s*|\s+)(?:男|女)性?(?=[\s，,、）)；;]|\d|岁|$)"
@@ -839,13 +925,23 @@ _SPEAKER = re.compile(r"(?:^|(?<=[，。；！？,.;!?\s])|(?<=" + _KIN + r"))(?
 """A name opening a clause before a verb of speech (王秀英说), or after the everyday word for
 who they are to the resident (邻居李四说, 她老公孙立军来电: each of ``_KIN`` is two characters,
 one width for the look behind); not 向姐姐反映, 向妈妈说 ("to my sister", ``_KIN_WORDS``)."""
+_DEEDS = "同意|签字|签名|签收|确认|拒绝|答应|到场|领取|承诺|认可"
+_DEED = re.compile(
+    r"(?:^|(?<=[，。；！？,.;!?\s：:])|(?<=由)|"
+    + "|".join(f"(?<={w})" for w in ("上午", "下午", "中午", "晚上", "今天", "昨天", "刚才", "当天",
+                                      "随后", "后来"))
+    + r")(?P<n>" + _SURNAME + _GIVEN + r"{1,2})"
+    r"(?=(?:已经?|不|没有?|也|又|都|当场|亲自|本人)?(?:" + _DEEDS + "))")
+"""A name alone opening a clause before what the person did at the counter (刘志刚同意签字,
+周海燕确认收到, 何建军拒绝签收, 吴桂芬已签字确认, 今天上午郑国庆到场办理, 由刘志刚签字): a note says
+who agreed, signed or refused without a word before the name. Not who someone is (房东同意,
+``is_name``), an office (万科确认), a place, a day (周一确认; 周一明确认 is a name), a trade
+(石材确认), nor a thing (余额确认, 车票已领取, ``NOT_NAMES``)."""
 _QUOTED_SPEAKER = re.compile(r"(?<=[“「『\"'‘])(?P<n>" + _SURNAME + _GIVEN + r"{1,2})"
                              r"(?=[”」』\"'’](?:说(?!明)|称|表示|反映|讲|来电|来访|告诉))")
 """A name in quotes before a verb of speech (“王秀英”说, 「李建国」表示), as a clerk quotes who
 said what; not a quoted term before 说明 (“一网通办”说明)."""
-_KIN_WORDS = frozenset(("姐姐", "哥哥", "弟弟", "妹妹", "叔叔", "阿姨", "奶奶", "爷爷", "妈妈",
-                        "爸爸", "婶婶", "伯伯", "舅舅", "姥姥", "姥爷", "外婆", "外公", "老公",
-                        "老婆", "孩子", "女儿", "儿子"))
+_KIN_WORDS = frozenset((*RELATIVES, "叔叔", "阿姨", "婶婶", "伯伯", "舅舅", "姥姥", "姥爷"))
 _ENGLISH_TITLE = re.compile(r"\b(?:Mr|Mrs|Ms|Miss|Mx|Dr|Madam|Mdm|Auntie|Aunty|Uncle|Grandma|"
                             r"Grandpa)\.?\s+[A-Z][a-z]+(?:[ \-][A-Z][a-z]+)?")
 _ENGLISH_PROFILED = re.compile(r"\b(?P<n>[A-Z][a-z]+\s+[A-Z][a-z]+),\s*(?:male|female|M|F)\b")
@@ -878,6 +974,7 @@ _ANY_QUOTE = re.compile("[“「『\"'‘]")
 _ANY_TOLD = re.compile("[跟给请]" + _SURNAME)
 _ANY_ON_BEHALF = re.compile("[代替帮]" + _SURNAME)
 _ANY_SPEECH = re.compile(r"[说称讲]|表示|反映|来电|来访|告诉")
+_ANY_DEED = re.compile(_DEEDS)
 
 
 def number_spans(text: str) -> Iterator[tuple[int, int, str]]:
@@ -943,6 +1040,10 @@ def number_spans(text: str) -> Iterator[tuple[int, int, str]]:
             for m in _PLATE_KEYWORD.finditer(text):
                 if _PLATE_DIGITS.search(m.group("n")):
                     yield m.start("n"), m.end("n"), REDACTED_PLATE
+    if "车" in text or "牌" in text:  # 车牌沪12345
+        for m in _PLATE_NO_CITY.finditer(text):
+            if not _MEASURE.match(text, m.end()) and not _NOT_A_PLATE_AFTER.match(text, m.end()):
+                yield m.start(), m.end(), REDACTED_PLATE
     for m in _PHONE_KEYWORD.finditer(text):
         number = m.group("n")
         if _AMOUNT_AFTER.match(text, m.end("n")):
@@ -998,6 +1099,9 @@ def rule_spans(text: str) -> Iterator[tuple[int, int, str]]:
             surname = m.start() + (m.group()[0] in "小老")
             if not _ends_a_word(text, surname) and text[surname - 1:surname + 1] not in _POSTS:
                 yield m.start(), m.end(), REDACTED_NAME  # not 谢谢姐, 保安哥
+        if "小" in text:
+            for m in _GIVEN_NICKNAME.finditer(text):
+                yield m.start(), m.end(), REDACTED_NAME  # 小芳说
     if "本人" in text:
         for m in _HIMSELF.finditer(text):
             if is_name(m.group("n")) and m.group("n")[-1] != "人":
@@ -1056,6 +1160,13 @@ def rule_spans(text: str) -> Iterator[tuple[int, int, str]]:
                 if is_name(n) and n[1:] not in _KIN_WORDS \
                         and not text.startswith(NOT_NAMES, m.start("n")):
                     yield m.start("n"), m.end("n"), REDACTED_NAME
+    if _ANY_DEED.search(text):
+        for m in _DEED.finditer(text):
+            n = m.group("n")
+            if is_name(n) and n not in _UNITS_REACHED and n[1:] not in _KIN_WORDS \
+                    and n not in _WEEKDAYS and n not in _BEFORE_A_TITLE \
+                    and not text.startswith(NOT_NAMES, m.start("n")):  # not 周一确认, 石材
+                yield m.start("n"), m.end("n"), REDACTED_NAME
     if latin:
         for regex in (_ENGLISH_TITLE, _ENGLISH_INTRODUCED, _ENGLISH_PROFILED):
             for m in regex.finditer(text):

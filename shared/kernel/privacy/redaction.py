@@ -32,18 +32,23 @@ marker saying what was there, e.g. ``[电话已隐去]``:
   / 医保号 ..., also with a letter first: ``社保卡号A12345678``; after a serial's name, 流水号,
   only when the Luhn check digit holds), **e-mail addresses**,
   **licence plates** (``沪A·12345``, ``沪AD12345``, ``沪A 1234学``; ``车牌A12345`` without the
-  province after its name).
+  province after its name; ``沪12345`` without the city's letter in a note about a car).
 * **Addresses**, by their shape: a number with a unit (号, 弄, 室, 栋, 幢, 单元, 楼, 组 ...)
   after a road, lane, village or estate name (``花木路1234弄5号``), or two units in a row
   (``3号楼401室``), or a strong unit alone (``602室``), or building-unit-room after an estate
-  (``锦绣小区5-3-201``); the place name before it goes too, the words before that stay
-  (``住在[地址已隐去]``). English ones: ``No. 5, Lane 1234, Huamu Road``.
+  (``锦绣小区5-3-201``) or alone (``住12-3-402``); the place name before it goes too, the
+  words before that stay (``住在[地址已隐去]``), and so do the district, town or city
+  before the road or estate (``浦东新区[地址已隐去]``: they single no one out). English
+  ones: ``No. 5, Lane 1234, Huamu Road``.
 * **Names**, by what is known: a surname or a whole name with a form of address (``王阿姨``,
-  ``李先生``, ``王小明先生``, ``Mrs Wang``), a name after a word that introduces one
+  ``李先生``, ``王小明先生``, ``Mrs Wang``), a whole name before or after a post (``王建国局长``,
+  ``副主任陈刚``: the post stays), a name after a word that introduces one
   (``申请人王秀英``, ``住户韩梅梅``, ``网格员周敏``, ``其侄女潘晓燕``, ``我叫李敏``,
-  ``name: ...``), a name opening a sentence before a verb of
-  speech (``王秀英说``), a name listed with sex and age or who they are (``张建国，男，45岁``,
-  ``王小明（儿子）``), a nickname (``小王说``, ``找老李帮忙``, ``王姐``, ``李哥``), a name after 叫
+  ``name: ...``), a name opening a sentence before a verb of speech (``王秀英说``) or what
+  the person did (``刘志刚同意签字``), a name listed with sex and age or who they are
+  (``张建国，男，45岁``,
+  ``王小明（儿子）``), a nickname (``小王说``, ``找老李帮忙``, ``王姐``, ``李哥``,
+  ``小芳说``), a name after 叫
   asking someone over (``叫张伟来一趟``), before 本人 (``王秀英本人签字``) or ending a clause
   after 联系 / 通知 ... (``已联系王秀英，``, ``已联系王秀英了``, each of ``已联系王秀英、李建国。``;
   not an office, ``已通知房管。``), before 的 and a relative (``张三丰的女儿``), after
@@ -51,7 +56,8 @@ marker saying what was there, e.g. ``[电话已隐去]``:
   with them (``跟王秀英沟通过了``, ``请王秀英于周一来``), 老 + surname + 头 (``老王头``); and,
   with a :class:`KnownPerson` (the resident the case names, from the vault), that resident's
   own name, its variants (surname + 阿姨 / 老师 / 先生 / 女士 / 大爷 / 奶奶 ..., 老 + surname,
-  the given name with a form of address, the name in pinyin), phone, ID number and address
+  the given name with a form of address, the name in pinyin, a name of three characters or
+  more with one typed as a homophone: ``王秀瑛``, ``汪秀英``), phone, ID number and address
   (also without the province, city and district).
 
 What stays: dates (``2026-12-10``, ``12月10号``), times, amounts (``1234.50元``), policy
