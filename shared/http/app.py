@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from shared.http.auth import install_auth
 from shared.http.direct_routes import install_direct_routes
 from shared.http.errors import install_error_handlers
+from shared.http.field_adapters import share_field_adapters
 from shared.http.front_door import FrontDoor
 from shared.http.health import install_health
 from shared.http.limits import RequestLimits
@@ -29,7 +30,9 @@ def new_app(**kwargs: Any) -> FastAPI:
     """A FastAPI app as every sixstep service wants it: Prometheus metrics are ours, so
     FastAPI's own OpenTelemetry hooks (an environment lookup on every request) stay off; the
     write routes are found without the included routers' matching
-    (``shared.http.direct_routes``)."""
+    (``shared.http.direct_routes``); a route's fields take the adapters that equal fields of
+    an app built before in this process built (``shared.http.field_adapters``)."""
+    share_field_adapters()
     app = FastAPI(telemetry={"tracing": False, "metrics": False, "logs": False}, **kwargs)
     install_direct_routes(app)
     return app

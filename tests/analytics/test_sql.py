@@ -68,6 +68,19 @@ async def test_every_figure_is_a_view_that_agrees_with_the_report(history: Path)
         assert (num or 0, den or 0) == (report.total.counts[rate.numerator],
                                         report.total.counts[rate.denominator]), rate.name
     assert report.total.counts["cases"] > 0 and report.total.counts["survey_answers"] > 0
+    # each figure's view holds daily_figures' rows of that figure, row for row
+    rows = con.execute("SELECT * FROM daily_figures")
+    daily = [dict(zip([d[0] for d in rows.description], r, strict=True))
+             for r in rows.fetchall()]
+    for name in COUNT_FIGURES:
+        assert sorted(con.execute(f"SELECT * FROM {name}").fetchall()) == sorted(
+            (d["day"], d["center_id"], d["service_item"], d[name]) for d in daily
+            if d[name] > 0), name
+    for rate in RATES:
+        assert sorted(con.execute(f"SELECT * FROM {rate.name}").fetchall()) == sorted(
+            (d["day"], d["center_id"], d["service_item"], d[rate.numerator],
+             d[rate.denominator], d[rate.name]) for d in daily if d[rate.denominator] > 0), \
+            rate.name
 
     # events: every event once, its payload as JSON
     [(events,)] = con.execute("SELECT count(*) FROM events").fetchall()

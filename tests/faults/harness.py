@@ -345,6 +345,12 @@ async def unapplied(settings: Settings, log: list[LogEntry],
         await conn.close()
 
 
+#: How often the audit looks again while the log settles. Each look reads the whole log and
+#: every consumer's tracking, and "settled" is two looks in a row that agree, so a look every
+#: 0.5 s made every audit wait 0.5-1 s after the log had settled.
+AUDIT_POLL_S = 0.1
+
+
 async def wait_all_applied(settings: Settings, services: Iterable[str],
                            timeout: float = 60.0) -> tuple[list[LogEntry], dict[str, list[str]]]:
     """Until every service's stored events are on the stream and every consumer has applied
@@ -377,7 +383,7 @@ async def wait_all_applied(settings: Settings, services: Iterable[str],
             raise AssertionError(f"not everything applied after {timeout:.0f} s: stored but "
                                  f"not on the stream {unpublished}; cases behind per "
                                  f"consumer: {behind}; the server's view of those: {states}")
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(AUDIT_POLL_S)
 
 
 async def audit(settings: Settings, load: Load, *, services: Iterable[str],
@@ -411,7 +417,7 @@ async def audit(settings: Settings, load: Load, *, services: Iterable[str],
                              stored, default=0)]
             if set(positions) >= set(stored) or time.monotonic() > deadline:
                 break
-            await asyncio.sleep(0.5)
+            await asyncio.sleep(AUDIT_POLL_S)
         assert positions == stored, (
             f"{service}'s stream differs from its store: missing "
             f"{sorted(set(stored) - set(positions))[:10]}, extra "
