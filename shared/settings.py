@@ -32,6 +32,7 @@ DEV_SURVEY_TOKEN_SECRET = "dev-only-survey-token-secret"
 
 #: The context under which the command digests' key is drawn from SURVEY_TOKEN_SECRET.
 COMMAND_DIGEST_CONTEXT = b"sixstep-command-digest-v1"
+OPEN311_FORMS_CONTEXT = b"sixstep-open311-forms-v1"
 
 
 def derived_key(secret: str, context: bytes) -> bytes:
@@ -152,7 +153,8 @@ class Settings(BaseSettings):
         "realtime: a POST answers with service_request_id once the case is readable (a token "
         "if the read model is slower than read_wait_timeout_s); batch: always a token."))
     open311_retry_window_s: int = Field(600, ge=1, description=(
-        "The same POST from one api_key within this window opens one case."))
+        "The same POST from one api_key (without an Idempotency-Key) within this window opens "
+        "one case; the server forgets the form when the window is over."))
     open311_contact: str = "The community affairs service center's front desk."
     open311_key_service: str = "Ask the center for a counter-app api_key."
 
@@ -264,6 +266,11 @@ class Settings(BaseSettings):
         """The key of the commands' digests, drawn from ``SURVEY_TOKEN_SECRET`` (which
         production refuses to leave at its development value): docs/api.md, Idempotency."""
         return command_digest_key(self.survey_token_secret.get_secret_value())
+
+    def open311_forms_key(self) -> bytes:
+        """The key that recognises an Open311 form posted again without an Idempotency-Key
+        (services/intake/open311/recent_forms.py), drawn from ``SURVEY_TOKEN_SECRET``."""
+        return derived_key(self.survey_token_secret.get_secret_value(), OPEN311_FORMS_CONTEXT)
 
     survey_link_base: str = Field(
         "http://127.0.0.1:8003/s",

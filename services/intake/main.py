@@ -13,6 +13,8 @@ from services.intake.application import Intake, IntakeApplication, Residents
 from services.intake.hints import Hints
 from services.intake.known_people import KnownPeople
 from services.intake.lookup_limits import LookupGuard
+from services.intake.open311.recent_forms import DDL as RECENT_FORMS_DDL
+from services.intake.open311.recent_forms import RecentForms
 from services.intake.open311.routes import router as open311
 from services.intake.plan_api import plans
 from services.intake.planning import Plans
@@ -55,7 +57,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = await start_runtime(settings, SERVICE, IntakeApplication,
-                                      [*DDL, *VAULT_DDL, *plan_views.DDL,
+                                      [*DDL, *VAULT_DDL, *plan_views.DDL, *RECENT_FORMS_DDL,
                                        plan_views.PLAN_EVENTS.ddl()], metrics, calendars)
         app.state.runtime = runtime
         app.state.pool = runtime.pool
@@ -67,6 +69,10 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
                                   known=KnownPeople(runtime.application, vault),
                                   moments=Moments.from_settings(settings), clock=clock_,
                                   calendars=calendars)
+        # Open311 forms posted without an Idempotency-Key, for one retry window only.
+        app.state.open311_forms = forms = RecentForms(
+            runtime.pool, settings.open311_retry_window_s, clock_)
+        runtime.start_worker("open311-forms-forgotten", forms.keep_forgetting)
         app.state.plans = Plans(app.state.intake.path, catalogue_, vault,
                                 app.state.intake.known)
         app.state.residents = use_cases = Residents(runtime.committer, vault)

@@ -94,8 +94,9 @@ _CODE = re.compile(r"[A-Za-z0-9_.:/\-]{1,128}")
 """A text kept as it is in the digest: a code (``clerk-017``, ``SA-HARDSHIP-SUBSIDY``,
 ``window-3``), never a name, an address or a note (those have letters of other scripts or
 spaces) ..."""
-_NUMBER_RUN = re.compile(r"[0-9]{6}")
-"""... nor a number a person can be found by (a phone, an ID number, a card: long digit runs)."""
+_NUMBER_RUN = re.compile(r"[0-9](?:[-.:/_]?[0-9]){5}")
+"""... nor a number a person can be found by (a phone, an ID number, a card: six digits or
+more, in a row or in groups as a number is read out, ``138-1234-5678``)."""
 _SHAPES = str.maketrans({**{chr(c): "0" for c in range(ord("0"), ord("9") + 1)},
                          **{chr(c): "a" for c in range(ord("a"), ord("z") + 1)},
                          **{chr(c): "a" for c in range(ord("A"), ord("Z") + 1)}})

@@ -98,3 +98,17 @@ def test_a_code_stays_exact_and_a_text_of_another_shape_is_another_command() -> 
 
     # Same shape, other codes: a code is kept as it is (no personal data in a code).
     assert opened("SA-HARDSHIP-SUBSIDY") != opened("SA-PENSIONS-SUBSIDY")
+
+
+def test_a_number_written_in_groups_is_a_number_not_a_code() -> None:
+    """A text alone in its field, all ASCII without a space, was kept exact as a code unless
+    it had six digits in a row: a mobile number written as it is read out (138-1234-5678,
+    138.1234.5678) or an ID number in groups passed as a code, and 10^8 guesses found it
+    from the digest. Digits in groups count as one run."""
+    for numbers in (("138-1234-5678", "139-8765-4321"), ("138.1234.5678", "139.8765.4321"),
+                    ("310101-1990-0101-123X", "110105-1985-0707-456X")):
+        said = {digest(json.dumps({"restatement": n, "confirmed": True})) for n in numbers}
+        assert len(said) == 1, numbers
+    # Codes with a few digits stay exact.
+    assert digest(json.dumps({"restatement": "clerk-017", "confirmed": True})) != digest(
+        json.dumps({"restatement": "clerk-018", "confirmed": True}))

@@ -1,22 +1,24 @@
 """A POST Service Request's form: read it, check it as the spec does, and name the request.
 
 Naming the request is what makes a retried POST harmless. Open311 has no idempotency of its
-own, so :func:`request_key` derives sixstep's Idempotency-Key from the request: from the app's
-``Idempotency-Key`` header when it sends one (exact: same key, same request; sent again with
-another service code or description it is refused, as every reused key is, and records nothing),
-otherwise from the whole form and the ``open311_retry_window_s`` slot it arrived in, as an HMAC
-keyed with the api_key (the key lands in the log as ``causation_id``; keyed, it cannot be
-guessed back to a phone number in the form). Identical POSTs less than a window apart are one
-case: always within one slot, and across a slot boundary once the first is readable (the
-submission looks for the previous slot's case, ``submission.py``), which opens and hears with
-``<key>-open`` and ``<key>-hear``, so a retry after a half-done POST finishes the hearing.
+own, so sixstep's Idempotency-Key for the request is: from the app's ``Idempotency-Key``
+header when it sends one (:func:`header_key`: exact, same key, same request; sent again with
+another service code or description it is refused, as every reused key is, and records
+nothing), otherwise a random key drawn when the form is first seen (:func:`fresh_key`), which
+identical POSTs less than ``open311_retry_window_s`` apart share: the form is recognised by
+its :func:`form_digest`, a MAC under a server secret kept server-side for one window only
+(``recent_forms.py``). The key lands in the log (``causation_id``, ``correlation_id``, the
+case id), so it holds nothing of the form: a phone, an e-mail or a name in it cannot be
+tried against the log, by whoever holds the api_key either. The case is opened with
+``<key>-open`` and heard with ``<key>-hear``, so a retry after a half-done POST finishes the
+hearing.
 """
-
 from __future__ import annotations
 
 import hashlib
 import hmac
 import re
+import secrets
 from urllib.parse import parse_qsl
 
 import orjson
@@ -93,13 +95,24 @@ def check_fields(fields: dict[str, str], pairs: list[tuple[str, str]], cat: Cata
     return code
 
 
-def request_key(api_key: str, center_id: str, pairs: list[tuple[str, str]],
-                header_key: str | None, slot: int) -> str:
-    """One Idempotency-Key per intended request (see the module's docstring)."""
-    if header_key:
-        material = f"header\x1f{header_key}"
-    else:
-        form = sorted((n, v) for n, v in pairs if n != "api_key" and v)
-        material = f"form\x1f{slot}\x1f{orjson.dumps(form).decode()}"
-    mac = hmac.new(api_key.encode(), f"{center_id}\x1f{material}".encode(), hashlib.sha256)
+def header_key(api_key: str, center_id: str, header_key: str) -> str:
+    """The request's key from the app's own Idempotency-Key: one app's key is never
+    another's (keyed with its api_key), and holds only what the app chose to send."""
+    material = f"{center_id}\x1fheader\x1f{header_key}"
+    mac = hmac.new(api_key.encode(), material.encode(), hashlib.sha256)
     return f"o311-{mac.hexdigest()[:40]}"
+
+
+def fresh_key() -> str:
+    """The key of a request sent without an Idempotency-Key: random, nothing of the form."""
+    return f"o311-{secrets.token_hex(20)}"
+
+
+def form_digest(secret: bytes, center_id: str, fingerprint: str,
+                pairs: list[tuple[str, str]]) -> bytes:
+    """What recognises an identical POST from one api_key (``fingerprint``) at one center:
+    the whole form but the api_key, under the server's secret. Kept server-side for one
+    window only (``recent_forms.py``), never in an event."""
+    form = sorted((n, v) for n, v in pairs if n != "api_key" and v)
+    material = f"{center_id}\x1f{fingerprint}\x1f{orjson.dumps(form).decode()}"
+    return hmac.new(secret, material.encode(), hashlib.sha256).digest()

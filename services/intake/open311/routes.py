@@ -212,7 +212,8 @@ async def create_request(request: Request, out: Out, intake: IntakeDep, pool: Po
     if idempotency_key is not None and not KEY_PATTERN.fullmatch(idempotency_key):
         raise Open311Error(400, "Idempotency-Key must be 8-128 characters of A-Z a-z 0-9 _ . : -")
 
-    written = await Submissions(intake, pool, settings.open311_retry_window_s).submit(
+    written = await Submissions(intake, request.app.state.open311_forms,
+                                settings.open311_forms_key()).submit(
         ServiceRequest(credential=credential, api_key=str(api_key), pairs=pairs,
                        service_code=code, description=fields.get("description") or None,
                        idempotency_key=idempotency_key))

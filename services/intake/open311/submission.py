@@ -1,9 +1,9 @@
 """POST Service Request, the use case: a civic app's request becomes a case, opened and heard.
 
-The request is named (``form.request_key``) so that a retried POST is one case: from the app's
-``Idempotency-Key`` when it sends one, otherwise from the whole form and the
-``open311_retry_window_s`` slot it arrived in; across a slot boundary an identical POST finds
-the previous slot's case once it is readable, and is that case. The case is opened with
+The request is named (``form.py``) so that a retried POST is one case: from the app's
+``Idempotency-Key`` when it sends one, otherwise by a random key that identical forms share
+for ``open311_retry_window_s`` (``recent_forms.py``: the form stays server-side and is
+forgotten after the window; nothing of it is in the key that travels). The case is opened with
 ``<key>-open`` and heard with ``<key>-hear``, so a retry after a half-done POST finishes the
 hearing; two copies racing each other meet one answer. Whether the request has words is part
 of the opening (:class:`Opening`): a key sent without a description and then with one (or the
@@ -14,15 +14,12 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
-
-import asyncpg
 
 from services.intake import commands as c
 from services.intake.application import Intake
-from services.intake.domain import case_id_for
 from services.intake.open311.api_keys import Credential
-from services.intake.open311.form import request_key
+from services.intake.open311.form import form_digest, header_key
+from services.intake.open311.recent_forms import RecentForms
 from shared.contracts.vocabulary import Channel
 from shared.eventstore.group_commit import Written
 from shared.kernel.errors import VersionConflict
@@ -63,10 +60,10 @@ async def _twice(call: Callable[[], Awaitable[Written]]) -> Written:
 class Submissions:
     """Opens and hears the cases civic apps send, through intake's own use cases."""
 
-    def __init__(self, intake: Intake, pool: asyncpg.Pool, retry_window_s: int) -> None:
+    def __init__(self, intake: Intake, forms: RecentForms, forms_key: bytes) -> None:
         self.intake = intake
-        self.pool = pool
-        self.retry_window = timedelta(seconds=retry_window_s)
+        self.forms = forms
+        self.forms_key = forms_key
 
     async def submit(self, request: ServiceRequest) -> Written:
         """The case opened (and heard, when there is a description): its last write."""
@@ -86,17 +83,10 @@ class Submissions:
         return written
 
     async def _key(self, request: ServiceRequest) -> str:
-        """This slot's key, or the previous slot's when that one's case was opened less than a
-        window ago (an identical POST across the slot boundary)."""
-        center = request.credential.center_id
-        window_s = int(self.retry_window.total_seconds())
-        slot = int(self.intake.path.now().timestamp()) // window_s
-        key = request_key(request.api_key, center, request.pairs, request.idempotency_key, slot)
-        if request.idempotency_key is None:
-            earlier = request_key(request.api_key, center, request.pairs, None, slot - 1)
-            opened_at = await self.pool.fetchval(
-                "SELECT opened_at FROM cases WHERE case_id = $1",
-                case_id_for(center, f"{earlier}-open"))
-            if opened_at is not None and self.intake.path.now() - opened_at < self.retry_window:
-                key = earlier
-        return key
+        """The app's Idempotency-Key as ours, or the key of this form's first POST less than a
+        window ago, or a new random one."""
+        credential = request.credential
+        if request.idempotency_key is not None:
+            return header_key(request.api_key, credential.center_id, request.idempotency_key)
+        return await self.forms.key_for(form_digest(
+            self.forms_key, credential.center_id, credential.fingerprint, request.pairs))
