@@ -66,8 +66,8 @@ GC_YOUNG_THRESHOLD = 10_000
 #: How many young collections go by between two of the middle generation once a service is up
 #: (CPython's default is 10). A consumer holds two or three batches of decoded events (tens of
 #: thousands of objects) across every young collection, so each young collection moved them
-#: into the middle generation, and every tenth walked them all again there: 35-55 ms of CPU
-#: each, 5-6 us an event of the rules and the intake follower, dead by reference counting by
+#: into the middle generation, and every tenth walked them all again there: 35-67 ms of CPU
+#: each, 5-10 us an event of the rules and the intake follower, dead by reference counting by
 #: the next one (benchmarks/README.md, target 2, round of 2026-12-06).
 GC_OLDER_THRESHOLD = 100
 
