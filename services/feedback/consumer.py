@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 from uuid import UUID
 
@@ -150,6 +151,41 @@ async def _read(conn: asyncpg.Connection, events: Sequence[Envelope]
                                  for r in row["residents"]}))
 
 
+_TYPES = {"case_id": "uuid", "resident_id": "uuid", "last_survey_id": "uuid",
+          "opened_at": "timestamptz", "present_at": "timestamptz"}
+#: Every column but ``served_by``, one array each in ``SAVE_CASES``.
+_FLAT = tuple(c for c in COLUMNS if c != "served_by")
+_ARRAYS = ", ".join(f"${i}::{_TYPES.get(c, 'text')}[]" for i, c in enumerate(_FLAT, start=2))
+_VALUES = ", ".join("($1::text[])[r.s:r.e]" if c == "served_by" else f"r.{c}" for c in COLUMNS)
+SAVE_CASES = (
+    f"INSERT INTO intake_cases ({', '.join(COLUMNS)}) SELECT {_VALUES}"
+    f" FROM unnest({_ARRAYS}, ${len(_FLAT) + 2}::int[], ${len(_FLAT) + 3}::int[])"
+    f" AS r({', '.join(_FLAT)}, s, e)"
+    " ON CONFLICT (case_id) DO UPDATE SET service_item = EXCLUDED.service_item,"
+    " last_survey_id = EXCLUDED.last_survey_id, served_by = EXCLUDED.served_by,"
+    " present_at = EXCLUDED.present_at, present_counter = EXCLUDED.present_counter,"
+    " present_clerk = EXCLUDED.present_clerk")
+"""A batch's cases (each once) in one statement, as one INSERT ... ON CONFLICT per case left
+them. ``served_by`` is an array per case, which ``unnest`` would flatten: the cases' lists go
+as one array ($1), each case taking its slice of it (``s`` to ``e``; an empty slice is
+``{}``)."""
+_FLAT_ROW = itemgetter(*_FLAT)
+
+
+async def save_cases(conn: asyncpg.Connection, rows: Sequence[dict[str, Any]]) -> None:
+    """The batch's ``intake_cases`` rows (one per case), in one round trip (``SAVE_CASES``)
+    instead of an ``executemany`` (one execution per case)."""
+    served: list[str] = []
+    starts: list[int] = []
+    ends: list[int] = []
+    for row in rows:
+        starts.append(len(served) + 1)
+        served += row["served_by"]
+        ends.append(len(served))
+    columns = zip(*map(_FLAT_ROW, rows), strict=True)
+    await conn.execute(SAVE_CASES, served, *map(list, columns), starts, ends)
+
+
 SAT_DOWN = (
     "INSERT INTO window_trips AS w (center_id, counter_id, part, at)"
     " SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::timestamptz[])"
@@ -250,15 +286,7 @@ class IntakeFollower:
         commands = asyncio.gather(*(self._run(steps, known) for steps in work.values()))
         try:
             if dirty:
-                await conn.executemany(
-                    f"INSERT INTO intake_cases ({', '.join(COLUMNS)}) VALUES"
-                    f" ({', '.join(f'${i}' for i in range(1, len(COLUMNS) + 1))})"
-                    " ON CONFLICT (case_id) DO UPDATE SET service_item = EXCLUDED.service_item,"
-                    " last_survey_id = EXCLUDED.last_survey_id, served_by = EXCLUDED.served_by,"
-                    " present_at = EXCLUDED.present_at,"
-                    " present_counter = EXCLUDED.present_counter,"
-                    " present_clerk = EXCLUDED.present_clerk",
-                    [tuple(cases[i][c] for c in COLUMNS) for i in dirty])
+                await save_cases(conn, [cases[i] for i in dirty])
             if sittings:
                 windows = sorted(sittings)
                 await conn.execute(SAT_DOWN, [w[0] for w in windows], [w[1] for w in windows],

@@ -66,12 +66,19 @@ def install_surface(app: FastAPI, settings: Settings, metrics: Metrics, *,
 #: The cyclic garbage collector's young-generation threshold once a service is up (CPython's
 #: default is 700 allocations).
 GC_YOUNG_THRESHOLD = 10_000
+#: How many young collections go by between two of the middle generation once a service is up
+#: (CPython's default is 10). A consumer holds two or three batches of decoded events (tens of
+#: thousands of objects) across every young collection, so each young collection moved them
+#: into the middle generation, and every tenth walked them all again there: 35-67 ms of CPU
+#: each, 5-10 us an event of the rules and the intake follower, dead by reference counting by
+#: the next one (benchmarks/README.md, target 2, round of 2026-12-06).
+GC_OLDER_THRESHOLD = 100
 
 
 def settle_garbage_collector() -> None:
     """Once a service has started: put what start-up built (the app, its routes and models, the
     store's and the bus's clients) out of the cyclic collector's reach, and run the collector's
-    young generation less often.
+    young and middle generations less often.
 
     A request waiting for its group commit keeps its objects alive across many allocations, so
     with CPython's defaults each request paid some 45 us of collections that walked the whole
@@ -80,8 +87,7 @@ def settle_garbage_collector() -> None:
     """
     gc.collect()
     heap.freeze()
-    _, older, oldest = gc.get_threshold()
-    gc.set_threshold(GC_YOUNG_THRESHOLD, older, oldest)
+    gc.set_threshold(GC_YOUNG_THRESHOLD, GC_OLDER_THRESHOLD, gc.get_threshold()[2])
 
 
 def _settings_problem(exc: Exception) -> str:
