@@ -77,6 +77,16 @@ from shared.settings import Settings
 
 log = structlog.get_logger("sixstep.consumer")
 
+#: What a statement that ran out of time raises (the pool's DB_STATEMENT_TIMEOUT_S,
+#: ``shared.readmodels.pool``): PostgreSQL's statement_timeout and lock_timeout (``57014``,
+#: ``55P03``), its idle_in_transaction_session_timeout (``25P03``, the session then gone),
+#: and the client's own wait for a backend that answers nothing (``TimeoutError``). Not the
+#: event's fault: the batch is handed back and tried again with back-off, never counted as a
+#: try towards the dead-letter stream (``Consumer._timed_out``).
+STORE_TIMED_OUT: tuple[type[BaseException], ...] = (
+    asyncpg.QueryCanceledError, asyncpg.LockNotAvailableError,
+    asyncpg.IdleInTransactionSessionTimeoutError, TimeoutError)
+
 #: The suffix a partitioned replica's durable carries (``-p0_1``, ``-p0to15x16``; see
 #: ``Runtime.add_consumer``): ``intake-cases-p0_1`` is ``intake-cases`` on partitions 0 and 1.
 PARTITION_SUFFIX = re.compile(r"-p(?:\d+(?:_\d+)*|\d+to\d+x\d+)$")
@@ -220,6 +230,12 @@ class ConsumerStats:
     #: Why this consumer applies nothing: the stream is not the one its tracking rows were
     #: written against (``shared.bus.stream_identity``); None while it is.
     stream_refused: str | None = None
+    #: Batches given back because a statement ran out of time (``STORE_TIMED_OUT``).
+    store_timeouts: int = 0
+    #: Since when (epoch seconds) its statements time out, and the last such error; None
+    #: once a batch went through again.
+    timing_out_since: float | None = None
+    last_timeout: str | None = None
 
     def oldest_unapplied_age(self) -> float:
         """Seconds the oldest event not yet applied has been on the stream (0 when none)."""
@@ -342,6 +358,8 @@ class Consumer:
     deliver_from_seq: int | None = None
     on_batch: Callable[[ConsumerStats], None] | None = None
     ack_wait: float = 30.0
+    #: Called each time a batch is given back because a statement ran out of time.
+    on_store_timeout: Callable[[], None] | None = None
     stats: ConsumerStats = field(default_factory=ConsumerStats)
     _conn: asyncpg.Connection | None = field(default=None, init=False, repr=False)
     _stopping: asyncio.Event = field(default_factory=asyncio.Event, init=False, repr=False)
@@ -628,9 +646,11 @@ class Consumer:
                 try:
                     await self._read_ahead(puller, applying, ahead)
                     await applying
-                except Exception:
+                except Exception as exc:
                     # The store or the bus failed under us: hand the batches back now
-                    # rather than after ack_wait, then let the supervisor restart us.
+                    # rather than after ack_wait, then let the supervisor restart us (with
+                    # back-off, ``shared.runtime.background.supervise``).
+                    self._timed_out(exc)
                     await self._stop_applying(applying)
                     for msg in [*held, *ahead]:
                         with contextlib.suppress(Exception):
@@ -643,6 +663,7 @@ class Consumer:
                     raise
                 finally:
                     self._idle.set()
+                self._answers_again()
                 held = ahead
             await asyncio.Event().wait()  # drained: wait to be cancelled
         finally:
@@ -659,6 +680,30 @@ class Consumer:
             for msg in unstarted:
                 with contextlib.suppress(Exception):
                     await msg.nak()
+
+    def _timed_out(self, exc: BaseException) -> None:
+        """A batch went back because a statement ran out of time: counted, said (the first of
+        a run at error level, the others at warning), and kept for /ready until a batch
+        goes through again."""
+        if not isinstance(exc, STORE_TIMED_OUT):
+            return
+        stats = self.stats
+        stats.store_timeouts += 1
+        stats.last_timeout = f"{type(exc).__name__}: {str(exc)[:200]}"
+        if self.on_store_timeout is not None:
+            self.on_store_timeout()
+        first = stats.timing_out_since is None
+        stats.timing_out_since = stats.timing_out_since or time.time()
+        (log.error if first else log.warning)(
+            "consumer.store_timed_out", consumer=self.name, error=stats.last_timeout,
+            times=stats.store_timeouts, hint="a lock another session holds, a hung backend: "
+            "pg_stat_activity (deploy/README, 'A hung statement')")
+
+    def _answers_again(self) -> None:
+        if self.stats.timing_out_since is not None:
+            log.warning("consumer.store_answers_again", consumer=self.name,
+                        after_s=round(time.time() - self.stats.timing_out_since, 1))
+            self.stats.timing_out_since = None
 
     async def _read_ahead(self, puller: Puller, applying: asyncio.Future[None],
                           ahead: list[Msg]) -> None:
@@ -842,6 +887,8 @@ class Consumer:
                         else:
                             await self.handler.apply(conn, events)
                     await track()
+            except STORE_TIMED_OUT:
+                raise  # not the events' fault: the whole batch goes back (``_timed_out``)
             except Exception as exc:  # one bad event must not hold back the batch
                 log.warning("consumer.batch_failed", consumer=self.name, size=len(fresh),
                             error=f"{type(exc).__name__}: {exc}")
@@ -927,6 +974,8 @@ class Consumer:
                         with tracing.applying(f"apply {self.name}", self._traced([item])):
                             await self.handler.apply(conn, [item.envelope])
                         await self._track(conn, [item])
+            except STORE_TIMED_OUT:
+                raise  # not this event's fault: no try counted (``_timed_out``)
             except Exception as exc:
                 reason = f"{type(exc).__name__}: {str(exc)[:500]}"
                 permanent = isinstance(exc, PermanentError)
