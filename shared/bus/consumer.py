@@ -67,6 +67,7 @@ from nats.js.errors import NotFoundError
 from pydantic import ValidationError
 
 from shared import tracing
+from shared.bus.backoff import Backoff
 from shared.bus.connection import subject_matches
 from shared.bus.jetstream import every_consumer, publish_dead_letter
 from shared.bus.pulling import Puller, ack_each, sequence_and_delivered
@@ -290,6 +291,9 @@ FORGET_DONE_HOLDS = (
 #: The last stream sequence a consumer applied (``$1``), as ``check_stream`` compares it.
 APPLIED_SEQ = "SELECT max(stream_seq) FROM consumer_progress WHERE consumer = $1"
 
+#: The longest pause between two start-agains of a consumer (``_StartAgain``).
+START_AGAIN_MAX_S = 15.0
+
 STREAM_RECHECK_S = 5.0
 """How often a consumer that refused the stream (``Consumer._on_its_stream``) looks again:
 a rebuild of its read model records the new stream and the consumer goes on by itself."""
@@ -360,6 +364,8 @@ class Consumer:
     ack_wait: float = 30.0
     #: Called each time a batch is given back because a statement ran out of time.
     on_store_timeout: Callable[[], None] | None = None
+    #: The pauses between start-agains (``_consume_again_and_again``).
+    restarts: Backoff = field(default_factory=lambda: Backoff(cap=START_AGAIN_MAX_S))
     stats: ConsumerStats = field(default_factory=ConsumerStats)
     _conn: asyncpg.Connection | None = field(default=None, init=False, repr=False)
     _stopping: asyncio.Event = field(default_factory=asyncio.Event, init=False, repr=False)
@@ -486,14 +492,42 @@ class Consumer:
             await self._lead(conn)
             self._conn = conn
             try:
-                while True:
-                    try:
-                        await self._consume()
-                    except _StartAgain as exc:
-                        log.warning("consumer.start_again", consumer=self.name,
-                                    reason=str(exc))
+                await self._consume_again_and_again()
             finally:
                 self._conn = None
+
+    async def _consume_again_and_again(self) -> None:
+        """``_consume``, started again each time what it started on is gone (``_StartAgain``:
+        deliveries lost on the way, the durable deleted, the stream made anew): at once the
+        first time, then after pauses that double, with jitter, up to ``START_AGAIN_MAX_S``
+        (``restarts``), from the first again once a batch went through or it ran that long.
+        Said once per change: the first start-again of a run and each new reason (warning),
+        and the first batch after a run of them (``consumer.going_again``). Before, a reason
+        that came back at once (a server losing every delivery) was a tight loop of
+        reconnects and log lines."""
+        loop = asyncio.get_running_loop()
+        reason: str | None = None
+        while True:
+            started = loop.time()
+            try:
+                await self._consume()
+            except _StartAgain as exc:
+                if loop.time() - started > self.restarts.cap:
+                    self._went_well()
+                pause = self.restarts.next()
+                if str(exc) != reason or self.restarts.streak == 1:
+                    log.warning("consumer.start_again", consumer=self.name, reason=str(exc),
+                                times=self.restarts.streak, retry_in_s=round(pause, 2))
+                reason = str(exc)
+                if pause:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._stopping.wait(), pause)
+
+    def _went_well(self) -> None:
+        """A batch went through (or a start lasted): the next start-again is at once."""
+        if self.restarts.streak:
+            log.info("consumer.going_again", consumer=self.name,
+                     started_again=self.restarts.succeeded())
 
     async def _lead(self, conn: asyncpg.Connection) -> None:
         """Wait until this process drives the durable (the lock lives as long as ``conn``)."""
@@ -622,7 +656,8 @@ class Consumer:
         puller = Puller(self.nc, self.settings.stream_name, self.name, self.batch,
                         depth=2 if self._scale == 1 else 1)
         await puller.start(next_delivery=await self._next_delivery(reset))
-        log.info("consumer.started", consumer=self.name, subjects=self.filter_subjects)
+        if not self.restarts.streak:  # each start of a run of start-agains is said once
+            log.info("consumer.started", consumer=self.name, subjects=self.filter_subjects)
         held: list[Msg] = []  # taken from the puller, neither acked nor handed back yet
         try:
             while not self._stopping.is_set():
@@ -664,6 +699,7 @@ class Consumer:
                 finally:
                     self._idle.set()
                 self._answers_again()
+                self._went_well()
                 held = ahead
             await asyncio.Event().wait()  # drained: wait to be cancelled
         finally:
