@@ -20,6 +20,8 @@ from shared.bus.jetstream import dead_letter_subject, publish_dead_letter
 from shared.cli.dlq import _list as dlq_list
 from shared.contracts import Envelope
 from shared.settings import Settings
+from tests.cli.in_process import invoke
+from tests.faults.harness import service_env
 from tests.intake.test_log_guarantees import open_and_hear, run_relay, write_side
 from tests.support import bus_connection, dead_letters, schema_pool
 
@@ -60,6 +62,9 @@ async def test_an_event_dead_lettered_three_times_is_listed_as_repeats_and_repla
         listed = await asyncio.to_thread(dlq_list, settings, "figures")  # sixstep dlq list
         assert sorted((x["seq"], x["same_event_as"]) for x in listed) == [
             (first, None), (first + 1, first), (first + 2, first)]
+        status = await asyncio.to_thread(invoke, ["ops", "status"], env=service_env(settings))
+        assert ("3 dead letter(s): figures 3; 2 repeat an earlier letter of their event"
+                in " ".join(status.output.split())), status.output
 
         handler = Counts()
         report = await replay_dead_letters(nc, pool, settings, "figures", handler)
