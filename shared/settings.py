@@ -202,6 +202,15 @@ class Settings(BaseSettings):
         "How long a fetched event may stay unacknowledged before the server hands it out "
         "again. A consumer resets its durable to the ack floor when it starts, so a "
         "crashed predecessor's batch comes back at once, in order, whatever this is."))
+    db_statement_timeout_s: float = Field(30.0, ge=0, description=(
+        "The longest one statement of a service's asyncpg pool (read models, consumers, "
+        "relay, schedulers, reads) may run: PostgreSQL's statement_timeout, and the client's "
+        "own timeout 5 s later (a backend that hangs without answering). A consumer whose "
+        "batch times out hands it back and tries again with back-off: nothing is "
+        "dead-lettered for it; /ready says degraded. 0: no limit."))
+    db_idle_in_transaction_timeout_s: float = Field(60.0, ge=0, description=(
+        "PostgreSQL ends a session of the pool left idle inside a transaction this long "
+        "(idle_in_transaction_session_timeout): its locks go with it. 0: no limit."))
     ops_token: SecretStr | None = Field(None, description=(
         "Bearer token for the /ops routes (dead-letter replay). Unset: /ops answers only "
         "requests from the loopback interface (kubectl port-forward, docker exec)."))

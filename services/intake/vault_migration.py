@@ -18,6 +18,7 @@ import structlog
 
 from services.intake.sealing import Sealer
 from services.intake.vault import Vault, rewrite_key_table
+from shared.readmodels.migrations import MIGRATION_TIMEOUT_S
 
 log = structlog.get_logger("sixstep.vault")
 
@@ -27,7 +28,11 @@ BATCH = 500
 async def prepare(vault: Vault, configured_buckets: int) -> None:
     """Run once per start, one replica at a time (an advisory lock)."""
     async with vault.pool.acquire() as conn:
-        await conn.execute("SELECT pg_advisory_lock(hashtext('sixstep-vault-keys'))")
+        # A start-up migration, as shared.readmodels.migrations: no DB_STATEMENT_TIMEOUT_S
+        # (a replica waits its turn behind another's move of a large vault).
+        await conn.execute("SET statement_timeout = 0")
+        await conn.execute("SELECT pg_advisory_lock(hashtext('sixstep-vault-keys'))",
+                           timeout=MIGRATION_TIMEOUT_S)
         try:
             vault.buckets = await _ensure_buckets(conn, vault.sealer, configured_buckets)
             await _rewrap_after_rotation(conn, vault.sealer)

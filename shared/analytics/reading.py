@@ -315,12 +315,24 @@ class ReaderProcess:
     """A :class:`LogReader` in a child process (``python -m shared.analytics.reading``, which
     imports only what reading needs): ``await rp.start()``, ``async for pulled in
     rp.batches()``, ``await rp.close()``. The spec goes to the child on its stdin, the
-    batches come back on its stdout; closing its stdin (or this process ending) ends it."""
+    batches come back on its stdout; closing its stdin (or this process ending) ends it.
+
+    The child's stdout has one reader, this object's own task (``_read_frames``): it reads a
+    frame when ``batches()`` asks for one (one batch read ahead at most, as before), and after
+    ``close`` reads and drops what the child still sends, so a child blocked writing to a
+    full pipe can always end. Before, ``close`` drained the pipe itself, and gave up when
+    another coroutine was reading it (asyncio allows one): the child, stuck in its write,
+    was terminated 5 s later. One ``batches()`` at a time; a second is refused."""
 
     def __init__(self, spec: ReaderSpec) -> None:
         self.spec = spec
         self.finished = False
         self._proc: asyncio.subprocess.Process | None = None
+        self._frames: asyncio.Queue[Pulled | BaseException | None] = asyncio.Queue()
+        self._asked = asyncio.Event()
+        self._closing = False
+        self._taking = False
+        self._reading: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(
@@ -332,22 +344,54 @@ class ReaderProcess:
         spec = pickle.dumps(self.spec, protocol=pickle.HIGHEST_PROTOCOL)
         self._proc.stdin.write(len(spec).to_bytes(_LENGTH, "big") + spec)
         await self._proc.stdin.drain()
+        self._reading = asyncio.ensure_future(self._read_frames(self._proc))
+
+    async def _read_frames(self, proc: asyncio.subprocess.Process) -> None:
+        """The only reader of the child's stdout: a frame each time ``batches()`` asks, into
+        ``_frames``; once closing, every frame, dropped, until the child's end. At its end it
+        puts what ends ``batches()``: None (closed, or the replay done), or the error."""
+        out = proc.stdout
+        assert out is not None
+        try:
+            while True:
+                if not self._closing:
+                    await self._asked.wait()
+                    self._asked.clear()
+                size = int.from_bytes(await out.readexactly(_LENGTH), "big")
+                frame = await out.readexactly(size)
+                if self._closing:
+                    continue  # read and dropped: the child is never stuck writing
+                pulled: Pulled = pickle.loads(frame)
+                self._frames.put_nowait(pulled)
+                if pulled.done:
+                    return
+        except asyncio.IncompleteReadError:
+            code = await proc.wait()
+            self._frames.put_nowait(None if self._closing else RuntimeError(
+                "the replay's reader process ended before the replay did"
+                f" (exit code {code})"))
+        except BaseException as exc:
+            self._frames.put_nowait(None if self._closing else exc)
+            raise
 
     async def batches(self) -> AsyncIterator[Pulled]:
-        assert self._proc is not None and self._proc.stdout is not None, "start() first"
-        out = self._proc.stdout
-        while True:
-            try:
-                size = int.from_bytes(await out.readexactly(_LENGTH), "big")
-                pulled: Pulled = pickle.loads(await out.readexactly(size))
-            except asyncio.IncompleteReadError:
-                code = await self._proc.wait()
-                raise RuntimeError("the replay's reader process ended before the replay did"
-                                   f" (exit code {code})") from None
-            self.finished = pulled.done
-            yield pulled
-            if pulled.done:
-                return
+        """The child's batches, in order, until the replay is done (or ``close``)."""
+        assert self._reading is not None, "start() first"
+        if self._taking:
+            raise RuntimeError("the reader process's batches are already being taken")
+        self._taking = True
+        try:
+            while not self.finished:
+                self._asked.set()
+                got = await self._frames.get()
+                if got is None:
+                    return
+                if isinstance(got, BaseException):
+                    raise got
+                self.finished = got.done
+                yield got
+        finally:
+            self._taking = False
 
     @property
     def pid(self) -> int | None:
@@ -360,17 +404,18 @@ class ReaderProcess:
     async def close(self) -> None:
         """End the child: it sees its stdin close, stops reading, deletes its consumer and
         exits; one that does not within a few seconds is terminated (the server then drops
-        its consumer after the inactivity threshold)."""
+        its consumer after the inactivity threshold). What it still sends is read and
+        dropped (``_read_frames``), whoever is waiting on ``batches()``; that waits no more."""
+        self._closing = True
+        self._asked.set()
+        self._frames.put_nowait(None)  # a ``batches()`` waiting now ends
         proc = self._proc
-        if proc is None or proc.returncode is not None:
-            return
-        if proc.stdin is not None:
-            with contextlib.suppress(Exception):
-                proc.stdin.close()
-        # What it still sends is read and dropped: a child blocked writing to a full pipe (a
-        # long log, read ahead) could not end, and was terminated after the wait below.
-        draining = asyncio.ensure_future(_drain(proc.stdout))
         try:
+            if proc is None or proc.returncode is not None:
+                return
+            if proc.stdin is not None:
+                with contextlib.suppress(Exception):
+                    proc.stdin.close()
             for end in (None, proc.terminate, proc.kill):
                 if end is not None:
                     with contextlib.suppress(ProcessLookupError):
@@ -379,13 +424,9 @@ class ReaderProcess:
                     await asyncio.wait_for(proc.wait(), 5.0)
                     return
         finally:
-            draining.cancel()
-
-
-async def _drain(out: asyncio.StreamReader | None) -> None:
-    with contextlib.suppress(Exception):
-        while out is not None and await out.read(2**20):
-            pass
+            if self._reading is not None and not self._reading.done():
+                self._reading.cancel()
+                await asyncio.wait((self._reading,))
 
 
 def main() -> None:

@@ -67,6 +67,7 @@ from nats.js.errors import NotFoundError
 from pydantic import ValidationError
 
 from shared import tracing
+from shared.bus.backoff import Backoff
 from shared.bus.connection import subject_matches
 from shared.bus.jetstream import every_consumer, publish_dead_letter
 from shared.bus.pulling import Puller, ack_each, sequence_and_delivered
@@ -76,6 +77,16 @@ from shared.contracts.decoding import decode_envelope
 from shared.settings import Settings
 
 log = structlog.get_logger("sixstep.consumer")
+
+#: What a statement that ran out of time raises (the pool's DB_STATEMENT_TIMEOUT_S,
+#: ``shared.readmodels.pool``): PostgreSQL's statement_timeout and lock_timeout (``57014``,
+#: ``55P03``), its idle_in_transaction_session_timeout (``25P03``, the session then gone),
+#: and the client's own wait for a backend that answers nothing (``TimeoutError``). Not the
+#: event's fault: the batch is handed back and tried again with back-off, never counted as a
+#: try towards the dead-letter stream (``Consumer._timed_out``).
+STORE_TIMED_OUT: tuple[type[BaseException], ...] = (
+    asyncpg.QueryCanceledError, asyncpg.LockNotAvailableError,
+    asyncpg.IdleInTransactionSessionTimeoutError, TimeoutError)
 
 #: The suffix a partitioned replica's durable carries (``-p0_1``, ``-p0to15x16``; see
 #: ``Runtime.add_consumer``): ``intake-cases-p0_1`` is ``intake-cases`` on partitions 0 and 1.
@@ -220,6 +231,12 @@ class ConsumerStats:
     #: Why this consumer applies nothing: the stream is not the one its tracking rows were
     #: written against (``shared.bus.stream_identity``); None while it is.
     stream_refused: str | None = None
+    #: Batches given back because a statement ran out of time (``STORE_TIMED_OUT``).
+    store_timeouts: int = 0
+    #: Since when (epoch seconds) its statements time out, and the last such error; None
+    #: once a batch went through again.
+    timing_out_since: float | None = None
+    last_timeout: str | None = None
 
     def oldest_unapplied_age(self) -> float:
         """Seconds the oldest event not yet applied has been on the stream (0 when none)."""
@@ -273,6 +290,9 @@ FORGET_DONE_HOLDS = (
 
 #: The last stream sequence a consumer applied (``$1``), as ``check_stream`` compares it.
 APPLIED_SEQ = "SELECT max(stream_seq) FROM consumer_progress WHERE consumer = $1"
+
+#: The longest pause between two start-agains of a consumer (``_StartAgain``).
+START_AGAIN_MAX_S = 15.0
 
 STREAM_RECHECK_S = 5.0
 """How often a consumer that refused the stream (``Consumer._on_its_stream``) looks again:
@@ -342,6 +362,10 @@ class Consumer:
     deliver_from_seq: int | None = None
     on_batch: Callable[[ConsumerStats], None] | None = None
     ack_wait: float = 30.0
+    #: Called each time a batch is given back because a statement ran out of time.
+    on_store_timeout: Callable[[], None] | None = None
+    #: The pauses between start-agains (``_consume_again_and_again``).
+    restarts: Backoff = field(default_factory=lambda: Backoff(cap=START_AGAIN_MAX_S))
     stats: ConsumerStats = field(default_factory=ConsumerStats)
     _conn: asyncpg.Connection | None = field(default=None, init=False, repr=False)
     _stopping: asyncio.Event = field(default_factory=asyncio.Event, init=False, repr=False)
@@ -468,14 +492,42 @@ class Consumer:
             await self._lead(conn)
             self._conn = conn
             try:
-                while True:
-                    try:
-                        await self._consume()
-                    except _StartAgain as exc:
-                        log.warning("consumer.start_again", consumer=self.name,
-                                    reason=str(exc))
+                await self._consume_again_and_again()
             finally:
                 self._conn = None
+
+    async def _consume_again_and_again(self) -> None:
+        """``_consume``, started again each time what it started on is gone (``_StartAgain``:
+        deliveries lost on the way, the durable deleted, the stream made anew): at once the
+        first time, then after pauses that double, with jitter, up to ``START_AGAIN_MAX_S``
+        (``restarts``), from the first again once a batch went through or it ran that long.
+        Said once per change: the first start-again of a run and each new reason (warning),
+        and the first batch after a run of them (``consumer.going_again``). Before, a reason
+        that came back at once (a server losing every delivery) was a tight loop of
+        reconnects and log lines."""
+        loop = asyncio.get_running_loop()
+        reason: str | None = None
+        while True:
+            started = loop.time()
+            try:
+                await self._consume()
+            except _StartAgain as exc:
+                if loop.time() - started > self.restarts.cap:
+                    self._went_well()
+                pause = self.restarts.next()
+                if str(exc) != reason or self.restarts.streak == 1:
+                    log.warning("consumer.start_again", consumer=self.name, reason=str(exc),
+                                times=self.restarts.streak, retry_in_s=round(pause, 2))
+                reason = str(exc)
+                if pause:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._stopping.wait(), pause)
+
+    def _went_well(self) -> None:
+        """A batch went through (or a start lasted): the next start-again is at once."""
+        if self.restarts.streak:
+            log.info("consumer.going_again", consumer=self.name,
+                     started_again=self.restarts.succeeded())
 
     async def _lead(self, conn: asyncpg.Connection) -> None:
         """Wait until this process drives the durable (the lock lives as long as ``conn``)."""
@@ -604,7 +656,8 @@ class Consumer:
         puller = Puller(self.nc, self.settings.stream_name, self.name, self.batch,
                         depth=2 if self._scale == 1 else 1)
         await puller.start(next_delivery=await self._next_delivery(reset))
-        log.info("consumer.started", consumer=self.name, subjects=self.filter_subjects)
+        if not self.restarts.streak:  # each start of a run of start-agains is said once
+            log.info("consumer.started", consumer=self.name, subjects=self.filter_subjects)
         held: list[Msg] = []  # taken from the puller, neither acked nor handed back yet
         try:
             while not self._stopping.is_set():
@@ -628,9 +681,11 @@ class Consumer:
                 try:
                     await self._read_ahead(puller, applying, ahead)
                     await applying
-                except Exception:
+                except Exception as exc:
                     # The store or the bus failed under us: hand the batches back now
-                    # rather than after ack_wait, then let the supervisor restart us.
+                    # rather than after ack_wait, then let the supervisor restart us (with
+                    # back-off, ``shared.runtime.background.supervise``).
+                    self._timed_out(exc)
                     await self._stop_applying(applying)
                     for msg in [*held, *ahead]:
                         with contextlib.suppress(Exception):
@@ -643,6 +698,8 @@ class Consumer:
                     raise
                 finally:
                     self._idle.set()
+                self._answers_again()
+                self._went_well()
                 held = ahead
             await asyncio.Event().wait()  # drained: wait to be cancelled
         finally:
@@ -659,6 +716,30 @@ class Consumer:
             for msg in unstarted:
                 with contextlib.suppress(Exception):
                     await msg.nak()
+
+    def _timed_out(self, exc: BaseException) -> None:
+        """A batch went back because a statement ran out of time: counted, said (the first of
+        a run at error level, the others at warning), and kept for /ready until a batch
+        goes through again."""
+        if not isinstance(exc, STORE_TIMED_OUT):
+            return
+        stats = self.stats
+        stats.store_timeouts += 1
+        stats.last_timeout = f"{type(exc).__name__}: {str(exc)[:200]}"
+        if self.on_store_timeout is not None:
+            self.on_store_timeout()
+        first = stats.timing_out_since is None
+        stats.timing_out_since = stats.timing_out_since or time.time()
+        (log.error if first else log.warning)(
+            "consumer.store_timed_out", consumer=self.name, error=stats.last_timeout,
+            times=stats.store_timeouts, hint="a lock another session holds, a hung backend: "
+            "pg_stat_activity (deploy/README, 'A hung statement')")
+
+    def _answers_again(self) -> None:
+        if self.stats.timing_out_since is not None:
+            log.warning("consumer.store_answers_again", consumer=self.name,
+                        after_s=round(time.time() - self.stats.timing_out_since, 1))
+            self.stats.timing_out_since = None
 
     async def _read_ahead(self, puller: Puller, applying: asyncio.Future[None],
                           ahead: list[Msg]) -> None:
@@ -842,6 +923,8 @@ class Consumer:
                         else:
                             await self.handler.apply(conn, events)
                     await track()
+            except STORE_TIMED_OUT:
+                raise  # not the events' fault: the whole batch goes back (``_timed_out``)
             except Exception as exc:  # one bad event must not hold back the batch
                 log.warning("consumer.batch_failed", consumer=self.name, size=len(fresh),
                             error=f"{type(exc).__name__}: {exc}")
@@ -927,6 +1010,8 @@ class Consumer:
                         with tracing.applying(f"apply {self.name}", self._traced([item])):
                             await self.handler.apply(conn, [item.envelope])
                         await self._track(conn, [item])
+            except STORE_TIMED_OUT:
+                raise  # not this event's fault: no try counted (``_timed_out``)
             except Exception as exc:
                 reason = f"{type(exc).__name__}: {str(exc)[:500]}"
                 permanent = isinstance(exc, PermanentError)

@@ -187,12 +187,7 @@ async def replay_dead_letters(nc: NATS, pool: asyncpg.Pool, settings: Settings,
             with structlog.contextvars.bound_contextvars(
                     correlation_id=envelope.correlation_id, event_id=str(envelope.event_id)):
                 async with pool.acquire() as conn, conn.transaction():
-                    # Two replays at once (two replicas): the second waits on this row's
-                    # insert and then finds it, so the letter is applied once.
-                    fresh = await conn.fetchval(
-                        "INSERT INTO consumer_replays (consumer, stream_seq, dlq_seq) "
-                        "VALUES ($1, $2, $3) ON CONFLICT DO NOTHING RETURNING true",
-                        letter.consumer, letter.stream_seq, letter.seq)
+                    fresh = await _first_replay(conn, letter)
                     if fresh:
                         await handler.apply(conn, [envelope])
                         applied_after = await conn.fetchval(
@@ -214,6 +209,41 @@ async def replay_dead_letters(nc: NATS, pool: asyncpg.Pool, settings: Settings,
                  stream_seq=letter.stream_seq, applied=bool(fresh),
                  event_id=str(envelope.event_id))
     return report
+
+
+async def _first_replay(conn: asyncpg.Connection, letter: DeadLetter) -> bool:
+    """Record the replay of ``letter``'s event in ``consumer_replays``; False when it was
+    replayed before, from this letter or another of the same event: the same durable's after
+    the dead-letter stream's duplicate window (a redelivery given up on again), or another
+    durable of its consumer (a partitioned replica's, an old split's: ``base_consumer``).
+    Keyed by the letter's own durable alone, a replay of ``intake-cases`` applied such an
+    event once per durable. Two replays at once (two replicas) take turns on the event's
+    lock, and the second finds the first's row."""
+    base = base_consumer(letter.consumer)
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+                       f"sixstep-replay:{base}:{letter.stream_seq}")
+    replayed = await conn.fetch("SELECT consumer FROM consumer_replays WHERE stream_seq = $1",
+                                letter.stream_seq)
+    if any(base_consumer(r["consumer"]) == base for r in replayed):
+        return False
+    await conn.execute("INSERT INTO consumer_replays (consumer, stream_seq, dlq_seq) "
+                       "VALUES ($1, $2, $3)", letter.consumer, letter.stream_seq, letter.seq)
+    return True
+
+
+def repeats(letters: Sequence[DeadLetter]) -> dict[int, int]:
+    """The letters of an event dead-lettered before (by the same consumer, under any of its
+    durables): letter seq -> the first letter's seq. Replay applies the event once and drops
+    them all (``_first_replay``); ``sixstep dlq list`` says so."""
+    first: dict[tuple[str, int], int] = {}
+    out: dict[int, int] = {}
+    for letter in sorted(letters, key=lambda x: x.seq):
+        key = (base_consumer(letter.consumer), letter.stream_seq)
+        if key in first:
+            out[letter.seq] = first[key]
+        else:
+            first[key] = letter.seq
+    return out
 
 
 #: The server's answer to deleting a message that is not there (any more).

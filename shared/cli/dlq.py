@@ -21,7 +21,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from shared.bus.consumer import PARTITION_SUFFIX, base_consumer
-from shared.bus.deadletters import drop_dead_letter, read_dead_letters
+from shared.bus.deadletters import drop_dead_letter, read_dead_letters, repeats
 from shared.bus.jetstream import connect, dead_letter_stream
 from shared.cli import app
 from shared.cli.servers import PROBE_TIMEOUT_S, SERVICES, resolve
@@ -39,9 +39,12 @@ def _list(settings: Settings, consumer: str | None) -> list[dict[str, Any]]:
         try:
             await _require_stream(nc, settings)
             whole = consumer is not None and base_consumer(consumer) == consumer
-            letters = await read_dead_letters(nc, settings, None if whole else consumer)
-            return [letter.summary() for letter in letters
-                    if not whole or base_consumer(letter.consumer) == consumer]
+            letters = [letter for letter in await read_dead_letters(
+                           nc, settings, None if whole else consumer)
+                       if not whole or base_consumer(letter.consumer) == consumer]
+            again = repeats(letters)
+            return [{**letter.summary(), "same_event_as": again.get(letter.seq)}
+                    for letter in letters]
         finally:
             await nc.close()
 
@@ -67,7 +70,10 @@ def list_letters(
              "its partitioned durables).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
 ) -> None:
-    """Every dead letter: its sequence, consumer, reason and where it came from."""
+    """Every dead letter: its sequence, consumer, reason and where it came from; a letter of
+    an event dead-lettered before (a redelivery given up on again after the dead-letter
+    stream's duplicate window, another durable of the consumer) says which letter it
+    repeats (``same_event_as`` in --json): replay applies the event once and drops both."""
     letters = _list(resolve().use("nats"), consumer)
     if as_json:
         for letter in letters:
@@ -77,9 +83,12 @@ def list_letters(
     for column in ("seq", "consumer", "type", "aggregate", "stream seq", "tries", "reason"):
         table.add_column(column, overflow="fold")
     for letter in letters:
+        again = letter["same_event_as"]
         table.add_row(str(letter["seq"]), letter["consumer"], str(letter["type"]),
                       str(letter["aggregate_id"])[:8], str(letter["stream_seq"]),
-                      str(letter["delivered"]), escape(str(letter["reason"])[:160]))
+                      str(letter["delivered"]),
+                      (f"(the same event as dead letter {again}: replayed once) "
+                       if again else "") + escape(str(letter["reason"])[:160]))
     console.print(table)
 
 

@@ -20,11 +20,13 @@ from typing import Annotated
 
 import asyncpg
 import typer
+from nats.aio.client import Client as NATS
 from nats.js.errors import NotFoundError
 from rich.console import Console
 from rich.table import Table
 
 from shared.bus.consumer import APPLIED_SEQ, REFUSED_KEY, base_consumer
+from shared.bus.deadletters import read_dead_letters, repeats
 from shared.bus.jetstream import connect, dead_letter_stream, ensure_streams, every_consumer
 from shared.bus.stream_identity import forget_stream, stream_seen
 from shared.cli import app
@@ -87,6 +89,7 @@ def status() -> None:
                     f"{info.config.num_replicas} replica(s)"
                     + (f", leader {cluster.leader}" if cluster and cluster.leader else "")
                     + (f", followers {peers}" if peers else ""))
+            await _dead_letters_said(nc, settings)
             table = Table(title=f"consumers of {settings.stream_name}")
             for column in ("consumer", "pending", "ack pending", "redelivered", "ack floor"):
                 table.add_column(column)
@@ -111,6 +114,25 @@ def status() -> None:
             await nc.close()
 
     asyncio.run(show())
+
+
+async def _dead_letters_said(nc: NATS, settings: Settings) -> None:
+    """How many dead letters wait, per consumer, and how many of them repeat an earlier
+    letter of their event (``repeats``: replayed once with it)."""
+    letters = await read_dead_letters(nc, settings)
+    if not letters:
+        return
+    again = repeats(letters)
+    per: dict[str, int] = {}
+    for letter in letters:
+        name = base_consumer(letter.consumer)
+        per[name] = per.get(name, 0) + 1
+    console.print(f"[yellow]{len(letters)} dead letter(s)[/yellow]: "
+                  + ", ".join(f"{name} {n}" for name, n in sorted(per.items()))
+                  + (f"; {len(again)} repeat an earlier letter of their event (replayed once "
+                     "with it)" if again else "")
+                  + ". `sixstep dlq list`, then `sixstep dlq replay --consumer NAME` "
+                    "(deploy/README, 'Dead letters')")
 
 
 @ops.command("forget-stream")

@@ -115,7 +115,9 @@ class Runtime:
                             batch=settings.consumer_batch,
                             max_deliver=settings.consumer_max_deliver,
                             backoff=settings.consumer_backoff_s, on_batch=on_batch,
-                            ack_wait=settings.consumer_ack_wait_s)
+                            ack_wait=settings.consumer_ack_wait_s,
+                            on_store_timeout=self.metrics.store_timeouts.labels(
+                                self.service, name).inc)
         self.consumers[name] = consumer
         self.base_names[name] = base
         if self.runs_workers and not self.runs_consumer(base):
@@ -233,6 +235,13 @@ class Runtime:
                 out.append(f"consumer {name}: applies nothing, the stream is not the one its "
                            f"tracking rows were written against ({c.stats.stream_refused}): "
                            f"{fix}")
+        for name, c in self.driven.items():
+            if c.stats.timing_out_since is not None:
+                out.append(f"consumer {name}: its statements run out of time "
+                           f"(DB_STATEMENT_TIMEOUT_S {self.settings.db_statement_timeout_s:g} s;"
+                           f" {c.stats.last_timeout}) {_for_how_long(c.stats.timing_out_since)}"
+                           ", retried with back-off: a lock another session holds? see "
+                           "deploy/README, 'A hung statement'")
         for name, age in ages.items():
             if age > self.settings.consumer_lag_degraded_s:
                 since = self.consumers[name].stats.oldest_unapplied_at

@@ -51,6 +51,11 @@ class Metrics:
             "the stream is not the one its tracking rows were written against (made anew, or "
             "restored from an older backup): rebuild its read model",
             ["service", "consumer"], registry=self.registry)
+        self.store_timeouts = Counter(
+            "sixstep_consumer_store_timeouts_total", "Batches a consumer gave back because a "
+            "statement ran out of time (DB_STATEMENT_TIMEOUT_S: a lock another session holds, "
+            "a hung backend); tried again with back-off, nothing dead-lettered for it",
+            ["service", "consumer"], registry=self.registry)
         self.relay_unpublished = Gauge(
             "sixstep_relay_unpublished_events", "Events stored and not yet published to the "
             "stream by the relay", ["service"], registry=self.registry)

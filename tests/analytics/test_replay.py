@@ -292,3 +292,52 @@ def ended(pid: int) -> bool:
         return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return True
+
+
+async def test_the_reader_child_ends_by_itself_when_closed_while_its_batches_are_being_read(
+        settings: Settings) -> None:
+    """The replay's loop waits on the child's next batch (a frame larger than the pipe and
+    the reading buffer, partly read) when another task closes the reader, and that loop is then
+    cancelled (Ctrl-C): the child's stdout has one reader, the reader's own, which goes on
+    reading and dropping, so the child ends by itself (exit 0). Before, the close's drain
+    gave up because another coroutine was reading the pipe, the cancelled loop read no more,
+    and the child, stuck in its write, was terminated 5 s later."""
+    nc = await connect(settings, "test-big-frames")
+    try:
+        js = nc.jetstream()
+        await ensure_streams(js, settings)
+        garbled = b"{not json" + b"x" * 60_000  # 300 a batch: 18 MB frames
+        for _ in range(3):
+            await asyncio.gather(*(js.publish(event_subject(
+                settings, "intake", "CaseOpened", uuid.uuid4()), garbled) for _ in range(300)))
+    finally:
+        await nc.close()
+    async with Replay(settings, batch_size=300, reader="process") as replay:
+        source = replay._source
+        assert isinstance(source, ReaderProcess) and source.pid is not None
+        go = asyncio.Event()
+        taken: list[int] = []
+
+        async def replay_loop() -> None:
+            async for pulled in source.batches():
+                taken.append(len(pulled.seqs))
+                await go.wait()
+                go.clear()
+
+        loop = asyncio.create_task(replay_loop())
+        while not taken:  # the first batch taken ...
+            await asyncio.sleep(0.01)
+        await full_pipe(source.pid)  # ... and the child ahead until blocked
+        go.set()  # the loop asks for the next batch: part of it is there ...
+        out = source._proc.stdout if source._proc is not None else None
+        assert out is not None
+        while getattr(out, "_waiter", None) is None:  # ... the pipe read waits for the rest
+            await asyncio.sleep(0)
+        closing = asyncio.create_task(source.close())  # Ctrl-C's handler
+        for _ in range(5):
+            await asyncio.sleep(0)
+        loop.cancel()  # ... and the loop goes with Ctrl-C
+        await asyncio.wait((loop,))
+        await closing
+        assert taken == [300]
+        assert source._proc is not None and source._proc.returncode == 0
