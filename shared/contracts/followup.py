@@ -310,6 +310,12 @@ class HelpTaskReplanned(_Payload):
     previous_deadline_at: Moment
     cause: RescheduleCause = RescheduleCause.CALENDAR_PUBLISHED
     basis: Basis = BASIS
+    published_deadline_at: Moment | None = Field(
+        None, description="Kept, not confirmed: the task was escalated on its provisional "
+                          "deadline and the published schedule gives this other moment. It "
+                          "keeps deadline_at (= previous_deadline_at) and its basis "
+                          "(provisional), said once, so no reload reads it again. None: moved "
+                          "or confirmed.")
 
 
 class HelpTaskAccepted(_Payload):
@@ -380,6 +386,12 @@ class ReferralReplanned(_Payload):
     previous_reply_due_at: Moment
     cause: RescheduleCause = RescheduleCause.CALENDAR_PUBLISHED
     basis: Basis = BASIS
+    published_reply_due_at: Moment | None = Field(
+        None, description="Kept, not confirmed: the referral went overdue (督办) on its "
+                          "provisional deadline and the published schedule gives this other "
+                          "moment. It keeps reply_due_at (= previous_reply_due_at) and its "
+                          "basis (provisional), said once, so no reload reads it again (until "
+                          "chased anew, ReferralReopened). None: moved or confirmed.")
 
 
 class ReferralReplied(_Payload):
