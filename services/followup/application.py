@@ -765,17 +765,19 @@ class FollowUps:
     async def follow_deadline(self, follow_up_id: UUID, due_at: datetime, basis: Basis,
                               cause: str, occurred_at: datetime,
                               why: RescheduleCause = RescheduleCause.CALENDAR_PUBLISHED,
-                              at_deadline: datetime | None = None) -> Written | None:
+                              at_deadline: datetime | None = None,
+                              published_at: datetime | None = None) -> Written | None:
         """A rectification's revised deadline (re-planned, or triaged: ``why``) moves its
         follow-up (once per revision); ``at_deadline``: office opening on the deadline
-        itself, whatever the revision's moment (a missed one's basis confirmed)."""
+        itself, whatever the revision's moment (a missed one's basis confirmed);
+        ``published_at``: on the published day, of a deadline kept on its own."""
         now = self.clock.now()
 
         def run(unit: Unit) -> Aggregate:
             follow_up: FollowUp = unit.get(follow_up_id, "follow-up")
             meta = follow_up.meta_for(meta_for(SYSTEM_RULES, cause, occurred_at))
             follow_up.follow_deadline(due_at, basis, max(now, occurred_at), meta, why,
-                                      at_deadline)
+                                      at_deadline, published_at)
             return follow_up
 
         return await self.committer.submit(run, [follow_up_id])

@@ -710,16 +710,25 @@ class FollowUp(RemembersCommands):
     def follow_deadline(self, due_at: datetime, basis: Basis, now: datetime,
                         meta: Meta,
                         cause: RescheduleCause = RescheduleCause.CALENDAR_PUBLISHED,
-                        at_deadline: datetime | None = None) -> bool:
+                        at_deadline: datetime | None = None,
+                        published_at: datetime | None = None) -> bool:
         """A rectification's deadline was revised: this follow-up moves with it (never earlier
         than now); True when moved, or when only its basis changed (a deadline confirmed on
         its published year: the same moment, now official). Done follow-ups stay as they
         are. Already due, missed or escalated, it never moves: a deadline confirmed on the
         same moment (``at_deadline``) confirms its basis, once (``FollowUpDueConfirmed``),
-        as ``replan`` does for a follow-up with a rule of its own."""
+        as ``replan`` does for a follow-up with a rule of its own; a deadline kept on its
+        provisional day over the published schedule's (``published_at``: office opening on
+        the published day) keeps it too, said once (``published_due_at``), as ``replan``'s."""
         self.check_new_command(meta.get("causation_id"), "FollowUpRescheduled")
         if self.status in ("due", "missed", "escalated"):
-            if at_deadline != self.due_at or basis.value == self.basis:
+            if at_deadline != self.due_at or self.__dict__.get("published_due_at") is not None:
+                return False
+            if published_at is not None and published_at != self.due_at:
+                self._due_confirmed(due_at=self.due_at, basis=self.basis, cause=cause.value,
+                                    meta=meta, published_due_at=published_at)
+                return True
+            if basis.value == self.basis:
                 return False
             self._due_confirmed(due_at=self.due_at, basis=basis.value, cause=cause.value,
                                 meta=meta)

@@ -742,3 +742,31 @@ def test_a_follow_up_done_on_the_working_day_after_a_sunday_due_moment_is_on_tim
                due_by=due_working_day(CALENDAR, f.due_at))
     [*_, completed] = f.collect_events()
     assert (type(completed).__name__, completed.due_by) == ("FollowUpCompleted", working_day)
+
+
+def test_a_missed_rectification_follow_up_is_kept_with_its_deadline_once() -> None:
+    """The same follow-up, missed on Monday 4 January 2027 (provisional); the schedule makes
+    the 4th a day off, and the deadline, missed either way, is kept on the 4th
+    (RectificationDeadlineRevised with published_deadline_on the 5th): the follow-up keeps
+    its day and basis too, and says so once (FollowUpDueConfirmed, published_due_at: the
+    5th's opening), so no reload reads it again. Before, nothing was recorded: its
+    ``due_rule`` is None, and it was read at every reload, for ever."""
+    deadline_at = at(1, 4, year=2027)
+    f = FollowUp(id=uuid.uuid4(), reason=Reason.RECTIFICATION.value, resident_id=uuid.uuid4(),
+                 due_at=deadline_at, assigned_clerk=None, assigned_team="followup-desk",
+                 priority="high", service_item=None, source="feedback:RectificationOpened",
+                 source_id=uuid.uuid4(), meta=meta("schedule-1", at(12, 31, 23, 30)),
+                 basis=Basis.PROVISIONAL.value)
+    advance(f, at(1, 4, year=2027))
+    advance(f, at(1, 4, 17, year=2027))
+    f.collect_events()
+    now = at(1, 6, 10, year=2027)
+    assert f.follow_deadline(now, Basis.PROVISIONAL, now, meta("revised-1", now),
+                             at_deadline=deadline_at,
+                             published_at=at(1, 5, year=2027)) is True
+    [kept] = f.collect_events()
+    assert kept.published_due_at == at(1, 5, year=2027)
+    assert (f.status, f.due_at, f.basis) == ("missed", deadline_at, "provisional")
+    assert f.follow_deadline(now, Basis.PROVISIONAL, now, meta("revised-2", now),
+                             at_deadline=deadline_at,
+                             published_at=at(1, 5, year=2027)) is False, "once"
