@@ -25,7 +25,6 @@ from services.followup.domain import (
     ResidentErasedError,
     ResidentNotFound,
     consent_allows,
-    due_working_day,
     end_of_due_day,
     first_watched_period,
     follow_up_id_for,
@@ -364,7 +363,7 @@ class FollowUps:
                        judged_at=self.path.moments.judged_at(meta["occurred_at"], now),
                        skew=self.path.moments.max_future,
                        min_gap=timedelta(hours=settings.followup_attempt_min_gap_hours),
-                       due_by=due_working_day(calendar, f.due_at))
+                       due_by=f.working_day_due(calendar))
             if retry is None:
                 return None
             return f.hand_over(Handover(

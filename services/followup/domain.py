@@ -447,6 +447,18 @@ class FollowUp(RemembersCommands):
         """Attempts so far that did not reach the resident (each tried again)."""
         return len(self.unreached_at)
 
+    def working_day_due(self, calendar: WorkingCalendar) -> date | None:
+        """The working day it is to be done on (``FollowUpCompleted.due_by``, the on-time
+        rule's): once due, the day of the moment the scheduler misses it (``overdue_at``,
+        worked out when it fell due, on the calendar then in force); before, as the scheduler
+        will (``due_working_day``). Counted again at the completion on a calendar changed
+        since it fell due (a Saturday due the law's Monday, a notice's make-up day), the
+        completion was judged late on a day the scheduler never missed it."""
+        overdue_at = self.__dict__.get("overdue_at")
+        if overdue_at is not None:
+            return calendar.local_day(overdue_at)
+        return due_working_day(calendar, self.due_at)
+
     def check_attempt_day(self, day_of: Callable[[datetime], date], now: datetime,
                           min_gap: timedelta = ATTEMPT_MIN_GAP) -> None:
         """An unanswered attempt counts once a day (409 ``tried_today``): three calls in

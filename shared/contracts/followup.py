@@ -196,7 +196,9 @@ class FollowUpCompleted(_Payload):
     due_by: Day | None = Field(
         None, description="The working day it was to be done on: its due day, or the next "
                           "working day when due_at falls on a day off or at or after closing "
-                          "(a Sunday, Friday 18:00), as the scheduler misses it. The on-time "
+                          "(a Sunday, Friday 18:00), as the scheduler misses it (once due: "
+                          "the day of the closing it falls overdue at, worked out when it "
+                          "fell due, whatever schedule came since). The on-time "
                           "rule compares the completion's day with it. None (every completion "
                           "recorded before it existed): the day of due_at, as before.")
 

@@ -8,6 +8,7 @@ Qingming; 1-7 October National Day.
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -770,3 +771,37 @@ def test_a_missed_rectification_follow_up_is_kept_with_its_deadline_once() -> No
     assert f.follow_deadline(now, Basis.PROVISIONAL, now, meta("revised-2", now),
                              at_deadline=deadline_at,
                              published_at=at(1, 5, year=2027)) is False, "once"
+
+
+def _notice(year: int, holidays: list[str], workdays: list[str]) -> WorkingCalendar:
+    return WorkingCalendar(holidays=parse_holidays(json.dumps({str(year): {
+        "source": "illustrative test data", "holidays": holidays, "workdays": workdays}})))
+
+
+@pytest.mark.parametrize(("due_at", "published", "missed_on"), [
+    # Saturday 20 February 2027 (the law: a day off): due, missed at Monday the 22nd's
+    # closing; a notice then works the 20th (a make-up day).
+    (at(2, 20, 9, year=2027), _notice(2027, ["2027-02-11..2027-02-17"], ["2027-02-20"]),
+     date(2027, 2, 22)),
+    # New Year's Eve 23:30, after closing: due, missed at Monday 4 January's closing (the
+    # law's); a notice then works Saturday the 2nd.
+    (at(12, 31, 23, 30), _notice(2027, ["2027-01-01"], ["2027-01-02"]), date(2027, 1, 4)),
+    # Sunday 20 December 2026, the package's year: nothing changes, Monday the 21st both ways.
+    (at(12, 20, 10), CALENDAR, date(2026, 12, 21)),
+])
+def test_a_follow_up_fallen_due_is_judged_by_the_day_the_scheduler_misses_it(
+        due_at: datetime, published: WorkingCalendar, missed_on: date) -> None:
+    """It fell due on the calendar then in force, which set the moment the scheduler misses
+    it (``overdue_at``, that day's closing). A schedule published before it is done works
+    an earlier day (a make-up Saturday): done on the day the scheduler would miss it, before
+    its closing, it is on time. Before, ``due_by`` was worked out again at the completion on
+    the new calendar (that Saturday): judged late, never missed."""
+    f = follow_up(due_at)
+    advance(f, due_at)
+    assert f.status == "due" and CALENDAR.local_day(f.overdue_at) == missed_on
+    assert due_working_day(published, due_at) <= missed_on  # < where a notice came
+    done_at = published.opening_on(missed_on)
+    f.complete("done", "phone", "", meta("done-1", done_at),
+               due_by=f.working_day_due(published))
+    [*_, completed] = f.collect_events()
+    assert completed.due_by == missed_on
