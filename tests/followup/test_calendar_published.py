@@ -465,6 +465,21 @@ async def monday_call(center: Center) -> str:
     return str(r.json()["id"])
 
 
+async def still_chased_and_escalated(center: Center, referral: dict[str, Any],
+                                     task: dict[str, Any], basis: str
+                                     ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The referral and the help task as the worklist has them now: still overdue and
+    escalated on Monday 4 January 2027's closing, on ``basis``."""
+    referral = (await center.followup.get(f"/referrals/{referral['referral_id']}")).json()
+    task = (await center.followup.get(f"/help-tasks/{task['task_id']}")).json()
+    assert (referral["status"], referral["basis"],
+            datetime.fromisoformat(referral["reply_due_at"])) == (
+        "overdue", basis, at(2027, 1, 4, 17))
+    assert (task["escalated_to"], task["basis"], datetime.fromisoformat(task["deadline_at"])
+            ) == ("supervisor", basis, at(2027, 1, 4, 17))
+    return referral, task
+
+
 async def test_a_referral_chased_and_a_task_escalated_on_a_provisional_day_the_notice_keeps(
         settings: Settings, tmp_path: Path) -> None:
     """New Year's Eve 23:30: referred and escalated with one working day, due Monday 4
@@ -509,14 +524,7 @@ async def test_a_referral_chased_and_a_task_escalated_on_a_provisional_day_the_n
         confirmed = await center.get(call_id)
         assert (confirmed["status"], confirmed["basis"], confirmed["due_at"]) == (
             "missed", "official", missed["due_at"])
-        referral = (await center.followup.get(f"/referrals/{referral['referral_id']}")).json()
-        task = (await center.followup.get(f"/help-tasks/{task['task_id']}")).json()
-        assert (referral["status"], referral["basis"],
-                datetime.fromisoformat(referral["reply_due_at"])) == (
-            "overdue", "official", at(2027, 1, 4, 17))
-        assert (task["escalated_to"], task["basis"],
-                datetime.fromisoformat(task["deadline_at"])) == (
-            "supervisor", "official", at(2027, 1, 4, 17))
+        referral, task = await still_chased_and_escalated(center, referral, task, "official")
         armed = await pool.fetchval(
             "SELECT count(*) FROM timers WHERE aggregate_id = ANY($1::uuid[])"
             " AND fire_at IS NOT NULL",
@@ -787,14 +795,7 @@ async def test_a_referral_chased_and_a_task_escalated_on_a_day_the_notice_moves_
         assert r.status_code == 200, r.text
         assert tuple(r.json()["replanned"]["followup"][c] for c in counts) == (1, 1, 1, 1)
         await center.settled()
-        referral = (await center.followup.get(f"/referrals/{referral['referral_id']}")).json()
-        task = (await center.followup.get(f"/help-tasks/{task['task_id']}")).json()
-        assert (referral["status"], referral["basis"],
-                datetime.fromisoformat(referral["reply_due_at"])) == (
-            "overdue", "provisional", at(2027, 1, 4, 17))
-        assert (task["escalated_to"], task["basis"],
-                datetime.fromisoformat(task["deadline_at"])) == (
-            "supervisor", "provisional", at(2027, 1, 4, 17))
+        referral, task = await still_chased_and_escalated(center, referral, task, "provisional")
         said = {e.type: datetime.fromisoformat(e.payload.get("published_deadline_at")
                                                or e.payload["published_reply_due_at"])
                 for e in await stream_envelopes(settings)

@@ -701,6 +701,19 @@ def test_a_missed_follow_up_on_a_provisional_day_the_notice_keeps_is_confirmed_n
                 f.replan(published, now, meta("calendar:a", now))  # a second replica
 
 
+def missed_rectification_follow_up(deadline_at: datetime) -> FollowUp:
+    """A rectification's follow-up, planned on New Year's Eve 23:30 for opening on the
+    deadline ``deadline_at`` (provisional, no rule of its own), missed at its closing."""
+    f = FollowUp(id=uuid.uuid4(), reason=Reason.RECTIFICATION.value, resident_id=uuid.uuid4(),
+                 due_at=deadline_at, assigned_clerk=None, assigned_team="followup-desk",
+                 priority="high", service_item=None, source="feedback:RectificationOpened",
+                 source_id=uuid.uuid4(), meta=meta("schedule-1", at(12, 31, 23, 30)),
+                 basis=Basis.PROVISIONAL.value)
+    advance(f, deadline_at)
+    advance(f, deadline_at.replace(hour=17))
+    return f
+
+
 def test_a_missed_rectification_follow_up_is_confirmed_by_its_deadlines_confirmation() -> None:
     """A rectification's follow-up has no rule of its own (``due_rule`` None): due at opening
     on the deadline, Monday 4 January 2027 (provisional), missed at its closing. The
@@ -708,13 +721,7 @@ def test_a_missed_rectification_follow_up_is_confirmed_by_its_deadlines_confirma
     4th): its follow-up's basis with it, once, still missed, not moved to the revision's
     moment. Before, it stayed 'provisional' for ever, re-read at every reload."""
     deadline_at = at(1, 4, year=2027)
-    f = FollowUp(id=uuid.uuid4(), reason=Reason.RECTIFICATION.value, resident_id=uuid.uuid4(),
-                 due_at=deadline_at, assigned_clerk=None, assigned_team="followup-desk",
-                 priority="high", service_item=None, source="feedback:RectificationOpened",
-                 source_id=uuid.uuid4(), meta=meta("schedule-1", at(12, 31, 23, 30)),
-                 basis=Basis.PROVISIONAL.value)
-    advance(f, at(1, 4, year=2027))
-    advance(f, at(1, 4, 17, year=2027))
+    f = missed_rectification_follow_up(deadline_at)
     assert (f.status, f.due_rule) == ("missed", None)
     now = at(1, 6, 10, year=2027)
     assert f.follow_deadline(now, Basis.OFFICIAL, now, meta("revised-1", now),
@@ -753,13 +760,7 @@ def test_a_missed_rectification_follow_up_is_kept_with_its_deadline_once() -> No
     5th's opening), so no reload reads it again. Before, nothing was recorded: its
     ``due_rule`` is None, and it was read at every reload, for ever."""
     deadline_at = at(1, 4, year=2027)
-    f = FollowUp(id=uuid.uuid4(), reason=Reason.RECTIFICATION.value, resident_id=uuid.uuid4(),
-                 due_at=deadline_at, assigned_clerk=None, assigned_team="followup-desk",
-                 priority="high", service_item=None, source="feedback:RectificationOpened",
-                 source_id=uuid.uuid4(), meta=meta("schedule-1", at(12, 31, 23, 30)),
-                 basis=Basis.PROVISIONAL.value)
-    advance(f, at(1, 4, year=2027))
-    advance(f, at(1, 4, 17, year=2027))
+    f = missed_rectification_follow_up(deadline_at)
     f.collect_events()
     now = at(1, 6, 10, year=2027)
     assert f.follow_deadline(now, Basis.PROVISIONAL, now, meta("revised-1", now),
