@@ -465,6 +465,15 @@ async def monday_call(center: Center) -> str:
     return str(r.json()["id"])
 
 
+async def referred_and_escalated(center: Center, when: datetime
+                                 ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A case opened ``when``, referred and escalated with one working day: the referral and
+    the help task."""
+    case_id = await center.open_case(when)
+    return (await refer(center, case_id, when, within_working_days=1),
+            await escalate(center, case_id, when, within_working_days=1))
+
+
 async def still_chased_and_escalated(center: Center, referral: dict[str, Any],
                                      task: dict[str, Any], basis: str
                                      ) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -494,9 +503,7 @@ async def test_a_referral_chased_and_a_task_escalated_on_a_provisional_day_the_n
     holidays.write_text("{}")
     eve = at(2026, 12, 31, 23, 30)
     async with center_day(settings, eve, holidays_file=holidays) as center:
-        case_id = await center.open_case(eve)
-        referral = await refer(center, case_id, eve, within_working_days=1)
-        task = await escalate(center, case_id, eve, within_working_days=1)
+        referral, task = await referred_and_escalated(center, eve)
         assert {(r["basis"], datetime.fromisoformat(r.get("reply_due_at") or r["deadline_at"]))
                 for r in (referral, task)} == {("provisional", at(2027, 1, 4, 17))}
         # And a call booked for that Monday, missed at its closing.
@@ -778,9 +785,7 @@ async def test_a_referral_chased_and_a_task_escalated_on_a_day_the_notice_moves_
     holidays.write_text("{}")
     eve = at(2026, 12, 31, 23, 30)
     async with center_day(settings, eve, holidays_file=holidays) as center:
-        case_id = await center.open_case(eve)
-        referral = await refer(center, case_id, eve, within_working_days=1)
-        task = await escalate(center, case_id, eve, within_working_days=1)
+        referral, task = await referred_and_escalated(center, eve)
         fired = (await center.scheduler.tick(at(2027, 1, 4, 17, 5))).fired
         assert (fired["ReferralOverdue"], fired["HelpTaskEscalated"]) == (1, 1), fired
         await center.settled()
