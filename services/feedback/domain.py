@@ -485,11 +485,14 @@ class Rectification(RemembersCommands):
         deadline past on either count stays, provisional or not: it was missed). A deadline
         that stays while its basis changes (its year published with the same days) is recorded
         once, confirmed with the new basis, so the board and the resident stop reading
-        "provisional"; an unchanged deadline and basis record nothing.
+        "provisional"; an unchanged deadline and basis record nothing. Missed on both counts
+        on a provisional day the published schedule moves, it keeps its day and basis and
+        says so once (``published_deadline_on``), so no reload reads it again.
         """
         self.check_new_command(meta.get("causation_id"), "RectificationDeadlineRevised")
         if (self.status != "open" or self.counted_from is None
-                or self.working_days is None):
+                or self.working_days is None
+                or self.__dict__.get("published_deadline_on") is not None):
             return False
         deadline_on = calendar.add_working_days(self.counted_from, self.working_days)
         basis = calendar.basis_of(self.counted_from, deadline_on)
@@ -500,13 +503,24 @@ class Rectification(RemembersCommands):
             # day by both counts, only its basis is news: confirmed official, once (its
             # follow-up with it: ``FollowUp.follow_deadline``), or it said "provisional" for
             # ever, and so did its missed follow-up, which has no rule of its own to count.
-            if deadline_on != self.deadline_on or basis.value == self.basis:
-                return False
-            self._deadline_revised(rectification_id=self.id, deadline_on=self.deadline_on,
-                                   previous_deadline_on=self.deadline_on,
-                                   basis=basis.value, reason="calendar_published",
-                                   meta=self.meta_for(meta))
-            return True
+            # Missed by the law's count on another day than the published schedule's: kept,
+            # judged on the day it had, said once (``published_deadline_on``), or every
+            # reload read it again, for ever, and its follow-up with it.
+            if deadline_on == self.deadline_on and basis.value != self.basis:
+                self._deadline_revised(rectification_id=self.id, deadline_on=self.deadline_on,
+                                       previous_deadline_on=self.deadline_on,
+                                       basis=basis.value, reason="calendar_published",
+                                       meta=self.meta_for(meta))
+                return True
+            if (deadline_on != self.deadline_on and basis is Basis.OFFICIAL
+                    and self.basis == Basis.PROVISIONAL.value):
+                self._deadline_revised(rectification_id=self.id, deadline_on=self.deadline_on,
+                                       previous_deadline_on=self.deadline_on,
+                                       basis=self.basis, reason="calendar_published",
+                                       meta=self.meta_for(meta),
+                                       published_deadline_on=deadline_on)
+                return True
+            return False
         deadline_on = max(deadline_on, today)
         if deadline_on == self.deadline_on and basis.value == self.basis:
             return False
@@ -519,9 +533,10 @@ class Rectification(RemembersCommands):
     @event("RectificationDeadlineRevised")
     def _deadline_revised(self, rectification_id: UUID, deadline_on: date,
                           previous_deadline_on: date, basis: str, reason: str,
-                          meta: Meta) -> None:
+                          meta: Meta, published_deadline_on: date | None = None) -> None:
         self.deadline_on = deadline_on
         self.basis = basis
+        self.published_deadline_on = published_deadline_on
         self._remember(meta, "RectificationDeadlineRevised")
 
     # -- who may judge the bad review: not whose work it is (申诉复核) -----------------------

@@ -77,6 +77,10 @@ DDL = [
         "track text", "triaged_at timestamptz", "appeal text", "appealed_by text",
         "appeal_reasons text", "appeal_grounds text", "appeal_decided_by text",
         "appeal_decision_reasons text", "revisit_attempt int")),
+    # Missed on a provisional day the published schedule moves: kept, said once
+    # (RectificationDeadlineRevised.published_deadline_on), not re-read (replanning.py).
+    # NULL: never revised.
+    "ALTER TABLE rectifications ADD COLUMN IF NOT EXISTS deadline_kept boolean",
     "CREATE INDEX IF NOT EXISTS rectifications_appeals ON rectifications (center_id)"
     " WHERE appeal = 'pending'",
 ]
@@ -116,7 +120,8 @@ JSON_COLUMNS = ("aspects", "reason_tags")
 RECTIFICATION_PATCHED = ("status", "completed_at", "completed_on", "outcome", "actions",
                          "on_time", "revisit_survey_id", "track", "triaged_at", "appeal",
                          "appealed_by", "appeal_reasons", "appeal_grounds",
-                         "appeal_decided_by", "appeal_decision_reasons", "revisit_attempt")
+                         "appeal_decided_by", "appeal_decision_reasons", "revisit_attempt",
+                         "deadline_kept")
 
 
 @dataclass
@@ -193,8 +198,9 @@ def _plan(events: Sequence[Envelope]) -> _Plan:
                 appeal=p["decision"], appeal_grounds=p["grounds"], appeal_decided_by=e.actor,
                 appeal_decision_reasons=p["reasons"])
         elif e.type == "RectificationDeadlineRevised":
-            rect_patch[e.aggregate_id].update(deadline_on=date.fromisoformat(p["deadline_on"]),
-                                              basis=p["basis"])
+            rect_patch[e.aggregate_id].update(
+                deadline_on=date.fromisoformat(p["deadline_on"]), basis=p["basis"],
+                deadline_kept=p.get("published_deadline_on") is not None)
         else:
             continue
         target = survey_patch if e.aggregate_id in survey_patch else rect_patch

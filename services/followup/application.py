@@ -25,7 +25,6 @@ from services.followup.domain import (
     ResidentErasedError,
     ResidentNotFound,
     consent_allows,
-    due_working_day,
     end_of_due_day,
     first_watched_period,
     follow_up_id_for,
@@ -364,7 +363,7 @@ class FollowUps:
                        judged_at=self.path.moments.judged_at(meta["occurred_at"], now),
                        skew=self.path.moments.max_future,
                        min_gap=timedelta(hours=settings.followup_attempt_min_gap_hours),
-                       due_by=due_working_day(calendar, f.due_at))
+                       due_by=f.working_day_due(calendar))
             if retry is None:
                 return None
             return f.hand_over(Handover(
@@ -765,17 +764,19 @@ class FollowUps:
     async def follow_deadline(self, follow_up_id: UUID, due_at: datetime, basis: Basis,
                               cause: str, occurred_at: datetime,
                               why: RescheduleCause = RescheduleCause.CALENDAR_PUBLISHED,
-                              at_deadline: datetime | None = None) -> Written | None:
+                              at_deadline: datetime | None = None,
+                              published_at: datetime | None = None) -> Written | None:
         """A rectification's revised deadline (re-planned, or triaged: ``why``) moves its
         follow-up (once per revision); ``at_deadline``: office opening on the deadline
-        itself, whatever the revision's moment (a missed one's basis confirmed)."""
+        itself, whatever the revision's moment (a missed one's basis confirmed);
+        ``published_at``: on the published day, of a deadline kept on its own."""
         now = self.clock.now()
 
         def run(unit: Unit) -> Aggregate:
             follow_up: FollowUp = unit.get(follow_up_id, "follow-up")
             meta = follow_up.meta_for(meta_for(SYSTEM_RULES, cause, occurred_at))
             follow_up.follow_deadline(due_at, basis, max(now, occurred_at), meta, why,
-                                      at_deadline)
+                                      at_deadline, published_at)
             return follow_up
 
         return await self.committer.submit(run, [follow_up_id])

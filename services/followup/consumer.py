@@ -907,10 +907,18 @@ class Rules:
             deadline = date.fromisoformat(e.payload["deadline_on"])
             due_at, basis = self._at_deadline(e, deadline)
             at_deadline, _ = self._at_deadline(e, deadline, ever=True)
+            published_at = None
+            kept = e.payload.get("published_deadline_on")
+            if kept:
+                # Kept on the law's day, a day off by the published schedule (whose
+                # "on or before" would be the working day before): its follow-up was due
+                # at that day's opening; said once with the published day's.
+                at_deadline = self.followups.calendar(e.center_id).opening_on(deadline)
+                published_at, _ = self._at_deadline(e, date.fromisoformat(kept), ever=True)
             try:
                 await self.followups.follow_deadline(follow_up_id, due_at, basis,
                                                      str(e.event_id), e.occurred_at, why,
-                                                     at_deadline)
+                                                     at_deadline, published_at)
             except NotFound:  # its RectificationOpened was parked or dead-lettered
                 log.warning("rule.revision_without_follow_up", follow_up_id=str(follow_up_id))
             return None

@@ -30,7 +30,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 from eventsourcing.domain import event
@@ -459,6 +459,18 @@ class FollowUp(RemembersCommands):
         """Attempts so far that did not reach the resident (each tried again)."""
         return len(self.unreached_at)
 
+    def working_day_due(self, calendar: WorkingCalendar) -> date | None:
+        """The working day it is to be done on (``FollowUpCompleted.due_by``, the on-time
+        rule's): once due, the day of the moment the scheduler misses it (``overdue_at``,
+        worked out when it fell due, on the calendar then in force); before, as the scheduler
+        will (``due_working_day``). Counted again at the completion on a calendar changed
+        since it fell due (a Saturday due the law's Monday, a notice's make-up day), the
+        completion was judged late on a day the scheduler never missed it."""
+        overdue_at = self.__dict__.get("overdue_at")
+        if overdue_at is not None:
+            return calendar.local_day(overdue_at)
+        return due_working_day(calendar, self.due_at)
+
     def check_attempt_day(self, day_of: Callable[[datetime], date], now: datetime,
                           min_gap: timedelta = ATTEMPT_MIN_GAP) -> None:
         """An unanswered attempt counts once a day (409 ``tried_today``): three calls in
@@ -738,16 +750,25 @@ class FollowUp(RemembersCommands):
     def follow_deadline(self, due_at: datetime, basis: Basis, now: datetime,
                         meta: Meta,
                         cause: RescheduleCause = RescheduleCause.CALENDAR_PUBLISHED,
-                        at_deadline: datetime | None = None) -> bool:
+                        at_deadline: datetime | None = None,
+                        published_at: datetime | None = None) -> bool:
         """A rectification's deadline was revised: this follow-up moves with it (never earlier
         than now); True when moved, or when only its basis changed (a deadline confirmed on
         its published year: the same moment, now official). Done follow-ups stay as they
         are. Already due, missed or escalated, it never moves: a deadline confirmed on the
         same moment (``at_deadline``) confirms its basis, once (``FollowUpDueConfirmed``),
-        as ``replan`` does for a follow-up with a rule of its own."""
+        as ``replan`` does for a follow-up with a rule of its own; a deadline kept on its
+        provisional day over the published schedule's (``published_at``: office opening on
+        the published day) keeps it too, said once (``published_due_at``), as ``replan``'s."""
         self.check_new_command(meta.get("causation_id"), "FollowUpRescheduled")
         if self.status in ("due", "missed", "escalated"):
-            if at_deadline != self.due_at or basis.value == self.basis:
+            if at_deadline != self.due_at or self.__dict__.get("published_due_at") is not None:
+                return False
+            if published_at is not None and published_at != self.due_at:
+                self._due_confirmed(due_at=self.due_at, basis=self.basis, cause=cause.value,
+                                    meta=meta, published_due_at=published_at)
+                return True
+            if basis.value == self.basis:
                 return False
             self._due_confirmed(due_at=self.due_at, basis=basis.value, cause=cause.value,
                                 meta=meta)
@@ -1165,7 +1186,7 @@ class Count:
         return cls(day, int(working_days))
 
     def again(self, calendar: WorkingCalendar, at: datetime, basis: str | None, now: datetime,
-              settled: bool = False) -> tuple[datetime, Basis] | None:
+              settled: bool = False) -> Recounted | None:
         """The deadline counted again on ``calendar`` and its basis, when it differs from
         ``at`` (or only its basis from ``basis``); None when nothing is to be recorded: the
         same moment and basis, or missed on both counts at different moments (the
@@ -1175,10 +1196,16 @@ class Count:
         earlier than ``now``. ``settled``: the deadline did its work (a referral chased, a
         task escalated): never moved; only its basis is confirmed when the count gives the
         same moment, so the board does not say "provisional" for ever on a day the published
-        schedule keeps (another moment: judged on the law's day, it keeps its basis)."""
+        schedule keeps. Another moment on the published schedule: judged on the law's day, it
+        keeps its moment and basis, and says so once (``Recounted.published_at``, the moment
+        the published count gives), so no reload reads it again; None once said (``kept``)."""
         due_at, new_basis = working_deadline(calendar, self.counted_from, self.working_days)
         if settled:
-            return (at, new_basis) if due_at == at and new_basis.value != basis else None
+            if due_at == at and new_basis.value != basis:
+                return Recounted(at, new_basis)
+            if due_at != at and new_basis is Basis.OFFICIAL:
+                return Recounted(at, Basis(basis or Basis.PROVISIONAL.value), due_at)
+            return None  # the same moment and basis; or a count still in an unpublished year
         if due_at <= now and at <= now:
             if due_at != at:
                 return None
@@ -1186,20 +1213,32 @@ class Count:
             due_at = max(due_at, now)
         if due_at == at and new_basis.value == basis:
             return None
-        return due_at, new_basis
+        return Recounted(due_at, new_basis)
+
+
+class Recounted(NamedTuple):
+    """What ``Count.again`` gives to record: the deadline (``at``) and its basis; and, for one
+    kept on the law's day over the published schedule's (a task escalated, a referral chased
+    on it), the moment the published count gives (``published_at``; None: moved or
+    confirmed)."""
+
+    at: datetime
+    basis: Basis
+    published_at: datetime | None = None
 
 
 def recount(aggregate: RemembersCommands, kind: str, at: datetime, calendar: WorkingCalendar,
-            now: datetime, meta: Meta, *, waiting: bool, settled: bool = False
-            ) -> tuple[datetime, Basis] | None:
+            now: datetime, meta: Meta, *, waiting: bool, settled: bool = False,
+            kept: bool = False) -> Recounted | None:
     """A help task's or a referral's deadline ``at`` counted again (``Count.again``) when
     it is still ``waiting`` (or only confirmed, when ``settled``: chased, escalated) and its
-    count was kept; None: nothing to record. A replay of the re-planning's key answers as
-    the first time (``check_new_command``)."""
+    count was kept; None: nothing to record, also for a settled one ``kept`` on its day over
+    the published schedule's (said once already). A replay of the re-planning's key answers
+    as the first time (``check_new_command``)."""
     aggregate.check_new_command(meta.get("causation_id"), kind)
     count = Count.of(getattr(aggregate, "counted_from", None),
                      getattr(aggregate, "working_days", None))
-    if not (waiting or settled) or count is None:
+    if not (waiting or settled) or count is None or (kept and not waiting):
         return None
     return count.again(calendar, at, getattr(aggregate, "basis", None), now,
                        settled=settled and not waiting)
@@ -1343,22 +1382,26 @@ class HelpTask(RemembersCommands):
         is); missed on both counts it is left to the scheduler (its basis confirmed when
         both give the same moment: ``Count.again``); never earlier than ``now``; the same
         moment and basis record nothing. Escalated, still open, its deadline is never moved,
-        only confirmed (``settled``)."""
+        only confirmed (``settled``); or, the published count giving another moment, kept on
+        the law's day and said once (``published_deadline_at``), then never read again."""
         active = self.status in HELP_ACTIVE
         moved = recount(self, "HelpTaskReplanned", self.deadline_at, calendar, now, meta,
                         waiting=active and self.escalated_to is None,
-                        settled=active and self.escalated_to is not None)
+                        settled=active and self.escalated_to is not None,
+                        kept=self.__dict__.get("published_deadline_at") is not None)
         if moved is None:
             return False
-        self._replanned(deadline_at=moved[0], previous_deadline_at=self.deadline_at,
-                        cause=RescheduleCause.CALENDAR_PUBLISHED.value, basis=moved[1].value,
-                        meta=meta)
+        self._replanned(deadline_at=moved.at, previous_deadline_at=self.deadline_at,
+                        cause=RescheduleCause.CALENDAR_PUBLISHED.value, basis=moved.basis.value,
+                        meta=meta, published_deadline_at=moved.published_at)
         return True
 
     @event("HelpTaskReplanned")
     def _replanned(self, deadline_at: datetime, previous_deadline_at: datetime, cause: str,
-                   meta: Meta, basis: str = Basis.OFFICIAL.value) -> None:
+                   meta: Meta, basis: str = Basis.OFFICIAL.value,
+                   published_deadline_at: datetime | None = None) -> None:
         self.deadline_at, self.basis = deadline_at, basis
+        self.published_deadline_at = published_deadline_at
         self._remember(meta, "HelpTaskReplanned")
 
 
@@ -1482,21 +1525,26 @@ class Referral(RemembersCommands):
         awaiting its reply whose count is known (one sent or chased again before re-planning
         is left as it is); missed on both counts it is left to the scheduler (督办), its
         basis confirmed when both give the same moment (``Count.again``). Overdue (its 督办
-        planned), its deadline is never moved, only confirmed (``settled``)."""
+        planned), its deadline is never moved, only confirmed (``settled``); or, the published
+        count giving another moment, kept on the law's day and said once
+        (``published_reply_due_at``), then never read again (until chased anew)."""
         moved = recount(self, "ReferralReplanned", self.reply_due_at, calendar, now, meta,
                         waiting=self.status == "awaiting_reply",
-                        settled=self.status == "overdue")
+                        settled=self.status == "overdue",
+                        kept=self.__dict__.get("published_reply_due_at") is not None)
         if moved is None:
             return False
-        self._replanned(reply_due_at=moved[0], previous_reply_due_at=self.reply_due_at,
-                        cause=RescheduleCause.CALENDAR_PUBLISHED.value, basis=moved[1].value,
-                        meta=meta)
+        self._replanned(reply_due_at=moved.at, previous_reply_due_at=self.reply_due_at,
+                        cause=RescheduleCause.CALENDAR_PUBLISHED.value, basis=moved.basis.value,
+                        meta=meta, published_reply_due_at=moved.published_at)
         return True
 
     @event("ReferralReplanned")
     def _replanned(self, reply_due_at: datetime, previous_reply_due_at: datetime, cause: str,
-                   meta: Meta, basis: str = Basis.OFFICIAL.value) -> None:
+                   meta: Meta, basis: str = Basis.OFFICIAL.value,
+                   published_reply_due_at: datetime | None = None) -> None:
         self.reply_due_at, self.basis = reply_due_at, basis
+        self.published_reply_due_at = published_reply_due_at
         self._remember(meta, "ReferralReplanned")
 
     @property
@@ -1553,3 +1601,4 @@ class Referral(RemembersCommands):
         self.counted_from, self.working_days = counted_from, working_days
         self.round = round
         self.overdue_follow_up = None
+        self.published_reply_due_at = None  # a new deadline: nothing kept any more

@@ -127,6 +127,13 @@ DDL = [
     " basis text NOT NULL, reply text, replied_by_recipient boolean,"
     " replied_at timestamptz, follow_up_id uuid, sent_at timestamptz NOT NULL,"
     " updated_at timestamptz NOT NULL, version int NOT NULL, position bigint NOT NULL)",
+    # Escalated (a task) or overdue (a referral) on a provisional deadline the published
+    # schedule moves: kept on its moment and basis, said once (published_deadline_at,
+    # published_reply_due_at), not re-read at every reload (replanning.py).
+    "ALTER TABLE help_tasks ADD COLUMN IF NOT EXISTS deadline_kept boolean NOT NULL"
+    " DEFAULT false",
+    "ALTER TABLE referrals ADD COLUMN IF NOT EXISTS reply_due_kept boolean NOT NULL"
+    " DEFAULT false",
     "CREATE INDEX IF NOT EXISTS referrals_case ON referrals (case_id)",
     "CREATE INDEX IF NOT EXISTS referrals_waiting ON referrals (center_id, reply_due_at)"
     " WHERE status <> 'replied'",
@@ -561,9 +568,10 @@ class WorklistProjection:
             await conn.execute(
                 "UPDATE help_tasks SET deadline_at = $2,"
                 " deadline_on = ($2::timestamptz AT TIME ZONE $3::text)::date, basis = $4,"
-                " updated_at = $5, version = $6, position = $7 WHERE task_id = $1"
-                " AND version < $6", e.aggregate_id, _at(p["deadline_at"]), self.tz.key,
-                p["basis"], e.occurred_at, v, e.position)
+                " deadline_kept = $8, updated_at = $5, version = $6, position = $7"
+                " WHERE task_id = $1 AND version < $6", e.aggregate_id, _at(p["deadline_at"]),
+                self.tz.key, p["basis"], e.occurred_at, v, e.position,
+                p.get("published_deadline_at") is not None)
         elif e.type.startswith("HelpTask"):
             status = {"HelpTaskAccepted": "accepted", "HelpTaskStarted": "in_progress",
                       "HelpTaskDone": "done", "HelpTaskHandedBack": "handed_back",
@@ -599,15 +607,17 @@ class WorklistProjection:
                 e.occurred_at, v, e.position)
         elif e.type == "ReferralReplanned":
             await conn.execute(
-                "UPDATE referrals SET reply_due_at = $2, basis = $3, updated_at = $4,"
-                " version = $5, position = $6 WHERE referral_id = $1 AND version < $5",
+                "UPDATE referrals SET reply_due_at = $2, basis = $3, reply_due_kept = $7,"
+                " updated_at = $4, version = $5, position = $6"
+                " WHERE referral_id = $1 AND version < $5",
                 e.aggregate_id, _at(p["reply_due_at"]), p["basis"], e.occurred_at, v,
-                e.position)
+                e.position, p.get("published_reply_due_at") is not None)
         elif e.type == "ReferralReopened":
             # Chased again: awaited anew by its new deadline, no 督办 of this round yet.
             await conn.execute(
                 "UPDATE referrals SET status = 'awaiting_reply', reply_due_at = $2, basis = $3,"
-                " follow_up_id = NULL, updated_at = $4, version = $5, position = $6"
+                " follow_up_id = NULL, reply_due_kept = false, updated_at = $4, version = $5,"
+                " position = $6"
                 " WHERE referral_id = $1 AND version < $5", e.aggregate_id,
                 _at(p["reply_due_at"]), p["basis"], e.occurred_at, v, e.position)
 

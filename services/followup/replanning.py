@@ -59,16 +59,18 @@ OBLIGATIONS = (
 # Help tasks and referrals still waiting for their deadline, counted forwards from their day:
 # provisional, or due on or after the first changed official day. $3: that day; $4: the zone.
 # Escalated (still open) or overdue ones with a provisional deadline too: never moved, their
-# basis confirmed when the published count gives the same moment (``Count.again``, settled).
+# basis confirmed when the published count gives the same moment (``Count.again``, settled),
+# kept (said once: ``deadline_kept``, ``reply_due_kept``) when it gives another: read until
+# then, never after.
 HELP_TASKS = (
     "SELECT task_id FROM help_tasks WHERE status IN ('open', 'accepted', 'in_progress')"
-    " AND (basis = 'provisional' OR (escalated_to IS NULL"
+    " AND NOT deadline_kept AND (basis = 'provisional' OR (escalated_to IS NULL"
     "      AND deadline_at >= $3::date::timestamp AT TIME ZONE $4::text))"
     " AND ($1::uuid IS NULL OR task_id > $1) ORDER BY task_id LIMIT $2")
 REFERRALS = (
     "SELECT referral_id FROM referrals WHERE ((status = 'awaiting_reply'"
     " AND (basis = 'provisional' OR reply_due_at >= $3::date::timestamp AT TIME ZONE $4::text))"
-    " OR (status = 'overdue' AND basis = 'provisional'))"
+    " OR (status = 'overdue' AND basis = 'provisional' AND NOT reply_due_kept))"
     " AND ($1::uuid IS NULL OR referral_id > $1) ORDER BY referral_id LIMIT $2")
 
 

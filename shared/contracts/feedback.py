@@ -297,6 +297,13 @@ class RectificationDeadlineRevised(_Payload):
     basis: Basis = BASIS
     reason: Code = Field("calendar_published", description=(
         "Why the deadline moved: a code, 'calendar_published'."))
+    published_deadline_on: Day | None = Field(
+        None, description="Kept, not confirmed: the deadline was missed on its provisional "
+                          "day and the published schedule gives this other (also past) day. "
+                          "It keeps deadline_on (= previous_deadline_on) and its basis "
+                          "(provisional), said once, so no reload reads it again (nor its "
+                          "follow-up: FollowUpDueConfirmed with published_due_at). None: "
+                          "moved or confirmed.")
 
 
 # -- the 好差评 handling of a bad review: triage, appeal (issue 18) --------------------------

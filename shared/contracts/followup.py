@@ -196,7 +196,9 @@ class FollowUpCompleted(_Payload):
     due_by: Day | None = Field(
         None, description="The working day it was to be done on: its due day, or the next "
                           "working day when due_at falls on a day off or at or after closing "
-                          "(a Sunday, Friday 18:00), as the scheduler misses it. The on-time "
+                          "(a Sunday, Friday 18:00), as the scheduler misses it (once due: "
+                          "the day of the closing it falls overdue at, worked out when it "
+                          "fell due, whatever schedule came since). The on-time "
                           "rule compares the completion's day with it. None (every completion "
                           "recorded before it existed): the day of due_at, as before.")
 
@@ -318,6 +320,12 @@ class HelpTaskReplanned(_Payload):
     previous_deadline_at: Moment
     cause: RescheduleCause = RescheduleCause.CALENDAR_PUBLISHED
     basis: Basis = BASIS
+    published_deadline_at: Moment | None = Field(
+        None, description="Kept, not confirmed: the task was escalated on its provisional "
+                          "deadline and the published schedule gives this other moment. It "
+                          "keeps deadline_at (= previous_deadline_at) and its basis "
+                          "(provisional), said once, so no reload reads it again. None: moved "
+                          "or confirmed.")
 
 
 class HelpTaskAccepted(_Payload):
@@ -388,6 +396,12 @@ class ReferralReplanned(_Payload):
     previous_reply_due_at: Moment
     cause: RescheduleCause = RescheduleCause.CALENDAR_PUBLISHED
     basis: Basis = BASIS
+    published_reply_due_at: Moment | None = Field(
+        None, description="Kept, not confirmed: the referral went overdue (督办) on its "
+                          "provisional deadline and the published schedule gives this other "
+                          "moment. It keeps reply_due_at (= previous_reply_due_at) and its "
+                          "basis (provisional), said once, so no reload reads it again (until "
+                          "chased anew, ReferralReopened). None: moved or confirmed.")
 
 
 class ReferralReplied(_Payload):

@@ -465,6 +465,30 @@ async def monday_call(center: Center) -> str:
     return str(r.json()["id"])
 
 
+async def referred_and_escalated(center: Center, when: datetime
+                                 ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A case opened ``when``, referred and escalated with one working day: the referral and
+    the help task."""
+    case_id = await center.open_case(when)
+    return (await refer(center, case_id, when, within_working_days=1),
+            await escalate(center, case_id, when, within_working_days=1))
+
+
+async def still_chased_and_escalated(center: Center, referral: dict[str, Any],
+                                     task: dict[str, Any], basis: str
+                                     ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The referral and the help task as the worklist has them now: still overdue and
+    escalated on Monday 4 January 2027's closing, on ``basis``."""
+    referral = (await center.followup.get(f"/referrals/{referral['referral_id']}")).json()
+    task = (await center.followup.get(f"/help-tasks/{task['task_id']}")).json()
+    assert (referral["status"], referral["basis"],
+            datetime.fromisoformat(referral["reply_due_at"])) == (
+        "overdue", basis, at(2027, 1, 4, 17))
+    assert (task["escalated_to"], task["basis"], datetime.fromisoformat(task["deadline_at"])
+            ) == ("supervisor", basis, at(2027, 1, 4, 17))
+    return referral, task
+
+
 async def test_a_referral_chased_and_a_task_escalated_on_a_provisional_day_the_notice_keeps(
         settings: Settings, tmp_path: Path) -> None:
     """New Year's Eve 23:30: referred and escalated with one working day, due Monday 4
@@ -479,9 +503,7 @@ async def test_a_referral_chased_and_a_task_escalated_on_a_provisional_day_the_n
     holidays.write_text("{}")
     eve = at(2026, 12, 31, 23, 30)
     async with center_day(settings, eve, holidays_file=holidays) as center:
-        case_id = await center.open_case(eve)
-        referral = await refer(center, case_id, eve, within_working_days=1)
-        task = await escalate(center, case_id, eve, within_working_days=1)
+        referral, task = await referred_and_escalated(center, eve)
         assert {(r["basis"], datetime.fromisoformat(r.get("reply_due_at") or r["deadline_at"]))
                 for r in (referral, task)} == {("provisional", at(2027, 1, 4, 17))}
         # And a call booked for that Monday, missed at its closing.
@@ -509,14 +531,7 @@ async def test_a_referral_chased_and_a_task_escalated_on_a_provisional_day_the_n
         confirmed = await center.get(call_id)
         assert (confirmed["status"], confirmed["basis"], confirmed["due_at"]) == (
             "missed", "official", missed["due_at"])
-        referral = (await center.followup.get(f"/referrals/{referral['referral_id']}")).json()
-        task = (await center.followup.get(f"/help-tasks/{task['task_id']}")).json()
-        assert (referral["status"], referral["basis"],
-                datetime.fromisoformat(referral["reply_due_at"])) == (
-            "overdue", "official", at(2027, 1, 4, 17))
-        assert (task["escalated_to"], task["basis"],
-                datetime.fromisoformat(task["deadline_at"])) == (
-            "supervisor", "official", at(2027, 1, 4, 17))
+        referral, task = await still_chased_and_escalated(center, referral, task, "official")
         armed = await pool.fetchval(
             "SELECT count(*) FROM timers WHERE aggregate_id = ANY($1::uuid[])"
             " AND fire_at IS NOT NULL",
@@ -753,5 +768,46 @@ async def test_a_call_missed_on_a_provisional_day_the_notice_moves_is_kept_and_s
         r = await center.followup.post("/ops/calendar/reload", headers=ops(settings))
         answer = r.json()["replanned"]["followup"]
         assert (answer["followups_checked"], answer["followups_replanned"]) == (0, 0), (
+            "not read again")
+        await assert_rebuilt_as_live(settings, READ_MODEL)
+
+
+async def test_a_referral_chased_and_a_task_escalated_on_a_day_the_notice_moves_are_kept_once(
+        settings: Settings, tmp_path: Path) -> None:
+    """New Year's Eve 23:30: referred and escalated with one working day, due Monday 4
+    January 2027 at closing (the law alone: provisional); chased (督办) and escalated then.
+    The notice, added on Wednesday the 6th, makes the 4th a day off: by it both were due on
+    the 5th. Each keeps the 4th it was judged on, and its basis, and says once that the
+    schedule gives the 5th (published_*_at); the next reload reads neither. Before, nothing
+    was recorded and every reload read both again, for ever. Rebuilt from the log, the
+    worklist is the live one."""
+    holidays = tmp_path / "holidays.json"
+    holidays.write_text("{}")
+    eve = at(2026, 12, 31, 23, 30)
+    async with center_day(settings, eve, holidays_file=holidays) as center:
+        referral, task = await referred_and_escalated(center, eve)
+        fired = (await center.scheduler.tick(at(2027, 1, 4, 17, 5))).fired
+        assert (fired["ReferralOverdue"], fired["HelpTaskEscalated"]) == (1, 1), fired
+        await center.settled()
+
+        center.clock.set(at(2027, 1, 6, 10))
+        holidays.write_text(json.dumps({"2027": {
+            "source": "illustrative test data", "holidays": ["2027-01-01", "2027-01-04"],
+            "workdays": []}}))
+        counts = ("referrals_checked", "referrals_replanned", "help_tasks_checked",
+                  "help_tasks_replanned")
+        r = await center.followup.post("/ops/calendar/reload", headers=ops(settings))
+        assert r.status_code == 200, r.text
+        assert tuple(r.json()["replanned"]["followup"][c] for c in counts) == (1, 1, 1, 1)
+        await center.settled()
+        referral, task = await still_chased_and_escalated(center, referral, task, "provisional")
+        said = {e.type: datetime.fromisoformat(e.payload.get("published_deadline_at")
+                                               or e.payload["published_reply_due_at"])
+                for e in await stream_envelopes(settings)
+                if e.type in ("HelpTaskReplanned", "ReferralReplanned")}
+        assert said == {"HelpTaskReplanned": at(2027, 1, 5, 17),
+                        "ReferralReplanned": at(2027, 1, 5, 17)}
+        r = await center.followup.post("/ops/calendar/reload", headers=ops(settings))
+        assert tuple(r.json()["replanned"]["followup"][c] for c in counts) == (0, 0, 0, 0), (
             "not read again")
         await assert_rebuilt_as_live(settings, READ_MODEL)

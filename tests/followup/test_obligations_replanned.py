@@ -15,6 +15,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from services.feedback.projections import READ_MODEL as FEEDBACK_VIEWS
 from services.followup.main import create_app as create_followup
 from services.followup.projections import READ_MODEL
 from shared.contracts import Envelope
@@ -366,15 +369,19 @@ async def test_a_re_planning_ending_while_a_later_reload_re_plans_remembers_only
         assert datetime.fromisoformat(event.payload["missed_at"]) == at(2027, 1, 11, 17)
 
 
+@pytest.mark.parametrize("notice_moves_it", [False, True], ids=["keeps", "moves"])
 async def test_a_rectification_follow_up_missed_on_a_provisional_day_is_confirmed_with_its_deadline(
-        settings: Settings, tmp_path: Path) -> None:
+        settings: Settings, tmp_path: Path, notice_moves_it: bool) -> None:
     """A bad review on New Year's Eve, on the immediate track: its deadline Monday 4 January
     2027 by the law alone (provisional), and its follow-up that morning; not done, missed at
     the 4th's closing. The notice, added on Wednesday the 6th, keeps the 4th: the missed
     deadline's basis is confirmed official (the same day, RectificationDeadlineRevised) and
     its follow-up's with it (FollowUpDueConfirmed), still missed. Before, neither was ever
     confirmed: the follow-up has no rule of its own and the deadline, missed, was never
-    looked at; both said "provisional" for ever, the follow-up read again at every reload."""
+    looked at; both said "provisional" for ever, the follow-up read again at every reload.
+    A notice that makes the 4th a day off (the 5th by it) leaves both on the 4th, provisional,
+    and says so once (published_deadline_on, published_due_at: due_kept): before, nothing
+    was recorded, and every reload read both again, for ever."""
     holidays = tmp_path / "holidays.json"
     holidays.write_text("{}")
     eve = at(2026, 12, 31, 16)
@@ -393,21 +400,26 @@ async def test_a_rectification_follow_up_missed_on_a_provisional_day_is_confirme
         assert (await center.get(rect["follow_up_id"]))["status"] == "missed"
 
         center.clock.set(at(2027, 1, 6, 10))
+        off = "2027-01-01..2027-01-04" if notice_moves_it else "2027-01-01..2027-01-03"
         holidays.write_text(json.dumps({"2027": {
-            "source": "illustrative test data", "holidays": ["2027-01-01..2027-01-03"],
-            "workdays": []}}))
+            "source": "illustrative test data", "holidays": [off], "workdays": []}}))
         await reload(center, settings)
         assert center.feedback is not None
         r = await center.feedback.post("/ops/calendar/reload", headers=ops(settings))
         assert r.json()["replanned"]["feedback"]["deadlines_revised"] == 1
 
-        async def confirmed() -> bool:
-            return (await center.get(rect["follow_up_id"]))["basis"] == "official"
+        async def said() -> bool:
+            seen = await center.get(rect["follow_up_id"])
+            return bool(seen["due_kept"]) if notice_moves_it else seen["basis"] == "official"
 
-        await wait_until(confirmed, what="the rectification follow-up confirmed")
+        await wait_until(said, what="the rectification follow-up confirmed or kept")
         seen = await center.get(rect["follow_up_id"])
         assert (seen["status"], seen["basis"], seen["due_at"]) == (
-            "missed", "official", rect["due_at"])
+            "missed", "provisional" if notice_moves_it else "official", rect["due_at"])
         again = await reload(center, settings)
         assert (again["followups_checked"], again["followups_replanned"]) == (0, 0)
+        r = await center.feedback.post("/ops/calendar/reload", headers=ops(settings))
+        assert r.json()["replanned"]["feedback"] == {"rectifications_checked": 0,
+                                                     "deadlines_revised": 0}, "not read again"
         await assert_rebuilt_as_live(settings, READ_MODEL)
+        await assert_rebuilt_as_live(settings, FEEDBACK_VIEWS)

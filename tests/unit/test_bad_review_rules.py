@@ -147,16 +147,22 @@ def test_a_deadline_missed_on_a_provisional_day_the_schedule_keeps_is_confirmed_
     keeps the 4th: the deadline stays missed on the 4th and its basis is confirmed official,
     once (before, a missed deadline was never looked at: provisional for ever, and so was
     its follow-up, which has no rule of its own). A schedule that moves it (the 4th off) leaves
-    it missed on the 4th, provisional."""
+    it missed on the 4th, provisional, and says so once (published_deadline_on: the 5th), so
+    no reload reads it again (before, nothing was recorded: read at every reload, for ever)."""
     published = {True: ["2027-01-01..2027-01-03"], False: ["2027-01-01..2027-01-04"]}
     for keeps, off in published.items():
         r = bad_review(at(2026, 12, 31, 23, 30))
         triage(r, RectificationTrack.IMMEDIATE, date(2026, 12, 31))
         assert (r.deadline_on, r.basis) == (date(2027, 1, 4), Basis.PROVISIONAL)
+        r.collect_events()
         calendar = WorkingCalendar(holidays=parse_holidays(json.dumps({"2027": {
             "source": "illustrative", "holidays": off, "workdays": []}})))
         today = date(2027, 1, 6)
-        assert r.revise_deadline(calendar, today, meta(at(2027, 1, 6, 10))) is keeps
+        assert r.revise_deadline(calendar, today, meta(at(2027, 1, 6, 10))) is True
+        [revised] = r.collect_events()
+        assert (revised.deadline_on, revised.previous_deadline_on,
+                revised.published_deadline_on) == (
+            date(2027, 1, 4), date(2027, 1, 4), None if keeps else date(2027, 1, 5))
         assert (r.deadline_on, r.basis) == (
             date(2027, 1, 4), Basis.OFFICIAL if keeps else Basis.PROVISIONAL)
         assert r.revise_deadline(calendar, today, meta(at(2027, 1, 6, 10))) is False

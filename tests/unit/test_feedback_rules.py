@@ -188,13 +188,16 @@ def test_a_provisional_deadline_missed_stays_missed_whenever_the_days_are_counte
     same, and since day17 that moved the deadline to the day of the count (8 January, then
     the 9th at the next start...): a missed rectification came out on time. Nor does the
     year's publication forgive it when the new count is past as well (as a follow-up or an
-    obligation due either way)."""
+    obligation due either way): kept on the 6th, provisional, said once (the published 7th),
+    then read no more."""
     _, r = bad_review(datetime(2026, 12, 15, 10, tzinfo=SHANGHAI))
     assert (r.deadline_on, r.basis) == (date(2027, 1, 6), Basis.PROVISIONAL)
     assert r.revise_deadline(CALENDAR, date(2027, 1, 8), meta()) is False, "nothing changed"
     published = published_2027()
-    assert r.revise_deadline(published, date(2027, 1, 8), meta()) is False, "7 Jan: missed too"
-    assert r.deadline_on == date(2027, 1, 6)
+    assert r.revise_deadline(published, date(2027, 1, 8), meta()) is True, "7 Jan: missed too"
+    assert (r.deadline_on, r.basis, r.published_deadline_on) == (
+        date(2027, 1, 6), Basis.PROVISIONAL, date(2027, 1, 7))
+    assert r.revise_deadline(published, date(2027, 1, 8), meta()) is False, "said once"
     # Published while still ahead: it moves, and never before today.
     _, ahead = bad_review(datetime(2026, 12, 15, 10, tzinfo=SHANGHAI))
     assert ahead.revise_deadline(published, date(2027, 1, 5), meta()) is True

@@ -8,6 +8,7 @@ Qingming; 1-7 October National Day.
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -700,6 +701,19 @@ def test_a_missed_follow_up_on_a_provisional_day_the_notice_keeps_is_confirmed_n
                 f.replan(published, now, meta("calendar:a", now))  # a second replica
 
 
+def missed_rectification_follow_up(deadline_at: datetime) -> FollowUp:
+    """A rectification's follow-up, planned on New Year's Eve 23:30 for opening on the
+    deadline ``deadline_at`` (provisional, no rule of its own), missed at its closing."""
+    f = FollowUp(id=uuid.uuid4(), reason=Reason.RECTIFICATION.value, resident_id=uuid.uuid4(),
+                 due_at=deadline_at, assigned_clerk=None, assigned_team="followup-desk",
+                 priority="high", service_item=None, source="feedback:RectificationOpened",
+                 source_id=uuid.uuid4(), meta=meta("schedule-1", at(12, 31, 23, 30)),
+                 basis=Basis.PROVISIONAL.value)
+    advance(f, deadline_at)
+    advance(f, deadline_at.replace(hour=17))
+    return f
+
+
 def test_a_missed_rectification_follow_up_is_confirmed_by_its_deadlines_confirmation() -> None:
     """A rectification's follow-up has no rule of its own (``due_rule`` None): due at opening
     on the deadline, Monday 4 January 2027 (provisional), missed at its closing. The
@@ -707,13 +721,7 @@ def test_a_missed_rectification_follow_up_is_confirmed_by_its_deadlines_confirma
     4th): its follow-up's basis with it, once, still missed, not moved to the revision's
     moment. Before, it stayed 'provisional' for ever, re-read at every reload."""
     deadline_at = at(1, 4, year=2027)
-    f = FollowUp(id=uuid.uuid4(), reason=Reason.RECTIFICATION.value, resident_id=uuid.uuid4(),
-                 due_at=deadline_at, assigned_clerk=None, assigned_team="followup-desk",
-                 priority="high", service_item=None, source="feedback:RectificationOpened",
-                 source_id=uuid.uuid4(), meta=meta("schedule-1", at(12, 31, 23, 30)),
-                 basis=Basis.PROVISIONAL.value)
-    advance(f, at(1, 4, year=2027))
-    advance(f, at(1, 4, 17, year=2027))
+    f = missed_rectification_follow_up(deadline_at)
     assert (f.status, f.due_rule) == ("missed", None)
     now = at(1, 6, 10, year=2027)
     assert f.follow_deadline(now, Basis.OFFICIAL, now, meta("revised-1", now),
@@ -812,3 +820,59 @@ def test_a_missed_follow_up_rebuilt_from_its_events_stays_as_it_was_live() -> No
 def advance_events(f: FollowUp, now: datetime) -> list[Any]:
     advance(f, now)
     return list(f.collect_events())
+
+
+def test_a_missed_rectification_follow_up_is_kept_with_its_deadline_once() -> None:
+    """The same follow-up, missed on Monday 4 January 2027 (provisional); the schedule makes
+    the 4th a day off, and the deadline, missed either way, is kept on the 4th
+    (RectificationDeadlineRevised with published_deadline_on the 5th): the follow-up keeps
+    its day and basis too, and says so once (FollowUpDueConfirmed, published_due_at: the
+    5th's opening), so no reload reads it again. Before, nothing was recorded: its
+    ``due_rule`` is None, and it was read at every reload, for ever."""
+    deadline_at = at(1, 4, year=2027)
+    f = missed_rectification_follow_up(deadline_at)
+    f.collect_events()
+    now = at(1, 6, 10, year=2027)
+    assert f.follow_deadline(now, Basis.PROVISIONAL, now, meta("revised-1", now),
+                             at_deadline=deadline_at,
+                             published_at=at(1, 5, year=2027)) is True
+    [kept] = f.collect_events()
+    assert kept.published_due_at == at(1, 5, year=2027)
+    assert (f.status, f.due_at, f.basis) == ("missed", deadline_at, "provisional")
+    assert f.follow_deadline(now, Basis.PROVISIONAL, now, meta("revised-2", now),
+                             at_deadline=deadline_at,
+                             published_at=at(1, 5, year=2027)) is False, "once"
+
+
+def _notice(year: int, holidays: list[str], workdays: list[str]) -> WorkingCalendar:
+    return WorkingCalendar(holidays=parse_holidays(json.dumps({str(year): {
+        "source": "illustrative test data", "holidays": holidays, "workdays": workdays}})))
+
+
+@pytest.mark.parametrize(("due_at", "published", "missed_on"), [
+    # Saturday 20 February 2027 (the law: a day off): due, missed at Monday the 22nd's
+    # closing; a notice then works the 20th (a make-up day).
+    (at(2, 20, 9, year=2027), _notice(2027, ["2027-02-11..2027-02-17"], ["2027-02-20"]),
+     date(2027, 2, 22)),
+    # New Year's Eve 23:30, after closing: due, missed at Monday 4 January's closing (the
+    # law's); a notice then works Saturday the 2nd.
+    (at(12, 31, 23, 30), _notice(2027, ["2027-01-01"], ["2027-01-02"]), date(2027, 1, 4)),
+    # Sunday 20 December 2026, the package's year: nothing changes, Monday the 21st both ways.
+    (at(12, 20, 10), CALENDAR, date(2026, 12, 21)),
+])
+def test_a_follow_up_fallen_due_is_judged_by_the_day_the_scheduler_misses_it(
+        due_at: datetime, published: WorkingCalendar, missed_on: date) -> None:
+    """It fell due on the calendar then in force, which set the moment the scheduler misses
+    it (``overdue_at``, that day's closing). A schedule published before it is done works
+    an earlier day (a make-up Saturday): done on the day the scheduler would miss it, before
+    its closing, it is on time. Before, ``due_by`` was worked out again at the completion on
+    the new calendar (that Saturday): judged late, never missed."""
+    f = follow_up(due_at)
+    advance(f, due_at)
+    assert f.status == "due" and CALENDAR.local_day(f.overdue_at) == missed_on
+    assert due_working_day(published, due_at) <= missed_on  # < where a notice came
+    done_at = published.opening_on(missed_on)
+    f.complete("done", "phone", "", meta("done-1", done_at),
+               due_by=f.working_day_due(published))
+    [*_, completed] = f.collect_events()
+    assert completed.due_by == missed_on

@@ -173,13 +173,16 @@ def test_a_deadline_missed_before_the_notice_is_confirmed_only_where_the_notice_
     assert (moved.deadline_at, moved.basis) == (at(2027, 1, 5, 17), Basis.PROVISIONAL.value)
 
 
-def test_an_overdue_referral_and_an_escalated_task_are_confirmed_never_moved() -> None:
+def test_an_overdue_referral_and_an_escalated_task_are_confirmed_or_kept_never_moved(
+        ) -> None:
     # Sent and escalated on Monday 28 December with five working days (the law: Tuesday 5
     # January 2027), chased (督办) and escalated at its close; the schedule comes on Thursday
     # 7 January. Where the notice gives the 5th too, the board stops saying "provisional" on
     # it: confirmed official, once, the same moment, still overdue / escalated (no timer to
     # re-arm: the aggregate has nothing to fire). Where the notice gives the 4th, the 5th it
-    # was judged on stays, provisional; nothing is ever moved to the re-planning's moment.
+    # was judged on stays, provisional, and says so once (published_*_at: the 4th), so no
+    # reload reads it again (before, nothing was recorded: read at every reload, for ever);
+    # nothing is ever moved to the re-planning's moment.
     now = at(2027, 1, 7, 10)
     due = at(2027, 1, 5, 17)
     for calendar, confirmed in ((AGREES, True), (MAKE_UP, False)):
@@ -189,10 +192,31 @@ def test_an_overdue_referral_and_an_escalated_task_are_confirmed_never_moved() -
         assert escalated.advance(due, PROVISIONAL, "supervisors", meta("tick", due))
         for made in (chased, escalated):
             made.collect_events()
-            assert made.replan(calendar, now, meta("calendar:a", now)) is confirmed
+            assert made.replan(calendar, now, meta("calendar:a", now)) is True
+            [event] = replanned(made)
+            published = (event.published_deadline_at if isinstance(made, HelpTask)
+                         else event.published_reply_due_at)
+            assert published == (None if confirmed else at(2027, 1, 4, 17))
             at_, basis = ((made.deadline_at if isinstance(made, HelpTask)
                            else made.reply_due_at), made.basis)
             assert at_ == due and made.next_fire_at is None
             assert basis == (Basis.OFFICIAL if confirmed else Basis.PROVISIONAL).value
             assert made.replan(calendar, now, meta("calendar:a2", now)) is False, "once"
         assert (chased.status, escalated.escalated_to) == ("overdue", "supervisors")
+
+
+def test_a_referral_kept_on_its_day_and_chased_again_is_read_again() -> None:
+    # Kept on Tuesday 5 January (the notice gives the 4th), then its case reopened on the 7th:
+    # chased anew with a new deadline, what was kept is no more; missed again on a provisional
+    # day the notice moves, it is kept again, once.
+    now = at(2027, 1, 7, 10)
+    chased = referral(date(2026, 12, 28), 5, at(2026, 12, 28, 10))
+    chased.advance(at(2027, 1, 5, 17), "clerk-017", None, meta("tick", now))
+    assert chased.replan(MAKE_UP, now, meta("calendar:a", now)) is True
+    again_at, basis = working_deadline(PROVISIONAL, date(2026, 12, 31), 5)
+    assert chased.chase_again(again_at, basis, meta("reopened", now),
+                              counted_from=date(2026, 12, 31), working_days=5)
+    assert chased.__dict__["published_reply_due_at"] is None
+    chased.advance(again_at, "clerk-017", None, meta("tick2", again_at))
+    assert chased.replan(MAKE_UP, again_at, meta("calendar:b", again_at)) is True
+    assert chased.replan(MAKE_UP, again_at, meta("calendar:c", again_at)) is False
