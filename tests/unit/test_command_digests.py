@@ -73,3 +73,22 @@ def test_the_digest_stays_in_the_store_and_never_crosses_the_bus() -> None:
     assert heard.meta[COMMAND_DIGEST] == "d1e5e7" * 5 + "ab"
     sent = encode(to_envelope("intake", 2, heard))
     assert b"d1e5e7" not in sent and COMMAND_DIGEST not in json.loads(sent)
+
+
+def test_a_digest_kept_before_is_the_digest_made_now(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The digests in the store were HMAC-SHA256 under the key, cut to 128 bits: a retry
+    after an upgrade must meet the same one. The key is set up once, not per command."""
+    import hashlib
+    import hmac
+
+    key = command_digest_key(DEV_SURVEY_TOKEN_SECRET)
+    digests = CommandDigests(key)
+    monkeypatch.setattr(hmac, "new", lambda *a, **k: pytest.fail("keyed again per command"))
+    for body in ('{"restatement": "要补材料", "confirmed": true}',
+                 '{"restatement": "' + "长" * 3000 + '", "confirmed": false}'):
+        command = c.RestateRequest.model_validate_json(body)
+        fields = json.dumps(["RestateRequest", command.model_dump(
+            mode="json", exclude={"correlation_id"})], sort_keys=True,
+            ensure_ascii=False, separators=(",", ":")).encode()
+        expected = hmac.HMAC(key, fields, hashlib.sha256).digest()[:16].hex()
+        assert digests.of(command) == expected
