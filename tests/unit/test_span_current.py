@@ -9,24 +9,17 @@ from typing import Any
 
 import pytest
 from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON
 
 from shared import tracing
+from tests.tracing.memory import traced
 
 
 @pytest.fixture
 def exported() -> Iterator[InMemorySpanExporter]:
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider(sampler=ALWAYS_ON)
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    tracing.install(provider)
-    try:
+    with traced(ALWAYS_ON) as exporter:
         yield exporter
-    finally:
-        tracing.install(None)
 
 
 def _story(start: Any) -> None:
@@ -67,18 +60,11 @@ def test_a_span_is_what_the_sdk_s_current_span_would_be(
     assert theirs[3][3] == trace.StatusCode.UNSET, "a BaseException is not the span's error"
 
 
-def test_an_unsampled_span_is_current_and_exports_nothing(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider(sampler=ALWAYS_OFF)
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    tracing.install(provider)
-    try:
+def test_an_unsampled_span_is_current_and_exports_nothing() -> None:
+    with traced(ALWAYS_OFF) as exporter:
         with tracing.span("POST") as one:
             assert one is not None and not one.is_recording()
             assert trace.get_current_span() is one
             assert tracing.current_traceparent() is not None
         assert trace.get_current_span() is not one
-    finally:
-        tracing.install(None)
     assert exporter.get_finished_spans() == ()
