@@ -116,7 +116,8 @@ def main() -> None:
                 [sys.executable, str(ROOT / "benchmarks" / "intake_asgi_paired.py"), "--child",
                  "--requests", str(args.requests), "--rounds", str(args.rounds)],
                 cwd=trees[name], env={**os.environ, "PYTHONPATH": str(trees[name])},
-                capture_output=True, text=True, check=True).stdout.split()
+                capture_output=True, text=True, check=True).stdout.splitlines()[-1].split()
+            # (the last line: a development key's warning may come before it)
             rounds = [float(us) for us in out]
             medians[name].append(statistics.median(rounds))
             print(f"pair {pair} {name:<5} load {load:4.1f}  CPU us a request, median "
