@@ -20,6 +20,5 @@ def install_metrics(app: FastAPI, metrics: Metrics) -> None:
 
 def record_request(metrics: Metrics, scope: Scope, status: int, seconds: float) -> None:
     """One request answered ``status`` after ``seconds``, by its route's path pattern."""
-    path = getattr(scope.get("route"), "path", "unmatched")
-    metrics.requests.labels(metrics.service, scope["method"], path, str(status)).inc()
-    metrics.latency.labels(metrics.service, path).observe(seconds)
+    metrics.answered(scope["method"], getattr(scope.get("route"), "path", "unmatched"), status,
+                     seconds)

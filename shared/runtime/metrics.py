@@ -82,6 +82,22 @@ class Metrics:
             "end (the earliest over the centers); after it dates are provisional",
             ["service"], registry=self.registry)
         self.service = service
+        #: ``answered``'s labelled children by (method, route, status): the registry's own
+        #: ``labels()`` (a lock, a tuple of strings checked, a dict) on every request was
+        #: half of counting it. As many as the registry holds (httptools knows ~40 methods).
+        self._answered: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+    def answered(self, method: str, route: str, status: int, seconds: float) -> None:
+        """One HTTP request answered ``status`` after ``seconds``, counted and timed by its
+        route's path pattern (``requests`` and ``latency``)."""
+        key = (method, route, status)
+        children = self._answered.get(key)
+        if children is None:
+            children = (self.requests.labels(self.service, method, route, str(status)),
+                        self.latency.labels(self.service, route))
+            self._answered[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
 
 def time_writes(committer: GroupCommitter, observe: Callable[[float], None]) -> None:

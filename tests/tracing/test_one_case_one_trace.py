@@ -4,17 +4,13 @@ read models; and with tracing off, nothing is added to an event or a message."""
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from typing import Any
 from uuid import UUID
 
 import orjson
 from fastapi import FastAPI
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased, Sampler
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased
 from opentelemetry.trace import SpanKind
 
 from services.feedback.main import create_app as feedback_app
@@ -27,20 +23,7 @@ from shared.settings import Settings
 from tests.feedback.helpers import Clock, KeptSender
 from tests.feedback.test_feedback_loop import START, fast, resolved_case
 from tests.support import running, stream_messages, wait_until
-
-
-@contextlib.contextmanager
-def traced(sampler: Sampler | None = None) -> Iterator[InMemorySpanExporter]:
-    """This process traces into memory for the test's length, as a collector would see it."""
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider(sampler=sampler)
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    tracing.install(provider)
-    try:
-        yield exporter
-    finally:
-        tracing.install(None)
-        provider.shutdown()
+from tests.tracing.memory import traced
 
 
 def named(spans: list[ReadableSpan], name: str, case_id: str) -> list[ReadableSpan]:

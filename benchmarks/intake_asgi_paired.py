@@ -1,0 +1,132 @@
+"""Intake's ``POST /cases`` through its whole ASGI app in-process, in two source trees, paired:
+CPU time per request of the HTTP layer, the route and the use case, without uvicorn's socket
+or the store.
+
+    git archive main | tar -x -C /tmp/base
+    .venv/bin/python benchmarks/intake_asgi_paired.py /tmp/base [--pairs 4] [--requests 1500]
+
+On a shared, loaded host the HTTP runs of ``intake_paired.py`` swing more than a change to the
+request path: here each tree's app (``create_app`` with the front door, tracing at the
+benchmarks' sampling into a dropping exporter, metrics on) answers the same writes in a
+process of its own, with group commit replaced by one that accepts every command
+(``tests/unit/test_fast_route.py``'s), and ``time.process_time`` is read around each round.
+The trees alternate; each prints its rounds in us a request. Not part of ``make bench``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import logging
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _child(requests: int, rounds: int) -> None:
+    import orjson
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+    from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+
+    from benchmarks.common import SAMPLER_ARG
+    from services.intake.application import Intake
+    from services.intake.main import create_app
+    from shared import tracing
+    from shared.settings import Settings
+    from tests.unit.test_fast_route import AcceptingCommitter, _token
+
+    class Dropped(SpanExporter):
+        def export(self, spans: Any) -> SpanExportResult:
+            return SpanExportResult.SUCCESS
+
+    logging.disable(logging.CRITICAL)
+    settings = Settings(environment="development", log_json=True)
+    provider = TracerProvider(sampler=ParentBased(TraceIdRatioBased(float(SAMPLER_ARG))))
+    provider.add_span_processor(BatchSpanProcessor(Dropped()))
+    tracing.install(provider)
+    app = create_app(settings)
+    app.state.intake = Intake(AcceptingCommitter(), app.state.catalogue)  # type: ignore[arg-type]
+    token = _token(settings).encode()
+    body = orjson.dumps({"center_id": "SH-PD-HUAMU", "counter_id": "window-3",
+                         "clerk_id": "clerk-001", "channel": "counter",
+                         "service_item": "SA-HARDSHIP-SUBSIDY"})
+
+    async def write(n: int) -> None:
+        scope = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"},
+                 "http_version": "1.1", "server": ("127.0.0.1", 8001),
+                 "client": ("127.0.0.1", 50000), "scheme": "http", "method": "POST",
+                 "root_path": "", "path": "/cases", "raw_path": b"/cases", "query_string": b"",
+                 "headers": [(b"host", b"127.0.0.1:8001"), (b"authorization", token),
+                             (b"idempotency-key", f"{os.getpid()}-{n:012x}".encode()),
+                             (b"content-type", b"application/json"),
+                             (b"content-length", str(len(body)).encode())], "state": {}}
+        sent: list[Any] = []
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def send(message: Any) -> None:
+            sent.append(message)
+
+        await app(scope, receive, send)
+        assert sent[0]["status"] == 201, sent
+
+    async def run() -> None:
+        for n in range(500):  # warm up, then settle the collector as a service does
+            await write(-n - 1)
+        gc.collect()
+        gc.freeze()
+        used = []
+        for round_ in range(rounds):
+            start = time.process_time()
+            for n in range(requests):
+                await write(round_ * requests + n)
+            used.append((time.process_time() - start) / requests * 1e6)
+        print(" ".join(f"{us:.1f}" for us in used), flush=True)
+
+    asyncio.run(run())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("other", type=Path, nargs="?", help="the tree to compare this with")
+    parser.add_argument("--pairs", type=int, default=4)
+    parser.add_argument("--requests", type=int, default=1500, help="writes a round")
+    parser.add_argument("--rounds", type=int, default=6, help="rounds a process")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        _child(args.requests, args.rounds)
+        return
+    trees = {"other": args.other.resolve(), "this": ROOT}
+    medians: dict[str, list[float]] = {name: [] for name in trees}
+    for pair in range(args.pairs):
+        order = list(trees) if pair % 2 == 0 else list(reversed(trees))
+        for name in order:
+            load = os.getloadavg()[0]
+            out = subprocess.run(
+                [sys.executable, str(ROOT / "benchmarks" / "intake_asgi_paired.py"), "--child",
+                 "--requests", str(args.requests), "--rounds", str(args.rounds)],
+                cwd=trees[name], env={**os.environ, "PYTHONPATH": str(trees[name])},
+                capture_output=True, text=True, check=True).stdout.splitlines()[-1].split()
+            # (the last line: a development key's warning may come before it)
+            rounds = [float(us) for us in out]
+            medians[name].append(statistics.median(rounds))
+            print(f"pair {pair} {name:<5} load {load:4.1f}  CPU us a request, median "
+                  f"{medians[name][-1]:6.1f} (rounds {' '.join(out)})", flush=True)
+    other, this = (statistics.median(medians[n]) for n in ("other", "this"))
+    lower = sum(t < o for o, t in zip(medians["other"], medians["this"], strict=True))
+    print(f"median of the pairs' medians: other {other:.1f} us, this {this:.1f} us "
+          f"({this / other:.2f} x); this lower in {lower} of {args.pairs}")
+
+
+if __name__ == "__main__":
+    main()
