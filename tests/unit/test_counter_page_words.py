@@ -52,19 +52,37 @@ def _code_in(node: ast.AST) -> str | None:
 
 
 @functools.cache
+def _parsed(path: Path) -> ast.AST:
+    return ast.parse(path.read_text(encoding="utf-8"))
+
+
+def _nodes(*roots: str) -> list[tuple[str, ast.AST]]:
+    """Every node of the Python files under ``roots`` (a folder or a file), with where it is."""
+    out: list[tuple[str, ast.AST]] = []
+    for root in roots:
+        paths = [ROOT / root] if root.endswith(".py") else sorted((ROOT / root).rglob("*.py"))
+        for path in paths:
+            out += [(f"{path.relative_to(ROOT)}:{getattr(node, 'lineno', 0)}", node)
+                    for node in ast.walk(_parsed(path))]
+    return out
+
+
+def _calls(*roots: str) -> list[tuple[str, ast.Call]]:
+    """Every call in the Python files under ``roots``, with where it is."""
+    return [(where, node) for where, node in _nodes(*roots) if isinstance(node, ast.Call)]
+
+
+def codes_answered(*roots: str) -> frozenset[str]:
+    """Every error code answered under ``roots`` (folders, or a file), read from the source
+    (so a new error is found without anyone listing it): each error class's ``code``
+    attribute, and each code a route or the front door answers by name."""
+    return frozenset(c for _, node in _nodes(*roots) if isinstance(c := _code_in(node), str))
+
+
+@functools.cache
 def error_codes() -> frozenset[str]:
-    """Every error code the services can answer, read from the source (so a new error is
-    found without anyone listing it): each error class's ``code`` attribute in ``services/``
-    and ``shared/``, and each code a route or the front door answers by name."""
-    codes: set[str] = set()
-    for root in ("services", "shared"):
-        for path in (ROOT / root).rglob("*.py"):
-            text = path.read_text(encoding="utf-8")
-            if "code" not in text and "AuthError" not in text:
-                continue
-            codes.update(c for node in ast.walk(ast.parse(text))
-                         if isinstance(c := _code_in(node), str))
-    return frozenset(codes)
+    """Every error code the services can answer (``services/`` and ``shared/``)."""
+    return codes_answered("services", "shared")
 
 
 def test_the_error_codes_are_found() -> None:
@@ -98,16 +116,6 @@ def test_no_refusal_on_the_counter_page_is_shown_in_the_services_own_english() -
 COUNTER_SOURCES = ("services/intake", "shared", "services/feedback/survey_qr.py")
 
 
-def _calls(*roots: str) -> list[tuple[str, ast.Call]]:
-    """Every call in the Python files under ``roots`` (a folder or a file), with where it is."""
-    out: list[tuple[str, ast.Call]] = []
-    for root in roots:
-        paths = [ROOT / root] if root.endswith(".py") else sorted((ROOT / root).rglob("*.py"))
-        for path in paths:
-            tree = ast.parse(path.read_text(encoding="utf-8"))
-            out += [(f"{path.relative_to(ROOT)}:{node.lineno}", node) for node in ast.walk(tree)
-                    if isinstance(node, ast.Call)]
-    return out
 
 
 def _name(call: ast.Call) -> str:

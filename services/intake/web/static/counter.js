@@ -2,7 +2,7 @@
 
 import {
   ApiError, NetworkError, api, applyI18n, centerTodayDate, fmtDate, fmtDateTime, h, initLang, isoDay, lang,
-  newKey, onLangChange, session, t, toast,
+  newKey, onLangChange, refusalWords, session, t, toast,
 } from "/ui/shared/ui.js";
 import {
   currentSession, identityOf, setupSignIn, showSignIn, signOut as signOutEverywhere,
@@ -630,10 +630,7 @@ function explain(error, form) {
  *  browser's or the service's English (a page's own slip goes to the console). The
  *  eligibility hints' card (hints.js) says its refusals with it too. */
 export function refusal(err) {
-  if (err instanceof ApiError) return explain(err).map((r) => r.text).join("；");
-  if (err instanceof NetworkError) return t("error_network");
-  console.error(err);
-  return t("error_unexpected");
+  return err instanceof ApiError ? explain(err).map((r) => r.text).join("；") : refusalWords(err);
 }
 
 /** A field's own message under it (the page's, not the browser's pop-up). */
