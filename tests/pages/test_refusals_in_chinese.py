@@ -12,7 +12,7 @@ from playwright.async_api import BrowserContext, Page, expect
 
 from tests.pages.center import Center
 from tests.pages.test_bad_review_board import open_board
-from tests.pages.test_counter import pick_item, saved, sign_in
+from tests.pages.test_counter import case_heard, saved
 
 #: An English sentence: three Latin words in a row (ids like ``clerk-033`` are not one).
 ENGLISH = re.compile(r"[A-Za-z]+ [A-Za-z]+ [A-Za-z]+")
@@ -31,11 +31,7 @@ async def hand_over_to(page: Page, clerk: str) -> str:
 async def test_a_case_handed_to_its_own_clerk_is_refused_in_the_clerks_language(
         center: Center, desk: BrowserContext) -> None:
     page = await desk.new_page()
-    await sign_in(page, center, "clerk-033", "window-4")
-    await pick_item(page, "低保", "最低生活保障")
-    await page.click("#open-case")
-    await page.fill("#words", "我想申请低保。")
-    await page.click("form[data-op=hear] button[type=submit]")
+    await case_heard(page, center, "clerk-033", "window-4", "我想申请低保。")
     await saved(page, ["CaseOpened", "RequestHeard"])
 
     said = await hand_over_to(page, "clerk-033")
