@@ -245,7 +245,8 @@ class Survey(RemembersCommands):
 
     def send(self, now: datetime, meta: Meta) -> None:
         if self.status != "requested":
-            raise RuleViolated("the survey is not waiting to be sent", status=self.status)
+            raise RuleViolated("the survey is not waiting to be sent", status=self.status,
+                               rule="survey_not_pending")
         if self.is_past_deadline(now):
             raise SurveyClosed("the survey's deadline passed before it was sent",
                                expires_at=self.expires_at.isoformat())
@@ -266,9 +267,10 @@ class Survey(RemembersCommands):
         if self.status != "sent" or self.channel != SurveyChannel.TABLET:
             raise RuleViolated("only a survey sent to the window's tablet and still waiting is "
                                "asked again elsewhere", status=self.status,
-                               channel=self.channel)
+                               channel=self.channel, rule="survey_not_at_tablet")
         if channel == SurveyChannel.TABLET:
-            raise RuleViolated("a survey is redirected away from the tablet", channel=channel)
+            raise RuleViolated("a survey is redirected away from the tablet", channel=channel,
+                               rule="survey_redirect_to_tablet")
         if self.is_past_deadline(now):
             raise SurveyClosed("the survey's deadline passed before it was asked again",
                                expires_at=self.expires_at.isoformat())
@@ -374,10 +376,11 @@ class Survey(RemembersCommands):
     def expire(self, now: datetime, meta: Meta) -> None:
         if not self.is_open:
             raise RuleViolated("only a survey still waiting for an answer expires",
-                               status=self.status)
+                               status=self.status, rule="survey_expires_waiting_only")
         if not self.is_past_deadline(now):
             raise RuleViolated("the survey's deadline has not passed yet",
-                               expires_at=self.expires_at.isoformat())
+                               expires_at=self.expires_at.isoformat(),
+                               rule="survey_deadline_not_passed")
         self._expired(survey_id=self.id, purpose=self.purpose,
                       was_sent=self.status == "sent", meta=self.meta_for(meta))
 
@@ -390,7 +393,7 @@ class Survey(RemembersCommands):
                  because: WithdrawalCause = WithdrawalCause.REOPENED) -> None:
         if not self.is_open:
             raise RuleViolated("only a survey still waiting for an answer can be withdrawn",
-                               status=self.status)
+                               status=self.status, rule="survey_withdraw_waiting_only")
         self._withdrawn(survey_id=self.id, reason=reason, because=because.value,
                         meta=self.meta_for(meta))
 
@@ -457,7 +460,8 @@ class Rectification(RemembersCommands):
         counted_from = calendar.local_day(meta["occurred_at"])
         deadline_on = calendar.add_working_days(counted_from, working_days)
         if not survey.is_bad_review:
-            raise RuleViolated("only a bad review opens a rectification", level=survey.level)
+            raise RuleViolated("only a bad review opens a rectification", level=survey.level,
+                               rule="bad_review_only")
         rectification_id = rectification_id_for(survey.id)
         summary = survey.comment[:SUMMARY_LENGTH]
         low = sorted(a for a, mark in survey.aspects.items() if mark <= 2)
@@ -573,7 +577,8 @@ class Rectification(RemembersCommands):
         track's days from the first triage, not from the change: triaged again on each
         deadline day, the deadline moved on for ever and was never missed."""
         if self.status != "open":
-            raise RuleViolated("only an open rectification is triaged", status=self.status)
+            raise RuleViolated("only an open rectification is triaged", status=self.status,
+                               rule="rectification_not_open")
         self.check_not_own_work(meta.get("actor"), "a bad review is triaged")
         if self.deadline_on < max(today, as_of or today):
             raise RuleViolated("the rectification's deadline has passed: it stays missed; "
@@ -629,7 +634,8 @@ class Rectification(RemembersCommands):
                                   appeal=self.appeal)
         self.check_not_own_work(decider, "an appeal is decided")
         if decision is AppealDecision.UPHELD and grounds is None:
-            raise RuleViolated("an upheld appeal says its grounds: malicious or mistaken")
+            raise RuleViolated("an upheld appeal says its grounds: malicious or mistaken",
+                               rule="appeal_grounds_needed")
         self._appeal_decided(rectification_id=self.id, survey_id=self.survey_id,
                              decision=decision.value,
                              grounds=grounds.value if grounds is not None else None,
@@ -648,7 +654,7 @@ class Rectification(RemembersCommands):
     def complete(self, outcome: str, actions: str, completed_on: date, meta: Meta) -> None:
         if self.status != "open":
             raise RuleViolated("the rectification's outcome is already recorded",
-                               status=self.status)
+                               status=self.status, rule="outcome_recorded_once")
         self._completed(rectification_id=self.id, outcome=outcome, actions=actions,
                         deadline_on=self.deadline_on, completed_on=completed_on,
                         on_time=completed_on <= self.deadline_on, meta=self.meta_for(meta),
@@ -683,7 +689,7 @@ class Rectification(RemembersCommands):
         """Ask the resident again: the revisit survey, created beside this event."""
         if self.status != "completed":
             raise RuleViolated("a revisit follows the rectification's outcome",
-                               status=self.status)
+                               status=self.status, rule="revisit_after_outcome")
         return self._revisit(1, channel, send_at, expires_at, meta)
 
     def ask_again(self, expired_survey_id: UUID, send_at: datetime, expires_at: datetime,

@@ -81,7 +81,8 @@ class ReportedMonth(RemembersCommands):
     def check_closable(month: date, today: date) -> None:
         """A month is named by its first day and closed once it has ended."""
         if month.day != 1:
-            raise RuleViolated("a month is named by its first day", month=month.isoformat())
+            raise RuleViolated("a month is named by its first day", month=month.isoformat(),
+                               rule="month_first_day")
         if today <= month_end(month):
             raise RuleViolated("a month is closed once it has ended",
                                month=month.isoformat()[:7], rule="period_not_ended")

@@ -62,7 +62,8 @@ async def case_survey_qr(case_id: UUID, request: Request, pool: PoolDep,
         served = {row["clerk_id"], *row["served_by"]}
         if staff.role == "clerk" and staff.sub not in served:
             raise problem(403, "forbidden", "the survey's QR code is shown to the clerk who "
-                                            "served the case only")
+                                            "served the case only",
+                          rule="survey_qr_served_only")
     if row is None or row["status"] != "sent" or row["expires_at"] <= now:
         raise problem(404, "survey_not_waiting",
                       f"no survey of case {case_id} waits at the window", id=str(case_id))

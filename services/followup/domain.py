@@ -396,7 +396,7 @@ class FollowUp(RemembersCommands):
     def check_open(self, what: str) -> None:
         if self.status not in OPEN:
             raise RuleViolated(f"cannot {what} a follow-up that is {self.status}",
-                               status=self.status)
+                               status=self.status, rule="follow_up_status")
 
     # -- time passes ------------------------------------------------------------------------
 
@@ -561,7 +561,7 @@ class FollowUp(RemembersCommands):
             raise RuleViolated(
                 f"{NO_CONTACT_REASON}: record the task as done with the channel "
                 f"'{ContactChannel.NONE}' (or '{ContactChannel.COUNTER}' when they came in)",
-                channel=channel)
+                channel=channel, rule="no_contact")
         attempt = self.unreached + 1
         # Only an attempt to reach the resident where they are is tried again: a task done
         # from the case file (channel none) or a resident who came in (counter) is not an
@@ -812,7 +812,7 @@ class FollowUp(RemembersCommands):
         self.check_open("escalate")
         if self.status == "escalated":
             raise RuleViolated("the follow-up is already escalated",
-                               escalated_to=self.escalated_to)
+                               escalated_to=self.escalated_to, rule="escalated_once")
         self._escalated(escalated_to=supervisor,
                         overdue_working_days=self._overdue_days(calendar, now),
                         by_scheduler=False, reason=reason, meta=meta)
@@ -981,7 +981,7 @@ class Obligation(RemembersCommands):
         gives. Not on whether the scheduler saw the period missed: one fulfilled after its
         grace while the scheduler was down is late all the same (and is not missed after)."""
         if not self.active:
-            raise RuleViolated("the obligation is no longer watched")
+            raise RuleViolated("the obligation is no longer watched", rule="obligation_ended")
         period = period_due_on or self.next_due_on
         if period == self.next_due_on:
             following = self._period_on(self.period + 1)
@@ -1096,7 +1096,7 @@ class Obligation(RemembersCommands):
 
     def end(self, reason: str, meta: Meta) -> None:
         if not self.active:
-            raise RuleViolated("the obligation is no longer watched")
+            raise RuleViolated("the obligation is no longer watched", rule="obligation_ended")
         self._ended(reason=reason, meta=meta)
 
     @event("ObligationEnded")

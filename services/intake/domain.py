@@ -371,7 +371,8 @@ class Case(RemembersCommands):
         when ``occurred_at`` stands."""
         if self.resident_id is None:
             raise RuleViolated("a recurring obligation needs a resident to contact; "
-                               "the case was opened without a resident id")
+                               "the case was opened without a resident id",
+                               rule="resident_needed")
         self._obligation_declared(obligation_id=obligation_id, description=description,
                                   cadence=cadence, next_due_on=next_due_on, meta=meta,
                                   tracked_from=tracked_from, judged_at=judged_at)
@@ -470,7 +471,8 @@ class Case(RemembersCommands):
         on time in 按时办结率. Its extension is the supervisor's (``move_due_date``). The
         resident's word renews it (``hear_unsolved``)."""
         if self.status != "resolved":
-            raise RuleViolated("only a resolved case can be reopened", status=self.status)
+            raise RuleViolated("only a resolved case can be reopened", status=self.status,
+                               rule="reopen_resolved_only")
         self._reopened(reason=reason, meta=meta)
         if self.overdue_on(today) and not self.approves_extension(meta.get("actor"), supervisor):
             return

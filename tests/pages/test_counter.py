@@ -42,6 +42,16 @@ async def pick_item(page: Page, query: str, name_zh: str) -> None:
     await expect(page.locator("#item-picked")).to_contain_text(name_zh)
 
 
+async def case_heard(page: Page, center: Center, clerk: str, counter: str, words: str) -> None:
+    """A clerk signed in at ``counter`` opens a 低保 case and records the resident's ``words``
+    (step 1), the start of many a story at the counter."""
+    await sign_in(page, center, clerk, counter)
+    await pick_item(page, "低保", "最低生活保障")
+    await page.click("#open-case")
+    await page.fill("#words", words)
+    await page.click("form[data-op=hear] button[type=submit]")
+
+
 async def saved(page: Page, types: list[str]) -> None:
     """The timeline shows exactly these events, saved, in this order."""
     timeline = page.locator("#timeline li.saved")

@@ -12,7 +12,7 @@ from pathlib import Path
 from playwright.async_api import Browser, BrowserContext, expect
 
 from tests.pages.center import Center, screenshot
-from tests.pages.test_counter import pick_item, saved, sign_in
+from tests.pages.test_counter import case_heard, saved, sign_in
 
 CENTER = "SH-PD-HUAMU"
 
@@ -21,11 +21,8 @@ async def test_a_hard_case_is_escalated_referred_and_handed_over_from_the_page(
         center: Center, browser: Browser, desk: BrowserContext, screenshots: Path) -> None:
     followup = center.client("followup", "clerk-094", "clerk", CENTER)
     page = await desk.new_page()
-    await sign_in(page, center, "clerk-094", "window-6")
-    await pick_item(page, "低保", "最低生活保障")
-    await page.click("#open-case")
-    await page.fill("#words", "家里老人卧床，低保材料跑了三趟还没办下来。")
-    await page.click("form[data-op=hear] button[type=submit]")
+    await case_heard(page, center, "clerk-094", "window-6",
+                     "家里老人卧床，低保材料跑了三趟还没办下来。")
 
     # 帮办: a named colleague is to help.
     await page.select_option("#action-kind", "escalated")

@@ -13,7 +13,7 @@ from typing import Any
 from playwright.async_api import BrowserContext, Page, expect
 
 from tests.pages.center import Center, screenshot
-from tests.pages.test_counter import pick_item, saved, sign_in
+from tests.pages.test_counter import case_heard, pick_item, saved, sign_in
 from tests.support import wait_until
 
 CENTER = "SH-PD-HUAMU"
@@ -45,11 +45,7 @@ async def case_of(page: Page, center: Center, clerk: str, steps: int) -> dict[st
 async def test_a_refused_step_and_an_unsaved_deadline_stop_the_case_being_resolved(
         center: Center, desk: BrowserContext, screenshots: Path) -> None:
     page = await desk.new_page()
-    await sign_in(page, center, "clerk-031", "window-4")
-    await pick_item(page, "低保", "最低生活保障")
-    await page.click("#open-case")
-    await page.fill("#words", "我想申请低保，家里只有我一个劳动力。")
-    await page.click("form[data-op=hear] button[type=submit]")
+    await case_heard(page, center, "clerk-031", "window-4", "我想申请低保，家里只有我一个劳动力。")
     await saved(page, ["CaseOpened", "RequestHeard"])
 
     # A referral without where to: intake refuses it; what was typed stays, the field is named.

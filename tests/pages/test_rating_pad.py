@@ -12,7 +12,7 @@ import httpx
 from playwright.async_api import Browser, BrowserContext, Page, expect
 
 from tests.pages.center import Center, screenshot
-from tests.pages.test_counter import pick_item, saved, sign_in
+from tests.pages.test_counter import case_heard, saved
 from tests.pages.test_survey_and_board import answer, send_answer
 from tests.support import wait_until
 
@@ -56,11 +56,7 @@ async def test_the_pad_at_window_1_asks_the_resident_as_soon_as_the_clerk_resolv
 
     # The clerk at window 1 serves a resident and resolves the case.
     page = await desk.new_page()
-    await sign_in(page, center, "clerk-081", "window-1")
-    await pick_item(page, "低保", "最低生活保障")
-    await page.click("#open-case")
-    await page.fill("#words", "想问低保年审要带什么。")
-    await page.click("form[data-op=hear] button[type=submit]")
+    await case_heard(page, center, "clerk-081", "window-1", "想问低保年审要带什么。")
     await page.click("form[data-op=resolve] button[type=submit]")
     await saved(page, ["CaseOpened", "RequestHeard", "CaseResolved"])
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import ast
 import functools
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -51,19 +52,37 @@ def _code_in(node: ast.AST) -> str | None:
 
 
 @functools.cache
+def _parsed(path: Path) -> ast.AST:
+    return ast.parse(path.read_text(encoding="utf-8"))
+
+
+def _nodes(*roots: str) -> list[tuple[str, ast.AST]]:
+    """Every node of the Python files under ``roots`` (a folder or a file), with where it is."""
+    out: list[tuple[str, ast.AST]] = []
+    for root in roots:
+        paths = [ROOT / root] if root.endswith(".py") else sorted((ROOT / root).rglob("*.py"))
+        for path in paths:
+            out += [(f"{path.relative_to(ROOT)}:{getattr(node, 'lineno', 0)}", node)
+                    for node in ast.walk(_parsed(path))]
+    return out
+
+
+def _calls(*roots: str) -> list[tuple[str, ast.Call]]:
+    """Every call in the Python files under ``roots``, with where it is."""
+    return [(where, node) for where, node in _nodes(*roots) if isinstance(node, ast.Call)]
+
+
+def codes_answered(*roots: str) -> frozenset[str]:
+    """Every error code answered under ``roots`` (folders, or a file), read from the source
+    (so a new error is found without anyone listing it): each error class's ``code``
+    attribute, and each code a route or the front door answers by name."""
+    return frozenset(c for _, node in _nodes(*roots) if isinstance(c := _code_in(node), str))
+
+
+@functools.cache
 def error_codes() -> frozenset[str]:
-    """Every error code the services can answer, read from the source (so a new error is
-    found without anyone listing it): each error class's ``code`` attribute in ``services/``
-    and ``shared/``, and each code a route or the front door answers by name."""
-    codes: set[str] = set()
-    for root in ("services", "shared"):
-        for path in (ROOT / root).rglob("*.py"):
-            text = path.read_text(encoding="utf-8")
-            if "code" not in text and "AuthError" not in text:
-                continue
-            codes.update(c for node in ast.walk(ast.parse(text))
-                         if isinstance(c := _code_in(node), str))
-    return frozenset(codes)
+    """Every error code the services can answer (``services/`` and ``shared/``)."""
+    return codes_answered("services", "shared")
 
 
 def test_the_error_codes_are_found() -> None:
@@ -90,3 +109,69 @@ def test_no_refusal_on_the_counter_page_is_shown_in_the_services_own_english() -
            for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
            if "t(" in line and "message: err.message" in line]
     assert raw == []
+
+
+#: What the counter page's calls reach: intake's routes, what intake forwards of feedback's
+#: (the survey's QR code, ``services/intake/window_survey.py``), and shared's front door.
+COUNTER_SOURCES = ("services/intake", "shared", "services/feedback/survey_qr.py")
+
+
+
+
+def _name(call: ast.Call) -> str:
+    return getattr(call.func, "id", getattr(call.func, "attr", "")) or ""
+
+
+def rules_answered(*roots: str) -> dict[str, set[str]]:
+    """Every ``details.rule`` a refusal under ``roots`` gives (``rule="..."``), with the
+    details given beside it at every such refusal (what its words may fill in)."""
+    rules: dict[str, set[str]] = {}
+    for _, call in _calls(*roots):
+        kw = {k.arg: k.value for k in call.keywords if k.arg}
+        rule = kw.get("rule")
+        if isinstance(rule, ast.Constant) and isinstance(rule.value, str):
+            given = set(kw) - {"rule"}
+            rules[rule.value] = rules[rule.value] & given if rule.value in rules else given
+    return rules
+
+
+def test_every_rule_violated_names_its_rule_and_every_invalid_command_its_field() -> None:
+    """A page says a refusal by its ``details.rule`` (or, for an invalid command, the field),
+    never by the English sentence: a RuleViolated without a rule reached the counter page's
+    catch-all words with the service's message in the Chinese text."""
+    bare = [where for where, call in _calls("services", "shared")
+            if (_name(call) == "RuleViolated"
+                and not any(k.arg == "rule" and isinstance(k.value, ast.Constant)
+                            for k in call.keywords))
+            or (_name(call) == "InvalidCommand"
+                and not any(k.arg in ("field", "rule") for k in call.keywords))]
+    assert bare == []
+
+
+def test_the_rules_are_found() -> None:
+    assert {"heard_first", "case_resolved", "reopen_resolved_only", "plan_item",
+            "survey_qr_served_only"} <= set(rules_answered(*COUNTER_SOURCES))
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_every_rule_a_counter_route_answers_has_words_on_the_counter_page(lang: str) -> None:
+    """Each rule has its own words, whose placeholders are details every refusal of that rule
+    gives (``{case_item}``, ``{owner}``): filled in, never left as braces."""
+    words = json.loads((WEB / "strings.json").read_text(encoding="utf-8"))[lang]
+    rules = rules_answered(*COUNTER_SOURCES)
+    assert sorted(r for r in rules if f"rule_{r}" not in words) == []
+    unfilled = {r: sorted(set(re.findall(r"\{(\w+)\}", words[f"rule_{r}"])) - given)
+                for r, given in rules.items()}
+    assert {r: left for r, left in unfilled.items() if left} == {}
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_no_refusal_words_on_the_counter_page_carry_the_services_message(lang: str) -> None:
+    """``code_invalid_command``, ``code_rule_violated`` ... put the service's English
+    ``{message}`` into the Chinese text; their words are the page's own now."""
+    words = json.loads((WEB / "strings.json").read_text(encoding="utf-8"))[lang]
+    assert sorted(k for k, v in words.items() if k.startswith(("code_", "rule_", "refused_"))
+                  and "{message}" in v) == []
+    js = (WEB / "static" / "counter.js").read_text(encoding="utf-8")
+    explain = js[js.index("function explain("):js.index("export function refusal(")]
+    assert "error.message" not in explain

@@ -5,7 +5,7 @@
 // role, center) say who signs in. Either way the session stays in this tab's sessionStorage
 // and its token goes with every API call as ``Authorization: Bearer``.
 
-import { ApiError, api, claimsOf, clearSession, h, saveSession, session, t } from "/ui/shared/ui.js";
+import { ApiError, api, claimsOf, clearSession, h, refusalWords, saveSession, session, t } from "/ui/shared/ui.js";
 import { beginSignIn, finishSignIn, keepFresh, oidcConfig, signOutAtProvider } from "/ui/shared/oidc.js";
 
 const $ = (sel) => document.querySelector(sel);
@@ -20,7 +20,8 @@ export function identityOf(token) {
 function expired(s) { return s?.exp && s.exp * 1000 < Date.now(); }
 
 function reasonOf(err) {
-  if (err instanceof ApiError) return `${err.code}: ${err.message}`;
+  // In the page's words, never the service's English; the code for whoever sets sign-in up.
+  if (err instanceof ApiError) return `${refusalWords(err)}（${err.code}）`;
   return err?.code ? `${err.code}${err.message && err.message !== err.code ? `: ${err.message}` : ""}` : String(err?.message || err);
 }
 

@@ -95,6 +95,22 @@ export class ApiError extends Error {
   }
 }
 
+/** Why a call was refused, in the page's own words (its strings): ``rule_<details.rule>``,
+ *  else ``code_<code>``, each filled from the details, else ``refused_<status>``,
+ *  ``refused_<4xx|5xx>``, ``refused_other`` (with the code); ``refused_network`` when no
+ *  answer came. Never the error's ``message``, the service's (or the browser's) English; a
+ *  page's own slip goes to the console. */
+export function refusalWords(err) {
+  const known = (key) => (STRINGS[current]?.[key] ?? STRINGS.zh?.[key]) !== undefined;
+  if (err instanceof NetworkError) return t("refused_network");
+  if (!(err instanceof ApiError)) { console.error(err); return t("refused_unexpected"); }
+  const d = err.details;
+  if (d.rule && known(`rule_${d.rule}`)) return t(`rule_${d.rule}`, d);
+  if (known(`code_${err.code}`)) return t(`code_${err.code}`, d);
+  const status = [`refused_${err.status}`, `refused_${Math.floor(err.status / 100)}xx`].find(known);
+  return status ? t(status) : t("refused_other", { code: err.code });
+}
+
 export function authHeaders() {
   const s = session();
   const out = {};

@@ -5,7 +5,7 @@
 
 import {
   ApiError, NetworkError, api, applyI18n, centerZone, dayIn, fmtDate, fmtTime, h, initLang, newKey,
-  onLangChange, t,
+  onLangChange, refusalWords, t,
 } from "/ui/shared/ui.js";
 import { currentSession, setupSignIn, showSignIn, signOut } from "/ui/shared/signin.js";
 
@@ -322,7 +322,7 @@ async function write(id, path, body) {
     editing.delete(`appeal:${id}`);
     note.textContent = t("saved");
   } catch (err) {
-    note.textContent = t("failed", { message: err.message });
+    note.textContent = t("failed", { message: refusalWords(err) });
     return;
   }
   await refresh();
@@ -472,7 +472,7 @@ async function makePadCode(event) {
     const pairing = await api("/pads/pairings", { method: "POST", body: { counter_id: $("#pad-window").value } });
     out.replaceChildren(h("b", {}, pairing.code), " ", t("pad_code_until", { time: fmtTime(pairing.expires_at) }));
   } catch (err) {
-    out.textContent = t("pad_code_failed", { message: err.message });
+    out.textContent = t("pad_code_failed", { message: refusalWords(err) });
   }
 }
 

@@ -2,7 +2,7 @@
 // Idempotency-Key was made when the page was rendered, so pressing "send" twice, or again after
 // a dropped connection, records one answer.
 
-import { ApiError, NetworkError, api, t } from "/ui/shared/ui.js";
+import { ApiError, NetworkError, api, refusalWords, t } from "/ui/shared/ui.js";
 
 const form = document.getElementById("survey");
 const submit = form.querySelector(".s-submit");
@@ -31,7 +31,7 @@ function failed(err) {
   else if (err instanceof ApiError && err.status === 410) show("expired-live");
   else if (err instanceof NetworkError) fail(t("network"));
   else if (err instanceof ApiError && err.status === 429) fail(t("busy"));
-  else fail(t("error", { message: err.message }));
+  else fail(t("error", { message: refusalWords(err) }));
 }
 
 const reasons = document.getElementById("reasons");

@@ -2,7 +2,7 @@
 
 import {
   ApiError, NetworkError, api, applyI18n, centerTodayDate, fmtDate, fmtDateTime, h, initLang, isoDay, lang,
-  newKey, onLangChange, session, t, toast,
+  newKey, onLangChange, refusalWords, session, t, toast,
 } from "/ui/shared/ui.js";
 import {
   currentSession, identityOf, setupSignIn, showSignIn, signOut as signOutEverywhere,
@@ -602,7 +602,8 @@ const REASONS = {
 };
 
 /** Why intake refused a step, in the page's language: ``[{name, text}]``, a field's reasons
- *  from ``details.fields`` (or ``details.field``), else the rule or the code. */
+ *  from ``details.fields`` (or ``details.field``), else the rule (``details.rule``, whatever
+ *  the code: a 403 has rules too), else the code. */
 function explain(error, form) {
   const d = error.details || {};
   const fields = d.fields || (d.field ? [{ field: d.field, type: error.code }] : []);
@@ -616,16 +617,20 @@ function explain(error, form) {
     return { name, text: `${labelOf(form, name)}：${reason}` };
   });
   if (out.length) return out;
-  if (error.code === "rule_violated" && has(`rule_${d.rule}`)) return [{ text: t(`rule_${d.rule}`) }];
-  if (has(`code_${error.code}`)) return [{ text: t(`code_${error.code}`, { message: error.message }) }];
-  return [{ text: t("refused_other", { message: error.message }) }];
+  // Never the error's ``message``: that is the service's English. Placeholders come from the
+  // details (ids, days, codes); the words for every rule and code are in strings.json
+  // (tests/unit/test_counter_page_words.py).
+  if (d.rule && has(`rule_${d.rule}`)) return [{ text: t(`rule_${d.rule}`, d) }];
+  if (has(`code_${error.code}`)) return [{ text: t(`code_${error.code}`, d) }];
+  return [{ text: t("refused_other", { code: error.code }) }];
 }
 
 /** Why a call failed, in the page's language: an API's refusal by its code (``explain``:
- *  every code has its words in strings.json), else what went wrong (the network). The
+ *  every code has its words in strings.json), else the network; never a message in the
+ *  browser's or the service's English (a page's own slip goes to the console). The
  *  eligibility hints' card (hints.js) says its refusals with it too. */
 export function refusal(err) {
-  return err instanceof ApiError ? explain(err).map((r) => r.text).join("；") : err.message;
+  return err instanceof ApiError ? explain(err).map((r) => r.text).join("；") : refusalWords(err);
 }
 
 /** A field's own message under it (the page's, not the browser's pop-up). */

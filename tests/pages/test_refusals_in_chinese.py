@@ -1,0 +1,57 @@
+"""A clerk or a supervisor reading Chinese sees no English sentence from the server when a
+service refuses: a handover of a case to its own clerk on the counter page ("此步骤现在不能
+进行：the case is already theirs" before), a month closed before it ended from the board
+("未能保存：a month is closed once it has ended" before). The English page stays English."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from playwright.async_api import BrowserContext, Page, expect
+
+from tests.pages.center import Center
+from tests.pages.test_bad_review_board import open_board
+from tests.pages.test_counter import case_heard, saved
+
+#: An English sentence: three Latin words in a row (ids like ``clerk-033`` are not one).
+ENGLISH = re.compile(r"[A-Za-z]+ [A-Za-z]+ [A-Za-z]+")
+
+
+async def hand_over_to(page: Page, clerk: str) -> str:
+    form = page.locator("form[data-op=handover]")
+    await page.fill("#handover-to", clerk)
+    await page.fill("#handover-reason", "由本人继续办理")
+    await form.locator("button[type=submit]").click()
+    refusal = form.locator(".refusal")
+    await expect(refusal).to_be_visible()
+    return await refusal.inner_text()
+
+
+async def test_a_case_handed_to_its_own_clerk_is_refused_in_the_clerks_language(
+        center: Center, desk: BrowserContext) -> None:
+    page = await desk.new_page()
+    await case_heard(page, center, "clerk-033", "window-4", "我想申请低保。")
+    await saved(page, ["CaseOpened", "RequestHeard"])
+
+    said = await hand_over_to(page, "clerk-033")
+    assert "本案已由 clerk-033 承办，无需转交" in said and not ENGLISH.search(said), said
+
+    await page.click("[data-lang-button=en]")
+    said = await hand_over_to(page, "clerk-033")
+    assert "The case is already clerk-033's" in said, said
+
+
+async def test_a_month_closed_before_it_ended_is_refused_on_the_board_in_chinese(
+        center: Center, desk: BrowserContext) -> None:
+    board = await open_board(desk, center)
+    said = await board.evaluate("""async (key) => {
+        const ui = await import("/ui/shared/ui.js");
+        try {
+            await ui.api("/periods/SH-PD-ZHANGJIANG/2099-01/close", { method: "POST", key });
+        } catch (err) {
+            return [err.code, err.details.rule, ui.refusalWords(err)];
+        }
+        return null;
+    }""", f"close-{uuid.uuid4()}")
+    assert said == ["rule_violated", "period_not_ended", "该月（2099-01）尚未结束，不能关账"]
