@@ -22,11 +22,13 @@ is changed.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import warnings
 from collections.abc import Hashable
 from typing import Annotated, Any, cast
 
+from annotated_types import BaseMetadata
 from pydantic import Field, TypeAdapter
 
 try:  # FastAPI 0.165's pydantic-2 field (what every parameter and response goes through)
@@ -43,7 +45,21 @@ _installed = False
 replaced: Any = None
 
 
-def _typed(value: Any) -> tuple[type, Any]:
+def _typed(value: Any) -> Any:
+    """``value`` with its type, and the types of what it holds: a constraint ``Gt(1)`` equals
+    ``Gt(1.0)`` in Python but is written ``1.0`` into the OpenAPI document, and pydantic's own
+    general metadata (``Field(pattern=...)``'s) compares by identity though FastAPI makes a new
+    one at each analysis (one more adapter kept per app built, never found again)."""
+    if isinstance(value, tuple):
+        return (tuple, tuple(_typed(v) for v in value))
+    if isinstance(value, BaseMetadata) and not isinstance(value, type):
+        if dataclasses.is_dataclass(value):
+            held = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+        elif type(value).__eq__ is object.__eq__ and hasattr(value, "__dict__"):
+            held = vars(value)
+        else:
+            return (type(value), value)
+        return (type(value), tuple(sorted((n, _typed(v)) for n, v in held.items())))
     return (type(value), value)
 
 

@@ -351,13 +351,33 @@ async def unapplied(settings: Settings, log: list[LogEntry],
 AUDIT_POLL_S = 0.1
 
 
+@dataclass
+class Settling:
+    """When the audit's looks say the log has settled: two looks in a row that each found
+    everything published and applied, with the log the same length in both.
+
+    One clean look is not enough, nor one clean look after a look that merely counted as many
+    events: a look reads the log, then the stores, then the consumers' tracking, so a consumer
+    that commits an event's effect and the derived event it records (one transaction) between
+    the store's read and the tracking's read is seen caught up with the derived event neither
+    on the stream nor in the store. The look before that one found the consumer behind."""
+
+    last_len: int = -1
+    last_clean: bool = False
+
+    def look(self, log_len: int, clean: bool) -> bool:
+        settled = clean and self.last_clean and log_len == self.last_len
+        self.last_len, self.last_clean = log_len, clean
+        return settled
+
+
 async def wait_all_applied(settings: Settings, services: Iterable[str],
                            timeout: float = 60.0) -> tuple[list[LogEntry], dict[str, list[str]]]:
     """Until every service's stored events are on the stream and every consumer has applied
     everything of its subjects (derived events of follow-up and feedback included, so also
     until the log has settled)."""
     deadline = time.monotonic() + timeout
-    last_len = -1
+    settling = Settling()
     services = list(services)
     while True:
         try:
@@ -374,10 +394,9 @@ async def wait_all_applied(settings: Settings, services: Iterable[str],
             unpublished[service] = len(set(await stored_positions(settings, service))
                                        - on_stream)
         behind = await unapplied(settings, log, consumers) if consumers else {}
-        settled = len(log) == last_len
-        if not any(unpublished.values()) and not any(behind.values()) and settled:
+        clean = not any(unpublished.values()) and not any(behind.values())
+        if settling.look(len(log), clean):
             return log, consumers
-        last_len = len(log)
         if time.monotonic() > deadline:
             states = await durable_states(settings, [n for n, b in behind.items() if b])
             raise AssertionError(f"not everything applied after {timeout:.0f} s: stored but "

@@ -73,3 +73,59 @@ def test_the_shared_adapter_is_built_as_fastapis_own_field_builds_it() -> None:
     assert field_adapters.replaced is not None
     source = inspect.getsource(field_adapters.replaced)
     assert hashlib.sha256(source.encode()).hexdigest()[:16] == "5d3689614a475b63", source
+
+
+def test_a_constraint_written_as_a_float_is_not_the_same_constraint_written_as_an_int() -> None:
+    """Gt(1) == Gt(1.0) in Python, but the OpenAPI document says exclusiveMinimum 1.0 for the
+    second: a field sharing the first's adapter published the other number."""
+    import annotated_types as at
+
+    def key(annotation: object, *metadata: object, **attributes: object) -> object:
+        return field_key(annotation, list(metadata), attributes)
+
+    assert key(int, at.Gt(1)) != key(int, at.Gt(1.0))
+    assert key(int, at.Gt(1)) == key(int, at.Gt(1))
+    assert key(tuple[int, ...], default=(1,)) != key(tuple[int, ...], default=(True,))
+
+    router_ = APIRouter()
+
+    @router_.get("/whole")
+    def whole(n: Annotated[int, Query(gt=1)]) -> int:
+        return n
+
+    @router_.get("/written-as-float")
+    def written_as_float(n: Annotated[int, Query(gt=1.0)]) -> int:
+        return n
+
+    app = new_app()
+    app.include_router(router_)
+    schema = app.openapi()["paths"]["/written-as-float"]["get"]["parameters"][0]["schema"]
+    assert repr(schema["exclusiveMinimum"]) == "1.0"
+
+
+def test_building_the_same_apps_again_keeps_no_more_adapters() -> None:
+    """pydantic's metadata of Field(pattern=...) compares by identity, and FastAPI makes a new
+    one each time it analyses a route: each app built kept one more adapter for good."""
+    assert field_key(str, Field(pattern="^a$").metadata, {}) == field_key(
+        str, Field(pattern="^a$").metadata, {})
+    assert field_key(str, Field(pattern="^a$").metadata, {}) != field_key(
+        str, Field(pattern="^b$").metadata, {})
+
+    router_ = APIRouter()
+
+    @router_.get("/cases")
+    def cases(status: Annotated[str | None, Query(alias="status", pattern="^(open|resolved)$")]
+              = None) -> str | None:
+        return status
+
+    def build() -> None:
+        app = new_app()
+        app.include_router(router_)
+        with TestClient(app) as client:
+            assert client.get("/cases", params={"status": "shut"}).status_code == 422
+
+    build()
+    kept = len(field_adapters._ADAPTERS)
+    build()
+    build()
+    assert len(field_adapters._ADAPTERS) == kept
