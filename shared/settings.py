@@ -207,7 +207,8 @@ class Settings(BaseSettings):
         "relay, schedulers, reads) may run: PostgreSQL's statement_timeout, and the client's "
         "own timeout 5 s later (a backend that hangs without answering). A consumer whose "
         "batch times out hands it back and tries again with back-off: nothing is "
-        "dead-lettered for it; /ready says degraded. 0: no limit."))
+        "dead-lettered for it; /ready says degraded. A request answers 503 "
+        "statement_timed_out. 0: no limit."))
     db_idle_in_transaction_timeout_s: float = Field(60.0, ge=0, description=(
         "PostgreSQL ends a session of the pool left idle inside a transaction this long "
         "(idle_in_transaction_session_timeout): its locks go with it. 0: no limit."))

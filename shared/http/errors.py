@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import structlog
 from eventsourcing.persistence import PersistenceError
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
@@ -12,6 +13,12 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.kernel.errors import CommandError, Unavailable
+from shared.readmodels.pool import ENDED_BY_SERVER
+
+log = structlog.get_logger("sixstep.http")
+
+#: Seconds a caller waits before trying again a request whose statement ran out of time.
+TIMED_OUT_RETRY_AFTER_S = 5
 
 
 class ErrorBody(BaseModel):
@@ -35,8 +42,8 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 ERRORS = error_responses(400, 401, 403, 404, 409, 422, 503, 504)
 """What any service's routes may answer besides success: a malformed request or header (400),
 no or a bad token (401), another center's or role's (403), nothing there (404), a rule or a
-stale If-Match (409), an invalid command (422), the store down (503), the read model behind a
-read's ``?after=`` (504)."""
+stale If-Match (409), an invalid command (422), the store down or a statement out of time (503),
+the read model behind a read's ``?after=`` (504)."""
 
 
 def error_response(status: int, code: str, message: str,
@@ -58,6 +65,24 @@ def install_error_handlers(app: FastAPI) -> None:
         # A read of the store before the command reached group commit failed (the store is
         # away): nothing was recorded.
         return await _command_error(_, Unavailable(f"the event store is unavailable: {exc}"))
+
+    async def _timed_out(request: Request, exc: Exception) -> JSONResponse:
+        # PostgreSQL ended a statement of the pool (DB_STATEMENT_TIMEOUT_S; a lock held
+        # elsewhere, a slow query) and rolled its transaction back. Before, a bare 500 that
+        # said nothing of it. The route's template, not its path: no id of anyone logged.
+        route = request.scope.get("route")
+        log.warning("http.statement_timed_out", route=getattr(route, "path", None),
+                    method=request.method, error=f"{type(exc).__name__}: {str(exc)[:200]}")
+        response = error_response(
+            503, "statement_timed_out", "a database statement ran out of time "
+            "(DB_STATEMENT_TIMEOUT_S: a lock held elsewhere, or a slow query) and was rolled "
+            "back; try again after Retry-After seconds (a write with the same Idempotency-Key)",
+            {"error": type(exc).__name__})
+        response.headers["Retry-After"] = str(TIMED_OUT_RETRY_AFTER_S)
+        return response
+
+    for timed_out in ENDED_BY_SERVER:
+        app.add_exception_handler(timed_out, _timed_out)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:

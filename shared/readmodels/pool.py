@@ -13,12 +13,16 @@ from shared.settings import Settings
 #: backend that answers nothing (stopped, its host gone) is given up on by the client.
 CLIENT_GRACE_S = 5.0
 
-#: What a statement that ran out of time raises: PostgreSQL's statement_timeout and
-#: lock_timeout (``57014``, ``55P03``), its idle_in_transaction_session_timeout (``25P03``,
-#: the session then gone), and the client's own wait (``TimeoutError``).
-TIMED_OUT: tuple[type[BaseException], ...] = (
+#: What PostgreSQL raises when it ends a statement for its time: statement_timeout and
+#: lock_timeout (``57014``, ``55P03``), idle_in_transaction_session_timeout (``25P03``, the
+#: session then gone). The statement's transaction is rolled back.
+ENDED_BY_SERVER: tuple[type[Exception], ...] = (
     asyncpg.QueryCanceledError, asyncpg.LockNotAvailableError,
-    asyncpg.IdleInTransactionSessionTimeoutError, TimeoutError)
+    asyncpg.IdleInTransactionSessionTimeoutError)
+
+#: What a statement that ran out of time raises: PostgreSQL's limits (``ENDED_BY_SERVER``),
+#: and the client's own wait (``TimeoutError``).
+TIMED_OUT: tuple[type[BaseException], ...] = (*ENDED_BY_SERVER, TimeoutError)
 
 
 def timeouts(settings: Settings) -> dict[str, str]:

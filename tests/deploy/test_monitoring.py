@@ -31,6 +31,8 @@ METRIC = re.compile(r"\bsixstep_[a-z0-9_]+\b")
 WATCHED = {
     "consumer lag in seconds": "sixstep_consumer_oldest_unapplied_age_seconds",
     "dead letters arriving": "sixstep_dead_letters_total",
+    "a consumer's statements running out of time, again and again":
+        "sixstep_consumer_store_timeouts_total",
     "relay behind": "sixstep_relay_unpublished_age_seconds",
     "events out of store order on the stream": "sixstep_relay_out_of_order_total",
     "parked rules": "sixstep_parked_rules",
