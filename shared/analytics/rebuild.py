@@ -64,7 +64,8 @@ from shared.analytics.replay import (
     covering,
 )
 from shared.bus.connection import covers
-from shared.bus.consumer import TRACKING_DDL, base_consumer, durables_of
+from shared.bus.consumer import TRACKING_DDL, durables_of
+from shared.bus.durable_names import base_consumer
 from shared.bus.jetstream import connect
 from shared.bus.stream_identity import check_stream, forget_replays, stream_seen
 from shared.contracts import Envelope

@@ -48,7 +48,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -69,6 +68,7 @@ from pydantic import ValidationError
 from shared import tracing
 from shared.bus.backoff import Backoff
 from shared.bus.connection import subject_matches
+from shared.bus.durable_names import PARTITION_SUFFIX, base_consumer
 from shared.bus.jetstream import every_consumer, publish_dead_letter
 from shared.bus.pulling import Puller, ack_each, sequence_and_delivered
 from shared.bus.stream_identity import STREAM_DDL, check_stream, stream_seen
@@ -87,16 +87,6 @@ log = structlog.get_logger("sixstep.consumer")
 STORE_TIMED_OUT: tuple[type[BaseException], ...] = (
     asyncpg.QueryCanceledError, asyncpg.LockNotAvailableError,
     asyncpg.IdleInTransactionSessionTimeoutError, TimeoutError)
-
-#: The suffix a partitioned replica's durable carries (``-p0_1``, ``-p0to15x16``; see
-#: ``Runtime.add_consumer``): ``intake-cases-p0_1`` is ``intake-cases`` on partitions 0 and 1.
-PARTITION_SUFFIX = re.compile(r"-p(?:\d+(?:_\d+)*|\d+to\d+x\d+)$")
-
-
-def base_consumer(name: str) -> str:
-    """The consumer a (possibly partitioned) durable belongs to: its handler's name."""
-    return PARTITION_SUFFIX.sub("", name)
-
 
 async def durables_of(js: JetStreamContext, stream: str, consumer: str) -> list[ConsumerInfo]:
     """The server's durables of ``consumer``: its own name's and each partitioned worker's

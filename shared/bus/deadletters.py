@@ -35,7 +35,8 @@ from nats.js.client import JetStreamContext
 from nats.js.errors import APIError, NotFoundError
 from pydantic import ValidationError
 
-from shared.bus.consumer import Handler, base_consumer
+from shared.bus.consumer import Handler
+from shared.bus.durable_names import base_consumer
 from shared.bus.jetstream import DLQ_TOKEN, dead_letter_stream, dead_letter_subject
 from shared.contracts import REGISTRY, Envelope
 from shared.contracts.decoding import decode_envelope

@@ -33,6 +33,8 @@ from datetime import datetime
 import asyncpg
 from nats.js.client import JetStreamContext
 
+from shared.bus.durable_names import base_consumer
+
 STREAM_DDL = [
     "CREATE TABLE IF NOT EXISTS consumer_stream ("
     " consumer text PRIMARY KEY, stream_created timestamptz NOT NULL,"
@@ -103,13 +105,21 @@ async def record_stream(conn: asyncpg.Connection, consumer: str, created: dateti
 
 
 async def forget_replays(conn: asyncpg.Connection, consumer: str, schema: str = "") -> None:
-    """Drop ``consumer``'s record of the dead letters it replayed (``consumer_replays``, in
+    """Drop the record of the dead letters ``consumer`` replayed (``consumer_replays``, in
     ``schema`` or on the search path), keyed by their sequences on the old stream: a letter
     of the new stream at a sequence an old one had was taken for that one, reported as
-    already applied and deleted, never applied."""
+    already applied and deleted, never applied. Every durable's of its consumer
+    (``base_consumer``), a retired split's too: a replay looks for any of them
+    (``shared.bus.deadletters._first_replay``), and a durable no longer running has no
+    stream of its own recorded to be found moved by."""
     table = f'"{schema}".consumer_replays' if schema else "consumer_replays"
-    if await conn.fetchval("SELECT to_regclass($1)", table) is not None:
-        await conn.execute(f"DELETE FROM {table} WHERE consumer = $1", consumer)
+    if await conn.fetchval("SELECT to_regclass($1)", table) is None:
+        return
+    base = base_consumer(consumer)
+    durables = [r["consumer"] for r in await conn.fetch(
+        f"SELECT DISTINCT consumer FROM {table}") if base_consumer(r["consumer"]) == base]
+    if durables:
+        await conn.execute(f"DELETE FROM {table} WHERE consumer = ANY($1::text[])", durables)
 
 
 async def forget_stream(conn: asyncpg.Connection, consumer: str, stream: StreamSeen,

@@ -20,8 +20,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from shared.bus.consumer import PARTITION_SUFFIX, base_consumer
 from shared.bus.deadletters import drop_dead_letter, read_dead_letters, repeats
+from shared.bus.durable_names import base_consumer
 from shared.bus.jetstream import connect, dead_letter_stream
 from shared.cli import app
 from shared.cli.servers import PROBE_TIMEOUT_S, SERVICES, resolve
@@ -95,7 +95,7 @@ def list_letters(
 def _owner(client: httpx.Client, headers: dict[str, str], consumer: str,
            candidates: list[str]) -> str:
     """The first service URL whose /ops/consumers knows ``consumer`` (or its handler)."""
-    base = PARTITION_SUFFIX.sub("", consumer)
+    base = base_consumer(consumer)
     asked: list[str] = []
     for url in candidates:
         try:

@@ -25,8 +25,9 @@ from nats.js.errors import NotFoundError
 from rich.console import Console
 from rich.table import Table
 
-from shared.bus.consumer import APPLIED_SEQ, REFUSED_KEY, base_consumer
+from shared.bus.consumer import APPLIED_SEQ, REFUSED_KEY
 from shared.bus.deadletters import read_dead_letters, repeats
+from shared.bus.durable_names import base_consumer
 from shared.bus.jetstream import connect, dead_letter_stream, ensure_streams, every_consumer
 from shared.bus.stream_identity import forget_stream, stream_seen
 from shared.cli import app

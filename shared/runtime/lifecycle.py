@@ -21,7 +21,6 @@ from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client.metrics import Gauge
 
 from shared.bus.consumer import (
-    PARTITION_SUFFIX,
     TRACKING_DDL,
     Consumer,
     ConsumerStats,
@@ -29,6 +28,7 @@ from shared.bus.consumer import (
     partitioned_name,
 )
 from shared.bus.deadletters import REPLAY_DDL
+from shared.bus.durable_names import base_consumer
 from shared.bus.jetstream import connect, ensure_streams_when_ready
 from shared.eventstore.application import ServiceApplication, build_application
 from shared.eventstore.group_commit import GroupCommitter
@@ -145,7 +145,7 @@ class Runtime:
         (``intake-cases-p2_3`` on a replica that owns 0-1): for dead-letter replay."""
         if consumer in self.consumers:
             return self.consumers[consumer].handler
-        base = PARTITION_SUFFIX.sub("", consumer)
+        base = base_consumer(consumer)
         for name, known in self.base_names.items():
             if known == base:
                 return self.consumers[name].handler

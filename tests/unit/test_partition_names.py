@@ -4,7 +4,8 @@ API asks the workers')."""
 
 from __future__ import annotations
 
-from shared.bus.consumer import base_consumer, partitioned_name, partitions_named
+from shared.bus.consumer import partitioned_name, partitions_named
+from shared.bus.durable_names import base_consumer
 from shared.settings import Settings
 
 
