@@ -571,6 +571,20 @@ KEPT = [
     "老石头，老龙头，解释说明，养老上门服务，小区上门",
     # too short to be an ID's tail, a counter after it, 之 in a word, offices listed
     "身份证尾号12，身份证后四位已核 5号窗口，总之女儿来了，联系人：居委会、物业",
+    # what a post does right after it, where a household is and what it has (redteam38's
+    # notes: a post opens a name since scrub10, 副主任陈刚)
+    "主任许诺下周解决，科长连忙赶到现场，主任简要介绍了政策，经理关照过要优先办理",
+    "居民江边散步时摔倒，申请人余款已退回，家属金钱上有困难，老人胡乱签了字",
+    # a town, a board, a workshop, a thing before what it did or had done; an office before
+    # its head
+    "会上，高桥镇同意协调场地。调解中，董事长同意赔偿。慰问品：毛毯已领取。车间组长已签字",
+    "金星村村长来电说明情况",
+    # cities a relative is from, before who they are
+    "吉安女儿来电，江门亲属寄来了材料，白银家人不同意，池州孩子在本区上学",
+    # a file's, a ticket's, an article's numbers in the shape of building-unit-room; the
+    # city's hotline in a note about a car
+    "档案编号12-3-0456已归档，工单号 1-12-3456 已退回，依据第2-1-105条办理",
+    "车辆乱停，居民已打京12345反映",
 
 ]
 
@@ -710,3 +724,4 @@ def test_the_residents_name_typed_with_one_homophone_wrong_is_still_hers() -> No
     assert redact("王秀兰来了，王秀才", RESIDENT) == "王秀兰来了，王秀才"
     two = KnownPerson(name="张伟")
     assert redact("坚持主张为民办事，张玮来过", two) == "坚持主张为民办事，张玮来过"
+

@@ -387,6 +387,8 @@ _PLATE_NO_CITY = re.compile(r"(?<![A-Za-z0-9])" + _PROVINCE_OF_A_PLATE
 the letter forgotten or not heard): a province's character and five digits. Not before a unit
 or 号 (沪12345号 is a document's number), nor 热线 (a hotline)."""
 _NOT_A_PLATE_AFTER = re.compile(r"\s?(?:号|热线|平台|工单)")
+_CALLED_BEFORE = re.compile(r"(?:打|拨|向|通过|致电)$")
+"""What is said before a city's hotline (已打京12345, 向沪12345反映): not before a plate."""
 
 
 #: Bounded as an address is (64 characters before the @, 255 after): unbounded, every start in
@@ -556,7 +558,8 @@ def _address_spans(text: str, english: bool = True) -> Iterator[tuple[int, int]]
                     any(len(g) >= 3 for g in m.group().strip().split("-")):
                 yield _after_divisions(text, place, start, _ESTATES), end
         for m in _ROOM_CODE.finditer(text):  # a date's year is 19xx or 20xx: 5-1-1202 is none
-            if not _MEASURE.match(text, m.end()) and not _YEAR.fullmatch(m.group()[-4:]):
+            if not _MEASURE.match(text, m.end()) and not _YEAR.fullmatch(m.group()[-4:]) \
+                    and text[m.start() - 1:m.start()] != "第" and not _a_serial(text, m.start()):
                 yield m.span()
     if not english:
         return
@@ -677,7 +680,16 @@ NOT_NAMES = ("申请", "申报", "申领", "申诉", "申办", "费用", "高龄
              "严肃", "严厉", "任期", "任职", "任命", "任务", "冷静", "温和", "费心", "齐心",
              "陈述",
              # a thing a clerk has confirmed or handed over (余额确认, 车票已领取)
-             "余额", "车票", "车位", "房号")
+             "余额", "车票", "车位", "房号",
+             # what a post does, said right after it (主任许诺, 科长连忙赶到, 经理关照过,
+             # 主任简要介绍): a post opens a name since scrub10 (副主任陈刚)
+             "许诺", "连忙", "关照", "简要",
+             # where a household is, what it has (居民江边散步, 申请人余款已退回, 家属金钱上
+             # 有困难, 老人胡乱签了字)
+             "江边", "余款", "金钱", "胡乱",
+             # who agreed or signed, a thing handed over, a workshop (董事长同意, 由车队长签字,
+             # 毛毯已领取, 车间组长, 给车间发通知)
+             "董事", "车队", "毛毯", "车间")
 """Words that begin with a surname and follow a relation word in what clerks write (家属申请,
 患者费用, 家属向社区反映): the verb or noun after 家属 is not a name."""
 NOT_A_PERSONS_NAME = frozenset((
@@ -717,7 +729,12 @@ _FROM_PLACES = ("江苏", "江西", "江阴", "安徽", "安庆", "吉林", "宁
                 "金桥", "金杨", "高桥", "高行", "高东", "康桥", "曹路", "唐镇", "周浦", "祝桥",
                 "万祥", "龚路", "马桥", "安亭", "罗店", "罗泾", "殷行", "高境", "杨行", "江桥",
                 "黄渡", "华亭", "徐行", "江川", "古美", "田林", "佘山", "白鹤", "金泽", "金汇",
-                "严桥", "凌桥")
+                "严桥", "凌桥",
+                # cities a relative is from, said before who they are (吉安女儿, 江门亲属,
+                # 白银家人, 池州孩子)
+                "池州", "娄底", "吉安", "景德镇", "毕节", "安顺", "万州", "甘孜", "白山", "白城",
+                "武威", "张掖", "白银", "石嘴山", "吴忠", "安康", "商洛", "阳泉", "吕梁", "江门",
+                "梅州", "阳江", "贺州")
 """Places a resident says they are from (我是江苏的) or lives or works in that begin with a
 surname."""
 _TOWN = frozenset("镇区县市乡")
@@ -909,6 +926,8 @@ def _full_name_titled(text: str) -> Iterator[tuple[int, int]]:
             continue  # 主任高度..., 金牌经理; 周一明局长 is a name
         start = m.start("g") if text[m.start("g")] in _SINGLE_SURNAMES else m.start()
         name = text[start:m.end("g")]
+        if text[m.end("g") - 1] == text[m.end("g")]:
+            continue  # an office and its head: 金星村村长, 红旗队队长
         if is_name(name) and name not in _UNITS_REACHED and not _ends_a_word(text, start):
             yield start, m.end()
 
@@ -1042,7 +1061,9 @@ def number_spans(text: str) -> Iterator[tuple[int, int, str]]:
                     yield m.start("n"), m.end("n"), REDACTED_PLATE
     if "车" in text or "牌" in text:  # 车牌沪12345
         for m in _PLATE_NO_CITY.finditer(text):
-            if not _MEASURE.match(text, m.end()) and not _NOT_A_PLATE_AFTER.match(text, m.end()):
+            if not _MEASURE.match(text, m.end()) and not _NOT_A_PLATE_AFTER.match(text, m.end()) \
+                    and not (m.group().endswith("12345")  # 已打京12345反映: the city's hotline
+                             and _CALLED_BEFORE.search(text, max(0, m.start() - 2), m.start())):
                 yield m.start(), m.end(), REDACTED_PLATE
     for m in _PHONE_KEYWORD.finditer(text):
         number = m.group("n")
@@ -1164,7 +1185,7 @@ def rule_spans(text: str) -> Iterator[tuple[int, int, str]]:
         for m in _DEED.finditer(text):
             n = m.group("n")
             if is_name(n) and n not in _UNITS_REACHED and n[1:] not in _KIN_WORDS \
-                    and n not in _WEEKDAYS and n not in _BEFORE_A_TITLE \
+                    and n not in _WEEKDAYS and n not in _BEFORE_A_TITLE and n[-1] not in _TOWN \
                     and not text.startswith(NOT_NAMES, m.start("n")):  # not 周一确认, 石材
                 yield m.start("n"), m.end("n"), REDACTED_NAME
     if latin:
