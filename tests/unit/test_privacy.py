@@ -585,6 +585,8 @@ KEPT = [
     # city's hotline in a note about a car
     "档案编号12-3-0456已归档，工单号 1-12-3456 已退回，依据第2-1-105条办理",
     "车辆乱停，居民已打京12345反映",
+    # a floor and a room of the center a resident is sent to
+    "请到中心三楼302室领取，到本中心二楼205室办理",
 
 ]
 

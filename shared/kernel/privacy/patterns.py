@@ -488,13 +488,18 @@ _CENTER_ROOM = re.compile(r"\s*(?:(?:办事|服务)?大厅|办理|领取|领表|
 请到3号楼2楼办事大厅)."""
 
 
+_SENT_TO = re.compile(r"[到去往至在](?:本?中心|服务中心)?$")
+"""Where a resident is sent, before a floor or a room: to it (到二楼), or to the center's
+(请到中心三楼302室领取); not 家住市中心 (no 到 / 去 / 在 before 中心)."""
+
+
 def _not_a_home(text: str, start: int, end: int, units: list[str]) -> bool:
     """The center's own counter (一楼3号窗口, 1号2号窗口) or room, a floor and a room a
     resident is sent to (到二楼201室领表, 在205室等候), or the size of a flat (两室一厅)."""
     if _COUNTER.match(text, end):
         return not any(u in _STRONG_UNITS for u in units)
-    if start and text[start - 1] in "到去往至在" and set(units) <= {"楼", "层", "室", "号楼"} \
-            and _CENTER_ROOM.match(text, end):
+    if _SENT_TO.search(text, max(0, start - 5), start) \
+            and set(units) <= {"楼", "层", "室", "号楼"} and _CENTER_ROOM.match(text, end):
         return True
     rooms = _ROOMS.match(text, start)
     return rooms is not None and rooms.end() == end
