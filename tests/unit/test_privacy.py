@@ -26,6 +26,10 @@ from shared.kernel.privacy import KnownPerson, redact
 from shared.kernel.privacy.known_person import address_variants
 
 SCRUBBED = [
+    # a two-character name before what a grid worker or a volunteer did (网格员周敏走访 lost
+    # 走 with the name)
+    ("网格员周敏走访3号楼，志愿者李红陪同老人，社工张敏看望，网格员王芳探望",
+     f"网格员{NAME}走访3号楼，志愿者{NAME}陪同老人，社工{NAME}看望，网格员{NAME}探望"),
     # phones, as they are really written
     ("居民来电，电话13812345678，想问低保怎么申请", f"居民来电，电话{PHONE}，想问低保怎么申请"),
     ("手机１３８１２３４５６７８，白天打", f"手机{PHONE}，白天打"),
@@ -574,7 +578,7 @@ KEPT = [
     # what a post does right after it, where a household is and what it has (redteam38's
     # notes: a post opens a name since scrub10, 副主任陈刚)
     "主任许诺下周解决，科长连忙赶到现场，主任简要介绍了政策，经理关照过要优先办理",
-    "居民江边散步时摔倒，申请人余款已退回，家属金钱上有困难，老人胡乱签了字",
+    "居民江边散步时摔倒，申请人余款已退回，家属金钱上有困难，老人胡乱签了字，独居老人关爱探访",
     # a town, a board, a workshop, a thing before what it did or had done; an office before
     # its head
     "会上，高桥镇同意协调场地。调解中，董事长同意赔偿。慰问品：毛毯已领取。车间组长已签字",

@@ -601,7 +601,10 @@ HONORIFICS = ("老太太", "老先生", "老奶奶", "老大爷", "老伯伯", "
               "叔叔", "婶婶", "大姐", "大哥", "师傅", "老太", "同志", "医生", "主任", "书记")
 _HONORIFIC = "(?:" + "|".join(HONORIFICS) + ")"
 _NOT_GIVEN = ("说讲称来去在的了是和与要想已没不也都又就对因问今昨前后末时天年月日们些个里面这那么样"
-              "代本签申办同反表咨询打回未电给被让叫上下")
+              "代本签申办同反表咨询打回未电给被让叫上下"
+              # what a grid worker or a volunteer did, right after their name (网格员周敏走访,
+              # 志愿者李红陪同老人, 社工张敏看望, 网格员王芳探望)
+              "走陪看探")
 """Characters that end a name rather than belong to it (王秀英说, 陈静代办)."""
 _GIVEN = r"(?:(?![" + _NOT_GIVEN + r"])[\u4e00-\u9fff])"
 OFFICE_POSTS = ("科长", "处长", "局长", "所长", "站长", "院长", "校长", "馆长", "行长", "庭长",
@@ -688,7 +691,7 @@ NOT_NAMES = ("申请", "申报", "申领", "申诉", "申办", "费用", "高龄
              "余额", "车票", "车位", "房号",
              # what a post does, said right after it (主任许诺, 科长连忙赶到, 经理关照过,
              # 主任简要介绍): a post opens a name since scrub10 (副主任陈刚)
-             "许诺", "连忙", "关照", "简要",
+             "许诺", "连忙", "关照", "简要", "关爱",
              # where a household is, what it has (居民江边散步, 申请人余款已退回, 家属金钱上
              # 有困难, 老人胡乱签了字)
              "江边", "余款", "金钱", "胡乱",
