@@ -26,6 +26,10 @@ from shared.kernel.privacy import KnownPerson, redact
 from shared.kernel.privacy.known_person import address_variants
 
 SCRUBBED = [
+    # who mediated, kept the minutes or had the shift, in a mediation's minutes or a
+    # hand-over note
+    ("调解员：孙丽萍，记录人张敏，值班员：李强，交班人王芳，诉求人：刘建国",
+     f"调解员：{NAME}，记录人{NAME}，值班员：{NAME}，交班人{NAME}，诉求人：{NAME}"),
     # a two-character name before what a grid worker or a volunteer did (网格员周敏走访 lost
     # 走 with the name)
     ("网格员周敏走访3号楼，志愿者李红陪同老人，社工张敏看望，网格员王芳探望",
@@ -589,6 +593,8 @@ KEPT = [
     # city's hotline in a note about a car
     "档案编号12-3-0456已归档，工单号 1-12-3456 已退回，依据第2-1-105条办理",
     "车辆乱停，居民已打京12345反映",
+    # what a mediator or who has the shift does (no name after them)
+    "调解员说明了程序，值班人员已到岗，调解员高度重视，接班人请跟进工单",
     # a floor and a room of the center a resident is sent to
     "请到中心三楼302室领取，到本中心二楼205室办理",
 

@@ -649,7 +649,9 @@ _INTRODUCERS = (r"(?:居民|住户|低保户|困难户|申请人|老人|患者|�
                 # the written 其 + a relation: 其子张伟代办, 由其母王秀英领取
                 r"其(?:子|女|夫|妻|父|母|孙子|孙女|外孙|侄子|侄女|外甥|兄|弟|姐|妹|儿媳|女婿|邻居|亲戚)|"
                 r"收件人|收款人|持卡人|开户名|配偶|陪同人|代理人|联络人|"
-                r"来电人|来访人|投诉人|举报人|求助人|反映人|当事人|报案人|"
+                r"来电人|来访人|投诉人|举报人|求助人|反映人|当事人|报案人|诉求人|"
+                # who mediated, kept the minutes, had the shift (调解员：孙丽萍, 记录人张敏)
+                r"调解员|记录人|值班员|值班人|交班人|接班人|"
                 # a post before the whole name of who holds it (副主任陈刚已批示, 书记李红梅答复,
                 # 社区副书记许丽华): the surname-and-post rule took only 陈主任
                 # (副主任 spelt out: an optional 副 first would cost every text a slower search)
