@@ -1,13 +1,16 @@
 """Leaks and over-scrubs of the free-text scrubber on notes as clerks write them, this tree and
 another paired.
 
-    .venv/bin/python benchmarks/scrubber_notes.py /work/main
+    .venv/bin/python benchmarks/scrubber_notes.py /work/main [--notes genres|all]
 
 Each note below carries what in it is personal (a name, a plate, a room) and what must stay
 (a district, a place, a word); the resident the case names is 王秀英 (on file, as the vault
 holds her). Both trees' ``redact`` scrub every note in a process of their own; a note leaks
 when a personal part is still in the result, and is over-scrubbed when a part that must stay
-is gone. Prints each note that either tree gets wrong, then the counts.
+is gone. Prints each note that either tree gets wrong, then the counts. ``--notes genres``
+measures the second set (``scrubber_notes_genres.py``: phone logs, 12345 transfers, grid
+workers' reports, mediations, hand-overs, everyday words that begin with a surname, numbers
+that are no one's), written after scrub10's rules, which were written around the first.
 """
 
 from __future__ import annotations
@@ -19,6 +22,10 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.scrubber_notes_genres import KNOWN  # noqa: E402
+from benchmarks.scrubber_notes_genres import NOTES as GENRES  # noqa: E402
 
 #: (note, personal parts, parts that must stay). None of these notes is in the tests or the
 #: other corpora: they are written for this measure, after what clerks were seen to type.
@@ -156,7 +163,9 @@ NOTES: list[tuple[str, tuple[str, ...], tuple[str, ...]]] = [
 TRIGGERS = ["车牌沪1", "沪12345车", "车沪 ", "浦东新区张杨路1号", "新区路", "1-", "12-3-",
             "1-2-302",
             "主任陈", "王建国局长", "副主任", "局长王", "刘志刚同意", "，王同意", "上午王建",
-            "小芳说", "小芳", "王秀", "秀英", "汪秀英", "王秀瑛来"]
+            "小芳说", "小芳", "王秀", "秀英", "汪秀英", "王秀瑛来",
+            # redteam38's: a serial's room-code shape, the hotline after 打, a post and a word
+            "编号1-2-345", "打沪12345车", "主任许诺", "，高桥镇同意", "金星村村长"]
 
 TIMED = r"""
 import json, sys, time
@@ -180,19 +189,25 @@ CHILD = r"""
 import json, sys
 sys.path.insert(0, sys.argv[1])
 from shared.kernel.privacy import KnownPerson, redact
-known = KnownPerson(name="王秀英", phone="13812345678")
-print(json.dumps([redact(n, known) for n in json.load(sys.stdin)], ensure_ascii=False))
+print(json.dumps([redact(n, KnownPerson(name=name, phone="13812345678"))
+                  for name, n in json.load(sys.stdin)], ensure_ascii=False))
 """
 
 
-def scrubbed(tree: Path) -> list[str]:
+Note = tuple[str, tuple[str, ...], tuple[str, ...]]
+RESIDENT = "王秀英"
+"""The resident on file for every note but ``KNOWN``'s (each of those names its own)."""
+
+
+def scrubbed(tree: Path, notes: list[tuple[str, str]]) -> list[str]:
+    """Each (name on file, note) scrubbed by ``tree``'s ``redact``."""
     out = subprocess.run([sys.executable, "-c", CHILD, str(tree)],
-                         input=json.dumps([n for n, _, _ in NOTES]), capture_output=True,
+                         input=json.dumps(notes), capture_output=True,
                          text=True, check=True)
     return json.loads(out.stdout)
 
 
-def faults(note: tuple[str, tuple[str, ...], tuple[str, ...]], result: str) -> tuple[int, int]:
+def faults(note: Note, result: str) -> tuple[int, int]:
     """(1 if a personal part leaks, 1 if a part that must stay is gone)."""
     _, personal, kept = note
     return (int(any(p in result for p in personal)), int(any(k not in result for k in kept)))
@@ -203,6 +218,8 @@ def main() -> None:
     parser.add_argument("other", type=Path)
     parser.add_argument("--triggers", action="store_true",
                         help="time 10 kB and 20 kB of each new rule's trigger instead")
+    parser.add_argument("--notes", choices=("scrub10", "genres", "all"), default="scrub10",
+                        help="which set of notes (scrub10's, redteam38's genres, both)")
     args = parser.parse_args()
     if args.triggers:
         for tree in (args.other, ROOT):
@@ -213,9 +230,15 @@ def main() -> None:
                 print(f"{tree}: {unit!r} 10 kB {ten:.1f} ms, 20 kB {twenty:.1f} ms "
                       f"({twenty / max(ten, 0.01):.1f} x)")
         return
-    before, after = scrubbed(args.other), scrubbed(ROOT)
+    known = [(RESIDENT, n) for n in {"scrub10": NOTES, "genres": GENRES,
+                                     "all": NOTES + GENRES}[args.notes]]
+    if args.notes != "scrub10":
+        known += [(name, (note, personal, kept)) for name, note, personal, kept in KNOWN]
+    notes = [n for _, n in known]
+    before = scrubbed(args.other, [(name, n[0]) for name, n in known])
+    after = scrubbed(ROOT, [(name, n[0]) for name, n in known])
     totals = {"other": [0, 0], "this": [0, 0]}
-    for note, old, new in zip(NOTES, before, after, strict=True):
+    for note, old, new in zip(notes, before, after, strict=True):
         marks = []
         for name, result in (("other", old), ("this", new)):
             leak, over = faults(note, result)
@@ -224,7 +247,7 @@ def main() -> None:
             marks.append(("leak " if leak else "") + ("over" if over else "") or "ok")
         if marks != ["ok", "ok"]:
             print(f"in:    {note[0]}\nother: {old}  [{marks[0]}]\nthis:  {new}  [{marks[1]}]\n")
-    print(f"{len(NOTES)} notes, {sum(1 for n in NOTES if n[1])} with personal data")
+    print(f"{len(notes)} notes, {sum(1 for n in notes if n[1])} with personal data")
     for name, (leaks, over) in totals.items():
         print(f"{name}: {leaks} leak, {over} over-scrubbed")
 

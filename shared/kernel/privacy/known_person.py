@@ -142,6 +142,10 @@ class _Squeezed:
 
 
 _ALL_HAN = re.compile(r"[\u4e00-\u9fff]+")
+_ONE_CHARACTER_SURNAMES = frozenset(n for n in SURNAMES if len(n) == 1)
+"""What a surname typed as a homophone is still (汪秀英 for 王秀英): the IME offers the
+surnames among its first candidates for a name. Not 和 for 何 (健康和平安), 理 for 李 (处理国庆),
+成 for 陈 (完成建设): the word before the name's characters took its first."""
 _RETROFLEX = re.compile(r"^([zcs])h")
 
 
@@ -160,7 +164,8 @@ def _mistyped(text: str, name: str) -> Iterator[tuple[int, int]]:
     """Where ``name`` (three Chinese characters or more) stands in ``text`` with one of its
     characters typed as another that sounds the same (王秀瑛, 汪秀英, 王绣英 for 王秀英): the pinyin
     IME offers the homophones in a row and a clerk in a hurry takes the wrong one. The others
-    must be the name's own, in place; a name of two characters has too few of them to tell
+    must be the name's own, in place, and a surname typed wrong still a surname
+    (``_ONE_CHARACTER_SURNAMES``); a name of two characters has too few of them to tell
     a typo from another word (张为 in 主张为民), so it is looked for as typed only."""
     length = len(name)
     for i in range(length):
@@ -172,6 +177,7 @@ def _mistyped(text: str, name: str) -> Iterator[tuple[int, int]]:
                     and text[start + i + 1:start + length] == name[i + 1:]:
                 typed = text[start + i]
                 if typed != name[i] and _ALL_HAN.fullmatch(typed) \
+                        and (i or typed in _ONE_CHARACTER_SURNAMES) \
                         and _sounds(typed) & _sounds(name[i]):
                     yield start, start + length
             at = text.find(anchor, at + 1)

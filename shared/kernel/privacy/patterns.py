@@ -387,6 +387,8 @@ _PLATE_NO_CITY = re.compile(r"(?<![A-Za-z0-9])" + _PROVINCE_OF_A_PLATE
 the letter forgotten or not heard): a province's character and five digits. Not before a unit
 or 号 (沪12345号 is a document's number), nor 热线 (a hotline)."""
 _NOT_A_PLATE_AFTER = re.compile(r"\s?(?:号|热线|平台|工单)")
+_CALLED_BEFORE = re.compile(r"(?:打|拨|向|通过|致电)$")
+"""What is said before a city's hotline (已打京12345, 向沪12345反映): not before a plate."""
 
 
 #: Bounded as an address is (64 characters before the @, 255 after): unbounded, every start in
@@ -486,13 +488,18 @@ _CENTER_ROOM = re.compile(r"\s*(?:(?:办事|服务)?大厅|办理|领取|领表|
 请到3号楼2楼办事大厅)."""
 
 
+_SENT_TO = re.compile(r"[到去往至在](?:本?中心|服务中心)?$")
+"""Where a resident is sent, before a floor or a room: to it (到二楼), or to the center's
+(请到中心三楼302室领取); not 家住市中心 (no 到 / 去 / 在 before 中心)."""
+
+
 def _not_a_home(text: str, start: int, end: int, units: list[str]) -> bool:
     """The center's own counter (一楼3号窗口, 1号2号窗口) or room, a floor and a room a
     resident is sent to (到二楼201室领表, 在205室等候), or the size of a flat (两室一厅)."""
     if _COUNTER.match(text, end):
         return not any(u in _STRONG_UNITS for u in units)
-    if start and text[start - 1] in "到去往至在" and set(units) <= {"楼", "层", "室", "号楼"} \
-            and _CENTER_ROOM.match(text, end):
+    if _SENT_TO.search(text, max(0, start - 5), start) \
+            and set(units) <= {"楼", "层", "室", "号楼"} and _CENTER_ROOM.match(text, end):
         return True
     rooms = _ROOMS.match(text, start)
     return rooms is not None and rooms.end() == end
@@ -556,7 +563,8 @@ def _address_spans(text: str, english: bool = True) -> Iterator[tuple[int, int]]
                     any(len(g) >= 3 for g in m.group().strip().split("-")):
                 yield _after_divisions(text, place, start, _ESTATES), end
         for m in _ROOM_CODE.finditer(text):  # a date's year is 19xx or 20xx: 5-1-1202 is none
-            if not _MEASURE.match(text, m.end()) and not _YEAR.fullmatch(m.group()[-4:]):
+            if not _MEASURE.match(text, m.end()) and not _YEAR.fullmatch(m.group()[-4:]) \
+                    and text[m.start() - 1:m.start()] != "第" and not _a_serial(text, m.start()):
                 yield m.span()
     if not english:
         return
@@ -593,7 +601,10 @@ HONORIFICS = ("老太太", "老先生", "老奶奶", "老大爷", "老伯伯", "
               "叔叔", "婶婶", "大姐", "大哥", "师傅", "老太", "同志", "医生", "主任", "书记")
 _HONORIFIC = "(?:" + "|".join(HONORIFICS) + ")"
 _NOT_GIVEN = ("说讲称来去在的了是和与要想已没不也都又就对因问今昨前后末时天年月日们些个里面这那么样"
-              "代本签申办同反表咨询打回未电给被让叫上下")
+              "代本签申办同反表咨询打回未电给被让叫上下"
+              # what a grid worker or a volunteer did, right after their name (网格员周敏走访,
+              # 志愿者李红陪同老人, 社工张敏看望, 网格员王芳探望)
+              "走陪看探")
 """Characters that end a name rather than belong to it (王秀英说, 陈静代办)."""
 _GIVEN = r"(?:(?![" + _NOT_GIVEN + r"])[\u4e00-\u9fff])"
 OFFICE_POSTS = ("科长", "处长", "局长", "所长", "站长", "院长", "校长", "馆长", "行长", "庭长",
@@ -638,7 +649,9 @@ _INTRODUCERS = (r"(?:居民|住户|低保户|困难户|申请人|老人|患者|�
                 # the written 其 + a relation: 其子张伟代办, 由其母王秀英领取
                 r"其(?:子|女|夫|妻|父|母|孙子|孙女|外孙|侄子|侄女|外甥|兄|弟|姐|妹|儿媳|女婿|邻居|亲戚)|"
                 r"收件人|收款人|持卡人|开户名|配偶|陪同人|代理人|联络人|"
-                r"来电人|来访人|投诉人|举报人|求助人|反映人|当事人|报案人|"
+                r"来电人|来访人|投诉人|举报人|求助人|反映人|当事人|报案人|诉求人|"
+                # who mediated, kept the minutes, had the shift (调解员：孙丽萍, 记录人张敏)
+                r"调解员|记录人|值班员|值班人|交班人|接班人|"
                 # a post before the whole name of who holds it (副主任陈刚已批示, 书记李红梅答复,
                 # 社区副书记许丽华): the surname-and-post rule took only 陈主任
                 # (副主任 spelt out: an optional 副 first would cost every text a slower search)
@@ -677,7 +690,16 @@ NOT_NAMES = ("申请", "申报", "申领", "申诉", "申办", "费用", "高龄
              "严肃", "严厉", "任期", "任职", "任命", "任务", "冷静", "温和", "费心", "齐心",
              "陈述",
              # a thing a clerk has confirmed or handed over (余额确认, 车票已领取)
-             "余额", "车票", "车位", "房号")
+             "余额", "车票", "车位", "房号",
+             # what a post does, said right after it (主任许诺, 科长连忙赶到, 经理关照过,
+             # 主任简要介绍): a post opens a name since scrub10 (副主任陈刚)
+             "许诺", "连忙", "关照", "简要", "关爱",
+             # where a household is, what it has (居民江边散步, 申请人余款已退回, 家属金钱上
+             # 有困难, 老人胡乱签了字)
+             "江边", "余款", "金钱", "胡乱",
+             # who agreed or signed, a thing handed over, a workshop (董事长同意, 由车队长签字,
+             # 毛毯已领取, 车间组长, 给车间发通知)
+             "董事", "车队", "毛毯", "车间")
 """Words that begin with a surname and follow a relation word in what clerks write (家属申请,
 患者费用, 家属向社区反映): the verb or noun after 家属 is not a name."""
 NOT_A_PERSONS_NAME = frozenset((
@@ -717,7 +739,12 @@ _FROM_PLACES = ("江苏", "江西", "江阴", "安徽", "安庆", "吉林", "宁
                 "金桥", "金杨", "高桥", "高行", "高东", "康桥", "曹路", "唐镇", "周浦", "祝桥",
                 "万祥", "龚路", "马桥", "安亭", "罗店", "罗泾", "殷行", "高境", "杨行", "江桥",
                 "黄渡", "华亭", "徐行", "江川", "古美", "田林", "佘山", "白鹤", "金泽", "金汇",
-                "严桥", "凌桥")
+                "严桥", "凌桥",
+                # cities a relative is from, said before who they are (吉安女儿, 江门亲属,
+                # 白银家人, 池州孩子)
+                "池州", "娄底", "吉安", "景德镇", "毕节", "安顺", "万州", "甘孜", "白山", "白城",
+                "武威", "张掖", "白银", "石嘴山", "吴忠", "安康", "商洛", "阳泉", "吕梁", "江门",
+                "梅州", "阳江", "贺州")
 """Places a resident says they are from (我是江苏的) or lives or works in that begin with a
 surname."""
 _TOWN = frozenset("镇区县市乡")
@@ -909,6 +936,8 @@ def _full_name_titled(text: str) -> Iterator[tuple[int, int]]:
             continue  # 主任高度..., 金牌经理; 周一明局长 is a name
         start = m.start("g") if text[m.start("g")] in _SINGLE_SURNAMES else m.start()
         name = text[start:m.end("g")]
+        if text[m.end("g") - 1] == text[m.end("g")]:
+            continue  # an office and its head: 金星村村长, 红旗队队长
         if is_name(name) and name not in _UNITS_REACHED and not _ends_a_word(text, start):
             yield start, m.end()
 
@@ -1042,7 +1071,9 @@ def number_spans(text: str) -> Iterator[tuple[int, int, str]]:
                     yield m.start("n"), m.end("n"), REDACTED_PLATE
     if "车" in text or "牌" in text:  # 车牌沪12345
         for m in _PLATE_NO_CITY.finditer(text):
-            if not _MEASURE.match(text, m.end()) and not _NOT_A_PLATE_AFTER.match(text, m.end()):
+            if not _MEASURE.match(text, m.end()) and not _NOT_A_PLATE_AFTER.match(text, m.end()) \
+                    and not (m.group().endswith("12345")  # 已打京12345反映: the city's hotline
+                             and _CALLED_BEFORE.search(text, max(0, m.start() - 2), m.start())):
                 yield m.start(), m.end(), REDACTED_PLATE
     for m in _PHONE_KEYWORD.finditer(text):
         number = m.group("n")
@@ -1164,7 +1195,7 @@ def rule_spans(text: str) -> Iterator[tuple[int, int, str]]:
         for m in _DEED.finditer(text):
             n = m.group("n")
             if is_name(n) and n not in _UNITS_REACHED and n[1:] not in _KIN_WORDS \
-                    and n not in _WEEKDAYS and n not in _BEFORE_A_TITLE \
+                    and n not in _WEEKDAYS and n not in _BEFORE_A_TITLE and n[-1] not in _TOWN \
                     and not text.startswith(NOT_NAMES, m.start("n")):  # not 周一确认, 石材
                 yield m.start("n"), m.end("n"), REDACTED_NAME
     if latin:
