@@ -548,6 +548,20 @@ class Settings(BaseSettings):
             raise DevelopmentDefaults(held)
 
     @model_validator(mode="after")
+    def _writes_answer_before_sessions_end(self) -> Settings:
+        """A consumer's transaction waits, idle, for its commands' group commit (up to
+        ``WRITE_TIMEOUT_S``): PostgreSQL ending the session first (its
+        ``idle_in_transaction_session_timeout``) surfaces as a closed connection, not as a
+        timeout the consumer hands back and retries (``shared.bus.consumer.STORE_TIMED_OUT``)."""
+        idle = self.db_idle_in_transaction_timeout_s
+        if idle > 0 and self.write_timeout_s >= idle:
+            raise ValueError(
+                f"WRITE_TIMEOUT_S ({self.write_timeout_s:g}) must be under "
+                f"DB_IDLE_IN_TRANSACTION_TIMEOUT_S ({idle:g}): a consumer waits for its writes "
+                "inside a transaction, which PostgreSQL would end first")
+        return self
+
+    @model_validator(mode="after")
     def _no_development_secrets(self) -> Settings:
         """Like the FastAPI full-stack template: default secrets only in development."""
         if not self.auth_keys:

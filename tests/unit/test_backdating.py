@@ -120,3 +120,13 @@ def test_a_follow_up_due_on_sunday_done_on_monday_is_on_time_by_its_working_day(
     assert counts(date(2026, 12, 21))["followups_on_time"] == (date(2026, 12, 20), 1)
     assert "followups_on_time" not in counts(None)
     assert counts(None)["followups_closed"] == (date(2026, 12, 20), 1)
+
+
+def test_writes_answer_before_postgresql_ends_a_waiting_consumers_session() -> None:
+    """A consumer waits for its commands' group commit inside its transaction: with
+    WRITE_TIMEOUT_S at or over DB_IDLE_IN_TRANSACTION_TIMEOUT_S, PostgreSQL ended the session
+    first, which asyncpg reports as a closed connection, not a timeout to retry."""
+    Settings(write_timeout_s=59, db_idle_in_transaction_timeout_s=60)
+    Settings(write_timeout_s=120, db_idle_in_transaction_timeout_s=0)  # no limit
+    with pytest.raises(ValidationError, match="WRITE_TIMEOUT_S"):
+        Settings(write_timeout_s=90, db_idle_in_transaction_timeout_s=60)
