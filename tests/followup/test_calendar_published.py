@@ -801,6 +801,11 @@ async def test_a_referral_chased_and_a_task_escalated_on_a_day_the_notice_moves_
         assert tuple(r.json()["replanned"]["followup"][c] for c in counts) == (1, 1, 1, 1)
         await center.settled()
         referral, task = await still_chased_and_escalated(center, referral, task, "provisional")
+        assert (referral["reply_due_kept"], task["deadline_kept"]) == (True, True)
+        listed = await center.followup.get(f"/help-tasks?case_id={task['case_id']}")
+        assert [t["deadline_kept"] for t in listed.json()["items"]] == [True], listed.text
+        listed = await center.followup.get(f"/referrals?case_id={referral['case_id']}")
+        assert [r["reply_due_kept"] for r in listed.json()["items"]] == [True], listed.text
         said = {e.type: datetime.fromisoformat(e.payload.get("published_deadline_at")
                                                or e.payload["published_reply_due_at"])
                 for e in await stream_envelopes(settings)
