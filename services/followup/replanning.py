@@ -61,16 +61,21 @@ OBLIGATIONS = (
 # Escalated (still open) or overdue ones with a provisional deadline too: never moved, their
 # basis confirmed when the published count gives the same moment (``Count.again``, settled),
 # kept (said once: ``deadline_kept``, ``reply_due_kept``) when it gives another: read until
-# then, never after.
+# then, and after only when a notice changes an official day up to that deadline (one that
+# corrects the first: confirmed official if it gives the law's day after all, or the new
+# moment said; ``Count.again``'s ``said``).
+KEPT_CHANGED = "{at} >= $3::date::timestamp AT TIME ZONE $4::text"
 HELP_TASKS = (
     "SELECT task_id FROM help_tasks WHERE status IN ('open', 'accepted', 'in_progress')"
-    " AND NOT deadline_kept AND (basis = 'provisional' OR (escalated_to IS NULL"
+    f" AND (NOT deadline_kept OR {KEPT_CHANGED.format(at='deadline_at')})"
+    " AND (basis = 'provisional' OR (escalated_to IS NULL"
     "      AND deadline_at >= $3::date::timestamp AT TIME ZONE $4::text))"
     " AND ($1::uuid IS NULL OR task_id > $1) ORDER BY task_id LIMIT $2")
 REFERRALS = (
     "SELECT referral_id FROM referrals WHERE ((status = 'awaiting_reply'"
     " AND (basis = 'provisional' OR reply_due_at >= $3::date::timestamp AT TIME ZONE $4::text))"
-    " OR (status = 'overdue' AND basis = 'provisional' AND NOT reply_due_kept))"
+    " OR (status = 'overdue' AND basis = 'provisional'"
+    f"     AND (NOT reply_due_kept OR {KEPT_CHANGED.format(at='reply_due_at')})))"
     " AND ($1::uuid IS NULL OR referral_id > $1) ORDER BY referral_id LIMIT $2")
 
 

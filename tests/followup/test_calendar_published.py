@@ -815,4 +815,13 @@ async def test_a_referral_chased_and_a_task_escalated_on_a_day_the_notice_moves_
         r = await center.followup.post("/ops/calendar/reload", headers=ops(settings))
         assert tuple(r.json()["replanned"]["followup"][c] for c in counts) == (0, 0, 0, 0), (
             "not read again")
+        # A second notice corrects the first: the 4th is a working day after all. What was
+        # kept on it is news again: the same moment, now official, nothing kept any more.
+        holidays.write_text(json.dumps({"2027": {
+            "source": "illustrative test data", "holidays": ["2027-01-01"], "workdays": []}}))
+        r = await center.followup.post("/ops/calendar/reload", headers=ops(settings))
+        assert tuple(r.json()["replanned"]["followup"][c] for c in counts) == (1, 1, 1, 1)
+        await center.settled()
+        referral, task = await still_chased_and_escalated(center, referral, task, "official")
+        assert (referral["reply_due_kept"], task["deadline_kept"]) == (False, False)
         await assert_rebuilt_as_live(settings, READ_MODEL)
