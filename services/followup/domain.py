@@ -725,15 +725,19 @@ class FollowUp(RemembersCommands):
         on it. Another moment on the published schedule: judged on the day it had, it keeps
         its day and its basis, and says so once (``published_due_at``, the moment the
         schedule gives), so no reload reads it again; moving it would make a follow-up
-        missed on the law's day due anew, and rewrite a closed month's figures."""
-        if self.due_rule is None or self.__dict__.get("published_due_at") is not None:
+        missed on the law's day due anew, and rewrite a closed month's figures. A notice that
+        corrects the first is news again: giving the kept moment after all, its basis is
+        confirmed official (nothing kept any more); another moment than the one said, that
+        one is said."""
+        if self.due_rule is None:
             return False
+        said = self.__dict__.get("published_due_at")
         planned = calendar.plan(DueRule.from_dict(self.due_rule))
         if planned.at == self.due_at and planned.basis.value != self.basis:
             self._due_confirmed(due_at=self.due_at, basis=planned.basis.value,
                                 cause=RescheduleCause.CALENDAR_PUBLISHED.value, meta=meta)
             return True
-        if planned.at != self.due_at and planned.basis is Basis.OFFICIAL:
+        if planned.at != self.due_at and planned.basis is Basis.OFFICIAL and planned.at != said:
             self._due_confirmed(due_at=self.due_at, basis=self.basis,
                                 cause=RescheduleCause.CALENDAR_PUBLISHED.value, meta=meta,
                                 published_due_at=planned.at)

@@ -44,11 +44,13 @@ log = structlog.get_logger("sixstep.followup.replanning")
 # $3, $4: the first and last official day the reload changed (NULL: none); $5: today.
 # Due, missed or escalated on a provisional day too: never moved, confirmed when the published
 # schedule gives the same moment, kept (said once, ``due_kept``) when it gives another
-# (``FollowUp._confirm``): read until then, never after.
+# (``FollowUp._confirm``): read until then, and after only when a notice changes an official
+# day up to its day (one that corrects the first).
 CANDIDATES = (
     "SELECT follow_up_id FROM followups WHERE ((status = 'scheduled'"
     " AND (basis = 'provisional' OR (due_on >= $3::date OR due_on BETWEEN $5::date AND $4::date)))"
-    " OR (status IN ('due', 'missed', 'escalated') AND basis = 'provisional' AND NOT due_kept))"
+    " OR (status IN ('due', 'missed', 'escalated') AND basis = 'provisional'"
+    "     AND (NOT due_kept OR due_on >= $3::date)))"
     " AND ($1::uuid IS NULL OR follow_up_id > $1) ORDER BY follow_up_id LIMIT $2")
 OBLIGATIONS = (
     "SELECT aggregate_id FROM obligations WHERE active AND missed_at IS NOT NULL"

@@ -769,6 +769,17 @@ async def test_a_call_missed_on_a_provisional_day_the_notice_moves_is_kept_and_s
         answer = r.json()["replanned"]["followup"]
         assert (answer["followups_checked"], answer["followups_replanned"]) == (0, 0), (
             "not read again")
+        # A second notice corrects the first: the 4th is a working day after all. The call
+        # kept on it is news again: the same moment, now official, nothing kept any more.
+        holidays.write_text(json.dumps({"2027": {
+            "source": "illustrative test data", "holidays": ["2027-01-01"], "workdays": []}}))
+        r = await center.followup.post("/ops/calendar/reload", headers=ops(settings))
+        answer = r.json()["replanned"]["followup"]
+        assert (answer["followups_checked"], answer["followups_replanned"]) == (1, 1)
+        await center.settled()
+        corrected = await center.get(call_id)
+        assert (corrected["status"], corrected["basis"], corrected["due_at"],
+                corrected["due_kept"]) == ("missed", "official", missed["due_at"], False)
         await assert_rebuilt_as_live(settings, READ_MODEL)
 
 
