@@ -766,7 +766,8 @@ class FollowUp(RemembersCommands):
         the published day) keeps it too, said once (``published_due_at``), as ``replan``'s."""
         self.check_new_command(meta.get("causation_id"), "FollowUpRescheduled")
         if self.status in ("due", "missed", "escalated"):
-            if at_deadline != self.due_at or self.__dict__.get("published_due_at") is not None:
+            said = self.__dict__.get("published_due_at")
+            if at_deadline != self.due_at or (published_at is not None and published_at == said):
                 return False
             if published_at is not None and published_at != self.due_at:
                 self._due_confirmed(due_at=self.due_at, basis=self.basis, cause=cause.value,
