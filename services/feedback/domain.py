@@ -491,13 +491,15 @@ class Rectification(RemembersCommands):
         once, confirmed with the new basis, so the board and the resident stop reading
         "provisional"; an unchanged deadline and basis record nothing. Missed on both counts
         on a provisional day the published schedule moves, it keeps its day and basis and
-        says so once (``published_deadline_on``), so no reload reads it again.
+        says so once (``published_deadline_on``), so no reload reads it again, but one that
+        changes an official day up to it (a notice that corrects the first): giving its day
+        after all, its basis is confirmed official; another day than the one said, that one.
         """
         self.check_new_command(meta.get("causation_id"), "RectificationDeadlineRevised")
         if (self.status != "open" or self.counted_from is None
-                or self.working_days is None
-                or self.__dict__.get("published_deadline_on") is not None):
+                or self.working_days is None):
             return False
+        said = self.__dict__.get("published_deadline_on")
         deadline_on = calendar.add_working_days(self.counted_from, self.working_days)
         basis = calendar.basis_of(self.counted_from, deadline_on)
         if deadline_on < today and self.deadline_on < today:
@@ -517,7 +519,7 @@ class Rectification(RemembersCommands):
                                        meta=self.meta_for(meta))
                 return True
             if (deadline_on != self.deadline_on and basis is Basis.OFFICIAL
-                    and self.basis == Basis.PROVISIONAL.value):
+                    and self.basis == Basis.PROVISIONAL.value and deadline_on != said):
                 self._deadline_revised(rectification_id=self.id, deadline_on=self.deadline_on,
                                        previous_deadline_on=self.deadline_on,
                                        basis=self.basis, reason="calendar_published",

@@ -23,10 +23,12 @@ log = structlog.get_logger("sixstep.feedback.replanning")
 
 # $3: the first official day the reload changed (NULL: none; ``Calendars.changed_official``).
 # One missed on a provisional day the published schedule moves is kept, said once
-# (``deadline_kept``), and read no more.
+# (``deadline_kept``), and read no more, but when a reload changes an official day up to it
+# (a notice that corrects the first).
 CANDIDATES = (
     "SELECT rectification_id FROM rectifications WHERE status = 'open'"
-    " AND deadline_kept IS NOT TRUE AND (basis = 'provisional' OR deadline_on >= $3::date)"
+    " AND (deadline_kept IS NOT TRUE OR deadline_on >= $3::date)"
+    " AND (basis = 'provisional' OR deadline_on >= $3::date)"
     " AND ($1::uuid IS NULL OR rectification_id > $1) ORDER BY rectification_id LIMIT $2")
 
 

@@ -725,15 +725,19 @@ class FollowUp(RemembersCommands):
         on it. Another moment on the published schedule: judged on the day it had, it keeps
         its day and its basis, and says so once (``published_due_at``, the moment the
         schedule gives), so no reload reads it again; moving it would make a follow-up
-        missed on the law's day due anew, and rewrite a closed month's figures."""
-        if self.due_rule is None or self.__dict__.get("published_due_at") is not None:
+        missed on the law's day due anew, and rewrite a closed month's figures. A notice that
+        corrects the first is news again: giving the kept moment after all, its basis is
+        confirmed official (nothing kept any more); another moment than the one said, that
+        one is said."""
+        if self.due_rule is None:
             return False
+        said = self.__dict__.get("published_due_at")
         planned = calendar.plan(DueRule.from_dict(self.due_rule))
         if planned.at == self.due_at and planned.basis.value != self.basis:
             self._due_confirmed(due_at=self.due_at, basis=planned.basis.value,
                                 cause=RescheduleCause.CALENDAR_PUBLISHED.value, meta=meta)
             return True
-        if planned.at != self.due_at and planned.basis is Basis.OFFICIAL:
+        if planned.at != self.due_at and planned.basis is Basis.OFFICIAL and planned.at != said:
             self._due_confirmed(due_at=self.due_at, basis=self.basis,
                                 cause=RescheduleCause.CALENDAR_PUBLISHED.value, meta=meta,
                                 published_due_at=planned.at)
@@ -762,7 +766,8 @@ class FollowUp(RemembersCommands):
         the published day) keeps it too, said once (``published_due_at``), as ``replan``'s."""
         self.check_new_command(meta.get("causation_id"), "FollowUpRescheduled")
         if self.status in ("due", "missed", "escalated"):
-            if at_deadline != self.due_at or self.__dict__.get("published_due_at") is not None:
+            said = self.__dict__.get("published_due_at")
+            if at_deadline != self.due_at or (published_at is not None and published_at == said):
                 return False
             if published_at is not None and published_at != self.due_at:
                 self._due_confirmed(due_at=self.due_at, basis=self.basis, cause=cause.value,
@@ -1186,7 +1191,7 @@ class Count:
         return cls(day, int(working_days))
 
     def again(self, calendar: WorkingCalendar, at: datetime, basis: str | None, now: datetime,
-              settled: bool = False) -> Recounted | None:
+              settled: bool = False, said: datetime | None = None) -> Recounted | None:
         """The deadline counted again on ``calendar`` and its basis, when it differs from
         ``at`` (or only its basis from ``basis``); None when nothing is to be recorded: the
         same moment and basis, or missed on both counts at different moments (the
@@ -1198,12 +1203,15 @@ class Count:
         same moment, so the board does not say "provisional" for ever on a day the published
         schedule keeps. Another moment on the published schedule: judged on the law's day, it
         keeps its moment and basis, and says so once (``Recounted.published_at``, the moment
-        the published count gives), so no reload reads it again; None once said (``kept``)."""
+        the published count gives), so no reload reads it again; None once said (``said``:
+        that moment). A notice that corrects the first is news again: giving the law's day
+        after all, the basis is confirmed official (nothing kept any more); another day than
+        the one said, that day is said."""
         due_at, new_basis = working_deadline(calendar, self.counted_from, self.working_days)
         if settled:
             if due_at == at and new_basis.value != basis:
                 return Recounted(at, new_basis)
-            if due_at != at and new_basis is Basis.OFFICIAL:
+            if due_at != at and new_basis is Basis.OFFICIAL and due_at != said:
                 return Recounted(at, Basis(basis or Basis.PROVISIONAL.value), due_at)
             return None  # the same moment and basis; or a count still in an unpublished year
         if due_at <= now and at <= now:
@@ -1229,19 +1237,19 @@ class Recounted(NamedTuple):
 
 def recount(aggregate: RemembersCommands, kind: str, at: datetime, calendar: WorkingCalendar,
             now: datetime, meta: Meta, *, waiting: bool, settled: bool = False,
-            kept: bool = False) -> Recounted | None:
+            kept: datetime | None = None) -> Recounted | None:
     """A help task's or a referral's deadline ``at`` counted again (``Count.again``) when
     it is still ``waiting`` (or only confirmed, when ``settled``: chased, escalated) and its
     count was kept; None: nothing to record, also for a settled one ``kept`` on its day over
-    the published schedule's (said once already). A replay of the re-planning's key answers
-    as the first time (``check_new_command``)."""
+    the published schedule's whose count still gives the moment said then (``kept``). A
+    replay of the re-planning's key answers as the first time (``check_new_command``)."""
     aggregate.check_new_command(meta.get("causation_id"), kind)
     count = Count.of(getattr(aggregate, "counted_from", None),
                      getattr(aggregate, "working_days", None))
-    if not (waiting or settled) or count is None or (kept and not waiting):
+    if not (waiting or settled) or count is None:
         return None
     return count.again(calendar, at, getattr(aggregate, "basis", None), now,
-                       settled=settled and not waiting)
+                       settled=settled and not waiting, said=kept)
 
 
 def help_task_id_for(action_event_id: UUID) -> UUID:
@@ -1388,7 +1396,7 @@ class HelpTask(RemembersCommands):
         moved = recount(self, "HelpTaskReplanned", self.deadline_at, calendar, now, meta,
                         waiting=active and self.escalated_to is None,
                         settled=active and self.escalated_to is not None,
-                        kept=self.__dict__.get("published_deadline_at") is not None)
+                        kept=self.__dict__.get("published_deadline_at"))
         if moved is None:
             return False
         self._replanned(deadline_at=moved.at, previous_deadline_at=self.deadline_at,
@@ -1531,7 +1539,7 @@ class Referral(RemembersCommands):
         moved = recount(self, "ReferralReplanned", self.reply_due_at, calendar, now, meta,
                         waiting=self.status == "awaiting_reply",
                         settled=self.status == "overdue",
-                        kept=self.__dict__.get("published_reply_due_at") is not None)
+                        kept=self.__dict__.get("published_reply_due_at"))
         if moved is None:
             return False
         self._replanned(reply_due_at=moved.at, previous_reply_due_at=self.reply_due_at,

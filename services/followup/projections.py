@@ -537,9 +537,9 @@ class WorklistProjection:
             return (None, None, None, True, p["assigned_clerk"], p["assigned_team"], None,
                     None, None, None, None, None, None, None)
         if e.type == "FollowUpDueConfirmed":
-            # Kept: the published schedule gives another moment (``published_due_at``).
-            kept = True if p.get("published_due_at") is not None else None
-            return (*none[:10], p["basis"], None, None, kept)
+            # Kept: the published schedule gives another moment (``published_due_at``);
+            # without it, confirmed on its moment: nothing kept (a correcting notice's).
+            return (*none[:10], p["basis"], None, None, p.get("published_due_at") is not None)
         return none
 
     async def _help_or_referral(self, conn: asyncpg.Connection, e: Envelope) -> None:

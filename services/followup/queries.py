@@ -105,6 +105,10 @@ class HelpTaskPublic(Public):
     updated_at: Moment
     version: int
     position: int
+    deadline_kept: bool = Field(False, description=(
+        "Escalated on a provisional deadline that the published schedule moves: kept on that "
+        "moment, its basis still provisional (HelpTaskReplanned with published_deadline_at, "
+        "once); no longer re-planned."))
 
 
 class HelpTaskList(Public):
@@ -134,6 +138,11 @@ class ReferralPublic(Public):
     updated_at: Moment
     version: int
     position: int
+    reply_due_kept: bool = Field(False, description=(
+        "Overdue (督办) on a provisional reply deadline that the published schedule moves: "
+        "kept on that moment, its basis still provisional (ReferralReplanned with "
+        "published_reply_due_at, once); no longer re-planned. False again once it is chased "
+        "anew (ReferralReopened)."))
 
 
 class ReferralList(Public):
@@ -326,10 +335,11 @@ async def obligation(pool: asyncpg.Pool, obligation_id: UUID) -> ObligationPubli
 
 HELP_COLUMNS = ("task_id, center_id, case_id, owner_clerk, owner_team, requested_by, status,"
                 " deadline_at, deadline_on, basis, escalated_to, service_item, source_id,"
-                " opened_at, updated_at, version, position")
+                " opened_at, updated_at, version, position, deadline_kept")
 REFERRAL_COLUMNS = ("referral_id, center_id, case_id, unit_kind, unit_name, unit_contact,"
                     " referred_by, status, reply_due_at, basis, reply, replied_by_recipient,"
-                    " replied_at, follow_up_id, sent_at, updated_at, version, position")
+                    " replied_at, follow_up_id, sent_at, updated_at, version, position,"
+                    " reply_due_kept")
 
 
 async def help_task(pool: asyncpg.Pool, task_id: UUID) -> HelpTaskPublic | None:

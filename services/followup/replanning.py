@@ -44,11 +44,13 @@ log = structlog.get_logger("sixstep.followup.replanning")
 # $3, $4: the first and last official day the reload changed (NULL: none); $5: today.
 # Due, missed or escalated on a provisional day too: never moved, confirmed when the published
 # schedule gives the same moment, kept (said once, ``due_kept``) when it gives another
-# (``FollowUp._confirm``): read until then, never after.
+# (``FollowUp._confirm``): read until then, and after only when a notice changes an official
+# day up to its day (one that corrects the first).
 CANDIDATES = (
     "SELECT follow_up_id FROM followups WHERE ((status = 'scheduled'"
     " AND (basis = 'provisional' OR (due_on >= $3::date OR due_on BETWEEN $5::date AND $4::date)))"
-    " OR (status IN ('due', 'missed', 'escalated') AND basis = 'provisional' AND NOT due_kept))"
+    " OR (status IN ('due', 'missed', 'escalated') AND basis = 'provisional'"
+    "     AND (NOT due_kept OR due_on >= $3::date)))"
     " AND ($1::uuid IS NULL OR follow_up_id > $1) ORDER BY follow_up_id LIMIT $2")
 OBLIGATIONS = (
     "SELECT aggregate_id FROM obligations WHERE active AND missed_at IS NOT NULL"
@@ -61,16 +63,21 @@ OBLIGATIONS = (
 # Escalated (still open) or overdue ones with a provisional deadline too: never moved, their
 # basis confirmed when the published count gives the same moment (``Count.again``, settled),
 # kept (said once: ``deadline_kept``, ``reply_due_kept``) when it gives another: read until
-# then, never after.
+# then, and after only when a notice changes an official day up to that deadline (one that
+# corrects the first: confirmed official if it gives the law's day after all, or the new
+# moment said; ``Count.again``'s ``said``).
+KEPT_CHANGED = "{at} >= $3::date::timestamp AT TIME ZONE $4::text"
 HELP_TASKS = (
     "SELECT task_id FROM help_tasks WHERE status IN ('open', 'accepted', 'in_progress')"
-    " AND NOT deadline_kept AND (basis = 'provisional' OR (escalated_to IS NULL"
+    f" AND (NOT deadline_kept OR {KEPT_CHANGED.format(at='deadline_at')})"
+    " AND (basis = 'provisional' OR (escalated_to IS NULL"
     "      AND deadline_at >= $3::date::timestamp AT TIME ZONE $4::text))"
     " AND ($1::uuid IS NULL OR task_id > $1) ORDER BY task_id LIMIT $2")
 REFERRALS = (
     "SELECT referral_id FROM referrals WHERE ((status = 'awaiting_reply'"
     " AND (basis = 'provisional' OR reply_due_at >= $3::date::timestamp AT TIME ZONE $4::text))"
-    " OR (status = 'overdue' AND basis = 'provisional' AND NOT reply_due_kept))"
+    " OR (status = 'overdue' AND basis = 'provisional'"
+    f"     AND (NOT reply_due_kept OR {KEPT_CHANGED.format(at='reply_due_at')})))"
     " AND ($1::uuid IS NULL OR referral_id > $1) ORDER BY referral_id LIMIT $2")
 
 

@@ -769,6 +769,17 @@ async def test_a_call_missed_on_a_provisional_day_the_notice_moves_is_kept_and_s
         answer = r.json()["replanned"]["followup"]
         assert (answer["followups_checked"], answer["followups_replanned"]) == (0, 0), (
             "not read again")
+        # A second notice corrects the first: the 4th is a working day after all. The call
+        # kept on it is news again: the same moment, now official, nothing kept any more.
+        holidays.write_text(json.dumps({"2027": {
+            "source": "illustrative test data", "holidays": ["2027-01-01"], "workdays": []}}))
+        r = await center.followup.post("/ops/calendar/reload", headers=ops(settings))
+        answer = r.json()["replanned"]["followup"]
+        assert (answer["followups_checked"], answer["followups_replanned"]) == (1, 1)
+        await center.settled()
+        corrected = await center.get(call_id)
+        assert (corrected["status"], corrected["basis"], corrected["due_at"],
+                corrected["due_kept"]) == ("missed", "official", missed["due_at"], False)
         await assert_rebuilt_as_live(settings, READ_MODEL)
 
 
@@ -801,6 +812,11 @@ async def test_a_referral_chased_and_a_task_escalated_on_a_day_the_notice_moves_
         assert tuple(r.json()["replanned"]["followup"][c] for c in counts) == (1, 1, 1, 1)
         await center.settled()
         referral, task = await still_chased_and_escalated(center, referral, task, "provisional")
+        assert (referral["reply_due_kept"], task["deadline_kept"]) == (True, True)
+        listed = await center.followup.get(f"/help-tasks?case_id={task['case_id']}")
+        assert [t["deadline_kept"] for t in listed.json()["items"]] == [True], listed.text
+        listed = await center.followup.get(f"/referrals?case_id={referral['case_id']}")
+        assert [r["reply_due_kept"] for r in listed.json()["items"]] == [True], listed.text
         said = {e.type: datetime.fromisoformat(e.payload.get("published_deadline_at")
                                                or e.payload["published_reply_due_at"])
                 for e in await stream_envelopes(settings)
@@ -810,4 +826,13 @@ async def test_a_referral_chased_and_a_task_escalated_on_a_day_the_notice_moves_
         r = await center.followup.post("/ops/calendar/reload", headers=ops(settings))
         assert tuple(r.json()["replanned"]["followup"][c] for c in counts) == (0, 0, 0, 0), (
             "not read again")
+        # A second notice corrects the first: the 4th is a working day after all. What was
+        # kept on it is news again: the same moment, now official, nothing kept any more.
+        holidays.write_text(json.dumps({"2027": {
+            "source": "illustrative test data", "holidays": ["2027-01-01"], "workdays": []}}))
+        r = await center.followup.post("/ops/calendar/reload", headers=ops(settings))
+        assert tuple(r.json()["replanned"]["followup"][c] for c in counts) == (1, 1, 1, 1)
+        await center.settled()
+        referral, task = await still_chased_and_escalated(center, referral, task, "official")
+        assert (referral["reply_due_kept"], task["deadline_kept"]) == (False, False)
         await assert_rebuilt_as_live(settings, READ_MODEL)

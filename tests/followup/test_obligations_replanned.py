@@ -421,5 +421,22 @@ async def test_a_rectification_follow_up_missed_on_a_provisional_day_is_confirme
         r = await center.feedback.post("/ops/calendar/reload", headers=ops(settings))
         assert r.json()["replanned"]["feedback"] == {"rectifications_checked": 0,
                                                      "deadlines_revised": 0}, "not read again"
+        if notice_moves_it:
+            # A second notice corrects the first: the 4th is a working day after all. What
+            # was kept on it is news again: the same day, now official, nothing kept.
+            holidays.write_text(json.dumps({"2027": {
+                "source": "illustrative test data", "holidays": ["2027-01-01..2027-01-03"],
+                "workdays": []}}))
+            await reload(center, settings)
+            r = await center.feedback.post("/ops/calendar/reload", headers=ops(settings))
+            assert r.json()["replanned"]["feedback"]["deadlines_revised"] == 1, r.text
+
+            async def corrected() -> bool:
+                return (await center.get(rect["follow_up_id"]))["basis"] == "official"
+
+            await wait_until(corrected, what="the kept follow-up confirmed by the correction")
+            seen = await center.get(rect["follow_up_id"])
+            assert (seen["status"], seen["due_at"], seen["due_kept"]) == (
+                "missed", rect["due_at"], False)
         await assert_rebuilt_as_live(settings, READ_MODEL)
         await assert_rebuilt_as_live(settings, FEEDBACK_VIEWS)

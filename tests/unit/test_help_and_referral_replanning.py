@@ -220,3 +220,28 @@ def test_a_referral_kept_on_its_day_and_chased_again_is_read_again() -> None:
     chased.advance(again_at, "clerk-017", None, meta("tick2", again_at))
     assert chased.replan(MAKE_UP, again_at, meta("calendar:b", again_at)) is True
     assert chased.replan(MAKE_UP, again_at, meta("calendar:c", again_at)) is False
+
+
+def test_a_second_notice_that_corrects_the_first_is_news_to_what_was_kept() -> None:
+    # Chased (督办) and escalated on Tuesday 5 January 2027 (the law's count from Monday 28
+    # December); the first notice makes Saturday the 2nd a make-up day (the 4th by it): kept on
+    # the 5th, said once. A second notice corrects the first: no make-up day after all, the
+    # 5th is the published day too. Before, what was kept was never read again: "provisional"
+    # on the board for ever, with a published day no schedule gives any more.
+    now = at(2027, 1, 7, 10)
+    due = at(2027, 1, 5, 17)
+    chased = referral(date(2026, 12, 28), 5, at(2026, 12, 28, 10))
+    escalated = task(date(2026, 12, 28), 5, at(2026, 12, 28, 10))
+    assert chased.advance(due, "clerk-017", None, meta("tick", due))
+    assert escalated.advance(due, PROVISIONAL, "supervisors", meta("tick", due))
+    for made in (chased, escalated):
+        assert made.replan(MAKE_UP, now, meta("calendar:a", now)) is True
+        made.collect_events()
+        assert made.replan(MAKE_UP, now, meta("calendar:a2", now)) is False, "said once"
+        assert made.replan(AGREES, now, meta("calendar:b", now)) is True, "corrected"
+        [event] = replanned(made)
+        published = (event.published_deadline_at if isinstance(made, HelpTask)
+                     else event.published_reply_due_at)
+        at_ = made.deadline_at if isinstance(made, HelpTask) else made.reply_due_at
+        assert (at_, made.basis, published) == (due, Basis.OFFICIAL.value, None)
+        assert made.replan(AGREES, now, meta("calendar:c", now)) is False, "once"
