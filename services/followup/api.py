@@ -9,8 +9,8 @@ against the token as it is loaded. Reads come from ``queries.py`` and take
 
 from __future__ import annotations
 
-from datetime import date, timedelta
-from typing import Annotated
+from datetime import date, datetime, timedelta
+from typing import Annotated, Literal
 from uuid import UUID
 
 import asyncpg
@@ -30,6 +30,7 @@ from services.followup.queries import (
     PolicyChangePublic,
     WorklistPublic,
 )
+from shared.contracts.followup import FollowUpOutcome
 from shared.http.auth import (
     Staff,
     Supervisor,
@@ -92,11 +93,31 @@ async def schedule(body: c.ScheduleFollowUp, app: FollowUpsDep, key: Idempotency
     return WrittenPublic.of(await app.schedule_by_hand(body, actor, key))
 
 
-@followups.post("/{id}/complete", response_model=WrittenPublic,
+class CompletedPublic(WrittenPublic):
+    """A completion's answer. An unanswered call the same center day as one counted, or
+    within ``FOLLOWUP_ATTEMPT_MIN_GAP_HOURS`` of one, is recorded with its note but is not an
+    attempt: ``counted`` false, why, and when the next attempt counts from; the follow-up is
+    unchanged. ``counted`` true: an unanswered call counted (or ending it); None: no
+    unanswered call. A retry under the same Idempotency-Key answers as the first."""
+
+    counted: bool | None = None
+    not_counted_because: Literal["tried_today", "tried_too_soon"] | None = None
+    next_attempt_at: datetime | None = None
+
+
+@followups.post("/{id}/complete", response_model=CompletedPublic,
                 summary="Done: outcome, contact channel used, note")
 async def complete(id: UUID, body: c.CompleteFollowUp, app: FollowUpsDep, key: IdempotencyKey,
-                   actor: Actor, expected: ExpectedVersion, staff: Staff) -> WrittenPublic:
-    return WrittenPublic.of(await app.complete(id, body, actor, key, expected))
+                   actor: Actor, expected: ExpectedVersion, staff: Staff) -> CompletedPublic:
+    written, uncounted = await app.complete_counted(id, body, actor, key, expected)
+    public = CompletedPublic(**WrittenPublic.of(written).model_dump())
+    if uncounted is not None:
+        public.counted = False
+        public.not_counted_because = uncounted.because
+        public.next_attempt_at = uncounted.next_attempt_at
+    elif body.outcome is FollowUpOutcome.UNREACHABLE:
+        public.counted = True
+    return public
 
 
 @followups.post("/{id}/reschedule", response_model=WrittenPublic,

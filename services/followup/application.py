@@ -3,10 +3,11 @@ events on one aggregate, committed in batches through the GroupCommitter."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
@@ -119,6 +120,15 @@ class Watch:
     #: ``ObligationDeclared.judged_at``: posted more than the grace after the moment it gives,
     #: the declaration is taken as made on intake's clock less the grace.
     judged_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Uncounted:
+    """An unanswered call recorded with its note but not counted as an attempt: why
+    (``tried_today``, ``tried_too_soon``) and when the next one counts from."""
+
+    because: Literal["tried_today", "tried_too_soon"]
+    next_attempt_at: datetime
 
 
 @dataclass(frozen=True)
@@ -339,7 +349,17 @@ class FollowUps:
 
     async def complete(self, follow_up_id: UUID, cmd: c.CompleteFollowUp, actor: str,
                        key: str | None, expected_version: int | None = None) -> Written:
+        return (await self.complete_counted(follow_up_id, cmd, actor, key,
+                                            expected_version))[0]
+
+    async def complete_counted(self, follow_up_id: UUID, cmd: c.CompleteFollowUp, actor: str,
+                               key: str | None, expected_version: int | None = None,
+                               ) -> tuple[Written, Uncounted | None]:
+        """``complete``, and why an unanswered call was recorded but not counted as an
+        attempt (``FollowUp.check_attempt_day``), when it was not; a replay answers as the
+        first (read from the follow-up at the version its first write left)."""
         now = self.clock.now()
+        uncounted: list[Uncounted] = []
 
         unreachable = cmd.outcome is FollowUpOutcome.UNREACHABLE
         # A resident who needs more care is visited at home when the last attempt fails too
@@ -348,6 +368,7 @@ class FollowUps:
         settings = self.settings
 
         def act(f: FollowUp, meta: Meta) -> FollowUp | None:
+            uncounted.clear()  # a command run again (a conflict) answers as its last run
             calendar = self.calendar(f.center_id)
             retry = None
             if unreachable:
@@ -364,6 +385,10 @@ class FollowUps:
                        skew=self.path.moments.max_future,
                        min_gap=timedelta(hours=settings.followup_attempt_min_gap_hours),
                        due_by=f.working_day_due(calendar))
+            last = f.__dict__.get("last_uncounted")
+            if last is not None and last[0] == meta.get("causation_id"):
+                uncounted.append(Uncounted(because=last[1], next_attempt_at=last[2]))
+                return None
             if retry is None:
                 return None
             return f.hand_over(Handover(
@@ -371,8 +396,17 @@ class FollowUps:
                 leader=settings.followup_supervisor_team, more_care=more_care,
                 due_rule=retry[2]), meta)
 
-        return await self._on(follow_up_id, "follow-up", "FollowUpCompleted", cmd, actor, key,
-                              expected_version, act)
+        written = await self._on(follow_up_id, "follow-up", "FollowUpCompleted", cmd, actor,
+                                 key, expected_version, act)
+        if written.replayed and unreachable:
+            # A retry answers as the first: the follow-up as its first write left it says.
+            uncounted.clear()
+            first = await asyncio.to_thread(self.path.committer.app.repository.get,
+                                            follow_up_id, version=written.version)
+            last = first.__dict__.get("last_uncounted")
+            if last is not None and last[0] == key:
+                uncounted.append(Uncounted(because=last[1], next_attempt_at=last[2]))
+        return written, (uncounted[-1] if uncounted else None)
 
     async def reschedule(self, follow_up_id: UUID, cmd: c.RescheduleFollowUp, actor: str,
                          key: str | None, expected_version: int | None = None, *,

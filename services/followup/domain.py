@@ -67,7 +67,8 @@ def home_visit_after(more_care: bool) -> int:
 
 
 class TriedToday(CommandError):
-    """An unanswered attempt was already recorded today: the next one counts from the retry."""
+    """An unanswered attempt was already counted today: the next one counts from the retry.
+    Not raised: why a call is recorded but not counted (``FollowUp.check_attempt_day``)."""
 
     status = 409
     code = "tried_today"
@@ -472,18 +473,20 @@ class FollowUp(RemembersCommands):
         return due_working_day(calendar, self.due_at)
 
     def check_attempt_day(self, day_of: Callable[[datetime], date], now: datetime,
-                          min_gap: timedelta = ATTEMPT_MIN_GAP) -> None:
-        """An unanswered attempt counts once a day (409 ``tried_today``): three calls in
+                          min_gap: timedelta = ATTEMPT_MIN_GAP) -> TriedToday | None:
+        """Why an unanswered attempt does not count, or None when it does. It counts once a
+        day (``tried_today``): three calls in
         one morning (a clerk redialling, a double entry with a new key) used up every
         attempt, and the team took up a resident never tried on another day. Every day
         tried counts once, not only the last one typed in: an earlier day's call typed in
         late came between Tuesday's call and Tuesday's redial, and the redial counted.
-        And at least ``min_gap`` from every attempt counted, before or after it (409
-        ``tried_too_soon``): a call at 23:59 and a redial at 00:01 are on two days, and
-        were two of the three attempts, two minutes apart."""
+        And at least ``min_gap`` from every attempt counted, before or after it
+        (``tried_too_soon``): a call at 23:59 and a redial at 00:01 are on two days, and
+        were two of the three attempts, two minutes apart. Such a call is recorded, not
+        counted (``complete``): refused, the note typed with it was lost."""
         day = day_of(now)
         if any(day_of(tried) == day for tried in self.unreached_at):
-            raise TriedToday(
+            return TriedToday(
                 f"the resident was already tried without answer on {day.isoformat()}; the "
                 f"next attempt counts from {self.due_at.isoformat()}",
                 next_attempt_at=self.due_at.isoformat(),
@@ -491,11 +494,12 @@ class FollowUp(RemembersCommands):
         near = [tried for tried in self.unreached_at if abs(now - tried) < min_gap]
         if near:
             counts_from = max(max(near) + min_gap, self.due_at)
-            raise TriedTooSoon(
+            return TriedTooSoon(
                 f"the resident was tried without answer at {max(near).isoformat()}, less "
                 f"than {min_gap} before; the next attempt counts from "
                 f"{counts_from.isoformat()}", next_attempt_at=counts_from.isoformat(),
                 attempts=self.unreached, of=UNREACHABLE_ATTEMPTS)
+        return None
 
     def attempt_counted_at(self, tried: datetime) -> datetime:
         """The moment an unanswered attempt counts on for the once-a-day rule: the moment it
@@ -548,9 +552,10 @@ class FollowUp(RemembersCommands):
         count (``check_attempt_day``). ``due_by``: the working day it was to be done on
         (``due_working_day``), recorded for the on-time rule."""
         self.check_open("complete")
+        uncounted = None
         if outcome == "unreachable" and channel in REACHING and day_of is not None:
             self.check_attempt_moment(day_of, meta["occurred_at"], skew)
-            self.check_attempt_day(day_of, self.attempt_counted_at(
+            uncounted = self.check_attempt_day(day_of, self.attempt_counted_at(
                 judged_at or meta["occurred_at"]), min_gap)
         if verdict is not None and self.reason != Reason.POST_RESOLUTION_CHECK:
             raise InvalidCommand("the verdict is the resident's answer at a post-resolution "
@@ -563,6 +568,22 @@ class FollowUp(RemembersCommands):
                 f"'{ContactChannel.NONE}' (or '{ContactChannel.COUNTER}' when they came in)",
                 channel=channel, rule="no_contact")
         attempt = self.unreached + 1
+        if uncounted is not None:
+            # Another call the same day or within the gap: recorded with its note (``停机``,
+            # ``空号``), not counted; the follow-up keeps its status, moment and attempts.
+            said = f"unreachable: not counted ({uncounted.code})"
+            self._rescheduled(due_at=self.due_at, assigned_clerk=self.assigned_clerk,
+                              assigned_team=self.assigned_team,
+                              reason=f"{said}: {note}" if note.strip() else said, meta=meta,
+                              cause=RescheduleCause.UNREACHABLE.value,
+                              previous_due_at=self.due_at, basis=self.basis,
+                              due_rule=self.due_rule, judged_at=judged_at,
+                              stays=self.status if self.status in ("missed", "escalated")
+                              else None, counted=False,
+                              not_counted_because=uncounted.code,
+                              next_attempt_at=datetime.fromisoformat(
+                                  uncounted.details["next_attempt_at"]))
+            return
         # Only an attempt to reach the resident where they are is tried again: a task done
         # from the case file (channel none) or a resident who came in (counter) is not an
         # unanswered call, and a second round would find no more than the first.
@@ -795,7 +816,14 @@ class FollowUp(RemembersCommands):
                      previous_due_at: datetime | None = None,
                      basis: str = Basis.OFFICIAL.value,
                      due_rule: dict[str, Any] | None = None,
-                     judged_at: datetime | None = None, stays: str | None = None) -> None:
+                     judged_at: datetime | None = None, stays: str | None = None,
+                     counted: bool = True, not_counted_because: str | None = None,
+                     next_attempt_at: datetime | None = None) -> None:
+        if not counted:  # an unanswered call recorded for its note, not an attempt
+            self.last_uncounted = (meta.get("causation_id"), not_counted_because,
+                                   next_attempt_at)
+            self._remember(meta, "FollowUpCompleted")
+            return
         if stays is None:  # else an unanswered attempt on a missed or escalated one: it stays
             self.status = "scheduled"
             self.due_at = due_at

@@ -315,10 +315,12 @@ class WorklistProjection:
                 plan.timer((fid, "followup", due_at, v))
             elif e.type in ("FollowUpContactWithdrawn", "FollowUpPrioritised",
                             "FollowUpReassigned", "FollowUpDueConfirmed") or (
-                    e.type == "FollowUpRescheduled" and p.get("stays")):
+                    e.type == "FollowUpRescheduled"
+                    and (p.get("stays") or p.get("counted") is False)):
                 # The timer runs on: as a task without contact, now high priority, for its
                 # new assignee, with its due moment confirmed on the published schedule, or
-                # missed or escalated still after an unanswered attempt (``stays``).
+                # missed or escalated still after an unanswered attempt (``stays``), or after
+                # a call recorded but not counted (``counted`` false: its moment unchanged).
                 plan.updates.append((fid, v, e.position, e.occurred_at, *self._change(e)))
             elif e.type.startswith("FollowUp"):
                 change = self._change(e)
@@ -519,8 +521,8 @@ class WorklistProjection:
         if e.type == "FollowUpCompleted":
             return ("completed", None, None, False, None, None, None, p["outcome"],
                     p["channel"], e.occurred_at, None, None, None, None)
-        if e.type == "FollowUpRescheduled" and p.get("stays"):
-            return none  # an unanswered attempt on a missed or escalated one: it stays
+        if e.type == "FollowUpRescheduled" and (p.get("stays") or p.get("counted") is False):
+            return none  # an attempt on a missed or escalated one, or a call not counted
         if e.type == "FollowUpRescheduled":
             due_at = _at(p["due_at"])
             assert due_at is not None

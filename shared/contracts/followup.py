@@ -234,6 +234,18 @@ class FollowUpRescheduled(_Payload):
                           "until completed or moved by a supervisor. None: it is scheduled "
                           "again at due_at (every other move, and every event before it "
                           "existed).")
+    counted: bool = Field(
+        True, description="An unanswered call (cause unreachable) that is not an attempt: "
+                          "another the same center day, or within "
+                          "FOLLOWUP_ATTEMPT_MIN_GAP_HOURS of one counted. False: recorded for "
+                          "its note (in reason) only; the follow-up keeps its status, due "
+                          "moment (due_at equal to previous_due_at) and attempt count. True: "
+                          "every other move, and every event before it existed.")
+    not_counted_because: Literal["tried_today", "tried_too_soon"] | None = Field(
+        None, description="Why a call was not counted (counted false), else None.")
+    next_attempt_at: Moment | None = Field(
+        None, description="Counted false: the moment the next unanswered attempt counts "
+                          "from. Else None.")
 
 
 class FollowUpDueConfirmed(_Payload):

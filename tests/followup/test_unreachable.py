@@ -188,38 +188,57 @@ async def test_a_resident_not_reached_three_times_is_handed_to_the_team_leader_o
 async def test_an_unanswered_attempt_counts_once_a_day(settings: Settings) -> None:
     """Three unanswered calls in one morning (a clerk redialling, an attempt typed in twice
     with a new key) used up every attempt: the team took up a resident never tried on another
-    day. The second one that day is refused (409 ``tried_today``) and nothing is recorded; a
-    call that reaches them is recorded as usual; the next day's counts."""
+    day. The second one that day is not counted (``counted`` false, ``tried_today``) but
+    recorded with its note (停机: refused, the note was lost), the follow-up unchanged; a
+    retry under its key answers the same; a call that reaches them is recorded as usual;
+    the next day's counts."""
     async with center_day(settings, at(2026, 12, 18, 9)) as center:
         _, check = await resolved_with_check(center, at(2026, 12, 18, 11))
         follow_up_id = check["follow_up_id"]
 
-        async def call(now: datetime, outcome: str = "unreachable") -> Any:
+        async def call(now: datetime, outcome: str = "unreachable", note: str = "无人接听",
+                       idempotency_key: str | None = None) -> Any:
             center.clock.set(now)
-            body: dict[str, Any] = {"outcome": outcome, "channel": "phone", "note": "无人接听"}
+            body: dict[str, Any] = {"outcome": outcome, "channel": "phone", "note": note}
             if outcome == "done":
                 body |= {"note": "已回访", "verdict": "solved"}
             return await center.followup.post(f"/followups/{follow_up_id}/complete",
-                                              headers=headers(key()), json=body)
+                                              headers=headers(idempotency_key or key()),
+                                              json=body)
 
-        assert (await call(at(2026, 12, 21, 10))).status_code == 200
+        first = await call(at(2026, 12, 21, 10))
+        assert (first.status_code, first.json()["counted"]) == (200, True), first.text
         await center.settled()
         before = await center.get(follow_up_id)
-        for now in (at(2026, 12, 21, 10, 5), at(2026, 12, 21, 16, 30)):
-            r = await call(now)
-            assert r.status_code == 409, r.text
-            error = r.json()["error"]
-            assert error["code"] == "tried_today"
-            assert datetime.fromisoformat(error["details"]["next_attempt_at"]) == \
+        for now, note in ((at(2026, 12, 21, 10, 5), "停机"), (at(2026, 12, 21, 16, 30), "")):
+            again = key()
+            r = await call(now, note=note, idempotency_key=again)
+            assert r.status_code == 200, r.text
+            assert (r.json()["counted"], r.json()["not_counted_because"]) == (
+                False, "tried_today")
+            assert datetime.fromisoformat(r.json()["next_attempt_at"]) == \
                 datetime.fromisoformat(before["due_at"])
+            retried = await call(now, note=note, idempotency_key=again)
+            assert retried.json() == r.json() | {"replayed": True}
         await center.settled()
-        assert await center.get(follow_up_id) == before
+        after = await center.get(follow_up_id)
+        assert {k: after[k] for k in ("status", "due_at")} == {
+            k: before[k] for k in ("status", "due_at")}
+        recorded = [e.payload for e in await stream_envelopes(settings)
+                    if e.type == "FollowUpRescheduled" and str(e.aggregate_id) == follow_up_id]
+        assert [(p["counted"], p["not_counted_because"], p["reason"]) for p in recorded] == [
+            (True, None, "unreachable: attempt 1 of 3: 无人接听"),
+            (False, "tried_today", "unreachable: not counted (tried_today): 停机"),
+            (False, "tried_today", "unreachable: not counted (tried_today)")]
+        assert recorded[1]["due_at"] == recorded[1]["previous_due_at"] == recorded[0]["due_at"]
         # Tuesday's counts (the second of three); Tuesday evening's reaches them.
         assert (await call(at(2026, 12, 22, 9, 30))).status_code == 200
         r = await call(at(2026, 12, 22, 18), outcome="done")
         assert r.status_code == 200, r.text
         await center.settled()
         assert (await center.get(follow_up_id))["status"] == "completed"
+        from services.followup.projections import READ_MODEL
+        await assert_rebuilt_as_live(settings, READ_MODEL)
 
 
 async def test_a_day_already_tried_is_not_counted_again_after_an_earlier_day_typed_in(
@@ -227,9 +246,9 @@ async def test_a_day_already_tried_is_not_counted_again_after_an_earlier_day_typ
     """Each day counts once, whatever order the attempts are typed in: Tuesday's unanswered
     call, then Monday's typed in late (its own day, counted), then Tuesday's redial. The
     redial was compared with the last attempt typed in (Monday) only, so it counted as the
-    third attempt and the team took up a resident tried on two days. It is refused (409
-    ``tried_today``), nothing recorded; a retry of an attempt under its own key answers as
-    the first did."""
+    third attempt and the team took up a resident tried on two days. It is not counted
+    (``counted`` false, ``tried_today``), the follow-up unchanged; a retry of an attempt
+    under its own key answers as the first did."""
     async with center_day(settings, at(2026, 12, 18, 9)) as center:
         case_id, check = await resolved_with_check(center, at(2026, 12, 18, 11))
         follow_up_id = check["follow_up_id"]
@@ -255,10 +274,12 @@ async def test_a_day_already_tried_is_not_counted_again_after_an_earlier_day_typ
         before = await center.get(follow_up_id)
         assert before["status"] == "scheduled"
         r = await call(at(2026, 12, 22, 15), key())  # Tuesday's redial
-        assert r.status_code == 409, r.text
-        assert r.json()["error"]["code"] == "tried_today"
+        assert r.status_code == 200, r.text
+        assert (r.json()["counted"], r.json()["not_counted_because"]) == (False, "tried_today")
         await center.settled()
-        assert await center.get(follow_up_id) == before
+        after = await center.get(follow_up_id)
+        assert {k: after[k] for k in ("status", "due_at")} == {
+            k: before[k] for k in ("status", "due_at")}
         assert len(await center.followups_of(case_id, 1)) == 1  # nobody took it up
 
 
@@ -310,6 +331,11 @@ async def test_a_missed_check_stays_on_the_supervisors_list_after_its_clerks_una
         r = await api.post(f"/followups/{check['id']}/complete", headers=headers(key()),
                            json={"outcome": "unreachable", "channel": "phone", "note": ""})
         assert r.status_code == 200, r.text
+        # The redial five minutes later is recorded with its note, not counted: it stays.
+        center.clock.set(at(2026, 12, 31, 23, 35))
+        r = await api.post(f"/followups/{check['id']}/complete", headers=headers(key()),
+                           json={"outcome": "unreachable", "channel": "phone", "note": "空号"})
+        assert (r.status_code, r.json()["counted"]) == (200, False), r.text
         await center.settled()
         assert (await center.get(check["id"]))["status"] == "escalated"
         assert await overdue("teams/supervisor") == [check["id"]]
@@ -317,6 +343,7 @@ async def test_a_missed_check_stays_on_the_supervisors_list_after_its_clerks_una
 
     attempts = [e.payload for e in await stream_envelopes(settings)
                 if e.type == "FollowUpRescheduled"]
-    assert [(p["stays"], p["reason"]) for p in attempts] == [
-        ("missed", "unreachable: attempt 1 of 3: 停机"),
-        ("escalated", "unreachable: attempt 2 of 3")]
+    assert [(p["stays"], p["counted"], p["reason"]) for p in attempts] == [
+        ("missed", True, "unreachable: attempt 1 of 3: 停机"),
+        ("escalated", True, "unreachable: attempt 2 of 3"),
+        ("escalated", False, "unreachable: not counted (tried_today): 空号")]

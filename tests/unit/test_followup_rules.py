@@ -21,8 +21,6 @@ from services.followup.domain import (
     Obligation,
     OwnMissedFollowUp,
     PolicyChange,
-    TriedToday,
-    TriedTooSoon,
     due_working_day,
     first_watched_period,
     follow_up_id_for,
@@ -504,9 +502,9 @@ def test_each_center_day_tried_counts_once_across_the_year_end() -> None:
     call("c2", at(1, 1, 8, year=2027), at(1, 4, year=2027))
     assert (check.status, check.unreached) == ("scheduled", 2)
     for again in (at(1, 1, 10, year=2027), at(12, 31, 10)):
-        with pytest.raises(TriedToday):
-            call("c3", again, at(1, 4, year=2027))
-    assert check.unreached == 2
+        call("c3", again, at(1, 4, year=2027))
+        assert_not_counted(check, "tried_today")
+    assert (check.status, check.unreached) == ("scheduled", 2)
 
 
 @pytest.mark.parametrize("midnight", [
@@ -520,8 +518,8 @@ def test_a_redial_two_minutes_past_midnight_is_not_a_second_day_tried(
     the three attempts, and a third the next morning handed the resident to the team as
     unreachable within ten hours. Attempts count on distinct days AND at least
     ``FOLLOWUP_ATTEMPT_MIN_GAP_HOURS`` (8) apart: the redial is refused (409
-    ``tried_too_soon``, with the moment the next attempt counts from) and nothing is
-    recorded; the same day's call 8 hours after the first counts."""
+    ``tried_too_soon``, with the moment the next attempt counts from): recorded with its
+    note, not counted; the same day's call 8 hours after the first counts."""
     check = FollowUp(id=uuid.uuid4(), reason=Reason.POST_RESOLUTION_CHECK.value,
                      resident_id=uuid.uuid4(), due_at=midnight - timedelta(hours=6),
                      assigned_clerk="clerk-017", assigned_team=None, priority="normal",
@@ -536,12 +534,12 @@ def test_a_redial_two_minutes_past_midnight_is_not_a_second_day_tried(
                        min_gap=gap)
 
     call("c1", midnight - timedelta(minutes=1))
-    with pytest.raises(TriedTooSoon) as refused:
-        call("c2", midnight + timedelta(minutes=1))
-    assert refused.value.code == "tried_too_soon"
-    assert refused.value.details["next_attempt_at"] == max(
-        midnight - timedelta(minutes=1) + gap, check.due_at).isoformat()
-    assert (check.status, check.unreached) == ("scheduled", 1)
+    due_at = check.due_at
+    call("c2", midnight + timedelta(minutes=1))
+    uncounted = assert_not_counted(check, "tried_too_soon")
+    assert uncounted["next_attempt_at"] == max(
+        midnight - timedelta(minutes=1) + gap, due_at)
+    assert (check.status, check.unreached, check.due_at) == ("scheduled", 1, due_at)
     call("c3", midnight + timedelta(hours=7, minutes=59))
     assert (check.status, check.unreached) == ("scheduled", 2)
 
@@ -566,8 +564,8 @@ def test_calls_typed_in_past_the_grace_count_on_one_day_the_day_they_are_judged_
 
     call("c1", at(12, 14, 16), judged)
     for key, day in (("c2", 15), ("c3", 16)):
-        with pytest.raises(TriedToday):
-            call(key, at(12, day, 10), judged)
+        call(key, at(12, day, 10), judged)
+        assert_not_counted(check, "tried_today")
     assert (check.status, check.unreached) == ("scheduled", 1)
     call("c4", at(12, 18, 11), None)  # Friday the 18th: within the grace, as said
     assert (check.status, check.unreached) == ("scheduled", 2)
@@ -627,11 +625,11 @@ def test_a_call_right_after_midnight_on_a_counter_a_little_behind_is_an_attempt(
                    skew=skew)
     assert (check.status, check.unreached, check.due_at) == ("scheduled", 1, retry)
     assert CALENDAR.local_day(check.unreached_at[0]) == CALENDAR.local_day(planned)
-    with pytest.raises(TriedToday):
-        check.complete("unreachable", "phone", "无人接听",
-                       meta("c2", midnight + timedelta(seconds=30)),
-                       retry=(retry, CALENDAR.basis_of(retry)), day_of=CALENDAR.local_day,
-                       skew=skew)
+    check.complete("unreachable", "phone", "无人接听",
+                   meta("c2", midnight + timedelta(seconds=30)),
+                   retry=(retry, CALENDAR.basis_of(retry)), day_of=CALENDAR.local_day,
+                   skew=skew)
+    assert_not_counted(check, "tried_today")
     assert check.unreached == 1
 
 
@@ -876,3 +874,15 @@ def test_a_follow_up_fallen_due_is_judged_by_the_day_the_scheduler_misses_it(
                due_by=f.working_day_due(published))
     [*_, completed] = f.collect_events()
     assert completed.due_by == missed_on
+
+
+def assert_not_counted(f: FollowUp, because: str) -> dict[str, Any]:
+    """The last call was recorded (FollowUpRescheduled, cause unreachable) with its note,
+    not counted: ``counted`` false, why, and its due moment unchanged."""
+    last = f.pending_events[-1]
+    payload = {k: v for k, v in last.__dict__.items() if not k.startswith("originator")}
+    assert type(last).__name__ == "FollowUpRescheduled"
+    assert (payload["counted"], payload["not_counted_because"]) == (False, because)
+    assert payload["due_at"] == payload["previous_due_at"]
+    assert payload["reason"].startswith(f"unreachable: not counted ({because})")
+    return payload
