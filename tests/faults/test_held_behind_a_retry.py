@@ -174,8 +174,12 @@ async def test_events_a_limited_durable_gave_up_on_are_applied_once_the_limit_is
             durable_name="lifted", ack_policy=AckPolicy.EXPLICIT, max_deliver=2, ack_wait=30,
             max_waiting=64, filter_subjects=subjects, max_ack_pending=4000))
         sub = await js.pull_subscribe_bind("lifted", settings.stream_name)
-        for _ in range(2):
+        # Each delivered twice, naked each time: a fetch of two may bring one (the other's
+        # redelivery not back yet), so count deliveries rather than fetches.
+        delivered: dict[int, int] = {}
+        while len(delivered) < 2 or min(delivered.values()) < 2:
             for msg in await sub.fetch(2, timeout=5):
+                delivered[msg.metadata.sequence.stream] = msg.metadata.num_delivered
                 await msg.nak()
         try:
             left = await sub.fetch(2, timeout=1)
