@@ -552,7 +552,8 @@ class Settings(BaseSettings):
         """A consumer's transaction waits, idle, for its commands' group commit (up to
         ``WRITE_TIMEOUT_S``): PostgreSQL ending the session first (its
         ``idle_in_transaction_session_timeout``) surfaces as a closed connection, not as a
-        timeout the consumer hands back and retries (``shared.bus.consumer.STORE_TIMED_OUT``)."""
+        timeout the consumer hands back and retries
+        (``shared.bus.store_timeouts.STORE_TIMED_OUT``)."""
         idle = self.db_idle_in_transaction_timeout_s
         if idle > 0 and self.write_timeout_s >= idle:
             raise ValueError(

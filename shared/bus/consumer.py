@@ -71,6 +71,7 @@ from shared.bus.connection import subject_matches
 from shared.bus.durable_names import PARTITION_SUFFIX, base_consumer
 from shared.bus.jetstream import every_consumer, publish_dead_letter
 from shared.bus.pulling import Puller, ack_each, sequence_and_delivered
+from shared.bus.store_timeouts import STORE_TIMED_OUT
 from shared.bus.stream_identity import STREAM_DDL, check_stream, stream_seen
 from shared.contracts import REGISTRY, Envelope
 from shared.contracts.decoding import decode_envelope
@@ -78,15 +79,6 @@ from shared.settings import Settings
 
 log = structlog.get_logger("sixstep.consumer")
 
-#: What a statement that ran out of time raises (the pool's DB_STATEMENT_TIMEOUT_S,
-#: ``shared.readmodels.pool``): PostgreSQL's statement_timeout and lock_timeout (``57014``,
-#: ``55P03``), its idle_in_transaction_session_timeout (``25P03``, the session then gone),
-#: and the client's own wait for a backend that answers nothing (``TimeoutError``). Not the
-#: event's fault: the batch is handed back and tried again with back-off, never counted as a
-#: try towards the dead-letter stream (``Consumer._timed_out``).
-STORE_TIMED_OUT: tuple[type[BaseException], ...] = (
-    asyncpg.QueryCanceledError, asyncpg.LockNotAvailableError,
-    asyncpg.IdleInTransactionSessionTimeoutError, TimeoutError)
 
 async def durables_of(js: JetStreamContext, stream: str, consumer: str) -> list[ConsumerInfo]:
     """The server's durables of ``consumer``: its own name's and each partitioned worker's

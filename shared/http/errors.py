@@ -12,8 +12,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from shared.bus.store_timeouts import ENDED_BY_SERVER
 from shared.kernel.errors import CommandError, Unavailable
-from shared.readmodels.pool import ENDED_BY_SERVER
 
 log = structlog.get_logger("sixstep.http")
 

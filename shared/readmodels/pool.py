@@ -13,17 +13,6 @@ from shared.settings import Settings
 #: backend that answers nothing (stopped, its host gone) is given up on by the client.
 CLIENT_GRACE_S = 5.0
 
-#: What PostgreSQL raises when it ends a statement for its time: statement_timeout and
-#: lock_timeout (``57014``, ``55P03``), idle_in_transaction_session_timeout (``25P03``, the
-#: session then gone). The statement's transaction is rolled back.
-ENDED_BY_SERVER: tuple[type[Exception], ...] = (
-    asyncpg.QueryCanceledError, asyncpg.LockNotAvailableError,
-    asyncpg.IdleInTransactionSessionTimeoutError)
-
-#: What a statement that ran out of time raises: PostgreSQL's limits (``ENDED_BY_SERVER``),
-#: and the client's own wait (``TimeoutError``).
-TIMED_OUT: tuple[type[BaseException], ...] = (*ENDED_BY_SERVER, TimeoutError)
-
 
 def timeouts(settings: Settings) -> dict[str, str]:
     """The sessions' limits as start-up parameters (``DB_STATEMENT_TIMEOUT_S``,
