@@ -34,6 +34,16 @@ COLUMN_WIDTH = 11
 """Room for one column of figures: ``1,234,567`` or ``100.0%``, a service item's code folded."""
 
 
+NO_ITEM = "trips, no item"
+"""The column of counts no service item owns: visits (trips to the center) are counted once a
+trip whatever was asked, so under ``by="item"`` they stand in their own column, not "None"."""
+
+
+def column_name(key: object) -> str:
+    """A row's key as a column or row heading: a service item's code, a day, or ``NO_ITEM``."""
+    return NO_ITEM if key is None else str(key)
+
+
 def terminal_table(figures: Figures, *, by: str = "item", width: int = 80) -> Group:
     """One row per figure (counts, then rates), a column for the total and one per service
     item (``by="item"``) or per day (``by="day"``), in as many tables as ``width`` needs:
@@ -45,7 +55,7 @@ def terminal_table(figures: Figures, *, by: str = "item", width: int = 80) -> Gr
         title += f" (as of {figures.as_of.isoformat()})"
     rows = figures.by_item if by == "item" else figures.by_day
     columns = [("total", _cells(figures.total, figures))]
-    columns += [(str(row.key), _cells(row, figures)) for row in rows]
+    columns += [(column_name(row.key), _cells(row, figures)) for row in rows]
     per_table = max(1, (width - LABEL_WIDTH) // COLUMN_WIDTH)
     labels = _labels(figures)
     tables = []
@@ -109,7 +119,8 @@ PAGE = """<!doctype html>
  <tr><th>service item</th>{% for c in counts %}<th>{{ c.replace("_", " ") }}</th>{% endfor %}
  {% for r in figures.rates %}<th>{{ r.label }}</th>{% endfor %}</tr>
  {% for row in figures.by_item %}
- <tr><td>{{ row.key }}</td>{% for cell in cells(row) %}<td>{{ cell }}</td>{% endfor %}</tr>
+ <tr><td>{{ column_name(row.key) }}</td>
+  {%- for cell in cells(row) %}<td>{{ cell }}</td>{% endfor %}</tr>
  {% endfor %}
 </table>
 <h2>Definitions</h2>
@@ -131,7 +142,7 @@ def html_page(figures: Figures, *, source: str) -> str:
               f"{figures.start} to {figures.end}",
         generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), source=source,
         figures=figures, counts=SHOWN, definitions=DEFINITIONS, pct=pct,
-        cells=lambda row: _cells(row, figures),
+        cells=lambda row: _cells(row, figures), column_name=column_name,
         visits_chart=Markup(bar_chart("visits-per-day", "Visits per day", days,
                                       [r.counts["visits"] for r in figures.by_day])),
         rates_chart=Markup(line_chart("rates-over-time", "Rates over time", days, {
@@ -142,7 +153,7 @@ def html_page(figures: Figures, *, source: str) -> str:
                 r.label: [d.rates[r.name] for d in figures.by_day] for r in figures.rates
                 if r.name in SATISFACTION_RATES})),
         items_chart=Markup(hbar_chart("visits-by-item", "Cases by service item",
-                                      [str(r.key) for r in figures.by_item],
+                                      [column_name(r.key) for r in figures.by_item],
                                       [r.counts["cases"] for r in figures.by_item])),
     )
 
