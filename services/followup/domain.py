@@ -74,6 +74,21 @@ class TriedToday(CommandError):
     code = "tried_today"
 
 
+def next_day_start(day_of: Callable[[datetime], date], at: datetime) -> datetime:
+    """The first moment after ``at`` that ``day_of`` puts on a later day: the next center
+    day's midnight, found from ``day_of`` alone (no time zone at hand here), to the
+    microsecond, by halving the 26 hours that surely hold it (a day is 23 to 25 hours)."""
+    day = day_of(at)
+    before, after = at, at + timedelta(hours=26)
+    while after - before > timedelta(microseconds=1):
+        middle = before + (after - before) / 2
+        if day_of(middle) > day:
+            after = middle
+        else:
+            before = middle
+    return after
+
+
 class TriedTooSoon(TriedToday):
     """An unanswered attempt came within ``ATTEMPT_MIN_GAP`` of another, on another day (a
     redial at 00:01 after a call at 23:59): not a second day tried."""
@@ -486,20 +501,37 @@ class FollowUp(RemembersCommands):
         counted (``complete``): refused, the note typed with it was lost."""
         day = day_of(now)
         if any(day_of(tried) == day for tried in self.unreached_at):
+            counts_from = self.next_attempt_counts_at(day_of, now, min_gap)
             return TriedToday(
                 f"the resident was already tried without answer on {day.isoformat()}; the "
-                f"next attempt counts from {self.due_at.isoformat()}",
-                next_attempt_at=self.due_at.isoformat(),
+                f"next attempt counts from {counts_from.isoformat()}",
+                next_attempt_at=counts_from.isoformat(),
                 attempts=self.unreached, of=UNREACHABLE_ATTEMPTS)
         near = [tried for tried in self.unreached_at if abs(now - tried) < min_gap]
         if near:
-            counts_from = max(max(near) + min_gap, self.due_at)
+            counts_from = self.next_attempt_counts_at(day_of, now, min_gap)
             return TriedTooSoon(
                 f"the resident was tried without answer at {max(near).isoformat()}, less "
                 f"than {min_gap} before; the next attempt counts from "
                 f"{counts_from.isoformat()}", next_attempt_at=counts_from.isoformat(),
                 attempts=self.unreached, of=UNREACHABLE_ATTEMPTS)
         return None
+
+    def next_attempt_counts_at(self, day_of: Callable[[datetime], date], now: datetime,
+                               min_gap: timedelta = ATTEMPT_MIN_GAP) -> datetime:
+        """The first moment from ``now`` an unanswered attempt counts at
+        (``check_attempt_day``): on a center day none was counted on, at least ``min_gap``
+        from each one counted; never before the follow-up's own moment (a call made ahead
+        of it). Not the due moment alone: a missed or escalated follow-up keeps its moment,
+        days back, and a redial there was told the next call counted from it."""
+        at = now
+        while True:
+            if any(day_of(tried) == day_of(at) for tried in self.unreached_at):
+                at = next_day_start(day_of, at)
+            elif near := [tried for tried in self.unreached_at if abs(at - tried) < min_gap]:
+                at = max(near) + min_gap
+            else:
+                return max(at, self.due_at)
 
     def attempt_counted_at(self, tried: datetime) -> datetime:
         """The moment an unanswered attempt counts on for the once-a-day rule: the moment it

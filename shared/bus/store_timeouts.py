@@ -4,6 +4,8 @@ pools' (``DB_STATEMENT_TIMEOUT_S``, ``shared.readmodels.pool``)."""
 
 from __future__ import annotations
 
+import traceback
+
 import asyncpg
 
 #: What PostgreSQL raises when it ends a statement for its time: statement_timeout and
@@ -18,3 +20,15 @@ ENDED_BY_SERVER: tuple[type[Exception], ...] = (
 #: and tries again with back-off, never counting a try towards the dead-letter stream
 #: (``shared.bus.consumer.Consumer._timed_out``).
 STORE_TIMED_OUT: tuple[type[BaseException], ...] = (*ENDED_BY_SERVER, TimeoutError)
+
+
+def client_gave_up(exc: BaseException) -> bool:
+    """A ``TimeoutError`` the store's client (asyncpg) raised by itself: a statement PostgreSQL
+    did not answer within the pool's ``command_timeout`` (DB_STATEMENT_TIMEOUT_S and 5 s: a
+    backend stopped, a network gone), or a connection it did not accept in time. Told apart
+    from any other ``TimeoutError`` (NATS' is a subclass; a route's own ``asyncio.timeout``)
+    by where it was raised: a route answers the store's 503 ``statement_timed_out`` for the
+    first only."""
+    return type(exc) is TimeoutError and any(
+        str(frame.f_globals.get("__name__", "")).startswith("asyncpg.")
+        for frame, _ in traceback.walk_tb(exc.__traceback__))

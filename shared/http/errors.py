@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from shared.bus.store_timeouts import ENDED_BY_SERVER
+from shared.bus.store_timeouts import ENDED_BY_SERVER, client_gave_up
 from shared.kernel.errors import CommandError, Unavailable
 
 log = structlog.get_logger("sixstep.http")
@@ -83,6 +83,15 @@ def install_error_handlers(app: FastAPI) -> None:
 
     for timed_out in ENDED_BY_SERVER:
         app.add_exception_handler(timed_out, _timed_out)
+
+    @app.exception_handler(TimeoutError)
+    async def _client_gave_up(request: Request, exc: TimeoutError) -> JSONResponse:
+        # The pool's client gave up on a PostgreSQL that answered nothing (command_timeout,
+        # 5 s after DB_STATEMENT_TIMEOUT_S): the same 503 as a statement it ended. Any other
+        # TimeoutError (NATS', a route's own) is not the store's: the 500 it was.
+        if not client_gave_up(exc):
+            raise exc
+        return await _timed_out(request, exc)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -336,6 +336,9 @@ async def test_a_missed_check_stays_on_the_supervisors_list_after_its_clerks_una
         r = await api.post(f"/followups/{check['id']}/complete", headers=headers(key()),
                            json={"outcome": "unreachable", "channel": "phone", "note": "空号"})
         assert (r.status_code, r.json()["counted"]) == (200, False), r.text
+        # The next call counts from 07:30 on 1 January (the gap's end), not from its due
+        # moment on 18 December.
+        assert datetime.fromisoformat(r.json()["next_attempt_at"]) == at(2027, 1, 1, 7, 30)
         await center.settled()
         assert (await center.get(check["id"]))["status"] == "escalated"
         assert await overdue("teams/supervisor") == [check["id"]]

@@ -886,3 +886,43 @@ def assert_not_counted(f: FollowUp, because: str) -> dict[str, Any]:
     assert payload["due_at"] == payload["previous_due_at"]
     assert payload["reason"].startswith(f"unreachable: not counted ({because})")
     return payload
+
+
+@pytest.mark.parametrize(("due", "called", "redial", "counts_from"), [
+    # Due Friday 18 December; Sunday 20th, 10:00 and 16:30: the next center day, Monday
+    # 00:00.
+    (at(12, 18), at(12, 20, 10), at(12, 20, 16, 30), at(12, 21, 0)),
+    # 31 December 23:30 and 23:35: 1 January 2027 (provisional) is a new center day at
+    # 00:00, but the gap runs to 07:30.
+    (at(12, 28), at(12, 31, 23, 30), at(12, 31, 23, 35), at(1, 1, 7, 30, year=2027)),
+    # 2028: due Friday 25 February; Tuesday 29th 01:00 and 03:00: Wednesday 1 March 00:00.
+    (at(2, 25, year=2028), at(2, 29, 1, year=2028), at(2, 29, 3, year=2028),
+     at(3, 1, 0, year=2028)),
+])
+def test_a_redial_on_a_missed_follow_up_says_when_the_next_call_counts_not_its_old_moment(
+        due: datetime, called: datetime, redial: datetime, counts_from: datetime) -> None:
+    """A missed (or escalated) follow-up keeps its due moment, days back, when called
+    without answer. The redial the same day was recorded, not counted, with
+    ``next_attempt_at`` that old due moment: 'the next attempt counts from 18 December' to
+    a clerk on 31 December, who redialled and was not counted again. It says the first
+    moment a call counts at: the next center day, and the gap's end after the last
+    attempt counted."""
+    check = follow_up(due, Reason.POST_RESOLUTION_CHECK)
+    due_at = check.due_at
+    assert advance(check, due_at) + advance(check, due_at.replace(hour=17)) == [
+        "FollowUpDue", "FollowUpMissed"]
+    day_of = CALENDAR.local_day
+
+    def call(key: str, moment: datetime) -> None:
+        retry = CALENDAR.plan(retry_rule(day_of(moment)))
+        check.complete("unreachable", "phone", "空号", meta(key, moment),
+                       retry=(retry.at, retry.basis, retry_rule(day_of(moment))),
+                       day_of=day_of)
+
+    call("c1", called)
+    call("c2", redial)
+    uncounted = assert_not_counted(check, "tried_today")
+    assert uncounted["next_attempt_at"] == counts_from
+    assert (check.status, check.due_at, check.unreached) == ("missed", due_at, 1)
+    call("c3", counts_from)  # the moment it said: counted
+    assert (check.status, check.unreached) == ("missed", 2)
