@@ -208,7 +208,30 @@ def wide_columns(contracts: Iterable[EventContract]) -> list[Column]:
     return [*ENVELOPE_COLUMNS, *merged.values()]
 
 
-def _value(col: Column, e: Envelope, seq: int, stored_version: int) -> Any:
+_ABSENT = object()
+_DEFAULTS: dict[tuple[str, int], dict[str, Any]] = {}
+
+
+def absent_defaults(contract: EventContract) -> dict[str, Any]:
+    """What ``contract`` reads a field as when an event stored before the field existed does
+    not hold it (``counted`` true, ``basis`` official, ``comment`` ''): the export writes that,
+    not null, so an analyst's ``WHERE counted`` or ``basis = 'official'`` counts old events as
+    every service reads them. Fields whose default is None (or made by a factory) stay null."""
+    key = (contract.type, contract.version)
+    if key in _DEFAULTS:
+        return _DEFAULTS[key]
+    out: dict[str, Any] = {}
+    for name, info in contract.payload.model_fields.items():
+        default = info.get_default(call_default_factory=False)
+        if info.is_required() or default is None or name in PERSONAL_FIELDS:
+            continue
+        out[name] = default.value if isinstance(default, enum.Enum) else default
+    _DEFAULTS[key] = out
+    return out
+
+
+def _value(col: Column, e: Envelope, seq: int, stored_version: int,
+           defaults: dict[str, Any]) -> Any:
     if not col.payload:
         if col.field == "stream_seq":
             return seq
@@ -218,7 +241,9 @@ def _value(col: Column, e: Envelope, seq: int, stored_version: int) -> Any:
         if col.field == "aggregate_id" and _names_a_person(e):
             return None  # the resident's own record: its aggregate is the person
         return str(value) if isinstance(value, UUID) else value
-    value = e.payload.get(col.field)
+    value = e.payload.get(col.field, _ABSENT)
+    if value is _ABSENT:
+        value = defaults.get(col.field)
     if col.kind == "known":
         return value is not None
     if value is None:
@@ -247,9 +272,12 @@ def _names_a_person(e: Envelope) -> bool:
 _INT64 = range(-(2**63), 2**63)
 
 
-def row_of(columns: list[Column], e: Envelope, seq: int, stored_version: int) -> list[Any]:
-    """One event's cells; raises one of ``CONVERSION_ERRORS`` when it cannot be converted."""
-    row = [_value(col, e, seq, stored_version) for col in columns]
+def row_of(columns: list[Column], e: Envelope, seq: int, stored_version: int,
+           contract: EventContract | None = None) -> list[Any]:
+    """One event's cells (a field the event does not hold as ``contract`` reads it); raises
+    one of ``CONVERSION_ERRORS`` when it cannot be converted."""
+    defaults = absent_defaults(contract) if contract is not None else {}
+    row = [_value(col, e, seq, stored_version, defaults) for col in columns]
     for col, value in zip(columns, row, strict=True):
         if isinstance(value, int) and not isinstance(value, bool) and value not in _INT64:
             raise OverflowError(f"{col.name} = {value} does not fit a 64-bit integer")
@@ -450,7 +478,7 @@ class Exporter:
         for e, seq, stored in zip(batch.events, batch.seqs, batch.stored_versions, strict=True):
             try:
                 part = self._partition(e)
-                row = row_of(part.columns, e, seq, stored)
+                row = row_of(part.columns, e, seq, stored, self.contracts[e.type])
             except CONVERSION_ERRORS as exc:
                 self._unreadable(Unreadable.of(seq, None, exc, event_id=str(e.event_id)))
                 continue
