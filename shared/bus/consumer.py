@@ -373,6 +373,8 @@ class Consumer:
     stats: ConsumerStats = field(default_factory=ConsumerStats)
     #: Batches in a row given back because a statement ran out of time (``_timed_out``).
     _timeouts_in_a_row: int = field(default=0, init=False, repr=False)
+    #: When the stream this consumer reads was made (its dead letters say so).
+    _stream_created: datetime | None = field(default=None, init=False, repr=False)
     _conn: asyncpg.Connection | None = field(default=None, init=False, repr=False)
     _stopping: asyncio.Event = field(default_factory=asyncio.Event, init=False, repr=False)
     _idle: asyncio.Event = field(default_factory=asyncio.Event, init=False, repr=False)
@@ -648,7 +650,7 @@ class Consumer:
             return
 
     async def _consume(self) -> None:
-        made = await self._on_its_stream()
+        made = self._stream_created = await self._on_its_stream()
         await self.ensure()
         reset = await self._reset_to_ack_floor()
         await self._after_a_loss(reset is not None)
@@ -1201,7 +1203,8 @@ class Consumer:
         await publish_dead_letter(
             self.nc.jetstream(), self.settings, self.name, seq=item.seq,
             subject=item.msg.subject, data=item.msg.data, reason=reason,
-            tries=tries if tries is not None else item.delivered)
+            tries=tries if tries is not None else item.delivered,
+            stream_created=self._stream_created)
         if item.envelope is not None:
             # The dead letter no longer holds back the aggregate's later events.
             sql = ("INSERT INTO consumer_tracking (consumer, key, seq) VALUES ($1, $2, $3) "
