@@ -61,18 +61,18 @@ async def test_a_case_whose_row_stays_locked_is_dead_lettered_and_the_other_case
             async def others_applied() -> bool:
                 rows = await pool.fetch("SELECT case_id, n FROM per_case")
                 return {r["case_id"]: r["n"] for r in rows} == {stuck: 0, **dict.fromkeys(
-                    others, 2)} and consumer.stats.dead_lettered == 1
+                    others, 2)} and consumer.stats.dead_lettered >= 1
 
             await wait_until(others_applied, timeout=10,
                              what="the other cases applied, the stuck one dead-lettered")
+            # Its first event; its second too if it came in a pass with another case's.
             letters = await read_dead_letters(nc, settings, "poison")
-            assert len(letters) == 1
-            letter = letters[0]
-            assert letter.envelope().partition_key == stuck
-            assert letter.envelope().type == "CaseOpened"  # the first of its case
-            assert "waited for a lock" in letter.reason
-            assert "LockNotAvailableError" in letter.reason  # not a slow statement
-            assert letter.delivered == 2  # the timed-out batch, and its own try
+            assert {e.envelope().partition_key for e in letters} == {stuck}
+            first = letters[0]
+            assert first.envelope().type == "CaseOpened"
+            assert "waited for a lock" in first.reason
+            assert "LockNotAvailableError" in first.reason  # not a slow statement
+            assert first.delivered == 2  # the timed-out batch, and its own try
         finally:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -80,6 +80,6 @@ async def test_a_case_whose_row_stays_locked_is_dead_lettered_and_the_other_case
             await lock.rollback()  # the lock goes
             await blocker.close()
         report = await replay_dead_letters(nc, pool, settings, "poison", handler)
-        assert report.replayed == [letter.seq] and not report.failed
+        assert report.replayed == [e.seq for e in letters] and not report.failed
         assert await pool.fetchval("SELECT n FROM per_case WHERE case_id = $1",
-                                   stuck) >= 1
+                                   stuck) >= len(letters)
