@@ -187,6 +187,11 @@ class Settings(BaseSettings):
     consumer_batch: int = Field(500, ge=1)
     consumer_max_deliver: int = Field(5, ge=1)
     consumer_backoff_s: tuple[float, ...] = (0.2, 1.0, 5.0, 15.0)
+    consumer_isolate_after_timeouts: int = Field(3, ge=1, description=(
+        "After this many batches in a row ran out of time (DB_STATEMENT_TIMEOUT_S), a "
+        "consumer applies the next one event at a time: an event that runs out of time on "
+        "its own while others are applied is dead-lettered (replay it once its lock or slow "
+        "statement is fixed) and the rest of the log goes on."))
     read_wait_timeout_s: float = Field(5.0, ge=0)
     ready_max_lag: int = Field(10_000, ge=0, description="/ready fails above this consumer lag.")
     relay_stall_s: float = Field(30.0, gt=0, description=(
@@ -204,10 +209,11 @@ class Settings(BaseSettings):
         "crashed predecessor's batch comes back at once, in order, whatever this is."))
     db_statement_timeout_s: float = Field(30.0, ge=0, description=(
         "The longest one statement of a service's asyncpg pool (read models, consumers, "
-        "relay, schedulers, reads) may run: PostgreSQL's statement_timeout, and the client's "
-        "own timeout 5 s later (a backend that hangs without answering). A consumer whose "
-        "batch times out hands it back and tries again with back-off: nothing is "
-        "dead-lettered for it; /ready says degraded. A request answers 503 "
+        "relay, schedulers, reads) and of the event store's writes may run: PostgreSQL's "
+        "statement_timeout (a lock wait ends just before it, lock_timeout), and the "
+        "client's own timeout 5 s later (a backend that hangs without answering). A "
+        "consumer whose batch times out hands it back and tries again with back-off "
+        "(CONSUMER_ISOLATE_AFTER_TIMEOUTS); /ready says degraded. A request answers 503 "
         "statement_timed_out. 0: no limit."))
     db_idle_in_transaction_timeout_s: float = Field(60.0, ge=0, description=(
         "PostgreSQL ends a session of the pool left idle inside a transaction this long "

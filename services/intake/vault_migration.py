@@ -39,6 +39,7 @@ async def prepare(vault: Vault, configured_buckets: int) -> None:
         # half-way, the column drop done and the VACUUM FULL not, no later start took the
         # old keys' file away.
         await conn.execute("SET statement_timeout = 0")
+        await conn.execute("SET lock_timeout = 0")  # the pool's is just below the first
         await conn.execute("SELECT pg_advisory_lock(hashtext('sixstep-vault-keys'))",
                            timeout=WAIT_S)
         try:

@@ -42,6 +42,19 @@ applies nothing until its read model is rebuilt (``shared.bus.stream_identity``,
 ``_on_its_stream``; deploy/README, "A stream made anew"). An idle consumer looks again every
 few seconds (``_still_there``): a stream made anew under it, or its durable deleted, makes it
 start again.
+
+A statement that runs out of time (``DB_STATEMENT_TIMEOUT_S``; a lock wait ends just before
+it, as ``lock_timeout``) is not the events' fault: the whole batch goes back, no try counted
+(``_timed_out``). But an event whose own handling always runs out of time (a row another
+session keeps locked, a statement that is slow for that one case) took every batch it was
+in back with it, for ever, and the log behind it waited. After ``isolate_after`` batches in
+a row ran out of time, the next is applied one event at a time (``_isolate``): an event that
+runs out of time on its own while others of the pass are applied is dead-lettered at once
+(its reason says so: ``sixstep dlq list``; ``sixstep dlq replay`` once the lock is gone) and
+the log goes on; its case's later events in the pass wait behind it, handed back, and come
+after it as after any dead letter. A pass in which nothing is applied (``ISOLATION_GIVES_UP``
+events in a row ran out of time) is the store's fault, not the events': the batch goes back,
+nothing counted.
 """
 
 from __future__ import annotations
@@ -298,6 +311,12 @@ DECODE_SLICE = 64
 of work): the batch being applied waits no longer than that for the loop
 (``Consumer._read_ahead``)."""
 
+ISOLATION_GIVES_UP = 3
+"""How many events in a row may run out of time, none applied, before a pass that applies a
+batch one event at a time (``Consumer._isolate``) stops: the store is at fault (a lock on a
+table every event writes, a backend that hangs), not those events; each costs a statement
+timeout."""
+
 GONE_CHECK_EVERY = 10
 """How many hand-backs of an event waiting behind a retried one of its case go by between
 looks at whether the retried event is still on the stream (``Consumer._released``)."""
@@ -346,9 +365,16 @@ class Consumer:
     ack_wait: float = 30.0
     #: Called each time a batch is given back because a statement ran out of time.
     on_store_timeout: Callable[[], None] | None = None
+    #: How many batches in a row may run out of time before the next is applied one event
+    #: at a time, to find the one that does (``_isolate``; ``CONSUMER_ISOLATE_AFTER_TIMEOUTS``).
+    isolate_after: int = 3
     #: The pauses between start-agains (``_consume_again_and_again``).
     restarts: Backoff = field(default_factory=lambda: Backoff(cap=START_AGAIN_MAX_S))
     stats: ConsumerStats = field(default_factory=ConsumerStats)
+    #: Batches in a row given back because a statement ran out of time (``_timed_out``).
+    _timeouts_in_a_row: int = field(default=0, init=False, repr=False)
+    #: When the stream this consumer reads was made (its dead letters say so).
+    _stream_created: datetime | None = field(default=None, init=False, repr=False)
     _conn: asyncpg.Connection | None = field(default=None, init=False, repr=False)
     _stopping: asyncio.Event = field(default_factory=asyncio.Event, init=False, repr=False)
     _idle: asyncio.Event = field(default_factory=asyncio.Event, init=False, repr=False)
@@ -624,7 +650,7 @@ class Consumer:
             return
 
     async def _consume(self) -> None:
-        made = await self._on_its_stream()
+        made = self._stream_created = await self._on_its_stream()
         await self.ensure()
         reset = await self._reset_to_ack_floor()
         await self._after_a_loss(reset is not None)
@@ -707,6 +733,7 @@ class Consumer:
             return
         stats = self.stats
         stats.store_timeouts += 1
+        self._timeouts_in_a_row += 1
         stats.last_timeout = f"{type(exc).__name__}: {str(exc)[:200]}"
         if self.on_store_timeout is not None:
             self.on_store_timeout()
@@ -718,6 +745,7 @@ class Consumer:
             "pg_stat_activity (deploy/README, 'A hung statement')")
 
     def _answers_again(self) -> None:
+        self._timeouts_in_a_row = 0
         if self.stats.timing_out_since is not None:
             log.warning("consumer.store_answers_again", consumer=self.name,
                         after_s=round(time.time() - self.stats.timing_out_since, 1))
@@ -892,6 +920,9 @@ class Consumer:
                 await item.msg.nak(delay=self.backoff[0])
             if not fresh:
                 return
+            if self._timeouts_in_a_row >= self.isolate_after:
+                await self._isolate(conn, fresh)
+                return
             events = [i.envelope for i in fresh if i.envelope]
             try:
                 async with conn.transaction():
@@ -975,8 +1006,12 @@ class Consumer:
             self.name, list(last), list(last.values()), services,
             [progress[svc][0] for svc in services], [progress[svc][1] for svc in services])
 
-    async def _apply_one_by_one(self, conn: asyncpg.Connection, items: list[_Item]) -> None:
-        failed_keys: set[UUID] = set()
+    async def _apply_one_by_one(self, conn: asyncpg.Connection, items: list[_Item],
+                                waiting: set[UUID] | None = None) -> None:
+        """``items`` one at a time, each in its own transaction: a failing event is retried
+        with back-off (its case's later events wait behind it), dead-lettered after
+        ``max_deliver`` tries. ``waiting``: cases whose later events wait already."""
+        failed_keys: set[UUID] = set(waiting or ())
         for item in items:
             assert item.envelope is not None
             key = item.envelope.partition_key
@@ -1014,6 +1049,68 @@ class Consumer:
                 continue
             await item.msg.ack()
             self.stats.applied += 1
+
+    async def _isolate(self, conn: asyncpg.Connection, items: list[_Item]) -> None:
+        """``isolate_after`` batches in a row ran out of time: apply this one one event at a
+        time, each in its own transaction, to find the event whose handling does. One that
+        runs out of time is set aside, its case's later events of the batch waiting behind
+        it (held, handed back); once another event was applied, the store answers and those
+        set aside are dead-lettered (``_dead_letter``: their cases go on, as after any dead
+        letter). None applied while ``ISOLATION_GIVES_UP`` ran out of time in a row, or the
+        pass ends with none applied: the store's fault, the last timeout is raised (the
+        batch goes back, nothing counted) and the next pass waits for ``isolate_after``
+        more timed-out batches."""
+        log.warning("consumer.isolating", consumer=self.name, size=len(items),
+                    timed_out_batches=self._timeouts_in_a_row)
+        set_aside: list[tuple[_Item, BaseException]] = []
+        waiting_keys: set[UUID] = set()
+        applied = 0
+        in_a_row = 0
+        for index, item in enumerate(items):
+            assert item.envelope is not None
+            key = item.envelope.partition_key
+            if key in waiting_keys:  # the case's order: behind the one set aside
+                await self._hold(conn, [item])
+                await item.msg.nak(delay=self.backoff[0])
+                continue
+            try:
+                async with conn.transaction():
+                    with tracing.applying(f"apply {self.name}", self._traced([item])):
+                        await self.handler.apply(conn, [item.envelope])
+                    await self._track(conn, [item])
+            except STORE_TIMED_OUT as exc:
+                in_a_row += 1
+                if not applied and in_a_row >= ISOLATION_GIVES_UP:
+                    self._timeouts_in_a_row = 0  # the next pass after as many again
+                    raise
+                set_aside.append((item, exc))
+                waiting_keys.add(key)
+                await self._hold(conn, [item])
+                continue
+            except Exception:
+                # Not a timeout: the ordinary path (tries with back-off, then the dead
+                # letters) takes this one and the rest of the pass, in order.
+                before = self.stats.applied
+                await self._apply_one_by_one(conn, items[index:], waiting=waiting_keys)
+                applied += self.stats.applied - before
+                break
+            in_a_row = 0
+            applied += 1
+            await item.msg.ack()
+            self.stats.applied += 1
+        if set_aside and not applied:
+            self._timeouts_in_a_row = 0
+            raise set_aside[-1][1]
+        tries = self._timeouts_in_a_row + 1  # the batches it took back, and its own
+        for item, exc in set_aside:
+            lock = isinstance(exc, asyncpg.LockNotAvailableError)
+            reason = (f"{'waited for a lock' if lock else 'ran out of time'} on its own "
+                      f"{tries} times while the rest of the log was applied"
+                      f" ({type(exc).__name__}: {str(exc)[:300]}): "
+                      + ("a session holds its rows" if lock else "its statement is slow")
+                      + "; replay it (sixstep dlq replay) once that is fixed")
+            item.error = reason
+            await self._dead_letter(item, reason, conn=conn, tries=tries)
 
     async def _hold(self, conn: asyncpg.Connection, items: list[_Item]) -> None:
         """Record ``items`` as held back behind a retry (``consumer_held``), before anything
@@ -1106,7 +1203,8 @@ class Consumer:
         await publish_dead_letter(
             self.nc.jetstream(), self.settings, self.name, seq=item.seq,
             subject=item.msg.subject, data=item.msg.data, reason=reason,
-            tries=tries if tries is not None else item.delivered)
+            tries=tries if tries is not None else item.delivered,
+            stream_created=self._stream_created)
         if item.envelope is not None:
             # The dead letter no longer holds back the aggregate's later events.
             sql = ("INSERT INTO consumer_tracking (consumer, key, seq) VALUES ($1, $2, $3) "

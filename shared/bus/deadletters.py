@@ -8,7 +8,10 @@ how often it was tried (``Sixstep-Delivered``).
 Replay never puts the event back on the event stream: that would record it twice in the one
 replayable log. Instead the service that owns the consumer applies the dead letter through
 the consumer's own handler, in one PostgreSQL transaction together with a row in
-``consumer_replays`` keyed by (consumer, original stream sequence), and only then deletes it
+``consumer_replays`` keyed by (consumer, original stream sequence, that stream's creation
+time: ``Sixstep-Stream-Created``; a stream made anew numbers from 1 again, and its letter at
+a sequence an old one had was taken for that one, reported as already applied, deleted and
+never applied), and only then deletes it
 from the dead-letter stream. A crash between the commit and the delete leaves the row, so
 the next replay skips the effect and just deletes the letter: exactly once in effect, like
 the live consumer.
@@ -37,7 +40,12 @@ from pydantic import ValidationError
 
 from shared.bus.consumer import Handler
 from shared.bus.durable_names import base_consumer
-from shared.bus.jetstream import DLQ_TOKEN, dead_letter_stream, dead_letter_subject
+from shared.bus.jetstream import (
+    DLQ_TOKEN,
+    STREAM_CREATED,
+    dead_letter_stream,
+    dead_letter_subject,
+)
 from shared.contracts import REGISTRY, Envelope
 from shared.contracts.decoding import decode_envelope
 from shared.kernel.privacy import redact
@@ -48,7 +56,20 @@ log = structlog.get_logger("sixstep.deadletters")
 REPLAY_DDL = [
     "CREATE TABLE IF NOT EXISTS consumer_replays ("
     " consumer text NOT NULL, stream_seq bigint NOT NULL, dlq_seq bigint NOT NULL,"
-    " replayed_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (consumer, stream_seq))",
+    " replayed_at timestamptz NOT NULL DEFAULT now(), stream_created timestamptz)",
+    # Which stream the sequence is of (added later; NULL: a replay recorded before, of an
+    # unknown stream). Looked up first, as consumer_tracking's column: ALTER TABLE takes its
+    # ACCESS EXCLUSIVE lock even when the column is there.
+    "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid ="
+    " 'consumer_replays'::regclass AND attname = 'stream_created' AND NOT attisdropped)"
+    " THEN ALTER TABLE consumer_replays ADD COLUMN stream_created timestamptz; END IF; END $$",
+    # The key was (consumer, stream_seq) alone: a new stream's letter at an old sequence
+    # could not be recorded.
+    "DO $$ DECLARE k text; BEGIN SELECT conname INTO k FROM pg_constraint WHERE conrelid ="
+    " 'consumer_replays'::regclass AND contype = 'p'; IF k IS NOT NULL THEN"
+    " EXECUTE format('ALTER TABLE consumer_replays DROP CONSTRAINT %I', k); END IF; END $$",
+    "CREATE UNIQUE INDEX IF NOT EXISTS consumer_replays_once ON consumer_replays"
+    " (consumer, stream_seq, stream_created) NULLS NOT DISTINCT",
 ]
 
 
@@ -64,6 +85,14 @@ class DeadLetter:
     delivered: int
     data: bytes
     dead_at: datetime | None = None
+    #: When the event stream it came from was made (``STREAM_CREATED``): which stream
+    #: ``stream_seq`` is of. None: not said (a letter of an older version).
+    stream_created: datetime | None = None
+
+    def same_event_stream(self, created: datetime | None) -> bool:
+        """Whether its ``stream_seq`` may be of the stream made at ``created``: the same
+        creation time, or either unknown (a letter or a replay recorded before it was said)."""
+        return created is None or self.stream_created is None or created == self.stream_created
 
     def envelope(self) -> Envelope:
         """The event as its consumer would see it now (upcast to the current version)."""
@@ -121,13 +150,21 @@ async def read_dead_letters(nc: NATS, settings: Settings, consumer: str | None =
                         subject=h.get("Sixstep-Subject", ""),
                         stream_seq=int(h.get("Sixstep-Stream-Seq", "0") or 0),
                         delivered=int(h.get("Sixstep-Delivered", "0") or 0),
-                        data=m.data, dead_at=m.metadata.timestamp))
+                        data=m.data, dead_at=m.metadata.timestamp,
+                        stream_created=_created(h.get(STREAM_CREATED))))
             if not msgs or msgs[-1].metadata.num_pending == 0:
                 break
     finally:
         with contextlib.suppress(Exception):
             await sub.unsubscribe()
     return letters
+
+
+def _created(said: str | None) -> datetime | None:
+    try:
+        return datetime.fromisoformat(said) if said else None
+    except ValueError:
+        return None
 
 
 @dataclass
@@ -223,12 +260,15 @@ async def _first_replay(conn: asyncpg.Connection, letter: DeadLetter) -> bool:
     base = base_consumer(letter.consumer)
     await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
                        f"sixstep-replay:{base}:{letter.stream_seq}")
-    replayed = await conn.fetch("SELECT consumer FROM consumer_replays WHERE stream_seq = $1",
-                                letter.stream_seq)
-    if any(base_consumer(r["consumer"]) == base for r in replayed):
+    replayed = await conn.fetch(
+        "SELECT consumer, stream_created FROM consumer_replays WHERE stream_seq = $1",
+        letter.stream_seq)
+    if any(base_consumer(r["consumer"]) == base and letter.same_event_stream(
+            r["stream_created"]) for r in replayed):
         return False
-    await conn.execute("INSERT INTO consumer_replays (consumer, stream_seq, dlq_seq) "
-                       "VALUES ($1, $2, $3)", letter.consumer, letter.stream_seq, letter.seq)
+    await conn.execute("INSERT INTO consumer_replays (consumer, stream_seq, dlq_seq,"
+                       " stream_created) VALUES ($1, $2, $3, $4)", letter.consumer,
+                       letter.stream_seq, letter.seq, letter.stream_created)
     return True
 
 
@@ -236,14 +276,16 @@ def repeats(letters: Sequence[DeadLetter]) -> dict[int, int]:
     """The letters of an event dead-lettered before (by the same consumer, under any of its
     durables): letter seq -> the first letter's seq. Replay applies the event once and drops
     them all (``_first_replay``); ``sixstep dlq list`` says so."""
-    first: dict[tuple[str, int], int] = {}
+    first: dict[tuple[str, int], list[DeadLetter]] = {}
     out: dict[int, int] = {}
     for letter in sorted(letters, key=lambda x: x.seq):
         key = (base_consumer(letter.consumer), letter.stream_seq)
-        if key in first:
-            out[letter.seq] = first[key]
+        earlier = next((e for e in first.get(key, ())
+                        if letter.same_event_stream(e.stream_created)), None)
+        if earlier is not None:
+            out[letter.seq] = earlier.seq
         else:
-            first[key] = letter.seq
+            first.setdefault(key, []).append(letter)
     return out
 
 

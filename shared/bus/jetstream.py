@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import zlib
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 import structlog
 from nats.aio.client import Client as NATS
+from nats.errors import Error as NatsError
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.api import (
@@ -72,21 +75,35 @@ def dead_letter_stream(settings: Settings) -> str:
     return f"{settings.stream_name}_DLQ"
 
 
+#: The dead letter's header saying which event stream its sequence is of: the stream's
+#: creation time (``shared.bus.stream_identity``; a stream made anew numbers from 1 again).
+STREAM_CREATED = "Sixstep-Stream-Created"
+
+
 async def publish_dead_letter(js: JetStreamContext, settings: Settings, consumer: str, *,
                               seq: int, subject: str, data: bytes, reason: str,
-                              tries: int) -> None:
+                              tries: int, stream_created: datetime | None = None) -> None:
     """Publish an event ``consumer`` gave up on, with the headers ``sixstep dlq`` reads;
-    once per (consumer, stream sequence), however often it is given up on."""
-    await js.publish(
-        dead_letter_subject(settings, consumer), data,
-        headers={
-            "Nats-Msg-Id": f"dlq:{consumer}:{seq}",
-            "Sixstep-Consumer": consumer,
-            "Sixstep-Reason": reason.replace("\n", " ")[:1000],
-            "Sixstep-Subject": subject,
-            "Sixstep-Stream-Seq": str(seq),
-            "Sixstep-Delivered": str(tries),
-        })
+    once per (consumer, stream, stream sequence), however often it is given up on.
+    ``stream_created``: when the event stream the event was read from was made (asked of
+    the server when not given; a stream not there leaves it unsaid). Without it in the
+    message id, the letter of a stream made anew at a sequence the old one had dead-lettered
+    within the duplicate window was dropped by the server as a repeat, never listed."""
+    if stream_created is None:
+        with contextlib.suppress(NatsError, TimeoutError):
+            stream_created = (await js.stream_info(settings.stream_name)).created
+    made = stream_created.isoformat() if stream_created is not None else ""
+    headers = {
+        "Nats-Msg-Id": f"dlq:{consumer}:{seq}" + (f"@{made}" if made else ""),
+        "Sixstep-Consumer": consumer,
+        "Sixstep-Reason": reason.replace("\n", " ")[:1000],
+        "Sixstep-Subject": subject,
+        "Sixstep-Stream-Seq": str(seq),
+        "Sixstep-Delivered": str(tries),
+    }
+    if made:
+        headers[STREAM_CREATED] = made
+    await js.publish(dead_letter_subject(settings, consumer), data, headers=headers)
 
 
 def stream_config(settings: Settings) -> StreamConfig:

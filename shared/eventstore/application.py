@@ -12,7 +12,12 @@ from eventsourcing.domain import BaseAggregate
 from eventsourcing.persistence import JSONTranscoder, Recording, Transcoder, Transcoding
 from eventsourcing.utils import get_topic
 
-from shared.eventstore.postgres import ensure_schema, postgres_env, reconnect_promptly
+from shared.eventstore.postgres import (
+    bound_statements,
+    ensure_schema,
+    postgres_env,
+    reconnect_promptly,
+)
 from shared.eventstore.recorder import ArrayInsertRecorder
 from shared.eventstore.transcoding import OrjsonTranscoder
 from shared.settings import ServiceName, Settings
@@ -87,4 +92,5 @@ def build_application(cls: type[A], settings: Settings, service: ServiceName,
         conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (f"sixstep-schema:{schema}",))
         app = cls(env=env)  # the lock goes with the connection
     reconnect_promptly(app.recorder.datastore.pool)  # type: ignore[attr-defined]
+    bound_statements(app.recorder.datastore.pool, settings)  # type: ignore[attr-defined]
     return app

@@ -34,6 +34,7 @@ from eventsourcing.persistence import IntegrityError, PersistenceError, StoredEv
 from psycopg import sql
 
 from shared import tracing
+from shared.eventstore.postgres import ended_by_server
 from shared.eventstore.recorder import ArrayInsertRecorder
 from shared.kernel.errors import (
     AlreadyDoneError,
@@ -41,6 +42,7 @@ from shared.kernel.errors import (
     Forbidden,
     NotFound,
     OutcomeUnknown,
+    StatementTimedOut,
     Unavailable,
     VersionConflict,
 )
@@ -537,6 +539,7 @@ class GroupCommitter:
         pause = _FIRST_PAUSE
         alone = len(batch) == 1
         while live := self._live(batch):
+            timed_out: BaseException | None = None
             try:
                 if alone:
                     for item in live:
@@ -549,9 +552,12 @@ class GroupCommitter:
                 alone = True  # a conflict or a failed command: each is re-run on its own
             except (_Withdrawn, _NotRecorded):
                 pass  # at once, with whoever still waits
-            except (PersistenceError, psycopg.Error):
-                time.sleep(pause)  # the store is away: try again while someone waits
-                pause = min(pause * 2, _LAST_PAUSE)
+            except (PersistenceError, psycopg.Error) as exc:
+                if ended_by_server(exc):
+                    timed_out = exc  # rolled back, nothing recorded: answered below
+                else:
+                    time.sleep(pause)  # the store is away: try again while someone waits
+                    pause = min(pause * 2, _LAST_PAUSE)
             finally:
                 self._sending, self._sent = [], None
             for item in live:
@@ -559,6 +565,21 @@ class GroupCommitter:
                 if item.state is not _State.DONE:
                     item.outcome, item.events, item.aggregate = None, [], None
                     item.recorded = []
+            if timed_out is not None:
+                # PostgreSQL ended a statement of the batch (DB_STATEMENT_TIMEOUT_S): run
+                # again, it would wait as long again, the writer held for every write
+                # behind it. Its callers are told now, 503 statement_timed_out.
+                for item in live:
+                    if item.state is _State.DONE:
+                        continue  # answered already (a command run alone before it)
+                    item.outcome = StatementTimedOut(
+                        "a database statement of the write ran out of time "
+                        "(DB_STATEMENT_TIMEOUT_S: a lock held elsewhere, or a slow query) "
+                        "and was rolled back: nothing was recorded; try again with the "
+                        "same Idempotency-Key", error=type(timed_out.__cause__
+                                                           or timed_out).__name__)
+                self._finish(live)
+                return
 
     def _attempt_alone(self, item: _Item) -> None:
         try:
@@ -640,8 +661,8 @@ class GroupCommitter:
             sent = self._sent
             if sent is None:
                 raise  # nothing was sent
-            if isinstance(exc, IntegrityError):
-                self._unsend(batch)  # refused by the store: nothing recorded
+            if isinstance(exc, IntegrityError) or ended_by_server(exc):
+                self._unsend(batch)  # refused or ended by the store: nothing recorded
                 raise
             positions = self._recorded(batch, sent)
             on_recorded = getattr(self.app, "on_recorded", None)

@@ -56,6 +56,39 @@ def ensure_schema(settings: Settings, schema: str) -> None:
             conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (f"sixstep-schema:{schema}",))
 
 
+#: What psycopg raises when PostgreSQL ends a statement for its time (statement_timeout,
+#: lock_timeout, idle_in_transaction_session_timeout): its transaction is rolled back.
+ENDED_BY_SERVER: tuple[type[Exception], ...] = (
+    psycopg.errors.QueryCanceled, psycopg.errors.LockNotAvailable,
+    psycopg.errors.IdleInTransactionSessionTimeout)
+
+
+def ended_by_server(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what it was raised from: the library wraps psycopg's errors) is
+    PostgreSQL ending a statement for its time (``ENDED_BY_SERVER``)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ENDED_BY_SERVER):
+            return True
+        seen = seen.__cause__
+    return False
+
+
+def bound_statements(pool: Any, settings: Settings) -> None:
+    """Give every connection of ``pool`` (the library's psycopg_pool.ConnectionPool) the
+    services' ``DB_STATEMENT_TIMEOUT_S`` as its statement_timeout, as the asyncpg pools
+    have (``shared.readmodels.pool``): a start-up parameter, from the next connection on;
+    those the library opened to make its tables are replaced (``drain``). Before, a write
+    statement that hung (a slow query, a lock the library's own ``lock_timeout`` does not
+    cover) held the writer thread for ever, and every later write answered 503."""
+    limit = settings.db_statement_timeout_s
+    if limit <= 0:
+        return
+    pool.kwargs["options"] = f"-c statement_timeout={round(limit * 1000)}"
+    if not pool.closed:
+        pool.drain()
+
+
 #: The longest pause between a pool's attempts to reconnect to a store that went away.
 RECONNECT_EVERY_S = 1.0
 

@@ -78,6 +78,15 @@ class OutcomeUnknown(Unavailable):
     code = "outcome_unknown"
 
 
+class StatementTimedOut(Unavailable):
+    """Nothing was recorded: PostgreSQL ended a statement of the write
+    (``DB_STATEMENT_TIMEOUT_S``: a lock held elsewhere, a slow query) and rolled its
+    transaction back. Retry with the same Idempotency-Key."""
+
+    code = "statement_timed_out"
+    retry_after = 5
+
+
 class AlreadyDoneError(Exception):
     """Not a failure: the command's Idempotency-Key was already applied to this aggregate.
 

@@ -15,6 +15,7 @@ async def run_migrations(pool: asyncpg.Pool, schema: str, statements: list[str])
         # Unbounded here (DB_STATEMENT_TIMEOUT_S is for the running service): a replica waits
         # its turn behind another's migration, and an index on a large table takes its time.
         await conn.execute("SET statement_timeout = 0")
+        await conn.execute("SET lock_timeout = 0")  # the pool's is just below the first
         await conn.execute("SELECT pg_advisory_lock(hashtext($1))", f"sixstep-migrate:{schema}",
                            timeout=MIGRATION_TIMEOUT_S)
         try:

@@ -14,10 +14,27 @@ from shared.settings import Settings
 CLIENT_GRACE_S = 5.0
 
 
+#: How much sooner than statement_timeout a wait for a lock is ended (``lock_timeout``): at
+#: most one second, at most a tenth of the limit.
+LOCK_MARGIN_S = 1.0
+
+
+def lock_timeout_s(statement_timeout_s: float) -> float:
+    """The longest wait for a lock under ``statement_timeout_s`` (0: none): just below it, so
+    that a statement stuck behind another session's lock ends as ``LockNotAvailableError``
+    (55P03, "canceling statement due to lock timeout") and one slow on its own as
+    ``QueryCanceledError`` (57014): the log, ``/ready`` and a dead letter's reason say which."""
+    if statement_timeout_s <= 0:
+        return 0.0
+    return statement_timeout_s - min(LOCK_MARGIN_S, statement_timeout_s / 10)
+
+
 def timeouts(settings: Settings) -> dict[str, str]:
-    """The sessions' limits as start-up parameters (``DB_STATEMENT_TIMEOUT_S``,
-    ``DB_IDLE_IN_TRANSACTION_TIMEOUT_S``; 0: none)."""
-    return {"statement_timeout": f"{round(settings.db_statement_timeout_s * 1000)}ms",
+    """The sessions' limits as start-up parameters (``DB_STATEMENT_TIMEOUT_S`` and the
+    ``lock_timeout`` just below it, ``DB_IDLE_IN_TRANSACTION_TIMEOUT_S``; 0: none)."""
+    limit = settings.db_statement_timeout_s
+    return {"statement_timeout": f"{round(limit * 1000)}ms",
+            "lock_timeout": f"{round(lock_timeout_s(limit) * 1000)}ms",
             "idle_in_transaction_session_timeout":
                 f"{round(settings.db_idle_in_transaction_timeout_s * 1000)}ms"}
 

@@ -14,6 +14,55 @@ log = structlog.get_logger("sixstep.runtime")
 #: The first pause before a failed loop starts again (doubled at each failure in a row).
 FIRST_BACKOFF_S = 0.5
 
+#: How often a loop that keeps failing the same way says so again, with how many times.
+REPEAT_SAID_EVERY_S = 60.0
+
+
+class _Failures:
+    """What ``supervise`` says of a loop's failures: the first of a run, and each new error,
+    at once (``task.failed``); the same error again at most every ``REPEAT_SAID_EVERY_S``,
+    with how many times it came (``times``: in the run; ``since_said``: since the last
+    line); and, when the loop goes well again, how many the run had (``task.recovered``).
+    Before, every failure was a line: a loop failing every 10 s for a night of a store
+    outage wrote thousands of identical errors, and a new error among them was lost."""
+
+    def __init__(self, name: str, clock: Callable[[], float]) -> None:
+        self.name = name
+        self.clock = clock
+        self.error: str | None = None
+        self.times = 0
+        self.unsaid = 0
+        self.said_at = 0.0
+
+    def failed(self, error: str, retry_in: float) -> None:
+        now = self.clock()
+        self.times += 1
+        if error == self.error and now - self.said_at < REPEAT_SAID_EVERY_S:
+            self.unsaid += 1
+            return
+        if error == self.error:
+            log.error("task.failed", task=self.name, error=error, retry_in=retry_in,
+                      times=self.times, since_said=self.unsaid + 1)
+        else:
+            self._said_so_far()
+            log.error("task.failed", task=self.name, error=error, retry_in=retry_in,
+                      times=self.times)
+        self.error, self.said_at, self.unsaid = error, now, 0
+
+    def went_well(self) -> None:
+        """The loop ran well (returned, or ran longer than the longest pause): the next
+        failure starts a new run."""
+        if self.error is not None:
+            self._said_so_far()
+            log.info("task.recovered", task=self.name, failures=self.times)
+        self.error, self.times, self.unsaid = None, 0, 0
+
+    def _said_so_far(self) -> None:
+        if self.unsaid:
+            log.warning("task.failed_again", task=self.name, error=self.error,
+                        since_said=self.unsaid, times=self.times - 1)
+            self.unsaid = 0
+
 
 async def supervise(name: str, loop_factory: Callable[[], Awaitable[None]],
                     *, max_backoff: float = 10.0,
@@ -24,20 +73,22 @@ async def supervise(name: str, loop_factory: Callable[[], Awaitable[None]],
     The pause doubles with each failure in a row, up to ``max_backoff``. A loop that ran longer
     than ``max_backoff`` before failing was healthy: its pause starts again from the first (a
     relay that failed at start for a minute, then ran for a day, waited 10 s after its next
-    failure)."""
+    failure). The same failure again and again is said once with a count (``_Failures``)."""
     backoff = FIRST_BACKOFF_S
+    failures = _Failures(name, clock)
     while True:
         started = clock()
         try:
             await loop_factory()
             backoff = FIRST_BACKOFF_S
+            failures.went_well()
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             if clock() - started > max_backoff:
                 backoff = FIRST_BACKOFF_S
-            log.error("task.failed", task=name, error=f"{type(exc).__name__}: {exc}",
-                      retry_in=backoff)
+                failures.went_well()
+            failures.failed(f"{type(exc).__name__}: {exc}", backoff)
             await sleep(backoff)
             backoff = min(backoff * 2, max_backoff)
 

@@ -116,6 +116,7 @@ class Runtime:
                             max_deliver=settings.consumer_max_deliver,
                             backoff=settings.consumer_backoff_s, on_batch=on_batch,
                             ack_wait=settings.consumer_ack_wait_s,
+                            isolate_after=settings.consumer_isolate_after_timeouts,
                             on_store_timeout=self.metrics.store_timeouts.labels(
                                 self.service, name).inc)
         self.consumers[name] = consumer
