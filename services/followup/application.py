@@ -14,6 +14,7 @@ from eventsourcing.domain import Aggregate
 
 from services.followup import commands as c
 from services.followup.domain import (
+    OWN_STAFF_MAY_HEAR,
     CaseNotFound,
     Consent,
     FollowUp,
@@ -25,6 +26,7 @@ from services.followup.domain import (
     Referral,
     ResidentErasedError,
     ResidentNotFound,
+    check_verdict_recorder,
     consent_allows,
     end_of_due_day,
     first_watched_period,
@@ -201,6 +203,8 @@ class Consents(Protocol):
 
     def needs_more_care(self, follow_up_id: UUID) -> Awaitable[bool]: ...
 
+    def served_case(self, follow_up_id: UUID, staff: str) -> Awaitable[bool]: ...
+
 
 class AllConsent:
     """Every resident may be contacted, anywhere: for tools and tests that have no consent to
@@ -219,6 +223,9 @@ class AllConsent:
         return None
 
     async def needs_more_care(self, follow_up_id: UUID) -> bool:
+        return False
+
+    async def served_case(self, follow_up_id: UUID, staff: str) -> bool:
         return False
 
 
@@ -365,6 +372,10 @@ class FollowUps:
         # A resident who needs more care is visited at home when the last attempt fails too
         # (read before the command: intake's CareNeedChanged, as the rules last read it).
         more_care = unreachable and await self.consents.needs_more_care(follow_up_id)
+        # 代评: a favourable verdict by staff who served the case (read before the command,
+        # as the rules last read intake's steps; ``check_verdict_recorder``).
+        served = (cmd.verdict is not None and cmd.verdict.value not in OWN_STAFF_MAY_HEAR
+                  and await self.consents.served_case(follow_up_id, actor))
         settings = self.settings
 
         def act(f: FollowUp, meta: Meta) -> FollowUp | None:
@@ -378,6 +389,8 @@ class FollowUps:
                 rule = retry_rule(calendar.local_day(now))
                 planned = covered(lambda: calendar.plan(rule))
                 retry = (planned.at, planned.basis, rule)
+            check_verdict_recorder(cmd.verdict.value if cmd.verdict else None, actor,
+                                   served)
             f.complete(cmd.outcome.value, cmd.channel.value, cmd.note, meta,
                        cmd.verdict.value if cmd.verdict else None, retry,
                        day_of=calendar.local_day,

@@ -43,6 +43,7 @@ from shared.contracts.followup import (
     Reason,
     RescheduleCause,
 )
+from shared.contracts.vocabulary import Verdict
 from shared.kernel.calendar import Basis, CalendarOutOfRange, DueRule, WorkingCalendar
 from shared.kernel.errors import CommandError, InvalidCommand, RuleViolated
 from shared.kernel.idempotency import RemembersCommands
@@ -116,6 +117,33 @@ class OwnMissedFollowUp(CommandError):
 
     status = 403
     code = "own_missed_followup"
+
+
+class SelfRating(CommandError):
+    """代评: staff who opened or served the case record the resident's favourable verdict at
+    its post-resolution check (as a survey's answer: feedback's ``self_rating``)."""
+
+    status = 403
+    code = "self_rating"
+
+
+#: What staff who served the case may still record of the resident's word: against their
+#: own figures (it reopens the case, as they could themselves).
+OWN_STAFF_MAY_HEAR = frozenset({Verdict.NOT_SOLVED.value})
+
+
+def check_verdict_recorder(verdict: str | None, recorder: str | None, served: bool) -> None:
+    """No 代评 at the post-resolution check: a verdict of ``solved`` or ``partly`` (kept as
+    the resident's word: the residents' resolution_rate counts the case's latest) is recorded
+    by a colleague who did not serve the case (``served``: the recorder opened it, took a
+    step of it or had it handed to them). The case's own clerk completes the check without
+    a verdict, or records a "not solved" they heard (it reopens the case)."""
+    if verdict is None or verdict in OWN_STAFF_MAY_HEAR or not served:
+        return
+    raise SelfRating("staff who opened or served the case do not record the resident's "
+                     "verdict that it was solved (代评): complete the check without a "
+                     "verdict, or a colleague who did not serve the resident calls back",
+                     staff=recorder, verdict=verdict, field="verdict")
 
 
 class CityRoleRequired(CommandError):

@@ -1,0 +1,61 @@
+""""Was your matter solved?" at the post-resolution check is the resident's word: the
+residents' resolution rate counts each case's latest. The check is the case's clerk's task, so
+the clerk (or whoever else served the resident) recorded "solved" for their own work, over a
+resident's "partly" on the survey: 代评 through the check, where the survey's answer is refused
+to them (403 ``self_rating``). A colleague who did not serve the resident records it; the
+case's own staff complete the check without a verdict, or record a "not solved" they heard
+(against their own figures: it reopens the case, as they could themselves)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import httpx
+
+from shared.security.principals import Role
+from shared.settings import Settings
+from tests.followup.story import CENTER, Center, at, center_day, key
+from tests.support import bearer, headers, stream_envelopes
+
+
+def as_(center: Center, sub: str, role: Role = Role.CLERK) -> dict[str, str]:
+    return headers(key()) | bearer(center.settings, role=role, sub=sub, center=CENTER)
+
+
+async def test_the_staff_who_served_a_resident_do_not_record_that_it_was_solved(
+        settings: Settings) -> None:
+    """A case opened by the test supervisor for clerk-017, handed to clerk-033 and resolved
+    at 23:30 on New Year's Eve (its check falls in 2027, a year the holiday package does not
+    know): none of the three records "solved" or "partly" at its check; clerk-021 does."""
+    async with center_day(settings, at(2026, 12, 31, 23, 0)) as center:
+        case_id = await center.open_case(at(2026, 12, 31, 23, 0))
+        await center.step(case_id, "handover", {"to_clerk": "clerk-033", "reason": "转办"})
+        await center.step(case_id, "resolve", {
+            "outcome": "resolved", "emotion_defused": True,
+            "occurred_at": at(2026, 12, 31, 23, 30).isoformat()})
+        [check] = await center.followups_of(case_id, 1)
+        assert check["reason"] == "post_resolution_check"
+        center.clock.set(datetime.fromisoformat(check["due_at"]))
+
+        async def complete(who: dict[str, str], verdict: str) -> httpx.Response:
+            return await center.followup.post(
+                f"/followups/{check['follow_up_id']}/complete", headers=who,
+                json={"outcome": "done", "channel": "phone", "note": "已回访",
+                      "verdict": verdict})
+
+        for who, verdict in (
+                (as_(center, "clerk-017"), "solved"),  # its first clerk
+                (as_(center, "test-supervisor", Role.SUPERVISOR), "partly"),  # resolved it
+                (as_(center, "clerk-033"), "solved")):  # had it handed to them, owns the check
+            r = await complete(who, verdict)
+            assert r.status_code == 403, r.text
+            assert r.json()["error"]["code"] == "self_rating"
+            assert r.json()["error"]["details"]["field"] == "verdict"
+        await center.settled()
+        assert (await center.get(check["follow_up_id"]))["status"] == "scheduled"
+
+        # A colleague who did not serve the resident calls back and records it.
+        assert (await complete(as_(center, "clerk-021"), "solved")).status_code == 200
+    said = [(e.actor, e.payload["verdict"]) for e in await stream_envelopes(settings)
+            if e.type == "FollowUpCompleted"]
+    assert said == [("clerk-021", "solved")]
