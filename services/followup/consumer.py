@@ -100,6 +100,7 @@ from services.followup.application import (
     Watch,
 )
 from services.followup.domain import (
+    TEAMS_OWN,
     Consent,
     consent_allows,
     follow_up_id_for,
@@ -195,11 +196,10 @@ REFERRAL = "referral"
 #: handover leaves them with whom they were given to (a referral's 督办 goes to the owner when
 #: it is planned), and a case turning urgent does not prioritise them (no follow-up to load).
 NOT_FOLLOW_UPS = ("obligation", HELP_TASK, REFERRAL)
-#: Rules whose follow-ups are the team's, not the case owner's: a bad review's verification
-#: (回访核实) and rectification (``FOLLOWUP_TEAM``). A handover of the reopened case leaves them
-#: with the team: the clerk it goes to (the reviewed clerk, handed it back) is no verifier of a
-#: review of the service, as 回访 is not the 承办人's.
-TEAMS_OWN = (Reason.VERIFICATION.value, Reason.RECTIFICATION.value)
+#: ``TEAMS_OWN``: rules whose follow-ups are the team's, not the case owner's (a bad review's
+#: verification and rectification). A handover of the reopened case leaves them with the
+#: team: the clerk it goes to (the reviewed clerk, handed it back) is no verifier of a review
+#: of the service, as 回访 is not the 承办人's (nor works them: ``check_not_own_review``).
 #: What a handover moves to the case's new owner: every rule's follow-up but these.
 NOT_THE_OWNERS = (*NOT_FOLLOW_UPS, *TEAMS_OWN)
 #: Rules a case turning urgent leaves alone (``_turned_urgent``): those with no follow-up,

@@ -146,6 +146,20 @@ def check_verdict_recorder(verdict: str | None, recorder: str | None, served: bo
                      staff=recorder, verdict=verdict, field="verdict")
 
 
+class OwnBadReview(CommandError):
+    """回访 is not the 承办人's: a bad review's verification (回访核实) and rectification
+    follow-ups are the team's, not completed, cancelled or moved by the staff who served the
+    case the review is about."""
+
+    status = 403
+    code = "own_bad_review"
+
+
+#: A bad review's follow-ups: the verification (回访核实) and the rectification's, the team's
+#: (``FOLLOWUP_TEAM``) whoever has the case; not worked by the staff the review is about.
+TEAMS_OWN = (Reason.VERIFICATION.value, Reason.RECTIFICATION.value)
+
+
 class CityRoleRequired(CommandError):
     """A policy change for every center's residents is the city's to publish."""
 
@@ -678,6 +692,20 @@ class FollowUp(RemembersCommands):
             source="followup:FollowUpCompleted", source_id=self.id,
             meta=meta, basis=handover.basis.value,
             due_rule=handover.due_rule.as_dict() if handover.due_rule else None, contact=True)
+
+    def check_not_own_review(self, what: str, meta: Meta, served: bool) -> None:
+        """403 ``own_bad_review``: a bad review's verification or rectification follow-up
+        (``TEAMS_OWN``) worked by staff who served its case (``served``: opened it, took a
+        step of it, had it handed to them). Any clerk of the center may complete a team's
+        follow-up (no token names a team), so the clerk the review is about marked its
+        verification done, or cancelled or moved it off the team's worklist, before anyone
+        called the resident: the handover rule keeping them the team's held only the
+        assignment."""
+        if served and self.reason in TEAMS_OWN:
+            raise OwnBadReview(
+                f"a bad review's {self.reason} follow-up is not {what}d by staff who served "
+                "the case (回访 is not the 承办人's): a colleague of the team does it",
+                actor=meta.get("actor"), reason=self.reason)
 
     def check_not_own_missed(self, what: str, meta: Meta, by_supervisor: bool) -> None:
         """A follow-up let go missed (or escalated past) is not moved or cancelled by whoever

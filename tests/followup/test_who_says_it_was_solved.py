@@ -4,10 +4,15 @@ the clerk (or whoever else served the resident) recorded "solved" for their own 
 resident's "partly" on the survey: 代评 through the check, where the survey's answer is refused
 to them (403 ``self_rating``). A colleague who did not serve the resident records it; the
 case's own staff complete the check without a verdict, or record a "not solved" they heard
-(against their own figures: it reopens the case, as they could themselves)."""
+(against their own figures: it reopens the case, as they could themselves).
+
+Nor do they work a bad review's verification (回访核实) or rectification follow-up: the team's,
+which any clerk could complete, cancel or move (no token names a team)."""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Awaitable
 from datetime import datetime
 
 import httpx
@@ -15,6 +20,7 @@ import httpx
 from shared.security.principals import Role
 from shared.settings import Settings
 from tests.followup.story import CENTER, Center, at, center_day, key
+from tests.followup.test_rules import _publish_feedback
 from tests.support import bearer, headers, stream_envelopes
 
 
@@ -59,3 +65,42 @@ async def test_the_staff_who_served_a_resident_do_not_record_that_it_was_solved(
     said = [(e.actor, e.payload["verdict"]) for e in await stream_envelopes(settings)
             if e.type == "FollowUpCompleted"]
     assert said == [("clerk-021", "solved")]
+
+
+async def test_a_bad_reviews_follow_ups_are_not_worked_by_the_staff_it_is_about(
+        settings: Settings) -> None:
+    """A bad review on Sunday 20 December about a case the test supervisor opened for
+    clerk-017: its verification (due Monday morning) and its rectification follow-up are
+    neither completed, cancelled nor moved by either (403 ``own_bad_review``); clerk-021 of
+    the team verifies it."""
+    async with center_day(settings, at(2026, 12, 18, 9)) as center:
+        case_id = await center.open_case(at(2026, 12, 18, 9, 10))
+        center.clock.set(at(2026, 12, 20, 10))
+        await _publish_feedback(settings, uuid.UUID(case_id), {
+            "rectification_id": str(uuid.uuid4()), "resident_id": None,
+            "rating": "very_dissatisfied", "deadline_on": "2026-12-25",
+            "summary": "态度不好"}, occurred_at=at(2026, 12, 20, 10))
+        found = {f["reason"]: f for f in await center.followups_of(case_id, 2)}
+        verification, rectification = found["verification"], found["rectification"]
+        assert datetime.fromisoformat(verification["due_at"]) == at(2026, 12, 21, 9)
+
+        def post(follow_up: dict, what: str, who: dict[str, str], body: dict
+                 ) -> Awaitable[httpx.Response]:
+            return center.followup.post(f"/followups/{follow_up['follow_up_id']}/{what}",
+                                        headers=who, json=body)
+
+        done = {"outcome": "done", "channel": "phone", "note": "已核实"}
+        for follow_up, what, who, body in (
+                (verification, "complete", as_(center, "clerk-017"), done),
+                (verification, "cancel", as_(center, "clerk-017"), {"reason": "无需核实"}),
+                (rectification, "reschedule", as_(center, "clerk-017"),
+                 {"due_on": "2027-01-08", "reason": "延后"}),
+                (rectification, "cancel", as_(center, "test-supervisor", Role.SUPERVISOR),
+                 {"reason": "已处理"})):
+            r = await post(follow_up, what, who, body)
+            assert r.status_code == 403, (what, r.text)
+            assert r.json()["error"]["code"] == "own_bad_review"
+        r = await post(verification, "complete", as_(center, "clerk-021"), done)
+        assert r.status_code == 200, r.text
+        await center.settled()
+        assert (await center.get(rectification["follow_up_id"]))["status"] == "scheduled"
