@@ -128,7 +128,7 @@ from shared.kernel.calendar import (
 )
 from shared.kernel.errors import AlreadyDoneError, InvalidCommand, NotFound, RuleViolated
 from shared.kernel.moments import judged_by
-from shared.kernel.serving import SERVING, staff_of_step
+from shared.kernel.serving import NAMING, SERVING, staff_of_step
 from shared.readmodels import bulk
 
 log = structlog.get_logger("sixstep.followup.rules")
@@ -1172,6 +1172,8 @@ class _CaseRefs:
             return
         first = (e.payload.get("clerk_id") if e.type == "CaseOpened"
                  else self.cases.get(e.case_id, _NO_CASE).get("clerk_id"))
+        if e.actor == first and e.type not in NAMING:
+            return  # the first clerk's own step: most of them
         for who in staff_of_step(e.type, e.actor, e.payload):
             if who != first:
                 self.staff[(e.case_id, who)] = None

@@ -22,6 +22,9 @@ to, who serves it from then on, and an escalation (帮办) the colleague asked t
 
 #: The payload field naming a colleague a step makes one of the case's staff.
 _NAMED = {"CaseHandedOver": "to_clerk", "ActionTaken": "owner_clerk"}
+#: The steps that may name a colleague (``_NAMED``): any other step by a case's first clerk
+#: makes no one new its staff.
+NAMING = frozenset(_NAMED)
 
 
 def staff_of_step(event_type: str, actor: str | None,
