@@ -29,8 +29,8 @@ from shared.bus.jetstream import partition_of
 from shared.contracts import Envelope
 from shared.contracts.vocabulary import Channel
 from shared.kernel.errors import NotFound, RuleViolated
-from shared.kernel.meta import by_a_worker
 from shared.kernel.moments import judged_by
+from shared.kernel.serving import staff_of_step
 
 log = structlog.get_logger("sixstep.feedback.consumer")
 
@@ -79,13 +79,6 @@ DDL = [
 COLUMNS = ("case_id", "center_id", "counter_id", "clerk_id", "channel", "service_item",
            "resident_id", "last_survey_id", "served_by", "opened_at", "present_at",
            "present_counter", "present_clerk")
-#: Every intake event of a case names its actor; these are the steps that serve the resident.
-SERVING = ("CaseOpened", "RequestHeard", "RequestRestated", "ConcernsNoted", "GuidanceGiven",
-           "ActionTaken", "CaseHandedOver", "DeadlineNoted", "ObligationDeclared",
-           "GuidanceSessionHeld", "PlacementRecorded", "CaseResolved")
-"""Steps of serving the resident: their actor may not record the case's answer (代评). A
-handover (转办) also names the clerk the case now belongs to, who serves it from then on, and
-an escalation (帮办) the colleague asked to help."""
 
 
 def subjects(prefix: str) -> list[str]:
@@ -107,18 +100,10 @@ def _case_of(e: Envelope) -> UUID | None:
 
 
 def _served(served_by: list[str], e: Envelope) -> list[str]:
-    """The staff who opened or served the case, with this event's actor when it is a step of
-    serving (not the system's, not a reopening). A handover (转办) names who serves the case
-    from then on (``to_clerk``), not who handed it: a supervisor dispatching a clerk's case to
-    a colleague served nobody, and counted as serving, the one supervisor of a small center
-    who hands out the work could decide none of its appeals (403 ``self_decision``), nobody
-    else being there to; the clerk handing over their own case served it already."""
-    if e.type not in SERVING or not e.actor or by_a_worker(e.actor):
-        return list(served_by)
-    named = {"CaseHandedOver": "to_clerk", "ActionTaken": "owner_clerk"}.get(e.type)
-    also = [e.payload[named]] if named and e.payload.get(named) else []
-    actor = [] if e.type == "CaseHandedOver" else [e.actor]
-    return list(dict.fromkeys([*served_by, *actor, *also]))
+    """The staff who opened or served the case, with those this event makes so
+    (``shared.kernel.serving``: the same for follow-up's favourable verdicts)."""
+    staff = staff_of_step(e.type, e.actor, e.payload)
+    return list(dict.fromkeys([*served_by, *staff])) if staff else list(served_by)
 
 
 READ = (

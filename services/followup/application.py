@@ -25,6 +25,7 @@ from services.followup.domain import (
     Referral,
     ResidentErasedError,
     ResidentNotFound,
+    check_verdict_recorder,
     consent_allows,
     end_of_due_day,
     first_watched_period,
@@ -50,7 +51,7 @@ from shared.kernel.calendar import (
 )
 from shared.kernel.clock import Clock
 from shared.kernel.errors import InvalidCommand, VersionConflict
-from shared.kernel.meta import COMMAND_DIGEST, Meta, meta_for
+from shared.kernel.meta import COMMAND_DIGEST, Meta, by_a_worker, meta_for
 from shared.kernel.moments import Moments
 from shared.kernel.scrubbing import CaseTexts, said_in
 from shared.runtime.calendars import Calendars
@@ -201,6 +202,8 @@ class Consents(Protocol):
 
     def needs_more_care(self, follow_up_id: UUID) -> Awaitable[bool]: ...
 
+    def served_case(self, follow_up_id: UUID, staff: str) -> Awaitable[bool]: ...
+
 
 class AllConsent:
     """Every resident may be contacted, anywhere: for tools and tests that have no consent to
@@ -219,6 +222,9 @@ class AllConsent:
         return None
 
     async def needs_more_care(self, follow_up_id: UUID) -> bool:
+        return False
+
+    async def served_case(self, follow_up_id: UUID, staff: str) -> bool:
         return False
 
 
@@ -365,6 +371,10 @@ class FollowUps:
         # A resident who needs more care is visited at home when the last attempt fails too
         # (read before the command: intake's CareNeedChanged, as the rules last read it).
         more_care = unreachable and await self.consents.needs_more_care(follow_up_id)
+        # Whether the caller served the follow-up's case (read before the command, as the
+        # rules last read intake's steps): no favourable verdict of theirs (代评,
+        # ``check_verdict_recorder``), nor a bad review's follow-up (``check_not_own_review``).
+        served = await self._served(follow_up_id, actor)
         settings = self.settings
 
         def act(f: FollowUp, meta: Meta) -> FollowUp | None:
@@ -378,6 +388,9 @@ class FollowUps:
                 rule = retry_rule(calendar.local_day(now))
                 planned = covered(lambda: calendar.plan(rule))
                 retry = (planned.at, planned.basis, rule)
+            check_verdict_recorder(cmd.verdict.value if cmd.verdict else None, actor,
+                                   served)
+            f.check_not_own_review("complete", meta, served)
             f.complete(cmd.outcome.value, cmd.channel.value, cmd.note, meta,
                        cmd.verdict.value if cmd.verdict else None, retry,
                        day_of=calendar.local_day,
@@ -414,8 +427,10 @@ class FollowUps:
         """Staff move a follow-up; a missed or escalated one not by whoever let it go unless
         ``by_supervisor`` (403 ``own_missed_followup``: ``FollowUp.check_not_own_missed``)."""
         now = self.clock.now()
+        served = await self._served(follow_up_id, actor)
 
         def act(f: FollowUp, meta: Meta) -> None:
+            f.check_not_own_review("reschedule", meta, served)
             planned, rule = self._when(f.center_id, cmd)
             f.reschedule(planned.at, cmd.reason, cmd.assigned_clerk, cmd.assigned_team, now,
                          meta, planned.basis, rule, by_supervisor=by_supervisor)
@@ -438,10 +453,21 @@ class FollowUps:
     async def cancel(self, follow_up_id: UUID, cmd: c.CancelFollowUp, actor: str,
                      key: str | None, expected_version: int | None = None, *,
                      by_supervisor: bool = False) -> Written:
-        """As ``reschedule``: a missed or escalated one not by its own clerk."""
+        """As ``reschedule``: a missed or escalated one not by its own clerk, a bad review's
+        not by staff who served its case."""
+        served = await self._served(follow_up_id, actor)
+
+        def act(f: FollowUp, meta: Meta) -> None:
+            f.check_not_own_review("cancel", meta, served)
+            f.cancel(cmd.reason, meta, by_supervisor)
+
         return await self._on(follow_up_id, "follow-up", "FollowUpCancelled", cmd, actor, key,
-                              expected_version,
-                              lambda f, meta: f.cancel(cmd.reason, meta, by_supervisor))
+                              expected_version, act)
+
+    async def _served(self, follow_up_id: UUID, actor: str) -> bool:
+        """Whether staff ``actor`` opened or served the follow-up's case (never a worker: the
+        rules complete and cancel through these use cases too)."""
+        return not by_a_worker(actor) and await self.consents.served_case(follow_up_id, actor)
 
     async def prioritise(self, follow_up_id: UUID, cause: str, occurred_at: datetime) -> bool:
         """Make an open follow-up high priority, its case having become urgent (``cause``:

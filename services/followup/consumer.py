@@ -100,6 +100,7 @@ from services.followup.application import (
     Watch,
 )
 from services.followup.domain import (
+    TEAMS_OWN,
     Consent,
     consent_allows,
     follow_up_id_for,
@@ -127,6 +128,7 @@ from shared.kernel.calendar import (
 )
 from shared.kernel.errors import AlreadyDoneError, InvalidCommand, NotFound, RuleViolated
 from shared.kernel.moments import judged_by
+from shared.kernel.serving import NAMING, SERVING, staff_of_step
 from shared.readmodels import bulk
 
 log = structlog.get_logger("sixstep.followup.rules")
@@ -163,6 +165,10 @@ DDL = [
     # The event id of the case's latest resolution or reopening: a parked one applied again
     # (``retry_parked``) only while no later one has turned the case since (``_turned_since``).
     "ALTER TABLE case_refs ADD COLUMN IF NOT EXISTS turned_by uuid",
+    # Who served the case besides its first clerk (``shared.kernel.serving``): they may not
+    # record the resident's favourable verdict at its post-resolution check (代评).
+    "CREATE TABLE IF NOT EXISTS case_staff ("
+    " case_id uuid NOT NULL, staff text NOT NULL, PRIMARY KEY (case_id, staff))",
 ]
 
 #: What ``_CaseRefs.remember`` folds into a case (intake's events).
@@ -190,11 +196,10 @@ REFERRAL = "referral"
 #: handover leaves them with whom they were given to (a referral's 督办 goes to the owner when
 #: it is planned), and a case turning urgent does not prioritise them (no follow-up to load).
 NOT_FOLLOW_UPS = ("obligation", HELP_TASK, REFERRAL)
-#: Rules whose follow-ups are the team's, not the case owner's: a bad review's verification
-#: (回访核实) and rectification (``FOLLOWUP_TEAM``). A handover of the reopened case leaves them
-#: with the team: the clerk it goes to (the reviewed clerk, handed it back) is no verifier of a
-#: review of the service, as 回访 is not the 承办人's.
-TEAMS_OWN = (Reason.VERIFICATION.value, Reason.RECTIFICATION.value)
+#: ``TEAMS_OWN``: rules whose follow-ups are the team's, not the case owner's (a bad review's
+#: verification and rectification). A handover of the reopened case leaves them with the
+#: team: the clerk it goes to (the reviewed clerk, handed it back) is no verifier of a review
+#: of the service, as 回访 is not the 承办人's (nor works them: ``check_not_own_review``).
 #: What a handover moves to the case's new owner: every rule's follow-up but these.
 NOT_THE_OWNERS = (*NOT_FOLLOW_UPS, *TEAMS_OWN)
 #: Rules a case turning urgent leaves alone (``_turned_urgent``): those with no follow-up,
@@ -286,6 +291,8 @@ class Rules:
             known.remember(e)  # the whole batch: a rule plans with the latest word
         per_case: dict[UUID, list[tuple[Envelope, Effect]]] = defaultdict(list)
         for e in events:
+            if e.type in SERVING:
+                refs.note_staff(e)
             if e.type not in SEEN:  # a request heard or restated: nothing to fold or plan
                 continue
             # Only a concern or a deadline noted can make a case urgent (is_urgent).
@@ -1156,6 +1163,20 @@ class _CaseRefs:
         self.cases = cases
         self.dirty: set[UUID] = set()
         self.touched: list[tuple[UUID, str, UUID, str, datetime]] = []
+        self.staff: dict[tuple[UUID, str], None] = {}  # (case, staff) who served it
+
+    def note_staff(self, e: Envelope) -> None:
+        """The staff an intake step makes ones who served its case, but its first clerk
+        (``case_refs.clerk_id`` says so already: most steps add nothing)."""
+        if e.service != "intake" or e.case_id is None:
+            return
+        first = (e.payload.get("clerk_id") if e.type == "CaseOpened"
+                 else self.cases.get(e.case_id, _NO_CASE).get("clerk_id"))
+        if e.actor == first and e.type not in NAMING:
+            return  # the first clerk's own step: most of them
+        for who in staff_of_step(e.type, e.actor, e.payload):
+            if who != first:
+                self.staff[(e.case_id, who)] = None
 
     def snapshot(self, case_id: UUID | None) -> CaseRef | None:
         """The case as of now, kept as it is (a copy): for a rule that runs later."""
@@ -1226,6 +1247,9 @@ class _CaseRefs:
                 " due_on = EXCLUDED.due_on, due_basis = EXCLUDED.due_basis,"
                 " owner_clerk = EXCLUDED.owner_clerk, owner_team = EXCLUDED.owner_team,"
                 " turned_by = EXCLUDED.turned_by")
+        if self.staff:
+            await bulk.insert_rows(conn, tables, "case_staff", ("case_id", "staff"),
+                                   list(self.staff))
         if self.touched:
             await bulk.insert_rows(conn, tables, "resident_items", RESIDENT_ITEM_COLUMNS,
                                    bulk.first_of_each(self.touched, 3))

@@ -43,6 +43,7 @@ from shared.contracts.followup import (
     Reason,
     RescheduleCause,
 )
+from shared.contracts.vocabulary import Verdict
 from shared.kernel.calendar import Basis, CalendarOutOfRange, DueRule, WorkingCalendar
 from shared.kernel.errors import CommandError, InvalidCommand, RuleViolated
 from shared.kernel.idempotency import RemembersCommands
@@ -131,6 +132,47 @@ class OwnMissedFollowUp(CommandError):
 
     status = 403
     code = "own_missed_followup"
+
+
+class SelfRating(CommandError):
+    """代评: staff who opened or served the case record the resident's favourable verdict at
+    its post-resolution check (as a survey's answer: feedback's ``self_rating``)."""
+
+    status = 403
+    code = "self_rating"
+
+
+#: What staff who served the case may still record of the resident's word: against their
+#: own figures (it reopens the case, as they could themselves).
+OWN_STAFF_MAY_HEAR = frozenset({Verdict.NOT_SOLVED.value})
+
+
+def check_verdict_recorder(verdict: str | None, recorder: str | None, served: bool) -> None:
+    """No 代评 at the post-resolution check: a verdict of ``solved`` or ``partly`` (kept as
+    the resident's word: the residents' resolution_rate counts the case's latest) is recorded
+    by a colleague who did not serve the case (``served``: the recorder opened it, took a
+    step of it or had it handed to them). The case's own clerk completes the check without
+    a verdict, or records a "not solved" they heard (it reopens the case)."""
+    if verdict is None or verdict in OWN_STAFF_MAY_HEAR or not served:
+        return
+    raise SelfRating("staff who opened or served the case do not record the resident's "
+                     "verdict that it was solved (代评): complete the check without a "
+                     "verdict, or a colleague who did not serve the resident calls back",
+                     staff=recorder, verdict=verdict, field="verdict")
+
+
+class OwnBadReview(CommandError):
+    """回访 is not the 承办人's: a bad review's verification (回访核实) and rectification
+    follow-ups are the team's, not completed, cancelled or moved by the staff who served the
+    case the review is about."""
+
+    status = 403
+    code = "own_bad_review"
+
+
+#: A bad review's follow-ups: the verification (回访核实) and the rectification's, the team's
+#: (``FOLLOWUP_TEAM``) whoever has the case; not worked by the staff the review is about.
+TEAMS_OWN = (Reason.VERIFICATION.value, Reason.RECTIFICATION.value)
 
 
 class CityRoleRequired(CommandError):
@@ -682,6 +724,20 @@ class FollowUp(RemembersCommands):
             source="followup:FollowUpCompleted", source_id=self.id,
             meta=meta, basis=handover.basis.value,
             due_rule=handover.due_rule.as_dict() if handover.due_rule else None, contact=True)
+
+    def check_not_own_review(self, what: str, meta: Meta, served: bool) -> None:
+        """403 ``own_bad_review``: a bad review's verification or rectification follow-up
+        (``TEAMS_OWN``) worked by staff who served its case (``served``: opened it, took a
+        step of it, had it handed to them). Any clerk of the center may complete a team's
+        follow-up (no token names a team), so the clerk the review is about marked its
+        verification done, or cancelled or moved it off the team's worklist, before anyone
+        called the resident: the handover rule keeping them the team's held only the
+        assignment."""
+        if served and self.reason in TEAMS_OWN:
+            raise OwnBadReview(
+                f"a bad review's {self.reason} follow-up is not {what}d by staff who served "
+                "the case (回访 is not the 承办人's): a colleague of the team does it",
+                actor=meta.get("actor"), reason=self.reason)
 
     def check_not_own_missed(self, what: str, meta: Meta, by_supervisor: bool) -> None:
         """A follow-up let go missed (or escalated past) is not moved or cancelled by whoever

@@ -128,6 +128,13 @@ async def pending(conn: asyncpg.Connection, resident_id: UUID) -> list[tuple[UUI
     return [(UUID(str(r["id"])), r["kind"]) for r in await conn.fetch(PENDING, resident_id)]
 
 
+SERVED_CASE = (
+    "SELECT EXISTS (SELECT 1 FROM followups f JOIN case_refs c USING (case_id)"
+    " WHERE f.follow_up_id = $1 AND $2 IN (c.clerk_id, c.owner_clerk))"
+    " OR EXISTS (SELECT 1 FROM followups f JOIN case_staff s USING (case_id)"
+    " WHERE f.follow_up_id = $1 AND s.staff = $2)")
+
+
 class PgConsents:
     """``application.Consents`` over ``resident_consent`` (for the API's hand-made plans)."""
 
@@ -155,6 +162,12 @@ class PgConsents:
         return bool(await self.pool.fetchval(
             "SELECT rc.more_care FROM followups f JOIN resident_care rc USING (resident_id)"
             " WHERE f.follow_up_id = $1", follow_up_id))
+
+    async def served_case(self, follow_up_id: UUID, staff: str) -> bool:
+        """Whether ``staff`` opened or served the follow-up's case (its first clerk, its
+        owner, or one ``case_staff`` names: took a step of it, had it handed to them, was
+        asked to help), as far as the rules have read intake."""
+        return bool(await self.pool.fetchval(SERVED_CASE, follow_up_id, staff))
 
     async def resident_of_case(self, case_id: UUID) -> UUID | None:
         """The resident the case was opened for (None: without one, or not known yet)."""

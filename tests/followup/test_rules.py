@@ -282,13 +282,15 @@ async def _wait_for(settings: Settings, type_: str) -> list[Envelope]:
     return found
 
 
-async def _publish_feedback(settings: Settings, case_id: uuid.UUID, payload: dict) -> None:
-    """What the feedback service will publish when a bad review opens a rectification."""
+async def _publish_feedback(settings: Settings, case_id: uuid.UUID, payload: dict,
+                            occurred_at: datetime | None = None) -> None:
+    """What the feedback service will publish when a bad review opens a rectification
+    (``occurred_at``: the bad review's moment, Monday 16 March 15:00 unless said)."""
     now = datetime.now(UTC)
     envelope = Envelope(
         event_id=uuid.uuid4(), type="RectificationOpened", version=1, service="feedback",
         position=1, aggregate_id=uuid.uuid4(), aggregate_version=1, case_id=case_id,
-        center_id=CENTER, occurred_at=at(2026, 3, 16, 15), recorded_at=now,
+        center_id=CENTER, occurred_at=occurred_at or at(2026, 3, 16, 15), recorded_at=now,
         actor="system:feedback", payload=payload)
     nc = await connect(settings, "test-feedback")
     try:

@@ -10,9 +10,15 @@ from typing import Any
 from services.followup.domain import UNREACHABLE_ATTEMPTS
 from shared.security.principals import Role
 from shared.settings import Settings
-from tests.followup.story import Center, at, center_day, key
+from tests.followup.story import CENTER, Center, at, center_day, key
 from tests.intake.test_hints import born
 from tests.support import assert_rebuilt_as_live, bearer, headers, stream_envelopes
+
+
+def colleague(center: Center) -> dict[str, str]:
+    """A colleague who did not serve the resident: the one who records that it was solved
+    (the test supervisor opened and resolved the cases: 代评, 403 ``self_rating``)."""
+    return bearer(center.settings, role=Role.CLERK, sub="clerk-021", center=CENTER)
 
 
 async def resolved_with_check(center: Center, resolved_at: datetime) -> tuple[str, dict]:
@@ -70,7 +76,7 @@ async def test_a_check_that_does_not_reach_the_resident_three_times_is_closed_as
         await call(at(2026, 3, 24, 10), key())
         center.clock.set(at(2026, 3, 25, 9, 5))
         r = await center.followup.post(
-            f"/followups/{follow_up_id}/complete", headers=headers(key()),
+            f"/followups/{follow_up_id}/complete", headers=headers(key()) | colleague(center),
             json={"outcome": "done", "channel": "phone", "note": "已回访", "verdict": "solved"})
         assert r.status_code == 200, r.text
         await center.settled()
@@ -200,10 +206,12 @@ async def test_an_unanswered_attempt_counts_once_a_day(settings: Settings) -> No
                        idempotency_key: str | None = None) -> Any:
             center.clock.set(now)
             body: dict[str, Any] = {"outcome": outcome, "channel": "phone", "note": note}
+            who: dict[str, str] = {}
             if outcome == "done":
                 body |= {"note": "已回访", "verdict": "solved"}
+                who = colleague(center)
             return await center.followup.post(f"/followups/{follow_up_id}/complete",
-                                              headers=headers(idempotency_key or key()),
+                                              headers=headers(idempotency_key or key()) | who,
                                               json=body)
 
         first = await call(at(2026, 12, 21, 10))

@@ -1,0 +1,32 @@
+"""Who served a case (``shared.kernel.serving``), and what they may record of the resident's
+word at its post-resolution check (``check_verdict_recorder``): feedback's surveys and
+follow-up's checks read the same steps."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.followup.domain import SelfRating, check_verdict_recorder
+from shared.kernel.serving import staff_of_step
+
+
+def test_the_steps_of_serving_name_their_actor_and_the_colleague_they_bring_in() -> None:
+    assert staff_of_step("ConcernsNoted", "clerk-017", {}) == ("clerk-017",)
+    assert staff_of_step("ActionTaken", "clerk-017", {"owner_clerk": "clerk-021"}) == (
+        "clerk-017", "clerk-021")
+    # A handover names who serves the case from then on, not the dispatcher.
+    assert staff_of_step("CaseHandedOver", "director-01", {"to_clerk": "clerk-033"}) == (
+        "clerk-033",)
+    assert staff_of_step("CaseHandedOver", "director-01", {"to_team": "team-a"}) == ()
+    assert staff_of_step("CaseResolved", "system:verdicts", {}) == ()
+    assert staff_of_step("CaseReopened", "clerk-017", {}) == ()
+
+
+def test_who_served_the_case_records_only_the_not_solved_they_heard() -> None:
+    for verdict in ("solved", "partly"):
+        with pytest.raises(SelfRating) as refused:
+            check_verdict_recorder(verdict, "clerk-017", served=True)
+        assert refused.value.details["field"] == "verdict"
+        check_verdict_recorder(verdict, "clerk-021", served=False)
+    check_verdict_recorder("not_solved", "clerk-017", served=True)  # reopens the case
+    check_verdict_recorder(None, "clerk-017", served=True)  # the check done, no verdict
