@@ -505,6 +505,36 @@ async def test_an_overdue_provisional_due_date_is_not_moved_to_the_day_it_is_cou
                                        "official")
 
 
+async def test_an_overdue_due_date_stays_overdue_when_the_late_notice_counts_a_later_day(
+        settings: Settings, tmp_path: Path) -> None:
+    """Guided on Sunday 20 December: due Tuesday 12 January 2027, provisional. Still open on
+    Thursday the 14th when the notice is typed in, giving 1-8 January off: its count ends on
+    Tuesday the 19th, still to come. The case was overdue on the 13th (a later day then
+    needs a supervisor who is not its clerk, 延期审批): it stays overdue on the 12th, as a
+    missed rectification or an escalated task keeps its day. Before, the reload moved it
+    to the 19th: off the overdue list, and resolved on the 15th, counted on time."""
+    holidays = tmp_path / "holidays.json"
+    holidays.write_text("{}")
+    settings = settings.model_copy(update={"holidays_file": holidays})
+    clock = ManualClock(DECEMBER_20)
+    async with running(create_app(settings, clock=clock)) as client:
+        case_id = await open_heard(client, DECEMBER_20)
+        w = await step(client, case_id, "guidance", GUIDANCE)
+        case, _ = await due_dates(client, case_id, w["position"])
+        assert (case["due_on"], case["due_basis"]) == ("2027-01-12", "provisional")
+        clock.set(datetime(2027, 1, 14, 10, tzinfo=SHANGHAI))
+        holidays.write_text(json.dumps({"2027": {"source": "illustrative test data",
+                                                 "holidays": ["2027-01-01..2027-01-08"]}}))
+        r = await client.post("/ops/calendar/reload", headers=bearer(settings, role="ops",
+                                                                     center=None))
+        assert r.status_code == 200, r.text
+        assert r.json()["replanned"]["intake"] == {"due_dates_checked": 1,
+                                                   "due_dates_replanned": 0}
+        case, dues = await due_dates(client, case_id, 0)
+        assert [d["cause"] for d in dues] == ["guidance"]
+        assert (case["due_on"], case["due_basis"]) == ("2027-01-12", "provisional")
+
+
 async def test_a_correction_of_a_published_year_counts_an_official_due_date_again(
         settings: Settings, tmp_path: Path) -> None:
     holidays = tmp_path / "holidays.json"
