@@ -202,6 +202,10 @@ async def test_at_december_20_the_due_date_falls_in_a_provisional_2027(
         assert (due["due_on"], due["basis"], due["counted_from"]) == (
             "2027-01-12", "provisional", "2026-12-20")
         assert case["due_basis"] == "provisional"
+        # The one-time notice the resident takes home says so too (it printed the bare day).
+        r = await client.get(f"/cases/{case_id}/notice", params={"after": w["position"]})
+        assert r.status_code == 200, r.text
+        assert (r.json()["due_on"], r.json()["due_basis"]) == ("2027-01-12", "provisional")
 
 
 async def test_a_case_reopened_long_after_its_due_date_gets_its_items_days_again(
