@@ -273,13 +273,19 @@ function renderWorklist() {
   }
 }
 
+/** A day or moment as the board shows it: one worked out on a year without a published
+ *  holiday schedule (``basis`` provisional) says it may move (docs/calendar.md). */
+export function dayShown(value, basis) {
+  return basis === "provisional" ? `${fmtDate(value)} ${t("provisional")}` : fmtDate(value);
+}
+
 /** A help task (帮办): its owner, status and deadline, red once past it. */
 function helpItem(task) {
   const late = new Date(task.deadline_at) < new Date();
   return h("li", { dataset: { task: task.task_id } },
     h("div", { class: "r" }, `${t("case")} ${String(task.case_id || "").slice(0, 8)}`,
       late || task.escalated_to ? h("span", { class: "badge red" }, t("overdue")) : null),
-    h("div", { class: "m" }, `${t("due")} ${fmtDate(task.deadline_on)} · ${t("assigned")} ${task.escalated_to || task.owner_clerk || task.owner_team || ""}`));
+    h("div", { class: "m" }, `${t("due")} ${dayShown(task.deadline_on, task.basis)} · ${t("assigned")} ${task.escalated_to || task.owner_clerk || task.owner_team || ""}`));
 }
 
 /** A referral (派单) still without a reply: where it went and by when, red once overdue. */
@@ -288,7 +294,7 @@ function referralItem(r) {
   return h("li", { dataset: { referral: r.referral_id } },
     h("div", { class: "r" }, `${t("unit")} ${r.unit_name}`,
       late ? h("span", { class: "badge red" }, t("overdue")) : null),
-    h("div", { class: "m" }, `${t("reply_due")} ${fmtDate(r.reply_due_at)} · ${t("case")} ${String(r.case_id || "").slice(0, 8)}`));
+    h("div", { class: "m" }, `${t("reply_due")} ${dayShown(r.reply_due_at, r.basis)} · ${t("case")} ${String(r.case_id || "").slice(0, 8)}`));
 }
 
 /** An open case on the worklist: its urgency, whether it is overdue, its due date (办结时限). */
@@ -354,7 +360,7 @@ function rectItem(r) {
       r.appeal === "pending" ? h("span", { class: "badge" }, t("appeal_pending")) : null,
       r.overdue ? h("span", { class: "badge red" }, t("overdue")) : null,
       h("span", { class: "spacer" }),
-      h("span", { class: "muted small", dataset: { part: "deadline" } }, t("rect_deadline", { date: fmtDate(r.deadline_on) }))),
+      h("span", { class: "muted small", dataset: { part: "deadline" } }, t("rect_deadline", { date: dayShown(r.deadline_on, r.basis) }))),
     (r.reason_tags || []).length ? h("div", { class: "tags" },
       ...r.reason_tags.map((tag) => h("span", { class: "tag" }, tag))) : null,
     r.summary ? h("div", { class: "s" }, summaryText(r.summary)) : null,
