@@ -266,7 +266,7 @@ function renderWorklist() {
       h("div", { class: "r" }, t(`reason_${f.reason}`), f.priority === "high" ? h("span", { class: "badge red" }, t("urgent")) : null,
         // A task without contact: the resident has not agreed to be called, texted or visited.
         f.contact === false ? h("span", { class: "badge amber" }, t("no_contact")) : null),
-      h("div", { class: "m" }, `${t("due")} ${fmtDate(f.due_on)} · ${t("assigned")} ${f.escalated_to || f.assigned_clerk || f.assigned_team || ""}`),
+      h("div", { class: "m" }, `${t("due")} ${dayShown(f.due_on, f.basis)} · ${t("assigned")} ${f.escalated_to || f.assigned_clerk || f.assigned_team || ""}`),
       f.case_id ? h("div", { class: "m" }, `${t("case")} ${String(f.case_id).slice(0, 8)}`) : null));
     if (items.length > SHOWN) shown.push(h("li", { class: "more" }, t("more", { n: items.length - SHOWN })));
     ul.replaceChildren(...(items.length ? shown : [h("li", { class: "none" }, t("wl_empty"))]));
@@ -304,7 +304,7 @@ function caseItem(c) {
       c.urgency === "critical" ? h("span", { class: "badge red" }, t("critical"))
         : c.urgent ? h("span", { class: "badge amber" }, t("urgent")) : null,
       c.overdue ? h("span", { class: "badge red" }, t("overdue")) : null),
-    h("div", { class: "m" }, `${t("case_due")} ${c.due_on ? fmtDate(c.due_on) : t("no_data")} · ${t("assigned")} ${c.clerk_id}`));
+    h("div", { class: "m" }, `${t("case_due")} ${c.due_on ? dayShown(c.due_on, c.due_basis) : t("no_data")} · ${t("assigned")} ${c.clerk_id}`));
 }
 
 /** A rectification's summary in the reader's words: the resident's comment, then the aspects
