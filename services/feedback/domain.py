@@ -486,9 +486,9 @@ class Rectification(RemembersCommands):
         year taken out of the holidays file); the new deadline says its basis: one still in a
         provisional year moves too when official days it counted over changed, and a
         withdrawn year's is the law's again, provisional. Never earlier than ``today`` (a
-        deadline already past, the one in force, stays, provisional or not: it was missed). A deadline
-        that stays while its basis changes (its year published with the same days) is recorded
-        once, confirmed with the new basis, so the board and the resident stop reading
+        deadline already past, the one in force, stays, provisional or not: it was missed). A
+        deadline that stays while its basis changes (its year published with the same days) is
+        recorded once, confirmed with the new basis, so the board and the resident stop reading
         "provisional"; an unchanged deadline and basis record nothing. Missed on its day (past
         by ``today``), it did its work and keeps that day, whatever the new count says, later
         or earlier: on a provisional day the published schedule moves, it keeps its day and
