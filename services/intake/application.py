@@ -366,11 +366,15 @@ class Intake:
             start, days = due["counted_from"], due["working_days"]
             counted: date = covered(lambda: calendar.add_working_days(start, days))
             today = calendar.local_day(now)
-            if case.due_on is not None and counted < today and case.due_on < today:
-                # Overdue on either count, provisional or not: a past day is not moved to
-                # today (re-planning runs at every start: the case came off the overdue
-                # list and, resolved that day, counted on time). On the same day by both
-                # counts, only its basis is news: confirmed official, as one to come.
+            if case.overdue_on(today):
+                # Overdue on its day in force, provisional or not, whatever the new count: a
+                # past day is not moved to today (re-planning runs at every start: the case
+                # came off the overdue list and, resolved that day, counted on time), nor to
+                # a later day the published schedule gives (an extension by another door:
+                # a later day for an overdue case needs a supervisor not its clerk); as a
+                # missed rectification or an escalated task keeps its day (docs/calendar.md,
+                # "What keeps its day"). On the same day by both counts, only its basis is
+                # news: confirmed official, as one to come.
                 if counted != case.due_on:
                     return case
                 due_on = counted

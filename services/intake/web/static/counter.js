@@ -470,7 +470,14 @@ function caseRow(c) {
 function dueLine(c) {
   return h("div", { class: "p-meta p-due" }, [
     c.urgency ? t(`urgency_${c.urgency}`) : t("urgency_unknown"),
-    `${t("due_by")} ${c.due_on ? fmtDate(c.due_on) : t("due_none")}`].join(" · "));
+    `${t("due_by")} ${dueDay(c)}`].join(" · "));
+}
+
+/** The due date as the clerk reads it out: one counted on a year without a published holiday
+ *  schedule says it may move (``due_basis`` provisional), as the printed notice does. */
+export function dueDay(c) {
+  if (!c.due_on) return t("due_none");
+  return c.due_basis === "provisional" ? `${fmtDate(c.due_on)} ${t("due_provisional")}` : fmtDate(c.due_on);
 }
 
 function renderMyCases() {
@@ -1082,7 +1089,7 @@ function renderCaseHead() {
     t(`channel_${current.channel}`),
     `${t("case_opened")} ${fmtDateTime(current.opened_at)}`,
     ...(caseView ? [caseView.urgency ? t(`urgency_${caseView.urgency}`) : t("urgency_unknown"),
-      `${t("due_by")} ${caseView.due_on ? fmtDate(caseView.due_on) : t("due_none")}`] : []),
+      `${t("due_by")} ${dueDay(caseView)}`] : []),
   ].join(" · ");
   const resolved = resolvedNow();
   $("#reopen-form").hidden = !(resolved && current.taken_up && caseView?.status === "resolved");
