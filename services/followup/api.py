@@ -10,7 +10,7 @@ against the token as it is loaded. Reads come from ``queries.py`` and take
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from typing import Annotated, Literal
+from typing import Annotated
 from uuid import UUID
 
 import asyncpg
@@ -30,7 +30,7 @@ from services.followup.queries import (
     PolicyChangePublic,
     WorklistPublic,
 )
-from shared.contracts.followup import FollowUpOutcome
+from shared.contracts.followup import FollowUpOutcome, NotCountedBecause
 from shared.http.auth import (
     Staff,
     Supervisor,
@@ -101,7 +101,7 @@ class CompletedPublic(WrittenPublic):
     unanswered call. A retry under the same Idempotency-Key answers as the first."""
 
     counted: bool | None = None
-    not_counted_because: Literal["tried_today", "tried_too_soon"] | None = None
+    not_counted_because: NotCountedBecause | None = None
     next_attempt_at: datetime | None = None
 
 

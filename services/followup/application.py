@@ -7,7 +7,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
@@ -25,6 +25,7 @@ from services.followup.domain import (
     Referral,
     ResidentErasedError,
     ResidentNotFound,
+    Uncounted,
     consent_allows,
     end_of_due_day,
     first_watched_period,
@@ -120,15 +121,6 @@ class Watch:
     #: ``ObligationDeclared.judged_at``: posted more than the grace after the moment it gives,
     #: the declaration is taken as made on intake's clock less the grace.
     judged_at: datetime | None = None
-
-
-@dataclass(frozen=True)
-class Uncounted:
-    """An unanswered call recorded with its note but not counted as an attempt: why
-    (``tried_today``, ``tried_too_soon``) and when the next one counts from."""
-
-    because: Literal["tried_today", "tried_too_soon"]
-    next_attempt_at: datetime
 
 
 @dataclass(frozen=True)
@@ -356,8 +348,9 @@ class FollowUps:
                                key: str | None, expected_version: int | None = None,
                                ) -> tuple[Written, Uncounted | None]:
         """``complete``, and why an unanswered call was recorded but not counted as an
-        attempt (``FollowUp.check_attempt_day``), when it was not; a replay answers as the
-        first (read from the follow-up at the version its first write left)."""
+        attempt (``FollowUp.check_attempt_day``), when it was not: what its
+        ``FollowUpRescheduled`` says. A replay answers as the first: the event its first write
+        left at the version it answered."""
         now = self.clock.now()
         uncounted: list[Uncounted] = []
 
@@ -378,6 +371,7 @@ class FollowUps:
                 rule = retry_rule(calendar.local_day(now))
                 planned = covered(lambda: calendar.plan(rule))
                 retry = (planned.at, planned.basis, rule)
+            before = len(f.pending_events)  # a batch's earlier commands' are there too
             f.complete(cmd.outcome.value, cmd.channel.value, cmd.note, meta,
                        cmd.verdict.value if cmd.verdict else None, retry,
                        day_of=calendar.local_day,
@@ -385,9 +379,9 @@ class FollowUps:
                        skew=self.path.moments.max_future,
                        min_gap=timedelta(hours=settings.followup_attempt_min_gap_hours),
                        due_by=f.working_day_due(calendar))
-            last = f.__dict__.get("last_uncounted")
-            if last is not None and last[0] == meta.get("causation_id"):
-                uncounted.append(Uncounted(because=last[1], next_attempt_at=last[2]))
+            said = [u for e in f.pending_events[before:] if (u := Uncounted.recorded(e))]
+            if said:
+                uncounted.append(said[-1])
                 return None
             if retry is None:
                 return None
@@ -399,13 +393,13 @@ class FollowUps:
         written = await self._on(follow_up_id, "follow-up", "FollowUpCompleted", cmd, actor,
                                  key, expected_version, act)
         if written.replayed and unreachable:
-            # A retry answers as the first: the follow-up as its first write left it says.
+            # A retry answers as the first: the event its first write left says.
             uncounted.clear()
-            first = await asyncio.to_thread(self.path.committer.app.repository.get,
-                                            follow_up_id, version=written.version)
-            last = first.__dict__.get("last_uncounted")
-            if last is not None and last[0] == key:
-                uncounted.append(Uncounted(because=last[1], next_attempt_at=last[2]))
+            events = self.path.committer.app.events
+            first = await asyncio.to_thread(lambda: list(events.get(
+                follow_up_id, gt=written.version - 1, lte=written.version)))
+            uncounted += [u for e in first if e.meta.get("causation_id") == key
+                          and (u := Uncounted.recorded(e))]
         return written, (uncounted[-1] if uncounted else None)
 
     async def reschedule(self, follow_up_id: UUID, cmd: c.RescheduleFollowUp, actor: str,
