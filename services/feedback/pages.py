@@ -35,6 +35,11 @@ from shared.settings import Settings
 
 WEB = Path(__file__).parent / "web"
 TEMPLATES = web.templates(WEB)
+
+
+def board_words() -> dict[str, dict[str, str]]:
+    """The supervisor's board's words: its own (``web/board.json``) and every error code's."""
+    return web.strings(WEB / "board.json", codes=True)
 NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer",
             "X-Robots-Tag": "noindex"}
 
@@ -134,7 +139,7 @@ async def board(request: Request,
                 every: Annotated[float, Query(ge=1, le=300, description=(
                     "Seconds between refreshes"))] = 5) -> HTMLResponse:
     settings: Settings = request.app.state.settings
-    words = web.strings(WEB / "board.json")
+    words = board_words()
     return TEMPLATES.TemplateResponse(
         request, "board.html",
         web.page_context(request, words, every=every, time_zone=settings.center_timezone,
