@@ -54,6 +54,7 @@ from shared.kernel.errors import InvalidCommand, VersionConflict
 from shared.kernel.meta import COMMAND_DIGEST, Meta, meta_for
 from shared.kernel.moments import Moments
 from shared.kernel.scrubbing import CaseTexts, said_in
+from shared.kernel.typed import Command
 from shared.runtime.calendars import Calendars
 from shared.security.principals import Principal, Role
 from shared.settings import Settings
@@ -247,7 +248,7 @@ class FollowUps:
         rule = DueRule("on_or_after", cmd.due_on, 0)
         return covered(lambda: calendar.plan(rule)), rule
 
-    async def _on(self, aggregate_id: UUID, what: str, kind: str, cmd: c._Command,
+    async def _on(self, aggregate_id: UUID, what: str, kind: str, cmd: Command,
                   actor: str, key: str | None, expected_version: int | None,
                   act: Callable[[Any, Meta], Any]) -> Written:
         """A staff command on a follow-up, an obligation or a help task, through the command
@@ -588,7 +589,7 @@ class FollowUps:
                 chase = other.chase
         raise VersionConflict("the referral kept changing its 督办", referral_id=str(referral_id))
 
-    async def move_help_task(self, task_id: UUID, step: str, cmd: c._Command,
+    async def move_help_task(self, task_id: UUID, step: str, cmd: Command,
                              caller: Principal, key: str | None,
                              expected_version: int | None = None) -> Written:
         """accept, start, finish or hand_back: by the task's owner or a supervisor."""
@@ -622,7 +623,7 @@ class FollowUps:
             working_days=days))
 
     async def reply_to_referral(self, referral_id: UUID, reply: str, by_recipient: bool,
-                                actor: str, key: str | None, cmd: c._Command | None = None,
+                                actor: str, key: str | None, cmd: Command | None = None,
                                 expected_version: int | None = None) -> Written:
         """回复: recorded once; a 督办 follow-up still open is completed with it (the unit
         answered). The caller's center is checked as the referral is loaded (a staff caller);
