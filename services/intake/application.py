@@ -35,6 +35,7 @@ from shared.kernel.errors import AlreadyDoneError, CommandError, Forbidden, Inva
 from shared.kernel.meta import COMMAND_DIGEST, Meta, meta_for
 from shared.kernel.moments import Moments
 from shared.kernel.scrubbing import KNOWN_PERSON
+from shared.kernel.typed import Command
 from shared.runtime.calendars import Calendars
 from shared.security.principals import Principal, Role, current_caller
 
@@ -270,7 +271,7 @@ class Intake:
                 raise
             return basis
 
-    async def _on_case(self, case_id: UUID, kind: str, cmd: c._Command, actor: str,
+    async def _on_case(self, case_id: UUID, kind: str, cmd: Command, actor: str,
                        key: str | None, expected_version: int | None,
                        act: Callable[[Case, Meta], None]) -> Written:
         meta = self.path.meta(actor, key, cmd)

@@ -625,16 +625,16 @@ function explain(error, form) {
   });
   if (out.length) return out;
   // Never the error's ``message``: that is the service's English. Placeholders come from the
-  // details (ids, days, codes); the words for every rule and code are in strings.json
-  // (tests/unit/test_counter_page_words.py).
+  // details (ids, days, codes); the words for every rule are in strings.json, every code's
+  // in shared/web/codes.json (tests/unit/test_counter_page_words.py).
   if (d.rule && has(`rule_${d.rule}`)) return [{ text: t(`rule_${d.rule}`, d) }];
   if (has(`code_${error.code}`)) return [{ text: t(`code_${error.code}`, d) }];
   return [{ text: t("refused_other", { code: error.code }) }];
 }
 
 /** Why a call failed, in the page's language: an API's refusal by its code (``explain``:
- *  every code has its words in strings.json), else the network; never a message in the
- *  browser's or the service's English (a page's own slip goes to the console). The
+ *  every code has its words in shared/web/codes.json), else the network; never a message in
+ *  the browser's or the service's English (a page's own slip goes to the console). The
  *  eligibility hints' card (hints.js) says its refusals with it too. */
 export function refusal(err) {
   return err instanceof ApiError ? explain(err).map((r) => r.text).join("；") : refusalWords(err);
