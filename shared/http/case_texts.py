@@ -106,8 +106,9 @@ class IntakeCaseTexts:
         None when intake did not answer (the patterns alone will scrub them)."""
         if not texts:
             return []
+        about_id = {f"{about}_id": str(case_id)}  # what the warnings name: a case or a resident
         if time.monotonic() < self._quiet_until:  # intake timed out a moment ago
-            log.warning("case_texts.skipped", case_id=str(case_id))
+            log.warning("case_texts.skipped", **about_id)
             return None
         body = json.dumps({"texts": texts[:MAX_TEXTS]}, ensure_ascii=False).encode()
         path = (PATH.format(case_id=case_id) if about == "case"
@@ -119,11 +120,11 @@ class IntakeCaseTexts:
                          "content-type": "application/json"})
         except httpx.TimeoutException as e:
             self._quiet_until = time.monotonic() + CASE_TEXTS_BACKOFF_S
-            log.warning("case_texts.unscrubbed", case_id=str(case_id), error=type(e).__name__,
+            log.warning("case_texts.unscrubbed", **about_id, error=type(e).__name__,
                         quiet_for_s=CASE_TEXTS_BACKOFF_S)
             return None
         except httpx.HTTPError as e:
-            log.warning("case_texts.unscrubbed", case_id=str(case_id), error=type(e).__name__)
+            log.warning("case_texts.unscrubbed", **about_id, error=type(e).__name__)
             return None
         try:
             got: Any = answer.json() if answer.status_code == 200 else None
@@ -132,7 +133,7 @@ class IntakeCaseTexts:
         out = got.get("texts") if isinstance(got, dict) else None
         if not isinstance(out, list) or len(out) != len(texts[:MAX_TEXTS]) \
                 or not all(isinstance(t, str) for t in out):
-            log.warning("case_texts.unscrubbed", case_id=str(case_id),
+            log.warning("case_texts.unscrubbed", **about_id,
                         status=answer.status_code)
             return None
         return out + texts[MAX_TEXTS:]
