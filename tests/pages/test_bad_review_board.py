@@ -13,7 +13,7 @@ from playwright.async_api import BrowserContext, Page, expect
 
 from shared.kernel.calendar import WorkingCalendar
 from tests.pages.center import Center, resolved_case, screenshot
-from tests.support import register_resident
+from tests.support import as_resident, register_resident
 
 CENTER = "SH-PD-ZHANGJIANG"  # this test's own center: its board shows only this test's work
 
@@ -37,7 +37,7 @@ async def test_the_supervisor_triages_records_an_outcome_and_decides_an_appeal_o
              for _ in range(2)]
     for case_id, level in zip(cases, ("dissatisfied", "very_dissatisfied"), strict=True):
         survey = await center.survey_for(case_id)
-        r = await feedback.post(f"/surveys/{survey.survey_id}/rating",
+        r = await as_resident(feedback).post(f"/surveys/{survey.survey_id}/rating",
                                 json={"token": survey.token, "level": level,
                                       "comment": "窗口让我跑了三趟"},
                                 headers={"Idempotency-Key": f"bad-{uuid.uuid4()}"})
