@@ -265,8 +265,14 @@ class CommandPath:
         said = [t for t in texts if t.strip()]
         if self.case_texts is None or not said or by_a_worker(str(meta.get("actor", ""))):
             return
-        case_id = await asyncio.to_thread(self._case_of, aggregate_id, current_caller())
+        case_id = await self.case_of(aggregate_id)
         await scrubbing_by_intake(self.case_texts, case_id, said, meta)
+
+    async def case_of(self, aggregate_id: UUID) -> UUID | None:
+        """The case the aggregate's first event names, read from the store (not a read model
+        that may not have it yet); None: none, no such aggregate, or out of the caller's
+        reach (the command answers the 404 or 403 as it loads it)."""
+        return await asyncio.to_thread(self._case_of, aggregate_id, current_caller())
 
     def _case_of(self, aggregate_id: UUID, caller: Principal | None) -> UUID | None:
         """The case of the aggregate; None also when it is out of the caller's reach (another
