@@ -35,6 +35,7 @@ from shared.kernel.errors import AlreadyDoneError, CommandError, Forbidden, Inva
 from shared.kernel.meta import COMMAND_DIGEST, Meta, meta_for
 from shared.kernel.moments import Moments
 from shared.kernel.scrubbing import KNOWN_PERSON
+from shared.kernel.typed import Command
 from shared.runtime.calendars import Calendars
 from shared.security.principals import Principal, Role, current_caller
 
@@ -270,7 +271,7 @@ class Intake:
                 raise
             return basis
 
-    async def _on_case(self, case_id: UUID, kind: str, cmd: c._Command, actor: str,
+    async def _on_case(self, case_id: UUID, kind: str, cmd: Command, actor: str,
                        key: str | None, expected_version: int | None,
                        act: Callable[[Case, Meta], None]) -> Written:
         meta = self.path.meta(actor, key, cmd)
@@ -366,11 +367,15 @@ class Intake:
             start, days = due["counted_from"], due["working_days"]
             counted: date = covered(lambda: calendar.add_working_days(start, days))
             today = calendar.local_day(now)
-            if case.due_on is not None and counted < today and case.due_on < today:
-                # Overdue on either count, provisional or not: a past day is not moved to
-                # today (re-planning runs at every start: the case came off the overdue
-                # list and, resolved that day, counted on time). On the same day by both
-                # counts, only its basis is news: confirmed official, as one to come.
+            if case.overdue_on(today):
+                # Overdue on its day in force, provisional or not, whatever the new count: a
+                # past day is not moved to today (re-planning runs at every start: the case
+                # came off the overdue list and, resolved that day, counted on time), nor to
+                # a later day the published schedule gives (an extension by another door:
+                # a later day for an overdue case needs a supervisor not its clerk); as a
+                # missed rectification or an escalated task keeps its day (docs/calendar.md,
+                # "What keeps its day"). On the same day by both counts, only its basis is
+                # news: confirmed official, as one to come.
                 if counted != case.due_on:
                     return case
                 due_on = counted

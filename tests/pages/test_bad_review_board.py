@@ -97,3 +97,19 @@ async def test_the_supervisor_triages_records_an_outcome_and_decides_an_appeal_o
     seen = (await supervisor.get(f"/rectifications/{appealed_id}")).json()
     assert (seen["status"], seen["appeal"], seen["appeal_grounds"],
             seen["appeal_decided_by"]) == ("void", "upheld", "mistaken", "supervisor-01")
+
+
+async def test_a_deadline_in_a_year_without_a_schedule_says_so_on_the_board(
+        center: Center, desk: BrowserContext) -> None:
+    """A rectification triaged on New Year's Eve at 23:30 is due Monday 4 January 2027 by the
+    law alone; a referral's reply and a help task's deadline counted into 2027 the same. The
+    board showed the bare day, as firm; now it says it may move (basis provisional), and an
+    official one shows the bare day as before."""
+    board = await desk.new_page()
+    await board.goto(f"{center.feedback}/board?every=1")
+    shown = await board.evaluate("""async () => {
+        const m = await import("/ui/feedback/board.js");  // the page's own instance
+        return [m.dayShown("2027-01-04", "provisional"), m.dayShown("2026-12-31", "official")];
+    }""")
+    assert shown[0].endswith("（暂定：按法定节假日推算，放假安排公布后可能调整）"), shown
+    assert "暂定" not in shown[1] and "2026" in shown[1]
