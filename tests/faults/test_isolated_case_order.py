@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 import asyncpg
 
@@ -25,6 +25,7 @@ from shared.settings import Settings
 from tests.intake.test_log_guarantees import open_and_hear, run_relay, write_side
 from tests.support import bus_connection, schema_pool, wait_until
 
+PER_CASE = ["CREATE TABLE IF NOT EXISTS per_case (case_id uuid PRIMARY KEY, n int NOT NULL)"]
 APPLIED = ["CREATE TABLE IF NOT EXISTS applied (n serial PRIMARY KEY, case_id uuid NOT NULL,"
            " version int NOT NULL)"]
 
@@ -79,3 +80,63 @@ async def test_the_event_behind_an_isolated_one_is_applied_before_its_cases_next
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+
+class LockedUntilTheOtherCase:
+    """A read model with one row per case; the stuck case's row is held by another session
+    until the other case's first event is applied (its transaction ends meanwhile)."""
+
+    def __init__(self, other: uuid.UUID, release: Callable[[], Awaitable[None]]) -> None:
+        self.other, self.release = other, release
+
+    async def apply(self, conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
+        for event in events:
+            if event.partition_key == self.other:
+                await self.release()
+            await conn.execute(
+                "INSERT INTO per_case VALUES ($1, 1) ON CONFLICT (case_id)"
+                " DO UPDATE SET n = per_case.n + 1", event.partition_key)
+
+
+async def test_an_event_whose_lock_went_during_the_pass_is_applied_not_dead_lettered(
+        settings: Settings) -> None:
+    """The operator's transaction holding the stuck case's row ends while the isolating
+    pass applies the other case: the stuck case's opening, set aside, is tried again and
+    applied, and its next event after it; nothing is dead-lettered (no replay to make)."""
+    settings = settings.model_copy(update={"db_statement_timeout_s": 0.3})
+    async with write_side(settings) as side:
+        stuck, other = await open_and_hear(side, 2)
+        await run_relay(settings, side, 4)
+    async with schema_pool(settings, "released", [*TRACKING_DDL, *REPLAY_DDL, *PER_CASE]
+                           ) as pool, bus_connection(settings, "released") as nc:
+        await pool.execute("INSERT INTO per_case VALUES ($1, 0)", stuck)
+        blocker = await asyncpg.connect(settings.database_url)
+        lock = blocker.transaction()
+        await lock.start()
+        await blocker.execute(f'SELECT n FROM "{settings.schema_prefix}released".per_case'
+                              " WHERE case_id = $1 FOR UPDATE", stuck)
+
+        async def release() -> None:
+            if not blocker.is_in_transaction():
+                return
+            await lock.rollback()
+
+        consumer = Consumer(settings=settings, nc=nc, pool=pool, name="released",
+                            handler=LockedUntilTheOtherCase(other, release),
+                            filter_subjects=[f"{settings.subject_prefix}.intake.*.*"],
+                            max_deliver=2, backoff=(1.0, 1.0), isolate_after=0)
+        task = asyncio.create_task(supervise("consumer:released", consumer.run))
+        try:
+            async def counted() -> bool:
+                rows = await pool.fetch("SELECT case_id, n FROM per_case")
+                return ({r["case_id"]: r["n"] for r in rows} == {stuck: 2, other: 2}
+                        or consumer.stats.dead_lettered > 0)
+
+            await wait_until(counted, timeout=10, what="both cases applied")
+            assert consumer.stats.dead_lettered == 0
+            assert await read_dead_letters(nc, settings, "released") == []
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await blocker.close()
