@@ -83,29 +83,17 @@ STATE_DDL = [
     " updated_at timestamptz NOT NULL DEFAULT now())",
     "CREATE TABLE IF NOT EXISTS rebuild_skipped (seq bigint PRIMARY KEY, type text,"
     " reason text NOT NULL)",
-    # The batches' tracking records, appended as they are applied (no key, no index):
-    # folded into ``consumer_tracking`` at the end of a catch-up (:data:`FOLD`).
-    "CREATE TABLE IF NOT EXISTS rebuild_tracking (key uuid NOT NULL, seq bigint NOT NULL)",
 ]
 #: The consumers' tables, not the read model's: never compared, never swapped. The live
 #: schema's ``consumer_held`` also holds what the schema's other consumers hold back; swapped
 #: for the staging's empty one, their holds were lost and ``?after=`` let their positions
 #: through while their events were still retried.
 BOOKKEEPING = frozenset({"consumer_tracking", "consumer_progress", "consumer_stream",
-                         "consumer_held", "rebuild_state", "rebuild_skipped",
-                         "rebuild_tracking"})
+                         "consumer_held", "rebuild_state", "rebuild_skipped"})
 #: What the switch hands from the staging schema to each live durable of the consumer: the
 #: bookkeeping tables and their columns after ``consumer``.
 HANDED_OVER = {"consumer_tracking": "key, seq", "consumer_progress":
                "service, position, stream_seq", "consumer_stream": "stream_created"}
-#: The tracking records appended since the last fold, folded into ``consumer_tracking``: per
-#: key the last sequence (the log's order: a later batch's is higher), what the upsert of
-#: every batch left. With the TRUNCATE after it, in the transaction of the caller or its own:
-#: a rebuild stopped or broken before the fold keeps them, and folds them when it resumes.
-FOLD = (
-    "INSERT INTO consumer_tracking (consumer, key, seq)"
-    " SELECT DISTINCT ON (key) $1::text, key, seq FROM rebuild_tracking ORDER BY key, seq DESC"
-    " ON CONFLICT (consumer, key) DO UPDATE SET seq = EXCLUDED.seq, blocked_seq = NULL")
 #: The last sequence a staging schema applied, as ``check_stream`` compares it.
 REBUILT_SEQ = "SELECT NULLIF(last_seq, 0) FROM rebuild_state WHERE consumer = $1"
 _ALTER = {"r": "TABLE", "p": "TABLE", "v": "VIEW", "m": "MATERIALIZED VIEW"}
@@ -153,20 +141,14 @@ class SwitchResult:
     paused_consumer: bool
 
 
-#: A batch's bookkeeping in one statement (one round trip, not three): the tracking records
-#: of what the rebuild applied, appended to ``rebuild_tracking``; the live consumer's progress
-#: (same table); and ``rebuild_state``. Each key and each service comes once (``_tracking``),
-#: as one INSERT ... ON CONFLICT DO UPDATE needs.
-#:
-#: The tracking records were upserted into ``consumer_tracking`` batch by batch: a case is in
-#: a batch of each read model its events go to, again and again, and each time its row was
-#: looked up in the primary key, a new version written beside the old one, and the index
-#: changed: about a quarter of PostgreSQL's CPU in a rebuild of every read model (measured
-#: with the upsert left out: 13.1 against 17.4 us an event applied). Appended to a table
-#: without a key, they are folded once, at the end of the catch-up (:data:`FOLD`).
+#: A batch's bookkeeping in one statement (one round trip, not three): the live consumer's
+#: tracking records and progress for what the rebuild applied (same tables), and
+#: ``rebuild_state``. Each key and each service comes once (``_tracking``), as one INSERT ...
+#: ON CONFLICT DO UPDATE needs.
 SETTLE = (
-    "WITH tracked AS (INSERT INTO rebuild_tracking (key, seq)"
-    " SELECT k, s FROM unnest($2::uuid[], $3::bigint[]) AS t(k, s)),"
+    "WITH tracked AS (INSERT INTO consumer_tracking (consumer, key, seq)"
+    " SELECT $1, k, s FROM unnest($2::uuid[], $3::bigint[]) AS t(k, s)"
+    " ON CONFLICT (consumer, key) DO UPDATE SET seq = EXCLUDED.seq, blocked_seq = NULL),"
     " progressed AS (INSERT INTO consumer_progress (consumer, service, position, stream_seq)"
     " SELECT $1, v, p, q FROM unnest($4::text[], $5::bigint[], $6::bigint[]) AS t(v, p, q)"
     " ON CONFLICT (consumer, service) DO UPDATE SET"
@@ -352,17 +334,7 @@ class Rebuild:
                     collect(batch.scanned)
                     if self.on_batch:
                         self.on_batch(replay, batch)
-        await self.fold_tracking()
         return int((await self.state())["last_seq"])
-
-    async def fold_tracking(self) -> None:
-        """The tracking records the batches appended, into ``consumer_tracking`` (:data:`FOLD`):
-        what the diff compares and the switch hands over. In the caller's transaction if one
-        is open (the switch's), else in one of its own."""
-        async with self.conn.transaction():
-            if await self.conn.fetchval("SELECT EXISTS (SELECT FROM rebuild_tracking)"):
-                await self.conn.execute(FOLD, self.model.consumer)
-                await self.conn.execute("TRUNCATE rebuild_tracking")
 
     async def _apply(self, batch: Batch) -> None:
         """The batch and its bookkeeping in one transaction: through the bulk path (its
@@ -447,7 +419,6 @@ class Rebuild:
     async def diff(self, *, samples: int = 5) -> Diff:
         """The rebuilt view against the live one (cases the live one lags on left out)."""
         assert self.staging is not None, "prepare() first"
-        await self.fold_tracking()  # a catch-up broken off before its fold left some
         staging, live = q(self.staging), q(self.live)
         tracked = await self._has_tracking(self.live)
         in_sync = (f"(SELECT s.key FROM {staging}.consumer_tracking s JOIN {live}"
@@ -691,7 +662,6 @@ async def catch_up_together(rebuilds: Sequence[Rebuild], *, batch_size: int = 10
                 share.last_seq = max(share.last_seq, replay.last_seq)
             await apply([[share] if share.last_seq > seen else []
                          for share, seen in zip(pending, after, strict=True)])
-    await asyncio.gather(*(rb.fold_tracking() for rb in rebuilds))
     return replay.scanned
 
 
