@@ -185,6 +185,13 @@ RULED = frozenset({"RectificationOpened", "RectificationDeadlineRevised",
 SEEN = FOLDED | RULED
 #: The two that can turn a case urgent (``is_urgent``: urgency, a deadline noted close).
 MAY_TURN_URGENT = frozenset({"ConcernsNoted", "DeadlineNoted"})
+#: What the rules read nothing of, of the events on their subjects (about a quarter of
+#: them: requests heard and restated above all): only tracked, by their head alone, never
+#: handed to ``Rules.apply`` (``shared.bus.consumer.Handler.ignores``). A type must be
+#: named here to be ignored: a new one is handed to the rules until it is.
+IGNORED = frozenset({"RequestHeard", "RequestRestated", "VisitRecorded", "GuidanceSessionHeld",
+                     "PlacementRecorded", "HintTaken", "HintDismissed", "PlanDrawnUp",
+                     "PlanCaseLinked"})
 
 #: The rule an escalation's help task is remembered under (``rule_followups``): a handover
 #: leaves it with its owner, a resolution closes it.
@@ -276,6 +283,8 @@ class Rules:
     #: (``shared.bus.consumer.Waiting``): a batch waited for its commands after its own
     #: writes for longer than that statement takes.
     waits = True
+    #: Events the rules read nothing of: tracked without being decoded whole or handed here.
+    ignores = IGNORED
 
     def __init__(self, followups: FollowUps,
                  on_parked: Callable[[int], None] | None = None) -> None:

@@ -63,7 +63,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, cast
@@ -88,7 +88,7 @@ from shared.bus.pulling import Puller, ack_each, sequence_and_delivered
 from shared.bus.store_timeouts import STORE_TIMED_OUT
 from shared.bus.stream_identity import STREAM_DDL, check_stream, stream_seen
 from shared.contracts import REGISTRY, Envelope
-from shared.contracts.decoding import decode_envelope
+from shared.contracts.decoding import EnvelopeHead, decode_envelope, decode_head
 from shared.settings import Settings
 
 log = structlog.get_logger("sixstep.consumer")
@@ -151,8 +151,13 @@ class PermanentError(Exception):
 class Handler(Protocol):
     """Applies a batch of events. A handler may also say ``batch_scale: int``: how many
     times the consumer's configured batch it takes at once (the command writers'), offer
-    ``prepare`` (:class:`Preparing`), or run the consumer's tracking while it waits
-    (:class:`Waiting`)."""
+    ``prepare`` (:class:`Preparing`), run the consumer's tracking while it waits
+    (:class:`Waiting`), or name the event types on its subjects it does nothing with
+    (``ignores``: a ``frozenset[str]``). An event of such a type is only tracked: read no
+    further than its head (``EnvelopeHead``: no payload, no moments), never handed to
+    ``apply``, applied in no span of its own, in the same transaction and order as the
+    others. Only a type the handler reads nothing of belongs there: one left out is handed
+    to it as before."""
 
     async def apply(self, conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
         """Apply events (in stream order) inside the caller's transaction."""
@@ -328,16 +333,30 @@ class _Item:
     msg: Msg
     seq: int
     delivered: int
-    envelope: Envelope | None = None
+    #: The event; only its head when the handler ignores its type (``Handler.ignores``).
+    envelope: Envelope | EnvelopeHead | None = None
     error: str | None = None
     #: What the message's span says of it (``shared.tracing.applying``), taken when it is
     #: decoded (ahead of its batch, while the one before waits on PostgreSQL).
     traced: tracing.Message | None = None
 
 
-def _traced(msg: Msg, e: Envelope) -> tracing.Message:
+def _traced(msg: Msg, e: Envelope | EnvelopeHead) -> tracing.Message:
     return tracing.Message(e.event_id, e.type, e.case_id,
                            (msg.headers or {}).get(tracing.TRACEPARENT))
+
+
+def _handled(items: Iterable[_Item]) -> list[Envelope]:
+    """The events of ``items`` the handler is given: those decoded whole."""
+    return [e for i in items
+            if (e := i.envelope) is not None and type(e) is not EnvelopeHead]  # type: ignore[misc]
+
+
+def _type_in(subject: str) -> str:
+    """The event type a subject names (``<prefix>.<service>.<type>.p<partition>``:
+    ``jetstream.event_subject``)."""
+    parts = subject.rsplit(".", 2)
+    return parts[1] if len(parts) == 3 else ""
 
 
 @dataclass(slots=True)
@@ -396,6 +415,8 @@ class Consumer:
     _holding: bool = field(default=True, init=False, repr=False)
     #: When (loop time) a consumer holding events next looks whether they are still there.
     _next_hold_look: float = field(default=0.0, init=False, repr=False)
+    #: The event types the handler does nothing with (``Handler.ignores``): only tracked.
+    _ignores: frozenset[str] = field(default=frozenset(), init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._idle.set()
@@ -404,6 +425,7 @@ class Consumer:
         # so a larger batch fills each round instead of adding rounds.
         self._scale = max(1, int(getattr(self.handler, "batch_scale", 1)))
         self.batch *= self._scale
+        self._ignores = frozenset(getattr(self.handler, "ignores", ()))
 
     @property
     def lock_key(self) -> str:
@@ -794,8 +816,8 @@ class Consumer:
         if prepare is None:
             return
         items = [self._decoded_ahead.get(id(m)) for m in ahead]
-        events = [i.envelope for i in items if i is not None and i.envelope is not None]
-        if len(events) == len(ahead):
+        if all(i is not None and i.envelope is not None for i in items):
+            events = _handled(cast(list[_Item], items))
             try:
                 self._prepared_ahead = _Prepared(events, prepare(events))
             except Exception:  # the batch's own apply meets it again, and retries it
@@ -843,6 +865,11 @@ class Consumer:
     def _decode(self, msg: Msg) -> _Item:
         item = _Item(msg, *sequence_and_delivered(msg))
         self.stats.last_stream_seq = max(self.stats.last_stream_seq, item.seq)
+        if self._ignores and _type_in(msg.subject) in self._ignores:
+            head = decode_head(msg.data)
+            if head is not None and head.type in self._ignores:
+                item.envelope = head  # only tracked: no span, never handed to the handler
+                return item
         try:
             item.envelope = REGISTRY.current(decode_envelope(msg.data))
         except (ValidationError, LookupError, ValueError) as exc:
@@ -924,12 +951,14 @@ class Consumer:
             if self._timeouts_in_a_row >= self.isolate_after:
                 await self._isolate(conn, fresh)
                 return
-            events = [i.envelope for i in fresh if i.envelope]
+            events = _handled(fresh)
             try:
                 async with conn.transaction():
                     track = _Once(lambda: self._track(conn, fresh))
                     with tracing.applying(f"apply {self.name}", self._traced(fresh)):
-                        if prepared is not None and _same(prepared.events, events):
+                        if not events:
+                            pass  # only events the handler ignores: tracked below
+                        elif prepared is not None and _same(prepared.events, events):
                             await cast(Preparing, self.handler).apply(
                                 conn, events, prepared.result)
                         elif getattr(self.handler, "waits", False):
@@ -979,7 +1008,8 @@ class Consumer:
         if not tracing.enabled():
             return []
         return [i.traced if i.traced is not None else _traced(i.msg, i.envelope)
-                for i in items if i.envelope is not None]
+                for i in items if i.envelope is not None
+                and type(i.envelope) is not EnvelopeHead]
 
     async def _track(self, conn: asyncpg.Connection, items: list[_Item]) -> None:
         last: dict[UUID, int] = {}
@@ -1024,8 +1054,9 @@ class Consumer:
                         correlation_id=item.envelope.correlation_id,
                         event_id=str(item.envelope.event_id)):
                     async with conn.transaction():
-                        with tracing.applying(f"apply {self.name}", self._traced([item])):
-                            await self.handler.apply(conn, [item.envelope])
+                        if type(item.envelope) is not EnvelopeHead:
+                            with tracing.applying(f"apply {self.name}", self._traced([item])):
+                                await self.handler.apply(conn, [item.envelope])
                         await self._track(conn, [item])
             except STORE_TIMED_OUT:
                 raise  # not this event's fault: no try counted (``_timed_out``)
@@ -1146,11 +1177,13 @@ class Consumer:
             await self._apply_one_by_one(conn, behind)
 
     async def _apply_alone(self, conn: asyncpg.Connection, item: _Item) -> None:
-        """``item`` in a transaction of its own, with its tracking row."""
+        """``item`` in a transaction of its own, with its tracking row (only the row for an
+        event of a type the handler ignores: its head is all that was decoded)."""
         assert item.envelope is not None
         async with conn.transaction():
-            with tracing.applying(f"apply {self.name}", self._traced([item])):
-                await self.handler.apply(conn, [item.envelope])
+            if type(item.envelope) is not EnvelopeHead:
+                with tracing.applying(f"apply {self.name}", self._traced([item])):
+                    await self.handler.apply(conn, [item.envelope])
             await self._track(conn, [item])
 
     async def _hold(self, conn: asyncpg.Connection, items: list[_Item]) -> None:

@@ -9,6 +9,9 @@ validators' work itself, from Python, on the values, and makes the result an ``E
 Whatever fails on that path, valid or not, is decoded again with
 ``Envelope.model_validate_json``: what does not validate is refused with pydantic's own error,
 exactly as before (``tests/unit/test_envelope_decoding.py`` compares the two, field by field).
+
+:func:`decode_head` reads only an envelope's head (:class:`EnvelopeHead`): what a consumer
+needs of an event its handler ignores, to track it, hold it back and trace it.
 """
 
 from __future__ import annotations
@@ -16,12 +19,14 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from typing import Any, cast
+from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError, create_model
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, create_model
 from pydantic_core import TzInfo
 
 from shared.contracts.envelope import Envelope
-from shared.contracts.fields import _bounded_moment
+from shared.contracts.fields import Code, OptionalCode, _bounded_moment
+from shared.contracts.registry import REGISTRY
 
 After = tuple[str, Callable[[Any], Any]]
 
@@ -75,3 +80,54 @@ def decode_envelope(data: bytes | str) -> Envelope:
     except (ValidationError, ValueError, AssertionError, TypeError):
         return Envelope.model_validate_json(data)
     return cast(Envelope, bare)
+
+
+class EnvelopeHead(BaseModel):
+    """The head of an envelope: what a consumer reads of an event its handler ignores
+    (``shared.bus.consumer``: ``Handler.ignores``) to track it (its case, its service's
+    position), hold it behind a retry, dead-letter it and log it. Each field as
+    :class:`Envelope` declares it (checked at import); the rest of the envelope (its moments,
+    its payload: half of a decoding's cost and most of the objects it makes) is skipped
+    unread."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    event_id: UUID
+    type: Code
+    version: int = Field(ge=1)
+    service: Code
+    position: int = Field(ge=1)
+    aggregate_id: UUID
+    case_id: UUID | None
+    correlation_id: OptionalCode = None
+
+    @property
+    def partition_key(self) -> UUID:
+        return self.case_id or self.aggregate_id
+
+
+def _same_fields(head: type[BaseModel], whole: type[BaseModel]) -> None:
+    """Each field of ``head`` is ``whole``'s, with the same type and constraints."""
+    for name, info in head.model_fields.items():
+        of = whole.model_fields[name]
+        if (info.annotation, repr(info.metadata), info.is_required()) != \
+                (of.annotation, repr(of.metadata), of.is_required()):
+            raise TypeError(f"EnvelopeHead.{name} is not Envelope.{name}")
+
+
+_same_fields(EnvelopeHead, Envelope)
+_validate_head = EnvelopeHead.__pydantic_validator__.validate_json
+
+
+def decode_head(data: bytes | str) -> EnvelopeHead | None:
+    """The head of a current event (its type known, at its contract's version); None when
+    that cannot be said from the head alone (an unknown type, an older version to upcast,
+    a head that does not validate): the caller decodes the whole envelope, which refuses or
+    upcasts it as before."""
+    try:
+        head = _validate_head(data)
+    except (ValidationError, ValueError):
+        return None
+    if head.type not in REGISTRY or REGISTRY.get(head.type).version != head.version:
+        return None
+    return cast(EnvelopeHead, head)

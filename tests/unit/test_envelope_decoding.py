@@ -6,14 +6,14 @@ from __future__ import annotations
 import pickle
 from datetime import datetime
 from typing import Any
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import orjson
 import pytest
 from pydantic import ValidationError
 
-from shared.contracts import Envelope
-from shared.contracts.decoding import decode_envelope
+from shared.contracts import REGISTRY, Envelope
+from shared.contracts.decoding import EnvelopeHead, decode_envelope, decode_head
 
 
 def stored(**changes: Any) -> dict[str, Any]:
@@ -125,3 +125,36 @@ def test_a_valid_event_takes_the_fast_path(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setattr(Envelope, "model_validate_json", refused)
     for body in ACCEPTED[:5]:
         assert type(decode_envelope(orjson.dumps(body))) is Envelope
+
+
+def test_the_head_of_an_event_a_consumer_ignores_is_what_its_envelope_says() -> None:
+    body = stored(type="RequestHeard", version=REGISTRY.get("RequestHeard").version)
+    head = decode_head(orjson.dumps(body))
+    whole = decode_envelope(orjson.dumps(body))
+    assert head is not None
+    for name in EnvelopeHead.model_fields:
+        assert getattr(head, name) == getattr(whole, name), name
+    assert head.partition_key == whole.partition_key
+    no_case = stored(type="RequestHeard", version=REGISTRY.get("RequestHeard").version,
+                     case_id=None)
+    assert decode_head(orjson.dumps(no_case)).partition_key == UUID(no_case["aggregate_id"])
+
+
+@pytest.mark.parametrize("changes", [
+    {"type": "NoSuchEvent"},  # refused whole, as an unknown type: dead-lettered
+    {"type": "RequestHeard", "version": 0},
+    {"event_id": "not-a-uuid"},
+    {"position": 0},
+    {"case_id": ...},
+])
+def test_a_head_that_cannot_say_leaves_the_event_to_be_decoded_whole(
+        changes: dict[str, Any]) -> None:
+    assert decode_head(orjson.dumps(stored(**changes))) is None
+    assert decode_head(b"{not json") is None
+
+
+def test_an_older_version_is_decoded_whole_to_be_upcast() -> None:
+    older = [c for c in REGISTRY if c.version > 1]
+    assert older, "a contract with an older version to upcast"
+    body = stored(type=older[0].type, version=older[0].version - 1)
+    assert decode_head(orjson.dumps(body)) is None
