@@ -8,7 +8,8 @@ In this order, as the six nested middlewares did (outermost first):
 3. the request is counted and timed, by its route, whatever answers it (``shared.http.metrics``);
 4. the request limits refuse a NUL character or a body too large (``shared.http.limits``);
 5. authentication (``shared.http.auth``) answers 401/403/503 or hands the request, with its
-   principal, to the routes.
+   principal, to the routes: a write route of a ``FastRoute`` router directly
+   (``shared.http.direct_writes``), anything else through FastAPI's stack.
 
 Every answer, a 401 or a 413 as well as a route's, leaves with ``X-Correlation-Id`` and the
 security headers (``shared.http.security_headers``), in that order after its own headers.
@@ -33,6 +34,7 @@ from shared.http.correlation import (
     new_correlation,
 )
 from shared.http.deadline import start_write_clock
+from shared.http.direct_writes import DirectWrites
 from shared.http.limits import BodyNul, BodyTooLarge, RequestLimits
 from shared.http.metrics import record_request
 from shared.http.middleware import HttpHandler
@@ -49,6 +51,9 @@ class FrontDoor:
     def __init__(self, app: ASGIApp, *, authenticate: HttpHandler, limits: RequestLimits,
                  metrics: Metrics, page_policy: str, write_timeout_s: float) -> None:
         self.app = app
+        #: What an authenticated request goes on to: ``app``, the write routes answered
+        #: directly (``shared.http.direct_writes``).
+        self.inner = DirectWrites.over(app)
         self.authenticate = authenticate
         self.limits = limits
         self.metrics = metrics
@@ -97,7 +102,7 @@ class FrontDoor:
                 await limits.refuse(refusal, sending)
                 return
             try:
-                await self.authenticate(self.app, scope, limits.counting(receive), sending)
+                await self.authenticate(self.inner, scope, limits.counting(receive), sending)
             except BodyTooLarge:
                 if not status:
                     await limits.refuse(413, sending)
