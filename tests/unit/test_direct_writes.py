@@ -6,7 +6,8 @@ FastAPI's stack (exception middleware, exit stacks, router, ``request_response``
 headers and body must be the same, for every way a write can be right or wrong: malformed
 JSON, wrong types, unknown fields, no token, another center's token, a body too large (said
 by its length or streamed), a NUL, an error of the use case, an exception nothing handles;
-and the request must be counted in the metrics under the same route and status.
+and the request must be counted in the metrics under the same route and status, and traced
+in a span of the same name, attributes and status.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from opentelemetry.trace import SpanKind
 from prometheus_client import generate_latest
 
 from services.intake.application import Intake
@@ -28,6 +30,7 @@ from shared.http.direct_writes import DirectWrites
 from shared.http.front_door import FrontDoor
 from shared.kernel.errors import OutcomeUnknown, RuleViolated, VersionConflict
 from shared.settings import Settings
+from tests.tracing.memory import traced
 from tests.unit.test_fast_route import CASE, STEP, _token, _variants
 
 
@@ -168,3 +171,20 @@ async def test_what_the_use_case_raises_is_answered_the_same_directly(
     assert statuses == [409, 409, 409, 409, 503, 503, 500, 500]
     direct, stacked = pair.counted()
     assert direct == stacked and direct
+
+
+async def test_a_write_s_span_is_the_same_directly(pair: Pair, local_settings: Settings) -> None:
+    good = _good(local_settings)
+    spans = []
+    for client in pair.clients:
+        with traced() as exporter:
+            for content in (json.dumps(CASE).encode(), b"{", b'{"center_id": 7}'):
+                await client.post("/cases", headers=good, content=content)
+            await client.post(STEP, headers={**good, "If-Match": "x"},
+                              content=json.dumps({"words": "想问问补贴"}).encode())
+            spans.append([(s.name, s.kind, dict(s.attributes or {}), s.status.status_code)
+                          for s in exporter.get_finished_spans()
+                          if s.kind == SpanKind.SERVER])
+    direct, stacked = spans
+    assert direct == stacked
+    assert [name for name, *_ in direct] == ["POST /cases"] * 3 + ["POST /cases/{case_id}/hear"]
