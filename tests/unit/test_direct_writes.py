@@ -118,7 +118,7 @@ def local_settings() -> Settings:
     return Settings(environment="development", log_json=False, max_body_bytes=4096)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 async def pair(local_settings: Settings) -> AsyncIterator[Pair]:
     both = Pair(local_settings)
     yield both
@@ -161,13 +161,16 @@ async def test_what_the_use_case_raises_is_answered_the_same_directly(
         pair: Pair, local_settings: Settings) -> None:
     good = _good(local_settings)
     statuses = []
-    for exc in (VersionConflict("someone wrote first"), RuleViolated("not in this state"),
-                OutcomeUnknown("not confirmed in time"), RuntimeError("a bug")):
-        pair.fail_with(exc)
-        for path, content in (("/cases", json.dumps(CASE).encode()),
-                              (STEP, json.dumps({"words": "想问问补贴"}).encode())):
-            statuses.append((await pair.same(path, {**good, "If-Match": "2"}, content))
-                            .status_code)
+    try:
+        for exc in (VersionConflict("someone wrote first"), RuleViolated("not in this state"),
+                    OutcomeUnknown("not confirmed in time"), RuntimeError("a bug")):
+            pair.fail_with(exc)
+            for path, content in (("/cases", json.dumps(CASE).encode()),
+                                  (STEP, json.dumps({"words": "想问问补贴"}).encode())):
+                statuses.append((await pair.same(path, {**good, "If-Match": "2"}, content))
+                                .status_code)
+    finally:
+        pair.fail_with(None)
     assert statuses == [409, 409, 409, 409, 503, 503, 500, 500]
     direct, stacked = pair.counted()
     assert direct == stacked and direct
