@@ -20,7 +20,6 @@ from shared.http.health import install_health
 from shared.http.limits import RequestLimits
 from shared.http.metrics import install_metrics
 from shared.http.security_headers import page_policy
-from shared.http.tracing import install_tracing
 from shared.runtime import heap
 from shared.runtime.metrics import Metrics
 from shared.settings import DevelopmentDefaults, ServiceName, Settings
@@ -59,8 +58,8 @@ def install_surface(app: FastAPI, settings: Settings, metrics: Metrics, *,
     app.add_middleware(  # every request, whatever answers it (a 401, a 413, a route)
         FrontDoor, authenticate=authenticate, limits=RequestLimits(settings.max_body_bytes),
         metrics=metrics, write_timeout_s=settings.write_timeout_s,
-        page_policy=page_policy([f"{issuer.scheme}://{issuer.netloc}"] if issuer else []))
-    install_tracing(app)  # outermost: every request, answered by whichever part, has a span
+        page_policy=page_policy([f"{issuer.scheme}://{issuer.netloc}"] if issuer else []),
+        traced=True)  # its first step: every request, answered by whichever part, has a span
 
 
 #: The cyclic garbage collector's young-generation threshold once a service is up (CPython's

@@ -16,6 +16,11 @@ CORRELATION_HEADER = "x-correlation-id"
 _HEADER = CORRELATION_HEADER.encode()
 _CORRELATION = re.compile(CORRELATION_ID)
 _MAX_SNIFFED_BODY = 64 * 1024
+SNIFFED_BODY = "sixstep.sniffed_body"
+"""The scope's key for ``(body, parsed)``: the JSON object a request's body was parsed into
+to find its ``correlation_id``. The body is handed on unchanged; a write route
+(``shared.http.fast_route``) that reads these very bytes takes the parse instead of parsing
+them again."""
 _new_ids = random.Random()
 """A new id is 16 hex digits, as ``secrets.token_hex(8)`` gave, without a system call per
 request: it names a request in the logs and is no secret (a caller may send any id)."""
@@ -59,7 +64,7 @@ async def correlation_of(scope: Scope, receive: Receive) -> tuple[str, Receive]:
     if correlation is not None and (what := personal_number_in(correlation)) is not None:
         raise PersonalCorrelation(what)
     if correlation is None and scope["method"] in ("POST", "PUT", "PATCH"):
-        correlation, receive = await _sniff_body(receive)
+        correlation, receive = await _sniff_body(scope, receive)
     return correlation or new_correlation(), receive
 
 
@@ -68,8 +73,9 @@ def new_correlation() -> str:
     return f"{_new_ids.getrandbits(64):016x}"
 
 
-async def _sniff_body(receive: Receive) -> tuple[str | None, Receive]:
-    """Read the request body, find ``correlation_id`` in it, and replay it to the app."""
+async def _sniff_body(scope: Scope, receive: Receive) -> tuple[str | None, Receive]:
+    """Read the request body, find ``correlation_id`` in it, and replay it to the app (the
+    parse kept in the scope, ``SNIFFED_BODY``)."""
     messages: list[Message] = []
     size = 0
     while True:
@@ -83,10 +89,15 @@ async def _sniff_body(receive: Receive) -> tuple[str | None, Receive]:
     found: str | None = None
     if size <= _MAX_SNIFFED_BODY:
         body = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.request")
-        try:
-            value = json_loads(body).get("correlation_id") if body[:1] == b"{" else None
-        except (JSONDecodeError, AttributeError):
-            value = None
+        value = None
+        if body[:1] == b"{":
+            try:
+                parsed = json_loads(body)
+            except JSONDecodeError:
+                parsed = None
+            if isinstance(parsed, dict):
+                scope[SNIFFED_BODY] = (body, parsed)
+                value = parsed.get("correlation_id")
         if isinstance(value, str):
             found = valid_correlation(value)
     replay = iter(messages)

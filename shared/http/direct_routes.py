@@ -136,19 +136,19 @@ class DirectRoutes:
                              for key, value in found.groupdict().items()}
         return None
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def found(self, scope: Scope) -> tuple[_Leading, dict[str, Any]] | None:
+        """The ``FastRoute`` the router would hand this request to, with its path
+        parameters; None when the router must decide (not a ``POST``, FastAPI's own
+        telemetry on, no leading route that is a ``FastRoute``)."""
         if (scope["type"] != "http" or scope["method"] != "POST"
                 or scope.get("fastapi.telemetry") is not None):
-            await self.standard(scope, receive, send)
-            return
-        matched = self._match(scope)
-        if matched is None:
-            await self.standard(scope, receive, send)
-            return
-        leading, params = matched
+            return None
+        return self._match(scope)
+
+    def enter(self, scope: Scope, leading: _Leading, params: dict[str, Any]) -> None:
+        """Leave in the scope what APIRouter.app, _IncludedRouter.matches/handle and
+        APIRouter._handle_selected leave there for this route, in their order."""
         router = self.router
-        # What APIRouter.app, _IncludedRouter.matches/handle and APIRouter._handle_selected
-        # leave in the scope, in their order.
         _apply_router_form_limits(scope, router.form_limits)
         if "router" not in scope:
             scope["router"] = router
@@ -161,6 +161,14 @@ class DirectRoutes:
         scope["path_params"] = path_params
         scope["route"] = leading.route
         fastapi_scope[_FASTAPI_EFFECTIVE_ROUTE_CONTEXT_KEY] = leading.context
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        matched = self.found(scope)
+        if matched is None:
+            await self.standard(scope, receive, send)
+            return
+        leading, params = matched
+        self.enter(scope, leading, params)
         await leading.context.app(scope, receive, send)
 
 

@@ -36,6 +36,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from shared.http.correlation import SNIFFED_BODY
+
 # What FastAPI's own handler uses where it has it (newer versions): the route's effective
 # settings when included in a router, its body-size limit, JSON straight from pydantic.
 try:
@@ -53,6 +55,9 @@ SLOW: Any = object()
 """What a fast resolver returns when FastAPI's own path must decide."""
 
 FastResolver = Callable[[Request], Any]
+FastPath = Callable[[Request], Coroutine[Any, Any, Response]]
+"""A route's ordinary answer to a request, or :data:`SLOW` (nothing sent, nothing run)."""
+_FAST_PATH = "_sixstep_fast_path"
 _F = TypeVar("_F", bound=Callable[..., Any])
 _ATTRIBUTE = "__sixstep_fast__"
 
@@ -69,6 +74,12 @@ def fast_dependency(resolve: FastResolver) -> Callable[[_F], _F]:
         return dependency
 
     return mark
+
+
+def fast_path_of(route: Any) -> FastPath | None:
+    """The fast path :class:`FastRoute` built for ``route`` (an included route's effective
+    context, or the route itself), or None when that route always takes FastAPI's path."""
+    return getattr(route, _FAST_PATH, None)
 
 
 def principal_of(request: Request) -> Any:
@@ -136,19 +147,21 @@ class FastRoute(APIRoute):
             "exclude_defaults": route.response_model_exclude_defaults,
             "exclude_none": route.response_model_exclude_none}
 
-        async def handle(request: Request) -> Response:
+        async def fast(request: Request) -> Response:
+            """The ordinary request's answer, or SLOW (nothing sent, nothing run) when
+            FastAPI's own path must decide; the body, when read, stays on ``request``."""
             if overrides is not None and getattr(overrides, "dependency_overrides", None):
-                return await standard(request)
+                return SLOW
             values: dict[str, Any] = {}
             for name, resolve in resolvers:
                 value = resolve(request)
                 if value is SLOW:
-                    return await standard(request)
+                    return SLOW
                 values[name] = value
             if path_params:
                 found, errors = request_params_to_args(path_params, request.path_params)
                 if errors:
-                    return await standard(request)
+                    return SLOW
                 values.update(found)
             if body_params:
                 try:
@@ -161,16 +174,21 @@ class FastRoute(APIRoute):
                         raise error from exc
                     raise HTTPException(400, "There was an error parsing the body") from exc
                 if not raw or not _json_content_type(request.headers.get("content-type")):
-                    return await standard(request)
-                try:
-                    # orjson parses what it accepts exactly as json.loads does; what it refuses
-                    # (NaN, UTF-16, big integers, lone surrogates) FastAPI's path decides.
-                    parsed = orjson.loads(raw)
-                except orjson.JSONDecodeError:
-                    return await standard(request)
+                    return SLOW
+                sniffed = request.scope.get(SNIFFED_BODY)
+                if sniffed is not None and sniffed[0] == raw:
+                    parsed = sniffed[1]  # the front door parsed these very bytes already
+                else:
+                    try:
+                        # orjson parses what it accepts exactly as json.loads does; what it
+                        # refuses (NaN, UTF-16, big integers, lone surrogates) FastAPI's path
+                        # decides.
+                        parsed = orjson.loads(raw)
+                    except orjson.JSONDecodeError:
+                        return SLOW
                 found, errors = await request_body_to_args(body_params, parsed, embed)
                 if errors:
-                    return await standard(request)
+                    return SLOW
                 values.update(found)
             if request_name:
                 values[request_name] = request
@@ -188,6 +206,11 @@ class FastRoute(APIRoute):
                                                dump_json=True, **serialize)
             return Response(content, status_code, media_type="application/json")
 
+        async def handle(request: Request) -> Response:
+            answer = await fast(request)
+            return await standard(request) if answer is SLOW else answer
+
         if not inspect.iscoroutinefunction(call):
             return standard
+        setattr(route, _FAST_PATH, fast)  # for shared.http.direct_writes
         return handle

@@ -3,18 +3,22 @@ its route, doing in one place what six middlewares did in turn.
 
 In this order, as the six nested middlewares did (outermost first):
 
+0. the request's span (``shared.http.tracing``), whatever answers it;
 1. a write's answer is due ``WRITE_TIMEOUT_S`` from now (``shared.http.deadline``);
 2. the correlation id is found and bound into the log context (``shared.http.correlation``);
 3. the request is counted and timed, by its route, whatever answers it (``shared.http.metrics``);
 4. the request limits refuse a NUL character or a body too large (``shared.http.limits``);
 5. authentication (``shared.http.auth``) answers 401/403/503 or hands the request, with its
-   principal, to the routes.
+   principal, to the routes: a write route of a ``FastRoute`` router directly
+   (``shared.http.direct_writes``), anything else through FastAPI's stack.
 
 Every answer, a 401 or a 413 as well as a route's, leaves with ``X-Correlation-Id`` and the
 security headers (``shared.http.security_headers``), in that order after its own headers.
 One request thus costs one middleware call and one wrapper of ``send``, not six of each: the
 profile of intake's API under load had ~21 % of the request thread in the nested six.
-The request's span (``shared.http.tracing``) stays a middleware of its own, outside this one.
+The request's span (``shared.http.tracing``) is its first step, around all of the above:
+one layer less than as a middleware of its own, which it is for other apps
+(``install_tracing``).
 """
 
 from __future__ import annotations
@@ -33,10 +37,12 @@ from shared.http.correlation import (
     new_correlation,
 )
 from shared.http.deadline import start_write_clock
+from shared.http.direct_writes import DirectWrites
 from shared.http.limits import BodyNul, BodyTooLarge, RequestLimits
 from shared.http.metrics import record_request
 from shared.http.middleware import HttpHandler
 from shared.http.security_headers import secured
+from shared.http.tracing import traced_request
 from shared.runtime.metrics import Metrics
 
 _CORRELATION = CORRELATION_HEADER.encode()
@@ -47,8 +53,14 @@ class FrontDoor:
     ...)``); lifespan and websocket messages pass straight through."""
 
     def __init__(self, app: ASGIApp, *, authenticate: HttpHandler, limits: RequestLimits,
-                 metrics: Metrics, page_policy: str, write_timeout_s: float) -> None:
+                 metrics: Metrics, page_policy: str, write_timeout_s: float,
+                 traced: bool = True) -> None:
         self.app = app
+        #: Each request in its span (``shared.http.tracing``), first of all.
+        self.traced = traced
+        #: What an authenticated request goes on to: ``app``, the write routes answered
+        #: directly (``shared.http.direct_writes``).
+        self.inner = DirectWrites.over(app)
         self.authenticate = authenticate
         self.limits = limits
         self.metrics = metrics
@@ -59,6 +71,12 @@ class FrontDoor:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if self.traced:
+            await traced_request(self._door, scope, receive, send)
+        else:
+            await self._door(scope, receive, send)
+
+    async def _door(self, scope: Scope, receive: Receive, send: Send) -> None:
         due = start_write_clock(scope["method"], self.write_timeout_s)
         try:
             await self._correlated(scope, receive, send)
@@ -97,7 +115,7 @@ class FrontDoor:
                 await limits.refuse(refusal, sending)
                 return
             try:
-                await self.authenticate(self.app, scope, limits.counting(receive), sending)
+                await self.authenticate(self.inner, scope, limits.counting(receive), sending)
             except BodyTooLarge:
                 if not status:
                     await limits.refuse(413, sending)

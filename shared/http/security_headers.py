@@ -66,18 +66,39 @@ def holds_data(content_type: str) -> bool:
     return media in DATA_TYPES or media.endswith("+json")
 
 
+#: What :func:`secured` adds, by everything that decides it: the answer's header names as sent,
+#: its content type, whether the path is the docs', the pages' policy. A service answers with
+#: a handful of such shapes (a write's JSON, an error, a page, a script): bounded all the same.
+_ADDED: dict[tuple[tuple[bytes, ...], bytes, bool, str], list[tuple[bytes, bytes]]] = {}
+_ADDED_MAX = 1024
+
+
 def secured(headers: list[tuple[bytes, bytes]], path: str,
             page: str = PAGE_POLICY) -> list[tuple[bytes, bytes]]:
     """An answer's ``headers`` with the headers above added (those it sets itself kept);
     ``path``: the request's, ``page``: the pages' policy (:func:`page_policy`). The front
     door (``shared.http.front_door``) puts them on every answer."""
+    content_type: bytes | None = None
+    for name, value in headers:  # the first, as the answer's own reader takes it
+        if name.lower() == b"content-type":
+            content_type = value
+            break
+    shape = (tuple([name for name, _ in headers]), content_type or b"", path in DOCS_PATHS, page)
+    extra = _ADDED.get(shape)
+    if extra is None:
+        extra = _added(headers, (content_type or b"").decode("latin-1"), path, page)
+        if len(_ADDED) < _ADDED_MAX:
+            _ADDED[shape] = extra
+    return headers + extra
+
+
+def _added(headers: list[tuple[bytes, bytes]], content_type: str, path: str,
+           page: str) -> list[tuple[bytes, bytes]]:
     present = {name.lower() for name, _ in headers}
-    content_type = next((v.decode("latin-1") for n, v in headers
-                         if n.lower() == b"content-type"), "")
     extra = [(n, v) for n, v in ALWAYS if n not in present]
     if b"content-security-policy" not in present:
         extra.append((b"content-security-policy",
                       policy_for(path, content_type, page).encode()))
     if b"cache-control" not in present and holds_data(content_type):
         extra.append(NO_STORE)
-    return headers + extra
+    return extra

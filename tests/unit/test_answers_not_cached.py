@@ -7,7 +7,13 @@ from __future__ import annotations
 
 import pytest
 
-from shared.http.security_headers import secured
+from shared.http.security_headers import (
+    API_POLICY,
+    DOCS_POLICY,
+    PAGE_POLICY,
+    page_policy,
+    secured,
+)
 
 
 def _cache_control(content_type: str, *own: tuple[bytes, bytes]) -> str | None:
@@ -34,3 +40,22 @@ def test_pages_scripts_and_styles_hold_no_data_and_stay_cacheable(content_type: 
 def test_a_routes_own_cache_control_is_kept() -> None:
     own = (b"Cache-Control", b"public, max-age=300")
     assert _cache_control("application/json", own) == "public, max-age=300"
+
+
+def test_answers_of_one_shape_still_get_each_path_s_and_page_s_policy() -> None:
+    """secured() keeps what it adds by the answer's shape: the path's kind and the pages'
+    policy are part of that shape, a header's value other than the content type is not."""
+    def policy(path: str, content_type: bytes, page: str = PAGE_POLICY, length: bytes = b"2"
+               ) -> bytes:
+        headers = secured([(b"content-length", length), (b"content-type", content_type)],
+                          path, page)
+        assert headers[:2] == [(b"content-length", length), (b"content-type", content_type)]
+        return dict(headers)[b"content-security-policy"]
+
+    html = b"text/html; charset=utf-8"
+    assert policy("/counter", html) == PAGE_POLICY.encode()
+    assert policy("/docs", html) == DOCS_POLICY.encode()
+    other = page_policy(["https://idp.example"])
+    assert policy("/counter", html, other) == other.encode()
+    assert policy("/counter", html, length=b"7") == PAGE_POLICY.encode()
+    assert policy("/counter", b"application/json") == API_POLICY.encode()
