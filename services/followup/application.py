@@ -433,7 +433,8 @@ class FollowUps:
             f.check_not_own_review("reschedule", meta, served)
             planned, rule = self._when(f.center_id, cmd)
             f.reschedule(planned.at, cmd.reason, cmd.assigned_clerk, cmd.assigned_team, now,
-                         meta, planned.basis, rule, by_supervisor=by_supervisor)
+                         meta, planned.basis, rule, by_supervisor=by_supervisor,
+                         calendar=self.calendar(f.center_id))
 
         return await self._on(follow_up_id, "follow-up", "FollowUpRescheduled", cmd, actor,
                               key, expected_version, act)
