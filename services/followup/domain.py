@@ -1483,10 +1483,22 @@ class HelpTask(RemembersCommands):
         self.status = "handed_back"
         self._remember(meta, "HelpTaskHandedBack")
 
-    def close_as_not_needed(self, meta: Meta) -> bool:
+    def close_as_not_needed(self, meta: Meta, resolved_at: datetime | None = None,
+                            calendar: WorkingCalendar | None = None,
+                            supervisor: str | None = None) -> bool:
         """Its case was resolved: a task still open, accepted or in progress is closed (True);
-        one done or handed back stays so. Idempotent by nature: once closed, nothing more."""
-        if self.status not in HELP_ACTIVE:
+        one done or handed back stays so. Idempotent by nature: once closed, nothing more.
+
+        Not one escalated, or past its deadline at the resolution (``resolved_at``: its
+        moment, a backdated one's judged moment): resolving the case took an overdue 帮办 off the board's count and
+        the supervisors' list without them. It stays open, escalated to ``supervisor`` now
+        when the scheduler has not yet (on ``calendar``), for its owner to finish (done late)
+        or a supervisor to finish or hand back."""
+        if self.status not in HELP_ACTIVE or self.escalated_to is not None:
+            return False
+        if resolved_at is not None and self.deadline_at <= resolved_at:
+            if calendar is not None and supervisor is not None:
+                self.advance(resolved_at, calendar, supervisor, meta)
             return False
         self._closed(reason=CASE_RESOLVED, meta=meta)
         return True
