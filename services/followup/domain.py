@@ -1490,10 +1490,10 @@ class HelpTask(RemembersCommands):
         one done or handed back stays so. Idempotent by nature: once closed, nothing more.
 
         Not one escalated, or past its deadline at the resolution (``resolved_at``: its
-        moment, a backdated one's judged moment): resolving the case took an overdue 帮办 off the board's count and
-        the supervisors' list without them. It stays open, escalated to ``supervisor`` now
-        when the scheduler has not yet (on ``calendar``), for its owner to finish (done late)
-        or a supervisor to finish or hand back."""
+        moment, a backdated one's judged moment): resolving the case took an overdue 帮办 off
+        the board's count and the supervisors' list without them. It stays open, escalated
+        to ``supervisor`` now when the scheduler has not yet (on ``calendar``), for its owner
+        to finish (done late) or a supervisor to finish or hand back."""
         if self.status not in HELP_ACTIVE or self.escalated_to is not None:
             return False
         if resolved_at is not None and self.deadline_at <= resolved_at:
