@@ -16,7 +16,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from shared.contracts.feedback import DEFAULT_REASON_TAGS
-from shared.contracts.fields import EARLIEST_DAY
+from shared.contracts.fields import CODE_PATTERN, EARLIEST_DAY
 
 ServiceName = Literal["intake", "followup", "feedback"]
 ROLES = ("api", "workers", "fanout")
@@ -662,7 +662,7 @@ class Settings(BaseSettings):
                     raise ValueError("a hashed api_key is 'sha256:' and 64 lower-case hex digits")
             elif len(key) < 16:
                 raise ValueError("an api_key needs at least 16 characters")
-            if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}", center):
+            if not re.fullmatch(CODE_PATTERN, center):
                 raise ValueError(f"center_id {center!r} is not a valid code")
         return value
 

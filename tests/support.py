@@ -195,6 +195,21 @@ async def running(app: FastAPI, *, role: Role | str = Role.SUPERVISOR,
             yield client
 
 
+class as_resident:
+    """A client's posts as the resident's own device sends them: without the bearer token the
+    client carries by default (a staff member's, often the clerk who served the case), the
+    survey link's token in the body. Sent with the serving clerk's bearer, a link's answer is
+    refused (403 ``self_rating``: the QR code on their screen)."""
+
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self.client = client
+
+    async def post(self, url: str, **kwargs: Any) -> httpx.Response:
+        request = self.client.build_request("POST", url, **kwargs)
+        request.headers.pop("Authorization", None)
+        return await self.client.send(request)
+
+
 def forget_endpoints() -> None:
     """Let go of the apps a test built: FastAPI remembers each endpoint and dependency it
     classified (coroutine or not, generator or not) in module-level caches of 4,096 entries

@@ -148,6 +148,8 @@ async def rate(survey_id: UUID, body: c.RateService, request: Request, feedback:
     limited per survey (429 with Retry-After).
 
     With ``token``: 403 ``token_invalid`` / ``token_wrong_case``, 410 ``token_expired``;
+    403 ``self_rating`` when a staff bearer token comes with it whose subject opened or served
+    the case (代评: the QR code on the serving clerk's screen, answered while signed in);
     409 ``survey_already_answered`` for a second answer. A dissatisfied or very dissatisfied
     answer opens a rectification in the same commit.
     """
@@ -168,9 +170,12 @@ async def rate(survey_id: UUID, body: c.RateService, request: Request, feedback:
     elif body.clerk_id is None:
         raise problem(422, "invalid_command", "give the survey link's token (the resident "
                       "answers) or clerk_id (a clerk records the answer)", field="clerk_id")
+    signed_in = principal.sub if (body.token is not None and principal is not None
+                                  and principal.role in STAFF) else None
     return WrittenPublic.of(await feedback.rate(
         survey_id, body, actor, key, expected, resident=resident,
-        on_behalf=principal is not None and principal.role is Role.SUPERVISOR))
+        on_behalf=principal is not None and principal.role is Role.SUPERVISOR,
+        signed_in=signed_in))
 
 
 @surveys.post("/{survey_id}/decline", response_model=WrittenPublic,

@@ -385,11 +385,16 @@ class Feedback:
 
     async def rate(self, survey_id: UUID, cmd: c.RateService, actor: str, key: str,
                    expected_version: int | None = None, *, resident: bool = False,
-                   on_behalf: bool = False) -> Written:
+                   on_behalf: bool = False, signed_in: str | None = None) -> Written:
         """A rating; a bad review opens its rectification in the same commit.
 
         ``resident``: the resident answers with a bearer token bound to the survey's case
         (checked where the survey is loaded), instead of the link's token.
+
+        ``signed_in``: the staff subject whose bearer token came with the link's token (the
+        survey's QR code is on the serving clerk's screen): nobody who opened or served the
+        case answers with the link while signed in either (403 ``self_rating``, 代评), as
+        when they record an answer as staff.
 
         Staff record an answer as ``actor``, the authenticated subject, which the event keeps
         as its actor. ``cmd.clerk_id`` names the clerk the answer is attributed to: the actor
@@ -422,6 +427,9 @@ class Feedback:
         def act(survey: Survey, meta: Meta, served: tuple[str, ...]) -> Rectification | None:
             if cmd.token is not None:
                 self.tokens.check(cmd.token, survey_id, now, survey.channel)
+                if signed_in is not None:  # answered or expired first, as for staff
+                    survey.check_answerable(now)
+                    survey.check_not_own(Recorder(signed_in, signed_in), served)
             survey.rate(answer, via, recorder, now, meta, served)
             if not survey.is_bad_review:
                 return None
@@ -430,7 +438,8 @@ class Feedback:
                 survey, calendar, self.policy.working_days(self.policy.default_track), meta))
 
         return await self._on_survey(survey_id, "RatingGiven", act, meta, key,
-                                     expected_version, recorder is not None)
+                                     expected_version,
+                                     recorder is not None or signed_in is not None)
 
     # -- the supervisor: what was done about a bad review, then ask again -------------------
 

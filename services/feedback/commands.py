@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from pydantic import Field, model_validator
 
 from shared.contracts.feedback import (
@@ -16,29 +14,12 @@ from shared.contracts.feedback import (
     RectificationTrack,
     StaffChannel,
 )
+from shared.contracts.fields import CODE_PATTERN
 from shared.contracts.vocabulary import Verdict
-from shared.kernel.meta import CorrelationId
-from shared.kernel.typed import Typed
-
-CODE = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
+from shared.kernel.typed import Command
 
 
-class _Command(Typed):
-
-    occurred_at: datetime | None = Field(
-        None, description="When it happened (ISO 8601 with offset); default now.")
-    correlation_id: CorrelationId | None = Field(None, description=(
-        "Shared by everything one visit caused: 1-128 of A-Z a-z 0-9 _ . : - (it is "
-        "recorded on every event, so never a name or a number of the resident's)."))
-
-    @model_validator(mode="after")
-    def _aware(self) -> _Command:
-        if self.occurred_at is not None and self.occurred_at.utcoffset() is None:
-            raise ValueError("occurred_at needs a time zone offset, e.g. 2026-03-02T09:15:00+08:00")
-        return self
-
-
-class DeclineRating(_Command):
+class DeclineRating(Command):
     """The resident would rather not rate: with the survey link's token (the pad's or the
     text's), or a resident's bearer token bound to the case. Staff cannot send it."""
 
@@ -46,12 +27,12 @@ class DeclineRating(_Command):
                               description="The token of the survey link (the resident).")
 
 
-class RateService(_Command):
+class RateService(Command):
     """A rating: by the resident with the survey link's token, or recorded by a clerk."""
 
     token: str | None = Field(None, max_length=200,
                               description="The token of the survey link (the resident answers).")
-    clerk_id: str | None = Field(None, pattern=CODE, description=(
+    clerk_id: str | None = Field(None, pattern=CODE_PATTERN, description=(
         "The clerk recording the resident's answer (phone callback, counter), when there is "
         "no token: the caller's own id; a supervisor may name the clerk they record for."))
     level: RatingLevel
@@ -79,28 +60,28 @@ class RateService(_Command):
         return self
 
 
-class CompleteRectification(_Command):
+class CompleteRectification(Command):
     """The outcome of a rectification; a revisit survey follows."""
 
     outcome: RectificationOutcome
     actions: str = Field(min_length=1, max_length=4000, description="What was done.")
 
 
-class TriageRectification(_Command):
+class TriageRectification(Command):
     """A supervisor's triage of a bad review: which track, and so which deadline."""
 
     track: RectificationTrack = Field(description=(
         "immediate (立行立改), limited (限期整改) or explain (解释说明)."))
 
 
-class LodgeAppeal(_Command):
+class LodgeAppeal(Command):
     """The clerk's appeal of a bad review: malicious or mistaken, and why (申诉)."""
 
     reasons: str = Field(min_length=1, max_length=2000, description=(
         "Why the review is malicious or mistaken (personal data is redacted)."))
 
 
-class DecideAppeal(_Command):
+class DecideAppeal(Command):
     """A supervisor other than the clerk decides the appeal (复核)."""
 
     decision: AppealDecision

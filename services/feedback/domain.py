@@ -486,14 +486,16 @@ class Rectification(RemembersCommands):
         year taken out of the holidays file); the new deadline says its basis: one still in a
         provisional year moves too when official days it counted over changed, and a
         withdrawn year's is the law's again, provisional. Never earlier than ``today`` (a
-        deadline past on either count stays, provisional or not: it was missed). A deadline
-        that stays while its basis changes (its year published with the same days) is recorded
-        once, confirmed with the new basis, so the board and the resident stop reading
-        "provisional"; an unchanged deadline and basis record nothing. Missed on both counts
-        on a provisional day the published schedule moves, it keeps its day and basis and
-        says so once (``published_deadline_on``), so no reload reads it again, but one that
-        changes an official day up to it (a notice that corrects the first): giving its day
-        after all, its basis is confirmed official; another day than the one said, that one.
+        deadline already past, the one in force, stays, provisional or not: it was missed). A
+        deadline that stays while its basis changes (its year published with the same days) is
+        recorded once, confirmed with the new basis, so the board and the resident stop reading
+        "provisional"; an unchanged deadline and basis record nothing. Missed on its day (past
+        by ``today``), it did its work and keeps that day, whatever the new count says, later
+        or earlier: on a provisional day the published schedule moves, it keeps its day and
+        basis and says so once (``published_deadline_on``), so no reload reads it again, but
+        one that changes an official day up to it (a notice that corrects the first): giving
+        its day after all, its basis is confirmed official; another day than the one said,
+        that one.
         """
         self.check_new_command(meta.get("causation_id"), "RectificationDeadlineRevised")
         if (self.status != "open" or self.counted_from is None
@@ -502,10 +504,13 @@ class Rectification(RemembersCommands):
         said = self.__dict__.get("published_deadline_on")
         deadline_on = calendar.add_working_days(self.counted_from, self.working_days)
         basis = calendar.basis_of(self.counted_from, deadline_on)
-        if deadline_on < today and self.deadline_on < today:
-            # Missed on either count, whatever its basis (as a follow-up or an obligation
-            # due either way): a provisional one too. Re-planning runs at every start and
-            # reload; moved to today, a missed deadline came out on time. Missed on the same
+        if self.deadline_on < today:
+            # Missed on the day in force, whatever its basis and whatever the new count: a
+            # provisional one too, as a follow-up missed or a task escalated keeps its day
+            # (docs/calendar.md, "What keeps its day"). Re-planning runs at every start and
+            # reload; moved to today or to a later published day, a missed deadline came out
+            # on time, though the triage already refused it as missed (deadline_missed) and
+            # its follow-up, missed too, stayed on the old day. Missed on the same
             # day by both counts, only its basis is news: confirmed official, once (its
             # follow-up with it: ``FollowUp.follow_deadline``), or it said "provisional" for
             # ever, and so did its missed follow-up, which has no rule of its own to count.

@@ -18,7 +18,6 @@ take every survey offered at that window and answer it in the resident's place.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import json
@@ -37,6 +36,7 @@ from shared.http.auth import Supervisor
 from shared.http.dependencies import PoolDep, SettingsDep
 from shared.http.errors import problem
 from shared.http.limits import TokenBuckets
+from shared.security import base64url
 from shared.settings import derived_key
 
 CODE_MINUTES = 10
@@ -116,10 +116,6 @@ def _hash(code: str) -> str:
     return hashlib.sha256(code.encode()).hexdigest()
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
 def _key(secret: str) -> bytes:
     return derived_key(secret, b"sixstep rating pad")
 
@@ -128,7 +124,7 @@ def issue_pad_token(secret: str, center_id: str, counter_id: str, pad_id: UUID) 
     body = json.dumps({"c": center_id, "w": counter_id, "p": str(pad_id)},
                       separators=(",", ":")).encode()
     mac = hmac.new(_key(secret), body, hashlib.sha256).digest()
-    return f"{_b64(body)}.{_b64(mac)}"
+    return f"{base64url.encode(body)}.{base64url.encode(mac)}"
 
 
 def read_pad_token(secret: str, token: str) -> tuple[str, str, UUID | None]:
@@ -136,8 +132,8 @@ def read_pad_token(secret: str, token: str) -> tuple[str, str, UUID | None]:
     401 unless this service signed the token."""
     try:
         body_text, _, mac_text = token.partition(".")
-        body = base64.urlsafe_b64decode(body_text + "=" * (-len(body_text) % 4))
-        mac = base64.urlsafe_b64decode(mac_text + "=" * (-len(mac_text) % 4))
+        body = base64url.decode(body_text)
+        mac = base64url.decode(mac_text)
         if not hmac.compare_digest(mac, hmac.new(_key(secret), body, hashlib.sha256).digest()):
             raise ValueError
         claims = json.loads(body)

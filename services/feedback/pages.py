@@ -28,6 +28,7 @@ from services.feedback.tokens import TokenExpired, TokenSuperseded, check_still_
 from shared import web
 from shared.catalogue import Catalogue
 from shared.contracts.feedback import Aspect, RatingLevel
+from shared.contracts.fields import CODE_PATTERN
 from shared.contracts.vocabulary import Verdict
 from shared.http.errors import error_response, problem
 from shared.kernel.errors import CommandError
@@ -35,6 +36,11 @@ from shared.settings import Settings
 
 WEB = Path(__file__).parent / "web"
 TEMPLATES = web.templates(WEB)
+
+
+def board_words() -> dict[str, dict[str, str]]:
+    """The supervisor's board's words: its own (``web/board.json``) and every error code's."""
+    return web.strings(WEB / "board.json", codes=True)
 NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer",
             "X-Robots-Tag": "noindex"}
 
@@ -134,7 +140,7 @@ async def board(request: Request,
                 every: Annotated[float, Query(ge=1, le=300, description=(
                     "Seconds between refreshes"))] = 5) -> HTMLResponse:
     settings: Settings = request.app.state.settings
-    words = web.strings(WEB / "board.json")
+    words = board_words()
     return TEMPLATES.TemplateResponse(
         request, "board.html",
         web.page_context(request, words, every=every, time_zone=settings.center_timezone,
@@ -146,14 +152,9 @@ def followup_url(settings: Settings) -> str:
         "/")
 
 
-CENTER_CODE = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
-"""A center's code (``shared.security.tokens.CENTER``): no slash, so no path of follow-up's but
-the one meant can be reached through it."""
-
-
 @router.get("/board/worklist")
 async def board_worklist(request: Request,
-                         center_id: Annotated[str, Query(pattern=CENTER_CODE)]) -> JSONResponse:
+                         center_id: Annotated[str, Query(pattern=CODE_PATTERN)]) -> JSONResponse:
     """The center's follow-up worklist, from the follow-up service, with the caller's token.
     ``center_id`` is checked before it becomes part of the URL asked, and sent escaped."""
     settings: Settings = request.app.state.settings

@@ -14,8 +14,9 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import HTMLResponse
 
 from services.feedback.closing import ReportedRow, reported
-from services.feedback.pages import CENTER_CODE, TEMPLATES, WEB
+from services.feedback.pages import TEMPLATES, WEB
 from shared import web
+from shared.contracts.fields import CODE_PATTERN
 from shared.http.limits import TokenBuckets
 
 MONTHS_SHOWN = 12
@@ -58,7 +59,7 @@ def _month(row: ReportedRow, t: dict[str, str], tz: Any) -> dict[str, Any]:
 
 @router.get("/public/{center_id}", response_class=HTMLResponse)
 async def public_figures(request: Request,
-                         center_id: Annotated[str, Path(pattern=CENTER_CODE)]) -> HTMLResponse:
+                         center_id: Annotated[str, Path(pattern=CODE_PATTERN)]) -> HTMLResponse:
     request.app.state.public_limits.check(request.client.host if request.client else "?")
     words = web.strings(WEB / "public.json")
     context = web.page_context(request, words)

@@ -22,7 +22,6 @@ keep answering until they expire.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from uuid import UUID
 
 from shared.contracts.feedback import SurveyChannel
 from shared.kernel.errors import CommandError
+from shared.security import base64url
 
 _CONTEXT = b"sixstep-survey-token-v1\x00"
 _WINDOW_CONTEXT = b"sixstep-survey-token-v1\x00window\x00"
@@ -68,14 +68,6 @@ class SurveyToken:
     at_window: bool = False
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
 class SurveyTokens:
     """Issues and reads survey tokens with one secret."""
 
@@ -92,13 +84,13 @@ class SurveyTokens:
     def issue(self, survey_id: UUID, expires_at: datetime, *, at_window: bool = False) -> str:
         """``at_window``: a window's link (the pad's, the QR code's, a tablet survey's)."""
         body = survey_id.bytes + int(expires_at.timestamp()).to_bytes(5, "big")
-        return f"{_b64(body)}.{_b64(self._mac(body, at_window))}"
+        return f"{base64url.encode(body)}.{base64url.encode(self._mac(body, at_window))}"
 
     def read(self, token: str) -> SurveyToken:
         """The token's survey and expiry; ``TokenInvalid`` unless this secret signed it."""
         try:
             body_text, _, mac_text = token.partition(".")
-            body, mac = _unb64(body_text), _unb64(mac_text)
+            body, mac = base64url.decode(body_text), base64url.decode(mac_text)
         except (ValueError, UnicodeEncodeError):
             raise TokenInvalid("the survey link is not valid") from None
         if len(body) != 21:
@@ -109,7 +101,8 @@ class SurveyTokens:
             at_window = True
         else:
             raise TokenInvalid("the survey link is not valid")
-        if token != f"{_b64(body)}.{_b64(mac)}":  # the same token, spelled another way
+        # the same token, spelled another way
+        if token != f"{base64url.encode(body)}.{base64url.encode(mac)}":
             raise TokenInvalid("the survey link is not valid")
         expires = datetime.fromtimestamp(int.from_bytes(body[16:], "big"), tz=UTC)
         return SurveyToken(UUID(bytes=body[:16]), expires, at_window)

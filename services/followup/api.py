@@ -10,17 +10,17 @@ against the token as it is loaded. Reads come from ``queries.py`` and take
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from typing import Annotated, Literal
+from typing import Annotated
 from uuid import UUID
 
 import asyncpg
-from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi import APIRouter, Depends, Query, status
 
 from services.followup import commands as c
 from services.followup import parked, queries
 from services.followup.application import FollowUps
+from services.followup.deps import ClockDep, FollowUpsDep, wait_for
 from services.followup.domain import POLICY_OUTREACH, WorkDay, work_day
-from services.followup.projections import CONSUMER
 from services.followup.queries import (
     CaseDuePublic,
     CenterBoardPublic,
@@ -30,7 +30,7 @@ from services.followup.queries import (
     PolicyChangePublic,
     WorklistPublic,
 )
-from shared.contracts.followup import FollowUpOutcome
+from shared.contracts.followup import FollowUpOutcome, NotCountedBecause
 from shared.http.auth import (
     Staff,
     Supervisor,
@@ -51,21 +51,9 @@ from shared.http.dependencies import (
 from shared.http.errors import ERRORS, problem
 from shared.kernel.calendar import CalendarOutOfRange, covered
 from shared.kernel.clock import Clock
-from shared.readmodels.positions import wait_for_write
 from shared.security.principals import Principal, Role
 from shared.settings import Settings
 
-
-async def _followups(request: Request) -> FollowUps:
-    return request.app.state.followups
-
-
-async def _clock(request: Request) -> Clock:
-    return request.app.state.clock
-
-
-FollowUpsDep = Annotated[FollowUps, Depends(_followups)]
-ClockDep = Annotated[Clock, Depends(_clock)]
 Center = Annotated[str, Query(max_length=64, description="The center whose worklist it is.")]
 Horizon = Annotated[int, Query(ge=0, le=90, description="Upcoming: this many days ahead.")]
 Limit = Annotated[int, Query(ge=1, le=500, description="At most this many per list.")]
@@ -76,10 +64,6 @@ policies = APIRouter(prefix="/policy-changes", tags=["policy changes"], response
 obligations = APIRouter(prefix="/obligations", tags=["obligations"], responses=ERRORS)
 parked_rules = APIRouter(prefix="/parked-rules", tags=["parked rules"], responses=ERRORS)
 SupervisorOrOps = Annotated[Principal, Depends(require_roles(Role.SUPERVISOR, Role.OPS))]
-
-
-async def _wait(pool: asyncpg.Pool, settings: Settings, after: int | None) -> None:
-    await wait_for_write(pool, settings, CONSUMER, "followup", after)
 
 
 # -- writes ---------------------------------------------------------------------------------
@@ -101,7 +85,7 @@ class CompletedPublic(WrittenPublic):
     unanswered call. A retry under the same Idempotency-Key answers as the first."""
 
     counted: bool | None = None
-    not_counted_because: Literal["tried_today", "tried_too_soon"] | None = None
+    not_counted_because: NotCountedBecause | None = None
     next_attempt_at: datetime | None = None
 
 
@@ -182,7 +166,7 @@ async def publish(body: c.PublishPolicyChange, app: FollowUpsDep, key: Idempoten
 @followups.get("/{id}", response_model=FollowUpPublic, summary="One follow-up")
 async def get_follow_up(id: UUID, pool: PoolDep, settings: SettingsDep, staff: Staff,
                         after: After = None) -> FollowUpPublic:
-    await _wait(pool, settings, after)
+    await wait_for(pool, settings, after)
     follow_up = await queries.follow_up(pool, id)
     if follow_up is None or (follow_up.source == POLICY_OUTREACH
                              and staff.center_id not in (None, follow_up.center_id)):
@@ -201,7 +185,7 @@ async def list_follow_ups(
     status_: Annotated[str | None, Query(alias="status", pattern="^[a-z]+$")] = None,
     limit: Limit = 100, after: After = None,
 ) -> FollowUpList:
-    await _wait(pool, settings, after)
+    await wait_for(pool, settings, after)
     if case_id is None and resident_id is None and source_id is None and status_ is None:
         raise problem(422, "filter_required", "give case_id, resident_id or source_id")
     given = {"case_id": case_id, "resident_id": resident_id, "source_id": source_id,
@@ -233,7 +217,7 @@ async def clerk_worklist(clerk_id: str, center_id: Center, pool: PoolDep,
                          followups: FollowUpsDep, days: Horizon = 14, limit: Limit = 200,
                          after: After = None) -> WorklistPublic:
     check_center(staff, center_id)
-    await _wait(pool, settings, after)
+    await wait_for(pool, settings, after)
     day = _day(followups, center_id, clock)
     worklist = await queries.worklist(pool, day, center_id, "assigned_clerk = $2",
                                       clerk_id, days, limit)
@@ -259,7 +243,7 @@ async def team_worklist(team_id: str, center_id: Center, pool: PoolDep, settings
     if team_id == settings.followup_supervisor_team and staff.role is not Role.SUPERVISOR:
         raise forbidden("forbidden_role", "escalations are the supervisor's worklist",
                         role=staff.role.value, allowed=[Role.SUPERVISOR.value])
-    await _wait(pool, settings, after)
+    await wait_for(pool, settings, after)
     day = _day(followups, center_id, clock)
     worklist = await queries.worklist(pool, day, center_id,
                                       "(assigned_team = $2 OR escalated_to = $2)", team_id,
@@ -284,7 +268,7 @@ async def center_worklist(center_id: str, pool: PoolDep, settings: SettingsDep,
                           days: Horizon = 14, limit: Limit = 200,
                           after: After = None) -> CenterBoardPublic:
     check_center(supervisor, center_id)
-    await _wait(pool, settings, after)
+    await wait_for(pool, settings, after)
     day = _day(followups, center_id, clock)
     board = await queries.worklist(pool, day, center_id, "center_id = $2", center_id, days,
                                    limit)
@@ -309,7 +293,7 @@ PolicyReader = Annotated[Principal, Depends(require_roles(Role.CLERK, Role.SUPER
               summary="A policy change and its fan-out's progress")
 async def get_policy(id: UUID, pool: PoolDep, settings: SettingsDep, staff: PolicyReader,
                      after: After = None) -> PolicyChangePublic:
-    await _wait(pool, settings, after)
+    await wait_for(pool, settings, after)
     policy = await queries.policy_change(pool, id)
     if policy is None:
         raise problem(404, "not_found", f"policy change {id} not found", id=str(id))
@@ -322,7 +306,7 @@ async def get_policy(id: UUID, pool: PoolDep, settings: SettingsDep, staff: Poli
                  summary="A watched obligation: current period, missed periods")
 async def get_obligation(id: UUID, pool: PoolDep, settings: SettingsDep, staff: Staff,
                          after: After = None) -> ObligationPublic:
-    await _wait(pool, settings, after)
+    await wait_for(pool, settings, after)
     obligation = await queries.obligation(pool, id)
     if obligation is None:
         raise problem(404, "not_found", f"obligation {id} is not watched", id=str(id))

@@ -7,7 +7,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
@@ -25,6 +25,7 @@ from services.followup.domain import (
     Referral,
     ResidentErasedError,
     ResidentNotFound,
+    Uncounted,
     check_verdict_recorder,
     consent_allows,
     end_of_due_day,
@@ -54,6 +55,7 @@ from shared.kernel.errors import InvalidCommand, VersionConflict
 from shared.kernel.meta import COMMAND_DIGEST, Meta, by_a_worker, meta_for
 from shared.kernel.moments import Moments
 from shared.kernel.scrubbing import CaseTexts, said_in
+from shared.kernel.typed import Command
 from shared.runtime.calendars import Calendars
 from shared.security.principals import Principal, Role
 from shared.settings import Settings
@@ -121,15 +123,6 @@ class Watch:
     #: ``ObligationDeclared.judged_at``: posted more than the grace after the moment it gives,
     #: the declaration is taken as made on intake's clock less the grace.
     judged_at: datetime | None = None
-
-
-@dataclass(frozen=True)
-class Uncounted:
-    """An unanswered call recorded with its note but not counted as an attempt: why
-    (``tried_today``, ``tried_too_soon``) and when the next one counts from."""
-
-    because: Literal["tried_today", "tried_too_soon"]
-    next_attempt_at: datetime
 
 
 @dataclass(frozen=True)
@@ -261,7 +254,7 @@ class FollowUps:
         rule = DueRule("on_or_after", cmd.due_on, 0)
         return covered(lambda: calendar.plan(rule)), rule
 
-    async def _on(self, aggregate_id: UUID, what: str, kind: str, cmd: c._Command,
+    async def _on(self, aggregate_id: UUID, what: str, kind: str, cmd: Command,
                   actor: str, key: str | None, expected_version: int | None,
                   act: Callable[[Any, Meta], Any]) -> Written:
         """A staff command on a follow-up, an obligation or a help task, through the command
@@ -362,8 +355,9 @@ class FollowUps:
                                key: str | None, expected_version: int | None = None,
                                ) -> tuple[Written, Uncounted | None]:
         """``complete``, and why an unanswered call was recorded but not counted as an
-        attempt (``FollowUp.check_attempt_day``), when it was not; a replay answers as the
-        first (read from the follow-up at the version its first write left)."""
+        attempt (``FollowUp.check_attempt_day``), when it was not: what its
+        ``FollowUpRescheduled`` says. A replay answers as the first: the event its first write
+        left at the version it answered."""
         now = self.clock.now()
         uncounted: list[Uncounted] = []
 
@@ -391,6 +385,7 @@ class FollowUps:
             check_verdict_recorder(cmd.verdict.value if cmd.verdict else None, actor,
                                    served)
             f.check_not_own_review("complete", meta, served)
+            before = len(f.pending_events)  # a batch's earlier commands' are there too
             f.complete(cmd.outcome.value, cmd.channel.value, cmd.note, meta,
                        cmd.verdict.value if cmd.verdict else None, retry,
                        day_of=calendar.local_day,
@@ -398,9 +393,9 @@ class FollowUps:
                        skew=self.path.moments.max_future,
                        min_gap=timedelta(hours=settings.followup_attempt_min_gap_hours),
                        due_by=f.working_day_due(calendar))
-            last = f.__dict__.get("last_uncounted")
-            if last is not None and last[0] == meta.get("causation_id"):
-                uncounted.append(Uncounted(because=last[1], next_attempt_at=last[2]))
+            said = [u for e in f.pending_events[before:] if (u := Uncounted.recorded(e))]
+            if said:
+                uncounted.append(said[-1])
                 return None
             if retry is None:
                 return None
@@ -412,13 +407,13 @@ class FollowUps:
         written = await self._on(follow_up_id, "follow-up", "FollowUpCompleted", cmd, actor,
                                  key, expected_version, act)
         if written.replayed and unreachable:
-            # A retry answers as the first: the follow-up as its first write left it says.
+            # A retry answers as the first: the event its first write left says.
             uncounted.clear()
-            first = await asyncio.to_thread(self.path.committer.app.repository.get,
-                                            follow_up_id, version=written.version)
-            last = first.__dict__.get("last_uncounted")
-            if last is not None and last[0] == key:
-                uncounted.append(Uncounted(because=last[1], next_attempt_at=last[2]))
+            events = self.path.committer.app.events
+            first = await asyncio.to_thread(lambda: list(events.get(
+                follow_up_id, gt=written.version - 1, lte=written.version)))
+            uncounted += [u for e in first if e.meta.get("causation_id") == key
+                          and (u := Uncounted.recorded(e))]
         return written, (uncounted[-1] if uncounted else None)
 
     async def reschedule(self, follow_up_id: UUID, cmd: c.RescheduleFollowUp, actor: str,
@@ -630,7 +625,7 @@ class FollowUps:
                 chase = other.chase
         raise VersionConflict("the referral kept changing its 督办", referral_id=str(referral_id))
 
-    async def move_help_task(self, task_id: UUID, step: str, cmd: c._Command,
+    async def move_help_task(self, task_id: UUID, step: str, cmd: Command,
                              caller: Principal, key: str | None,
                              expected_version: int | None = None) -> Written:
         """accept, start, finish or hand_back: by the task's owner or a supervisor."""
@@ -664,7 +659,7 @@ class FollowUps:
             working_days=days))
 
     async def reply_to_referral(self, referral_id: UUID, reply: str, by_recipient: bool,
-                                actor: str, key: str | None, cmd: c._Command | None = None,
+                                actor: str, key: str | None, cmd: Command | None = None,
                                 expected_version: int | None = None) -> Written:
         """回复: recorded once; a 督办 follow-up still open is completed with it (the unit
         answered). The caller's center is checked as the referral is loaded (a staff caller);

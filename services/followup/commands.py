@@ -7,34 +7,15 @@ from uuid import UUID
 
 from pydantic import Field, model_validator
 
+from shared.contracts.fields import CODE_PATTERN
 from shared.contracts.followup import ContactChannel, FollowUpOutcome, Priority, Reason
 from shared.contracts.vocabulary import Verdict
-from shared.kernel.meta import CorrelationId
-from shared.kernel.typed import Typed
+from shared.kernel.typed import Command, Typed
 
-CODE = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
 ITEM = r"^[A-Z]{2,4}(?:-[A-Z0-9]+)+$"
 
 
-class _Command(Typed):
-
-    occurred_at: datetime | None = Field(
-        None, description="When it happened (ISO 8601 with offset); default now.")
-    correlation_id: CorrelationId | None = Field(None, description=(
-        "Shared by everything one visit caused: 1-128 of A-Z a-z 0-9 _ . : - (it is "
-        "recorded on every event, so never a name or a number of the resident's)."))
-
-    @model_validator(mode="after")
-    def _aware(self) -> _Command:
-        for name in ("occurred_at", "due_at"):
-            value = getattr(self, name, None)
-            if value is not None and value.utcoffset() is None:
-                raise ValueError(f"{name} needs a time zone offset, e.g. "
-                                 "2026-03-02T09:15:00+08:00")
-        return self
-
-
-class _When(_Command):
+class _When(Command):
     due_at: datetime | None = Field(None, description="Exact moment (with offset).")
     due_on: date | None = Field(None, description="A day: office opening on it, or on the next "
                                                   "working day when it is a day off.")
@@ -49,12 +30,12 @@ class _When(_Command):
 class ScheduleFollowUp(_When):
     """Plan a contact by hand, e.g. a home visit."""
 
-    center_id: str = Field(pattern=CODE, examples=["SH-PD-HUAMU"])
+    center_id: str = Field(pattern=CODE_PATTERN, examples=["SH-PD-HUAMU"])
     reason: Reason = Reason.HOME_VISIT
     case_id: UUID | None = None
     resident_id: UUID | None = Field(None, description="Opaque id from the resident vault.")
-    assigned_clerk: str | None = Field(None, pattern=CODE)
-    assigned_team: str | None = Field(None, pattern=CODE)
+    assigned_clerk: str | None = Field(None, pattern=CODE_PATTERN)
+    assigned_team: str | None = Field(None, pattern=CODE_PATTERN)
     priority: Priority = Priority.NORMAL
     service_item: str | None = Field(None, pattern=ITEM)
 
@@ -65,7 +46,7 @@ class ScheduleFollowUp(_When):
         return self
 
 
-class CompleteFollowUp(_Command):
+class CompleteFollowUp(Command):
     outcome: FollowUpOutcome
     channel: ContactChannel
     note: str = Field("", max_length=2000)
@@ -76,48 +57,48 @@ class CompleteFollowUp(_Command):
 
 class RescheduleFollowUp(_When):
     reason: str = Field(min_length=1, max_length=1000)
-    assigned_clerk: str | None = Field(None, pattern=CODE)
-    assigned_team: str | None = Field(None, pattern=CODE)
+    assigned_clerk: str | None = Field(None, pattern=CODE_PATTERN)
+    assigned_team: str | None = Field(None, pattern=CODE_PATTERN)
 
 
-class EscalateFollowUp(_Command):
+class EscalateFollowUp(Command):
     reason: str = Field(min_length=1, max_length=1000)
 
 
-class CancelFollowUp(_Command):
+class CancelFollowUp(Command):
     reason: str = Field(min_length=1, max_length=1000)
 
 
-class PublishPolicyChange(_Command):
-    center_id: str = Field(pattern=CODE, description="The publishing center.")
+class PublishPolicyChange(Command):
+    center_id: str = Field(pattern=CODE_PATTERN, description="The publishing center.")
     service_items: list[str] = Field(min_length=1, max_length=50)
     summary: str = Field(min_length=1, max_length=2000)
     effective_on: date
     all_centers: bool = Field(False, description="Reach residents of every center.")
 
 
-class FulfilObligation(_Command):
+class FulfilObligation(Command):
     period_due_on: date | None = Field(None, description="Default: the current period.")
     fulfilled_on: date | None = Field(None, description="Default: today (center's zone).")
 
 
-class EndObligation(_Command):
+class EndObligation(Command):
     reason: str = Field(min_length=1, max_length=1000)
 
 
-class MoveHelpTask(_Command):
+class MoveHelpTask(Command):
     """Accept a help task, or start work on it."""
 
 
-class FinishHelpTask(_Command):
+class FinishHelpTask(Command):
     note: str = Field("", max_length=2000)
 
 
-class HandBackHelpTask(_Command):
+class HandBackHelpTask(Command):
     reason: str = Field(min_length=1, max_length=1000)
 
 
-class ReplyToReferral(_Command):
+class ReplyToReferral(Command):
     """The unit's reply, as the clerk records it."""
 
     reply: str = Field(min_length=1, max_length=2000)

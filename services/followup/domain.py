@@ -38,6 +38,7 @@ from eventsourcing.domain import event
 from shared.contracts.followup import (
     REACHING,
     ContactChannel,
+    NotCountedBecause,
     Priority,
     PublisherScope,
     Reason,
@@ -67,12 +68,23 @@ def home_visit_after(more_care: bool) -> int:
     return HOME_VISIT_AFTER_FOR_CARE if more_care else HOME_VISIT_AFTER
 
 
-class TriedToday(CommandError):
-    """An unanswered attempt was already counted today: the next one counts from the retry.
-    Not raised: why a call is recorded but not counted (``FollowUp.check_attempt_day``)."""
+@dataclass(frozen=True)
+class Uncounted:
+    """An unanswered call recorded with its note but not counted as an attempt
+    (``FollowUp.check_attempt_day``): why, and when the next one counts from. Until December
+    2026 it was a 409 (``TriedToday``, ``TriedTooSoon``) and the note was lost."""
 
-    status = 409
-    code = "tried_today"
+    because: NotCountedBecause
+    next_attempt_at: datetime
+
+    @classmethod
+    def recorded(cls, e: object) -> Uncounted | None:
+        """What a recorded event says, when it is an uncounted call (``FollowUpRescheduled``,
+        ``counted`` false; one recorded before ``counted`` existed was counted)."""
+        if type(e).__name__ != "FollowUpRescheduled" or getattr(e, "counted", True):
+            return None
+        return cls(because=e.not_counted_because,  # type: ignore[attr-defined]
+                   next_attempt_at=e.next_attempt_at)  # type: ignore[attr-defined]
 
 
 def next_day_start(day_of: Callable[[datetime], date], at: datetime) -> datetime:
@@ -88,13 +100,6 @@ def next_day_start(day_of: Callable[[datetime], date], at: datetime) -> datetime
         else:
             before = middle
     return after
-
-
-class TriedTooSoon(TriedToday):
-    """An unanswered attempt came within ``ATTEMPT_MIN_GAP`` of another, on another day (a
-    redial at 00:01 after a call at 23:59): not a second day tried."""
-
-    code = "tried_too_soon"
 
 
 class ResidentErasedError(CommandError):
@@ -531,7 +536,7 @@ class FollowUp(RemembersCommands):
         return day if kept is None or day is None else min(day, kept)
 
     def check_attempt_day(self, day_of: Callable[[datetime], date], now: datetime,
-                          min_gap: timedelta = ATTEMPT_MIN_GAP) -> TriedToday | None:
+                          min_gap: timedelta = ATTEMPT_MIN_GAP) -> Uncounted | None:
         """Why an unanswered attempt does not count, or None when it does. It counts once a
         day (``tried_today``): three calls in
         one morning (a clerk redialling, a double entry with a new key) used up every
@@ -544,20 +549,12 @@ class FollowUp(RemembersCommands):
         counted (``complete``): refused, the note typed with it was lost."""
         day = day_of(now)
         if any(day_of(tried) == day for tried in self.unreached_at):
-            counts_from = self.next_attempt_counts_at(day_of, now, min_gap)
-            return TriedToday(
-                f"the resident was already tried without answer on {day.isoformat()}; the "
-                f"next attempt counts from {counts_from.isoformat()}",
-                next_attempt_at=counts_from.isoformat(),
-                attempts=self.unreached, of=UNREACHABLE_ATTEMPTS)
+            return Uncounted("tried_today",
+                             next_attempt_at=self.next_attempt_counts_at(day_of, now, min_gap))
         near = [tried for tried in self.unreached_at if abs(now - tried) < min_gap]
         if near:
-            counts_from = self.next_attempt_counts_at(day_of, now, min_gap)
-            return TriedTooSoon(
-                f"the resident was tried without answer at {max(near).isoformat()}, less "
-                f"than {min_gap} before; the next attempt counts from "
-                f"{counts_from.isoformat()}", next_attempt_at=counts_from.isoformat(),
-                attempts=self.unreached, of=UNREACHABLE_ATTEMPTS)
+            return Uncounted("tried_too_soon",
+                             next_attempt_at=self.next_attempt_counts_at(day_of, now, min_gap))
         return None
 
     def next_attempt_counts_at(self, day_of: Callable[[datetime], date], now: datetime,
@@ -646,7 +643,7 @@ class FollowUp(RemembersCommands):
         if uncounted is not None:
             # Another call the same day or within the gap: recorded with its note (``停机``,
             # ``空号``), not counted; the follow-up keeps its status, moment and attempts.
-            said = f"unreachable: not counted ({uncounted.code})"
+            said = f"unreachable: not counted ({uncounted.because})"
             self._rescheduled(due_at=self.due_at, assigned_clerk=self.assigned_clerk,
                               assigned_team=self.assigned_team,
                               reason=f"{said}: {note}" if note.strip() else said, meta=meta,
@@ -655,9 +652,8 @@ class FollowUp(RemembersCommands):
                               due_rule=self.due_rule, judged_at=judged_at,
                               stays=self.status if self.status in ("missed", "escalated")
                               else None, counted=False,
-                              not_counted_because=uncounted.code,
-                              next_attempt_at=datetime.fromisoformat(
-                                  uncounted.details["next_attempt_at"]))
+                              not_counted_because=uncounted.because,
+                              next_attempt_at=uncounted.next_attempt_at)
             return
         # Only an attempt to reach the resident where they are is tried again: a task done
         # from the case file (channel none) or a resident who came in (counter) is not an
@@ -923,8 +919,6 @@ class FollowUp(RemembersCommands):
         elif cause == RescheduleCause.STAFF:  # a supervisor's (every move before it existed)
             self.on_time_by = None
         if not counted:  # an unanswered call recorded for its note, not an attempt
-            self.last_uncounted = (meta.get("causation_id"), not_counted_because,
-                                   next_attempt_at)
             self._remember(meta, "FollowUpCompleted")
             return
         if stays is None:  # else an unanswered attempt on a missed or escalated one: it stays

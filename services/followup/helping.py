@@ -19,8 +19,7 @@ from fastapi import APIRouter, Depends, Request
 
 from services.followup import commands as c
 from services.followup import queries
-from services.followup.application import FollowUps
-from services.followup.projections import CONSUMER
+from services.followup.deps import ClockDep, FollowUpsDep, wait_for
 from services.followup.queries import (
     HelpTaskList,
     HelpTaskPublic,
@@ -40,8 +39,6 @@ from shared.http.dependencies import (
 )
 from shared.http.errors import ERRORS, problem
 from shared.http.limits import TokenBuckets
-from shared.kernel.clock import Clock
-from shared.readmodels.positions import wait_for_write
 from shared.security.principals import Principal
 from shared.settings import Settings
 
@@ -52,10 +49,6 @@ referrals = APIRouter(prefix="/referrals", tags=["referrals (派单)"], response
 UNIT_REPLY = r"/referrals/[^/]+/unit-reply"
 
 
-async def _followups(request: Request) -> FollowUps:
-    return request.app.state.followups
-
-
 async def _tokens(request: Request) -> ReferralTokens:
     return request.app.state.referral_tokens
 
@@ -64,18 +57,8 @@ async def _limits(request: Request) -> TokenBuckets:
     return request.app.state.referral_limits
 
 
-async def _clock(request: Request) -> Clock:
-    return request.app.state.clock
-
-
-FollowUpsDep = Annotated[FollowUps, Depends(_followups)]
 TokensDep = Annotated[ReferralTokens, Depends(_tokens)]
 LimitsDep = Annotated[TokenBuckets, Depends(_limits)]
-ClockDep = Annotated[Clock, Depends(_clock)]
-
-
-async def _wait(pool: asyncpg.Pool, settings: Settings, after: int | None) -> None:
-    await wait_for_write(pool, settings, CONSUMER, "followup", after)
 
 
 # -- help tasks -----------------------------------------------------------------------------
@@ -113,7 +96,7 @@ async def hand_back(id: UUID, body: c.HandBackHelpTask, app: FollowUpsDep,
 @help_tasks.get("/{id}", response_model=HelpTaskPublic, summary="One help task")
 async def get_help_task(id: UUID, pool: PoolDep, settings: SettingsDep, staff: Staff,
                         after: After = None) -> HelpTaskPublic:
-    await _wait(pool, settings, after)
+    await wait_for(pool, settings, after)
     task = await queries.help_task(pool, id)
     if task is None:
         raise problem(404, "not_found", f"help task {id} not found", id=str(id))
@@ -124,7 +107,7 @@ async def get_help_task(id: UUID, pool: PoolDep, settings: SettingsDep, staff: S
 @help_tasks.get("", response_model=HelpTaskList, summary="The help tasks of a case")
 async def list_help_tasks(case_id: UUID, pool: PoolDep, settings: SettingsDep, staff: Staff,
                           after: After = None) -> HelpTaskList:
-    await _wait(pool, settings, after)
+    await wait_for(pool, settings, after)
     return await queries.help_tasks(pool, center_filter(staff, None), case_id, 100)
 
 
@@ -176,7 +159,7 @@ async def get_referral(id: UUID, pool: PoolDep, settings: SettingsDep, staff: St
 async def _referral(pool: asyncpg.Pool, settings: Settings, staff: Principal, id: UUID,
                     after: int | None) -> ReferralPublic:
     """One referral as the caller's center may read it: 404 when unknown, 403 elsewhere."""
-    await _wait(pool, settings, after)
+    await wait_for(pool, settings, after)
     found = await queries.referral(pool, id)
     if found is None:
         raise problem(404, "not_found", f"referral {id} not found", id=str(id))
@@ -189,7 +172,7 @@ async def _referral(pool: asyncpg.Pool, settings: Settings, staff: Principal, id
 async def list_referrals(pool: PoolDep, settings: SettingsDep, staff: Staff,
                          case_id: UUID | None = None, waiting: bool = False,
                          center_id: str | None = None, after: After = None) -> ReferralList:
-    await _wait(pool, settings, after)
+    await wait_for(pool, settings, after)
     center = center_filter(staff, center_id)
     if case_id is None and center is None:
         raise problem(422, "filter_required", "give case_id or center_id")

@@ -16,7 +16,6 @@ aggregate's rule, not the token's.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from datetime import UTC, datetime
 from uuid import UUID
 
 from shared.kernel.errors import CommandError
+from shared.security import base64url
 
 _CONTEXT = b"sixstep-referral-token-v1\x00"
 _MAC_BYTES = 16
@@ -51,14 +51,6 @@ class ReplyLink:
     expires_at: datetime
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
 class ReferralTokens:
     """Issues and reads referral reply links with one secret."""
 
@@ -73,18 +65,19 @@ class ReferralTokens:
 
     def issue(self, referral_id: UUID, expires_at: datetime) -> str:
         body = referral_id.bytes + int(expires_at.timestamp()).to_bytes(5, "big")
-        return f"{_b64(body)}.{_b64(self._mac(body))}"
+        return f"{base64url.encode(body)}.{base64url.encode(self._mac(body))}"
 
     def read(self, token: str) -> ReplyLink:
         """The link's referral and expiry; ``ReplyLinkInvalid`` unless this secret signed it."""
         try:
             body_text, _, mac_text = token.partition(".")
-            body, mac = _unb64(body_text), _unb64(mac_text)
+            body, mac = base64url.decode(body_text), base64url.decode(mac_text)
         except (ValueError, UnicodeEncodeError):
             raise ReplyLinkInvalid("the reply link is not valid") from None
         if len(body) != _BODY_BYTES or not hmac.compare_digest(mac, self._mac(body)):
             raise ReplyLinkInvalid("the reply link is not valid")
-        if token != f"{_b64(body)}.{_b64(mac)}":  # the same token, spelled another way
+        # the same token, spelled another way
+        if token != f"{base64url.encode(body)}.{base64url.encode(mac)}":
             raise ReplyLinkInvalid("the reply link is not valid")
         expires = datetime.fromtimestamp(int.from_bytes(body[16:], "big"), tz=UTC)
         return ReplyLink(UUID(bytes=body[:16]), expires)

@@ -34,7 +34,9 @@ from shared.kernel.clock import Clock
 from shared.kernel.errors import AlreadyDoneError, CommandError, Forbidden, InvalidCommand
 from shared.kernel.meta import COMMAND_DIGEST, Meta, meta_for
 from shared.kernel.moments import Moments
+from shared.kernel.privacy import KnownPerson
 from shared.kernel.scrubbing import KNOWN_PERSON
+from shared.kernel.typed import Command
 from shared.runtime.calendars import Calendars
 from shared.security.principals import Principal, Role, current_caller
 
@@ -270,21 +272,30 @@ class Intake:
                 raise
             return basis
 
-    async def _on_case(self, case_id: UUID, kind: str, cmd: c._Command, actor: str,
+    async def _on_case(self, case_id: UUID, kind: str, cmd: Command, actor: str,
                        key: str | None, expected_version: int | None,
-                       act: Callable[[Case, Meta], None]) -> Written:
+                       act: Callable[[Case, Meta], None],
+                       sender: KnownPerson | None = None) -> Written:
         meta = self.path.meta(actor, key, cmd)
         # Every command on a case carries free text: the resident the case names is
-        # scrubbed from it (shared.kernel.scrubbing), in memory, never stored.
-        if self.known is not None and (
-                person := await self.known.of_case(case_id, current_caller())):
+        # scrubbed from it (shared.kernel.scrubbing), in memory, never stored; so is
+        # ``sender``, who the request says sent it (an Open311 form's own name fields).
+        person = await self.known.of_case(case_id, current_caller()) \
+            if self.known is not None else None
+        if sender:
+            person = person.also(sender) if person else sender
+        if person:
             meta[KNOWN_PERSON] = person
         return await self.path.on(case_id, "case", kind, act, meta, key, expected_version)
 
     async def hear_request(self, case_id: UUID, cmd: c.HearRequest, actor: str,
-                           key: str | None, expected_version: int | None = None) -> Written:
+                           key: str | None, expected_version: int | None = None,
+                           sender: KnownPerson | None = None) -> Written:
+        """``sender``: who the words are from, as the request itself says (an Open311 form's
+        name, phone and address fields, which are not kept): scrubbed from the words too."""
         return await self._on_case(case_id, "RequestHeard", cmd, actor, key, expected_version,
-                                   lambda case, meta: case.hear_request(cmd.words, meta))
+                                   lambda case, meta: case.hear_request(cmd.words, meta),
+                                   sender)
 
     async def restate_request(self, case_id: UUID, cmd: c.RestateRequest, actor: str,
                               key: str | None, expected_version: int | None = None) -> Written:
@@ -368,11 +379,15 @@ class Intake:
             start, days = due["counted_from"], due["working_days"]
             counted: date = covered(lambda: calendar.add_working_days(start, days))
             today = calendar.local_day(now)
-            if case.due_on is not None and counted < today and case.due_on < today:
-                # Overdue on either count, provisional or not: a past day is not moved to
-                # today (re-planning runs at every start: the case came off the overdue
-                # list and, resolved that day, counted on time). On the same day by both
-                # counts, only its basis is news: confirmed official, as one to come.
+            if case.overdue_on(today):
+                # Overdue on its day in force, provisional or not, whatever the new count: a
+                # past day is not moved to today (re-planning runs at every start: the case
+                # came off the overdue list and, resolved that day, counted on time), nor to
+                # a later day the published schedule gives (an extension by another door:
+                # a later day for an overdue case needs a supervisor not its clerk); as a
+                # missed rectification or an escalated task keeps its day (docs/calendar.md,
+                # "What keeps its day"). On the same day by both counts, only its basis is
+                # news: confirmed official, as one to come.
                 if counted != case.due_on:
                     return case
                 due_on = counted

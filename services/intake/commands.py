@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated
 from uuid import UUID
 
 from pydantic import Field, model_validator
 
+from shared.contracts.fields import CODE_PATTERN
 from shared.contracts.vocabulary import (
     ActionKind,
     Cadence,
@@ -23,38 +24,22 @@ from shared.contracts.vocabulary import (
     StepTiming,
     Urgency,
 )
-from shared.kernel.meta import CorrelationId
-from shared.kernel.typed import Typed
+from shared.kernel.typed import Command, Typed
 
-CODE = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
 #: One need, worry or document of a list: stripped like every text, and then not empty (a
 #: blank line was kept as "", printed as an empty bullet on the one-time notice) nor a page.
 Item = Annotated[str, Field(min_length=1, max_length=500)]
 
 
-class _Command(Typed):
-
-    occurred_at: datetime | None = Field(
-        None, description="When it happened at the counter (ISO 8601 with offset); default now.")
-    correlation_id: CorrelationId | None = Field(None, description=(
-        "Shared by everything one visit caused: 1-128 of A-Z a-z 0-9 _ . : - (it is "
-        "recorded on every event, so never a name or a number of the resident's)."))
-
-    @model_validator(mode="after")
-    def _aware(self) -> _Command:
-        if self.occurred_at is not None and self.occurred_at.utcoffset() is None:
-            raise ValueError("occurred_at needs a time zone offset, e.g. 2026-03-02T09:15:00+08:00")
-        return self
-
-
-class OpenCase(_Command):
-    center_id: str = Field(pattern=CODE, examples=["SH-PD-HUAMU"])
-    counter_id: str = Field(pattern=CODE, examples=["window-3"])
-    clerk_id: str | None = Field(None, pattern=CODE, examples=["clerk-017"], description=(
+class OpenCase(Command):
+    center_id: str = Field(pattern=CODE_PATTERN, examples=["SH-PD-HUAMU"])
+    counter_id: str = Field(pattern=CODE_PATTERN, examples=["window-3"])
+    clerk_id: str | None = Field(
+        None, pattern=CODE_PATTERN, examples=["clerk-017"], description=(
         "The clerk who serves; default (and for a clerk's token, only) the token's subject. "
         "A supervisor may record an opening on a clerk's behalf."))
     channel: Channel = Channel.COUNTER
-    service_item: str = Field(pattern=CODE, examples=["SA-HARDSHIP-SUBSIDY"])
+    service_item: str = Field(pattern=CODE_PATTERN, examples=["SA-HARDSHIP-SUBSIDY"])
     resident_id: UUID | None = Field(None, description=(
         "Opaque id from the resident vault: registered at this center, or looked up here by "
         "the full ID number moments ago (a presence grant). The case's beneficiary."))
@@ -87,27 +72,27 @@ class OpenCase(_Command):
         return self
 
 
-class HearRequest(_Command):
+class HearRequest(Command):
     words: str = Field(min_length=1, max_length=4000,
                        description="The request in the resident's own words.")
 
 
-class RestateRequest(_Command):
+class RestateRequest(Command):
     restatement: str = Field(min_length=1, max_length=4000)
     confirmed: bool = Field(description="True when the resident confirmed the restatement.")
     correction: str | None = Field(None, max_length=4000,
                                    description="The resident's correction when not confirmed.")
 
 
-class NoteConcerns(_Command):
+class NoteConcerns(Command):
     needs: list[Item] = Field(default_factory=list, max_length=50)
     worries: list[Item] = Field(default_factory=list, max_length=50)
     emotion: Emotion
     urgency: Urgency = Urgency.NORMAL
 
 
-class GiveGuidance(_Command):
-    service_item: str | None = Field(None, pattern=CODE,
+class GiveGuidance(Command):
+    service_item: str | None = Field(None, pattern=CODE_PATTERN,
                                      description="Catalogue code; default the case's own item.")
     policy_basis: str = Field(min_length=1, max_length=2000)
     eligibility: Eligibility
@@ -122,13 +107,13 @@ class GiveGuidance(_Command):
         "the counter page prefills it from the catalogue item's plain-language summary."))
 
 
-class TakeAction(_Command):
+class TakeAction(Command):
     kind: ActionKind
     description: str = Field(min_length=1, max_length=2000)
     referred_to: str | None = Field(None, max_length=200, description=(
         "referred: the unit's name (a window, a street office, the social insurance bureau, "
         "an employer)."))
-    owner_clerk: str | None = Field(None, pattern=CODE, description=(
+    owner_clerk: str | None = Field(None, pattern=CODE_PATTERN, description=(
         "escalated: the colleague who is to help (帮办); default the supervisor team."))
     unit_kind: ReferralKind | None = Field(None, description="referred: what the unit is.")
     unit_contact: str | None = Field(None, max_length=200, description=(
@@ -138,11 +123,11 @@ class TakeAction(_Command):
         "service's setting."))
 
 
-class HandOverCase(_Command):
+class HandOverCase(Command):
     """转办: hand the case to another clerk or team; the first clerk stays accountable."""
 
-    to_clerk: str | None = Field(None, pattern=CODE)
-    to_team: str | None = Field(None, pattern=CODE)
+    to_clerk: str | None = Field(None, pattern=CODE_PATTERN)
+    to_team: str | None = Field(None, pattern=CODE_PATTERN)
     reason: str = Field(min_length=1, max_length=1000)
 
     @model_validator(mode="after")
@@ -152,18 +137,18 @@ class HandOverCase(_Command):
         return self
 
 
-class NoteDeadline(_Command):
+class NoteDeadline(Command):
     due_on: date
     description: str = Field(min_length=1, max_length=1000)
 
 
-class MoveDueDate(_Command):
+class MoveDueDate(Command):
     due_on: date = Field(description="The new due date (earlier or later).")
     note: str = Field(min_length=1, max_length=1000,
                       description="Why it moves (kept on the case's timeline, scrubbed).")
 
 
-class DeclareObligation(_Command):
+class DeclareObligation(Command):
     description: str = Field(min_length=1, max_length=1000)
     cadence: Cadence = Cadence.MONTHLY
     next_due_on: date = Field(description=(
@@ -176,7 +161,7 @@ class DeclareObligation(_Command):
         "before it since this day (the counter page's way). Default: from the declaration."))
 
 
-class ResolveCase(_Command):
+class ResolveCase(Command):
     outcome: Outcome
     explanation: str = Field("", max_length=4000)
     emotion_defused: bool | None = Field(None, description=(
@@ -186,49 +171,49 @@ class ResolveCase(_Command):
         "The emotion the resident left with (one of these or emotion_defused is needed)."))
 
 
-class ReopenCase(_Command):
+class ReopenCase(Command):
     reason: str = Field(min_length=1, max_length=2000)
 
 
-class RecordVisit(_Command):
+class RecordVisit(Command):
     """A resident sat down at the window: one trip (一人次)."""
 
-    center_id: str = Field(pattern=CODE, examples=["SH-PD-HUAMU"])
-    counter_id: str = Field(pattern=CODE, examples=["window-3"])
+    center_id: str = Field(pattern=CODE_PATTERN, examples=["SH-PD-HUAMU"])
+    counter_id: str = Field(pattern=CODE_PATTERN, examples=["window-3"])
     channel: Channel = Channel.COUNTER
     case_id: UUID | None = Field(None, description=(
         "The case this trip is for, when the resident came back about one (a return trip)."))
-    ticket: str | None = Field(None, pattern=CODE, examples=["A017"],
+    ticket: str | None = Field(None, pattern=CODE_PATTERN, examples=["A017"],
                                description="The queue ticket's number.")
     wait_minutes: int | None = Field(None, ge=0, le=1440,
                                      description="Minutes waited before being called.")
 
 
-class TakeHint(_Command):
+class TakeHint(Command):
     """The resident takes up a suggested item (usually a case is opened for it)."""
 
     case_id: UUID | None = Field(None, description="The case opened for the item, if any.")
 
 
-class DismissHint(_Command):
+class DismissHint(Command):
     """The resident does not want, or is not entitled to, a suggested item."""
 
-class HoldGuidanceSession(_Command):
+class HoldGuidanceSession(Command):
     """Employment aid: a guidance session (职业指导) with the case's beneficiary."""
 
     held_on: date
     topic: GuidanceTopic = GuidanceTopic.CAREER_GUIDANCE
-    counter_id: str | None = Field(None, pattern=CODE, description=(
+    counter_id: str | None = Field(None, pattern=CODE_PATTERN, description=(
         "The studio or counter that held it; default the case's counter."))
     note: str | None = Field(None, max_length=1000)
 
 
-class RecordPlacement(_Command):
+class RecordPlacement(Command):
     """Employment aid: the beneficiary is in work (the employer's kind, never its name)."""
 
     employed_on: date
     employer_type: EmployerType
-    counter_id: str | None = Field(None, pattern=CODE, description=(
+    counter_id: str | None = Field(None, pattern=CODE_PATTERN, description=(
         "The studio or counter credited; default the case's counter."))
 
 
@@ -236,7 +221,8 @@ class PlanStep(Typed):
     """One step of a plan as the clerk writes it down."""
 
 
-    service_item: str = Field(pattern=CODE, examples=["SI-FLEXIBLE-CONTRIBUTION-SUSPENSION"])
+    service_item: str = Field(pattern=CODE_PATTERN,
+                              examples=["SI-FLEXIBLE-CONTRIBUTION-SUSPENSION"])
     effective_on: date = Field(description="The day it takes effect (a month step: any day "
                                            "of the month; its first day stands for it).")
     timing: StepTiming = StepTiming.DAY
@@ -247,21 +233,21 @@ class PlanStep(Typed):
                       description="What happens at this step, in plain words.")
 
 
-class DrawUpPlan(_Command):
+class DrawUpPlan(Command):
     """A plan for one beneficiary, with its steps in order."""
 
-    center_id: str = Field(pattern=CODE)
-    counter_id: str = Field(pattern=CODE)
+    center_id: str = Field(pattern=CODE_PATTERN)
+    counter_id: str = Field(pattern=CODE_PATTERN)
     resident_id: UUID = Field(description="The beneficiary: registered here or present.")
     title: str = Field(min_length=1, max_length=500)
     steps: list[PlanStep] = Field(min_length=1, max_length=30)
 
 
-class AddPlanStep(_Command, PlanStep):
+class AddPlanStep(Command, PlanStep):
     """One more step at the end of a plan."""
 
 
-class LinkCase(_Command):
+class LinkCase(Command):
     """A case opened after its step was planned now carries it."""
 
     step: int = Field(ge=1, description="The step's place in the plan (1 first).")

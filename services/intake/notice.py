@@ -82,6 +82,10 @@ class NoticePublic(BaseModel):
     missing_documents: list[str]
     typical_days: int | None
     due_on: date | None
+    due_basis: str | None = Field(None, description=(
+        "official, or provisional: the due date was counted on a year whose holiday schedule "
+        "is not published yet (weekends and statutory holidays only) and may move when it "
+        "is; the notice says so beside the date (docs/calendar.md)"))
     deadlines: list[NoticeDeadline]
     obligations: list[NoticeObligation]
     plans: list[NoticePlan] = Field(default_factory=list)
@@ -129,7 +133,7 @@ def notice_of(case: CasePublic, catalogue: Catalogue, settings: Settings, clerk_
         # A blank item was refused from 645b57e on; one stored before is not printed.
         missing_documents=[d for d in guidance.get("missing_documents") or [] if d.strip()],
         typical_days=item.typical_days if item else None,
-        due_on=case.due_on,
+        due_on=case.due_on, due_basis=case.due_basis if case.due_on else None,
         deadlines=sorted(deadlines, key=lambda d: d.due_on),
         obligations=obligations, plans=[NoticePlan(title=plan.title, steps=[NoticePlanStep(
             seq=step.seq, item_name_zh=step.name_zh or _name(catalogue, step.service_item),

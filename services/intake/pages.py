@@ -19,6 +19,11 @@ from shared import web
 WEB = Path(__file__).parent / "web"
 TEMPLATES = web.templates(WEB)
 
+
+def counter_words() -> dict[str, dict[str, str]]:
+    """The counter page's words: its own (``web/strings.json``) and every error code's."""
+    return web.strings(WEB / "strings.json", codes=True)
+
 router = APIRouter(include_in_schema=False)
 
 
@@ -42,7 +47,7 @@ async def home() -> RedirectResponse:
 
 @router.get("/counter", response_class=HTMLResponse)
 async def counter(request: Request) -> HTMLResponse:
-    words = web.strings(WEB / "strings.json")
+    words = counter_words()
     return TEMPLATES.TemplateResponse(
         request, "counter.html",
         web.page_context(request, words, vault=_has_vault(request), helps=_helps(request),

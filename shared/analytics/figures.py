@@ -67,6 +67,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from functools import cache
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -74,7 +75,13 @@ from zoneinfo import ZoneInfo
 import duckdb
 import pyarrow as pa
 
-from shared.analytics.export import WIDE_TABLE, quoted_before, read_manifest, type_columns
+from shared.analytics.export import (
+    TIMESTAMP,
+    WIDE_TABLE,
+    quoted_before,
+    read_manifest,
+    type_columns,
+)
 from shared.contracts import REGISTRY, EventContract
 from shared.contracts.feedback import REVISIT_REACHED, SATISFIED_LEVELS, RatingLevel
 from shared.contracts.vocabulary import Emotion, Outcome
@@ -299,6 +306,29 @@ WIDE_VIEW = "events_wide"
 _READ_OPTIONS = "union_by_name = true, hive_partitioning = false"
 
 
+#: DuckDB's name for each column type an export writes: what ``DESCRIBE`` of every event
+#: type's empty table answered at every open, 72 queries, a sixth of a second of each
+#: ``sixstep sql`` (``tests/unit/test_export_columns.py`` holds the two to each other).
+DUCKDB_TYPES: dict[pa.DataType, str] = {
+    pa.string(): "VARCHAR", pa.bool_(): "BOOLEAN", pa.int32(): "INTEGER",
+    pa.int64(): "BIGINT", pa.date32(): "DATE", TIMESTAMP: "TIMESTAMP WITH TIME ZONE",
+    pa.list_(pa.string()): "VARCHAR[]"}
+
+
+@cache
+def contract_columns(type_name: str) -> tuple[tuple[str, str], ...]:
+    """An event type's columns as its contract types them, (name, DuckDB type), in order."""
+    return tuple((c.name, DUCKDB_TYPES[c.type])
+                 for c in type_columns(REGISTRY.get(type_name)))
+
+
+@cache
+def _empty(type_name: str) -> pa.Table:
+    """An event type's table without rows: the view of a type the export has no file for."""
+    return pa.schema([pa.field(c.name, c.type)
+                      for c in type_columns(REGISTRY.get(type_name))]).empty_table()
+
+
 def connect_export(root: Path) -> duckdb.DuckDBPyConnection:
     """DuckDB with one view per event type over an export (either layout); an export written
     by a newer sixstep is refused (``ExportNotReadable``)."""
@@ -313,26 +343,33 @@ def connect_export(root: Path) -> duckdb.DuckDBPyConnection:
     # "1", "2"; a comment "5") for integers, which a comparison with text then failed on.
     reader, options = (("read_parquet", _READ_OPTIONS) if manifest["format"] == "parquet"
                        else ("read_csv", f"{_READ_OPTIONS}, all_varchar = true"))
+    wide: dict[str, str] | None = None
     if manifest["layout"] == "wide" and files.get(WIDE_TABLE):
         con.execute(f"CREATE VIEW {WIDE_VIEW} AS SELECT * FROM "
                     f"{reader}({files[WIDE_TABLE]!r}, {options})")
+        wide = _described(con, WIDE_VIEW)  # once, not once per event type
     for contract in REGISTRY:
         name = contract.type
-        schema = pa.schema([pa.field(c.name, c.type) for c in type_columns(contract)])
-        con.register(f"_empty_{name}", schema.empty_table())
-        if manifest["layout"] == "wide" and files.get(WIDE_TABLE):
-            source, where = WIDE_VIEW, f"WHERE type = '{name}'"
+        con.register(f"_empty_{name}", _empty(name))
+        if wide is not None:
+            source, where, have = WIDE_VIEW, f"WHERE type = '{name}'", wide
         elif files.get(name):
             source, where = f"{reader}({files[name]!r}, {options})", ""
+            have = _described(con, source)
         else:
             con.execute(f'CREATE VIEW "{name}" AS SELECT * FROM "_empty_{name}"')
             continue
-        con.execute(f'CREATE VIEW "{name}" AS SELECT {_columns(con, contract, source)} '
+        con.execute(f'CREATE VIEW "{name}" AS SELECT {_columns(contract, source, have)} '
                     f"FROM {source} {where}")
     return con
 
 
-def _columns(con: duckdb.DuckDBPyConnection, contract: EventContract, source: str) -> str:
+def _described(con: duckdb.DuckDBPyConnection, source: str) -> dict[str, str]:
+    """The columns the export's files hold, with the types DuckDB reads them as."""
+    return {c: t for c, t, *_ in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
+
+
+def _columns(contract: EventContract, source: str, have: dict[str, str]) -> str:
     """The select list of an event type's view: every column of its contract, as its
     contract types it. A column the export's files lack (written before the field existed:
     ``judged_at`` in an export made before December 2026) is a typed NULL; one they hold as
@@ -340,9 +377,8 @@ def _columns(con: duckdb.DuckDBPyConnection, contract: EventContract, source: st
     which exports before typed columns wrote as JSON text) is cast to its type, so the
     figures' SQL and an analyst's query read old exports as new ones. The files' own columns
     are kept (a per-type file may hold more)."""
-    name, quoted = contract.type, quoted_before(contract)
-    have = {c: t for c, t, *_ in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
-    wanted = con.execute(f'DESCRIBE SELECT * FROM "_empty_{name}"').fetchall()
+    quoted = quoted_before(contract)
+    wanted = contract_columns(contract.type)
     missing = [f'CAST(NULL AS {t}) AS "{c}"' for c, t, *_ in wanted if c not in have]
     typed = {c: _typed(c, have[c], t, c in quoted) for c, t, *_ in wanted if c in have}
     if source == WIDE_VIEW:

@@ -36,7 +36,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from shared.catalogue.catalogue import Catalogue
-from shared.catalogue.model import Code, LocalizedText
+from shared.catalogue.model import Code, LocalizedText, described
 
 FACTS: dict[str, LocalizedText] = {
     "special_work_type": LocalizedText(zh="从事特殊工种", en="special work type declared"),
@@ -148,11 +148,6 @@ def _problem(rule: Rule, catalogue: Catalogue) -> str | None:
     return None
 
 
-def _describe(errors: ValidationError) -> str:
-    return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '(rule)'}: {e['msg']}"
-                     for e in errors.errors())
-
-
 def shipped_rules_file() -> Path:
     return Path(str(files("shared.catalogue") / "data" / "eligibility.json"))
 
@@ -167,14 +162,14 @@ def _parse(source: str, text: str, catalogue: Catalogue, rules: dict[str, Rule])
     try:
         document = _RulesFile.model_validate(raw)
     except ValidationError as exc:
-        raise RulesError(f"rules file {source}: {_describe(exc)}") from None
+        raise RulesError(f"rules file {source}: {described(exc, '(rule)')}") from None
     seen: set[str] = set()
     for position, data in enumerate(document.rules):
         label = f"rule #{position + 1} ({data.get('id', '?') if isinstance(data, dict) else '?'})"
         try:
             rule = Rule.model_validate(data)
         except ValidationError as exc:
-            raise RulesError(f"rules file {source}: {label}: {_describe(exc)}") from None
+            raise RulesError(f"rules file {source}: {label}: {described(exc, '(rule)')}") from None
         if rule.id in seen:
             raise RulesError(f"rules file {source}: {label}: id appears twice")
         seen.add(rule.id)

@@ -12,7 +12,13 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from shared.catalogue.catalogue import Catalogue
-from shared.catalogue.model import CatalogueError, Category, ServiceItem, related_problem
+from shared.catalogue.model import (
+    CatalogueError,
+    Category,
+    ServiceItem,
+    described,
+    related_problem,
+)
 
 
 class _CatalogueFile(BaseModel):
@@ -31,14 +37,6 @@ def shipped_file() -> Path:
 def _shipped() -> tuple[str, str]:
     path = shipped_file()
     return str(path), path.read_text(encoding="utf-8")
-
-
-def _describe(errors: ValidationError) -> str:
-    parts = []
-    for error in errors.errors():
-        where = ".".join(str(p) for p in error["loc"]) or "(item)"
-        parts.append(f"{where}: {error['msg']}")
-    return "; ".join(parts)
 
 
 def _parse(
@@ -67,7 +65,7 @@ def _parse(
     try:
         document = _CatalogueFile.model_validate(raw)
     except ValidationError as exc:
-        raise CatalogueError(f"catalogue file {source}: {_describe(exc)}") from None
+        raise CatalogueError(f"catalogue file {source}: {described(exc)}") from None
     if document.version != 1:
         raise CatalogueError(f"catalogue file {source}: unsupported version {document.version}")
 
@@ -76,7 +74,7 @@ def _parse(
         try:
             category = Category.model_validate(data)
         except ValidationError as exc:
-            raise CatalogueError(f"catalogue file {source}: {label}: {_describe(exc)}") from None
+            raise CatalogueError(f"catalogue file {source}: {label}: {described(exc)}") from None
         known = categories.get(category.code)
         if known is not None and known.prefix != category.prefix:
             raise CatalogueError(
@@ -104,7 +102,7 @@ def _parse(
         try:
             item = ServiceItem.model_validate(data)
         except ValidationError as exc:
-            raise CatalogueError(f"catalogue file {source}: {label}: {_describe(exc)}") from None
+            raise CatalogueError(f"catalogue file {source}: {label}: {described(exc)}") from None
         if item.code in seen:
             raise CatalogueError(f"catalogue file {source}: {label}: code appears twice")
         seen.add(item.code)

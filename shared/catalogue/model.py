@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 CODE_PATTERN = r"^[A-Z]{2,4}(?:-[A-Z0-9]+)+$"
 CATEGORY_PATTERN = r"^[a-z][a-z0-9_]*$"
@@ -60,6 +60,13 @@ class ServiceItem(BaseModel):
         default=(),
         description="Codes of what else a resident in this situation often needs.",
     )
+
+
+def described(errors: ValidationError, whole: str = "(item)") -> str:
+    """What a data file's entry got wrong, field by field (``whole``: the entry itself), for
+    the catalogue's and the eligibility rules' error messages."""
+    return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or whole}: {e['msg']}"
+                     for e in errors.errors())
 
 
 class CatalogueError(ValueError):

@@ -39,6 +39,9 @@ def report_command(
         first, last = date.fromisoformat(start), date.fromisoformat(end)
     except ValueError:
         raise typer.BadParameter("--from and --to are dates, YYYY-MM-DD") from None
+    if first > last:  # both days count: a reversed period counted nothing, silently
+        raise typer.BadParameter(f"--from {first} is after --to {last}: both days count; "
+                                 "give the first day first")
     try:
         figures = compute(export_dir, first, last, tz=settings.center_timezone, center=center,
                           as_of=moment(as_of, settings, end_of_day=True),

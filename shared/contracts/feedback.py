@@ -289,7 +289,8 @@ def rectification_opened_v2_to_v3(payload: dict[str, Any]) -> dict[str, Any]:
 class RectificationDeadlineRevised(_Payload):
     """The official holiday schedule of the year a provisional deadline fell in was published:
     the same working days counted again on it (never moved to a day before the revision; a
-    deadline already missed on either count keeps its day: nothing is recorded)."""
+    deadline already missed, its day in force past, keeps its day whatever the new count:
+    only its basis is confirmed, or the published day said, ``published_deadline_on``)."""
 
     rectification_id: UUID
     deadline_on: Day

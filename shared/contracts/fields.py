@@ -52,6 +52,10 @@ OptionalFreeText = Annotated[str | None, FREE_TEXT,
 FreeTextList = Annotated[list[str], FREE_TEXT,
                          Field(json_schema_extra={"x-sixstep": "free-text"})]
 Code = Annotated[str, CODE]
+CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
+"""What an id or a code a caller sends looks like where it enters (a center, a counter, a clerk
+in a command; a token's center; a center in the settings or in a page's path): no slash, so no
+other path can be reached through it, and 64 characters at most."""
 OptionalCode = Annotated[str | None, CODE]
 CodeList = Annotated[list[str], CODE]
 

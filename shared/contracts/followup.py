@@ -104,6 +104,12 @@ class RescheduleCause(StrEnum):
     MORE_CARE = "more_care"
 
 
+NotCountedBecause = Literal["tried_today", "tried_too_soon"]
+"""Why an unanswered call was recorded but not counted as an attempt: another the same center
+day, or within ``FOLLOWUP_ATTEMPT_MIN_GAP_HOURS`` of one counted (``FollowUpRescheduled``'s
+``not_counted_because``, the completion's answer)."""
+
+
 class _Payload(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -241,7 +247,7 @@ class FollowUpRescheduled(_Payload):
                           "its note (in reason) only; the follow-up keeps its status, due "
                           "moment (due_at equal to previous_due_at) and attempt count. True: "
                           "every other move, and every event before it existed.")
-    not_counted_because: Literal["tried_today", "tried_too_soon"] | None = Field(
+    not_counted_because: NotCountedBecause | None = Field(
         None, description="Why a call was not counted (counted false), else None.")
     next_attempt_at: Moment | None = Field(
         None, description="Counted false: the moment the next unanswered attempt counts "

@@ -265,14 +265,19 @@ class CommandPath:
         said = [t for t in texts if t.strip()]
         if self.case_texts is None or not said or by_a_worker(str(meta.get("actor", ""))):
             return
-        case_id = await asyncio.to_thread(self._case_of, aggregate_id, current_caller())
-        await scrubbing_by_intake(self.case_texts, case_id, said, meta)
+        about = await asyncio.to_thread(self._about, aggregate_id, current_caller())
+        if about is not None:
+            await scrubbing_by_intake(self.case_texts, about[1], said, meta, about[0])
 
-    def _case_of(self, aggregate_id: UUID, caller: Principal | None) -> UUID | None:
-        """The case of the aggregate; None also when it is out of the caller's reach (another
-        center's, another case's than a resident's token): the command answers the 403 as it
-        loads it, and intake is not made to read that case's resident from the vault first,
-        for any caller who names an id."""
+    def _about(self, aggregate_id: UUID, caller: Principal | None
+               ) -> tuple[str, UUID] | None:
+        """Whom the aggregate's texts are about: its case (``"case"``), or, with no case, the
+        resident it names (``"resident"``: a follow-up planned by hand for them, a policy's
+        outreach to one who was only shown a hint; before, such a note kept their name typed
+        alone). None also when it is out of the caller's reach (another center's, another
+        case's than a resident's token): the command answers the 403 as it loads it, and
+        intake is not made to read that resident from the vault first, for any caller who
+        names an id."""
         try:
             first: Any = self.committer.app.repository.get(aggregate_id, version=1)
         except AggregateNotFoundError:
@@ -280,7 +285,10 @@ class CommandPath:
         if out_of_scope(caller, first) is not None:  # the unit's own scope check
             return None
         case_id = getattr(first, "case_id", None)
-        return case_id if isinstance(case_id, UUID) else None
+        if isinstance(case_id, UUID):
+            return "case", case_id
+        resident_id = getattr(first, "resident_id", None)
+        return ("resident", resident_id) if isinstance(resident_id, UUID) else None
 
     async def on(self, aggregate_id: UUID, what: str, kind: str, act: Act, meta: Meta,
                  key: str | None, expected_version: int | None = None) -> Written:

@@ -42,8 +42,12 @@ import structlog
 from shared.settings import Settings, derived_key
 
 PATH = "/internal/case-texts/{case_id}"
-PATTERN = r"/internal/case-texts/[^/]+"
-"""The route's path as a public pattern: it authenticates its caller itself (the signature)."""
+RESIDENT_PATH = "/internal/resident-texts/{resident_id}"
+"""Free text about a resident with no case (a follow-up planned by hand for them, a policy's
+outreach to one who only had a hint shown): scrubbed of that resident."""
+PATTERN = r"/internal/(case|resident)-texts/[^/]+"
+"""The routes' paths as a public pattern: they authenticate their caller themselves (the
+signature)."""
 HEADER = "x-sixstep-signature"
 CONTEXT = b"sixstep-case-texts-v1"
 CASE_TEXTS_TIMEOUT_S = 2.0
@@ -54,15 +58,20 @@ MAX_TEXTS = 64
 log = structlog.get_logger("sixstep.case_texts")
 
 
-def signature(settings: Settings, case_id: UUID, body: bytes) -> str:
-    """The MAC a call carries: over the case id and the body, with a key of its own."""
+def signature(settings: Settings, case_id: UUID, body: bytes, about: str = "case") -> str:
+    """The MAC a call carries: over what it is about (a case's id; ``about="resident"``, a
+    resident's, never taken for a case's), and the body, with a key of its own."""
     key = derived_key(settings.survey_token_secret.get_secret_value(), CONTEXT)
     message = str(case_id).encode() + b"\n" + hashlib.sha256(body).digest()
+    if about != "case":  # a case's call is signed as before the resident's route existed
+        message = about.encode() + b"\n" + message
     return hmac.new(key, message, hashlib.sha256).hexdigest()
 
 
-def signed(settings: Settings, case_id: UUID, body: bytes, given: str | None) -> bool:
-    return given is not None and hmac.compare_digest(signature(settings, case_id, body), given)
+def signed(settings: Settings, case_id: UUID, body: bytes, given: str | None,
+           about: str = "case") -> bool:
+    return given is not None and hmac.compare_digest(
+        signature(settings, case_id, body, about), given)
 
 
 def intake_url(settings: Settings) -> str:
@@ -90,27 +99,32 @@ class IntakeCaseTexts:
             await self._client.aclose()
             self._client = None
 
-    async def scrubbed(self, case_id: UUID, texts: list[str]) -> list[str] | None:
-        """``texts`` as intake scrubbed them of the case's resident, in the same order, or
+    async def scrubbed(self, case_id: UUID, texts: list[str],
+                       about: str = "case") -> list[str] | None:
+        """``texts`` as intake scrubbed them of the case's resident (``about="resident"``:
+        ``case_id`` is a resident's id, the texts are scrubbed of them), in the same order, or
         None when intake did not answer (the patterns alone will scrub them)."""
         if not texts:
             return []
+        about_id = {f"{about}_id": str(case_id)}  # what the warnings name: a case or a resident
         if time.monotonic() < self._quiet_until:  # intake timed out a moment ago
-            log.warning("case_texts.skipped", case_id=str(case_id))
+            log.warning("case_texts.skipped", **about_id)
             return None
         body = json.dumps({"texts": texts[:MAX_TEXTS]}, ensure_ascii=False).encode()
+        path = (PATH.format(case_id=case_id) if about == "case"
+                else RESIDENT_PATH.format(resident_id=case_id))
         try:
             answer = await self._http().post(
-                PATH.format(case_id=case_id), content=body,
-                headers={HEADER: signature(self.settings, case_id, body),
+                path, content=body,
+                headers={HEADER: signature(self.settings, case_id, body, about),
                          "content-type": "application/json"})
         except httpx.TimeoutException as e:
             self._quiet_until = time.monotonic() + CASE_TEXTS_BACKOFF_S
-            log.warning("case_texts.unscrubbed", case_id=str(case_id), error=type(e).__name__,
+            log.warning("case_texts.unscrubbed", **about_id, error=type(e).__name__,
                         quiet_for_s=CASE_TEXTS_BACKOFF_S)
             return None
         except httpx.HTTPError as e:
-            log.warning("case_texts.unscrubbed", case_id=str(case_id), error=type(e).__name__)
+            log.warning("case_texts.unscrubbed", **about_id, error=type(e).__name__)
             return None
         try:
             got: Any = answer.json() if answer.status_code == 200 else None
@@ -119,7 +133,7 @@ class IntakeCaseTexts:
         out = got.get("texts") if isinstance(got, dict) else None
         if not isinstance(out, list) or len(out) != len(texts[:MAX_TEXTS]) \
                 or not all(isinstance(t, str) for t in out):
-            log.warning("case_texts.unscrubbed", case_id=str(case_id),
+            log.warning("case_texts.unscrubbed", **about_id,
                         status=answer.status_code)
             return None
         return out + texts[MAX_TEXTS:]

@@ -179,7 +179,11 @@ class CaseTexts(Protocol):
     """Port: free text about a case, as intake scrubs it of the case's resident
     (``shared.http.case_texts``), or None when intake does not answer."""
 
-    def scrubbed(self, case_id: UUID, texts: list[str]) -> Awaitable[list[str] | None]: ...
+    def scrubbed(self, case_id: UUID, texts: list[str],
+                 about: str = "case") -> Awaitable[list[str] | None]:
+        """``about="resident"``: ``case_id`` is a resident's, about whom the texts are (an
+        aggregate that names a resident and no case)."""
+        ...
 
 
 def said_in(command: Any) -> list[str]:
@@ -196,11 +200,13 @@ def said_in(command: Any) -> list[str]:
 
 
 async def scrubbing_by_intake(case_texts: CaseTexts | None, case_id: UUID | None,
-                              texts: list[str], meta: dict[str, Any]) -> None:
-    """Put in ``meta`` what intake answers for ``texts`` about ``case_id``
-    (:data:`SCRUBBED_BY_INTAKE`); nothing when there is nothing to ask or no answer."""
+                              texts: list[str], meta: dict[str, Any],
+                              about: str = "case") -> None:
+    """Put in ``meta`` what intake answers for ``texts`` about ``case_id`` (``about``:
+    ``"resident"`` when it is a resident's id) (:data:`SCRUBBED_BY_INTAKE`); nothing when
+    there is nothing to ask or no answer."""
     if case_texts is None or case_id is None or not texts:
         return
-    clean = await case_texts.scrubbed(case_id, texts)
+    clean = await case_texts.scrubbed(case_id, texts, about)
     if clean is not None and (scrubbed := IntakeScrubbed(texts, clean)):
         meta[SCRUBBED_BY_INTAKE] = scrubbed

@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared.kernel.invisible import INVISIBLE, SELECTORS
+from shared.kernel.meta import CorrelationId
 
 # At the end a variation selector belongs to the character before it (an emoji's presentation).
 _TRAILING = "".join(ch for ch in INVISIBLE if ch not in SELECTORS)
@@ -62,3 +64,24 @@ class Typed(BaseModel):
         if isinstance(data, dict):
             return {name: _trim(value) for name, value in data.items()}
         return data
+
+
+class Command(Typed):
+    """The base of every service's commands: when it happened and what visit it belongs to.
+    Every moment a command gives has its offset (a moment without one is no moment: 09:15 in
+    Shanghai or on a laptop left on UTC)."""
+
+    occurred_at: datetime | None = Field(
+        None, description="When it happened (ISO 8601 with offset); default now.")
+    correlation_id: CorrelationId | None = Field(None, description=(
+        "Shared by everything one visit caused: 1-128 of A-Z a-z 0-9 _ . : - (it is "
+        "recorded on every event, so never a name or a number of the resident's)."))
+
+    @model_validator(mode="after")
+    def _aware(self) -> Command:
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, datetime) and value.utcoffset() is None:
+                raise ValueError(f"{name} needs a time zone offset, e.g. "
+                                 "2026-03-02T09:15:00+08:00")
+        return self

@@ -198,18 +198,21 @@ class Calendars:
                 official_days_left=left, fingerprint=calendar.fingerprint))
             who = "every center" if center_id == DEFAULT_CENTER else f"center {center_id}"
             following = calendar.official_until + 1
+            # The file's years follow on from the last official one without a gap: in 2028
+            # with 2026 the last, 2028's schedule alone is refused; 2027's comes first.
+            missing = (f"{following}'s official schedule" if following >= today.year
+                       else f"the official schedules of {following} to {today.year}")
             if today.year > calendar.last_year:
                 warnings.append(
                     f"{who}: today is past the working-day calendar (it covers until "
                     f"{calendar.last_year}-12-31): worklists and every write that needs a "
-                    "working day answer 422 calendar_out_of_range and rules are parked; add "
-                    f"{today.year}'s official schedule to the holidays file and reload "
-                    "(`sixstep calendar reload`)")
+                    f"working day answer 422 calendar_out_of_range and rules are parked; add "
+                    f"{missing} to the holidays file and reload (`sixstep calendar reload`)")
             elif left < 0:
                 warnings.append(
                     f"{who}: today is past the official schedules (they end {official_until});"
-                    f" dates are planned provisionally: add {today.year}'s official schedule "
-                    "to the holidays file")
+                    f" dates are planned provisionally: add {missing} to the holidays file "
+                    "and reload (`sixstep calendar reload`)")
             elif left <= warn_days and calendar.last_year > calendar.official_until:
                 warnings.append(
                     f"{who}: the official holiday schedules end {official_until}, in {left} "

@@ -29,6 +29,7 @@ from uuid import UUID
 
 import jwt
 
+from shared.contracts.fields import CODE_PATTERN
 from shared.kernel.meta import by_a_worker
 from shared.kernel.privacy.patterns import personal_data_in
 from shared.security.principals import CENTER_SCOPED, STAFF, Principal, Role
@@ -47,7 +48,7 @@ SUBJECT = re.compile(r"^[A-Za-z0-9_.:@\-]{1,64}$")
 or e-mail address (``personal_data_in``; refused with :func:`personal_subject`): it is the
 actor of every event its holder records, on the bus, in the logs and the exports, and no
 erasure could take it out of them."""
-CENTER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
+CENTER = re.compile(CODE_PATTERN)
 
 
 class AuthError(Exception):

@@ -2,8 +2,10 @@
 
 Each service keeps its own pages in ``services/<name>/web/`` (``templates/``, ``static/``,
 ``strings.json``) and serves them itself; the look and the small browser modules every page
-uses (sign-in, language, API calls) live once, here, in ``shared/web/``. No build step: the
-browser loads plain ES modules and one stylesheet.
+uses (sign-in, language, API calls) live once, here, in ``shared/web/``, and so do the words
+for every error code a service answers (``codes.json``, ``code_<code>``), which a page that
+says refusals by their code takes with its own (:func:`strings`, ``codes=True``). No build
+step: the browser loads plain ES modules and one stylesheet.
 """
 
 from __future__ import annotations
@@ -36,14 +38,32 @@ def templates(web_dir: Path) -> Jinja2Templates:
     return out
 
 
-@cache
-def strings(path: Path) -> dict[str, dict[str, str]]:
-    """A page's words, ``{"zh": {...}, "en": {...}}``; every key is in both languages."""
+CODES = HERE / "codes.json"
+"""The words for every error code the services answer, ``code_<code>``, in zh and en: the one
+place they are written (``tests/unit/test_counter_page_words.py`` holds them to the codes)."""
+
+
+def _words(path: Path) -> dict[str, dict[str, str]]:
     data = json.loads(path.read_text(encoding="utf-8"))
     missing = set(data["zh"]) ^ set(data["en"])
     if missing:
         raise ValueError(f"{path}: keys not in both languages: {sorted(missing)}")
     return data
+
+
+@cache
+def strings(path: Path, *, codes: bool = False) -> dict[str, dict[str, str]]:
+    """A page's words, ``{"zh": {...}, "en": {...}}``; every key is in both languages.
+    ``codes``: with the words of every error code (:data:`CODES`), for a page that says a
+    refusal by its code; a page's own file holds none of them (a copy would drift)."""
+    data = _words(path)
+    copied = sorted(k for k in data["zh"] if k.startswith("code_"))
+    if copied and path != CODES:
+        raise ValueError(f"{path}: error codes' words belong in {CODES}: {copied}")
+    if not codes:
+        return data
+    shared = _words(CODES)
+    return {lang: {**data[lang], **shared[lang]} for lang in LANGS}
 
 
 def language(request: Request) -> Lang:

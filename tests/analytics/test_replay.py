@@ -241,8 +241,7 @@ async def test_ctrl_c_in_a_long_replay_read_in_a_child_ends_the_child_at_once(
         async for _ in replay:
             await full_pipe(source.pid)
             stop.set()
-        stopped = asyncio.get_running_loop().time()
-    assert asyncio.get_running_loop().time() - stopped < 3.0
+    # It ended by itself (0): one that did not would have been terminated (-15) after 5 s.
     assert source._proc is not None and source._proc.returncode == 0
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shutil
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +22,13 @@ from tests.analytics.support import (
     HUAMU,
     SHANGHAI,
     UNEMPLOYMENT,
+    CaseStory,
     aftercare,
     at,
     month_of_march_stories,
     publish,
 )
+from tests.cli.in_process import ran
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 MARCH_2, MARCH_3, MARCH_6 = date(2026, 3, 2), date(2026, 3, 3), date(2026, 3, 6)
@@ -259,3 +261,22 @@ async def test_export_figures_agree_with_the_feedback_services_figures(
     finally:
         await tx.rollback()
         await conn.close()
+
+
+async def test_a_report_over_the_years_turn_typed_backwards_is_refused_not_empty(
+        settings: Settings, tmp_path: Path) -> None:
+    """A visit at 23:30 on New Year's Eve and one a second past midnight, reported from 1
+    December 2026 to 31 January 2027: both days count, each on its Shanghai day. Typed the
+    wrong way round (--from 2027-01-31 --to 2026-12-01), the report printed every figure as
+    nothing, as if no resident had come, and exited 0."""
+    await publish(settings, [
+        CaseStory(HUAMU, HARDSHIP, datetime(2026, 12, 31, 23, 30, tzinfo=SHANGHAI)),
+        CaseStory(HUAMU, HARDSHIP, datetime(2027, 1, 1, 0, 0, 1, tzinfo=SHANGHAI))])
+    root = tmp_path / "export"
+    await export(settings, root)
+    figures = compute(root, date(2026, 12, 1), date(2027, 1, 31), tz="Asia/Shanghai")
+    assert [(r.key, r.counts["cases"]) for r in figures.by_day] == [
+        (date(2026, 12, 31), 1), (date(2027, 1, 1), 1)]
+    out = ran(["report", str(root), "--from", "2027-01-31", "--to", "2026-12-01"])
+    assert out.code == 2, out
+    assert "--from 2027-01-31 is after --to 2026-12-01" in out.err

@@ -4,8 +4,6 @@ is drained, and the process exits well within a pod's grace period."""
 
 from __future__ import annotations
 
-import time
-
 from shared.bus.jetstream import connect
 from shared.settings import Settings
 from tests.faults.harness import Load, System, stored_positions
@@ -19,14 +17,13 @@ async def test_sigterm_mid_load_finishes_in_flight_work_and_exits_cleanly(
     load = Load(intake.url, headers=auth_headers, pause_s=0.01, workers=6, give_up_s=5.0)
     load.start()
     await load.until_writes(120)
-    started = time.monotonic()
-    code = await intake.stop(timeout=25)  # SIGTERM while writes are still coming
-    took = time.monotonic() - started
+    # SIGTERM while writes are still coming; a process still there after 15 s (half a pod's
+    # grace period) is killed, and its exit code says so (-9): no clock read here.
+    code = await intake.stop(timeout=15)
     load._stop.set()
     for task in load._tasks:  # the writers lose their service: that is expected here
         task.cancel()
     assert code in (0, -15), intake.tail()  # uvicorn re-raises SIGTERM once it has stopped
-    assert took < 15, f"graceful stop took {took:.1f} s"
 
     # Everything the store accepted before the stop is on the stream (the relay flushed).
     stored = await stored_positions(settings, "intake")

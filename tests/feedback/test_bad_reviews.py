@@ -21,7 +21,7 @@ from shared.security.principals import Role
 from shared.settings import Settings
 from tests.feedback.helpers import Clock, KeptSender, key
 from tests.feedback.test_feedback_loop import CENTER, fast, resolved_case
-from tests.support import bearer, headers, running, stream_envelopes, wait_until
+from tests.support import as_resident, bearer, headers, running, stream_envelopes, wait_until
 
 
 @contextlib.asynccontextmanager
@@ -58,8 +58,9 @@ async def rated_case(intake: httpx.AsyncClient, feedback: httpx.AsyncClient,
     await wait_until(surveyed, what="the survey on the counter tablet")
     survey = sender.for_case(case_id)
     assert survey is not None
-    r = await feedback.post(f"/surveys/{survey.survey_id}/rating", headers=headers(key()),
-                            json={"token": survey.token, "level": level})
+    r = await as_resident(feedback).post(f"/surveys/{survey.survey_id}/rating",
+                                         headers=headers(key()),
+                                         json={"token": survey.token, "level": level})
     assert r.status_code == 200, r.text
     return case_id, r.json()["position"]
 

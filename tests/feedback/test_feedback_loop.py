@@ -17,6 +17,7 @@ from shared.security.principals import Role
 from shared.settings import Settings
 from tests.feedback.helpers import Clock, KeptSender, key
 from tests.support import (
+    as_resident,
     bearer,
     headers,
     register_resident,
@@ -82,7 +83,8 @@ async def test_a_bad_review_is_rectified_and_the_resident_asked_again(settings: 
         assert survey.channel == "tablet" and survey.purpose == "resolution"
         assert survey.link.endswith(f"/{survey.survey_id}?t={survey.token}")
 
-        r = await feedback.post(f"/surveys/{survey.survey_id}/rating", headers=headers(key()),
+        r = await as_resident(feedback).post(
+                                f"/surveys/{survey.survey_id}/rating", headers=headers(key()),
                                 json={"token": survey.token, "level": "dissatisfied",
                                       "comment": "等了很久才有人理我，回电13812345678",
                                       "aspects": {"listened": 4, "explained_clearly": 2}})
@@ -106,7 +108,8 @@ async def test_a_bad_review_is_rectified_and_the_resident_asked_again(settings: 
         rectification_id = rectification["rectification_id"]
 
         # Once is enough: the same link cannot answer again.
-        r = await feedback.post(f"/surveys/{survey.survey_id}/rating", headers=headers(key()),
+        r = await as_resident(feedback).post(
+                                f"/surveys/{survey.survey_id}/rating", headers=headers(key()),
                                 json={"token": survey.token, "level": "very_satisfied"})
         assert r.status_code == 409 and r.json()["error"]["code"] == "survey_already_answered"
 

@@ -27,6 +27,7 @@ from shared.settings import Settings
 from tests.feedback.helpers import Clock, KeptSender, key
 from tests.support import (
     TEST_CENTER,
+    as_resident,
     bearer,
     headers,
     register_resident,
@@ -99,10 +100,12 @@ async def test_a_resident_says_not_solved_by_survey_and_by_phone_check(
         answer: dict[str, Any] = {
             "token": pad.token, "level": "dissatisfied", "verdict": "not_solved",
             "reason_tags": ["等待太久", "多次跑腿"], "comment": "跑了三趟，打13812345678找我"}
-        r = await c.feedback.post(f"/surveys/{pad.survey_id}/rating", headers=headers(key()),
+        r = await as_resident(c.feedback).post(
+                                  f"/surveys/{pad.survey_id}/rating", headers=headers(key()),
                                   json={**answer, "reason_tags": ["服务很差"]})
         assert r.status_code == 422 and r.json()["error"]["details"]["field"] == "reason_tags"
-        r = await c.feedback.post(f"/surveys/{pad.survey_id}/rating", headers=headers(key()),
+        r = await as_resident(c.feedback).post(
+                                  f"/surveys/{pad.survey_id}/rating", headers=headers(key()),
                                   json=answer)
         assert r.status_code == 200, r.text
 

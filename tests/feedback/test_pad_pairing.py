@@ -12,6 +12,7 @@ import time
 import asyncpg
 
 from services.feedback import pads
+from shared.security import base64url
 from shared.settings import Settings
 from tests.feedback.helpers import Clock, KeptSender
 from tests.feedback.test_feedback_loop import CENTER, START, center, fast, resolved_case
@@ -103,7 +104,7 @@ async def test_a_pad_paired_at_its_window_ends_the_token_of_the_pad_before(
         secret = settings.survey_token_secret.get_secret_value()
         body = json.dumps({"c": CENTER, "w": "W10"}, separators=(",", ":")).encode()
         mac = hmac.new(pads._key(secret), body, hashlib.sha256).digest()
-        legacy = {"X-Pad-Token": f"{pads._b64(body)}.{pads._b64(mac)}"}
+        legacy = {"X-Pad-Token": f"{base64url.encode(body)}.{base64url.encode(mac)}"}
         assert (await feedback.get("/pads/next", headers=legacy)).status_code == 200
         await paired("W10")
         assert (await feedback.get("/pads/next", headers=legacy)).status_code == 401

@@ -8,7 +8,7 @@ from shared.security.principals import Role
 from shared.settings import Settings
 from tests.feedback.helpers import Clock, KeptSender, key
 from tests.feedback.test_feedback_loop import CENTER, START, center, fast, resolved_case
-from tests.support import bearer, headers, stream_envelopes, wait_until
+from tests.support import as_resident, bearer, headers, stream_envelopes, wait_until
 
 
 async def test_a_link_answers_its_own_survey_once_before_its_deadline(settings: Settings) -> None:
@@ -39,8 +39,9 @@ async def test_a_link_answers_its_own_survey_once_before_its_deadline(settings: 
         a, c = first[at_counter], first[left]
         assert (a.channel, c.channel) == ("tablet", "tablet")
         k = key()
-        r = await feedback.post(f"/surveys/{a.survey_id}/rating", headers=headers(k),
-                                json={"token": a.token, "level": "satisfied"})
+        r = await as_resident(feedback).post(f"/surveys/{a.survey_id}/rating",
+                                             headers=headers(k),
+                                             json={"token": a.token, "level": "satisfied"})
         assert r.status_code == 200, r.text
         clock.advance(hours=2, minutes=1)
         await wait_until(lambda: sent(4), what="the phone callback and C's text")
@@ -58,10 +59,11 @@ async def test_a_link_answers_its_own_survey_once_before_its_deadline(settings: 
         desk = bearer(settings, role=Role.SUPERVISOR, sub="director-09")
 
         async def rate(survey_id: str, k: str | None = None, **body: object) -> dict:
-            who = desk if "clerk_id" in body else {}
-            r = await feedback.post(f"/surveys/{survey_id}/rating",
-                                    headers={**headers(k or key()), **who},
-                                    json={"level": "very_satisfied", **body})
+            link = "token" in body  # the resident's device; else staff
+            r = await (as_resident(feedback) if link else feedback).post(
+                f"/surveys/{survey_id}/rating",
+                headers={**headers(k or key()), **(desk if "clerk_id" in body else {})},
+                json={"level": "very_satisfied", **body})
             return {"status": r.status_code, **r.json()}
 
         # Someone else's case: the link of A's survey does not answer B's.

@@ -5,6 +5,7 @@ opened or served the case (代评: 403 ``self_rating``)."""
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 from services.feedback.application import ResolvedCase
 from services.feedback.main import create_app
@@ -63,3 +64,38 @@ async def test_a_clerk_records_answers_in_their_own_name_and_a_supervisor_for_a_
                                                                             "clerk-021")
     assert (answers[third].actor, answers[third].payload["clerk_id"]) == ("director-01",
                                                                           "director-01")
+
+
+async def test_the_clerk_who_served_cannot_answer_with_the_residents_link_while_signed_in(
+        settings: Settings) -> None:
+    """The survey's QR code is on the serving clerk's screen. Sent with the link's token and
+    their own bearer token, their answer was taken as the resident's own (actor resident,
+    counted in the residents' satisfaction), past the 代评 check their staff answer meets. Now
+    403 ``self_rating``; a colleague's token beside the link changes nothing."""
+    app = create_app(settings)
+    async with running(app, anonymous=True) as client:
+        feedback = app.state.feedback
+
+        async def survey() -> tuple[uuid.UUID, str]:
+            resolved = ResolvedCase(
+                case_id=uuid.uuid4(), center_id=TEST_CENTER, counter_id="window-3",
+                clerk_id="clerk-017", service_item="SA-HARDSHIP-SUBSIDY",
+                intake_channel="counter", resident_id=uuid.uuid4(),
+                resolved_event_id=uuid.uuid4(), resolved_at=feedback.clock.now())
+            survey_id = (await feedback.request_survey(resolved)).aggregate_id
+            return survey_id, feedback.tokens.issue(survey_id, feedback.clock.now()
+                                                    + timedelta(days=7))
+
+        own, own_link = await survey()
+        r = await client.post(f"/surveys/{own}/rating", json={
+            "token": own_link, "level": "very_satisfied"}, headers={
+            **headers(key()), **bearer(settings, role=Role.CLERK, sub="clerk-017")})
+        assert r.status_code == 403 and r.json()["error"]["code"] == "self_rating", r.text
+        other, other_link = await survey()
+        r = await client.post(f"/surveys/{other}/rating", json={
+            "token": other_link, "level": "satisfied"}, headers={
+            **headers(key()), **bearer(settings, role=Role.SUPERVISOR, sub="director-01")})
+        assert r.status_code == 200, r.text
+        r = await client.post(f"/surveys/{own}/rating", json={  # the resident, at last
+            "token": own_link, "level": "satisfied"}, headers=headers(key()))
+        assert r.status_code == 200, r.text

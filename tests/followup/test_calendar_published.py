@@ -23,6 +23,7 @@ from tests.followup.story import CENTER, DECEMBER_20, Center, at, center_day, ke
 from tests.followup.test_care_checks import _blocked_or_done, _intake_event
 from tests.followup.test_help_and_referrals import escalate, refer
 from tests.support import (
+    as_resident,
     assert_rebuilt_as_live,
     bearer,
     headers,
@@ -57,7 +58,8 @@ async def bad_review(center: Center, when: datetime) -> tuple[str, dict[str, Any
 
     await wait_until(surveyed, what="the tablet survey")
     survey = center.sender.for_case(case_id)
-    r = await center.feedback.post(f"/surveys/{survey.survey_id}/rating", headers=headers(key()),
+    r = await as_resident(center.feedback).post(f"/surveys/{survey.survey_id}/rating",
+                                                headers=headers(key()),
                                    json={"token": survey.token, "level": "dissatisfied",
                                          "comment": "材料退回了三次"})
     assert r.status_code == 200, r.text
@@ -301,7 +303,7 @@ async def test_past_the_provisional_years_a_rule_is_parked_and_shown_until_the_y
 
         await wait_until(surveyed, what="the survey")
         survey = center.sender.for_case(case2)  # type: ignore[union-attr]
-        r = await center.feedback.post(f"/surveys/{survey.survey_id}/rating",
+        r = await as_resident(center.feedback).post(f"/surveys/{survey.survey_id}/rating",
                                        headers=headers(key()),
                                        json={"token": survey.token, "level": "dissatisfied"})
         assert r.status_code == 422 and r.json()["error"]["code"] == "calendar_out_of_range"
@@ -364,7 +366,7 @@ async def test_past_the_provisional_years_a_rule_is_parked_and_shown_until_the_y
             return r.json()["centers"][0]["official_until"] == "2027-12-31"
 
         await wait_until(told, what="feedback to reload on the broadcast")
-        r = await center.feedback.post(f"/surveys/{survey.survey_id}/rating",
+        r = await as_resident(center.feedback).post(f"/surveys/{survey.survey_id}/rating",
                                        headers=headers(key()),
                                        json={"token": survey.token, "level": "dissatisfied"})
         assert r.status_code == 200, r.text

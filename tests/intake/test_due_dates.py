@@ -202,6 +202,10 @@ async def test_at_december_20_the_due_date_falls_in_a_provisional_2027(
         assert (due["due_on"], due["basis"], due["counted_from"]) == (
             "2027-01-12", "provisional", "2026-12-20")
         assert case["due_basis"] == "provisional"
+        # The one-time notice the resident takes home says so too (it printed the bare day).
+        r = await client.get(f"/cases/{case_id}/notice", params={"after": w["position"]})
+        assert r.status_code == 200, r.text
+        assert (r.json()["due_on"], r.json()["due_basis"]) == ("2027-01-12", "provisional")
 
 
 async def test_a_case_reopened_long_after_its_due_date_gets_its_items_days_again(
@@ -461,10 +465,10 @@ async def test_an_overdue_provisional_due_date_is_not_moved_to_the_day_it_is_cou
     Thursday the 14th, overdue, when the service starts again (or the calendar is reloaded):
     the count is the same, yet 'never before today' moved it to the 14th (cause
     calendar_published), and at every restart after: the case dropped off the overdue list
-    and, resolved that day, counted on time. Overdue on either count, it stays overdue: on
-    its old day and basis when the published notice counts another day (6 January off: the
-    13th), confirmed official, once, when it counts the 12th too (before, it said
-    provisional for ever)."""
+    and, resolved that day, counted on time. Overdue on its day, it stays overdue: on its
+    old day and basis when the published notice counts another day, past (6 January off:
+    the 13th) or to come (1-8 January off: the 19th), confirmed official, once, when it
+    counts the 12th too (before, it said provisional for ever)."""
     holidays = tmp_path / "holidays.json"
     holidays.write_text("{}")
     settings = settings.model_copy(update={"holidays_file": holidays})
@@ -485,6 +489,14 @@ async def test_an_overdue_provisional_due_date_is_not_moved_to_the_day_it_is_cou
         assert (case["due_on"], case["due_basis"]) == ("2027-01-12", "provisional")
         ops = bearer(settings, role="ops", center=None)
         holidays.write_text(json.dumps(SCHEDULE_2027))  # the 13th: missed either way
+        r = await client.post("/ops/calendar/reload", headers=ops)
+        assert r.json()["replanned"]["intake"]["due_dates_replanned"] == 0
+        # A notice giving 1-8 January off counts Tuesday the 19th, still to come: the case
+        # was overdue on the 13th all the same (a later day then needs a supervisor not its
+        # clerk, 延期审批), as a missed rectification or an escalated task keeps its day.
+        # Before, it moved to the 19th: off the overdue list, resolved on the 15th on time.
+        holidays.write_text(json.dumps({"2027": {"source": "illustrative test data",
+                                                 "holidays": ["2027-01-01..2027-01-08"]}}))
         r = await client.post("/ops/calendar/reload", headers=ops)
         assert r.json()["replanned"]["intake"]["due_dates_replanned"] == 0
         holidays.write_text(json.dumps({"2027": {"source": "illustrative test data",

@@ -13,7 +13,7 @@ from playwright.async_api import BrowserContext, Page, expect
 
 from shared.kernel.calendar import WorkingCalendar
 from tests.pages.center import Center, resolved_case, screenshot
-from tests.support import register_resident
+from tests.support import as_resident, register_resident
 
 CENTER = "SH-PD-ZHANGJIANG"  # this test's own center: its board shows only this test's work
 
@@ -37,7 +37,7 @@ async def test_the_supervisor_triages_records_an_outcome_and_decides_an_appeal_o
              for _ in range(2)]
     for case_id, level in zip(cases, ("dissatisfied", "very_dissatisfied"), strict=True):
         survey = await center.survey_for(case_id)
-        r = await feedback.post(f"/surveys/{survey.survey_id}/rating",
+        r = await as_resident(feedback).post(f"/surveys/{survey.survey_id}/rating",
                                 json={"token": survey.token, "level": level,
                                       "comment": "窗口让我跑了三趟"},
                                 headers={"Idempotency-Key": f"bad-{uuid.uuid4()}"})
@@ -97,3 +97,19 @@ async def test_the_supervisor_triages_records_an_outcome_and_decides_an_appeal_o
     seen = (await supervisor.get(f"/rectifications/{appealed_id}")).json()
     assert (seen["status"], seen["appeal"], seen["appeal_grounds"],
             seen["appeal_decided_by"]) == ("void", "upheld", "mistaken", "supervisor-01")
+
+
+async def test_a_deadline_in_a_year_without_a_schedule_says_so_on_the_board(
+        center: Center, desk: BrowserContext) -> None:
+    """A rectification triaged on New Year's Eve at 23:30 is due Monday 4 January 2027 by the
+    law alone; a referral's reply and a help task's deadline counted into 2027 the same. The
+    board showed the bare day, as firm; now it says it may move (basis provisional), and an
+    official one shows the bare day as before."""
+    board = await desk.new_page()
+    await board.goto(f"{center.feedback}/board?every=1")
+    shown = await board.evaluate("""async () => {
+        const m = await import("/ui/feedback/board.js");  // the page's own instance
+        return [m.dayShown("2027-01-04", "provisional"), m.dayShown("2026-12-31", "official")];
+    }""")
+    assert shown[0].endswith("（暂定：按法定节假日推算，放假安排公布后可能调整）"), shown
+    assert "暂定" not in shown[1] and "2026" in shown[1]

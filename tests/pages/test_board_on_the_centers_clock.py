@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from playwright.async_api import Browser, expect
 
 from tests.pages.center import Center, resolved_case
-from tests.support import register_resident
+from tests.support import as_resident, register_resident
 
 CENTER = "SH-PD-BEICAI"  # this test's own center: its board shows only this test's review
 SHANGHAI_DAY = "2026/12/05"
@@ -32,7 +32,7 @@ async def test_a_bad_review_received_this_morning_reads_today_on_a_board_in_anot
     feedback = center.client("feedback", "clerk-051", "clerk", CENTER)
     case_id = await resolved_case(clerk, CENTER, at=now, resident_id=await register_resident(clerk))
     survey = await center.survey_for(case_id)
-    r = await feedback.post(f"/surveys/{survey.survey_id}/rating",
+    r = await as_resident(feedback).post(f"/surveys/{survey.survey_id}/rating",
                             json={"token": survey.token, "level": "dissatisfied",
                                   "comment": "材料清单没讲全"},
                             headers={"Idempotency-Key": f"bad-{uuid.uuid4()}"})

@@ -229,3 +229,39 @@ async def test_the_clerk_records_since_when_an_obligation_was_missed(
         return bool(seen) and (seen["next_due_on"] < next_due.isoformat()
                                or seen["missed_periods"] > 0)
     await wait_until(watched, what="a period before the next due day watched")
+
+
+async def test_a_due_date_in_a_year_without_a_schedule_says_so_on_the_paper_and_the_strip(
+        center: Center, desk: BrowserContext) -> None:
+    """Guided on Sunday 20 December 2026, due Tuesday 12 January 2027: counted on the law
+    alone (2027 has no published schedule yet). The paper the resident takes home, and the
+    clerk's case strip, said 2027年1月12日 as if it were firm; it may move once the State
+    Council's notice is typed in. An official one prints the bare day, as before."""
+    page = await desk.new_page()
+    await page.goto(f"{center.intake}/counter")
+    texts = await page.evaluate("""async () => {
+        const m = await import("/ui/intake/notice.js");
+        const sheet = document.getElementById("notice-sheet");
+        const notice = {case_id: "0d1e2f30-0000-4000-8000-000000000000",
+            center_name: "花木", center_phone: null, clerk_id: "clerk-090", clerk_name: null,
+            service_item: "SA-HARDSHIP-SUBSIDY", item_name_zh: "困难补助", eligibility: null,
+            plain_words: "", policy_basis: "", promised: "", missing_documents: [],
+            typical_days: 15, due_on: "2027-01-12", due_basis: "provisional", deadlines: [],
+            obligations: [], plans: [], status: "open", outcome: null,
+            issued_at: "2026-12-20T02:00:00+00:00"};
+        const out = [];
+        for (const due_basis of ["provisional", "official"]) {
+            m.renderNotice(sheet, {...notice, due_basis});
+            out.push(sheet.textContent);
+        }
+        const counter = await import("/ui/intake/counter.js");  // the page's own instance
+        for (const due_basis of ["provisional", "official"]) {
+            out.push(counter.dueDay({due_on: "2027-01-12", due_basis}));
+        }
+        return out;
+    }""")
+    provisional, official, strip, firm = texts
+    assert "2027年1月12日（暂按法定节假日推算，以国务院公布的放假安排为准）" in provisional
+    assert "2027年1月12日" in official and "暂按" not in official
+    assert strip.endswith("（暂定：按法定节假日推算，放假安排公布后可能调整）"), strip
+    assert "暂定" not in firm and "2027" in firm

@@ -18,7 +18,7 @@ from services.intake.main import create_app as create_intake
 from shared.settings import Settings
 from tests.feedback.helpers import Clock, KeptSender
 from tests.feedback.test_feedback_loop import START, center, fast, resolved_case
-from tests.support import TEST_CENTER, headers, running, wait_until
+from tests.support import TEST_CENTER, as_resident, headers, running, wait_until
 
 OPEN = {"center_id": TEST_CENTER, "counter_id": "window-1", "channel": "counter",
         "service_item": "SA-HARDSHIP-SUBSIDY"}
@@ -134,11 +134,12 @@ async def test_a_rating_sent_again_under_its_key_with_another_level_is_refused(
         assert survey is not None
         rate = f"/surveys/{survey.survey_id}/rating"
         answer = {"token": survey.token, "level": "satisfied", "comment": "办得很快"}
-        r = await feedback.post(rate, json=answer, headers=headers("tablet-7-rate-0001"))
+        r = await as_resident(feedback).post(rate, json=answer,
+                                             headers=headers("tablet-7-rate-0001"))
         assert r.status_code == 200 and r.json()["replayed"] is False, r.text
         first = r.json()
         r = await post_raw(feedback, rate, answer, "tablet-7-rate-0001")
         assert r.status_code == 200 and r.json() == {**first, "replayed": True}, r.text
-        r = await feedback.post(rate, json={**answer, "level": "very_dissatisfied"},
-                                headers=headers("tablet-7-rate-0001"))
+        r = await as_resident(feedback).post(rate, json={**answer, "level": "very_dissatisfied"},
+                                             headers=headers("tablet-7-rate-0001"))
         assert refused(r), r.text

@@ -168,6 +168,33 @@ def test_a_deadline_missed_on_a_provisional_day_the_schedule_keeps_is_confirmed_
         assert r.revise_deadline(calendar, today, meta(at(2027, 1, 6, 10))) is False
 
 
+def test_a_deadline_missed_on_its_provisional_day_stays_missed_when_the_notice_is_later(
+        ) -> None:
+    """Triaged immediate on New Year's Eve at 23:30 (15:30 UTC, still the 31st in
+    Shanghai): Monday 4 January 2027 by the law alone. Not done by then; the notice, typed in
+    on Wednesday the 6th, gives 1-8 January off, so its count ends on Monday the 11th, still
+    to come. The deadline was missed on the 4th (a triage on the 6th is refused as missed,
+    and its follow-up, missed too, keeps the 4th): it keeps its day and says the published
+    one once, as an escalated task does. Before, it moved to the 11th and the rectification,
+    put right on the 7th, counted on time."""
+    r = bad_review(at(2026, 12, 31, 23, 30))
+    triage(r, RectificationTrack.IMMEDIATE, date(2026, 12, 31))
+    assert (r.deadline_on, r.basis) == (date(2027, 1, 4), Basis.PROVISIONAL)
+    r.collect_events()
+    published = WorkingCalendar(holidays=parse_holidays(json.dumps({"2027": {
+        "source": "illustrative", "holidays": ["2027-01-01..2027-01-08"], "workdays": []}})))
+    today = date(2027, 1, 6)
+    with pytest.raises(RuleViolated):
+        triage(r, RectificationTrack.LIMITED, today)
+    assert r.revise_deadline(published, today, meta(at(2027, 1, 6, 10))) is True
+    [revised] = r.collect_events()
+    assert (revised.deadline_on, revised.previous_deadline_on, revised.published_deadline_on,
+            revised.basis) == (date(2027, 1, 4), date(2027, 1, 4), date(2027, 1, 11),
+                               Basis.PROVISIONAL.value)
+    assert (r.deadline_on, r.basis) == (date(2027, 1, 4), Basis.PROVISIONAL)
+    assert r.revise_deadline(published, today, meta(at(2027, 1, 6, 10))) is False, "once"
+
+
 def test_a_missed_deadline_is_not_counted_again_by_a_triage() -> None:
     """Reviewed on Sunday 20 December 2026, untriaged: limited, due Monday the 28th. Triaged
     on New Year's Eve at 23:30 (still the 31st in Shanghai, 15:30 UTC), the explain track

@@ -34,3 +34,15 @@ def test_a_today_past_the_whole_calendar_is_said_to_be_refused_not_planned() -> 
     assert "it covers until 2031-12-31" in warning
     [warning] = warnings(date(2027, 1, 1))
     assert "dates are planned provisionally" in warning, "2027 is provisional by default"
+
+
+def test_in_2028_the_warning_asks_for_2027s_schedule_first() -> None:
+    """The holidays file's years follow on from the package's last (2026) without a gap:
+    in 2028, or in 2032 past the provisional years, '2028's schedule' alone is refused when
+    typed in; the warning names the years from 2027."""
+    [warning] = warnings(date(2028, 2, 29))
+    assert "add the official schedules of 2027 to 2028 to the holidays file" in warning
+    [warning] = warnings(date(2032, 1, 5))
+    assert "add the official schedules of 2027 to 2032" in warning
+    [warning] = warnings(date(2027, 1, 1))
+    assert "add 2027's official schedule" in warning

@@ -14,14 +14,14 @@ from pathlib import Path
 import pytest
 
 from services.followup.domain import HELP_STATUSES
-from services.intake.pages import WEB
+from services.intake.pages import WEB, counter_words
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize("lang", ["zh", "en"])
 def test_every_help_task_status_has_a_label_on_the_counter_page(lang: str) -> None:
-    words = json.loads((WEB / "strings.json").read_text(encoding="utf-8"))[lang]
+    words = counter_words()[lang]
     assert [s for s in HELP_STATUSES if f"help_{s}" not in words] == []
 
 
@@ -95,8 +95,18 @@ def test_the_error_codes_are_found() -> None:
 def test_every_error_code_the_services_answer_has_words_on_the_counter_page(lang: str) -> None:
     """A refusal is explained in the clerk's language (``explain`` in counter.js reads
     ``code_<code>``), never shown as its English message or its code."""
-    words = json.loads((WEB / "strings.json").read_text(encoding="utf-8"))[lang]
+    words = counter_words()[lang]
     assert sorted(c for c in error_codes() if f"code_{c}" not in words) == []
+
+
+def test_the_words_of_an_error_code_are_written_once() -> None:
+    """Every code's words in ``shared/web/codes.json``, served with the counter's and the
+    board's own: the board held a copy of 55 of the counter's, to which a new code's words
+    had to be added twice (and a changed one drifted)."""
+    copies = sorted(str(path.relative_to(ROOT)) for path in ROOT.glob("services/*/web/*.json")
+                    if any(k.startswith("code_") for k in json.loads(
+                        path.read_text(encoding="utf-8"))["zh"]))
+    assert copies == []
 
 
 def test_no_refusal_on_the_counter_page_is_shown_in_the_services_own_english() -> None:
@@ -157,7 +167,7 @@ def test_the_rules_are_found() -> None:
 def test_every_rule_a_counter_route_answers_has_words_on_the_counter_page(lang: str) -> None:
     """Each rule has its own words, whose placeholders are details every refusal of that rule
     gives (``{case_item}``, ``{owner}``): filled in, never left as braces."""
-    words = json.loads((WEB / "strings.json").read_text(encoding="utf-8"))[lang]
+    words = counter_words()[lang]
     rules = rules_answered(*COUNTER_SOURCES)
     assert sorted(r for r in rules if f"rule_{r}" not in words) == []
     unfilled = {r: sorted(set(re.findall(r"\{(\w+)\}", words[f"rule_{r}"])) - given)
@@ -169,7 +179,7 @@ def test_every_rule_a_counter_route_answers_has_words_on_the_counter_page(lang: 
 def test_no_refusal_words_on_the_counter_page_carry_the_services_message(lang: str) -> None:
     """``code_invalid_command``, ``code_rule_violated`` ... put the service's English
     ``{message}`` into the Chinese text; their words are the page's own now."""
-    words = json.loads((WEB / "strings.json").read_text(encoding="utf-8"))[lang]
+    words = counter_words()[lang]
     assert sorted(k for k, v in words.items() if k.startswith(("code_", "rule_", "refused_"))
                   and "{message}" in v) == []
     js = (WEB / "static" / "counter.js").read_text(encoding="utf-8")

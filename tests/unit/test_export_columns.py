@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, get_args, get_origin
 
+import duckdb
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
@@ -21,8 +22,9 @@ from shared.analytics.export import (
     TIMESTAMP,
     export,
     payload_columns,
+    type_columns,
 )
-from shared.analytics.figures import connect_export
+from shared.analytics.figures import connect_export, contract_columns
 from shared.analytics.sql import open_history
 from shared.contracts import REGISTRY
 from shared.contracts.fields import plain_types
@@ -144,3 +146,19 @@ def test_an_export_written_before_the_columns_were_typed_reads_as_their_types(
                        r"(.|\n)*`sixstep sql` and `sixstep report` still read it"):
         asyncio.run(export(Settings(), tmp_path))
     assert sorted(tmp_path.rglob("*")) == before
+
+
+def test_every_event_types_columns_are_named_as_duckdb_types_them() -> None:
+    """The views' wanted types come from the contract (``DUCKDB_TYPES``), not from a DESCRIBE
+    of each type's empty table at every open: they must be what DuckDB says of that table."""
+    con = duckdb.connect()
+    try:
+        for contract in REGISTRY:
+            con.register("empty", pa.schema([pa.field(c.name, c.type)
+                                             for c in type_columns(contract)]).empty_table())
+            described = tuple((c, t) for c, t, *_ in con.execute(
+                "DESCRIBE SELECT * FROM empty").fetchall())
+            assert contract_columns(contract.type) == described, contract.type
+            con.unregister("empty")
+    finally:
+        con.close()

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from services.feedback.pages import board_words
 from tests.unit.test_counter_page_words import codes_answered, rules_answered
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -22,6 +23,9 @@ FALLBACKS = ("refused_4xx", "refused_5xx", "refused_other", "refused_network",
 
 
 def words(page: str, lang: str) -> dict[str, str]:
+    """A page's words as it is served (the board's with every error code's)."""
+    if page == "board":
+        return board_words()[lang]
     return json.loads((WEB / f"{page}.json").read_text(encoding="utf-8"))[lang]
 
 

@@ -24,6 +24,9 @@ class _Refs:
     def now(self, case_id: Any) -> None:
         return None
 
+    def note_staff(self, e: Envelope) -> None:
+        pass
+
     async def save(self, conn: Any, tables: Any) -> None:
         pass
 

@@ -27,6 +27,7 @@ from fastapi import Request
 from services.intake.open311.wire import Open311Error
 from services.intake.open311.wording import Lang, definition
 from shared.catalogue import Catalogue
+from shared.kernel.privacy import KnownPerson
 from shared.kernel.typed import trimmed
 
 MAX_BODY = 64 * 1024
@@ -116,3 +117,27 @@ def form_digest(secret: bytes, center_id: str, fingerprint: str,
     form = sorted((n, v) for n, v in pairs if n != "api_key" and v)
     material = f"{center_id}\x1f{fingerprint}\x1f{orjson.dumps(form).decode()}"
     return hmac.new(secret, material.encode(), hashlib.sha256).digest()
+
+
+_HAN = re.compile(r"[\u3400-\u9fff]+")
+
+
+def sender_of(fields: dict[str, str]) -> KnownPerson | None:
+    """Who the form says sent it (``first_name``, ``last_name``, ``phone``,
+    ``address_string``): never kept, but what the description is scrubbed of, as a case's
+    words are of its resident. The app sends the name apart, and the resident then writes it
+    alone in their own words (``楼上漏水，王秀英家天花板都湿了``, ``咨询高龄津贴 王秀英``,
+    ``Wang Xiuying asks ...``), where no pattern can tell it from other words. A Chinese name
+    is the surname then the given name (王 + 秀英); a Latin one the given name first. A name
+    of one character alone is left to the patterns (the surname 王 would take every 王)."""
+    first = fields.get("first_name", "").strip()
+    last = fields.get("last_name", "").strip()
+    if first and last:
+        name = last + first if _HAN.fullmatch(last + first) else f"{first} {last}"
+    else:
+        name = first or last
+    if len(name.replace(" ", "")) < 2:
+        name = ""
+    sender = KnownPerson(name=name, phone=fields.get("phone", "").strip(),
+                         address=fields.get("address_string", "").strip())
+    return sender if sender else None

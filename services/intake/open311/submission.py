@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from services.intake import commands as c
 from services.intake.application import Intake
 from services.intake.open311.api_keys import Credential
-from services.intake.open311.form import form_digest, header_key
+from services.intake.open311.form import first_values, form_digest, header_key, sender_of
 from services.intake.open311.recent_forms import RecentForms
 from shared.contracts.vocabulary import Channel
 from shared.eventstore.group_commit import Written
@@ -79,7 +79,8 @@ class Submissions:
             hearing = c.HearRequest(words=request.description, correlation_id=key)
             case_id = written.aggregate_id
             written = await _twice(lambda: self.intake.hear_request(
-                case_id, hearing, credential.actor, f"{key}-hear"))
+                case_id, hearing, credential.actor, f"{key}-hear",
+                sender=sender_of(first_values(request.pairs))))
         return written
 
     async def _key(self, request: ServiceRequest) -> str:

@@ -470,7 +470,14 @@ function caseRow(c) {
 function dueLine(c) {
   return h("div", { class: "p-meta p-due" }, [
     c.urgency ? t(`urgency_${c.urgency}`) : t("urgency_unknown"),
-    `${t("due_by")} ${c.due_on ? fmtDate(c.due_on) : t("due_none")}`].join(" · "));
+    `${t("due_by")} ${dueDay(c)}`].join(" · "));
+}
+
+/** The due date as the clerk reads it out: one counted on a year without a published holiday
+ *  schedule says it may move (``due_basis`` provisional), as the printed notice does. */
+export function dueDay(c) {
+  if (!c.due_on) return t("due_none");
+  return c.due_basis === "provisional" ? `${fmtDate(c.due_on)} ${t("due_provisional")}` : fmtDate(c.due_on);
 }
 
 function renderMyCases() {
@@ -618,16 +625,16 @@ function explain(error, form) {
   });
   if (out.length) return out;
   // Never the error's ``message``: that is the service's English. Placeholders come from the
-  // details (ids, days, codes); the words for every rule and code are in strings.json
-  // (tests/unit/test_counter_page_words.py).
+  // details (ids, days, codes); the words for every rule are in strings.json, every code's
+  // in shared/web/codes.json (tests/unit/test_counter_page_words.py).
   if (d.rule && has(`rule_${d.rule}`)) return [{ text: t(`rule_${d.rule}`, d) }];
   if (has(`code_${error.code}`)) return [{ text: t(`code_${error.code}`, d) }];
   return [{ text: t("refused_other", { code: error.code }) }];
 }
 
 /** Why a call failed, in the page's language: an API's refusal by its code (``explain``:
- *  every code has its words in strings.json), else the network; never a message in the
- *  browser's or the service's English (a page's own slip goes to the console). The
+ *  every code has its words in shared/web/codes.json), else the network; never a message in
+ *  the browser's or the service's English (a page's own slip goes to the console). The
  *  eligibility hints' card (hints.js) says its refusals with it too. */
 export function refusal(err) {
   return err instanceof ApiError ? explain(err).map((r) => r.text).join("；") : refusalWords(err);
@@ -1082,7 +1089,7 @@ function renderCaseHead() {
     t(`channel_${current.channel}`),
     `${t("case_opened")} ${fmtDateTime(current.opened_at)}`,
     ...(caseView ? [caseView.urgency ? t(`urgency_${caseView.urgency}`) : t("urgency_unknown"),
-      `${t("due_by")} ${caseView.due_on ? fmtDate(caseView.due_on) : t("due_none")}`] : []),
+      `${t("due_by")} ${dueDay(caseView)}`] : []),
   ].join(" · ");
   const resolved = resolvedNow();
   $("#reopen-form").hidden = !(resolved && current.taken_up && caseView?.status === "resolved");
