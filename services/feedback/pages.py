@@ -90,7 +90,7 @@ def _untriaged_days(request: Request) -> int:
 async def survey(request: Request, survey_id: UUID,
                  t: Annotated[str, Query(max_length=200)] = "") -> HTMLResponse:
     settings: Settings = request.app.state.settings
-    words = web.strings(WEB / "survey.json")
+    words = web.strings(WEB / "survey.json", codes=True)  # a refusal in the page's words
     context = web.page_context(request, words)
     lang = context["lang"]
     state, row = await _survey_state(request, survey_id, t)

@@ -195,7 +195,7 @@ class Consents(Protocol):
 
     def needs_more_care(self, follow_up_id: UUID) -> Awaitable[bool]: ...
 
-    def served_case(self, follow_up_id: UUID, staff: str) -> Awaitable[bool]: ...
+    def served_case(self, case_id: UUID, staff: str) -> Awaitable[bool]: ...
 
 
 class AllConsent:
@@ -217,7 +217,7 @@ class AllConsent:
     async def needs_more_care(self, follow_up_id: UUID) -> bool:
         return False
 
-    async def served_case(self, follow_up_id: UUID, staff: str) -> bool:
+    async def served_case(self, case_id: UUID, staff: str) -> bool:
         return False
 
 
@@ -462,8 +462,14 @@ class FollowUps:
 
     async def _served(self, follow_up_id: UUID, actor: str) -> bool:
         """Whether staff ``actor`` opened or served the follow-up's case (never a worker: the
-        rules complete and cancel through these use cases too)."""
-        return not by_a_worker(actor) and await self.consents.served_case(follow_up_id, actor)
+        rules complete and cancel through these use cases too). The case is the one the
+        follow-up's first event names (the store's, ``CommandPath.case_of``), not the
+        worklist's row: a check planned by hand and completed at once, before the worklist
+        had it, was served by nobody, and its own clerk's "solved" was recorded."""
+        if by_a_worker(actor):
+            return False
+        case_id = await self.path.case_of(follow_up_id)
+        return case_id is not None and await self.consents.served_case(case_id, actor)
 
     async def prioritise(self, follow_up_id: UUID, cause: str, occurred_at: datetime) -> bool:
         """Make an open follow-up high priority, its case having become urgent (``cause``:

@@ -129,10 +129,9 @@ async def pending(conn: asyncpg.Connection, resident_id: UUID) -> list[tuple[UUI
 
 
 SERVED_CASE = (
-    "SELECT EXISTS (SELECT 1 FROM followups f JOIN case_refs c USING (case_id)"
-    " WHERE f.follow_up_id = $1 AND $2 IN (c.clerk_id, c.owner_clerk))"
-    " OR EXISTS (SELECT 1 FROM followups f JOIN case_staff s USING (case_id)"
-    " WHERE f.follow_up_id = $1 AND s.staff = $2)")
+    "SELECT EXISTS (SELECT 1 FROM case_refs WHERE case_id = $1"
+    " AND $2 IN (clerk_id, owner_clerk))"
+    " OR EXISTS (SELECT 1 FROM case_staff WHERE case_id = $1 AND staff = $2)")
 
 
 class PgConsents:
@@ -163,11 +162,11 @@ class PgConsents:
             "SELECT rc.more_care FROM followups f JOIN resident_care rc USING (resident_id)"
             " WHERE f.follow_up_id = $1", follow_up_id))
 
-    async def served_case(self, follow_up_id: UUID, staff: str) -> bool:
-        """Whether ``staff`` opened or served the follow-up's case (its first clerk, its
-        owner, or one ``case_staff`` names: took a step of it, had it handed to them, was
-        asked to help), as far as the rules have read intake."""
-        return bool(await self.pool.fetchval(SERVED_CASE, follow_up_id, staff))
+    async def served_case(self, case_id: UUID, staff: str) -> bool:
+        """Whether ``staff`` opened or served the case (its first clerk, its owner, or one
+        ``case_staff`` names: took a step of it, had it handed to them, was asked to help),
+        as far as the rules have read intake."""
+        return bool(await self.pool.fetchval(SERVED_CASE, case_id, staff))
 
     async def resident_of_case(self, case_id: UUID) -> UUID | None:
         """The resident the case was opened for (None: without one, or not known yet)."""

@@ -216,14 +216,19 @@ def absent_defaults(contract: EventContract) -> dict[str, Any]:
     """What ``contract`` reads a field as when an event stored before the field existed does
     not hold it (``counted`` true, ``basis`` official, ``comment`` ''): the export writes that,
     not null, so an analyst's ``WHERE counted`` or ``basis = 'official'`` counts old events as
-    every service reads them. Fields whose default is None (or made by a factory) stay null."""
+    every service reads them. Fields whose default is None stay null. One made by a factory
+    (``default_factory=list``: an optional list added later) is made: asked without calling
+    the factory, pydantic answers its "undefined" marker, which the export wrote into the
+    cell (a JSON column could not take it: the old event was left out as unreadable)."""
     key = (contract.type, contract.version)
     if key in _DEFAULTS:
         return _DEFAULTS[key]
     out: dict[str, Any] = {}
     for name, info in contract.payload.model_fields.items():
-        default = info.get_default(call_default_factory=False)
-        if info.is_required() or default is None or name in PERSONAL_FIELDS:
+        if info.is_required() or name in PERSONAL_FIELDS:
+            continue
+        default = info.get_default(call_default_factory=True)
+        if default is None:
             continue
         out[name] = default.value if isinstance(default, enum.Enum) else default
     _DEFAULTS[key] = out

@@ -49,12 +49,13 @@ it, as ``lock_timeout``) is not the events' fault: the whole batch goes back, no
 session keeps locked, a statement that is slow for that one case) took every batch it was
 in back with it, for ever, and the log behind it waited. After ``isolate_after`` batches in
 a row ran out of time, the next is applied one event at a time (``_isolate``): an event that
-runs out of time on its own while others of the pass are applied is dead-lettered at once
+runs out of time on its own while others of the pass are applied, and again when tried once
+more after them (a lock that went during the pass dead-letters nothing), is dead-lettered
 (its reason says so: ``sixstep dlq list``; ``sixstep dlq replay`` once the lock is gone) and
-the log goes on; its case's later events in the pass wait behind it, handed back, and come
-after it as after any dead letter. A pass in which nothing is applied (``ISOLATION_GIVES_UP``
-events in a row ran out of time) is the store's fault, not the events': the batch goes back,
-nothing counted.
+the log goes on; its case's later events in the pass wait behind it and are applied after
+it, as after any dead letter. A pass in which nothing is applied (``ISOLATION_GIVES_UP``
+events in a row ran out of time) is the store's fault, not the events': the batch goes
+back, nothing counted.
 """
 
 from __future__ import annotations
@@ -1006,12 +1007,11 @@ class Consumer:
             self.name, list(last), list(last.values()), services,
             [progress[svc][0] for svc in services], [progress[svc][1] for svc in services])
 
-    async def _apply_one_by_one(self, conn: asyncpg.Connection, items: list[_Item],
-                                waiting: set[UUID] | None = None) -> None:
+    async def _apply_one_by_one(self, conn: asyncpg.Connection, items: list[_Item]) -> None:
         """``items`` one at a time, each in its own transaction: a failing event is retried
         with back-off (its case's later events wait behind it), dead-lettered after
-        ``max_deliver`` tries. ``waiting``: cases whose later events wait already."""
-        failed_keys: set[UUID] = set(waiting or ())
+        ``max_deliver`` tries."""
+        failed_keys: set[UUID] = set()
         for item in items:
             assert item.envelope is not None
             key = item.envelope.partition_key
@@ -1054,16 +1054,22 @@ class Consumer:
         """``isolate_after`` batches in a row ran out of time: apply this one one event at a
         time, each in its own transaction, to find the event whose handling does. One that
         runs out of time is set aside, its case's later events of the batch waiting behind
-        it (held, handed back); once another event was applied, the store answers and those
-        set aside are dead-lettered (``_dead_letter``: their cases go on, as after any dead
-        letter). None applied while ``ISOLATION_GIVES_UP`` ran out of time in a row, or the
-        pass ends with none applied: the store's fault, the last timeout is raised (the
-        batch goes back, nothing counted) and the next pass waits for ``isolate_after``
-        more timed-out batches."""
+        it (held); once another event was applied, the store answers: those set aside are
+        tried once more (the lock they waited for may have gone during the pass: dead-lettered
+        then, nothing was wrong with them) and dead-lettered when they run out of time again
+        (``_dead_letter``), then the events that waited behind them are
+        applied, in order (``_apply_one_by_one``), as after any dead letter. Handed back
+        instead, they came back after the case's next events (read ahead, no longer held
+        back once the dead letter lifted the case's hold) were applied, and were taken for
+        duplicates: acked, never applied. None applied while ``ISOLATION_GIVES_UP`` ran out
+        of time in a row, or the pass ends with none applied: the store's fault, the last
+        timeout is raised (the batch goes back, nothing counted) and the next pass waits
+        for ``isolate_after`` more timed-out batches."""
         log.warning("consumer.isolating", consumer=self.name, size=len(items),
                     timed_out_batches=self._timeouts_in_a_row)
         set_aside: list[tuple[_Item, BaseException]] = []
         waiting_keys: set[UUID] = set()
+        behind: list[_Item] = []  # held behind one set aside: applied after its letter
         applied = 0
         in_a_row = 0
         for index, item in enumerate(items):
@@ -1071,13 +1077,10 @@ class Consumer:
             key = item.envelope.partition_key
             if key in waiting_keys:  # the case's order: behind the one set aside
                 await self._hold(conn, [item])
-                await item.msg.nak(delay=self.backoff[0])
+                behind.append(item)
                 continue
             try:
-                async with conn.transaction():
-                    with tracing.applying(f"apply {self.name}", self._traced([item])):
-                        await self.handler.apply(conn, [item.envelope])
-                    await self._track(conn, [item])
+                await self._apply_alone(conn, item)
             except STORE_TIMED_OUT as exc:
                 in_a_row += 1
                 if not applied and in_a_row >= ISOLATION_GIVES_UP:
@@ -1089,9 +1092,18 @@ class Consumer:
                 continue
             except Exception:
                 # Not a timeout: the ordinary path (tries with back-off, then the dead
-                # letters) takes this one and the rest of the pass, in order.
+                # letters) takes this one and the rest of the pass, in order; those of a
+                # case set aside wait for its letter.
+                rest = items[index:]
+                waits = [i for i in rest
+                         if i.envelope is not None and i.envelope.partition_key in waiting_keys]
+                if waits:
+                    await self._hold(conn, waits)
+                    behind += waits
                 before = self.stats.applied
-                await self._apply_one_by_one(conn, items[index:], waiting=waiting_keys)
+                await self._apply_one_by_one(
+                    conn, [i for i in rest if i.envelope is not None
+                           and i.envelope.partition_key not in waiting_keys])
                 applied += self.stats.applied - before
                 break
             in_a_row = 0
@@ -1101,8 +1113,27 @@ class Consumer:
         if set_aside and not applied:
             self._timeouts_in_a_row = 0
             raise set_aside[-1][1]
-        tries = self._timeouts_in_a_row + 1  # the batches it took back, and its own
+        tries = self._timeouts_in_a_row + 2  # the batches it took back, and its own two
         for item, exc in set_aside:
+            # Once more, now that the store answers (others were applied since): the lock it
+            # waited for may have gone meanwhile (a session's transaction ended during the
+            # pass), and a letter would have asked a replay of an event nothing was wrong
+            # with, its case's later events applied before it.
+            assert item.envelope is not None
+            key = item.envelope.partition_key
+            try:
+                await self._apply_alone(conn, item)
+            except STORE_TIMED_OUT as again:
+                exc = again  # the reason names the last
+            except Exception:  # the ordinary path: tries with back-off, its case behind it
+                mine = [i for i in behind if i.envelope and i.envelope.partition_key == key]
+                behind = [i for i in behind if not (i.envelope and i.envelope.partition_key == key)]
+                await self._apply_one_by_one(conn, [item, *mine])
+                continue
+            else:
+                await item.msg.ack()
+                self.stats.applied += 1
+                continue
             lock = isinstance(exc, asyncpg.LockNotAvailableError)
             reason = (f"{'waited for a lock' if lock else 'ran out of time'} on its own "
                       f"{tries} times while the rest of the log was applied"
@@ -1111,6 +1142,16 @@ class Consumer:
                       + "; replay it (sixstep dlq replay) once that is fixed")
             item.error = reason
             await self._dead_letter(item, reason, conn=conn, tries=tries)
+        if behind:  # their cases go on now, in order, before any later event of theirs
+            await self._apply_one_by_one(conn, behind)
+
+    async def _apply_alone(self, conn: asyncpg.Connection, item: _Item) -> None:
+        """``item`` in a transaction of its own, with its tracking row."""
+        assert item.envelope is not None
+        async with conn.transaction():
+            with tracing.applying(f"apply {self.name}", self._traced([item])):
+                await self.handler.apply(conn, [item.envelope])
+            await self._track(conn, [item])
 
     async def _hold(self, conn: asyncpg.Connection, items: list[_Item]) -> None:
         """Record ``items`` as held back behind a retry (``consumer_held``), before anything

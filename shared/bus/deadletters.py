@@ -89,10 +89,21 @@ class DeadLetter:
     #: ``stream_seq`` is of. None: not said (a letter of an older version).
     stream_created: datetime | None = None
 
-    def same_event_stream(self, created: datetime | None) -> bool:
-        """Whether its ``stream_seq`` may be of the stream made at ``created``: the same
-        creation time, or either unknown (a letter or a replay recorded before it was said)."""
-        return created is None or self.stream_created is None or created == self.stream_created
+    def same_event_stream(self, created: datetime | None,
+                          seen_at: datetime | None = None) -> bool:
+        """Whether its ``stream_seq`` may be of the stream made at ``created`` (said by a
+        replay or a letter recorded at ``seen_at``): the same creation time; when one of the
+        two does not say (a letter or a replay of an older version), unless it was recorded
+        before the other's stream was made: of an older stream, then. Taken for this one,
+        every replay recorded before the upgrade matched the letter of a stream made anew
+        at its sequence: reported as already applied, deleted, never applied."""
+        if created is not None and self.stream_created is not None:
+            return created == self.stream_created
+        if created is None and self.stream_created is not None:
+            return seen_at is None or seen_at >= self.stream_created
+        if created is not None:  # this letter says none: died before that stream was made?
+            return self.dead_at is None or self.dead_at >= created
+        return True
 
     def envelope(self) -> Envelope:
         """The event as its consumer would see it now (upcast to the current version)."""
@@ -261,10 +272,10 @@ async def _first_replay(conn: asyncpg.Connection, letter: DeadLetter) -> bool:
     await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
                        f"sixstep-replay:{base}:{letter.stream_seq}")
     replayed = await conn.fetch(
-        "SELECT consumer, stream_created FROM consumer_replays WHERE stream_seq = $1",
-        letter.stream_seq)
+        "SELECT consumer, stream_created, replayed_at FROM consumer_replays"
+        " WHERE stream_seq = $1", letter.stream_seq)
     if any(base_consumer(r["consumer"]) == base and letter.same_event_stream(
-            r["stream_created"]) for r in replayed):
+            r["stream_created"], r["replayed_at"]) for r in replayed):
         return False
     await conn.execute("INSERT INTO consumer_replays (consumer, stream_seq, dlq_seq,"
                        " stream_created) VALUES ($1, $2, $3, $4)", letter.consumer,
@@ -281,7 +292,7 @@ def repeats(letters: Sequence[DeadLetter]) -> dict[int, int]:
     for letter in sorted(letters, key=lambda x: x.seq):
         key = (base_consumer(letter.consumer), letter.stream_seq)
         earlier = next((e for e in first.get(key, ())
-                        if letter.same_event_stream(e.stream_created)), None)
+                        if letter.same_event_stream(e.stream_created, e.dead_at)), None)
         if earlier is not None:
             out[letter.seq] = earlier.seq
         else:

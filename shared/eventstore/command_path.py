@@ -269,6 +269,13 @@ class CommandPath:
         if about is not None:
             await scrubbing_by_intake(self.case_texts, about[1], said, meta, about[0])
 
+    async def case_of(self, aggregate_id: UUID) -> UUID | None:
+        """The case the aggregate's first event names, read from the store (not a read model
+        that may not have it yet); None: none, no such aggregate, or out of the caller's
+        reach (the command answers the 404 or 403 as it loads it)."""
+        about = await asyncio.to_thread(self._about, aggregate_id, current_caller())
+        return about[1] if about is not None and about[0] == "case" else None
+
     def _about(self, aggregate_id: UUID, caller: Principal | None
                ) -> tuple[str, UUID] | None:
         """Whom the aggregate's texts are about: its case (``"case"``), or, with no case, the

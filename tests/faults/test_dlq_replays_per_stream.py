@@ -6,10 +6,17 @@ outright, its message id being the old one's."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
 from shared.bus.consumer import TRACKING_DDL
-from shared.bus.deadletters import REPLAY_DDL, DeadLetter, repeats, replay_dead_letters
+from shared.bus.deadletters import (
+    REPLAY_DDL,
+    DeadLetter,
+    _first_replay,
+    repeats,
+    replay_dead_letters,
+)
 from shared.bus.jetstream import publish_dead_letter
 from shared.settings import Settings
 from tests.faults.test_consumer_recovery import Recorder
@@ -70,3 +77,25 @@ async def test_the_replays_of_an_older_version_are_kept_and_take_a_second_stream
         await pool.execute("INSERT INTO consumer_replays VALUES ('figures', 3, 2, now(), $1)",
                            made)
         assert await pool.fetchval("SELECT count(*) FROM consumer_replays") == 2
+
+
+async def test_a_replay_recorded_before_the_upgrade_is_not_taken_for_a_newer_streams(
+        settings: Settings) -> None:
+    """A replay of an older version (no stream said) at sequence 3, on 18 December; the
+    stream made anew on 20 December, its event at sequence 3 dead-lettered: replayed, not
+    reported as already applied. A replay said nothing about recorded after the stream was
+    made may be of its event: still taken for it."""
+    made = datetime(2026, 12, 20, 2, tzinfo=UTC)
+    async with schema_pool(settings, "upgraded", REPLAY_DDL) as pool:
+        await pool.execute("INSERT INTO consumer_replays (consumer, stream_seq, dlq_seq,"
+                           " replayed_at) VALUES ('figures', 3, 1, $1)", made - timedelta(days=2))
+        letter = dataclasses.replace(_letter(7, made), dead_at=made + timedelta(hours=1))
+        async with pool.acquire() as conn, conn.transaction():
+            assert await _first_replay(conn, letter)
+        await pool.execute("INSERT INTO consumer_replays (consumer, stream_seq, dlq_seq,"
+                           " replayed_at) VALUES ('figures', 4, 2, $1)", made + timedelta(hours=2))
+        async with pool.acquire() as conn, conn.transaction():
+            assert not await _first_replay(conn, dataclasses.replace(letter, stream_seq=4))
+    # an old letter (no stream said) dead before a letter's stream was made is no repeat
+    old = dataclasses.replace(_letter(1, None), dead_at=made - timedelta(days=1))
+    assert repeats([old, _letter(2, made)]) == {}

@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Awaitable
 from datetime import datetime
 
+import asyncpg
 import httpx
 
 from shared.security.principals import Role
@@ -104,3 +105,37 @@ async def test_a_bad_reviews_follow_ups_are_not_worked_by_the_staff_it_is_about(
         assert r.status_code == 200, r.text
         await center.settled()
         assert (await center.get(rectification["follow_up_id"]))["status"] == "scheduled"
+
+
+async def test_a_check_made_by_hand_and_completed_at_once_is_no_way_around_it(
+        settings: Settings) -> None:
+    """clerk-017 resolves their case on Sunday 20 December, plans a post-resolution check of
+    it by hand and completes it with "solved" at once, before the worklist has the check (its
+    table held by a long report): refused all the same, who served the case being read of
+    the case the follow-up names, not of the worklist's row."""
+    async with center_day(settings, at(2026, 12, 20, 10)) as center:
+        case_id = await center.open_case(at(2026, 12, 20, 10))
+        await center.step(case_id, "resolve", {
+            "outcome": "resolved", "emotion_defused": True,
+            "occurred_at": at(2026, 12, 20, 10, 20).isoformat()})
+        await center.followups_of(case_id, 1)  # the rules have read the case
+        report = await asyncpg.connect(settings.database_url)
+        try:
+            held = report.transaction()
+            await held.start()
+            await report.execute(f'LOCK TABLE "{settings.schema_for("followup")}".followups'
+                                 " IN SHARE MODE")  # reads go on, the worklist's writes wait
+            clerk = as_(center, "clerk-017")
+            r = await center.followup.post("/followups", headers=clerk, json={
+                "center_id": CENTER, "reason": "post_resolution_check", "case_id": case_id,
+                "assigned_clerk": "clerk-017", "due_on": "2026-12-21"})
+            assert r.status_code == 201, r.text
+            r = await center.followup.post(
+                f"/followups/{r.json()['id']}/complete", headers=as_(center, "clerk-017"),
+                json={"outcome": "done", "channel": "phone", "note": "已回访",
+                      "verdict": "solved"})
+            assert r.status_code == 403, r.text
+            assert r.json()["error"]["code"] == "self_rating"
+            await held.rollback()
+        finally:
+            await report.close()

@@ -45,3 +45,19 @@ def test_an_old_redial_is_exported_as_counted_and_official() -> None:
 def test_a_field_of_another_event_type_stays_null_in_the_wide_table() -> None:
     cells = _cells(wide_columns(REGISTRY), _old_redial())
     assert cells["priority"] is None  # FollowUpScheduled's, not this event's
+
+
+def test_a_field_made_by_a_factory_is_exported_as_the_contract_makes_it() -> None:
+    """A rating stored without its aspect marks (``default_factory=dict``), as an event of a
+    version before an optional list or dict was added holds none: exported with the empty
+    marks the contract reads, not the factory's 'undefined' marker (which no JSON cell
+    takes: the rating was left out of the export as unreadable)."""
+    rating = _old_redial().model_copy(update={
+        "type": "RatingGiven", "version": 2, "service": "feedback",
+        "payload": {"survey_id": str(uuid.uuid4()), "purpose": "service",
+                    "level": "satisfied", "via": "self"}})
+    contract = next(c for c in REGISTRY if c.type == "RatingGiven")
+    for columns in (type_columns(contract), wide_columns(REGISTRY)):
+        cells = _cells(columns, rating)
+        assert cells["aspects"] in ("{}", {}) and cells["reason_tags"] == []
+        assert cells["verdict"] is None and cells["comment"] == ""
