@@ -15,7 +15,7 @@ import httpx
 from shared.settings import Settings
 from tests.feedback.helpers import Clock, KeptSender, key
 from tests.feedback.test_feedback_loop import center, fast, resolved_case
-from tests.support import headers, stream_envelopes, wait_until
+from tests.support import as_resident, headers, stream_envelopes, wait_until
 
 SUNDAY = "2026-12-20T10:30:00+08:00"  # Sunday 20 December 2026, a weekend service day
 
@@ -44,8 +44,9 @@ async def test_reopened_and_resolved_again_the_same_day_the_first_survey_is_the_
         await _post(intake, case_id, "resolve", "2026-12-20T10:38:00+08:00",
                     outcome="resolved", explanation="当场办结", emotion_defused=True)
         # The resident rates the day's survey, still on the tablet.
-        r = await feedback.post(f"/surveys/{first.survey_id}/rating", headers=headers(key()),
-                                json={"token": first.token, "level": "very_dissatisfied"})
+        r = await as_resident(feedback).post(
+            f"/surveys/{first.survey_id}/rating", headers=headers(key()),
+            json={"token": first.token, "level": "very_dissatisfied"})
         assert r.status_code == 200, r.text
         # A barrier: another case resolved after it has its survey (the window's next
         # resident: the first survey's tablet link has done its work).
