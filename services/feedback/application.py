@@ -208,6 +208,12 @@ class Feedback:
 
     # -- from intake: a resolution asks for a survey; a reopening withdraws it --------------
 
+    def on_the_tablet(self, case: ResolvedCase) -> bool:
+        """Whether the resolution's survey is put before the resident at the window (the
+        counter's tablet), as ``request_survey`` asks it."""
+        return self.policy.channel_for(case.intake_channel, case.resident_id,
+                                       case.at_window) == SurveyChannel.TABLET
+
     def is_too_old(self, case: ResolvedCase) -> bool:
         """A resolution seen only after its survey would have expired gets no survey.
 

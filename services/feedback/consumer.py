@@ -27,8 +27,9 @@ from services.feedback.application import Feedback, ResolvedCase
 from services.feedback.domain import Consent, survey_id_for_resolution
 from shared.bus.jetstream import partition_of
 from shared.contracts import Envelope
-from shared.contracts.vocabulary import Channel
+from shared.contracts.vocabulary import RESIDENT_SAYS_UNSOLVED, Channel
 from shared.kernel.errors import NotFound, RuleViolated
+from shared.kernel.meta import by_a_worker
 from shared.kernel.moments import judged_by
 from shared.kernel.serving import staff_of_step
 
@@ -65,6 +66,11 @@ DDL = [
     "ALTER TABLE intake_cases ADD COLUMN IF NOT EXISTS present_clerk text",
     "CREATE INDEX IF NOT EXISTS intake_cases_present ON intake_cases"
     " (center_id, present_counter, present_at DESC) WHERE present_at IS NOT NULL",
+    # When the case's last resolution survey was asked at the window (the resident there, the
+    # tablet showing it): one a case a center day, and a reopening that day leaves it open
+    # (``IntakeFollower``); none once the resident's own "not solved" reopened the case. Cases
+    # kept before this column have none: asked anew and withdrawn as before.
+    "ALTER TABLE intake_cases ADD COLUMN IF NOT EXISTS last_survey_at timestamptz",
     # When a resident last sat down at each window (a trip, 一人次: the counter app records
     # one as each resident sits down, first or return): a resident whose case was opened or
     # taken up there before it is no longer there (the rating pad, ``pads.next_survey``).
@@ -78,7 +84,7 @@ DDL = [
 
 COLUMNS = ("case_id", "center_id", "counter_id", "clerk_id", "channel", "service_item",
            "resident_id", "last_survey_id", "served_by", "opened_at", "present_at",
-           "present_counter", "present_clerk")
+           "present_counter", "present_clerk", "last_survey_at")
 
 
 def subjects(prefix: str) -> list[str]:
@@ -137,7 +143,8 @@ async def _read(conn: asyncpg.Connection, events: Sequence[Envelope]
 
 
 _TYPES = {"case_id": "uuid", "resident_id": "uuid", "last_survey_id": "uuid",
-          "opened_at": "timestamptz", "present_at": "timestamptz"}
+          "opened_at": "timestamptz", "present_at": "timestamptz",
+          "last_survey_at": "timestamptz"}
 #: Every column but ``served_by``, one array each in ``SAVE_CASES``.
 _FLAT = tuple(c for c in COLUMNS if c != "served_by")
 _ARRAYS = ", ".join(f"${i}::{_TYPES.get(c, 'text')}[]" for i, c in enumerate(_FLAT, start=2))
@@ -149,7 +156,7 @@ SAVE_CASES = (
     " ON CONFLICT (case_id) DO UPDATE SET service_item = EXCLUDED.service_item,"
     " last_survey_id = EXCLUDED.last_survey_id, served_by = EXCLUDED.served_by,"
     " present_at = EXCLUDED.present_at, present_counter = EXCLUDED.present_counter,"
-    " present_clerk = EXCLUDED.present_clerk")
+    " present_clerk = EXCLUDED.present_clerk, last_survey_at = EXCLUDED.last_survey_at")
 """A batch's cases (each once) in one statement, as one INSERT ... ON CONFLICT per case left
 them. ``served_by`` is an array per case, which ``unnest`` would flatten: the cases' lists go
 as one array ($1), each case taking its slice of it (``s`` to ``e``; an empty slice is
@@ -224,7 +231,8 @@ class IntakeFollower:
                     "resident_id": UUID(p["resident_id"]) if p["resident_id"] else None,
                     "last_survey_id": None, "served_by": _served([], e),
                     "opened_at": e.occurred_at, "present_at": e.occurred_at,
-                    "present_counter": p["counter_id"], "present_clerk": p["clerk_id"]}
+                    "present_counter": p["counter_id"], "present_clerk": p["clerk_id"],
+                    "last_survey_at": None}
                 dirty.add(e.case_id)
                 continue
             if case is None:
@@ -254,10 +262,29 @@ class IntakeFollower:
                     served_by=tuple(case["served_by"]), at_window=at_window)
                 if self.feedback.is_too_old(resolved):
                     continue
+                if self._asked_on(case, resolved_at):
+                    # One resolution survey a case a center day: resolved again the day one
+                    # was put before the resident at the window (reopened and resolved to put
+                    # a fresh survey on the tablet over the answer coming, or given), the
+                    # day's survey stands, still open or answered, and nothing new is asked.
+                    log.info("feedback.survey_not_asked_again", case_id=str(e.case_id))
+                    continue
                 case["last_survey_id"] = survey_id_for_resolution(e.event_id)
+                case["last_survey_at"] = (resolved_at if self.feedback.on_the_tablet(resolved)
+                                          else None)
                 dirty.add(e.case_id)
                 work.setdefault(e.case_id, []).append(("request", resolved))
             elif e.type == "CaseReopened" and case["last_survey_id"] is not None:
+                if (p.get("reason") == RESIDENT_SAYS_UNSOLVED and by_a_worker(e.actor)):
+                    # The resident's own "not solved" (an answer: nothing to withdraw): the
+                    # next resolution asks them anew, that day too.
+                    case["last_survey_at"] = None
+                    dirty.add(e.case_id)
+                elif self._asked_on(case, judged_by(e.occurred_at, e.payload)):
+                    # Reopened by staff the day its survey was put before the resident at the
+                    # window: it stays open (rated, or expired: counted), not withdrawn to
+                    # count nowhere before a bad answer came.
+                    continue
                 work.setdefault(e.case_id, []).append(
                     ("withdraw", (case["last_survey_id"], str(e.event_id))))
         # What each resident agreed to, as of the end of this batch: a resolution decides with
@@ -284,6 +311,13 @@ class IntakeFollower:
                        for survey_id in await residents.open_surveys(conn, resident_id)]
         if withdrawals:
             await asyncio.gather(*(self._respect(*w) for w in withdrawals))
+
+    def _asked_on(self, case: dict[str, Any], at: datetime) -> bool:
+        """Whether the case's last resolution survey was asked at the window on the center's
+        day of ``at`` (never, for a case kept before it was remembered)."""
+        asked = case.get("last_survey_at")
+        return asked is not None and (self.feedback.local_day(asked)
+                                      == self.feedback.local_day(at))
 
     def _at_window(self, case: dict[str, Any], resolved_at: datetime) -> bool:
         """Whether the resident is there as the case is resolved: resolved on the center's day

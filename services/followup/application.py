@@ -428,7 +428,8 @@ class FollowUps:
             f.check_not_own_review("reschedule", meta, served)
             planned, rule = self._when(f.center_id, cmd)
             f.reschedule(planned.at, cmd.reason, cmd.assigned_clerk, cmd.assigned_team, now,
-                         meta, planned.basis, rule, by_supervisor=by_supervisor)
+                         meta, planned.basis, rule, by_supervisor=by_supervisor,
+                         calendar=self.calendar(f.center_id))
 
         return await self._on(follow_up_id, "follow-up", "FollowUpRescheduled", cmd, actor,
                               key, expected_version, act)
@@ -529,14 +530,23 @@ class FollowUps:
             service_item=e.service_item, meta=meta, basis=basis.value, counted_from=e.day,
             working_days=days))
 
-    async def close_help_task(self, task_id: UUID, cause: str, occurred_at: datetime
-                              ) -> bool:
+    async def close_help_task(self, task_id: UUID, cause: str, occurred_at: datetime,
+                              resolved_at: datetime | None = None) -> bool:
         """The task's case was resolved (``cause``: the ``CaseResolved`` event): closed as no
-        longer needed when still open (True). Idempotent by nature: a redelivered resolution
-        finds it closed (or done, or handed back) and records nothing."""
+        longer needed when still open (True); not when escalated or past its deadline at
+        ``resolved_at`` (the resolution's moment, as judged): then escalated, if not yet,
+        and left open (``HelpTask.close_as_not_needed``). Idempotent by nature: a
+        redelivered resolution finds it closed (or done, or handed back, or escalated) and
+        records nothing."""
         closed: list[bool] = []
-        await self.path.on(task_id, "help task", "", lambda task, meta: closed.append(
-            task.close_as_not_needed(meta)), meta_for(SYSTEM_RULES, cause, occurred_at), None)
+        supervisor = self.settings.followup_supervisor_team
+
+        def act(task: HelpTask, meta: Meta) -> None:
+            closed.append(task.close_as_not_needed(
+                meta, resolved_at, self.calendar(task.center_id), supervisor))
+
+        await self.path.on(task_id, "help task", "", act,
+                           meta_for(SYSTEM_RULES, cause, occurred_at), None)
         return bool(closed and closed[0])
 
     async def close_referral(self, referral_id: UUID, cause: str, occurred_at: datetime

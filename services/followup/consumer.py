@@ -81,6 +81,7 @@ import asyncio
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import date, datetime, timedelta
+from functools import partial
 from operator import itemgetter
 from typing import Any, cast
 from uuid import UUID
@@ -628,11 +629,16 @@ class Rules:
                 except InvalidCommand as exc:  # never at the cost of the check planned below
                     log.warning("rule.unsolved_not_closed", follow_up_id=str(follow_up_id_),
                                 reason=exc.message)
-            # Its help tasks still open are no longer needed: closed, off every worklist,
-            # never escalated (whatever the resident agreed to: they are staff's work).
+            # Its help tasks still open are no longer needed: closed, off every worklist
+            # (whatever the resident agreed to: they are staff's work).
             this_batch = [f for _, f, rule in earlier if rule == HELP_TASK]
-            await _on_each([*help_tasks, *this_batch], self.followups.close_help_task, e,
-                           "rule.close_unknown_help_task", "task_id")
+            # One escalated, or overdue at the resolution's moment (a backdated one's judged
+            # moment: intake's clock less the grace), stays open (escalated now if not yet):
+            # resolving the case is not the supervisor's word on it.
+            await _on_each([*help_tasks, *this_batch], partial(
+                self.followups.close_help_task,
+                resolved_at=judged_by(e.occurred_at, e.payload)), e,
+                "rule.close_unknown_help_task", "task_id")
             # Its referrals still awaiting a reply are no longer chased, and a 督办 already
             # planned for one is cancelled: nobody chases a unit about a case that is done.
             this_batch = [f for _, f, rule in earlier if rule == REFERRAL]

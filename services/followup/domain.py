@@ -530,9 +530,10 @@ class FollowUp(RemembersCommands):
         since it fell due (a Saturday due the law's Monday, a notice's make-up day), the
         completion was judged late on a day the scheduler never missed it."""
         overdue_at = self.__dict__.get("overdue_at")
-        if overdue_at is not None:
-            return calendar.local_day(overdue_at)
-        return due_working_day(calendar, self.due_at)
+        day = (calendar.local_day(overdue_at) if overdue_at is not None
+               else due_working_day(calendar, self.due_at))
+        kept = self.__dict__.get("on_time_by")  # staff's own move kept it (``reschedule``)
+        return day if kept is None or day is None else min(day, kept)
 
     def check_attempt_day(self, day_of: Callable[[datetime], date], now: datetime,
                           min_gap: timedelta = ATTEMPT_MIN_GAP) -> Uncounted | None:
@@ -773,7 +774,13 @@ class FollowUp(RemembersCommands):
     def reschedule(self, due_at: datetime, reason: str, assigned_clerk: str | None,
                    assigned_team: str | None, now: datetime, meta: Meta,
                    basis: Basis = Basis.OFFICIAL, due_rule: DueRule | None = None,
-                   by_supervisor: bool = False) -> None:
+                   by_supervisor: bool = False,
+                   calendar: WorkingCalendar | None = None) -> None:
+        """Staff move it. Moved by anyone but a supervisor (its clerk pushing it to tomorrow
+        on its due day, every day, so it is never missed), the working day it is judged on
+        time against stays the one it had (``on_time_by``, the completion's ``due_by``:
+        ``working_day_due`` on ``calendar``); a supervisor's move sets a new one. Moved
+        earlier, the earlier day judges it."""
         self.check_open("reschedule")
         self.check_not_own_missed("reschedule", meta, by_supervisor)
         if due_at < now:
@@ -781,11 +788,14 @@ class FollowUp(RemembersCommands):
                                  field="due_at", now=now.isoformat())
         if assigned_clerk is None and assigned_team is None:
             assigned_clerk, assigned_team = self.assigned_clerk, self.assigned_team
+        on_time_by = (None if by_supervisor or calendar is None
+                     else self.working_day_due(calendar))
         self._rescheduled(due_at=due_at, assigned_clerk=assigned_clerk,
                           assigned_team=assigned_team, reason=reason, meta=meta,
                           cause=RescheduleCause.STAFF.value, previous_due_at=self.due_at,
                           basis=basis.value,
-                          due_rule=due_rule.as_dict() if due_rule is not None else None)
+                          due_rule=due_rule.as_dict() if due_rule is not None else None,
+                          on_time_by=on_time_by)
 
     def replan(self, calendar: WorkingCalendar, now: datetime, meta: Meta) -> bool:
         """Work a due moment out again on the calendar in force; True when moved.
@@ -902,7 +912,12 @@ class FollowUp(RemembersCommands):
                      due_rule: dict[str, Any] | None = None,
                      judged_at: datetime | None = None, stays: str | None = None,
                      counted: bool = True, not_counted_because: str | None = None,
-                     next_attempt_at: datetime | None = None) -> None:
+                     next_attempt_at: datetime | None = None,
+                     on_time_by: date | None = None) -> None:
+        if on_time_by is not None:  # staff's own move: judged on time against the day it had
+            self.on_time_by = on_time_by
+        elif cause == RescheduleCause.STAFF:  # a supervisor's (every move before it existed)
+            self.on_time_by = None
         if not counted:  # an unanswered call recorded for its note, not an attempt
             self._remember(meta, "FollowUpCompleted")
             return
@@ -1462,10 +1477,22 @@ class HelpTask(RemembersCommands):
         self.status = "handed_back"
         self._remember(meta, "HelpTaskHandedBack")
 
-    def close_as_not_needed(self, meta: Meta) -> bool:
+    def close_as_not_needed(self, meta: Meta, resolved_at: datetime | None = None,
+                            calendar: WorkingCalendar | None = None,
+                            supervisor: str | None = None) -> bool:
         """Its case was resolved: a task still open, accepted or in progress is closed (True);
-        one done or handed back stays so. Idempotent by nature: once closed, nothing more."""
-        if self.status not in HELP_ACTIVE:
+        one done or handed back stays so. Idempotent by nature: once closed, nothing more.
+
+        Not one escalated, or past its deadline at the resolution (``resolved_at``: its
+        moment, a backdated one's judged moment): resolving the case took an overdue 帮办 off
+        the board's count and the supervisors' list without them. It stays open, escalated
+        to ``supervisor`` now when the scheduler has not yet (on ``calendar``), for its owner
+        to finish (done late) or a supervisor to finish or hand back."""
+        if self.status not in HELP_ACTIVE or self.escalated_to is not None:
+            return False
+        if resolved_at is not None and self.deadline_at <= resolved_at:
+            if calendar is not None and supervisor is not None:
+                self.advance(resolved_at, calendar, supervisor, meta)
             return False
         self._closed(reason=CASE_RESOLVED, meta=meta)
         return True

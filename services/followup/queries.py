@@ -358,10 +358,13 @@ async def help_tasks(pool: asyncpg.Pool, center_id: str | None, case_id: UUID | 
     return HelpTaskList(items=[HelpTaskPublic.of(r) for r in rows])
 
 
-HELP_OF_OPEN_CASE = ("NOT EXISTS (SELECT 1 FROM case_refs r WHERE r.case_id = h.case_id"
-                     " AND r.status = 'resolved')")
-"""A help task (``h``) whose case is not known resolved: a task its resolution did not close
-(left open before the rules closed them) is on no worklist and in no figure."""
+HELP_OF_OPEN_CASE = ("(h.escalated_to IS NOT NULL OR NOT EXISTS (SELECT 1 FROM case_refs r"
+                     " WHERE r.case_id = h.case_id AND r.status = 'resolved'))")
+"""A help task (``h``) whose case is not known resolved, or that is escalated: a task its
+resolution did not close because it was escalated or overdue then
+(``HelpTask.close_as_not_needed``) stays on the worklists and in the board's overdue count
+until its owner or a supervisor finishes it or hands it back; one left open otherwise
+(before the rules closed them) is on no worklist and in no figure."""
 
 
 async def open_help_tasks(pool: asyncpg.Pool, center_id: str, who: str, value: str,

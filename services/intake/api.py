@@ -84,8 +84,11 @@ async def restate_request(case_id: UUID, body: c.RestateRequest, request: Reques
             summary="Step 2: needs, worries, emotion on arrival, urgency")
 async def note_concerns(case_id: UUID, body: c.NoteConcerns, request: Request, write: Write,
                         staff: Staff) -> WrittenPublic:
+    """Urgency rises by anyone; lowered only by a supervisor (403
+    ``urgency_needs_supervisor``)."""
     return WrittenPublic.of(await _use_cases(request).note_concerns(
-        case_id, body, write.actor, write.key, write.expected_version))
+        case_id, body, write.actor, write.key, write.expected_version,
+        supervisor=staff.role is Role.SUPERVISOR))
 
 
 @cases.post("/{case_id}/guidance", response_model=WrittenPublic,

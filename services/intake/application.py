@@ -305,11 +305,13 @@ class Intake:
                                                     cmd.correction, meta))
 
     async def note_concerns(self, case_id: UUID, cmd: c.NoteConcerns, actor: str,
-                            key: str | None, expected_version: int | None = None) -> Written:
+                            key: str | None, expected_version: int | None = None, *,
+                            supervisor: bool = False) -> Written:
+        """Urgency lowered only by a ``supervisor`` (403 ``urgency_needs_supervisor``)."""
         return await self._on_case(
             case_id, "ConcernsNoted", cmd, actor, key, expected_version,
             lambda case, meta: case.note_concerns(cmd.needs, cmd.worries, cmd.emotion.value,
-                                                  cmd.urgency.value, meta))
+                                                  cmd.urgency.value, meta, supervisor))
 
     async def give_guidance(self, case_id: UUID, cmd: c.GiveGuidance, actor: str,
                             key: str | None, expected_version: int | None = None) -> Written:

@@ -62,6 +62,19 @@ class ExtensionNeedsSupervisor(CommandError):
     code = "extension_needs_supervisor"
 
 
+class UrgencyNeedsSupervisor(CommandError):
+    """A case's urgency is lowered only by a supervisor: the latest ``ConcernsNoted`` is the
+    urgency the worklists read, so a clerk noting "normal" took a critical case off the
+    board's "critical whatever its due date" list."""
+
+    status = 403
+    code = "urgency_needs_supervisor"
+
+
+#: Urgency from least to most: raising it is anyone's, lowering it a supervisor's.
+URGENCY_RANK = {"low": 0, "normal": 1, "high": 2, "critical": 3}
+
+
 class SelfApproval(CommandError):
     """A supervisor who is an overdue case's own clerk (first or current) does not approve its
     extension (延期审批): another supervisor does, as an appeal is decided by someone other than
@@ -157,17 +170,28 @@ class Case(RemembersCommands):
     # -- step 2: empathize ------------------------------------------------------------------
 
     def note_concerns(self, needs: list[str], worries: list[str], emotion: str, urgency: str,
-                      meta: Meta) -> None:
+                      meta: Meta, supervisor: bool = False) -> None:
+        """Noted again, urgency may rise by anyone; lowered (below the urgency noted last) only
+        by a ``supervisor`` (403 ``urgency_needs_supervisor``), recorded with the urgency it
+        was lowered from (``lowered_from``) and, as every event, its actor."""
         self.check_open()
+        was = self.__dict__.get("urgency")  # none before it was kept: nothing to lower
+        lowered = was is not None and URGENCY_RANK[urgency] < URGENCY_RANK[was]
+        if lowered and not supervisor:
+            raise UrgencyNeedsSupervisor(
+                f"the case's urgency is {was}: only a supervisor lowers it",
+                urgency=was, field="urgency")
         self._concerns_noted(needs=list(needs),
                              worries=list(worries),
-                             emotion=emotion, urgency=urgency, meta=meta)
+                             emotion=emotion, urgency=urgency, meta=meta,
+                             lowered_from=was if lowered else None)
 
     @event("ConcernsNoted")
     def _concerns_noted(self, needs: list[str], worries: list[str], emotion: str, urgency: str,
-                        meta: Meta) -> None:
+                        meta: Meta, lowered_from: str | None = None) -> None:
         if self.emotion is None:
             self.emotion = emotion
+        self.urgency = urgency
         self._remember(meta, "ConcernsNoted")
 
     # -- step 3: guide ----------------------------------------------------------------------

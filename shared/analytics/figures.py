@@ -166,7 +166,8 @@ PARTS: tuple[tuple[str, str, dict[str, str]], ...] = (
                              " AND outcome IS DISTINCT FROM 'unreachable'"
                              " AND coalesce(judged_on, completed_on)"
                              " <= coalesce(due_by, due_on)",
-        "followups_unreachable": "completed_on IS NOT NULL AND outcome = 'unreachable'"}),
+        "followups_unreachable": "completed_on IS NOT NULL AND outcome = 'unreachable'",
+        "followups_cancelled_by_assignee": "cancelled_by_assignee"}),
 )
 COUNTS = tuple(c for _, _, counts in PARTS for c in counts)
 
@@ -209,7 +210,8 @@ RATES: tuple[Rate, ...] = (
 )
 #: The counts the table and the page show beside the rates (every count is in ``Row.counts``).
 SHOWN = ("visits", "cases", "resolved", "verdicts", "bad_reviews", "staff_recorded_answers",
-         "rectifications_opened", "appeals_upheld", "followups_unreachable", "declined",
+         "rectifications_opened", "appeals_upheld", "followups_unreachable",
+         "followups_cancelled_by_assignee", "declined",
          "backdated_resolutions")
 DEFINITIONS = {
     "visits": "trips to the center, 人次 (VisitRecorded), on the day of the trip",
@@ -266,6 +268,8 @@ DEFINITIONS = {
     "followups_closed": "follow-ups completed or missed, on their (last) due day",
     "followups_on_time": "of those, completed and never missed, the resident reached (not"
                          " outcome unreachable)",
+    "followups_cancelled_by_assignee": "follow-ups cancelled by the clerk they were assigned"
+                                       " to (in no rate), on their (last) due day",
     "followups_unreachable": "follow-ups ended with the resident not reached after every"
                              " attempt (outcome unreachable; the team takes a check or a"
                              " revisit up), on their (last) due day",
@@ -557,13 +561,26 @@ def aftercare_sql(tz: str) -> dict[str, str]:
     followups = f"""
     WITH ev AS (
         SELECT {cols}, {due} AS due_on, NULL AS outcome, NULL::TIMESTAMPTZ AS judged_at,
-               NULL::DATE AS due_by
+               NULL::DATE AS due_by,
+               coalesce(CAST(assigned_clerk AS VARCHAR), '') AS assignee,
+               CAST(actor AS VARCHAR) AS actor
             FROM "FollowUpScheduled" WHERE {seen}
-        UNION ALL SELECT {cols}, {due}, NULL, NULL, NULL FROM "FollowUpRescheduled"
-            WHERE {seen}
+        UNION ALL SELECT {cols}, {due}, NULL, NULL, NULL,
+               coalesce(CAST(assigned_clerk AS VARCHAR), ''),
+               CAST(actor AS VARCHAR) FROM "FollowUpRescheduled" WHERE {seen}
         UNION ALL SELECT {cols}, NULL, CAST(outcome AS VARCHAR), judged_at,
-               CAST(due_by AS DATE) FROM "FollowUpCompleted" WHERE {seen}
-        UNION ALL SELECT {cols}, NULL, NULL, NULL, NULL FROM "FollowUpMissed" WHERE {seen}),
+               CAST(due_by AS DATE), NULL, CAST(actor AS VARCHAR) FROM "FollowUpCompleted"
+            WHERE {seen}
+        UNION ALL SELECT {cols}, NULL, NULL, NULL, NULL, NULL, CAST(actor AS VARCHAR)
+            FROM "FollowUpMissed" WHERE {seen}
+        UNION ALL SELECT {cols}, NULL, NULL, NULL, NULL, NULL, CAST(actor AS VARCHAR)
+            FROM "FollowUpCancelled" WHERE {seen}),
+    moves AS (
+        -- The clerk it was assigned to before each event ('' a team's).
+        SELECT *, last_value(assignee IGNORE NULLS) OVER (
+            PARTITION BY aggregate_id ORDER BY aggregate_version
+            ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS assigned_then
+        FROM ev),
     folded AS (
         SELECT aggregate_id, arg_min(case_id, aggregate_version) AS case_id,
                arg_min(center_id, aggregate_version) AS center_id,
@@ -576,8 +593,11 @@ def aftercare_sql(tz: str) -> dict[str, str]:
                arg_min(CAST(timezone('{tz}', judged_at) AS DATE), aggregate_version)
                    FILTER (WHERE type = 'FollowUpCompleted') AS judged_on,
                arg_min(due_by, aggregate_version)
-                   FILTER (WHERE type = 'FollowUpCompleted') AS due_by
-        FROM ev GROUP BY aggregate_id)
+                   FILTER (WHERE type = 'FollowUpCompleted') AS due_by,
+               arg_min(coalesce(assigned_then, '') <> '' AND actor = assigned_then,
+                       aggregate_version)
+                   FILTER (WHERE type = 'FollowUpCancelled') AS cancelled_by_assignee
+        FROM moves GROUP BY aggregate_id)
     SELECT f.*, c.service_item FROM folded f LEFT JOIN case_facts c USING (case_id)
     """
     return {"survey_facts": surveys, "rectification_facts": rectifications,

@@ -252,6 +252,13 @@ class FollowUpRescheduled(_Payload):
     next_attempt_at: Moment | None = Field(
         None, description="Counted false: the moment the next unanswered attempt counts "
                           "from. Else None.")
+    on_time_by: Day | None = Field(
+        None, description="A staff move (cause staff) by anyone but a supervisor: the working "
+                          "day the follow-up is still judged on time against (its "
+                          "completion's due_by, whatever due_at says; an earlier one if "
+                          "moved earlier). None: a supervisor's move, or a re-planning, or "
+                          "an event before it existed: due_at's working day judges it, as "
+                          "before (a re-planning or an attempt keeps a day already kept).")
 
 
 class FollowUpDueConfirmed(_Payload):

@@ -142,6 +142,11 @@ class ConcernsNoted(_Payload):
     emotion: Emotion
     urgency: Urgency
     needs_defusing: bool = Field(description="The emotion on arrival must be defused.")
+    lowered_from: Urgency | None = Field(
+        None, description="Noted again with a lower urgency than the last (by a supervisor "
+                          "only, the envelope's actor): the urgency it was lowered from. "
+                          "None: the first, the same or a higher urgency, and every event "
+                          "before it existed (December 2026).")
 
     @model_validator(mode="before")
     @classmethod

@@ -141,7 +141,8 @@ class Aggregate:
         self.id = aggregate_id or uuid.uuid4()
         self.events: list[dict[str, Any]] = []
 
-    def add(self, type_name: str, when: datetime, **payload: Any) -> Aggregate:
+    def add(self, type_name: str, when: datetime, *, actor: str = "system",
+            **payload: Any) -> Aggregate:
         n = len(self.events) + 1
         self.events.append({
             "event_id": str(event_id_for(self.service, self.id, n)), "type": type_name,
@@ -151,7 +152,7 @@ class Aggregate:
             "case_id": str(self.story.case_id), "center_id": self.story.center,
             "occurred_at": when.isoformat(),
             "recorded_at": (when + timedelta(seconds=3)).isoformat(), "causation_id": None,
-            "correlation_id": None, "actor": "system",
+            "correlation_id": None, "actor": actor,
             # every field, defaults too, as the service writes it
             "payload": REGISTRY.get(type_name).payload.model_validate(payload)
             .model_dump(mode="json")})
@@ -189,9 +190,9 @@ def aftercare(stories: list[CaseStory]) -> list[dict[str, Any]]:
     when the official schedule came; done 5 Mar) and revisited (satisfied, 6 Mar);
     Lujiazui's (opened 2 Mar, deadline 3 Mar) is never completed. Follow-ups due 3-5 Mar:
     Huamu one on time, one missed then done, one not reached at the last attempt
-    (unreachable); Lujiazui one rescheduled and done on time, one cancelled. Lujiazui's
-    distressed resident has not agreed to be asked by text: that survey is withdrawn at once,
-    *no consent* (never *no answer*).
+    (unreachable); Lujiazui one rescheduled and done on time, one cancelled, one cancelled by
+    its own clerk (counted apart). Lujiazui's distressed resident has not agreed to be asked
+    by text: that survey is withdrawn at once, *no consent* (never *no answer*).
     """
     h0, h1, h2, h3 = stories[:4]
     l0, l1, l2 = stories[7:10]
@@ -251,6 +252,9 @@ def aftercare(stories: list[CaseStory]) -> list[dict[str, Any]]:
     unreached = follow_up(h3, at("2026-03-02", 16), at("2026-03-05", 10))
     unreached.add("FollowUpCompleted", at("2026-03-05", 15), outcome="unreachable",
                   channel="phone")
+    # Cancelled by the clerk it is assigned to: in no rate, counted apart.
+    dropped = follow_up(l0, at("2026-03-02", 16), at("2026-03-05", 10))
+    dropped.add("FollowUpCancelled", at("2026-03-04", 9), actor="clerk-017", reason="不用了")
     return [e for a in (good, bad, rect, revisit, expired, tablet, worst, late, withdrawn,
-                        not_asked, on_time, missed, moved, cancelled, unreached)
+                        not_asked, on_time, missed, moved, cancelled, unreached, dropped)
             for e in a.events]

@@ -150,6 +150,10 @@ def march() -> History:
              purpose="resolution", was_sent=True)
     f4 = follow_up(c4, "f4", at("13", "09:00"))
     followup(f4, c4, "FollowUpCancelled", at("12"), reason="…")
+    # Cancelled by the clerk it is assigned to: in no rate, counted apart (the day it was due).
+    f8 = follow_up(c4, "f8", at("14", "09:00"))
+    h.add("followup", "FollowUpCancelled", at("13"), {"reason": "…"}, case_id=c4,
+          aggregate_id=f8, actor="clerk-001")
 
     # case 5: window 1, clerk 2, item A, opened 31 March 16:30 UTC = 1 April 00:30 in Shanghai.
     case(5, "2026-03-31T16:30:00+00:00", W1, C2, A)
@@ -216,6 +220,7 @@ MARCH = {  # one center, March 2026, deadlines judged on 1 April
     # f1, f3 on time; f2 missed; f7 not reached (closed, never on time); f4 cancelled; f5 due
     "followups_on_time_rate": rate(2, 4),
     "followups_unreachable": 1,  # f7: the team took it up
+    "followups_cancelled_by_assignee": 1,  # f8 (f4 was cancelled by someone else)
     "no_consent": 0,  # v3, not asked for want of consent, is April's
     "declined": 0,  # no resident declined to rate here: tests/feedback/test_declined.py
     "on_time_rate": rate(0, 0),  # no case has a due date (CaseDueDateSet) here
@@ -234,6 +239,7 @@ def expect(**given: Any) -> dict[str, Any]:
     zero = {"visits": 0, "cases": 0, "bad_reviews": 0, "rectifications_opened": 0,
             "no_consent": 0, "staff_recorded_answers": 0, "appeals_upheld": 0,
             "overdue_open_cases": 0, "followups_unreachable": 0, "declined": 0,
+            "followups_cancelled_by_assignee": 0,
             "backdated_resolutions": 0}
     out = {name: zero.get(name, rate(0, 0)) for name in MARCH}
     out.update(given)
@@ -288,7 +294,7 @@ async def test_the_figures_of_a_hand_built_march(settings: Settings) -> None:
                 satisfaction_rate=rate(0, 2), response_rate=rate(2, 3), bad_reviews=2,
                 revisit_satisfaction_rate=rate(1, 1), rectifications_opened=2,
                 rectification_on_time_rate=rate(1, 2), followups_on_time_rate=rate(1, 1),
-                on_the_spot_rate=rate(2, 3))},
+                followups_cancelled_by_assignee=1, on_the_spot_rate=rate(2, 3))},  # f8
             {"counter_id": W1, **expect(cases=1)},  # April: case 5
             {"counter_id": W2, **expect(followups_on_time_rate=rate(1, 1),  # April: f6,
                                         no_consent=1)},  # v3

@@ -16,10 +16,11 @@ import asyncpg
 from shared.analytics.rebuild import Rebuild
 from shared.contracts import Envelope
 from shared.readmodels.readmodel import load_read_model
+from shared.security.principals import Role
 from shared.settings import Settings
 from tests.followup.story import CENTER, Center, at, center_day
 from tests.followup.test_help_and_referrals import clerk, escalate, first, post, refer
-from tests.support import stream_envelopes, wait_until
+from tests.support import bearer, stream_envelopes, wait_until
 
 NEW_YEARS_EVE = at(2026, 12, 31, 23, 30)  # 15:30 UTC: still the 31st there, too
 
@@ -439,3 +440,41 @@ async def test_referrals_left_overdue_before_this_release_are_closed_once_their_
             (str(c_referral), "ReferralReopened", "system:rules"),
             (str(d_referral), "ReferralReopened", "system:rules")])
         await _rebuilt_is_live(settings)
+
+
+async def test_an_overdue_help_task_outlives_its_cases_resolution_on_the_board(
+        settings: Settings) -> None:
+    """Asked on Thursday 17 December 2026 for a day's help, the colleague let Friday's
+    closing pass; on Sunday the 20th the clerk resolved the case before the scheduler had
+    escalated the task, and the rules closed it: the board's overdue 帮办 count fell to 0
+    and no supervisor ever saw it. Now it is escalated at the resolution and stays open and
+    counted overdue, until a supervisor hands it back."""
+    thursday = at(2026, 12, 17, 10)
+    async with center_day(settings, thursday) as center:
+        case_id = await center.open_case(thursday)
+        task = await escalate(center, case_id, thursday + timedelta(minutes=5),
+                              owner_clerk="clerk-018", within_working_days=1)
+        assert task["deadline_on"] == "2026-12-18"
+        center.clock.set(at(2026, 12, 20, 10))
+        assert await center.step(case_id, "resolve", {
+            "outcome": "resolved", "explanation": "自行办结", "emotion_defused": True,
+            "occurred_at": at(2026, 12, 20, 10).isoformat()})
+
+        async def escalated() -> bool:
+            r = await center.followup.get(f"/help-tasks/{task['task_id']}")
+            return (r.json()["status"], r.json()["escalated_to"]) == ("open", "supervisor")
+
+        await wait_until(escalated, what="the overdue help task escalated, still open")
+        await center.settled()
+        board = (await center.followup.get(f"/worklists/centers/{CENTER}")).json()
+        assert board["escalations"] == {"open": 1, "overdue": 1}
+        assert await _help_tasks_on(center, "/worklists/teams/supervisor") == [
+            task["task_id"]]
+        r = await post(center.followup, f"/help-tasks/{task['task_id']}/hand-back",
+                       {"reason": "案件已办结，不再需要"},
+                       bearer(settings, role=Role.SUPERVISOR, sub="director-01",
+                              center=CENTER))
+        assert r.status_code == 200, r.text
+        await center.settled()
+        board = (await center.followup.get(f"/worklists/centers/{CENTER}")).json()
+        assert board["escalations"] == {"open": 0, "overdue": 0}

@@ -7,7 +7,7 @@ from datetime import date
 
 import pytest
 
-from services.intake.domain import Case, case_id_for
+from services.intake.domain import Case, UrgencyNeedsSupervisor, case_id_for
 from shared.eventstore.command_path import Act, on_existing
 from shared.eventstore.group_commit import Unit
 from shared.kernel.errors import (
@@ -120,3 +120,31 @@ def test_a_residents_not_solved_reopens_a_resolved_case_once_and_only_about_its_
     case.resolve("resolved", "", True, {"causation_id": "r2", "occurred_at": resolved_at})
     with pytest.raises(AlreadyDoneError):
         case.check_new_command("verdict:1", "CaseReopened")
+
+
+def test_urgency_rises_by_anyone_and_is_lowered_only_by_a_supervisor_who_is_recorded() -> None:
+    """A clerk noted a case critical, then noted it again "normal": the latest ConcernsNoted is
+    what the worklists read, so the case left the board's "critical whatever its due date"
+    list. Now lowering it is a supervisor's (403 ``urgency_needs_supervisor``, nothing
+    recorded); raising is anyone's; the lowering says what it was lowered from, and the
+    envelope its actor. Rebuilt from its events, the case knows its urgency."""
+    case = new_case()
+    case.hear_request("水管爆了", meta("h1"))
+    case.note_concerns([], [], "anxious", "normal", meta("n1"))
+    case.note_concerns([], [], "anxious", "critical", meta("n2"))
+    with pytest.raises(UrgencyNeedsSupervisor) as refused:
+        case.note_concerns([], [], "calm", "normal", meta("n3"))
+    assert (refused.value.status, refused.value.code) == (403, "urgency_needs_supervisor")
+    case.note_concerns([], [], "calm", "critical", meta("n4"))  # the same: anyone
+    case.note_concerns([], [], "calm", "high", {**meta("n5"), "actor": "director-01"},
+                       supervisor=True)
+    events = case.collect_events()
+    noted = [e for e in events if type(e).__name__ == "ConcernsNoted"]
+    assert [(e.urgency, e.lowered_from) for e in noted] == [
+        ("normal", None), ("critical", None), ("critical", None), ("high", "critical")]
+    rebuilt = None
+    for e in events:
+        rebuilt = e.mutate(rebuilt)
+    assert isinstance(rebuilt, Case) and rebuilt.urgency == "high"
+    with pytest.raises(UrgencyNeedsSupervisor):
+        rebuilt.note_concerns([], [], "calm", "low", meta("n6"))

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from services.feedback.application import SurveyPolicy
+from services.feedback.consumer import IntakeFollower
 from services.feedback.domain import (
     Answer,
     Recorder,
@@ -341,3 +342,31 @@ def test_away_from_the_window_is_a_text_or_a_clerks_call() -> None:
     policy = SurveyPolicy()
     assert policy.away_from_window(uuid.uuid4()) == SurveyChannel.SMS
     assert policy.away_from_window(None) == SurveyChannel.PHONE_CALLBACK
+
+
+class _CenterDays:
+    """What the intake follower asks of feedback to tell a center's day (its zone's)."""
+
+    def __init__(self) -> None:
+        self.policy = SurveyPolicy()
+
+    def local_day(self, at: datetime) -> date:
+        return at.astimezone(self.policy.tz).date()
+
+
+@pytest.mark.parametrize(("asked", "then", "same_day"), [
+    ("2026-12-20T10:30:00+08:00", "2026-12-20T16:59:00+08:00", True),  # Sunday 20 December
+    ("2026-12-31T23:30:00+08:00", "2026-12-31T23:59:00+08:00", True),  # New Year's Eve
+    ("2026-12-31T23:30:00+08:00", "2027-01-01T00:10:00+08:00", False),  # into 2027
+    ("2026-12-31T15:30:00+00:00", "2026-12-31T16:10:00+00:00", False),  # the same, in UTC
+    ("2027-02-05T09:00:00+08:00", "2027-02-05T09:05:00+08:00", True),  # 2027, provisional
+])
+def test_one_tablet_survey_a_case_a_center_day_is_told_on_the_centers_clock(
+        asked: str, then: str, same_day: bool) -> None:
+    """The intake follower keeps a tablet survey open through a reopening, and asks none anew,
+    on the center's day it was asked: 23:30 on New Year's Eve and 00:10 on 1 January are two
+    days in Shanghai, though one in UTC."""
+    follower = IntakeFollower(_CenterDays())  # type: ignore[arg-type]
+    case = {"last_survey_at": datetime.fromisoformat(asked)}
+    assert follower._asked_on(case, datetime.fromisoformat(then)) is same_day
+    assert follower._asked_on({"last_survey_at": None}, datetime.fromisoformat(then)) is False

@@ -926,3 +926,36 @@ def test_a_redial_on_a_missed_follow_up_says_when_the_next_call_counts_not_its_o
     assert (check.status, check.due_at, check.unreached) == ("missed", due_at, 1)
     call("c3", counts_from)  # the moment it said: counted
     assert (check.status, check.unreached) == ("missed", 2)
+
+
+@pytest.mark.parametrize(("first_due", "first_push"), [
+    (at(12, 18, 10), at(12, 18, 11)),  # Friday 18 Dec, pushed over Sunday the 20th
+    (at(1, 4, 10, year=2027), at(12, 31, 23, 30)),  # moved ahead on New Year's Eve 23:30
+    (at(2, 3, 10, year=2027), at(2, 3, 11, year=2027)),  # before Spring Festival, provisional
+])
+def test_a_clerk_pushing_their_check_to_tomorrow_every_day_is_still_judged_on_its_first_day(
+        first_due: datetime, first_push: datetime) -> None:
+    """On its due day clerk-017 moves their post-resolution check to the next working
+    morning, and again the next day: it never went missed, and when done at last its
+    ``due_by`` was the last morning, so it counted on time. Now a move by anyone but a
+    supervisor keeps the day it is judged against (``on_time_by``); a supervisor's move sets
+    a new one; rebuilt from its events, it says the same."""
+    working_day = due_working_day(CALENDAR, first_due)
+    f = follow_up(first_due, Reason.POST_RESOLUTION_CHECK)
+    now, day = first_push, working_day
+    for n in range(2):
+        advance(f, now)
+        day = CALENDAR.add_working_days(day, 1)
+        f.reschedule(CALENDAR.opening_on(day), "resident busy", None, None, now,
+                     meta(f"push-{n}", now), calendar=CALENDAR)
+        assert f.working_day_due(CALENDAR) == working_day, "the first due day stays"
+        now = CALENDAR.opening_on(day) + timedelta(hours=1)
+    events = f.collect_events()
+    assert events[-1].on_time_by == working_day
+    assert replayed(events).working_day_due(CALENDAR) == working_day
+    moved = CALENDAR.add_working_days(day, 3)
+    f.reschedule(CALENDAR.opening_on(moved), "resident in hospital", None, None, now,
+                 {**meta("boss", now), "actor": "director-01"}, by_supervisor=True,
+                 calendar=CALENDAR)
+    assert f.working_day_due(CALENDAR) == moved, "a supervisor's move sets a new day"
+    assert f.collect_events()[-1].on_time_by is None

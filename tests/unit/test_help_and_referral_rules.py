@@ -120,10 +120,43 @@ def test_the_scheduler_closes_rather_than_escalates_a_task_of_a_case_known_resol
     assert t.advance(at(2026, 3, 4, 17), CALENDAR, "supervisor", meta(), True) == [
         "HelpTaskClosed"]
     assert (t.status, t.escalated_to) == ("closed", None)
-    # Escalated already before the case was resolved: still closed (off the supervisors').
+    # Escalated already before the case was resolved: it stays on the supervisors' list
+    # (``test_resolving_the_case_leaves_an_overdue_help_task_to_a_supervisor``).
     late = task()
     late.advance(at(2026, 3, 4, 17), CALENDAR, "supervisor", meta())
-    assert late.close_as_not_needed(meta()) is True and late.next_fire_at is None
+    assert late.close_as_not_needed(meta()) is False and late.status == "open"
+
+
+@pytest.mark.parametrize(("deadline_at", "resolved_at"), [
+    (at(2026, 12, 18, 17), at(2026, 12, 20, 10)),  # Friday's, resolved on Sunday 20 December
+    (at(2026, 12, 31, 17), datetime(2026, 12, 31, 23, 30, tzinfo=SHANGHAI)),  # New Year's Eve
+    (at(2027, 2, 3, 17), at(2027, 2, 4, 10)),  # 2027, provisional
+])
+def test_resolving_the_case_leaves_an_overdue_help_task_to_a_supervisor(
+        deadline_at: datetime, resolved_at: datetime) -> None:
+    """The colleague asked to help let the deadline pass; the clerk resolved the case and the
+    rules closed the task: the board's overdue 帮办 count dropped and the supervisors' list
+    lost it, nobody above the clerk having said a word. Now a task past its deadline when the
+    resolution was recorded is escalated (if the scheduler has not yet) and stays open, for
+    its owner to finish late or a supervisor to finish or hand back; one escalated before
+    stays too; a redelivered resolution records nothing; one still within its deadline is
+    closed as before."""
+    t = HelpTask(id=uuid.uuid4(), owner_clerk="clerk-018", owner_team=None,
+                 requested_by="clerk-017", deadline_at=deadline_at, source_id=uuid.uuid4(),
+                 service_item=None, meta=meta("open"))
+    assert t.close_as_not_needed(meta("r1"), resolved_at, CALENDAR, "supervisor") is False
+    assert (t.status, t.escalated_to, t.next_fire_at) == ("open", "supervisor", None)
+    [*_, escalated] = t.collect_events()
+    assert type(escalated).__name__ == "HelpTaskEscalated"
+    assert t.close_as_not_needed(meta("r1"), resolved_at, CALENDAR, "supervisor") is False
+    assert t.collect_events() == [], "a redelivered resolution records nothing"
+    t.hand_back("案件已办结，不再需要", meta("b"))  # the route lets only owner or supervisor
+    in_time = HelpTask(id=uuid.uuid4(), owner_clerk="clerk-018", owner_team=None,
+                       requested_by="clerk-017", deadline_at=deadline_at,
+                       source_id=uuid.uuid4(), service_item=None, meta=meta("open"))
+    assert in_time.close_as_not_needed(meta("r2"), deadline_at - timedelta(minutes=1),
+                                       CALENDAR, "supervisor") is True
+    assert in_time.status == "closed"
 
 
 def test_a_referral_chased_once_and_replied_once() -> None:

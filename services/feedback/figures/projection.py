@@ -148,7 +148,11 @@ FOLLOWUPS = Table("fig_followups", "follow_up_id", (
     ("judged_on", "date"),
     # The working day it was to be done on (FollowUpCompleted.due_by: a Sunday's due moment
     # is Monday's); null before the field existed: judged on due_on, as then.
-    ("due_by", "date")))
+    ("due_by", "date"),
+    # The clerk it is assigned to (the last FollowUpScheduled / FollowUpRescheduled's), and
+    # whether that clerk cancelled it (FollowUpCancelled's actor): counted apart, as a
+    # cancelled follow-up is in no rate. Null before these columns (rebuild to fill them).
+    ("assignee", "text"), ("cancelled_by_assignee", "boolean")))
 VISITS = Table("fig_visits", "visit_id", (
     ("visit_id", "uuid"), ("key_id", "uuid"), ("case_id", "uuid"), ("center_id", "text"),
     ("counter_id", "text"), ("clerk_id", "text"), ("channel", "text"), ("day", "date"),
@@ -489,13 +493,15 @@ class FiguresProjection:
     # -- follow-up ---------------------------------------------------------------------------
 
     def _followup_scheduled(self, row: Row, e: Envelope) -> None:
-        row.update(reason=e.payload["reason"], due_on=self.day(e.payload["due_at"]))
+        row.update(reason=e.payload["reason"], due_on=self.day(e.payload["due_at"]),
+                   assignee=e.payload.get("assigned_clerk"))
         for flag in ("missed", "cancelled"):
             if row[flag] is None:
                 row[flag] = False
 
     def _followup_rescheduled(self, row: Row, e: Envelope) -> None:
         row["due_on"] = self.day(e.payload["due_at"])
+        row["assignee"] = e.payload.get("assigned_clerk")
 
     def _followup_completed(self, row: Row, e: Envelope) -> None:
         if row["completed_on"] is None:
@@ -510,6 +516,9 @@ class FiguresProjection:
         row["missed"] = True
 
     def _followup_cancelled(self, row: Row, e: Envelope) -> None:
+        if row["cancelled"] is not True:  # cancelled once; the first cancel says by whom
+            row["cancelled_by_assignee"] = (row["assignee"] is not None
+                                            and e.actor == row["assignee"])
         row["cancelled"] = True
 
 

@@ -193,6 +193,12 @@ FIGURES: tuple[Figure, ...] = (
            meaning="follow-ups ended with the resident not reached after every attempt "
                    "(FollowUpCompleted outcome unreachable): the team takes a check or a "
                    "revisit up (resident_unreachable, or a home visit); never done on time"),
+    Figure("followups_cancelled_by_assignee", FOLLOWUPS, "due_on",
+           "f.cancelled_by_assignee",
+           meaning="follow-ups cancelled by the clerk they were assigned to (FollowUpCancelled "
+                   "whose actor is the assigned_clerk of its last FollowUpScheduled or "
+                   "FollowUpRescheduled), on the day of their last due_at: in no rate, so "
+                   "counted apart"),
 )
 FIGURE_NAMES = tuple(f.name for f in FIGURES)
 
@@ -364,6 +370,7 @@ FROM_TOTALS: dict[str, tuple[str | None, str]] = {
     "revisit_satisfaction_rate": ("satisfied_revisits", "revisit_answers"),
     "followups_on_time_rate": ("followups_on_time", "followups_closed"),
     "followups_unreachable": (None, "followups_unreachable"),
+    "followups_cancelled_by_assignee": (None, "followups_cancelled_by_assignee"),
 }
 #: The survey counts an upheld appeal takes a bad review out of (KEPT).
 STRUCK = ("own_answers", "satisfied_own_answers", "staff_answers", "satisfied_staff_answers",

@@ -108,6 +108,7 @@ COLUMNS_SQL: tuple[tuple[str, str, dict[str, str]], ...] = (
                              " AND coalesce(f.judged_on, f.completed_on)"
                              " <= coalesce(f.due_by, f.due_on)"
                              " AND f.outcome IS DISTINCT FROM 'unreachable'",
+        "followups_cancelled_by_assignee": "f.cancelled_by_assignee",
         "followups_unreachable": "f.completed_on IS NOT NULL"
                                  " AND f.outcome = 'unreachable'"}),
 )
@@ -159,6 +160,8 @@ def contributions(table: str, row: dict[str, Any]) -> Iterable[tuple[str, date, 
                 yield center, on, "followups_on_time", 1
             if unreachable:
                 yield center, on, "followups_unreachable", 1
+            if row["cancelled_by_assignee"] is True:
+                yield center, on, "followups_cancelled_by_assignee", 1
 
 
 def _case(center: str, row: dict[str, Any]) -> Iterable[tuple[str, date, str, int]]:
@@ -292,7 +295,8 @@ DDL = [
     # Counts added since the table was first made (the fill below names every column; a
     # rebuild fills them for the days already kept).
     *(f"ALTER TABLE {TABLE} ADD COLUMN IF NOT EXISTS {c} bigint NOT NULL DEFAULT 0"
-      for c in ("followups_unreachable", "declined", "backdated_resolutions")),
+      for c in ("followups_unreachable", "declined", "backdated_resolutions",
+                "followups_cancelled_by_assignee")),
     # Follow-ups done after their due day while the scheduler was down (never missed) were
     # counted on time until the rule judged the completion's day: counted again, once.
     f"CREATE TABLE IF NOT EXISTS {RECOUNTED} (recounted boolean PRIMARY KEY)",
