@@ -190,9 +190,10 @@ _VIN_KEYWORD = re.compile(
 or Q; or the six to eight a clerk copies from a policy): it finds the owner through the
 registry as a plate does."""
 _DOOR_KEYWORD = re.compile(r"门牌(?:号码|号)?(?:是|为|:|：|\s)*(?P<n>\d{1,5}(?:[\-之]\d{1,4})?号?"
-                           r"(?:\d{1,4}室)?)(?!\d)")
+                           r"(?:\d{1,4}室)?)(?!号?[\d楼幢栋座单弄层])")
 """A door's number after 门牌 (门牌号 36号, 门牌：128-3): with the note's street or village it is
-where the resident lives; the rest of an address is found by the address rules."""
+where the resident lives; the rest of an address is found by the address rules (门牌 3号楼 is
+theirs to judge: a building, perhaps the center's own)."""
 _RECORD_KEYWORD = re.compile(
     r"(?:住院|病历|病案|门诊|急诊|就诊|就医|体检)(?:号码|号|编号|卡号|卡|ID|id)"
     r"(?:是|为|:|：|\s)*(?P<n>[A-Za-z]{0,3}-?\d(?:[ \-]?[0-9A-Za-z]){3,})")
