@@ -262,7 +262,14 @@ class Settings(BaseSettings):
         "of the clerk who asked for it (while the case is open) for this many days after "
         "(days); then only on its case's page. Bounds what the asker's worklist reads."))
     followup_referral_link_days: int = Field(30, ge=1, le=365, description=(
-        "How long a referral's reply link is valid after it is issued (days)."))
+        "A referral's reply link is valid at least this long after it is issued (days), "
+        "also for a referral already overdue."))
+    followup_referral_link_grace_days: int = Field(30, ge=0, le=365, description=(
+        "A referral's reply link stays valid this long after the referral's reply deadline "
+        "(days): a reply may be asked within 60 working days, some 90 calendar days."))
+    followup_referral_link_max_days: int = Field(180, ge=1, le=730, description=(
+        "A referral's reply link is never valid longer than this after it is issued (days): "
+        "it is a bearer secret passed through other hands."))
     followup_policy_outreach_working_days: int = Field(2, ge=0)
     followup_team: str = Field("followup-desk", description="Team for follow-ups with no clerk.")
     followup_supervisor_team: str = Field("supervisor", description="Who gets escalations.")

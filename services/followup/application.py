@@ -25,6 +25,7 @@ from services.followup.domain import (
     Referral,
     ResidentErasedError,
     ResidentNotFound,
+    ResidentNotOfCase,
     Uncounted,
     check_verdict_recorder,
     consent_allows,
@@ -320,9 +321,21 @@ class FollowUps:
         # is theirs (what they agreed to holds for it, and their erasure cancels it), as a
         # rule's follow-up of the case is. Before, it skipped both: outreach to a resident
         # who refused contact, and new contacts about an erased resident's case.
+        # Named with the case, the resident must be the case's (intake's CaseOpened, as the
+        # rules read it into ``case_refs``; a case not read yet was a 404 above, and a case's
+        # resident never changes after it is opened): another resident would be cross-linked
+        # to it (the call to the wrong person, the notes scrubbed of the wrong name, the
+        # figures per resident counted on the wrong one).
         resident_id = cmd.resident_id
-        if resident_id is None and cmd.case_id is not None:
-            resident_id = await self.consents.resident_of_case(cmd.case_id)
+        if cmd.case_id is not None:
+            of_case = await self.consents.resident_of_case(cmd.case_id)
+            if resident_id is None:
+                resident_id = of_case
+            elif resident_id != of_case:
+                raise ResidentNotOfCase(
+                    f"resident {resident_id} is not the resident of case {cmd.case_id}: "
+                    "name the case alone (its resident is taken) or the resident alone",
+                    case_id=str(cmd.case_id), resident_id=str(resident_id))
         if resident_id is not None:
             consent = await self.consents.of(resident_id)
             allowed = consent_allows(cmd.reason, consent)

@@ -123,6 +123,16 @@ class CaseNotFound(CommandError):
     code = "case_not_found"
 
 
+class ResidentNotOfCase(CommandError):
+    """A follow-up planned by hand names a case and a resident who is not the case's (or a
+    case opened without a resident): the call would go to one resident about another's case,
+    its notes scrubbed of the wrong resident's name and the figures per resident counted on
+    the wrong one. Name the case alone (its resident is taken) or the resident alone."""
+
+    status = 422
+    code = "resident_not_of_case"
+
+
 class NoConsent(CommandError):
     """The resident has not agreed to be contacted, and this follow-up is only outreach."""
 

@@ -10,7 +10,6 @@ reaches nothing but that referral's reply. Every read and write checks the calle
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Annotated
 from uuid import UUID
 
@@ -27,7 +26,11 @@ from services.followup.queries import (
     ReferralPublic,
     ReplyLinkPublic,
 )
-from services.followup.referral_tokens import ReferralTokens, ReplyLinkInvalid
+from services.followup.referral_tokens import (
+    ReferralTokens,
+    ReplyLinkInvalid,
+    link_expires_at,
+)
 from shared.http.auth import Staff, center_filter, check_center
 from shared.http.dependencies import (
     After,
@@ -126,8 +129,11 @@ async def reply(id: UUID, body: c.ReplyToReferral, app: FollowUpsDep, key: Idemp
                         "and nothing else")
 async def reply_link(id: UUID, pool: PoolDep, settings: SettingsDep, tokens: TokensDep,
                      clock: ClockDep, staff: Staff, after: After = None) -> ReplyLinkPublic:
-    await _referral(pool, settings, staff, id, after)  # 404 unknown, 403 another center
-    expires_at = clock.now() + timedelta(days=settings.followup_referral_link_days)
+    referral = await _referral(pool, settings, staff, id, after)  # 404 unknown, 403 elsewhere
+    expires_at = link_expires_at(clock.now(), referral.reply_due_at,
+                                 settings.followup_referral_link_days,
+                                 settings.followup_referral_link_grace_days,
+                                 settings.followup_referral_link_max_days)
     return ReplyLinkPublic(referral_id=id, token=tokens.issue(id, expires_at),
                            expires_at=expires_at)
 

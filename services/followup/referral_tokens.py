@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 from shared.kernel.errors import CommandError
@@ -49,6 +49,19 @@ class ReplyLinkExpired(CommandError):
 class ReplyLink:
     referral_id: UUID
     expires_at: datetime
+
+
+def link_expires_at(now: datetime, reply_due_at: datetime, at_least_days: int,
+                    grace_days: int, at_most_days: int) -> datetime:
+    """When a reply link issued ``now`` stops working: ``grace_days`` after the referral's
+    reply deadline (a reply a little late is still the unit's to give, and a provisional
+    deadline the published schedule moves is covered), and never before ``at_least_days``
+    from now (a link asked for an overdue referral, chased with 督办, still works), but never
+    beyond ``at_most_days`` from now: a link is a bearer secret passed through other hands.
+    Before, it was ``at_least_days`` (30) alone, while a reply may be asked within 60 working
+    days (some 90 calendar days over the Spring Festival): the unit was locked out first."""
+    wanted = max(reply_due_at + timedelta(days=grace_days), now + timedelta(days=at_least_days))
+    return min(wanted, now + timedelta(days=at_most_days))
 
 
 class ReferralTokens:

@@ -230,8 +230,13 @@ async def test_the_unit_replies_with_its_link_and_the_link_reaches_that_referral
             assert ok.status_code == 200, ok.text
             assert (await reply(token)).status_code == 409, "one reply"
 
-            center.clock.set(at(2026, 3, 2, 10) + timedelta(
-                days=settings.followup_referral_link_days + 1))
+            # Past the link's life: FOLLOWUP_REFERRAL_LINK_GRACE_DAYS after the reply
+            # deadline, and FOLLOWUP_REFERRAL_LINK_DAYS after it was issued.
+            center.clock.set(max(
+                moment(other["reply_due_at"]) + timedelta(
+                    days=settings.followup_referral_link_grace_days),
+                at(2026, 3, 2, 10) + timedelta(days=settings.followup_referral_link_days),
+            ) + timedelta(days=1))
             expired = await reply(other_token, other["referral_id"])
             assert (expired.status_code, expired.json()["error"]["code"]) == (410, "token_expired")
 
@@ -346,3 +351,30 @@ async def test_a_handed_over_case_stays_with_its_first_clerk_and_its_follow_ups_
 async def _watched(center: Center) -> bool:
     return bool(await center.app.state.pool.fetchval(
         "SELECT count(*) FROM timers WHERE kind = 'obligation' AND fire_at IS NOT NULL"))
+
+
+async def test_a_unit_given_sixty_working_days_over_new_year_can_still_reply_on_its_last_day(
+        settings: Settings) -> None:
+    """Referred on Sunday 20 December 2026, the unit to reply within 60 working days: by
+    March 2027, counted on the provisional calendar (Spring Festival on the law alone). The
+    link the clerk passed on the same day expired after 30 calendar days, in January: the unit
+    was locked out two months before its deadline. It now lives until the deadline plus a
+    grace, and no longer than FOLLOWUP_REFERRAL_LINK_MAX_DAYS."""
+    async with center_day(settings, DECEMBER_20) as center:
+        case_id = await center.open_case(DECEMBER_20 + timedelta(hours=1))
+        referral = await refer(center, case_id, DECEMBER_20 + timedelta(hours=2),
+                               within_working_days=60)
+        due = moment(referral["reply_due_at"])
+        assert referral["basis"] == "provisional" and due.year == 2027 and due.month >= 3
+        link = await post(center.followup, f"/referrals/{referral['referral_id']}/reply-link",
+                          {})
+        assert link.status_code == 200, link.text
+        expires = moment(link.json()["expires_at"])
+        assert due < expires <= center.clock.now() + timedelta(
+            days=settings.followup_referral_link_max_days)
+
+        center.clock.set(due - timedelta(hours=1))  # the afternoon of its last day
+        async with unit_client(center) as unit:
+            r = await post(unit, f"/referrals/{referral['referral_id']}/unit-reply",
+                           {"token": link.json()["token"], "reply": "已核定，按时回复"})
+        assert r.status_code == 200, r.text

@@ -95,3 +95,37 @@ def test_a_case_makes_its_resident_and_its_applicant_known_at_its_center() -> No
     history.erased(resident, t(9, 20))  # erasure makes no one known, and unknown no one
     assert pairs(history.envelopes) == [(resident, CENTER), (applicant, CENTER),
                                         (resident, OTHER)]
+
+
+async def test_a_follow_up_planned_by_hand_names_a_case_only_with_the_cases_resident(
+        settings: Settings) -> None:
+    """A clerk's slip (or a probe) naming Mrs Wang's case with Mr Li: the call would go to
+    Mr Li about her case, its notes scrubbed of the wrong name, the figures per resident
+    counted on him. Refused 422 ``resident_not_of_case``, also for a case opened without a
+    resident; the case alone still takes its resident, the case's own resident is welcome."""
+    wang, li = uuid.uuid4(), uuid.uuid4()
+    history = History(CENTER)
+    wangs_case = history.case(t(9), resident_id=wang)
+    history.case(t(9, 5), resident_id=li)  # Mr Li is known here too
+    anonymous = history.case(t(9, 10), resident_id=None)
+    last = history.consent(li, t(9, 20), contact=True, surveys=True, reason="registration")
+
+    async with center_day(settings, at(2026, 3, 2, 9), with_intake=False) as center:
+        await history.publish(settings)
+        for consumer in ("followup-residents", "followup-rules"):
+            assert await wait_for_position(center.app.state.pool, consumer, "intake",
+                                           last.position, 20.0)
+
+        for case_id in (wangs_case, anonymous):
+            r = await center.followup.post("/followups", headers=headers(key()),
+                                           json={**visit(li), "case_id": str(case_id)})
+            assert r.status_code == 422, r.text
+            assert r.json()["error"]["code"] == "resident_not_of_case", r.text
+
+        r = await center.followup.post("/followups", headers=headers(key()),
+                                       json={**visit(wang), "case_id": str(wangs_case)})
+        assert r.status_code == 201, r.text
+        alone = {k: v for k, v in visit(li).items() if k != "resident_id"}
+        r = await center.followup.post("/followups", headers=headers(key()),
+                                       json={**alone, "case_id": str(wangs_case)})
+        assert r.status_code == 201, r.text

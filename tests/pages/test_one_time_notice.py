@@ -265,3 +265,33 @@ async def test_a_due_date_in_a_year_without_a_schedule_says_so_on_the_paper_and_
     assert "2027年1月12日" in official and "暂按" not in official
     assert strip.endswith("（暂定：按法定节假日推算，放假安排公布后可能调整）"), strip
     assert "暂定" not in firm and "2027" in firm
+
+
+async def test_a_referrals_reply_day_in_a_year_without_a_schedule_says_so_on_the_strip(
+        center: Center, desk: BrowserContext) -> None:
+    """A unit asked on Sunday 20 December 2026 to reply within working days, by Tuesday 12
+    January 2027: counted on the law alone. The board and the notice said 暂定; the counter's
+    referral chip (and a help task's) showed the bare day as if it were firm."""
+    page = await desk.new_page()
+    await page.goto(f"{center.intake}/counter")
+    chips = await page.evaluate("""async () => {
+        const m = await import("/ui/intake/attention.js");
+        const view = {case_id: "0d1e2f30-0000-4000-8000-000000000000", status: "open",
+                      timeline: []};
+        const out = [];
+        for (const basis of ["provisional", "official"]) {
+            const given = {
+                referrals: [{unit_name: "房管所", status: "awaiting_reply",
+                             reply_due_at: "2027-01-12T09:00:00+08:00", basis}],
+                help_tasks: [{owner_team: "legal-aid", status: "open",
+                              deadline_on: "2027-01-12", basis}]};
+            out.push(m.caseState(view, "2026-12-20", given).map((li) => li.textContent));
+        }
+        return out;
+    }""")
+    provisional, official = chips
+    assert len(provisional) == 2 and all(
+        "2027/01/12" in c and c.endswith("（暂定：按法定节假日推算，放假安排公布后可能调整）")
+        for c in provisional), provisional
+    assert len(official) == 2 and all("2027/01/12" in c and "暂定" not in c
+                                      for c in official), official

@@ -28,12 +28,14 @@ from services.followup.referral_tokens import (
     ReplyLinkExpired,
     ReplyLinkInvalid,
     ReplyLinkWrongReferral,
+    link_expires_at,
 )
 from services.intake.domain import Case, case_id_for
 from shared.contracts.envelope import Envelope
 from shared.contracts.followup import Reason
 from shared.kernel.calendar import Basis, WorkingCalendar
 from shared.kernel.errors import InvalidCommand, RuleViolated
+from shared.settings import Settings
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 CALENDAR = WorkingCalendar()
@@ -391,3 +393,22 @@ async def test_a_handover_moves_the_cases_follow_ups_not_the_teams_verification(
                   (case_id, uuid.uuid4(), Reason.VERIFICATION.value),
                   (case_id, uuid.uuid4(), Reason.RECTIFICATION.value)])
     assert moved == [(unsolved, "clerk-017"), (later, "clerk-017")]
+
+
+@pytest.mark.parametrize("now", [
+    at(2026, 12, 20, 10),                                      # Sunday 20 December
+    datetime(2026, 12, 31, 23, 30, tzinfo=SHANGHAI),           # New Year's Eve, late
+    at(2027, 1, 25), at(2028, 1, 20),                          # provisional years
+])
+def test_a_reply_link_outlives_a_sixty_working_day_deadline_and_stays_bounded(
+        now: datetime) -> None:
+    defaults = {name: Settings.model_fields[f"followup_referral_link_{name}"].default
+                for name in ("days", "grace_days", "max_days")}
+    due, _ = working_deadline(CALENDAR, now.astimezone(SHANGHAI).date(), 60)
+    expires = link_expires_at(now, due, defaults["days"], defaults["grace_days"],
+                              defaults["max_days"])
+    assert due + timedelta(days=defaults["grace_days"]) == expires
+    assert now + timedelta(days=defaults["days"]) <= expires
+    assert expires <= now + timedelta(days=defaults["max_days"])
+    overdue = link_expires_at(now, now - timedelta(days=3), 30, 30, 180)
+    assert overdue == now + timedelta(days=30), "a chased referral's link still works"

@@ -150,6 +150,21 @@ SCRUBBED = [
     ("加了微信号 wxid_8k2j3h4g5f，方便联系", f"加了微信号 {ACCOUNT}，方便联系"),
     ("vx: li_min88", f"vx: {ACCOUNT}"),
     ("QQ号12345678，晚上在线", f"QQ号{ACCOUNT}，晚上在线"),
+    # short-video and social accounts, utility and bank accounts, a car's frame, a door
+    # (fix44: 抖音号 dy_wang88 and 户号 0012345678 were kept)
+    ("居民抖音号 dy_wang88，视频里有住址", f"居民抖音号 {ACCOUNT}，视频里有住址"),
+    ("快手号：ks_li2023", f"快手号：{ACCOUNT}"),
+    ("微博 @wanglei_sh 发帖投诉", f"微博 @{ACCOUNT} 发帖投诉"),
+    ("小红书号 9876543210", f"小红书号 {ACCOUNT}"),
+    ("B站账号 bili_zhang", f"B站账号 {ACCOUNT}"),
+    ("电费户号 0012345678，欠费停电", f"电费户号 {ACCOUNT}，欠费停电"),
+    ("户号：3100123456", f"户号：{ACCOUNT}"),
+    ("燃气户号 12 3456 7890", f"燃气户号 {ACCOUNT}"),
+    ("银行账户 310066641018010123456", f"银行账户 {ACCOUNT}"),
+    ("银行账号 6222  0212  3456  7890  123", f"银行账号 {ACCOUNT}"),
+    ("车架号 LSVAU2180N2183294", f"车架号 {PLATE}"),
+    ("车架号后六位 183294", f"车架号后六位 {PLATE}"),
+    ("门牌号 36号", f"门牌号 {ADDRESS}"),
     ("WeChat account li_min88, prefers texts", f"WeChat account {ACCOUNT}, prefers texts"),
     # who the note names after 收件人 / 配偶 / 儿子叫 ..., and a contact in English
     ("材料寄给收件人：赵敏", f"材料寄给收件人：{NAME}"),
@@ -367,6 +382,10 @@ SCRUBBED = [
 ]
 
 KEPT = [
+    # the apps and labels without anyone's account after them (fix44)
+    "居民关注抖音号宣传，请在抖音搜索社区号，小红书上有很多攻略，微博热搜，B站 UP主",
+    "抖音 20261220 发布的视频，快手 2026-12-20 直播，微博 weibo.com 上看到",
+    "户号已核对，户口本户号页，门牌号已更新，车架号核对无误，账户 1500000元已到账",
     # offices not reached, and what 其 + a relation is said before (no name after it)
     "已通知房管未回，联系居委未果，已联系万达未回复，联系方式未留，已通知本人未到，联系未果",
     "其子于下周来办，其子在外地工作，其父母均已去世，其子女均在外地，其夫妇二人，其女已出嫁",

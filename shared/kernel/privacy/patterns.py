@@ -172,11 +172,28 @@ spaced dash between them, or dots) or six and the rest (622202 1234567890123, as
 apps show it). Not parted by commas or 顿号: four years are listed so."""
 _YEARS = re.compile(r"(?:(?:19|20)\d\d\D*){4}")
 _ACCOUNT_KEYWORD = re.compile(
-    r"(?:卡号|账号|帐号|银行卡|社保卡|医保卡|社保号|医保号|参保号|存折|\baccount\b|\bcard\b)"
+    r"(?:卡号|账号|帐号|账户|帐户|户号|银行卡|社保卡|医保卡|社保号|医保号|参保号|存折"
+    r"|\baccount\b|\bcard\b)"
     r"(?:号码|号)?(?:是|为|:|：|\s)*"
-    r"(?P<n>[A-Z]{0,2}\d(?:[ \-]?\d){5,})", re.IGNORECASE)
-"""An account or card number after its name: a bank card's, a social security card's (社保卡号
-A12345678: nine characters, a letter first in many provinces), a medical insurance one's."""
+    r"(?P<n>[A-Z]{0,2}\d(?:(?: {1,2}|-)?\d){5,})", re.IGNORECASE)
+"""An account or card number after its name: a bank card's or account's (银行账户 3100..., read
+out in groups: 6222  0212, two spaces), a social security card's (社保卡号 A12345678: nine
+characters, a letter first in many provinces), a medical insurance one's, a household's
+utility account (电费户号 0012345678, 燃气户号: the bill and the meter at one door). Not a sum
+(账户 1500000元: a unit after it)."""
+_VIN_KEYWORD = re.compile(
+    r"(?:车架号|车辆识别代号|车辆识别码|车辆识别号|\bVIN\b)(?:码|号码|号)?"
+    r"(?:(?:后|末|最后)[六八68]位)?(?:是|为|:|：|\s)*"
+    r"(?P<n>[A-HJ-NPR-Za-hj-npr-z0-9]{17}|[A-HJ-NPR-Za-hj-npr-z0-9]{6,8}(?=后|\W|$))"
+    r"(?![A-Za-z0-9])")
+"""A car's frame number after its name (车架号 LSVAU2180N2183294: seventeen characters, no I, O
+or Q; or the six to eight a clerk copies from a policy): it finds the owner through the
+registry as a plate does."""
+_DOOR_KEYWORD = re.compile(r"门牌(?:号码|号)?(?:是|为|:|：|\s)*(?P<n>\d{1,5}(?:[\-之]\d{1,4})?号?"
+                           r"(?:\d{1,4}室)?)(?!号?[\d楼幢栋座单弄层])")
+"""A door's number after 门牌 (门牌号 36号, 门牌：128-3): with the note's street or village it is
+where the resident lives; the rest of an address is found by the address rules (门牌 3号楼 is
+theirs to judge: a building, perhaps the center's own)."""
 _RECORD_KEYWORD = re.compile(
     r"(?:住院|病历|病案|门诊|急诊|就诊|就医|体检)(?:号码|号|编号|卡号|卡|ID|id)"
     r"(?:是|为|:|：|\s)*(?P<n>[A-Za-z]{0,3}-?\d(?:[ \-]?[0-9A-Za-z]){3,})")
@@ -350,20 +367,30 @@ _TAIL_KEYWORD = re.compile(r"(?:(?:手机|电话|号码)(?:号码|号)?)?" + _LA
 """尾号5678, 手机后四位5678: the last digits of a phone number."""
 _ACCOUNT_TAIL = re.compile(r"(?:卡号|账号|帐号|银行卡|社保卡|医保卡|存折)" + _LAST_FOUR)
 _CHAT_ID = re.compile(
-    r"(?P<app>微信|[Ww]e[Cc]hat|(?<![A-Za-z])(?:wx|WX|vx|VX|V信|v信|QQ|qq)|钉钉|支付宝|[Aa]lipay)"
-    r"(?:号码|号|账号|账户|\s?(?:ID|id|[Aa]ccount|[Nn]umber|[Nn]o\.?)\b)?"
-    r"(?:是|为|:|：|\s|\bis\b)*(?P<n>[A-Za-z0-9][A-Za-z0-9_\-]{4,29})(?![A-Za-z0-9_\-])")
+    r"(?P<app>微信|[Ww]e[Cc]hat|(?<![A-Za-z])(?:wx|WX|vx|VX|V信|v信|QQ|qq)|钉钉|支付宝|[Aa]lipay"
+    r"|抖音|快手|微博|小红书|B站|b站|哔哩哔哩|(?<![A-Za-z])(?:[Dd]ouyin|[Tt]ik[Tt]ok|[Kk]uaishou"
+    r"|[Ww]eibo|[Bb]ilibili)(?![A-Za-z]))"
+    r"(?:号码|号|账号|账户|帐号|昵称|\s?(?:ID|id|[Aa]ccount|[Nn]umber|[Nn]o\.?)\b)?"
+    r"(?:是|为|:|：|\s|\bis\b)*@?(?P<n>[A-Za-z0-9][A-Za-z0-9_.\-]{4,29}(?<![.\-]))"
+    r"(?![A-Za-z0-9_\-])")
 """A WeChat, QQ, DingTalk or Alipay account after its name (微信号 wxid_..., QQ 12345678, vx:
-li_min88, 支付宝：wang_xy88, a refund's or a subsidy's payee):
-it reaches the person as a phone number does. A QQ account is a number and a WeChat one at
-least six characters: "QQ group", "WeChat group" are no account."""
+li_min88, 支付宝：wang_xy88, a refund's or a subsidy's payee), or a short-video or social
+account's (抖音号 dy_wang88, 快手号, 微博 @wanglei_sh, 小红书号, B站): it reaches the person as a
+phone number does. A QQ account is a number and the others at least six characters: "QQ
+group", "WeChat group" are no account, nor a day (抖音 20261220 发布的视频)."""
 
 
 def _chat_account(m: re.Match[str]) -> bool:
+    n = m.group("n")
     if m.group("app").lower() == "qq":
-        return m.group("n").isdigit()
-    return len(m.group("n")) >= 6 and m.group("n").lower() not in ("account", "number", "alipay",
-                                                                     "wechat")
+        return n.isdigit()
+    return len(n) >= 6 and n.lower() not in ("account", "number", "alipay", "wechat") \
+        and not _COMPACT_DATE.fullmatch(n) and not _DATE_SHAPE.fullmatch(n) \
+        and not _A_SITE.search(n)
+
+
+_A_SITE = re.compile(r"\.(?:com|cn|net|org)$", re.IGNORECASE)
+"""A site's name after an app's (微博 weibo.com): where, not whom."""
 
 
 _PROVINCE_OF_A_PLATE = "[京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼]"
@@ -993,7 +1020,9 @@ _ANY_UNIT = re.compile(r"[号弄幢栋座层楼室户组排]|单元")
 _ANY_HONORIFIC = re.compile(_HONORIFIC)
 _ANY_POST = re.compile("|".join(OFFICE_POSTS))
 _ANY_INTRODUCTION = re.compile(_INTRODUCERS)
-_ANY_CHAT = re.compile(r"微信|[Ww]e[Cc]hat|[wWvV][xX]|[Vv]信|QQ|qq|钉钉|支付宝|[Aa]lipay")
+_ANY_CHAT = re.compile(r"微信|[Ww]e[Cc]hat|[wWvV][xX]|[Vv]信|QQ|qq|钉钉|支付宝|[Aa]lipay|抖音|快手"
+                       r"|微博|小红书|[Bb]站|哔哩哔哩|[Dd]ouyin|[Tt]ik[Tt]ok|[Kk]uaishou|[Ww]eibo"
+                       r"|[Bb]ilibili")
 _ANY_PROFILE = re.compile(r"[男女]|[（(]")
 _ANY_REACH = re.compile("联系|通知|告知|转告|回访|陪同|探望|看望|走访")
 _ANY_KIN_TITLE = re.compile("[姐哥叔婶嫂]")
@@ -1019,8 +1048,16 @@ def number_spans(text: str) -> Iterator[tuple[int, int, str]]:
                 or int(digits[6:10]) < _SERIALS_SINCE):
             yield m.start(), m.end(), REDACTED_ID  # not 受理号310115202612200001
     for m in _ACCOUNT_KEYWORD.finditer(text):
-        if not _DATE_SHAPE.match(m.group("n")):  # 社保卡2026-12-31到期: when, not which
-            yield m.start("n"), m.end("n"), REDACTED_ACCOUNT
+        if not _DATE_SHAPE.match(m.group("n")) and not (  # 社保卡2026-12-31到期: when
+                m.group().startswith(("账户", "帐户", "户号")) and _MEASURE.match(text, m.end())):
+            yield m.start("n"), m.end("n"), REDACTED_ACCOUNT  # not 账户 1500000元: how much
+    if "车" in text or "VIN" in text or "识别" in text:
+        for m in _VIN_KEYWORD.finditer(text):
+            if _ANY_DIGIT.search(m.group("n")):
+                yield m.start("n"), m.end("n"), REDACTED_PLATE
+    if "门牌" in text:
+        for m in _DOOR_KEYWORD.finditer(text):
+            yield m.start("n"), m.end("n"), REDACTED_ADDRESS
     if "院" in text or "病" in text or "诊" in text or "医" in text or "检" in text:
         for m in _RECORD_KEYWORD.finditer(text):  # not 就医卡 1500元, 体检卡2026年到期
             if not _DATE_SHAPE.match(m.group("n")) and not _MEASURE.match(text, m.end("n")):

@@ -28,9 +28,12 @@ marker saying what was there, e.g. ``[电话已隐去]``:
   ID number is written in (``138*0013*8000``, ``138一0013一8000``); single digits spaced out
   (``1 3 8 0 0 1 3 8 0 0 0``) are read as the number they make.
 * **A hospital's numbers** after their name (``住院号12345678``, ``病历号：A20261234``).
-* **Bank card and account numbers** (16-19 digits, or six or more after 卡号 / 账号 / 社保卡号
-  / 医保号 ..., also with a letter first: ``社保卡号A12345678``; after a serial's name, 流水号,
-  only when the Luhn check digit holds), **e-mail addresses**,
+* **Bank card and account numbers** (16-19 digits, or six or more after 卡号 / 账号 / 账户 /
+  户号 / 社保卡号 / 医保号 ..., also with a letter first: ``社保卡号A12345678``, or read out in
+  groups: ``燃气户号 12 3456 7890``; after a serial's name, 流水号, only when the Luhn check
+  digit holds), chat, short-video and social accounts after their app's name (``微信号``,
+  ``QQ``, ``支付宝``, ``抖音号 dy_wang88``, ``快手号``, ``微博 @wanglei_sh``, ``小红书号``),
+  a car's frame number after 车架号 (as a plate), **e-mail addresses**,
   **licence plates** (``沪A·12345``, ``沪AD12345``, ``沪A 1234学``; ``车牌A12345`` without the
   province after its name; ``沪12345`` without the city's letter in a note about a car).
 * **Addresses**, by their shape: a number with a unit (号, 弄, 室, 栋, 幢, 单元, 楼, 组 ...)

@@ -17,9 +17,17 @@ function chip(kind, text, tone = "") {
   return h("li", { class: `badge ${tone}`, dataset: { state: kind } }, text);
 }
 
+/** After a chip's day, that it may move: a reply or help deadline counted on a year without a
+ *  published holiday schedule (``basis`` provisional), said as the case's own due date, the
+ *  board and the notice say it (docs/calendar.md). Empty for an official one. */
+export function provisionally(basis) {
+  return basis === "provisional" ? ` ${t("due_provisional")}` : "";
+}
+
 /** The strip's items for ``view`` (``GET /cases/{id}``); ``today``: ``YYYY-MM-DD``, the
- *  center's. */
-export function caseState(view, today = centerToday()) {
+ *  center's; ``given``: the case's help tasks and referrals, as follow-up has them (by default
+ *  the last ones read for this case). */
+export function caseState(view, today = centerToday(), given = null) {
   const timeline = view.timeline || [];
   const open = view.status !== "resolved";
   const out = [];
@@ -33,14 +41,14 @@ export function caseState(view, today = centerToday()) {
     out.push(chip("due", t(due < today ? "state_due_overdue" : "state_due_today", { day: fmtDate(due) }),
       due < today ? "red" : "amber"));
   }
-  const tracked = work.caseId === view.case_id ? work : { help_tasks: [], referrals: [] };
+  const tracked = given || (work.caseId === view.case_id ? work : { help_tasks: [], referrals: [] });
   if (tracked.help_tasks.length) {
     for (const task of tracked.help_tasks) {
       const late = Boolean(task.escalated_to) && !["done", "handed_back", "closed"].includes(task.status);
       out.push(chip("help-task", t(late ? "state_help_late" : "state_help", {
         owner: task.owner_clerk || task.owner_team || "—", status: t(`help_${task.status}`),
         day: fmtDate(task.deadline_on),
-      }), late ? "red" : ["done", "closed"].includes(task.status) ? "green" : "violet"));
+      }) + provisionally(task.basis), late ? "red" : ["done", "closed"].includes(task.status) ? "green" : "violet"));
     }
   } else {
     const escalated = timeline.filter((e) => e.type === "ActionTaken" && e.payload.kind === "escalated").length;
@@ -49,7 +57,7 @@ export function caseState(view, today = centerToday()) {
   if (tracked.referrals.length) {
     for (const r of tracked.referrals) {
       const key = { replied: "state_referred_replied", overdue: "state_referred_overdue" }[r.status] || "state_referred_due";
-      out.push(chip("referral", t(key, { to: r.unit_name, day: fmtDate(r.reply_due_at) }),
+      out.push(chip("referral", t(key, { to: r.unit_name, day: fmtDate(r.reply_due_at) }) + provisionally(r.basis),
         { replied: "green", overdue: "red" }[r.status] || "amber"));
     }
   } else {
