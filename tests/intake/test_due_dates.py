@@ -58,6 +58,13 @@ async def due_dates(client: httpx.AsyncClient, case_id: str,
     return case, [t["payload"] for t in case["timeline"] if t["type"] == "CaseDueDateSet"]
 
 
+async def may_move(client: httpx.AsyncClient, case_id: str) -> bool:
+    """Whether the one-time notice says the case's due date may move (暂定)."""
+    r = await client.get(f"/cases/{case_id}/notice")
+    assert r.status_code == 200, r.text
+    return bool(r.json()["due_may_move"])
+
+
 GUIDANCE = {"policy_basis": "《社会救助暂行办法》", "eligibility": "eligible"}
 
 
@@ -428,6 +435,10 @@ async def test_when_2027s_schedule_arrives_a_provisional_due_date_is_counted_aga
         w = await step(client, promised, "guidance", {**GUIDANCE, "promised_on": "2027-01-05"})
         _, [due] = await due_dates(client, promised, w["position"])
         assert (due["due_on"], due["basis"]) == ("2027-01-05", "provisional")
+        # The paper says "may move" beside the counted day only: a day promised is typed,
+        # never counted again (before, both printed 暂按法定节假日推算, the promised one for
+        # ever, after the schedule was published too).
+        assert [await may_move(client, case) for case in (counted, promised)] == [True, False]
 
         holidays.write_text(json.dumps(SCHEDULE_2027))
         ops = bearer(settings, role="ops", center=None)
@@ -449,9 +460,10 @@ async def test_when_2027s_schedule_arrives_a_provisional_due_date_is_counted_aga
                             "previous_due_on": "2027-01-12", "counted_from": "2026-12-20",
                             "working_days": 15, "note": None}
         assert case["timeline"][-1]["actor"] == "system:calendar"
-        # The promised day stays (provisional, as it was recorded).
+        # The promised day stays (provisional, as it was recorded), and does not say it moves.
         _, dues = await due_dates(client, promised, 0)
         assert len(dues) == 1
+        assert not await may_move(client, promised)
         # Reloading again re-plans nothing.
         r = await client.post("/ops/calendar/reload", headers=ops)
         assert r.json()["replanned"]["intake"]["due_dates_replanned"] == 0
@@ -499,6 +511,9 @@ async def test_an_overdue_provisional_due_date_is_not_moved_to_the_day_it_is_cou
                                                  "holidays": ["2027-01-01..2027-01-08"]}}))
         r = await client.post("/ops/calendar/reload", headers=ops)
         assert r.json()["replanned"]["intake"]["due_dates_replanned"] == 0
+        # Kept, past, provisional: the notice no longer says the schedule may move it (it
+        # printed 暂按法定节假日推算 beside a day the published schedule had just kept).
+        assert not await may_move(client, case_id)
         holidays.write_text(json.dumps({"2027": {"source": "illustrative test data",
                                                  "holidays": ["2027-01-01"]}}))
         for replanned in (1, 0):  # the notice gives the 12th: confirmed once
