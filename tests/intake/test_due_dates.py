@@ -58,6 +58,16 @@ async def due_dates(client: httpx.AsyncClient, case_id: str,
     return case, [t["payload"] for t in case["timeline"] if t["type"] == "CaseDueDateSet"]
 
 
+async def reopened_in_the_read_model(client: httpx.AsyncClient, *case_ids: str) -> None:
+    """The verdicts consumer's position says the reopening was stored, not that the cases read
+    model has applied it yet (read at once, a case still read resolved now and then)."""
+    async def reopened() -> bool:
+        return all([(await due_dates(client, c, 0))[0]["status"] == "open"
+                    for c in case_ids])
+
+    await wait_until(reopened, what="the reopening in the read model")
+
+
 async def may_move(client: httpx.AsyncClient, case_id: str) -> bool:
     """Whether the one-time notice says the case's due date may move (暂定)."""
     r = await client.get(f"/cases/{case_id}/notice")
@@ -346,6 +356,7 @@ async def test_the_clerks_not_solved_on_the_due_day_is_judged_on_that_day_applie
                 aggregate_id=uuid.uuid4(), actor="clerk-017")
         await history.publish(settings)
         assert await wait_for_position(app.state.pool, "intake-verdicts", "followup", 2, 15.0)
+        await reopened_in_the_read_model(client, *cases)
 
         on_time, after_midnight = [(await due_dates(client, c, 0))[0] for c in cases]
         assert (on_time["status"], on_time["due_on"]) == ("open", "2027-01-22")
@@ -379,6 +390,7 @@ async def test_the_clerks_not_solved_stored_on_a_clock_running_ahead_is_judged_o
             "recorded_at": datetime(2027, 1, 1, 23, 30, tzinfo=SHANGHAI)})
         await history.publish(settings)
         assert await wait_for_position(app.state.pool, "intake-verdicts", "followup", 1, 15.0)
+        await reopened_in_the_read_model(client, case_id)
         case, _ = await due_dates(client, case_id, 0)
         assert (case["status"], case["due_on"]) == ("open", "2027-01-22")
 
