@@ -85,7 +85,12 @@ class NoticePublic(BaseModel):
     due_basis: str | None = Field(None, description=(
         "official, or provisional: the due date was counted on a year whose holiday schedule "
         "is not published yet (weekends and statutory holidays only) and may move when it "
-        "is; the notice says so beside the date (docs/calendar.md)"))
+        "is (docs/calendar.md)"))
+    due_may_move: bool = Field(False, description=(
+        "The due date is provisional and a published schedule would count it again: counted "
+        "from the item's working days (a day typed, promised or a deadline, is never counted "
+        "again), on an open case, not yet past (overdue, it keeps its day); the notice says "
+        "so beside the date (docs/calendar.md, \"What keeps its day\")"))
     deadlines: list[NoticeDeadline]
     obligations: list[NoticeObligation]
     plans: list[NoticePlan] = Field(default_factory=list)
@@ -102,6 +107,15 @@ def _name(catalogue: Catalogue, code: str) -> str:
 def _last(timeline: list[Any], event_type: str) -> dict[str, Any] | None:
     found = [e.payload for e in timeline if e.type == event_type]
     return found[-1] if found else None
+
+
+def may_move(case: CasePublic, today: date) -> bool:
+    """Whether the case's due date may still move when its year's schedule is published: a
+    provisional day counted from the item's days (intake re-plans only those), on an open case,
+    not past (a day past did its work and keeps it: docs/calendar.md, "What keeps its day")."""
+    return (case.due_on is not None and case.due_basis == "provisional"
+            and case.due_source == "item_days" and case.status != "resolved"
+            and case.due_on >= today)
 
 
 def notice_of(case: CasePublic, catalogue: Catalogue, settings: Settings, clerk_id: str,
@@ -134,6 +148,7 @@ def notice_of(case: CasePublic, catalogue: Catalogue, settings: Settings, clerk_
         missing_documents=[d for d in guidance.get("missing_documents") or [] if d.strip()],
         typical_days=item.typical_days if item else None,
         due_on=case.due_on, due_basis=case.due_basis if case.due_on else None,
+        due_may_move=may_move(case, today),
         deadlines=sorted(deadlines, key=lambda d: d.due_on),
         obligations=obligations, plans=[NoticePlan(title=plan.title, steps=[NoticePlanStep(
             seq=step.seq, item_name_zh=step.name_zh or _name(catalogue, step.service_item),

@@ -74,9 +74,14 @@ def _clock(text: str) -> Literal["recorded", "occurred"]:
 def selection_of(settings: Settings, services: list[str], types: list[str],
                  centers: list[str], cases: list[UUID], since: str | None, until: str | None,
                  clock: str) -> Selection:
+    first, last = moment(since, settings), moment(until, settings, end_of_day=True)
+    if first is not None and last is not None and first > last:
+        # Typed backwards, the selection matched nothing: an empty export or replay, silently
+        # (as `sixstep report` refuses a reversed period).
+        raise typer.BadParameter(f"--since {since} is after --until {until}: both are "
+                                 "included; give the earlier one as --since")
     return Selection(services=tuple(services), types=tuple(types), centers=tuple(centers),
-                     cases=tuple(cases), since=moment(since, settings),
-                     until=moment(until, settings, end_of_day=True), clock=_clock(clock))
+                     cases=tuple(cases), since=first, until=last, clock=_clock(clock))
 
 
 class RateColumn(ProgressColumn):

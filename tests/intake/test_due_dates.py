@@ -58,6 +58,23 @@ async def due_dates(client: httpx.AsyncClient, case_id: str,
     return case, [t["payload"] for t in case["timeline"] if t["type"] == "CaseDueDateSet"]
 
 
+async def reopened_in_the_read_model(client: httpx.AsyncClient, *case_ids: str) -> None:
+    """The verdicts consumer's position says the reopening was stored, not that the cases read
+    model has applied it yet (read at once, a case still read resolved now and then)."""
+    async def reopened() -> bool:
+        return all([(await due_dates(client, c, 0))[0]["status"] == "open"
+                    for c in case_ids])
+
+    await wait_until(reopened, what="the reopening in the read model")
+
+
+async def may_move(client: httpx.AsyncClient, case_id: str) -> bool:
+    """Whether the one-time notice says the case's due date may move (暂定)."""
+    r = await client.get(f"/cases/{case_id}/notice")
+    assert r.status_code == 200, r.text
+    return bool(r.json()["due_may_move"])
+
+
 GUIDANCE = {"policy_basis": "《社会救助暂行办法》", "eligibility": "eligible"}
 
 
@@ -339,6 +356,7 @@ async def test_the_clerks_not_solved_on_the_due_day_is_judged_on_that_day_applie
                 aggregate_id=uuid.uuid4(), actor="clerk-017")
         await history.publish(settings)
         assert await wait_for_position(app.state.pool, "intake-verdicts", "followup", 2, 15.0)
+        await reopened_in_the_read_model(client, *cases)
 
         on_time, after_midnight = [(await due_dates(client, c, 0))[0] for c in cases]
         assert (on_time["status"], on_time["due_on"]) == ("open", "2027-01-22")
@@ -372,6 +390,7 @@ async def test_the_clerks_not_solved_stored_on_a_clock_running_ahead_is_judged_o
             "recorded_at": datetime(2027, 1, 1, 23, 30, tzinfo=SHANGHAI)})
         await history.publish(settings)
         assert await wait_for_position(app.state.pool, "intake-verdicts", "followup", 1, 15.0)
+        await reopened_in_the_read_model(client, case_id)
         case, _ = await due_dates(client, case_id, 0)
         assert (case["status"], case["due_on"]) == ("open", "2027-01-22")
 
@@ -428,6 +447,10 @@ async def test_when_2027s_schedule_arrives_a_provisional_due_date_is_counted_aga
         w = await step(client, promised, "guidance", {**GUIDANCE, "promised_on": "2027-01-05"})
         _, [due] = await due_dates(client, promised, w["position"])
         assert (due["due_on"], due["basis"]) == ("2027-01-05", "provisional")
+        # The paper says "may move" beside the counted day only: a day promised is typed,
+        # never counted again (before, both printed 暂按法定节假日推算, the promised one for
+        # ever, after the schedule was published too).
+        assert [await may_move(client, case) for case in (counted, promised)] == [True, False]
 
         holidays.write_text(json.dumps(SCHEDULE_2027))
         ops = bearer(settings, role="ops", center=None)
@@ -449,9 +472,10 @@ async def test_when_2027s_schedule_arrives_a_provisional_due_date_is_counted_aga
                             "previous_due_on": "2027-01-12", "counted_from": "2026-12-20",
                             "working_days": 15, "note": None}
         assert case["timeline"][-1]["actor"] == "system:calendar"
-        # The promised day stays (provisional, as it was recorded).
+        # The promised day stays (provisional, as it was recorded), and does not say it moves.
         _, dues = await due_dates(client, promised, 0)
         assert len(dues) == 1
+        assert not await may_move(client, promised)
         # Reloading again re-plans nothing.
         r = await client.post("/ops/calendar/reload", headers=ops)
         assert r.json()["replanned"]["intake"]["due_dates_replanned"] == 0
@@ -499,6 +523,9 @@ async def test_an_overdue_provisional_due_date_is_not_moved_to_the_day_it_is_cou
                                                  "holidays": ["2027-01-01..2027-01-08"]}}))
         r = await client.post("/ops/calendar/reload", headers=ops)
         assert r.json()["replanned"]["intake"]["due_dates_replanned"] == 0
+        # Kept, past, provisional: the notice no longer says the schedule may move it (it
+        # printed 暂按法定节假日推算 beside a day the published schedule had just kept).
+        assert not await may_move(client, case_id)
         holidays.write_text(json.dumps({"2027": {"source": "illustrative test data",
                                                  "holidays": ["2027-01-01"]}}))
         for replanned in (1, 0):  # the notice gives the 12th: confirmed once

@@ -113,3 +113,19 @@ async def test_a_deadline_in_a_year_without_a_schedule_says_so_on_the_board(
     }""")
     assert shown[0].endswith("（暂定：按法定节假日推算，放假安排公布后可能调整）"), shown
     assert "暂定" not in shown[1] and "2026" in shown[1]
+    # A date that did its work keeps its day whatever the schedule says: a missed follow-up,
+    # an escalated help task, an overdue referral, case or rectification, and one the
+    # published schedule kept (``*_kept``), said 暂定 ... 公布后可能调整 all the same.
+    kept = await board.evaluate("""async () => {
+        const m = await import("/ui/feedback/board.js");
+        const j = m.JUDGED;
+        return [[j.followup({status: "missed"}), j.followup({status: "scheduled", due_kept: true}),
+                 j.help({escalated_to: "lead-1"}), j.referral({status: "overdue"}),
+                 j.case({overdue: true}), j.rect({status: "open", overdue: true})],
+                [j.followup({status: "scheduled"}), j.help({escalated_to: null}),
+                 j.referral({status: "awaiting_reply"}), j.case({overdue: false}),
+                 j.rect({status: "open", overdue: false})],
+                m.dayShown("2027-01-04", "provisional", true)];
+    }""")
+    assert kept[0] == [True] * 6 and kept[1] == [False] * 5, kept
+    assert "暂定" not in kept[2] and "2027" in kept[2], kept

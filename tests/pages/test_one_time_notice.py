@@ -291,7 +291,50 @@ async def test_a_referrals_reply_day_in_a_year_without_a_schedule_says_so_on_the
     }""")
     provisional, official = chips
     assert len(provisional) == 2 and all(
-        "2027/01/12" in c and c.endswith("（暂定：按法定节假日推算，放假安排公布后可能调整）")
+        "2027/01/12" in c and "（暂定：按法定节假日推算，放假安排公布后可能调整）" in c
         for c in provisional), provisional
     assert len(official) == 2 and all("2027/01/12" in c and "暂定" not in c
                                       for c in official), official
+
+
+async def test_a_provisional_day_says_it_may_move_only_while_it_can(
+        center: Center, desk: BrowserContext) -> None:
+    """On Sunday 20 December 2026 a day in 2027 is counted on the law alone; the published
+    schedule counts it again only while it is still to do its work. The strip's help task and
+    referral said their 2027 deadlines bare, as firm (the board says 暂定); and the paper and
+    the strip said 暂定 beside a day that never moves: one promised (typed, never counted),
+    one past (overdue: it keeps its day), and a deadline the published schedule kept."""
+    page = await desk.new_page()
+    await page.goto(f"{center.intake}/counter")
+    said = await page.evaluate("""async () => {
+        const counter = await import("/ui/intake/counter.js");  // the page's own instances
+        const attention = await import("/ui/intake/attention.js");
+        const notice = await import("/ui/intake/notice.js");
+        const due = (over) => counter.dueDay({due_on: "2027-01-12", due_basis: "provisional",
+            due_source: "item_days", status: "guided", ...over}, "2026-12-20");
+        const chips = (kept) => attention.caseState(
+            {case_id: "c", status: "guided", timeline: []}, "2026-12-20",
+            {help_tasks: [{deadline_on: "2027-01-05", basis: "provisional", status: "open",
+                           owner_clerk: "clerk-2", deadline_kept: kept}],
+             referrals: [{unit_name: "街道", reply_due_at: "2027-01-05T09:00:00+08:00",
+                          basis: "provisional", status: "awaiting_reply",
+                          reply_due_kept: kept}]}).map((li) => li.textContent);
+        const sheet = document.getElementById("notice-sheet");
+        notice.renderNotice(sheet, {case_id: "0d1e2f30-0000-4000-8000-000000000000",
+            center_name: "花木", center_phone: null, clerk_id: "clerk-090", clerk_name: null,
+            service_item: "SA-HARDSHIP-SUBSIDY", item_name_zh: "困难补助", eligibility: null,
+            plain_words: "", policy_basis: "", promised: "", missing_documents: [],
+            typical_days: 15, due_on: "2027-01-05", due_basis: "provisional",
+            due_may_move: false, deadlines: [], obligations: [], plans: [], status: "open",
+            outcome: null, issued_at: "2026-12-20T02:00:00+00:00"});
+        return {counted: due({}), promised: due({due_source: "promised"}),
+                past: counter.dueDay({due_on: "2027-01-12", due_basis: "provisional",
+                                      due_source: "item_days", status: "guided"}, "2027-01-14"),
+                waiting: chips(false), kept: chips(true),
+                paper: sheet.textContent};
+    }""")
+    assert "暂定" in said["counted"], said
+    assert "暂定" not in said["promised"] and "暂定" not in said["past"], said
+    assert len(said["waiting"]) == 2 and all("暂定" in chip for chip in said["waiting"]), said
+    assert len(said["kept"]) == 2 and not any("暂定" in chip for chip in said["kept"]), said
+    assert "2027年1月5日" in said["paper"] and "暂按" not in said["paper"], said

@@ -318,13 +318,14 @@ async def requests(
     sql = (f"{SELECT_REQUESTS} AND {' AND '.join(where)}"
            f" ORDER BY c.opened_at DESC, c.case_id DESC LIMIT {MAX_RESULTS}")
     rows = await pool.fetch(sql, *args)
+    today = request.app.state.runtime.clock.now().astimezone(settings.tz).date()
     return render(out, "service_requests",
-                  [service_request(r, cat, lang, settings) for r in rows])
+                  [service_request(r, cat, lang, settings, today) for r in rows])
 
 
 @router.get("/requests/{service_request_id}.{fmt}", summary="GET Service Request")
-async def one_request(service_request_id: str, out: Out, pool: PoolDep, cat: CatalogueDep,
-                      keys: KeysDep, lang: LangDep, settings: SettingsDep,
+async def one_request(service_request_id: str, request: Request, out: Out, pool: PoolDep,
+                      cat: CatalogueDep, keys: KeysDep, lang: LangDep, settings: SettingsDep,
                       api_key: ApiKey = None, jurisdiction_id: Jurisdiction = None) -> Response:
     credential = _credential(keys, api_key, "get_request")
     _check_jurisdiction(jurisdiction_id, keys, credential.center_id)
@@ -337,7 +338,8 @@ async def one_request(service_request_id: str, out: Out, pool: PoolDep, cat: Cat
                               credential.center_id, Channel.OPEN311.value, case_id)
     if row is None:
         raise Open311Error(404, f"service_request_id {service_request_id!r} was not found")
-    return render(out, "service_requests", [service_request(row, cat, lang, settings)])
+    today = request.app.state.runtime.clock.now().astimezone(settings.tz).date()
+    return render(out, "service_requests", [service_request(row, cat, lang, settings, today)])
 
 
 @router.api_route("/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"],

@@ -10,14 +10,20 @@ date-times in the center's zone.
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 import asyncpg
 
 from services.intake.open311.wire import Open311Error, end_of, parse_w3c, w3c
-from services.intake.open311.wording import Lang, service_notice, status_notes
+from services.intake.open311.wording import (
+    PROVISIONAL,
+    PROVISIONAL_JOIN,
+    Lang,
+    service_notice,
+    status_notes,
+)
 from shared.catalogue import Catalogue
 from shared.settings import Settings
 
@@ -41,8 +47,8 @@ async def readable(pool: asyncpg.Pool, case_id: UUID, version: int, timeout: flo
 
 SELECT_REQUESTS = (
     "SELECT c.case_id, c.center_id, c.service_item, c.status, c.opened_at, c.updated_at,"
-    " c.resolved_at, c.next_deadline, c.due_on, heard.words, life.type AS life_type,"
-    " life.payload::text AS life_payload, referral.referred_to"
+    " c.resolved_at, c.next_deadline, c.due_on, c.due_basis, c.due_source, heard.words,"
+    " life.type AS life_type, life.payload::text AS life_payload, referral.referred_to"
     " FROM cases c"
     " LEFT JOIN LATERAL (SELECT t.payload->>'words' AS words FROM case_timeline t"
     "  WHERE t.case_id = c.case_id AND t.type = 'RequestHeard' ORDER BY t.version LIMIT 1)"
@@ -59,11 +65,22 @@ SELECT_REQUESTS = (
 
 
 def service_request(row: asyncpg.Record, cat: Catalogue, lang: Lang,
-                    settings: Settings) -> dict[str, Any]:
-    """One case as the spec's ``request``: open until resolved, closed when resolved."""
+                    settings: Settings, today: date) -> dict[str, Any]:
+    """One case as the spec's ``request``: open until resolved, closed when resolved.
+    ``today``: the center's, on the service's clock."""
     tz = settings.tz
     item = cat.get(row["service_item"])
     closed = row["status"] == "resolved"
+    # An expected date counted on a year without a published holiday schedule may move when
+    # it is published: the app's resident reads that beside it, as the paper says it (the
+    # spec's expected_datetime has no room for it). Not one typed (promised, a deadline: never
+    # counted again), nor one past (overdue: it keeps its day), as the notice's due_may_move.
+    provisional = (not closed and row["due_on"] is not None and row["due_on"] >= today
+                   and row["due_basis"] == "provisional" and row["due_source"] == "item_days")
+    notice = service_notice(item, lang)
+    if provisional:
+        notice = PROVISIONAL[lang] if notice is None else f"{notice}{PROVISIONAL_JOIN[lang]}" \
+            f"{PROVISIONAL[lang]}"
     name = (item.name_zh if lang == "zh" else item.name_en) if item else row["service_item"]
     return {
         "service_request_id": str(row["case_id"]),
@@ -73,7 +90,7 @@ def service_request(row: asyncpg.Record, cat: Catalogue, lang: Lang,
         "service_code": row["service_item"],
         "description": row["words"],
         "agency_responsible": row["referred_to"] or row["center_id"],
-        "service_notice": service_notice(item, lang),
+        "service_notice": notice,
         "requested_datetime": w3c(row["opened_at"], tz),
         "updated_datetime": w3c(row["resolved_at"] if closed and row["resolved_at"]
                                 else row["updated_at"], tz),

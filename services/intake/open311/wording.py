@@ -37,6 +37,14 @@ def _pick(lang: Lang, zh: str, en: str) -> str:
     return zh if lang == "zh" else en
 
 
+#: Beside a request's expected date that may move (docs/calendar.md, "What provisional means").
+PROVISIONAL: dict[Lang, str] = {
+    "zh": "预计办结日期暂按法定节假日推算，以国务院公布的放假安排为准",
+    "en": "the expected date is provisional: counted on the statutory holidays, it may move "
+          "once the holiday schedule is published"}
+PROVISIONAL_JOIN: dict[Lang, str] = {"zh": "；", "en": "; "}
+
+
 def service_notice(item: ServiceItem | None, lang: Lang) -> str | None:
     if item is None:
         return None

@@ -266,7 +266,7 @@ function renderWorklist() {
       h("div", { class: "r" }, t(`reason_${f.reason}`), f.priority === "high" ? h("span", { class: "badge red" }, t("urgent")) : null,
         // A task without contact: the resident has not agreed to be called, texted or visited.
         f.contact === false ? h("span", { class: "badge amber" }, t("no_contact")) : null),
-      h("div", { class: "m" }, `${t("due")} ${dayShown(f.due_on, f.basis)} · ${t("assigned")} ${f.escalated_to || f.assigned_clerk || f.assigned_team || ""}`),
+      h("div", { class: "m" }, `${t("due")} ${dayShown(f.due_on, f.basis, JUDGED.followup(f))} · ${t("assigned")} ${f.escalated_to || f.assigned_clerk || f.assigned_team || ""}`),
       f.case_id ? h("div", { class: "m" }, `${t("case")} ${String(f.case_id).slice(0, 8)}`) : null));
     if (items.length > SHOWN) shown.push(h("li", { class: "more" }, t("more", { n: items.length - SHOWN })));
     ul.replaceChildren(...(items.length ? shown : [h("li", { class: "none" }, t("wl_empty"))]));
@@ -274,10 +274,23 @@ function renderWorklist() {
 }
 
 /** A day or moment as the board shows it: one worked out on a year without a published
- *  holiday schedule (``basis`` provisional) says it may move (docs/calendar.md). */
-export function dayShown(value, basis) {
-  return basis === "provisional" ? `${fmtDate(value)} ${t("provisional")}` : fmtDate(value);
+ *  holiday schedule (``basis`` provisional) says it may move (docs/calendar.md), unless it
+ *  cannot: ``judged``, the date did its work (a follow-up due, missed or escalated; a help task
+ *  escalated; a referral overdue; a case or a rectification past its day) and keeps its day
+ *  whatever the published schedule says (docs/calendar.md, "What keeps its day"). */
+export function dayShown(value, basis, judged = false) {
+  return basis === "provisional" && !judged ? `${fmtDate(value)} ${t("provisional")}` : fmtDate(value);
 }
+
+/** Whether the date of a board item did its work and keeps its day, by kind (the worklist's
+ *  ``*_kept``: kept by a published schedule already). */
+export const JUDGED = {
+  followup: (f) => f.status !== "scheduled" || Boolean(f.due_kept),
+  help: (x) => Boolean(x.escalated_to) || Boolean(x.deadline_kept),
+  referral: (x) => x.status === "overdue" || Boolean(x.reply_due_kept),
+  case: (x) => Boolean(x.overdue),
+  rect: (x) => Boolean(x.overdue) || x.status !== "open",
+};
 
 /** A help task (帮办): its owner, status and deadline, red once past it. */
 function helpItem(task) {
@@ -285,7 +298,7 @@ function helpItem(task) {
   return h("li", { dataset: { task: task.task_id } },
     h("div", { class: "r" }, `${t("case")} ${String(task.case_id || "").slice(0, 8)}`,
       late || task.escalated_to ? h("span", { class: "badge red" }, t("overdue")) : null),
-    h("div", { class: "m" }, `${t("due")} ${dayShown(task.deadline_on, task.basis)} · ${t("assigned")} ${task.escalated_to || task.owner_clerk || task.owner_team || ""}`));
+    h("div", { class: "m" }, `${t("due")} ${dayShown(task.deadline_on, task.basis, JUDGED.help(task))} · ${t("assigned")} ${task.escalated_to || task.owner_clerk || task.owner_team || ""}`));
 }
 
 /** A referral (派单) still without a reply: where it went and by when, red once overdue. */
@@ -294,7 +307,7 @@ function referralItem(r) {
   return h("li", { dataset: { referral: r.referral_id } },
     h("div", { class: "r" }, `${t("unit")} ${r.unit_name}`,
       late ? h("span", { class: "badge red" }, t("overdue")) : null),
-    h("div", { class: "m" }, `${t("reply_due")} ${dayShown(r.reply_due_at, r.basis)} · ${t("case")} ${String(r.case_id || "").slice(0, 8)}`));
+    h("div", { class: "m" }, `${t("reply_due")} ${dayShown(r.reply_due_at, r.basis, JUDGED.referral(r))} · ${t("case")} ${String(r.case_id || "").slice(0, 8)}`));
 }
 
 /** An open case on the worklist: its urgency, whether it is overdue, its due date (办结时限). */
@@ -304,7 +317,7 @@ function caseItem(c) {
       c.urgency === "critical" ? h("span", { class: "badge red" }, t("critical"))
         : c.urgent ? h("span", { class: "badge amber" }, t("urgent")) : null,
       c.overdue ? h("span", { class: "badge red" }, t("overdue")) : null),
-    h("div", { class: "m" }, `${t("case_due")} ${c.due_on ? dayShown(c.due_on, c.due_basis) : t("no_data")} · ${t("assigned")} ${c.clerk_id}`));
+    h("div", { class: "m" }, `${t("case_due")} ${c.due_on ? dayShown(c.due_on, c.due_basis, JUDGED.case(c)) : t("no_data")} · ${t("assigned")} ${c.clerk_id}`));
 }
 
 /** A rectification's summary in the reader's words: the resident's comment, then the aspects
@@ -360,7 +373,7 @@ function rectItem(r) {
       r.appeal === "pending" ? h("span", { class: "badge" }, t("appeal_pending")) : null,
       r.overdue ? h("span", { class: "badge red" }, t("overdue")) : null,
       h("span", { class: "spacer" }),
-      h("span", { class: "muted small", dataset: { part: "deadline" } }, t("rect_deadline", { date: dayShown(r.deadline_on, r.basis) }))),
+      h("span", { class: "muted small", dataset: { part: "deadline" } }, t("rect_deadline", { date: dayShown(r.deadline_on, r.basis, JUDGED.rect(r)) }))),
     (r.reason_tags || []).length ? h("div", { class: "tags" },
       ...r.reason_tags.map((tag) => h("span", { class: "tag" }, tag))) : null,
     r.summary ? h("div", { class: "s" }, summaryText(r.summary)) : null,

@@ -9,7 +9,7 @@ import { api, dayIn, fmtDate, h, t } from "/ui/shared/ui.js";
 
 /** The center's today (its zone from the page), not the screen's: a counter machine left on
  *  UTC is still on yesterday from midnight to 08:00 in Shanghai. */
-const centerToday = () => dayIn(document.getElementById("desk")?.dataset.tz || "Asia/Shanghai");
+export const centerToday = () => dayIn(document.getElementById("desk")?.dataset.tz || "Asia/Shanghai");
 
 const last = (timeline, type) => timeline.filter((e) => e.type === type).at(-1)?.payload;
 
@@ -17,17 +17,19 @@ function chip(kind, text, tone = "") {
   return h("li", { class: `badge ${tone}`, dataset: { state: kind } }, text);
 }
 
-/** After a chip's day, that it may move: a reply or help deadline counted on a year without a
- *  published holiday schedule (``basis`` provisional), said as the case's own due date, the
- *  board and the notice say it (docs/calendar.md). Empty for an official one. */
-export function provisionally(basis) {
-  return basis === "provisional" ? ` ${t("due_provisional")}` : "";
+/** A day as the counter shows it: one counted on a year without a published holiday schedule
+ *  (``basis`` provisional) says it may move, as the printed notice and the board do
+ *  (docs/calendar.md, "What provisional means"), unless it cannot: ``judged``, the day did its
+ *  work (a help task escalated, a referral overdue, a case past its due date) and keeps it
+ *  whatever the published schedule says (docs/calendar.md, "What keeps its day"). */
+export function dayShown(value, basis, judged = false) {
+  return basis === "provisional" && !judged ? `${fmtDate(value)} ${t("due_provisional")}` : fmtDate(value);
 }
 
 /** The strip's items for ``view`` (``GET /cases/{id}``); ``today``: ``YYYY-MM-DD``, the
- *  center's; ``given``: the case's help tasks and referrals, as follow-up has them (by default
- *  the last ones read for this case). */
-export function caseState(view, today = centerToday(), given = null) {
+ *  center's; ``tracked``: the case's help tasks and referrals as follow-up has them (by
+ *  default the ones last fetched for this case). */
+export function caseState(view, today = centerToday(), tracked = null) {
   const timeline = view.timeline || [];
   const open = view.status !== "resolved";
   const out = [];
@@ -38,17 +40,18 @@ export function caseState(view, today = centerToday(), given = null) {
   }
   const due = view.due_on ?? last(timeline, "CaseDueDateSet")?.due_on;
   if (due && open && due <= today) {
+    // Overdue, the day did its work and keeps it: shown bare, provisional or not.
     out.push(chip("due", t(due < today ? "state_due_overdue" : "state_due_today", { day: fmtDate(due) }),
       due < today ? "red" : "amber"));
   }
-  const tracked = given || (work.caseId === view.case_id ? work : { help_tasks: [], referrals: [] });
+  tracked ??= work.caseId === view.case_id ? work : { help_tasks: [], referrals: [] };
   if (tracked.help_tasks.length) {
     for (const task of tracked.help_tasks) {
       const late = Boolean(task.escalated_to) && !["done", "handed_back", "closed"].includes(task.status);
       out.push(chip("help-task", t(late ? "state_help_late" : "state_help", {
         owner: task.owner_clerk || task.owner_team || "—", status: t(`help_${task.status}`),
-        day: fmtDate(task.deadline_on),
-      }) + provisionally(task.basis), late ? "red" : ["done", "closed"].includes(task.status) ? "green" : "violet"));
+        day: dayShown(task.deadline_on, task.basis, late || Boolean(task.deadline_kept)),
+      }), late ? "red" : ["done", "closed"].includes(task.status) ? "green" : "violet"));
     }
   } else {
     const escalated = timeline.filter((e) => e.type === "ActionTaken" && e.payload.kind === "escalated").length;
@@ -57,7 +60,7 @@ export function caseState(view, today = centerToday(), given = null) {
   if (tracked.referrals.length) {
     for (const r of tracked.referrals) {
       const key = { replied: "state_referred_replied", overdue: "state_referred_overdue" }[r.status] || "state_referred_due";
-      out.push(chip("referral", t(key, { to: r.unit_name, day: fmtDate(r.reply_due_at) }) + provisionally(r.basis),
+      out.push(chip("referral", t(key, { to: r.unit_name, day: dayShown(r.reply_due_at, r.basis, r.status === "overdue" || Boolean(r.reply_due_kept)) }),
         { replied: "green", overdue: "red" }[r.status] || "amber"));
     }
   } else {

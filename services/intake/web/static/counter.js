@@ -9,7 +9,7 @@ import {
 } from "/ui/shared/signin.js";
 import { renderPlan } from "/ui/intake/plan.js";
 import { StepQueue } from "/ui/intake/queue.js";
-import { renderCaseState } from "/ui/intake/attention.js";
+import { centerToday, dayShown, renderCaseState } from "/ui/intake/attention.js";
 import { printNotice, surnameOf } from "/ui/intake/notice.js";
 import { watchSurvey } from "/ui/intake/surveyqr.js";
 
@@ -474,10 +474,12 @@ function dueLine(c) {
 }
 
 /** The due date as the clerk reads it out: one counted on a year without a published holiday
- *  schedule says it may move (``due_basis`` provisional), as the printed notice does. */
-export function dueDay(c) {
-  if (!c.due_on) return t("due_none");
-  return c.due_basis === "provisional" ? `${fmtDate(c.due_on)} ${t("due_provisional")}` : fmtDate(c.due_on);
+ *  schedule says it may move (``due_basis`` provisional), as the printed notice does, while it
+ *  can: counted from the item's days (a day typed, promised or a deadline, is never counted
+ *  again), on an open case, not past (overdue, it keeps its day: docs/calendar.md). */
+export function dueDay(c, today = centerToday()) {
+  const kept = c.status === "resolved" || (c.due_source && c.due_source !== "item_days") || c.due_on < today;
+  return c.due_on ? dayShown(c.due_on, c.due_basis, kept) : t("due_none");
 }
 
 function renderMyCases() {

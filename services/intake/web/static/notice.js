@@ -48,11 +48,15 @@ function list(items) {
   return h("ul", { class: "nt-list" }, ...items.map((x) => h("li", {}, x)));
 }
 
+/** Whether the notice's due date may still move (``due_may_move``: provisional, counted from
+ *  the item's days, not past); an intake from before it says only the basis. */
+const mayMove = (notice) => notice.due_may_move ?? notice.due_basis === "provisional";
+
 /** The sheet for ``notice`` (intake's answer), addressed by ``surname`` when known. */
 export function renderNotice(sheet, notice, surname = "") {
   // A due date counted on a year without a published holiday schedule may move: the resident
   // takes the paper home, so the paper says so (docs/calendar.md, "What provisional means").
-  const due = notice.due_on ? day(notice.due_on) + (notice.due_basis === "provisional" ? zh("nt_due_provisional") : "")
+  const due = notice.due_on ? day(notice.due_on) + (mayMove(notice) ? zh("nt_due_provisional") : "")
     : notice.typical_days === 0 ? zh("nt_due_spot")
       : notice.typical_days ? zh("nt_due_typical", { n: notice.typical_days }) : null;
   const clerk = notice.clerk_name ? `${notice.clerk_name}（${zh("nt_clerk_no", { id: notice.clerk_id })}）`
