@@ -127,9 +127,9 @@ async def test_an_export_into_a_folder_of_other_files_is_refused_and_deletes_not
     other.write_bytes(b"someone's export")
     mine = tmp_path / "part-1-notes.txt"
     mine.write_text("notes")
-    with pytest.raises(ValueError, match="not an export .* not empty"):
+    with pytest.raises(ValueError, match=r"not an export .* not empty"):
         await export(settings, tmp_path)
-    with pytest.raises(ValueError, match="not an export .* not empty"):
+    with pytest.raises(ValueError, match=r"not an export .* not empty"):
         await Exporter(settings, tmp_path).run(restart=True)
     assert other.read_bytes() == b"someone's export" and mine.read_text() == "notes"
     assert not (tmp_path / MANIFEST).exists()
