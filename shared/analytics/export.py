@@ -613,6 +613,9 @@ class Exporter:
     # -- the run ----------------------------------------------------------------------------
 
     async def run(self, *, restart: bool = False) -> ExportResult:
+        if self.root.exists() and not self.root.is_dir():
+            raise ValueError(f"{self.root} is a file, not a folder: export into a new or "
+                             "empty folder")
         self.root.mkdir(parents=True, exist_ok=True)
         from_seq = self._load_manifest(restart)
         result = ExportResult(self.root, resumed_from=from_seq)
@@ -674,7 +677,7 @@ def read_manifest(root: Path) -> dict[str, Any]:
     path = root / MANIFEST
     try:
         manifest = json.loads(path.read_text())
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         raise ExportNotReadable(f"{root} is not an export: it has no {MANIFEST} "
                                 "(write one with `sixstep export`)") from None
     except json.JSONDecodeError as exc:

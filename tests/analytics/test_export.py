@@ -10,7 +10,13 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from shared.analytics.export import MANIFEST, Exporter, export, read_manifest
+from shared.analytics.export import (
+    MANIFEST,
+    Exporter,
+    ExportNotReadable,
+    export,
+    read_manifest,
+)
 from shared.analytics.replay import Batch, Replay
 from shared.kernel.privacy import REDACTED_ID, REDACTED_PHONE, REDACTED_PLATE
 from shared.settings import Settings
@@ -133,6 +139,11 @@ async def test_an_export_into_a_folder_of_other_files_is_refused_and_deletes_not
         await Exporter(settings, tmp_path).run(restart=True)
     assert other.read_bytes() == b"someone's export" and mine.read_text() == "notes"
     assert not (tmp_path / MANIFEST).exists()
+    # A file typed for the folder: said so, not a traceback; nor read as an export.
+    with pytest.raises(ValueError, match="is a file, not a folder"):
+        await export(settings, mine)
+    with pytest.raises(ExportNotReadable, match="is not an export"):
+        read_manifest(mine)
 
 
 async def test_no_column_of_an_export_holds_a_residents_opaque_id(settings: Settings,
