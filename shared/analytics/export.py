@@ -404,6 +404,8 @@ class Exporter:
 
     def _load_manifest(self, restart: bool) -> int | None:
         path = self.root / MANIFEST
+        if not path.exists():
+            self._refuse_foreign_folder()
         if restart or not path.exists():
             self._remove_parts(keep=set())
             path.unlink(missing_ok=True)
@@ -434,12 +436,39 @@ class Exporter:
         self._remove_parts(keep={f["path"] for f in manifest["files"]})
         return int(manifest["last_seq"]) + 1 if manifest["last_seq"] else None
 
-    def _remove_parts(self, keep: set[str]) -> None:
+    def _tables(self) -> set[str]:
+        """The folders an export writes its files in: one per event type, or the wide one."""
+        return {WIDE_TABLE, *self.contracts}
+
+    def _refuse_foreign_folder(self) -> None:
+        """A folder with no manifest is exported into only when it holds nothing but what an
+        export writes (an export stopped before its first manifest): anything else is
+        someone's, and starting an export there deleted every ``part-*`` file beneath it
+        (``sixstep sql /tmp --export`` emptied other exports under /tmp)."""
         if not self.root.exists():
             return
-        for path in self.root.rglob("part-*"):
-            if path.is_file() and path.relative_to(self.root).as_posix() not in keep:
-                path.unlink()
+        tables = self._tables()
+        foreign = sorted(p.name for p in self.root.iterdir()
+                         if p.name != MANIFEST + ".tmp"
+                         and not (p.is_dir() and p.name in tables
+                                  and all(m.is_dir() and m.name.startswith("month=")
+                                          for m in p.iterdir())))
+        if foreign:
+            shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more"
+                                               if len(foreign) > 5 else "")
+            raise ValueError(
+                f"{self.root} is not an export (no {MANIFEST}) and is not empty ({shown}): "
+                "export into a new or empty folder")
+
+    def _remove_parts(self, keep: set[str]) -> None:
+        """Files an export left unfinished or unrecorded, only where an export writes them
+        (``<table>/month=YYYY-MM/part-*``), never anywhere else beneath the folder."""
+        if not self.root.exists():
+            return
+        for table in sorted(self._tables()):
+            for path in (self.root / table).glob("month=*/part-*"):
+                if path.is_file() and path.relative_to(self.root).as_posix() not in keep:
+                    path.unlink()
 
     def _save_manifest(self) -> None:
         path = self.root / MANIFEST
@@ -584,6 +613,9 @@ class Exporter:
     # -- the run ----------------------------------------------------------------------------
 
     async def run(self, *, restart: bool = False) -> ExportResult:
+        if self.root.exists() and not self.root.is_dir():
+            raise ValueError(f"{self.root} is a file, not a folder: export into a new or "
+                             "empty folder")
         self.root.mkdir(parents=True, exist_ok=True)
         from_seq = self._load_manifest(restart)
         result = ExportResult(self.root, resumed_from=from_seq)
@@ -645,7 +677,7 @@ def read_manifest(root: Path) -> dict[str, Any]:
     path = root / MANIFEST
     try:
         manifest = json.loads(path.read_text())
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         raise ExportNotReadable(f"{root} is not an export: it has no {MANIFEST} "
                                 "(write one with `sixstep export`)") from None
     except json.JSONDecodeError as exc:

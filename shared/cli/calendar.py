@@ -128,7 +128,7 @@ def status(
     if not answered:
         console.print("no service answered; `sixstep calendar status --local` works it out "
                       "from this shell's settings")
-        raise typer.Exit(1)
+        raise typer.Exit(2)  # as every command whose servers do not answer, and as reload
 
 
 @calendar.command("reload")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import difflib
 import signal
 from collections.abc import AsyncIterator, Callable
 from datetime import date, datetime, time
@@ -71,9 +72,24 @@ def _clock(text: str) -> Literal["recorded", "occurred"]:
     return "recorded" if text == "recorded" else "occurred"
 
 
+def _known(option: str, given: list[str], known: set[str]) -> None:
+    """A service or event type the log cannot hold is a typo: refused (exit 2), not an empty
+    result that reads as "nothing happened"."""
+    for name in given:
+        if name not in known:
+            near = difflib.get_close_matches(name, sorted(known), n=3)
+            hint = (f"; did you mean {', '.join(near)}?" if near
+                    else f"; one of {', '.join(sorted(known))}")
+            raise typer.BadParameter(f"{option} {name!r} is unknown{hint}")
+
+
 def selection_of(settings: Settings, services: list[str], types: list[str],
                  centers: list[str], cases: list[UUID], since: str | None, until: str | None,
                  clock: str) -> Selection:
+    from shared.contracts.registry import REGISTRY
+
+    _known("--service", services, {c.service for c in REGISTRY})
+    _known("--type", types, {c.type for c in REGISTRY})
     first, last = moment(since, settings), moment(until, settings, end_of_day=True)
     if first is not None and last is not None and first > last:
         # Typed backwards, the selection matched nothing: an empty export or replay, silently

@@ -10,7 +10,13 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from shared.analytics.export import MANIFEST, Exporter, export, read_manifest
+from shared.analytics.export import (
+    MANIFEST,
+    Exporter,
+    ExportNotReadable,
+    export,
+    read_manifest,
+)
 from shared.analytics.replay import Batch, Replay
 from shared.kernel.privacy import REDACTED_ID, REDACTED_PHONE, REDACTED_PLATE
 from shared.settings import Settings
@@ -116,6 +122,28 @@ async def test_an_interrupted_export_resumes_without_duplicates(settings: Settin
     (root / MANIFEST).write_text(json.dumps({**manifest, "export_version": 1}))
     with pytest.raises(ValueError, match="export_version=1"):
         await export(settings, root, batch_size=8)
+
+
+async def test_an_export_into_a_folder_of_other_files_is_refused_and_deletes_nothing(
+        settings: Settings, tmp_path: Path) -> None:
+    # An analyst types the parent folder (`sixstep sql /tmp --export`): it holds another
+    # export and someone's notes. Starting an export there deleted every part-* file beneath.
+    other = tmp_path / "march" / "CaseOpened" / "month=2026-03" / "part-000000000001-0001.parquet"
+    other.parent.mkdir(parents=True)
+    other.write_bytes(b"someone's export")
+    mine = tmp_path / "part-1-notes.txt"
+    mine.write_text("notes")
+    with pytest.raises(ValueError, match=r"not an export .* not empty"):
+        await export(settings, tmp_path)
+    with pytest.raises(ValueError, match=r"not an export .* not empty"):
+        await Exporter(settings, tmp_path).run(restart=True)
+    assert other.read_bytes() == b"someone's export" and mine.read_text() == "notes"
+    assert not (tmp_path / MANIFEST).exists()
+    # A file typed for the folder: said so, not a traceback; nor read as an export.
+    with pytest.raises(ValueError, match="is a file, not a folder"):
+        await export(settings, mine)
+    with pytest.raises(ExportNotReadable, match="is not an export"):
+        read_manifest(mine)
 
 
 async def test_no_column_of_an_export_holds_a_residents_opaque_id(settings: Settings,
