@@ -182,16 +182,18 @@ RULED = frozenset({"RectificationOpened", "RectificationDeadlineRevised",
                    "DeadlineNoted", "CaseResolved", "CaseReopened", "ObligationDeclared",
                    "ActionTaken", "CaseHandedOver"})
 #: The event types the rules do anything with, bar the residents' (read apart): a batch's
-#: other events (about a third: requests heard and restated, ...) are only tracked.
+#: other events (visits, hints, plans: ``IGNORED``) are only tracked.
 SEEN = FOLDED | RULED
 #: The two that can turn a case urgent (``is_urgent``: urgency, a deadline noted close).
 MAY_TURN_URGENT = frozenset({"ConcernsNoted", "DeadlineNoted"})
-#: What the rules read nothing of, of the events on their subjects (about a quarter of
-#: them: requests heard and restated above all): only tracked, by their head alone, never
-#: handed to ``Rules.apply`` (``shared.bus.consumer.Handler.ignores``). A type must be
-#: named here to be ignored: a new one is handed to the rules until it is.
-IGNORED = frozenset({"RequestHeard", "RequestRestated", "VisitRecorded", "GuidanceSessionHeld",
-                     "PlacementRecorded", "HintTaken", "HintDismissed", "PlanDrawnUp",
+#: What the rules read nothing of, of the events on their subjects (visits, hints taken or
+#: dismissed, plans): only tracked, by their head alone, never handed to ``Rules.apply``
+#: (``shared.bus.consumer.Handler.ignores``). A type must be named here to be ignored: a new
+#: one is handed to the rules until it is. Not the steps of serving a case (``SERVING``:
+#: requests heard and restated, sessions, placements): ``Refs.note_staff`` reads their actor
+#: into ``case_staff``, which refuses a colleague who served the case its favourable verdict
+#: at the post-resolution check (代评, ``served_case``).
+IGNORED = frozenset({"VisitRecorded", "HintTaken", "HintDismissed", "PlanDrawnUp",
                      "PlanCaseLinked"})
 
 #: The rule an escalation's help task is remembered under (``rule_followups``): a handover

@@ -543,7 +543,16 @@ class FollowUp(RemembersCommands):
         day = (calendar.local_day(overdue_at) if overdue_at is not None
                else due_working_day(calendar, self.due_at))
         kept = self.__dict__.get("on_time_by")  # staff's own move kept it (``reschedule``)
-        return day if kept is None or day is None else min(day, kept)
+        if kept is None or day is None:
+            return day
+        try:
+            # On the calendar in force: a kept day a notice since made a holiday (a
+            # provisional year published) is judged by the next working day, as its due
+            # moment would have been moved to had the clerk not moved it.
+            kept = calendar.add_working_days(kept, 0)
+        except CalendarOutOfRange:
+            pass
+        return min(day, kept)
 
     def check_attempt_day(self, day_of: Callable[[datetime], date], now: datetime,
                           min_gap: timedelta = ATTEMPT_MIN_GAP) -> Uncounted | None:

@@ -574,7 +574,10 @@ def aftercare_sql(tz: str) -> dict[str, str]:
         UNION ALL SELECT {cols}, NULL, NULL, NULL, NULL, NULL, CAST(actor AS VARCHAR)
             FROM "FollowUpMissed" WHERE {seen}
         UNION ALL SELECT {cols}, NULL, NULL, NULL, NULL, NULL, CAST(actor AS VARCHAR)
-            FROM "FollowUpCancelled" WHERE {seen}),
+            FROM "FollowUpCancelled" WHERE {seen}
+        UNION ALL SELECT {cols}, NULL, NULL, NULL, NULL,
+               coalesce(CAST(assigned_clerk AS VARCHAR), ''),
+               CAST(actor AS VARCHAR) FROM "FollowUpReassigned" WHERE {seen}),
     moves AS (
         -- The clerk it was assigned to before each event ('' a team's).
         SELECT *, last_value(assignee IGNORE NULLS) OVER (

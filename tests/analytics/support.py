@@ -190,9 +190,10 @@ def aftercare(stories: list[CaseStory]) -> list[dict[str, Any]]:
     when the official schedule came; done 5 Mar) and revisited (satisfied, 6 Mar);
     Lujiazui's (opened 2 Mar, deadline 3 Mar) is never completed. Follow-ups due 3-5 Mar:
     Huamu one on time, one missed then done, one not reached at the last attempt
-    (unreachable); Lujiazui one rescheduled and done on time, one cancelled, one cancelled by
-    its own clerk (counted apart). Lujiazui's distressed resident has not agreed to be asked
-    by text: that survey is withdrawn at once, *no consent* (never *no answer*).
+    (unreachable); Lujiazui one rescheduled and done on time, one cancelled, two cancelled by
+    their own clerk (counted apart; one by the clerk its handed-over case went to).
+    Lujiazui's distressed resident has not agreed to be asked by text: that survey is
+    withdrawn at once, *no consent* (never *no answer*).
     """
     h0, h1, h2, h3 = stories[:4]
     l0, l1, l2 = stories[7:10]
@@ -255,6 +256,12 @@ def aftercare(stories: list[CaseStory]) -> list[dict[str, Any]]:
     # Cancelled by the clerk it is assigned to: in no rate, counted apart.
     dropped = follow_up(l0, at("2026-03-02", 16), at("2026-03-05", 10))
     dropped.add("FollowUpCancelled", at("2026-03-04", 9), actor="clerk-017", reason="不用了")
+    # Its case handed over (转办): the new owner's, who cancels it: counted apart as well.
+    handed = follow_up(l1, at("2026-03-02", 16), at("2026-03-05", 10))
+    handed.add("FollowUpReassigned", at("2026-03-03", 9), assigned_clerk="clerk-018",
+               assigned_team=None, reason="case handed over")
+    handed.add("FollowUpCancelled", at("2026-03-04", 9), actor="clerk-018", reason="不用了")
     return [e for a in (good, bad, rect, revisit, expired, tablet, worst, late, withdrawn,
-                        not_asked, on_time, missed, moved, cancelled, unreached, dropped)
+                        not_asked, on_time, missed, moved, cancelled, unreached, dropped,
+                        handed)
             for e in a.events]

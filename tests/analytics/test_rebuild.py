@@ -227,7 +227,7 @@ async def test_feedback_figures_rebuild_finds_only_real_differences(settings: Se
             assert diff.same, diff
             assert {t.table: t.rebuilt_rows for t in diff.tables} == {
                 "fig_cases": 10, "fig_surveys": 8, "fig_rectifications": 2,
-                "fig_followups": 6, "fig_visits": 0, "fig_reported": 0, "fig_late_events": 0,
+                "fig_followups": 7, "fig_visits": 0, "fig_reported": 0, "fig_late_events": 0,
                 "fig_day_totals": 8, "fig_day_totals_filled": 1,
                 "fig_day_totals_late_followups_recounted": 1}
 
@@ -243,7 +243,7 @@ async def test_feedback_figures_rebuild_finds_only_real_differences(settings: Se
         await conn.close()
 
     # Follow-up's worklist and feedback's views fold the same history without refusing any.
-    for ref, rows in (("followup", {"followups": 6}),
+    for ref, rows in (("followup", {"followups": 7}),
                       ("feedback", {"surveys": 8, "rectifications": 2})):
         async with Rebuild(settings, load_read_model(ref)) as rb:
             await rb.prepare()

@@ -33,9 +33,15 @@ async def test_the_staff_who_served_a_resident_do_not_record_that_it_was_solved(
         settings: Settings) -> None:
     """A case opened by the test supervisor for clerk-017, handed to clerk-033 and resolved
     at 23:30 on New Year's Eve (its check falls in 2027, a year the holiday package does not
-    know): none of the three records "solved" or "partly" at its check; clerk-021 does."""
+    know), clerk-044 having heard the resident out: none of the four records "solved" or
+    "partly" at its check; clerk-021 does."""
     async with center_day(settings, at(2026, 12, 31, 23, 0)) as center:
         case_id = await center.open_case(at(2026, 12, 31, 23, 0))
+        # clerk-044 only heard the resident out (RequestHeard): served them all the same.
+        heard = await center.intake.post(
+            f"/cases/{case_id}/hear", headers=as_(center, "clerk-044"),
+            json={"words": "还想问问医保", "occurred_at": at(2026, 12, 31, 23, 5).isoformat()})
+        assert heard.status_code == 200, heard.text
         await center.step(case_id, "handover", {"to_clerk": "clerk-033", "reason": "转办"})
         await center.step(case_id, "resolve", {
             "outcome": "resolved", "emotion_defused": True,
@@ -53,7 +59,8 @@ async def test_the_staff_who_served_a_resident_do_not_record_that_it_was_solved(
         for who, verdict in (
                 (as_(center, "clerk-017"), "solved"),  # its first clerk
                 (as_(center, "test-supervisor", Role.SUPERVISOR), "partly"),  # resolved it
-                (as_(center, "clerk-033"), "solved")):  # had it handed to them, owns the check
+                (as_(center, "clerk-033"), "solved"),  # had it handed to them, owns the check
+                (as_(center, "clerk-044"), "solved")):  # heard the request (RequestHeard)
             r = await complete(who, verdict)
             assert r.status_code == 403, r.text
             assert r.json()["error"]["code"] == "self_rating"

@@ -959,3 +959,20 @@ def test_a_clerk_pushing_their_check_to_tomorrow_every_day_is_still_judged_on_it
                  calendar=CALENDAR)
     assert f.working_day_due(CALENDAR) == moved, "a supervisor's move sets a new day"
     assert f.collect_events()[-1].on_time_by is None
+
+
+def test_a_kept_day_a_notice_makes_a_holiday_judges_by_the_next_working_day() -> None:
+    """Due Monday 4 January 2027 (provisional, the law alone), moved by its clerk on New
+    Year's Eve at 23:30 to Tuesday's morning: judged against the 4th (``on_time_by``). The
+    2027 notice then makes the 4th a holiday: had the clerk not moved it, the notice would
+    have moved it to the 5th (``replan``); done on the 5th it is on time, not late on a day
+    nobody works."""
+    eve = at(12, 31, 23, 30)
+    f = follow_up(at(1, 4, 10, year=2027), Reason.POST_RESOLUTION_CHECK)
+    f.reschedule(at(1, 5, 9, year=2027), "resident away", None, None, eve, meta("push", eve),
+                 calendar=CALENDAR)
+    assert f.working_day_due(CALENDAR) == date(2027, 1, 4)
+    published = WorkingCalendar(holidays=parse_holidays(
+        '{"2027": {"source": "test", "holidays": ["2027-01-01", "2027-01-04"]}}'))
+    assert f.working_day_due(published) == date(2027, 1, 5)
+    assert replayed(f.collect_events()).working_day_due(published) == date(2027, 1, 5)

@@ -63,7 +63,7 @@ FEEDBACK_TYPES = ("SurveyRequested", "SurveySent", "RatingGiven", "SurveyExpired
                   "RectificationAppealDecided")
 PERIOD_TYPES = ("PeriodClosed", "PeriodRevised")
 FOLLOWUP_TYPES = ("FollowUpScheduled", "FollowUpRescheduled", "FollowUpCompleted",
-                  "FollowUpMissed", "FollowUpCancelled")
+                  "FollowUpMissed", "FollowUpCancelled", "FollowUpReassigned")
 
 #: The answers that may carry the resident's verdict (was it solved?).
 VERDICT_TYPES = ("RatingGiven", "FollowUpCompleted")
@@ -149,7 +149,8 @@ FOLLOWUPS = Table("fig_followups", "follow_up_id", (
     # The working day it was to be done on (FollowUpCompleted.due_by: a Sunday's due moment
     # is Monday's); null before the field existed: judged on due_on, as then.
     ("due_by", "date"),
-    # The clerk it is assigned to (the last FollowUpScheduled / FollowUpRescheduled's), and
+    # The clerk it is assigned to (the last FollowUpScheduled / FollowUpRescheduled /
+    # FollowUpReassigned's: a handover's new owner), and
     # whether that clerk cancelled it (FollowUpCancelled's actor): counted apart, as a
     # cancelled follow-up is in no rate. Null before these columns (rebuild to fill them).
     ("assignee", "text"), ("cancelled_by_assignee", "boolean")))
@@ -503,6 +504,10 @@ class FiguresProjection:
         row["due_on"] = self.day(e.payload["due_at"])
         row["assignee"] = e.payload.get("assigned_clerk")
 
+    def _followup_reassigned(self, row: Row, e: Envelope) -> None:
+        # Its case handed over (转办): the new owner's to do, and to be counted cancelling it.
+        row["assignee"] = e.payload.get("assigned_clerk")
+
     def _followup_completed(self, row: Row, e: Envelope) -> None:
         if row["completed_on"] is None:
             judged = e.payload.get("judged_at")
@@ -557,6 +562,7 @@ APPLY: dict[str, Apply] = {
     "FollowUpCompleted": FiguresProjection._followup_completed,
     "FollowUpMissed": FiguresProjection._followup_missed,
     "FollowUpCancelled": FiguresProjection._followup_cancelled,
+    "FollowUpReassigned": FiguresProjection._followup_reassigned,
 }
 
 

@@ -196,9 +196,9 @@ FIGURES: tuple[Figure, ...] = (
     Figure("followups_cancelled_by_assignee", FOLLOWUPS, "due_on",
            "f.cancelled_by_assignee",
            meaning="follow-ups cancelled by the clerk they were assigned to (FollowUpCancelled "
-                   "whose actor is the assigned_clerk of its last FollowUpScheduled or "
-                   "FollowUpRescheduled), on the day of their last due_at: in no rate, so "
-                   "counted apart"),
+                   "whose actor is the assigned_clerk of its last FollowUpScheduled, "
+                   "FollowUpRescheduled or FollowUpReassigned), on the day of their last "
+                   "due_at: in no rate, so counted apart"),
 )
 FIGURE_NAMES = tuple(f.name for f in FIGURES)
 
