@@ -8,6 +8,7 @@ from playwright.async_api import BrowserContext, expect
 
 from tests.pages.center import Center
 from tests.pages.test_counter import id_number, sign_in
+from tests.support import wait_until
 
 CENTER = "SH-PD-HUAMU"
 
@@ -36,10 +37,18 @@ async def test_the_clerk_recognises_a_returning_resident_and_updates_her_phone(
 
     # The read is in the audit trail, with the clerk and the purpose.
     director = center.client("intake", "director-06", "supervisor", CENTER)
-    trail = (await director.get("/audit", params={"resident_id": resident_id})).json()["items"]
-    reads = [e for e in trail if e["action"] == "read" and e["actor"] == "clerk-061"]
-    # (the eligibility hints' read, after the lookup, is one of its own: issue 20)
-    assert {e["purpose"] for e in reads} == {"counter reception", "eligibility hints"}
+    # (the eligibility hints' read, after the lookup, is one of its own: issue 20; the page
+    # asks for the hints once the lookup has answered, so it may come a moment later)
+    async def purposes() -> set[str]:
+        trail = (await director.get("/audit", params={"resident_id": resident_id})).json()
+        return {e["purpose"] for e in trail["items"]
+                if e["action"] == "read" and e["actor"] == "clerk-061"}
+
+    async def both_read() -> bool:
+        return len(await purposes()) >= 2
+
+    await wait_until(both_read, what="the lookup's and the hints' reads in the audit trail")
+    assert await purposes() == {"counter reception", "eligibility hints"}
 
     # She has a new phone and no longer wants calls.
     await page.click("#resident-edit")
