@@ -166,6 +166,8 @@ SCRUBBED = [
     ("车架号后六位 183294", f"车架号后六位 {PLATE}"),
     ("门牌号 36号", f"门牌号 {ADDRESS}"),
     # VIN码 as it is usually written (\bVIN\b saw no edge before 码: kept, redteam46)
+    ("抖音ID是dy_wang88", f"抖音ID是{ACCOUNT}"),
+    ("微信ID是wxid_8k2j3h4g5f", f"微信ID是{ACCOUNT}"),
     ("VIN码 LSVAU2180N2183294", f"VIN码 {PLATE}"),
     ("VIN 码：LSVAU2180N2183294", f"VIN 码：{PLATE}"),
     ("车辆识别代号(VIN)：LSVAU2180N2183294", f"车辆识别代号(VIN)：{PLATE}"),

@@ -373,14 +373,16 @@ _CHAT_ID = re.compile(
     r"(?P<app>微信|[Ww]e[Cc]hat|(?<![A-Za-z])(?:wx|WX|vx|VX|V信|v信|QQ|qq)|钉钉|支付宝|[Aa]lipay"
     r"|抖音|快手|微博|小红书|B站|b站|哔哩哔哩|(?<![A-Za-z])(?:[Dd]ouyin|[Tt]ik[Tt]ok|[Kk]uaishou"
     r"|[Ww]eibo|[Bb]ilibili)(?![A-Za-z]))"
-    r"(?:号码|号|账号|账户|帐号|昵称|\s?(?:ID|id|[Aa]ccount|[Nn]umber|[Nn]o\.?)\b)?"
+    r"(?:号码|号|账号|账户|帐号|昵称|\s?(?:ID|id|[Aa]ccount|[Nn]umber|[Nn]o\.?)(?![A-Za-z]))?"
     r"(?:是|为|:|：|\s|\bis\b)*@?(?P<n>[A-Za-z0-9][A-Za-z0-9_.\-]{4,29}(?<![.\-]))"
     r"(?![A-Za-z0-9_\-])")
 """A WeChat, QQ, DingTalk or Alipay account after its name (微信号 wxid_..., QQ 12345678, vx:
 li_min88, 支付宝：wang_xy88, a refund's or a subsidy's payee), or a short-video or social
 account's (抖音号 dy_wang88, 快手号, 微博 @wanglei_sh, 小红书号, B站): it reaches the person as a
 phone number does. A QQ account is a number and the others at least six characters: "QQ
-group", "WeChat group" are no account, nor a day (抖音 20261220 发布的视频)."""
+group", "WeChat group" are no account, nor a day (抖音 20261220 发布的视频). ``ID`` before a
+Chinese word (抖音ID是dy_wang88) ends at the next letter that is not Latin: ``\b`` saw none
+before 是 (both word characters), and the account was kept or cut in two."""
 
 
 def _chat_account(m: re.Match[str]) -> bool:
