@@ -576,6 +576,18 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _referral_links_at_least_within_at_most(self) -> Settings:
+        """A reply link lives at least ``FOLLOWUP_REFERRAL_LINK_DAYS`` and at most
+        ``FOLLOWUP_REFERRAL_LINK_MAX_DAYS`` (``referral_tokens.link_expires_at``): the least
+        over the most was cut to the most without a word, every link shorter than set."""
+        if self.followup_referral_link_days > self.followup_referral_link_max_days:
+            raise ValueError(
+                f"FOLLOWUP_REFERRAL_LINK_DAYS ({self.followup_referral_link_days}) must not be "
+                f"over FOLLOWUP_REFERRAL_LINK_MAX_DAYS ({self.followup_referral_link_max_days})"
+                ": a reply link lives at least the one and at most the other")
+        return self
+
+    @model_validator(mode="after")
     def _no_development_secrets(self) -> Settings:
         """Like the FastAPI full-stack template: default secrets only in development."""
         if not self.auth_keys:

@@ -449,9 +449,10 @@ class Exporter:
             return
         tables = self._tables()
         foreign = sorted(p.name for p in self.root.iterdir()
-                         if p.name != MANIFEST + ".tmp"
+                         if p.name != MANIFEST + ".tmp" and not _housekeeping(p)
                          and not (p.is_dir() and p.name in tables
-                                  and all(m.is_dir() and m.name.startswith("month=")
+                                  and all(_housekeeping(m)
+                                          or (m.is_dir() and m.name.startswith("month="))
                                           for m in p.iterdir())))
         if foreign:
             shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more"
@@ -670,6 +671,14 @@ async def export(settings: Settings, root: Path, **options: Any) -> ExportResult
 
 class ExportNotReadable(ValueError):
     """Not an export this sixstep can read (none there, or written by a newer one)."""
+
+
+def _housekeeping(path: Path) -> bool:
+    """What a file system or a desktop leaves in any folder, nobody's data: a fresh volume's
+    ``lost+found``, Finder's ``.DS_Store`` and ``._*``, a ``.Trash``. An export beside it
+    deletes nothing of it (only ``<table>/month=*/part-*``), so an empty disk mounted for
+    the export, or a folder a Mac has shown, is exported into, not refused as someone's."""
+    return path.name == "lost+found" or path.name.startswith(".")
 
 
 def read_manifest(root: Path) -> dict[str, Any]:

@@ -90,6 +90,15 @@ def selection_of(settings: Settings, services: list[str], types: list[str],
 
     _known("--service", services, {c.service for c in REGISTRY})
     _known("--type", types, {c.type for c in REGISTRY})
+    for name in types if services else ():
+        # Both given, an event must be of both: a type no service named records matched
+        # nothing, an empty replay or export as silent as a misspelt name's.
+        origin = sorted({c.service for c in REGISTRY if c.type == name})
+        if not set(origin) & set(services):
+            raise typer.BadParameter(
+                f"--type {name} is recorded by {', '.join(origin)}, not by --service "
+                f"{', '.join(services)}: nothing would match; add -s {origin[0]} or leave "
+                "--service out")
     first, last = moment(since, settings), moment(until, settings, end_of_day=True)
     if first is not None and last is not None and first > last:
         # Typed backwards, the selection matched nothing: an empty export or replay, silently

@@ -146,6 +146,24 @@ async def test_an_export_into_a_folder_of_other_files_is_refused_and_deletes_not
         read_manifest(mine)
 
 
+async def test_an_empty_volume_or_a_folder_a_mac_has_shown_is_exported_into(
+        settings: Settings, tmp_path: Path) -> None:
+    # A disk mounted for the export (its lost+found), a folder Finder has opened (.DS_Store,
+    # also inside a table's folder an export stopped before its first manifest left, with a
+    # part it did not finish): nobody's data, refused as "not empty" before.
+    (tmp_path / "lost+found").mkdir()
+    (tmp_path / ".DS_Store").write_bytes(b"finder")
+    left = tmp_path / "CaseOpened" / "month=2026-03" / "part-000000000001-0001.parquet.tmp"
+    left.parent.mkdir(parents=True)
+    left.write_bytes(b"unfinished")
+    (tmp_path / "CaseOpened" / ".DS_Store").write_bytes(b"finder")
+    published = await publish(settings, month_of_march_stories()[:1])
+    result = await export(settings, tmp_path)
+    assert result.events == published and not result.stopped
+    assert not left.exists(), "the stopped export's own remains are cleaned"
+    assert (tmp_path / "lost+found").is_dir() and (tmp_path / ".DS_Store").exists()
+
+
 async def test_no_column_of_an_export_holds_a_residents_opaque_id(settings: Settings,
                                                                   tmp_path: Path) -> None:
     """Not ``resident_id`` alone: the applicant a case names (the resident themselves when

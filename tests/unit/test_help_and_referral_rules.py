@@ -13,6 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from pydantic import ValidationError
 
 from services.feedback.tokens import SurveyTokens, TokenInvalid
 from services.followup.consumer import HELP_TASK, REFERRAL, Rules, _CaseRefs, _Planned
@@ -412,3 +413,11 @@ def test_a_reply_link_outlives_a_sixty_working_day_deadline_and_stays_bounded(
     assert expires <= now + timedelta(days=defaults["max_days"])
     overdue = link_expires_at(now, now - timedelta(days=3), 30, 30, 180)
     assert overdue == now + timedelta(days=30), "a chased referral's link still works"
+
+
+def test_a_reply_link_at_least_over_its_at_most_is_refused_at_start() -> None:
+    """FOLLOWUP_REFERRAL_LINK_DAYS over FOLLOWUP_REFERRAL_LINK_MAX_DAYS was cut to the most
+    without a word: every link shorter than the least the ops team set."""
+    Settings(followup_referral_link_days=180, followup_referral_link_max_days=180)
+    with pytest.raises(ValidationError, match="FOLLOWUP_REFERRAL_LINK_DAYS"):
+        Settings(followup_referral_link_days=200, followup_referral_link_max_days=180)

@@ -165,6 +165,13 @@ SCRUBBED = [
     ("车架号 LSVAU2180N2183294", f"车架号 {PLATE}"),
     ("车架号后六位 183294", f"车架号后六位 {PLATE}"),
     ("门牌号 36号", f"门牌号 {ADDRESS}"),
+    # VIN码 as it is usually written (\bVIN\b saw no edge before 码: kept, redteam46)
+    ("抖音ID是dy_wang88", f"抖音ID是{ACCOUNT}"),
+    ("微信ID是wxid_8k2j3h4g5f", f"微信ID是{ACCOUNT}"),
+    ("VIN码 LSVAU2180N2183294", f"VIN码 {PLATE}"),
+    ("VIN 码：LSVAU2180N2183294", f"VIN 码：{PLATE}"),
+    ("车辆识别代号(VIN)：LSVAU2180N2183294", f"车辆识别代号(VIN)：{PLATE}"),
+    ("车架号后 6 位 183294", f"车架号后 6 位 {PLATE}"),
     ("WeChat account li_min88, prefers texts", f"WeChat account {ACCOUNT}, prefers texts"),
     # who the note names after 收件人 / 配偶 / 儿子叫 ..., and a contact in English
     ("材料寄给收件人：赵敏", f"材料寄给收件人：{NAME}"),
@@ -386,6 +393,8 @@ KEPT = [
     "居民关注抖音号宣传，请在抖音搜索社区号，小红书上有很多攻略，微博热搜，B站 UP主",
     "抖音 20261220 发布的视频，快手 2026-12-20 直播，微博 weibo.com 上看到",
     "户号已核对，户口本户号页，门牌号已更新，车架号核对无误，账户 1500000元已到账",
+    # a count of door plates is no door (redteam46: 门牌200块 was scrubbed as an address)
+    "社区统一更换门牌200块，门牌 50 个已到货",
     # offices not reached, and what 其 + a relation is said before (no name after it)
     "已通知房管未回，联系居委未果，已联系万达未回复，联系方式未留，已通知本人未到，联系未果",
     "其子于下周来办，其子在外地工作，其父母均已去世，其子女均在外地，其夫妇二人，其女已出嫁",

@@ -35,3 +35,11 @@ def test_a_misspelt_event_type_or_service_is_refused_with_the_near_names() -> No
     with pytest.raises(typer.BadParameter, match="did you mean intake"):
         _selection(services=["intak"])
     _selection(services=["intake"], types=["CaseResolved"])
+
+
+def test_a_type_of_another_service_than_the_one_named_is_refused() -> None:
+    # -s followup -t CaseResolved: an event is of both or not selected, so nothing matched.
+    with pytest.raises(typer.BadParameter, match="CaseResolved is recorded by intake"):
+        _selection(services=["followup"], types=["CaseResolved"])
+    _selection(services=["followup", "intake"], types=["CaseResolved", "FollowUpScheduled"])
+    _selection(types=["CaseResolved"])

@@ -182,18 +182,21 @@ characters, a letter first in many provinces), a medical insurance one's, a hous
 utility account (电费户号 0012345678, 燃气户号: the bill and the meter at one door). Not a sum
 (账户 1500000元: a unit after it)."""
 _VIN_KEYWORD = re.compile(
-    r"(?:车架号|车辆识别代号|车辆识别码|车辆识别号|\bVIN\b)(?:码|号码|号)?"
-    r"(?:(?:后|末|最后)[六八68]位)?(?:是|为|:|：|\s)*"
+    r"(?:车架号|车辆识别代号|车辆识别码|车辆识别号|(?<![A-Za-z])(?:VIN|vin|Vin)(?![A-Za-z]))"
+    r"\s?(?:码|号码|号)?(?:\s?[(（](?:VIN|vin)[)）])?"
+    r"(?:(?:后|末|最后)\s?[六八68]\s?位)?(?:是|为|:|：|\s)*"
     r"(?P<n>[A-HJ-NPR-Za-hj-npr-z0-9]{17}|[A-HJ-NPR-Za-hj-npr-z0-9]{6,8}(?=后|\W|$))"
     r"(?![A-Za-z0-9])")
 """A car's frame number after its name (车架号 LSVAU2180N2183294: seventeen characters, no I, O
 or Q; or the six to eight a clerk copies from a policy): it finds the owner through the
-registry as a plate does."""
+registry as a plate does. ``VIN码``, ``VIN 码``, ``车辆识别代号(VIN)：`` too: ``\bVIN\b`` found no
+edge between ``N`` and ``码`` (both word characters), so the usual spelling kept the number."""
 _DOOR_KEYWORD = re.compile(r"门牌(?:号码|号)?(?:是|为|:|：|\s)*(?P<n>\d{1,5}(?:[\-之]\d{1,4})?号?"
                            r"(?:\d{1,4}室)?)(?!号?[\d楼幢栋座单弄层])")
 """A door's number after 门牌 (门牌号 36号, 门牌：128-3): with the note's street or village it is
 where the resident lives; the rest of an address is found by the address rules (门牌 3号楼 is
-theirs to judge: a building, perhaps the center's own)."""
+theirs to judge: a building, perhaps the center's own). Not a count of plates (更换门牌200块,
+门牌 50 个已到货: a measure word after a bare number)."""
 _RECORD_KEYWORD = re.compile(
     r"(?:住院|病历|病案|门诊|急诊|就诊|就医|体检)(?:号码|号|编号|卡号|卡|ID|id)"
     r"(?:是|为|:|：|\s)*(?P<n>[A-Za-z]{0,3}-?\d(?:[ \-]?[0-9A-Za-z]){3,})")
@@ -370,14 +373,16 @@ _CHAT_ID = re.compile(
     r"(?P<app>微信|[Ww]e[Cc]hat|(?<![A-Za-z])(?:wx|WX|vx|VX|V信|v信|QQ|qq)|钉钉|支付宝|[Aa]lipay"
     r"|抖音|快手|微博|小红书|B站|b站|哔哩哔哩|(?<![A-Za-z])(?:[Dd]ouyin|[Tt]ik[Tt]ok|[Kk]uaishou"
     r"|[Ww]eibo|[Bb]ilibili)(?![A-Za-z]))"
-    r"(?:号码|号|账号|账户|帐号|昵称|\s?(?:ID|id|[Aa]ccount|[Nn]umber|[Nn]o\.?)\b)?"
+    r"(?:号码|号|账号|账户|帐号|昵称|\s?(?:ID|id|[Aa]ccount|[Nn]umber|[Nn]o\.?)(?![A-Za-z]))?"
     r"(?:是|为|:|：|\s|\bis\b)*@?(?P<n>[A-Za-z0-9][A-Za-z0-9_.\-]{4,29}(?<![.\-]))"
     r"(?![A-Za-z0-9_\-])")
 """A WeChat, QQ, DingTalk or Alipay account after its name (微信号 wxid_..., QQ 12345678, vx:
 li_min88, 支付宝：wang_xy88, a refund's or a subsidy's payee), or a short-video or social
 account's (抖音号 dy_wang88, 快手号, 微博 @wanglei_sh, 小红书号, B站): it reaches the person as a
 phone number does. A QQ account is a number and the others at least six characters: "QQ
-group", "WeChat group" are no account, nor a day (抖音 20261220 发布的视频)."""
+group", "WeChat group" are no account, nor a day (抖音 20261220 发布的视频). ``ID`` before a
+Chinese word (抖音ID是dy_wang88) ends at the next letter that is not Latin: ``\b`` saw none
+before 是 (both word characters), and the account was kept or cut in two."""
 
 
 def _chat_account(m: re.Match[str]) -> bool:
@@ -1051,13 +1056,14 @@ def number_spans(text: str) -> Iterator[tuple[int, int, str]]:
         if not _DATE_SHAPE.match(m.group("n")) and not (  # 社保卡2026-12-31到期: when
                 m.group().startswith(("账户", "帐户", "户号")) and _MEASURE.match(text, m.end())):
             yield m.start("n"), m.end("n"), REDACTED_ACCOUNT  # not 账户 1500000元: how much
-    if "车" in text or "VIN" in text or "识别" in text:
+    if "车" in text or "VIN" in text or "vin" in text or "Vin" in text or "识别" in text:
         for m in _VIN_KEYWORD.finditer(text):
             if _ANY_DIGIT.search(m.group("n")):
                 yield m.start("n"), m.end("n"), REDACTED_PLATE
     if "门牌" in text:
         for m in _DOOR_KEYWORD.finditer(text):
-            yield m.start("n"), m.end("n"), REDACTED_ADDRESS
+            if not (m.group("n")[-1].isdigit() and _MEASURE.match(text, m.end("n"))):
+                yield m.start("n"), m.end("n"), REDACTED_ADDRESS  # not 门牌200块: how many
     if "院" in text or "病" in text or "诊" in text or "医" in text or "检" in text:
         for m in _RECORD_KEYWORD.finditer(text):  # not 就医卡 1500元, 体检卡2026年到期
             if not _DATE_SHAPE.match(m.group("n")) and not _MEASURE.match(text, m.end("n")):
