@@ -1619,8 +1619,8 @@ class Referral(RemembersCommands):
                                rule="replied_once")
         if by_recipient and self.status == "closed":
             # Nobody waits for it any more: taken through the link, a unit's word landed on a
-            # case done with, unread, and a reopening found the referral "replied" and never
-            # chased it again. A clerk who hears the unit some other way may still record it.
+            # case done with, where nobody reads it. A clerk who hears the unit some other way
+            # may still record it; a reopening opens the link again.
             raise ReferralClosedError(
                 "the referral was closed when its case was resolved; the reply link takes no "
                 "reply until the case is reopened: tell the center", status=self.status)
