@@ -109,6 +109,14 @@ class ResidentErasedError(CommandError):
     code = "resident_erased"
 
 
+class ReferralClosedError(CommandError):
+    """The referral's case was resolved and the referral closed (``ReferralClosed``): the
+    unit's reply link takes no reply until the case is reopened."""
+
+    status = 409
+    code = "referral_closed"
+
+
 class ResidentNotFound(CommandError):
     """No resident by that id is known at the center (perhaps at another: not said)."""
 
@@ -1609,6 +1617,13 @@ class Referral(RemembersCommands):
         if self.status == "replied":
             raise RuleViolated("the referral's reply is already recorded", status=self.status,
                                rule="replied_once")
+        if by_recipient and self.status == "closed":
+            # Nobody waits for it any more: taken through the link, a unit's word landed on a
+            # case done with, where nobody reads it. A clerk who hears the unit some other way
+            # may still record it; a reopening opens the link again.
+            raise ReferralClosedError(
+                "the referral was closed when its case was resolved; the reply link takes no "
+                "reply until the case is reopened: tell the center", status=self.status)
         if not reply.strip():
             raise InvalidCommand("the reply says something", field="reply")
         self._replied(reply=reply, by_recipient=by_recipient, meta=meta)
@@ -1648,7 +1663,8 @@ class Referral(RemembersCommands):
     def close_as_not_needed(self, meta: Meta) -> bool:
         """Its case was resolved: a referral still awaiting its reply, or overdue, is no
         longer chased (True); one replied stays so. Idempotent by nature: once closed,
-        nothing more. A reply that comes after is still taken (``reply``)."""
+        nothing more. A reply that comes after is refused through the unit's link (409
+        ``referral_closed``), taken when a clerk records it (``reply``)."""
         if self.status not in ("awaiting_reply", "overdue"):
             return False
         self._closed(reason=CASE_RESOLVED, meta=meta)

@@ -145,7 +145,8 @@ async def unit_reply(id: UUID, body: c.ReplyWithLink, app: FollowUpsDep, key: Id
                      tokens: TokensDep, limits: LimitsDep, clock: ClockDep) -> WrittenPublic:
     """403 ``token_invalid`` (forged, or spelled another way) or ``token_wrong_referral``
     (another referral's link), 410 ``token_expired``; 409 when the reply is already
-    recorded. Rate limited per referral (429 with Retry-After)."""
+    recorded, 409 ``referral_closed`` when its case's resolution closed the referral. Rate
+    limited per referral (429 with Retry-After)."""
     try:  # keyed on the referral the link verifiably answers, never on the string sent
         limits.check(f"referral:{tokens.read(body.token).referral_id}")
     except ReplyLinkInvalid:

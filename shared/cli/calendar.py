@@ -104,7 +104,7 @@ def status(
                       calendars.status(_today(settings, today)))
         return
     asked: list[str] = []
-    answered = 0
+    answered = failed = 0
     targets = _targets(servers, url)
     headers = servers.ops_headers(token)
     with httpx.Client(timeout=httpx.Timeout(10.0, connect=PROBE_TIMEOUT_S),
@@ -114,12 +114,14 @@ def status(
                 answer = client.get(f"{base}/ops/calendar", headers=headers)
             except httpx.HTTPError as exc:
                 asked.append(_unreachable(name, base, exc))
+                failed += 1
                 continue
             if answer.status_code == 404:
                 asked.append(f"{name}: no working-day calendar")
                 continue
             if answer.status_code != 200:
                 asked.append(f"{name}: answered {answer.status_code} {answer.text[:200]}")
+                failed += 1
                 continue
             answered += 1
             _print_status(f"{name} ({base})", CalendarStatusPublic.model_validate(answer.json()))
@@ -129,6 +131,12 @@ def status(
         console.print("no service answered; `sixstep calendar status --local` works it out "
                       "from this shell's settings")
         raise typer.Exit(2)  # as every command whose servers do not answer, and as reload
+    if failed:
+        # Some answered, some did not: what was printed is not every service's calendar, and
+        # a script checking the exit code (a cron job before a year's end) must see it, as
+        # reload's does. Before, a service down among answering ones exited 0.
+        console.print(f"{failed} of {len(targets)} services did not answer")
+        raise typer.Exit(2)
 
 
 @calendar.command("reload")

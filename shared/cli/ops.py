@@ -65,8 +65,10 @@ def apply(
 
 @ops.command("status")
 def status() -> None:
-    """The streams (messages, replicas, cluster) and every durable consumer's backlog."""
+    """The streams (messages, replicas, cluster) and every durable consumer's backlog; exit 2
+    when a stream is missing (as ``dlq`` and ``tail`` refuse to run without theirs)."""
     settings = resolve().use("nats")
+    missing: list[str] = []
 
     async def show() -> None:
         nc = await connect(settings, "sixstep-ops")
@@ -79,6 +81,7 @@ def status() -> None:
                     console.print(f"stream {name}: missing at "
                                   f"{without_password(settings.nats_url)} (has a "
                                   "service started? else `sixstep ops apply`)")
+                    missing.append(name)
                     continue
                 cluster = info.cluster
                 peers = ", ".join(
@@ -115,6 +118,10 @@ def status() -> None:
             await nc.close()
 
     asyncio.run(show())
+    if missing:
+        # Before, exit 0: a deployment's check (``ops status`` after ``ops apply``, a probe)
+        # could not tell a server without the log from a healthy one.
+        raise typer.Exit(2)
 
 
 async def _dead_letters_said(nc: NATS, settings: Settings) -> None:

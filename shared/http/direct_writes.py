@@ -18,7 +18,7 @@ scope what those layers leave there for the route (the exception handlers, the r
 its answer. Whatever the fast path raises is answered by the app's exception handlers, found
 as Starlette's ``wrap_app_handling_exceptions`` finds them (status handlers first for an
 ``HTTPException``, then by the exception's classes); what none handles propagates as before
-(the front door counts a 500, ``ServerErrorMiddleware`` answers it). When the fast path says
+(the front door answers it: 500 ``internal_error``, logged once). When the fast path says
 the request is unusual (:data:`~shared.http.fast_route.SLOW`: nothing sent, the endpoint not
 run), the request goes to the stack above as it always did, its body, when already read,
 replayed. Any other request (a read, a path no ``FastRoute`` takes, FastAPI's own telemetry

@@ -21,6 +21,7 @@ from services.followup.domain import (
     HelpTask,
     NotTheOwner,
     Referral,
+    ReferralClosedError,
     referral_overdue_follow_up_id,
     working_deadline,
 )
@@ -188,13 +189,18 @@ def referral(due: datetime) -> Referral:
 ])
 def test_a_referral_of_a_resolved_case_is_closed_and_never_chased(sent_on: Any) -> None:
     due, _ = working_deadline(CALENDAR, sent_on, 1)
-    # Closed by the rule on the resolution: nothing fires after, a reply is still taken.
+    # Closed by the rule on the resolution: nothing fires after; the unit's link takes no
+    # reply (409 referral_closed), a clerk who heard the unit still records it.
     r = referral(due)
     assert r.close_as_not_needed(meta()) is True
     assert (r.status, r.next_fire_at) == ("closed", None)
     assert r.close_as_not_needed(meta()) is False, "a redelivered resolution: nothing more"
     assert r.advance(due + timedelta(days=1), "clerk-018", None, meta()) is None
-    r.reply("已核定", by_recipient=True, meta=meta("reply"))
+    with pytest.raises(ReferralClosedError) as refused:
+        r.reply("已核定", by_recipient=True, meta=meta("link-reply"))
+    assert (refused.value.status, refused.value.code) == (409, "referral_closed")
+    assert r.status == "closed"
+    r.reply("已核定", by_recipient=False, meta=meta("reply"))
     assert r.status == "replied" and r.close_as_not_needed(meta()) is False
     # The scheduler at the deadline, the case known resolved: closed, no 督办.
     s = referral(due)

@@ -1,0 +1,66 @@
+"""An ops script tells from `sixstep`'s exit code alone whether all was well: a status that
+printed only part of what it was asked for exits 2, as a command whose servers do not answer
+(docs/analysts.md)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import date
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from shared.runtime.calendars import Calendars
+from shared.settings import Settings
+from tests.cli.in_process import ran
+from tools.devservers import free_port
+
+#: No command here may reach a server the test did not start (the defaults are 5432 / 4222).
+CLOSED = {"DATABASE_URL": f"postgresql://sixstep@127.0.0.1:{free_port()}/sixstep"}
+
+
+@pytest.fixture
+def one_service() -> Iterator[str]:
+    """A service answering ``GET /ops/calendar`` as on Sunday 20 December 2026."""
+    body = Calendars(Settings(environment="development", log_json=False)).status(
+        date(2026, 12, 20)).model_dump_json().encode()
+
+    class Calendar(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # http.server's name
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Calendar)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_calendar_status_with_one_service_down_exits_2_after_printing_the_others(
+        one_service: str) -> None:
+    env = {**CLOSED, "NATS_URL": f"nats://127.0.0.1:{free_port()}"}
+    alone = ran(["calendar", "status", "--url", one_service], env=env)
+    assert alone.code == 0, alone
+    down = f"http://127.0.0.1:{free_port()}"
+    both = ran(["calendar", "status", "--url", one_service, "--url", down], env=env)
+    assert both.code == 2, both
+    assert "provisional" in both.out, both  # what the one that answered said is printed
+    assert f"{down}: not reachable" in both.out and "1 of 2 services did not answer" in both.out
+
+
+def test_ops_status_on_a_server_without_the_streams_exits_2(nats_url: str) -> None:
+    status = ran(["ops", "status"],
+                 env={**CLOSED, "NATS_URL": nats_url, "STREAM_NAME": "ELSEWHERE"})
+    assert status.code == 2, status
+    assert "stream ELSEWHERE: missing at" in status.out, status
