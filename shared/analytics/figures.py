@@ -56,6 +56,10 @@ total. The definitions are those of the feedback service's figures
   it, in completions recorded before it existed, that due day) (judged on the day of the
   completion, a backdated one's ``judged_at``: one done later while the scheduler was down,
   never missed, is late all the same);
+- follow-ups open past due: still open (never completed, missed or cancelled) past the working
+  day they are to be done on (the day its clerk's own moves kept, ``on_time_by``, or the day
+  of the scheduler's ``FollowUpDue.overdue_at``, the earlier), as of the report's day, on
+  that day: a check pushed every day, never done, counts here;
 - service item: the last ``GuidanceGiven`` item, else the one the case was opened for.
 
 Days are the center's calendar days of ``occurred_at`` (a follow-up's due day: of ``due_at``).
@@ -168,6 +172,9 @@ PARTS: tuple[tuple[str, str, dict[str, str]], ...] = (
                              " <= coalesce(due_by, due_on)",
         "followups_unreachable": "completed_on IS NOT NULL AND outcome = 'unreachable'",
         "followups_cancelled_by_assignee": "cancelled_by_assignee"}),
+    ("followup_facts", "open_by", {
+        "followups_open_past_due": "completed_on IS NULL AND NOT missed AND NOT cancelled"
+                                   " AND open_by < $today"}),
 )
 COUNTS = tuple(c for _, _, counts in PARTS for c in counts)
 
@@ -211,7 +218,7 @@ RATES: tuple[Rate, ...] = (
 #: The counts the table and the page show beside the rates (every count is in ``Row.counts``).
 SHOWN = ("visits", "cases", "resolved", "verdicts", "bad_reviews", "staff_recorded_answers",
          "rectifications_opened", "appeals_upheld", "followups_unreachable",
-         "followups_cancelled_by_assignee", "declined",
+         "followups_cancelled_by_assignee", "followups_open_past_due", "declined",
          "backdated_resolutions")
 DEFINITIONS = {
     "visits": "trips to the center, 人次 (VisitRecorded), on the day of the trip",
@@ -270,6 +277,11 @@ DEFINITIONS = {
                          " outcome unreachable)",
     "followups_cancelled_by_assignee": "follow-ups cancelled by the clerk they were assigned"
                                        " to (in no rate), on their (last) due day",
+    "followups_open_past_due": "follow-ups still open (never completed, missed or cancelled)"
+                               " past the working day they are to be done on (the day a"
+                               " clerk's own moves kept, FollowUpRescheduled.on_time_by, or"
+                               " the scheduler's FollowUpDue.overdue_at, the earlier; due_at's"
+                               " day before it fell due), as of the report's day, on that day",
     "followups_unreachable": "follow-ups ended with the resident not reached after every"
                              " attempt (outcome unreachable; the team takes a check or a"
                              " revisit up), on their (last) due day",
@@ -563,21 +575,34 @@ def aftercare_sql(tz: str) -> dict[str, str]:
         SELECT {cols}, {due} AS due_on, NULL AS outcome, NULL::TIMESTAMPTZ AS judged_at,
                NULL::DATE AS due_by,
                coalesce(CAST(assigned_clerk AS VARCHAR), '') AS assignee,
-               CAST(actor AS VARCHAR) AS actor
+               CAST(actor AS VARCHAR) AS actor, NULL::DATE AS on_time_by,
+               true AS sets_on_time_by, NULL::DATE AS overdue_on, true AS sets_overdue_on
             FROM "FollowUpScheduled" WHERE {seen}
         UNION ALL SELECT {cols}, {due}, NULL, NULL, NULL,
                coalesce(CAST(assigned_clerk AS VARCHAR), ''),
-               CAST(actor AS VARCHAR) FROM "FollowUpRescheduled" WHERE {seen}
+               CAST(actor AS VARCHAR), CAST(on_time_by AS DATE),
+               -- a clerk's own move keeps a day, a supervisor's clears it, a re-planning
+               -- or an attempt leaves the one kept (as the followup service does)
+               on_time_by IS NOT NULL OR coalesce(CAST(cause AS VARCHAR), 'staff') = 'staff',
+               -- a new due moment (not an uncounted call, nor one that stays missed): not
+               -- due yet
+               NULL, coalesce(counted, true) AND stays IS NULL
+            FROM "FollowUpRescheduled" WHERE {seen}
         UNION ALL SELECT {cols}, NULL, CAST(outcome AS VARCHAR), judged_at,
-               CAST(due_by AS DATE), NULL, CAST(actor AS VARCHAR) FROM "FollowUpCompleted"
-            WHERE {seen}
-        UNION ALL SELECT {cols}, NULL, NULL, NULL, NULL, NULL, CAST(actor AS VARCHAR)
-            FROM "FollowUpMissed" WHERE {seen}
-        UNION ALL SELECT {cols}, NULL, NULL, NULL, NULL, NULL, CAST(actor AS VARCHAR)
-            FROM "FollowUpCancelled" WHERE {seen}
+               CAST(due_by AS DATE), NULL, CAST(actor AS VARCHAR), NULL, false, NULL, false
+            FROM "FollowUpCompleted" WHERE {seen}
+        UNION ALL SELECT {cols}, NULL, NULL, NULL, NULL, NULL, CAST(actor AS VARCHAR), NULL,
+               false, NULL, false FROM "FollowUpMissed" WHERE {seen}
+        UNION ALL SELECT {cols}, NULL, NULL, NULL, NULL, NULL, CAST(actor AS VARCHAR), NULL,
+               false, NULL, false FROM "FollowUpCancelled" WHERE {seen}
         UNION ALL SELECT {cols}, NULL, NULL, NULL, NULL,
                coalesce(CAST(assigned_clerk AS VARCHAR), ''),
-               CAST(actor AS VARCHAR) FROM "FollowUpReassigned" WHERE {seen}),
+               CAST(actor AS VARCHAR), NULL, false, NULL, false
+            FROM "FollowUpReassigned" WHERE {seen}
+        -- fallen due: to be done by the closing the scheduler misses it at
+        UNION ALL SELECT {cols}, NULL, NULL, NULL, NULL, NULL, CAST(actor AS VARCHAR), NULL,
+               false, CAST(timezone('{tz}', CAST(overdue_at AS TIMESTAMPTZ)) AS DATE), true
+            FROM "FollowUpDue" WHERE {seen}),
     moves AS (
         -- The clerk it was assigned to before each event ('' a team's).
         SELECT *, last_value(assignee IGNORE NULLS) OVER (
@@ -599,9 +624,19 @@ def aftercare_sql(tz: str) -> dict[str, str]:
                    FILTER (WHERE type = 'FollowUpCompleted') AS due_by,
                arg_min(coalesce(assigned_then, '') <> '' AND actor = assigned_then,
                        aggregate_version)
-                   FILTER (WHERE type = 'FollowUpCancelled') AS cancelled_by_assignee
+                   FILTER (WHERE type = 'FollowUpCancelled') AS cancelled_by_assignee,
+               coalesce(bool_or(type = 'FollowUpCancelled'), false) AS cancelled,
+               -- the last move that set or cleared the kept day (a struct: arg_max skips
+               -- a null value, and a supervisor's move clears it to null)
+               (arg_max({{'d': on_time_by}}, aggregate_version)
+                   FILTER (WHERE sets_on_time_by)).d AS on_time_by,
+               (arg_max({{'d': overdue_on}}, aggregate_version)
+                   FILTER (WHERE sets_overdue_on)).d AS overdue_on
         FROM moves GROUP BY aggregate_id)
-    SELECT f.*, c.service_item FROM folded f LEFT JOIN case_facts c USING (case_id)
+    -- the working day it is to be done on while open (followup's working_day_due)
+    SELECT f.*, least(f.on_time_by, coalesce(f.overdue_on, f.due_on)) AS open_by,
+           c.service_item
+    FROM folded f LEFT JOIN case_facts c USING (case_id)
     """
     return {"survey_facts": surveys, "rectification_facts": rectifications,
             "followup_facts": followups}

@@ -47,7 +47,8 @@ from shared.contracts import REGISTRY
 #: The figures' own views (as the README names the figures); the rest of COUNTS are parts.
 COUNT_FIGURES = ("visits", "cases", "no_consent", "declined", "bad_reviews",
                  "staff_recorded_answers", "rectifications_opened", "appeals_upheld",
-                 "overdue_open_cases", "followups_unreachable", "backdated_resolutions")
+                 "overdue_open_cases", "followups_unreachable", "backdated_resolutions",
+                 "followups_open_past_due")
 FACT_VIEWS = ("case_facts", "visit_facts", "survey_facts", "rectification_facts",
               "followup_facts")
 

@@ -221,6 +221,7 @@ MARCH = {  # one center, March 2026, deadlines judged on 1 April
     "followups_on_time_rate": rate(2, 4),
     "followups_unreachable": 1,  # f7: the team took it up
     "followups_cancelled_by_assignee": 1,  # f8 (f4 was cancelled by someone else)
+    "followups_open_past_due": 1,  # f5: due 20 March, still open on 1 April
     "no_consent": 0,  # v3, not asked for want of consent, is April's
     "declined": 0,  # no resident declined to rate here: tests/feedback/test_declined.py
     "on_time_rate": rate(0, 0),  # no case has a due date (CaseDueDateSet) here
@@ -239,7 +240,7 @@ def expect(**given: Any) -> dict[str, Any]:
     zero = {"visits": 0, "cases": 0, "bad_reviews": 0, "rectifications_opened": 0,
             "no_consent": 0, "staff_recorded_answers": 0, "appeals_upheld": 0,
             "overdue_open_cases": 0, "followups_unreachable": 0, "declined": 0,
-            "followups_cancelled_by_assignee": 0,
+            "followups_cancelled_by_assignee": 0, "followups_open_past_due": 0,
             "backdated_resolutions": 0}
     out = {name: zero.get(name, rate(0, 0)) for name in MARCH}
     out.update(given)
@@ -287,7 +288,7 @@ async def test_the_figures_of_a_hand_built_march(settings: Settings) -> None:
                 satisfaction_rate=rate(2, 3), response_rate=rate(3, 3), bad_reviews=1,
                 rectifications_opened=1, rectification_on_time_rate=rate(0, 1),
                 followups_on_time_rate=rate(1, 3), followups_unreachable=1,  # f1; f2, f7
-                on_the_spot_rate=rate(2, 3))},
+                followups_open_past_due=1, on_the_spot_rate=rate(2, 3))},  # f5
             {"counter_id": W2, **expect(
                 cases=3, trips_per_resolved_case=rate(3, 3), first_trip_rate=rate(3, 3),
                 declared_resolution_rate=rate(2, 3), emotion_defused_rate=rate(1, 2),

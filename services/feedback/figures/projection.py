@@ -18,7 +18,8 @@ The projection keeps one *fact row* per thing an analyst counts, each built only
                                                      RectificationAppealDecided)
     fig_followups      one row per follow-up       (followup: FollowUpScheduled,
                                                      FollowUpRescheduled, FollowUpCompleted,
-                                                     FollowUpMissed, FollowUpCancelled)
+                                                     FollowUpMissed, FollowUpCancelled,
+                                                     FollowUpReassigned, FollowUpDue)
     fig_visits         one row per trip (人次)      (intake: VisitRecorded; a visit naming a
                                                      case opened on an earlier day also counts
                                                      a return trip on the case's row)
@@ -63,7 +64,7 @@ FEEDBACK_TYPES = ("SurveyRequested", "SurveySent", "RatingGiven", "SurveyExpired
                   "RectificationAppealDecided")
 PERIOD_TYPES = ("PeriodClosed", "PeriodRevised")
 FOLLOWUP_TYPES = ("FollowUpScheduled", "FollowUpRescheduled", "FollowUpCompleted",
-                  "FollowUpMissed", "FollowUpCancelled", "FollowUpReassigned")
+                  "FollowUpMissed", "FollowUpCancelled", "FollowUpReassigned", "FollowUpDue")
 
 #: The answers that may carry the resident's verdict (was it solved?).
 VERDICT_TYPES = ("RatingGiven", "FollowUpCompleted")
@@ -94,7 +95,8 @@ class Table:
         only judges a resolution counted on ``resolved_on``, nor a follow-up's ``due_by``,
         which only judges one counted on ``due_on``)."""
         return tuple(c for c, t in self.columns
-                     if t == "date" and c not in ("judged_on", "due_by"))
+                     if t == "date"
+                     and c not in ("judged_on", "due_by", "on_time_by", "overdue_on"))
 
     def ddl(self) -> str:
         cols = ", ".join(f"{c} {t}" + (" PRIMARY KEY" if c == self.key else "")
@@ -153,7 +155,16 @@ FOLLOWUPS = Table("fig_followups", "follow_up_id", (
     # FollowUpReassigned's: a handover's new owner), and
     # whether that clerk cancelled it (FollowUpCancelled's actor): counted apart, as a
     # cancelled follow-up is in no rate. Null before these columns (rebuild to fill them).
-    ("assignee", "text"), ("cancelled_by_assignee", "boolean")))
+    ("assignee", "text"), ("cancelled_by_assignee", "boolean"),
+    # While open, the working day it is to be done on, as followup's working_day_due has
+    # it (the completion's due_by to come): the day a clerk's own move kept
+    # (FollowUpRescheduled.on_time_by; a supervisor's move clears it), or, when earlier, the
+    # day of the closing the scheduler misses its due moment at (FollowUpDue.overdue_at:
+    # Friday 18:00's or Sunday's is Monday's; due_on until it fell due, cleared by a move).
+    # followups_open_past_due counts the open ones whose open_by is before as_of, on
+    # open_by: pushed every day, never completed, cancelled or missed, it still counts. Null
+    # before these columns (rebuild to fill them).
+    ("on_time_by", "date"), ("overdue_on", "date"), ("open_by", "date")))
 VISITS = Table("fig_visits", "visit_id", (
     ("visit_id", "uuid"), ("key_id", "uuid"), ("case_id", "uuid"), ("center_id", "text"),
     ("counter_id", "text"), ("clerk_id", "text"), ("channel", "text"), ("day", "date"),
@@ -494,8 +505,10 @@ class FiguresProjection:
     # -- follow-up ---------------------------------------------------------------------------
 
     def _followup_scheduled(self, row: Row, e: Envelope) -> None:
-        row.update(reason=e.payload["reason"], due_on=self.day(e.payload["due_at"]),
-                   assignee=e.payload.get("assigned_clerk"))
+        due_on = self.day(e.payload["due_at"])
+        row.update(reason=e.payload["reason"], due_on=due_on,
+                   assignee=e.payload.get("assigned_clerk"), on_time_by=None,
+                   overdue_on=None, open_by=due_on)
         for flag in ("missed", "cancelled"):
             if row[flag] is None:
                 row[flag] = False
@@ -503,6 +516,20 @@ class FiguresProjection:
     def _followup_rescheduled(self, row: Row, e: Envelope) -> None:
         row["due_on"] = self.day(e.payload["due_at"])
         row["assignee"] = e.payload.get("assigned_clerk")
+        kept = e.payload.get("on_time_by")
+        if kept:  # its clerk's (or a colleague's) own move: the day it had still judges it
+            row["on_time_by"] = date.fromisoformat(kept)
+        elif e.payload.get("cause", "staff") == "staff":  # a supervisor's: a new day
+            row["on_time_by"] = None
+        # (a re-planning or an attempt keeps a day already kept, as followup does)
+        if e.payload.get("counted", True) and e.payload.get("stays") is None:
+            row["overdue_on"] = None  # a new due moment: not due yet
+        _open_by(row)
+
+    def _followup_due(self, row: Row, e: Envelope) -> None:
+        """Fallen due: to be done by the closing the scheduler misses it at."""
+        row["overdue_on"] = self.day(e.payload["overdue_at"])
+        _open_by(row)
 
     def _followup_reassigned(self, row: Row, e: Envelope) -> None:
         # Its case handed over (转办): the new owner's to do, and to be counted cancelling it.
@@ -525,6 +552,13 @@ class FiguresProjection:
             row["cancelled_by_assignee"] = (row["assignee"] is not None
                                             and e.actor == row["assignee"])
         row["cancelled"] = True
+
+
+def _open_by(row: Row) -> None:
+    """The working day an open follow-up is to be done on (followup's ``working_day_due``):
+    the earlier of the day kept and its due day (the scheduler's, else the date of due_at)."""
+    days = [d for d in (row["on_time_by"], row["overdue_on"] or row["due_on"]) if d is not None]
+    row["open_by"] = min(days) if days else None
 
 
 def _months(row: Row, days: tuple[str, ...]) -> set[date]:
@@ -563,6 +597,7 @@ APPLY: dict[str, Apply] = {
     "FollowUpMissed": FiguresProjection._followup_missed,
     "FollowUpCancelled": FiguresProjection._followup_cancelled,
     "FollowUpReassigned": FiguresProjection._followup_reassigned,
+    "FollowUpDue": FiguresProjection._followup_due,
 }
 
 

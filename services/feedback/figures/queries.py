@@ -199,6 +199,14 @@ FIGURES: tuple[Figure, ...] = (
                    "whose actor is the assigned_clerk of its last FollowUpScheduled, "
                    "FollowUpRescheduled or FollowUpReassigned), on the day of their last "
                    "due_at: in no rate, so counted apart"),
+    Figure("followups_open_past_due", FOLLOWUPS, "open_by",
+           f"{totals.OPEN_FOLLOWUP} AND f.open_by < $as_of",
+           meaning="follow-ups still open (never completed, missed or cancelled) past the "
+                   "working day they are to be done on (the day its clerk's own moves kept, "
+                   "FollowUpRescheduled.on_time_by, or the day the scheduler misses its due "
+                   "moment at, FollowUpDue.overdue_at, the earlier; the day of due_at before "
+                   "it fell due), as of the report's day, on that day: one its clerk pushes "
+                   "every day, never done, is counted here"),
 )
 FIGURE_NAMES = tuple(f.name for f in FIGURES)
 
@@ -371,6 +379,7 @@ FROM_TOTALS: dict[str, tuple[str | None, str]] = {
     "followups_on_time_rate": ("followups_on_time", "followups_closed"),
     "followups_unreachable": (None, "followups_unreachable"),
     "followups_cancelled_by_assignee": (None, "followups_cancelled_by_assignee"),
+    "followups_open_past_due": (None, "followups_open"),
 }
 #: The survey counts an upheld appeal takes a bad review out of (KEPT).
 STRUCK = ("own_answers", "satisfied_own_answers", "staff_answers", "satisfied_staff_answers",
@@ -381,11 +390,13 @@ async def _count_by_day(conn: asyncpg.Connection | asyncpg.Pool, q: FigureQuery)
     """The figures from the counts per center and day, less the surveys an upheld appeal
     struck out; the rectifications' figures over their own (few) rows."""
     group = ", center_id" if q.group_by else ""
-    counts = ", ".join(f"sum({c})::bigint AS {c}" for c in totals.COLUMNS if c != "open_due")
+    counts = ", ".join(f"sum({c})::bigint AS {c}" for c in totals.COLUMNS
+                       if c not in totals.AS_OF_COUNTS)
+    past = ", ".join(f"(sum({c}) FILTER (WHERE day < $1))::bigint AS {c}"
+                     for c in totals.AS_OF_COUNTS)
     as_of: list[Any] = [q.as_of]
     where = _days("", "day", q, as_of)
-    sql = (f"SELECT {_bucket(q.period, 'day')} AS period_start{group}, {counts},"
-           f" (sum(open_due) FILTER (WHERE day < $1))::bigint AS open_due"
+    sql = (f"SELECT {_bucket(q.period, 'day')} AS period_start{group}, {counts}, {past}"
            f" FROM {totals.TABLE} WHERE {where} GROUP BY {'1, 2' if group else '1'}")
     sums: dict[tuple[Any, ...], dict[str, int]] = {}
     for r in await conn.fetch(sql, *as_of):

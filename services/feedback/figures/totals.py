@@ -58,6 +58,11 @@ def defused(emotion: str) -> str:
     return f"defused_{emotion}"
 
 
+#: A follow-up neither completed, missed nor cancelled (SQL: a null flag meets no condition).
+OPEN_FOLLOWUP = "f.completed_on IS NULL AND f.missed = false AND f.cancelled = false"
+#: The counts kept on a day that are counted only when that day is before as_of.
+AS_OF_COUNTS = ("open_due", "followups_open")
+
 #: (fact table, the day its counts are kept on, {count: which of its rows, in SQL}); the
 #: same as :func:`contributions`, which the projection runs.
 COLUMNS_SQL: tuple[tuple[str, str, dict[str, str]], ...] = (
@@ -111,6 +116,9 @@ COLUMNS_SQL: tuple[tuple[str, str, dict[str, str]], ...] = (
         "followups_cancelled_by_assignee": "f.cancelled_by_assignee",
         "followups_unreachable": "f.completed_on IS NOT NULL"
                                  " AND f.outcome = 'unreachable'"}),
+    # Open (never completed, missed or cancelled) on the day it is overdue after: summed over
+    # the days before as_of when counted (followups_open_past_due), as open_due is.
+    ("fig_followups", "open_by", {"followups_open": OPEN_FOLLOWUP}),
 )
 COLUMNS: tuple[str, ...] = tuple(c for _, _, counts in COLUMNS_SQL for c in counts)
 #: count -> which rows of its table it counts, in SQL (``f`` the fact row).
@@ -162,6 +170,10 @@ def contributions(table: str, row: dict[str, Any]) -> Iterable[tuple[str, date, 
                 yield center, on, "followups_unreachable", 1
             if row["cancelled_by_assignee"] is True:
                 yield center, on, "followups_cancelled_by_assignee", 1
+        open_by = row["open_by"]
+        if (open_by is not None and row["completed_on"] is None and row["missed"] is False
+                and row["cancelled"] is False):
+            yield center, open_by, "followups_open", 1
 
 
 def _case(center: str, row: dict[str, Any]) -> Iterable[tuple[str, date, str, int]]:
@@ -296,7 +308,7 @@ DDL = [
     # rebuild fills them for the days already kept).
     *(f"ALTER TABLE {TABLE} ADD COLUMN IF NOT EXISTS {c} bigint NOT NULL DEFAULT 0"
       for c in ("followups_unreachable", "declined", "backdated_resolutions",
-                "followups_cancelled_by_assignee")),
+                "followups_cancelled_by_assignee", "followups_open")),
     # Follow-ups done after their due day while the scheduler was down (never missed) were
     # counted on time until the rule judged the completion's day: counted again, once.
     f"CREATE TABLE IF NOT EXISTS {RECOUNTED} (recounted boolean PRIMARY KEY)",

@@ -1,0 +1,169 @@
+"""A follow-up its clerk pushes every day, never completed, cancelled or missed, counts in no
+rate (the on-time rate judges completions): ``followups_open_past_due`` shows it, alike in
+the feedback service's projection (its Python counts per day and their SQL), its figures
+query (counts per day and scans over the rows) and the analysts' report over an export;
+applied one event at a time (live) and all at once (rebuild) alike. Around the calendar
+traps: Sunday 20 December 2026, New Year's Eve at 23:30 in Shanghai, 2027."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from services.feedback.figures.queries import SCANS
+from shared.analytics.export import export
+from shared.analytics.figures import compute
+from shared.analytics.replay import Replay
+from shared.settings import Settings
+from tests.analytics.support import (
+    HUAMU,
+    SHANGHAI,
+    Aggregate,
+    CaseStory,
+    at,
+    follow_up,
+    month_of_march_stories,
+    publish,
+)
+from tests.feedback.totals_check import assert_totals_are_the_scans
+
+START, END = date(2026, 12, 1), date(2027, 1, 31)
+NAME = "followups_open_past_due"
+
+
+def push(a: Aggregate, when: datetime, to: datetime, *, on_time_by: str | None,
+         cause: str = "staff", actor: str = "clerk-017") -> None:
+    a.add("FollowUpRescheduled", when, actor=actor, due_at=to.isoformat(),
+          assigned_clerk="clerk-017", assigned_team=None, reason="明天再打", cause=cause,
+          on_time_by=on_time_by)
+
+
+def due(a: Aggregate, moment: datetime) -> None:
+    """The scheduler finds it due at ``moment``: missed at the closing of that day, or of
+    the next working day (Friday 18:00's is Monday's)."""
+    closing = at("2026-12-21", 17) if moment == FRIDAY else moment.replace(hour=17)
+    a.add("FollowUpDue", moment, due_at=moment.isoformat(), overdue_at=closing.isoformat())
+
+
+FRIDAY = at("2026-12-18", 18)
+
+
+def followups(story: CaseStory) -> list[dict[str, Any]]:
+    """Due Friday 18 December 2026 at 18:00 (its working day: Monday the 21st), found due then
+    (``FollowUpDue``: missed at Monday's closing):
+    - ``pushed``: its clerk pushes it every evening (kept 21 Dec), on New Year's Eve at 23:30
+      to Monday 4 January 2027, then the 2027 schedule published re-plans it (keeps the day);
+    - ``supervised``: pushed by its clerk, then (New Year's Eve, 23:30) a supervisor moves it
+      to 6 January 2027 (a new day: judged on that);
+    - ``old``: moved before on_time_by existed (none), never found due again (the scheduler
+      down): judged on its due day, 23 December, as before;
+    - ``done``, ``cancelled``, ``missed``: pushed too, but closed: counted elsewhere."""
+    pushed, supervised, old, done, cancelled, missed = (
+        follow_up(story, at("2026-12-17", 10), FRIDAY) for _ in range(6))
+    for a in (pushed, supervised, old, done, cancelled, missed):
+        due(a, FRIDAY)
+    for day, to in (("2026-12-21", "2026-12-22"), ("2026-12-22", "2026-12-23"),
+                    ("2026-12-23", "2026-12-24")):
+        push(pushed, at(day, 17), at(to, 10), on_time_by="2026-12-21")
+        due(pushed, at(to, 10))
+    push(pushed, at("2026-12-31", 23, 30), at("2027-01-04", 10), on_time_by="2026-12-21")
+    push(pushed, at("2027-01-02", 9), at("2027-01-05", 10), on_time_by=None,
+         cause="calendar_published", actor="system:followup")
+    due(pushed, at("2027-01-05", 10))
+
+    push(supervised, at("2026-12-21", 17), at("2026-12-22", 10), on_time_by="2026-12-21")
+    due(supervised, at("2026-12-22", 10))
+    push(supervised, at("2026-12-31", 23, 30), at("2027-01-06", 10), on_time_by=None,
+         actor="supervisor-01")
+    due(supervised, at("2027-01-06", 10))
+
+    push(old, at("2026-12-21", 17), at("2026-12-23", 10), on_time_by=None)
+
+    push(done, at("2026-12-21", 17), at("2026-12-22", 10), on_time_by="2026-12-21")
+    done.add("FollowUpCompleted", at("2026-12-22", 11), outcome="done", channel="phone",
+             due_by="2026-12-21")
+    push(cancelled, at("2026-12-21", 17), at("2026-12-22", 10), on_time_by="2026-12-21")
+    cancelled.add("FollowUpCancelled", at("2026-12-22", 9), actor="clerk-017", reason="不用了")
+    missed.add("FollowUpMissed", at("2026-12-21", 18), due_at=FRIDAY.isoformat(),
+               escalate_at=at("2026-12-23", 9).isoformat())
+    return [e for a in (pushed, supervised, old, done, cancelled, missed) for e in a.events]
+
+
+D21, D23, J6 = date(2026, 12, 21), date(2026, 12, 23), date(2027, 1, 6)
+#: as_of -> the open ones past their day, by the day they are counted on: the feedback
+#: service's (every event known) and the report's (the events up to the end of as_of).
+EXPECTED: dict[date, tuple[dict[date, int], dict[date, int]]] = {
+    # Sunday: found due on Friday evening, its working day is Monday: not past it
+    date(2026, 12, 20): ({}, {}),
+    date(2026, 12, 21): ({}, {}),  # Monday: its own day, not past it
+    # pushed (and, until the supervisor moved it, supervised); old is due the 23rd
+    date(2026, 12, 22): ({D21: 1}, {D21: 2}),
+    date(2026, 12, 31): ({D21: 1, D23: 1}, {D21: 1, D23: 1}),
+    date(2027, 1, 4): ({D21: 1, D23: 1}, {D21: 1, D23: 1}),
+    date(2027, 1, 7): ({D21: 1, D23: 1, J6: 1}, {D21: 1, D23: 1, J6: 1}),
+}
+
+
+async def test_a_follow_up_pushed_every_day_counts_open_past_its_day_everywhere(
+        settings: Settings, tmp_path: Path) -> None:
+    [story] = [s for s in month_of_march_stories() if s.center == HUAMU][:1]
+    await publish(settings, [story], followups(story))
+    root = tmp_path / "export"
+    await export(settings, root)
+
+    from services.feedback import figures as feedback
+
+    conn = await asyncpg.connect(settings.database_url)
+    tx = conn.transaction()
+    await tx.start()
+    try:
+        async def project(schema: str, one_at_a_time: bool) -> None:
+            await conn.execute(f'CREATE SCHEMA "{settings.schema_prefix}{schema}"')
+            await conn.execute(f'SET LOCAL search_path TO "{settings.schema_prefix}{schema}"')
+            for statement in feedback.DDL:
+                await conn.execute(statement)
+            projection = feedback.FiguresProjection(SHANGHAI)
+            async with Replay(settings) as replay:
+                events = [e async for batch in replay for e in batch.events]
+            for batch in ([[e] for e in events] if one_at_a_time else [events]):
+                await projection.apply(conn, batch)
+
+        async def kept() -> tuple[list[Any], list[Any]]:
+            rows = await conn.fetch("SELECT * FROM fig_followups ORDER BY follow_up_id")
+            days = await conn.fetch("SELECT * FROM fig_day_totals ORDER BY day, center_id")
+            return [dict(r) for r in rows], [dict(r) for r in days]
+
+        await project("open_rebuilt", one_at_a_time=False)
+        rebuilt = await kept()
+        await project("open_live", one_at_a_time=True)
+        assert await kept() == rebuilt  # rebuild == live
+
+        for as_of, (by_day, reported) in EXPECTED.items():
+            ours = compute(root, START, END, tz="Asia/Shanghai", center=HUAMU,
+                           as_of=datetime.combine(as_of, datetime.max.time(), SHANGHAI))
+            total = sum(reported.values())
+            assert ours.total.counts[NAME] == total, as_of
+            assert {r.key: r.counts[NAME] for r in ours.by_day if r.counts[NAME]} == reported
+            assert [r.counts[NAME] for r in ours.by_item if r.counts[NAME]] == (
+                [total] if total else []), as_of
+
+            total = sum(by_day.values())
+            for group_by in (("center_id",), ("service_item",), ("clerk_id",)):
+                query = feedback.FigureQuery(period="all", date_from=START, date_to=END,
+                                             as_of=as_of, group_by=group_by)
+                rows = await feedback.compute(conn, query)
+                assert [r[NAME] for r in rows if r[NAME]] == ([total] if total else []), (
+                    as_of, group_by)
+                assert rows == await feedback.compute(conn, query, SCANS)
+            query = feedback.FigureQuery(period="day", date_from=START, date_to=END,
+                                         as_of=as_of, group_by=())
+            theirs = {r["period_start"]: r[NAME] for r in await feedback.compute(conn, query)
+                      if r[NAME]}
+            assert theirs == by_day, as_of
+            await assert_totals_are_the_scans(conn, as_of)
+    finally:
+        await tx.rollback()
+        await conn.close()
