@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 
 import httpx
 import pytest
+import structlog
 from fastapi import FastAPI
 from opentelemetry.trace import SpanKind
 from prometheus_client import generate_latest
@@ -29,6 +30,7 @@ from shared.eventstore.group_commit import Command, Written
 from shared.http.direct_writes import DirectWrites
 from shared.http.front_door import FrontDoor
 from shared.kernel.errors import OutcomeUnknown, RuleViolated, VersionConflict
+from shared.runtime.logs import log_processors
 from shared.settings import Settings
 from tests.tracing.memory import traced
 from tests.unit.test_fast_route import CASE, STEP, _token, _variants
@@ -157,8 +159,19 @@ async def test_every_write_good_or_bad_gets_the_same_answer_directly(
     assert direct == stacked and direct
 
 
+@pytest.fixture
+def plain_logs() -> Iterator[None]:
+    """The services' own log processors (the traceback formatted as text): unconfigured,
+    structlog draws a bug's traceback with every frame's locals, ~15 s of CPU each here."""
+    structlog.configure(processors=log_processors(json=False))
+    try:
+        yield
+    finally:
+        structlog.reset_defaults()
+
+
 async def test_what_the_use_case_raises_is_answered_the_same_directly(
-        pair: Pair, local_settings: Settings) -> None:
+        pair: Pair, local_settings: Settings, plain_logs: None) -> None:
     good = _good(local_settings)
     statuses = []
     try:
