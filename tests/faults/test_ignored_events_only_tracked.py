@@ -21,19 +21,22 @@ from tests.support import bus_connection, consumer_running, schema_pool, wait_un
 
 
 class OpeningsOnly:
-    """Reads openings only; the first case's opening fails on its first ``failures`` tries."""
+    """Reads openings only; the first case's opening fails on its first ``failures`` tries,
+    with ``error`` (a bug's, or a statement's that ran out of time)."""
 
     ignores = frozenset({"RequestHeard"})
 
-    def __init__(self, failing: uuid.UUID | None = None, failures: int = 0) -> None:
+    def __init__(self, failing: uuid.UUID | None = None, failures: int = 0,
+                 error: Exception | None = None) -> None:
         self.failing = failing
         self.failures = failures
+        self.error = error or RuntimeError("not yet (a lock timeout, a restarting database)")
         self.handed: list[tuple[uuid.UUID | None, str]] = []
 
     async def apply(self, conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
         if self.failures and any(e.case_id == self.failing for e in events):
             self.failures -= 1
-            raise RuntimeError("not yet (a lock timeout, a restarting database)")
+            raise self.error
         self.handed.extend((e.case_id, e.type) for e in events)
 
 
@@ -68,16 +71,6 @@ async def test_a_request_heard_is_tracked_behind_its_opening_without_reaching_th
         assert consumer.stats.retried >= 1 and consumer.stats.dead_lettered == 0
 
 
-class OpeningsOnlyTimingOut(OpeningsOnly):
-    """The first case's opening runs out of time (a lock held elsewhere) on its first tries."""
-
-    async def apply(self, conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
-        if self.failures and any(e.case_id == self.failing for e in events):
-            self.failures -= 1
-            raise asyncpg.QueryCanceledError("canceling statement due to statement timeout")
-        self.handed.extend((e.case_id, e.type) for e in events)
-
-
 async def test_an_isolation_pass_only_tracks_the_events_the_handler_ignores(
         settings: Settings) -> None:
     """A pass applying one event at a time (a batch ran out of time) gives the handler none
@@ -86,7 +79,8 @@ async def test_an_isolation_pass_only_tracks_the_events_the_handler_ignores(
     async with write_side(settings) as side:
         cases = await open_and_hear(side, 2)
         await run_relay(settings, side, 4)
-    handler = OpeningsOnlyTimingOut(failing=cases[0], failures=1)
+    handler = OpeningsOnly(failing=cases[0], failures=1, error=asyncpg.QueryCanceledError(
+        "canceling statement due to statement timeout"))
     async with schema_pool(settings, "ignoring_alone", TRACKING_DDL) as pool, \
             bus_connection(settings, "ignoring_alone") as nc:
         consumer = Consumer(settings=settings, nc=nc, pool=pool, name="ignoring_alone",
