@@ -798,6 +798,10 @@ class FollowUp(RemembersCommands):
                 "staff: a supervisor decides; done late, complete it", status=self.status,
                 actor=actor)
 
+    def is_own(self, actor: str | None) -> bool:
+        """Whether ``actor`` is the clerk the follow-up is assigned to now."""
+        return actor is not None and actor == self.assigned_clerk
+
     def reschedule(self, due_at: datetime, reason: str, assigned_clerk: str | None,
                    assigned_team: str | None, now: datetime, meta: Meta,
                    basis: Basis = Basis.OFFICIAL, due_rule: DueRule | None = None,
@@ -806,8 +810,10 @@ class FollowUp(RemembersCommands):
         """Staff move it. Moved by anyone but a supervisor (its clerk pushing it to tomorrow
         on its due day, every day, so it is never missed), the working day it is judged on
         time against stays the one it had (``on_time_by``, the completion's ``due_by``:
-        ``working_day_due`` on ``calendar``); a supervisor's move sets a new one. Moved
-        earlier, the earlier day judges it."""
+        ``working_day_due`` on ``calendar``); a supervisor's move sets a new one, unless it
+        is their own follow-up (assigned to them as it is moved: a supervisor serves cases
+        too, and pushing their own check every day would otherwise never count late):
+        another supervisor's move does. Moved earlier, the earlier day judges it."""
         self.check_open("reschedule")
         self.check_not_own_missed("reschedule", meta, by_supervisor)
         if due_at < now:
@@ -815,7 +821,8 @@ class FollowUp(RemembersCommands):
                                  field="due_at", now=now.isoformat())
         if assigned_clerk is None and assigned_team is None:
             assigned_clerk, assigned_team = self.assigned_clerk, self.assigned_team
-        on_time_by = (None if by_supervisor or calendar is None
+        sets_the_day = by_supervisor and not self.is_own(meta.get("actor"))
+        on_time_by = (None if sets_the_day or calendar is None
                      else self.working_day_due(calendar))
         self._rescheduled(due_at=due_at, assigned_clerk=assigned_clerk,
                           assigned_team=assigned_team, reason=reason, meta=meta,

@@ -976,3 +976,31 @@ def test_a_kept_day_a_notice_makes_a_holiday_judges_by_the_next_working_day() ->
         '{"2027": {"source": "test", "holidays": ["2027-01-01", "2027-01-04"]}}'))
     assert f.working_day_due(published) == date(2027, 1, 5)
     assert replayed(f.collect_events()).working_day_due(published) == date(2027, 1, 5)
+
+
+def test_a_supervisors_own_follow_up_moved_by_themselves_keeps_its_day() -> None:
+    """director-01 serves cases too: their own post-resolution check, pushed by them to the
+    next morning on its due day, was judged on the new day (a supervisor's move set it), so
+    pushing it every day it never counted late. Their own move keeps the day, as a clerk's
+    does; another supervisor's move sets a new one. On the calendar's edges: due Sunday 20
+    December (judged on Monday the 21st), one due in 2027 pushed on New Year's Eve at 23:30,
+    one in 2028 (a year no schedule knows)."""
+    for first_due, push_at in ((at(12, 20, 10), at(12, 21, 11)),
+                               (at(1, 4, 10, year=2027), at(12, 31, 23, 30)),
+                               (at(3, 6, 10, year=2028), at(3, 6, 9, year=2028))):
+        f = FollowUp(id=uuid.uuid4(), reason=Reason.POST_RESOLUTION_CHECK.value,
+                     resident_id=uuid.uuid4(), due_at=first_due, assigned_clerk="director-01",
+                     assigned_team=None, priority="normal", service_item="SA-HARDSHIP-SUBSIDY",
+                     source="test", source_id=None, meta=meta("schedule-1"))
+        working_day = due_working_day(CALENDAR, first_due)
+        advance(f, push_at)
+        later = CALENDAR.add_working_days(CALENDAR.local_day(push_at), 2)
+        f.reschedule(CALENDAR.opening_on(later), "resident busy", None, None, push_at,
+                     {**meta("own", push_at), "actor": "director-01"}, by_supervisor=True,
+                     calendar=CALENDAR)
+        assert f.working_day_due(CALENDAR) == working_day, "their own move keeps the day"
+        assert replayed(f.collect_events()).working_day_due(CALENDAR) == working_day
+        f.reschedule(CALENDAR.opening_on(later), "resident in hospital", None, None, push_at,
+                     {**meta("other", push_at), "actor": "director-02"}, by_supervisor=True,
+                     calendar=CALENDAR)
+        assert f.working_day_due(CALENDAR) == later, "another supervisor's move sets it"
