@@ -18,6 +18,7 @@ import pytest
 
 from services.followup.domain import (
     FollowUp,
+    NotTheAssignee,
     Obligation,
     OwnMissedFollowUp,
     PolicyChange,
@@ -1004,3 +1005,29 @@ def test_a_supervisors_own_follow_up_moved_by_themselves_keeps_its_day() -> None
                      {**meta("other", push_at), "actor": "director-02"}, by_supervisor=True,
                      calendar=CALENDAR)
         assert f.working_day_due(CALENDAR) == later, "another supervisor's move sets it"
+
+
+def test_a_colleague_does_not_cancel_a_clerks_follow_up_its_clerk_or_a_supervisor_does() -> None:
+    """clerk-021 cancelled clerk-017's check the day before it would go missed: cancelled, it
+    was in no rate, and counted nowhere (not the assignee's, not a supervisor's). Now only
+    its clerk or a supervisor cancels it (403 ``forbidden_assignee``, nothing recorded); a
+    colleague covering completes it. One assigned to a team is anyone's of the center, and
+    the rules' own cancels are not staff's."""
+    def as_(actor: str, key: str) -> dict[str, Any]:
+        return {**meta(key), "actor": actor}
+
+    f = follow_up(at(12, 20, 10), Reason.POST_RESOLUTION_CHECK)  # Sunday 20 December
+    before = len(f.pending_events)
+    with pytest.raises(NotTheAssignee) as refused:
+        f.cancel("不需要了", as_("clerk-021", "c-1"))
+    assert (refused.value.status, refused.value.code) == (403, "forbidden_assignee")
+    assert len(f.pending_events) == before and f.status == "scheduled"
+    assert f.cancel("不需要了", as_("director-01", "c-2"), by_supervisor=True)
+    assert follow_up(at(12, 31, 23, 30)).cancel("不需要了", as_("clerk-017", "c-3"))
+    assert follow_up(at(3, 6, year=2028)).cancel("case resolved", as_("system:rules", "c-4"))
+    team = FollowUp(id=uuid.uuid4(), reason=Reason.HOME_VISIT.value, resident_id=uuid.uuid4(),
+                    due_at=at(1, 4, 10, year=2027), assigned_clerk=None,
+                    assigned_team="followup-desk", priority="normal",
+                    service_item="SA-HARDSHIP-SUBSIDY", source="test", source_id=None,
+                    meta=meta("schedule-t"))
+    assert team.cancel("不需要了", as_("clerk-021", "c-5"))
