@@ -12,6 +12,7 @@ from datetime import datetime
 
 import httpx
 
+from services.feedback.sending import SurveyMessage
 from shared.settings import Settings
 from tests.feedback.helpers import Clock, KeptSender, key
 from tests.feedback.test_feedback_loop import center, fast, resolved_case
@@ -44,10 +45,7 @@ async def test_reopened_and_resolved_again_the_same_day_the_first_survey_is_the_
         await _post(intake, case_id, "resolve", "2026-12-20T10:38:00+08:00",
                     outcome="resolved", explanation="当场办结", emotion_defused=True)
         # The resident rates the day's survey, still on the tablet.
-        r = await as_resident(feedback).post(
-            f"/surveys/{first.survey_id}/rating", headers=headers(key()),
-            json={"token": first.token, "level": "very_dissatisfied"})
-        assert r.status_code == 200, r.text
+        await _rated_badly(feedback, first)
         # A barrier: another case resolved after it has its survey (the window's next
         # resident: the first survey's tablet link has done its work).
         later = await resolved_case(intake, at="2026-12-20T10:39:00+08:00")
@@ -56,6 +54,14 @@ async def test_reopened_and_resolved_again_the_same_day_the_first_survey_is_the_
             first.survey_id], "no fresh survey the same day"
         assert not [e for e in await stream_envelopes(settings)
                     if e.type == "SurveyWithdrawn"], "the day's survey was not withdrawn"
+
+
+async def _rated_badly(feedback: httpx.AsyncClient, message: SurveyMessage) -> None:
+    """The resident answers the survey they were sent: very dissatisfied (accepted)."""
+    r = await as_resident(feedback).post(
+        f"/surveys/{message.survey_id}/rating", headers=headers(key()),
+        json={"token": message.token, "level": "very_dissatisfied"})
+    assert r.status_code == 200, r.text
 
 
 async def _sent_for(sender: KeptSender, case_id: str, n: int) -> bool:
@@ -97,10 +103,7 @@ async def test_a_text_survey_sent_stands_through_a_reopening_that_day_one_not_se
         for case_id in (sent, waiting):
             await _post(intake, case_id, "resolve", "2026-12-20T12:40:00+08:00",
                         outcome="resolved", explanation="已办结", emotion_defused=True)
-        r = await as_resident(feedback).post(
-            f"/surveys/{first.survey_id}/rating", headers=headers(key()),
-            json={"token": first.token, "level": "very_dissatisfied"})
-        assert r.status_code == 200, r.text
+        await _rated_badly(feedback, first)
         # A barrier: the second case's new text goes at 14:40, after both resolutions.
         clock.advance(hours=2)
         await wait_until(lambda: _sent_for(sender, waiting, 1), what="the second case's text")
