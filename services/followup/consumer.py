@@ -169,7 +169,8 @@ DDL = [
     # Where the due date came from (CaseDueDateSet.source): only one counted from the item's
     # days is counted again when its year is published; a typed one (promised, a deadline,
     # moved by hand) keeps its day, provisional or not (the board's 暂定). Rows kept before
-    # this column have none: read as the item's days, as before, until a rebuild.
+    # this column have none until the case's due date is set again: read as the item's days,
+    # as they were shown (``queries.DUE_MAY_MOVE``).
     "ALTER TABLE case_refs ADD COLUMN IF NOT EXISTS due_source text",
     # Who served the case besides its first clerk (``shared.kernel.serving``): they may not
     # record the resident's favourable verdict at its post-resolution check (代评).
