@@ -148,6 +148,16 @@ class NoConsent(CommandError):
     code = "no_consent"
 
 
+class NotTheAssignee(CommandError):
+    """A follow-up assigned to a clerk is cancelled by that clerk or a supervisor, not by a
+    colleague: cancelled, it is in no rate, and a colleague's cancelling was counted nowhere
+    (``followups_cancelled_by_assignee`` counts the assignee's, a supervisor's is the
+    decision the figures leave out). A colleague covering for them completes it."""
+
+    status = 403
+    code = "forbidden_assignee"
+
+
 class OwnMissedFollowUp(CommandError):
     """A missed or escalated follow-up is not moved nor cancelled by the clerk it was missed
     by, nor, one a team let go, by anyone but a supervisor: that took it off the supervisor's
@@ -798,6 +808,10 @@ class FollowUp(RemembersCommands):
                 "staff: a supervisor decides; done late, complete it", status=self.status,
                 actor=actor)
 
+    def is_own(self, actor: str | None) -> bool:
+        """Whether ``actor`` is the clerk the follow-up is assigned to now."""
+        return actor is not None and actor == self.assigned_clerk
+
     def reschedule(self, due_at: datetime, reason: str, assigned_clerk: str | None,
                    assigned_team: str | None, now: datetime, meta: Meta,
                    basis: Basis = Basis.OFFICIAL, due_rule: DueRule | None = None,
@@ -806,8 +820,10 @@ class FollowUp(RemembersCommands):
         """Staff move it. Moved by anyone but a supervisor (its clerk pushing it to tomorrow
         on its due day, every day, so it is never missed), the working day it is judged on
         time against stays the one it had (``on_time_by``, the completion's ``due_by``:
-        ``working_day_due`` on ``calendar``); a supervisor's move sets a new one. Moved
-        earlier, the earlier day judges it."""
+        ``working_day_due`` on ``calendar``); a supervisor's move sets a new one, unless it
+        is their own follow-up (assigned to them as it is moved: a supervisor serves cases
+        too, and pushing their own check every day would otherwise never count late):
+        another supervisor's move does. Moved earlier, the earlier day judges it."""
         self.check_open("reschedule")
         self.check_not_own_missed("reschedule", meta, by_supervisor)
         if due_at < now:
@@ -815,7 +831,8 @@ class FollowUp(RemembersCommands):
                                  field="due_at", now=now.isoformat())
         if assigned_clerk is None and assigned_team is None:
             assigned_clerk, assigned_team = self.assigned_clerk, self.assigned_team
-        on_time_by = (None if by_supervisor or calendar is None
+        sets_the_day = by_supervisor and not self.is_own(meta.get("actor"))
+        on_time_by = (None if sets_the_day or calendar is None
                      else self.working_day_due(calendar))
         self._rescheduled(due_at=due_at, assigned_clerk=assigned_clerk,
                           assigned_team=assigned_team, reason=reason, meta=meta,
@@ -985,12 +1002,30 @@ class FollowUp(RemembersCommands):
 
     def cancel(self, reason: str, meta: Meta, by_supervisor: bool = False) -> bool:
         """Cancel while open; a no-op (False) when it already ended, so rules may re-run.
-        Staff's: not a missed one by its own clerk (``check_not_own_missed``)."""
+        Staff's: not a missed one by its own clerk (``check_not_own_missed``), and one
+        assigned to a clerk only by that clerk or a supervisor (``check_may_cancel``)."""
         if self.status not in OPEN:
             return False
         self.check_not_own_missed("cancel", meta, by_supervisor)
+        self.check_may_cancel(meta, by_supervisor)
         self._cancelled(reason=reason, meta=meta)
         return True
+
+    def check_may_cancel(self, meta: Meta, by_supervisor: bool) -> None:
+        """403 ``forbidden_assignee``: a follow-up assigned to a clerk, cancelled by another
+        clerk (since December 2026). The assignee's own cancelling is counted
+        (``followups_cancelled_by_assignee``), a supervisor's is the center's decision; a
+        colleague's counted nowhere, so a clerk could have a colleague cancel the check they
+        were about to miss. One assigned to a team is anyone's of the center (no token names
+        a team); the rules' own cancels (a resolution, an appeal, an erasure) are not
+        staff's."""
+        actor = meta.get("actor")
+        if (by_supervisor or actor is None or by_a_worker(actor)
+                or self.assigned_clerk is None or self.is_own(actor)):
+            return
+        raise NotTheAssignee(
+            "a follow-up assigned to a clerk is cancelled by that clerk or a supervisor: "
+            "covering for them, complete it", assigned_clerk=self.assigned_clerk, actor=actor)
 
     @event("FollowUpCancelled")
     def _cancelled(self, reason: str, meta: Meta) -> None:

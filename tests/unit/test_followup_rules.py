@@ -18,6 +18,7 @@ import pytest
 
 from services.followup.domain import (
     FollowUp,
+    NotTheAssignee,
     Obligation,
     OwnMissedFollowUp,
     PolicyChange,
@@ -976,3 +977,57 @@ def test_a_kept_day_a_notice_makes_a_holiday_judges_by_the_next_working_day() ->
         '{"2027": {"source": "test", "holidays": ["2027-01-01", "2027-01-04"]}}'))
     assert f.working_day_due(published) == date(2027, 1, 5)
     assert replayed(f.collect_events()).working_day_due(published) == date(2027, 1, 5)
+
+
+def test_a_supervisors_own_follow_up_moved_by_themselves_keeps_its_day() -> None:
+    """director-01 serves cases too: their own post-resolution check, pushed by them to the
+    next morning on its due day, was judged on the new day (a supervisor's move set it), so
+    pushing it every day it never counted late. Their own move keeps the day, as a clerk's
+    does; another supervisor's move sets a new one. On the calendar's edges: due Sunday 20
+    December (judged on Monday the 21st), one due in 2027 pushed on New Year's Eve at 23:30,
+    one in 2028 (a year no schedule knows)."""
+    for first_due, push_at in ((at(12, 20, 10), at(12, 21, 11)),
+                               (at(1, 4, 10, year=2027), at(12, 31, 23, 30)),
+                               (at(3, 6, 10, year=2028), at(3, 6, 9, year=2028))):
+        f = FollowUp(id=uuid.uuid4(), reason=Reason.POST_RESOLUTION_CHECK.value,
+                     resident_id=uuid.uuid4(), due_at=first_due, assigned_clerk="director-01",
+                     assigned_team=None, priority="normal", service_item="SA-HARDSHIP-SUBSIDY",
+                     source="test", source_id=None, meta=meta("schedule-1"))
+        working_day = due_working_day(CALENDAR, first_due)
+        advance(f, push_at)
+        later = CALENDAR.add_working_days(CALENDAR.local_day(push_at), 2)
+        f.reschedule(CALENDAR.opening_on(later), "resident busy", None, None, push_at,
+                     {**meta("own", push_at), "actor": "director-01"}, by_supervisor=True,
+                     calendar=CALENDAR)
+        assert f.working_day_due(CALENDAR) == working_day, "their own move keeps the day"
+        assert replayed(f.collect_events()).working_day_due(CALENDAR) == working_day
+        f.reschedule(CALENDAR.opening_on(later), "resident in hospital", None, None, push_at,
+                     {**meta("other", push_at), "actor": "director-02"}, by_supervisor=True,
+                     calendar=CALENDAR)
+        assert f.working_day_due(CALENDAR) == later, "another supervisor's move sets it"
+
+
+def test_a_colleague_does_not_cancel_a_clerks_follow_up_its_clerk_or_a_supervisor_does() -> None:
+    """clerk-021 cancelled clerk-017's check the day before it would go missed: cancelled, it
+    was in no rate, and counted nowhere (not the assignee's, not a supervisor's). Now only
+    its clerk or a supervisor cancels it (403 ``forbidden_assignee``, nothing recorded); a
+    colleague covering completes it. One assigned to a team is anyone's of the center, and
+    the rules' own cancels are not staff's."""
+    def as_(actor: str, key: str) -> dict[str, Any]:
+        return {**meta(key), "actor": actor}
+
+    f = follow_up(at(12, 20, 10), Reason.POST_RESOLUTION_CHECK)  # Sunday 20 December
+    before = len(f.pending_events)
+    with pytest.raises(NotTheAssignee) as refused:
+        f.cancel("不需要了", as_("clerk-021", "c-1"))
+    assert (refused.value.status, refused.value.code) == (403, "forbidden_assignee")
+    assert len(f.pending_events) == before and f.status == "scheduled"
+    assert f.cancel("不需要了", as_("director-01", "c-2"), by_supervisor=True)
+    assert follow_up(at(12, 31, 23, 30)).cancel("不需要了", as_("clerk-017", "c-3"))
+    assert follow_up(at(3, 6, year=2028)).cancel("case resolved", as_("system:rules", "c-4"))
+    team = FollowUp(id=uuid.uuid4(), reason=Reason.HOME_VISIT.value, resident_id=uuid.uuid4(),
+                    due_at=at(1, 4, 10, year=2027), assigned_clerk=None,
+                    assigned_team="followup-desk", priority="normal",
+                    service_item="SA-HARDSHIP-SUBSIDY", source="test", source_id=None,
+                    meta=meta("schedule-t"))
+    assert team.cancel("不需要了", as_("clerk-021", "c-5"))
