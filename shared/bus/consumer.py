@@ -89,6 +89,7 @@ from shared.bus.store_timeouts import STORE_TIMED_OUT
 from shared.bus.stream_identity import STREAM_DDL, check_stream, stream_seen
 from shared.contracts import REGISTRY, Envelope
 from shared.contracts.decoding import EnvelopeHead, decode_envelope, decode_head
+from shared.kernel.errors import StatementTimedOut
 from shared.settings import Settings
 
 log = structlog.get_logger("sixstep.consumer")
@@ -1165,7 +1166,9 @@ class Consumer:
                 await item.msg.ack()
                 self.stats.applied += 1
                 continue
-            lock = isinstance(exc, asyncpg.LockNotAvailableError)
+            lock = isinstance(exc, asyncpg.LockNotAvailableError) or (
+                isinstance(exc, StatementTimedOut)
+                and exc.details.get("error") == "LockNotAvailable")
             reason = (f"{'waited for a lock' if lock else 'ran out of time'} on its own "
                       f"{tries} times while the rest of the log was applied"
                       f" ({type(exc).__name__}: {str(exc)[:300]}): "
