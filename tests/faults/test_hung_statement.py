@@ -8,7 +8,9 @@ Before: the pool had no statement_timeout; the batch waited on the lock, applyin
 saying nothing, for as long as the other session held it. A lock wait is ended by
 lock_timeout, just below the statement's limit, so it is told from a slow statement; the pass
 that applies a batch one event at a time after a timed-out batch (``Consumer._isolate``)
-dead-letters nothing when no event goes through (the lock is on what every event writes)."""
+dead-letters nothing when no event goes through (the lock is on what every event writes):
+with fewer than three cases to try it counts each a try, and the lock goes long before
+``max_deliver`` such passes."""
 
 from __future__ import annotations
 
@@ -48,7 +50,7 @@ async def test_a_consumer_waiting_on_a_locked_row_times_out_retries_and_applies_
         consumer = Consumer(settings=settings, nc=nc, pool=pool, name="hung",
                             handler=CountsHearings(),
                             filter_subjects=[f"{settings.subject_prefix}.intake.*.*"],
-                            max_deliver=2, backoff=(0.05, 0.1), isolate_after=1,
+                            max_deliver=5, backoff=(0.05, 0.1), isolate_after=1,
                             on_store_timeout=lambda: timeouts.append(1))
         # Another session (an operator's forgotten transaction) holds the row.
         blocker = await asyncpg.connect(settings.database_url)

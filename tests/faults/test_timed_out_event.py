@@ -83,3 +83,53 @@ async def test_a_case_whose_row_stays_locked_is_dead_lettered_and_the_other_case
         assert report.replayed == [e.seq for e in letters] and not report.failed
         assert await pool.fetchval("SELECT n FROM per_case WHERE case_id = $1",
                                    stuck) >= len(letters)
+
+
+async def test_a_locked_case_last_on_the_stream_is_dead_lettered_after_its_tries(
+        settings: Settings) -> None:
+    """Its events the last on the stream, no other case's to apply in the pass: each pass
+    counts a try (the consumer's own write of it answered: not the store's fault), and the
+    event is dead-lettered after ``max_deliver``; its case's next event goes on behind it.
+    Before: never dead-lettered while no other case's event came, every batch taken back."""
+    settings = settings.model_copy(update={"db_statement_timeout_s": 0.3})
+    async with write_side(settings) as side:
+        [stuck] = await open_and_hear(side, 1)  # its two events, all the stream holds
+        await run_relay(settings, side, 2)
+    async with schema_pool(settings, "last", [*TRACKING_DDL, *PER_CASE]) as pool, \
+            bus_connection(settings, "last") as nc:
+        await pool.execute("INSERT INTO per_case VALUES ($1, 0)", stuck)
+        consumer = Consumer(settings=settings, nc=nc, pool=pool, name="last",
+                            handler=CountsPerCase(),
+                            filter_subjects=[f"{settings.subject_prefix}.intake.*.*"],
+                            max_deliver=2, backoff=(0.05, 0.1), isolate_after=1)
+        blocker = await asyncpg.connect(settings.database_url)
+        lock = blocker.transaction()
+        await lock.start()
+        await blocker.execute(f'SELECT n FROM "{settings.schema_prefix}last".per_case'
+                              " WHERE case_id = $1 FOR UPDATE", stuck)
+        task = asyncio.create_task(supervise("consumer:last", consumer.run,
+                                             sleep=lambda _: asyncio.sleep(0.01)))
+        try:
+            async def lettered() -> bool:
+                return consumer.stats.dead_lettered >= 1
+
+            await wait_until(lettered, timeout=10, what="the stuck case's opening dead-lettered")
+            await lock.rollback()  # the lock goes: the case's next event is applied
+
+            async def applied() -> bool:
+                return await pool.fetchval("SELECT n FROM per_case WHERE case_id = $1",
+                                           stuck) == 1
+
+            await wait_until(applied, timeout=10, what="the request heard applied")
+            [letter] = await read_dead_letters(nc, settings, "last")
+            assert letter.envelope().type == "CaseOpened"
+            assert "waited for a lock on its own in 2 passes with nothing else to apply" \
+                in letter.reason
+            assert letter.delivered == 2  # its tries, one a pass
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            with contextlib.suppress(asyncpg.InterfaceError):
+                await lock.rollback()
+            await blocker.close()
