@@ -44,7 +44,7 @@ import hashlib
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from functools import lru_cache
 from typing import Any, Literal
@@ -409,6 +409,20 @@ class WorkingCalendar:
     def local_day(self, at: datetime) -> date:
         """The calendar day of a moment in the center's zone."""
         return self._local(at).date()
+
+    def start_of_day(self, day: date) -> datetime:
+        """The first moment of that day in the center's zone: its midnight (``fold=0``: the
+        first of two, in a zone whose clock goes back over midnight; in one whose clock
+        skips midnight, the moment it jumps, read as the day's first time, 01:00). Through
+        UTC and back: a midnight the clock skips is a time that never was, and Python
+        compares such a datetime unequal to every moment of another zone (PEP 495)."""
+        return datetime.combine(day, time(0), tzinfo=self.tz).astimezone(UTC).astimezone(
+            self.tz)
+
+    def next_day_start(self, at: datetime) -> datetime:
+        """The first moment after ``at`` on a later day in the center's zone (``local_day``),
+        in ``at``'s own zone."""
+        return self.start_of_day(self.local_day(at) + timedelta(days=1)).astimezone(at.tzinfo)
 
     def next_working_morning(self, at: datetime) -> datetime:
         """The first office opening at or after ``at``.
