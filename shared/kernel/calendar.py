@@ -31,6 +31,8 @@ day in the center's time zone):
 * ``subtract_working_days(d, n)``: the mirror image, the (n+1)-th working day on or before ``d``.
   For a working day ``d`` it undoes ``add_working_days``.
 * ``next_working_morning(at)``: the first office opening at or after ``at``.
+* ``start_of_day(d)``, ``next_day_start(at)``: the first moment of a center day, of the one after
+  ``at``'s (its midnight in the center's zone, as a real moment).
 * ``due_at(s, n)``: office opening on ``add_working_days(s, n)``, so the clerk has the whole day.
 * ``plan(rule)``: a ``DueRule`` (how a due moment is derived) worked out, with its basis.
 
