@@ -9,34 +9,17 @@ dead-lettered, to be replayed by hand."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 
 import asyncpg
 
-from shared.bus.consumer import TRACKING_DDL, Consumer
+from shared.bus.consumer import TRACKING_DDL
 from shared.contracts import Envelope
 from shared.kernel.errors import StatementTimedOut
-from shared.runtime.background import supervise
 from shared.settings import Settings
 from tests.intake.test_log_guarantees import open_and_hear, run_relay, write_side
-from tests.support import bus_connection, dead_letters, schema_pool, wait_until
-
-
-@contextlib.asynccontextmanager
-async def supervised(consumer: Consumer) -> AsyncIterator[None]:
-    """``consumer`` run as a service runs it: started again after it handed a batch back
-    (at once: the pause between restarts is not what is tested)."""
-    task = asyncio.create_task(supervise(f"consumer:{consumer.name}", consumer.run,
-                                         sleep=lambda _: asyncio.sleep(0.01)))
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+from tests.support import consumer_supervised, dead_letters, intake_consumer, wait_until
 
 
 class PlansOnOpenings:
@@ -63,17 +46,13 @@ async def test_a_rule_whose_command_timed_out_is_applied_later_not_dead_lettered
         cases = await open_and_hear(side, 2)
         await run_relay(settings, side, 4)
     handler = PlansOnOpenings(failing=cases[0], failures=2)
-    async with schema_pool(settings, "timed_cmd", TRACKING_DDL) as pool, \
-            bus_connection(settings, "timed_cmd") as nc:
-        consumer = Consumer(settings=settings, nc=nc, pool=pool, name="timed_cmd",
-                            handler=handler,
-                            filter_subjects=[f"{settings.subject_prefix}.intake.*.*"],
-                            max_deliver=1, backoff=(0.05, 0.1), isolate_after=10)
-        async with supervised(consumer):
-            async def applied() -> bool:
-                return consumer.stats.applied == 4 or consumer.stats.dead_lettered > 0
+    async with intake_consumer(settings, "timed_cmd", handler, TRACKING_DDL, max_deliver=1,
+                               backoff=(0.05, 0.1), isolate_after=10) as consumer, \
+            consumer_supervised(consumer):
+        async def applied() -> bool:
+            return consumer.stats.applied == 4 or consumer.stats.dead_lettered > 0
 
-            await wait_until(applied, timeout=10, what="every event applied")
-            assert consumer.stats.dead_lettered == 0 and await dead_letters(settings) == []
-            assert sorted(handler.planned) == sorted(cases)  # each case's opening, once
-            assert consumer.stats.store_timeouts == 2  # handed back twice, no try counted
+        await wait_until(applied, timeout=10, what="every event applied")
+        assert consumer.stats.dead_lettered == 0 and await dead_letters(settings) == []
+        assert sorted(handler.planned) == sorted(cases)  # each case's opening, once
+        assert consumer.stats.store_timeouts == 2  # handed back twice, no try counted
