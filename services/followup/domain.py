@@ -27,7 +27,6 @@ or ``counter`` when they come in).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, NamedTuple
@@ -85,21 +84,6 @@ class Uncounted:
             return None
         return cls(because=e.not_counted_because,  # type: ignore[attr-defined]
                    next_attempt_at=e.next_attempt_at)  # type: ignore[attr-defined]
-
-
-def next_day_start(day_of: Callable[[datetime], date], at: datetime) -> datetime:
-    """The first moment after ``at`` that ``day_of`` puts on a later day: the next center
-    day's midnight, found from ``day_of`` alone (no time zone at hand here), to the
-    microsecond, by halving the 26 hours that surely hold it (a day is 23 to 25 hours)."""
-    day = day_of(at)
-    before, after = at, at + timedelta(hours=26)
-    while after - before > timedelta(microseconds=1):
-        middle = before + (after - before) / 2
-        if day_of(middle) > day:
-            after = middle
-        else:
-            before = middle
-    return after
 
 
 class ResidentErasedError(CommandError):
@@ -572,7 +556,7 @@ class FollowUp(RemembersCommands):
             pass
         return min(day, kept)
 
-    def check_attempt_day(self, day_of: Callable[[datetime], date], now: datetime,
+    def check_attempt_day(self, calendar: WorkingCalendar, now: datetime,
                           min_gap: timedelta = ATTEMPT_MIN_GAP) -> Uncounted | None:
         """Why an unanswered attempt does not count, or None when it does. It counts once a
         day (``tried_today``): three calls in
@@ -584,27 +568,31 @@ class FollowUp(RemembersCommands):
         (``tried_too_soon``): a call at 23:59 and a redial at 00:01 are on two days, and
         were two of the three attempts, two minutes apart. Such a call is recorded, not
         counted (``complete``): refused, the note typed with it was lost."""
+        day_of = calendar.local_day
         day = day_of(now)
         if any(day_of(tried) == day for tried in self.unreached_at):
             return Uncounted("tried_today",
-                             next_attempt_at=self.next_attempt_counts_at(day_of, now, min_gap))
+                             next_attempt_at=self.next_attempt_counts_at(calendar, now, min_gap))
         near = [tried for tried in self.unreached_at if abs(now - tried) < min_gap]
         if near:
             return Uncounted("tried_too_soon",
-                             next_attempt_at=self.next_attempt_counts_at(day_of, now, min_gap))
+                             next_attempt_at=self.next_attempt_counts_at(calendar, now, min_gap))
         return None
 
-    def next_attempt_counts_at(self, day_of: Callable[[datetime], date], now: datetime,
+    def next_attempt_counts_at(self, calendar: WorkingCalendar, now: datetime,
                                min_gap: timedelta = ATTEMPT_MIN_GAP) -> datetime:
         """The first moment from ``now`` an unanswered attempt counts at
         (``check_attempt_day``): on a center day none was counted on, at least ``min_gap``
         from each one counted; never before the follow-up's own moment (a call made ahead
         of it). Not the due moment alone: a missed or escalated follow-up keeps its moment,
-        days back, and a redial there was told the next call counted from it."""
+        days back, and a redial there was told the next call counted from it. The next
+        center day starts at the calendar's midnight (``WorkingCalendar.next_day_start``;
+        until December 2026 found by halving 26 hours down to the microsecond)."""
+        day_of = calendar.local_day
         at = now
         while True:
             if any(day_of(tried) == day_of(at) for tried in self.unreached_at):
-                at = next_day_start(day_of, at)
+                at = calendar.next_day_start(at)
             elif near := [tried for tried in self.unreached_at if abs(at - tried) < min_gap]:
                 at = max(near) + min_gap
             else:
@@ -620,7 +608,7 @@ class FollowUp(RemembersCommands):
         planned_at = getattr(self, "planned_at", None)  # a snapshot from before it was kept
         return max(tried, planned_at) if planned_at is not None else tried
 
-    def check_attempt_moment(self, day_of: Callable[[datetime], date], tried: datetime,
+    def check_attempt_moment(self, calendar: WorkingCalendar, tried: datetime,
                              skew: timedelta = timedelta(0)) -> None:
         """An unanswered attempt made on a day before this follow-up was planned is no
         attempt at it (422 on ``occurred_at``): three calls typed in with last month's dates
@@ -633,6 +621,7 @@ class FollowUp(RemembersCommands):
         January, a call typed in at once by a counter reading 23:59:30 on 31 December was
         refused; it is a real call, counted on the planning's day (``attempt_counted_at``)."""
         planned_at = getattr(self, "planned_at", None)  # a snapshot from before it was kept
+        day_of = calendar.local_day
         if (planned_at is not None and day_of(tried) < day_of(planned_at)
                 and tried < planned_at - skew):
             raise InvalidCommand(
@@ -642,7 +631,7 @@ class FollowUp(RemembersCommands):
     def complete(self, outcome: str, channel: str, note: str, meta: Meta,
                  verdict: str | None = None,
                  retry: tuple[datetime, Basis] | tuple[datetime, Basis, DueRule] | None = None,
-                 day_of: Callable[[datetime], date] | None = None,
+                 calendar: WorkingCalendar | None = None,
                  judged_at: datetime | None = None, skew: timedelta = timedelta(0),
                  min_gap: timedelta = ATTEMPT_MIN_GAP, due_by: date | None = None) -> None:
         """``retry``: when an unreachable resident is tried again (the next working morning,
@@ -651,7 +640,8 @@ class FollowUp(RemembersCommands):
         completed, when the attempt was by a channel that reaches them (``REACHING``); one
         already missed or escalated is not rescheduled: the attempt is recorded
         (``FollowUpRescheduled.stays``) and it stays missed or escalated, where it was.
-        ``day_of``: the center's day of a moment; such an attempt counts once a day
+        ``calendar``: the center's days (of a moment, and where the next one starts); such
+        an attempt counts once a day
         (``check_attempt_day``). ``judged_at``: the moment its due day judges a backdated
         completion by (the service's clock less the grace, ``Moments.judged_at``), and the
         moment a backdated attempt counts on: calls typed in a week late, dated on three days,
@@ -662,9 +652,9 @@ class FollowUp(RemembersCommands):
         (``due_working_day``), recorded for the on-time rule."""
         self.check_open("complete")
         uncounted = None
-        if outcome == "unreachable" and channel in REACHING and day_of is not None:
-            self.check_attempt_moment(day_of, meta["occurred_at"], skew)
-            uncounted = self.check_attempt_day(day_of, self.attempt_counted_at(
+        if outcome == "unreachable" and channel in REACHING and calendar is not None:
+            self.check_attempt_moment(calendar, meta["occurred_at"], skew)
+            uncounted = self.check_attempt_day(calendar, self.attempt_counted_at(
                 judged_at or meta["occurred_at"]), min_gap)
         if verdict is not None and self.reason != Reason.POST_RESOLUTION_CHECK:
             raise InvalidCommand("the verdict is the resident's answer at a post-resolution "
