@@ -181,6 +181,11 @@ out in groups: 6222  0212, two spaces), a social security card's (社保卡号 A
 characters, a letter first in many provinces), a medical insurance one's, a household's
 utility account (电费户号 0012345678, 燃气户号: the bill and the meter at one door). Not a sum
 (账户 1500000元: a unit after it)."""
+_ACCOUNT_NEXT = re.compile(r"\s{0,2}(?:[、，,/;；]|和|及|与|或)\s{0,2}"
+                           r"(?P<n>[A-Z]{0,2}\d(?:(?: {1,2}|-)?\d){5,})(?![0-9A-Za-z])",
+                           re.IGNORECASE)
+"""The next number of a list after one label (户号 0012345678、0098765432; 卡号 A、B 和 C): each
+is a household's or a holder's as the first is. Before December 2026 only the first went."""
 _VIN_KEYWORD = re.compile(
     r"(?:车架号|车辆识别代号|车辆识别码|车辆识别号|(?<![A-Za-z])(?:VIN|vin|Vin)(?![A-Za-z]))"
     r"\s?(?:码|号码|号)?(?:\s?[(（](?:VIN|vin)[)）])?"
@@ -1056,6 +1061,12 @@ def number_spans(text: str) -> Iterator[tuple[int, int, str]]:
         if not _DATE_SHAPE.match(m.group("n")) and not (  # 社保卡2026-12-31到期: when
                 m.group().startswith(("账户", "帐户", "户号")) and _MEASURE.match(text, m.end())):
             yield m.start("n"), m.end("n"), REDACTED_ACCOUNT  # not 账户 1500000元: how much
+            nxt = _ACCOUNT_NEXT.match(text, m.end())
+            while nxt is not None and not _DATE_SHAPE.match(nxt.group("n")) \
+                    and not _COMPACT_DATE.fullmatch(nxt.group("n")) \
+                    and not _MEASURE.match(text, nxt.end()):  # not 、20261220到期, 、1500元
+                yield nxt.start("n"), nxt.end("n"), REDACTED_ACCOUNT  # 户号 A、B: B too
+                nxt = _ACCOUNT_NEXT.match(text, nxt.end())
     if "车" in text or "VIN" in text or "vin" in text or "Vin" in text or "识别" in text:
         for m in _VIN_KEYWORD.finditer(text):
             if _ANY_DIGIT.search(m.group("n")):
