@@ -299,6 +299,12 @@ SCRUBBED = [
      f"{NAME}修好了，{NAME}、{NAME}、{NAME}、{NAME}到场"),
     # what colleagues and neighbours call each other, and a name after 叫 or before 本人
     ("小王说他明天来补材料，找老李帮忙填表", f"{NAME}说他明天来补材料，找{NAME}帮忙填表"),
+    # a nickname before what the note says of that person (privacy47: these kept it)
+    ("老王腿脚不便，老刘住院了，老陈独居", f"{NAME}腿脚不便，{NAME}住院了，{NAME}独居"),
+    ("小刘媳妇来电，小陈妈妈腿摔了", f"{NAME}媳妇来电，{NAME}妈妈腿摔了"),
+    ("老王低保材料齐了，老赵80岁了，回访老孙满意",
+     f"{NAME}低保材料齐了，{NAME}80岁了，回访{NAME}满意"),
+    ("帮老周申请了津贴，老吴一直没拿到", f"帮{NAME}申请了津贴，{NAME}一直没拿到"),
     ("王姐说她女儿也要来，李哥陪着", f"{NAME}说她女儿也要来，{NAME}陪着"),
     ("叫张伟来一趟，叫李敏过来签字", f"叫{NAME}来一趟，叫{NAME}过来签字"),
     ("王秀英本人签字，须由陈静本人来办理", f"{NAME}本人签字，须由{NAME}本人来办理"),
@@ -395,6 +401,9 @@ SCRUBBED = [
 ]
 
 KEPT = [
+    # what begins like a nickname before a word about a person, and is no one (privacy47)
+    "小孙女儿放学来接，老毛病又犯了，老年补贴已发放，小额补贴下月，老房子一直漏水",
+    "王府井那边，老城区改造，小区门口老人摔了，师傅说明天来修，老师说孩子没来上学",
     # the apps and labels without anyone's account after them (fix44)
     "居民关注抖音号宣传，请在抖音搜索社区号，小红书上有很多攻略，微博热搜，B站 UP主",
     "抖音 20261220 发布的视频，快手 2026-12-20 直播，微博 weibo.com 上看到",

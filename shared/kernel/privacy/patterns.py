@@ -809,10 +809,17 @@ _NICK_NEXT = (r"(?:说|讲|称|本人|表示|反映|告诉|来|去|回|打|帮|�
               r"今天|明天|昨天|上午|下午|上门|负责|经办|答应|同意|家|和|跟|的|"
               # a rating's praise (小王服务态度很好, 小周辛苦了, 小张人很好)
               r"辛苦|服务|态度|耐心|热情|很|非常|真|特别|挺|人很|人好|人挺|一起|[，。；！？、,.;!?）)\s]|$)")
+_NICK_ABOUT = (r"(?:腿|腰|身体|住院|生病|看病|摔|行动不便|独居|一个人住|低保|补贴|医保|社保|养老金|"
+               r"材料|申请|领取|签字|签收|满意|不满意|不在|没|今年|\d{1,3}岁|一直|平时|已经|"
+               + "|".join(r for r in RELATIVES if r[0] != "女") + ")")
+"""What a note says of the resident a nickname calls (老王腿脚不便, 老王住院了, 小刘媳妇来电,
+老王低保材料齐了, 老王80岁, 老王满意, 帮老王申请): before December 2026 only what a person
+does or says after it was read, so these kept the nickname. Not a relative beginning with 女
+(小孙女儿 is a granddaughter, 孙 a surname)."""
 _NICKNAME = re.compile(
     r"(?:(?<![大从最缩矮弱短细微渺减较很太胆狭老妻一])小(?![车费康白米麦牛熊钱包童苗房池孔])"
     r"|(?<![养敬尊古长元父遗防终孝扶助为爱送赡托安护])老(?![房农车]))" + _ONE_SURNAME
-    + r"(?=" + _NICK_NEXT + r")"
+    + r"(?=" + _NICK_NEXT + "|" + _NICK_ABOUT + r")"
     r"|" + _ONE_SURNAME + r"[姐哥叔婶嫂](?![姐哥叔婶嫂子夫妹弟们])"
     r"|(?<![养敬尊古长元父遗防终孝扶助为爱送赡托安护])老(?![石龙房农车])" + _ONE_SURNAME
     + r"头(?![发部疼痛脑像])")
