@@ -792,9 +792,30 @@ def test_a_surname_typed_as_a_homophone_is_still_a_surname() -> None:
     """汪 for 王 is a surname the IME offers for a name; 和 for 何, 理 for 李, 成 for 陈 are
     the word before the name's characters (健康和平安, 处理国庆, 完成建设): the typo search took
     them for the resident 何平安, 李国庆, 陈建设 and the word lost its last character. (The
-    given name alone, 平安, 国庆, 建设, is a variant of the name on file: not this rule's.)"""
+    given name alone, 平安, 国庆, 建设, is a variant of the name on file: the next test's.)"""
     assert redact("只求健康和平安", KnownPerson(name="何平安")).startswith("只求健康和")
     assert redact("处理国庆期间的材料，李国清来过", KnownPerson(name="李国庆")).startswith("处理")
     assert redact("李国清来过", KnownPerson(name="李国庆")) == f"{NAME}来过"
     assert redact("完成建设任务，程建设来过", KnownPerson(name="陈建设")) == (
-        f"完成{NAME}任务，{NAME}来过")
+        f"完成建设任务，{NAME}来过")
+
+
+@pytest.mark.parametrize(("name", "typed", "stored"), [
+    *[(name, words, words) for name, words in [
+        ("李国庆", "处理国庆期间积压的材料，这里国庆节也开门"),
+        ("何平安", "老人说只求健康和平安，祝您一路平安"),
+        ("陈建设", "年底前完成建设任务，社区建设很好")]],
+    ("李国庆", "国庆说他明天来，已联系国庆。", f"{NAME}说他明天来，已联系{NAME}。"),
+    ("何平安", "平安本人到场，回访平安，满意", f"{NAME}本人到场，回访{NAME}，满意"),
+    ("陈建设", "今天建设来过，建设的女儿代办，跟建设核对过",
+     f"今天{NAME}来过，{NAME}的女儿代办，跟{NAME}核对过"),
+    ("王秀英", "秀英说钱没到，秀英不在家，秀英阿姨来了",
+     f"{NAME}说钱没到，{NAME}不在家，{NAME}来了"),
+])
+def test_the_residents_given_name_alone_goes_only_where_it_stands_as_a_name(
+        name: str, typed: str, stored: str) -> None:
+    """The given name of the resident on file is a variant of their name; when it is also a
+    word (国庆 National Day, 平安 safe, 建设 building), it went wherever the word stood
+    (privacy47: 8 notes over-scrubbed). It goes where a person's doing follows it, or where it
+    ends a clause it opens or that reached them; not inside a word it is part of."""
+    assert redact(typed, KnownPerson(name=name)) == stored
