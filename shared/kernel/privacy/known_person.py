@@ -191,7 +191,7 @@ def _mistyped(text: str, name: str) -> Iterator[tuple[int, int]]:
 _PERSON_AFTER = re.compile(
     r"说(?!明)|讲|称|表示|反映|告诉|本人|同意|不同意|答应|拒绝|签字|签收|签了|确认|来(?!临|年|自)|"
     r"到场|打电话|来电|回电|领取|办理了|已经|一直|腿|腰|身体|住院|生病|独居|满意|不满意|不在|"
-    r"核对|核实|沟通|商量|见面|面谈|通话|打过|"
+    r"核对|核实|沟通|商量|见面|面谈|通话|打过|补交|提交|递交|交来|交了|代办|"
     r"\d{1,3}岁|的(?:" + "|".join(RELATIVES) + ")|" + "|".join(RELATIVES))
 """What is said of a person right after their given name (国庆说他明天来, 平安本人到场,
 建设同意调解, 国庆的女儿来电): the name, whatever is before it."""
@@ -235,12 +235,13 @@ def _surname_of(name: str) -> tuple[str, str]:
 
 
 def name_variants(name: str) -> list[tuple[Kind, str]]:
-    """A name as people write it, each with its kind ("han" or "latin").
+    """A name as people write it, each with its kind ("han", "given" or "latin").
 
     Chinese: whole, 老 + surname, surname with every form of address (王阿姨, 王老师,
-    王先生 ...), the given name alone and with 阿姨 / 姐 / 哥 / 奶奶 / 爷爷 when it has two
-    characters or more; in pinyin: either way round (Wang Xiuying, Xiuying Wang) and the
-    surname with Mr / Mrs / Ms / Auntie ... A Latin name on file: whole, reversed, and its
+    王先生 ...), the given name alone (kind "given": only where it stands as a name,
+    ``_as_a_name``) and with 阿姨 / 姐 / 哥 / 奶奶 / 爷爷 when it has two characters or more;
+    in pinyin: either way round (Wang Xiuying, Xiuying Wang) and the surname with Mr / Mrs /
+    Ms / Auntie ... A Latin name on file: whole, reversed, and its
     last word with a title. Spaces, dots and dashes do not matter (the text is squeezed)."""
     name = re.sub(r"\s+", " ", fold(name)).strip()
     if not name:
