@@ -191,7 +191,10 @@ TRIGGERS = ["车牌沪1", "沪12345车", "车沪 ", "浦东新区张杨路1号",
             "主任陈", "王建国局长", "副主任", "局长王", "刘志刚同意", "，王同意", "上午王建",
             "小芳说", "小芳", "王秀", "秀英", "汪秀英", "王秀瑛来",
             # redteam38's: a serial's room-code shape, the hotline after 打, a post and a word
-            "编号1-2-345", "打沪12345车", "主任许诺", "，高桥镇同意", "金星村村长"]
+            "编号1-2-345", "打沪12345车", "主任许诺", "，高桥镇同意", "金星村村长",
+            # privacy47's: a nickname before a word about the person, a list after one label,
+            # the given name alone of the resident on file
+            "老王腿", "小刘媳妇", "户号 1234567、", "1234567、", "秀英说", "，秀英"]
 
 TIMED = r"""
 import json, sys, time
