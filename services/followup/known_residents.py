@@ -76,25 +76,25 @@ def applicants(events: Sequence[Envelope]) -> list[tuple[UUID, UUID]]:
     return list(found.items())
 
 
+async def _insert_new(conn: asyncpg.Connection, table: str, first: str, second: str,
+                      rows: Sequence[tuple[object, object]]) -> None:
+    """The pairs ``table`` (its two columns named) does not hold yet, in one statement."""
+    if rows:
+        ones, others = zip(*rows, strict=True)
+        await conn.execute(
+            f"INSERT INTO {table} SELECT * FROM unnest($1::{first}[], $2::{second}[])"
+            " ON CONFLICT DO NOTHING", list(ones), list(others))
+
+
 class KnownResidents:
     """Folds the three event types into ``resident_centers`` (an insert of what is new), and
     the cases applied for by another into ``case_applicants``."""
 
     async def apply(self, conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
-        rows = pairs(events)
-        if rows:
-            residents, centers = zip(*rows, strict=True)
-            await conn.execute(
-                "INSERT INTO resident_centers (resident_id, center_id)"
-                " SELECT * FROM unnest($1::uuid[], $2::text[]) ON CONFLICT DO NOTHING",
-                list(residents), list(centers))
-        by_case = applicants(events)
-        if by_case:
-            cases, people = zip(*by_case, strict=True)
-            await conn.execute(
-                "INSERT INTO case_applicants (case_id, applicant_id)"
-                " SELECT * FROM unnest($1::uuid[], $2::uuid[]) ON CONFLICT DO NOTHING",
-                list(cases), list(people))
+        await _insert_new(conn, "resident_centers (resident_id, center_id)", "uuid", "text",
+                          pairs(events))
+        await _insert_new(conn, "case_applicants (case_id, applicant_id)", "uuid", "uuid",
+                          applicants(events))
 
     async def copy_apply(self, conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
         await self.apply(conn, events)  # a row per resident and center: set-based already
