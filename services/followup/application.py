@@ -194,6 +194,8 @@ class Consents(Protocol):
 
     def resident_of_case(self, case_id: UUID) -> Awaitable[UUID | None]: ...
 
+    def applicant_of_case(self, case_id: UUID) -> Awaitable[UUID | None]: ...
+
     def needs_more_care(self, follow_up_id: UUID) -> Awaitable[bool]: ...
 
     def served_case(self, case_id: UUID, staff: str) -> Awaitable[bool]: ...
@@ -213,6 +215,9 @@ class AllConsent:
         return True
 
     async def resident_of_case(self, case_id: UUID) -> UUID | None:
+        return None
+
+    async def applicant_of_case(self, case_id: UUID) -> UUID | None:
         return None
 
     async def needs_more_care(self, follow_up_id: UUID) -> bool:
@@ -325,13 +330,17 @@ class FollowUps:
         # rules read it into ``case_refs``; a case not read yet was a 404 above, and a case's
         # resident never changes after it is opened): another resident would be cross-linked
         # to it (the call to the wrong person, the notes scrubbed of the wrong name, the
-        # figures per resident counted on the wrong one).
+        # figures per resident counted on the wrong one). The one who applied for the case on
+        # its resident's behalf (代办, CaseOpened's applicant_id) is the case's too: the call
+        # about the case's papers goes to them. Both were found known at this center above
+        # (404 first), so another center's resident is never compared here.
         resident_id = cmd.resident_id
         if cmd.case_id is not None:
             of_case = await self.consents.resident_of_case(cmd.case_id)
             if resident_id is None:
                 resident_id = of_case
-            elif resident_id != of_case:
+            elif resident_id != of_case and (
+                    resident_id != await self.consents.applicant_of_case(cmd.case_id)):
                 raise ResidentNotOfCase(
                     f"resident {resident_id} is not the resident of case {cmd.case_id}: "
                     "name the case alone (its resident is taken) or the resident alone",

@@ -87,9 +87,11 @@ PENDING = (
     " ELSE 'followup' END FROM rule_followups r JOIN case_refs c USING (case_id)"
     " WHERE c.resident_id = $1 AND r.rule <> 'referral'"  # a unit is chased, not them
     # Planned by hand naming only the case, by a release that did not yet take the case's
-    # resident for it (``FollowUps.schedule_by_hand``): the case's resident's all the same.
+    # resident for it (``FollowUps.schedule_by_hand``): the case's resident's all the same;
+    # or naming who applied for it on their behalf (代办): a call about the erased
+    # resident's affairs, as the rules' follow-ups of the case are.
     " UNION SELECT f.follow_up_id, 'followup' FROM followups f JOIN case_refs c USING (case_id)"
-    " WHERE c.resident_id = $1 AND f.resident_id IS NULL AND f.source = 'api'"
+    " WHERE c.resident_id = $1 AND f.source = 'api'"
     " AND f.status IN ('scheduled', 'due', 'missed', 'escalated')")
 
 
@@ -173,3 +175,7 @@ class PgConsents:
         found = await self.pool.fetchval(
             "SELECT resident_id FROM case_refs WHERE case_id = $1", case_id)
         return found if found is None else UUID(str(found))
+
+    async def applicant_of_case(self, case_id: UUID) -> UUID | None:
+        """Who applied for the case on its resident's behalf (代办; None: no one else)."""
+        return await known_residents.applicant_of_case(self.pool, case_id)
