@@ -64,3 +64,45 @@ def test_ops_status_on_a_server_without_the_streams_exits_2(nats_url: str) -> No
                  env={**CLOSED, "NATS_URL": nats_url, "STREAM_NAME": "ELSEWHERE"})
     assert status.code == 2, status
     assert "stream ELSEWHERE: missing at" in status.out, status
+
+
+@pytest.fixture
+def another_program() -> Iterator[str]:
+    """Not a sixstep service: a 404 "Not Found" at /ops/calendar (a proxy's, or a port another
+    program holds), and at /other/ops/calendar a 200 with a JSON that is no calendar."""
+
+    class Other(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # http.server's name
+            found = self.path.startswith("/other/")
+            body = b'{"status": "ok"}' if found else b"Not Found"
+            self.send_response(200 if found else 404)
+            self.send_header("content-type", "application/json" if found else "text/plain")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Other)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_calendar_status_beside_another_program_exits_2_not_said_to_have_no_calendar(
+        one_service: str, another_program: str) -> None:
+    """Only the service's own 404 says it has no working-day calendar; a 404 of another
+    program was printed as that and exited 0, and a 200 of another program ended in a
+    traceback (exit 1)."""
+    env = {**CLOSED, "NATS_URL": f"nats://127.0.0.1:{free_port()}"}
+    for other in (another_program, f"{another_program}/other"):
+        both = ran(["calendar", "status", "--url", one_service, "--url", other], env=env)
+        assert both.code == 2, both
+        assert "provisional" in both.out, both  # the one that answered is printed
+        assert "no working-day calendar" not in both.out, both
+        assert "1 of 2 services did not answer" in both.out, both
