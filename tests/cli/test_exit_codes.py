@@ -4,13 +4,17 @@ printed only part of what it was asked for exits 2, as a command whose servers d
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Iterator
 from datetime import date
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import nats
 import pytest
+from nats.js.api import AckPolicy, ConsumerConfig
 
+from shared.bus.consumer import REFUSED_KEY
 from shared.runtime.calendars import Calendars
 from shared.settings import Settings
 from tests.cli.in_process import ran
@@ -106,3 +110,25 @@ def test_calendar_status_beside_another_program_exits_2_not_said_to_have_no_cale
         assert "provisional" in both.out, both  # the one that answered is printed
         assert "no working-day calendar" not in both.out, both
         assert "1 of 2 services did not answer" in both.out, both
+
+
+def test_ops_status_with_a_consumer_that_applies_nothing_exits_2(nats_url: str) -> None:
+    """A durable refused its stream (made anew under its tracking rows: it applies nothing
+    until its read model is rebuilt): printed in red, and exit 2, not 0."""
+    env = {**CLOSED, "NATS_URL": nats_url, "STREAM_NAME": "REFUSING"}
+    assert ran(["ops", "apply"], env=env).code == 0
+    assert ran(["ops", "status"], env=env).code == 0  # streams there, no consumer
+
+    async def refused() -> None:
+        nc = await nats.connect(nats_url)
+        try:
+            await nc.jetstream().add_consumer("REFUSING", ConsumerConfig(
+                durable_name="intake-cases", ack_policy=AckPolicy.EXPLICIT,
+                metadata={REFUSED_KEY: "recreated: first sequence 1, tracked 42"}))
+        finally:
+            await nc.close()
+
+    asyncio.run(refused())
+    status = ran(["ops", "status"], env=env)
+    assert "consumer intake-cases applies nothing" in status.out, status
+    assert status.code == 2, status
