@@ -24,6 +24,18 @@ from tools.devservers import free_port
 CLOSED = {"DATABASE_URL": f"postgresql://sixstep@127.0.0.1:{free_port()}/sixstep"}
 
 
+def _serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """``handler`` on a port of its own while the test runs: its base URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 @pytest.fixture
 def one_service() -> Iterator[str]:
     """A service answering ``GET /ops/calendar`` as on Sunday 20 December 2026."""
@@ -41,14 +53,7 @@ def one_service() -> Iterator[str]:
         def log_message(self, *_: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Calendar)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    yield from _serving(Calendar)
 
 
 def test_calendar_status_with_one_service_down_exits_2_after_printing_the_others(
@@ -88,14 +93,7 @@ def another_program() -> Iterator[str]:
         def log_message(self, *_: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Other)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    yield from _serving(Other)
 
 
 def test_calendar_status_beside_another_program_exits_2_not_said_to_have_no_calendar(
