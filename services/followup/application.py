@@ -401,7 +401,7 @@ class FollowUps:
             before = len(f.pending_events)  # a batch's earlier commands' are there too
             f.complete(cmd.outcome.value, cmd.channel.value, cmd.note, meta,
                        cmd.verdict.value if cmd.verdict else None, retry,
-                       day_of=calendar.local_day,
+                       calendar=calendar,
                        judged_at=self.path.moments.judged_at(meta["occurred_at"], now),
                        skew=self.path.moments.max_future,
                        min_gap=timedelta(hours=settings.followup_attempt_min_gap_hours),

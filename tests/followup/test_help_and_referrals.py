@@ -244,6 +244,9 @@ async def test_the_unit_replies_with_its_link_and_the_link_reaches_that_referral
                                       params={"after": ok.json()["position"]})
         body = r.json()
         assert (body["status"], body["replied_by_recipient"]) == ("replied", True)
+        again = await post(center.followup,
+                           f"/referrals/{rid}/reply-link?after={ok.json()['position']}", {})
+        assert code(again) == (409, "rule_violated"), "no link for a reply already recorded"
 
 
 async def test_a_missing_reply_becomes_a_chase_for_the_clerk_and_a_late_reply_ends_it(
