@@ -1,6 +1,7 @@
 """What feedback does with intake's events: a resolution asks for a survey, a reopening
 withdraws the survey still waiting for an answer, and a resident's refusal or erasure
-withdraws what may no longer ask them (``residents.py``).
+withdraws what may no longer ask them (``residents.py``). Follow-up's steps of a case's help
+tasks (``HELP_WORK``) only add their staff to those who served the case (no 代评).
 
 Feedback keeps the little it needs to know about each case (``intake_cases``: counter,
 clerk, service item, channel, opaque resident id, when and at which window the resident was
@@ -40,6 +41,10 @@ TYPES = ("CaseOpened", "RequestHeard", "RequestRestated", "ConcernsNoted", "Guid
          "ActionTaken", "CaseHandedOver", "DeadlineNoted", "ObligationDeclared",
          "GuidanceSessionHeld", "PlacementRecorded", "CaseResolved", "CaseReopened",
          "VisitRecorded")
+#: Follow-up's steps of a help task (帮办) of a case: whoever took one (accepted, started, did
+#: or handed it back) served the case, as the colleague an escalation names (a task of the
+#: supervisor team names nobody: any supervisor works it), and records none of its answers.
+HELP_WORK = ("HelpTaskAccepted", "HelpTaskStarted", "HelpTaskDone", "HelpTaskHandedBack")
 
 DDL = [
     "CREATE TABLE IF NOT EXISTS intake_cases ("
@@ -90,7 +95,8 @@ COLUMNS = ("case_id", "center_id", "counter_id", "clerk_id", "channel", "service
 
 
 def subjects(prefix: str) -> list[str]:
-    return [f"{prefix}.intake.{t}.*" for t in (*TYPES, *residents.TYPES)]
+    return [*(f"{prefix}.intake.{t}.*" for t in (*TYPES, *residents.TYPES)),
+            *(f"{prefix}.followup.{t}.*" for t in HELP_WORK)]
 
 
 def _plain(row: asyncpg.Record) -> dict[str, Any]:
@@ -203,6 +209,9 @@ class IntakeFollower:
         work: dict[UUID, list[tuple[str, Any]]] = {}
         sittings: dict[tuple[str, str, int], datetime] = {}  # each window's latest trip
         for e in events:
+            if e.service == "followup" and e.type in HELP_WORK:
+                self._helped(cases.get(e.case_id) if e.case_id else None, e, dirty)
+                continue
             if e.service != "intake" or e.case_id is None or e.type not in TYPES:
                 continue  # a resident's consent or erasure: folded below
             p = e.payload
@@ -319,6 +328,14 @@ class IntakeFollower:
                        for survey_id in await residents.open_surveys(conn, resident_id)]
         if withdrawals:
             await asyncio.gather(*(self._respect(*w) for w in withdrawals))
+
+    @staticmethod
+    def _helped(case: dict[str, Any] | None, e: Envelope, dirty: set[UUID]) -> None:
+        """A help task of the case moved along by staff: they served it (``HELP_WORK``)."""
+        if case is None or not e.actor or by_a_worker(e.actor) or e.actor in case["served_by"]:
+            return
+        case["served_by"] = [*case["served_by"], e.actor]
+        dirty.add(case["case_id"])
 
     def _asked_on(self, case: dict[str, Any], at: datetime) -> bool:
         """Whether the case's last resolution survey was put before the resident by ``at`` on

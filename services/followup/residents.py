@@ -133,7 +133,9 @@ async def pending(conn: asyncpg.Connection, resident_id: UUID) -> list[tuple[UUI
 SERVED_CASE = (
     "SELECT EXISTS (SELECT 1 FROM case_refs WHERE case_id = $1"
     " AND $2 IN (clerk_id, owner_clerk))"
-    " OR EXISTS (SELECT 1 FROM case_staff WHERE case_id = $1 AND staff = $2)")
+    " OR EXISTS (SELECT 1 FROM case_staff WHERE case_id = $1 AND staff = $2)"
+    # 帮办: who moved one of its help tasks along (the supervisor team's names nobody)
+    " OR EXISTS (SELECT 1 FROM help_tasks WHERE case_id = $1 AND $2 = ANY(worked_by))")
 
 
 class PgConsents:
@@ -166,8 +168,9 @@ class PgConsents:
 
     async def served_case(self, case_id: UUID, staff: str) -> bool:
         """Whether ``staff`` opened or served the case (its first clerk, its owner, or one
-        ``case_staff`` names: took a step of it, had it handed to them, was asked to help),
-        as far as the rules have read intake."""
+        ``case_staff`` names: took a step of it, had it handed to them, was asked to help; or
+        moved one of its help tasks along: ``help_tasks.worked_by``), as far as the rules
+        have read intake and the worklist follow-up's own events."""
         return bool(await self.pool.fetchval(SERVED_CASE, case_id, staff))
 
     async def resident_of_case(self, case_id: UUID) -> UUID | None:
