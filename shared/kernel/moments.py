@@ -76,7 +76,9 @@ class Moments:
         """Raise :class:`InvalidCommand` (422) for the first moment or day of ``command``
         outside its window; ``now`` is the service's clock."""
         for name in type(command).model_fields:
-            self.check_value(name, getattr(command, name), now)
+            value = getattr(command, name)
+            if isinstance(value, date):  # a moment is one too; nothing else is checked
+                self.check_value(name, value, now)
 
     def check_value(self, name: str, value: Any, now: datetime) -> None:
         """The answer names the window by its settings, not by the moment ``now`` (the same
