@@ -78,7 +78,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import secrets
 import time
 from collections import deque
@@ -102,6 +101,7 @@ from pydantic_core import to_jsonable_python
 
 from shared import tracing
 from shared.bus.jetstream import connect, event_subject
+from shared.bus.publishing import Outgoing, publish_each
 from shared.contracts import REGISTRY, Envelope, event_id_for
 from shared.settings import Settings
 from shared.tracing import TRACEPARENT
@@ -791,6 +791,7 @@ class Relay:
         nc = self.nc
         assert nc is not None
         futures: list[tuple[int, asyncio.Future[dict[str, Any]]]] = []
+        messages: list[Outgoing] = []
         batch = secrets.token_hex(4)  # stored with each message: short (one round in flight)
         last = rows[-1]["notification_id"]
         for i, row in enumerate(rows, 1):
@@ -827,13 +828,16 @@ class Relay:
                 traceparent = tracing.published(envelope.type, event.meta.get(TRACEPARENT))
                 if traceparent is not None:
                     headers[TRACEPARENT] = traceparent
-            await nc.publish(
+            messages.append(Outgoing(
                 event_subject(self.settings, self.service, envelope.type,
                               envelope.partition_key),
-                encode(envelope), reply=reply, headers=headers)
-        # No ``flush()`` (a PING and its PONG every batch, some 4 % of a busy API + relay
-        # process): the client's flusher sends what was published as soon as this task waits,
-        # and the acknowledgements awaited are the proof that the server has every message.
+                encode(envelope), reply, headers))
+        # The round in one write to the client's buffer, in order, the bytes each publish
+        # would have buffered (``shared.bus.publishing``). No ``flush()`` (a PING and its PONG
+        # every batch, some 4 % of a busy API + relay process): the client's flusher sends
+        # what was published as soon as this task waits, and the acknowledgements awaited are
+        # the proof that the server has every message.
+        await publish_each(nc, messages)
         return futures
 
     async def _settle_rounds(self) -> None:
@@ -1002,7 +1006,7 @@ class Relay:
         future = self._acks.get(position)
         if future is not None and not future.done():
             try:
-                future.set_result(json.loads(msg.data or b"{}"))
+                future.set_result(orjson.loads(msg.data or b"{}"))
             except ValueError:
                 future.set_result({"error": {"description": "undecodable ack"}})
 
