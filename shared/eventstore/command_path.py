@@ -20,7 +20,6 @@ under the command's key is the first answer again.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import hmac
 import re
@@ -96,8 +95,10 @@ class CommandDigests:
             dumped = command.model_dump(mode="json")
             for name in NOT_THE_COMMAND:
                 dumped.pop(name, None)
-            with contextlib.suppress(_NotPlain):
+            try:
                 fields = _model_shaped(command, dumped)
+            except _NotPlain:
+                pass
         if fields is None:
             fields = _texts_shaped(command.model_dump(exclude=NOT_THE_COMMAND),
                                    command.model_dump(mode="json", exclude=NOT_THE_COMMAND))
@@ -205,10 +206,11 @@ def _model_shaped(model: BaseModel, dumped: Any) -> dict[str, Any]:
     if not _plain(type(model)) or type(dumped) is not dict:
         raise _NotPlain
     out: dict[str, Any] = {}
+    values = model.__dict__  # a field's value (an extra field's is not there: getattr)
     for name, shown in dumped.items():
-        value = getattr(model, name)
+        value = values[name] if name in values else getattr(model, name)
         kind = type(value)
-        if value is None or kind in _LEAVES:
+        if value is None or kind in _LEAVES or isinstance(value, Enum):
             out[name] = shown
         elif kind is str:
             out[name] = _text_shaped(value)
