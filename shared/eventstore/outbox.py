@@ -96,7 +96,7 @@ from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from pydantic_core import to_jsonable_python
 
 from shared import tracing
@@ -188,7 +188,7 @@ class _Round:
 def to_envelope(service: str, position: int, event: Any) -> Envelope:
     """A stored domain event as it crosses the bus: envelope + payload of its contract."""
     contract = REGISTRY.get(type(event).__name__)
-    fields = {name: getattr(event, name) for name in contract.payload.model_fields
+    fields = {name: getattr(event, name) for name in _payload_fields(contract.payload)
               if hasattr(event, name)}
     payload = contract.payload.model_validate(fields).model_dump(mode="json")
     return Envelope(**_envelope_fields(service, position, event, contract.type,
@@ -201,11 +201,23 @@ def as_stored(service: str, position: int, event: Any) -> Envelope:
     it, in its place, so the stream holds every stored event and nothing after it waits;
     readers report it as unreadable (consumers dead-letter it, export and replay skip it)."""
     contract = REGISTRY.get(type(event).__name__)
-    fields = {name: getattr(event, name) for name in contract.payload.model_fields
+    fields = {name: getattr(event, name) for name in _payload_fields(contract.payload)
               if hasattr(event, name)}
     return Envelope.model_construct(**_envelope_fields(
         service, position, event, contract.type, contract.version,
         to_jsonable_python(fields)))
+
+
+_PAYLOAD_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _payload_fields(payload: type[BaseModel]) -> tuple[str, ...]:
+    """A contract's payload fields, read once per payload class (pydantic's class property
+    behind ``model_fields`` was ~5 % of ``to_envelope``)."""
+    names = _PAYLOAD_FIELDS.get(payload)
+    if names is None:
+        names = _PAYLOAD_FIELDS[payload] = tuple(payload.model_fields)
+    return names
 
 
 def _envelope_fields(service: str, position: int, event: Any, type_name: str, version: int,
