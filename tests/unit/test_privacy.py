@@ -305,6 +305,11 @@ SCRUBBED = [
     ("老王低保材料齐了，老赵80岁了，回访老孙满意",
      f"{NAME}低保材料齐了，{NAME}80岁了，回访{NAME}满意"),
     ("帮老周申请了津贴，老吴一直没拿到", f"帮{NAME}申请了津贴，{NAME}一直没拿到"),
+    # ... and before how to reach them, or a number (redteam48: the phone went, the nickname
+    # beside it stayed)
+    ("老王电话13812345678打不通，老李手机号换了，小陈微信联系", f"{NAME}电话{PHONE}打不通，"
+     f"{NAME}手机号换了，{NAME}微信联系"),
+    ("小刘13812345678，老赵住在幸福小区", f"{NAME}{PHONE}，{NAME}住在幸福小区"),
     ("王姐说她女儿也要来，李哥陪着", f"{NAME}说她女儿也要来，{NAME}陪着"),
     ("叫张伟来一趟，叫李敏过来签字", f"叫{NAME}来一趟，叫{NAME}过来签字"),
     ("王秀英本人签字，须由陈静本人来办理", f"{NAME}本人签字，须由{NAME}本人来办理"),
@@ -404,6 +409,7 @@ KEPT = [
     # what begins like a nickname before a word about a person, and is no one (privacy47)
     "小孙女儿放学来接，老毛病又犯了，老年补贴已发放，小额补贴下月，老房子一直漏水",
     "王府井那边，老城区改造，小区门口老人摔了，师傅说明天来修，老师说孩子没来上学",
+    "年龄小于18岁的子女，每小时15元，小于1000元不用申报，老年人电话回访，小组电话会议",
     # the apps and labels without anyone's account after them (fix44)
     "居民关注抖音号宣传，请在抖音搜索社区号，小红书上有很多攻略，微博热搜，B站 UP主",
     "抖音 20261220 发布的视频，快手 2026-12-20 直播，微博 weibo.com 上看到",
