@@ -813,6 +813,10 @@ _NICK_ABOUT = (r"(?:腿|腰|身体|住院|生病|看病|摔|行动不便|独居|
                r"材料|申请|领取|签字|签收|满意|不满意|不在|没|今年|\d{1,3}岁|一直|平时|已经|"
                # how to reach them, and a number right after (老王电话 138…, 小刘13812345678)
                r"电话|手机|微信|联系方式|号码|住址|地址|住在|[0-9０-９]|"
+               # their papers and accounts, what befell them, and a label before them (老王身份证
+               # 过期了, 老王银行卡 6222…, 小刘户口在外地, 老王退休了, 老王：138…)
+               r"身份证|证件|银行卡|卡号|账号|户口|邮箱|QQ|qq|住(?![房宅])|残疾|失业|退休|工资|欠费|"
+               r"[：:(（]|"
                + "|".join(r for r in RELATIVES if r[0] != "女") + ")")
 """What a note says of the resident a nickname calls (老王腿脚不便, 老王住院了, 小刘媳妇来电,
 老王低保材料齐了, 老王80岁, 老王满意, 帮老王申请; 老王电话, 小刘13812345678, 老王住在: the
