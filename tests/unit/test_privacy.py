@@ -815,13 +815,14 @@ def test_a_surname_typed_as_a_homophone_is_still_a_surname() -> None:
         ("何平安", "老人说只求健康和平安，祝您一路平安"),
         ("陈建设", "年底前完成建设任务，社区建设很好"),
         # a word's subject before what a person's is too (redteam48: these were scrubbed)
-        ("陈建设", "社区建设已经完成，道路建设一直在推进，基础设施建设来不及"),
+        ("陈建设", "社区建设已经完成，道路建设一直在推进，基础设施建设来不及，城市建设户口"),
         ("张和平", "世界和平已经来之不易，祝大家平安满意")]],
     # ... where the given name stands as a name, and before how to reach them (redteam48:
     # the number went, the given name beside it stayed)
     ("王秀英", "秀英电话13812345678，居民反映秀英不在家，秀英13912345678",
      f"{NAME}电话{PHONE}，居民反映{NAME}不在家，{NAME}{PHONE}"),
     ("李国庆", "国庆手机号换了，今天国庆已经来过", f"{NAME}手机号换了，今天{NAME}已经来过"),
+    ("王秀英", "秀英身份证过期了，秀英退休了", f"{NAME}身份证过期了，{NAME}退休了"),
     ("李国庆", "国庆说他明天来，已联系国庆。", f"{NAME}说他明天来，已联系{NAME}。"),
     ("何平安", "平安本人到场，回访平安，满意，材料由平安补交",
      f"{NAME}本人到场，回访{NAME}，满意，材料由{NAME}补交"),

@@ -196,11 +196,13 @@ _PERSON_AFTER = re.compile(
 """What is said of a person right after their given name (国庆说他明天来, 平安本人到场,
 建设同意调解, 国庆的女儿来电): the name, whatever is before it."""
 _SUBJECT_AFTER = re.compile(
-    r"来(?!临|年|自)|领取|办理了|已经|一直|满意|不满意|不在|电话|手机|微信|联系方式")
+    r"来(?!临|年|自)|领取|办理了|已经|一直|满意|不满意|不在|电话|手机|微信|联系方式|"
+    r"身份证|证件|银行卡|卡号|账号|户口|邮箱|住(?![房宅院])|残疾|失业|退休|工资|欠费")
 """What follows a person's given name and a word's as well (社区建设已经完成, 道路建设一直在推进,
 基础设施建设来不及: redteam48 found them scrubbed): the name only where it stands as one
 (``_NAME_BEFORE``, or after who told of them: 居民反映国庆来过). How to reach them too (秀英电话
-138…, 国庆手机号换了: the number went, the given name beside it stayed)."""
+138…, 国庆手机号换了: the number went, the given name beside it stayed), their papers and
+what befell them (秀英身份证过期了, 秀英退休了; 城市建设户口 stays)."""
 _CLAUSE_END = re.compile(r"[\s，。；！？、,.;!?）)：:“”\"'～~\-]|了|并|也|都|又|还|已|在|和|很|$")
 _NAME_BEFORE = re.compile(
     r"(?:^|[\s，。；！？、,.;!?（(：:“”\"'])$|(?:联系|通知|告知|转告|回访|陪同|探望|看望|走访|跟|给|请|"
