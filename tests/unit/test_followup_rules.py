@@ -1035,7 +1035,7 @@ def test_a_supervisors_own_follow_up_moved_by_themselves_keeps_its_day() -> None
         assert f.working_day_due(CALENDAR) == later, "another supervisor's move sets it"
 
 
-def test_a_clerks_follow_up_is_not_moved_to_a_team_or_a_colleague_to_be_cancelled_uncounted() -> None:
+def test_a_clerks_follow_up_is_not_moved_to_a_team_or_a_colleague_to_be_cancelled() -> None:
     """The two steps around ``forbidden_assignee``: clerk-021 moved clerk-017's check (same
     moment) to the follow-up desk, a team's, and cancelled it: anyone may cancel a team's,
     and the figures counted it nowhere; clerk-017 could do the same with their own. Or

@@ -820,9 +820,9 @@ _NICK_ABOUT = (r"(?:腿|腰|身体|住院|生病|看病|摔|行动不便|独居|
                + "|".join(r for r in RELATIVES if r[0] != "女") + ")")
 """What a note says of the resident a nickname calls (老王腿脚不便, 老王住院了, 小刘媳妇来电,
 老王低保材料齐了, 老王80岁, 老王满意, 帮老王申请; 老王电话, 小刘13812345678, 老王住在: the
-phone went and the nickname beside it stayed until redteam48): before December 2026 only what a person
-does or says after it was read, so these kept the nickname. Not a relative beginning with 女
-(小孙女儿 is a granddaughter, 孙 a surname)."""
+phone went and the nickname beside it stayed until redteam48): before December 2026 only what
+a person does or says after it was read, so these kept the nickname. Not a relative beginning
+with 女 (小孙女儿 is a granddaughter, 孙 a surname)."""
 _NICKNAME = re.compile(
     r"(?:(?<![大从最缩矮弱短细微渺减较很太胆狭老妻一])小(?![车费康白米麦牛熊钱包童苗房池孔])"
     r"|(?<![养敬尊古长元父遗防终孝扶助为爱送赡托安护])老(?![房农车]))" + _ONE_SURNAME
