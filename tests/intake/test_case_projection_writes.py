@@ -19,6 +19,7 @@ import asyncpg
 from services.intake.projections import DDL, CaseProjection
 from shared.settings import Settings
 from tests.feedback.helpers import History
+from tests.intake.case_tables import with_case_tables
 
 CENTER = "SH-PD-HUAMU"
 
@@ -58,13 +59,8 @@ async def test_a_visit_resolved_at_the_window_is_written_once(settings: Settings
     history.step(slow, "RequestHeard", t(9, 31), words="医保报销材料不全")
     first = history.take()
 
-    conn = await asyncpg.connect(settings.database_url)
+    conn = await with_case_tables(settings)
     try:
-        schema = settings.schema_for("intake")
-        await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-        await conn.execute(f'SET search_path TO "{schema}"')
-        for statement in DDL:
-            await conn.execute(statement)
         projection = CaseProjection()
         async with conn.transaction():
             before = await _counts(conn)
@@ -111,20 +107,16 @@ async def test_a_visit_resolved_at_the_window_is_written_once(settings: Settings
 async def test_the_cases_table_keeps_room_for_updates_beside_the_row(
         settings: Settings) -> None:
     """fillfactor 75, set once: later starts find it set and leave the table alone."""
-    conn = await asyncpg.connect(settings.database_url)
+    conn = await with_case_tables(settings)
     try:
-        schema = settings.schema_for("intake")
-        await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-        await conn.execute(f'SET search_path TO "{schema}"')
-        for _ in range(2):
-            for statement in DDL:
-                await conn.execute(statement)
+        for statement in DDL:  # a second start
+            await conn.execute(statement)
         options = await conn.fetchval(
             "SELECT reloptions FROM pg_class WHERE oid = 'cases'::regclass")
         assert options == ["fillfactor=75"]
         indexes = {r["indexname"] for r in await conn.fetch(
             "SELECT indexname FROM pg_indexes WHERE schemaname = $1 AND tablename = 'cases'",
-            schema)}
+            settings.schema_for("intake"))}
         assert "cases_center_due" in indexes and "cases_center_status" not in indexes
     finally:
         await conn.close()
