@@ -140,3 +140,45 @@ async def test_the_supervisor_who_did_the_help_task_does_not_record_the_answer(
         own = await record("supervisor-02")
         assert own["status"] == 403 and own["error"]["code"] == "self_rating", own
         assert (await record("director-01"))["status"] == 200
+
+
+async def test_the_supervisor_who_finishes_the_help_task_after_the_resolution_does_not_record(
+        settings: Settings) -> None:
+    """clerk-017's case is escalated on Friday 18 December (帮办, the supervisor team's task);
+    it is resolved on Sunday the 20th with the task past its deadline, so the task stays open
+    for a supervisor to finish, and the resolution's survey (a call: nobody on file) is asked
+    naming nobody else. supervisor-02 finishes the task at 10:30 and then calls the resident:
+    403 ``self_rating``, as follow-up refuses them the check's verdict; director-01 records it.
+    Before, the survey kept only who served the case when it was asked: supervisor-02's
+    "very satisfied" stood (代评)."""
+    history = History(TEST_CENTER)
+    case_id = history.case("2026-12-18T09:00:00+08:00", resident_id=None)
+    history.step(case_id, "ActionTaken", "2026-12-18T09:30:00+08:00", kind="escalated",
+                 description="政策冲突需协调")
+    resolved = history.resolved(case_id, "2026-12-20T10:00:00+08:00")
+    history.add("followup", "HelpTaskDone", "2026-12-20T10:30:00+08:00", {}, case_id=case_id,
+                aggregate_id=uuid.uuid4(), actor="supervisor-02")
+    survey = survey_id_for_resolution(resolved.event_id)
+    clock = Clock(datetime.fromisoformat("2026-12-20T10:40:00+08:00"))
+    app = create_app(settings, sender=KeptSender(), clock=clock)
+    async with running(app, anonymous=True) as client:
+        await history.publish(settings)
+
+        async def read() -> bool:
+            asked = await client.get(f"/surveys/{survey}", headers=bearer(
+                settings, role=Role.SUPERVISOR, sub="director-01"))
+            served = await app.state.pool.fetchval(
+                "SELECT served_by FROM intake_cases WHERE case_id = $1", case_id)
+            return asked.status_code == 200 and "supervisor-02" in (served or ())
+
+        await wait_until(read, what="the survey, then the help task's step read")
+
+        async def record(sub: str) -> dict:
+            r = await client.post(f"/surveys/{survey}/rating", headers={
+                **headers(key()), **bearer(settings, role=Role.SUPERVISOR, sub=sub)},
+                json={"level": "very_satisfied", "clerk_id": sub})
+            return {"status": r.status_code, **r.json()}
+
+        own = await record("supervisor-02")
+        assert own["status"] == 403 and own["error"]["code"] == "self_rating", own
+        assert (await record("director-01"))["status"] == 200
