@@ -130,3 +130,55 @@ def test_ops_status_with_a_consumer_that_applies_nothing_exits_2(nats_url: str) 
     status = ran(["ops", "status"], env=env)
     assert "consumer intake-cases applies nothing" in status.out, status
     assert status.code == 2, status
+
+
+@pytest.fixture
+def an_echoing_program() -> Iterator[str]:
+    """Not a sixstep service: a web framework's 404 that names the path (Express's "Cannot
+    POST /ops/calendar/reload", Spring's, a proxy's), and at /other/ a 200 with a JSON that
+    is no reload's answer."""
+
+    class Echo(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # http.server's name
+            found = self.path.startswith("/other/")
+            body = b'{"status": "ok"}' if found else f"Cannot POST {self.path}".encode()
+            self.send_response(200 if found else 404)
+            self.send_header("content-type", "application/json" if found else "text/html")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    yield from _serving(Echo)
+
+
+def test_calendar_reload_at_another_program_exits_2_not_said_to_have_no_calendar(
+        an_echoing_program: str) -> None:
+    """Only the service's own 404 says it has no working-day calendar (nothing to reload), as
+    ``calendar status`` reads it: a 404 of another program that names the path was printed as
+    that and exited 0, a year's new schedule reloaded nowhere; a 200 of another program ended
+    in a traceback (KeyError, exit 1)."""
+    env = {**CLOSED, "NATS_URL": f"nats://127.0.0.1:{free_port()}"}
+    for other, said in ((an_echoing_program, "nothing changed: Cannot POST"),
+                        (f"{an_echoing_program}/other", "another program")):
+        reload = ran(["calendar", "reload", "--url", other], env=env)
+        assert reload.code == 2, reload
+        assert "no working-day calendar" not in reload.out, reload
+        assert said in reload.out, reload
+
+
+def test_the_services_own_404_still_says_it_has_no_working_day_calendar() -> None:
+    """The problem body a service without a calendar answers (``shared.http.ops``) is read as
+    such by ``calendar status`` and ``reload``; a text 404 naming the path is not."""
+    import httpx
+
+    from shared.cli.calendar import _no_calendar
+    from shared.http.errors import error_response
+
+    own = error_response(404, "not_found", "this service has no working-day calendar")
+    assert _no_calendar(httpx.Response(404, content=own.body))
+    assert not _no_calendar(httpx.Response(404, text="Cannot GET /ops/calendar"))
+    assert not _no_calendar(httpx.Response(404, json=["working-day calendar"]))
+    assert not _no_calendar(httpx.Response(200, content=own.body))
