@@ -500,13 +500,14 @@ class Feedback:
         day of the triage, on the center's calendar (422 past the years it covers)."""
         meta = self.path.meta(actor, key, cmd)
         days = self.policy.working_days(cmd.track)
+        since = await self._served_since(rectification_id)
 
         def act(rectification: Rectification, meta: Meta) -> None:
             calendar = self.calendars.for_center(rectification.center_id)
             today = calendar.local_day(meta["occurred_at"])
             as_of = calendar.local_day(self.clock.now())  # not a day the caller gives
             covered(lambda: rectification.triage(cmd.track, days, calendar, today, meta,
-                                                 as_of))
+                                                 as_of, since))
 
         return await self.path.on(rectification_id, "rectification", "RectificationTriaged",
                                   act, meta, key, expected_version)
@@ -527,11 +528,26 @@ class Feedback:
                             key: str, expected_version: int | None = None) -> Written:
         meta = self.path.meta(actor, key, cmd)
         await self.path.scrubbing(meta, rectification_id, cmd.reasons)
+        since = await self._served_since(rectification_id)
         return await self.path.on(
             rectification_id, "rectification", "RectificationAppealDecided",
             lambda rectification, meta: rectification.decide_appeal(
-                cmd.decision, cmd.grounds, cmd.reasons, actor, meta),
+                cmd.decision, cmd.grounds, cmd.reasons, actor, meta, since),
             meta, key, expected_version)
+
+    async def _served_since(self, aggregate_id: UUID) -> tuple[str, ...]:
+        """Who served the case of a survey or rectification as feedback has read it now
+        (``served_now``), beyond the staff the survey named when it was asked: nothing when
+        it is not found (the command's 404 says so)."""
+        if self.served_now is None:
+            return ()
+        try:
+            known = await asyncio.to_thread(self.path.committer.app.repository.get,
+                                            aggregate_id)
+        except AggregateNotFoundError:
+            return ()
+        case_id = getattr(known, "case_id", None)
+        return await self.served_now(case_id) if case_id is not None else ()
 
     # -- re-planning: an official schedule replaced a provisional year -----------------------
 

@@ -7,8 +7,10 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 
+import httpx
+
 from services.feedback.application import ResolvedCase
-from services.feedback.domain import survey_id_for_resolution
+from services.feedback.domain import rectification_id_for, survey_id_for_resolution
 from services.feedback.main import create_app
 from shared.security.principals import Role
 from shared.settings import Settings
@@ -148,9 +150,11 @@ async def test_the_supervisor_who_finishes_the_help_task_after_the_resolution_do
     it is resolved on Sunday the 20th with the task past its deadline, so the task stays open
     for a supervisor to finish, and the resolution's survey (a call: nobody on file) is asked
     naming nobody else. supervisor-02 finishes the task at 10:30 and then calls the resident:
-    403 ``self_rating``, as follow-up refuses them the check's verdict; director-01 records it.
-    Before, the survey kept only who served the case when it was asked: supervisor-02's
-    "very satisfied" stood (代评)."""
+    403 ``self_rating``, as follow-up refuses them the check's verdict; director-01 records
+    the resident's "dissatisfied". The bad review is supervisor-02's work too: they neither
+    triage it nor decide clerk-017's appeal (403 ``self_decision``); director-02 does. Before,
+    the survey and its rectification kept only who served the case when it was asked:
+    supervisor-02's "very satisfied" stood (代评), and their decision of the appeal."""
     history = History(TEST_CENTER)
     case_id = history.case("2026-12-18T09:00:00+08:00", resident_id=None)
     history.step(case_id, "ActionTaken", "2026-12-18T09:30:00+08:00", kind="escalated",
@@ -181,4 +185,24 @@ async def test_the_supervisor_who_finishes_the_help_task_after_the_resolution_do
 
         own = await record("supervisor-02")
         assert own["status"] == 403 and own["error"]["code"] == "self_rating", own
-        assert (await record("director-01"))["status"] == 200
+        r = await client.post(f"/surveys/{survey}/rating", headers={
+            **headers(key()), **bearer(settings, role=Role.SUPERVISOR, sub="director-01")},
+            json={"level": "dissatisfied", "clerk_id": "director-01"})
+        assert r.status_code == 200, r.text
+        path = f"/rectifications/{rectification_id_for(survey)}"
+
+        async def judge(sub: str, what: str, body: dict) -> httpx.Response:
+            return await client.post(f"{path}/{what}", json=body, headers={
+                **headers(key()), **bearer(settings, role=Role.SUPERVISOR, sub=sub)})
+
+        triage = {"track": "explain"}
+        r = await judge("supervisor-02", "triage", triage)
+        assert r.status_code == 403 and r.json()["error"]["code"] == "self_decision", r.text
+        assert (await judge("director-02", "triage", triage)).status_code == 200
+        r = await client.post(f"{path}/appeal", json={"reasons": "居民误解政策"}, headers={
+            **headers(key()), **bearer(settings, role=Role.CLERK, sub="clerk-017")})
+        assert r.status_code == 200, r.text
+        decision = {"decision": "upheld", "grounds": "mistaken", "reasons": "误评"}
+        r = await judge("supervisor-02", "appeal/decision", decision)
+        assert r.status_code == 403 and r.json()["error"]["code"] == "self_decision", r.text
+        assert (await judge("director-02", "appeal/decision", decision)).status_code == 200
