@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -80,12 +80,19 @@ def another_program() -> Iterator[str]:
     """Not a sixstep service: a 404 "Not Found" at /ops/calendar (a proxy's, or a port another
     program holds), and at /other/ops/calendar a 200 with a JSON that is no calendar."""
 
+    yield from _another_program("GET", lambda _: b"Not Found")
+
+
+def _another_program(method: str, not_found: Callable[[str], bytes]) -> Iterator[str]:
+    """A program that is no sixstep service, answering ``method``: at /other/... a 200 with
+    a JSON of its own, elsewhere a 404 saying ``not_found(path)``."""
+
     class Other(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # http.server's name
+        def answer(self) -> None:
             found = self.path.startswith("/other/")
-            body = b'{"status": "ok"}' if found else b"Not Found"
+            body = b'{"status": "ok"}' if found else not_found(self.path)
             self.send_response(200 if found else 404)
-            self.send_header("content-type", "application/json" if found else "text/plain")
+            self.send_header("content-type", "application/json" if found else "text/html")
             self.send_header("content-length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
@@ -93,6 +100,7 @@ def another_program() -> Iterator[str]:
         def log_message(self, *_: object) -> None:
             pass
 
+    setattr(Other, f"do_{method}", Other.answer)  # http.server's name: do_GET, do_POST
     yield from _serving(Other)
 
 
@@ -138,20 +146,7 @@ def an_echoing_program() -> Iterator[str]:
     POST /ops/calendar/reload", Spring's, a proxy's), and at /other/ a 200 with a JSON that
     is no reload's answer."""
 
-    class Echo(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # http.server's name
-            found = self.path.startswith("/other/")
-            body = b'{"status": "ok"}' if found else f"Cannot POST {self.path}".encode()
-            self.send_response(200 if found else 404)
-            self.send_header("content-type", "application/json" if found else "text/html")
-            self.send_header("content-length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *_: object) -> None:
-            pass
-
-    yield from _serving(Echo)
+    yield from _another_program("POST", lambda path: f"Cannot POST {path}".encode())
 
 
 def test_calendar_reload_at_another_program_exits_2_not_said_to_have_no_calendar(
