@@ -138,13 +138,14 @@ class SurveyClosed(CommandError):
 
 SELF_DECISION = {"appealed": "lodged this appeal", "reviewed": "is the clerk reviewed",
                  "served": "served the case"}
-"""Why a supervisor may not decide an appeal nor triage the bad review (``SelfDecision``'s
-``because``)."""
+"""Why a supervisor may not decide an appeal, triage the bad review nor record its outcome
+(``SelfDecision``'s ``because``)."""
 
 
 class SelfDecision(CommandError):
-    """An appeal is decided, and a bad review triaged, by a supervisor other than the clerk
-    who appealed or was reviewed, and other than the staff who served the case (申诉复核)."""
+    """An appeal is decided, a bad review triaged and its rectification's outcome recorded by a
+    supervisor other than the clerk who appealed or was reviewed, and other than the staff
+    who served the case (申诉复核)."""
 
     status = 403
     code = "self_decision"
@@ -664,9 +665,14 @@ class Rectification(RemembersCommands):
         self._remember(meta, "RectificationAppealDecided")
 
     def complete(self, outcome: str, actions: str, completed_on: date, meta: Meta) -> None:
+        """The outcome (整改结果), by a supervisor whose work the bad review is not of (403
+        ``self_decision``, as its triage and its appeal's decision): recording it closes the
+        rectification, on time or late, and who served the case closed the one about their
+        own work (好差评: another supervisor of the center does it)."""
         if self.status != "open":
             raise RuleViolated("the rectification's outcome is already recorded",
                                status=self.status, rule="outcome_recorded_once")
+        self.check_not_own_work(meta.get("actor"), "a rectification's outcome is recorded")
         self._completed(rectification_id=self.id, outcome=outcome, actions=actions,
                         deadline_on=self.deadline_on, completed_on=completed_on,
                         on_time=completed_on <= self.deadline_on, meta=self.meta_for(meta),

@@ -136,7 +136,8 @@ class NotTheAssignee(CommandError):
     """A follow-up assigned to a clerk is cancelled by that clerk or a supervisor, not by a
     colleague: cancelled, it is in no rate, and a colleague's cancelling was counted nowhere
     (``followups_cancelled_by_assignee`` counts the assignee's, a supervisor's is the
-    decision the figures leave out). A colleague covering for them completes it."""
+    decision the figures leave out). A colleague covering for them completes it. One
+    assigned to a team is cancelled by a supervisor: its members complete it."""
 
     status = 403
     code = "forbidden_assignee"
@@ -1042,13 +1043,19 @@ class FollowUp(RemembersCommands):
         clerk (since December 2026). The assignee's own cancelling is counted
         (``followups_cancelled_by_assignee``), a supervisor's is the center's decision; a
         colleague's counted nowhere, so a clerk could have a colleague cancel the check they
-        were about to miss. One assigned to a team is anyone's of the center (no token names
-        a team); the rules' own cancels (a resolution, an appeal, an erasure) are not
-        staff's."""
+        were about to miss. One assigned to a team (or to nobody) is cancelled by a
+        supervisor only (since a later December 2026 release): no token names a team, so
+        its members cannot be told from the rest of the center, and the event says no role,
+        so a clerk's cancelling could be counted neither as the assignee's nor apart from a
+        supervisor's; any clerk of the center still completes it. The rules' own cancels (a
+        resolution, an appeal, an erasure) are not staff's."""
         actor = meta.get("actor")
-        if (by_supervisor or actor is None or by_a_worker(actor)
-                or self.assigned_clerk is None or self.is_own(actor)):
+        if by_supervisor or actor is None or by_a_worker(actor) or self.is_own(actor):
             return
+        if self.assigned_clerk is None:
+            raise NotTheAssignee(
+                "a follow-up assigned to a team is cancelled by a supervisor: a member of "
+                "the team completes it", assigned_team=self.assigned_team, actor=actor)
         raise NotTheAssignee(
             "a follow-up assigned to a clerk is cancelled by that clerk or a supervisor: "
             "covering for them, complete it", assigned_clerk=self.assigned_clerk, actor=actor)

@@ -1077,8 +1077,9 @@ def test_a_colleague_does_not_cancel_a_clerks_follow_up_its_clerk_or_a_superviso
     """clerk-021 cancelled clerk-017's check the day before it would go missed: cancelled, it
     was in no rate, and counted nowhere (not the assignee's, not a supervisor's). Now only
     its clerk or a supervisor cancels it (403 ``forbidden_assignee``, nothing recorded); a
-    colleague covering completes it. One assigned to a team is anyone's of the center, and
-    the rules' own cancels are not staff's."""
+    colleague covering completes it. One assigned to a team is a supervisor's to cancel (no
+    token names a team, and the event no role: a clerk's cancelling of it counted nowhere
+    either); the rules' own cancels are not staff's."""
     def as_(actor: str, key: str) -> dict[str, Any]:
         return {**meta(key), "actor": actor}
 
@@ -1096,4 +1097,9 @@ def test_a_colleague_does_not_cancel_a_clerks_follow_up_its_clerk_or_a_superviso
                     assigned_team="followup-desk", priority="normal",
                     service_item="SA-HARDSHIP-SUBSIDY", source="test", source_id=None,
                     meta=meta("schedule-t"))
-    assert team.cancel("不需要了", as_("clerk-021", "c-5"))
+    before = len(team.pending_events)  # due Monday 4 January 2027, a provisional year
+    with pytest.raises(NotTheAssignee) as refused:
+        team.cancel("不需要了", as_("clerk-021", "c-5"))
+    assert refused.value.details["assigned_team"] == "followup-desk"
+    assert len(team.pending_events) == before and team.status == "scheduled"
+    assert team.cancel("不需要了", as_("director-01", "c-6"), by_supervisor=True)
