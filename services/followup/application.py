@@ -14,6 +14,7 @@ from eventsourcing.domain import Aggregate
 
 from services.followup import commands as c
 from services.followup.domain import (
+    OPEN,
     CaseNotFound,
     Consent,
     FollowUp,
@@ -562,14 +563,22 @@ class FollowUps:
                            meta_for(SYSTEM_RULES, cause, occurred_at), None)
         return bool(closed and closed[0])
 
-    async def close_referral(self, referral_id: UUID, cause: str, occurred_at: datetime
-                             ) -> bool:
+    async def close_referral(self, referral_id: UUID, cause: str, occurred_at: datetime,
+                             settled: set[UUID] | None = None) -> bool:
         """The referral's case was resolved (``cause``: the ``CaseResolved`` event): no longer
         chased when still awaiting its reply or overdue (True), and its 督办 still open
         cancelled (the first round's is the rules' too; one of a round chased again after a
         reopening only the referral knows). Idempotent by nature: a redelivered resolution
-        finds it closed (or replied) and records nothing."""
+        finds it closed (or replied) and records nothing.
+
+        ``settled``: given, the id of the referral's current 督办 is added to it when the
+        command left nothing for a cancel of it to do: never planned (most referrals are
+        answered in time), or not open once the command is recorded. The referral is then
+        closed or replied, so the scheduler plans no 督办 for it any more
+        (``Referral.advance``): a cancel of that id sent after this command records nothing
+        (404, or a no-op on an ended one), and the rules need not send it."""
         closed: list[bool] = []
+        ended: list[UUID | None] = []
 
         def run(unit: Unit, chase: UUID) -> Aggregate:
             referral: Referral = unit.get(referral_id, "referral")
@@ -579,9 +588,13 @@ class FollowUps:
             follow_up: FollowUp | None = unit.find(chase)
             if closed[-1] and follow_up is not None:
                 follow_up.cancel("case resolved", follow_up.meta_for(meta))
+            # What this run leaves of the 督办 (the last run's is the one recorded).
+            ended.append(chase if follow_up is None or follow_up.status not in OPEN else None)
             return referral
 
         await self._with_chase(referral_id, run)
+        if settled is not None and ended and ended[-1] is not None:
+            settled.add(ended[-1])
         return bool(closed and closed[-1])
 
     async def chase_referral_again(self, referral_id: UUID, cause: str, occurred_at: datetime
