@@ -273,9 +273,14 @@ class FollowUps:
                                       self._planned(plan))
 
     async def schedule_each(self, plans: Sequence[Plan]) -> Written:
-        """``schedule`` for a batch job's plans (the policy fan-out), in one command: each
-        follow-up already there is left as it is."""
-        return await self.path.create_each({p.follow_up_id: self._planned(p) for p in plans})
+        """``schedule`` for a batch job's plans (the policy fan-out, the rules' batch), in one
+        command: each follow-up already there is left as it is, and of two plans of one
+        follow-up the first is the one planned (as two ``schedule`` calls would leave it)."""
+        builds: dict[UUID, Callable[[], FollowUp]] = {}
+        for p in plans:
+            if p.follow_up_id not in builds:
+                builds[p.follow_up_id] = self._planned(p)
+        return await self.path.create_each(builds)
 
     def _planned(self, plan: Plan) -> Callable[[], FollowUp]:
         """Builds the planned follow-up (the meta's moment: now)."""
