@@ -191,7 +191,8 @@ class Settings(BaseSettings):
         "After this many batches in a row ran out of time (DB_STATEMENT_TIMEOUT_S), a "
         "consumer applies the next one event at a time: an event that runs out of time on "
         "its own while others are applied is dead-lettered (replay it once its lock or slow "
-        "statement is fixed) and the rest of the log goes on."))
+        "statement is fixed) and the rest of the log goes on; one with nothing else to apply "
+        "(the last on the stream) counts a try a pass, dead-lettered at CONSUMER_MAX_DELIVER."))
     read_wait_timeout_s: float = Field(5.0, ge=0)
     ready_max_lag: int = Field(10_000, ge=0, description="/ready fails above this consumer lag.")
     relay_stall_s: float = Field(30.0, gt=0, description=(

@@ -27,12 +27,13 @@ from nats.js.errors import NotFoundError, ServiceUnavailableError
 
 from shared.analytics.reading import subject_matches
 from shared.analytics.rebuild import Rebuild
-from shared.bus.consumer import Consumer
+from shared.bus.consumer import Consumer, Handler
 from shared.bus.jetstream import connect, dead_letter_stream
 from shared.contracts import Envelope
 from shared.readmodels.migrations import run_migrations
 from shared.readmodels.pool import create_pool
 from shared.readmodels.readmodel import ReadModel
+from shared.runtime.background import supervise
 from shared.security.principals import Role
 from shared.security.tokens import issue_token
 from shared.settings import Settings
@@ -379,6 +380,50 @@ async def consumer_running(consumer: Consumer) -> AsyncIterator[asyncio.Task[Non
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+@contextlib.asynccontextmanager
+async def intake_consumer(settings: Settings, name: str, handler: Handler, ddl: Sequence[str],
+                          **options: Any) -> AsyncIterator[Consumer]:
+    """A consumer ``name`` of every intake event feeding ``handler``, on a schema of its own
+    holding ``ddl`` (``consumer.pool``) and a NATS connection of its own (``consumer.nc``);
+    not started. ``options``: the consumer's (``max_deliver``, ``isolate_after`` ...)."""
+    async with schema_pool(settings, name, ddl) as pool, bus_connection(settings, name) as nc:
+        yield Consumer(settings=settings, nc=nc, pool=pool, name=name, handler=handler,
+                       filter_subjects=[f"{settings.subject_prefix}.intake.*.*"], **options)
+
+
+@contextlib.asynccontextmanager
+async def consumer_supervised(consumer: Consumer) -> AsyncIterator[None]:
+    """``consumer`` run as a service runs it (``supervise``): started again after it gave a
+    batch back (a statement that ran out of time), at once (the pause between two starts is
+    not what such a test looks at); cancelled when the block ends."""
+    task = asyncio.create_task(supervise(f"consumer:{consumer.name}", consumer.run,
+                                         sleep=lambda _: asyncio.sleep(0.01)))
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+@contextlib.asynccontextmanager
+async def held_elsewhere(settings: Settings, sql: str, *args: Any
+                         ) -> AsyncIterator[asyncpg.transaction.Transaction]:
+    """Another session (an operator's forgotten transaction) runs ``sql`` (``SELECT ... FOR
+    UPDATE``) and keeps what it locked until the block ends, or until the test rolls back
+    the transaction it is given."""
+    blocker = await asyncpg.connect(settings.database_url)
+    try:
+        lock = blocker.transaction()
+        await lock.start()
+        await blocker.execute(sql, *args)
+        yield lock
+        with contextlib.suppress(asyncpg.InterfaceError):  # rolled back by the test already
+            await lock.rollback()
+    finally:
+        await blocker.close()
 
 
 def bare_envelope(type_: str, at: datetime, *, service: str = "intake",

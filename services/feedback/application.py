@@ -214,6 +214,15 @@ class Feedback:
         return self.policy.channel_for(case.intake_channel, case.resident_id,
                                        case.at_window) == SurveyChannel.TABLET
 
+    def asked_at(self, case: ResolvedCase) -> datetime:
+        """When the resolution's survey is put before the resident, as ``request_survey``
+        times it: at once on the tablet; a text or a clerk's call at its ``send_at``, after
+        the delay and out of the quiet hours."""
+        channel = self.policy.channel_for(case.intake_channel, case.resident_id,
+                                          case.at_window)
+        send_at, _ = self.policy.timing(channel, case.resolved_at)
+        return send_at
+
     def is_too_old(self, case: ResolvedCase) -> bool:
         """A resolution seen only after its survey would have expired gets no survey.
 

@@ -1,6 +1,7 @@
 """What feedback does with intake's events: a resolution asks for a survey, a reopening
 withdraws the survey still waiting for an answer, and a resident's refusal or erasure
-withdraws what may no longer ask them (``residents.py``).
+withdraws what may no longer ask them (``residents.py``). Follow-up's steps of a case's help
+tasks (``HELP_WORK``) only add their staff to those who served the case (no 代评).
 
 Feedback keeps the little it needs to know about each case (``intake_cases``: counter,
 clerk, service item, channel, opaque resident id, when and at which window the resident was
@@ -40,6 +41,10 @@ TYPES = ("CaseOpened", "RequestHeard", "RequestRestated", "ConcernsNoted", "Guid
          "ActionTaken", "CaseHandedOver", "DeadlineNoted", "ObligationDeclared",
          "GuidanceSessionHeld", "PlacementRecorded", "CaseResolved", "CaseReopened",
          "VisitRecorded")
+#: Follow-up's steps of a help task (帮办) of a case: whoever took one (accepted, started, did
+#: or handed it back) served the case, as the colleague an escalation names (a task of the
+#: supervisor team names nobody: any supervisor works it), and records none of its answers.
+HELP_WORK = ("HelpTaskAccepted", "HelpTaskStarted", "HelpTaskDone", "HelpTaskHandedBack")
 
 DDL = [
     "CREATE TABLE IF NOT EXISTS intake_cases ("
@@ -66,10 +71,12 @@ DDL = [
     "ALTER TABLE intake_cases ADD COLUMN IF NOT EXISTS present_clerk text",
     "CREATE INDEX IF NOT EXISTS intake_cases_present ON intake_cases"
     " (center_id, present_counter, present_at DESC) WHERE present_at IS NOT NULL",
-    # When the case's last resolution survey was asked at the window (the resident there, the
-    # tablet showing it): one a case a center day, and a reopening that day leaves it open
-    # (``IntakeFollower``); none once the resident's own "not solved" reopened the case. Cases
-    # kept before this column have none: asked anew and withdrawn as before.
+    # When the case's last resolution survey is put before the resident: at the window (the
+    # tablet showing it), or, by text or a clerk's call, at its send moment (since December
+    # 2026; before, none): one a case a center day, and a reopening that day, once it was put
+    # before them, leaves it open (``IntakeFollower``); none once the resident's own "not
+    # solved" reopened the case, or a reopening withdrew it before it was sent. Cases kept
+    # before this column have none: asked anew and withdrawn as before.
     "ALTER TABLE intake_cases ADD COLUMN IF NOT EXISTS last_survey_at timestamptz",
     # When a resident last sat down at each window (a trip, 一人次: the counter app records
     # one as each resident sits down, first or return): a resident whose case was opened or
@@ -88,7 +95,8 @@ COLUMNS = ("case_id", "center_id", "counter_id", "clerk_id", "channel", "service
 
 
 def subjects(prefix: str) -> list[str]:
-    return [f"{prefix}.intake.{t}.*" for t in (*TYPES, *residents.TYPES)]
+    return [*(f"{prefix}.intake.{t}.*" for t in (*TYPES, *residents.TYPES)),
+            *(f"{prefix}.followup.{t}.*" for t in HELP_WORK)]
 
 
 def _plain(row: asyncpg.Record) -> dict[str, Any]:
@@ -201,6 +209,9 @@ class IntakeFollower:
         work: dict[UUID, list[tuple[str, Any]]] = {}
         sittings: dict[tuple[str, str, int], datetime] = {}  # each window's latest trip
         for e in events:
+            if e.service == "followup" and e.type in HELP_WORK:
+                self._helped(cases.get(e.case_id) if e.case_id else None, e, dirty)
+                continue
             if e.service != "intake" or e.case_id is None or e.type not in TYPES:
                 continue  # a resident's consent or erasure: folded below
             p = e.payload
@@ -264,14 +275,14 @@ class IntakeFollower:
                     continue
                 if self._asked_on(case, resolved_at):
                     # One resolution survey a case a center day: resolved again the day one
-                    # was put before the resident at the window (reopened and resolved to put
-                    # a fresh survey on the tablet over the answer coming, or given), the
-                    # day's survey stands, still open or answered, and nothing new is asked.
+                    # was put before the resident (at the window, or sent by text or a call:
+                    # reopened and resolved to put a fresh survey over the answer coming, or
+                    # given), the day's survey stands, still open or answered, and nothing
+                    # new is asked.
                     log.info("feedback.survey_not_asked_again", case_id=str(e.case_id))
                     continue
                 case["last_survey_id"] = survey_id_for_resolution(e.event_id)
-                case["last_survey_at"] = (resolved_at if self.feedback.on_the_tablet(resolved)
-                                          else None)
+                case["last_survey_at"] = self.feedback.asked_at(resolved)
                 dirty.add(e.case_id)
                 work.setdefault(e.case_id, []).append(("request", resolved))
             elif e.type == "CaseReopened" and case["last_survey_id"] is not None:
@@ -281,10 +292,16 @@ class IntakeFollower:
                     case["last_survey_at"] = None
                     dirty.add(e.case_id)
                 elif self._asked_on(case, judged_by(e.occurred_at, e.payload)):
-                    # Reopened by staff the day its survey was put before the resident at the
-                    # window: it stays open (rated, or expired: counted), not withdrawn to
-                    # count nowhere before a bad answer came.
+                    # Reopened by staff the day its survey was put before the resident (at
+                    # the window, or sent by text or a call since): it stays open (rated, or
+                    # expired: counted), not withdrawn to count nowhere before a bad answer
+                    # came.
                     continue
+                else:
+                    # Withdrawn (not yet sent, or asked on an earlier day): nothing stands
+                    # to keep the next resolution from asking, that day too.
+                    case["last_survey_at"] = None
+                    dirty.add(e.case_id)
                 work.setdefault(e.case_id, []).append(
                     ("withdraw", (case["last_survey_id"], str(e.event_id))))
         # What each resident agreed to, as of the end of this batch: a resolution decides with
@@ -312,12 +329,21 @@ class IntakeFollower:
         if withdrawals:
             await asyncio.gather(*(self._respect(*w) for w in withdrawals))
 
+    @staticmethod
+    def _helped(case: dict[str, Any] | None, e: Envelope, dirty: set[UUID]) -> None:
+        """A help task of the case moved along by staff: they served it (``HELP_WORK``)."""
+        if case is None or not e.actor or by_a_worker(e.actor) or e.actor in case["served_by"]:
+            return
+        case["served_by"] = [*case["served_by"], e.actor]
+        dirty.add(case["case_id"])
+
     def _asked_on(self, case: dict[str, Any], at: datetime) -> bool:
-        """Whether the case's last resolution survey was asked at the window on the center's
-        day of ``at`` (never, for a case kept before it was remembered)."""
+        """Whether the case's last resolution survey was put before the resident by ``at`` on
+        the center's day of ``at`` (never, for a case kept before it was remembered): a text
+        still waiting for its send moment was asked nothing yet."""
         asked = case.get("last_survey_at")
-        return asked is not None and (self.feedback.local_day(asked)
-                                      == self.feedback.local_day(at))
+        return asked is not None and asked <= at and (self.feedback.local_day(asked)
+                                                      == self.feedback.local_day(at))
 
     def _at_window(self, case: dict[str, Any], resolved_at: datetime) -> bool:
         """Whether the resident is there as the case is resolved: resolved on the center's day

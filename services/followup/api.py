@@ -127,7 +127,8 @@ async def escalate(id: UUID, body: c.EscalateFollowUp, app: FollowUpsDep, key: I
 async def cancel(id: UUID, body: c.CancelFollowUp, app: FollowUpsDep, key: IdempotencyKey,
                  actor: Actor, expected: ExpectedVersion, staff: Staff) -> WrittenPublic:
     """As a reschedule: a missed or escalated one not by whoever let it go (403
-    ``own_missed_followup``); a supervisor may."""
+    ``own_missed_followup``); a supervisor may. One assigned to a clerk only by that clerk
+    or a supervisor (403 ``forbidden_assignee``)."""
     return WrittenPublic.of(await app.cancel(id, body, actor, key, expected,
                                              by_supervisor=staff.role is Role.SUPERVISOR))
 

@@ -195,6 +195,8 @@ class Consents(Protocol):
 
     def resident_of_case(self, case_id: UUID) -> Awaitable[UUID | None]: ...
 
+    def applicant_of_case(self, case_id: UUID) -> Awaitable[UUID | None]: ...
+
     def needs_more_care(self, follow_up_id: UUID) -> Awaitable[bool]: ...
 
     def served_case(self, case_id: UUID, staff: str) -> Awaitable[bool]: ...
@@ -214,6 +216,9 @@ class AllConsent:
         return True
 
     async def resident_of_case(self, case_id: UUID) -> UUID | None:
+        return None
+
+    async def applicant_of_case(self, case_id: UUID) -> UUID | None:
         return None
 
     async def needs_more_care(self, follow_up_id: UUID) -> bool:
@@ -331,13 +336,17 @@ class FollowUps:
         # rules read it into ``case_refs``; a case not read yet was a 404 above, and a case's
         # resident never changes after it is opened): another resident would be cross-linked
         # to it (the call to the wrong person, the notes scrubbed of the wrong name, the
-        # figures per resident counted on the wrong one).
+        # figures per resident counted on the wrong one). The one who applied for the case on
+        # its resident's behalf (代办, CaseOpened's applicant_id) is the case's too: the call
+        # about the case's papers goes to them. Both were found known at this center above
+        # (404 first), so another center's resident is never compared here.
         resident_id = cmd.resident_id
         if cmd.case_id is not None:
             of_case = await self.consents.resident_of_case(cmd.case_id)
             if resident_id is None:
                 resident_id = of_case
-            elif resident_id != of_case:
+            elif resident_id != of_case and (
+                    resident_id != await self.consents.applicant_of_case(cmd.case_id)):
                 raise ResidentNotOfCase(
                     f"resident {resident_id} is not the resident of case {cmd.case_id}: "
                     "name the case alone (its resident is taken) or the resident alone",
@@ -407,7 +416,7 @@ class FollowUps:
             before = len(f.pending_events)  # a batch's earlier commands' are there too
             f.complete(cmd.outcome.value, cmd.channel.value, cmd.note, meta,
                        cmd.verdict.value if cmd.verdict else None, retry,
-                       day_of=calendar.local_day,
+                       calendar=calendar,
                        judged_at=self.path.moments.judged_at(meta["occurred_at"], now),
                        skew=self.path.moments.max_future,
                        min_gap=timedelta(hours=settings.followup_attempt_min_gap_hours),

@@ -167,6 +167,12 @@ DDL = [
     # The event id of the case's latest resolution or reopening: a parked one applied again
     # (``retry_parked``) only while no later one has turned the case since (``_turned_since``).
     "ALTER TABLE case_refs ADD COLUMN IF NOT EXISTS turned_by uuid",
+    # Where the due date came from (CaseDueDateSet.source): only one counted from the item's
+    # days is counted again when its year is published; a typed one (promised, a deadline,
+    # moved by hand) keeps its day, provisional or not (the board's 暂定). Rows kept before
+    # this column have none until the case's due date is set again: read as the item's days,
+    # as they were shown (``queries.DUE_MAY_MOVE``).
+    "ALTER TABLE case_refs ADD COLUMN IF NOT EXISTS due_source text",
     # Who served the case besides its first clerk (``shared.kernel.serving``): they may not
     # record the resident's favourable verdict at its post-resolution check (代评).
     "CREATE TABLE IF NOT EXISTS case_staff ("
@@ -1217,10 +1223,11 @@ def _step_case(e: Envelope) -> UUID | None:
 CaseRef = dict[str, Any]
 """A row of ``case_refs`` (case_id, center_id, resident_id, clerk_id, counter_id,
 service_item, status, opened_at, urgency, deadline_close, due_on, due_basis, owner_clerk,
-owner_team, turned_by: the event id of its latest resolution or reopening)."""
+owner_team, turned_by: the event id of its latest resolution or reopening, due_source)."""
 CASE_REF_COLUMNS = ("case_id", "center_id", "resident_id", "clerk_id", "counter_id",
                     "service_item", "status", "opened_at", "urgency", "deadline_close",
-                    "due_on", "due_basis", "owner_clerk", "owner_team", "turned_by")
+                    "due_on", "due_basis", "owner_clerk", "owner_team", "turned_by",
+                    "due_source")
 #: A case as its ``case_refs`` row (the tuple ``insert_rows`` takes), in one C call: a
 #: generator per case was about a quarter of ``_CaseRefs.save``'s time (py-spy).
 _CASE_REF_ROW = itemgetter(*CASE_REF_COLUMNS)
@@ -1292,7 +1299,7 @@ class _CaseRefs:
                 "service_item": p["service_item"], "status": "open",
                 "opened_at": e.occurred_at, "urgency": None, "deadline_close": False,
                 "due_on": None, "due_basis": None, "owner_clerk": None, "owner_team": None,
-                "turned_by": None}
+                "turned_by": None, "due_source": None}
             self.dirty.add(e.case_id)
             if resident is not None:
                 self.touched.append((resident, p["service_item"], e.case_id, e.center_id,
@@ -1319,6 +1326,7 @@ class _CaseRefs:
         elif e.type == "CaseDueDateSet":
             case["due_on"] = date.fromisoformat(p["due_on"])
             case["due_basis"] = p["basis"]
+            case["due_source"] = p.get("source")
             self.dirty.add(e.case_id)
         elif e.type == "CaseHandedOver":
             case["owner_clerk"], case["owner_team"] = p["to_clerk"], p["to_team"]
@@ -1335,6 +1343,7 @@ class _CaseRefs:
                 " SET service_item = EXCLUDED.service_item, status = EXCLUDED.status,"
                 " urgency = EXCLUDED.urgency, deadline_close = EXCLUDED.deadline_close,"
                 " due_on = EXCLUDED.due_on, due_basis = EXCLUDED.due_basis,"
+                " due_source = EXCLUDED.due_source,"
                 " owner_clerk = EXCLUDED.owner_clerk, owner_team = EXCLUDED.owner_team,"
                 " turned_by = EXCLUDED.turned_by")
         if self.staff:

@@ -27,7 +27,6 @@ or ``counter`` when they come in).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, NamedTuple
@@ -87,21 +86,6 @@ class Uncounted:
                    next_attempt_at=e.next_attempt_at)  # type: ignore[attr-defined]
 
 
-def next_day_start(day_of: Callable[[datetime], date], at: datetime) -> datetime:
-    """The first moment after ``at`` that ``day_of`` puts on a later day: the next center
-    day's midnight, found from ``day_of`` alone (no time zone at hand here), to the
-    microsecond, by halving the 26 hours that surely hold it (a day is 23 to 25 hours)."""
-    day = day_of(at)
-    before, after = at, at + timedelta(hours=26)
-    while after - before > timedelta(microseconds=1):
-        middle = before + (after - before) / 2
-        if day_of(middle) > day:
-            after = middle
-        else:
-            before = middle
-    return after
-
-
 class ResidentErasedError(CommandError):
     """The resident's data was erased: nothing is planned for them any more."""
 
@@ -146,6 +130,16 @@ class NoConsent(CommandError):
 
     status = 409
     code = "no_consent"
+
+
+class NotTheAssignee(CommandError):
+    """A follow-up assigned to a clerk is cancelled by that clerk or a supervisor, not by a
+    colleague: cancelled, it is in no rate, and a colleague's cancelling was counted nowhere
+    (``followups_cancelled_by_assignee`` counts the assignee's, a supervisor's is the
+    decision the figures leave out). A colleague covering for them completes it."""
+
+    status = 403
+    code = "forbidden_assignee"
 
 
 class OwnMissedFollowUp(CommandError):
@@ -562,7 +556,7 @@ class FollowUp(RemembersCommands):
             pass
         return min(day, kept)
 
-    def check_attempt_day(self, day_of: Callable[[datetime], date], now: datetime,
+    def check_attempt_day(self, calendar: WorkingCalendar, now: datetime,
                           min_gap: timedelta = ATTEMPT_MIN_GAP) -> Uncounted | None:
         """Why an unanswered attempt does not count, or None when it does. It counts once a
         day (``tried_today``): three calls in
@@ -574,27 +568,31 @@ class FollowUp(RemembersCommands):
         (``tried_too_soon``): a call at 23:59 and a redial at 00:01 are on two days, and
         were two of the three attempts, two minutes apart. Such a call is recorded, not
         counted (``complete``): refused, the note typed with it was lost."""
+        day_of = calendar.local_day
         day = day_of(now)
         if any(day_of(tried) == day for tried in self.unreached_at):
             return Uncounted("tried_today",
-                             next_attempt_at=self.next_attempt_counts_at(day_of, now, min_gap))
+                             next_attempt_at=self.next_attempt_counts_at(calendar, now, min_gap))
         near = [tried for tried in self.unreached_at if abs(now - tried) < min_gap]
         if near:
             return Uncounted("tried_too_soon",
-                             next_attempt_at=self.next_attempt_counts_at(day_of, now, min_gap))
+                             next_attempt_at=self.next_attempt_counts_at(calendar, now, min_gap))
         return None
 
-    def next_attempt_counts_at(self, day_of: Callable[[datetime], date], now: datetime,
+    def next_attempt_counts_at(self, calendar: WorkingCalendar, now: datetime,
                                min_gap: timedelta = ATTEMPT_MIN_GAP) -> datetime:
         """The first moment from ``now`` an unanswered attempt counts at
         (``check_attempt_day``): on a center day none was counted on, at least ``min_gap``
         from each one counted; never before the follow-up's own moment (a call made ahead
         of it). Not the due moment alone: a missed or escalated follow-up keeps its moment,
-        days back, and a redial there was told the next call counted from it."""
+        days back, and a redial there was told the next call counted from it. The next
+        center day starts at the calendar's midnight (``WorkingCalendar.next_day_start``;
+        until December 2026 found by halving 26 hours down to the microsecond)."""
+        day_of = calendar.local_day
         at = now
         while True:
             if any(day_of(tried) == day_of(at) for tried in self.unreached_at):
-                at = next_day_start(day_of, at)
+                at = calendar.next_day_start(at)
             elif near := [tried for tried in self.unreached_at if abs(at - tried) < min_gap]:
                 at = max(near) + min_gap
             else:
@@ -610,7 +608,7 @@ class FollowUp(RemembersCommands):
         planned_at = getattr(self, "planned_at", None)  # a snapshot from before it was kept
         return max(tried, planned_at) if planned_at is not None else tried
 
-    def check_attempt_moment(self, day_of: Callable[[datetime], date], tried: datetime,
+    def check_attempt_moment(self, calendar: WorkingCalendar, tried: datetime,
                              skew: timedelta = timedelta(0)) -> None:
         """An unanswered attempt made on a day before this follow-up was planned is no
         attempt at it (422 on ``occurred_at``): three calls typed in with last month's dates
@@ -623,6 +621,7 @@ class FollowUp(RemembersCommands):
         January, a call typed in at once by a counter reading 23:59:30 on 31 December was
         refused; it is a real call, counted on the planning's day (``attempt_counted_at``)."""
         planned_at = getattr(self, "planned_at", None)  # a snapshot from before it was kept
+        day_of = calendar.local_day
         if (planned_at is not None and day_of(tried) < day_of(planned_at)
                 and tried < planned_at - skew):
             raise InvalidCommand(
@@ -632,7 +631,7 @@ class FollowUp(RemembersCommands):
     def complete(self, outcome: str, channel: str, note: str, meta: Meta,
                  verdict: str | None = None,
                  retry: tuple[datetime, Basis] | tuple[datetime, Basis, DueRule] | None = None,
-                 day_of: Callable[[datetime], date] | None = None,
+                 calendar: WorkingCalendar | None = None,
                  judged_at: datetime | None = None, skew: timedelta = timedelta(0),
                  min_gap: timedelta = ATTEMPT_MIN_GAP, due_by: date | None = None) -> None:
         """``retry``: when an unreachable resident is tried again (the next working morning,
@@ -641,7 +640,8 @@ class FollowUp(RemembersCommands):
         completed, when the attempt was by a channel that reaches them (``REACHING``); one
         already missed or escalated is not rescheduled: the attempt is recorded
         (``FollowUpRescheduled.stays``) and it stays missed or escalated, where it was.
-        ``day_of``: the center's day of a moment; such an attempt counts once a day
+        ``calendar``: the center's days (of a moment, and where the next one starts); such
+        an attempt counts once a day
         (``check_attempt_day``). ``judged_at``: the moment its due day judges a backdated
         completion by (the service's clock less the grace, ``Moments.judged_at``), and the
         moment a backdated attempt counts on: calls typed in a week late, dated on three days,
@@ -652,9 +652,9 @@ class FollowUp(RemembersCommands):
         (``due_working_day``), recorded for the on-time rule."""
         self.check_open("complete")
         uncounted = None
-        if outcome == "unreachable" and channel in REACHING and day_of is not None:
-            self.check_attempt_moment(day_of, meta["occurred_at"], skew)
-            uncounted = self.check_attempt_day(day_of, self.attempt_counted_at(
+        if outcome == "unreachable" and channel in REACHING and calendar is not None:
+            self.check_attempt_moment(calendar, meta["occurred_at"], skew)
+            uncounted = self.check_attempt_day(calendar, self.attempt_counted_at(
                 judged_at or meta["occurred_at"]), min_gap)
         if verdict is not None and self.reason != Reason.POST_RESOLUTION_CHECK:
             raise InvalidCommand("the verdict is the resident's answer at a post-resolution "
@@ -798,6 +798,10 @@ class FollowUp(RemembersCommands):
                 "staff: a supervisor decides; done late, complete it", status=self.status,
                 actor=actor)
 
+    def is_own(self, actor: str | None) -> bool:
+        """Whether ``actor`` is the clerk the follow-up is assigned to now."""
+        return actor is not None and actor == self.assigned_clerk
+
     def reschedule(self, due_at: datetime, reason: str, assigned_clerk: str | None,
                    assigned_team: str | None, now: datetime, meta: Meta,
                    basis: Basis = Basis.OFFICIAL, due_rule: DueRule | None = None,
@@ -806,8 +810,10 @@ class FollowUp(RemembersCommands):
         """Staff move it. Moved by anyone but a supervisor (its clerk pushing it to tomorrow
         on its due day, every day, so it is never missed), the working day it is judged on
         time against stays the one it had (``on_time_by``, the completion's ``due_by``:
-        ``working_day_due`` on ``calendar``); a supervisor's move sets a new one. Moved
-        earlier, the earlier day judges it."""
+        ``working_day_due`` on ``calendar``); a supervisor's move sets a new one, unless it
+        is their own follow-up (assigned to them as it is moved: a supervisor serves cases
+        too, and pushing their own check every day would otherwise never count late):
+        another supervisor's move does. Moved earlier, the earlier day judges it."""
         self.check_open("reschedule")
         self.check_not_own_missed("reschedule", meta, by_supervisor)
         if due_at < now:
@@ -815,7 +821,8 @@ class FollowUp(RemembersCommands):
                                  field="due_at", now=now.isoformat())
         if assigned_clerk is None and assigned_team is None:
             assigned_clerk, assigned_team = self.assigned_clerk, self.assigned_team
-        on_time_by = (None if by_supervisor or calendar is None
+        sets_the_day = by_supervisor and not self.is_own(meta.get("actor"))
+        on_time_by = (None if sets_the_day or calendar is None
                      else self.working_day_due(calendar))
         self._rescheduled(due_at=due_at, assigned_clerk=assigned_clerk,
                           assigned_team=assigned_team, reason=reason, meta=meta,
@@ -985,12 +992,30 @@ class FollowUp(RemembersCommands):
 
     def cancel(self, reason: str, meta: Meta, by_supervisor: bool = False) -> bool:
         """Cancel while open; a no-op (False) when it already ended, so rules may re-run.
-        Staff's: not a missed one by its own clerk (``check_not_own_missed``)."""
+        Staff's: not a missed one by its own clerk (``check_not_own_missed``), and one
+        assigned to a clerk only by that clerk or a supervisor (``check_may_cancel``)."""
         if self.status not in OPEN:
             return False
         self.check_not_own_missed("cancel", meta, by_supervisor)
+        self.check_may_cancel(meta, by_supervisor)
         self._cancelled(reason=reason, meta=meta)
         return True
+
+    def check_may_cancel(self, meta: Meta, by_supervisor: bool) -> None:
+        """403 ``forbidden_assignee``: a follow-up assigned to a clerk, cancelled by another
+        clerk (since December 2026). The assignee's own cancelling is counted
+        (``followups_cancelled_by_assignee``), a supervisor's is the center's decision; a
+        colleague's counted nowhere, so a clerk could have a colleague cancel the check they
+        were about to miss. One assigned to a team is anyone's of the center (no token names
+        a team); the rules' own cancels (a resolution, an appeal, an erasure) are not
+        staff's."""
+        actor = meta.get("actor")
+        if (by_supervisor or actor is None or by_a_worker(actor)
+                or self.assigned_clerk is None or self.is_own(actor)):
+            return
+        raise NotTheAssignee(
+            "a follow-up assigned to a clerk is cancelled by that clerk or a supervisor: "
+            "covering for them, complete it", assigned_clerk=self.assigned_clerk, actor=actor)
 
     @event("FollowUpCancelled")
     def _cancelled(self, reason: str, meta: Meta) -> None:

@@ -19,6 +19,7 @@ from fastapi import APIRouter, Depends, Request
 from services.followup import commands as c
 from services.followup import queries
 from services.followup.deps import ClockDep, FollowUpsDep, wait_for
+from services.followup.domain import ReferralClosedError
 from services.followup.queries import (
     HelpTaskList,
     HelpTaskPublic,
@@ -42,6 +43,7 @@ from shared.http.dependencies import (
 )
 from shared.http.errors import ERRORS, problem
 from shared.http.limits import TokenBuckets
+from shared.kernel.errors import RuleViolated
 from shared.security.principals import Principal
 from shared.settings import Settings
 
@@ -130,6 +132,13 @@ async def reply(id: UUID, body: c.ReplyToReferral, app: FollowUpsDep, key: Idemp
 async def reply_link(id: UUID, pool: PoolDep, settings: SettingsDep, tokens: TokensDep,
                      clock: ClockDep, staff: Staff, after: After = None) -> ReplyLinkPublic:
     referral = await _referral(pool, settings, staff, id, after)  # 404 unknown, 403 elsewhere
+    if referral.status == "closed":  # the link would take no reply (``Referral.reply``)
+        raise ReferralClosedError("the referral was closed when its case was resolved: a reply "
+                                  "link is issued again once the case is reopened",
+                                  status=referral.status)
+    if referral.status == "replied":
+        raise RuleViolated("the referral's reply is already recorded", status=referral.status,
+                           rule="replied_once")
     expires_at = link_expires_at(clock.now(), referral.reply_due_at,
                                  settings.followup_referral_link_days,
                                  settings.followup_referral_link_grace_days,

@@ -13,6 +13,10 @@ whether another center's resident had been erased or had refused contact, so tha
 could learn it by trying ids. An erased resident stays known where they were known (their own
 center is told ``resident_erased``, as before): the rows are opaque ids, no personal data.
 
+A case applied for by someone else (代办: ``CaseOpened``'s ``applicant_id`` not its
+``resident_id``) also keeps who applied, in ``case_applicants``: a follow-up planned by hand for
+that case may name them as well as the resident it is about (``FollowUps.schedule_by_hand``).
+
 Its own consumer reads only those three event types; a new durable starts at the stream's
 beginning, so an upgrade from a release without it fills the table by itself (``sixstep
 rebuild followup.residents`` builds it again from the log).
@@ -35,6 +39,9 @@ DDL = [
     "CREATE TABLE IF NOT EXISTS resident_centers ("
     " resident_id uuid NOT NULL, center_id text NOT NULL,"
     " PRIMARY KEY (resident_id, center_id))",
+    # Who applied for a case on its resident's behalf (代办), when another did: opaque ids.
+    "CREATE TABLE IF NOT EXISTS case_applicants ("
+    " case_id uuid PRIMARY KEY, applicant_id uuid NOT NULL)",
 ]
 
 
@@ -57,17 +64,37 @@ def pairs(events: Sequence[Envelope]) -> list[tuple[UUID, str]]:
     return list(found)
 
 
+def applicants(events: Sequence[Envelope]) -> list[tuple[UUID, UUID]]:
+    """(case, applicant) of each case opened by someone for another (代办), once each."""
+    found: dict[UUID, UUID] = {}
+    for e in events:
+        if e.service != "intake" or e.type != "CaseOpened" or e.case_id is None:
+            continue
+        applicant = e.payload.get("applicant_id")
+        if applicant and applicant != e.payload.get("resident_id"):
+            found.setdefault(e.case_id, UUID(str(applicant)))
+    return list(found.items())
+
+
+async def _insert_new(conn: asyncpg.Connection, table: str, first: str, second: str,
+                      rows: Sequence[tuple[object, object]]) -> None:
+    """The pairs ``table`` (its two columns named) does not hold yet, in one statement."""
+    if rows:
+        ones, others = zip(*rows, strict=True)
+        await conn.execute(
+            f"INSERT INTO {table} SELECT * FROM unnest($1::{first}[], $2::{second}[])"
+            " ON CONFLICT DO NOTHING", list(ones), list(others))
+
+
 class KnownResidents:
-    """Folds the three event types into ``resident_centers`` (an insert of what is new)."""
+    """Folds the three event types into ``resident_centers`` (an insert of what is new), and
+    the cases applied for by another into ``case_applicants``."""
 
     async def apply(self, conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
-        rows = pairs(events)
-        if rows:
-            residents, centers = zip(*rows, strict=True)
-            await conn.execute(
-                "INSERT INTO resident_centers (resident_id, center_id)"
-                " SELECT * FROM unnest($1::uuid[], $2::text[]) ON CONFLICT DO NOTHING",
-                list(residents), list(centers))
+        await _insert_new(conn, "resident_centers (resident_id, center_id)", "uuid", "text",
+                          pairs(events))
+        await _insert_new(conn, "case_applicants (case_id, applicant_id)", "uuid", "uuid",
+                          applicants(events))
 
     async def copy_apply(self, conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
         await self.apply(conn, events)  # a row per resident and center: set-based already
@@ -78,6 +105,14 @@ async def known_at(pool: asyncpg.Pool, resident_id: UUID, center_id: str) -> boo
     return bool(await pool.fetchval(
         "SELECT EXISTS (SELECT 1 FROM resident_centers WHERE resident_id = $1"
         " AND center_id = $2)", resident_id, center_id))
+
+
+async def applicant_of_case(pool: asyncpg.Pool, case_id: UUID) -> UUID | None:
+    """Who applied for the case on its resident's behalf (None: the resident themselves, no
+    one, or not read yet)."""
+    found = await pool.fetchval(
+        "SELECT applicant_id FROM case_applicants WHERE case_id = $1", case_id)
+    return found if found is None else UUID(str(found))
 
 
 READ_MODEL = ReadModel(

@@ -25,6 +25,7 @@ import asyncpg
 import orjson
 
 from shared.contracts import Envelope
+from shared.kernel.meta import by_a_worker
 from shared.readmodels import bulk
 from shared.readmodels.readmodel import ReadModel
 
@@ -134,6 +135,12 @@ DDL = [
     " DEFAULT false",
     "ALTER TABLE referrals ADD COLUMN IF NOT EXISTS reply_due_kept boolean NOT NULL"
     " DEFAULT false",
+    # The staff who moved a help task along (accepted, started, did or handed it back): they
+    # served its case (帮办), as the colleague it names (``shared.kernel.serving``), so they
+    # do not record its resident's favourable verdict (代评) nor work its bad review's
+    # follow-ups (residents.SERVED_CASE). A task of the supervisor team names nobody: any
+    # supervisor works it. Empty before this column (rebuild to fill it).
+    "ALTER TABLE help_tasks ADD COLUMN IF NOT EXISTS worked_by text[] NOT NULL DEFAULT '{}'",
     "CREATE INDEX IF NOT EXISTS referrals_case ON referrals (case_id)",
     "CREATE INDEX IF NOT EXISTS referrals_waiting ON referrals (center_id, reply_due_at)"
     " WHERE status <> 'replied'",
@@ -578,10 +585,13 @@ class WorklistProjection:
             status = {"HelpTaskAccepted": "accepted", "HelpTaskStarted": "in_progress",
                       "HelpTaskDone": "done", "HelpTaskHandedBack": "handed_back",
                       "HelpTaskClosed": "closed"}[e.type]
+            worker = None if e.actor is None or by_a_worker(e.actor) else e.actor
             await conn.execute(
                 "UPDATE help_tasks SET status = $2, updated_at = $3, version = $4,"
-                " position = $5 WHERE task_id = $1 AND version < $4", e.aggregate_id, status,
-                e.occurred_at, v, e.position)
+                " position = $5, worked_by = CASE WHEN $6::text IS NULL"
+                " OR $6 = ANY(worked_by) THEN worked_by ELSE worked_by || $6 END"
+                " WHERE task_id = $1 AND version < $4", e.aggregate_id, status,
+                e.occurred_at, v, e.position, worker)
         elif e.type == "ReferralSent":
             await conn.execute(
                 "INSERT INTO referrals (referral_id, center_id, case_id, unit_kind, unit_name,"

@@ -78,6 +78,14 @@ class CaseDuePublic(Public):
     urgent: bool = Field(description="urgency high or critical, or a deadline noted close: "
                                      "its follow-ups are high priority")
     overdue: bool = Field(description="open past its due date")
+    due_source: str | None = Field(None, description=(
+        "where the due date came from: item_days, promised, deadline, moved (null: none yet, "
+        "or kept before it was read)"))
+    due_may_move: bool = Field(False, description=(
+        "whether the due date may still move when its year's holiday schedule is published "
+        "(暂定): provisional, counted from the item's days, not past (docs/calendar.md, "
+        "\"What keeps its day\"); a typed date (promised, a deadline, moved by hand) and an "
+        "overdue one keep their day"))
     owner_clerk: str | None = Field(None, description=(
         "who does the work now when the case was handed over (转办); both null: clerk_id"))
     owner_team: str | None = None
@@ -302,6 +310,13 @@ async def home_visits(pool: asyncpg.Pool, center_id: str, limit: int) -> list[Fo
 URGENT = "(coalesce(urgency IN ('high', 'critical'), false) OR deadline_close)"
 
 
+#: An open case's due date that re-planning may still move (intake's ``notice.may_move``):
+#: provisional, counted from the item's days (a row kept before ``due_source`` was read is
+#: taken as such, as it was shown before), and not past ``$3`` (today).
+DUE_MAY_MOVE = ("coalesce(due_basis = 'provisional' AND coalesce(due_source, 'item_days')"
+                " = 'item_days' AND due_on >= $3, false)")
+
+
 async def cases_due(pool: asyncpg.Pool, today: date, soon_until: date, center_id: str,
                     who: str, value: str, limit: int) -> list[CaseDuePublic]:
     """The open cases of ``center_id`` (``who``: the condition on ``$2`` naming whose) past
@@ -309,6 +324,7 @@ async def cases_due(pool: asyncpg.Pool, today: date, soon_until: date, center_id
     urgent, then the earliest due."""
     rows = await pool.fetch(
         "SELECT case_id, center_id, clerk_id, service_item, urgency, due_on, due_basis,"
+        f" due_source, {DUE_MAY_MOVE} AS due_may_move,"
         f" owner_clerk, owner_team, {URGENT} AS urgent,"
         " coalesce(due_on < $3, false) AS overdue FROM case_refs"
         f" WHERE center_id = $1 AND {who} AND status = 'open'"

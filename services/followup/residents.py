@@ -87,9 +87,11 @@ PENDING = (
     " ELSE 'followup' END FROM rule_followups r JOIN case_refs c USING (case_id)"
     " WHERE c.resident_id = $1 AND r.rule <> 'referral'"  # a unit is chased, not them
     # Planned by hand naming only the case, by a release that did not yet take the case's
-    # resident for it (``FollowUps.schedule_by_hand``): the case's resident's all the same.
+    # resident for it (``FollowUps.schedule_by_hand``): the case's resident's all the same;
+    # or naming who applied for it on their behalf (代办): a call about the erased
+    # resident's affairs, as the rules' follow-ups of the case are.
     " UNION SELECT f.follow_up_id, 'followup' FROM followups f JOIN case_refs c USING (case_id)"
-    " WHERE c.resident_id = $1 AND f.resident_id IS NULL AND f.source = 'api'"
+    " WHERE c.resident_id = $1 AND f.source = 'api'"
     " AND f.status IN ('scheduled', 'due', 'missed', 'escalated')")
 
 
@@ -131,7 +133,9 @@ async def pending(conn: asyncpg.Connection, resident_id: UUID) -> list[tuple[UUI
 SERVED_CASE = (
     "SELECT EXISTS (SELECT 1 FROM case_refs WHERE case_id = $1"
     " AND $2 IN (clerk_id, owner_clerk))"
-    " OR EXISTS (SELECT 1 FROM case_staff WHERE case_id = $1 AND staff = $2)")
+    " OR EXISTS (SELECT 1 FROM case_staff WHERE case_id = $1 AND staff = $2)"
+    # 帮办: who moved one of its help tasks along (the supervisor team's names nobody)
+    " OR EXISTS (SELECT 1 FROM help_tasks WHERE case_id = $1 AND $2 = ANY(worked_by))")
 
 
 class PgConsents:
@@ -164,8 +168,9 @@ class PgConsents:
 
     async def served_case(self, case_id: UUID, staff: str) -> bool:
         """Whether ``staff`` opened or served the case (its first clerk, its owner, or one
-        ``case_staff`` names: took a step of it, had it handed to them, was asked to help),
-        as far as the rules have read intake."""
+        ``case_staff`` names: took a step of it, had it handed to them, was asked to help; or
+        moved one of its help tasks along: ``help_tasks.worked_by``), as far as the rules
+        have read intake and the worklist follow-up's own events."""
         return bool(await self.pool.fetchval(SERVED_CASE, case_id, staff))
 
     async def resident_of_case(self, case_id: UUID) -> UUID | None:
@@ -173,3 +178,7 @@ class PgConsents:
         found = await self.pool.fetchval(
             "SELECT resident_id FROM case_refs WHERE case_id = $1", case_id)
         return found if found is None else UUID(str(found))
+
+    async def applicant_of_case(self, case_id: UUID) -> UUID | None:
+        """Who applied for the case on its resident's behalf (代办; None: no one else)."""
+        return await known_residents.applicant_of_case(self.pool, case_id)

@@ -172,8 +172,11 @@ class Case(RemembersCommands):
     def note_concerns(self, needs: list[str], worries: list[str], emotion: str, urgency: str,
                       meta: Meta, supervisor: bool = False) -> None:
         """Noted again, urgency may rise by anyone; lowered (below the urgency noted last) only
-        by a ``supervisor`` (403 ``urgency_needs_supervisor``), recorded with the urgency it
-        was lowered from (``lowered_from``) and, as every event, its actor."""
+        by a ``supervisor`` who is not the case's clerk (first, current, or one who handed it
+        on: ``is_own_case``; 403 ``urgency_needs_supervisor``: nobody lowers the urgency of
+        their own case, a supervisor serving cases included, as nobody approves their own
+        extension), recorded with the urgency it was lowered from (``lowered_from``) and, as
+        every event, its actor."""
         self.check_open()
         was = self.__dict__.get("urgency")  # none before it was kept: nothing to lower
         lowered = was is not None and URGENCY_RANK[urgency] < URGENCY_RANK[was]
@@ -181,6 +184,11 @@ class Case(RemembersCommands):
             raise UrgencyNeedsSupervisor(
                 f"the case's urgency is {was}: only a supervisor lowers it",
                 urgency=was, field="urgency")
+        if lowered and self.is_own_case(meta.get("actor")):
+            raise UrgencyNeedsSupervisor(
+                f"the case's urgency is {was} and the case is yours (its clerk now or "
+                "before): another supervisor lowers it", urgency=was, field="urgency",
+                own_case=True)
         self._concerns_noted(needs=list(needs),
                              worries=list(worries),
                              emotion=emotion, urgency=urgency, meta=meta,

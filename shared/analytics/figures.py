@@ -56,7 +56,8 @@ total. The definitions are those of the feedback service's figures
   it, in completions recorded before it existed, that due day) (judged on the day of the
   completion, a backdated one's ``judged_at``: one done later while the scheduler was down,
   never missed, is late all the same);
-- follow-ups open past due: still open (never completed, missed or cancelled) past the working
+- follow-ups open past due: still open (never completed, missed or cancelled; or missed, then
+  moved to a new due moment by a supervisor or a colleague: open again) past the working
   day they are to be done on (the day its clerk's own moves kept, ``on_time_by``, or the day
   of the scheduler's ``FollowUpDue.overdue_at``, the earlier), as of the report's day, on
   that day: a check pushed every day, never done, counts here;
@@ -173,8 +174,8 @@ PARTS: tuple[tuple[str, str, dict[str, str]], ...] = (
         "followups_unreachable": "completed_on IS NOT NULL AND outcome = 'unreachable'",
         "followups_cancelled_by_assignee": "cancelled_by_assignee"}),
     ("followup_facts", "open_by", {
-        "followups_open_past_due": "completed_on IS NULL AND NOT missed AND NOT cancelled"
-                                   " AND open_by < $today"}),
+        "followups_open_past_due": "completed_on IS NULL AND (NOT missed OR reopened)"
+                                   " AND NOT cancelled AND open_by < $today"}),
 )
 COUNTS = tuple(c for _, _, counts in PARTS for c in counts)
 
@@ -277,7 +278,8 @@ DEFINITIONS = {
                          " outcome unreachable)",
     "followups_cancelled_by_assignee": "follow-ups cancelled by the clerk they were assigned"
                                        " to (in no rate), on their (last) due day",
-    "followups_open_past_due": "follow-ups still open (never completed, missed or cancelled)"
+    "followups_open_past_due": "follow-ups still open (never completed, missed or cancelled;"
+                               " or missed, then moved to a new due moment: open again)"
                                " past the working day they are to be done on (the day a"
                                " clerk's own moves kept, FollowUpRescheduled.on_time_by, or"
                                " the scheduler's FollowUpDue.overdue_at, the earlier; due_at's"
@@ -631,7 +633,13 @@ def aftercare_sql(tz: str) -> dict[str, str]:
                (arg_max({{'d': on_time_by}}, aggregate_version)
                    FILTER (WHERE sets_on_time_by)).d AS on_time_by,
                (arg_max({{'d': overdue_on}}, aggregate_version)
-                   FILTER (WHERE sets_overdue_on)).d AS overdue_on
+                   FILTER (WHERE sets_overdue_on)).d AS overdue_on,
+               -- missed, then moved to a new due moment (a supervisor's or a colleague's
+               -- move): open again until completed, cancelled or missed again
+               coalesce(arg_max(type = 'FollowUpRescheduled', aggregate_version) FILTER (
+                   WHERE type = 'FollowUpMissed'
+                   OR (type = 'FollowUpRescheduled' AND sets_overdue_on)), false)
+                   AND coalesce(bool_or(type = 'FollowUpMissed'), false) AS reopened
         FROM moves GROUP BY aggregate_id)
     -- the working day it is to be done on while open (followup's working_day_due)
     SELECT f.*, least(f.on_time_by, coalesce(f.overdue_on, f.due_on)) AS open_by,

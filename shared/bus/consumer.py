@@ -55,7 +55,9 @@ more after them (a lock that went during the pass dead-letters nothing), is dead
 the log goes on; its case's later events in the pass wait behind it and are applied after
 it, as after any dead letter. A pass in which nothing is applied (``ISOLATION_GIVES_UP``
 events in a row ran out of time) is the store's fault, not the events': the batch goes
-back, nothing counted.
+back, nothing counted. A pass that ran out of events first (those that timed out were the
+last on the stream, no other case's came) counts a try for each, and dead-letters one after
+``max_deliver`` such passes (``_nothing_else_to_apply``).
 """
 
 from __future__ import annotations
@@ -85,10 +87,11 @@ from shared.bus.connection import subject_matches
 from shared.bus.durable_names import PARTITION_SUFFIX, base_consumer
 from shared.bus.jetstream import every_consumer, publish_dead_letter
 from shared.bus.pulling import Puller, ack_each, sequence_and_delivered
-from shared.bus.store_timeouts import STORE_TIMED_OUT
+from shared.bus.store_timeouts import ENDED_BY_SERVER, STORE_TIMED_OUT
 from shared.bus.stream_identity import STREAM_DDL, check_stream, stream_seen
 from shared.contracts import REGISTRY, Envelope
 from shared.contracts.decoding import EnvelopeHead, decode_envelope, decode_head
+from shared.kernel.errors import StatementTimedOut
 from shared.settings import Settings
 
 log = structlog.get_logger("sixstep.consumer")
@@ -1093,9 +1096,11 @@ class Consumer:
         instead, they came back after the case's next events (read ahead, no longer held
         back once the dead letter lifted the case's hold) were applied, and were taken for
         duplicates: acked, never applied. None applied while ``ISOLATION_GIVES_UP`` ran out
-        of time in a row, or the pass ends with none applied: the store's fault, the last
-        timeout is raised (the batch goes back, nothing counted) and the next pass waits
-        for ``isolate_after`` more timed-out batches."""
+        of time in a row: the store's fault, the last timeout is raised (the batch goes
+        back, nothing counted) and the next pass waits for ``isolate_after`` more timed-out
+        batches. The pass ends with none applied before that (nothing else to try): each
+        set aside counts a try (``_nothing_else_to_apply``), the batch goes back, and the
+        next pass comes as after the first."""
         log.warning("consumer.isolating", consumer=self.name, size=len(items),
                     timed_out_batches=self._timeouts_in_a_row)
         set_aside: list[tuple[_Item, BaseException]] = []
@@ -1142,8 +1147,10 @@ class Consumer:
             await item.msg.ack()
             self.stats.applied += 1
         if set_aside and not applied:
-            self._timeouts_in_a_row = 0
-            raise set_aside[-1][1]
+            self._timeouts_in_a_row = 0  # the next pass after as many again
+            if not await self._nothing_else_to_apply(conn, set_aside, behind):
+                raise set_aside[-1][1]
+            return
         tries = self._timeouts_in_a_row + 2  # the batches it took back, and its own two
         for item, exc in set_aside:
             # Once more, now that the store answers (others were applied since): the lock it
@@ -1165,16 +1172,51 @@ class Consumer:
                 await item.msg.ack()
                 self.stats.applied += 1
                 continue
-            lock = isinstance(exc, asyncpg.LockNotAvailableError)
-            reason = (f"{'waited for a lock' if lock else 'ran out of time'} on its own "
-                      f"{tries} times while the rest of the log was applied"
-                      f" ({type(exc).__name__}: {str(exc)[:300]}): "
-                      + ("a session holds its rows" if lock else "its statement is slow")
-                      + "; replay it (sixstep dlq replay) once that is fixed")
+            reason = _timed_out_alone(exc, f"on its own {tries} times while the rest of "
+                                           "the log was applied")
             item.error = reason
             await self._dead_letter(item, reason, conn=conn, tries=tries)
         if behind:  # their cases go on now, in order, before any later event of theirs
             await self._apply_one_by_one(conn, behind)
+
+    async def _nothing_else_to_apply(self, conn: asyncpg.Connection,
+                                     set_aside: list[tuple[_Item, BaseException]],
+                                     behind: list[_Item]) -> bool:
+        """A pass of ``_isolate`` applied nothing, and fewer than ``ISOLATION_GIVES_UP`` events
+        ran out of time: those set aside were all it had to try besides the events behind
+        them (the last on the stream, a quiet night). Nothing else tells the store's fault
+        from theirs then, and before, such an event was never dead-lettered: it took each
+        pass back, for as long as no other case's event came, the consumer timing out and
+        /ready degraded meanwhile. Now each such pass counts a try for each (in the tracking
+        row: the store that answers this write is not the one at fault), and one tried
+        ``max_deliver`` times is dead-lettered and its case's events behind it applied, as
+        after any dead letter. Only when PostgreSQL ended its statement (``ENDED_BY_SERVER``,
+        a command's ``StatementTimedOut``): a backend that answered nothing, an event store
+        that took no command, counts nothing. Whether all of them were dead-lettered (else
+        the batch goes back)."""
+        if not all(isinstance(exc, (*ENDED_BY_SERVER, StatementTimedOut))
+                   for _, exc in set_aside):
+            return False
+        left = False
+        for item, exc in set_aside:
+            assert item.envelope is not None
+            key = item.envelope.partition_key
+            tries = await self._failed(conn, key, item.seq)
+            if tries < self.max_deliver:
+                left = True
+                log.warning("consumer.timed_out_alone", consumer=self.name, seq=item.seq,
+                            tries=tries, max_deliver=self.max_deliver,
+                            error=f"{type(exc).__name__}: {str(exc)[:200]}")
+                continue
+            reason = _timed_out_alone(exc, f"on its own in {tries} passes with nothing else "
+                                           "to apply")
+            item.error = reason
+            await self._dead_letter(item, reason, conn=conn, tries=tries)
+            mine = [i for i in behind if i.envelope and i.envelope.partition_key == key]
+            behind = [i for i in behind if not (i.envelope and i.envelope.partition_key == key)]
+            if mine:  # its case goes on, in order
+                await self._apply_one_by_one(conn, mine)
+        return not left
 
     async def _apply_alone(self, conn: asyncpg.Connection, item: _Item) -> None:
         """``item`` in a transaction of its own, with its tracking row (only the row for an
@@ -1297,6 +1339,17 @@ class Consumer:
         log.error("consumer.dead_lettered", consumer=self.name, seq=item.seq, reason=reason,
                   correlation_id=envelope.correlation_id if envelope else None,
                   event_id=str(envelope.event_id) if envelope else None)
+
+
+def _timed_out_alone(exc: BaseException, how: str) -> str:
+    """The reason of an event dead-lettered by ``Consumer._isolate``: it ran out of time
+    ``how`` (``on its own 5 times while ...``), waiting for a lock or slow."""
+    lock = isinstance(exc, asyncpg.LockNotAvailableError) or (
+        isinstance(exc, StatementTimedOut) and exc.details.get("error") == "LockNotAvailable")
+    return (f"{'waited for a lock' if lock else 'ran out of time'} {how}"
+            f" ({type(exc).__name__}: {str(exc)[:300]}): "
+            + ("a session holds its rows" if lock else "its statement is slow")
+            + "; replay it (sixstep dlq replay) once that is fixed")
 
 
 def _same(a: list[Envelope], b: list[Envelope]) -> bool:

@@ -116,15 +116,24 @@ def status(
                 asked.append(_unreachable(name, base, exc))
                 failed += 1
                 continue
-            if answer.status_code == 404:
+            if answer.status_code == 404 and "working-day calendar" in answer.text:
+                # the service said so (``/ops/calendar``), as reload reads it: another
+                # server's 404 (a proxy's, a port another program holds) is no answer
                 asked.append(f"{name}: no working-day calendar")
                 continue
             if answer.status_code != 200:
                 asked.append(f"{name}: answered {answer.status_code} {answer.text[:200]}")
                 failed += 1
                 continue
+            try:
+                said = CalendarStatusPublic.model_validate_json(answer.content)
+            except ValueError:  # pydantic's ValidationError is one: not sixstep's answer
+                asked.append(f"{name}: answered 200 without a calendar's status (another "
+                             f"program at {base}?): {answer.text[:200]}")
+                failed += 1
+                continue
             answered += 1
-            _print_status(f"{name} ({base})", CalendarStatusPublic.model_validate(answer.json()))
+            _print_status(f"{name} ({base})", said)
     for line in asked:
         console.print(escape(line))
     if not answered:

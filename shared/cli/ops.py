@@ -66,9 +66,11 @@ def apply(
 @ops.command("status")
 def status() -> None:
     """The streams (messages, replicas, cluster) and every durable consumer's backlog; exit 2
-    when a stream is missing (as ``dlq`` and ``tail`` refuse to run without theirs)."""
+    when a stream is missing (as ``dlq`` and ``tail`` refuse to run without theirs) or a
+    consumer applies nothing (a stream made anew under its tracking rows)."""
     settings = resolve().use("nats")
     missing: list[str] = []
+    refusing: list[str] = []
 
     async def show() -> None:
         nc = await connect(settings, "sixstep-ops")
@@ -109,6 +111,7 @@ def status() -> None:
             for c in sorted(consumers, key=lambda c: c.name):
                 refused = (c.config.metadata or {}).get(REFUSED_KEY)
                 if refused:
+                    refusing.append(c.name)
                     console.print(f"[red]consumer {c.name} applies nothing[/red]: the stream "
                                   f"is not the one its tracking rows were written against "
                                   f"({refused}). Rebuild its read model: `sixstep rebuild "
@@ -118,9 +121,10 @@ def status() -> None:
             await nc.close()
 
     asyncio.run(show())
-    if missing:
+    if missing or refusing:
         # Before, exit 0: a deployment's check (``ops status`` after ``ops apply``, a probe)
-        # could not tell a server without the log from a healthy one.
+        # could not tell a server without the log, or a read model that applies nothing
+        # (printed in red, its /ready degraded), from a healthy one.
         raise typer.Exit(2)
 
 

@@ -31,6 +31,8 @@ day in the center's time zone):
 * ``subtract_working_days(d, n)``: the mirror image, the (n+1)-th working day on or before ``d``.
   For a working day ``d`` it undoes ``add_working_days``.
 * ``next_working_morning(at)``: the first office opening at or after ``at``.
+* ``start_of_day(d)``, ``next_day_start(at)``: the first moment of a center day, of the one after
+  ``at``'s (its midnight in the center's zone, as a real moment).
 * ``due_at(s, n)``: office opening on ``add_working_days(s, n)``, so the clerk has the whole day.
 * ``plan(rule)``: a ``DueRule`` (how a due moment is derived) worked out, with its basis.
 
@@ -44,7 +46,7 @@ import hashlib
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from functools import lru_cache
 from typing import Any, Literal
@@ -409,6 +411,20 @@ class WorkingCalendar:
     def local_day(self, at: datetime) -> date:
         """The calendar day of a moment in the center's zone."""
         return self._local(at).date()
+
+    def start_of_day(self, day: date) -> datetime:
+        """The first moment of that day in the center's zone: its midnight (``fold=0``: the
+        first of two, in a zone whose clock goes back over midnight; in one whose clock
+        skips midnight, the moment it jumps, read as the day's first time, 01:00). Through
+        UTC and back: a midnight the clock skips is a time that never was, and Python
+        compares such a datetime unequal to every moment of another zone (PEP 495)."""
+        return datetime.combine(day, time(0), tzinfo=self.tz).astimezone(UTC).astimezone(
+            self.tz)
+
+    def next_day_start(self, at: datetime) -> datetime:
+        """The first moment after ``at`` on a later day in the center's zone (``local_day``),
+        in ``at``'s own zone."""
+        return self.start_of_day(self.local_day(at) + timedelta(days=1)).astimezone(at.tzinfo)
 
     def next_working_morning(self, at: datetime) -> datetime:
         """The first office opening at or after ``at``.

@@ -7,6 +7,8 @@ traps: Sunday 20 December 2026, New Year's Eve at 23:30 in Shanghai, 2027."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -107,39 +109,57 @@ EXPECTED: dict[date, tuple[dict[date, int], dict[date, int]]] = {
 }
 
 
-async def test_a_follow_up_pushed_every_day_counts_open_past_its_day_everywhere(
-        settings: Settings, tmp_path: Path) -> None:
+@asynccontextmanager
+async def projected(settings: Settings, tmp_path: Path, name: str,
+                    events_of: Callable[[CaseStory], list[dict[str, Any]]],
+                    ) -> AsyncIterator[tuple[asyncpg.Connection, Path]]:
+    """A Huamu story and ``events_of`` it on the test's stream, exported (the analysts' report
+    reads the export), and projected by the feedback service's figures projection all at
+    once (a rebuild) and one at a time (live), each in a schema of its own: the same fact
+    rows and day totals (rebuild == live). Yields a connection on the live schema (in a
+    transaction rolled back after) and the export's folder."""
     [story] = [s for s in month_of_march_stories() if s.center == HUAMU][:1]
-    await publish(settings, [story], followups(story))
+    await publish(settings, [story], events_of(story))
     root = tmp_path / "export"
     await export(settings, root)
 
     from services.feedback import figures as feedback
 
+    async def project(schema: str, one_at_a_time: bool) -> None:
+        await conn.execute(f'CREATE SCHEMA "{settings.schema_prefix}{schema}"')
+        await conn.execute(f'SET LOCAL search_path TO "{settings.schema_prefix}{schema}"')
+        for statement in feedback.DDL:
+            await conn.execute(statement)
+        projection = feedback.FiguresProjection(SHANGHAI)
+        async with Replay(settings) as replay:
+            events = [e async for batch in replay for e in batch.events]
+        for batch in ([[e] for e in events] if one_at_a_time else [events]):
+            await projection.apply(conn, batch)
+
+    async def kept() -> tuple[list[Any], list[Any]]:
+        rows = await conn.fetch("SELECT * FROM fig_followups ORDER BY follow_up_id")
+        days = await conn.fetch("SELECT * FROM fig_day_totals ORDER BY day, center_id")
+        return [dict(r) for r in rows], [dict(r) for r in days]
+
     conn = await asyncpg.connect(settings.database_url)
     tx = conn.transaction()
     await tx.start()
     try:
-        async def project(schema: str, one_at_a_time: bool) -> None:
-            await conn.execute(f'CREATE SCHEMA "{settings.schema_prefix}{schema}"')
-            await conn.execute(f'SET LOCAL search_path TO "{settings.schema_prefix}{schema}"')
-            for statement in feedback.DDL:
-                await conn.execute(statement)
-            projection = feedback.FiguresProjection(SHANGHAI)
-            async with Replay(settings) as replay:
-                events = [e async for batch in replay for e in batch.events]
-            for batch in ([[e] for e in events] if one_at_a_time else [events]):
-                await projection.apply(conn, batch)
-
-        async def kept() -> tuple[list[Any], list[Any]]:
-            rows = await conn.fetch("SELECT * FROM fig_followups ORDER BY follow_up_id")
-            days = await conn.fetch("SELECT * FROM fig_day_totals ORDER BY day, center_id")
-            return [dict(r) for r in rows], [dict(r) for r in days]
-
-        await project("open_rebuilt", one_at_a_time=False)
+        await project(f"{name}_rebuilt", one_at_a_time=False)
         rebuilt = await kept()
-        await project("open_live", one_at_a_time=True)
+        await project(f"{name}_live", one_at_a_time=True)
         assert await kept() == rebuilt  # rebuild == live
+        yield conn, root
+    finally:
+        await tx.rollback()
+        await conn.close()
+
+
+async def test_a_follow_up_pushed_every_day_counts_open_past_its_day_everywhere(
+        settings: Settings, tmp_path: Path) -> None:
+    from services.feedback import figures as feedback
+
+    async with projected(settings, tmp_path, "open", followups) as (conn, root):
 
         for as_of, (by_day, reported) in EXPECTED.items():
             ours = compute(root, START, END, tz="Asia/Shanghai", center=HUAMU,
@@ -164,6 +184,88 @@ async def test_a_follow_up_pushed_every_day_counts_open_past_its_day_everywhere(
                       if r[NAME]}
             assert theirs == by_day, as_of
             await assert_totals_are_the_scans(conn, as_of)
-    finally:
-        await tx.rollback()
-        await conn.close()
+
+
+def missed(a: Aggregate) -> None:
+    """Due Friday 18 December at 18:00, found due then, missed at Monday's closing."""
+    due(a, FRIDAY)
+    a.add("FollowUpMissed", at("2026-12-21", 18), due_at=FRIDAY.isoformat(),
+          escalate_at=at("2026-12-23", 9).isoformat())
+
+
+def missed_and_moved(story: CaseStory) -> list[dict[str, Any]]:
+    """- ``reopened``: missed, moved by a colleague (the day kept: 21 December), then pushed
+      by its clerk every evening, on New Year's Eve at 23:30 to Monday 4 January 2027, and
+      on the 4th to the 6th: open past its day since 22 December;
+    - ``again``: missed, a supervisor moves it to the 23rd, missed again: counted missed;
+    - ``done``: missed, moved, done late on the 23rd: completed;
+    - ``tried``: missed, an unanswered call recorded on it (it stays missed)."""
+    reopened, again, done, tried = (follow_up(story, at("2026-12-17", 10), FRIDAY)
+                                    for _ in range(4))
+    for a in (reopened, again, done, tried):
+        missed(a)
+    push(reopened, at("2026-12-22", 9), at("2026-12-23", 10), on_time_by="2026-12-21",
+         actor="clerk-018")
+    for day, to in (("2026-12-23", "2026-12-24"), ("2026-12-24", "2026-12-25")):
+        push(reopened, at(day, 9), at(to, 10), on_time_by="2026-12-21")
+    push(reopened, at("2026-12-31", 23, 30), at("2027-01-04", 10), on_time_by="2026-12-21")
+    push(reopened, at("2027-01-04", 9), at("2027-01-06", 10), on_time_by="2026-12-21")
+
+    push(again, at("2026-12-22", 9), at("2026-12-23", 10), on_time_by=None,
+         actor="supervisor-01")
+    due(again, at("2026-12-23", 10))
+    again.add("FollowUpMissed", at("2026-12-23", 18), due_at=at("2026-12-23", 10).isoformat(),
+              escalate_at=at("2026-12-25", 9).isoformat())
+
+    push(done, at("2026-12-22", 9), at("2026-12-23", 10), on_time_by="2026-12-21",
+         actor="clerk-018")
+    done.add("FollowUpCompleted", at("2026-12-23", 11), outcome="done", channel="phone",
+             due_by="2026-12-21")
+
+    tried.add("FollowUpRescheduled", at("2026-12-22", 10), actor="clerk-018",
+              due_at=FRIDAY.isoformat(), assigned_clerk="clerk-017", assigned_team=None,
+              reason="unreachable: 1", cause="unreachable", stays="missed")
+    return [e for a in (reopened, again, done, tried) for e in a.events]
+
+
+#: as_of -> the open ones past their day, by the day counted on (service, report)
+REOPENED: dict[date, dict[date, int]] = {
+    date(2026, 12, 20): {},  # Sunday: not even due yet
+    date(2026, 12, 31): {D21: 1},
+    date(2027, 1, 5): {D21: 1},
+}
+
+
+async def test_a_missed_follow_up_moved_then_pushed_every_day_counts_open_past_its_day(
+        settings: Settings, tmp_path: Path) -> None:
+    """A follow-up its clerk let go missed, moved by a colleague (or a supervisor) to a new day, is
+    open again (scheduled, on the clerk's worklist): its clerk may push it to tomorrow every
+    day, never done, never missed again. It was in no figure that a closed month keeps: the on-
+    time rate counts a miss on the day of its *latest* due moment, which the pushes carry into
+    the next month at every month's end, and ``followups_open_past_due`` left out every follow-
+    up ever missed. Counted there now, on the working day the move kept, alike in the feedback
+    service's projection (live and rebuilt), its figures query and the analysts' report; one
+    missed again, completed or only tried (an unanswered call leaves it missed) is not. Across
+    20 December 2026, New Year's Eve at 23:30 in Shanghai and into 2027."""
+    from services.feedback import figures as feedback
+
+    async with projected(settings, tmp_path, "reopened", missed_and_moved) as (conn, root):
+
+        for as_of, by_day in REOPENED.items():
+            total = sum(by_day.values())
+            query = feedback.FigureQuery(period="day", date_from=START, date_to=END,
+                                         as_of=as_of, group_by=())
+            theirs = {r["period_start"]: r[NAME] for r in await feedback.compute(conn, query)
+                      if r[NAME]}
+            assert theirs == by_day, as_of
+            query = feedback.FigureQuery(period="all", date_from=START, date_to=END,
+                                         as_of=as_of, group_by=("center_id",))
+            rows = await feedback.compute(conn, query)
+            assert [r[NAME] for r in rows if r[NAME]] == ([total] if total else []), as_of
+            assert rows == await feedback.compute(conn, query, SCANS)
+            await assert_totals_are_the_scans(conn, as_of)
+
+            ours = compute(root, START, END, tz="Asia/Shanghai", center=HUAMU,
+                           as_of=datetime.combine(as_of, datetime.max.time(), SHANGHAI))
+            assert ours.total.counts[NAME] == total, as_of
+            assert {r.key: r.counts[NAME] for r in ours.by_day if r.counts[NAME]} == by_day

@@ -4,13 +4,17 @@ printed only part of what it was asked for exits 2, as a command whose servers d
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Iterator
 from datetime import date
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import nats
 import pytest
+from nats.js.api import AckPolicy, ConsumerConfig
 
+from shared.bus.consumer import REFUSED_KEY
 from shared.runtime.calendars import Calendars
 from shared.settings import Settings
 from tests.cli.in_process import ran
@@ -18,6 +22,18 @@ from tools.devservers import free_port
 
 #: No command here may reach a server the test did not start (the defaults are 5432 / 4222).
 CLOSED = {"DATABASE_URL": f"postgresql://sixstep@127.0.0.1:{free_port()}/sixstep"}
+
+
+def _serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """``handler`` on a port of its own while the test runs: its base URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 @pytest.fixture
@@ -37,14 +53,7 @@ def one_service() -> Iterator[str]:
         def log_message(self, *_: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Calendar)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    yield from _serving(Calendar)
 
 
 def test_calendar_status_with_one_service_down_exits_2_after_printing_the_others(
@@ -64,3 +73,60 @@ def test_ops_status_on_a_server_without_the_streams_exits_2(nats_url: str) -> No
                  env={**CLOSED, "NATS_URL": nats_url, "STREAM_NAME": "ELSEWHERE"})
     assert status.code == 2, status
     assert "stream ELSEWHERE: missing at" in status.out, status
+
+
+@pytest.fixture
+def another_program() -> Iterator[str]:
+    """Not a sixstep service: a 404 "Not Found" at /ops/calendar (a proxy's, or a port another
+    program holds), and at /other/ops/calendar a 200 with a JSON that is no calendar."""
+
+    class Other(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # http.server's name
+            found = self.path.startswith("/other/")
+            body = b'{"status": "ok"}' if found else b"Not Found"
+            self.send_response(200 if found else 404)
+            self.send_header("content-type", "application/json" if found else "text/plain")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    yield from _serving(Other)
+
+
+def test_calendar_status_beside_another_program_exits_2_not_said_to_have_no_calendar(
+        one_service: str, another_program: str) -> None:
+    """Only the service's own 404 says it has no working-day calendar; a 404 of another
+    program was printed as that and exited 0, and a 200 of another program ended in a
+    traceback (exit 1)."""
+    env = {**CLOSED, "NATS_URL": f"nats://127.0.0.1:{free_port()}"}
+    for other in (another_program, f"{another_program}/other"):
+        both = ran(["calendar", "status", "--url", one_service, "--url", other], env=env)
+        assert both.code == 2, both
+        assert "provisional" in both.out, both  # the one that answered is printed
+        assert "no working-day calendar" not in both.out, both
+        assert "1 of 2 services did not answer" in both.out, both
+
+
+def test_ops_status_with_a_consumer_that_applies_nothing_exits_2(nats_url: str) -> None:
+    """A durable refused its stream (made anew under its tracking rows: it applies nothing
+    until its read model is rebuilt): printed in red, and exit 2, not 0."""
+    env = {**CLOSED, "NATS_URL": nats_url, "STREAM_NAME": "REFUSING"}
+    assert ran(["ops", "apply"], env=env).code == 0
+    assert ran(["ops", "status"], env=env).code == 0  # streams there, no consumer
+
+    async def refused() -> None:
+        nc = await nats.connect(nats_url)
+        try:
+            await nc.jetstream().add_consumer("REFUSING", ConsumerConfig(
+                durable_name="intake-cases", ack_policy=AckPolicy.EXPLICIT,
+                metadata={REFUSED_KEY: "recreated: first sequence 1, tracked 42"}))
+        finally:
+            await nc.close()
+
+    asyncio.run(refused())
+    status = ran(["ops", "status"], env=env)
+    assert "consumer intake-cases applies nothing" in status.out, status
+    assert status.code == 2, status

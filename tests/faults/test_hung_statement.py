@@ -8,22 +8,27 @@ Before: the pool had no statement_timeout; the batch waited on the lock, applyin
 saying nothing, for as long as the other session held it. A lock wait is ended by
 lock_timeout, just below the statement's limit, so it is told from a slow statement; the pass
 that applies a batch one event at a time after a timed-out batch (``Consumer._isolate``)
-dead-letters nothing when no event goes through (the lock is on what every event writes)."""
+dead-letters nothing when no event goes through (the lock is on what every event writes):
+with fewer than three cases to try it counts each a try, and the lock goes long before
+``max_deliver`` such passes."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import Sequence
 
 import asyncpg
 
-from shared.bus.consumer import TRACKING_DDL, Consumer
+from shared.bus.consumer import TRACKING_DDL
 from shared.contracts import Envelope
-from shared.runtime.background import supervise
 from shared.settings import Settings
 from tests.intake.test_log_guarantees import open_and_hear, run_relay, write_side
-from tests.support import bus_connection, dead_letters, schema_pool, wait_until
+from tests.support import (
+    consumer_supervised,
+    dead_letters,
+    held_elsewhere,
+    intake_consumer,
+    wait_until,
+)
 
 COUNTER = ["CREATE TABLE IF NOT EXISTS hearings (id int PRIMARY KEY, n int NOT NULL)",
            "INSERT INTO hearings VALUES (1, 0) ON CONFLICT DO NOTHING"]
@@ -43,21 +48,14 @@ async def test_a_consumer_waiting_on_a_locked_row_times_out_retries_and_applies_
         await open_and_hear(side, 2)  # four events
         await run_relay(settings, side, 4)
     timeouts: list[int] = []
-    async with schema_pool(settings, "hung", [*TRACKING_DDL, *COUNTER]) as pool, \
-            bus_connection(settings, "hung") as nc:
-        consumer = Consumer(settings=settings, nc=nc, pool=pool, name="hung",
-                            handler=CountsHearings(),
-                            filter_subjects=[f"{settings.subject_prefix}.intake.*.*"],
-                            max_deliver=2, backoff=(0.05, 0.1), isolate_after=1,
-                            on_store_timeout=lambda: timeouts.append(1))
+    async with intake_consumer(settings, "hung", CountsHearings(), [*TRACKING_DDL, *COUNTER],
+                               max_deliver=5, backoff=(0.05, 0.1), isolate_after=1,
+                               on_store_timeout=lambda: timeouts.append(1)) as consumer:
+        pool = consumer.pool
         # Another session (an operator's forgotten transaction) holds the row.
-        blocker = await asyncpg.connect(settings.database_url)
-        lock = blocker.transaction()
-        await lock.start()
-        await blocker.execute(f'SELECT n FROM "{settings.schema_prefix}hung".hearings'
-                              " WHERE id = 1 FOR UPDATE")
-        task = asyncio.create_task(supervise("consumer:hung", consumer.run))
-        try:
+        async with held_elsewhere(settings, f'SELECT n FROM "{settings.schema_prefix}hung"'
+                                            ".hearings WHERE id = 1 FOR UPDATE") as lock, \
+                consumer_supervised(consumer):
             async def timed_out() -> bool:
                 # the batch, then the pass one event at a time: none applied, so the
                 # store is at fault, not the events (none dead-lettered: ``_isolate``)
@@ -76,9 +74,4 @@ async def test_a_consumer_waiting_on_a_locked_row_times_out_retries_and_applies_
             await wait_until(applied, timeout=10, what="every event applied")
             assert consumer.stats.timing_out_since is None
             assert consumer.stats.dead_lettered == 0 and await dead_letters(settings) == []
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-            await blocker.close()
         assert await pool.fetchval("SELECT n FROM hearings WHERE id = 1") == 4  # once each

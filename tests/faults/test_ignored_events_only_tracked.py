@@ -13,11 +13,11 @@ from collections.abc import Sequence
 
 import asyncpg
 
-from shared.bus.consumer import TRACKING_DDL, Consumer
+from shared.bus.consumer import TRACKING_DDL
 from shared.contracts import Envelope
 from shared.settings import Settings
 from tests.intake.test_log_guarantees import open_and_hear, run_relay, write_side
-from tests.support import bus_connection, consumer_running, schema_pool, wait_until
+from tests.support import consumer_running, intake_consumer, wait_until
 
 
 class OpeningsOnly:
@@ -52,12 +52,9 @@ async def test_a_request_heard_is_tracked_behind_its_opening_without_reaching_th
         cases = await open_and_hear(side, 3)  # CaseOpened, then RequestHeard, of each case
         await run_relay(settings, side, 6)
     handler = OpeningsOnly(failing=cases[0], failures=2)
-    async with schema_pool(settings, "ignoring", TRACKING_DDL) as pool, \
-            bus_connection(settings, "ignoring") as nc:
-        consumer = Consumer(settings=settings, nc=nc, pool=pool, name="ignoring",
-                            handler=handler,
-                            filter_subjects=[f"{settings.subject_prefix}.intake.*.*"],
-                            batch=10, max_deliver=5, backoff=(0.05, 0.15, 0.4, 0.6))
+    async with intake_consumer(settings, "ignoring", handler, TRACKING_DDL, batch=10,
+                               max_deliver=5, backoff=(0.05, 0.15, 0.4, 0.6)) as consumer:
+        pool = consumer.pool
         async with consumer_running(consumer):
             async def all_tracked() -> bool:
                 return consumer.stats.applied == 6
@@ -81,13 +78,10 @@ async def test_an_isolation_pass_only_tracks_the_events_the_handler_ignores(
         await run_relay(settings, side, 4)
     handler = OpeningsOnly(failing=cases[0], failures=1, error=asyncpg.QueryCanceledError(
         "canceling statement due to statement timeout"))
-    async with schema_pool(settings, "ignoring_alone", TRACKING_DDL) as pool, \
-            bus_connection(settings, "ignoring_alone") as nc:
-        consumer = Consumer(settings=settings, nc=nc, pool=pool, name="ignoring_alone",
-                            handler=handler,
-                            filter_subjects=[f"{settings.subject_prefix}.intake.*.*"],
-                            batch=10, max_deliver=5, backoff=(0.05, 0.15, 0.4, 0.6),
-                            isolate_after=0)  # every pass one event at a time
+    async with intake_consumer(settings, "ignoring_alone", handler, TRACKING_DDL, batch=10,
+                               max_deliver=5, backoff=(0.05, 0.15, 0.4, 0.6),
+                               isolate_after=0) as consumer:  # every pass event by event
+        pool = consumer.pool
         async with consumer_running(consumer):
             async def all_tracked() -> bool:
                 return consumer.stats.applied + consumer.stats.dead_lettered == 4

@@ -84,15 +84,15 @@ async def test_a_position_behind_an_event_being_retried_is_not_applied_yet(
             bus_connection(settings, "ryw") as nc:
         consumer = retrying(settings, nc, pool, "ryw", handler)
         async with consumer_running(consumer):
-            async def the_others_applied() -> bool:
+            async def the_others_applied() -> bool:  # and committed: the last position
                 return {(c, t) for c in cases[1:] for t in ("CaseOpened", "RequestHeard")} \
-                    <= handler.applied
+                    <= handler.applied and await pool.fetchval(
+                        "SELECT position FROM consumer_progress WHERE consumer = 'ryw'"
+                        " AND service = 'intake'") == max(handler.positions.values())
             await wait_until(the_others_applied, timeout=20, what="cases 1 and 2 applied")
             opened = handler.positions[(cases[0], "CaseOpened")]
             last = max(handler.positions.values())
             # The last position applied is past case 0's events; they are not in the view.
-            assert await pool.fetchval("SELECT position FROM consumer_progress WHERE consumer"
-                                       " = 'ryw' AND service = 'intake'") == last
             assert (cases[0], "CaseOpened") not in handler.applied
             assert await applied_position(pool, "ryw") == opened - 1
             # Its own write (the opening, the words heard behind it) and every later one
@@ -120,8 +120,13 @@ async def test_a_dead_lettered_event_holds_back_no_position(settings: Settings) 
                 return consumer.stats.dead_lettered == 1 and len(handler.applied) == 3
             await wait_until(done, timeout=20, what="the opening dead-lettered, the rest applied")
             # Its case's words heard waited behind it (held), then were applied: nothing is
-            # held any more, so the last position counts as applied.
-            assert await applied_position(pool, "ryw_dead") == max(handler.positions.values())
+            # held any more, so the last position counts as applied (once the handler's
+            # transaction commits: ``handler.applied`` grows inside it).
+            last = max(handler.positions.values())
+
+            async def last_applied() -> bool:
+                return await applied_position(pool, "ryw_dead") == last
+            await wait_until(last_applied, timeout=20, what="the last position applied")
 
 
 async def test_an_event_removed_from_the_stream_while_retried_holds_back_no_position_for_good(

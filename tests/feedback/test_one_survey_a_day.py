@@ -1,10 +1,10 @@
 """One resolution survey a case a center day. A clerk who saw a bad rating coming reopened the
 case before the resident pressed it (the survey withdrawn: counted nowhere) and resolved it
 again for a fresh survey on the tablet, as often as they liked. Now a survey put before the
-resident at the window stays open when staff reopen the case that day, and resolving it again
-that day asks nothing new: the day's survey is the one rated. The resident's own "not solved"
-still gets them asked anew (``test_not_solved``); a reopening on a later day withdraws as
-before."""
+resident (at the window, or sent by text or a call) stays open when staff reopen the case that
+day, and resolving it again that day asks nothing new: the day's survey is the one rated. The
+resident's own "not solved" still gets them asked anew (``test_not_solved``); a reopening on a
+later day, or before the text went, withdraws as before."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from datetime import datetime
 
 import httpx
 
+from services.feedback.sending import SurveyMessage
 from shared.settings import Settings
 from tests.feedback.helpers import Clock, KeptSender, key
 from tests.feedback.test_feedback_loop import center, fast, resolved_case
@@ -44,10 +45,7 @@ async def test_reopened_and_resolved_again_the_same_day_the_first_survey_is_the_
         await _post(intake, case_id, "resolve", "2026-12-20T10:38:00+08:00",
                     outcome="resolved", explanation="当场办结", emotion_defused=True)
         # The resident rates the day's survey, still on the tablet.
-        r = await as_resident(feedback).post(
-            f"/surveys/{first.survey_id}/rating", headers=headers(key()),
-            json={"token": first.token, "level": "very_dissatisfied"})
-        assert r.status_code == 200, r.text
+        await _rated_badly(feedback, first)
         # A barrier: another case resolved after it has its survey (the window's next
         # resident: the first survey's tablet link has done its work).
         later = await resolved_case(intake, at="2026-12-20T10:39:00+08:00")
@@ -58,5 +56,57 @@ async def test_reopened_and_resolved_again_the_same_day_the_first_survey_is_the_
                     if e.type == "SurveyWithdrawn"], "the day's survey was not withdrawn"
 
 
+async def _rated_badly(feedback: httpx.AsyncClient, message: SurveyMessage) -> None:
+    """The resident answers the survey they were sent: very dissatisfied (accepted)."""
+    r = await as_resident(feedback).post(
+        f"/surveys/{message.survey_id}/rating", headers=headers(key()),
+        json={"token": message.token, "level": "very_dissatisfied"})
+    assert r.status_code == 200, r.text
+
+
 async def _sent_for(sender: KeptSender, case_id: str, n: int) -> bool:
     return len([m for m in sender.sent if str(m.case_id) == case_id]) >= n
+
+
+async def test_a_text_survey_sent_stands_through_a_reopening_that_day_one_not_sent_is_withdrawn(
+        settings: Settings) -> None:
+    """Two home-visit cases resolved on Sunday 20 December at 10:30, each texted at 12:30
+    (``SURVEY_DELAY_MINUTES``). The clerk reopened the first after its text had gone, and
+    resolved it again: the text was withdrawn (the resident's answer refused, counted
+    nowhere) and a fresh one outnumbered it. Now a text or a call put to the resident stands
+    through a staff reopening that day, and resolving again that day asks nothing new, as
+    the tablet's survey. The second, reopened at 11:00 before its text went, asked nothing
+    yet: withdrawn as before, and resolved again at 12:40 it is asked anew."""
+    settings = fast(settings)
+    sender = KeptSender()
+    clock = Clock(datetime.fromisoformat("2026-12-20T10:31:00+08:00"))
+    async with center(settings, clock, sender) as (intake, feedback):
+        sent, waiting = [await resolved_case(intake, channel="home_visit", at=SUNDAY)
+                         for _ in range(2)]
+        clock.advance(minutes=30)
+        await _post(intake, waiting, "reopen", "2026-12-20T11:00:00+08:00", reason="材料缺一份")
+
+        async def withdrawn() -> list[str]:
+            return [str(e.case_id) for e in await stream_envelopes(settings)
+                    if e.type == "SurveyWithdrawn"]
+
+        async def waiting_withdrawn() -> bool:
+            return await withdrawn() == [waiting]
+
+        await wait_until(waiting_withdrawn, what="the unsent text withdrawn")
+        clock.advance(minutes=90)  # 12:31: the first case's text goes
+        await wait_until(lambda: _sent_for(sender, sent, 1), what="the text")
+        [first] = [m for m in sender.sent if str(m.case_id) == sent]
+        assert first.channel == "sms"
+        clock.advance(minutes=10)
+        await _post(intake, sent, "reopen", "2026-12-20T12:35:00+08:00", reason="再核对一下")
+        for case_id in (sent, waiting):
+            await _post(intake, case_id, "resolve", "2026-12-20T12:40:00+08:00",
+                        outcome="resolved", explanation="已办结", emotion_defused=True)
+        await _rated_badly(feedback, first)
+        # A barrier: the second case's new text goes at 14:40, after both resolutions.
+        clock.advance(hours=2)
+        await wait_until(lambda: _sent_for(sender, waiting, 1), what="the second case's text")
+        assert [m.survey_id for m in sender.sent if str(m.case_id) == sent] == [
+            first.survey_id], "no fresh text the same day"
+        assert await withdrawn() == [waiting], "the text sent was not withdrawn"

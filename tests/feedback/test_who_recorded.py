@@ -5,13 +5,14 @@ opened or served the case (代评: 403 ``self_rating``)."""
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from services.feedback.application import ResolvedCase
+from services.feedback.domain import survey_id_for_resolution
 from services.feedback.main import create_app
 from shared.security.principals import Role
 from shared.settings import Settings
-from tests.feedback.helpers import key
+from tests.feedback.helpers import Clock, History, KeptSender, key
 from tests.support import TEST_CENTER, bearer, headers, running, stream_envelopes, wait_until
 
 
@@ -99,3 +100,43 @@ async def test_the_clerk_who_served_cannot_answer_with_the_residents_link_while_
         r = await client.post(f"/surveys/{own}/rating", json={  # the resident, at last
             "token": own_link, "level": "satisfied"}, headers=headers(key()))
         assert r.status_code == 200, r.text
+
+
+async def test_the_supervisor_who_did_the_help_task_does_not_record_the_answer(
+        settings: Settings) -> None:
+    """clerk-017's case is escalated on Friday 18 December to the supervisor team (帮办, a
+    task naming nobody); supervisor-02 takes it and does it; the case is resolved on Sunday
+    the 20th and its resident, with nobody on file, is to be called. supervisor-02 records
+    the answer: 403 ``self_rating``, as the colleague an escalation names (they served the
+    resident); director-01 records it. Before, only intake's steps made staff of a case."""
+    history = History(TEST_CENTER)
+    case_id = history.case("2026-12-18T09:00:00+08:00", resident_id=None)
+    history.step(case_id, "ActionTaken", "2026-12-18T09:30:00+08:00", kind="escalated",
+                 description="政策冲突需协调")
+    task = uuid.uuid4()
+    for type_, at in (("HelpTaskAccepted", "2026-12-18T10:00:00+08:00"),
+                      ("HelpTaskDone", "2026-12-18T15:00:00+08:00")):
+        history.add("followup", type_, at, {}, case_id=case_id, aggregate_id=task,
+                    actor="supervisor-02")
+    resolved = history.resolved(case_id, "2026-12-20T10:00:00+08:00")
+    survey = survey_id_for_resolution(resolved.event_id)
+    clock = Clock(datetime.fromisoformat("2026-12-20T10:05:00+08:00"))
+    app = create_app(settings, sender=KeptSender(), clock=clock)
+    async with running(app, anonymous=True) as client:
+        await history.publish(settings)
+
+        async def asked() -> bool:
+            return (await client.get(f"/surveys/{survey}", headers=bearer(
+                settings, role=Role.SUPERVISOR, sub="director-01"))).status_code == 200
+
+        await wait_until(asked, what="the resolution's survey")
+
+        async def record(sub: str) -> dict:
+            r = await client.post(f"/surveys/{survey}/rating", headers={
+                **headers(key()), **bearer(settings, role=Role.SUPERVISOR, sub=sub)},
+                json={"level": "very_satisfied", "clerk_id": sub})
+            return {"status": r.status_code, **r.json()}
+
+        own = await record("supervisor-02")
+        assert own["status"] == 403 and own["error"]["code"] == "self_rating", own
+        assert (await record("director-01"))["status"] == 200

@@ -244,6 +244,9 @@ async def test_the_unit_replies_with_its_link_and_the_link_reaches_that_referral
                                       params={"after": ok.json()["position"]})
         body = r.json()
         assert (body["status"], body["replied_by_recipient"]) == ("replied", True)
+        again = await post(center.followup,
+                           f"/referrals/{rid}/reply-link?after={ok.json()['position']}", {})
+        assert code(again) == (409, "rule_violated"), "no link for a reply already recorded"
 
 
 async def test_a_missing_reply_becomes_a_chase_for_the_clerk_and_a_late_reply_ends_it(
@@ -378,6 +381,36 @@ async def test_a_unit_given_sixty_working_days_over_new_year_can_still_reply_on_
             r = await post(unit, f"/referrals/{referral['referral_id']}/unit-reply",
                            {"token": link.json()["token"], "reply": "已核定，按时回复"})
         assert r.status_code == 200, r.text
+
+
+async def test_a_units_reply_link_is_refused_while_its_case_is_resolved_and_taken_once_reopened(
+        settings: Settings) -> None:
+    """Referred on Sunday 20 December 2026, the link passed on; the case resolved before the
+    unit replies closes the referral: the unit's reply through its link is 409
+    ``referral_closed``, nothing recorded. The case reopened, the referral is chased again and
+    the same link takes the reply."""
+    async with center_day(settings, DECEMBER_20) as center:
+        case_id = await center.open_case(DECEMBER_20 + timedelta(hours=1))
+        referral = await refer(center, case_id, DECEMBER_20 + timedelta(hours=2))
+        path = f"/referrals/{referral['referral_id']}"
+        link = await post(center.followup, f"{path}/reply-link", {})
+        assert link.status_code == 200, link.text
+        await center.step(case_id, "resolve", {
+            "outcome": "resolved", "emotion_defused": True,
+            "occurred_at": (DECEMBER_20 + timedelta(hours=3)).isoformat()})
+
+        async def status_is(wanted: str) -> bool:
+            return (await center.followup.get(path)).json()["status"] == wanted
+
+        await wait_until(lambda: status_is("closed"), what="the referral closed")
+        reply = {"token": link.json()["token"], "reply": "已核定"}
+        async with unit_client(center) as unit:
+            r = await post(unit, f"{path}/unit-reply", reply)
+            assert code(r) == (409, "referral_closed"), r.text
+            await center.step(case_id, "reopen", {"reason": "居民补充材料"})
+            await wait_until(lambda: status_is("awaiting_reply"), what="chased again")
+            r = await post(unit, f"{path}/unit-reply", reply)
+            assert r.status_code == 200, r.text
 
 
 async def test_a_resolution_closes_its_referrals_and_their_chases_in_one_command_each(

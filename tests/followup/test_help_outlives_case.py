@@ -238,6 +238,10 @@ async def test_a_resolved_cases_referrals_are_no_longer_chased(settings: Setting
             return [(await _referral(center, r["referral_id"]))["status"]
                     for r in (chased, waiting)] == ["closed", "closed"]
         await wait_until(closed, what="the resolved cases' referrals closed")
+        # No new reply link for a closed referral: the link would take no reply (before, it
+        # was issued, and the unit was told 409 only when it answered).
+        r = await post(center.followup, f"/referrals/{waiting['referral_id']}/reply-link", {})
+        assert (r.status_code, r.json()["error"]["code"]) == (409, "referral_closed"), r.text
         await center.settled()
         assert (await center.get(chase["follow_up_id"]))["status"] == "cancelled"
         center.clock.set(at(2027, 1, 5, 9))

@@ -8,12 +8,12 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from services.followup.known_residents import pairs
+from services.followup.known_residents import applicants, pairs
 from shared.bus.consumer import wait_for_position
 from shared.settings import Settings
 from tests.feedback.helpers import History
 from tests.followup.story import CENTER, at, center_day, key
-from tests.support import headers
+from tests.support import headers, wait_until
 
 OTHER = "SH-PD-ZHANGJIANG"
 
@@ -95,6 +95,8 @@ def test_a_case_makes_its_resident_and_its_applicant_known_at_its_center() -> No
     history.erased(resident, t(9, 20))  # erasure makes no one known, and unknown no one
     assert pairs(history.envelopes) == [(resident, CENTER), (applicant, CENTER),
                                         (resident, OTHER)]
+    # who applied for another (代办) is kept per case; one who came for themselves is not
+    assert applicants(history.envelopes) == [(history.envelopes[0].case_id, applicant)]
 
 
 async def test_a_follow_up_planned_by_hand_names_a_case_only_with_the_cases_resident(
@@ -129,3 +131,62 @@ async def test_a_follow_up_planned_by_hand_names_a_case_only_with_the_cases_resi
         r = await center.followup.post("/followups", headers=headers(key()),
                                        json={**alone, "case_id": str(wangs_case)})
         assert r.status_code == 201, r.text
+
+
+async def test_a_follow_up_of_a_case_may_name_who_applied_for_it_on_the_residents_behalf(
+        settings: Settings) -> None:
+    """代办: Mrs Wang's daughter applied for her at the window, and the call about the papers
+    goes to the daughter. Before, naming her with the case was refused 422
+    ``resident_not_of_case``, as a stranger would be. Another resident of this center still
+    is; another center's applicant is a 404 (not known here, said before anything is
+    compared), and so is their case; Mrs Wang's erasure cancels the daughter's follow-up of
+    her case, as it cancels the rules' ones."""
+    wang, daughter, li, theirs, their_daughter = (uuid.uuid4() for _ in range(5))
+    history = History(CENTER)
+    wangs_case, their_case = uuid.uuid4(), uuid.uuid4()
+    for case_id, center_id, resident, applicant in ((wangs_case, CENTER, wang, daughter),
+                                                    (their_case, OTHER, theirs, their_daughter)):
+        history.add("intake", "CaseOpened", t(9), {
+            "center_id": center_id, "counter_id": "window-3", "clerk_id": "clerk-017",
+            "channel": "counter", "service_item": "SA-HARDSHIP-SUBSIDY",
+            "resident_id": str(resident), "applicant_id": str(applicant)},
+            case_id=case_id, actor="clerk-017", center_id=center_id)
+    history.case(t(9, 5), resident_id=li)  # Mr Li is known here too
+    last = history.consent(daughter, t(9, 10), contact=True, surveys=True,
+                           reason="registration")
+
+    async with center_day(settings, at(2026, 3, 2, 9), with_intake=False) as center:
+        await history.publish_new(settings)
+        for consumer in ("followup-residents", "followup-rules"):
+            assert await wait_for_position(center.app.state.pool, consumer, "intake",
+                                           last.position, 20.0)
+
+        r = await center.followup.post("/followups", headers=headers(key()),
+                                       json={**visit(daughter), "case_id": str(wangs_case)})
+        assert r.status_code == 201, r.text
+        planned = r.json()
+        got = (await center.followup.get(f"/followups/{planned['id']}",
+                                         params={"after": planned["position"]})).json()
+        assert got["resident_id"] == str(daughter) and got["case_id"] == str(wangs_case)
+
+        r = await center.followup.post("/followups", headers=headers(key()),
+                                       json={**visit(li), "case_id": str(wangs_case)})
+        assert r.status_code == 422, r.text
+        assert r.json()["error"]["code"] == "resident_not_of_case", r.text
+        r = await center.followup.post("/followups", headers=headers(key()),
+                                       json={**visit(their_daughter), "case_id": str(wangs_case)})
+        assert r.status_code == 404, r.text
+        assert r.json()["error"]["code"] == "resident_not_found", r.text
+        r = await center.followup.post("/followups", headers=headers(key()),
+                                       json={**visit(their_daughter), "case_id": str(their_case)})
+        assert r.status_code == 404, r.text
+        assert r.json()["error"]["code"] == "case_not_found", r.text
+
+        history.erased(wang, t(10))
+        await history.publish_new(settings)
+
+        async def cancelled() -> bool:
+            r = await center.followup.get(f"/followups/{planned['id']}")
+            return r.json()["status"] == "cancelled"
+
+        await wait_until(cancelled, timeout=15, what="the daughter's follow-up cancelled")

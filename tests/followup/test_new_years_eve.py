@@ -93,3 +93,48 @@ async def test_a_case_promised_for_new_years_eve_is_overdue_half_an_hour_after_m
                                       headers=bearer(settings, role="supervisor"))
         assert r.status_code == 200, r.text
         assert [(c["case_id"], c["overdue"]) for c in r.json()["cases"]] == [(case_id, True)]
+
+
+async def test_a_typed_provisional_due_date_on_the_worklist_keeps_its_day(
+        settings: Settings) -> None:
+    """New Year's Eve at 23:30, three critical cases on the board, each due in a year without
+    a published schedule (provisional): one promised for Monday 4 January 2027, one counted
+    from its item's working days, one with a deadline noted in 2028. Only the counted one is
+    counted again when the year is published (docs/calendar.md, "What keeps its day"), so
+    only it says 暂定 (``due_may_move``); the board read the basis alone and called the
+    typed dates provisional too."""
+    async with center_day(settings, EVE) as center:
+        async def critical() -> str:
+            case_id = await center.open_case(EVE)
+            await center.step(case_id, "concerns", {"emotion": "anxious", "urgency": "critical",
+                                                    "occurred_at": EVE.isoformat()})
+            return case_id
+
+        guidance = {"policy_basis": "《社会救助暂行办法》", "eligibility": "eligible",
+                    "occurred_at": EVE.isoformat()}
+        promised = await critical()
+        await center.step(promised, "guidance", {**guidance, "promised": "周一答复",
+                                                 "promised_on": "2027-01-04"})
+        counted = await critical()
+        await center.step(counted, "guidance", {**guidance, "promised": ""})
+        noted = await critical()
+        await center.step(noted, "deadlines", {"due_on": "2028-03-06", "description": "截止",
+                                               "occurred_at": EVE.isoformat()})
+
+        async def cases() -> dict[str, dict[str, Any]]:
+            r = await center.followup.get(f"/worklists/centers/{CENTER}",
+                                          headers=bearer(settings, role="supervisor"))
+            assert r.status_code == 200, r.text
+            return {c["case_id"]: c for c in r.json()["cases"]}
+
+        async def dated() -> bool:
+            found = await cases()
+            return all(found.get(c, {}).get("due_on") for c in (promised, counted, noted))
+
+        await wait_until(dated, what="the three cases' due dates on the board")
+        found = await cases()
+        assert {c: (found[c]["due_source"], found[c]["due_basis"], found[c]["due_may_move"])
+                for c in (promised, counted, noted)} == {
+            promised: ("promised", "provisional", False),
+            counted: ("item_days", "provisional", True),
+            noted: ("deadline", "provisional", False)}

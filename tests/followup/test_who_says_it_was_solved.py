@@ -21,6 +21,7 @@ import httpx
 from shared.security.principals import Role
 from shared.settings import Settings
 from tests.followup.story import CENTER, Center, at, center_day, key
+from tests.followup.test_help_and_referrals import first
 from tests.followup.test_rules import _publish_feedback
 from tests.support import bearer, headers, stream_envelopes
 
@@ -146,3 +147,37 @@ async def test_a_check_made_by_hand_and_completed_at_once_is_no_way_around_it(
             await held.rollback()
         finally:
             await report.close()
+
+
+async def test_the_supervisor_who_did_the_help_task_does_not_record_that_it_was_solved(
+        settings: Settings) -> None:
+    """clerk-017's case is escalated (帮办) on Friday 18 December to the supervisor team,
+    which names nobody: supervisor-02 takes the task and does it, then, the case resolved on
+    Sunday the 20th, records "solved" at its check. Refused (403 ``self_rating``), as for the
+    colleague an escalation names: they served the resident. Before, only intake's steps
+    made staff of a case, and the help task's worker took none."""
+    async with center_day(settings, at(2026, 12, 18, 9)) as center:
+        case_id = await center.open_case(at(2026, 12, 18, 9, 10))
+        await center.step(case_id, "actions", {
+            "kind": "escalated", "description": "政策冲突需协调",
+            "occurred_at": at(2026, 12, 18, 9, 30).isoformat()})
+        task = await first(center, "/help-tasks", case_id, "the help task")
+        assert (task["owner_clerk"], task["owner_team"]) == (None, "supervisor")
+        helper = as_(center, "supervisor-02", Role.SUPERVISOR)
+        for step in ("accept", "done"):
+            r = await center.followup.post(f"/help-tasks/{task['task_id']}/{step}",
+                                           headers=helper | headers(key()), json={})
+            assert r.status_code == 200, r.text
+        center.clock.set(at(2026, 12, 20, 10))
+        await center.step(case_id, "resolve", {
+            "outcome": "resolved", "emotion_defused": True,
+            "occurred_at": at(2026, 12, 20, 10).isoformat()})
+        [check] = await center.followups_of(case_id, 1)
+        await center.settled()  # the worklist has the task done, by whom
+        center.clock.set(datetime.fromisoformat(check["due_at"]))
+        r = await center.followup.post(
+            f"/followups/{check['follow_up_id']}/complete",
+            headers=as_(center, "supervisor-02", Role.SUPERVISOR),
+            json={"outcome": "done", "channel": "phone", "note": "已回访", "verdict": "solved"})
+        assert r.status_code == 403, r.text
+        assert r.json()["error"]["code"] == "self_rating"

@@ -128,4 +128,12 @@ async def test_a_deadline_in_a_year_without_a_schedule_says_so_on_the_board(
                 m.dayShown("2027-01-04", "provisional", true)];
     }""")
     assert kept[0] == [True] * 6 and kept[1] == [False] * 5, kept
+    # A case's due date typed (promised, a deadline: ``due_may_move`` false) keeps its day,
+    # provisional or not; one counted from the item's days, not past, may move.
+    typed = await board.evaluate("""async () => {
+        const j = (await import("/ui/feedback/board.js")).JUDGED;
+        return [j.case({overdue: false, due_may_move: false}),
+                j.case({overdue: false, due_may_move: true})];
+    }""")
+    assert typed == [True, False], typed
     assert "暂定" not in kept[2] and "2027" in kept[2], kept

@@ -43,6 +43,9 @@ async def test_a_due_date_is_overdue_half_an_hour_after_midnight_on_a_utc_screen
         await page.fill("#deadline-desc", "低保年审材料截止")
         await page.click("form[data-op=deadlines] button[type=submit]")
         await saved(page, ["CaseOpened", "RequestHeard", "DeadlineNoted", "CaseDueDateSet"])
+        # The timeline's due date says why and who set it (test_due_date_timeline.py).
+        await expect(page.locator("#timeline li[data-type=CaseDueDateSet] .t-body")).to_have_text(
+            f"{due:%Y/%m/%d} · 按记录的期限 · 设定：clerk-032")
 
         # The clerk comes back to the case after midnight (the page reopens it).
         await page.clock.set_fixed_time(after_midnight)

@@ -168,6 +168,40 @@ def test_moments_in_other_zones_are_read_in_the_center_zone() -> None:
     assert not CALENDAR.is_working_day(utc_evening)
 
 
+@pytest.mark.parametrize(("at", "next_day"), [
+    # Sunday 20 December 2026, in the morning UTC (afternoon at the center)
+    (datetime(2026, 12, 20, 3, tzinfo=UTC), date(2026, 12, 21)),
+    # 31 December 2026 23:30 at the center: the new year's midnight, half an hour on
+    (datetime(2026, 12, 31, 23, 30, tzinfo=SHANGHAI), date(2027, 1, 1)),
+    (datetime(2026, 12, 31, 15, 59, 59, 999999, tzinfo=UTC), date(2027, 1, 1)),
+    # exactly midnight: the day after (a later day than its own)
+    (datetime(2027, 1, 1, tzinfo=SHANGHAI), date(2027, 1, 2)),
+    # a provisional year, and one the package knows nothing of (2028)
+    (datetime(2027, 10, 1, 12, tzinfo=SHANGHAI), date(2027, 10, 2)),
+    (datetime(2028, 2, 28, 22, tzinfo=UTC), date(2028, 3, 1)),  # 29 Feb at the center
+])
+def test_the_next_center_day_starts_at_its_midnight(at: datetime, next_day: date) -> None:
+    start = CALENDAR.next_day_start(at)
+    assert start == datetime.combine(next_day, time(0), tzinfo=SHANGHAI)
+    assert start.tzinfo is at.tzinfo  # in the caller's zone, as it gave ``at``
+    assert CALENDAR.local_day(start) == next_day
+    assert CALENDAR.local_day(start - timedelta(microseconds=1)) < next_day
+
+
+def test_a_day_whose_midnight_the_clock_skips_starts_when_the_clock_jumps() -> None:
+    """Santiago's clock went from 23:59:59 on 5 September 2026 to 01:00 on the 6th: the 6th
+    starts at that jump (04:00 UTC), the first moment the center reads as the 6th."""
+    santiago = WorkingCalendar(tz="America/Santiago")
+    start = santiago.next_day_start(datetime(2026, 9, 5, 23, 30,
+                                             tzinfo=ZoneInfo("America/Santiago")))
+    assert start == datetime(2026, 9, 6, 4, tzinfo=UTC)
+    assert santiago.local_day(start) == date(2026, 9, 6)
+    # a microsecond before, counted on the clock (in the zone itself, 00:59:59.999999 of
+    # the 6th: a time that never was)
+    assert santiago.local_day(start.astimezone(UTC) - timedelta(microseconds=1)) == date(
+        2026, 9, 5)
+
+
 def test_naive_datetimes_are_refused() -> None:
     with pytest.raises(TypeError, match="naive datetime"):
         CALENDAR.next_working_morning(datetime(2025, 11, 14, 18))

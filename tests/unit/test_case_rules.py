@@ -148,3 +148,27 @@ def test_urgency_rises_by_anyone_and_is_lowered_only_by_a_supervisor_who_is_reco
     assert isinstance(rebuilt, Case) and rebuilt.urgency == "high"
     with pytest.raises(UrgencyNeedsSupervisor):
         rebuilt.note_concerns([], [], "calm", "low", meta("n6"))
+
+
+def test_a_supervisor_who_is_the_cases_clerk_does_not_lower_its_urgency() -> None:
+    """The rule's purpose is that nobody lowers the urgency of their own case: a supervisor
+    serving cases too (its first clerk, or one it was handed to, even after handing it on)
+    noting their own critical case "normal" took it off the board's critical list with no
+    one else looking. Another supervisor lowers it; raising it stays anyone's."""
+    case = Case(id=case_id_for("c1", "open-9"), center_id="c1", counter_id="w1",
+                clerk_id="director-01", channel="counter", service_item="SA-HARDSHIP-SUBSIDY",
+                resident_id=uuid.uuid4(), meta={"causation_id": "open-9"})
+    case.hear_request("水管爆了", meta("h1"))
+    case.note_concerns([], [], "anxious", "critical", {**meta("n1"), "actor": "director-01"})
+    own = {**meta("n2"), "actor": "director-01"}
+    with pytest.raises(UrgencyNeedsSupervisor) as refused:
+        case.note_concerns([], [], "calm", "normal", own, supervisor=True)
+    assert refused.value.details["own_case"] is True
+    case.note_concerns([], [], "calm", "critical", own, supervisor=True)  # the same: anyone
+    case.hand_over("k7", None, "轮岗", {**meta("t1"), "actor": "director-01"})
+    with pytest.raises(UrgencyNeedsSupervisor):  # handed on: still its first clerk
+        case.note_concerns([], [], "calm", "normal", {**meta("n3"), "actor": "director-01"},
+                           supervisor=True)
+    case.note_concerns([], [], "calm", "high", {**meta("n4"), "actor": "director-02"},
+                       supervisor=True)
+    assert case.urgency == "high"

@@ -360,12 +360,14 @@ class _CenterDays:
     ("2026-12-31T23:30:00+08:00", "2027-01-01T00:10:00+08:00", False),  # into 2027
     ("2026-12-31T15:30:00+00:00", "2026-12-31T16:10:00+00:00", False),  # the same, in UTC
     ("2027-02-05T09:00:00+08:00", "2027-02-05T09:05:00+08:00", True),  # 2027, provisional
+    ("2028-03-06T12:30:00+08:00", "2028-03-06T11:00:00+08:00", False),  # a text not sent yet
 ])
 def test_one_tablet_survey_a_case_a_center_day_is_told_on_the_centers_clock(
         asked: str, then: str, same_day: bool) -> None:
     """The intake follower keeps a tablet survey open through a reopening, and asks none anew,
     on the center's day it was asked: 23:30 on New Year's Eve and 00:10 on 1 January are two
-    days in Shanghai, though one in UTC."""
+    days in Shanghai, though one in UTC. A text or a call is asked at its send moment: a
+    reopening before it, that day, finds nothing asked yet (2028: a year no schedule knows)."""
     follower = IntakeFollower(_CenterDays())  # type: ignore[arg-type]
     case = {"last_survey_at": datetime.fromisoformat(asked)}
     assert follower._asked_on(case, datetime.fromisoformat(then)) is same_day

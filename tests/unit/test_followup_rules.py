@@ -18,6 +18,7 @@ import pytest
 
 from services.followup.domain import (
     FollowUp,
+    NotTheAssignee,
     Obligation,
     OwnMissedFollowUp,
     PolicyChange,
@@ -492,11 +493,10 @@ def test_each_center_day_tried_counts_once_across_the_year_end() -> None:
     # and 8.5 hours apart: two attempts; a second 1 January call is refused, and so is 31
     # December typed in again after it (compared with every day tried, not the last typed in).
     check = follow_up(at(12, 31, 9), Reason.POST_RESOLUTION_CHECK)
-    day_of = CALENDAR.local_day
 
     def call(key: str, moment: datetime, retry: datetime) -> None:
         check.complete("unreachable", "phone", "无人接听", meta(key, moment),
-                       retry=(retry, CALENDAR.basis_of(retry)), day_of=day_of)
+                       retry=(retry, CALENDAR.basis_of(retry)), calendar=CALENDAR)
 
     call("c1", at(12, 31, 23, 30), at(1, 4, year=2027))
     call("c2", at(1, 1, 8, year=2027), at(1, 4, year=2027))
@@ -505,6 +505,35 @@ def test_each_center_day_tried_counts_once_across_the_year_end() -> None:
         call("c3", again, at(1, 4, year=2027))
         assert_not_counted(check, "tried_today")
     assert (check.status, check.unreached) == ("scheduled", 2)
+
+
+@pytest.mark.parametrize(("due", "first", "next_day"), [
+    (at(12, 18), at(12, 20, 10), at(12, 21, 0)),  # missed Friday, called Sunday 20 December
+    (at(12, 31), at(12, 31, 23, 30), at(1, 1, 0, year=2027)),  # the year's last half hour
+    (at(9, 30, year=2027), at(9, 30, 20, year=2027), at(10, 1, 0, year=2027)),  # provisional
+    (at(2, 28, year=2028), at(2, 28, 23, year=2028), at(2, 29, 0, year=2028)),  # unknown year
+])
+def test_a_redial_the_same_day_counts_from_the_next_center_midnight(
+        due: datetime, first: datetime, next_day: datetime) -> None:
+    """A missed check keeps its moment (days back): a second call the same center day is
+    told the next attempt counts from the next day's first moment at the center, the
+    calendar's midnight, in 2027 and 2028 as in 2026."""
+    check = follow_up(due, Reason.POST_RESOLUTION_CHECK)
+    advance(check, due + timedelta(hours=8))
+    assert check.status == "missed"
+
+    def call(key: str, moment: datetime) -> None:
+        retry = CALENDAR.next_working_morning(moment)
+        check.complete("unreachable", "phone", "无人接听", meta(key, moment),
+                       retry=(retry, CALENDAR.basis_of(retry)), calendar=CALENDAR,
+                       min_gap=timedelta(minutes=5))
+
+    call("c1", first)
+    call("c2", first + timedelta(minutes=20))
+    uncounted = assert_not_counted(check, "tried_today")
+    assert uncounted["next_attempt_at"] == next_day
+    call("c3", next_day)  # counts, at that very moment
+    assert check.unreached == 2
 
 
 @pytest.mark.parametrize("midnight", [
@@ -530,7 +559,7 @@ def test_a_redial_two_minutes_past_midnight_is_not_a_second_day_tried(
 
     def call(key: str, moment: datetime) -> None:
         check.complete("unreachable", "phone", "无人接听", meta(key, moment),
-                       retry=(retry, CALENDAR.basis_of(retry)), day_of=CALENDAR.local_day,
+                       retry=(retry, CALENDAR.basis_of(retry)), calendar=CALENDAR,
                        min_gap=gap)
 
     call("c1", midnight - timedelta(minutes=1))
@@ -560,7 +589,7 @@ def test_calls_typed_in_past_the_grace_count_on_one_day_the_day_they_are_judged_
 
     def call(key: str, said: datetime, judged_at: datetime | None) -> None:
         check.complete("unreachable", "phone", "无人接听", meta(key, said), retry=retry,
-                       day_of=CALENDAR.local_day, judged_at=judged_at)
+                       calendar=CALENDAR, judged_at=judged_at)
 
     call("c1", at(12, 14, 16), judged)
     for key, day in (("c2", 15), ("c3", 16)):
@@ -583,15 +612,15 @@ def test_a_call_dated_before_the_follow_up_was_planned_is_no_attempt_at_it() -> 
     for day in (1, 2, 3):
         with pytest.raises(InvalidCommand) as refused:
             check.complete("unreachable", "phone", "无人接听", meta(f"c{day}", at(12, day, 10)),
-                           retry=retry, day_of=CALENDAR.local_day)
+                           retry=retry, calendar=CALENDAR)
         assert refused.value.details["field"] == "occurred_at"
     assert (check.status, check.unreached) == ("scheduled", 0)
     # Sunday 20 December, before the day it was planned: no attempt; that Monday: one.
     with pytest.raises(InvalidCommand):
         check.complete("unreachable", "phone", "", meta("c4", at(12, 20, 16)), retry=retry,
-                       day_of=CALENDAR.local_day)
+                       calendar=CALENDAR)
     check.complete("unreachable", "phone", "", meta("c5", at(12, 21, 10, 5)), retry=retry,
-                   day_of=CALENDAR.local_day)
+                   calendar=CALENDAR)
     assert check.unreached == 1
 
 
@@ -617,17 +646,17 @@ def test_a_call_right_after_midnight_on_a_counter_a_little_behind_is_an_attempt(
     skew = timedelta(seconds=300)
     with pytest.raises(InvalidCommand):
         check.complete("unreachable", "phone", "", meta("c0", midnight - timedelta(minutes=10)),
-                       retry=(retry, CALENDAR.basis_of(retry)), day_of=CALENDAR.local_day,
+                       retry=(retry, CALENDAR.basis_of(retry)), calendar=CALENDAR,
                        skew=skew)
     check.complete("unreachable", "phone", "无人接听",
                    meta("c1", midnight - timedelta(seconds=30)),
-                   retry=(retry, CALENDAR.basis_of(retry)), day_of=CALENDAR.local_day,
+                   retry=(retry, CALENDAR.basis_of(retry)), calendar=CALENDAR,
                    skew=skew)
     assert (check.status, check.unreached, check.due_at) == ("scheduled", 1, retry)
     assert CALENDAR.local_day(check.unreached_at[0]) == CALENDAR.local_day(planned)
     check.complete("unreachable", "phone", "无人接听",
                    meta("c2", midnight + timedelta(seconds=30)),
-                   retry=(retry, CALENDAR.basis_of(retry)), day_of=CALENDAR.local_day,
+                   retry=(retry, CALENDAR.basis_of(retry)), calendar=CALENDAR,
                    skew=skew)
     assert_not_counted(check, "tried_today")
     assert check.unreached == 1
@@ -649,7 +678,7 @@ def test_a_retry_planned_on_new_years_eve_is_re_planned_when_2027_is_published()
     for due_at, notice in notices.items():
         check = follow_up(at(12, 31, 9), Reason.POST_RESOLUTION_CHECK)
         check.complete("unreachable", "phone", "无人接听", meta("c1", eve),
-                       retry=(planned.at, planned.basis, rule), day_of=CALENDAR.local_day)
+                       retry=(planned.at, planned.basis, rule), calendar=CALENDAR)
         assert (check.status, check.due_at, check.basis) == ("scheduled", planned.at,
                                                              "provisional")
         published = WorkingCalendar(holidays=parse_holidays(notice))
@@ -776,7 +805,7 @@ def test_an_unanswered_call_on_a_missed_follow_up_leaves_it_on_the_supervisors_l
         retry = CALENDAR.plan(retry_rule(day_of(moment)))
         check.complete("unreachable", "phone", "停机", {**meta(key, moment), "actor": actor},
                        retry=(retry.at, retry.basis, retry_rule(day_of(moment))),
-                       day_of=day_of)
+                       calendar=CALENDAR)
         return check.collect_events()[-1]
 
     first = call("c1", at(12, 20, 10))
@@ -791,7 +820,7 @@ def test_an_unanswered_call_on_a_missed_follow_up_leaves_it_on_the_supervisors_l
     assert (check.status, check.due_at, check.unreached, second.stays) == (
         "escalated", at(12, 18), 2, "escalated")
     check.complete("unreachable", "phone", "", meta("c3", at(1, 4, 10, year=2027)),
-                   retry=(at(1, 5, year=2027), Basis.PROVISIONAL), day_of=day_of)
+                   retry=(at(1, 5, year=2027), Basis.PROVISIONAL), calendar=CALENDAR)
     assert (check.status, check.outcome) == ("completed", "unreachable")
 
 
@@ -800,7 +829,7 @@ def test_a_missed_follow_up_rebuilt_from_its_events_stays_as_it_was_live() -> No
     events = list(check.collect_events())
     events += advance_events(check, at(12, 18, 17))
     check.complete("unreachable", "phone", "无人接听", meta("c1", at(12, 20, 10)),
-                   retry=(at(12, 21), Basis.OFFICIAL), day_of=CALENDAR.local_day)
+                   retry=(at(12, 21), Basis.OFFICIAL), calendar=CALENDAR)
     events += check.collect_events()
     again = replayed(events)
     assert (again.status, again.due_at, again.escalate_at, again.unreached) == (
@@ -810,7 +839,7 @@ def test_a_missed_follow_up_rebuilt_from_its_events_stays_as_it_was_live() -> No
     due = follow_up(at(12, 18), Reason.POST_RESOLUTION_CHECK)
     advance(due, at(12, 18, 10))
     due.complete("unreachable", "phone", "", meta("d1", at(12, 18, 11)),
-                 retry=(at(12, 21), Basis.OFFICIAL), day_of=CALENDAR.local_day)
+                 retry=(at(12, 21), Basis.OFFICIAL), calendar=CALENDAR)
     assert (due.status, due.due_at) == ("scheduled", at(12, 21))
     assert due.collect_events()[-1].stays is None
 
@@ -917,7 +946,7 @@ def test_a_redial_on_a_missed_follow_up_says_when_the_next_call_counts_not_its_o
         retry = CALENDAR.plan(retry_rule(day_of(moment)))
         check.complete("unreachable", "phone", "空号", meta(key, moment),
                        retry=(retry.at, retry.basis, retry_rule(day_of(moment))),
-                       day_of=day_of)
+                       calendar=CALENDAR)
 
     call("c1", called)
     call("c2", redial)
@@ -976,3 +1005,57 @@ def test_a_kept_day_a_notice_makes_a_holiday_judges_by_the_next_working_day() ->
         '{"2027": {"source": "test", "holidays": ["2027-01-01", "2027-01-04"]}}'))
     assert f.working_day_due(published) == date(2027, 1, 5)
     assert replayed(f.collect_events()).working_day_due(published) == date(2027, 1, 5)
+
+
+def test_a_supervisors_own_follow_up_moved_by_themselves_keeps_its_day() -> None:
+    """director-01 serves cases too: their own post-resolution check, pushed by them to the
+    next morning on its due day, was judged on the new day (a supervisor's move set it), so
+    pushing it every day it never counted late. Their own move keeps the day, as a clerk's
+    does; another supervisor's move sets a new one. On the calendar's edges: due Sunday 20
+    December (judged on Monday the 21st), one due in 2027 pushed on New Year's Eve at 23:30,
+    one in 2028 (a year no schedule knows)."""
+    for first_due, push_at in ((at(12, 20, 10), at(12, 21, 11)),
+                               (at(1, 4, 10, year=2027), at(12, 31, 23, 30)),
+                               (at(3, 6, 10, year=2028), at(3, 6, 9, year=2028))):
+        f = FollowUp(id=uuid.uuid4(), reason=Reason.POST_RESOLUTION_CHECK.value,
+                     resident_id=uuid.uuid4(), due_at=first_due, assigned_clerk="director-01",
+                     assigned_team=None, priority="normal", service_item="SA-HARDSHIP-SUBSIDY",
+                     source="test", source_id=None, meta=meta("schedule-1"))
+        working_day = due_working_day(CALENDAR, first_due)
+        advance(f, push_at)
+        later = CALENDAR.add_working_days(CALENDAR.local_day(push_at), 2)
+        f.reschedule(CALENDAR.opening_on(later), "resident busy", None, None, push_at,
+                     {**meta("own", push_at), "actor": "director-01"}, by_supervisor=True,
+                     calendar=CALENDAR)
+        assert f.working_day_due(CALENDAR) == working_day, "their own move keeps the day"
+        assert replayed(f.collect_events()).working_day_due(CALENDAR) == working_day
+        f.reschedule(CALENDAR.opening_on(later), "resident in hospital", None, None, push_at,
+                     {**meta("other", push_at), "actor": "director-02"}, by_supervisor=True,
+                     calendar=CALENDAR)
+        assert f.working_day_due(CALENDAR) == later, "another supervisor's move sets it"
+
+
+def test_a_colleague_does_not_cancel_a_clerks_follow_up_its_clerk_or_a_supervisor_does() -> None:
+    """clerk-021 cancelled clerk-017's check the day before it would go missed: cancelled, it
+    was in no rate, and counted nowhere (not the assignee's, not a supervisor's). Now only
+    its clerk or a supervisor cancels it (403 ``forbidden_assignee``, nothing recorded); a
+    colleague covering completes it. One assigned to a team is anyone's of the center, and
+    the rules' own cancels are not staff's."""
+    def as_(actor: str, key: str) -> dict[str, Any]:
+        return {**meta(key), "actor": actor}
+
+    f = follow_up(at(12, 20, 10), Reason.POST_RESOLUTION_CHECK)  # Sunday 20 December
+    before = len(f.pending_events)
+    with pytest.raises(NotTheAssignee) as refused:
+        f.cancel("不需要了", as_("clerk-021", "c-1"))
+    assert (refused.value.status, refused.value.code) == (403, "forbidden_assignee")
+    assert len(f.pending_events) == before and f.status == "scheduled"
+    assert f.cancel("不需要了", as_("director-01", "c-2"), by_supervisor=True)
+    assert follow_up(at(12, 31, 23, 30)).cancel("不需要了", as_("clerk-017", "c-3"))
+    assert follow_up(at(3, 6, year=2028)).cancel("case resolved", as_("system:rules", "c-4"))
+    team = FollowUp(id=uuid.uuid4(), reason=Reason.HOME_VISIT.value, resident_id=uuid.uuid4(),
+                    due_at=at(1, 4, 10, year=2027), assigned_clerk=None,
+                    assigned_team="followup-desk", priority="normal",
+                    service_item="SA-HARDSHIP-SUBSIDY", source="test", source_id=None,
+                    meta=meta("schedule-t"))
+    assert team.cancel("不需要了", as_("clerk-021", "c-5"))

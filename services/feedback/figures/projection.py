@@ -164,7 +164,13 @@ FOLLOWUPS = Table("fig_followups", "follow_up_id", (
     # followups_open_past_due counts the open ones whose open_by is before as_of, on
     # open_by: pushed every day, never completed, cancelled or missed, it still counts. Null
     # before these columns (rebuild to fill them).
-    ("on_time_by", "date"), ("overdue_on", "date"), ("open_by", "date")))
+    ("on_time_by", "date"), ("overdue_on", "date"), ("open_by", "date"),
+    # Missed, then moved to a new due moment (a supervisor's or a colleague's move): open
+    # again in followup (scheduled, on its clerk's worklist) until completed, cancelled or
+    # missed again, so counted in followups_open_past_due as well (the on-time rate counts
+    # the miss on its latest due day, which its clerk's pushes carry on into the next month
+    # at every month's end). Null before this column (rebuild to fill it): not counted.
+    ("reopened", "boolean")))
 VISITS = Table("fig_visits", "visit_id", (
     ("visit_id", "uuid"), ("key_id", "uuid"), ("case_id", "uuid"), ("center_id", "text"),
     ("counter_id", "text"), ("clerk_id", "text"), ("channel", "text"), ("day", "date"),
@@ -509,7 +515,7 @@ class FiguresProjection:
         row.update(reason=e.payload["reason"], due_on=due_on,
                    assignee=e.payload.get("assigned_clerk"), on_time_by=None,
                    overdue_on=None, open_by=due_on)
-        for flag in ("missed", "cancelled"):
+        for flag in ("missed", "cancelled", "reopened"):
             if row[flag] is None:
                 row[flag] = False
 
@@ -524,6 +530,8 @@ class FiguresProjection:
         # (a re-planning or an attempt keeps a day already kept, as followup does)
         if e.payload.get("counted", True) and e.payload.get("stays") is None:
             row["overdue_on"] = None  # a new due moment: not due yet
+            if row["missed"] is True:  # missed, moved: open again (an attempt leaves it)
+                row["reopened"] = True
         _open_by(row)
 
     def _followup_due(self, row: Row, e: Envelope) -> None:
@@ -546,6 +554,7 @@ class FiguresProjection:
 
     def _followup_missed(self, row: Row, e: Envelope) -> None:
         row["missed"] = True
+        row["reopened"] = False  # missed (again): counted so, no longer open
 
     def _followup_cancelled(self, row: Row, e: Envelope) -> None:
         if row["cancelled"] is not True:  # cancelled once; the first cancel says by whom

@@ -201,7 +201,8 @@ FIGURES: tuple[Figure, ...] = (
                    "due_at: in no rate, so counted apart"),
     Figure("followups_open_past_due", FOLLOWUPS, "open_by",
            f"{totals.OPEN_FOLLOWUP} AND f.open_by < $as_of",
-           meaning="follow-ups still open (never completed, missed or cancelled) past the "
+           meaning="follow-ups still open (never completed, missed or cancelled; or missed, "
+                   "then moved to a new due moment: open again) past the "
                    "working day they are to be done on (the day its clerk's own moves kept, "
                    "FollowUpRescheduled.on_time_by, or the day the scheduler misses its due "
                    "moment at, FollowUpDue.overdue_at, the earlier; the day of due_at before "

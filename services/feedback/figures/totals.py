@@ -58,8 +58,10 @@ def defused(emotion: str) -> str:
     return f"defused_{emotion}"
 
 
-#: A follow-up neither completed, missed nor cancelled (SQL: a null flag meets no condition).
-OPEN_FOLLOWUP = "f.completed_on IS NULL AND f.missed = false AND f.cancelled = false"
+#: A follow-up neither completed, missed nor cancelled, or missed and since moved to a new
+#: due moment, open again (SQL: a null flag meets no condition).
+OPEN_FOLLOWUP = ("f.completed_on IS NULL AND (f.missed = false OR f.reopened = true)"
+                 " AND f.cancelled = false")
 #: The counts kept on a day that are counted only when that day is before as_of.
 AS_OF_COUNTS = ("open_due", "followups_open")
 
@@ -116,7 +118,8 @@ COLUMNS_SQL: tuple[tuple[str, str, dict[str, str]], ...] = (
         "followups_cancelled_by_assignee": "f.cancelled_by_assignee",
         "followups_unreachable": "f.completed_on IS NOT NULL"
                                  " AND f.outcome = 'unreachable'"}),
-    # Open (never completed, missed or cancelled) on the day it is overdue after: summed over
+    # Open (never completed, missed or cancelled; or missed, then moved: open again) on the
+    # day it is overdue after: summed over
     # the days before as_of when counted (followups_open_past_due), as open_due is.
     ("fig_followups", "open_by", {"followups_open": OPEN_FOLLOWUP}),
 )
@@ -171,7 +174,8 @@ def contributions(table: str, row: dict[str, Any]) -> Iterable[tuple[str, date, 
             if row["cancelled_by_assignee"] is True:
                 yield center, on, "followups_cancelled_by_assignee", 1
         open_by = row["open_by"]
-        if (open_by is not None and row["completed_on"] is None and row["missed"] is False
+        if (open_by is not None and row["completed_on"] is None
+                and (row["missed"] is False or row.get("reopened") is True)
                 and row["cancelled"] is False):
             yield center, open_by, "followups_open", 1
 

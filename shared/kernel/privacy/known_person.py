@@ -16,6 +16,7 @@ from shared.kernel.privacy.patterns import (
     REDACTED_ID,
     REDACTED_NAME,
     REDACTED_PHONE,
+    RELATIVES,
     SURNAMES,
     digits_of,
     fold,
@@ -34,7 +35,10 @@ _ASCII_LOWER = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
 _WORD = re.compile(r"[0-9A-Za-z]")
 _LETTER = re.compile(r"[A-Za-z]")
 
-Kind = Literal["digits", "latin", "han"]
+Kind = Literal["digits", "latin", "han", "given"]
+"""How a variant is bounded: digits and Latin letters by no digit or letter beside them, a
+Chinese name by nothing, a given name alone ("given") only where it stands as a name
+(``_as_a_name``)."""
 
 
 @dataclass(frozen=True, repr=False)
@@ -114,8 +118,9 @@ class KnownPerson:
             while at >= 0:
                 start = squeezed.original(at)
                 end = squeezed.original(at + len(needle) - 1) + 1
-                if kind == "han" or _bounded(folded, start, end,
-                                             _WORD if kind == "digits" else _LETTER):
+                if kind == "han" or (_as_a_name(folded, start, end) if kind == "given" else
+                                     _bounded(folded, start, end,
+                                              _WORD if kind == "digits" else _LETTER)):
                     yield start, end, marker
                 at = squeezed.text.find(needle, at + 1)
 
@@ -183,6 +188,32 @@ def _mistyped(text: str, name: str) -> Iterator[tuple[int, int]]:
             at = text.find(anchor, at + 1)
 
 
+_PERSON_AFTER = re.compile(
+    r"说(?!明)|讲|称|表示|反映|告诉|本人|同意|不同意|答应|拒绝|签字|签收|签了|确认|来(?!临|年|自)|"
+    r"到场|打电话|来电|回电|领取|办理了|已经|一直|腿|腰|身体|住院|生病|独居|满意|不满意|不在|"
+    r"核对|核实|沟通|商量|见面|面谈|通话|打过|补交|提交|递交|交来|交了|代办|"
+    r"\d{1,3}岁|的(?:" + "|".join(RELATIVES) + ")|" + "|".join(RELATIVES))
+"""What is said of a person right after their given name (国庆说他明天来, 平安本人到场,
+建设同意调解, 国庆的女儿来电): the name, whatever is before it."""
+_CLAUSE_END = re.compile(r"[\s，。；！？、,.;!?）)：:“”\"'～~\-]|了|并|也|都|又|还|已|在|和|很|$")
+_NAME_BEFORE = re.compile(
+    r"(?:^|[\s，。；！？、,.;!?（(：:“”\"'])$|(?:联系|通知|告知|转告|回访|陪同|探望|看望|走访|跟|给|请|"
+    r"叫|找|让|帮|代|替|由|问|今天|昨天|上午|下午|晚上|刚才|居民|老人|申请人|家属)$")
+"""What a given name follows when it stands as a name though nothing said of a person comes
+after it (已联系国庆。, 回访平安，满意, 国庆也来了): the clause's start, or who reached them."""
+
+
+def _as_a_name(text: str, start: int, end: int) -> bool:
+    """The resident's given name alone where it stands as a name: what a person does or says
+    follows (国庆说, 建设同意调解), or it ends a clause that it opens or that reached them
+    (已联系国庆。). Not inside a word the given name also is (处理国庆期间, 这里国庆节, 完成建设
+    任务, 健康和平安, 社区建设很好): the vault's given name of 李国庆 took the holiday with it."""
+    if _PERSON_AFTER.match(text, end):
+        return True
+    return bool(_CLAUSE_END.match(text, end)) and bool(
+        _NAME_BEFORE.search(text, max(0, start - 3), start))
+
+
 def _bounded(text: str, start: int, end: int, inside: re.Pattern[str]) -> bool:
     """No letter (or digit) right before ``start`` or right after ``end``."""
     return ((start == 0 or not inside.match(text[start - 1]))
@@ -204,12 +235,13 @@ def _surname_of(name: str) -> tuple[str, str]:
 
 
 def name_variants(name: str) -> list[tuple[Kind, str]]:
-    """A name as people write it, each with its kind ("han" or "latin").
+    """A name as people write it, each with its kind ("han", "given" or "latin").
 
     Chinese: whole, 老 + surname, surname with every form of address (王阿姨, 王老师,
-    王先生 ...), the given name alone and with 阿姨 / 姐 / 哥 / 奶奶 / 爷爷 when it has two
-    characters or more; in pinyin: either way round (Wang Xiuying, Xiuying Wang) and the
-    surname with Mr / Mrs / Ms / Auntie ... A Latin name on file: whole, reversed, and its
+    王先生 ...), the given name alone (kind "given": only where it stands as a name,
+    ``_as_a_name``) and with 阿姨 / 姐 / 哥 / 奶奶 / 爷爷 when it has two characters or more;
+    in pinyin: either way round (Wang Xiuying, Xiuying Wang) and the surname with Mr / Mrs /
+    Ms / Auntie ... A Latin name on file: whole, reversed, and its
     last word with a title. Spaces, dots and dashes do not matter (the text is squeezed)."""
     name = re.sub(r"\s+", " ", fold(name)).strip()
     if not name:
@@ -229,8 +261,8 @@ def name_variants(name: str) -> list[tuple[Kind, str]]:
         if surname not in SURNAMES:  # else the general rule (surname + 阿姨 ...) has it
             out += [("han", surname + h) for h in HONORIFICS]
         if len(given) >= 2:
-            out += [("han", given)] + [("han", given + h) for h in ("阿姨", "姐", "哥", "奶奶",
-                                                                    "爷爷")]
+            out += [("given", given)] + [("han", given + h) for h in ("阿姨", "姐", "哥", "奶奶",
+                                                                      "爷爷")]
     return out + [("latin", v) for v in pinyin_variants(surname, given)]
 
 

@@ -181,6 +181,11 @@ out in groups: 6222  0212, two spaces), a social security card's (社保卡号 A
 characters, a letter first in many provinces), a medical insurance one's, a household's
 utility account (电费户号 0012345678, 燃气户号: the bill and the meter at one door). Not a sum
 (账户 1500000元: a unit after it)."""
+_ACCOUNT_NEXT = re.compile(r"\s{0,2}(?:[、，,/;；]|和|及|与|或)\s{0,2}"
+                           r"(?P<n>[A-Z]{0,2}\d(?:(?: {1,2}|-)?\d){5,})(?![0-9A-Za-z])",
+                           re.IGNORECASE)
+"""The next number of a list after one label (户号 0012345678、0098765432; 卡号 A、B 和 C): each
+is a household's or a holder's as the first is. Before December 2026 only the first went."""
 _VIN_KEYWORD = re.compile(
     r"(?:车架号|车辆识别代号|车辆识别码|车辆识别号|(?<![A-Za-z])(?:VIN|vin|Vin)(?![A-Za-z]))"
     r"\s?(?:码|号码|号)?(?:\s?[(（](?:VIN|vin)[)）])?"
@@ -804,10 +809,17 @@ _NICK_NEXT = (r"(?:说|讲|称|本人|表示|反映|告诉|来|去|回|打|帮|�
               r"今天|明天|昨天|上午|下午|上门|负责|经办|答应|同意|家|和|跟|的|"
               # a rating's praise (小王服务态度很好, 小周辛苦了, 小张人很好)
               r"辛苦|服务|态度|耐心|热情|很|非常|真|特别|挺|人很|人好|人挺|一起|[，。；！？、,.;!?）)\s]|$)")
+_NICK_ABOUT = (r"(?:腿|腰|身体|住院|生病|看病|摔|行动不便|独居|一个人住|低保|补贴|医保|社保|养老金|"
+               r"材料|申请|领取|签字|签收|满意|不满意|不在|没|今年|\d{1,3}岁|一直|平时|已经|"
+               + "|".join(r for r in RELATIVES if r[0] != "女") + ")")
+"""What a note says of the resident a nickname calls (老王腿脚不便, 老王住院了, 小刘媳妇来电,
+老王低保材料齐了, 老王80岁, 老王满意, 帮老王申请): before December 2026 only what a person
+does or says after it was read, so these kept the nickname. Not a relative beginning with 女
+(小孙女儿 is a granddaughter, 孙 a surname)."""
 _NICKNAME = re.compile(
     r"(?:(?<![大从最缩矮弱短细微渺减较很太胆狭老妻一])小(?![车费康白米麦牛熊钱包童苗房池孔])"
     r"|(?<![养敬尊古长元父遗防终孝扶助为爱送赡托安护])老(?![房农车]))" + _ONE_SURNAME
-    + r"(?=" + _NICK_NEXT + r")"
+    + r"(?=" + _NICK_NEXT + "|" + _NICK_ABOUT + r")"
     r"|" + _ONE_SURNAME + r"[姐哥叔婶嫂](?![姐哥叔婶嫂子夫妹弟们])"
     r"|(?<![养敬尊古长元父遗防终孝扶助为爱送赡托安护])老(?![石龙房农车])" + _ONE_SURNAME
     + r"头(?![发部疼痛脑像])")
@@ -1056,6 +1068,12 @@ def number_spans(text: str) -> Iterator[tuple[int, int, str]]:
         if not _DATE_SHAPE.match(m.group("n")) and not (  # 社保卡2026-12-31到期: when
                 m.group().startswith(("账户", "帐户", "户号")) and _MEASURE.match(text, m.end())):
             yield m.start("n"), m.end("n"), REDACTED_ACCOUNT  # not 账户 1500000元: how much
+            nxt = _ACCOUNT_NEXT.match(text, m.end())
+            while nxt is not None and not _DATE_SHAPE.match(nxt.group("n")) \
+                    and not _COMPACT_DATE.fullmatch(nxt.group("n")) \
+                    and not _MEASURE.match(text, nxt.end()):  # not 、20261220到期, 、1500元
+                yield nxt.start("n"), nxt.end("n"), REDACTED_ACCOUNT  # 户号 A、B: B too
+                nxt = _ACCOUNT_NEXT.match(text, nxt.end())
     if "车" in text or "VIN" in text or "vin" in text or "Vin" in text or "识别" in text:
         for m in _VIN_KEYWORD.finditer(text):
             if _ANY_DIGIT.search(m.group("n")):

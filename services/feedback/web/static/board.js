@@ -288,7 +288,9 @@ export const JUDGED = {
   followup: (f) => f.status !== "scheduled" || Boolean(f.due_kept),
   help: (x) => Boolean(x.escalated_to) || Boolean(x.deadline_kept),
   referral: (x) => x.status === "overdue" || Boolean(x.reply_due_kept),
-  case: (x) => Boolean(x.overdue),
+  // A case's due date: ``due_may_move`` (provisional, counted from the item's days, not past);
+  // a typed one (promised, a deadline, moved by hand) keeps its day, provisional or not.
+  case: (x) => (x.due_may_move === undefined ? Boolean(x.overdue) : !x.due_may_move),
   rect: (x) => Boolean(x.overdue) || x.status !== "open",
 };
 

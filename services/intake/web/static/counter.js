@@ -1046,6 +1046,32 @@ function summary(type, p) {
   }
 }
 
+/** A due date's row on the case's timeline (CaseDueDateSet), as a clerk needs it: the day,
+ *  暂定 beside it only while it may still move (the one in force, counted from the item's
+ *  days, on an open case, not past: docs/calendar.md, "What keeps its day"), the day it
+ *  replaced, why (the item's working days from the day of guidance, a promise, a deadline,
+ *  moved by hand with its reason, counted again on reopening or once the holiday schedule was
+ *  published), and who set it. Before, the row said the day and where it came from, nothing of
+ *  why it moved nor who moved it. */
+export function dueSetRow(e, view, today = centerToday()) {
+  const p = e.payload;
+  const sets = (view?.timeline || []).filter((x) => x.type === "CaseDueDateSet");
+  const inForce = !sets.length || sets.at(-1).version === e.version;
+  const kept = !inForce || view?.status === "resolved" || p.source !== "item_days" || p.due_on < today;
+  const counted = p.source === "item_days" && p.counted_from && p.working_days != null;
+  const why = !counted ? t(`due_source_${p.source}`) : p.working_days === 0
+    ? t("due_counted_now", { day: fmtDate(p.counted_from) })
+    : t("due_counted", { day: fmtDate(p.counted_from), n: p.working_days });
+  return [
+    dayShown(p.due_on, p.basis, kept),
+    p.previous_due_on ? t("due_was", { day: fmtDate(p.previous_due_on) }) : null,
+    why,
+    ["reopened", "calendar_published"].includes(p.cause) ? t(`due_cause_${p.cause}`) : null,
+    p.note,
+    t("due_set_by", { who: e.actor?.startsWith("system:") ? t("who_system") : e.actor }),
+  ].filter(Boolean).join(" · ");
+}
+
 function renderTimeline() {
   const list = $("#timeline");
   const items = [];
@@ -1054,7 +1080,8 @@ function renderTimeline() {
       items.push(h("li", { class: "saved", dataset: { type: e.type } },
         h("div", { class: "t-head" }, h("span", { class: "t-title" }, t(`ev_${e.type}`)),
           h("span", { class: "t-time" }, fmtDateTime(e.occurred_at))),
-        h("div", { class: "t-body" }, summary(e.type, e.payload))));
+        h("div", { class: "t-body" }, e.type === "CaseDueDateSet" ? dueSetRow(e, caseView)
+          : summary(e.type, e.payload))));
     }
     for (const f of queue.failed().filter((x) => x.caseRef === current.ref)) {
       items.push(h("li", { class: "failed", dataset: { refused: f.op } },
