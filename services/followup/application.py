@@ -14,6 +14,7 @@ from eventsourcing.domain import Aggregate
 
 from services.followup import commands as c
 from services.followup.domain import (
+    OPEN,
     CaseNotFound,
     Consent,
     FollowUp,
@@ -277,9 +278,14 @@ class FollowUps:
                                       self._planned(plan))
 
     async def schedule_each(self, plans: Sequence[Plan]) -> Written:
-        """``schedule`` for a batch job's plans (the policy fan-out), in one command: each
-        follow-up already there is left as it is."""
-        return await self.path.create_each({p.follow_up_id: self._planned(p) for p in plans})
+        """``schedule`` for a batch job's plans (the policy fan-out, the rules' batch), in one
+        command: each follow-up already there is left as it is, and of two plans of one
+        follow-up the first is the one planned (as two ``schedule`` calls would leave it)."""
+        builds: dict[UUID, Callable[[], FollowUp]] = {}
+        for p in plans:
+            if p.follow_up_id not in builds:
+                builds[p.follow_up_id] = self._planned(p)
+        return await self.path.create_each(builds)
 
     def _planned(self, plan: Plan) -> Callable[[], FollowUp]:
         """Builds the planned follow-up (the meta's moment: now)."""
@@ -571,14 +577,22 @@ class FollowUps:
                            meta_for(SYSTEM_RULES, cause, occurred_at), None)
         return bool(closed and closed[0])
 
-    async def close_referral(self, referral_id: UUID, cause: str, occurred_at: datetime
-                             ) -> bool:
+    async def close_referral(self, referral_id: UUID, cause: str, occurred_at: datetime,
+                             settled: set[UUID] | None = None) -> bool:
         """The referral's case was resolved (``cause``: the ``CaseResolved`` event): no longer
         chased when still awaiting its reply or overdue (True), and its 督办 still open
         cancelled (the first round's is the rules' too; one of a round chased again after a
         reopening only the referral knows). Idempotent by nature: a redelivered resolution
-        finds it closed (or replied) and records nothing."""
+        finds it closed (or replied) and records nothing.
+
+        ``settled``: given, the id of the referral's current 督办 is added to it when the
+        command left nothing for a cancel of it to do: never planned (most referrals are
+        answered in time), or not open once the command is recorded. The referral is then
+        closed or replied, so the scheduler plans no 督办 for it any more
+        (``Referral.advance``): a cancel of that id sent after this command records nothing
+        (404, or a no-op on an ended one), and the rules need not send it."""
         closed: list[bool] = []
+        ended: list[UUID | None] = []
 
         def run(unit: Unit, chase: UUID) -> Aggregate:
             referral: Referral = unit.get(referral_id, "referral")
@@ -588,9 +602,13 @@ class FollowUps:
             follow_up: FollowUp | None = unit.find(chase)
             if closed[-1] and follow_up is not None:
                 follow_up.cancel("case resolved", follow_up.meta_for(meta))
+            # What this run leaves of the 督办 (the last run's is the one recorded).
+            ended.append(chase if follow_up is None or follow_up.status not in OPEN else None)
             return referral
 
         await self._with_chase(referral_id, run)
+        if settled is not None and ended and ended[-1] is not None:
+            settled.add(ended[-1])
         return bool(closed and closed[-1])
 
     async def chase_referral_again(self, referral_id: UUID, cause: str, occurred_at: datetime

@@ -411,3 +411,44 @@ async def test_a_units_reply_link_is_refused_while_its_case_is_resolved_and_take
             await wait_until(lambda: status_is("awaiting_reply"), what="chased again")
             r = await post(unit, f"{path}/unit-reply", reply)
             assert r.status_code == 200, r.text
+
+
+async def test_a_resolution_closes_its_referrals_and_their_chases_in_one_command_each(
+        settings: Settings) -> None:
+    """The case is resolved: each referral still awaiting its reply is closed, and its 督办
+    with it, in the closing's own command. A referral answered in time never had a 督办, and
+    an overdue one's was cancelled by its closing: the rules send no cancel of their own for
+    either (before, one per referral, answered 404 or a no-op, a group-commit round of the
+    case's chain each)."""
+    async with center_day(settings, at(2026, 3, 2, 9)) as center:
+        followups = center.app.state.followups
+        cancelled: list[str] = []
+        cancel = followups.cancel
+
+        async def counted(follow_up_id: Any, *args: Any, **kwargs: Any) -> Any:
+            cancelled.append(str(follow_up_id))
+            return await cancel(follow_up_id, *args, **kwargs)
+
+        followups.cancel = counted
+        in_time = await center.open_case(at(2026, 3, 2, 9, 10))
+        late = await center.open_case(at(2026, 3, 2, 9, 20))
+        waiting = await refer(center, in_time, at(2026, 3, 2, 9, 30), within_working_days=5)
+        overdue = await refer(center, late, at(2026, 3, 2, 9, 40), within_working_days=1)
+        await center.settled()
+        tick = await center.scheduler.tick(at(2026, 3, 3, 17, 5))
+        assert tick.fired == {"ReferralOverdue": 1, "FollowUpScheduled": 1}
+        chase = (await center.followups_of(late, 1, "the 督办"))[0]
+
+        center.clock.set(at(2026, 3, 3, 17, 10))
+        for case_id in (in_time, late):
+            await center.step(case_id, "resolve", {
+                "outcome": "resolved", "explanation": "已办结", "emotion_defused": True,
+                "occurred_at": at(2026, 3, 3, 17, 10).isoformat()})
+        await center.followups_of(in_time, 1, "the post-resolution check")
+        await center.followups_of(late, 2, "the post-resolution check")
+        await center.settled()
+        for referral in (waiting, overdue):
+            r = await center.followup.get(f"/referrals/{referral['referral_id']}")
+            assert r.json()["status"] == "closed"
+        assert (await center.get(chase["follow_up_id"]))["status"] == "cancelled"
+        assert cancelled == [], "no cancel sent for a 督办 its referral's closing settled"

@@ -14,7 +14,10 @@ from typing import Any
 import pytest
 
 from services.followup import consumer
+from services.followup.domain import Consent
 from shared.contracts import Envelope
+from shared.kernel.calendar import WorkingCalendar
+from shared.settings import Settings
 
 
 class _Refs:
@@ -87,3 +90,71 @@ async def test_a_failed_case_leaves_no_other_cases_command_running(
     with pytest.raises(RuntimeError, match="refused"):
         await rules.apply(object(), [_resolved(failing), _resolved(slow)])  # type: ignore[arg-type]
     assert settled == [slow]  # settled before apply gave up the batch
+
+
+
+def _deadline(case_id: uuid.UUID, deadline_id: uuid.UUID) -> Envelope:
+    """A deadline noted on Sunday 20 December for the last working day of the year."""
+    now = datetime(2026, 12, 20, 2, tzinfo=UTC)
+    return Envelope(event_id=uuid.uuid4(), type="DeadlineNoted", version=1, service="intake",
+                    position=1, aggregate_id=case_id, aggregate_version=3, case_id=case_id,
+                    center_id="SH-PD-HUAMU", occurred_at=now, recorded_at=now,
+                    actor="clerk-017", payload={"deadline_id": str(deadline_id),
+                                                "due_on": "2026-12-31"})
+
+
+async def test_each_cases_last_follow_ups_are_planned_together_in_one_command(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A case with two deadlines noted in one batch plans its first reminder at once (a later
+    step of the case could act on it), its last with the other cases' last ones, in one
+    command once every case's steps have run (before: a command each); none of them when a
+    case fails (the batch is applied again one event at a time, and plans them then)."""
+    busy, quiet, failing = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    first, last, only = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    sent: list[tuple[str, list[uuid.UUID]]] = []
+
+    class FollowUps:
+        settings = Settings()
+
+        def calendar(self, center_id: str) -> WorkingCalendar:
+            return WorkingCalendar()
+
+        async def schedule(self, plan: Any) -> None:
+            sent.append(("one", [plan.source_id]))
+
+        async def schedule_each(self, plans: list[Any]) -> None:
+            sent.append(("each", sorted(p.source_id for p in plans)))
+
+    async def read(conn: Any, events: Any) -> tuple[Any, _Known, None]:
+        return consumer._CaseRefs({}), _Known(), None  # cases unknown: none urgent
+
+    async def nothing(conn: Any, events: Any) -> None:
+        pass
+
+    async def nothing_more(*args: Any, **kwargs: Any) -> None:
+        pass
+
+    def effect_for(self: Any, planned: Any, e: Envelope, refs: Any, consent: Any,
+                   care: Any = None) -> Any:
+        if e.partition_key == failing:
+            async def fail(rows: list[Any]) -> None:
+                raise RuntimeError("the store refused it")
+            return fail
+        case = {"case_id": e.case_id, "resident_id": None, "clerk_id": "clerk-017",
+                "service_item": "SA-HARDSHIP-SUBSIDY"}
+        return self._deadline(e, case, lambda _: Consent())
+
+    monkeypatch.setattr(consumer, "_read", read)
+    monkeypatch.setattr(consumer.residents, "remember_care_and_hints", nothing)
+    monkeypatch.setattr(consumer.Rules, "_effect_for", effect_for)
+    monkeypatch.setattr(consumer.bulk, "insert_rows", nothing_more)  # rule_followups' rows
+    rules = consumer.Rules(FollowUps())  # type: ignore[arg-type]
+    await rules.apply(object(), [_deadline(busy, first), _deadline(quiet, only),  # type: ignore[arg-type]
+                                 _deadline(busy, last)])
+    assert sent == [("one", [first]), ("each", sorted([last, only]))]
+
+    sent.clear()
+    with pytest.raises(RuntimeError, match="refused"):
+        await rules.apply(object(), [_deadline(quiet, only),  # type: ignore[arg-type]
+                                     _deadline(failing, uuid.uuid4())])
+    assert sent == [], "nothing planned in one command for a batch that failed"
