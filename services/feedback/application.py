@@ -477,6 +477,9 @@ class Feedback:
         now = self.clock.now()
         meta = self.path.meta(actor, key, cmd)
         await self.path.scrubbing(meta, rectification_id, cmd.actions)
+        # Who served the case since its survey was asked bars the outcome as the triage and
+        # the appeal's decision (a supervisor who finished the help task after the resolution).
+        since = await self._served_since(rectification_id)
 
         def act(rectification: Rectification, meta: Meta) -> Survey:
             done_at: datetime = meta["occurred_at"]
@@ -484,7 +487,7 @@ class Feedback:
             # then on feedback's clock less the grace (shared.kernel.moments).
             judged_at = self.path.moments.judged_at(done_at, now) or done_at
             rectification.complete(cmd.outcome.value, cmd.actions, self.local_day(judged_at),
-                                   meta)
+                                   meta, since)
             channel = rectification.revisit_channel_for(self.policy.revisit_channel)
             send_at, expires_at = self.policy.timing(channel, max(done_at, now))
             return rectification.request_revisit(send_at, expires_at, meta, channel)

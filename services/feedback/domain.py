@@ -664,7 +664,8 @@ class Rectification(RemembersCommands):
             self.status = "void"  # nothing to put right: the review no longer counts
         self._remember(meta, "RectificationAppealDecided")
 
-    def complete(self, outcome: str, actions: str, completed_on: date, meta: Meta) -> None:
+    def complete(self, outcome: str, actions: str, completed_on: date, meta: Meta,
+                 also_served: tuple[str, ...] = ()) -> None:
         """The outcome (整改结果), by a supervisor whose work the bad review is not of (403
         ``self_decision``, as its triage and its appeal's decision): recording it closes the
         rectification, on time or late, and who served the case closed the one about their
@@ -672,7 +673,8 @@ class Rectification(RemembersCommands):
         if self.status != "open":
             raise RuleViolated("the rectification's outcome is already recorded",
                                status=self.status, rule="outcome_recorded_once")
-        self.check_not_own_work(meta.get("actor"), "a rectification's outcome is recorded")
+        self.check_not_own_work(meta.get("actor"), "a rectification's outcome is recorded",
+                                also_served)
         self._completed(rectification_id=self.id, outcome=outcome, actions=actions,
                         deadline_on=self.deadline_on, completed_on=completed_on,
                         on_time=completed_on <= self.deadline_on, meta=self.meta_for(meta),

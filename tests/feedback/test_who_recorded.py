@@ -147,6 +147,30 @@ async def calling(settings: Settings, history: History, resolved: Any, now: str
         yield client, survey, record, app
 
 
+@asynccontextmanager
+async def help_task_finished_after_resolution(settings: Settings) -> AsyncIterator[
+        tuple[httpx.AsyncClient, uuid.UUID, Recording]]:
+    """The escalated case resolved on Sunday 20 December at 10:00, its help task finished by
+    supervisor-02 at 10:30 (open past its deadline), feedback at 10:40 once it has asked the
+    resolution's survey and read supervisor-02 among who served the case."""
+    history, case_id = escalated_case()
+    resolved = history.resolved(case_id, "2026-12-20T10:00:00+08:00")
+    history.add("followup", "HelpTaskDone", "2026-12-20T10:30:00+08:00", {}, case_id=case_id,
+                aggregate_id=uuid.uuid4(), actor="supervisor-02")
+    async with calling(settings, history, resolved, "2026-12-20T10:40:00+08:00") as (
+            client, survey, record, app):
+
+        async def read() -> bool:
+            asked = await client.get(f"/surveys/{survey}", headers=bearer(
+                settings, role=Role.SUPERVISOR, sub="director-01"))
+            served = await app.state.pool.fetchval(
+                "SELECT served_by FROM intake_cases WHERE case_id = $1", case_id)
+            return asked.status_code == 200 and "supervisor-02" in (served or ())
+
+        await wait_until(read, what="the survey, then the help task's step read")
+        yield client, survey, record
+
+
 async def test_the_supervisor_who_did_the_help_task_does_not_record_the_answer(
         settings: Settings) -> None:
     """clerk-017's case is escalated on Friday 18 December to the supervisor team (帮办, a
@@ -186,21 +210,7 @@ async def test_the_supervisor_who_finishes_the_help_task_after_the_resolution_do
     triage it nor decide clerk-017's appeal (403 ``self_decision``); director-02 does. Before,
     the survey and its rectification kept only who served the case when it was asked:
     supervisor-02's "very satisfied" stood (代评), and their decision of the appeal."""
-    history, case_id = escalated_case()
-    resolved = history.resolved(case_id, "2026-12-20T10:00:00+08:00")
-    history.add("followup", "HelpTaskDone", "2026-12-20T10:30:00+08:00", {}, case_id=case_id,
-                aggregate_id=uuid.uuid4(), actor="supervisor-02")
-    async with calling(settings, history, resolved, "2026-12-20T10:40:00+08:00") as (
-            client, survey, record, app):
-
-        async def read() -> bool:
-            asked = await client.get(f"/surveys/{survey}", headers=bearer(
-                settings, role=Role.SUPERVISOR, sub="director-01"))
-            served = await app.state.pool.fetchval(
-                "SELECT served_by FROM intake_cases WHERE case_id = $1", case_id)
-            return asked.status_code == 200 and "supervisor-02" in (served or ())
-
-        await wait_until(read, what="the survey, then the help task's step read")
+    async with help_task_finished_after_resolution(settings) as (client, survey, record):
 
         own = await record("supervisor-02")
         assert own["status"] == 403 and own["error"]["code"] == "self_rating", own
@@ -221,3 +231,25 @@ async def test_the_supervisor_who_finishes_the_help_task_after_the_resolution_do
         r = await judge("supervisor-02", "appeal/decision", decision)
         assert r.status_code == 403 and r.json()["error"]["code"] == "self_decision", r.text
         assert (await judge("director-02", "appeal/decision", decision)).status_code == 200
+
+
+async def test_the_supervisor_who_finishes_the_help_task_after_the_resolution_does_not_close(
+        settings: Settings) -> None:
+    """The same Sunday: supervisor-02 finishes the help task at 10:30, after the resolution;
+    director-01 records the resident's "dissatisfied" and director-02 triages the bad review.
+    supervisor-02 records its outcome (整改结果): 403 ``self_decision``, as for its triage and
+    its appeal's decision (nobody closes the rectification about their own work);
+    director-02 records it. Before, the outcome read only who served the case when the
+    survey was asked: supervisor-02 closed it."""
+    async with help_task_finished_after_resolution(settings) as (client, survey, record):
+        assert (await record("director-01", "dissatisfied"))["status"] == 200
+        path = f"/rectifications/{rectification_id_for(survey)}"
+        r = await as_supervisor(client, settings, "director-02", f"{path}/triage",
+                                {"track": "explain"})
+        assert r.status_code == 200, r.text
+        outcome = {"outcome": "explained", "actions": "电话说明政策"}
+        r = await as_supervisor(client, settings, "supervisor-02", f"{path}/outcome", outcome)
+        assert r.status_code == 403 and r.json()["error"]["code"] == "self_decision", r.text
+        assert r.json()["error"]["details"]["because"] == "served", r.text
+        r = await as_supervisor(client, settings, "director-02", f"{path}/outcome", outcome)
+        assert r.status_code == 200, r.text
