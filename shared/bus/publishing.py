@@ -12,8 +12,9 @@ on its next flush as the publishes would: the server sees the same stream of com
 Whatever ``publish`` would refuse (a closed, draining or reconnecting connection, a payload
 over the server's limit, a subject or header it finds malformed) or a client without the
 buffer this writes to (another nats-py), or whose ``publish`` is wrapped (an instrumentation,
-a test's fault), goes message by message through ``publish``, which refuses it as always,
-before anything of the round is sent.
+a test's fault), makes the whole round go message by message through ``publish``, which
+refuses it as always: the messages ahead of the refused one have gone then, as they had when
+every message was published alone.
 """
 
 from __future__ import annotations
