@@ -49,6 +49,15 @@ def _rated(history: History, case_id: uuid.UUID, survey_id: uuid.UUID, at: str) 
         case_id=case_id, aggregate_id=survey_id, actor="resident")
 
 
+async def _applied(conn: Any, views: FeedbackViews, batch: list[Any]) -> tuple[int, int]:
+    """The batch applied in a transaction of its own: (surveys inserted, surveys updated)."""
+    async with conn.transaction():
+        before = await written(conn, "surveys")
+        await views.apply(conn, batch)
+        after = await written(conn, "surveys")
+    return after[0] - before[0], after[1] - before[1]
+
+
 async def _status(conn: Any, survey_id: uuid.UUID) -> dict[str, Any]:
     row = await conn.fetchrow("SELECT status, channel, sent_at IS NOT NULL AS sent, level,"
                               " aspects::text, version FROM surveys WHERE survey_id = $1",
@@ -74,22 +83,14 @@ async def test_a_tablet_survey_asked_and_sent_at_once_is_written_once(
     bulk = await with_tables(settings, f"{settings.schema_for('feedback')}_bulk", DDL)
     try:
         views = FeedbackViews()
-        async with live.transaction():
-            before = await written(live, "surveys")
-            await views.apply(live, first)
-            after = await written(live, "surveys")
-            # Two rows, no second version of either.
-            assert (after[0] - before[0], after[1] - before[1]) == (2, 0)
+        # Two rows, no second version of either.
+        assert await _applied(live, views, first) == (2, 0)
         assert await _status(live, tablet) == {
             "status": "sent", "channel": "tablet", "sent": True, "level": None,
             "aspects": None, "version": 2}
 
         # The next batch: the rows of the batch before are updated, nothing inserted.
-        async with live.transaction():
-            before = await written(live, "surveys")
-            await views.apply(live, second)
-            after = await written(live, "surveys")
-            assert (after[0] - before[0], after[1] - before[1]) == (0, 2)
+        assert await _applied(live, views, second) == (0, 2)
         assert await _status(live, tablet) == {
             "status": "answered", "channel": "tablet", "sent": True,
             "level": "very_satisfied", "aspects": '{"listened": 5}', "version": 3}
