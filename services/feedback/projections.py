@@ -85,19 +85,6 @@ DDL = [
     " WHERE appeal = 'pending'",
 ]
 
-SURVEY_INSERT = (
-    "INSERT INTO surveys (survey_id, case_id, center_id, counter_id, clerk_id, service_item,"
-    " purpose, channel, resident_id, rectification_id, status, requested_at, send_at,"
-    " expires_at, version, position) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,"
-    " 'requested', $11, $12, $13, $14, $15) ON CONFLICT (survey_id) DO NOTHING")
-
-RECTIFICATION_INSERT = (
-    "INSERT INTO rectifications (rectification_id, case_id, center_id, survey_id, resident_id,"
-    " rating, summary, opened_at, deadline_on, status, version, position, basis, reason_tags)"
-    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'open', $10, $11, $12, $13::jsonb)"
-    " ON CONFLICT (rectification_id) DO NOTHING")
-
-
 def _uuid(value: Any) -> UUID | None:
     return UUID(value) if value else None
 
@@ -116,7 +103,6 @@ RECTIFICATION_COLUMNS = ("rectification_id", "case_id", "center_id", "survey_id"
 SURVEY_PATCHED = ("status", "sent_at", "answered_at", "level", "comment", "aspects", "via",
                   "answered_by", "recorded_by", "closed_at", "withdrawn_reason", "verdict",
                   "staff_channel", "reason_tags")
-JSON_COLUMNS = ("aspects", "reason_tags")
 RECTIFICATION_PATCHED = ("status", "completed_at", "completed_on", "outcome", "actions",
                          "on_time", "revisit_survey_id", "track", "triaged_at", "appeal",
                          "appealed_by", "appeal_reasons", "appeal_grounds",
@@ -232,11 +218,17 @@ def _fold(inserted: list[tuple[Any, ...]], columns: tuple[str, ...], status: str
 
 class FeedbackViews:
     """Applies feedback events to ``surveys`` and ``rectifications`` in the consumer's
-    transaction: new rows first, then one UPDATE per shape of change.
+    transaction.
 
-    ``copy_apply`` (a rebuild's staging tables) leaves the same rows: a batch's new rows with
-    their patches folded in by COPY, one UPDATE ... FROM unnest per shape for the rows of
-    earlier batches.
+    A survey is mostly requested and sent in the same batch (a tablet's goes out at once), so
+    the rows a batch creates are written once with its later changes folded in (``_fold``),
+    in one ``INSERT ... unnest`` per table, not inserted and then updated (a second row
+    version, and a new entry in every index, since the status is in each one's predicate).
+    A row already there (its request redelivered) keeps it, as ``ON CONFLICT DO NOTHING``
+    kept it, and gets the batch's changes as a patch. The rows of earlier batches are
+    patched in one ``UPDATE ... FROM unnest`` per table (``bulk.update_rows``).
+
+    ``copy_apply`` (a rebuild's staging tables) leaves the same rows: the same fold, by COPY.
     """
 
     def __init__(self) -> None:
@@ -244,12 +236,23 @@ class FeedbackViews:
 
     async def apply(self, conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
         plan = _plan(events)
-        if plan.surveys:
-            await conn.executemany(SURVEY_INSERT, plan.surveys)
-        if plan.rectifications:
-            await conn.executemany(RECTIFICATION_INSERT, plan.rectifications)
-        await _patch(conn, "surveys", "survey_id", plan.survey_patch)
-        await _patch(conn, "rectifications", "rectification_id", plan.rect_patch)
+        for table, key, inserted, columns, status, patched, patches in (
+                ("surveys", "survey_id", plan.surveys, SURVEY_COLUMNS, "requested",
+                 SURVEY_PATCHED, plan.survey_patch),
+                ("rectifications", "rectification_id", plan.rectifications,
+                 RECTIFICATION_COLUMNS, "open", RECTIFICATION_PATCHED, plan.rect_patch)):
+            rows, earlier = _fold(inserted, columns, status, patched, patches)
+            if rows:
+                names = (*columns, *patched)
+                written = {r[key] for r in await bulk.insert_rows(
+                    conn, self._tables, table, names,
+                    [tuple(row[c] for c in names) for row in rows],
+                    conflict=f"({key}) DO NOTHING", returning=(key,))}
+                if len(written) < len(rows):
+                    earlier = {**earlier, **{row[key]: patches[row[key]] for row in rows
+                                             if row[key] not in written
+                                             and patches.get(row[key])}}
+            await bulk.update_rows(conn, self._tables, table, key, earlier)
 
     async def copy_apply(self, conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
         plan = _plan(events)
@@ -263,19 +266,6 @@ class FeedbackViews:
         await bulk.update_rows(conn, self._tables, "surveys", "survey_id", survey_patch)
         await bulk.update_rows(conn, self._tables, "rectifications", "rectification_id",
                                rect_patch)
-
-
-async def _patch(conn: asyncpg.Connection, table: str, key: str,
-                 patches: dict[UUID, dict[str, Any]]) -> None:
-    by_shape: dict[tuple[str, ...], list[tuple[Any, ...]]] = defaultdict(list)
-    for ident, patch in patches.items():
-        columns = tuple(sorted(patch))
-        by_shape[columns].append((ident, *(patch[c] for c in columns)))
-    for columns, rows in by_shape.items():
-        sets = ", ".join(
-            f"{c} = ${i + 2}::jsonb" if c in JSON_COLUMNS else f"{c} = ${i + 2}"
-            for i, c in enumerate(columns))
-        await conn.executemany(f"UPDATE {table} SET {sets} WHERE {key} = $1", rows)
 
 
 READ_MODEL = ReadModel(

@@ -1,0 +1,37 @@
+"""A connection to the test's PostgreSQL with a read model's tables made by its own DDL in a
+schema of the test's (its search path), for tests that drive a projection by hand, and the
+counts PostgreSQL keeps of the rows a transaction inserted and updated."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import asyncpg
+
+from shared.settings import Settings
+
+
+async def with_tables(settings: Settings, schema: str, ddl: Sequence[str]
+                      ) -> asyncpg.Connection:
+    """Connected, the tables made in ``schema`` (the caller closes it)."""
+    conn = await asyncpg.connect(settings.database_url)
+    await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+    await conn.execute(f'SET search_path TO "{schema}"')
+    for statement in ddl:
+        await conn.execute(statement)
+    return conn
+
+
+async def written(conn: asyncpg.Connection, table: str) -> tuple[int, int]:
+    """(rows inserted, rows updated) in ``table`` by this session's transactions whose counts
+    PostgreSQL has not yet flushed to its statistics (the one under way included)."""
+    row = await conn.fetchrow("SELECT n_tup_ins, n_tup_upd FROM pg_stat_xact_user_tables"
+                              " WHERE relid = $1::text::regclass", table)
+    return (row["n_tup_ins"], row["n_tup_upd"]) if row else (0, 0)
+
+
+async def rows(conn: asyncpg.Connection, table: str, key: str,
+               volatile: Sequence[str] = ("projected_at",)) -> list[dict[str, object]]:
+    """Every row of ``table`` but its ``volatile`` columns, by ``key``."""
+    found = await conn.fetch(f"SELECT * FROM {table} ORDER BY {key}")
+    return [{c: v for c, v in r.items() if c not in volatile} for r in found]
