@@ -207,6 +207,9 @@ class IntakeFollower:
     #: Batches of four times CONSUMER_BATCH: the commands of a batch go to group commit
     #: together, so a larger batch fills its rounds rather than adding rounds.
     batch_scale = 4
+    #: Read by key each batch (``READ``): the consumer analyzes them as they grow, or the
+    #: plan made while they were empty scans every row.
+    analyzed = ("intake_cases", "residents")
 
     def __init__(self, feedback: Feedback, partitions: int = 1) -> None:
         self.feedback = feedback

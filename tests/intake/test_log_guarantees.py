@@ -501,17 +501,26 @@ async def test_a_batch_applied_is_acked_in_one_write_and_nothing_comes_back(
         await assert_each_applied_once(pool, 24)
 
 
-async def test_the_tracking_table_gets_statistics_beside_the_batches(
+class KeyedHandler(CountingHandler):
+    """Reads its own table by key each batch, as the figures do: it names it in ``analyzed``."""
+
+    analyzed = ("effects",)
+
+
+async def test_the_tracking_table_and_the_handlers_own_get_statistics_beside_the_batches(
         settings: Settings) -> None:
     async with write_side(settings) as side:
         await open_and_hear(side, 5)
         await run_relay(settings, side, 10)
-    async with consumer_of(settings, batch=4) as (consumer, pool):
+    async with consumer_of(settings, batch=4, handler=KeyedHandler()) as (consumer, pool):
         async def analyzed() -> bool:
-            return consumer.stats.applied >= 10 and bool(await pool.fetchval(
-                "SELECT analyze_count FROM pg_stat_user_tables WHERE relname ="
-                " 'consumer_tracking' AND schemaname = current_schema()"))
-        await wait_until(analyzed, what="consumer_tracking analyzed")
+            counts = await pool.fetch(
+                "SELECT relname, analyze_count FROM pg_stat_user_tables WHERE relname ="
+                " ANY($1::text[]) AND schemaname = current_schema()",
+                ["consumer_tracking", "effects"])
+            return consumer.stats.applied >= 10 and len(counts) == 2 and all(
+                r["analyze_count"] for r in counts)
+        await wait_until(analyzed, what="consumer_tracking and effects analyzed")
         await assert_each_applied_once(pool, 10)
 
 
