@@ -1,7 +1,9 @@
 """A step of a case published ahead of the case's opening (an untidy log: a restored or merged
 stream, a republish) does to intake's ``cases`` what it does one event at a time, wherever the
 batches end and on both paths (the live handler, a rebuild's COPY path): it is kept in the
-case's timeline and changes no row, since there is none yet when it arrives."""
+case's timeline and changes no row, since there is none yet when it arrives. So do a
+follow-up's step ahead of its scheduling and a survey's or a rectification's ahead of its
+request or opening, to follow-up's worklists and feedback's views."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 import asyncpg
+import pytest
 from structlog.testing import capture_logs
 
 from services.intake.projections import CASE_COLUMNS
@@ -17,7 +20,7 @@ from shared.analytics.rebuild import Rebuild, q
 from shared.readmodels.readmodel import load_read_model
 from shared.settings import Settings
 from tests.analytics.support import HARDSHIP, HUAMU, LUJIAZUI, UNEMPLOYMENT, CaseStory, at
-from tests.analytics.test_bulk_rebuild import differing, publish, step
+from tests.analytics.test_bulk_rebuild import differing, publish, step, untidy_log
 
 #: The calendar's edges: a Sunday (20 Dec 2026), New Year's Eve late in Shanghai, a day of
 #: 2027 (provisional holidays), one of 2028 (a year nobody published yet).
@@ -71,6 +74,18 @@ def early_log() -> list[dict[str, Any]]:
     return out
 
 
+async def build(settings: Settings, conn: asyncpg.Connection, ref: str, batch: int,
+                copy: bool) -> str:
+    """The read model rebuilt from the stream into a schema of its own."""
+    async with Rebuild(settings, load_read_model(ref), batch_size=batch, copy=copy) as rb:
+        staging = await rb.prepare(fresh=True)
+        await rb.catch_up()
+    kept = f"{settings.schema_prefix}{ref.replace('.', '_')}_{batch}_{int(copy)}"
+    await conn.execute(f"DROP SCHEMA IF EXISTS {q(kept)} CASCADE")
+    await conn.execute(f"ALTER SCHEMA {q(staging)} RENAME TO {q(kept)}")
+    return kept
+
+
 async def changed(conn: asyncpg.Connection, expected: str, built: str) -> list[str]:
     """The early steps whose cases' rows differ between two builds (and the tables that
     differ, should any other)."""
@@ -88,7 +103,6 @@ async def test_a_step_ahead_of_its_opening_leaves_the_same_rows_wherever_batches
     log = early_log()
     early_cases = {e["case_id"] for e in log if e["aggregate_version"] >= 8}
     await publish(settings, log)
-    model = load_read_model("intake")
     conn = await asyncpg.connect(settings.database_url)
     try:
         built: dict[tuple[int, bool], str] = {}
@@ -96,16 +110,10 @@ async def test_a_step_ahead_of_its_opening_leaves_the_same_rows_wherever_batches
         for batch in (1, 2, 7, 1000):
             for copy in (False, True):
                 with capture_logs() as logged:
-                    async with Rebuild(settings, model, batch_size=batch, copy=copy) as rb:
-                        staging = await rb.prepare(fresh=True)
-                        await rb.catch_up()
+                    built[batch, copy] = await build(settings, conn, "intake", batch, copy)
                 named[batch, copy] = {c for e in logged
                                       if e["event"] == "cases.steps_without_opening"
                                       for c in e["case_ids"]}
-                kept = f"{settings.schema_prefix}early_{batch}_{int(copy)}"
-                await conn.execute(f"DROP SCHEMA IF EXISTS {q(kept)} CASCADE")
-                await conn.execute(f"ALTER SCHEMA {q(staging)} RENAME TO {q(kept)}")
-                built[batch, copy] = kept
         one_by_one = built.pop((1, False))
         # One event at a time: no early step touched a row (the opening's own values stand).
         assert await conn.fetchval(f"SELECT count(*) FROM {q(one_by_one)}.cases") == \
@@ -129,5 +137,42 @@ async def test_a_step_ahead_of_its_opening_leaves_the_same_rows_wherever_batches
         # Each case whose early steps changed nothing is named in the log, whatever the batches.
         assert {key: cases == early_cases for key, cases in named.items()} == dict.fromkeys(
             named, True)
+    finally:
+        await conn.close()
+
+
+def second_first(service: str) -> list[dict[str, Any] | bytes]:
+    """The untidy log's events of ``service``, each aggregate's second event moved ahead of
+    its first (a survey answered before it was requested, a follow-up done before it was
+    scheduled, a rectification triaged before it was opened)."""
+    out: list[dict[str, Any]] = []
+    first: dict[str, int] = {}
+    seen: dict[str, int] = {}
+    for e in untidy_log():
+        if isinstance(e, bytes) or e["service"] != service:
+            continue
+        n = seen[e["aggregate_id"]] = seen.get(e["aggregate_id"], 0) + 1
+        if n == 1:
+            first[e["aggregate_id"]] = len(out)
+            out.append(e)
+        elif n == 2:
+            out.insert(first[e["aggregate_id"]], e)
+            first = {a: i + (i >= first[e["aggregate_id"]]) for a, i in first.items()}
+        else:
+            out.append(e)
+    return out
+
+
+@pytest.mark.parametrize("ref", ["followup", "feedback"])
+async def test_a_step_ahead_of_its_making_leaves_the_same_worklists_and_views(
+        settings: Settings, ref: str) -> None:
+    await publish(settings, second_first(ref))
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        one_by_one = await build(settings, conn, ref, 1, False)
+        differ = {(batch, copy): await differing(
+            conn, one_by_one, await build(settings, conn, ref, batch, copy))
+            for batch in (2, 7, 1000) for copy in (False, True)}
+        assert not any(differ.values()), differ
     finally:
         await conn.close()
