@@ -224,6 +224,9 @@ async def complete_rectification(rectification_id: UUID, body: c.CompleteRectifi
                                  feedback: FeedbackDep, key: IdempotencyKey, actor: Actor,
                                  expected: ExpectedVersion,
                                  supervisor: Supervisor) -> RectificationWritten:
+    """Not by the reviewed clerk, an appellant or the staff who served the case (403
+    ``self_decision``, as the triage and the appeal's decision): the outcome closes the
+    rectification, and nobody closes the one about their own work."""
     written = await feedback.complete_rectification(rectification_id, body, actor, key,
                                                     expected)
     return RectificationWritten(**WrittenPublic.of(written).model_dump(),

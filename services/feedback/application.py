@@ -8,7 +8,7 @@ Ports, wired in ``main.py``: a clock (``now``), the centers' working-day calenda
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -191,17 +191,25 @@ class Outgoing:
     clerk's hands would answer as the resident, past that check (代评)."""
 
 
+#: Who served a case as feedback knows it now (``consumer.served_now``: its intake steps'
+#: actors and, read as they come, those who moved its help tasks along), for an answer staff
+#: record after the survey was asked.
+ServedNow = Callable[[UUID], Awaitable[tuple[str, ...]]]
+
+
 class Feedback:
     """The feedback use cases, shared by the HTTP API, the consumers and the scheduler."""
 
     def __init__(self, committer: GroupCommitter, policy: SurveyPolicy, tokens: SurveyTokens,
                  calendars: Calendars, clock: Clock | None = None,
-                 moments: Moments | None = None, case_texts: CaseTexts | None = None) -> None:
+                 moments: Moments | None = None, case_texts: CaseTexts | None = None,
+                 served_now: ServedNow | None = None) -> None:
         self.path = CommandPath(committer, clock, moments, case_texts)
         self.clock = self.path.clock
         self.policy = policy
         self.tokens = tokens
         self.calendars = calendars
+        self.served_now = served_now
 
     def local_day(self, at: datetime) -> date:
         return at.astimezone(self.policy.tz).date()
@@ -347,8 +355,16 @@ class Feedback:
         rectification (``RectificationCompleted``'s actor), but a revisit asked before this
         was kept names only the staff who served the case, and the rectifier could decline
         such a revisit (still open, or asked again by phone after it expired) or rate their
-        own work. The rectification a survey revisits is fixed when the survey is asked."""
+        own work. The rectification a survey revisits is fixed when the survey is asked.
+
+        Nor does the survey's own ``served_by`` (who served the case when it was asked) name
+        who served it since, as feedback has read it (``served_now``): a supervisor who
+        finishes an escalated help task after the resolution (it stays open past its
+        deadline, ``HelpTask.close_as_not_needed``), or whose steps feedback read after the
+        resolution, served the case all the same, and follow-up refuses them its check's
+        verdict (代评)."""
         rectification_id: UUID | None = None
+        since: tuple[str, ...] = ()
         if staff:
             try:
                 asked = await asyncio.to_thread(self.path.committer.app.repository.get,
@@ -356,6 +372,9 @@ class Feedback:
             except AggregateNotFoundError:
                 asked = None  # the command's 404 says so
             rectification_id = getattr(asked, "rectification_id", None)
+            case_id = getattr(asked, "case_id", None)
+            if self.served_now is not None and case_id is not None:
+                since = await self.served_now(case_id)
         served: dict[str, tuple[str, ...]] = {}
         inner = on_existing(survey_id, "survey", kind,
                             lambda survey, meta: act(survey, meta, served["by"]),
@@ -363,7 +382,7 @@ class Feedback:
 
         def run(unit: Unit) -> Aggregate:
             rectification = unit.find(rectification_id) if rectification_id else None
-            served["by"] = tuple(getattr(rectification, "served_by", ()))
+            served["by"] = (*getattr(rectification, "served_by", ()), *since)
             return inner(unit)
 
         ids = [survey_id] if rectification_id is None else [survey_id, rectification_id]
@@ -481,13 +500,14 @@ class Feedback:
         day of the triage, on the center's calendar (422 past the years it covers)."""
         meta = self.path.meta(actor, key, cmd)
         days = self.policy.working_days(cmd.track)
+        since = await self._served_since(rectification_id)
 
         def act(rectification: Rectification, meta: Meta) -> None:
             calendar = self.calendars.for_center(rectification.center_id)
             today = calendar.local_day(meta["occurred_at"])
             as_of = calendar.local_day(self.clock.now())  # not a day the caller gives
             covered(lambda: rectification.triage(cmd.track, days, calendar, today, meta,
-                                                 as_of))
+                                                 as_of, since))
 
         return await self.path.on(rectification_id, "rectification", "RectificationTriaged",
                                   act, meta, key, expected_version)
@@ -508,11 +528,26 @@ class Feedback:
                             key: str, expected_version: int | None = None) -> Written:
         meta = self.path.meta(actor, key, cmd)
         await self.path.scrubbing(meta, rectification_id, cmd.reasons)
+        since = await self._served_since(rectification_id)
         return await self.path.on(
             rectification_id, "rectification", "RectificationAppealDecided",
             lambda rectification, meta: rectification.decide_appeal(
-                cmd.decision, cmd.grounds, cmd.reasons, actor, meta),
+                cmd.decision, cmd.grounds, cmd.reasons, actor, meta, since),
             meta, key, expected_version)
+
+    async def _served_since(self, aggregate_id: UUID) -> tuple[str, ...]:
+        """Who served the case of a survey or rectification as feedback has read it now
+        (``served_now``), beyond the staff the survey named when it was asked: nothing when
+        it is not found (the command's 404 says so)."""
+        if self.served_now is None:
+            return ()
+        try:
+            known = await asyncio.to_thread(self.path.committer.app.repository.get,
+                                            aggregate_id)
+        except AggregateNotFoundError:
+            return ()
+        case_id = getattr(known, "case_id", None)
+        return await self.served_now(case_id) if case_id is not None else ()
 
     # -- re-planning: an official schedule replaced a provisional year -----------------------
 

@@ -120,6 +120,15 @@ def _served(served_by: list[str], e: Envelope) -> list[str]:
     return list(dict.fromkeys([*served_by, *staff])) if staff else list(served_by)
 
 
+async def served_now(pool: asyncpg.Pool, case_id: UUID) -> tuple[str, ...]:
+    """Who served the case as feedback has read it so far (``intake_cases.served_by``,
+    ``HELP_WORK`` included): an answer staff record is refused to them (代评), also those
+    who served it after its survey was asked (``Feedback.served_now``)."""
+    found = await pool.fetchval("SELECT served_by FROM intake_cases WHERE case_id = $1",
+                                case_id)
+    return tuple(found or ())
+
+
 READ = (
     "SELECT ARRAY(SELECT c FROM intake_cases c WHERE c.case_id = ANY($1::uuid[])"
     "  FOR UPDATE) AS cases,"

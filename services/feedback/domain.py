@@ -138,13 +138,14 @@ class SurveyClosed(CommandError):
 
 SELF_DECISION = {"appealed": "lodged this appeal", "reviewed": "is the clerk reviewed",
                  "served": "served the case"}
-"""Why a supervisor may not decide an appeal nor triage the bad review (``SelfDecision``'s
-``because``)."""
+"""Why a supervisor may not decide an appeal, triage the bad review nor record its outcome
+(``SelfDecision``'s ``because``)."""
 
 
 class SelfDecision(CommandError):
-    """An appeal is decided, and a bad review triaged, by a supervisor other than the clerk
-    who appealed or was reviewed, and other than the staff who served the case (申诉复核)."""
+    """An appeal is decided, a bad review triaged and its rectification's outcome recorded by a
+    supervisor other than the clerk who appealed or was reviewed, and other than the staff
+    who served the case (申诉复核)."""
 
     status = 403
     code = "self_decision"
@@ -552,16 +553,19 @@ class Rectification(RemembersCommands):
 
     # -- who may judge the bad review: not whose work it is (申诉复核) -----------------------
 
-    def check_not_own_work(self, supervisor: str | None, what: str) -> None:
+    def check_not_own_work(self, supervisor: str | None, what: str,
+                           also: tuple[str, ...] = ()) -> None:
         """403 ``self_decision`` for the clerk who appealed or was reviewed, or the staff who
-        served the case (``served_by``: opened it, acted on it, had it handed to them): the
+        served the case (``served_by``: opened it, acted on it, had it handed to them; and
+        ``also``, who served it since the survey was asked, as feedback has read it): the
         bad review is of their work. Both judgements of it bar them: deciding its appeal
         (upheld, the review leaves the figures) and triaging it (the track sets how long the
         work has, 解释说明 the most lenient): a supervisor who resolved the case put their
         own bad review on the explain track."""
         because = ("appealed" if self.appealed_by is not None and supervisor == self.appealed_by
                    else "reviewed" if supervisor == self.clerk_id
-                   else "served" if supervisor in getattr(self, "served_by", ()) else None)
+                   else "served" if supervisor in (*getattr(self, "served_by", ()), *also)
+                   else None)
         if because is not None:
             # Which of the three: a supervisor told only the rule could not tell whether
             # another could decide (one who handed the case on, say, or one who resolved it).
@@ -574,7 +578,8 @@ class Rectification(RemembersCommands):
     # -- triage: which track, and so which deadline (好差评) ----------------------------
 
     def triage(self, track: RectificationTrack, working_days: int, calendar: WorkingCalendar,
-               today: date, meta: Meta, as_of: date | None = None) -> None:
+               today: date, meta: Meta, as_of: date | None = None,
+               also_served: tuple[str, ...] = ()) -> None:
         """Put the bad review on ``track``: due ``working_days`` working days after ``today``
         (the day of the triage). Again while it is open: the supervisor may change the track,
         not once its deadline has passed on ``as_of`` (the service's day, not the command's
@@ -586,7 +591,7 @@ class Rectification(RemembersCommands):
         if self.status != "open":
             raise RuleViolated("only an open rectification is triaged", status=self.status,
                                rule="rectification_not_open")
-        self.check_not_own_work(meta.get("actor"), "a bad review is triaged")
+        self.check_not_own_work(meta.get("actor"), "a bad review is triaged", also_served)
         if self.deadline_on < max(today, as_of or today):
             raise RuleViolated("the rectification's deadline has passed: it stays missed; "
                                "record its outcome", rule="deadline_missed",
@@ -631,7 +636,8 @@ class Rectification(RemembersCommands):
         self._remember(meta, "RectificationAppealed")
 
     def decide_appeal(self, decision: AppealDecision, grounds: AppealGrounds | None,
-                      reasons: str, decider: str, meta: Meta) -> None:
+                      reasons: str, decider: str, meta: Meta,
+                      also_served: tuple[str, ...] = ()) -> None:
         """By a supervisor who neither appealed nor was reviewed (403 ``self_decision``):
         nor served the case (``served_by``: opened it, acted on it, had it handed to them),
         whose work the bad review is of as much as the clerk's (首问负责制 names the first
@@ -639,7 +645,7 @@ class Rectification(RemembersCommands):
         if self.appeal != "pending":
             raise NoAppealPending("there is no appeal waiting on this bad review",
                                   appeal=self.appeal)
-        self.check_not_own_work(decider, "an appeal is decided")
+        self.check_not_own_work(decider, "an appeal is decided", also_served)
         if decision is AppealDecision.UPHELD and grounds is None:
             raise RuleViolated("an upheld appeal says its grounds: malicious or mistaken",
                                rule="appeal_grounds_needed")
@@ -659,9 +665,14 @@ class Rectification(RemembersCommands):
         self._remember(meta, "RectificationAppealDecided")
 
     def complete(self, outcome: str, actions: str, completed_on: date, meta: Meta) -> None:
+        """The outcome (整改结果), by a supervisor whose work the bad review is not of (403
+        ``self_decision``, as its triage and its appeal's decision): recording it closes the
+        rectification, on time or late, and who served the case closed the one about their
+        own work (好差评: another supervisor of the center does it)."""
         if self.status != "open":
             raise RuleViolated("the rectification's outcome is already recorded",
                                status=self.status, rule="outcome_recorded_once")
+        self.check_not_own_work(meta.get("actor"), "a rectification's outcome is recorded")
         self._completed(rectification_id=self.id, outcome=outcome, actions=actions,
                         deadline_on=self.deadline_on, completed_on=completed_on,
                         on_time=completed_on <= self.deadline_on, meta=self.meta_for(meta),

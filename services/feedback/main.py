@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from functools import partial
 
 import structlog
 from fastapi import FastAPI
@@ -71,7 +72,8 @@ def create_app(settings: Settings, *, sender: SurveySender | None = None,
         runtime.clock = clock_
         case_texts = IntakeCaseTexts(settings)  # a name typed alone: intake scrubs it
         feedback = Feedback(runtime.committer, policy, tokens, calendars, clock_,
-                            Moments.from_settings(settings), case_texts)
+                            Moments.from_settings(settings), case_texts,
+                            partial(consumer.served_now, runtime.pool))
         replanning = Replanning(runtime.pool, feedback)
         runtime.calendar_hooks["feedback"] = replanning.run
         if runtime.runs_workers:  # a file added or the package upgraded while we were down

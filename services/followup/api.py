@@ -111,7 +111,8 @@ async def reschedule(id: UUID, body: c.RescheduleFollowUp, app: FollowUpsDep,
                      staff: Staff) -> WrittenPublic:
     """A missed or escalated follow-up: not by the clerk it was missed by, nor by anyone
     but a supervisor when a team let it go (403 ``own_missed_followup``: it would leave the
-    escalation worklist); a supervisor may, not one it was missed by."""
+    escalation worklist); a supervisor may, not one it was missed by. One assigned to a
+    clerk given to another clerk or a team only by a supervisor (403 ``forbidden_assignee``)."""
     return WrittenPublic.of(await app.reschedule(
         id, body, actor, key, expected, by_supervisor=staff.role is Role.SUPERVISOR))
 

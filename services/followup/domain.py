@@ -136,7 +136,8 @@ class NotTheAssignee(CommandError):
     """A follow-up assigned to a clerk is cancelled by that clerk or a supervisor, not by a
     colleague: cancelled, it is in no rate, and a colleague's cancelling was counted nowhere
     (``followups_cancelled_by_assignee`` counts the assignee's, a supervisor's is the
-    decision the figures leave out). A colleague covering for them completes it."""
+    decision the figures leave out). A colleague covering for them completes it. One
+    assigned to a team is cancelled by a supervisor: its members complete it."""
 
     status = 403
     code = "forbidden_assignee"
@@ -450,6 +451,9 @@ class FollowUp(RemembersCommands):
         self.due_at = due_at
         self.assigned_clerk = assigned_clerk
         self.assigned_team = assigned_team
+        # Every clerk it has been assigned to (``held``): a supervisor among them moving it
+        # moves their own follow-up, which keeps its day (``reschedule``).
+        self.held_by: list[str] = [assigned_clerk] if assigned_clerk is not None else []
         self.priority = priority
         self.status = "scheduled"
         self.overdue_at: datetime | None = None
@@ -802,6 +806,21 @@ class FollowUp(RemembersCommands):
         """Whether ``actor`` is the clerk the follow-up is assigned to now."""
         return actor is not None and actor == self.assigned_clerk
 
+    def was_held_by(self, actor: str | None) -> bool:
+        """Whether ``actor`` is or was a clerk the follow-up was assigned to (first, now, or
+        one who handed it on: as ``Case.is_own_case``). A follow-up rebuilt from a snapshot
+        taken before it was kept knows its assignee now only."""
+        return actor is not None and (actor == self.assigned_clerk
+                                      or actor in self.__dict__.get("held_by", ()))
+
+    def _hold(self, clerk: str | None) -> None:
+        held = self.__dict__.get("held_by")
+        if held is None:  # a snapshot taken before it was kept
+            held = [self.assigned_clerk] if self.assigned_clerk is not None else []
+        if clerk is not None and clerk not in held:
+            held = [*held, clerk]
+        self.held_by = held
+
     def reschedule(self, due_at: datetime, reason: str, assigned_clerk: str | None,
                    assigned_team: str | None, now: datetime, meta: Meta,
                    basis: Basis = Basis.OFFICIAL, due_rule: DueRule | None = None,
@@ -821,7 +840,8 @@ class FollowUp(RemembersCommands):
                                  field="due_at", now=now.isoformat())
         if assigned_clerk is None and assigned_team is None:
             assigned_clerk, assigned_team = self.assigned_clerk, self.assigned_team
-        sets_the_day = by_supervisor and not self.is_own(meta.get("actor"))
+        self.check_may_hand_on(assigned_clerk, assigned_team, meta, by_supervisor)
+        sets_the_day = by_supervisor and not self.was_held_by(meta.get("actor"))
         on_time_by = (None if sets_the_day or calendar is None
                      else self.working_day_due(calendar))
         self._rescheduled(due_at=due_at, assigned_clerk=assigned_clerk,
@@ -961,6 +981,7 @@ class FollowUp(RemembersCommands):
             self.overdue_at = self.escalate_at = None
             self.basis, self.due_rule = basis, due_rule
             self.published_due_at = None  # a new moment: nothing kept any more
+        self._hold(assigned_clerk)
         self.assigned_clerk, self.assigned_team = assigned_clerk, assigned_team
         if cause == RescheduleCause.UNREACHABLE:
             # The staff's command was a completion: its key answers as one when retried.
@@ -1001,18 +1022,40 @@ class FollowUp(RemembersCommands):
         self._cancelled(reason=reason, meta=meta)
         return True
 
+    def check_may_hand_on(self, assigned_clerk: str | None, assigned_team: str | None,
+                          meta: Meta, by_supervisor: bool) -> None:
+        """403 ``forbidden_assignee``: a follow-up assigned to a clerk given to someone else
+        (another clerk, a team) by a staff move not a supervisor's. Moved to a team, anyone
+        cancelled it counted nowhere, its clerk included; taken by a colleague, the colleague
+        cancelled it as theirs: the two steps around ``check_may_cancel``. Its case's
+        handover (``reassign``) moves it to the case's new owner; a team's follow-up may be
+        taken by a clerk."""
+        if (by_supervisor or self.assigned_clerk is None
+                or (assigned_clerk, assigned_team) == (self.assigned_clerk, self.assigned_team)):
+            return
+        raise NotTheAssignee(
+            "a follow-up assigned to a clerk changes hands through its case's handover or a "
+            "supervisor: covering for them, complete it", assigned_clerk=self.assigned_clerk,
+            actor=meta.get("actor"))
+
     def check_may_cancel(self, meta: Meta, by_supervisor: bool) -> None:
         """403 ``forbidden_assignee``: a follow-up assigned to a clerk, cancelled by another
         clerk (since December 2026). The assignee's own cancelling is counted
         (``followups_cancelled_by_assignee``), a supervisor's is the center's decision; a
         colleague's counted nowhere, so a clerk could have a colleague cancel the check they
-        were about to miss. One assigned to a team is anyone's of the center (no token names
-        a team); the rules' own cancels (a resolution, an appeal, an erasure) are not
-        staff's."""
+        were about to miss. One assigned to a team (or to nobody) is cancelled by a
+        supervisor only (since a later December 2026 release): no token names a team, so
+        its members cannot be told from the rest of the center, and the event says no role,
+        so a clerk's cancelling could be counted neither as the assignee's nor apart from a
+        supervisor's; any clerk of the center still completes it. The rules' own cancels (a
+        resolution, an appeal, an erasure) are not staff's."""
         actor = meta.get("actor")
-        if (by_supervisor or actor is None or by_a_worker(actor)
-                or self.assigned_clerk is None or self.is_own(actor)):
+        if by_supervisor or actor is None or by_a_worker(actor) or self.is_own(actor):
             return
+        if self.assigned_clerk is None:
+            raise NotTheAssignee(
+                "a follow-up assigned to a team is cancelled by a supervisor: a member of "
+                "the team completes it", assigned_team=self.assigned_team, actor=actor)
         raise NotTheAssignee(
             "a follow-up assigned to a clerk is cancelled by that clerk or a supervisor: "
             "covering for them, complete it", assigned_clerk=self.assigned_clerk, actor=actor)
@@ -1108,6 +1151,7 @@ class FollowUp(RemembersCommands):
     @event("FollowUpReassigned")
     def _reassigned(self, assigned_clerk: str | None, assigned_team: str | None, reason: str,
                     meta: Meta) -> None:
+        self._hold(assigned_clerk)
         self.assigned_clerk, self.assigned_team = assigned_clerk, assigned_team
         self._remember(meta, "FollowUpReassigned")
 

@@ -50,7 +50,8 @@ total. The definitions are those of the feedback service's figures
   past their deadline (before the ``as_of`` day, else today), those completed by the deadline
   in force (the last ``RectificationDeadlineRevised`` one, when a provisional deadline was
   revised);
-- follow-ups on-time rate: of the follow-ups completed or missed, on their (last) due day,
+- follow-ups on-time rate: of the follow-ups completed or missed, on their (last) due day (a
+  missed one on the due day it was first missed on, however it is moved after),
   those completed by the working day they were to be done on and never missed (the
   completion's ``due_by``: a Sunday's or a Friday 18:00's due moment is Monday's; without
   it, in completions recorded before it existed, that due day) (judged on the day of the
@@ -273,11 +274,13 @@ DEFINITIONS = {
                          " the day opened",
     "named_revisited": "of those, the resident was reached by a revisit survey: answered it"
                        " or declined to rate (SurveyDeclined)",
-    "followups_closed": "follow-ups completed or missed, on their (last) due day",
+    "followups_closed": "follow-ups completed or missed, on their (last) due day (a missed"
+                        " one on the due day it was first missed on)",
     "followups_on_time": "of those, completed and never missed, the resident reached (not"
                          " outcome unreachable)",
     "followups_cancelled_by_assignee": "follow-ups cancelled by the clerk they were assigned"
-                                       " to (in no rate), on their (last) due day",
+                                       " to (in no rate), on their (last) due day (a"
+                                       " missed one's: the day it was missed on)",
     "followups_open_past_due": "follow-ups still open (never completed, missed or cancelled;"
                                " or missed, then moved to a new due moment: open again)"
                                " past the working day they are to be done on (the day a"
@@ -286,7 +289,8 @@ DEFINITIONS = {
                                " day before it fell due), as of the report's day, on that day",
     "followups_unreachable": "follow-ups ended with the resident not reached after every"
                              " attempt (outcome unreachable; the team takes a check or a"
-                             " revisit up), on their (last) due day",
+                             " revisit up), on their (last) due day (a missed one's: the"
+                             " day it was missed on)",
 }
 
 
@@ -606,15 +610,24 @@ def aftercare_sql(tz: str) -> dict[str, str]:
                false, CAST(timezone('{tz}', CAST(overdue_at AS TIMESTAMPTZ)) AS DATE), true
             FROM "FollowUpDue" WHERE {seen}),
     moves AS (
-        -- The clerk it was assigned to before each event ('' a team's).
+        -- The clerk it was assigned to before each event ('' a team's), and its due day.
         SELECT *, last_value(assignee IGNORE NULLS) OVER (
             PARTITION BY aggregate_id ORDER BY aggregate_version
-            ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS assigned_then
+            ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS assigned_then,
+            last_value(due_on IGNORE NULLS) OVER (
+            PARTITION BY aggregate_id ORDER BY aggregate_version
+            ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS due_then
         FROM ev),
     folded AS (
         SELECT aggregate_id, arg_min(case_id, aggregate_version) AS case_id,
                arg_min(center_id, aggregate_version) AS center_id,
-               arg_max(due_on, aggregate_version) FILTER (WHERE due_on IS NOT NULL) AS due_on,
+               -- a miss counts on the due day it was missed on, however it moves after
+               coalesce(arg_min(due_then, aggregate_version)
+                            FILTER (WHERE type = 'FollowUpMissed'),
+                        arg_max(due_on, aggregate_version) FILTER (WHERE due_on IS NOT NULL))
+                   AS due_on,
+               arg_max(due_on, aggregate_version) FILTER (WHERE due_on IS NOT NULL)
+                   AS last_due_on,
                arg_min({day}, aggregate_version) FILTER (WHERE type = 'FollowUpCompleted')
                    AS completed_on,
                coalesce(bool_or(type = 'FollowUpMissed'), false) AS missed,
@@ -642,7 +655,7 @@ def aftercare_sql(tz: str) -> dict[str, str]:
                    AND coalesce(bool_or(type = 'FollowUpMissed'), false) AS reopened
         FROM moves GROUP BY aggregate_id)
     -- the working day it is to be done on while open (followup's working_day_due)
-    SELECT f.*, least(f.on_time_by, coalesce(f.overdue_on, f.due_on)) AS open_by,
+    SELECT f.*, least(f.on_time_by, coalesce(f.overdue_on, f.last_due_on)) AS open_by,
            c.service_item
     FROM folded f LEFT JOIN case_facts c USING (case_id)
     """

@@ -19,6 +19,7 @@ from typing import Annotated, Any
 
 import httpx
 import typer
+from pydantic import BaseModel
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -72,6 +73,29 @@ def _targets(servers: Servers, url: list[str] | None) -> list[tuple[str, str]]:
     return [(name, base) for name, base in servers.service_urls()]
 
 
+class _Reloaded(BaseModel):
+    """What ``POST /ops/calendar/reload`` answers (``shared.http.ops.CalendarReloadPublic``,
+    read here without the HTTP layer): another program's 200 is none."""
+
+    changed: list[str]
+    replanned: dict[str, dict[str, int]]
+    calendar: CalendarStatusPublic
+
+
+def _no_calendar(answer: httpx.Response) -> bool:
+    """Whether the service said it has no working-day calendar (its own 404 problem, from
+    ``/ops/calendar`` and its reload): another program's 404 is no such answer, also one that
+    names the path it was asked (a web framework's "Cannot POST /ops/calendar/reload")."""
+    if answer.status_code != 404:
+        return False
+    try:
+        error = answer.json().get("error")
+    except (ValueError, AttributeError):  # not JSON, or JSON but no object
+        return False
+    return (isinstance(error, dict) and error.get("code") == "not_found"
+            and "working-day calendar" in str(error.get("message", "")))
+
+
 def _unreachable(name: str, base: str, exc: httpx.HTTPError) -> str:
     return (f"{name}: not reachable at {base} within {PROBE_TIMEOUT_S:g} s "
             f"({type(exc).__name__}); is `make run` running? else name the services with "
@@ -116,7 +140,7 @@ def status(
                 asked.append(_unreachable(name, base, exc))
                 failed += 1
                 continue
-            if answer.status_code == 404 and "working-day calendar" in answer.text:
+            if _no_calendar(answer):
                 # the service said so (``/ops/calendar``), as reload reads it: another
                 # server's 404 (a proxy's, a port another program holds) is no answer
                 asked.append(f"{name}: no working-day calendar")
@@ -169,24 +193,35 @@ def reload(
                 console.print(f"[red]{escape(_unreachable(name, base, exc))}[/red]")
                 failed = True
                 continue
-            body: Any = answer.json() if answer.headers.get(
-                "content-type", "").startswith("application/json") else {}
-            if answer.status_code == 404 and "calendar" in answer.text:
+            if _no_calendar(answer):  # only the service's own 404 says so: a 404 of
+                # another program naming the path ("calendar" in it) exited 0 here
                 console.print(f"{name}: no working-day calendar (nothing to reload)")
                 continue
             if answer.status_code != 200:
+                try:
+                    body: Any = answer.json()
+                except ValueError:
+                    body = {}
                 error = body.get("error", {}) if isinstance(body, dict) else {}
-                console.print(f"[red]{name}: nothing changed: "
-                              f"{escape(error.get('message') or answer.text[:300])}[/red]")
+                message = error.get("message") if isinstance(error, dict) else None
+                console.print(f"[red]{escape(name)}: nothing changed: "
+                              f"{escape(message or answer.text[:300])}[/red]")
                 failed = True
                 continue
-            changed = body["changed"]
+            try:
+                said = _Reloaded.model_validate_json(answer.content)
+            except ValueError:  # pydantic's ValidationError is one: not sixstep's answer
+                console.print(f"[red]{escape(name)}: answered 200 without a reload's outcome "
+                              f"(another program at {escape(base)}?): "
+                              f"{escape(answer.text[:200])}[/red]")
+                failed = True
+                continue
             console.print(f"{name}: reloaded; official schedules changed for "
-                          f"{', '.join(changed) if changed else 'no center'}")
-            for part, counts in body["replanned"].items():
+                          f"{', '.join(said.changed) if said.changed else 'no center'}")
+            for part, counts in said.replanned.items():
                 console.print(f"  {part}: " + ", ".join(f"{k.replace('_', ' ')} {v}"
                                                         for k, v in counts.items()))
-            for warning in body["calendar"]["warnings"]:
+            for warning in said.calendar.warnings:
                 console.print(f"  [yellow]warning:[/yellow] {escape(warning)}")
     if failed:
         raise typer.Exit(2)

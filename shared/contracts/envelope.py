@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from typing import Any
-from uuid import UUID, uuid5
+from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.contracts.fields import Code, Moment, OptionalCode
+from shared.contracts.ids import uuid5
 
 EVENT_ID_NAMESPACE = UUID("6f1c2a64-93f5-4f0c-9a51-5e0b6a1c7d21")
 

@@ -24,7 +24,8 @@ import hashlib
 import hmac
 import re
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
 from enum import Enum
 from typing import Any
 from uuid import UUID
@@ -86,8 +87,21 @@ class CommandDigests:
     def of(self, command: Any) -> str | None:
         if not isinstance(command, BaseModel):
             return None
-        fields = _texts_shaped(command.model_dump(exclude=NOT_THE_COMMAND),
-                               command.model_dump(mode="json", exclude=NOT_THE_COMMAND))
+        fields: Any = None
+        if _plain(type(command)):
+            # Which of the JSON dump's strings were texts, told by the command's own values:
+            # one dump, not two (the same fields as below: tests/unit/
+            # test_command_digest_one_dump.py holds the two ways to the same bytes).
+            dumped = command.model_dump(mode="json")
+            for name in NOT_THE_COMMAND:
+                dumped.pop(name, None)
+            try:
+                fields = _model_shaped(command, dumped)
+            except _NotPlain:
+                pass
+        if fields is None:
+            fields = _texts_shaped(command.model_dump(exclude=NOT_THE_COMMAND),
+                                   command.model_dump(mode="json", exclude=NOT_THE_COMMAND))
         body = orjson.dumps([type(command).__name__, fields], option=orjson.OPT_SORT_KEYS)
         mac = self._keyed.copy()
         mac.update(body)
@@ -101,18 +115,35 @@ spaces) ..."""
 _NUMBER_RUN = re.compile(r"[0-9](?:[-.:/_]?[0-9]){5}")
 """... nor a number a person can be found by (a phone, an ID number, a card: six digits or
 more, in a row or in groups as a number is read out, ``138-1234-5678``)."""
-_SHAPES = str.maketrans({**{chr(c): "0" for c in range(ord("0"), ord("9") + 1)},
-                         **{chr(c): "a" for c in range(ord("a"), ord("z") + 1)},
-                         **{chr(c): "a" for c in range(ord("A"), ord("Z") + 1)}})
+class _Shapes(dict[int, str]):
+    """The table :func:`shape_of` translates by: each character's shape, worked out the first
+    time it is met (the characters met, never the texts; at most ``_SHAPES_KEPT``)."""
+
+    def __missing__(self, code: int) -> str:
+        ch = chr(code)
+        if "0" <= ch <= "9":
+            shape = "0"
+        elif ch.isascii():
+            shape = "a" if ch.isalpha() else ch
+        else:
+            shape = "字" if ch.isalpha() else ch
+        if len(self) < _SHAPES_KEPT:
+            self[code] = shape
+        return shape
+
+
+_SHAPES_KEPT = 65_536
+_SHAPES = _Shapes()
 
 
 def shape_of(text: str) -> str:
     """What the command digest keeps of a text that is not a code: each digit a ``0``, each
     Latin letter an ``a``, each letter of another script (a Han character) a ``字``, the
     rest (spaces, punctuation) as it is. ``王秀英来问临时救助`` and ``李建国来问临时救助`` are
-    one shape; ``13812345678`` and any other mobile number too."""
-    return "".join("字" if ch.isalpha() and not ch.isascii() else ch
-                   for ch in text.translate(_SHAPES))
+    one shape; ``13812345678`` and any other mobile number too. (One ``translate`` by a table
+    filled as characters are met: the same as mapping ASCII digits and letters, then each
+    other letter, one character at a time.)"""
+    return text.translate(_SHAPES)
 
 
 def _texts_shaped(value: Any, dumped: Any) -> Any:
@@ -128,6 +159,89 @@ def _texts_shaped(value: Any, dumped: Any) -> Any:
     if isinstance(value, list | tuple) and isinstance(dumped, list) and len(value) == len(dumped):
         return [_texts_shaped(v, d) for v, d in zip(value, dumped, strict=True)]
     return dumped
+
+
+class _NotPlain(Exception):
+    """A value whose Python dump may not be the value itself (a serializer of its own, an
+    alias as its key, a kind of value not below): the digest asks pydantic for the Python
+    dump instead, as it always did."""
+
+
+#: Values that are their own Python dump and never a text (an Enum too, by ``isinstance``).
+_LEAVES = frozenset({bool, int, float, Decimal, UUID, date, datetime, time, timedelta})
+#: Model classes whose Python dump is a dict of their fields' own values, by field name.
+_PLAIN: dict[type, bool] = {}
+
+
+def _plain(cls: type[BaseModel]) -> bool:
+    """Whether ``cls`` dumps as its fields' values by their names: no serializer anywhere in
+    its schema (a field's, the model's, an annotated type's, a nested model's), no computed
+    field, and its fields' names, not their aliases, as keys."""
+    known = _PLAIN.get(cls)
+    if known is None:
+        known = _PLAIN[cls] = not cls.model_config.get("serialize_by_alias") and not _serializes(
+            cls.__pydantic_core_schema__)
+    return known
+
+
+def _serializes(schema: Any) -> bool:
+    if isinstance(schema, dict):
+        return any((key in ("serialization", "computed_fields") and value)
+                   or _serializes(value) for key, value in schema.items())
+    if isinstance(schema, list | tuple):
+        return any(_serializes(value) for value in schema)
+    return False
+
+
+def _text_shaped(text: str) -> str:
+    """:func:`_texts_shaped` of a text: itself when a code, else its shape."""
+    if _CODE.fullmatch(text) and _NUMBER_RUN.search(text) is None:
+        return text
+    return shape_of(text)
+
+
+def _model_shaped(model: BaseModel, dumped: Any) -> dict[str, Any]:
+    """:func:`_texts_shaped` of a plain model's Python dump and ``dumped``, from the model's
+    own values (its Python dump is a dict of them by field name)."""
+    if not _plain(type(model)) or type(dumped) is not dict:
+        raise _NotPlain
+    out: dict[str, Any] = {}
+    values = model.__dict__  # a field's value (an extra field's is not there: getattr)
+    for name, shown in dumped.items():
+        value = values[name] if name in values else getattr(model, name)
+        kind = type(value)
+        if value is None or kind in _LEAVES or isinstance(value, Enum):
+            out[name] = shown
+        elif kind is str:
+            out[name] = _text_shaped(value)
+        else:
+            out[name] = _shaped_by_values(value, shown)
+    return out
+
+
+def _shaped_by_values(value: Any, dumped: Any) -> Any:
+    """:func:`_texts_shaped` (``value``'s Python dump, ``dumped``) from ``value`` itself: a
+    plain model's Python dump is its fields' values, a dict's or a list's its items'. Any
+    other kind of value (a set, a dataclass, a model with a serializer) raises
+    :class:`_NotPlain`."""
+    kind = type(value)
+    if kind is str:
+        return _text_shaped(value)
+    if value is None or kind in _LEAVES or isinstance(value, Enum):
+        return dumped
+    if isinstance(value, str):  # a subclass of str (not an Enum): a text as well
+        return _text_shaped(value)
+    if isinstance(value, BaseModel):
+        return _model_shaped(value, dumped)
+    if kind is dict:
+        if type(dumped) is not dict:
+            raise _NotPlain
+        return {k: _shaped_by_values(value.get(k), v) for k, v in dumped.items()}
+    if kind is list or kind is tuple:
+        if type(dumped) is not list or len(value) != len(dumped):
+            raise _NotPlain
+        return [_shaped_by_values(v, d) for v, d in zip(value, dumped, strict=True)]
+    raise _NotPlain
 
 
 def check_version(aggregate: Any, what: str, expected_version: int | None) -> None:

@@ -75,8 +75,11 @@ class Moments:
     def check(self, command: BaseModel, now: datetime) -> None:
         """Raise :class:`InvalidCommand` (422) for the first moment or day of ``command``
         outside its window; ``now`` is the service's clock."""
-        for name in type(command).model_fields:
-            self.check_value(name, getattr(command, name), now)
+        values = command.__dict__
+        for name in _field_names(type(command)):
+            value = values[name] if name in values else getattr(command, name)
+            if isinstance(value, date):  # a moment is one too; nothing else is checked
+                self.check_value(name, value, now)
 
     def check_value(self, name: str, value: Any, now: datetime) -> None:
         """The answer names the window by its settings, not by the moment ``now`` (the same
@@ -101,6 +104,18 @@ class Moments:
             raise InvalidCommand(
                 f"{name} must lie between {self.earliest} and {horizon_days} days ahead",
                 field=name, earliest=self.earliest.isoformat(), horizon_days=horizon_days)
+
+
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _field_names(cls: type[BaseModel]) -> tuple[str, ...]:
+    """``cls.model_fields``' names, read once per command class (pydantic's class property
+    behind ``model_fields`` was half of a command's window check)."""
+    names = _FIELDS.get(cls)
+    if names is None:
+        names = _FIELDS[cls] = tuple(cls.model_fields)
+    return names
 
 
 def judged_by(occurred_at: datetime, payload: dict[str, Any]) -> datetime:

@@ -269,3 +269,70 @@ async def test_a_missed_follow_up_moved_then_pushed_every_day_counts_open_past_i
                            as_of=datetime.combine(as_of, datetime.max.time(), SHANGHAI))
             assert ours.total.counts[NAME] == total, as_of
             assert {r.key: r.counts[NAME] for r in ours.by_day if r.counts[NAME]} == by_day
+
+
+def missed_then_moved_on(story: CaseStory) -> list[dict[str, Any]]:
+    """- ``slid``: due New Year's Eve at 10:00, missed at its closing; a colleague moves it at
+      23:30 that night to Monday 4 January 2027 (the day kept: 31 December), its clerk on to
+      the 6th (2027, a provisional year), done then;
+    - ``far``: due Sunday 20 December (hand-set; its working day Monday the 21st), missed at
+      Monday's closing; a supervisor moves it (the resident abroad) to 6 March 2028, a year
+      the holiday package does not know: open again, not past its new day."""
+    slid = follow_up(story, at("2026-12-28", 10), at("2026-12-31", 10))
+    slid.add("FollowUpDue", at("2026-12-31", 10), due_at=at("2026-12-31", 10).isoformat(),
+             overdue_at=at("2026-12-31", 17).isoformat())
+    slid.add("FollowUpMissed", at("2026-12-31", 18), due_at=at("2026-12-31", 10).isoformat(),
+             escalate_at=at("2027-01-05", 9).isoformat())
+    push(slid, at("2026-12-31", 23, 30), at("2027-01-04", 10), on_time_by="2026-12-31",
+         actor="clerk-018")
+    push(slid, at("2027-01-04", 9), at("2027-01-06", 10), on_time_by="2026-12-31")
+    slid.add("FollowUpCompleted", at("2027-01-06", 11), outcome="done", channel="phone",
+             due_by="2026-12-31")
+
+    sunday = at("2026-12-20", 10)
+    far = follow_up(story, at("2026-12-17", 10), sunday)
+    far.add("FollowUpDue", sunday, due_at=sunday.isoformat(),
+            overdue_at=at("2026-12-21", 17).isoformat())
+    far.add("FollowUpMissed", at("2026-12-21", 18), due_at=sunday.isoformat(),
+            escalate_at=at("2026-12-23", 9).isoformat())
+    push(far, at("2026-12-22", 9), at("2028-03-06", 10), on_time_by=None,
+         actor="supervisor-01")
+    return [e for a in (slid, far) for e in a.events]
+
+
+async def test_a_missed_follow_up_moved_into_the_next_month_stays_missed_on_its_day(
+        settings: Settings, tmp_path: Path) -> None:
+    """The on-time rate counted a miss on the follow-up's *latest* due day: missed on New
+    Year's Eve and moved into January, December lost its miss (a revision of the closed
+    month, its on-time rate up) and January counted it. A miss counts on the due day it was
+    missed on now, however the follow-up moves after, alike live and rebuilt, in the
+    figures query and its day totals, and in the analysts' report over an export; the move
+    still sets the day it is open by (2028: not past it)."""
+    from services.feedback import figures as feedback
+
+    d20, d31 = date(2026, 12, 20), date(2026, 12, 31)
+    start, end, as_of = date(2026, 12, 1), date(2028, 3, 31), date(2027, 1, 7)
+    async with projected(settings, tmp_path, "slid", missed_then_moved_on) as (conn, root):
+        ours = compute(root, start, end, tz="Asia/Shanghai", center=HUAMU,
+                       as_of=datetime.combine(as_of, datetime.max.time(), SHANGHAI))
+        closed = {r.key: r.counts["followups_closed"] for r in ours.by_day
+                  if r.counts["followups_closed"]}
+        assert closed == {d20: 1, d31: 1}
+        assert ours.total.counts["followups_on_time"] == 0
+        assert ours.total.counts[NAME] == 0
+
+        query = feedback.FigureQuery(period="day", date_from=start, date_to=end,
+                                     as_of=as_of, group_by=())
+        rows = await feedback.compute(conn, query)
+        rates = {r["period_start"]: r["followups_on_time_rate"] for r in rows
+                 if r["followups_on_time_rate"]["denominator"]}
+        assert rates == {d: {"numerator": 0, "denominator": 1, "rate": 0.0}
+                         for d in (d20, d31)}
+        assert not any(r[NAME] for r in rows)
+        assert rows == await feedback.compute(conn, query, SCANS)
+        month = feedback.FigureQuery(period="month", date_from=start, date_to=end,
+                                     as_of=as_of, group_by=())
+        assert [r["followups_on_time_rate"]["denominator"]
+                for r in await feedback.compute(conn, month)
+                if r["followups_on_time_rate"]["denominator"]] == [2]  # December's
+        await assert_totals_are_the_scans(conn, as_of)

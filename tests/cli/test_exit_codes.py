@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -80,12 +80,19 @@ def another_program() -> Iterator[str]:
     """Not a sixstep service: a 404 "Not Found" at /ops/calendar (a proxy's, or a port another
     program holds), and at /other/ops/calendar a 200 with a JSON that is no calendar."""
 
+    yield from _another_program("GET", lambda _: b"Not Found")
+
+
+def _another_program(method: str, not_found: Callable[[str], bytes]) -> Iterator[str]:
+    """A program that is no sixstep service, answering ``method``: at /other/... a 200 with
+    a JSON of its own, elsewhere a 404 saying ``not_found(path)``."""
+
     class Other(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # http.server's name
+        def answer(self) -> None:
             found = self.path.startswith("/other/")
-            body = b'{"status": "ok"}' if found else b"Not Found"
+            body = b'{"status": "ok"}' if found else not_found(self.path)
             self.send_response(200 if found else 404)
-            self.send_header("content-type", "application/json" if found else "text/plain")
+            self.send_header("content-type", "application/json" if found else "text/html")
             self.send_header("content-length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
@@ -93,6 +100,7 @@ def another_program() -> Iterator[str]:
         def log_message(self, *_: object) -> None:
             pass
 
+    setattr(Other, f"do_{method}", Other.answer)  # http.server's name: do_GET, do_POST
     yield from _serving(Other)
 
 
@@ -130,3 +138,42 @@ def test_ops_status_with_a_consumer_that_applies_nothing_exits_2(nats_url: str) 
     status = ran(["ops", "status"], env=env)
     assert "consumer intake-cases applies nothing" in status.out, status
     assert status.code == 2, status
+
+
+@pytest.fixture
+def an_echoing_program() -> Iterator[str]:
+    """Not a sixstep service: a web framework's 404 that names the path (Express's "Cannot
+    POST /ops/calendar/reload", Spring's, a proxy's), and at /other/ a 200 with a JSON that
+    is no reload's answer."""
+
+    yield from _another_program("POST", lambda path: f"Cannot POST {path}".encode())
+
+
+def test_calendar_reload_at_another_program_exits_2_not_said_to_have_no_calendar(
+        an_echoing_program: str) -> None:
+    """Only the service's own 404 says it has no working-day calendar (nothing to reload), as
+    ``calendar status`` reads it: a 404 of another program that names the path was printed as
+    that and exited 0, a year's new schedule reloaded nowhere; a 200 of another program ended
+    in a traceback (KeyError, exit 1)."""
+    env = {**CLOSED, "NATS_URL": f"nats://127.0.0.1:{free_port()}"}
+    for other, said in ((an_echoing_program, "nothing changed: Cannot POST"),
+                        (f"{an_echoing_program}/other", "another program")):
+        reload = ran(["calendar", "reload", "--url", other], env=env)
+        assert reload.code == 2, reload
+        assert "no working-day calendar" not in reload.out, reload
+        assert said in reload.out, reload
+
+
+def test_the_services_own_404_still_says_it_has_no_working_day_calendar() -> None:
+    """The problem body a service without a calendar answers (``shared.http.ops``) is read as
+    such by ``calendar status`` and ``reload``; a text 404 naming the path is not."""
+    import httpx
+
+    from shared.cli.calendar import _no_calendar
+    from shared.http.errors import error_response
+
+    own = error_response(404, "not_found", "this service has no working-day calendar")
+    assert _no_calendar(httpx.Response(404, content=own.body))
+    assert not _no_calendar(httpx.Response(404, text="Cannot GET /ops/calendar"))
+    assert not _no_calendar(httpx.Response(404, json=["working-day calendar"]))
+    assert not _no_calendar(httpx.Response(200, content=own.body))

@@ -144,11 +144,17 @@ async def test_a_bad_review_is_verified_the_next_working_morning_and_followed_on
         assert datetime.fromisoformat(rescheduled.payload["due_at"]) == \
             datetime.fromisoformat(f"{deadline}T09:00:00+08:00")
 
-        # The outcome, on the deadline: on time.
+        # The outcome, on the deadline: on time. Not recorded by the supervisor who served
+        # the case either (it would close the rectification of their own work's review).
         clock.set(datetime.fromisoformat(f"{deadline}T15:00:00+08:00"))
         r = await feedback.post(f"/rectifications/{rectification_id}/outcome",
                                 json={"outcome": "rectified", "actions": "当面致歉并补办"},
                                 headers=headers(key()))
+        assert r.status_code == 403 and r.json()["error"]["details"]["because"] == "served"
+        r = await feedback.post(f"/rectifications/{rectification_id}/outcome",
+                                json={"outcome": "rectified", "actions": "当面致歉并补办"},
+                                headers={**headers(key()), **bearer(
+                                    settings, role=Role.SUPERVISOR, sub="director-01")})
         assert r.status_code == 200, r.text
         done = (await feedback.get(f"/rectifications/{rectification_id}",
                                    params={"after": r.json()["position"]})).json()
@@ -247,7 +253,8 @@ async def test_appeals_are_decided_by_another_supervisor_and_revisits_stay_open_
         clock.set(datetime.fromisoformat("2026-11-26T10:00:00+08:00"))
         r = await feedback.post(f"/rectifications/{real['rectification_id']}/outcome",
                                 json={"outcome": "explained", "actions": "再次解释政策"},
-                                headers=headers(key()))
+                                headers={**headers(key()), **bearer(
+                                    settings, role=Role.SUPERVISOR, sub="director-02")})
         assert r.status_code == 200, r.text
         first = r.json()["revisit_survey_id"]
         clock.set(datetime.fromisoformat("2026-12-03T13:00:00+08:00"))  # past its 7 days

@@ -132,15 +132,16 @@ async def test_a_bad_review_is_rectified_and_the_resident_asked_again(settings: 
 
         # Put right on 1 December; the resident is asked again, by phone (REVISIT_CHANNEL).
         clock.set(datetime.fromisoformat("2026-12-01T10:00:00+08:00"))
+        director = bearer(settings, role=Role.SUPERVISOR, sub="director-01")  # served nothing
         r = await feedback.post(f"/rectifications/{rectification_id}/outcome",
-                                headers=headers(key()),
+                                headers={**headers(key()), **director},
                                 json={"outcome": "rectified",
                                       "actions": "科长上门道歉，补发救助金",
                                       "occurred_at": "2026-12-01T10:00:00+08:00"})
         assert r.status_code == 200, r.text
         revisit_id = r.json()["revisit_survey_id"]
         r = await feedback.post(f"/rectifications/{rectification_id}/outcome",
-                                headers=headers(key()),
+                                headers={**headers(key()), **director},
                                 json={"outcome": "explained", "actions": "again"})
         assert r.status_code == 409, "the outcome is recorded once"
 

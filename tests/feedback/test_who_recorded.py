@@ -5,10 +5,16 @@ opened or served the case (代评: 403 ``self_rating``)."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
 
 from services.feedback.application import ResolvedCase
-from services.feedback.domain import survey_id_for_resolution
+from services.feedback.domain import rectification_id_for, survey_id_for_resolution
 from services.feedback.main import create_app
 from shared.security.principals import Role
 from shared.settings import Settings
@@ -102,6 +108,45 @@ async def test_the_clerk_who_served_cannot_answer_with_the_residents_link_while_
         assert r.status_code == 200, r.text
 
 
+#: A supervisor records the answer given on the call: (sub, level) -> status and body.
+Recording = Callable[..., Awaitable[dict]]
+
+
+def escalated_case() -> tuple[History, uuid.UUID]:
+    """clerk-017's case, opened on Friday 18 December 2026 for a resident with nobody on file
+    (their survey is a call), escalated at 09:30 to the supervisor team (帮办)."""
+    history = History(TEST_CENTER)
+    case_id = history.case("2026-12-18T09:00:00+08:00", resident_id=None)
+    history.step(case_id, "ActionTaken", "2026-12-18T09:30:00+08:00", kind="escalated",
+                 description="政策冲突需协调")
+    return history, case_id
+
+
+async def as_supervisor(client: httpx.AsyncClient, settings: Settings, sub: str, path: str,
+                        body: dict) -> httpx.Response:
+    return await client.post(path, json=body, headers={
+        **headers(key()), **bearer(settings, role=Role.SUPERVISOR, sub=sub)})
+
+
+@asynccontextmanager
+async def calling(settings: Settings, history: History, resolved: Any, now: str
+                  ) -> AsyncIterator[tuple[httpx.AsyncClient, uuid.UUID, Recording, FastAPI]]:
+    """Feedback at ``now`` reading ``history``: its client, the resolution's survey, and a
+    supervisor recording the answer the resident gave on the call (a level, very satisfied
+    unless said), as the status and the body of the answer."""
+    survey = survey_id_for_resolution(resolved.event_id)
+    app = create_app(settings, sender=KeptSender(), clock=Clock(datetime.fromisoformat(now)))
+    async with running(app, anonymous=True) as client:
+        await history.publish(settings)
+
+        async def record(sub: str, level: str = "very_satisfied") -> dict:
+            r = await as_supervisor(client, settings, sub, f"/surveys/{survey}/rating",
+                                    {"level": level, "clerk_id": sub})
+            return {"status": r.status_code, **r.json()}
+
+        yield client, survey, record, app
+
+
 async def test_the_supervisor_who_did_the_help_task_does_not_record_the_answer(
         settings: Settings) -> None:
     """clerk-017's case is escalated on Friday 18 December to the supervisor team (帮办, a
@@ -109,21 +154,15 @@ async def test_the_supervisor_who_did_the_help_task_does_not_record_the_answer(
     the 20th and its resident, with nobody on file, is to be called. supervisor-02 records
     the answer: 403 ``self_rating``, as the colleague an escalation names (they served the
     resident); director-01 records it. Before, only intake's steps made staff of a case."""
-    history = History(TEST_CENTER)
-    case_id = history.case("2026-12-18T09:00:00+08:00", resident_id=None)
-    history.step(case_id, "ActionTaken", "2026-12-18T09:30:00+08:00", kind="escalated",
-                 description="政策冲突需协调")
+    history, case_id = escalated_case()
     task = uuid.uuid4()
     for type_, at in (("HelpTaskAccepted", "2026-12-18T10:00:00+08:00"),
                       ("HelpTaskDone", "2026-12-18T15:00:00+08:00")):
         history.add("followup", type_, at, {}, case_id=case_id, aggregate_id=task,
                     actor="supervisor-02")
     resolved = history.resolved(case_id, "2026-12-20T10:00:00+08:00")
-    survey = survey_id_for_resolution(resolved.event_id)
-    clock = Clock(datetime.fromisoformat("2026-12-20T10:05:00+08:00"))
-    app = create_app(settings, sender=KeptSender(), clock=clock)
-    async with running(app, anonymous=True) as client:
-        await history.publish(settings)
+    async with calling(settings, history, resolved, "2026-12-20T10:05:00+08:00") as (
+            client, survey, record, _):
 
         async def asked() -> bool:
             return (await client.get(f"/surveys/{survey}", headers=bearer(
@@ -131,12 +170,54 @@ async def test_the_supervisor_who_did_the_help_task_does_not_record_the_answer(
 
         await wait_until(asked, what="the resolution's survey")
 
-        async def record(sub: str) -> dict:
-            r = await client.post(f"/surveys/{survey}/rating", headers={
-                **headers(key()), **bearer(settings, role=Role.SUPERVISOR, sub=sub)},
-                json={"level": "very_satisfied", "clerk_id": sub})
-            return {"status": r.status_code, **r.json()}
-
         own = await record("supervisor-02")
         assert own["status"] == 403 and own["error"]["code"] == "self_rating", own
         assert (await record("director-01"))["status"] == 200
+
+
+async def test_the_supervisor_who_finishes_the_help_task_after_the_resolution_does_not_record(
+        settings: Settings) -> None:
+    """clerk-017's case is escalated on Friday 18 December (帮办, the supervisor team's task);
+    it is resolved on Sunday the 20th with the task past its deadline, so the task stays open
+    for a supervisor to finish, and the resolution's survey (a call: nobody on file) is asked
+    naming nobody else. supervisor-02 finishes the task at 10:30 and then calls the resident:
+    403 ``self_rating``, as follow-up refuses them the check's verdict; director-01 records
+    the resident's "dissatisfied". The bad review is supervisor-02's work too: they neither
+    triage it nor decide clerk-017's appeal (403 ``self_decision``); director-02 does. Before,
+    the survey and its rectification kept only who served the case when it was asked:
+    supervisor-02's "very satisfied" stood (代评), and their decision of the appeal."""
+    history, case_id = escalated_case()
+    resolved = history.resolved(case_id, "2026-12-20T10:00:00+08:00")
+    history.add("followup", "HelpTaskDone", "2026-12-20T10:30:00+08:00", {}, case_id=case_id,
+                aggregate_id=uuid.uuid4(), actor="supervisor-02")
+    async with calling(settings, history, resolved, "2026-12-20T10:40:00+08:00") as (
+            client, survey, record, app):
+
+        async def read() -> bool:
+            asked = await client.get(f"/surveys/{survey}", headers=bearer(
+                settings, role=Role.SUPERVISOR, sub="director-01"))
+            served = await app.state.pool.fetchval(
+                "SELECT served_by FROM intake_cases WHERE case_id = $1", case_id)
+            return asked.status_code == 200 and "supervisor-02" in (served or ())
+
+        await wait_until(read, what="the survey, then the help task's step read")
+
+        own = await record("supervisor-02")
+        assert own["status"] == 403 and own["error"]["code"] == "self_rating", own
+        assert (await record("director-01", "dissatisfied"))["status"] == 200
+        path = f"/rectifications/{rectification_id_for(survey)}"
+
+        async def judge(sub: str, what: str, body: dict) -> httpx.Response:
+            return await as_supervisor(client, settings, sub, f"{path}/{what}", body)
+
+        triage = {"track": "explain"}
+        r = await judge("supervisor-02", "triage", triage)
+        assert r.status_code == 403 and r.json()["error"]["code"] == "self_decision", r.text
+        assert (await judge("director-02", "triage", triage)).status_code == 200
+        r = await client.post(f"{path}/appeal", json={"reasons": "居民误解政策"}, headers={
+            **headers(key()), **bearer(settings, role=Role.CLERK, sub="clerk-017")})
+        assert r.status_code == 200, r.text
+        decision = {"decision": "upheld", "grounds": "mistaken", "reasons": "误评"}
+        r = await judge("supervisor-02", "appeal/decision", decision)
+        assert r.status_code == 403 and r.json()["error"]["code"] == "self_decision", r.text
+        assert (await judge("director-02", "appeal/decision", decision)).status_code == 200

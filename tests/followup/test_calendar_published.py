@@ -18,6 +18,7 @@ from services.followup import parked as parking
 from services.followup.main import create_app as create_followup
 from services.followup.projections import READ_MODEL
 from shared.contracts import Envelope
+from shared.security.principals import Role
 from shared.settings import Settings
 from tests.followup.story import CENTER, DECEMBER_20, Center, at, center_day, key, quiet
 from tests.followup.test_care_checks import _blocked_or_done, _intake_event
@@ -225,12 +226,15 @@ async def test_december_20_plans_january_provisionally_and_replans_once_when_202
         await center.settled()  # the worklist has applied what the tick wrote
         assert (await center.get(reminder["follow_up_id"]))["status"] == "due"
 
-        # The supervisor completes the rectification on Jan 13: on time against the revised
-        # deadline (it would have been late against the provisional one).
+        # Another supervisor (test-supervisor served the case) completes the rectification
+        # on Jan 13: on time against the revised deadline (it would have been late against
+        # the provisional one).
         center.clock.set(at(2027, 1, 13, 15))
         r = await center.feedback.post(
             f"/rectifications/{rectification['rectification_id']}/outcome",
-            headers=headers(key()), json={"outcome": "rectified", "actions": "补发材料清单"})
+            headers={**headers(key()), **bearer(center.settings, role=Role.SUPERVISOR,
+                                                 sub="director-02")},
+            json={"outcome": "rectified", "actions": "补发材料清单"})
         assert r.status_code == 200, r.text
         r = await center.feedback.get("/figures", params={
             "period": "all", "as_of": "2027-01-13", "after": r.json()["position"]})

@@ -15,10 +15,11 @@ from typing import Any
 
 import asyncpg
 
-from services.intake.projections import DDL, CaseProjection
+from services.intake.projections import CaseProjection
 from shared.contracts import Envelope
 from shared.settings import Settings
 from tests.feedback.helpers import History
+from tests.intake.case_tables import with_case_tables
 
 CENTER = "SH-PD-HUAMU"
 
@@ -43,13 +44,8 @@ async def test_a_stale_copy_of_a_step_changes_nothing(settings: Settings) -> Non
     resolved_again = history.resolved(case_id, t(10, 30), outcome="partly_resolved")
     events: list[Envelope] = history.envelopes
 
-    conn = await asyncpg.connect(settings.database_url)
+    conn = await with_case_tables(settings)
     try:
-        schema = settings.schema_for("intake")
-        await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-        await conn.execute(f'SET search_path TO "{schema}"')
-        for statement in DDL:
-            await conn.execute(statement)
         projection = CaseProjection()
         async with conn.transaction():
             await projection.apply(conn, events)

@@ -330,6 +330,27 @@ def test_a_supervisor_who_served_the_case_neither_triages_nor_decides_its_appeal
     assert (r.appeal, r.status) == ("rejected", "open")
 
 
+def test_nobody_records_the_outcome_of_a_rectification_about_their_own_work() -> None:
+    # clerk-017 opened the case on New Year's Eve (23:30 Shanghai), director-01 resolved it
+    # after the handover; the resident rated it dissatisfied. Recording the outcome (整改结果)
+    # closes the rectification: neither the reviewed clerk (promoted, or acting as a
+    # supervisor), nor who served the case, nor a supervisor who appealed for the clerk
+    # closes the one about their own work; director-02 does, and the revisit follows.
+    r = bad_review(at(2026, 12, 31, 23, 30), served_by=("clerk-017", "director-01"))
+    r.lodge_appeal("居民对政策本身不满", meta(at(2027, 1, 4, 9), "director-03"),
+                   on_behalf=True)
+    for who, because in (("clerk-017", "reviewed"), ("director-01", "served"),
+                         ("director-03", "appealed")):
+        with pytest.raises(SelfDecision) as refused:
+            r.complete("fixed", "重新核算补贴", date(2027, 1, 4),
+                       meta(at(2027, 1, 4, 10), who))
+        assert (refused.value.status, refused.value.code) == (403, "self_decision")
+        assert refused.value.details["because"] == because
+        assert (r.status, getattr(r, "completed_on", None)) == ("open", None)
+    r.complete("fixed", "重新核算补贴", date(2027, 1, 4), meta(at(2027, 1, 4, 10), "director-02"))
+    assert (r.status, r.completed_on) == ("completed", date(2027, 1, 4))
+
+
 # -- the revisit: a task until it is done -------------------------------------------------------
 
 

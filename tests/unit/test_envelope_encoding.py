@@ -35,3 +35,16 @@ def test_an_event_published_as_stored_is_encoded_as_before() -> None:
         **Envelope.model_validate(body).__dict__,
         "occurred_at": datetime(1, 1, 1, tzinfo=UTC), "payload": {"words": "x" * 3}})
     assert encode(envelope) == orjson.dumps(envelope.model_dump(mode="json"))
+
+
+def test_the_relay_reads_each_contracts_payload_fields_once_and_in_order() -> None:
+    """``to_envelope`` takes an event's payload by its contract's fields, in their order, read
+    once per payload class (pydantic's ``model_fields`` class property, ~5 % of it per
+    event)."""
+    from shared.contracts import REGISTRY
+    from shared.eventstore.outbox import _payload_fields
+
+    for contract in REGISTRY:
+        names = _payload_fields(contract.payload)
+        assert names == tuple(contract.payload.model_fields)
+        assert _payload_fields(contract.payload) is names

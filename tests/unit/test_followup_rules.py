@@ -1007,13 +1007,17 @@ def test_a_kept_day_a_notice_makes_a_holiday_judges_by_the_next_working_day() ->
     assert replayed(f.collect_events()).working_day_due(published) == date(2027, 1, 5)
 
 
-def test_a_supervisors_own_follow_up_moved_by_themselves_keeps_its_day() -> None:
+@pytest.mark.parametrize("to_a_team_first", [False, True])
+def test_a_supervisors_own_follow_up_moved_by_themselves_keeps_its_day(
+        to_a_team_first: bool) -> None:
     """director-01 serves cases too: their own post-resolution check, pushed by them to the
     next morning on its due day, was judged on the new day (a supervisor's move set it), so
     pushing it every day it never counted late. Their own move keeps the day, as a clerk's
     does; another supervisor's move sets a new one. On the calendar's edges: due Sunday 20
     December (judged on Monday the 21st), one due in 2027 pushed on New Year's Eve at 23:30,
-    one in 2028 (a year no schedule knows)."""
+    one in 2028 (a year no schedule knows). Moved by them to a team first (redteam48: no
+    longer assigned to them, their next move set a new day), it is still theirs: one they
+    held (as ``Case.is_own_case``)."""
     for first_due, push_at in ((at(12, 20, 10), at(12, 21, 11)),
                                (at(1, 4, 10, year=2027), at(12, 31, 23, 30)),
                                (at(3, 6, 10, year=2028), at(3, 6, 9, year=2028))):
@@ -1024,6 +1028,10 @@ def test_a_supervisors_own_follow_up_moved_by_themselves_keeps_its_day() -> None
         working_day = due_working_day(CALENDAR, first_due)
         advance(f, push_at)
         later = CALENDAR.add_working_days(CALENDAR.local_day(push_at), 2)
+        if to_a_team_first:
+            f.reschedule(CALENDAR.opening_on(later), "交给小组", None, "followup-desk", push_at,
+                         {**meta("team", push_at), "actor": "director-01"}, by_supervisor=True,
+                         calendar=CALENDAR)
         f.reschedule(CALENDAR.opening_on(later), "resident busy", None, None, push_at,
                      {**meta("own", push_at), "actor": "director-01"}, by_supervisor=True,
                      calendar=CALENDAR)
@@ -1035,12 +1043,43 @@ def test_a_supervisors_own_follow_up_moved_by_themselves_keeps_its_day() -> None
         assert f.working_day_due(CALENDAR) == later, "another supervisor's move sets it"
 
 
+def test_a_clerks_follow_up_is_not_moved_to_a_team_or_a_colleague_to_be_cancelled() -> None:
+    """The two steps around ``forbidden_assignee``: clerk-021 moved clerk-017's check (same
+    moment) to the follow-up desk, a team's, and cancelled it: anyone may cancel a team's,
+    and the figures counted it nowhere; clerk-017 could do the same with their own. Or
+    clerk-021 moved it to themselves and cancelled it as theirs. A clerk's follow-up changes
+    hands on a staff move only by a supervisor (403, nothing recorded); moved without a new
+    assignee it stays theirs; a team's is taken by a clerk. Due Sunday 20 December, New
+    Year's Eve at 23:30 in 2027's days, and 2028."""
+    def as_(actor: str, key: str) -> dict[str, Any]:
+        return {**meta(key), "actor": actor}
+
+    for due in (at(12, 20, 10), at(1, 4, 10, year=2027), at(3, 6, 10, year=2028)):
+        now = min(due, at(12, 31, 23, 30))
+        f = follow_up(due, Reason.POST_RESOLUTION_CHECK)
+        before = len(f.pending_events)
+        for actor in ("clerk-021", "clerk-017"):
+            for clerk, team in ((None, "followup-desk"), ("clerk-021", None)):
+                with pytest.raises(NotTheAssignee) as refused:
+                    f.reschedule(due, "转给同事", clerk, team, now, as_(actor, f"{actor}{clerk}"),
+                                 calendar=CALENDAR)
+                assert refused.value.code == "forbidden_assignee"
+        assert len(f.pending_events) == before and f.assigned_clerk == "clerk-017"
+        f.reschedule(due, "居民改约", None, None, now, as_("clerk-017", "own"), calendar=CALENDAR)
+        f.reschedule(due, "主管调配", None, "followup-desk", now,
+                     as_("director-01", "sup"), by_supervisor=True, calendar=CALENDAR)
+        f.reschedule(due, "我来做", "clerk-021", None, now, as_("clerk-021", "take"),
+                     calendar=CALENDAR)
+        assert f.assigned_clerk == "clerk-021"
+
+
 def test_a_colleague_does_not_cancel_a_clerks_follow_up_its_clerk_or_a_supervisor_does() -> None:
     """clerk-021 cancelled clerk-017's check the day before it would go missed: cancelled, it
     was in no rate, and counted nowhere (not the assignee's, not a supervisor's). Now only
     its clerk or a supervisor cancels it (403 ``forbidden_assignee``, nothing recorded); a
-    colleague covering completes it. One assigned to a team is anyone's of the center, and
-    the rules' own cancels are not staff's."""
+    colleague covering completes it. One assigned to a team is a supervisor's to cancel (no
+    token names a team, and the event no role: a clerk's cancelling of it counted nowhere
+    either); the rules' own cancels are not staff's."""
     def as_(actor: str, key: str) -> dict[str, Any]:
         return {**meta(key), "actor": actor}
 
@@ -1058,4 +1097,9 @@ def test_a_colleague_does_not_cancel_a_clerks_follow_up_its_clerk_or_a_superviso
                     assigned_team="followup-desk", priority="normal",
                     service_item="SA-HARDSHIP-SUBSIDY", source="test", source_id=None,
                     meta=meta("schedule-t"))
-    assert team.cancel("不需要了", as_("clerk-021", "c-5"))
+    before = len(team.pending_events)  # due Monday 4 January 2027, a provisional year
+    with pytest.raises(NotTheAssignee) as refused:
+        team.cancel("不需要了", as_("clerk-021", "c-5"))
+    assert refused.value.details["assigned_team"] == "followup-desk"
+    assert len(team.pending_events) == before and team.status == "scheduled"
+    assert team.cancel("不需要了", as_("director-01", "c-6"), by_supervisor=True)

@@ -7,6 +7,7 @@ import copy
 import pickle
 import uuid
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -44,3 +45,29 @@ def test_a_case_opened_again_with_its_key_is_found_under_the_same_id() -> None:
     for key in ("key-00000001", "clerk-017:2026-12-20:0001", "x" * 128):
         assert domain.case_id_for("SH-PD-HUAMU", key) == uuid.uuid5(
             domain.CASE_NAMESPACE, f"SH-PD-HUAMU\x1f{key}")
+
+
+@given(st.sampled_from(["intake", "followup", "feedback"]), st.uuids(), st.integers(1, 10**9))
+def test_an_events_id_is_the_one_it_was_published_under(service: str, aggregate: uuid.UUID,
+                                                         version: int) -> None:
+    """The relay names every event it publishes (``event_id_for``): a re-publish after this
+    change carries the id of the first publish, which consumers and the stream's readers key
+    on."""
+    from shared.contracts.envelope import EVENT_ID_NAMESPACE, event_id_for
+
+    assert event_id_for(service, aggregate, version) == uuid.uuid5(
+        EVENT_ID_NAMESPACE, f"{service}:{aggregate}:{version}")
+
+
+def test_an_events_id_is_made_without_the_standard_librarys_checks(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The relay's per-event cost: ``uuid.uuid5`` builds its answer through ``UUID(bytes=...,
+    version=5)`` (~2 us of the relay's ~55 us an event); the id is the same."""
+    from shared.contracts.envelope import event_id_for
+
+    aggregate = uuid.UUID("0e1d3b25-84d4-413a-97b7-17d3d5a589bd")
+    expected = uuid.uuid5(uuid.UUID("6f1c2a64-93f5-4f0c-9a51-5e0b6a1c7d21"),
+                          f"intake:{aggregate}:3")
+    monkeypatch.setattr(uuid.UUID, "__init__",
+                        lambda *a, **k: pytest.fail("UUID(...) made per event"))
+    assert event_id_for("intake", aggregate, 3) == expected

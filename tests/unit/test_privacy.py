@@ -305,6 +305,13 @@ SCRUBBED = [
     ("老王低保材料齐了，老赵80岁了，回访老孙满意",
      f"{NAME}低保材料齐了，{NAME}80岁了，回访{NAME}满意"),
     ("帮老周申请了津贴，老吴一直没拿到", f"帮{NAME}申请了津贴，{NAME}一直没拿到"),
+    # ... and before how to reach them, or a number (redteam48: the phone went, the nickname
+    # beside it stayed)
+    ("老王电话13812345678打不通，老李手机号换了，小陈微信联系", f"{NAME}电话{PHONE}打不通，"
+     f"{NAME}手机号换了，{NAME}微信联系"),
+    ("小刘13812345678，老赵住在幸福小区", f"{NAME}{PHONE}，{NAME}住在幸福小区"),
+    ("老王身份证过期了，小刘户口在外地，老周退休了，老吴：13812345678",
+     f"{NAME}身份证过期了，{NAME}户口在外地，{NAME}退休了，{NAME}：{PHONE}"),
     ("王姐说她女儿也要来，李哥陪着", f"{NAME}说她女儿也要来，{NAME}陪着"),
     ("叫张伟来一趟，叫李敏过来签字", f"叫{NAME}来一趟，叫{NAME}过来签字"),
     ("王秀英本人签字，须由陈静本人来办理", f"{NAME}本人签字，须由{NAME}本人来办理"),
@@ -404,6 +411,8 @@ KEPT = [
     # what begins like a nickname before a word about a person, and is no one (privacy47)
     "小孙女儿放学来接，老毛病又犯了，老年补贴已发放，小额补贴下月，老房子一直漏水",
     "王府井那边，老城区改造，小区门口老人摔了，师傅说明天来修，老师说孩子没来上学",
+    "年龄小于18岁的子女，每小时15元，小于1000元不用申报，老年人电话回访，小组电话会议",
+    "老师：明天来，老毛病又犯了，小区住户，老房住人，老干部退休，小时工资30元，老家：安徽",
     # the apps and labels without anyone's account after them (fix44)
     "居民关注抖音号宣传，请在抖音搜索社区号，小红书上有很多攻略，微博热搜，B站 UP主",
     "抖音 20261220 发布的视频，快手 2026-12-20 直播，微博 weibo.com 上看到",
@@ -804,7 +813,16 @@ def test_a_surname_typed_as_a_homophone_is_still_a_surname() -> None:
     *[(name, words, words) for name, words in [
         ("李国庆", "处理国庆期间积压的材料，这里国庆节也开门"),
         ("何平安", "老人说只求健康和平安，祝您一路平安"),
-        ("陈建设", "年底前完成建设任务，社区建设很好")]],
+        ("陈建设", "年底前完成建设任务，社区建设很好"),
+        # a word's subject before what a person's is too (redteam48: these were scrubbed)
+        ("陈建设", "社区建设已经完成，道路建设一直在推进，基础设施建设来不及，城市建设户口"),
+        ("张和平", "世界和平已经来之不易，祝大家平安满意")]],
+    # ... where the given name stands as a name, and before how to reach them (redteam48:
+    # the number went, the given name beside it stayed)
+    ("王秀英", "秀英电话13812345678，居民反映秀英不在家，秀英13912345678",
+     f"{NAME}电话{PHONE}，居民反映{NAME}不在家，{NAME}{PHONE}"),
+    ("李国庆", "国庆手机号换了，今天国庆已经来过", f"{NAME}手机号换了，今天{NAME}已经来过"),
+    ("王秀英", "秀英身份证过期了，秀英退休了", f"{NAME}身份证过期了，{NAME}退休了"),
     ("李国庆", "国庆说他明天来，已联系国庆。", f"{NAME}说他明天来，已联系{NAME}。"),
     ("何平安", "平安本人到场，回访平安，满意，材料由平安补交",
      f"{NAME}本人到场，回访{NAME}，满意，材料由{NAME}补交"),

@@ -96,7 +96,8 @@ class Table:
         which only judges one counted on ``due_on``)."""
         return tuple(c for c, t in self.columns
                      if t == "date"
-                     and c not in ("judged_on", "due_by", "on_time_by", "overdue_on"))
+                     and c not in ("judged_on", "due_by", "on_time_by", "overdue_on",
+                                   "last_due_on"))
 
     def ddl(self) -> str:
         cols = ", ".join(f"{c} {t}" + (" PRIMARY KEY" if c == self.key else "")
@@ -167,10 +168,16 @@ FOLLOWUPS = Table("fig_followups", "follow_up_id", (
     ("on_time_by", "date"), ("overdue_on", "date"), ("open_by", "date"),
     # Missed, then moved to a new due moment (a supervisor's or a colleague's move): open
     # again in followup (scheduled, on its clerk's worklist) until completed, cancelled or
-    # missed again, so counted in followups_open_past_due as well (the on-time rate counts
-    # the miss on its latest due day, which its clerk's pushes carry on into the next month
-    # at every month's end). Null before this column (rebuild to fill it): not counted.
-    ("reopened", "boolean")))
+    # missed again, so counted in followups_open_past_due as well (the on-time rate counted
+    # the miss on its latest due day, which its clerk's pushes carried on into the next month
+    # at every month's end; on due_on, the day it was missed, now). Null before this column
+    # (rebuild to fill it): not counted.
+    ("reopened", "boolean"),
+    # The day of its latest due moment (FollowUpScheduled / FollowUpRescheduled), which the
+    # open day follows: due_on stays the due day it was first missed on (FollowUpMissed), so
+    # a miss counts in the on-time rate on the day it was missed and a move after it (into
+    # the next month) takes it out of no closed month. Null before this column: due_on.
+    ("last_due_on", "date")))
 VISITS = Table("fig_visits", "visit_id", (
     ("visit_id", "uuid"), ("key_id", "uuid"), ("case_id", "uuid"), ("center_id", "text"),
     ("counter_id", "text"), ("clerk_id", "text"), ("channel", "text"), ("day", "date"),
@@ -512,7 +519,7 @@ class FiguresProjection:
 
     def _followup_scheduled(self, row: Row, e: Envelope) -> None:
         due_on = self.day(e.payload["due_at"])
-        row.update(reason=e.payload["reason"], due_on=due_on,
+        row.update(reason=e.payload["reason"], due_on=due_on, last_due_on=due_on,
                    assignee=e.payload.get("assigned_clerk"), on_time_by=None,
                    overdue_on=None, open_by=due_on)
         for flag in ("missed", "cancelled", "reopened"):
@@ -520,7 +527,9 @@ class FiguresProjection:
                 row[flag] = False
 
     def _followup_rescheduled(self, row: Row, e: Envelope) -> None:
-        row["due_on"] = self.day(e.payload["due_at"])
+        row["last_due_on"] = self.day(e.payload["due_at"])
+        if row["missed"] is not True:  # a miss stays on the day it was missed (on-time rate)
+            row["due_on"] = row["last_due_on"]
         row["assignee"] = e.payload.get("assigned_clerk")
         kept = e.payload.get("on_time_by")
         if kept:  # its clerk's (or a colleague's) own move: the day it had still judges it
@@ -565,8 +574,10 @@ class FiguresProjection:
 
 def _open_by(row: Row) -> None:
     """The working day an open follow-up is to be done on (followup's ``working_day_due``):
-    the earlier of the day kept and its due day (the scheduler's, else the date of due_at)."""
-    days = [d for d in (row["on_time_by"], row["overdue_on"] or row["due_on"]) if d is not None]
+    the earlier of the day kept and its due day (the scheduler's, else the date of its latest
+    due_at: moved after a miss, not the day it was missed on)."""
+    due = row["overdue_on"] or row.get("last_due_on") or row["due_on"]
+    days = [d for d in (row["on_time_by"], due) if d is not None]
     row["open_by"] = min(days) if days else None
 
 

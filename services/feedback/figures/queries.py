@@ -184,7 +184,9 @@ FIGURES: tuple[Figure, ...] = (
            meaning="completed (the resident reached, or a task done) by its due day (the "
                    "working day it was to be done on, FollowUpCompleted.due_by: a Sunday's "
                    "or a Friday 18:00's is Monday's; the date of due_at before due_by) and never "
-                   "missed over completed or missed; judged on the day of its completion "
+                   "missed over completed or missed, on the day of its last due_at (a missed "
+                   "one on the due day it was first missed on, however moved after); judged "
+                   "on the day of its completion "
                    "(FollowUpCompleted.judged_at when backdated), not on whether the "
                    "scheduler saw it missed: one done after its due day while the scheduler "
                    "was down is not on time"),
