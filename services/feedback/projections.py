@@ -146,18 +146,19 @@ _MADE = ("SurveyRequested", "RectificationOpened")
 
 def _plan(events: Sequence[Envelope]) -> _Plan:
     plan = _Plan()
-    # The rows the batch makes, until their making is met (a step before it is early).
-    making = {e.aggregate_id for e in events if e.service == "feedback" and e.type in _MADE}
+    survey_patch, rect_patch = plan.survey_patch, plan.rect_patch
+    made: set[UUID] = set()
     for e in events:
         if e.service != "feedback":
             continue
         p = e.payload
-        if e.aggregate_id in making:
-            if e.type in _MADE:
-                making.discard(e.aggregate_id)
-            survey_patch, rect_patch = plan.early_survey, plan.early_rect
-        else:
-            survey_patch, rect_patch = plan.survey_patch, plan.rect_patch
+        if e.type in _MADE and e.aggregate_id not in made:
+            made.add(e.aggregate_id)
+            # The steps the batch had of it so far were ahead of its making.
+            patches, early = (survey_patch, plan.early_survey) if e.type == _MADE[0] else (
+                rect_patch, plan.early_rect)
+            if e.aggregate_id in patches:
+                early[e.aggregate_id] = patches.pop(e.aggregate_id)
         if e.type == "SurveyRequested":
             plan.surveys.append((e.aggregate_id, e.case_id, e.center_id, p["counter_id"],
                                  p["clerk_id"], p["service_item"], p["purpose"], p["channel"],

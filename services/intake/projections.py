@@ -177,12 +177,17 @@ def _plan(events: Sequence[Envelope], timeline: bool = True) -> _Plan:
     Without ``timeline`` the plan leaves its timeline rows out (the live path builds them
     first, to learn which steps are new)."""
     plan = _Plan()
-    opening = {e.case_id for e in events if e.type == "CaseOpened"}  # not yet seen
+    opened: set[UUID] = set()
     for e in events:
         if timeline:
             plan.timeline.append(_step(e))
         if e.type == "CaseOpened":
-            opening.discard(e.case_id)
+            if e.case_id not in opened:
+                opened.add(e.case_id)
+                # The steps the batch had of it so far were ahead of its opening.
+                early = plan.patches.pop(e.case_id, None)
+                if early is not None:
+                    plan.early[e.case_id] = early
             p = e.payload
             plan.opened.append((e.case_id, e.center_id, p["counter_id"], p["clerk_id"],
                                 p["channel"], p["service_item"],
@@ -190,8 +195,6 @@ def _plan(events: Sequence[Envelope], timeline: bool = True) -> _Plan:
                                 p.get("resident_basis"), e.occurred_at, e.aggregate_version,
                                 e.position,
                                 UUID(p["applicant_id"]) if p.get("applicant_id") else None))
-        elif e.case_id in opening:  # ahead of its opening in this batch
-            _patch(plan.early[e.case_id], e)
         else:
             _patch(plan.patches[e.case_id], e)
     return plan
