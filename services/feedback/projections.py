@@ -112,21 +112,39 @@ RECTIFICATION_PATCHED = ("status", "completed_at", "completed_on", "outcome", "a
 
 @dataclass
 class _Plan:
-    """What a batch does: new surveys and rectifications (in order), one patch per row."""
+    """What a batch does: new surveys and rectifications (in order), one patch per row.
+
+    ``early_*`` are the patches of steps the batch has ahead of their survey's request or
+    their rectification's opening (on the stream before it): applied before the INSERTs, as
+    one event at a time applies them, so they change a row only if an earlier batch made it
+    (none otherwise), wherever the batches end."""
 
     surveys: list[tuple[Any, ...]] = field(default_factory=list)
     rectifications: list[tuple[Any, ...]] = field(default_factory=list)
     survey_patch: dict[UUID, dict[str, Any]] = field(default_factory=lambda: defaultdict(dict))
     rect_patch: dict[UUID, dict[str, Any]] = field(default_factory=lambda: defaultdict(dict))
+    early_survey: dict[UUID, dict[str, Any]] = field(default_factory=lambda: defaultdict(dict))
+    early_rect: dict[UUID, dict[str, Any]] = field(default_factory=lambda: defaultdict(dict))
+
+
+_MADE = ("SurveyRequested", "RectificationOpened")
 
 
 def _plan(events: Sequence[Envelope]) -> _Plan:
     plan = _Plan()
     survey_patch, rect_patch = plan.survey_patch, plan.rect_patch
+    made: set[UUID] = set()
     for e in events:
         if e.service != "feedback":
             continue
         p = e.payload
+        if e.type in _MADE and e.aggregate_id not in made:
+            made.add(e.aggregate_id)
+            # The steps the batch had of it so far were ahead of its making.
+            patches, early = (survey_patch, plan.early_survey) if e.type == _MADE[0] else (
+                rect_patch, plan.early_rect)
+            if e.aggregate_id in patches:
+                early[e.aggregate_id] = patches.pop(e.aggregate_id)
         if e.type == "SurveyRequested":
             plan.surveys.append((e.aggregate_id, e.case_id, e.center_id, p["counter_id"],
                                  p["clerk_id"], p["service_item"], p["purpose"], p["channel"],
@@ -236,6 +254,10 @@ class FeedbackViews:
 
     async def apply(self, conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
         plan = _plan(events)
+        # Steps ahead of their row's making: on the row only if an earlier batch made it.
+        await bulk.update_rows(conn, self._tables, "surveys", "survey_id", plan.early_survey)
+        await bulk.update_rows(conn, self._tables, "rectifications", "rectification_id",
+                               plan.early_rect)
         for table, key, inserted, columns, status, patched, patches in (
                 ("surveys", "survey_id", plan.surveys, SURVEY_COLUMNS, "requested",
                  SURVEY_PATCHED, plan.survey_patch),
@@ -255,6 +277,8 @@ class FeedbackViews:
             await bulk.update_rows(conn, self._tables, table, key, earlier)
 
     async def copy_apply(self, conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
+        # Steps ahead of a row this batch makes change nothing: had an earlier batch made
+        # it, the COPY below fails and the live handler applies the batch.
         plan = _plan(events)
         surveys, survey_patch = _fold(plan.surveys, SURVEY_COLUMNS, "requested",
                                       SURVEY_PATCHED, plan.survey_patch)

@@ -235,10 +235,15 @@ def _new_followups(scheduled: Sequence[tuple[Any, ...]]) -> list[tuple[Any, ...]
 @dataclass
 class _Plan:
     """What a batch does: follow-ups scheduled and changed (in order), the last timer of each
-    aggregate, and the policy and obligation events (in order)."""
+    aggregate, and the policy and obligation events (in order).
+
+    ``early`` indexes the updates ahead of their follow-up's scheduling in the batch (on the
+    stream before it): one event at a time, they find no row unless an earlier batch made
+    it, so they are applied only then, wherever the batches end."""
 
     scheduled: list[tuple[Any, ...]] = field(default_factory=list)
     updates: list[tuple[Any, ...]] = field(default_factory=list)
+    early: set[int] = field(default_factory=set)
     timers: dict[UUID, tuple[UUID, str, datetime | None, int]] = field(default_factory=dict)
     others: list[Envelope] = field(default_factory=list)
 
@@ -305,10 +310,18 @@ class WorklistProjection:
 
     def _plan(self, events: Sequence[Envelope]) -> _Plan:
         plan = _Plan()
+        # The follow-ups the batch schedules, until their scheduling is met.
+        scheduling = {e.aggregate_id for e in events
+                      if e.service == "followup" and e.type == "FollowUpScheduled"}
         for e in events:
             if e.service != "followup":
                 continue
             p, fid, v = e.payload, e.aggregate_id, e.aggregate_version
+            if fid in scheduling:
+                if e.type == "FollowUpScheduled":
+                    scheduling.discard(fid)
+                elif e.type.startswith("FollowUp"):
+                    plan.early.add(len(plan.updates))  # the update it is about to add
             if e.type == "FollowUpScheduled":
                 due_at = _at(p["due_at"])
                 assert due_at is not None
@@ -378,9 +391,12 @@ class WorklistProjection:
             else:
                 await self._obligation(conn, e)
         await self._watch(conn, watched)
+        inserted: set[UUID] = set()
         if plan.scheduled:
-            await bulk.insert_rows(conn, self._tables, "followups", SCHEDULED_COLUMNS,
-                                   _new_followups(plan.scheduled))
+            inserted = {r["follow_up_id"] for r in await bulk.insert_rows(
+                conn, self._tables, "followups", SCHEDULED_COLUMNS,
+                _new_followups(plan.scheduled),
+                returning=("follow_up_id",) if plan.early else ())}
         if plan.updates:
             # The version guard (``version < $2``), event by event, against the rows as they
             # are: a folded row then holds only the changes each event's own UPDATE would
@@ -389,7 +405,9 @@ class WorklistProjection:
                 "SELECT follow_up_id, version FROM followups"
                 " WHERE follow_up_id = ANY($1::uuid[])", list({u[0] for u in plan.updates})))
             applied = []
-            for update in plan.updates:
+            for i, update in enumerate(plan.updates):
+                if i in plan.early and update[0] in inserted:
+                    continue  # ahead of its scheduling, which made the row: no row then
                 known = versions.get(update[0])
                 if known is not None and known < update[_VERSION]:
                     versions[update[0]] = update[_VERSION]
@@ -425,9 +443,11 @@ class WorklistProjection:
         earlier = await bulk.fetch_rows(conn, "followups", "follow_up_id",
                                         {u[0] for u in plan.updates if u[0] not in new})
         changed: set[UUID] = set()
-        for (fid, v, position, at, status, due_at, due_on, reassigned, clerk, team,
-             escalated_to, outcome, channel, completed_at, basis, contact,
-             priority, due_kept) in plan.updates:
+        for i, (fid, v, position, at, status, due_at, due_on, reassigned, clerk, team,
+                escalated_to, outcome, channel, completed_at, basis, contact,
+                priority, due_kept) in enumerate(plan.updates):
+            if i in plan.early:  # had an earlier batch made the row, the COPY fails
+                continue
             row = new.get(fid) or earlier.get(fid)
             if row is None or not row["version"] < v:
                 continue

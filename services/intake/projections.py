@@ -12,6 +12,7 @@ from uuid import UUID
 
 import asyncpg
 import orjson
+import structlog
 
 from services.intake import hint_rows
 from shared.contracts import Envelope
@@ -19,6 +20,7 @@ from shared.readmodels import bulk
 from shared.readmodels.readmodel import ReadModel
 
 CONSUMER = "intake-cases"
+log = structlog.get_logger("sixstep.intake.cases")
 
 DDL = [
     "CREATE TABLE IF NOT EXISTS cases ("
@@ -124,11 +126,17 @@ CASE_EXPRESSIONS = {"reopen_count": "t.reopen_count + s.reopen_count",
 
 @dataclass
 class _Plan:
-    """What a batch does: cases opened (in order), one patch per case, timeline rows."""
+    """What a batch does: cases opened (in order), one patch per case, timeline rows.
+
+    ``early`` holds the patches of the steps a batch has ahead of their case's opening (on
+    the stream before it): applied before the opening's INSERT, as one event at a time
+    applies them, so they change a row only if the case was opened already (a second
+    opening), and none otherwise, wherever the batches end."""
 
     opened: list[tuple[Any, ...]] = field(default_factory=list)
     patches: dict[UUID, dict[str, Any]] = field(default_factory=lambda: defaultdict(dict))
     timeline: list[tuple[Any, ...]] = field(default_factory=list)
+    early: dict[UUID, dict[str, Any]] = field(default_factory=lambda: defaultdict(dict))
 
 
 @dataclass(slots=True)
@@ -169,10 +177,17 @@ def _plan(events: Sequence[Envelope], timeline: bool = True) -> _Plan:
     Without ``timeline`` the plan leaves its timeline rows out (the live path builds them
     first, to learn which steps are new)."""
     plan = _Plan()
+    opened: set[UUID] = set()
     for e in events:
         if timeline:
             plan.timeline.append(_step(e))
         if e.type == "CaseOpened":
+            if e.case_id not in opened:
+                opened.add(e.case_id)
+                # The steps the batch had of it so far were ahead of its opening.
+                early = plan.patches.pop(e.case_id, None)
+                if early is not None:
+                    plan.early[e.case_id] = early
             p = e.payload
             plan.opened.append((e.case_id, e.center_id, p["counter_id"], p["clerk_id"],
                                 p["channel"], p["service_item"],
@@ -183,6 +198,33 @@ def _plan(events: Sequence[Envelope], timeline: bool = True) -> _Plan:
         else:
             _patch(plan.patches[e.case_id], e)
     return plan
+
+
+def _counted(patches: dict[UUID, dict[str, Any]]) -> dict[UUID, dict[str, Any]]:
+    """Patches as the UPDATE takes them (``reopen_count`` is added, so always there)."""
+    return {case_id: {**patch, "reopen_count": patch.get("reopen_count", 0)}
+            for case_id, patch in patches.items()}
+
+
+async def _update(conn: asyncpg.Connection, tables: bulk.Tables,
+                  patches: dict[UUID, dict[str, Any]]) -> set[UUID]:
+    """The patches applied to ``cases``; the cases that had no row (looked up only when
+    fewer rows changed than there were patches)."""
+    changed = await bulk.update_rows(conn, tables, "cases", "case_id", patches,
+                                     CASE_EXPRESSIONS, also="projected_at = clock_timestamp()")
+    if changed == len(patches):
+        return set()
+    there = await conn.fetch("SELECT case_id FROM cases WHERE case_id = ANY($1::uuid[])",
+                             list(patches))
+    return set(patches) - {r["case_id"] for r in there}
+
+
+def _note_ignored(cases: set[UUID]) -> None:
+    """Steps of cases not opened (yet) when they came: kept in the timeline, no row changed
+    (a step ahead of its opening, or of a case whose opening the stream no longer has)."""
+    if cases:
+        log.warning("cases.steps_without_opening", cases=len(cases),
+                    case_ids=[str(c) for c in sorted(cases)[:50]])
 
 
 def _opened_row(opened: tuple[Any, ...]) -> dict[str, Any]:
@@ -258,6 +300,8 @@ class CaseProjection:
             plan = _plan([e for e in own if (e.case_id, e.aggregate_version) in new],
                          timeline=False)
             opened, patches = _fold(plan)
+        # Steps ahead of their case's opening: on the row only if it is there already.
+        ignored = await _update(conn, self._tables, _counted(plan.early))
         # The cases this batch opens, each with its later steps of the batch folded in: one
         # row written once, not inserted and then updated. A case already there (its
         # CaseOpened new to the timeline, its row not) keeps its row, as the INSERT's
@@ -274,8 +318,8 @@ class CaseProjection:
                     and plan.patches.get(case_id)}}
         # One UPDATE ... FROM unnest for the cases of earlier batches, whatever their
         # shapes of change (``bulk.update_rows``).
-        await bulk.update_rows(conn, self._tables, "cases", "case_id", patches,
-                               CASE_EXPRESSIONS, also="projected_at = clock_timestamp()")
+        ignored |= await _update(conn, self._tables, patches)
+        _note_ignored(ignored)
         await hint_rows.upsert(conn, events)
 
     async def copy_apply(self, conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
@@ -284,9 +328,11 @@ class CaseProjection:
         plan = _plan(_own(events))
         new, earlier = _fold(plan)
         await bulk.copy_rows(conn, "cases", CASE_COLUMNS, new.values())
-        await bulk.update_rows(conn, self._tables, "cases", "case_id", earlier,
-                               CASE_EXPRESSIONS, also="projected_at = clock_timestamp()")
+        # The steps ahead of an opening here change nothing: were the case opened in an
+        # earlier batch, the COPY above failed and the live handler applies the batch.
+        ignored = set(plan.early) | await _update(conn, self._tables, earlier)
         await bulk.copy_records(conn, "case_timeline", TIMELINE_COLUMNS, plan.timeline)
+        _note_ignored(ignored)
         await hint_rows.upsert(conn, events)  # a few rows a day: the live upsert will do
 
 

@@ -119,12 +119,13 @@ def first_of_each(rows: Iterable[tuple[Any, ...]], key: int) -> list[tuple[Any, 
 
 async def update_rows(conn: asyncpg.Connection, tables: Tables, table: str, key: str,
                       patches: Mapping[Any, Mapping[str, Any]],
-                      expressions: Mapping[str, str] | None = None, also: str = "") -> None:
+                      expressions: Mapping[str, str] | None = None, also: str = "") -> int:
     """``patches[key value] = {column: value}`` applied to rows already in the table, in one
     statement. ``expressions`` replaces the plain assignment of a column with SQL over ``t``
     (the row) and ``s`` (the patch), e.g. ``{"n": "t.n + s.n"}``; ``also`` is set on every
     row changed (e.g. ``"stamped = clock_timestamp()"``). A key not in the table changes
-    nothing (as an UPDATE would).
+    nothing (as an UPDATE would). Returns how many rows it changed (fewer than the patches:
+    some keys were not in the table).
 
     Patches of one shape (set of columns) are one plain ``UPDATE ... FROM unnest(...)``.
     Patches of several shapes are one statement too, over the union of their columns: each
@@ -132,7 +133,7 @@ async def update_rows(conn: asyncpg.Connection, tables: Tables, table: str, key:
     row's value (``CASE WHEN``), so each row ends as its own shape's UPDATE would leave it
     (one round trip a batch instead of one a shape: a batch of cases has some seven)."""
     if not patches:
-        return
+        return 0
     types = await tables.types(conn, table)
     by_shape: dict[tuple[str, ...], list[tuple[Any, Mapping[str, Any]]]] = defaultdict(list)
     for ident, patch in patches.items():
@@ -141,10 +142,10 @@ async def update_rows(conn: asyncpg.Connection, tables: Tables, table: str, key:
     expressions = expressions or {}
     union = sorted({c for shape in by_shape for c in shape})
     if len(by_shape) > 1 and len(union) <= _MAX_MASKED:
-        await _update_masked(conn, types, table, key, union,
-                             [item for items in by_shape.values() for item in items],
-                             expressions, also)
-        return
+        return await _update_masked(conn, types, table, key, union,
+                                    [item for items in by_shape.values() for item in items],
+                                    expressions, also)
+    changed = 0
     for columns, items in by_shape.items():
         names = [key, *columns]
         _no_arrays(types, table, names)
@@ -153,9 +154,15 @@ async def update_rows(conn: asyncpg.Connection, tables: Tables, table: str, key:
                           *([also] if also else [])])
         args = [[ident for ident, _ in items],
                 *([patch[c] for _, patch in items] for c in columns)]
-        await conn.execute(
+        changed += _rows(await conn.execute(
             f"UPDATE {q(table)} AS t SET {sets} FROM unnest({arrays})"
-            f" AS s({', '.join(q(c) for c in names)}) WHERE t.{q(key)} = s.{q(key)}", *args)
+            f" AS s({', '.join(q(c) for c in names)}) WHERE t.{q(key)} = s.{q(key)}", *args))
+    return changed
+
+
+def _rows(status: str) -> int:
+    """The rows a statement's status (``UPDATE 3``) says it changed."""
+    return int(status.rsplit(" ", 1)[-1])
 
 
 #: Columns one masked UPDATE can say a patch has (the bits of a bigint).
@@ -173,7 +180,7 @@ def _no_arrays(types: Mapping[str, str], table: str, names: Sequence[str]) -> No
 async def _update_masked(conn: asyncpg.Connection, types: Mapping[str, str], table: str,
                          key: str, columns: Sequence[str],
                          items: Sequence[tuple[Any, Mapping[str, Any]]],
-                         expressions: Mapping[str, str], also: str) -> None:
+                         expressions: Mapping[str, str], also: str) -> int:
     """Patches of several shapes in one ``UPDATE ... FROM unnest(...)``: ``columns`` are the
     union of their columns, and a patch's mask has bit i set when it has ``columns[i]``."""
     names = [key, *columns]
@@ -189,10 +196,10 @@ async def _update_masked(conn: asyncpg.Connection, types: Mapping[str, str], tab
     args = [[ident for ident, _ in items],
             *([patch.get(c) for _, patch in items] for c in columns),
             [sum(bit[c] for c in patch) for _, patch in items]]
-    await conn.execute(
+    return _rows(await conn.execute(
         f"UPDATE {q(table)} AS t SET {sets} FROM unnest({arrays})"
         f" AS s({', '.join(q(c) for c in [*names, _MASK])}) WHERE t.{q(key)} = s.{q(key)}",
-        *args)
+        *args))
 
 
 async def fetch_rows(conn: asyncpg.Connection, table: str, key: str,
