@@ -838,3 +838,13 @@ def test_the_residents_given_name_alone_goes_only_where_it_stands_as_a_name(
     (privacy47: 8 notes over-scrubbed). It goes where a person's doing follows it, or where it
     ends a clause it opens or that reached them; not inside a word it is part of."""
     assert redact(typed, KnownPerson(name=name)) == stored
+
+
+@pytest.mark.parametrize("text", [
+    "已为秀英办结", "秀英想问失业登记", "和秀英约好周一", "秀英的事办好了"])
+def test_a_given_name_that_is_no_word_goes_wherever_it_is_written(text: str) -> None:
+    """Only a given name that is also an everyday word (国庆, 平安, 建设) is kept where it does
+    not stand as a name; 秀英 of 王秀英 goes wherever it is: the rule of where a name stands
+    missed 已为秀英办结 and 秀英想问 (test_free_text, test_self_introduced)."""
+    scrubbed = redact(text, known=KnownPerson(name="王秀英"))
+    assert "秀英" not in scrubbed and NAME in scrubbed, scrubbed

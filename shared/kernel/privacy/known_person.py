@@ -118,7 +118,8 @@ class KnownPerson:
             while at >= 0:
                 start = squeezed.original(at)
                 end = squeezed.original(at + len(needle) - 1) + 1
-                if kind == "han" or (_as_a_name(folded, start, end) if kind == "given" else
+                if kind == "han" or (_given_name_here(folded, needle, start, end)
+                                     if kind == "given" else
                                      _bounded(folded, start, end,
                                               _WORD if kind == "digits" else _LETTER)):
                     yield start, end, marker
@@ -211,6 +212,25 @@ _NAME_BEFORE = re.compile(
 after it (已联系国庆。, 回访平安，满意, 国庆也来了): the clause's start, or who reached them."""
 _TOLD_BEFORE = re.compile(r"(?:说|反映|表示|称|发现|看到|见到|听说)$")
 """Who told of the person before their name (居民反映国庆来过, 邻居说秀英不在家)."""
+
+
+#: Given names that are also words a note uses every day (李国庆's holiday, 何平安's wish, 陈建设's
+#: building works, 张和平's peace): only these are kept where they do not stand as a name
+#: (``_as_a_name``). Any other given name goes wherever it is written, as before December
+#: 2026: 秀英 is no word, and a rule that knew where a name stands missed 已为秀英办结 and 秀英想问
+#: (a leak is worse than a word lost).
+WORD_NAMES = frozenset((
+    "国庆", "平安", "建设", "和平", "建国", "建军", "解放", "胜利", "幸福", "光明", "文明", "和谐",
+    "富强", "振兴", "向阳", "红旗", "东风", "黎明", "长江", "爱国", "卫国", "新华", "中华", "健康",
+    "安全", "发展", "团结", "民主", "创新", "建华", "国华", "春节", "元旦", "国强", "永安", "长安",
+    "太平", "吉祥", "如意", "平平", "安康", "美丽", "美好", "和美", "振华", "兴旺", "荣华", "富贵"))
+
+
+def _given_name_here(text: str, given: str, start: int, end: int) -> bool:
+    """Whether the resident's given name alone found at ``start:end`` goes: wherever it is, but
+    for a given name that is also an everyday word (``WORD_NAMES``), only where it stands as
+    a name."""
+    return given not in WORD_NAMES or _as_a_name(text, start, end)
 
 
 def _as_a_name(text: str, start: int, end: int) -> bool:
