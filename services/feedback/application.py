@@ -222,12 +222,17 @@ class Feedback:
         return self.policy.channel_for(case.intake_channel, case.resident_id,
                                        case.at_window) == SurveyChannel.TABLET
 
-    def asked_at(self, case: ResolvedCase) -> datetime:
+    def asked_at(self, case: ResolvedCase, consent: Consent | None = None) -> datetime | None:
         """When the resolution's survey is put before the resident, as ``request_survey``
         times it: at once on the tablet; a text or a clerk's call at its ``send_at``, after
-        the delay and out of the quiet hours."""
+        the delay and out of the quiet hours. None when it never is: the resident may not
+        be asked on its channel (``consent``: no consent to a text or a call, or erased),
+        so ``request_survey`` withdraws it in the same commit (or the consumer asks
+        nothing)."""
         channel = self.policy.channel_for(case.intake_channel, case.resident_id,
                                           case.at_window)
+        if consent is not None and consent.forbids(channel.value) is not None:
+            return None
         send_at, _ = self.policy.timing(channel, case.resolved_at)
         return send_at
 

@@ -217,6 +217,12 @@ class IntakeFollower:
         dirty: set[UUID] = set()
         work: dict[UUID, list[tuple[str, Any]]] = {}
         sittings: dict[tuple[str, str, int], datetime] = {}  # each window's latest trip
+        # What each resident agreed to, as of the end of this batch: a resolution decides with
+        # it (whether its survey can ever be put before them: ``asked_at``), and a refusal or
+        # erasure withdraws what is open (whatever came first).
+        for e in events:
+            if e.service == "intake" and e.type in residents.TYPES:
+                known.remember(e)
         for e in events:
             if e.service == "followup" and e.type in HELP_WORK:
                 self._helped(cases.get(e.case_id) if e.case_id else None, e, dirty)
@@ -291,7 +297,12 @@ class IntakeFollower:
                     log.info("feedback.survey_not_asked_again", case_id=str(e.case_id))
                     continue
                 case["last_survey_id"] = survey_id_for_resolution(e.event_id)
-                case["last_survey_at"] = self.feedback.asked_at(resolved)
+                # None when the survey can never be put before the resident (no consent to a
+                # text or a call, or erased: withdrawn at once, or never requested): it holds
+                # no day, and a reopening and resolution that day (at the window, or once
+                # they agreed) asks them.
+                case["last_survey_at"] = self.feedback.asked_at(
+                    resolved, known.consent(case["resident_id"]))
                 dirty.add(e.case_id)
                 work.setdefault(e.case_id, []).append(("request", resolved))
             elif e.type == "CaseReopened" and case["last_survey_id"] is not None:
@@ -313,11 +324,6 @@ class IntakeFollower:
                     dirty.add(e.case_id)
                 work.setdefault(e.case_id, []).append(
                     ("withdraw", (case["last_survey_id"], str(e.event_id))))
-        # What each resident agreed to, as of the end of this batch: a resolution decides with
-        # it, and a refusal or erasure withdraws what is open (whatever came first).
-        for e in events:
-            if e.service == "intake" and e.type in residents.TYPES:
-                known.remember(e)
         # The commands go to group commit now: their commit (on the writer's own connection)
         # overlaps this transaction's writes instead of waiting behind them. One case's
         # commands in order; different cases together (one group commit).

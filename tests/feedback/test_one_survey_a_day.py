@@ -8,15 +8,17 @@ later day, or before the text went, withdraws as before."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 
 import httpx
 
+from services.feedback.main import create_app
 from services.feedback.sending import SurveyMessage
 from shared.settings import Settings
-from tests.feedback.helpers import Clock, KeptSender, key
-from tests.feedback.test_feedback_loop import center, fast, resolved_case
-from tests.support import as_resident, headers, stream_envelopes, wait_until
+from tests.feedback.helpers import Clock, History, KeptSender, key
+from tests.feedback.test_feedback_loop import CENTER, center, fast, resolved_case
+from tests.support import as_resident, headers, running, stream_envelopes, wait_until
 
 SUNDAY = "2026-12-20T10:30:00+08:00"  # Sunday 20 December 2026, a weekend service day
 
@@ -110,3 +112,42 @@ async def test_a_text_survey_sent_stands_through_a_reopening_that_day_one_not_se
         assert [m.survey_id for m in sender.sent if str(m.case_id) == sent] == [
             first.survey_id], "no fresh text the same day"
         assert await withdrawn() == [waiting], "the text sent was not withdrawn"
+
+
+async def test_a_text_the_resident_never_agreed_to_holds_no_day_once_they_agree(
+        settings: Settings) -> None:
+    """A resident who refused texts: their home-visit case, resolved on Sunday 20 December
+    at 10:30, gets a text withdrawn at once (no consent: never put before them). At 13:00
+    they agree to be asked; the clerk reopens at 13:10 and resolves again at 13:20. The
+    withdrawn text held the day as if it had been sent at 12:30, and the resolution asked
+    nothing: only a survey that was or will be put before the resident holds the day."""
+    settings = fast(settings)
+    clock, sender = Clock(datetime.fromisoformat("2026-12-20T13:30:00+08:00")), KeptSender()
+    app = create_app(settings, sender=sender, clock=clock)
+    history = History(CENTER)
+    resident = uuid.uuid4()
+    history.consent(resident, "2026-12-20T09:00:00+08:00", contact=True, surveys=False,
+                    reason="registration")
+    case_id = history.case("2026-12-20T09:30:00+08:00", resident_id=resident,
+                           channel="home_visit")
+    history.resolved(case_id, SUNDAY)
+    async with running(app) as feedback:
+        async def surveys() -> list[dict[str, object]]:
+            r = await feedback.get(f"/cases/{case_id}/feedback")
+            return r.json()["surveys"] if r.status_code == 200 else []
+
+        async def first_withdrawn() -> bool:
+            return [s["status"] for s in await surveys()] == ["withdrawn"]
+
+        await history.publish_new(settings)
+        await wait_until(first_withdrawn, what="the text withdrawn at once: no consent")
+        history.consent(resident, "2026-12-20T13:00:00+08:00", contact=True, surveys=True)
+        history.step(case_id, "CaseReopened", "2026-12-20T13:10:00+08:00", reason="再核对一下")
+        history.resolved(case_id, "2026-12-20T13:20:00+08:00")
+        await history.publish_new(settings)
+
+        async def asked_anew() -> bool:
+            return sorted(str(s["status"]) for s in await surveys()) == ["requested",
+                                                                         "withdrawn"]
+
+        await wait_until(asked_anew, what="the second resolution's text, now agreed to")
