@@ -289,6 +289,19 @@ class Feedback:
                                   lambda survey, meta: survey.withdraw(reason, meta),
                                   self.path.meta("system:feedback", cause), cause)
 
+    async def withdraw_unless_sent(self, survey_id: UUID, reason: str, cause: str) -> bool:
+        """``Survey.withdraw_unless_sent``, decided on the survey itself (its real sent state,
+        not its send moment as planned): True when it was not put before the resident and is
+        withdrawn by a reopening. No key: a repeated cause finds it withdrawn, and says so."""
+        outcome: dict[str, bool] = {}
+
+        def act(survey: Survey, meta: Meta) -> None:
+            outcome["withdrawn"] = survey.withdraw_unless_sent(reason, meta)
+
+        await self.path.on(survey_id, "survey", "SurveyWithdrawn", act,
+                           self.path.meta("system:feedback", cause), None)
+        return outcome.get("withdrawn", False)
+
     # -- the scheduler: send when due, expire when the deadline passes ----------------------
 
     async def send_survey(self, survey_id: UUID) -> Outgoing:

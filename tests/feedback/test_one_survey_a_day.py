@@ -9,9 +9,11 @@ later day, or before the text went, withdraws as before."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable
 from datetime import datetime
 
 import httpx
+import pytest
 
 from services.feedback.main import create_app
 from services.feedback.sending import SurveyMessage
@@ -151,3 +153,47 @@ async def test_a_text_the_resident_never_agreed_to_holds_no_day_once_they_agree(
                                                                          "withdrawn"]
 
         await wait_until(asked_anew, what="the second resolution's text, now agreed to")
+
+
+@pytest.mark.parametrize("read_together", [False, True])
+async def test_a_text_due_but_not_yet_sent_is_withdrawn_by_a_reopening_and_asked_anew(
+        settings: Settings, read_together: bool) -> None:
+    """A home-visit case resolved on Sunday 20 December at 10:30: its text was to go at
+    12:30, but the scheduler was down (its clock still reads 10:31) and nothing went. The
+    clerk reopens the case at 12:45 and resolves it again at 12:50. The text's planned send
+    moment had passed, so the reopening took it as put before the resident and left it
+    standing, to go out about a case reopened since; now the survey itself says it never
+    went: withdrawn, and the second resolution asks anew (``read_together``: the reopening
+    and the resolution read in one batch, feedback restarted after both)."""
+    settings = fast(settings)
+    clock, sender = Clock(datetime.fromisoformat("2026-12-20T10:31:00+08:00")), KeptSender()
+    history = History(CENTER)
+    case_id = history.case("2026-12-20T09:30:00+08:00", resident_id=uuid.uuid4(),
+                           channel="home_visit")
+    history.resolved(case_id, SUNDAY)
+
+    async def statuses(feedback: httpx.AsyncClient) -> list[str]:
+        r = await feedback.get(f"/cases/{case_id}/feedback")
+        return sorted(str(s["status"]) for s in r.json()["surveys"]) if (
+            r.status_code == 200) else []
+
+    async with running(create_app(settings, sender=sender, clock=clock)) as feedback:
+        await history.publish_new(settings)
+        await wait_until(lambda: _is(statuses(feedback), ["requested"]),
+                         what="the text, waiting")
+        history.step(case_id, "CaseReopened", "2026-12-20T12:45:00+08:00", reason="再核对一下")
+        history.resolved(case_id, "2026-12-20T12:50:00+08:00")
+        if not read_together:
+            await history.publish_new(settings)
+            await wait_until(lambda: _is(statuses(feedback), ["requested", "withdrawn"]),
+                             what="the unsent text withdrawn, a new one asked")
+    if read_together:
+        await history.publish_new(settings)
+        async with running(create_app(settings, sender=sender, clock=clock)) as feedback:
+            await wait_until(lambda: _is(statuses(feedback), ["requested", "withdrawn"]),
+                             what="the unsent text withdrawn, a new one asked")
+    assert not sender.sent, "nothing went"
+
+
+async def _is(found: Awaitable[list[str]], wanted: list[str]) -> bool:
+    return await found == wanted
