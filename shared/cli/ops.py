@@ -25,7 +25,7 @@ from nats.js.errors import NotFoundError
 from rich.console import Console
 from rich.table import Table
 
-from shared.bus.consumer import APPLIED_SEQ, REFUSED_KEY
+from shared.bus.consumer import APPLIED_SEQ, REFUSED_KEY, RETRYING_KEY
 from shared.bus.deadletters import read_dead_letters, repeats
 from shared.bus.durable_names import base_consumer
 from shared.bus.jetstream import connect, dead_letter_stream, ensure_streams, every_consumer
@@ -67,7 +67,9 @@ def apply(
 def status() -> None:
     """The streams (messages, replicas, cluster) and every durable consumer's backlog; exit 2
     when a stream is missing (as ``dlq`` and ``tail`` refuse to run without theirs) or a
-    consumer applies nothing (a stream made anew under its tracking rows)."""
+    consumer applies nothing (a stream made anew under its tracking rows; or its batches
+    handed back for more than ``RETRYING_SAID_AFTER_S``, a hung statement or a command the
+    store or the vault refuses as unavailable: retried for ever, ``RETRYING_KEY``)."""
     settings = resolve().use("nats")
     missing: list[str] = []
     refusing: list[str] = []
@@ -117,6 +119,15 @@ def status() -> None:
                                   f"({refused}). Rebuild its read model: `sixstep rebuild "
                                   f"<read model>` (or `--all`; deploy/README, 'A stream "
                                   "made anew').")
+            for c in sorted(consumers, key=lambda c: c.name):
+                retrying = (c.config.metadata or {}).get(RETRYING_KEY)
+                if retrying:
+                    refusing.append(c.name)
+                    console.print(f"[red]consumer {c.name} hands its batches back, retried "
+                                  f"for ever[/red] ({retrying}); nothing is dead-lettered "
+                                  "for it and nothing applied past it. Its service's /ready "
+                                  "says the same (deploy/README, 'A consumer retrying for "
+                                  "ever').")
         finally:
             await nc.close()
 
