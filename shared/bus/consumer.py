@@ -408,6 +408,8 @@ class Consumer:
     _timeouts_in_a_row: int = field(default=0, init=False, repr=False)
     #: The durable's ``RETRYING_KEY`` being cleared once a batch went through again.
     _unsaying: asyncio.Future[None] | None = field(default=None, init=False, repr=False)
+    #: Whether ``ensure`` wrote ``RETRYING_KEY`` into the durable (cleared with it).
+    _said_retrying: bool = field(default=False, init=False, repr=False)
     #: When the stream this consumer reads was made (its dead letters say so).
     _stream_created: datetime | None = field(default=None, init=False, repr=False)
     _conn: asyncpg.Connection | None = field(default=None, init=False, repr=False)
@@ -461,6 +463,7 @@ class Consumer:
         it has been retrying for a while (``RETRYING_KEY``; at each start again)."""
         js = self.nc.jetstream()
         retrying = self._retrying()
+        self._said_retrying = retrying is not None
         metadata = {**({REFUSED_KEY: refused[:1000]} if refused else {}),
                     **({RETRYING_KEY: retrying} if retrying else {})} or None
         config = ConsumerConfig(
@@ -800,9 +803,9 @@ class Consumer:
         if self.stats.timing_out_since is not None:
             log.warning("consumer.store_answers_again", consumer=self.name,
                         after_s=round(time.time() - self.stats.timing_out_since, 1))
-            said = self._retrying() is not None
             self.stats.timing_out_since = None
-            if said:  # the durable said it retried: no longer (``ops status``)
+            if self._said_retrying:  # the durable said it retried: no longer (``ops status``)
+                self._said_retrying = False
                 self._unsaying = asyncio.ensure_future(self._unsay_retrying())
 
     async def _unsay_retrying(self) -> None:
