@@ -111,23 +111,21 @@ def status() -> None:
                               str(c.ack_floor.stream_seq if c.ack_floor else 0))
             console.print(table)
             for c in sorted(consumers, key=lambda c: c.name):
-                refused = (c.config.metadata or {}).get(REFUSED_KEY)
-                if refused:
-                    refusing.append(c.name)
+                metadata = c.config.metadata or {}
+                if refused := metadata.get(REFUSED_KEY):
                     console.print(f"[red]consumer {c.name} applies nothing[/red]: the stream "
                                   f"is not the one its tracking rows were written against "
                                   f"({refused}). Rebuild its read model: `sixstep rebuild "
                                   f"<read model>` (or `--all`; deploy/README, 'A stream "
                                   "made anew').")
-            for c in sorted(consumers, key=lambda c: c.name):
-                retrying = (c.config.metadata or {}).get(RETRYING_KEY)
-                if retrying:
-                    refusing.append(c.name)
+                if retrying := metadata.get(RETRYING_KEY):
                     console.print(f"[red]consumer {c.name} hands its batches back, retried "
                                   f"for ever[/red] ({retrying}); nothing is dead-lettered "
                                   "for it and nothing applied past it. Its service's /ready "
                                   "says the same (deploy/README, 'A consumer retrying for "
                                   "ever').")
+                if refused or retrying:
+                    refusing.append(c.name)
         finally:
             await nc.close()
 
