@@ -75,8 +75,10 @@ DDL = [
     # tablet showing it), or, by text or a clerk's call, at its send moment (since December
     # 2026; before, none): one a case a center day, and a reopening that day, once it was put
     # before them, leaves it open (``IntakeFollower``); none once the resident's own "not
-    # solved" reopened the case, or a reopening withdrew it before it was sent. Cases kept
-    # before this column have none: asked anew and withdrawn as before.
+    # solved" reopened the case, or a reopening withdrew it before it was sent (by the
+    # survey's own sent state, not this planned moment), or when it never can be (no
+    # consent to a text or a call, or erased). Cases kept before this column have none:
+    # asked anew and withdrawn as before.
     "ALTER TABLE intake_cases ADD COLUMN IF NOT EXISTS last_survey_at timestamptz",
     # When a resident last sat down at each window (a trip, 一人次: the counter app records
     # one as each resident sits down, first or return): a resident whose case was opened or
