@@ -332,8 +332,9 @@ class IntakeFollower:
                     # (the scheduler down, or the resolution read late just before the quiet
                     # hours: the text goes next morning) the survey itself says, at once
                     # with the scheduler's send: withdrawn if it still waits, as before it
-                    # was due. A second staff reopening in the same batch after a resolution
-                    # asked anew here does not withdraw that new survey (the next batch does).
+                    # was due. A limit: a second staff reopening in the same batch, after a
+                    # resolution asked anew here, does not withdraw that new survey (reopened,
+                    # resolved and reopened again within one batch's read).
                     if e.case_id not in unsent:
                         unsent[e.case_id] = (case["last_survey_id"], None)
                         work.setdefault(e.case_id, []).append(
