@@ -222,12 +222,17 @@ class Feedback:
         return self.policy.channel_for(case.intake_channel, case.resident_id,
                                        case.at_window) == SurveyChannel.TABLET
 
-    def asked_at(self, case: ResolvedCase) -> datetime:
+    def asked_at(self, case: ResolvedCase, consent: Consent | None = None) -> datetime | None:
         """When the resolution's survey is put before the resident, as ``request_survey``
         times it: at once on the tablet; a text or a clerk's call at its ``send_at``, after
-        the delay and out of the quiet hours."""
+        the delay and out of the quiet hours. None when it never is: the resident may not
+        be asked on its channel (``consent``: no consent to a text or a call, or erased),
+        so ``request_survey`` withdraws it in the same commit (or the consumer asks
+        nothing)."""
         channel = self.policy.channel_for(case.intake_channel, case.resident_id,
                                           case.at_window)
+        if consent is not None and consent.forbids(channel.value) is not None:
+            return None
         send_at, _ = self.policy.timing(channel, case.resolved_at)
         return send_at
 
@@ -283,6 +288,19 @@ class Feedback:
         return await self.path.on(survey_id, "survey", "SurveyWithdrawn",
                                   lambda survey, meta: survey.withdraw(reason, meta),
                                   self.path.meta("system:feedback", cause), cause)
+
+    async def withdraw_unless_sent(self, survey_id: UUID, reason: str, cause: str) -> bool:
+        """``Survey.withdraw_unless_sent``, decided on the survey itself (its real sent state,
+        not its send moment as planned): True when it was not put before the resident and is
+        withdrawn by a reopening. No key: a repeated cause finds it withdrawn, and says so."""
+        outcome: dict[str, bool] = {}
+
+        def act(survey: Survey, meta: Meta) -> None:
+            outcome["withdrawn"] = survey.withdraw_unless_sent(reason, meta)
+
+        await self.path.on(survey_id, "survey", "SurveyWithdrawn", act,
+                           self.path.meta("system:feedback", cause), None)
+        return outcome.get("withdrawn", False)
 
     # -- the scheduler: send when due, expire when the deadline passes ----------------------
 

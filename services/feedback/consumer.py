@@ -75,8 +75,10 @@ DDL = [
     # tablet showing it), or, by text or a clerk's call, at its send moment (since December
     # 2026; before, none): one a case a center day, and a reopening that day, once it was put
     # before them, leaves it open (``IntakeFollower``); none once the resident's own "not
-    # solved" reopened the case, or a reopening withdrew it before it was sent. Cases kept
-    # before this column have none: asked anew and withdrawn as before.
+    # solved" reopened the case, or a reopening withdrew it before it was sent (by the
+    # survey's own sent state, not this planned moment), or when it never can be (no
+    # consent to a text or a call, or erased). Cases kept before this column have none:
+    # asked anew and withdrawn as before.
     "ALTER TABLE intake_cases ADD COLUMN IF NOT EXISTS last_survey_at timestamptz",
     # When a resident last sat down at each window (a trip, 一人次: the counter app records
     # one as each resident sits down, first or return): a resident whose case was opened or
@@ -219,7 +221,17 @@ class IntakeFollower:
         cases, known = await _read(conn, events)
         dirty: set[UUID] = set()
         work: dict[UUID, list[tuple[str, Any]]] = {}
+        # Cases whose day's survey a staff reopening withdraws only if it has not really gone
+        # yet (``withdraw_unless_sent``): decided by the survey, after this loop; with the
+        # resolution that asks anew in that case, if one follows in this batch.
+        unsent: dict[UUID, tuple[UUID, ResolvedCase | None]] = {}
         sittings: dict[tuple[str, str, int], datetime] = {}  # each window's latest trip
+        # What each resident agreed to, as of the end of this batch: a resolution decides with
+        # it (whether its survey can ever be put before them: ``asked_at``), and a refusal or
+        # erasure withdraws what is open (whatever came first).
+        for e in events:
+            if e.service == "intake" and e.type in residents.TYPES:
+                known.remember(e)
         for e in events:
             if e.service == "followup" and e.type in HELP_WORK:
                 self._helped(cases.get(e.case_id) if e.case_id else None, e, dirty)
@@ -285,6 +297,13 @@ class IntakeFollower:
                     served_by=tuple(case["served_by"]), at_window=at_window)
                 if self.feedback.is_too_old(resolved):
                     continue
+                if self._asked_on(case, resolved_at) and e.case_id in unsent:
+                    # The day's survey may not have gone (see the reopening below): this
+                    # resolution asks anew only if it had not, and was withdrawn.
+                    if unsent[e.case_id][1] is None:
+                        unsent[e.case_id] = (unsent[e.case_id][0], resolved)
+                        work[e.case_id].append(("request_if_withdrawn", resolved))
+                    continue
                 if self._asked_on(case, resolved_at):
                     # One resolution survey a case a center day: resolved again the day one
                     # was put before the resident (at the window, or sent by text or a call:
@@ -294,7 +313,12 @@ class IntakeFollower:
                     log.info("feedback.survey_not_asked_again", case_id=str(e.case_id))
                     continue
                 case["last_survey_id"] = survey_id_for_resolution(e.event_id)
-                case["last_survey_at"] = self.feedback.asked_at(resolved)
+                # None when the survey can never be put before the resident (no consent to a
+                # text or a call, or erased: withdrawn at once, or never requested): it holds
+                # no day, and a reopening and resolution that day (at the window, or once
+                # they agreed) asks them.
+                case["last_survey_at"] = self.feedback.asked_at(
+                    resolved, known.consent(case["resident_id"]))
                 dirty.add(e.case_id)
                 work.setdefault(e.case_id, []).append(("request", resolved))
             elif e.type == "CaseReopened" and case["last_survey_id"] is not None:
@@ -307,7 +331,18 @@ class IntakeFollower:
                     # Reopened by staff the day its survey was put before the resident (at
                     # the window, or sent by text or a call since): it stays open (rated, or
                     # expired: counted), not withdrawn to count nowhere before a bad answer
-                    # came.
+                    # came. ``last_survey_at`` is when it was to go; whether it really went
+                    # (the scheduler down, or the resolution read late just before the quiet
+                    # hours: the text goes next morning) the survey itself says, at once
+                    # with the scheduler's send: withdrawn if it still waits, as before it
+                    # was due. A limit: a second staff reopening in the same batch, after a
+                    # resolution asked anew here, does not withdraw that new survey (reopened,
+                    # resolved and reopened again within one batch's read).
+                    if e.case_id not in unsent:
+                        unsent[e.case_id] = (case["last_survey_id"], None)
+                        work.setdefault(e.case_id, []).append(
+                            ("withdraw_unless_sent",
+                             (case["last_survey_id"], str(e.event_id))))
                     continue
                 else:
                     # Withdrawn (not yet sent, or asked on an earlier day): nothing stands
@@ -316,11 +351,6 @@ class IntakeFollower:
                     dirty.add(e.case_id)
                 work.setdefault(e.case_id, []).append(
                     ("withdraw", (case["last_survey_id"], str(e.event_id))))
-        # What each resident agreed to, as of the end of this batch: a resolution decides with
-        # it, and a refusal or erasure withdraws what is open (whatever came first).
-        for e in events:
-            if e.service == "intake" and e.type in residents.TYPES:
-                known.remember(e)
         # The commands go to group commit now: their commit (on the writer's own connection)
         # overlaps this transaction's writes instead of waiting behind them. One case's
         # commands in order; different cases together (one group commit).
@@ -334,7 +364,14 @@ class IntakeFollower:
                                    [w[2] for w in windows], [sittings[w] for w in windows])
             await known.save(conn)
         finally:
-            await commands  # settled before the transaction ends, whatever happened here
+            # settled before the transaction ends, whatever happened here
+            settled = dict(zip(work, await commands, strict=True))
+        # The days' surveys a reopening withdrew unsent hold no day: the next resolution that
+        # day asks (or the one in this batch did).
+        if fixed := [self._unsent_withdrawn(cases[i], asked, known)
+                     for i, (survey_id, asked) in unsent.items()
+                     if settled.get(i) and cases[i]["last_survey_id"] == survey_id]:
+            await save_cases(conn, fixed)
         withdrawals = [(survey_id, known.consent(resident_id), cause)
                        for resident_id, cause in known.narrowed.items()
                        for survey_id in await residents.open_surveys(conn, resident_id)]
@@ -377,8 +414,38 @@ class IntakeFollower:
             log.info("feedback.survey_withdrawn", survey_id=str(survey_id),
                      because=because.value)
 
-    async def _run(self, steps: list[tuple[str, Any]], known: residents.Residents) -> None:
+    def _unsent_withdrawn(self, case: dict[str, Any], asked: ResolvedCase | None,
+                          known: residents.Residents) -> dict[str, Any]:
+        """The case's row once its day's survey was withdrawn unsent: none put before the
+        resident, or the one the batch's resolution asked anew."""
+        if asked is None:
+            case["last_survey_at"] = None
+        else:
+            case["last_survey_id"] = survey_id_for_resolution(asked.resolved_event_id)
+            case["last_survey_at"] = self.feedback.asked_at(
+                asked, known.consent(asked.resident_id))
+        return case
+
+    async def _run(self, steps: list[tuple[str, Any]], known: residents.Residents) -> bool:
+        """One case's commands in order; whether a ``withdraw_unless_sent`` withdrew."""
+        withdrew = False
         for kind, arg in steps:
+            if kind == "withdraw_unless_sent":
+                survey_id, cause = arg
+                try:
+                    withdrew = await self.feedback.withdraw_unless_sent(
+                        survey_id, "the case was reopened", cause)
+                except NotFound:  # none was made: nothing stands
+                    withdrew = True
+                if not withdrew:
+                    log.info("feedback.survey_not_withdrawn", survey_id=str(survey_id),
+                             reason="put before the resident")
+                continue
+            if kind == "request_if_withdrawn":
+                if not withdrew:
+                    log.info("feedback.survey_not_asked_again", case_id=str(arg.case_id))
+                    continue
+                kind = "request"
             if kind == "request":
                 consent = known.consent(arg.resident_id)
                 if consent.erased:  # nobody to ask: no survey, nothing counted
@@ -392,3 +459,4 @@ class IntakeFollower:
             except (RuleViolated, NotFound) as exc:  # answered or expired already: it stands
                 log.info("feedback.survey_not_withdrawn", survey_id=str(survey_id),
                          reason=exc.message)
+        return withdrew

@@ -407,6 +407,18 @@ class Survey(RemembersCommands):
         self.withdraw(WITHDRAWN_BECAUSE[because], meta, because)
         return because
 
+    def withdraw_unless_sent(self, reason: str, meta: Meta) -> bool:
+        """A staff reopening the day the survey was due to go: withdrawn if it is still
+        waiting to be sent (the scheduler was down, or the send moment fell the next morning:
+        the resident was asked nothing yet), else it stands (sent, answered, or closed).
+        Whether the survey never was, and now never will be, put before the resident by a
+        reopening: withdrawn by one now, or by one before (a repeated event)."""
+        if self.status == "requested":
+            self.withdraw(reason, meta)
+            return True
+        return (self.status == "withdrawn"
+                and self.withdrawn_because == WithdrawalCause.REOPENED.value)
+
     @event("SurveyWithdrawn")
     def _withdrawn(self, survey_id: UUID, reason: str, meta: Meta,
                    because: str = WithdrawalCause.REOPENED.value) -> None:

@@ -28,7 +28,7 @@ or ``counter`` when they come in).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, NamedTuple
 from uuid import UUID
 
@@ -384,6 +384,16 @@ UNREACHABLE_ATTEMPTS = 3
 ATTEMPT_MIN_GAP = timedelta(hours=8)
 
 
+def _utc(at: datetime) -> datetime:
+    return at.astimezone(UTC)
+
+
+def _apart(a: datetime, b: datetime) -> timedelta:
+    """How much real time lies between two moments: in UTC, since the difference of two
+    moments in one ``ZoneInfo`` is wall-clock (an hour off across a daylight saving change)."""
+    return abs(_utc(a) - _utc(b))
+
+
 def unreached_reason(attempt: int, note: str) -> str:
     """Why an attempt that did not reach the resident moved its follow-up, with what the
     clerk noted of it (``停机``, ``家属说住院了``, ``邻居说出差一周``): the note was dropped, and
@@ -577,7 +587,7 @@ class FollowUp(RemembersCommands):
         if any(day_of(tried) == day for tried in self.unreached_at):
             return Uncounted("tried_today",
                              next_attempt_at=self.next_attempt_counts_at(calendar, now, min_gap))
-        near = [tried for tried in self.unreached_at if abs(now - tried) < min_gap]
+        near = [tried for tried in self.unreached_at if _apart(now, tried) < min_gap]
         if near:
             return Uncounted("tried_too_soon",
                              next_attempt_at=self.next_attempt_counts_at(calendar, now, min_gap))
@@ -591,16 +601,19 @@ class FollowUp(RemembersCommands):
         of it). Not the due moment alone: a missed or escalated follow-up keeps its moment,
         days back, and a redial there was told the next call counted from it. The next
         center day starts at the calendar's midnight (``WorkingCalendar.next_day_start``;
-        until December 2026 found by halving 26 hours down to the microsecond)."""
+        until December 2026 found by halving 26 hours down to the microsecond). The gap is
+        real time, counted in UTC: two moments in one zone with daylight saving (Python's
+        arithmetic on one ``ZoneInfo`` is wall-clock) made it an hour long or short across
+        the change (New York on 1 November 2026, Santiago on 6 September 2026)."""
         day_of = calendar.local_day
         at = now
         while True:
             if any(day_of(tried) == day_of(at) for tried in self.unreached_at):
                 at = calendar.next_day_start(at)
-            elif near := [tried for tried in self.unreached_at if abs(at - tried) < min_gap]:
-                at = max(near) + min_gap
+            elif near := [tried for tried in self.unreached_at if _apart(at, tried) < min_gap]:
+                at = (max(map(_utc, near)) + min_gap).astimezone(now.tzinfo)
             else:
-                return max(at, self.due_at)
+                return max(at, self.due_at, key=_utc)
 
     def attempt_counted_at(self, tried: datetime) -> datetime:
         """The moment an unanswered attempt counts on for the once-a-day rule: the moment it

@@ -67,7 +67,7 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Protocol, cast
 from uuid import UUID
 
@@ -307,6 +307,14 @@ a rebuild of its read model records the new stream and the consumer goes on by i
 
 #: The durable's metadata key saying why its consumer applies nothing (``ops status``).
 REFUSED_KEY = "sixstep_refused"
+#: The durable's metadata key saying since when, and on what, its consumer has handed its
+#: batches back without counting a try (``STORE_TIMED_OUT``: a hung statement, or a command
+#: the store or the vault refuses as ``Unavailable`` for as long as it is not put right, the
+#: vault's key bucket missing): retried for ever, nothing dead-lettered (``ops status``).
+RETRYING_KEY = "sixstep_retrying"
+#: How long a consumer hands its batches back before its durable says so (``RETRYING_KEY``):
+#: a lock held a few seconds does not rewrite the durable's configuration twice.
+RETRYING_SAID_AFTER_S = 10.0
 
 
 class _StartAgain(Exception):
@@ -393,11 +401,17 @@ class Consumer:
     #: How many batches in a row may run out of time before the next is applied one event
     #: at a time, to find the one that does (``_isolate``; ``CONSUMER_ISOLATE_AFTER_TIMEOUTS``).
     isolate_after: int = 3
+    #: How long batches go back before the durable says so (``RETRYING_KEY``).
+    retrying_said_after_s: float = RETRYING_SAID_AFTER_S
     #: The pauses between start-agains (``_consume_again_and_again``).
     restarts: Backoff = field(default_factory=lambda: Backoff(cap=START_AGAIN_MAX_S))
     stats: ConsumerStats = field(default_factory=ConsumerStats)
     #: Batches in a row given back because a statement ran out of time (``_timed_out``).
     _timeouts_in_a_row: int = field(default=0, init=False, repr=False)
+    #: The durable's ``RETRYING_KEY`` being cleared once a batch went through again.
+    _unsaying: asyncio.Future[None] | None = field(default=None, init=False, repr=False)
+    #: Whether ``ensure`` wrote ``RETRYING_KEY`` into the durable (cleared with it).
+    _said_retrying: bool = field(default=False, init=False, repr=False)
     #: When the stream this consumer reads was made (its dead letters say so).
     _stream_created: datetime | None = field(default=None, init=False, repr=False)
     _conn: asyncpg.Connection | None = field(default=None, init=False, repr=False)
@@ -436,11 +450,24 @@ class Consumer:
     def lock_key(self) -> str:
         return f"sixstep-consumer:{self.settings.stream_name}:{self.name}"
 
+    def _retrying(self) -> str | None:
+        """What the durable's ``RETRYING_KEY`` says: since when and on what this consumer's
+        batches go back, once that has lasted ``RETRYING_SAID_AFTER_S``; else None."""
+        since = self.stats.timing_out_since
+        if since is None or time.time() - since < self.retrying_said_after_s:
+            return None
+        at = datetime.fromtimestamp(since, UTC).isoformat(timespec="seconds")
+        return f"since {at}: {self.stats.last_timeout}"[:1000]
+
     async def ensure(self, refused: str | None = None) -> None:
         """Create the durable consumer (or align its filters); idempotent. ``refused``: why
-        it applies nothing (``_on_its_stream``), kept in the durable's metadata."""
+        it applies nothing (``_on_its_stream``), kept in the durable's metadata, as is what
+        it has been retrying for a while (``RETRYING_KEY``; at each start again)."""
         js = self.nc.jetstream()
-        metadata = {REFUSED_KEY: refused[:1000]} if refused else None
+        retrying = self._retrying()
+        self._said_retrying = retrying is not None
+        metadata = {**({REFUSED_KEY: refused[:1000]} if refused else {}),
+                    **({RETRYING_KEY: retrying} if retrying else {})} or None
         config = ConsumerConfig(
             durable_name=self.name,
             ack_policy=AckPolicy.EXPLICIT,
@@ -461,6 +488,7 @@ class Consumer:
             if (sorted(info.config.filter_subjects or []) != sorted(self.filter_subjects)
                     or info.config.max_ack_pending != config.max_ack_pending
                     or (info.config.metadata or {}).get(REFUSED_KEY) != refused
+                    or (info.config.metadata or {}).get(RETRYING_KEY) != retrying
                     or (info.config.max_deliver or -1) > 0):  # made with a limit: lift it
                 await js.add_consumer(self.settings.stream_name, config)
         except NotFoundError:
@@ -778,6 +806,15 @@ class Consumer:
             log.warning("consumer.store_answers_again", consumer=self.name,
                         after_s=round(time.time() - self.stats.timing_out_since, 1))
             self.stats.timing_out_since = None
+            if self._said_retrying:  # the durable said it retried: no longer (``ops status``)
+                self._said_retrying = False
+                self._unsaying = asyncio.ensure_future(self._unsay_retrying())
+
+    async def _unsay_retrying(self) -> None:
+        try:
+            await self.ensure(refused=self.stats.stream_refused)
+        except Exception as exc:  # said again at the next start, or this one's next try
+            log.warning("consumer.retrying_not_cleared", consumer=self.name, error=str(exc))
 
     async def _read_ahead(self, puller: Puller, applying: asyncio.Future[None],
                           ahead: list[Msg]) -> None:

@@ -25,7 +25,7 @@ from nats.js.errors import NotFoundError
 from rich.console import Console
 from rich.table import Table
 
-from shared.bus.consumer import APPLIED_SEQ, REFUSED_KEY
+from shared.bus.consumer import APPLIED_SEQ, REFUSED_KEY, RETRYING_KEY
 from shared.bus.deadletters import read_dead_letters, repeats
 from shared.bus.durable_names import base_consumer
 from shared.bus.jetstream import connect, dead_letter_stream, ensure_streams, every_consumer
@@ -67,7 +67,9 @@ def apply(
 def status() -> None:
     """The streams (messages, replicas, cluster) and every durable consumer's backlog; exit 2
     when a stream is missing (as ``dlq`` and ``tail`` refuse to run without theirs) or a
-    consumer applies nothing (a stream made anew under its tracking rows)."""
+    consumer applies nothing (a stream made anew under its tracking rows; or its batches
+    handed back for more than ``RETRYING_SAID_AFTER_S``, a hung statement or a command the
+    store or the vault refuses as unavailable: retried for ever, ``RETRYING_KEY``)."""
     settings = resolve().use("nats")
     missing: list[str] = []
     refusing: list[str] = []
@@ -109,14 +111,21 @@ def status() -> None:
                               str(c.ack_floor.stream_seq if c.ack_floor else 0))
             console.print(table)
             for c in sorted(consumers, key=lambda c: c.name):
-                refused = (c.config.metadata or {}).get(REFUSED_KEY)
-                if refused:
-                    refusing.append(c.name)
+                metadata = c.config.metadata or {}
+                if refused := metadata.get(REFUSED_KEY):
                     console.print(f"[red]consumer {c.name} applies nothing[/red]: the stream "
                                   f"is not the one its tracking rows were written against "
                                   f"({refused}). Rebuild its read model: `sixstep rebuild "
                                   f"<read model>` (or `--all`; deploy/README, 'A stream "
                                   "made anew').")
+                if retrying := metadata.get(RETRYING_KEY):
+                    console.print(f"[red]consumer {c.name} hands its batches back, retried "
+                                  f"for ever[/red] ({retrying}); nothing is dead-lettered "
+                                  "for it and nothing applied past it. Its service's /ready "
+                                  "says the same (deploy/README, 'A consumer retrying for "
+                                  "ever').")
+                if refused or retrying:
+                    refusing.append(c.name)
         finally:
             await nc.close()
 

@@ -237,12 +237,22 @@ class Runtime:
                            f"tracking rows were written against ({c.stats.stream_refused}): "
                            f"{fix}")
         for name, c in self.driven.items():
-            if c.stats.timing_out_since is not None:
+            if c.stats.timing_out_since is not None and not (
+                    c.stats.last_timeout or "").startswith("Unavailable:"):
                 out.append(f"consumer {name}: its statements run out of time "
                            f"(DB_STATEMENT_TIMEOUT_S {self.settings.db_statement_timeout_s:g} s;"
                            f" {c.stats.last_timeout}) {_for_how_long(c.stats.timing_out_since)}"
                            ", retried with back-off: a lock another session holds? see "
                            "deploy/README, 'A hung statement'")
+            elif c.stats.timing_out_since is not None:
+                # A command its handler sends refused as unavailable (``Unavailable`` itself,
+                # not a statement's time: the writer's queue full, or the vault's key bucket
+                # missing, which lasts until someone puts it right): retried without a try
+                # counted, never dead-lettered.
+                out.append(f"consumer {name}: a command it sends is refused as unavailable "
+                           f"({c.stats.last_timeout}) {_for_how_long(c.stats.timing_out_since)}"
+                           ", retried with back-off and no try counted (never dead-lettered): see "
+                           "deploy/README, 'A consumer retrying for ever'")
         for name, age in ages.items():
             if age > self.settings.consumer_lag_degraded_s:
                 since = self.consumers[name].stats.oldest_unapplied_at

@@ -14,7 +14,7 @@ import nats
 import pytest
 from nats.js.api import AckPolicy, ConsumerConfig
 
-from shared.bus.consumer import REFUSED_KEY
+from shared.bus.consumer import REFUSED_KEY, RETRYING_KEY
 from shared.runtime.calendars import Calendars
 from shared.settings import Settings
 from tests.cli.in_process import ran
@@ -137,6 +137,31 @@ def test_ops_status_with_a_consumer_that_applies_nothing_exits_2(nats_url: str) 
     asyncio.run(refused())
     status = ran(["ops", "status"], env=env)
     assert "consumer intake-cases applies nothing" in status.out, status
+    assert status.code == 2, status
+
+
+def test_ops_status_with_a_consumer_retrying_for_ever_exits_2(nats_url: str) -> None:
+    """A durable whose consumer hands its batches back, retried for ever (a command refused
+    as unavailable: the vault's key bucket missing): printed in red with since when and on
+    what, and exit 2; before, a consumer merely behind, exit 0."""
+    env = {**CLOSED, "NATS_URL": nats_url, "STREAM_NAME": "RETRYING",
+           "SUBJECT_PREFIX": "retrying"}
+    assert ran(["ops", "apply"], env=env).code == 0
+
+    async def retrying() -> None:
+        nc = await nats.connect(nats_url)
+        try:
+            await nc.jetstream().add_consumer("RETRYING", ConsumerConfig(
+                durable_name="feedback-intake", ack_policy=AckPolicy.EXPLICIT,
+                metadata={RETRYING_KEY: "since 2026-12-20T02:00:00+00:00: Unavailable: "
+                                        "the vault's key bucket 3 is missing"}))
+        finally:
+            await nc.close()
+
+    asyncio.run(retrying())
+    status = ran(["ops", "status"], env=env)
+    assert "consumer feedback-intake hands its batches back" in status.out, status
+    assert "key bucket 3 is missing" in status.out, status
     assert status.code == 2, status
 
 

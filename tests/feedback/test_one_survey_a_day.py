@@ -8,15 +8,19 @@ later day, or before the text went, withdraws as before."""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Awaitable
 from datetime import datetime
 
 import httpx
+import pytest
 
+from services.feedback.main import create_app
 from services.feedback.sending import SurveyMessage
 from shared.settings import Settings
-from tests.feedback.helpers import Clock, KeptSender, key
-from tests.feedback.test_feedback_loop import center, fast, resolved_case
-from tests.support import as_resident, headers, stream_envelopes, wait_until
+from tests.feedback.helpers import Clock, History, KeptSender, key
+from tests.feedback.test_feedback_loop import CENTER, center, fast, resolved_case
+from tests.support import as_resident, headers, running, stream_envelopes, wait_until
 
 SUNDAY = "2026-12-20T10:30:00+08:00"  # Sunday 20 December 2026, a weekend service day
 
@@ -110,3 +114,86 @@ async def test_a_text_survey_sent_stands_through_a_reopening_that_day_one_not_se
         assert [m.survey_id for m in sender.sent if str(m.case_id) == sent] == [
             first.survey_id], "no fresh text the same day"
         assert await withdrawn() == [waiting], "the text sent was not withdrawn"
+
+
+async def test_a_text_the_resident_never_agreed_to_holds_no_day_once_they_agree(
+        settings: Settings) -> None:
+    """A resident who refused texts: their home-visit case, resolved on Sunday 20 December
+    at 10:30, gets a text withdrawn at once (no consent: never put before them). At 13:00
+    they agree to be asked; the clerk reopens at 13:10 and resolves again at 13:20. The
+    withdrawn text held the day as if it had been sent at 12:30, and the resolution asked
+    nothing: only a survey that was or will be put before the resident holds the day."""
+    settings = fast(settings)
+    clock, sender = Clock(datetime.fromisoformat("2026-12-20T13:30:00+08:00")), KeptSender()
+    app = create_app(settings, sender=sender, clock=clock)
+    history = History(CENTER)
+    resident = uuid.uuid4()
+    history.consent(resident, "2026-12-20T09:00:00+08:00", contact=True, surveys=False,
+                    reason="registration")
+    case_id = history.case("2026-12-20T09:30:00+08:00", resident_id=resident,
+                           channel="home_visit")
+    history.resolved(case_id, SUNDAY)
+    async with running(app) as feedback:
+        async def surveys() -> list[dict[str, object]]:
+            r = await feedback.get(f"/cases/{case_id}/feedback")
+            return r.json()["surveys"] if r.status_code == 200 else []
+
+        async def first_withdrawn() -> bool:
+            return [s["status"] for s in await surveys()] == ["withdrawn"]
+
+        await history.publish_new(settings)
+        await wait_until(first_withdrawn, what="the text withdrawn at once: no consent")
+        history.consent(resident, "2026-12-20T13:00:00+08:00", contact=True, surveys=True)
+        history.step(case_id, "CaseReopened", "2026-12-20T13:10:00+08:00", reason="再核对一下")
+        history.resolved(case_id, "2026-12-20T13:20:00+08:00")
+        await history.publish_new(settings)
+
+        async def asked_anew() -> bool:
+            return sorted(str(s["status"]) for s in await surveys()) == ["requested",
+                                                                         "withdrawn"]
+
+        await wait_until(asked_anew, what="the second resolution's text, now agreed to")
+
+
+@pytest.mark.parametrize("read_together", [False, True])
+async def test_a_text_due_but_not_yet_sent_is_withdrawn_by_a_reopening_and_asked_anew(
+        settings: Settings, read_together: bool) -> None:
+    """A home-visit case resolved on Sunday 20 December at 10:30: its text was to go at
+    12:30, but the scheduler was down (its clock still reads 10:31) and nothing went. The
+    clerk reopens the case at 12:45 and resolves it again at 12:50. The text's planned send
+    moment had passed, so the reopening took it as put before the resident and left it
+    standing, to go out about a case reopened since; now the survey itself says it never
+    went: withdrawn, and the second resolution asks anew (``read_together``: the reopening
+    and the resolution read in one batch, feedback restarted after both)."""
+    settings = fast(settings)
+    clock, sender = Clock(datetime.fromisoformat("2026-12-20T10:31:00+08:00")), KeptSender()
+    history = History(CENTER)
+    case_id = history.case("2026-12-20T09:30:00+08:00", resident_id=uuid.uuid4(),
+                           channel="home_visit")
+    history.resolved(case_id, SUNDAY)
+
+    async def statuses(feedback: httpx.AsyncClient) -> list[str]:
+        r = await feedback.get(f"/cases/{case_id}/feedback")
+        return sorted(str(s["status"]) for s in r.json()["surveys"]) if (
+            r.status_code == 200) else []
+
+    async with running(create_app(settings, sender=sender, clock=clock)) as feedback:
+        await history.publish_new(settings)
+        await wait_until(lambda: _is(statuses(feedback), ["requested"]),
+                         what="the text, waiting")
+        history.step(case_id, "CaseReopened", "2026-12-20T12:45:00+08:00", reason="再核对一下")
+        history.resolved(case_id, "2026-12-20T12:50:00+08:00")
+        if not read_together:
+            await history.publish_new(settings)
+            await wait_until(lambda: _is(statuses(feedback), ["requested", "withdrawn"]),
+                             what="the unsent text withdrawn, a new one asked")
+    if read_together:
+        await history.publish_new(settings)
+        async with running(create_app(settings, sender=sender, clock=clock)) as feedback:
+            await wait_until(lambda: _is(statuses(feedback), ["requested", "withdrawn"]),
+                             what="the unsent text withdrawn, a new one asked")
+    assert not sender.sent, "nothing went"
+
+
+async def _is(found: Awaitable[list[str]], wanted: list[str]) -> bool:
+    return await found == wanted

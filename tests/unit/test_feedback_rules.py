@@ -115,6 +115,23 @@ def test_a_withdrawn_survey_takes_no_answer_and_says_why() -> None:
         s.withdraw("again", meta())
 
 
+def test_a_reopening_withdraws_a_survey_only_while_it_has_not_really_gone() -> None:
+    """Its planned send moment passed, the scheduler down: still waiting, it is withdrawn
+    (True, and True again for the same reopening read twice); sent, it stands (False)."""
+    waiting = survey()
+    assert waiting.withdraw_unless_sent("the case was reopened", meta()) is True
+    assert (waiting.status, waiting.withdrawn_because) == ("withdrawn",
+                                                           WithdrawalCause.REOPENED)
+    assert waiting.withdraw_unless_sent("the case was reopened", meta()) is True
+    sent = survey()
+    sent.send(SENT, meta())
+    assert sent.withdraw_unless_sent("the case was reopened", meta()) is False
+    assert sent.status == "sent"
+    refused = survey()
+    refused.withdraw("no consent", meta(), WithdrawalCause.NO_CONSENT)
+    assert refused.withdraw_unless_sent("the case was reopened", meta()) is False
+
+
 # -- the rectification ----------------------------------------------------------------------
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -1103,3 +1103,50 @@ def test_a_colleague_does_not_cancel_a_clerks_follow_up_its_clerk_or_a_superviso
     assert refused.value.details["assigned_team"] == "followup-desk"
     assert len(team.pending_events) == before and team.status == "scheduled"
     assert team.cancel("不需要了", as_("director-01", "c-6"), by_supervisor=True)
+
+
+@pytest.mark.parametrize(("zone", "tried"), [
+    # New York: 2:00 EDT on Sunday 1 November 2026 fell back to 1:00 EST (a 25-hour day)
+    ("America/New_York", datetime(2026, 10, 31, 23, 30)),
+    # Santiago: midnight of Sunday 6 September 2026 never came (23:59:59 -> 01:00)
+    ("America/Santiago", datetime(2026, 9, 5, 22, 0)),
+    # Shanghai keeps no daylight saving: 31 December 2026 23:30, and in 2027 and 2028
+    ("Asia/Shanghai", datetime(2026, 12, 31, 23, 30)),
+    ("Asia/Shanghai", datetime(2028, 2, 28, 23, 30)),
+])
+def test_the_redial_gap_is_eight_real_hours_across_a_daylight_saving_change(
+        zone: str, tried: datetime) -> None:
+    """A center in a zone with daylight saving (the calendar takes any zone): an unanswered
+    call late on the evening before the clocks change, and the redial just past midnight. The
+    next attempt counts eight hours after the first call as the clock on the wall of the
+    world runs, not eight hours of the center's wall clock (one hour too late in New York on
+    1 November 2026, one hour too early in Santiago on 6 September 2026); and a redial at
+    that moment counts."""
+    tz = ZoneInfo(zone)
+    calendar = WorkingCalendar(tz=zone)
+    first = tried.replace(tzinfo=tz)
+    check = FollowUp(id=uuid.uuid4(), reason=Reason.POST_RESOLUTION_CHECK.value,
+                     resident_id=uuid.uuid4(), due_at=first - timedelta(hours=1),
+                     assigned_clerk="clerk-017", assigned_team=None, priority="normal",
+                     service_item=None, source="test", source_id=None,
+                     meta=meta("schedule-1", first - timedelta(days=1)))
+    gap = timedelta(hours=8)
+    counts_at = (first.astimezone(UTC) + gap).astimezone(tz)
+
+    def call(key: str, moment: datetime) -> None:
+        retry = moment + timedelta(minutes=1)  # the team's own moment: the gap decides
+        check.complete("unreachable", "phone", "无人接听", meta(key, moment),
+                       retry=(retry, calendar.basis_of(retry)), calendar=calendar,
+                       min_gap=gap)
+
+    call("c1", first)
+    redial = calendar.next_day_start(first) + timedelta(minutes=1)
+    call("c2", redial)
+    uncounted = assert_not_counted(check, "tried_too_soon")
+    assert uncounted["next_attempt_at"] == counts_at
+    assert check.next_attempt_counts_at(calendar, redial, gap) == counts_at
+    just_before = (counts_at.astimezone(UTC) - timedelta(minutes=1)).astimezone(tz)
+    assert check.check_attempt_day(calendar, just_before, gap) is not None
+    assert check.check_attempt_day(calendar, counts_at, gap) is None
+    call("c3", counts_at)
+    assert check.unreached == 2

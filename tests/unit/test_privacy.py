@@ -404,6 +404,9 @@ SCRUBBED = [
     ("代王秀英签字，替李建国领取，帮张伟填表", f"代{NAME}签字，替{NAME}领取，帮{NAME}填表"),
     # a disability certificate's number: the ID number and two digits (kind, grade)
     ("残疾证号31011519850312123441已核验", f"残疾证号{ID}已核验"),
+    # 老 + a surname before a son-in-law, a daughter, an illness (misc49: these leaked; 老毛病
+    # and 小孙女儿 are KEPT)
+    ("老王女婿来电，老刘女儿代办，老王病了一周", f"{NAME}女婿来电，{NAME}女儿代办，{NAME}病了一周"),
 
 ]
 
@@ -413,6 +416,7 @@ KEPT = [
     "王府井那边，老城区改造，小区门口老人摔了，师傅说明天来修，老师说孩子没来上学",
     "年龄小于18岁的子女，每小时15元，小于1000元不用申报，老年人电话回访，小组电话会议",
     "老师：明天来，老毛病又犯了，小区住户，老房住人，老干部退休，小时工资30元，老家：安徽",
+    "他老毛病犯了，小毛病不少，小孙女婿来了，老年病门诊",
     # the apps and labels without anyone's account after them (fix44)
     "居民关注抖音号宣传，请在抖音搜索社区号，小红书上有很多攻略，微博热搜，B站 UP主",
     "抖音 20261220 发布的视频，快手 2026-12-20 直播，微博 weibo.com 上看到",
@@ -816,7 +820,10 @@ def test_a_surname_typed_as_a_homophone_is_still_a_surname() -> None:
         ("陈建设", "年底前完成建设任务，社区建设很好"),
         # a word's subject before what a person's is too (redteam48: these were scrubbed)
         ("陈建设", "社区建设已经完成，道路建设一直在推进，基础设施建设来不及，城市建设户口"),
-        ("张和平", "世界和平已经来之不易，祝大家平安满意")]],
+        ("张和平", "世界和平已经来之不易，祝大家平安满意"),
+        # a holiday notice's heading (misc49: 国庆 went before 放假)
+        ("李国庆", "国庆：放假七天，国庆: 值班安排见附件")]],
+    ("李国庆", "国庆：明天来", f"{NAME}：明天来"),
     # ... where the given name stands as a name, and before how to reach them (redteam48:
     # the number went, the given name beside it stayed)
     ("王秀英", "秀英电话13812345678，居民反映秀英不在家，秀英13912345678",

@@ -243,7 +243,15 @@ def _as_a_name(text: str, start: int, end: int) -> bool:
     stands = bool(_NAME_BEFORE.search(text, max(0, start - 3), start))
     if _SUBJECT_AFTER.match(text, end):
         return stands or bool(_TOLD_BEFORE.search(text, max(0, start - 2), start))
-    return stands and bool(_CLAUSE_END.match(text, end))
+    return (stands and bool(_CLAUSE_END.match(text, end))
+            and not _HOLIDAY_NOTICE.match(text, end))
+
+
+_HOLIDAY_NOTICE = re.compile(
+    r"\s*[：:]\s*(?:放假|假期|休假|调休|休息|值班|停办|暂停|不办公|照常|正常上班|上班|安排|期间)")
+"""A heading a notice gives a holiday (国庆：放假七天, 国庆: 值班安排), which a given name also is
+(李国庆's): the holiday, not the resident; a name heading what the person said stays one
+(国庆：明天来)."""
 
 
 def _bounded(text: str, start: int, end: int, inside: re.Pattern[str]) -> bool:

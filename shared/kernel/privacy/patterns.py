@@ -823,10 +823,16 @@ _NICK_ABOUT = (r"(?:腿|腰|身体|住院|生病|看病|摔|行动不便|独居|
 phone went and the nickname beside it stayed until redteam48): before December 2026 only what
 a person does or says after it was read, so these kept the nickname. Not a relative beginning
 with 女 (小孙女儿 is a granddaughter, 孙 a surname)."""
+_NICK_OLD_ABOUT = r"(?:女婿|女儿|病(?![房毒菌虫例历]))"
+"""What only 老 + a surname is said to have (老王女婿来电, 老王病了): 小孙女婿 and 小孙女儿 are a
+granddaughter's husband and a granddaughter (孙 a surname, ``_NICK_ABOUT``), no 老孙 is; not
+老毛病 (an old complaint: 毛 a surname too), nor 老王病房 / 老王病历 (what follows is a thing)."""
 _NICKNAME = re.compile(
     r"(?:(?<![大从最缩矮弱短细微渺减较很太胆狭老妻一])小(?![车费康白米麦牛熊钱包童苗房池孔])"
     r"|(?<![养敬尊古长元父遗防终孝扶助为爱送赡托安护])老(?![房农车]))" + _ONE_SURNAME
     + r"(?=" + _NICK_NEXT + "|" + _NICK_ABOUT + r")"
+    r"|(?<![养敬尊古长元父遗防终孝扶助为爱送赡托安护])老(?![房农车]|毛病)" + _ONE_SURNAME
+    + r"(?=" + _NICK_OLD_ABOUT + r")"
     r"|" + _ONE_SURNAME + r"[姐哥叔婶嫂](?![姐哥叔婶嫂子夫妹弟们])"
     r"|(?<![养敬尊古长元父遗防终孝扶助为爱送赡托安护])老(?![石龙房农车])" + _ONE_SURNAME
     + r"头(?![发部疼痛脑像])")
