@@ -855,3 +855,26 @@ def test_a_given_name_that_is_no_word_goes_wherever_it_is_written(text: str) -> 
     missed 已为秀英办结 and 秀英想问 (test_free_text, test_self_introduced)."""
     scrubbed = redact(text, known=KnownPerson(name="王秀英"))
     assert "秀英" not in scrubbed and NAME in scrubbed, scrubbed
+
+
+@pytest.mark.parametrize(("name", "typed", "stored"), [
+    ("李国庆", "国庆想问失业登记", f"{NAME}想问失业登记"),
+    ("李国庆", "已为国庆办结，为国庆办理低保", f"已为{NAME}办结，为{NAME}办理低保"),
+    ("李国庆", "和国庆约好周三来", f"和{NAME}约好周三来"),
+    ("李国庆", "国庆的事已处理，与国庆联系过", f"{NAME}的事已处理，与{NAME}联系过"),
+    ("李国庆", "国庆家里漏水，国庆没来，国庆咨询低保", f"{NAME}家里漏水，{NAME}没来，{NAME}咨询低保"),
+    ("陈建设", "帮建设申请，建设希望尽快", f"帮{NAME}申请，{NAME}希望尽快"),
+    ("何平安", "平安想问，和平安约好", f"{NAME}想问，和{NAME}约好"),
+    # ... and the words stay where the given name does not stand as a name
+    *[(name, words, words) for name, words in [
+        ("李国庆", "因为国庆放假，作为国庆献礼，以为国庆不上班，国庆的事宜安排，国庆期间的事"),
+        ("陈建设", "社区建设的事很多，城市建设要求高，基础设施建设申请已批，道路建设联系单位"),
+        ("何平安", "健康和平安希望大家，祝平安咨询顺利")]],
+])
+def test_a_given_name_that_is_a_word_goes_where_a_clerk_writes_it_as_the_resident(
+        name: str, typed: str, stored: str) -> None:
+    """李国庆's 国庆 (a word name, WORD_NAMES) leaked in what clerks type of the resident
+    (redteam52): 国庆想问, 已为国庆办结, 和国庆约好, 国庆的事. What a person wants, is done for,
+    agrees with, or owns follows the name; 为 before it is who a thing is done for (not 因为,
+    作为, 以为)."""
+    assert redact(typed, KnownPerson(name=name)) == stored

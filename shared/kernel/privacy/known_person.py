@@ -193,12 +193,14 @@ _PERSON_AFTER = re.compile(
     r"说(?!明)|讲|称|表示|反映|告诉|本人|同意|不同意|答应|拒绝|签字|签收|签了|确认|"
     r"到场|打电话|来电|回电|腿|腰|身体|住院|生病|独居|"
     r"核对|核实|沟通|商量|见面|面谈|通话|打过|补交|提交|递交|交来|交了|代办|"
+    r"想问|想咨询|想了解|想申请|想办|约好|约了|家里|家中|家门|"
     r"\d{1,3}岁|1[3-9]\d{9}(?!\d)|的(?:" + "|".join(RELATIVES) + ")|" + "|".join(RELATIVES))
 """What is said of a person right after their given name (国庆说他明天来, 平安本人到场,
 建设同意调解, 国庆的女儿来电): the name, whatever is before it."""
 _SUBJECT_AFTER = re.compile(
     r"来(?!临|年|自)|领取|办理了|已经|一直|满意|不满意|不在|电话|手机|微信|联系方式|"
-    r"身份证|证件|银行卡|卡号|账号|户口|邮箱|住(?![房宅院])|残疾|失业|退休|工资|欠费")
+    r"身份证|证件|银行卡|卡号|账号|户口|邮箱|住(?![房宅院])|残疾|失业|退休|工资|欠费|"
+    r"的事(?![宜业务项])|要求|希望|咨询|询问|申请|办结|办理|联系|没来|没有来")
 """What follows a person's given name and a word's as well (社区建设已经完成, 道路建设一直在推进,
 基础设施建设来不及: redteam48 found them scrubbed): the name only where it stands as one
 (``_NAME_BEFORE``, or after who told of them: 居民反映国庆来过). How to reach them too (秀英电话
@@ -207,7 +209,8 @@ what befell them (秀英身份证过期了, 秀英退休了; 城市建设户口 
 _CLAUSE_END = re.compile(r"[\s，。；！？、,.;!?）)：:“”\"'～~\-]|了|并|也|都|又|还|已|在|和|很|$")
 _NAME_BEFORE = re.compile(
     r"(?:^|[\s，。；！？、,.;!?（(：:“”\"'])$|(?:联系|通知|告知|转告|回访|陪同|探望|看望|走访|跟|给|请|"
-    r"叫|找|让|帮|代|替|由|问|今天|昨天|上午|下午|晚上|刚才|居民|老人|申请人|家属)$")
+    r"叫|找|让|帮|代|替|由|问|与|同|今天|昨天|上午|下午|晚上|刚才|居民|老人|申请人|家属|"
+    r"(?:^|[\s，。；！？、,.;!?（(：:]|已|并|再|特|专|需|将|可)为)$")
 """What a given name follows when it stands as a name though nothing said of a person comes
 after it (已联系国庆。, 回访平安，满意, 国庆也来了): the clause's start, or who reached them."""
 _TOLD_BEFORE = re.compile(r"(?:说|反映|表示|称|发现|看到|见到|听说)$")
