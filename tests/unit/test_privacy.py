@@ -862,7 +862,8 @@ def test_a_given_name_that_is_no_word_goes_wherever_it_is_written(text: str) -> 
     ("李国庆", "已为国庆办结，为国庆办理低保", f"已为{NAME}办结，为{NAME}办理低保"),
     ("李国庆", "和国庆约好周三来", f"和{NAME}约好周三来"),
     ("李国庆", "国庆的事已处理，与国庆联系过", f"{NAME}的事已处理，与{NAME}联系过"),
-    ("李国庆", "国庆家里漏水，国庆没来，国庆咨询低保", f"{NAME}家里漏水，{NAME}没来，{NAME}咨询低保"),
+    ("李国庆", "国庆家里漏水，国庆没来，国庆咨询低保",
+     f"{NAME}家里漏水，{NAME}没来，{NAME}咨询低保"),
     ("陈建设", "帮建设申请，建设希望尽快", f"帮{NAME}申请，{NAME}希望尽快"),
     ("何平安", "平安想问，和平安约好", f"{NAME}想问，和{NAME}约好"),
     # ... and the words stay where the given name does not stand as a name
