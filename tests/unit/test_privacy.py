@@ -879,3 +879,12 @@ def test_a_given_name_that_is_a_word_goes_where_a_clerk_writes_it_as_the_residen
     agrees with, or owns follows the name; 为 before it is who a thing is done for (not 因为,
     作为, 以为)."""
     assert redact(typed, KnownPerson(name=name)) == stored
+
+
+def test_a_word_ending_in_a_surname_before_a_word_given_name_is_no_mistyped_name() -> None:
+    """陈建设 on file: 工程建设 is the works (程 a surname the IME offers for 陈, and 建设 a
+    word), and went as 工[姓名已隐去] in every note about the works (redteam52); 程建设 is the
+    resident where it stands as a name."""
+    known = KnownPerson(name="陈建设")
+    assert redact("工程建设办理手续，工程建设很好", known) == "工程建设办理手续，工程建设很好"
+    assert redact("已联系程建设。程建设说明天来", known) == f"已联系{NAME}。{NAME}说明天来"

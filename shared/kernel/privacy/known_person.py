@@ -112,7 +112,10 @@ class KnownPerson:
             if name[1] not in folded and name[2] not in folded:
                 continue  # most texts: two of the name's characters missing, no typo of it
             for start, end in _mistyped(squeezed.text, name):
-                yield squeezed.original(start), squeezed.original(end - 1) + 1, REDACTED_NAME
+                start, end = squeezed.original(start), squeezed.original(end - 1) + 1
+                if folded[start] == name[0] or not _word_after_a_surname(name, folded, start,
+                                                                          end):
+                    yield start, end, REDACTED_NAME
         for needle, kind, marker in needles:
             at = squeezed.text.find(needle)
             while at >= 0:
@@ -227,6 +230,14 @@ WORD_NAMES = frozenset((
     "富强", "振兴", "向阳", "红旗", "东风", "黎明", "长江", "爱国", "卫国", "新华", "中华", "健康",
     "安全", "发展", "团结", "民主", "创新", "建华", "国华", "春节", "元旦", "国强", "永安", "长安",
     "太平", "吉祥", "如意", "平平", "安康", "美丽", "美好", "和美", "振华", "兴旺", "荣华", "富贵"))
+
+
+def _word_after_a_surname(name: str, text: str, start: int, end: int) -> bool:
+    """Whether a name found with its surname typed as another (程建设 for 陈建设) is rather
+    a word ending in a surname before the given name that is a word too (工程建设, 过程建设):
+    for a given name of ``WORD_NAMES``, the name only where it stands as one (``_as_a_name``:
+    程建设来过, 已联系程建设。)."""
+    return name[1:] in WORD_NAMES and not _as_a_name(text, start, end)
 
 
 def _given_name_here(text: str, given: str, start: int, end: int) -> bool:
