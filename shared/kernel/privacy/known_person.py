@@ -212,7 +212,8 @@ what befell them (秀英身份证过期了, 秀英退休了; 城市建设户口 
 _CLAUSE_END = re.compile(r"[\s，。；！？、,.;!?）)：:“”\"'～~\-]|了|并|也|都|又|还|已|在|和|很|$")
 _NAME_BEFORE = re.compile(
     r"(?:^|[\s，。；！？、,.;!?（(：:“”\"'])$|(?:联系|通知|告知|转告|回访|陪同|探望|看望|走访|跟|给|请|"
-    r"叫|找|让|帮|代|替|由|问|与|同|今天|昨天|上午|下午|晚上|刚才|居民|老人|申请人|家属|"
+    r"叫|找|让|帮|代|替|由|问|今天|昨天|上午|下午|晚上|刚才|居民|老人|申请人|家属|"
+    r"(?<![参给共一赞如相协等不合陪会连认混雷])[与同]|"  # not 参与建设, 共同建设
     r"(?:^|[\s，。；！？、,.;!?（(：:]|已|并|再|特|专|需|将|可)为)$")
 """What a given name follows when it stands as a name though nothing said of a person comes
 after it (已联系国庆。, 回访平安，满意, 国庆也来了): the clause's start, or who reached them."""
