@@ -871,6 +871,8 @@ def test_a_given_name_that_is_no_word_goes_wherever_it_is_written(text: str) -> 
         ("李国庆", "因为国庆放假，作为国庆献礼，以为国庆不上班，国庆的事宜安排，国庆期间的事"),
         ("陈建设", "社区建设的事很多，城市建设要求高，基础设施建设申请已批，道路建设联系单位"),
         ("陈建设", "居民参与建设，大家共同建设。赞同建设，共同建设了小区"),
+        ("王健康", "健康咨询室在三楼，健康办理须知，健康希望工程"),
+        ("王安全", "安全联系人：居委会，安全要求：每周检查"),
         ("何平安", "健康和平安希望大家，祝平安咨询顺利")]],
 ])
 def test_a_given_name_that_is_a_word_goes_where_a_clerk_writes_it_as_the_resident(

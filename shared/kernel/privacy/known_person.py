@@ -203,7 +203,8 @@ _PERSON_AFTER = re.compile(
 _SUBJECT_AFTER = re.compile(
     r"来(?!临|年|自)|领取|办理了|已经|一直|满意|不满意|不在|电话|手机|微信|联系方式|"
     r"身份证|证件|银行卡|卡号|账号|户口|邮箱|住(?![房宅院])|残疾|失业|退休|工资|欠费|"
-    r"的事(?![宜业务项])|要求|希望|咨询|询问|申请|办结|办理|联系|没来|没有来")
+    r"的事(?![宜业务项])|要求(?![：:])|希望(?!工程|小学)|咨询(?![室台处点电热])|询问|"
+    r"申请(?![表书人材])|办结|办理(?![须流指时地])|联系(?![人方单电])|没来|没有来")
 """What follows a person's given name and a word's as well (社区建设已经完成, 道路建设一直在推进,
 基础设施建设来不及: redteam48 found them scrubbed): the name only where it stands as one
 (``_NAME_BEFORE``, or after who told of them: 居民反映国庆来过). How to reach them too (秀英电话
