@@ -233,6 +233,9 @@ class Survey(RemembersCommands):
         self.level: str | None = None
         self.reason_tags: tuple[str, ...] = ()
         self.withdrawn_because: str | None = None
+        #: Whether it was ever put before the resident (``SurveySent``): a survey withdrawn
+        #: since says so no more by its status (``withdraw_unless_sent``).
+        self.was_sent = False
         self._remember(meta, "SurveyRequested", created=True)
 
     @property
@@ -257,6 +260,7 @@ class Survey(RemembersCommands):
     @event("SurveySent")
     def _sent(self, survey_id: UUID, channel: str, expires_at: datetime, meta: Meta) -> None:
         self.status = "sent"
+        self.was_sent = True
         self._remember(meta, "SurveySent")
 
     def redirect(self, channel: SurveyChannel, send_at: datetime, expires_at: datetime,
@@ -411,13 +415,17 @@ class Survey(RemembersCommands):
         """A staff reopening the day the survey was due to go: withdrawn if it is still
         waiting to be sent (the scheduler was down, or the send moment fell the next morning:
         the resident was asked nothing yet), else it stands (sent, answered, or closed).
-        Whether the survey never was, and now never will be, put before the resident by a
-        reopening: withdrawn by one now, or by one before (a repeated event)."""
+        Whether the survey never was, and now never will be, put before the resident: withdrawn
+        by a reopening now, or by one before (a repeated event), or, before it was sent, as
+        the resident took back their consent (redteam52: it held the day, and a resolution
+        that day once they agreed again asked nothing; a snapshot from before ``was_sent``
+        was kept: as if sent)."""
         if self.status == "requested":
             self.withdraw(reason, meta)
             return True
-        return (self.status == "withdrawn"
-                and self.withdrawn_because == WithdrawalCause.REOPENED.value)
+        return self.status == "withdrawn" and (
+            self.withdrawn_because == WithdrawalCause.REOPENED.value
+            or not getattr(self, "was_sent", True))
 
     @event("SurveyWithdrawn")
     def _withdrawn(self, survey_id: UUID, reason: str, meta: Meta,

@@ -132,6 +132,13 @@ async def reply(id: UUID, body: c.ReplyToReferral, app: FollowUpsDep, key: Idemp
 async def reply_link(id: UUID, pool: PoolDep, settings: SettingsDep, tokens: TokensDep,
                      clock: ClockDep, staff: Staff, after: After = None) -> ReplyLinkPublic:
     referral = await _referral(pool, settings, staff, id, after)  # 404 unknown, 403 elsewhere
+    # The status decides whether a link is issued at all: read it as of the referral's last
+    # stored event, not as the read model happens to stand (a reply recorded a moment ago,
+    # by the unit or another clerk, whose position this caller cannot know).
+    last = await _last_position_of(pool, settings, id)
+    if last is not None and last > (after or 0):
+        await wait_for(pool, settings, last)
+        referral = await queries.referral(pool, id) or referral
     if referral.status == "closed":  # the link would take no reply (``Referral.reply``)
         raise ReferralClosedError("the referral was closed when its case was resolved: a reply "
                                   "link is issued again once the case is reopened",
@@ -164,6 +171,13 @@ async def unit_reply(id: UUID, body: c.ReplyWithLink, app: FollowUpsDep, key: Id
     tokens.check(body.token, id, clock.now())
     return WrittenPublic.of(await app.reply_to_referral(id, body.reply, True, f"unit:{id}",
                                                         key))
+
+
+async def _last_position_of(pool: asyncpg.Pool, settings: Settings, id: UUID) -> int | None:
+    """The log position of the referral's last stored event (None: none stored)."""
+    return await pool.fetchval(
+        f'SELECT max(notification_id) FROM "{settings.schema_for("followup")}".followup_events'
+        " WHERE originator_id = $1", id)
 
 
 @referrals.get("/{id}", response_model=ReferralPublic, summary="One referral")

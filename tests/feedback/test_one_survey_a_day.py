@@ -197,3 +197,41 @@ async def test_a_text_due_but_not_yet_sent_is_withdrawn_by_a_reopening_and_asked
 
 async def _is(found: Awaitable[list[str]], wanted: list[str]) -> bool:
     return await found == wanted
+
+
+async def test_a_text_withdrawn_unsent_as_consent_was_taken_back_holds_no_day_at_a_reopening(
+        settings: Settings) -> None:
+    """A home-visit case resolved on Sunday 20 December at 10:30, its text due at 12:30; the
+    resident takes back their consent at 11:00 (the text withdrawn, never sent). At 12:40 the
+    clerk reopens the case, at 13:00 the resident agrees again, at 13:20 the case is resolved
+    again. Before, the withdrawn text held the day (the reopening took it as put before the
+    resident) and the resolution asked nothing: they were never asked about the case."""
+    settings = fast(settings)
+    clock, sender = Clock(datetime.fromisoformat("2026-12-20T10:31:00+08:00")), KeptSender()
+    history, resident = History(CENTER), uuid.uuid4()
+    history.consent(resident, "2026-12-20T09:00:00+08:00", contact=True, surveys=True)
+    case_id = history.case("2026-12-20T09:30:00+08:00", resident_id=resident,
+                           channel="home_visit")
+    history.resolved(case_id, SUNDAY)
+
+    async with running(create_app(settings, sender=sender, clock=clock)) as feedback:
+        await history.publish_new(settings)
+        await wait_until(lambda: _is(_statuses(feedback, case_id), ["requested"]),
+                         what="the text, waiting")
+        history.consent(resident, "2026-12-20T11:00:00+08:00", contact=True, surveys=False)
+        await history.publish_new(settings)
+        await wait_until(lambda: _is(_statuses(feedback, case_id), ["withdrawn"]),
+                         what="the text withdrawn: consent taken back")
+        history.step(case_id, "CaseReopened", "2026-12-20T12:40:00+08:00", reason="再核对一下")
+        history.consent(resident, "2026-12-20T13:00:00+08:00", contact=True, surveys=True)
+        history.resolved(case_id, "2026-12-20T13:20:00+08:00")
+        await history.publish_new(settings)
+        await wait_until(lambda: _is(_statuses(feedback, case_id), ["requested", "withdrawn"]),
+                         what="the second resolution's text, agreed to again")
+    assert not sender.sent, "nothing went"
+
+
+async def _statuses(feedback: httpx.AsyncClient, case_id: str) -> list[str]:
+    """The statuses of the case's surveys, sorted (none while feedback does not know it)."""
+    r = await feedback.get(f"/cases/{case_id}/feedback")
+    return sorted(str(s["status"]) for s in r.json()["surveys"]) if r.status_code == 200 else []

@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+import asyncpg
 import httpx
 
 from shared.security.principals import Role
@@ -452,3 +453,35 @@ async def test_a_resolution_closes_its_referrals_and_their_chases_in_one_command
             assert r.json()["status"] == "closed"
         assert (await center.get(chase["follow_up_id"]))["status"] == "cancelled"
         assert cancelled == [], "no cancel sent for a 督办 its referral's closing settled"
+
+
+async def test_no_reply_link_just_after_the_unit_replied_while_the_read_model_lags(
+        settings: Settings) -> None:
+    """The unit replies with its link on Monday 2 March; a clerk asks for a new link at once,
+    with no position to wait for (the unit's answer went to the unit), while the referrals'
+    read model is held by a long report. Before, the link was issued off the stale row
+    (awaiting_reply) and the unit learnt of its uselessness only when it answered; now the
+    route waits for the referral's own last event: 504 read_model_behind while held, 409
+    once applied."""
+    async with center_day(settings, at(2026, 3, 2, 9), read_wait_timeout_s=0.3) as center:
+        case_id = await center.open_case(at(2026, 3, 2, 9, 10))
+        rid = (await refer(center, case_id, at(2026, 3, 2, 9, 20)))["referral_id"]
+        token = (await post(center.followup, f"/referrals/{rid}/reply-link", {})).json()["token"]
+        report = await asyncpg.connect(settings.database_url)
+        try:
+            held = report.transaction()
+            await held.start()
+            await report.execute(f'LOCK TABLE "{settings.schema_for("followup")}".referrals'
+                                 " IN SHARE MODE")  # reads go on, the referrals' writes wait
+            async with unit_client(center) as unit:
+                ok = await post(unit, f"/referrals/{rid}/unit-reply",
+                                {"token": token, "reply": "已受理，三日内核定"})
+            assert ok.status_code == 200, ok.text
+            stale = await post(center.followup, f"/referrals/{rid}/reply-link", {})
+            assert code(stale) == (504, "read_model_behind"), stale.text
+            await held.rollback()
+        finally:
+            await report.close()
+        again = await post(center.followup,
+                           f"/referrals/{rid}/reply-link?after={ok.json()['position']}", {})
+        assert code(again) == (409, "rule_violated"), again.text

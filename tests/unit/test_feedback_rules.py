@@ -127,9 +127,21 @@ def test_a_reopening_withdraws_a_survey_only_while_it_has_not_really_gone() -> N
     sent.send(SENT, meta())
     assert sent.withdraw_unless_sent("the case was reopened", meta()) is False
     assert sent.status == "sent"
-    refused = survey()
+    refused = survey()  # sent, then the resident took back their consent: it was asked
+    refused.send(SENT, meta())
     refused.withdraw("no consent", meta(), WithdrawalCause.NO_CONSENT)
     assert refused.withdraw_unless_sent("the case was reopened", meta()) is False
+
+
+def test_a_survey_withdrawn_unsent_for_consent_holds_no_day_at_a_reopening() -> None:
+    """Resolved at 10:00, its text due at 12:00; the resident takes back their consent at
+    11:00 (withdrawn, never sent), staff reopen at 14:00 and, consent given again, resolve at
+    16:00. The day's survey never was put before them: the reopening says so (True), and the
+    resolution asks them. Before, False: the survey held the day and nothing was asked."""
+    refused = survey()
+    refused.withdraw("no consent", meta(), WithdrawalCause.NO_CONSENT)
+    assert refused.withdraw_unless_sent("the case was reopened", meta()) is True
+    assert refused.withdrawn_because == WithdrawalCause.NO_CONSENT
 
 
 # -- the rectification ----------------------------------------------------------------------

@@ -855,3 +855,39 @@ def test_a_given_name_that_is_no_word_goes_wherever_it_is_written(text: str) -> 
     missed 已为秀英办结 and 秀英想问 (test_free_text, test_self_introduced)."""
     scrubbed = redact(text, known=KnownPerson(name="王秀英"))
     assert "秀英" not in scrubbed and NAME in scrubbed, scrubbed
+
+
+@pytest.mark.parametrize(("name", "typed", "stored"), [
+    ("李国庆", "国庆想问失业登记", f"{NAME}想问失业登记"),
+    ("李国庆", "已为国庆办结，为国庆办理低保", f"已为{NAME}办结，为{NAME}办理低保"),
+    ("李国庆", "和国庆约好周三来", f"和{NAME}约好周三来"),
+    ("李国庆", "国庆的事已处理，与国庆联系过", f"{NAME}的事已处理，与{NAME}联系过"),
+    ("李国庆", "国庆家里漏水，国庆没来，国庆咨询低保",
+     f"{NAME}家里漏水，{NAME}没来，{NAME}咨询低保"),
+    ("陈建设", "帮建设申请，建设希望尽快", f"帮{NAME}申请，{NAME}希望尽快"),
+    ("何平安", "平安想问，和平安约好", f"{NAME}想问，和{NAME}约好"),
+    # ... and the words stay where the given name does not stand as a name
+    *[(name, words, words) for name, words in [
+        ("李国庆", "因为国庆放假，作为国庆献礼，以为国庆不上班，国庆的事宜安排，国庆期间的事"),
+        ("陈建设", "社区建设的事很多，城市建设要求高，基础设施建设申请已批，道路建设联系单位"),
+        ("陈建设", "居民参与建设，大家共同建设。赞同建设，共同建设了小区"),
+        ("王健康", "健康咨询室在三楼，健康办理须知，健康希望工程"),
+        ("王安全", "安全联系人：居委会，安全要求：每周检查"),
+        ("何平安", "健康和平安希望大家，祝平安咨询顺利")]],
+])
+def test_a_given_name_that_is_a_word_goes_where_a_clerk_writes_it_as_the_resident(
+        name: str, typed: str, stored: str) -> None:
+    """李国庆's 国庆 (a word name, WORD_NAMES) leaked in what clerks type of the resident
+    (redteam52): 国庆想问, 已为国庆办结, 和国庆约好, 国庆的事. What a person wants, is done for,
+    agrees with, or owns follows the name; 为 before it is who a thing is done for (not 因为,
+    作为, 以为)."""
+    assert redact(typed, KnownPerson(name=name)) == stored
+
+
+def test_a_word_ending_in_a_surname_before_a_word_given_name_is_no_mistyped_name() -> None:
+    """陈建设 on file: 工程建设 is the works (程 a surname the IME offers for 陈, and 建设 a
+    word), and went as 工[姓名已隐去] in every note about the works (redteam52); 程建设 is the
+    resident where it stands as a name."""
+    known = KnownPerson(name="陈建设")
+    assert redact("工程建设办理手续，工程建设很好", known) == "工程建设办理手续，工程建设很好"
+    assert redact("已联系程建设。程建设说明天来", known) == f"已联系{NAME}。{NAME}说明天来"

@@ -112,7 +112,10 @@ class KnownPerson:
             if name[1] not in folded and name[2] not in folded:
                 continue  # most texts: two of the name's characters missing, no typo of it
             for start, end in _mistyped(squeezed.text, name):
-                yield squeezed.original(start), squeezed.original(end - 1) + 1, REDACTED_NAME
+                start, end = squeezed.original(start), squeezed.original(end - 1) + 1
+                if folded[start] == name[0] or not _word_after_a_surname(name, folded, start,
+                                                                          end):
+                    yield start, end, REDACTED_NAME
         for needle, kind, marker in needles:
             at = squeezed.text.find(needle)
             while at >= 0:
@@ -193,12 +196,15 @@ _PERSON_AFTER = re.compile(
     r"说(?!明)|讲|称|表示|反映|告诉|本人|同意|不同意|答应|拒绝|签字|签收|签了|确认|"
     r"到场|打电话|来电|回电|腿|腰|身体|住院|生病|独居|"
     r"核对|核实|沟通|商量|见面|面谈|通话|打过|补交|提交|递交|交来|交了|代办|"
+    r"想问|想咨询|想了解|想申请|想办|约好|约了|家里|家中|家门|"
     r"\d{1,3}岁|1[3-9]\d{9}(?!\d)|的(?:" + "|".join(RELATIVES) + ")|" + "|".join(RELATIVES))
 """What is said of a person right after their given name (国庆说他明天来, 平安本人到场,
 建设同意调解, 国庆的女儿来电): the name, whatever is before it."""
 _SUBJECT_AFTER = re.compile(
     r"来(?!临|年|自)|领取|办理了|已经|一直|满意|不满意|不在|电话|手机|微信|联系方式|"
-    r"身份证|证件|银行卡|卡号|账号|户口|邮箱|住(?![房宅院])|残疾|失业|退休|工资|欠费")
+    r"身份证|证件|银行卡|卡号|账号|户口|邮箱|住(?![房宅院])|残疾|失业|退休|工资|欠费|"
+    r"的事(?![宜业务项])|要求(?![：:])|希望(?!工程|小学)|咨询(?![室台处点电热])|询问|"
+    r"申请(?![表书人材])|办结|办理(?![须流指时地])|联系(?![人方单电])|没来|没有来")
 """What follows a person's given name and a word's as well (社区建设已经完成, 道路建设一直在推进,
 基础设施建设来不及: redteam48 found them scrubbed): the name only where it stands as one
 (``_NAME_BEFORE``, or after who told of them: 居民反映国庆来过). How to reach them too (秀英电话
@@ -207,7 +213,9 @@ what befell them (秀英身份证过期了, 秀英退休了; 城市建设户口 
 _CLAUSE_END = re.compile(r"[\s，。；！？、,.;!?）)：:“”\"'～~\-]|了|并|也|都|又|还|已|在|和|很|$")
 _NAME_BEFORE = re.compile(
     r"(?:^|[\s，。；！？、,.;!?（(：:“”\"'])$|(?:联系|通知|告知|转告|回访|陪同|探望|看望|走访|跟|给|请|"
-    r"叫|找|让|帮|代|替|由|问|今天|昨天|上午|下午|晚上|刚才|居民|老人|申请人|家属)$")
+    r"叫|找|让|帮|代|替|由|问|今天|昨天|上午|下午|晚上|刚才|居民|老人|申请人|家属|"
+    r"(?<![参给共一赞如相协等不合陪会连认混雷])[与同]|"  # not 参与建设, 共同建设
+    r"(?:^|[\s，。；！？、,.;!?（(：:]|已|并|再|特|专|需|将|可)为)$")
 """What a given name follows when it stands as a name though nothing said of a person comes
 after it (已联系国庆。, 回访平安，满意, 国庆也来了): the clause's start, or who reached them."""
 _TOLD_BEFORE = re.compile(r"(?:说|反映|表示|称|发现|看到|见到|听说)$")
@@ -224,6 +232,14 @@ WORD_NAMES = frozenset((
     "富强", "振兴", "向阳", "红旗", "东风", "黎明", "长江", "爱国", "卫国", "新华", "中华", "健康",
     "安全", "发展", "团结", "民主", "创新", "建华", "国华", "春节", "元旦", "国强", "永安", "长安",
     "太平", "吉祥", "如意", "平平", "安康", "美丽", "美好", "和美", "振华", "兴旺", "荣华", "富贵"))
+
+
+def _word_after_a_surname(name: str, text: str, start: int, end: int) -> bool:
+    """Whether a name found with its surname typed as another (程建设 for 陈建设) is rather
+    a word ending in a surname before the given name that is a word too (工程建设, 过程建设):
+    for a given name of ``WORD_NAMES``, the name only where it stands as one (``_as_a_name``:
+    程建设来过, 已联系程建设。)."""
+    return name[1:] in WORD_NAMES and not _as_a_name(text, start, end)
 
 
 def _given_name_here(text: str, given: str, start: int, end: int) -> bool:
