@@ -4,6 +4,7 @@ phone, ID number or address, whatever form the clerk writes them in."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from pathlib import Path
 
@@ -167,6 +168,14 @@ IN_CLEAR = ("沪A", "52917", "0013", "19850312", "123X", "5432", "A12345678", "�
             "9123", "900139000")
 
 
+#: What an export writes that no clerk typed: uuids, trace and span ids (with a letter: a card
+#: number in clear stays), moments.
+_GENERATED = re.compile(
+    r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+    r"|\b(?=[0-9]*[a-f])[0-9a-f]{16}(?:[0-9a-f]{16})?\b"
+    r"|\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:\.\d+)?(?:[+-]\d\d:?\d\d|Z)?")
+
+
 async def test_numbers_parted_by_what_a_clerk_writes_and_plates_reach_neither_stream_nor_export(
         settings: Settings, tmp_path: Path) -> None:
     """A phone dictated group by group with a semicolon after each (or 一 typed for a dash), an
@@ -210,6 +219,8 @@ async def test_numbers_parted_by_what_a_clerk_writes_and_plates_reach_neither_st
                      for row in pq.read_table(path).to_pylist() for v in row.values()]
         else:
             cells = [path.read_text() for path in root.rglob("*.csv")]
-        exported = "\n".join(cells)
+        # Ids and moments are random digits: '5432' inside an event id or a microsecond is no
+        # number in clear (fresh-clone CI: a parquet export failed so, by chance).
+        exported = _GENERATED.sub("", "\n".join(cells))
         assert REDACTED_PLATE in exported and REDACTED_ACCOUNT in exported
         assert not [c for c in IN_CLEAR if c in exported], fmt
