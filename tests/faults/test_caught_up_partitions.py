@@ -12,7 +12,7 @@ from shared.bus.consumer import TRACKING_DDL, Consumer, partitioned_name
 from shared.settings import Settings
 from tests.faults.test_consumer_recovery import Recorder
 from tests.intake.test_log_guarantees import stream_made
-from tests.support import bus_connection, schema_pool
+from tests.support import bus_connection, schema_pool, wait_until
 
 
 async def test_a_worker_of_scattered_partitions_does_not_count_the_others_between(
@@ -35,4 +35,9 @@ async def test_a_worker_of_scattered_partitions_does_not_count_the_others_betwee
         await b.ensure()
         # An event of partition 7: worker b, stopped, has not counted it.
         await nc.jetstream().publish(f"{prefix}.intake.CaseOpened.p7", orjson.dumps({}))
+
+        async def b_has_it_pending() -> bool:  # the server counts it after the publish's ack
+            return any(info.num_pending for info in await b.durables()
+                       if info.name == b.name)
+        await wait_until(b_has_it_pending, what="worker b's durable to count the event")
         assert not await a.caught_up()
