@@ -891,3 +891,27 @@ def test_a_word_ending_in_a_surname_before_a_word_given_name_is_no_mistyped_name
     known = KnownPerson(name="陈建设")
     assert redact("工程建设办理手续，工程建设很好", known) == "工程建设办理手续，工程建设很好"
     assert redact("已联系程建设。程建设说明天来", known) == f"已联系{NAME}。{NAME}说明天来"
+
+
+@pytest.mark.parametrize(("name", "typed", "stored"), [
+    ("李国庆", "给国庆送去慰问品，帮国庆填了表，给国庆回了电话",
+     f"给{NAME}送去慰问品，帮{NAME}填了表，给{NAME}回了电话"),
+    ("王安全", "帮安全填表", f"帮{NAME}填表"),
+    ("王健康", "帮健康预约体检", f"帮{NAME}预约体检"),
+    ("李国庆", "国庆没接电话，国庆不接电话", f"{NAME}没接电话，{NAME}不接电话"),
+    ("陈建设", "建设未接电话", f"{NAME}未接电话"),
+    # ... and the words a given name begins after 给 / 帮 / 代 / 替 stay, 讲座 too
+    *[(name, words, words) for name, words in [
+        ("陈建设", "给建设单位发函，代建设方签收，帮建设局协调，给建设工地送水"),
+        ("王安全", "帮安全员登记，给安全生产带来隐患，替安全员值班"),
+        ("李国庆", "给国庆节值班的同事发补贴，代国庆假期值班"),
+        ("王健康", "给健康带来危害，帮健康码异常的居民登记，健康讲座在三楼"),
+        ("张和平", "给和平路商户发通知，帮和平小区居民")]],
+])
+def test_a_word_given_name_after_whom_a_clerk_does_something_for_goes(
+        name: str, typed: str, stored: str) -> None:
+    """给 / 帮 / 代 / 替 before a word given name (WORD_NAMES) is whom the clerk acts for, what
+    ever verb follows (redteam53: 给国庆送去慰问品, 帮国庆填了表, 帮健康预约 leaked; redteam52
+    had 给 only before what a person does). 国庆没接电话 leaked too; 健康讲座 went as a name
+    (讲 is what a person does, 讲座 a lecture)."""
+    assert redact(typed, KnownPerson(name=name)) == stored

@@ -193,8 +193,8 @@ def _mistyped(text: str, name: str) -> Iterator[tuple[int, int]]:
 
 
 _PERSON_AFTER = re.compile(
-    r"说(?!明)|讲|称|表示|反映|告诉|本人|同意|不同意|答应|拒绝|签字|签收|签了|确认|"
-    r"到场|打电话|来电|回电|腿|腰|身体|住院|生病|独居|"
+    r"说(?!明)|讲(?![座课堂解究台])|称|表示|反映|告诉|本人|同意|不同意|答应|拒绝|签字|签收|签了|确认|"
+    r"到场|打电话|来电|回电|腿|腰|身体|住院|生病|独居|[没未不]接电话|没接|无人接|"
     r"核对|核实|沟通|商量|见面|面谈|通话|打过|补交|提交|递交|交来|交了|代办|"
     r"想问|想咨询|想了解|想申请|想办|约好|约了|家里|家中|家门|"
     r"\d{1,3}岁|1[3-9]\d{9}(?!\d)|的(?:" + "|".join(RELATIVES) + ")|" + "|".join(RELATIVES))
@@ -218,6 +218,15 @@ _NAME_BEFORE = re.compile(
     r"(?:^|[\s，。；！？、,.;!?（(：:]|已|并|再|特|专|需|将|可)为)$")
 """What a given name follows when it stands as a name though nothing said of a person comes
 after it (已联系国庆。, 回访平安，满意, 国庆也来了): the clause's start, or who reached them."""
+_FOR_BEFORE = re.compile(r"[给帮代替]$")
+"""Whom a clerk does something for (给国庆送去慰问品, 帮国庆填了表, 帮健康预约, 给国庆回了电话):
+the name, whatever follows it, but for a word the given name begins (``_WORD_GOES_ON``)."""
+_WORD_GOES_ON = re.compile(
+    r"节|期间|假|单位|方|局|部门|工程|项目|员|室|所|站|处|科|中心|工作|活动|社区|小区|路|街|村|"
+    r"队|组|委|办|用品|知识|讲座|教育|宣传|检查|隐患|生产|管理|状况|体检|码|证|事业|问题|意识|"
+    r"责任|带来|造成|工地|规划|资金|进度|标准|文明|和谐|稳定")
+"""What makes a given name after ``_FOR_BEFORE`` the start of a word (给建设单位发函, 帮安全员
+登记, 给国庆节值班的同事, 给健康带来危害): kept."""
 _TOLD_BEFORE = re.compile(r"(?:说|反映|表示|称|发现|看到|见到|听说)$")
 """Who told of the person before their name (居民反映国庆来过, 邻居说秀英不在家)."""
 
@@ -255,6 +264,8 @@ def _as_a_name(text: str, start: int, end: int) -> bool:
     (已联系国庆。). Not inside a word the given name also is (处理国庆期间, 这里国庆节, 完成建设
     任务, 健康和平安, 社区建设很好): the vault's given name of 李国庆 took the holiday with it."""
     if _PERSON_AFTER.match(text, end):
+        return True
+    if _FOR_BEFORE.search(text, max(0, start - 1), start) and not _WORD_GOES_ON.match(text, end):
         return True
     stands = bool(_NAME_BEFORE.search(text, max(0, start - 3), start))
     if _SUBJECT_AFTER.match(text, end):
