@@ -906,6 +906,7 @@ def test_a_word_ending_in_a_surname_before_a_word_given_name_is_no_mistyped_name
         ("王安全", "帮安全员登记，给安全生产带来隐患，替安全员值班"),
         ("李国庆", "给国庆节值班的同事发补贴，代国庆假期值班"),
         ("王健康", "给健康带来危害，帮健康码异常的居民登记，健康讲座在三楼"),
+        ("王安全", "安全没接地线"),
         ("张和平", "给和平路商户发通知，帮和平小区居民")]],
 ])
 def test_a_word_given_name_after_whom_a_clerk_does_something_for_goes(
