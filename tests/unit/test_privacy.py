@@ -916,3 +916,22 @@ def test_a_word_given_name_after_whom_a_clerk_does_something_for_goes(
     had 给 only before what a person does). 国庆没接电话 leaked too; 健康讲座 went as a name
     (讲 is what a person does, 讲座 a lecture)."""
     assert redact(typed, KnownPerson(name=name)) == stored
+
+
+@pytest.mark.parametrize(("name", "typed", "stored"), [
+    ("李国庆", "国庆今天没来，国庆下午来过，国庆明天来",
+     f"{NAME}今天没来，{NAME}下午来过，{NAME}明天来"),
+    ("何平安", "平安再次来电询问进度", f"{NAME}再次来电询问进度"),
+    ("张和平", "和平对处理结果满意", f"{NAME}对处理结果满意"),
+    ("李国庆", "国庆的诉求已转办，国庆家楼上漏水", f"{NAME}的诉求已转办，{NAME}家楼上漏水"),
+    *[(name, words, words) for name, words in [
+        ("李国庆", "国庆今天放假，国庆之前反映过的问题，国庆上午来了很多游客"),
+        ("陈建设", "建设家园，建设今天已经完成，建设对环境满意度高"),
+        ("王健康", "健康对老人很重要，居民对健康满意")]],
+])
+def test_a_word_given_name_before_what_a_clerk_writes_of_the_person_later_goes(
+        name: str, typed: str, stored: str) -> None:
+    """A moment after the name (今天 / 下午 / 再次 ...) what the person did, what they thought
+    of the outcome (对…满意), their 诉求, their home: each kept 国庆 (redteam53); the holiday's
+    own (国庆今天放假, 国庆之前) and 建设家园, 满意度 stay."""
+    assert redact(typed, KnownPerson(name=name)) == stored

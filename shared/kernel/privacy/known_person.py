@@ -218,6 +218,14 @@ _NAME_BEFORE = re.compile(
     r"(?:^|[\s，。；！？、,.;!?（(：:]|已|并|再|特|专|需|将|可)为)$")
 """What a given name follows when it stands as a name though nothing said of a person comes
 after it (已联系国庆。, 回访平安，满意, 国庆也来了): the clause's start, or who reached them."""
+_PERSON_LATER = re.compile(
+    r"(?:今天|明天|昨天|上午|下午|晚上|刚才|刚刚|再次|上次)(?:" + _PERSON_AFTER.pattern
+    + r"|来(?!临|年|自|了很多|了不少)|没来|没有来)|"
+    r"对[^，。；！？,.;!?\s]{0,12}?(?:不?满意(?![度率])|有意见|不服)|"
+    r"的诉求|家(?:楼上|楼下|门口|附近|对面|隔壁|漏水|没人)")
+"""What a clerk writes of the person a moment later, or of what they think or own (国庆今天没来,
+国庆下午来过, 平安再次来电, 国庆对处理结果满意, 国庆的诉求, 国庆家楼上漏水: redteam53 found them
+kept): the name. Not 国庆之前 (before the holiday), 国庆今天放假, 建设家园."""
 _FOR_BEFORE = re.compile(r"[给帮代替]$")
 """Whom a clerk does something for (给国庆送去慰问品, 帮国庆填了表, 帮健康预约, 给国庆回了电话):
 the name, whatever follows it, but for a word the given name begins (``_WORD_GOES_ON``)."""
@@ -263,7 +271,7 @@ def _as_a_name(text: str, start: int, end: int) -> bool:
     follows (国庆说, 建设同意调解), or it ends a clause that it opens or that reached them
     (已联系国庆。). Not inside a word the given name also is (处理国庆期间, 这里国庆节, 完成建设
     任务, 健康和平安, 社区建设很好): the vault's given name of 李国庆 took the holiday with it."""
-    if _PERSON_AFTER.match(text, end):
+    if _PERSON_AFTER.match(text, end) or _PERSON_LATER.match(text, end):
         return True
     if _FOR_BEFORE.search(text, max(0, start - 1), start) and not _WORD_GOES_ON.match(text, end):
         return True
