@@ -898,6 +898,8 @@ def test_a_word_ending_in_a_surname_before_a_word_given_name_is_no_mistyped_name
      f"给{NAME}送去慰问品，帮{NAME}填了表，给{NAME}回了电话"),
     ("王安全", "帮安全填表", f"帮{NAME}填表"),
     ("王健康", "帮健康预约体检", f"帮{NAME}预约体检"),
+    ("李国庆", "请国庆下周来，让国庆带上户口本，叫国庆过来签字",
+     f"请{NAME}下周来，让{NAME}带上户口本，叫{NAME}过来签字"),
     ("李国庆", "国庆没接电话，国庆不接电话", f"{NAME}没接电话，{NAME}不接电话"),
     ("陈建设", "建设未接电话", f"{NAME}未接电话"),
     # ... and the words a given name begins after 给 / 帮 / 代 / 替 stay, 讲座 too
@@ -907,7 +909,9 @@ def test_a_word_ending_in_a_surname_before_a_word_given_name_is_no_mistyped_name
         ("李国庆", "给国庆节值班的同事发补贴，代国庆假期值班"),
         ("王健康", "给健康带来危害，帮健康码异常的居民登记，健康讲座在三楼"),
         ("王安全", "安全没接地线"),
-        ("张和平", "给和平路商户发通知，帮和平小区居民")]],
+        ("张和平", "给和平路商户发通知，帮和平小区居民"),
+        ("李国庆", "请国庆节值班人员签到，让国庆期间来办的居民登记"),
+        ("何平安", "请平安志愿者到岗")]],
 ])
 def test_a_word_given_name_after_whom_a_clerk_does_something_for_goes(
         name: str, typed: str, stored: str) -> None:
@@ -919,8 +923,8 @@ def test_a_word_given_name_after_whom_a_clerk_does_something_for_goes(
 
 
 @pytest.mark.parametrize(("name", "typed", "stored"), [
-    ("李国庆", "国庆今天没来，国庆下午来过，国庆明天来",
-     f"{NAME}今天没来，{NAME}下午来过，{NAME}明天来"),
+    ("李国庆", "国庆今天没来，国庆下午来过，国庆明天来，国庆下周一来补材料",
+     f"{NAME}今天没来，{NAME}下午来过，{NAME}明天来，{NAME}下周一来补材料"),
     ("何平安", "平安再次来电询问进度", f"{NAME}再次来电询问进度"),
     ("张和平", "和平对处理结果满意", f"{NAME}对处理结果满意"),
     ("李国庆", "国庆的诉求已转办，国庆家楼上漏水", f"{NAME}的诉求已转办，{NAME}家楼上漏水"),

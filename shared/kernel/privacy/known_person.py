@@ -219,20 +219,22 @@ _NAME_BEFORE = re.compile(
 """What a given name follows when it stands as a name though nothing said of a person comes
 after it (已联系国庆。, 回访平安，满意, 国庆也来了): the clause's start, or who reached them."""
 _PERSON_LATER = re.compile(
-    r"(?:今天|明天|昨天|上午|下午|晚上|刚才|刚刚|再次|上次)(?:" + _PERSON_AFTER.pattern
+    r"(?:今天|明天|昨天|上午|下午|晚上|刚才|刚刚|再次|上次|下周[一二三四五六日天]?)(?:"
+    + _PERSON_AFTER.pattern
     + r"|来(?!临|年|自|了很多|了不少)|没来|没有来)|"
     r"对[^，。；！？,.;!?\s]{0,12}?(?:不?满意(?![度率])|有意见|不服)|"
     r"的诉求|家(?:楼上|楼下|门口|附近|对面|隔壁|漏水|没人)")
 """What a clerk writes of the person a moment later, or of what they think or own (国庆今天没来,
 国庆下午来过, 平安再次来电, 国庆对处理结果满意, 国庆的诉求, 国庆家楼上漏水: redteam53 found them
 kept): the name. Not 国庆之前 (before the holiday), 国庆今天放假, 建设家园."""
-_FOR_BEFORE = re.compile(r"[给帮代替]$")
-"""Whom a clerk does something for (给国庆送去慰问品, 帮国庆填了表, 帮健康预约, 给国庆回了电话):
+_FOR_BEFORE = re.compile(r"[给帮代替让请叫]$")
+"""Whom a clerk does something for or asks something of (给国庆送去慰问品, 帮国庆填了表, 帮健康预约,
+给国庆回了电话, 请国庆下周来, 让国庆带上户口本, 叫国庆过来签字):
 the name, whatever follows it, but for a word the given name begins (``_WORD_GOES_ON``)."""
 _WORD_GOES_ON = re.compile(
     r"节|期间|假|单位|方|局|部门|工程|项目|员|室|所|站|处|科|中心|工作|活动|社区|小区|路|街|村|"
     r"队|组|委|办|用品|知识|讲座|教育|宣传|检查|隐患|生产|管理|状况|体检|码|证|事业|问题|意识|"
-    r"责任|带来|造成|工地|规划|资金|进度|标准|文明|和谐|稳定")
+    r"责任|带来|造成|工地|规划|资金|进度|标准|文明|和谐|稳定|志愿|巡逻|家庭|城市|生活|饮食")
 """What makes a given name after ``_FOR_BEFORE`` the start of a word (给建设单位发函, 帮安全员
 登记, 给国庆节值班的同事, 给健康带来危害): kept."""
 _TOLD_BEFORE = re.compile(r"(?:说|反映|表示|称|发现|看到|见到|听说)$")
