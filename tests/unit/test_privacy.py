@@ -917,4 +917,3 @@ def test_a_word_ending_in_a_surname_before_a_word_given_name_is_no_mistyped_name
     known = KnownPerson(name="陈建设")
     assert redact("工程建设办理手续，工程建设很好", known) == "工程建设办理手续，工程建设很好"
     assert redact("已联系程建设。程建设说明天来", known) == f"已联系{NAME}。{NAME}说明天来"
-
