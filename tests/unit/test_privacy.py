@@ -866,6 +866,21 @@ def test_a_given_name_that_is_no_word_goes_wherever_it_is_written(text: str) -> 
      f"{NAME}家里漏水，{NAME}没来，{NAME}咨询低保"),
     ("陈建设", "帮建设申请，建设希望尽快", f"帮{NAME}申请，{NAME}希望尽快"),
     ("何平安", "平安想问，和平安约好", f"{NAME}想问，和{NAME}约好"),
+    # redteam53: whom the clerk acts for or asks (给 / 帮 / 代 / 替 / 请 / 让 / 叫), whatever
+    # follows; what the person did a moment later, thought of the outcome, their 诉求, home
+    ("李国庆", "给国庆送去慰问品，帮国庆填了表，给国庆回了电话",
+     f"给{NAME}送去慰问品，帮{NAME}填了表，给{NAME}回了电话"),
+    ("王安全", "帮安全填表", f"帮{NAME}填表"),
+    ("王健康", "帮健康预约体检", f"帮{NAME}预约体检"),
+    ("李国庆", "请国庆下周来，让国庆带上户口本，叫国庆过来签字",
+     f"请{NAME}下周来，让{NAME}带上户口本，叫{NAME}过来签字"),
+    ("李国庆", "国庆没接电话，国庆不接电话", f"{NAME}没接电话，{NAME}不接电话"),
+    ("陈建设", "建设未接电话", f"{NAME}未接电话"),
+    ("李国庆", "国庆今天没来，国庆下午来过，国庆明天来，国庆下周一来补材料",
+     f"{NAME}今天没来，{NAME}下午来过，{NAME}明天来，{NAME}下周一来补材料"),
+    ("何平安", "平安再次来电询问进度", f"{NAME}再次来电询问进度"),
+    ("张和平", "和平对处理结果满意", f"{NAME}对处理结果满意"),
+    ("李国庆", "国庆的诉求已转办，国庆家楼上漏水", f"{NAME}的诉求已转办，{NAME}家楼上漏水"),
     # ... and the words stay where the given name does not stand as a name
     *[(name, words, words) for name, words in [
         ("李国庆", "因为国庆放假，作为国庆献礼，以为国庆不上班，国庆的事宜安排，国庆期间的事"),
@@ -873,14 +888,25 @@ def test_a_given_name_that_is_no_word_goes_wherever_it_is_written(text: str) -> 
         ("陈建设", "居民参与建设，大家共同建设。赞同建设，共同建设了小区"),
         ("王健康", "健康咨询室在三楼，健康办理须知，健康希望工程"),
         ("王安全", "安全联系人：居委会，安全要求：每周检查"),
-        ("何平安", "健康和平安希望大家，祝平安咨询顺利")]],
+        ("何平安", "健康和平安希望大家，祝平安咨询顺利"),
+        ("陈建设", "给建设单位发函，代建设方签收，帮建设局协调，给建设工地送水"),
+        ("王安全", "帮安全员登记，给安全生产带来隐患，替安全员值班，安全没接地线"),
+        ("李国庆", "给国庆节值班的同事发补贴，代国庆假期值班，请国庆节值班人员签到"),
+        ("王健康", "给健康带来危害，帮健康码异常的居民登记，健康讲座在三楼"),
+        ("张和平", "给和平路商户发通知，帮和平小区居民"),
+        ("何平安", "请平安志愿者到岗"),
+        ("李国庆", "国庆今天放假，国庆之前反映过的问题，国庆上午来了很多游客"),
+        ("陈建设", "建设家园，建设今天已经完成，建设对环境满意度高"),
+        ("王健康", "健康对老人很重要，居民对健康满意")]],
 ])
 def test_a_given_name_that_is_a_word_goes_where_a_clerk_writes_it_as_the_resident(
         name: str, typed: str, stored: str) -> None:
     """李国庆's 国庆 (a word name, WORD_NAMES) leaked in what clerks type of the resident
     (redteam52): 国庆想问, 已为国庆办结, 和国庆约好, 国庆的事. What a person wants, is done for,
     agrees with, or owns follows the name; 为 before it is who a thing is done for (not 因为,
-    作为, 以为)."""
+    作为, 以为). redteam53: 给国庆送去慰问品, 帮健康预约, 请国庆下周来 (whom the clerk acts for
+    or asks, whatever verb follows, unless a word goes on: 给建设单位, 帮安全员), 国庆没接电话,
+    国庆下午来过, 和平对处理结果满意, 国庆的诉求 leaked; 健康讲座 went as a name."""
     assert redact(typed, KnownPerson(name=name)) == stored
 
 

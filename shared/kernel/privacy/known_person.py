@@ -193,8 +193,8 @@ def _mistyped(text: str, name: str) -> Iterator[tuple[int, int]]:
 
 
 _PERSON_AFTER = re.compile(
-    r"说(?!明)|讲|称|表示|反映|告诉|本人|同意|不同意|答应|拒绝|签字|签收|签了|确认|"
-    r"到场|打电话|来电|回电|腿|腰|身体|住院|生病|独居|"
+    r"说(?!明)|讲(?![座课堂解究台])|称|表示|反映|告诉|本人|同意|不同意|答应|拒绝|签字|签收|签了|确认|"
+    r"到场|打电话|来电|回电|腿|腰|身体|住院|生病|独居|[没未不]接电话|没接(?![地入口线管])|无人接|"
     r"核对|核实|沟通|商量|见面|面谈|通话|打过|补交|提交|递交|交来|交了|代办|"
     r"想问|想咨询|想了解|想申请|想办|约好|约了|家里|家中|家门|"
     r"\d{1,3}岁|1[3-9]\d{9}(?!\d)|的(?:" + "|".join(RELATIVES) + ")|" + "|".join(RELATIVES))
@@ -218,6 +218,25 @@ _NAME_BEFORE = re.compile(
     r"(?:^|[\s，。；！？、,.;!?（(：:]|已|并|再|特|专|需|将|可)为)$")
 """What a given name follows when it stands as a name though nothing said of a person comes
 after it (已联系国庆。, 回访平安，满意, 国庆也来了): the clause's start, or who reached them."""
+_PERSON_LATER = re.compile(
+    r"(?:今天|明天|昨天|上午|下午|晚上|刚才|刚刚|再次|上次|下周[一二三四五六日天]?)(?:"
+    + _PERSON_AFTER.pattern
+    + r"|来(?!临|年|自|了很多|了不少)|没来|没有来)|"
+    r"对[^，。；！？,.;!?\s]{0,12}?(?:不?满意(?![度率])|有意见|不服)|"
+    r"的诉求|家(?:楼上|楼下|门口|附近|对面|隔壁|漏水|没人)")
+"""What a clerk writes of the person a moment later, or of what they think or own (国庆今天没来,
+国庆下午来过, 平安再次来电, 国庆对处理结果满意, 国庆的诉求, 国庆家楼上漏水: redteam53 found them
+kept): the name. Not 国庆之前 (before the holiday), 国庆今天放假, 建设家园."""
+_FOR_BEFORE = re.compile(r"[给帮代替让请叫]$")
+"""Whom a clerk does something for or asks something of (给国庆送去慰问品, 帮国庆填了表, 帮健康预约,
+给国庆回了电话, 请国庆下周来, 让国庆带上户口本, 叫国庆过来签字):
+the name, whatever follows it, but for a word the given name begins (``_WORD_GOES_ON``)."""
+_WORD_GOES_ON = re.compile(
+    r"节|期间|假|单位|方|局|部门|工程|项目|员|室|所|站|处|科|中心|工作|活动|社区|小区|路|街|村|"
+    r"队|组|委|办|用品|知识|讲座|教育|宣传|检查|隐患|生产|管理|状况|体检|码|证|事业|问题|意识|"
+    r"责任|带来|造成|工地|规划|资金|进度|标准|文明|和谐|稳定|志愿|巡逻|家庭|城市|生活|饮食")
+"""What makes a given name after ``_FOR_BEFORE`` the start of a word (给建设单位发函, 帮安全员
+登记, 给国庆节值班的同事, 给健康带来危害): kept."""
 _TOLD_BEFORE = re.compile(r"(?:说|反映|表示|称|发现|看到|见到|听说)$")
 """Who told of the person before their name (居民反映国庆来过, 邻居说秀英不在家)."""
 
@@ -254,7 +273,9 @@ def _as_a_name(text: str, start: int, end: int) -> bool:
     follows (国庆说, 建设同意调解), or it ends a clause that it opens or that reached them
     (已联系国庆。). Not inside a word the given name also is (处理国庆期间, 这里国庆节, 完成建设
     任务, 健康和平安, 社区建设很好): the vault's given name of 李国庆 took the holiday with it."""
-    if _PERSON_AFTER.match(text, end):
+    if _PERSON_AFTER.match(text, end) or _PERSON_LATER.match(text, end):
+        return True
+    if _FOR_BEFORE.search(text, max(0, start - 1), start) and not _WORD_GOES_ON.match(text, end):
         return True
     stands = bool(_NAME_BEFORE.search(text, max(0, start - 3), start))
     if _SUBJECT_AFTER.match(text, end):
