@@ -19,7 +19,6 @@ from typing import Annotated, Any
 
 import httpx
 import typer
-from pydantic import BaseModel
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -27,7 +26,7 @@ from rich.table import Table
 from shared.cli import app
 from shared.cli.servers import PROBE_TIMEOUT_S, Servers, resolve
 from shared.kernel.holidays import HolidaysFileError
-from shared.runtime.calendars import Calendars, CalendarStatusPublic
+from shared.runtime.calendars import CalendarReloadPublic, Calendars, CalendarStatusPublic
 from shared.settings import Settings
 
 calendar = typer.Typer(help="The working-day calendar: coverage per center, reload after a new "
@@ -71,15 +70,6 @@ def _targets(servers: Servers, url: list[str] | None) -> list[tuple[str, str]]:
         return [(u, u.rstrip("/")) for u in url]
     servers.announce("intake", "followup", "feedback")
     return [(name, base) for name, base in servers.service_urls()]
-
-
-class _Reloaded(BaseModel):
-    """What ``POST /ops/calendar/reload`` answers (``shared.http.ops.CalendarReloadPublic``,
-    read here without the HTTP layer): another program's 200 is none."""
-
-    changed: list[str]
-    replanned: dict[str, dict[str, int]]
-    calendar: CalendarStatusPublic
 
 
 def _no_calendar(answer: httpx.Response) -> bool:
@@ -209,7 +199,7 @@ def reload(
                 failed = True
                 continue
             try:
-                said = _Reloaded.model_validate_json(answer.content)
+                said = CalendarReloadPublic.model_validate_json(answer.content)
             except ValueError:  # pydantic's ValidationError is one: not sixstep's answer
                 console.print(f"[red]{escape(name)}: answered 200 without a reload's outcome "
                               f"(another program at {escape(base)}?): "

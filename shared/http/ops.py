@@ -22,7 +22,7 @@ from pydantic import BaseModel, Field
 from shared.bus.deadletters import replay_dead_letters
 from shared.http.errors import problem
 from shared.kernel.holidays import HolidaysFileError
-from shared.runtime.calendars import CalendarStatusPublic
+from shared.runtime.calendars import CalendarPublic, CalendarReloadPublic
 
 if TYPE_CHECKING:
     from shared.runtime.lifecycle import Runtime
@@ -45,19 +45,6 @@ class ConsumerPublic(BaseModel):
 class ConsumersPublic(BaseModel):
     service: str
     consumers: list[ConsumerPublic]
-
-
-class CalendarPublic(CalendarStatusPublic):
-    service: str
-
-
-class CalendarReloadPublic(BaseModel):
-    service: str
-    changed: list[str] = Field(description="Centers whose official schedules changed ('*': "
-                               "every center without its own file)")
-    replanned: dict[str, dict[str, int]] = Field(
-        description="What followed, per part: re-planned dates, rules taken off the parking")
-    calendar: CalendarPublic
 
 
 class ReplayRequest(BaseModel):

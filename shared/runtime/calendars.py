@@ -72,6 +72,24 @@ class CalendarStatusPublic(BaseModel):
     warnings: list[str]
 
 
+class CalendarPublic(CalendarStatusPublic):
+    """``GET /ops/calendar``: the status, and the service that answers."""
+
+    service: str
+
+
+class CalendarReloadPublic(BaseModel):
+    """``POST /ops/calendar/reload``: read by the route that answers it and by ``sixstep
+    calendar reload`` (another program's 200 is none), one shape for both."""
+
+    service: str
+    changed: list[str] = Field(description="Centers whose official schedules changed ('*': "
+                               "every center without its own file)")
+    replanned: dict[str, dict[str, int]] = Field(
+        description="What followed, per part: re-planned dates, rules taken off the parking")
+    calendar: CalendarPublic
+
+
 @dataclass(frozen=True)
 class _State:
     default: WorkingCalendar
