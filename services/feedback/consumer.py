@@ -32,7 +32,7 @@ from shared.contracts.vocabulary import RESIDENT_SAYS_UNSOLVED, Channel
 from shared.kernel.errors import NotFound, RuleViolated
 from shared.kernel.meta import by_a_worker
 from shared.kernel.moments import judged_by
-from shared.kernel.serving import staff_of_step
+from shared.kernel.serving import HELP_WORK, staff_of_step
 
 log = structlog.get_logger("sixstep.feedback.consumer")
 
@@ -41,10 +41,6 @@ TYPES = ("CaseOpened", "RequestHeard", "RequestRestated", "ConcernsNoted", "Guid
          "ActionTaken", "CaseHandedOver", "DeadlineNoted", "ObligationDeclared",
          "GuidanceSessionHeld", "PlacementRecorded", "CaseResolved", "CaseReopened",
          "VisitRecorded")
-#: Follow-up's steps of a help task (帮办) of a case: whoever took one (accepted, started, did
-#: or handed it back) served the case, as the colleague an escalation names (a task of the
-#: supervisor team names nobody: any supervisor works it), and records none of its answers.
-HELP_WORK = ("HelpTaskAccepted", "HelpTaskStarted", "HelpTaskDone", "HelpTaskHandedBack")
 
 DDL = [
     "CREATE TABLE IF NOT EXISTS intake_cases ("
