@@ -26,13 +26,16 @@ import structlog
 from services.feedback import residents
 from services.feedback.application import Feedback, ResolvedCase
 from services.feedback.domain import Consent, survey_id_for_resolution
+from shared.bus.consumer import wait_for_position
 from shared.bus.jetstream import partition_of
 from shared.contracts import Envelope
 from shared.contracts.vocabulary import RESIDENT_SAYS_UNSOLVED, Channel
 from shared.kernel.errors import NotFound, RuleViolated
 from shared.kernel.meta import by_a_worker
 from shared.kernel.moments import judged_by
-from shared.kernel.serving import HELP_WORK, staff_of_step
+from shared.kernel.serving import HELP_WORK, help_task_id_for, staff_of_step
+from shared.readmodels.positions import ReadModelBehind
+from shared.settings import Settings
 
 log = structlog.get_logger("sixstep.feedback.consumer")
 
@@ -84,6 +87,12 @@ DDL = [
     "CREATE TABLE IF NOT EXISTS window_trips ("
     " center_id text NOT NULL, counter_id text NOT NULL, part int NOT NULL,"
     " at timestamptz NOT NULL, PRIMARY KEY (center_id, counter_id, part))",
+    # The help tasks (帮办) the case's escalations opened (``help_task_id_for``): an answer
+    # or a bad review's decision by staff waits until this consumer has read what follow-up
+    # stored of their work (``served_now``). Cases kept before this table have none: not
+    # waited for, as before.
+    "CREATE TABLE IF NOT EXISTS case_help_tasks ("
+    " case_id uuid NOT NULL, task_id uuid NOT NULL, PRIMARY KEY (case_id, task_id))",
     *residents.DDL,
 ]
 
@@ -118,13 +127,54 @@ def _served(served_by: list[str], e: Envelope) -> list[str]:
     return list(dict.fromkeys([*served_by, *staff])) if staff else list(served_by)
 
 
-async def served_now(pool: asyncpg.Pool, case_id: UUID) -> tuple[str, ...]:
+#: The last of follow-up's stored events of the given help tasks (``$1``) that are their work
+#: (``$2``: ``HELP_WORK``'s topics), from follow-up's store: what this consumer must have read.
+HELP_WORK_STORED = ("SELECT max(notification_id) FROM \"{schema}\".followup_events"
+                    " WHERE originator_id = ANY($1::uuid[]) AND topic LIKE ANY($2::text[])")
+#: ``HELP_WORK``'s stored topics (``services.followup.domain:HelpTask.HelpTaskDone``).
+HELP_WORK_TOPICS = [f"%.{t}" for t in HELP_WORK]
+
+
+async def served_now(pool: asyncpg.Pool, settings: Settings, case_id: UUID
+                     ) -> tuple[str, ...]:
     """Who served the case as feedback has read it so far (``intake_cases.served_by``,
     ``HELP_WORK`` included): an answer staff record is refused to them (代评), also those
-    who served it after its survey was asked (``Feedback.served_now``)."""
-    found = await pool.fetchval("SELECT served_by FROM intake_cases WHERE case_id = $1",
-                                case_id)
-    return tuple(found or ())
+    who served it after its survey was asked (``Feedback.served_now``).
+
+    Read once this consumer has applied the work of the case's help tasks that follow-up
+    has stored (504 ``read_model_behind`` past ``read_wait_timeout_s``): a supervisor who
+    marked the help task done and recorded the answer, or decided the bad review, a moment
+    later was not among them yet (follow-up's events reach feedback on their own path). The
+    reply link waits for its referral's last event the same way. Intake's steps need no
+    wait: a survey is asked only once its case's resolution was read, and every earlier
+    step of the case with it."""
+    row = await pool.fetchrow(
+        "SELECT served_by, ARRAY(SELECT task_id FROM case_help_tasks WHERE case_id = $1)"
+        " AS tasks FROM intake_cases WHERE case_id = $1", case_id)
+    if row is None:
+        return ()
+    if row["tasks"] and (last := await _help_work_stored(pool, settings, row["tasks"])):
+        if not await wait_for_position(pool, CONSUMER, "followup", last,
+                                       settings.read_wait_timeout_s):
+            raise ReadModelBehind(
+                "feedback has not read who worked the case's help tasks yet; retry shortly",
+                position=last, service="followup")
+        return tuple(await pool.fetchval(
+            "SELECT served_by FROM intake_cases WHERE case_id = $1", case_id) or ())
+    return tuple(row["served_by"])
+
+
+async def _help_work_stored(pool: asyncpg.Pool, settings: Settings,
+                            tasks: list[UUID]) -> int | None:
+    """The position of the last of the tasks' work in follow-up's store (None: none, or
+    that store out of this service's sight: not waited for, as ``log_head``)."""
+    try:
+        found = await pool.fetchval(
+            HELP_WORK_STORED.format(schema=settings.schema_for("followup")), tasks,
+            HELP_WORK_TOPICS)
+    except (asyncpg.UndefinedTableError, asyncpg.InsufficientPrivilegeError):
+        return None
+    return int(found) if found else None
 
 
 READ = (
@@ -222,6 +272,7 @@ class IntakeFollower:
         # resolution that asks anew in that case, if one follows in this batch.
         unsent: dict[UUID, tuple[UUID, ResolvedCase | None]] = {}
         sittings: dict[tuple[str, str, int], datetime] = {}  # each window's latest trip
+        helped: list[tuple[UUID, UUID]] = []  # (case, help task) of escalations
         # What each resident agreed to, as of the end of this batch: a resolution decides with
         # it (whether its survey can ever be put before them: ``asked_at``), and a refusal or
         # erasure withdraws what is open (whatever came first).
@@ -272,6 +323,8 @@ class IntakeFollower:
             if (served := _served(case["served_by"], e)) != case["served_by"]:
                 case["served_by"] = served
                 dirty.add(e.case_id)
+            if e.type == "ActionTaken" and p.get("kind") == "escalated":
+                helped.append((e.case_id, help_task_id_for(e.event_id)))
             if e.type == "GuidanceGiven":
                 case["service_item"] = p["service_item"]
                 dirty.add(e.case_id)
@@ -358,6 +411,11 @@ class IntakeFollower:
                 windows = sorted(sittings)
                 await conn.execute(SAT_DOWN, [w[0] for w in windows], [w[1] for w in windows],
                                    [w[2] for w in windows], [sittings[w] for w in windows])
+            if helped:
+                await conn.execute(
+                    "INSERT INTO case_help_tasks (case_id, task_id) SELECT * FROM"
+                    " unnest($1::uuid[], $2::uuid[]) ON CONFLICT DO NOTHING",
+                    [h[0] for h in helped], [h[1] for h in helped])
             await known.save(conn)
         finally:
             # settled before the transaction ends, whatever happened here

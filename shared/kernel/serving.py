@@ -24,7 +24,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from typing import Any
+from uuid import UUID
 
+from shared.kernel.ids import uuid5
 from shared.kernel.meta import by_a_worker
 
 SERVING = frozenset({"CaseOpened", "RequestHeard", "RequestRestated", "ConcernsNoted",
@@ -38,6 +40,18 @@ HELP_WORK = ("HelpTaskAccepted", "HelpTaskStarted", "HelpTaskDone", "HelpTaskHan
 """Follow-up's steps of a help task (帮办) of a case: whoever took one (accepted, started, did or
 handed it back) served the case, as the colleague an escalation names (a task of the
 supervisor team names nobody: any supervisor works it)."""
+
+#: Follow-up's namespace for the ids it derives from upstream facts (``follow_up_id_for``).
+FOLLOWUP_NAMESPACE = UUID("3b0e6c1a-5d2f-4e8b-9a7c-1f4d2e6b8c90")
+
+
+def help_task_id_for(action_event_id: UUID) -> UUID:
+    """The help task (帮办) an escalation (``ActionTaken``, kind ``escalated``) opens, one
+    however often its event is applied: follow-up opens it under this id, and feedback knows
+    by it which of follow-up's stored events are the case's help-task work (a verdict waits
+    for them: ``services.feedback.consumer.served_now``)."""
+    return uuid5(FOLLOWUP_NAMESPACE, f"help-task:{action_event_id}")
+
 
 #: The payload field naming a colleague a step makes one of the case's staff.
 _NAMED = {"CaseHandedOver": "to_clerk", "ActionTaken": "owner_clerk"}
