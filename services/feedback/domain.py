@@ -420,8 +420,12 @@ class Survey(RemembersCommands):
         by a reopening now, or by one before (a repeated event), or, before it was sent, as
         the resident took back their consent (redteam52: it held the day, and a resolution
         that day once they agreed again asked nothing; a snapshot from before ``was_sent``
-        was kept: as if sent)."""
-        if self.status == "requested":
+        was kept: as if sent). A tablet survey redirected (``redirect``: its resident left the
+        window without rating) waits again, on its new channel, but was put before them on
+        the tablet: it stands, as a sent one (withdrawn, a reopening and resolution that day
+        put a fresh survey over the one they left unrated; a redirected survey rebuilt from a
+        snapshot from before ``was_sent`` was kept: as waiting, as before)."""
+        if self.status == "requested" and not self.__dict__.get("was_sent", False):
             self.withdraw(reason, meta)
             return True
         return self.status == "withdrawn" and (
