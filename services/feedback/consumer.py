@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from operator import itemgetter
 from typing import Any
@@ -249,6 +250,17 @@ SAT_DOWN = (
     " ON CONFLICT (center_id, counter_id, part) DO UPDATE SET at = GREATEST(w.at, EXCLUDED.at)")
 
 
+@dataclass
+class Chain:
+    """What one case's commands of a batch came to, for a day's survey a staff reopening found
+    perhaps unsent (``IntakeFollower.unsent``): reopened, resolved and reopened again within
+    one batch's read, each reopening withdraws the survey asked last while it is unsent."""
+
+    withdrew: bool = False  # the day's survey was withdrawn unsent: it holds no day
+    asked: ResolvedCase | None = None  # the batch's last resolution that asked anew since
+    stands: bool = False  # its survey stands (no later reopening of the batch withdrew it)
+
+
 class IntakeFollower:
     """Turns intake's resolutions and reopenings into survey commands."""
 
@@ -384,20 +396,28 @@ class IntakeFollower:
                     # (the scheduler down, or the resolution read late just before the quiet
                     # hours: the text goes next morning) the survey itself says, at once
                     # with the scheduler's send: withdrawn if it still waits, as before it
-                    # was due. A limit: a second staff reopening in the same batch, after a
-                    # resolution asked anew here, does not withdraw that new survey (reopened,
-                    # resolved and reopened again within one batch's read).
+                    # was due. Reopened again in the same batch after a resolution here
+                    # asked anew (reopened, resolved and reopened within one batch's read):
+                    # that new survey is the one this reopening withdraws while unsent.
                     if e.case_id not in unsent:
                         unsent[e.case_id] = (case["last_survey_id"], None)
                         work.setdefault(e.case_id, []).append(
                             ("withdraw_unless_sent",
                              (case["last_survey_id"], str(e.event_id))))
+                    elif unsent[e.case_id][1] is not None:
+                        unsent[e.case_id] = (unsent[e.case_id][0], None)
+                        work[e.case_id].append(("withdraw_asked", (str(e.event_id), True)))
                     continue
                 else:
                     # Withdrawn (not yet sent, or asked on an earlier day): nothing stands
                     # to keep the next resolution from asking, that day too.
                     case["last_survey_at"] = None
                     dirty.add(e.case_id)
+                    if unsent.get(e.case_id, (None, None))[1] is not None:
+                        # The day's survey went unsent and a resolution here asked anew,
+                        # then reopened on the next day (past midnight): that one too.
+                        unsent[e.case_id] = (unsent[e.case_id][0], None)
+                        work[e.case_id].append(("withdraw_asked", (str(e.event_id), False)))
                 work.setdefault(e.case_id, []).append(
                     ("withdraw", (case["last_survey_id"], str(e.event_id))))
         # The commands go to group commit now: their commit (on the writer's own connection)
@@ -422,9 +442,10 @@ class IntakeFollower:
             settled = dict(zip(work, await commands, strict=True))
         # The days' surveys a reopening withdrew unsent hold no day: the next resolution that
         # day asks (or the one in this batch did).
-        if fixed := [self._unsent_withdrawn(cases[i], asked, known)
-                     for i, (survey_id, asked) in unsent.items()
-                     if settled.get(i) and cases[i]["last_survey_id"] == survey_id]:
+        if fixed := [self._unsent_withdrawn(cases[i], settled[i], known)
+                     for i, (survey_id, _) in unsent.items()
+                     if i in settled and settled[i].withdrew
+                     and cases[i]["last_survey_id"] == survey_id]:
             await save_cases(conn, fixed)
         withdrawals = [(survey_id, known.consent(resident_id), cause)
                        for resident_id, cause in known.narrowed.items()
@@ -468,35 +489,44 @@ class IntakeFollower:
             log.info("feedback.survey_withdrawn", survey_id=str(survey_id),
                      because=because.value)
 
-    def _unsent_withdrawn(self, case: dict[str, Any], asked: ResolvedCase | None,
+    def _unsent_withdrawn(self, case: dict[str, Any], chain: Chain,
                           known: residents.Residents) -> dict[str, Any]:
         """The case's row once its day's survey was withdrawn unsent: none put before the
-        resident, or the one the batch's resolution asked anew."""
+        resident, or the one the batch's resolution asked anew (none either once a later
+        reopening of the batch withdrew that one too)."""
+        asked = chain.asked
         if asked is None:
             case["last_survey_at"] = None
         else:
             case["last_survey_id"] = survey_id_for_resolution(asked.resolved_event_id)
             case["last_survey_at"] = self.feedback.asked_at(
-                asked, known.consent(asked.resident_id))
+                asked, known.consent(asked.resident_id)) if chain.stands else None
         return case
 
-    async def _run(self, steps: list[tuple[str, Any]], known: residents.Residents) -> bool:
-        """One case's commands in order; whether a ``withdraw_unless_sent`` withdrew."""
-        withdrew = False
+    async def _run(self, steps: list[tuple[str, Any]], known: residents.Residents) -> Chain:
+        """One case's commands in order; what came of the day's survey a staff reopening
+        found perhaps unsent (``Chain``)."""
+        chain = Chain()
+        free = False  # the survey asked last was withdrawn unsent: the next resolution asks
         for kind, arg in steps:
             if kind == "withdraw_unless_sent":
                 survey_id, cause = arg
-                try:
-                    withdrew = await self.feedback.withdraw_unless_sent(
-                        survey_id, "the case was reopened", cause)
-                except NotFound:  # none was made: nothing stands
-                    withdrew = True
-                if not withdrew:
-                    log.info("feedback.survey_not_withdrawn", survey_id=str(survey_id),
-                             reason="put before the resident")
+                free = chain.withdrew = await self._withdraw_unless_sent(survey_id, cause)
                 continue
-            if kind == "request_if_withdrawn":
-                if not withdrew:
+            if kind == "withdraw_asked":  # reopened again after a resolution here asked anew
+                cause, unless_sent = arg
+                if chain.asked is not None and chain.stands:
+                    survey_id = survey_id_for_resolution(chain.asked.resolved_event_id)
+                    if unless_sent:
+                        free = await self._withdraw_unless_sent(survey_id, cause)
+                    else:
+                        await self._withdraw(survey_id, cause)
+                        free = True
+                    chain.stands = not free
+                continue
+            again = kind == "request_if_withdrawn"
+            if again:
+                if not free:
                     log.info("feedback.survey_not_asked_again", case_id=str(arg.case_id))
                     continue
                 kind = "request"
@@ -506,11 +536,28 @@ class IntakeFollower:
                     log.info("feedback.no_survey_for_erased_resident", case_id=str(arg.case_id))
                     continue
                 await self.feedback.request_survey(arg, consent)
+                if again:
+                    chain.asked, chain.stands = arg, True
                 continue
             survey_id, cause = arg
-            try:
-                await self.feedback.withdraw_survey(survey_id, "the case was reopened", cause)
-            except (RuleViolated, NotFound) as exc:  # answered or expired already: it stands
-                log.info("feedback.survey_not_withdrawn", survey_id=str(survey_id),
-                         reason=exc.message)
+            await self._withdraw(survey_id, cause)
+        return chain
+
+    async def _withdraw_unless_sent(self, survey_id: UUID, cause: str) -> bool:
+        """``Feedback.withdraw_unless_sent``: whether it holds no day (withdrawn unsent)."""
+        try:
+            withdrew = await self.feedback.withdraw_unless_sent(
+                survey_id, "the case was reopened", cause)
+        except NotFound:  # none was made: nothing stands
+            return True
+        if not withdrew:
+            log.info("feedback.survey_not_withdrawn", survey_id=str(survey_id),
+                     reason="put before the resident")
         return withdrew
+
+    async def _withdraw(self, survey_id: UUID, cause: str) -> None:
+        try:
+            await self.feedback.withdraw_survey(survey_id, "the case was reopened", cause)
+        except (RuleViolated, NotFound) as exc:  # answered or expired already: it stands
+            log.info("feedback.survey_not_withdrawn", survey_id=str(survey_id),
+                     reason=exc.message)
