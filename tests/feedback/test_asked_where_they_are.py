@@ -18,7 +18,9 @@ from datetime import datetime, time, timedelta
 
 import httpx
 import pytest
+from eventsourcing.application import AggregateNotFoundError
 
+from services.feedback.domain import survey_id_for_resolution
 from services.feedback.main import create_app
 from services.feedback.scheduler import SETTLE, SurveyScheduler
 from shared.analytics.rebuild import Rebuild
@@ -362,3 +364,50 @@ async def test_a_trip_applied_after_the_resolution_still_sends_the_survey_where_
         async def texted() -> bool:
             return _sent_to(sender, message.survey_id) == ["tablet", "sms"]
         await wait_until(texted, what="the text at 18:00")
+
+
+async def test_a_survey_left_unrated_on_the_tablet_and_texted_stands_through_a_reopening(
+        settings: Settings) -> None:
+    """Sunday 20 December: a resident's case resolved at window-3 at 10:00; the tablet shows
+    its survey and the resident leaves without rating, so after its ten minutes it is asked
+    by text (due at 12:00). At 10:20 the clerk reopens the case and resolves it again at
+    10:25: the survey was put before the resident on the tablet, so it stands, texted as
+    planned, and the second resolution asks nothing (one survey a case a center day).
+    Before, the redirect made it "waiting to be sent": the reopening withdrew it and the
+    second resolution put a fresh survey on the tablet over the one left unrated."""
+    settings = fast(settings)
+    clock = Clock(datetime.fromisoformat("2026-12-20T10:02:00+08:00"))
+    sender, history = KeptSender(), History(CENTER)
+    case_id = history.case("2026-12-20T09:00:00+08:00", resident_id=uuid.uuid4())
+    history.resolved(case_id, "2026-12-20T10:00:00+08:00")
+    async with running(create_app(settings, sender=sender, clock=clock)) as feedback:
+        await history.take().publish(settings)
+        await wait_until(lambda: _sent(sender, case_id), what="the survey on the tablet")
+        message = sender.for_case(case_id)
+        assert message is not None and message.channel == "tablet"
+        clock.set(datetime.fromisoformat("2026-12-20T10:15:00+08:00"))
+
+        async def texted_later() -> bool:
+            return (await _survey(feedback, message.survey_id))["channel"] == "sms"
+        await wait_until(texted_later, what="the survey asked by text, the resident gone")
+
+        history.step(case_id, "CaseReopened", "2026-12-20T10:20:00+08:00", reason="补充材料")
+        again = history.resolved(case_id, "2026-12-20T10:25:00+08:00")
+        last = await history.take().publish(settings)
+        app = feedback._transport.app  # type: ignore[attr-defined]
+
+        async def applied() -> bool:  # the reopening and the resolution, and their commands
+            seq = await app.state.pool.fetchval("SELECT max(stream_seq) FROM consumer_progress"
+                                                " WHERE consumer = 'feedback-intake'")
+            return seq is not None and seq >= last
+        await wait_until(applied, what="the reopening and the second resolution read")
+        store = app.state.feedback.path.committer.app.repository
+        survey = store.get(message.survey_id)
+        assert (survey.status, survey.channel) == ("requested", "sms")
+        with pytest.raises(AggregateNotFoundError):
+            store.get(survey_id_for_resolution(again.event_id))
+        clock.set(datetime.fromisoformat("2026-12-20T12:00:00+08:00"))
+
+        async def texted() -> bool:
+            return _sent_to(sender, message.survey_id) == ["tablet", "sms"]
+        await wait_until(texted, what="the text at 12:00")
