@@ -149,6 +149,16 @@ async def calling(settings: Settings, history: History, resolved: Any, now: str
         yield client, survey, record, app
 
 
+async def until_asked(client: httpx.AsyncClient, settings: Settings, survey: uuid.UUID) -> None:
+    """Until feedback has asked the resolution's survey (as director-01 reads it)."""
+
+    async def asked() -> bool:
+        return (await client.get(f"/surveys/{survey}", headers=bearer(
+            settings, role=Role.SUPERVISOR, sub="director-01"))).status_code == 200
+
+    await wait_until(asked, what="the resolution's survey")
+
+
 @asynccontextmanager
 async def help_task_finished_after_resolution(settings: Settings) -> AsyncIterator[
         tuple[httpx.AsyncClient, uuid.UUID, Recording]]:
@@ -189,12 +199,7 @@ async def test_the_supervisor_who_did_the_help_task_does_not_record_the_answer(
     resolved = history.resolved(case_id, "2026-12-20T10:00:00+08:00")
     async with calling(settings, history, resolved, "2026-12-20T10:05:00+08:00") as (
             client, survey, record, _):
-
-        async def asked() -> bool:
-            return (await client.get(f"/surveys/{survey}", headers=bearer(
-                settings, role=Role.SUPERVISOR, sub="director-01"))).status_code == 200
-
-        await wait_until(asked, what="the resolution's survey")
+        await until_asked(client, settings, survey)
 
         own = await record("supervisor-02")
         assert own["status"] == 403 and own["error"]["code"] == "self_rating", own
@@ -288,12 +293,7 @@ async def test_the_supervisor_who_did_the_help_task_a_moment_ago_waits_for_feedb
             assert r.status_code == 200, r.text
         async with calling(quick, history, resolved, "2026-12-20T10:05:00+08:00") as (
                 client, survey, record, _):
-
-            async def asked() -> bool:
-                return (await client.get(f"/surveys/{survey}", headers=bearer(
-                    quick, role=Role.SUPERVISOR, sub="director-01"))).status_code == 200
-
-            await wait_until(asked, what="the resolution's survey")
+            await until_asked(client, quick, survey)
             own = await record("supervisor-02")
             assert own["status"] == 504 and own["error"]["code"] == "read_model_behind", own
             async with running(followup_app(quick, clock)):  # its relay publishes the work
