@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from operator import itemgetter
 from typing import Any
@@ -26,13 +27,16 @@ import structlog
 from services.feedback import residents
 from services.feedback.application import Feedback, ResolvedCase
 from services.feedback.domain import Consent, survey_id_for_resolution
+from shared.bus.consumer import wait_for_position
 from shared.bus.jetstream import partition_of
 from shared.contracts import Envelope
 from shared.contracts.vocabulary import RESIDENT_SAYS_UNSOLVED, Channel
 from shared.kernel.errors import NotFound, RuleViolated
 from shared.kernel.meta import by_a_worker
 from shared.kernel.moments import judged_by
-from shared.kernel.serving import staff_of_step
+from shared.kernel.serving import HELP_WORK, help_task_id_for, staff_of_step
+from shared.readmodels.positions import ReadModelBehind
+from shared.settings import Settings
 
 log = structlog.get_logger("sixstep.feedback.consumer")
 
@@ -41,10 +45,6 @@ TYPES = ("CaseOpened", "RequestHeard", "RequestRestated", "ConcernsNoted", "Guid
          "ActionTaken", "CaseHandedOver", "DeadlineNoted", "ObligationDeclared",
          "GuidanceSessionHeld", "PlacementRecorded", "CaseResolved", "CaseReopened",
          "VisitRecorded")
-#: Follow-up's steps of a help task (帮办) of a case: whoever took one (accepted, started, did
-#: or handed it back) served the case, as the colleague an escalation names (a task of the
-#: supervisor team names nobody: any supervisor works it), and records none of its answers.
-HELP_WORK = ("HelpTaskAccepted", "HelpTaskStarted", "HelpTaskDone", "HelpTaskHandedBack")
 
 DDL = [
     "CREATE TABLE IF NOT EXISTS intake_cases ("
@@ -88,6 +88,12 @@ DDL = [
     "CREATE TABLE IF NOT EXISTS window_trips ("
     " center_id text NOT NULL, counter_id text NOT NULL, part int NOT NULL,"
     " at timestamptz NOT NULL, PRIMARY KEY (center_id, counter_id, part))",
+    # The help tasks (帮办) the case's escalations opened (``help_task_id_for``): an answer
+    # or a bad review's decision by staff waits until this consumer has read what follow-up
+    # stored of their work (``served_now``). Cases kept before this table have none: not
+    # waited for, as before.
+    "CREATE TABLE IF NOT EXISTS case_help_tasks ("
+    " case_id uuid NOT NULL, task_id uuid NOT NULL, PRIMARY KEY (case_id, task_id))",
     *residents.DDL,
 ]
 
@@ -122,13 +128,54 @@ def _served(served_by: list[str], e: Envelope) -> list[str]:
     return list(dict.fromkeys([*served_by, *staff])) if staff else list(served_by)
 
 
-async def served_now(pool: asyncpg.Pool, case_id: UUID) -> tuple[str, ...]:
+#: The last of follow-up's stored events of the given help tasks (``$1``) that are their work
+#: (``$2``: ``HELP_WORK``'s topics), from follow-up's store: what this consumer must have read.
+HELP_WORK_STORED = ("SELECT max(notification_id) FROM \"{schema}\".followup_events"
+                    " WHERE originator_id = ANY($1::uuid[]) AND topic LIKE ANY($2::text[])")
+#: ``HELP_WORK``'s stored topics (``services.followup.domain:HelpTask.HelpTaskDone``).
+HELP_WORK_TOPICS = [f"%.{t}" for t in HELP_WORK]
+
+
+async def served_now(pool: asyncpg.Pool, settings: Settings, case_id: UUID
+                     ) -> tuple[str, ...]:
     """Who served the case as feedback has read it so far (``intake_cases.served_by``,
     ``HELP_WORK`` included): an answer staff record is refused to them (代评), also those
-    who served it after its survey was asked (``Feedback.served_now``)."""
-    found = await pool.fetchval("SELECT served_by FROM intake_cases WHERE case_id = $1",
-                                case_id)
-    return tuple(found or ())
+    who served it after its survey was asked (``Feedback.served_now``).
+
+    Read once this consumer has applied the work of the case's help tasks that follow-up
+    has stored (504 ``read_model_behind`` past ``read_wait_timeout_s``): a supervisor who
+    marked the help task done and recorded the answer, or decided the bad review, a moment
+    later was not among them yet (follow-up's events reach feedback on their own path). The
+    reply link waits for its referral's last event the same way. Intake's steps need no
+    wait: a survey is asked only once its case's resolution was read, and every earlier
+    step of the case with it."""
+    row = await pool.fetchrow(
+        "SELECT served_by, ARRAY(SELECT task_id FROM case_help_tasks WHERE case_id = $1)"
+        " AS tasks FROM intake_cases WHERE case_id = $1", case_id)
+    if row is None:
+        return ()
+    if row["tasks"] and (last := await _help_work_stored(pool, settings, row["tasks"])):
+        if not await wait_for_position(pool, CONSUMER, "followup", last,
+                                       settings.read_wait_timeout_s):
+            raise ReadModelBehind(
+                "feedback has not read who worked the case's help tasks yet; retry shortly",
+                position=last, service="followup")
+        return tuple(await pool.fetchval(
+            "SELECT served_by FROM intake_cases WHERE case_id = $1", case_id) or ())
+    return tuple(row["served_by"])
+
+
+async def _help_work_stored(pool: asyncpg.Pool, settings: Settings,
+                            tasks: list[UUID]) -> int | None:
+    """The position of the last of the tasks' work in follow-up's store (None: none, or
+    that store out of this service's sight: not waited for, as ``log_head``)."""
+    try:
+        found = await pool.fetchval(
+            HELP_WORK_STORED.format(schema=settings.schema_for("followup")), tasks,
+            HELP_WORK_TOPICS)
+    except (asyncpg.UndefinedTableError, asyncpg.InsufficientPrivilegeError):
+        return None
+    return int(found) if found else None
 
 
 READ = (
@@ -203,6 +250,17 @@ SAT_DOWN = (
     " ON CONFLICT (center_id, counter_id, part) DO UPDATE SET at = GREATEST(w.at, EXCLUDED.at)")
 
 
+@dataclass
+class Chain:
+    """What one case's commands of a batch came to, for a day's survey a staff reopening found
+    perhaps unsent (``IntakeFollower.unsent``): reopened, resolved and reopened again within
+    one batch's read, each reopening withdraws the survey asked last while it is unsent."""
+
+    withdrew: bool = False  # the day's survey was withdrawn unsent: it holds no day
+    asked: ResolvedCase | None = None  # the batch's last resolution that asked anew since
+    stands: bool = False  # its survey stands (no later reopening of the batch withdrew it)
+
+
 class IntakeFollower:
     """Turns intake's resolutions and reopenings into survey commands."""
 
@@ -226,6 +284,7 @@ class IntakeFollower:
         # resolution that asks anew in that case, if one follows in this batch.
         unsent: dict[UUID, tuple[UUID, ResolvedCase | None]] = {}
         sittings: dict[tuple[str, str, int], datetime] = {}  # each window's latest trip
+        helped: list[tuple[UUID, UUID]] = []  # (case, help task) of escalations
         # What each resident agreed to, as of the end of this batch: a resolution decides with
         # it (whether its survey can ever be put before them: ``asked_at``), and a refusal or
         # erasure withdraws what is open (whatever came first).
@@ -276,6 +335,8 @@ class IntakeFollower:
             if (served := _served(case["served_by"], e)) != case["served_by"]:
                 case["served_by"] = served
                 dirty.add(e.case_id)
+            if e.type == "ActionTaken" and p.get("kind") == "escalated":
+                helped.append((e.case_id, help_task_id_for(e.event_id)))
             if e.type == "GuidanceGiven":
                 case["service_item"] = p["service_item"]
                 dirty.add(e.case_id)
@@ -335,20 +396,28 @@ class IntakeFollower:
                     # (the scheduler down, or the resolution read late just before the quiet
                     # hours: the text goes next morning) the survey itself says, at once
                     # with the scheduler's send: withdrawn if it still waits, as before it
-                    # was due. A limit: a second staff reopening in the same batch, after a
-                    # resolution asked anew here, does not withdraw that new survey (reopened,
-                    # resolved and reopened again within one batch's read).
+                    # was due. Reopened again in the same batch after a resolution here
+                    # asked anew (reopened, resolved and reopened within one batch's read):
+                    # that new survey is the one this reopening withdraws while unsent.
                     if e.case_id not in unsent:
                         unsent[e.case_id] = (case["last_survey_id"], None)
                         work.setdefault(e.case_id, []).append(
                             ("withdraw_unless_sent",
                              (case["last_survey_id"], str(e.event_id))))
+                    elif unsent[e.case_id][1] is not None:
+                        unsent[e.case_id] = (unsent[e.case_id][0], None)
+                        work[e.case_id].append(("withdraw_asked", (str(e.event_id), True)))
                     continue
                 else:
                     # Withdrawn (not yet sent, or asked on an earlier day): nothing stands
                     # to keep the next resolution from asking, that day too.
                     case["last_survey_at"] = None
                     dirty.add(e.case_id)
+                    if unsent.get(e.case_id, (None, None))[1] is not None:
+                        # The day's survey went unsent and a resolution here asked anew,
+                        # then reopened on the next day (past midnight): that one too.
+                        unsent[e.case_id] = (unsent[e.case_id][0], None)
+                        work[e.case_id].append(("withdraw_asked", (str(e.event_id), False)))
                 work.setdefault(e.case_id, []).append(
                     ("withdraw", (case["last_survey_id"], str(e.event_id))))
         # The commands go to group commit now: their commit (on the writer's own connection)
@@ -362,15 +431,21 @@ class IntakeFollower:
                 windows = sorted(sittings)
                 await conn.execute(SAT_DOWN, [w[0] for w in windows], [w[1] for w in windows],
                                    [w[2] for w in windows], [sittings[w] for w in windows])
+            if helped:
+                await conn.execute(
+                    "INSERT INTO case_help_tasks (case_id, task_id) SELECT * FROM"
+                    " unnest($1::uuid[], $2::uuid[]) ON CONFLICT DO NOTHING",
+                    [h[0] for h in helped], [h[1] for h in helped])
             await known.save(conn)
         finally:
             # settled before the transaction ends, whatever happened here
             settled = dict(zip(work, await commands, strict=True))
         # The days' surveys a reopening withdrew unsent hold no day: the next resolution that
         # day asks (or the one in this batch did).
-        if fixed := [self._unsent_withdrawn(cases[i], asked, known)
-                     for i, (survey_id, asked) in unsent.items()
-                     if settled.get(i) and cases[i]["last_survey_id"] == survey_id]:
+        if fixed := [self._unsent_withdrawn(cases[i], settled[i], known)
+                     for i, (survey_id, _) in unsent.items()
+                     if i in settled and settled[i].withdrew
+                     and cases[i]["last_survey_id"] == survey_id]:
             await save_cases(conn, fixed)
         withdrawals = [(survey_id, known.consent(resident_id), cause)
                        for resident_id, cause in known.narrowed.items()
@@ -414,35 +489,44 @@ class IntakeFollower:
             log.info("feedback.survey_withdrawn", survey_id=str(survey_id),
                      because=because.value)
 
-    def _unsent_withdrawn(self, case: dict[str, Any], asked: ResolvedCase | None,
+    def _unsent_withdrawn(self, case: dict[str, Any], chain: Chain,
                           known: residents.Residents) -> dict[str, Any]:
         """The case's row once its day's survey was withdrawn unsent: none put before the
-        resident, or the one the batch's resolution asked anew."""
+        resident, or the one the batch's resolution asked anew (none either once a later
+        reopening of the batch withdrew that one too)."""
+        asked = chain.asked
         if asked is None:
             case["last_survey_at"] = None
         else:
             case["last_survey_id"] = survey_id_for_resolution(asked.resolved_event_id)
             case["last_survey_at"] = self.feedback.asked_at(
-                asked, known.consent(asked.resident_id))
+                asked, known.consent(asked.resident_id)) if chain.stands else None
         return case
 
-    async def _run(self, steps: list[tuple[str, Any]], known: residents.Residents) -> bool:
-        """One case's commands in order; whether a ``withdraw_unless_sent`` withdrew."""
-        withdrew = False
+    async def _run(self, steps: list[tuple[str, Any]], known: residents.Residents) -> Chain:
+        """One case's commands in order; what came of the day's survey a staff reopening
+        found perhaps unsent (``Chain``)."""
+        chain = Chain()
+        free = False  # the survey asked last was withdrawn unsent: the next resolution asks
         for kind, arg in steps:
             if kind == "withdraw_unless_sent":
                 survey_id, cause = arg
-                try:
-                    withdrew = await self.feedback.withdraw_unless_sent(
-                        survey_id, "the case was reopened", cause)
-                except NotFound:  # none was made: nothing stands
-                    withdrew = True
-                if not withdrew:
-                    log.info("feedback.survey_not_withdrawn", survey_id=str(survey_id),
-                             reason="put before the resident")
+                free = chain.withdrew = await self._withdraw_unless_sent(survey_id, cause)
                 continue
-            if kind == "request_if_withdrawn":
-                if not withdrew:
+            if kind == "withdraw_asked":  # reopened again after a resolution here asked anew
+                cause, unless_sent = arg
+                if chain.asked is not None and chain.stands:
+                    survey_id = survey_id_for_resolution(chain.asked.resolved_event_id)
+                    if unless_sent:
+                        free = await self._withdraw_unless_sent(survey_id, cause)
+                    else:
+                        await self._withdraw(survey_id, cause)
+                        free = True
+                    chain.stands = not free
+                continue
+            again = kind == "request_if_withdrawn"
+            if again:
+                if not free:
                     log.info("feedback.survey_not_asked_again", case_id=str(arg.case_id))
                     continue
                 kind = "request"
@@ -452,11 +536,28 @@ class IntakeFollower:
                     log.info("feedback.no_survey_for_erased_resident", case_id=str(arg.case_id))
                     continue
                 await self.feedback.request_survey(arg, consent)
+                if again:
+                    chain.asked, chain.stands = arg, True
                 continue
             survey_id, cause = arg
-            try:
-                await self.feedback.withdraw_survey(survey_id, "the case was reopened", cause)
-            except (RuleViolated, NotFound) as exc:  # answered or expired already: it stands
-                log.info("feedback.survey_not_withdrawn", survey_id=str(survey_id),
-                         reason=exc.message)
+            await self._withdraw(survey_id, cause)
+        return chain
+
+    async def _withdraw_unless_sent(self, survey_id: UUID, cause: str) -> bool:
+        """``Feedback.withdraw_unless_sent``: whether it holds no day (withdrawn unsent)."""
+        try:
+            withdrew = await self.feedback.withdraw_unless_sent(
+                survey_id, "the case was reopened", cause)
+        except NotFound:  # none was made: nothing stands
+            return True
+        if not withdrew:
+            log.info("feedback.survey_not_withdrawn", survey_id=str(survey_id),
+                     reason="put before the resident")
         return withdrew
+
+    async def _withdraw(self, survey_id: UUID, cause: str) -> None:
+        try:
+            await self.feedback.withdraw_survey(survey_id, "the case was reopened", cause)
+        except (RuleViolated, NotFound) as exc:  # answered or expired already: it stands
+            log.info("feedback.survey_not_withdrawn", survey_id=str(survey_id),
+                     reason=exc.message)

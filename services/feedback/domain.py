@@ -39,6 +39,7 @@ from shared.kernel.errors import CommandError, InvalidCommand, RuleViolated
 from shared.kernel.idempotency import RemembersCommands
 from shared.kernel.ids import uuid5
 from shared.kernel.meta import Meta
+from shared.kernel.serving import is_own_case
 
 FEEDBACK_NAMESPACE = UUID("3b9d6f0e-8a41-4c7e-b2d5-91e0c4a7f6b3")
 
@@ -313,9 +314,9 @@ class Survey(RemembersCommands):
         one recording nor as the clerk it is attributed to. ``also``: for a revisit, its
         rectification's ``served_by`` as it is now (a revisit asked before who recorded the
         outcome was kept there does not name them)."""
-        own = {self.clerk_id, *getattr(self, "served_by", ()), *also}
+        own = {*getattr(self, "served_by", ()), *also}
         for who in dict.fromkeys((recorder.actor, recorder.clerk_id)):
-            if who in own:
+            if is_own_case(who, self.clerk_id, own):
                 raise SelfRating("staff cannot record the answer on a case they opened or "
                                  "served (代评): another colleague calls the resident back",
                                  staff=who, survey_id=str(self.id))
@@ -419,8 +420,12 @@ class Survey(RemembersCommands):
         by a reopening now, or by one before (a repeated event), or, before it was sent, as
         the resident took back their consent (redteam52: it held the day, and a resolution
         that day once they agreed again asked nothing; a snapshot from before ``was_sent``
-        was kept: as if sent)."""
-        if self.status == "requested":
+        was kept: as if sent). A tablet survey redirected (``redirect``: its resident left the
+        window without rating) waits again, on its new channel, but was put before them on
+        the tablet: it stands, as a sent one (withdrawn, a reopening and resolution that day
+        put a fresh survey over the one they left unrated; a redirected survey rebuilt from a
+        snapshot from before ``was_sent`` was kept: as waiting, as before)."""
+        if self.status == "requested" and not self.__dict__.get("was_sent", False):
             self.withdraw(reason, meta)
             return True
         return self.status == "withdrawn" and (

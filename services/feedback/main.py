@@ -73,7 +73,7 @@ def create_app(settings: Settings, *, sender: SurveySender | None = None,
         case_texts = IntakeCaseTexts(settings)  # a name typed alone: intake scrubs it
         feedback = Feedback(runtime.committer, policy, tokens, calendars, clock_,
                             Moments.from_settings(settings), case_texts,
-                            partial(consumer.served_now, runtime.pool))
+                            partial(consumer.served_now, runtime.pool, settings))
         replanning = Replanning(runtime.pool, feedback)
         runtime.calendar_hooks["feedback"] = replanning.run
         if runtime.runs_workers:  # a file added or the package upgraded while we were down

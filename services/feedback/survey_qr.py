@@ -25,6 +25,7 @@ from services.feedback.window_offer import SHOWN_MINUTES
 from shared.http.auth import Staff, check_center
 from shared.http.dependencies import PoolDep, SettingsDep
 from shared.http.errors import ERRORS, problem
+from shared.kernel.serving import is_own_case
 
 survey_qr = APIRouter(prefix="/cases", tags=["surveys"], responses=ERRORS)
 
@@ -58,9 +59,10 @@ async def case_survey_qr(case_id: UUID, request: Request, pool: PoolDep,
         check_center(staff, row["center_id"])
         # The survey names the first responder (首问); after a handover (转办) the colleague
         # who has the case resolves it with the resident before them: every clerk who served
-        # it (``intake_cases.served_by``: its steps' actors, the clerk it was handed to).
-        served = {row["clerk_id"], *row["served_by"]}
-        if staff.role == "clerk" and staff.sub not in served:
+        # it (``intake_cases.served_by``: its steps' actors, the clerk it was handed to;
+        # ``shared.kernel.serving.is_own_case``).
+        if staff.role == "clerk" and not is_own_case(staff.sub, row["clerk_id"],
+                                                     row["served_by"]):
             raise problem(403, "forbidden", "the survey's QR code is shown to the clerk who "
                                             "served the case only",
                           rule="survey_qr_served_only")

@@ -51,8 +51,10 @@ from shared.kernel.ids import uuid5
 from shared.kernel.meta import Meta, by_a_worker
 from shared.kernel.periods import CADENCE_MONTHS, add_months
 
-FOLLOWUP_NAMESPACE = UUID("3b0e6c1a-5d2f-4e8b-9a7c-1f4d2e6b8c90")
-
+# One help task per escalation, its id kept beside who serves a case (feedback finds a case's
+# help tasks by it), in the namespace of every id follow-up derives.
+from shared.kernel.serving import FOLLOWUP_NAMESPACE as FOLLOWUP_NAMESPACE
+from shared.kernel.serving import help_task_id_for as help_task_id_for
 
 OPEN = ("scheduled", "due", "missed", "escalated")
 
@@ -1484,11 +1486,6 @@ def recount(aggregate: RemembersCommands, kind: str, at: datetime, calendar: Wor
         return None
     return count.again(calendar, at, getattr(aggregate, "basis", None), now,
                        settled=settled and not waiting, said=kept)
-
-
-def help_task_id_for(action_event_id: UUID) -> UUID:
-    """One help task per escalation, however often its event is applied."""
-    return follow_up_id_for("help-task", action_event_id)
 
 
 def referral_id_for(action_event_id: UUID) -> UUID:

@@ -4,6 +4,7 @@ care, erasure) and the Hint (an item an eligibility rule suggested: shown, taken
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -26,6 +27,7 @@ from shared.kernel.errors import CommandError, InvalidCommand, RuleViolated
 from shared.kernel.idempotency import RemembersCommands
 from shared.kernel.ids import uuid5
 from shared.kernel.meta import Meta
+from shared.kernel.serving import is_own_case, staff_of_step
 
 CASE_NAMESPACE = UUID("0f7c8a52-2a8e-4d55-b0a4-6c3e1f8b9d10")
 
@@ -124,6 +126,18 @@ class Case(RemembersCommands):
     def meta_for(self, meta: Meta) -> Meta:
         """A case is its own case: its events carry its id as ``case_id``."""
         return {**meta, "center_id": self.center_id, "case_id": self.id}
+
+    def _remember(self, meta: dict[str, Any], kind: str, created: bool = False,
+                  named: Mapping[str, Any] | None = None) -> None:
+        """Also folds the step's staff (``shared.kernel.serving.staff_of_step``: its actor when
+        it serves the resident, hearing them included, and the colleague it names in
+        ``named``) into ``staff``, the case's side of :meth:`is_own_case`."""
+        super()._remember(meta, kind, created)
+        if who := staff_of_step(kind, meta.get("actor"), named or {}):
+            staff = self.__dict__.get("staff")
+            if staff is None:  # a case rebuilt from a snapshot taken before staff was kept
+                staff = {self.clerk_id, *self.__dict__.get("owners", ())}
+            self.staff = staff | set(who)
 
     # -- rules ------------------------------------------------------------------------------
 
@@ -259,7 +273,7 @@ class Case(RemembersCommands):
     def _acted(self, kind: str, description: str, referred_to: str | None, meta: Meta,
                owner_clerk: str | None = None, unit_kind: str | None = None,
                unit_contact: str | None = None, within_working_days: int | None = None) -> None:
-        self._remember(meta, "ActionTaken")
+        self._remember(meta, "ActionTaken", named={"owner_clerk": owner_clerk})
 
     def hand_over(self, to_clerk: str | None, to_team: str | None, reason: str,
                   meta: Meta) -> None:
@@ -283,7 +297,7 @@ class Case(RemembersCommands):
         self.owner_clerk, self.owner_team = to_clerk, to_team
         if to_clerk is not None:  # every clerk who has had it (a set per case: a few names)
             self.__dict__.setdefault("owners", set()).add(to_clerk)
-        self._remember(meta, "CaseHandedOver")
+        self._remember(meta, "CaseHandedOver", named={"to_clerk": to_clerk})
 
     def note_deadline(self, deadline_id: UUID, due_on: date, description: str,
                       meta: Meta, due: DueCandidate | None = None) -> None:
@@ -318,10 +332,17 @@ class Case(RemembersCommands):
                                owner_clerk=self.owner_clerk, actor=actor)
 
     def is_own_case(self, actor: str | None) -> bool:
-        """Whether ``actor`` is or was the case's clerk (first, current, or one who handed it
-        on): not the one to approve its extension (延期审批)."""
-        return actor in (self.clerk_id, self.owner_clerk) \
-            or actor in self.__dict__.get("owners", ())
+        """Whether the case is ``actor``'s (``shared.kernel.serving.is_own_case``, the one
+        definition feedback's ``self_decision`` and follow-up's 代评 read too): its first
+        clerk, or staff who served it (heard it, noted its concerns, guided, acted, had it
+        handed to them, were asked to help, resolved it; the clerk now, and one who handed it
+        on, included). Not the one to approve its extension (延期审批) nor to lower its
+        urgency. A case rebuilt from a snapshot taken before its staff were kept knows its
+        clerks (first, current, those it was handed to) and the steps since."""
+        staff = self.__dict__.get("staff")
+        if staff is None:
+            staff = {self.owner_clerk, *self.__dict__.get("owners", ())}
+        return is_own_case(actor, self.clerk_id, staff | {self.owner_clerk})
 
     def overdue_on(self, today: date | None) -> bool:
         """Whether the due date has passed by ``today`` (the center's day on the service's

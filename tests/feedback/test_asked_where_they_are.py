@@ -13,14 +13,19 @@ ten minutes, its resident is asked by text too.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
+from collections.abc import AsyncIterator
 from datetime import datetime, time, timedelta
 
 import httpx
 import pytest
+from eventsourcing.application import AggregateNotFoundError
 
+from services.feedback.domain import survey_id_for_resolution
 from services.feedback.main import create_app
 from services.feedback.scheduler import SETTLE, SurveyScheduler
+from services.feedback.sending import SurveyMessage
 from shared.analytics.rebuild import Rebuild
 from shared.kernel.errors import RuleViolated
 from shared.readmodels.readmodel import load_read_model
@@ -53,6 +58,24 @@ async def _survey(feedback: httpx.AsyncClient, survey_id: uuid.UUID | str) -> di
     r = await feedback.get(f"/surveys/{survey_id}")
     assert r.status_code == 200, r.text
     return r.json()
+
+
+@contextlib.asynccontextmanager
+async def _on_the_tablet(settings: Settings, opened: str, resolved: str, now: str
+                         ) -> AsyncIterator[tuple[httpx.AsyncClient, Clock, KeptSender, History,
+                                                  SurveyMessage]]:
+    """Feedback at ``now`` (Shanghai), a case opened at window-3 at ``opened`` and resolved
+    there at ``resolved``, once its survey went to the window's tablet (the message sent)."""
+    clock = Clock(datetime.fromisoformat(now + ":00+08:00"))
+    sender, history = KeptSender(), History(CENTER)
+    case_id = history.case(opened + ":00+08:00", resident_id=uuid.uuid4())
+    history.resolved(case_id, resolved + ":00+08:00")
+    async with running(create_app(settings, sender=sender, clock=clock)) as feedback:
+        await history.take().publish(settings)
+        await wait_until(lambda: _sent(sender, case_id), what="the survey on the tablet")
+        message = sender.for_case(case_id)
+        assert message is not None and message.channel == "tablet"
+        yield feedback, clock, sender, history, message
 
 
 def _sent_to(sender: KeptSender, survey_id: uuid.UUID | str) -> list[str]:
@@ -336,15 +359,8 @@ async def test_a_trip_applied_after_the_resolution_still_sends_the_survey_where_
     nobody had come. Once the trip is in, the window is judged again and the survey is
     asked by text. A rule run as the follower applied the resolution would have missed it."""
     settings = fast(settings)
-    clock = Clock(datetime.fromisoformat("2026-11-25T16:02:00+08:00"))
-    sender, history = KeptSender(), History(CENTER)
-    morning = history.case("2026-11-25T09:00:00+08:00", resident_id=uuid.uuid4())
-    history.resolved(morning, "2026-11-25T16:00:00+08:00")
-    async with running(create_app(settings, sender=sender, clock=clock)) as feedback:
-        await history.take().publish(settings)
-        await wait_until(lambda: _sent(sender, morning), what="the survey on the tablet")
-        message = sender.for_case(morning)
-        assert message is not None and message.channel == "tablet"
+    async with _on_the_tablet(settings, "2026-11-25T09:00", "2026-11-25T16:00",
+                              "2026-11-25T16:02") as (feedback, clock, sender, history, message):
         clock.advance(SETTLE + timedelta(seconds=1))
         app = feedback._transport.app  # type: ignore[attr-defined]
         assert await app.state.scheduler.redirect_from_windows(clock.now()) == 0
@@ -362,3 +378,44 @@ async def test_a_trip_applied_after_the_resolution_still_sends_the_survey_where_
         async def texted() -> bool:
             return _sent_to(sender, message.survey_id) == ["tablet", "sms"]
         await wait_until(texted, what="the text at 18:00")
+
+
+async def test_a_survey_left_unrated_on_the_tablet_and_texted_stands_through_a_reopening(
+        settings: Settings) -> None:
+    """Sunday 20 December: a resident's case resolved at window-3 at 10:00; the tablet shows
+    its survey and the resident leaves without rating, so after its ten minutes it is asked
+    by text (due at 12:00). At 10:20 the clerk reopens the case and resolves it again at
+    10:25: the survey was put before the resident on the tablet, so it stands, texted as
+    planned, and the second resolution asks nothing (one survey a case a center day).
+    Before, the redirect made it "waiting to be sent": the reopening withdrew it and the
+    second resolution put a fresh survey on the tablet over the one left unrated."""
+    settings = fast(settings)
+    async with _on_the_tablet(settings, "2026-12-20T09:00", "2026-12-20T10:00",
+                              "2026-12-20T10:02") as (feedback, clock, sender, history, message):
+        case_id = message.case_id
+        clock.set(datetime.fromisoformat("2026-12-20T10:15:00+08:00"))
+
+        async def texted_later() -> bool:
+            return (await _survey(feedback, message.survey_id))["channel"] == "sms"
+        await wait_until(texted_later, what="the survey asked by text, the resident gone")
+
+        history.step(case_id, "CaseReopened", "2026-12-20T10:20:00+08:00", reason="补充材料")
+        again = history.resolved(case_id, "2026-12-20T10:25:00+08:00")
+        last = await history.take().publish(settings)
+        app = feedback._transport.app  # type: ignore[attr-defined]
+
+        async def applied() -> bool:  # the reopening and the resolution, and their commands
+            seq = await app.state.pool.fetchval("SELECT max(stream_seq) FROM consumer_progress"
+                                                " WHERE consumer = 'feedback-intake'")
+            return seq is not None and seq >= last
+        await wait_until(applied, what="the reopening and the second resolution read")
+        store = app.state.feedback.path.committer.app.repository
+        survey = store.get(message.survey_id)
+        assert (survey.status, survey.channel) == ("requested", "sms")
+        with pytest.raises(AggregateNotFoundError):
+            store.get(survey_id_for_resolution(again.event_id))
+        clock.set(datetime.fromisoformat("2026-12-20T12:00:00+08:00"))
+
+        async def texted() -> bool:
+            return _sent_to(sender, message.survey_id) == ["tablet", "sms"]
+        await wait_until(texted, what="the text at 12:00")

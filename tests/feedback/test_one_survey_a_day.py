@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable
-from datetime import datetime
+from datetime import datetime, time, timedelta
 
 import httpx
 import pytest
@@ -235,3 +235,47 @@ async def _statuses(feedback: httpx.AsyncClient, case_id: str) -> list[str]:
     """The statuses of the case's surveys, sorted (none while feedback does not know it)."""
     r = await feedback.get(f"/cases/{case_id}/feedback")
     return sorted(str(s["status"]) for s in r.json()["surveys"]) if r.status_code == 200 else []
+
+
+@pytest.mark.parametrize(("resolved", "reopened", "again", "reopened_again"), [
+    # Sunday 20 December 2026: the text due at 12:30, the second reopening that afternoon.
+    ("2026-12-20T10:30", "2026-12-20T12:45", "2026-12-20T12:50", "2026-12-20T12:55"),
+    # New Year's Eve, Shanghai: the text due at 23:30, reopened at 23:40, resolved again at
+    # 23:50 and reopened again past midnight, on New Year's Day (2027, provisional).
+    ("2026-12-31T21:30", "2026-12-31T23:40", "2026-12-31T23:50", "2027-01-01T00:10"),
+    # A year the holiday package does not know.
+    ("2028-03-15T10:30", "2028-03-15T12:45", "2028-03-15T12:50", "2028-03-15T12:55"),
+])
+async def test_reopened_resolved_and_reopened_again_in_one_read_withdraws_both_unsent_texts(
+        settings: Settings, resolved: str, reopened: str, again: str,
+        reopened_again: str) -> None:
+    """A home-visit case resolved at 10:30, its text due at 12:30 but not sent (the scheduler
+    down). The clerk reopens it at 12:45, resolves it at 12:50 and reopens it again at 12:55,
+    read by feedback in one batch: the first text is withdrawn unsent, the second resolution
+    asks anew, and the second reopening withdraws that one too (unsent), so nothing asks the
+    resident about a case that is open again. Before, the new text stood and went out about
+    an open case. Resolved once more later, the case's survey is asked (no day held)."""
+    settings = fast(settings).model_copy(update={  # quiet hours out of the evening's way
+        "survey_quiet_from": time(3, 0), "survey_quiet_until": time(4, 0)})
+    zone = "+08:00"
+    clock = Clock(datetime.fromisoformat(resolved + zone) + timedelta(minutes=1))
+    sender, history = KeptSender(), History(CENTER)
+    case_id = history.case(resolved[:11] + "09:30:00" + zone, resident_id=uuid.uuid4(),
+                           channel="home_visit")
+    history.resolved(case_id, resolved + zone)
+    history.step(case_id, "CaseReopened", reopened + zone, reason="再核对一下")
+    history.resolved(case_id, again + zone)
+    history.step(case_id, "CaseReopened", reopened_again + zone, reason="还要补材料")
+    async with running(create_app(settings, sender=sender, clock=clock)):
+        pass  # the stream and the consumers made; the steps then read in one batch
+    await history.publish_new(settings)
+    async with running(create_app(settings, sender=sender, clock=clock)) as feedback:
+        await wait_until(lambda: _is(_statuses(feedback, case_id), ["withdrawn", "withdrawn"]),
+                         what="both unsent texts withdrawn")
+        last = datetime.fromisoformat(reopened_again + zone) + timedelta(minutes=5)
+        history.resolved(case_id, last.isoformat())
+        await history.publish_new(settings)
+        await wait_until(lambda: _is(_statuses(feedback, case_id),
+                                     ["requested", "withdrawn", "withdrawn"]),
+                         what="the last resolution's survey asked")
+    assert not sender.sent, "nothing went"

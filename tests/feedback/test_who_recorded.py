@@ -16,6 +16,8 @@ from fastapi import FastAPI
 from services.feedback.application import ResolvedCase
 from services.feedback.domain import rectification_id_for, survey_id_for_resolution
 from services.feedback.main import create_app
+from services.followup.main import create_app as followup_app
+from shared.kernel.serving import help_task_id_for
 from shared.security.principals import Role
 from shared.settings import Settings
 from tests.feedback.helpers import Clock, History, KeptSender, key
@@ -147,6 +149,16 @@ async def calling(settings: Settings, history: History, resolved: Any, now: str
         yield client, survey, record, app
 
 
+async def until_asked(client: httpx.AsyncClient, settings: Settings, survey: uuid.UUID) -> None:
+    """Until feedback has asked the resolution's survey (as director-01 reads it)."""
+
+    async def asked() -> bool:
+        return (await client.get(f"/surveys/{survey}", headers=bearer(
+            settings, role=Role.SUPERVISOR, sub="director-01"))).status_code == 200
+
+    await wait_until(asked, what="the resolution's survey")
+
+
 @asynccontextmanager
 async def help_task_finished_after_resolution(settings: Settings) -> AsyncIterator[
         tuple[httpx.AsyncClient, uuid.UUID, Recording]]:
@@ -187,12 +199,7 @@ async def test_the_supervisor_who_did_the_help_task_does_not_record_the_answer(
     resolved = history.resolved(case_id, "2026-12-20T10:00:00+08:00")
     async with calling(settings, history, resolved, "2026-12-20T10:05:00+08:00") as (
             client, survey, record, _):
-
-        async def asked() -> bool:
-            return (await client.get(f"/surveys/{survey}", headers=bearer(
-                settings, role=Role.SUPERVISOR, sub="director-01"))).status_code == 200
-
-        await wait_until(asked, what="the resolution's survey")
+        await until_asked(client, settings, survey)
 
         own = await record("supervisor-02")
         assert own["status"] == 403 and own["error"]["code"] == "self_rating", own
@@ -253,3 +260,48 @@ async def test_the_supervisor_who_finishes_the_help_task_after_the_resolution_do
         assert r.json()["error"]["details"]["because"] == "served", r.text
         r = await as_supervisor(client, settings, "director-02", f"{path}/outcome", outcome)
         assert r.status_code == 200, r.text
+
+
+async def test_the_supervisor_who_did_the_help_task_a_moment_ago_waits_for_feedback_to_know_it(
+        settings: Settings) -> None:
+    """clerk-017's case is escalated on Friday 18 December to the supervisor team (帮办);
+    supervisor-02 takes the task and marks it done on Sunday the 20th at 09:58, and the case
+    is resolved at 10:00. Follow-up's events reach feedback on their own path (held here: its
+    relay is down, as under a backlog), so feedback knows the survey, not yet that
+    supervisor-02 worked the case. supervisor-02 records the resident's "very satisfied" on
+    the call: 504 ``read_model_behind``, nothing recorded (before, it stood: 代评 by read model
+    lag). Once feedback has read the task's work: 403 ``self_rating``; director-01 records."""
+    quick = settings.model_copy(update={"read_wait_timeout_s": 0.5})
+    clock = Clock(datetime.fromisoformat("2026-12-20T09:55:00+08:00"))
+    history, case_id = escalated_case()
+    task = help_task_id_for(history.envelopes[-1].event_id)
+    opened = history.take()
+    resolved = history.resolved(case_id, "2026-12-20T10:00:00+08:00")
+    supervisor_02 = bearer(quick, role=Role.SUPERVISOR, sub="supervisor-02")
+    async with running(followup_app(quick, clock)) as followup:
+        await opened.publish(quick)
+
+        async def task_opened() -> bool:
+            return (await followup.get(f"/help-tasks/{task}")).status_code == 200
+
+        await wait_until(task_opened, what="the escalation's help task")
+    # Follow-up answers (its API), its relay does not run: what it stores stays unpublished.
+    async with running(followup_app(quick.model_copy(update={"roles": {"api"}}), clock)) as api:
+        for step in ("accept", "done"):
+            r = await api.post(f"/help-tasks/{task}/{step}", json={},
+                               headers={**headers(key()), **supervisor_02})
+            assert r.status_code == 200, r.text
+        async with calling(quick, history, resolved, "2026-12-20T10:05:00+08:00") as (
+                client, survey, record, _):
+            await until_asked(client, quick, survey)
+            own = await record("supervisor-02")
+            assert own["status"] == 504 and own["error"]["code"] == "read_model_behind", own
+            async with running(followup_app(quick, clock)):  # its relay publishes the work
+
+                async def refused() -> bool:
+                    own.update(await record("supervisor-02"))
+                    return own["status"] != 504
+
+                await wait_until(refused, what="feedback reading the help task's work")
+                assert own["status"] == 403 and own["error"]["code"] == "self_rating", own
+                assert (await record("director-01"))["status"] == 200

@@ -68,7 +68,8 @@ async def test_a_case_handed_to_a_team_is_on_the_teams_worklist_until_it_is_hand
         # case is back on the clerk's worklist, not on the team's. Its deadline (4 March) is
         # past by then: reopened, it gets its item's 15 working days again from the reopening
         # day (due 26 March), not shown overdue the moment it is taken up again (reopened by
-        # its clerk, it would keep the past deadline: a renewal is an extension, 延期审批).
+        # its clerk, it would keep the past deadline: a renewal is an extension, 延期审批; so
+        # would the supervisor who resolved it: the reopening is director-02's).
         center.clock.set(at(2026, 3, 3, 11))
         await center.step(case_id, "resolve", {"outcome": "resolved",
                                                "emotion_on_leaving": "calm",
@@ -79,9 +80,11 @@ async def test_a_case_handed_to_a_team_is_on_the_teams_worklist_until_it_is_hand
 
         await wait_until(off_the_board, what="the resolved case off the board")
         center.clock.set(at(2026, 3, 5, 8, 30))
-        await center.step(case_id, "reopen", {"reason": "居民来电称补助仍未到账",
-                                              "occurred_at": at(2026, 3, 5, 8, 40)
-                                              .isoformat()})
+        r = await center.intake.post(f"/cases/{case_id}/reopen", json={
+            "reason": "居民来电称补助仍未到账", "occurred_at": at(2026, 3, 5, 8, 40).isoformat()},
+            headers={**headers(key()), **bearer(settings, role=Role.SUPERVISOR,
+                                                sub="director-02")})
+        assert r.status_code == 200, r.text
         center.clock.set(at(2026, 3, 24, 9))  # due soon: on the board again
         await until_owned(center, case_id, "clerk-017", None, "the reopened case on the board")
         mine = await cases_on(center, "/worklists/clerks/clerk-017")

@@ -230,7 +230,9 @@ async def test_a_case_reopened_long_after_its_due_date_gets_its_items_days_again
     """Guided on 2 March (due 23 March), resolved on 5 March, reopened on Sunday 20 December:
     the item's 15 working days are counted again from the reopening day (Monday 21 is day 0:
     12 January 2027, provisional), not left at 23 March. Before, the reopened case kept its
-    March due date and showed overdue the moment it was taken up again."""
+    March due date and showed overdue the moment it was taken up again. Reopened by a
+    supervisor who did not serve it (the one who heard, guided and resolved it would be
+    approving their own extension: ``Case.approves_extension``)."""
     clock = ManualClock(MONDAY)
     async with running(create_app(settings, clock=clock)) as client:
         case_id = await open_heard(client, MONDAY)
@@ -239,7 +241,8 @@ async def test_a_case_reopened_long_after_its_due_date_gets_its_items_days_again
         await step(client, case_id, "resolve", {
             "outcome": "resolved", "explanation": "", "emotion_defused": True})
         clock.set(DECEMBER_20)
-        w = await step(client, case_id, "reopen", {"reason": "居民补充了材料"})
+        w = await step(client, case_id, "reopen", {"reason": "居民补充了材料"},
+                       **bearer(settings, role="supervisor", sub="director-02"))
         case, dues = await due_dates(client, case_id, w["position"])
         assert dues[-1] == {"due_on": "2027-01-12", "source": "item_days", "cause": "reopened",
                             "basis": "provisional", "previous_due_on": "2026-03-23",
@@ -274,13 +277,18 @@ async def test_a_case_resolved_late_keeps_its_due_date_when_reopened(
                                                "after": w["position"]})
         assert [c["case_id"] for c in r.json()["items"]] == [case_id], r.text
         # Nor by a second route: its clerk moving the overdue case's due date later (延期),
-        # even dated back to before it was due; a supervisor extends it (the test client).
+        # even dated back to before it was due; a supervisor who did not serve it extends it
+        # (not the test client, who heard, guided and resolved it: its own extension).
         owner = bearer(settings, role="clerk", sub="clerk-017")
         for backdated in ({}, {"occurred_at": "2026-03-20T10:00:00+08:00"}):
             r = await step(client, case_id, "due-date", {
                 "due_on": "2027-01-15", "note": "延期", **backdated}, expect=403, **owner)
             assert r["error"]["code"] == "extension_needs_supervisor", r
-        w = await step(client, case_id, "due-date", {"due_on": "2027-01-15", "note": "延期审批"})
+        r = await step(client, case_id, "due-date", {"due_on": "2027-01-15", "note": "延期审批"},
+                       expect=403)
+        assert r["error"]["code"] == "self_approval", r
+        w = await step(client, case_id, "due-date", {"due_on": "2027-01-15", "note": "延期审批"},
+                       **bearer(settings, role="supervisor", sub="director-02"))
         case, dues = await due_dates(client, case_id, w["position"])
         assert (case["due_on"], dues[-1]["cause"]) == ("2027-01-15", "moved")
 

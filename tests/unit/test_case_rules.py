@@ -172,3 +172,29 @@ def test_a_supervisor_who_is_the_cases_clerk_does_not_lower_its_urgency() -> Non
     case.note_concerns([], [], "calm", "high", {**meta("n4"), "actor": "director-02"},
                        supervisor=True)
     assert case.urgency == "high"
+
+
+def test_a_supervisor_who_heard_the_resident_out_does_not_lower_the_cases_urgency() -> None:
+    """Hearing a case is serving it (steps 1 and 2 are the service): a supervisor who took the
+    resident's words and noted their worries "critical" at a busy window, the case staying
+    with its clerk, then noted it "normal" took their own case off the board's critical list,
+    while feedback already refused them its bad review's decisions (``served_by``). One
+    definition (``shared.kernel.serving.is_own_case``): the case is theirs, also rebuilt from
+    its events, and for its extension too; a supervisor who never served it lowers it."""
+    case = new_case()
+    heard = {**meta("h1"), "actor": "director-03"}
+    case.hear_request("水管爆了", heard)
+    case.note_concerns([], [], "anxious", "critical", {**meta("n1"), "actor": "k1"})
+    with pytest.raises(UrgencyNeedsSupervisor) as refused:
+        case.note_concerns([], [], "calm", "normal", {**meta("n2"), "actor": "director-03"},
+                           supervisor=True)
+    assert refused.value.details["own_case"] is True
+    assert case.is_own_case("director-03") and not case.approves_extension("director-03", True)
+    rebuilt = None
+    for e in case.collect_events():
+        rebuilt = e.mutate(rebuilt)
+    assert isinstance(rebuilt, Case) and rebuilt.is_own_case("director-03")
+    assert not rebuilt.is_own_case("director-02")
+    rebuilt.note_concerns([], [], "calm", "normal", {**meta("n3"), "actor": "director-02"},
+                          supervisor=True)
+    assert rebuilt.urgency == "normal"

@@ -133,6 +133,21 @@ def test_a_reopening_withdraws_a_survey_only_while_it_has_not_really_gone() -> N
     assert refused.withdraw_unless_sent("the case was reopened", meta()) is False
 
 
+def test_a_tablet_survey_redirected_after_its_resident_left_stands_at_a_reopening() -> None:
+    """Resolved at the window at 10:00, the tablet offers the survey; the resident leaves
+    without rating and it is redirected to a text due at 12:00 (waiting again, on its new
+    channel). Staff reopen at 11:00: it was put before the resident on the tablet, so it
+    stands (False, nothing recorded), as a sent one; before, it was withdrawn as never asked
+    and a resolution that afternoon put a fresh survey over the one they left unrated."""
+    left = survey(SurveyChannel.TABLET)
+    left.send(SENT, meta())
+    left.redirect(SurveyChannel.SMS, SENT + timedelta(hours=2), EXPIRES, SENT, meta())
+    assert left.status == "requested"
+    assert left.withdraw_unless_sent("the case was reopened", meta()) is False
+    assert (left.status, left.channel) == ("requested", "sms")
+    assert [type(e).__name__ for e in left.collect_events()][-1] == "SurveyRedirected"
+
+
 def test_a_survey_withdrawn_unsent_for_consent_holds_no_day_at_a_reopening() -> None:
     """Resolved at 10:00, its text due at 12:00; the resident takes back their consent at
     11:00 (withdrawn, never sent), staff reopen at 14:00 and, consent given again, resolve at
