@@ -91,3 +91,34 @@ async def test_an_ordinary_write_starts_no_async_generator_for_its_body(
             "Authorization": _token(settings_), "Idempotency-Key": "key-00000001",
             "Content-Type": "application/json"})
     assert answer.status_code == 201, answer.text
+
+
+async def test_an_ordinary_writes_body_is_validated_without_fastapis_body_walk(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A clerk opens a case: the body, the route's one model, is validated by its field as
+    ``request_body_to_args`` would, without working out again on every write that it is one
+    model (the answers on both paths: test_fast_route)."""
+    import shared.http.fast_route as fast_route
+    from shared.settings import Settings
+
+    settings_ = Settings(environment="development", log_json=False)
+    app = _app(settings_, standard=False)
+
+    async def walked(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the fast path walked the body fields on a write")
+
+    monkeypatch.setattr(fast_route, "request_body_to_args", walked)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url="http://sixstep.test") as client:
+        answer = await client.post("/cases", content=json.dumps(CASE).encode(), headers={
+            "Authorization": _token(settings_), "Idempotency-Key": "key-00000002",
+            "Content-Type": "application/json"})
+    assert answer.status_code == 201, answer.text
+
+
+def test_the_body_fields_validate_takes_what_the_fast_path_passes() -> None:
+    import inspect
+
+    from fastapi._compat.v2 import ModelField
+
+    assert {"value", "values", "loc"} <= set(inspect.signature(ModelField.validate).parameters)
