@@ -45,7 +45,7 @@ async def _read(how: str, script: list[Message | str], twice: bool) -> tuple[Any
     for _ in range(2 if twice else 1):
         try:
             outcomes.append(await (body_of(request) if how == "direct" else request.body()))
-        except Exception as exc:  # noqa: BLE001 - the error is what is compared
+        except Exception as exc:  # the error is what is compared
             outcomes.append((type(exc), str(exc)))
     return (outcomes, len(taken), getattr(request, "_body", None),
             request._stream_consumed, request._is_disconnected)
@@ -72,24 +72,29 @@ async def test_a_stream_read_already_is_refused_as_starlette_refuses_it() -> Non
             await (body_of(request) if how == "direct" else request.body())
 
 
-async def test_an_ordinary_write_starts_no_async_generator_for_its_body(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    """A clerk opens a case: the write's body is read without ``Request.stream`` (an async
-    generator, its first-iteration hook and its closing on every write)."""
+async def _a_clerk_opens_a_case() -> httpx.Response:
+    """``POST /cases`` through intake's app as it runs (group commit accepting every write)."""
     from shared.settings import Settings
 
     settings_ = Settings(environment="development", log_json=False)
     app = _app(settings_, standard=False)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url="http://sixstep.test") as client:
+        return await client.post("/cases", content=json.dumps(CASE).encode(), headers={
+            "Authorization": _token(settings_), "Idempotency-Key": "key-00000001",
+            "Content-Type": "application/json"})
+
+
+async def test_an_ordinary_write_starts_no_async_generator_for_its_body(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A clerk opens a case: the write's body is read without ``Request.stream`` (an async
+    generator, its first-iteration hook and its closing on every write)."""
 
     def no_stream(self: Request) -> Any:
         raise AssertionError("the fast path read the body through Request.stream")
 
     monkeypatch.setattr(Request, "stream", no_stream)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                 base_url="http://sixstep.test") as client:
-        answer = await client.post("/cases", content=json.dumps(CASE).encode(), headers={
-            "Authorization": _token(settings_), "Idempotency-Key": "key-00000001",
-            "Content-Type": "application/json"})
+    answer = await _a_clerk_opens_a_case()
     assert answer.status_code == 201, answer.text
 
 
@@ -99,20 +104,12 @@ async def test_an_ordinary_writes_body_is_validated_without_fastapis_body_walk(
     ``request_body_to_args`` would, without working out again on every write that it is one
     model (the answers on both paths: test_fast_route)."""
     import shared.http.fast_route as fast_route
-    from shared.settings import Settings
-
-    settings_ = Settings(environment="development", log_json=False)
-    app = _app(settings_, standard=False)
 
     async def walked(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("the fast path walked the body fields on a write")
 
     monkeypatch.setattr(fast_route, "request_body_to_args", walked)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                 base_url="http://sixstep.test") as client:
-        answer = await client.post("/cases", content=json.dumps(CASE).encode(), headers={
-            "Authorization": _token(settings_), "Idempotency-Key": "key-00000002",
-            "Content-Type": "application/json"})
+    answer = await _a_clerk_opens_a_case()
     assert answer.status_code == 201, answer.text
 
 
