@@ -56,7 +56,7 @@ class RequestLimits:
     def refusal(self, scope: Scope) -> int | None:
         """413 or 422 when the request's target or its ``Content-Length`` is refused at once."""
         # The raw path and the query each looked at alone: neither mark holds a "?", so none
-        # spans the two (a tuple's generator and the joined target were ~3 % of a write).
+        # spans the two (no generator over the marks, no joined target: 1.16 -> 0.89 us).
         raw_path = scope.get("raw_path", b"")
         query = scope.get("query_string", b"")
         if ("\x00" in scope["path"] or b"\x00" in raw_path or b"%00" in raw_path
