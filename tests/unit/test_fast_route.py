@@ -238,6 +238,8 @@ INTERNALS: dict[str, tuple[str, ...] | None] = {
     "fastapi.dependencies.utils.request_body_to_args": (
         "body_fields", "received_body", "embed_body_fields"),
     "fastapi.dependencies.utils.request_params_to_args": ("fields", "received_params"),
+    "fastapi.dependencies.utils._should_embed_body_fields": ("fields",),
+    "fastapi.dependencies.utils._get_form_models": ("field",),
     "fastapi.utils.is_body_allowed_for_status_code": ("status_code",),
     "fastapi._body_limit.get_body_limit_error": ("exc",),
     "fastapi.datastructures.DefaultPlaceholder": None,
