@@ -917,3 +917,32 @@ def test_a_word_ending_in_a_surname_before_a_word_given_name_is_no_mistyped_name
     known = KnownPerson(name="陈建设")
     assert redact("工程建设办理手续，工程建设很好", known) == "工程建设办理手续，工程建设很好"
     assert redact("已联系程建设。程建设说明天来", known) == f"已联系{NAME}。{NAME}说明天来"
+
+
+@pytest.mark.parametrize(("name", "typed", "stored"), [
+    ("李国庆", "国庆说明天来，国庆诉求是补办低保", f"{NAME}说明天来，{NAME}诉求是补办低保"),
+    ("李国庆", "国庆问能不能代办。国庆打来电话，国庆带了户口本",
+     f"{NAME}问能不能代办。{NAME}打来电话，{NAME}带了户口本"),
+    ("李国庆", "国庆今年65岁，国庆情绪激动", f"{NAME}今年65岁，{NAME}情绪激动"),
+    ("李国庆", "已告知国庆办理流程，已告诉国庆带户口本，电话联系国庆未果，已和国庆联系",
+     f"已告知{NAME}办理流程，已告诉{NAME}带户口本，电话联系{NAME}未果，已和{NAME}联系"),
+    ("李国庆", "到国庆家走访", f"到{NAME}家走访"),
+    ("王安全", "安全问能不能代办", f"{NAME}问能不能代办"),
+    ("司马建国", "建国说明天来", f"{NAME}说明天来"),
+    # ... and a clause that opens with the word, or speaks of it
+    *[(name, words, words) for name, words in [
+        ("李国庆", "国庆前把材料交齐，国庆之后再说，国庆七天值班表已排好"),
+        ("李国庆", "告知居民国庆期间不办公，已为国庆节值班人员排班"),
+        ("王安全", "安全很重要。安全帽要戴好，安全出口堵了，安全起见，上门办理"),
+        ("张和平", "和平饭店，和平来之不易，和平解决纠纷，和平区的政策"),
+        ("陈建设", "建设用地已审批，建设中的小区，建设银行卡号已核对"),
+        ("何平安", "平安是福，平安到家了吗")]],
+])
+def test_a_clause_that_opens_with_a_word_given_name_is_about_the_resident(
+        name: str, typed: str, stored: str) -> None:
+    """scrub46: a note about 李国庆 that opens with 国庆 is about him, whatever verb follows
+    (国庆说明天来, 国庆诉求, 国庆问, 国庆打来电话: 42 of 83 notes leaked, each a verb the lists of a
+    person's doings did not hold), and so is 国庆 after whom a clerk told or reached (已告知国庆办理
+    流程); the word stays where a word it begins or a clause about it follows (国庆期间, 安全帽,
+    和平饭店, 建设今天已经完成)."""
+    assert redact(typed, KnownPerson(name=name)) == stored
