@@ -3,8 +3,10 @@ attack redteam53's rules for the given names that are everyday words (``WORD_NAM
 a clerk types them about a resident on file whose given name is such a word (李国庆, 何平安,
 陈建设, 王安全, 张和平, 司马建国), opening with the given name before whatever the person did or
 said, after whom the clerk told or reached, and the words those given names also are, at the
-start of a clause (国庆期间, 安全帽, 和平饭店, 建设用地). Same shape as
-``scrubber_notes_genres.KNOWN``: (name on file, note, personal parts, parts that must stay).
+start of a clause (国庆期间, 安全帽, 和平饭店, 建设用地); what a resident is called for short (阿庆,
+庆哥, 英姐, 司马 of 司马建国, guoqing) and the words that begin alike (阿根廷, 司马光, 东方路).
+Same shape as ``scrubber_notes_genres.KNOWN``: (name on file, note, personal parts, parts that
+must stay).
 """
 
 from __future__ import annotations
@@ -94,6 +96,20 @@ CLERKS: list[tuple[str, str, tuple[str, ...], tuple[str, ...]]] = [
     ("张和平", "和平饭店", (), ("和平饭店",)),
     ("张和平", "和平来之不易", (), ("和平来之不易",)),
     ("张和平", "和平区的政策", (), ("和平区",)),
+    # what the resident is called for short, and a given name with a form of address
+    ("李国庆", "阿庆说明天来", ("阿庆",), ("明天来",)),
+    ("李国庆", "庆哥来过，材料齐了", ("庆哥",), ("材料齐了",)),
+    ("王秀英", "英姐说钱没到", ("英姐",), ("钱没到",)),
+    ("王秀英", "阿英来过", ("阿英",), ("来过",)),
+    ("张伟", "阿伟来电问进度", ("阿伟",), ("来电问进度",)),
+    ("司马建国", "司马说明天来", ("司马",), ("明天来",)),
+    ("李国庆", "邻居国庆叔来过", ("国庆叔",), ("邻居",)),
+    ("李国庆", "guoqing shuo mingtian lai", ("guoqing",), ("mingtian",)),
+    ("李国庆", "李guoqing来过", ("guoqing",), ("来过",)),
+    ("张建根", "阿根廷的亲戚寄来材料", (), ("阿根廷",)),
+    ("张建富", "阿富汗籍的居民来咨询", (), ("阿富汗",)),
+    ("司马建国", "讲了司马光砸缸的故事", (), ("司马光",)),
+    ("东方明", "住东方路的居民", (), ("东方路",)),
     # left: a word whose next word a person's doing has too (国庆路上摔了, 国庆情况特殊)
     ("张和平", "和平路上车多", (), ("和平路上",)),
     ("陈建设", "建设情况良好", (), ("建设情况良好",)),

@@ -946,3 +946,24 @@ def test_a_clause_that_opens_with_a_word_given_name_is_about_the_resident(
     流程); the word stays where a word it begins or a clause about it follows (国庆期间, 安全帽,
     和平饭店, 建设今天已经完成)."""
     assert redact(typed, KnownPerson(name=name)) == stored
+
+
+@pytest.mark.parametrize(("name", "typed", "stored"), [
+    ("李国庆", "阿庆说明天来，庆哥来过", f"{NAME}说明天来，{NAME}来过"),
+    ("王秀英", "英姐说钱没到。阿英来过", f"{NAME}说钱没到。{NAME}来过"),
+    ("司马建国", "司马说明天来", f"{NAME}说明天来"),
+    ("李国庆", "邻居国庆叔来过，国庆大爷也来了", f"邻居{NAME}来过，{NAME}也来了"),
+    ("李国庆", "guoqing shuo mingtian lai，李guoqing来过", f"{NAME} shuo mingtian lai，{NAME}来过"),
+    # ... and the words that begin alike, where nothing makes them a name
+    *[(name, words, words) for name, words in [
+        ("张建根", "阿根廷的亲戚寄来材料，儿子去阿根廷打工了"),
+        ("张建富", "阿富汗籍的居民来咨询"),
+        ("司马建国", "司马光砸缸的故事"),
+        ("东方明", "住东方路的居民")]],
+])
+def test_what_the_resident_is_called_for_short_goes_where_it_stands_as_a_name(
+        name: str, typed: str, stored: str) -> None:
+    """scrub46: 阿 + the given name's last character, that character + 哥 / 姐, a compound surname
+    alone (司马), the given name with 叔 / 大爷 ..., the given name in pinyin were kept; what is
+    called for short goes only where it stands as a name (阿根廷 is no 张建根)."""
+    assert redact(typed, KnownPerson(name=name)) == stored

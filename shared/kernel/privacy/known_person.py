@@ -35,10 +35,12 @@ _ASCII_LOWER = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
 _WORD = re.compile(r"[0-9A-Za-z]")
 _LETTER = re.compile(r"[A-Za-z]")
 
-Kind = Literal["digits", "latin", "han", "given"]
+Kind = Literal["digits", "latin", "han", "given", "nick"]
 """How a variant is bounded: digits and Latin letters by no digit or letter beside them, a
 Chinese name by nothing, a given name alone ("given") only where it stands as a name
-(``_as_a_name``)."""
+(``_as_a_name``) when it is also a word (``WORD_NAMES``), what people call the resident for
+short ("nick": 阿庆, 庆哥, 司马 of 司马建国) only where it stands as a name, always (阿根廷, 东方路
+are no one)."""
 
 
 @dataclass(frozen=True, repr=False)
@@ -123,6 +125,7 @@ class KnownPerson:
                 end = squeezed.original(at + len(needle) - 1) + 1
                 if kind == "han" or (_given_name_here(folded, needle, start, end)
                                      if kind == "given" else
+                                     _as_a_name(folded, start, end, False) if kind == "nick" else
                                      _bounded(folded, start, end,
                                               _WORD if kind == "digits" else _LETTER)):
                     yield start, end, marker
@@ -231,9 +234,9 @@ _FOR_BEFORE = re.compile(
     r"(?:[给帮代替让请叫找跟问催劝]|告知|告诉|通知|转告|提醒|叮嘱|嘱咐|交代|安慰|接待|答复|回复|"
     r"联系|联络|回访|陪同|探望|看望|走访|慰问|(?:去|来|上门|探)看|"
     r"(?:^|[已并再先将需没未又也都])和|"
-    r"居民|老人|申请人|当事人|来访人|来电人|住户|家属|今天|昨天|上午|下午|晚上|刚才|"
-    r"(?:^|[\s，。；！？、,.;!?（(：:“”\"'])"
+    r"居民|老人|申请人|当事人|来访人|来电人|住户|家属|今天|昨天|上午|下午|晚上|刚才"
     r")$")
+_CLAUSE_OPENS = re.compile(r"(?:^|[\s，。；！？、,.;!?（(：:“”\"'])$")
 """Where a given name stands as the person whatever follows, but for a word the given name
 begins (``_WORD_GOES_ON``) or a clause that speaks of the word (``_THE_WORD_DOES``): whom a
 clerk does something for, asks, tells or reaches (给国庆送去慰问品, 帮健康预约, 请国庆下周来,
@@ -305,16 +308,19 @@ def _given_name_here(text: str, given: str, start: int, end: int) -> bool:
     return given not in WORD_NAMES or _as_a_name(text, start, end)
 
 
-def _as_a_name(text: str, start: int, end: int) -> bool:
+def _as_a_name(text: str, start: int, end: int, opening: bool = True) -> bool:
     """The resident's given name alone where it stands as a name: what a person does or says
     follows (国庆说, 建设同意调解), or it ends a clause that it opens or that reached them
     (已联系国庆。). Not inside a word the given name also is (处理国庆期间, 这里国庆节, 完成建设
-    任务, 健康和平安, 社区建设很好): the vault's given name of 李国庆 took the holiday with it."""
+    任务, 健康和平安, 社区建设很好): the vault's given name of 李国庆 took the holiday with it.
+    ``opening``: whether a clause it opens is enough (a given name: 国庆问能不能代办); not for
+    what the resident is called for short (阿根 of 张建根 opening 阿根廷的亲戚)."""
     if _PERSON_AFTER.match(text, end) or _PERSON_LATER.match(text, end):
         return True
     if _the_word(text, end):
         return False
-    if _FOR_BEFORE.search(text, max(0, start - 3), start):
+    if _FOR_BEFORE.search(text, max(0, start - 3), start) \
+            or (opening and _CLAUSE_OPENS.search(text, max(0, start - 1), start)):
         return True
     stands = bool(_NAME_BEFORE.search(text, max(0, start - 3), start))
     if _SUBJECT_AFTER.match(text, end):
@@ -383,10 +389,28 @@ def name_variants(name: str) -> list[tuple[Kind, str]]:
         out.append(("han", "老" + surname))
         if surname not in SURNAMES:  # else the general rule (surname + 阿姨 ...) has it
             out += [("han", surname + h) for h in HONORIFICS]
+        if len(surname) == 2:  # 司马说明天来, 欧阳来过: a compound surname alone is the person
+            out.append(("nick", surname))
         if len(given) >= 2:
-            out += [("given", given)] + [("han", given + h) for h in ("阿姨", "姐", "哥", "奶奶",
-                                                                      "爷爷")]
-    return out + [("latin", v) for v in pinyin_variants(surname, given)]
+            out += [("given", given)] + [("han", given + h) for h in _GIVEN_NAME_WITH]
+        if given and _ALL_HAN.fullmatch(given):
+            out += [("nick", "阿" + given[-1]), ("nick", given[-1] + "哥"),
+                    ("nick", given[-1] + "姐")]
+    out += [("latin", v) for v in pinyin_variants(surname, given)]
+    if len(given) >= 2 and _ALL_HAN.fullmatch(given):
+        from pypinyin import Style, pinyin  # the catalogue's dependency, loaded when needed
+
+        typed = "".join(s[0] for s in pinyin(given, style=Style.NORMAL))
+        if typed.isascii() and typed.isalpha():  # guoqing shuo mingtian lai, 李guoqing来过
+            out += [("latin", typed), ("latin", surname + typed)]
+    return out
+
+
+_GIVEN_NAME_WITH = ("阿姨", "姐", "哥", "奶奶", "爷爷", "叔", "叔叔", "伯", "伯伯", "大爷", "大妈",
+                    "大伯", "大姐", "大哥", "婶", "婶婶", "嫂", "嫂子", "同志", "师傅")
+"""What follows a given name of two characters as a form of address (秀英阿姨, 国庆叔, 建设大爷,
+平安嫂子: scrub46 found 国庆叔 and 国庆大爷 kept where the given name alone does not stand as a
+name)."""
 
 
 def pinyin_variants(surname: str, given: str) -> list[str]:
