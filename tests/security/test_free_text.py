@@ -24,7 +24,14 @@ from shared.kernel.privacy import (
 from shared.security.principals import Role
 from shared.settings import Settings
 from tests.security.test_vault import raw_database_text
-from tests.support import TEST_CENTER, headers, running, stream_envelopes, wait_until
+from tests.support import (
+    TEST_CENTER,
+    headers,
+    id_number,
+    running,
+    stream_envelopes,
+    wait_until,
+)
 
 
 def key() -> str:
@@ -124,7 +131,7 @@ async def test_the_resident_the_case_names_is_scrubbed_from_its_free_text_by_the
     assert not [c for c in CLEAR if c in stored or c.encode().hex() in stored]
 
 
-WORD_NAMED = {**RESIDENT, "name": "李国庆", "id_number": "310115198503121236"}
+WORD_NAMED = {**RESIDENT, "name": "李国庆", "id_number": id_number(46)}
 
 
 async def test_a_word_given_name_a_clerk_opens_a_note_with_is_scrubbed_on_every_way_out(
