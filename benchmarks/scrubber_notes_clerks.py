@@ -4,7 +4,8 @@ a clerk types them about a resident on file whose given name is such a word (李
 陈建设, 王安全, 张和平, 司马建国), opening with the given name before whatever the person did or
 said, after whom the clerk told or reached, and the words those given names also are, at the
 start of a clause (国庆期间, 安全帽, 和平饭店, 建设用地); what a resident is called for short (阿庆,
-庆哥, 英姐, 司马 of 司马建国, guoqing) and the words that begin alike (阿根廷, 司马光, 东方路).
+庆哥, 英姐, 司马 of 司马建国, guoqing) and the words that begin alike (阿根廷, 司马光, 东方路);
+addresses as residents say them (住3号楼401, 住三栋四零一, 幸福里3号, 东方路 88 弄).
 Same shape as ``scrubber_notes_genres.KNOWN``: (name on file, note, personal parts, parts that
 must stay).
 """
@@ -110,6 +111,15 @@ CLERKS: list[tuple[str, str, tuple[str, ...], tuple[str, ...]]] = [
     ("张建富", "阿富汗籍的居民来咨询", (), ("阿富汗",)),
     ("司马建国", "讲了司马光砸缸的故事", (), ("司马光",)),
     ("东方明", "住东方路的居民", (), ("东方路",)),
+    # a room's bare number after its building, a lane named ...里, a road typed with spaces
+    ("王秀英", "住3号楼401，腿脚不便", ("401",), ("腿脚不便",)),
+    ("王秀英", "她家在三号楼401，没电梯", ("401",), ("没电梯",)),
+    ("王秀英", "住三栋四零一", ("四零一",), ()),
+    ("王秀英", "住幸福里3号，老房子", ("幸福里3号",), ("老房子",)),
+    ("王秀英", "住 东方路 88 弄 5 号", ("东方路",), ()),
+    ("王秀英", "会议在7号楼302会议室", (), ("302会议室",)),
+    ("王秀英", "社区这里3号楼在修", (), ("这里3号楼",)),
+    ("王秀英", "她在3楼 等候", (), ("3楼",)),
     # left: a word whose next word a person's doing has too (国庆路上摔了, 国庆情况特殊)
     ("张和平", "和平路上车多", (), ("和平路上",)),
     ("陈建设", "建设情况良好", (), ("建设情况良好",)),

@@ -967,3 +967,21 @@ def test_what_the_resident_is_called_for_short_goes_where_it_stands_as_a_name(
     alone (司马), the given name with 叔 / 大爷 ..., the given name in pinyin were kept; what is
     called for short goes only where it stands as a name (阿根廷 is no 张建根)."""
     assert redact(typed, KnownPerson(name=name)) == stored
+
+
+@pytest.mark.parametrize(("typed", "stored"), [
+    ("住3号楼401，腿脚不便", f"住{ADDRESS}，腿脚不便"),
+    ("她家在三号楼401，住三栋四零一", f"她家在{ADDRESS}，住{ADDRESS}"),
+    ("住幸福里3号，步高里12号", f"住{ADDRESS}，{ADDRESS}"),
+    ("住 东方路 88 弄 5 号", f"住 {ADDRESS}"),
+    # ... not the center's rooms, a floor, 这里 / 家里 before a number
+    *[(words, words) for words in [
+        "会议在7号楼302会议室", "在3楼302会议室", "社区这里3号楼在修", "居民家里3号来人",
+        "五公里3号线"]],
+])
+def test_a_room_after_its_building_a_lane_and_a_spaced_road_are_an_address(
+        typed: str, stored: str) -> None:
+    """scrub46: a room's bare number after its building (住3号楼401, 三栋四零一) was kept, whole
+    or the room; a lane of old houses named ...里 / ...坊 (幸福里3号), a road typed with a
+    space before its number (东方路 88 弄) kept the road."""
+    assert redact(typed) == stored
