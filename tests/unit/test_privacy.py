@@ -929,6 +929,8 @@ def test_a_word_ending_in_a_surname_before_a_word_given_name_is_no_mistyped_name
     ("李国庆", "到国庆家走访", f"到{NAME}家走访"),
     ("王安全", "安全问能不能代办", f"{NAME}问能不能代办"),
     ("司马建国", "建国说明天来", f"{NAME}说明天来"),
+    ("李国庆", "陪国庆去医院，向国庆解释了政策，户主国庆已签字，她儿子国庆来过",
+     f"陪{NAME}去医院，向{NAME}解释了政策，户主{NAME}已签字，她儿子{NAME}来过"),
     # ... and a clause that opens with the word, or speaks of it
     *[(name, words, words) for name, words in [
         ("李国庆", "国庆前把材料交齐，国庆之后再说，国庆七天值班表已排好"),
@@ -936,7 +938,10 @@ def test_a_word_ending_in_a_surname_before_a_word_given_name_is_no_mistyped_name
         ("王安全", "安全很重要。安全帽要戴好，安全出口堵了，安全起见，上门办理"),
         ("张和平", "和平饭店，和平来之不易，和平解决纠纷，和平区的政策"),
         ("陈建设", "建设用地已审批，建设中的小区，建设银行卡号已核对"),
-        ("何平安", "平安是福，平安到家了吗")]],
+        ("何平安", "平安是福，平安到家了吗，平安度过了冬天"),
+        ("李国庆", "国庆10月1日，国庆7天假，国庆那几天人多"),
+        ("张和平", "走向和平，面向和平年代"),
+        ("王安全", "安全是第一位的，安全方面没问题")]],
 ])
 def test_a_clause_that_opens_with_a_word_given_name_is_about_the_resident(
         name: str, typed: str, stored: str) -> None:
