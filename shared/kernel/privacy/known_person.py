@@ -394,25 +394,33 @@ def name_variants(name: str) -> list[tuple[Kind, str]]:
         if len(surname) == 2:  # 司马说明天来, 欧阳来过: a compound surname alone is the person
             out.append(("nick", surname))
         if len(given) >= 2:
-            out += [("given", given)] + [("han", given + h) for h in _GIVEN_NAME_WITH]
+            out += [("given", given)] + [("han", given + h) for h in (
+                _GIVEN_NAME_WITH if given in WORD_NAMES else _GIVEN_NAME_WITH[:5])]
         if given and _ALL_HAN.fullmatch(given):
             out += [("nick", "阿" + given[-1]), ("nick", given[-1] + "哥"),
                     ("nick", given[-1] + "姐")]
     out += [("latin", v) for v in pinyin_variants(surname, given)]
     if len(given) >= 2 and _ALL_HAN.fullmatch(given):
-        from pypinyin import Style, pinyin  # the catalogue's dependency, loaded when needed
-
-        typed = "".join(s[0] for s in pinyin(given, style=Style.NORMAL))
+        typed = _syllables(given)
         if typed.isascii() and typed.isalpha():  # guoqing shuo mingtian lai, 李guoqing来过
             out += [("latin", typed), ("latin", surname + typed)]
     return out
+
+
+@lru_cache(maxsize=4096)
+def _syllables(text: str) -> str:
+    """``text`` in pinyin, one reading per character, no tone (国庆: guoqing)."""
+    from pypinyin import Style, pinyin  # the catalogue's dependency, loaded when needed
+
+    return "".join(s[0] for s in pinyin(text, style=Style.NORMAL))
 
 
 _GIVEN_NAME_WITH = ("阿姨", "姐", "哥", "奶奶", "爷爷", "叔", "叔叔", "伯", "伯伯", "大爷", "大妈",
                     "大伯", "大姐", "大哥", "婶", "婶婶", "嫂", "嫂子", "同志", "师傅")
 """What follows a given name of two characters as a form of address (秀英阿姨, 国庆叔, 建设大爷,
 平安嫂子: scrub46 found 国庆叔 and 国庆大爷 kept where the given name alone does not stand as a
-name)."""
+name). Past the first five only for a given name that is a word (``WORD_NAMES``): 秀英 goes
+wherever it is, and 婶 left after it is no one."""
 
 
 def pinyin_variants(surname: str, given: str) -> list[str]:
@@ -420,13 +428,10 @@ def pinyin_variants(surname: str, given: str) -> list[str]:
     of a one-character surname: 曾 is zeng and ceng)."""
     from pypinyin import Style, pinyin  # the catalogue's dependency, loaded when needed
 
-    def syllables(text: str) -> str:
-        return "".join(s[0] for s in pinyin(text, style=Style.NORMAL))
-
     readings = ({r for s in pinyin(surname, style=Style.NORMAL, heteronym=True) for r in s}
-                if len(surname) == 1 else {syllables(surname)})
+                if len(surname) == 1 else {_syllables(surname)})
     out: list[str] = []
-    given_py = syllables(given) if given else ""
+    given_py = _syllables(given) if given else ""
     for family in sorted(r for r in readings if r.isascii() and r.isalpha()):
         out += [f"{t} {family}" for t in ENGLISH_TITLES]
         if given_py.isascii() and given_py.isalpha():
