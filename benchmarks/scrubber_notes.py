@@ -10,7 +10,9 @@ when a personal part is still in the result, and is over-scrubbed when a part th
 is gone. Prints each note that either tree gets wrong, then the counts. ``--notes genres``
 measures the second set (``scrubber_notes_genres.py``: phone logs, 12345 transfers, grid
 workers' reports, mediations, hand-overs, everyday words that begin with a surname, numbers
-that are no one's), written after scrub10's rules, which were written around the first.
+that are no one's), written after scrub10's rules, which were written around the first;
+``--notes clerks`` scrub46's notes about residents whose given name is an everyday word
+(``scrubber_notes_clerks.py``); ``--notes all`` every set.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.scrubber_notes_clerks import CLERKS  # noqa: E402
 from benchmarks.scrubber_notes_genres import KNOWN  # noqa: E402
 from benchmarks.scrubber_notes_genres import NOTES as GENRES  # noqa: E402
 
@@ -247,8 +250,10 @@ def main() -> None:
     parser.add_argument("other", type=Path)
     parser.add_argument("--triggers", action="store_true",
                         help="time 10 kB and 20 kB of each new rule's trigger instead")
-    parser.add_argument("--notes", choices=("scrub10", "genres", "all"), default="scrub10",
-                        help="which set of notes (scrub10's, redteam38's genres, both)")
+    parser.add_argument("--notes", choices=("scrub10", "genres", "clerks", "all"),
+                        default="scrub10",
+                        help="which set of notes (scrub10's, redteam38's genres, scrub46's "
+                             "word given names, all)")
     args = parser.parse_args()
     if args.triggers:
         for tree in (args.other, ROOT):
@@ -259,10 +264,12 @@ def main() -> None:
                 print(f"{tree}: {unit!r} 10 kB {ten:.1f} ms, 20 kB {twenty:.1f} ms "
                       f"({twenty / max(ten, 0.01):.1f} x)")
         return
-    known = [(RESIDENT, n) for n in {"scrub10": NOTES, "genres": GENRES,
+    known = [(RESIDENT, n) for n in {"scrub10": NOTES, "genres": GENRES, "clerks": [],
                                      "all": NOTES + GENRES}[args.notes]]
-    if args.notes != "scrub10":
+    if args.notes in ("genres", "all"):
         known += [(name, (note, personal, kept)) for name, note, personal, kept in KNOWN]
+    if args.notes in ("clerks", "all"):
+        known += [(name, (note, personal, kept)) for name, note, personal, kept in CLERKS]
     notes = [n for _, n in known]
     before = scrubbed(args.other, [(name, n[0]) for name, n in known])
     after = scrubbed(ROOT, [(name, n[0]) for name, n in known])

@@ -59,3 +59,18 @@ async def test_the_name_the_app_sends_apart_goes_from_the_words_it_stands_alone_
                      f"{REDACTED_NAME}")
     text = "".join(e.model_dump_json() for e in await stream_envelopes(settings))
     assert "秀英" not in text and "Xiuying" not in text
+
+
+async def test_a_given_name_that_is_a_word_goes_where_the_description_opens_with_it(
+        settings: Settings) -> None:
+    """李国庆 writes from the app as 国庆 (a word too: National Day), opening a clause with it
+    before what he asks: the form's name scrubs it there (scrub46: the rule of where a word
+    given name stands kept 国庆诉求 and 国庆问); the holiday in the same words stays."""
+    async with running(create_app(with_keys(settings))) as client:
+        r = await client.post("/open311/v2/requests.json", data={
+            "api_key": KEY, "service_code": ITEM, "first_name": "国庆", "last_name": "李",
+            "description": "国庆诉求：补办失业登记。国庆问能不能代办，国庆期间不办也行"})
+        assert r.status_code == 200, r.text
+        words = await _words_heard(settings, r.json()[0]["service_request_id"])
+    assert words == (f"{REDACTED_NAME}诉求：补办失业登记。{REDACTED_NAME}问能不能代办，"
+                     "国庆期间不办也行")

@@ -173,17 +173,7 @@ async def test_a_resident_who_names_themself_in_their_comment_is_kept_by_no_serv
     """Feedback never sees the vault: the comment goes to intake to be scrubbed of the case's
     resident before it is recorded (a name typed alone has no shape the patterns know)."""
     async with center_day(settings, MONDAY, with_feedback=True) as center:
-        assert center.feedback is not None
-        resident = UUID(await register_resident(center.intake))
-        case_id = await center.open_case(at(2026, 3, 2, 9, 10), resident)
-        await center.step(case_id, "resolve", {
-            "outcome": "resolved", "explanation": "当场受理", "emotion_defused": True,
-            "occurred_at": at(2026, 3, 2, 9, 30).isoformat()})
-        [survey] = await surveys(center.feedback, case_id, 1)
-        rated = await post(center.feedback, f"/surveys/{survey['survey_id']}/rating", {
-            "level": "satisfied", "comment": f"这次{NAME}很满意，秀英阿姨下次还来"},
-            bearer(settings, role=Role.RESIDENT, case_id=UUID(case_id)))
-        assert rated.status_code == 200, rated.text
+        case_id = await _rated(settings, center, NAME, f"这次{NAME}很满意，秀英阿姨下次还来")
         # Intake answers only a service's signed call: no one tries names against a case.
         unsigned = await center.intake.post(f"/internal/case-texts/{case_id}",
                                             json={"texts": [NAME]})
@@ -192,3 +182,32 @@ async def test_a_resident_who_names_themself_in_their_comment_is_kept_by_no_serv
     [given] = [e for e in await stream_envelopes(settings) if e.type == "RatingGiven"]
     assert given.payload["comment"] == "这次[姓名已隐去]很满意，[姓名已隐去]下次还来"
     assert await holding(settings, {"name": NAME, "given name": "秀英"}) == []
+
+
+async def test_a_word_given_name_opening_a_residents_comment_is_scrubbed_by_intake(
+        settings: Settings) -> None:
+    """李国庆 rates his visit and writes 国庆 (a word too: National Day) before what he thought:
+    intake scrubs feedback's comment of him where the clause opens with it, whatever verb
+    follows (scrub46: 国庆问, 国庆觉得 were kept); the holiday stays."""
+    async with center_day(settings, MONDAY, with_feedback=True) as center:
+        await _rated(settings, center, "李国庆", "国庆觉得很好，国庆问国庆期间开不开门")
+
+    [given] = [e for e in await stream_envelopes(settings) if e.type == "RatingGiven"]
+    assert given.payload["comment"] == "[姓名已隐去]觉得很好，[姓名已隐去]问国庆期间开不开门"
+
+
+async def _rated(settings: Settings, center: Any, name: str, comment: str) -> str:
+    """A resident on file as ``name`` is served, resolved, and rates the visit with
+    ``comment`` (satisfied): the case's id."""
+    assert center.feedback is not None
+    resident = UUID(await register_resident(center.intake, name=name))
+    case_id = await center.open_case(at(2026, 3, 2, 9, 10), resident)
+    await center.step(case_id, "resolve", {
+        "outcome": "resolved", "explanation": "当场受理", "emotion_defused": True,
+        "occurred_at": at(2026, 3, 2, 9, 30).isoformat()})
+    [survey] = await surveys(center.feedback, case_id, 1)
+    rated = await post(center.feedback, f"/surveys/{survey['survey_id']}/rating", {
+        "level": "satisfied", "comment": comment},
+        bearer(settings, role=Role.RESIDENT, case_id=UUID(case_id)))
+    assert rated.status_code == 200, rated.text
+    return case_id

@@ -24,7 +24,14 @@ from shared.kernel.privacy import (
 from shared.security.principals import Role
 from shared.settings import Settings
 from tests.security.test_vault import raw_database_text
-from tests.support import TEST_CENTER, headers, running, stream_envelopes, wait_until
+from tests.support import (
+    TEST_CENTER,
+    headers,
+    id_number,
+    running,
+    stream_envelopes,
+    wait_until,
+)
 
 
 def key() -> str:
@@ -122,6 +129,47 @@ async def test_the_resident_the_case_names_is_scrubbed_from_its_free_text_by_the
     assert not [c for c in CLEAR if c in on_stream]
     stored = await raw_database_text(settings)  # the event store and every read model
     assert not [c for c in CLEAR if c in stored or c.encode().hex() in stored]
+
+
+WORD_NAMED = {**RESIDENT, "name": "李国庆", "id_number": id_number(46)}
+
+
+async def test_a_word_given_name_a_clerk_opens_a_note_with_is_scrubbed_on_every_way_out(
+        settings: Settings, tmp_path: Path) -> None:
+    """李国庆 on file: 国庆 (a word too, National Day) opening a clause, or after whom the clerk
+    told, before any verb (scrub46: 国庆说明天来, 国庆诉求, 已告知国庆办理流程 were kept) is
+    scrubbed in the event, so in the timeline, on the stream and in the export; the holiday
+    in the same note stays."""
+    async with running(create_app(settings), role=Role.CLERK) as client:
+        resident = (await write(client, "/residents", WORD_NAMED, 201))["resident_id"]
+        case = await open_case(client, resident)
+        await write(client, f"/cases/{case}/hear", {"words": "国庆说明天来，国庆期间不来"})
+        await write(client, f"/cases/{case}/restate", {
+            "restatement": "国庆诉求是补办低保", "confirmed": True})
+        last = await write(client, f"/cases/{case}/resolve", {
+            "outcome": "resolved", "explanation": "已告知国庆办理流程", "emotion_defused": True})
+
+        async def timeline_complete() -> bool:
+            r = await client.get(f"/cases/{case}", params={"after": last["position"]})
+            return r.status_code == 200 and len(r.json()["timeline"]) == 4
+
+        await wait_until(timeline_complete, what="the case's timeline")
+        timeline = (await client.get(f"/cases/{case}")).json()["timeline"]
+
+    payloads = {t["type"]: t["payload"] for t in timeline}
+    assert payloads["RequestHeard"]["words"] == f"{REDACTED_NAME}说明天来，国庆期间不来"
+    assert payloads["RequestRestated"]["restatement"] == f"{REDACTED_NAME}诉求是补办低保"
+    assert payloads["CaseResolved"]["explanation"] == f"已告知{REDACTED_NAME}办理流程"
+    mine = [e for e in await stream_envelopes(settings) if str(e.case_id) == case]
+    on_stream = " ".join(str(v) for e in mine for v in e.payload.values())
+    assert on_stream.count("国庆") == 1  # 国庆期间
+    await export(settings, tmp_path, fmt="csv")
+    exported = _csv_text(tmp_path)
+    assert exported.count("国庆") == 1 and "国庆说" not in exported
+
+
+def _csv_text(root: Path) -> str:
+    return "\n".join(path.read_text() for path in root.rglob("*.csv"))
 
 
 MINORITY = {"name": "阿卜杜拉·艾买提", "id_number": "650102199009156563",

@@ -917,3 +917,76 @@ def test_a_word_ending_in_a_surname_before_a_word_given_name_is_no_mistyped_name
     known = KnownPerson(name="陈建设")
     assert redact("工程建设办理手续，工程建设很好", known) == "工程建设办理手续，工程建设很好"
     assert redact("已联系程建设。程建设说明天来", known) == f"已联系{NAME}。{NAME}说明天来"
+
+
+@pytest.mark.parametrize(("name", "typed", "stored"), [
+    ("李国庆", "国庆说明天来，国庆诉求是补办低保", f"{NAME}说明天来，{NAME}诉求是补办低保"),
+    ("李国庆", "国庆问能不能代办。国庆打来电话，国庆带了户口本",
+     f"{NAME}问能不能代办。{NAME}打来电话，{NAME}带了户口本"),
+    ("李国庆", "国庆今年65岁，国庆情绪激动", f"{NAME}今年65岁，{NAME}情绪激动"),
+    ("李国庆", "已告知国庆办理流程，已告诉国庆带户口本，电话联系国庆未果，已和国庆联系",
+     f"已告知{NAME}办理流程，已告诉{NAME}带户口本，电话联系{NAME}未果，已和{NAME}联系"),
+    ("李国庆", "到国庆家走访", f"到{NAME}家走访"),
+    ("王安全", "安全问能不能代办", f"{NAME}问能不能代办"),
+    ("司马建国", "建国说明天来", f"{NAME}说明天来"),
+    ("李国庆", "陪国庆去医院，向国庆解释了政策，户主国庆已签字，她儿子国庆来过",
+     f"陪{NAME}去医院，向{NAME}解释了政策，户主{NAME}已签字，她儿子{NAME}来过"),
+    # ... and a clause that opens with the word, or speaks of it
+    *[(name, words, words) for name, words in [
+        ("李国庆", "国庆前把材料交齐，国庆之后再说，国庆七天值班表已排好"),
+        ("李国庆", "告知居民国庆期间不办公，已为国庆节值班人员排班"),
+        ("王安全", "安全很重要。安全帽要戴好，安全出口堵了，安全起见，上门办理"),
+        ("张和平", "和平饭店，和平来之不易，和平解决纠纷，和平区的政策"),
+        ("陈建设", "建设用地已审批，建设中的小区，建设银行卡号已核对"),
+        ("何平安", "平安是福，平安到家了吗，平安度过了冬天"),
+        ("李国庆", "国庆10月1日，国庆7天假，国庆那几天人多"),
+        ("张和平", "走向和平，面向和平年代"),
+        ("王安全", "安全是第一位的，安全方面没问题")]],
+])
+def test_a_clause_that_opens_with_a_word_given_name_is_about_the_resident(
+        name: str, typed: str, stored: str) -> None:
+    """scrub46: a note about 李国庆 that opens with 国庆 is about him, whatever verb follows
+    (国庆说明天来, 国庆诉求, 国庆问, 国庆打来电话: 42 of 83 notes leaked, each a verb the lists of a
+    person's doings did not hold), and so is 国庆 after whom a clerk told or reached (已告知国庆办理
+    流程); the word stays where a word it begins or a clause about it follows (国庆期间, 安全帽,
+    和平饭店, 建设今天已经完成)."""
+    assert redact(typed, KnownPerson(name=name)) == stored
+
+
+@pytest.mark.parametrize(("name", "typed", "stored"), [
+    ("李国庆", "阿庆说明天来，庆哥来过", f"{NAME}说明天来，{NAME}来过"),
+    ("王秀英", "英姐说钱没到。阿英来过", f"{NAME}说钱没到。{NAME}来过"),
+    ("司马建国", "司马说明天来", f"{NAME}说明天来"),
+    ("李国庆", "邻居国庆叔来过，国庆大爷也来了", f"邻居{NAME}来过，{NAME}也来了"),
+    ("李国庆", "guoqing shuo mingtian lai，李guoqing来过", f"{NAME} shuo mingtian lai，{NAME}来过"),
+    # ... and the words that begin alike, where nothing makes them a name
+    *[(name, words, words) for name, words in [
+        ("张建根", "阿根廷的亲戚寄来材料，儿子去阿根廷打工了"),
+        ("张建富", "阿富汗籍的居民来咨询"),
+        ("司马建国", "司马光砸缸的故事"),
+        ("东方明", "住东方路的居民")]],
+])
+def test_what_the_resident_is_called_for_short_goes_where_it_stands_as_a_name(
+        name: str, typed: str, stored: str) -> None:
+    """scrub46: 阿 + the given name's last character, that character + 哥 / 姐, a compound surname
+    alone (司马), the given name with 叔 / 大爷 ..., the given name in pinyin were kept; what is
+    called for short goes only where it stands as a name (阿根廷 is no 张建根)."""
+    assert redact(typed, KnownPerson(name=name)) == stored
+
+
+@pytest.mark.parametrize(("typed", "stored"), [
+    ("住3号楼401，腿脚不便", f"住{ADDRESS}，腿脚不便"),
+    ("她家在三号楼401，住三栋四零一", f"她家在{ADDRESS}，住{ADDRESS}"),
+    ("住幸福里3号，步高里12号", f"住{ADDRESS}，{ADDRESS}"),
+    ("住 东方路 88 弄 5 号", f"住 {ADDRESS}"),
+    # ... not the center's rooms, a floor, 这里 / 家里 before a number
+    *[(words, words) for words in [
+        "会议在7号楼302会议室", "在3楼302会议室", "社区这里3号楼在修", "居民家里3号来人",
+        "五公里3号线"]],
+])
+def test_a_room_after_its_building_a_lane_and_a_spaced_road_are_an_address(
+        typed: str, stored: str) -> None:
+    """scrub46: a room's bare number after its building (住3号楼401, 三栋四零一) was kept, whole
+    or the room; a lane of old houses named ...里 / ...坊 (幸福里3号), a road typed with a
+    space before its number (东方路 88 弄) kept the road."""
+    assert redact(typed) == stored

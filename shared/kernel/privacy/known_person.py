@@ -35,10 +35,12 @@ _ASCII_LOWER = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
 _WORD = re.compile(r"[0-9A-Za-z]")
 _LETTER = re.compile(r"[A-Za-z]")
 
-Kind = Literal["digits", "latin", "han", "given"]
+Kind = Literal["digits", "latin", "han", "given", "nick"]
 """How a variant is bounded: digits and Latin letters by no digit or letter beside them, a
 Chinese name by nothing, a given name alone ("given") only where it stands as a name
-(``_as_a_name``)."""
+(``_as_a_name``) when it is also a word (``WORD_NAMES``), what people call the resident for
+short ("nick": 阿庆, 庆哥, 司马 of 司马建国) only where it stands as a name, always (阿根廷, 东方路
+are no one)."""
 
 
 @dataclass(frozen=True, repr=False)
@@ -123,6 +125,7 @@ class KnownPerson:
                 end = squeezed.original(at + len(needle) - 1) + 1
                 if kind == "han" or (_given_name_here(folded, needle, start, end)
                                      if kind == "given" else
+                                     _as_a_name(folded, start, end, False) if kind == "nick" else
                                      _bounded(folded, start, end,
                                               _WORD if kind == "digits" else _LETTER)):
                     yield start, end, marker
@@ -193,7 +196,7 @@ def _mistyped(text: str, name: str) -> Iterator[tuple[int, int]]:
 
 
 _PERSON_AFTER = re.compile(
-    r"说(?!明)|讲(?![座课堂解究台])|称|表示|反映|告诉|本人|同意|不同意|答应|拒绝|签字|签收|签了|确认|"
+    r"说(?!明(?![天早晚年儿]))|讲(?![座课堂解究台])|称|表示|反映|告诉|本人|同意|不同意|答应|拒绝|签字|签收|签了|确认|"
     r"到场|打电话|来电|回电|腿|腰|身体|住院|生病|独居|[没未不]接电话|没接(?![地入口线管])|无人接|"
     r"核对|核实|沟通|商量|见面|面谈|通话|打过|补交|提交|递交|交来|交了|代办|"
     r"想问|想咨询|想了解|想申请|想办|约好|约了|家里|家中|家门|"
@@ -223,20 +226,59 @@ _PERSON_LATER = re.compile(
     + _PERSON_AFTER.pattern
     + r"|来(?!临|年|自|了很多|了不少)|没来|没有来)|"
     r"对[^，。；！？,.;!?\s]{0,12}?(?:不?满意(?![度率])|有意见|不服)|"
-    r"的诉求|家(?:楼上|楼下|门口|附近|对面|隔壁|漏水|没人)")
+    r"的诉求|家(?![园乡具居电庭政务用常族长风乐业底境宴])")
 """What a clerk writes of the person a moment later, or of what they think or own (国庆今天没来,
 国庆下午来过, 平安再次来电, 国庆对处理结果满意, 国庆的诉求, 国庆家楼上漏水: redteam53 found them
 kept): the name. Not 国庆之前 (before the holiday), 国庆今天放假, 建设家园."""
-_FOR_BEFORE = re.compile(r"[给帮代替让请叫]$")
-"""Whom a clerk does something for or asks something of (给国庆送去慰问品, 帮国庆填了表, 帮健康预约,
-给国庆回了电话, 请国庆下周来, 让国庆带上户口本, 叫国庆过来签字):
-the name, whatever follows it, but for a word the given name begins (``_WORD_GOES_ON``)."""
+_FOR_BEFORE = re.compile(
+    r"(?:[给帮代替让请叫找跟问催劝陪]|(?<![走迈面方导转倾意志动去指偏取风趋一])向|"
+    r"告知|告诉|通知|转告|提醒|叮嘱|嘱咐|交代|安慰|接待|答复|回复|户主|老伴|丈夫|妻子|爱人|儿子|女儿|"
+    r"联系|联络|回访|陪同|探望|看望|走访|慰问|(?:去|来|上门|探)看|"
+    r"(?:^|[已并再先将需没未又也都])和|"
+    r"居民|老人|申请人|当事人|来访人|来电人|住户|家属|今天|昨天|上午|下午|晚上|刚才"
+    r")$")
+_CLAUSE_OPENS = re.compile(r"(?:^|[\s，。；！？、,.;!?（(：:“”\"'])$")
+"""Where a given name stands as the person whatever follows, but for a word the given name
+begins (``_WORD_GOES_ON``) or a clause that speaks of the word (``_THE_WORD_DOES``): whom a
+clerk does something for, asks, tells or reaches (给国庆送去慰问品, 帮健康预约, 请国庆下周来,
+已告知国庆办理流程, 已告诉国庆带户口本, 电话联系国庆未果, 已和国庆联系), the resident after who
+they are or when (居民国庆, 今天国庆), and the start of a clause: a clerk's note about 李国庆
+opens with him (国庆说明天来, 国庆诉求是补办低保, 国庆问能不能代办, 国庆打来电话, 国庆带了户口本,
+国庆今年65岁: 42 of scrub46's 83 notes leaked so, each with a verb the lists of what a person
+does did not hold; no list of verbs is ever whole, the words a holiday or the works go on
+with are fewer)."""
 _WORD_GOES_ON = re.compile(
-    r"节|期间|假|单位|方|局|部门|工程|项目|员|室|所|站|处|科|中心|工作|活动|社区|小区|路|街|村|"
-    r"队|组|委|办|用品|知识|讲座|教育|宣传|检查|隐患|生产|管理|状况|体检|码|证|事业|问题|意识|"
-    r"责任|带来|造成|工地|规划|资金|进度|标准|文明|和谐|稳定|志愿|巡逻|家庭|城市|生活|饮食")
-"""What makes a given name after ``_FOR_BEFORE`` the start of a word (给建设单位发函, 帮安全员
-登记, 给国庆节值班的同事, 给健康带来危害): kept."""
+    r"节|期间|假|单位|方(?!便)|局|部门|工程|项目|员(?!工)|室|所|站|处|科|中心|工作|活动|社区|"
+    r"小区|路(?![过上])|街|村|队|组|委|办(?=公|[，。；、\s]|$)|用品|知识|讲座|教育|宣传|检查|隐患|"
+    r"生产|管理|状况|体检|码|证|事业|问题|意识|责任|带来|造成|工地|规划|资金|进度|标准|文明|"
+    r"和谐|稳定|志愿|巡逻|家庭|城市|生活|饮食|"
+    r"前(?!天)|后(?![天来])|之前|之后|以来|以前|以后|当天|那天|第一天|初期|时期|年代|周年|"
+    r"快乐|献礼|阅兵|晚会|联欢|黄金周|长假|七天|放假|休假|调休|加班|停办|不办公|照常|"
+    r"(?:今天|明天|昨天|当天|那天|这几天)(?:放假|休息|值班|停办|不办公|照常|加班)|"
+    r"大道|广场|公园|医院|银行|保险|险(?!些)|书店|日报|第一(?![个次])|至上|须知|提示|措施|"
+    r"防范|出行|用电|用气|通道|距离|指数|感(?![冒到觉谢激动])|协作|一致|合作|互助|评议|协商|"
+    r"监督|决策|选举|创业|驱动|发展|经济|改革|共处|在望|人民|民族|传统|美德|文化|档案|状态|"
+    r"服务|是福|无事|夜(?![里间晚])|咨询(?=[室台处点]|电话|热线|服务)|说明(?![天早晚年儿])|"
+    r"要求[：:]|联系人|希望工程|办理须知|设施|建设|创建|环境|家[园乡具居电庭]|的事[宜业务项]|"
+    r"没接[地入口线管]|中(?![午秋])|用[地电气水]|美丽|美好|出口|帽|带(?=[系要扣，。；、]|$)|起见|"
+    r"到家|到达|抵达|二字|两个字|一词|解决|饭店|酒店|宾馆|大厦|大楼|商场|超市|市场|花园|新村|"
+    r"公寓|区(?![别分])|度过|那几天|这几天|[\d一二三四五六七八九十]+天(?:小?长?假)|"
+    r"\d{1,2}月\d{1,2}[日号](?:[至到\-—~～]\d|$|[，。；、\s（(]|起|开始|放假)")
+"""What makes a given name the start of a word where it would stand as a name (给建设单位发函,
+帮安全员登记, 给国庆节值班的同事, 给健康带来危害, 国庆期间窗口照常开放, 国庆之前反映的问题,
+平安社区创建, 健康咨询室, 安全要求：): kept."""
+_THE_WORD_DOES = re.compile(
+    r"(?:今天|明天|昨天|今年|明年|上午|下午|晚上|目前|现在|已经|已|都|也|正在|在|顺利|基本|全面|"
+    r"即将|马上|就要|快要|还没|尚未|没有|未|又|要|将|真|很|非常|十分|最)*"
+    r"(?:完成|竣工|开工|推进|进行|启动|验收|停工|到来|来临|结束|来了很多|来了不少|人很多|重要|"
+    r"要紧|来之不易|是福|第一|是第一位|至上)|"
+    r"对[^，。；！？,.;!?\s]{0,6}?(?:满意度|满意率|很重要|重要|有益|有利|来说)|"
+    r"\s*[和与及、跟同]\s*(?:" + "|".join(sorted(
+        ("国庆", "平安", "建设", "和平", "健康", "安全", "幸福", "发展", "团结", "稳定", "和谐",
+         "文明", "美丽", "美好", "吉祥", "如意", "快乐", "长寿", "环保", "卫生", "春节", "元旦"),
+        key=len, reverse=True)) + ")")
+"""A clause that speaks of the word a given name is, not of the person (建设今天已经完成,
+国庆上午来了很多游客, 建设对环境满意度高, 健康对老人很重要, 健康和平安希望大家): kept."""
 _TOLD_BEFORE = re.compile(r"(?:说|反映|表示|称|发现|看到|见到|听说)$")
 """Who told of the person before their name (居民反映国庆来过, 邻居说秀英不在家)."""
 
@@ -268,14 +310,19 @@ def _given_name_here(text: str, given: str, start: int, end: int) -> bool:
     return given not in WORD_NAMES or _as_a_name(text, start, end)
 
 
-def _as_a_name(text: str, start: int, end: int) -> bool:
+def _as_a_name(text: str, start: int, end: int, opening: bool = True) -> bool:
     """The resident's given name alone where it stands as a name: what a person does or says
     follows (国庆说, 建设同意调解), or it ends a clause that it opens or that reached them
     (已联系国庆。). Not inside a word the given name also is (处理国庆期间, 这里国庆节, 完成建设
-    任务, 健康和平安, 社区建设很好): the vault's given name of 李国庆 took the holiday with it."""
+    任务, 健康和平安, 社区建设很好): the vault's given name of 李国庆 took the holiday with it.
+    ``opening``: whether a clause it opens is enough (a given name: 国庆问能不能代办); not for
+    what the resident is called for short (阿根 of 张建根 opening 阿根廷的亲戚)."""
     if _PERSON_AFTER.match(text, end) or _PERSON_LATER.match(text, end):
         return True
-    if _FOR_BEFORE.search(text, max(0, start - 1), start) and not _WORD_GOES_ON.match(text, end):
+    if _the_word(text, end):
+        return False
+    if _FOR_BEFORE.search(text, max(0, start - 3), start) \
+            or (opening and _CLAUSE_OPENS.search(text, max(0, start - 1), start)):
         return True
     stands = bool(_NAME_BEFORE.search(text, max(0, start - 3), start))
     if _SUBJECT_AFTER.match(text, end):
@@ -289,6 +336,13 @@ _HOLIDAY_NOTICE = re.compile(
 """A heading a notice gives a holiday (国庆：放假七天, 国庆: 值班安排), which a given name also is
 (李国庆's): the holiday, not the resident; a name heading what the person said stays one
 (国庆：明天来)."""
+
+
+def _the_word(text: str, end: int) -> bool:
+    """Whether what follows a given name at ``end`` makes it the word it also is: a word it
+    begins, a clause about the word, a notice a holiday heads."""
+    return bool(_WORD_GOES_ON.match(text, end) or _THE_WORD_DOES.match(text, end)
+                or _HOLIDAY_NOTICE.match(text, end))
 
 
 def _bounded(text: str, start: int, end: int, inside: re.Pattern[str]) -> bool:
@@ -337,10 +391,36 @@ def name_variants(name: str) -> list[tuple[Kind, str]]:
         out.append(("han", "老" + surname))
         if surname not in SURNAMES:  # else the general rule (surname + 阿姨 ...) has it
             out += [("han", surname + h) for h in HONORIFICS]
+        if len(surname) == 2:  # 司马说明天来, 欧阳来过: a compound surname alone is the person
+            out.append(("nick", surname))
         if len(given) >= 2:
-            out += [("given", given)] + [("han", given + h) for h in ("阿姨", "姐", "哥", "奶奶",
-                                                                      "爷爷")]
-    return out + [("latin", v) for v in pinyin_variants(surname, given)]
+            out += [("given", given)] + [("han", given + h) for h in (
+                _GIVEN_NAME_WITH if given in WORD_NAMES else _GIVEN_NAME_WITH[:5])]
+        if given and _ALL_HAN.fullmatch(given):
+            out += [("nick", "阿" + given[-1]), ("nick", given[-1] + "哥"),
+                    ("nick", given[-1] + "姐")]
+    out += [("latin", v) for v in pinyin_variants(surname, given)]
+    if len(given) >= 2 and _ALL_HAN.fullmatch(given):
+        typed = _syllables(given)
+        if typed.isascii() and typed.isalpha():  # guoqing shuo mingtian lai, 李guoqing来过
+            out += [("latin", typed), ("latin", surname + typed)]
+    return out
+
+
+@lru_cache(maxsize=4096)
+def _syllables(text: str) -> str:
+    """``text`` in pinyin, one reading per character, no tone (国庆: guoqing)."""
+    from pypinyin import Style, pinyin  # the catalogue's dependency, loaded when needed
+
+    return "".join(s[0] for s in pinyin(text, style=Style.NORMAL))
+
+
+_GIVEN_NAME_WITH = ("阿姨", "姐", "哥", "奶奶", "爷爷", "叔", "叔叔", "伯", "伯伯", "大爷", "大妈",
+                    "大伯", "大姐", "大哥", "婶", "婶婶", "嫂", "嫂子", "同志", "师傅")
+"""What follows a given name of two characters as a form of address (秀英阿姨, 国庆叔, 建设大爷,
+平安嫂子: scrub46 found 国庆叔 and 国庆大爷 kept where the given name alone does not stand as a
+name). Past the first five only for a given name that is a word (``WORD_NAMES``): 秀英 goes
+wherever it is, and 婶 left after it is no one."""
 
 
 def pinyin_variants(surname: str, given: str) -> list[str]:
@@ -348,13 +428,10 @@ def pinyin_variants(surname: str, given: str) -> list[str]:
     of a one-character surname: 曾 is zeng and ceng)."""
     from pypinyin import Style, pinyin  # the catalogue's dependency, loaded when needed
 
-    def syllables(text: str) -> str:
-        return "".join(s[0] for s in pinyin(text, style=Style.NORMAL))
-
     readings = ({r for s in pinyin(surname, style=Style.NORMAL, heteronym=True) for r in s}
-                if len(surname) == 1 else {syllables(surname)})
+                if len(surname) == 1 else {_syllables(surname)})
     out: list[str] = []
-    given_py = syllables(given) if given else ""
+    given_py = _syllables(given) if given else ""
     for family in sorted(r for r in readings if r.isascii() and r.isalpha()):
         out += [f"{t} {family}" for t in ENGLISH_TITLES]
         if given_py.isascii() and given_py.isalpha():

@@ -461,8 +461,15 @@ _NUMERALS = "〇零一二三四五六七八九十百千两"
 _NUM = r"(?:(?<!\d)\d+(?:-\d+)?|(?<![" + _NUMERALS + r"])[" + _NUMERALS + r"]+)"
 _UNIT = r"(?:号楼|号院|支弄|单元|号|弄|幢|栋|座|层|楼|室|户|组|排)"
 _ADDRESS_CORE = re.compile(r"(?:" + _NUM + r"\s*" + _UNIT + r")(?:\s{0,2}" + _NUM + r"\s*" + _UNIT
-                           + r")*(?:\s*\d{3,5}(?![\d号])"
-                           r"|(?<=单元)[〇零一二三四五六七八九]{3,4}(?![〇零一二三四五六七八九十百千号]))?")
+                           + r")*(?P<room>\s*\d{3,5}(?![\d号])"
+                           r"|(?:(?<=单元)|(?<=[楼幢栋座]))[〇零一二三四五六七八九]{3,4}"
+                           r"(?![〇零一二三四五六七八九十百千号]))?")
+_BUILDING = ("号楼", "幢", "栋", "座", "单元")
+"""A building's unit, which a room's bare number after it makes an address of its own (住3号楼401,
+住三栋四零一: scrub46 found the room kept, or the whole address); not a floor (3楼302会议室, the
+center's, and 她在3楼 9123 4567, a phone)."""
+_A_ROOM_OF_USE = re.compile(r"\s*(?:会议|办公|活动|教|阅览|档案|调解)?室|\s*房间")
+"""A room of use after a number (7号楼302会议室): the center's, not a home."""
 _STRONG_UNITS = ("室", "弄", "幢", "栋", "单元", "号院", "支弄")
 _PLACES = ("路", "街", "大道", "段", "巷", "弄", "村", "小区", "新村", "花园", "公寓", "苑", "家园",
            "大厦", "广场", "公馆", "府", "湾", "城", "镇")
@@ -577,6 +584,16 @@ def _after_divisions(text: str, place: int, start: int, ends: tuple[str, ...]) -
     return cut
 
 
+def _a_lane(named: str) -> bool:
+    """A lane of old houses named ...里 or ...坊 (住幸福里3号, 步高里12号, 尚贤坊5号: scrub46
+    found them kept): three characters at least, not 这里 / 家里 / 公里 / 村里 ... before a
+    number."""
+    return len(named) >= 3 and named[-1] in "里坊" and named[-2] not in _NOT_A_LANE
+
+
+_NOT_A_LANE = frozenset("这那哪家公心手村城店屋夜县区市镇乡邻楼院厂队组里千万百十")
+
+
 def _address_spans(text: str, english: bool = True) -> Iterator[tuple[int, int]]:
     for m in _ADDRESS_CORE.finditer(text):
         start, end = m.span()
@@ -585,9 +602,15 @@ def _address_spans(text: str, english: bool = True) -> Iterator[tuple[int, int]]
         if _not_a_home(text, start, end, units):
             continue
         place = _place_before(text, start)
-        named = text[place:start]
-        anchored = any(named.endswith(p) for p in _PLACES)
-        if anchored or len(units) >= 2 or any(u in _STRONG_UNITS for u in units):
+        if place == start and text[start - 1:start] == " ":  # 住 东方路 88 弄: a space apart
+            spaced = _place_before(text, start - 1)
+            if any(text[spaced:start - 1].endswith(p) for p in _PLACES):
+                place = spaced
+        named = text[place:start].rstrip(" ")
+        anchored = any(named.endswith(p) for p in _PLACES) or _a_lane(named)
+        room = m.group("room") is not None and units[-1].endswith(_BUILDING) \
+            and not _MEASURE.match(text, end) and not _A_ROOM_OF_USE.match(text, end)
+        if anchored or room or len(units) >= 2 or any(u in _STRONG_UNITS for u in units):
             yield (_after_divisions(text, place, start, _PLACES) if anchored
                    else _listed_before(text, start, core)), end
     if "-" in text:
