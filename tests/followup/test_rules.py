@@ -210,6 +210,30 @@ async def test_the_counters_next_due_day_and_missed_since_watch_the_periods_betw
         await wait_until(moved_on, what="January's period watched")
 
 
+async def test_calls_for_months_missed_before_anyone_knew_are_due_on_a_day_to_come(
+        settings: Settings) -> None:
+    """Sunday 20 December: the resident says nothing came since September. The calls for
+    September to December and the home visit are due on Monday morning, the next working
+    morning: planned on the mornings after each grace (16 September ...), days long past,
+    they were missed the moment they were planned, late in months already closed."""
+    async with center_day(settings, at(2026, 12, 20, 9)) as center:
+        case_id = await center.open_case(at(2026, 12, 20, 9, 10),
+                                         item="MI-MEDICAL-REIMBURSEMENT")
+        await center.step(case_id, "obligations", {
+            "description": "每月报销单据", "cadence": "monthly", "next_due_on": "2027-01-15",
+            "tracked_from": "2026-09-01", "occurred_at": at(2026, 12, 20, 9, 30).isoformat()})
+        await _wait_for(settings, "ObligationWatched")
+        await center.settled()
+        tick = await center.scheduler.tick(at(2026, 12, 20, 10))
+        assert tick.fired == {"ObligationMissed": 4, "FollowUpScheduled": 5}
+        calls = await center.followups_of(case_id, 5)
+        assert sorted(f["reason"] for f in calls) == ["home_visit"] + ["obligation_missed"] * 4
+        assert {datetime.fromisoformat(f["due_at"]) for f in calls} == {at(2026, 12, 21, 9)}
+        await center.settled()
+        assert (await center.scheduler.tick(at(2026, 12, 20, 17, 30))).fired == {}, (
+            "nothing is missed on the Sunday they were planned")
+
+
 async def test_tracked_from_is_a_day_already_come_that_the_calendar_covers(
         settings: Settings) -> None:
     """A day to come says nothing of periods missed; a year typed wrong (2006) asked for
