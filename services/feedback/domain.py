@@ -387,8 +387,13 @@ class Survey(RemembersCommands):
             raise RuleViolated("the survey's deadline has not passed yet",
                                expires_at=self.expires_at.isoformat(),
                                rule="survey_deadline_not_passed")
+        # No answer came by the deadline: that is when it happened, whenever the scheduler
+        # gets to it (a tick after midnight, workers restarted or behind). Dated on the
+        # scheduler's clock, a survey whose week ended at 23:59 on 31 December counted its
+        # no answer in January's response rate, and in no figure of December's.
         self._expired(survey_id=self.id, purpose=self.purpose,
-                      was_sent=self.status == "sent", meta=self.meta_for(meta))
+                      was_sent=self.status == "sent",
+                      meta={**self.meta_for(meta), "occurred_at": self.expires_at})
 
     @event("SurveyExpired")
     def _expired(self, survey_id: UUID, purpose: str, was_sent: bool, meta: Meta) -> None:

@@ -973,11 +973,19 @@ class FollowUps:
                 aggregate.assigned_clerk, None)
             if clerk is None and team is None:
                 team = settings.followup_team
+            # The next working morning after the grace ended (at closing), or today's when
+            # that morning is gone: periods missed before anyone could know (declared late,
+            # 'missed since' a day months back, waiting for the calendar) were planned on days
+            # already past, missed the moment they were planned and counted late in months
+            # long closed, calls nobody could have made on time.
+            today = calendar.local_day(now)
+
+            def morning_after(missed_at: datetime) -> date:
+                return max(calendar.local_day(missed_at) + timedelta(days=1), today)
+
             for period, follow_up_id, missed_at in missed:
                 if unit.find(follow_up_id) is None and contact is not None:
-                    # The next working morning after the grace ended (at closing).
-                    rule = DueRule("on_or_after",
-                                   calendar.local_day(missed_at) + timedelta(days=1), 0)
+                    rule = DueRule("on_or_after", morning_after(missed_at), 0)
                     planned: Planned = covered(lambda r=rule: calendar.plan(r))
                     unit.add(FollowUp(
                         id=follow_up_id, reason=Reason.OBLIGATION_MISSED.value,
@@ -995,8 +1003,7 @@ class FollowUps:
             visit_contact = consent_allows(Reason.HOME_VISIT, consent)
             if (missed and visit_id is not None and visit_contact is not None
                     and unit.find(visit_id) is None):
-                rule = DueRule("on_or_after",
-                               calendar.local_day(missed[-1][2]) + timedelta(days=1), 0)
+                rule = DueRule("on_or_after", morning_after(missed[-1][2]), 0)
                 visit: Planned = covered(lambda r=rule: calendar.plan(r))
                 unit.add(FollowUp(
                     id=visit_id, reason=Reason.HOME_VISIT.value,

@@ -72,8 +72,9 @@ async def test_at_the_calendars_end_a_follow_up_falls_due_and_what_waits_is_said
         await center.settled()
         [called] = [f for f in await center.followups_of(case_id, 1, "the missed period's call")
                     if f["reason"] == "obligation_missed"]
-        # Planned as it would have been on 3 December: the next working morning, so due now.
-        assert datetime.fromisoformat(called["due_at"]) == at(2026, 12, 4, 9)
+        # Due this morning: planned as it would have been on 3 December, due on the 4th, it
+        # was missed the moment it was planned, late on a day long gone.
+        assert datetime.fromisoformat(called["due_at"]) == at(2026, 12, 31, 9)
         assert (await center.get(visit_id))["status"] == "missed"
         r = await center.followup.get("/ready")
         assert r.json()["status"] == "ready" and r.json()["reasons"] == []

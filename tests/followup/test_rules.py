@@ -9,7 +9,7 @@ from shared.bus.jetstream import connect, event_subject
 from shared.contracts import Envelope
 from shared.eventstore.outbox import encode
 from shared.settings import Settings
-from tests.followup.story import CENTER, at, center_day, key
+from tests.followup.story import CENTER, Center, at, center_day, key
 from tests.support import headers, stream_envelopes, wait_until
 
 
@@ -189,15 +189,9 @@ async def test_the_counters_next_due_day_and_missed_since_watch_the_periods_betw
     follow-up watched from the next due day on, and the ones asked for were never followed
     up. Sunday 20 December: due on the 15th, next on 15 January, missed since 1 November."""
     async with center_day(settings, at(2026, 12, 20, 9)) as center:
-        case_id = await center.open_case(at(2026, 12, 20, 9, 10),
-                                         item="MI-MEDICAL-REIMBURSEMENT")
-        await center.step(case_id, "obligations", {
-            "description": "每月报销单据", "cadence": "monthly", "next_due_on": "2027-01-15",
-            "tracked_from": "2026-11-01", "occurred_at": at(2026, 12, 20, 9, 30).isoformat()})
-        [watched] = await _wait_for(settings, "ObligationWatched")
+        _, watched = await _missed_since(center, settings, "2026-11-01")
         assert watched.payload["next_due_on"] == "2026-11-15"
         assert (watched.payload["first_due_on"], watched.payload["period"]) == ("2027-01-15", -2)
-        await center.settled()
         # November's and December's (15 Dec, grace to Friday 18 Dec) are missed at the next
         # tick: two in a row, a home visit too; January's is watched on.
         tick = await center.scheduler.tick(at(2026, 12, 20, 10))
@@ -208,6 +202,24 @@ async def test_the_counters_next_due_day_and_missed_since_watch_the_periods_betw
             r = await center.followup.get(f"/obligations/{obligation_id}")
             return r.status_code == 200 and r.json()["next_due_on"] == "2027-01-15"
         await wait_until(moved_on, what="January's period watched")
+
+
+async def test_calls_for_months_missed_before_anyone_knew_are_due_on_a_day_to_come(
+        settings: Settings) -> None:
+    """Sunday 20 December: the resident says nothing came since September. The calls for
+    September to December and the home visit are due on Monday morning, the next working
+    morning: planned on the mornings after each grace (16 September ...), days long past,
+    they were missed the moment they were planned, late in months already closed."""
+    async with center_day(settings, at(2026, 12, 20, 9)) as center:
+        case_id, _ = await _missed_since(center, settings, "2026-09-01")
+        tick = await center.scheduler.tick(at(2026, 12, 20, 10))
+        assert tick.fired == {"ObligationMissed": 4, "FollowUpScheduled": 5}
+        calls = await center.followups_of(case_id, 5)
+        assert sorted(f["reason"] for f in calls) == ["home_visit"] + ["obligation_missed"] * 4
+        assert {datetime.fromisoformat(f["due_at"]) for f in calls} == {at(2026, 12, 21, 9)}
+        await center.settled()
+        assert (await center.scheduler.tick(at(2026, 12, 20, 17, 30))).fired == {}, (
+            "nothing is missed on the Sunday they were planned")
 
 
 async def test_tracked_from_is_a_day_already_come_that_the_calendar_covers(
@@ -263,6 +275,20 @@ async def test_a_bad_review_gets_a_rectification_follow_up_on_its_deadline(
     scheduled = [e for e in await stream_envelopes(settings) if e.type == "FollowUpScheduled"]
     assert len(scheduled) == 2 and {e.center_id for e in scheduled} == {CENTER}
     assert {str(e.case_id) for e in scheduled} == {case_id}
+
+
+async def _missed_since(center: Center, settings: Settings, tracked_from: str
+                        ) -> tuple[str, Envelope]:
+    """Sunday 20 December, 09:30: the monthly reimbursement, due on the 15th (next on 15
+    January), has not come since ``tracked_from``, the resident says. (The case, its
+    ``ObligationWatched``.)"""
+    case_id = await center.open_case(at(2026, 12, 20, 9, 10), item="MI-MEDICAL-REIMBURSEMENT")
+    await center.step(case_id, "obligations", {
+        "description": "每月报销单据", "cadence": "monthly", "next_due_on": "2027-01-15",
+        "tracked_from": tracked_from, "occurred_at": at(2026, 12, 20, 9, 30).isoformat()})
+    [watched] = await _wait_for(settings, "ObligationWatched")
+    await center.settled()
+    return case_id, watched
 
 
 async def _watched_of(settings: Settings, case_id: str) -> bool:

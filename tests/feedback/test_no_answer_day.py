@@ -1,0 +1,52 @@
+"""A survey nobody answered counts as no answer on the day its answer window closed, whenever the
+scheduler records it: the year's last week does not spill into January."""
+
+from __future__ import annotations
+
+from datetime import datetime, time
+
+from shared.settings import Settings
+from tests.feedback.helpers import Clock, KeptSender
+from tests.feedback.test_feedback_loop import CENTER, center, fast, resolved_case
+from tests.support import stream_envelopes, wait_until
+
+RESOLVED = "2026-12-24T21:59:30+08:00"  # Christmas Eve, by phone: the call is due at 23:59:30
+CLOSED = datetime.fromisoformat("2026-12-31T23:59:30+08:00")  # its week ends on New Year's Eve
+AFTER_MIDNIGHT = datetime.fromisoformat("2027-01-01T00:01:00+08:00")  # the workers were behind
+
+
+async def test_a_survey_whose_week_ends_on_new_years_eve_is_decembers_no_answer(
+        settings: Settings) -> None:
+    # No quiet hours at this center, so the call is due two hours after the resolution.
+    settings = fast(settings).model_copy(update={"survey_quiet_from": time(0),
+                                                 "survey_quiet_until": time(0)})
+    clock, sender = Clock(datetime.fromisoformat(RESOLVED)), KeptSender()
+    async with center(settings, clock, sender) as (intake, feedback):
+        case_id = await resolved_case(intake, channel="phone", emotion="calm", at=RESOLVED)
+        clock.set(datetime.fromisoformat("2026-12-24T23:59:31+08:00"))
+
+        async def called() -> bool:
+            return sender.for_case(case_id) is not None
+        await wait_until(called, what="the phone callback handed to the desk")
+        survey_id = sender.for_case(case_id).survey_id
+        r = await feedback.get(f"/surveys/{survey_id}")
+        assert r.status_code == 200, r.text
+        assert datetime.fromisoformat(r.json()["expires_at"]) == CLOSED
+
+        # Nobody called back. The scheduler gets to the survey a minute after midnight.
+        clock.set(AFTER_MIDNIGHT)
+
+        async def expired() -> bool:
+            return any(e.type == "SurveyExpired" for e in await stream_envelopes(settings))
+        await wait_until(expired, what="the survey recorded as no answer")
+        (event,) = [e for e in await stream_envelopes(settings) if e.type == "SurveyExpired"]
+        assert event.occurred_at == CLOSED, "no answer came by the deadline: then"
+
+        # December's response rate has its no answer; January's has nothing of it.
+        r = await feedback.get("/figures", params={
+            "period": "month", "from": "2026-12-01", "to": "2027-01-31", "center_id": CENTER,
+            "after": event.position})
+        assert r.status_code == 200, r.text
+        rates = {row["period_start"]: row["response_rate"] for row in r.json()["rows"]}
+        assert rates["2026-12-01"] == {"numerator": 0, "denominator": 1, "rate": 0.0}
+        assert rates.get("2027-01-01", {"denominator": 0})["denominator"] == 0
