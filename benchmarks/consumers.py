@@ -195,14 +195,27 @@ class Measured:
     pg_us: float = 0.0
     nats_us: float = 0.0
     raw_nats_us: float = 0.0
+    #: With ``--framework``: the same consumer with a handler that applies nothing
+    #: (:class:`AppliesNothing`), its process's and PostgreSQL's CPU per event and its rate.
+    framework_cpu_us: float | None = None
+    framework_pg_us: float = 0.0
+    framework_rate: float = 0.0
+
+
+class AppliesNothing:
+    """A handler that applies nothing: a consumer feeding it pays what every consumer pays
+    (fetch, decode, the per-message spans, tracking, acks), none of a handler's own work."""
+
+    async def apply(self, conn: Any, events: Any) -> None:
+        return None
 
 
 @contextlib.asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[Runtime]:
     async with app.router.lifespan_context(app):
         # As ``serve()`` does once a service has started (every deployed process, consumers'
-        # too): start-up's objects frozen, the young generation collected every 10,000
-        # allocations, not 700.
+        # too): start-up's objects frozen, the young generation collected every
+        # ``GC_YOUNG_THRESHOLD`` allocations (100,000), not 700.
         settle_garbage_collector()
         yield app.state.runtime
 
@@ -260,10 +273,22 @@ def group_commit_rounds(runtime: Runtime) -> int:
     return 0
 
 
+async def framework_alone(runtime: Runtime, consumer: Consumer) -> tuple[float, float, float]:
+    """``consumer``'s share drained by a consumer of the same subjects and batch whose handler
+    applies nothing (``AppliesNothing``): (events/s, this process's and PostgreSQL's CPU us
+    an event): the consumer framework's own cost, the handler's left out."""
+    alone = Consumer(runtime.settings, runtime.nc, runtime.pool, f"{consumer.name}-framework",
+                     AppliesNothing(), consumer.filter_subjects, batch=consumer.batch)
+    events, seconds, cpu, (pg, _) = await drain(alone)
+    return events / seconds, cpu * 1e6 / max(events, 1), pg * 1e6 / max(events, 1)
+
+
 async def measure_service(runtime: Runtime, only: set[str] | None, gc_events: int,
                           group_commit: Callable[[int], Any] | None,
-                          empty: list[str] | None = None) -> list[Measured]:
-    """Each consumer's drain beside raw fetch + ack of its share; a consumer with nothing on
+                          empty: list[str] | None = None,
+                          framework: bool = False) -> list[Measured]:
+    """Each consumer's drain beside raw fetch + ack of its share (and, with ``framework``,
+    beside the framework alone: ``framework_alone``); a consumer with nothing on
     its subjects in this log (intake-plans: the synthetic log draws up no plans) is left
     out, its name added to ``empty``."""
     out: list[Measured] = []
@@ -290,6 +315,10 @@ async def measure_service(runtime: Runtime, only: set[str] | None, gc_events: in
                                 rounds=rounds, pg_us=pg * 1e6 / max(events, 1),
                                 nats_us=nats * 1e6 / max(events, 1),
                                 raw_nats_us=raw_nats * 1e6))
+            if framework:
+                m = out[-1]
+                m.framework_rate, m.framework_cpu_us, m.framework_pg_us = \
+                    await framework_alone(runtime, consumer)
         if group_commit is not None and any(m.appended for m in out):
             rate = await group_commit(gc_events)
             for m in out:
@@ -300,8 +329,8 @@ async def measure_service(runtime: Runtime, only: set[str] | None, gc_events: in
     return out
 
 
-async def run(settings: Settings, events: int, only: set[str] | None, bare: bool = False
-              ) -> dict[str, Any]:
+async def run(settings: Settings, events: int, only: set[str] | None, bare: bool = False,
+              framework: bool = False) -> dict[str, Any]:
     f: dict[str, Any] = {}
     nc = await connect(settings, "bench-setup")
     await ensure_streams(nc.jetstream(), settings)
@@ -345,7 +374,7 @@ async def run(settings: Settings, events: int, only: set[str] | None, bare: bool
         async with lifespan(app) as runtime:
             measured += await measure_service(runtime, only, gc_events,
                                               group_commit(app) if group_commit else None,
-                                              empty)
+                                              empty, framework)
     f["measured"] = measured
     f["gc_events"] = gc_events
     return f
@@ -384,6 +413,13 @@ def report(f: dict[str, Any]) -> None:
             line += (f"; {m.appended:,} appended in {m.rounds:,} group-commit rounds = "
                      f"{appends:,.0f} /s = {appends / m.group_commit:.2f} x group_commit")
         print(line)
+        if m.framework_cpu_us is not None:
+            label = f"{m.consumer}: the framework alone (a handler applying nothing)"
+            print(f"{label:<56} {m.framework_rate:>9,.0f} /s  = "
+                  f"{m.framework_rate / m.raw_rate:.2f} x raw_fetch (CPU "
+                  f"{m.framework_cpu_us:,.0f} us/event; PostgreSQL {m.framework_pg_us:,.0f}): "
+                  f"the handler's own work {m.cpu_us - m.framework_cpu_us:,.0f} us/event, "
+                  f"PostgreSQL {m.pg_us - m.framework_pg_us:,.0f}")
         if m.appended:
             # A consumer appends for some of its events only: at raw fetch + ack's own rate
             # (a consumer costing nothing) its appends would reach no more than this.
@@ -412,13 +448,17 @@ def main() -> None:
     parser.add_argument("--no-traceparent", action="store_true",
                         help="publish the log without the traceparent the relays add with "
                              "tracing on (every consumer span a new root, as before 12-04)")
+    parser.add_argument("--framework", action="store_true",
+                        help="also drain each share through the consumer framework alone (a "
+                             "handler applying nothing): what every consumer pays, apart "
+                             "from its handler's own work")
     args = parser.parse_args()
     with servers() as srv:
         settings = bench_settings(srv, stream_name="BENCH", subject_prefix="bench",
                                   schema_prefix="bench_", roles={"api"})
         like_main(settings)  # logging as main.py's; start_runtime starts the tracing
         figures = asyncio.run(run(settings, args.events, set(args.only or []) or None,
-                                  args.no_traceparent))
+                                  args.no_traceparent, args.framework))
     report(figures)
 
 

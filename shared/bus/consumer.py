@@ -254,6 +254,14 @@ TRACKING_DDL = [
     "CREATE TABLE IF NOT EXISTS consumer_tracking ("
     " consumer text NOT NULL, key uuid NOT NULL, seq bigint NOT NULL,"
     " blocked_seq bigint, PRIMARY KEY (consumer, key))",
+    # A third of each page kept free: every batch moves the row of each case it applies
+    # (``_track``), a change of no indexed column, which is then a HOT update, written
+    # beside the row with no new entry in the primary key. Set once, the lookup first
+    # (ALTER TABLE would take its lock, and make every session plan again, at each start);
+    # rows written before keep their pages until rewritten.
+    "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_class WHERE oid = 'consumer_tracking'::regclass"
+    " AND reloptions @> ARRAY['fillfactor=70']) THEN"
+    " ALTER TABLE consumer_tracking SET (fillfactor = 70); END IF; END $$",
     # The failed tries of the event at blocked_seq (added after the table was first made;
     # looked up first: ALTER TABLE takes its ACCESS EXCLUSIVE lock even when the column is
     # there, and every batch of every consumer of the schema writes this table).
