@@ -43,6 +43,7 @@ from shared.http.auth import (
     Staff,
     Supervisor,
     center_filter,
+    check_case_center,
     check_center,
     forbidden,
 )
@@ -299,7 +300,8 @@ async def case_feedback(case_id: UUID, pool: PoolDep, settings: SettingsDep,
     found = await queries.case_feedback(pool, case_id, _today(settings, feedback))
     if found is None:
         raise problem(404, "not_found", f"no feedback on case {case_id} yet", id=str(case_id))
-    check_center(staff, found.surveys[0].center_id)
+    check_case_center(staff, found.surveys[0].center_id, case_id,
+                      f"no feedback on case {case_id} yet")
     found.surveys = [_as_it_goes(s, feedback) for s in found.surveys]
     return found
 

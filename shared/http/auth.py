@@ -235,6 +235,19 @@ def check_center(principal: Principal, center_id: str | None) -> None:
                         token_center=principal.center_id)
 
 
+def check_case_center(principal: Principal, center_id: str | None, case_id: object,
+                      message: str | None = None, code: str = "not_found") -> None:
+    """404 ``code`` worded as for a case nobody has (``message``, default "case <id> not
+    found") unless the caller may see ``center_id``'s data: another center's case is not
+    there for them. A 403 said that the id is a case, somewhere (an existence oracle: the
+    id of a case opened under a guessable Idempotency-Key can be worked out), and the
+    routes that name a case in their body answered 404 for it already."""
+    if principal.center_id is not None and center_id != principal.center_id:
+        raise HTTPException(404, {"code": code,
+                                  "message": message or f"case {case_id} not found",
+                                  "details": {"id": str(case_id)}})
+
+
 def center_filter(principal: Principal, asked: str | None) -> str | None:
     """The center a list is limited to: the token's own (asking for another is a 403)."""
     if principal.center_id is None:

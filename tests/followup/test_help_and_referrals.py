@@ -311,7 +311,7 @@ async def test_a_handed_over_case_stays_with_its_first_clerk_and_its_follow_ups_
         stranger = clerk(settings, "clerk-900", OTHER_CENTER)
         r = await post(center.intake, f"/cases/{case_id}/handover",
                        {"to_clerk": "clerk-900", "reason": "想接手"}, stranger)
-        assert r.status_code == 403 and r.json()["error"]["code"] == "forbidden_center"
+        assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"  # as for none
         r = await post(center.intake, f"/cases/{case_id}/handover",
                        {"to_clerk": "clerk-017", "reason": "同一人"})
         assert r.status_code == 409, "already theirs"

@@ -155,7 +155,7 @@ async def test_a_plan_refuses_a_case_of_another_beneficiary_or_center(
             "resident_id": await register_resident(center.intake, auth=other),
             "title": "x", "steps": [{"service_item": ITEMS[0], "effective_on": "2026-06-01",
                                      "case_id": story.suspension_case, "what": "复查"}]})
-        assert r.status_code == 403, r.text
+        assert (r.status_code, r.json()["error"]["code"]) == (404, "not_found"), r.text
 
 
 async def test_the_plans_read_model_waits_for_plan_events_only(settings: Settings) -> None:
