@@ -299,7 +299,7 @@ async def test_a_plans_steps_are_dated_within_the_window_every_day_is(
     """A plan's steps are dated as any day a command gives is: from OCCURRED_AT_EARLIEST to
     DATES_HORIZON_DAYS ahead, the horizon's last day the center's (Shanghai's) day. Before,
     a step added later was checked and one drawn up with the plan was not: the year 1 was
-    recorded (outside the contracts' Day, 1970-2199), 2199 planned a reminder 170 years out.
+    recorded (outside the contracts' Day, 1970-2199), and 2199 too.
     On the calendar's edges: Sunday 20 December 2026, 31 December 23:30 in Shanghai (15:30
     UTC), a provisional 2027 and 2028, a year the holiday package does not know."""
     from datetime import date, timedelta
