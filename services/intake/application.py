@@ -236,8 +236,8 @@ class Intake:
 
     async def record_visit(self, cmd: c.RecordVisit, actor: str, key: str) -> Written:
         """A trip to the center, once per key; the case it names must be one of the visit's
-        center: another center's is a 404 worded as for a case nobody has (``Case.
-        unseen_elsewhere``; a 403 told another center's clerk that the id is a case)."""
+        center: another center's is a 404 worded as for a case nobody has (``Unit.get``; a 403
+        told another center's clerk that the id is a case)."""
         visit_id = visit_id_for(cmd.center_id, key)
         meta = self.path.meta(actor, key, cmd, center_id=cmd.center_id, case_id=cmd.case_id)
 

@@ -88,10 +88,6 @@ class Case(RemembersCommands):
     """One resident's affair at one center, from the first word to the resolution."""
 
     where = "on this case"
-    #: Out of the caller's reach, a 404 as for a case nobody has (``Unit.get``): a 403 said
-    #: the id is a case somewhere, and its id is worked out from the center and the opening's
-    #: Idempotency-Key (``case_id_for``), which a counter app may make guessable.
-    unseen_elsewhere = True
 
     @event("CaseOpened")
     def __init__(self, id: UUID, center_id: str, counter_id: str, clerk_id: str,

@@ -235,17 +235,20 @@ def check_center(principal: Principal, center_id: str | None) -> None:
                         token_center=principal.center_id)
 
 
-def check_case_center(principal: Principal, center_id: str | None, case_id: object,
-                      message: str | None = None, code: str = "not_found") -> None:
-    """404 ``code`` worded as for a case nobody has (``message``, default "case <id> not
-    found") unless the caller may see ``center_id``'s data: another center's case is not
-    there for them. A 403 said that the id is a case, somewhere (an existence oracle: the
-    id of a case opened under a guessable Idempotency-Key can be worked out), and the
-    routes that name a case in their body answered 404 for it already."""
+def not_found_elsewhere(principal: Principal, center_id: str | None, what: str,
+                        id: object, message: str | None = None,
+                        code: str = "not_found") -> None:
+    """404 ``code`` worded as for a ``what`` nobody has (``message``, default "<what> <id>
+    not found") unless the caller may see ``center_id``'s data: another center's case, plan,
+    survey, follow-up ... is not there for them. A 403 said the id is one, somewhere: an
+    existence oracle, since these ids are worked out from a center and an Idempotency-Key
+    (a case, a plan: ``case_id_for``) or from a case's events (a survey from its
+    resolution's event id, a rule's follow-up, a help task), which another center can work
+    out from a case id it guessed. ``Unit.get`` answers the same for every write."""
     if principal.center_id is not None and center_id != principal.center_id:
         raise HTTPException(404, {"code": code,
-                                  "message": message or f"case {case_id} not found",
-                                  "details": {"id": str(case_id)}})
+                                  "message": message or f"{what} {id} not found",
+                                  "details": {"id": str(id)}})
 
 
 def center_filter(principal: Principal, asked: str | None) -> str | None:

@@ -65,8 +65,8 @@ async def test_a_clerk_of_another_center_cannot_tell_our_cases_from_none(
 
 
 async def test_another_centers_case_has_no_feedback_to_read(settings: Settings) -> None:
-    """The case's surveys (``/cases/{id}/feedback``) read as for a case nobody has, for
-    another center's clerk (was 403 ``forbidden_center``)."""
+    """The case's surveys (``/cases/{id}/feedback``), and its survey by id, read as for a
+    case or a survey nobody has, for another center's clerk (was 403 ``forbidden_center``)."""
     app = create_feedback(settings)
     async with running(app) as feedback:
         case_id = uuid.uuid4()
@@ -86,3 +86,14 @@ async def test_another_centers_case_has_no_feedback_to_read(settings: Settings) 
         ours = await feedback.get(f"/cases/{case_id}/feedback", params={
             "after": written.position})
         assert ours.status_code == 200, ours.text
+        # Its survey's id is worked out from the case's resolution (its event id: the case
+        # and its version): another center's is a survey nobody has, read or answered.
+        survey = str(written.aggregate_id)
+        never = str(uuid.uuid4())
+        for ask in (lambda s: feedback.get(f"/surveys/{s}", headers=there),
+                    lambda s: feedback.post(f"/surveys/{s}/rating", headers={
+                        **there, **headers(f"rate-{s}")}, json={"level": "satisfied",
+                                                                 "clerk_id": "clerk-900"})):
+            theirs, none = await ask(survey), await ask(never)
+            assert (theirs.status_code, none.status_code) == (404, 404), theirs.text
+            assert error_words(theirs.json(), survey) == error_words(none.json(), never)
