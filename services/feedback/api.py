@@ -45,6 +45,7 @@ from shared.http.auth import (
     center_filter,
     check_center,
     forbidden,
+    not_found_elsewhere,
 )
 from shared.http.dependencies import (
     Actor,
@@ -286,7 +287,7 @@ async def get_survey(survey_id: UUID, pool: PoolDep, settings: SettingsDep,
     survey = await queries.survey(pool, survey_id)
     if survey is None:
         raise problem(404, "not_found", f"survey {survey_id} not found", id=str(survey_id))
-    check_center(staff, survey.center_id)
+    not_found_elsewhere(staff, survey.center_id, "survey", survey_id)
     return _as_it_goes(survey, feedback)
 
 
@@ -299,7 +300,8 @@ async def case_feedback(case_id: UUID, pool: PoolDep, settings: SettingsDep,
     found = await queries.case_feedback(pool, case_id, _today(settings, feedback))
     if found is None:
         raise problem(404, "not_found", f"no feedback on case {case_id} yet", id=str(case_id))
-    check_center(staff, found.surveys[0].center_id)
+    not_found_elsewhere(staff, found.surveys[0].center_id, "case", case_id,
+                        f"no feedback on case {case_id} yet")
     found.surveys = [_as_it_goes(s, feedback) for s in found.surveys]
     return found
 
@@ -331,7 +333,7 @@ async def get_rectification(rectification_id: UUID, pool: PoolDep, settings: Set
     if found is None:
         raise problem(404, "not_found", f"rectification {rectification_id} not found",
                       id=str(rectification_id))
-    check_center(supervisor, found.center_id)
+    not_found_elsewhere(supervisor, found.center_id, "rectification", rectification_id)
     return found
 
 

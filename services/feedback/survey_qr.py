@@ -22,7 +22,7 @@ from pydantic import BaseModel, Field
 
 from services.feedback.sending import survey_link
 from services.feedback.window_offer import SHOWN_MINUTES
-from shared.http.auth import Staff, check_center
+from shared.http.auth import Staff, not_found_elsewhere
 from shared.http.dependencies import PoolDep, SettingsDep
 from shared.http.errors import ERRORS, problem
 from shared.kernel.serving import is_own_case
@@ -56,7 +56,10 @@ async def case_survey_qr(case_id: UUID, request: Request, pool: PoolDep,
         " AND s.sent_at > $2 ORDER BY s.sent_at DESC LIMIT 1",
         case_id, now - timedelta(minutes=SHOWN_MINUTES))
     if row is not None:
-        check_center(staff, row["center_id"])
+        # Another center's case: no survey of it waits here (a 403 said it was a case).
+        not_found_elsewhere(staff, row["center_id"], "case", case_id,
+                            f"no survey of case {case_id} waits at the window",
+                            code="survey_not_waiting")
         # The survey names the first responder (首问); after a handover (转办) the colleague
         # who has the case resolves it with the resident before them: every clerk who served
         # it (``intake_cases.served_by``: its steps' actors, the clerk it was handed to;

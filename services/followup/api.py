@@ -20,7 +20,7 @@ from services.followup import commands as c
 from services.followup import parked, queries
 from services.followup.application import FollowUps
 from services.followup.deps import ClockDep, FollowUpsDep, wait_for
-from services.followup.domain import POLICY_OUTREACH, WorkDay, work_day
+from services.followup.domain import WorkDay, work_day
 from services.followup.queries import (
     CaseDuePublic,
     CenterBoardPublic,
@@ -37,6 +37,7 @@ from shared.http.auth import (
     center_filter,
     check_center,
     forbidden,
+    not_found_elsewhere,
     require_roles,
 )
 from shared.http.dependencies import (
@@ -170,11 +171,11 @@ async def get_follow_up(id: UUID, pool: PoolDep, settings: SettingsDep, staff: S
                         after: After = None) -> FollowUpPublic:
     await wait_for(pool, settings, after)
     follow_up = await queries.follow_up(pool, id)
-    if follow_up is None or (follow_up.source == POLICY_OUTREACH
-                             and staff.center_id not in (None, follow_up.center_id)):
-        # A policy's outreach: its id is worked out from ids another center knows.
+    if follow_up is None:
         raise problem(404, "not_found", f"follow-up {id} not found", id=str(id))
-    check_center(staff, follow_up.center_id)
+    # Its id is worked out from ids another center knows (a case's events, a policy and a
+    # resident): another center's is none of theirs.
+    not_found_elsewhere(staff, follow_up.center_id, "follow-up", id)
     return follow_up
 
 
@@ -300,7 +301,7 @@ async def get_policy(id: UUID, pool: PoolDep, settings: SettingsDep, staff: Poli
     if policy is None:
         raise problem(404, "not_found", f"policy change {id} not found", id=str(id))
     if not policy.all_centers:
-        check_center(staff, policy.center_id)
+        not_found_elsewhere(staff, policy.center_id, "policy change", id)
     return policy
 
 
@@ -312,7 +313,8 @@ async def get_obligation(id: UUID, pool: PoolDep, settings: SettingsDep, staff: 
     obligation = await queries.obligation(pool, id)
     if obligation is None:
         raise problem(404, "not_found", f"obligation {id} is not watched", id=str(id))
-    check_center(staff, obligation.center_id)
+    not_found_elsewhere(staff, obligation.center_id, "obligation", id,
+                        f"obligation {id} is not watched")
     return obligation
 
 

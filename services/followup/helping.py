@@ -32,7 +32,7 @@ from services.followup.referral_tokens import (
     ReplyLinkInvalid,
     link_expires_at,
 )
-from shared.http.auth import Staff, center_filter, check_center
+from shared.http.auth import Staff, center_filter, not_found_elsewhere
 from shared.http.dependencies import (
     After,
     ExpectedVersion,
@@ -105,7 +105,7 @@ async def get_help_task(id: UUID, pool: PoolDep, settings: SettingsDep, staff: S
     task = await queries.help_task(pool, id)
     if task is None:
         raise problem(404, "not_found", f"help task {id} not found", id=str(id))
-    check_center(staff, task.center_id)
+    not_found_elsewhere(staff, task.center_id, "help task", id)
     return task
 
 
@@ -188,12 +188,12 @@ async def get_referral(id: UUID, pool: PoolDep, settings: SettingsDep, staff: St
 
 async def _referral(pool: asyncpg.Pool, settings: Settings, staff: Principal, id: UUID,
                     after: int | None) -> ReferralPublic:
-    """One referral as the caller's center may read it: 404 when unknown, 403 elsewhere."""
+    """One referral as the caller's center may read it: 404 when unknown or elsewhere."""
     await wait_for(pool, settings, after)
     found = await queries.referral(pool, id)
     if found is None:
         raise problem(404, "not_found", f"referral {id} not found", id=str(id))
-    check_center(staff, found.center_id)
+    not_found_elsewhere(staff, found.center_id, "referral", id)
     return found
 
 

@@ -24,7 +24,7 @@ from services.intake.projections import CONSUMER
 from services.intake.queries import CaseFilter, CaseList, CasePublic
 from shared.catalogue import Catalogue, ServiceItem
 from shared.contracts.vocabulary import Channel, Urgency
-from shared.http.auth import Staff, center_filter, check_center
+from shared.http.auth import Staff, center_filter, check_center, not_found_elsewhere
 from shared.http.dependencies import After, PoolDep, SettingsDep, Write, WrittenPublic
 from shared.http.errors import ERRORS, problem
 from shared.http.fast_route import FastRoute
@@ -203,7 +203,7 @@ async def get_case(case_id: UUID, pool: PoolDep, settings: SettingsDep, staff: S
     case = await queries.case(pool, case_id)
     if case is None:
         raise problem(404, "not_found", f"case {case_id} not found", id=str(case_id))
-    check_center(staff, case.center_id)
+    not_found_elsewhere(staff, case.center_id, "case", case_id)  # another center's: none
     named(case.plans, cat)
     return case
 
@@ -221,7 +221,7 @@ async def case_notice(case_id: UUID, request: Request, pool: PoolDep, settings: 
     case = await queries.case(pool, case_id)
     if case is None:
         raise problem(404, "not_found", f"case {case_id} not found", id=str(case_id))
-    check_center(staff, case.center_id)
+    not_found_elsewhere(staff, case.center_id, "case", case_id)
     return notice_of(case, cat, settings, staff.sub, request.app.state.runtime.clock.now())
 
 

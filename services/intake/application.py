@@ -31,7 +31,13 @@ from shared.eventstore.command_path import CommandPath
 from shared.eventstore.group_commit import GroupCommitter, Unit, Written
 from shared.kernel.calendar import CalendarNotCovered, WorkingCalendar, covered
 from shared.kernel.clock import Clock
-from shared.kernel.errors import AlreadyDoneError, CommandError, Forbidden, InvalidCommand
+from shared.kernel.errors import (
+    AlreadyDoneError,
+    CommandError,
+    Forbidden,
+    InvalidCommand,
+    NotFound,
+)
 from shared.kernel.meta import COMMAND_DIGEST, Meta, meta_for
 from shared.kernel.moments import Moments
 from shared.kernel.privacy import KnownPerson
@@ -229,8 +235,9 @@ class Intake:
             actor=actor, meta=meta)
 
     async def record_visit(self, cmd: c.RecordVisit, actor: str, key: str) -> Written:
-        """A trip to the center, once per key; the case it names must be one of the caller's
-        center (the unit refuses another center's, 403, and a case it does not have, 404)."""
+        """A trip to the center, once per key; the case it names must be one of the visit's
+        center: another center's is a 404 worded as for a case nobody has (``Unit.get``; a 403
+        told another center's clerk that the id is a case)."""
         visit_id = visit_id_for(cmd.center_id, key)
         meta = self.path.meta(actor, key, cmd, center_id=cmd.center_id, case_id=cmd.case_id)
 
@@ -241,9 +248,9 @@ class Intake:
                 raise AlreadyDoneError(visit_id, 1)
             if cmd.case_id is not None:
                 case: Case = unit.get(cmd.case_id, "case")
-                if case.center_id != cmd.center_id:
-                    raise Forbidden("the case belongs to another center",
-                                    case_center=case.center_id)
+                if case.center_id != cmd.center_id:  # a caller of no one center: worded as
+                    raise NotFound(f"case {cmd.case_id} not found",  # for a case nobody has
+                                   id=str(cmd.case_id))
             visit = Visit(id=visit_id, visit_id=visit_id, center_id=cmd.center_id,
                           counter_id=cmd.counter_id, clerk_id=actor, channel=cmd.channel.value,
                           case_id=cmd.case_id, ticket=cmd.ticket,

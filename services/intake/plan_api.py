@@ -14,7 +14,7 @@ from services.intake import plan_views
 from services.intake.plan_views import PlanPublic
 from services.intake.planning import Plans
 from shared.catalogue import Catalogue
-from shared.http.auth import Staff, center_filter, check_center
+from shared.http.auth import Staff, center_filter, check_center, not_found_elsewhere
 from shared.http.dependencies import After, PoolDep, SettingsDep, Write, WrittenPublic
 from shared.http.errors import ERRORS, problem
 from shared.readmodels.positions import wait_for_write
@@ -71,7 +71,7 @@ async def get_plan(plan_id: UUID, request: Request, pool: PoolDep, settings: Set
     found = await plan_views.plan(pool, plan_id)
     if found is None:
         raise problem(404, "not_found", f"plan {plan_id} not found", id=str(plan_id))
-    check_center(staff, found.center_id)
+    not_found_elsewhere(staff, found.center_id, "plan", plan_id)
     return named([found], request.app.state.catalogue)[0]
 
 

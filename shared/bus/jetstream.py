@@ -158,7 +158,9 @@ async def ensure_streams(js: JetStreamContext, settings: Settings) -> dict[str, 
     """The event log and the dead-letter stream, as code; idempotent, safe from every replica.
 
     Returns what happened to each stream: ``created``, ``updated: <fields>`` or ``unchanged``.
+    A server older than ``OLDEST_SERVER`` is refused (``ServerTooOld``).
     """
+    check_server(js)
     return {config.name or "": await ensure_stream(js, config)
             for config in (stream_config(settings), dead_letter_stream_config(settings))}
 
@@ -191,6 +193,41 @@ def server_at_least(js: JetStreamContext, version: tuple[int, int]) -> bool:
         return (server.major, server.minor) >= version
     except (AttributeError, TypeError, ValueError):
         return True
+
+
+#: The oldest nats-server whose durables keep what sixstep makes them with: their subject
+#: filters (``filter_subjects``: a consumer reads only its event types, a split worker only its
+#: partitions) and their metadata (``sixstep_refused``, ``sixstep_retrying``: what ``sixstep ops
+#: status`` says of a consumer that applies nothing). Both are new in 2.10; an older server
+#: (Debian's 2.9.10) drops them without an error: every durable reads every event of the
+#: stream, and a consumer retrying for ever looks merely behind. 2.10-2.13 run, degraded (no
+#: atomic rounds before 2.12, no reset of a durable before 2.14); deploy/README asks 2.14+.
+OLDEST_SERVER = (2, 10)
+
+
+class ServerTooOld(RuntimeError):
+    """The nats-server is older than ``OLDEST_SERVER``: refused at start and by ``sixstep
+    ops``, rather than run with every durable's filters and metadata dropped."""
+
+
+def server_version(js: JetStreamContext) -> str:
+    """The version the server said it runs, as it said it (``?`` when unknown)."""
+    try:
+        return str(js._nc._server_info.get("version") or "?")
+    except AttributeError:
+        return "?"
+
+
+def check_server(js: JetStreamContext) -> None:
+    """Raise ``ServerTooOld`` when the server ``js`` talks to drops a durable's filters and
+    metadata (``OLDEST_SERVER``)."""
+    if not server_at_least(js, OLDEST_SERVER):
+        raise ServerTooOld(
+            f"nats-server {server_version(js)} is older than "
+            f"{'.'.join(map(str, OLDEST_SERVER))}: it drops a durable consumer's subject "
+            "filters and metadata without an error (every consumer would read every event, "
+            "and `sixstep ops status` could not say which one retries for ever); run "
+            "nats-server 2.14 or newer (deploy/README, 'The parts and what they need')")
 
 
 async def ensure_stream(js: JetStreamContext, config: StreamConfig) -> str:

@@ -57,8 +57,10 @@ def _print_status(title: str, status: CalendarStatusPublic) -> None:
         years = ", ".join(f"{y.first_year}-{y.last_year} {y.source.value}"
                           if y.first_year != y.last_year else f"{y.first_year} {y.source.value}"
                           for y in c.years)
-        table.add_row(c.center_id, years, f"{c.official_until} ({c.official_days_left} days)",
-                      str(c.covers_until), c.office_hours, c.holidays_file or "-")
+        table.add_row(escape(c.center_id), years,
+                      f"{c.official_until} ({c.official_days_left} days)",
+                      str(c.covers_until), escape(c.office_hours),
+                      escape(c.holidays_file or "-"))
     console.print(table)
     for warning in status.warnings:
         console.print(f"[yellow]warning:[/yellow] {escape(warning)}")
@@ -206,11 +208,11 @@ def reload(
                               f"{escape(answer.text[:200])}[/red]")
                 failed = True
                 continue
-            console.print(f"{name}: reloaded; official schedules changed for "
-                          f"{', '.join(said.changed) if said.changed else 'no center'}")
+            console.print(escape(f"{name}: reloaded; official schedules changed for "
+                                 f"{', '.join(said.changed) if said.changed else 'no center'}"))
             for part, counts in said.replanned.items():
-                console.print(f"  {part}: " + ", ".join(f"{k.replace('_', ' ')} {v}"
-                                                        for k, v in counts.items()))
+                console.print(escape(f"  {part}: " + ", ".join(f"{k.replace('_', ' ')} {v}"
+                                                               for k, v in counts.items())))
             for warning in said.calendar.warnings:
                 console.print(f"  [yellow]warning:[/yellow] {escape(warning)}")
     if failed:

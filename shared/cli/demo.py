@@ -19,6 +19,7 @@ from typing import Annotated, Any
 import httpx
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -369,8 +370,8 @@ def demo(
         _play_on(tally, intake_url, token_of, center, stories, vault)
     except httpx.HTTPError as exc:  # intake stopped or stalled mid-day: say so, no traceback
         what = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-        console.print(f"[red]the demo stopped[/red]: intake at {intake_url} failed a request "
-                      f"({what}); is `make run` still running? see its logs")
+        console.print(f"[red]the demo stopped[/red]: intake at {escape(intake_url)} failed a "
+                      f"request ({escape(what)}); is `make run` still running? see its logs")
         raise typer.Exit(1) from None
 
 
@@ -396,12 +397,13 @@ def _play_on(tally: Tally, intake_url: str, token_of: Callable[[str], str], cent
         try:
             asyncio.run(play_and_show(intake_url, token_of("clerk-001"), center, console))
         except StoryFailed as exc:
-            console.print(f"[red]the cancer story failed[/red]: {exc}")
+            console.print(f"[red]the cancer story failed[/red]: {escape(str(exc))}")
             raise typer.Exit(1) from exc
     if stories and vault:
         _play_stories(intake_url, token_of, center)
     if tally.errors:
-        console.print(f"[red]{len(tally.errors)} requests failed[/red]; first: {tally.errors[0]}")
+        console.print(f"[red]{len(tally.errors)} requests failed[/red]; first: "
+                      f"{escape(str(tally.errors[0]))}")
         raise typer.Exit(1)
     console.print("Watch the events with [bold]sixstep tail --from-start[/bold].")
 
@@ -419,7 +421,7 @@ def _wait_for_intake(intake_url: str, bound_s: float) -> None:
         try:
             asyncio.run(wait_until_ready(intake_url, bound_s, waiting))
         except NotReady as exc:
-            console.print(f"[red]error:[/red] {exc}")
+            console.print(f"[red]error:[/red] {escape(str(exc))}")
             raise typer.Exit(EXIT_UNREACHABLE) from None
 
 

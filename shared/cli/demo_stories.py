@@ -23,6 +23,7 @@ from typing import Any
 
 import httpx
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from shared.cli.demo import CHECK, WEIGHTS, DemoResident, post_resident
@@ -154,4 +155,4 @@ def print_stories(tally: StoryTally, console: Console) -> None:
     console.print(table)
     if tally.errors:
         console.print(f"[red]{len(tally.errors)} story requests failed[/red]; first: "
-                      f"{tally.errors[0]}")
+                      f"{escape(str(tally.errors[0]))}")

@@ -58,7 +58,8 @@ async def _require_stream(nc: Any, settings: Settings) -> None:
     try:
         await nc.jetstream().stream_info(stream)
     except NotFoundError:
-        console.print(f"[red]no stream {stream!r} at {without_password(settings.nats_url)}[/red];"
+        console.print(f"[red]no stream {escape(repr(stream))} at "
+                      f"{escape(without_password(settings.nats_url))}[/red];"
                       " has a service started there? (`sixstep ops status` lists the streams)")
         raise typer.Exit(2) from None
 
@@ -84,8 +85,9 @@ def list_letters(
         table.add_column(column, overflow="fold")
     for letter in letters:
         again = letter["same_event_as"]
-        table.add_row(str(letter["seq"]), letter["consumer"], str(letter["type"]),
-                      str(letter["aggregate_id"])[:8], str(letter["stream_seq"]),
+        table.add_row(str(letter["seq"]), escape(str(letter["consumer"])),
+                      escape(str(letter["type"])), escape(str(letter["aggregate_id"])[:8]),
+                      str(letter["stream_seq"]),
                       str(letter["delivered"]),
                       (f"(the same event as dead letter {again}: replayed once) "
                        if again else "") + escape(str(letter["reason"])[:160]))
@@ -152,7 +154,7 @@ def replay(
         console.print(f"[red]replay refused ({answer.status_code}):[/red] {escape(answer.text)}")
         raise typer.Exit(2)
     report = answer.json()
-    console.print(f"{consumer} via {target}: replayed {len(report['replayed'])}, "
+    console.print(f"{escape(consumer)} via {escape(target)}: replayed {len(report['replayed'])}, "
                   f"already applied {len(report['already_applied'])}, "
                   f"failed {len(report['failed'])}")
     for failure in report["failed"]:

@@ -20,6 +20,7 @@ from uuid import UUID
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -182,7 +183,7 @@ def report_unreadable(count: int, events: list[Unreadable], *, strict: bool) -> 
         return 0
     err.print(f"[yellow]{count:,} event(s) could not be converted and were skipped:[/yellow]")
     for u in events[:20]:
-        err.print(f"  seq {u.seq}  event {u.event_id or '?'}  {u.reason}")
+        err.print(escape(f"  seq {u.seq}  event {u.event_id or '?'}  {u.reason}"))
     if count > 20:
         err.print(f"  ... and {count - 20:,} more (an export's manifest names the first "
                   f"{len(events):,} under 'unreadable')")
@@ -193,10 +194,10 @@ def run(main: Callable[[], Any]) -> Any:
     try:
         return asyncio.run(main())
     except NoSuchStream as exc:
-        err.print(f"[red]{exc}[/red]")
+        err.print(f"[red]{escape(str(exc))}[/red]")
         raise typer.Exit(2) from None
     except (CheckpointMismatch, ValueError, LookupError) as exc:
-        err.print(f"[red]{exc}[/red]")
+        err.print(f"[red]{escape(str(exc))}[/red]")
         raise typer.Exit(2) from None
     except (KeyboardInterrupt, asyncio.CancelledError):
         err.print("[yellow]stopped[/yellow]")

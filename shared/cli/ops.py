@@ -23,12 +23,20 @@ import typer
 from nats.aio.client import Client as NATS
 from nats.js.errors import NotFoundError
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from shared.bus.consumer import APPLIED_SEQ, REFUSED_KEY, RETRYING_KEY
 from shared.bus.deadletters import read_dead_letters, repeats
 from shared.bus.durable_names import base_consumer
-from shared.bus.jetstream import connect, dead_letter_stream, ensure_streams, every_consumer
+from shared.bus.jetstream import (
+    ServerTooOld,
+    check_server,
+    connect,
+    dead_letter_stream,
+    ensure_streams,
+    every_consumer,
+)
 from shared.bus.stream_identity import forget_stream, stream_seen
 from shared.cli import app
 from shared.cli.servers import SERVICES, resolve
@@ -58,9 +66,13 @@ def apply(
     settings = resolve().use("nats")
     if replicas is not None:
         settings = settings.model_copy(update={"stream_replicas": replicas})
-    outcome = asyncio.run(apply_streams(settings))
+    try:
+        outcome = asyncio.run(apply_streams(settings))
+    except ServerTooOld as exc:
+        console.print(f"[red]{escape(str(exc))}[/red]")
+        raise typer.Exit(2) from None
     for name, what in outcome.items():
-        console.print(f"stream {name}: {what}")
+        console.print(f"stream {escape(name)}: {what}")
 
 
 @ops.command("status")
@@ -69,7 +81,10 @@ def status() -> None:
     when a stream is missing (as ``dlq`` and ``tail`` refuse to run without theirs) or a
     consumer applies nothing (a stream made anew under its tracking rows; or its batches
     handed back for more than ``RETRYING_SAID_AFTER_S``, a hung statement or a command the
-    store or the vault refuses as unavailable: retried for ever, ``RETRYING_KEY``)."""
+    store or the vault refuses as unavailable: retried for ever, ``RETRYING_KEY``), or the
+    nats-server is older than ``OLDEST_SERVER`` (it drops the durables' filters and the
+    metadata that says all this). Names and texts from the servers are printed as they are
+    (``escape``), never read as rich's markup."""
     settings = resolve().use("nats")
     missing: list[str] = []
     refusing: list[str] = []
@@ -78,27 +93,33 @@ def status() -> None:
         nc = await connect(settings, "sixstep-ops")
         try:
             js = nc.jetstream()
+            try:
+                check_server(js)
+            except ServerTooOld as exc:
+                console.print(f"[red]{escape(str(exc))}[/red]")
+                missing.append("a nats-server that keeps durables' filters and metadata")
+                return
             for name in (settings.stream_name, dead_letter_stream(settings)):
                 try:
                     info = await js.stream_info(name)
                 except NotFoundError:
-                    console.print(f"stream {name}: missing at "
-                                  f"{without_password(settings.nats_url)} (has a "
+                    console.print(f"stream {escape(name)}: missing at "
+                                  f"{escape(without_password(settings.nats_url))} (has a "
                                   "service started? else `sixstep ops apply`)")
                     missing.append(name)
                     continue
                 cluster = info.cluster
                 peers = ", ".join(
-                    f"{r.name}{'' if r.current else ' (catching up)'}"
+                    f"{escape(r.name)}{'' if r.current else ' (catching up)'}"
                     for r in (cluster.replicas or [])) if cluster else ""
                 console.print(
-                    f"stream {name}: {info.state.messages} messages, seq "
+                    f"stream {escape(name)}: {info.state.messages} messages, seq "
                     f"{info.state.first_seq}-{info.state.last_seq}, "
                     f"{info.config.num_replicas} replica(s)"
-                    + (f", leader {cluster.leader}" if cluster and cluster.leader else "")
+                    + (f", leader {escape(cluster.leader)}" if cluster and cluster.leader else "")
                     + (f", followers {peers}" if peers else ""))
             await _dead_letters_said(nc, settings)
-            table = Table(title=f"consumers of {settings.stream_name}")
+            table = Table(title=f"consumers of {escape(settings.stream_name)}")
             for column in ("consumer", "pending", "ack pending", "redelivered", "ack floor"):
                 table.add_column(column)
             try:
@@ -106,24 +127,24 @@ def status() -> None:
             except NotFoundError:
                 consumers = []
             for c in sorted(consumers, key=lambda c: c.name):
-                table.add_row(c.name, str(c.num_pending), str(c.num_ack_pending),
+                table.add_row(escape(c.name), str(c.num_pending), str(c.num_ack_pending),
                               str(c.num_redelivered),
                               str(c.ack_floor.stream_seq if c.ack_floor else 0))
             console.print(table)
             for c in sorted(consumers, key=lambda c: c.name):
                 metadata = c.config.metadata or {}
                 if refused := metadata.get(REFUSED_KEY):
-                    console.print(f"[red]consumer {c.name} applies nothing[/red]: the stream "
-                                  f"is not the one its tracking rows were written against "
-                                  f"({refused}). Rebuild its read model: `sixstep rebuild "
-                                  f"<read model>` (or `--all`; deploy/README, 'A stream "
-                                  "made anew').")
+                    console.print(f"[red]consumer {escape(c.name)} applies nothing[/red]: the "
+                                  "stream is not the one its tracking rows were written "
+                                  f"against ({escape(refused)}). Rebuild its read model: "
+                                  "`sixstep rebuild <read model>` (or `--all`; "
+                                  "deploy/README, 'A stream made anew').")
                 if retrying := metadata.get(RETRYING_KEY):
-                    console.print(f"[red]consumer {c.name} hands its batches back, retried "
-                                  f"for ever[/red] ({retrying}); nothing is dead-lettered "
-                                  "for it and nothing applied past it. Its service's /ready "
-                                  "says the same (deploy/README, 'A consumer retrying for "
-                                  "ever').")
+                    console.print(f"[red]consumer {escape(c.name)} hands its batches back, "
+                                  f"retried for ever[/red] ({escape(retrying)}); nothing is "
+                                  "dead-lettered for it and nothing applied past it. Its "
+                                  "service's /ready says the same (deploy/README, 'A "
+                                  "consumer retrying for ever').")
                 if refused or retrying:
                     refusing.append(c.name)
         finally:
@@ -149,7 +170,7 @@ async def _dead_letters_said(nc: NATS, settings: Settings) -> None:
         name = base_consumer(letter.consumer)
         per[name] = per.get(name, 0) + 1
     console.print(f"[yellow]{len(letters)} dead letter(s)[/yellow]: "
-                  + ", ".join(f"{name} {n}" for name, n in sorted(per.items()))
+                  + ", ".join(f"{escape(name)} {n}" for name, n in sorted(per.items()))
                   + (f"; {len(again)} repeat an earlier letter of their event (replayed once "
                      "with it)" if again else "")
                   + ". `sixstep dlq list`, then `sixstep dlq replay --consumer NAME` "
@@ -174,7 +195,7 @@ def forget(
                f"no service owns {consumer!r}"
                if service not in SERVICES else None)
     if refused:
-        console.print(f"[red]{refused}[/red]")
+        console.print(f"[red]{escape(refused)}[/red]")
         raise typer.Exit(2)
     settings = resolve().use("nats", "database")
 
@@ -194,7 +215,7 @@ def forget(
     try:
         why = asyncio.run(run())
     except LookupError as exc:
-        console.print(str(exc))
+        console.print(escape(str(exc)))
         raise typer.Exit(1) from None
-    console.print(f"{consumer}: forgot its tracking rows ({why}); it applies the new stream "
-                  "from its first event within a few seconds")
+    console.print(f"{escape(consumer)}: forgot its tracking rows ({escape(why)}); it applies "
+                  "the new stream from its first event within a few seconds")

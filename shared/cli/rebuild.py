@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from shared.cli import app
@@ -106,7 +107,7 @@ async def compare(rb: Any, samples: int) -> None:
     if state["skipped"]:
         err.print(f"[yellow]{state['skipped']} events refused by the handler:[/yellow]")
         for r in await rb.skipped():
-            err.print(f"  seq {r['seq']} {r['type']}: {r['reason']}")
+            err.print(f"  seq {r['seq']} {escape(str(r['type']))}: {escape(str(r['reason']))}")
 
 
 async def switch(name: str, rb: Any) -> bool:
@@ -116,7 +117,7 @@ async def switch(name: str, rb: Any) -> bool:
     try:
         switched = await rb.switch()
     except RebuildError as exc:
-        err.print(f"[red]{name}: {exc}[/red]")
+        err.print(f"[red]{escape(name)}: {escape(str(exc))}[/red]")
         return False
     err.print(f"[green]switched[/green] {name}: {', '.join(switched.tables)} now rebuilt up "
               f"to stream sequence {switched.last_seq:,}; the old tables are in schema "
@@ -138,10 +139,10 @@ def print_diff(diff: Any) -> None:
                   "the same events for them yet")
     for t in diff.tables:
         for s in t.samples:
-            err.print(f"  {t.table} {s['key']}: "
-                      + (f"only in {s['only']}" if "only" in s else
-                         ", ".join(f"{c}: live={a!r} rebuilt={b!r}"
-                                   for c, (a, b) in s["columns"].items())))
+            err.print(escape(f"  {t.table} {s['key']}: "
+                             + (f"only in {s['only']}" if "only" in s else
+                                ", ".join(f"{c}: live={a!r} rebuilt={b!r}"
+                                          for c, (a, b) in s["columns"].items()))))
     err.print("[green]identical[/green]" if diff.same else "[yellow]differences found[/yellow]")
 
 
@@ -179,13 +180,14 @@ def as_of_command(
                 table.add_column("column")
                 table.add_column("value")
                 for k, v in rows[0].items():
-                    table.add_row(k, "" if v is None else str(v))
+                    table.add_row(escape(k), "" if v is None else escape(str(v)))
             else:
                 keep = [k for k in rows[0] if k not in ("case_id", "payload")]
                 for k in keep:
-                    table.add_column(k)
+                    table.add_column(escape(k))
                 for row in rows:
-                    table.add_row(*("" if row[k] is None else str(row[k]) for k in keep))
+                    table.add_row(*("" if row[k] is None else escape(str(row[k]))
+                                    for k in keep))
             out.print(table)
         return 0
 

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import orjson
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from shared.analytics.checkpoint import Checkpoint
@@ -115,7 +116,7 @@ def replay_command(
         table.add_column("event type")
         table.add_column("events", justify="right")
         for name, n in sorted(counts.items()):
-            table.add_row(name, f"{n:,}")
+            table.add_row(escape(name), f"{n:,}")
         table.add_row("[bold]total[/bold]", f"{sum(counts.values()):,}")
         err.print(table)
         code = report_unreadable(replay.undecodable, replay.unreadable, strict=strict)

@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from shared.catalogue import CatalogueError, load_catalogue
@@ -36,7 +37,7 @@ def _load(files: list[Path] | None) -> Rules:
         catalogue = load_catalogue(settings.catalogue_paths)
         return load_rules(catalogue, files if files else settings.eligibility_rules_paths)
     except (CatalogueError, RulesError) as exc:
-        console.print(f"[red]{exc}[/red]")
+        console.print(f"[red]{escape(str(exc))}[/red]")
         raise typer.Exit(2) from None
 
 

@@ -11,6 +11,7 @@ import typer
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 from rich.console import Console
+from rich.markup import escape
 
 from shared.bus.jetstream import connect
 from shared.cli import app
@@ -25,11 +26,15 @@ def _line(seq: int, data: bytes) -> str:
         e = orjson.loads(data)
     except orjson.JSONDecodeError:
         return f"{seq:>8}  [red]undecodable message[/red]"
-    case = (e.get("case_id") or "-")[:8]
+    # Everything of the event is printed as it is, never read as rich's markup: a clerk's
+    # words "[/b]" ended the command (MarkupError), "[急]" vanished.
+    case = escape(str(e.get("case_id") or "-")[:8])
     payload = ", ".join(f"{k}={v}" for k, v in list(e.get("payload", {}).items())[:4])
-    return (f"{seq:>8}  {e.get('occurred_at', '')[:19]}  [cyan]{e.get('service'):<8}[/cyan] "
-            f"[bold]{e.get('type'):<20}[/bold] case {case} v{e.get('aggregate_version')}  "
-            f"{e.get('center_id')}  {payload[:120]}")
+    return (f"{seq:>8}  {escape(str(e.get('occurred_at', ''))[:19])}  "
+            f"[cyan]{escape(str(e.get('service'))):<8}[/cyan] "
+            f"[bold]{escape(str(e.get('type'))):<20}[/bold] case {case} "
+            f"v{escape(str(e.get('aggregate_version')))}  "
+            f"{escape(str(e.get('center_id')))}  {escape(payload[:120])}")
 
 
 @app.command("tail")

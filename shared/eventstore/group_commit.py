@@ -133,15 +133,18 @@ class Unit:
     def get(self, aggregate_id: UUID, what: str = "case") -> Any:
         """The aggregate, scope-checked; 404 unless it is a ``what`` (a case's id where a plan
         is asked for is no plan): its class's name, or its ``KIND`` when it has one
-        (``FollowUp`` is a "follow-up", ``HelpTask`` a "help task"). An aggregate whose
-        ``unseen_elsewhere`` is true is a 404 too when it is out of the caller's reach, worded
-        as for none: its id can be worked out by anyone, and a 403 would say that it exists (a
-        hint: which rule fired for a resident at another center, i.e. what they declared of
-        their health; a policy's outreach: whom the policy reached there)."""
+        (``FollowUp`` is a "follow-up", ``HelpTask`` a "help task"). Another center's
+        aggregate is a 404 too, worded as for none (since December 2026; it was a 403): the
+        ids are worked out from a center and an Idempotency-Key (a case, a plan) or from a
+        case's events (a survey, a rule's follow-up), so a 403 said which exist there (which
+        cases, which were resolved). One whose ``unseen_elsewhere`` is true is also a 404 for
+        a caller bound to another case. (A hint: which rule fired for a resident at another
+        center, i.e. what they declared of their health; a policy's outreach: whom the
+        policy reached there.)"""
         aggregate = self._aggregates.get(aggregate_id)
         if aggregate is None or (what and _letters(_kind(aggregate)) != _letters(what)) or (
-                getattr(aggregate, "unseen_elsewhere", False)
-                and out_of_scope(self.caller, aggregate) is not None):
+                (why := out_of_scope(self.caller, aggregate)) is not None
+                and (why == ANOTHER_CENTER or getattr(aggregate, "unseen_elsewhere", False))):
             raise NotFound(f"{what} {aggregate_id} not found", id=str(aggregate_id))
         self._check_scope(aggregate)
         self._touch(aggregate)

@@ -235,6 +235,22 @@ def check_center(principal: Principal, center_id: str | None) -> None:
                         token_center=principal.center_id)
 
 
+def not_found_elsewhere(principal: Principal, center_id: str | None, what: str,
+                        id: object, message: str | None = None,
+                        code: str = "not_found") -> None:
+    """404 ``code`` worded as for a ``what`` nobody has (``message``, default "<what> <id>
+    not found") unless the caller may see ``center_id``'s data: another center's case, plan,
+    survey, follow-up ... is not there for them. A 403 said the id is one, somewhere: an
+    existence oracle, since these ids are worked out from a center and an Idempotency-Key
+    (a case, a plan: ``case_id_for``) or from a case's events (a survey from its
+    resolution's event id, a rule's follow-up, a help task), which another center can work
+    out from a case id it guessed. ``Unit.get`` answers the same for every write."""
+    if principal.center_id is not None and center_id != principal.center_id:
+        raise HTTPException(404, {"code": code,
+                                  "message": message or f"{what} {id} not found",
+                                  "details": {"id": str(id)}})
+
+
 def center_filter(principal: Principal, asked: str | None) -> str | None:
     """The center a list is limited to: the token's own (asking for another is a 403)."""
     if principal.center_id is None:

@@ -72,14 +72,23 @@ class Moments:
         floor = now - self.grace
         return floor if occurred_at < floor else None
 
-    def check(self, command: BaseModel, now: datetime) -> None:
+    def check(self, command: BaseModel, now: datetime, within: str = "") -> None:
         """Raise :class:`InvalidCommand` (422) for the first moment or day of ``command``
-        outside its window; ``now`` is the service's clock."""
+        outside its window; ``now`` is the service's clock. The models a command holds, alone
+        or in a list, are checked too, their fields named from the command (``steps[1].
+        effective_on``): a plan's steps were not, and a step dated in the year 1 (outside the
+        contracts' ``Day``) or 2199 was recorded."""
         values = command.__dict__
         for name in _field_names(type(command)):
             value = values[name] if name in values else getattr(command, name)
-            if isinstance(value, date):  # a moment is one too; nothing else is checked
-                self.check_value(name, value, now)
+            if isinstance(value, date):  # a moment is one too
+                self.check_value(within + name, value, now)
+            elif isinstance(value, BaseModel):
+                self.check(value, now, f"{within}{name}.")
+            elif isinstance(value, list | tuple):
+                for n, item in enumerate(value):
+                    if isinstance(item, BaseModel):
+                        self.check(item, now, f"{within}{name}[{n}].")
 
     def check_value(self, name: str, value: Any, now: datetime) -> None:
         """The answer names the window by its settings, not by the moment ``now`` (the same

@@ -5,20 +5,25 @@ printed only part of what it was asked for exits 2, as a command whose servers d
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from datetime import date
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import nats
 import pytest
 from nats.js.api import AckPolicy, ConsumerConfig
+from nats.js.errors import NotFoundError
 
 from shared.bus.consumer import REFUSED_KEY, RETRYING_KEY
+from shared.bus.jetstream import ServerTooOld, ensure_streams_when_ready
 from shared.runtime.calendars import Calendars
 from shared.settings import Settings
 from tests.cli.in_process import ran
-from tools.devservers import free_port
+from tools.devservers import NatsServer, free_port
 
 #: No command here may reach a server the test did not start (the defaults are 5432 / 4222).
 CLOSED = {"DATABASE_URL": f"postgresql://sixstep@127.0.0.1:{free_port()}/sixstep"}
@@ -163,6 +168,76 @@ def test_ops_status_with_a_consumer_retrying_for_ever_exits_2(nats_url: str) -> 
     assert "consumer feedback-intake hands its batches back" in status.out, status
     assert "key bucket 3 is missing" in status.out, status
     assert status.code == 2, status
+
+
+def test_ops_status_prints_a_durables_names_and_texts_as_they_are(nats_url: str) -> None:
+    """What a durable's metadata says is the error's own text, brackets and all: printed as
+    it is, not read as rich's markup. Before, "[/vault]" ended the command (MarkupError, exit
+    1, nothing of the status said) and "[bucket 3]" vanished from the line."""
+    env = {**CLOSED, "NATS_URL": nats_url, "STREAM_NAME": "BRACKETS",
+           "SUBJECT_PREFIX": "brackets"}
+    assert ran(["ops", "apply"], env=env).code == 0
+    said = "since 2026-12-20T02:00:00+00:00: Unavailable: [bucket 3] missing [/vault]"
+
+    async def retrying() -> None:
+        nc = await nats.connect(nats_url)
+        try:
+            await nc.jetstream().add_consumer("BRACKETS", ConsumerConfig(
+                durable_name="feedback-intake", ack_policy=AckPolicy.EXPLICIT,
+                metadata={RETRYING_KEY: said}))
+        finally:
+            await nc.close()
+
+    asyncio.run(retrying())
+    status = ran(["ops", "status"], env=env)
+    assert said in " ".join(status.out.split()), status
+    assert status.code == 2, status
+
+
+@pytest.fixture(scope="module")
+def nats_2_9(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Debian's nats-server (2.9.10, its package's binary: ``OLD_NATS_SERVER``, else
+    /usr/sbin/nats-server) on a port of its own; skipped where there is none."""
+    binary = Path(os.environ.get("OLD_NATS_SERVER", "/usr/sbin/nats-server"))
+    if not binary.is_file():
+        pytest.skip(f"no nats-server before 2.10 at {binary} (OLD_NATS_SERVER)")
+    version = subprocess.run([binary, "--version"], capture_output=True, text=True).stdout
+    if not version.strip().startswith("nats-server: v2.9."):
+        pytest.skip(f"{binary} is {version.strip()}, not a 2.9 server")
+    server = NatsServer(tmp_path_factory.mktemp("nats29"), binary=binary)
+    server.start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+def test_a_nats_server_that_drops_durables_filters_is_refused_not_run_on(
+        nats_2_9: str) -> None:
+    """nats-server 2.9 takes a durable's subject filters and metadata without an error and
+    drops them: every consumer would read every event (a split worker every partition), and
+    a consumer retrying for ever would look merely behind in ``ops status``, exit 0. Refused
+    instead, by ``ops apply``, ``ops status`` (exit 2, saying why) and a service's start
+    (``ensure_streams``); before, all three went on as on 2.14."""
+    env = {**CLOSED, "NATS_URL": nats_2_9, "STREAM_NAME": "OLD", "SUBJECT_PREFIX": "old"}
+    for command in (["ops", "apply"], ["ops", "status"]):
+        said = ran(command, env=env)
+        assert said.code == 2, said
+        assert "nats-server 2.9." in said.out and "older than 2.10" in said.out, said
+
+    async def start() -> None:
+        settings = Settings(nats_url=nats_2_9, stream_name="OLD", subject_prefix="old",
+                            environment="development", log_json=False)
+        nc = await nats.connect(nats_2_9)
+        try:
+            with pytest.raises(ServerTooOld, match="drops a durable consumer's subject filters"):
+                await ensure_streams_when_ready(nc.jetstream(), settings, within_s=1)
+            with pytest.raises(NotFoundError):  # nothing made on it
+                await nc.jetstream().stream_info("OLD")
+        finally:
+            await nc.close()
+
+    asyncio.run(start())
 
 
 @pytest.fixture

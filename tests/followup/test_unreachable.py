@@ -128,7 +128,7 @@ async def test_a_resident_not_reached_three_times_is_handed_to_the_team_leader_o
                 f"/followups/{checks['other'][1]['follow_up_id']}/complete",
                 headers={**other_center, **headers(key())},
                 json={"outcome": "unreachable", "channel": "phone", "note": "无人接听"})
-            assert (r.status_code, r.json()["error"]["code"]) == (403, "forbidden_center")
+            assert (r.status_code, r.json()["error"]["code"]) == (404, "not_found")
 
         handed = {}
         for who, (case_id, check) in checks.items():

@@ -138,11 +138,11 @@ async def test_a_plan_refuses_a_case_of_another_beneficiary_or_center(
         await wait_until(in_its_view, what="the plan in its view")
         other = {"Authorization": "Bearer " + _token(settings, "SH-PD-LUJIAZUI")}
         r = await center.intake.get(f"/plans/{story.plan_id}", headers=other)
-        assert r.status_code == 403, r.text
+        assert r.status_code == 404, r.text  # another center's: as for none
         r = await center.intake.post(f"/plans/{story.plan_id}/steps", headers={
             **other, **headers(key())}, json={"service_item": ITEMS[2],
                                               "effective_on": "2026-06-01", "what": "复查"})
-        assert r.status_code == 403, r.text
+        assert r.status_code == 404, r.text
         r = await center.intake.post("/plans", headers={**other, **headers(key())}, json={
             "center_id": "SH-PD-LUJIAZUI", "counter_id": "window-1",
             "resident_id": story.patient, "title": "x",
@@ -155,7 +155,7 @@ async def test_a_plan_refuses_a_case_of_another_beneficiary_or_center(
             "resident_id": await register_resident(center.intake, auth=other),
             "title": "x", "steps": [{"service_item": ITEMS[0], "effective_on": "2026-06-01",
                                      "case_id": story.suspension_case, "what": "复查"}]})
-        assert r.status_code == 403, r.text
+        assert (r.status_code, r.json()["error"]["code"]) == (404, "not_found"), r.text
 
 
 async def test_the_plans_read_model_waits_for_plan_events_only(settings: Settings) -> None:
@@ -292,3 +292,42 @@ async def test_a_plan_drawn_up_under_a_presence_grant_is_answered_again_after_it
         new = await center.intake.post("/plans", headers={**other, **headers("plan-lj-0002")},
                                        json=body)
         assert new.status_code == 403, new.text
+
+
+async def test_a_plans_steps_are_dated_within_the_window_every_day_is(
+        settings: Settings) -> None:
+    """A plan's steps are dated as any day a command gives is: from OCCURRED_AT_EARLIEST to
+    DATES_HORIZON_DAYS ahead, the horizon's last day the center's (Shanghai's) day. Before,
+    a step added later was checked and one drawn up with the plan was not: the year 1 was
+    recorded (outside the contracts' Day, 1970-2199), and 2199 too.
+    On the calendar's edges: Sunday 20 December 2026, 31 December 23:30 in Shanghai (15:30
+    UTC), a provisional 2027 and 2028, a year the holiday package does not know."""
+    from datetime import date, timedelta
+
+    from services.intake.main import create_app as create_intake
+    from shared.kernel.clock import ManualClock
+    from tests.support import running
+
+    horizon = timedelta(days=settings.dates_horizon_days)
+    for now in (DECEMBER_20, at(2026, 12, 31, 23, 30), at(2027, 6, 1, 10), at(2028, 3, 1, 10)):
+        async with running(create_intake(settings, clock=ManualClock(now))) as intake:
+            resident = await register_resident(intake)
+            last = (now + horizon).date()  # ``at`` is Shanghai's time: the center's day
+
+            async def draw_up(day: date, resident: str = resident,
+                              today: date = now.date()) -> httpx.Response:
+                return await intake.post("/plans", headers=headers(key()), json={
+                    "center_id": CENTER, "counter_id": "window-1", "resident_id": resident,
+                    "title": "化疗期间的安排", "steps": [
+                        {"service_item": ITEMS[0], "effective_on": today.isoformat(),
+                         "what": "暂停缴费"},
+                        {"service_item": ITEMS[1], "effective_on": day.isoformat(),
+                         "what": "复查"}]})
+
+            for day in (date(1, 1, 1), date(1999, 12, 31), last + timedelta(days=1),
+                        date(2199, 12, 31)):
+                r = await draw_up(day)
+                assert r.status_code == 422, (now, day, r.text)
+                assert r.json()["error"]["details"]["field"] == "steps[1].effective_on", r.text
+            r = await draw_up(last)
+            assert r.status_code == 201, (now, r.text)

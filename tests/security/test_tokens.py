@@ -36,12 +36,14 @@ async def test_a_clerk_sees_their_own_centers_cases_and_nobody_elses(settings: S
         assert own.json()["timeline"][0]["actor"] == "test-clerk"  # the token's subject
 
         other = bearer(settings, role=Role.CLERK, center=OTHER_CENTER, sub="clerk-b")
+        # Another center's case is none of theirs: a 404 as for an id nobody has (a 403 said
+        # the id is a case; tests/security/test_another_centers_case.py).
         read = await client.get(f"/cases/{case}", headers=other)
-        assert read.status_code == 403 and read.json()["error"]["code"] == "forbidden_center"
+        assert read.status_code == 404 and read.json()["error"]["code"] == "not_found"
         # The write path refuses too, before the read model has the case or not.
         step = await client.post(f"/cases/{case}/hear", json={"words": "我想问问"},
                                  headers={**headers("sec-hear-b"), **other})
-        assert step.status_code == 403 and step.json()["error"]["code"] == "forbidden_center"
+        assert step.status_code == 404 and step.json()["error"]["code"] == "not_found"
         opening = await client.post("/cases", json=open_body(TEST_CENTER),
                                     headers={**headers("sec-open-b"), **other})
         assert opening.status_code == 403

@@ -1,0 +1,99 @@
+"""Another center's case is not there for a clerk of ours: every route that takes a case id,
+in its path or its body, answers as for an id nobody has (404, the same words), never 403.
+
+A case's id is worked out from its center and the Idempotency-Key it was opened under
+(``case_id_for``), which a counter app or a phone line may make guessable (a window and a
+running number). A visit naming another center's case answered 403 "the case belongs to
+another center" (with that center), reading or stepping on it 403 ``forbidden_center``, and
+an id nobody has 404: another center's clerk could tell which cases exist at ours."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import httpx
+
+from services.feedback.application import ResolvedCase
+from services.feedback.main import create_app as create_feedback
+from services.intake.domain import case_id_for
+from services.intake.main import create_app as create_intake
+from shared.kernel.clock import ManualClock
+from shared.security.principals import Role
+from shared.settings import Settings
+from tests.followup.story import CENTER, at
+from tests.support import bearer, error_words, headers, running
+
+OTHER = "SH-PD-ZHANGJIANG"
+
+
+async def test_a_clerk_of_another_center_cannot_tell_our_cases_from_none(
+        settings: Settings) -> None:
+    async with running(create_intake(settings, clock=ManualClock(at(2026, 12, 20, 9)))) as intake:
+        here = bearer(settings, role=Role.CLERK, sub="clerk-017", center=CENTER)
+        there = bearer(settings, role=Role.CLERK, sub="clerk-900", center=OTHER)
+        opened = await intake.post("/cases", headers={**here, **headers("window-3-0001")},
+                                   json={"center_id": CENTER, "counter_id": "window-3",
+                                         "service_item": "SA-HARDSHIP-SUBSIDY"})
+        assert opened.status_code == 201, opened.text
+        ours = str(case_id_for(CENTER, "window-3-0001"))
+        assert opened.json()["id"] == ours, "worked out from the key"
+        nobodys = str(case_id_for(CENTER, "window-3-9999"))
+        after = {"after": opened.json()["position"]}
+        n = iter(range(100))
+
+        async def visit(case_id: str, auth: dict[str, str]) -> httpx.Response:
+            return await intake.post("/visits", headers={**auth, **headers(f"visit-{next(n):04}")},
+                                     json={"center_id": OTHER if auth is there else CENTER,
+                                           "counter_id": "window-1", "case_id": case_id})
+
+        probes = {
+            "a visit naming it": visit,
+            "its reading": lambda c, a: intake.get(f"/cases/{c}", params=after, headers=a),
+            "its notice": lambda c, a: intake.get(f"/cases/{c}/notice", params=after,
+                                                  headers=a),
+            "a step on it": lambda c, a: intake.post(
+                f"/cases/{c}/hear", json={"words": "我想问问"},
+                headers={**a, **headers(f"hear-{next(n):04}")}),
+        }
+        for what, probe in probes.items():
+            theirs, none = await probe(ours, there), await probe(nobodys, there)
+            assert (theirs.status_code, none.status_code) == (404, 404), (what, theirs.text)
+            assert error_words(theirs.json(), ours) == error_words(none.json(), nobodys), what
+        own = await visit(ours, here)  # our own clerk's return trip about it
+        assert own.status_code == 201, own.text
+
+
+async def test_another_centers_case_has_no_feedback_to_read(settings: Settings) -> None:
+    """The case's surveys (``/cases/{id}/feedback``), and its survey by id, read as for a
+    case or a survey nobody has, for another center's clerk (was 403 ``forbidden_center``)."""
+    app = create_feedback(settings)
+    async with running(app) as feedback:
+        case_id = uuid.uuid4()
+        written = await app.state.feedback.request_survey(ResolvedCase(
+            case_id=case_id, center_id=CENTER, counter_id="window-3", clerk_id="clerk-017",
+            service_item="SA-HARDSHIP-SUBSIDY", intake_channel="counter",
+            resident_id=uuid.uuid4(), resolved_event_id=uuid.uuid4(),
+            resolved_at=datetime.now(UTC)))
+        there = bearer(settings, role=Role.CLERK, sub="clerk-900", center=OTHER)
+        nobodys = uuid.uuid4()
+        theirs = await feedback.get(f"/cases/{case_id}/feedback", headers=there,
+                                    params={"after": written.position})
+        none = await feedback.get(f"/cases/{nobodys}/feedback", headers=there)
+        assert (theirs.status_code, none.status_code) == (404, 404), theirs.text
+        assert error_words(theirs.json(), str(case_id)) == error_words(none.json(),
+                                                                       str(nobodys))
+        ours = await feedback.get(f"/cases/{case_id}/feedback", params={
+            "after": written.position})
+        assert ours.status_code == 200, ours.text
+        # Its survey's id is worked out from the case's resolution (its event id: the case
+        # and its version): another center's is a survey nobody has, read or answered.
+        survey = str(written.aggregate_id)
+        never = str(uuid.uuid4())
+        for ask in (lambda s: feedback.get(f"/surveys/{s}", headers=there),
+                    lambda s: feedback.post(f"/surveys/{s}/rating", headers={
+                        **there, **headers(f"rate-{s}")}, json={"level": "satisfied",
+                                                                 "clerk_id": "clerk-900"})):
+            theirs, none = await ask(survey), await ask(never)
+            assert (theirs.status_code, none.status_code) == (404, 404), theirs.text
+            assert error_words(theirs.json(), survey) == error_words(none.json(), never)
