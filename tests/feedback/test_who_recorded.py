@@ -305,3 +305,46 @@ async def test_the_supervisor_who_did_the_help_task_a_moment_ago_waits_for_feedb
                 await wait_until(refused, what="feedback reading the help task's work")
                 assert own["status"] == 403 and own["error"]["code"] == "self_rating", own
                 assert (await record("director-01"))["status"] == 200
+
+
+async def test_a_partitioned_feedback_knows_who_did_the_help_task_and_lets_another_record(
+        settings: Settings) -> None:
+    """Feedback's workers run partitioned (``CONSUMER_PARTITIONS``, as deploy/k8s ships
+    them: durables ``feedback-intake-p…``). clerk-017's case is escalated on Friday 18
+    December to the supervisor team; supervisor-02 accepts the task and marks it done on
+    Sunday the 20th, the case is resolved at 10:00 and feedback has read all of it. The
+    answer then waited on the progress of ``feedback-intake``, a name no partitioned worker
+    writes: 504 ``read_model_behind`` for ever, for supervisor-02 and for director-01, who
+    never served the case. Now the case's row says how far its help tasks' work was read:
+    403 ``self_rating`` for supervisor-02, and director-01 records."""
+    quick = settings.model_copy(update={
+        "read_wait_timeout_s": 0.5, "consumer_partitions": f"0-{settings.partitions - 1}"})
+    clock = Clock(datetime.fromisoformat("2026-12-20T09:55:00+08:00"))
+    history, case_id = escalated_case()
+    task = help_task_id_for(history.envelopes[-1].event_id)
+    opened = history.take()
+    resolved = history.resolved(case_id, "2026-12-20T10:00:00+08:00")
+    supervisor_02 = bearer(quick, role=Role.SUPERVISOR, sub="supervisor-02")
+    async with running(followup_app(quick, clock)) as followup:
+        await opened.publish(quick)
+
+        async def task_opened() -> bool:
+            return (await followup.get(f"/help-tasks/{task}")).status_code == 200
+
+        await wait_until(task_opened, what="the escalation's help task")
+        for step in ("accept", "done"):
+            r = await followup.post(f"/help-tasks/{task}/{step}", json={},
+                                    headers={**headers(key()), **supervisor_02})
+            assert r.status_code == 200, r.text
+        async with calling(quick, history, resolved, "2026-12-20T10:05:00+08:00") as (
+                client, survey, record, _):
+            await until_asked(client, quick, survey)
+            own: dict = {}
+
+            async def refused() -> bool:
+                own.update(await record("supervisor-02"))
+                return own["status"] != 504
+
+            await wait_until(refused, what="feedback reading the help task's work")
+            assert own["status"] == 403 and own["error"]["code"] == "self_rating", own
+            assert (await record("director-01"))["status"] == 200
