@@ -479,11 +479,14 @@ class Intake:
                           key: str | None, expected_version: int | None = None, *,
                           supervisor: bool = False) -> Written:
         """Staff reopen a resolved case; past its due date on the service's clock, it gets
-        its item's days again only from a ``supervisor`` not its clerk (``Case.reopen``)."""
+        its item's days again only from a ``supervisor`` not its clerk, nor one who worked
+        its help tasks (``Case.reopen``, ``_helped``)."""
+        helped = await self._helped(case_id, supervisor)
         return await self._on_case(case_id, "CaseReopened", cmd, actor, key, expected_version,
                                    lambda case, meta: case.reopen(
                                        cmd.reason, meta, self._reopened_due(case, meta),
-                                       self._today(case, self.path.now()), supervisor))
+                                       self._today(case, self.path.now()), supervisor,
+                                       helped))
 
     async def hear_unsolved(self, case_id: UUID, verdict: Verdict) -> bool:
         """A resident's "not solved" (``verdicts.py``): the case reopened once per verdict,

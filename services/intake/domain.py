@@ -350,9 +350,11 @@ class Case(RemembersCommands):
         clock; None: not known, not overdue)."""
         return today is not None and self.due_on is not None and self.due_on < today
 
-    def approves_extension(self, actor: str | None, supervisor: bool) -> bool:
-        """A later due date for an overdue case comes from a supervisor not its clerk."""
-        return supervisor and actor is not None and not self.is_own_case(actor)
+    def approves_extension(self, actor: str | None, supervisor: bool,
+                           helped: Iterable[str] = ()) -> bool:
+        """A later due date for an overdue case comes from a supervisor not its clerk (nor
+        one of its staff, ``helped`` included: ``is_own_case``)."""
+        return supervisor and actor is not None and not self.is_own_case(actor, helped)
 
     def move_due_date(self, due_on: date, note: str, basis: str, actor: str, supervisor: bool,
                       meta: Meta, today: date | None = None, helped: Iterable[str] = ()
@@ -517,7 +519,8 @@ class Case(RemembersCommands):
         self._remember(meta, "CaseResolved")
 
     def reopen(self, reason: str, meta: Meta, due: DueCandidate | None = None,
-               today: date | None = None, supervisor: bool = False) -> None:
+               today: date | None = None, supervisor: bool = False,
+               helped: Iterable[str] = ()) -> None:
         """``due``: the item's usual working days counted from the reopening day
         (``renew_due``). ``today``: the center's day on the service's clock (never the
         command's ``occurred_at``). A case whose due date has passed by then is reopened by
@@ -531,7 +534,8 @@ class Case(RemembersCommands):
             raise RuleViolated("only a resolved case can be reopened", status=self.status,
                                rule="reopen_resolved_only")
         self._reopened(reason=reason, meta=meta)
-        if self.overdue_on(today) and not self.approves_extension(meta.get("actor"), supervisor):
+        if self.overdue_on(today) and not self.approves_extension(meta.get("actor"), supervisor,
+                                                                  helped):
             return
         self.renew_due(due, meta)
 

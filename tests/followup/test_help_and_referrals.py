@@ -496,7 +496,8 @@ async def test_the_supervisor_who_did_the_teams_help_task_does_not_approve_its_e
     lowered its urgency and approved its extension (延期审批), their own. Now intake keeps
     who worked its help tasks: 403 ``urgency_needs_supervisor`` (``own_case``) and 403
     ``self_approval``; director-02 and director-03, who never served it, do them (one each:
-    noting the concerns, lowering them included, is serving it too)."""
+    noting the concerns, lowering them included, is serving it too). Nor does supervisor-02's
+    reopening of the overdue case renew its due date."""
     async with center_day(settings, at(2026, 3, 2, 9)) as center:
         case_id = await center.open_case(at(2026, 3, 2, 9, 10))
         await center.step(case_id, "guidance", {"policy_basis": "《社会救助暂行办法》",
@@ -530,3 +531,15 @@ async def test_the_supervisor_who_did_the_teams_help_task_does_not_approve_its_e
             r = await post(center.intake, f"/cases/{case_id}/{path}", body,
                            bearer(settings, role=Role.SUPERVISOR, sub=other))
             assert r.status_code == 200, r.text
+        # Resolved on its new due day, Friday 15 January 2027 (a provisional year), and
+        # reopened by supervisor-02 on Monday the 18th, overdue: it keeps its due date
+        # (renewed, the reopening would be their own extension by a second route).
+        center.clock.set(at(2027, 1, 15, 10))
+        await center.step(case_id, "resolve", {"outcome": "resolved", "explanation": "",
+                                               "emotion_defused": True})
+        center.clock.set(at(2027, 1, 18, 10))
+        r = await post(center.intake, f"/cases/{case_id}/reopen", {"reason": "居民补充材料"},
+                       supervisor_02)
+        assert r.status_code == 200, r.text
+        r = await center.intake.get(f"/cases/{case_id}", params={"after": r.json()["position"]})
+        assert (r.json()["status"], r.json()["due_on"]) == ("open", "2027-01-15"), r.json()
