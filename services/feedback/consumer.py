@@ -27,7 +27,7 @@ import structlog
 from services.feedback import residents
 from services.feedback.application import Feedback, ResolvedCase
 from services.feedback.domain import Consent, survey_id_for_resolution
-from shared.bus.consumer import wait_for_position
+from shared.bus.consumer import partitions_named, wait_for_position
 from shared.bus.jetstream import partition_of
 from shared.contracts import Envelope
 from shared.contracts.vocabulary import RESIDENT_SAYS_UNSOLVED, Channel
@@ -159,7 +159,7 @@ async def served_now(pool: asyncpg.Pool, settings: Settings, case_id: UUID
     if row is None:
         return ()
     if row["tasks"] and (last := await _help_work_stored(pool, settings, row["tasks"])):
-        if not await _help_work_read(pool, case_id, last, settings.read_wait_timeout_s):
+        if not await _help_work_read(pool, case_id, last, settings):
             raise ReadModelBehind(
                 "feedback has not read who worked the case's help tasks yet; retry shortly",
                 position=last, service="followup")
@@ -173,25 +173,43 @@ HELP_WORK_READ = ("SELECT coalesce(max(read_up_to), 0) >= $2 FROM case_help_task
                   " WHERE case_id = $1")
 
 
+#: The durables of this consumer, its plain name's and its partitioned workers'
+#: (``feedback-intake-p0_1``), that have applied follow-up's events.
+DURABLES = ("SELECT consumer FROM consumer_progress WHERE service = 'followup'"
+            " AND (consumer = $1 OR starts_with(consumer, $1 || '-p'))")
+
+
 async def _help_work_read(pool: asyncpg.Pool, case_id: UUID, last: int,
-                          timeout: float) -> bool:
+                          settings: Settings) -> bool:
     """Wait (bounded) until this consumer has read the case's help-task work up to follow-up's
     ``last``: the case's own row says so (the events of a case are applied in order), or the
-    consumer's progress (an event dead-lettered counts as passed). The row holds whichever
-    durable applied the work: a partitioned worker's (``feedback-intake-p0_1``) progress is
-    kept under its own name, and the consumer's plain name then never moves (504 for ever:
-    the k8s manifests run feedback's workers partitioned)."""
+    progress of a durable that takes the case's partition (an event dead-lettered counts as
+    passed; a task whose work was read before its row kept ``read_up_to``). The progress of
+    the consumer's plain name alone never moves when its workers run partitioned (504 for
+    ever: the k8s manifests run feedback's workers so)."""
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
+    deadline = loop.time() + settings.read_wait_timeout_s
     delay = 0.005
     while True:
-        if await pool.fetchval(HELP_WORK_READ, case_id, last) or await wait_for_position(
-                pool, CONSUMER, "followup", last, 0):
+        if await pool.fetchval(HELP_WORK_READ, case_id, last) or await _partition_read(
+                pool, case_id, last, settings.partitions):
             return True
         if loop.time() >= deadline:
             return False
         await asyncio.sleep(delay)
         delay = min(delay * 2, 0.1)
+
+
+async def _partition_read(pool: asyncpg.Pool, case_id: UUID, last: int,
+                          partitions: int) -> bool:
+    """Whether a durable of this consumer whose name says it takes the case's partition
+    (``partitions_named``) has applied follow-up's ``last`` (``APPLIED_POSITION``)."""
+    part = partition_of(case_id, partitions)
+    for name in [r["consumer"] for r in await pool.fetch(DURABLES, CONSUMER)]:
+        if part in partitions_named(name, partitions) and await wait_for_position(
+                pool, name, "followup", last, 0):
+            return True
+    return False
 
 
 async def _help_work_stored(pool: asyncpg.Pool, settings: Settings,

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
 from fastapi import FastAPI
 
 from services.feedback.application import ResolvedCase
@@ -342,8 +343,9 @@ async def test_the_supervisor_who_did_the_help_task_a_moment_ago_waits_for_feedb
                 await refused_once_read(record)
 
 
+@pytest.mark.parametrize("read_before_kept", [False, True])
 async def test_a_partitioned_feedback_knows_who_did_the_help_task_and_lets_another_record(
-        settings: Settings) -> None:
+        settings: Settings, read_before_kept: bool) -> None:
     """Feedback's workers run partitioned (``CONSUMER_PARTITIONS``, as deploy/k8s ships
     them: durables ``feedback-intake-p…``). clerk-017's case is escalated on Friday 18
     December to the supervisor team; supervisor-02 accepts the task and marks it done on
@@ -351,7 +353,9 @@ async def test_a_partitioned_feedback_knows_who_did_the_help_task_and_lets_anoth
     answer then waited on the progress of ``feedback-intake``, a name no partitioned worker
     writes: 504 ``read_model_behind`` for ever, for supervisor-02 and for director-01, who
     never served the case. Now the case's row says how far its help tasks' work was read:
-    403 ``self_rating`` for supervisor-02, and director-01 records."""
+    403 ``self_rating`` for supervisor-02, and director-01 records. ``read_before_kept``: the
+    task's row kept from before its ``read_up_to`` (its work read by an earlier release): the
+    progress of the partitioned durable that takes the case says it."""
     quick = settings.model_copy(update={
         "read_wait_timeout_s": 0.5, "consumer_partitions": f"0-{settings.partitions - 1}"})
     supervisor_02 = bearer(quick, role=Role.SUPERVISOR, sub="supervisor-02")
@@ -359,6 +363,15 @@ async def test_a_partitioned_feedback_knows_who_did_the_help_task_and_lets_anoth
         history, task, resolved = opened.history, opened.task, opened.resolved
         await take_and_do(followup, task, supervisor_02)
         async with calling(quick, history, resolved, "2026-12-20T10:05:00+08:00") as (
-                client, survey, record, _):
+                client, survey, record, app):
             await until_asked(client, quick, survey)
+            if read_before_kept:
+                pool = app.state.pool
+
+                async def read() -> bool:
+                    return await pool.fetchval("SELECT read_up_to FROM case_help_tasks"
+                                               " WHERE task_id = $1", task) is not None
+
+                await wait_until(read, what="the help task's work read")
+                await pool.execute("UPDATE case_help_tasks SET read_up_to = NULL")
             await refused_once_read(record)
