@@ -27,7 +27,7 @@ import structlog
 from services.feedback import residents
 from services.feedback.application import Feedback, ResolvedCase
 from services.feedback.domain import Consent, survey_id_for_resolution
-from shared.bus.consumer import wait_for_position
+from shared.bus.consumer import partitions_named, wait_for_position
 from shared.bus.jetstream import partition_of
 from shared.contracts import Envelope
 from shared.contracts.vocabulary import RESIDENT_SAYS_UNSOLVED, Channel
@@ -94,6 +94,10 @@ DDL = [
     # waited for, as before.
     "CREATE TABLE IF NOT EXISTS case_help_tasks ("
     " case_id uuid NOT NULL, task_id uuid NOT NULL, PRIMARY KEY (case_id, task_id))",
+    # How far this consumer has read the task's work in follow-up's log (its last
+    # ``HELP_WORK`` event's position): what ``served_now`` waits for, whichever durable
+    # (partitioned or not) applied it.
+    "ALTER TABLE case_help_tasks ADD COLUMN IF NOT EXISTS read_up_to bigint",
     *residents.DDL,
 ]
 
@@ -155,14 +159,57 @@ async def served_now(pool: asyncpg.Pool, settings: Settings, case_id: UUID
     if row is None:
         return ()
     if row["tasks"] and (last := await _help_work_stored(pool, settings, row["tasks"])):
-        if not await wait_for_position(pool, CONSUMER, "followup", last,
-                                       settings.read_wait_timeout_s):
+        if not await _help_work_read(pool, case_id, last, settings):
             raise ReadModelBehind(
                 "feedback has not read who worked the case's help tasks yet; retry shortly",
                 position=last, service="followup")
         return tuple(await pool.fetchval(
             "SELECT served_by FROM intake_cases WHERE case_id = $1", case_id) or ())
     return tuple(row["served_by"])
+
+
+#: Whether the case's help tasks' work was read up to ``$2`` (``case_help_tasks.read_up_to``).
+HELP_WORK_READ = ("SELECT coalesce(max(read_up_to), 0) >= $2 FROM case_help_tasks"
+                  " WHERE case_id = $1")
+
+
+#: The durables of this consumer, its plain name's and its partitioned workers'
+#: (``feedback-intake-p0_1``), that have applied follow-up's events.
+DURABLES = ("SELECT consumer FROM consumer_progress WHERE service = 'followup'"
+            " AND (consumer = $1 OR starts_with(consumer, $1 || '-p'))")
+
+
+async def _help_work_read(pool: asyncpg.Pool, case_id: UUID, last: int,
+                          settings: Settings) -> bool:
+    """Wait (bounded) until this consumer has read the case's help-task work up to follow-up's
+    ``last``: the case's own row says so (the events of a case are applied in order), or the
+    progress of a durable that takes the case's partition (an event dead-lettered counts as
+    passed; a task whose work was read before its row kept ``read_up_to``). The progress of
+    the consumer's plain name alone never moves when its workers run partitioned (504 for
+    ever: the k8s manifests run feedback's workers so)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + settings.read_wait_timeout_s
+    delay = 0.005
+    while True:
+        if await pool.fetchval(HELP_WORK_READ, case_id, last) or await _partition_read(
+                pool, case_id, last, settings.partitions):
+            return True
+        if loop.time() >= deadline:
+            return False
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.1)
+
+
+async def _partition_read(pool: asyncpg.Pool, case_id: UUID, last: int,
+                          partitions: int) -> bool:
+    """Whether a durable of this consumer whose name says it takes the case's partition
+    (``partitions_named``) has applied follow-up's ``last`` (``APPLIED_POSITION``)."""
+    part = partition_of(case_id, partitions)
+    for name in [r["consumer"] for r in await pool.fetch(DURABLES, CONSUMER)]:
+        if part in partitions_named(name, partitions) and await wait_for_position(
+                pool, name, "followup", last, 0):
+            return True
+    return False
 
 
 async def _help_work_stored(pool: asyncpg.Pool, settings: Settings,
@@ -250,6 +297,15 @@ SAT_DOWN = (
     " ON CONFLICT (center_id, counter_id, part) DO UPDATE SET at = GREATEST(w.at, EXCLUDED.at)")
 
 
+#: How far each help task's work was read (``$1`` cases, ``$2`` tasks, ``$3`` positions): a
+#: task of an escalation read before ``case_help_tasks`` was kept gets its row here.
+HELP_WORK_APPLIED = (
+    "INSERT INTO case_help_tasks AS t (case_id, task_id, read_up_to)"
+    " SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::bigint[])"
+    " ON CONFLICT (case_id, task_id) DO UPDATE"
+    " SET read_up_to = GREATEST(t.read_up_to, EXCLUDED.read_up_to)")
+
+
 @dataclass
 class Chain:
     """What one case's commands of a batch came to, for a day's survey a staff reopening found
@@ -285,6 +341,7 @@ class IntakeFollower:
         unsent: dict[UUID, tuple[UUID, ResolvedCase | None]] = {}
         sittings: dict[tuple[str, str, int], datetime] = {}  # each window's latest trip
         helped: list[tuple[UUID, UUID]] = []  # (case, help task) of escalations
+        worked: dict[tuple[UUID, UUID], int] = {}  # (case, help task): its work read up to
         # What each resident agreed to, as of the end of this batch: a resolution decides with
         # it (whether its survey can ever be put before them: ``asked_at``), and a refusal or
         # erasure withdraws what is open (whatever came first).
@@ -294,6 +351,8 @@ class IntakeFollower:
         for e in events:
             if e.service == "followup" and e.type in HELP_WORK:
                 self._helped(cases.get(e.case_id) if e.case_id else None, e, dirty)
+                if e.case_id is not None:
+                    worked[(e.case_id, e.aggregate_id)] = e.position
                 continue
             if e.service != "intake" or e.case_id is None or e.type not in TYPES:
                 continue  # a resident's consent or erasure: folded below
@@ -436,6 +495,9 @@ class IntakeFollower:
                     "INSERT INTO case_help_tasks (case_id, task_id) SELECT * FROM"
                     " unnest($1::uuid[], $2::uuid[]) ON CONFLICT DO NOTHING",
                     [h[0] for h in helped], [h[1] for h in helped])
+            if worked:
+                await conn.execute(HELP_WORK_APPLIED, [w[0] for w in worked],
+                                   [w[1] for w in worked], list(worked.values()))
             await known.save(conn)
         finally:
             # settled before the transaction ends, whatever happened here

@@ -4,7 +4,7 @@ resident's record on the log), committed in batches."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -86,6 +86,9 @@ class Verdict:
 #: "last month's did not come", not a history.
 TRACKED_FROM_DAYS = 366
 
+#: Who worked a case's help tasks as intake has read them (``services.intake.helpers``).
+HelpedBy = Callable[[UUID], Awaitable[tuple[str, ...]]]
+
 
 class IntakeApplication(ServiceApplication):
     name = "intake"
@@ -128,8 +131,10 @@ class Intake:
     def __init__(self, committer: GroupCommitter, catalogue: Catalogue,
                  vault: Vault | None = None, *, known: KnownPeople | None = None,
                  moments: Moments | None = None, clock: Clock | None = None,
-                 calendars: Calendars | None = None) -> None:
+                 calendars: Calendars | None = None,
+                 helped_by: HelpedBy | None = None) -> None:
         self.path = CommandPath(committer, clock, moments)
+        self.helped_by = helped_by
         self.catalogue = catalogue
         self.vault = vault
         self.known = known
@@ -314,11 +319,21 @@ class Intake:
     async def note_concerns(self, case_id: UUID, cmd: c.NoteConcerns, actor: str,
                             key: str | None, expected_version: int | None = None, *,
                             supervisor: bool = False) -> Written:
-        """Urgency lowered only by a ``supervisor`` (403 ``urgency_needs_supervisor``)."""
+        """Urgency lowered only by a ``supervisor`` (403 ``urgency_needs_supervisor``), not
+        one whose own case it is, its help tasks' work included (``_helped``)."""
+        helped = await self._helped(case_id, supervisor)
         return await self._on_case(
             case_id, "ConcernsNoted", cmd, actor, key, expected_version,
             lambda case, meta: case.note_concerns(cmd.needs, cmd.worries, cmd.emotion.value,
-                                                  cmd.urgency.value, meta, supervisor))
+                                                  cmd.urgency.value, meta, supervisor, helped))
+
+    async def _helped(self, case_id: UUID, supervisor: bool) -> tuple[str, ...]:
+        """Who worked the case's help tasks (帮办, ``services.intake.helpers``): staff of the
+        case, whom the escalation may name nobody of (the supervisor team's task). Read only
+        for a ``supervisor``'s command, the one an own case refuses."""
+        if not supervisor or self.helped_by is None:
+            return ()
+        return await self.helped_by(case_id)
 
     async def give_guidance(self, case_id: UUID, cmd: c.GiveGuidance, actor: str,
                             key: str | None, expected_version: int | None = None) -> Written:
@@ -412,13 +427,17 @@ class Intake:
         """Move a case's due date by hand, with the reason: the case's clerk or a
         supervisor (403 ``forbidden_case_owner`` for anyone else); once the case is overdue
         on the service's clock, later only by a supervisor (403
-        ``extension_needs_supervisor``) who is not its clerk (403 ``self_approval``)."""
+        ``extension_needs_supervisor``) who is not its clerk (403 ``self_approval``), nor
+        worked one of its help tasks (``_helped``)."""
+        helped = await self._helped(case_id, principal.role is Role.SUPERVISOR)
+
         def move(case: Case, meta: Meta) -> None:
             case.check_may_move_due(principal.sub, principal.role is Role.SUPERVISOR)
             due = self._day_due(case, cmd.due_on, DueSource.MOVED, DueCause.MOVED)
             today = self._today(case, self.path.now())
             case.move_due_date(cmd.due_on, cmd.note, due.basis.value if due else "official",
-                               principal.sub, principal.role is Role.SUPERVISOR, meta, today)
+                               principal.sub, principal.role is Role.SUPERVISOR, meta, today,
+                               helped)
 
         return await self._on_case(case_id, "CaseDueDateSet", cmd, principal.sub, key,
                                    expected_version, move)
@@ -467,11 +486,14 @@ class Intake:
                           key: str | None, expected_version: int | None = None, *,
                           supervisor: bool = False) -> Written:
         """Staff reopen a resolved case; past its due date on the service's clock, it gets
-        its item's days again only from a ``supervisor`` not its clerk (``Case.reopen``)."""
+        its item's days again only from a ``supervisor`` not its clerk, nor one who worked
+        its help tasks (``Case.reopen``, ``_helped``)."""
+        helped = await self._helped(case_id, supervisor)
         return await self._on_case(case_id, "CaseReopened", cmd, actor, key, expected_version,
                                    lambda case, meta: case.reopen(
                                        cmd.reason, meta, self._reopened_due(case, meta),
-                                       self._today(case, self.path.now()), supervisor))
+                                       self._today(case, self.path.now()), supervisor,
+                                       helped))
 
     async def hear_unsolved(self, case_id: UUID, verdict: Verdict) -> bool:
         """A resident's "not solved" (``verdicts.py``): the case reopened once per verdict,

@@ -4,7 +4,7 @@ care, erasure) and the Hint (an item an eligibility rule suggested: shown, taken
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -184,7 +184,7 @@ class Case(RemembersCommands):
     # -- step 2: empathize ------------------------------------------------------------------
 
     def note_concerns(self, needs: list[str], worries: list[str], emotion: str, urgency: str,
-                      meta: Meta, supervisor: bool = False) -> None:
+                      meta: Meta, supervisor: bool = False, helped: Iterable[str] = ()) -> None:
         """Noted again, urgency may rise by anyone; lowered (below the urgency noted last) only
         by a ``supervisor`` who is not the case's clerk (first, current, or one who handed it
         on: ``is_own_case``; 403 ``urgency_needs_supervisor``: nobody lowers the urgency of
@@ -198,7 +198,7 @@ class Case(RemembersCommands):
             raise UrgencyNeedsSupervisor(
                 f"the case's urgency is {was}: only a supervisor lowers it",
                 urgency=was, field="urgency")
-        if lowered and self.is_own_case(meta.get("actor")):
+        if lowered and self.is_own_case(meta.get("actor"), helped):
             raise UrgencyNeedsSupervisor(
                 f"the case's urgency is {was} and the case is yours (its clerk now or "
                 "before): another supervisor lowers it", urgency=was, field="urgency",
@@ -331,31 +331,37 @@ class Case(RemembersCommands):
                                "its due date", clerk_id=self.clerk_id,
                                owner_clerk=self.owner_clerk, actor=actor)
 
-    def is_own_case(self, actor: str | None) -> bool:
+    def is_own_case(self, actor: str | None, helped: Iterable[str] = ()) -> bool:
         """Whether the case is ``actor``'s (``shared.kernel.serving.is_own_case``, the one
         definition feedback's ``self_decision`` and follow-up's 代评 read too): its first
         clerk, or staff who served it (heard it, noted its concerns, guided, acted, had it
         handed to them, were asked to help, resolved it; the clerk now, and one who handed it
         on, included). Not the one to approve its extension (延期审批) nor to lower its
         urgency. A case rebuilt from a snapshot taken before its staff were kept knows its
-        clerks (first, current, those it was handed to) and the steps since."""
+        clerks (first, current, those it was handed to) and the steps since. ``helped``: who
+        worked its help tasks (follow-up's, ``services.intake.helpers``), its staff too."""
         staff = self.__dict__.get("staff")
         if staff is None:
             staff = {self.owner_clerk, *self.__dict__.get("owners", ())}
-        return is_own_case(actor, self.clerk_id, staff | {self.owner_clerk})
+        return is_own_case(actor, self.clerk_id, staff | {self.owner_clerk, *helped})
 
     def overdue_on(self, today: date | None) -> bool:
         """Whether the due date has passed by ``today`` (the center's day on the service's
         clock; None: not known, not overdue)."""
         return today is not None and self.due_on is not None and self.due_on < today
 
-    def approves_extension(self, actor: str | None, supervisor: bool) -> bool:
-        """A later due date for an overdue case comes from a supervisor not its clerk."""
-        return supervisor and actor is not None and not self.is_own_case(actor)
+    def approves_extension(self, actor: str | None, supervisor: bool,
+                           helped: Iterable[str] = ()) -> bool:
+        """A later due date for an overdue case comes from a supervisor not its clerk (nor
+        one of its staff, ``helped`` included: ``is_own_case``)."""
+        return supervisor and actor is not None and not self.is_own_case(actor, helped)
 
     def move_due_date(self, due_on: date, note: str, basis: str, actor: str, supervisor: bool,
-                      meta: Meta, today: date | None = None) -> None:
-        """``today``: the center's day on the service's clock (never the command's
+                      meta: Meta, today: date | None = None, helped: Iterable[str] = ()
+                      ) -> None:
+        """``helped``: who worked the case's help tasks (follow-up's: the case's steps do not
+        name them when the escalation named nobody). ``today``: the center's day on the
+        service's clock (never the command's
         ``occurred_at``, which the caller chooses). A case already overdue by then gets a
         later due date only from a supervisor (延期审批): its clerk moving it would take it off
         the overdue list and, resolved, count it on time in 按时办结率. Not from a supervisor
@@ -370,7 +376,7 @@ class Case(RemembersCommands):
                 raise ExtensionNeedsSupervisor(
                     "the case is overdue: a later due date (延期) needs a supervisor",
                     due_on=self.due_on.isoformat(), today=today.isoformat())
-            if self.is_own_case(actor):
+            if self.is_own_case(actor, helped):
                 raise SelfApproval(
                     "the case is overdue and yours (its clerk now or before): another "
                     "supervisor approves its extension (延期审批)", due_on=self.due_on.isoformat(),
@@ -513,7 +519,8 @@ class Case(RemembersCommands):
         self._remember(meta, "CaseResolved")
 
     def reopen(self, reason: str, meta: Meta, due: DueCandidate | None = None,
-               today: date | None = None, supervisor: bool = False) -> None:
+               today: date | None = None, supervisor: bool = False,
+               helped: Iterable[str] = ()) -> None:
         """``due``: the item's usual working days counted from the reopening day
         (``renew_due``). ``today``: the center's day on the service's clock (never the
         command's ``occurred_at``). A case whose due date has passed by then is reopened by
@@ -527,7 +534,8 @@ class Case(RemembersCommands):
             raise RuleViolated("only a resolved case can be reopened", status=self.status,
                                rule="reopen_resolved_only")
         self._reopened(reason=reason, meta=meta)
-        if self.overdue_on(today) and not self.approves_extension(meta.get("actor"), supervisor):
+        if self.overdue_on(today) and not self.approves_extension(meta.get("actor"), supervisor,
+                                                                  helped):
             return
         self.renew_due(due, meta)
 

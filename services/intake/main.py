@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from functools import partial
 
 from fastapi import FastAPI
 
-from services.intake import case_texts, pages, plan_views, vault_migration, verdicts
+from services.intake import case_texts, helpers, pages, plan_views, vault_migration, verdicts
 from services.intake.api import cases, catalogue, visits
 from services.intake.application import Intake, IntakeApplication, Residents
 from services.intake.hints import Hints
@@ -58,7 +59,8 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = await start_runtime(settings, SERVICE, IntakeApplication,
                                       [*DDL, *VAULT_DDL, *plan_views.DDL, *RECENT_FORMS_DDL,
-                                       plan_views.PLAN_EVENTS.ddl()], metrics, calendars)
+                                       *helpers.DDL, plan_views.PLAN_EVENTS.ddl()],
+                                      metrics, calendars)
         app.state.runtime = runtime
         app.state.pool = runtime.pool
         vault = Vault(runtime.pool, sealer, policy, clock_)
@@ -68,7 +70,8 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         app.state.intake = Intake(runtime.committer, catalogue_, vault,
                                   known=KnownPeople(runtime.application, vault),
                                   moments=Moments.from_settings(settings), clock=clock_,
-                                  calendars=calendars)
+                                  calendars=calendars,
+                                  helped_by=partial(helpers.of_case, runtime.pool))
         # Open311 forms posted without an Idempotency-Key, for one retry window only.
         app.state.open311_forms = forms = RecentForms(
             runtime.pool, settings.open311_retry_window_s, clock_)

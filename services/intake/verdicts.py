@@ -26,6 +26,7 @@ from uuid import UUID
 import asyncpg
 import structlog
 
+from services.intake import helpers
 from services.intake.application import Intake, Verdict
 from shared.contracts import Envelope
 from shared.contracts.vocabulary import Verdict as Said
@@ -37,8 +38,9 @@ CONSUMER = "intake-verdicts"
 
 
 def subjects(prefix: str) -> list[str]:
-    """The answers that may carry a verdict."""
-    return [f"{prefix}.feedback.RatingGiven.*", f"{prefix}.followup.FollowUpCompleted.*"]
+    """The answers that may carry a verdict, and the help tasks' work (``helpers``)."""
+    return [f"{prefix}.feedback.RatingGiven.*", f"{prefix}.followup.FollowUpCompleted.*",
+            *helpers.subjects(prefix)]
 
 
 def not_solved(e: Envelope) -> bool:
@@ -58,6 +60,7 @@ class Verdicts:
 
     async def apply(self, conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
         per_case: dict[UUID, list[Envelope]] = defaultdict(list)
+        await helpers.keep(conn, events)  # who worked a help task of a case (帮办)
         for e in events:
             if not_solved(e):
                 per_case[e.case_id].append(e)  # type: ignore[index]

@@ -15,9 +15,10 @@ survey's (feedback, ``self_rating``), nor a favourable verdict at the post-resol
   for them (代评), not a bad review's triage, appeal or outcome (``self_decision``), not the
   urgency lowered (``urgency_needs_supervisor``), not the extension approved (延期审批).
 
-Each service folds the steps it sees: intake its own steps (a help task's work is follow-up's,
-which intake never reads: its rules know the colleague the escalation named), follow-up and
-feedback intake's steps and the help tasks' work.
+Each service folds the steps it sees: intake its own steps and, read by its ``intake-verdicts``
+consumer, who worked the case's help tasks (``services/intake/helpers.py``: a task of the
+supervisor team names nobody in the escalation), follow-up and feedback intake's steps and the
+help tasks' work.
 """
 
 from __future__ import annotations

@@ -7,10 +7,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
 from fastapi import FastAPI
 
 from services.feedback.application import ResolvedCase
@@ -262,6 +264,59 @@ async def test_the_supervisor_who_finishes_the_help_task_after_the_resolution_do
         assert r.status_code == 200, r.text
 
 
+@dataclass
+class TeamTask:
+    """The escalated case's help task (the supervisor team's), open in follow-up."""
+
+    clock: Clock
+    history: History
+    task: uuid.UUID
+    resolved: Any  # the case's resolution on Sunday 20 December at 10:00, not yet published
+
+
+@asynccontextmanager
+async def team_task_opened(settings: Settings) -> AsyncIterator[
+        tuple[httpx.AsyncClient, TeamTask]]:
+    """Follow-up (on Sunday 20 December at 09:55) once it opened the help task of
+    ``escalated_case``: its client, and the task."""
+    clock = Clock(datetime.fromisoformat("2026-12-20T09:55:00+08:00"))
+    history, case_id = escalated_case()
+    task = help_task_id_for(history.envelopes[-1].event_id)
+    opened = history.take()
+    resolved = history.resolved(case_id, "2026-12-20T10:00:00+08:00")
+    async with running(followup_app(settings, clock)) as followup:
+        await opened.publish(settings)
+
+        async def task_opened() -> bool:
+            return (await followup.get(f"/help-tasks/{task}")).status_code == 200
+
+        await wait_until(task_opened, what="the escalation's help task")
+        yield followup, TeamTask(clock, history, task, resolved)
+
+
+async def take_and_do(followup: httpx.AsyncClient, task: uuid.UUID,
+                      auth: dict[str, str]) -> None:
+    """The help task accepted and done by ``auth``'s supervisor."""
+    for step in ("accept", "done"):
+        r = await followup.post(f"/help-tasks/{task}/{step}", json={},
+                                headers={**headers(key()), **auth})
+        assert r.status_code == 200, r.text
+
+
+async def refused_once_read(record: Recording) -> None:
+    """Once feedback has read the help task's work (no more 504), supervisor-02 who did it
+    is refused the answer (403 ``self_rating``) and director-01 records it."""
+    own: dict = {}
+
+    async def refused() -> bool:
+        own.update(await record("supervisor-02"))
+        return own["status"] != 504
+
+    await wait_until(refused, what="feedback reading the help task's work")
+    assert own["status"] == 403 and own["error"]["code"] == "self_rating", own
+    assert (await record("director-01"))["status"] == 200
+
+
 async def test_the_supervisor_who_did_the_help_task_a_moment_ago_waits_for_feedback_to_know_it(
         settings: Settings) -> None:
     """clerk-017's case is escalated on Friday 18 December to the supervisor team (帮办);
@@ -272,36 +327,51 @@ async def test_the_supervisor_who_did_the_help_task_a_moment_ago_waits_for_feedb
     the call: 504 ``read_model_behind``, nothing recorded (before, it stood: 代评 by read model
     lag). Once feedback has read the task's work: 403 ``self_rating``; director-01 records."""
     quick = settings.model_copy(update={"read_wait_timeout_s": 0.5})
-    clock = Clock(datetime.fromisoformat("2026-12-20T09:55:00+08:00"))
-    history, case_id = escalated_case()
-    task = help_task_id_for(history.envelopes[-1].event_id)
-    opened = history.take()
-    resolved = history.resolved(case_id, "2026-12-20T10:00:00+08:00")
     supervisor_02 = bearer(quick, role=Role.SUPERVISOR, sub="supervisor-02")
-    async with running(followup_app(quick, clock)) as followup:
-        await opened.publish(quick)
-
-        async def task_opened() -> bool:
-            return (await followup.get(f"/help-tasks/{task}")).status_code == 200
-
-        await wait_until(task_opened, what="the escalation's help task")
+    async with team_task_opened(quick) as (_, opened):
+        clock, history, task, resolved = (opened.clock, opened.history, opened.task,
+                                          opened.resolved)
     # Follow-up answers (its API), its relay does not run: what it stores stays unpublished.
     async with running(followup_app(quick.model_copy(update={"roles": {"api"}}), clock)) as api:
-        for step in ("accept", "done"):
-            r = await api.post(f"/help-tasks/{task}/{step}", json={},
-                               headers={**headers(key()), **supervisor_02})
-            assert r.status_code == 200, r.text
+        await take_and_do(api, task, supervisor_02)
         async with calling(quick, history, resolved, "2026-12-20T10:05:00+08:00") as (
                 client, survey, record, _):
             await until_asked(client, quick, survey)
             own = await record("supervisor-02")
             assert own["status"] == 504 and own["error"]["code"] == "read_model_behind", own
             async with running(followup_app(quick, clock)):  # its relay publishes the work
+                await refused_once_read(record)
 
-                async def refused() -> bool:
-                    own.update(await record("supervisor-02"))
-                    return own["status"] != 504
 
-                await wait_until(refused, what="feedback reading the help task's work")
-                assert own["status"] == 403 and own["error"]["code"] == "self_rating", own
-                assert (await record("director-01"))["status"] == 200
+@pytest.mark.parametrize("read_before_kept", [False, True])
+async def test_a_partitioned_feedback_knows_who_did_the_help_task_and_lets_another_record(
+        settings: Settings, read_before_kept: bool) -> None:
+    """Feedback's workers run partitioned (``CONSUMER_PARTITIONS``, as deploy/k8s ships
+    them: durables ``feedback-intake-p…``). clerk-017's case is escalated on Friday 18
+    December to the supervisor team; supervisor-02 accepts the task and marks it done on
+    Sunday the 20th, the case is resolved at 10:00 and feedback has read all of it. The
+    answer then waited on the progress of ``feedback-intake``, a name no partitioned worker
+    writes: 504 ``read_model_behind`` for ever, for supervisor-02 and for director-01, who
+    never served the case. Now the case's row says how far its help tasks' work was read:
+    403 ``self_rating`` for supervisor-02, and director-01 records. ``read_before_kept``: the
+    task's row kept from before its ``read_up_to`` (its work read by an earlier release): the
+    progress of the partitioned durable that takes the case says it."""
+    quick = settings.model_copy(update={
+        "read_wait_timeout_s": 0.5, "consumer_partitions": f"0-{settings.partitions - 1}"})
+    supervisor_02 = bearer(quick, role=Role.SUPERVISOR, sub="supervisor-02")
+    async with team_task_opened(quick) as (followup, opened):
+        history, task, resolved = opened.history, opened.task, opened.resolved
+        await take_and_do(followup, task, supervisor_02)
+        async with calling(quick, history, resolved, "2026-12-20T10:05:00+08:00") as (
+                client, survey, record, app):
+            await until_asked(client, quick, survey)
+            if read_before_kept:
+                pool = app.state.pool
+
+                async def read() -> bool:
+                    return await pool.fetchval("SELECT read_up_to FROM case_help_tasks"
+                                               " WHERE task_id = $1", task) is not None
+
+                await wait_until(read, what="the help task's work read")
+                await pool.execute("UPDATE case_help_tasks SET read_up_to = NULL")
+            await refused_once_read(record)

@@ -485,3 +485,61 @@ async def test_no_reply_link_just_after_the_unit_replied_while_the_read_model_la
         again = await post(center.followup,
                            f"/referrals/{rid}/reply-link?after={ok.json()['position']}", {})
         assert code(again) == (409, "rule_violated"), again.text
+
+
+async def test_the_supervisor_who_did_the_teams_help_task_does_not_approve_its_extension(
+        settings: Settings) -> None:
+    """clerk-017's case is guided on Monday 2 March 2026 (due the 23rd), noted critical, and
+    escalated to the supervisor team (帮办: the escalation names nobody); supervisor-02 takes
+    the task and does it. On Sunday 20 December the case is long overdue. supervisor-02
+    served it (``shared.kernel.serving``), yet intake never read the help task's work: they
+    lowered its urgency and approved its extension (延期审批), their own. Now intake keeps
+    who worked its help tasks: 403 ``urgency_needs_supervisor`` (``own_case``) and 403
+    ``self_approval``; director-02 and director-03, who never served it, do them (one each:
+    noting the concerns, lowering them included, is serving it too). Nor does supervisor-02's
+    reopening of the overdue case renew its due date."""
+    async with center_day(settings, at(2026, 3, 2, 9)) as center:
+        case_id = await center.open_case(at(2026, 3, 2, 9, 10))
+        await center.step(case_id, "guidance", {"policy_basis": "《社会救助暂行办法》",
+                                                "eligibility": "eligible"})
+        concerns = {"needs": ["补助"], "worries": ["房租"], "emotion": "anxious"}
+        await center.step(case_id, "concerns", {**concerns, "urgency": "critical"})
+        task = await escalate(center, case_id, at(2026, 3, 2, 9, 30))
+        assert (task["owner_clerk"], task["owner_team"]) == (None, "supervisor"), task
+        supervisor_02 = bearer(settings, role=Role.SUPERVISOR, sub="supervisor-02")
+        for step in ("accept", "done"):
+            r = await post(center.followup, f"/help-tasks/{task['task_id']}/{step}", {},
+                           supervisor_02)
+            assert r.status_code == 200, r.text
+        done = r.json()["position"]
+        pool: asyncpg.Pool = center.app.state.pool
+        progress = (f'SELECT position FROM "{settings.schema_for("intake")}".consumer_progress'
+                    " WHERE consumer = 'intake-verdicts' AND service = 'followup'")
+
+        async def intake_read_it() -> bool:
+            return (await pool.fetchval(progress) or 0) >= done
+
+        await wait_until(intake_read_it, what="intake reading the help task's work")
+        center.clock.set(DECEMBER_20)
+        lower = {**concerns, "urgency": "normal"}
+        extend = {"due_on": "2027-01-15", "note": "延期审批"}
+        for path, body, refused, other in (
+                ("concerns", lower, "urgency_needs_supervisor", "director-02"),
+                ("due-date", extend, "self_approval", "director-03")):
+            r = await post(center.intake, f"/cases/{case_id}/{path}", body, supervisor_02)
+            assert code(r) == (403, refused), r.text
+            r = await post(center.intake, f"/cases/{case_id}/{path}", body,
+                           bearer(settings, role=Role.SUPERVISOR, sub=other))
+            assert r.status_code == 200, r.text
+        # Resolved on its new due day, Friday 15 January 2027 (a provisional year), and
+        # reopened by supervisor-02 on Monday the 18th, overdue: it keeps its due date
+        # (renewed, the reopening would be their own extension by a second route).
+        center.clock.set(at(2027, 1, 15, 10))
+        await center.step(case_id, "resolve", {"outcome": "resolved", "explanation": "",
+                                               "emotion_defused": True})
+        center.clock.set(at(2027, 1, 18, 10))
+        r = await post(center.intake, f"/cases/{case_id}/reopen", {"reason": "居民补充材料"},
+                       supervisor_02)
+        assert r.status_code == 200, r.text
+        r = await center.intake.get(f"/cases/{case_id}", params={"after": r.json()["position"]})
+        assert (r.json()["status"], r.json()["due_on"]) == ("open", "2027-01-15"), r.json()
