@@ -30,7 +30,7 @@ import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, NamedTuple, Protocol
+from typing import Any, Protocol
 from uuid import UUID
 
 from opentelemetry import context as otel_context
@@ -268,20 +268,9 @@ def published(event_type: str, traceparent: str | None) -> str | None:
     return traceparent_of(one)
 
 
-class Message(NamedTuple):
-    """What a consumer's span says of one message: never the payload."""
-
-    #: Both made strings only for a span that is recorded (most messages get none): the
-    #: event id is a message's key in the causes its commands are stamped from.
-    event_id: UUID
-    type: str
-    case_id: UUID | None
-    traceparent: str | None  # the message's header
-
-
 class Applied(Protocol):
-    """What a batch's span reads of each message it applies (a consumer's item, or a
-    :class:`Message`): the header always, the rest only of a message of a kept trace, and
+    """What a consumer's span reads of each message it applies (``shared.bus.consumer``'s
+    item): the header always, the rest only of a message of a kept trace, and
     the event id when a command it causes is stamped."""
 
     @property
