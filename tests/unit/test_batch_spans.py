@@ -10,14 +10,13 @@ from collections.abc import Iterator
 from typing import NamedTuple
 
 import pytest
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.sampling import ParentBased
 from opentelemetry.trace import NonRecordingSpan, SpanKind
 
 from shared import tracing
 from shared.runtime.tracing import LinkedOrRatio
+from tests.tracing.memory import traced
 
 
 class Msg(NamedTuple):
@@ -34,15 +33,8 @@ def header(sampled: bool) -> str:
 @pytest.fixture
 def exporter() -> Iterator[InMemorySpanExporter]:
     """As deployed, but keeping no new trace by its id: only what a kept trace asks for."""
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider(sampler=ParentBased(LinkedOrRatio(0.0)))
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    tracing.install(provider)
-    try:
+    with traced(ParentBased(LinkedOrRatio(0.0))) as exporter:
         yield exporter
-    finally:
-        tracing.install(None)
-        provider.shutdown()
 
 
 def test_a_batch_is_one_span_linked_to_each_message_whose_trace_is_kept(
