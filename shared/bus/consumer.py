@@ -357,14 +357,28 @@ class _Item:
     #: The event; only its head when the handler ignores its type (``Handler.ignores``).
     envelope: Envelope | EnvelopeHead | None = None
     error: str | None = None
-    #: What the message's span says of it (``shared.tracing.applying``), taken when it is
-    #: decoded (ahead of its batch, while the one before waits on PostgreSQL).
-    traced: tracing.Message | None = None
 
+    # What a batch's span reads of the message (``tracing.Applied``): the header of each,
+    # the rest only of a message whose trace is kept, or that caused a command.
+    @property
+    def traceparent(self) -> str | None:
+        headers = self.msg.headers
+        return headers.get(tracing.TRACEPARENT) if headers else None
 
-def _traced(msg: Msg, e: Envelope | EnvelopeHead) -> tracing.Message:
-    return tracing.Message(e.event_id, e.type, e.case_id,
-                           (msg.headers or {}).get(tracing.TRACEPARENT))
+    @property
+    def event_id(self) -> UUID:
+        assert self.envelope is not None
+        return self.envelope.event_id
+
+    @property
+    def type(self) -> str:
+        assert self.envelope is not None
+        return self.envelope.type
+
+    @property
+    def case_id(self) -> UUID | None:
+        assert self.envelope is not None
+        return self.envelope.case_id
 
 
 def _handled(items: Iterable[_Item]) -> list[Envelope]:
@@ -885,23 +899,20 @@ class Consumer:
     # -- one batch --------------------------------------------------------------------------
 
     async def process(self, msgs: Sequence[Msg]) -> None:
-        if not tracing.enabled():
-            await self._process(msgs)
-            return
-        # The links are read only when the batch's span is recorded (most are not).
-        with tracing.span(f"consume {self.name}", kind=tracing.SpanKind.CONSUMER,
-                          linked_to=((m.headers or {}).get(tracing.TRACEPARENT) for m in msgs),
-                          attributes={"sixstep.batch.size": len(msgs)}):
-            await self._process(msgs)
-
-    async def _process(self, msgs: Sequence[Msg]) -> None:
         prepared, self._prepared_now = self._prepared_now, None
         items = [self._decoded(m) for m in msgs]
         for item in items:
             if item.envelope is None:
                 await self._dead_letter(item, item.error or "undecodable")
         good = [i for i in items if i.envelope is not None]
-        if good:
+        if good and tracing.enabled():
+            # One span for the batch, linked to each message of a kept trace (not one of a
+            # type the handler ignores: only tracked); the commands it causes go on in
+            # their message's trace.
+            with tracing.consuming(f"consume {self.name}", [
+                    i for i in good if type(i.envelope) is not EnvelopeHead]):
+                await self._apply(good, prepared)
+        elif good:
             await self._apply(good, prepared)
         self.stats.batches += 1
         if self.on_batch:
@@ -925,8 +936,6 @@ class Consumer:
         except (ValidationError, LookupError, ValueError) as exc:
             item.error = f"undecodable event: {type(exc).__name__}: {str(exc)[:500]}"
             return item
-        if tracing.enabled():
-            item.traced = _traced(msg, item.envelope)
         return item
 
     @contextlib.asynccontextmanager
@@ -1010,16 +1019,15 @@ class Consumer:
             try:
                 async with conn.transaction():
                     track = _Once(lambda: self._track(conn, fresh))
-                    with tracing.applying(f"apply {self.name}", self._traced(fresh)):
-                        if not events:
-                            pass  # only events the handler ignores: tracked below
-                        elif prepared is not None and _same(prepared.events, events):
-                            await cast(Preparing, self.handler).apply(
-                                conn, events, prepared.result)
-                        elif getattr(self.handler, "waits", False):
-                            await cast(Waiting, self.handler).apply(conn, events, track)
-                        else:
-                            await self.handler.apply(conn, events)
+                    if not events:
+                        pass  # only events the handler ignores: tracked below
+                    elif prepared is not None and _same(prepared.events, events):
+                        await cast(Preparing, self.handler).apply(
+                            conn, events, prepared.result)
+                    elif getattr(self.handler, "waits", False):
+                        await cast(Waiting, self.handler).apply(conn, events, track)
+                    else:
+                        await self.handler.apply(conn, events)
                     await track()
             except STORE_TIMED_OUT:
                 raise  # not the events' fault: the whole batch goes back (``_timed_out``)
@@ -1059,11 +1067,11 @@ class Consumer:
         await ack_each(self.nc, msgs)
 
     @staticmethod
-    def _traced(items: list[_Item]) -> list[tracing.Message]:
+    def _traced(items: list[_Item]) -> list[_Item]:
+        """The items a span is made for when applied alone (``tracing.applying``)."""
         if not tracing.enabled():
             return []
-        return [i.traced if i.traced is not None else _traced(i.msg, i.envelope)
-                for i in items if i.envelope is not None
+        return [i for i in items if i.envelope is not None
                 and type(i.envelope) is not EnvelopeHead]
 
     async def _track(self, conn: asyncpg.Connection, items: list[_Item]) -> None:

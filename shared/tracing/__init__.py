@@ -8,10 +8,11 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from shared.tracing.spans import (
     TRACEPARENT,
+    Applied,
     CommandTrace,
-    Message,
     applying,
     command_trace,
+    consuming,
     context_of,
     current_ids,
     current_traceparent,
@@ -26,12 +27,13 @@ from shared.tracing.spans import (
 
 __all__ = [
     "TRACEPARENT",
+    "Applied",
     "CommandTrace",
-    "Message",
     "SpanKind",
     "StatusCode",
     "applying",
     "command_trace",
+    "consuming",
     "context_of",
     "current_ids",
     "current_traceparent",

@@ -11,7 +11,7 @@ import orjson
 from fastapi import FastAPI
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import Link, SpanKind
 
 from services.feedback.main import create_app as feedback_app
 from services.followup.main import create_app as followup_app
@@ -31,8 +31,26 @@ def named(spans: list[ReadableSpan], name: str, case_id: str) -> list[ReadableSp
             and (s.attributes or {}).get("sixstep.case_id") == case_id]
 
 
+def applied(spans: list[ReadableSpan], consumer: str, event_type: str,
+            case_id: str) -> list[tuple[ReadableSpan, Link]]:
+    """The batch spans of ``consumer`` linked to the case's message of ``event_type``."""
+    return [(s, link) for s in spans if s.name == f"consume {consumer}" for link in s.links
+            if (link.attributes or {}).get("sixstep.case_id") == case_id
+            and (link.attributes or {}).get("sixstep.event_type") == event_type]
+
+
+#: Who applies what of a resolution: each consumer's batch links to the message it applied.
+APPLIED = (("intake-cases", "CaseResolved"), ("feedback-intake", "CaseResolved"),
+           ("feedback-views", "SurveyRequested"), ("followup-rules", "CaseResolved"),
+           ("followup-worklist", "FollowUpScheduled"))
+
+
 async def test_a_resolution_its_survey_and_its_check_call_are_one_trace(
         settings: Settings) -> None:
+    """Each consumer applies a batch in one span (OpenTelemetry's messaging conventions for
+    a batch processed at once) linked to every message of a kept trace in it; the events a
+    message causes go on in its trace, so the resolution, the survey and the check are one
+    tree, and each consumer that applied one of them is a link away."""
     settings = fast(settings)
     intake_service = intake_app(settings)
     with traced() as exporter:
@@ -40,12 +58,11 @@ async def test_a_resolution_its_survey_and_its_check_call_are_one_trace(
                     running(feedback_app(settings, sender=KeptSender(), clock=Clock(START))),
                     running(followup_app(settings, clock=ManualClock(START)))):
             case_id = await resolved_case(intake)
-            needed = ("apply feedback-views SurveyRequested",
-                      "apply followup-worklist FollowUpScheduled")
 
             async def downstream_applied() -> bool:
                 spans = list(exporter.get_finished_spans())
-                return all(named(spans, name, case_id) for name in needed)
+                return all(applied(spans, consumer, event_type, case_id)
+                           for consumer, event_type in APPLIED)
 
             await wait_until(downstream_applied, timeout=60.0,
                              what="the survey and the check in the views")
@@ -57,28 +74,34 @@ async def test_a_resolution_its_survey_and_its_check_call_are_one_trace(
             trace_id = resolve.context.trace_id
             in_trace = {s.context.span_id: s for s in spans if s.context.trace_id == trace_id}
 
-            # Through intake (its read model), feedback (the survey asked, published and
-            # shown) and follow-up (the check planned, published and on the worklist).
-            for name in ("publish CaseResolved", "apply intake-cases CaseResolved",
-                         "apply feedback-intake CaseResolved", "publish SurveyRequested",
-                         "apply feedback-views SurveyRequested",
-                         "apply followup-rules CaseResolved", "publish FollowUpScheduled",
-                         "apply followup-worklist FollowUpScheduled"):
+            # Through intake, feedback (the survey asked and published) and follow-up (the
+            # check planned and published): one tree, every span but the request's below
+            # another span of the trace.
+            for name in ("publish CaseResolved", "publish SurveyRequested",
+                         "publish FollowUpScheduled"):
                 assert any(s.name == name for s in in_trace.values()), name
-            # One tree: every span but the request's hangs below another span of the trace.
             for s in in_trace.values():
                 if s is not resolve:
                     assert s.parent is not None and s.parent.span_id in in_trace, s.name
-            survey_applied = named(spans, "apply feedback-views SurveyRequested", case_id)[0]
-            assert _ancestors(survey_applied, in_trace)[-1] is resolve
+            [survey] = [s for s in in_trace.values() if s.name == "publish SurveyRequested"]
+            assert _ancestors(survey, in_trace)[-1] is resolve
 
-            # The batches: group commit and the relay link to the traces they carried.
+            # No span per message: a batch applied whole makes one.
+            assert not [s.name for s in spans if s.name.startswith("apply ")]
+            # Each consumer's batch links to the very message it applied, in the trace.
+            for consumer, event_type in APPLIED:
+                [published] = [s for s in in_trace.values()
+                               if s.name == f"publish {event_type}"]
+                for batch, link in applied(spans, consumer, event_type, case_id):
+                    assert batch.kind is SpanKind.CONSUMER and batch.parent is None
+                    assert link.context.trace_id == trace_id
+                    assert link.context.span_id == published.context.span_id
+
+            # The group commit links to the traces it carried.
             commits = [s for s in spans if s.name == "group commit"
                        and any(link.context.span_id == resolve.context.span_id
                                for link in s.links)]
             assert commits, "the resolution's group commit links to its request"
-            assert any(s.name == "consume feedback-intake" and any(
-                link.context.trace_id == trace_id for link in s.links) for s in spans)
 
             # In the store, the resolution keeps its request's span in its meta.
             stored = stored_events(intake_service, case_id)

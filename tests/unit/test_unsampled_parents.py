@@ -79,3 +79,27 @@ def test_a_command_is_stamped_with_the_trace_of_the_message_it_answers() -> None
     spans.stamp(events, trace)
     assert [e.meta[spans.TRACEPARENT] for e in events] == [
         cause, cause, cause, submitted_in, submitted_in, submitted_in]
+
+
+def kept_in_full(traceparent: str) -> bool:
+    """A span below ``traceparent`` would be recorded: the parent read in full (the
+    propagator's reading), valid and sampled."""
+    parent = spans.context_of(traceparent)
+    if parent is None:
+        return False
+    return spans.trace.get_current_span(parent).get_span_context().trace_flags.sampled
+
+
+@pytest.mark.parametrize("traceparent", EDGES)
+def test_a_batch_links_a_message_as_a_full_reading_tells_it(traceparent: str) -> None:
+    """A batch's span reads each message's sampled flag off the last character of its
+    header: the same answer as reading it in full."""
+    assert (spans._kept(traceparent) is not None) == kept_in_full(traceparent)
+
+
+@given(st.sampled_from(["00", "01", "ff", "0", "000"]), _hex(32), _hex(16), _hex(2),
+       st.sampled_from(["", "-", "-00", "\n"]))
+def test_any_message_is_linked_as_a_full_reading_tells_it(
+        version: str, trace_id: str, span_id: str, flags: str, tail: str) -> None:
+    traceparent = f"{version}-{trace_id}-{span_id}-{flags}{tail}"
+    assert (spans._kept(traceparent) is not None) == kept_in_full(traceparent)
