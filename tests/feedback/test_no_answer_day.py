@@ -3,8 +3,13 @@ scheduler records it: the year's last week does not spill into January."""
 
 from __future__ import annotations
 
-from datetime import datetime, time
+from datetime import date, datetime, time
+from pathlib import Path
 
+from services.feedback.figures.projection import READ_MODEL
+from shared.analytics.export import export
+from shared.analytics.figures import compute
+from shared.analytics.rebuild import Rebuild
 from shared.settings import Settings
 from tests.feedback.helpers import Clock, KeptSender
 from tests.feedback.test_feedback_loop import CENTER, center, fast, resolved_case
@@ -16,7 +21,7 @@ AFTER_MIDNIGHT = datetime.fromisoformat("2027-01-01T00:01:00+08:00")  # the work
 
 
 async def test_a_survey_whose_week_ends_on_new_years_eve_is_decembers_no_answer(
-        settings: Settings) -> None:
+        settings: Settings, tmp_path: Path) -> None:
     # No quiet hours at this center, so the call is due two hours after the resolution.
     settings = fast(settings).model_copy(update={"survey_quiet_from": time(0),
                                                  "survey_quiet_until": time(0)})
@@ -50,3 +55,18 @@ async def test_a_survey_whose_week_ends_on_new_years_eve_is_decembers_no_answer(
         rates = {row["period_start"]: row["response_rate"] for row in r.json()["rows"]}
         assert rates["2026-12-01"] == {"numerator": 0, "denominator": 1, "rate": 0.0}
         assert rates.get("2027-01-01", {"denominator": 0})["denominator"] == 0
+
+        # The same day rebuilt from the log, and in the report from an export: one answer.
+        async with Rebuild(settings, READ_MODEL) as rebuild:  # `sixstep rebuild --dry-run`
+            await rebuild.prepare(fresh=True)
+            await rebuild.catch_up(stoppable=False)
+            diff = await rebuild.diff()
+            assert diff.same, diff.tables
+            await rebuild.discard()
+        await export(settings, tmp_path / "export")
+        for first, last, expired in ((date(2026, 12, 31), date(2026, 12, 31), 1),
+                                     (date(2027, 1, 1), date(2027, 1, 31), 0)):
+            report = compute(tmp_path / "export", first, last, tz="Asia/Shanghai",
+                             center=CENTER)
+            assert (report.total.counts["survey_answers"],
+                    report.total.counts["answers_or_expiries"]) == (0, expired), first
