@@ -16,7 +16,7 @@ from shared.analytics.rebuild import Rebuild
 from shared.settings import Settings
 from tests.feedback.helpers import Clock, History, KeptSender
 from tests.feedback.test_feedback_loop import CENTER, center, fast, resolved_case
-from tests.feedback.test_visits_and_periods import _true, month_row, rate
+from tests.feedback.test_visits_and_periods import _true, applied_up_to, month_row, rate
 from tests.support import TEST_CENTER, running, stream_envelopes, wait_until
 
 RESOLVED = "2026-12-24T21:59:30+08:00"  # Christmas Eve, by phone: the call is due at 23:59:30
@@ -103,14 +103,7 @@ async def test_a_no_answer_recorded_after_december_closed_revises_december_openl
     async with running(app) as client:
         pool = app.state.pool
 
-        async def applied_up_to(seq: int) -> None:
-            async def done() -> bool:
-                got = await pool.fetchval("SELECT max(stream_seq) FROM consumer_progress"
-                                          " WHERE consumer = 'feedback-figures'")
-                return got is not None and got >= seq
-            await wait_until(done, what="the figures consumer")
-
-        await applied_up_to(await h.publish_new(settings))
+        await applied_up_to(pool, await h.publish_new(settings))
         r = await client.post(f"/periods/{TEST_CENTER}/2026-12/close",
                               headers={"Idempotency-Key": "close-december"})
         assert r.status_code in (200, 201), r.text
@@ -125,7 +118,7 @@ async def test_a_no_answer_recorded_after_december_closed_revises_december_openl
             "survey_id": str(survey_id), "purpose": "resolution", "was_sent": True},
             case_id=case_id, aggregate_id=survey_id, actor="system:feedback-scheduler")
         h.envelopes[-1] = expired.model_copy(update={"recorded_at": AFTER_MIDNIGHT})
-        await applied_up_to(await h.publish_new(settings))
+        await applied_up_to(pool, await h.publish_new(settings))
         assert await app.state.period_scheduler.tick() == (0, 1)
 
         async def revised() -> bool:
