@@ -405,6 +405,13 @@ class Survey(RemembersCommands):
         if not self.is_open:
             raise RuleViolated("only a survey still waiting for an answer can be withdrawn",
                                status=self.status, rule="survey_withdraw_waiting_only")
+        if self.is_past_deadline(meta["occurred_at"]):
+            # No answer came by its deadline, before this: that is what happened, dated at
+            # the deadline (``expire``), whatever reached the survey first. The scheduler a
+            # minute behind, a reopening or a consent taken back at 00:00:40 on New Year's
+            # Day withdrew December's no answer, which then counted nowhere.
+            self.expire(meta["occurred_at"], meta)
+            return
         self._withdrawn(survey_id=self.id, reason=reason, because=because.value,
                         meta=self.meta_for(meta))
 
@@ -415,7 +422,7 @@ class Survey(RemembersCommands):
         if because is None or not self.is_open:
             return None
         self.withdraw(WITHDRAWN_BECAUSE[because], meta, because)
-        return because
+        return because if self.status == "withdrawn" else None  # past its deadline: expired
 
     def withdraw_unless_sent(self, reason: str, meta: Meta) -> bool:
         """A staff reopening the day the survey was due to go: withdrawn if it is still
@@ -432,7 +439,7 @@ class Survey(RemembersCommands):
         snapshot from before ``was_sent`` was kept: as waiting, as before)."""
         if self.status == "requested" and not self.__dict__.get("was_sent", False):
             self.withdraw(reason, meta)
-            return True
+            return self.status == "withdrawn"  # past its deadline: expired, the day's
         return self.status == "withdrawn" and (
             self.withdrawn_because == WithdrawalCause.REOPENED.value
             or not getattr(self, "was_sent", True))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from typing import Any, Protocol
 from uuid import UUID
@@ -31,8 +31,10 @@ from services.followup.domain import (
     check_verdict_recorder,
     consent_allows,
     end_of_due_day,
+    first_morning_to_come,
     first_watched_period,
     follow_up_id_for,
+    not_on_a_day_gone,
     obligation_aggregate_id,
     policy_scope,
     referral_overdue_follow_up_id,
@@ -271,6 +273,22 @@ class FollowUps:
         return await self.path.on(aggregate_id, what, kind, act, meta, key, expected_version)
 
     # -- scheduling -------------------------------------------------------------------------
+
+    def on_a_day_to_come(self, plan: Plan) -> Plan:
+        """A rule's plan, worked out from its event's moment, due on the first working
+        morning to come when the day it would be done on is over now (``not_on_a_day_gone``):
+        a deadline posted offline on Thursday and sent on Friday got a reminder due on
+        Thursday, missed at Friday's first tick and counted late on Thursday. Kept in its
+        rule (``not_before``), so re-planning keeps it; provisional when that morning is."""
+        calendar = self.calendar(plan.center_id)
+        floor = not_on_a_day_gone(calendar, plan.due_at, self.clock.now())
+        if floor is None:
+            return plan
+        rule = (replace(plan.due_rule, not_before=max(floor, plan.due_rule.not_before or floor))
+                if plan.due_rule is not None else None)
+        basis = (Basis.PROVISIONAL if Basis.PROVISIONAL in (plan.basis, calendar.basis_of(floor))
+                 else Basis.OFFICIAL)
+        return replace(plan, due_at=floor, due_rule=rule, basis=basis)
 
     async def schedule(self, plan: Plan) -> Written:
         """Create the planned follow-up unless it exists (then: ``replayed``, nothing written)."""
@@ -973,15 +991,18 @@ class FollowUps:
                 aggregate.assigned_clerk, None)
             if clerk is None and team is None:
                 team = settings.followup_team
-            # The next working morning after the grace ended (at closing), or today's when
-            # that morning is gone: periods missed before anyone could know (declared late,
-            # 'missed since' a day months back, waiting for the calendar) were planned on days
-            # already past, missed the moment they were planned and counted late in months
-            # long closed, calls nobody could have made on time.
-            today = calendar.local_day(now)
-
+            # The next working morning after the grace ended (at closing), or the first
+            # working morning to come when that one is gone (``first_morning_to_come``: today's
+            # before closing, else the next working day's): periods missed before anyone could
+            # know (declared late, 'missed since' a day months back, waiting for the calendar,
+            # a scheduler behind) were planned on days already past, missed the moment they
+            # were planned and counted late in months long closed, calls nobody could have
+            # made on time. Today's morning after closing was one too: a declaration posted at
+            # 18:00 with 'missed since' got calls missed at the next tick.
             def morning_after(missed_at: datetime) -> date:
-                return max(calendar.local_day(missed_at) + timedelta(days=1), today)
+                to_come = covered(lambda: first_morning_to_come(calendar, now))
+                return max(calendar.local_day(missed_at) + timedelta(days=1),
+                           calendar.local_day(to_come))
 
             for period, follow_up_id, missed_at in missed:
                 if unit.find(follow_up_id) is None and contact is not None:

@@ -464,6 +464,7 @@ class Rules:
         either way (its meta is the plan's, its trace the causing message's span), a command
         less for each: in ``benchmarks/consumers.py``'s drain, 3,711 of the rules' 4,055
         plans were a case's last step, in 14 commands instead (~6,500 -> ~2,050 commands)."""
+        plan = self.followups.on_a_day_to_come(plan)
         deferred = _DEFERRED.get()
         if deferred is None:
             await self.followups.schedule(plan)

@@ -158,6 +158,15 @@ async def month_row(client: httpx.AsyncClient, month: str, **params: Any) -> dic
     return row
 
 
+async def applied_up_to(pool: asyncpg.Pool, seq: int) -> None:
+    """Wait until the figures consumer has applied the stream up to ``seq``."""
+    async def done() -> bool:
+        got = await pool.fetchval("SELECT max(stream_seq) FROM consumer_progress"
+                                  " WHERE consumer = 'feedback-figures'")
+        return got is not None and got >= seq
+    await wait_until(done, what="the figures consumer")
+
+
 async def test_a_month_counted_by_trips_closed_and_revised_openly(settings: Settings,
                                                                  tmp_path: Path) -> None:
     may = May()
@@ -168,14 +177,7 @@ async def test_a_month_counted_by_trips_closed_and_revised_openly(settings: Sett
         pool = app.state.pool
         scheduler = app.state.period_scheduler
 
-        async def applied_up_to(seq: int) -> None:
-            async def done() -> bool:
-                got = await pool.fetchval("SELECT max(stream_seq) FROM consumer_progress"
-                                          " WHERE consumer = 'feedback-figures'")
-                return got is not None and got >= seq
-            await wait_until(done, what="the figures consumer")
-
-        await applied_up_to(await history.publish_new(settings))
+        await applied_up_to(pool, await history.publish_new(settings))
 
         live = await month_row(client, "2026-05", live="true")
         assert subset(live, MAY) == MAY and "reported" not in live
@@ -225,7 +227,7 @@ async def test_a_month_counted_by_trips_closed_and_revised_openly(settings: Sett
             case_id=may.cases["a"], aggregate_id=may.survey, actor="clerk-001")
         # stored now, after the close (the store stamps recorded_at with its own time)
         late = history.envelopes[-1] = late.model_copy(update={"recorded_at": datetime.now(UTC)})
-        await applied_up_to(await history.publish_new(settings))
+        await applied_up_to(pool, await history.publish_new(settings))
 
         # Never silently: the report stands until a revision is recorded; live shows the change.
         assert subset(await month_row(client, "2026-05"), MAY) == MAY
@@ -255,7 +257,7 @@ async def test_a_month_counted_by_trips_closed_and_revised_openly(settings: Sett
 
         # -- June closes by itself five days after it ends -----------------------------------
         may.visit("june", at("15", "10:00", month="06"))
-        await applied_up_to(await history.publish_new(settings))
+        await applied_up_to(pool, await history.publish_new(settings))
         clock.set(datetime.fromisoformat("2026-07-05T12:00:00+08:00"))
         assert await scheduler.tick() == (0, 0), "30 June + 5 days: not yet"
         clock.set(datetime.fromisoformat("2026-07-06T08:00:00+08:00"))

@@ -17,6 +17,7 @@ from services.feedback.application import SurveyPolicy
 from services.feedback.consumer import IntakeFollower
 from services.feedback.domain import (
     Answer,
+    Consent,
     Recorder,
     Rectification,
     SelfRating,
@@ -113,6 +114,31 @@ def test_a_withdrawn_survey_takes_no_answer_and_says_why() -> None:
         rate(s, RatingLevel.SATISFIED)
     with pytest.raises(RuleViolated):
         s.withdraw("again", meta())
+
+
+def test_a_survey_past_its_deadline_is_no_answer_whatever_reaches_it_first() -> None:
+    """The week ended at 23:59:30 on New Year's Eve; the scheduler, a minute behind, has not
+    recorded the no answer when a reopening or a consent taken back comes at 00:00:40: it
+    is expired, dated at its deadline (December's no answer), not withdrawn (counted
+    nowhere). Before the deadline they withdraw it, as always."""
+    eve = datetime(2026, 12, 31, 23, 59, 30, tzinfo=SHANGHAI)
+    after = eve + timedelta(seconds=70)
+    reopened = survey(asked_at=eve - timedelta(days=7))
+    reopened.send(eve - timedelta(days=7), meta(eve - timedelta(days=7)))
+    reopened.withdraw("the case was reopened", meta(after))
+    refused = survey(asked_at=eve - timedelta(days=7))
+    refused.send(eve - timedelta(days=7), meta(eve - timedelta(days=7)))
+    assert refused.respect(Consent(surveys=False), meta(after)) is None
+    unsent = survey(asked_at=eve - timedelta(days=7))  # never went: the sender was down
+    assert unsent.withdraw_unless_sent("the case was reopened", meta(after)) is False
+    for s in (reopened, refused, unsent):
+        (last,) = [e for e in s.collect_events() if type(e).__name__ != "SurveySent"][1:]
+        assert (type(last).__name__, last.meta["occurred_at"], s.status) == ("SurveyExpired", eve,
+                                                                   "expired")
+    before = survey(asked_at=eve - timedelta(days=7))
+    assert before.respect(Consent(surveys=False), meta(eve - timedelta(seconds=1))) == \
+        WithdrawalCause.NO_CONSENT
+    assert before.status == "withdrawn"
 
 
 def test_a_reopening_withdraws_a_survey_only_while_it_has_not_really_gone() -> None:

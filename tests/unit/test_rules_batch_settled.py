@@ -119,6 +119,9 @@ async def test_each_cases_last_follow_ups_are_planned_together_in_one_command(
         def calendar(self, center_id: str) -> WorkingCalendar:
             return WorkingCalendar()
 
+        def on_a_day_to_come(self, plan: Any) -> Any:
+            return plan  # planned on the day's clock: no day gone
+
         async def schedule(self, plan: Any) -> None:
             sent.append(("one", [plan.source_id]))
 

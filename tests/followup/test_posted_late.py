@@ -1,0 +1,96 @@
+"""A step posted after its own day (the counter page's offline queue, within the 72 h grace that
+keeps its moment): its reminder is due on the first working morning to come, not on the day
+gone, where it was missed at the first tick and counted late on a day nobody could have made
+the call. Each at the calendar's edges: a plain Friday, Sunday 20 December, New Year's Eve at
+23:30 in Shanghai, a provisional 2027 day and a 2028 one."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+
+from shared.settings import Settings
+from tests.followup.story import CENTER, at, center_day, key
+from tests.followup.test_rules import _wait_for
+from tests.support import headers
+
+#: (the step's own moment, when it reached the service, the reminder's due moment, basis)
+POSTED_LATE = {
+    "thursday_sent_friday": (at(2026, 12, 17, 14), at(2026, 12, 18, 10),
+                             at(2026, 12, 18, 9), "official"),
+    "friday_sent_sunday_20_december": (at(2026, 12, 18, 15), at(2026, 12, 20, 10),
+                                       at(2026, 12, 21, 9), "official"),
+    "new_years_eve_23_30": (at(2026, 12, 30, 15), at(2026, 12, 31, 23, 30),
+                            at(2027, 1, 4, 9), "provisional"),
+    "provisional_2027": (at(2027, 3, 11, 14), at(2027, 3, 12, 10),
+                         at(2027, 3, 12, 9), "provisional"),
+    "a_2028_day": (at(2028, 3, 9, 14), at(2028, 3, 10, 18),
+                   at(2028, 3, 13, 9), "provisional"),
+}
+
+
+@pytest.mark.parametrize("story", list(POSTED_LATE))
+async def test_a_deadline_and_a_plan_step_posted_the_next_day_are_reminded_on_a_day_to_come(
+        settings: Settings, story: str) -> None:
+    """'The application closes in two working days', said at the counter on Thursday and sent
+    from the page's queue on Friday: the reminder is due at once, that is on Friday morning,
+    and Friday's tick finds it due, not missed (it was due on Thursday, missed and counted
+    late on Thursday). A plan step typed in with it, taking effect the same day, alike."""
+    said, sent, due, basis = POSTED_LATE[story]
+    async with center_day(settings, sent) as center:
+        resident = await center.resident()
+        case_id = await center.open_case(said, resident=resident)
+        closes = due.date().isoformat()  # closer than the reminder's working days: at once
+        await center.step(case_id, "deadlines", {"due_on": closes, "description": "补交材料",
+                                                 "occurred_at": said.isoformat()})
+        r = await center.intake.post("/plans", headers=headers(key()), json={
+            "center_id": CENTER, "counter_id": "window-3", "resident_id": str(resident),
+            "title": "材料补齐后办理", "occurred_at": said.isoformat(),
+            "steps": [{"service_item": "SA-HARDSHIP-SUBSIDY", "effective_on": closes,
+                       "case_id": case_id, "what": "补交材料后审核"}]})
+        assert r.status_code in (200, 201), r.text
+        found = await center.followups_of(case_id, 2, "the deadline's and the step's reminders")
+        reminders = {f["reason"]: f for f in found}
+        assert {k: (datetime.fromisoformat(f["due_at"]), f["basis"])
+                for k, f in reminders.items()} == {
+            "deadline_reminder": (due, basis), "plan_step": (due, basis)}
+        await center.settled()
+        tick = await center.scheduler.tick(max(sent, due))
+        assert "FollowUpMissed" not in tick.fired, "missed the moment it was planned"
+
+
+#: (the 'missed since' declared at, tracked_from, next_due_on, the calls' due moment)
+DECLARED_AFTER_CLOSING = {
+    "monday_21_december_18_00": (at(2026, 12, 21, 18), "2026-10-01", "2027-01-15",
+                                 at(2026, 12, 22, 9)),
+    "sunday_20_december_18_00": (at(2026, 12, 20, 18), "2026-10-01", "2027-01-15",
+                                 at(2026, 12, 21, 9)),
+    "new_years_eve_23_30": (at(2026, 12, 31, 23, 30), "2026-10-01", "2027-01-15",
+                            at(2027, 1, 4, 9)),
+    "provisional_2027": (at(2027, 3, 10, 18), "2027-01-01", "2027-04-15", at(2027, 3, 11, 9)),
+    "a_2028_friday": (at(2028, 3, 10, 18), "2028-01-01", "2028-04-15", at(2028, 3, 13, 9)),
+}
+
+
+@pytest.mark.parametrize("story", list(DECLARED_AFTER_CLOSING))
+async def test_a_missed_since_declared_after_closing_calls_on_the_next_working_morning(
+        settings: Settings, story: str) -> None:
+    """After closing, the resident says nothing came for months. The calls (and the home
+    visit) are due on the next working morning: planned on that day's morning (its office
+    hours over), they were missed at the next tick, that same evening."""
+    declared, tracked_from, next_due_on, due = DECLARED_AFTER_CLOSING[story]
+    async with center_day(settings, declared) as center:
+        case_id = await center.open_case(declared, item="MI-MEDICAL-REIMBURSEMENT")
+        await center.step(case_id, "obligations", {
+            "description": "每月报销单据", "cadence": "monthly", "next_due_on": next_due_on,
+            "tracked_from": tracked_from, "occurred_at": declared.isoformat()})
+        await _wait_for(settings, "ObligationWatched")
+        await center.settled()
+        tick = await center.scheduler.tick(declared + timedelta(minutes=5))
+        assert tick.fired["ObligationMissed"] >= 2, tick.fired
+        calls = await center.followups_of(case_id, tick.fired["FollowUpScheduled"])
+        assert {datetime.fromisoformat(f["due_at"]) for f in calls} == {due}
+        await center.settled()
+        assert (await center.scheduler.tick(declared + timedelta(minutes=25))).fired == {}, (
+            "nothing is missed on the evening they were planned")
