@@ -45,6 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import asyncpg
 import httpx
 import orjson
+import psutil
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from benchmarks.common import (
@@ -52,6 +53,7 @@ from benchmarks.common import (
     bearer,
     free_ports,
     machine,
+    server_cpu_seconds,
     servers,
     service,
     service_env,
@@ -168,15 +170,16 @@ def register_residents(base: str, clerks: str, n: int = 40) -> list[str]:
 
 
 def drive_cases(base: str, residents: str, writes_per_s: float, seconds: float,
-                tag: str, connections: int = PACED_CONNECTIONS) -> tuple[float, int]:
+                tag: str, connections: int = PACED_CONNECTIONS) -> tuple[float, int, int]:
     """Whole cases (open, hear, resolve) from wrk (a process of its own) on ``connections``
     for ``seconds``, under the counter ``tag``: without pause when ``writes_per_s`` is 0 (as
     fast as the services take them: the maximum), else offered at exactly that rate on one
     schedule (``PACED``: open loop, a write's slot does not wait for the answer before it).
     Returns the writes/s completed, the same measure for the maximum and for each step (writes
     answered in the run's middle, from a sixth of it after the first write to a twelfth
-    before its end, over that window's length), and how many cases were surely resolved (each
-    connection may leave one case short of its resolution, two writes)."""
+    before its end, over that window's length), how many cases were surely resolved (each
+    connection may leave one case short of its resolution, two writes) and how many writes
+    were answered in the whole run."""
     body = CASE.replace('"window-3"', f'"{tag}"').replace(
         '"service_item"', '"resident_id": "RESIDENT", "service_item"')
     pacing = PACED % {"every_ms": 1000.0 / writes_per_s} if writes_per_s > 0 else ""
@@ -188,7 +191,7 @@ def drive_cases(base: str, residents: str, writes_per_s: float, seconds: float,
     if result.failures:
         raise SystemExit(f"{result.failures} writes failed at {writes_per_s:.0f}/s")
     assert result.window_rate is not None
-    return result.window_rate, max(0, result.requests - 2 * connections) // 3
+    return result.window_rate, max(0, result.requests - 2 * connections) // 3, result.requests
 
 
 async def latencies(dsn: str, tag: str, expected: int) -> dict[str, tuple[float, float, int]]:
@@ -346,6 +349,46 @@ def summary(ms: list[float]) -> tuple[float, float, int]:
     return statistics.median(ms), ms[max(0, int(len(ms) * 0.99) - 1)], len(ms)
 
 
+class Cpu:
+    """CPU seconds spent while a phase's wrk ran, by whom: the services' processes, PostgreSQL
+    and nats-server (what a write costs on this host), and the generator (wrk and this
+    process with its figures' sampler: the host's share the services did not have)."""
+
+    PARTS = ("services", "PostgreSQL", "nats-server", "generator")
+
+    def __init__(self) -> None:
+        self.spent: dict[str, float] = {}
+
+    @staticmethod
+    def now() -> dict[str, float]:
+        me = psutil.Process()
+        services = 0.0
+        for child in me.children():
+            with contextlib.suppress(psutil.Error):
+                if any(arg.startswith("services.") for arg in child.cmdline()):
+                    t = child.cpu_times()
+                    services += t.user + t.system
+        pg, nats = server_cpu_seconds()
+        own = me.cpu_times()  # with the wrk runs it waited for
+        generator = own.user + own.system + own.children_user + own.children_system
+        return dict(zip(Cpu.PARTS, (services, pg, nats, generator), strict=True))
+
+    def __enter__(self) -> Cpu:
+        self._start, self._at = self.now(), time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        end, self.seconds = self.now(), time.perf_counter() - self._at
+        self.spent = {part: end[part] - self._start[part] for part in self.PARTS}
+
+    def line(self, writes: int) -> str:
+        """Each part's CPU a write answered, and the cores busy (of the host's)."""
+        per = ", ".join(f"{part} {self.spent[part] / max(writes, 1) * 1e6:,.0f} us"
+                        for part in self.PARTS)
+        busy = sum(self.spent.values()) / self.seconds
+        return f"CPU a write: {per}; {busy:.2f} of {psutil.cpu_count()} cores busy"
+
+
 async def drained(dsn: str, tag: str, cases: int, within_s: float = 120.0) -> float:
     """Seconds until every read model shows the ``cases`` cases resolved under ``tag``."""
     started = time.time()
@@ -397,14 +440,16 @@ def running(layout: str, srv: Servers, seconds: int) -> Iterator[str]:
 def measure(layout: str, srv: Servers, seconds: int, round_: int) -> None:
     with running(layout, srv, seconds) as base:
         residents = ", ".join(f'"{r}"' for r in register_residents(base, f"{layout}-{round_}"))
-        rates, took = [], 0.0
+        rates, took, costs = [], 0.0, []
         for connections in MAXIMUM_CONNECTIONS:
             tag = f"e2e-{layout}-{round_}-max{connections}"
             # The figures' sampler runs in every phase (it takes a little of the host's CPU
             # and of PostgreSQL's): the maximum is found under the same watch as the steps.
-            with FiguresProgress(srv.database_url):
-                rate, cases = drive_cases(base, residents, 0.0, seconds, tag, connections)
+            with FiguresProgress(srv.database_url), Cpu() as cpu:
+                rate, cases, writes = drive_cases(base, residents, 0.0, seconds, tag,
+                                                  connections)
             rates.append(rate)
+            costs.append(cpu.line(writes))
             took = max(took, asyncio.run(drained(srv.database_url, tag, cases)))
         maximum = max(rates)
         print(f"[{layout}, round {round_}] maximum of whole cases, three services running: "
@@ -412,15 +457,20 @@ def measure(layout: str, srv: Servers, seconds: int, round_: int) -> None:
                   f"{rate:,.0f} on {n} connections" for n, rate
                   in zip(MAXIMUM_CONNECTIONS, rates, strict=True))
               + f"; the read models drained {took:.1f} s after)")
+        for n, cost in zip(MAXIMUM_CONNECTIONS, costs, strict=True):
+            print(f"  on {n} connections, {cost}")
         for share in (0.5, 0.9):
             tag = f"e2e-{layout}-{round_}-{int(share * 100)}"
             since = datetime.now(UTC)
             with FiguresProgress(srv.database_url) as figures_progress:
-                achieved, cases = drive_cases(base, residents, maximum * share, seconds, tag)
+                with Cpu() as cpu:
+                    achieved, cases, writes = drive_cases(base, residents, maximum * share,
+                                                          seconds, tag)
                 result = asyncio.run(latencies(srv.database_url, tag, cases))
             result["figures"] = asyncio.run(figures_progress.latencies(srv.database_url, tag))
             print(f"[{layout}, round {round_}] at {achieved:,.0f} writes/s = "
                   f"{achieved / maximum:.3f} x max ({share:.0%} asked), whole cases from wrk:")
+            print(f"  {cpu.line(writes)}")
             goal = 100 if share == 0.5 else 250
             if layout == DEFAULT_LAYOUT and share == 0.9:
                 print(target("e2e writes/s completed at 90% of max asked, vs max",
