@@ -37,6 +37,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -144,7 +145,12 @@ MAXIMUM_CONNECTIONS = (16, 32)
 writes in flight than the services can take at once: the rate stops rising with them)."""
 PACED_CONNECTIONS = 64
 """A paced step's connections: only a bound on the writes in flight, never reached at a rate
-the services sustain, so a slow answer does not hold the next write back."""
+the services sustain, so a slow answer does not hold the next write back. Fewer at a low
+rate (``IDLE_S``)."""
+IDLE_S = 2.0
+"""The longest a paced step's connection stays idle (each takes every n-th slot of the
+schedule, n its connections): well inside uvicorn's keep-alive (5 s), which would otherwise
+close it under wrk and fail its next write."""
 
 
 def register_residents(base: str, clerks: str, n: int = 40) -> list[str]:
@@ -169,8 +175,19 @@ def register_residents(base: str, clerks: str, n: int = 40) -> list[str]:
     return ids
 
 
+@dataclass(frozen=True)
+class Driven:
+    """What a run of whole cases came to (``drive_cases``)."""
+
+    rate: float  # writes/s answered in the run's middle
+    resolved: int  # cases surely resolved
+    writes: int  # writes answered in the whole run
+    failed: int  # of them, failed
+    p99_ms: float  # the answers' latency, from the write sent (wrk's)
+
+
 def drive_cases(base: str, residents: str, writes_per_s: float, seconds: float,
-                tag: str, connections: int = PACED_CONNECTIONS) -> tuple[float, int, int, int]:
+                tag: str, connections: int | None = None) -> Driven:
     """Whole cases (open, hear, resolve) from wrk (a process of its own) on ``connections``
     for ``seconds``, under the counter ``tag``: without pause when ``writes_per_s`` is 0 (as
     fast as the services take them: the maximum), else offered at exactly that rate on one
@@ -189,12 +206,15 @@ def drive_cases(base: str, residents: str, writes_per_s: float, seconds: float,
     script = CASE_FLOW % {"tag": tag, "token": bearer(), "pacing": pacing, "open": body,
                           "residents": residents, "lead_ms": lead_s * 1000,
                           "window_ms": (seconds - lead_s - tail_s) * 1000}
+    if connections is None:
+        connections = max(4, min(PACED_CONNECTIONS, int(writes_per_s * IDLE_S)))
     result = wrk(base, script, seconds=int(seconds), connections=connections)
     if result.failures and writes_per_s <= 0:
         raise SystemExit(f"{result.failures} writes failed at {writes_per_s:.0f}/s")
     assert result.window_rate is not None
     resolved = max(0, result.requests - 3 * result.failures - 2 * connections) // 3
-    return result.window_rate, resolved, result.requests, result.failures
+    return Driven(result.window_rate, resolved, result.requests, result.failures,
+                  result.p99_ms)
 
 
 async def latencies(dsn: str, tag: str, expected: int) -> dict[str, tuple[float, float, int]]:
@@ -449,11 +469,10 @@ def measure(layout: str, srv: Servers, seconds: int, round_: int) -> None:
             # The figures' sampler runs in every phase (it takes a little of the host's CPU
             # and of PostgreSQL's): the maximum is found under the same watch as the steps.
             with FiguresProgress(srv.database_url), Cpu() as cpu:
-                rate, cases, writes, _ = drive_cases(base, residents, 0.0, seconds, tag,
-                                                     connections)
-            rates.append(rate)
-            costs.append(cpu.line(writes))
-            took = max(took, asyncio.run(drained(srv.database_url, tag, cases)))
+                run = drive_cases(base, residents, 0.0, seconds, tag, connections)
+            rates.append(run.rate)
+            costs.append(f"{cpu.line(run.writes)}; answers p99 {run.p99_ms:,.0f} ms")
+            took = max(took, asyncio.run(drained(srv.database_url, tag, run.resolved)))
         maximum = max(rates)
         print(f"[{layout}, round {round_}] maximum of whole cases, three services running: "
               f"{maximum:,.0f} writes/s ({maximum / 3:,.0f} cases/s; " + ", ".join(
@@ -467,16 +486,16 @@ def measure(layout: str, srv: Servers, seconds: int, round_: int) -> None:
             since = datetime.now(UTC)
             with FiguresProgress(srv.database_url) as figures_progress:
                 with Cpu() as cpu:
-                    achieved, cases, writes, failed = drive_cases(
-                        base, residents, maximum * share, seconds, tag)
-                result = asyncio.run(latencies(srv.database_url, tag, cases))
+                    run = drive_cases(base, residents, maximum * share, seconds, tag)
+                result = asyncio.run(latencies(srv.database_url, tag, run.resolved))
             result["figures"] = asyncio.run(figures_progress.latencies(srv.database_url, tag))
+            achieved = run.rate
             print(f"[{layout}, round {round_}] at {achieved:,.0f} writes/s = "
                   f"{achieved / maximum:.3f} x max ({share:.0%} asked), whole cases from wrk:")
-            print(f"  {cpu.line(writes)}")
-            if failed:
-                print(f"  {failed:,} of {writes:,} writes failed (not stored in time: the"
-                      " services fell behind the schedule)")
+            print(f"  {cpu.line(run.writes)}; answers p99 {run.p99_ms:,.0f} ms")
+            if run.failed:
+                print(f"  {run.failed:,} of {run.writes:,} writes failed (not stored in time:"
+                      " the services fell behind the schedule)")
             goal = 100 if share == 0.5 else 250
             if layout == DEFAULT_LAYOUT and share == 0.9:
                 print(target("e2e writes/s completed at 90% of max asked, vs max",

@@ -85,9 +85,11 @@ def test_wrk_reports_the_answers_a_script_counted_in_its_own_window() -> None:
 def test_the_benchmark_drives_whole_cases_and_counts_only_the_runs_middle(
         writes_per_s: float) -> None:
     with counter() as (base, cases):
-        rate, resolved, _, _ = drive_cases(base, '"resident-1"', writes_per_s, 1, "bench-test")
+        run = drive_cases(base, '"resident-1"', writes_per_s, 1, "bench-test")
         answered = sum(len(steps) for steps in cases.values())
     assert all(steps == ["open", "hear", "resolve"][:len(steps)] for steps in cases.values())
-    assert 0 < resolved <= sum(steps == ["open", "hear", "resolve"] for steps in cases.values())
+    assert 0 < run.resolved <= sum(steps == ["open", "hear", "resolve"]
+                                   for steps in cases.values())
     # The window is 3/4 of the run: fewer answers than the whole run's, never more.
-    assert 0 < rate * 0.75 <= answered
+    assert 0 < run.rate * 0.75 <= run.writes <= answered
+    assert run.failed == 0
