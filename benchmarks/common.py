@@ -287,11 +287,21 @@ def service(module: str, port: int, env: dict[str, str],
 
 
 WRK_DONE = """
+local wrk_threads = {}
+setup = function(thread) wrk_threads[#wrk_threads + 1] = thread end
 done = function(summary, latency, requests)
+  -- A script may count the answers of a window of its own (globals window_answers and
+  -- window_ms in its thread): the rate of the run's middle, without its ends.
+  local answers, ms = 0, 0
+  for _, thread in ipairs(wrk_threads) do
+    answers = answers + (thread:get("window_answers") or 0)
+    ms = math.max(ms, thread:get("window_ms") or 0)
+  end
   io.write(string.format('WRK_JSON {"requests": %d, "duration_us": %d, "non2xx": %d, '
-    .. '"errors": %d, "p50_us": %d, "p99_us": %d}\\n', summary.requests, summary.duration,
-    summary.errors.status, summary.errors.connect + summary.errors.read + summary.errors.write
-    + summary.errors.timeout, latency:percentile(50), latency:percentile(99)))
+    .. '"errors": %d, "p50_us": %d, "p99_us": %d, "window_answers": %d, "window_ms": %f}\\n',
+    summary.requests, summary.duration, summary.errors.status, summary.errors.connect
+    + summary.errors.read + summary.errors.write + summary.errors.timeout,
+    latency:percentile(50), latency:percentile(99), answers, ms))
 end
 """
 
@@ -303,6 +313,9 @@ class WrkResult:
     p99_ms: float
     requests: int
     failures: int
+    window_rate: float | None = None
+    """Answers/s in the script's own window (``window_answers`` over ``window_ms``), if it
+    counts one."""
 
 
 def wrk(url: str, script: str, *, seconds: int = 10, connections: int = 32) -> WrkResult:
@@ -321,7 +334,9 @@ def wrk(url: str, script: str, *, seconds: int = 10, connections: int = 32) -> W
     data = json.loads(line.removeprefix("WRK_JSON "))
     return WrkResult(rate=data["requests"] / (data["duration_us"] / 1e6),
                      p50_ms=data["p50_us"] / 1000, p99_ms=data["p99_us"] / 1000,
-                     requests=data["requests"], failures=data["non2xx"] + data["errors"])
+                     requests=data["requests"], failures=data["non2xx"] + data["errors"],
+                     window_rate=data["window_answers"] / (data["window_ms"] / 1000)
+                     if data["window_ms"] > 0 else None)
 
 
 def bearer(center_id: str = "SH-PD-HUAMU") -> str:

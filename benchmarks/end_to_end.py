@@ -7,19 +7,23 @@ center's figures.
 On servers of its own, with the three services running as ``make run`` starts them (the
 ``split`` layout: feedback's API and its workers in two processes, ``ROLES=api`` and
 ``ROLES=workers``; ``together``: one process for each service, both roles), it first finds the
-**maximum of whole cases**: wrk drives whole cases (open, hear, resolve) from 16 connections
-with no pause for ``--seconds``, so the write side runs as fast as the three services let it
-while every consumer works beside it (the rate where offered load stops raising the write
-rate); the read models must then drain what was written (the time it took is printed, so
-a maximum the read models cannot follow shows). It then drives whole cases at half and at
-90 % of that rate and reports, on the servers' clocks, the latency from the stored
-CaseResolved to the row in each read model: intake's cases (its projection), follow-up's
-worklist (via follow-up's rules, its store, relay and worklist consumer), feedback's surveys
-(its intake follower, its store, relay and views consumer) and the figures (feedback's
-figures consumer, straight from intake's event), and feedback's path hop by hop, cut where
-its clocks can be read (the stream's own timestamps of the CaseResolved and of the
-SurveyRequested, the survey's requested_at). Several ``--layout`` values are measured in
-turn, ``--rounds`` times, on the same servers (paired, for a shared machine).
+**maximum of whole cases**: wrk drives whole cases (open, hear, resolve) from 16, then 32
+connections with no pause for ``--seconds`` each (the higher rate counts), so the write side
+runs as fast as the three services let it while every consumer works beside it (the rate
+where offered load stops raising the write rate); the read models must then drain what was
+written (the time it took is printed, so a maximum the read models cannot follow shows). It
+then offers whole cases at half and at 90 % of that rate on one open-loop schedule (each
+write has its slot, whatever the answers' latency) and prints the rate reached. Every rate,
+the maximum's too, counts the writes answered in the run's middle (its first sixth and last
+twelfth left out), with the figures' sampler running in every phase. It reports, on the
+servers' clocks, the latency from the stored CaseResolved to the row in each read model:
+intake's cases (its projection), follow-up's worklist (via follow-up's rules, its store,
+relay and worklist consumer), feedback's surveys (its intake follower, its store, relay and
+views consumer) and the figures (feedback's figures consumer, straight from intake's event),
+and feedback's path hop by hop, cut where its clocks can be read (the stream's own
+timestamps of the CaseResolved and of the SurveyRequested, the survey's requested_at).
+Several ``--layout`` values are measured in turn, ``--rounds`` times, on the same servers
+(paired, for a shared machine).
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -41,6 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import asyncpg
 import httpx
 import orjson
+import psutil
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from benchmarks.common import (
@@ -48,6 +54,7 @@ from benchmarks.common import (
     bearer,
     free_ports,
     machine,
+    server_cpu_seconds,
     servers,
     service,
     service_env,
@@ -76,13 +83,29 @@ local opened, heard = {}, {}
 local n = 0
 local prefix = "%(tag)s-" .. tostring(math.random(1, 1e9))
 local residents = {%(residents)s}
+local ffi = require("ffi")
+ffi.cdef[[
+typedef struct { long tv_sec; long tv_nsec; } bench_timespec;
+int clock_gettime(int clk_id, bench_timespec *tp);
+]]
+local clock = ffi.new("bench_timespec")
+local function now_ms()
+  ffi.C.clock_gettime(1, clock)  -- CLOCK_MONOTONIC
+  return tonumber(clock.tv_sec) * 1000 + tonumber(clock.tv_nsec) / 1e6
+end
+-- The rate counted: writes answered (stored) in the run's middle, from lead_ms after the
+-- first write for window_ms (globals: wrk's done() reads them), without the start, where
+-- the connections open and the first writes go, nor the end, where the last are in flight.
+local first, lead_ms = nil, %(lead_ms).1f
+window_answers, window_ms = 0, %(window_ms).1f
 local function post(path, body)
   n = n + 1
   return wrk.format("POST", path, {["Content-Type"] = "application/json",
     ["Authorization"] = "Bearer %(token)s", ["Idempotency-Key"] = prefix .. "-" .. n}, body)
 end
-delay = function() return %(delay_ms).1f end
+%(pacing)s
 request = function()
+  first = first or now_ms()
   local id = table.remove(heard, 1)
   if id then
     return post("/cases/" .. id .. "/resolve", '{"outcome": "resolved", "emotion_defused": true}')
@@ -94,12 +117,40 @@ request = function()
 end
 response = function(status, headers, body)
   if status >= 300 then return end
+  local at = now_ms() - first - lead_ms
+  if at >= 0 and at < window_ms then window_answers = window_answers + 1 end
   local id = body:match('"id":%%s*"([%%x%%-]+)"')
   local version = tonumber(body:match('"version":%%s*(%%d+)'))
   if version == 1 then opened[#opened + 1] = id elseif version == 2 then heard[#heard + 1] = id end
 end
 """
-CONNECTIONS = 16
+PACED = """
+-- One schedule for every connection (wrk -t1: one Lua state): the n-th write is due at
+-- n x every_ms after the first, whatever the answers' latency, so the rate offered is the
+-- rate asked (open loop). wrk calls delay() before each write and waits that many whole
+-- milliseconds; a write that is late (every connection was busy) goes at once, so the
+-- schedule catches up rather than drifting.
+local every_ms, due = %(every_ms).6f, nil
+delay = function()
+  local now = now_ms()
+  due = due or now
+  local wait = due - now
+  due = due + every_ms
+  if wait <= 0 then return 0 end
+  return math.floor(wait + 0.5)
+end
+"""
+MAXIMUM_CONNECTIONS = (16, 32)
+"""The maximum is the higher of wrk's runs without pause on these many connections (more
+writes in flight than the services can take at once: the rate stops rising with them)."""
+PACED_CONNECTIONS = 64
+"""A paced step's connections: only a bound on the writes in flight, never reached at a rate
+the services sustain, so a slow answer does not hold the next write back. Fewer at a low
+rate (``IDLE_S``)."""
+IDLE_S = 2.0
+"""The longest a paced step's connection stays idle (each takes every n-th slot of the
+schedule, n its connections): well inside uvicorn's keep-alive (5 s), which would otherwise
+close it under wrk and fail its next write."""
 
 
 def register_residents(base: str, clerks: str, n: int = 40) -> list[str]:
@@ -124,52 +175,46 @@ def register_residents(base: str, clerks: str, n: int = 40) -> list[str]:
     return ids
 
 
+@dataclass(frozen=True)
+class Driven:
+    """What a run of whole cases came to (``drive_cases``)."""
+
+    rate: float  # writes/s answered in the run's middle
+    resolved: int  # cases surely resolved
+    writes: int  # writes answered in the whole run
+    failed: int  # of them, failed
+    p99_ms: float  # the answers' latency, from the write sent (wrk's)
+
+
 def drive_cases(base: str, residents: str, writes_per_s: float, seconds: float,
-                tag: str) -> tuple[float, str]:
-    """Whole cases (open, hear, resolve) at about ``writes_per_s`` HTTP writes per second
-    (0: without pause, as fast as the services take them),
-    from wrk (a separate process). Each connection pauses between its writes; the pause is
-    found by short probes at that rate (their cases are on other counters, so only the
-    measured run's cases are counted). A measured run more than 5 % off the rate asked is
-    run again with the pause corrected (at most twice, on a counter of its own), unless it
-    ran without pause and still fell short: that is all the services took then. Returns the
-    writes/s achieved and the counter of the run that counts."""
-    def run(delay_ms: float, for_s: int, counter: str) -> float:
-        body = CASE.replace('"window-3"', f'"{counter}"').replace(
-            '"service_item"', '"resident_id": "RESIDENT", "service_item"')
-        script = CASE_FLOW % {"tag": counter, "token": bearer(), "delay_ms": delay_ms,
-                              "open": body, "residents": residents}
-        result = wrk(base, script, seconds=for_s, connections=CONNECTIONS)
-        if result.failures:
-            raise SystemExit(f"{result.failures} writes failed at {writes_per_s:.0f}/s")
-        return result.rate
-
-    if writes_per_s <= 0:  # as fast as it goes: the maximum
-        return run(0.0, int(seconds), tag), tag
-    cycle_ms = CONNECTIONS * 1000.0 / writes_per_s
-
-    def settled(achieved: float, delay: float) -> bool:
-        return abs(achieved - writes_per_s) <= 0.05 * writes_per_s or (
-            delay == 0.0 and achieved < writes_per_s)
-
-    def corrected(delay: float, achieved: float) -> float:
-        # Each connection's cycle is its pause plus the answer's latency.
-        return max(0.0, delay + cycle_ms - CONNECTIONS * 1000.0 / achieved)
-
-    delay = max(0.0, cycle_ms - 5.0)
-    for probe in range(4):
-        achieved = run(delay, 2, f"{tag}-p{probe}")
-        if settled(achieved, delay):
-            break
-        delay = corrected(delay, achieved)
-    counter = tag
-    for again in range(3):
-        counter = tag if again == 0 else f"{tag}-r{again}"
-        achieved = run(delay, int(seconds), counter)
-        if settled(achieved, delay):
-            break
-        delay = corrected(delay, achieved)
-    return achieved, counter
+                tag: str, connections: int | None = None) -> Driven:
+    """Whole cases (open, hear, resolve) from wrk (a process of its own) on ``connections``
+    for ``seconds``, under the counter ``tag``: without pause when ``writes_per_s`` is 0 (as
+    fast as the services take them: the maximum), else offered at exactly that rate on one
+    schedule (``PACED``: open loop, a write's slot does not wait for the answer before it).
+    Returns the writes/s completed, the same measure for the maximum and for each step (writes
+    answered in the run's middle, from a sixth of it after the first write to a twelfth
+    before its end, over that window's length), how many cases were surely resolved (each
+    connection, and each failed write, may leave one case short of its resolution), how many
+    writes were answered in the whole run and how many of them failed. A failure stops the
+    maximum's run; a step reports its failures (an open loop the services fall behind
+    queues, and a write not stored within WRITE_TIMEOUT_S answers 503)."""
+    body = CASE.replace('"window-3"', f'"{tag}"').replace(
+        '"service_item"', '"resident_id": "RESIDENT", "service_item"')
+    pacing = PACED % {"every_ms": 1000.0 / writes_per_s} if writes_per_s > 0 else ""
+    lead_s, tail_s = seconds / 6, seconds / 12
+    script = CASE_FLOW % {"tag": tag, "token": bearer(), "pacing": pacing, "open": body,
+                          "residents": residents, "lead_ms": lead_s * 1000,
+                          "window_ms": (seconds - lead_s - tail_s) * 1000}
+    if connections is None:
+        connections = max(4, min(PACED_CONNECTIONS, int(writes_per_s * IDLE_S)))
+    result = wrk(base, script, seconds=int(seconds), connections=connections)
+    if result.failures and writes_per_s <= 0:
+        raise SystemExit(f"{result.failures} writes failed at {writes_per_s:.0f}/s")
+    assert result.window_rate is not None
+    resolved = max(0, result.requests - 3 * result.failures - 2 * connections) // 3
+    return Driven(result.window_rate, resolved, result.requests, result.failures,
+                  result.p99_ms)
 
 
 async def latencies(dsn: str, tag: str, expected: int) -> dict[str, tuple[float, float, int]]:
@@ -327,6 +372,46 @@ def summary(ms: list[float]) -> tuple[float, float, int]:
     return statistics.median(ms), ms[max(0, int(len(ms) * 0.99) - 1)], len(ms)
 
 
+class Cpu:
+    """CPU seconds spent while a phase's wrk ran, by whom: the services' processes, PostgreSQL
+    and nats-server (what a write costs on this host), and the generator (wrk and this
+    process with its figures' sampler: the host's share the services did not have)."""
+
+    PARTS = ("services", "PostgreSQL", "nats-server", "generator")
+
+    def __init__(self) -> None:
+        self.spent: dict[str, float] = {}
+
+    @staticmethod
+    def now() -> dict[str, float]:
+        me = psutil.Process()
+        services = 0.0
+        for child in me.children():
+            with contextlib.suppress(psutil.Error):
+                if any(arg.startswith("services.") for arg in child.cmdline()):
+                    t = child.cpu_times()
+                    services += t.user + t.system
+        pg, nats = server_cpu_seconds()
+        own = me.cpu_times()  # with the wrk runs it waited for
+        generator = own.user + own.system + own.children_user + own.children_system
+        return dict(zip(Cpu.PARTS, (services, pg, nats, generator), strict=True))
+
+    def __enter__(self) -> Cpu:
+        self._start, self._at = self.now(), time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        end, self.seconds = self.now(), time.perf_counter() - self._at
+        self.spent = {part: end[part] - self._start[part] for part in self.PARTS}
+
+    def line(self, writes: int) -> str:
+        """Each part's CPU a write answered, and the cores busy (of the host's)."""
+        per = ", ".join(f"{part} {self.spent[part] / max(writes, 1) * 1e6:,.0f} us"
+                        for part in self.PARTS)
+        busy = sum(self.spent.values()) / self.seconds
+        return f"CPU a write: {per}; {busy:.2f} of {psutil.cpu_count()} cores busy"
+
+
 async def drained(dsn: str, tag: str, cases: int, within_s: float = 120.0) -> float:
     """Seconds until every read model shows the ``cases`` cases resolved under ``tag``."""
     started = time.time()
@@ -378,24 +463,43 @@ def running(layout: str, srv: Servers, seconds: int) -> Iterator[str]:
 def measure(layout: str, srv: Servers, seconds: int, round_: int) -> None:
     with running(layout, srv, seconds) as base:
         residents = ", ".join(f'"{r}"' for r in register_residents(base, f"{layout}-{round_}"))
-        tag = f"e2e-{layout}-{round_}-max"
-        maximum, _ = drive_cases(base, residents, 0.0, seconds, tag)
-        cases = int(maximum * seconds / 3 * 0.9)
-        took = asyncio.run(drained(srv.database_url, tag, cases))
+        rates, took, costs = [], 0.0, []
+        for connections in MAXIMUM_CONNECTIONS:
+            tag = f"e2e-{layout}-{round_}-max{connections}"
+            # The figures' sampler runs in every phase (it takes a little of the host's CPU
+            # and of PostgreSQL's): the maximum is found under the same watch as the steps.
+            with FiguresProgress(srv.database_url), Cpu() as cpu:
+                run = drive_cases(base, residents, 0.0, seconds, tag, connections)
+            rates.append(run.rate)
+            costs.append(f"{cpu.line(run.writes)}; answers p99 {run.p99_ms:,.0f} ms")
+            took = max(took, asyncio.run(drained(srv.database_url, tag, run.resolved)))
+        maximum = max(rates)
         print(f"[{layout}, round {round_}] maximum of whole cases, three services running: "
-              f"{maximum:,.0f} writes/s ({maximum / 3:,.0f} cases/s; "
-              f"the read models drained {took:.1f} s after)")
+              f"{maximum:,.0f} writes/s ({maximum / 3:,.0f} cases/s; " + ", ".join(
+                  f"{rate:,.0f} on {n} connections" for n, rate
+                  in zip(MAXIMUM_CONNECTIONS, rates, strict=True))
+              + f"; the read models drained {took:.1f} s after)")
+        for n, cost in zip(MAXIMUM_CONNECTIONS, costs, strict=True):
+            print(f"  on {n} connections, {cost}")
         for share in (0.5, 0.9):
             tag = f"e2e-{layout}-{round_}-{int(share * 100)}"
             since = datetime.now(UTC)
             with FiguresProgress(srv.database_url) as figures_progress:
-                achieved, tag = drive_cases(base, residents, maximum * share, seconds, tag)
-                cases = int(achieved * seconds / 3 * 0.9)
-                result = asyncio.run(latencies(srv.database_url, tag, cases))
+                with Cpu() as cpu:
+                    run = drive_cases(base, residents, maximum * share, seconds, tag)
+                result = asyncio.run(latencies(srv.database_url, tag, run.resolved))
             result["figures"] = asyncio.run(figures_progress.latencies(srv.database_url, tag))
+            achieved = run.rate
             print(f"[{layout}, round {round_}] at {achieved:,.0f} writes/s = "
-                  f"{achieved / maximum:.2f} x max ({share:.0%} asked), whole cases from wrk:")
+                  f"{achieved / maximum:.3f} x max ({share:.0%} asked), whole cases from wrk:")
+            print(f"  {cpu.line(run.writes)}; answers p99 {run.p99_ms:,.0f} ms")
+            if run.failed:
+                print(f"  {run.failed:,} of {run.writes:,} writes failed (not stored in time:"
+                      " the services fell behind the schedule)")
             goal = 100 if share == 0.5 else 250
+            if layout == DEFAULT_LAYOUT and share == 0.9:
+                print(target("e2e writes/s completed at 90% of max asked, vs max",
+                             achieved / maximum, 0.9))
             for name, (p50, p99, n) in result.items():
                 print(f"  CaseResolved stored -> {name}{'' if name == HOP else ' read model'}:"
                       f" p50 {p50:.0f} ms, p99 {p99:.0f} ms ({n} cases)")
