@@ -31,7 +31,13 @@ _LATIN_NAME = re.compile(r"[A-Za-z .\-']+")
 #: 5888/1234, the full stop after a group).
 _OUT = r"\s.\-()·'/|;；~～〜。"
 _SQUEEZE = re.compile(f"[^{_OUT}]+")  # what a squeezed text keeps
-_ASCII_LOWER = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
+_ASCII_LOWER = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)} | {
+    ord(toned): plain for plain, marks in (
+        ("a", "āáǎàĀÁǍÀ"), ("e", "ēéěèĒÉĚÈ"), ("i", "īíǐìĪÍǏÌ"), ("o", "ōóǒòŌÓǑÒ"),
+        ("u", "ūúǔùŪÚǓÙ"), ("v", "üǖǘǚǜÜǕǗǙǛ"), ("n", "ńňǹŃŇǸ"), ("m", "ḿḾ"))
+    for toned in marks}
+"""Latin letters in lower case, and pinyin's toned vowels as the letters they are (lǐ guóqìng,
+a phone's keyboard writes them so, is li guoqing; ü as pypinyin writes it, v)."""
 _WORD = re.compile(r"[0-9A-Za-z]")
 _LETTER = re.compile(r"[A-Za-z]")
 
@@ -200,13 +206,15 @@ _PERSON_AFTER = re.compile(
     r"到场|打电话|来电|回电|腿|腰|身体|住院|生病|独居|[没未不]接电话|没接(?![地入口线管])|无人接|"
     r"核对|核实|沟通|商量|见面|面谈|通话|打过|补交|提交|递交|交来|交了|代办|"
     r"想问|想咨询|想了解|想申请|想办|约好|约了|家里|家中|家门|"
-    r"\d{1,3}岁|1[3-9]\d{9}(?!\d)|的(?:" + "|".join(RELATIVES) + ")|" + "|".join(RELATIVES))
+    r"所说|所述|\d{1,3}岁|1[3-9]\d{9}(?!\d)|"
+    r"的(?:" + "|".join(RELATIVES) + ")|" + "|".join(RELATIVES))
 """What is said of a person right after their given name (国庆说他明天来, 平安本人到场,
 建设同意调解, 国庆的女儿来电): the name, whatever is before it."""
 _SUBJECT_AFTER = re.compile(
     r"来(?!临|年|自)|领取|办理了|已经|一直|满意|不满意|不在|电话|手机|微信|联系方式|"
     r"身份证|证件|银行卡|卡号|账号|户口|邮箱|住(?![房宅院])|残疾|失业|退休|工资|欠费|"
-    r"的事(?![宜业务项])|要求(?![：:])|希望(?!工程|小学)|咨询(?![室台处点电热])|询问|"
+    r"的事(?![宜业务项])|的(?:材料|证件|户口本|申请表|低保|补贴|电话|手机)|"
+    r"要求(?![：:])|希望(?!工程|小学)|咨询(?![室台处点电热])|询问|"
     r"申请(?![表书人材])|办结|办理(?![须流指时地])|联系(?![人方单电])|没来|没有来")
 """What follows a person's given name and a word's as well (社区建设已经完成, 道路建设一直在推进,
 基础设施建设来不及: redteam48 found them scrubbed): the name only where it stands as one
@@ -214,13 +222,23 @@ _SUBJECT_AFTER = re.compile(
 138…, 国庆手机号换了: the number went, the given name beside it stayed), their papers and
 what befell them (秀英身份证过期了, 秀英退休了; 城市建设户口 stays)."""
 _CLAUSE_END = re.compile(r"[\s，。；！？、,.;!?）)：:“”\"'～~\-]|了|并|也|都|又|还|已|在|和|很|$")
+_LISTED_WORDS = ("国庆", "平安", "建设", "和平", "健康", "安全", "幸福", "发展", "团结", "稳定",
+                 "和谐", "文明", "美丽", "美好", "吉祥", "如意", "快乐", "长寿", "环保", "卫生",
+                 "春节", "元旦", "中秋", "端午", "清明", "五一", "元宵", "重阳")
+"""Words a given name that is a word is listed with (健康和平安, 国庆、中秋放假安排): the list is
+of the words, but not when people are counted after it (国庆、平安两户: two households)."""
 _NAME_BEFORE = re.compile(
     r"(?:^|[\s，。；！？、,.;!?（(：:“”\"'])$|(?:联系|通知|告知|转告|回访|陪同|探望|看望|走访|跟|给|请|"
     r"叫|找|让|帮|代|替|由|问|今天|昨天|上午|下午|晚上|刚才|居民|老人|申请人|家属|"
     r"(?<![参给共一赞如相协等不合陪会连认混雷])[与同]|"  # not 参与建设, 共同建设
+    r"(?<![共温平缓调柔暖祥随总谦饱附讲求])" + "".join(f"(?<!{w})" for w in _LISTED_WORDS)
+    + r"和|"  # 秀英和国庆来过; not 共和国庆, 健康和平安
+    r"见到|见了|(?<![迎衔对连承交])接(?:到)?|收到|关于|把|将|"
     r"(?:^|[\s，。；！？、,.;!?（(：:]|已|并|再|特|专|需|将|可)为)$")
 """What a given name follows when it stands as a name though nothing said of a person comes
-after it (已联系国庆。, 回访平安，满意, 国庆也来了): the clause's start, or who reached them."""
+after it (已联系国庆。, 回访平安，满意, 国庆也来了): the clause's start, or who reached them;
+a person listed before it (秀英和国庆来过, 小王和国庆都来过; not a word, 健康和平安), whom a
+clerk saw, took a call or papers from (见到国庆了, 接国庆电话, 收到国庆的材料: redteam56)."""
 _PERSON_LATER = re.compile(
     r"(?:今天|明天|昨天|上午|下午|晚上|刚才|刚刚|再次|上次|下周[一二三四五六日天]?)(?:"
     + _PERSON_AFTER.pattern
@@ -235,9 +253,12 @@ _FOR_BEFORE = re.compile(
     r"告知|告诉|通知|转告|提醒|叮嘱|嘱咐|交代|安慰|接待|答复|回复|户主|老伴|丈夫|妻子|爱人|儿子|女儿|"
     r"联系|联络|回访|陪同|探望|看望|走访|慰问|(?:去|来|上门|探)看|"
     r"(?:^|[已并再先将需没未又也都])和|"
-    r"居民|老人|申请人|当事人|来访人|来电人|住户|家属|今天|昨天|上午|下午|晚上|刚才"
+    r"居民|老人|申请人|当事人|来访人|来电人|住户|家属|今天|昨天|上午|下午|晚上|刚才|"
+    r"(?<![大节预制公相])约|今日|昨日|(?:周|星期|礼拜)[一二三四五六日天]|"
+    r"其[子女父母夫妻兄弟姐妹孙]|\d[:：]\d\d|\d[点时](?:半|整|\d{1,2}分?)?"  # redteam56
     r")$")
-_CLAUSE_OPENS = re.compile(r"(?:^|[\s，。；！？、,.;!?（(：:“”\"'])$")
+_CLAUSE_OPENS = re.compile(
+    r"(?:^|[\s，。；！？、,.;!?（(：:“”\"'「『【\[〔［‘〈]|[\u2190-\u2bff\U0001f000-\U0001faff])$")
 """Where a given name stands as the person whatever follows, but for a word the given name
 begins (``_WORD_GOES_ON``) or a clause that speaks of the word (``_THE_WORD_DOES``): whom a
 clerk does something for, asks, tells or reaches (给国庆送去慰问品, 帮健康预约, 请国庆下周来,
@@ -246,12 +267,21 @@ they are or when (居民国庆, 今天国庆), and the start of a clause: a cler
 opens with him (国庆说明天来, 国庆诉求是补办低保, 国庆问能不能代办, 国庆打来电话, 国庆带了户口本,
 国庆今年65岁: 42 of scrub46's 83 notes leaked so, each with a verb the lists of what a person
 does did not hold; no list of verbs is ever whole, the words a holiday or the works go on
-with are fewer)."""
+with are fewer). A clause opens after a bracket or a quotation mark a clerk quotes a name
+with (「国庆」说, 【国庆】来电, ‘国庆’来过) and after an emoji or a symbol (👍国庆满意), and
+the resident is whom a clerk made a date with (约国庆周三来), a relative written 其父 (其父国庆
+已去世), who came at a time of day or on a weekday (14:00国庆到窗口, 9点国庆到窗口, 周三平安到窗口):
+redteam56 found them kept."""
 _WORD_GOES_ON = re.compile(
     r"节|期间|假|单位|方(?!便)|局|部门|工程|项目|员(?!工)|室|所|站|处|科|中心|工作|活动|社区|"
     r"小区|路(?![过上])|街|村|队|组|委|办(?=公|[，。；、\s]|$)|用品|知识|讲座|教育|宣传|检查|隐患|"
     r"生产|管理|状况|体检|码|证|事业|问题|意识|责任|带来|造成|工地|规划|资金|进度|标准|文明|"
-    r"和谐|稳定|志愿|巡逻|家庭|城市|生活|饮食|"
+    r"和谐|稳定|志愿|巡逻|家庭|城市|生活|饮食|值班|排班|轮班|返岗|收假|[当那这]周|"
+    r"[\d一二三四五六七八九十百]+周年|游园|氛围|临近|中秋|双节|巡查|培训|演练|事故|"
+    r"交通(?=委|局|管制|出行|安全)|"
+    r"里(?=街道|社区|小区|居委|[\d一二三四五六七八九十])|[镇乡](?!长)|"
+    r"[小中]学(?!毕业|文化|学历|肄业|没)|学校|幼儿园|大街|驿站|小屋|"
+    r"养老(?=服务|院|机构|产业|驿站|中心)|鸽|喜乐|"
     r"前(?!天)|后(?![天来])|之前|之后|以来|以前|以后|当天|那天|第一天|初期|时期|年代|周年|"
     r"快乐|献礼|阅兵|晚会|联欢|黄金周|长假|七天|放假|休假|调休|加班|停办|不办公|照常|"
     r"(?:今天|明天|昨天|当天|那天|这几天)(?:放假|休息|值班|停办|不办公|照常|加班)|"
@@ -266,17 +296,18 @@ _WORD_GOES_ON = re.compile(
     r"\d{1,2}月\d{1,2}[日号](?:[至到\-—~～]\d|$|[，。；、\s（(]|起|开始|放假)")
 """What makes a given name the start of a word where it would stand as a name (给建设单位发函,
 帮安全员登记, 给国庆节值班的同事, 给健康带来危害, 国庆期间窗口照常开放, 国庆之前反映的问题,
-平安社区创建, 健康咨询室, 安全要求：): kept."""
+平安社区创建, 健康咨询室, 安全要求：): kept; and the center's own words opening a clause
+(国庆值班表, 国庆返岗, 安全巡查, 和平里街道, 和平镇, 平安大街, 健康驿站: redteam56 found them
+scrubbed)."""
 _THE_WORD_DOES = re.compile(
     r"(?:今天|明天|昨天|今年|明年|上午|下午|晚上|目前|现在|已经|已|都|也|正在|在|顺利|基本|全面|"
     r"即将|马上|就要|快要|还没|尚未|没有|未|又|要|将|真|很|非常|十分|最)*"
     r"(?:完成|竣工|开工|推进|进行|启动|验收|停工|到来|来临|结束|来了很多|来了不少|人很多|重要|"
+    r"放假|休假|调休|不办公|停办|照常|"
     r"要紧|来之不易|是福|第一|是第一位|至上)|"
     r"对[^，。；！？,.;!?\s]{0,6}?(?:满意度|满意率|很重要|重要|有益|有利|来说)|"
-    r"\s*[和与及、跟同]\s*(?:" + "|".join(sorted(
-        ("国庆", "平安", "建设", "和平", "健康", "安全", "幸福", "发展", "团结", "稳定", "和谐",
-         "文明", "美丽", "美好", "吉祥", "如意", "快乐", "长寿", "环保", "卫生", "春节", "元旦"),
-        key=len, reverse=True)) + ")")
+    r"\s*[和与及、跟同]\s*(?:" + "|".join(_LISTED_WORDS)
+    + r")(?!\s*(?:[两二三四五六七八九十几\d]+\s*[户家人位名]|俩|夫妇))")
 """A clause that speaks of the word a given name is, not of the person (建设今天已经完成,
 国庆上午来了很多游客, 建设对环境满意度高, 健康对老人很重要, 健康和平安希望大家): kept."""
 _TOLD_BEFORE = re.compile(r"(?:说|反映|表示|称|发现|看到|见到|听说)$")
@@ -321,7 +352,7 @@ def _as_a_name(text: str, start: int, end: int, opening: bool = True) -> bool:
         return True
     if _the_word(text, end):
         return False
-    if _FOR_BEFORE.search(text, max(0, start - 3), start) \
+    if _FOR_BEFORE.search(text, max(0, start - 5), start) \
             or (opening and _CLAUSE_OPENS.search(text, max(0, start - 1), start)):
         return True
     stands = bool(_NAME_BEFORE.search(text, max(0, start - 3), start))

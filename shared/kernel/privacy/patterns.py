@@ -592,6 +592,9 @@ def _a_lane(named: str) -> bool:
 
 
 _NOT_A_LANE = frozenset("这那哪家公心手村城店屋夜县区市镇乡邻楼院厂队组里千万百十")
+_IN_A_LANES_NAME = frozenset("和与")
+"""Words that end a place name read backwards (``_STOP``: 她和…, 与…) but are in many a lane's
+own (和平里, 永和坊, 人和里, 与德里): a lane read past them (a lane: ``_a_lane``)."""
 
 
 def _address_spans(text: str, english: bool = True) -> Iterator[tuple[int, int]]:
@@ -607,6 +610,9 @@ def _address_spans(text: str, english: bool = True) -> Iterator[tuple[int, int]]
             if any(text[spaced:start - 1].endswith(p) for p in _PLACES):
                 place = spaced
         named = text[place:start].rstrip(" ")
+        if not _a_lane(named) and text[place - 1:place] in _IN_A_LANES_NAME \
+                and _a_lane(lane := text[_place_before(text, place - 1):start].rstrip(" ")):
+            place, named = start - len(lane), lane  # 住和平里3号, 永和坊5号: 和 begins no clause
         anchored = any(named.endswith(p) for p in _PLACES) or _a_lane(named)
         room = m.group("room") is not None and units[-1].endswith(_BUILDING) \
             and not _MEASURE.match(text, end) and not _A_ROOM_OF_USE.match(text, end)
