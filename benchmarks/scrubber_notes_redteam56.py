@@ -2,8 +2,9 @@
 to attack scrub46's rules from outside: the resident's given name (a word, ``WORD_NAMES``)
 inside 「」 / 『』 / 【】 / ‘’, after a time of day, an emoji or a weekday, listed with
 another person (秀英和国庆来过, 国庆、平安两户), after 其子 / 见到 / 接, the name in pinyin with
-its tones (lǐ guóqìng); and the center's own words when a resident with that given name is on
-file (国庆值班表, 安全巡查, 和平里街道, 健康驿站, 国庆都放假). Same shape as
+its tones (lǐ guóqìng) or in Traditional characters (國慶說明天來); and the center's own words
+when a resident with that given name is on file (国庆值班表, 安全巡查, 和平里街道, 健康驿站,
+国庆都放假). Same shape as
 ``scrubber_notes_genres.KNOWN``: (name on file, note, personal parts, parts that must stay).
 """
 
@@ -37,6 +38,13 @@ REDTEAM56: list[tuple[str, str, tuple[str, ...], tuple[str, ...]]] = [
     # pinyin with its tones, as a phone's keyboard writes it
     ("李国庆", "lǐ guóqìng来过", ("guóqìng",), ("来过",)),
     ("王秀英", "Wáng Xiùyīng说明天来", ("Xiùyīng",), ("明天来",)),
+    # typed in Traditional Chinese (a clerk's IME set so, a pasted message), or the name on
+    # file so (a Hong Kong ID card)
+    ("李国庆", "國慶說明天來", ("國慶",), ("明天來",)),
+    ("李国庆", "李國慶來過，已告知國慶", ("國慶",), ("來過",)),
+    ("陈建设", "陳建設本人簽字", ("陳建設",), ("本人簽字",)),
+    ("陳大文", "陈大文来过", ("陈大文",), ("来过",)),
+    ("李国庆", "國慶節期間照常辦理", (), ("國慶節期間",)),
     # already caught: they must stay caught
     ("李国庆", "“国庆”来过了", ("国庆",), ("来过了",)),
     ("李国庆", "10:30国庆来电", ("国庆",), ("来电",)),

@@ -1045,3 +1045,20 @@ def test_a_lane_whose_name_holds_a_conjunction_is_an_address(typed: str, stored:
     """scrub46's lane (住幸福里3号) was read back to 和, which ends a place name (她和…):
     住和平里3号, 住永和坊3号 kept the address whole (平里, 坊: too short to be a lane)."""
     assert redact(typed) == stored
+
+
+@pytest.mark.parametrize(("name", "typed", "stored"), [
+    ("李国庆", "國慶說明天來，李國慶來過，已告知國慶", f"{NAME}說明天來，{NAME}來過，已告知{NAME}"),
+    ("陈建设", "陳建設本人簽字", f"{NAME}本人簽字"),
+    ("钟国强", "鐘國強來過", f"{NAME}來過"),
+    # the name on file in Traditional characters, the note in Simplified
+    ("陳大文", "陈大文来过，陳大文來過", f"{NAME}来过，{NAME}來過"),
+    # ... and the holiday stays in Traditional as in Simplified
+    ("李国庆", "國慶節期間照常辦理", "國慶節期間照常辦理"),
+])
+def test_the_resident_is_found_in_traditional_characters(
+        name: str, typed: str, stored: str) -> None:
+    """redteam56: a note typed in Traditional Chinese (an IME set so, a message pasted from Hong
+    Kong or Taiwan) kept the resident whole, 李國慶 and 國慶 of 李国庆 on file: the vault's
+    name was looked for only as Simplified Chinese writes it; 國慶節期間 is the holiday."""
+    assert redact(typed, KnownPerson(name=name)) == stored

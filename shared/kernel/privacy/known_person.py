@@ -8,7 +8,7 @@ from bisect import bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
-from typing import Literal
+from typing import Any, Literal
 
 from shared.kernel.privacy.patterns import (
     HONORIFICS,
@@ -31,13 +31,15 @@ _LATIN_NAME = re.compile(r"[A-Za-z .\-']+")
 #: 5888/1234, the full stop after a group).
 _OUT = r"\s.\-()·'/|;；~～〜。"
 _SQUEEZE = re.compile(f"[^{_OUT}]+")  # what a squeezed text keeps
-_ASCII_LOWER = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)} | {
+_ASCII_LOWER = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
+_LOWER_UNTONED = _ASCII_LOWER | {
     ord(toned): plain for plain, marks in (
         ("a", "āáǎàĀÁǍÀ"), ("e", "ēéěèĒÉĚÈ"), ("i", "īíǐìĪÍǏÌ"), ("o", "ōóǒòŌÓǑÒ"),
         ("u", "ūúǔùŪÚǓÙ"), ("v", "üǖǘǚǜÜǕǗǙǛ"), ("n", "ńňǹŃŇǸ"), ("m", "ḿḾ"))
     for toned in marks}
-"""Latin letters in lower case, and pinyin's toned vowels as the letters they are (lǐ guóqìng,
-a phone's keyboard writes them so, is li guoqing; ü as pypinyin writes it, v)."""
+"""A text's Latin letters in lower case, and pinyin's toned vowels as the letters they are
+(lǐ guóqìng, as a phone's keyboard writes it, is li guoqing; ü as pypinyin writes it, v): the
+variants, from pypinyin, have no tones."""
 _WORD = re.compile(r"[0-9A-Za-z]")
 _LETTER = re.compile(r"[A-Za-z]")
 
@@ -86,14 +88,14 @@ class KnownPerson:
     def needles(self) -> list[tuple[str, Kind, str]]:
         """(squeezed variant, kind, marker), longest first."""
         found: dict[str, tuple[Kind, str]] = {}
-        for kind, text in name_variants(self.name):
+        for kind, text in name_variants(self._simplified[0]):
             found.setdefault(_squeezed(text), (kind, REDACTED_NAME))
         for digits in phone_variants(self.phone):
             found.setdefault(digits, ("digits", REDACTED_PHONE))
         id_number = digits_of(fold(self.id_number)).lower()
         if len(id_number) >= 15:
             found.setdefault(id_number, ("digits", REDACTED_ID))
-        for place in address_variants(self.address):
+        for place in address_variants(self._simplified[1]):
             found.setdefault(_squeezed(place), ("han", REDACTED_ADDRESS))
         for other in self.others:
             for needle, kind, marker in other.needles:
@@ -105,16 +107,34 @@ class KnownPerson:
     def typed_names(self) -> tuple[str, ...]:
         """The Chinese names of three characters or more (this person's and the others'),
         whose one character typed wrong is still the name (``_mistyped``)."""
-        names = [n for n in (re.sub(r"\s+", "", fold(self.name)),) if len(n) >= 3
+        names = [n for n in (re.sub(r"\s+", "", fold(self._simplified[0])),) if len(n) >= 3
                  and _ALL_HAN.fullmatch(n)]
         for other in self.others:
             names += [n for n in other.typed_names if n not in names]
         return tuple(names)
 
+    @cached_property
+    def _simplified(self) -> tuple[str, str]:
+        """The name and the address on file in Simplified Chinese (as typed when they hold no
+        Chinese)."""
+        return _simplified_name(self.name), _simplified(self.address)
+
+    @cached_property
+    def traditional(self) -> frozenset[str]:
+        """The characters of this person's name (and the others') that Traditional Chinese
+        writes otherwise (國, 慶 of 李国庆; 陳 of 陳大文 on file): a text that holds one is read
+        in Simplified Chinese (``_simplified``), the address in it too."""
+        chars = _traditional_of(self._simplified[0]) | (set(self.name) - set(self._simplified[0]))
+        for other in self.others:
+            chars |= other.traditional
+        return frozenset(chars)
+
     def spans(self, folded: str) -> Iterator[tuple[int, int, str]]:
         needles = self.needles
         if not needles:
             return
+        if self.traditional and any(c in folded for c in self.traditional):
+            folded = _simplified(folded)  # 國慶說明天來 is 国庆说明天来, one character for one
         squeezed = _Squeezed(folded)
         for name in self.typed_names:
             if name[1] not in folded and name[2] not in folded:
@@ -147,7 +167,7 @@ class _Squeezed:
         self._starts: list[int] = []
         self._originals: list[int] = []
         length = 0
-        for m in _SQUEEZE.finditer(text.translate(_ASCII_LOWER)):
+        for m in _SQUEEZE.finditer(text.translate(_LOWER_UNTONED)):
             self._starts.append(length)
             self._originals.append(m.start())
             parts.append(m.group())
@@ -436,6 +456,44 @@ def name_variants(name: str) -> list[tuple[Kind, str]]:
         if typed.isascii() and typed.isalpha():  # guoqing shuo mingtian lai, 李guoqing来过
             out += [("latin", typed), ("latin", surname + typed)]
     return out
+
+
+@lru_cache(maxsize=1)
+def _converters() -> tuple[Any, tuple[Any, ...]]:
+    """OpenCC's converters: Traditional to Simplified, and Simplified to the Traditional of
+    Taiwan, Hong Kong and the standard (a character has more than one: 钟 is 鍾 or 鐘)."""
+    import opencc  # loaded when a text or a name on file is in Traditional Chinese
+
+    return opencc.OpenCC("t2s"), tuple(opencc.OpenCC(c) for c in ("s2t", "s2tw", "s2hk"))
+
+
+_HAN_ANYWHERE = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+
+
+def _simplified(text: str) -> str:
+    """``text`` in Simplified Chinese, one character for one (so positions carry over): a
+    clerk in Hong Kong or Taiwan, a pasted message, a name on file from a Traditional ID
+    card. A text without Chinese is returned as it is."""
+    if not _HAN_ANYWHERE.search(text):
+        return text
+    to_simplified = _converters()[0]
+    out = to_simplified.convert(text)
+    if len(out) == len(text):
+        return out
+    return "".join(c if len(one := to_simplified.convert(c)) != 1 else one for c in text)
+
+
+_simplified_name = lru_cache(maxsize=4096)(_simplified)
+"""A name on file in Simplified Chinese, kept as ``_syllables`` keeps a given name's pinyin: a
+case's commands ask for the same name again and again."""
+
+
+@lru_cache(maxsize=4096)
+def _traditional_of(name: str) -> frozenset[str]:
+    """The characters each Traditional standard writes otherwise in ``name`` (Simplified)."""
+    if not _HAN_ANYWHERE.search(name):
+        return frozenset()
+    return frozenset("".join(c.convert(name) for c in _converters()[1])) - set(name)
 
 
 @lru_cache(maxsize=4096)
