@@ -1009,6 +1009,12 @@ def test_a_room_after_its_building_a_lane_and_a_spaced_road_are_an_address(
     ("李国庆", "见到国庆了，接国庆电话，收到国庆的材料，关于国庆的低保申请",
      f"见到{NAME}了，接{NAME}电话，收到{NAME}的材料，关于{NAME}的低保申请"),
     ("李国庆", "国庆所说属实，约国庆周三来", f"{NAME}所说属实，约{NAME}周三来"),
+    # whom a clerk helped, followed up, called or checked, who made the request; a mention
+    ("李国庆", "诉求人国庆，跟进国庆的案子，协助国庆办理，指导国庆填表",
+     f"诉求人{NAME}，跟进{NAME}的案子，协助{NAME}办理，指导{NAME}填表"),
+    ("李国庆", "经核实国庆符合条件，经查国庆名下无房，再次电话国庆，致电国庆",
+     f"经核实{NAME}符合条件，经查{NAME}名下无房，再次电话{NAME}，致电{NAME}"),
+    ("李国庆", "@国庆 请回复", f"@{NAME} 请回复"),
     # pinyin with its tones
     ("李国庆", "lǐ guóqìng来过", f"{NAME}来过"),
     ("王秀英", "Wáng Xiùyīng说明天来", f"{NAME}说明天来"),
@@ -1030,8 +1036,9 @@ def test_a_word_given_name_goes_however_a_clerk_sets_it_off_and_the_centers_word
     was kept in 「」 / 【】 / ‘’ (only “” opened a clause), after a time of day (14:00, 9点), a
     weekday, 今日 or an emoji, after 和 listing a person (秀英和国庆来过), in a list of people
     counted (国庆、平安两户: taken for the words 国庆 and 平安), after 其父 / 见到 / 接 / 收到 /
-    关于 / 约, and in pinyin with its tones (guóqìng); and went in the center's own words opening a
-    clause (国庆值班表, 安全巡查, 和平里街道, 健康驿站, 国庆都放假)."""
+    关于 / 约 / 诉求人 / 跟进 / 协助 / 经核实 / 致电, after @, and in pinyin with its tones
+    (guóqìng); and went in the center's own words opening a clause (国庆值班表, 安全巡查,
+    和平里街道, 健康驿站, 国庆都放假)."""
     assert redact(typed, KnownPerson(name=name)) == stored
 
 

@@ -226,7 +226,7 @@ _PERSON_AFTER = re.compile(
     r"到场|打电话|来电|回电|腿|腰|身体|住院|生病|独居|[没未不]接电话|没接(?![地入口线管])|无人接|"
     r"核对|核实|沟通|商量|见面|面谈|通话|打过|补交|提交|递交|交来|交了|代办|"
     r"想问|想咨询|想了解|想申请|想办|约好|约了|家里|家中|家门|"
-    r"所说|所述|\d{1,3}岁|1[3-9]\d{9}(?!\d)|"
+    r"所说|所述|名下|\d{1,3}岁|1[3-9]\d{9}(?!\d)|"
     r"的(?:" + "|".join(RELATIVES) + ")|" + "|".join(RELATIVES))
 """What is said of a person right after their given name (国庆说他明天来, 平安本人到场,
 建设同意调解, 国庆的女儿来电): the name, whatever is before it."""
@@ -234,7 +234,7 @@ _SUBJECT_AFTER = re.compile(
     r"来(?!临|年|自)|领取|办理了|已经|一直|满意|不满意|不在|电话|手机|微信|联系方式|"
     r"身份证|证件|银行卡|卡号|账号|户口|邮箱|住(?![房宅院])|残疾|失业|退休|工资|欠费|"
     r"的事(?![宜业务项])|的(?:材料|证件|户口本|申请表|低保|补贴|电话|手机)|"
-    r"要求(?![：:])|希望(?!工程|小学)|咨询(?![室台处点电热])|询问|"
+    r"(?:不)?符合|要求(?![：:])|希望(?!工程|小学)|咨询(?![室台处点电热])|询问|"
     r"申请(?![表书人材])|办结|办理(?![须流指时地])|联系(?![人方单电])|没来|没有来")
 """What follows a person's given name and a word's as well (社区建设已经完成, 道路建设一直在推进,
 基础设施建设来不及: redteam48 found them scrubbed): the name only where it stands as one
@@ -253,7 +253,7 @@ _NAME_BEFORE = re.compile(
     r"(?<![参给共一赞如相协等不合陪会连认混雷])[与同]|"  # not 参与建设, 共同建设
     r"(?<![共温平缓调柔暖祥随总谦饱附讲求])" + "".join(f"(?<!{w})" for w in _LISTED_WORDS)
     + r"和|"  # 秀英和国庆来过; not 共和国庆, 健康和平安
-    r"见到|见了|(?<![迎衔对连承交])接(?:到)?|收到|关于|把|将|"
+    r"见到|见了|(?<![迎衔对连承交])接(?:到)?|收到|关于|把|将|电话|核实|经查|查明|"
     r"(?:^|[\s，。；！？、,.;!?（(：:]|已|并|再|特|专|需|将|可)为)$")
 """What a given name follows when it stands as a name though nothing said of a person comes
 after it (已联系国庆。, 回访平安，满意, 国庆也来了): the clause's start, or who reached them;
@@ -275,10 +275,11 @@ _FOR_BEFORE = re.compile(
     r"(?:^|[已并再先将需没未又也都])和|"
     r"居民|老人|申请人|当事人|来访人|来电人|住户|家属|今天|昨天|上午|下午|晚上|刚才|"
     r"(?<![大节预制公相])约|今日|昨日|(?:周|星期|礼拜)[一二三四五六日天]|"
-    r"其[子女父母夫妻兄弟姐妹孙]|\d[:：]\d\d|\d[点时](?:半|整|\d{1,2}分?)?"  # redteam56
+    r"其[子女父母夫妻兄弟姐妹孙]|(?:诉求|反映|投诉|求助|举报|委托|代理|受助)人|跟进|帮助|协助|"
+    r"指导|致电|\d[:：]\d\d|\d[点时](?:半|整|\d{1,2}分?)?"  # redteam56
     r")$")
 _CLAUSE_OPENS = re.compile(
-    r"(?:^|[\s，。；！？、,.;!?（(：:“”\"'「『【\[〔［‘〈]|[\u2190-\u2bff\U0001f000-\U0001faff])$")
+    r"(?:^|[\s，。；！？、,.;!?（(：:“”\"'「『【\[〔［‘〈@＠]|[\u2190-\u2bff\U0001f000-\U0001faff])$")
 """Where a given name stands as the person whatever follows, but for a word the given name
 begins (``_WORD_GOES_ON``) or a clause that speaks of the word (``_THE_WORD_DOES``): whom a
 clerk does something for, asks, tells or reaches (给国庆送去慰问品, 帮健康预约, 请国庆下周来,
