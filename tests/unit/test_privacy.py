@@ -1069,3 +1069,21 @@ def test_the_resident_is_found_in_traditional_characters(
     Kong or Taiwan) kept the resident whole, 李國慶 and 國慶 of 李国庆 on file: the vault's
     name was looked for only as Simplified Chinese writes it; 國慶節期間 is the holiday."""
     assert redact(typed, KnownPerson(name=name)) == stored
+
+
+@pytest.mark.parametrize(("typed", "stored"), [
+    ("86 21 6412 3456，86-21-64123456", f"{PHONE}，{PHONE}"),
+    ("电话86 571 8765 4321", f"电话{PHONE}"),
+    ("住501，家住401，住在六零二，住3楼301",
+     f"住{ADDRESS}，家住{ADDRESS}，住在{ADDRESS}，住{ADDRESS}"),
+    # ... not a serial, a sum, a stay's length, a count, a day, a room of use
+    *[(words, words) for words in [
+        "受理号 86 21 6412 3456", "86 2024 2025", "住300天，入住120人，住100多天，住1200元",
+        "居住2000年以上，住2026-12-20，住501会议室，住院部301"]],
+])
+def test_a_landline_after_86_and_a_room_where_someone_lives_are_found_alone(
+        typed: str, stored: str) -> None:
+    """redteam56: a landline read off a card after China's code without + or 00 (86 21 6412
+    3456; 86-138... went already) and a room's bare number after 住 (住501, 住在六零二; 住501室
+    went) were kept when the resident's own were not on file."""
+    assert redact(typed) == stored
