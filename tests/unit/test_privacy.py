@@ -1060,6 +1060,8 @@ def test_a_lane_whose_name_holds_a_conjunction_is_an_address(typed: str, stored:
     ("钟国强", "鐘國強來過", f"{NAME}來過"),
     # the name on file in Traditional characters, the note in Simplified
     ("陳大文", "陈大文来过，陳大文來過", f"{NAME}来过，{NAME}來過"),
+    # ... and the address on file, 12号, written 12號
+    ("李国庆", "住和平里12號", f"住{ADDRESS}"),
     # ... and the holiday stays in Traditional as in Simplified
     ("李国庆", "國慶節期間照常辦理", "國慶節期間照常辦理"),
 ])
@@ -1068,7 +1070,7 @@ def test_the_resident_is_found_in_traditional_characters(
     """redteam56: a note typed in Traditional Chinese (an IME set so, a message pasted from Hong
     Kong or Taiwan) kept the resident whole, 李國慶 and 國慶 of 李国庆 on file: the vault's
     name was looked for only as Simplified Chinese writes it; 國慶節期間 is the holiday."""
-    assert redact(typed, KnownPerson(name=name)) == stored
+    assert redact(typed, KnownPerson(name=name, address="上海市黄浦区和平里12号")) == stored
 
 
 @pytest.mark.parametrize(("typed", "stored"), [

@@ -117,24 +117,13 @@ class KnownPerson:
     def _simplified(self) -> tuple[str, str]:
         """The name and the address on file in Simplified Chinese (as typed when they hold no
         Chinese)."""
-        return _simplified_name(self.name), _simplified(self.address)
-
-    @cached_property
-    def traditional(self) -> frozenset[str]:
-        """The characters of this person's name (and the others') that Traditional Chinese
-        writes otherwise (國, 慶 of 李国庆; 陳 of 陳大文 on file): a text that holds one is read
-        in Simplified Chinese (``_simplified``), the address in it too."""
-        chars = _traditional_of(self._simplified[0]) | (set(self.name) - set(self._simplified[0]))
-        for other in self.others:
-            chars |= other.traditional
-        return frozenset(chars)
+        return _simplified(self.name), _simplified(self.address)
 
     def spans(self, folded: str) -> Iterator[tuple[int, int, str]]:
         needles = self.needles
         if not needles:
             return
-        if self.traditional and any(c in folded for c in self.traditional):
-            folded = _simplified(folded)  # 國慶說明天來 is 国庆说明天来, one character for one
+        folded = _simplified(folded)  # 國慶說明天來 is 国庆说明天来, one character for one
         squeezed = _Squeezed(folded)
         for name in self.typed_names:
             if name[1] not in folded and name[2] not in folded:
@@ -459,42 +448,39 @@ def name_variants(name: str) -> list[tuple[Kind, str]]:
     return out
 
 
+_HAN_RANGES = ((0x3400, 0x4DC0), (0x4E00, 0xA000), (0xF900, 0xFB00))
+_HAN_ANYWHERE = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+
+
 @lru_cache(maxsize=1)
-def _converters() -> tuple[Any, tuple[Any, ...]]:
-    """OpenCC's converters: Traditional to Simplified, and Simplified to the Traditional of
-    Taiwan, Hong Kong and the standard (a character has more than one: 钟 is 鍾 or 鐘)."""
-    import opencc  # loaded when a text or a name on file is in Traditional Chinese
+def _to_simplified() -> tuple[Any, re.Pattern[str]]:
+    """OpenCC's Traditional-to-Simplified converter, and the characters it changes (國, 慶,
+    說, 號 ...), found once per process (~12 ms) so that a text without any is not
+    converted."""
+    import opencc  # loaded with the first resident on file, as pypinyin is
 
-    return opencc.OpenCC("t2s"), tuple(opencc.OpenCC(c) for c in ("s2t", "s2tw", "s2hk"))
-
-
-_HAN_ANYWHERE = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+    converter = opencc.OpenCC("t2s")
+    every = [chr(c) for low, high in _HAN_RANGES for c in range(low, high)]
+    # one call, a character a line: no phrase spans two lines
+    changed = [c for c, s in zip(every, converter.convert("\n".join(every)).split("\n"),
+                                 strict=True) if s != c]
+    return converter, re.compile("[" + "".join(changed) + "]")
 
 
 def _simplified(text: str) -> str:
     """``text`` in Simplified Chinese, one character for one (so positions carry over): a
     clerk in Hong Kong or Taiwan, a pasted message, a name on file from a Traditional ID
-    card. A text without Chinese is returned as it is."""
+    card. A text without a character Traditional Chinese writes otherwise is returned as it
+    is."""
     if not _HAN_ANYWHERE.search(text):
         return text
-    to_simplified = _converters()[0]
-    out = to_simplified.convert(text)
+    converter, traditional = _to_simplified()
+    if not traditional.search(text):
+        return text
+    out = converter.convert(text)
     if len(out) == len(text):
         return out
-    return "".join(c if len(one := to_simplified.convert(c)) != 1 else one for c in text)
-
-
-_simplified_name = lru_cache(maxsize=4096)(_simplified)
-"""A name on file in Simplified Chinese, kept as ``_syllables`` keeps a given name's pinyin: a
-case's commands ask for the same name again and again."""
-
-
-@lru_cache(maxsize=4096)
-def _traditional_of(name: str) -> frozenset[str]:
-    """The characters each Traditional standard writes otherwise in ``name`` (Simplified)."""
-    if not _HAN_ANYWHERE.search(name):
-        return frozenset()
-    return frozenset("".join(c.convert(name) for c in _converters()[1])) - set(name)
+    return "".join(c if len(one := converter.convert(c)) != 1 else one for c in text)
 
 
 @lru_cache(maxsize=4096)
