@@ -290,7 +290,7 @@ _WORD_GOES_ON = re.compile(
     r"[\d一二三四五六七八九十百]+周年|游园|氛围|临近|中秋|双节|巡查|培训|演练|事故|"
     r"交通(?=委|局|管制|出行|安全)|"
     r"里(?=街道|社区|小区|居委|[\d一二三四五六七八九十])|[镇乡](?!长)|"
-    r"[小中]学(?!毕业|文化|学历|肄业|没)|学校|幼儿园|大街|驿站|小屋|"
+    r"[小中]学(?!毕业|文化|学历|肄业|没)|学校|幼儿园|大街|驿站|小屋|升旗|"
     r"养老(?=服务|院|机构|产业|驿站|中心)|鸽|喜乐|"
     r"前(?!天)|后(?![天来])|之前|之后|以来|以前|以后|当天|那天|第一天|初期|时期|年代|周年|"
     r"快乐|献礼|阅兵|晚会|联欢|黄金周|长假|七天|放假|休假|调休|加班|停办|不办公|照常|"
@@ -381,9 +381,15 @@ _HOLIDAY_NOTICE = re.compile(
 
 def _the_word(text: str, end: int) -> bool:
     """Whether what follows a given name at ``end`` makes it the word it also is: a word it
-    begins, a clause about the word, a notice a holiday heads."""
+    begins, a clause about the word, a notice a holiday heads; also past the bracket or
+    quotation mark that closes it (【国庆】放假通知, “健康”讲座: a heading, a topic)."""
+    if text[end:end + 1] in _CLOSING:
+        end += 1
     return bool(_WORD_GOES_ON.match(text, end) or _THE_WORD_DOES.match(text, end)
                 or _HOLIDAY_NOTICE.match(text, end))
+
+
+_CLOSING = frozenset("」』】]〕］’”\"'〉")
 
 
 def _bounded(text: str, start: int, end: int, inside: re.Pattern[str]) -> bool:
