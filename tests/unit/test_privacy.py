@@ -990,3 +990,104 @@ def test_a_room_after_its_building_a_lane_and_a_spaced_road_are_an_address(
     or the room; a lane of old houses named ...里 / ...坊 (幸福里3号), a road typed with a
     space before its number (东方路 88 弄) kept the road."""
     assert redact(typed) == stored
+
+
+@pytest.mark.parametrize(("name", "typed", "stored"), [
+    # a given name quoted in brackets, after a time of day, a weekday or an emoji
+    ("李国庆", "「国庆」说明天来，【国庆】来电问补贴，‘国庆’来过",
+     f"「{NAME}」说明天来，【{NAME}】来电问补贴，‘{NAME}’来过"),
+    ("王安全", "[安全]到窗口补材料", f"[{NAME}]到窗口补材料"),
+    ("李国庆", "14:00国庆到窗口，9点国庆到窗口办理，今日国庆到窗口",
+     f"14:00{NAME}到窗口，9点{NAME}到窗口办理，今日{NAME}到窗口"),
+    ("何平安", "周三平安到窗口", f"周三{NAME}到窗口"),
+    ("李国庆", "👍国庆满意", f"👍{NAME}满意"),
+    # listed with another person; people counted after a list
+    ("李国庆", "秀英和国庆来过，小王和国庆都来过", f"秀英和{NAME}来过，{NAME}和{NAME}都来过"),
+    ("李国庆", "国庆、平安两户都已回访", f"{NAME}、平安两户都已回访"),
+    # a relative written 其父, whom the clerk saw, heard from or got papers from
+    ("李国庆", "其父国庆已去世", f"其父{NAME}已去世"),
+    ("李国庆", "见到国庆了，接国庆电话，收到国庆的材料，关于国庆的低保申请",
+     f"见到{NAME}了，接{NAME}电话，收到{NAME}的材料，关于{NAME}的低保申请"),
+    ("李国庆", "国庆所说属实，约国庆周三来", f"{NAME}所说属实，约{NAME}周三来"),
+    # whom a clerk helped, followed up, called or checked, who made the request; a mention
+    ("李国庆", "诉求人国庆，跟进国庆的案子，协助国庆办理，指导国庆填表",
+     f"诉求人{NAME}，跟进{NAME}的案子，协助{NAME}办理，指导{NAME}填表"),
+    ("李国庆", "经核实国庆符合条件，经查国庆名下无房，再次电话国庆，致电国庆",
+     f"经核实{NAME}符合条件，经查{NAME}名下无房，再次电话{NAME}，致电{NAME}"),
+    ("李国庆", "@国庆 请回复", f"@{NAME} 请回复"),
+    # pinyin with its tones
+    ("李国庆", "lǐ guóqìng来过", f"{NAME}来过"),
+    ("王秀英", "Wáng Xiùyīng说明天来", f"{NAME}说明天来"),
+    # ... and the center's own words, with a resident of that given name on file
+    *[(name, words, words) for name, words in [
+        ("李国庆", "国庆值班表已排好，国庆排班已确认，国庆返岗人员名单，国庆收假后来办"),
+        ("李国庆", "国庆那周不办公，国庆七十七周年，国庆游园会，国庆中秋双节，国庆临近"),
+        ("李国庆", "国庆、中秋放假安排，春节和国庆都放假，中华人民共和国庆祝成立77周年"),
+        ("李国庆", "迎接国庆。大约国庆前后"),
+        ("李国庆", "【国庆】放假通知，10:00国庆升旗仪式"),
+        ("王健康", "“健康”讲座，【健康】讲座报名"),
+        ("王安全", "安全巡查发现隐患，安全培训通知，安全演练下周三，安全事故为零"),
+        ("陈建设", "建设交通委来人"),
+        ("张和平", "和平里街道办事处来电，到和平里社区居委会盖章，和平镇政府，和平小学，和平鸽"),
+        ("何平安", "平安大街，平安里小区，平安喜乐，老人说只求健康和平安"),
+        ("王健康", "健康驿站，健康小屋，健康养老服务")]],
+])
+def test_a_word_given_name_goes_however_a_clerk_sets_it_off_and_the_centers_words_stay(
+        name: str, typed: str, stored: str) -> None:
+    """redteam56, from outside scrub46's notes: the given name that is a word (国庆 of 李国庆)
+    was kept in 「」 / 【】 / ‘’ (only “” opened a clause), after a time of day (14:00, 9点), a
+    weekday, 今日 or an emoji, after 和 listing a person (秀英和国庆来过), in a list of people
+    counted (国庆、平安两户: taken for the words 国庆 and 平安), after 其父 / 见到 / 接 / 收到 /
+    关于 / 约 / 诉求人 / 跟进 / 协助 / 经核实 / 致电, after @, and in pinyin with its tones
+    (guóqìng); and went in the center's own words opening a clause (国庆值班表, 安全巡查,
+    和平里街道, 健康驿站, 国庆都放假)."""
+    assert redact(typed, KnownPerson(name=name)) == stored
+
+
+@pytest.mark.parametrize(("typed", "stored"), [
+    ("住和平里3号，人和里十二号", f"住{ADDRESS}，{ADDRESS}"),
+    ("住永和坊3号", f"住{ADDRESS}"),
+    # ... 和 still ends who is before a lane
+    ("她和步高里3号的邻居", f"她和{ADDRESS}的邻居"),
+])
+def test_a_lane_whose_name_holds_a_conjunction_is_an_address(typed: str, stored: str) -> None:
+    """scrub46's lane (住幸福里3号) was read back to 和, which ends a place name (她和…):
+    住和平里3号, 住永和坊3号 kept the address whole (平里, 坊: too short to be a lane)."""
+    assert redact(typed) == stored
+
+
+@pytest.mark.parametrize(("name", "typed", "stored"), [
+    ("李国庆", "國慶說明天來，李國慶來過，已告知國慶", f"{NAME}說明天來，{NAME}來過，已告知{NAME}"),
+    ("陈建设", "陳建設本人簽字", f"{NAME}本人簽字"),
+    ("钟国强", "鐘國強來過", f"{NAME}來過"),
+    # the name on file in Traditional characters, the note in Simplified
+    ("陳大文", "陈大文来过，陳大文來過", f"{NAME}来过，{NAME}來過"),
+    # ... and the address on file, 12号, written 12號
+    ("李国庆", "住和平里12號", f"住{ADDRESS}"),
+    # ... and the holiday stays in Traditional as in Simplified
+    ("李国庆", "國慶節期間照常辦理", "國慶節期間照常辦理"),
+])
+def test_the_resident_is_found_in_traditional_characters(
+        name: str, typed: str, stored: str) -> None:
+    """redteam56: a note typed in Traditional Chinese (an IME set so, a message pasted from Hong
+    Kong or Taiwan) kept the resident whole, 李國慶 and 國慶 of 李国庆 on file: the vault's
+    name was looked for only as Simplified Chinese writes it; 國慶節期間 is the holiday."""
+    assert redact(typed, KnownPerson(name=name, address="上海市黄浦区和平里12号")) == stored
+
+
+@pytest.mark.parametrize(("typed", "stored"), [
+    ("86 21 6412 3456，86-21-64123456", f"{PHONE}，{PHONE}"),
+    ("电话86 571 8765 4321", f"电话{PHONE}"),
+    ("住501，家住401，住在六零二，住3楼301",
+     f"住{ADDRESS}，家住{ADDRESS}，住在{ADDRESS}，住{ADDRESS}"),
+    # ... not a serial, a sum, a stay's length, a count, a day, a room of use
+    *[(words, words) for words in [
+        "受理号 86 21 6412 3456", "86 2024 2025", "住300天，入住120人，住100多天，住1200元",
+        "居住2000年以上，住2026-12-20，住501会议室，住院部301"]],
+])
+def test_a_landline_after_86_and_a_room_where_someone_lives_are_found_alone(
+        typed: str, stored: str) -> None:
+    """redteam56: a landline read off a card after China's code without + or 00 (86 21 6412
+    3456; 86-138... went already) and a room's bare number after 住 (住501, 住在六零二; 住501室
+    went) were kept when the resident's own were not on file."""
+    assert redact(typed) == stored

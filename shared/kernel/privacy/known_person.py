@@ -8,7 +8,7 @@ from bisect import bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
-from typing import Literal
+from typing import Any, Literal
 
 from shared.kernel.privacy.patterns import (
     HONORIFICS,
@@ -32,6 +32,14 @@ _LATIN_NAME = re.compile(r"[A-Za-z .\-']+")
 _OUT = r"\s.\-()·'/|;；~～〜。"
 _SQUEEZE = re.compile(f"[^{_OUT}]+")  # what a squeezed text keeps
 _ASCII_LOWER = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
+_LOWER_UNTONED = _ASCII_LOWER | {
+    ord(toned): plain for plain, marks in (
+        ("a", "āáǎàĀÁǍÀ"), ("e", "ēéěèĒÉĚÈ"), ("i", "īíǐìĪÍǏÌ"), ("o", "ōóǒòŌÓǑÒ"),
+        ("u", "ūúǔùŪÚǓÙ"), ("v", "üǖǘǚǜÜǕǗǙǛ"), ("n", "ńňǹŃŇǸ"), ("m", "ḿḾ"))
+    for toned in marks}
+"""A text's Latin letters in lower case, and pinyin's toned vowels as the letters they are
+(lǐ guóqìng, as a phone's keyboard writes it, is li guoqing; ü as pypinyin writes it, v): the
+variants, from pypinyin, have no tones."""
 _WORD = re.compile(r"[0-9A-Za-z]")
 _LETTER = re.compile(r"[A-Za-z]")
 
@@ -80,14 +88,14 @@ class KnownPerson:
     def needles(self) -> list[tuple[str, Kind, str]]:
         """(squeezed variant, kind, marker), longest first."""
         found: dict[str, tuple[Kind, str]] = {}
-        for kind, text in name_variants(self.name):
+        for kind, text in name_variants(self._simplified[0]):
             found.setdefault(_squeezed(text), (kind, REDACTED_NAME))
         for digits in phone_variants(self.phone):
             found.setdefault(digits, ("digits", REDACTED_PHONE))
         id_number = digits_of(fold(self.id_number)).lower()
         if len(id_number) >= 15:
             found.setdefault(id_number, ("digits", REDACTED_ID))
-        for place in address_variants(self.address):
+        for place in address_variants(self._simplified[1]):
             found.setdefault(_squeezed(place), ("han", REDACTED_ADDRESS))
         for other in self.others:
             for needle, kind, marker in other.needles:
@@ -99,16 +107,23 @@ class KnownPerson:
     def typed_names(self) -> tuple[str, ...]:
         """The Chinese names of three characters or more (this person's and the others'),
         whose one character typed wrong is still the name (``_mistyped``)."""
-        names = [n for n in (re.sub(r"\s+", "", fold(self.name)),) if len(n) >= 3
+        names = [n for n in (re.sub(r"\s+", "", fold(self._simplified[0])),) if len(n) >= 3
                  and _ALL_HAN.fullmatch(n)]
         for other in self.others:
             names += [n for n in other.typed_names if n not in names]
         return tuple(names)
 
+    @cached_property
+    def _simplified(self) -> tuple[str, str]:
+        """The name and the address on file in Simplified Chinese (as typed when they hold no
+        Chinese)."""
+        return _simplified(self.name), _simplified(self.address)
+
     def spans(self, folded: str) -> Iterator[tuple[int, int, str]]:
         needles = self.needles
         if not needles:
             return
+        folded = _simplified(folded)  # 國慶說明天來 is 国庆说明天来, one character for one
         squeezed = _Squeezed(folded)
         for name in self.typed_names:
             if name[1] not in folded and name[2] not in folded:
@@ -141,7 +156,7 @@ class _Squeezed:
         self._starts: list[int] = []
         self._originals: list[int] = []
         length = 0
-        for m in _SQUEEZE.finditer(text.translate(_ASCII_LOWER)):
+        for m in _SQUEEZE.finditer(text.translate(_LOWER_UNTONED)):
             self._starts.append(length)
             self._originals.append(m.start())
             parts.append(m.group())
@@ -200,13 +215,15 @@ _PERSON_AFTER = re.compile(
     r"到场|打电话|来电|回电|腿|腰|身体|住院|生病|独居|[没未不]接电话|没接(?![地入口线管])|无人接|"
     r"核对|核实|沟通|商量|见面|面谈|通话|打过|补交|提交|递交|交来|交了|代办|"
     r"想问|想咨询|想了解|想申请|想办|约好|约了|家里|家中|家门|"
-    r"\d{1,3}岁|1[3-9]\d{9}(?!\d)|的(?:" + "|".join(RELATIVES) + ")|" + "|".join(RELATIVES))
+    r"所说|所述|名下|\d{1,3}岁|1[3-9]\d{9}(?!\d)|"
+    r"的(?:" + "|".join(RELATIVES) + ")|" + "|".join(RELATIVES))
 """What is said of a person right after their given name (国庆说他明天来, 平安本人到场,
 建设同意调解, 国庆的女儿来电): the name, whatever is before it."""
 _SUBJECT_AFTER = re.compile(
     r"来(?!临|年|自)|领取|办理了|已经|一直|满意|不满意|不在|电话|手机|微信|联系方式|"
     r"身份证|证件|银行卡|卡号|账号|户口|邮箱|住(?![房宅院])|残疾|失业|退休|工资|欠费|"
-    r"的事(?![宜业务项])|要求(?![：:])|希望(?!工程|小学)|咨询(?![室台处点电热])|询问|"
+    r"的事(?![宜业务项])|的(?:材料|证件|户口本|申请表|低保|补贴|电话|手机)|"
+    r"(?:不)?符合|要求(?![：:])|希望(?!工程|小学)|咨询(?![室台处点电热])|询问|"
     r"申请(?![表书人材])|办结|办理(?![须流指时地])|联系(?![人方单电])|没来|没有来")
 """What follows a person's given name and a word's as well (社区建设已经完成, 道路建设一直在推进,
 基础设施建设来不及: redteam48 found them scrubbed): the name only where it stands as one
@@ -214,13 +231,23 @@ _SUBJECT_AFTER = re.compile(
 138…, 国庆手机号换了: the number went, the given name beside it stayed), their papers and
 what befell them (秀英身份证过期了, 秀英退休了; 城市建设户口 stays)."""
 _CLAUSE_END = re.compile(r"[\s，。；！？、,.;!?）)：:“”\"'～~\-]|了|并|也|都|又|还|已|在|和|很|$")
+_LISTED_WORDS = ("国庆", "平安", "建设", "和平", "健康", "安全", "幸福", "发展", "团结", "稳定",
+                 "和谐", "文明", "美丽", "美好", "吉祥", "如意", "快乐", "长寿", "环保", "卫生",
+                 "春节", "元旦", "中秋", "端午", "清明", "五一", "元宵", "重阳")
+"""Words a given name that is a word is listed with (健康和平安, 国庆、中秋放假安排): the list is
+of the words, but not when people are counted after it (国庆、平安两户: two households)."""
 _NAME_BEFORE = re.compile(
     r"(?:^|[\s，。；！？、,.;!?（(：:“”\"'])$|(?:联系|通知|告知|转告|回访|陪同|探望|看望|走访|跟|给|请|"
     r"叫|找|让|帮|代|替|由|问|今天|昨天|上午|下午|晚上|刚才|居民|老人|申请人|家属|"
     r"(?<![参给共一赞如相协等不合陪会连认混雷])[与同]|"  # not 参与建设, 共同建设
+    r"(?<![共温平缓调柔暖祥随总谦饱附讲求])" + "".join(f"(?<!{w})" for w in _LISTED_WORDS)
+    + r"和|"  # 秀英和国庆来过; not 共和国庆, 健康和平安
+    r"见到|见了|(?<![迎衔对连承交])接(?:到)?|收到|关于|把|将|电话|核实|经查|查明|"
     r"(?:^|[\s，。；！？、,.;!?（(：:]|已|并|再|特|专|需|将|可)为)$")
 """What a given name follows when it stands as a name though nothing said of a person comes
-after it (已联系国庆。, 回访平安，满意, 国庆也来了): the clause's start, or who reached them."""
+after it (已联系国庆。, 回访平安，满意, 国庆也来了): the clause's start, or who reached them;
+a person listed before it (秀英和国庆来过, 小王和国庆都来过; not a word, 健康和平安), whom a
+clerk saw, took a call or papers from (见到国庆了, 接国庆电话, 收到国庆的材料: redteam56)."""
 _PERSON_LATER = re.compile(
     r"(?:今天|明天|昨天|上午|下午|晚上|刚才|刚刚|再次|上次|下周[一二三四五六日天]?)(?:"
     + _PERSON_AFTER.pattern
@@ -235,9 +262,13 @@ _FOR_BEFORE = re.compile(
     r"告知|告诉|通知|转告|提醒|叮嘱|嘱咐|交代|安慰|接待|答复|回复|户主|老伴|丈夫|妻子|爱人|儿子|女儿|"
     r"联系|联络|回访|陪同|探望|看望|走访|慰问|(?:去|来|上门|探)看|"
     r"(?:^|[已并再先将需没未又也都])和|"
-    r"居民|老人|申请人|当事人|来访人|来电人|住户|家属|今天|昨天|上午|下午|晚上|刚才"
+    r"居民|老人|申请人|当事人|来访人|来电人|住户|家属|今天|昨天|上午|下午|晚上|刚才|"
+    r"(?<![大节预制公相])约|今日|昨日|(?:周|星期|礼拜)[一二三四五六日天]|"
+    r"其[子女父母夫妻兄弟姐妹孙]|(?:诉求|反映|投诉|求助|举报|委托|代理|受助)人|跟进|帮助|协助|"
+    r"指导|致电|\d[:：]\d\d|\d[点时](?:半|整|\d{1,2}分?)?"  # redteam56
     r")$")
-_CLAUSE_OPENS = re.compile(r"(?:^|[\s，。；！？、,.;!?（(：:“”\"'])$")
+_CLAUSE_OPENS = re.compile(
+    r"(?:^|[\s，。；！？、,.;!?（(：:“”\"'「『【\[〔［‘〈@＠]|[\u2190-\u2bff\U0001f000-\U0001faff])$")
 """Where a given name stands as the person whatever follows, but for a word the given name
 begins (``_WORD_GOES_ON``) or a clause that speaks of the word (``_THE_WORD_DOES``): whom a
 clerk does something for, asks, tells or reaches (给国庆送去慰问品, 帮健康预约, 请国庆下周来,
@@ -246,12 +277,21 @@ they are or when (居民国庆, 今天国庆), and the start of a clause: a cler
 opens with him (国庆说明天来, 国庆诉求是补办低保, 国庆问能不能代办, 国庆打来电话, 国庆带了户口本,
 国庆今年65岁: 42 of scrub46's 83 notes leaked so, each with a verb the lists of what a person
 does did not hold; no list of verbs is ever whole, the words a holiday or the works go on
-with are fewer)."""
+with are fewer). A clause opens after a bracket or a quotation mark a clerk quotes a name
+with (「国庆」说, 【国庆】来电, ‘国庆’来过) and after an emoji or a symbol (👍国庆满意), and
+the resident is whom a clerk made a date with (约国庆周三来), a relative written 其父 (其父国庆
+已去世), who came at a time of day or on a weekday (14:00国庆到窗口, 9点国庆到窗口, 周三平安到窗口):
+redteam56 found them kept."""
 _WORD_GOES_ON = re.compile(
     r"节|期间|假|单位|方(?!便)|局|部门|工程|项目|员(?!工)|室|所|站|处|科|中心|工作|活动|社区|"
     r"小区|路(?![过上])|街|村|队|组|委|办(?=公|[，。；、\s]|$)|用品|知识|讲座|教育|宣传|检查|隐患|"
     r"生产|管理|状况|体检|码|证|事业|问题|意识|责任|带来|造成|工地|规划|资金|进度|标准|文明|"
-    r"和谐|稳定|志愿|巡逻|家庭|城市|生活|饮食|"
+    r"和谐|稳定|志愿|巡逻|家庭|城市|生活|饮食|值班|排班|轮班|返岗|收假|[当那这]周|"
+    r"[\d一二三四五六七八九十百]+周年|游园|氛围|临近|中秋|双节|巡查|培训|演练|事故|"
+    r"交通(?=委|局|管制|出行|安全)|"
+    r"里(?=街道|社区|小区|居委|[\d一二三四五六七八九十])|[镇乡](?!长)|"
+    r"[小中]学(?!毕业|文化|学历|肄业|没)|学校|幼儿园|大街|驿站|小屋|升旗|"
+    r"养老(?=服务|院|机构|产业|驿站|中心)|鸽|喜乐|"
     r"前(?!天)|后(?![天来])|之前|之后|以来|以前|以后|当天|那天|第一天|初期|时期|年代|周年|"
     r"快乐|献礼|阅兵|晚会|联欢|黄金周|长假|七天|放假|休假|调休|加班|停办|不办公|照常|"
     r"(?:今天|明天|昨天|当天|那天|这几天)(?:放假|休息|值班|停办|不办公|照常|加班)|"
@@ -266,17 +306,18 @@ _WORD_GOES_ON = re.compile(
     r"\d{1,2}月\d{1,2}[日号](?:[至到\-—~～]\d|$|[，。；、\s（(]|起|开始|放假)")
 """What makes a given name the start of a word where it would stand as a name (给建设单位发函,
 帮安全员登记, 给国庆节值班的同事, 给健康带来危害, 国庆期间窗口照常开放, 国庆之前反映的问题,
-平安社区创建, 健康咨询室, 安全要求：): kept."""
+平安社区创建, 健康咨询室, 安全要求：): kept; and the center's own words opening a clause
+(国庆值班表, 国庆返岗, 安全巡查, 和平里街道, 和平镇, 平安大街, 健康驿站: redteam56 found them
+scrubbed)."""
 _THE_WORD_DOES = re.compile(
     r"(?:今天|明天|昨天|今年|明年|上午|下午|晚上|目前|现在|已经|已|都|也|正在|在|顺利|基本|全面|"
     r"即将|马上|就要|快要|还没|尚未|没有|未|又|要|将|真|很|非常|十分|最)*"
     r"(?:完成|竣工|开工|推进|进行|启动|验收|停工|到来|来临|结束|来了很多|来了不少|人很多|重要|"
+    r"放假|休假|调休|不办公|停办|照常|"
     r"要紧|来之不易|是福|第一|是第一位|至上)|"
     r"对[^，。；！？,.;!?\s]{0,6}?(?:满意度|满意率|很重要|重要|有益|有利|来说)|"
-    r"\s*[和与及、跟同]\s*(?:" + "|".join(sorted(
-        ("国庆", "平安", "建设", "和平", "健康", "安全", "幸福", "发展", "团结", "稳定", "和谐",
-         "文明", "美丽", "美好", "吉祥", "如意", "快乐", "长寿", "环保", "卫生", "春节", "元旦"),
-        key=len, reverse=True)) + ")")
+    r"\s*[和与及、跟同]\s*(?:" + "|".join(_LISTED_WORDS)
+    + r")(?!\s*(?:[两二三四五六七八九十几\d]+\s*[户家人位名]|俩|夫妇))")
 """A clause that speaks of the word a given name is, not of the person (建设今天已经完成,
 国庆上午来了很多游客, 建设对环境满意度高, 健康对老人很重要, 健康和平安希望大家): kept."""
 _TOLD_BEFORE = re.compile(r"(?:说|反映|表示|称|发现|看到|见到|听说)$")
@@ -321,7 +362,7 @@ def _as_a_name(text: str, start: int, end: int, opening: bool = True) -> bool:
         return True
     if _the_word(text, end):
         return False
-    if _FOR_BEFORE.search(text, max(0, start - 3), start) \
+    if _FOR_BEFORE.search(text, max(0, start - 5), start) \
             or (opening and _CLAUSE_OPENS.search(text, max(0, start - 1), start)):
         return True
     stands = bool(_NAME_BEFORE.search(text, max(0, start - 3), start))
@@ -340,9 +381,15 @@ _HOLIDAY_NOTICE = re.compile(
 
 def _the_word(text: str, end: int) -> bool:
     """Whether what follows a given name at ``end`` makes it the word it also is: a word it
-    begins, a clause about the word, a notice a holiday heads."""
+    begins, a clause about the word, a notice a holiday heads; also past the bracket or
+    quotation mark that closes it (【国庆】放假通知, “健康”讲座: a heading, a topic)."""
+    if text[end:end + 1] in _CLOSING:
+        end += 1
     return bool(_WORD_GOES_ON.match(text, end) or _THE_WORD_DOES.match(text, end)
                 or _HOLIDAY_NOTICE.match(text, end))
+
+
+_CLOSING = frozenset("」』】]〕］’”\"'〉")
 
 
 def _bounded(text: str, start: int, end: int, inside: re.Pattern[str]) -> bool:
@@ -405,6 +452,41 @@ def name_variants(name: str) -> list[tuple[Kind, str]]:
         if typed.isascii() and typed.isalpha():  # guoqing shuo mingtian lai, 李guoqing来过
             out += [("latin", typed), ("latin", surname + typed)]
     return out
+
+
+_HAN_RANGES = ((0x3400, 0x4DC0), (0x4E00, 0xA000), (0xF900, 0xFB00))
+_HAN_ANYWHERE = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+
+
+@lru_cache(maxsize=1)
+def _to_simplified() -> tuple[Any, re.Pattern[str]]:
+    """OpenCC's Traditional-to-Simplified converter, and the characters it changes (國, 慶,
+    說, 號 ...), found once per process (~12 ms) so that a text without any is not
+    converted."""
+    import opencc  # loaded with the first resident on file, as pypinyin is
+
+    converter = opencc.OpenCC("t2s")
+    every = [chr(c) for low, high in _HAN_RANGES for c in range(low, high)]
+    # one call, a character a line: no phrase spans two lines
+    changed = [c for c, s in zip(every, converter.convert("\n".join(every)).split("\n"),
+                                 strict=True) if s != c]
+    return converter, re.compile("[" + "".join(changed) + "]")
+
+
+def _simplified(text: str) -> str:
+    """``text`` in Simplified Chinese, one character for one (so positions carry over): a
+    clerk in Hong Kong or Taiwan, a pasted message, a name on file from a Traditional ID
+    card. A text without a character Traditional Chinese writes otherwise is returned as it
+    is."""
+    if not _HAN_ANYWHERE.search(text):
+        return text
+    converter, traditional = _to_simplified()
+    if not traditional.search(text):
+        return text
+    out = converter.convert(text)
+    if len(out) == len(text):
+        return out
+    return "".join(c if len(one := converter.convert(c)) != 1 else one for c in text)
 
 
 @lru_cache(maxsize=4096)

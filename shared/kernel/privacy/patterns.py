@@ -243,6 +243,11 @@ _LANDLINE = re.compile(r"(?<![0-9A-Za-z])(?:\(" + _AREA + r"\)|" + _AREA + ")" +
                        + r"[2-9]\d{2,3}" + _SPLIT + r"\d{4}(?!\d)")
 _LANDLINE_INTL = re.compile(r"(?:\+|00)86[ \-]?(?:\(0?\d{2,3}\)|0?[1-9]\d{1,2})[ \-]?"
                             r"[2-9]\d{2,3}[ \-]?\d{4}(?!\d)")
+_LANDLINE_86 = re.compile(r"(?<![0-9A-Za-z+])(?:\(86\)|86)[ \-]?(?:\(0?(?:10|2\d|[3-9]\d\d)\)|"
+                          r"0?(?:10|2\d|[3-9]\d\d))[ \-]?[2-9]\d{2,3}[ \-]?\d{4}(?!\d)")
+"""A landline after China's code without + or 00 (86 21 6412 3456, 86-21-64123456, 8621
+64123456), as a resident reads it off a card (redteam56 found it kept; the mobile's rule had
+86-138... already): an area code of China's after it (``_AREA`` without its 0)."""
 _ABROAD = re.compile(r"(?:(?<![A-Za-z+])\+[1-9]|(?<![0-9A-Za-z+])00(?=85[23]|886)\d)"
                      r"(?:" + _SEP + r"\d){8,14}(?!\d)")
 """A number dialled from abroad or to it: a country code after + (+852 9123 4567 for Hong
@@ -468,6 +473,13 @@ _BUILDING = ("号楼", "幢", "栋", "座", "单元")
 """A building's unit, which a room's bare number after it makes an address of its own (住3号楼401,
 住三栋四零一: scrub46 found the room kept, or the whole address); not a floor (3楼302会议室, the
 center's, and 她在3楼 9123 4567, a phone)."""
+_LIVES_IN_ROOM = re.compile(
+    r"住(?:在|的是)?\s*(?P<n>(?:(?:[1-9]\d?|[一二三四五六七八九十]{1,3})楼\s*)?"
+    r"(?:[1-9]\d{2,3}|[一二三四五六七八九][〇零一二三四五六七八九]{2,3}))"
+    r"(?![\d〇零一二三四五六七八九十百千万.\-/:：]|\s?(?:多|余|来|左右|以上|以下))")
+"""A room's bare number where someone lives (住501, 家住401, 住在六零二, 住3楼301: redteam56 found
+it kept, 住501室 went): a door number, as a resident says it; not a stay's length or a count
+(住300天, 入住120人, 住100多天), nor a day (住2026-12-20)."""
 _A_ROOM_OF_USE = re.compile(r"\s*(?:会议|办公|活动|教|阅览|档案|调解)?室|\s*房间")
 """A room of use after a number (7号楼302会议室): the center's, not a home."""
 _STRONG_UNITS = ("室", "弄", "幢", "栋", "单元", "号院", "支弄")
@@ -592,6 +604,9 @@ def _a_lane(named: str) -> bool:
 
 
 _NOT_A_LANE = frozenset("这那哪家公心手村城店屋夜县区市镇乡邻楼院厂队组里千万百十")
+_IN_A_LANES_NAME = frozenset("和与")
+"""Words that end a place name read backwards (``_STOP``: 她和…, 与…) but are in many a lane's
+own (和平里, 永和坊, 人和里, 与德里): a lane read past them (a lane: ``_a_lane``)."""
 
 
 def _address_spans(text: str, english: bool = True) -> Iterator[tuple[int, int]]:
@@ -607,6 +622,9 @@ def _address_spans(text: str, english: bool = True) -> Iterator[tuple[int, int]]
             if any(text[spaced:start - 1].endswith(p) for p in _PLACES):
                 place = spaced
         named = text[place:start].rstrip(" ")
+        if not _a_lane(named) and text[place - 1:place] in _IN_A_LANES_NAME \
+                and _a_lane(lane := text[_place_before(text, place - 1):start].rstrip(" ")):
+            place, named = start - len(lane), lane  # 住和平里3号, 永和坊5号: 和 begins no clause
         anchored = any(named.endswith(p) for p in _PLACES) or _a_lane(named)
         room = m.group("room") is not None and units[-1].endswith(_BUILDING) \
             and not _MEASURE.match(text, end) and not _A_ROOM_OF_USE.match(text, end)
@@ -1132,6 +1150,10 @@ def number_spans(text: str) -> Iterator[tuple[int, int, str]]:
             yield m.start(), m.end(), REDACTED_PHONE
     for m in _LANDLINE_INTL.finditer(text):
         yield m.start(), m.end(), REDACTED_PHONE
+    if "86" in text:  # 86 21 6412 3456
+        for m in _LANDLINE_86.finditer(text):
+            if not _a_serial(text, m.start()) and not _MEASURE.match(text, m.end()):
+                yield m.start(), m.end(), REDACTED_PHONE
     if "+" in text or "0085" in text or "00886" in text:
         for m in _ABROAD.finditer(text):
             if not _THOUSANDS.search(m.group()) and not _MEASURE.match(text, m.end()) and not (
@@ -1204,6 +1226,10 @@ def rule_spans(text: str) -> Iterator[tuple[int, int, str]]:
     if (digits and (latin or "-" in text)) or _ANY_UNIT.search(text):
         for start, end in _address_spans(text, english=digits and latin):
             yield start, end, REDACTED_ADDRESS
+    if "住" in text:
+        for m in _LIVES_IN_ROOM.finditer(text):
+            if not _MEASURE.match(text, m.end()) and not _A_ROOM_OF_USE.match(text, m.end()):
+                yield m.start("n"), m.end("n"), REDACTED_ADDRESS
     if _ANY_HONORIFIC.search(text) or (("长" in text or "经理" in text or "干事" in text
                                          or "警官" in text or "社工" in text
                                          or "网格员" in text) and _ANY_POST.search(text)):
