@@ -17,7 +17,7 @@ from eventsourcing.domain import Aggregate
 from services.intake.application import IntakeApplication
 from services.intake.domain import Case
 from shared.eventstore.application import build_application
-from shared.eventstore.group_commit import GroupCommitter, Unit, Written
+from shared.eventstore.group_commit import GroupCommitter, Unit, Written, answered
 from shared.kernel.errors import InvalidCommand, NotFound
 from shared.kernel.meta import Meta
 from shared.settings import Settings
@@ -78,6 +78,36 @@ async def test_each_failure_in_a_batch_stays_its_own(settings: Settings) -> None
         assert app.repository.get(fresh).version == 1
         with pytest.raises(AggregateNotFoundError):
             app.repository.get(spoiled)
+    finally:
+        await committer.close()
+        app.close()
+
+
+async def test_commands_sent_together_are_answered_each_in_one_round(
+        settings: Settings) -> None:
+    """A consumer's batch sends its commands before awaiting any (``send``): one round, in the
+    order sent (a hearing on a case opened by the command before it), each answered alone: a
+    refused one (404) costs none of the others, and ``answered`` raises it only once every
+    answer is in; one withdrawn before its round is never stored."""
+    app = await asyncio.to_thread(build_application, IntakeApplication, settings, "intake")
+    batches: list[int] = []
+    committer = GroupCommitter(app, max_wait_ms=200, on_batch=batches.append)
+    committer.start()
+    try:
+        first, second, dropped, missing = (uuid.uuid4() for _ in range(4))
+        sent = [committer.send(opening(first), [first]),
+                committer.send(hearing(first, "想问补贴"), [first]),
+                committer.send(hearing(missing, "没有这个案子"), [missing]),
+                committer.send(opening(second), [second])]
+        left = committer.send(opening(dropped), [dropped])
+        left.withdraw()
+        with pytest.raises(NotFound):
+            await answered(sent)
+        assert len(batches) == 1, batches  # one round (the withdrawn one taken, not run)
+        assert app.repository.get(first).version == 2
+        assert app.repository.get(second).version == 1
+        with pytest.raises(AggregateNotFoundError):
+            app.repository.get(dropped)
     finally:
         await committer.close()
         app.close()
