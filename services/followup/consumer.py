@@ -445,6 +445,10 @@ class Rules:
                     rows.extend(result)
                 elif result is not None:
                     rows.append(result)
+        except asyncio.CancelledError:
+            for one in sent:  # nobody will await them: not sent if not yet sent
+                one.withdraw()
+            raise
         except BaseException:
             await asyncio.gather(answered(sent), return_exceptions=True)
             raise
