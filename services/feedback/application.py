@@ -39,7 +39,7 @@ from shared.contracts.feedback import (
 )
 from shared.eventstore.application import ServiceApplication
 from shared.eventstore.command_path import CommandPath, on_existing
-from shared.eventstore.group_commit import GroupCommitter, Unit, Written
+from shared.eventstore.group_commit import GroupCommitter, Sent, Unit, Written
 from shared.kernel.calendar import covered
 from shared.kernel.clock import Clock
 from shared.kernel.errors import CommandError
@@ -246,10 +246,10 @@ class Feedback:
         _, expires_at = self.policy.timing(channel, case.resolved_at)
         return self.clock.now() >= expires_at
 
-    async def request_survey(self, case: ResolvedCase, consent: Consent | None = None
-                             ) -> Written:
+    def request_survey(self, case: ResolvedCase, consent: Consent | None = None) -> Sent:
         """The resolution's survey, once. When the resident may not be asked on its channel
-        (``consent``), it is withdrawn in the same commit: recorded as *no consent*."""
+        (``consent``), it is withdrawn in the same commit: recorded as *no consent*. Queued
+        as it is called (``GroupCommitter.send``): await the answer."""
         survey_id = survey_id_for_resolution(case.resolved_event_id)
         channel = self.policy.channel_for(case.intake_channel, case.resident_id,
                                           case.at_window)
@@ -269,7 +269,7 @@ class Feedback:
                 survey.respect(consent, meta)
             return survey
 
-        return await self.path.create(survey_id, "SurveyRequested", None, build)
+        return self.path.create(survey_id, "SurveyRequested", None, build)
 
     async def respect_consent(self, survey_id: UUID, consent: Consent,
                               cause: str | None) -> WithdrawalCause | None:

@@ -14,7 +14,7 @@ event id is the command's causation id), so a redelivered batch asks nothing twi
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from operator import itemgetter
@@ -31,6 +31,7 @@ from shared.bus.consumer import partitions_named, wait_for_position
 from shared.bus.jetstream import partition_of
 from shared.contracts import Envelope
 from shared.contracts.vocabulary import RESIDENT_SAYS_UNSOLVED, Channel
+from shared.eventstore.group_commit import Sent, answered
 from shared.kernel.errors import NotFound, RuleViolated
 from shared.kernel.meta import by_a_worker
 from shared.kernel.moments import judged_by
@@ -481,8 +482,18 @@ class IntakeFollower:
                     ("withdraw", (case["last_survey_id"], str(e.event_id))))
         # The commands go to group commit now: their commit (on the writer's own connection)
         # overlaps this transaction's writes instead of waiting behind them. One case's
-        # commands in order; different cases together (one group commit).
-        commands = asyncio.gather(*(self._run(steps, known) for steps in work.values()))
+        # commands in order; different cases together (one group commit). A case whose one
+        # command is its survey's request (most) sends it here, with no task of its own: the
+        # batch's requests queue at once, in one round, each answered alone.
+        sent: list[Sent] = []
+        runs: dict[UUID, Awaitable[bool]] = {}
+        for case_id, steps in work.items():
+            if len(steps) == 1 and steps[0][0] == "request":
+                if (request := self._request(steps[0][1], known)) is not None:
+                    sent.append(request)
+            else:
+                runs[case_id] = self._run(steps, known)
+        commands = asyncio.gather(*runs.values())
         try:
             if dirty:
                 await save_cases(conn, [cases[i] for i in dirty])
@@ -501,7 +512,12 @@ class IntakeFollower:
             await known.save(conn)
         finally:
             # settled before the transaction ends, whatever happened here
-            settled = dict(zip(work, await commands, strict=True))
+            ran, requested = await asyncio.gather(commands, answered(sent),
+                                                  return_exceptions=True)
+        for outcome in (ran, requested):
+            if isinstance(outcome, BaseException):
+                raise outcome
+        settled = dict(zip(runs, ran, strict=True))
         # The days' surveys a reopening withdrew unsent hold no day: the next resolution that
         # day asks (or the one in this batch did).
         if fixed := [self._unsent_withdrawn(cases[i], settled[i], known)
@@ -565,6 +581,15 @@ class IntakeFollower:
                 asked, known.consent(asked.resident_id)) if chain.stands else None
         return case
 
+    def _request(self, resolved: ResolvedCase, known: residents.Residents) -> Sent | None:
+        """The resolution's survey asked (queued now: await the answer); None for an erased
+        resident, nobody to ask (no survey, nothing counted)."""
+        consent = known.consent(resolved.resident_id)
+        if consent.erased:
+            log.info("feedback.no_survey_for_erased_resident", case_id=str(resolved.case_id))
+            return None
+        return self.feedback.request_survey(resolved, consent)
+
     async def _run(self, steps: list[tuple[str, Any]], known: residents.Residents) -> Chain:
         """One case's commands in order; what came of the day's survey a staff reopening
         found perhaps unsent (``Chain``)."""
@@ -593,11 +618,9 @@ class IntakeFollower:
                     continue
                 kind = "request"
             if kind == "request":
-                consent = known.consent(arg.resident_id)
-                if consent.erased:  # nobody to ask: no survey, nothing counted
-                    log.info("feedback.no_survey_for_erased_resident", case_id=str(arg.case_id))
+                if (request := self._request(arg, known)) is None:
                     continue
-                await self.feedback.request_survey(arg, consent)
+                await request
                 if again:
                     chain.asked, chain.stands = arg, True
                 continue

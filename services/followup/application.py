@@ -45,7 +45,7 @@ from shared.catalogue import Catalogue
 from shared.contracts.followup import FollowUpOutcome, Priority, Reason, RescheduleCause
 from shared.eventstore.application import ServiceApplication
 from shared.eventstore.command_path import CommandPath, check_version
-from shared.eventstore.group_commit import GroupCommitter, Unit, Written
+from shared.eventstore.group_commit import GroupCommitter, Sent, Unit, Written
 from shared.kernel.calendar import (
     Basis,
     CalendarOutOfRange,
@@ -290,12 +290,13 @@ class FollowUps:
                  else Basis.OFFICIAL)
         return replace(plan, due_at=floor, due_rule=rule, basis=basis)
 
-    async def schedule(self, plan: Plan) -> Written:
-        """Create the planned follow-up unless it exists (then: ``replayed``, nothing written)."""
-        return await self.path.create(plan.follow_up_id, "FollowUpScheduled", None,
-                                      self._planned(plan))
+    def schedule(self, plan: Plan) -> Sent:
+        """Create the planned follow-up unless it exists (then: ``replayed``, nothing written).
+        Queued as it is called (``GroupCommitter.send``): await the answer."""
+        return self.path.create(plan.follow_up_id, "FollowUpScheduled", None,
+                                self._planned(plan))
 
-    async def schedule_each(self, plans: Sequence[Plan]) -> Written:
+    def schedule_each(self, plans: Sequence[Plan]) -> Sent:
         """``schedule`` for a batch job's plans (the policy fan-out, the rules' batch), in one
         command: each follow-up already there is left as it is, and of two plans of one
         follow-up the first is the one planned (as two ``schedule`` calls would leave it)."""
@@ -303,7 +304,7 @@ class FollowUps:
         for p in plans:
             if p.follow_up_id not in builds:
                 builds[p.follow_up_id] = self._planned(p)
-        return await self.path.create_each(builds)
+        return self.path.create_each(builds)
 
     def _planned(self, plan: Plan) -> Callable[[], FollowUp]:
         """Builds the planned follow-up (the meta's moment: now)."""
@@ -561,7 +562,7 @@ class FollowUps:
 
     # -- 帮办: help tasks -----------------------------------------------------------------------
 
-    async def open_help_task(self, e: Escalation) -> Written:
+    def open_help_task(self, e: Escalation) -> Sent:
         """The help task of an escalation: owned by the named colleague, else the supervisor
         team; due at closing on the ``within_working_days``-th working day after the action."""
         calendar = self.calendar(e.center_id)
@@ -570,7 +571,7 @@ class FollowUps:
         meta = meta_for(SYSTEM_RULES, e.causation_id, self.clock.now(), e,
                         center_id=e.center_id, case_id=e.case_id)
         team = None if e.owner_clerk else self.settings.followup_supervisor_team
-        return await self.path.create(e.task_id, "HelpTaskOpened", None, lambda: HelpTask(
+        return self.path.create(e.task_id, "HelpTaskOpened", None, lambda: HelpTask(
             id=e.task_id, owner_clerk=e.owner_clerk, owner_team=team,
             requested_by=e.requested_by, deadline_at=deadline_at, source_id=e.source_id,
             service_item=e.service_item, meta=meta, basis=basis.value, counted_from=e.day,
@@ -710,13 +711,13 @@ class FollowUps:
 
     # -- 派单 / 回复 / 督办: referrals ------------------------------------------------------------
 
-    async def send_referral(self, r: Referring) -> Written:
+    def send_referral(self, r: Referring) -> Sent:
         calendar = self.calendar(r.center_id)
         days = r.within_working_days or self.settings.followup_referral_reply_working_days
         reply_due_at, basis = working_deadline(calendar, r.day, days)
         meta = meta_for(SYSTEM_RULES, r.causation_id, self.clock.now(), r,
                         center_id=r.center_id, case_id=r.case_id)
-        return await self.path.create(r.referral_id, "ReferralSent", None, lambda: Referral(
+        return self.path.create(r.referral_id, "ReferralSent", None, lambda: Referral(
             id=r.referral_id, unit_kind=r.unit_kind, unit_name=r.unit_name,
             unit_contact=r.unit_contact, referred_by=r.referred_by, reply_due_at=reply_due_at,
             source_id=r.source_id, meta=meta, basis=basis.value, counted_from=r.day,
@@ -795,7 +796,7 @@ class FollowUps:
 
     # -- obligations ------------------------------------------------------------------------
 
-    async def watch(self, watch: Watch) -> Written:
+    def watch(self, watch: Watch) -> Sent:
         aggregate_id = obligation_aggregate_id(watch.obligation_id)
         calendar = self.calendar(watch.center_id)
         grace = self.settings.followup_obligation_grace_working_days
@@ -818,7 +819,7 @@ class FollowUps:
         meta = meta_for(SYSTEM_RULES, watch.causation_id, now, watch,
                         center_id=watch.center_id, case_id=watch.case_id)
 
-        return await self.path.create(aggregate_id, "ObligationWatched", None, lambda: Obligation(
+        return self.path.create(aggregate_id, "ObligationWatched", None, lambda: Obligation(
             id=aggregate_id, obligation_id=watch.obligation_id, resident_id=watch.resident_id,
             cadence=watch.cadence, next_due_on=due, missed_at=missed_at,
             assigned_clerk=watch.assigned_clerk, service_item=watch.service_item, meta=meta,

@@ -121,6 +121,7 @@ from shared.contracts.followup import (
     RescheduleCause,
 )
 from shared.contracts.vocabulary import RESIDENT_SAYS_UNSOLVED, Urgency
+from shared.eventstore.group_commit import Sent, answered
 from shared.kernel.calendar import (
     Basis,
     CalendarNotCovered,
@@ -260,9 +261,33 @@ def plain(value: Any) -> UUID | None:
     return UUID(str(value))
 
 
-_DEFERRED: ContextVar[list[Plan] | None] = ContextVar("followup_rules_deferred", default=None)
-"""Where ``Rules._schedule`` puts a plan instead of submitting it: the batch's list, while the
-last step of a case runs (``Rules._run_in_order``); None otherwise."""
+class _Deferred:
+    """The follow-ups the last steps of a batch's cases plan (``Rules._schedule``), sent in
+    one command as soon as the last of those cases has run its last step (``passed``): in
+    the same round as the commands sent before it, when every case got there without
+    waiting for an answer."""
+
+    __slots__ = ("cases", "plans", "sent")
+
+    def __init__(self, cases: int) -> None:
+        self.cases = cases  # the batch's cases still before their last step
+        self.plans: list[Plan] = []
+        self.sent: Sent | None = None
+
+    def passed(self, followups: FollowUps) -> None:
+        """A case ran its last step: the plans go once every case has."""
+        self.cases -= 1
+        if self.cases == 0 and self.plans:
+            self.sent = followups.schedule_each(self.plans)
+
+
+_DEFERRED: ContextVar[_Deferred | None] = ContextVar("followup_rules_deferred", default=None)
+"""Where ``Rules._schedule`` puts a plan instead of submitting it: the batch's, while the last
+step of a case runs (``Rules._run_in_order``); None otherwise."""
+
+_SENT: ContextVar[list[Sent] | None] = ContextVar("followup_rules_sent", default=None)
+"""Where ``Rules._send`` puts a command it does not wait for: the case's list, while a batch's
+case runs its steps (``Rules._run_in_order``); None otherwise (it is awaited at once)."""
 
 Effect = Callable[[list[Row]], Awaitable[Row | list[Row] | None]]
 """Runs one rule; gets what earlier rules of the same case scheduled in this batch."""
@@ -334,7 +359,7 @@ class Rules:
         # running past this transaction (gather answers at the first failure and lets the
         # rest go on): the batch is re-run one event at a time after the rollback, and its
         # commands would meet the ones still in flight.
-        deferred: list[Plan] = []
+        deferred = _Deferred(len(per_case))
         commands = asyncio.gather(*(self._run_in_order(conn, steps, deferred)
                                     for steps in per_case.values()), return_exceptions=True)
         try:
@@ -362,10 +387,14 @@ class Rules:
             ran = await commands  # settled before the transaction ends, whatever happened
         ran = [*ran, *respected]
         failed = [r for r in ran if isinstance(r, BaseException)]
+        if deferred.sent is not None:  # the cases' last follow-ups planned, in one command
+            # Answered before anything else happens, also when a case failed (nothing left
+            # running past this transaction; the batch is then applied again one event at a
+            # time, and these plans are found there).
+            plans = await asyncio.gather(answered([deferred.sent]), return_exceptions=True)
+            failed += [r for r in plans if isinstance(r, BaseException)]
         if failed:
             raise failed[0]
-        if deferred:  # the cases' last follow-ups planned, in one command
-            await self.followups.schedule_each(deferred)
         results = cast(list[tuple[list[Row], list[tuple[Envelope, str, int | None]]]], ran)
         rows = [row for result in results for row in result[0]]
         parked = [p for result in results for p in result[1]]
@@ -378,33 +407,55 @@ class Rules:
             self.on_parked(await parking.count(conn))
 
     async def _run_in_order(self, conn: asyncpg.Connection, steps: list[tuple[Envelope, Effect]],
-                            deferred: list[Plan] | None = None
+                            deferred: _Deferred | None = None
                             ) -> tuple[list[Row], list[tuple[Envelope, str, int | None]]]:
-        """A case's steps, one after the other. ``deferred``: the batch's list, where the last
+        """A case's steps, one after the other. ``deferred``: the batch's, where the last
         step's follow-ups to plan go (``_schedule``) instead of a command each: nothing after
         it in this batch acts on them, so they are created together once every case's steps
         have run, in one command (``FollowUps.schedule_each``: one already there is left as it
-        is, as ``schedule`` leaves it), before the batch's transaction ends."""
+        is, as ``schedule`` leaves it), before the batch's transaction ends.
+
+        In a batch (``deferred`` given), a step's command that nothing after it waits on
+        (``_send``: a follow-up planned, an obligation watched, a help task opened, a
+        referral sent) is queued and the next step runs at once: the case's commands reach the
+        group commit in the case's order, most of a batch's in one round, each with its own
+        answer, every answer awaited (the first failure raised) before the case is done."""
         rows: list[Row] = []
         parked: list[tuple[Envelope, str, int | None]] = []
         last = len(steps) - 1
-        for i, (e, effect) in enumerate(steps):
-            token = _DEFERRED.set(deferred) if deferred is not None and i == last else None
-            try:
-                result = await effect(rows)
-            except (CalendarOutOfRange, CalendarNotCovered) as exc:
-                year = exc.year if isinstance(exc, CalendarOutOfRange) else \
-                    exc.details.get("year")
-                parked.append((e, str(exc) if isinstance(exc, CalendarOutOfRange)
-                               else exc.message, year))
-                continue
-            finally:
-                if token is not None:
-                    _DEFERRED.reset(token)
-            if isinstance(result, list):
-                rows.extend(result)
-            elif result is not None:
-                rows.append(result)
+        sent: list[Sent] = []
+        queued = _SENT.set(sent) if deferred is not None else None
+        try:
+            for i, (e, effect) in enumerate(steps):
+                token = _DEFERRED.set(deferred) if deferred is not None and i == last else None
+                try:
+                    result = await effect(rows)
+                except (CalendarOutOfRange, CalendarNotCovered) as exc:
+                    year = exc.year if isinstance(exc, CalendarOutOfRange) else \
+                        exc.details.get("year")
+                    parked.append((e, str(exc) if isinstance(exc, CalendarOutOfRange)
+                                   else exc.message, year))
+                    result = None
+                finally:
+                    if token is not None:
+                        _DEFERRED.reset(token)
+                if token is not None:  # not when it failed: then the batch plans nothing
+                    deferred.passed(self.followups)  # type: ignore[union-attr]
+                if isinstance(result, list):
+                    rows.extend(result)
+                elif result is not None:
+                    rows.append(result)
+        except asyncio.CancelledError:
+            for one in sent:  # nobody will await them: not sent if not yet sent
+                one.withdraw()
+            raise
+        except BaseException:
+            await asyncio.gather(answered(sent), return_exceptions=True)
+            raise
+        finally:
+            if queued is not None:
+                _SENT.reset(queued)
+        await answered(sent)
         return rows, parked
 
     async def retry_parked(self, pool: asyncpg.Pool) -> int:
@@ -467,9 +518,20 @@ class Rules:
         plan = self.followups.on_a_day_to_come(plan)
         deferred = _DEFERRED.get()
         if deferred is None:
-            await self.followups.schedule(plan)
+            await self._send(self.followups.schedule(plan))
         else:
-            deferred.append(plan)
+            deferred.plans.append(plan)
+
+    async def _send(self, command: Sent) -> None:
+        """A rule's command whose answer nothing after it waits on (a new aggregate: a
+        follow-up, an obligation, a help task, a referral), queued as it was called: in a
+        batch, the case's list takes it and its answer is awaited with the others at the
+        case's end (``_run_in_order``); else it is awaited now."""
+        sent = _SENT.get()
+        if sent is None:
+            await command
+        else:
+            sent.append(command)
 
     def _deadline_close(self, e: Envelope) -> bool:
         """A deadline noted within ``urgent_deadline_working_days`` working days of its
@@ -787,7 +849,7 @@ class Rules:
                 return None
             if consent_of(watch.resident_id).erased:
                 return None  # nobody to watch for; a missed period would plan a contact
-            await self.followups.watch(watch)
+            await self._send(self.followups.watch(watch))
             # Remembered with the case: an erasure finds it before the worklist shows it.
             return (watch.case_id, obligation_aggregate_id(watch.obligation_id), "obligation")
 
@@ -805,7 +867,7 @@ class Rules:
             correlation_id=e.correlation_id, occurred_at=e.occurred_at)
 
         async def run(_: list[Row]) -> Row:
-            await self.followups.open_help_task(escalation)
+            await self._send(self.followups.open_help_task(escalation))
             if _resolved_already(case):
                 await self.followups.close_help_task(escalation.task_id, str(e.event_id),
                                                      self._now_or(e))
@@ -826,7 +888,7 @@ class Rules:
             occurred_at=e.occurred_at)
 
         async def run(_: list[Row]) -> list[Row]:
-            await self.followups.send_referral(referring)
+            await self._send(self.followups.send_referral(referring))
             if _resolved_already(case):
                 await self.followups.close_referral(referring.referral_id, str(e.event_id),
                                                     self._now_or(e))

@@ -39,6 +39,7 @@ from shared import tracing
 from shared.eventstore.group_commit import (
     Command,
     GroupCommitter,
+    Sent,
     Unit,
     Written,
     out_of_scope,
@@ -419,12 +420,13 @@ class CommandPath:
             on_existing(aggregate_id, what, kind, act, meta, key, expected_version),
             [aggregate_id])
 
-    async def create(self, aggregate_id: UUID, kind: str, key: str | None,
-                     build: Callable[[], Aggregate], actor: str | None = None,
-                     meta: Meta | None = None) -> Written:
-        """``meta``: the command's, when ``build`` records it (its digest is checked)."""
+    def create(self, aggregate_id: UUID, kind: str, key: str | None,
+               build: Callable[[], Aggregate], actor: str | None = None,
+               meta: Meta | None = None) -> Sent:
+        """``meta``: the command's, when ``build`` records it (its digest is checked). Queued
+        as it is called (``GroupCommitter.send``): await the answer."""
         digest = meta.get(COMMAND_DIGEST) if meta is not None else None
-        return await self.committer.submit(
+        return self.committer.send(
             creating(aggregate_id, kind, key, build, actor, digest), [aggregate_id])
 
     async def created(self, aggregate_id: UUID, kind: str, key: str, actor: str | None,
@@ -441,8 +443,9 @@ class CommandPath:
         except _NotCreatedYet:
             return None
 
-    async def create_each(self, builds: Mapping[UUID, Callable[[], Aggregate]]) -> Written:
+    def create_each(self, builds: Mapping[UUID, Callable[[], Aggregate]]) -> Sent:
         """Create the aggregates of ``builds`` not there yet, in one command: one load of them
-        all and one transaction, instead of a command (and a wait) each."""
-        return await self.committer.submit(creating_each(builds, tracing.command_trace()),
-                                           list(builds))
+        all and one transaction, instead of a command (and a wait) each. Queued as it is
+        called: await the answer."""
+        return self.committer.send(creating_each(builds, tracing.command_trace()),
+                                   list(builds))

@@ -19,7 +19,7 @@ import contextlib
 import threading
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -250,6 +250,44 @@ def _retrieved(future: asyncio.Future[Written]) -> None:
         future.exception()
 
 
+class Sent:
+    """A command queued by ``GroupCommitter.send``: ``await`` it for its answer (once), or
+    ``withdraw`` it when nobody will."""
+
+    __slots__ = ("_committer", "_item", "_timer")
+
+    def __init__(self, committer: GroupCommitter, item: _Item,
+                 timer: asyncio.TimerHandle | None) -> None:
+        self._committer, self._item, self._timer = committer, item, timer
+
+    def __await__(self) -> Generator[Any, None, Written]:
+        return self._committer._answer(self._item, self._timer).__await__()
+
+    def withdraw(self) -> None:
+        """Nobody awaits it: not sent if not yet sent, its answer dropped."""
+        if self._timer is not None:
+            self._timer.cancel()
+        self._committer._leave(self._item)
+
+
+async def answered(sent: Sequence[Sent]) -> None:
+    """Each command's answer, in the order sent; the first failure raised once every one is
+    answered (none left running past its caller, a consumer's transaction); cancelled, the
+    ones not awaited yet are withdrawn."""
+    failed: Exception | None = None
+    for i, one in enumerate(sent):
+        try:
+            await one
+        except asyncio.CancelledError:
+            for rest in sent[i + 1:]:
+                rest.withdraw()
+            raise
+        except Exception as exc:
+            failed = failed or exc
+    if failed is not None:
+        raise failed
+
+
 class GroupCommitter:
     """Saves the commands queued when its writer is free at once (``max_batch`` at most;
     waiting ``max_wait_ms`` at most for a burst still arriving, see ``_collect``).
@@ -323,6 +361,13 @@ class GroupCommitter:
     async def submit(self, command: Command, ids: Sequence[UUID]) -> Written:
         """Run ``command`` against the aggregates ``ids`` and commit it with its batch; answer
         by the write's due time (see the class)."""
+        return await self.send(command, ids)
+
+    def send(self, command: Command, ids: Sequence[UUID]) -> Sent:
+        """``submit``, queued now, answered when the result is awaited: a caller that sends
+        several commands before awaiting any (a consumer's batch) has them all in the writer's
+        next round, in the order sent, each with its own answer. One never awaited must be
+        ``withdraw``-n (as a cancelled caller's is)."""
         if self._closing:
             raise Unavailable("the service is shutting down")
         now = time.monotonic()
@@ -344,18 +389,25 @@ class GroupCommitter:
             self._expect(loop, loop.time() + remaining, item)
         else:
             timer = loop.call_later(remaining, self._due, item)
+        return Sent(self, item, timer)
+
+    async def _answer(self, item: _Item, timer: asyncio.TimerHandle | None) -> Written:
         try:
-            return await future
+            return await item.future
         except asyncio.CancelledError:
-            with self._states:  # the caller is gone (cancelled): send nothing more for it
-                if item.state is _State.WAITING:
-                    item.state = _State.WITHDRAWN
-                elif item.state is _State.SENT:
-                    item.state = _State.ABANDONED
+            self._leave(item)
             raise
         finally:
             if timer is not None:
                 timer.cancel()
+
+    def _leave(self, item: _Item) -> None:
+        """The caller is gone (cancelled): send nothing more for it."""
+        with self._states:
+            if item.state is _State.WAITING:
+                item.state = _State.WITHDRAWN
+            elif item.state is _State.SENT:
+                item.state = _State.ABANDONED
 
     def _expect(self, loop: asyncio.AbstractEventLoop, at: float, item: _Item) -> None:
         """``item`` is due at ``at`` (loop time). A write without ``write_due`` (a consumer's,

@@ -4,9 +4,11 @@ its own, also when it fails after it has already recorded events on a case of th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,7 +19,7 @@ from eventsourcing.domain import Aggregate
 from services.intake.application import IntakeApplication
 from services.intake.domain import Case
 from shared.eventstore.application import build_application
-from shared.eventstore.group_commit import GroupCommitter, Unit, Written
+from shared.eventstore.group_commit import GroupCommitter, Unit, Written, answered
 from shared.kernel.errors import InvalidCommand, NotFound
 from shared.kernel.meta import Meta
 from shared.settings import Settings
@@ -81,6 +83,42 @@ async def test_each_failure_in_a_batch_stays_its_own(settings: Settings) -> None
     finally:
         await committer.close()
         app.close()
+
+
+@contextlib.asynccontextmanager
+async def committing(settings: Settings, batches: list[int]
+                     ) -> AsyncIterator[tuple[IntakeApplication, GroupCommitter]]:
+    """Intake's store and a group commit writing to it, each round's size in ``batches``."""
+    app = await asyncio.to_thread(build_application, IntakeApplication, settings, "intake")
+    committer = GroupCommitter(app, max_wait_ms=200, on_batch=batches.append)
+    committer.start()
+    try:
+        yield app, committer
+    finally:
+        await committer.close()
+        app.close()
+
+
+async def test_commands_sent_together_are_answered_each_in_one_round(
+        settings: Settings) -> None:
+    """A consumer's batch sends its commands before awaiting any (``send``): one round, in the
+    order sent (a hearing on a case opened by the command before it), each answered alone: a
+    refused one (404) costs none of the others, and ``answered`` raises it only once every
+    answer is in; one withdrawn before its round is never stored."""
+    batches: list[int] = []
+    async with committing(settings, batches) as (app, committer):
+        first, second, dropped, missing = (uuid.uuid4() for _ in range(4))
+        sent = [committer.send(opening(first), [first]),
+                committer.send(hearing(first, "想问补贴"), [first]),
+                committer.send(hearing(missing, "没有这个案子"), [missing]),
+                committer.send(opening(second), [second])]
+        committer.send(opening(dropped), [dropped]).withdraw()
+        with pytest.raises(NotFound):
+            await answered(sent)
+        assert len(batches) == 1, batches  # one round (the withdrawn one taken, not run)
+        stored = {i: app.repository.get(i).version for i in (first, second)}
+        assert stored == {first: 2, second: 1}
+        assert not any(True for _ in app.events.get(dropped))  # never stored
 
 
 async def test_a_clerk_writing_alone_is_not_held_back_waiting_for_company(

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Iterator, Sequence
 from typing import Any
 
 import httpx
@@ -43,6 +43,9 @@ class Committer:
 
     def __init__(self) -> None:
         self.fails: Exception | None = None
+
+    def send(self, command: Command, ids: Sequence[uuid.UUID]) -> Awaitable[Written]:
+        return self.submit(command, ids)  # answered when awaited, as the real one
 
     async def submit(self, command: Command, ids: Sequence[uuid.UUID]) -> Written:
         if self.fails is not None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Sequence
 
 import httpx
 import pytest
@@ -28,6 +28,9 @@ LEAK = "failed for resident 13812345678"
 
 class Failing:
     command_digest_key = b"unhandled-error-tests-command-digest-key"
+
+    def send(self, command: Command, ids: Sequence[uuid.UUID]) -> Awaitable[Written]:
+        return self.submit(command, ids)  # answered when awaited, as the real one
 
     async def submit(self, command: Command, ids: Sequence[uuid.UUID]) -> Written:
         raise RuntimeError(LEAK)
