@@ -16,6 +16,8 @@ written against (the durable's metadata says why: ``shared.bus.stream_identity``
 from __future__ import annotations
 
 import asyncio
+import importlib
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Annotated
 
 import asyncpg
@@ -26,6 +28,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from shared.analytics.replay import NoSuchStream, Replay, Selection
 from shared.bus.consumer import APPLIED_SEQ, REFUSED_KEY, RETRYING_KEY
 from shared.bus.deadletters import read_dead_letters, repeats
 from shared.bus.durable_names import base_consumer
@@ -40,6 +43,8 @@ from shared.bus.jetstream import (
 from shared.bus.stream_identity import forget_stream, stream_seen
 from shared.cli import app
 from shared.cli.servers import SERVICES, resolve
+from shared.contracts import Envelope
+from shared.kernel.serving import HELP_WORK
 from shared.readmodels.readmodel import read_model_of
 from shared.settings import Settings, without_password
 
@@ -219,3 +224,60 @@ def forget(
         raise typer.Exit(1) from None
     console.print(f"{escape(consumer)}: forgot its tracking rows ({escape(why)}); it applies "
                   "the new stream from its first event within a few seconds")
+
+
+#: What each service does with follow-up's help-task work read again from the log
+#: (``sixstep ops backfill-help-work``): ``module:function(conn, events)``, named rather than
+#: imported (``shared`` imports no service), each run in the service's own schema.
+HELP_WORK_BACKFILLS = {
+    "intake": "services.intake.helpers:keep",
+    "feedback": "services.feedback.consumer:backfill_help_work",
+}
+
+
+def _backfill_of(ref: str) -> Callable[[asyncpg.Connection, Sequence[Envelope]],
+                                       Awaitable[None]]:
+    module, _, attr = ref.partition(":")
+    return getattr(importlib.import_module(module), attr)  # type: ignore[no-any-return]
+
+
+@ops.command("backfill-help-work")
+def backfill_help_work(
+    batch: Annotated[int, typer.Option(help="Events read and written at a time.")] = 1000,
+) -> None:
+    """Read follow-up's help-task work (帮办: accepted, started, done, handed back) from the
+    whole log into what intake (``case_helpers``) and feedback (``case_help_tasks``, the
+    case's ``served_by``) keep of it. Their consumers read it only from the upgrade that
+    taught them to on (their durables go on from where they were; ``sixstep rebuild`` does
+    not reach these tables): until this runs, a supervisor who did a team's help task before
+    it may lower that case's urgency, approve its extension or record its survey's answer.
+    Idempotent, safe beside the running services; run it once after that upgrade
+    (deploy/README, 'Upgrading')."""
+    settings = resolve().use("nats", "database")
+    handlers = {service: _backfill_of(ref) for service, ref in HELP_WORK_BACKFILLS.items()}
+    selection = Selection(services=("followup",), types=HELP_WORK)
+
+    async def run() -> int:
+        read = 0
+        conns = {service: await asyncpg.connect(settings.database_url)
+                 for service in handlers}
+        try:
+            for service, conn in conns.items():
+                await conn.execute(f'SET search_path TO "{settings.schema_for(service)}"')
+            async with Replay(settings, selection, batch_size=batch) as replay:
+                async for b in replay:
+                    for service, handler in handlers.items():
+                        async with conns[service].transaction():
+                            await handler(conns[service], b.events)
+                    read += len(b.events)
+        finally:
+            for conn in conns.values():
+                await conn.close()
+        return read
+
+    try:
+        read = asyncio.run(run())
+    except NoSuchStream as exc:
+        console.print(f"[red]{escape(str(exc))}[/red]")
+        raise typer.Exit(2) from None
+    console.print(f"read {read:,} help-task steps into {', '.join(handlers)}")

@@ -5,6 +5,8 @@ clerk accountable while its follow-ups go to the new owner."""
 
 from __future__ import annotations
 
+import asyncio
+import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -13,6 +15,8 @@ import httpx
 
 from shared.security.principals import Role
 from shared.settings import Settings
+from tests.cli.in_process import ran
+from tests.faults.harness import service_env
 from tests.followup.story import CENTER, DECEMBER_20, Center, at, center_day, key
 from tests.support import bearer, headers, wait_until
 
@@ -543,3 +547,64 @@ async def test_the_supervisor_who_did_the_teams_help_task_does_not_approve_its_e
         assert r.status_code == 200, r.text
         r = await center.intake.get(f"/cases/{case_id}", params={"after": r.json()["position"]})
         assert (r.json()["status"], r.json()["due_on"]) == ("open", "2027-01-15"), r.json()
+
+
+async def test_help_work_done_before_the_upgrade_is_read_in_by_the_backfill(
+        settings: Settings) -> None:
+    """supervisor-02 did the supervisor team's help task of a critical case on Monday 2 March
+    2026, before the release whose consumers read help-task work: intake's ``case_helpers``
+    and feedback's ``case_help_tasks`` and ``served_by`` never had it (their durables went on
+    from where they were; here the rows are taken away as they were then). On Sunday 20
+    December ops run ``sixstep ops backfill-help-work`` once, twice by mistake: intake refuses
+    supervisor-02's lowering of the urgency (403 ``urgency_needs_supervisor``) and extension
+    (403 ``self_approval``), and feedback counts them among who served the case (a survey
+    answer they record is 代评), once."""
+    async with center_day(settings, at(2026, 3, 2, 9), with_feedback=True) as center:
+        case_id = await center.open_case(at(2026, 3, 2, 9, 10))
+        await center.step(case_id, "guidance", {"policy_basis": "《社会救助暂行办法》",
+                                                "eligibility": "eligible"})
+        concerns = {"needs": ["补助"], "worries": ["房租"], "emotion": "anxious"}
+        await center.step(case_id, "concerns", {**concerns, "urgency": "critical"})
+        task = await escalate(center, case_id, at(2026, 3, 2, 9, 30))
+        supervisor_02 = bearer(settings, role=Role.SUPERVISOR, sub="supervisor-02")
+        for step in ("accept", "done"):
+            r = await post(center.followup, f"/help-tasks/{task['task_id']}/{step}", {},
+                           supervisor_02)
+            assert r.status_code == 200, r.text
+        done = r.json()["position"]
+        pool: asyncpg.Pool = center.app.state.pool
+        intake, feedback = settings.schema_for("intake"), settings.schema_for("feedback")
+
+        async def both_read_it() -> bool:
+            return all([(await pool.fetchval(
+                f'SELECT position FROM "{schema}".consumer_progress'
+                " WHERE consumer = $1 AND service = 'followup'", name) or 0) >= done
+                for schema, name in ((intake, "intake-verdicts"),
+                                     (feedback, "feedback-intake"))])
+
+        await wait_until(both_read_it, what="intake and feedback reading the task's work")
+        served = f'SELECT served_by FROM "{feedback}".intake_cases WHERE case_id = $1'
+        assert "supervisor-02" in await pool.fetchval(served, uuid.UUID(case_id))
+        # As the tables stood before the upgrade.
+        await pool.execute(f'DELETE FROM "{intake}".case_helpers WHERE case_id = $1',
+                           uuid.UUID(case_id))
+        await pool.execute(f'DELETE FROM "{feedback}".case_help_tasks WHERE case_id = $1',
+                           uuid.UUID(case_id))
+        await pool.execute(f'UPDATE "{feedback}".intake_cases SET served_by ='
+                           " array_remove(served_by, 'supervisor-02') WHERE case_id = $1",
+                           uuid.UUID(case_id))
+        for _ in range(2):
+            out = await asyncio.to_thread(ran, ["ops", "backfill-help-work"],
+                                          env=service_env(settings))
+            assert out.code == 0, out.err + out.out
+        assert (await pool.fetchval(served, uuid.UUID(case_id))).count("supervisor-02") == 1
+        assert await pool.fetchval(
+            f'SELECT read_up_to FROM "{feedback}".case_help_tasks WHERE task_id = $1',
+            uuid.UUID(task["task_id"])) == done
+        center.clock.set(DECEMBER_20)
+        lower = {**concerns, "urgency": "normal"}
+        extend = {"due_on": "2027-01-15", "note": "延期审批"}
+        for path, body, refused in (("concerns", lower, "urgency_needs_supervisor"),
+                                    ("due-date", extend, "self_approval")):
+            r = await post(center.intake, f"/cases/{case_id}/{path}", body, supervisor_02)
+            assert code(r) == (403, refused), r.text
