@@ -276,7 +276,7 @@ SAVE_CASES = (
 them. ``served_by`` is an array per case, which ``unnest`` would flatten: the cases' lists go
 as one array ($1), each case taking its slice of it (``s`` to ``e``; an empty slice is
 ``{}``). It only grows, and is merged with the row's rather than put over it: who ``sixstep
-ops backfill-help-work`` added (:func:`backfill_help_work`) while this consumer held the
+ops backfill`` added (:func:`backfill_help_work`) while this consumer held the
 row as read before is kept."""
 _FLAT_ROW = itemgetter(*_FLAT)
 
@@ -317,8 +317,9 @@ HELPED_BY = (
     " WHERE c.case_id = w.case_id AND w.actor <> ALL(c.served_by)")
 
 
-async def backfill_help_work(conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
-    """Follow-up's ``HELP_WORK`` of the log read again (``sixstep ops backfill-help-work``):
+async def backfill_help_work(conn: asyncpg.Connection, events: Sequence[Envelope],
+                             seqs: Sequence[int] = ()) -> None:
+    """Follow-up's ``HELP_WORK`` of the log read again (``sixstep ops backfill``):
     what this consumer applied of them after the upgrade that taught it to read them
     (``_helped``, ``HELP_WORK_APPLIED``), for those stored before it, which its durable
     never delivers (it goes on from where it was). Idempotent: a staff member already among

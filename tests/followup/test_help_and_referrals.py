@@ -555,7 +555,7 @@ async def test_help_work_done_before_the_upgrade_is_read_in_by_the_backfill(
     2026, before the release whose consumers read help-task work: intake's ``case_helpers``
     and feedback's ``case_help_tasks`` and ``served_by`` never had it (their durables went on
     from where they were; here the rows are taken away as they were then). On Sunday 20
-    December ops run ``sixstep ops backfill-help-work`` once, twice by mistake: intake refuses
+    December ops run ``sixstep ops backfill`` once, twice by mistake: intake refuses
     supervisor-02's lowering of the urgency (403 ``urgency_needs_supervisor``) and extension
     (403 ``self_approval``), and feedback counts them among who served the case (a survey
     answer they record is 代评), once."""
@@ -594,7 +594,7 @@ async def test_help_work_done_before_the_upgrade_is_read_in_by_the_backfill(
                            " array_remove(served_by, 'supervisor-02') WHERE case_id = $1",
                            uuid.UUID(case_id))
         for _ in range(2):
-            out = await asyncio.to_thread(ran, ["ops", "backfill-help-work"],
+            out = await asyncio.to_thread(ran, ["ops", "backfill"],
                                           env=service_env(settings))
             assert out.code == 0, out.err + out.out
         assert (await pool.fetchval(served, uuid.UUID(case_id))).count("supervisor-02") == 1
@@ -608,3 +608,38 @@ async def test_help_work_done_before_the_upgrade_is_read_in_by_the_backfill(
                                     ("due-date", extend, "self_approval")):
             r = await post(center.intake, f"/cases/{case_id}/{path}", body, supervisor_02)
             assert code(r) == (403, refused), r.text
+
+
+async def test_the_backfill_gives_old_due_dates_their_source_from_the_log(
+        settings: Settings) -> None:
+    """Two cases guided on Monday 2 March 2026: one keeps the item's working days, the
+    other's due date a director moves by hand to Friday 15 January 2027 (a provisional year:
+    no schedule moves a typed day). Follow-up kept them before ``case_refs.due_source``
+    existed (NULL, read as the item's days: the board said the moved one may still move).
+    ``sixstep ops backfill`` gives each the source of its last ``CaseDueDateSet``."""
+    async with center_day(settings, at(2026, 3, 2, 9)) as center:
+        kept, moved = [await center.open_case(at(2026, 3, 2, 9, minute))
+                       for minute in (10, 20)]
+        for case_id in (kept, moved):
+            await center.step(case_id, "guidance", {"policy_basis": "《社会救助暂行办法》",
+                                                    "eligibility": "eligible"})
+        r = await post(center.intake, f"/cases/{moved}/due-date",
+                       {"due_on": "2027-01-15", "note": "延期审批"},
+                       bearer(settings, role=Role.SUPERVISOR, sub="director-02"))
+        assert r.status_code == 200, r.text
+        pool: asyncpg.Pool = center.app.state.pool
+        rows = (f'SELECT case_id::text, due_source FROM "{settings.schema_for("followup")}"'
+                ".case_refs WHERE case_id = ANY($1::uuid[])")
+        ids = [uuid.UUID(kept), uuid.UUID(moved)]
+        want = {kept: "item_days", moved: "moved"}
+
+        async def rules_read_them() -> bool:
+            return dict(await pool.fetch(rows, ids)) == want
+
+        await wait_until(rules_read_them, what="follow-up's rules reading the due dates")
+        await pool.execute(f'UPDATE "{settings.schema_for("followup")}".case_refs'
+                           " SET due_source = NULL WHERE case_id = ANY($1::uuid[])", ids)
+        out = await asyncio.to_thread(ran, ["ops", "backfill"], env=service_env(settings))
+        assert out.code == 0, out.err + out.out
+        assert dict(await pool.fetch(rows, ids)) == want
+        assert "2 rows filled" in out.out, out.out
