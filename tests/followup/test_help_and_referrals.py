@@ -491,6 +491,27 @@ async def test_no_reply_link_just_after_the_unit_replied_while_the_read_model_la
         assert code(again) == (409, "rule_violated"), again.text
 
 
+CONCERNS = {"needs": ["补助"], "worries": ["房租"], "emotion": "anxious"}
+
+
+async def team_task_done(center: Center, settings: Settings
+                         ) -> tuple[str, dict[str, Any], int]:
+    """clerk-017's case guided on Monday 2 March 2026, noted critical and escalated to the
+    supervisor team, whose task supervisor-02 accepts and does: the case, the task and the
+    position of its work's last event."""
+    case_id = await center.open_case(at(2026, 3, 2, 9, 10))
+    await center.step(case_id, "guidance", {"policy_basis": "《社会救助暂行办法》",
+                                            "eligibility": "eligible"})
+    await center.step(case_id, "concerns", {**CONCERNS, "urgency": "critical"})
+    task = await escalate(center, case_id, at(2026, 3, 2, 9, 30))
+    supervisor_02 = bearer(settings, role=Role.SUPERVISOR, sub="supervisor-02")
+    for step in ("accept", "done"):
+        r = await post(center.followup, f"/help-tasks/{task['task_id']}/{step}", {},
+                       supervisor_02)
+        assert r.status_code == 200, r.text
+    return case_id, task, r.json()["position"]
+
+
 async def test_the_supervisor_who_did_the_teams_help_task_does_not_approve_its_extension(
         settings: Settings) -> None:
     """clerk-017's case is guided on Monday 2 March 2026 (due the 23rd), noted critical, and
@@ -503,19 +524,10 @@ async def test_the_supervisor_who_did_the_teams_help_task_does_not_approve_its_e
     noting the concerns, lowering them included, is serving it too). Nor does supervisor-02's
     reopening of the overdue case renew its due date."""
     async with center_day(settings, at(2026, 3, 2, 9)) as center:
-        case_id = await center.open_case(at(2026, 3, 2, 9, 10))
-        await center.step(case_id, "guidance", {"policy_basis": "《社会救助暂行办法》",
-                                                "eligibility": "eligible"})
-        concerns = {"needs": ["补助"], "worries": ["房租"], "emotion": "anxious"}
-        await center.step(case_id, "concerns", {**concerns, "urgency": "critical"})
-        task = await escalate(center, case_id, at(2026, 3, 2, 9, 30))
+        case_id, task, done = await team_task_done(center, settings)
         assert (task["owner_clerk"], task["owner_team"]) == (None, "supervisor"), task
+        concerns = CONCERNS
         supervisor_02 = bearer(settings, role=Role.SUPERVISOR, sub="supervisor-02")
-        for step in ("accept", "done"):
-            r = await post(center.followup, f"/help-tasks/{task['task_id']}/{step}", {},
-                           supervisor_02)
-            assert r.status_code == 200, r.text
-        done = r.json()["position"]
         pool: asyncpg.Pool = center.app.state.pool
         progress = (f'SELECT position FROM "{settings.schema_for("intake")}".consumer_progress'
                     " WHERE consumer = 'intake-verdicts' AND service = 'followup'")
@@ -560,18 +572,9 @@ async def test_help_work_done_before_the_upgrade_is_read_in_by_the_backfill(
     (403 ``self_approval``), and feedback counts them among who served the case (a survey
     answer they record is 代评), once."""
     async with center_day(settings, at(2026, 3, 2, 9), with_feedback=True) as center:
-        case_id = await center.open_case(at(2026, 3, 2, 9, 10))
-        await center.step(case_id, "guidance", {"policy_basis": "《社会救助暂行办法》",
-                                                "eligibility": "eligible"})
-        concerns = {"needs": ["补助"], "worries": ["房租"], "emotion": "anxious"}
-        await center.step(case_id, "concerns", {**concerns, "urgency": "critical"})
-        task = await escalate(center, case_id, at(2026, 3, 2, 9, 30))
+        case_id, task, done = await team_task_done(center, settings)
+        concerns = CONCERNS
         supervisor_02 = bearer(settings, role=Role.SUPERVISOR, sub="supervisor-02")
-        for step in ("accept", "done"):
-            r = await post(center.followup, f"/help-tasks/{task['task_id']}/{step}", {},
-                           supervisor_02)
-            assert r.status_code == 200, r.text
-        done = r.json()["position"]
         pool: asyncpg.Pool = center.app.state.pool
         intake, feedback = settings.schema_for("intake"), settings.schema_for("feedback")
 
