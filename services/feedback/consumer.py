@@ -268,13 +268,17 @@ SAVE_CASES = (
     f" FROM unnest({_ARRAYS}, ${len(_FLAT) + 2}::int[], ${len(_FLAT) + 3}::int[])"
     f" AS r({', '.join(_FLAT)}, s, e)"
     " ON CONFLICT (case_id) DO UPDATE SET service_item = EXCLUDED.service_item,"
-    " last_survey_id = EXCLUDED.last_survey_id, served_by = EXCLUDED.served_by,"
+    " last_survey_id = EXCLUDED.last_survey_id,"
+    " served_by = intake_cases.served_by || ARRAY(SELECT s FROM unnest(EXCLUDED.served_by) s"
+    "  WHERE s <> ALL(intake_cases.served_by)),"
     " present_at = EXCLUDED.present_at, present_counter = EXCLUDED.present_counter,"
     " present_clerk = EXCLUDED.present_clerk, last_survey_at = EXCLUDED.last_survey_at")
 """A batch's cases (each once) in one statement, as one INSERT ... ON CONFLICT per case left
 them. ``served_by`` is an array per case, which ``unnest`` would flatten: the cases' lists go
 as one array ($1), each case taking its slice of it (``s`` to ``e``; an empty slice is
-``{}``)."""
+``{}``). It only grows, and is merged with the row's rather than put over it: who ``sixstep
+ops backfill`` added (:func:`backfill_help_work`) while this consumer held the
+row as read before is kept."""
 _FLAT_ROW = itemgetter(*_FLAT)
 
 
@@ -305,6 +309,35 @@ HELP_WORK_APPLIED = (
     " SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::bigint[])"
     " ON CONFLICT (case_id, task_id) DO UPDATE"
     " SET read_up_to = GREATEST(t.read_up_to, EXCLUDED.read_up_to)")
+
+
+#: Who worked a case's help tasks (``$1`` cases, ``$2`` staff), added to its ``served_by``.
+HELPED_BY = (
+    "UPDATE intake_cases c SET served_by = c.served_by || w.actor"
+    " FROM unnest($1::uuid[], $2::text[]) AS w(case_id, actor)"
+    " WHERE c.case_id = w.case_id AND w.actor <> ALL(c.served_by)")
+
+
+async def backfill_help_work(conn: asyncpg.Connection, events: Sequence[Envelope],
+                             seqs: Sequence[int] = ()) -> None:
+    """Follow-up's ``HELP_WORK`` of the log read again (``sixstep ops backfill``):
+    what this consumer applied of them after the upgrade that taught it to read them
+    (``_helped``, ``HELP_WORK_APPLIED``), for those stored before it, which its durable
+    never delivers (it goes on from where it was). Idempotent: a staff member already among
+    the case's ``served_by`` is not added twice, and ``read_up_to`` only rises."""
+    staff = sorted({(e.case_id, e.actor) for e in events
+                    if e.service == "followup" and e.type in HELP_WORK and e.case_id is not None
+                    and e.actor and not by_a_worker(e.actor)})
+    worked: dict[tuple[UUID, UUID], int] = {}
+    for e in events:
+        if e.service == "followup" and e.type in HELP_WORK and e.case_id is not None:
+            worked[(e.case_id, e.aggregate_id)] = max(
+                worked.get((e.case_id, e.aggregate_id), 0), e.position)
+    for case_id, actor in staff:  # one case may have several: one statement each
+        await conn.execute(HELPED_BY, [case_id], [actor])
+    if worked:
+        await conn.execute(HELP_WORK_APPLIED, [w[0] for w in worked], [w[1] for w in worked],
+                           list(worked.values()))
 
 
 @dataclass

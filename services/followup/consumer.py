@@ -1283,6 +1283,46 @@ def _step_case(e: Envelope) -> UUID | None:
     return UUID(case_id) if case_id else None
 
 
+#: ``sixstep ops backfill``: each case's last ``CaseDueDateSet`` source read from the log
+#: (``$1`` cases, ``$2`` sources, ``$3`` stream sequences), kept until the whole log is read.
+DUE_SOURCES_DDL = ("CREATE TABLE IF NOT EXISTS due_sources_backfill (case_id uuid PRIMARY KEY,"
+                   " source text NOT NULL, seq bigint NOT NULL)")
+DUE_SOURCES_READ = (
+    "INSERT INTO due_sources_backfill AS b (case_id, source, seq)"
+    " SELECT * FROM unnest($1::uuid[], $2::text[], $3::bigint[])"
+    " ON CONFLICT (case_id) DO UPDATE SET source = EXCLUDED.source, seq = EXCLUDED.seq"
+    " WHERE b.seq < EXCLUDED.seq")
+
+
+async def backfill_due_sources(conn: asyncpg.Connection, events: Sequence[Envelope],
+                               seqs: Sequence[int]) -> None:
+    """``case_refs.due_source`` is NULL for a case whose last due date was read before the
+    column was (read as ``item_days``: ``queries.DUE_MAY_MOVE``). Every ``CaseDueDateSet``
+    ever recorded names its source (a required field since the contract's first version): the
+    log's last one of each case is kept here, in stream order, and :func:`due_sources_filled`
+    writes them once the whole log is read."""
+    last: dict[UUID, tuple[str, int]] = {}
+    for e, seq in zip(events, seqs, strict=True):
+        if e.service == "intake" and e.type == "CaseDueDateSet" and e.case_id is not None:
+            last[e.case_id] = (e.payload["source"], seq)
+    await conn.execute(DUE_SOURCES_DDL)
+    if last:
+        await conn.execute(DUE_SOURCES_READ, list(last), [v[0] for v in last.values()],
+                           [v[1] for v in last.values()])
+
+
+async def due_sources_filled(conn: asyncpg.Connection) -> int:
+    """The rows still without a due source given the log's last one (a case whose due date
+    was set since has its own, from its newer event: left alone; ``_CaseRefs.save`` keeps
+    a filled one when it writes a row read before). Returns how many were filled."""
+    await conn.execute(DUE_SOURCES_DDL)
+    done = await conn.execute(
+        "UPDATE case_refs c SET due_source = b.source FROM due_sources_backfill b"
+        " WHERE c.case_id = b.case_id AND c.due_source IS NULL")
+    await conn.execute("DROP TABLE due_sources_backfill")
+    return int(done.split()[-1])
+
+
 CaseRef = dict[str, Any]
 """A row of ``case_refs`` (case_id, center_id, resident_id, clerk_id, counter_id,
 service_item, status, opened_at, urgency, deadline_close, due_on, due_basis, owner_clerk,
@@ -1406,7 +1446,7 @@ class _CaseRefs:
                 " SET service_item = EXCLUDED.service_item, status = EXCLUDED.status,"
                 " urgency = EXCLUDED.urgency, deadline_close = EXCLUDED.deadline_close,"
                 " due_on = EXCLUDED.due_on, due_basis = EXCLUDED.due_basis,"
-                " due_source = EXCLUDED.due_source,"
+                " due_source = coalesce(EXCLUDED.due_source, case_refs.due_source),"
                 " owner_clerk = EXCLUDED.owner_clerk, owner_team = EXCLUDED.owner_team,"
                 " turned_by = EXCLUDED.turned_by")
         if self.staff:

@@ -45,3 +45,10 @@ async def of_case(pool: asyncpg.Pool, case_id: UUID) -> tuple[str, ...]:
     return tuple(await pool.fetchval(
         "SELECT coalesce(array_agg(actor ORDER BY actor), '{}') FROM case_helpers"
         " WHERE case_id = $1", case_id))
+
+
+async def backfill(conn: asyncpg.Connection, events: Sequence[Envelope],
+                   seqs: Sequence[int]) -> None:
+    """Follow-up's help-task work of the whole log (``sixstep ops backfill``): the
+    ``intake-verdicts`` durable read it only from the upgrade that taught it to on."""
+    await keep(conn, events)

@@ -16,7 +16,10 @@ written against (the durable's metadata says why: ``shared.bus.stream_identity``
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+import importlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
 
 import asyncpg
 import typer
@@ -26,6 +29,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from shared.analytics.replay import NoSuchStream, Replay, Selection, subject_matches
 from shared.bus.consumer import APPLIED_SEQ, REFUSED_KEY, RETRYING_KEY
 from shared.bus.deadletters import read_dead_letters, repeats
 from shared.bus.durable_names import base_consumer
@@ -40,8 +44,9 @@ from shared.bus.jetstream import (
 from shared.bus.stream_identity import forget_stream, stream_seen
 from shared.cli import app
 from shared.cli.servers import SERVICES, resolve
+from shared.kernel.serving import HELP_WORK
 from shared.readmodels.readmodel import read_model_of
-from shared.settings import Settings, without_password
+from shared.settings import ServiceName, Settings, without_password
 
 ops = typer.Typer(help="Operations: apply the stream definitions, show their state.",
                   no_args_is_help=True)
@@ -219,3 +224,94 @@ def forget(
         raise typer.Exit(1) from None
     console.print(f"{escape(consumer)}: forgot its tracking rows ({escape(why)}); it applies "
                   "the new stream from its first event within a few seconds")
+
+
+
+@dataclass(frozen=True)
+class Backfill:
+    """What one service keeps of a selection of the log, read again from its first event by
+    ``sixstep ops backfill``: ``apply(conn, events, stream_seqs)`` for each batch, then
+    ``done(conn)`` (returning how many rows it filled) once all is read; named as
+    ``module:function`` rather than imported (``shared`` imports no service), each run in its
+    service's schema, each batch in a transaction."""
+
+    service: ServiceName
+    what: str
+    subjects: tuple[str, ...]  # below the subject prefix
+    apply: str
+    done: str | None = None
+
+
+#: What the consumers of a service read only from the release that taught them to on (a
+#: durable whose subjects grow goes on from where it was; ``sixstep rebuild`` does not reach
+#: tables a command writer keeps).
+BACKFILLS = (
+    Backfill("intake", "case_helpers (who worked a case's help tasks)",
+             tuple(f"followup.{t}.*" for t in HELP_WORK), "services.intake.helpers:backfill"),
+    Backfill("feedback", "case_help_tasks and intake_cases.served_by (help-task work)",
+             tuple(f"followup.{t}.*" for t in HELP_WORK),
+             "services.feedback.consumer:backfill_help_work"),
+    Backfill("followup", "case_refs.due_source (the last CaseDueDateSet's source)",
+             ("intake.CaseDueDateSet.*",), "services.followup.consumer:backfill_due_sources",
+             "services.followup.consumer:due_sources_filled"),
+)
+
+
+def _named(ref: str) -> Callable[..., Awaitable[Any]]:
+    module, _, attr = ref.partition(":")
+    return getattr(importlib.import_module(module), attr)  # type: ignore[no-any-return]
+
+
+@ops.command("backfill")
+def backfill(
+    batch: Annotated[int, typer.Option(help="Events read and written at a time.")] = 1000,
+) -> None:
+    """Read into the tables that a release added what the log held before it, in one replay
+    of the log: follow-up's help-task work (帮办: accepted, started, done, handed back) into
+    intake's ``case_helpers`` and feedback's ``case_help_tasks`` and ``served_by``, and each
+    case's last due-date source into follow-up's ``case_refs.due_source``. Their consumers
+    read them only from that release on: until this runs, a supervisor who did a team's help
+    task before it may lower that case's urgency, approve its extension or record its
+    survey's answer. Idempotent, safe beside the running services; run it once after that
+    upgrade, with the new release started (deploy/README, 'Upgrade the software')."""
+    settings = resolve().use("nats", "database")
+    prefix = settings.subject_prefix
+    subjects = tuple(dict.fromkeys(f"{prefix}.{s}" for b in BACKFILLS for s in b.subjects))
+
+    async def run() -> tuple[int, dict[str, int]]:
+        read = 0
+        filled: dict[str, int] = {}
+        conns = [await asyncpg.connect(settings.database_url) for _ in BACKFILLS]
+        try:
+            for b, conn in zip(BACKFILLS, conns, strict=True):
+                await conn.execute(f'SET search_path TO "{settings.schema_for(b.service)}"')
+            steps = [(b, conn, _named(b.apply), {f"{prefix}.{s}" for s in b.subjects})
+                     for b, conn in zip(BACKFILLS, conns, strict=True)]
+            async with Replay(settings, Selection(subjects=subjects),
+                              batch_size=batch) as replay:
+                async for got in replay:
+                    for _, conn, apply, own in steps:
+                        mine = [i for i, s in enumerate(got.subjects)
+                                if any(subject_matches(f, s) for f in own)]
+                        async with conn.transaction():
+                            await apply(conn, [got.events[i] for i in mine],
+                                        [got.seqs[i] for i in mine])
+                    read += len(got.events)
+            for b, conn, _, _ in steps:
+                if b.done is not None:
+                    async with conn.transaction():
+                        filled[b.what] = await _named(b.done)(conn)
+        finally:
+            for conn in conns:
+                await conn.close()
+        return read, filled
+
+    try:
+        read, filled = asyncio.run(run())
+    except NoSuchStream as exc:
+        console.print(f"[red]{escape(str(exc))}[/red]")
+        raise typer.Exit(2) from None
+    console.print(f"read {read:,} events of the log into: "
+                  + "; ".join(f"{b.service} {b.what}" for b in BACKFILLS))
+    for what, n in filled.items():
+        console.print(f"{what}: {n:,} rows filled")

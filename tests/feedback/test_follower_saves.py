@@ -9,7 +9,7 @@ from typing import Any
 
 import asyncpg
 
-from services.feedback.consumer import DDL, IntakeFollower
+from services.feedback.consumer import DDL, IntakeFollower, backfill_help_work, save_cases
 from shared.contracts import Envelope
 from shared.settings import Settings
 from tests.support import bare_envelope, schema_pool
@@ -76,3 +76,28 @@ async def test_a_morning_of_cases_is_kept_in_one_statement_with_who_served_each(
         later, "window-2", "clerk-017"), "the resident came back about it at window 2"
     assert back["counter_id"] == "window-3" and back["opened_at"] == MORNING - timedelta(
         days=1), "what it was opened with stays"
+
+
+async def test_a_backfilled_helper_outlives_the_batch_that_read_the_case_before_it(
+        settings: Settings) -> None:
+    """The upgrade's ``sixstep ops backfill`` adds supervisor-02, who did the case's help task
+    in March, to its ``served_by`` while the live consumer holds the row as it read it before
+    (a batch with clerk-021's guidance, committing a moment later). The batch wrote its list
+    over the row's: the backfill was lost, and supervisor-02 could record the answer (代评).
+    Now the batch's list is merged with the row's."""
+    case = uuid.uuid4()
+    follower = IntakeFollower(feedback=None)  # type: ignore[arg-type]  # nothing resolved
+    async with schema_pool(settings, "feedback_backfill", DDL) as pool:
+        async with pool.acquire() as conn:
+            async with conn.transaction():
+                await follower.apply(conn, [opened(case, "clerk-017", "window-3", MORNING)])
+            row = "SELECT * FROM intake_cases WHERE case_id = $1"
+            read_before = dict(await conn.fetchrow(row, case))
+            done = bare_envelope("HelpTaskDone", MORNING, service="followup", case_id=case,
+                                 actor="supervisor-02", payload={})
+            async with conn.transaction():
+                await backfill_help_work(conn, [done])
+            read_before["served_by"] = [*read_before["served_by"], "clerk-021"]
+            await save_cases(conn, [read_before])
+            assert (await conn.fetchrow(row, case))["served_by"] == [
+                "clerk-017", "supervisor-02", "clerk-021"]

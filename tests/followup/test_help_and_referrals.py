@@ -5,6 +5,8 @@ clerk accountable while its follow-ups go to the new owner."""
 
 from __future__ import annotations
 
+import asyncio
+import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -13,6 +15,8 @@ import httpx
 
 from shared.security.principals import Role
 from shared.settings import Settings
+from tests.cli.in_process import ran
+from tests.faults.harness import service_env
 from tests.followup.story import CENTER, DECEMBER_20, Center, at, center_day, key
 from tests.support import bearer, headers, wait_until
 
@@ -487,6 +491,27 @@ async def test_no_reply_link_just_after_the_unit_replied_while_the_read_model_la
         assert code(again) == (409, "rule_violated"), again.text
 
 
+CONCERNS = {"needs": ["补助"], "worries": ["房租"], "emotion": "anxious"}
+
+
+async def team_task_done(center: Center, settings: Settings
+                         ) -> tuple[str, dict[str, Any], int]:
+    """clerk-017's case guided on Monday 2 March 2026, noted critical and escalated to the
+    supervisor team, whose task supervisor-02 accepts and does: the case, the task and the
+    position of its work's last event."""
+    case_id = await center.open_case(at(2026, 3, 2, 9, 10))
+    await center.step(case_id, "guidance", {"policy_basis": "《社会救助暂行办法》",
+                                            "eligibility": "eligible"})
+    await center.step(case_id, "concerns", {**CONCERNS, "urgency": "critical"})
+    task = await escalate(center, case_id, at(2026, 3, 2, 9, 30))
+    supervisor_02 = bearer(settings, role=Role.SUPERVISOR, sub="supervisor-02")
+    for step in ("accept", "done"):
+        r = await post(center.followup, f"/help-tasks/{task['task_id']}/{step}", {},
+                       supervisor_02)
+        assert r.status_code == 200, r.text
+    return case_id, task, r.json()["position"]
+
+
 async def test_the_supervisor_who_did_the_teams_help_task_does_not_approve_its_extension(
         settings: Settings) -> None:
     """clerk-017's case is guided on Monday 2 March 2026 (due the 23rd), noted critical, and
@@ -499,19 +524,10 @@ async def test_the_supervisor_who_did_the_teams_help_task_does_not_approve_its_e
     noting the concerns, lowering them included, is serving it too). Nor does supervisor-02's
     reopening of the overdue case renew its due date."""
     async with center_day(settings, at(2026, 3, 2, 9)) as center:
-        case_id = await center.open_case(at(2026, 3, 2, 9, 10))
-        await center.step(case_id, "guidance", {"policy_basis": "《社会救助暂行办法》",
-                                                "eligibility": "eligible"})
-        concerns = {"needs": ["补助"], "worries": ["房租"], "emotion": "anxious"}
-        await center.step(case_id, "concerns", {**concerns, "urgency": "critical"})
-        task = await escalate(center, case_id, at(2026, 3, 2, 9, 30))
+        case_id, task, done = await team_task_done(center, settings)
         assert (task["owner_clerk"], task["owner_team"]) == (None, "supervisor"), task
+        concerns = CONCERNS
         supervisor_02 = bearer(settings, role=Role.SUPERVISOR, sub="supervisor-02")
-        for step in ("accept", "done"):
-            r = await post(center.followup, f"/help-tasks/{task['task_id']}/{step}", {},
-                           supervisor_02)
-            assert r.status_code == 200, r.text
-        done = r.json()["position"]
         pool: asyncpg.Pool = center.app.state.pool
         progress = (f'SELECT position FROM "{settings.schema_for("intake")}".consumer_progress'
                     " WHERE consumer = 'intake-verdicts' AND service = 'followup'")
@@ -543,3 +559,120 @@ async def test_the_supervisor_who_did_the_teams_help_task_does_not_approve_its_e
         assert r.status_code == 200, r.text
         r = await center.intake.get(f"/cases/{case_id}", params={"after": r.json()["position"]})
         assert (r.json()["status"], r.json()["due_on"]) == ("open", "2027-01-15"), r.json()
+
+
+async def test_help_work_done_before_the_upgrade_is_read_in_by_the_backfill(
+        settings: Settings) -> None:
+    """supervisor-02 did the supervisor team's help task of a critical case on Monday 2 March
+    2026, before the release whose consumers read help-task work: intake's ``case_helpers``
+    and feedback's ``case_help_tasks`` and ``served_by`` never had it (their durables went on
+    from where they were; here the rows are taken away as they were then). On Sunday 20
+    December ops run ``sixstep ops backfill`` once, twice by mistake: intake refuses
+    supervisor-02's lowering of the urgency (403 ``urgency_needs_supervisor``) and extension
+    (403 ``self_approval``), and feedback counts them among who served the case (a survey
+    answer they record is 代评), once."""
+    async with center_day(settings, at(2026, 3, 2, 9), with_feedback=True) as center:
+        case_id, task, done = await team_task_done(center, settings)
+        concerns = CONCERNS
+        supervisor_02 = bearer(settings, role=Role.SUPERVISOR, sub="supervisor-02")
+        pool: asyncpg.Pool = center.app.state.pool
+        intake, feedback = settings.schema_for("intake"), settings.schema_for("feedback")
+
+        async def both_read_it() -> bool:
+            return all([(await pool.fetchval(
+                f'SELECT position FROM "{schema}".consumer_progress'
+                " WHERE consumer = $1 AND service = 'followup'", name) or 0) >= done
+                for schema, name in ((intake, "intake-verdicts"),
+                                     (feedback, "feedback-intake"))])
+
+        await wait_until(both_read_it, what="intake and feedback reading the task's work")
+        served = f'SELECT served_by FROM "{feedback}".intake_cases WHERE case_id = $1'
+        assert "supervisor-02" in await pool.fetchval(served, uuid.UUID(case_id))
+        # As the tables stood before the upgrade.
+        await pool.execute(f'DELETE FROM "{intake}".case_helpers WHERE case_id = $1',
+                           uuid.UUID(case_id))
+        await pool.execute(f'DELETE FROM "{feedback}".case_help_tasks WHERE case_id = $1',
+                           uuid.UUID(case_id))
+        await pool.execute(f'UPDATE "{feedback}".intake_cases SET served_by ='
+                           " array_remove(served_by, 'supervisor-02') WHERE case_id = $1",
+                           uuid.UUID(case_id))
+        for _ in range(2):
+            out = await asyncio.to_thread(ran, ["ops", "backfill"],
+                                          env=service_env(settings))
+            assert out.code == 0, out.err + out.out
+        assert (await pool.fetchval(served, uuid.UUID(case_id))).count("supervisor-02") == 1
+        assert await pool.fetchval(
+            f'SELECT read_up_to FROM "{feedback}".case_help_tasks WHERE task_id = $1',
+            uuid.UUID(task["task_id"])) == done
+        center.clock.set(DECEMBER_20)
+        lower = {**concerns, "urgency": "normal"}
+        extend = {"due_on": "2027-01-15", "note": "延期审批"}
+        for path, body, refused in (("concerns", lower, "urgency_needs_supervisor"),
+                                    ("due-date", extend, "self_approval")):
+            r = await post(center.intake, f"/cases/{case_id}/{path}", body, supervisor_02)
+            assert code(r) == (403, refused), r.text
+        # supervisor-02 is the center's only supervisor: the street's (jiedao-sup-03) is
+        # given a day token for the center (docs/security.md). They approve the extension,
+        # then lower the urgency (noting the concerns serves the case: in the other order
+        # the extension would be their own); the resident's answer by phone a colleague who
+        # never served the case records, the street's supervisor having served it now.
+        day_token = {"Authorization": "Bearer " + (await asyncio.to_thread(
+            ran, ["token", "issue", "--sub", "jiedao-sup-03", "--role", "supervisor",
+                  "--center", CENTER, "--ttl", "8h"], env=service_env(settings))).out.strip()}
+        for path, body in (("due-date", extend), ("concerns", lower)):
+            r = await post(center.intake, f"/cases/{case_id}/{path}", body, day_token)
+            assert r.status_code == 200, r.text
+        await center.step(case_id, "resolve", {"outcome": "resolved", "explanation": "",
+                                               "emotion_defused": True})
+        asked: dict[str, Any] = {}
+
+        async def survey_asked() -> bool:
+            r = await center.feedback.get(f"/cases/{case_id}/feedback", headers=day_token)
+            asked.update(r.json() if r.status_code == 200 else {})
+            return bool(asked.get("surveys"))
+
+        await wait_until(survey_asked, what="the resolution's survey")
+        survey = asked["surveys"][-1]["survey_id"]
+        for who, answered_by, status in (("jiedao-sup-03", "clerk-017", 403),
+                                         ("supervisor-02", "clerk-017", 403),
+                                         ("clerk-021", "clerk-021", 200)):
+            role = Role.CLERK if who.startswith("clerk") else Role.SUPERVISOR
+            auth = day_token if who == "jiedao-sup-03" else bearer(settings, role=role, sub=who)
+            r = await post(center.feedback, f"/surveys/{survey}/rating",
+                           {"level": "satisfied", "clerk_id": answered_by}, auth)
+            assert r.status_code == status, (who, r.text)
+
+
+async def test_the_backfill_gives_old_due_dates_their_source_from_the_log(
+        settings: Settings) -> None:
+    """Two cases guided on Monday 2 March 2026: one keeps the item's working days, the
+    other's due date a director moves by hand to Friday 15 January 2027 (a provisional year:
+    no schedule moves a typed day). Follow-up kept them before ``case_refs.due_source``
+    existed (NULL, read as the item's days: the board said the moved one may still move).
+    ``sixstep ops backfill`` gives each the source of its last ``CaseDueDateSet``."""
+    async with center_day(settings, at(2026, 3, 2, 9)) as center:
+        kept, moved = [await center.open_case(at(2026, 3, 2, 9, minute))
+                       for minute in (10, 20)]
+        for case_id in (kept, moved):
+            await center.step(case_id, "guidance", {"policy_basis": "《社会救助暂行办法》",
+                                                    "eligibility": "eligible"})
+        r = await post(center.intake, f"/cases/{moved}/due-date",
+                       {"due_on": "2027-01-15", "note": "延期审批"},
+                       bearer(settings, role=Role.SUPERVISOR, sub="director-02"))
+        assert r.status_code == 200, r.text
+        pool: asyncpg.Pool = center.app.state.pool
+        rows = (f'SELECT case_id::text, due_source FROM "{settings.schema_for("followup")}"'
+                ".case_refs WHERE case_id = ANY($1::uuid[])")
+        ids = [uuid.UUID(kept), uuid.UUID(moved)]
+        want = {kept: "item_days", moved: "moved"}
+
+        async def rules_read_them() -> bool:
+            return dict(await pool.fetch(rows, ids)) == want
+
+        await wait_until(rules_read_them, what="follow-up's rules reading the due dates")
+        await pool.execute(f'UPDATE "{settings.schema_for("followup")}".case_refs'
+                           " SET due_source = NULL WHERE case_id = ANY($1::uuid[])", ids)
+        out = await asyncio.to_thread(ran, ["ops", "backfill"], env=service_env(settings))
+        assert out.code == 0, out.err + out.out
+        assert dict(await pool.fetch(rows, ids)) == want
+        assert "2 rows filled" in out.out, out.out
