@@ -214,7 +214,8 @@ class Case(RemembersCommands):
         if self.emotion is None:
             self.emotion = emotion
         self.urgency = urgency
-        self._remember(meta, "ConcernsNoted")
+        self._remember(meta, "ConcernsNoted",
+                       named={"lowered_from": lowered_from} if lowered_from else None)
 
     # -- step 3: guide ----------------------------------------------------------------------
 

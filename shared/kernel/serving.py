@@ -67,9 +67,14 @@ def staff_of_step(event_type: str, actor: str | None,
     of serving (not the system's, not a reopening), and the colleague it names. A handover
     names who serves the case from then on (``to_clerk``), not who handed it: a supervisor
     dispatching a clerk's case to a colleague served nobody (the clerk handing over their own
-    case served it already)."""
+    case served it already). An urgency lowered (``ConcernsNoted`` with ``lowered_from``: only
+    a supervisor whose case it is not may) is that supervisor's decision on another's work,
+    as approving its extension is, and serves nobody: the supervisor above who lowered it
+    may then approve its extension (the one-supervisor center's way out, in either order)."""
     if event_type not in SERVING or not actor or by_a_worker(actor):
         return ()
+    if event_type == "ConcernsNoted" and payload.get("lowered_from"):
+        return ()  # a supervisor's decision on another's case (降级), not a step of serving
     named = _NAMED.get(event_type)
     also = (payload[named],) if named and payload.get(named) else ()
     own = () if event_type == "CaseHandedOver" else (actor,)

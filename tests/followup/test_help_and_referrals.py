@@ -612,14 +612,15 @@ async def test_help_work_done_before_the_upgrade_is_read_in_by_the_backfill(
             r = await post(center.intake, f"/cases/{case_id}/{path}", body, supervisor_02)
             assert code(r) == (403, refused), r.text
         # supervisor-02 is the center's only supervisor: the street's (jiedao-sup-03) is
-        # given a day token for the center (docs/security.md). They approve the extension,
-        # then lower the urgency (noting the concerns serves the case: in the other order
-        # the extension would be their own); the resident's answer by phone a colleague who
-        # never served the case records, the street's supervisor having served it now.
+        # given a day token for the center (docs/security.md). They lower the urgency, then
+        # approve the extension: both are decisions on another's case, neither serves it
+        # (until the end of stop 46 the lowering counted as noting the concerns and the
+        # extension was then refused as their own); having served nobody, they record the
+        # resident's answer by phone, which supervisor-02 may not.
         day_token = {"Authorization": "Bearer " + (await asyncio.to_thread(
             ran, ["token", "issue", "--sub", "jiedao-sup-03", "--role", "supervisor",
                   "--center", CENTER, "--ttl", "8h"], env=service_env(settings))).out.strip()}
-        for path, body in (("due-date", extend), ("concerns", lower)):
+        for path, body in (("concerns", lower), ("due-date", extend)):
             r = await post(center.intake, f"/cases/{case_id}/{path}", body, day_token)
             assert r.status_code == 200, r.text
         await center.step(case_id, "resolve", {"outcome": "resolved", "explanation": "",
@@ -633,9 +634,8 @@ async def test_help_work_done_before_the_upgrade_is_read_in_by_the_backfill(
 
         await wait_until(survey_asked, what="the resolution's survey")
         survey = asked["surveys"][-1]["survey_id"]
-        for who, answered_by, status in (("jiedao-sup-03", "clerk-017", 403),
-                                         ("supervisor-02", "clerk-017", 403),
-                                         ("clerk-021", "clerk-021", 200)):
+        for who, answered_by, status in (("supervisor-02", "clerk-017", 403),
+                                         ("jiedao-sup-03", "jiedao-sup-03", 200)):
             role = Role.CLERK if who.startswith("clerk") else Role.SUPERVISOR
             auth = day_token if who == "jiedao-sup-03" else bearer(settings, role=role, sub=who)
             r = await post(center.feedback, f"/surveys/{survey}/rating",

@@ -198,3 +198,26 @@ def test_a_supervisor_who_heard_the_resident_out_does_not_lower_the_cases_urgenc
     rebuilt.note_concerns([], [], "calm", "normal", {**meta("n3"), "actor": "director-02"},
                           supervisor=True)
     assert rebuilt.urgency == "normal"
+
+
+def test_the_supervisor_who_lowered_a_cases_urgency_approves_its_extension() -> None:
+    """Lowering the urgency is a supervisor's decision on another's case, as approving its
+    extension is: it serves nobody (``staff_of_step``), so the supervisor above who lowered it
+    (a center whose own supervisor served the case) approves the extension after, and a
+    survey answer is not theirs to be refused for it; refused before: the lowering counted as
+    noting the concerns (step 2), the case became theirs."""
+    case = new_case()
+    case.hear_request("水管爆了", {**meta("h1"), "actor": "k1"})
+    case.note_concerns([], [], "anxious", "critical", {**meta("n1"), "actor": "k1"})
+    case.note_concerns([], [], "calm", "normal", {**meta("n2"), "actor": "director-02"},
+                       supervisor=True)
+    assert case.urgency == "normal" and not case.is_own_case("director-02")
+    assert case.approves_extension("director-02", True)
+    rebuilt = None
+    for e in case.collect_events():
+        rebuilt = e.mutate(rebuilt)
+    assert isinstance(rebuilt, Case) and not rebuilt.is_own_case("director-02")
+    # Noting it again at the same or a higher urgency is noting the concerns: serving.
+    rebuilt.note_concerns([], [], "upset", "critical", {**meta("n3"), "actor": "director-02"},
+                          supervisor=True)
+    assert rebuilt.is_own_case("director-02")

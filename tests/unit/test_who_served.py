@@ -12,6 +12,10 @@ from shared.kernel.serving import staff_of_step
 
 def test_the_steps_of_serving_name_their_actor_and_the_colleague_they_bring_in() -> None:
     assert staff_of_step("ConcernsNoted", "clerk-017", {}) == ("clerk-017",)
+    # An urgency lowered is a supervisor's decision on another's case, not step 2.
+    assert staff_of_step("ConcernsNoted", "director-02", {"lowered_from": "critical"}) == ()
+    assert staff_of_step("ConcernsNoted", "director-02", {"lowered_from": None}) == (
+        "director-02",)
     assert staff_of_step("ActionTaken", "clerk-017", {"owner_clerk": "clerk-021"}) == (
         "clerk-017", "clerk-021")
     # A handover names who serves the case from then on, not the dispatcher.
