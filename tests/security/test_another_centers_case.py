@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import httpx
 
@@ -124,12 +123,10 @@ async def test_another_centers_survey_link_cannot_tell_our_surveys_from_none(
         ours, theirs = str(await resolved(CENTER)), await resolved(OTHER)
         link = service.tokens.issue(theirs, datetime.now(UTC) + timedelta(days=7))
         never = str(uuid.uuid4())
-        for route in ("decline", "rating"):
-            def ask(survey: str) -> Any:
-                return feedback.post(f"/surveys/{survey}/{route}",
-                                     headers=headers(f"{route}-{survey}"),
-                                     json={"token": link, "level": "satisfied"}
-                                     if route == "rating" else {"token": link})
-            there, none = await ask(ours), await ask(never)
+        for route, body in (("decline", {"token": link}),
+                            ("rating", {"token": link, "level": "satisfied"})):
+            there, none = [await feedback.post(f"/surveys/{s}/{route}", json=body,
+                                               headers=headers(f"{route}-{s}"))
+                           for s in (ours, never)]
             assert there.status_code == none.status_code, (route, there.text, none.text)
             assert error_words(there.json(), ours) == error_words(none.json(), never), route
