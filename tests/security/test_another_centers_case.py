@@ -130,3 +130,33 @@ async def test_another_centers_survey_link_cannot_tell_our_surveys_from_none(
                            for s in (ours, never)]
             assert there.status_code == none.status_code, (route, there.text, none.text)
             assert error_words(there.json(), ours) == error_words(none.json(), never), route
+
+
+async def test_a_residents_token_cannot_tell_the_centers_other_surveys_from_none(
+        settings: Settings) -> None:
+    """A resident's bearer token (a citizen app's sign-in) is bound to their case. Naming
+    another survey of the same center (its id worked out from that case's resolution) was
+    a 403 "another case than the token's" when it exists and a 404 when not: which of the
+    center's cases were resolved, to someone outside it. It answers as a survey nobody has."""
+    app = create_feedback(settings)
+    async with running(app, anonymous=True) as feedback:
+        service = app.state.feedback
+
+        async def resolved() -> tuple[uuid.UUID, uuid.UUID]:
+            case_id = uuid.uuid4()
+            written = await service.request_survey(ResolvedCase(
+                case_id=case_id, center_id=CENTER, counter_id="window-3",
+                clerk_id="clerk-017", service_item="SA-HARDSHIP-SUBSIDY",
+                intake_channel="counter", resident_id=uuid.uuid4(),
+                resolved_event_id=uuid.uuid4(), resolved_at=datetime.now(UTC)))
+            return case_id, written.aggregate_id
+
+        (_, neighbours), (mine, _) = await resolved(), await resolved()
+        me = bearer(settings, role=Role.RESIDENT, center=CENTER, case_id=mine)
+        ours, never = str(neighbours), str(uuid.uuid4())
+        for route, body in (("decline", {}), ("rating", {"level": "satisfied"})):
+            there, none = [await feedback.post(f"/surveys/{s}/{route}", json=body,
+                                               headers={**me, **headers(f"{route}-{s}")})
+                           for s in (ours, never)]
+            assert (there.status_code, none.status_code) == (404, 404), (route, there.text)
+            assert error_words(there.json(), ours) == error_words(none.json(), never), route
