@@ -416,7 +416,11 @@ class Feedback:
         asked by phone, and not by staff who served the case, ``Survey.decline``)."""
         now = self.clock.now()
         if cmd.token is not None:
-            self.tokens.read(cmd.token)  # a forged link fails before anything is loaded
+            # A forged link, or another survey's, fails before anything is loaded, as for a
+            # rating: checked only once the survey was loaded, another survey's link was a
+            # 403 for a survey that exists (at any center: which cases were resolved there,
+            # its id being worked out from the case's resolution) and a 404 for none.
+            self.tokens.of_survey(cmd.token, survey_id)
         if clerk is None:
             cmd = cmd.model_copy(update={"occurred_at": None})  # a resident declines now
         meta = self.path.meta(clerk or "resident", key, cmd)

@@ -270,7 +270,7 @@ POLICY_OUTREACH = "followup:PolicyChangePublished"
 """The ``source`` of a policy change's outreach (``fanout.py``). Its id is worked out from the
 policy's, which a city-wide policy's readers at every center know, and a resident's: another
 center's staff are answered as for an outreach nobody planned (404), never 403, which told
-them whom the policy reached here (``FollowUp.unseen_elsewhere``)."""
+them whom the policy reached here (``Unit.get``: out of reach is a 404)."""
 
 
 def obligation_aggregate_id(obligation_id: UUID) -> UUID:
@@ -461,11 +461,6 @@ def retry_rule(day: date) -> DueRule:
 
 class FollowUp(RemembersCommands):
     """One planned contact with a resident, for one reason, by a clerk or a team."""
-
-    @property
-    def unseen_elsewhere(self) -> bool:
-        """Out of reach, a 404 as for none (``Unit.get``): a policy's outreach."""
-        return getattr(self, "source", None) == POLICY_OUTREACH
 
     @event("FollowUpScheduled")
     def __init__(self, id: UUID, reason: str, resident_id: UUID | None, due_at: datetime,

@@ -750,10 +750,6 @@ class Hint(RemembersCommands):
     version, the item; never the age or the facts that made the rule fire."""
 
     where = "on this hint"
-    #: Out of the caller's reach, a 404 as for a hint never shown (``Unit.get``): its id is
-    #: worked out from the center, the resident and the rule (``hint_id_for``), so a 403 told
-    #: another center which rules fired for the resident here, i.e. what they declared.
-    unseen_elsewhere = True
 
     @event("HintShown")
     def __init__(self, id: UUID, resident_id: UUID, rule_id: str, rule_version: int,

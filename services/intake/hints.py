@@ -101,8 +101,9 @@ class Hints:
     async def take(self, hint_id: UUID, cmd: c.TakeHint, actor: str, key: str | None,
                    expected_version: int | None = None) -> Written:
         """The case opened for the item, when named, is loaded beside the hint: another
-        center's is a 403 (``Unit.get``), an unknown one a 404, another resident's a 409.
-        Another center's hint is a 404, as one never shown (``Hint.unseen_elsewhere``)."""
+        center's is a 404 as an unknown one (``Unit.get``), another resident's a 409.
+        Another center's hint is a 404, as one never shown (``Unit.get``: its id is worked
+        out from the center, the resident and the rule)."""
         meta = self.path.meta(actor, key, cmd)
         if cmd.case_id is None:
             return await self.path.on(hint_id, "hint", "HintTaken",

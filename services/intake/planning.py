@@ -27,7 +27,8 @@ from shared.security.principals import Principal, current_caller
 
 
 def _case_of(unit: Unit, case_id: UUID | None) -> CaseRef | None:
-    """A case a step names, loaded and scope-checked (another center's is a 403)."""
+    """A case a step names, loaded and scope-checked (another center's is a 404, as for
+    a case nobody has: ``Unit.get``)."""
     if case_id is None:
         return None
     case: Case = unit.get(case_id, "case")

@@ -5,7 +5,8 @@ Idempotency-Key and If-Match, the meta and the domain verb to call; the path doe
 in this order, inside the group commit:
 
 1. load the aggregate: 404 ``not_found`` when there is none;
-2. the caller's center (and case) must be the aggregate's: 403 (``group_commit.Unit.get``);
+2. the caller's center (and case) must be the aggregate's: else 404, worded as for none
+   (``group_commit.Unit.get``);
 3. the Idempotency-Key: the same command again under a key already applied answers with the
    first write (``replayed``); the key with another command (another kind, another caller,
    other content: ``CommandDigests``) is a 422 (``RemembersCommands.check_new_command``);
@@ -387,7 +388,7 @@ class CommandPath:
     async def case_of(self, aggregate_id: UUID) -> UUID | None:
         """The case the aggregate's first event names, read from the store (not a read model
         that may not have it yet); None: none, no such aggregate, or out of the caller's
-        reach (the command answers the 404 or 403 as it loads it)."""
+        reach (the command answers the 404 as it loads it)."""
         about = await asyncio.to_thread(self._about, aggregate_id, current_caller())
         return about[1] if about is not None and about[0] == "case" else None
 
@@ -397,7 +398,7 @@ class CommandPath:
         resident it names (``"resident"``: a follow-up planned by hand for them, a policy's
         outreach to one who was only shown a hint; before, such a note kept their name typed
         alone). None also when it is out of the caller's reach (another center's, another
-        case's than a resident's token): the command answers the 403 as it loads it, and
+        case's than a resident's token): the command answers the 404 as it loads it, and
         intake is not made to read that resident from the vault first, for any caller who
         names an id."""
         try:

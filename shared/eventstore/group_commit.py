@@ -137,16 +137,13 @@ class Unit:
         aggregate is a 404 too, worded as for none (since December 2026; it was a 403): the
         ids are worked out from a center and an Idempotency-Key (a case, a plan) or from a
         case's events (a survey, a rule's follow-up), so a 403 said which exist there (which
-        cases, which were resolved). One whose ``unseen_elsewhere`` is true is also a 404 for
-        a caller bound to another case. (A hint: which rule fired for a resident at another
-        center, i.e. what they declared of their health; a policy's outreach: whom the
-        policy reached there.)"""
+        cases, which were resolved). So is one of another case than a resident's token is
+        bound to (it was a 403 unless ``unseen_elsewhere``: a resident signed in for their own
+        case could tell which of the center's cases had a survey, i.e. were resolved)."""
         aggregate = self._aggregates.get(aggregate_id)
         if aggregate is None or (what and _letters(_kind(aggregate)) != _letters(what)) or (
-                (why := out_of_scope(self.caller, aggregate)) is not None
-                and (why == ANOTHER_CENTER or getattr(aggregate, "unseen_elsewhere", False))):
+                out_of_scope(self.caller, aggregate) is not None):
             raise NotFound(f"{what} {aggregate_id} not found", id=str(aggregate_id))
-        self._check_scope(aggregate)
         self._touch(aggregate)
         return aggregate
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import os
 import sys
 from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
@@ -11,6 +12,7 @@ from urllib.parse import urlsplit
 
 from fastapi import FastAPI
 
+from shared.bus.jetstream import ServerTooOld
 from shared.http.auth import install_auth
 from shared.http.direct_routes import install_direct_routes
 from shared.http.errors import install_error_handlers
@@ -127,7 +129,19 @@ def serve(service: ServiceName, create_app: Callable[[Settings], FastAPI]) -> No
 
     @contextlib.asynccontextmanager
     async def lifespan(app_: Any) -> AsyncIterator[Any]:
-        async with starting(app_) as state:
+        async with contextlib.AsyncExitStack() as stack:
+            try:
+                state = await stack.enter_async_context(starting(app_))
+            except ServerTooOld as exc:
+                # A start-up refusal too, read the same way: one line, exit 2. Raised on, it
+                # was uvicorn's "Application startup failed" (exit 3) after a traceback of
+                # some 40 frames that Starlette hands uvicorn to log, the reason in its last
+                # line. Nothing runs yet that a stop would finish (the relay and the
+                # consumers start after the streams); the connections end with the process.
+                print(f"sixstep {service}: refusing to start: {exc}", file=sys.stderr,
+                      flush=True)
+                sys.stdout.flush()
+                os._exit(2)
             settle_garbage_collector()
             yield state
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from datetime import date
@@ -23,7 +24,10 @@ from shared.bus.jetstream import ServerTooOld, ensure_streams_when_ready
 from shared.runtime.calendars import Calendars
 from shared.settings import Settings
 from tests.cli.in_process import ran
+from tests.support import auth_env
 from tools.devservers import NatsServer, free_port
+
+ROOT = Path(__file__).resolve().parents[2]
 
 #: No command here may reach a server the test did not start (the defaults are 5432 / 4222).
 CLOSED = {"DATABASE_URL": f"postgresql://sixstep@127.0.0.1:{free_port()}/sixstep"}
@@ -238,6 +242,28 @@ def test_a_nats_server_that_drops_durables_filters_is_refused_not_run_on(
             await nc.close()
 
     asyncio.run(start())
+
+
+def test_a_service_started_on_a_nats_server_before_2_10_refuses_in_one_line_and_exits_2(
+        nats_2_9: str, settings: Settings) -> None:
+    """What an operator reads when a service (``python -m services.<name>.main``, as
+    ``make run``, compose and Kubernetes start it) meets Debian's 2.9: the refusal in one
+    line, exit 2, as a start-up refusal of its settings does. It was a JSON-escaped
+    traceback of some 40 frames (uvicorn's "Application startup failed", exit 3) with the
+    reason in its last line, and ``make run`` printed the frames' tail."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("NATS_", "DATABASE_", "STREAM_", "SUBJECT_", "SCHEMA_"))}
+    env.update({**auth_env(settings), "DATABASE_URL": settings.database_url,
+                "NATS_URL": nats_2_9, "STREAM_NAME": "OLD", "SUBJECT_PREFIX": "old",
+                "SCHEMA_PREFIX": settings.schema_prefix, "FOLLOWUP_PORT": str(free_port()),
+                "LOG_JSON": "true"})
+    done = subprocess.run([sys.executable, "-m", "services.followup.main"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+    said = done.stdout + done.stderr
+    assert done.returncode == 2, said
+    assert "sixstep followup: refusing to start: nats-server 2.9." in done.stderr, said
+    assert "older than 2.10" in done.stderr, said
+    assert "Traceback" not in said and "Application startup failed" not in said, said
 
 
 @pytest.fixture

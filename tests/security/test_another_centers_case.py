@@ -10,7 +10,7 @@ an id nobody has 404: another center's clerk could tell which cases exist at our
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 
@@ -97,3 +97,66 @@ async def test_another_centers_case_has_no_feedback_to_read(settings: Settings) 
             theirs, none = await ask(survey), await ask(never)
             assert (theirs.status_code, none.status_code) == (404, 404), theirs.text
             assert error_words(theirs.json(), survey) == error_words(none.json(), never)
+
+
+async def test_another_centers_survey_link_cannot_tell_our_surveys_from_none(
+        settings: Settings) -> None:
+    """A survey link is a key anyone with a phone holds: a resident of another center, or a
+    clerk there (the QR code at their window). Declining with it names a survey in the path;
+    our survey, whose id is worked out from its case's resolution (the case id, from a
+    guessed key, and a version), answers as a survey nobody has. The link was checked
+    against the survey only once it was loaded: 403 ``token_wrong_case`` for a survey that
+    exists (anywhere: which cases were resolved there), 404 for none; the rating checks it
+    before anything is loaded, and so now does the decline."""
+    app = create_feedback(settings)
+    async with running(app, anonymous=True) as feedback:
+        service = app.state.feedback
+
+        async def resolved(center: str) -> uuid.UUID:
+            written = await service.request_survey(ResolvedCase(
+                case_id=uuid.uuid4(), center_id=center, counter_id="window-3",
+                clerk_id="clerk-017", service_item="SA-HARDSHIP-SUBSIDY",
+                intake_channel="counter", resident_id=uuid.uuid4(),
+                resolved_event_id=uuid.uuid4(), resolved_at=datetime.now(UTC)))
+            return written.aggregate_id
+
+        ours, theirs = str(await resolved(CENTER)), await resolved(OTHER)
+        link = service.tokens.issue(theirs, datetime.now(UTC) + timedelta(days=7))
+        never = str(uuid.uuid4())
+        for route, body in (("decline", {"token": link}),
+                            ("rating", {"token": link, "level": "satisfied"})):
+            there, none = [await feedback.post(f"/surveys/{s}/{route}", json=body,
+                                               headers=headers(f"{route}-{s}"))
+                           for s in (ours, never)]
+            assert there.status_code == none.status_code, (route, there.text, none.text)
+            assert error_words(there.json(), ours) == error_words(none.json(), never), route
+
+
+async def test_a_residents_token_cannot_tell_the_centers_other_surveys_from_none(
+        settings: Settings) -> None:
+    """A resident's bearer token (a citizen app's sign-in) is bound to their case. Naming
+    another survey of the same center (its id worked out from that case's resolution) was
+    a 403 "another case than the token's" when it exists and a 404 when not: which of the
+    center's cases were resolved, to someone outside it. It answers as a survey nobody has."""
+    app = create_feedback(settings)
+    async with running(app, anonymous=True) as feedback:
+        service = app.state.feedback
+
+        async def resolved() -> tuple[uuid.UUID, uuid.UUID]:
+            case_id = uuid.uuid4()
+            written = await service.request_survey(ResolvedCase(
+                case_id=case_id, center_id=CENTER, counter_id="window-3",
+                clerk_id="clerk-017", service_item="SA-HARDSHIP-SUBSIDY",
+                intake_channel="counter", resident_id=uuid.uuid4(),
+                resolved_event_id=uuid.uuid4(), resolved_at=datetime.now(UTC)))
+            return case_id, written.aggregate_id
+
+        (_, neighbours), (mine, _) = await resolved(), await resolved()
+        me = bearer(settings, role=Role.RESIDENT, center=CENTER, case_id=mine)
+        ours, never = str(neighbours), str(uuid.uuid4())
+        for route, body in (("decline", {}), ("rating", {"level": "satisfied"})):
+            there, none = [await feedback.post(f"/surveys/{s}/{route}", json=body,
+                                               headers={**me, **headers(f"{route}-{s}")})
+                           for s in (ours, never)]
+            assert (there.status_code, none.status_code) == (404, 404), (route, there.text)
+            assert error_words(there.json(), ours) == error_words(none.json(), never), route
