@@ -14,7 +14,7 @@ event id is the command's causation id), so a redelivered batch asks nothing twi
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from operator import itemgetter
@@ -519,14 +519,27 @@ class IntakeFollower:
         # command is its survey's request (most) sends it here, with no task of its own: the
         # batch's requests queue at once, in one round, each answered alone.
         sent: list[Sent] = []
-        runs: dict[UUID, Awaitable[bool]] = {}
-        for case_id, steps in work.items():
-            if len(steps) == 1 and steps[0][0] == "request":
-                if (request := self._request(steps[0][1], known)) is not None:
-                    sent.append(request)
-            else:
-                runs[case_id] = self._run(steps, known)
-        commands = asyncio.gather(*runs.values())
+        runs: dict[UUID, Coroutine[Any, Any, Chain]] = {}
+        try:
+            for case_id, steps in work.items():
+                if len(steps) == 1 and steps[0][0] == "request":
+                    if (request := self._request(steps[0][1], known)) is not None:
+                        sent.append(request)
+                else:
+                    runs[case_id] = self._run(steps, known)
+        except BaseException:
+            # A request refused as it was queued (the service shutting down): the ones queued
+            # before it are withdrawn, not left to run past this transaction (the batch is
+            # applied again), and the cases' runs, not started, are dropped.
+            for one in sent:
+                one.withdraw()
+            for run in runs.values():
+                run.close()
+            raise
+        # return_exceptions: one case's failure must not leave the other cases' commands
+        # running past this transaction (gather answers at the first failure and lets the
+        # rest go on): the batch is applied again one event at a time after the rollback.
+        commands = asyncio.gather(*runs.values(), return_exceptions=True)
         try:
             if dirty:
                 await save_cases(conn, [cases[i] for i in dirty])
@@ -547,7 +560,7 @@ class IntakeFollower:
             # settled before the transaction ends, whatever happened here
             ran, requested = await asyncio.gather(commands, answered(sent),
                                                   return_exceptions=True)
-        for outcome in (ran, requested):
+        for outcome in (ran, requested, *(() if isinstance(ran, BaseException) else ran)):
             if isinstance(outcome, BaseException):
                 raise outcome
         settled = dict(zip(runs, ran, strict=True))

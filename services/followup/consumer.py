@@ -362,6 +362,7 @@ class Rules:
         deferred = _Deferred(len(per_case))
         commands = asyncio.gather(*(self._run_in_order(conn, steps, deferred)
                                     for steps in per_case.values()), return_exceptions=True)
+        failure: BaseException | None = None
         try:
             await refs.save(conn, self._tables)
             await known.save(conn)
@@ -383,8 +384,23 @@ class Rules:
             respected = await asyncio.gather(*(self._run_in_order(conn, steps)
                                                for steps in respecting),
                                              return_exceptions=True)
-        finally:
+        except BaseException as exc:  # cancelled too: the cases' commands settle first
+            failure = exc
+        try:
             ran = await commands  # settled before the transaction ends, whatever happened
+        except asyncio.CancelledError as exc:
+            failure = exc
+        if isinstance(failure, asyncio.CancelledError):
+            # The batch goes back: the last follow-ups' command, sent by the last case to
+            # pass its last step, is withdrawn (not sent if not yet sent), as the cases'
+            # queued ones are; left alone, it went on to the store past this transaction.
+            if deferred.sent is not None:
+                deferred.sent.withdraw()
+            raise failure
+        if failure is not None:
+            if deferred.sent is not None:  # answered before the transaction ends
+                await asyncio.gather(answered([deferred.sent]), return_exceptions=True)
+            raise failure
         ran = [*ran, *respected]
         failed = [r for r in ran if isinstance(r, BaseException)]
         if deferred.sent is not None:  # the cases' last follow-ups planned, in one command

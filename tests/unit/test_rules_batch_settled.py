@@ -161,3 +161,71 @@ async def test_each_cases_last_follow_ups_are_planned_together_in_one_command(
         await rules.apply(object(), [_deadline(quiet, only),  # type: ignore[arg-type]
                                      _deadline(failing, uuid.uuid4())])
     assert sent == [], "nothing planned in one command for a batch that failed"
+
+
+@pytest.mark.parametrize(("stop", "fate_of_plans"), [
+    ("cancelled", "withdrawn"), ("refused", "awaited")])
+async def test_a_batch_given_up_settles_its_last_follow_ups_command(
+        monkeypatch: pytest.MonkeyPatch, stop: str, fate_of_plans: str) -> None:
+    """A batch given up after every case passed its last step, while its own writes run:
+    the consumer stops (or its connection to the bus breaks: cancelled), or a write of its
+    transaction fails (refused). The last follow-ups' command, queued by then, is withdrawn
+    with a cancelled batch (not sent if not yet sent), as each case's queued commands are,
+    and answered before a failed batch's transaction ends. Before, nothing awaited or
+    withdrew it: it went on to the store past the rolled-back transaction, meeting the
+    batch applied again one event at a time."""
+    queued = asyncio.Event()
+    fate: list[str] = []
+
+    class Queued:
+        def withdraw(self) -> None:
+            fate.append("withdrawn")
+
+        def __await__(self) -> Any:
+            fate.append("awaited")
+            return asyncio.sleep(0).__await__()
+
+    class FollowUps:
+        settings = Settings()
+
+        def calendar(self, center_id: str) -> WorkingCalendar:
+            return WorkingCalendar()
+
+        def on_a_day_to_come(self, plan: Any) -> Any:
+            return plan
+
+        def schedule_each(self, plans: list[Any]) -> Queued:
+            queued.set()
+            return Queued()
+
+    async def read(conn: Any, events: Any) -> tuple[Any, _Known, None]:
+        return consumer._CaseRefs({}), _Known(), None
+
+    async def still_writing(conn: Any, events: Any) -> None:
+        await queued.wait()  # the batch's own writes, when the stop comes
+        if stop == "refused":
+            raise RuntimeError("the store refused it")
+        await asyncio.Event().wait()
+
+    def effect_for(self: Any, planned: Any, e: Envelope, refs: Any, consent: Any,
+                   care: Any = None) -> Any:
+        case = {"case_id": e.case_id, "resident_id": None, "clerk_id": "clerk-017",
+                "service_item": "SA-HARDSHIP-SUBSIDY"}
+        return self._deadline(e, case, lambda _: Consent())
+
+    async def written(*args: Any, **kwargs: Any) -> None:
+        pass
+
+    monkeypatch.setattr(consumer, "_read", read)
+    monkeypatch.setattr(consumer.bulk, "insert_rows", written)  # the batch's case rows
+    monkeypatch.setattr(consumer.residents, "remember_care_and_hints", still_writing)
+    monkeypatch.setattr(consumer.Rules, "_effect_for", effect_for)
+    rules = consumer.Rules(FollowUps())  # type: ignore[arg-type]
+    applying = asyncio.ensure_future(rules.apply(
+        object(), [_deadline(uuid.uuid4(), uuid.uuid4())]))  # type: ignore[arg-type]
+    await queued.wait()
+    if stop == "cancelled":
+        applying.cancel()
+    with pytest.raises(asyncio.CancelledError if stop == "cancelled" else RuntimeError):
+        await applying
+    assert fate == [fate_of_plans]
