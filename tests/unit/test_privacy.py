@@ -1091,3 +1091,31 @@ def test_a_landline_after_86_and_a_room_where_someone_lives_are_found_alone(
     3456; 86-138... went already) and a room's bare number after 住 (住501, 住在六零二; 住501室
     went) were kept when the resident's own were not on file."""
     assert redact(typed) == stored
+
+
+@pytest.mark.parametrize(("typed", "stored"), [
+    ("陳先生來電，黃女士說明天來", f"{NAME}來電，{NAME}說明天來"),
+    ("聯繫人：陳大文", f"聯繫人：{NAME}"),
+    ("居民張秀英說明天來，老陳腿腳不便", f"居民{NAME}說明天來，{NAME}腿腳不便"),
+    ("家住幸福里3號，住3號樓401", f"家住{ADDRESS}，住{ADDRESS}"),
+    ("住在漕溪北路８８號3號樓501室", f"住在{ADDRESS}"),
+    ("住院號12345678", f"住院號{RECORD}"),
+    # ... and what stays in Simplified stays in Traditional
+    *[(words, words) for words in ["國慶節期間照常辦理", "住院3天，住建局來函，入住率80%",
+                                   "住房公積金12000元，住了301天，辦理居住證"]],
+])
+def test_anyone_a_note_in_traditional_characters_names_is_found_as_in_simplified(
+        typed: str, stored: str) -> None:
+    """redteam60: the rules for anyone not on file (a neighbour, a relative, a resident
+    without a case yet) read Simplified characters only: 陳先生來電, 聯繫人：陳大文, 家住幸福里3號,
+    住3號樓401 and 住院號12345678 were stored whole (of 住在漕溪北路88號3號樓501室 only 501室
+    went), though the resident on file was found in Traditional ones since redteam56."""
+    assert redact(typed) == stored
+
+
+def test_a_rare_character_of_a_name_is_read_in_simplified_too() -> None:
+    """redteam60: OpenCC changes some 900 characters beyond the basic plane (𠁞 is 𠀾), which
+    the Traditional characters a text was looked for among left out: a note holding no other
+    one kept the name on file whole."""
+    assert redact("王\U0002005e来过", KnownPerson(name="王\U0002003e")) == f"{NAME}来过"
+

@@ -8,7 +8,7 @@ from bisect import bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
-from typing import Any, Literal
+from typing import Literal
 
 from shared.kernel.privacy.patterns import (
     HONORIFICS,
@@ -21,6 +21,7 @@ from shared.kernel.privacy.patterns import (
     digits_of,
     fold,
 )
+from shared.kernel.privacy.traditional import simplified as _simplified
 
 _ADMIN = re.compile(r"^.*?(?:特别行政区|自治区|自治州|省|市|区|县|旗|街道|镇|乡)")
 ENGLISH_TITLES = ("mr", "mrs", "ms", "miss", "mx", "dr", "madam", "mdm", "auntie", "aunty",
@@ -452,41 +453,6 @@ def name_variants(name: str) -> list[tuple[Kind, str]]:
         if typed.isascii() and typed.isalpha():  # guoqing shuo mingtian lai, 李guoqing来过
             out += [("latin", typed), ("latin", surname + typed)]
     return out
-
-
-_HAN_RANGES = ((0x3400, 0x4DC0), (0x4E00, 0xA000), (0xF900, 0xFB00))
-_HAN_ANYWHERE = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
-
-
-@lru_cache(maxsize=1)
-def _to_simplified() -> tuple[Any, re.Pattern[str]]:
-    """OpenCC's Traditional-to-Simplified converter, and the characters it changes (國, 慶,
-    說, 號 ...), found once per process (~12 ms) so that a text without any is not
-    converted."""
-    import opencc  # loaded with the first resident on file, as pypinyin is
-
-    converter = opencc.OpenCC("t2s")
-    every = [chr(c) for low, high in _HAN_RANGES for c in range(low, high)]
-    # one call, a character a line: no phrase spans two lines
-    changed = [c for c, s in zip(every, converter.convert("\n".join(every)).split("\n"),
-                                 strict=True) if s != c]
-    return converter, re.compile("[" + "".join(changed) + "]")
-
-
-def _simplified(text: str) -> str:
-    """``text`` in Simplified Chinese, one character for one (so positions carry over): a
-    clerk in Hong Kong or Taiwan, a pasted message, a name on file from a Traditional ID
-    card. A text without a character Traditional Chinese writes otherwise is returned as it
-    is."""
-    if not _HAN_ANYWHERE.search(text):
-        return text
-    converter, traditional = _to_simplified()
-    if not traditional.search(text):
-        return text
-    out = converter.convert(text)
-    if len(out) == len(text):
-        return out
-    return "".join(c if len(one := converter.convert(c)) != 1 else one for c in text)
 
 
 @lru_cache(maxsize=4096)
