@@ -1119,3 +1119,10 @@ def test_a_rare_character_of_a_name_is_read_in_simplified_too() -> None:
     one kept the name on file whole."""
     assert redact("王\U0002005e来过", KnownPerson(name="王\U0002003e")) == f"{NAME}来过"
 
+
+def test_a_name_opencc_reads_otherwise_is_found_in_pinyin_as_it_is_said() -> None:
+    """redteam60: the name on file is read in Simplified before its variants are made, and
+    OpenCC reads 乾 as 干 (乾燥): 周乾's pinyin became Zhou Gan, and Zhou Qian, zhouqian, as
+    a clerk types it, were kept (they went before redteam56)."""
+    assert redact("Zhou Qian来过，zhouqian说明天来", KnownPerson(name="周乾")) \
+        == f"{NAME}来过，{NAME}说明天来"

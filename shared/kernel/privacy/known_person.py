@@ -91,6 +91,10 @@ class KnownPerson:
         found: dict[str, tuple[Kind, str]] = {}
         for kind, text in name_variants(self._simplified[0]):
             found.setdefault(_squeezed(text), (kind, REDACTED_NAME))
+        if self._simplified[0] != self.name:  # 周乾 is Zhou Qian, though OpenCC reads 周干
+            for kind, text in name_variants(self.name):
+                if kind == "latin":
+                    found.setdefault(_squeezed(text), (kind, REDACTED_NAME))
         for digits in phone_variants(self.phone):
             found.setdefault(digits, ("digits", REDACTED_PHONE))
         id_number = digits_of(fold(self.id_number)).lower()
