@@ -1126,3 +1126,18 @@ def test_a_name_opencc_reads_otherwise_is_found_in_pinyin_as_it_is_said() -> Non
     a clerk types it, were kept (they went before redteam56)."""
     assert redact("Zhou Qian来过，zhouqian说明天来", KnownPerson(name="周乾")) \
         == f"{NAME}来过，{NAME}说明天来"
+
+
+@pytest.mark.parametrize(("name", "words"), [
+    ("李国庆", "【国庆】专题，「国庆」专题活动，10:00国庆文艺汇演，国庆主题征文"),
+    ("李国庆", "国庆/中秋值班表，国庆&中秋连休，國慶／中秋放假"),
+    ("李国庆", "国庆（10月1日-7日）放假，国庆(10.1-10.7)值班表"),
+])
+def test_the_centers_own_notices_keep_a_holiday_a_resident_is_named_after(
+        name: str, words: str) -> None:
+    """redteam60: a notice the center writes with 李国庆 on file lost the holiday where a
+    heading's topic (专题, 文艺汇演), a list parted by / or &, or the days in brackets
+    followed it; the resident still goes so (国庆（男，65岁）来电, 国庆（10月3日）来过)."""
+    assert redact(words, KnownPerson(name=name)) == words
+    assert redact("国庆（男，65岁）来电，国庆（10月3日）来过", KnownPerson(name=name)) \
+        == f"{NAME}（男，65岁）来电，{NAME}（10月3日）来过"

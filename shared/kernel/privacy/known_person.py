@@ -296,6 +296,7 @@ _WORD_GOES_ON = re.compile(
     r"交通(?=委|局|管制|出行|安全)|"
     r"里(?=街道|社区|小区|居委|[\d一二三四五六七八九十])|[镇乡](?!长)|"
     r"[小中]学(?!毕业|文化|学历|肄业|没)|学校|幼儿园|大街|驿站|小屋|升旗|"
+    r"专题|主题|专栏|特刊|征文|汇演|文艺|演出|庆典|"  # 【国庆】专题, 10:00国庆文艺汇演: redteam60
     r"养老(?=服务|院|机构|产业|驿站|中心)|鸽|喜乐|"
     r"前(?!天)|后(?![天来])|之前|之后|以来|以前|以后|当天|那天|第一天|初期|时期|年代|周年|"
     r"快乐|献礼|阅兵|晚会|联欢|黄金周|长假|七天|放假|休假|调休|加班|停办|不办公|照常|"
@@ -321,7 +322,7 @@ _THE_WORD_DOES = re.compile(
     r"放假|休假|调休|不办公|停办|照常|"
     r"要紧|来之不易|是福|第一|是第一位|至上)|"
     r"对[^，。；！？,.;!?\s]{0,6}?(?:满意度|满意率|很重要|重要|有益|有利|来说)|"
-    r"\s*[和与及、跟同]\s*(?:" + "|".join(_LISTED_WORDS)
+    r"\s*[和与及、跟同/／&＆+＋]\s*(?:" + "|".join(_LISTED_WORDS)
     + r")(?!\s*(?:[两二三四五六七八九十几\d]+\s*[户家人位名]|俩|夫妇))")
 """A clause that speaks of the word a given name is, not of the person (建设今天已经完成,
 国庆上午来了很多游客, 建设对环境满意度高, 健康对老人很重要, 健康和平安希望大家): kept."""
@@ -387,14 +388,19 @@ _HOLIDAY_NOTICE = re.compile(
 def _the_word(text: str, end: int) -> bool:
     """Whether what follows a given name at ``end`` makes it the word it also is: a word it
     begins, a clause about the word, a notice a holiday heads; also past the bracket or
-    quotation mark that closes it (【国庆】放假通知, “健康”讲座: a heading, a topic)."""
+    quotation mark that closes it (【国庆】放假通知, “健康”讲座: a heading, a topic), and past
+    the days it lasts in brackets (国庆（10月1日-7日）放假: redteam60 found it scrubbed)."""
     if text[end:end + 1] in _CLOSING:
         end += 1
+    elif days := _DAYS_IN_BRACKETS.match(text, end):
+        end = days.end()
     return bool(_WORD_GOES_ON.match(text, end) or _THE_WORD_DOES.match(text, end)
                 or _HOLIDAY_NOTICE.match(text, end))
 
 
 _CLOSING = frozenset("」』】]〕］’”\"'〉")
+_DAYS_IN_BRACKETS = re.compile(
+    r"\s*[（(][^（）()]{0,12}?\d{1,2}\s*[月./]\s*\d{1,2}[^（）()]{0,16}[）)]")
 
 
 def _bounded(text: str, start: int, end: int, inside: re.Pattern[str]) -> bool:
