@@ -1141,3 +1141,12 @@ def test_the_centers_own_notices_keep_a_holiday_a_resident_is_named_after(
     assert redact(words, KnownPerson(name=name)) == words
     assert redact("国庆（男，65岁）来电，国庆（10月3日）来过", KnownPerson(name=name)) \
         == f"{NAME}（男，65岁）来电，{NAME}（10月3日）来过"
+
+
+@pytest.mark.parametrize("words", [
+    "住302床，住302病房", "包吃包住1200，包吃包住 3500元", "住3晚，住1203晚", "住120㎡的房子"])
+def test_a_bed_a_ward_board_with_a_wage_and_nights_after_zhu_are_no_flat(words: str) -> None:
+    """redteam60: redteam56's room after 住 took a hospital's bed and ward (住302床), the board
+    a job offers with its wage (包吃包住1200: a sum, where the center registers the
+    unemployed), nights and an area for a flat; 住501, 家住401 still go."""
+    assert redact(words) == words

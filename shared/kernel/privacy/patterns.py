@@ -474,14 +474,16 @@ _BUILDING = ("号楼", "幢", "栋", "座", "单元")
 住三栋四零一: scrub46 found the room kept, or the whole address); not a floor (3楼302会议室, the
 center's, and 她在3楼 9123 4567, a phone)."""
 _LIVES_IN_ROOM = re.compile(
-    r"住(?:在|的是)?\s*(?P<n>(?:(?:[1-9]\d?|[一二三四五六七八九十]{1,3})楼\s*)?"
+    r"(?<!包)住(?:在|的是)?\s*(?P<n>(?:(?:[1-9]\d?|[一二三四五六七八九十]{1,3})楼\s*)?"
     r"(?:[1-9]\d{2,3}|[一二三四五六七八九][〇零一二三四五六七八九]{2,3}))"
-    r"(?![\d〇零一二三四五六七八九十百千万.\-/:：]|\s?(?:多|余|来|左右|以上|以下))")
+    r"(?![\d〇零一二三四五六七八九十百千万.\-/:：]|\s?(?:多|余|来|左右|以上|以下|晚|夜|㎡|m²))")
 """A room's bare number where someone lives (住501, 家住401, 住在六零二, 住3楼301: redteam56 found
 it kept, 住501室 went): a door number, as a resident says it; not a stay's length or a count
-(住300天, 入住120人, 住100多天), nor a day (住2026-12-20)."""
-_A_ROOM_OF_USE = re.compile(r"\s*(?:会议|办公|活动|教|阅览|档案|调解)?室|\s*房间")
-"""A room of use after a number (7号楼302会议室): the center's, not a home."""
+(住300天, 入住120人, 住100多天, 住3晚), nor a day (住2026-12-20), nor a wage's board (包吃包住
+3500: redteam60), nor a hospital's bed or ward (``_A_ROOM_OF_USE``)."""
+_A_ROOM_OF_USE = re.compile(r"\s*(?:(?:会议|办公|活动|教|阅览|档案|调解)?室|房间|病房|病区|床)")
+"""A room of use after a number (7号楼302会议室): the center's, not a home; a hospital's bed or
+ward (住302床, 住302病房: redteam60 found them scrubbed as a flat)."""
 _STRONG_UNITS = ("室", "弄", "幢", "栋", "单元", "号院", "支弄")
 _PLACES = ("路", "街", "大道", "段", "巷", "弄", "村", "小区", "新村", "花园", "公寓", "苑", "家园",
            "大厦", "广场", "公馆", "府", "湾", "城", "镇")
