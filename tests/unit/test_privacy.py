@@ -1150,3 +1150,14 @@ def test_a_bed_a_ward_board_with_a_wage_and_nights_after_zhu_are_no_flat(words: 
     a job offers with its wage (包吃包住1200: a sum, where the center registers the
     unemployed), nights and an area for a flat; 住501, 家住401 still go."""
     assert redact(words) == words
+
+
+@pytest.mark.parametrize(("typed", "stored"), [
+    ("电话86.21.6412.3456，86 21  6412 3456", f"电话{PHONE}，{PHONE}"),
+    # ... not a list of counts, nor decimals
+    *[(words, words) for words in ["86，21，3456，7890", "86.5 21.3 2345.6789"]],
+])
+def test_a_landline_after_86_is_found_parted_by_dots(typed: str, stored: str) -> None:
+    """redteam60: redteam56's landline after 86 took only a space or a dash between its
+    groups: 86.21.6412.3456, as a card prints it, was kept, after 电话 too."""
+    assert redact(typed) == stored

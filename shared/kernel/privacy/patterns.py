@@ -243,11 +243,15 @@ _LANDLINE = re.compile(r"(?<![0-9A-Za-z])(?:\(" + _AREA + r"\)|" + _AREA + ")" +
                        + r"[2-9]\d{2,3}" + _SPLIT + r"\d{4}(?!\d)")
 _LANDLINE_INTL = re.compile(r"(?:\+|00)86[ \-]?(?:\(0?\d{2,3}\)|0?[1-9]\d{1,2})[ \-]?"
                             r"[2-9]\d{2,3}[ \-]?\d{4}(?!\d)")
-_LANDLINE_86 = re.compile(r"(?<![0-9A-Za-z+])(?:\(86\)|86)[ \-]?(?:\(0?(?:10|2\d|[3-9]\d\d)\)|"
-                          r"0?(?:10|2\d|[3-9]\d\d))[ \-]?[2-9]\d{2,3}[ \-]?\d{4}(?!\d)")
+_DOTS = r"(?: {0,2}[.\-_/·]? {0,2})"
+_LANDLINE_86 = re.compile(r"(?<![0-9A-Za-z+])(?:\(86\)|86)" + _DOTS
+                          + r"(?:\(0?(?:10|2\d|[3-9]\d\d)\)|0?(?:10|2\d|[3-9]\d\d))" + _DOTS
+                          + r"[2-9]\d{2,3}" + _DOTS + r"\d{4}(?!\d)")
 """A landline after China's code without + or 00 (86 21 6412 3456, 86-21-64123456, 8621
 64123456), as a resident reads it off a card (redteam56 found it kept; the mobile's rule had
-86-138... already): an area code of China's after it (``_AREA`` without its 0)."""
+86-138... already): an area code of China's after it (``_AREA`` without its 0); its groups
+parted by a dot, a slash or two spaces too (86.21.6412.3456: redteam60 found it kept, 电话
+before it too), not by a comma (86，21，3456，7890 is a list of counts)."""
 _ABROAD = re.compile(r"(?:(?<![A-Za-z+])\+[1-9]|(?<![0-9A-Za-z+])00(?=85[23]|886)\d)"
                      r"(?:" + _SEP + r"\d){8,14}(?!\d)")
 """A number dialled from abroad or to it: a country code after + (+852 9123 4567 for Hong
