@@ -1161,3 +1161,13 @@ def test_a_landline_after_86_is_found_parted_by_dots(typed: str, stored: str) ->
     """redteam60: redteam56's landline after 86 took only a space or a dash between its
     groups: 86.21.6412.3456, as a card prints it, was kept, after 电话 too."""
     assert redact(typed) == stored
+
+
+@pytest.mark.parametrize(("typed", "stored"), [
+    ("电话：6412.3456，电话 21.6412.3456", f"电话：{PHONE}，电话 {PHONE}"),
+    *[(words, words) for words in ["电话2026.12.20回访", "联系1.2345678万", "电话费12.5元"]],
+])
+def test_a_number_after_phone_is_found_parted_by_dots(typed: str, stored: str) -> None:
+    """redteam60: seven digits or more after 电话 were found parted by a space or a dash only:
+    电话：6412.3456, as a card prints it, was kept; a day and a decimal stay."""
+    assert redact(typed) == stored

@@ -269,9 +269,12 @@ _HK_MACAO = re.compile(r"(?<![0-9A-Za-z+])(?:\(85[23]\)|85[23]) ?-? ?[2-9]\d{3}[
 _PHONE_KEYWORD = re.compile(  # not the 电话 of a marker: [电话已隐去]，68494601 is no phone
     r"(?<!\[)(?:电话|手机|座机|(?P<reach>联系)|号码(?<![证卡账帐照牌单票码]..)|\b(?:tel|telephone|phone|mobile|cell|whatsapp)\b)(?:号码|号)?"
     r"[^0-9\n]{0,6}?"
-    r"(?P<n>\d(?:[ \-]?\d){6,})", re.IGNORECASE)
+    r"(?P<n>\d(?:[ \-.]?\d){6,})", re.IGNORECASE)
 """Seven digits or more after 电话 / 手机 / 座机 / 联系 / phone ...: a landline without its area
-code, and Hong Kong's and Macao's local eight digits (手机：9123 4567, 联系她9123-4567)."""
+code, and Hong Kong's and Macao's local eight digits (手机：9123 4567, 联系她9123-4567), their
+groups parted by a space, a dash or a dot (电话：6412.3456: redteam60 found it kept); not a
+decimal (``_DECIMAL``)."""
+_DECIMAL = re.compile(r"\d{1,3}\.\d+")
 _AMOUNT_AFTER = re.compile(r"\s?万?元(?![旦宵])")
 """What follows an amount, never a phone number (电话回访，金额2000000元); not 元旦 (电话
 68494601元旦回访: a phone number, and when to call)."""
@@ -1202,8 +1205,8 @@ def number_spans(text: str) -> Iterator[tuple[int, int, str]]:
                 yield m.start(), m.end(), REDACTED_PLATE
     for m in _PHONE_KEYWORD.finditer(text):
         number = m.group("n")
-        if _AMOUNT_AFTER.match(text, m.end("n")):
-            continue  # 联系居委会，补贴1380000元: how much, not whom
+        if _AMOUNT_AFTER.match(text, m.end("n")) or _DECIMAL.fullmatch(number):
+            continue  # 联系居委会，补贴1380000元: how much, not whom; 联系1.2345678万
         if not _DATE_SHAPE.fullmatch(number) and not (  # 联系20261220: when, not whom
                 m.group("reach") and _COMPACT_DATE.match(number)) and not (
                 _DATE_AND_HOUR.fullmatch(number) and _A_TIME.match(text, m.end("n"))):
