@@ -1171,3 +1171,9 @@ def test_a_number_after_phone_is_found_parted_by_dots(typed: str, stored: str) -
     """redteam60: seven digits or more after 电话 were found parted by a space or a dash only:
     电话：6412.3456, as a card prints it, was kept; a day and a decimal stay."""
     assert redact(typed) == stored
+
+
+def test_a_name_opencc_reads_otherwise_is_found_with_a_homophone_typed_in_it() -> None:
+    """redteam60: 陈乾生 on file was read 陈干生 before its typos were looked for, so 陈钱生 (乾
+    is qián in a name, 钱 the IME's first candidate) was kept since redteam56."""
+    assert redact("陈钱生来过，陳錢生來過", KnownPerson(name="陈乾生")) == f"{NAME}来过，{NAME}來過"

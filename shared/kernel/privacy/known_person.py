@@ -111,9 +111,11 @@ class KnownPerson:
     @cached_property
     def typed_names(self) -> tuple[str, ...]:
         """The Chinese names of three characters or more (this person's and the others'),
-        whose one character typed wrong is still the name (``_mistyped``)."""
-        names = [n for n in (re.sub(r"\s+", "", fold(self._simplified[0])),) if len(n) >= 3
-                 and _ALL_HAN.fullmatch(n)]
+        whose one character typed wrong is still the name (``_mistyped``); also as written
+        when OpenCC reads it otherwise (陈乾生, read 陈干生, is typed 陈钱生: qián, not gān)."""
+        names = [n for n in dict.fromkeys(re.sub(r"\s+", "", fold(name))
+                                          for name in (self._simplified[0], self.name))
+                 if len(n) >= 3 and _ALL_HAN.fullmatch(n)]
         for other in self.others:
             names += [n for n in other.typed_names if n not in names]
         return tuple(names)
