@@ -1177,3 +1177,10 @@ def test_a_name_opencc_reads_otherwise_is_found_with_a_homophone_typed_in_it() -
     """redteam60: 陈乾生 on file was read 陈干生 before its typos were looked for, so 陈钱生 (乾
     is qián in a name, 钱 the IME's first candidate) was kept since redteam56."""
     assert redact("陈钱生来过，陳錢生來過", KnownPerson(name="陈乾生")) == f"{NAME}来过，{NAME}來過"
+
+
+def test_half_a_utf16_pair_in_a_traditional_note_is_no_error() -> None:
+    """redteam60: OpenCC, reading UTF-8, raised UnicodeEncodeError on a Traditional text
+    holding half a UTF-16 pair (json.loads takes "\\ud842"; the HTTP routes answer it 422,
+    but redact is called on whatever text a caller holds: an import, a log line, an export)."""
+    assert redact("陳先生\udfff來電", KnownPerson(name="李国庆")) == f"{NAME}\udfff來電"

@@ -40,7 +40,14 @@ def simplified(text: str) -> str:
     converter, traditional = _to_simplified()
     if not traditional.search(text):
         return text
+    if "\ud800" <= max(text):  # the reading only: the stored text is cut from ``text``
+        text = _LONE_SURROGATE.sub("\ufffd", text)
     out = converter.convert(text)
     if len(out) == len(text):
         return out
     return "".join(c if len(one := converter.convert(c)) != 1 else one for c in text)
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+"""Half a UTF-16 pair, which a JSON body may hold (``"\\ud842"``: json.loads takes it), and
+OpenCC, which reads UTF-8, refuses with an error: read as U+FFFD, one for one."""
