@@ -10,6 +10,7 @@ form a clerk writes them.
 from __future__ import annotations
 
 import random
+import unicodedata
 from collections import Counter
 
 import pytest
@@ -1184,3 +1185,11 @@ def test_half_a_utf16_pair_in_a_traditional_note_is_no_error() -> None:
     holding half a UTF-16 pair (json.loads takes "\\ud842"; the HTTP routes answer it 422,
     but redact is called on whatever text a caller holds: an import, a log line, an export)."""
     assert redact("陳先生\udfff來電", KnownPerson(name="李国庆")) == f"{NAME}\udfff來電"
+
+
+def test_toned_pinyin_in_decomposed_form_is_the_resident() -> None:
+    """redteam60: redteam56 found lǐ guóqìng with its tones as one character each; pasted from
+    a Mac or a web page in decomposed form (i and a combining caron, U+030C) it was kept."""
+    typed = unicodedata.normalize("NFD", "lǐ guóqìng来过，Wáng Xiùyīng说明天来")
+    assert redact(typed, KnownPerson(name="李国庆").also(KnownPerson(name="王秀英"))) \
+        == f"{NAME}来过，{NAME}说明天来"

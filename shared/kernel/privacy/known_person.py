@@ -29,8 +29,9 @@ ENGLISH_TITLES = ("mr", "mrs", "ms", "miss", "mx", "dr", "madam", "mdm", "auntie
 _LATIN_NAME = re.compile(r"[A-Za-z .\-']+")
 #: What a squeezed text leaves out: spaces and line ends, dots, dashes, brackets, and what
 #: else parts a number's groups as a clerk writes it down (138；1234；5678, 5888～1234, 5888|1234,
-#: 5888/1234, the full stop after a group).
-_OUT = r"\s.\-()·'/|;；~～〜。"
+#: 5888/1234, the full stop after a group), and the combining marks of a text in decomposed
+#: form (lǐ guóqìng pasted from a Mac, a mark after each vowel: redteam60 found it kept).
+_OUT = r"\s.\-()·'/|;；~～〜。\u0300-\u036f"
 _SQUEEZE = re.compile(f"[^{_OUT}]+")  # what a squeezed text keeps
 _ASCII_LOWER = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
 _LOWER_UNTONED = _ASCII_LOWER | {
