@@ -171,15 +171,17 @@ async def test_a_word_given_name_a_clerk_opens_a_note_with_is_scrubbed_on_every_
 async def test_a_note_typed_in_traditional_characters_leaves_the_resident_on_file_out(
         settings: Settings) -> None:
     """李国庆 on file, a clerk's IME set to Traditional Chinese (or a message pasted from Hong
-    Kong): 李國慶 and 國慶 reached the stream whole until redteam56; the holiday, 國慶節,
-    stays."""
+    Kong): 李國慶 and 國慶 reached the stream whole until redteam56, the neighbour not on file
+    and the flat (陳先生, 3號樓401) until redteam60; the holiday, 國慶節, stays."""
     async with running(create_app(settings), role=Role.CLERK) as client:
         resident = (await write(client, "/residents", WORD_NAMED, 201))["resident_id"]
         case = await open_case(client, resident)
-        await write(client, f"/cases/{case}/hear", {"words": "李國慶來過，國慶說國慶節期間不來"})
+        await write(client, f"/cases/{case}/hear",
+                    {"words": "李國慶來過，國慶說國慶節期間不來，鄰居陳先生住3號樓401"})
         mine = [e for e in await stream_envelopes(settings) if str(e.case_id) == case]
     heard = [e.payload["words"] for e in mine if e.type == "RequestHeard"]
-    assert heard == [f"{REDACTED_NAME}來過，{REDACTED_NAME}說國慶節期間不來"]
+    assert heard == [f"{REDACTED_NAME}來過，{REDACTED_NAME}說國慶節期間不來，"
+                     f"鄰居{REDACTED_NAME}住{REDACTED_ADDRESS}"]
 
 
 def _csv_text(root: Path) -> str:

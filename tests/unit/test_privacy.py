@@ -10,6 +10,7 @@ form a clerk writes them.
 from __future__ import annotations
 
 import random
+import unicodedata
 from collections import Counter
 
 import pytest
@@ -1091,3 +1092,104 @@ def test_a_landline_after_86_and_a_room_where_someone_lives_are_found_alone(
     3456; 86-138... went already) and a room's bare number after 住 (住501, 住在六零二; 住501室
     went) were kept when the resident's own were not on file."""
     assert redact(typed) == stored
+
+
+@pytest.mark.parametrize(("typed", "stored"), [
+    ("陳先生來電，黃女士說明天來", f"{NAME}來電，{NAME}說明天來"),
+    ("聯繫人：陳大文", f"聯繫人：{NAME}"),
+    ("居民張秀英說明天來，老陳腿腳不便", f"居民{NAME}說明天來，{NAME}腿腳不便"),
+    ("家住幸福里3號，住3號樓401", f"家住{ADDRESS}，住{ADDRESS}"),
+    ("住在漕溪北路８８號3號樓501室", f"住在{ADDRESS}"),
+    ("住院號12345678", f"住院號{RECORD}"),
+    # ... and what stays in Simplified stays in Traditional
+    *[(words, words) for words in ["國慶節期間照常辦理", "住院3天，住建局來函，入住率80%",
+                                   "住房公積金12000元，住了301天，辦理居住證"]],
+])
+def test_anyone_a_note_in_traditional_characters_names_is_found_as_in_simplified(
+        typed: str, stored: str) -> None:
+    """redteam60: the rules for anyone not on file (a neighbour, a relative, a resident
+    without a case yet) read Simplified characters only: 陳先生來電, 聯繫人：陳大文, 家住幸福里3號,
+    住3號樓401 and 住院號12345678 were stored whole (of 住在漕溪北路88號3號樓501室 only 501室
+    went), though the resident on file was found in Traditional ones since redteam56."""
+    assert redact(typed) == stored
+
+
+def test_a_rare_character_of_a_name_is_read_in_simplified_too() -> None:
+    """redteam60: OpenCC changes some 900 characters beyond the basic plane (𠁞 is 𠀾), which
+    the Traditional characters a text was looked for among left out: a note holding no other
+    one kept the name on file whole."""
+    assert redact("王\U0002005e来过", KnownPerson(name="王\U0002003e")) == f"{NAME}来过"
+
+
+def test_a_name_opencc_reads_otherwise_is_found_in_pinyin_as_it_is_said() -> None:
+    """redteam60: the name on file is read in Simplified before its variants are made, and
+    OpenCC reads 乾 as 干 (乾燥): 周乾's pinyin became Zhou Gan, and Zhou Qian, zhouqian, as
+    a clerk types it, were kept (they went before redteam56)."""
+    assert redact("Zhou Qian来过，zhouqian说明天来", KnownPerson(name="周乾")) \
+        == f"{NAME}来过，{NAME}说明天来"
+
+
+@pytest.mark.parametrize(("name", "words"), [
+    ("李国庆", "【国庆】专题，「国庆」专题活动，10:00国庆文艺汇演，国庆主题征文"),
+    ("李国庆", "国庆/中秋值班表，国庆&中秋连休，國慶／中秋放假"),
+    ("李国庆", "国庆（10月1日-7日）放假，国庆(10.1-10.7)值班表"),
+])
+def test_the_centers_own_notices_keep_a_holiday_a_resident_is_named_after(
+        name: str, words: str) -> None:
+    """redteam60: a notice the center writes with 李国庆 on file lost the holiday where a
+    heading's topic (专题, 文艺汇演), a list parted by / or &, or the days in brackets
+    followed it; the resident still goes so (国庆（男，65岁）来电, 国庆（10月3日）来过)."""
+    assert redact(words, KnownPerson(name=name)) == words
+    assert redact("国庆（男，65岁）来电，国庆（10月3日）来过", KnownPerson(name=name)) \
+        == f"{NAME}（男，65岁）来电，{NAME}（10月3日）来过"
+
+
+@pytest.mark.parametrize("words", [
+    "住302床，住302病房", "包吃包住1200，包吃包住 3500元", "住3晚，住1203晚", "住120㎡的房子"])
+def test_a_bed_a_ward_board_with_a_wage_and_nights_after_zhu_are_no_flat(words: str) -> None:
+    """redteam60: redteam56's room after 住 took a hospital's bed and ward (住302床), the board
+    a job offers with its wage (包吃包住1200: a sum, where the center registers the
+    unemployed), nights and an area for a flat; 住501, 家住401 still go."""
+    assert redact(words) == words
+
+
+@pytest.mark.parametrize(("typed", "stored"), [
+    ("电话86.21.6412.3456，86 21  6412 3456", f"电话{PHONE}，{PHONE}"),
+    # ... not a list of counts, nor decimals
+    *[(words, words) for words in ["86，21，3456，7890", "86.5 21.3 2345.6789"]],
+])
+def test_a_landline_after_86_is_found_parted_by_dots(typed: str, stored: str) -> None:
+    """redteam60: redteam56's landline after 86 took only a space or a dash between its
+    groups: 86.21.6412.3456, as a card prints it, was kept, after 电话 too."""
+    assert redact(typed) == stored
+
+
+@pytest.mark.parametrize(("typed", "stored"), [
+    ("电话：6412.3456，电话 21.6412.3456", f"电话：{PHONE}，电话 {PHONE}"),
+    *[(words, words) for words in ["电话2026.12.20回访", "联系1.2345678万", "电话费12.5元"]],
+])
+def test_a_number_after_phone_is_found_parted_by_dots(typed: str, stored: str) -> None:
+    """redteam60: seven digits or more after 电话 were found parted by a space or a dash only:
+    电话：6412.3456, as a card prints it, was kept; a day and a decimal stay."""
+    assert redact(typed) == stored
+
+
+def test_a_name_opencc_reads_otherwise_is_found_with_a_homophone_typed_in_it() -> None:
+    """redteam60: 陈乾生 on file was read 陈干生 before its typos were looked for, so 陈钱生 (乾
+    is qián in a name, 钱 the IME's first candidate) was kept since redteam56."""
+    assert redact("陈钱生来过，陳錢生來過", KnownPerson(name="陈乾生")) == f"{NAME}来过，{NAME}來過"
+
+
+def test_half_a_utf16_pair_in_a_traditional_note_is_no_error() -> None:
+    """redteam60: OpenCC, reading UTF-8, raised UnicodeEncodeError on a Traditional text
+    holding half a UTF-16 pair (json.loads takes "\\ud842"; the HTTP routes answer it 422,
+    but redact is called on whatever text a caller holds: an import, a log line, an export)."""
+    assert redact("陳先生\udfff來電", KnownPerson(name="李国庆")) == f"{NAME}\udfff來電"
+
+
+def test_toned_pinyin_in_decomposed_form_is_the_resident() -> None:
+    """redteam60: redteam56 found lǐ guóqìng with its tones as one character each; pasted from
+    a Mac or a web page in decomposed form (i and a combining caron, U+030C) it was kept."""
+    typed = unicodedata.normalize("NFD", "lǐ guóqìng来过，Wáng Xiùyīng说明天来")
+    assert redact(typed, KnownPerson(name="李国庆").also(KnownPerson(name="王秀英"))) \
+        == f"{NAME}来过，{NAME}说明天来"

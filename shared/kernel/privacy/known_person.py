@@ -8,7 +8,7 @@ from bisect import bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
-from typing import Any, Literal
+from typing import Literal
 
 from shared.kernel.privacy.patterns import (
     HONORIFICS,
@@ -21,6 +21,7 @@ from shared.kernel.privacy.patterns import (
     digits_of,
     fold,
 )
+from shared.kernel.privacy.traditional import simplified as _simplified
 
 _ADMIN = re.compile(r"^.*?(?:特别行政区|自治区|自治州|省|市|区|县|旗|街道|镇|乡)")
 ENGLISH_TITLES = ("mr", "mrs", "ms", "miss", "mx", "dr", "madam", "mdm", "auntie", "aunty",
@@ -28,8 +29,9 @@ ENGLISH_TITLES = ("mr", "mrs", "ms", "miss", "mx", "dr", "madam", "mdm", "auntie
 _LATIN_NAME = re.compile(r"[A-Za-z .\-']+")
 #: What a squeezed text leaves out: spaces and line ends, dots, dashes, brackets, and what
 #: else parts a number's groups as a clerk writes it down (138；1234；5678, 5888～1234, 5888|1234,
-#: 5888/1234, the full stop after a group).
-_OUT = r"\s.\-()·'/|;；~～〜。"
+#: 5888/1234, the full stop after a group), and the combining marks of a text in decomposed
+#: form (lǐ guóqìng pasted from a Mac, a mark after each vowel: redteam60 found it kept).
+_OUT = r"\s.\-()·'/|;；~～〜。\u0300-\u036f"
 _SQUEEZE = re.compile(f"[^{_OUT}]+")  # what a squeezed text keeps
 _ASCII_LOWER = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
 _LOWER_UNTONED = _ASCII_LOWER | {
@@ -90,6 +92,10 @@ class KnownPerson:
         found: dict[str, tuple[Kind, str]] = {}
         for kind, text in name_variants(self._simplified[0]):
             found.setdefault(_squeezed(text), (kind, REDACTED_NAME))
+        if self._simplified[0] != self.name:  # 周乾 is Zhou Qian, though OpenCC reads 周干
+            for kind, text in name_variants(self.name):
+                if kind == "latin":
+                    found.setdefault(_squeezed(text), (kind, REDACTED_NAME))
         for digits in phone_variants(self.phone):
             found.setdefault(digits, ("digits", REDACTED_PHONE))
         id_number = digits_of(fold(self.id_number)).lower()
@@ -106,9 +112,11 @@ class KnownPerson:
     @cached_property
     def typed_names(self) -> tuple[str, ...]:
         """The Chinese names of three characters or more (this person's and the others'),
-        whose one character typed wrong is still the name (``_mistyped``)."""
-        names = [n for n in (re.sub(r"\s+", "", fold(self._simplified[0])),) if len(n) >= 3
-                 and _ALL_HAN.fullmatch(n)]
+        whose one character typed wrong is still the name (``_mistyped``); also as written
+        when OpenCC reads it otherwise (陈乾生, read 陈干生, is typed 陈钱生: qián, not gān)."""
+        names = [n for n in dict.fromkeys(re.sub(r"\s+", "", fold(name))
+                                          for name in (self._simplified[0], self.name))
+                 if len(n) >= 3 and _ALL_HAN.fullmatch(n)]
         for other in self.others:
             names += [n for n in other.typed_names if n not in names]
         return tuple(names)
@@ -291,6 +299,7 @@ _WORD_GOES_ON = re.compile(
     r"交通(?=委|局|管制|出行|安全)|"
     r"里(?=街道|社区|小区|居委|[\d一二三四五六七八九十])|[镇乡](?!长)|"
     r"[小中]学(?!毕业|文化|学历|肄业|没)|学校|幼儿园|大街|驿站|小屋|升旗|"
+    r"专题|主题|专栏|特刊|征文|汇演|文艺|演出|庆典|"  # 【国庆】专题, 10:00国庆文艺汇演: redteam60
     r"养老(?=服务|院|机构|产业|驿站|中心)|鸽|喜乐|"
     r"前(?!天)|后(?![天来])|之前|之后|以来|以前|以后|当天|那天|第一天|初期|时期|年代|周年|"
     r"快乐|献礼|阅兵|晚会|联欢|黄金周|长假|七天|放假|休假|调休|加班|停办|不办公|照常|"
@@ -316,7 +325,7 @@ _THE_WORD_DOES = re.compile(
     r"放假|休假|调休|不办公|停办|照常|"
     r"要紧|来之不易|是福|第一|是第一位|至上)|"
     r"对[^，。；！？,.;!?\s]{0,6}?(?:满意度|满意率|很重要|重要|有益|有利|来说)|"
-    r"\s*[和与及、跟同]\s*(?:" + "|".join(_LISTED_WORDS)
+    r"\s*[和与及、跟同/／&＆+＋]\s*(?:" + "|".join(_LISTED_WORDS)
     + r")(?!\s*(?:[两二三四五六七八九十几\d]+\s*[户家人位名]|俩|夫妇))")
 """A clause that speaks of the word a given name is, not of the person (建设今天已经完成,
 国庆上午来了很多游客, 建设对环境满意度高, 健康对老人很重要, 健康和平安希望大家): kept."""
@@ -382,14 +391,19 @@ _HOLIDAY_NOTICE = re.compile(
 def _the_word(text: str, end: int) -> bool:
     """Whether what follows a given name at ``end`` makes it the word it also is: a word it
     begins, a clause about the word, a notice a holiday heads; also past the bracket or
-    quotation mark that closes it (【国庆】放假通知, “健康”讲座: a heading, a topic)."""
+    quotation mark that closes it (【国庆】放假通知, “健康”讲座: a heading, a topic), and past
+    the days it lasts in brackets (国庆（10月1日-7日）放假: redteam60 found it scrubbed)."""
     if text[end:end + 1] in _CLOSING:
         end += 1
+    elif days := _DAYS_IN_BRACKETS.match(text, end):
+        end = days.end()
     return bool(_WORD_GOES_ON.match(text, end) or _THE_WORD_DOES.match(text, end)
                 or _HOLIDAY_NOTICE.match(text, end))
 
 
 _CLOSING = frozenset("」』】]〕］’”\"'〉")
+_DAYS_IN_BRACKETS = re.compile(
+    r"\s*[（(][^（）()]{0,12}?\d{1,2}\s*[月./]\s*\d{1,2}[^（）()]{0,16}[）)]")
 
 
 def _bounded(text: str, start: int, end: int, inside: re.Pattern[str]) -> bool:
@@ -452,41 +466,6 @@ def name_variants(name: str) -> list[tuple[Kind, str]]:
         if typed.isascii() and typed.isalpha():  # guoqing shuo mingtian lai, 李guoqing来过
             out += [("latin", typed), ("latin", surname + typed)]
     return out
-
-
-_HAN_RANGES = ((0x3400, 0x4DC0), (0x4E00, 0xA000), (0xF900, 0xFB00))
-_HAN_ANYWHERE = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
-
-
-@lru_cache(maxsize=1)
-def _to_simplified() -> tuple[Any, re.Pattern[str]]:
-    """OpenCC's Traditional-to-Simplified converter, and the characters it changes (國, 慶,
-    說, 號 ...), found once per process (~12 ms) so that a text without any is not
-    converted."""
-    import opencc  # loaded with the first resident on file, as pypinyin is
-
-    converter = opencc.OpenCC("t2s")
-    every = [chr(c) for low, high in _HAN_RANGES for c in range(low, high)]
-    # one call, a character a line: no phrase spans two lines
-    changed = [c for c, s in zip(every, converter.convert("\n".join(every)).split("\n"),
-                                 strict=True) if s != c]
-    return converter, re.compile("[" + "".join(changed) + "]")
-
-
-def _simplified(text: str) -> str:
-    """``text`` in Simplified Chinese, one character for one (so positions carry over): a
-    clerk in Hong Kong or Taiwan, a pasted message, a name on file from a Traditional ID
-    card. A text without a character Traditional Chinese writes otherwise is returned as it
-    is."""
-    if not _HAN_ANYWHERE.search(text):
-        return text
-    converter, traditional = _to_simplified()
-    if not traditional.search(text):
-        return text
-    out = converter.convert(text)
-    if len(out) == len(text):
-        return out
-    return "".join(c if len(one := converter.convert(c)) != 1 else one for c in text)
 
 
 @lru_cache(maxsize=4096)

@@ -243,11 +243,15 @@ _LANDLINE = re.compile(r"(?<![0-9A-Za-z])(?:\(" + _AREA + r"\)|" + _AREA + ")" +
                        + r"[2-9]\d{2,3}" + _SPLIT + r"\d{4}(?!\d)")
 _LANDLINE_INTL = re.compile(r"(?:\+|00)86[ \-]?(?:\(0?\d{2,3}\)|0?[1-9]\d{1,2})[ \-]?"
                             r"[2-9]\d{2,3}[ \-]?\d{4}(?!\d)")
-_LANDLINE_86 = re.compile(r"(?<![0-9A-Za-z+])(?:\(86\)|86)[ \-]?(?:\(0?(?:10|2\d|[3-9]\d\d)\)|"
-                          r"0?(?:10|2\d|[3-9]\d\d))[ \-]?[2-9]\d{2,3}[ \-]?\d{4}(?!\d)")
+_DOTS = r"(?: {0,2}[.\-_/·]? {0,2})"
+_LANDLINE_86 = re.compile(r"(?<![0-9A-Za-z+])(?:\(86\)|86)" + _DOTS
+                          + r"(?:\(0?(?:10|2\d|[3-9]\d\d)\)|0?(?:10|2\d|[3-9]\d\d))" + _DOTS
+                          + r"[2-9]\d{2,3}" + _DOTS + r"\d{4}(?!\d)")
 """A landline after China's code without + or 00 (86 21 6412 3456, 86-21-64123456, 8621
 64123456), as a resident reads it off a card (redteam56 found it kept; the mobile's rule had
-86-138... already): an area code of China's after it (``_AREA`` without its 0)."""
+86-138... already): an area code of China's after it (``_AREA`` without its 0); its groups
+parted by a dot, a slash or two spaces too (86.21.6412.3456: redteam60 found it kept, 电话
+before it too), not by a comma (86，21，3456，7890 is a list of counts)."""
 _ABROAD = re.compile(r"(?:(?<![A-Za-z+])\+[1-9]|(?<![0-9A-Za-z+])00(?=85[23]|886)\d)"
                      r"(?:" + _SEP + r"\d){8,14}(?!\d)")
 """A number dialled from abroad or to it: a country code after + (+852 9123 4567 for Hong
@@ -265,9 +269,12 @@ _HK_MACAO = re.compile(r"(?<![0-9A-Za-z+])(?:\(85[23]\)|85[23]) ?-? ?[2-9]\d{3}[
 _PHONE_KEYWORD = re.compile(  # not the 电话 of a marker: [电话已隐去]，68494601 is no phone
     r"(?<!\[)(?:电话|手机|座机|(?P<reach>联系)|号码(?<![证卡账帐照牌单票码]..)|\b(?:tel|telephone|phone|mobile|cell|whatsapp)\b)(?:号码|号)?"
     r"[^0-9\n]{0,6}?"
-    r"(?P<n>\d(?:[ \-]?\d){6,})", re.IGNORECASE)
+    r"(?P<n>\d(?:[ \-.]?\d){6,})", re.IGNORECASE)
 """Seven digits or more after 电话 / 手机 / 座机 / 联系 / phone ...: a landline without its area
-code, and Hong Kong's and Macao's local eight digits (手机：9123 4567, 联系她9123-4567)."""
+code, and Hong Kong's and Macao's local eight digits (手机：9123 4567, 联系她9123-4567), their
+groups parted by a space, a dash or a dot (电话：6412.3456: redteam60 found it kept); not a
+decimal (``_DECIMAL``)."""
+_DECIMAL = re.compile(r"\d{1,3}\.\d+")
 _AMOUNT_AFTER = re.compile(r"\s?万?元(?![旦宵])")
 """What follows an amount, never a phone number (电话回访，金额2000000元); not 元旦 (电话
 68494601元旦回访: a phone number, and when to call)."""
@@ -474,14 +481,16 @@ _BUILDING = ("号楼", "幢", "栋", "座", "单元")
 住三栋四零一: scrub46 found the room kept, or the whole address); not a floor (3楼302会议室, the
 center's, and 她在3楼 9123 4567, a phone)."""
 _LIVES_IN_ROOM = re.compile(
-    r"住(?:在|的是)?\s*(?P<n>(?:(?:[1-9]\d?|[一二三四五六七八九十]{1,3})楼\s*)?"
+    r"(?<!包)住(?:在|的是)?\s*(?P<n>(?:(?:[1-9]\d?|[一二三四五六七八九十]{1,3})楼\s*)?"
     r"(?:[1-9]\d{2,3}|[一二三四五六七八九][〇零一二三四五六七八九]{2,3}))"
-    r"(?![\d〇零一二三四五六七八九十百千万.\-/:：]|\s?(?:多|余|来|左右|以上|以下))")
+    r"(?![\d〇零一二三四五六七八九十百千万.\-/:：]|\s?(?:多|余|来|左右|以上|以下|晚|夜|㎡|m²))")
 """A room's bare number where someone lives (住501, 家住401, 住在六零二, 住3楼301: redteam56 found
 it kept, 住501室 went): a door number, as a resident says it; not a stay's length or a count
-(住300天, 入住120人, 住100多天), nor a day (住2026-12-20)."""
-_A_ROOM_OF_USE = re.compile(r"\s*(?:会议|办公|活动|教|阅览|档案|调解)?室|\s*房间")
-"""A room of use after a number (7号楼302会议室): the center's, not a home."""
+(住300天, 入住120人, 住100多天, 住3晚), nor a day (住2026-12-20), nor a wage's board (包吃包住
+3500: redteam60), nor a hospital's bed or ward (``_A_ROOM_OF_USE``)."""
+_A_ROOM_OF_USE = re.compile(r"\s*(?:(?:会议|办公|活动|教|阅览|档案|调解)?室|房间|病房|病区|床)")
+"""A room of use after a number (7号楼302会议室): the center's, not a home; a hospital's bed or
+ward (住302床, 住302病房: redteam60 found them scrubbed as a flat)."""
 _STRONG_UNITS = ("室", "弄", "幢", "栋", "单元", "号院", "支弄")
 _PLACES = ("路", "街", "大道", "段", "巷", "弄", "村", "小区", "新村", "花园", "公寓", "苑", "家园",
            "大厦", "广场", "公馆", "府", "湾", "城", "镇")
@@ -1196,8 +1205,8 @@ def number_spans(text: str) -> Iterator[tuple[int, int, str]]:
                 yield m.start(), m.end(), REDACTED_PLATE
     for m in _PHONE_KEYWORD.finditer(text):
         number = m.group("n")
-        if _AMOUNT_AFTER.match(text, m.end("n")):
-            continue  # 联系居委会，补贴1380000元: how much, not whom
+        if _AMOUNT_AFTER.match(text, m.end("n")) or _DECIMAL.fullmatch(number):
+            continue  # 联系居委会，补贴1380000元: how much, not whom; 联系1.2345678万
         if not _DATE_SHAPE.fullmatch(number) and not (  # 联系20261220: when, not whom
                 m.group("reach") and _COMPACT_DATE.match(number)) and not (
                 _DATE_AND_HOUR.fullmatch(number) and _A_TIME.match(text, m.end("n"))):

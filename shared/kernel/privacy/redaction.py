@@ -95,6 +95,7 @@ from shared.kernel.privacy.patterns import (
     spoken_numbers,
     without_unseen,
 )
+from shared.kernel.privacy.traditional import simplified
 
 
 def _merge(spans: Iterable[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
@@ -144,7 +145,7 @@ def _rtl_spans(text: str, known: KnownPerson | None) -> list[tuple[int, int, str
         return []
     found = []
     for m in _RTL_RUN.finditer(text):
-        for shown in _shown(fold(m.group())):
+        for shown in _shown(simplified(fold(m.group()))):
             hits = list(rule_spans(shown)) + (list(known.spans(shown)) if known else [])
             if hits:
                 found.append((m.start(), m.end(), hits[0][2]))
@@ -157,7 +158,7 @@ def redact(text: str, known: KnownPerson | None = None) -> str:
     about, whose own name, phone, ID number and address go whatever form they take."""
     if not text:
         return text
-    folded = fold(text)
+    folded = simplified(fold(text))  # 陳先生來電, 家住幸福里3號: the rules read Simplified
     spans = list(rule_spans(folded))
     if known:
         spans += known.spans(folded)
