@@ -6,14 +6,16 @@ the call. Each at the calendar's edges: a plain Friday, Sunday 20 December, New 
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 
 from shared.settings import Settings
 from tests.followup.story import CENTER, at, center_day, key
 from tests.followup.test_rules import _wait_for
-from tests.support import headers
+from tests.support import bearer, headers
 
 #: (the step's own moment, when it reached the service, the reminder's due moment, basis)
 POSTED_LATE = {
@@ -94,3 +96,43 @@ async def test_a_missed_since_declared_after_closing_calls_on_the_next_working_m
         await center.settled()
         assert (await center.scheduler.tick(declared + timedelta(minutes=25))).fired == {}, (
             "nothing is missed on the evening they were planned")
+
+
+async def test_a_reminder_put_off_to_a_provisional_monday_moves_when_the_notice_makes_it_a_holiday(
+        settings: Settings, tmp_path: Path) -> None:
+    """New Year's Eve, 23:30 in Shanghai: a deadline said on the 30th reaches the service, its
+    reminder put off to Monday 4 January 2027, provisional. A reload that publishes nothing
+    keeps it provisional (the re-planning at every start said it "official": its count ran on
+    2026's days, the morning it was put off to was not consulted). Then a notice (illustrative
+    data) makes Monday 4 January a holiday: the reminder goes to Tuesday's opening, official
+    (it stayed due on the holiday, the floor kept as a moment the new calendar does not work)."""
+    holidays = tmp_path / "holidays.json"
+    holidays.write_text("{}")
+    said, sent = at(2026, 12, 30, 15), at(2026, 12, 31, 23, 30)
+    ops = bearer(settings, role="ops", center=None)
+    async with center_day(settings, sent, holidays_file=holidays) as center:
+        case_id = await center.open_case(said)
+        await center.step(case_id, "deadlines", {"due_on": "2026-12-31", "description": "补交材料",
+                                                 "occurred_at": said.isoformat()})
+        [reminder] = await center.followups_of(case_id, 1, "the deadline's reminder")
+        reminder_id = reminder["follow_up_id"]
+        assert (datetime.fromisoformat(reminder["due_at"]), reminder["basis"]) == (
+            at(2027, 1, 4, 9), "provisional")
+        await center.settled()
+
+        r = await center.followup.post("/ops/calendar/reload", headers=ops)
+        assert r.status_code == 200, r.text
+        await center.settled()
+        reminder = await center.get(reminder_id)
+        assert (datetime.fromisoformat(reminder["due_at"]), reminder["basis"]) == (
+            at(2027, 1, 4, 9), "provisional"), "nothing was published"
+
+        holidays.write_text(json.dumps({"2027": {"source": "illustrative test data",
+                                                 "holidays": ["2027-01-01..2027-01-04"]}}))
+        r = await center.followup.post("/ops/calendar/reload", headers=ops)
+        assert r.status_code == 200, r.text
+        await center.settled()
+        reminder = await center.get(reminder_id)
+        assert (datetime.fromisoformat(reminder["due_at"]), reminder["basis"]) == (
+            at(2027, 1, 5, 9), "official")
+
