@@ -10,12 +10,15 @@ import json
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 
+from services.intake.main import create_app as create_intake
+from shared.kernel.clock import ManualClock
 from shared.settings import Settings
-from tests.followup.story import CENTER, at, center_day, key
+from tests.followup.story import CENTER, Center, at, center_day, key, quiet
 from tests.followup.test_rules import _wait_for
-from tests.support import bearer, headers
+from tests.support import bearer, headers, running
 
 #: (the step's own moment, when it reached the service, the reminder's due moment, basis)
 POSTED_LATE = {
@@ -135,4 +138,52 @@ async def test_a_reminder_put_off_to_a_provisional_monday_moves_when_the_notice_
         reminder = await center.get(reminder_id)
         assert (datetime.fromisoformat(reminder["due_at"]), reminder["basis"]) == (
             at(2027, 1, 5, 9), "official")
+
+
+async def _deadline_at_the_counter(settings: Settings, when: datetime, due_on: str) -> str:
+    """Intake alone, follow-up not running: a case whose deadline closes on ``due_on``."""
+    clock = ManualClock(when)
+    async with running(create_intake(quiet(settings), clock=clock)) as intake:
+        counter = Center(settings, clock, intake, httpx.AsyncClient(), None)  # type: ignore[arg-type]
+        case_id = await counter.open_case(when)
+        await counter.step(case_id, "deadlines", {"due_on": due_on, "description": "补交材料",
+                                                  "occurred_at": when.isoformat()})
+        return case_id
+
+
+#: (the old deadline said, the recent one said (after closing), follow-up starts)
+FROM_SCRATCH = {
+    "december_20_read_in_provisional_2027": (at(2026, 12, 20, 10), at(2027, 1, 8, 18),
+                                             at(2027, 1, 18, 10)),
+    "new_years_eve_23_30_read_in_2028": (at(2026, 12, 31, 23, 30), at(2028, 3, 9, 18),
+                                         at(2028, 3, 13, 10)),
+}
+
+
+@pytest.mark.parametrize("story", list(FROM_SCRATCH))
+async def test_a_follow_up_service_reading_the_history_from_scratch_lets_old_reminders_lapse(
+        settings: Settings, story: str) -> None:
+    """Follow-up deployed (or its schema lost) after intake had run for weeks: it reads every
+    event from the stream's start. A reminder whose working day ended more than
+    FOLLOWUP_LAPSE_AFTER_DAYS (14) before is recorded lapsed (scheduled on its day, cancelled
+    at once by the rules): on no worklist, never missed, in no rate. Before, every such
+    reminder was due this morning, thousands on one clerk's first day. The last week's
+    (a deadline said after closing, its next working day over too) is still work: due this
+    morning."""
+    old_said, recent_said, start = FROM_SCRATCH[story]
+    old = await _deadline_at_the_counter(settings, old_said, old_said.date().isoformat())
+    recent = await _deadline_at_the_counter(settings, recent_said,
+                                            recent_said.date().isoformat())
+    async with center_day(settings, start, with_intake=False) as center:
+        [lapsed] = await center.followups_of(old, 1, "the old deadline's reminder")
+        [due] = await center.followups_of(recent, 1, "the recent deadline's reminder")
+        await center.settled()
+        lapsed, due = await center.get(lapsed["follow_up_id"]), await center.get(
+            due["follow_up_id"])
+        assert lapsed["status"] == "cancelled", lapsed
+        assert datetime.fromisoformat(lapsed["due_at"]) < start - timedelta(days=14)
+        assert (due["status"], datetime.fromisoformat(due["due_at"])) == (
+            "scheduled", start.replace(hour=9))
+        tick = await center.scheduler.tick(start + timedelta(minutes=1))
+        assert "FollowUpMissed" not in tick.fired, tick.fired
 
