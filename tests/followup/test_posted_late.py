@@ -17,6 +17,7 @@ from services.intake.main import create_app as create_intake
 from shared.kernel.clock import ManualClock
 from shared.settings import Settings
 from tests.followup.story import CENTER, Center, at, center_day, key, quiet
+from tests.followup.test_help_and_referrals import escalate, refer
 from tests.followup.test_rules import _wait_for
 from tests.support import bearer, headers, running
 
@@ -187,3 +188,32 @@ async def test_a_follow_up_service_reading_the_history_from_scratch_lets_old_rem
         tick = await center.scheduler.tick(start + timedelta(minutes=1))
         assert "FollowUpMissed" not in tick.fired, tick.fired
 
+
+#: (the action's moment, when it reached the service, the help task's deadline (3 working
+#: days), the referral's reply deadline (5))
+ACTIONS_POSTED_LATE = {
+    "thursday_sent_sunday_20_december": (at(2026, 12, 17, 14), at(2026, 12, 20, 10),
+                                         at(2026, 12, 23, 17), at(2026, 12, 25, 17)),
+    "new_years_eve_23_30": (at(2026, 12, 29, 14), at(2026, 12, 31, 23, 30),
+                            at(2027, 1, 6, 17), at(2027, 1, 8, 17)),
+    "provisional_2027": (at(2027, 3, 11, 14), at(2027, 3, 12, 10),
+                         at(2027, 3, 17, 17), at(2027, 3, 19, 17)),
+    "a_2028_friday_18_00": (at(2028, 3, 9, 14), at(2028, 3, 10, 18),
+                            at(2028, 3, 15, 17), at(2028, 3, 17, 17)),
+}
+
+
+@pytest.mark.parametrize("story", list(ACTIONS_POSTED_LATE))
+async def test_a_help_task_and_a_referral_posted_late_count_their_days_from_the_post(
+        settings: Settings, story: str) -> None:
+    """An escalation (帮办) and a referral (派单) taken at the counter on Thursday, sent from
+    the page's queue days later: the colleague and the unit get their working days from the
+    day the post reached the center's system. Counted from Thursday, the colleague had one
+    working day of three and the supervisor saw the task escalated, the unit two of five."""
+    said, sent, task_due, reply_due = ACTIONS_POSTED_LATE[story]
+    async with center_day(settings, sent) as center:
+        case_id = await center.open_case(said)
+        task = await escalate(center, case_id, said)
+        referral = await refer(center, case_id, said)
+        assert (datetime.fromisoformat(task["deadline_at"]),
+                datetime.fromisoformat(referral["reply_due_at"])) == (task_due, reply_due)
