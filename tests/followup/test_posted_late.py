@@ -13,13 +13,14 @@ from pathlib import Path
 import httpx
 import pytest
 
+from services.followup.projections import READ_MODEL
 from services.intake.main import create_app as create_intake
 from shared.kernel.clock import ManualClock
 from shared.settings import Settings
 from tests.followup.story import CENTER, Center, at, center_day, key, quiet
 from tests.followup.test_help_and_referrals import escalate, refer
 from tests.followup.test_rules import _wait_for
-from tests.support import bearer, headers, running
+from tests.support import assert_rebuilt_as_live, bearer, headers, running
 
 #: (the step's own moment, when it reached the service, the reminder's due moment, basis)
 POSTED_LATE = {
@@ -187,6 +188,8 @@ async def test_a_follow_up_service_reading_the_history_from_scratch_lets_old_rem
             "scheduled", start.replace(hour=9))
         tick = await center.scheduler.tick(start + timedelta(minutes=1))
         assert "FollowUpMissed" not in tick.fired, tick.fired
+        await center.settled()
+        await assert_rebuilt_as_live(settings, READ_MODEL)  # the worklist: live == log
 
 
 #: (the action's moment, when it reached the service, the help task's deadline (3 working
