@@ -251,6 +251,12 @@ class Settings(BaseSettings):
     followup_early_check_working_days: int = Field(1, ge=0)
     followup_obligation_grace_working_days: int = Field(3, ge=0)
     followup_escalate_after_working_days: int = Field(2, ge=1)
+    followup_lapse_after_days: int = Field(14, ge=4, le=3660, description=(
+        "A rule's follow-up whose working day ended more than this many days before the rule "
+        "was applied (a follow-up service reading a long history from scratch, or back after "
+        "a long outage) is recorded as lapsed (scheduled and cancelled at once, reason "
+        "lapsed), not due on the next working morning. More than the 72 h grace of a late "
+        "post, so no live follow-up lapses."))
     followup_attempt_min_gap_hours: float = Field(8.0, ge=0, le=72, description=(
         "Unanswered attempts to reach a resident count on distinct center days AND at least "
         "this many hours apart (a call at 23:59 and a redial at 00:01 are one attempt)."))

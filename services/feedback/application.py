@@ -254,6 +254,17 @@ class Feedback:
         channel = self.policy.channel_for(case.intake_channel, case.resident_id,
                                           case.at_window)
         send_at, expires_at = self.policy.timing(channel, case.resolved_at)
+        now = self.clock.now()
+        if channel != SurveyChannel.TABLET and send_at < now < expires_at:
+            # A resolution posted late (the counter page's queue, within the 72 h grace that
+            # keeps its moment) or read late: the text or the call goes on a later day than
+            # planned, and its answer window keeps its days from that day. Counted from the
+            # resolution, one sent two days late gave the resident five days of seven, and
+            # the no answer came early. Whole days: read a second late, it is the same day's.
+            goes = max(self.policy.goes_at(channel, send_at, now), now)
+            late = (goes.astimezone(self.policy.tz).date()
+                    - send_at.astimezone(self.policy.tz).date())
+            expires_at += late
         cause = str(case.resolved_event_id)
         meta = self.path.meta("system:feedback", cause, center_id=case.center_id,
                               case_id=case.case_id) | {"correlation_id": case.correlation_id}

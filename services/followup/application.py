@@ -106,6 +106,13 @@ class Plan:
     basis: Basis = Basis.OFFICIAL
     due_rule: DueRule | None = None
     contact: bool = True
+    #: Its working day long over when the rule was applied (``FollowUps.on_a_day_to_come``):
+    #: recorded as planned on its day and cancelled at once (``LAPSED``), nobody's work.
+    lapsed: bool = False
+
+
+LAPSED = "lapsed: its working day was long over when the rule was applied"
+"""The reason of a lapsed rule's follow-up's ``FollowUpCancelled`` (actor ``system:rules``)."""
 
 
 @dataclass(frozen=True)
@@ -281,9 +288,17 @@ class FollowUps:
         Thursday, missed at Friday's first tick and counted late on Thursday. Kept in its
         rule (``not_before``), so re-planning keeps it; provisional when that morning is."""
         calendar = self.calendar(plan.center_id)
-        floor = not_on_a_day_gone(calendar, plan.due_at, self.clock.now())
+        now = self.clock.now()
+        floor = not_on_a_day_gone(calendar, plan.due_at, now)
         if floor is None:
             return plan
+        if end_of_due_day(calendar, plan.due_at) < now - timedelta(
+                days=self.settings.followup_lapse_after_days):
+            # Long gone (a follow-up service reading years of history from scratch, or back
+            # after weeks away): every old reminder and check became due on one clerk's next
+            # morning, thousands at once, work that lapsed long ago. Recorded as it was
+            # planned then, and lapsed: on no worklist, in no rate.
+            return replace(plan, lapsed=True)
         rule = (replace(plan.due_rule, not_before=max(floor, plan.due_rule.not_before or floor))
                 if plan.due_rule is not None else None)
         basis = (Basis.PROVISIONAL if Basis.PROVISIONAL in (plan.basis, calendar.basis_of(floor))
@@ -311,14 +326,20 @@ class FollowUps:
         meta = meta_for(SYSTEM_RULES, plan.causation_id, self.clock.now(), plan,
                         center_id=plan.center_id, case_id=plan.case_id)
 
-        return lambda: FollowUp(
-            id=plan.follow_up_id, reason=plan.reason.value, resident_id=plan.resident_id,
-            due_at=plan.due_at, assigned_clerk=plan.assigned_clerk,
-            assigned_team=plan.assigned_team, priority=plan.priority.value,
-            service_item=plan.service_item, source=plan.source, source_id=plan.source_id,
-            meta=meta, basis=plan.basis.value,
-            due_rule=plan.due_rule.as_dict() if plan.due_rule is not None else None,
-            contact=plan.contact)
+        def build() -> FollowUp:
+            follow_up = FollowUp(
+                id=plan.follow_up_id, reason=plan.reason.value, resident_id=plan.resident_id,
+                due_at=plan.due_at, assigned_clerk=plan.assigned_clerk,
+                assigned_team=plan.assigned_team, priority=plan.priority.value,
+                service_item=plan.service_item, source=plan.source, source_id=plan.source_id,
+                meta=meta, basis=plan.basis.value,
+                due_rule=plan.due_rule.as_dict() if plan.due_rule is not None else None,
+                contact=plan.contact)
+            if plan.lapsed:
+                follow_up.cancel(LAPSED, meta)
+            return follow_up
+
+        return build
 
     async def schedule_by_hand(self, cmd: c.ScheduleFollowUp, actor: str, key: str) -> Written:
         if cmd.service_item is not None and self.catalogue.get(cmd.service_item) is None:

@@ -105,6 +105,7 @@ from services.followup.domain import (
     TEAMS_OWN,
     Consent,
     consent_allows,
+    counted_from,
     follow_up_id_for,
     help_task_id_for,
     obligation_aggregate_id,
@@ -871,13 +872,19 @@ class Rules:
 
         return run
 
+    def _counted_from(self, e: Envelope) -> date:
+        """A help task's or a referral's first day (``counted_from``)."""
+        return counted_from(self.followups.calendar(e.center_id), e.occurred_at,
+                            self.followups.clock.now(),
+                            timedelta(days=self.settings.followup_lapse_after_days))
+
     def _escalated(self, e: Envelope, case: CaseRef) -> Effect:
         p = e.payload
         escalation = Escalation(
             task_id=help_task_id_for(e.event_id), center_id=e.center_id,
             case_id=e.case_id,  # type: ignore[arg-type]
             owner_clerk=p.get("owner_clerk"), requested_by=e.actor,
-            day=self.followups.calendar(e.center_id).local_day(e.occurred_at),
+            day=self._counted_from(e),
             within_working_days=p.get("within_working_days"), source_id=e.event_id,
             service_item=case["service_item"], causation_id=str(e.event_id),
             correlation_id=e.correlation_id, occurred_at=e.occurred_at)
@@ -898,7 +905,7 @@ class Rules:
             case_id=e.case_id,  # type: ignore[arg-type]
             unit_kind=p.get("unit_kind") or "other", unit_name=p.get("referred_to") or "",
             unit_contact=p.get("unit_contact") or "", referred_by=e.actor,
-            day=self.followups.calendar(e.center_id).local_day(e.occurred_at),
+            day=self._counted_from(e),
             within_working_days=p.get("within_working_days"), source_id=e.event_id,
             causation_id=str(e.event_id), correlation_id=e.correlation_id,
             occurred_at=e.occurred_at)

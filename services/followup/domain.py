@@ -1424,6 +1424,20 @@ def working_deadline(calendar: WorkingCalendar, day: date, working_days: int
     return calendar.closing_on(due), calendar.basis_of(day, due)
 
 
+def counted_from(calendar: WorkingCalendar, occurred_at: datetime, known_at: datetime,
+                 lapse_after: timedelta) -> date:
+    """The day a help task's or a referral's working days count from: the action's day, or
+    the day the rule learnt of it (``known_at``: seconds after the post, live) when later:
+    the counter page's offline queue sends a post within the 72 h grace that keeps the
+    action's moment. Counted from the action's day, an escalation said on Thursday and sent
+    on Sunday gave its colleague two working days of three (one of three, sent on Monday), and
+    a referral's unit lost as many. Learnt of more than ``lapse_after`` later (a follow-up
+    service reading a long history from scratch): the action's day, as the deadline was."""
+    if known_at - occurred_at > lapse_after:
+        return calendar.local_day(occurred_at)
+    return max(calendar.local_day(occurred_at), calendar.local_day(known_at))
+
+
 @dataclass(frozen=True)
 class Count:
     """How a ``working_deadline`` was counted (``working_days`` after ``counted_from``), kept

@@ -452,7 +452,14 @@ class WorkingCalendar:
         at = self.opening_on(day)
         if rule.not_before is not None and rule.not_before > at:
             at = rule.not_before
-        return Planned(at, self.basis_of(rule.day, day))
+            if at == self.opening_on(self.local_day(at)) and not self.is_working_day(at):
+                # A floor kept as a morning (follow-up's first working morning to come) on a
+                # day this calendar does not work: a provisional day the published schedule
+                # made a holiday. Kept as it was, the follow-up was due on the holiday.
+                at = self.next_working_morning(at)
+        # The day it ends on is consulted too: a floor in a provisional year under a count
+        # of official days was said "official" at the first re-planning (every start).
+        return Planned(at, self.basis_of(rule.day, day, at))
 
     def is_open(self, at: datetime) -> bool:
         """Whether the counter is open at that moment (working day and office hours)."""

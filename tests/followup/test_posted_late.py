@@ -6,14 +6,21 @@ the call. Each at the calendar's edges: a plain Friday, Sunday 20 December, New 
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
+from pathlib import Path
 
+import httpx
 import pytest
 
+from services.followup.projections import READ_MODEL
+from services.intake.main import create_app as create_intake
+from shared.kernel.clock import ManualClock
 from shared.settings import Settings
-from tests.followup.story import CENTER, at, center_day, key
+from tests.followup.story import CENTER, Center, at, center_day, key, quiet
+from tests.followup.test_help_and_referrals import escalate, refer
 from tests.followup.test_rules import _wait_for
-from tests.support import headers
+from tests.support import assert_rebuilt_as_live, bearer, headers, running
 
 #: (the step's own moment, when it reached the service, the reminder's due moment, basis)
 POSTED_LATE = {
@@ -94,3 +101,122 @@ async def test_a_missed_since_declared_after_closing_calls_on_the_next_working_m
         await center.settled()
         assert (await center.scheduler.tick(declared + timedelta(minutes=25))).fired == {}, (
             "nothing is missed on the evening they were planned")
+
+
+async def test_a_reminder_put_off_to_a_provisional_monday_moves_when_the_notice_makes_it_a_holiday(
+        settings: Settings, tmp_path: Path) -> None:
+    """New Year's Eve, 23:30 in Shanghai: a deadline said on the 30th reaches the service, its
+    reminder put off to Monday 4 January 2027, provisional. A reload that publishes nothing
+    keeps it provisional (the re-planning at every start said it "official": its count ran on
+    2026's days, the morning it was put off to was not consulted). Then a notice (illustrative
+    data) makes Monday 4 January a holiday: the reminder goes to Tuesday's opening, official
+    (it stayed due on the holiday, the floor kept as a moment the new calendar does not work)."""
+    holidays = tmp_path / "holidays.json"
+    holidays.write_text("{}")
+    said, sent = at(2026, 12, 30, 15), at(2026, 12, 31, 23, 30)
+    ops = bearer(settings, role="ops", center=None)
+    async with center_day(settings, sent, holidays_file=holidays) as center:
+        case_id = await center.open_case(said)
+        await center.step(case_id, "deadlines", {"due_on": "2026-12-31", "description": "补交材料",
+                                                 "occurred_at": said.isoformat()})
+        [reminder] = await center.followups_of(case_id, 1, "the deadline's reminder")
+        reminder_id = reminder["follow_up_id"]
+        assert (datetime.fromisoformat(reminder["due_at"]), reminder["basis"]) == (
+            at(2027, 1, 4, 9), "provisional")
+        await center.settled()
+
+        r = await center.followup.post("/ops/calendar/reload", headers=ops)
+        assert r.status_code == 200, r.text
+        await center.settled()
+        reminder = await center.get(reminder_id)
+        assert (datetime.fromisoformat(reminder["due_at"]), reminder["basis"]) == (
+            at(2027, 1, 4, 9), "provisional"), "nothing was published"
+
+        holidays.write_text(json.dumps({"2027": {"source": "illustrative test data",
+                                                 "holidays": ["2027-01-01..2027-01-04"]}}))
+        r = await center.followup.post("/ops/calendar/reload", headers=ops)
+        assert r.status_code == 200, r.text
+        await center.settled()
+        reminder = await center.get(reminder_id)
+        assert (datetime.fromisoformat(reminder["due_at"]), reminder["basis"]) == (
+            at(2027, 1, 5, 9), "official")
+
+
+async def _deadline_at_the_counter(settings: Settings, when: datetime, due_on: str) -> str:
+    """Intake alone, follow-up not running: a case whose deadline closes on ``due_on``."""
+    clock = ManualClock(when)
+    async with running(create_intake(quiet(settings), clock=clock)) as intake:
+        counter = Center(settings, clock, intake, httpx.AsyncClient(), None)  # type: ignore[arg-type]
+        case_id = await counter.open_case(when)
+        await counter.step(case_id, "deadlines", {"due_on": due_on, "description": "补交材料",
+                                                  "occurred_at": when.isoformat()})
+        return case_id
+
+
+#: (the old deadline said, the recent one said (after closing), follow-up starts)
+FROM_SCRATCH = {
+    "december_20_read_in_provisional_2027": (at(2026, 12, 20, 10), at(2027, 1, 8, 18),
+                                             at(2027, 1, 18, 10)),
+    "new_years_eve_23_30_read_in_2028": (at(2026, 12, 31, 23, 30), at(2028, 3, 9, 18),
+                                         at(2028, 3, 13, 10)),
+}
+
+
+@pytest.mark.parametrize("story", list(FROM_SCRATCH))
+async def test_a_follow_up_service_reading_the_history_from_scratch_lets_old_reminders_lapse(
+        settings: Settings, story: str) -> None:
+    """Follow-up deployed (or its schema lost) after intake had run for weeks: it reads every
+    event from the stream's start. A reminder whose working day ended more than
+    FOLLOWUP_LAPSE_AFTER_DAYS (14) before is recorded lapsed (scheduled on its day, cancelled
+    at once by the rules): on no worklist, never missed, in no rate. Before, every such
+    reminder was due this morning, thousands on one clerk's first day. The last week's
+    (a deadline said after closing, its next working day over too) is still work: due this
+    morning."""
+    old_said, recent_said, start = FROM_SCRATCH[story]
+    old = await _deadline_at_the_counter(settings, old_said, old_said.date().isoformat())
+    recent = await _deadline_at_the_counter(settings, recent_said,
+                                            recent_said.date().isoformat())
+    async with center_day(settings, start, with_intake=False) as center:
+        [lapsed] = await center.followups_of(old, 1, "the old deadline's reminder")
+        [due] = await center.followups_of(recent, 1, "the recent deadline's reminder")
+        await center.settled()
+        lapsed, due = await center.get(lapsed["follow_up_id"]), await center.get(
+            due["follow_up_id"])
+        assert lapsed["status"] == "cancelled", lapsed
+        assert datetime.fromisoformat(lapsed["due_at"]) < start - timedelta(days=14)
+        assert (due["status"], datetime.fromisoformat(due["due_at"])) == (
+            "scheduled", start.replace(hour=9))
+        tick = await center.scheduler.tick(start + timedelta(minutes=1))
+        assert "FollowUpMissed" not in tick.fired, tick.fired
+        await center.settled()
+        await assert_rebuilt_as_live(settings, READ_MODEL)  # the worklist: live == log
+
+
+#: (the action's moment, when it reached the service, the help task's deadline (3 working
+#: days), the referral's reply deadline (5))
+ACTIONS_POSTED_LATE = {
+    "thursday_sent_sunday_20_december": (at(2026, 12, 17, 14), at(2026, 12, 20, 10),
+                                         at(2026, 12, 23, 17), at(2026, 12, 25, 17)),
+    "new_years_eve_23_30": (at(2026, 12, 29, 14), at(2026, 12, 31, 23, 30),
+                            at(2027, 1, 6, 17), at(2027, 1, 8, 17)),
+    "provisional_2027": (at(2027, 3, 11, 14), at(2027, 3, 12, 10),
+                         at(2027, 3, 17, 17), at(2027, 3, 19, 17)),
+    "a_2028_friday_18_00": (at(2028, 3, 9, 14), at(2028, 3, 10, 18),
+                            at(2028, 3, 15, 17), at(2028, 3, 17, 17)),
+}
+
+
+@pytest.mark.parametrize("story", list(ACTIONS_POSTED_LATE))
+async def test_a_help_task_and_a_referral_posted_late_count_their_days_from_the_post(
+        settings: Settings, story: str) -> None:
+    """An escalation (帮办) and a referral (派单) taken at the counter on Thursday, sent from
+    the page's queue days later: the colleague and the unit get their working days from the
+    day the post reached the center's system. Counted from Thursday, the colleague had one
+    working day of three and the supervisor saw the task escalated, the unit two of five."""
+    said, sent, task_due, reply_due = ACTIONS_POSTED_LATE[story]
+    async with center_day(settings, sent) as center:
+        case_id = await center.open_case(said)
+        task = await escalate(center, case_id, said)
+        referral = await refer(center, case_id, said)
+        assert (datetime.fromisoformat(task["deadline_at"]),
+                datetime.fromisoformat(referral["reply_due_at"])) == (task_due, reply_due)
