@@ -155,17 +155,23 @@ class Puller:
         it would otherwise be dropped here and wait, unacknowledged, for ack_wait."""
         self._stopping = True
         if self._sub is not None:
-            for _ in range(5):
-                seen = self._received
-                try:
-                    await self.nc.flush(timeout=1)
-                except Exception:
-                    break
-                if self._received == seen:
-                    break
-            with contextlib.suppress(Exception):
-                await self._sub.unsubscribe()
-            self._sub = None
+            try:
+                for _ in range(5):
+                    seen = self._received
+                    try:
+                        await self.nc.flush(timeout=1)
+                    except Exception:
+                        break
+                    if self._received == seen:
+                        break
+            finally:
+                # Also when the caller gives up waiting (``wait_for``; a server slow to answer
+                # under load): an inbox left subscribed keeps the requests it has open on the
+                # server, which go on delivering to a reader that is gone (a successor on the
+                # same durable got nothing of it until ack_wait).
+                sub, self._sub = self._sub, None
+                with contextlib.suppress(Exception):
+                    await sub.unsubscribe()
         left = list(self._ready)
         self._ready.clear()
         return left

@@ -4,7 +4,9 @@ installed and ``shared.tracing`` stays off (no span, no header, no meta key)."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
+from weakref import WeakKeyDictionary
 
 import structlog
 from opentelemetry.context import Context
@@ -27,6 +29,14 @@ from shared import tracing
 from shared.settings import ServiceName, Settings
 
 log = structlog.get_logger("sixstep.tracing")
+
+#: How long a stopping service waits for its last spans to reach the collector, then as long
+#: again for the exporter to give up. The SDK's own shutdown waits up to 30 s for a collector
+#: that is down (each batch retried with back-off for ``OTEL_EXPORTER_OTLP_TIMEOUT``, 10 s):
+#: a service stopping while its collector was down outlived compose's 10 s and Kubernetes'
+#: 30 s of grace and was killed, its stop never said.
+STOP_WAIT_S = 3.0
+_exporters: WeakKeyDictionary[TracerProvider, OTLPSpanExporter] = WeakKeyDictionary()
 
 
 class LinkedOrRatio(Sampler):
@@ -61,15 +71,27 @@ def start_tracing(settings: Settings, service: ServiceName) -> TracerProvider | 
                                   "service.namespace": "sixstep"}),
         sampler=ParentBased(LinkedOrRatio(settings.otel_traces_sampler_arg)))
     url = f"{endpoint.rstrip('/')}/v1/traces"
-    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=url)))
+    exporter = _exporters[provider] = OTLPSpanExporter(endpoint=url)
+    provider.add_span_processor(BatchSpanProcessor(exporter))
     tracing.install(provider)
     log.info("tracing.started", service=service, endpoint=url)
     return provider
 
 
-def stop_tracing(provider: TracerProvider | None) -> None:
-    """Send what is buffered, then stop tracing (on the service's way out)."""
+def stop_tracing(provider: TracerProvider | None, wait_s: float = STOP_WAIT_S) -> None:
+    """Send what is buffered, then stop tracing (on the service's way out): what the
+    collector has not taken within ``wait_s`` (it is down, or slow) is dropped, said once."""
     if provider is None:
         return
     tracing.install(None)
-    provider.shutdown()
+    stopping = threading.Thread(target=provider.shutdown, name="sixstep-tracing-stop",
+                                daemon=True)
+    stopping.start()
+    stopping.join(wait_s)
+    if stopping.is_alive():
+        log.warning("tracing.spans_unsent", waited_s=wait_s,
+                    hint="the collector did not take the last spans (OTEL_EXPORTER_OTLP_ENDPOINT)")
+        exporter = _exporters.get(provider)
+        if exporter is not None:
+            exporter.shutdown()  # its retries stop: the rest of the queue fails at once
+        stopping.join(wait_s)

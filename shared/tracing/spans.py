@@ -184,16 +184,17 @@ MAX_LINKS = 128
 
 
 def linked(traceparents: Iterable[str | None]) -> list[Link]:
-    """Links from a batch's span to the traces of what it holds (one each, duplicates once,
-    the first :data:`MAX_LINKS`)."""
+    """Links from a batch's span to the traces of what it holds that are kept (one each,
+    duplicates once, the first :data:`MAX_LINKS`): given to the span as it starts, so that
+    the sampler keeps the batch of a kept trace (``shared.runtime.tracing.LinkedOrRatio``).
+    Most are of traces not kept: two character tests each (:func:`_kept`)."""
     links: dict[int, Link] = {}
     for tp in traceparents:
         if len(links) >= MAX_LINKS:
             break
-        parent = context_of(tp)
-        if parent is not None:
-            ctx = trace.get_current_span(parent).get_span_context()
-            links.setdefault(ctx.span_id, Link(ctx))
+        remote = _kept(tp)
+        if remote is not None:
+            links.setdefault(remote.span_id, Link(remote))
     return list(links.values())
 
 
@@ -205,13 +206,15 @@ def span(name: str, *, kind: SpanKind = SpanKind.INTERNAL, parent: Context | Non
          ) -> contextlib.AbstractContextManager[Span | None]:
     """A span, current inside the ``with``; an exception marks it failed. Nothing at all
     (``None``) while tracing is off. ``linked_to``: the traceparents of what a batch's span
-    holds, linked as :func:`linked` says, and only when the span is recorded (a batch's span
-    is sampled as a new trace: most are not, and their links would be read for nothing)."""
+    holds, linked as :func:`linked` says. Linked only once the span was recorded, a group
+    commit holding a sampled request's command was kept only by its own trace id (a tenth
+    as deployed, never with a ratio of 0): the request's trace did not reach it."""
     if not _enabled:
         return _NOTHING
-    started = _Current(_tracer.start_span(name, context=parent, kind=kind, links=links,
-                                          attributes=attributes))
-    return _linking(started, linked_to) if linked_to else started
+    if linked_to:
+        links = [*links, *linked(linked_to)]
+    return _Current(_tracer.start_span(name, context=parent, kind=kind, links=links,
+                                       attributes=attributes))
 
 
 class _Current(contextlib.AbstractContextManager[Span]):
@@ -242,16 +245,6 @@ class _Current(contextlib.AbstractContextManager[Span]):
                 one.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
         finally:
             one.end()
-
-
-@contextlib.contextmanager
-def _linking(started: contextlib.AbstractContextManager[Span],
-             traceparents: Iterable[str | None]) -> Iterator[Span]:
-    with started as one:
-        if one.is_recording():
-            for link in linked(traceparents):
-                one.add_link(link.context)
-        yield one
 
 
 def published(event_type: str, traceparent: str | None) -> str | None:

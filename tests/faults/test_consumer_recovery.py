@@ -18,11 +18,18 @@ from nats.aio.msg import Msg
 
 from shared.bus import consumer as consumer_module
 from shared.bus.consumer import TRACKING_DDL, Consumer
+from shared.bus.jetstream import ensure_streams
 from shared.bus.pulling import Puller, delivery
 from shared.contracts import Envelope
 from shared.settings import Settings
 from tests.intake.test_log_guarantees import open_and_hear, run_relay, write_side
-from tests.support import bus_connection, consumer_running, schema_pool, wait_until
+from tests.support import (
+    bus_connection,
+    consumer_running,
+    consumer_supervised,
+    schema_pool,
+    wait_until,
+)
 
 
 class Recorder:
@@ -79,7 +86,10 @@ async def test_a_second_process_with_the_same_consumer_waits_on_standby(
             async def led() -> bool:
                 return len(recorders[0].applied) == 4
             await wait_until(led, what="the leader to apply everything")
-            async with consumer_running(consumers[1]):
+            # Run as a service runs it: a takeover whose first JetStream call times out (a
+            # loaded server) starts again, as in production, rather than ending the test's
+            # task and leaving nobody to take over.
+            async with consumer_supervised(consumers[1]):
                 async def standing_by() -> bool:
                     return consumers[1].stats.standing_by
                 await wait_until(standing_by, what="the second process to find the durable taken")
@@ -105,6 +115,42 @@ async def test_a_second_process_with_the_same_consumer_waits_on_standby(
                     return recorders[1].applied == ["CaseOpened", "RequestHeard"]
                 await wait_until(took_over, what="the standby to take over")
                 assert not consumers[1].stats.standing_by
+
+
+async def test_a_reader_too_slow_to_say_goodbye_leaves_no_pull_open_behind(
+        settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A leader stopping waits at most 2 s for the server's last round trip; under load that
+    ran out and the inbox stayed subscribed, its pull requests open on the server: the next
+    events went to a reader that was gone, and its successor saw nothing until ack_wait."""
+    subjects = [f"{settings.subject_prefix}.intake.*.*"]
+    async with schema_pool(settings, "goodbye", TRACKING_DDL) as pool, \
+            bus_connection(settings, "leaving") as leaving, \
+            bus_connection(settings, "next") as nc:
+        await ensure_streams(nc.jetstream(), settings)
+        await Consumer(settings=settings, nc=nc, pool=pool, name="goodbye", handler=Recorder(),
+                       filter_subjects=subjects, batch=1).ensure()
+        # Requests that stay open long: what is left of a leader's when it stops.
+        gone = Puller(leaving, settings.stream_name, "goodbye", 1, expires_s=60)
+        await gone.start()
+
+        async def no_answer(timeout: float = 0) -> None:
+            await asyncio.Event().wait()
+        monkeypatch.setattr(leaving, "flush", no_answer)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(gone.stop(), 0.2)
+
+        successor = Puller(nc, settings.stream_name, "goodbye", 1)
+        await successor.start()
+        async with write_side(settings) as side:
+            await open_and_hear(side, 1)
+            await run_relay(settings, side, 2)
+        taken: list[Msg] = []
+
+        async def both() -> bool:
+            taken.extend(await successor.take(timeout=0.2))
+            return len(taken) == 2
+        await wait_until(both, timeout=10, what="the successor to get both events")
+        await successor.stop()
 
 
 @pytest.mark.parametrize("lost_seq", [1, 3], ids=["the-first-delivery", "mid-stream"])

@@ -6,6 +6,8 @@ from __future__ import annotations
 import contextlib
 import gzip
 import io
+import socket
+import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import orjson
@@ -19,6 +21,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from services.intake.main import create_app as intake_app
 from shared import tracing
 from shared.runtime.logs import log_processors
+from shared.runtime.tracing import start_tracing, stop_tracing
 from shared.settings import Settings
 from tests.feedback.test_feedback_loop import CENTER
 from tests.support import headers, running, serving
@@ -103,3 +106,22 @@ def test_a_log_line_written_inside_a_span_names_its_trace() -> None:
     assert inside["trace_id"] == f"{span.get_span_context().trace_id:032x}"
     assert inside["span_id"] == f"{span.get_span_context().span_id:016x}"
     assert "trace_id" not in outside
+
+
+def test_a_service_stops_at_once_when_its_collector_is_down(settings: Settings) -> None:
+    """The SDK's own shutdown retried the last spans for 30 s: a service stopping with its
+    collector down outlived compose's 10 s and Kubernetes' 30 s and was killed."""
+    with socket.socket() as closed:  # a port nobody listens on: the collector is down
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    settings = settings.model_copy(
+        update={"otel_exporter_otlp_endpoint": f"http://127.0.0.1:{port}"})
+    provider = start_tracing(settings, "intake")
+    for _ in range(2_000):  # a few batches buffered
+        with tracing.span("POST /cases"):
+            pass
+    stopping = threading.Thread(target=stop_tracing, args=(provider, 0.1), daemon=True)
+    stopping.start()
+    stopping.join(15)
+    assert not stopping.is_alive(), "the service's stop waited on a collector that is down"
+    assert not tracing.enabled()

@@ -96,3 +96,14 @@ def test_a_command_goes_on_in_the_trace_of_the_message_it_answers(
     assert [e.meta[tracing.TRACEPARENT] for e in events] == [
         sampled.traceparent, unsampled.traceparent, tracing.traceparent_of(batch_span),
         tracing.traceparent_of(batch_span)]
+
+
+def test_a_group_commit_holding_a_kept_request_is_kept_and_linked_to_it(
+        exporter: InMemorySpanExporter) -> None:
+    """Its span links to the requests whose commands it saved: the sampler sees the links as
+    the span starts, so a kept request's group commit is kept, whatever its own trace id."""
+    kept, other = header(sampled=True), header(sampled=False)
+    with tracing.span("group commit", linked_to=[other, kept, None, kept, "00-bad-01"]):
+        pass
+    [one] = exporter.get_finished_spans()
+    assert [tracing.traceparent_of(NonRecordingSpan(link.context)) for link in one.links] == [kept]
