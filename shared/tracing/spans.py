@@ -334,7 +334,8 @@ def _batch_links(batch: Sequence[Applied]) -> list[Link]:
 @contextlib.contextmanager
 def consuming(name: str, batch: Sequence[Applied]) -> Iterator[None]:
     """A consumer applies ``batch`` in one transaction: one span for it (kind consumer, a new
-    trace), with a link to each message whose trace is kept, as OpenTelemetry's messaging
+    trace, or the message's own when it holds one kept message), with a link to each message
+    whose trace is kept, as OpenTelemetry's messaging
     conventions have a batch processed at once. The installed sampler keeps a span that links
     to a kept trace (``shared.runtime.tracing``), so every sampled message's trace reaches
     the batch that applied it. A command the handler submits with a message's event id as
@@ -353,7 +354,15 @@ def consuming(name: str, batch: Sequence[Applied]) -> Iterator[None]:
                   "messaging.operation.type": "process",
                   "messaging.batch.message_count": len(batch)}
     root = Context()
-    one = _tracer.start_span(name, context=root, kind=SpanKind.CONSUMER,
+    # A batch holding one kept message (a quiet hour: most batches) is a child of its
+    # ``publish`` span as well as linked to it: a case's trace shows the consumers that
+    # applied its events, and Jaeger's search by ``sixstep.case_id`` finds them (it searches
+    # a span's own attributes, not its links').
+    parent = (trace.set_span_in_context(NonRecordingSpan(links[0].context))
+              if len(links) == 1 else root)
+    if len(links) == 1 and links[0].attributes:
+        attributes.update(links[0].attributes)
+    one = _tracer.start_span(name, context=parent, kind=SpanKind.CONSUMER,
                              links=links[:MAX_LINKS], attributes=attributes)
     more = [_tracer.start_span(name, context=root, kind=SpanKind.CONSUMER,
                                links=links[at:at + MAX_LINKS], attributes=attributes)

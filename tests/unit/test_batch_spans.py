@@ -47,8 +47,13 @@ def test_a_batch_is_one_span_linked_to_each_message_whose_trace_is_kept(
         pass
     [one] = exporter.get_finished_spans()
     assert one.name == "consume followup-rules" and one.kind is SpanKind.CONSUMER
-    assert one.parent is None and one.attributes["sixstep.batch.size"] == 30
+    assert one.attributes["sixstep.batch.size"] == 30
     [link] = one.links
+    # One kept message: the batch is in its trace too, below its publish span, and found by
+    # its case id (Jaeger searches a span's own attributes, not its links').
+    assert one.parent is not None and one.parent.span_id == link.context.span_id
+    assert one.context.trace_id == link.context.trace_id
+    assert one.attributes["sixstep.case_id"] == str(kept.case_id)
     assert tracing.traceparent_of(NonRecordingSpan(link.context)) == \
         kept.traceparent
     assert dict(link.attributes) == {"sixstep.event_type": "CaseResolved",
