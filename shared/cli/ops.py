@@ -227,6 +227,10 @@ def forget(
 
 
 
+class MissingTables(LookupError):
+    """The tables or columns a backfill writes that its services' schemas lack."""
+
+
 @dataclass(frozen=True)
 class Backfill:
     """What one service keeps of a selection of the log, read again from its first event by
@@ -240,6 +244,10 @@ class Backfill:
     subjects: tuple[str, ...]  # below the subject prefix
     apply: str
     done: str | None = None
+    #: The (table, column) pairs it writes, which the release adds when its service starts:
+    #: looked for before anything is read, so that a schema the services do not use (another
+    #: ``SCHEMA_PREFIX``) or a service still on the old release is said, not half written.
+    needs: tuple[tuple[str, str], ...] = ()
 
 
 #: What the consumers of a service read only from the release that taught them to on (a
@@ -247,14 +255,25 @@ class Backfill:
 #: tables a command writer keeps).
 BACKFILLS = (
     Backfill("intake", "case_helpers (who worked a case's help tasks)",
-             tuple(f"followup.{t}.*" for t in HELP_WORK), "services.intake.helpers:backfill"),
+             tuple(f"followup.{t}.*" for t in HELP_WORK), "services.intake.helpers:backfill",
+             needs=(("case_helpers", "actor"),)),
     Backfill("feedback", "case_help_tasks and intake_cases.served_by (help-task work)",
              tuple(f"followup.{t}.*" for t in HELP_WORK),
-             "services.feedback.consumer:backfill_help_work"),
+             "services.feedback.consumer:backfill_help_work",
+             needs=(("case_help_tasks", "read_up_to"), ("intake_cases", "served_by"))),
     Backfill("followup", "case_refs.due_source (the last CaseDueDateSet's source)",
              ("intake.CaseDueDateSet.*",), "services.followup.consumer:backfill_due_sources",
-             "services.followup.consumer:due_sources_filled"),
+             "services.followup.consumer:due_sources_filled",
+             needs=(("case_refs", "due_source"),)),
 )
+
+
+async def _missing(conn: asyncpg.Connection, schema: str, b: Backfill) -> list[str]:
+    """What of ``b.needs`` the schema lacks, as ``schema.table.column``."""
+    return [f"{schema}.{table}.{column}" for table, column in b.needs
+            if not await conn.fetchval(
+                "SELECT EXISTS (SELECT FROM information_schema.columns WHERE table_schema = $1"
+                " AND table_name = $2 AND column_name = $3)", schema, table, column)]
 
 
 def _named(ref: str) -> Callable[..., Awaitable[Any]]:
@@ -283,6 +302,10 @@ def backfill(
         filled: dict[str, int] = {}
         conns = [await asyncpg.connect(settings.database_url) for _ in BACKFILLS]
         try:
+            missing = [m for b, conn in zip(BACKFILLS, conns, strict=True)
+                       for m in await _missing(conn, settings.schema_for(b.service), b)]
+            if missing:
+                raise MissingTables(missing)
             for b, conn in zip(BACKFILLS, conns, strict=True):
                 await conn.execute(f'SET search_path TO "{settings.schema_for(b.service)}"')
             steps = [(b, conn, _named(b.apply), {f"{prefix}.{s}" for s in b.subjects})
@@ -310,6 +333,12 @@ def backfill(
         read, filled = asyncio.run(run())
     except NoSuchStream as exc:
         console.print(f"[red]{escape(str(exc))}[/red]")
+        raise typer.Exit(2) from None
+    except MissingTables as exc:
+        console.print(f"[red]nothing read: not found {escape(', '.join(exc.args[0]))}[/red]. "
+                      "Start the services of the new release first (they add these when they "
+                      "start), and give this command the services' SCHEMA_PREFIX "
+                      f"({escape(repr(settings.schema_prefix))} here).")
         raise typer.Exit(2) from None
     console.print(f"read {read:,} events of the log into: "
                   + "; ".join(f"{b.service} {b.what}" for b in BACKFILLS))
