@@ -123,3 +123,25 @@ def test_a_backfill_stopped_by_ctrl_c_writes_no_due_source_and_a_rerun_writes_th
     assert again.code == 0, again.out + again.err
     assert asyncio.run(_due_source(settings, case_id)) == "moved"
     assert re.search(r"backfill .* 2/2", again.err), again.err
+
+
+async def _published(settings: Settings, case_id: uuid.UUID, data: bytes) -> None:
+    nc = await connect(settings, "test-backfill")
+    try:
+        await nc.jetstream().publish(event_subject(settings, "intake", "CaseDueDateSet",
+                                                   case_id), data)
+    finally:
+        await nc.close()
+
+
+def test_a_due_date_the_backfill_cannot_read_is_named_and_exits_3(settings: Settings) -> None:
+    """An event on ``CaseDueDateSet``'s subject that does not convert (cut short, not JSON):
+    the backfill reads the rest, names it and exits 3, as ``--strict`` long runs do (its
+    case's due source is not read in). Before, it was skipped without a word, exit 0."""
+    case_id = uuid.uuid4()
+    asyncio.run(_log_and_tables(settings, case_id))
+    asyncio.run(_published(settings, uuid.uuid4(), b'{"event_id": "cut short'))
+    out = ran(["ops", "backfill"], env=service_env(settings))
+    assert out.code == 3, out.out + out.err
+    assert "seq 3" in out.err, out.err
+    assert asyncio.run(_due_source(settings, case_id)) == "moved"
