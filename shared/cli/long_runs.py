@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import difflib
 import signal
+import threading
 from collections.abc import AsyncIterator, Callable
 from datetime import date, datetime, time
 from typing import Annotated, Any, Literal
@@ -147,6 +148,11 @@ class Tracker:
 async def ctrl_c() -> AsyncIterator[asyncio.Event]:
     """First Ctrl-C (or SIGTERM) sets the event; the second cancels the command."""
     stop = asyncio.Event()
+    if threading.current_thread() is not threading.main_thread():
+        # Only the main thread is given signals (a command run in a worker thread, as a
+        # test's in-process call or a service's ``asyncio.to_thread`` does): nothing to catch.
+        yield stop
+        return
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()
 

@@ -43,6 +43,7 @@ from shared.bus.jetstream import (
 )
 from shared.bus.stream_identity import forget_stream, stream_seen
 from shared.cli import app
+from shared.cli.long_runs import Tracker, ctrl_c, progress_bar, report_unreadable
 from shared.cli.servers import SERVICES, resolve
 from shared.kernel.serving import HELP_WORK
 from shared.readmodels.readmodel import read_model_of
@@ -227,6 +228,10 @@ def forget(
 
 
 
+class MissingTables(LookupError):
+    """The tables or columns a backfill writes that its services' schemas lack."""
+
+
 @dataclass(frozen=True)
 class Backfill:
     """What one service keeps of a selection of the log, read again from its first event by
@@ -240,6 +245,10 @@ class Backfill:
     subjects: tuple[str, ...]  # below the subject prefix
     apply: str
     done: str | None = None
+    #: The (table, column) pairs it writes, which the release adds when its service starts:
+    #: looked for before anything is read, so that a schema the services do not use (another
+    #: ``SCHEMA_PREFIX``) or a service still on the old release is said, not half written.
+    needs: tuple[tuple[str, str], ...] = ()
 
 
 #: What the consumers of a service read only from the release that taught them to on (a
@@ -247,14 +256,25 @@ class Backfill:
 #: tables a command writer keeps).
 BACKFILLS = (
     Backfill("intake", "case_helpers (who worked a case's help tasks)",
-             tuple(f"followup.{t}.*" for t in HELP_WORK), "services.intake.helpers:backfill"),
+             tuple(f"followup.{t}.*" for t in HELP_WORK), "services.intake.helpers:backfill",
+             needs=(("case_helpers", "actor"),)),
     Backfill("feedback", "case_help_tasks and intake_cases.served_by (help-task work)",
              tuple(f"followup.{t}.*" for t in HELP_WORK),
-             "services.feedback.consumer:backfill_help_work"),
+             "services.feedback.consumer:backfill_help_work",
+             needs=(("case_help_tasks", "read_up_to"), ("intake_cases", "served_by"))),
     Backfill("followup", "case_refs.due_source (the last CaseDueDateSet's source)",
              ("intake.CaseDueDateSet.*",), "services.followup.consumer:backfill_due_sources",
-             "services.followup.consumer:due_sources_filled"),
+             "services.followup.consumer:due_sources_filled",
+             needs=(("case_refs", "due_source"),)),
 )
+
+
+async def _missing(conn: asyncpg.Connection, schema: str, b: Backfill) -> list[str]:
+    """What of ``b.needs`` the schema lacks, as ``schema.table.column``."""
+    return [f"{schema}.{table}.{column}" for table, column in b.needs
+            if not await conn.fetchval(
+                "SELECT EXISTS (SELECT FROM information_schema.columns WHERE table_schema = $1"
+                " AND table_name = $2 AND column_name = $3)", schema, table, column)]
 
 
 def _named(ref: str) -> Callable[..., Awaitable[Any]]:
@@ -278,25 +298,47 @@ def backfill(
     prefix = settings.subject_prefix
     subjects = tuple(dict.fromkeys(f"{prefix}.{s}" for b in BACKFILLS for s in b.subjects))
 
-    async def run() -> tuple[int, dict[str, int]]:
-        read = 0
+    async def run() -> tuple[Replay, dict[str, int]]:
         filled: dict[str, int] = {}
         conns = [await asyncpg.connect(settings.database_url) for _ in BACKFILLS]
         try:
-            for b, conn in zip(BACKFILLS, conns, strict=True):
+            here = [(b, conn) for b, conn in zip(BACKFILLS, conns, strict=True)
+                    if await conn.fetchval("SELECT EXISTS (SELECT FROM pg_namespace"
+                                           " WHERE nspname = $1)", settings.schema_for(b.service))]
+            missing = [m for b, conn in here
+                       for m in await _missing(conn, settings.schema_for(b.service), b)]
+            if missing or not here:
+                raise MissingTables(missing or [settings.schema_for(b.service)
+                                                for b in BACKFILLS])
+            for b in BACKFILLS:
+                if all(b is not h for h, _ in here):
+                    console.print(f"[yellow]{b.service}: no schema "
+                                  f"{escape(settings.schema_for(b.service))} (not run in this "
+                                  "deployment): skipped[/yellow]")
+            ran.update(b.service for b, _ in here)
+            for b, conn in here:
                 await conn.execute(f'SET search_path TO "{settings.schema_for(b.service)}"')
             steps = [(b, conn, _named(b.apply), {f"{prefix}.{s}" for s in b.subjects})
-                     for b, conn in zip(BACKFILLS, conns, strict=True)]
-            async with Replay(settings, Selection(subjects=subjects),
-                              batch_size=batch) as replay:
-                async for got in replay:
-                    for _, conn, apply, own in steps:
-                        mine = [i for i, s in enumerate(got.subjects)
-                                if any(subject_matches(f, s) for f in own)]
-                        async with conn.transaction():
-                            await apply(conn, [got.events[i] for i in mine],
-                                        [got.seqs[i] for i in mine])
-                    read += len(got.events)
+                     for b, conn in here]
+            async with ctrl_c() as stop:
+                with progress_bar() as progress:
+                    tracker = Tracker(progress, "backfill")
+                    async with Replay(settings, Selection(subjects=subjects),
+                                      batch_size=batch, stop=stop) as replay:
+                        tracker.start(replay)
+                        async for got in replay:
+                            for _, conn, apply, own in steps:
+                                mine = [i for i, s in enumerate(got.subjects)
+                                        if any(subject_matches(f, s) for f in own)]
+                                async with conn.transaction():
+                                    await apply(conn, [got.events[i] for i in mine],
+                                                [got.seqs[i] for i in mine])
+                            tracker.batch(replay, got)
+            if replay.stopped:
+                # What was staged is the last due source of part of the log only: written,
+                # it would be an older source where a later event (unread) says another,
+                # and a rerun fills only the NULL ones (it could not put it right).
+                return replay, filled
             for b, conn, _, _ in steps:
                 if b.done is not None:
                     async with conn.transaction():
@@ -304,14 +346,36 @@ def backfill(
         finally:
             for conn in conns:
                 await conn.close()
-        return read, filled
+        return replay, filled
+
+    ran: set[str] = set()
 
     try:
-        read, filled = asyncio.run(run())
+        replay, filled = asyncio.run(run())
     except NoSuchStream as exc:
         console.print(f"[red]{escape(str(exc))}[/red]")
         raise typer.Exit(2) from None
-    console.print(f"read {read:,} events of the log into: "
-                  + "; ".join(f"{b.service} {b.what}" for b in BACKFILLS))
+    except MissingTables as exc:
+        console.print(f"[red]nothing read: not found {escape(', '.join(exc.args[0]))}[/red]. "
+                      "Start the services of the new release first (they add these when they "
+                      "start), and give this command the services' SCHEMA_PREFIX "
+                      f"({escape(repr(settings.schema_prefix))} here).")
+        raise typer.Exit(2) from None
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        console.print("[yellow]stopped at once[/yellow]: what was written is kept (each batch "
+                      "in a transaction); run `sixstep ops backfill` again, it reads the log "
+                      "from its start")
+        raise typer.Exit(130) from None
+    if replay.stopped:
+        console.print(f"[yellow]stopped after stream sequence {replay.last_seq:,}[/yellow]; "
+                      "follow-up's due sources not written. Run `sixstep ops backfill` again: "
+                      "it reads the log from its start (what is there already is not doubled)")
+        raise typer.Exit(130)
+    console.print(f"read {replay.matched:,} events of the log into: "
+                  + "; ".join(f"{b.service} {b.what}" for b in BACKFILLS if b.service in ran))
     for what, n in filled.items():
         console.print(f"{what}: {n:,} rows filled")
+    # An event not converted is work not read in (a helper, a due source): exit 3, as
+    # ``--strict`` long runs do, not a success.
+    if code := report_unreadable(replay.undecodable, replay.unreadable, strict=True):
+        raise typer.Exit(code)
