@@ -218,10 +218,12 @@ RATES: tuple[Rate, ...] = (
          "named_bad_reviews", short="revisited %"),
 )
 #: The counts the table and the page show beside the rates (every count is in ``Row.counts``).
-SHOWN = ("visits", "cases", "resolved", "verdicts", "bad_reviews", "staff_recorded_answers",
-         "rectifications_opened", "appeals_upheld", "followups_unreachable",
-         "followups_cancelled_by_assignee", "followups_open_past_due", "declined",
-         "backdated_resolutions")
+#: Every count figure of ``GET /figures`` is one: a report that left out overdue_open_cases
+#: showed a December's on-time rate of 100% with two cases open past their due day.
+SHOWN = ("visits", "cases", "resolved", "overdue_open_cases", "verdicts", "bad_reviews",
+         "staff_recorded_answers", "rectifications_opened", "appeals_upheld",
+         "followups_unreachable", "followups_cancelled_by_assignee", "followups_open_past_due",
+         "declined", "no_consent", "backdated_resolutions")
 DEFINITIONS = {
     "visits": "trips to the center, 人次 (VisitRecorded), on the day of the trip",
     "cases": "cases opened (CaseOpened), on the day they were opened",

@@ -101,7 +101,7 @@ PAGE = """<!doctype html>
  <div class="tile" data-figure="{{ r.name }}">{{ r.label }}
   <b>{{ r.shown(figures.total.rates[r.name]) }}</b></div>
  {% endfor %}
- {% for name in ("bad_reviews", "rectifications_opened", "appeals_upheld") %}
+ {% for name in ("overdue_open_cases", "bad_reviews", "rectifications_opened", "appeals_upheld") %}
  <div class="tile" data-figure="{{ name }}">{{ name.replace("_", " ") | capitalize }}
   <b>{{ "{:,}".format(figures.total.counts[name]) }}</b></div>
  {% endfor %}
