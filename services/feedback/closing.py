@@ -184,6 +184,10 @@ class Periods:
         return out.get("revised", False)
 
 
+#: How far back the scheduler looks for a month to close (``PeriodScheduler.due_months``).
+CLOSE_LOOKBACK_MONTHS = 12
+
+
 class PeriodScheduler:
     """Closes each center's month ``after_days`` days after it ended (the month before too,
     when the service was down then) and revises closed months that late events changed."""
@@ -219,10 +223,14 @@ class PeriodScheduler:
                     await conn.execute("SELECT pg_advisory_unlock(hashtext($1))", self.lock_key)
 
     def due_months(self, today: date) -> list[date]:
-        """The last two months that may close by now (oldest first)."""
+        """The months of the last year that may close by now (oldest first): a month is
+        closed once its counts are in, also after the service was down (or its clock stood)
+        for more than a month, where only the last two were looked at and the older ones,
+        events and all, stayed open with nothing said. Those already closed cost one
+        ``NOT EXISTS`` a center each tick."""
         first = today.replace(day=1)
         months = []
-        for _ in range(2):
+        for _ in range(CLOSE_LOOKBACK_MONTHS):
             first = (first - timedelta(days=1)).replace(day=1)
             if closable(first, today, self.after_days):
                 months.append(first)
