@@ -1193,3 +1193,19 @@ def test_toned_pinyin_in_decomposed_form_is_the_resident() -> None:
     typed = unicodedata.normalize("NFD", "lǐ guóqìng来过，Wáng Xiùyīng说明天来")
     assert redact(typed, KnownPerson(name="李国庆").also(KnownPerson(name="王秀英"))) \
         == f"{NAME}来过，{NAME}说明天来"
+
+
+@pytest.mark.parametrize(("typed", "stored"), [
+    ("身分證字號A123456789", f"身分證字號{ID}"),  # Taiwan's 身分 (OpenCC keeps it)
+    ("身分证统一编号：A123456789", f"身分证统一编号：{ID}"),
+    ("香港身份證 A123456(7) 已核對", f"香港身份證 {ID} 已核對"),  # the check digit too
+    ("身份证号码Z683164（A）", f"身份证号码{ID}"),
+    ("回鄉證H12345678，台胞证12345678", f"回鄉證{ID}，台胞证{ID}"),
+    *[(words, words) for words in ["身分证明已收", "回乡证2027年到期", "身份证(1)份"]],
+])
+def test_hong_kong_and_taiwan_id_numbers_are_found_after_their_keyword(
+        typed: str, stored: str) -> None:
+    """redteam64: Taiwan's 身分證 (OpenCC reads it as written), 回乡证 and 台胞证 were no ID
+    keyword, so their numbers were kept; a Hong Kong number's check digit in brackets (A123456(7))
+    was left after the marker."""
+    assert redact(typed) == stored

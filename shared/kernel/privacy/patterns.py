@@ -153,10 +153,15 @@ _SPLIT = (r"(?>" + _SPACE + r"[.\-_/|·,，、;；。~～〜]?" + _SPACE
 _THOUSANDS = re.compile(r"\d,\d{3}(?!\d)")
 _ID_18 = re.compile(r"(?<![0-9A-Za-z])[1-9](?:" + _SPLIT + r"\d){16}" + _SPLIT
                     + r"[0-9Xx](?![0-9A-Za-z])")
-_ID_WORD = (r"(?:身份证|证件|居民身份|护照|通行证|居住证|残疾人?证|\bID\b|\bI\.D\.|\b[Pp]assport\b)"
-            r"(?:号码|号|编号|\s?[Nn]umber|\s?No\.?|#)?(?:的)?")
+_ID_WORD = (r"(?:身份证|身分证|证件|居民身[份分]|护照|通行证|居住证|回乡证|台胞证|残疾人?证|\bID\b"
+            r"|\bI\.D\.|\b[Pp]assport\b)"
+            r"(?:号码|号|统一编号|字号|编号|\s?[Nn]umber|\s?No\.?|#)?(?:的)?")
+"""Taiwan writes 身分證 (OpenCC keeps 身分: a word of its own) and 身分證字號 / 統一編號 for the
+number; 回乡证 and 台胞证 are the permits of Hong Kong, Macao and Taiwan residents."""
 _ID_KEYWORD = re.compile(_ID_WORD + r"(?:是|为|:|：|\s)*"
-                         r"(?P<n>[A-Z]{0,2}\d(?:" + _SEP + r"[0-9Xx]){5,17}(?:\d\d(?!\d))?)")
+                         r"(?P<n>[A-Z]{0,2}\d(?:" + _SEP + r"[0-9Xx]){5,17}(?:\d\d(?!\d))?"
+                         r"(?:\s?[(（][0-9A][)）])?)")
+"""A Hong Kong ID number's check digit in brackets (A123456(7), Z683164(A)) goes with it."""
 _ID_TAIL = re.compile(_ID_WORD + r"(?:尾号|尾数|末尾|结尾|(?:后|末|最后)[四五六46]位(?:数字|数)?)"
                       r"(?:是|为|:|：|\s)*"
                       r"(?P<n>[0-9Xx]{4,6}|[0-9Xx](?: [0-9Xx]){3,5})(?![0-9])")

@@ -6,7 +6,8 @@ marker saying what was there, e.g. ``[电话已隐去]``:
 
 * **ID numbers**: 18-character resident ID numbers (with a plausible birth date), also typed
   with spaces or dashes (``310115 19850312 1234``) or in full-width digits; 15-digit old ones,
-  passport, permit and disability certificate numbers and the tail of an ID number after
+  passport, permit (回乡证, 台胞证) and disability certificate numbers, Taiwan's (身分證字號)
+  and Hong Kong's with the check digit in brackets (A123456(7)) and the tail of an ID number after
   their keyword (``身份证后四位``, ``身份证尾号123X``);
   a 15-digit old one alone when its province and birth date are plausible (not after a
   serial's name: 合同号, 注册号 ...); after a serial's name an 18-digit one only when its
