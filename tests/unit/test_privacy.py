@@ -1209,3 +1209,16 @@ def test_hong_kong_and_taiwan_id_numbers_are_found_after_their_keyword(
     keyword, so their numbers were kept; a Hong Kong number's check digit in brackets (A123456(7))
     was left after the marker."""
     assert redact(typed) == stored
+
+
+@pytest.mark.parametrize(("typed", "stored"), [
+    ("台灣手機0912-345-678，晚上打", f"台灣手機{PHONE}，晚上打"),
+    ("LINE: 0912345678", f"LINE: {PHONE}"),
+    ("她說 0912 345 678 或 886 912 345 678", f"她說 {PHONE} 或 {PHONE}"),
+    *[(words, words) for words in ["受理号0912345678", "补发0912345678元", "09:12-345-678",
+                                   "2026-09-12 345人"]],
+])
+def test_a_taiwan_mobile_alone_is_a_phone(typed: str, stored: str) -> None:
+    """redteam64: Taiwan's mobile (ten digits, 09 first, 0912-345-678) was found after 手機 /
+    电话 only, and with + only after its code; alone, or after LINE, it was kept."""
+    assert redact(typed) == stored

@@ -271,6 +271,12 @@ _HK_LOCAL = re.compile(r"(?<![0-9A-Za-z+\-.,/:：#])(?P<a>[5679]\d{3})(?: ?-? ?|
 _HK_MACAO = re.compile(r"(?<![0-9A-Za-z+])(?:\(85[23]\)|85[23]) ?-? ?[2-9]\d{3}[ \-]?\d{4}(?!\d)")
 """Hong Kong's or Macao's eight digits after its code without + or 00 (852-9123-4567,
 （852）91234567), as a resident reads it off a card."""
+_TW_MOBILE = re.compile(r"(?<![0-9A-Za-z+\-.:/])(?:(?:\(886\)|886) ?-? ?9\d\d|09\d\d)[ \-]?\d{3}[ \-]?"
+                        r"\d{3}(?![0-9A-Za-z]|\s?[\-.:/]\s?\d)")
+"""Taiwan's mobile alone, as a resident from Taiwan writes it (0912-345-678, 0912345678,
+0912 345 678) or after its code without + or 00 (886 912 345 678): ten digits, 09 first, in
+groups of four, three and three; kept until redteam64 (no Chinese mobile starts 0, no
+landline of China's is so grouped). Not after a serial's name, nor an amount."""
 _PHONE_KEYWORD = re.compile(  # not the 电话 of a marker: [电话已隐去]，68494601 is no phone
     r"(?<!\[)(?:电话|手机|座机|(?P<reach>联系)|号码(?<![证卡账帐照牌单票码]..)|\b(?:tel|telephone|phone|mobile|cell|whatsapp)\b)(?:号码|号)?"
     r"[^0-9\n]{0,6}?"
@@ -1173,6 +1179,10 @@ def number_spans(text: str) -> Iterator[tuple[int, int, str]]:
             if not _THOUSANDS.search(m.group()) and not _MEASURE.match(text, m.end()) and not (
                     text[m.start()] == "0" and _a_serial(text, m.start())):
                 yield m.start(), m.end(), REDACTED_PHONE  # not +1500000元, 受理号：00886...
+    if "09" in text or "886" in text:  # 0912-345-678
+        for m in _TW_MOBILE.finditer(text):
+            if not _a_serial(text, m.start()) and not _MEASURE.match(text, m.end()):
+                yield m.start(), m.end(), REDACTED_PHONE
     if _HK_HINT.search(text):  # 9123 4567, 6123-4567
         for m in _HK_LOCAL.finditer(text):
             if _hk_local(text, m):

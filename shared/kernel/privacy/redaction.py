@@ -16,7 +16,7 @@ marker saying what was there, e.g. ``[电话已隐去]``:
 * **Phone numbers**: mobiles (``138 1234 5678``, ``138.1234.5678``, ``+86 138-...``),
   landlines with an area code (``021-5888 1234``, ``(021)58881234``, ``02158881234``),
   numbers from abroad (``+852 9123 4567``, ``00853 6612 3456``, ``852-9123-4567``,
-  ``+1 415 555 0100``; not a serial after its name, ``受理号：00886...``) and any seven or more
+  ``+1 415 555 0100``, Taiwan's mobile alone, ``0912-345-678``; not a serial after its name, ``受理号：00886...``) and any seven or more
   digits after 电话 / 手机 / 座机 / 联系 / 号码 / phone / tel / WhatsApp, and Hong Kong's or
   Macao's eight digits alone in two groups of four (``9123 4567``, ``6123-4567``);
   a mobile or an ID number glued to a Latin word (``tel13812345678``,
