@@ -1222,3 +1222,18 @@ def test_a_taiwan_mobile_alone_is_a_phone(typed: str, stored: str) -> None:
     """redteam64: Taiwan's mobile (ten digits, 09 first, 0912-345-678) was found after 手機 /
     电话 only, and with + only after its code; alone, or after LINE, it was kept."""
     assert redact(typed) == stored
+
+
+@pytest.mark.parametrize(("typed", "stored"), [
+    ("陳生嚟過，話聽日再嚟", f"{NAME}嚟過，話聽日再嚟"),  # Mr Chan, in Cantonese
+    ("陳太打嚟話唔得", f"{NAME}打嚟話唔得"),
+    ("黃伯話佢個仔唔喺度，佢係陳師奶嘅仔", f"{NAME}話佢個仔唔喺度，佢係{NAME}嘅仔"),
+    ("打電話俾陳太，", f"打電話俾{NAME}，"),
+    *[(words, words) for words in ["佢話要注意衛生。", "佢唔想浪費餘生，", "佢老婆話唔使",
+                                   "陈生来过", "钱太少", "佢阿婆嚟咗"]],
+])
+def test_a_surname_with_a_cantonese_form_of_address_is_a_name(typed: str, stored: str) -> None:
+    """redteam64: a note taken in Cantonese names a resident 陳生 (Mr Chan), 陳太 (Mrs Chan),
+    黃伯, 陳師奶: read in Simplified since redteam60, they were still kept, no form of address
+    Mandarin uses. Only in a note written in Cantonese (佢, 唔, 嚟 ...), and not 衛生 / 餘生."""
+    assert redact(typed) == stored

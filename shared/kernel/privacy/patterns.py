@@ -1233,6 +1233,16 @@ def number_spans(text: str) -> Iterator[tuple[int, int, str]]:
             yield m.start("n"), m.end("n"), REDACTED_ACCOUNT
 
 
+_CANTONESE = re.compile("[嘅唔佢嚟咗喺冇啲乜搵睇畀俾]")
+"""Characters only written Cantonese uses (佢话唔得嘅): a note taken in Hong Kong or Macao."""
+_CANTONESE_ADDRESSED = re.compile(
+    "(?!卫生|余生|毕生|陆生|安生|华生)" + _SURNAME
+    + r"(?:师奶|生|太|伯|婆)(?=话|讲|嚟|打|来|返|搵|喺|嘅|唔|冇|都|同|个|屋企|今日|听日|琴日|[，。,.！!？?、:：\s]|$)")
+"""A surname and Cantonese's form of address (陈生 Mr Chan, 陈太 Mrs Chan, 黄伯, 梁婆, 陈师奶)
+before what they said or did or a clause's end, in a Cantonese note only: 陳生嚟過,
+陳太打嚟話唔得 were kept until redteam64. Not 卫生, 余生, 毕生, 陆生, 安生, 华生."""
+
+
 def rule_spans(text: str) -> Iterator[tuple[int, int, str]]:
     """Every rule's finds. Each rule runs only when the text has what it needs (a digit, a
     Latin letter, a unit, a form of address ...): most notes have none of these."""
@@ -1263,6 +1273,9 @@ def rule_spans(text: str) -> Iterator[tuple[int, int, str]]:
             yield m.start(), m.end(), REDACTED_NAME
         for start, end in _full_name_titled(text):
             yield start, end, REDACTED_NAME
+    if _CANTONESE.search(text):  # 陈生嚟过, 陈太打嚟话唔得
+        for m in _CANTONESE_ADDRESSED.finditer(text):
+            yield m.start(), m.end(), REDACTED_NAME
     if _ANY_INTRODUCTION.search(text):
         for m in _INTRODUCED.finditer(text):
             n = m.group("n")  # not 老人叫孙子来, 居民罗店镇的, 家属龙华医院住院

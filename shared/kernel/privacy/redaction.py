@@ -45,7 +45,7 @@ marker saying what was there, e.g. ``[电话已隐去]``:
   before the road or estate (``浦东新区[地址已隐去]``: they single no one out). English
   ones: ``No. 5, Lane 1234, Huamu Road``.
 * **Names**, by what is known: a surname or a whole name with a form of address (``王阿姨``,
-  ``李先生``, ``王小明先生``, ``Mrs Wang``), a whole name before or after a post (``王建国局长``,
+  ``李先生``, ``王小明先生``, ``Mrs Wang``; in a Cantonese note ``陳生``, ``陳太``, ``黃伯``), a whole name before or after a post (``王建国局长``,
   ``副主任陈刚``: the post stays), a name after a word that introduces one
   (``申请人王秀英``, ``住户韩梅梅``, ``网格员周敏``, ``其侄女潘晓燕``, ``我叫李敏``,
   ``name: ...``), a name opening a sentence before a verb of speech (``王秀英说``) or what
