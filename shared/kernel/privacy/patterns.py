@@ -271,8 +271,8 @@ _HK_LOCAL = re.compile(r"(?<![0-9A-Za-z+\-.,/:：#])(?P<a>[5679]\d{3})(?: ?-? ?|
 _HK_MACAO = re.compile(r"(?<![0-9A-Za-z+])(?:\(85[23]\)|85[23]) ?-? ?[2-9]\d{3}[ \-]?\d{4}(?!\d)")
 """Hong Kong's or Macao's eight digits after its code without + or 00 (852-9123-4567,
 （852）91234567), as a resident reads it off a card."""
-_TW_MOBILE = re.compile(r"(?<![0-9A-Za-z+\-.:/])(?:(?:\(886\)|886) ?-? ?9\d\d|09\d\d)[ \-]?\d{3}[ \-]?"
-                        r"\d{3}(?![0-9A-Za-z]|\s?[\-.:/]\s?\d)")
+_TW_MOBILE = re.compile(r"(?<![0-9A-Za-z+\-.:/])(?:(?:\(886\)|886) ?-? ?9\d\d|09\d\d)"
+                        r"[ \-]?\d{3}[ \-]?\d{3}(?![0-9A-Za-z]|\s?[\-.:/]\s?\d)")
 """Taiwan's mobile alone, as a resident from Taiwan writes it (0912-345-678, 0912345678,
 0912 345 678) or after its code without + or 00 (886 912 345 678): ten digits, 09 first, in
 groups of four, three and three; kept until redteam64 (no Chinese mobile starts 0, no
@@ -1237,7 +1237,8 @@ _CANTONESE = re.compile("[嘅唔佢嚟咗喺冇啲乜搵睇畀俾]")
 """Characters only written Cantonese uses (佢话唔得嘅): a note taken in Hong Kong or Macao."""
 _CANTONESE_ADDRESSED = re.compile(
     "(?!卫生|余生|毕生|陆生|安生|华生)" + _SURNAME
-    + r"(?:师奶|生|太|伯|婆)(?=话|讲|嚟|打|来|返|搵|喺|嘅|唔|冇|都|同|个|屋企|今日|听日|琴日|[，。,.！!？?、:：\s]|$)")
+    + r"(?:师奶|生|太|伯|婆)(?=话|讲|嚟|打|来|返|搵|喺|嘅|唔|冇|都|同|个|屋企|今日|听日|琴日"
+    r"|[，。,.！!？?、:：\s]|$)")
 """A surname and Cantonese's form of address (陈生 Mr Chan, 陈太 Mrs Chan, 黄伯, 梁婆, 陈师奶)
 before what they said or did or a clause's end, in a Cantonese note only: 陳生嚟過,
 陳太打嚟話唔得 were kept until redteam64. Not 卫生, 余生, 毕生, 陆生, 安生, 华生."""
