@@ -23,7 +23,7 @@ from shared.kernel.privacy import REDACTED_NAME as NAME
 from shared.kernel.privacy import REDACTED_PHONE as PHONE
 from shared.kernel.privacy import REDACTED_PLATE as PLATE
 from shared.kernel.privacy import REDACTED_RECORD as RECORD
-from shared.kernel.privacy import KnownPerson, patterns, redact, redaction
+from shared.kernel.privacy import KnownPerson, patterns, redact, redaction, traditional
 from shared.kernel.privacy.known_person import address_variants
 from tests.unit.engine_work import counting
 
@@ -1237,3 +1237,20 @@ def test_a_surname_with_a_cantonese_form_of_address_is_a_name(typed: str, stored
     黃伯, 陳師奶: read in Simplified since redteam60, they were still kept, no form of address
     Mandarin uses. Only in a note written in Cantonese (佢, 唔, 嚟 ...), and not 衛生 / 餘生."""
     assert redact(typed) == stored
+
+
+def test_a_text_is_read_in_simplified_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """redteam64: redact read a text in Simplified, then the resident's rules read it so
+    again: a text holding a rare character (𠀾, extension B: any such one is converted) went
+    through OpenCC twice, every other one was scanned twice."""
+    converter, changed = traditional._to_simplified()
+    texts: list[str] = []
+
+    class Counting:
+        def convert(self, text: str) -> str:
+            texts.append(text)
+            return converter.convert(text)
+
+    monkeypatch.setattr(traditional, "_to_simplified", lambda: (Counting(), changed))
+    assert redact("𠀾陳先生來電", KnownPerson(name="李国庆")) == f"𠀾{NAME}來電"
+    assert texts == ["𠀾陳先生來電"]
